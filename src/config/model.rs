@@ -1,0 +1,222 @@
+//! The TOML schema: what the operator writes. Plain serde types, validated into a
+//! [`Snapshot`](super::snapshot::Snapshot) by [`super::validate`]. Keys follow HAProxy's keywords
+//! with `_` for `-` so an operator recognises them.
+
+use super::units::ConfDuration;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigFile {
+    pub global: Global,
+    pub defaults: Section,
+    pub frontend: Vec<Section>,
+    pub backend: Vec<Section>,
+    pub listen: Vec<Section>,
+    pub userlist: Vec<Userlist>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Global {
+    /// Process-wide limit of concurrent client connections.
+    pub maxconn: Option<u32>,
+    /// Worker threads; defaults to the CPUs this process may run on.
+    pub nbthread: Option<usize>,
+    /// Percent of random jitter added to health check intervals.
+    pub spread_checks: Option<u8>,
+    /// Upper bound on how long old connections may keep running after a stop or reload.
+    pub hard_stop_after: Option<ConfDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Userlist {
+    pub name: String,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct User {
+    pub name: String,
+    pub insecure_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum ConnMode {
+    #[serde(rename = "http-keep-alive")]
+    KeepAlive,
+    #[serde(rename = "http-server-close")]
+    ServerClose,
+    #[serde(rename = "httpclose")]
+    Close,
+}
+
+/// One `defaults`, `frontend`, `backend` or `listen` section. HAProxy uses one keyword table for all
+/// four with per-keyword "allowed in" flags; validation applies the same rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Section {
+    pub name: Option<String>,
+    pub mode: Option<Mode>,
+    pub bind: Option<Vec<String>>,
+    pub maxconn: Option<u32>,
+    pub timeout: Option<Timeouts>,
+    pub http_connection_mode: Option<ConnMode>,
+    pub forwardfor: Option<bool>,
+    pub retries: Option<u32>,
+    pub redispatch: Option<bool>,
+    pub balance: Option<String>,
+    pub hash_type: Option<String>,
+    pub allbackups: Option<bool>,
+    pub acl: Option<Vec<AclDef>>,
+    pub use_backend: Option<Vec<UseBackend>>,
+    pub default_backend: Option<String>,
+    pub http_request: Option<Vec<HttpRule>>,
+    pub http_response: Option<Vec<HttpRule>>,
+    pub check: Option<CheckDef>,
+    pub servers: Option<Vec<Server>>,
+    pub stats: Option<Stats>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    pub connect: Option<ConfDuration>,
+    pub client: Option<ConfDuration>,
+    pub server: Option<ConfDuration>,
+    pub http_request: Option<ConfDuration>,
+    pub http_keep_alive: Option<ConfDuration>,
+    pub tunnel: Option<ConfDuration>,
+    pub check: Option<ConfDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AclDef {
+    pub name: String,
+    /// HAProxy's text after the ACL name, e.g. `"path_end .php"` or `"nbsrv(static) lt 1"`.
+    pub cond: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UseBackend {
+    pub backend: String,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
+}
+
+/// An `http-request` / `http-response` rule: exactly one action key plus an optional condition.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HttpRule {
+    #[serde(rename = "return")]
+    pub return_: Option<ReturnAction>,
+    pub deny: Option<DenyAction>,
+    pub redirect: Option<RedirectAction>,
+    pub set_header: Option<HeaderAction>,
+    pub add_header: Option<HeaderAction>,
+    pub del_header: Option<String>,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReturnAction {
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub body: Option<String>,
+    pub headers: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DenyAction {
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RedirectAction {
+    pub location: Option<String>,
+    pub prefix: Option<String>,
+    pub code: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HeaderAction {
+    pub name: String,
+    pub value: String,
+}
+
+/// Backend-wide check settings: HAProxy's `option httpchk`, `http-check expect`, `external-check`
+/// and `default-server inter/rise/fall`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CheckDef {
+    /// Text of `option httpchk`: `""`, `"/uri"`, `"GET /uri"`, `"HEAD /uri HTTP/1.1"`.
+    pub http: Option<String>,
+    /// Extra request headers for the HTTP check, `"Name: value"`.
+    pub headers: Vec<String>,
+    /// `"status 200"`, `"rstatus ^2"`, `"string OK"`.
+    pub expect: Option<String>,
+    pub external: Option<ExternalCheckDef>,
+    pub inter: Option<ConfDuration>,
+    pub fastinter: Option<ConfDuration>,
+    pub downinter: Option<ConfDuration>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ExternalCheckDef {
+    pub command: String,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Server {
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    pub weight: Option<u32>,
+    pub backup: bool,
+    pub disabled: bool,
+    pub maxconn: Option<u32>,
+    pub check: bool,
+    pub inter: Option<ConfDuration>,
+    pub fastinter: Option<ConfDuration>,
+    pub downinter: Option<ConfDuration>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    /// Health checks go to this address instead of the server's (HAProxy's `addr`).
+    pub check_addr: Option<String>,
+    /// Health checks go to this port instead of the server's (HAProxy's `port`).
+    pub check_port: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Stats {
+    pub uri: Option<String>,
+    /// `"user:password"` pairs; any of them is accepted.
+    pub auth: Vec<String>,
+    pub realm: Option<String>,
+    pub refresh: Option<ConfDuration>,
+    pub hide_version: bool,
+}

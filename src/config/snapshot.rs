@@ -1,0 +1,155 @@
+//! The validated, immutable configuration. Built once per load by [`super::validate`]; the daemon
+//! swaps whole snapshots on reload, so readers never see half of an old and half of a new config.
+
+use crate::balance::{Algorithm, Selector};
+use crate::routing::{Acl, Condition};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use super::model::{ConnMode, Mode};
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub source: PathBuf,
+    pub global: GlobalSettings,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+    pub userlists: Vec<Userlist>,
+}
+
+impl Snapshot {
+    pub fn backend(&self, name: &str) -> Option<(usize, &Backend)> {
+        self.backends
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name == name)
+    }
+    pub fn frontend(&self, name: &str) -> Option<(usize, &Frontend)> {
+        self.frontends
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name == name)
+    }
+    /// The frontend that owns a bind address (bind addresses are unique across frontends).
+    pub fn frontend_for_bind(&self, addr: SocketAddr) -> Option<usize> {
+        self.frontends.iter().position(|f| f.binds.contains(&addr))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GlobalSettings {
+    pub maxconn: u32,
+    pub nbthread: Option<usize>,
+    pub spread_checks: u8,
+    pub hard_stop_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Userlist {
+    pub name: String,
+    pub users: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub client: Duration,
+    pub server: Duration,
+    pub http_request: Duration,
+    pub http_keep_alive: Duration,
+    pub tunnel: Duration,
+    pub check: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct Frontend {
+    pub name: String,
+    pub mode: Mode,
+    pub binds: Vec<SocketAddr>,
+    pub maxconn: Option<u32>,
+    pub timeouts: Timeouts,
+    pub conn_mode: ConnMode,
+    pub forwardfor: bool,
+    pub acls: Vec<Acl>,
+    pub switching: Vec<SwitchRule>,
+    pub default_backend: Option<usize>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
+    pub stats: Option<StatsSettings>,
+}
+
+/// `use_backend NAME [if COND]`.
+#[derive(Debug)]
+pub struct SwitchRule {
+    pub backend: usize,
+    pub cond: Option<Condition>,
+}
+
+#[derive(Debug)]
+pub struct HttpRule {
+    pub action: HttpAction,
+    pub cond: Option<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub enum HttpAction {
+    Return {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    },
+    Deny {
+        status: StatusCode,
+    },
+    Redirect {
+        target: RedirectTarget,
+        code: StatusCode,
+    },
+    SetHeader(HeaderName, HeaderValue),
+    AddHeader(HeaderName, HeaderValue),
+    DelHeader(HeaderName),
+}
+
+#[derive(Debug, Clone)]
+pub enum RedirectTarget {
+    Location(String),
+    /// The request's path and query are appended to the prefix.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StatsSettings {
+    pub uri: String,
+    pub auth: Vec<(String, String)>,
+    pub realm: String,
+    pub refresh: Option<Duration>,
+    pub hide_version: bool,
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    pub mode: Mode,
+    pub algorithm: Algorithm,
+    pub selector: Selector,
+    pub servers: Vec<Server>,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub timeouts: Timeouts,
+    pub conn_mode: ConnMode,
+    pub forwardfor: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub maxconn: Option<u32>,
+    pub check: Option<crate::health::CheckSpec>,
+}

@@ -1,0 +1,322 @@
+//! One test per validation error kind: each must be reported with its line, field and value.
+
+use super::parse;
+use std::path::Path;
+
+/// Errors of `src` as `line:col field: message (value)` strings.
+fn errors(src: &str) -> Vec<String> {
+    match parse(src, Path::new("t.toml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .errors
+            .iter()
+            .map(|l| {
+                let mut s = format!(
+                    "{}:{} {}: {}",
+                    l.line, l.column, l.problem.path, l.problem.message
+                );
+                if let Some(v) = &l.problem.value {
+                    s.push_str(&format!(" ({v})"));
+                }
+                s
+            })
+            .collect(),
+    }
+}
+
+fn has(src: &str, want: &str) {
+    let errs = errors(src);
+    assert!(
+        errs.iter().any(|e| e.contains(want)),
+        "expected {want:?} in {errs:#?}"
+    );
+}
+
+const BASE: &str = "[defaults]\nmode = \"http\"\n";
+
+fn with_base(rest: &str) -> String {
+    format!("{BASE}{rest}")
+}
+
+const BE: &str =
+    "\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
+
+#[test]
+fn valid_minimal_config() {
+    let src = with_base(&format!(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n{BE}"
+    ));
+    assert_eq!(errors(&src), Vec::<String>::new());
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert_eq!(snap.frontends[0].default_backend, Some(0));
+    assert_eq!(snap.backends[0].servers[0].weight, 1);
+}
+
+#[test]
+fn toml_syntax() {
+    has("[global\n", "1:8");
+}
+
+#[test]
+fn unknown_key() {
+    has(
+        "[global]\nmaxconns = 1\n",
+        "2:1 global.maxconns: unknown key `maxconns`",
+    );
+    has(
+        &with_base(&format!("{BE}bogus = 1\n")),
+        "backend[0].bogus: unknown key `bogus`",
+    );
+    has(
+        &with_base(
+            "[[backend]]\nname = \"b\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", wieght = 2 }]\n",
+        ),
+        "backend[0].servers[0].wieght: unknown key `wieght`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    has("[global]\nmaxconn = \"lots\"\n", "2:11 global.maxconn");
+    has(
+        "[defaults]\nmode = \"htp\"\n",
+        "defaults.mode: unknown variant `htp`",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    has(
+        "[defaults]\ntimeout = { connect = \"5 parsecs\" }\n",
+        "defaults.timeout.connect: invalid duration",
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    let src = with_base(&format!(
+        "[[frontend]]\nname = \"x\"\nbind = [\"127.0.0.1:1\"]\n[[frontend]]\nname = \"x\"\nbind = [\"127.0.0.1:2\"]\n{BE}{BE}"
+    ));
+    has(
+        &src,
+        "frontend[1].name: duplicate frontend or listen name (x)",
+    );
+    has(
+        &src,
+        "backend[1].name: duplicate backend or listen name (be)",
+    );
+}
+
+#[test]
+fn missing_backend_references() {
+    let src = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"ghost\"\nuse_backend = [{ backend = \"spirit\" }]\n",
+    );
+    has(
+        &src,
+        "6:19 frontend[0].default_backend: no such backend (ghost)",
+    );
+    has(
+        &src,
+        "frontend[0].use_backend[0].backend: no such backend (spirit)",
+    );
+}
+
+#[test]
+fn bad_bind() {
+    for (bind, msg) in [
+        ("127.0.0.1", "expected address:port"),
+        ("127.0.0.1:70000", "invalid port"),
+        ("host.example:80", "invalid address"),
+    ] {
+        let src = with_base(&format!(
+            "[[frontend]]\nname = \"fe\"\nbind = [\"{bind}\"]\n"
+        ));
+        has(&src, &format!("5:9 frontend[0].bind[0]: {msg}"));
+    }
+}
+
+#[test]
+fn bind_used_twice() {
+    let src = with_base(
+        "[[frontend]]\nname = \"a\"\nbind = [\"127.0.0.1:80\"]\n[[frontend]]\nname = \"b\"\nbind = [\"127.0.0.1:80\"]\n",
+    );
+    has(&src, "frontend[1].bind[0]: address already bound by `a`");
+}
+
+#[test]
+fn frontend_without_bind() {
+    has(
+        &with_base("[[frontend]]\nname = \"fe\"\n"),
+        "frontend[0].bind: a frontend needs at least one bind address",
+    );
+}
+
+#[test]
+fn backend_without_servers() {
+    has(
+        &with_base("[[backend]]\nname = \"be\"\n"),
+        "backend[0].servers: a backend needs at least one server",
+    );
+}
+
+#[test]
+fn bad_server() {
+    let src = with_base(
+        "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:x\", weight = 257 }, { name = \"a\", addr = \"127.0.0.1:1\" }, { addr = \"127.0.0.1:2\" }]\n",
+    );
+    has(
+        &src,
+        "backend[0].servers[0].addr: invalid port \"x\" (127.0.0.1:x)",
+    );
+    has(
+        &src,
+        "backend[0].servers[0].weight: must be between 0 and 256 (257)",
+    );
+    has(
+        &src,
+        "backend[0].servers[1].name: duplicate server name in this backend (a)",
+    );
+    has(&src, "backend[0].servers[2].name: missing server name");
+}
+
+#[test]
+fn key_not_allowed_in_section() {
+    let src = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\nservers = []\n[[backend]]\nname = \"be\"\nbind = [\"127.0.0.1:81\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
+    );
+    has(
+        &src,
+        "frontend[0].servers: `servers` is not allowed in a frontend section",
+    );
+    has(
+        &src,
+        "backend[0].bind: `bind` is not allowed in a backend section",
+    );
+    has(
+        "[defaults]\nname = \"d\"\n",
+        "defaults.name: `name` is not allowed in a defaults section",
+    );
+}
+
+#[test]
+fn missing_name() {
+    has(
+        &with_base("[[frontend]]\nbind = [\"127.0.0.1:80\"]\n"),
+        "frontend[0].name: missing name",
+    );
+}
+
+#[test]
+fn mode_mismatch() {
+    let src = "[[frontend]]\nname = \"fe\"\nmode = \"http\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\nmode = \"tcp\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n".to_string();
+    has(
+        &src,
+        "frontend[0].default_backend: backend `be` is in mode Tcp but this frontend is in mode Http",
+    );
+}
+
+#[test]
+fn bad_balance() {
+    has(
+        &with_base(&BE.replace("name = \"be\"", "name = \"be\"\nbalance = \"fastest\"")),
+        "backend[0].balance:",
+    );
+    has(
+        &with_base(&BE.replace("name = \"be\"", "name = \"be\"\nhash_type = \"bogus\"")),
+        "backend[0].hash_type:",
+    );
+}
+
+#[test]
+fn bad_acl_and_condition() {
+    let src = with_base(&format!(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\nacl = [{{ name = \"a\", cond = \"no_such_fetch x\" }}, {{ name = \"b\", cond = \"nbsrv(ghost) lt 1\" }}]\nuse_backend = [{{ backend = \"be\", if = \"undefined_acl\" }}]\n{BE}"
+    ));
+    has(&src, "frontend[0].acl[0].cond:");
+    has(
+        &src,
+        "frontend[0].acl[1].cond: nbsrv() names no such backend (ghost)",
+    );
+    has(&src, "frontend[0].use_backend[0].if:");
+}
+
+#[test]
+fn http_rules() {
+    let src = with_base(
+        "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:80\"]\nhttp_request = [{ return = { status = 99 } }, { deny = {}, del_header = \"x\" }, { if = \"TRUE\" }]\n",
+    );
+    has(
+        &src,
+        "listen[0].http_request[0].return.status: status must be in 200..=599 (99)",
+    );
+    has(
+        &src,
+        "listen[0].http_request[1]: one action per rule, found deny, del_header",
+    );
+    has(&src, "listen[0].http_request[2]: rule has no action");
+}
+
+#[test]
+fn global_limits() {
+    has(
+        "[global]\nnbthread = 0\n",
+        "global.nbthread: must be at least 1",
+    );
+    has(
+        "[global]\nspread_checks = 80\n",
+        "global.spread_checks: must be between 0 and 50",
+    );
+}
+
+#[test]
+fn stats_needs_http() {
+    has(
+        "[[listen]]\nname = \"s\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:80\"]\nstats = { uri = \"/s\" }\n",
+        "listen[0].stats: the stats page needs mode http",
+    );
+}
+
+#[test]
+fn check_settings_without_check() {
+    let src = with_base(
+        "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", inter = \"1s\" }]\n",
+    );
+    has(
+        &src,
+        "backend[0].servers[0].inter: has no effect without `check = true`",
+    );
+}
+
+#[test]
+fn all_errors_at_once_sorted_by_line() {
+    let src = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"x\"\n[[backend]]\nname = \"be\"\n",
+    );
+    let errs = errors(&src);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs[0].starts_with("6:19 "), "{errs:#?}");
+    assert!(errs[1].contains("servers"), "{errs:#?}");
+}
+
+#[test]
+fn listen_makes_frontend_and_backend() {
+    let src = with_base(
+        "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:80\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:81\" }]\n",
+    );
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert_eq!(snap.frontends[0].name, "l");
+    assert_eq!(snap.backends[0].name, "l");
+    assert_eq!(snap.frontends[0].default_backend, Some(0));
+}
+
+#[test]
+fn defaults_are_inherited() {
+    let src = "[defaults]\nmode = \"http\"\nretries = 7\nforwardfor = true\ntimeout = { server = \"9s\" }\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:80\"]\ntimeout = { connect = \"1s\" }\nservers = [{ name = \"a\", addr = \"127.0.0.1:81\" }]\n";
+    let snap = parse(src, Path::new("t.toml")).unwrap();
+    let b = &snap.backends[0];
+    assert_eq!(b.retries, 7);
+    assert!(b.forwardfor);
+    assert_eq!(b.timeouts.server, std::time::Duration::from_secs(9));
+    assert_eq!(b.timeouts.connect, std::time::Duration::from_secs(1));
+}

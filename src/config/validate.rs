@@ -1,0 +1,962 @@
+//! Model → [`Snapshot`]: resolves references and defaults and collects every problem at once.
+
+use super::error::{FieldPath, Problem};
+use super::model::{self, ConfigFile, ConnMode, Mode, Section};
+use super::snapshot::*;
+use crate::balance::{Algorithm, HashType, Selector, ServerSpec};
+use crate::health;
+use crate::routing::{Acl, Condition};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+const DEFAULT_MAXCONN: u32 = 100_000;
+const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+const DEFAULT_CLIENT: Duration = Duration::from_secs(30);
+const DEFAULT_SERVER: Duration = Duration::from_secs(30);
+const DEFAULT_INTER: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "listen",
+        }
+    }
+    /// HAProxy's per-keyword "allowed in" flags.
+    fn allows(self, key: &str) -> bool {
+        const FRONT_ONLY: &[&str] = &["bind", "use_backend", "maxconn", "stats"];
+        const BACK_ONLY: &[&str] = &[
+            "servers",
+            "retries",
+            "redispatch",
+            "balance",
+            "hash_type",
+            "allbackups",
+            "check",
+        ];
+        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
+        match self {
+            Kind::Listen => true,
+            Kind::Frontend => !BACK_ONLY.contains(&key),
+            Kind::Backend => {
+                !FRONT_ONLY.contains(&key)
+                    && key != "default_backend"
+                    && !NAMED_ONLY[1..].contains(&key)
+            }
+            Kind::Defaults => {
+                !NAMED_ONLY.contains(&key)
+                    && !["bind", "use_backend", "servers", "stats"].contains(&key)
+            }
+        }
+    }
+}
+
+/// Keys set in a section, for the "allowed in" check.
+fn present_keys(s: &Section) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    macro_rules! k {
+        ($($f:ident => $n:literal),*) => { $( if s.$f.is_some() { v.push($n); } )* };
+    }
+    k!(name => "name", mode => "mode", bind => "bind", maxconn => "maxconn", timeout => "timeout",
+       http_connection_mode => "http_connection_mode", forwardfor => "forwardfor", retries => "retries",
+       redispatch => "redispatch", balance => "balance", hash_type => "hash_type", allbackups => "allbackups",
+       acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
+       http_request => "http_request", http_response => "http_response", check => "check",
+       servers => "servers", stats => "stats");
+    v
+}
+
+struct Ctx<'a> {
+    problems: &'a mut Vec<Problem>,
+    base_dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, path: FieldPath, msg: impl Into<String>) {
+        self.problems.push(Problem::new(path, msg));
+    }
+    fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
+        self.problems
+            .push(Problem::new(path, msg).with_value(value));
+    }
+}
+
+/// A section with where it came from, so listen sections can feed both halves.
+struct Named<'a> {
+    kind: Kind,
+    index: usize,
+    sec: &'a Section,
+}
+
+impl Named<'_> {
+    fn path(&self) -> FieldPath {
+        FieldPath::root().key(self.kind.table()).index(self.index)
+    }
+    fn name(&self) -> &str {
+        self.sec.name.as_deref().unwrap_or("")
+    }
+}
+
+pub fn validate(
+    file: &ConfigFile,
+    base_dir: &Path,
+    source: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Snapshot> {
+    let start = problems.len();
+    let mut cx = Ctx { problems, base_dir };
+    let global = global(&file.global, &mut cx);
+    check_allowed(
+        Kind::Defaults,
+        &file.defaults,
+        &FieldPath::root().key("defaults"),
+        &mut cx,
+    );
+
+    let mut fronts: Vec<Named> = Vec::new();
+    let mut backs: Vec<Named> = Vec::new();
+    for (i, s) in file.frontend.iter().enumerate() {
+        fronts.push(Named {
+            kind: Kind::Frontend,
+            index: i,
+            sec: s,
+        });
+    }
+    for (i, s) in file.listen.iter().enumerate() {
+        let n = Named {
+            kind: Kind::Listen,
+            index: i,
+            sec: s,
+        };
+        if s.servers.is_some() || (s.stats.is_none() && s.http_request.is_none()) {
+            backs.push(Named {
+                kind: Kind::Listen,
+                index: i,
+                sec: s,
+            });
+        }
+        fronts.push(n);
+    }
+    for (i, s) in file.backend.iter().enumerate() {
+        backs.push(Named {
+            kind: Kind::Backend,
+            index: i,
+            sec: s,
+        });
+    }
+    for n in fronts.iter().chain(backs.iter()) {
+        check_allowed(n.kind, n.sec, &n.path(), &mut cx);
+        if n.sec.name.as_deref().is_none_or(str::is_empty) {
+            cx.err(n.path().key("name"), "missing name");
+        }
+    }
+    unique_names(&fronts, "frontend or listen", &mut cx);
+    unique_names(&backs, "backend or listen", &mut cx);
+
+    let backend_index: HashMap<&str, usize> = backs
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name(), i))
+        .collect();
+    let backends: Vec<Backend> = backs
+        .iter()
+        .map(|n| backend(n, &file.defaults, &global, &mut cx))
+        .collect();
+    let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
+    let frontends: Vec<Frontend> = fronts
+        .iter()
+        .map(|n| {
+            frontend(
+                n,
+                &file.defaults,
+                &backend_index,
+                &backends,
+                &mut seen_binds,
+                &mut cx,
+            )
+        })
+        .collect();
+    let userlists = userlists(&file.userlist, &mut cx);
+
+    if cx.problems.len() > start {
+        return None;
+    }
+    Some(Snapshot {
+        source: source.to_path_buf(),
+        global,
+        frontends,
+        backends,
+        userlists,
+    })
+}
+
+fn check_allowed(kind: Kind, s: &Section, path: &FieldPath, cx: &mut Ctx) {
+    for key in present_keys(s) {
+        if !kind.allows(key) {
+            cx.err(
+                path.key(key),
+                format!("`{key}` is not allowed in a {} section", kind.table()),
+            );
+        }
+    }
+}
+
+fn unique_names(list: &[Named], what: &str, cx: &mut Ctx) {
+    let mut seen: HashSet<&str> = HashSet::new();
+    for n in list {
+        if !n.name().is_empty() && !seen.insert(n.name()) {
+            cx.err_v(
+                n.path().key("name"),
+                format!("duplicate {what} name"),
+                n.name(),
+            );
+        }
+    }
+}
+
+fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
+    let p = FieldPath::root().key("global");
+    if g.nbthread == Some(0) {
+        cx.err_v(p.key("nbthread"), "must be at least 1", 0);
+    }
+    if g.maxconn == Some(0) {
+        cx.err_v(p.key("maxconn"), "must be at least 1", 0);
+    }
+    let spread = g.spread_checks.unwrap_or(0);
+    if spread > 50 {
+        cx.err_v(
+            p.key("spread_checks"),
+            "must be between 0 and 50 (percent)",
+            spread,
+        );
+    }
+    GlobalSettings {
+        maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
+        nbthread: g.nbthread,
+        spread_checks: spread,
+        hard_stop_after: g
+            .hard_stop_after
+            .map(|d| d.0)
+            .unwrap_or(DEFAULT_HARD_STOP_AFTER),
+    }
+}
+
+fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
+    let pick = |f: fn(&model::Timeouts) -> Option<super::units::ConfDuration>| {
+        sec.timeout
+            .as_ref()
+            .and_then(f)
+            .or_else(|| defaults.timeout.as_ref().and_then(f))
+            .map(|d| d.0)
+    };
+    let client = pick(|t| t.client).unwrap_or(DEFAULT_CLIENT);
+    let server = pick(|t| t.server).unwrap_or(DEFAULT_SERVER);
+    let http_request = pick(|t| t.http_request).unwrap_or(client);
+    Timeouts {
+        connect: pick(|t| t.connect).unwrap_or(DEFAULT_CONNECT),
+        client,
+        server,
+        http_request,
+        http_keep_alive: pick(|t| t.http_keep_alive).unwrap_or(http_request),
+        tunnel: pick(|t| t.tunnel).unwrap_or(client.max(server)),
+        check: pick(|t| t.check),
+    }
+}
+
+fn mode_of(sec: &Section, defaults: &Section) -> Mode {
+    sec.mode.or(defaults.mode).unwrap_or(Mode::Tcp)
+}
+
+fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx) -> Backend {
+    let s = n.sec;
+    let p = n.path();
+    let algo_text = s
+        .balance
+        .as_deref()
+        .or(defaults.balance.as_deref())
+        .unwrap_or("roundrobin");
+    let algorithm = match Algorithm::parse(algo_text) {
+        Ok(a) => a,
+        Err(e) => {
+            cx.err_v(p.key("balance"), e.to_string(), algo_text);
+            Algorithm::RoundRobin
+        }
+    };
+    let ht_text = s
+        .hash_type
+        .as_deref()
+        .or(defaults.hash_type.as_deref())
+        .unwrap_or("map-based");
+    let hash_type = match HashType::parse(ht_text) {
+        Ok(h) => h,
+        Err(e) => {
+            cx.err_v(p.key("hash_type"), e.to_string(), ht_text);
+            HashType::MapBased
+        }
+    };
+    let timeouts = timeouts(s, defaults);
+    let check_def = s.check.as_ref().or(defaults.check.as_ref());
+    let servers_src = s.servers.as_deref().unwrap_or(&[]);
+    if n.kind == Kind::Backend && servers_src.is_empty() {
+        cx.err(p.key("servers"), "a backend needs at least one server");
+    }
+    let mut names = HashSet::new();
+    let mut servers = Vec::with_capacity(servers_src.len());
+    for (i, sv) in servers_src.iter().enumerate() {
+        let sp = p.key("servers").index(i);
+        if sv.name.is_empty() {
+            cx.err(sp.key("name"), "missing server name");
+        } else if !names.insert(sv.name.as_str()) {
+            cx.err_v(
+                sp.key("name"),
+                "duplicate server name in this backend",
+                &sv.name,
+            );
+        }
+        if let Some(server) = server(sv, &sp, n.name(), check_def, &timeouts, global, cx) {
+            servers.push(server);
+        }
+    }
+    let specs: Vec<ServerSpec> = servers
+        .iter()
+        .map(|s| ServerSpec {
+            weight: s.weight,
+            backup: s.backup,
+            maxconn: s.maxconn,
+        })
+        .collect();
+    let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
+    let selector = Selector::new(&algorithm, hash_type, &specs, allbackups);
+    Backend {
+        name: n.name().to_string(),
+        mode: mode_of(s, defaults),
+        algorithm,
+        selector,
+        servers,
+        retries: s.retries.or(defaults.retries).unwrap_or(3),
+        redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
+        timeouts,
+        conn_mode: s
+            .http_connection_mode
+            .or(defaults.http_connection_mode)
+            .unwrap_or(ConnMode::KeepAlive),
+        forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+    }
+}
+
+fn server(
+    sv: &model::Server,
+    sp: &FieldPath,
+    backend: &str,
+    check_def: Option<&model::CheckDef>,
+    timeouts: &Timeouts,
+    global: &GlobalSettings,
+    cx: &mut Ctx,
+) -> Option<Server> {
+    let addr = match resolve_addr(&sv.addr) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            cx.err_v(sp.key("addr"), e, &sv.addr);
+            None
+        }
+    };
+    let weight = sv.weight.unwrap_or(1);
+    if weight > 256 {
+        cx.err_v(sp.key("weight"), "must be between 0 and 256", weight);
+    }
+    if sv.maxconn == Some(0) {
+        cx.err_v(sp.key("maxconn"), "must be at least 1", 0);
+    }
+    let addr = addr?;
+    let check = if sv.check {
+        check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
+    } else {
+        for (set, key) in [
+            (sv.inter.is_some(), "inter"),
+            (sv.rise.is_some(), "rise"),
+            (sv.fall.is_some(), "fall"),
+            (sv.check_port.is_some(), "check_port"),
+            (sv.check_addr.is_some(), "check_addr"),
+        ] {
+            if set {
+                cx.err(sp.key(key), "has no effect without `check = true`");
+            }
+        }
+        None
+    };
+    Some(Server {
+        name: sv.name.clone(),
+        addr,
+        weight: weight.min(256),
+        backup: sv.backup,
+        disabled: sv.disabled,
+        maxconn: sv.maxconn,
+        check,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_spec(
+    sv: &model::Server,
+    sp: &FieldPath,
+    addr: SocketAddr,
+    backend: &str,
+    def: Option<&model::CheckDef>,
+    timeouts: &Timeouts,
+    global: &GlobalSettings,
+    cx: &mut Ctx,
+) -> Option<health::CheckSpec> {
+    let cp = || sp.key("check");
+    let mut target = addr;
+    if let Some(a) = &sv.check_addr {
+        match a.parse() {
+            Ok(ip) => target.set_ip(ip),
+            Err(_) => cx.err_v(sp.key("check_addr"), "not an IP address", a),
+        }
+    }
+    if let Some(port) = sv.check_port {
+        target.set_port(port);
+    }
+    let inter = sv
+        .inter
+        .or(def.and_then(|d| d.inter))
+        .map(|d| d.0)
+        .unwrap_or(DEFAULT_INTER);
+    let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
+    let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
+    for (v, key) in [(rise, "rise"), (fall, "fall")] {
+        if v == 0 {
+            cx.err_v(sp.key(key), "must be at least 1", v);
+        }
+    }
+    if inter.is_zero() {
+        cx.err_v(sp.key("inter"), "must be greater than 0", "0");
+    }
+    let kind = match def {
+        Some(d) if d.external.is_some() => {
+            let ext = d.external.as_ref()?;
+            health::CheckKind::External(health::ExternalCheck {
+                command: ext.command.clone().into(),
+                path_env: ext.path.clone(),
+                timeout: timeouts.check.unwrap_or(inter),
+            })
+        }
+        Some(d) if d.http.is_some() => {
+            let mut text = d.http.clone().unwrap_or_default();
+            for h in &d.headers {
+                text.push_str("\\r\\n");
+                text.push_str(&h.replace(' ', "\\ "));
+            }
+            match health::HttpCheck::from_haproxy(&text) {
+                Ok(mut hc) => {
+                    if let Some(e) = &d.expect {
+                        match health::Expect::parse(e) {
+                            Ok(x) => hc.expect = x,
+                            Err(err) => cx.err_v(cp(), err.to_string(), e),
+                        }
+                    }
+                    health::CheckKind::Http(hc)
+                }
+                Err(err) => {
+                    cx.err_v(cp(), err.to_string(), d.http.as_deref().unwrap_or(""));
+                    return None;
+                }
+            }
+        }
+        _ => health::CheckKind::Tcp,
+    };
+    Some(health::CheckSpec {
+        kind,
+        addr: target,
+        inter,
+        fastinter: sv
+            .fastinter
+            .or(def.and_then(|d| d.fastinter))
+            .map(|d| d.0)
+            .unwrap_or(inter),
+        downinter: sv
+            .downinter
+            .or(def.and_then(|d| d.downinter))
+            .map(|d| d.0)
+            .unwrap_or(inter),
+        timeout: timeouts.check.unwrap_or(inter),
+        rise,
+        fall,
+        spread_pct: global.spread_checks,
+        backend: backend.to_string(),
+        server: sv.name.clone(),
+        host_header: None,
+    })
+}
+
+/// `host:port`; names are resolved once, at load time, as HAProxy does.
+pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err("expected host:port".into());
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return Err(format!("invalid port {port:?}"));
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    match (host, port).to_socket_addrs() {
+        Ok(mut it) => it
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address")),
+        Err(e) => Err(format!("cannot resolve {host}: {e}")),
+    }
+}
+
+/// HAProxy bind syntax: `ADDR:PORT`, `*:PORT`, `:PORT`, `[V6]:PORT`.
+pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    let Some((host, port)) = t.rsplit_once(':') else {
+        return Err("expected address:port".into());
+    };
+    let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host {
+        "" | "*" | "0.0.0.0" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        h => h
+            .parse()
+            .map_err(|_| format!("invalid address {h:?} (bind takes an IP address)"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn frontend(
+    n: &Named,
+    defaults: &Section,
+    backend_index: &HashMap<&str, usize>,
+    backends: &[Backend],
+    seen_binds: &mut HashMap<SocketAddr, String>,
+    cx: &mut Ctx,
+) -> Frontend {
+    let s = n.sec;
+    let p = n.path();
+    let mode = mode_of(s, defaults);
+    let binds_src = s.bind.as_deref().unwrap_or(&[]);
+    if binds_src.is_empty() {
+        cx.err(
+            p.key("bind"),
+            format!("a {} needs at least one bind address", n.kind.table()),
+        );
+    }
+    let mut binds = Vec::new();
+    for (i, b) in binds_src.iter().enumerate() {
+        match parse_bind(b) {
+            Ok(a) => {
+                if let Some(other) = seen_binds.insert(a, n.name().to_string()) {
+                    cx.err_v(
+                        p.key("bind").index(i),
+                        format!("address already bound by `{other}`"),
+                        b,
+                    );
+                }
+                binds.push(a);
+            }
+            Err(e) => cx.err_v(p.key("bind").index(i), e, b),
+        }
+    }
+    if s.maxconn == Some(0) {
+        cx.err_v(p.key("maxconn"), "must be at least 1", 0);
+    }
+
+    let acl_defs = s.acl.as_deref().unwrap_or(&[]);
+    let mut acls = Vec::new();
+    let mut acl_names: Vec<&str> = Vec::new();
+    for (i, a) in acl_defs.iter().enumerate() {
+        let ap = p.key("acl").index(i);
+        if a.name.is_empty()
+            || !a
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+        {
+            cx.err_v(
+                ap.key("name"),
+                "acl names use letters, digits, '_', '-', '.', ':'",
+                &a.name,
+            );
+        } else if acl_names.contains(&a.name.as_str()) {
+            cx.err_v(
+                ap.key("name"),
+                "duplicate acl name (list every pattern in one acl)",
+                &a.name,
+            );
+        }
+        acl_names.push(&a.name);
+        match Acl::parse(&a.cond, cx.base_dir) {
+            Ok(acl) => {
+                check_backend_refs(
+                    acl.referenced_backends(),
+                    backend_index,
+                    &ap.key("cond"),
+                    cx,
+                );
+                acls.push(acl);
+            }
+            Err(e) => cx.err_v(ap.key("cond"), e.to_string(), &a.cond),
+        }
+    }
+    let lookup = |name: &str| acl_names.iter().position(|n| *n == name);
+    let parse_cond = |if_: &Option<String>,
+                      unless: &Option<String>,
+                      rp: &FieldPath,
+                      cx: &mut Ctx|
+     -> Option<Condition> {
+        let text = match (if_, unless) {
+            (Some(_), Some(_)) => {
+                cx.err(rp.clone(), "use either `if` or `unless`, not both");
+                return None;
+            }
+            (Some(c), None) => (format!("if {c}"), "if"),
+            (None, Some(c)) => (format!("unless {c}"), "unless"),
+            (None, None) => return None,
+        };
+        match Condition::parse(&text.0, &lookup, cx.base_dir) {
+            Ok(c) => {
+                check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
+                Some(c)
+            }
+            Err(e) => {
+                cx.err_v(
+                    rp.key(text.1),
+                    e.to_string(),
+                    text.0.split_once(' ').map(|x| x.1).unwrap_or(""),
+                );
+                None
+            }
+        }
+    };
+
+    let mut switching = Vec::new();
+    for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let up = p.key("use_backend").index(i);
+        let cond = parse_cond(&u.if_, &u.unless, &up, cx);
+        match backend_index.get(u.backend.as_str()) {
+            Some(&b) => {
+                check_mode(mode, &backends[b], &up.key("backend"), cx);
+                switching.push(SwitchRule { backend: b, cond });
+            }
+            None => cx.err_v(up.key("backend"), "no such backend", &u.backend),
+        }
+    }
+    let default_backend = if n.kind == Kind::Listen && backend_index.get(n.name()).is_some() {
+        backend_index.get(n.name()).copied()
+    } else {
+        match s
+            .default_backend
+            .as_deref()
+            .or(defaults.default_backend.as_deref())
+        {
+            Some(name) => match backend_index.get(name) {
+                Some(&b) => {
+                    check_mode(mode, &backends[b], &p.key("default_backend"), cx);
+                    Some(b)
+                }
+                None => {
+                    cx.err_v(p.key("default_backend"), "no such backend", name);
+                    None
+                }
+            },
+            None => None,
+        }
+    };
+
+    let rules = |list: &Option<Vec<model::HttpRule>>,
+                 key: &str,
+                 response: bool,
+                 cx: &mut Ctx|
+     -> Vec<HttpRule> {
+        let mut out = Vec::new();
+        let list = list.as_deref().unwrap_or(&[]);
+        if !list.is_empty() && mode == Mode::Tcp {
+            cx.err(p.key(key), format!("`{key}` rules need mode http"));
+        }
+        for (i, r) in list.iter().enumerate() {
+            let rp = p.key(key).index(i);
+            let cond = parse_cond(&r.if_, &r.unless, &rp, cx);
+            if let Some(action) = http_action(r, &rp, response, cx) {
+                out.push(HttpRule { action, cond });
+            }
+        }
+        out
+    };
+    let http_request = rules(&s.http_request, "http_request", false, cx);
+    let http_response = rules(&s.http_response, "http_response", true, cx);
+
+    let stats = s
+        .stats
+        .as_ref()
+        .map(|st| stats(st, &p.key("stats"), mode, cx));
+    Frontend {
+        name: n.name().to_string(),
+        mode,
+        binds,
+        maxconn: s.maxconn.or(defaults.maxconn),
+        timeouts: timeouts(s, defaults),
+        conn_mode: s
+            .http_connection_mode
+            .or(defaults.http_connection_mode)
+            .unwrap_or(ConnMode::KeepAlive),
+        forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        acls,
+        switching,
+        default_backend,
+        http_request,
+        http_response,
+        stats,
+    }
+}
+
+fn check_mode(front: Mode, back: &Backend, path: &FieldPath, cx: &mut Ctx) {
+    if front != back.mode {
+        cx.err_v(
+            path.clone(),
+            format!(
+                "backend `{}` is in mode {:?} but this frontend is in mode {:?}",
+                back.name, back.mode, front
+            ),
+            &back.name,
+        );
+    }
+}
+
+fn check_backend_refs(
+    names: Vec<&str>,
+    index: &HashMap<&str, usize>,
+    path: &FieldPath,
+    cx: &mut Ctx,
+) {
+    for name in names {
+        if !index.contains_key(name) {
+            cx.err_v(path.clone(), "nbsrv() names no such backend", name);
+        }
+    }
+}
+
+fn header_pair(
+    name: &str,
+    value: &str,
+    path: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<(HeaderName, HeaderValue)> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| cx.err_v(path.key("name"), "invalid header name", name))
+        .ok();
+    let v = HeaderValue::from_str(value)
+        .map_err(|_| cx.err_v(path.key("value"), "invalid header value", value))
+        .ok();
+    Some((n?, v?))
+}
+
+fn status(
+    code: Option<u16>,
+    default: u16,
+    path: &FieldPath,
+    range: std::ops::RangeInclusive<u16>,
+    cx: &mut Ctx,
+) -> StatusCode {
+    let c = code.unwrap_or(default);
+    if !range.contains(&c) {
+        cx.err_v(
+            path.clone(),
+            format!("status must be in {}..={}", range.start(), range.end()),
+            c,
+        );
+        return StatusCode::from_u16(default).unwrap_or(StatusCode::OK);
+    }
+    StatusCode::from_u16(c).unwrap_or(StatusCode::OK)
+}
+
+fn http_action(
+    r: &model::HttpRule,
+    rp: &FieldPath,
+    response: bool,
+    cx: &mut Ctx,
+) -> Option<HttpAction> {
+    let mut actions = Vec::new();
+    if let Some(ret) = &r.return_ {
+        let status = status(
+            ret.status,
+            200,
+            &rp.key("return").key("status"),
+            200..=599,
+            cx,
+        );
+        let mut headers = Vec::new();
+        if let Some(ct) = &ret.content_type
+            && let Some(h) = header_pair(
+                "content-type",
+                ct,
+                &rp.key("return").key("content_type"),
+                cx,
+            )
+        {
+            headers.push(h);
+        }
+        for (i, h) in ret.headers.iter().enumerate() {
+            let hp = rp.key("return").key("headers").index(i);
+            match h.split_once(':') {
+                Some((name, value)) => {
+                    headers.extend(header_pair(name.trim(), value.trim(), &hp, cx))
+                }
+                None => cx.err_v(hp, "expected \"Name: value\"", h),
+            }
+        }
+        let body = Bytes::from(ret.body.clone().unwrap_or_default());
+        actions.push((
+            "return",
+            HttpAction::Return {
+                status,
+                headers,
+                body,
+            },
+        ));
+    }
+    if let Some(d) = &r.deny {
+        actions.push((
+            "deny",
+            HttpAction::Deny {
+                status: status(d.status, 403, &rp.key("deny").key("status"), 200..=599, cx),
+            },
+        ));
+    }
+    if let Some(rd) = &r.redirect {
+        let rpp = rp.key("redirect");
+        let target = match (&rd.location, &rd.prefix) {
+            (Some(l), None) => Some(RedirectTarget::Location(l.clone())),
+            (None, Some(pf)) => Some(RedirectTarget::Prefix(pf.trim_end_matches('/').to_string())),
+            _ => {
+                cx.err(
+                    rpp.clone(),
+                    "redirect needs exactly one of `location` or `prefix`",
+                );
+                None
+            }
+        };
+        let code = status(rd.code, 302, &rpp.key("code"), 301..=308, cx);
+        if let Some(target) = target {
+            actions.push(("redirect", HttpAction::Redirect { target, code }));
+        }
+    }
+    if let Some(h) = &r.set_header
+        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("set_header"), cx)
+    {
+        actions.push(("set_header", HttpAction::SetHeader(n, v)));
+    }
+    if let Some(h) = &r.add_header
+        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("add_header"), cx)
+    {
+        actions.push(("add_header", HttpAction::AddHeader(n, v)));
+    }
+    if let Some(h) = &r.del_header {
+        match HeaderName::from_bytes(h.as_bytes()) {
+            Ok(n) => actions.push(("del_header", HttpAction::DelHeader(n))),
+            Err(_) => cx.err_v(rp.key("del_header"), "invalid header name", h),
+        }
+    }
+    if actions.len() > 1 {
+        let names: Vec<&str> = actions.iter().map(|a| a.0).collect();
+        cx.err(
+            rp.clone(),
+            format!("one action per rule, found {}", names.join(", ")),
+        );
+        return None;
+    }
+    let (name, action) = match actions.pop() {
+        Some(a) => a,
+        None => {
+            cx.err(
+                rp.clone(),
+                "rule has no action (return, deny, redirect, set_header, add_header, del_header)",
+            );
+            return None;
+        }
+    };
+    if response && matches!(name, "return" | "deny" | "redirect") {
+        cx.err(
+            rp.key(name),
+            "only set_header, add_header and del_header apply to responses",
+        );
+        return None;
+    }
+    Some(action)
+}
+
+fn stats(st: &model::Stats, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> StatsSettings {
+    if mode != Mode::Http {
+        cx.err(p.clone(), "the stats page needs mode http");
+    }
+    let uri = st
+        .uri
+        .clone()
+        .unwrap_or_else(|| "/haproxy?stats".to_string());
+    if !uri.starts_with('/') {
+        cx.err_v(p.key("uri"), "must start with '/'", &uri);
+    }
+    let mut auth = Vec::new();
+    for (i, a) in st.auth.iter().enumerate() {
+        match a.split_once(':') {
+            Some((u, pw)) if !u.is_empty() => auth.push((u.to_string(), pw.to_string())),
+            _ => cx.err_v(p.key("auth").index(i), "expected \"user:password\"", a),
+        }
+    }
+    StatsSettings {
+        uri,
+        auth,
+        realm: st
+            .realm
+            .clone()
+            .unwrap_or_else(|| "lbha Statistics".to_string()),
+        refresh: st.refresh.map(|d| d.0),
+        hide_version: st.hide_version,
+    }
+}
+
+fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (i, l) in lists.iter().enumerate() {
+        let p = FieldPath::root().key("userlist").index(i);
+        if l.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(l.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate userlist name", &l.name);
+        }
+        let mut users = Vec::new();
+        for (j, u) in l.users.iter().enumerate() {
+            let up = p.key("users").index(j);
+            match &u.insecure_password {
+                Some(pw) if !u.name.is_empty() => users.push((u.name.clone(), pw.clone())),
+                Some(_) => cx.err(up.key("name"), "missing user name"),
+                None => cx.err(up.key("insecure_password"), "missing password"),
+            }
+        }
+        out.push(Userlist {
+            name: l.name.clone(),
+            users,
+        });
+    }
+    out
+}

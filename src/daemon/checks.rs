@@ -1,0 +1,81 @@
+//! Runs one health checker per checked server and feeds results into the runtime state.
+
+use crate::health::{self, CheckSpec, HealthSink, Transition};
+use crate::proxy::Proxy;
+use crate::state::ServerRt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::watch;
+
+struct Sink(Arc<ServerRt>);
+
+impl HealthSink for Sink {
+    fn on_check(&self, ok: bool, detail: &str, duration: Duration) {
+        let _ = ok;
+        if let Ok(mut c) = self.0.last_check.lock() {
+            c.clear();
+            c.push_str(detail);
+        }
+        self.0.checked.store(true, Relaxed);
+        self.0
+            .check_duration_ms
+            .store(duration.as_millis() as u64, Relaxed);
+    }
+    fn on_transition(&self, t: &Transition) {
+        self.0.set_up(matches!(t, Transition::Up { .. }));
+    }
+}
+
+struct Running {
+    spec: String,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+pub struct Checks {
+    running: HashMap<(String, String), Running>,
+}
+
+impl Checks {
+    /// Keeps checkers whose server and settings are unchanged (their rise/fall progress with them),
+    /// restarts changed ones and stops those of removed servers.
+    pub fn reconcile(&mut self, proxy: &Arc<Proxy>) {
+        let active = proxy.active.load_full();
+        let mut next = HashMap::new();
+        for (bi, b) in active.snap.backends.iter().enumerate() {
+            for (si, s) in b.servers.iter().enumerate() {
+                let Some(spec) = &s.check else { continue };
+                let key = (b.name.clone(), s.name.clone());
+                let text = format!("{spec:?}");
+                if let Some(r) = self.running.remove(&key) {
+                    if r.spec == text {
+                        next.insert(key, r);
+                        continue;
+                    }
+                    let _ = r.stop.send(true);
+                }
+                let rt = active.rt.backends[bi].servers[si].clone();
+                next.insert(key, spawn(spec.clone(), text, rt));
+            }
+        }
+        for (_, r) in self.running.drain() {
+            let _ = r.stop.send(true);
+        }
+        self.running = next;
+    }
+
+    pub fn stop_all(&mut self) {
+        for (_, r) in self.running.drain() {
+            let _ = r.stop.send(true);
+        }
+    }
+}
+
+fn spawn(spec: CheckSpec, text: String, rt: Arc<ServerRt>) -> Running {
+    let (stop, rx) = watch::channel(false);
+    let start_up = rt.is_up();
+    health::spawn_checker(spec, start_up, Arc::new(Sink(rt)), rx);
+    Running { spec: text, stop }
+}

@@ -1,0 +1,116 @@
+//! Assembly: load the config, open listeners, start health checks, then serve until a signal.
+//! SIGHUP reloads (a bad config keeps the running one); SIGTERM/SIGINT stop accepting, let
+//! exchanges in flight finish within `hard_stop_after`, then exit.
+
+pub mod checks;
+
+use crate::config::{self, Snapshot};
+use crate::proxy::Proxy;
+use crate::proxy::listener::Listeners;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+
+pub struct RunOptions {
+    pub config: PathBuf,
+}
+
+/// Runs the daemon in the foreground. Returns the process exit code.
+pub fn run(opts: RunOptions) -> ExitCode {
+    let snap = match config::load(&opts.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let threads = snap.global.nbthread.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(serve(opts.config, snap)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("lbha: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let proxy = Proxy::new(snap);
+    let mut listeners = Listeners::default();
+    let fresh = listeners
+        .bind_new(&proxy.active.load().snap)
+        .map_err(|e| e.to_string())?;
+    listeners.activate(fresh, &proxy);
+    let mut checks = checks::Checks::default();
+    checks.reconcile(&proxy);
+    tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
+                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+                }
+            }
+        }
+    }
+    let hard_stop = proxy.active.load().snap.global.hard_stop_after;
+    tracing::info!(
+        "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
+    );
+    listeners.close_all().await;
+    checks.stop_all();
+    proxy.drain.send_replace(true);
+    proxy.tracker.close();
+    if tokio::time::timeout(hard_stop, proxy.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "hard_stop_after reached: closing {} remaining connections",
+            proxy.tracker.len()
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
+/// swap leaves the running configuration untouched.
+pub fn reload(
+    path: &Path,
+    proxy: &Arc<Proxy>,
+    listeners: &mut Listeners,
+    checks: &mut checks::Checks,
+) -> Result<u64, String> {
+    let snap = config::load(path).map_err(|e| e.to_string())?;
+    let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
+    let active = proxy.install(snap);
+    listeners.activate(fresh, proxy);
+    checks.reconcile(proxy);
+    tracing::info!(generation = active.generation, "configuration reloaded");
+    Ok(active.generation)
+}

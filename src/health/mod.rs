@@ -1,0 +1,24 @@
+//! Health checks, HAProxy-style: one checker task per server probes it (TCP connect, HTTP
+//! request, or external command), a pure rise/fall counter turns results into UP/DOWN
+//! transitions, and a [`HealthSink`] carries both to the runtime state.
+//!
+//! ```text
+//! spawn_checker ─► scheduler loop ─► probe (tcp | http | external) ─► RiseFall ─► HealthSink
+//!                     ▲  interval: inter / fastinter / downinter ± spread_checks
+//! ```
+
+mod external;
+mod http;
+mod probe;
+mod risefall;
+mod scheduler;
+mod spec;
+mod timing;
+
+pub use probe::{ProbeError, ProbeOk, ServerLoad, probe, probe_with};
+pub use risefall::{HealthState, InitState, RiseFall, Transition};
+pub use scheduler::{HealthSink, spawn_checker, spawn_checker_init};
+pub use spec::{
+    CheckKind, CheckSpec, Expect, ExpectRule, ExternalCheck, HealthError, HttpCheck, HttpVersion,
+};
+pub use timing::{base_interval, initial_offset, jitter};

@@ -1,0 +1,309 @@
+//! One task per checked server: wait, probe, feed rise/fall, report, repeat until shutdown.
+
+use super::probe::{self, ServerLoad};
+use super::risefall::{HealthState, InitState, RiseFall, Transition};
+use super::spec::CheckSpec;
+use super::timing::{self, Prng};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Where check results go (the runtime state in the daemon, a recorder in tests).
+pub trait HealthSink: Send + Sync + 'static {
+    /// After every check; `detail` is the probe's HAProxy-style description.
+    fn on_check(&self, ok: bool, detail: &str, duration: Duration);
+    /// When the server changes between UP and DOWN.
+    fn on_transition(&self, t: &Transition);
+    /// After every check, the rise/fall position ("UP 1/3" on a stats page).
+    fn on_state(&self, _state: HealthState) {}
+    /// Connection figures passed to external checks.
+    fn load(&self) -> ServerLoad {
+        ServerLoad::default()
+    }
+}
+
+/// Starts a checker; `start_up` false means the server must pass `rise` checks before serving.
+/// The task ends when `shutdown` becomes true or its sender is dropped.
+pub fn spawn_checker(
+    spec: CheckSpec,
+    start_up: bool,
+    sink: Arc<dyn HealthSink>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    spawn_checker_init(spec, InitState::from_start_up(start_up), sink, shutdown)
+}
+
+/// [`spawn_checker`] with an explicit HAProxy `init-state`.
+pub fn spawn_checker_init(
+    spec: CheckSpec,
+    init: InitState,
+    sink: Arc<dyn HealthSink>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(run(spec, init, sink, shutdown))
+}
+
+async fn run(
+    spec: CheckSpec,
+    init: InitState,
+    sink: Arc<dyn HealthSink>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut rf = RiseFall::with_init(spec.rise, spec.fall, init);
+    let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
+    let first = timing::initial_offset(spec.inter, rng.next_u64());
+    if !pause(first, &mut shutdown).await {
+        return;
+    }
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = probe::probe_with(&spec, sink.load()) => r,
+            () = stopped(&mut shutdown) => return,
+        };
+        let duration = started.elapsed();
+        let (ok, detail) = match &result {
+            Ok(pass) => (true, pass.to_string()),
+            Err(fail) => (false, fail.to_string()),
+        };
+        sink.on_check(ok, &detail, duration);
+        let before = rf.state();
+        match rf.observe_with(ok, &detail) {
+            Some(t) => {
+                log_transition(&spec, &t, duration);
+                sink.on_transition(&t);
+            }
+            None if before != rf.state() => {
+                tracing::debug!(
+                    backend = %spec.backend, server = %spec.server,
+                    "Health check for server {}/{} {}, reason: {}, check duration: {}ms, status: {}.",
+                    spec.backend, spec.server, if ok { "succeeded" } else { "failed" },
+                    detail, duration.as_millis(), rf
+                );
+            }
+            None => {}
+        }
+        sink.on_state(rf.state());
+        let base = timing::base_interval(rf.state(), spec.inter, spec.fastinter, spec.downinter);
+        let wait = timing::jitter(base, spec.spread_pct, rng.next_u64());
+        if !pause(wait, &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+fn log_transition(spec: &CheckSpec, t: &Transition, duration: Duration) {
+    let (b, s, ms) = (&spec.backend, &spec.server, duration.as_millis());
+    match t {
+        Transition::Down { reason } => tracing::warn!(
+            backend = %b, server = %s,
+            "Server {b}/{s} is DOWN, reason: {reason}, check duration: {ms}ms"
+        ),
+        Transition::Up { reason } => tracing::info!(
+            backend = %b, server = %s,
+            "Server {b}/{s} is UP, reason: {reason}, check duration: {ms}ms"
+        ),
+    }
+}
+
+/// Sleeps `d`; false if shutdown came first.
+async fn pause(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = stopped(shutdown) => false,
+    }
+}
+
+/// Resolves once shutdown is requested or nobody can request it any more.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // An `Err` means the sender is gone: the owner no longer wants this checker.
+    shutdown.wait_for(|stop| *stop).await.ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::spec::CheckKind;
+    use std::net::SocketAddr;
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
+    #[derive(Debug, PartialEq)]
+    enum Event {
+        Check(bool, String),
+        Up(String),
+        Down(String),
+    }
+
+    struct Recorder(mpsc::UnboundedSender<Event>);
+
+    impl HealthSink for Recorder {
+        fn on_check(&self, ok: bool, detail: &str, _duration: Duration) {
+            self.0.send(Event::Check(ok, detail.to_string())).ok();
+        }
+        fn on_transition(&self, t: &Transition) {
+            let e = match t {
+                Transition::Up { reason } => Event::Up(reason.clone()),
+                Transition::Down { reason } => Event::Down(reason.clone()),
+            };
+            self.0.send(e).ok();
+        }
+    }
+
+    fn spec(addr: SocketAddr, rise: u32, fall: u32) -> CheckSpec {
+        CheckSpec {
+            kind: CheckKind::Tcp,
+            addr,
+            inter: Duration::from_millis(50),
+            fastinter: Duration::from_millis(20),
+            downinter: Duration::from_millis(50),
+            timeout: Duration::from_millis(500),
+            rise,
+            fall,
+            spread_pct: 10,
+            backend: "be".into(),
+            server: "s1".into(),
+            host_header: None,
+        }
+    }
+
+    /// A TCP server the test can stop and restart on the same port.
+    async fn start_server(addr: &str) -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                drop(conn);
+            }
+        });
+        (addr, task)
+    }
+
+    async fn stop_server(task: JoinHandle<()>) {
+        task.abort();
+        // Wait until the task (and with it the listening socket) is gone.
+        assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(e)) => e,
+            other => panic!("no event from the checker: {other:?}"),
+        }
+    }
+
+    /// Skips results of checks that were in flight when the test changed the server, then
+    /// returns the events up to the next transition.
+    async fn until_transition(
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+        stale_ok: bool,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let e = next(rx).await;
+            if events.is_empty() && matches!(&e, Event::Check(ok, _) if *ok == stale_ok) {
+                continue;
+            }
+            let done = matches!(e, Event::Up(_) | Event::Down(_));
+            events.push(e);
+            if done {
+                return events;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn stopped_server_goes_down_after_fall_and_returns_after_rise() {
+        let (addr, server) = start_server("127.0.0.1:0").await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let checker = spawn_checker(spec(addr, 2, 3), true, Arc::new(Recorder(tx)), stop_rx);
+
+        // Default start is UP; the first passing check makes it fully UP without a transition.
+        assert_eq!(
+            next(&mut rx).await,
+            Event::Check(true, "Layer4 check passed".into())
+        );
+
+        stop_server(server).await;
+        let refused = "Layer4 connection refused".to_string();
+        let events = until_transition(&mut rx, true).await;
+        assert_eq!(
+            events,
+            vec![
+                Event::Check(false, refused.clone()),
+                Event::Check(false, refused.clone()),
+                Event::Check(false, refused.clone()),
+                Event::Down(refused.clone()),
+            ]
+        );
+
+        let (_, server) = start_server(&addr.to_string()).await;
+        let passed = "Layer4 check passed".to_string();
+        let events = until_transition(&mut rx, false).await;
+        assert_eq!(
+            events,
+            vec![
+                Event::Check(true, passed.clone()),
+                Event::Check(true, passed.clone()),
+                Event::Up(passed)
+            ]
+        );
+
+        stop_tx.send(true).expect("checker listens");
+        tokio::time::timeout(Duration::from_secs(2), checker)
+            .await
+            .expect("checker stops")
+            .expect("no panic");
+        stop_server(server).await;
+    }
+
+    #[tokio::test]
+    async fn start_down_needs_rise_successes() {
+        let (addr, server) = start_server("127.0.0.1:0").await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let checker = spawn_checker(spec(addr, 3, 2), false, Arc::new(Recorder(tx)), stop_rx);
+        let passed = "Layer4 check passed".to_string();
+        for _ in 0..3 {
+            assert_eq!(next(&mut rx).await, Event::Check(true, passed.clone()));
+        }
+        assert_eq!(next(&mut rx).await, Event::Up(passed));
+        checker.abort();
+        stop_server(server).await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_before_the_first_check_reports_nothing() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut s = spec(SocketAddr::from(([127, 0, 0, 1], 9)), 2, 3);
+        s.inter = Duration::from_secs(60);
+        let checker = spawn_checker(s, true, Arc::new(Recorder(tx)), stop_rx);
+        stop_tx.send(true).expect("checker listens");
+        tokio::time::timeout(Duration::from_secs(2), checker)
+            .await
+            .expect("checker stops")
+            .expect("no panic");
+        assert!(
+            rx.recv().await.is_none(),
+            "the sink was dropped without events"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_shutdown_sender_stops_the_checker() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut s = spec(SocketAddr::from(([127, 0, 0, 1], 9)), 2, 3);
+        s.inter = Duration::from_secs(60);
+        let checker = spawn_checker(s, true, Arc::new(Recorder(tx)), stop_rx);
+        drop(stop_tx);
+        tokio::time::timeout(Duration::from_secs(2), checker)
+            .await
+            .expect("checker stops")
+            .expect("no panic");
+    }
+}

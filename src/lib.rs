@@ -1,0 +1,12 @@
+//! lbha: a high-availability load balancer. See ARCHITECTURE in the repository's shared notes for
+//! the module map; pure logic (`config`, `routing`, `balance`, `health` state machines) does no I/O.
+
+pub mod balance;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod health;
+pub mod proxy;
+pub mod routing;
+pub mod state;
+pub mod stats;

@@ -1,0 +1,80 @@
+//! Responses the proxy writes itself, with HAProxy's short HTML bodies so clients and monitoring
+//! that parse them keep working.
+
+use super::body::{ProxyBody, full};
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// Why the proxy answered instead of a server; shown in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyError {
+    BadRequest(&'static str),
+    Denied,
+    NoServer,
+    ServerFailed,
+    ServerTimeout,
+    ConnectFailed,
+}
+
+impl ProxyError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Denied => StatusCode::FORBIDDEN,
+            ProxyError::NoServer | ProxyError::ConnectFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
+            ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(why) => why,
+            ProxyError::Denied => "denied by rule",
+            ProxyError::NoServer => "no server available",
+            ProxyError::ServerFailed => "server returned an invalid or incomplete response",
+            ProxyError::ServerTimeout => "server timeout",
+            ProxyError::ConnectFailed => "cannot connect to any server",
+        }
+    }
+}
+
+/// HAProxy's body text for a status.
+pub fn page_text(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => {
+            "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
+        }
+        403 => {
+            "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
+        }
+        408 => {
+            "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
+        }
+        431 => {
+            "<html><body><h1>431 Request Header Fields Too Large</h1>\nThe request header section is too large.\n</body></html>\n"
+        }
+        500 => {
+            "<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
+        }
+        502 => {
+            "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
+        }
+        503 => {
+            "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
+        }
+        504 => {
+            "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
+        }
+        _ => "<html><body><h1>Error</h1>\nThe request could not be served.\n</body></html>\n",
+    }
+}
+
+/// A complete error response; the connection is closed after it, as HAProxy does.
+pub fn page(status: StatusCode) -> Response<ProxyBody> {
+    let mut r = Response::new(full(page_text(status)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}

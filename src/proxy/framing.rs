@@ -1,0 +1,480 @@
+//! A framing check in front of hyper. hyper quietly normalises some ambiguous requests (it drops
+//! a Content-Length that comes with Transfer-Encoding, folds duplicate equal Content-Lengths),
+//! so the proxy could not tell they were ever ambiguous. This scanner reads the raw bytes of every
+//! request head as they arrive, gives each one a verdict, and follows body framing so it finds
+//! the next head on a kept-alive connection. The HTTP service takes one verdict per request and
+//! answers 400 (or 431) before anything reaches a server.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Largest request head accepted (request line plus headers).
+pub const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEADERS: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Bad(&'static str),
+    TooLarge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading the size line; the value so far and whether an extension started.
+    Size {
+        value: u64,
+        digits: u32,
+        ext: bool,
+    },
+    SizeLf(u64),
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// Trailer section: bytes seen on the current line.
+    Trailer(usize),
+    TrailerLf(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(u64),
+    Chunked(Chunk),
+    /// After a verdict against the request, or a body whose framing is lost: the connection will
+    /// be closed, nothing more is judged.
+    Done,
+}
+
+/// Pure scanner: feed it bytes in any split, collect verdicts in request order.
+#[derive(Debug)]
+pub struct Scanner {
+    state: State,
+    head: Vec<u8>,
+    pub verdicts: VecDeque<Verdict>,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self {
+            state: State::Head,
+            head: Vec::new(),
+            verdicts: VecDeque::new(),
+        }
+    }
+}
+
+impl Scanner {
+    pub fn feed(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            match self.state.clone() {
+                State::Done => return,
+                State::Head => {
+                    // Leading empty lines before a request line are allowed (RFC 9112 §2.2).
+                    if self.head.is_empty() {
+                        let skip = b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
+                        b = &b[skip..];
+                        if b.is_empty() {
+                            return;
+                        }
+                    }
+                    let start = self.head.len().saturating_sub(3);
+                    let take = b
+                        .len()
+                        .min(MAX_HEAD + 4 - self.head.len().min(MAX_HEAD + 4));
+                    self.head.extend_from_slice(&b[..take]);
+                    match find_end(&self.head[start..]).map(|e| e + start) {
+                        Some(end) => {
+                            let used = end - (self.head.len() - take);
+                            b = &b[used..];
+                            self.head.truncate(end);
+                            self.judge();
+                            self.head.clear();
+                        }
+                        None if self.head.len() > MAX_HEAD => {
+                            // hyper may refuse it first with its own 431; if it does not, the
+                            // service answers 431 from this verdict.
+                            self.verdicts.push_back(Verdict::TooLarge);
+                            self.state = State::Done;
+                            return;
+                        }
+                        None => return,
+                    }
+                }
+                State::Body(n) => {
+                    let k = (b.len() as u64).min(n);
+                    b = &b[k as usize..];
+                    self.state = if n == k {
+                        State::Head
+                    } else {
+                        State::Body(n - k)
+                    };
+                }
+                State::Chunked(c) => {
+                    let used = self.chunk(c, b);
+                    b = &b[used..];
+                }
+            }
+        }
+    }
+
+    /// Advances the chunked-body state by at most one step; returns bytes consumed.
+    fn chunk(&mut self, c: Chunk, b: &[u8]) -> usize {
+        let lost = |s: &mut Self| {
+            s.state = State::Done;
+            b.len()
+        };
+        match c {
+            Chunk::Size { value, digits, ext } => {
+                for (i, &x) in b.iter().enumerate() {
+                    let next = match (x, ext) {
+                        (b'\r', _) if digits > 0 => Chunk::SizeLf(value),
+                        (_, true) if x != b'\n' => continue,
+                        (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if digits < 16 => {
+                            let d = (x as char).to_digit(16).unwrap_or(0) as u64;
+                            self.state = State::Chunked(Chunk::Size {
+                                value: value * 16 + d,
+                                digits: digits + 1,
+                                ext,
+                            });
+                            return i + 1;
+                        }
+                        (b';' | b' ' | b'\t', false) if digits > 0 => Chunk::Size {
+                            value,
+                            digits,
+                            ext: true,
+                        },
+                        _ => return lost(self),
+                    };
+                    self.state = State::Chunked(next);
+                    return i + 1;
+                }
+                b.len()
+            }
+            Chunk::SizeLf(value) => {
+                if b[0] != b'\n' {
+                    return lost(self);
+                }
+                self.state = State::Chunked(after_size_line(value));
+                1
+            }
+            Chunk::Data(0) => {
+                self.state = State::Chunked(Chunk::DataCr);
+                0
+            }
+            Chunk::Data(n) => {
+                let k = (b.len() as u64).min(n);
+                self.state = State::Chunked(Chunk::Data(n - k));
+                k as usize
+            }
+            Chunk::DataCr => {
+                if b[0] != b'\r' {
+                    return lost(self);
+                }
+                self.state = State::Chunked(Chunk::DataLf);
+                1
+            }
+            Chunk::DataLf => {
+                if b[0] != b'\n' {
+                    return lost(self);
+                }
+                self.state = State::Chunked(Chunk::Size {
+                    value: 0,
+                    digits: 0,
+                    ext: false,
+                });
+                1
+            }
+            Chunk::Trailer(n) => {
+                if b[0] == b'\r' {
+                    self.state = State::Chunked(Chunk::TrailerLf(n));
+                } else {
+                    self.state = State::Chunked(Chunk::Trailer(n + 1));
+                }
+                1
+            }
+            Chunk::TrailerLf(n) => {
+                if b[0] != b'\n' {
+                    return lost(self);
+                }
+                self.state = if n == 0 {
+                    State::Head
+                } else {
+                    State::Chunked(Chunk::Trailer(0))
+                };
+                1
+            }
+        }
+    }
+
+    fn judge(&mut self) {
+        let (verdict, next) = judge_head(&self.head);
+        match verdict {
+            Some(v) => {
+                if v != Verdict::Ok {
+                    self.state = State::Done;
+                } else {
+                    self.state = next;
+                }
+                self.verdicts.push_back(v);
+            }
+            // Not parseable: hyper rejects it and closes.
+            None => self.state = State::Done,
+        }
+    }
+}
+
+/// After a chunk-size line of size 0 the trailer section follows; `chunk` handles that by looking
+/// at the size when the line ends.
+fn after_size_line(value: u64) -> Chunk {
+    if value == 0 {
+        Chunk::Trailer(0)
+    } else {
+        Chunk::Data(value)
+    }
+}
+
+fn find_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+/// The verdict for one complete head and the body framing that follows it.
+fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
+    if head.len() > MAX_HEAD {
+        return (Some(Verdict::TooLarge), State::Done);
+    }
+    let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut hs);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => return (Some(Verdict::TooLarge), State::Done),
+        _ => return (None, State::Done),
+    }
+    let mut cl: Vec<&[u8]> = Vec::new();
+    let mut te: Vec<&[u8]> = Vec::new();
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            cl.push(h.value);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            te.push(h.value);
+        }
+    }
+    let bad = |why| (Some(Verdict::Bad(why)), State::Done);
+    if cl.len() > 1 {
+        return bad("duplicate Content-Length");
+    }
+    if !cl.is_empty() && !te.is_empty() {
+        return bad("both Content-Length and Transfer-Encoding");
+    }
+    if let Some(v) = cl.first() {
+        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+            return bad("malformed Content-Length");
+        }
+        let n: u64 = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        return (
+            Some(Verdict::Ok),
+            if n == 0 { State::Head } else { State::Body(n) },
+        );
+    }
+    if !te.is_empty() {
+        if req.version != Some(1) {
+            return bad("Transfer-Encoding in HTTP/1.0");
+        }
+        if te.len() > 1 || !te[0].eq_ignore_ascii_case(b"chunked") {
+            return bad("unsupported Transfer-Encoding");
+        }
+        return (
+            Some(Verdict::Ok),
+            State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+                ext: false,
+            }),
+        );
+    }
+    (Some(Verdict::Ok), State::Head)
+}
+
+/// Verdicts shared between the socket wrapper and the HTTP service of one connection.
+#[derive(Debug, Default)]
+pub struct Verdicts(Mutex<Scanner>);
+
+impl Verdicts {
+    /// The verdict for the next request hyper hands to the service.
+    pub fn next(&self) -> Verdict {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .verdicts
+            .pop_front()
+            .unwrap_or(Verdict::Ok)
+    }
+}
+
+/// Wraps the client socket and scans what hyper reads.
+pub struct Guard<T> {
+    inner: T,
+    verdicts: Arc<Verdicts>,
+}
+
+impl<T> Guard<T> {
+    pub fn new(inner: T, verdicts: Arc<Verdicts>) -> Self {
+        Self { inner, verdicts }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let fresh = &buf.filled()[before..];
+            if !fresh.is_empty() {
+                self.verdicts
+                    .0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .feed(fresh);
+            }
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guard<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, b)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, b)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in every possible two-way split and in single bytes; all must agree.
+    fn verdicts(input: &[u8]) -> Vec<Verdict> {
+        let mut whole = Scanner::default();
+        whole.feed(input);
+        let want: Vec<Verdict> = whole.verdicts.iter().copied().collect();
+        for cut in 0..input.len() {
+            let mut s = Scanner::default();
+            s.feed(&input[..cut]);
+            s.feed(&input[cut..]);
+            assert_eq!(
+                s.verdicts.iter().copied().collect::<Vec<_>>(),
+                want,
+                "split at {cut}"
+            );
+        }
+        let mut s = Scanner::default();
+        for b in input {
+            s.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(
+            s.verdicts.iter().copied().collect::<Vec<_>>(),
+            want,
+            "byte by byte"
+        );
+        want
+    }
+
+    #[test]
+    fn keep_alive_sequence_with_bodies() {
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+POST /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n\
+GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
+        assert_eq!(
+            verdicts(input),
+            [
+                Verdict::Ok,
+                Verdict::Ok,
+                Verdict::Ok,
+                Verdict::Bad("duplicate Content-Length")
+            ]
+        );
+    }
+
+    #[test]
+    fn each_ambiguity_class() {
+        let cases: &[(&[u8], Verdict)] = &[
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("both Content-Length and Transfer-Encoding")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", Verdict::Bad("both Content-Length and Transfer-Encoding")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n", Verdict::Bad("duplicate Content-Length")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3 \r\n\r\n", Verdict::Ok),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", Verdict::Bad("malformed Content-Length")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3,3\r\n\r\n", Verdict::Bad("malformed Content-Length")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Verdict::Bad("unsupported Transfer-Encoding")),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("unsupported Transfer-Encoding")),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("Transfer-Encoding in HTTP/1.0")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                verdicts(input),
+                [*want],
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn too_large_and_unparseable_heads() {
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+        big.extend(std::iter::repeat_n(b'y', MAX_HEAD));
+        big.extend_from_slice(b"\r\n\r\n");
+        let mut s = Scanner::default();
+        s.feed(&big);
+        assert_eq!(
+            s.verdicts.iter().copied().collect::<Vec<_>>(),
+            [Verdict::TooLarge]
+        );
+        let mut s = Scanner::default();
+        s.feed(b"GARBAGE\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        assert!(
+            s.verdicts.is_empty(),
+            "hyper rejects it and closes; nothing more is judged"
+        );
+    }
+
+    #[test]
+    fn lost_chunk_framing_stops_judging() {
+        let mut s = Scanner::default();
+        s.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            s.verdicts.iter().copied().collect::<Vec<_>>(),
+            [Verdict::Ok]
+        );
+    }
+}

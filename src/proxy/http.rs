@@ -1,0 +1,434 @@
+//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → stats → http_request
+//! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
+
+use super::body::{Metered, ProxyBody, empty, full};
+use super::errors::{ProxyError, page};
+use super::framing::Verdict;
+use super::{Active, ConnCtx};
+use crate::balance;
+use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, RedirectTarget};
+use crate::routing::Facts;
+use crate::state::Counters;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// Checks RFC 9112 framing before anything reaches a server: ambiguous messages are the raw
+/// material of request smuggling, so they are refused rather than repaired.
+pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
+    let h = req.headers();
+    let cl = h.get_all(header::CONTENT_LENGTH).iter().count();
+    let te: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if cl > 1 {
+        return Err("duplicate Content-Length");
+    }
+    if cl == 1 && !te.is_empty() {
+        return Err("both Content-Length and Transfer-Encoding");
+    }
+    if let Some(v) = h.get(header::CONTENT_LENGTH)
+        && (v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit))
+    {
+        return Err("malformed Content-Length");
+    }
+    if !te.is_empty() {
+        if req.version() != Version::HTTP_11 {
+            return Err("Transfer-Encoding in HTTP/1.0");
+        }
+        if te.len() > 1 || !te[0].as_bytes().eq_ignore_ascii_case(b"chunked") {
+            return Err("unsupported Transfer-Encoding");
+        }
+    }
+    let hosts = h.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return Err("duplicate Host");
+    }
+    if req.version() == Version::HTTP_11 && hosts == 0 {
+        return Err("missing Host");
+    }
+    if let (Some(auth), Some(host)) = (req.uri().authority(), h.get(header::HOST))
+        && !auth
+            .as_str()
+            .eq_ignore_ascii_case(host.to_str().unwrap_or(""))
+    {
+        return Err("Host disagrees with the request target");
+    }
+    if req.uri().path().contains('#') {
+        return Err("fragment in request target");
+    }
+    Ok(())
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) plus whatever `Connection` names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<String> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for n in named {
+        h.remove(n.as_str());
+    }
+    for n in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}
+
+fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
+    Facts {
+        method: Some(req.method()),
+        uri: Some(req.uri()),
+        headers: Some(req.headers()),
+        src: cx.peer.ip(),
+        dst_port: cx.local.port(),
+    }
+}
+
+fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Response<ProxyBody> {
+    fcnt.count_status(resp.status().as_u16());
+    if close {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Response<ProxyBody> {
+    tracing::info!(client = %cx.peer, frontend, status = err.status().as_u16(), "{}", err.reason());
+    match err {
+        ProxyError::BadRequest(_) => fcnt.errors_req.fetch_add(1, Relaxed),
+        ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
+        _ => 0,
+    };
+    finish(fcnt, page(err.status()), false)
+}
+
+/// Serves one request of a client connection.
+pub async fn handle(
+    mut req: Request<Incoming>,
+    verdict: Verdict,
+    cx: Arc<ConnCtx>,
+) -> Response<ProxyBody> {
+    let active = cx.proxy.active.load_full();
+    let Some(&fi) = active.binds.get(&cx.local) else {
+        return page(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let fe = &active.snap.frontends[fi];
+    let fcnt = active.rt.frontends[fi].clone();
+    fcnt.requests.fetch_add(1, Relaxed);
+    let framing = match verdict {
+        Verdict::Ok => check_framing(&req),
+        Verdict::Bad(why) => Err(why),
+        Verdict::TooLarge => {
+            fcnt.errors_req.fetch_add(1, Relaxed);
+            tracing::info!(client = %cx.peer, frontend = %fe.name, status = 431, "request header section too large");
+            return finish(
+                &fcnt,
+                page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+                false,
+            );
+        }
+    };
+    if let Err(why) = framing {
+        return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
+    }
+    if let Some(st) = &fe.stats
+        && req
+            .uri()
+            .path_and_query()
+            .is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+    {
+        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed());
+        return finish(&fcnt, resp, false);
+    }
+    let close_client = fe.conn_mode == ConnMode::Close;
+    if let Some(resp) = apply_request_rules(&mut req, &fe.http_request, &fe.acls, &active, &cx) {
+        if resp.status() == StatusCode::FORBIDDEN {
+            fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        return finish(&fcnt, resp, close_client);
+    }
+    let chosen = {
+        let f = facts(&req, &cx);
+        fe.switching
+            .iter()
+            .find(|r| {
+                r.cond
+                    .as_ref()
+                    .is_none_or(|c| c.eval(&fe.acls, &f, &*active))
+            })
+            .map(|r| r.backend)
+            .or(fe.default_backend)
+    };
+    let Some(bi) = chosen else {
+        return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
+    };
+    match forward(req, &active, fi, bi, &cx).await {
+        Ok(mut resp) => {
+            apply_response_rules(&mut resp, &fe.http_response, &fe.acls, &active, &cx);
+            let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
+            finish(&fcnt, resp, close)
+        }
+        Err(e) => {
+            let be = &active.snap.backends[bi];
+            tracing::info!(client = %cx.peer, frontend = %fe.name, backend = %be.name, status = e.status().as_u16(), "{}", e.reason());
+            if let ProxyError::BadRequest(_) = e {
+                fcnt.errors_req.fetch_add(1, Relaxed);
+            }
+            finish(&fcnt, page(e.status()), false)
+        }
+    }
+}
+
+/// Runs `http_request` rules in order; a rule that answers ends the request.
+fn apply_request_rules(
+    req: &mut Request<Incoming>,
+    rules: &[HttpRule],
+    acls: &[crate::routing::Acl],
+    active: &Active,
+    cx: &ConnCtx,
+) -> Option<Response<ProxyBody>> {
+    for rule in rules {
+        let hit = rule
+            .cond
+            .as_ref()
+            .is_none_or(|c| c.eval(acls, &facts(req, cx), active));
+        if !hit {
+            continue;
+        }
+        match &rule.action {
+            HttpAction::Return {
+                status,
+                headers,
+                body,
+            } => {
+                let mut r = Response::new(full(body.clone()));
+                *r.status_mut() = *status;
+                for (n, v) in headers {
+                    r.headers_mut().append(n.clone(), v.clone());
+                }
+                return Some(r);
+            }
+            HttpAction::Deny { status } => {
+                let mut r = page(*status);
+                *r.status_mut() = *status;
+                return Some(r);
+            }
+            HttpAction::Redirect { target, code } => {
+                let loc = match target {
+                    RedirectTarget::Location(l) => l.clone(),
+                    RedirectTarget::Prefix(p) => {
+                        format!(
+                            "{p}{}",
+                            req.uri()
+                                .path_and_query()
+                                .map(|x| x.as_str())
+                                .unwrap_or("/")
+                        )
+                    }
+                };
+                let mut r = Response::new(empty());
+                *r.status_mut() = *code;
+                if let Ok(v) = HeaderValue::from_str(&loc) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                return Some(r);
+            }
+            HttpAction::SetHeader(n, v) => {
+                req.headers_mut().insert(n.clone(), v.clone());
+            }
+            HttpAction::AddHeader(n, v) => {
+                req.headers_mut().append(n.clone(), v.clone());
+            }
+            HttpAction::DelHeader(n) => {
+                req.headers_mut().remove(n);
+            }
+        }
+    }
+    None
+}
+
+fn apply_response_rules(
+    resp: &mut Response<ProxyBody>,
+    rules: &[HttpRule],
+    acls: &[crate::routing::Acl],
+    active: &Active,
+    cx: &ConnCtx,
+) {
+    for rule in rules {
+        let f = Facts {
+            method: None,
+            uri: None,
+            headers: Some(resp.headers()),
+            src: cx.peer.ip(),
+            dst_port: cx.local.port(),
+        };
+        if !rule.cond.as_ref().is_none_or(|c| c.eval(acls, &f, active)) {
+            continue;
+        }
+        match &rule.action {
+            HttpAction::SetHeader(n, v) => {
+                resp.headers_mut().insert(n.clone(), v.clone());
+            }
+            HttpAction::AddHeader(n, v) => {
+                resp.headers_mut().append(n.clone(), v.clone());
+            }
+            HttpAction::DelHeader(n) => {
+                resp.headers_mut().remove(n);
+            }
+            // Validation refuses answering actions in http_response.
+            HttpAction::Return { .. } | HttpAction::Deny { .. } | HttpAction::Redirect { .. } => {}
+        }
+    }
+}
+
+/// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
+/// moving to another server on the last retry (`redispatch`).
+async fn forward(
+    req: Request<Incoming>,
+    active: &Arc<Active>,
+    fi: usize,
+    bi: usize,
+    cx: &ConnCtx,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let fe = &active.snap.frontends[fi];
+    let be = &active.snap.backends[bi];
+    let brt = &active.rt.backends[bi];
+    let fcnt = &active.rt.frontends[fi];
+    let conn_mode = fe.conn_mode.max(be.conn_mode);
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if (fe.forwardfor || be.forwardfor)
+        && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+    {
+        parts.headers.append("x-forwarded-for", v);
+    }
+    if conn_mode != ConnMode::KeepAlive {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if parts.uri.scheme().is_some() {
+        let pq = parts.uri.path_and_query().cloned();
+        let mut p = http::uri::Parts::default();
+        p.path_and_query = pq;
+        if let Ok(u) = http::Uri::from_parts(p) {
+            parts.uri = u;
+        }
+    }
+    parts.version = Version::HTTP_11;
+    let client_failed = Arc::new(AtomicBool::new(false));
+    let body: ProxyBody = if body.is_end_stream() {
+        empty()
+    } else {
+        Metered::new(
+            body,
+            fe.timeouts.client,
+            vec![fcnt.clone(), brt.counters.clone()],
+            true,
+        )
+        .flag_failure(client_failed.clone())
+        .boxed_unsync()
+    };
+    let mut req = Request::from_parts(parts, body);
+    let _backend_session = brt.counters.open_session();
+
+    let mut current: Option<usize> = None;
+    let mut attempt = 0u32;
+    loop {
+        let si = {
+            let key = balance::Request {
+                src: Some(cx.peer.ip()),
+                path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
+                headers: Some(req.headers()),
+            };
+            match current {
+                None => be.selector.pick(&key, brt),
+                Some(prev) if be.redispatch && attempt == be.retries && attempt > 0 => {
+                    brt.counters.redispatches.fetch_add(1, Relaxed);
+                    be.selector.pick_avoiding(&key, brt, prev)
+                }
+                Some(prev) if brt.servers[prev].usable() => Some(prev),
+                Some(prev) => be.selector.pick_avoiding(&key, brt, prev),
+            }
+        };
+        let Some(si) = si else {
+            return Err(ProxyError::NoServer);
+        };
+        current = Some(si);
+        let srt = &brt.servers[si];
+        let pool = &active.pools[bi][si];
+        let session = srt.counters.open_session();
+        let (mut sender, reused) = match pool.get(be.timeouts.connect).await {
+            Ok(s) => s,
+            Err(e) => {
+                srt.counters.errors_conn.fetch_add(1, Relaxed);
+                tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
+                if attempt >= be.retries {
+                    return Err(ProxyError::ConnectFailed);
+                }
+                attempt += 1;
+                srt.counters.retries.fetch_add(1, Relaxed);
+                brt.counters.retries.fetch_add(1, Relaxed);
+                continue;
+            }
+        };
+        let sent = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req)).await;
+        let resp = match sent {
+            Err(_) => {
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+                return Err(ProxyError::ServerTimeout);
+            }
+            Ok(Ok(r)) => r,
+            Ok(Err(mut e)) => {
+                if client_failed.load(Relaxed) {
+                    return Err(ProxyError::BadRequest("invalid request body"));
+                }
+                // A pooled connection the server closed meanwhile: the request was never sent,
+                // so it is safe to send it again on a fresh connection.
+                match e.take_message() {
+                    Some(back) if reused => {
+                        req = back;
+                        continue;
+                    }
+                    _ => {
+                        srt.counters.errors_resp.fetch_add(1, Relaxed);
+                        tracing::warn!(backend = %be.name, server = %be.servers[si].name, "server error: {}", e.error());
+                        return Err(ProxyError::ServerFailed);
+                    }
+                }
+            }
+        };
+        srt.counters.count_status(resp.status().as_u16());
+        brt.counters.count_status(resp.status().as_u16());
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let keep = conn_mode == ConnMode::KeepAlive;
+        let pool = pool.clone();
+        let counters = vec![srt.counters.clone(), brt.counters.clone(), fcnt.clone()];
+        let body = Metered::new(body, be.timeouts.server, counters, false)
+            .on_end(move || {
+                if keep {
+                    pool.put(sender);
+                }
+            })
+            .hold(vec![session, _backend_session]);
+        return Ok(Response::from_parts(parts, body.boxed_unsync()));
+    }
+}

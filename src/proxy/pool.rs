@@ -1,0 +1,103 @@
+//! Keep-alive connections to servers, one idle list per server. A connection goes back to the list
+//! only after its response body has been read to the end, so a reused connection is always clean.
+
+use super::body::ProxyBody;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Idle connections older than this are closed rather than reused (HAProxy's pool-purge-delay).
+const IDLE_MAX_AGE: Duration = Duration::from_secs(5);
+/// Bound on idle connections kept per server.
+const IDLE_MAX: usize = 1024;
+
+pub type Sender = SendRequest<ProxyBody>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection refused")]
+    Refused,
+    #[error("connect timeout")]
+    Timeout,
+    #[error("connect failed: {0}")]
+    Io(std::io::Error),
+    #[error("HTTP handshake failed: {0}")]
+    Handshake(hyper::Error),
+}
+
+#[derive(Debug)]
+pub struct Pool {
+    addr: SocketAddr,
+    idle: Mutex<Vec<(Sender, Instant)>>,
+}
+
+impl Pool {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A ready connection: an idle one if any is still open, else a new one.
+    /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
+    pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
+        loop {
+            let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some((mut s, since)) = popped else { break };
+            if s.is_closed() || since.elapsed() > IDLE_MAX_AGE {
+                continue;
+            }
+            if s.is_ready() {
+                return Ok((s, true));
+            }
+            // The dispatcher may not have seen the end of the last response yet.
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(50), s.ready()).await {
+                return Ok((s, true));
+            }
+        }
+        self.connect(connect_timeout).await.map(|s| (s, false))
+    }
+
+    async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+        let stream =
+            match tokio::time::timeout(connect_timeout, TcpStream::connect(self.addr)).await {
+                Err(_) => return Err(ConnectError::Timeout),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(ConnectError::Refused);
+                }
+                Ok(Err(e)) => return Err(ConnectError::Io(e)),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(ConnectError::Handshake)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("server connection ended: {e}");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Returns a connection whose exchange finished cleanly.
+    pub fn put(&self, s: Sender) {
+        if s.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_MAX {
+            idle.push((s, Instant::now()));
+        }
+    }
+}

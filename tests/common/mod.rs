@@ -1,0 +1,387 @@
+//! Test harness: runs the real `lbha` binary on loopback against backends the test starts.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released; good enough on a test machine).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "lbha-test-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn lbha_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lbha")
+}
+
+/// A running lbha daemon, killed on drop.
+pub struct Lbha {
+    pub child: Child,
+    pub dir: TempDir,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Lbha {
+    /// Starts lbha with `config` and waits until every port in `wait_ports` accepts.
+    pub fn start(config: &str, wait_ports: &[u16]) -> Lbha {
+        let dir = TempDir::new("lbha");
+        let cfg = dir.write("lbha.toml", config);
+        let log = dir.0.join("lbha.log");
+        let child = Command::new(lbha_bin())
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .env("LBHA_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn lbha");
+        let mut l = Lbha {
+            child,
+            dir,
+            config: cfg,
+            log,
+        };
+        for &p in wait_ports {
+            l.wait_port(p);
+        }
+        l
+    }
+
+    pub fn wait_port(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("lbha exited early ({st}):\n{}", self.log_text());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("lbha did not listen on {port}:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe_kill(self.child.id() as i32, sig);
+    }
+
+    /// Peak resident memory (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Lbha {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from a blocking stream (Content-Length, chunked, or until close).
+pub fn read_response(s: &mut TcpStream, head_request: bool) -> std::io::Result<Resp> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before headers",
+            ));
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        })
+        .collect();
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+    } else if let Some(cl) = get("content-length") {
+        body.resize(cl.parse().unwrap_or(0), 0);
+        s.read_exact(&mut body)?;
+    } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut line = Vec::new();
+            while !line.ends_with(b"\r\n") {
+                s.read_exact(&mut byte)?;
+                line.push(byte[0]);
+            }
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0u8; size + 2];
+            s.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        s.read_to_end(&mut body)?;
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends raw bytes on a fresh connection and reads one response.
+pub fn raw(port: u16, bytes: &[u8]) -> std::io::Result<Resp> {
+    let mut s = connect(port);
+    s.write_all(bytes)?;
+    read_response(&mut s, false)
+}
+
+pub fn get(port: u16, path: &str) -> Resp {
+    raw(
+        port,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap()
+}
+
+/// What a test backend saw.
+#[derive(Default)]
+pub struct Seen {
+    pub connections: AtomicUsize,
+    pub requests: AtomicUsize,
+    pub last_headers: std::sync::Mutex<Vec<(String, String)>>,
+    pub last_body_len: AtomicUsize,
+}
+
+/// An HTTP/1.1 backend on its own thread and runtime: answers `name` as the body (or behaves
+/// according to the request path: `/slow` sleeps 3 s, `/echo` returns the request body, `/big`
+/// returns 10 MiB), and counts connections and requests.
+pub struct Backend {
+    pub port: u16,
+    pub seen: Arc<Seen>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Backend {
+    pub fn start(name: &'static str) -> Backend {
+        Self::start_on(name, 0)
+    }
+
+    pub fn start_on(name: &'static str, port: u16) -> Backend {
+        let std_l = StdListener::bind(("127.0.0.1", port)).unwrap();
+        std_l.set_nonblocking(true).unwrap();
+        let port = std_l.local_addr().unwrap().port();
+        let seen = Arc::new(Seen::default());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let s2 = seen.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(serve_backend(std_l, name, s2, rx));
+        });
+        Backend {
+            port,
+            seen,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn connections(&self) -> usize {
+        self.seen.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve_backend(
+    std_l: StdListener,
+    name: &'static str,
+    seen: Arc<Seen>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use http_body_util::BodyExt;
+    let l = tokio::net::TcpListener::from_std(std_l).unwrap();
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (sock, _) = tokio::select! {
+            r = l.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = &mut stop => break,
+        };
+        seen.connections.fetch_add(1, Ordering::SeqCst);
+        let seen = seen.clone();
+        conns.spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.requests.fetch_add(1, Ordering::SeqCst);
+                        let headers: Vec<(String, String)> = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.to_string(),
+                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                )
+                            })
+                            .collect();
+                        *seen.last_headers.lock().unwrap() = headers;
+                        let path = req.uri().path().to_string();
+                        let mut body_len = 0usize;
+                        let mut echo = Vec::new();
+                        let mut b = req.into_body();
+                        while let Some(Ok(frame)) = b.frame().await {
+                            if let Some(d) = frame.data_ref() {
+                                body_len += d.len();
+                                if path == "/echo" {
+                                    echo.extend_from_slice(d);
+                                }
+                            }
+                        }
+                        seen.last_body_len.store(body_len, Ordering::SeqCst);
+                        let body: http_body_util::Full<bytes::Bytes> = match path.as_str() {
+                            "/slow" => {
+                                tokio::time::sleep(Duration::from_secs(3)).await;
+                                http_body_util::Full::new(bytes::Bytes::from(name))
+                            }
+                            "/echo" => http_body_util::Full::new(bytes::Bytes::from(echo)),
+                            "/big" => {
+                                http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; 10 << 20]))
+                            }
+                            "/len" => {
+                                http_body_util::Full::new(bytes::Bytes::from(body_len.to_string()))
+                            }
+                            _ => http_body_util::Full::new(bytes::Bytes::from(name)),
+                        };
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                .await;
+        });
+    }
+    conns.abort_all();
+}

@@ -1,0 +1,331 @@
+//! HTTP mode end to end: real lbha binary, real backends, loopback only.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+fn config(port: u16, servers: &[u16], extra_listen: &str, defaults: &str) -> String {
+    let list: Vec<String> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{{ name = \"s{i}\", addr = \"127.0.0.1:{p}\" }}"))
+        .collect();
+    format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+{defaults}
+
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+servers = [{}]
+{extra_listen}
+"#,
+        list.join(", ")
+    )
+}
+
+#[test]
+fn round_robin_over_two_backends() {
+    let a = Backend::start("A");
+    let b = Backend::start("B");
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[a.port, b.port], "", ""), &[port]);
+    let bodies: Vec<String> = (0..4).map(|_| get(port, "/").text()).collect();
+    assert_eq!(bodies.iter().filter(|b| *b == "A").count(), 2, "{bodies:?}");
+    assert_eq!(bodies.iter().filter(|b| *b == "B").count(), 2, "{bodies:?}");
+    assert_ne!(bodies[0], bodies[1], "{bodies:?}");
+}
+
+fn keep_alive_run(mode: &str, n: usize) -> (usize, usize, Vec<Resp>) {
+    let a = Backend::start("A");
+    let port = free_port();
+    let defaults = format!("http_connection_mode = \"{mode}\"");
+    let _l = Lbha::start(&config(port, &[a.port], "", &defaults), &[port]);
+    let mut s = connect(port);
+    let mut resps = Vec::new();
+    for _ in 0..n {
+        if s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").is_err() {
+            break;
+        }
+        match read_response(&mut s, false) {
+            Ok(r) => resps.push(r),
+            Err(_) => break,
+        }
+    }
+    (
+        a.connections(),
+        a.seen.requests.load(std::sync::atomic::Ordering::SeqCst),
+        resps,
+    )
+}
+
+#[test]
+fn keep_alive_reuses_client_and_server_connections() {
+    let (server_conns, server_reqs, resps) = keep_alive_run("http-keep-alive", 20);
+    assert_eq!(
+        resps.len(),
+        20,
+        "all 20 requests answered on one client connection"
+    );
+    assert!(resps.iter().all(|r| r.status == 200 && r.text() == "A"));
+    assert_eq!(server_reqs, 20);
+    assert_eq!(
+        server_conns, 1,
+        "one pooled server connection serves every request"
+    );
+}
+
+#[test]
+fn http_server_close_keeps_client_but_closes_server_side() {
+    let (server_conns, server_reqs, resps) = keep_alive_run("http-server-close", 10);
+    assert_eq!(resps.len(), 10);
+    assert_eq!(server_reqs, 10);
+    assert_eq!(server_conns, 10, "a new server connection per request");
+}
+
+#[test]
+fn httpclose_closes_both_sides() {
+    let (server_conns, _, resps) = keep_alive_run("httpclose", 3);
+    assert_eq!(
+        resps.len(),
+        1,
+        "the client connection closes after the first response"
+    );
+    assert_eq!(resps[0].header("connection"), Some("close"));
+    assert_eq!(server_conns, 1);
+}
+
+#[test]
+fn forwardfor_adds_client_address() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[a.port], "forwardfor = true", ""), &[port]);
+    let r = get(port, "/");
+    assert_eq!(r.status, 200);
+    let h = a.seen.last_headers.lock().unwrap().clone();
+    let xff: Vec<_> = h.iter().filter(|(k, _)| k == "x-forwarded-for").collect();
+    assert_eq!(xff.len(), 1, "{h:?}");
+    assert_eq!(xff[0].1, "127.0.0.1");
+    assert!(
+        !h.iter()
+            .any(|(k, _)| k == "connection" || k == "keep-alive"),
+        "hop-by-hop headers are not forwarded: {h:?}"
+    );
+}
+
+#[test]
+fn status_503_when_no_server_is_reachable() {
+    let dead = free_port();
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[dead], "retries = 1", ""), &[port]);
+    let r = get(port, "/");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("503 Service Unavailable"));
+}
+
+#[test]
+fn status_502_on_garbage_from_server() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bad = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let mut s = s.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"this is not http\r\n\r\n");
+        }
+    });
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[bad], "", ""), &[port]);
+    let r = get(port, "/");
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("502 Bad Gateway"));
+}
+
+#[test]
+fn status_504_on_server_timeout() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[a.port],
+        "timeout = { connect = \"1s\", client = \"5s\", server = \"300ms\" }",
+        "",
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let r = get(port, "/slow");
+    assert_eq!(r.status, 504);
+    assert!(r.text().contains("504 Gateway Time-out"));
+}
+
+#[test]
+fn ambiguous_framing_gets_400_and_never_reaches_a_server() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
+    let cases: &[(&str, &[u8])] = &[
+        ("CL and TE", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("duplicate CL", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd"),
+        ("conflicting CL", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd"),
+        ("CL list", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4, 4\r\n\r\nabcd"),
+        ("signed CL", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +4\r\n\r\nabcd"),
+        ("TE not chunked", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabcd"),
+        ("TE chunked twice", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+        ("TE in HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("missing Host", b"GET / HTTP/1.1\r\n\r\n"),
+        ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r\n two\r\n\r\n"),
+        ("NUL in value", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n"),
+        ("bare CR in value", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n"),
+        ("space before colon", b"GET / HTTP/1.1\r\nHost: t\r\nX-A : b\r\n\r\n"),
+        ("absolute-form Host mismatch", b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n"),
+    ];
+    for (what, bytes) in cases {
+        match raw(port, bytes) {
+            Ok(r) => assert_eq!(r.status, 400, "{what}: got {}", r.status),
+            Err(e) => panic!("{what}: no response ({e})"),
+        }
+    }
+    assert_eq!(
+        a.seen.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
+}
+
+#[test]
+fn bad_chunk_size_is_rejected() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
+    for body in [
+        &b"zz\r\nabcd\r\n0\r\n\r\n"[..],
+        b"0x4\r\nabcd\r\n0\r\n\r\n",
+        b" 4\r\nabcd\r\n0\r\n\r\n",
+        b"-4\r\nabcd\r\n0\r\n\r\n",
+        b"4\r\nabcdXY0\r\n\r\n",
+        b"ffffffffffffffffff\r\n",
+    ] {
+        let mut req =
+            b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        req.extend_from_slice(body);
+        let r = raw(port, &req);
+        let status = r.map(|r| r.status).unwrap_or(0);
+        assert!(
+            status == 400 || status == 0,
+            "bad chunk {:?} got {status}",
+            String::from_utf8_lossy(body)
+        );
+        assert_ne!(status, 200);
+    }
+}
+
+#[test]
+fn oversized_header_section_gets_431() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
+    let big = "x".repeat(70 * 1024);
+    let r = raw(
+        port,
+        format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 431);
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn ten_mib_bodies_stream_both_ways_in_bounded_memory() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
+    // Upload: 10 MiB with Content-Length.
+    let mut s = connect(port);
+    let size = 10 << 20;
+    s.write_all(
+        format!("POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let chunk = vec![b'y'; 64 * 1024];
+    for _ in 0..(size / chunk.len()) {
+        s.write_all(&chunk).unwrap();
+    }
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), size.to_string());
+    // Upload chunked.
+    s.write_all(b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    for _ in 0..160 {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .unwrap();
+        s.write_all(&chunk).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.text(), (160 * chunk.len()).to_string());
+    // Download.
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 10 << 20);
+    let peak = l.peak_rss_kib();
+    assert!(
+        peak > 0 && peak < 40 * 1024,
+        "lbha peak RSS {peak} KiB: bodies must stream, not buffer"
+    );
+}
+
+#[test]
+fn listen_answers_by_itself_with_http_request_return() {
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+[[listen]]
+name = "hello"
+bind = ["127.0.0.1:{port}"]
+http_request = [
+  {{ deny = {{ status = 403 }}, if = "{{ path_beg /private }}" }},
+  {{ return = {{ status = 201, content_type = "text/plain", body = "hi\n", headers = ["X-Test: yes"] }} }},
+]
+"#
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let r = get(port, "/");
+    assert_eq!(r.status, 201);
+    assert_eq!(r.text(), "hi\n");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("x-test"), Some("yes"));
+    assert_eq!(get(port, "/private/x").status, 403);
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let mut l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
+    let t = std::thread::spawn(move || get(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(500));
+    l.signal(15);
+    let r = t.join().unwrap();
+    assert_eq!(r.status, 200, "the request in flight completes");
+    assert_eq!(r.text(), "A");
+    let st = l
+        .wait_exit(Duration::from_secs(10))
+        .expect("lbha exits after draining");
+    assert!(st.success(), "exit status {st}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no longer accepting"
+    );
+}
