@@ -10,3 +10,4 @@ pub mod proxy;
 pub mod routing;
 pub mod state;
 pub mod stats;
+pub mod vrrp;
