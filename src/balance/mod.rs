@@ -1,180 +1,53 @@
-//! Server selection (HAProxy's `balance`). A [`Selector`] is built once per backend from the
-//! config; each pick reads live facts through [`ServerState`] and never stores health, so one
-//! selector serves every thread and survives health changes untouched.
+//! Server selection for a backend (HAProxy's `balance`, `hash-type`, `backup`, `allbackups`).
+//!
+//! A [`Selector`] is built once per backend from the config and shared by every worker thread.
+//! It never stores health: each pick reads the caller's live facts through [`ServerState`], so
+//! a health flip, a drain or a runtime `set weight` takes effect at the next pick with no rebuild.
+//! Picks do not allocate; the only lock is round robin's small `Mutex` of current weights.
+//!
+//! Server eligibility follows HAProxy: a server is a candidate when it is usable and its runtime
+//! weight is non-zero. Backup servers are used only when no normal server is a candidate; then the
+//! first usable backup takes everything, or, with `allbackups`, all usable backups share the load
+//! by the backend's algorithm.
 
+mod algorithm;
+mod consistent;
+mod first;
 mod hash;
-mod pick;
+mod leastconn;
+mod random;
+mod roundrobin;
+mod static_rr;
 
+pub use algorithm::{Algorithm, BalanceError, DEFAULT_RANDOM_DRAWS, HashType};
+
+use hash::KeySource;
+use leastconn::LeastConn;
+use random::Rng;
+use roundrobin::SmoothRoundRobin;
+use static_rr::StaticRr;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashType {
-    MapBased,
-    Consistent,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Algorithm {
-    RoundRobin,
-    StaticRr,
-    LeastConn,
-    First,
-    Source,
-    Uri {
-        len: Option<usize>,
-        depth: Option<usize>,
-        whole: bool,
-    },
-    UrlParam(String),
-    Hdr(String),
-    Random {
-        draws: u32,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BalanceError {
-    #[error(
-        "unknown balance algorithm `{0}` (roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(name), random)"
-    )]
-    Unknown(String),
-    #[error("`{algo}`: {what}")]
-    BadArgument { algo: &'static str, what: String },
-    #[error("unknown hash_type `{0}` (map-based or consistent)")]
-    HashType(String),
-}
-
-impl Algorithm {
-    /// HAProxy's `balance` syntax, e.g. `uri len 10 depth 2`, `hdr(User-Agent)`, `random(2)`.
-    pub fn parse(s: &str) -> Result<Algorithm, BalanceError> {
-        let mut words = s.split_whitespace();
-        let head = words.next().unwrap_or("");
-        let rest: Vec<&str> = words.collect();
-        let no_args = |a: Algorithm, name: &'static str| {
-            if rest.is_empty() {
-                Ok(a)
-            } else {
-                Err(BalanceError::BadArgument {
-                    algo: name,
-                    what: format!("takes no argument, got `{}`", rest.join(" ")),
-                })
-            }
-        };
-        match head {
-            "roundrobin" => no_args(Algorithm::RoundRobin, "roundrobin"),
-            "static-rr" => no_args(Algorithm::StaticRr, "static-rr"),
-            "leastconn" => no_args(Algorithm::LeastConn, "leastconn"),
-            "first" => no_args(Algorithm::First, "first"),
-            "source" => no_args(Algorithm::Source, "source"),
-            "uri" => {
-                let (mut len, mut depth, mut whole) = (None, None, false);
-                let mut it = rest.iter();
-                while let Some(w) = it.next() {
-                    let mut num = |what: &str| -> Result<usize, BalanceError> {
-                        it.next()
-                            .and_then(|v| v.parse().ok())
-                            .filter(|&n| n > 0)
-                            .ok_or_else(|| BalanceError::BadArgument {
-                                algo: "uri",
-                                what: format!("`{what}` needs a positive number"),
-                            })
-                    };
-                    match *w {
-                        "len" => len = Some(num("len")?),
-                        "depth" => depth = Some(num("depth")?),
-                        "whole" => whole = true,
-                        other => {
-                            return Err(BalanceError::BadArgument {
-                                algo: "uri",
-                                what: format!("unknown option `{other}`"),
-                            });
-                        }
-                    }
-                }
-                Ok(Algorithm::Uri { len, depth, whole })
-            }
-            "url_param" => match rest.as_slice() {
-                [name] => Ok(Algorithm::UrlParam(name.to_string())),
-                _ => Err(BalanceError::BadArgument {
-                    algo: "url_param",
-                    what: "needs exactly one parameter name".into(),
-                }),
-            },
-            h if h.starts_with("hdr(") => {
-                let name = h
-                    .strip_prefix("hdr(")
-                    .and_then(|x| x.strip_suffix(')'))
-                    .unwrap_or("");
-                if name.is_empty()
-                    || http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                    || !rest.is_empty()
-                {
-                    return Err(BalanceError::BadArgument {
-                        algo: "hdr",
-                        what: format!("needs a header name: hdr(Name), got `{s}`"),
-                    });
-                }
-                Ok(Algorithm::Hdr(name.to_ascii_lowercase()))
-            }
-            h if h == "random" || h.starts_with("random(") => {
-                let draws = match h.strip_prefix("random(").and_then(|x| x.strip_suffix(')')) {
-                    None if h == "random" => 2,
-                    Some(n) => n.parse().ok().filter(|&d| d >= 1).ok_or_else(|| {
-                        BalanceError::BadArgument {
-                            algo: "random",
-                            what: format!("draws must be a positive number, got `{n}`"),
-                        }
-                    })?,
-                    None => return Err(BalanceError::Unknown(s.to_string())),
-                };
-                if !rest.is_empty() {
-                    return Err(BalanceError::BadArgument {
-                        algo: "random",
-                        what: "takes no further argument".into(),
-                    });
-                }
-                Ok(Algorithm::Random { draws })
-            }
-            _ => Err(BalanceError::Unknown(s.to_string())),
-        }
-    }
-
-    fn hashes(&self) -> bool {
-        matches!(
-            self,
-            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_)
-        )
-    }
-}
-
-impl HashType {
-    pub fn parse(s: &str) -> Result<HashType, BalanceError> {
-        match s.split_whitespace().next().unwrap_or("") {
-            "map-based" => Ok(HashType::MapBased),
-            "consistent" => Ok(HashType::Consistent),
-            _ => Err(BalanceError::HashType(s.to_string())),
-        }
-    }
-}
-
-/// What the config says about a server (index = position in the backend).
+/// What the config says about one server; its index in the slice is its identity in a pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerSpec {
+    /// Configured weight, 0..=256.
     pub weight: u32,
     pub backup: bool,
+    /// Used by `first` to decide when a server is full; `Some(0)` means no limit, as in HAProxy.
     pub maxconn: Option<u32>,
 }
 
-/// Live facts the caller owns: health and admin state, live connections, runtime weight.
+/// Runtime facts the caller owns (health, admin state, live connections, runtime weight).
+/// Indexes are those of the `servers` slice given to [`Selector::new`].
 pub trait ServerState {
     fn usable(&self, idx: usize) -> bool;
     fn conns(&self, idx: usize) -> u32;
     fn weight(&self, idx: usize) -> u32;
 }
 
-/// The parts of a request the hashing algorithms read.
+/// The parts of a request the hashing algorithms read; absent parts make them fall back to
+/// round robin, as HAProxy does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     pub src: Option<IpAddr>,
@@ -182,30 +55,106 @@ pub struct Request<'a> {
     pub headers: Option<&'a http::HeaderMap>,
 }
 
+/// One backend's load balancer. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Selector {
-    algo: Algorithm,
-    hash_type: HashType,
-    specs: Vec<ServerSpec>,
-    normal: Vec<usize>,
-    backup: Vec<usize>,
+    algorithm: Algorithm,
+    specs: Box<[ServerSpec]>,
+    /// Indexes of normal servers, ascending.
+    normal: Box<[usize]>,
+    /// Indexes of backup servers, ascending.
+    backup: Box<[usize]>,
     allbackups: bool,
-    /// Smooth weighted round robin's current weights, by server index.
-    smooth: Mutex<Vec<i64>>,
-    counter: AtomicU64,
-    rng: AtomicU64,
-    rings: [hash::Ring; 2],
+    strategy: Strategy,
+    /// Round robin state: the algorithm itself, or the fallback when a hash key is missing.
+    rr: SmoothRoundRobin,
+    /// Per-server identities for consistent hashing (hash of the index unless renamed).
+    ids: Box<[u64]>,
 }
 
-/// Candidate filter for one pick.
-struct View<'a> {
+#[derive(Debug)]
+enum Strategy {
+    RoundRobin,
+    StaticRr(StaticRr),
+    LeastConn(LeastConn),
+    First,
+    Hash { key: KeySource, hash_type: HashType },
+    Random { draws: u32, rng: Rng },
+}
+
+/// Which servers a pick is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Normal,
+    Backup,
+}
+
+/// The servers of one tier that may be chosen by this pick, read through the caller's state.
+struct Candidates<'a> {
+    members: &'a [usize],
     state: &'a dyn ServerState,
     avoid: Option<usize>,
 }
 
-impl View<'_> {
-    fn eligible(&self, i: usize) -> bool {
-        Some(i) != self.avoid && self.state.usable(i) && self.state.weight(i) > 0
+impl Candidates<'_> {
+    /// Runtime weight of server `i` if it may be chosen now.
+    fn weight(&self, i: usize) -> Option<u32> {
+        if Some(i) == self.avoid || !self.state.usable(i) {
+            return None;
+        }
+        let w = self.state.weight(i);
+        (w > 0).then_some(w)
+    }
+
+    /// `(index, runtime weight)` of every choosable member, in index order.
+    fn iter(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.members
+            .iter()
+            .filter_map(|&i| self.weight(i).map(|w| (i, w)))
+    }
+
+    /// Sum of runtime weights and number of choosable members.
+    fn totals(&self) -> (u64, usize) {
+        self.iter()
+            .fold((0, 0), |(sum, n), (_, w)| (sum + u64::from(w), n + 1))
+    }
+
+    /// The member owning position `target` in `[0, total)` of the cumulative weights. Live
+    /// weights may shrink between summing and walking; then the last candidate seen is used.
+    fn by_cumulative_weight(&self, mut target: u64) -> Option<usize> {
+        let mut last = None;
+        for (i, w) in self.iter() {
+            let w = u64::from(w);
+            if target < w {
+                return Some(i);
+            }
+            target -= w;
+            last = Some(i);
+        }
+        last
+    }
+}
+
+/// Load as a fraction `(conns + 1) / weight`, compared without division. The `+ 1` lets weight
+/// matter between idle servers, as in HAProxy's leastconn.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    conns: u64,
+    weight: u64,
+}
+
+impl Load {
+    fn of(state: &dyn ServerState, i: usize, weight: u32) -> Load {
+        Load {
+            conns: u64::from(state.conns(i)) + 1,
+            weight: u64::from(weight),
+        }
+    }
+
+    fn lighter_than(self, other: Load) -> bool {
+        // Both products fit in u128 with room to spare.
+        u128::from(self.conns) * u128::from(other.weight)
+            < u128::from(other.conns) * u128::from(self.weight)
     }
 }
 
@@ -216,89 +165,402 @@ impl Selector {
         servers: &[ServerSpec],
         allbackups: bool,
     ) -> Selector {
-        let normal: Vec<usize> = (0..servers.len()).filter(|&i| !servers[i].backup).collect();
-        let backup: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].backup).collect();
-        let consistent = hash_type == HashType::Consistent && algo.hashes();
-        let ring = |group: &[usize]| {
-            if consistent {
-                hash::Ring::build(group, servers)
-            } else {
-                hash::Ring::default()
-            }
-        };
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9e37_79b9_7f4a_7c15)
-            | 1;
-        Selector {
-            algo: algo.clone(),
+        Selector::with_seed(
+            algo,
             hash_type,
-            specs: servers.to_vec(),
-            rings: [ring(&normal), ring(&backup)],
+            servers,
+            allbackups,
+            random::seed_from_clock(),
+        )
+    }
+
+    /// `new` with a fixed random seed, so `random` is reproducible in tests.
+    fn with_seed(
+        algo: &Algorithm,
+        hash_type: HashType,
+        servers: &[ServerSpec],
+        allbackups: bool,
+        seed: u64,
+    ) -> Selector {
+        let normal = (0..servers.len()).filter(|&i| !servers[i].backup).collect();
+        let backup = (0..servers.len()).filter(|&i| servers[i].backup).collect();
+        let strategy = match algo {
+            Algorithm::RoundRobin => Strategy::RoundRobin,
+            Algorithm::StaticRr => Strategy::StaticRr(StaticRr::new(servers.len())),
+            Algorithm::LeastConn => Strategy::LeastConn(LeastConn::default()),
+            Algorithm::First => Strategy::First,
+            Algorithm::Random { draws } => Strategy::Random {
+                draws: *draws,
+                rng: Rng::new(seed),
+            },
+            Algorithm::Source
+            | Algorithm::Uri { .. }
+            | Algorithm::UrlParam(_)
+            | Algorithm::Hdr(_) => Strategy::Hash {
+                key: KeySource::new(algo),
+                hash_type,
+            },
+        };
+        Selector {
+            algorithm: algo.clone(),
+            specs: servers.into(),
             normal,
             backup,
             allbackups,
-            smooth: Mutex::new(vec![0; servers.len()]),
-            counter: AtomicU64::new(0),
-            rng: AtomicU64::new(seed),
+            strategy,
+            rr: SmoothRoundRobin::new(servers.len()),
+            ids: (0..servers.len()).map(consistent::index_id).collect(),
         }
     }
 
+    /// Gives servers stable identities for consistent hashing (e.g. their names), so a reload
+    /// that removes or reorders servers moves only the keys of the servers that changed.
+    /// `ids[i]` names server `i`; servers without an entry keep their index as identity.
+    pub fn with_server_ids<S: AsRef<str>>(mut self, ids: &[S]) -> Selector {
+        for (slot, id) in self.ids.iter_mut().zip(ids) {
+            *slot = consistent::name_id(id.as_ref());
+        }
+        self
+    }
+
     pub fn algorithm(&self) -> &Algorithm {
-        &self.algo
+        &self.algorithm
     }
 
     /// Index of the chosen server, or None when no server is usable.
     pub fn pick(&self, req: &Request<'_>, state: &dyn ServerState) -> Option<usize> {
-        self.choose(req, &View { state, avoid: None })
+        self.select(req, state, None)
     }
 
-    /// Like `pick`, but never returns `avoid` unless it is the only usable server (redispatch).
+    /// Like `pick`, but never returns `avoid` unless it is the only usable server of the tier in
+    /// use (for redispatch on retry). As in HAProxy, avoiding the last normal server does not
+    /// bring in the backups: they serve only when every normal server is down.
     pub fn pick_avoiding(
         &self,
         req: &Request<'_>,
         state: &dyn ServerState,
         avoid: usize,
     ) -> Option<usize> {
-        self.choose(
-            req,
-            &View {
-                state,
-                avoid: Some(avoid),
-            },
-        )
-        .or_else(|| self.pick(req, state))
+        self.select(req, state, Some(avoid))
     }
 
-    fn choose(&self, req: &Request<'_>, v: &View<'_>) -> Option<usize> {
-        let (group, ring) = if self.normal.iter().any(|&i| v.eligible(i)) {
-            (&self.normal, &self.rings[0])
-        } else if self.backup.iter().any(|&i| v.eligible(i)) {
-            if !self.allbackups {
-                return self.backup.iter().copied().find(|&i| v.eligible(i));
-            }
-            (&self.backup, &self.rings[1])
+    fn select(
+        &self,
+        req: &Request<'_>,
+        state: &dyn ServerState,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
+        let all = Candidates {
+            members: &self.normal,
+            state,
+            avoid: None,
+        };
+        let tier = if all.iter().next().is_some() {
+            Tier::Normal
+        } else if (Candidates {
+            members: &self.backup,
+            ..all
+        })
+        .iter()
+        .next()
+        .is_some()
+        {
+            Tier::Backup
         } else {
             return None;
         };
-        match &self.algo {
-            Algorithm::RoundRobin => self.smooth_rr(group, v),
-            Algorithm::StaticRr => self.static_rr(group, v),
-            Algorithm::LeastConn => self.least_conn(group, v),
-            Algorithm::First => self.first(group, v),
-            Algorithm::Random { draws } => self.random(group, v, *draws),
-            algo => match hash::key_hash(algo, req) {
-                Some(h) if self.hash_type == HashType::Consistent => {
-                    ring.lookup(h, |i| v.eligible(i))
+        let members = match tier {
+            Tier::Normal => &self.normal,
+            Tier::Backup => &self.backup,
+        };
+        let cands = Candidates {
+            members,
+            state,
+            avoid,
+        };
+        let chosen = if tier == Tier::Backup && !self.allbackups {
+            cands.iter().next().map(|(i, _)| i)
+        } else {
+            self.dispatch(req, &cands)
+        };
+        chosen.or_else(|| {
+            // Only `avoid` was left in the tier: retrying it beats failing.
+            let a = avoid?;
+            let in_tier = self
+                .specs
+                .get(a)
+                .is_some_and(|s| s.backup == (tier == Tier::Backup));
+            (in_tier
+                && Candidates {
+                    members,
+                    state,
+                    avoid: None,
                 }
-                Some(h) => hash::map_based(h, group, v),
-                // HAProxy falls back to round robin when the key is missing.
-                None => self.smooth_rr(group, v),
+                .weight(a)
+                .is_some())
+            .then_some(a)
+        })
+    }
+
+    fn dispatch(&self, req: &Request<'_>, c: &Candidates<'_>) -> Option<usize> {
+        match &self.strategy {
+            Strategy::RoundRobin => self.rr.pick(c),
+            Strategy::StaticRr(s) => s.pick(c, &self.specs),
+            Strategy::LeastConn(l) => l.pick(c),
+            Strategy::First => first::pick(c, &self.specs),
+            Strategy::Random { draws, rng } => random::pick(c, rng, *draws),
+            Strategy::Hash { key, hash_type } => match key.hash(req) {
+                Some(h) => match hash_type {
+                    HashType::MapBased => hash::map_based(h, c),
+                    HashType::Consistent => consistent::pick(h, c, &self.ids),
+                },
+                None => self.rr.pick(c),
             },
         }
     }
 }
 
 #[cfg(test)]
-mod tests;
+mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{Fake, backup, counts, normal};
+    use super::*;
+    use std::sync::Arc;
+
+    const ALL: [&str; 9] = [
+        "roundrobin",
+        "static-rr",
+        "leastconn",
+        "first",
+        "source",
+        "uri",
+        "url_param id",
+        "hdr(x-id)",
+        "random",
+    ];
+
+    fn with_backups(normal_weights: &[u32], backups: usize) -> Vec<ServerSpec> {
+        let mut specs = normal(normal_weights);
+        specs.extend((0..backups).map(|_| backup(1)));
+        specs
+    }
+
+    fn each_selector(specs: &[ServerSpec], allbackups: bool) -> Vec<Selector> {
+        let mut v = Vec::new();
+        for text in ALL {
+            let algo = Algorithm::parse(text).unwrap();
+            for ht in [HashType::MapBased, HashType::Consistent] {
+                v.push(Selector::new(&algo, ht, specs, allbackups));
+            }
+        }
+        v
+    }
+
+    fn keyed(n: u32) -> Request<'static> {
+        Request {
+            src: Some(std::net::Ipv4Addr::from(n).into()),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn selector_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Selector>();
+    }
+
+    #[test]
+    fn no_servers_or_none_usable_gives_none() {
+        for s in each_selector(&[], false) {
+            assert_eq!(s.pick(&Request::default(), &Fake::from_specs(&[])), None);
+            assert_eq!(
+                s.pick_avoiding(&Request::default(), &Fake::from_specs(&[]), 0),
+                None
+            );
+        }
+        let specs = with_backups(&[1, 1], 1);
+        let mut f = Fake::from_specs(&specs);
+        f.up = vec![false, true, true];
+        f.weight = vec![1, 0, 0];
+        for s in each_selector(&specs, true) {
+            assert_eq!(s.pick(&keyed(1), &f), None, "{}", s.algorithm());
+        }
+    }
+
+    #[test]
+    fn backups_only_when_every_normal_server_is_down() {
+        let specs = with_backups(&[1, 1], 2);
+        for s in each_selector(&specs, false) {
+            let mut f = Fake::from_specs(&specs);
+            for n in 0..50 {
+                assert!(
+                    s.pick(&keyed(n), &f).is_some_and(|i| i < 2),
+                    "{}",
+                    s.algorithm()
+                );
+            }
+            f.up[0] = false;
+            f.weight[1] = 0; // drained counts as down
+            for n in 0..20 {
+                assert_eq!(
+                    s.pick(&keyed(n), &f),
+                    Some(2),
+                    "{}: first backup takes all",
+                    s.algorithm()
+                );
+            }
+            f.up[2] = false;
+            assert_eq!(s.pick(&keyed(0), &f), Some(3), "{}", s.algorithm());
+            f.up[0] = true;
+            assert_eq!(
+                s.pick(&keyed(0), &f),
+                Some(0),
+                "{}: back to normal",
+                s.algorithm()
+            );
+        }
+    }
+
+    #[test]
+    fn allbackups_balances_every_usable_backup() {
+        let specs = with_backups(&[1], 3);
+        for s in each_selector(&specs, true) {
+            let mut f = Fake::from_specs(&specs);
+            f.up[0] = false;
+            let mut seen = [0usize; 4];
+            for n in 0..600 {
+                let i = s.pick(&keyed(n), &f).unwrap();
+                if s.algorithm() == &Algorithm::LeastConn
+                    || matches!(s.algorithm(), Algorithm::Random { .. })
+                {
+                    f.conns[i] += 1;
+                }
+                seen[i] += 1;
+            }
+            assert_eq!(seen[0], 0);
+            if s.algorithm() == &Algorithm::First {
+                assert_eq!(seen, [0, 600, 0, 0]);
+            } else {
+                assert!(
+                    seen[1..].iter().all(|&c| c > 100),
+                    "{}: {seen:?}",
+                    s.algorithm()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pick_avoiding_skips_the_failed_server() {
+        let specs = normal(&[1, 1, 1]);
+        for s in each_selector(&specs, false) {
+            let f = Fake::from_specs(&specs);
+            for n in 0..30 {
+                let first = s.pick(&keyed(n), &f).unwrap();
+                assert_ne!(
+                    s.pick_avoiding(&keyed(n), &f, first),
+                    Some(first),
+                    "{}",
+                    s.algorithm()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pick_avoiding_returns_the_only_one_left() {
+        let specs = with_backups(&[1, 1], 1);
+        for s in each_selector(&specs, false) {
+            let mut f = Fake::from_specs(&specs);
+            f.up[1] = false;
+            // Backups stay idle while a normal server is up, even if it is the avoided one.
+            assert_eq!(
+                s.pick_avoiding(&keyed(1), &f, 0),
+                Some(0),
+                "{}",
+                s.algorithm()
+            );
+            f.up[0] = false;
+            assert_eq!(
+                s.pick_avoiding(&keyed(1), &f, 2),
+                Some(2),
+                "{}",
+                s.algorithm()
+            );
+            // Avoiding a server of the other tier or out of range changes nothing.
+            assert_eq!(
+                s.pick_avoiding(&keyed(1), &f, 0),
+                Some(2),
+                "{}",
+                s.algorithm()
+            );
+            assert_eq!(
+                s.pick_avoiding(&keyed(1), &f, 99),
+                Some(2),
+                "{}",
+                s.algorithm()
+            );
+        }
+    }
+
+    #[test]
+    fn unusable_or_zero_weight_is_never_picked() {
+        let specs = normal(&[1, 1, 1, 1]);
+        for s in each_selector(&specs, false) {
+            let mut f = Fake::from_specs(&specs);
+            f.up[1] = false;
+            f.weight[3] = 0;
+            for n in 0..200 {
+                let i = s.pick(&keyed(n), &f).unwrap();
+                assert!(i == 0 || i == 2, "{} picked {i}", s.algorithm());
+            }
+        }
+    }
+
+    #[test]
+    fn state_shorter_than_config_is_safe() {
+        // A state that knows fewer servers than the config reports the rest as unusable.
+        let specs = normal(&[1, 1, 1]);
+        for s in each_selector(&specs, false) {
+            let f = Fake::from_specs(&specs[..1]);
+            for n in 0..10 {
+                assert_eq!(s.pick(&keyed(n), &f), Some(0));
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_picks_keep_round_robin_exact() {
+        let specs = normal(&[2, 1, 1]);
+        let s = Arc::new(Selector::new(
+            &Algorithm::RoundRobin,
+            HashType::MapBased,
+            &specs,
+            false,
+        ));
+        let f = Fake::from_specs(&specs);
+        let totals = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| counts(&s, &f, 1000)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(vec![0; 3], |acc, c| {
+                    acc.iter().zip(c).map(|(a, b)| a + b).collect()
+                })
+        });
+        assert_eq!(totals, [2000, 1000, 1000]);
+    }
+
+    #[test]
+    fn keeps_the_algorithm() {
+        let a = Algorithm::parse("uri len 4").unwrap();
+        assert_eq!(
+            Selector::new(&a, HashType::MapBased, &normal(&[1]), false).algorithm(),
+            &a
+        );
+    }
+}

@@ -1,0 +1,708 @@
+//! HAProxy's `balance` and `hash-type` keywords, parsed once at config load. Errors name the
+//! offending token so `lbha check` can point at it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How a hashing algorithm maps a key to a server (HAProxy `hash-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// Key modulo the total usable weight: cheap, but a server going down remaps most keys.
+    #[default]
+    MapBased,
+    /// A server going down or coming back moves only the keys it owns.
+    Consistent,
+}
+
+/// A backend's load-balancing algorithm (HAProxy `balance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+    /// `len`: hash at most this many characters; `depth`: at most this many directories;
+    /// `whole`: include the query string.
+    Uri {
+        len: Option<usize>,
+        depth: Option<usize>,
+        whole: bool,
+    },
+    /// Value of this query-string parameter.
+    UrlParam(String),
+    /// Value of this request header (name as written in the config).
+    Hdr(String),
+    /// Power of `draws` random choices.
+    Random {
+        draws: u32,
+    },
+}
+
+/// Default number of draws for `random` (HAProxy's default).
+pub const DEFAULT_RANDOM_DRAWS: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BalanceError {
+    #[error("empty balance algorithm")]
+    Empty,
+    #[error(
+        "unknown balance algorithm `{name}` (expected roundrobin, static-rr, leastconn, first, source, uri, \
+         url_param <name>, hdr(<name>) or random[(<draws>)])"
+    )]
+    UnknownAlgorithm { name: String },
+    #[error("balance algorithm `{name}` is not supported by lbha")]
+    UnsupportedAlgorithm { name: String },
+    #[error("`{algorithm}` needs {what}")]
+    MissingArgument {
+        algorithm: &'static str,
+        what: &'static str,
+    },
+    #[error("`{algorithm}` does not take `{token}`")]
+    UnexpectedArgument {
+        algorithm: &'static str,
+        token: String,
+    },
+    #[error("`{algorithm}`: `{option}` expects a positive integer, got `{value}`")]
+    InvalidNumber {
+        algorithm: &'static str,
+        option: &'static str,
+        value: String,
+    },
+    #[error("`{algorithm}`: `{option}` is given twice")]
+    DuplicateOption {
+        algorithm: &'static str,
+        option: &'static str,
+    },
+    #[error("`hdr({name})`: `{name}` is not a valid header name")]
+    InvalidHeaderName { name: String },
+    #[error("`{token}`: unbalanced parentheses")]
+    Malformed { token: String },
+    #[error("unknown hash-type `{value}` (expected map-based or consistent)")]
+    UnknownHashType { value: String },
+    #[error(
+        "hash-type `{value}`: lbha uses one built-in hash function; write just `map-based` or `consistent`"
+    )]
+    UnsupportedHashFunction { value: String },
+}
+
+impl HashType {
+    pub fn parse(s: &str) -> Result<HashType, BalanceError> {
+        let mut words = s.split_whitespace();
+        let kind = match words.next() {
+            Some("map-based") => HashType::MapBased,
+            Some("consistent") => HashType::Consistent,
+            _ => {
+                return Err(BalanceError::UnknownHashType {
+                    value: s.trim().to_string(),
+                });
+            }
+        };
+        // HAProxy allows `<function> [avalanche]` after the method; ours is fixed.
+        match words.next() {
+            None => Ok(kind),
+            Some(_) => Err(BalanceError::UnsupportedHashFunction {
+                value: s.trim().to_string(),
+            }),
+        }
+    }
+}
+
+impl FromStr for HashType {
+    type Err = BalanceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HashType::parse(s)
+    }
+}
+
+impl fmt::Display for HashType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HashType::MapBased => "map-based",
+            HashType::Consistent => "consistent",
+        })
+    }
+}
+
+/// Splits `name(arg)` into its parts; a word without parentheses has no argument.
+fn split_call(word: &str) -> Result<(&str, Option<&str>), BalanceError> {
+    match word.split_once('(') {
+        None if word.contains(')') => Err(BalanceError::Malformed {
+            token: word.to_string(),
+        }),
+        None => Ok((word, None)),
+        Some((name, rest)) => match rest.strip_suffix(')') {
+            Some(arg) if !arg.contains(['(', ')']) => Ok((name, Some(arg))),
+            _ => Err(BalanceError::Malformed {
+                token: word.to_string(),
+            }),
+        },
+    }
+}
+
+fn positive(
+    algorithm: &'static str,
+    option: &'static str,
+    value: Option<&str>,
+) -> Result<usize, BalanceError> {
+    let value = value.ok_or(BalanceError::InvalidNumber {
+        algorithm,
+        option,
+        value: String::new(),
+    })?;
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(BalanceError::InvalidNumber {
+            algorithm,
+            option,
+            value: value.to_string(),
+        }),
+    }
+}
+
+fn parse_uri(rest: &[&str]) -> Result<Algorithm, BalanceError> {
+    const ALGO: &str = "uri";
+    let (mut len, mut depth, mut whole) = (None, None, false);
+    let mut words = rest.iter().copied();
+    while let Some(word) = words.next() {
+        match word {
+            "len" => {
+                if len.is_some() {
+                    return Err(BalanceError::DuplicateOption {
+                        algorithm: ALGO,
+                        option: "len",
+                    });
+                }
+                len = Some(positive(ALGO, "len", words.next())?);
+            }
+            "depth" => {
+                if depth.is_some() {
+                    return Err(BalanceError::DuplicateOption {
+                        algorithm: ALGO,
+                        option: "depth",
+                    });
+                }
+                depth = Some(positive(ALGO, "depth", words.next())?);
+            }
+            "whole" => {
+                if whole {
+                    return Err(BalanceError::DuplicateOption {
+                        algorithm: ALGO,
+                        option: "whole",
+                    });
+                }
+                whole = true;
+            }
+            other => {
+                return Err(BalanceError::UnexpectedArgument {
+                    algorithm: ALGO,
+                    token: other.to_string(),
+                });
+            }
+        }
+    }
+    Ok(Algorithm::Uri { len, depth, whole })
+}
+
+fn no_more(algorithm: &'static str, rest: &[&str]) -> Result<(), BalanceError> {
+    match rest.first() {
+        None => Ok(()),
+        Some(token) => Err(BalanceError::UnexpectedArgument {
+            algorithm,
+            token: (*token).to_string(),
+        }),
+    }
+}
+
+/// A keyword that takes neither parentheses nor further words.
+fn bare(
+    algorithm: &'static str,
+    arg: Option<&str>,
+    rest: &[&str],
+    value: Algorithm,
+) -> Result<Algorithm, BalanceError> {
+    if let Some(arg) = arg {
+        return Err(BalanceError::UnexpectedArgument {
+            algorithm,
+            token: format!("({arg})"),
+        });
+    }
+    no_more(algorithm, rest)?;
+    Ok(value)
+}
+
+impl Algorithm {
+    /// Parses HAProxy's syntax: `roundrobin`, `static-rr`, `leastconn`, `first`, `source`,
+    /// `uri [len N] [depth N] [whole]`, `url_param NAME`, `hdr(NAME)`, `random[(DRAWS)]`.
+    pub fn parse(s: &str) -> Result<Algorithm, BalanceError> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let Some((&head, rest)) = words.split_first() else {
+            return Err(BalanceError::Empty);
+        };
+        let (name, arg) = split_call(head)?;
+        match name {
+            "roundrobin" => bare("roundrobin", arg, rest, Algorithm::RoundRobin),
+            "static-rr" => bare("static-rr", arg, rest, Algorithm::StaticRr),
+            "leastconn" => bare("leastconn", arg, rest, Algorithm::LeastConn),
+            "first" => bare("first", arg, rest, Algorithm::First),
+            "source" => bare("source", arg, rest, Algorithm::Source),
+            "uri" => {
+                if let Some(arg) = arg {
+                    return Err(BalanceError::UnexpectedArgument {
+                        algorithm: "uri",
+                        token: format!("({arg})"),
+                    });
+                }
+                parse_uri(rest)
+            }
+            "url_param" => {
+                if let Some(arg) = arg {
+                    return Err(BalanceError::UnexpectedArgument {
+                        algorithm: "url_param",
+                        token: format!("({arg})"),
+                    });
+                }
+                let Some((&param, more)) = rest.split_first() else {
+                    return Err(BalanceError::MissingArgument {
+                        algorithm: "url_param",
+                        what: "a parameter name",
+                    });
+                };
+                // HAProxy's `check_post` / `max_wait` would need the request body.
+                no_more("url_param", more)?;
+                Ok(Algorithm::UrlParam(param.to_string()))
+            }
+            "hdr" => {
+                let name = match arg.map(str::trim) {
+                    Some(n) if !n.is_empty() => n,
+                    _ => {
+                        return Err(BalanceError::MissingArgument {
+                            algorithm: "hdr",
+                            what: "a header name: hdr(<name>)",
+                        });
+                    }
+                };
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(BalanceError::InvalidHeaderName {
+                        name: name.to_string(),
+                    });
+                }
+                // HAProxy's `use_domain_only` is not supported.
+                no_more("hdr", rest)?;
+                Ok(Algorithm::Hdr(name.to_string()))
+            }
+            "random" => {
+                let draws = match arg {
+                    None => DEFAULT_RANDOM_DRAWS,
+                    Some(a) => match a.trim().parse::<u32>() {
+                        Ok(n) if n > 0 => n,
+                        _ => {
+                            return Err(BalanceError::InvalidNumber {
+                                algorithm: "random",
+                                option: "draws",
+                                value: a.to_string(),
+                            });
+                        }
+                    },
+                };
+                no_more("random", rest)?;
+                Ok(Algorithm::Random { draws })
+            }
+            "rdp-cookie" | "hash" | "log-hash" | "sticky" => {
+                Err(BalanceError::UnsupportedAlgorithm {
+                    name: name.to_string(),
+                })
+            }
+            _ => Err(BalanceError::UnknownAlgorithm {
+                name: head.to_string(),
+            }),
+        }
+    }
+
+    /// Whether the algorithm hashes a request key (and so honours `hash-type`).
+    pub fn is_hash(&self) -> bool {
+        matches!(
+            self,
+            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_)
+        )
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = BalanceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algorithm::parse(s)
+    }
+}
+
+/// HAProxy syntax again, so stats and the API show what the operator wrote.
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Algorithm::RoundRobin => f.write_str("roundrobin"),
+            Algorithm::StaticRr => f.write_str("static-rr"),
+            Algorithm::LeastConn => f.write_str("leastconn"),
+            Algorithm::First => f.write_str("first"),
+            Algorithm::Source => f.write_str("source"),
+            Algorithm::Uri { len, depth, whole } => {
+                f.write_str("uri")?;
+                if let Some(len) = len {
+                    write!(f, " len {len}")?;
+                }
+                if let Some(depth) = depth {
+                    write!(f, " depth {depth}")?;
+                }
+                if *whole {
+                    f.write_str(" whole")?;
+                }
+                Ok(())
+            }
+            Algorithm::UrlParam(p) => write!(f, "url_param {p}"),
+            Algorithm::Hdr(h) => write!(f, "hdr({h})"),
+            Algorithm::Random { draws } if *draws == DEFAULT_RANDOM_DRAWS => f.write_str("random"),
+            Algorithm::Random { draws } => write!(f, "random({draws})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_algorithm() {
+        let cases = [
+            ("roundrobin", Algorithm::RoundRobin),
+            ("  static-rr ", Algorithm::StaticRr),
+            ("leastconn", Algorithm::LeastConn),
+            ("first", Algorithm::First),
+            ("source", Algorithm::Source),
+            (
+                "uri",
+                Algorithm::Uri {
+                    len: None,
+                    depth: None,
+                    whole: false,
+                },
+            ),
+            (
+                "uri len 10 depth 2",
+                Algorithm::Uri {
+                    len: Some(10),
+                    depth: Some(2),
+                    whole: false,
+                },
+            ),
+            (
+                "uri depth 3 whole",
+                Algorithm::Uri {
+                    len: None,
+                    depth: Some(3),
+                    whole: true,
+                },
+            ),
+            (
+                "uri whole",
+                Algorithm::Uri {
+                    len: None,
+                    depth: None,
+                    whole: true,
+                },
+            ),
+            ("url_param userid", Algorithm::UrlParam("userid".into())),
+            ("hdr(User-Agent)", Algorithm::Hdr("User-Agent".into())),
+            ("random", Algorithm::Random { draws: 2 }),
+            ("random(2)", Algorithm::Random { draws: 2 }),
+            ("random(5)", Algorithm::Random { draws: 5 }),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Algorithm::parse(text), Ok(want.clone()), "{text}");
+            assert_eq!(text.parse::<Algorithm>(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in [
+            "roundrobin",
+            "static-rr",
+            "leastconn",
+            "first",
+            "source",
+            "uri",
+            "uri len 10 depth 2 whole",
+            "url_param userid",
+            "hdr(User-Agent)",
+            "random",
+            "random(3)",
+        ] {
+            let a = Algorithm::parse(text).unwrap();
+            assert_eq!(a.to_string(), text);
+            assert_eq!(Algorithm::parse(&a.to_string()), Ok(a));
+        }
+        assert_eq!(Algorithm::parse("random(2)").unwrap().to_string(), "random");
+    }
+
+    #[test]
+    fn rejects_each_error() {
+        use BalanceError as E;
+        let cases: Vec<(&str, E)> = vec![
+            ("", E::Empty),
+            ("   ", E::Empty),
+            (
+                "round-robin",
+                E::UnknownAlgorithm {
+                    name: "round-robin".into(),
+                },
+            ),
+            (
+                "RoundRobin",
+                E::UnknownAlgorithm {
+                    name: "RoundRobin".into(),
+                },
+            ),
+            (
+                "rdp-cookie",
+                E::UnsupportedAlgorithm {
+                    name: "rdp-cookie".into(),
+                },
+            ),
+            (
+                "rdp-cookie(mstshash)",
+                E::UnsupportedAlgorithm {
+                    name: "rdp-cookie".into(),
+                },
+            ),
+            (
+                "roundrobin extra",
+                E::UnexpectedArgument {
+                    algorithm: "roundrobin",
+                    token: "extra".into(),
+                },
+            ),
+            (
+                "leastconn(3)",
+                E::UnexpectedArgument {
+                    algorithm: "leastconn",
+                    token: "(3)".into(),
+                },
+            ),
+            (
+                "uri(1)",
+                E::UnexpectedArgument {
+                    algorithm: "uri",
+                    token: "(1)".into(),
+                },
+            ),
+            (
+                "uri len",
+                E::InvalidNumber {
+                    algorithm: "uri",
+                    option: "len",
+                    value: String::new(),
+                },
+            ),
+            (
+                "uri len x",
+                E::InvalidNumber {
+                    algorithm: "uri",
+                    option: "len",
+                    value: "x".into(),
+                },
+            ),
+            (
+                "uri len 0",
+                E::InvalidNumber {
+                    algorithm: "uri",
+                    option: "len",
+                    value: "0".into(),
+                },
+            ),
+            (
+                "uri depth -1",
+                E::InvalidNumber {
+                    algorithm: "uri",
+                    option: "depth",
+                    value: "-1".into(),
+                },
+            ),
+            (
+                "uri len 1 len 2",
+                E::DuplicateOption {
+                    algorithm: "uri",
+                    option: "len",
+                },
+            ),
+            (
+                "uri depth 1 depth 2",
+                E::DuplicateOption {
+                    algorithm: "uri",
+                    option: "depth",
+                },
+            ),
+            (
+                "uri whole whole",
+                E::DuplicateOption {
+                    algorithm: "uri",
+                    option: "whole",
+                },
+            ),
+            (
+                "uri path-only",
+                E::UnexpectedArgument {
+                    algorithm: "uri",
+                    token: "path-only".into(),
+                },
+            ),
+            (
+                "url_param",
+                E::MissingArgument {
+                    algorithm: "url_param",
+                    what: "a parameter name",
+                },
+            ),
+            (
+                "url_param(x)",
+                E::UnexpectedArgument {
+                    algorithm: "url_param",
+                    token: "(x)".into(),
+                },
+            ),
+            (
+                "url_param userid check_post",
+                E::UnexpectedArgument {
+                    algorithm: "url_param",
+                    token: "check_post".into(),
+                },
+            ),
+            (
+                "hdr",
+                E::MissingArgument {
+                    algorithm: "hdr",
+                    what: "a header name: hdr(<name>)",
+                },
+            ),
+            (
+                "hdr()",
+                E::MissingArgument {
+                    algorithm: "hdr",
+                    what: "a header name: hdr(<name>)",
+                },
+            ),
+            (
+                "hdr(bad name)",
+                E::Malformed {
+                    token: "hdr(bad".into(),
+                },
+            ),
+            (
+                "hdr(bad:name)",
+                E::InvalidHeaderName {
+                    name: "bad:name".into(),
+                },
+            ),
+            (
+                "hdr(host) use_domain_only",
+                E::UnexpectedArgument {
+                    algorithm: "hdr",
+                    token: "use_domain_only".into(),
+                },
+            ),
+            (
+                "hdr(host",
+                E::Malformed {
+                    token: "hdr(host".into(),
+                },
+            ),
+            (
+                "hdr((host))",
+                E::Malformed {
+                    token: "hdr((host))".into(),
+                },
+            ),
+            (
+                "random)",
+                E::Malformed {
+                    token: "random)".into(),
+                },
+            ),
+            (
+                "random(0)",
+                E::InvalidNumber {
+                    algorithm: "random",
+                    option: "draws",
+                    value: "0".into(),
+                },
+            ),
+            (
+                "random()",
+                E::InvalidNumber {
+                    algorithm: "random",
+                    option: "draws",
+                    value: String::new(),
+                },
+            ),
+            (
+                "random(x)",
+                E::InvalidNumber {
+                    algorithm: "random",
+                    option: "draws",
+                    value: "x".into(),
+                },
+            ),
+            (
+                "random 2",
+                E::UnexpectedArgument {
+                    algorithm: "random",
+                    token: "2".into(),
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Algorithm::parse(text), Err(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_token() {
+        let e = Algorithm::parse("uri len abc").unwrap_err().to_string();
+        assert!(e.contains("len") && e.contains("abc"), "{e}");
+        let e = Algorithm::parse("hdr(a:b)").unwrap_err().to_string();
+        assert!(e.contains("a:b"), "{e}");
+    }
+
+    #[test]
+    fn parses_hash_type() {
+        assert_eq!(HashType::parse("map-based"), Ok(HashType::MapBased));
+        assert_eq!(HashType::parse(" consistent "), Ok(HashType::Consistent));
+        assert_eq!("consistent".parse::<HashType>(), Ok(HashType::Consistent));
+        assert_eq!(HashType::default(), HashType::MapBased);
+        assert_eq!(HashType::Consistent.to_string(), "consistent");
+        assert_eq!(
+            HashType::parse("ketama"),
+            Err(BalanceError::UnknownHashType {
+                value: "ketama".into()
+            })
+        );
+        assert_eq!(
+            HashType::parse(""),
+            Err(BalanceError::UnknownHashType {
+                value: String::new()
+            })
+        );
+        assert_eq!(
+            HashType::parse("consistent sdbm avalanche"),
+            Err(BalanceError::UnsupportedHashFunction {
+                value: "consistent sdbm avalanche".into()
+            })
+        );
+    }
+
+    #[test]
+    fn is_hash_marks_key_algorithms() {
+        assert!(Algorithm::Source.is_hash());
+        assert!(Algorithm::Hdr("x".into()).is_hash());
+        assert!(!Algorithm::RoundRobin.is_hash());
+        assert!(!Algorithm::Random { draws: 2 }.is_hash());
+    }
+}
