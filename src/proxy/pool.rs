@@ -5,7 +5,7 @@ use super::body::ProxyBody;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -14,6 +14,8 @@ use tokio::time::Instant;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(5);
 /// Bound on idle connections kept per server.
 const IDLE_MAX: usize = 1024;
+/// How long a finished connection may take to become ready before it is dropped.
+const PARK_LIMIT: Duration = Duration::from_secs(1);
 
 pub type Sender = SendRequest<ProxyBody>;
 
@@ -52,15 +54,11 @@ impl Pool {
     pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
         loop {
             let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some((mut s, since)) = popped else { break };
+            let Some((s, since)) = popped else { break };
             if s.is_closed() || since.elapsed() > IDLE_MAX_AGE {
                 continue;
             }
             if s.is_ready() {
-                return Ok((s, true));
-            }
-            // The dispatcher may not have seen the end of the last response yet.
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(50), s.ready()).await {
                 return Ok((s, true));
             }
         }
@@ -90,11 +88,26 @@ impl Pool {
         Ok(sender)
     }
 
-    /// Returns a connection whose exchange finished cleanly.
-    pub fn put(&self, s: Sender) {
+    /// Returns a connection whose exchange finished cleanly. The idle list only holds connections
+    /// that are ready for a new request, so a taker never waits on one: a connection whose
+    /// dispatcher has not yet seen the end of the last response is parked until it has.
+    pub fn put(self: &Arc<Self>, mut s: Sender) {
         if s.is_closed() {
             return;
         }
+        if s.is_ready() {
+            self.push_idle(s);
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if let Ok(Ok(())) = tokio::time::timeout(PARK_LIMIT, s.ready()).await {
+                pool.push_idle(s);
+            }
+        });
+    }
+
+    fn push_idle(&self, s: Sender) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_MAX {
             idle.push((s, Instant::now()));
