@@ -1,0 +1,486 @@
+#!/usr/bin/env bash
+# Side-by-side loopback benchmark of lbha and HAProxy in front of the same nginx-light backends.
+# Absolute numbers drift 5-40% between runs on shared machines, so both proxies run in the same
+# invocation, alternate run by run, and are compared only as a ratio. See bench/README.md.
+set -euo pipefail
+
+# Debian keeps haproxy and nginx in /usr/sbin, which is not on a normal user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$SCRIPT_DIR")
+CONF_DIR="$SCRIPT_DIR/conf"
+readonly SCRIPT_DIR REPO_ROOT CONF_DIR
+
+readonly HOST=127.0.0.1
+readonly HAPROXY_PORT=18080
+readonly LBHA_PORT=18090
+readonly NGINX_PORT1=18081
+readonly NGINX_PORT2=18082
+readonly CPU_LOAD=0    # nginx and wrk
+readonly CPU_PROXY=1   # the proxy under test
+readonly PORT_WAIT_SECS=10
+readonly STOP_WAIT_SECS=5
+
+# id|label|proxy mode|path
+readonly SCENARIOS=(
+    "http-3b|http keep-alive, 3-byte body|http|/"
+    "http-16k|http keep-alive, 16 KiB body|http|/16k"
+    "tcp-3b|tcp mode, 3-byte body|tcp|/"
+)
+
+LBHA="$REPO_ROOT/target/release/lbha"
+DURATION=10s
+CONNECTIONS=64
+RUNS=3
+OUT_FILE=""
+
+WORK=""
+PIDS=()
+declare -A RPS=() P99=() ERRS=() RSS=()
+
+usage() {
+    cat <<EOF
+usage: bench/proxy.sh [--lbha PATH] [--duration 10s] [--connections 64] [--runs 3] [--out FILE]
+
+Runs wrk against HAProxy (127.0.0.1:$HAPROXY_PORT) and lbha (127.0.0.1:$LBHA_PORT), both balancing
+over one nginx-light worker on 127.0.0.1:$NGINX_PORT1 and :$NGINX_PORT2, in http keep-alive and tcp
+mode, and prints a Markdown table of medians with the lbha/HAProxy ratios.
+
+  --lbha PATH        lbha binary (default: target/release/lbha under the repo root)
+  --duration D       wrk duration per run: N, Ns, Nm or Nh (default: 10s)
+  --connections N    wrk connections, one wrk thread (default: 64)
+  --runs N           runs per proxy and scenario; the median is reported (default: 3)
+  --out FILE         also write the result tables to FILE
+  -h, --help         show this help
+
+Exit status: 0 when the table was printed, 1 when the benchmark failed, 2 on usage errors or
+missing prerequisites.
+EOF
+}
+
+log() { printf 'proxy.sh: %s\n' "$*" >&2; }
+die() { printf 'proxy.sh: error: %s\n' "$*" >&2; exit 1; }
+usage_error() { printf 'proxy.sh: %s\n\n' "$*" >&2; usage >&2; exit 2; }
+
+parse_args() {
+    while (($# > 0)); do
+        case $1 in
+            --lbha | --duration | --connections | --runs | --out)
+                (($# >= 2)) || usage_error "$1 needs a value"
+                case $1 in
+                    --lbha) LBHA=$2 ;;
+                    --duration) DURATION=$2 ;;
+                    --connections) CONNECTIONS=$2 ;;
+                    --runs) RUNS=$2 ;;
+                    --out) OUT_FILE=$2 ;;
+                esac
+                shift 2
+                ;;
+            -h | --help) usage; exit 0 ;;
+            *) usage_error "unknown argument: $1" ;;
+        esac
+    done
+    [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || usage_error "--duration must look like 10s, 2m or 1h (got '$DURATION')"
+    [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer (got '$CONNECTIONS')"
+    [[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer (got '$RUNS')"
+}
+
+# Seconds in a wrk duration, to bound each wrk with a timeout of its own.
+duration_secs() {
+    local n=${DURATION%[smh]}
+    case $DURATION in
+        *m) echo $((n * 60)) ;;
+        *h) echo $((n * 3600)) ;;
+        *) echo "$n" ;;
+    esac
+}
+
+check_prerequisites() {
+    local missing=()
+    command -v haproxy >/dev/null || missing+=(haproxy)
+    command -v nginx >/dev/null || missing+=(nginx-light)
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    if ((${#missing[@]} > 0)); then
+        local sudo=""
+        ((EUID == 0)) || sudo="sudo "
+        printf 'proxy.sh: missing: %s\n' "${missing[*]}" >&2
+        printf 'proxy.sh: install with:\n  %sapt-get install -y %s\n' "$sudo" "${missing[*]}" >&2
+        exit 2
+    fi
+    if [[ ! -x $LBHA ]]; then
+        printf 'proxy.sh: lbha binary not found or not executable: %s\n' "$LBHA" >&2
+        printf 'proxy.sh: build it with:\n  (cd %s && cargo build --release)\nor pass --lbha PATH\n' "$REPO_ROOT" >&2
+        exit 2
+    fi
+    local tmpl
+    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl; do
+        [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
+    done
+    if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
+        printf 'proxy.sh: needs CPUs %s and %s for pinning; this process may use: %s\n' \
+            "$CPU_LOAD" "$CPU_PROXY" "$(taskset -cp $$ | sed 's/.*: //')" >&2
+        exit 2
+    fi
+}
+
+# Both proxies are configured for maxconn 10000; give them (and nginx) every descriptor the hard limit allows.
+raise_fd_limit() {
+    local hard
+    hard=$(ulimit -Hn)
+    ulimit -n "$hard" 2>/dev/null || log "could not raise the open-files limit to $hard; staying at $(ulimit -n)"
+}
+
+# Bash's /dev/tcp keeps the check free of extra tools; `timeout` bounds a connect that hangs.
+port_open() {
+    # shellcheck disable=SC2016 # $0/$1 belong to the inner bash, which gets them as arguments
+    timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
+}
+
+check_ports_free() {
+    local port
+    for port in "$NGINX_PORT1" "$NGINX_PORT2" "$HAPROXY_PORT" "$LBHA_PORT"; do
+        if port_open "$port"; then
+            die "something already listens on $HOST:$port; stop it first (it would skew or break the benchmark)"
+        fi
+    done
+}
+
+# kill -0 also succeeds on a zombie, so look at the process state too.
+alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+log_tail() {
+    if [[ -s $1 ]]; then
+        printf '\n--- last lines of %s ---\n' "$(basename "$1")"
+        tail -n 20 "$1"
+    fi
+}
+
+# Starts "$@" in the background with output to $1's log; sets STARTED_PID.
+STARTED_PID=""
+start_bg() {
+    local logfile=$1
+    shift
+    "$@" >"$logfile" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+wait_port() {
+    local name=$1 port=$2 pid=$3 logfile=$4
+    local deadline=$((SECONDS + PORT_WAIT_SECS))
+    while ! port_open "$port"; do
+        alive "$pid" || die "$name exited during startup (it never listened on $HOST:$port)$(log_tail "$logfile")"
+        ((SECONDS < deadline)) || die "$name did not accept connections on $HOST:$port within ${PORT_WAIT_SECS} s$(log_tail "$logfile")"
+        sleep 0.1
+    done
+}
+
+stop_pid() {
+    local pid=$1 deadline=$((SECONDS + STOP_WAIT_SECS))
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.05
+    done
+    if alive "$pid"; then
+        log "pid $pid ignored SIGTERM for ${STOP_WAIT_SECS} s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+}
+
+forget_pid() {
+    local rest=() p
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$1" ]] || rest+=("$p")
+    done
+    PIDS=("${rest[@]}")
+}
+
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[i]}"
+    done
+    if [[ -n $WORK && -d $WORK ]]; then
+        rm -rf -- "$WORK"
+    fi
+}
+
+on_signal() {
+    log "interrupted by SIG$1; stopping everything"
+    case $1 in
+        INT) exit 130 ;;
+        *) exit 143 ;;
+    esac
+}
+
+# Fills a template from conf/ into the temp dir. $WORK comes from mktemp and holds no '|'.
+render() {
+    local tmpl=$1 dest=$2 mode=${3:-} port=${4:-} user_directive=${5:-}
+    sed -e "s|@TMP@|$WORK|g" \
+        -e "s|@HOST@|$HOST|g" \
+        -e "s|@NGINX_PORT1@|$NGINX_PORT1|g" \
+        -e "s|@NGINX_PORT2@|$NGINX_PORT2|g" \
+        -e "s|@MODE@|$mode|g" \
+        -e "s|@PORT@|$port|g" \
+        -e "s|@USER_DIRECTIVE@|$user_directive|g" \
+        "$CONF_DIR/$tmpl" >"$dest"
+}
+
+NGINX_PID=""
+start_nginx() {
+    mkdir -p "$WORK/www" "$WORK/nginx-tmp"
+    head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
+    # As root nginx would drop its worker to "nobody", which cannot read the 0700 temp dir.
+    local user_directive=""
+    ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
+    render nginx.conf.tmpl "$WORK/nginx.conf" "" "" "$user_directive"
+    nginx -t -q -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf" >"$WORK/nginx-check.log" 2>&1 ||
+        die "nginx rejected $WORK/nginx.conf$(log_tail "$WORK/nginx-check.log")$(log_tail "$WORK/nginx-error.log")"
+    start_bg "$WORK/nginx.log" taskset -c "$CPU_LOAD" nginx -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf"
+    NGINX_PID=$STARTED_PID
+    wait_port nginx "$NGINX_PORT1" "$NGINX_PID" "$WORK/nginx-error.log"
+    wait_port nginx "$NGINX_PORT2" "$NGINX_PID" "$WORK/nginx-error.log"
+    probe nginx "$NGINX_PORT1" /
+    probe nginx "$NGINX_PORT2" /16k
+}
+
+# Starts HAProxy and lbha for one mode; sets HAPROXY_PID and LBHA_PID.
+HAPROXY_PID=""
+LBHA_PID=""
+start_proxies() {
+    local mode=$1 scen=$2
+    local hcfg="$WORK/haproxy-$scen.cfg" lcfg="$WORK/lbha-$scen.toml"
+    local hlog="$WORK/haproxy-$scen.log" llog="$WORK/lbha-$scen.log"
+    render "haproxy-$mode.cfg.tmpl" "$hcfg" "$mode" "$HAPROXY_PORT"
+    render lbha.toml.tmpl "$lcfg" "$mode" "$LBHA_PORT"
+
+    haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
+    start_bg "$hlog" taskset -c "$CPU_PROXY" haproxy -db -f "$hcfg"
+    HAPROXY_PID=$STARTED_PID
+
+    "$LBHA" check -c "$lcfg" >"$llog" 2>&1 || die "lbha check rejected $lcfg$(log_tail "$llog")"
+    start_bg "$llog" taskset -c "$CPU_PROXY" "$LBHA" run -c "$lcfg"
+    LBHA_PID=$STARTED_PID
+
+    wait_port haproxy "$HAPROXY_PORT" "$HAPROXY_PID" "$hlog"
+    wait_port lbha "$LBHA_PORT" "$LBHA_PID" "$llog"
+}
+
+# One request with Connection: close, so a proxy that accepts but cannot forward fails here
+# with a clear message instead of as a table full of wrk errors.
+probe() {
+    local name=$1 port=$2 path=$3 status
+    # shellcheck disable=SC2016 # $0..$2 belong to the inner bash, which gets them as arguments
+    status=$(timeout 5 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" "$0" >&3
+        head -n 1 <&3' "$HOST" "$port" "$path" 2>/dev/null) || true
+    status=${status%$'\r'}
+    [[ $status == "HTTP/1.1 200"* ]] ||
+        die "$name on $HOST:$port did not answer GET $path with 200 (status line: '${status:-none}')"
+}
+
+# Prints "req/s p99_ms errors" from a wrk --latency report, or fails if a field is missing.
+parse_wrk() {
+    awk '
+        function to_ms(v,   n, unit) {
+            n = v + 0
+            unit = v
+            sub(/^[0-9.]+/, "", unit)
+            if (unit == "us") return n / 1000
+            if (unit == "ms") return n
+            if (unit == "s") return n * 1000
+            if (unit == "m") return n * 60000
+            if (unit == "h") return n * 3600000
+            return -1
+        }
+        /^Requests\/sec:/ { rps = $2; have_rps = 1 }
+        $1 == "99%" { p99 = to_ms($2); have_p99 = 1 }
+        /^ *Socket errors:/ {
+            for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(/,/, "", v); errs += v }
+        }
+        /^ *Non-2xx or 3xx responses:/ { errs += $NF }
+        END {
+            if (!have_rps || !have_p99 || p99 < 0) exit 1
+            printf "%s %.3f %d\n", rps, p99, errs
+        }' "$1"
+}
+
+run_wrk() {
+    local target=$1 scen=$2 run=$3 port=$4 path=$5
+    local url="http://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
+    # In the background plus `wait`, so a Ctrl-C or SIGTERM runs the trap at once: bash defers traps
+    # while a foreground child runs, and skips the INT trap when that child (wrk) handles SIGINT itself.
+    timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
+        taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out" 2>&1 &
+    local wrk_pid=$!
+    PIDS+=("$wrk_pid")
+    wait "$wrk_pid" || rc=$?
+    forget_pid "$wrk_pid"
+    if ((rc != 0)); then
+        ensure_target_alive "$target" "$scen"
+        die "wrk against $target ($url) exited with status $rc$(log_tail "$out")"
+    fi
+    parsed=$(parse_wrk "$out") || die "could not parse the wrk report for $target ($url)$(log_tail "$out")"
+    local rps p99 errs
+    read -r rps p99 errs <<<"$parsed"
+    RPS[$scen/$target]+="$rps "
+    P99[$scen/$target]+="$p99 "
+    ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
+    log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$rps") req/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
+}
+
+ensure_alive() {
+    local name=$1 pid=$2 logfile=$3
+    alive "$pid" || die "$name died during the benchmark$(log_tail "$logfile")"
+}
+
+ensure_target_alive() {
+    case $1 in
+        direct) ensure_alive nginx "$NGINX_PID" "$WORK/nginx-error.log" ;;
+        haproxy) ensure_alive haproxy "$HAPROXY_PID" "$WORK/haproxy-$2.log" ;;
+        lbha) ensure_alive lbha "$LBHA_PID" "$WORK/lbha-$2.log" ;;
+    esac
+}
+
+# VmHWM is the peak resident set of the process since it started.
+peak_rss_mib() {
+    awk '/^VmHWM:/ { printf "%.1f", $2 / 1024; found = 1 } END { if (!found) exit 1 }' "/proc/$1/status" ||
+        die "could not read VmHWM of pid $1"
+}
+
+median() {
+    # shellcheck disable=SC2086 # the values are a space-separated list on purpose
+    printf '%s\n' $1 | sort -g | awk '
+        { v[NR] = $1 }
+        END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# lbha / HAProxy with two decimals, or n/a when HAProxy measured zero.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+bench_scenario() {
+    local scen=$1 label=$2 mode=$3 path=$4 run
+    log "scenario: $label ($mode mode, GET $path)"
+    start_proxies "$mode" "$scen"
+    log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
+    probe haproxy "$HAPROXY_PORT" "$path"
+    probe lbha "$LBHA_PORT" "$path"
+    for ((run = 1; run <= RUNS; run++)); do
+        run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path"
+        # Alternate which proxy goes first so slow drift in the machine hits both alike.
+        if ((run % 2)); then
+            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path"
+            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path"
+        else
+            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path"
+            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path"
+        fi
+        ensure_target_alive haproxy "$scen"
+        ensure_target_alive lbha "$scen"
+        ensure_target_alive direct "$scen"
+    done
+    RSS[$scen/haproxy]=$(peak_rss_mib "$HAPROXY_PID")
+    RSS[$scen/lbha]=$(peak_rss_mib "$LBHA_PID")
+    stop_pid "$LBHA_PID"
+    stop_pid "$HAPROXY_PID"
+}
+
+build_report() {
+    local entry scen label mode path
+    local h_rps l_rps h_p99 l_p99 r_rps r_p99 met=0 total=0 misses=()
+    printf '%s\n' "$SETUP_LINE" ""
+    printf '| scenario | HAProxy req/s | lbha req/s | ratio req/s (lbha/HAProxy) | HAProxy p99 ms | lbha p99 ms | ratio p99 | HAProxy RSS MiB | lbha RSS MiB | errors |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r scen label mode path <<<"$entry"
+        h_rps=$(median "${RPS[$scen/haproxy]}")
+        l_rps=$(median "${RPS[$scen/lbha]}")
+        h_p99=$(median "${P99[$scen/haproxy]}")
+        l_p99=$(median "${P99[$scen/lbha]}")
+        r_rps=$(ratio "$l_rps" "$h_rps")
+        r_p99=$(ratio "$l_p99" "$h_p99")
+        printf '| %s | %.0f | %.0f | %s | %.2f | %.2f | %s | %s | %s | HAProxy %d, lbha %d |\n' \
+            "$label" "$h_rps" "$l_rps" "$r_rps" "$h_p99" "$l_p99" "$r_p99" \
+            "${RSS[$scen/haproxy]}" "${RSS[$scen/lbha]}" "${ERRS[$scen/haproxy]}" "${ERRS[$scen/lbha]}"
+        total=$((total + 1))
+        if awk -v r="$r_rps" -v p="$r_p99" -v e="${ERRS[$scen/lbha]}" \
+            'BEGIN { exit !(r != "n/a" && p != "n/a" && r >= 0.80 && p <= 1.50 && e == 0) }'; then
+            met=$((met + 1))
+        else
+            misses+=("$label")
+        fi
+    done
+    printf '\nTarget: req/s ratio >= 0.80 and p99 ratio <= 1.50\n'
+    if ((${#misses[@]} == 0)); then
+        printf 'Result: target met in %d of %d scenarios.\n' "$met" "$total"
+    else
+        local joined
+        joined=$(printf '%s; ' "${misses[@]}")
+        printf 'Result: target met in %d of %d scenarios; missed (or lbha had errors): %s.\n' "$met" "$total" "${joined%; }"
+    fi
+    printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'
+    printf '| scenario | direct req/s | direct p99 ms | errors |\n'
+    printf '|---|---:|---:|---:|\n'
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r scen label mode path <<<"$entry"
+        printf '| %s: GET %s | %.0f | %.2f | %d |\n' "$label" "$path" \
+            "$(median "${RPS[$scen/direct]}")" "$(median "${P99[$scen/direct]}")" "${ERRS[$scen/direct]}"
+    done
+}
+
+main() {
+    parse_args "$@"
+    check_prerequisites
+    WRK_TIMEOUT=$(($(duration_secs) + 30))
+    check_ports_free
+    raise_fd_limit
+
+    trap cleanup EXIT
+    trap 'on_signal INT' INT
+    trap 'on_signal TERM' TERM
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/lbha-bench.XXXXXX")
+
+    local haproxy_v nginx_v wrk_v pinning
+    haproxy_v=$(haproxy -v 2>&1 | awk 'NR == 1 { print $3 }')
+    nginx_v=$(nginx -v 2>&1 | sed 's|.*nginx/||')
+    wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') || true
+    pinning="nginx (1 worker) and wrk on CPU $CPU_LOAD (taskset -c $CPU_LOAD); the proxy under test on CPU $CPU_PROXY (taskset -c $CPU_PROXY)"
+    SETUP_LINE="Setup: HAProxy $haproxy_v and lbha ($LBHA), nbthread 1 each, over nginx $nginx_v (1 worker, access_log off) on $HOST; wrk ${wrk_v:-?} -t1 -c$CONNECTIONS -d$DURATION --latency; median of $RUNS runs, proxies alternated; CPU pinning: $pinning; $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(date -u +%Y-%m-%d)."
+
+    log "CPU pinning: $pinning"
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        log "warning: load average is $load; other work on these 2 CPUs (a cargo build, say) skews the ratios"
+    fi
+    log "estimated time: $((${#SCENARIOS[@]} * RUNS * 3 * $(duration_secs))) s of wrk plus startup"
+    start_nginx
+    log "nginx up on $HOST:$NGINX_PORT1 and :$NGINX_PORT2, pinning: $(taskset -cp "$NGINX_PID" | sed 's/.*: /cpu /')"
+
+    local entry scen label mode path
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r scen label mode path <<<"$entry"
+        bench_scenario "$scen" "$label" "$mode" "$path"
+    done
+
+    local report
+    report=$(build_report)
+    printf '%s\n' "$report"
+    if [[ -n $OUT_FILE ]]; then
+        printf '%s\n' "$report" >"$OUT_FILE" || die "could not write $OUT_FILE"
+        log "tables written to $OUT_FILE"
+    fi
+}
+
+main "$@"
