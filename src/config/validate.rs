@@ -341,7 +341,9 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         })
         .collect();
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
-    let selector = Selector::new(&algorithm, hash_type, &specs, allbackups);
+    // Keyed by name, so removing a server on reload does not move the keys of the others.
+    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+    let selector = Selector::new(&algorithm, hash_type, &specs, allbackups).with_server_ids(&names);
     Backend {
         name: n.name().to_string(),
         mode: mode_of(s, defaults),
