@@ -14,11 +14,25 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub struct RunOptions {
     pub config: PathBuf,
+    /// `config` is an haproxy.cfg, converted in memory on every load (`--haproxy-config`).
+    pub haproxy: bool,
+}
+
+/// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
+fn load(path: &Path, haproxy: bool) -> Result<Snapshot, String> {
+    if !haproxy {
+        return config::load(path).map_err(|e| e.to_string());
+    }
+    let (snap, reports) = crate::convert::io::load_haproxy(path)?;
+    for r in &reports {
+        tracing::warn!("{r}");
+    }
+    Ok(snap)
 }
 
 /// Runs the daemon in the foreground. Returns the process exit code.
 pub fn run(opts: RunOptions) -> ExitCode {
-    let snap = match config::load(&opts.config) {
+    let snap = match load(&opts.config, opts.haproxy) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -41,7 +55,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(serve(opts.config, snap)) {
+    match rt.block_on(serve(opts.config, opts.haproxy, snap)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -51,7 +65,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
+async fn serve(path: PathBuf, haproxy: bool, snap: Snapshot) -> Result<(), String> {
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let mut int =
@@ -71,7 +85,7 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
+                if let Err(e) = reload(&path, haproxy, &proxy, &mut listeners, &mut checks) {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
                 }
             }
@@ -102,11 +116,12 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
 /// swap leaves the running configuration untouched.
 pub fn reload(
     path: &Path,
+    haproxy: bool,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
 ) -> Result<u64, String> {
-    let snap = config::load(path).map_err(|e| e.to_string())?;
+    let snap = load(path, haproxy)?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
     let active = proxy.install(snap);
     listeners.activate(fresh, proxy);
