@@ -58,11 +58,25 @@ pub struct Lbha {
 impl Lbha {
     /// Starts lbha with `config` and waits until every port in `wait_ports` accepts.
     pub fn start(config: &str, wait_ports: &[u16]) -> Lbha {
+        Self::start_with(&["run", "-c"], "lbha.toml", config, wait_ports)
+    }
+
+    /// Starts `lbha run --haproxy-config` on an haproxy.cfg text.
+    pub fn start_haproxy(haproxy_cfg: &str, wait_ports: &[u16]) -> Lbha {
+        Self::start_with(
+            &["run", "--haproxy-config"],
+            "haproxy.cfg",
+            haproxy_cfg,
+            wait_ports,
+        )
+    }
+
+    fn start_with(args: &[&str], file: &str, config: &str, wait_ports: &[u16]) -> Lbha {
         let dir = TempDir::new("lbha");
-        let cfg = dir.write("lbha.toml", config);
+        let cfg = dir.write(file, config);
         let log = dir.0.join("lbha.log");
         let child = Command::new(lbha_bin())
-            .args(["run", "-c"])
+            .args(args)
             .arg(&cfg)
             .env("LBHA_LOG", "debug")
             .stdout(Stdio::null())
