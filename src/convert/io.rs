@@ -63,10 +63,15 @@ pub fn convert_files(
     let htext = haproxy.map(read).transpose()?;
     let kcfg = keepalived.map(read_keepalived).transpose()?;
     let hname = haproxy.map(|p| p.display().to_string());
-    let base = haproxy
+    let dir = haproxy
         .or(keepalived)
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
+    // Absolute, so relative ACL pattern files can be written as absolute paths.
+    let base = std::env::current_dir()
+        .map(|cwd| cwd.join(dir))
+        .unwrap_or_else(|_| dir.to_path_buf());
+    let base = base.as_path();
     let src = match (&htext, &hname) {
         (Some(text), Some(file)) => Some(HaproxySource { text, file }),
         _ => None,

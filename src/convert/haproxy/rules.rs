@@ -57,6 +57,19 @@ pub fn word(w: &str) -> String {
     out
 }
 
+/// Makes `-f FILE` pattern files absolute from the haproxy.cfg directory, so the converted file
+/// finds them wherever it is written. Returns whether anything changed.
+fn absolute_pattern_files(ws: &mut [String], base: &std::path::Path) -> bool {
+    let mut changed = false;
+    for i in 1..ws.len() {
+        if ws[i - 1] == "-f" && !std::path::Path::new(&ws[i]).is_absolute() {
+            ws[i] = base.join(&ws[i]).display().to_string();
+            changed = true;
+        }
+    }
+    changed
+}
+
 fn words(ws: &[String]) -> String {
     ws.iter().map(|w| word(w)).collect::<Vec<_>>().join(" ")
 }
@@ -100,7 +113,18 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
     if !st.allowed(cx, d, "acl") {
         return;
     }
-    let ws = &d.args[2..];
+    let mut owned = d.args[2..].to_vec();
+    if absolute_pattern_files(&mut owned, cx.base_dir) {
+        cx.report(
+            d,
+            ReportKind::Note,
+            format!(
+                "relative pattern file written as an absolute path from {}",
+                cx.base_dir.display()
+            ),
+        );
+    }
+    let ws = &owned[..];
     if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
         cx.drop(
             &mut st.out,
@@ -153,7 +177,9 @@ fn condition(
             ));
         }
     };
-    let text = words(&d.args[i + 1..]);
+    let mut ws = d.args[i + 1..].to_vec();
+    absolute_pattern_files(&mut ws, cx.base_dir);
+    let text = words(&ws);
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
     Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir).map_err(|e| {

@@ -48,6 +48,8 @@ pub type Loader<'a> = dyn FnMut(&str, &Path) -> Result<Vec<(PathBuf, String)>, S
 
 /// How deep includes may nest (keepalived stops at the same kind of limit).
 const MAX_DEPTH: usize = 8;
+/// How many files includes may read in all, so a loop of several includes cannot explode.
+const MAX_FILES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -64,6 +66,10 @@ struct Reader<'a, 'b> {
     loader: &'a mut Loader<'b>,
     errors: Vec<ConvertError>,
     reports: Vec<Report>,
+    /// Files read through includes so far.
+    included: usize,
+    /// Set by an include loop: further includes are skipped, so it is reported once.
+    aborted: bool,
 }
 
 /// Parses keepalived.conf text; `file` names it and anchors relative includes.
@@ -73,6 +79,8 @@ pub fn parse(src: &str, file: &Path, loader: &mut Loader<'_>) -> Result<Config, 
         loader,
         errors: Vec::new(),
         reports: Vec::new(),
+        included: 0,
+        aborted: false,
     };
     let (stmts, tail) = r.file(src, file, 0);
     if !r.errors.is_empty() {
@@ -334,7 +342,11 @@ impl Reader<'_, '_> {
             );
             return;
         };
+        if self.aborted {
+            return;
+        }
         if depth >= MAX_DEPTH {
+            self.aborted = true;
             self.err(
                 &stmt.loc.file,
                 stmt.loc.line,
@@ -354,6 +366,16 @@ impl Reader<'_, '_> {
                     });
                 }
                 for (p, text) in files {
+                    self.included += 1;
+                    if self.included > MAX_FILES {
+                        self.aborted = true;
+                        self.err(
+                            &stmt.loc.file,
+                            stmt.loc.line,
+                            &format!("includes read more than {MAX_FILES} files (a loop?)"),
+                        );
+                        return;
+                    }
                     let (stmts, tail) = self.file(&text, &p, depth + 1);
                     out.extend(stmts);
                     if let Some(last) = out.last_mut() {

@@ -126,3 +126,17 @@ fn structural_errors_are_located() {
         "k.conf:2: unterminated \" quote"
     );
 }
+
+#[test]
+fn include_fan_out_is_bounded() {
+    // Every file includes itself three times: 3^8 files without a bound on the total.
+    let mut loader = |_: &str, _: &Path| {
+        Ok(vec![(
+            PathBuf::from("/k/x.conf"),
+            "include a\ninclude b\ninclude c\n".to_string(),
+        )])
+    };
+    let e = parse("include x\n", Path::new("/k/x.conf"), &mut loader).unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert!(e.to_string().contains("nest deeper"), "{e}");
+}
