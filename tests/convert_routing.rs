@@ -196,3 +196,40 @@ fn health_check_with_host_header_from_the_seed() {
     assert_eq!(host.as_deref(), Some("www.xxx.com"), "{}", lb.log_text());
     assert_eq!(get(port, "/").text(), "ok");
 }
+
+#[test]
+fn sighup_reloads_the_haproxy_file() {
+    let a = Backend::start("A");
+    let b = Backend::start("B");
+    let port = free_port();
+    let cfg = |server: u16| {
+        format!(
+            "defaults\n  mode http\nlisten web\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n"
+        )
+    };
+    let lb = Lbha::start_haproxy(&cfg(a.port), &[port]);
+    assert_eq!(get(port, "/").text(), "A");
+    std::fs::write(&lb.config, cfg(b.port)).unwrap();
+    lb.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline && last != "B" {
+        std::thread::sleep(Duration::from_millis(50));
+        last = get(port, "/").text();
+    }
+    assert_eq!(last, "B", "{}", lb.log_text());
+    // A broken file keeps the running configuration and says where the problem is.
+    std::fs::write(&lb.config, "listen web\n  bind \"127.0.0.1\n").unwrap();
+    lb.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !lb.log_text().contains("unterminated") {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lb.log_text()
+            .contains("haproxy.cfg:2:8: unterminated \" quote"),
+        "{}",
+        lb.log_text()
+    );
+    assert_eq!(get(port, "/").text(), "B");
+}

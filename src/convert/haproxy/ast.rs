@@ -52,16 +52,6 @@ pub struct Comments {
     pub after: Vec<String>,
 }
 
-impl Comments {
-    /// Every comment line, in the order written.
-    pub fn lines(&self) -> Vec<String> {
-        let mut v = self.before.clone();
-        v.extend(self.trailing.clone());
-        v.extend(self.after.iter().cloned());
-        v
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
     pub loc: Loc,
