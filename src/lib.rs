@@ -10,4 +10,5 @@ pub mod proxy;
 pub mod routing;
 pub mod state;
 pub mod stats;
+pub mod tls;
 pub mod vrrp;

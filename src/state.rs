@@ -152,10 +152,7 @@ pub struct BackendRt {
 impl BackendRt {
     /// Servers that can take new traffic right now (HAProxy's `nbsrv`).
     pub fn nbsrv(&self) -> usize {
-        self.servers
-            .iter()
-            .filter(|s| s.usable() && s.weight() > 0)
-            .count()
+        self.servers.iter().filter(|s| s.usable() && s.weight() > 0).count()
     }
 }
 
@@ -164,18 +161,10 @@ impl ServerState for BackendRt {
         self.servers.get(idx).is_some_and(|s| s.usable())
     }
     fn conns(&self, idx: usize) -> u32 {
-        self.servers
-            .get(idx)
-            .map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
+        self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| {
-            if s.admin() == Admin::Drain {
-                0
-            } else {
-                s.weight()
-            }
-        })
+        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.weight() })
     }
 }
 
@@ -201,11 +190,7 @@ impl Registry {
         let mut fr = lock(&self.frontends);
         let mut be = lock(&self.backends);
         let mut sv = lock(&self.servers);
-        let frontends: Vec<_> = snap
-            .frontends
-            .iter()
-            .map(|f| fr.entry(f.name.clone()).or_default().clone())
-            .collect();
+        let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
         let mut keep = Vec::new();
         let backends = snap
             .backends
@@ -218,9 +203,7 @@ impl Registry {
                     .map(|s| {
                         let key = (b.name.clone(), s.name.clone());
                         keep.push(key.clone());
-                        let rt = sv
-                            .entry(key)
-                            .or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+                        let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
                         if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
                             rt.set_weight(s.weight);
                         }
@@ -232,10 +215,7 @@ impl Registry {
         fr.retain(|k, _| snap.frontends.iter().any(|f| &f.name == k));
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
-        Attached {
-            frontends,
-            backends,
-        }
+        Attached { frontends, backends }
     }
 }
 

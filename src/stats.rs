@@ -16,17 +16,10 @@ fn authorized<B>(req: &Request<B>, st: &StatsSettings) -> bool {
     if st.auth.is_empty() {
         return true;
     }
-    let Some(v) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let Some(b64) = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))
-    else {
+    let Some(b64) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else {
         return false;
     };
     let Some(decoded) = base64_decode(b64.trim()) else {
@@ -35,9 +28,7 @@ fn authorized<B>(req: &Request<B>, st: &StatsSettings) -> bool {
     let Ok(pair) = std::str::from_utf8(&decoded) else {
         return false;
     };
-    st.auth
-        .iter()
-        .any(|(u, p)| pair.split_once(':') == Some((u.as_str(), p.as_str())))
+    st.auth.iter().any(|(u, p)| pair.split_once(':') == Some((u.as_str(), p.as_str())))
 }
 
 /// Standard base64 (RFC 4648) with padding, as Basic auth uses.
@@ -88,8 +79,7 @@ pub fn serve<B>(
         if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
         return r;
     }
     let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
@@ -99,10 +89,8 @@ pub fn serve<B>(
         (html(st, active, uptime), "text/html; charset=utf-8")
     };
     let mut r = Response::new(full(body));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some(refresh) = st.refresh
         && !pq.contains(";csv")
         && let Ok(v) = HeaderValue::from_str(&refresh.as_secs().max(1).to_string())
@@ -153,26 +141,15 @@ fn rows(active: &Active) -> Vec<Row<'_>> {
             if rt.usable() {
                 if s.backup { bck += 1 } else { act += 1 }
             }
-            let lastchg = rt
-                .last_change
-                .lock()
-                .map(|l| l.0.elapsed().as_secs().to_string())
-                .unwrap_or_default();
+            let lastchg = rt.last_change.lock().map(|l| l.0.elapsed().as_secs().to_string()).unwrap_or_default();
             out.push(Row {
                 px: &b.name,
                 sv: &s.name,
                 c: &rt.counters,
                 slim: s.maxconn,
-                status: if s.check.is_some() || !rt.is_up() {
-                    rt.status().to_string()
-                } else {
-                    "no check".into()
-                },
+                status: if s.check.is_some() || !rt.is_up() { rt.status().to_string() } else { "no check".into() },
                 weight: rt.weight().to_string(),
-                act_bck: (
-                    u8::from(!s.backup).to_string(),
-                    u8::from(s.backup).to_string(),
-                ),
+                act_bck: (u8::from(!s.backup).to_string(), u8::from(s.backup).to_string()),
                 chkdown: rt.down_transitions.load(Relaxed).to_string(),
                 lastchg,
                 kind: 2,
@@ -184,11 +161,7 @@ fn rows(active: &Active) -> Vec<Row<'_>> {
             sv: "BACKEND",
             c: &brt.counters,
             slim: None,
-            status: if brt.nbsrv() > 0 {
-                "UP".into()
-            } else {
-                "DOWN".into()
-            },
+            status: if brt.nbsrv() > 0 { "UP".into() } else { "DOWN".into() },
             weight: b
                 .servers
                 .iter()
@@ -251,21 +224,14 @@ pub fn csv(active: &Active) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 pub fn html(st: &StatsSettings, active: &Active, uptime: std::time::Duration) -> String {
     let mut s = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Statistics Report</title><style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse;margin-bottom:1em}th,td{border:1px solid #999;padding:2px 6px;text-align:right}th{background:#20507a;color:#fff}td.n{text-align:left}tr.UP td{background:#c0ffc0}tr.DOWN td{background:#ffa0a0}tr.MAINT td{background:#c0c0ff}tr.DRAIN td{background:#ffd0a0}</style></head><body>",
     );
-    let version = if st.hide_version {
-        String::new()
-    } else {
-        format!(" version {}", env!("CARGO_PKG_VERSION"))
-    };
+    let version = if st.hide_version { String::new() } else { format!(" version {}", env!("CARGO_PKG_VERSION")) };
     let _ = write!(
         s,
         "<h1>lbha{}</h1><p>generation {} · uptime {}s</p>",

@@ -208,6 +208,13 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// Health checks go to this port instead of the server's (HAProxy's `port`).
     pub check_port: Option<u16>,
+    /// Speak TLS to this server.
+    pub ssl: bool,
+    /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.
+    pub verify: Option<String>,
+    pub ca_file: Option<String>,
+    /// Server name sent in the TLS handshake and checked in the certificate.
+    pub sni: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

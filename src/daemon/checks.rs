@@ -19,9 +19,7 @@ impl HealthSink for Sink {
             c.push_str(detail);
         }
         self.0.checked.store(true, Relaxed);
-        self.0
-            .check_duration_ms
-            .store(duration.as_millis() as u64, Relaxed);
+        self.0.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
     }
     fn on_transition(&self, t: &Transition) {
         self.0.set_up(matches!(t, Transition::Up { .. }));

@@ -25,16 +25,9 @@ pub fn run(opts: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let threads = snap.global.nbthread.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let threads =
+        snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -52,16 +45,12 @@ pub fn run(opts: RunOptions) -> ExitCode {
 }
 
 async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let proxy = Proxy::new(snap);
     let mut listeners = Listeners::default();
-    let fresh = listeners
-        .bind_new(&proxy.active.load().snap)
-        .map_err(|e| e.to_string())?;
+    let fresh = listeners.bind_new(&proxy.active.load().snap).map_err(|e| e.to_string())?;
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
@@ -78,21 +67,13 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
         }
     }
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
-    tracing::info!(
-        "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
-    );
+    tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
     listeners.close_all().await;
     checks.stop_all();
     proxy.drain.send_replace(true);
     proxy.tracker.close();
-    if tokio::time::timeout(hard_stop, proxy.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "hard_stop_after reached: closing {} remaining connections",
-            proxy.tracker.len()
-        );
+    if tokio::time::timeout(hard_stop, proxy.tracker.wait()).await.is_err() {
+        tracing::warn!("hard_stop_after reached: closing {} remaining connections", proxy.tracker.len());
     }
     tracing::info!("stopped");
     Ok(())

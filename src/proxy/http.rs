@@ -49,9 +49,7 @@ pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
         return Err("missing Host");
     }
     if let (Some(auth), Some(host)) = (req.uri().authority(), h.get(header::HOST))
-        && !auth
-            .as_str()
-            .eq_ignore_ascii_case(host.to_str().unwrap_or(""))
+        && !auth.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or(""))
     {
         return Err("Host disagrees with the request target");
     }
@@ -101,8 +99,7 @@ fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
 fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Response<ProxyBody> {
     fcnt.count_status(resp.status().as_u16());
     if close {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }
@@ -118,11 +115,7 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(
-    mut req: Request<Incoming>,
-    verdict: Verdict,
-    cx: Arc<ConnCtx>,
-) -> Response<ProxyBody> {
+pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
@@ -136,21 +129,14 @@ pub async fn handle(
         Verdict::TooLarge => {
             fcnt.errors_req.fetch_add(1, Relaxed);
             tracing::info!(client = %cx.peer, frontend = %fe.name, status = 431, "request header section too large");
-            return finish(
-                &fcnt,
-                page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-                false,
-            );
+            return finish(&fcnt, page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE), false);
         }
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
     }
     if let Some(st) = &fe.stats
-        && req
-            .uri()
-            .path_and_query()
-            .is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+        && req.uri().path_and_query().is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
     {
         let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed());
         return finish(&fcnt, resp, false);
@@ -166,11 +152,7 @@ pub async fn handle(
         let f = facts(&req, &cx);
         fe.switching
             .iter()
-            .find(|r| {
-                r.cond
-                    .as_ref()
-                    .is_none_or(|c| c.eval(&fe.acls, &f, &*active))
-            })
+            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &f, &*active)))
             .map(|r| r.backend)
             .or(fe.default_backend)
     };
@@ -203,19 +185,12 @@ fn apply_request_rules(
     cx: &ConnCtx,
 ) -> Option<Response<ProxyBody>> {
     for rule in rules {
-        let hit = rule
-            .cond
-            .as_ref()
-            .is_none_or(|c| c.eval(acls, &facts(req, cx), active));
+        let hit = rule.cond.as_ref().is_none_or(|c| c.eval(acls, &facts(req, cx), active));
         if !hit {
             continue;
         }
         match &rule.action {
-            HttpAction::Return {
-                status,
-                headers,
-                body,
-            } => {
+            HttpAction::Return { status, headers, body } => {
                 let mut r = Response::new(full(body.clone()));
                 *r.status_mut() = *status;
                 for (n, v) in headers {
@@ -232,13 +207,7 @@ fn apply_request_rules(
                 let loc = match target {
                     RedirectTarget::Location(l) => l.clone(),
                     RedirectTarget::Prefix(p) => {
-                        format!(
-                            "{p}{}",
-                            req.uri()
-                                .path_and_query()
-                                .map(|x| x.as_str())
-                                .unwrap_or("/")
-                        )
+                        format!("{p}{}", req.uri().path_and_query().map(|x| x.as_str()).unwrap_or("/"))
                     }
                 };
                 let mut r = Response::new(empty());
@@ -246,8 +215,7 @@ fn apply_request_rules(
                 if let Ok(v) = HeaderValue::from_str(&loc) {
                     r.headers_mut().insert(header::LOCATION, v);
                 }
-                r.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
                 return Some(r);
             }
             HttpAction::SetHeader(n, v) => {
@@ -320,9 +288,7 @@ async fn forward(
         parts.headers.append("x-forwarded-for", v);
     }
     if conn_mode != ConnMode::KeepAlive {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if parts.uri.scheme().is_some() {
         let pq = parts.uri.path_and_query().cloned();
@@ -337,14 +303,9 @@ async fn forward(
     let body: ProxyBody = if body.is_end_stream() {
         empty()
     } else {
-        Metered::new(
-            body,
-            fe.timeouts.client,
-            vec![fcnt.clone(), brt.counters.clone()],
-            true,
-        )
-        .flag_failure(client_failed.clone())
-        .boxed_unsync()
+        Metered::new(body, fe.timeouts.client, vec![fcnt.clone(), brt.counters.clone()], true)
+            .flag_failure(client_failed.clone())
+            .boxed_unsync()
     };
     let mut req = Request::from_parts(parts, body);
     let _backend_session = brt.counters.open_session();

@@ -17,12 +17,7 @@ pub struct StallGuard<T> {
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, limit: Duration) -> Self {
-        Self {
-            inner,
-            limit,
-            sleep: Box::pin(tokio::time::sleep(limit)),
-            armed: false,
-        }
+        Self { inner, limit, sleep: Box::pin(tokio::time::sleep(limit)), armed: false }
     }
 
     fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
@@ -32,31 +27,20 @@ impl<T> StallGuard<T> {
             self.sleep.as_mut().reset(deadline);
         }
         match self.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client stopped reading",
-            )),
+            Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Pending => self.stalled(cx).map(Err),
             other => {

@@ -46,9 +46,7 @@ pub struct Active {
 
 impl crate::routing::Live for Active {
     fn nbsrv(&self, backend: &str) -> usize {
-        self.snap
-            .backend(backend)
-            .map_or(0, |(i, _)| self.rt.backends[i].nbsrv())
+        self.snap.backend(backend).map_or(0, |(i, _)| self.rt.backends[i].nbsrv())
     }
 }
 
@@ -94,13 +92,7 @@ impl Proxy {
     /// Swaps in a new snapshot; runtime state and pools carry over by name.
     pub fn install(&self, snap: Snapshot) -> Arc<Active> {
         let generation = self.active.load().generation + 1;
-        let a = Arc::new(build_active(
-            Arc::new(snap),
-            generation,
-            &self.registry,
-            &self.pools,
-            &self.limits,
-        ));
+        let a = Arc::new(build_active(Arc::new(snap), generation, &self.registry, &self.pools, &self.limits));
         self.active.store(a.clone());
         a
     }
@@ -121,11 +113,7 @@ impl Proxy {
         let fe = &active.snap.frontends[fi];
         let _session = active.rt.frontends[fi].open_session();
         let _ = sock.set_nodelay(true);
-        let cx = Arc::new(ConnCtx {
-            proxy: self.clone(),
-            peer,
-            local,
-        });
+        let cx = Arc::new(ConnCtx { proxy: self.clone(), peer, local });
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
             Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
@@ -133,17 +121,9 @@ impl Proxy {
         }
     }
 
-    async fn serve_http(
-        &self,
-        sock: TcpStream,
-        cx: Arc<ConnCtx>,
-        t: crate::config::snapshot::Timeouts,
-    ) {
+    async fn serve_http(&self, sock: TcpStream, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts) {
         let verdicts = Arc::new(framing::Verdicts::default());
-        let io = TokioIo::new(framing::Guard::new(
-            io::StallGuard::new(sock, t.client),
-            verdicts.clone(),
-        ));
+        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(sock, t.client), verdicts.clone()));
         let svc_cx = cx.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
@@ -199,10 +179,7 @@ fn build_active(
                 .iter()
                 .map(|s| {
                     let key = (b.name.clone(), s.name.clone(), s.addr);
-                    let p = pmap
-                        .get(&key)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(Pool::new(s.addr)));
+                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr)));
                     next.insert(key, p.clone());
                     p
                 })
@@ -218,10 +195,7 @@ fn build_active(
         .map(|f| {
             f.maxconn.map(|m| {
                 let key = (f.name.clone(), m);
-                let s = lmap
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Semaphore::new(m as usize)));
+                let s = lmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Semaphore::new(m as usize)));
                 next_l.insert(key, s.clone());
                 s
             })
@@ -231,15 +205,8 @@ fn build_active(
     let mut binds = HashMap::new();
     for (i, f) in snap.frontends.iter().enumerate() {
         for b in &f.binds {
-            binds.insert(*b, i);
+            binds.insert(b.addr, i);
         }
     }
-    Active {
-        generation,
-        snap,
-        rt,
-        pools,
-        binds,
-        fe_limits,
-    }
+    Active { generation, snap, rt, pools, binds, fe_limits }
 }

@@ -39,10 +39,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            idle: Mutex::new(Vec::new()),
-        }
+        Self { addr, idle: Mutex::new(Vec::new()) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -66,20 +63,17 @@ impl Pool {
     }
 
     async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
-        let stream =
-            match tokio::time::timeout(connect_timeout, TcpStream::connect(self.addr)).await {
-                Err(_) => return Err(ConnectError::Timeout),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err(ConnectError::Refused);
-                }
-                Ok(Err(e)) => return Err(ConnectError::Io(e)),
-                Ok(Ok(s)) => s,
-            };
+        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(self.addr)).await {
+            Err(_) => return Err(ConnectError::Timeout),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(ConnectError::Refused);
+            }
+            Ok(Err(e)) => return Err(ConnectError::Io(e)),
+            Ok(Ok(s)) => s,
+        };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(ConnectError::Handshake)?;
+        let (sender, conn) =
+            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(ConnectError::Handshake)?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!("server connection ended: {e}");

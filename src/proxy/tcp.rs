@@ -28,11 +28,7 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         };
         fe.switching
             .iter()
-            .find(|r| {
-                r.cond
-                    .as_ref()
-                    .is_none_or(|c| c.eval(&fe.acls, &facts, &*active))
-            })
+            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &*active)))
             .map(|r| r.backend)
             .or(fe.default_backend)
     };
@@ -43,11 +39,7 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
-    let key = balance::Request {
-        src: Some(cx.peer.ip()),
-        path_and_query: None,
-        headers: None,
-    };
+    let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
     let mut current: Option<usize> = None;
     let mut attempt = 0;
     let (server, si) = loop {
