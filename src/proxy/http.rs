@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, heade
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -57,6 +58,23 @@ pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
         return Err("fragment in request target");
     }
     Ok(())
+}
+
+/// The protocol of an HTTP/1.1 `Connection: upgrade` + `Upgrade: X` request.
+fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let asks = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !asks {
+        return None;
+    }
+    req.headers().get(header::UPGRADE).cloned()
 }
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) plus whatever `Connection` names.
@@ -269,7 +287,7 @@ fn apply_response_rules(
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
 async fn forward(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     active: &Arc<Active>,
     fi: usize,
     bi: usize,
@@ -280,14 +298,29 @@ async fn forward(
     let brt = &active.rt.backends[bi];
     let fcnt = &active.rt.frontends[fi];
     let conn_mode = fe.conn_mode.max(be.conn_mode);
+    // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers 101.
+    let upgrade = upgrade_protocol(&req);
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    if (fe.forwardfor || be.forwardfor)
-        && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+    // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
+    if parts.version == Version::HTTP_2
+        && let Some(auth) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(auth.as_str())
     {
-        parts.headers.append("x-forwarded-for", v);
+        parts.headers.insert(header::HOST, v);
     }
-    if conn_mode != ConnMode::KeepAlive {
+    strip_hop_by_hop(&mut parts.headers);
+    if fe.forwardfor || be.forwardfor {
+        if let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string()) {
+            parts.headers.append("x-forwarded-for", v);
+        }
+        let proto = if cx.tls { "https" } else { "http" };
+        parts.headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    }
+    if let Some(proto) = &upgrade {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, proto.clone());
+    } else if conn_mode != ConnMode::KeepAlive {
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if parts.uri.scheme().is_some() {
@@ -351,7 +384,7 @@ async fn forward(
             }
         };
         let sent = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req)).await;
-        let resp = match sent {
+        let mut resp = match sent {
             Err(_) => {
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
                 return Err(ProxyError::ServerTimeout);
@@ -378,6 +411,37 @@ async fn forward(
         };
         srt.counters.count_status(resp.status().as_u16());
         brt.counters.count_status(resp.status().as_u16());
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let (Some(client_upgrade), Some(proto)) = (client_upgrade, upgrade) else {
+                // A 101 nobody asked for would turn the connection into an unchecked tunnel.
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+                return Err(ProxyError::ServerFailed);
+            };
+            let server_upgrade = hyper::upgrade::on(&mut resp);
+            let counters = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
+            let idle = be.timeouts.tunnel;
+            tokio::spawn(async move {
+                let _hold = (session, _backend_session);
+                match tokio::try_join!(client_upgrade, server_upgrade) {
+                    Ok((c, s)) => {
+                        if let Err(e) = super::tcp::tunnel(TokioIo::new(c), TokioIo::new(s), idle, &counters).await {
+                            tracing::debug!("tunnel ended: {e}");
+                        }
+                    }
+                    Err(e) => tracing::debug!("upgrade failed: {e}"),
+                }
+            });
+            let mut out = Response::new(empty());
+            *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            for (n, v) in resp.headers() {
+                if n != header::CONNECTION && n != header::UPGRADE && n != "keep-alive" {
+                    out.headers_mut().append(n.clone(), v.clone());
+                }
+            }
+            out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            out.headers_mut().insert(header::UPGRADE, proto);
+            return Ok(out);
+        }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let keep = conn_mode == ConnMode::KeepAlive;

@@ -13,7 +13,7 @@ use crate::config::Snapshot;
 use crate::config::snapshot::Mode;
 use crate::state::{Attached, Registry};
 use arc_swap::ArcSwap;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pool::Pool;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +27,8 @@ use tokio_util::task::TaskTracker;
 const MAX_HEADER_BYTES: usize = framing::MAX_HEAD;
 
 /// Server pools by (backend, server, address): kept across reloads while all three match.
-type PoolMap = HashMap<(String, String, SocketAddr), Arc<Pool>>;
+/// TLS servers get a new pool per snapshot (their settings may have changed), hence the pointer.
+type PoolMap = HashMap<(String, String, SocketAddr, usize), Arc<Pool>>;
 /// Frontend connection limits by (frontend, maxconn).
 type LimitMap = HashMap<(String, u32), Arc<Semaphore>>;
 
@@ -68,6 +69,8 @@ pub struct ConnCtx {
     pub proxy: Arc<Proxy>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The client came over TLS (for X-Forwarded-Proto).
+    pub tls: bool,
 }
 
 impl Proxy {
@@ -113,17 +116,58 @@ impl Proxy {
         let fe = &active.snap.frontends[fi];
         let _session = active.rt.frontends[fi].open_session();
         let _ = sock.set_nodelay(true);
-        let cx = Arc::new(ConnCtx { proxy: self.clone(), peer, local });
+        let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
+            return;
+        };
+        let cx = Arc::new(ConnCtx { proxy: self.clone(), peer, local, tls: bind.tls.is_some() });
+        let t = fe.timeouts;
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
             Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
-            Mode::Http => self.serve_http(sock, cx, fe.timeouts).await,
+            Mode::Http => match bind.tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
+                        Ok(Ok(stream)) => {
+                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            self.serve_http(stream, cx, t, h2).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => self.serve_http(sock, cx, t, bind.h2).await,
+            },
         }
     }
 
-    async fn serve_http(&self, sock: TcpStream, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts) {
+    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts, h2: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut drain = self.drain.subscribe();
+        if h2 {
+            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
+            let svc_cx = cx.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let cx = svc_cx.clone();
+                async move { Ok::<_, std::convert::Infallible>(http::handle(req, framing::Verdict::Ok, cx).await) }
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client)), svc);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => log_end(&cx, res.err()),
+                _ = drained(&mut drain) => {
+                    conn.as_mut().graceful_shutdown();
+                    log_end(&cx, conn.as_mut().await.err());
+                }
+            }
+            return;
+        }
         let verdicts = Arc::new(framing::Verdicts::default());
-        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(sock, t.client), verdicts.clone()));
+        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client), verdicts.clone()));
         let svc_cx = cx.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
@@ -138,21 +182,20 @@ impl Proxy {
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         let mut conn = std::pin::pin!(conn);
-        let mut drain = self.drain.subscribe();
         tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(client = %cx.peer, "client connection ended: {e}");
-                }
-            }
+            res = conn.as_mut() => log_end(&cx, res.err()),
             _ = drained(&mut drain) => {
                 // Finish the exchange in flight, then close.
                 conn.as_mut().graceful_shutdown();
-                if let Err(e) = conn.as_mut().await {
-                    tracing::debug!(client = %cx.peer, "client connection ended while draining: {e}");
-                }
+                log_end(&cx, conn.as_mut().await.err());
             }
         }
+    }
+}
+
+fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
+    if let Some(e) = err {
+        tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }
 }
 
@@ -178,8 +221,9 @@ fn build_active(
             b.servers
                 .iter()
                 .map(|s| {
-                    let key = (b.name.clone(), s.name.clone(), s.addr);
-                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr)));
+                    let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
+                    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id);
+                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone())));
                     next.insert(key, p.clone());
                     p
                 })

@@ -93,10 +93,39 @@ pub async fn pipe(
     server_idle: Duration,
     counters: &[Arc<Counters>],
 ) -> io::Result<()> {
-    let start = Instant::now();
-    let activity = AtomicU64::new(0);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
+    halves(cr, cw, sr, sw, client_idle, server_idle, counters).await
+}
+
+/// The same for an upgraded HTTP connection (WebSocket), idle-bounded by `timeout tunnel`.
+pub async fn tunnel<A, B>(client: A, server: B, idle: Duration, counters: &[Arc<Counters>]) -> io::Result<()>
+where
+    A: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite,
+{
+    let (cr, cw) = tokio::io::split(client);
+    let (sr, sw) = tokio::io::split(server);
+    halves(cr, cw, sr, sw, idle, idle, counters).await
+}
+
+async fn halves<CR, CW, SR, SW>(
+    cr: CR,
+    cw: CW,
+    sr: SR,
+    sw: SW,
+    client_idle: Duration,
+    server_idle: Duration,
+    counters: &[Arc<Counters>],
+) -> io::Result<()>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let activity = AtomicU64::new(0);
     let up = copy_half(cr, sw, client_idle, &activity, start, counters, true);
     let down = copy_half(sr, cw, server_idle, &activity, start, counters, false);
     tokio::try_join!(up, down).map(|_| ())
