@@ -188,9 +188,11 @@ pub fn csv(active: &Active) -> String {
         let h = |i: usize| c.http_responses[i].load(Relaxed);
         let _ = writeln!(
             s,
-            "{},{},0,0,{},{},{},{},{},{},{},0,{},{},{},{},{},{},{},{},{},0,{},{},0,,1,0,0,,0,,{},0,,0,{},,,{},{},{},{},{},{},0,0,0,{},0,",
+            "{},{},{},{},{},{},{},{},{},{},{},0,{},{},{},{},{},{},{},{},{},0,{},{},0,,1,0,0,,0,,{},0,,0,{},,,{},{},{},{},{},{},0,0,0,{},0,",
             r.px,
             r.sv,
+            c.queue.cur.load(Relaxed),
+            c.queue.max.load(Relaxed),
             c.cur_sessions.load(Relaxed),
             c.max_sessions.load(Relaxed),
             r.slim.map(|m| m.to_string()).unwrap_or_default(),

@@ -281,3 +281,39 @@ fn sigterm_lets_requests_in_flight_finish() {
     assert!(st.success(), "exit status {st}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
 }
+
+fn queue_config(port: u16, backend: u16, queue: &str) -> String {
+    format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s", queue = "{queue}" }}
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "a", addr = "127.0.0.1:{backend}", maxconn = 1 }}]
+"#
+    )
+}
+
+#[test]
+fn server_maxconn_queues_requests() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&queue_config(port, a.port, "5s"), &[port]);
+    let clients: Vec<_> = (0..4).map(|_| std::thread::spawn(move || get(port, "/wait").status)).collect();
+    let statuses: Vec<u16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses, [200; 4], "queued requests are served in turn");
+    assert_eq!(a.seen.max_active.load(std::sync::atomic::Ordering::SeqCst), 1, "never more than maxconn at the server");
+}
+
+#[test]
+fn timeout_queue_bounds_the_wait() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&queue_config(port, a.port, "100ms"), &[port]);
+    let clients: Vec<_> = (0..3).map(|_| std::thread::spawn(move || get(port, "/wait").status)).collect();
+    let mut statuses: Vec<u16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 503, 503], "one served, two timed out in the queue");
+}

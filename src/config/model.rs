@@ -96,6 +96,8 @@ pub struct Timeouts {
     pub http_request: Option<ConfDuration>,
     pub http_keep_alive: Option<ConfDuration>,
     pub tunnel: Option<ConfDuration>,
+    /// How long a request may wait for a server slot (servers at `maxconn`).
+    pub queue: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 

@@ -56,6 +56,7 @@ pub struct Timeouts {
     pub http_request: Duration,
     pub http_keep_alive: Duration,
     pub tunnel: Duration,
+    pub queue: Duration,
     pub check: Option<Duration>,
 }
 

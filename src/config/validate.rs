@@ -185,8 +185,11 @@ fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
     let client = pick(|t| t.client).unwrap_or(DEFAULT_CLIENT);
     let server = pick(|t| t.server).unwrap_or(DEFAULT_SERVER);
     let http_request = pick(|t| t.http_request).unwrap_or(client);
+    let connect = pick(|t| t.connect).unwrap_or(DEFAULT_CONNECT);
     Timeouts {
-        connect: pick(|t| t.connect).unwrap_or(DEFAULT_CONNECT),
+        connect,
+        // HAProxy waits `timeout connect` in the queue when `timeout queue` is not set.
+        queue: pick(|t| t.queue).unwrap_or(connect),
         client,
         server,
         http_request,

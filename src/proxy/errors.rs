@@ -13,6 +13,7 @@ pub enum ProxyError {
     ServerFailed,
     ServerTimeout,
     ConnectFailed,
+    QueueTimeout,
 }
 
 impl ProxyError {
@@ -20,7 +21,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::Denied => StatusCode::FORBIDDEN,
-            ProxyError::NoServer | ProxyError::ConnectFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoServer | ProxyError::ConnectFailed | ProxyError::QueueTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -33,6 +36,7 @@ impl ProxyError {
             ProxyError::ServerFailed => "server returned an invalid or incomplete response",
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
+            ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
         }
     }
 }

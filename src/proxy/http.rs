@@ -4,11 +4,11 @@
 use super::body::{Metered, ProxyBody, empty, full};
 use super::errors::{ProxyError, page};
 use super::framing::Verdict;
-use super::{Active, ConnCtx};
+use super::{Active, ConnCtx, queue};
 use crate::balance;
 use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, RedirectTarget};
 use crate::routing::Facts;
-use crate::state::Counters;
+use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -343,32 +343,38 @@ async fn forward(
     let mut req = Request::from_parts(parts, body);
     let _backend_session = brt.counters.open_session();
 
-    let mut current: Option<usize> = None;
+    // The server slot held across retries: a retry stays on the same server unless it is the
+    // last one and `redispatch` is set (or the server went down meanwhile).
+    let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0u32;
     loop {
-        let si = {
+        let (si, session) = {
             let key = balance::Request {
                 src: Some(cx.peer.ip()),
                 path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                 headers: Some(req.headers()),
             };
-            match current {
-                None => be.selector.pick(&key, brt),
-                Some(prev) if be.redispatch && attempt == be.retries && attempt > 0 => {
-                    brt.counters.redispatches.fetch_add(1, Relaxed);
-                    be.selector.pick_avoiding(&key, brt, prev)
+            let avoid = match slot.take() {
+                Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
+                    slot = Some((prev, g));
+                    None
                 }
-                Some(prev) if brt.servers[prev].usable() => Some(prev),
-                Some(prev) => be.selector.pick_avoiding(&key, brt, prev),
+                Some((prev, _)) => {
+                    brt.counters.redispatches.fetch_add(1, Relaxed);
+                    Some(prev)
+                }
+                None => None,
+            };
+            match slot.take() {
+                Some(held) => held,
+                None => queue::acquire(be, brt, &key, avoid).await.map_err(|e| match e {
+                    queue::NoSlot::NoServer => ProxyError::NoServer,
+                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+                })?,
             }
         };
-        let Some(si) = si else {
-            return Err(ProxyError::NoServer);
-        };
-        current = Some(si);
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
-        let session = srt.counters.open_session();
         let (mut sender, reused) = match pool.get(be.timeouts.connect).await {
             Ok(s) => s,
             Err(e) => {
@@ -380,6 +386,7 @@ async fn forward(
                 attempt += 1;
                 srt.counters.retries.fetch_add(1, Relaxed);
                 brt.counters.retries.fetch_add(1, Relaxed);
+                slot = Some((si, session));
                 continue;
             }
         };
@@ -399,6 +406,7 @@ async fn forward(
                 match e.take_message() {
                     Some(back) if reused => {
                         req = back;
+                        slot = Some((si, session));
                         continue;
                     }
                     _ => {

@@ -2,9 +2,9 @@
 //! half-closes its peer on EOF, and the session ends when both directions are done or when neither
 //! side has moved a byte for the idle timeout.
 
-use super::{Active, ConnCtx};
+use super::{Active, ConnCtx, queue};
 use crate::balance;
-use crate::state::Counters;
+use crate::state::{Counters, SessionGuard};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -40,25 +40,33 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
     let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
-    let mut current: Option<usize> = None;
+    let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
-    let (server, si) = loop {
-        let si = match current {
-            None => be.selector.pick(&key, brt),
-            Some(prev) if be.redispatch && attempt == be.retries => {
-                brt.counters.redispatches.fetch_add(1, Relaxed);
-                be.selector.pick_avoiding(&key, brt, prev)
+    let (server, si, _ssess) = loop {
+        let avoid = match slot.take() {
+            Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
+                slot = Some((prev, g));
+                None
             }
-            Some(prev) => Some(prev),
+            Some((prev, _)) => {
+                brt.counters.redispatches.fetch_add(1, Relaxed);
+                Some(prev)
+            }
+            None => None,
         };
-        let Some(si) = si else {
-            tracing::info!(client = %cx.peer, backend = %be.name, "no server available");
-            return;
+        let (si, session) = match slot.take() {
+            Some(held) => held,
+            None => match queue::acquire(be, brt, &key, avoid).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
+                    return;
+                }
+            },
         };
-        current = Some(si);
         let addr = be.servers[si].addr;
         match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => break (s, si),
+            Ok(Ok(s)) => break (s, si, session),
             res => {
                 let why = match res {
                     Err(_) => "connect timeout".to_string(),
@@ -72,12 +80,12 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
                 }
                 attempt += 1;
                 brt.counters.retries.fetch_add(1, Relaxed);
+                slot = Some((si, session));
             }
         }
     };
     let _ = server.set_nodelay(true);
     let srt = &brt.servers[si];
-    let _ssess = srt.counters.open_session();
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
     let result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up).await;
     if let Err(e) = result {

@@ -209,6 +209,9 @@ pub struct Seen {
     pub requests: AtomicUsize,
     pub last_headers: std::sync::Mutex<Vec<(String, String)>>,
     pub last_body_len: AtomicUsize,
+    /// Requests being handled right now, and the most seen at once.
+    pub active: AtomicUsize,
+    pub max_active: AtomicUsize,
 }
 
 /// An HTTP/1.1 backend on its own thread and runtime: answers `name` as the body (or behaves
@@ -281,6 +284,8 @@ async fn serve_backend(
                 let seen = seen.clone();
                 async move {
                     seen.requests.fetch_add(1, Ordering::SeqCst);
+                    let now = seen.active.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.max_active.fetch_max(now, Ordering::SeqCst);
                     let headers: Vec<(String, String)> = req
                         .headers()
                         .iter()
@@ -300,6 +305,7 @@ async fn serve_backend(
                         }
                     }
                     seen.last_body_len.store(body_len, Ordering::SeqCst);
+                    let _active = ActiveGuard(seen.clone());
                     let body: http_body_util::Full<bytes::Bytes> = match path.as_str() {
                         "/slow" => {
                             tokio::time::sleep(Duration::from_secs(3)).await;
@@ -308,6 +314,10 @@ async fn serve_backend(
                         "/echo" => http_body_util::Full::new(bytes::Bytes::from(echo)),
                         "/big" => http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; 10 << 20])),
                         "/len" => http_body_util::Full::new(bytes::Bytes::from(body_len.to_string())),
+                        "/wait" => {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            http_body_util::Full::new(bytes::Bytes::from(name))
+                        }
                         _ => http_body_util::Full::new(bytes::Bytes::from(name)),
                     };
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
@@ -319,4 +329,12 @@ async fn serve_backend(
         });
     }
     conns.abort_all();
+}
+
+struct ActiveGuard(Arc<Seen>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }
