@@ -17,7 +17,11 @@ fn check(text: &str) -> (i32, String, String) {
 
 #[test]
 fn shipped_configs_are_valid() {
-    for f in ["etc/quickstart.toml", "etc/lbha.toml"] {
+    let mut files = vec!["etc/quickstart.toml".to_string(), "etc/lbha.toml".to_string()];
+    for e in std::fs::read_dir("etc/examples").unwrap() {
+        files.push(e.unwrap().path().to_string_lossy().into_owned());
+    }
+    for f in &files {
         let out = Command::new(lbha_bin()).args(["check", "-c", f]).output().unwrap();
         assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
