@@ -60,7 +60,7 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
+                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks, false) {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
                 }
             }
@@ -86,10 +86,11 @@ pub fn reload(
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
+    terminate: bool,
 ) -> Result<u64, String> {
     let snap = config::load(path).map_err(|e| e.to_string())?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
-    let active = proxy.install(snap);
+    let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);
     checks.reconcile(proxy);
     tracing::info!(generation = active.generation, "configuration reloaded");

@@ -61,8 +61,23 @@ pub struct Proxy {
     pub global_limit: Arc<Semaphore>,
     /// Flips to true when connections should finish their current exchange and close.
     pub drain: watch::Sender<bool>,
+    /// The last reload: connections born before it check whether they are now stale.
+    pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+}
+
+/// Why a connection from before a reload has to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    Now,
+    Stale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reload {
+    pub generation: u64,
+    pub terminate: bool,
 }
 
 /// Per client connection facts.
@@ -88,17 +103,58 @@ impl Proxy {
             limits,
             global_limit: Arc::new(Semaphore::new(maxconn)),
             drain: watch::channel(false).0,
+            reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
         })
     }
 
-    /// Swaps in a new snapshot; runtime state and pools carry over by name.
-    pub fn install(&self, snap: Snapshot) -> Arc<Active> {
+    /// Swaps in a new snapshot; runtime state and pools carry over by name. With `terminate`
+    /// (HAProxy's `-st`) every connection accepted before closes at once; otherwise (`-sf`) they
+    /// finish, and those whose frontend bind or server the new config removed are cut after
+    /// `hard_stop_after`.
+    pub fn install(&self, snap: Snapshot, terminate: bool) -> Arc<Active> {
         let generation = self.active.load().generation + 1;
         let a = Arc::new(build_active(Arc::new(snap), generation, &self.registry, &self.pools, &self.limits));
         self.active.store(a.clone());
+        self.reloads.send_replace(Reload { generation, terminate });
         a
+    }
+
+    /// Resolves when a connection born in generation `born` has to go: `Cut::Now` after a
+    /// terminating reload; `Cut::Stale` after a reload that made it stale (with `wait_grace`, only
+    /// once `hard_stop_after` has passed too).
+    pub async fn expiry(&self, born: u64, stale: impl Fn(&Active) -> bool, wait_grace: bool) -> Cut {
+        let mut rx = self.reloads.subscribe();
+        loop {
+            let ev = *rx.borrow_and_update();
+            if ev.generation > born {
+                if ev.terminate {
+                    return Cut::Now;
+                }
+                let active = self.active.load_full();
+                if stale(&active) {
+                    if !wait_grace {
+                        return Cut::Stale;
+                    }
+                    let grace = tokio::time::sleep(active.snap.global.hard_stop_after);
+                    tokio::pin!(grace);
+                    loop {
+                        tokio::select! {
+                            _ = &mut grace => return Cut::Stale,
+                            changed = rx.changed() => match changed {
+                                Ok(()) if rx.borrow().terminate => return Cut::Now,
+                                Ok(()) => {}
+                                Err(_) => std::future::pending::<()>().await,
+                            },
+                        }
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Serves one accepted client connection until it ends.
@@ -131,18 +187,18 @@ impl Proxy {
                     match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            self.serve_http(stream, cx, t, h2).await
+                            self.serve_http(stream, cx, t, h2, active.generation).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => self.serve_http(sock, cx, t, bind.h2).await,
+                None => self.serve_http(sock, cx, t, bind.h2, active.generation).await,
             },
         }
     }
 
-    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts, h2: bool)
+    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts, h2: bool, born: u64)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -158,11 +214,21 @@ impl Proxy {
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
             let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client)), svc);
             let mut conn = std::pin::pin!(conn);
+            let local = cx.local;
             tokio::select! {
                 res = conn.as_mut() => log_end(&cx, res.err()),
                 _ = drained(&mut drain) => {
                     conn.as_mut().graceful_shutdown();
                     log_end(&cx, conn.as_mut().await.err());
+                }
+                cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                    if cut == Cut::Stale {
+                        conn.as_mut().graceful_shutdown();
+                        let grace = self.active.load().snap.global.hard_stop_after;
+                        if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
+                            log_end(&cx, res.err());
+                        }
+                    }
                 }
             }
             return;
@@ -183,12 +249,23 @@ impl Proxy {
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         let mut conn = std::pin::pin!(conn);
+        let local = cx.local;
         tokio::select! {
             res = conn.as_mut() => log_end(&cx, res.err()),
             _ = drained(&mut drain) => {
                 // Finish the exchange in flight, then close.
                 conn.as_mut().graceful_shutdown();
                 log_end(&cx, conn.as_mut().await.err());
+            }
+            cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                if cut == Cut::Stale {
+                    conn.as_mut().graceful_shutdown();
+                    let grace = self.active.load().snap.global.hard_stop_after;
+                    if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
+                        log_end(&cx, res.err());
+                    }
+                }
+                tracing::debug!(client = %cx.peer, "connection closed by reload ({cut:?})");
             }
         }
     }

@@ -87,9 +87,25 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     let _ = server.set_nodelay(true);
     let srt = &brt.servers[si];
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
-    let result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up).await;
-    if let Err(e) = result {
-        tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+    let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));
+    // After a reload the session runs on while its bind and server still exist; otherwise it gets
+    // `hard_stop_after` to finish.
+    let stale = |a: &Active| {
+        !a.binds.contains_key(&local)
+            || !a
+                .snap
+                .backend(server_key.0)
+                .is_some_and(|(_, b)| b.servers.iter().any(|s| s.name == server_key.1 && s.addr == server_key.2))
+    };
+    tokio::select! {
+        result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => {
+            if let Err(e) = result {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+            }
+        }
+        cut = cx.proxy.expiry(active.generation, stale, true) => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed by reload ({cut:?})");
+        }
     }
 }
 
