@@ -27,6 +27,10 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// Syslog targets: `"127.0.0.1 local2 info"`, `"[::1]:5140 local0"`, `"/dev/log daemon notice"`.
+    pub log: Vec<String>,
+    /// `"rfc3164"` (default) or `"rfc5424"`.
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +89,14 @@ pub struct Section {
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
+    /// `"global"`: log this proxy's traffic to the `[global]` log targets (HAProxy's `log global`).
+    pub log: Option<String>,
+    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state.
+    pub httplog: Option<bool>,
+    /// `option tcplog`: one line per TCP session.
+    pub tcplog: Option<bool>,
+    /// `option dontlognull`: no line for connections that sent nothing.
+    pub dontlognull: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -36,6 +36,8 @@ impl Snapshot {
 
 #[derive(Debug, Clone)]
 pub struct GlobalSettings {
+    pub log: Vec<crate::log::LogTarget>,
+    pub log_framing: crate::log::format::Framing,
     pub maxconn: u32,
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
@@ -75,6 +77,18 @@ pub struct Frontend {
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
     pub stats: Option<StatsSettings>,
+    pub log: LogMode,
+    pub dontlognull: bool,
+}
+
+/// What a frontend logs to the global targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogMode {
+    Off,
+    /// `log global` alone: one "Connect from" line per connection.
+    Connect,
+    Http,
+    Tcp,
 }
 
 /// One `bind` line: address plus HAProxy's `ssl crt FILE`, `alpn LIST`, `proto h2` options.

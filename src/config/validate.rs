@@ -39,7 +39,8 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] = &["bind", "use_backend", "maxconn", "stats"];
+        const FRONT_ONLY: &[&str] =
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
         const BACK_ONLY: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
@@ -62,7 +63,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        redispatch => "redispatch", balance => "balance", hash_type => "hash_type", allbackups => "allbackups",
        acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
        http_request => "http_request", http_response => "http_response", check => "check",
-       servers => "servers", stats => "stats");
+       servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
+       dontlognull => "dontlognull");
     v
 }
 
@@ -170,7 +172,24 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     if spread > 50 {
         cx.err_v(p.key("spread_checks"), "must be between 0 and 50 (percent)", spread);
     }
+    let mut log = Vec::new();
+    for (i, l) in g.log.iter().enumerate() {
+        match crate::log::LogTarget::parse(l) {
+            Ok(t) => log.push(t),
+            Err(e) => cx.err_v(p.key("log").index(i), e, l),
+        }
+    }
+    let log_framing = match g.log_format.as_deref().unwrap_or("rfc3164") {
+        "rfc3164" => crate::log::format::Framing::Rfc3164,
+        "rfc5424" => crate::log::format::Framing::Rfc5424,
+        other => {
+            cx.err_v(p.key("log_format"), "must be \"rfc3164\" or \"rfc5424\"", other);
+            crate::log::format::Framing::Rfc3164
+        }
+    };
     GlobalSettings {
+        log,
+        log_framing,
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
         nbthread: g.nbthread,
         spread_checks: spread,
@@ -657,6 +676,31 @@ fn frontend(
         http_request,
         http_response,
         stats,
+        log: log_mode(s, defaults, mode, &p, cx),
+        dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+    }
+}
+
+fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut Ctx) -> LogMode {
+    match s.log.as_deref().or(defaults.log.as_deref()) {
+        None => return LogMode::Off,
+        Some("global") => {}
+        Some(other) => {
+            cx.err_v(p.key("log"), "lbha logs to the [global] targets: use \"global\"", other);
+            return LogMode::Off;
+        }
+    }
+    let http = s.httplog.or(defaults.httplog).unwrap_or(false);
+    let tcp = s.tcplog.or(defaults.tcplog).unwrap_or(false);
+    match (http, tcp, mode) {
+        (true, true, _) => {
+            cx.err(p.key("httplog"), "httplog and tcplog exclude each other");
+            LogMode::Off
+        }
+        // HAProxy falls back to tcplog for an httplog proxy in tcp mode, with a warning.
+        (true, false, Mode::Http) => LogMode::Http,
+        (true, false, Mode::Tcp) | (false, true, _) => LogMode::Tcp,
+        (false, false, _) => LogMode::Connect,
     }
 }
 

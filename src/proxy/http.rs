@@ -4,9 +4,9 @@
 use super::body::{Metered, ProxyBody, empty, full};
 use super::errors::{ProxyError, page};
 use super::framing::Verdict;
-use super::{Active, ConnCtx, queue};
+use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
-use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, RedirectTarget};
+use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, LogMode, RedirectTarget};
 use crate::routing::Facts;
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
@@ -129,15 +129,40 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
-    finish(fcnt, page(err.status()), false)
+    finish(fcnt, error_page(err), false)
+}
+
+/// A proxy-made error answer that remembers why (for the log's termination state).
+fn error_page(e: ProxyError) -> Response<ProxyBody> {
+    let mut r = page(e.status());
+    r.extensions_mut().insert(e);
+    r
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
+pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
+    let first = cx.requests.fetch_add(1, Relaxed) == 0;
+    if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
+        return serve(req, verdict, &cx, &active, fi).await;
+    }
+    let start = httplog::Start::new(&req, &cx, first);
+    let resp = serve(req, verdict, &cx, &active, fi).await;
+    httplog::wrap(resp, start, active, fi, &cx)
+}
+
+async fn serve(
+    mut req: Request<Incoming>,
+    verdict: Verdict,
+    cx: &Arc<ConnCtx>,
+    active: &Arc<Active>,
+    fi: usize,
+) -> Response<ProxyBody> {
+    let cx = cx.clone();
+    let active = active.clone();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
     fcnt.requests.fetch_add(1, Relaxed);
@@ -189,7 +214,7 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
             if let ProxyError::BadRequest(_) = e {
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
-            finish(&fcnt, page(e.status()), false)
+            finish(&fcnt, error_page(e), false)
         }
     }
 }
@@ -347,6 +372,8 @@ async fn forward(
     // last one and `redispatch` is set (or the server went down meanwhile).
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0u32;
+    let t0 = tokio::time::Instant::now();
+    let ms = |d: std::time::Duration| d.as_millis() as i64;
     loop {
         let (si, session) = {
             let key = balance::Request {
@@ -375,6 +402,7 @@ async fn forward(
         };
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
+        let t_slot = tokio::time::Instant::now();
         let (mut sender, reused) = match pool.get(be.timeouts.connect).await {
             Ok(s) => s,
             Err(e) => {
@@ -390,6 +418,7 @@ async fn forward(
                 continue;
             }
         };
+        let t_conn = tokio::time::Instant::now();
         let sent = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req)).await;
         let mut resp = match sent {
             Err(_) => {
@@ -462,6 +491,15 @@ async fn forward(
                 }
             })
             .hold(vec![session, _backend_session]);
-        return Ok(Response::from_parts(parts, body.boxed_unsync()));
+        let mut resp = Response::from_parts(parts, body.boxed_unsync());
+        resp.extensions_mut().insert(httplog::Picked {
+            backend: bi,
+            server: si,
+            tw: ms(t_slot - t0),
+            tc: if reused { 0 } else { ms(t_conn - t_slot) },
+            tr: ms(t_conn.elapsed()),
+            retries: attempt,
+        });
+        return Ok(resp);
     }
 }

@@ -4,6 +4,7 @@ pub mod body;
 pub mod errors;
 pub mod framing;
 pub mod http;
+pub mod httplog;
 pub mod io;
 pub mod listener;
 pub mod pool;
@@ -11,7 +12,8 @@ pub mod queue;
 pub mod tcp;
 
 use crate::config::Snapshot;
-use crate::config::snapshot::Mode;
+use crate::config::snapshot::{LogMode, Mode};
+use crate::log::format::Level;
 use crate::state::{Attached, Registry};
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -44,6 +46,8 @@ pub struct Active {
     pub binds: HashMap<SocketAddr, usize>,
     /// Per-frontend `maxconn`.
     pub fe_limits: Vec<Option<Arc<Semaphore>>>,
+    /// Syslog output of this snapshot's `[global] log` targets.
+    pub logger: Arc<crate::log::Logger>,
 }
 
 impl crate::routing::Live for Active {
@@ -87,6 +91,10 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     /// The client came over TLS (for X-Forwarded-Proto).
     pub tls: bool,
+    /// When the connection was accepted, as a date for logs and as an instant for timers.
+    pub accepted: (std::time::SystemTime, tokio::time::Instant),
+    /// Requests seen on this connection (the first one's Tq counts from the accept).
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -176,7 +184,18 @@ impl Proxy {
         let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
             return;
         };
-        let cx = Arc::new(ConnCtx { proxy: self.clone(), peer, local, tls: bind.tls.is_some() });
+        if fe.log == LogMode::Connect {
+            let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
+            active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
+        }
+        let cx = Arc::new(ConnCtx {
+            proxy: self.clone(),
+            peer,
+            local,
+            tls: bind.tls.is_some(),
+            accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        });
         let t = fe.timeouts;
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
@@ -330,5 +349,6 @@ fn build_active(
             binds.insert(b.addr, i);
         }
     }
-    Active { generation, snap, rt, pools, binds, fe_limits }
+    let logger = crate::log::Logger::start(snap.global.log.clone(), snap.global.log_framing);
+    Active { generation, snap, rt, pools, binds, fe_limits, logger }
 }

@@ -4,6 +4,8 @@
 
 use super::{Active, ConnCtx, queue};
 use crate::balance;
+use crate::config::snapshot::LogMode;
+use crate::log::format::{Level, TcpRecord, tcplog};
 use crate::state::{Counters, SessionGuard};
 use std::io;
 use std::sync::Arc;
@@ -15,7 +17,51 @@ use tokio::time::Instant;
 
 const BUF: usize = 64 * 1024;
 
+/// How a TCP session went, for `option tcplog`.
+#[derive(Debug, Default)]
+struct Outcome {
+    backend: Option<usize>,
+    server: Option<usize>,
+    tw: i64,
+    tc: i64,
+    retries: u32,
+    termination: [char; 2],
+    session: Arc<Counters>,
+}
+
 pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<ConnCtx>) {
+    let out = session(client, &active, fi, &cx).await;
+    let fe = &active.snap.frontends[fi];
+    if fe.log != LogMode::Tcp || !active.logger.enabled() {
+        return;
+    }
+    let bytes_in = out.session.bytes_in.load(Relaxed);
+    if fe.dontlognull && bytes_in == 0 {
+        return;
+    }
+    let snap = &active.snap;
+    let (backend, server) = match (out.backend, out.server) {
+        (Some(b), Some(s)) => (snap.backends[b].name.as_str(), snap.backends[b].servers[s].name.as_str()),
+        (Some(b), None) => (snap.backends[b].name.as_str(), "<NOSRV>"),
+        _ => (fe.name.as_str(), "<NOSRV>"),
+    };
+    let rec = TcpRecord {
+        client: cx.peer,
+        accepted: cx.accepted.0,
+        frontend: &fe.name,
+        backend,
+        server,
+        timers: [out.tw, out.tc, cx.accepted.1.elapsed().as_millis() as i64],
+        bytes: out.session.bytes_out.load(Relaxed),
+        termination: out.termination,
+        retries: out.retries,
+    };
+    active.logger.log(Level::Info, &tcplog(&rec));
+}
+
+async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome {
+    let mut out = Outcome { termination: ['-', '-'], ..Outcome::default() };
+    let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
     let bi = {
@@ -28,14 +74,16 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         };
         fe.switching
             .iter()
-            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &*active)))
+            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &**active)))
             .map(|r| r.backend)
             .or(fe.default_backend)
     };
     let Some(bi) = bi else {
         tracing::info!(client = %cx.peer, frontend = %fe.name, "no backend for this connection");
-        return;
+        out.termination = ['P', 'C'];
+        return out;
     };
+    out.backend = Some(bi);
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
@@ -60,13 +108,20 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
                 Ok(x) => x,
                 Err(e) => {
                     tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
-                    return;
+                    out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                    return out;
                 }
             },
         };
         let addr = be.servers[si].addr;
+        out.server = Some(si);
+        let t_slot = Instant::now();
+        out.tw = (t_slot - t0).as_millis() as i64;
         match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => break (s, si, session),
+            Ok(Ok(s)) => {
+                out.tc = t_slot.elapsed().as_millis() as i64;
+                break (s, si, session);
+            }
             res => {
                 let why = match res {
                     Err(_) => "connect timeout".to_string(),
@@ -76,9 +131,11 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
                 if attempt >= be.retries {
-                    return;
+                    out.termination = ['S', 'C'];
+                    return out;
                 }
                 attempt += 1;
+                out.retries = attempt;
                 brt.counters.retries.fetch_add(1, Relaxed);
                 slot = Some((si, session));
             }
@@ -86,7 +143,7 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     };
     let _ = server.set_nodelay(true);
     let srt = &brt.servers[si];
-    let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
+    let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];
     let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));
     // After a reload the session runs on while its bind and server still exist; otherwise it gets
     // `hard_stop_after` to finish.
@@ -101,12 +158,15 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => {
             if let Err(e) = result {
                 tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+                out.termination = if e.kind() == io::ErrorKind::TimedOut { ['c', 'D'] } else { ['C', 'D'] };
             }
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed by reload ({cut:?})");
+            out.termination = ['K', 'D'];
         }
     }
+    out
 }
 
 /// Copies both ways until both directions have seen EOF, or an idle timeout or error ends it.
