@@ -7,6 +7,7 @@ pub mod checks;
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
 use crate::proxy::listener::Listeners;
+use sd_notify::NotifyState;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,17 +56,25 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks, false) {
+                let mut states = vec![NotifyState::Reloading];
+                states.extend(NotifyState::monotonic_usec_now().ok());
+                notify(&states);
+                let outcome = reload(&path, &proxy, &mut listeners, &mut checks, false);
+                if let Err(e) = &outcome {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
                 }
+                let failed = outcome.err().map(|e| e.lines().next().unwrap_or("").to_string());
+                notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, failed.as_deref()))]);
             }
         }
     }
+    notify(&[NotifyState::Stopping]);
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
     tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
     listeners.close_all().await;
@@ -77,6 +86,28 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells systemd (Type=notify) where the daemon stands; a no-op outside systemd.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
+}
+
+/// The one-line STATUS= shown by `systemctl status`.
+fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
+    let a = proxy.active.load();
+    let mut s = format!(
+        "generation {}, {} frontends, {} backends",
+        a.generation,
+        a.snap.frontends.len(),
+        a.snap.backends.len()
+    );
+    if let Some(e) = failed_reload {
+        s.push_str(&format!("; last reload failed: {e}"));
+    }
+    s
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
