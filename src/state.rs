@@ -112,8 +112,11 @@ pub struct ServerRt {
     pub checked: AtomicBool,
     pub check_duration_ms: AtomicU64,
     pub down_transitions: AtomicU64,
+    /// Failed health checks since start.
+    pub check_failures: AtomicU64,
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
+    downtime_ms: AtomicU64,
 }
 
 impl ServerRt {
@@ -129,7 +132,9 @@ impl ServerRt {
             checked: AtomicBool::new(false),
             check_duration_ms: AtomicU64::new(0),
             down_transitions: AtomicU64::new(0),
+            check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
+            downtime_ms: AtomicU64::new(0),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -141,9 +146,21 @@ impl ServerRt {
                 self.down_transitions.fetch_add(1, Relaxed);
             }
             if let Ok(mut lc) = self.last_change.lock() {
+                if up {
+                    self.downtime_ms.fetch_add(lc.0.elapsed().as_millis() as u64, Relaxed);
+                }
                 *lc = (Instant::now(), SystemTime::now());
             }
         }
+    }
+    /// Seconds since the last UP/DOWN change.
+    pub fn since_change(&self) -> std::time::Duration {
+        self.last_change.lock().map(|l| l.0.elapsed()).unwrap_or_default()
+    }
+    /// Total time spent DOWN, including the current outage.
+    pub fn downtime(&self) -> std::time::Duration {
+        let past = std::time::Duration::from_millis(self.downtime_ms.load(Relaxed));
+        if self.is_up() { past } else { past + self.since_change() }
     }
     pub fn admin(&self) -> Admin {
         match self.admin.load(Relaxed) {

@@ -240,4 +240,8 @@ pub struct Stats {
     pub realm: Option<String>,
     pub refresh: Option<ConfDuration>,
     pub hide_version: bool,
+    /// Path of the Prometheus endpoint on this listener (default `/metrics`).
+    pub metrics_uri: Option<String>,
+    /// `stats admin`: who may set servers READY/DRAIN/MAINT from the page, e.g. `"if LOCALHOST"`.
+    pub admin: Option<String>,
 }

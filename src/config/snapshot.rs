@@ -144,6 +144,8 @@ pub struct StatsSettings {
     pub realm: String,
     pub refresh: Option<Duration>,
     pub hide_version: bool,
+    pub metrics_uri: String,
+    pub admin: Option<Condition>,
 }
 
 #[derive(Debug)]

@@ -661,7 +661,13 @@ fn frontend(
     let http_request = rules(&s.http_request, "http_request", false, cx);
     let http_response = rules(&s.http_response, "http_response", true, cx);
 
-    let stats = s.stats.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx));
+    let mut stats = s.stats.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx));
+    if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
+        match Condition::parse(text, &lookup, cx.base_dir) {
+            Ok(c) => settings.admin = Some(c),
+            Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
+        }
+    }
     Frontend {
         name: n.name().to_string(),
         mode,
@@ -842,6 +848,8 @@ fn stats(st: &model::Stats, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> StatsSet
         realm: st.realm.clone().unwrap_or_else(|| "lbha Statistics".to_string()),
         refresh: st.refresh.map(|d| d.0),
         hide_version: st.hide_version,
+        metrics_uri: st.metrics_uri.clone().unwrap_or_else(|| "/metrics".to_string()),
+        admin: None,
     }
 }
 

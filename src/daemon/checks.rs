@@ -18,7 +18,9 @@ struct Sink {
 
 impl HealthSink for Sink {
     fn on_check(&self, ok: bool, detail: &str, duration: Duration) {
-        let _ = ok;
+        if !ok {
+            self.rt.check_failures.fetch_add(1, Relaxed);
+        }
         if let Ok(mut c) = self.rt.last_check.lock() {
             c.clear();
             c.push_str(detail);

@@ -179,9 +179,13 @@ async fn serve(
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
     }
     if let Some(st) = &fe.stats
-        && req.uri().path_and_query().is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+        && crate::stats::wants(&req, st)
     {
-        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed());
+        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &facts(&req, &cx), &*active));
+        if req.method() == http::Method::POST && admin {
+            return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
+        }
+        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
         return finish(&fcnt, resp, false);
     }
     let close_client = fe.conn_mode == ConnMode::Close;
@@ -215,6 +219,34 @@ async fn serve(
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
             finish(&fcnt, error_page(e), false)
+        }
+    }
+}
+
+/// The stats page's admin form: apply it, then send the browser back to the page.
+async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Response<ProxyBody> {
+    const LIMIT: usize = 64 * 1024;
+    let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
+    let outcome = match body {
+        Ok(b) => String::from_utf8(b.to_bytes().to_vec())
+            .map_err(|_| "form is not UTF-8".to_string())
+            .and_then(|form| crate::stats::apply_admin(active, &form)),
+        Err(e) => Err(format!("cannot read the form: {e}")),
+    };
+    match outcome {
+        Ok(done) => {
+            tracing::info!("stats admin: {done}");
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(v) = HeaderValue::from_str(uri) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Err(e) => {
+            let mut r = Response::new(full(format!("{e}\n")));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
         }
     }
 }
@@ -321,7 +353,6 @@ async fn forward(
     let fe = &active.snap.frontends[fi];
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
-    let fcnt = &active.rt.frontends[fi];
     let conn_mode = fe.conn_mode.max(be.conn_mode);
     // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers 101.
     let upgrade = upgrade_protocol(&req);
@@ -361,7 +392,7 @@ async fn forward(
     let body: ProxyBody = if body.is_end_stream() {
         empty()
     } else {
-        Metered::new(body, fe.timeouts.client, vec![fcnt.clone(), brt.counters.clone()], true)
+        Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
             .flag_failure(client_failed.clone())
             .boxed_unsync()
     };
@@ -448,6 +479,8 @@ async fn forward(
         };
         srt.counters.count_status(resp.status().as_u16());
         brt.counters.count_status(resp.status().as_u16());
+        srt.counters.requests.fetch_add(1, Relaxed);
+        brt.counters.requests.fetch_add(1, Relaxed);
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let (Some(client_upgrade), Some(proto)) = (client_upgrade, upgrade) else {
                 // A 101 nobody asked for would turn the connection into an unchecked tunnel.
@@ -455,7 +488,7 @@ async fn forward(
                 return Err(ProxyError::ServerFailed);
             };
             let server_upgrade = hyper::upgrade::on(&mut resp);
-            let counters = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
+            let counters = vec![brt.counters.clone(), srt.counters.clone()];
             let idle = be.timeouts.tunnel;
             tokio::spawn(async move {
                 let _hold = (session, _backend_session);
@@ -483,7 +516,7 @@ async fn forward(
         strip_hop_by_hop(&mut parts.headers);
         let keep = conn_mode == ConnMode::KeepAlive;
         let pool = pool.clone();
-        let counters = vec![srt.counters.clone(), brt.counters.clone(), fcnt.clone()];
+        let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let body = Metered::new(body, be.timeouts.server, counters, false)
             .on_end(move || {
                 if keep {

@@ -71,6 +71,15 @@ pub struct Proxy {
     pub started: Instant,
 }
 
+/// What an HTTP connection needs to know about its frontend.
+struct HttpConn {
+    t: crate::config::snapshot::Timeouts,
+    h2: bool,
+    /// The generation it was accepted under.
+    born: u64,
+    fcnt: Arc<crate::state::Counters>,
+}
+
 /// Why a connection from before a reload has to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cut {
@@ -197,6 +206,7 @@ impl Proxy {
             requests: std::sync::atomic::AtomicU64::new(0),
         });
         let t = fe.timeouts;
+        let fcnt = active.rt.frontends[fi].clone();
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
             Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
@@ -206,21 +216,22 @@ impl Proxy {
                     match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            self.serve_http(stream, cx, t, h2, active.generation).await
+                            self.serve_http(stream, cx, HttpConn { t, h2, born: active.generation, fcnt }).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => self.serve_http(sock, cx, t, bind.h2, active.generation).await,
+                None => self.serve_http(sock, cx, HttpConn { t, h2: bind.h2, born: active.generation, fcnt }).await,
             },
         }
     }
 
-    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, t: crate::config::snapshot::Timeouts, h2: bool, born: u64)
+    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let HttpConn { t, h2, born, fcnt } = conn;
         let mut drain = self.drain.subscribe();
         if h2 {
             // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
@@ -231,7 +242,7 @@ impl Proxy {
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
-            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client)), svc);
+            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
             let mut conn = std::pin::pin!(conn);
             let local = cx.local;
             tokio::select! {
@@ -253,7 +264,7 @@ impl Proxy {
             return;
         }
         let verdicts = Arc::new(framing::Verdicts::default());
-        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client), verdicts.clone()));
+        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client, fcnt), verdicts.clone()));
         let svc_cx = cx.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
