@@ -54,15 +54,33 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Frontends first, then each backend's servers followed by the backend, as HAProxy lists them.
+/// Proxy by proxy in config order, as HAProxy lists them: the FRONTEND row, then the servers,
+/// then the BACKEND row (a `listen` section has all three under one name).
 pub fn rows(active: &Active) -> Vec<Row<'_>> {
-    let mut out = Vec::new();
-    for (i, f) in active.snap.frontends.iter().enumerate() {
-        let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt.frontends[i]);
-        r.slim = f.maxconn;
-        out.push(r);
+    let snap = &active.snap;
+    let mut names: Vec<&str> = snap.frontends.iter().map(|f| f.name.as_str()).collect();
+    for b in &snap.backends {
+        if !names.contains(&b.name.as_str()) {
+            names.push(&b.name);
+        }
     }
-    for (bi, b) in active.snap.backends.iter().enumerate() {
+    let mut out = Vec::new();
+    for name in names {
+        if let Some((i, f)) = snap.frontend(name) {
+            let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt.frontends[i]);
+            r.slim = f.maxconn;
+            out.push(r);
+        }
+        if let Some((bi, _)) = snap.backend(name) {
+            backend_rows(active, bi, &mut out);
+        }
+    }
+    out
+}
+
+fn backend_rows<'a>(active: &'a Active, bi: usize, out: &mut Vec<Row<'a>>) {
+    let b = &active.snap.backends[bi];
+    {
         let brt = &active.rt.backends[bi];
         let (mut act, mut bck, mut weight) = (0, 0, 0);
         for (si, s) in b.servers.iter().enumerate() {
@@ -101,5 +119,4 @@ pub fn rows(active: &Active) -> Vec<Row<'_>> {
         r.bck = bck;
         out.push(r);
     }
-    out
 }
