@@ -3,7 +3,7 @@
 use crate::config::snapshot::StatsSettings;
 use crate::proxy::Active;
 use crate::proxy::body::{ProxyBody, full};
-use crate::state::Counters;
+use crate::state::{Admin, Counters};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -163,7 +163,7 @@ fn rows(active: &Active) -> Vec<Row<'_>> {
                 sv: &s.name,
                 c: &rt.counters,
                 slim: s.maxconn,
-                status: if s.check.is_some() || !rt.is_up() {
+                status: if s.check.is_some() || !rt.is_up() || rt.admin() != Admin::Ready {
                     rt.status().to_string()
                 } else {
                     "no check".into()
@@ -208,46 +208,97 @@ fn rows(active: &Active) -> Vec<Row<'_>> {
 }
 
 pub fn csv(active: &Active) -> String {
+    csv_from_rows(&csv_rows(active))
+}
+
+/// The header and `rows` (as [`csv_rows`] gives them) as CSV text.
+pub fn csv_from_rows(rows: &[Vec<String>]) -> String {
     let mut s = String::from(CSV_HEADER);
     s.push('\n');
-    for r in rows(active) {
-        let c = r.c;
-        let h = |i: usize| c.http_responses[i].load(Relaxed);
-        let _ = writeln!(
-            s,
-            "{},{},0,0,{},{},{},{},{},{},{},0,{},{},{},{},{},{},{},{},{},0,{},{},0,,1,0,0,,0,,{},0,,0,{},,,{},{},{},{},{},{},0,0,0,{},0,",
-            r.px,
-            r.sv,
-            c.cur_sessions.load(Relaxed),
-            c.max_sessions.load(Relaxed),
-            r.slim.map(|m| m.to_string()).unwrap_or_default(),
-            c.total_sessions.load(Relaxed),
-            c.bytes_in.load(Relaxed),
-            c.bytes_out.load(Relaxed),
-            c.denied_req.load(Relaxed),
-            c.errors_req.load(Relaxed),
-            c.errors_conn.load(Relaxed),
-            c.errors_resp.load(Relaxed),
-            c.retries.load(Relaxed),
-            c.redispatches.load(Relaxed),
-            r.status,
-            r.weight,
-            r.act_bck.0,
-            r.act_bck.1,
-            r.chkdown,
-            r.lastchg,
-            r.kind,
-            r.check,
-            h(0),
-            h(1),
-            h(2),
-            h(3),
-            h(4),
-            h(5),
-            c.requests.load(Relaxed),
-        );
+    for row in rows {
+        for field in row {
+            s.push_str(&csv_field(field));
+            s.push(',');
+        }
+        s.push('\n');
     }
     s
+}
+
+/// Quotes a field holding a comma, quote or line break, as HAProxy's `csv_enc` does.
+fn csv_field(f: &str) -> std::borrow::Cow<'_, str> {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\"").replace(['\n', '\r'], " ")).into()
+    } else {
+        f.into()
+    }
+}
+
+/// The CSV's rows as unquoted fields, one per column of [`CSV_HEADER`], for other encoders
+/// (the control socket's JSON) to share one source of figures.
+pub fn csv_rows(active: &Active) -> Vec<Vec<String>> {
+    rows(active)
+        .into_iter()
+        .map(|r| {
+            let c = r.c;
+            let n = |v: u64| v.to_string();
+            let h = |i: usize| n(c.http_responses[i].load(Relaxed));
+            let z = || "0".to_string();
+            let e = String::new;
+            vec![
+                r.px.to_string(),
+                r.sv.to_string(),
+                z(),
+                z(),
+                n(c.cur_sessions.load(Relaxed).into()),
+                n(c.max_sessions.load(Relaxed).into()),
+                r.slim.map(|m| m.to_string()).unwrap_or_default(),
+                n(c.total_sessions.load(Relaxed)),
+                n(c.bytes_in.load(Relaxed)),
+                n(c.bytes_out.load(Relaxed)),
+                n(c.denied_req.load(Relaxed)),
+                z(),
+                n(c.errors_req.load(Relaxed)),
+                n(c.errors_conn.load(Relaxed)),
+                n(c.errors_resp.load(Relaxed)),
+                n(c.retries.load(Relaxed)),
+                n(c.redispatches.load(Relaxed)),
+                r.status,
+                r.weight,
+                r.act_bck.0,
+                r.act_bck.1,
+                z(),
+                r.chkdown,
+                r.lastchg,
+                z(),
+                e(),
+                "1".into(),
+                z(),
+                z(),
+                e(),
+                z(),
+                e(),
+                r.kind.to_string(),
+                z(),
+                e(),
+                z(),
+                r.check,
+                e(),
+                e(),
+                h(0),
+                h(1),
+                h(2),
+                h(3),
+                h(4),
+                h(5),
+                z(),
+                z(),
+                z(),
+                n(c.requests.load(Relaxed)),
+                z(),
+            ]
+        })
+        .collect()
 }
 
 fn esc(s: &str) -> String {
@@ -331,5 +382,15 @@ mod tests {
         assert!(base64_decode("YQ=").is_none());
         assert!(base64_decode("Y!==").is_none());
         assert!(base64_decode("=AAA").is_none());
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_commas() {
+        let row = vec!["web".into(), "a".into(), "wrong status, code: 503".into()];
+        let text = super::csv_from_rows(&[row]);
+        assert!(
+            text.ends_with("\nweb,a,\"wrong status, code: 503\",\n"),
+            "{text}"
+        );
     }
 }

@@ -27,6 +27,27 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
+    pub control_socket: Option<ControlSocket>,
+    /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
+    /// `server-state-file`); relative paths are taken from the config file's directory.
+    pub server_state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ControlSocket {
+    pub path: Option<String>,
+    /// Permission bits in octal, as `chmod` takes them: `"600"`, `"0660"` (or the integer `600`).
+    pub mode: Option<OctalText>,
+}
+
+/// Octal digits written as a string or, as operators often do, as an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OctalText {
+    Text(String),
+    Number(i64),
 }
 
 #[derive(Debug, Default, Deserialize)]

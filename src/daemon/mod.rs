@@ -3,6 +3,8 @@
 //! exchanges in flight finish within `hard_stop_after`, then exit.
 
 pub mod checks;
+pub mod control;
+pub mod state_file;
 
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
@@ -14,6 +16,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub struct RunOptions {
     pub config: PathBuf,
+    /// Control socket path, overriding `control_socket.path` of the config.
+    pub socket: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground. Returns the process exit code.
@@ -41,7 +45,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(serve(opts.config, snap)) {
+    match rt.block_on(serve(opts.config, snap, opts.socket, threads)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -51,13 +55,28 @@ pub fn run(opts: RunOptions) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
+async fn serve(
+    path: PathBuf,
+    snap: Snapshot,
+    socket: Option<PathBuf>,
+    threads: usize,
+) -> Result<(), String> {
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let mut ctl_settings = snap.global.control_socket.clone();
+    if let Some(p) = socket {
+        ctl_settings.path = p;
+    }
+    // First, so a second daemon on the same node stops before touching anything.
+    let ctl_sock = control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?;
+    let state_path = snap.global.server_state_file.clone();
     let proxy = Proxy::new(snap);
+    if let Some(p) = &state_path {
+        state_file::load(p, &proxy);
+    }
     let mut listeners = Listeners::default();
     let fresh = listeners
         .bind_new(&proxy.active.load().snap)
@@ -65,18 +84,40 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let shared = control::Shared::new(
+        proxy.clone(),
+        path.clone(),
+        ctl_settings.path,
+        threads,
+        reload_tx,
+    );
+    let ctl = control::spawn(ctl_sock, shared.clone())
+        .map_err(|e| format!("cannot serve the control socket: {e}"))?;
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
+                let r = reload(&path, &proxy, &mut listeners, &mut checks);
+                if let Err(e) = &r {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
                 }
+                shared.record_reload("SIGHUP", &r).await;
+            }
+            Some(req) = reload_rx.recv() => {
+                let r = reload(&path, &proxy, &mut listeners, &mut checks);
+                if let Err(e) = &r {
+                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+                }
+                shared.record_reload("control socket", &r).await;
+                let _ = req.reply.send(r);
             }
         }
     }
+    ctl.stop().await;
+    shared.save_state().await;
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
     tracing::info!(
         "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
