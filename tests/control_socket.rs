@@ -315,6 +315,10 @@ fn disabled_servers_get_no_traffic_and_weights_apply() {
     // Drain: no new traffic either; weight 0: none at all.
     lb.ctl(&["set server web/b state drain"]);
     assert!(bodies(s.port, 6).iter().all(|b| b == "A"));
+    // `enable server` ends maintenance only, as in HAProxy: the drain stays.
+    lb.ctl(&["enable server web/b"]);
+    let st = lb.ctl(&["show servers state web"]);
+    assert!(st.contains("\n1 web 2 b 127.0.0.1 2 8 1 1 "), "{st}");
     lb.ctl(&["set server web/b state ready", "set server web/a weight 0"]);
     assert!(bodies(s.port, 6).iter().all(|b| b == "B"));
     let j = json(answers(&lb.ctl(&["json set server web/a weight 100%"]))[0].trim());

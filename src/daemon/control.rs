@@ -44,12 +44,30 @@ pub enum ControlError {
     Bind { path: PathBuf, source: io::Error },
 }
 
-/// A bound control socket, not yet served.
+/// A bound control socket, not yet served. Dropped unserved (the daemon failed to start), it
+/// removes its file.
 pub struct ControlSocket {
-    listener: std::os::unix::net::UnixListener,
+    listener: Option<std::os::unix::net::UnixListener>,
     path: PathBuf,
     /// Device and inode of the socket file we created, so we only ever remove our own.
     id: (u64, u64),
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            remove_if_ours(&self.path, self.id);
+        }
+    }
+}
+
+fn remove_if_ours(path: &std::path::Path, id: (u64, u64)) {
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && (m.dev(), m.ino()) == id
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!("cannot remove {}: {e}", path.display());
+    }
 }
 
 impl ControlSocket {
@@ -99,7 +117,7 @@ impl ControlSocket {
         };
         listener.set_nonblocking(true).map_err(bind_err)?;
         Ok(Self {
-            listener,
+            listener: Some(listener),
             path,
             id: (meta.dev(), meta.ino()),
         })
@@ -245,15 +263,25 @@ pub struct Running {
     id: (u64, u64),
 }
 
-pub fn spawn(sock: ControlSocket, shared: Arc<Shared>) -> io::Result<Running> {
-    let listener = tokio::net::UnixListener::from_std(sock.listener)?;
+pub fn spawn(mut sock: ControlSocket, shared: Arc<Shared>) -> io::Result<Running> {
+    let std_l = sock
+        .listener
+        .take()
+        .ok_or_else(|| io::Error::other("control socket already served"))?;
+    let listener = match tokio::net::UnixListener::from_std(std_l) {
+        Ok(l) => l,
+        Err(e) => {
+            remove_if_ours(&sock.path, sock.id);
+            return Err(e);
+        }
+    };
     let (stop, rx) = watch::channel(false);
     tracing::info!("control socket listening on {}", sock.path.display());
     let task = tokio::spawn(accept_loop(listener, shared, rx));
     Ok(Running {
         stop,
         task,
-        path: sock.path,
+        path: sock.path.clone(),
         id: sock.id,
     })
 }
@@ -263,12 +291,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        if let Ok(m) = std::fs::symlink_metadata(&self.path)
-            && (m.dev(), m.ino()) == self.id
-            && let Err(e) = std::fs::remove_file(&self.path)
-        {
-            tracing::warn!("cannot remove {}: {e}", self.path.display());
-        }
+        remove_if_ours(&self.path, self.id);
     }
 }
 
@@ -360,6 +383,17 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
     })
 }
 
+/// Sends bytes, giving up on a client that stops reading.
+async fn send<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(IDLE_TIMEOUT, w.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client stopped reading",
+        )),
+    }
+}
+
 async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
@@ -374,24 +408,21 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             LineRead::Eof => return Ok(()),
             LineRead::TooLong => {
                 let reply = Reply::error(ParseError::TooLong.to_string());
-                w.write_all(frame(&reply, false, session).as_bytes())
-                    .await?;
+                send(&mut w, frame(&reply, false, session).as_bytes()).await?;
                 continue;
             }
             LineRead::Line => match std::str::from_utf8(&buf) {
                 Ok(l) => l.to_string(),
                 Err(_) => {
                     let reply = Reply::error(ParseError::NotUtf8.to_string());
-                    w.write_all(frame(&reply, false, session).as_bytes())
-                        .await?;
+                    send(&mut w, frame(&reply, false, session).as_bytes()).await?;
                     continue;
                 }
             },
         };
         let parsed = parse_line(&line);
         if parsed.is_empty() && session.prompt {
-            w.write_all(crate::control::reply::PROMPT.as_bytes())
-                .await?;
+            send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
         }
         for p in parsed {
             let reply = match p.command {
@@ -410,8 +441,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                 }
                 Ok(cmd) => execute(shared, cmd).await,
             };
-            w.write_all(frame(&reply, p.json, session).as_bytes())
-                .await?;
+            send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
         }
     }
 }
@@ -462,7 +492,17 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
                 serde_json::to_value(&st).unwrap_or_else(|e| json!({ "errorStr": e.to_string() }));
             Reply::ok(render(&st), json)
         }
-        Command::EnableServer(r) => set_admin(shared, &active, &r, Admin::Ready).await,
+        // As in HAProxy, `enable server` ends maintenance only; a drain stays.
+        Command::EnableServer(r) => {
+            let keep_drain = facts::find_server(&active, &r)
+                .is_ok_and(|(bi, si)| active.rt.backends[bi].servers[si].admin() == Admin::Drain);
+            let a = if keep_drain {
+                Admin::Drain
+            } else {
+                Admin::Ready
+            };
+            set_admin(shared, &active, &r, a).await
+        }
         Command::DisableServer(r) => set_admin(shared, &active, &r, Admin::Maint).await,
         Command::SetServerState(r, a) => set_admin(shared, &active, &r, a).await,
         Command::SetServerWeight(r, spec) => {
@@ -621,12 +661,14 @@ mod tests {
             ControlSocket::open(&settings),
             Err(ControlError::InUse(_))
         ));
-        // Once the first is gone (its file left behind), the file is stale and is replaced.
+        // Dropped unserved, it removes its own file.
         drop(s);
+        assert!(!settings.path.exists());
+        // A file left by a dead process is stale and is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&settings.path).unwrap());
         assert!(settings.path.exists());
         let s2 = ControlSocket::open(&settings).unwrap();
         drop(s2);
-        std::fs::remove_file(&settings.path).unwrap();
         std::fs::write(&settings.path, "not a socket").unwrap();
         let e = ControlSocket::open(&settings).err().unwrap();
         assert!(matches!(e, ControlError::NotSocket(_)), "{e}");

@@ -9,12 +9,12 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// Serializes writers so two changes in quick succession cannot interleave their temp files.
+/// Serializes savers: two changes in quick succession neither share a temp file nor let an older
+/// state overwrite a newer one.
 static WRITE_LOCK: Mutex<()> = Mutex::new(());
 
 /// Writes `bytes` to `path` so a reader sees the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let _g = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(d) = dir {
         std::fs::create_dir_all(d)?;
@@ -44,7 +44,9 @@ pub fn save(proxy: &Proxy) {
     let Some(path) = active.snap.global.server_state_file.clone() else {
         return;
     };
-    let text = servers_state::format(&server_lines(&active, None));
+    // Read the state under the lock, so the last writer always writes the newest state.
+    let _g = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let text = servers_state::format(&server_lines(&proxy.active.load(), None));
     match write_atomic(&path, text.as_bytes()) {
         Ok(()) => tracing::debug!(file = %path.display(), "server state saved"),
         Err(e) => tracing::warn!("cannot write server state file {}: {e}", path.display()),
