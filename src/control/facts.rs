@@ -3,7 +3,9 @@
 use super::parse::ServerRef;
 use super::servers_state::{CheckResult, ServerLine};
 use super::stat_json::{InfoField, Tags, Ty};
-use super::status::{BackendStatus, FrontendStatus, ReloadSummary, ServerStatus, Status};
+use super::status::{
+    BackendStatus, FrontendStatus, ReloadSummary, ServerStatus, Status, VrrpStatus,
+};
 use crate::config::snapshot::Mode;
 use crate::proxy::Active;
 use std::sync::atomic::Ordering::Relaxed;
@@ -130,7 +132,12 @@ fn backend_status(active: &Active) -> Vec<BackendStatus> {
         .collect()
 }
 
-pub fn status(active: &Active, p: &ProcessFacts, reloads: ReloadSummary) -> Status {
+pub fn status(
+    active: &Active,
+    p: &ProcessFacts,
+    reloads: ReloadSummary,
+    vrrp: Vec<VrrpStatus>,
+) -> Status {
     Status {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: p.pid,
@@ -152,7 +159,7 @@ pub fn status(active: &Active, p: &ProcessFacts, reloads: ReloadSummary) -> Stat
             })
             .collect(),
         backends: backend_status(active),
-        vrrp: Vec::new(),
+        vrrp,
     }
 }
 

@@ -65,12 +65,21 @@ pub struct ServerStatus {
     pub backup: bool,
 }
 
+/// One VRRP instance, as `vrrp::InstanceStatus` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpStatus {
     pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// keepalived's words: MASTER, BACKUP, FAULT, INIT.
     pub state: String,
+    /// Effective priority (after tracking).
     pub priority: u8,
+    pub configured_priority: u8,
+    /// VIPs this node holds now.
     pub vips: Vec<String>,
+    /// The current master's address, when known.
+    pub master: Option<String>,
 }
 
 /// HAProxy's uptime form: `2d 3h04m05s`.
@@ -209,9 +218,25 @@ pub fn render(s: &Status) -> String {
             .map(|v| {
                 vec![
                     v.name.clone(),
+                    v.interface.clone(),
+                    format!("vrid {}", v.vrid),
                     v.state.clone(),
-                    format!("priority {}", v.priority),
-                    v.vips.join(" "),
+                    if v.priority == v.configured_priority {
+                        format!("priority {}", v.priority)
+                    } else {
+                        format!(
+                            "priority {} (configured {})",
+                            v.priority, v.configured_priority
+                        )
+                    },
+                    v.master
+                        .as_ref()
+                        .map_or_else(String::new, |m| format!("master {m}")),
+                    if v.vips.is_empty() {
+                        "no VIPs held".into()
+                    } else {
+                        v.vips.join(" ")
+                    },
                 ]
             })
             .collect();
@@ -319,15 +344,34 @@ VRRP
         s.backends[0].up = 0;
         s.vrrp.push(VrrpStatus {
             name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
             state: "MASTER".into(),
             priority: 150,
+            configured_priority: 150,
             vips: vec!["192.0.2.100/24".into()],
+            master: Some("192.0.2.1".into()),
+        });
+        s.vrrp.push(VrrpStatus {
+            name: "VI_2".into(),
+            interface: "eth1".into(),
+            vrid: 52,
+            state: "BACKUP".into(),
+            priority: 40,
+            configured_priority: 100,
+            vips: vec![],
+            master: None,
         });
         let text = render(&s);
         assert!(text.contains("last reload: FAILED, still serving generation 3 (control socket, 1s ago; 2 ok, 1 failed since start)\n  t.toml:3:1: a: bad\n  t.toml:9:2: b: worse\n"), "{text}");
         assert!(text.contains("servers up 0/2  NO SERVER AVAILABLE"));
         assert!(
-            text.ends_with("VRRP\n  VI_1  MASTER  priority 150  192.0.2.100/24\n"),
+            text.ends_with(
+                "VRRP
+  VI_1  eth0  vrid 51  MASTER  priority 150                  master 192.0.2.1  192.0.2.100/24
+  VI_2  eth1  vrid 52  BACKUP  priority 40 (configured 100)                    no VIPs held
+"
+            ),
             "{text}"
         );
     }

@@ -487,7 +487,13 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Reply::ok(text, json)
         }
         Command::ShowStatus => {
-            let st = facts::status(&active, &shared.process(), shared.reload_summary());
+            // VRRP instances are not run by this daemon yet: the section says so.
+            let st = facts::status(
+                &active,
+                &shared.process(),
+                shared.reload_summary(),
+                Vec::new(),
+            );
             let json =
                 serde_json::to_value(&st).unwrap_or_else(|e| json!({ "errorStr": e.to_string() }));
             Reply::ok(render(&st), json)

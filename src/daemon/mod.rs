@@ -100,19 +100,10 @@ async fn serve(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let r = reload(&path, &proxy, &mut listeners, &mut checks);
-                if let Err(e) = &r {
-                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
-                }
-                shared.record_reload("SIGHUP", &r).await;
+                reload_for("SIGHUP", None, &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(req) = reload_rx.recv() => {
-                let r = reload(&path, &proxy, &mut listeners, &mut checks);
-                if let Err(e) = &r {
-                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
-                }
-                shared.record_reload("control socket", &r).await;
-                let _ = req.reply.send(r);
+                reload_for("control socket", Some(req), &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
         }
     }
@@ -137,6 +128,29 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One reload, whatever asked for it: run it, log a failure, record the outcome for `show info`
+/// and `lbha status`, and answer the control client that asked, if one did.
+async fn reload_for(
+    trigger: &'static str,
+    requester: Option<control::ReloadRequest>,
+    path: &Path,
+    proxy: &Arc<Proxy>,
+    listeners: &mut Listeners,
+    checks: &mut checks::Checks,
+    shared: &control::Shared,
+) {
+    let r = reload(path, proxy, listeners, checks);
+    if let Err(e) = &r {
+        tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+    }
+    shared.record_reload(trigger, &r).await;
+    if let Some(req) = requester
+        && req.reply.send(r).is_err()
+    {
+        tracing::debug!("the control client that asked for the reload has gone");
+    }
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
