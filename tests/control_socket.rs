@@ -248,6 +248,14 @@ fn malformed_input_gets_an_error_line_and_the_connection_stays_open() {
         "show backend",
     ]);
     assert_eq!(out, "\n[3]: No such server.\n\n\n> # name\nweb\n\n> ");
+    // `quit` ends the connection: what follows is not run.
+    let mut c = UnixStream::connect(&lb.sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"show backend\nquit\ndisable server web/a\n")
+        .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "# name\nweb\n\n");
     // Nothing changed.
     assert!(
         lb.ctl(&["show servers state web"])
