@@ -180,3 +180,19 @@ fn long_tcp_session_survives_reload_and_is_bounded_once_stale() {
     let mut s2 = connect(port);
     assert_eq!(echo(&mut s2, b"new").unwrap(), b"new");
 }
+
+#[test]
+fn reload_terminate_cuts_old_sessions_at_once() {
+    let e1 = echo_server();
+    let port = free_port();
+    // A long grace period: only --terminate can explain a prompt cut.
+    let l = Lbha::start(&tcp_config(port, e1, "1h"), &[port]);
+    let mut s = connect(port);
+    assert_eq!(echo(&mut s, b"one").unwrap(), b"one");
+    let (code, out, err) = l.cli(&["reload", "--terminate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(wait_until(Duration::from_secs(10), || echo(&mut s, b"x").is_err()), "old session cut");
+    assert!(l.log_text().contains("tcp session closed by reload (Now)"));
+    let mut s2 = connect(port);
+    assert_eq!(echo(&mut s2, b"new").unwrap(), b"new", "new sessions are served");
+}

@@ -31,6 +31,27 @@ pub struct Global {
     pub log: Vec<String>,
     /// `"rfc3164"` (default) or `"rfc5424"`.
     pub log_format: Option<String>,
+    /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
+    pub control_socket: Option<ControlSocket>,
+    /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
+    /// `server-state-file`); relative paths are taken from the config file's directory.
+    pub server_state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ControlSocket {
+    pub path: Option<String>,
+    /// Permission bits in octal, as `chmod` takes them: `"600"`, `"0660"` (or the integer `600`).
+    pub mode: Option<OctalText>,
+}
+
+/// Octal digits written as a string or, as operators often do, as an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OctalText {
+    Text(String),
+    Number(i64),
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -42,6 +42,15 @@ pub struct GlobalSettings {
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
     pub hard_stop_after: Duration,
+    pub control_socket: ControlSocketSettings,
+    pub server_state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocketSettings {
+    pub path: PathBuf,
+    /// Permission bits of the socket file.
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone)]

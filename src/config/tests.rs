@@ -230,3 +230,32 @@ fn defaults_are_inherited() {
     assert_eq!(b.timeouts.server, std::time::Duration::from_secs(9));
     assert_eq!(b.timeouts.connect, std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn control_socket_and_state_file() {
+    let snap = parse("", Path::new("/etc/lbha/t.toml")).unwrap();
+    assert_eq!(snap.global.control_socket.path, Path::new("/run/lbha/lbha.sock"));
+    assert_eq!(snap.global.control_socket.mode, 0o600);
+    assert_eq!(snap.global.server_state_file, None);
+    let snap = parse(
+        "[global]\ncontrol_socket = { path = \"ctl.sock\", mode = \"0660\" }\nserver_state_file = \"state/servers\"\n",
+        Path::new("/etc/lbha/t.toml"),
+    )
+    .unwrap();
+    assert_eq!(snap.global.control_socket.path, Path::new("/etc/lbha/ctl.sock"));
+    assert_eq!(snap.global.control_socket.mode, 0o660);
+    assert_eq!(snap.global.server_state_file.as_deref(), Some(Path::new("/etc/lbha/state/servers")));
+    let snap = parse("[global]\ncontrol_socket = { mode = 640 }\n", Path::new("t.toml")).unwrap();
+    assert_eq!(snap.global.control_socket.mode, 0o640);
+    has(
+        "[global]\ncontrol_socket = { mode = \"680\" }\n",
+        "2:27 global.control_socket.mode: expected permission bits in octal",
+    );
+    has(
+        "[global]\ncontrol_socket = { mode = 1777 }\n",
+        "global.control_socket.mode: expected permission bits in octal, such as \"600\" or \"0660\" (1777)",
+    );
+    has("[global]\ncontrol_socket = { path = \"\" }\n", "global.control_socket.path: must not be empty");
+    has("[global]\nserver_state_file = \"\"\n", "global.server_state_file: must not be empty");
+    has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
+}

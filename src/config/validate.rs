@@ -19,6 +19,8 @@ const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
 const DEFAULT_CLIENT: Duration = Duration::from_secs(30);
 const DEFAULT_SERVER: Duration = Duration::from_secs(30);
 const DEFAULT_INTER: Duration = Duration::from_secs(2);
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
+const DEFAULT_CONTROL_MODE: u32 = 0o600;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -102,6 +104,11 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let start = problems.len();
     let mut cx = Ctx { problems, base_dir };
     let global = global(&file.global, &mut cx);
+    let global = GlobalSettings {
+        control_socket: control_socket(&file.global, base_dir, &mut cx),
+        server_state_file: server_state_file(&file.global, base_dir, &mut cx),
+        ..global
+    };
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
@@ -194,6 +201,68 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         nbthread: g.nbthread,
         spread_checks: spread,
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
+        control_socket: ControlSocketSettings { path: DEFAULT_CONTROL_SOCKET.into(), mode: DEFAULT_CONTROL_MODE },
+        server_state_file: None,
+    }
+}
+
+/// Relative paths are taken from the config file's directory, so a config and its files move together.
+fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+}
+
+fn control_socket(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> ControlSocketSettings {
+    let p = FieldPath::root().key("global").key("control_socket");
+    let cs = g.control_socket.as_ref();
+    let path = match cs.and_then(|c| c.path.as_deref()) {
+        None => DEFAULT_CONTROL_SOCKET.into(),
+        Some("") => {
+            cx.err(p.key("path"), "must not be empty");
+            DEFAULT_CONTROL_SOCKET.into()
+        }
+        Some(s) => resolve(base_dir, s),
+    };
+    let mode = match cs.and_then(|c| c.mode.as_ref()) {
+        None => DEFAULT_CONTROL_MODE,
+        Some(m) => {
+            let text = match m {
+                model::OctalText::Text(t) => t.clone(),
+                model::OctalText::Number(n) => n.to_string(),
+            };
+            match parse_octal_mode(&text) {
+                Some(v) => v,
+                None => {
+                    cx.err_v(p.key("mode"), "expected permission bits in octal, such as \"600\" or \"0660\"", text);
+                    DEFAULT_CONTROL_MODE
+                }
+            }
+        }
+    };
+    ControlSocketSettings { path, mode }
+}
+
+/// `"600"`, `"0600"` or `"0o600"`, at most `777`.
+pub fn parse_octal_mode(text: &str) -> Option<u32> {
+    let t = text.trim();
+    let t = t.strip_prefix("0o").unwrap_or(t);
+    if t.is_empty() || t.len() > 4 || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(t, 8).ok().filter(|&m| m <= 0o777)
+}
+
+fn server_state_file(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> Option<std::path::PathBuf> {
+    match g.server_state_file.as_deref() {
+        None => None,
+        Some("") => {
+            cx.err(
+                FieldPath::root().key("global").key("server_state_file"),
+                "must not be empty (leave the key out to keep no state file)",
+            );
+            None
+        }
+        Some(s) => Some(resolve(base_dir, s)),
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::rows::{Kind, rows};
 use crate::proxy::Active;
-use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
 pub const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,";
@@ -12,9 +11,37 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 pub fn csv(active: &Active) -> String {
+    csv_from_rows(&csv_rows(active))
+}
+
+/// The header and `rows` (as [`csv_rows`] gives them) as CSV text.
+pub fn csv_from_rows(rows: &[Vec<String>]) -> String {
     let mut s = String::from(HEADER);
     s.push('\n');
+    for row in rows {
+        for field in row {
+            s.push_str(&csv_field(field));
+            s.push(',');
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Quotes a field holding a comma, quote or line break, as HAProxy's `csv_enc` does.
+fn csv_field(f: &str) -> std::borrow::Cow<'_, str> {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\"").replace(['\n', '\r'], " ")).into()
+    } else {
+        f.into()
+    }
+}
+
+/// The rows as unquoted fields, one per column of [`HEADER`], so other encoders (the control
+/// socket's JSON) share one source of figures.
+pub fn csv_rows(active: &Active) -> Vec<Vec<String>> {
     let pid = std::process::id();
+    let mut out = Vec::new();
     for r in rows(active) {
         let c = r.c;
         let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
@@ -78,7 +105,7 @@ pub fn csv(active: &Active) -> String {
             n(&c.requests).to_string(),
             "0".into(),
         ];
-        let _ = writeln!(s, "{},", cols.join(","));
+        out.push(cols.to_vec());
     }
-    s
+    out
 }

@@ -6,7 +6,7 @@ pub mod html;
 pub mod prometheus;
 pub mod rows;
 
-pub use csv::csv;
+pub use csv::{HEADER as CSV_HEADER, csv, csv_from_rows, csv_rows};
 
 use crate::config::snapshot::StatsSettings;
 use crate::proxy::Active;

@@ -45,6 +45,8 @@ pub struct Lbha {
     pub dir: TempDir,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Its control socket, inside the test's temporary directory.
+    pub sock: PathBuf,
 }
 
 impl Lbha {
@@ -53,15 +55,18 @@ impl Lbha {
         let dir = TempDir::new("lbha");
         let cfg = dir.write("lbha.toml", config);
         let log = dir.0.join("lbha.log");
+        let sock = dir.0.join("ctl.sock");
         let child = Command::new(lbha_bin())
             .args(["run", "-c"])
             .arg(&cfg)
+            .arg("-S")
+            .arg(&sock)
             .env("LBHA_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn lbha");
-        let mut l = Lbha { child, dir, config: cfg, log };
+        let mut l = Lbha { child, dir, config: cfg, log, sock };
         for &p in wait_ports {
             l.wait_port(p);
         }
@@ -80,6 +85,32 @@ impl Lbha {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("lbha did not listen on {port}:\n{}", self.log_text());
+    }
+
+    /// Sends command lines on one control connection and returns everything answered.
+    pub fn ctl(&self, lines: &[&str]) -> String {
+        use std::os::unix::net::UnixStream;
+        let mut s =
+            UnixStream::connect(&self.sock).unwrap_or_else(|e| panic!("control socket {}: {e}", self.sock.display()));
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        for l in lines {
+            s.write_all(l.as_bytes()).unwrap();
+            s.write_all(b"\n").unwrap();
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Runs the `lbha` CLI against this daemon's socket: (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(lbha_bin()).arg("-S").arg(&self.sock).args(args).output().expect("run lbha cli");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub fn log_text(&self) -> String {
