@@ -192,6 +192,14 @@ pub fn validate(
         })
         .collect();
     let userlists = userlists(&file.userlist, &mut cx);
+    let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
+    let vrrp = super::vrrp::validate(
+        &file.vrrp_instance,
+        &file.vrrp_script,
+        &file.vrrp_sync_group,
+        &backend_names,
+        cx.problems,
+    );
 
     if cx.problems.len() > start {
         return None;
@@ -202,6 +210,7 @@ pub fn validate(
         frontends,
         backends,
         userlists,
+        vrrp,
     })
 }
 
