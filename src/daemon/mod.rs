@@ -65,18 +65,27 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
+    let mut vrrp = start_vrrp(&proxy)?;
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
-                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+                match reload(&path, &proxy, &mut listeners, &mut checks) {
+                    Ok(_) => {
+                        let snap = proxy.active.load().snap.clone();
+                        if let Err(e) = vrrp.reload(&snap).await {
+                            tracing::error!("vrrp reload: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
                 }
             }
         }
     }
+    // VRRP first: a master's priority-0 advert lets the backup take the VIPs while we drain.
+    vrrp.shutdown().await;
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
     tracing::info!(
         "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
@@ -96,6 +105,16 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts VRRP with `track_backend` reading the proxy's live server health.
+fn start_vrrp(proxy: &Arc<Proxy>) -> Result<crate::vrrp::Manager, String> {
+    let p = proxy.clone();
+    let live: crate::vrrp::LiveFn = Arc::new(move |backend: &str| {
+        use crate::routing::Live;
+        p.active.load().nbsrv(backend)
+    });
+    crate::vrrp::Manager::start(&proxy.active.load().snap, live).map_err(|e| e.to_string())
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the

@@ -40,11 +40,10 @@ impl LinkInfo {
     }
 }
 
-/// Reads one interface by name; `None` when it does not exist in this namespace.
-pub fn lookup(name: &str) -> Option<LinkInfo> {
+/// Every interface of this namespace, read at once.
+pub fn all() -> Vec<LinkInfo> {
     pnet::datalink::interfaces()
         .into_iter()
-        .find(|i| i.name == name)
         .map(|i| LinkInfo {
             name: i.name.clone(),
             index: i.index,
@@ -53,6 +52,12 @@ pub fn lookup(name: &str) -> Option<LinkInfo> {
             running: i.is_running(),
             addrs: i.ips.iter().map(|n| n.ip()).collect(),
         })
+        .collect()
+}
+
+/// Reads one interface by name; `None` when it does not exist in this namespace.
+pub fn lookup(name: &str) -> Option<LinkInfo> {
+    all().into_iter().find(|i| i.name == name)
 }
 
 #[cfg(test)]
