@@ -304,6 +304,11 @@ impl Bed {
         self.procs[proc_].signal("-TERM");
     }
 
+    /// Sends SIGHUP (reload).
+    pub fn sighup(&self, proc_: usize) {
+        self.procs[proc_].signal("-HUP");
+    }
+
     /// SIGTERM and wait (bounded) for the exit.
     pub fn term(&mut self, proc_: usize) {
         self.procs[proc_].signal("-TERM");
@@ -382,6 +387,21 @@ pub fn enter_ns(ns: &str) -> Result<(), String> {
         return Err(format!("thread is not in {ns} after setns"));
     }
     Ok(())
+}
+
+/// Whether `node` reaches `addr` (a TCP connect that is accepted or refused; either needs the
+/// neighbour entry), from a thread moved into the node's namespace.
+pub fn reaches(node: &Node, addr: SocketAddr) -> bool {
+    let ns = node.ns.clone();
+    let r = std::thread::spawn(move || {
+        enter_ns(&ns)?;
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(_) => Ok(true),
+            Err(e) => Ok(e.kind() == std::io::ErrorKind::ConnectionRefused),
+        }
+    })
+    .join();
+    matches!(r, Ok(Ok::<bool, String>(true)))
 }
 
 /// One HTTP GET with short timeouts; the last body line on a 200.

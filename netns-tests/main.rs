@@ -6,4 +6,5 @@
 mod bed;
 mod failover;
 mod interop;
+mod modes;
 mod netlink;
