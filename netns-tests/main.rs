@@ -4,6 +4,7 @@
 //! Without root every test prints "skipped: needs root" and passes.
 
 mod bed;
+mod bench;
 mod failover;
 mod interop;
 mod modes;
