@@ -304,6 +304,11 @@ impl Bed {
         self.procs[proc_].signal("-TERM");
     }
 
+    /// Sends any signal (`-USR1`, ...).
+    pub fn signal(&self, proc_: usize, sig: &str) {
+        self.procs[proc_].signal(sig);
+    }
+
     /// Sends SIGHUP (reload).
     pub fn sighup(&self, proc_: usize) {
         self.procs[proc_].signal("-HUP");

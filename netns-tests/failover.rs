@@ -91,6 +91,19 @@ fn election_failover_and_preemption_v2() {
     let elect =
         wait_for(Duration::from_secs(10), || lb1.has_addr(VIP)).expect("lb1 becomes master");
     assert!(!lb2.has_addr(VIP), "the VIP is on the master alone");
+    bed.signal(p1, "-USR1");
+    wait_for(Duration::from_secs(3), || {
+        bed.log(p1).contains("vrrp status: VI_1")
+    })
+    .expect("SIGUSR1 logs the status");
+    let status = bed.log(p1);
+    for want in [
+        "VI_1 eth0 vrid 51 MASTER priority 150 (configured 150) vips [192.0.2.100/32 dev eth0] master 192.0.2.11",
+        "last BACKUP -> MASTER",
+        "became master 1",
+    ] {
+        assert!(status.contains(want), "{want:?} not in status:\n{status}");
+    }
     println!(
         "election (v2, 1 s): lb1 (priority 150) master {} after start (3 x 1 s + skew 0.41 s expected)",
         ms(elect)

@@ -57,6 +57,8 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
     let proxy = Proxy::new(snap);
     let mut listeners = Listeners::default();
     let fresh = listeners
@@ -71,6 +73,12 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            // keepalived dumps its state on SIGUSR1; lbha logs one line per VRRP instance.
+            _ = usr1.recv() => {
+                for s in vrrp.status() {
+                    tracing::info!("vrrp status: {s}");
+                }
+            }
             _ = hup.recv() => {
                 match reload(&path, &proxy, &mut listeners, &mut checks) {
                     Ok(_) => {

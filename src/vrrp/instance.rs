@@ -66,6 +66,52 @@ pub struct InstanceStatus {
     pub counters: Counters,
 }
 
+impl std::fmt::Display for InstanceStatus {
+    /// One line for logs and status dumps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} vrid {} {} priority {} (configured {}) vips [{}]",
+            self.name,
+            self.interface,
+            self.vrid,
+            self.state.keepalived_name(),
+            self.effective_priority,
+            self.configured_priority,
+            self.vips_held.join(", ")
+        )?;
+        if let Some(m) = self.master {
+            write!(f, " master {m}")?;
+        }
+        if let Some(t) = &self.last_transition {
+            let ago = t.at.elapsed().unwrap_or_default();
+            write!(
+                f,
+                "; last {} -> {} {:.1}s ago ({})",
+                t.from.keepalived_name(),
+                t.to.keepalived_name(),
+                ago.as_secs_f64(),
+                t.reason
+            )?;
+        }
+        let c = &self.counters;
+        write!(
+            f,
+            "; adverts rx {} tx {}, became master {}, address list mismatches {}, send errors {}, vip errors {}",
+            c.adverts_rx,
+            c.adverts_tx,
+            c.became_master,
+            c.address_list_mismatch,
+            c.send_errors,
+            c.vip_errors
+        )?;
+        for (reason, n) in &c.drops {
+            write!(f, ", dropped {reason} {n}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Members of a sync group whose own trackers report a fault.
 pub type GroupFaults = watch::Sender<BTreeSet<String>>;
 
@@ -254,7 +300,7 @@ impl Runner {
     async fn run(mut self, mut stop: mpsc::Receiver<()>) {
         // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
         self.del_vips(true).await;
-        self.track(Instant::now(), true).await;
+        self.track(true).await;
         self.event(Event::Startup).await;
         let mut tick = tokio::time::interval(TRACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -282,11 +328,11 @@ impl Runner {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                _ = tick.tick() => self.track(Instant::now(), false).await,
+                _ = tick.tick() => self.track(false).await,
                 Ok(()) = async { match group_rx.as_mut() {
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
-                } } => self.track(Instant::now(), false).await,
+                } } => self.track(false).await,
             }
         }
         self.event(Event::Shutdown).await;
@@ -509,7 +555,7 @@ impl Runner {
     }
 
     /// Re-evaluates tracking and feeds changes to the fsm. `initial` runs before Startup.
-    async fn track(&mut self, _now: Instant, initial: bool) {
+    async fn track(&mut self, initial: bool) {
         let links = tokio::task::spawn_blocking(link::all)
             .await
             .unwrap_or_default();
@@ -652,6 +698,44 @@ mod tests {
         let got = std::fs::read_to_string(&out).expect("written");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got, "INSTANCE|VI_1|MASTER|150|");
+    }
+
+    #[test]
+    fn status_line_shows_state_priorities_vips_and_counters() {
+        let mut c = Counters {
+            adverts_rx: 3,
+            adverts_tx: 7,
+            became_master: 1,
+            ..Counters::default()
+        };
+        c.drops.insert("checksum", 2);
+        let s = InstanceStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: State::Master,
+            configured_priority: 150,
+            effective_priority: 130,
+            vips_held: vec!["192.0.2.100/32 dev eth0".into()],
+            master: Some("192.0.2.11".parse().expect("ip")),
+            last_transition: Some(TransitionInfo {
+                from: State::Backup,
+                to: State::Master,
+                reason: "no advert".into(),
+                at: SystemTime::now(),
+            }),
+            counters: c,
+        };
+        let line = s.to_string();
+        for want in [
+            "VI_1 eth0 vrid 51 MASTER priority 130 (configured 150)",
+            "vips [192.0.2.100/32 dev eth0] master 192.0.2.11",
+            "last BACKUP -> MASTER 0.0s ago (no advert)",
+            "adverts rx 3 tx 7, became master 1",
+            "dropped checksum 2",
+        ] {
+            assert!(line.contains(want), "{want:?} not in {line:?}");
+        }
     }
 
     #[test]
