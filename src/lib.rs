@@ -8,6 +8,7 @@ pub mod control;
 pub mod daemon;
 pub mod health;
 pub mod log;
+pub mod net;
 pub mod proxy;
 pub mod routing;
 pub mod state;

@@ -7,6 +7,7 @@ pub mod model;
 pub mod snapshot;
 pub mod units;
 pub mod validate;
+pub mod vrrp;
 
 pub use error::ConfigErrors;
 pub use snapshot::Snapshot;

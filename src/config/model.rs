@@ -14,6 +14,9 @@ pub struct ConfigFile {
     pub backend: Vec<Section>,
     pub listen: Vec<Section>,
     pub userlist: Vec<Userlist>,
+    pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
+    pub vrrp_script: Vec<super::vrrp::ScriptDef>,
+    pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,7 @@ pub struct Snapshot {
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
+    pub vrrp: super::vrrp::VrrpSettings,
 }
 
 impl Snapshot {

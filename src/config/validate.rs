@@ -143,11 +143,19 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         .map(|n| frontend(n, &file.defaults, &backend_index, &backends, &mut seen_binds, &mut cx))
         .collect();
     let userlists = userlists(&file.userlist, &mut cx);
+    let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
+    let vrrp = super::vrrp::validate(
+        &file.vrrp_instance,
+        &file.vrrp_script,
+        &file.vrrp_sync_group,
+        &backend_names,
+        cx.problems,
+    );
 
     if cx.problems.len() > start {
         return None;
     }
-    Some(Snapshot { source: source.to_path_buf(), global, frontends, backends, userlists })
+    Some(Snapshot { source: source.to_path_buf(), global, frontends, backends, userlists, vrrp })
 }
 
 fn check_allowed(kind: Kind, s: &Section, path: &FieldPath, cx: &mut Ctx) {

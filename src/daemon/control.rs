@@ -147,6 +147,8 @@ pub struct Shared {
     maxconn: u32,
     reload_tx: mpsc::Sender<ReloadRequest>,
     reloads: Mutex<ReloadLog>,
+    /// The VRRP instances, owned here so `show status` can read them and reloads update them.
+    pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
 }
 
 impl Shared {
@@ -171,6 +173,7 @@ impl Shared {
             maxconn,
             reload_tx,
             reloads: Mutex::new(ReloadLog::default()),
+            vrrp: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -445,8 +448,8 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Reply::ok(text, json)
         }
         Command::ShowStatus => {
-            // VRRP instances are not run by this daemon yet: the section says so.
-            let st = facts::status(&active, &shared.process(), shared.reload_summary(), Vec::new());
+            let vrrp = vrrp_status(shared).await;
+            let st = facts::status(&active, &shared.process(), shared.reload_summary(), vrrp);
             let json = serde_json::to_value(&st).unwrap_or_else(|e| json!({ "errorStr": e.to_string() }));
             Reply::ok(render(&st), json)
         }
@@ -514,6 +517,24 @@ fn server_reply(r: &crate::control::ServerRef, a: Admin, weight: u32, initial: u
             "initial_weight": initial,
         }),
     )
+}
+
+async fn vrrp_status(shared: &Shared) -> Vec<crate::control::status::VrrpStatus> {
+    let guard = shared.vrrp.lock().await;
+    let Some(m) = guard.as_ref() else { return Vec::new() };
+    m.status()
+        .into_iter()
+        .map(|i| crate::control::status::VrrpStatus {
+            name: i.name,
+            interface: i.interface,
+            vrid: i.vrid,
+            state: i.state.keepalived_name().to_string(),
+            priority: i.effective_priority,
+            configured_priority: i.configured_priority,
+            vips: i.vips_held,
+            master: i.master.map(|a| a.to_string()),
+        })
+        .collect()
 }
 
 async fn reload(shared: &Shared, terminate: bool) -> Reply {

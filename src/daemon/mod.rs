@@ -60,6 +60,7 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
     // First, so a second daemon on the same node stops before touching anything.
     let ctl_sock = control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?;
     let state_path = snap.global.server_state_file.clone();
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
     let proxy = Proxy::new(snap);
     if let Some(p) = &state_path {
         state_file::load(p, &proxy);
@@ -72,12 +73,21 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let shared = control::Shared::new(proxy.clone(), path.clone(), ctl_settings.path, threads, reload_tx);
     let ctl = control::spawn(ctl_sock, shared.clone()).map_err(|e| format!("cannot serve the control socket: {e}"))?;
+    *shared.vrrp.lock().await = Some(start_vrrp(&proxy)?);
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            // keepalived dumps its state on SIGUSR1; lbha logs one line per VRRP instance.
+            _ = usr1.recv() => {
+                if let Some(vrrp) = shared.vrrp.lock().await.as_ref() {
+                    for s in vrrp.status() {
+                        tracing::info!("vrrp status: {s}");
+                    }
+                }
+            }
             _ = hup.recv() => {
                 reload_for("SIGHUP", None, &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
@@ -87,6 +97,10 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
         }
     }
     notify(&[NotifyState::Stopping]);
+    // VRRP first: a master's priority-0 advert lets the backup take the VIPs while we drain.
+    if let Some(mut vrrp) = shared.vrrp.lock().await.take() {
+        vrrp.shutdown().await;
+    }
     ctl.stop().await;
     shared.save_state().await;
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
@@ -140,8 +154,16 @@ async fn reload_for(
     notify(&states);
     let terminate = requester.as_ref().is_some_and(|r| r.terminate);
     let r = reload(path, proxy, listeners, checks, terminate);
-    if let Err(e) = &r {
-        tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+    match &r {
+        Ok(_) => {
+            let snap = proxy.active.load().snap.clone();
+            if let Some(vrrp) = shared.vrrp.lock().await.as_mut()
+                && let Err(e) = vrrp.reload(&snap).await
+            {
+                tracing::error!("vrrp reload: {e}");
+            }
+        }
+        Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
     }
     let failed = r.as_ref().err().map(|e| e.lines().next().unwrap_or("").to_string());
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(proxy, failed.as_deref()))]);
@@ -151,6 +173,16 @@ async fn reload_for(
     {
         tracing::debug!("the control client that asked for the reload has gone");
     }
+}
+
+/// Starts VRRP with `track_backend` reading the proxy's live server health.
+fn start_vrrp(proxy: &Arc<Proxy>) -> Result<crate::vrrp::Manager, String> {
+    let p = proxy.clone();
+    let live: crate::vrrp::LiveFn = Arc::new(move |backend: &str| {
+        use crate::routing::Live;
+        p.active.load().nbsrv(backend)
+    });
+    crate::vrrp::Manager::start(&proxy.active.load().snap, live).map_err(|e| e.to_string())
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
