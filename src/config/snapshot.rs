@@ -18,6 +18,16 @@ pub struct Snapshot {
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
+    pub api: Option<ApiSettings>,
+}
+
+/// The Data Plane API server's settings (`[api]`).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub bind: SocketAddr,
+    pub userlist: String,
+    pub state_dir: PathBuf,
+    pub max_open_transactions: u32,
 }
 
 impl Snapshot {
@@ -50,7 +60,15 @@ pub struct GlobalSettings {
 #[derive(Debug, Clone)]
 pub struct Userlist {
     pub name: String,
-    pub users: Vec<(String, String)>,
+    pub users: Vec<(String, Password)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// `insecure_password`: compared as is.
+    Insecure(String),
+    /// `password`: a crypt(3) hash (`$5$`, `$6$`, bcrypt).
+    Hash(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -192,6 +192,10 @@ pub fn validate(
         })
         .collect();
     let userlists = userlists(&file.userlist, &mut cx);
+    let api = file
+        .api
+        .as_ref()
+        .and_then(|a| super::api::validate(a, &userlists, cx.problems));
 
     if cx.problems.len() > start {
         return None;
@@ -202,6 +206,7 @@ pub fn validate(
         frontends,
         backends,
         userlists,
+        api,
     })
 }
 
@@ -312,9 +317,8 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let timeouts = timeouts(s, defaults);
     let check_def = s.check.as_ref().or(defaults.check.as_ref());
     let servers_src = s.servers.as_deref().unwrap_or(&[]);
-    if n.kind == Kind::Backend && servers_src.is_empty() {
-        cx.err(p.key("servers"), "a backend needs at least one server");
-    }
+    // A backend without servers is valid, as in HAProxy (it answers 503): the Data Plane API
+    // creates a backend first and adds its servers one call at a time.
     let mut names = HashSet::new();
     let mut servers = Vec::with_capacity(servers_src.len());
     for (i, sv) in servers_src.iter().enumerate() {
@@ -554,15 +558,22 @@ fn frontend(
     let s = n.sec;
     let p = n.path();
     let mode = mode_of(s, defaults);
+    // No bind is valid, as in HAProxy (a warning there): the Data Plane API creates a frontend
+    // first and adds its binds one call at a time.
     let binds_src = s.bind.as_deref().unwrap_or(&[]);
-    if binds_src.is_empty() {
-        cx.err(
-            p.key("bind"),
-            format!("a {} needs at least one bind address", n.kind.table()),
-        );
-    }
     let mut binds = Vec::new();
+    let mut bind_names = HashSet::new();
     for (i, b) in binds_src.iter().enumerate() {
+        if let Some(name) = &b.name
+            && !bind_names.insert(name.as_str())
+        {
+            cx.err_v(
+                p.key("bind").index(i).key("name"),
+                "duplicate bind name",
+                name,
+            );
+        }
+        let b = &b.addr;
         match parse_bind(b) {
             Ok(a) => {
                 if let Some(other) = seen_binds.insert(a, n.name().to_string()) {
@@ -947,10 +958,31 @@ fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
         let mut users = Vec::new();
         for (j, u) in l.users.iter().enumerate() {
             let up = p.key("users").index(j);
-            match &u.insecure_password {
-                Some(pw) if !u.name.is_empty() => users.push((u.name.clone(), pw.clone())),
-                Some(_) => cx.err(up.key("name"), "missing user name"),
-                None => cx.err(up.key("insecure_password"), "missing password"),
+            let pw = match (&u.insecure_password, &u.password) {
+                (Some(pw), None) => Password::Insecure(pw.clone()),
+                (None, Some(h)) => match super::api::check_hash(h) {
+                    Ok(()) => Password::Hash(h.clone()),
+                    Err(e) => {
+                        cx.err_v(up.key("password"), e, h);
+                        continue;
+                    }
+                },
+                (Some(_), Some(_)) => {
+                    cx.err(
+                        up.clone(),
+                        "set `password` or `insecure_password`, not both",
+                    );
+                    continue;
+                }
+                (None, None) => {
+                    cx.err(up.key("password"), "missing password");
+                    continue;
+                }
+            };
+            if u.name.is_empty() {
+                cx.err(up.key("name"), "missing user name");
+            } else {
+                users.push((u.name.clone(), pw));
             }
         }
         out.push(Userlist {
