@@ -57,6 +57,7 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);
     let mut listeners = Listeners::default();
     let fresh = listeners
@@ -65,11 +66,24 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
+    let (api_reload, mut api_reloads) = crate::api::reload_channel();
+    let api = match &api_settings {
+        Some(a) => Some(crate::api::ApiServer::start(
+            a,
+            &path,
+            proxy.clone(),
+            api_reload,
+        )?),
+        None => None,
+    };
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            Some(reply) = api_reloads.recv() => {
+                let _ = reply.send(reload(&path, &proxy, &mut listeners, &mut checks));
+            }
             _ = hup.recv() => {
                 if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
@@ -81,6 +95,9 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     tracing::info!(
         "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
     );
+    if let Some(api) = api {
+        api.stop().await;
+    }
     listeners.close_all().await;
     checks.stop_all();
     proxy.drain.send_replace(true);
