@@ -3,7 +3,7 @@
 
 use crate::balance::ServerState;
 use crate::config::Snapshot;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -206,7 +206,8 @@ impl Registry {
             .iter()
             .map(|f| fr.entry(f.name.clone()).or_default().clone())
             .collect();
-        let mut keep = Vec::new();
+        // A set: with 10,000 servers a list made this check quadratic (~0.3 s per reload).
+        let mut keep = HashSet::new();
         let backends = snap
             .backends
             .iter()
@@ -217,7 +218,7 @@ impl Registry {
                     .iter()
                     .map(|s| {
                         let key = (b.name.clone(), s.name.clone());
-                        keep.push(key.clone());
+                        keep.insert(key.clone());
                         let rt = sv
                             .entry(key)
                             .or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
