@@ -33,10 +33,7 @@ enum Cmd {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LBHA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 pub fn main() -> ExitCode {
@@ -54,11 +51,7 @@ pub fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("{e}");
                 let n = e.errors.len();
-                eprintln!(
-                    "{n} error{} found in {}",
-                    if n == 1 { "" } else { "s" },
-                    config.display()
-                );
+                eprintln!("{n} error{} found in {}", if n == 1 { "" } else { "s" }, config.display());
                 ExitCode::from(1)
             }
         },

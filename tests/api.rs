@@ -11,9 +11,7 @@ const C: &str = "/v2/services/haproxy/configuration";
 const T: &str = "/v2/services/haproxy/transactions";
 
 fn backend_cfg(name: &str, port: u16) -> String {
-    format!(
-        "[[backend]]\nname = \"{name}\"\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:{port}\" }}]\n"
-    )
+    format!("[[backend]]\nname = \"{name}\"\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:{port}\" }}]\n")
 }
 
 #[test]
@@ -33,15 +31,8 @@ fn versions_conflicts_and_status_codes() {
     let body = r#"{"name":"b2","mode":"http"}"#;
     let (s, e) = api.json("POST", &format!("{C}/backends"), Some(body));
     assert_eq!((s, e["code"].as_u64()), (400, Some(400)));
-    assert_eq!(
-        e["message"],
-        "version or transaction not specified, specify only one"
-    );
-    let (s, _) = api.json(
-        "POST",
-        &format!("{C}/backends?version=1&transaction_id=x"),
-        Some(body),
-    );
+    assert_eq!(e["message"], "version or transaction not specified, specify only one");
+    let (s, _) = api.json("POST", &format!("{C}/backends?version=1&transaction_id=x"), Some(body));
     assert_eq!(s, 400);
 
     // Stale version: the original's 409 and message; nothing written.
@@ -58,10 +49,7 @@ fn versions_conflicts_and_status_codes() {
     let r = api.call("POST", &format!("{C}/backends?version=1"), Some(body));
     assert_eq!(r.status, 202, "{}", r.text());
     let rid = r.header("Reload-ID").expect("Reload-ID").to_string();
-    assert!(
-        rid.len() > 11 && rid.as_bytes()[4] == b'-' && rid.ends_with("-1"),
-        "{rid}"
-    );
+    assert!(rid.len() > 11 && rid.as_bytes()[4] == b'-' && rid.ends_with("-1"), "{rid}");
     assert_eq!(r.header("Configuration-Version"), Some("2"));
     assert_eq!(api.version(), 2);
     api.check_file();
@@ -87,11 +75,7 @@ fn versions_conflicts_and_status_codes() {
         Some(r#"{"name":"x","address":"127.0.0.1","port":1}"#),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = api.call(
-        "DELETE",
-        &format!("{C}/backends/b2?version=4&force_reload=true"),
-        None,
-    );
+    let r = api.call("DELETE", &format!("{C}/backends/b2?version=4&force_reload=true"), None);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(api.version(), 5);
     api.check_file();
@@ -114,26 +98,13 @@ fn concurrent_transactions_first_commit_wins_the_other_is_outdated() {
     assert_ne!(id1, id2);
 
     // Isolated: each sees its own staged change only.
-    let (s, _) = api.json(
-        "POST",
-        &format!("{C}/backends?transaction_id={id1}"),
-        Some(r#"{"name":"one"}"#),
-    );
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id1}"), Some(r#"{"name":"one"}"#));
     assert_eq!(s, 202);
-    let (s, _) = api.json(
-        "POST",
-        &format!("{C}/backends?transaction_id={id2}"),
-        Some(r#"{"name":"two"}"#),
-    );
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id2}"), Some(r#"{"name":"two"}"#));
     assert_eq!(s, 202);
     let names = |id: &str| -> Vec<String> {
         let (_, v) = api.json("GET", &format!("{C}/backends?transaction_id={id}"), None);
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["name"].as_str().unwrap().to_string())
-            .collect()
+        v["data"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(names(id1), ["be", "one"]);
     assert_eq!(names(id2), ["be", "two"]);
@@ -148,15 +119,8 @@ fn concurrent_transactions_first_commit_wins_the_other_is_outdated() {
     assert_eq!(t["status"], "outdated");
     let (s, e) = api.json("PUT", &format!("{T}/{id2}"), None);
     assert_eq!(s, 406);
-    assert_eq!(
-        e["message"],
-        format!("transaction {id2} is outdated and cannot be committed")
-    );
-    let (s, _) = api.json(
-        "POST",
-        &format!("{C}/backends?transaction_id={id2}"),
-        Some(r#"{"name":"three"}"#),
-    );
+    assert_eq!(e["message"], format!("transaction {id2} is outdated and cannot be committed"));
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id2}"), Some(r#"{"name":"three"}"#));
     assert_eq!(s, 406);
     assert!(api.config_text().contains("\"one\"") && !api.config_text().contains("\"two\""));
     api.check_file();
@@ -165,10 +129,7 @@ fn concurrent_transactions_first_commit_wins_the_other_is_outdated() {
     let (s, _) = api.json("GET", &format!("{T}/{id1}"), None);
     assert_eq!(s, 404);
     let (_, list) = api.json("GET", T, None);
-    assert_eq!(
-        list,
-        json!([{"_version": 1, "id": id2, "status": "outdated"}])
-    );
+    assert_eq!(list, json!([{"_version": 1, "id": id2, "status": "outdated"}]));
     let (s, _) = api.json("DELETE", &format!("{T}/{id2}"), None);
     assert_eq!(s, 204);
     let (_, list) = api.json("GET", T, None);
@@ -191,11 +152,7 @@ fn a_transaction_survives_a_restart() {
     let api = api.restart();
     let (s, t) = api.json("GET", &format!("{T}/{id}"), None);
     assert_eq!((s, t["status"].as_str()), (200, Some("in_progress")));
-    let (_, staged) = api.json(
-        "GET",
-        &format!("{C}/servers?backend=be&transaction_id={id}"),
-        None,
-    );
+    let (_, staged) = api.json("GET", &format!("{C}/servers?backend=be&transaction_id={id}"), None);
     assert_eq!(staged["data"].as_array().unwrap().len(), 2);
     assert_eq!(api.version(), 1);
     let (s, _) = api.json("PUT", &format!("{T}/{id}"), None);
@@ -207,18 +164,9 @@ fn a_transaction_survives_a_restart() {
     let api = api.restart();
     assert_eq!(api.version(), 2);
     // The restarted daemon runs the committed server.
-    let (s, rs) = api.json(
-        "GET",
-        "/v2/services/haproxy/runtime/servers?backend=be",
-        None,
-    );
+    let (s, rs) = api.json("GET", "/v2/services/haproxy/runtime/servers?backend=be", None);
     assert_eq!(s, 200);
-    let names: Vec<&str> = rs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = rs.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["s1", "s2"]);
 }
 
@@ -232,76 +180,16 @@ fn every_bad_input_class_is_rejected_naming_the_field_and_nothing_is_written() {
     ));
     let before = api.config_text();
     let cases: &[(&str, &str, &str, u16, &str)] = &[
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "#,
-            400,
-            "body: invalid JSON",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"["x"]"#,
-            400,
-            "body: expected a JSON object",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "colour": "red"}"#,
-            400,
-            "colour: unknown field",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "cookie": {"name": "S"}}"#,
-            400,
-            "cookie: not supported by lbha",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "retries": "three"}"#,
-            400,
-            "retries: invalid type",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "balance": {"algorithm": 5}}"#,
-            400,
-            "balance.algorithm: invalid type",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "x", "mode": "log"}"#,
-            422,
-            "mode in body should be one of [http tcp]",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"mode": "http"}"#,
-            422,
-            "name in body is required",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "a b"}"#,
-            422,
-            "name in body should match",
-        ),
-        (
-            "POST",
-            "backends",
-            r#"{"name": "be"}"#,
-            409,
-            "object already exists: Object be already exists",
-        ),
+        ("POST", "backends", r#"{"name": "x", "#, 400, "body: invalid JSON"),
+        ("POST", "backends", r#"["x"]"#, 400, "body: expected a JSON object"),
+        ("POST", "backends", r#"{"name": "x", "colour": "red"}"#, 400, "colour: unknown field"),
+        ("POST", "backends", r#"{"name": "x", "cookie": {"name": "S"}}"#, 400, "cookie: not supported by lbha"),
+        ("POST", "backends", r#"{"name": "x", "retries": "three"}"#, 400, "retries: invalid type"),
+        ("POST", "backends", r#"{"name": "x", "balance": {"algorithm": 5}}"#, 400, "balance.algorithm: invalid type"),
+        ("POST", "backends", r#"{"name": "x", "mode": "log"}"#, 422, "mode in body should be one of [http tcp]"),
+        ("POST", "backends", r#"{"mode": "http"}"#, 422, "name in body is required"),
+        ("POST", "backends", r#"{"name": "a b"}"#, 422, "name in body should match"),
+        ("POST", "backends", r#"{"name": "be"}"#, 409, "object already exists: Object be already exists"),
         (
             "POST",
             "servers?backend=nope",
@@ -330,13 +218,7 @@ fn every_bad_input_class_is_rejected_naming_the_field_and_nothing_is_written() {
             422,
             "weight in body should be less than or equal to 256",
         ),
-        (
-            "POST",
-            "servers?backend=be",
-            r#"{"name": "s", "address": "127.0.0.1"}"#,
-            400,
-            "port: required by lbha",
-        ),
+        ("POST", "servers?backend=be", r#"{"name": "s", "address": "127.0.0.1"}"#, 400, "port: required by lbha"),
         (
             "POST",
             "binds?frontend=fe",
@@ -392,15 +274,8 @@ fn every_bad_input_class_is_rejected_naming_the_field_and_nothing_is_written() {
         let (s, e) = api.json(method, &format!("{C}/{path}{sep}version=1"), Some(body));
         assert_eq!(s, *status, "{method} {path} {body}: {e}");
         let m = e["message"].as_str().unwrap_or_default();
-        assert!(
-            m.contains(msg),
-            "{method} {path} {body}: {m:?} lacks {msg:?}"
-        );
-        assert_eq!(
-            api.config_text(),
-            before,
-            "{method} {path} {body} wrote the file"
-        );
+        assert!(m.contains(msg), "{method} {path} {body}: {m:?} lacks {msg:?}");
+        assert_eq!(api.config_text(), before, "{method} {path} {body} wrote the file");
     }
     assert_eq!(api.version(), 1);
 
@@ -408,11 +283,7 @@ fn every_bad_input_class_is_rejected_naming_the_field_and_nothing_is_written() {
     // fails, says why, and leaves everything as it was.
     let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
     let id = t["id"].as_str().unwrap();
-    let (s, _) = api.json(
-        "POST",
-        &format!("{C}/backends?transaction_id={id}"),
-        Some(r#"{"name": 1}"#),
-    );
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id}"), Some(r#"{"name": 1}"#));
     assert_eq!(s, 400);
     let (s, _) = api.json(
         "POST",
@@ -451,18 +322,10 @@ fn a_commit_whose_reload_fails_restores_the_file_and_keeps_serving() {
     let (s, e) = api.json(
         "POST",
         &format!("{C}/binds?frontend=fe&version=1"),
-        Some(&format!(
-            r#"{{"name": "x", "address": "127.0.0.1", "port": {taken_port}}}"#
-        )),
+        Some(&format!(r#"{{"name": "x", "address": "127.0.0.1", "port": {taken_port}}}"#)),
     );
     assert_eq!(s, 400, "{e}");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("reload failed, previous configuration kept: cannot bind"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("reload failed, previous configuration kept: cannot bind"), "{e}");
     assert_eq!(api.config_text(), before);
     assert_eq!(api.version(), 1);
     let r = get(fe_port, "/");
@@ -475,11 +338,8 @@ fn auth_failures() {
     let state = TempDir::new("api-state");
     let port = free_port();
     let sha512 = "$6$saltsalt$1exCt/dOPxcYhFKNrpFEJZM3XdbauNE1U6SSfdUbaG/VkuiiZ9y002RSRJzuNQ03V0IN9WSP0CpiOXuoSRVIU0";
-    let extra = format!(
-        "[[userlist]]\nname = \"hashed\"\nusers = [{{ name = \"ops\", password = \"{sha512}\" }}]\n"
-    );
-    let cfg = config(port, &state, &extra)
-        .replace("userlist = \"dataplaneapi\"", "userlist = \"hashed\"");
+    let extra = format!("[[userlist]]\nname = \"hashed\"\nusers = [{{ name = \"ops\", password = \"{sha512}\" }}]\n");
+    let cfg = config(port, &state, &extra).replace("userlist = \"dataplaneapi\"", "userlist = \"hashed\"");
     let lbha = Lbha::start(&cfg, &[port]);
     let api = ApiLbha::with(lbha, port, state);
     let path = format!("{C}/backends");
@@ -505,13 +365,9 @@ fn auth_failures() {
     let r = api.call_auth("GET", "/v2/nothing", None, Some("Basic b3BzOjEyMzQ1Ng=="));
     assert_eq!(r.status, 404);
     // curl --user, as scripts call it.
-    let (code, _) = api.curl(&format!(
-        "curl --user ops:123456 http://127.0.0.1:{port}{path}"
-    ));
+    let (code, _) = api.curl(&format!("curl --user ops:123456 http://127.0.0.1:{port}{path}"));
     assert_eq!(code, 200);
-    let (code, _) = api.curl(&format!(
-        "curl --user ops:nope http://127.0.0.1:{port}{path}"
-    ));
+    let (code, _) = api.curl(&format!("curl --user ops:nope http://127.0.0.1:{port}{path}"));
     assert_eq!(code, 401);
 }
 
@@ -535,49 +391,26 @@ fn runtime_server_state_changes_at_once_without_a_reload() {
         json!({"name":"a","id":"1","address":"127.0.0.1","port":a.port,"admin_state":"ready","operational_state":"up","weight":1})
     );
     let before = api.config_text();
-    let (s, v) = api.json(
-        "PUT",
-        &format!("{rs}/a?backend=be"),
-        Some(r#"{"admin_state":"maint"}"#),
-    );
+    let (s, v) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"maint"}"#));
     assert_eq!((s, v["admin_state"].as_str()), (200, Some("maint")));
     let bodies: Vec<String> = (0..4).map(|_| get(fe_port, "/").text()).collect();
     assert!(bodies.iter().all(|b| b == "B"), "{bodies:?}");
-    let (s, _) = api.json(
-        "PUT",
-        &format!("{rs}/a?backend=be"),
-        Some(r#"{"admin_state":"ready","weight":3}"#),
-    );
+    let (s, _) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"ready","weight":3}"#));
     assert_eq!(s, 200);
     let bodies: Vec<String> = (0..8).map(|_| get(fe_port, "/").text()).collect();
     assert_eq!(bodies.iter().filter(|b| *b == "A").count(), 6, "{bodies:?}");
     assert_eq!(api.config_text(), before);
     assert_eq!(api.version(), 1);
-    let (s, _) = api.json(
-        "PUT",
-        &format!("{rs}/zz?backend=be"),
-        Some(r#"{"admin_state":"drain"}"#),
-    );
+    let (s, _) = api.json("PUT", &format!("{rs}/zz?backend=be"), Some(r#"{"admin_state":"drain"}"#));
     assert_eq!(s, 404);
-    let (s, _) = api.json(
-        "PUT",
-        &format!("{rs}/a?backend=be"),
-        Some(r#"{"admin_state":"sleepy"}"#),
-    );
+    let (s, _) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"sleepy"}"#));
     assert_eq!(s, 422);
 
     // Native stats see the traffic.
-    let (s, st) = api.json(
-        "GET",
-        "/v2/services/haproxy/stats/native?type=server&parent=be&name=a",
-        None,
-    );
+    let (s, st) = api.json("GET", "/v2/services/haproxy/stats/native?type=server&parent=be&name=a", None);
     assert_eq!(s, 200);
     let row = &st[0]["stats"][0];
-    assert_eq!(
-        (row["name"].as_str(), row["backend_name"].as_str()),
-        (Some("a"), Some("be"))
-    );
+    assert_eq!((row["name"].as_str(), row["backend_name"].as_str()), (Some("a"), Some("be")));
     assert!(row["stats"]["stot"].as_u64().unwrap() >= 6, "{row}");
 }
 
@@ -587,9 +420,7 @@ fn edits_outside_the_api_bump_the_version_and_outdate_transactions() {
     let api = ApiLbha::start(&backend_cfg("be", b.port));
     let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
     let id = t["id"].as_str().unwrap();
-    let text = api
-        .config_text()
-        .replace("name = \"be\"", "name = \"be\"\nretries = 5");
+    let text = api.config_text().replace("name = \"be\"", "name = \"be\"\nretries = 5");
     std::fs::write(&api.lbha.config, text).unwrap();
     assert_eq!(api.version(), 2);
     let (_, t) = api.json("GET", &format!("{T}/{id}"), None);
@@ -606,30 +437,14 @@ fn discovery_info_and_specification() {
     let (s, info) = api.json("GET", "/v2/info", None);
     assert_eq!(s, 200);
     assert!(info["system"]["cpu_info"]["num_cpus"].as_u64().unwrap() >= 1);
-    assert!(
-        info["api"]["version"]
-            .as_str()
-            .unwrap()
-            .starts_with("lbha ")
-    );
+    assert!(info["api"]["version"].as_str().unwrap().starts_with("lbha "));
     let (s, d) = api.json("GET", "/v2/services/haproxy/configuration", None);
     assert_eq!(s, 200);
-    assert!(
-        d.as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["url"] == "/v2/services/haproxy/configuration/backends")
-    );
-    let (s, g) = api.json(
-        "PUT",
-        &format!("{C}/global?version=1"),
-        Some(r#"{"maxconn": 5000, "hard_stop_after": 2000}"#),
-    );
+    assert!(d.as_array().unwrap().iter().any(|e| e["url"] == "/v2/services/haproxy/configuration/backends"));
+    let (s, g) =
+        api.json("PUT", &format!("{C}/global?version=1"), Some(r#"{"maxconn": 5000, "hard_stop_after": 2000}"#));
     assert_eq!(s, 202, "{g}");
     let (_, g) = api.json("GET", &format!("{C}/global"), None);
-    assert_eq!(
-        g,
-        json!({"_version": 2, "data": {"maxconn": 5000, "hard_stop_after": 2000}})
-    );
+    assert_eq!(g, json!({"_version": 2, "data": {"maxconn": 5000, "hard_stop_after": 2000}}));
     api.check_file();
 }

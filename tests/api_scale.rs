@@ -18,10 +18,7 @@ fn big_config() -> String {
     for b in 0..BACKENDS {
         s.push_str(&format!("[[backend]]\nname = \"be{b}\"\nservers = [\n"));
         for i in 0..SERVERS {
-            s.push_str(&format!(
-                "  {{ name = \"s{i}\", addr = \"127.0.0.1:{}\", weight = 10 }},\n",
-                20000 + i
-            ));
+            s.push_str(&format!("  {{ name = \"s{i}\", addr = \"127.0.0.1:{}\", weight = 10 }},\n", 20000 + i));
         }
         s.push_str("]\n\n");
     }
@@ -57,36 +54,20 @@ fn thousand_backends_ten_servers_each() {
         size = r.body.len();
         gets.push(d);
     }
-    println!(
-        "GET backends (1000 objects, {} KiB): median {:?}",
-        size / 1024,
-        median(gets)
-    );
+    println!("GET backends (1000 objects, {} KiB): median {:?}", size / 1024, median(gets));
 
     let mut gets = Vec::new();
     for _ in 0..RUNS {
-        let (r, d) = time(|| {
-            api.call(
-                "GET",
-                "/v2/services/haproxy/configuration/servers?backend=be999",
-                None,
-            )
-        });
+        let (r, d) = time(|| api.call("GET", "/v2/services/haproxy/configuration/servers?backend=be999", None));
         assert_eq!(r.status, 200);
         gets.push(d);
     }
-    println!(
-        "GET servers?backend=be999 (10 objects): median {:?}",
-        median(gets)
-    );
+    println!("GET servers?backend=be999 (10 objects): median {:?}", median(gets));
 
     let mut commits = Vec::new();
     for run in 0..RUNS {
         let v = api.version();
-        let body = format!(
-            r#"{{"name":"s3","address":"127.0.0.1","port":20003,"weight":{}}}"#,
-            20 + run
-        );
+        let body = format!(r#"{{"name":"s3","address":"127.0.0.1","port":20003,"weight":{}}}"#, 20 + run);
         let (r, d) = time(|| {
             api.call(
                 "PUT",
@@ -106,47 +87,26 @@ fn thousand_backends_ten_servers_each() {
     for run in 0..RUNS {
         let v = api.version();
         let (_, d) = time(|| {
-            let (_, t) = api.json(
-                "POST",
-                &format!("/v2/services/haproxy/transactions?version={v}"),
-                None,
-            );
+            let (_, t) = api.json("POST", &format!("/v2/services/haproxy/transactions?version={v}"), None);
             let id = t["id"].as_str().unwrap().to_string();
-            let body = format!(
-                r#"{{"name":"s3","address":"127.0.0.1","port":20003,"weight":{}}}"#,
-                40 + run
-            );
+            let body = format!(r#"{{"name":"s3","address":"127.0.0.1","port":20003,"weight":{}}}"#, 40 + run);
             let (s, _) = api.json(
                 "PUT",
-                &format!(
-                    "/v2/services/haproxy/configuration/servers/s3?backend=be7&transaction_id={id}"
-                ),
+                &format!("/v2/services/haproxy/configuration/servers/s3?backend=be7&transaction_id={id}"),
                 Some(&body),
             );
             assert_eq!(s, 202);
-            let (s, _) = api.json(
-                "PUT",
-                &format!("/v2/services/haproxy/transactions/{id}"),
-                None,
-            );
+            let (s, _) = api.json("PUT", &format!("/v2/services/haproxy/transactions/{id}"), None);
             assert_eq!(s, 202);
         });
         txns.push(d);
     }
-    println!(
-        "transaction: create + one server change + commit: median {:?}",
-        median(txns)
-    );
+    println!("transaction: create + one server change + commit: median {:?}", median(txns));
 
     let (_, hup) = time(|| {
         api.lbha.signal(1);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !api
-            .lbha
-            .log_text()
-            .matches("configuration reloaded")
-            .count()
-            .ge(&(2 * RUNS + 1))
+        while !api.lbha.log_text().matches("configuration reloaded").count().ge(&(2 * RUNS + 1))
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(5));

@@ -54,10 +54,7 @@ fn seed_dataplane_sequence_with_curl() {
         r#"curl -X POST -u admin:123456 -H "Content-Type: application/json" "http://{host}/v2/services/haproxy/configuration/backends?transaction_id={id}" -d '{{"adv_check":"httpchk","balance":{{"algorithm":"roundrobin"}},"forwardfor":{{"enabled":"enabled"}},"httpchk_params":{{"method":"GET","uri":"/check","version":"HTTP/1.1"}},"mode":"http","name":"test_backendtr"}}'"#
     ));
     assert_eq!(code, 202, "{body}");
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["name"],
-        "test_backendtr"
-    );
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["name"], "test_backendtr");
 
     // 3. add server to backend (address and port → the test backend; host, transaction id)
     let (code, body) = api.curl(&format!(
@@ -131,25 +128,13 @@ fn seed_dataplane_sequence_with_curl() {
         let r = get(fe_port, "/");
         assert_eq!((r.status, r.text().as_str()), (200, "NEW"));
     }
-    assert!(
-        new_server
-            .seen
-            .requests
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= 3
-    );
+    assert!(new_server.seen.requests.load(std::sync::atomic::Ordering::SeqCst) >= 3);
     let api = ApiLbha::with(lbha, api.port, api.state);
 
     // The written file: comments kept, `lbha check` accepts it, the previous one is kept.
     let text = api.config_text();
-    assert!(
-        text.starts_with("# lbha under test; the API edits this file"),
-        "{text}"
-    );
-    assert!(
-        text.contains("check = { http = \"GET /check HTTP/1.1\" }"),
-        "{text}"
-    );
+    assert!(text.starts_with("# lbha under test; the API edits this file"), "{text}");
+    assert!(text.contains("check = { http = \"GET /check HTTP/1.1\" }"), "{text}");
     api.check_file();
     let bak = std::fs::read_to_string(format!("{}.bak", api.lbha.config.display())).unwrap();
     assert!(!bak.contains("test_frontendtr") && bak.contains("test_backendproxy"));

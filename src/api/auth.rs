@@ -30,9 +30,7 @@ pub fn verify_hash(password: &str, hash: &str) -> bool {
         return bcrypt::verify(password, hash).unwrap_or(false);
     }
     use sha_crypt::{PasswordVerifier, ShaCrypt};
-    ShaCrypt::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    ShaCrypt::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
 fn key(user: &str, pw: &str, hash: &str) -> [u8; 32] {
@@ -51,22 +49,15 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl Verified {
     /// Ok if the header carries a user of `list` with the right password.
-    pub async fn check(
-        &self,
-        list: Option<&Userlist>,
-        header: Option<&str>,
-    ) -> Result<(), ApiError> {
+    pub async fn check(&self, list: Option<&Userlist>, header: Option<&str>) -> Result<(), ApiError> {
         let list = match list {
             Some(l) if !l.users.is_empty() => l,
             _ => return Err(ApiError::Unauthorized("no configured users".into())),
         };
-        let (user, pw) = header
-            .and_then(parse_basic)
-            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        let (user, pw) =
+            header.and_then(parse_basic).ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
         let Some((_, stored)) = list.users.iter().find(|(u, _)| *u == user) else {
-            return Err(ApiError::Unauthorized(format!(
-                "user {user} does not exist"
-            )));
+            return Err(ApiError::Unauthorized(format!("user {user} does not exist")));
         };
         let ok = match stored {
             Password::Insecure(p) => ct_eq(p.as_bytes(), pw.as_bytes()),
@@ -76,9 +67,7 @@ impl Verified {
                     true
                 } else {
                     let (pw2, h2) = (pw.clone(), h.clone());
-                    let ok = tokio::task::spawn_blocking(move || verify_hash(&pw2, &h2))
-                        .await
-                        .unwrap_or(false);
+                    let ok = tokio::task::spawn_blocking(move || verify_hash(&pw2, &h2)).await.unwrap_or(false);
                     if ok && let Ok(mut s) = self.0.lock() {
                         if s.len() > 1024 {
                             s.clear();
@@ -93,9 +82,7 @@ impl Verified {
             Ok(())
         } else {
             // The original echoes the password here; lbha does not put secrets in replies.
-            Err(ApiError::Unauthorized(format!(
-                "invalid password for user {user}"
-            )))
+            Err(ApiError::Unauthorized(format!("invalid password for user {user}")))
         }
     }
 }
@@ -106,10 +93,7 @@ mod tests {
 
     #[test]
     fn basic_header() {
-        assert_eq!(
-            parse_basic("Basic YWRtaW46MTIzNDU2"),
-            Some(("admin".into(), "123456".into()))
-        );
+        assert_eq!(parse_basic("Basic YWRtaW46MTIzNDU2"), Some(("admin".into(), "123456".into())));
         assert_eq!(parse_basic("Bearer x"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
     }
@@ -118,7 +102,8 @@ mod tests {
     fn crypt_hashes() {
         // From `openssl passwd -5 -salt saltsalt 123456` and `-6`.
         let sha256 = "$5$saltsalt$bNuW6hMdhDP6R51UI1RrpgGgbWeTrM7ajkOj8vMX2d.";
-        let sha512 = "$6$saltsalt$1exCt/dOPxcYhFKNrpFEJZM3XdbauNE1U6SSfdUbaG/VkuiiZ9y002RSRJzuNQ03V0IN9WSP0CpiOXuoSRVIU0";
+        let sha512 =
+            "$6$saltsalt$1exCt/dOPxcYhFKNrpFEJZM3XdbauNE1U6SSfdUbaG/VkuiiZ9y002RSRJzuNQ03V0IN9WSP0CpiOXuoSRVIU0";
         for h in [sha256, sha512] {
             assert!(verify_hash("123456", h), "{h}");
             assert!(!verify_hash("1234567", h), "{h}");

@@ -57,24 +57,16 @@ impl ApiError {
         ApiError::NotFound(format!("missing object: Object {what} does not exist"))
     }
     pub fn exists(what: impl std::fmt::Display) -> Self {
-        ApiError::Conflict(format!(
-            "object already exists: Object {what} already exists"
-        ))
+        ApiError::Conflict(format!("object already exists: Object {what} already exists"))
     }
     pub fn missing_parent(kind: &str, name: &str) -> Self {
         ApiError::BadRequest(format!("missing parent: {kind} {name} does not exist"))
     }
     pub fn required(field: &str, place: &str) -> Self {
-        ApiError::Schema {
-            code: 602,
-            message: format!("{field} in {place} is required"),
-        }
+        ApiError::Schema { code: 602, message: format!("{field} in {place} is required") }
     }
     pub fn pattern(field: &str, pattern: &str) -> Self {
-        ApiError::Schema {
-            code: 605,
-            message: format!("{field} in body should match '{pattern}'"),
-        }
+        ApiError::Schema { code: 605, message: format!("{field} in body should match '{pattern}'") }
     }
     pub fn range(field: &str, min: i64, max: i64, got: i64) -> Self {
         ApiError::Schema {

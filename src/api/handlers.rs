@@ -18,11 +18,10 @@ fn parse_u64(req: &Req, key: &str) -> ApiResult<Option<u64>> {
     match req.query.get(key) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!(
-                "{key}: `{v}` in query is not a non-negative integer"
-            ))
-        }),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{key}: `{v}` in query is not a non-negative integer"))),
     }
 }
 
@@ -30,9 +29,7 @@ fn parse_bool(req: &Req, key: &str) -> ApiResult<bool> {
     match req.query.get(key).map(String::as_str) {
         None | Some("false") | Some("") => Ok(false),
         Some("true") => Ok(true),
-        Some(v) => Err(ApiError::BadRequest(format!(
-            "{key}: `{v}` in query is not a boolean"
-        ))),
+        Some(v) => Err(ApiError::BadRequest(format!("{key}: `{v}` in query is not a boolean"))),
     }
 }
 
@@ -41,17 +38,15 @@ fn target(req: &Req) -> ApiResult<Target> {
     let version = parse_u64(req, "version")?.filter(|v| *v != 0);
     let force = parse_bool(req, "force_reload")?;
     match (txn, version) {
-        (Some(_), Some(_)) => Err(ApiError::BadRequest(
-            "both version and transaction specified, specify only one".into(),
-        )),
-        (Some(_), None) if force => Err(ApiError::BadRequest(
-            "force_reload: cannot be used with transaction_id (the commit reloads)".into(),
-        )),
+        (Some(_), Some(_)) => {
+            Err(ApiError::BadRequest("both version and transaction specified, specify only one".into()))
+        }
+        (Some(_), None) if force => {
+            Err(ApiError::BadRequest("force_reload: cannot be used with transaction_id (the commit reloads)".into()))
+        }
         (Some(id), None) => Ok(Target::Txn(id.clone())),
         (None, Some(v)) => Ok(Target::Version(v, force)),
-        (None, None) => Err(ApiError::BadRequest(
-            "version or transaction not specified, specify only one".into(),
-        )),
+        (None, None) => Err(ApiError::BadRequest("version or transaction not specified, specify only one".into())),
     }
 }
 
@@ -80,21 +75,14 @@ pub async fn config_read(st: &ApiState, req: &Req, kind: Kind) -> ApiResult<Repl
             let (doc, v) = store.txn_doc(t)?;
             (resources::read(doc, kind, &sc, id)?, v)
         }
-        None => (
-            resources::read(store.doc(), kind, &sc, id)?,
-            store.version(),
-        ),
+        None => (resources::read(store.doc(), kind, &sc, id)?, store.version()),
     };
     Ok(Reply::json(200, wrapped(version, data), version))
 }
 
 /// POST/PUT/DELETE on a configuration resource.
 pub async fn config_write(st: &ApiState, req: &Req, kind: Kind) -> ApiResult<Reply> {
-    let body = if req.method == "DELETE" {
-        Json::Null
-    } else {
-        json::parse_body(&req.body)?
-    };
+    let body = if req.method == "DELETE" { Json::Null } else { json::parse_body(&req.body)? };
     let sc = scope(req);
     let id = req.param.clone();
     let w = match req.method {
@@ -113,9 +101,7 @@ pub async fn config_write(st: &ApiState, req: &Req, kind: Kind) -> ApiResult<Rep
             })
         }
         Target::Version(v, force) => {
-            let (out, c) = store
-                .write_now(v, |doc| resources::write(doc, kind, &sc, w), &st.reload)
-                .await?;
+            let (out, c) = store.write_now(v, |doc| resources::write(doc, kind, &sc, w), &st.reload).await?;
             Ok(written(req.method, out, &c, force))
         }
     }
@@ -165,15 +151,10 @@ pub async fn transactions(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                     message: "status in query should be one of [failed in_progress]".into(),
                 });
             }
-            Ok(Reply::json(
-                200,
-                json::to_value(&store.list_txns(status)),
-                current,
-            ))
+            Ok(Reply::json(200, json::to_value(&store.list_txns(status)), current))
         }
         ("POST", None) => {
-            let v =
-                parse_u64(req, "version")?.ok_or_else(|| ApiError::required("version", "query"))?;
+            let v = parse_u64(req, "version")?.ok_or_else(|| ApiError::required("version", "query"))?;
             let info = store.create_txn(v)?;
             Ok(Reply::json(201, json::to_value(&info), info.version))
         }
@@ -188,11 +169,7 @@ pub async fn transactions(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         ("PUT", Some(id)) => {
             let force = parse_bool(req, "force_reload")?;
             let (info, c) = store.commit_txn(id, &st.reload).await?;
-            let mut r = Reply::json(
-                if force { 200 } else { 202 },
-                json::to_value(&info),
-                c.version,
-            );
+            let mut r = Reply::json(if force { 200 } else { 202 }, json::to_value(&info), c.version);
             if !force {
                 r.headers.push(("Reload-ID", c.reload_id));
             }

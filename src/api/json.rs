@@ -26,22 +26,16 @@ impl Toggle {
 /// Parses a request body as JSON (400 on syntax errors).
 pub fn parse_body(bytes: &[u8]) -> ApiResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest(
-            "body: a JSON object is required".into(),
-        ));
+        return Err(ApiError::BadRequest("body: a JSON object is required".into()));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::BadRequest(format!("body: invalid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("body: invalid JSON: {e}")))
 }
 
 /// Decodes a resource. Nulls mean "not set" (the original's nullable fields); `haproxy_only`
 /// lists fields HAProxy's API knows but lbha has no setting for, so they get a precise error.
 pub fn decode<T: DeserializeOwned>(body: &Value, haproxy_only: &[&str]) -> ApiResult<T> {
     if !body.is_object() {
-        return Err(ApiError::BadRequest(format!(
-            "body: expected a JSON object, got {}",
-            kind(body)
-        )));
+        return Err(ApiError::BadRequest(format!("body: expected a JSON object, got {}", kind(body))));
     }
     let cleaned = strip_nulls(body.clone());
     serde_path_to_error::deserialize::<_, T>(cleaned).map_err(|e| {
@@ -53,27 +47,16 @@ pub fn decode<T: DeserializeOwned>(body: &Value, haproxy_only: &[&str]) -> ApiRe
 
 fn classify(path: &str, msg: &str, haproxy_only: &[&str]) -> ApiError {
     let prefix = |field: &str| {
-        if path == "." || path.is_empty() {
-            field.to_string()
-        } else {
-            format!("{path}.{field}")
-        }
+        if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
     };
     if let Some(field) = between(msg, "missing field `", "`") {
         return ApiError::required(&prefix(field), "body");
     }
     if let Some(field) = between(msg, "unknown field `", "`") {
         // The path of an unknown field already ends with the field.
-        let full = if path == "." || path.is_empty() {
-            field.to_string()
-        } else {
-            path.to_string()
-        };
+        let full = if path == "." || path.is_empty() { field.to_string() } else { path.to_string() };
         if haproxy_only.contains(&full.as_str()) {
-            return ApiError::unsupported(
-                &full,
-                "HAProxy's API has this field; lbha has no such setting",
-            );
+            return ApiError::unsupported(&full, "HAProxy's API has this field; lbha has no such setting");
         }
         let expected = msg.split_once(", expected ").map(|x| x.1).unwrap_or("");
         return ApiError::BadRequest(format!("{full}: unknown field (expected {expected})"));
@@ -113,23 +96,16 @@ fn kind(v: &Value) -> &'static str {
 
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
+        }
         other => other,
     }
 }
 
 /// Names of proxies, servers, binds and backends: the original's pattern `^[A-Za-z0-9-_.:]+$`.
 pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
-    if v.is_empty()
-        || !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-    {
+    if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
         return Err(ApiError::pattern(field, "^[A-Za-z0-9-_.:]+$"));
     }
     Ok(())
@@ -178,25 +154,14 @@ mod tests {
         assert!(e.to_string().starts_with("port: invalid type"), "{e}");
         let e = decode::<T>(&json!({"name": "a", "check": "on"}), &[]).unwrap_err();
         assert_eq!(e.code(), 606);
-        assert_eq!(
-            e.to_string(),
-            "check in body should be one of [enabled disabled]"
-        );
+        assert_eq!(e.to_string(), "check in body should be one of [enabled disabled]");
         let e = decode::<T>(&json!({"name": "a", "cookie": "x"}), &["cookie"]).unwrap_err();
-        assert!(
-            e.to_string().starts_with("cookie: not supported by lbha"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("cookie: not supported by lbha"), "{e}");
         let e = decode::<T>(&json!({"name": "a", "bogus": 1}), &[]).unwrap_err();
         assert!(e.to_string().starts_with("bogus: unknown field"), "{e}");
         let e = decode::<T>(&json!([1]), &[]).unwrap_err();
         assert_eq!(e.to_string(), "body: expected a JSON object, got an array");
         assert!(decode::<T>(&json!({"name": "a", "port": null}), &[]).is_ok());
-        assert!(
-            parse_body(b"{\"name\": ")
-                .unwrap_err()
-                .to_string()
-                .starts_with("body: invalid JSON")
-        );
+        assert!(parse_body(b"{\"name\": ").unwrap_err().to_string().starts_with("body: invalid JSON"));
     }
 }

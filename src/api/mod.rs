@@ -35,12 +35,8 @@ pub fn reload_channel() -> (ReloadFn, tokio::sync::mpsc::Receiver<ReloadRequest>
         let tx = tx.clone();
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            tx.send(reply)
-                .await
-                .map_err(|_| "the daemon is stopping".to_string())?;
-            answer
-                .await
-                .map_err(|_| "the daemon dropped the reload".to_string())?
+            tx.send(reply).await.map_err(|_| "the daemon is stopping".to_string())?;
+            answer.await.map_err(|_| "the daemon dropped the reload".to_string())?
         })
     });
     (f, rx)
@@ -60,12 +56,8 @@ impl ApiServer {
         proxy: Arc<Proxy>,
         reload: ReloadFn,
     ) -> Result<ApiServer, String> {
-        let store = store::Store::open(
-            config,
-            &settings.state_dir,
-            settings.max_open_transactions as usize,
-        )
-        .map_err(|e| format!("API state: {e}"))?;
+        let store = store::Store::open(config, &settings.state_dir, settings.max_open_transactions as usize)
+            .map_err(|e| format!("API state: {e}"))?;
         let std_l = crate::proxy::listener::bind(settings.bind)
             .map_err(|e| format!("cannot bind the API on {}: {e}", settings.bind))?;
         let l = tokio::net::TcpListener::from_std(std_l)

@@ -123,15 +123,11 @@ fn indexed_parent(doc: &DocumentMut, kind: Kind, scope: &Scope) -> ApiResult<(Si
 }
 
 fn resolve(doc: &DocumentMut, side: Side, name: &str) -> ApiResult<Parent> {
-    Ok(Parent {
-        sec: doc::parent(doc, side, name)?,
-        label: format!("{} {name}", side.table()),
-    })
+    Ok(Parent { sec: doc::parent(doc, side, name)?, label: format!("{} {name}", side.table()) })
 }
 
 fn index(id: &str) -> ApiResult<i64> {
-    id.parse()
-        .map_err(|_| ApiError::BadRequest(format!("index: `{id}` in path is not an integer")))
+    id.parse().map_err(|_| ApiError::BadRequest(format!("index: `{id}` in path is not an integer")))
 }
 
 /// GET: the collection (`id` None) or one item.
@@ -155,40 +151,22 @@ pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> A
                 (_, p) => p?,
             };
             match (k, id) {
-                (Kind::SwitchingRules, None) => Ok(indexed::list::<doc::switching_rules::Rule>(
-                    doc,
-                    Some(&parent),
-                )),
-                (Kind::SwitchingRules, Some(i)) => {
-                    indexed::get::<doc::switching_rules::Rule>(doc, &parent, index(i)?)
-                }
+                (Kind::SwitchingRules, None) => Ok(indexed::list::<doc::switching_rules::Rule>(doc, Some(&parent))),
+                (Kind::SwitchingRules, Some(i)) => indexed::get::<doc::switching_rules::Rule>(doc, &parent, index(i)?),
                 (Kind::Acls, None) => Ok(indexed::list::<doc::acls::Acl>(doc, Some(&parent))),
                 (Kind::Acls, Some(i)) => indexed::get::<doc::acls::Acl>(doc, &parent, index(i)?),
-                (_, None) => Ok(indexed::list::<doc::http_request_rules::HttpRequestRule>(
-                    doc,
-                    Some(&parent),
-                )),
-                (_, Some(i)) => indexed::get::<doc::http_request_rules::HttpRequestRule>(
-                    doc,
-                    &parent,
-                    index(i)?,
-                ),
+                (_, None) => Ok(indexed::list::<doc::http_request_rules::HttpRequestRule>(doc, Some(&parent))),
+                (_, Some(i)) => indexed::get::<doc::http_request_rules::HttpRequestRule>(doc, &parent, index(i)?),
             }
         }
     }
 }
 
 /// POST/PUT/DELETE on the document. Returns the object to echo (None for a delete).
-pub fn write(
-    doc: &mut DocumentMut,
-    kind: Kind,
-    scope: &Scope,
-    w: Write,
-) -> ApiResult<Option<Json>> {
+pub fn write(doc: &mut DocumentMut, kind: Kind, scope: &Scope, w: Write) -> ApiResult<Option<Json>> {
     use doc::{backends, binds, frontends, servers};
     let no_item = || ApiError::MethodNotAllowed(format!("{} takes no item path", kind.segment()));
-    let need_item =
-        || ApiError::MethodNotAllowed(format!("PUT needs an item path under {}", kind.segment()));
+    let need_item = || ApiError::MethodNotAllowed(format!("PUT needs an item path under {}", kind.segment()));
     Ok(match (kind, w) {
         (Kind::Backends, Write::Create(b)) => Some(backends::create(doc, b)?),
         (Kind::Backends, Write::Replace(Some(n), b)) => Some(backends::replace(doc, n, b)?),
@@ -234,9 +212,7 @@ pub fn write(
             let (side, name) = indexed_parent(doc, k, scope)?;
             let parent = resolve(doc, side, &name)?;
             match k {
-                Kind::SwitchingRules => {
-                    indexed_write::<doc::switching_rules::Rule>(doc, &parent, w)?
-                }
+                Kind::SwitchingRules => indexed_write::<doc::switching_rules::Rule>(doc, &parent, w)?,
                 Kind::Acls => indexed_write::<doc::acls::Acl>(doc, &parent, w)?,
                 _ => indexed_write::<doc::http_request_rules::HttpRequestRule>(doc, &parent, w)?,
             }
@@ -244,18 +220,12 @@ pub fn write(
     })
 }
 
-fn indexed_write<T: indexed::Indexed>(
-    doc: &mut DocumentMut,
-    p: &Parent,
-    w: Write,
-) -> ApiResult<Option<Json>> {
+fn indexed_write<T: indexed::Indexed>(doc: &mut DocumentMut, p: &Parent, w: Write) -> ApiResult<Option<Json>> {
     Ok(match w {
         Write::Create(b) => Some(indexed::create::<T>(doc, p, b)?),
         Write::Replace(Some(i), b) => Some(indexed::replace::<T>(doc, p, index(i)?, b)?),
         Write::Replace(None, _) => {
-            return Err(ApiError::MethodNotAllowed(
-                "PUT needs an index in the path".into(),
-            ));
+            return Err(ApiError::MethodNotAllowed("PUT needs an index in the path".into()));
         }
         Write::Delete(i) => {
             indexed::delete::<T>(doc, p, index(i)?)?;

@@ -36,26 +36,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/services/haproxy/configuration/binds/{name}"),
     ("PUT", "/services/haproxy/configuration/binds/{name}"),
     ("DELETE", "/services/haproxy/configuration/binds/{name}"),
-    (
-        "GET",
-        "/services/haproxy/configuration/backend_switching_rules",
-    ),
-    (
-        "POST",
-        "/services/haproxy/configuration/backend_switching_rules",
-    ),
-    (
-        "GET",
-        "/services/haproxy/configuration/backend_switching_rules/{index}",
-    ),
-    (
-        "PUT",
-        "/services/haproxy/configuration/backend_switching_rules/{index}",
-    ),
-    (
-        "DELETE",
-        "/services/haproxy/configuration/backend_switching_rules/{index}",
-    ),
+    ("GET", "/services/haproxy/configuration/backend_switching_rules"),
+    ("POST", "/services/haproxy/configuration/backend_switching_rules"),
+    ("GET", "/services/haproxy/configuration/backend_switching_rules/{index}"),
+    ("PUT", "/services/haproxy/configuration/backend_switching_rules/{index}"),
+    ("DELETE", "/services/haproxy/configuration/backend_switching_rules/{index}"),
     ("GET", "/services/haproxy/configuration/acls"),
     ("POST", "/services/haproxy/configuration/acls"),
     ("GET", "/services/haproxy/configuration/acls/{index}"),
@@ -63,18 +48,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/services/haproxy/configuration/acls/{index}"),
     ("GET", "/services/haproxy/configuration/http_request_rules"),
     ("POST", "/services/haproxy/configuration/http_request_rules"),
-    (
-        "GET",
-        "/services/haproxy/configuration/http_request_rules/{index}",
-    ),
-    (
-        "PUT",
-        "/services/haproxy/configuration/http_request_rules/{index}",
-    ),
-    (
-        "DELETE",
-        "/services/haproxy/configuration/http_request_rules/{index}",
-    ),
+    ("GET", "/services/haproxy/configuration/http_request_rules/{index}"),
+    ("PUT", "/services/haproxy/configuration/http_request_rules/{index}"),
+    ("DELETE", "/services/haproxy/configuration/http_request_rules/{index}"),
     ("GET", "/services/haproxy/configuration/defaults"),
     ("PUT", "/services/haproxy/configuration/defaults"),
     ("GET", "/services/haproxy/configuration/global"),
@@ -120,11 +96,7 @@ pub fn route(method: &str, path: &str) -> Result<Matched, ApiError> {
         let mut param = None;
         let ok = want.iter().zip(&got).all(|(w, g)| {
             if w.starts_with('{') {
-                param = Some(
-                    percent_encoding::percent_decode_str(g)
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                );
+                param = Some(percent_encoding::percent_decode_str(g).decode_utf8_lossy().into_owned());
                 true
             } else {
                 w == g
@@ -135,17 +107,11 @@ pub fn route(method: &str, path: &str) -> Result<Matched, ApiError> {
         }
         path_known = true;
         if m == method {
-            return Ok(Matched {
-                method: m,
-                template,
-                param,
-            });
+            return Ok(Matched { method: m, template, param });
         }
     }
     if path_known {
-        Err(ApiError::MethodNotAllowed(format!(
-            "method {method} is not allowed on {path}"
-        )))
+        Err(ApiError::MethodNotAllowed(format!("method {method} is not allowed on {path}")))
     } else {
         Err(ApiError::NotFound(format!("path {path} was not found")))
     }
@@ -158,10 +124,7 @@ mod tests {
     #[test]
     fn matches_templates_and_decodes_params() {
         let m = route("GET", "/v2/services/haproxy/configuration/backends/a%20b").unwrap();
-        assert_eq!(
-            m.template,
-            "/services/haproxy/configuration/backends/{name}"
-        );
+        assert_eq!(m.template, "/services/haproxy/configuration/backends/{name}");
         assert_eq!(m.param.as_deref(), Some("a b"));
         assert_eq!(route("GET", "/v2/").unwrap().template, "/");
         assert_eq!(route("PATCH", "/v2/info").unwrap_err().status(), 405);
@@ -174,18 +137,12 @@ mod tests {
     /// is routed.
     #[test]
     fn every_route_is_in_the_specification() {
-        let spec: serde_json::Value =
-            serde_json::from_str(super::super::spec::OPENAPI).expect("openapi.json parses");
+        let spec: serde_json::Value = serde_json::from_str(super::super::spec::OPENAPI).expect("openapi.json parses");
         assert_eq!(spec["basePath"], BASE);
         let paths = spec["paths"].as_object().expect("paths");
         for (m, t) in ROUTES {
-            let ops = paths
-                .get(*t)
-                .unwrap_or_else(|| panic!("{t} is not in openapi.json"));
-            assert!(
-                ops.get(m.to_lowercase()).is_some(),
-                "{m} {t} is not in openapi.json"
-            );
+            let ops = paths.get(*t).unwrap_or_else(|| panic!("{t} is not in openapi.json"));
+            assert!(ops.get(m.to_lowercase()).is_some(), "{m} {t} is not in openapi.json");
         }
         for (p, ops) in paths {
             for m in ops.as_object().expect("operations").keys() {
@@ -193,9 +150,7 @@ mod tests {
                     continue;
                 }
                 assert!(
-                    ROUTES
-                        .iter()
-                        .any(|(rm, rt)| rt == p && rm.eq_ignore_ascii_case(m)),
+                    ROUTES.iter().any(|(rm, rt)| rt == p && rm.eq_ignore_ascii_case(m)),
                     "openapi.json has {m} {p}, which the router does not serve"
                 );
             }

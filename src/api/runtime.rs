@@ -49,26 +49,20 @@ fn view(id: usize, s: &crate::config::snapshot::Server, rt: &ServerRt) -> Runtim
             Admin::Drain => AdminState::Drain,
             Admin::Maint => AdminState::Maint,
         }),
-        operational_state: Some(if rt.is_up() {
-            OpState::Up
-        } else {
-            OpState::Down
-        }),
+        operational_state: Some(if rt.is_up() { OpState::Up } else { OpState::Down }),
         weight: Some(rt.weight()),
     }
 }
 
 pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     let version = st.store.lock().await.version();
-    let backend = req
-        .query
-        .get("backend")
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| ApiError::required("backend", "query"))?;
+    let backend =
+        req.query.get("backend").filter(|b| !b.is_empty()).ok_or_else(|| ApiError::required("backend", "query"))?;
     let active = st.proxy.active.load_full();
-    let (bi, b) = active.snap.backend(backend).ok_or_else(|| {
-        ApiError::NotFound(format!("missing object: backend {backend} does not exist"))
-    })?;
+    let (bi, b) = active
+        .snap
+        .backend(backend)
+        .ok_or_else(|| ApiError::NotFound(format!("missing object: backend {backend} does not exist")))?;
     let rts = &active.rt.backends[bi].servers;
     let find = |name: &str| {
         b.servers
@@ -78,21 +72,13 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     };
     match (req.method, req.param.as_deref()) {
         ("GET", None) => {
-            let all: Vec<Json> = b
-                .servers
-                .iter()
-                .enumerate()
-                .map(|(i, s)| json::to_value(&view(i, s, &rts[i])))
-                .collect();
+            let all: Vec<Json> =
+                b.servers.iter().enumerate().map(|(i, s)| json::to_value(&view(i, s, &rts[i]))).collect();
             Ok(Reply::json(200, Json::Array(all), version))
         }
         ("GET", Some(name)) => {
             let i = find(name)?;
-            Ok(Reply::json(
-                200,
-                json::to_value(&view(i, &b.servers[i], &rts[i])),
-                version,
-            ))
+            Ok(Reply::json(200, json::to_value(&view(i, &b.servers[i], &rts[i])), version))
         }
         ("PUT", Some(name)) => {
             let i = find(name)?;
@@ -117,11 +103,7 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 rt.set_weight(w);
             }
             tracing::info!(backend = %backend, server = %name, "runtime server state changed through the API");
-            Ok(Reply::json(
-                200,
-                json::to_value(&view(i, &b.servers[i], rt)),
-                version,
-            ))
+            Ok(Reply::json(200, json::to_value(&view(i, &b.servers[i], rt)), version))
         }
         _ => Err(ApiError::MethodNotAllowed("not allowed".into())),
     }
@@ -144,17 +126,7 @@ fn counters(c: &crate::state::Counters) -> serde_json::Map<String, Json> {
     put("eresp", c.errors_resp.load(Relaxed));
     put("wretr", c.retries.load(Relaxed));
     put("wredis", c.redispatches.load(Relaxed));
-    for (i, k) in [
-        "hrsp_1xx",
-        "hrsp_2xx",
-        "hrsp_3xx",
-        "hrsp_4xx",
-        "hrsp_5xx",
-        "hrsp_other",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, k) in ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].iter().enumerate() {
         put(k, c.http_responses[i].load(Relaxed));
     }
     m
@@ -163,12 +135,7 @@ fn counters(c: &crate::state::Counters) -> serde_json::Map<String, Json> {
 /// `GET /services/haproxy/stats/native?type=&name=&parent=`.
 pub async fn stats(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     let version = st.store.lock().await.version();
-    let q = |k: &str| {
-        req.query
-            .get(k)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    };
+    let q = |k: &str| req.query.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let kind = q("type");
     if let Some(k) = kind
         && !["frontend", "backend", "server"].contains(&k)
@@ -180,9 +147,7 @@ pub async fn stats(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     }
     let (name, parent) = (q("name"), q("parent"));
     let want = |k: &str, n: &str, p: Option<&str>| {
-        kind.is_none_or(|x| x == k)
-            && name.is_none_or(|x| x == n)
-            && (parent.is_none() || p == parent)
+        kind.is_none_or(|x| x == k) && name.is_none_or(|x| x == n) && (parent.is_none() || p == parent)
     };
     let a = st.proxy.active.load_full();
     let mut out = Vec::new();
@@ -201,38 +166,23 @@ pub async fn stats(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 let mut s = counters(&srt.counters);
                 s.insert("status".into(), json!(srt.status()));
                 s.insert("weight".into(), json!(srt.weight()));
-                s.insert(
-                    "check_status".into(),
-                    json!(srt.last_check.lock().map(|c| c.clone()).unwrap_or_default()),
-                );
+                s.insert("check_status".into(), json!(srt.last_check.lock().map(|c| c.clone()).unwrap_or_default()));
                 s.insert("chkdown".into(), json!(srt.down_transitions.load(Relaxed)));
-                out.push(
-                    json!({"type": "server", "name": sv.name, "backend_name": b.name, "stats": s}),
-                );
+                out.push(json!({"type": "server", "name": sv.name, "backend_name": b.name, "stats": s}));
             }
         }
         if want("backend", &b.name, None) {
             let mut s = counters(&rt.counters);
-            s.insert(
-                "status".into(),
-                json!(if rt.nbsrv() > 0 { "UP" } else { "DOWN" }),
-            );
+            s.insert("status".into(), json!(if rt.nbsrv() > 0 { "UP" } else { "DOWN" }));
             s.insert("act".into(), json!(rt.nbsrv()));
             out.push(json!({"type": "backend", "name": b.name, "stats": s}));
         }
     }
-    Ok(Reply::json(
-        200,
-        json!([{ "runtimeAPI": "lbha", "stats": out }]),
-        version,
-    ))
+    Ok(Reply::json(200, json!([{ "runtimeAPI": "lbha", "stats": out }]), version))
 }
 
 fn read(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
 }
 
 /// `GET /info`: the API and the host it runs on.
@@ -259,14 +209,9 @@ pub async fn info(st: &ApiState) -> ApiResult<Reply> {
         .and_then(|l| l.split_once(':'))
         .map(|x| x.1.trim().to_string())
         .unwrap_or_default();
-    let uptime = read("/proc/uptime")
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(0, |s| s as u64);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let uptime =
+        read("/proc/uptime").split_whitespace().next().and_then(|s| s.parse::<f64>().ok()).map_or(0, |s| s as u64);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let body = json!({
         "api": {
             "version": format!("lbha {}", env!("CARGO_PKG_VERSION")),
@@ -313,21 +258,12 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/frontends", "Frontends"),
             ("/services/haproxy/configuration/servers", "Servers"),
             ("/services/haproxy/configuration/binds", "Binds"),
-            (
-                "/services/haproxy/configuration/backend_switching_rules",
-                "Backend switching rules",
-            ),
+            ("/services/haproxy/configuration/backend_switching_rules", "Backend switching rules"),
             ("/services/haproxy/configuration/acls", "ACLs"),
-            (
-                "/services/haproxy/configuration/http_request_rules",
-                "HTTP request rules",
-            ),
+            ("/services/haproxy/configuration/http_request_rules", "HTTP request rules"),
             ("/services/haproxy/configuration/defaults", "Defaults"),
             ("/services/haproxy/configuration/global", "Global"),
-            (
-                "/services/haproxy/configuration/version",
-                "Configuration version",
-            ),
+            ("/services/haproxy/configuration/version", "Configuration version"),
         ],
         _ => &[("/services/haproxy/runtime/servers", "Runtime servers")],
     };

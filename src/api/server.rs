@@ -48,20 +48,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Json, version: u64) -> Reply {
-        Reply {
-            status,
-            body: Some(body),
-            version,
-            headers: Vec::new(),
-        }
+        Reply { status, body: Some(body), version, headers: Vec::new() }
     }
     pub fn empty(status: u16, version: u64) -> Reply {
-        Reply {
-            status,
-            body: None,
-            version,
-            headers: Vec::new(),
-        }
+        Reply { status, body: None, version, headers: Vec::new() }
     }
 }
 
@@ -73,8 +63,7 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         if seg == "version" {
             return handlers::version(st, req).await;
         }
-        let kind = Kind::from_segment(seg)
-            .ok_or_else(|| ApiError::NotFound(format!("path {t} was not found")))?;
+        let kind = Kind::from_segment(seg).ok_or_else(|| ApiError::NotFound(format!("path {t} was not found")))?;
         return if req.method == "GET" {
             handlers::config_read(st, req, kind).await
         } else {
@@ -84,20 +73,14 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     let version = || async { st.store.lock().await.version() };
     match t {
         "/info" => runtime::info(st).await,
-        "/health" => Ok(Reply::json(
-            200,
-            serde_json::json!({"haproxy": "up"}),
-            version().await,
-        )),
+        "/health" => Ok(Reply::json(200, serde_json::json!({"haproxy": "up"}), version().await)),
         "/specification" => {
-            let spec: Json = serde_json::from_str(spec::OPENAPI)
-                .map_err(|e| ApiError::Internal(format!("openapi.json: {e}")))?;
+            let spec: Json =
+                serde_json::from_str(spec::OPENAPI).map_err(|e| ApiError::Internal(format!("openapi.json: {e}")))?;
             Ok(Reply::json(200, spec, version().await))
         }
         "/services/haproxy/stats/native" => runtime::stats(st, req).await,
-        _ if t.starts_with("/services/haproxy/transactions") => {
-            handlers::transactions(st, req).await
-        }
+        _ if t.starts_with("/services/haproxy/transactions") => handlers::transactions(st, req).await,
         _ if t.starts_with("/services/haproxy/reloads") => handlers::reloads(st, req).await,
         _ if t.starts_with("/services/haproxy/runtime/servers") => runtime::servers(st, req).await,
         _ => Ok(Reply::json(200, runtime::discovery(t), version().await)),
@@ -114,14 +97,10 @@ fn respond(reply: Reply) -> Response<Full<Bytes>> {
         None => Bytes::new(),
     };
     let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() =
-        http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     if reply.body.is_some() {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     if let Ok(v) = HeaderValue::from_str(&reply.version.to_string()) {
         h.insert("configuration-version", v);
@@ -137,8 +116,7 @@ fn respond(reply: Reply) -> Response<Full<Bytes>> {
 fn error_reply(e: &ApiError, version: u64) -> Reply {
     let mut r = Reply::json(e.status(), e.body(), version);
     if e.status() == 401 {
-        r.headers
-            .push(("WWW-Authenticate", "Basic realm=\"API\"".into()));
+        r.headers.push(("WWW-Authenticate", "Basic realm=\"API\"".into()));
     }
     r
 }
@@ -153,30 +131,15 @@ async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Byte
     };
     let path = req.uri().path().to_string();
     let query: HashMap<String, String> =
-        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let auth_header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+    let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let result = async {
         let list = {
             let active = st.proxy.active.load();
-            active
-                .snap
-                .userlists
-                .iter()
-                .find(|u| u.name == st.userlist)
-                .cloned()
+            active.snap.userlists.iter().find(|u| u.name == st.userlist).cloned()
         };
-        st.verified
-            .check(list.as_ref(), auth_header.as_deref())
-            .await?;
-        let Matched {
-            template, param, ..
-        } = router::route(method, &path)?;
+        st.verified.check(list.as_ref(), auth_header.as_deref()).await?;
+        let Matched { template, param, .. } = router::route(method, &path)?;
         let body = Limited::new(req.into_body(), MAX_BODY)
             .collect()
             .await
@@ -188,13 +151,7 @@ async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Byte
                 }
             })?
             .to_bytes();
-        let r = Req {
-            method,
-            template,
-            param,
-            query,
-            body,
-        };
+        let r = Req { method, template, param, query, body };
         dispatch(&st, &r).await
     }
     .await;
@@ -239,9 +196,7 @@ pub async fn serve(l: TcpListener, st: Arc<ApiState>, mut stop: watch::Receiver<
                 async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
             });
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .keep_alive(true);
+            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(true);
             let conn = b.serve_connection(TokioIo::new(sock), svc);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {

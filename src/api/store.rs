@@ -90,15 +90,11 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ApiError {
 }
 
 fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_doc(text: &str, path: &Path) -> ApiResult<DocumentMut> {
-    text.parse::<DocumentMut>()
-        .map_err(|e| ApiError::Internal(format!("{}: not valid TOML: {e}", path.display())))
+    text.parse::<DocumentMut>().map_err(|e| ApiError::Internal(format!("{}: not valid TOML: {e}", path.display())))
 }
 
 /// Writes through a temporary file in the same directory: write, fsync, rename, fsync the
@@ -132,13 +128,11 @@ impl Store {
         let vpath = dir.join("version.json");
         let (version, digest) = match std::fs::read_to_string(&vpath) {
             Ok(s) => {
-                let v: VersionFile = serde_json::from_str(&s)
-                    .map_err(|e| io_err("corrupt version file", &vpath, e))?;
+                let v: VersionFile = serde_json::from_str(&s).map_err(|e| io_err("corrupt version file", &vpath, e))?;
                 (v.version, v.sha256)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let text = std::fs::read_to_string(config)
-                    .map_err(|e| io_err("cannot read", config, e))?;
+                let text = std::fs::read_to_string(config).map_err(|e| io_err("cannot read", config, e))?;
                 (1, sha256_hex(&text))
             }
             Err(e) => return Err(io_err("cannot read", &vpath, e)),
@@ -195,10 +189,7 @@ impl Store {
 
     fn persist_version(&self) -> ApiResult<()> {
         let p = self.dir.join("version.json");
-        let v = VersionFile {
-            version: self.version,
-            sha256: self.digest.clone(),
-        };
+        let v = VersionFile { version: self.version, sha256: self.digest.clone() };
         let s = serde_json::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
         write_atomic(&p, s.as_bytes()).map_err(|e| io_err("cannot write", &p, e))
     }
@@ -209,8 +200,7 @@ impl Store {
         };
         let base = self.tdir().join(id);
         let tp = base.with_extension("toml");
-        write_atomic(&tp, t.doc.to_string().as_bytes())
-            .map_err(|e| io_err("cannot write", &tp, e))?;
+        write_atomic(&tp, t.doc.to_string().as_bytes()).map_err(|e| io_err("cannot write", &tp, e))?;
         let jp = base.with_extension("json");
         let s = serde_json::to_string(&t.info).map_err(|e| ApiError::Internal(e.to_string()))?;
         write_atomic(&jp, s.as_bytes()).map_err(|e| io_err("cannot write", &jp, e))
@@ -234,8 +224,7 @@ impl Store {
     /// Picks up edits made to lbha.toml outside the API: they count as a new version, so
     /// transactions begun before them cannot silently overwrite them.
     pub fn sync(&mut self) -> ApiResult<()> {
-        let text = std::fs::read_to_string(&self.config)
-            .map_err(|e| io_err("cannot read", &self.config, e))?;
+        let text = std::fs::read_to_string(&self.config).map_err(|e| io_err("cannot read", &self.config, e))?;
         if text == self.text {
             return Ok(());
         }
@@ -283,29 +272,15 @@ impl Store {
 
     pub fn create_txn(&mut self, version: u64) -> ApiResult<TxnInfo> {
         self.check_version(version)?;
-        let open = self
-            .txns
-            .values()
-            .filter(|t| t.info.status == TxnStatus::InProgress)
-            .count();
+        let open = self.txns.values().filter(|t| t.info.status == TxnStatus::InProgress).count();
         if open >= self.max_open {
             return Err(ApiError::TooManyTransactions(format!(
                 "cannot start a new transaction, reached the maximum of {} open transactions",
                 self.max_open
             )));
         }
-        let info = TxnInfo {
-            version,
-            id: uuid::Uuid::new_v4().to_string(),
-            status: TxnStatus::InProgress,
-        };
-        self.txns.insert(
-            info.id.clone(),
-            Txn {
-                info: info.clone(),
-                doc: self.doc.clone(),
-            },
-        );
+        let info = TxnInfo { version, id: uuid::Uuid::new_v4().to_string(), status: TxnStatus::InProgress };
+        self.txns.insert(info.id.clone(), Txn { info: info.clone(), doc: self.doc.clone() });
         if let Err(e) = self.persist_txn(&info.id) {
             self.txns.remove(&info.id);
             return Err(e);
@@ -330,9 +305,7 @@ impl Store {
 
     pub fn delete_txn(&mut self, id: &str) -> ApiResult<()> {
         if self.txns.remove(id).is_none() {
-            return Err(ApiError::NotFound(format!(
-                "transaction {id} does not exist"
-            )));
+            return Err(ApiError::NotFound(format!("transaction {id} does not exist")));
         }
         self.remove_txn_files(id);
         Ok(())
@@ -340,11 +313,7 @@ impl Store {
 
     /// Applies one operation inside a transaction. The operation runs on a copy, so a failed
     /// one leaves the staged document as it was.
-    pub fn stage<T>(
-        &mut self,
-        id: &str,
-        op: impl FnOnce(&mut DocumentMut) -> ApiResult<T>,
-    ) -> ApiResult<(T, u64)> {
+    pub fn stage<T>(&mut self, id: &str, op: impl FnOnce(&mut DocumentMut) -> ApiResult<T>) -> ApiResult<(T, u64)> {
         let t = self.txns.get(id).ok_or_else(|| no_txn(id))?;
         if t.info.status != TxnStatus::InProgress {
             return Err(not_committable(id, t.info.status));
@@ -373,15 +342,8 @@ impl Store {
         Ok((out, c))
     }
 
-    pub async fn commit_txn(
-        &mut self,
-        id: &str,
-        reload: &ReloadFn,
-    ) -> ApiResult<(TxnInfo, Committed)> {
-        let t = self
-            .txns
-            .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("transaction {id} does not exist")))?;
+    pub async fn commit_txn(&mut self, id: &str, reload: &ReloadFn) -> ApiResult<(TxnInfo, Committed)> {
+        let t = self.txns.get(id).ok_or_else(|| ApiError::NotFound(format!("transaction {id} does not exist")))?;
         if t.info.status != TxnStatus::InProgress {
             return Err(not_committable(id, t.info.status));
         }
@@ -396,11 +358,7 @@ impl Store {
         let doc = t.doc.clone();
         match self.commit_doc(doc, base, Some(id), reload).await {
             Ok(c) => {
-                let info = TxnInfo {
-                    version: c.version,
-                    id: id.to_string(),
-                    status: TxnStatus::Success,
-                };
+                let info = TxnInfo { version: c.version, id: id.to_string(), status: TxnStatus::Success };
                 // A committed transaction is gone, as in the original.
                 self.txns.remove(id);
                 self.remove_txn_files(id);
@@ -449,25 +407,15 @@ impl Store {
         }
         let bak = backup_path(&self.config);
         write_atomic(&bak, self.text.as_bytes()).map_err(|e| io_err("cannot write", &bak, e))?;
-        write_atomic(&self.config, text.as_bytes())
-            .map_err(|e| io_err("cannot write", &self.config, e))?;
+        write_atomic(&self.config, text.as_bytes()).map_err(|e| io_err("cannot write", &self.config, e))?;
         let reload_id = self.next_reload_id();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if let Err(e) = reload().await {
             let restored = write_atomic(&self.config, self.text.as_bytes());
-            self.record(ReloadRecord {
-                id: reload_id,
-                status: "failed",
-                reload_timestamp: now,
-                response: e.clone(),
-            });
+            self.record(ReloadRecord { id: reload_id, status: "failed", reload_timestamp: now, response: e.clone() });
             let what = txn.map_or(String::new(), |id| format!(" of transaction {id}"));
             return Err(match restored {
-                Ok(()) => ApiError::BadRequest(format!(
-                    "reload failed{what}, previous configuration kept: {e}"
-                )),
+                Ok(()) => ApiError::BadRequest(format!("reload failed{what}, previous configuration kept: {e}")),
                 Err(w) => ApiError::Internal(format!(
                     "reload failed{what} ({e}) and restoring {} failed ({w}); the previous file is {}",
                     self.config.display(),
@@ -487,10 +435,7 @@ impl Store {
         self.version += 1;
         self.persist_version()?;
         self.outdate(base)?;
-        Ok(Committed {
-            version: self.version,
-            reload_id,
-        })
+        Ok(Committed { version: self.version, reload_id })
     }
 
     fn next_reload_id(&mut self) -> String {
@@ -512,10 +457,7 @@ impl Store {
 }
 
 pub fn backup_path(config: &Path) -> PathBuf {
-    let mut name = config
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = config.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".bak");
     config.with_file_name(name)
 }
@@ -525,8 +467,5 @@ fn no_txn(id: &str) -> ApiError {
 }
 
 fn not_committable(id: &str, s: TxnStatus) -> ApiError {
-    ApiError::NotAcceptable(format!(
-        "transaction {id} is {} and cannot be committed",
-        s.as_str()
-    ))
+    ApiError::NotAcceptable(format!("transaction {id} is {} and cannot be committed", s.as_str()))
 }

@@ -43,6 +43,10 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// Syslog targets: `"127.0.0.1 local2 info"`, `"[::1]:5140 local0"`, `"/dev/log daemon notice"`.
+    pub log: Vec<String>,
+    /// `"rfc3164"` (default) or `"rfc5424"`.
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +107,14 @@ pub struct Section {
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
+    /// `"global"`: log this proxy's traffic to the `[global]` log targets (HAProxy's `log global`).
+    pub log: Option<String>,
+    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state.
+    pub httplog: Option<bool>,
+    /// `option tcplog`: one line per TCP session.
+    pub tcplog: Option<bool>,
+    /// `option dontlognull`: no line for connections that sent nothing.
+    pub dontlognull: Option<bool>,
 }
 
 /// A `bind` entry: `"ADDR:PORT"`, or `{ name = "http", addr = "ADDR:PORT" }` when the bind needs a
@@ -129,17 +141,11 @@ impl<'de> Deserialize<'de> for BindDef {
                 f.write_str("\"ADDR:PORT\" or { name, addr }")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BindDef, E> {
-                Ok(BindDef {
-                    name: None,
-                    addr: v.to_string(),
-                })
+                Ok(BindDef { name: None, addr: v.to_string() })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BindDef, A::Error> {
                 let t = BindTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(BindDef {
-                    name: t.name,
-                    addr: t.addr,
-                })
+                Ok(BindDef { name: t.name, addr: t.addr })
             }
         }
         d.deserialize_any(V)
@@ -155,6 +161,8 @@ pub struct Timeouts {
     pub http_request: Option<ConfDuration>,
     pub http_keep_alive: Option<ConfDuration>,
     pub tunnel: Option<ConfDuration>,
+    /// How long a request may wait for a server slot (servers at `maxconn`).
+    pub queue: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 
@@ -267,6 +275,13 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// Health checks go to this port instead of the server's (HAProxy's `port`).
     pub check_port: Option<u16>,
+    /// Speak TLS to this server.
+    pub ssl: bool,
+    /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.
+    pub verify: Option<String>,
+    pub ca_file: Option<String>,
+    /// Server name sent in the TLS handshake and checked in the certificate.
+    pub sni: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,4 +293,8 @@ pub struct Stats {
     pub realm: Option<String>,
     pub refresh: Option<ConfDuration>,
     pub hide_version: bool,
+    /// Path of the Prometheus endpoint on this listener (default `/metrics`).
+    pub metrics_uri: Option<String>,
+    /// `stats admin`: who may set servers READY/DRAIN/MAINT from the page, e.g. `"if LOCALHOST"`.
+    pub admin: Option<String>,
 }

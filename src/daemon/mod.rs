@@ -7,6 +7,7 @@ pub mod checks;
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
 use crate::proxy::listener::Listeners;
+use sd_notify::NotifyState;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,16 +26,9 @@ pub fn run(opts: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let threads = snap.global.nbthread.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let threads =
+        snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -52,49 +46,46 @@ pub fn run(opts: RunOptions) -> ExitCode {
 }
 
 async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);
     let mut listeners = Listeners::default();
-    let fresh = listeners
-        .bind_new(&proxy.active.load().snap)
-        .map_err(|e| e.to_string())?;
+    let fresh = listeners.bind_new(&proxy.active.load().snap).map_err(|e| e.to_string())?;
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
     let api = match &api_settings {
-        Some(a) => Some(crate::api::ApiServer::start(
-            a,
-            &path,
-            proxy.clone(),
-            api_reload,
-        )?),
+        Some(a) => Some(crate::api::ApiServer::start(a, &path, proxy.clone(), api_reload)?),
         None => None,
     };
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             Some(reply) = api_reloads.recv() => {
-                let _ = reply.send(reload(&path, &proxy, &mut listeners, &mut checks));
+                let _ = reply.send(reload(&path, &proxy, &mut listeners, &mut checks, false));
             }
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
+                let mut states = vec![NotifyState::Reloading];
+                states.extend(NotifyState::monotonic_usec_now().ok());
+                notify(&states);
+                let outcome = reload(&path, &proxy, &mut listeners, &mut checks, false);
+                if let Err(e) = &outcome {
                     tracing::error!("reload failed, still serving the previous configuration:\n{e}");
                 }
+                let failed = outcome.err().map(|e| e.lines().next().unwrap_or("").to_string());
+                notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, failed.as_deref()))]);
             }
         }
     }
+    notify(&[NotifyState::Stopping]);
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
-    tracing::info!(
-        "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
-    );
+    tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
     if let Some(api) = api {
         api.stop().await;
     }
@@ -102,17 +93,33 @@ async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
     checks.stop_all();
     proxy.drain.send_replace(true);
     proxy.tracker.close();
-    if tokio::time::timeout(hard_stop, proxy.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "hard_stop_after reached: closing {} remaining connections",
-            proxy.tracker.len()
-        );
+    if tokio::time::timeout(hard_stop, proxy.tracker.wait()).await.is_err() {
+        tracing::warn!("hard_stop_after reached: closing {} remaining connections", proxy.tracker.len());
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells systemd (Type=notify) where the daemon stands; a no-op outside systemd.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
+}
+
+/// The one-line STATUS= shown by `systemctl status`.
+fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
+    let a = proxy.active.load();
+    let mut s = format!(
+        "generation {}, {} frontends, {} backends",
+        a.generation,
+        a.snap.frontends.len(),
+        a.snap.backends.len()
+    );
+    if let Some(e) = failed_reload {
+        s.push_str(&format!("; last reload failed: {e}"));
+    }
+    s
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
@@ -122,10 +129,11 @@ pub fn reload(
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
+    terminate: bool,
 ) -> Result<u64, String> {
     let snap = config::load(path).map_err(|e| e.to_string())?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
-    let active = proxy.install(snap);
+    let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);
     checks.reconcile(proxy);
     tracing::info!(generation = active.generation, "configuration reloaded");

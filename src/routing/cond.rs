@@ -1,182 +1,313 @@
-//! `if` / `unless` conditions: terms joined by implicit AND, groups joined by `or` / `||`, `!`
-//! negates a term, `{ fetch pattern }` is an anonymous ACL. AND binds tighter than OR, as in HAProxy.
+//! `if` / `unless` conditions over ACLs, with HAProxy's grammar: terms side by side are ANDed,
+//! `||` or `or` separates alternatives (AND binds tighter), `!` negates one term, and
+//! `{ FETCH PATTERN... }` is an anonymous ACL. There are no parentheses.
 
-use super::acl::{Acl, words};
+use super::acl::Acl;
+use super::lex::{self, Word};
 use super::{Facts, Live, RoutingError};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
-enum Ref {
-    Named(usize),
-    Anon(Box<Acl>),
-    Const(bool),
+pub struct Condition {
+    /// `unless`: the result is inverted.
+    unless: bool,
+    /// Alternatives; each holds terms that must all match.
+    any_of: Vec<Vec<Term>>,
 }
 
 #[derive(Debug, Clone)]
 struct Term {
     negate: bool,
-    acl: Ref,
+    acl: AclRef,
 }
 
 #[derive(Debug, Clone)]
-pub struct Condition {
-    unless: bool,
-    /// OR of ANDs.
-    groups: Vec<Vec<Term>>,
+enum AclRef {
+    /// Index into the frontend's ACL list.
+    Named(usize),
+    /// An anonymous `{ ... }` ACL or a predefined one, owned by the condition.
+    Inline(Box<Acl>),
 }
 
-/// HAProxy's predefined ACLs that are not request fetches.
-fn predefined(name: &str, base_dir: &Path) -> Option<Result<Ref, RoutingError>> {
-    let anon = |e: &str| Some(Acl::parse(e, base_dir).map(|a| Ref::Anon(Box::new(a))));
-    match name {
-        "TRUE" => Some(Ok(Ref::Const(true))),
-        "FALSE" => Some(Ok(Ref::Const(false))),
-        "LOCALHOST" => anon("src 127.0.0.0/8 ::1"),
-        "METH_GET" => anon("method GET HEAD"),
-        "METH_POST" => anon("method POST"),
-        "METH_PUT" => anon("method PUT"),
-        "METH_DELETE" => anon("method DELETE"),
-        "METH_HEAD" => anon("method HEAD"),
-        "METH_OPTIONS" => anon("method OPTIONS"),
-        _ => None,
+impl Term {
+    fn eval(&self, acls: &[Acl], facts: &Facts<'_>, live: &dyn Live) -> bool {
+        let hit = match &self.acl {
+            // Indexes come from the same ACL list at load time; a mismatch cannot match.
+            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.matches(facts, live)),
+            AclRef::Inline(a) => a.matches(facts, live),
+        };
+        hit != self.negate
     }
 }
 
 impl Condition {
-    /// Parses `if ...` or `unless ...`; `acl_index` maps a named ACL to its index in the
-    /// frontend's list.
+    /// Parses `if a b || !c`, `unless { path_beg /api }`, ... `acl_names` maps a declared ACL
+    /// name to its index in the list later passed to [`Condition::eval`]; HAProxy's predefined
+    /// ACLs (`TRUE`, `LOCALHOST`, `METH_GET`, ...) are known without declaring them.
     pub fn parse(
         expr: &str,
-        acl_index: &dyn Fn(&str) -> Option<usize>,
+        acl_names: &dyn Fn(&str) -> Option<usize>,
         base_dir: &Path,
     ) -> Result<Condition, RoutingError> {
-        // Braces may touch their contents ("{path_beg /a}"): split them off.
-        let mut toks: Vec<String> = Vec::new();
-        for w in words(expr) {
-            let mut w = w.as_str();
-            if let Some(r) = w.strip_prefix("!{") {
-                toks.push("!".into());
-                toks.push("{".into());
-                w = r;
+        let words = lex::words(expr)?;
+        let (unless, body) = match words.split_first() {
+            None => return Err(RoutingError::EmptyCondition),
+            Some((k, body)) if k.is("if") => (false, body),
+            Some((k, body)) if k.is("unless") => (true, body),
+            Some((k, _)) => {
+                return Err(RoutingError::MissingKeyword { found: k.text.clone() });
             }
-            while let Some(r) = w.strip_prefix('{') {
-                toks.push("{".into());
-                w = r;
-            }
-            let mut closing = 0;
-            while let Some(r) = w.strip_suffix('}') {
-                closing += 1;
-                w = r;
-            }
-            if !w.is_empty() {
-                toks.push(w.to_string());
-            }
-            toks.extend(std::iter::repeat_n("}".to_string(), closing));
-        }
-        let (kw, rest) = toks.split_first().ok_or(RoutingError::EmptyCondition)?;
-        let unless = match kw.as_str() {
-            "if" => false,
-            "unless" => true,
-            other => return Err(RoutingError::MissingKeyword(other.to_string())),
         };
-        let mut groups: Vec<Vec<Term>> = vec![Vec::new()];
-        let mut negate = false;
-        let mut i = 0;
-        while i < rest.len() {
-            let t = rest[i].as_str();
-            match t {
-                "or" | "||" => {
-                    if negate || groups.last().is_none_or(Vec::is_empty) {
-                        return Err(RoutingError::DanglingOperator(t.to_string()));
-                    }
-                    groups.push(Vec::new());
+        let mut any_of: Vec<Vec<Term>> = vec![Vec::new()];
+        let mut last_or: Option<&str> = None;
+        let mut words = body.iter();
+        while let Some(w) = words.next() {
+            if w.is("||") || w.is("or") {
+                if any_of.last().is_none_or(Vec::is_empty) {
+                    return Err(RoutingError::DanglingOperator { operator: w.text.clone() });
                 }
-                "!" => {
-                    if negate {
-                        return Err(RoutingError::DanglingOperator("!".into()));
-                    }
-                    negate = true;
-                }
-                "{" => {
-                    let end = rest[i + 1..]
-                        .iter()
-                        .position(|x| x == "}")
-                        .ok_or(RoutingError::UnbalancedBrace)?
-                        + i
-                        + 1;
-                    let inner = rest[i + 1..end].join(" ");
-                    let acl = Acl::parse(&inner, base_dir)?;
-                    push(&mut groups, &mut negate, Ref::Anon(Box::new(acl)));
-                    i = end;
-                }
-                "}" => return Err(RoutingError::UnbalancedBrace),
-                name => {
-                    let (neg, name) = match name.strip_prefix('!') {
-                        Some(n) if !negate => (true, n),
-                        _ => (false, name),
-                    };
-                    negate |= neg;
-                    let r = match acl_index(name) {
-                        Some(idx) => Ref::Named(idx),
-                        None => match predefined(name, base_dir) {
-                            Some(r) => r?,
-                            None => return Err(RoutingError::UnknownAcl(name.to_string())),
-                        },
-                    };
-                    push(&mut groups, &mut negate, r);
-                }
+                any_of.push(Vec::new());
+                last_or = Some(&w.text);
+                continue;
             }
-            i += 1;
+            let term = parse_term(w, &mut words, acl_names, base_dir)?;
+            if let Some(group) = any_of.last_mut() {
+                group.push(term);
+            }
         }
-        if negate {
-            return Err(RoutingError::DanglingOperator("!".into()));
+        match (any_of.last().is_none_or(Vec::is_empty), last_or) {
+            (true, Some(op)) => Err(RoutingError::DanglingOperator { operator: op.to_string() }),
+            (true, None) => Err(RoutingError::EmptyCondition),
+            (false, _) => Ok(Condition { unless, any_of }),
         }
-        if groups.iter().all(Vec::is_empty) {
-            return Err(RoutingError::EmptyCondition);
-        }
-        if groups.last().is_some_and(Vec::is_empty) {
-            return Err(RoutingError::DanglingOperator("or".into()));
-        }
-        Ok(Condition { unless, groups })
     }
 
     pub fn eval(&self, acls: &[Acl], facts: &Facts<'_>, live: &dyn Live) -> bool {
-        let hit = self.groups.iter().any(|g| {
-            g.iter().all(|t| {
-                let m = match &t.acl {
-                    Ref::Named(i) => acls.get(*i).is_some_and(|a| a.matches(facts, live)),
-                    Ref::Anon(a) => a.matches(facts, live),
-                    Ref::Const(b) => *b,
-                };
-                m != t.negate
-            })
-        });
+        let hit = self.any_of.iter().any(|all| all.iter().all(|t| t.eval(acls, facts, live)));
         hit != self.unless
     }
 
+    /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
     pub fn referenced_backends(&self) -> Vec<&str> {
-        self.groups
+        self.any_of
             .iter()
             .flatten()
             .filter_map(|t| match &t.acl {
-                Ref::Anon(a) => Some(a.referenced_backends()),
-                _ => None,
+                AclRef::Inline(a) => Some(a.referenced_backends()),
+                AclRef::Named(_) => None,
             })
             .flatten()
             .collect()
     }
 }
 
-fn push(groups: &mut [Vec<Term>], negate: &mut bool, acl: Ref) {
-    if let Some(g) = groups.last_mut() {
-        g.push(Term {
-            negate: *negate,
-            acl,
-        });
+/// One term starting at `first`: `[!]name`, `! name`, `[!]{ ... }`.
+fn parse_term<'w>(
+    first: &'w Word,
+    rest: &mut impl Iterator<Item = &'w Word>,
+    acl_names: &dyn Fn(&str) -> Option<usize>,
+    base_dir: &Path,
+) -> Result<Term, RoutingError> {
+    let mut negate = false;
+    let mut w = first;
+    let name = loop {
+        if w.quoted {
+            break w.text.as_str();
+        }
+        let stripped = w.text.trim_start_matches('!');
+        let bangs = w.text.len() - stripped.len();
+        negate ^= bangs % 2 == 1;
+        if !stripped.is_empty() {
+            break stripped;
+        }
+        // A lone `!` negates the next word.
+        w = rest.next().ok_or_else(|| RoutingError::DanglingOperator { operator: w.text.clone() })?;
+    };
+    if w.quoted {
+        return named(name, negate, acl_names);
     }
-    *negate = false;
+    match name {
+        "{" => {
+            let mut inner: Vec<Word> = Vec::new();
+            loop {
+                match rest.next() {
+                    None => return Err(RoutingError::UnbalancedBrace),
+                    Some(x) if x.is("}") => break,
+                    Some(x) if x.is("{") => return Err(RoutingError::NestedBrace),
+                    Some(x) => inner.push(x.clone()),
+                }
+            }
+            if inner.is_empty() {
+                return Err(RoutingError::EmptyBraces);
+            }
+            Ok(Term { negate, acl: AclRef::Inline(Box::new(Acl::from_words(&inner, base_dir)?)) })
+        }
+        "}" => Err(RoutingError::UnbalancedBrace),
+        _ if name.starts_with('{') || name.ends_with('}') => Err(RoutingError::BraceSpacing { token: w.text.clone() }),
+        _ => named(name, negate, acl_names),
+    }
+}
+
+fn named(name: &str, negate: bool, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Term, RoutingError> {
+    let acl = match acl_names(name) {
+        Some(i) => AclRef::Named(i),
+        None => AclRef::Inline(Box::new(
+            Acl::predefined(name).ok_or_else(|| RoutingError::UnknownAcl { name: name.to_string() })?,
+        )),
+    };
+    Ok(Term { negate, acl })
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
-mod tests;
+mod tests {
+    use super::*;
+    use http::{Method, Uri};
+
+    struct Live2(usize);
+    impl Live for Live2 {
+        fn nbsrv(&self, _: &str) -> usize {
+            self.0
+        }
+    }
+
+    /// ACLs `a` (path_beg /a), `b` (path_end .b), `local` (src 127.0.0.1), `t` (always true).
+    fn acls() -> (Vec<Acl>, impl Fn(&str) -> Option<usize>) {
+        let defs = [("a", "path_beg /a"), ("b", "path_end .b"), ("local", "src 127.0.0.1"), ("t", "always_true")];
+        let acls = defs.iter().map(|(_, e)| Acl::parse(e, Path::new(".")).unwrap()).collect();
+        let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
+        (acls, move |n: &str| names.iter().position(|x| *x == n))
+    }
+
+    fn eval_on(cond: &str, path: &str, src: &str) -> bool {
+        let (acls, names) = acls();
+        let c = Condition::parse(cond, &names, Path::new(".")).unwrap_or_else(|e| panic!("{cond}: {e}"));
+        let uri: Uri = path.parse().unwrap();
+        let facts = Facts {
+            method: Some(&Method::GET),
+            uri: Some(&uri),
+            headers: None,
+            src: src.parse().unwrap(),
+            dst_port: 80,
+        };
+        c.eval(&acls, &facts, &Live2(0))
+    }
+
+    fn eval(cond: &str, path: &str) -> bool {
+        eval_on(cond, path, "192.0.2.1")
+    }
+
+    fn err(cond: &str) -> RoutingError {
+        let (_, names) = acls();
+        Condition::parse(cond, &names, Path::new(".")).unwrap_err()
+    }
+
+    #[test]
+    fn single_and_negated() {
+        assert!(eval("if a", "/a/x") && !eval("if a", "/x"));
+        assert!(!eval("if !a", "/a/x") && eval("if !a", "/x"));
+        assert!(eval("if ! a", "/x") && !eval("if !!a", "/x") && eval("if !! a", "/a"));
+        assert!(!eval("unless a", "/a/x") && eval("unless a", "/x"));
+    }
+
+    #[test]
+    fn implicit_and() {
+        assert!(eval("if a b", "/a/x.b"));
+        assert!(!eval("if a b", "/a/x.c") && !eval("if a b", "/z/x.b"));
+        assert!(eval("if a !b", "/a/x.c"));
+        assert!(!eval("unless a b", "/a/x.b") && eval("unless a b", "/a/x.c"));
+    }
+
+    #[test]
+    fn or_binds_looser_than_and() {
+        for op in ["||", "or"] {
+            // a || (b local)
+            let c = format!("if a {op} b local");
+            assert!(eval(&c, "/a"));
+            assert!(!eval(&c, "/x.b"));
+            assert!(eval_on(&c, "/x.b", "127.0.0.1"));
+            // (a b) || local
+            let c = format!("if a b {op} local");
+            assert!(!eval(&c, "/a"));
+            assert!(eval(&c, "/a.b"));
+            assert!(eval_on(&c, "/z", "127.0.0.1"));
+        }
+        assert!(eval("if a || !b", "/z.c") && !eval("if a || !b", "/z.b"));
+        assert!(eval("if a or b local || t", "/z"));
+        assert!(!eval("unless a || b", "/a") && eval("unless a || b", "/z"));
+    }
+
+    #[test]
+    fn anonymous_acls_in_braces() {
+        assert!(eval("if { path_beg /api }", "/api/v1") && !eval("if { path_beg /api }", "/x"));
+        assert!(eval("if { path_beg /api } !local", "/api"));
+        assert!(!eval_on("if { path_beg /api } !local", "/api", "127.0.0.1"));
+        assert!(eval("if !{ path_beg /api }", "/x") && eval("if ! { path_beg /api }", "/x"));
+        assert!(eval(r#"if { path -m sub "a b" } || { path_end .b }"#, "/q.b"));
+        assert!(eval("if { path_beg -i /API /v2 } a", "/api"));
+        // A quoted brace is a pattern.
+        assert!(eval(r#"if { path_end "}" }"#, "/x}"));
+    }
+
+    #[test]
+    fn predefined_and_declared_names() {
+        assert!(eval("if TRUE", "/") && !eval("if FALSE", "/"));
+        assert!(eval("if METH_GET a", "/a") && !eval("if METH_POST", "/"));
+        assert!(eval_on("if LOCALHOST", "/", "::1"));
+        // A declared ACL shadows a predefined one of the same name.
+        let names = |n: &str| (n == "TRUE").then_some(0);
+        let acls = [Acl::parse("always_false", Path::new(".")).unwrap()];
+        let c = Condition::parse("if TRUE", &names, Path::new(".")).unwrap();
+        let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
+        assert!(!c.eval(&acls, &facts, &Live2(0)));
+        // An index outside the list never matches.
+        assert!(!c.eval(&[], &facts, &Live2(0)));
+    }
+
+    #[test]
+    fn nbsrv_in_conditions() {
+        let (acls, names) = acls();
+        let c = Condition::parse("if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a", &names, Path::new(".")).unwrap();
+        assert_eq!(c.referenced_backends(), ["static", "php"]);
+        let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
+        assert!(c.eval(&acls, &facts, &Live2(0)));
+        assert!(!c.eval(&acls, &facts, &Live2(2)));
+        let named = Condition::parse("if a b", &names, Path::new(".")).unwrap();
+        assert!(named.referenced_backends().is_empty());
+    }
+
+    #[test]
+    fn each_error() {
+        use RoutingError as E;
+        let s = String::from;
+        assert_eq!(err(""), E::EmptyCondition);
+        assert_eq!(err("if"), E::EmptyCondition);
+        assert_eq!(err("unless   "), E::EmptyCondition);
+        assert_eq!(err("when a"), E::MissingKeyword { found: s("when") });
+        assert_eq!(err("a"), E::MissingKeyword { found: s("a") });
+        assert_eq!(err("'if' a"), E::MissingKeyword { found: s("if") });
+        assert_eq!(err("if nope"), E::UnknownAcl { name: s("nope") });
+        assert_eq!(err("if a !nope"), E::UnknownAcl { name: s("nope") });
+        assert_eq!(err("if a ||"), E::DanglingOperator { operator: s("||") });
+        assert_eq!(err("if || a"), E::DanglingOperator { operator: s("||") });
+        assert_eq!(err("if a or or b"), E::DanglingOperator { operator: s("or") });
+        assert_eq!(err("if a !"), E::DanglingOperator { operator: s("!") });
+        assert_eq!(err("if { path_beg /a"), E::UnbalancedBrace);
+        assert_eq!(err("if a }"), E::UnbalancedBrace);
+        assert_eq!(err("if { { path_beg /a } }"), E::NestedBrace);
+        assert_eq!(err("if { }"), E::EmptyBraces);
+        assert_eq!(err("if {path_beg /a }"), E::BraceSpacing { token: s("{path_beg") });
+        assert_eq!(err("if { path_beg /a}"), E::UnbalancedBrace);
+        assert_eq!(err("if a}"), E::BraceSpacing { token: s("a}") });
+        assert_eq!(err("if { pth /a }"), E::UnknownFetch { fetch: s("pth") });
+        assert!(matches!(err("if { path_reg ( }"), E::BadRegex { .. }));
+        assert!(matches!(err("if { src 1.2.3.4/99 }"), E::BadAddress { .. }));
+        assert!(matches!(err(r#"if "a"#), E::UnterminatedQuote { .. }));
+    }
+
+    #[test]
+    fn quoted_names_are_names() {
+        assert!(eval(r#"if "a""#, "/a"));
+        assert_eq!(err(r#"if "{""#), RoutingError::UnknownAcl { name: "{".into() });
+        assert_eq!(err(r#"if "!a""#), RoutingError::UnknownAcl { name: "!a".into() });
+    }
+}

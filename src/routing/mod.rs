@@ -1,16 +1,23 @@
-//! HAProxy ACLs and conditions: `acl NAME FETCH [flags] PATTERN...` and `if/unless` expressions.
-//! Everything is compiled once at load time (regexes, CIDRs, pattern files); evaluation is pure
-//! and reads the request through [`Facts`] and live backend health through [`Live`].
+//! HAProxy ACLs and conditions: `acl NAME FETCH [FLAGS] PATTERN...` and the `if` / `unless`
+//! expressions of `use_backend` and `http-request` rules.
+//!
+//! Everything that can fail is done at load time: words are split, fetches resolved, regexes
+//! and networks compiled and `-f` pattern files read. Evaluation does no I/O and cannot fail; it
+//! reads the request through [`Facts`] and live backend health through [`Live`].
 
 mod acl;
 mod cond;
+mod fetch;
+mod lex;
+mod pattern;
 
 pub use acl::Acl;
 pub use cond::Condition;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
-/// What an ACL can look at. In TCP mode the HTTP parts are absent.
+/// What an ACL can look at. In TCP mode the HTTP parts are `None`, and HTTP fetches never match.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub method: Option<&'a http::Method>,
@@ -22,7 +29,7 @@ pub struct Facts<'a> {
 
 /// Live state an ACL may read.
 pub trait Live {
-    /// Usable servers of a backend right now (HAProxy's `nbsrv`).
+    /// Usable servers of a backend right now (HAProxy's `nbsrv`); 0 for an unknown backend.
     fn nbsrv(&self, backend: &str) -> usize;
 }
 
@@ -30,28 +37,58 @@ pub trait Live {
 pub enum RoutingError {
     #[error("empty ACL expression")]
     Empty,
-    #[error("unknown fetch `{0}`")]
-    UnknownFetch(String),
-    #[error("`{0}` needs at least one pattern")]
-    MissingPattern(String),
-    #[error("unknown flag `{0}`")]
-    BadFlag(String),
+    #[error("unterminated {quote} quote in `{input}`")]
+    UnterminatedQuote { quote: char, input: String },
+    #[error("unknown fetch `{fetch}`")]
+    UnknownFetch { fetch: String },
+    #[error("`{fetch}`: {reason}")]
+    FetchArgument { fetch: String, reason: &'static str },
+    #[error("unknown flag `{flag}` (expected -i, -f <file>, -m <method>, -n or --)")]
+    BadFlag { flag: String },
+    #[error("flag `{flag}` is not supported")]
+    UnsupportedFlag { flag: String },
+    #[error("flag `{flag}` needs a value")]
+    MissingFlagValue { flag: String },
+    #[error(
+        "unknown match method `-m {method}` (expected str, beg, end, sub, dir, dom, reg, len, found, int, ip or bool)"
+    )]
+    UnknownMatch { method: String },
+    #[error("`{fetch}` cannot be matched with `-m {method}`")]
+    IncompatibleMatch { fetch: String, method: &'static str },
+    #[error("`{fetch}` already implies a match method; drop `-m` or use the plain fetch")]
+    ConflictingMatch { fetch: String },
+    #[error("`{fetch}` needs at least one pattern")]
+    MissingPattern { fetch: String },
+    #[error("`{fetch}` takes no pattern, got `{pattern}`")]
+    UnexpectedPattern { fetch: String, pattern: String },
     #[error("bad regex `{pattern}`: {error}")]
     BadRegex { pattern: String, error: String },
-    #[error("bad address or network `{0}`")]
-    BadCidr(String),
-    #[error("bad integer test `{0}` (expected e.g. `lt 1`, `eq 3`, `80`, `1024:65535`)")]
-    BadInt(String),
-    #[error("cannot read pattern file {path}: {error}")]
-    File { path: String, error: String },
-    #[error("unknown acl `{0}`")]
-    UnknownAcl(String),
-    #[error("condition must start with `if` or `unless`, got `{0}`")]
-    MissingKeyword(String),
+    #[error("bad address or network `{pattern}`: {reason}")]
+    BadAddress { pattern: String, reason: &'static str },
+    #[error("bad integer or range `{pattern}` (expected e.g. `80`, `1024:65535`, `:1023`)")]
+    BadInteger { pattern: String },
+    #[error("unknown operator `{operator}` (expected eq, ne, lt, le, gt or ge)")]
+    BadOperator { operator: String },
+    #[error("operator `{operator}` needs a value")]
+    MissingOperand { operator: String },
+    #[error("operator `{operator}` takes a single value, not the range `{pattern}`")]
+    OperatorWithRange { operator: String, pattern: String },
+    #[error("cannot read pattern file {}: {error}", path.display())]
+    PatternFile { path: PathBuf, error: String },
+    #[error("condition must start with `if` or `unless`, got `{found}`")]
+    MissingKeyword { found: String },
     #[error("empty condition")]
     EmptyCondition,
-    #[error("`{0}` has no operand")]
-    DanglingOperator(String),
+    #[error("unknown acl `{name}`")]
+    UnknownAcl { name: String },
+    #[error("`{operator}` has nothing to apply to")]
+    DanglingOperator { operator: String },
     #[error("unbalanced braces in condition")]
     UnbalancedBrace,
+    #[error("braces cannot nest in a condition")]
+    NestedBrace,
+    #[error("`{{ }}` holds no ACL")]
+    EmptyBraces,
+    #[error("`{token}`: braces must be separated by spaces")]
+    BraceSpacing { token: String },
 }

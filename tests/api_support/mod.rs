@@ -50,44 +50,21 @@ impl ApiLbha {
 
     pub fn with(lbha: Lbha, port: u16, state: TempDir) -> ApiLbha {
         let curl_home = TempDir::new("curl");
-        curl_home.write(
-            ".curlrc",
-            "silent\nshow-error\nwrite-out = \"\\n%{http_code}\"\n",
-        );
-        ApiLbha {
-            lbha,
-            port,
-            state,
-            curl_home,
-        }
+        curl_home.write(".curlrc", "silent\nshow-error\nwrite-out = \"\\n%{http_code}\"\n");
+        ApiLbha { lbha, port, state, curl_home }
     }
 
     /// Runs a shell command line with curl; returns (status, body).
     pub fn curl(&self, cmd: &str) -> (u16, String) {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("CURL_HOME", &self.curl_home.0)
-            .output()
-            .expect("run curl");
+        let out = Command::new("sh").arg("-c").arg(cmd).env("CURL_HOME", &self.curl_home.0).output().expect("run curl");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        assert!(
-            out.status.success(),
-            "curl failed: {cmd}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "curl failed: {cmd}\n{}", String::from_utf8_lossy(&out.stderr));
         (code.trim().parse().unwrap_or(0), body.to_string())
     }
 
     /// One request with Basic auth (or the given Authorization value).
-    pub fn call_auth(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-        auth: Option<&str>,
-    ) -> Resp {
+    pub fn call_auth(&self, method: &str, path: &str, body: Option<&str>, auth: Option<&str>) -> Resp {
         let b = body.unwrap_or("");
         let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
         let req = format!(
@@ -106,8 +83,7 @@ impl ApiLbha {
         let v = if r.body.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&r.body)
-                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", r.text()))
+            serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", r.text()))
         };
         (r.status, v)
     }
@@ -124,11 +100,8 @@ impl ApiLbha {
 
     /// `lbha check` on the file as it is now.
     pub fn check_file(&self) {
-        let out = Command::new(lbha_bin())
-            .args(["check", "-c"])
-            .arg(&self.lbha.config)
-            .output()
-            .expect("run lbha check");
+        let out =
+            Command::new(lbha_bin()).args(["check", "-c"]).arg(&self.lbha.config).output().expect("run lbha check");
         assert!(
             out.status.success(),
             "lbha check rejects the file the API wrote:\n{}\n---\n{}",
@@ -141,9 +114,7 @@ impl ApiLbha {
     /// state directory.
     pub fn restart(self) -> ApiLbha {
         let text = self.config_text();
-        let ApiLbha {
-            lbha, port, state, ..
-        } = self;
+        let ApiLbha { lbha, port, state, .. } = self;
         drop(lbha);
         let lbha = Lbha::start(&text, &[port]);
         Self::with(lbha, port, state)

@@ -33,12 +33,7 @@ impl Indexed for Acl {
             Some((c, v)) => (c.to_string(), Some(v.trim().to_string())),
             None => (cond.trim().to_string(), None),
         };
-        Some(json::to_value(&Acl {
-            index: Some(index as i64),
-            acl_name: get_str(t, "name")?,
-            criterion,
-            value,
-        }))
+        Some(json::to_value(&Acl { index: Some(index as i64), acl_name: get_str(t, "name")?, criterion, value }))
     }
 
     fn to_toml(&self) -> ApiResult<toml_edit::Value> {

@@ -58,24 +58,12 @@ const HAPROXY_ONLY: &[&str] = &[
     "external_check_path",
 ];
 
-const TIMEOUTS: [&str; 6] = [
-    "connect",
-    "server",
-    "tunnel",
-    "check",
-    "http_request",
-    "http_keep_alive",
-];
+const TIMEOUTS: [&str; 6] = ["connect", "server", "tunnel", "check", "http_request", "http_keep_alive"];
 
 impl Backend {
     pub fn decode(body: &Json) -> ApiResult<Backend> {
-        let all: Vec<&str> = HAPROXY_ONLY
-            .iter()
-            .chain(FORWARDFOR_ONLY)
-            .chain(BALANCE_ONLY)
-            .chain(HASH_ONLY)
-            .copied()
-            .collect();
+        let all: Vec<&str> =
+            HAPROXY_ONLY.iter().chain(FORWARDFOR_ONLY).chain(BALANCE_ONLY).chain(HASH_ONLY).copied().collect();
         let b: Backend = json::decode(body, &all)?;
         json::check_name("name", &b.name)?;
         if let Some(bal) = &b.balance {
@@ -118,27 +106,11 @@ impl Backend {
         set_str(t, "mode", self.mode.map(ProxyMode::as_str));
         let bal = self.balance.as_ref().map(Balance::to_text).transpose()?;
         set_str(t, "balance", bal.as_deref());
-        set_str(
-            t,
-            "hash_type",
-            self.hash_type.as_ref().and_then(HashType::text),
-        );
+        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text));
         write_httpchk(t, self.adv_check, self.httpchk_params.as_ref())?;
-        set_bool(
-            t,
-            "forwardfor",
-            self.forwardfor.as_ref().map(|f| f.enabled.is_on()),
-        );
-        set_str(
-            t,
-            "http_connection_mode",
-            self.http_connection_mode.map(ConnMode::as_str),
-        );
-        set_bool(
-            t,
-            "redispatch",
-            self.redispatch.as_ref().map(|r| r.enabled.is_on()),
-        );
+        set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
+        set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));
+        set_bool(t, "redispatch", self.redispatch.as_ref().map(|r| r.enabled.is_on()));
         set_int(t, "retries", self.retries.map(i64::from));
         set_bool(t, "allbackups", self.allbackups.map(Toggle::is_on));
         write_timeouts(

@@ -60,9 +60,7 @@ impl Bind {
         let mut b: Bind = json::decode(body, HAPROXY_ONLY)?;
         let address = b.address.clone().unwrap_or_else(|| "*".into());
         if address != "*" && address.parse::<std::net::IpAddr>().is_err() {
-            return Err(ApiError::BadRequest(format!(
-                "address: lbha binds an IP address or `*` (value: {address})"
-            )));
+            return Err(ApiError::BadRequest(format!("address: lbha binds an IP address or `*` (value: {address})")));
         }
         let port = b.port.ok_or_else(|| ApiError::required("port", "body"))?;
         json::check_range("port", i64::from(port), 1, 65535)?;
@@ -77,11 +75,11 @@ impl Bind {
     fn read(v: &toml_edit::Value) -> Option<Bind> {
         let (name, addr) = match v {
             toml_edit::Value::String(s) => (None, s.value().clone()),
-            toml_edit::Value::InlineTable(t) => {
-                (get_str(t, "name"), get_str(t, "addr").unwrap_or_default())
-            }
+            toml_edit::Value::InlineTable(t) => (get_str(t, "name"), get_str(t, "addr").unwrap_or_default()),
             _ => return None,
         };
+        // A bind line may carry options after the address (`ssl crt ...`, `proto h2`).
+        let addr = addr.split_whitespace().next().unwrap_or("").to_string();
         let (host, port) = split_addr(&addr);
         Some(Bind {
             name: Some(name.unwrap_or_else(|| addr.clone())),
@@ -90,9 +88,19 @@ impl Bind {
         })
     }
 
+    /// The options after the address in an existing bind line, kept when the bind is replaced.
+    fn options(v: &toml_edit::Value) -> String {
+        let line = match v {
+            toml_edit::Value::String(s) => s.value().clone(),
+            toml_edit::Value::InlineTable(t) => get_str(t, "addr").unwrap_or_default(),
+            _ => String::new(),
+        };
+        line.trim().split_once(char::is_whitespace).map(|x| format!(" {}", x.1.trim())).unwrap_or_default()
+    }
+
     fn to_toml(&self, addr: &str) -> toml_edit::Value {
         match &self.name {
-            Some(n) if n != addr => {
+            Some(n) if Some(n.as_str()) != addr.split_whitespace().next() => {
                 let mut t = InlineTable::new();
                 t.insert("name", n.as_str().into());
                 t.insert("addr", addr.into());
@@ -104,17 +112,11 @@ impl Bind {
 }
 
 fn binds(t: &dyn TableLike) -> Vec<Bind> {
-    array(t, "bind")
-        .into_iter()
-        .flat_map(|a| a.iter())
-        .filter_map(Bind::read)
-        .collect()
+    array(t, "bind").into_iter().flat_map(|a| a.iter()).filter_map(Bind::read).collect()
 }
 
 fn position(t: &dyn TableLike, name: &str) -> Option<usize> {
-    binds(t)
-        .iter()
-        .position(|b| b.name.as_deref() == Some(name))
+    binds(t).iter().position(|b| b.name.as_deref() == Some(name))
 }
 
 pub fn list(doc: &DocumentMut, frontend: &str) -> Json {
@@ -153,11 +155,10 @@ pub fn replace(doc: &mut DocumentMut, frontend: &str, name: &str, body: &Json) -
     let r = parent(doc, Side::Frontend, frontend)?;
     let t = section_mut(doc, r)?;
     let i = position(t, name).ok_or_else(|| ApiError::missing_object(name))?;
-    let b = Bind {
-        name: Some(name.to_string()),
-        ..b
-    };
-    replace_elem(array_mut(t, "bind")?, i, b.to_toml(&addr));
+    let b = Bind { name: Some(name.to_string()), ..b };
+    let arr = array_mut(t, "bind")?;
+    let opts = arr.get(i).map(Bind::options).unwrap_or_default();
+    replace_elem(arr, i, b.to_toml(&format!("{addr}{opts}")));
     Ok(json::to_value(&b))
 }
 

@@ -69,12 +69,8 @@ pub struct Redispatch {
     pub enabled: Toggle,
 }
 
-pub const FORWARDFOR_ONLY: &[&str] = &[
-    "forwardfor.except",
-    "forwardfor.header",
-    "forwardfor.ifnone",
-    "redispatch.interval",
-];
+pub const FORWARDFOR_ONLY: &[&str] =
+    &["forwardfor.except", "forwardfor.header", "forwardfor.ifnone", "redispatch.interval"];
 
 pub fn read_toggle_obj(t: &dyn TableLike, key: &str) -> Option<Toggle> {
     get_bool(t, key).map(Toggle::on)
@@ -147,18 +143,12 @@ impl Balance {
                 s
             }
             UrlParam => {
-                let p = self
-                    .url_param
-                    .as_deref()
-                    .ok_or_else(|| ApiError::required("balance.url_param", "body"))?;
+                let p = self.url_param.as_deref().ok_or_else(|| ApiError::required("balance.url_param", "body"))?;
                 crate::api::json::check_no_space("balance.url_param", p)?;
                 format!("url_param {p}")
             }
             Hdr => {
-                let h = self
-                    .hdr_name
-                    .as_deref()
-                    .ok_or_else(|| ApiError::required("balance.hdr_name", "body"))?;
+                let h = self.hdr_name.as_deref().ok_or_else(|| ApiError::required("balance.hdr_name", "body"))?;
                 crate::api::json::check_no_space("balance.hdr_name", h)?;
                 format!("hdr({h})")
             }
@@ -244,9 +234,7 @@ impl HashType {
             "consistent" => HashMethod::Consistent,
             _ => return None,
         };
-        Some(HashType {
-            method: Some(method),
-        })
+        Some(HashType { method: Some(method) })
     }
     pub fn text(&self) -> Option<&'static str> {
         self.method.map(|m| match m {
@@ -312,26 +300,15 @@ impl HttpchkParams {
 
     pub fn from_text(s: &str) -> Option<HttpchkParams> {
         let w: Vec<&str> = s.split_whitespace().collect();
-        let method = |m: &str| -> Option<HttpMethod> {
-            serde_json::from_value(serde_json::Value::String(m.to_string())).ok()
-        };
+        let method =
+            |m: &str| -> Option<HttpMethod> { serde_json::from_value(serde_json::Value::String(m.to_string())).ok() };
         match w.as_slice() {
             [] => None,
-            [uri] => Some(HttpchkParams {
-                method: None,
-                uri: Some(uri.to_string()),
-                version: None,
-            }),
-            [m, uri] => Some(HttpchkParams {
-                method: method(m),
-                uri: Some(uri.to_string()),
-                version: None,
-            }),
-            [m, uri, v, ..] => Some(HttpchkParams {
-                method: method(m),
-                uri: Some(uri.to_string()),
-                version: Some(v.to_string()),
-            }),
+            [uri] => Some(HttpchkParams { method: None, uri: Some(uri.to_string()), version: None }),
+            [m, uri] => Some(HttpchkParams { method: method(m), uri: Some(uri.to_string()), version: None }),
+            [m, uri, v, ..] => {
+                Some(HttpchkParams { method: method(m), uri: Some(uri.to_string()), version: Some(v.to_string()) })
+            }
         }
     }
 }
@@ -379,18 +356,12 @@ pub fn read_httpchk(t: &dyn TableLike) -> (Option<AdvCheck>, Option<HttpchkParam
     }
 }
 
-pub fn write_httpchk(
-    t: &mut dyn TableLike,
-    adv: Option<AdvCheck>,
-    params: Option<&HttpchkParams>,
-) -> ApiResult<()> {
+pub fn write_httpchk(t: &mut dyn TableLike, adv: Option<AdvCheck>, params: Option<&HttpchkParams>) -> ApiResult<()> {
     let text = match (adv, params) {
         (Some(AdvCheck::Httpchk), Some(p)) => Some(p.to_text()?),
         (Some(AdvCheck::Httpchk), None) => Some(String::new()),
         (None, Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "httpchk_params: needs adv_check \"httpchk\"".into(),
-            ));
+            return Err(ApiError::BadRequest("httpchk_params: needs adv_check \"httpchk\"".into()));
         }
         (None, None) => None,
     };

@@ -33,15 +33,7 @@ pub struct Defaults {
     pub default_server: Option<DefaultServer>,
 }
 
-const TIMEOUTS: [&str; 7] = [
-    "client",
-    "server",
-    "connect",
-    "http_request",
-    "http_keep_alive",
-    "tunnel",
-    "check",
-];
+const TIMEOUTS: [&str; 7] = ["client", "server", "connect", "http_request", "http_keep_alive", "tunnel", "check"];
 
 fn table_mut(doc: &mut DocumentMut) -> ApiResult<&mut dyn TableLike> {
     doc.entry("defaults")
@@ -83,27 +75,11 @@ impl Defaults {
         set_str(t, "mode", self.mode.map(ProxyMode::as_str));
         let bal = self.balance.as_ref().map(Balance::to_text).transpose()?;
         set_str(t, "balance", bal.as_deref());
-        set_str(
-            t,
-            "hash_type",
-            self.hash_type.as_ref().and_then(HashType::text),
-        );
+        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text));
         write_httpchk(t, self.adv_check, self.httpchk_params.as_ref())?;
-        set_bool(
-            t,
-            "forwardfor",
-            self.forwardfor.as_ref().map(|f| f.enabled.is_on()),
-        );
-        set_str(
-            t,
-            "http_connection_mode",
-            self.http_connection_mode.map(ConnMode::as_str),
-        );
-        set_bool(
-            t,
-            "redispatch",
-            self.redispatch.as_ref().map(|r| r.enabled.is_on()),
-        );
+        set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
+        set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));
+        set_bool(t, "redispatch", self.redispatch.as_ref().map(|r| r.enabled.is_on()));
         set_int(t, "retries", self.retries.map(i64::from));
         set_bool(t, "allbackups", self.allbackups.map(Toggle::is_on));
         set_int(t, "maxconn", self.maxconn.map(i64::from));
@@ -132,22 +108,10 @@ pub fn get(doc: &DocumentMut) -> Json {
 }
 
 pub fn replace(doc: &mut DocumentMut, body: &Json) -> ApiResult<Json> {
-    let all: Vec<&str> = FORWARDFOR_ONLY
-        .iter()
-        .chain(BALANCE_ONLY)
-        .chain(HASH_ONLY)
-        .copied()
-        .collect();
+    let all: Vec<&str> = FORWARDFOR_ONLY.iter().chain(BALANCE_ONLY).chain(HASH_ONLY).copied().collect();
     let d: Defaults = json::decode(body, &all)?;
-    if let Some(n) = d
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty() && *n != "unnamed_defaults_1")
-    {
-        return Err(ApiError::unsupported(
-            "name",
-            &format!("lbha has one unnamed defaults section, not `{n}`"),
-        ));
+    if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty() && *n != "unnamed_defaults_1") {
+        return Err(ApiError::unsupported("name", &format!("lbha has one unnamed defaults section, not `{n}`")));
     }
     if let Some(b) = &d.default_backend {
         json::check_name("default_backend", b)?;

@@ -54,11 +54,7 @@ const HAPROXY_ONLY: &[&str] = &[
 
 impl Frontend {
     pub fn decode(body: &Json) -> ApiResult<Frontend> {
-        let all: Vec<&str> = HAPROXY_ONLY
-            .iter()
-            .chain(FORWARDFOR_ONLY)
-            .copied()
-            .collect();
+        let all: Vec<&str> = HAPROXY_ONLY.iter().chain(FORWARDFOR_ONLY).copied().collect();
         let f: Frontend = json::decode(body, &all)?;
         json::check_name("name", &f.name)?;
         if let Some(b) = &f.default_backend {
@@ -85,17 +81,9 @@ impl Frontend {
     pub fn write(&self, t: &mut dyn TableLike) -> ApiResult<()> {
         set_str(t, "mode", self.mode.map(ProxyMode::as_str));
         set_str(t, "default_backend", self.default_backend.as_deref());
-        set_str(
-            t,
-            "http_connection_mode",
-            self.http_connection_mode.map(ConnMode::as_str),
-        );
+        set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));
         set_int(t, "maxconn", self.maxconn.map(i64::from));
-        set_bool(
-            t,
-            "forwardfor",
-            self.forwardfor.as_ref().map(|f| f.enabled.is_on()),
-        );
+        set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
         write_timeouts(
             t,
             &[

@@ -85,9 +85,7 @@ const HAPROXY_ONLY: &[&str] = &[
 ];
 
 fn need<'a>(v: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
-    v.as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::required(field, "body"))
+    v.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::required(field, "body"))
 }
 
 impl Indexed for HttpRequestRule {
@@ -145,12 +143,9 @@ impl Indexed for HttpRequestRule {
                 r.redir_value = Some(p);
             }
             r.redir_code = get_int(d, "code").map(|n| n as u16);
-        } else if let Some((kind, key)) = [
-            (RuleType::SetHeader, "set_header"),
-            (RuleType::AddHeader, "add_header"),
-        ]
-        .into_iter()
-        .find(|(_, k)| t.contains_key(k))
+        } else if let Some((kind, key)) = [(RuleType::SetHeader, "set_header"), (RuleType::AddHeader, "add_header")]
+            .into_iter()
+            .find(|(_, k)| t.contains_key(k))
         {
             let h = sub(t, key)?;
             r.kind = Some(kind);
@@ -172,10 +167,7 @@ impl Indexed for HttpRequestRule {
                 .flat_map(|a| a.iter())
                 .filter_map(|v| v.as_str())
                 .filter_map(|h| h.split_once(':'))
-                .map(|(n, f)| ReturnHdr {
-                    name: n.trim().to_string(),
-                    fmt: f.trim().to_string(),
-                })
+                .map(|(n, f)| ReturnHdr { name: n.trim().to_string(), fmt: f.trim().to_string() })
                 .collect();
             r.return_hdrs = (!hdrs.is_empty()).then_some(hdrs);
         } else {
@@ -210,11 +202,7 @@ impl Indexed for HttpRequestRule {
             Some(k @ (RuleType::SetHeader | RuleType::AddHeader)) => {
                 a.insert("name", need(&self.hdr_name, "hdr_name")?.into());
                 a.insert("value", need(&self.hdr_format, "hdr_format")?.into());
-                let key = if k == RuleType::SetHeader {
-                    "set_header"
-                } else {
-                    "add_header"
-                };
+                let key = if k == RuleType::SetHeader { "set_header" } else { "add_header" };
                 t.insert(key, a.into());
             }
             Some(RuleType::DelHeader) => {

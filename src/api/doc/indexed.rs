@@ -34,12 +34,7 @@ pub fn list<T: Indexed>(doc: &DocumentMut, p: Option<&Parent>) -> Json {
         return Json::Array(Vec::new());
     };
     Json::Array(
-        array(t, T::KEY)
-            .into_iter()
-            .flat_map(|a| a.iter())
-            .enumerate()
-            .filter_map(|(i, v)| T::read(v, i))
-            .collect(),
+        array(t, T::KEY).into_iter().flat_map(|a| a.iter()).enumerate().filter_map(|(i, v)| T::read(v, i)).collect(),
     )
 }
 
@@ -47,16 +42,9 @@ pub fn get<T: Indexed>(doc: &DocumentMut, p: &Parent, index: i64) -> ApiResult<J
     let t = section(doc, p.sec).ok_or_else(|| ApiError::Internal("parent vanished".into()))?;
     let len = array_len(t, T::KEY);
     let i = existing_index(index, len, "Object with id", &p.label)?;
-    array(t, T::KEY)
-        .and_then(|a| a.get(i))
-        .and_then(|v| T::read(v, i))
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "{} entry {i} of {} is in a form the API cannot show",
-                T::KEY,
-                p.label
-            ))
-        })
+    array(t, T::KEY).and_then(|a| a.get(i)).and_then(|v| T::read(v, i)).ok_or_else(|| {
+        ApiError::BadRequest(format!("{} entry {i} of {} is in a form the API cannot show", T::KEY, p.label))
+    })
 }
 
 pub fn create<T: Indexed>(doc: &mut DocumentMut, p: &Parent, body: &Json) -> ApiResult<Json> {
@@ -70,12 +58,7 @@ pub fn create<T: Indexed>(doc: &mut DocumentMut, p: &Parent, body: &Json) -> Api
     T::read(&v, at).ok_or_else(|| ApiError::Internal("entry cannot be read back".into()))
 }
 
-pub fn replace<T: Indexed>(
-    doc: &mut DocumentMut,
-    p: &Parent,
-    index: i64,
-    body: &Json,
-) -> ApiResult<Json> {
+pub fn replace<T: Indexed>(doc: &mut DocumentMut, p: &Parent, index: i64, body: &Json) -> ApiResult<Json> {
     // The body's index is ignored in favour of the path's, as in the original.
     let (_, item) = T::decode(body)?;
     let v = item.to_toml()?;

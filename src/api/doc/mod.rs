@@ -53,10 +53,7 @@ fn count(doc: &DocumentMut, table: &str) -> usize {
 pub fn section(doc: &DocumentMut, r: SecRef) -> Option<&dyn TableLike> {
     match doc.get(r.table)? {
         Item::ArrayOfTables(a) => a.get(r.index).map(|t| t as &dyn TableLike),
-        Item::Value(Value::Array(a)) => a
-            .get(r.index)
-            .and_then(Value::as_inline_table)
-            .map(|t| t as &dyn TableLike),
+        Item::Value(Value::Array(a)) => a.get(r.index).and_then(Value::as_inline_table).map(|t| t as &dyn TableLike),
         _ => None,
     }
 }
@@ -64,10 +61,9 @@ pub fn section(doc: &DocumentMut, r: SecRef) -> Option<&dyn TableLike> {
 pub fn section_mut(doc: &mut DocumentMut, r: SecRef) -> ApiResult<&mut dyn TableLike> {
     let t: Option<&mut dyn TableLike> = match doc.get_mut(r.table) {
         Some(Item::ArrayOfTables(a)) => a.get_mut(r.index).map(|t| t as &mut dyn TableLike),
-        Some(Item::Value(Value::Array(a))) => a
-            .get_mut(r.index)
-            .and_then(Value::as_inline_table_mut)
-            .map(|t| t as &mut dyn TableLike),
+        Some(Item::Value(Value::Array(a))) => {
+            a.get_mut(r.index).and_then(Value::as_inline_table_mut).map(|t| t as &mut dyn TableLike)
+        }
         _ => None,
     };
     t.ok_or_else(|| ApiError::Internal(format!("section {}[{}] vanished", r.table, r.index)))
@@ -85,17 +81,10 @@ fn listen_is_backend(t: &dyn TableLike) -> bool {
 
 /// Every section on one side, in file order of its own table, then listens.
 pub fn all(doc: &DocumentMut, side: Side) -> Vec<SecRef> {
-    let mut out: Vec<SecRef> = (0..count(doc, side.table()))
-        .map(|index| SecRef {
-            table: side.table(),
-            index,
-        })
-        .collect();
+    let mut out: Vec<SecRef> =
+        (0..count(doc, side.table())).map(|index| SecRef { table: side.table(), index }).collect();
     for index in 0..count(doc, "listen") {
-        let r = SecRef {
-            table: "listen",
-            index,
-        };
+        let r = SecRef { table: "listen", index };
         if side == Side::Frontend || section(doc, r).is_some_and(listen_is_backend) {
             out.push(r);
         }
@@ -104,9 +93,7 @@ pub fn all(doc: &DocumentMut, side: Side) -> Vec<SecRef> {
 }
 
 pub fn find(doc: &DocumentMut, side: Side, name: &str) -> Option<SecRef> {
-    all(doc, side)
-        .into_iter()
-        .find(|r| section(doc, *r).and_then(name_of) == Some(name))
+    all(doc, side).into_iter().find(|r| section(doc, *r).and_then(name_of) == Some(name))
 }
 
 /// The parent a child resource names; a missing one is the original's 400 `missing parent`.
@@ -116,9 +103,7 @@ pub fn parent(doc: &DocumentMut, side: Side, name: &str) -> ApiResult<SecRef> {
 
 /// Appends a `[[frontend]]` / `[[backend]]`; it lands after the last section of its kind.
 pub fn append_section(doc: &mut DocumentMut, side: Side, t: Table) -> ApiResult<()> {
-    let item = doc
-        .entry(side.table())
-        .or_insert(Item::ArrayOfTables(Default::default()));
+    let item = doc.entry(side.table()).or_insert(Item::ArrayOfTables(Default::default()));
     match item {
         Item::ArrayOfTables(a) => {
             a.push(t);
@@ -128,10 +113,7 @@ pub fn append_section(doc: &mut DocumentMut, side: Side, t: Table) -> ApiResult<
             a.push(t.into_inline_table());
             Ok(())
         }
-        _ => Err(ApiError::Internal(format!(
-            "`{}` in the config is not a list of sections",
-            side.table()
-        ))),
+        _ => Err(ApiError::Internal(format!("`{}` in the config is not a list of sections", side.table()))),
     }
 }
 
@@ -189,9 +171,7 @@ fn item_ms(i: &Item) -> Option<u64> {
     if let Some(n) = i.as_integer() {
         return u64::try_from(n).ok();
     }
-    parse_duration(i.as_str()?)
-        .ok()
-        .map(|d| d.as_millis() as u64)
+    parse_duration(i.as_str()?).ok().map(|d| d.as_millis() as u64)
 }
 
 pub fn sub<'a>(t: &'a dyn TableLike, key: &str) -> Option<&'a dyn TableLike> {
@@ -262,11 +242,7 @@ pub fn sub_mut<'a>(t: &'a mut dyn TableLike, key: &str) -> ApiResult<&'a mut dyn
 }
 
 /// Applies `f` to a nested table and removes the table if it ends up empty.
-pub fn with_sub(
-    t: &mut dyn TableLike,
-    key: &str,
-    f: impl FnOnce(&mut dyn TableLike),
-) -> ApiResult<()> {
+pub fn with_sub(t: &mut dyn TableLike, key: &str, f: impl FnOnce(&mut dyn TableLike)) -> ApiResult<()> {
     let s = sub_mut(t, key)?;
     f(s);
     if s.is_empty() {
@@ -303,8 +279,7 @@ pub fn insert_elem(a: &mut Array, idx: usize, mut v: Value) {
         .filter_map(|e| e.decor().prefix().and_then(|p| p.as_str()))
         .find(|p| p.contains('\n'))
         .map(|p| p.rsplit('\n').next().unwrap_or("").to_string());
-    let multiline = line_prefix.is_some()
-        || (a.is_empty() && a.trailing().as_str().is_some_and(|s| s.contains('\n')));
+    let multiline = line_prefix.is_some() || (a.is_empty() && a.trailing().as_str().is_some_and(|s| s.contains('\n')));
     if multiline {
         let indent = line_prefix.unwrap_or_else(|| "  ".to_string());
         v.decor_mut().set_prefix(format!("\n{indent}"));
@@ -356,9 +331,7 @@ pub fn insert_index(index: i64, len: usize, parent: &str) -> ApiResult<usize> {
 /// An existing index for GET/PUT/DELETE (404 otherwise).
 pub fn existing_index(index: i64, len: usize, what: &str, parent: &str) -> ApiResult<usize> {
     if index < 0 || index as usize >= len {
-        return Err(ApiError::NotFound(format!(
-            "missing object: {what} {index} does not exist in {parent}"
-        )));
+        return Err(ApiError::NotFound(format!("missing object: {what} {index} does not exist in {parent}")));
     }
     Ok(index as usize)
 }
@@ -374,11 +347,7 @@ pub fn read_cond(t: &dyn TableLike) -> (Option<String>, Option<String>) {
     (None, None)
 }
 
-pub fn write_cond(
-    t: &mut dyn TableLike,
-    cond: Option<indexed::Cond>,
-    test: Option<&str>,
-) -> ApiResult<()> {
+pub fn write_cond(t: &mut dyn TableLike, cond: Option<indexed::Cond>, test: Option<&str>) -> ApiResult<()> {
     use indexed::Cond;
     match (cond, test) {
         (None, None) => {
@@ -414,11 +383,7 @@ pub fn split_addr(addr: &str) -> (String, Option<u16>) {
 }
 
 pub fn join_addr(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 #[cfg(test)]

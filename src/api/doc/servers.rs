@@ -86,9 +86,7 @@ impl Server {
         if let Some(a) = &s.health_check_address
             && a.parse::<std::net::IpAddr>().is_err()
         {
-            return Err(ApiError::BadRequest(format!(
-                "health_check_address: not an IP address ({a})"
-            )));
+            return Err(ApiError::BadRequest(format!("health_check_address: not an IP address ({a})")));
         }
         super::common::nonzero("maxconn", s.maxconn)?;
         Ok(s)
@@ -136,12 +134,9 @@ impl Server {
 }
 
 fn position(t: &dyn TableLike, name: &str) -> Option<usize> {
-    array(t, "servers")?.iter().position(|v| {
-        v.as_inline_table()
-            .and_then(|s| s.get("name"))
-            .and_then(|n| n.as_str())
-            == Some(name)
-    })
+    array(t, "servers")?
+        .iter()
+        .position(|v| v.as_inline_table().and_then(|s| s.get("name")).and_then(|n| n.as_str()) == Some(name))
 }
 
 fn parent_table<'a>(doc: &'a DocumentMut, backend: &str) -> ApiResult<&'a dyn TableLike> {

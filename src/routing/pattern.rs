@@ -1,0 +1,569 @@
+//! Match methods (HAProxy's `-m str|beg|end|sub|dir|dom|reg|len|found|int|ip`) and their
+//! patterns, compiled once at load time. An ACL matches a sample when any pattern matches.
+
+use super::RoutingError;
+use regex::bytes::{Regex, RegexBuilder};
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One value produced by a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sample<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+    Ip(IpAddr),
+    Bool(bool),
+}
+
+/// What kind of samples a fetch produces, to check the match method against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Str,
+    Int,
+    Ip,
+    Bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StrMatch {
+    Exact,
+    Beg,
+    End,
+    Sub,
+    /// Slash-delimited: `path_dir img` matches `/static/img/a.png`.
+    Dir,
+    /// Dot-delimited: `hdr_dom(host) example.com` matches `www.example.com`.
+    Dom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MatchMethod {
+    Str(StrMatch),
+    Reg,
+    Len,
+    Found,
+    Int,
+    Ip,
+    Bool,
+}
+
+impl MatchMethod {
+    /// The `-m` names.
+    pub(super) fn parse(name: &str) -> Option<MatchMethod> {
+        Some(match name {
+            "str" => MatchMethod::Str(StrMatch::Exact),
+            "beg" => MatchMethod::Str(StrMatch::Beg),
+            "end" => MatchMethod::Str(StrMatch::End),
+            "sub" => MatchMethod::Str(StrMatch::Sub),
+            "dir" => MatchMethod::Str(StrMatch::Dir),
+            "dom" => MatchMethod::Str(StrMatch::Dom),
+            "reg" => MatchMethod::Reg,
+            "len" => MatchMethod::Len,
+            "found" => MatchMethod::Found,
+            "int" => MatchMethod::Int,
+            "ip" => MatchMethod::Ip,
+            "bool" => MatchMethod::Bool,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            MatchMethod::Str(StrMatch::Exact) => "str",
+            MatchMethod::Str(StrMatch::Beg) => "beg",
+            MatchMethod::Str(StrMatch::End) => "end",
+            MatchMethod::Str(StrMatch::Sub) => "sub",
+            MatchMethod::Str(StrMatch::Dir) => "dir",
+            MatchMethod::Str(StrMatch::Dom) => "dom",
+            MatchMethod::Reg => "reg",
+            MatchMethod::Len => "len",
+            MatchMethod::Found => "found",
+            MatchMethod::Int => "int",
+            MatchMethod::Ip => "ip",
+            MatchMethod::Bool => "bool",
+        }
+    }
+
+    /// The method used when neither a `_suffix` nor `-m` names one.
+    pub(super) fn default_for(kind: Kind) -> MatchMethod {
+        match kind {
+            Kind::Str => MatchMethod::Str(StrMatch::Exact),
+            Kind::Int => MatchMethod::Int,
+            Kind::Ip => MatchMethod::Ip,
+            Kind::Bool => MatchMethod::Bool,
+        }
+    }
+
+    pub(super) fn applies_to(self, kind: Kind) -> bool {
+        match self {
+            MatchMethod::Found => true,
+            MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => kind == Kind::Str,
+            MatchMethod::Int => kind == Kind::Int,
+            MatchMethod::Ip => kind == Kind::Ip,
+            MatchMethod::Bool => matches!(kind, Kind::Bool | Kind::Int),
+        }
+    }
+
+    /// `found` and `bool` test the sample itself and take no patterns.
+    pub(super) fn takes_patterns(self) -> bool {
+        !matches!(self, MatchMethod::Found | MatchMethod::Bool)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "lt" => Op::Lt,
+            "le" => Op::Le,
+            "gt" => Op::Gt,
+            "ge" => Op::Ge,
+            _ => return None,
+        })
+    }
+}
+
+/// `eq 3`-style comparisons, or inclusive ranges `1024:65535`, `:1023`, `1024:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IntTest {
+    Cmp(Op, i64),
+    Range(Option<i64>, Option<i64>),
+}
+
+impl IntTest {
+    fn matches(self, n: i64) -> bool {
+        match self {
+            IntTest::Cmp(Op::Eq, v) => n == v,
+            IntTest::Cmp(Op::Ne, v) => n != v,
+            IntTest::Cmp(Op::Lt, v) => n < v,
+            IntTest::Cmp(Op::Le, v) => n <= v,
+            IntTest::Cmp(Op::Gt, v) => n > v,
+            IntTest::Cmp(Op::Ge, v) => n >= v,
+            IntTest::Range(lo, hi) => lo.is_none_or(|lo| n >= lo) && hi.is_none_or(|hi| n <= hi),
+        }
+    }
+}
+
+fn int_value(s: &str) -> Result<i64, RoutingError> {
+    s.parse().map_err(|_| {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+            RoutingError::BadOperator { operator: s.to_string() }
+        } else {
+            RoutingError::BadInteger { pattern: s.to_string() }
+        }
+    })
+}
+
+/// An optional leading operator applies to every value after it; without one, each value is an
+/// exact number or a range.
+fn int_tests(patterns: &[String]) -> Result<Vec<IntTest>, RoutingError> {
+    let op = patterns.first().and_then(|p| Op::parse(p));
+    let values = if op.is_some() { &patterns[1..] } else { patterns };
+    if let (Some(_), []) = (op, values) {
+        return Err(RoutingError::MissingOperand { operator: patterns[0].clone() });
+    }
+    values
+        .iter()
+        .map(|v| match (op, v.split_once(':')) {
+            (Some(_), Some(_)) => {
+                Err(RoutingError::OperatorWithRange { operator: patterns[0].clone(), pattern: v.clone() })
+            }
+            (Some(op), None) => Ok(IntTest::Cmp(op, int_value(v)?)),
+            (None, None) => Ok(IntTest::Cmp(Op::Eq, int_value(v)?)),
+            (None, Some((lo, hi))) => {
+                let bad = || RoutingError::BadInteger { pattern: v.clone() };
+                let bound = |s: &str| {
+                    if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| bad()) }
+                };
+                let (lo, hi) = (bound(lo)?, bound(hi)?);
+                match (lo, hi) {
+                    (None, None) => Err(bad()),
+                    (Some(l), Some(h)) if l > h => Err(bad()),
+                    _ => Ok(IntTest::Range(lo, hi)),
+                }
+            }
+        })
+        .collect()
+}
+
+/// An address or network, kept in canonical form (IPv4-mapped IPv6 becomes IPv4) so `src
+/// 192.0.2.0/24` matches clients accepted on a dual-stack socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Net {
+    V4 { addr: u32, mask: u32 },
+    V6 { addr: u128, mask: u128 },
+}
+
+impl Net {
+    fn parse(pattern: &str) -> Result<Net, RoutingError> {
+        let bad = |reason: &'static str| RoutingError::BadAddress { pattern: pattern.to_string(), reason };
+        let (addr, prefix) = match pattern.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (pattern, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad("not an IP address (host names are not resolved)"))?;
+        match addr.to_canonical() {
+            IpAddr::V4(v4) => {
+                let len = match (prefix, IpAddr::from(v4) == addr) {
+                    (None, _) => 32,
+                    // A dotted mask is HAProxy syntax too: 10.0.0.0/255.0.0.0.
+                    (Some(p), true) if p.contains('.') => {
+                        let m: Ipv4Addr = p.parse().map_err(|_| bad("bad netmask"))?;
+                        let m = u32::from(m);
+                        if m.leading_ones() + m.trailing_zeros() != 32 {
+                            return Err(bad("netmask is not contiguous"));
+                        }
+                        m.leading_ones()
+                    }
+                    (Some(p), true) => {
+                        p.parse::<u32>().ok().filter(|&l| l <= 32).ok_or_else(|| bad("prefix length must be 0..=32"))?
+                    }
+                    // ::ffff:a.b.c.d/len with len >= 96 covers IPv4 addresses.
+                    (Some(p), false) => match p.parse::<u32>() {
+                        Ok(l) if (96..=128).contains(&l) => l - 96,
+                        Ok(l) if l < 96 => return Net::v6(addr, l, pattern),
+                        _ => return Err(bad("prefix length must be 0..=128")),
+                    },
+                };
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                Ok(Net::V4 { addr: u32::from(v4) & mask, mask })
+            }
+            IpAddr::V6(_) => {
+                let len = match prefix {
+                    None => 128,
+                    Some(p) => p
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&l| l <= 128)
+                        .ok_or_else(|| bad("prefix length must be 0..=128"))?,
+                };
+                Net::v6(addr, len, pattern)
+            }
+        }
+    }
+
+    fn v6(addr: IpAddr, len: u32, pattern: &str) -> Result<Net, RoutingError> {
+        let IpAddr::V6(v6) = addr else {
+            return Err(RoutingError::BadAddress { pattern: pattern.to_string(), reason: "not an IPv6 address" });
+        };
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        Ok(Net::V6 { addr: u128::from(v6) & mask, mask })
+    }
+
+    fn contains(self, ip: IpAddr) -> bool {
+        match (self, ip.to_canonical()) {
+            (Net::V4 { addr, mask }, IpAddr::V4(a)) => u32::from(a) & mask == addr,
+            (Net::V6 { addr, mask }, IpAddr::V6(a)) => u128::from(a) & mask == addr,
+            // IPv6 networks wide enough to cover ::ffff:0:0/96 hold IPv4 clients too.
+            (Net::V6 { addr, mask }, IpAddr::V4(a)) => u128::from(a.to_ipv6_mapped()) & mask == addr,
+            (Net::V4 { .. }, IpAddr::V6(_)) => false,
+        }
+    }
+}
+
+/// Compiled patterns of one ACL.
+#[derive(Debug, Clone)]
+pub(super) enum Matcher {
+    Found,
+    Bool,
+    /// Exact strings: a set lookup, so long pattern files stay cheap. With `-i` the set holds
+    /// lowercase patterns.
+    Exact {
+        icase: bool,
+        set: HashSet<Box<[u8]>>,
+    },
+    Str {
+        how: StrMatch,
+        icase: bool,
+        patterns: Vec<Box<[u8]>>,
+    },
+    Reg(Vec<Regex>),
+    Len(Vec<IntTest>),
+    Int(Vec<IntTest>),
+    Ip(Vec<Net>),
+}
+
+impl Matcher {
+    pub(super) fn compile(method: MatchMethod, icase: bool, patterns: &[String]) -> Result<Matcher, RoutingError> {
+        Ok(match method {
+            MatchMethod::Found => Matcher::Found,
+            MatchMethod::Bool => Matcher::Bool,
+            MatchMethod::Str(StrMatch::Exact) => Matcher::Exact {
+                icase,
+                set: patterns
+                    .iter()
+                    .map(|p| if icase { p.to_ascii_lowercase() } else { p.clone() }.into_bytes().into_boxed_slice())
+                    .collect(),
+            },
+            MatchMethod::Str(how) => Matcher::Str {
+                how,
+                icase,
+                patterns: patterns
+                    .iter()
+                    .map(|p| match how {
+                        StrMatch::Dir => p.trim_matches('/'),
+                        StrMatch::Dom => p.trim_matches('.'),
+                        _ => p,
+                    })
+                    .map(|p| p.as_bytes().into())
+                    .collect(),
+            },
+            MatchMethod::Reg => Matcher::Reg(
+                patterns
+                    .iter()
+                    .map(|p| {
+                        RegexBuilder::new(p)
+                            .case_insensitive(icase)
+                            .build()
+                            .map_err(|e| RoutingError::BadRegex { pattern: p.clone(), error: e.to_string() })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            MatchMethod::Len => Matcher::Len(int_tests(patterns)?),
+            MatchMethod::Int => Matcher::Int(int_tests(patterns)?),
+            MatchMethod::Ip => Matcher::Ip(patterns.iter().map(|p| Net::parse(p)).collect::<Result<_, _>>()?),
+        })
+    }
+
+    pub(super) fn matches(&self, sample: Sample<'_>) -> bool {
+        match (self, sample) {
+            (Matcher::Found, _) => true,
+            (Matcher::Bool, Sample::Bool(b)) => b,
+            (Matcher::Bool, Sample::Int(n)) => n != 0,
+            (Matcher::Exact { icase: true, set }, Sample::Str(s)) if s.iter().any(u8::is_ascii_uppercase) => {
+                set.contains(&s.to_ascii_lowercase()[..])
+            }
+            (Matcher::Exact { set, .. }, Sample::Str(s)) => set.contains(s),
+            (Matcher::Str { how, icase, patterns }, Sample::Str(s)) => {
+                patterns.iter().any(|p| str_match(*how, *icase, s, p))
+            }
+            (Matcher::Reg(res), Sample::Str(s)) => res.iter().any(|r| r.is_match(s)),
+            (Matcher::Len(tests), Sample::Str(s)) => {
+                let n = i64::try_from(s.len()).unwrap_or(i64::MAX);
+                tests.iter().any(|t| t.matches(n))
+            }
+            (Matcher::Int(tests), Sample::Int(n)) => tests.iter().any(|t| t.matches(n)),
+            (Matcher::Ip(nets), Sample::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            _ => false,
+        }
+    }
+}
+
+fn eq(a: &[u8], b: &[u8], icase: bool) -> bool {
+    if icase { a.eq_ignore_ascii_case(b) } else { a == b }
+}
+
+fn str_match(how: StrMatch, icase: bool, s: &[u8], p: &[u8]) -> bool {
+    match how {
+        StrMatch::Exact => eq(s, p, icase),
+        StrMatch::Beg => s.get(..p.len()).is_some_and(|head| eq(head, p, icase)),
+        StrMatch::End => s.len() >= p.len() && eq(&s[s.len() - p.len()..], p, icase),
+        StrMatch::Sub => p.is_empty() || s.windows(p.len()).any(|w| eq(w, p, icase)),
+        StrMatch::Dir => word_match(s, p, b'/', icase),
+        StrMatch::Dom => word_match(s, p, b'.', icase),
+    }
+}
+
+/// `p` occurs in `s` with a delimiter (or the end of `s`) on both sides. `p` was trimmed of
+/// delimiters at compile time; an empty `p` matches nothing.
+fn word_match(s: &[u8], p: &[u8], delim: u8, icase: bool) -> bool {
+    if p.is_empty() || s.len() < p.len() {
+        return false;
+    }
+    (0..=s.len() - p.len()).any(|at| {
+        let before = at == 0 || s[at - 1] == delim;
+        let end = at + p.len();
+        let after = end == s.len() || s[end] == delim;
+        before && after && eq(&s[at..end], p, icase)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(method: &str, icase: bool, pats: &[&str]) -> Matcher {
+        let pats: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
+        Matcher::compile(MatchMethod::parse(method).unwrap(), icase, &pats).unwrap()
+    }
+
+    fn s(x: &str) -> Sample<'_> {
+        Sample::Str(x.as_bytes())
+    }
+
+    fn ip(x: &str) -> Sample<'static> {
+        Sample::Ip(x.parse().unwrap())
+    }
+
+    fn err(method: &str, pats: &[&str]) -> RoutingError {
+        let pats: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
+        Matcher::compile(MatchMethod::parse(method).unwrap(), false, &pats).unwrap_err()
+    }
+
+    #[test]
+    fn exact_with_and_without_case() {
+        let cs = m("str", false, &["GET", "HEAD"]);
+        assert!(cs.matches(s("GET")) && cs.matches(s("HEAD")));
+        assert!(!cs.matches(s("get")) && !cs.matches(s("GE")) && !cs.matches(s("POST")));
+        let ci = m("str", true, &["Example.COM"]);
+        assert!(ci.matches(s("example.com")) && ci.matches(s("EXAMPLE.com")));
+        assert!(!ci.matches(s("www.example.com")));
+    }
+
+    #[test]
+    fn begin_end_sub() {
+        let beg = m("beg", false, &["/api", "/static/"]);
+        assert!(beg.matches(s("/api/v1")) && beg.matches(s("/static/x")) && beg.matches(s("/api")));
+        assert!(!beg.matches(s("/ap")) && !beg.matches(s("/API/v1")));
+        assert!(m("beg", true, &["www."]).matches(s("WWW.example.com")));
+        let end = m("end", false, &[".php", ".html"]);
+        assert!(end.matches(s("/a/index.php")) && end.matches(s("/x.html")));
+        assert!(!end.matches(s("/x.php5")) && !end.matches(s("php")));
+        assert!(m("end", true, &[".PHP"]).matches(s("/a.php")));
+        let sub = m("sub", false, &["admin"]);
+        assert!(sub.matches(s("/x/admin/y")) && !sub.matches(s("/x/Admin")));
+        assert!(m("sub", true, &["admin"]).matches(s("/ADMIN")));
+        assert!(m("sub", false, &[""]).matches(s("anything")));
+    }
+
+    #[test]
+    fn dir_and_dom_match_whole_words() {
+        let dir = m("dir", false, &["img"]);
+        assert!(dir.matches(s("/img/a.png")) && dir.matches(s("/static/img")) && dir.matches(s("img")));
+        assert!(!dir.matches(s("/images/a.png")) && !dir.matches(s("/xim/g")));
+        assert!(m("dir", false, &["/static/img/"]).matches(s("/a/static/img/b")));
+        assert!(m("dir", true, &["IMG"]).matches(s("/img/x")));
+        assert!(!m("dir", false, &["/"]).matches(s("/a/")));
+        let dom = m("dom", false, &["example.com"]);
+        assert!(dom.matches(s("www.example.com")) && dom.matches(s("example.com")));
+        assert!(!dom.matches(s("badexample.com")) && !dom.matches(s("example.community")));
+    }
+
+    #[test]
+    fn regex_and_case() {
+        let r = m("reg", false, &["/*.php$", r"^/api/v[0-9]+/"]);
+        assert!(r.matches(s("/index.php")) && r.matches(s("/api/v2/users")));
+        assert!(!r.matches(s("/index.php?x=1")) && !r.matches(s("/INDEX.PHP")));
+        assert!(m("reg", true, &[r"\.php$"]).matches(s("/INDEX.PHP")));
+        assert!(matches!(err("reg", &["(unclosed"]), RoutingError::BadRegex { pattern, .. } if pattern == "(unclosed"));
+    }
+
+    #[test]
+    fn length() {
+        let l = m("len", false, &["gt", "3"]);
+        assert!(l.matches(s("abcd")) && !l.matches(s("abc")));
+        assert!(m("len", false, &["0"]).matches(s("")));
+    }
+
+    #[test]
+    fn integers_operators_and_ranges() {
+        let t = |pats: &[&str], n: i64| m("int", false, pats).matches(Sample::Int(n));
+        assert!(t(&["80", "8080"], 8080) && !t(&["80", "8080"], 81));
+        assert!(t(&["eq", "3"], 3) && !t(&["eq", "3"], 4));
+        assert!(t(&["ne", "3"], 4) && !t(&["ne", "3"], 3));
+        assert!(t(&["lt", "1"], 0) && !t(&["lt", "1"], 1));
+        assert!(t(&["le", "1"], 1) && !t(&["le", "1"], 2));
+        assert!(t(&["gt", "0"], 1) && !t(&["gt", "0"], 0));
+        assert!(t(&["ge", "2"], 2) && !t(&["ge", "2"], 1));
+        assert!(t(&["1024:65535"], 1024) && t(&["1024:65535"], 65535) && !t(&["1024:65535"], 1023));
+        assert!(t(&[":1023"], 0) && !t(&[":1023"], 1024));
+        assert!(t(&["1024:"], 40000) && !t(&["1024:"], 1));
+        assert!(t(&["-5:-1"], -3));
+        // Operator applies to all values: any matches.
+        assert!(t(&["lt", "1", "10"], 5));
+        // Integer tests never match a string sample.
+        assert!(!m("int", false, &["1"]).matches(s("1")));
+    }
+
+    #[test]
+    fn integer_errors() {
+        assert_eq!(err("int", &["lt"]), RoutingError::MissingOperand { operator: "lt".into() });
+        assert_eq!(err("int", &["abc"]), RoutingError::BadOperator { operator: "abc".into() });
+        assert_eq!(err("int", &["1", "less", "2"]), RoutingError::BadOperator { operator: "less".into() });
+        assert_eq!(err("int", &["1x"]), RoutingError::BadInteger { pattern: "1x".into() });
+        assert_eq!(err("int", &["9:1"]), RoutingError::BadInteger { pattern: "9:1".into() });
+        assert_eq!(err("int", &[":"]), RoutingError::BadInteger { pattern: ":".into() });
+        assert_eq!(err("int", &["1:x"]), RoutingError::BadInteger { pattern: "1:x".into() });
+        assert_eq!(
+            err("int", &["gt", "1:5"]),
+            RoutingError::OperatorWithRange { operator: "gt".into(), pattern: "1:5".into() }
+        );
+    }
+
+    #[test]
+    fn ipv4_networks() {
+        let n = m("ip", false, &["192.0.2.0/24", "10.0.0.1", "172.16.0.0/255.240.0.0"]);
+        for a in ["192.0.2.1", "192.0.2.255", "10.0.0.1", "172.31.255.255", "::ffff:192.0.2.7"] {
+            assert!(n.matches(ip(a)), "{a}");
+        }
+        for a in ["192.0.3.1", "10.0.0.2", "172.32.0.0", "2001:db8::1"] {
+            assert!(!n.matches(ip(a)), "{a}");
+        }
+        // Host bits in the network are ignored; /0 matches every IPv4 address.
+        assert!(m("ip", false, &["10.1.2.3/8"]).matches(ip("10.200.0.1")));
+        assert!(m("ip", false, &["0.0.0.0/0"]).matches(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn ipv6_networks() {
+        let n = m("ip", false, &["2001:db8::/32", "::1"]);
+        assert!(n.matches(ip("2001:db8:1::5")) && n.matches(ip("::1")));
+        assert!(!n.matches(ip("2001:db9::1")) && !n.matches(ip("127.0.0.1")));
+        assert!(m("ip", false, &["::/0"]).matches(ip("fe80::1")));
+        assert!(m("ip", false, &["::/0"]).matches(ip("192.0.2.1")));
+        assert!(!m("ip", false, &["2001:db8::/32"]).matches(ip("192.0.2.1")));
+        // A mapped network covers the plain IPv4 addresses too.
+        let mapped = m("ip", false, &["::ffff:192.0.2.0/120"]);
+        assert!(mapped.matches(ip("192.0.2.9")) && !mapped.matches(ip("192.0.3.9")));
+        assert!(m("ip", false, &["::ffff:0:0/64"]).matches(ip("::ffff:0:1")));
+    }
+
+    #[test]
+    fn address_errors() {
+        let reason = |p: &str| match err("ip", &[p]) {
+            RoutingError::BadAddress { pattern, reason } => {
+                assert_eq!(pattern, p);
+                reason
+            }
+            e => panic!("{e:?}"),
+        };
+        assert!(reason("example.com").contains("not an IP"));
+        assert!(reason("192.0.2.0/33").contains("0..=32"));
+        assert!(reason("192.0.2.0/x").contains("0..=32"));
+        assert!(reason("2001:db8::/129").contains("0..=128"));
+        assert!(reason("10.0.0.0/255.0.255.0").contains("contiguous"));
+        assert!(reason("10.0.0.0/255.0.0").contains("netmask"));
+        assert!(reason("::ffff:1.2.3.4/200").contains("0..=128"));
+    }
+
+    #[test]
+    fn found_and_bool() {
+        assert!(m("found", false, &[]).matches(s("")));
+        assert!(m("bool", false, &[]).matches(Sample::Bool(true)));
+        assert!(!m("bool", false, &[]).matches(Sample::Bool(false)));
+        assert!(m("bool", false, &[]).matches(Sample::Int(2)) && !m("bool", false, &[]).matches(Sample::Int(0)));
+    }
+
+    #[test]
+    fn methods_know_their_kinds() {
+        for name in ["str", "beg", "end", "sub", "dir", "dom", "reg", "len", "found", "int", "ip", "bool"] {
+            assert_eq!(MatchMethod::parse(name).unwrap().name(), name);
+        }
+        assert_eq!(MatchMethod::parse("regex"), None);
+        assert!(MatchMethod::Reg.applies_to(Kind::Str) && !MatchMethod::Reg.applies_to(Kind::Int));
+        assert!(MatchMethod::Ip.applies_to(Kind::Ip) && !MatchMethod::Ip.applies_to(Kind::Str));
+        assert!(MatchMethod::Found.applies_to(Kind::Int) && !MatchMethod::Found.takes_patterns());
+        assert_eq!(MatchMethod::default_for(Kind::Ip), MatchMethod::Ip);
+    }
+}
