@@ -222,7 +222,10 @@ fn escape(s: &str) -> String {
 
 fn check(config: &Path) -> ExitCode {
     match crate::config::load(config) {
-        Ok(_) => {
+        Ok(snap) => {
+            for w in &snap.warnings {
+                eprintln!("{w}");
+            }
             println!("Configuration file {} is valid", config.display());
             ExitCode::SUCCESS
         }

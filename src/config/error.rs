@@ -51,11 +51,13 @@ pub struct Problem {
     pub path: FieldPath,
     pub message: String,
     pub value: Option<String>,
+    /// A warning is reported but does not make the file invalid.
+    pub warning: bool,
 }
 
 impl Problem {
     pub fn new(path: FieldPath, message: impl Into<String>) -> Self {
-        Self { path, message: message.into(), value: None }
+        Self { path, message: message.into(), value: None, warning: false }
     }
     pub fn with_value(mut self, v: impl fmt::Display) -> Self {
         self.value = Some(v.to_string());
@@ -76,6 +78,24 @@ pub struct Located {
 pub struct ConfigErrors {
     pub file: PathBuf,
     pub errors: Vec<Located>,
+}
+
+impl Located {
+    /// `file:line:column: warning: field: message (value: ...)`.
+    pub fn render(&self, file: &Path) -> String {
+        let mut s = format!("{}:{}:{}: ", file.display(), self.line, self.column);
+        if self.problem.warning {
+            s.push_str("warning: ");
+        }
+        if !self.problem.path.0.is_empty() {
+            s.push_str(&format!("{}: ", self.problem.path));
+        }
+        s.push_str(&self.problem.message);
+        if let Some(v) = &self.problem.value {
+            s.push_str(&format!(" (value: {v})"));
+        }
+        s
+    }
 }
 
 impl fmt::Display for ConfigErrors {

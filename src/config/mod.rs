@@ -2,6 +2,7 @@
 //! Pipeline: read file → TOML syntax and types (serde) → unknown keys (all of them) → semantic checks
 //! (all of them) → every problem located at file:line:column with its field path and value.
 
+pub mod api;
 pub mod error;
 pub mod model;
 pub mod snapshot;
@@ -50,9 +51,16 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
     })
     .map_err(serde_error)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    match validate::validate(&file, base, path, &mut problems) {
-        Some(snap) if problems.is_empty() => Ok(snap),
-        _ => Err(fail(problems)),
+    let snap = validate::validate(&file, base, path, &mut problems);
+    let (warnings, errors): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| p.warning);
+    match snap {
+        Some(mut snap) if errors.is_empty() => {
+            let mut located: Vec<_> = warnings.into_iter().map(|p| loc.locate(p)).collect();
+            located.sort_by_key(|e| (e.line, e.column));
+            snap.warnings = located.iter().map(|l| l.render(path)).collect();
+            Ok(snap)
+        }
+        _ => Err(fail(errors)),
     }
 }
 

@@ -17,6 +17,22 @@ pub struct ConfigFile {
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
+    /// The Data Plane API server; absent means no API.
+    pub api: Option<Api>,
+}
+
+/// `[api]`: the HAProxy Data Plane API v2 server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Api {
+    /// `ADDR:PORT` to listen on (dataplaneapi's `--host`/`--port`).
+    pub bind: String,
+    /// The `[[userlist]]` whose users may call the API (dataplaneapi's `--userlist`).
+    pub userlist: String,
+    /// Where the API keeps its version and open transactions (default `/var/lib/lbha`).
+    pub state_dir: Option<String>,
+    /// Open transactions allowed at once (dataplaneapi's `--max-open-transactions`, default 20).
+    pub max_open_transactions: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +85,8 @@ pub struct Userlist {
 pub struct User {
     pub name: String,
     pub insecure_password: Option<String>,
+    /// A crypt(3) hash: `$5$` (SHA-256), `$6$` (SHA-512) or bcrypt (`$2a$`, `$2b$`, `$2y$`).
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,7 +113,7 @@ pub enum ConnMode {
 pub struct Section {
     pub name: Option<String>,
     pub mode: Option<Mode>,
-    pub bind: Option<Vec<String>>,
+    pub bind: Option<Vec<BindDef>>,
     pub maxconn: Option<u32>,
     pub timeout: Option<Timeouts>,
     pub http_connection_mode: Option<ConnMode>,
@@ -121,6 +139,41 @@ pub struct Section {
     pub tcplog: Option<bool>,
     /// `option dontlognull`: no line for connections that sent nothing.
     pub dontlognull: Option<bool>,
+}
+
+/// A `bind` entry: `"ADDR:PORT"`, or `{ name = "http", addr = "ADDR:PORT" }` when the bind needs a
+/// name (HAProxy's `bind ... name http`, the key the Data Plane API uses).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BindDef {
+    pub name: Option<String>,
+    pub addr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindTable {
+    name: Option<String>,
+    addr: String,
+}
+
+impl<'de> Deserialize<'de> for BindDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BindDef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"ADDR:PORT\" or { name, addr }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BindDef, E> {
+                Ok(BindDef { name: None, addr: v.to_string() })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BindDef, A::Error> {
+                let t = BindTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(BindDef { name: t.name, addr: t.addr })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

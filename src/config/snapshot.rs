@@ -20,6 +20,18 @@ pub struct Snapshot {
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
+    pub api: Option<ApiSettings>,
+    /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
+    pub warnings: Vec<String>,
+}
+
+/// The Data Plane API server's settings (`[api]`).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub bind: SocketAddr,
+    pub userlist: String,
+    pub state_dir: PathBuf,
+    pub max_open_transactions: u32,
 }
 
 impl Snapshot {
@@ -57,7 +69,15 @@ pub struct ControlSocketSettings {
 #[derive(Debug, Clone)]
 pub struct Userlist {
     pub name: String,
-    pub users: Vec<(String, String)>,
+    pub users: Vec<(String, Password)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// `insecure_password`: compared as is.
+    Insecure(String),
+    /// `password`: a crypt(3) hash (`$5$`, `$6$`, bcrypt).
+    Hash(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

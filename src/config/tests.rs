@@ -109,13 +109,50 @@ fn bind_used_twice() {
 }
 
 #[test]
-fn frontend_without_bind() {
-    has(&with_base("[[frontend]]\nname = \"fe\"\n"), "frontend[0].bind: a frontend needs at least one bind address");
+fn frontend_without_bind_and_backend_without_servers_are_warnings() {
+    // As in HAProxy; the Data Plane API adds binds and servers one call at a time.
+    let src = with_base("[[frontend]]\nname = \"fe\"\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\n");
+    assert_eq!(errors(&src), Vec::<String>::new());
+    let snap = parse(&src, Path::new("t.toml")).map_err(|e| e.to_string()).unwrap();
+    assert_eq!(
+        snap.warnings,
+        [
+            "t.toml:3:1: warning: frontend[0].bind: a frontend without bind addresses receives no traffic",
+            "t.toml:6:1: warning: backend[0].servers: a backend without servers answers every request with 503",
+        ]
+    );
 }
 
 #[test]
-fn backend_without_servers() {
-    has(&with_base("[[backend]]\nname = \"be\"\n"), "backend[0].servers: a backend needs at least one server");
+fn named_binds() {
+    let ok = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [{ name = \"http\", addr = \"127.0.0.1:80\" }, \"127.0.0.1:81\"]\n",
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
+    let dup = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [{ name = \"a\", addr = \"127.0.0.1:80\" }, { name = \"a\", addr = \"127.0.0.1:81\" }]\n",
+    );
+    has(&dup, "frontend[0].bind[1].name: duplicate bind name (a)");
+    let unknown = with_base("[[frontend]]\nname = \"fe\"\nbind = [{ addr = \"127.0.0.1:80\", ssl = true }]\n");
+    has(&unknown, "unknown field `ssl`");
+}
+
+#[test]
+fn api_section() {
+    let src = with_base("[api]\nbind = \"127.0.0.1:x\"\nuserlist = \"nope\"\n");
+    has(&src, "api.bind: invalid port \"x\" (127.0.0.1:x)");
+    has(&src, "api.userlist: no such userlist (nope)");
+    let src =
+        with_base("[[userlist]]\nname = \"u\"\nusers = [{ name = \"a\", password = \"$1$x$y\" }, { name = \"b\" }]\n");
+    has(&src, "userlist[0].users[0].password: MD5-crypt");
+    has(&src, "userlist[0].users[1].password: missing password");
+    let ok = with_base(
+        "[[userlist]]\nname = \"u\"\nusers = [{ name = \"a\", insecure_password = \"x\" }]\n[api]\nbind = \"127.0.0.1:5555\"\nuserlist = \"u\"\n",
+    );
+    let snap = parse(&ok, Path::new("t.toml")).map_err(|e| e.to_string()).unwrap();
+    let api = snap.api.unwrap();
+    assert_eq!(api.state_dir, Path::new("/var/lib/lbha"));
+    assert_eq!(api.max_open_transactions, 20);
 }
 
 #[test]
@@ -201,12 +238,12 @@ fn check_settings_without_check() {
 #[test]
 fn all_errors_at_once_sorted_by_line() {
     let src = with_base(
-        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"x\"\n[[backend]]\nname = \"be\"\n",
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"x\"\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:x\" }]\n",
     );
     let errs = errors(&src);
     assert_eq!(errs.len(), 2, "{errs:#?}");
     assert!(errs[0].starts_with("6:19 "), "{errs:#?}");
-    assert!(errs[1].contains("servers"), "{errs:#?}");
+    assert!(errs[1].contains("servers[0].addr"), "{errs:#?}");
 }
 
 #[test]

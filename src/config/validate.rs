@@ -82,6 +82,11 @@ impl Ctx<'_> {
     fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
         self.problems.push(Problem::new(path, msg).with_value(value));
     }
+    fn warn(&mut self, path: FieldPath, msg: impl Into<String>) {
+        let mut p = Problem::new(path, msg);
+        p.warning = true;
+        self.problems.push(p);
+    }
 }
 
 /// A section with where it came from, so listen sections can feed both halves.
@@ -151,11 +156,21 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         &backend_names,
         cx.problems,
     );
+    let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, cx.problems));
 
-    if cx.problems.len() > start {
+    if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
-    Some(Snapshot { source: source.to_path_buf(), global, frontends, backends, userlists, vrrp })
+    Some(Snapshot {
+        source: source.to_path_buf(),
+        global,
+        frontends,
+        backends,
+        userlists,
+        vrrp,
+        api,
+        warnings: Vec::new(),
+    })
 }
 
 fn check_allowed(kind: Kind, s: &Section, path: &FieldPath, cx: &mut Ctx) {
@@ -321,8 +336,10 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let timeouts = timeouts(s, defaults);
     let check_def = s.check.as_ref().or(defaults.check.as_ref());
     let servers_src = s.servers.as_deref().unwrap_or(&[]);
+    // A warning, not an error, as in HAProxy (it answers 503): the Data Plane API creates a
+    // backend first and adds its servers one call at a time.
     if n.kind == Kind::Backend && servers_src.is_empty() {
-        cx.err(p.key("servers"), "a backend needs at least one server");
+        cx.warn(p.key("servers"), "a backend without servers answers every request with 503");
     }
     let mut names = HashSet::new();
     let mut servers = Vec::with_capacity(servers_src.len());
@@ -624,12 +641,21 @@ fn frontend(
     let s = n.sec;
     let p = n.path();
     let mode = mode_of(s, defaults);
+    // A warning, not an error, as in HAProxy: the Data Plane API creates a frontend first and
+    // adds its binds one call at a time.
     let binds_src = s.bind.as_deref().unwrap_or(&[]);
     if binds_src.is_empty() {
-        cx.err(p.key("bind"), format!("a {} needs at least one bind address", n.kind.table()));
+        cx.warn(p.key("bind"), format!("a {} without bind addresses receives no traffic", n.kind.table()));
     }
     let mut binds = Vec::new();
+    let mut bind_names = HashSet::new();
     for (i, b) in binds_src.iter().enumerate() {
+        if let Some(name) = &b.name
+            && !bind_names.insert(name.as_str())
+        {
+            cx.err_v(p.key("bind").index(i).key("name"), "duplicate bind name", name);
+        }
+        let b = &b.addr;
         match parse_bind_line(b, cx.base_dir) {
             Ok(bind) => {
                 if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
@@ -943,10 +969,28 @@ fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
         let mut users = Vec::new();
         for (j, u) in l.users.iter().enumerate() {
             let up = p.key("users").index(j);
-            match &u.insecure_password {
-                Some(pw) if !u.name.is_empty() => users.push((u.name.clone(), pw.clone())),
-                Some(_) => cx.err(up.key("name"), "missing user name"),
-                None => cx.err(up.key("insecure_password"), "missing password"),
+            let pw = match (&u.insecure_password, &u.password) {
+                (Some(pw), None) => Password::Insecure(pw.clone()),
+                (None, Some(h)) => match super::api::check_hash(h) {
+                    Ok(()) => Password::Hash(h.clone()),
+                    Err(e) => {
+                        cx.err_v(up.key("password"), e, h);
+                        continue;
+                    }
+                },
+                (Some(_), Some(_)) => {
+                    cx.err(up.clone(), "set `password` or `insecure_password`, not both");
+                    continue;
+                }
+                (None, None) => {
+                    cx.err(up.key("password"), "missing password");
+                    continue;
+                }
+            };
+            if u.name.is_empty() {
+                cx.err(up.key("name"), "missing user name");
+            } else {
+                users.push((u.name.clone(), pw));
             }
         }
         out.push(Userlist { name: l.name.clone(), users });

@@ -24,7 +24,12 @@ pub struct RunOptions {
 /// Runs the daemon in the foreground. Returns the process exit code.
 pub fn run(opts: RunOptions) -> ExitCode {
     let snap = match config::load(&opts.config) {
-        Ok(s) => s,
+        Ok(s) => {
+            for w in &s.warnings {
+                tracing::warn!("{w}");
+            }
+            s
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
@@ -61,6 +66,7 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
     let ctl_sock = control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?;
     let state_path = snap.global.server_state_file.clone();
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+    let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);
     if let Some(p) = &state_path {
         state_file::load(p, &proxy);
@@ -74,6 +80,11 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
     let shared = control::Shared::new(proxy.clone(), path.clone(), ctl_settings.path, threads, reload_tx);
     let ctl = control::spawn(ctl_sock, shared.clone()).map_err(|e| format!("cannot serve the control socket: {e}"))?;
     *shared.vrrp.lock().await = Some(start_vrrp(&proxy)?);
+    let (api_reload, mut api_reloads) = crate::api::reload_channel();
+    let api = match &api_settings {
+        Some(a) => Some(crate::api::ApiServer::start(a, &path, proxy.clone(), api_reload)?),
+        None => None,
+    };
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
@@ -89,10 +100,13 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", None, &path, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &path, &proxy, &mut listeners, &mut checks, &shared).await;
+            }
+            Some(reply) = api_reloads.recv() => {
+                reload_for("Data Plane API", Requester::Api(reply), &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Some(req), &path, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
         }
     }
@@ -105,6 +119,9 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
     shared.save_state().await;
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
     tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
+    if let Some(api) = api {
+        api.stop().await;
+    }
     listeners.close_all().await;
     checks.stop_all();
     proxy.drain.send_replace(true);
@@ -142,7 +159,7 @@ fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
 /// and `lbha status`, and answer the control client that asked, if one did.
 async fn reload_for(
     trigger: &'static str,
-    requester: Option<control::ReloadRequest>,
+    requester: Requester,
     path: &Path,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
@@ -152,7 +169,7 @@ async fn reload_for(
     let mut states = vec![NotifyState::Reloading];
     states.extend(NotifyState::monotonic_usec_now().ok());
     notify(&states);
-    let terminate = requester.as_ref().is_some_and(|r| r.terminate);
+    let terminate = matches!(&requester, Requester::Control(r) if r.terminate);
     let r = reload(path, proxy, listeners, checks, terminate);
     match &r {
         Ok(_) => {
@@ -168,11 +185,21 @@ async fn reload_for(
     let failed = r.as_ref().err().map(|e| e.lines().next().unwrap_or("").to_string());
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(proxy, failed.as_deref()))]);
     shared.record_reload(trigger, &r).await;
-    if let Some(req) = requester
-        && req.reply.send(r).is_err()
-    {
-        tracing::debug!("the control client that asked for the reload has gone");
+    let answered = match requester {
+        Requester::Signal => Ok(()),
+        Requester::Control(req) => req.reply.send(r).map_err(|_| ()),
+        Requester::Api(reply) => reply.send(r).map_err(|_| ()),
+    };
+    if answered.is_err() {
+        tracing::debug!("the {trigger} client that asked for the reload has gone");
     }
+}
+
+/// Who asked for a reload, and where its answer goes.
+enum Requester {
+    Signal,
+    Control(control::ReloadRequest),
+    Api(crate::api::ReloadRequest),
 }
 
 /// Starts VRRP with `track_backend` reading the proxy's live server health.
@@ -195,6 +222,9 @@ pub fn reload(
     terminate: bool,
 ) -> Result<u64, String> {
     let snap = config::load(path).map_err(|e| e.to_string())?;
+    for w in &snap.warnings {
+        tracing::warn!("{w}");
+    }
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
     let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);
