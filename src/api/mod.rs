@@ -70,7 +70,7 @@ impl ApiServer {
             verified: auth::Verified::default(),
         });
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(l, state, rx));
+        let task = tokio::spawn(server::serve(l, settings.tls.clone(), state, rx));
         tracing::info!("Data Plane API listening on {}", settings.bind);
         Ok(ApiServer { stop, task })
     }

@@ -33,6 +33,8 @@ pub struct Api {
     pub state_dir: Option<String>,
     /// Open transactions allowed at once (dataplaneapi's `--max-open-transactions`, default 20).
     pub max_open_transactions: Option<u32>,
+    /// Serve the API over TLS with this PEM file (certificate chain and key), as `bind ... ssl crt`.
+    pub ssl_crt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

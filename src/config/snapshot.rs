@@ -32,6 +32,7 @@ pub struct ApiSettings {
     pub userlist: String,
     pub state_dir: PathBuf,
     pub max_open_transactions: u32,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Snapshot {

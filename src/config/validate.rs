@@ -156,7 +156,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         &backend_names,
         cx.problems,
     );
-    let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, cx.problems));
+    let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
 
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
