@@ -33,15 +33,32 @@ pub struct Counters {
     pub redispatches: AtomicU64,
     /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
     pub http_responses: [AtomicU64; 6],
+    /// Used by backends only.
+    pub queue: Queue,
 }
 
 impl Counters {
     /// Counts a session in; the guard counts it out when dropped.
     pub fn open_session(self: &Arc<Self>) -> SessionGuard {
+        self.count_in();
+        SessionGuard { counters: self.clone(), wake: None }
+    }
+
+    /// Opens a session only while fewer than `limit` are open (0 = no limit). The guard wakes
+    /// one request queued on `queue_of` (the backend) when it closes.
+    pub fn try_open_session(self: &Arc<Self>, limit: u32, queue_of: &Arc<Counters>) -> Option<SessionGuard> {
+        if limit > 0 {
+            self.cur_sessions.fetch_update(Relaxed, Relaxed, |c| (c < limit).then_some(c + 1)).ok()?;
+            self.cur_sessions.fetch_sub(1, Relaxed);
+        }
+        self.count_in();
+        Some(SessionGuard { counters: self.clone(), wake: Some(queue_of.clone()) })
+    }
+
+    fn count_in(&self) {
         let cur = self.cur_sessions.fetch_add(1, Relaxed) + 1;
         self.max_sessions.fetch_max(cur, Relaxed);
         self.total_sessions.fetch_add(1, Relaxed);
-        SessionGuard(self.clone())
     }
     pub fn count_status(&self, status: u16) {
         let i = match status {
@@ -58,12 +75,26 @@ impl Counters {
 
 /// Decrements the current-sessions gauge on drop, so every exit path is counted.
 #[derive(Debug)]
-pub struct SessionGuard(Arc<Counters>);
+pub struct SessionGuard {
+    counters: Arc<Counters>,
+    wake: Option<Arc<Counters>>,
+}
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.0.cur_sessions.fetch_sub(1, Relaxed);
+        self.counters.cur_sessions.fetch_sub(1, Relaxed);
+        if let Some(b) = &self.wake {
+            b.queue.notify.notify_one();
+        }
     }
+}
+
+/// Requests waiting for a server slot (servers at `maxconn`), HAProxy's backend queue.
+#[derive(Debug, Default)]
+pub struct Queue {
+    pub notify: tokio::sync::Notify,
+    pub cur: AtomicU32,
+    pub max: AtomicU32,
 }
 
 /// Live facts about one server.
@@ -81,6 +112,11 @@ pub struct ServerRt {
     pub checked: AtomicBool,
     pub check_duration_ms: AtomicU64,
     pub down_transitions: AtomicU64,
+    /// Failed health checks since start.
+    pub check_failures: AtomicU64,
+    /// Concurrent sessions allowed (0 = no limit), from the config.
+    pub maxconn: AtomicU32,
+    downtime_ms: AtomicU64,
 }
 
 impl ServerRt {
@@ -96,6 +132,9 @@ impl ServerRt {
             checked: AtomicBool::new(false),
             check_duration_ms: AtomicU64::new(0),
             down_transitions: AtomicU64::new(0),
+            check_failures: AtomicU64::new(0),
+            maxconn: AtomicU32::new(0),
+            downtime_ms: AtomicU64::new(0),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -107,9 +146,21 @@ impl ServerRt {
                 self.down_transitions.fetch_add(1, Relaxed);
             }
             if let Ok(mut lc) = self.last_change.lock() {
+                if up {
+                    self.downtime_ms.fetch_add(lc.0.elapsed().as_millis() as u64, Relaxed);
+                }
                 *lc = (Instant::now(), SystemTime::now());
             }
         }
+    }
+    /// Seconds since the last UP/DOWN change.
+    pub fn since_change(&self) -> std::time::Duration {
+        self.last_change.lock().map(|l| l.0.elapsed()).unwrap_or_default()
+    }
+    /// Total time spent DOWN, including the current outage.
+    pub fn downtime(&self) -> std::time::Duration {
+        let past = std::time::Duration::from_millis(self.downtime_ms.load(Relaxed));
+        if self.is_up() { past } else { past + self.since_change() }
     }
     pub fn admin(&self) -> Admin {
         match self.admin.load(Relaxed) {
@@ -130,6 +181,11 @@ impl ServerRt {
     /// Up, not in maintenance: may take traffic (drain only takes persistent traffic).
     pub fn usable(&self) -> bool {
         self.is_up() && self.admin() != Admin::Maint
+    }
+    /// At `maxconn`: new requests wait in the backend queue.
+    pub fn full(&self) -> bool {
+        let m = self.maxconn.load(Relaxed);
+        m > 0 && self.counters.cur_sessions.load(Relaxed) >= m
     }
     /// HAProxy's status column.
     pub fn status(&self) -> &'static str {
@@ -152,30 +208,19 @@ pub struct BackendRt {
 impl BackendRt {
     /// Servers that can take new traffic right now (HAProxy's `nbsrv`).
     pub fn nbsrv(&self) -> usize {
-        self.servers
-            .iter()
-            .filter(|s| s.usable() && s.weight() > 0)
-            .count()
+        self.servers.iter().filter(|s| s.usable() && s.weight() > 0).count()
     }
 }
 
 impl ServerState for BackendRt {
     fn usable(&self, idx: usize) -> bool {
-        self.servers.get(idx).is_some_and(|s| s.usable())
+        self.servers.get(idx).is_some_and(|s| s.usable() && !s.full())
     }
     fn conns(&self, idx: usize) -> u32 {
-        self.servers
-            .get(idx)
-            .map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
+        self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| {
-            if s.admin() == Admin::Drain {
-                0
-            } else {
-                s.weight()
-            }
-        })
+        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.weight() })
     }
 }
 
@@ -201,12 +246,8 @@ impl Registry {
         let mut fr = lock(&self.frontends);
         let mut be = lock(&self.backends);
         let mut sv = lock(&self.servers);
-        let frontends: Vec<_> = snap
-            .frontends
-            .iter()
-            .map(|f| fr.entry(f.name.clone()).or_default().clone())
-            .collect();
-        let mut keep = Vec::new();
+        let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
+        let mut keep = std::collections::HashSet::new();
         let backends = snap
             .backends
             .iter()
@@ -217,13 +258,12 @@ impl Registry {
                     .iter()
                     .map(|s| {
                         let key = (b.name.clone(), s.name.clone());
-                        keep.push(key.clone());
-                        let rt = sv
-                            .entry(key)
-                            .or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+                        keep.insert(key.clone());
+                        let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
                         if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
                             rt.set_weight(s.weight);
                         }
+                        rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
                         rt.clone()
                     })
                     .collect(),
@@ -232,10 +272,7 @@ impl Registry {
         fr.retain(|k, _| snap.frontends.iter().any(|f| &f.name == k));
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
-        Attached {
-            frontends,
-            backends,
-        }
+        Attached { frontends, backends }
     }
 }
 

@@ -9,12 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn seed(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/seeds")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seeds").join(name)).unwrap()
 }
 
 /// Replaces every `bind ADDR` by `bind 127.0.0.1:PORT` (ports taken from `binds` by the seed's
@@ -24,12 +19,8 @@ fn to_loopback(cfg: &str, binds: &HashMap<&str, u16>, servers: &HashMap<&str, u1
     for line in cfg.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let rewritten = match words.as_slice() {
-            ["bind", addr, ..] => binds
-                .get(addr)
-                .map(|p| line.replacen(addr, &format!("127.0.0.1:{p}"), 1)),
-            ["server", name, addr, ..] => servers
-                .get(name)
-                .map(|p| line.replacen(addr, &format!("127.0.0.1:{p}"), 1)),
+            ["bind", addr, ..] => binds.get(addr).map(|p| line.replacen(addr, &format!("127.0.0.1:{p}"), 1)),
+            ["server", name, addr, ..] => servers.get(name).map(|p| line.replacen(addr, &format!("127.0.0.1:{p}"), 1)),
             _ => None,
         };
         out.push_str(&rewritten.unwrap_or_else(|| line.to_string()));
@@ -39,23 +30,16 @@ fn to_loopback(cfg: &str, binds: &HashMap<&str, u16>, servers: &HashMap<&str, u1
 }
 
 fn get_auth(port: u16, path: &str, user_pass: Option<&str>) -> Resp {
-    let auth = user_pass
-        .map(|up| format!("Authorization: Basic {}\r\n", base64(up.as_bytes())))
-        .unwrap_or_default();
-    raw(
-        port,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap()
+    let auth = user_pass.map(|up| format!("Authorization: Basic {}\r\n", base64(up.as_bytes()))).unwrap_or_default();
+    raw(port, format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n").as_bytes()).unwrap()
 }
 
 fn base64(b: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -101,10 +85,7 @@ fn reference_config_routes_php_and_static_and_fails_over_on_nbsrv() {
     // The status page: `stats auth admin:password`, `stats realm Private lands` (one word).
     let r = get_auth(status, "/admin?stats", None);
     assert_eq!(r.status, 401);
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Basic realm=\"Private\"")
-    );
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Private\""));
     let r = get_auth(status, "/admin?stats", Some("admin:password"));
     assert_eq!(r.status, 200);
     assert!(r.text().contains("php_server_1"));
@@ -121,12 +102,7 @@ fn reference_config_routes_php_and_static_and_fails_over_on_nbsrv() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(
-        last,
-        php,
-        "static files did not fail over:\n{}",
-        lb.log_text()
-    );
+    assert_eq!(last, php, "static files did not fail over:\n{}", lb.log_text());
     assert!(
         php1.seen.requests.load(std::sync::atomic::Ordering::SeqCst)
             + php2.seen.requests.load(std::sync::atomic::Ordering::SeqCst)
@@ -149,24 +125,12 @@ fn proxy_status_config_balances_and_serves_stats() {
     assert_eq!(seen, ["web_1", "web_2"]);
     // `option forwardfor` from defaults reaches the servers.
     let xff = |b: &Backend| {
-        b.seen
-            .last_headers
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(k, _)| k == "x-forwarded-for")
-            .map(|(_, v)| v.clone())
+        b.seen.last_headers.lock().unwrap().iter().find(|(k, _)| k == "x-forwarded-for").map(|(_, v)| v.clone())
     };
     assert_eq!(xff(&w1).as_deref(), Some("127.0.0.1"));
     assert_eq!(get_auth(st, "/haproxy-status", None).status, 401);
-    assert_eq!(
-        get_auth(st, "/haproxy-status", Some("haadmin:123456")).status,
-        200
-    );
-    assert_eq!(
-        get_auth(st, "/haproxy-status;csv", Some("haadmin:123456")).status,
-        200
-    );
+    assert_eq!(get_auth(st, "/haproxy-status", Some("haadmin:123456")).status, 200);
+    assert_eq!(get_auth(st, "/haproxy-status;csv", Some("haadmin:123456")).status, 200);
 }
 
 #[test]
@@ -183,14 +147,7 @@ fn health_check_with_host_header_from_the_seed() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut host = None;
     while Instant::now() < deadline && host.is_none() {
-        host = b
-            .seen
-            .last_headers
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(k, _)| k == "host")
-            .map(|(_, v)| v.clone());
+        host = b.seen.last_headers.lock().unwrap().iter().find(|(k, _)| k == "host").map(|(_, v)| v.clone());
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(host.as_deref(), Some("www.xxx.com"), "{}", lb.log_text());
@@ -203,9 +160,7 @@ fn sighup_reloads_the_haproxy_file() {
     let b = Backend::start("B");
     let port = free_port();
     let cfg = |server: u16| {
-        format!(
-            "defaults\n  mode http\nlisten web\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n"
-        )
+        format!("defaults\n  mode http\nlisten web\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n")
     };
     let lb = Lbha::start_haproxy(&cfg(a.port), &[port]);
     assert_eq!(get(port, "/").text(), "A");
@@ -225,11 +180,6 @@ fn sighup_reloads_the_haproxy_file() {
     while Instant::now() < deadline && !lb.log_text().contains("unterminated") {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        lb.log_text()
-            .contains("haproxy.cfg:2:8: unterminated \" quote"),
-        "{}",
-        lb.log_text()
-    );
+    assert!(lb.log_text().contains("haproxy.cfg:2:8: unterminated \" quote"), "{}", lb.log_text());
     assert_eq!(get(port, "/").text(), "B");
 }

@@ -2,11 +2,13 @@
 //! Pipeline: read file → TOML syntax and types (serde) → unknown keys (all of them) → semantic checks
 //! (all of them) → every problem located at file:line:column with its field path and value.
 
+pub mod api;
 pub mod error;
 pub mod model;
 pub mod snapshot;
 pub mod units;
 pub mod validate;
+pub mod vrrp;
 
 pub use error::ConfigErrors;
 pub use snapshot::Snapshot;
@@ -27,21 +29,14 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
     let fail = |problems: Vec<Problem>| {
         let mut errors: Vec<_> = problems.into_iter().map(|p| loc.locate(p)).collect();
         errors.sort_by_key(|e| (e.line, e.column));
-        ConfigErrors {
-            file: path.to_path_buf(),
-            errors,
-        }
+        ConfigErrors { file: path.to_path_buf(), errors }
     };
     let serde_error = |e: toml::de::Error| {
         let (line, column) = e.span().map(|r| loc.line_col(r.start)).unwrap_or((0, 0));
         let field = e.span().map(|r| loc.path_at(r.start)).unwrap_or_default();
         ConfigErrors {
             file: path.to_path_buf(),
-            errors: vec![error::Located {
-                line,
-                column,
-                problem: Problem::new(field, e.message().trim().to_string()),
-            }],
+            errors: vec![error::Located { line, column, problem: Problem::new(field, e.message().trim().to_string()) }],
         }
     };
     let de = toml::Deserializer::parse(src).map_err(serde_error)?;
@@ -56,9 +51,16 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
     })
     .map_err(serde_error)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    match validate::validate(&file, base, path, &mut problems) {
-        Some(snap) if problems.is_empty() => Ok(snap),
-        _ => Err(fail(problems)),
+    let snap = validate::validate(&file, base, path, &mut problems);
+    let (warnings, errors): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| p.warning);
+    match snap {
+        Some(mut snap) if errors.is_empty() => {
+            let mut located: Vec<_> = warnings.into_iter().map(|p| loc.locate(p)).collect();
+            located.sort_by_key(|e| (e.line, e.column));
+            snap.warnings = located.iter().map(|l| l.render(path)).collect();
+            Ok(snap)
+        }
+        _ => Err(fail(errors)),
     }
 }
 
@@ -75,9 +77,7 @@ fn field_path(p: &serde_ignored::Path) -> FieldPath {
                 walk(parent, out);
                 out.push(Seg::Key(key.clone()));
             }
-            P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-                walk(parent, out)
-            }
+            P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => walk(parent, out),
         }
     }
     let mut v = Vec::new();

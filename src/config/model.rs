@@ -14,6 +14,27 @@ pub struct ConfigFile {
     pub backend: Vec<Section>,
     pub listen: Vec<Section>,
     pub userlist: Vec<Userlist>,
+    pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
+    pub vrrp_script: Vec<super::vrrp::ScriptDef>,
+    pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
+    /// The Data Plane API server; absent means no API.
+    pub api: Option<Api>,
+}
+
+/// `[api]`: the HAProxy Data Plane API v2 server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Api {
+    /// `ADDR:PORT` to listen on (dataplaneapi's `--host`/`--port`).
+    pub bind: String,
+    /// The `[[userlist]]` whose users may call the API (dataplaneapi's `--userlist`).
+    pub userlist: String,
+    /// Where the API keeps its version and open transactions (default `/var/lib/lbha`).
+    pub state_dir: Option<String>,
+    /// Open transactions allowed at once (dataplaneapi's `--max-open-transactions`, default 20).
+    pub max_open_transactions: Option<u32>,
+    /// Serve the API over TLS with this PEM file (certificate chain and key), as `bind ... ssl crt`.
+    pub ssl_crt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +48,31 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// Syslog targets: `"127.0.0.1 local2 info"`, `"[::1]:5140 local0"`, `"/dev/log daemon notice"`.
+    pub log: Vec<String>,
+    /// `"rfc3164"` (default) or `"rfc5424"`.
+    pub log_format: Option<String>,
+    /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
+    pub control_socket: Option<ControlSocket>,
+    /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
+    /// `server-state-file`); relative paths are taken from the config file's directory.
+    pub server_state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ControlSocket {
+    pub path: Option<String>,
+    /// Permission bits in octal, as `chmod` takes them: `"600"`, `"0660"` (or the integer `600`).
+    pub mode: Option<OctalText>,
+}
+
+/// Octal digits written as a string or, as operators often do, as an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OctalText {
+    Text(String),
+    Number(i64),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +87,8 @@ pub struct Userlist {
 pub struct User {
     pub name: String,
     pub insecure_password: Option<String>,
+    /// A crypt(3) hash: `$5$` (SHA-256), `$6$` (SHA-512) or bcrypt (`$2a$`, `$2b$`, `$2y$`).
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -67,7 +115,7 @@ pub enum ConnMode {
 pub struct Section {
     pub name: Option<String>,
     pub mode: Option<Mode>,
-    pub bind: Option<Vec<String>>,
+    pub bind: Option<Vec<BindDef>>,
     pub maxconn: Option<u32>,
     pub timeout: Option<Timeouts>,
     pub http_connection_mode: Option<ConnMode>,
@@ -85,6 +133,49 @@ pub struct Section {
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
+    /// `"global"`: log this proxy's traffic to the `[global]` log targets (HAProxy's `log global`).
+    pub log: Option<String>,
+    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state.
+    pub httplog: Option<bool>,
+    /// `option tcplog`: one line per TCP session.
+    pub tcplog: Option<bool>,
+    /// `option dontlognull`: no line for connections that sent nothing.
+    pub dontlognull: Option<bool>,
+}
+
+/// A `bind` entry: `"ADDR:PORT"`, or `{ name = "http", addr = "ADDR:PORT" }` when the bind needs a
+/// name (HAProxy's `bind ... name http`, the key the Data Plane API uses).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BindDef {
+    pub name: Option<String>,
+    pub addr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindTable {
+    name: Option<String>,
+    addr: String,
+}
+
+impl<'de> Deserialize<'de> for BindDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BindDef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"ADDR:PORT\" or { name, addr }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BindDef, E> {
+                Ok(BindDef { name: None, addr: v.to_string() })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BindDef, A::Error> {
+                let t = BindTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(BindDef { name: t.name, addr: t.addr })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -96,6 +187,8 @@ pub struct Timeouts {
     pub http_request: Option<ConfDuration>,
     pub http_keep_alive: Option<ConfDuration>,
     pub tunnel: Option<ConfDuration>,
+    /// How long a request may wait for a server slot (servers at `maxconn`).
+    pub queue: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 
@@ -208,6 +301,13 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// Health checks go to this port instead of the server's (HAProxy's `port`).
     pub check_port: Option<u16>,
+    /// Speak TLS to this server.
+    pub ssl: bool,
+    /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.
+    pub verify: Option<String>,
+    pub ca_file: Option<String>,
+    /// Server name sent in the TLS handshake and checked in the certificate.
+    pub sni: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,4 +319,8 @@ pub struct Stats {
     pub realm: Option<String>,
     pub refresh: Option<ConfDuration>,
     pub hide_version: bool,
+    /// Path of the Prometheus endpoint on this listener (default `/metrics`).
+    pub metrics_uri: Option<String>,
+    /// `stats admin`: who may set servers READY/DRAIN/MAINT from the page, e.g. `"if LOCALHOST"`.
+    pub admin: Option<String>,
 }

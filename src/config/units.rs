@@ -38,9 +38,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if !num.is_empty() {
         let scale_us: Option<f64> = match unit {
@@ -72,10 +70,7 @@ mod tests {
 
     #[test]
     fn haproxy_units() {
-        assert_eq!(
-            parse_duration("300000ms").unwrap(),
-            Duration::from_secs(300)
-        );
+        assert_eq!(parse_duration("300000ms").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));

@@ -3,7 +3,7 @@
 
 use super::report::{Report, ReportKind};
 use super::{Conversion, io, locate_errors};
-use crate::config::{self, ConfigErrors};
+use crate::config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,10 +14,6 @@ pub struct ConvertArgs {
     pub strict: bool,
 }
 
-/// Tables lbha's config schema may not know yet on this build (the VRRP schema is added
-/// separately); validation skips them only when the schema rejects them as unknown.
-const VRRP_TABLES: &[&str] = &["vrrp_instance", "vrrp_script", "vrrp_sync_group"];
-
 fn print_reports(reports: &[Report]) {
     for r in reports {
         eprintln!("{r}");
@@ -26,48 +22,20 @@ fn print_reports(reports: &[Report]) {
         return;
     }
     let count = |k: ReportKind| reports.iter().filter(|r| r.kind == k).count();
-    let parts: Vec<String> = [
-        ReportKind::Unsupported,
-        ReportKind::Unknown,
-        ReportKind::Approximated,
-        ReportKind::Ignored,
-        ReportKind::Note,
-    ]
-    .into_iter()
-    .filter(|k| count(*k) > 0)
-    .map(|k| format!("{} {}", count(k), k.label()))
-    .collect();
+    let parts: Vec<String> =
+        [ReportKind::Unsupported, ReportKind::Unknown, ReportKind::Approximated, ReportKind::Ignored, ReportKind::Note]
+            .into_iter()
+            .filter(|k| count(*k) > 0)
+            .map(|k| format!("{} {}", count(k), k.label()))
+            .collect();
     eprintln!("{} report(s): {}", reports.len(), parts.join(", "));
 }
 
-/// Validates converted TOML. Returns the errors (located in the sources) and whether the VRRP
-/// tables had to be left out because this build's schema does not have them.
-fn validate(conv: &Conversion, name: &Path) -> (Vec<String>, bool) {
-    let unknown_vrrp = |e: &ConfigErrors| {
-        e.errors.iter().all(|l| {
-            let p = l.problem.path.to_string();
-            l.problem.message.starts_with("unknown key")
-                && VRRP_TABLES
-                    .iter()
-                    .any(|t| p == *t || p.starts_with(&format!("{t}[")))
-        })
-    };
+/// Validates converted TOML: the errors, or the warnings, located in the sources.
+fn validate(conv: &Conversion, name: &Path) -> Result<Vec<String>, Vec<String>> {
     match config::parse(&conv.toml, name) {
-        Ok(_) => (Vec::new(), false),
-        Err(e) if unknown_vrrp(&e) => {
-            let mut doc: toml_edit::DocumentMut = match conv.toml.parse() {
-                Ok(d) => d,
-                Err(err) => return (vec![format!("generated TOML does not parse: {err}")], true),
-            };
-            for t in VRRP_TABLES {
-                doc.remove(t);
-            }
-            match config::parse(&doc.to_string(), name) {
-                Ok(_) => (Vec::new(), true),
-                Err(e) => (locate_errors(&e, &conv.origins), true),
-            }
-        }
-        Err(e) => (locate_errors(&e, &conv.origins), false),
+        Ok(snap) => Ok(snap.warnings.iter().map(|w| super::locate_warning(w, &conv.origins)).collect()),
+        Err(e) => Err(locate_errors(&e, &conv.origins)),
     }
 }
 
@@ -81,25 +49,20 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
         }
     };
     print_reports(&conv.reports);
-    let name = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("lbha.toml"));
-    let (errors, vrrp_skipped) = validate(&conv, &name);
-    if vrrp_skipped {
-        eprintln!(
-            "note: this lbha build has no [[vrrp_instance]] schema yet; the keepalived part was converted but not validated"
-        );
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
+    let name = args.output.clone().unwrap_or_else(|| PathBuf::from("lbha.toml"));
+    match validate(&conv, &name) {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
         }
-        eprintln!(
-            "the converted configuration is not valid for lbha: {} error(s); nothing written",
-            errors.len()
-        );
-        return ExitCode::from(1);
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("the converted configuration is not valid for lbha: {} error(s); nothing written", errors.len());
+            return ExitCode::from(1);
+        }
     }
     let failing = conv.strict_failures();
     if args.strict && failing > 0 {
@@ -122,8 +85,11 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
 /// `lbha check --haproxy-config FILE`.
 pub fn check_haproxy(path: &Path) -> ExitCode {
     match io::load_haproxy(path) {
-        Ok((_, reports)) => {
+        Ok((snap, reports)) => {
             print_reports(&reports);
+            for w in &snap.warnings {
+                eprintln!("{w}");
+            }
             println!(
                 "Configuration file {} is valid (read as haproxy.cfg; {} report(s))",
                 path.display(),

@@ -11,32 +11,21 @@ use std::sync::Arc;
 /// Reads a source file; an unreadable file is an error located at the file itself.
 pub fn read(path: &Path) -> Result<String, ConvertErrors> {
     std::fs::read_to_string(path).map_err(|e| {
-        ConvertErrors::one(
-            Loc {
-                file: Arc::from(path.display().to_string()),
-                line: 0,
-            },
-            format!("cannot read: {e}"),
-        )
+        ConvertErrors::one(Loc { file: Arc::from(path.display().to_string()), line: 0 }, format!("cannot read: {e}"))
     })
 }
 
 /// keepalived's `include`: a glob relative to the including file's directory, matches in name
 /// order.
 pub fn include_files(pattern: &str, dir: &Path) -> Result<Vec<(PathBuf, String)>, String> {
-    let full = if Path::new(pattern).is_absolute() {
-        PathBuf::from(pattern)
-    } else {
-        dir.join(pattern)
-    };
+    let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { dir.join(pattern) };
     let text = full.to_string_lossy().into_owned();
     let paths = glob::glob(&text).map_err(|e| format!("bad pattern: {e}"))?;
     let mut out = Vec::new();
     for p in paths {
         let p = p.map_err(|e| e.to_string())?;
         if p.is_file() {
-            let body = std::fs::read_to_string(&p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let body = std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
             out.push((p, body));
         }
     }
@@ -56,21 +45,13 @@ pub fn env(name: &str) -> Option<String> {
 }
 
 /// Reads and converts the given files (either may be absent).
-pub fn convert_files(
-    haproxy: Option<&Path>,
-    keepalived: Option<&Path>,
-) -> Result<Conversion, ConvertErrors> {
+pub fn convert_files(haproxy: Option<&Path>, keepalived: Option<&Path>) -> Result<Conversion, ConvertErrors> {
     let htext = haproxy.map(read).transpose()?;
     let kcfg = keepalived.map(read_keepalived).transpose()?;
     let hname = haproxy.map(|p| p.display().to_string());
-    let dir = haproxy
-        .or(keepalived)
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
+    let dir = haproxy.or(keepalived).and_then(Path::parent).unwrap_or(Path::new("."));
     // Absolute, so relative ACL pattern files can be written as absolute paths.
-    let base = std::env::current_dir()
-        .map(|cwd| cwd.join(dir))
-        .unwrap_or_else(|_| dir.to_path_buf());
+    let base = std::env::current_dir().map(|cwd| cwd.join(dir)).unwrap_or_else(|_| dir.to_path_buf());
     let base = base.as_path();
     let src = match (&htext, &hname) {
         (Some(text), Some(file)) => Some(HaproxySource { text, file }),
@@ -86,16 +67,10 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "lbha.toml".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "lbha.toml".into());
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         drop(f);
@@ -113,7 +88,10 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 pub fn load_haproxy(path: &Path) -> Result<(Snapshot, Vec<Report>), String> {
     let conv = convert_files(Some(path), None).map_err(|e| e.to_string())?;
     match config::parse(&conv.toml, path) {
-        Ok(snap) => Ok((snap, conv.reports)),
+        Ok(mut snap) => {
+            snap.warnings = snap.warnings.iter().map(|w| super::locate_warning(w, &conv.origins)).collect();
+            Ok((snap, conv.reports))
+        }
         Err(e) => Err(locate_errors(&e, &conv.origins).join("\n")),
     }
 }

@@ -31,10 +31,7 @@ pub struct Conversion {
 impl Conversion {
     /// Reports that `--strict` counts as failures.
     pub fn strict_failures(&self) -> usize {
-        self.reports
-            .iter()
-            .filter(|r| r.kind.fails_strict())
-            .count()
+        self.reports.iter().filter(|r| r.kind.fails_strict()).count()
     }
 }
 
@@ -64,19 +61,13 @@ pub fn convert(
         None => None,
     };
     let mut from: Vec<&str> = haproxy.iter().map(|h| h.file).collect();
-    let kfile = keepalived
-        .and_then(|k| k.stmts.first())
-        .map(|s| s.loc.file.to_string());
+    let kfile = keepalived.and_then(|k| k.stmts.first()).map(|s| s.loc.file.to_string());
     if let Some(f) = &kfile {
         from.push(f);
     }
     let mut head = vec![
-        format!(
-            " lbha.toml converted by `lbha convert` from {}.",
-            from.join(" and ")
-        ),
-        " Directives that were not converted are listed, commented out, above their section;"
-            .to_string(),
+        format!(" lbha.toml converted by `lbha convert` from {}.", from.join(" and ")),
+        " Directives that were not converted are listed, commented out, above their section;".to_string(),
         " `lbha convert` prints the full report.".to_string(),
     ];
     if let Some(cfg) = &parsed
@@ -104,11 +95,7 @@ pub fn convert(
     }
     let tail = parsed.map(|c| c.tail).unwrap_or_default();
     let (toml, origins) = doc.finish(&tail);
-    Ok(Conversion {
-        toml,
-        reports,
-        origins,
-    })
+    Ok(Conversion { toml, reports, origins })
 }
 
 /// Validation errors of a converted file, each pointed back at the source line it came from
@@ -133,6 +120,19 @@ pub fn locate_errors(errors: &ConfigErrors, origins: &Origins) -> Vec<String> {
             s
         })
         .collect()
+}
+
+/// A validation warning (`FILE:LINE:COL: warning: PATH: message`) pointed back at the source
+/// line its field path came from, when known.
+pub fn locate_warning(w: &str, origins: &Origins) -> String {
+    let Some((_, rest)) = w.split_once(": warning: ") else {
+        return w.to_string();
+    };
+    let path = rest.split_once(": ").map(|(p, _)| p).unwrap_or("");
+    match origins.find(path) {
+        Some(loc) => format!("{loc}: warning: {rest}"),
+        None => w.to_string(),
+    }
 }
 
 #[cfg(test)]

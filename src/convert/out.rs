@@ -16,11 +16,7 @@ pub(crate) struct Src {
 
 impl Src {
     pub fn bare(loc: Loc) -> Self {
-        Self {
-            loc,
-            comments: Vec::new(),
-            trailing: None,
-        }
+        Self { loc, comments: Vec::new(), trailing: None }
     }
 }
 
@@ -53,11 +49,7 @@ impl TableOut {
         let i = match self.entries.iter().position(|e| e.key == key) {
             Some(i) => i,
             None => {
-                self.entries.push(Entry {
-                    key: key.to_string(),
-                    slot: make(),
-                    srcs: Vec::new(),
-                });
+                self.entries.push(Entry { key: key.to_string(), slot: make(), srcs: Vec::new() });
                 self.entries.len() - 1
             }
         };
@@ -191,8 +183,7 @@ impl Origins {
             .iter()
             .filter(|(p, _)| {
                 path == p
-                    || (path.starts_with(p.as_str())
-                        && matches!(path.as_bytes().get(p.len()), Some(b'.') | Some(b'[')))
+                    || (path.starts_with(p.as_str()) && matches!(path.as_bytes().get(p.len()), Some(b'.') | Some(b'[')))
             })
             .max_by_key(|(p, _)| p.len())
             .map(|(_, l)| l)
@@ -204,13 +195,7 @@ pub(crate) fn comment_block(lines: &[String]) -> String {
     let mut s = String::new();
     for l in lines {
         s.push('#');
-        s.extend(l.chars().map(|c| {
-            if (c.is_control() && c != '\t') || c == '\u{7f}' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        }));
+        s.extend(l.chars().map(|c| if (c.is_control() && c != '\t') || c == '\u{7f}' { '\u{fffd}' } else { c }));
         s.push('\n');
     }
     s
@@ -233,12 +218,7 @@ impl Doc {
             prefix.push('\n');
         }
         doc.decor_mut().set_prefix(prefix);
-        Self {
-            doc,
-            origins: Origins::default(),
-            position: 0,
-            pending: Vec::new(),
-        }
+        Self { doc, origins: Origins::default(), position: 0, pending: Vec::new() }
     }
 
     /// Comment lines that go above the next table.
@@ -247,15 +227,7 @@ impl Doc {
     }
 
     /// Adds `[name]` (when `array` is false) or one more `[[name]]`, with header comments.
-    pub fn table(
-        &mut self,
-        name: &str,
-        array: bool,
-        header: Vec<String>,
-        loc: &Loc,
-        out: &TableOut,
-        order: &[&str],
-    ) {
+    pub fn table(&mut self, name: &str, array: bool, header: Vec<String>, loc: &Loc, out: &TableOut, order: &[&str]) {
         let index = if array {
             match self.doc.get(name) {
                 Some(Item::ArrayOfTables(a)) => a.len(),
@@ -264,11 +236,7 @@ impl Doc {
         } else {
             0
         };
-        let path = if array {
-            format!("{name}[{index}]")
-        } else {
-            name.to_string()
-        };
+        let path = if array { format!("{name}[{index}]") } else { name.to_string() };
         let mut t = Table::new();
         render(&mut t, out, &path, order, &mut self.origins);
         self.origins.add(path, loc.clone());
@@ -297,8 +265,7 @@ impl Doc {
         let mut lines = std::mem::take(&mut self.pending);
         lines.extend(tail.iter().cloned());
         if !lines.is_empty() {
-            self.doc
-                .set_trailing(format!("\n{}", comment_block(&lines)));
+            self.doc.set_trailing(format!("\n{}", comment_block(&lines)));
         }
         (self.doc.to_string(), self.origins)
     }
@@ -353,9 +320,7 @@ fn render(t: &mut Table, out: &TableOut, path: &str, order: &[&str], origins: &m
             && !matches!(e.slot, Slot::List(_))
         {
             let block = comment_block(std::slice::from_ref(tr));
-            value
-                .decor_mut()
-                .set_suffix(format!(" {}", block.trim_end_matches('\n')));
+            value.decor_mut().set_suffix(format!(" {}", block.trim_end_matches('\n')));
         } else if single && let Some(tr) = &e.srcs[0].trailing {
             comments.push(tr.clone());
         }
@@ -369,11 +334,9 @@ fn render(t: &mut Table, out: &TableOut, path: &str, order: &[&str], origins: &m
 }
 
 fn list(items: &[(Value, Src)], path: &str, origins: &mut Origins) -> Value {
-    let multiline = items.iter().any(|(v, s)| {
-        !s.comments.is_empty() || s.trailing.is_some() || matches!(v, Value::InlineTable(_))
-    }) && !(items.len() == 1
-        && items[0].1.comments.is_empty()
-        && items[0].1.trailing.is_none());
+    let multiline =
+        items.iter().any(|(v, s)| !s.comments.is_empty() || s.trailing.is_some() || matches!(v, Value::InlineTable(_)))
+            && !(items.len() == 1 && items[0].1.comments.is_empty() && items[0].1.trailing.is_none());
     let mut a = Array::new();
     for (i, (v, s)) in items.iter().enumerate() {
         origins.add(format!("{path}[{i}]"), s.loc.clone());

@@ -13,10 +13,7 @@ pub struct Loc {
 
 impl Loc {
     pub fn new(file: &Arc<str>, line: usize) -> Self {
-        Self {
-            file: file.clone(),
-            line,
-        }
+        Self { file: file.clone(), line }
     }
 }
 
@@ -70,13 +67,7 @@ pub struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}: `{}`",
-            self.loc,
-            self.kind.label(),
-            self.directive
-        )?;
+        write!(f, "{}: {}: `{}`", self.loc, self.kind.label(), self.directive)?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
@@ -120,21 +111,14 @@ impl fmt::Display for ConvertErrors {
 
 impl ConvertErrors {
     pub fn one(loc: Loc, message: impl Into<String>) -> Self {
-        Self(vec![ConvertError {
-            loc,
-            column: None,
-            message: message.into(),
-        }])
+        Self(vec![ConvertError { loc, column: None, message: message.into() }])
     }
 }
 
 /// Shortens a directive for a one-line report.
 pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 120;
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let t = one_line.trim();
     if t.chars().count() <= MAX {
         t.to_string()

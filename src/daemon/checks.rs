@@ -1,6 +1,7 @@
 //! Runs one health checker per checked server and feeds results into the runtime state.
 
 use crate::health::{self, CheckSpec, HealthSink, Transition};
+use crate::log::format::Level;
 use crate::proxy::Proxy;
 use crate::state::ServerRt;
 use std::collections::HashMap;
@@ -9,22 +10,30 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
 
-struct Sink(Arc<ServerRt>);
+struct Sink {
+    rt: Arc<ServerRt>,
+    proxy: Arc<Proxy>,
+    name: String,
+}
 
 impl HealthSink for Sink {
     fn on_check(&self, ok: bool, detail: &str, duration: Duration) {
-        let _ = ok;
-        if let Ok(mut c) = self.0.last_check.lock() {
+        if !ok {
+            self.rt.check_failures.fetch_add(1, Relaxed);
+        }
+        if let Ok(mut c) = self.rt.last_check.lock() {
             c.clear();
             c.push_str(detail);
         }
-        self.0.checked.store(true, Relaxed);
-        self.0
-            .check_duration_ms
-            .store(duration.as_millis() as u64, Relaxed);
+        self.rt.checked.store(true, Relaxed);
+        self.rt.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
     }
     fn on_transition(&self, t: &Transition) {
-        self.0.set_up(matches!(t, Transition::Up { .. }));
+        let up = matches!(t, Transition::Up { .. });
+        self.rt.set_up(up);
+        let state = if up { "UP" } else { "DOWN" };
+        let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
+        self.proxy.active.load().logger.log(Level::Notice, &msg);
     }
 }
 
@@ -56,8 +65,12 @@ impl Checks {
                     }
                     let _ = r.stop.send(true);
                 }
-                let rt = active.rt.backends[bi].servers[si].clone();
-                next.insert(key, spawn(spec.clone(), text, rt));
+                let sink = Sink {
+                    rt: active.rt.backends[bi].servers[si].clone(),
+                    proxy: proxy.clone(),
+                    name: format!("{}/{}", b.name, s.name),
+                };
+                next.insert(key, spawn(spec.clone(), text, sink));
             }
         }
         for (_, r) in self.running.drain() {
@@ -73,9 +86,9 @@ impl Checks {
     }
 }
 
-fn spawn(spec: CheckSpec, text: String, rt: Arc<ServerRt>) -> Running {
+fn spawn(spec: CheckSpec, text: String, sink: Sink) -> Running {
     let (stop, rx) = watch::channel(false);
-    let start_up = rt.is_up();
-    health::spawn_checker(spec, start_up, Arc::new(Sink(rt)), rx);
+    let start_up = sink.rt.is_up();
+    health::spawn_checker(spec, start_up, Arc::new(sink), rx);
     Running { spec: text, stop }
 }

@@ -2,7 +2,41 @@
 //!
 //! `packet` is the wire codec (adverts, checksums, gratuitous ARP / unsolicited NA frames) and `fsm` the
 //! pure per-instance state machine. Both are free of I/O and clock reads so they are tested directly;
-//! sockets, timers, VIP installation and notify scripts live at the edges and carry out `fsm::Action`s.
+//! sockets (`socket`), announcements (`garp`), tracking (`track`) and the per-instance task
+//! (`instance`) live at the edges and carry out `fsm::Action`s. [`Manager`] runs every configured
+//! instance for the daemon.
 
 pub mod fsm;
+pub mod garp;
+pub mod instance;
+mod manager;
 pub mod packet;
+pub mod socket;
+pub mod track;
+
+pub use instance::{Counters, InstanceStatus, TransitionInfo};
+pub use manager::Manager;
+
+use std::sync::Arc;
+
+/// Usable servers of a backend by name (the proxy's `nbsrv`), for `track_backend`.
+pub type LiveFn = Arc<dyn Fn(&str) -> usize + Send + Sync>;
+
+/// Why VRRP could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum VrrpError {
+    #[error("vrrp_instance {instance}: no interface named {ifname:?} in this network namespace")]
+    UnknownInterface { instance: String, ifname: String },
+    #[error(
+        "vrrp_instance {instance}: interface {ifname} has no address to send adverts from (IPv4 primary or IPv6 link-local; or set unicast_src_ip)"
+    )]
+    NoSourceAddress { instance: String, ifname: String },
+    #[error("vrrp_instance {instance}: {source}")]
+    Socket { instance: String, source: socket::SocketError },
+    #[error("vrrp_instance {instance}: {source}")]
+    Fsm { instance: String, source: fsm::FsmError },
+    #[error("{0}")]
+    Vip(crate::net::vip::VipError),
+    #[error("{0}")]
+    Sysctl(crate::net::sysctl::SysctlError),
+}

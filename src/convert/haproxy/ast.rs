@@ -114,11 +114,7 @@ enum Ev {
 
 /// Parses haproxy.cfg text. `file` names it in locations; `env` looks up environment variables.
 /// Every lexical and structural error is returned at once.
-pub fn parse(
-    src: &str,
-    file: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConvertErrors> {
+pub fn parse(src: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConvertErrors> {
     let file: Arc<str> = Arc::from(file);
     let mut cfg = Config::default();
     let mut errors = Vec::new();
@@ -132,10 +128,7 @@ pub fn parse(
             Some(v) => v.clone(),
             None => env(n),
         };
-        let pseudo = Pseudo {
-            file: &file,
-            section: &section_name,
-        };
+        let pseudo = Pseudo { file: &file, section: &section_name };
         let Some(next) = lexer.next_line(&lookup, &pseudo) else {
             break;
         };
@@ -172,9 +165,15 @@ pub fn parse(
                 kind: ReportKind::Note,
                 directive: shorten(&line.raw),
                 message: match (&u.default, u.set) {
-                    (_, true) => format!("environment variable {name} expanded now; its value is written into the output"),
-                    (Some(d), false) => format!("environment variable {name} is not set; its default `{d}` is written into the output"),
-                    (None, false) => format!("environment variable {name} is not set; expanded to an empty string, as HAProxy does"),
+                    (_, true) => {
+                        format!("environment variable {name} expanded now; its value is written into the output")
+                    }
+                    (Some(d), false) => {
+                        format!("environment variable {name} is not set; its default `{d}` is written into the output")
+                    }
+                    (None, false) => {
+                        format!("environment variable {name} is not set; expanded to an empty string, as HAProxy does")
+                    }
                 },
             });
         }
@@ -195,10 +194,7 @@ pub fn parse(
                 extra: line.args.iter().skip(2).cloned().collect(),
                 loc,
                 raw: line.raw.clone(),
-                comments: Comments {
-                    trailing: line.comment.clone(),
-                    ..Comments::default()
-                },
+                comments: Comments { trailing: line.comment.clone(), ..Comments::default() },
                 directives: Vec::new(),
                 tail: Vec::new(),
             });
@@ -221,13 +217,11 @@ pub fn parse(
                 ".if" | ".elif" | ".else" | ".endif" => errors.push(ConvertError {
                     loc,
                     column: None,
-                    message: format!("conditional block `{kw}` is not supported by lbha convert; resolve it in the file first"),
+                    message: format!(
+                        "conditional block `{kw}` is not supported by lbha convert; resolve it in the file first"
+                    ),
                 }),
-                _ => errors.push(ConvertError {
-                    loc,
-                    column: None,
-                    message: format!("unknown directive `{kw}`"),
-                }),
+                _ => errors.push(ConvertError { loc, column: None, message: format!("unknown directive `{kw}`") }),
             }
             continue;
         }
@@ -248,10 +242,7 @@ pub fn parse(
             loc,
             args: line.args,
             raw: line.raw,
-            comments: Comments {
-                trailing: line.comment,
-                ..Comments::default()
-            },
+            comments: Comments { trailing: line.comment, ..Comments::default() },
         });
         let s = cfg.sections.len() - 1;
         events.push((Ev::Dir(s, cfg.sections[s].directives.len() - 1), None));
@@ -274,11 +265,7 @@ fn apply_setenv(
             overrides.insert(n.clone(), Some(v.clone()));
         }
         ("presetenv", Some(n), Some(v)) => {
-            let set = overrides
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| env(n))
-                .is_some();
+            let set = overrides.get(n).cloned().unwrap_or_else(|| env(n)).is_some();
             if !set {
                 overrides.insert(n.clone(), Some(v.clone()));
             }
@@ -318,23 +305,13 @@ fn attach_comments(cfg: &mut Config, events: &[(Ev, Option<String>)]) {
             i += 1;
         }
         let adjacent = events.get(i).map(|e| e.0).unwrap_or(Ev::End);
-        let next = events[i..]
-            .iter()
-            .map(|e| e.0)
-            .find(|e| !matches!(e, Ev::Blank | Ev::Comment))
-            .unwrap_or(Ev::End);
-        runs.push(Run {
-            prev,
-            lines,
-            adjacent,
-            next,
-        });
+        let next = events[i..].iter().map(|e| e.0).find(|e| !matches!(e, Ev::Blank | Ev::Comment)).unwrap_or(Ev::End);
+        runs.push(Run { prev, lines, adjacent, next });
     }
     let explains_above = runs.iter().any(|r| matches!(r.prev, Ev::Dir(..)))
-        && !runs.iter().any(|r| {
-            matches!(r.prev, Ev::Header(_) | Ev::Blank | Ev::Start)
-                && matches!(r.adjacent, Ev::Dir(..))
-        });
+        && !runs
+            .iter()
+            .any(|r| matches!(r.prev, Ev::Header(_) | Ev::Blank | Ev::Start) && matches!(r.adjacent, Ev::Dir(..)));
     for run in runs {
         let backward = match (run.prev, run.adjacent) {
             (Ev::Dir(..), Ev::Dir(..)) => explains_above,
@@ -347,14 +324,8 @@ fn attach_comments(cfg: &mut Config, events: &[(Ev, Option<String>)]) {
             continue;
         }
         match (backward, run.prev, run.next) {
-            (true, Ev::Dir(s, d), _) => cfg.sections[s].directives[d]
-                .comments
-                .after
-                .extend(run.lines),
-            (_, _, Ev::Dir(s, d)) => cfg.sections[s].directives[d]
-                .comments
-                .before
-                .extend(run.lines),
+            (true, Ev::Dir(s, d), _) => cfg.sections[s].directives[d].comments.after.extend(run.lines),
+            (_, _, Ev::Dir(s, d)) => cfg.sections[s].directives[d].comments.before.extend(run.lines),
             (_, _, Ev::Header(s)) => cfg.sections[s].comments.before.extend(run.lines),
             _ => match cfg.sections.last_mut() {
                 Some(sec) => sec.tail.extend(run.lines),

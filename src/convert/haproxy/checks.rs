@@ -19,15 +19,9 @@ pub struct HttpChk {
 pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
     let what = d.arg(1).unwrap_or_default();
     match what {
-        "enable" | "uri" | "auth" | "realm" | "refresh" | "hide-version" => {}
-        "admin" | "show-legends" | "show-node" | "show-desc" | "show-modules" | "scope"
-        | "http-request" | "bind-process" => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                format!("`stats {what}` is not supported yet"),
-            );
+        "enable" | "uri" | "auth" | "realm" | "refresh" | "hide-version" | "admin" => {}
+        "show-legends" | "show-node" | "show-desc" | "show-modules" | "scope" | "http-request" | "bind-process" => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`stats {what}` is not supported yet"));
             return;
         }
         "disable" => {
@@ -35,12 +29,7 @@ pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
             return;
         }
         _ => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unknown,
-                format!("unknown stats keyword `{what}`"),
-            );
+            cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown stats keyword `{what}`"));
             return;
         }
     }
@@ -84,6 +73,11 @@ pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
                 st.out.set_in("stats", "refresh", t, s);
             }
         }
+        "admin" => match super::rules::condition(st, d, 2, cx) {
+            Ok(Some((kw, text))) => st.out.set_in("stats", "admin", format!("{kw} {text}"), s),
+            Ok(None) => cx.error(d, "`stats admin` needs `if` or `unless` and a condition"),
+            Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+        },
         _ => st.out.set_in("stats", "hide_version", true, s),
     }
 }
@@ -92,20 +86,15 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
     match d.arg(1) {
         Some("expect") => {
             if st.expect {
-                cx.drop(
-                    &mut st.out,
-                    d,
-                    ReportKind::Unsupported,
-                    "lbha takes one `http-check expect` rule per proxy",
-                );
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, "lbha takes one `http-check expect` rule per proxy");
                 return;
             }
             let mut i = 2;
             let mut ignored = Vec::new();
             while let Some(w) = d.arg(i) {
                 match w {
-                    "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status"
-                    | "on-success" | "on-error" | "status-code" => {
+                    "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
+                    | "on-error" | "status-code" => {
                         ignored.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
                         i += 2;
                     }
@@ -121,7 +110,12 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
                 return;
             };
             if !matches!(rule, "status" | "rstatus" | "string" | "rstring") {
-                cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`expect {rule}` is not supported yet (lbha takes status, rstatus, string, rstring)"));
+                cx.drop(
+                    &mut st.out,
+                    d,
+                    ReportKind::Unsupported,
+                    format!("`expect {rule}` is not supported yet (lbha takes status, rstatus, string, rstring)"),
+                );
                 return;
             }
             if d.args.len() > i + 2 {
@@ -131,10 +125,7 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
                 cx.report(
                     d,
                     ReportKind::Approximated,
-                    format!(
-                        "`{}` is not supported yet and was left out",
-                        ignored.join(" ")
-                    ),
+                    format!("`{}` is not supported yet and was left out", ignored.join(" ")),
                 );
             }
             if st.allowed(cx, d, "check") {
@@ -173,19 +164,13 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
                 cx.report(
                     d,
                     ReportKind::Unsupported,
-                    format!(
-                        "`{}` is not supported yet and was left out",
-                        unsupported.join(" ")
-                    ),
+                    format!("`{}` is not supported yet and was left out", unsupported.join(" ")),
                 );
             }
         }
-        Some(other) => cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            format!("`http-check {other}` is not supported yet"),
-        ),
+        Some(other) => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`http-check {other}` is not supported yet"))
+        }
         None => cx.error(d, "missing http-check action"),
     }
 }
@@ -202,12 +187,7 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
         let mut headers = Vec::new();
         let version = chk.version.map(|v| match v.find(['\r', '\n']) {
             Some(i) => {
-                headers.extend(
-                    v[i..]
-                        .split(['\r', '\n'])
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_string),
-                );
+                headers.extend(v[i..].split(['\r', '\n']).filter(|l| !l.is_empty()).map(str::to_string));
                 v[..i].to_string()
             }
             None => v,
@@ -242,16 +222,8 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
         }
     }
     if let Some(opt) = st.ext.option.clone() {
-        let command = st
-            .ext
-            .command
-            .clone()
-            .or_else(|| st.defaults.and_then(|d| d.ext.command.clone()));
-        let path = st
-            .ext
-            .path
-            .clone()
-            .or_else(|| st.defaults.and_then(|d| d.ext.path.clone()));
+        let command = st.ext.command.clone().or_else(|| st.defaults.and_then(|d| d.ext.command.clone()));
+        let path = st.ext.path.clone().or_else(|| st.defaults.and_then(|d| d.ext.path.clone()));
         match command {
             Some(_) if !st.kind.lbha_allows("check") => {}
             Some((c, _)) if st.kind != ProxyKind::Defaults => {
@@ -260,8 +232,7 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
                 if let Some((p, _)) = path {
                     t.insert("path", p.into());
                 }
-                st.out
-                    .set_in("check", "external", Value::InlineTable(t), opt);
+                st.out.set_in("check", "external", Value::InlineTable(t), opt);
             }
             Some(_) => {}
             None if st.kind == ProxyKind::Defaults || !st.kind.lbha_allows("check") => {}

@@ -3,85 +3,33 @@
 
 /// Process-model keywords of `global` that mean nothing to lbha, with the reason.
 pub const GLOBAL_IGNORED: &[(&str, &str)] = &[
-    (
-        "daemon",
-        "lbha runs in the foreground; let systemd (Type=notify) manage it",
-    ),
-    (
-        "master-worker",
-        "lbha is a single process that reloads in place",
-    ),
-    (
-        "nbproc",
-        "lbha is one process; use nbthread for parallelism",
-    ),
-    (
-        "chroot",
-        "lbha does not chroot; use the systemd unit's sandboxing",
-    ),
-    (
-        "user",
-        "run lbha as the user its systemd unit starts it with",
-    ),
-    (
-        "group",
-        "run lbha as the group its systemd unit starts it with",
-    ),
-    (
-        "uid",
-        "run lbha as the user its systemd unit starts it with",
-    ),
-    (
-        "gid",
-        "run lbha as the group its systemd unit starts it with",
-    ),
-    (
-        "pidfile",
-        "lbha does not daemonize, so systemd tracks its pid",
-    ),
+    ("daemon", "lbha runs in the foreground; let systemd (Type=notify) manage it"),
+    ("master-worker", "lbha is a single process that reloads in place"),
+    ("nbproc", "lbha is one process; use nbthread for parallelism"),
+    ("chroot", "lbha does not chroot; use the systemd unit's sandboxing"),
+    ("user", "run lbha as the user its systemd unit starts it with"),
+    ("group", "run lbha as the group its systemd unit starts it with"),
+    ("uid", "run lbha as the user its systemd unit starts it with"),
+    ("gid", "run lbha as the group its systemd unit starts it with"),
+    ("pidfile", "lbha does not daemonize, so systemd tracks its pid"),
     ("ulimit-n", "set LimitNOFILE= in the systemd unit"),
     ("quiet", "lbha logs through its own LBHA_LOG filter"),
-    (
-        "debug",
-        "lbha logs through its own LBHA_LOG filter (LBHA_LOG=debug)",
-    ),
+    ("debug", "lbha logs through its own LBHA_LOG filter (LBHA_LOG=debug)"),
     ("zero-warning", "lbha has its own `lbha check`"),
-    (
-        "insecure-fork-wanted",
-        "lbha may always start external checks",
-    ),
+    ("insecure-fork-wanted", "lbha may always start external checks"),
     ("insecure-setuid-wanted", "lbha never changes its user id"),
-    (
-        "external-check",
-        "lbha may always run external checks; option external-check per backend is enough",
-    ),
-    (
-        "setenv",
-        "applied while reading the file: later \"${VAR}\" see it",
-    ),
-    (
-        "presetenv",
-        "applied while reading the file: later \"${VAR}\" see it",
-    ),
-    (
-        "unsetenv",
-        "applied while reading the file: later \"${VAR}\" see it",
-    ),
-    (
-        "resetenv",
-        "lbha convert does not clear the environment it expands from",
-    ),
+    ("external-check", "lbha may always run external checks; option external-check per backend is enough"),
+    ("setenv", "applied while reading the file: later \"${VAR}\" see it"),
+    ("presetenv", "applied while reading the file: later \"${VAR}\" see it"),
+    ("unsetenv", "applied while reading the file: later \"${VAR}\" see it"),
+    ("resetenv", "lbha convert does not clear the environment it expands from"),
     ("description", "informational only"),
     ("node", "informational only (stats page node name)"),
-    (
-        "expose-experimental-directives",
-        "lbha has no experimental directives",
-    ),
+    ("expose-experimental-directives", "lbha has no experimental directives"),
 ];
 
 /// Known `global` keywords lbha has no counterpart for yet.
 pub const GLOBAL_UNSUPPORTED: &[&str] = &[
-    "log",
     "log-tag",
     "log-send-hostname",
     "log-format",
@@ -107,7 +55,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lua-load-per-thread",
     "lua-prepend-path",
     "server-state-base",
-    "server-state-file",
     "ssl-default-bind-ciphers",
     "ssl-default-bind-ciphersuites",
     "ssl-default-bind-options",
@@ -154,17 +101,10 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// Known proxy keywords lbha has no counterpart for yet, with what they do when it helps.
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "cookie",
-        "cookie-based persistence is not converted yet; balancing ignores the cookie",
-    ),
-    (
-        "appsession",
-        "learned-session persistence (a stick table on a response cookie) is not converted yet",
-    ),
+    ("cookie", "cookie-based persistence is not converted yet; balancing ignores the cookie"),
+    ("appsession", "learned-session persistence (a stick table on a response cookie) is not converted yet"),
     ("stick-table", "stick tables are not converted yet"),
     ("stick", "stick tables are not converted yet"),
-    ("log", "logging is not implemented in lbha yet"),
     ("log-format", "logging is not implemented in lbha yet"),
     ("log-format-sd", "logging is not implemented in lbha yet"),
     ("log-tag", "logging is not implemented in lbha yet"),
@@ -180,24 +120,12 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("errorloc302", "custom error pages are not implemented"),
     ("errorloc303", "custom error pages are not implemented"),
     ("http-error", "custom error pages are not implemented"),
-    (
-        "http-reuse",
-        "lbha's pool reuses idle server connections on its own terms",
-    ),
+    ("http-reuse", "lbha's pool reuses idle server connections on its own terms"),
     ("http-after-response", "not implemented"),
     ("http-send-name-header", "not implemented"),
-    (
-        "fullconn",
-        "dynamic server maxconn (minconn/fullconn) is not implemented",
-    ),
-    (
-        "source",
-        "choosing the source address of server connections is not implemented",
-    ),
-    (
-        "monitor-uri",
-        "not implemented; an `http-request return` rule does the same",
-    ),
+    ("fullconn", "dynamic server maxconn (minconn/fullconn) is not implemented"),
+    ("source", "choosing the source address of server connections is not implemented"),
+    ("monitor-uri", "not implemented; an `http-request return` rule does the same"),
     ("monitor", "not implemented"),
     ("monitor-net", "not implemented"),
     ("tcp-request", "tcp-request rules are not implemented"),
@@ -210,46 +138,21 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("force-persist", "persistence is not converted yet"),
     ("ignore-persist", "persistence is not converted yet"),
     ("persist", "persistence is not converted yet"),
-    (
-        "server-template",
-        "server templates (DNS service discovery) are not implemented",
-    ),
-    (
-        "server-state-file-name",
-        "server state files are not implemented",
-    ),
-    (
-        "load-server-state-from-file",
-        "server state files are not implemented",
-    ),
+    ("server-template", "server templates (DNS service discovery) are not implemented"),
+    ("server-state-file-name", "server state files are not implemented"),
     ("dispatch", "not implemented"),
     ("retry-on", "lbha retries failed connects only"),
     ("email-alert", "not implemented"),
     ("max-keep-alive-queue", "not implemented"),
     ("max-session-srv-conns", "not implemented"),
-    (
-        "hash-balance-factor",
-        "bounded-load consistent hashing is not implemented",
-    ),
+    ("hash-balance-factor", "bounded-load consistent hashing is not implemented"),
     ("backlog", "lbha uses the system's listen backlog"),
-    (
-        "disabled",
-        "lbha has no disabled proxies; remove or comment out the section",
-    ),
+    ("disabled", "lbha has no disabled proxies; remove or comment out the section"),
     ("transparent", "transparent proxying is not implemented"),
     ("grace", "not implemented"),
-    (
-        "description",
-        "informational only; lbha has nowhere to show it yet",
-    ),
-    (
-        "reqadd",
-        "removed in HAProxy 2.1; use http-request add-header",
-    ),
-    (
-        "reqdel",
-        "removed in HAProxy 2.1; use http-request del-header",
-    ),
+    ("description", "informational only; lbha has nowhere to show it yet"),
+    ("reqadd", "removed in HAProxy 2.1; use http-request add-header"),
+    ("reqdel", "removed in HAProxy 2.1; use http-request del-header"),
     ("reqrep", "removed in HAProxy 2.1; not implemented"),
     ("reqirep", "removed in HAProxy 2.1; not implemented"),
     ("reqallow", "removed in HAProxy 2.1; not implemented"),
@@ -257,14 +160,8 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("reqtarpit", "removed in HAProxy 2.1; not implemented"),
     ("reqpass", "removed in HAProxy 2.1; not implemented"),
     ("reqsetbe", "removed in HAProxy 2.1; use use_backend"),
-    (
-        "rspadd",
-        "removed in HAProxy 2.1; use http-response add-header",
-    ),
-    (
-        "rspdel",
-        "removed in HAProxy 2.1; use http-response del-header",
-    ),
+    ("rspadd", "removed in HAProxy 2.1; use http-response add-header"),
+    ("rspdel", "removed in HAProxy 2.1; use http-response del-header"),
     ("rsprep", "removed in HAProxy 2.1; not implemented"),
     ("rspirep", "removed in HAProxy 2.1; not implemented"),
     ("rspdeny", "removed in HAProxy 2.1; not implemented"),
@@ -280,60 +177,30 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
 /// Proxy keywords that have no meaning for lbha, with the reason.
 pub const PROXY_IGNORED: &[(&str, &str)] = &[
     ("enabled", "proxies are enabled unless removed"),
-    (
-        "id",
-        "HAProxy's numeric proxy id for its stats and CLI; lbha names proxies",
-    ),
+    ("id", "HAProxy's numeric proxy id for its stats and CLI; lbha names proxies"),
     ("bind-process", "lbha is one process"),
+    ("load-server-state-from-file", "lbha loads `server_state_file` for every backend when [global] sets it"),
 ];
 
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
-    ("httplog", "logging is not implemented in lbha yet"),
-    ("httpslog", "logging is not implemented in lbha yet"),
-    ("tcplog", "logging is not implemented in lbha yet"),
-    ("dontlognull", "logging is not implemented in lbha yet"),
     ("dontlog-normal", "logging is not implemented in lbha yet"),
-    (
-        "log-health-checks",
-        "logging is not implemented in lbha yet",
-    ),
-    (
-        "log-separate-errors",
-        "logging is not implemented in lbha yet",
-    ),
+    ("log-health-checks", "logging is not implemented in lbha yet"),
+    ("log-separate-errors", "logging is not implemented in lbha yet"),
     ("logasap", "logging is not implemented in lbha yet"),
-    (
-        "abortonclose",
-        "lbha keeps a request whose client half-closed",
-    ),
+    ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
     ("http-buffer-request", "lbha streams request bodies"),
-    (
-        "http-tunnel",
-        "removed in HAProxy 2.1; lbha keeps connections alive",
-    ),
+    ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),
     ("http-ignore-probes", "not implemented"),
     ("http-use-proxy-header", "not implemented"),
     ("http_proxy", "not implemented"),
     ("http-restrict-req-hdr-names", "not implemented"),
-    (
-        "accept-invalid-http-request",
-        "lbha rejects ambiguous requests (see README)",
-    ),
-    (
-        "accept-invalid-http-response",
-        "lbha rejects ambiguous responses",
-    ),
-    (
-        "accept-unsafe-violations-in-http-request",
-        "lbha rejects ambiguous requests",
-    ),
-    (
-        "accept-unsafe-violations-in-http-response",
-        "lbha rejects ambiguous responses",
-    ),
+    ("accept-invalid-http-request", "lbha rejects ambiguous requests (see README)"),
+    ("accept-invalid-http-response", "lbha rejects ambiguous responses"),
+    ("accept-unsafe-violations-in-http-request", "lbha rejects ambiguous requests"),
+    ("accept-unsafe-violations-in-http-response", "lbha rejects ambiguous responses"),
     ("h1-case-adjust-bogus-client", "not implemented"),
     ("h1-case-adjust-bogus-server", "not implemented"),
     ("disable-h2-upgrade", "not implemented"),
@@ -359,15 +226,8 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
 ];
 
 /// Protocol checks that lbha does as a plain TCP connect.
-pub const OPTIONS_TCP_CHECK: &[&str] = &[
-    "tcp-check",
-    "ssl-hello-chk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "smtpchk",
-    "ldap-check",
-];
+pub const OPTIONS_TCP_CHECK: &[&str] =
+    &["tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check"];
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
@@ -399,15 +259,11 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("send-proxy-v2-ssl-cn", false),
     ("proxy-v2-options", true),
     ("check-send-proxy", false),
-    ("ssl", false),
     ("no-ssl", false),
     ("check-ssl", false),
-    ("verify", true),
     ("verifyhost", true),
-    ("ca-file", true),
     ("crl-file", true),
     ("crt", true),
-    ("sni", true),
     ("alpn", true),
     ("npn", true),
     ("ciphers", true),

@@ -122,25 +122,12 @@ impl<'a> Lexer<'a> {
         env: &dyn Fn(&str) -> Option<String>,
         pseudo: &Pseudo<'_>,
     ) -> Result<Line, LexError> {
-        let mut out = Line {
-            line: first,
-            raw: buf.iter().collect(),
-            ..Line::default()
-        };
+        let mut out = Line { line: first, raw: buf.iter().collect(), ..Line::default() };
         // Where each physical line starts in `buf`, to place errors.
         let mut starts = vec![(0usize, first)];
         let err = |at: usize, starts: &[(usize, usize)], kind| {
-            let (s, l) = starts
-                .iter()
-                .rev()
-                .find(|(s, _)| *s <= at)
-                .copied()
-                .unwrap_or((0, first));
-            LexError {
-                line: l,
-                column: at - s + 1,
-                kind,
-            }
+            let (s, l) = starts.iter().rev().find(|(s, _)| *s <= at).copied().unwrap_or((0, first));
+            LexError { line: l, column: at - s + 1, kind }
         };
         let mut cur = String::new();
         // Just after a separator: more blanks (also across a joined line) add no word.
@@ -280,10 +267,7 @@ impl<'a> Lexer<'a> {
         if buf[i] == '.' {
             i += 1;
         }
-        while buf
-            .get(i)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-        {
+        while buf.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
             i += 1;
         }
         let name: String = buf[name_start..i].iter().collect();
@@ -294,11 +278,7 @@ impl<'a> Lexer<'a> {
             n if n.starts_with('.') => return Err((name_start, LexErrorKind::BadVarName)),
             n => {
                 let v = env(n);
-                out.env.push(EnvUse {
-                    name: n.to_string(),
-                    set: v.is_some(),
-                    default: None,
-                });
+                out.env.push(EnvUse { name: n.to_string(), set: v.is_some(), default: None });
                 v
             }
         };
@@ -354,10 +334,7 @@ pub fn is_space(c: char) -> bool {
 
 /// Writes `arg` so that [`Lexer`] reads it back as exactly one word equal to `arg`.
 pub fn quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| !is_space(c) && !c.is_control() && !"\\'\"#$".contains(c));
+    let plain = !arg.is_empty() && arg.chars().all(|c| !is_space(c) && !c.is_control() && !"\\'\"#$".contains(c));
     if plain {
         return arg.to_string();
     }

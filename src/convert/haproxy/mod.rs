@@ -28,30 +28,14 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     pub fn report(&mut self, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
-        self.reports.push(Report {
-            loc: d.loc.clone(),
-            kind,
-            directive: d.text(),
-            message: msg.into(),
-        });
+        self.reports.push(Report { loc: d.loc.clone(), kind, directive: d.text(), message: msg.into() });
     }
 
     /// Reports `d` and keeps it, commented out, above its table in the output.
-    pub fn drop(
-        &mut self,
-        out: &mut TableOut,
-        d: &Directive,
-        kind: ReportKind,
-        msg: impl Into<String>,
-    ) {
+    pub fn drop(&mut self, out: &mut TableOut, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
         let msg = msg.into();
         out.dropped.extend(d.comments.before.iter().cloned());
-        out.dropped.push(format!(
-            " [line {}, {}] {}",
-            d.loc.line,
-            kind.label(),
-            d.text()
-        ));
+        out.dropped.push(format!(" [line {}, {}] {}", d.loc.line, kind.label(), d.text()));
         out.dropped.extend(d.comments.trailing.iter().cloned());
         out.dropped.extend(d.comments.after.iter().cloned());
         self.report(d, kind, msg);
@@ -111,11 +95,7 @@ impl Cx<'_> {
 pub(crate) fn src(d: &Directive) -> Src {
     let mut comments = d.comments.before.clone();
     comments.extend(d.comments.after.iter().cloned());
-    Src {
-        loc: d.loc.clone(),
-        comments,
-        trailing: d.comments.trailing.clone(),
-    }
+    Src { loc: d.loc.clone(), comments, trailing: d.comments.trailing.clone() }
 }
 
 /// Header comment lines for a section's table: its own comments, where it came from, and
@@ -133,16 +113,8 @@ fn header(sec: &Section, dropped: &[String]) -> Vec<String> {
 }
 
 /// Converts a parsed haproxy.cfg into `doc`, in source order. Returns what was reported.
-pub(crate) fn convert(
-    cfg: &Config,
-    base_dir: &Path,
-    doc: &mut Doc,
-) -> Result<Vec<Report>, ConvertErrors> {
-    let mut cx = Cx {
-        reports: cfg.reports.clone(),
-        errors: Vec::new(),
-        base_dir,
-    };
+pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Vec<Report>, ConvertErrors> {
+    let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new(), base_dir };
     enum Item {
         Global(TableOut),
         Defaults(usize),
@@ -170,25 +142,19 @@ pub(crate) fn convert(
                 };
                 let used = match proxy::from_name(sec) {
                     Some(name) => {
-                        let found = defaults
-                            .iter()
-                            .rposition(|d| d.name.as_deref() == Some(name));
+                        let found = defaults.iter().rposition(|d| d.name.as_deref() == Some(name));
                         if found.is_none() {
                             cx.errors.push(ConvertError {
                                 loc: sec.loc.clone(),
                                 column: None,
-                                message: format!(
-                                    "no defaults section named `{name}` before this {}",
-                                    sec.keyword
-                                ),
+                                message: format!("no defaults section named `{name}` before this {}", sec.keyword),
                             });
                         }
                         found
                     }
                     None => current,
                 };
-                let out =
-                    proxy::convert_proxy(sec, kind, used.map(|i| &defaults[i]), used, &mut cx);
+                let out = proxy::convert_proxy(sec, kind, used.map(|i| &defaults[i]), used, &mut cx);
                 Item::Proxy(out)
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
@@ -255,14 +221,7 @@ pub(crate) fn convert(
         match it {
             Item::Global(t) => {
                 if !t.is_empty() || !t.dropped.is_empty() {
-                    doc.table(
-                        "global",
-                        false,
-                        header(sec, &t.dropped),
-                        &sec.loc,
-                        &t,
-                        global::ORDER,
-                    );
+                    doc.table("global", false, header(sec, &t.dropped), &sec.loc, &t, global::ORDER);
                 } else {
                     doc.pend(header(sec, &[]));
                 }
@@ -270,14 +229,7 @@ pub(crate) fn convert(
             Item::Defaults(di) => {
                 let d = &defaults[di];
                 if shared == Some(di) {
-                    doc.table(
-                        "defaults",
-                        false,
-                        header(sec, &d.out.dropped),
-                        &sec.loc,
-                        &d.out,
-                        proxy::ORDER,
-                    );
+                    doc.table("defaults", false, header(sec, &d.out.dropped), &sec.loc, &d.out, proxy::ORDER);
                 } else {
                     let mut lines = header(sec, &d.out.dropped);
                     lines.push(" (its settings are written into each proxy that uses it)".into());
@@ -285,32 +237,14 @@ pub(crate) fn convert(
                 }
             }
             Item::Proxy(p) => {
-                doc.table(
-                    p.kind.table(),
-                    true,
-                    header(sec, &p.out.dropped),
-                    &sec.loc,
-                    &p.out,
-                    proxy::ORDER,
-                );
+                doc.table(p.kind.table(), true, header(sec, &p.out.dropped), &sec.loc, &p.out, proxy::ORDER);
             }
             Item::Userlist(t) => {
-                doc.table(
-                    "userlist",
-                    true,
-                    header(sec, &t.dropped),
-                    &sec.loc,
-                    &t,
-                    &["name", "users"],
-                );
+                doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users"]);
             }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);
-                lines.push(format!(
-                    " [line {}, {}] whole section",
-                    sec.loc.line,
-                    ReportKind::Unsupported.label()
-                ));
+                lines.push(format!(" [line {}, {}] whole section", sec.loc.line, ReportKind::Unsupported.label()));
                 for d in &sec.directives {
                     lines.push(format!("   {}", d.text()));
                 }
@@ -318,10 +252,7 @@ pub(crate) fn convert(
                 doc.pend(lines);
             }
         }
-        if sec.kind != SectionKind::Peers
-            && sec.kind != SectionKind::Resolvers
-            && sec.kind != SectionKind::Other
-        {
+        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Resolvers && sec.kind != SectionKind::Other {
             doc.pend(sec.tail.iter().cloned());
         }
     }

@@ -32,6 +32,10 @@ pub const ORDER: &[&str] = &[
     "http_response",
     "check",
     "servers",
+    "log",
+    "httplog",
+    "tcplog",
+    "dontlognull",
     "stats",
 ];
 
@@ -55,16 +59,9 @@ impl ProxyKind {
 
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] = &["bind", "use_backend", "maxconn", "stats"];
-        const BACK_ONLY: &[&str] = &[
-            "servers",
-            "retries",
-            "redispatch",
-            "balance",
-            "hash_type",
-            "allbackups",
-            "check",
-        ];
+        const FRONT_ONLY: &[&str] =
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+        const BACK_ONLY: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         match self {
             Self::Listen => true,
             Self::Frontend => !BACK_ONLY.contains(&key),
@@ -72,33 +69,18 @@ impl ProxyKind {
                 !FRONT_ONLY.contains(&key)
                     && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
             }
-            Self::Defaults => ![
-                "name",
-                "acl",
-                "http_request",
-                "http_response",
-                "bind",
-                "use_backend",
-                "servers",
-                "stats",
-            ]
-            .contains(&key),
+            Self::Defaults => {
+                !["name", "acl", "http_request", "http_response", "bind", "use_backend", "servers", "stats"]
+                    .contains(&key)
+            }
         }
     }
 
     /// Whether HAProxy gives the setting a meaning in this kind of section (it ignores backend
     /// settings in a frontend and frontend settings in a backend, with a warning).
     fn haproxy_allows(self, key: &str) -> bool {
-        const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend"];
-        const BE: &[&str] = &[
-            "servers",
-            "retries",
-            "redispatch",
-            "balance",
-            "hash_type",
-            "allbackups",
-            "check",
-        ];
+        const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
+        const BE: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         match self {
             Self::Frontend => !BE.contains(&key),
             Self::Backend => !FE.contains(&key),
@@ -178,9 +160,7 @@ impl St<'_> {
 
     /// A setting as this proxy sees it: its own, else its defaults'.
     fn inherited(&self, key: &str) -> Option<&Value> {
-        self.out
-            .value(key)
-            .or_else(|| self.defaults.and_then(|d| d.out.value(key)))
+        self.out.value(key).or_else(|| self.defaults.and_then(|d| d.out.value(key)))
     }
 }
 
@@ -215,13 +195,7 @@ pub fn convert_defaults(sec: &Section, cx: &mut Cx) -> DefaultsInfo {
         directive(&mut st, d, cx);
     }
     finish(&mut st, cx);
-    DefaultsInfo {
-        name: sec.name.clone(),
-        loc: sec.loc.clone(),
-        out: st.out,
-        servers: st.servers,
-        ext: st.ext,
-    }
+    DefaultsInfo { name: sec.name.clone(), loc: sec.loc.clone(), out: st.out, servers: st.servers, ext: st.ext }
 }
 
 pub fn convert_proxy(
@@ -266,11 +240,7 @@ pub fn convert_proxy(
         directive(&mut st, d, cx);
     }
     finish(&mut st, cx);
-    ProxyOut {
-        kind,
-        out: st.out,
-        defaults: defaults_index,
-    }
+    ProxyOut { kind, out: st.out, defaults: defaults_index }
 }
 
 /// lbha takes a proxy's `check` table whole, so a proxy that sets one gets its defaults'
@@ -291,8 +261,7 @@ pub fn inline_defaults(p: &mut ProxyOut, d: &DefaultsInfo) {
             s.trailing = None;
         }
     }
-    p.out
-        .inherit(&from, &|k| k != "name" && kind.lbha_allows(k));
+    p.out.inherit(&from, &|k| k != "name" && kind.lbha_allows(k));
 }
 
 fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
@@ -303,26 +272,28 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             inner.args.remove(0);
             if inner.keyword() == "option" {
                 option(st, &inner, Some(kw), cx);
+            } else if inner.keyword() == "log" && kw == "no" {
+                st.out.remove("log");
             } else if inner.keyword() == "log" {
-                cx.drop(
-                    &mut st.out,
-                    d,
-                    ReportKind::Unsupported,
-                    "logging is not implemented in lbha yet",
-                );
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, "logging is not implemented in lbha yet");
             } else {
                 cx.error(d, format!("`{kw}` applies only to `option` and `log`"));
             }
         }
         "option" => option(st, d, None, cx),
-        "mode" => match d.arg(1) {
-            Some(m @ ("http" | "tcp")) => st.put(cx, d, "mode", m),
-            Some("health") => cx.drop(
+        "log" => match d.arg(1) {
+            Some("global") => st.put(cx, d, "log", "global"),
+            Some(_) => cx.drop(
                 &mut st.out,
                 d,
                 ReportKind::Unsupported,
-                "mode health is not implemented",
+                "lbha logs proxies to the [global] log targets only (`log global`)",
             ),
+            None => cx.error(d, "missing log target"),
+        },
+        "mode" => match d.arg(1) {
+            Some(m @ ("http" | "tcp")) => st.put(cx, d, "mode", m),
+            Some("health") => cx.drop(&mut st.out, d, ReportKind::Unsupported, "mode health is not implemented"),
             Some(other) => cx.error(d, format!("unknown mode `{other}` (expected http or tcp)")),
             None => cx.error(d, "missing mode"),
         },
@@ -339,11 +310,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
                 "clitimeout" => "client",
                 _ => "server",
             };
-            cx.report(
-                d,
-                ReportKind::Note,
-                format!("deprecated keyword, written as `timeout {name}`"),
-            );
+            cx.report(d, ReportKind::Note, format!("deprecated keyword, written as `timeout {name}`"));
             timeout(st, d, Some(name), d.arg(1), cx);
         }
         "retries" => {
@@ -352,11 +319,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
         }
         "redispatch" => {
-            cx.report(
-                d,
-                ReportKind::Note,
-                "deprecated keyword, written as `option redispatch`",
-            );
+            cx.report(d, ReportKind::Note, "deprecated keyword, written as `option redispatch`");
             st.put(cx, d, "redispatch", true);
         }
         "balance" => {
@@ -405,10 +368,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "external-check" => match (d.arg(1), d.arg(2)) {
             (Some("command"), Some(c)) => st.ext.command = Some((c.to_string(), src(d))),
             (Some("path"), Some(p)) => st.ext.path = Some((p.to_string(), src(d))),
-            _ => cx.error(
-                d,
-                "expected `external-check command <path>` or `external-check path <PATH>`",
-            ),
+            _ => cx.error(d, "expected `external-check command <path>` or `external-check path <PATH>`"),
         },
         _ => {
             if let Some((_, why)) = PROXY_IGNORED.iter().find(|(k, _)| *k == kw) {
@@ -416,12 +376,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             } else if let Some((_, why)) = PROXY_UNSUPPORTED.iter().find(|(k, _)| *k == kw) {
                 cx.drop(&mut st.out, d, ReportKind::Unsupported, *why);
             } else {
-                cx.drop(
-                    &mut st.out,
-                    d,
-                    ReportKind::Unknown,
-                    format!("not a {} keyword lbha knows", st.kind.table()),
-                );
+                cx.drop(&mut st.out, d, ReportKind::Unknown, format!("not a {} keyword lbha knows", st.kind.table()));
             }
         }
     }
@@ -436,22 +391,13 @@ fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, 
         Some("http-keep-alive") => "http_keep_alive",
         Some("tunnel") => "tunnel",
         Some("check") => "check",
-        Some("queue" | "client-fin" | "server-fin" | "tarpit") => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                "this timeout is not implemented",
-            );
+        Some("queue") => "queue",
+        Some("client-fin" | "server-fin" | "tarpit") => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
             return;
         }
         Some(other) => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unknown,
-                format!("unknown timeout `{other}`"),
-            );
+            cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown timeout `{other}`"));
             return;
         }
         None => {
@@ -472,43 +418,64 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.error(d, "missing address");
         return;
     };
-    let params = &d.args[2..];
-    if params.iter().any(|p| p == "ssl") {
-        cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            "TLS termination on bind is not supported yet; the bind is dropped",
-        );
-        return;
+    // What lbha takes from a bind line: TLS termination, ALPN, cleartext HTTP/2 and a name.
+    let (mut kept, mut name, mut left) = (Vec::new(), None, Vec::new());
+    let mut i = 2;
+    while let Some(w) = d.arg(i) {
+        let v = d.arg(i + 1);
+        match (w, v) {
+            ("ssl", _) => kept.push("ssl".to_string()),
+            ("crt", Some(f)) => {
+                let f = if std::path::Path::new(f).is_absolute() {
+                    f.to_string()
+                } else {
+                    cx.base_dir.join(f).display().to_string()
+                };
+                kept.push(format!("crt {f}"));
+            }
+            ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
+            ("proto", Some("h2")) => kept.push("proto h2".to_string()),
+            ("name", Some(n)) => name = Some(n),
+            ("verify", Some("required" | "optional")) => {
+                let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, msg);
+                return;
+            }
+            (w, _) => {
+                left.push(w.to_string());
+                i += 1;
+                continue;
+            }
+        }
+        i += if w == "ssl" { 1 } else { 2 };
     }
     if !st.allowed(cx, d, "bind") {
         return;
     }
-    let extra: Vec<&str> = params.iter().map(String::as_str).collect();
-    if !extra.is_empty() {
-        cx.report(
-            d,
-            ReportKind::Unsupported,
-            format!(
-                "bind options `{}` are not supported yet; the address is bound without them",
-                extra.join(" ")
-            ),
-        );
+    if !left.is_empty() {
+        let msg = format!("bind options `{}` are not supported yet; the address is bound without them", left.join(" "));
+        cx.report(d, ReportKind::Unsupported, msg);
     }
     for a in list.split(',') {
         match server::bind_addr(a) {
             Ok(addrs) => {
                 for s in addrs {
-                    st.out.push("bind", s.as_str(), src(d));
+                    let line = std::iter::once(s).chain(kept.iter().cloned()).collect::<Vec<_>>().join(" ");
+                    let value: Value = match name {
+                        Some(n) => {
+                            let mut t = toml_edit::InlineTable::new();
+                            t.insert("name", n.into());
+                            t.insert("addr", line.into());
+                            Value::InlineTable(t)
+                        }
+                        None => line.into(),
+                    };
+                    st.out.push("bind", value, src(d));
                 }
             }
-            Err(server::AddrError::Unsupported(m)) => cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                format!("`{a}`: {m}"),
-            ),
+            Err(server::AddrError::Unsupported(m)) => {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`{a}`: {m}"))
+            }
             Err(server::AddrError::Bad(m)) => cx.error(d, format!("`{a}`: {m}")),
         }
     }
@@ -527,11 +494,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
     };
     if let Some(m) = mode {
         if name == "forceclose" {
-            cx.report(
-                d,
-                ReportKind::Note,
-                "deprecated option, written as `option httpclose`",
-            );
+            cx.report(d, ReportKind::Note, "deprecated option, written as `option httpclose`");
         }
         match prefix {
             None => st.put(cx, d, "http_connection_mode", m),
@@ -542,11 +505,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
                 let current = st.inherited("http_connection_mode").and_then(Value::as_str);
                 if current == Some(m) || (current.is_none() && m == "http-keep-alive") {
                     if m == "http-keep-alive" {
-                        cx.report(
-                            d,
-                            ReportKind::Approximated,
-                            "lbha has no tunnel mode; connections stay keep-alive",
-                        );
+                        cx.report(d, ReportKind::Approximated, "lbha has no tunnel mode; connections stay keep-alive");
                     }
                     st.put(cx, d, "http_connection_mode", "http-keep-alive");
                 }
@@ -567,18 +526,30 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
                 cx.report(
                     d,
                     ReportKind::Approximated,
-                    format!("lbha always adds X-Forwarded-For with the client address; `{}` is not supported yet", d.args[2..].join(" ")),
+                    format!(
+                        "lbha always adds X-Forwarded-For with the client address; `{}` is not supported yet",
+                        d.args[2..].join(" ")
+                    ),
                 );
             }
             flag(st, cx, "forwardfor");
         }
         "redispatch" => {
             if d.args.len() > 2 {
-                cx.report(d, ReportKind::Approximated, "the redispatch interval is not supported; lbha redispatches on the last retry");
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    "the redispatch interval is not supported; lbha redispatches on the last retry",
+                );
             }
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
+        "httpslog" => {
+            cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
+            flag(st, cx, "httplog");
+        }
         "httpchk" => {
             if prefix.is_some() {
                 st.httpchk = None;
@@ -597,19 +568,15 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
                     return;
                 }
             };
-            st.httpchk = Some(HttpChk {
-                method,
-                uri,
-                version,
-                headers: Vec::new(),
-                srcs: vec![src(d)],
-            });
+            st.httpchk = Some(HttpChk { method, uri, version, headers: Vec::new(), srcs: vec![src(d)] });
         }
         "external-check" => match prefix {
             None => st.ext.option = Some(src(d)),
             _ => st.ext.option = None,
         },
-        "http-use-htx" => cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha"),
+        "http-use-htx" => {
+            cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha")
+        }
         n if OPTIONS_TCP_CHECK.contains(&n) => cx.drop(
             &mut st.out,
             d,

@@ -34,9 +34,7 @@ pub fn word(w: &str) -> String {
     if matches!(w, "{" | "}" | "!" | "||") {
         return w.to_string();
     }
-    let plain = !w.is_empty()
-        && w.chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"'\"#\\{}".contains(c));
+    let plain = !w.is_empty() && w.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"'\"#\\{}".contains(c));
     if plain {
         return w.to_string();
     }
@@ -118,20 +116,12 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.report(
             d,
             ReportKind::Note,
-            format!(
-                "relative pattern file written as an absolute path from {}",
-                cx.base_dir.display()
-            ),
+            format!("relative pattern file written as an absolute path from {}", cx.base_dir.display()),
         );
     }
     let ws = &owned[..];
     if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
-        cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            format!("{e}; rules that use this acl are dropped too"),
-        );
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{e}; rules that use this acl are dropped too"));
         return;
     }
     let n = head_len(ws);
@@ -160,7 +150,7 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
 
 /// The condition starting at word `i` (`if ...` / `unless ...`), checked against the ACLs
 /// declared so far: `Ok(None)` when there is none.
-fn condition(
+pub(super) fn condition(
     st: &St,
     d: &Directive,
     i: usize,
@@ -171,10 +161,7 @@ fn condition(
         Some("if") => "if",
         Some("unless") => "unless",
         Some(other) => {
-            return Err((
-                ReportKind::Unknown,
-                format!("unexpected `{other}` (expected `if` or `unless`)"),
-            ));
+            return Err((ReportKind::Unknown, format!("unexpected `{other}` (expected `if` or `unless`)")));
         }
     };
     let mut ws = d.args[i + 1..].to_vec();
@@ -182,12 +169,8 @@ fn condition(
     let text = words(&ws);
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
-    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir).map_err(|e| {
-        (
-            ReportKind::Unsupported,
-            format!("condition not converted: {e}"),
-        )
-    })?;
+    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
+        .map_err(|e| (ReportKind::Unsupported, format!("condition not converted: {e}")))?;
     Ok(Some((kw, text)))
 }
 
@@ -210,12 +193,7 @@ pub(super) fn use_backend(st: &mut St, d: &Directive, cx: &mut Cx) {
         return;
     };
     let Some(name) = literal(name) else {
-        cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            "dynamic backend names (log-format) are not supported yet",
-        );
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, "dynamic backend names (log-format) are not supported yet");
         return;
     };
     if !st.allowed(cx, d, "use_backend") {
@@ -238,9 +216,7 @@ enum Fail {
 type Parsed = (&'static str, Value, usize, Vec<String>);
 
 fn value_at(d: &Directive, i: usize, what: &str) -> Result<String, Fail> {
-    d.arg(i)
-        .map(str::to_string)
-        .ok_or_else(|| Fail::Bad(format!("`{what}` needs a value")))
+    d.arg(i).map(str::to_string).ok_or_else(|| Fail::Bad(format!("`{what}` needs a value")))
 }
 
 fn status_at(d: &Directive, i: usize, what: &str) -> Result<i64, Fail> {
@@ -252,9 +228,7 @@ fn status_at(d: &Directive, i: usize, what: &str) -> Result<i64, Fail> {
 }
 
 fn header_value(v: &str) -> Result<String, Fail> {
-    literal(v).ok_or_else(|| {
-        Fail::Unsupported("header values with log-format variables are not supported yet".into())
-    })
+    literal(v).ok_or_else(|| Fail::Unsupported("header values with log-format variables are not supported yet".into()))
 }
 
 fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
@@ -281,8 +255,7 @@ fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
                 headers.push(format!("{n}: {v}"));
                 i += 3;
             }
-            "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles"
-            | "default-errorfiles" => {
+            "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles" => {
                 return Err(Fail::Unsupported(format!(
                     "`return {w}` is not supported yet (lbha takes status, content-type, string, hdr)"
                 )));
@@ -307,15 +280,10 @@ fn deny_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
                 i += 2;
             }
             "hdr" => {
-                left.push(format!(
-                    "hdr {} {}",
-                    d.arg(i + 1).unwrap_or_default(),
-                    d.arg(i + 2).unwrap_or_default()
-                ));
+                left.push(format!("hdr {} {}", d.arg(i + 1).unwrap_or_default(), d.arg(i + 2).unwrap_or_default()));
                 i += 3;
             }
-            "content-type" | "string" | "lf-string" | "file" | "lf-file" | "errorfile"
-            | "errorfiles" => {
+            "content-type" | "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" => {
                 left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
                 i += 2;
             }
@@ -327,10 +295,7 @@ fn deny_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
         }
     }
     if !left.is_empty() {
-        left = vec![format!(
-            "lbha answers a deny with its own body; `{}` left out",
-            left.join(" ")
-        )];
+        left = vec![format!("lbha answers a deny with its own body; `{}` left out", left.join(" "))];
     }
     Ok(("deny", Value::InlineTable(t), i, left))
 }
@@ -339,20 +304,15 @@ fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
     let kind = d.arg(start).unwrap_or_default();
     let target = value_at(d, start + 1, kind)?;
-    let target = literal(&target).ok_or_else(|| {
-        Fail::Unsupported("redirect targets with log-format variables are not supported yet".into())
-    })?;
+    let target = literal(&target)
+        .ok_or_else(|| Fail::Unsupported("redirect targets with log-format variables are not supported yet".into()))?;
     match kind {
         "location" | "prefix" => t.insert(kind, target.into()),
         "scheme" => {
-            return Err(Fail::Unsupported(
-                "`redirect scheme` is not supported yet".into(),
-            ));
+            return Err(Fail::Unsupported("`redirect scheme` is not supported yet".into()));
         }
         _ => {
-            return Err(Fail::Bad(format!(
-                "expected `location`, `prefix` or `scheme`, got `{kind}`"
-            )));
+            return Err(Fail::Bad(format!("expected `location`, `prefix` or `scheme`, got `{kind}`")));
         }
     };
     let mut i = start + 2;
@@ -376,10 +336,7 @@ fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
         }
     }
     if !left.is_empty() {
-        left = vec![format!(
-            "redirect options `{}` are not supported yet and were left out",
-            left.join(" ")
-        )];
+        left = vec![format!("redirect options `{}` are not supported yet and were left out", left.join(" "))];
     }
     Ok(("redirect", Value::InlineTable(t), i, left))
 }
@@ -389,9 +346,7 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     match action {
         "del-header" => {
             if d.arg(3) == Some("-m") {
-                return Err(Fail::Unsupported(
-                    "`del-header -m` is not supported yet".into(),
-                ));
+                return Err(Fail::Unsupported("`del-header -m` is not supported yet".into()));
             }
             Ok(("del_header", Value::from(name), 3, Vec::new()))
         }
@@ -400,11 +355,7 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
             let mut t = InlineTable::new();
             t.insert("name", name.into());
             t.insert("value", value.into());
-            let key = if action == "set-header" {
-                "set_header"
-            } else {
-                "add_header"
-            };
+            let key = if action == "set-header" { "set_header" } else { "add_header" };
             Ok((key, Value::InlineTable(t), 4, Vec::new()))
         }
     }
@@ -412,11 +363,7 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
 
 /// `http-request ACTION ...` and `http-response ACTION ...`.
 pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) {
-    let key = if response {
-        "http_response"
-    } else {
-        "http_request"
-    };
+    let key = if response { "http_response" } else { "http_request" };
     let Some(action) = d.arg(1) else {
         cx.error(d, "missing action");
         return;
@@ -432,9 +379,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx)
         (_, true) => Err(Fail::Unsupported(format!(
             "`http-response {action}` is not supported yet (lbha applies set-header, add-header and del-header to responses)"
         ))),
-        _ => Err(Fail::Unsupported(format!(
-            "`http-request {action}` is not supported yet"
-        ))),
+        _ => Err(Fail::Unsupported(format!("`http-request {action}` is not supported yet"))),
     };
     if let Some((value, s)) = finish_rule(st, d, parsed, cx) {
         if response {
@@ -445,12 +390,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx)
     }
 }
 
-fn finish_rule(
-    st: &mut St,
-    d: &Directive,
-    parsed: Result<Parsed, Fail>,
-    cx: &mut Cx,
-) -> Option<(Value, Src)> {
+fn finish_rule(st: &mut St, d: &Directive, parsed: Result<Parsed, Fail>, cx: &mut Cx) -> Option<(Value, Src)> {
     let (name, value, next, notes) = match parsed {
         Ok(p) => p,
         Err(Fail::Unsupported(m)) => {
@@ -499,12 +439,7 @@ pub(super) fn block(st: &mut St, d: &Directive, cx: &mut Cx) {
         ReportKind::Note,
         "deprecated keyword, written as an `http-request deny` rule placed first, as HAProxy does",
     );
-    let parsed = Ok((
-        "deny",
-        Value::InlineTable(InlineTable::new()),
-        1,
-        Vec::new(),
-    ));
+    let parsed = Ok(("deny", Value::InlineTable(InlineTable::new()), 1, Vec::new()));
     if let Some(rule) = finish_rule(st, d, parsed, cx) {
         st.rules.blocks.push(rule);
     }
@@ -520,12 +455,7 @@ pub(super) fn finish(st: &mut St) {
         t.insert("cond", words(&all).into());
         st.out.push("acl", Value::InlineTable(t), a.src);
     }
-    for (v, s) in rules
-        .blocks
-        .into_iter()
-        .chain(rules.requests)
-        .chain(rules.redirects)
-    {
+    for (v, s) in rules.blocks.into_iter().chain(rules.requests).chain(rules.redirects) {
         st.out.push("http_request", v, s);
     }
 }

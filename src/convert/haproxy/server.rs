@@ -21,18 +21,14 @@ const FIELDS: &[&str] = &[
     "fall",
     "check_addr",
     "check_port",
+    "ssl",
+    "verify",
+    "ca_file",
+    "sni",
 ];
 
 /// Settings that only matter to a server with `check`.
-const CHECK_ONLY: &[&str] = &[
-    "inter",
-    "fastinter",
-    "downinter",
-    "rise",
-    "fall",
-    "check_addr",
-    "check_port",
-];
+const CHECK_ONLY: &[&str] = &["inter", "fastinter", "downinter", "rise", "fall", "check_addr", "check_port"];
 
 /// Server settings from `default-server` lines and a server's own parameters.
 #[derive(Debug, Clone, Default)]
@@ -111,14 +107,31 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     p.set(key, t);
                 }
             }
+            "ssl" | "no-ssl" => {
+                p.set("ssl", w == "ssl");
+                took_value = false;
+            }
+            "verify" => match value {
+                Some(v @ ("none" | "required")) => p.set("verify", v),
+                Some(v) => cx.error(d, format!("`verify` takes none or required, not `{v}`")),
+                None => cx.error(d, "`verify` needs a value"),
+            },
+            "ca-file" => match value {
+                Some(f) if std::path::Path::new(f).is_absolute() => p.set("ca_file", f),
+                Some(f) => p.set("ca_file", cx.base_dir.join(f).display().to_string()),
+                None => cx.error(d, "`ca-file` needs a value"),
+            },
+            // HAProxy's `sni` is an expression; a constant `str(NAME)` is what lbha can send.
+            "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
+                Some(name) => p.set("sni", name),
+                None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
+            },
             "addr" => match value {
                 Some(a) => p.set("check_addr", a),
                 None => cx.error(d, "`addr` needs a value"),
             },
             _ => {
-                let known = SERVER_UNSUPPORTED
-                    .iter()
-                    .find(|(k, _)| *k == w || (w.starts_with("no-") && *k == &w[3..]));
+                let known = SERVER_UNSUPPORTED.iter().find(|(k, _)| *k == w || (w.starts_with("no-") && *k == &w[3..]));
                 match known {
                     Some((_, takes)) => {
                         took_value = *takes && !w.starts_with("no-");
@@ -156,10 +169,7 @@ fn report_leftovers(d: &Directive, left: &Leftovers, what: &str, cx: &mut Cx) {
         cx.report(
             d,
             ReportKind::Unknown,
-            format!(
-                "unknown {what} parameter(s) `{}`; converted without them",
-                left.unknown.join(" ")
-            ),
+            format!("unknown {what} parameter(s) `{}`; converted without them", left.unknown.join(" ")),
         );
     }
 }
@@ -183,12 +193,7 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     let addr = match server_addr(addr) {
         Ok(a) => a,
         Err(AddrError::Unsupported(m)) => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                format!("{m}; the server is dropped"),
-            );
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{m}; the server is dropped"));
             return;
         }
         Err(AddrError::Bad(m)) => {
@@ -205,29 +210,16 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
     // Check settings mean nothing without `check` (HAProxy accepts and ignores them; lbha's
     // schema rejects them), so they are left out, and said so when the line itself had them.
-    if !p
-        .fields
-        .iter()
-        .any(|f| f.0 == "check" && f.1.as_bool() == Some(true))
-    {
-        let useless: Vec<&str> = own
-            .fields
-            .iter()
-            .map(|f| f.0)
-            .filter(|k| CHECK_ONLY.contains(k))
-            .collect();
+    if !p.fields.iter().any(|f| f.0 == "check" && f.1.as_bool() == Some(true)) {
+        let useless: Vec<&str> = own.fields.iter().map(|f| f.0).filter(|k| CHECK_ONLY.contains(k)).collect();
         if !useless.is_empty() {
             cx.report(
                 d,
                 ReportKind::Note,
-                format!(
-                    "`{}` has no effect without `check` (in HAProxy too); left out",
-                    useless.join("`, `")
-                ),
+                format!("`{}` has no effect without `check` (in HAProxy too); left out", useless.join("`, `")),
             );
         }
-        p.fields
-            .retain(|f| !CHECK_ONLY.contains(&f.0) && f.0 != "check");
+        p.fields.retain(|f| !CHECK_ONLY.contains(&f.0) && f.0 != "check");
     }
     let mut t = InlineTable::new();
     t.insert("name", name.into());
@@ -248,20 +240,8 @@ pub enum AddrError {
     Bad(String),
 }
 
-const SOCKET_PREFIXES: &[&str] = &[
-    "unix@",
-    "abns@",
-    "abnsz@",
-    "fd@",
-    "sockpair@",
-    "udp@",
-    "udp4@",
-    "udp6@",
-    "quic4@",
-    "quic6@",
-    "uxst@",
-    "uxdg@",
-];
+const SOCKET_PREFIXES: &[&str] =
+    &["unix@", "abns@", "abnsz@", "fd@", "sockpair@", "udp@", "udp4@", "udp6@", "quic4@", "quic6@", "uxst@", "uxdg@"];
 
 /// Splits `HOST:PORT` (HAProxy also writes IPv6 without brackets: the last `:` starts the port).
 fn split_host_port(s: &str) -> Option<(String, &str)> {
@@ -274,11 +254,7 @@ fn split_host_port(s: &str) -> Option<(String, &str)> {
 }
 
 fn join(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 fn strip_family(s: &str) -> Result<&str, AddrError> {
@@ -287,10 +263,7 @@ fn strip_family(s: &str) -> Result<&str, AddrError> {
             "UNIX sockets, inherited fds and UDP/QUIC addresses are not supported yet".into(),
         ));
     }
-    Ok(["ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"]
-        .iter()
-        .find_map(|p| s.strip_prefix(p))
-        .unwrap_or(s))
+    Ok(["ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s))
 }
 
 /// A server address as lbha's `addr` (`HOST:PORT`, `[V6]:PORT`).
@@ -305,9 +278,7 @@ pub fn server_addr(s: &str) -> Result<String, AddrError> {
         return Err(AddrError::Bad(format!("missing server address in `{s}`")));
     }
     if port.starts_with(['+', '-']) || port.contains('-') {
-        return Err(AddrError::Unsupported(
-            "port offsets and ranges on servers are not supported".into(),
-        ));
+        return Err(AddrError::Unsupported("port offsets and ranges on servers are not supported".into()));
     }
     if port.is_empty() {
         return Err(AddrError::Unsupported(
@@ -346,13 +317,5 @@ pub fn bind_addr(s: &str) -> Result<Vec<String>, AddrError> {
         )));
     }
     let host = if host.is_empty() { "*" } else { host.as_str() };
-    Ok((lo..=hi)
-        .map(|p| {
-            if host == "*" {
-                format!("*:{p}")
-            } else {
-                join(host, p)
-            }
-        })
-        .collect())
+    Ok((lo..=hi).map(|p| if host == "*" { format!("*:{p}") } else { join(host, p) }).collect())
 }

@@ -74,23 +74,13 @@ struct Reader<'a, 'b> {
 
 /// Parses keepalived.conf text; `file` names it and anchors relative includes.
 pub fn parse(src: &str, file: &Path, loader: &mut Loader<'_>) -> Result<Config, ConvertErrors> {
-    let mut r = Reader {
-        params: HashMap::new(),
-        loader,
-        errors: Vec::new(),
-        reports: Vec::new(),
-        included: 0,
-        aborted: false,
-    };
+    let mut r =
+        Reader { params: HashMap::new(), loader, errors: Vec::new(), reports: Vec::new(), included: 0, aborted: false };
     let (stmts, tail) = r.file(src, file, 0);
     if !r.errors.is_empty() {
         return Err(ConvertErrors(r.errors));
     }
-    Ok(Config {
-        stmts,
-        tail,
-        reports: r.reports,
-    })
+    Ok(Config { stmts, tail, reports: r.reports })
 }
 
 impl Reader<'_, '_> {
@@ -159,10 +149,7 @@ impl Reader<'_, '_> {
             let brace = chars.get(i + 1) == Some(&'{');
             let start = if brace { i + 2 } else { i + 1 };
             let mut end = start;
-            while chars
-                .get(end)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-            {
+            while chars.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
                 end += 1;
             }
             let name: String = chars[start..end].iter().collect();
@@ -178,9 +165,7 @@ impl Reader<'_, '_> {
                             loc: loc.clone(),
                             kind: ReportKind::Note,
                             directive: shorten(line),
-                            message: format!(
-                                "`${name}` is not a defined parameter; kept as written"
-                            ),
+                            message: format!("`${name}` is not a defined parameter; kept as written"),
                         });
                     }
                     out.push('$');
@@ -335,11 +320,7 @@ impl Reader<'_, '_> {
 
     fn include(&mut self, stmt: &Stmt, path: &Path, depth: usize, out: &mut Vec<Stmt>) {
         let Some(pattern) = stmt.arg(1) else {
-            self.err(
-                &stmt.loc.file,
-                stmt.loc.line,
-                "include needs a file name or pattern",
-            );
+            self.err(&stmt.loc.file, stmt.loc.line, "include needs a file name or pattern");
             return;
         };
         if self.aborted {
@@ -347,11 +328,7 @@ impl Reader<'_, '_> {
         }
         if depth >= MAX_DEPTH {
             self.aborted = true;
-            self.err(
-                &stmt.loc.file,
-                stmt.loc.line,
-                &format!("includes nest deeper than {MAX_DEPTH} levels (a loop?)"),
-            );
+            self.err(&stmt.loc.file, stmt.loc.line, &format!("includes nest deeper than {MAX_DEPTH} levels (a loop?)"));
             return;
         }
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -383,20 +360,12 @@ impl Reader<'_, '_> {
                     }
                 }
             }
-            Err(e) => self.err(
-                &stmt.loc.file,
-                stmt.loc.line,
-                &format!("include `{pattern}`: {e}"),
-            ),
+            Err(e) => self.err(&stmt.loc.file, stmt.loc.line, &format!("include `{pattern}`: {e}")),
         }
     }
 
     fn err(&mut self, file: &Arc<str>, line: usize, msg: &str) {
-        self.errors.push(ConvertError {
-            loc: Loc::new(file, line),
-            column: None,
-            message: msg.to_string(),
-        });
+        self.errors.push(ConvertError { loc: Loc::new(file, line), column: None, message: msg.to_string() });
     }
 }
 

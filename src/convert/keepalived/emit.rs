@@ -32,9 +32,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify_stop",
     "notify",
 ];
-const SCRIPT_ORDER: &[&str] = &[
-    "name", "script", "interval", "timeout", "weight", "rise", "fall",
-];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
 
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
@@ -105,21 +103,11 @@ struct Cx {
 
 impl Cx {
     fn report(&mut self, s: &Stmt, kind: ReportKind, msg: impl Into<String>) {
-        self.reports.push(Report {
-            loc: s.loc.clone(),
-            kind,
-            directive: s.text(),
-            message: msg.into(),
-        });
+        self.reports.push(Report { loc: s.loc.clone(), kind, directive: s.text(), message: msg.into() });
     }
     fn drop(&mut self, out: &mut TableOut, s: &Stmt, kind: ReportKind, msg: impl Into<String>) {
         out.dropped.extend(s.comments.iter().cloned());
-        out.dropped.push(format!(
-            " [line {}, {}] {}",
-            s.loc.line,
-            kind.label(),
-            s.text()
-        ));
+        out.dropped.push(format!(" [line {}, {}] {}", s.loc.line, kind.label(), s.text()));
         self.report(s, kind, msg);
     }
     fn error(&mut self, s: &Stmt, msg: impl Into<String>) {
@@ -163,11 +151,7 @@ impl Cx {
 }
 
 fn src(s: &Stmt) -> Src {
-    Src {
-        loc: s.loc.clone(),
-        comments: s.comments.clone(),
-        trailing: s.trailing.clone(),
-    }
+    Src { loc: s.loc.clone(), comments: s.comments.clone(), trailing: s.trailing.clone() }
 }
 
 /// A command as keepalived runs it: the words after the keyword, joined by spaces.
@@ -184,10 +168,7 @@ struct Globals {
 
 /// Converts keepalived statements into `doc`. Returns what was reported.
 pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, ConvertErrors> {
-    let mut cx = Cx {
-        reports: cfg.reports.clone(),
-        errors: Vec::new(),
-    };
+    let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new() };
     let mut g = Globals::default();
     for s in cfg.stmts.iter().filter(|s| s.keyword() == "global_defs") {
         global_defs(s, &mut g, &mut cx);
@@ -201,27 +182,16 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
         let out = match s.keyword() {
             "global_defs" => Out::Comments(Vec::new()),
             "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
-            "vrrp_instance" => {
-                Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER)
-            }
-            "vrrp_sync_group" => Out::Table(
-                "vrrp_sync_group",
-                sync_group(s, &mut cx),
-                &["name", "group"],
-            ),
+            "vrrp_instance" => Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER),
+            "vrrp_sync_group" => Out::Table("vrrp_sync_group", sync_group(s, &mut cx), &["name", "group"]),
             kw => {
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
                     (
                         ReportKind::Unsupported,
-                        format!(
-                            "`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS or static routes)"
-                        ),
+                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS or static routes)"),
                     )
                 } else {
-                    (
-                        ReportKind::Unknown,
-                        "not a keepalived keyword lbha knows".to_string(),
-                    )
+                    (ReportKind::Unknown, "not a keepalived keyword lbha knows".to_string())
                 };
                 cx.report(s, kind, msg);
                 let mut lines = s.comments.clone();
@@ -252,10 +222,7 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
             Out::Comments(lines) => {
                 if s.keyword() == "global_defs" {
                     let mut lines = s.comments.clone();
-                    lines.push(format!(
-                        " global_defs ({}): applied to the instances below",
-                        s.loc
-                    ));
+                    lines.push(format!(" global_defs ({}): applied to the instances below", s.loc));
                     doc.pend(lines);
                 } else {
                     doc.pend(lines);
@@ -300,21 +267,13 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
             | "notification_email_from"
             | "smtp_server"
             | "smtp_connect_timeout"
-            | "smtp_helo_name" => cx.report(
-                c,
-                ReportKind::Unsupported,
-                "e-mail alerts are not implemented in lbha",
-            ),
+            | "smtp_helo_name" => cx.report(c, ReportKind::Unsupported, "e-mail alerts are not implemented in lbha"),
             "enable_script_security" | "script_user" => cx.report(
                 c,
                 ReportKind::Unsupported,
                 "lbha runs scripts as its own user; script user switching is not implemented",
             ),
-            _ => cx.report(
-                c,
-                ReportKind::Unsupported,
-                "this global_defs setting is not supported yet by lbha",
-            ),
+            _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
         }
     }
 }
@@ -357,18 +316,8 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
                     );
                 }
             }
-            "user" | "init_fail" => cx.drop(
-                &mut out,
-                c,
-                ReportKind::Unsupported,
-                "not supported yet by lbha",
-            ),
-            _ => cx.drop(
-                &mut out,
-                c,
-                ReportKind::Unknown,
-                "not a vrrp_script keyword lbha knows",
-            ),
+            "user" | "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+            _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_script keyword lbha knows"),
         }
     }
     out
@@ -388,10 +337,7 @@ fn tracks(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
                         cx.report(
                             t,
                             ReportKind::Unsupported,
-                            format!(
-                                "`{}` is not supported yet; converted without it",
-                                t.words[3..].join(" ")
-                            ),
+                            format!("`{}` is not supported yet; converted without it", t.words[3..].join(" ")),
                         );
                     }
                 }
@@ -447,15 +393,8 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
             "authentication" => {
                 for a in c.children() {
                     match (a.keyword(), a.arg(1)) {
-                        ("auth_type" | "auth_pass", Some(v)) => {
-                            out.set_in("authentication", a.keyword(), v, src(a))
-                        }
-                        _ => cx.drop(
-                            &mut out,
-                            a,
-                            ReportKind::Unknown,
-                            "expected auth_type or auth_pass",
-                        ),
+                        ("auth_type" | "auth_pass", Some(v)) => out.set_in("authentication", a.keyword(), v, src(a)),
+                        _ => cx.drop(&mut out, a, ReportKind::Unknown, "expected auth_type or auth_pass"),
                     }
                 }
             }
@@ -487,18 +426,10 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                     out.set(kw, command(c), src(c));
                 }
             }
-            _ if INSTANCE_UNSUPPORTED.contains(&kw) => cx.drop(
-                &mut out,
-                c,
-                ReportKind::Unsupported,
-                "not supported yet by lbha",
-            ),
-            _ => cx.drop(
-                &mut out,
-                c,
-                ReportKind::Unknown,
-                "not a vrrp_instance keyword lbha knows",
-            ),
+            _ if INSTANCE_UNSUPPORTED.contains(&kw) => {
+                cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha")
+            }
+            _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_instance keyword lbha knows"),
         }
     }
     out
@@ -515,11 +446,7 @@ fn vip(v: &Stmt, cx: &mut Cx) -> Option<String> {
                 kept.push(format!("{w} {x}"));
                 i += 2;
             }
-            (
-                "brd" | "broadcast" | "scope" | "use_vmac" | "preferred_lft" | "metric"
-                | "track_group",
-                Some(x),
-            ) => {
+            ("brd" | "broadcast" | "scope" | "use_vmac" | "preferred_lft" | "metric" | "track_group", Some(x)) => {
                 left.push(format!("{w} {x}"));
                 i += 2;
             }
@@ -533,10 +460,7 @@ fn vip(v: &Stmt, cx: &mut Cx) -> Option<String> {
         cx.report(
             v,
             ReportKind::Unsupported,
-            format!(
-                "`{}` is not supported yet; the address is converted without it",
-                left.join(" ")
-            ),
+            format!("`{}` is not supported yet; the address is converted without it", left.join(" ")),
         );
     }
     Some(kept.join(" "))

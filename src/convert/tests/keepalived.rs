@@ -4,8 +4,8 @@ use super::*;
 
 fn keepalived_conv(src: &str) -> Conversion {
     let mut none = |_: &str, _: &Path| Ok(Vec::new());
-    let k = crate::convert::keepalived::ast::parse(src, Path::new("k.conf"), &mut none)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let k =
+        crate::convert::keepalived::ast::parse(src, Path::new("k.conf"), &mut none).unwrap_or_else(|e| panic!("{e}"));
     convert(None, Some(&k), Path::new("."), &no_env).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -26,27 +26,15 @@ fn keepalived_maps_onto_the_vrrp_schema() {
     assert_eq!(i["nopreempt"].as_bool(), Some(true));
     assert_eq!(i["authentication"]["auth_pass"].as_str(), Some("1111"));
     assert_eq!(i["unicast_peer"][0].as_str(), Some("192.0.2.2"));
-    assert_eq!(
-        i["virtual_ipaddress"][0].as_str(),
-        Some("192.0.2.100/24 dev eth0 label eth0:1")
-    );
+    assert_eq!(i["virtual_ipaddress"][0].as_str(), Some("192.0.2.100/24 dev eth0 label eth0:1"));
     assert_eq!(i["virtual_ipaddress"][1].as_str(), Some("192.0.2.101/24"));
     assert_eq!(i["track_interface"][0]["weight"].as_integer(), Some(-10));
     assert_eq!(i["track_script"][0]["name"].as_str(), Some("chk_haproxy"));
-    assert_eq!(
-        i["notify_master"].as_str(),
-        Some("/etc/keepalived/notify.sh master")
-    );
+    assert_eq!(i["notify_master"].as_str(), Some("/etc/keepalived/notify.sh master"));
     let s = &t["vrrp_script"][0];
     assert_eq!(s["script"].as_str(), Some("killall -0 haproxy"));
-    assert_eq!(
-        (s["interval"].as_str(), s["timeout"].as_str()),
-        (Some("2s"), Some("1.5s"))
-    );
-    assert_eq!(
-        (s["weight"].as_integer(), s["fall"].as_integer()),
-        (Some(-20), Some(3))
-    );
+    assert_eq!((s["interval"].as_str(), s["timeout"].as_str()), (Some("2s"), Some("1.5s")));
+    assert_eq!((s["weight"].as_integer(), s["fall"].as_integer()), (Some(-20), Some(3)));
     assert_eq!(t["vrrp_sync_group"][0]["group"][0].as_str(), Some("VI_1"));
     assert_eq!(
         kinds(&c),
@@ -70,11 +58,27 @@ fn keepalived_errors_are_located() {
         &mut none,
     )
     .unwrap();
-    let e = convert(None, Some(&k), Path::new("."), &no_env)
-        .unwrap_err()
-        .to_string();
+    let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
     assert_eq!(
         e,
         "k.conf:2: `priority high`: bad number `high`\nk.conf:3: `advert_int 1s`: bad number of seconds `1s`\nk.conf:4: `state FOO`: state must be MASTER or BACKUP, not `FOO`"
     );
+}
+
+#[test]
+fn keepalived_corpus_passes_lbha_validation() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/keepalived");
+    for (f, instances, scripts) in [("01_master.conf", 1, 1), ("02_backup_unicast.conf", 2, 1)] {
+        let p = root.join(f);
+        let k = crate::convert::io::read_keepalived(&p).unwrap_or_else(|e| panic!("{e}"));
+        let c = convert(None, Some(&k), &root, &no_env).unwrap_or_else(|e| panic!("{e}"));
+        let s = snap(&c);
+        assert_eq!((s.vrrp.instances.len(), s.vrrp.scripts.len()), (instances, scripts), "{f}");
+        if f.starts_with("02") {
+            let web = &s.vrrp.instances[0];
+            assert_eq!((web.name.as_str(), web.version, web.preempt), ("VI_WEB", 3, false));
+            assert_eq!(web.advert_int, Duration::from_millis(500));
+            assert_eq!(web.sync_group.as_deref(), Some("VG_1"));
+        }
+    }
 }

@@ -6,10 +6,7 @@ use super::*;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) as usize
     }
 }
@@ -32,23 +29,8 @@ fn random_and_truncated_inputs_never_panic() {
         }
     }
     lines.extend(
-        [
-            "\"",
-            "'",
-            "\\",
-            "{",
-            "}",
-            "${X",
-            "\0",
-            "#",
-            "server",
-            "bind",
-            "acl",
-            "frontend f",
-            "backend b",
-            "listen l",
-        ]
-        .map(String::from),
+        ["\"", "'", "\\", "{", "}", "${X", "\0", "#", "server", "bind", "acl", "frontend f", "backend b", "listen l"]
+            .map(String::from),
     );
     let mut r = Lcg(2024);
     let mut converted = 0;
@@ -57,15 +39,10 @@ fn random_and_truncated_inputs_never_panic() {
             0 => {
                 let t = &texts[r.next() % texts.len()];
                 let cut = r.next() % (t.len() + 1);
-                let cut = (0..=cut)
-                    .rev()
-                    .find(|c| t.is_char_boundary(*c))
-                    .unwrap_or(0);
+                let cut = (0..=cut).rev().find(|c| t.is_char_boundary(*c)).unwrap_or(0);
                 t[..cut].to_string()
             }
-            1 => (0..(r.next() % 30))
-                .map(|_| lines[r.next() % lines.len()].clone() + "\n")
-                .collect(),
+            1 => (0..(r.next() % 30)).map(|_| lines[r.next() % lines.len()].clone() + "\n").collect(),
             _ => {
                 let t = &texts[r.next() % texts.len()];
                 let mut b: Vec<char> = t.chars().collect();
@@ -74,23 +51,13 @@ fn random_and_truncated_inputs_never_panic() {
                         break;
                     }
                     let i = r.next() % b.len();
-                    let junk = [
-                        '"', '\'', '\\', '{', '}', ' ', '\n', '#', '$', ':', '9', 'x',
-                    ];
+                    let junk = ['"', '\'', '\\', '{', '}', ' ', '\n', '#', '$', ':', '9', 'x'];
                     b[i] = junk[r.next() % junk.len()];
                 }
                 b.into_iter().collect()
             }
         };
-        if let Ok(c) = convert(
-            Some(HaproxySource {
-                text: &text,
-                file: "f.cfg",
-            }),
-            None,
-            Path::new("."),
-            &no_env,
-        ) {
+        if let Ok(c) = convert(Some(HaproxySource { text: &text, file: "f.cfg" }), None, Path::new("."), &no_env) {
             toml::from_str::<toml::Table>(&c.toml)
                 .unwrap_or_else(|e| panic!("invalid TOML from\n{text}\n---\n{}\n{e}", c.toml));
             let _ = crate::config::parse(&c.toml, Path::new("f.toml"));
@@ -104,8 +71,5 @@ fn random_and_truncated_inputs_never_panic() {
                 .unwrap_or_else(|e| panic!("invalid TOML from\n{text}\n---\n{}\n{e}", c.toml));
         }
     }
-    assert!(
-        converted > 500,
-        "only {converted} inputs converted; the generator is too destructive"
-    );
+    assert!(converted > 500, "only {converted} inputs converted; the generator is too destructive");
 }

@@ -40,10 +40,7 @@ fn sections_and_directives_with_lines() {
     let d = &c.sections[2].directives[0];
     assert_eq!(
         (d.loc.to_string(), d.args.clone()),
-        (
-            "h.cfg:7".to_string(),
-            vec!["bind".to_string(), ":80".to_string()]
-        )
+        ("h.cfg:7".to_string(), vec!["bind".to_string(), ":80".to_string()])
     );
 }
 
@@ -51,27 +48,12 @@ fn sections_and_directives_with_lines() {
 fn unknown_section_and_lexical_errors_name_file_and_line() {
     let e = errors("frontnd web\n  bind :80\n");
     assert_eq!(e.len(), 2);
-    assert!(
-        e[0].starts_with("h.cfg:1: unknown keyword `frontnd` out of section"),
-        "{e:?}"
-    );
-    assert!(
-        e[1].starts_with("h.cfg:2: unknown keyword `bind` out of section"),
-        "{e:?}"
-    );
+    assert!(e[0].starts_with("h.cfg:1: unknown keyword `frontnd` out of section"), "{e:?}");
+    assert!(e[1].starts_with("h.cfg:2: unknown keyword `bind` out of section"), "{e:?}");
     let e = errors("global\n  maxconn 1\nbackend b\n  stats realm \"open\n  server s 'x\n");
-    assert_eq!(
-        e,
-        [
-            "h.cfg:4:15: unterminated \" quote",
-            "h.cfg:5:12: unterminated ' quote"
-        ]
-    );
+    assert_eq!(e, ["h.cfg:4:15: unterminated \" quote", "h.cfg:5:12: unterminated ' quote"]);
     let e = errors("global\n.if defined(X)\n.endif\n");
-    assert!(
-        e[0].starts_with("h.cfg:2: conditional block `.if`"),
-        "{e:?}"
-    );
+    assert!(e[0].starts_with("h.cfg:2: conditional block `.if`"), "{e:?}");
 }
 
 #[test]
@@ -81,10 +63,7 @@ fn comments_above_directives_by_default() {
     );
     assert_eq!(c.head, [" file header"]);
     assert_eq!(c.sections[0].comments.before, [" the web frontend"]);
-    assert_eq!(
-        c.sections[0].comments.trailing.as_deref(),
-        Some(" trailing")
-    );
+    assert_eq!(c.sections[0].comments.trailing.as_deref(), Some(" trailing"));
     let d = &c.sections[0].directives;
     assert_eq!(d[0].comments.before, [" port 80"]);
     assert_eq!(d[1].comments.before, [" backend choice"]);
@@ -94,9 +73,7 @@ fn comments_above_directives_by_default() {
 
 #[test]
 fn comments_below_directives_in_the_seed_style() {
-    let c = cfg(
-        "defaults # d\n    mode http\n    # explains mode\n    retries 3\n    # explains retries\n",
-    );
+    let c = cfg("defaults # d\n    mode http\n    # explains mode\n    retries 3\n    # explains retries\n");
     let d = &c.sections[0].directives;
     assert_eq!(d[0].comments.after, [" explains mode"]);
     assert_eq!(d[1].comments.after, [" explains retries"]);
@@ -107,11 +84,7 @@ fn comments_below_directives_in_the_seed_style() {
 fn setenv_in_global_feeds_later_lines() {
     let c = cfg("global\n  setenv PORT 8080\nfrontend fe\n  bind \"*:${PORT}\"\n");
     assert_eq!(c.sections[1].directives[0].args, ["bind", "*:8080"]);
-    assert!(
-        c.reports
-            .iter()
-            .any(|r| r.message.contains("PORT expanded"))
-    );
+    assert!(c.reports.iter().any(|r| r.message.contains("PORT expanded")));
 }
 
 #[test]

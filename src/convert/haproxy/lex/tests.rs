@@ -6,10 +6,7 @@ fn no_env(_: &str) -> Option<String> {
 
 fn lex_with(src: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<Result<Line, LexError>> {
     let mut l = Lexer::new(src);
-    let p = Pseudo {
-        file: "t.cfg",
-        section: "fe",
-    };
+    let p = Pseudo { file: "t.cfg", section: "fe" };
     let mut out = Vec::new();
     while let Some(r) = l.next_line(env, &p) {
         out.push(r);
@@ -33,10 +30,7 @@ fn err(src: &str) -> LexError {
 
 #[test]
 fn words_split_on_blanks_and_skip_leading_space() {
-    assert_eq!(
-        args("   server  s1\t10.0.0.1:80   check  "),
-        ["server", "s1", "10.0.0.1:80", "check"]
-    );
+    assert_eq!(args("   server  s1\t10.0.0.1:80   check  "), ["server", "s1", "10.0.0.1:80", "check"]);
 }
 
 #[test]
@@ -44,35 +38,20 @@ fn seed_httpchk_escapes() {
     // The seed's `option httpchk HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com`.
     assert_eq!(
         args(r"option httpchk HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com"),
-        [
-            "option",
-            "httpchk",
-            "HEAD",
-            "/index.jsp",
-            "HTTP/1.1\r\nHost: www.xxx.com"
-        ]
+        ["option", "httpchk", "HEAD", "/index.jsp", "HTTP/1.1\r\nHost: www.xxx.com"]
     );
 }
 
 #[test]
 fn escapes_outside_single_quotes() {
-    assert_eq!(
-        args(r#"a\ b c\\d e\#f g\'h i\"j \tk\x41"#),
-        ["a b", "c\\d", "e#f", "g'h", "i\"j", "\tkA"]
-    );
+    assert_eq!(args(r#"a\ b c\\d e\#f g\'h i\"j \tk\x41"#), ["a b", "c\\d", "e#f", "g'h", "i\"j", "\tkA"]);
     // Other backslashes stay, so regexes keep their escapes.
-    assert_eq!(
-        args(r"acl x path_reg ^/a\.php$"),
-        ["acl", "x", "path_reg", "^/a\\.php$"]
-    );
+    assert_eq!(args(r"acl x path_reg ^/a\.php$"), ["acl", "x", "path_reg", "^/a\\.php$"]);
 }
 
 #[test]
 fn quotes_weak_and_strong() {
-    assert_eq!(
-        args(r#"stats realm "Private lands""#),
-        ["stats", "realm", "Private lands"]
-    );
+    assert_eq!(args(r#"stats realm "Private lands""#), ["stats", "realm", "Private lands"]);
     assert_eq!(args(r#"x 'a \ b # "c"'"#), ["x", "a \\ b # \"c\""]);
     assert_eq!(args(r#"x "a # b" 'c'd"e""#), ["x", "a # b", "cde"]);
     assert_eq!(args(r#"x "it's""#), ["x", "it's"]);
@@ -82,9 +61,7 @@ fn quotes_weak_and_strong() {
 
 #[test]
 fn comments_and_empty_words() {
-    let l = lex_with("bind :80 # the web port", &no_env)
-        .remove(0)
-        .unwrap();
+    let l = lex_with("bind :80 # the web port", &no_env).remove(0).unwrap();
     assert_eq!(l.args, ["bind", ":80"]);
     assert_eq!(l.comment.as_deref(), Some(" the web port"));
     let l = lex_with("   # only a comment", &no_env).remove(0).unwrap();
@@ -105,58 +82,27 @@ fn environment_variables_expand_only_in_double_quotes() {
         _ => None,
     };
     let one = |s: &str| lex_with(s, &env).remove(0).unwrap();
-    assert_eq!(
-        one(r#"bind "127.0.0.1:${PORT}""#).args,
-        ["bind", "127.0.0.1:8080"]
-    );
-    assert_eq!(
-        one(r#"bind "127.0.0.1:$PORT""#).args,
-        ["bind", "127.0.0.1:8080"]
-    );
-    assert_eq!(
-        one("bind 127.0.0.1:$PORT").args,
-        ["bind", "127.0.0.1:$PORT"]
-    );
-    assert_eq!(
-        one(r#"x "${NOPE-dflt}" "${PORT-dflt}""#).args,
-        ["x", "dflt", "8080"]
-    );
-    assert_eq!(
-        one(r#"x "${ADDRS[*]}" y"#).args,
-        ["x", "10.0.0.1:80", "10.0.0.2:80", "y"]
-    );
+    assert_eq!(one(r#"bind "127.0.0.1:${PORT}""#).args, ["bind", "127.0.0.1:8080"]);
+    assert_eq!(one(r#"bind "127.0.0.1:$PORT""#).args, ["bind", "127.0.0.1:8080"]);
+    assert_eq!(one("bind 127.0.0.1:$PORT").args, ["bind", "127.0.0.1:$PORT"]);
+    assert_eq!(one(r#"x "${NOPE-dflt}" "${PORT-dflt}""#).args, ["x", "dflt", "8080"]);
+    assert_eq!(one(r#"x "${ADDRS[*]}" y"#).args, ["x", "10.0.0.1:80", "10.0.0.2:80", "y"]);
     assert_eq!(one(r#"x "\$PORT""#).args, ["x", "$PORT"]);
     let l = one(r#"x "a${NOPE}b""#);
     assert_eq!(l.args, ["x", "ab"]);
-    assert_eq!(
-        l.env,
-        [EnvUse {
-            name: "NOPE".into(),
-            set: false,
-            default: None
-        }]
-    );
+    assert_eq!(l.env, [EnvUse { name: "NOPE".into(), set: false, default: None }]);
     assert_eq!(one(r#"x "${NOPE-d}""#).env[0].default.as_deref(), Some("d"));
-    assert_eq!(
-        one(r#"x "${.LINE}:${.SECTION}:${.FILE}""#).args,
-        ["x", "1:fe:t.cfg"]
-    );
+    assert_eq!(one(r#"x "${.LINE}:${.SECTION}:${.FILE}""#).args, ["x", "1:fe:t.cfg"]);
 }
 
 #[test]
 fn continuation_joins_lines_and_keeps_numbering() {
-    let v = lex_with(
-        "server s1 \\\n  10.0.0.1:80 \\\n  check\nmode http\n",
-        &no_env,
-    );
+    let v = lex_with("server s1 \\\n  10.0.0.1:80 \\\n  check\nmode http\n", &no_env);
     let first = v[0].as_ref().unwrap();
     assert_eq!(first.args, ["server", "s1", "10.0.0.1:80", "check"]);
     assert_eq!((first.line, first.continued), (1, 2));
     let second = v[1].as_ref().unwrap();
-    assert_eq!(
-        (second.line, second.args.clone()),
-        (4, vec!["mode".to_string(), "http".to_string()])
-    );
+    assert_eq!((second.line, second.args.clone()), (4, vec!["mode".to_string(), "http".to_string()]));
     // An escaped backslash at the end is a backslash, not a continuation.
     assert_eq!(args("a b\\\\\nc"), ["a", "b\\"]);
     // A trailing backslash on the last line stays literal.
@@ -168,10 +114,7 @@ fn continuation_joins_lines_and_keeps_numbering() {
 #[test]
 fn errors_carry_line_and_column() {
     let e = err(r#"stats realm "Private lands"#);
-    assert_eq!(
-        (e.line, e.column, e.kind),
-        (1, 13, LexErrorKind::UnterminatedQuote('"'))
-    );
+    assert_eq!((e.line, e.column, e.kind), (1, 13, LexErrorKind::UnterminatedQuote('"')));
     let e = err("x 'abc");
     assert_eq!(e.kind, LexErrorKind::UnterminatedQuote('\''));
     assert_eq!(err(r"x \xZZ").kind, LexErrorKind::BadHex);
@@ -222,10 +165,7 @@ fn quote_round_trips() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
@@ -235,10 +175,7 @@ impl Lcg {
 
 #[test]
 fn random_words_round_trip_through_quote() {
-    let alphabet = [
-        "a", "Z", "0", " ", "\t", "\\", "'", "\"", "#", "$", "{", "}", "\n", "\r", "é", "x", "%",
-        "-",
-    ];
+    let alphabet = ["a", "Z", "0", " ", "\t", "\\", "'", "\"", "#", "$", "{", "}", "\n", "\r", "é", "x", "%", "-"];
     let mut r = Lcg(42);
     for _ in 0..3000 {
         let n = 1 + (r.next() % 5) as usize;
@@ -259,8 +196,8 @@ fn random_words_round_trip_through_quote() {
 #[test]
 fn random_garbage_never_panics() {
     let pieces = [
-        "a", " ", "\\", "\\x4", "\\x", "'", "\"", "#", "$", "${", "}", "[*]", "-", "\n", "\r",
-        "\0", "é", "\\\n", "${.LINE}", "$.",
+        "a", " ", "\\", "\\x4", "\\x", "'", "\"", "#", "$", "${", "}", "[*]", "-", "\n", "\r", "\0", "é", "\\\n",
+        "${.LINE}", "$.",
     ];
     let env = |n: &str| n.len().is_multiple_of(2).then(|| "v a l".to_string());
     let mut r = Lcg(7);

@@ -1,0 +1,454 @@
+//! Test bed of network namespaces: a bridge in its own namespace as the switch, and nodes wired to it
+//! by veth pairs (each node sees `eth0`). Everything is removed on drop, also when a test panics,
+//! and namespaces left by a killed earlier run (`lbha-t-<pid>-...` whose pid is gone) are removed
+//! when the harness starts. Only 192.0.2.0/24 is used and no namespace has a route out.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::{Duration, Instant};
+
+pub const VIP: &str = "192.0.2.100";
+
+/// True when the tests can build namespaces; otherwise prints the skip line.
+pub fn root_or_skip(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let ip = Command::new("ip").arg("-V").output().is_ok();
+    if !root || !ip {
+        println!("{test}: skipped: needs root (and iproute2) to build network namespaces");
+        return false;
+    }
+    true
+}
+
+/// Runs a command; Err carries its stderr.
+pub fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("{} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+fn must(args: &[&str]) -> String {
+    match run(args) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Kills every process inside `ns` (all started by these tests) and deletes it.
+fn remove_ns(ns: &str) {
+    if let Ok(pids) = run(&["ip", "netns", "pids", ns]) {
+        for pid in pids.split_whitespace() {
+            let _ = run(&["kill", "-9", pid]);
+        }
+    }
+    let _ = run(&["ip", "netns", "del", ns]);
+}
+
+/// Removes `lbha-t-<pid>-*` namespaces whose test process no longer exists.
+fn cleanup_stale() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let list = run(&["ip", "netns", "list"]).unwrap_or_default();
+        for line in list.lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix("lbha-t-") else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                eprintln!("removing stale namespace {name}");
+                remove_ns(name);
+            }
+        }
+    });
+}
+
+/// At most this many beds run at once (2 cores; timing needs some quiet).
+const MAX_BEDS: usize = 3;
+static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+pub struct Slot;
+impl Slot {
+    fn take() -> Slot {
+        let (m, cv) = &SLOTS;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_BEDS {
+            n = cv.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Slot
+    }
+}
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (m, cv) = &SLOTS;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        cv.notify_one();
+    }
+}
+
+/// One node: a namespace with `eth0` on the switch.
+#[derive(Clone)]
+pub struct Node {
+    pub ns: String,
+    pub ip: String,
+    pub mac: String,
+}
+
+impl Node {
+    /// Runs `ip ARGS` inside this node's namespace.
+    pub fn ip(&self, args: &[&str]) -> Result<String, String> {
+        let mut v = vec!["ip", "-n", &self.ns];
+        v.extend_from_slice(args);
+        run(&v)
+    }
+
+    /// Whether `addr` is configured on eth0.
+    pub fn has_addr(&self, addr: &str) -> bool {
+        self.ip(&["-o", "addr", "show", "dev", "eth0"]).is_ok_and(|s| s.contains(&format!(" {addr}/")))
+    }
+
+    /// The MAC this node's neighbour table has for `addr`.
+    pub fn neigh_mac(&self, addr: &str) -> Option<String> {
+        let s = self.ip(&["neigh", "show", addr, "dev", "eth0"]).ok()?;
+        let mut w = s.split_whitespace();
+        while let Some(x) = w.next() {
+            if x == "lladdr" {
+                return w.next().map(str::to_string);
+            }
+        }
+        None
+    }
+}
+
+static BED_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// The switch and its nodes; removed on drop.
+pub struct Bed {
+    pub dir: PathBuf,
+    sw: String,
+    nodes: Vec<Node>,
+    pub procs: Vec<Proc>,
+    _slot: Slot,
+}
+
+impl Bed {
+    /// Builds a bed with nodes `(name, last octet)`.
+    pub fn new(tag: &str, nodes: &[(&str, u8)]) -> Bed {
+        cleanup_stale();
+        let slot = Slot::take();
+        let id = BED_SEQ.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("lbha-t-{}-{id}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("{prefix}-{tag}"));
+        let _ = std::fs::create_dir_all(&dir);
+        let sw = format!("{prefix}-sw");
+        let mut bed = Bed { dir, sw: sw.clone(), nodes: Vec::new(), procs: Vec::new(), _slot: slot };
+        must(&["ip", "netns", "add", &sw]);
+        must(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]);
+        must(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
+        for &(name, octet) in nodes {
+            let ns = format!("{prefix}-{name}");
+            must(&["ip", "netns", "add", &ns]);
+            let node =
+                Node { ns: ns.clone(), ip: format!("192.0.2.{octet}"), mac: format!("02:00:00:00:00:{octet:02x}") };
+            bed.nodes.push(node.clone());
+            let port = format!("p-{name}");
+            must(&["ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            must(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            must(&["ip", "-n", &ns, "link", "set", "eth0", "address", &node.mac]);
+            must(&["ip", "-n", &ns, "addr", "add", &format!("{}/24", node.ip), "dev", "eth0"]);
+            must(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        }
+        bed
+    }
+
+    pub fn node(&self, name: &str) -> Node {
+        let suffix = format!("-{name}");
+        match self.nodes.iter().find(|n| n.ns.ends_with(&suffix)) {
+            Some(n) => n.clone(),
+            None => panic!("no node {name}"),
+        }
+    }
+
+    /// Starts `argv` inside `node`'s namespace with stderr to `<dir>/<log>`.
+    pub fn spawn(&mut self, node: &Node, log: &str, argv: &[&str]) -> usize {
+        let path = self.dir.join(log);
+        let file = match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) => panic!("log {}: {e}", path.display()),
+        };
+        let out = file.try_clone().ok().map_or(Stdio::null(), Stdio::from);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node.ns])
+            .args(argv)
+            .env("LBHA_LOG", "info,lbha::vrrp=debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::from(file))
+            .spawn();
+        match child {
+            Ok(c) => self.procs.push(Proc { child: Some(c), log: path }),
+            Err(e) => panic!("spawn {argv:?}: {e}"),
+        }
+        self.procs.len() - 1
+    }
+
+    /// Starts lbha with `config` in `node`; the returned index names the process.
+    pub fn lbha(&mut self, node: &Node, name: &str, config: &str) -> usize {
+        let cfg = self.dir.join(format!("{name}.toml"));
+        if let Err(e) = std::fs::write(&cfg, config) {
+            panic!("write config: {e}");
+        }
+        let cfg = cfg.display().to_string();
+        // Each daemon gets its own control socket: the namespaces share one filesystem.
+        let sock = self.dir.join(format!("{name}.sock")).display().to_string();
+        self.spawn(node, &format!("{name}.log"), &[env!("CARGO_BIN_EXE_lbha"), "run", "-c", &cfg, "-S", &sock])
+    }
+
+    /// A tiny HTTP server on `node`:80 answering `body` (lbha with an `http_request return`).
+    pub fn backend(&mut self, node: &Node, body: &str) -> usize {
+        let cfg = format!(
+            "[[listen]]\nname = \"web\"\nmode = \"http\"\nbind = [\"{}:80\"]\n\
+             http_request = [{{ return = {{ status = 200, body = \"{body}\\n\" }} }}]\n",
+            node.ip
+        );
+        let name = format!("backend-{body}");
+        self.lbha(node, &name, &cfg)
+    }
+
+    pub fn log(&self, proc_: usize) -> String {
+        std::fs::read_to_string(&self.procs[proc_].log).unwrap_or_default()
+    }
+
+    /// Prints every process log (for failures).
+    pub fn dump_logs(&self) {
+        for p in &self.procs {
+            eprintln!("==== {}\n{}", p.log.display(), std::fs::read_to_string(&p.log).unwrap_or_default());
+        }
+    }
+
+    pub fn kill9(&mut self, proc_: usize) {
+        self.procs[proc_].signal("-9");
+        self.procs[proc_].reap(Duration::from_secs(5));
+    }
+
+    /// Sends SIGTERM without waiting, so a measurement starts at the signal.
+    pub fn sigterm(&self, proc_: usize) {
+        self.procs[proc_].signal("-TERM");
+    }
+
+    /// Sends any signal (`-USR1`, ...).
+    pub fn signal(&self, proc_: usize, sig: &str) {
+        self.procs[proc_].signal(sig);
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn sighup(&self, proc_: usize) {
+        self.procs[proc_].signal("-HUP");
+    }
+
+    /// SIGTERM and wait (bounded) for the exit.
+    pub fn term(&mut self, proc_: usize) {
+        self.procs[proc_].signal("-TERM");
+        self.procs[proc_].reap(Duration::from_secs(10));
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for p in &mut self.procs {
+            p.signal("-9");
+            p.reap(Duration::from_secs(2));
+        }
+        for n in &self.nodes {
+            remove_ns(&n.ns);
+        }
+        remove_ns(&self.sw);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Proc {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = run(&["kill", sig, &c.id().to_string()]);
+        }
+    }
+
+    fn reap(&mut self, limit: Duration) {
+        let Some(c) = self.child.as_mut() else { return };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                self.child = None;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        self.child = None;
+    }
+}
+
+/// Polls `f` every 10 ms for at most `limit`; returns how long it took.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// Moves the calling thread into `ns`, checking that it really arrived (never touches the host).
+pub fn enter_ns(ns: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{ns}");
+    let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {ns}: {e}"))?;
+    let want = std::fs::metadata(&path).map_err(|e| e.to_string())?.ino();
+    let now = std::fs::metadata("/proc/thread-self/ns/net").map_err(|e| e.to_string())?.ino();
+    if want != now {
+        return Err(format!("thread is not in {ns} after setns"));
+    }
+    Ok(())
+}
+
+/// Whether `node` reaches `addr` (a TCP connect that is accepted or refused; either needs the
+/// neighbour entry), from a thread moved into the node's namespace.
+pub fn reaches(node: &Node, addr: SocketAddr) -> bool {
+    let ns = node.ns.clone();
+    let r = std::thread::spawn(move || {
+        enter_ns(&ns)?;
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(_) => Ok(true),
+            Err(e) => Ok(e.kind() == std::io::ErrorKind::ConnectionRefused),
+        }
+    })
+    .join();
+    matches!(r, Ok(Ok::<bool, String>(true)))
+}
+
+/// One HTTP GET with short timeouts; the last body line on a 200.
+pub fn http_get(addr: SocketAddr, timeout: Duration) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.set_write_timeout(Some(timeout)).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    let _ = s.take(64 * 1024).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    if !text.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    text.trim_end().lines().last().map(str::to_string)
+}
+
+type Samples = Arc<Mutex<Vec<(Instant, Option<String>)>>>;
+
+/// A client thread in its own namespace sending a new request every 10 ms (50 ms timeout), as in
+/// baselines.md, recording when each one succeeded.
+pub struct Prober {
+    stop: Arc<AtomicBool>,
+    samples: Samples,
+    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Prober {
+    pub fn start(client: &Node, target: &str) -> Prober {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Samples = Arc::default();
+        let (flag, out) = (stop.clone(), samples.clone());
+        let ns = client.ns.clone();
+        let ip = target.parse::<IpAddr>().unwrap_or(IpAddr::from([192, 0, 2, 100]));
+        let addr = SocketAddr::new(ip, 80);
+        let handle = std::thread::spawn(move || {
+            enter_ns(&ns)?;
+            let t0 = Instant::now();
+            // Bounded: two minutes or the stop flag.
+            while !flag.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(120) {
+                let at = Instant::now();
+                let r = http_get(addr, Duration::from_millis(50));
+                out.lock().unwrap_or_else(|e| e.into_inner()).push((at, r));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        });
+        Prober { stop, samples, handle: Some(handle) }
+    }
+
+    /// The last successful answer's body line, if any request started after `t` succeeded.
+    pub fn ok_after(&self, t: Instant) -> Option<String> {
+        let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        s.iter().rev().take_while(|(at, _)| *at >= t).find_map(|(_, r)| r.clone())
+    }
+
+    /// Stops and returns the samples.
+    pub fn finish(mut self) -> Vec<(Instant, Option<String>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("prober: {e}"),
+                Err(_) => panic!("prober thread panicked"),
+            }
+        }
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Longest time without a successful answer after `from` (a failure until the end counts too).
+pub fn outage(samples: &[(Instant, Option<String>)], from: Instant) -> Duration {
+    let mut last_ok = from;
+    let mut worst = Duration::ZERO;
+    for (at, r) in samples.iter().filter(|(at, _)| *at >= from) {
+        if r.is_some() {
+            worst = worst.max(at.saturating_duration_since(last_ok));
+            last_ok = *at;
+        }
+    }
+    if let Some((end, _)) = samples.last() {
+        worst = worst.max(end.saturating_duration_since(last_ok));
+    }
+    worst
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}

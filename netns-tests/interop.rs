@@ -1,0 +1,116 @@
+//! lbha and Debian's keepalived in one virtual router: each follows the other's adverts, and the
+//! VIP fails over both ways (kill -9 and graceful stop of lbha; graceful stop of keepalived).
+
+use std::time::{Duration, Instant};
+
+use crate::bed::{self, Bed, Node, VIP, ms, wait_for};
+use crate::failover::lb_config;
+
+const KEEPALIVED: &str = "/usr/sbin/keepalived";
+
+fn keepalived_conf(priority: u8, version: u8, advert: &str, auth: bool) -> String {
+    let auth =
+        if auth { "    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n" } else { "" };
+    format!(
+        "global_defs {{\n    router_id ka\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {advert}\n    version {version}\n{auth}    \
+         virtual_ipaddress {{\n        {VIP}/32\n    }}\n}}\n"
+    )
+}
+
+/// Starts keepalived (VRRP only, foreground, pid files in the bed's directory).
+fn keepalived(bed: &mut Bed, node: &Node, name: &str, conf: &str) -> usize {
+    let cfg = bed.dir.join(format!("{name}.conf"));
+    if let Err(e) = std::fs::write(&cfg, conf) {
+        panic!("write keepalived config: {e}");
+    }
+    let d = bed.dir.display().to_string();
+    let (c, p, r, k) = (
+        cfg.display().to_string(),
+        format!("{d}/{name}.pid"),
+        format!("{d}/{name}_vrrp.pid"),
+        format!("{d}/{name}_chk.pid"),
+    );
+    bed.spawn(
+        node,
+        &format!("{name}.log"),
+        &[KEEPALIVED, "-n", "-l", "-D", "-P", "-R", "-f", &c, "-p", &p, "-r", &r, "-c", &k],
+    )
+}
+
+fn only_on(holder: &Node, other: &Node) -> bool {
+    holder.has_addr(VIP) && !other.has_addr(VIP)
+}
+
+fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Duration) {
+    if !bed::root_or_skip(test) {
+        return;
+    }
+    if !std::path::Path::new(KEEPALIVED).exists() {
+        println!("{test}: skipped: {KEEPALIVED} is not installed");
+        return;
+    }
+    let mut bed = Bed::new(test, &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    let auth = version == 2;
+    let extra = if auth { "authentication = { auth_type = \"PASS\", auth_pass = \"secret\" }" } else { "" };
+    let ka_conf = keepalived_conf(100, version, advert_ka, auth);
+    let limit = down * 3 + Duration::from_secs(3);
+
+    // lbha (150) and keepalived (100): lbha wins, keepalived follows.
+    let ka = keepalived(&mut bed, &lb2, "ka", &ka_conf);
+    let p1 = bed.lbha(&lb1, "lb1", &lb_config(150, version, advert_lbha, extra));
+    let t = wait_for(limit, || only_on(&lb1, &lb2)).expect("lbha master, keepalived backup");
+    assert!(bed.log(ka).contains("Entering BACKUP STATE"), "{}", bed.log(ka));
+    println!("interop v{version}: lbha (150) master, keepalived (100) backup after {}", ms(t));
+
+    // kill -9 lbha: keepalived takes over.
+    let t0 = Instant::now();
+    let first = p1;
+    bed.kill9(p1);
+    let t = wait_for(limit, || lb2.has_addr(VIP)).map(|_| t0.elapsed()).expect("keepalived takes over");
+    wait_for(Duration::from_secs(2), || bed.log(ka).contains("Entering MASTER STATE")).expect("keepalived MASTER");
+    println!("interop v{version}: kill -9 lbha -> keepalived master after {} (down interval {})", ms(t), ms(down));
+
+    // lbha returns and preempts keepalived.
+    let p1 = bed.lbha(&lb1, "lb1-again", &lb_config(150, version, advert_lbha, extra));
+    let t = wait_for(limit, || only_on(&lb1, &lb2)).expect("lbha preempts keepalived");
+    println!("interop v{version}: lbha restarted -> lbha master, keepalived released the VIP after {}", ms(t));
+
+    // Graceful stop of lbha: priority 0, keepalived takes over within its skew time.
+    let t0 = Instant::now();
+    bed.sigterm(p1);
+    wait_for(limit, || only_on(&lb2, &lb1)).expect("keepalived takes over after priority 0");
+    println!("interop v{version}: SIGTERM lbha -> keepalived master after {}", ms(t0.elapsed()));
+
+    bed.term(p1);
+
+    // lbha (50) now follows keepalived; a graceful stop of keepalived hands the VIP to lbha.
+    let p3 = bed.lbha(&lb1, "lb1-low", &lb_config(50, version, advert_lbha, extra));
+    std::thread::sleep(down + down / 2);
+    assert!(only_on(&lb2, &lb1), "lbha (50) stays backup behind keepalived (100)");
+    let t0 = Instant::now();
+    bed.sigterm(ka);
+    wait_for(limit, || lb1.has_addr(VIP)).expect("lbha takes over from keepalived");
+    println!("interop v{version}: SIGTERM keepalived -> lbha (50) master after {}", ms(t0.elapsed()));
+
+    for i in [first, p1, p3] {
+        let log = bed.log(i);
+        assert!(!log.contains("dropped advert"), "lbha dropped keepalived's adverts:\n{log}");
+    }
+    let ka_log = bed.log(ka).to_lowercase();
+    for bad in ["invalid", "bogus", "mismatch", "wrong"] {
+        assert!(!ka_log.contains(bad), "keepalived complained ({bad}):\n{ka_log}");
+    }
+}
+
+#[test]
+fn interop_keepalived_v2() {
+    interop("interop_keepalived_v2", 2, "1s", "1", Duration::from_millis(3609));
+}
+
+#[test]
+fn interop_keepalived_v3() {
+    interop("interop_keepalived_v3", 3, "100ms", "0.1", Duration::from_millis(361));
+}

@@ -1,0 +1,256 @@
+//! The document layer on real lbha.toml text: results parse as valid configs, and what an
+//! operation does not touch (comments, spelling, order) stays as it was.
+
+use crate::api::error::ApiError;
+use crate::api::resources::{Kind, Scope, Write, read, write};
+use serde_json::json;
+use std::path::Path;
+use toml_edit::DocumentMut;
+
+const BASE: &str = r#"# operator's header comment
+[defaults]
+mode = "http"
+timeout = { connect = "5s", client = "30s", server = "30s" }  # keep me
+
+[[backend]]
+name = "app"   # the app
+servers = [
+  { name = "a1", addr = "127.0.0.1:9001" },
+  # second server
+  { name = "a2", addr = "127.0.0.1:9002", weight = 2 },
+]
+
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:8080"]
+default_backend = "app"
+"#;
+
+fn doc() -> DocumentMut {
+    BASE.parse().expect("base parses")
+}
+
+fn scope(pairs: &[(&str, &str)]) -> Scope {
+    let mut s = Scope::default();
+    for (k, v) in pairs {
+        let v = Some(v.to_string());
+        match *k {
+            "backend" => s.backend = v,
+            "frontend" => s.frontend = v,
+            "parent_type" => s.parent_type = v,
+            _ => s.parent_name = v,
+        }
+    }
+    s
+}
+
+fn valid(d: &DocumentMut) {
+    let text = d.to_string();
+    if let Err(e) = crate::config::parse(&text, Path::new("t.toml")) {
+        panic!("{e}\n---\n{text}");
+    }
+}
+
+#[test]
+fn seed_sequence_on_a_document_keeps_comments_and_validates() {
+    let mut d = doc();
+    let none = Scope::default();
+    write(&mut d, Kind::Backends, &none, Write::Create(&json!({"adv_check":"httpchk","balance":{"algorithm":"roundrobin"},"forwardfor":{"enabled":"enabled"},"httpchk_params":{"method":"GET","uri":"/check","version":"HTTP/1.1"},"mode":"http","name":"test_backendtr"}))).unwrap();
+    let sb = scope(&[("backend", "test_backendtr")]);
+    write(&mut d, Kind::Servers, &sb, Write::Create(&json!({"name": "server1", "address": "127.0.0.1", "port": 9191, "check": "enabled", "maxconn": 30, "weight": 100}))).unwrap();
+    write(&mut d, Kind::Frontends, &none, Write::Create(&json!({"default_backend":"test_backendtr","http_connection_mode":"http-keep-alive","maxconn":2000,"mode":"http","name":"test_frontendtr"}))).unwrap();
+    let sf = scope(&[("frontend", "test_frontendtr")]);
+    write(&mut d, Kind::Binds, &sf, Write::Create(&json!({"name": "http", "address": "127.0.0.1", "port": 8181})))
+        .unwrap();
+    write(&mut d, Kind::SwitchingRules, &sf, Write::Create(&json!({"name": "test_backendtr", "index": 0}))).unwrap();
+    write(&mut d, Kind::SwitchingRules, &sf, Write::Create(&json!({"id": 0, "name": "app", "index": 1}))).unwrap();
+    valid(&d);
+    let text = d.to_string();
+    for kept in ["# operator's header comment", "# keep me", "# the app", "# second server", "connect = \"5s\""] {
+        assert!(text.contains(kept), "{kept:?} lost:\n{text}");
+    }
+    assert!(text.contains("check = { http = \"GET /check HTTP/1.1\" }"), "{text}");
+    assert!(text.contains("bind = [\n  { name = \"http\", addr = \"127.0.0.1:8181\" },\n]"), "{text}");
+    let rules = read(&d, Kind::SwitchingRules, &sf, None).unwrap();
+    assert_eq!(rules, json!([{"index":0,"name":"test_backendtr"},{"index":1,"name":"app"}]));
+    let b = read(&d, Kind::Backends, &none, Some("test_backendtr")).unwrap();
+    assert_eq!(
+        b,
+        json!({"name":"test_backendtr","mode":"http","balance":{"algorithm":"roundrobin"},"adv_check":"httpchk","httpchk_params":{"method":"GET","uri":"/check","version":"HTTP/1.1"},"forwardfor":{"enabled":"enabled"}})
+    );
+    let s = read(&d, Kind::Servers, &sb, Some("server1")).unwrap();
+    assert_eq!(
+        s,
+        json!({"name":"server1","address":"127.0.0.1","port":9191,"check":"enabled","maxconn":30,"weight":100})
+    );
+    // The new backend sits after the existing one, before the frontends.
+    assert!(text.find("test_backendtr").unwrap() < text.find("name = \"web\"").unwrap(), "{text}");
+}
+
+#[test]
+fn unchanged_values_keep_their_spelling() {
+    let mut d = doc();
+    let none = Scope::default();
+    write(
+        &mut d,
+        Kind::Defaults,
+        &none,
+        Write::Replace(
+            None,
+            &json!({"mode":"http","connect_timeout":5000,"client_timeout":30000,"server_timeout":60000}),
+        ),
+    )
+    .unwrap();
+    let text = d.to_string();
+    assert!(text.contains("connect = \"5s\""), "{text}");
+    assert!(text.contains("server = 60000"), "{text}");
+    assert!(text.contains("# keep me"), "{text}");
+    valid(&d);
+}
+
+#[test]
+fn server_replace_and_delete() {
+    let mut d = doc();
+    let sb = scope(&[("backend", "app")]);
+    write(
+        &mut d,
+        Kind::Servers,
+        &sb,
+        Write::Replace(Some("a2"), &json!({"name":"a2","address":"127.0.0.1","port":9003,"weight":5})),
+    )
+    .unwrap();
+    let text = d.to_string();
+    assert!(text.contains("# second server\n  { name = \"a2\", addr = \"127.0.0.1:9003\", weight = 5 }"), "{text}");
+    write(&mut d, Kind::Servers, &sb, Write::Delete("a1")).unwrap();
+    let list = read(&d, Kind::Servers, &sb, None).unwrap();
+    assert_eq!(list, json!([{"name":"a2","address":"127.0.0.1","port":9003,"weight":5}]));
+    valid(&d);
+}
+
+#[test]
+fn errors_of_the_original() {
+    let mut d = doc();
+    let none = Scope::default();
+    let e = write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"app"}))).unwrap_err();
+    assert_eq!(e, ApiError::Conflict("object already exists: Object app already exists".into()));
+    let e = write(
+        &mut d,
+        Kind::Servers,
+        &scope(&[("backend", "nope")]),
+        Write::Create(&json!({"name":"x","address":"127.0.0.1","port":1})),
+    )
+    .unwrap_err();
+    assert_eq!(e, ApiError::BadRequest("missing parent: backend nope does not exist".into()));
+    let e = read(&d, Kind::Backends, &none, Some("nope")).unwrap_err();
+    assert_eq!(e.status(), 404);
+    assert_eq!(read(&d, Kind::Servers, &scope(&[("backend", "nope")]), None).unwrap(), json!([]));
+    let e = write(&mut d, Kind::Servers, &none, Write::Create(&json!({"name":"x","address":"127.0.0.1","port":1})))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "backend in query is required");
+    let sf = scope(&[("frontend", "web")]);
+    let e = write(&mut d, Kind::SwitchingRules, &sf, Write::Create(&json!({"name":"app","index":1}))).unwrap_err();
+    assert_eq!(e, ApiError::BadRequest("index out of range: Object with id 1 in frontend web out of range".into()));
+    let e = write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"bad name"}))).unwrap_err();
+    assert_eq!(e.code(), 605);
+    let e =
+        write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"x","cookie":{"name":"S"}}))).unwrap_err();
+    assert!(e.to_string().starts_with("cookie: not supported by lbha"), "{e}");
+    // Nothing of the failed writes is in the document.
+    assert_eq!(d.to_string(), BASE);
+}
+
+#[test]
+fn indexes_renumber_after_delete_and_insert_shifts() {
+    let mut d = doc();
+    let sf = scope(&[("frontend", "web")]);
+    for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
+        write(
+            &mut d,
+            Kind::Acls,
+            &scope(&[("parent_type", "frontend"), ("parent_name", "web")]),
+            Write::Create(&json!({"index": i, "acl_name": n, "criterion": "path_beg", "value": format!("/{n}")})),
+        )
+        .unwrap();
+        write(
+            &mut d,
+            Kind::SwitchingRules,
+            &sf,
+            Write::Create(&json!({"index": i, "name": "app", "cond": "if", "cond_test": n})),
+        )
+        .unwrap();
+    }
+    write(&mut d, Kind::SwitchingRules, &sf, Write::Delete("2")).unwrap();
+    let rules = read(&d, Kind::SwitchingRules, &sf, None).unwrap();
+    let tests: Vec<_> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_i64().unwrap(), r["cond_test"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(tests, vec![(0, "a".into()), (1, "b".into()), (2, "d".into())]);
+    write(
+        &mut d,
+        Kind::SwitchingRules,
+        &sf,
+        Write::Create(&json!({"index": 0, "name": "app", "cond": "unless", "cond_test": "a"})),
+    )
+    .unwrap();
+    let first = read(&d, Kind::SwitchingRules, &sf, Some("0")).unwrap();
+    assert_eq!(first, json!({"index":0,"name":"app","cond":"unless","cond_test":"a"}));
+    assert_eq!(read(&d, Kind::SwitchingRules, &sf, Some("4")).unwrap_err().status(), 404);
+    valid(&d);
+    let acl = read(&d, Kind::Acls, &scope(&[("parent_type", "frontend"), ("parent_name", "web")]), Some("3")).unwrap();
+    assert_eq!(acl, json!({"index":3,"acl_name":"d","criterion":"path_beg","value":"/d"}));
+}
+
+#[test]
+fn http_request_rules_round_trip() {
+    let mut d = doc();
+    let p = scope(&[("parent_type", "frontend"), ("parent_name", "web")]);
+    let rules = [
+        json!({"index":0,"type":"deny","deny_status":403,"cond":"if","cond_test":"{ path_beg /admin }"}),
+        json!({"index":1,"type":"redirect","redir_type":"prefix","redir_value":"https://example.com","redir_code":301}),
+        json!({"index":2,"type":"set-header","hdr_name":"X-A","hdr_format":"1"}),
+        json!({"index":3,"type":"del-header","hdr_name":"X-B"}),
+        json!({"index":4,"type":"return","return_status_code":200,"return_content_type":"text/plain","return_content":"ok","return_content_format":"string"}),
+    ];
+    for r in &rules {
+        write(&mut d, Kind::HttpRequestRules, &p, Write::Create(r)).unwrap();
+    }
+    assert_eq!(read(&d, Kind::HttpRequestRules, &p, None).unwrap(), json!(rules));
+    valid(&d);
+}
+
+#[test]
+fn listen_sections_are_frontends_and_backends_but_not_deleted_through_them() {
+    let mut d: DocumentMut =
+        "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1\"]\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n"
+            .parse()
+            .unwrap();
+    let none = Scope::default();
+    assert_eq!(read(&d, Kind::Backends, &none, None).unwrap(), json!([{"name":"l"}]));
+    assert_eq!(read(&d, Kind::Frontends, &none, None).unwrap(), json!([{"name":"l"}]));
+    let e = write(&mut d, Kind::Backends, &none, Write::Delete("l")).unwrap_err();
+    assert_eq!(e.status(), 400);
+}
+
+#[test]
+fn bind_options_are_kept_when_a_bind_is_replaced() {
+    let mut d: DocumentMut = "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:8443 proto h2\"]\n".parse().unwrap();
+    let sf = scope(&[("frontend", "fe")]);
+    assert_eq!(
+        read(&d, Kind::Binds, &sf, None).unwrap(),
+        json!([{"name": "127.0.0.1:8443", "address": "127.0.0.1", "port": 8443}])
+    );
+    write(
+        &mut d,
+        Kind::Binds,
+        &sf,
+        Write::Replace(Some("127.0.0.1:8443"), &json!({"address": "127.0.0.1", "port": 9443})),
+    )
+    .unwrap();
+    assert!(
+        d.to_string().contains("bind = [{ name = \"127.0.0.1:8443\", addr = \"127.0.0.1:9443 proto h2\" }]"),
+        "{d}"
+    );
+}

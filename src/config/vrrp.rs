@@ -1,0 +1,641 @@
+//! `[[vrrp_instance]]`, `[[vrrp_script]]` and `[[vrrp_sync_group]]`: keepalived's VRRP keywords as
+//! TOML, validated into [`VrrpSettings`]. Interfaces are not looked up here: an interface that is
+//! missing at load time may appear later, so that is a run-time fault, not a config error.
+
+use super::error::{FieldPath, Problem};
+use super::units::ConfDuration;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+/// keepalived's `advert_int` default.
+pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
+/// keepalived's `garp_master_delay` default.
+pub const DEFAULT_GARP_DELAY: Duration = Duration::from_secs(5);
+/// keepalived's `garp_master_repeat` default.
+pub const DEFAULT_GARP_REPEAT: u32 = 5;
+/// keepalived's bound on `preempt_delay`.
+pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+/// Tracking weights keepalived accepts.
+pub const MAX_WEIGHT: i64 = 254;
+
+// ---------------------------------------------------------------------------------------------
+// Model: what the operator writes.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InstanceDef {
+    pub name: String,
+    pub interface: String,
+    pub virtual_router_id: Option<i64>,
+    pub priority: Option<i64>,
+    pub advert_int: Option<ConfDuration>,
+    pub version: Option<i64>,
+    pub state: Option<String>,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<ConfDuration>,
+    pub authentication: Option<AuthDef>,
+    pub unicast_src_ip: Option<String>,
+    pub unicast_peer: Vec<String>,
+    /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
+    pub virtual_ipaddress: Vec<String>,
+    pub garp_master_delay: Option<ConfDuration>,
+    pub garp_master_repeat: Option<i64>,
+    pub garp_master_refresh: Option<ConfDuration>,
+    pub track_interface: Vec<TrackDef>,
+    pub track_script: Vec<TrackDef>,
+    pub track_backend: Vec<TrackBackendDef>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    pub notify: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthDef {
+    pub auth_type: String,
+    pub auth_pass: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackDef {
+    pub name: String,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackBackendDef {
+    pub backend: String,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ScriptDef {
+    pub name: String,
+    pub script: String,
+    pub interval: Option<ConfDuration>,
+    pub timeout: Option<ConfDuration>,
+    pub weight: Option<i64>,
+    pub rise: Option<i64>,
+    pub fall: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SyncGroupDef {
+    pub name: String,
+    pub group: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot: validated values.
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VrrpSettings {
+    pub instances: Vec<VrrpInstance>,
+    pub scripts: Vec<VrrpScript>,
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+impl VrrpSettings {
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+}
+
+/// keepalived's `state` hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateHint {
+    Master,
+    Backup,
+}
+
+/// One VIP with the interface it goes on (the instance's unless `dev` says otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VipDef {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+}
+
+/// A tracked object and its weight: 0 puts the instance in Fault while the object fails; a
+/// positive weight is added while it is OK, a negative one subtracted while it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    pub name: String,
+    pub weight: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyScripts {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    /// Called on every change with `INSTANCE NAME STATE PRIORITY`.
+    pub any: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub advert_int: Duration,
+    /// 2 or 3.
+    pub version: u8,
+    pub state: Option<StateHint>,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    /// VRRPv2 simple password, at most 8 bytes.
+    pub auth_pass: Option<String>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub vips: Vec<VipDef>,
+    pub garp_master_delay: Duration,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh: Option<Duration>,
+    pub track_interfaces: Vec<Tracked>,
+    /// Weights already resolved (the track's own, else the script's).
+    pub track_scripts: Vec<Tracked>,
+    pub track_backends: Vec<Tracked>,
+    pub notify: NotifyScripts,
+    pub sync_group: Option<String>,
+}
+
+impl VrrpInstance {
+    pub fn is_ipv6(&self) -> bool {
+        self.vips.first().is_some_and(|v| v.addr.is_ipv6())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpScript {
+    pub name: String,
+    pub script: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub weight: i32,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroup {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+/// Parses keepalived's `virtual_ipaddress` entry: `ADDR[/LEN] [dev IF] [label LABEL]`.
+pub fn parse_vip(s: &str) -> Result<VipDef, String> {
+    let mut words = s.split_whitespace();
+    let Some(first) = words.next() else {
+        return Err("empty address".into());
+    };
+    let (ip_text, prefix_text) = match first.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (first, None),
+    };
+    let addr: IpAddr = ip_text.parse().map_err(|_| format!("{ip_text:?} is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix_text {
+        None => max,
+        Some(p) => match p.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => return Err(format!("prefix length {p:?} is not between 0 and {max}")),
+        },
+    };
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+        return Err(format!("{addr} cannot be a virtual address"));
+    }
+    let mut vip = VipDef { addr, prefix, dev: None, label: None };
+    while let Some(word) = words.next() {
+        let slot = match word {
+            "dev" => &mut vip.dev,
+            "label" => &mut vip.label,
+            other => {
+                return Err(format!("unsupported option {other:?} (lbha takes `dev IF` and `label IF:N`)"));
+            }
+        };
+        match words.next() {
+            Some(v) if slot.is_none() => *slot = Some(v.to_string()),
+            Some(_) => return Err(format!("`{word}` given twice")),
+            None => return Err(format!("`{word}` needs a value")),
+        }
+    }
+    Ok(vip)
+}
+
+struct Cx<'a> {
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Cx<'_> {
+    fn err(&mut self, path: FieldPath, msg: impl Into<String>) {
+        self.problems.push(Problem::new(path, msg));
+    }
+    fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
+        self.problems.push(Problem::new(path, msg).with_value(value));
+    }
+    /// An integer within `range`, or a problem and `None`.
+    fn int(
+        &mut self,
+        v: Option<i64>,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+        path: FieldPath,
+    ) -> Option<i64> {
+        let n = v.unwrap_or(default);
+        if range.contains(&n) {
+            Some(n)
+        } else {
+            self.err_v(path, format!("must be between {} and {}", range.start(), range.end()), n);
+            None
+        }
+    }
+}
+
+/// Validates the VRRP part of a config. `backends` are the names `track_backend` may use.
+pub fn validate(
+    instances: &[InstanceDef],
+    scripts: &[ScriptDef],
+    groups: &[SyncGroupDef],
+    backends: &HashSet<&str>,
+    problems: &mut Vec<Problem>,
+) -> VrrpSettings {
+    let mut cx = Cx { problems };
+    let scripts = validate_scripts(scripts, &mut cx);
+    let member_of = validate_groups(groups, instances, &mut cx);
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    let mut vrids: HashMap<(String, u8, bool), String> = HashMap::new();
+    for (i, def) in instances.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_instance").index(i);
+        if def.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(def.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_instance name", &def.name);
+        }
+        let group = member_of.get(def.name.as_str()).map(|g| g.to_string());
+        let Some(inst) = instance(def, &p, &scripts, backends, group, &mut cx) else {
+            continue;
+        };
+        let key = (inst.interface.clone(), inst.vrid, inst.is_ipv6());
+        if let Some(other) = vrids.insert(key, inst.name.clone()) {
+            cx.err_v(
+                p.key("virtual_router_id"),
+                format!("VRID already used on {} by vrrp_instance `{other}`", inst.interface),
+                inst.vrid,
+            );
+        }
+        out.push(inst);
+    }
+    VrrpSettings {
+        instances: out,
+        scripts,
+        sync_groups: groups.iter().map(|g| SyncGroup { name: g.name.clone(), members: g.group.clone() }).collect(),
+    }
+}
+
+fn validate_scripts(defs: &[ScriptDef], cx: &mut Cx) -> Vec<VrrpScript> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (i, s) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_script").index(i);
+        if s.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(s.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_script name", &s.name);
+        }
+        if s.script.trim().is_empty() {
+            cx.err(p.key("script"), "missing command");
+        }
+        let interval = s.interval.map_or(Duration::from_secs(1), |d| d.0);
+        if interval.is_zero() {
+            cx.err_v(p.key("interval"), "must be greater than 0", "0");
+        }
+        let timeout = s.timeout.map_or(interval, |d| d.0);
+        if timeout.is_zero() {
+            cx.err_v(p.key("timeout"), "must be greater than 0", "0");
+        }
+        let weight = cx.int(s.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, p.key("weight"));
+        let rise = cx.int(s.rise, 1, 1..=1000, p.key("rise"));
+        let fall = cx.int(s.fall, 1, 1..=1000, p.key("fall"));
+        out.push(VrrpScript {
+            name: s.name.clone(),
+            script: s.script.clone(),
+            interval,
+            timeout,
+            weight: weight.unwrap_or(0) as i32,
+            rise: rise.unwrap_or(1) as u32,
+            fall: fall.unwrap_or(1) as u32,
+        });
+    }
+    out
+}
+
+/// Checks sync groups and returns each instance's group.
+fn validate_groups<'a>(
+    groups: &'a [SyncGroupDef],
+    instances: &[InstanceDef],
+    cx: &mut Cx,
+) -> HashMap<&'a str, &'a str> {
+    let known: HashSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+    let mut names = HashSet::new();
+    let mut member_of = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_sync_group").index(i);
+        if g.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(g.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_sync_group name", &g.name);
+        }
+        if g.group.is_empty() {
+            cx.err(p.key("group"), "a sync group needs at least one instance");
+        }
+        for (j, m) in g.group.iter().enumerate() {
+            let mp = p.key("group").index(j);
+            if !known.contains(m.as_str()) {
+                cx.err_v(mp, "no such vrrp_instance", m);
+            } else if let Some(other) = member_of.insert(m.as_str(), g.name.as_str()) {
+                cx.err_v(mp, format!("instance is already in sync group `{other}`"), m);
+            }
+        }
+    }
+    member_of
+}
+
+fn instance(
+    d: &InstanceDef,
+    p: &FieldPath,
+    scripts: &[VrrpScript],
+    backends: &HashSet<&str>,
+    sync_group: Option<String>,
+    cx: &mut Cx,
+) -> Option<VrrpInstance> {
+    let start = cx.problems.len();
+    if d.interface.is_empty() {
+        cx.err(p.key("interface"), "missing interface");
+    } else if d.interface.len() > 15 || d.interface.contains(['/', ' ', ':']) {
+        cx.err_v(
+            p.key("interface"),
+            "not a valid interface name (at most 15 characters, no '/', ':' or spaces)",
+            &d.interface,
+        );
+    }
+    let vrid = match d.virtual_router_id {
+        None => {
+            cx.err(p.key("virtual_router_id"), "missing virtual_router_id");
+            None
+        }
+        v => cx.int(v, 0, 1..=255, p.key("virtual_router_id")),
+    };
+    let state = match d.state.as_deref() {
+        None => None,
+        Some("MASTER") => Some(StateHint::Master),
+        Some("BACKUP") => Some(StateHint::Backup),
+        Some(other) => {
+            cx.err_v(p.key("state"), "must be \"MASTER\" or \"BACKUP\"", other);
+            None
+        }
+    };
+    // keepalived: `state MASTER` without a priority means the address owner, 255.
+    let default_prio = if state == Some(StateHint::Master) { 255 } else { 100 };
+    let priority = cx.int(d.priority, default_prio, 1..=255, p.key("priority"));
+    if priority == Some(255) && state != Some(StateHint::Master) {
+        cx.err_v(
+            p.key("priority"),
+            "255 is reserved for the address owner: set state = \"MASTER\" as well, or use 1..254",
+            255,
+        );
+    }
+    let vips = vips(d, p, cx);
+    let v6 = vips.first().is_some_and(|v| v.addr.is_ipv6());
+    let version = match d.version {
+        None if v6 => Some(3),
+        v => cx.int(v, 2, 2..=3, p.key("version")),
+    };
+    if version == Some(2) && v6 {
+        cx.err(p.key("version"), "VRRPv2 is IPv4 only; IPv6 virtual addresses need version = 3");
+    }
+    let advert_int = d.advert_int.map_or(DEFAULT_ADVERT_INT, |a| a.0);
+    match version {
+        Some(2) if advert_int.subsec_nanos() != 0 || !(1..=255).contains(&advert_int.as_secs()) => cx.err_v(
+            p.key("advert_int"),
+            "VRRPv2 needs whole seconds between 1s and 255s (a bare number is milliseconds: write \"1s\")",
+            format!("{advert_int:?}"),
+        ),
+        Some(3)
+            if !advert_int.as_nanos().is_multiple_of(10_000_000)
+                || advert_int < Duration::from_millis(10)
+                || advert_int > Duration::from_millis(40_950) =>
+        {
+            cx.err_v(
+                p.key("advert_int"),
+                "VRRPv3 needs a multiple of 10ms between 10ms and 40.95s",
+                format!("{advert_int:?}"),
+            )
+        }
+        _ => {}
+    }
+    let preempt_delay = d.preempt_delay.map_or(Duration::ZERO, |x| x.0);
+    if preempt_delay > MAX_PREEMPT_DELAY {
+        cx.err_v(p.key("preempt_delay"), "must be at most 1000s", format!("{preempt_delay:?}"));
+    }
+    if d.nopreempt && state == Some(StateHint::Master) {
+        cx.err(p.key("nopreempt"), "nopreempt needs state = \"BACKUP\" (a MASTER hint always preempts)");
+    }
+    if d.nopreempt && !preempt_delay.is_zero() {
+        cx.err(p.key("preempt_delay"), "preempt_delay has no effect with nopreempt");
+    }
+    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, version, &p.key("authentication"), cx));
+    let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
+    let garp_master_repeat =
+        cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
+    let track_interfaces = tracks(&d.track_interface, &p.key("track_interface"), None, cx);
+    for (j, t) in d.track_interface.iter().enumerate() {
+        if t.name.is_empty() || t.name.len() > 15 || t.name.contains(['/', ' ']) {
+            cx.err_v(p.key("track_interface").index(j).key("name"), "not a valid interface name", &t.name);
+        }
+    }
+    let track_scripts = tracks(&d.track_script, &p.key("track_script"), Some(scripts), cx);
+    let mut track_backends = Vec::new();
+    for (j, t) in d.track_backend.iter().enumerate() {
+        let tp = p.key("track_backend").index(j);
+        if !backends.contains(t.backend.as_str()) {
+            cx.err_v(tp.key("backend"), "no such backend", &t.backend);
+        }
+        let w = cx.int(t.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
+        track_backends.push(Tracked { name: t.backend.clone(), weight: w.unwrap_or(0) as i32 });
+    }
+    for (key, v) in [
+        ("notify_master", &d.notify_master),
+        ("notify_backup", &d.notify_backup),
+        ("notify_fault", &d.notify_fault),
+        ("notify_stop", &d.notify_stop),
+        ("notify", &d.notify),
+    ] {
+        if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            cx.err(p.key(key), "empty command");
+        }
+    }
+    if cx.problems.len() > start {
+        return None;
+    }
+    Some(VrrpInstance {
+        name: d.name.clone(),
+        interface: d.interface.clone(),
+        vrid: vrid? as u8,
+        priority: priority? as u8,
+        advert_int,
+        version: version? as u8,
+        state,
+        preempt: !d.nopreempt,
+        preempt_delay,
+        auth_pass,
+        unicast_src_ip,
+        unicast_peers,
+        vips,
+        garp_master_delay: d.garp_master_delay.map_or(DEFAULT_GARP_DELAY, |x| x.0),
+        garp_master_repeat: garp_master_repeat? as u32,
+        garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),
+        track_interfaces,
+        track_scripts,
+        track_backends,
+        notify: NotifyScripts {
+            master: d.notify_master.clone(),
+            backup: d.notify_backup.clone(),
+            fault: d.notify_fault.clone(),
+            stop: d.notify_stop.clone(),
+            any: d.notify.clone(),
+        },
+        sync_group,
+    })
+}
+
+fn vips(d: &InstanceDef, p: &FieldPath, cx: &mut Cx) -> Vec<VipDef> {
+    let vp = p.key("virtual_ipaddress");
+    if d.virtual_ipaddress.is_empty() {
+        cx.err(vp.clone(), "an instance needs at least one virtual address");
+    }
+    let mut out: Vec<VipDef> = Vec::new();
+    for (j, text) in d.virtual_ipaddress.iter().enumerate() {
+        let vip = match parse_vip(text) {
+            Ok(v) => v,
+            Err(e) => {
+                cx.err_v(vp.index(j), e, text);
+                continue;
+            }
+        };
+        let dev = vip.dev.as_deref().unwrap_or(&d.interface);
+        if let Some(label) = &vip.label {
+            if vip.addr.is_ipv6() {
+                cx.err_v(vp.index(j), "labels exist only for IPv4 addresses", text);
+            } else if label.len() > 15 || !label.starts_with(&format!("{dev}:")) {
+                cx.err_v(vp.index(j), format!("label must be \"{dev}:NAME\" and at most 15 characters"), text);
+            }
+        }
+        if let Some(first) = out.first()
+            && first.addr.is_ipv4() != vip.addr.is_ipv4()
+        {
+            cx.err_v(vp.index(j), "all virtual addresses of an instance must be of one family", text);
+            continue;
+        }
+        if out.iter().any(|o| o.addr == vip.addr) {
+            cx.err_v(vp.index(j), "duplicate virtual address", text);
+            continue;
+        }
+        out.push(vip);
+    }
+    if out.len() > 255 {
+        cx.err(vp, "at most 255 virtual addresses fit in an advert");
+    }
+    out
+}
+
+fn auth(a: &AuthDef, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option<String> {
+    if version == Some(3) {
+        cx.err(p.clone(), "authentication exists only in VRRPv2");
+        return None;
+    }
+    match a.auth_type.as_str() {
+        "PASS" => {}
+        "AH" => {
+            cx.err_v(p.key("auth_type"), "IPsec AH authentication is not supported (use PASS)", "AH");
+            return None;
+        }
+        other => {
+            cx.err_v(p.key("auth_type"), "must be \"PASS\"", other);
+            return None;
+        }
+    }
+    if a.auth_pass.is_empty() {
+        cx.err(p.key("auth_pass"), "missing password");
+        return None;
+    }
+    if a.auth_pass.len() > 8 {
+        cx.err(p.key("auth_pass"), "at most 8 characters (keepalived silently uses only the first 8; write those)");
+        return None;
+    }
+    Some(a.auth_pass.clone())
+}
+
+fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpAddr>, Vec<IpAddr>) {
+    let family_ok = |ip: &IpAddr| ip.is_ipv6() == v6;
+    let src = d.unicast_src_ip.as_deref().and_then(|s| match s.parse::<IpAddr>() {
+        Ok(ip) if family_ok(&ip) => Some(ip),
+        Ok(_) => {
+            cx.err_v(p.key("unicast_src_ip"), "must be of the family of the virtual addresses", s);
+            None
+        }
+        Err(_) => {
+            cx.err_v(p.key("unicast_src_ip"), "not an IP address", s);
+            None
+        }
+    });
+    let mut peers = Vec::new();
+    for (j, s) in d.unicast_peer.iter().enumerate() {
+        let pp = p.key("unicast_peer").index(j);
+        match s.parse::<IpAddr>() {
+            Ok(ip) if !family_ok(&ip) => cx.err_v(pp, "must be of the family of the virtual addresses", s),
+            Ok(ip) if ip.is_multicast() || ip.is_unspecified() => {
+                cx.err_v(pp, "a unicast peer needs a unicast address", s)
+            }
+            Ok(ip) if peers.contains(&ip) => cx.err_v(pp, "duplicate peer", s),
+            Ok(ip) => peers.push(ip),
+            Err(_) => cx.err_v(pp, "not an IP address", s),
+        }
+    }
+    (src, peers)
+}
+
+fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: &mut Cx) -> Vec<Tracked> {
+    let mut out = Vec::new();
+    for (j, t) in defs.iter().enumerate() {
+        let tp = p.index(j);
+        let mut default = 0;
+        if let Some(scripts) = scripts {
+            match scripts.iter().find(|s| s.name == t.name) {
+                Some(s) => default = i64::from(s.weight),
+                None => cx.err_v(tp.key("name"), "no such vrrp_script", &t.name),
+            }
+        }
+        let w = cx.int(t.weight, default, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
+        out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32 });
+    }
+    out
+}

@@ -1,0 +1,230 @@
+//! One test per VRRP validation rule: each bad value is reported at its field with its value.
+
+use super::super::parse;
+use super::*;
+use std::path::Path;
+
+const BE: &str = "[[backend]]\nname = \"web\"\nservers = [{ name = \"a\", addr = \"192.0.2.21:80\" }]\n";
+
+fn errors(src: &str) -> Vec<String> {
+    match parse(src, Path::new("t.toml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .errors
+            .iter()
+            .map(|l| {
+                let mut s = format!("{}:{} {}: {}", l.line, l.column, l.problem.path, l.problem.message);
+                if let Some(v) = &l.problem.value {
+                    s.push_str(&format!(" ({v})"));
+                }
+                s
+            })
+            .collect(),
+    }
+}
+
+/// A valid instance with `extra` lines appended inside it.
+fn inst(extra: &str) -> String {
+    format!(
+        "{BE}[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+         virtual_ipaddress = [\"192.0.2.100\"]\n{extra}\n"
+    )
+}
+
+fn has(src: &str, want: &str) {
+    let errs = errors(src);
+    assert!(errs.iter().any(|e| e.contains(want)), "expected {want:?} in {errs:#?}");
+}
+
+fn snap(src: &str) -> VrrpSettings {
+    match parse(src, Path::new("t.toml")) {
+        Ok(s) => s.vrrp,
+        Err(e) => panic!("unexpected errors: {e}"),
+    }
+}
+
+#[test]
+fn defaults_follow_keepalived() {
+    let v = snap(&inst(""));
+    let i = &v.instances[0];
+    assert_eq!((i.vrid, i.priority, i.version, i.preempt), (51, 100, 2, true));
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert_eq!(i.vips[0].prefix, 32);
+    assert_eq!(i.garp_master_repeat, 5);
+    assert_eq!(i.garp_master_delay, Duration::from_secs(5));
+    assert_eq!(i.garp_master_refresh, None);
+    assert_eq!(i.state, None);
+    // state MASTER without priority: the address owner.
+    let owner = snap(&inst("state = \"MASTER\""));
+    assert_eq!(owner.instances[0].priority, 255);
+}
+
+#[test]
+fn full_instance_resolves() {
+    let src = format!(
+        "{}[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = -20\nrise = 2\nfall = 3\n\
+         [[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\n",
+        inst(
+            "priority = 150\nversion = 3\nadvert_int = \"100ms\"\nstate = \"BACKUP\"\nnopreempt = true\n\
+             unicast_src_ip = \"192.0.2.11\"\nunicast_peer = [\"192.0.2.12\"]\n\
+             virtual_ipaddress = [\"192.0.2.100/24 dev eth1 label eth1:vip\", \"192.0.2.101\"]\n\
+             track_interface = [{ name = \"eth0\", weight = -30 }]\n\
+             track_script = [{ name = \"chk\" }]\ntrack_backend = [{ backend = \"web\" }]\n\
+             notify = \"/bin/notify\"\ngarp_master_refresh = \"10s\""
+        )
+        .replace("virtual_ipaddress = [\"192.0.2.100\"]\n", "")
+    );
+    let v = snap(&src);
+    let i = &v.instances[0];
+    assert_eq!(i.priority, 150);
+    assert_eq!(i.version, 3);
+    assert_eq!(i.advert_int, Duration::from_millis(100));
+    assert!(!i.preempt);
+    assert_eq!(i.unicast_peers, vec!["192.0.2.12".parse::<IpAddr>().expect("ip")]);
+    assert_eq!(i.vips[0].dev.as_deref(), Some("eth1"));
+    assert_eq!(i.vips[0].label.as_deref(), Some("eth1:vip"));
+    assert_eq!(i.vips[0].prefix, 24);
+    assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: -20 }]);
+    assert_eq!(i.track_backends[0].weight, 0);
+    assert_eq!(i.sync_group.as_deref(), Some("G"));
+    assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(10)));
+    assert_eq!(v.scripts[0].timeout, Duration::from_secs(1));
+    assert_eq!((v.scripts[0].rise, v.scripts[0].fall), (2, 3));
+}
+
+#[test]
+fn ipv6_defaults_to_v3() {
+    let v = snap(&inst("").replace("192.0.2.100", "2001:db8::100"));
+    assert_eq!(v.instances[0].version, 3);
+    assert_eq!(v.instances[0].vips[0].prefix, 128);
+    has(&inst("version = 2").replace("192.0.2.100", "2001:db8::100"), "VRRPv2 is IPv4 only");
+}
+
+#[test]
+fn vrid_range_and_presence() {
+    has(&inst("").replace("virtual_router_id = 51\n", ""), "missing virtual_router_id");
+    has(&inst("").replace("= 51", "= 0"), "virtual_router_id: must be between 1 and 255 (0)");
+    has(&inst("").replace("= 51", "= 256"), "must be between 1 and 255 (256)");
+}
+
+#[test]
+fn priority_range_and_owner() {
+    has(&inst("priority = 0"), "priority: must be between 1 and 255 (0)");
+    has(&inst("priority = 300"), "(300)");
+    has(&inst("priority = 255"), "reserved for the address owner");
+    assert!(errors(&inst("priority = 255\nstate = \"MASTER\"")).is_empty());
+}
+
+#[test]
+fn state_version_and_interval() {
+    has(&inst("state = \"master\""), "must be \"MASTER\" or \"BACKUP\"");
+    has(&inst("version = 4"), "version: must be between 2 and 3 (4)");
+    has(&inst("advert_int = 1"), "a bare number is milliseconds");
+    has(&inst("advert_int = \"1500ms\""), "VRRPv2 needs whole seconds");
+    has(&inst("version = 3\nadvert_int = \"15ms\""), "multiple of 10ms");
+    has(&inst("version = 3\nadvert_int = \"41s\""), "multiple of 10ms");
+}
+
+#[test]
+fn preemption_rules() {
+    has(&inst("preempt_delay = \"1001s\""), "at most 1000s");
+    has(&inst("nopreempt = true\nstate = \"MASTER\"\npriority = 200"), "nopreempt needs state");
+    has(&inst("nopreempt = true\npreempt_delay = \"5s\""), "no effect with nopreempt");
+}
+
+#[test]
+fn authentication_rules() {
+    let ok = snap(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"secret\" }"));
+    assert_eq!(ok.instances[0].auth_pass.as_deref(), Some("secret"));
+    has(&inst("authentication = { auth_type = \"AH\", auth_pass = \"x\" }"), "not supported");
+    has(&inst("authentication = { auth_type = \"pass\", auth_pass = \"x\" }"), "must be \"PASS\"");
+    has(&inst("authentication = { auth_type = \"PASS\" }"), "missing password");
+    has(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"123456789\" }"), "at most 8");
+    has(&inst("version = 3\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"), "only in VRRPv2");
+}
+
+#[test]
+fn virtual_address_rules() {
+    let with = |vips: &str| inst("").replace("[\"192.0.2.100\"]", vips);
+    has(&with("[]"), "at least one virtual address");
+    has(&with("[\"192.0.2.300\"]"), "is not an IP address");
+    has(&with("[\"192.0.2.1/33\"]"), "prefix length \"33\" is not between 0 and 32");
+    has(&with("[\"224.0.0.18\"]"), "cannot be a virtual address");
+    has(&with("[\"192.0.2.1 brd 192.0.2.255\"]"), "unsupported option \"brd\"");
+    has(&with("[\"192.0.2.1 dev\"]"), "`dev` needs a value");
+    has(&with("[\"192.0.2.1 label eth1:1\"]"), "label must be \"eth0:NAME\"");
+    has(&with("[\"2001:db8::1 label eth0:1\"]"), "only for IPv4");
+    has(&with("[\"192.0.2.1\", \"2001:db8::1\"]"), "one family");
+    has(&with("[\"192.0.2.1\", \"192.0.2.1/24\"]"), "duplicate virtual address");
+}
+
+#[test]
+fn unicast_rules() {
+    has(&inst("unicast_src_ip = \"nope\""), "unicast_src_ip: not an IP address");
+    has(&inst("unicast_src_ip = \"2001:db8::1\""), "family of the virtual addresses");
+    has(&inst("unicast_peer = [\"192.0.2.1\", \"192.0.2.1\"]"), "duplicate peer");
+    has(&inst("unicast_peer = [\"224.0.0.18\"]"), "needs a unicast address");
+    has(&inst("unicast_peer = [\"x\"]"), "unicast_peer[0]: not an IP address");
+}
+
+#[test]
+fn tracking_rules() {
+    has(&inst("track_backend = [{ backend = \"nope\" }]"), "track_backend[0].backend: no such backend (nope)");
+    has(&inst("track_backend = [{ backend = \"web\", weight = 300 }]"), "between -254 and 254 (300)");
+    has(&inst("track_script = [{ name = \"missing\" }]"), "no such vrrp_script (missing)");
+    has(&inst("track_interface = [{ name = \"a/b\" }]"), "not a valid interface name");
+    has(&inst("garp_master_repeat = -1"), "garp_master_repeat: must be between 0 and 255");
+    has(&inst("notify_master = \"  \""), "notify_master: empty command");
+    has(&inst("interface = \"\"").replace("interface = \"eth0\"\n", ""), "missing interface");
+}
+
+#[test]
+fn duplicates_across_instances() {
+    let two = |name2: &str, if2: &str, vrid2: u32| {
+        format!(
+            "{}[[vrrp_instance]]\nname = \"{name2}\"\ninterface = \"{if2}\"\nvirtual_router_id = {vrid2}\n\
+             virtual_ipaddress = [\"192.0.2.101\"]\n",
+            inst("")
+        )
+    };
+    has(&two("VI_1", "eth0", 52), "duplicate vrrp_instance name (VI_1)");
+    has(&two("VI_2", "eth0", 51), "VRID already used on eth0 by vrrp_instance `VI_1` (51)");
+    assert!(errors(&two("VI_2", "eth1", 51)).is_empty(), "same VRID on another interface is fine");
+}
+
+#[test]
+fn script_and_group_rules() {
+    let script = |body: &str| format!("{}[[vrrp_script]]\n{body}\n", inst(""));
+    has(&script("name = \"c\""), "vrrp_script[0].script: missing command");
+    has(&script("name = \"c\"\nscript = \"true\"\ninterval = 0"), "interval: must be greater than 0");
+    has(&script("name = \"c\"\nscript = \"true\"\nrise = 0"), "rise: must be between 1 and 1000");
+    has(&script("name = \"c\"\nscript = \"true\"\nweight = -255"), "weight: must be between -254 and 254");
+    has(
+        &script("name = \"c\"\nscript = \"true\"\n[[vrrp_script]]\nname = \"c\"\nscript = \"x\""),
+        "duplicate vrrp_script name",
+    );
+    let group = |body: &str| format!("{}[[vrrp_sync_group]]\n{body}\n", inst(""));
+    has(&group("name = \"G\"\ngroup = [\"VI_9\"]"), "group[0]: no such vrrp_instance (VI_9)");
+    has(&group("name = \"G\"\ngroup = []"), "at least one instance");
+    has(
+        &group("name = \"G\"\ngroup = [\"VI_1\"]\n[[vrrp_sync_group]]\nname = \"H\"\ngroup = [\"VI_1\"]"),
+        "already in sync group `G`",
+    );
+}
+
+#[test]
+fn unknown_keys_are_reported() {
+    has(&inst("use_vmac = true"), "unknown key `use_vmac`");
+}
+
+#[test]
+fn parse_vip_forms() {
+    let v = parse_vip("192.0.2.100/24 dev eth0 label eth0:1").expect("valid");
+    assert_eq!(v.prefix, 24);
+    assert_eq!(v.dev.as_deref(), Some("eth0"));
+    assert_eq!(v.label.as_deref(), Some("eth0:1"));
+    assert_eq!(parse_vip("2001:db8::5").expect("valid").prefix, 128);
+    assert!(parse_vip("").is_err());
+    assert!(parse_vip("192.0.2.1 dev a dev b").is_err());
+    assert!(parse_vip("127.0.0.1").is_err());
+}

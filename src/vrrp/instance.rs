@@ -1,0 +1,661 @@
+//! One tokio task per VRRP instance: owns the pure [`fsm::Instance`] and its single timer, the raw
+//! sockets, tracking, and carries out the state machine's actions (adverts, VIPs, GARP, notify).
+//!
+//! ```text
+//!  socket rx ──decode + validate (counted drops)──┐
+//!  timer (one deadline, from ArmTimer) ───────────┤
+//!  tracking tick (interfaces, scripts, backends) ─┼─► fsm.step(now, event) ─► actions ─► socket tx,
+//!  sync-group faults ─────────────────────────────┤                                     net::vip, garp,
+//!  shutdown command ──────────────────────────────┘                                     notify scripts
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
+use super::packet::{self, Advert, Auth, DecodeOptions, MCAST_V4, MCAST_V6, Version};
+use super::socket::VrrpSocket;
+use super::track::{self, Observed};
+use super::{LiveFn, VrrpError, garp};
+use crate::config::vrrp::{StateHint, VrrpInstance};
+use crate::net::link::{self, LinkInfo};
+use crate::net::vip::{Vip, VipHandle};
+
+/// How often tracked interfaces and backends are looked at.
+const TRACK_EVERY: Duration = Duration::from_millis(100);
+/// Longest a notify script may run before it is killed.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counters of one instance; `drops` is keyed by [`packet::DecodeError::reason`] and a few more.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_rx: u64,
+    pub adverts_tx: u64,
+    pub became_master: u64,
+    pub address_list_mismatch: u64,
+    pub send_errors: u64,
+    pub vip_errors: u64,
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+/// A state change as shown by `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionInfo {
+    pub from: State,
+    pub to: State,
+    pub reason: String,
+    pub at: SystemTime,
+}
+
+/// What `lbha status` shows for one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub state: State,
+    pub configured_priority: u8,
+    pub effective_priority: u8,
+    pub vips_held: Vec<String>,
+    pub master: Option<IpAddr>,
+    pub last_transition: Option<TransitionInfo>,
+    pub counters: Counters,
+}
+
+impl std::fmt::Display for InstanceStatus {
+    /// One line for logs and status dumps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} vrid {} {} priority {} (configured {}) vips [{}]",
+            self.name,
+            self.interface,
+            self.vrid,
+            self.state.keepalived_name(),
+            self.effective_priority,
+            self.configured_priority,
+            self.vips_held.join(", ")
+        )?;
+        if let Some(m) = self.master {
+            write!(f, " master {m}")?;
+        }
+        if let Some(t) = &self.last_transition {
+            let ago = t.at.elapsed().unwrap_or_default();
+            write!(
+                f,
+                "; last {} -> {} {:.1}s ago ({})",
+                t.from.keepalived_name(),
+                t.to.keepalived_name(),
+                ago.as_secs_f64(),
+                t.reason
+            )?;
+        }
+        let c = &self.counters;
+        write!(
+            f,
+            "; adverts rx {} tx {}, became master {}, address list mismatches {}, send errors {}, vip errors {}",
+            c.adverts_rx, c.adverts_tx, c.became_master, c.address_list_mismatch, c.send_errors, c.vip_errors
+        )?;
+        for (reason, n) in &c.drops {
+            write!(f, ", dropped {reason} {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Members of a sync group whose own trackers report a fault.
+pub type GroupFaults = watch::Sender<BTreeSet<String>>;
+
+/// What an instance task needs from the manager.
+pub struct Deps {
+    pub live: LiveFn,
+    pub scripts: HashMap<String, watch::Receiver<bool>>,
+    pub group: Option<(String, Arc<GroupFaults>)>,
+}
+
+/// The manager's side of a running instance.
+pub struct Running {
+    pub cfg: VrrpInstance,
+    pub status: Arc<Mutex<InstanceStatus>>,
+    stop: mpsc::Sender<()>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Asks the instance to stop (priority-0 advert and VIP removal as master) and waits, bounded.
+    pub async fn shutdown(self, limit: Duration) {
+        let _ = self.stop.send(()).await;
+        let abort = self.join.abort_handle();
+        if tokio::time::timeout(limit, self.join).await.is_err() {
+            tracing::warn!(instance = %self.cfg.name, "vrrp instance did not stop in {limit:?}");
+            abort.abort();
+        }
+    }
+}
+
+/// Opens the sockets and starts the task. Fails when the interface or a source address is missing.
+pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
+    let name = cfg.name.clone();
+    let info = link::lookup(&cfg.interface)
+        .ok_or_else(|| VrrpError::UnknownInterface { instance: name.clone(), ifname: cfg.interface.clone() })?;
+    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let src = source_address(&cfg, &info, &vip_addrs)
+        .ok_or_else(|| VrrpError::NoSourceAddress { instance: name.clone(), ifname: cfg.interface.clone() })?;
+    let sock = VrrpSocket::open(&cfg.interface, info.index, src)
+        .map_err(|source| VrrpError::Socket { instance: name.clone(), source })?;
+    let fsm = fsm::Instance::new(fsm_config(&cfg, src))
+        .map_err(|source| VrrpError::Fsm { instance: name.clone(), source })?;
+    let vip = VipHandle::new().map_err(VrrpError::Vip)?;
+    let status = Arc::new(Mutex::new(InstanceStatus {
+        name: cfg.name.clone(),
+        interface: cfg.interface.clone(),
+        vrid: cfg.vrid,
+        state: State::Initialize,
+        configured_priority: cfg.priority,
+        effective_priority: cfg.priority,
+        vips_held: Vec::new(),
+        master: None,
+        last_transition: None,
+        counters: Counters::default(),
+    }));
+    let (stop, stop_rx) = mpsc::channel(1);
+    let dests = if cfg.unicast_peers.is_empty() {
+        vec![if src.is_ipv4() { IpAddr::V4(MCAST_V4) } else { IpAddr::V6(MCAST_V6) }]
+    } else {
+        cfg.unicast_peers.clone()
+    };
+    let runner = Runner {
+        auth: match &cfg.auth_pass {
+            Some(p) => Auth::simple_password(p.as_bytes()),
+            None => Auth::None,
+        },
+        version: if cfg.version == 3 { Version::V3 } else { Version::V2 },
+        cfg: cfg.clone(),
+        fsm,
+        sock,
+        src,
+        dests,
+        vip,
+        deps,
+        status: status.clone(),
+        deadline: None,
+        held: BTreeSet::new(),
+        own_fault: None,
+        group_fault: None,
+        delta: 0,
+    };
+    let join = tokio::spawn(runner.run(stop_rx));
+    Ok(Running { cfg, status, stop, join })
+}
+
+/// `unicast_src_ip`, else the interface's primary IPv4 address or IPv6 link-local address.
+fn source_address(cfg: &VrrpInstance, info: &LinkInfo, vips: &[IpAddr]) -> Option<IpAddr> {
+    if let Some(ip) = cfg.unicast_src_ip {
+        return Some(ip);
+    }
+    if cfg.is_ipv6() { info.link_local_v6().map(IpAddr::V6) } else { info.primary_v4(vips).map(IpAddr::V4) }
+}
+
+fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
+    let version = if cfg.version == 3 { Version::V3 } else { Version::V2 };
+    let mut f = FsmConfig::new(version, cfg.priority, cfg.advert_int, src);
+    f.start_state = cfg.state.map(|s| match s {
+        StateHint::Master => StartState::Master,
+        StateHint::Backup => StartState::Backup,
+    });
+    f.preempt = cfg.preempt;
+    f.preempt_delay = cfg.preempt_delay;
+    f.garp = GarpConfig {
+        master_repeat: cfg.garp_master_repeat,
+        master_delay: cfg.garp_master_delay,
+        master_refresh: cfg.garp_master_refresh,
+        ..GarpConfig::default()
+    };
+    f
+}
+
+struct Runner {
+    cfg: VrrpInstance,
+    fsm: fsm::Instance,
+    sock: VrrpSocket,
+    src: IpAddr,
+    dests: Vec<IpAddr>,
+    auth: Auth,
+    version: Version,
+    vip: VipHandle,
+    deps: Deps,
+    status: Arc<Mutex<InstanceStatus>>,
+    deadline: Option<Instant>,
+    /// VIPs this instance installed and has not removed.
+    held: BTreeSet<String>,
+    own_fault: Option<FaultReason>,
+    group_fault: Option<FaultReason>,
+    delta: i32,
+}
+
+/// This round's observations for [`track::evaluate`].
+struct Seen<'a> {
+    links: Vec<LinkInfo>,
+    primary: &'a str,
+    scripts: &'a HashMap<String, watch::Receiver<bool>>,
+    live: &'a LiveFn,
+}
+
+impl Observed for Seen<'_> {
+    fn primary_usable(&self) -> bool {
+        self.interface_usable(self.primary)
+    }
+    fn interface_usable(&self, name: &str) -> bool {
+        self.links.iter().any(|l| l.name == name && l.usable())
+    }
+    fn script_ok(&self, name: &str) -> bool {
+        self.scripts.get(name).is_some_and(|rx| *rx.borrow())
+    }
+    fn nbsrv(&self, backend: &str) -> usize {
+        (self.live)(backend)
+    }
+}
+
+impl Runner {
+    async fn run(mut self, mut stop: mpsc::Receiver<()>) {
+        // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
+        self.del_vips(true).await;
+        self.track(true).await;
+        self.event(Event::Startup).await;
+        let mut tick = tokio::time::interval(TRACK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut group_rx = self.deps.group.as_ref().map(|(_, g)| g.subscribe());
+        loop {
+            let deadline = self.deadline;
+            let sleep = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.recv() => break,
+                _ = sleep => {
+                    self.deadline = None;
+                    self.event(Event::Timer).await;
+                }
+                r = self.sock.recv() => match r {
+                    Ok(Ok(rx)) => self.on_packet(rx).await,
+                    Ok(Err(_)) => self.count_drop("ip_header"),
+                    Err(e) => {
+                        tracing::warn!(instance = %self.cfg.name, "{e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = tick.tick() => self.track(false).await,
+                Ok(()) = async { match group_rx.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                } } => self.track(false).await,
+            }
+        }
+        self.event(Event::Shutdown).await;
+        // Whatever happened before, never leave a VIP behind on a clean stop.
+        self.del_vips(false).await;
+        self.publish_own_fault(false);
+    }
+
+    async fn event(&mut self, ev: Event) {
+        let before = self.fsm.state();
+        let actions = self.fsm.step(Instant::now(), ev);
+        for a in actions {
+            self.act(a, before).await;
+        }
+        self.refresh_status();
+    }
+
+    async fn act(&mut self, a: Action, before: State) {
+        match a {
+            Action::SendAdvert { priority } => self.send_advert(priority).await,
+            Action::AddVips => self.add_vips().await,
+            Action::DelVips => self.del_vips(false).await,
+            Action::SendGarp { count } => self.garp(count),
+            Action::ArmTimer(at) => self.deadline = Some(at),
+            Action::CancelTimer => self.deadline = None,
+            Action::Notify(state) => self.notify(before, state),
+        }
+    }
+
+    async fn send_advert(&mut self, priority: u8) {
+        let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) else {
+            return;
+        };
+        let advert = Advert {
+            version: self.version,
+            vrid: self.cfg.vrid,
+            priority,
+            max_advert_int: interval,
+            auth: self.auth,
+            addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
+        };
+        for dst in self.dests.clone() {
+            let bytes = match packet::encode(&advert, self.src, dst) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(instance = %self.cfg.name, "cannot encode advert: {e}");
+                    return;
+                }
+            };
+            match self.sock.send(&bytes, dst).await {
+                Ok(()) => self.with_status(|s| s.counters.adverts_tx += 1),
+                Err(e) => {
+                    tracing::debug!(instance = %self.cfg.name, "{e}");
+                    self.with_status(|s| s.counters.send_errors += 1);
+                }
+            }
+        }
+    }
+
+    fn vip_list(&self) -> Vec<(String, Vip)> {
+        self.cfg
+            .vips
+            .iter()
+            .map(|v| {
+                let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
+                let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
+                (dev, vip)
+            })
+            .collect()
+    }
+
+    async fn add_vips(&mut self) {
+        for (dev, vip) in self.vip_list() {
+            match self.vip.add(&dev, &vip).await {
+                Ok(_) => {
+                    self.held.insert(format!("{vip} dev {dev}"));
+                }
+                Err(e) => {
+                    tracing::error!(instance = %self.cfg.name, "{e}");
+                    self.with_status(|s| s.counters.vip_errors += 1);
+                }
+            }
+        }
+    }
+
+    /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
+    async fn del_vips(&mut self, stale: bool) {
+        for (dev, vip) in self.vip_list() {
+            match self.vip.del(&dev, &vip).await {
+                Ok(true) if stale => {
+                    tracing::info!(instance = %self.cfg.name, "removed stale VIP {vip} from {dev}")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(instance = %self.cfg.name, "{e}");
+                    self.with_status(|s| s.counters.vip_errors += 1);
+                }
+            }
+            self.held.remove(&format!("{vip} dev {dev}"));
+        }
+    }
+
+    fn garp(&self, count: u32) {
+        let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for (dev, vip) in self.vip_list() {
+            by_dev.entry(dev).or_default().push(vip.addr);
+        }
+        let name = self.cfg.name.clone();
+        tokio::task::spawn_blocking(move || {
+            for (dev, addrs) in by_dev {
+                if let Err(e) = garp::send_burst(&dev, &addrs, count) {
+                    tracing::warn!(instance = %name, "gratuitous ARP/NA: {e}");
+                }
+            }
+        });
+    }
+
+    fn notify(&mut self, from: State, to: State) {
+        let prio = self.fsm.effective_priority();
+        let reason = self.fsm.last_transition().map(|t| reason_text(&t.reason)).unwrap_or_default();
+        tracing::info!(
+            instance = %self.cfg.name,
+            "vrrp {} -> {} ({reason}), priority {prio}",
+            from.keepalived_name(),
+            to.keepalived_name()
+        );
+        self.with_status(|s| {
+            s.last_transition = Some(TransitionInfo { from, to, reason: reason.clone(), at: SystemTime::now() });
+            if to == State::Master {
+                s.counters.became_master += 1;
+            }
+        });
+        let n = &self.cfg.notify;
+        let specific = match to {
+            State::Master => n.master.clone(),
+            State::Backup => n.backup.clone(),
+            State::Fault => n.fault.clone(),
+            State::Initialize => n.stop.clone(),
+        };
+        let args = ["INSTANCE".to_string(), self.cfg.name.clone(), to.keepalived_name().to_string(), prio.to_string()];
+        // keepalived runs the state's own script first, then `notify` with four arguments.
+        let any = n.any.clone();
+        tokio::spawn(async move {
+            if let Some(cmd) = specific {
+                run_notify(&cmd, &[]).await;
+            }
+            if let Some(cmd) = any {
+                run_notify(&cmd, &args).await;
+            }
+        });
+    }
+
+    async fn on_packet(&mut self, rx: super::socket::Received) {
+        if rx.src == self.src {
+            return;
+        }
+        let opts = if rx.dst.is_multicast() { DecodeOptions::STRICT_TTL } else { DecodeOptions::ANY_TTL };
+        let decoded = match packet::decode_with(&rx.payload, rx.src, rx.dst, rx.ttl, &opts) {
+            Ok(d) => d.advert,
+            Err(e) => {
+                if e.vrid() == Some(self.cfg.vrid) {
+                    tracing::debug!(instance = %self.cfg.name, "dropped advert from {}: {e}", rx.src);
+                    self.count_drop(e.reason());
+                }
+                return;
+            }
+        };
+        if decoded.vrid != self.cfg.vrid {
+            return;
+        }
+        if decoded.version != self.version {
+            self.count_drop("version_mismatch");
+            return;
+        }
+        let wire = packet::wire_interval(self.version, self.cfg.advert_int).unwrap_or(0);
+        if let Err(e) = decoded.check_auth(&self.auth).and_then(|()| decoded.check_interval(wire)) {
+            tracing::debug!(instance = %self.cfg.name, "dropped advert from {}: {e}", rx.src);
+            self.count_drop(e.reason());
+            return;
+        }
+        let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
+        let mismatch = !decoded.address_list_matches(&vips);
+        self.with_status(|s| {
+            s.counters.adverts_rx += 1;
+            if mismatch {
+                s.counters.address_list_mismatch += 1;
+            }
+        });
+        self.event(Event::AdvertReceived {
+            src: rx.src,
+            priority: decoded.priority,
+            max_advert_int: decoded.advert_interval(),
+        })
+        .await;
+    }
+
+    /// Re-evaluates tracking and feeds changes to the fsm. `initial` runs before Startup.
+    async fn track(&mut self, initial: bool) {
+        let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
+        let out = track::evaluate(&self.cfg, &seen);
+        let own_changed = out.fault.is_some() != self.own_fault.is_some();
+        self.own_fault = out.fault;
+        if own_changed || initial {
+            self.publish_own_fault(self.own_fault.is_some());
+        }
+        self.group_fault = self.deps.group.as_ref().and_then(|(g, faults)| {
+            faults
+                .borrow()
+                .iter()
+                .find(|m| **m != self.cfg.name)
+                .map(|m| FaultReason::Tracker(format!("sync group {g}: {m} is in FAULT")))
+        });
+        let fault = self.own_fault.clone().or_else(|| self.group_fault.clone());
+        match (fault, self.fsm.fault().is_some()) {
+            (Some(r), false) => self.event(Event::Fault(r)).await,
+            (None, true) => self.event(Event::FaultCleared).await,
+            _ => {}
+        }
+        if out.delta != self.delta || initial {
+            self.delta = out.delta;
+            let p = track::effective_priority(self.cfg.priority, out.delta);
+            if p != self.fsm.effective_priority() {
+                self.event(Event::PriorityChanged(p)).await;
+            }
+        }
+    }
+
+    fn publish_own_fault(&self, faulted: bool) {
+        if let Some((_, faults)) = &self.deps.group {
+            let name = self.cfg.name.clone();
+            faults.send_if_modified(|set| if faulted { set.insert(name) } else { set.remove(&name) });
+        }
+    }
+
+    fn count_drop(&self, reason: &'static str) {
+        self.with_status(|s| *s.counters.drops.entry(reason).or_insert(0) += 1);
+    }
+
+    fn with_status(&self, f: impl FnOnce(&mut InstanceStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn refresh_status(&self) {
+        let state = self.fsm.state();
+        let prio = self.fsm.effective_priority();
+        let master = match state {
+            State::Master => Some(self.src),
+            State::Backup => self.fsm.master().map(|m| m.0),
+            _ => None,
+        };
+        let held: Vec<String> = self.held.iter().cloned().collect();
+        self.with_status(|s| {
+            s.state = state;
+            s.effective_priority = prio;
+            s.master = master;
+            s.vips_held = held;
+        });
+    }
+}
+
+/// A short human reason for `status` and logs.
+fn reason_text(r: &fsm::Reason) -> String {
+    match r {
+        fsm::Reason::Startup => "startup".into(),
+        fsm::Reason::AddressOwner => "address owner".into(),
+        fsm::Reason::MasterDown => "no advert from a master within the down interval".into(),
+        fsm::Reason::PreferredMaster { src, priority } => {
+            format!("{src} advertises priority {priority}")
+        }
+        fsm::Reason::Fault(f) => match f {
+            FaultReason::InterfaceDown => "interface down".into(),
+            FaultReason::Tracker(t) => t.clone(),
+            FaultReason::NoSourceAddress => "no source address".into(),
+            FaultReason::NoUnicastPeer => "no unicast peer".into(),
+        },
+        fsm::Reason::FaultCleared => "fault cleared".into(),
+        fsm::Reason::Shutdown => "shutdown".into(),
+    }
+}
+
+/// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
+async fn run_notify(cmd: &str, args: &[String]) {
+    let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .arg("lbha-notify")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            if tokio::time::timeout(NOTIFY_TIMEOUT, c.wait()).await.is_err() {
+                tracing::warn!("notify {cmd:?} still running after {NOTIFY_TIMEOUT:?}: killed");
+                let _ = c.kill().await;
+            }
+        }
+        Err(e) => tracing::warn!("cannot run notify {cmd:?}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn notify_gets_keepalived_arguments() {
+        let dir = std::env::temp_dir().join(format!("lbha-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let out = dir.join("args");
+        let cmd = format!("printf '%s|' > {}", out.display());
+        let args = ["INSTANCE", "VI_1", "MASTER", "150"].map(String::from);
+        run_notify(&cmd, &args).await;
+        let got = std::fs::read_to_string(&out).expect("written");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, "INSTANCE|VI_1|MASTER|150|");
+    }
+
+    #[test]
+    fn status_line_shows_state_priorities_vips_and_counters() {
+        let mut c = Counters { adverts_rx: 3, adverts_tx: 7, became_master: 1, ..Counters::default() };
+        c.drops.insert("checksum", 2);
+        let s = InstanceStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: State::Master,
+            configured_priority: 150,
+            effective_priority: 130,
+            vips_held: vec!["192.0.2.100/32 dev eth0".into()],
+            master: Some("192.0.2.11".parse().expect("ip")),
+            last_transition: Some(TransitionInfo {
+                from: State::Backup,
+                to: State::Master,
+                reason: "no advert".into(),
+                at: SystemTime::now(),
+            }),
+            counters: c,
+        };
+        let line = s.to_string();
+        for want in [
+            "VI_1 eth0 vrid 51 MASTER priority 130 (configured 150)",
+            "vips [192.0.2.100/32 dev eth0] master 192.0.2.11",
+            "last BACKUP -> MASTER 0.0s ago (no advert)",
+            "adverts rx 3 tx 7, became master 1",
+            "dropped checksum 2",
+        ] {
+            assert!(line.contains(want), "{want:?} not in {line:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_read_well() {
+        let r = fsm::Reason::PreferredMaster { src: "192.0.2.12".parse().expect("ip"), priority: 200 };
+        assert_eq!(reason_text(&r), "192.0.2.12 advertises priority 200");
+        assert_eq!(reason_text(&fsm::Reason::Fault(FaultReason::InterfaceDown)), "interface down");
+    }
+}

@@ -1,0 +1,308 @@
+//! Tracking (keepalived's weight rules): tracked interfaces, `vrrp_script`s and the proxy's own
+//! backends either lower/raise the priority or put the instance in Fault.
+//!
+//! [`evaluate`] is pure: it turns the observed state of every tracked object into a fault reason and
+//! a priority delta. [`RiseFall`] is the pure script counter; [`spawn_script`] runs a script on its
+//! interval with a hard timeout and publishes its state on a watch channel.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::fsm::FaultReason;
+use crate::config::vrrp::{Tracked, VrrpInstance, VrrpScript};
+
+/// What tracking says about one instance right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub fault: Option<FaultReason>,
+    /// Sum of weights to add to the configured priority.
+    pub delta: i32,
+}
+
+/// Observations the instance gathered this round.
+pub trait Observed {
+    /// The instance's own interface exists, is up and has carrier.
+    fn primary_usable(&self) -> bool;
+    fn interface_usable(&self, name: &str) -> bool;
+    fn script_ok(&self, name: &str) -> bool;
+    /// Usable servers of a backend (`nbsrv`).
+    fn nbsrv(&self, backend: &str) -> usize;
+}
+
+/// keepalived: weight 0 → Fault while failing; weight > 0 → added while OK; weight < 0 → added
+/// (subtracted) while failing.
+fn apply(t: &Tracked, ok: bool, what: &str, fault: &mut Option<FaultReason>, delta: &mut i32) {
+    match (t.weight, ok) {
+        (0, false) if fault.is_none() => {
+            *fault = Some(FaultReason::Tracker(format!("{what} {} failed", t.name)));
+        }
+        (w, true) if w > 0 => *delta += w,
+        (w, false) if w < 0 => *delta += w,
+        _ => {}
+    }
+}
+
+/// Combines every tracked object of `inst` into one outcome.
+pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
+    let mut fault = None;
+    let mut delta = 0;
+    if !seen.primary_usable() {
+        fault = Some(FaultReason::InterfaceDown);
+    }
+    for t in &inst.track_interfaces {
+        apply(t, seen.interface_usable(&t.name), "interface", &mut fault, &mut delta);
+    }
+    for t in &inst.track_scripts {
+        apply(t, seen.script_ok(&t.name), "script", &mut fault, &mut delta);
+    }
+    for t in &inst.track_backends {
+        apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
+    }
+    Outcome { fault, delta }
+}
+
+/// The effective priority keepalived computes: base + delta clamped to 1..=254; an owner keeps 255.
+pub fn effective_priority(base: u8, delta: i32) -> u8 {
+    if base == 255 {
+        return 255;
+    }
+    (i32::from(base) + delta).clamp(1, 254) as u8
+}
+
+/// A script's rise/fall counter. Starts OK, as keepalived does without `init_fail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiseFall {
+    rise: u32,
+    fall: u32,
+    ok: bool,
+    streak: u32,
+}
+
+impl RiseFall {
+    pub fn new(rise: u32, fall: u32) -> RiseFall {
+        RiseFall { rise: rise.max(1), fall: fall.max(1), ok: true, streak: 0 }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.ok
+    }
+
+    /// Feeds one result; returns the new state when it flips.
+    pub fn feed(&mut self, success: bool) -> Option<bool> {
+        if success == self.ok {
+            self.streak = 0;
+            return None;
+        }
+        self.streak += 1;
+        let need = if success { self.rise } else { self.fall };
+        if self.streak >= need {
+            self.ok = success;
+            self.streak = 0;
+            Some(success)
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs `sh -c script` once: success is exit status 0 within `timeout`; a timeout kills it and
+/// counts as a failure (keepalived issue #535).
+pub async fn run_once(script: &str, timeout: Duration) -> bool {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("vrrp_script: cannot run {script:?}: {e}");
+            return false;
+        }
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status.success(),
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::warn!("vrrp_script {script:?} timed out after {timeout:?}");
+            let _ = child.kill().await;
+            false
+        }
+    }
+}
+
+/// A running script checker; dropping the handle's `stop` sender ends it.
+pub struct ScriptHandle {
+    pub def: VrrpScript,
+    pub state: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+}
+
+impl ScriptHandle {
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for ScriptHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts checking `def` every `interval`.
+pub fn spawn_script(def: VrrpScript) -> ScriptHandle {
+    let (state_tx, state) = watch::channel(true);
+    let (stop, mut stop_rx) = watch::channel(false);
+    let d = def.clone();
+    tokio::spawn(async move {
+        let mut rf = RiseFall::new(d.rise, d.fall);
+        let mut tick = tokio::time::interval(d.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop_rx.changed() => break,
+                _ = tick.tick() => {
+                    let ok = run_once(&d.script, d.timeout).await;
+                    if let Some(now_ok) = rf.feed(ok) {
+                        tracing::info!(script = %d.name, "vrrp_script is now {}", if now_ok { "OK" } else { "FAILED" });
+                        let _ = state_tx.send(now_ok);
+                    }
+                }
+            }
+        }
+    });
+    ScriptHandle { def, state, stop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::vrrp::{NotifyScripts, VipDef};
+    use std::collections::HashMap;
+
+    struct Seen {
+        primary: bool,
+        ifaces: HashMap<&'static str, bool>,
+        scripts: HashMap<&'static str, bool>,
+        backends: HashMap<&'static str, usize>,
+    }
+
+    impl Observed for Seen {
+        fn primary_usable(&self) -> bool {
+            self.primary
+        }
+        fn interface_usable(&self, name: &str) -> bool {
+            self.ifaces.get(name).copied().unwrap_or(false)
+        }
+        fn script_ok(&self, name: &str) -> bool {
+            self.scripts.get(name).copied().unwrap_or(false)
+        }
+        fn nbsrv(&self, backend: &str) -> usize {
+            self.backends.get(backend).copied().unwrap_or(0)
+        }
+    }
+
+    fn t(name: &str, weight: i32) -> Tracked {
+        Tracked { name: name.into(), weight }
+    }
+
+    fn inst() -> VrrpInstance {
+        VrrpInstance {
+            name: "VI".into(),
+            interface: "eth0".into(),
+            vrid: 1,
+            priority: 100,
+            advert_int: Duration::from_secs(1),
+            version: 2,
+            state: None,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            auth_pass: None,
+            unicast_src_ip: None,
+            unicast_peers: vec![],
+            vips: vec![VipDef { addr: "192.0.2.100".parse().expect("ip"), prefix: 32, dev: None, label: None }],
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: None,
+            track_interfaces: vec![t("eth1", -30)],
+            track_scripts: vec![t("chk", 20), t("must", 0)],
+            track_backends: vec![t("web", 0), t("api", -50)],
+            notify: NotifyScripts::default(),
+            sync_group: None,
+        }
+    }
+
+    fn seen() -> Seen {
+        Seen {
+            primary: true,
+            ifaces: HashMap::from([("eth1", true)]),
+            scripts: HashMap::from([("chk", true), ("must", true)]),
+            backends: HashMap::from([("web", 2), ("api", 1)]),
+        }
+    }
+
+    #[test]
+    fn all_ok_adds_positive_weights_only() {
+        let o = evaluate(&inst(), &seen());
+        assert_eq!(o, Outcome { fault: None, delta: 20 });
+    }
+
+    #[test]
+    fn negative_weights_subtract_while_failing() {
+        let mut s = seen();
+        s.ifaces.insert("eth1", false);
+        s.backends.insert("api", 0);
+        s.scripts.insert("chk", false);
+        assert_eq!(evaluate(&inst(), &s), Outcome { fault: None, delta: -80 });
+    }
+
+    #[test]
+    fn weight_zero_and_primary_interface_mean_fault() {
+        let mut s = seen();
+        s.backends.insert("web", 0);
+        let o = evaluate(&inst(), &s);
+        assert_eq!(o.fault, Some(FaultReason::Tracker("backend web failed".into())));
+        s.primary = false;
+        assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::InterfaceDown));
+        let mut s = seen();
+        s.scripts.insert("must", false);
+        assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));
+    }
+
+    #[test]
+    fn effective_priority_clamps_and_keeps_owner() {
+        assert_eq!(effective_priority(100, 20), 120);
+        assert_eq!(effective_priority(100, -200), 1);
+        assert_eq!(effective_priority(200, 100), 254);
+        assert_eq!(effective_priority(255, -100), 255);
+    }
+
+    #[test]
+    fn rise_fall_needs_consecutive_results() {
+        let mut rf = RiseFall::new(2, 3);
+        assert!(rf.ok());
+        assert_eq!(rf.feed(false), None);
+        assert_eq!(rf.feed(false), None);
+        assert_eq!(rf.feed(true), None, "a success resets the failure streak");
+        assert_eq!(rf.feed(false), None);
+        assert_eq!(rf.feed(false), None);
+        assert_eq!(rf.feed(false), Some(false));
+        assert_eq!(rf.feed(true), None);
+        assert_eq!(rf.feed(true), Some(true));
+        assert_eq!(rf.feed(true), None);
+    }
+
+    #[tokio::test]
+    async fn scripts_succeed_fail_and_time_out() {
+        assert!(run_once("exit 0", Duration::from_secs(5)).await);
+        assert!(!run_once("exit 3", Duration::from_secs(5)).await);
+        let t0 = std::time::Instant::now();
+        assert!(!run_once("sleep 5", Duration::from_millis(100)).await);
+        assert!(t0.elapsed() < Duration::from_secs(3), "timeout kills the script");
+    }
+}

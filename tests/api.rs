@@ -1,0 +1,450 @@
+//! Data Plane API behaviour against the real daemon on loopback: versions, transactions,
+//! restarts, bad input, auth, runtime changes. Every file the API writes must pass `lbha check`.
+
+mod api_support;
+mod common;
+use api_support::*;
+use common::*;
+use serde_json::{Value, json};
+
+const C: &str = "/v2/services/haproxy/configuration";
+const T: &str = "/v2/services/haproxy/transactions";
+
+fn backend_cfg(name: &str, port: u16) -> String {
+    format!("[[backend]]\nname = \"{name}\"\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:{port}\" }}]\n")
+}
+
+#[test]
+fn versions_conflicts_and_status_codes() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    assert_eq!(api.version(), 1);
+
+    // Reads are wrapped with the version; the header is on every response.
+    let r = api.call("GET", &format!("{C}/backends"), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Configuration-Version"), Some("1"));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, json!({"_version": 1, "data": [{"name": "be"}]}));
+
+    // A write needs version or transaction_id, not both, not neither.
+    let body = r#"{"name":"b2","mode":"http"}"#;
+    let (s, e) = api.json("POST", &format!("{C}/backends"), Some(body));
+    assert_eq!((s, e["code"].as_u64()), (400, Some(400)));
+    assert_eq!(e["message"], "version or transaction not specified, specify only one");
+    let (s, _) = api.json("POST", &format!("{C}/backends?version=1&transaction_id=x"), Some(body));
+    assert_eq!(s, 400);
+
+    // Stale version: the original's 409 and message; nothing written.
+    let before = api.config_text();
+    let (s, e) = api.json("POST", &format!("{C}/backends?version=7"), Some(body));
+    assert_eq!(s, 409);
+    assert_eq!(
+        e,
+        json!({"code": 409, "message": "version mismatch: version in configuration file is 1, given version is 7"})
+    );
+    assert_eq!(api.config_text(), before);
+
+    // A write at the current version: 202, Reload-ID, version +1, live at once.
+    let r = api.call("POST", &format!("{C}/backends?version=1"), Some(body));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let rid = r.header("Reload-ID").expect("Reload-ID").to_string();
+    assert!(rid.len() > 11 && rid.as_bytes()[4] == b'-' && rid.ends_with("-1"), "{rid}");
+    assert_eq!(r.header("Configuration-Version"), Some("2"));
+    assert_eq!(api.version(), 2);
+    api.check_file();
+    let (s, reload) = api.json("GET", &format!("/v2/services/haproxy/reloads/{rid}"), None);
+    assert_eq!((s, reload["status"].as_str()), (200, Some("succeeded")));
+
+    // The same version again is now stale.
+    let (s, _) = api.json("DELETE", &format!("{C}/backends/b2?version=1"), None);
+    assert_eq!(s, 409);
+
+    // force_reload: the synchronous codes, no Reload-ID.
+    let r = api.call(
+        "PUT",
+        &format!("{C}/backends/b2?version=2&force_reload=true"),
+        Some(r#"{"name":"b2","mode":"http","balance":{"algorithm":"leastconn"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("Reload-ID").is_none());
+    assert!(api.config_text().contains("balance = \"leastconn\""));
+    let r = api.call(
+        "POST",
+        &format!("{C}/servers?backend=b2&version=3&force_reload=true"),
+        Some(r#"{"name":"x","address":"127.0.0.1","port":1}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = api.call("DELETE", &format!("{C}/backends/b2?version=4&force_reload=true"), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(api.version(), 5);
+    api.check_file();
+    assert!(!api.config_text().contains("b2"));
+
+    // Transactions take a version too.
+    let (s, e) = api.json("POST", &format!("{T}?version=4"), None);
+    assert_eq!(s, 409, "{e}");
+    let (s, _) = api.json("POST", T, None);
+    assert_eq!(s, 422);
+}
+
+#[test]
+fn concurrent_transactions_first_commit_wins_the_other_is_outdated() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    let (_, t1) = api.json("POST", &format!("{T}?version=1"), None);
+    let (_, t2) = api.json("POST", &format!("{T}?version=1"), None);
+    let (id1, id2) = (t1["id"].as_str().unwrap(), t2["id"].as_str().unwrap());
+    assert_ne!(id1, id2);
+
+    // Isolated: each sees its own staged change only.
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id1}"), Some(r#"{"name":"one"}"#));
+    assert_eq!(s, 202);
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id2}"), Some(r#"{"name":"two"}"#));
+    assert_eq!(s, 202);
+    let names = |id: &str| -> Vec<String> {
+        let (_, v) = api.json("GET", &format!("{C}/backends?transaction_id={id}"), None);
+        v["data"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(id1), ["be", "one"]);
+    assert_eq!(names(id2), ["be", "two"]);
+    let (_, live) = api.json("GET", &format!("{C}/backends"), None);
+    assert_eq!(live["data"], json!([{"name": "be"}]));
+
+    // The first commit wins; the other transaction is outdated at once and cannot commit.
+    let r = api.call("PUT", &format!("{T}/{id1}"), None);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.header("Reload-ID").is_some());
+    let (_, t) = api.json("GET", &format!("{T}/{id2}"), None);
+    assert_eq!(t["status"], "outdated");
+    let (s, e) = api.json("PUT", &format!("{T}/{id2}"), None);
+    assert_eq!(s, 406);
+    assert_eq!(e["message"], format!("transaction {id2} is outdated and cannot be committed"));
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id2}"), Some(r#"{"name":"three"}"#));
+    assert_eq!(s, 406);
+    assert!(api.config_text().contains("\"one\"") && !api.config_text().contains("\"two\""));
+    api.check_file();
+
+    // The committed transaction is gone; the outdated one is listed until deleted.
+    let (s, _) = api.json("GET", &format!("{T}/{id1}"), None);
+    assert_eq!(s, 404);
+    let (_, list) = api.json("GET", T, None);
+    assert_eq!(list, json!([{"_version": 1, "id": id2, "status": "outdated"}]));
+    let (s, _) = api.json("DELETE", &format!("{T}/{id2}"), None);
+    assert_eq!(s, 204);
+    let (_, list) = api.json("GET", T, None);
+    assert_eq!(list, json!([]));
+}
+
+#[test]
+fn a_transaction_survives_a_restart() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let (s, _) = api.json(
+        "POST",
+        &format!("{C}/servers?backend=be&transaction_id={id}"),
+        Some(r#"{"name":"s2","address":"127.0.0.1","port":9,"weight":0}"#),
+    );
+    assert_eq!(s, 202);
+
+    let api = api.restart();
+    let (s, t) = api.json("GET", &format!("{T}/{id}"), None);
+    assert_eq!((s, t["status"].as_str()), (200, Some("in_progress")));
+    let (_, staged) = api.json("GET", &format!("{C}/servers?backend=be&transaction_id={id}"), None);
+    assert_eq!(staged["data"].as_array().unwrap().len(), 2);
+    assert_eq!(api.version(), 1);
+    let (s, _) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202);
+    assert_eq!(api.version(), 2);
+    api.check_file();
+
+    // The version is persisted too.
+    let api = api.restart();
+    assert_eq!(api.version(), 2);
+    // The restarted daemon runs the committed server.
+    let (s, rs) = api.json("GET", "/v2/services/haproxy/runtime/servers?backend=be", None);
+    assert_eq!(s, 200);
+    let names: Vec<&str> = rs.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["s1", "s2"]);
+}
+
+#[test]
+fn every_bad_input_class_is_rejected_naming_the_field_and_nothing_is_written() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&format!(
+        "{}\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{}\"]\ndefault_backend = \"be\"\n",
+        backend_cfg("be", b.port),
+        free_port()
+    ));
+    let before = api.config_text();
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "backends", r#"{"name": "x", "#, 400, "body: invalid JSON"),
+        ("POST", "backends", r#"["x"]"#, 400, "body: expected a JSON object"),
+        ("POST", "backends", r#"{"name": "x", "colour": "red"}"#, 400, "colour: unknown field"),
+        ("POST", "backends", r#"{"name": "x", "cookie": {"name": "S"}}"#, 400, "cookie: not supported by lbha"),
+        ("POST", "backends", r#"{"name": "x", "retries": "three"}"#, 400, "retries: invalid type"),
+        ("POST", "backends", r#"{"name": "x", "balance": {"algorithm": 5}}"#, 400, "balance.algorithm: invalid type"),
+        ("POST", "backends", r#"{"name": "x", "mode": "log"}"#, 422, "mode in body should be one of [http tcp]"),
+        ("POST", "backends", r#"{"mode": "http"}"#, 422, "name in body is required"),
+        ("POST", "backends", r#"{"name": "a b"}"#, 422, "name in body should match"),
+        ("POST", "backends", r#"{"name": "be"}"#, 409, "object already exists: Object be already exists"),
+        (
+            "POST",
+            "servers?backend=nope",
+            r#"{"name": "s", "address": "127.0.0.1", "port": 1}"#,
+            400,
+            "missing parent: backend nope does not exist",
+        ),
+        (
+            "POST",
+            "servers?backend=be",
+            r#"{"name": "s1", "address": "127.0.0.1", "port": 1}"#,
+            409,
+            "object already exists",
+        ),
+        (
+            "POST",
+            "servers?backend=be",
+            r#"{"name": "s", "address": "127.0.0.1", "port": 70000}"#,
+            400,
+            "port: invalid value",
+        ),
+        (
+            "POST",
+            "servers?backend=be",
+            r#"{"name": "s", "address": "127.0.0.1", "port": 1, "weight": 300}"#,
+            422,
+            "weight in body should be less than or equal to 256",
+        ),
+        ("POST", "servers?backend=be", r#"{"name": "s", "address": "127.0.0.1"}"#, 400, "port: required by lbha"),
+        (
+            "POST",
+            "binds?frontend=fe",
+            r#"{"name": "b", "address": "example.com", "port": 80}"#,
+            400,
+            "address: lbha binds an IP address",
+        ),
+        (
+            "PUT",
+            "servers/nope?backend=be",
+            r#"{"name": "nope", "address": "127.0.0.1", "port": 1}"#,
+            404,
+            "missing object",
+        ),
+        (
+            "POST",
+            "backend_switching_rules?frontend=fe",
+            r#"{"name": "be", "index": 5}"#,
+            400,
+            "index out of range: Object with id 5 in frontend fe out of range",
+        ),
+        (
+            "POST",
+            "backend_switching_rules?frontend=fe",
+            r#"{"name": "nope", "index": 0}"#,
+            400,
+            "use_backend[0].backend: no such backend (value: nope)",
+        ),
+        (
+            "PUT",
+            "frontends/fe",
+            r#"{"name": "fe", "default_backend": "nope"}"#,
+            400,
+            "default_backend: no such backend (value: nope)",
+        ),
+        (
+            "POST",
+            "acls?parent_type=frontend",
+            r#"{"index": 0, "acl_name": "a", "criterion": "path"}"#,
+            422,
+            "parent_name in query is required",
+        ),
+        (
+            "POST",
+            "http_request_rules?parent_type=frontend&parent_name=fe",
+            r#"{"index": 0, "type": "lua"}"#,
+            422,
+            "type in body should be one of",
+        ),
+    ];
+    for (method, path, body, status, msg) in cases {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (s, e) = api.json(method, &format!("{C}/{path}{sep}version=1"), Some(body));
+        assert_eq!(s, *status, "{method} {path} {body}: {e}");
+        let m = e["message"].as_str().unwrap_or_default();
+        assert!(m.contains(msg), "{method} {path} {body}: {m:?} lacks {msg:?}");
+        assert_eq!(api.config_text(), before, "{method} {path} {body} wrote the file");
+    }
+    assert_eq!(api.version(), 1);
+
+    // In a transaction, a bad operation stages nothing, and a commit that would not validate
+    // fails, says why, and leaves everything as it was.
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap();
+    let (s, _) = api.json("POST", &format!("{C}/backends?transaction_id={id}"), Some(r#"{"name": 1}"#));
+    assert_eq!(s, 400);
+    let (s, _) = api.json(
+        "POST",
+        &format!("{C}/backend_switching_rules?frontend=fe&transaction_id={id}"),
+        Some(r#"{"name": "ghost", "index": 0}"#),
+    );
+    assert_eq!(s, 202);
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 400);
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("validation error: ")
+            && m.contains("frontend[0].use_backend[0].backend: no such backend (value: ghost)"),
+        "{m}"
+    );
+    let (_, t) = api.json("GET", &format!("{T}/{id}"), None);
+    assert_eq!(t["status"], "failed");
+    assert_eq!(api.config_text(), before);
+    assert_eq!(api.version(), 1);
+}
+
+#[test]
+fn a_commit_whose_reload_fails_restores_the_file_and_keeps_serving() {
+    let b = Backend::start("B");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let fe_port = free_port();
+    let api = ApiLbha::start(&format!(
+        "{}\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe_port}\"]\ndefault_backend = \"be\"\n",
+        backend_cfg("be", b.port)
+    ));
+    let mut lbha = api.lbha;
+    lbha.wait_port(fe_port);
+    let api = ApiLbha::with(lbha, api.port, api.state);
+    let before = api.config_text();
+    let (s, e) = api.json(
+        "POST",
+        &format!("{C}/binds?frontend=fe&version=1"),
+        Some(&format!(r#"{{"name": "x", "address": "127.0.0.1", "port": {taken_port}}}"#)),
+    );
+    assert_eq!(s, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("reload failed, previous configuration kept: cannot bind"), "{e}");
+    assert_eq!(api.config_text(), before);
+    assert_eq!(api.version(), 1);
+    let r = get(fe_port, "/");
+    assert_eq!((r.status, r.text().as_str()), (200, "B"));
+    drop(taken);
+}
+
+#[test]
+fn auth_failures() {
+    let state = TempDir::new("api-state");
+    let port = free_port();
+    let sha512 = "$6$saltsalt$1exCt/dOPxcYhFKNrpFEJZM3XdbauNE1U6SSfdUbaG/VkuiiZ9y002RSRJzuNQ03V0IN9WSP0CpiOXuoSRVIU0";
+    let extra = format!("[[userlist]]\nname = \"hashed\"\nusers = [{{ name = \"ops\", password = \"{sha512}\" }}]\n");
+    let cfg = config(port, &state, &extra).replace("userlist = \"dataplaneapi\"", "userlist = \"hashed\"");
+    let lbha = Lbha::start(&cfg, &[port]);
+    let api = ApiLbha::with(lbha, port, state);
+    let path = format!("{C}/backends");
+
+    let r = api.call_auth("GET", &path, None, None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("WWW-Authenticate"), Some("Basic realm=\"API\""));
+    let e: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(e["code"], 401);
+    // admin:123456 is in the other userlist, not the API's.
+    let r = api.call_auth("GET", &path, None, Some(&format!("Basic {AUTH}")));
+    assert_eq!(r.status, 401);
+    // ops:1234567 (wrong password), ops:123456 (right), a malformed header, and 401 before 404.
+    let r = api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Njc="));
+    assert_eq!(r.status, 401);
+    assert!(!r.text().contains("1234567"), "the password is not echoed");
+    let r = api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Ng=="));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.call_auth("GET", &path, None, Some("Basic %%%"));
+    assert_eq!(r.status, 401);
+    let r = api.call_auth("GET", "/v2/nothing", None, None);
+    assert_eq!(r.status, 401);
+    let r = api.call_auth("GET", "/v2/nothing", None, Some("Basic b3BzOjEyMzQ1Ng=="));
+    assert_eq!(r.status, 404);
+    // curl --user, as scripts call it.
+    let (code, _) = api.curl(&format!("curl --user ops:123456 http://127.0.0.1:{port}{path}"));
+    assert_eq!(code, 200);
+    let (code, _) = api.curl(&format!("curl --user ops:nope http://127.0.0.1:{port}{path}"));
+    assert_eq!(code, 401);
+}
+
+#[test]
+fn runtime_server_state_changes_at_once_without_a_reload() {
+    let a = Backend::start("A");
+    let b = Backend::start("B");
+    let fe_port = free_port();
+    let api = ApiLbha::start(&format!(
+        "[[backend]]\nname = \"be\"\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}, {{ name = \"b\", addr = \"127.0.0.1:{}\" }}]\n\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe_port}\"]\ndefault_backend = \"be\"\n",
+        a.port, b.port
+    ));
+    let mut lbha = api.lbha;
+    lbha.wait_port(fe_port);
+    let api = ApiLbha::with(lbha, api.port, api.state);
+    let rs = "/v2/services/haproxy/runtime/servers";
+    let (s, list) = api.json("GET", &format!("{rs}?backend=be"), None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        list[0],
+        json!({"name":"a","id":"1","address":"127.0.0.1","port":a.port,"admin_state":"ready","operational_state":"up","weight":1})
+    );
+    let before = api.config_text();
+    let (s, v) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"maint"}"#));
+    assert_eq!((s, v["admin_state"].as_str()), (200, Some("maint")));
+    let bodies: Vec<String> = (0..4).map(|_| get(fe_port, "/").text()).collect();
+    assert!(bodies.iter().all(|b| b == "B"), "{bodies:?}");
+    let (s, _) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"ready","weight":3}"#));
+    assert_eq!(s, 200);
+    let bodies: Vec<String> = (0..8).map(|_| get(fe_port, "/").text()).collect();
+    assert_eq!(bodies.iter().filter(|b| *b == "A").count(), 6, "{bodies:?}");
+    assert_eq!(api.config_text(), before);
+    assert_eq!(api.version(), 1);
+    let (s, _) = api.json("PUT", &format!("{rs}/zz?backend=be"), Some(r#"{"admin_state":"drain"}"#));
+    assert_eq!(s, 404);
+    let (s, _) = api.json("PUT", &format!("{rs}/a?backend=be"), Some(r#"{"admin_state":"sleepy"}"#));
+    assert_eq!(s, 422);
+
+    // Native stats see the traffic.
+    let (s, st) = api.json("GET", "/v2/services/haproxy/stats/native?type=server&parent=be&name=a", None);
+    assert_eq!(s, 200);
+    let row = &st[0]["stats"][0];
+    assert_eq!((row["name"].as_str(), row["backend_name"].as_str()), (Some("a"), Some("be")));
+    assert!(row["stats"]["stot"].as_u64().unwrap() >= 6, "{row}");
+}
+
+#[test]
+fn edits_outside_the_api_bump_the_version_and_outdate_transactions() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap();
+    let text = api.config_text().replace("name = \"be\"", "name = \"be\"\nretries = 5");
+    std::fs::write(&api.lbha.config, text).unwrap();
+    assert_eq!(api.version(), 2);
+    let (_, t) = api.json("GET", &format!("{T}/{id}"), None);
+    assert_eq!(t["status"], "outdated");
+}
+
+#[test]
+fn discovery_info_and_specification() {
+    let api = ApiLbha::start("");
+    let (s, spec) = api.json("GET", "/v2/specification", None);
+    assert_eq!(s, 200);
+    assert_eq!(spec["swagger"], "2.0");
+    assert!(spec["paths"]["/services/haproxy/configuration/backends"]["post"].is_object());
+    let (s, info) = api.json("GET", "/v2/info", None);
+    assert_eq!(s, 200);
+    assert!(info["system"]["cpu_info"]["num_cpus"].as_u64().unwrap() >= 1);
+    assert!(info["api"]["version"].as_str().unwrap().starts_with("lbha "));
+    let (s, d) = api.json("GET", "/v2/services/haproxy/configuration", None);
+    assert_eq!(s, 200);
+    assert!(d.as_array().unwrap().iter().any(|e| e["url"] == "/v2/services/haproxy/configuration/backends"));
+    let (s, g) =
+        api.json("PUT", &format!("{C}/global?version=1"), Some(r#"{"maxconn": 5000, "hard_stop_after": 2000}"#));
+    assert_eq!(s, 202, "{g}");
+    let (_, g) = api.json("GET", &format!("{C}/global"), None);
+    assert_eq!(g, json!({"_version": 2, "data": {"maxconn": 5000, "hard_stop_after": 2000}}));
+    api.check_file();
+}
