@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod health;
+pub mod persist;
 pub mod proxy;
 pub mod routing;
 pub mod state;
