@@ -141,6 +141,8 @@ pub struct Backend {
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
     pub forwardfor: bool,
+    /// Cookie and stick-table persistence; empty when the backend has none.
+    pub persist: crate::persist::Spec,
 }
 
 #[derive(Debug, Clone)]
@@ -152,4 +154,10 @@ pub struct Server {
     pub disabled: bool,
     pub maxconn: Option<u32>,
     pub check: Option<crate::health::CheckSpec>,
+    /// Persistence cookie value (`cookie` on the server line).
+    pub cookie: Option<String>,
+    /// Weight ramp after the server comes up; zero for none.
+    pub slowstart: Duration,
+    /// `on-marked-down shutdown-sessions`.
+    pub shutdown_on_down: bool,
 }

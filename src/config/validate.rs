@@ -13,6 +13,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod persist;
+
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
@@ -48,6 +50,10 @@ impl Kind {
             "hash_type",
             "allbackups",
             "check",
+            "cookie",
+            "stick_table",
+            "stick",
+            "appsession",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
@@ -60,7 +66,16 @@ impl Kind {
             }
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
-                    && !["bind", "use_backend", "servers", "stats"].contains(&key)
+                    && ![
+                        "bind",
+                        "use_backend",
+                        "servers",
+                        "stats",
+                        "stick_table",
+                        "stick",
+                        "appsession",
+                    ]
+                    .contains(&key)
             }
         }
     }
@@ -77,7 +92,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        redispatch => "redispatch", balance => "balance", hash_type => "hash_type", allbackups => "allbackups",
        acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
        http_request => "http_request", http_response => "http_response", check => "check",
-       servers => "servers", stats => "stats");
+       servers => "servers", stats => "stats", cookie => "cookie", stick_table => "stick_table",
+       stick => "stick", appsession => "appsession");
     v
 }
 
@@ -340,6 +356,15 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             maxconn: s.maxconn,
         })
         .collect();
+    let persist = persist::spec(
+        s,
+        defaults,
+        &p,
+        mode_of(s, defaults),
+        servers_src,
+        &servers,
+        cx,
+    );
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -358,6 +383,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             .or(defaults.http_connection_mode)
             .unwrap_or(ConnMode::KeepAlive),
         forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        persist,
     }
 }
 
@@ -394,12 +420,26 @@ fn server(
             (sv.fall.is_some(), "fall"),
             (sv.check_port.is_some(), "check_port"),
             (sv.check_addr.is_some(), "check_addr"),
+            (sv.slowstart.is_some(), "slowstart"),
+            (sv.on_marked_down.is_some(), "on_marked_down"),
         ] {
             if set {
                 cx.err(sp.key(key), "has no effect without `check = true`");
             }
         }
         None
+    };
+    let shutdown_on_down = match sv.on_marked_down.as_deref() {
+        None => false,
+        Some("shutdown-sessions") => true,
+        Some(other) => {
+            cx.err_v(
+                sp.key("on_marked_down"),
+                "expected \"shutdown-sessions\"",
+                other,
+            );
+            false
+        }
     };
     Some(Server {
         name: sv.name.clone(),
@@ -409,6 +449,9 @@ fn server(
         disabled: sv.disabled,
         maxconn: sv.maxconn,
         check,
+        cookie: sv.cookie.clone(),
+        slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
+        shutdown_on_down,
     })
 }
 
