@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
 
-struct Sink(Arc<ServerRt>);
+struct Sink(Arc<ServerRt>, String);
 
 impl HealthSink for Sink {
     fn on_check(&self, ok: bool, detail: &str, duration: Duration) {
@@ -24,7 +24,11 @@ impl HealthSink for Sink {
             .store(duration.as_millis() as u64, Relaxed);
     }
     fn on_transition(&self, t: &Transition) {
+        let open = self.0.counters.cur_sessions.load(Relaxed);
         self.0.set_up(matches!(t, Transition::Up { .. }));
+        if !t.is_up() && self.0.shuts_down_sessions() && open > 0 {
+            tracing::warn!(server = %self.1, "on-marked-down shutdown-sessions: closing {open} open sessions");
+        }
     }
 }
 
@@ -76,6 +80,7 @@ impl Checks {
 fn spawn(spec: CheckSpec, text: String, rt: Arc<ServerRt>) -> Running {
     let (stop, rx) = watch::channel(false);
     let start_up = rt.is_up();
-    health::spawn_checker(spec, start_up, Arc::new(Sink(rt)), rx);
+    let name = format!("{}/{}", spec.backend, spec.server);
+    health::spawn_checker(spec, start_up, Arc::new(Sink(rt, name)), rx);
     Running { spec: text, stop }
 }

@@ -396,5 +396,47 @@ impl Spec {
     }
 }
 
+/// The proxy's request hook: the persistence decision for this request (empty without
+/// persistence). Usable means up and not in maintenance; draining servers keep their sessions.
+pub fn request_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    req: &http::request::Parts,
+    src: std::net::IpAddr,
+) -> Decision {
+    if spec.is_empty() {
+        return Decision::default();
+    }
+    let view = ReqView {
+        headers: &req.headers,
+        uri: Some(&req.uri),
+        src: Some(src),
+    };
+    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+}
+
+/// The proxy's response hook, once server `server` has answered.
+pub fn response_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    d: &Decision,
+    server: usize,
+    resp: &mut http::response::Parts,
+) {
+    if spec.is_empty() {
+        return;
+    }
+    let status = resp.status.as_u16();
+    spec.on_response(
+        d,
+        server,
+        status,
+        &mut resp.headers,
+        rt.persist.as_deref(),
+        Clock::system(),
+    );
+}
+
 #[cfg(test)]
 mod tests;

@@ -313,6 +313,10 @@ async fn forward(
     let fcnt = &active.rt.frontends[fi];
     let conn_mode = fe.conn_mode.max(be.conn_mode);
     let (mut parts, body) = req.into_parts();
+    // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
+    // (b): hide the persistence cookie from the server (indirect, prefix).
+    let stuck = crate::persist::request_hook(&be.persist, brt, &parts, cx.peer.ip());
+    be.persist.strip_request(&mut parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     if (fe.forwardfor || be.forwardfor)
         && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
@@ -359,7 +363,7 @@ async fn forward(
                 headers: Some(req.headers()),
             };
             match current {
-                None => be.selector.pick(&key, brt),
+                None => stuck.server.or_else(|| be.selector.pick(&key, brt)),
                 Some(prev) if be.redispatch && attempt == be.retries && attempt > 0 => {
                     brt.counters.redispatches.fetch_add(1, Relaxed);
                     be.selector.pick_avoiding(&key, brt, prev)
@@ -419,6 +423,8 @@ async fn forward(
         brt.counters.count_status(resp.status().as_u16());
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
+        crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
         let keep = conn_mode == ConnMode::KeepAlive;
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone(), fcnt.clone()];
@@ -429,6 +435,10 @@ async fn forward(
                 }
             })
             .hold(vec![session, _backend_session]);
-        return Ok(Response::from_parts(parts, body.boxed_unsync()));
+        let mut body = body.boxed_unsync();
+        if be.servers[si].shutdown_on_down {
+            body = super::shutdown::end_with(body, srt.session_end());
+        }
+        return Ok(Response::from_parts(parts, body));
     }
 }

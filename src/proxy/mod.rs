@@ -7,6 +7,7 @@ pub mod http;
 pub mod io;
 pub mod listener;
 pub mod pool;
+pub mod shutdown;
 pub mod tcp;
 
 use crate::config::Snapshot;

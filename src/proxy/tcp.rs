@@ -87,7 +87,13 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     let srt = &brt.servers[si];
     let _ssess = srt.counters.open_session();
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
-    let result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up).await;
+    let marked_down = srt.session_end();
+    let result = tokio::select! {
+        r = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => r,
+        () = marked_down, if be.servers[si].shutdown_on_down => Err(io::Error::other(
+            "server marked down (on-marked-down shutdown-sessions)",
+        )),
+    };
     if let Err(e) = result {
         tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
     }
