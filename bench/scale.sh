@@ -7,7 +7,8 @@
 #  2. A stick table of 1 million entries: `cargo bench --bench stick_table_memory` prints the
 #     resident-set growth for string and ip keys.
 #
-# Usage: bench/scale.sh [--lbha PATH] [--servers N] [--window SECONDS] [--check tcp|http] [--no-table]
+# Usage: bench/scale.sh [--lbha PATH] [--servers N] [--window SECONDS] [--check tcp|http]
+#                       [--nbthread N] [--no-table]
 # Needs: python3 (the test listener). Builds nothing itself except through the cargo bench step.
 set -euo pipefail
 
@@ -18,14 +19,16 @@ servers=1000
 window=30
 check=tcp
 table=1
+nbthread=
 while [ $# -gt 0 ]; do
     case "$1" in
         --lbha) lbha=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
         --window) window=$2; shift 2 ;;
         --check) check=$2; shift 2 ;;
+        --nbthread) nbthread=$2; shift 2 ;;
         --no-table) table=0; shift ;;
-        *) echo "usage: $0 [--lbha PATH] [--servers N] [--window SECONDS] [--check tcp|http] [--no-table]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--lbha PATH] [--servers N] [--window SECONDS] [--check tcp|http] [--nbthread N] [--no-table]" >&2; exit 2 ;;
     esac
 done
 case "$check" in tcp|http) ;; *) echo "--check takes tcp or http" >&2; exit 2 ;; esac
@@ -76,6 +79,7 @@ pids+=($!)
 
 fport=$(free_port)
 {
+    [ -n "$nbthread" ] && printf '[global]\nnbthread = %s\n' "$nbthread"
     echo '[defaults]'
     echo 'mode = "http"'
     echo 'timeout = { connect = "1s", client = "5s", server = "5s", check = "1s" }'
@@ -104,15 +108,15 @@ sleep "$window"
 c1=$(cat "$work/count" 2>/dev/null || echo 0); t1=$(ticks); s1=$(date +%s.%N)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$lpid/status")
 downs=$(grep -c "is DOWN" "$work/lbha.log" || true)
-python3 - "$t0" "$t1" "$s0" "$s1" "$hz" "$c0" "$c1" "$servers" "$check" "$rss" "$downs" <<'PY'
+python3 - "$t0" "$t1" "$s0" "$s1" "$hz" "$c0" "$c1" "$servers" "$check" "$rss" "$downs" "${nbthread:-default}" <<'PY'
 import sys
 t0, t1, s0, s1, hz, c0, c1 = map(float, sys.argv[1:8])
-servers, check, rss, downs = sys.argv[8], sys.argv[9], sys.argv[10], sys.argv[11]
+servers, check, rss, downs, threads = sys.argv[8], sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
 wall = s1 - s0
 cpu = (t1 - t0) / hz
 pct = 100 * cpu / wall
 rate = (c1 - c0) / wall
-print(f"health checks: {servers} servers, {check} checks every 1 s, {wall:.1f} s window")
+print(f"health checks: {servers} servers, {check} checks every 1 s, {wall:.1f} s window, threads: {threads}")
 print(f"  checks/s seen by the listener: {rate:.0f}")
 print(f"  lbha CPU: {cpu:.2f} s = {pct:.2f}% of one core (target < 5%)  RSS {int(rss)/1024:.1f} MiB  servers marked DOWN: {downs}")
 print("  PASS" if pct < 5 else "  FAIL: over 5% of one core")

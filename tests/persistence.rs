@@ -483,3 +483,37 @@ fn seed_backend_example_is_valid_and_behaves_as_described() {
     }
     assert_eq!(get_with(front, "/logo.png", None, "").text(), "static 1");
 }
+
+#[test]
+fn tcp_mode_stick_on_src_keeps_100_connections_on_one_server() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "t"
+bind = ["127.0.0.1:{port}"]
+balance = "roundrobin"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}, {{ name = "b", addr = "127.0.0.1:{}" }}]
+stick_table = {{ type = "ip", size = "1k", expire = "1s" }}
+stick = [{{ on = "src" }}]
+"#,
+        a.port, b.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get(port, "/").text();
+    for i in 0..100 {
+        assert_eq!(get(port, "/").text(), first, "connection {i}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_ne!(
+        get(port, "/").text(),
+        first,
+        "expired: balanced to the next server"
+    );
+}

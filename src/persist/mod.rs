@@ -438,5 +438,40 @@ pub fn response_hook(
     );
 }
 
+/// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).
+pub fn tcp_request_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    src: std::net::IpAddr,
+) -> Decision {
+    if spec.is_empty() {
+        return Decision::default();
+    }
+    let headers = HeaderMap::new();
+    let view = ReqView {
+        headers: &headers,
+        uri: None,
+        src: Some(src),
+    };
+    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+}
+
+/// TCP mode's hook once connected to server `server`: stores the learned entries.
+pub fn tcp_connected_hook(spec: &Spec, rt: &crate::state::BackendRt, d: &Decision, server: usize) {
+    if spec.is_empty() {
+        return;
+    }
+    let mut none = HeaderMap::new();
+    spec.on_response(
+        d,
+        server,
+        0,
+        &mut none,
+        rt.persist.as_deref(),
+        Clock::system(),
+    );
+}
+
 #[cfg(test)]
 mod tests;

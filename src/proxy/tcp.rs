@@ -48,11 +48,13 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         path_and_query: None,
         headers: None,
     };
+    // Persistence: `stick on src` (the only fetch TCP mode has).
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.peer.ip());
     let mut current: Option<usize> = None;
     let mut attempt = 0;
     let (server, si) = loop {
         let si = match current {
-            None => be.selector.pick(&key, brt),
+            None => stuck.server.or_else(|| be.selector.pick(&key, brt)),
             Some(prev) if be.redispatch && attempt == be.retries => {
                 brt.counters.redispatches.fetch_add(1, Relaxed);
                 be.selector.pick_avoiding(&key, brt, prev)
@@ -84,6 +86,7 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         }
     };
     let _ = server.set_nodelay(true);
+    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
     let srt = &brt.servers[si];
     let _ssess = srt.counters.open_session();
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];

@@ -75,11 +75,23 @@ pub(super) fn spec(
         }
     }
     let stick = stick_spec(s, p, cx);
-    if mode != Mode::Http && (cookie.is_some() || stick.is_some()) {
-        cx.err(
-            p.key(if cookie.is_some() { "cookie" } else { "stick" }),
-            "persistence needs mode http",
-        );
+    // TCP mode has no request to read: only the client's address can stick it.
+    if mode != Mode::Http {
+        if cookie.is_some() {
+            cx.err(p.key("cookie"), "cookie persistence needs mode http");
+        }
+        if s.appsession.is_some() {
+            cx.err(p.key("appsession"), "appsession needs mode http");
+        } else if let Some(st) = &stick {
+            for (i, r) in st.rules.iter().enumerate() {
+                if !r.fetch.is_address() {
+                    cx.err(
+                        p.key("stick").index(i),
+                        "in mode tcp only `src` can be fetched (the others need mode http)",
+                    );
+                }
+            }
+        }
     }
     persist::Spec {
         cookie,
@@ -540,7 +552,21 @@ mod tests {
         has(
             "mode = \"tcp\"\ncookie = { name = \"S\", mode = \"insert\" }",
             TWO,
-            "backend[0].cookie: persistence needs mode http",
+            "backend[0].cookie: cookie persistence needs mode http",
+        );
+        has(
+            "mode = \"tcp\"\nappsession = { cookie = \"J\", timeout = \"1h\" }",
+            PLAIN,
+            "backend[0].appsession: appsession needs mode http",
+        );
+        has(
+            "mode = \"tcp\"\nstick_table = { type = \"string\", size = 1 }\nstick = [{ on = \"src\" }, { on = \"hdr(x)\" }]",
+            PLAIN,
+            "backend[0].stick[1]: in mode tcp only `src` can be fetched",
+        );
+        ok(
+            "mode = \"tcp\"\nstick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"src\" }]",
+            PLAIN,
         );
     }
 
