@@ -246,3 +246,34 @@ fn without_on_marked_down_sessions_stay_open() {
         "session left alone: {r:?}"
     );
 }
+
+#[test]
+fn slowstart_ramps_a_returning_server_up() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let chk = "check = true, inter = 100, rise = 1, fall = 1, weight = 100";
+    let servers = format!(
+        "{{ name = \"a\", addr = \"127.0.0.1:{}\", {chk}, slowstart = \"60s\" }}, {{ name = \"b\", addr = \"127.0.0.1:{}\", {chk} }}",
+        a.port, b.port
+    );
+    let l = Lbha::start(&listen(port, &servers, ""), &[port]);
+    let start = bodies(port, 20);
+    assert_eq!(
+        start.iter().filter(|x| *x == "A").count(),
+        10,
+        "no ramp for a server up from the start"
+    );
+    let a_port = a.stop();
+    wait_log(|| l.log_text(), "Server web/a is DOWN");
+    let _a = Web::start_on("A", a_port);
+    wait_log(|| l.log_text(), "Server web/a is UP");
+    // Within the first seconds of a 60 s ramp A weighs a few percent of B (1 to 5 of 100),
+    // so it gets a request or a few of 120 instead of 60, but it is back in rotation.
+    let after = bodies(port, 120);
+    let to_a = after.iter().filter(|x| *x == "A").count();
+    assert!(
+        (1..=10).contains(&to_a),
+        "A got {to_a} of 120 while ramping"
+    );
+}
