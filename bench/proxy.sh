@@ -17,16 +17,27 @@ readonly HAPROXY_PORT=18080
 readonly LBHA_PORT=18090
 readonly NGINX_PORT1=18081
 readonly NGINX_PORT2=18082
+readonly HAPROXY_STATS_PORT=18083  # ACL scenario only: proves which backend served the requests
+readonly LBHA_STATS_PORT=18093
 readonly CPU_LOAD=0    # nginx and wrk
 readonly CPU_PROXY=1   # the proxy under test
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=5
 
-# id|label|proxy mode|path
+# The ACL scenario's request, which only the last use_backend rule (to ACL_BACKEND) matches.
+readonly ACL_HOST=shop.example.com
+readonly ACL_PATH=/app/v1/items/42
+readonly ACL_BACKEND=be_shop
+readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
+
+# id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
+# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https).
 readonly SCENARIOS=(
-    "http-3b|http keep-alive, 3-byte body|http|/"
-    "http-16k|http keep-alive, 16 KiB body|http|/16k"
-    "tcp-3b|tcp mode, 3-byte body|tcp|/"
+    "http-3b|http|http keep-alive, 3-byte body|http|/|plain"
+    "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
+    "tcp-3b|tcp|tcp mode, 3-byte body|tcp|/|plain"
+    "acl-3b|acl|ACL routing (20 ACLs, 10 backends, last rule matches), keep-alive, 3-byte body|http|$ACL_PATH|acl"
+    "https-3b|https|https keep-alive (TLS termination, plain http to nginx), 3-byte body|http|/|tls"
 )
 
 LBHA="$REPO_ROOT/target/release/lbha"
@@ -34,29 +45,53 @@ DURATION=10s
 CONNECTIONS=64
 RUNS=3
 OUT_FILE=""
+SCENARIO_LIST=""
+SELECTED=()   # entries of SCENARIOS to run, in table order
 
 WORK=""
 PIDS=()
-declare -A RPS=() P99=() ERRS=() RSS=()
+declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=()
+CERT=""
 
 usage() {
     cat <<EOF
 usage: bench/proxy.sh [--lbha PATH] [--duration 10s] [--connections 64] [--runs 3] [--out FILE]
+                      [--scenarios LIST]
 
 Runs wrk against HAProxy (127.0.0.1:$HAPROXY_PORT) and lbha (127.0.0.1:$LBHA_PORT), both balancing
-over one nginx-light worker on 127.0.0.1:$NGINX_PORT1 and :$NGINX_PORT2, in http keep-alive and tcp
-mode, and prints a Markdown table of medians with the lbha/HAProxy ratios.
+over one nginx-light worker on 127.0.0.1:$NGINX_PORT1 and :$NGINX_PORT2, in http keep-alive, tcp mode,
+ACL-heavy routing and https keep-alive, and prints a Markdown table of medians with the lbha/HAProxy
+ratios.
 
   --lbha PATH        lbha binary (default: target/release/lbha under the repo root)
   --duration D       wrk duration per run: N, Ns, Nm or Nh (default: 10s)
   --connections N    wrk connections, one wrk thread (default: 64)
   --runs N           runs per proxy and scenario; the median is reported (default: 3)
+  --scenarios LIST   comma-separated scenarios to run (default: all):
+$(scenario_help)
   --out FILE         also write the result tables to FILE
   -h, --help         show this help
 
 Exit status: 0 when the table was printed, 1 when the benchmark failed, 2 on usage errors or
 missing prerequisites.
 EOF
+}
+
+# One line per group for the usage text: "group  id, id".
+scenario_help() {
+    local entry id group rest groups=() g ids
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r id group rest <<<"$entry"
+        [[ " ${groups[*]} " == *" $group "* ]] || groups+=("$group")
+    done
+    for g in "${groups[@]}"; do
+        ids=""
+        for entry in "${SCENARIOS[@]}"; do
+            IFS='|' read -r id group rest <<<"$entry"
+            [[ $group == "$g" ]] && ids+="$id, "
+        done
+        printf '                       %-6s %s\n' "$g" "${ids%, }"
+    done
 }
 
 log() { printf 'proxy.sh: %s\n' "$*" >&2; }
@@ -66,7 +101,7 @@ usage_error() { printf 'proxy.sh: %s\n\n' "$*" >&2; usage >&2; exit 2; }
 parse_args() {
     while (($# > 0)); do
         case $1 in
-            --lbha | --duration | --connections | --runs | --out)
+            --lbha | --duration | --connections | --runs | --out | --scenarios)
                 (($# >= 2)) || usage_error "$1 needs a value"
                 case $1 in
                     --lbha) LBHA=$2 ;;
@@ -74,6 +109,7 @@ parse_args() {
                     --connections) CONNECTIONS=$2 ;;
                     --runs) RUNS=$2 ;;
                     --out) OUT_FILE=$2 ;;
+                    --scenarios) SCENARIO_LIST=$2 ;;
                 esac
                 shift 2
                 ;;
@@ -84,6 +120,46 @@ parse_args() {
     [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || usage_error "--duration must look like 10s, 2m or 1h (got '$DURATION')"
     [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer (got '$CONNECTIONS')"
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer (got '$RUNS')"
+    select_scenarios
+}
+
+# Fills SELECTED from --scenarios: each item is a scenario id or a group; table order is kept.
+select_scenarios() {
+    local entry id group rest item known=()
+    local -A wanted=()
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r id group rest <<<"$entry"
+        known+=("$id")
+        [[ " ${known[*]} " == *" $group "* ]] || known+=("$group")
+    done
+    if [[ -z $SCENARIO_LIST ]]; then
+        SELECTED=("${SCENARIOS[@]}")
+        return
+    fi
+    [[ $SCENARIO_LIST =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] ||
+        usage_error "--scenarios must be a comma-separated list such as http,tcp (got '$SCENARIO_LIST')"
+    local items=()
+    IFS=',' read -r -a items <<<"$SCENARIO_LIST"
+    for item in "${items[@]}"; do
+        [[ " ${known[*]} " == *" $item "* ]] ||
+            usage_error "--scenarios: unknown scenario '$item' (known: $(printf '%s, ' "${known[@]}" | sed 's/, $//'))"
+        wanted[$item]=1
+    done
+    for entry in "${SCENARIOS[@]}"; do
+        IFS='|' read -r id group rest <<<"$entry"
+        if [[ -n ${wanted[$id]:-} || -n ${wanted[$group]:-} ]]; then
+            SELECTED+=("$entry")
+        fi
+    done
+}
+
+# True when a selected scenario has this variant (plain, acl, tls).
+selected_variant() {
+    local entry
+    for entry in "${SELECTED[@]}"; do
+        [[ ${entry##*|} == "$1" ]] && return 0
+    done
+    return 1
 }
 
 # Seconds in a wrk duration, to bound each wrk with a timeout of its own.
@@ -102,6 +178,9 @@ check_prerequisites() {
     command -v nginx >/dev/null || missing+=(nginx-light)
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
+    if selected_variant tls; then
+        command -v openssl >/dev/null || missing+=(openssl)
+    fi
     if ((${#missing[@]} > 0)); then
         local sudo=""
         ((EUID == 0)) || sudo="sudo "
@@ -115,7 +194,7 @@ check_prerequisites() {
         exit 2
     fi
     local tmpl
-    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl; do
+    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -139,8 +218,11 @@ port_open() {
 }
 
 check_ports_free() {
-    local port
-    for port in "$NGINX_PORT1" "$NGINX_PORT2" "$HAPROXY_PORT" "$LBHA_PORT"; do
+    local port ports=("$NGINX_PORT1" "$NGINX_PORT2" "$HAPROXY_PORT" "$LBHA_PORT")
+    if selected_variant acl; then
+        ports+=("$HAPROXY_STATS_PORT" "$LBHA_STATS_PORT")
+    fi
+    for port in "${ports[@]}"; do
         if port_open "$port"; then
             die "something already listens on $HOST:$port; stop it first (it would skew or break the benchmark)"
         fi
@@ -221,17 +303,20 @@ on_signal() {
     esac
 }
 
-# Fills a template from conf/ into the temp dir. $WORK comes from mktemp and holds no '|'.
+# Fills a template from conf/ into the temp dir: render TMPL DEST [NAME=VALUE]... replaces @NAME@
+# with VALUE besides the fixed @TMP@, @HOST@, @NGINX_PORT1@ and @NGINX_PORT2@. Values come from this
+# script ($WORK is from mktemp) and hold no '|', '&' or '\'. A placeholder left outside comments is an error.
 render() {
-    local tmpl=$1 dest=$2 mode=${3:-} port=${4:-} user_directive=${5:-}
-    sed -e "s|@TMP@|$WORK|g" \
-        -e "s|@HOST@|$HOST|g" \
-        -e "s|@NGINX_PORT1@|$NGINX_PORT1|g" \
-        -e "s|@NGINX_PORT2@|$NGINX_PORT2|g" \
-        -e "s|@MODE@|$mode|g" \
-        -e "s|@PORT@|$port|g" \
-        -e "s|@USER_DIRECTIVE@|$user_directive|g" \
-        "$CONF_DIR/$tmpl" >"$dest"
+    local tmpl=$1 dest=$2 pair left
+    shift 2
+    local subst=(-e "s|@TMP@|$WORK|g" -e "s|@HOST@|$HOST|g"
+        -e "s|@NGINX_PORT1@|$NGINX_PORT1|g" -e "s|@NGINX_PORT2@|$NGINX_PORT2|g")
+    for pair in "$@"; do
+        subst+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
+    done
+    sed "${subst[@]}" "$CONF_DIR/$tmpl" >"$dest" || die "could not write $dest"
+    left=$(grep -v '^[[:space:]]*#' "$dest" | grep -o '@[A-Z0-9_]*@' | sort -u | tr '\n' ' ') || true
+    [[ -z $left ]] || die "placeholders left unfilled in $dest (from $CONF_DIR/$tmpl): $left"
 }
 
 NGINX_PID=""
@@ -241,7 +326,7 @@ start_nginx() {
     # As root nginx would drop its worker to "nobody", which cannot read the 0700 temp dir.
     local user_directive=""
     ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
-    render nginx.conf.tmpl "$WORK/nginx.conf" "" "" "$user_directive"
+    render nginx.conf.tmpl "$WORK/nginx.conf" USER_DIRECTIVE="$user_directive"
     nginx -t -q -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf" >"$WORK/nginx-check.log" 2>&1 ||
         die "nginx rejected $WORK/nginx.conf$(log_tail "$WORK/nginx-check.log")$(log_tail "$WORK/nginx-error.log")"
     start_bg "$WORK/nginx.log" taskset -c "$CPU_LOAD" nginx -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf"
@@ -252,15 +337,32 @@ start_nginx() {
     probe nginx "$NGINX_PORT2" /16k
 }
 
-# Starts HAProxy and lbha for one mode; sets HAPROXY_PID and LBHA_PID.
+# Self-signed ECDSA P-256 certificate and its key in one PEM file, the form HAProxy's `crt` wants;
+# lbha reads the same file. Made fresh for every run and removed with the temp dir.
+make_cert() {
+    mkdir -m 700 "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=bench.lbha.test" -addext "subjectAltName=DNS:bench.lbha.test,IP:$HOST" \
+        -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >"$WORK/openssl.log" 2>&1 ||
+        die "openssl could not make the self-signed certificate$(log_tail "$WORK/openssl.log")"
+    CERT="$WORK/tls/bench.pem"
+    cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$CERT" || die "could not write $CERT"
+}
+
+# Starts HAProxy and lbha for one scenario; sets HAPROXY_PID and LBHA_PID.
 HAPROXY_PID=""
 LBHA_PID=""
 start_proxies() {
-    local mode=$1 scen=$2
+    local mode=$1 scen=$2 variant=$3
     local hcfg="$WORK/haproxy-$scen.cfg" lcfg="$WORK/lbha-$scen.toml"
     local hlog="$WORK/haproxy-$scen.log" llog="$WORK/lbha-$scen.log"
-    render "haproxy-$mode.cfg.tmpl" "$hcfg" "$mode" "$HAPROXY_PORT"
-    render lbha.toml.tmpl "$lcfg" "$mode" "$LBHA_PORT"
+    local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts=""
+    case $variant in
+        acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
+        tls) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
+    esac
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
     start_bg "$hlog" taskset -c "$CPU_PROXY" haproxy -db -f "$hcfg"
@@ -272,20 +374,74 @@ start_proxies() {
 
     wait_port haproxy "$HAPROXY_PORT" "$HAPROXY_PID" "$hlog"
     wait_port lbha "$LBHA_PORT" "$LBHA_PID" "$llog"
+    if [[ $variant == acl ]]; then
+        wait_port "haproxy stats" "$HAPROXY_STATS_PORT" "$HAPROXY_PID" "$hlog"
+        wait_port "lbha stats" "$LBHA_STATS_PORT" "$LBHA_PID" "$llog"
+    fi
 }
 
 # One request with Connection: close, so a proxy that accepts but cannot forward fails here
 # with a clear message instead of as a table full of wrk errors.
+# probe NAME PORT PATH [SCHEME [HOST_HEADER]]; https goes through `openssl s_client`.
 probe() {
-    local name=$1 port=$2 path=$3 status
-    # shellcheck disable=SC2016 # $0..$2 belong to the inner bash, which gets them as arguments
-    status=$(timeout 5 bash -c '
-        exec 3<>"/dev/tcp/$0/$1" || exit 1
-        printf "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" "$0" >&3
-        head -n 1 <&3' "$HOST" "$port" "$path" 2>/dev/null) || true
+    local name=$1 port=$2 path=$3 scheme=${4:-http} host=${5:-$HOST} status
+    if [[ $scheme == https ]]; then
+        status=$(printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$host" |
+            timeout 5 openssl s_client -quiet -connect "$HOST:$port" 2>/dev/null | head -n 1) || true
+    else
+        # shellcheck disable=SC2016 # $0..$3 belong to the inner bash, which gets them as arguments
+        status=$(timeout 5 bash -c '
+            exec 3<>"/dev/tcp/$0/$1" || exit 1
+            printf "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" "$3" >&3
+            head -n 1 <&3' "$HOST" "$port" "$path" "$host" 2>/dev/null) || true
+    fi
     status=${status%$'\r'}
     [[ $status == "HTTP/1.1 200"* ]] ||
-        die "$name on $HOST:$port did not answer GET $path with 200 (status line: '${status:-none}')"
+        die "$name on $scheme://$HOST:$port did not answer GET $path (Host: $host) with 200 (status line: '${status:-none}')"
+}
+
+# "protocol cipher key-exchange" that an OpenSSL client (as wrk is) negotiates with HOST:PORT.
+tls_params() {
+    local out
+    out=$(timeout 5 openssl s_client -brief -connect "$HOST:$1" </dev/null 2>&1) || true
+    awk '
+        /^Protocol version:/ { p = $3 }
+        /^Ciphersuite:/ { c = $2 }
+        /^(Server|Negotiated) Temp Key:/ { k = $4; sub(/,$/, "", k) }
+        END { if (p == "" || c == "") exit 1; printf "%s %s%s\n", p, c, (k == "" ? "" : " " k) }' <<<"$out" ||
+        die "could not make a TLS connection to $HOST:$1$(printf '\n%s' "$out" | tail -n 5)"
+}
+
+# Sessions per backend of the ACL scenario from a stats page's CSV, one "name count" a line.
+# HTTP/1.0, so the body is not chunked.
+backend_sessions() {
+    local port=$1 csv
+    # shellcheck disable=SC2016 # $0 and $1 belong to the inner bash, which gets them as arguments
+    csv=$(timeout 5 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET /stats;csv HTTP/1.0\r\n\r\n" >&3
+        cat <&3' "$HOST" "$port" 2>/dev/null | tr -d '\r') || true
+    awk -F, '
+        /^# pxname,/ { for (i = 1; i <= NF; i++) if ($i == "stot") col = i; next }
+        col && $2 == "BACKEND" && $1 ~ /^be_/ { print $1, $col }
+        END { if (!col) exit 1 }' <<<"$csv"
+}
+
+# Proves the ACL scenario measures what it claims: every request went to the last use_backend
+# rule's backend, so each request evaluated all 20 ACLs.
+check_acl_route() {
+    local name=$1 port=$2 sessions be n
+    sessions=$(backend_sessions "$port") || die "$name: no CSV with a stot column at http://$HOST:$port/stats;csv"
+    for be in $ACL_BACKENDS; do
+        n=$(awk -v b="$be" '$1 == b { print $2 }' <<<"$sessions")
+        [[ $n =~ ^[0-9]+$ ]] || die "$name: the stats CSV on $HOST:$port has no session count for backend $be"
+        if [[ $be == "$ACL_BACKEND" ]]; then
+            ((n > 0)) || die "$name sent no request to $ACL_BACKEND, which the last use_backend rule should pick"
+        elif ((n > 0)); then
+            die "$name sent $n requests to $be; the benchmark request should match only the last use_backend rule ($ACL_BACKEND)"
+        fi
+    done
+    log "  routing: $name sent every request to $ACL_BACKEND (stot $(awk -v b="$ACL_BACKEND" '$1 == b { print $2 }' <<<"$sessions")), none to the other 9 backends"
 }
 
 # Prints "req/s p99_ms errors" from a wrk --latency report, or fails if a field is missing.
@@ -314,13 +470,16 @@ parse_wrk() {
         }' "$1"
 }
 
+# run_wrk TARGET SCENARIO RUN PORT PATH [SCHEME [HOST_HEADER]]
 run_wrk() {
-    local target=$1 scen=$2 run=$3 port=$4 path=$5
-    local url="http://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
+    local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-}
+    local url="$scheme://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
+    local headers=()
+    [[ -z $host ]] || headers=(-H "Host: $host")
     # In the background plus `wait`, so a Ctrl-C or SIGTERM runs the trap at once: bash defers traps
     # while a foreground child runs, and skips the INT trap when that child (wrk) handles SIGINT itself.
     timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
-        taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out" 2>&1 &
+        taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${headers[@]}" "$url" >"$out" 2>&1 &
     local wrk_pid=$!
     PIDS+=("$wrk_pid")
     wait "$wrk_pid" || rc=$?
@@ -370,26 +529,42 @@ ratio() {
 }
 
 bench_scenario() {
-    local scen=$1 label=$2 mode=$3 path=$4 run
-    log "scenario: $label ($mode mode, GET $path)"
-    start_proxies "$mode" "$scen"
+    local scen=$1 label=$2 mode=$3 path=$4 variant=$5 run scheme=http host=""
+    [[ $variant == tls ]] && scheme=https
+    [[ $variant == acl ]] && host=$ACL_HOST
+    log "scenario: $label (proxy mode $mode, wrk over $scheme, GET $path${host:+, Host: $host})"
+    start_proxies "$mode" "$scen" "$variant"
     log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
-    probe haproxy "$HAPROXY_PORT" "$path"
-    probe lbha "$LBHA_PORT" "$path"
+    probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
+    probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
+    if [[ $variant == acl ]]; then
+        check_acl_route haproxy "$HAPROXY_STATS_PORT"
+        check_acl_route lbha "$LBHA_STATS_PORT"
+    fi
+    if [[ $variant == tls ]]; then
+        TLS_PARAMS[haproxy]=$(tls_params "$HAPROXY_PORT")
+        TLS_PARAMS[lbha]=$(tls_params "$LBHA_PORT")
+        log "  TLS as an OpenSSL client sees it: haproxy ${TLS_PARAMS[haproxy]}, lbha ${TLS_PARAMS[lbha]}"
+    fi
     for ((run = 1; run <= RUNS; run++)); do
-        run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path"
+        # nginx speaks plain http only; the direct reference shows the backend's share of the cost.
+        run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path" http "$host"
         # Alternate which proxy goes first so slow drift in the machine hits both alike.
         if ((run % 2)); then
-            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path"
-            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path"
+            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path" "$scheme" "$host"
+            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path" "$scheme" "$host"
         else
-            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path"
-            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path"
+            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path" "$scheme" "$host"
+            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path" "$scheme" "$host"
         fi
         ensure_target_alive haproxy "$scen"
         ensure_target_alive lbha "$scen"
         ensure_target_alive direct "$scen"
     done
+    if [[ $variant == acl ]]; then
+        check_acl_route haproxy "$HAPROXY_STATS_PORT"
+        check_acl_route lbha "$LBHA_STATS_PORT"
+    fi
     RSS[$scen/haproxy]=$(peak_rss_mib "$HAPROXY_PID")
     RSS[$scen/lbha]=$(peak_rss_mib "$LBHA_PID")
     stop_pid "$LBHA_PID"
@@ -397,13 +572,13 @@ bench_scenario() {
 }
 
 build_report() {
-    local entry scen label mode path
+    local entry scen group label mode path variant
     local h_rps l_rps h_p99 l_p99 r_rps r_p99 met=0 total=0 misses=()
     printf '%s\n' "$SETUP_LINE" ""
     printf '| scenario | HAProxy req/s | lbha req/s | ratio req/s (lbha/HAProxy) | HAProxy p99 ms | lbha p99 ms | ratio p99 | HAProxy RSS MiB | lbha RSS MiB | errors |\n'
     printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
-    for entry in "${SCENARIOS[@]}"; do
-        IFS='|' read -r scen label mode path <<<"$entry"
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant <<<"$entry"
         h_rps=$(median "${RPS[$scen/haproxy]}")
         l_rps=$(median "${RPS[$scen/lbha]}")
         h_p99=$(median "${P99[$scen/haproxy]}")
@@ -429,11 +604,17 @@ build_report() {
         joined=$(printf '%s; ' "${misses[@]}")
         printf 'Result: target met in %d of %d scenarios; missed (or lbha had errors): %s.\n' "$met" "$total" "${joined%; }"
     fi
+    if [[ -n ${TLS_PARAMS[haproxy]:-} ]]; then
+        printf '\nTLS in the https scenario (self-signed ECDSA P-256 certificate made at run time; as an OpenSSL client negotiates it): HAProxy %s, lbha %s.\n' \
+            "${TLS_PARAMS[haproxy]}" "${TLS_PARAMS[lbha]}"
+    fi
     printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'
     printf '| scenario | direct req/s | direct p99 ms | errors |\n'
     printf '|---|---:|---:|---:|\n'
-    for entry in "${SCENARIOS[@]}"; do
-        IFS='|' read -r scen label mode path <<<"$entry"
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        [[ $variant == acl ]] && path+=" (Host: $ACL_HOST)"
+        [[ $variant == tls ]] && path+=" (plain http)"
         printf '| %s: GET %s | %.0f | %.2f | %d |\n' "$label" "$path" \
             "$(median "${RPS[$scen/direct]}")" "$(median "${P99[$scen/direct]}")" "${ERRS[$scen/direct]}"
     done
@@ -464,14 +645,19 @@ main() {
     if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
         log "warning: load average is $load; other work on these 2 CPUs (a cargo build, say) skews the ratios"
     fi
-    log "estimated time: $((${#SCENARIOS[@]} * RUNS * 3 * $(duration_secs))) s of wrk plus startup"
+    log "scenarios: $(printf '%s\n' "${SELECTED[@]}" | cut -d'|' -f1 | paste -sd, | sed 's/,/, /g')"
+    log "estimated time: $((${#SELECTED[@]} * RUNS * 3 * $(duration_secs))) s of wrk plus startup"
     start_nginx
     log "nginx up on $HOST:$NGINX_PORT1 and :$NGINX_PORT2, pinning: $(taskset -cp "$NGINX_PID" | sed 's/.*: /cpu /')"
 
-    local entry scen label mode path
-    for entry in "${SCENARIOS[@]}"; do
-        IFS='|' read -r scen label mode path <<<"$entry"
-        bench_scenario "$scen" "$label" "$mode" "$path"
+    if selected_variant tls; then
+        make_cert
+    fi
+
+    local entry scen group label mode path variant
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        bench_scenario "$scen" "$label" "$mode" "$path" "$variant"
     done
 
     local report

@@ -53,23 +53,18 @@ fn measure(what: &str, key: impl Fn(usize) -> StickKey) {
 /// Each measurement runs in its own process: freed memory is not always given back to the
 /// system, so a second table in the same process would look cheaper than it is.
 fn main() {
-    let arg = std::env::args()
-        .skip(1)
-        .find(|a| a == "string" || a == "ip");
+    let arg = std::env::args().skip(1).find(|a| a == "string" || a == "ip");
     match arg.as_deref() {
-        Some("string") => measure("string keys (32-char session ids)", |i| {
-            StickKey::Str(format!("{i:032x}").into_boxed_str())
-        }),
-        Some(_) => measure("ip keys (stick on src)", |i| {
-            StickKey::Ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32)))
-        }),
+        Some("string") => {
+            measure("string keys (32-char session ids)", |i| StickKey::Str(format!("{i:032x}").into_boxed_str()))
+        }
+        Some(_) => {
+            measure("ip keys (stick on src)", |i| StickKey::Ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32))))
+        }
         None => {
             let me = std::env::current_exe().expect("own path");
             for kind in ["string", "ip"] {
-                let st = std::process::Command::new(&me)
-                    .arg(kind)
-                    .status()
-                    .expect("run a measurement");
+                let st = std::process::Command::new(&me).arg(kind).status().expect("run a measurement");
                 assert!(st.success(), "{kind} measurement failed");
             }
         }

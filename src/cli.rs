@@ -1,8 +1,15 @@
-//! The `lbha` command line.
+//! The `lbha` command line. Everything but `run` and `check` is a thin client of the control
+//! socket. Exit codes: 0 ok, 1 the command failed, 2 usage error, 3 the daemon is not reachable.
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use crate::control::client::{self, ClientError};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+const DEFAULT_SOCKET: &str = "/run/lbha/lbha.sock";
+/// Longer than the daemon's own bound on a reload, so its answer arrives first.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(130);
 
 #[derive(Parser)]
 #[command(
@@ -11,6 +18,10 @@ use std::process::ExitCode;
     about = "High-availability load balancer: HAProxy-class proxy and VRRP in one daemon"
 )]
 struct Cli {
+    /// Control socket of the daemon [default: /run/lbha/lbha.sock]. With `run`, it overrides
+    /// `control_socket.path` of the config.
+    #[arg(short = 'S', long = "socket", global = true, value_name = "SOCKET")]
+    socket: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -28,39 +39,304 @@ enum Cmd {
         #[arg(short = 'c', long = "config", default_value = "/etc/lbha/lbha.toml")]
         config: PathBuf,
     },
+    /// Reload the running daemon's configuration file; prints the new generation or every error.
+    Reload {
+        /// Close the connections accepted before the reload at once (HAProxy's `-st`); by default
+        /// they finish (`-sf`), and those whose bind or server was removed get `hard_stop_after`.
+        #[arg(long)]
+        terminate: bool,
+    },
+    /// One screen: frontends, backends and servers, reload generation, uptime, VRRP.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show counters and state (HAProxy's `show stat`, `show info`, `show servers state`).
+    Show {
+        #[command(subcommand)]
+        what: Show,
+    },
+    /// Change a server's runtime state.
+    Server {
+        #[command(subcommand)]
+        action: ServerAction,
+    },
+    /// Send a raw runtime API command (several may be chained with `;`).
+    #[command(name = "cmd")]
+    Raw {
+        /// For example "show servers state web" or "set server web/a weight 50%".
+        command: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Show {
+    /// HAProxy's CSV counters.
+    Stat {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process information.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runtime state of every server, or of one backend's.
+    Servers {
+        backend: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The backends.
+    Backends {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerAction {
+    /// Take a server out of maintenance.
+    Enable {
+        #[arg(value_name = "BACKEND/SERVER", value_parser = server_arg)]
+        server: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a server in maintenance: it gets no new traffic.
+    Disable {
+        #[arg(value_name = "BACKEND/SERVER", value_parser = server_arg)]
+        server: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a server's weight: 0-256, or a percentage of its configured weight (`50%`).
+    Weight {
+        #[arg(value_name = "BACKEND/SERVER", value_parser = server_arg)]
+        server: String,
+        #[arg(value_parser = weight_arg)]
+        weight: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a server's admin state.
+    State {
+        #[arg(value_name = "BACKEND/SERVER", value_parser = server_arg)]
+        server: String,
+        state: AdminArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AdminArg {
+    Ready,
+    Drain,
+    Maint,
+}
+
+fn server_arg(s: &str) -> Result<String, String> {
+    match s.split_once('/') {
+        Some((b, sv)) if !b.is_empty() && !sv.is_empty() && !sv.contains('/') && !s.contains(char::is_whitespace) => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("expected BACKEND/SERVER, got '{s}'")),
+    }
+}
+
+fn weight_arg(s: &str) -> Result<String, String> {
+    let n = s.strip_suffix('%').unwrap_or(s);
+    match n.parse::<u32>() {
+        Ok(v) if s.ends_with('%') || v <= crate::control::parse::MAX_WEIGHT => Ok(s.to_string()),
+        _ => Err(format!("expected a weight from 0 to 256 or a percentage such as 50%, got '{s}'")),
+    }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LBHA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let socket = cli.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let json = |cmd: &str, json: bool| {
+        if json { format!("json {cmd}") } else { cmd.to_string() }
+    };
     match cli.cmd {
         Cmd::Run { config } => {
             init_logging();
-            crate::daemon::run(crate::daemon::RunOptions { config })
+            crate::daemon::run(crate::daemon::RunOptions { config, socket: cli.socket })
         }
-        Cmd::Check { config } => match crate::config::load(&config) {
-            Ok(_) => {
-                println!("Configuration file {} is valid", config.display());
-                ExitCode::SUCCESS
+        Cmd::Check { config } => check(&config),
+        Cmd::Reload { terminate } => reload(&socket, terminate),
+        Cmd::Status { json: true } => ask(&socket, "show status json"),
+        Cmd::Status { json: false } => status(&socket),
+        Cmd::Show { what } => match what {
+            Show::Stat { json: j } => ask(&socket, &json("show stat", j)),
+            Show::Info { json: j } => ask(&socket, &json("show info", j)),
+            Show::Servers { backend, json: j } => {
+                let cmd = match backend {
+                    Some(b) => format!("show servers state {}", escape(&b)),
+                    None => "show servers state".into(),
+                };
+                ask(&socket, &json(&cmd, j))
             }
-            Err(e) => {
-                eprintln!("{e}");
-                let n = e.errors.len();
-                eprintln!(
-                    "{n} error{} found in {}",
-                    if n == 1 { "" } else { "s" },
-                    config.display()
-                );
-                ExitCode::from(1)
-            }
+            Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
         },
+        Cmd::Server { action } => {
+            let (cmd, j) = match action {
+                ServerAction::Enable { server, json } => (format!("enable server {}", escape(&server)), json),
+                ServerAction::Disable { server, json } => (format!("disable server {}", escape(&server)), json),
+                ServerAction::Weight { server, weight, json } => {
+                    (format!("set server {} weight {weight}", escape(&server)), json)
+                }
+                ServerAction::State { server, state, json } => {
+                    let st = match state {
+                        AdminArg::Ready => "ready",
+                        AdminArg::Drain => "drain",
+                        AdminArg::Maint => "maint",
+                    };
+                    (format!("set server {} state {st}", escape(&server)), json)
+                }
+            };
+            ask(&socket, &json(&cmd, j))
+        }
+        Cmd::Raw { command } => ask(&socket, &command),
+    }
+}
+
+/// Keeps a name one word of the runtime API (names may not hold `;` or spaces unescaped).
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == ';' || c == '\\' || c.is_whitespace() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn check(config: &Path) -> ExitCode {
+    match crate::config::load(config) {
+        Ok(_) => {
+            println!("Configuration file {} is valid", config.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            let n = e.errors.len();
+            eprintln!("{n} error{} found in {}", if n == 1 { "" } else { "s" }, config.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn client_failed(e: &ClientError) -> ExitCode {
+    eprintln!("lbha: {e}");
+    match e {
+        ClientError::Timeout { .. } => ExitCode::from(1),
+        _ => ExitCode::from(3),
+    }
+}
+
+/// Sends one command line and prints each answer: successes on stdout, failures on stderr.
+fn ask(socket: &Path, line: &str) -> ExitCode {
+    let answers = match client::run(socket, line, CLIENT_TIMEOUT) {
+        Ok(a) => a,
+        Err(e) => return client_failed(&e),
+    };
+    if answers.is_empty() {
+        eprintln!("lbha: no answer from {}", socket.display());
+        return ExitCode::from(1);
+    }
+    let mut code = ExitCode::SUCCESS;
+    for a in answers {
+        if a.ok {
+            print!("{}", a.text);
+        } else {
+            eprint!("lbha: {}", a.text);
+            code = ExitCode::from(1);
+        }
+    }
+    code
+}
+
+fn reload(socket: &Path, terminate: bool) -> ExitCode {
+    let cmd = if terminate { "reload terminate" } else { "reload" };
+    let answers = match client::run(socket, cmd, CLIENT_TIMEOUT) {
+        Ok(a) => a,
+        Err(e) => return client_failed(&e),
+    };
+    let Some(a) = answers.into_iter().next() else {
+        eprintln!("lbha: no answer from {}", socket.display());
+        return ExitCode::from(1);
+    };
+    // Drop HAProxy's `Success=N` / `--` preamble; the exit code says it.
+    let body = a.text.split_once("--\n").map_or(a.text.as_str(), |(_, rest)| rest);
+    if a.ok {
+        print!("{body}");
+        ExitCode::SUCCESS
+    } else {
+        eprint!("lbha: {body}");
+        ExitCode::from(1)
+    }
+}
+
+fn status(socket: &Path) -> ExitCode {
+    let answers = match client::run(socket, "show status json", CLIENT_TIMEOUT) {
+        Ok(a) => a,
+        Err(e) => return client_failed(&e),
+    };
+    let Some(a) = answers.into_iter().next() else {
+        eprintln!("lbha: no answer from {}", socket.display());
+        return ExitCode::from(1);
+    };
+    match serde_json::from_str::<crate::control::status::Status>(&a.text) {
+        Ok(st) if a.ok => {
+            print!("{}", crate::control::status::render(&st));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("lbha: unexpected answer to 'show status json': {}", a.text.trim_end());
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_checked_before_asking_the_daemon() {
+        assert!(server_arg("web/a").is_ok());
+        assert!(server_arg("web").is_err());
+        assert!(server_arg("web/a/b").is_err());
+        assert!(server_arg("/a").is_err());
+        assert!(weight_arg("256").is_ok());
+        assert!(weight_arg("50%").is_ok());
+        assert!(weight_arg("257").is_err());
+        assert!(weight_arg("-1").is_err());
+        assert!(weight_arg("x%").is_err());
+        assert_eq!(escape("a b;c"), "a\\ b\\;c");
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for args in [
+            vec!["lbha", "server", "disable", "nobackend"],
+            vec!["lbha", "server", "weight", "web/a", "300"],
+            vec!["lbha", "server", "state", "web/a", "up"],
+            vec!["lbha", "frobnicate"],
+        ] {
+            let e = Cli::try_parse_from(&args).err().unwrap();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+        let c = Cli::try_parse_from(["lbha", "status", "-S", "/tmp/x.sock", "--json"]).unwrap();
+        assert_eq!(c.socket, Some(PathBuf::from("/tmp/x.sock")));
     }
 }

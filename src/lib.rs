@@ -4,11 +4,14 @@
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod health;
+pub mod log;
 pub mod persist;
 pub mod proxy;
 pub mod routing;
 pub mod state;
 pub mod stats;
+pub mod tls;
 pub mod vrrp;

@@ -37,15 +37,32 @@ pub struct Counters {
     pub redispatches: AtomicU64,
     /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
     pub http_responses: [AtomicU64; 6],
+    /// Used by backends only.
+    pub queue: Queue,
 }
 
 impl Counters {
     /// Counts a session in; the guard counts it out when dropped.
     pub fn open_session(self: &Arc<Self>) -> SessionGuard {
+        self.count_in();
+        SessionGuard { counters: self.clone(), wake: None }
+    }
+
+    /// Opens a session only while fewer than `limit` are open (0 = no limit). The guard wakes
+    /// one request queued on `queue_of` (the backend) when it closes.
+    pub fn try_open_session(self: &Arc<Self>, limit: u32, queue_of: &Arc<Counters>) -> Option<SessionGuard> {
+        if limit > 0 {
+            self.cur_sessions.fetch_update(Relaxed, Relaxed, |c| (c < limit).then_some(c + 1)).ok()?;
+            self.cur_sessions.fetch_sub(1, Relaxed);
+        }
+        self.count_in();
+        Some(SessionGuard { counters: self.clone(), wake: Some(queue_of.clone()) })
+    }
+
+    fn count_in(&self) {
         let cur = self.cur_sessions.fetch_add(1, Relaxed) + 1;
         self.max_sessions.fetch_max(cur, Relaxed);
         self.total_sessions.fetch_add(1, Relaxed);
-        SessionGuard(self.clone())
     }
     pub fn count_status(&self, status: u16) {
         let i = match status {
@@ -62,12 +79,26 @@ impl Counters {
 
 /// Decrements the current-sessions gauge on drop, so every exit path is counted.
 #[derive(Debug)]
-pub struct SessionGuard(Arc<Counters>);
+pub struct SessionGuard {
+    counters: Arc<Counters>,
+    wake: Option<Arc<Counters>>,
+}
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.0.cur_sessions.fetch_sub(1, Relaxed);
+        self.counters.cur_sessions.fetch_sub(1, Relaxed);
+        if let Some(b) = &self.wake {
+            b.queue.notify.notify_one();
+        }
     }
+}
+
+/// Requests waiting for a server slot (servers at `maxconn`), HAProxy's backend queue.
+#[derive(Debug, Default)]
+pub struct Queue {
+    pub notify: tokio::sync::Notify,
+    pub cur: AtomicU32,
+    pub max: AtomicU32,
 }
 
 /// Live facts about one server.
@@ -95,6 +126,11 @@ pub struct ServerRt {
     shutdown_on_down: AtomicBool,
     /// Bumped when the server's open sessions must end; sessions hold a receiver.
     kill: watch::Sender<u64>,
+    /// Failed health checks since start.
+    pub check_failures: AtomicU64,
+    /// Concurrent sessions allowed (0 = no limit), from the config.
+    pub maxconn: AtomicU32,
+    downtime_ms: AtomicU64,
 }
 
 impl ServerRt {
@@ -116,6 +152,9 @@ impl ServerRt {
             born: Instant::now(),
             shutdown_on_down: AtomicBool::new(false),
             kill: watch::channel(0).0,
+            check_failures: AtomicU64::new(0),
+            maxconn: AtomicU32::new(0),
+            downtime_ms: AtomicU64::new(0),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -135,9 +174,21 @@ impl ServerRt {
                 }
             }
             if let Ok(mut lc) = self.last_change.lock() {
+                if up {
+                    self.downtime_ms.fetch_add(lc.0.elapsed().as_millis() as u64, Relaxed);
+                }
                 *lc = (Instant::now(), SystemTime::now());
             }
         }
+    }
+    /// Seconds since the last UP/DOWN change.
+    pub fn since_change(&self) -> std::time::Duration {
+        self.last_change.lock().map(|l| l.0.elapsed()).unwrap_or_default()
+    }
+    /// Total time spent DOWN, including the current outage.
+    pub fn downtime(&self) -> std::time::Duration {
+        let past = std::time::Duration::from_millis(self.downtime_ms.load(Relaxed));
+        if self.is_up() { past } else { past + self.since_change() }
     }
     pub fn admin(&self) -> Admin {
         match self.admin.load(Relaxed) {
@@ -154,13 +205,11 @@ impl ServerRt {
     }
     fn start_ramp(&self) {
         let t = self.born.elapsed().as_nanos();
-        self.ramp_from
-            .store(u64::try_from(t).unwrap_or(NO_RAMP - 1), Relaxed);
+        self.ramp_from.store(u64::try_from(t).unwrap_or(NO_RAMP - 1), Relaxed);
     }
     /// Takes the per-server settings of a (re)loaded config.
     pub fn configure(&self, slowstart: Duration, shutdown_on_down: bool) {
-        self.slowstart_ms
-            .store(slowstart.as_millis() as u64, Relaxed);
+        self.slowstart_ms.store(slowstart.as_millis() as u64, Relaxed);
         self.shutdown_on_down.store(shutdown_on_down, Relaxed);
     }
     /// The weight the balancer uses: the runtime weight, reduced while slowstart ramps it up.
@@ -171,8 +220,7 @@ impl ServerRt {
         if window == 0 || from == NO_RAMP {
             return w;
         }
-        let elapsed =
-            Duration::from_nanos((self.born.elapsed().as_nanos() as u64).saturating_sub(from));
+        let elapsed = Duration::from_nanos((self.born.elapsed().as_nanos() as u64).saturating_sub(from));
         crate::health::ramp_weight(w, elapsed, Duration::from_millis(window))
     }
     pub fn shuts_down_sessions(&self) -> bool {
@@ -201,6 +249,11 @@ impl ServerRt {
     pub fn usable(&self) -> bool {
         self.is_up() && self.admin() != Admin::Maint
     }
+    /// At `maxconn`: new requests wait in the backend queue.
+    pub fn full(&self) -> bool {
+        let m = self.maxconn.load(Relaxed);
+        m > 0 && self.counters.cur_sessions.load(Relaxed) >= m
+    }
     /// HAProxy's status column.
     pub fn status(&self) -> &'static str {
         match (self.admin(), self.is_up()) {
@@ -224,10 +277,7 @@ pub struct BackendRt {
 impl BackendRt {
     /// Servers that can take new traffic right now (HAProxy's `nbsrv`).
     pub fn nbsrv(&self) -> usize {
-        self.servers
-            .iter()
-            .filter(|s| s.usable() && s.weight() > 0)
-            .count()
+        self.servers.iter().filter(|s| s.usable() && s.weight() > 0).count()
     }
 }
 
@@ -235,21 +285,13 @@ impl ServerState for BackendRt {
     // Drain sets the weight to 0 for new traffic; persistence still reaches the server through
     // `usable`.
     fn usable(&self, idx: usize) -> bool {
-        self.servers.get(idx).is_some_and(|s| s.usable())
+        self.servers.get(idx).is_some_and(|s| s.usable() && !s.full())
     }
     fn conns(&self, idx: usize) -> u32 {
-        self.servers
-            .get(idx)
-            .map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
+        self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| {
-            if s.admin() == Admin::Drain {
-                0
-            } else {
-                s.effective_weight()
-            }
-        })
+        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.effective_weight() })
     }
 }
 
@@ -279,54 +321,43 @@ impl Registry {
         let mut sv = lock(&self.servers);
         let mut tables = lock(&self.tables);
         let mut next_tables = HashMap::new();
-        let frontends: Vec<_> = snap
-            .frontends
-            .iter()
-            .map(|f| fr.entry(f.name.clone()).or_default().clone())
-            .collect();
-        let mut keep = Vec::new();
-        let backends = snap
-            .backends
-            .iter()
-            .map(|b| BackendRt {
-                counters: be.entry(b.name.clone()).or_default().clone(),
-                servers: b
-                    .servers
-                    .iter()
-                    .map(|s| {
-                        let key = (b.name.clone(), s.name.clone());
-                        keep.push(key.clone());
-                        let rt = sv
-                            .entry(key)
-                            .or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
-                        if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
-                            rt.set_weight(s.weight);
-                        }
-                        rt.configure(s.slowstart, s.shutdown_on_down);
-                        rt.clone()
-                    })
-                    .collect(),
-                persist: b.persist.stick.as_ref().map(|st| {
-                    let t = tables
-                        .get(&b.name)
-                        .filter(|t| t.table_spec() == Some(st.table))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            Arc::new(crate::persist::Runtime::new(Some(st.table), Instant::now()))
-                        });
-                    next_tables.insert(b.name.clone(), t.clone());
-                    t
-                }),
-            })
-            .collect();
+        let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
+        let mut keep = std::collections::HashSet::new();
+        let backends =
+            snap.backends
+                .iter()
+                .map(|b| BackendRt {
+                    counters: be.entry(b.name.clone()).or_default().clone(),
+                    servers: b
+                        .servers
+                        .iter()
+                        .map(|s| {
+                            let key = (b.name.clone(), s.name.clone());
+                            keep.insert(key.clone());
+                            let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+                            if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
+                                rt.set_weight(s.weight);
+                            }
+                            rt.configure(s.slowstart, s.shutdown_on_down);
+                            rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.clone()
+                        })
+                        .collect(),
+                    persist: b.persist.stick.as_ref().map(|st| {
+                        let t =
+                            tables.get(&b.name).filter(|t| t.table_spec() == Some(st.table)).cloned().unwrap_or_else(
+                                || Arc::new(crate::persist::Runtime::new(Some(st.table), Instant::now())),
+                            );
+                        next_tables.insert(b.name.clone(), t.clone());
+                        t
+                    }),
+                })
+                .collect();
         fr.retain(|k, _| snap.frontends.iter().any(|f| &f.name == k));
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
         *tables = next_tables;
-        Attached {
-            frontends,
-            backends,
-        }
+        Attached { frontends, backends }
     }
 }
 
@@ -346,11 +377,7 @@ mod tests {
     fn slowstart_ramps_after_coming_up_only() {
         let s = server();
         s.configure(Duration::from_secs(3600), false);
-        assert_eq!(
-            s.effective_weight(),
-            100,
-            "a server up from the start is not ramped"
-        );
+        assert_eq!(s.effective_weight(), 100, "a server up from the start is not ramped");
         s.set_up(false);
         s.set_up(true);
         let w = s.effective_weight();
@@ -370,11 +397,7 @@ mod tests {
 
     #[test]
     fn drain_keeps_the_server_usable_for_persistence_only() {
-        let rt = BackendRt {
-            counters: Arc::default(),
-            servers: vec![Arc::new(server())],
-            persist: None,
-        };
+        let rt = BackendRt { counters: Arc::default(), servers: vec![Arc::new(server())], persist: None };
         rt.servers[0].set_admin(Admin::Drain);
         assert!(ServerState::usable(&rt, 0), "persistence may still use it");
         assert_eq!(ServerState::weight(&rt, 0), 0, "no new traffic");
@@ -393,16 +416,10 @@ mod tests {
         s.configure(Duration::ZERO, true);
         let end = s.session_end();
         s.set_up(false);
-        tokio::time::timeout(Duration::from_secs(5), end)
-            .await
-            .expect("session told to end");
+        tokio::time::timeout(Duration::from_secs(5), end).await.expect("session told to end");
         // A session opened after the server went down is not affected by that transition.
         let later = s.session_end();
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), later)
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(50), later).await.is_err());
     }
 
     #[test]

@@ -7,32 +7,23 @@ use std::process::Command;
 fn check(text: &str) -> (i32, String, String) {
     let dir = TempDir::new("check");
     let p = dir.write("conf.toml", text);
-    let out = Command::new(lbha_bin())
-        .args(["check", "-c"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&p).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr)
-            .into_owned()
-            .replace(&*p.to_string_lossy(), "FILE"),
+        String::from_utf8_lossy(&out.stderr).into_owned().replace(&*p.to_string_lossy(), "FILE"),
     )
 }
 
 #[test]
 fn shipped_configs_are_valid() {
-    for f in ["etc/quickstart.toml", "etc/lbha.toml"] {
-        let out = Command::new(lbha_bin())
-            .args(["check", "-c", f])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{f}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let mut files = vec!["etc/quickstart.toml".to_string(), "etc/lbha.toml".to_string()];
+    for e in std::fs::read_dir("etc/examples").unwrap() {
+        files.push(e.unwrap().path().to_string_lossy().into_owned());
+    }
+    for f in &files {
+        let out = Command::new(lbha_bin()).args(["check", "-c", f]).output().unwrap();
+        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
     }
 }
@@ -54,24 +45,10 @@ servers = [{ name = "a", addr = "127.0.0.1", weight = 300 }]
 "#,
     );
     assert_eq!(code, 1);
-    assert!(
-        err.contains(
-            "FILE:6:9: frontend[0].bind[0]: invalid port \"99999\" (value: 127.0.0.1:99999)"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains("FILE:7:19: frontend[0].default_backend: no such backend (value: nope)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("backend[0].servers[0].addr: expected host:port (value: 127.0.0.1)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("backend[0].servers[0].weight: must be between 0 and 256 (value: 300)"),
-        "{err}"
-    );
+    assert!(err.contains("FILE:6:9: frontend[0].bind[0]: invalid port \"99999\" (value: 127.0.0.1:99999)"), "{err}");
+    assert!(err.contains("FILE:7:19: frontend[0].default_backend: no such backend (value: nope)"), "{err}");
+    assert!(err.contains("backend[0].servers[0].addr: expected host:port (value: 127.0.0.1)"), "{err}");
+    assert!(err.contains("backend[0].servers[0].weight: must be between 0 and 256 (value: 300)"), "{err}");
     assert!(err.contains("4 errors found"), "{err}");
 }
 
@@ -86,14 +63,8 @@ fn syntax_error_points_at_line() {
 fn unknown_keys_are_errors() {
     let (code, _, err) = check("[global]\nmaxconns = 3\n[defaults]\nmod = \"http\"\n");
     assert_eq!(code, 1);
-    assert!(
-        err.contains("FILE:2:1: global.maxconns: unknown key `maxconns`"),
-        "{err}"
-    );
-    assert!(
-        err.contains("FILE:4:1: defaults.mod: unknown key `mod`"),
-        "{err}"
-    );
+    assert!(err.contains("FILE:2:1: global.maxconns: unknown key `maxconns`"), "{err}");
+    assert!(err.contains("FILE:4:1: defaults.mod: unknown key `mod`"), "{err}");
 }
 
 #[test]
@@ -105,19 +76,13 @@ fn wrong_type_names_the_field() {
 
 #[test]
 fn usage_error_exits_2() {
-    let out = Command::new(lbha_bin())
-        .args(["check", "--bogus"])
-        .output()
-        .unwrap();
+    let out = Command::new(lbha_bin()).args(["check", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn missing_file_exits_1() {
-    let out = Command::new(lbha_bin())
-        .args(["check", "-c", "/nonexistent/lbha.toml"])
-        .output()
-        .unwrap();
+    let out = Command::new(lbha_bin()).args(["check", "-c", "/nonexistent/lbha.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config"));
 }

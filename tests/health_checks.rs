@@ -41,42 +41,22 @@ fn dead_server_leaves_after_fall_checks_and_returns_after_rise() {
         "{{ name = \"a\", addr = \"127.0.0.1:{}\", {chk} }}, {{ name = \"b\", addr = \"127.0.0.1:{}\", {chk} }}",
         a.port, b.port
     );
-    let l = Lbha::start(
-        &listen(port, &servers, "check = { http = \"GET /health\" }"),
-        &[port],
-    );
+    let l = Lbha::start(&listen(port, &servers, "check = { http = \"GET /health\" }"), &[port]);
     let both = bodies(port, 4);
     assert!(both.contains(&"A".into()) && both.contains(&"B".into()));
     // Servers start UP but one failure short of DOWN (HAProxy's default); one passed check
     // makes them fully UP, so `fall` failures are then needed.
     wait_log(|| l.log_text(), "Health check for server web/a succeeded");
     let a_port = a.stop();
-    wait_log(
-        || l.log_text(),
-        "Server web/a is DOWN, reason: Layer4 connection refused",
-    );
+    wait_log(|| l.log_text(), "Server web/a is DOWN, reason: Layer4 connection refused");
     let log = l.log_text();
-    let failures_before_down = log
-        .split("Server web/a is DOWN")
-        .next()
-        .unwrap_or("")
-        .matches("Health check for server web/a failed")
-        .count();
-    assert_eq!(
-        failures_before_down, 1,
-        "fall = 2: one failure logged as going down, the second takes it DOWN\n{log}"
-    );
-    assert!(
-        bodies(port, 10).iter().all(|x| x == "B"),
-        "A out of rotation"
-    );
+    let failures_before_down =
+        log.split("Server web/a is DOWN").next().unwrap_or("").matches("Health check for server web/a failed").count();
+    assert_eq!(failures_before_down, 1, "fall = 2: one failure logged as going down, the second takes it DOWN\n{log}");
+    assert!(bodies(port, 10).iter().all(|x| x == "B"), "A out of rotation");
     let a = Web::start_on("A", a_port);
     wait_log(|| l.log_text(), "Server web/a is UP");
-    assert!(
-        a.count("/health") >= 3,
-        "rise = 3: at least three passed checks before UP, saw {}",
-        a.count("/health")
-    );
+    assert!(a.count("/health") >= 3, "rise = 3: at least three passed checks before UP, saw {}", a.count("/health"));
     let back = bodies(port, 6);
     assert_eq!(back.iter().filter(|x| *x == "A").count(), 3, "{back:?}");
 }
@@ -95,10 +75,7 @@ fn backup_takes_over_and_gives_back() {
     assert!(bodies(port, 10).iter().all(|x| x == "A"), "backup idle");
     let a_port = a.stop();
     wait_log(|| l.log_text(), "Server web/a is DOWN");
-    assert!(
-        bodies(port, 10).iter().all(|x| x == "K"),
-        "backup took over"
-    );
+    assert!(bodies(port, 10).iter().all(|x| x == "K"), "backup took over");
     let _a = Web::start_on("A", a_port);
     wait_log(|| l.log_text(), "Server web/a is UP");
     assert!(bodies(port, 10).iter().all(|x| x == "A"), "given back");
@@ -123,9 +100,7 @@ fn http_check_forms_reach_the_server_as_written() {
         ));
     }
     let port = free_port();
-    cfg.push_str(&format!(
-        "\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b0\"\n"
-    ));
+    cfg.push_str(&format!("\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b0\"\n"));
     let _l = Lbha::start(&cfg, &[port]);
     let want = [
         ("OPTIONS", "/", 0, None),
@@ -139,10 +114,7 @@ fn http_check_forms_reach_the_server_as_written() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let r = w.requests().first().cloned().expect("a check arrived");
-        assert_eq!(
-            (r.method.as_str(), r.target.as_str(), r.version),
-            (method, target, version)
-        );
+        assert_eq!((r.method.as_str(), r.target.as_str(), r.version), (method, target, version));
         if let Some(h) = host {
             assert_eq!(r.header("host"), Some(h));
         }
@@ -160,11 +132,7 @@ fn http_check_expectations_take_servers_down_with_the_reason() {
     );
     for (name, w, check) in [
         ("st", &a, "{ http = \"GET /health\" }"),
-        (
-            "body",
-            &b,
-            "{ http = \"GET /health\", expect = \"string ready\" }",
-        ),
+        ("body", &b, "{ http = \"GET /health\", expect = \"string ready\" }"),
     ] {
         cfg.push_str(&format!(
             "\n[[backend]]\nname = \"{name}\"\ncheck = {check}\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{}\", check = true, inter = 100, fall = 1, rise = 1 }}]\n",
@@ -172,18 +140,10 @@ fn http_check_expectations_take_servers_down_with_the_reason() {
         ));
     }
     let port = free_port();
-    cfg.push_str(&format!(
-        "\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"st\"\n"
-    ));
+    cfg.push_str(&format!("\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"st\"\n"));
     let l = Lbha::start(&cfg, &[port]);
-    wait_log(
-        || l.log_text(),
-        "Server st/s is DOWN, reason: Layer7 wrong status 500",
-    );
-    wait_log(
-        || l.log_text(),
-        "Server body/s is DOWN, reason: Layer7 wrong content, code 200, expect string",
-    );
+    wait_log(|| l.log_text(), "Server st/s is DOWN, reason: Layer7 wrong status 500");
+    wait_log(|| l.log_text(), "Server body/s is DOWN, reason: Layer7 wrong content, code 200, expect string");
     assert_eq!(get(port, "/").status, 503, "no server left");
     a.set_status(200);
     wait_log(|| l.log_text(), "Server st/s is UP");
@@ -195,11 +155,7 @@ fn tcp_session_after_down(shutdown: bool) -> std::io::Result<usize> {
     let hold = kit::Hold::start();
     let health = Web::start("H");
     let port = free_port();
-    let omd = if shutdown {
-        ", on_marked_down = \"shutdown-sessions\""
-    } else {
-        ""
-    };
+    let omd = if shutdown { ", on_marked_down = \"shutdown-sessions\"" } else { "" };
     let cfg = format!(
         r#"
 [defaults]
@@ -239,10 +195,7 @@ fn on_marked_down_shutdown_sessions_closes_open_sessions() {
 fn without_on_marked_down_sessions_stay_open() {
     let r = tcp_session_after_down(false);
     assert!(
-        r.as_ref().is_err_and(|e| matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        )),
+        r.as_ref().is_err_and(|e| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "session left alone: {r:?}"
     );
 }
@@ -259,11 +212,7 @@ fn slowstart_ramps_a_returning_server_up() {
     );
     let l = Lbha::start(&listen(port, &servers, ""), &[port]);
     let start = bodies(port, 20);
-    assert_eq!(
-        start.iter().filter(|x| *x == "A").count(),
-        10,
-        "no ramp for a server up from the start"
-    );
+    assert_eq!(start.iter().filter(|x| *x == "A").count(), 10, "no ramp for a server up from the start");
     let a_port = a.stop();
     wait_log(|| l.log_text(), "Server web/a is DOWN");
     let _a = Web::start_on("A", a_port);
@@ -272,8 +221,5 @@ fn slowstart_ramps_a_returning_server_up() {
     // so it gets a request or a few of 120 instead of 60, but it is back in rotation.
     let after = bodies(port, 120);
     let to_a = after.iter().filter(|x| *x == "A").count();
-    assert!(
-        (1..=10).contains(&to_a),
-        "A got {to_a} of 120 while ramping"
-    );
+    assert!((1..=10).contains(&to_a), "A got {to_a} of 120 while ramping");
 }

@@ -7,11 +7,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 fn config(port: u16, servers: &[u16], extra_listen: &str, defaults: &str) -> String {
-    let list: Vec<String> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{{ name = \"s{i}\", addr = \"127.0.0.1:{p}\" }}"))
-        .collect();
+    let list: Vec<String> =
+        servers.iter().enumerate().map(|(i, p)| format!("{{ name = \"s{i}\", addr = \"127.0.0.1:{p}\" }}")).collect();
     format!(
         r#"
 [defaults]
@@ -57,27 +54,16 @@ fn keep_alive_run(mode: &str, n: usize) -> (usize, usize, Vec<Resp>) {
             Err(_) => break,
         }
     }
-    (
-        a.connections(),
-        a.seen.requests.load(std::sync::atomic::Ordering::SeqCst),
-        resps,
-    )
+    (a.connections(), a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), resps)
 }
 
 #[test]
 fn keep_alive_reuses_client_and_server_connections() {
     let (server_conns, server_reqs, resps) = keep_alive_run("http-keep-alive", 20);
-    assert_eq!(
-        resps.len(),
-        20,
-        "all 20 requests answered on one client connection"
-    );
+    assert_eq!(resps.len(), 20, "all 20 requests answered on one client connection");
     assert!(resps.iter().all(|r| r.status == 200 && r.text() == "A"));
     assert_eq!(server_reqs, 20);
-    assert_eq!(
-        server_conns, 1,
-        "one pooled server connection serves every request"
-    );
+    assert_eq!(server_conns, 1, "one pooled server connection serves every request");
 }
 
 #[test]
@@ -91,11 +77,7 @@ fn http_server_close_keeps_client_but_closes_server_side() {
 #[test]
 fn httpclose_closes_both_sides() {
     let (server_conns, _, resps) = keep_alive_run("httpclose", 3);
-    assert_eq!(
-        resps.len(),
-        1,
-        "the client connection closes after the first response"
-    );
+    assert_eq!(resps.len(), 1, "the client connection closes after the first response");
     assert_eq!(resps[0].header("connection"), Some("close"));
     assert_eq!(server_conns, 1);
 }
@@ -112,8 +94,7 @@ fn forwardfor_adds_client_address() {
     assert_eq!(xff.len(), 1, "{h:?}");
     assert_eq!(xff[0].1, "127.0.0.1");
     assert!(
-        !h.iter()
-            .any(|(k, _)| k == "connection" || k == "keep-alive"),
+        !h.iter().any(|(k, _)| k == "connection" || k == "keep-alive"),
         "hop-by-hop headers are not forwarded: {h:?}"
     );
 }
@@ -151,12 +132,7 @@ fn status_502_on_garbage_from_server() {
 fn status_504_on_server_timeout() {
     let a = Backend::start("A");
     let port = free_port();
-    let cfg = config(
-        port,
-        &[a.port],
-        "timeout = { connect = \"1s\", client = \"5s\", server = \"300ms\" }",
-        "",
-    );
+    let cfg = config(port, &[a.port], "timeout = { connect = \"1s\", client = \"5s\", server = \"300ms\" }", "");
     let _l = Lbha::start(&cfg, &[port]);
     let r = get(port, "/slow");
     assert_eq!(r.status, 504);
@@ -169,7 +145,10 @@ fn ambiguous_framing_gets_400_and_never_reaches_a_server() {
     let port = free_port();
     let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
     let cases: &[(&str, &[u8])] = &[
-        ("CL and TE", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        (
+            "CL and TE",
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ),
         ("duplicate CL", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd"),
         ("conflicting CL", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd"),
         ("CL list", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4, 4\r\n\r\nabcd"),
@@ -191,11 +170,7 @@ fn ambiguous_framing_gets_400_and_never_reaches_a_server() {
             Err(e) => panic!("{what}: no response ({e})"),
         }
     }
-    assert_eq!(
-        a.seen.requests.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "nothing reached the server"
-    );
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the server");
 }
 
 #[test]
@@ -211,16 +186,11 @@ fn bad_chunk_size_is_rejected() {
         b"4\r\nabcdXY0\r\n\r\n",
         b"ffffffffffffffffff\r\n",
     ] {
-        let mut req =
-            b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut req = b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         req.extend_from_slice(body);
         let r = raw(port, &req);
         let status = r.map(|r| r.status).unwrap_or(0);
-        assert!(
-            status == 400 || status == 0,
-            "bad chunk {:?} got {status}",
-            String::from_utf8_lossy(body)
-        );
+        assert!(status == 400 || status == 0, "bad chunk {:?} got {status}", String::from_utf8_lossy(body));
         assert_ne!(status, 200);
     }
 }
@@ -231,11 +201,7 @@ fn oversized_header_section_gets_431() {
     let port = free_port();
     let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
     let big = "x".repeat(70 * 1024);
-    let r = raw(
-        port,
-        format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
+    let r = raw(port, format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes()).unwrap();
     assert_eq!(r.status, 431);
     assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
@@ -248,10 +214,7 @@ fn ten_mib_bodies_stream_both_ways_in_bounded_memory() {
     // Upload: 10 MiB with Content-Length.
     let mut s = connect(port);
     let size = 10 << 20;
-    s.write_all(
-        format!("POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
+    s.write_all(format!("POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n").as_bytes()).unwrap();
     let chunk = vec![b'y'; 64 * 1024];
     for _ in 0..(size / chunk.len()) {
         s.write_all(&chunk).unwrap();
@@ -260,11 +223,9 @@ fn ten_mib_bodies_stream_both_ways_in_bounded_memory() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), size.to_string());
     // Upload chunked.
-    s.write_all(b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .unwrap();
+    s.write_all(b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
     for _ in 0..160 {
-        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .unwrap();
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).unwrap();
         s.write_all(&chunk).unwrap();
         s.write_all(b"\r\n").unwrap();
     }
@@ -272,16 +233,12 @@ fn ten_mib_bodies_stream_both_ways_in_bounded_memory() {
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.text(), (160 * chunk.len()).to_string());
     // Download.
-    s.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), 10 << 20);
     let peak = l.peak_rss_kib();
-    assert!(
-        peak > 0 && peak < 40 * 1024,
-        "lbha peak RSS {peak} KiB: bodies must stream, not buffer"
-    );
+    assert!(peak > 0 && peak < 40 * 1024, "lbha peak RSS {peak} KiB: bodies must stream, not buffer");
 }
 
 #[test]
@@ -320,12 +277,43 @@ fn sigterm_lets_requests_in_flight_finish() {
     let r = t.join().unwrap();
     assert_eq!(r.status, 200, "the request in flight completes");
     assert_eq!(r.text(), "A");
-    let st = l
-        .wait_exit(Duration::from_secs(10))
-        .expect("lbha exits after draining");
+    let st = l.wait_exit(Duration::from_secs(10)).expect("lbha exits after draining");
     assert!(st.success(), "exit status {st}");
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "no longer accepting"
-    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
+}
+
+fn queue_config(port: u16, backend: u16, queue: &str) -> String {
+    format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s", queue = "{queue}" }}
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "a", addr = "127.0.0.1:{backend}", maxconn = 1 }}]
+"#
+    )
+}
+
+#[test]
+fn server_maxconn_queues_requests() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&queue_config(port, a.port, "5s"), &[port]);
+    let clients: Vec<_> = (0..4).map(|_| std::thread::spawn(move || get(port, "/wait").status)).collect();
+    let statuses: Vec<u16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses, [200; 4], "queued requests are served in turn");
+    assert_eq!(a.seen.max_active.load(std::sync::atomic::Ordering::SeqCst), 1, "never more than maxconn at the server");
+}
+
+#[test]
+fn timeout_queue_bounds_the_wait() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&queue_config(port, a.port, "100ms"), &[port]);
+    let clients: Vec<_> = (0..3).map(|_| std::thread::spawn(move || get(port, "/wait").status)).collect();
+    let mut statuses: Vec<u16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 503, 503], "one served, two timed out in the queue");
 }

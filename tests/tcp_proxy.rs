@@ -72,12 +72,7 @@ fn weighted_round_robin_in_tcp_mode() {
     let port = free_port();
     let _l = Lbha::start(&tcp_config(port, &[(a, 3), (b, 1)]), &[port]);
     let tags: Vec<u8> = (0..8).map(|_| exchange(port, b"")[0]).collect();
-    assert_eq!(
-        tags.iter().filter(|&&t| t == b'A').count(),
-        6,
-        "{:?}",
-        String::from_utf8_lossy(&tags)
-    );
+    assert_eq!(tags.iter().filter(|&&t| t == b'A').count(), 6, "{:?}", String::from_utf8_lossy(&tags));
     assert_eq!(tags.iter().filter(|&&t| t == b'B').count(), 2);
 }
 
@@ -87,10 +82,7 @@ fn dead_server_is_skipped_by_retry_and_redispatch() {
     let dead = free_port();
     let port = free_port();
     let mut cfg = tcp_config(port, &[(dead, 1), (a, 1)]);
-    cfg = cfg.replace(
-        "balance = \"roundrobin\"",
-        "balance = \"roundrobin\"\nretries = 1\nredispatch = true",
-    );
+    cfg = cfg.replace("balance = \"roundrobin\"", "balance = \"roundrobin\"\nretries = 1\nredispatch = true");
     let _l = Lbha::start(&cfg, &[port]);
     for _ in 0..4 {
         assert_eq!(exchange(port, b"x"), b"Ax");

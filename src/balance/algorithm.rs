@@ -54,35 +54,20 @@ pub enum BalanceError {
     #[error("balance algorithm `{name}` is not supported by lbha")]
     UnsupportedAlgorithm { name: String },
     #[error("`{algorithm}` needs {what}")]
-    MissingArgument {
-        algorithm: &'static str,
-        what: &'static str,
-    },
+    MissingArgument { algorithm: &'static str, what: &'static str },
     #[error("`{algorithm}` does not take `{token}`")]
-    UnexpectedArgument {
-        algorithm: &'static str,
-        token: String,
-    },
+    UnexpectedArgument { algorithm: &'static str, token: String },
     #[error("`{algorithm}`: `{option}` expects a positive integer, got `{value}`")]
-    InvalidNumber {
-        algorithm: &'static str,
-        option: &'static str,
-        value: String,
-    },
+    InvalidNumber { algorithm: &'static str, option: &'static str, value: String },
     #[error("`{algorithm}`: `{option}` is given twice")]
-    DuplicateOption {
-        algorithm: &'static str,
-        option: &'static str,
-    },
+    DuplicateOption { algorithm: &'static str, option: &'static str },
     #[error("`hdr({name})`: `{name}` is not a valid header name")]
     InvalidHeaderName { name: String },
     #[error("`{token}`: unbalanced parentheses")]
     Malformed { token: String },
     #[error("unknown hash-type `{value}` (expected map-based or consistent)")]
     UnknownHashType { value: String },
-    #[error(
-        "hash-type `{value}`: lbha uses one built-in hash function; write just `map-based` or `consistent`"
-    )]
+    #[error("hash-type `{value}`: lbha uses one built-in hash function; write just `map-based` or `consistent`")]
     UnsupportedHashFunction { value: String },
 }
 
@@ -93,17 +78,13 @@ impl HashType {
             Some("map-based") => HashType::MapBased,
             Some("consistent") => HashType::Consistent,
             _ => {
-                return Err(BalanceError::UnknownHashType {
-                    value: s.trim().to_string(),
-                });
+                return Err(BalanceError::UnknownHashType { value: s.trim().to_string() });
             }
         };
         // HAProxy allows `<function> [avalanche]` after the method; ours is fixed.
         match words.next() {
             None => Ok(kind),
-            Some(_) => Err(BalanceError::UnsupportedHashFunction {
-                value: s.trim().to_string(),
-            }),
+            Some(_) => Err(BalanceError::UnsupportedHashFunction { value: s.trim().to_string() }),
         }
     }
 }
@@ -127,36 +108,20 @@ impl fmt::Display for HashType {
 /// Splits `name(arg)` into its parts; a word without parentheses has no argument.
 fn split_call(word: &str) -> Result<(&str, Option<&str>), BalanceError> {
     match word.split_once('(') {
-        None if word.contains(')') => Err(BalanceError::Malformed {
-            token: word.to_string(),
-        }),
+        None if word.contains(')') => Err(BalanceError::Malformed { token: word.to_string() }),
         None => Ok((word, None)),
         Some((name, rest)) => match rest.strip_suffix(')') {
             Some(arg) if !arg.contains(['(', ')']) => Ok((name, Some(arg))),
-            _ => Err(BalanceError::Malformed {
-                token: word.to_string(),
-            }),
+            _ => Err(BalanceError::Malformed { token: word.to_string() }),
         },
     }
 }
 
-fn positive(
-    algorithm: &'static str,
-    option: &'static str,
-    value: Option<&str>,
-) -> Result<usize, BalanceError> {
-    let value = value.ok_or(BalanceError::InvalidNumber {
-        algorithm,
-        option,
-        value: String::new(),
-    })?;
+fn positive(algorithm: &'static str, option: &'static str, value: Option<&str>) -> Result<usize, BalanceError> {
+    let value = value.ok_or(BalanceError::InvalidNumber { algorithm, option, value: String::new() })?;
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(BalanceError::InvalidNumber {
-            algorithm,
-            option,
-            value: value.to_string(),
-        }),
+        _ => Err(BalanceError::InvalidNumber { algorithm, option, value: value.to_string() }),
     }
 }
 
@@ -168,36 +133,24 @@ fn parse_uri(rest: &[&str]) -> Result<Algorithm, BalanceError> {
         match word {
             "len" => {
                 if len.is_some() {
-                    return Err(BalanceError::DuplicateOption {
-                        algorithm: ALGO,
-                        option: "len",
-                    });
+                    return Err(BalanceError::DuplicateOption { algorithm: ALGO, option: "len" });
                 }
                 len = Some(positive(ALGO, "len", words.next())?);
             }
             "depth" => {
                 if depth.is_some() {
-                    return Err(BalanceError::DuplicateOption {
-                        algorithm: ALGO,
-                        option: "depth",
-                    });
+                    return Err(BalanceError::DuplicateOption { algorithm: ALGO, option: "depth" });
                 }
                 depth = Some(positive(ALGO, "depth", words.next())?);
             }
             "whole" => {
                 if whole {
-                    return Err(BalanceError::DuplicateOption {
-                        algorithm: ALGO,
-                        option: "whole",
-                    });
+                    return Err(BalanceError::DuplicateOption { algorithm: ALGO, option: "whole" });
                 }
                 whole = true;
             }
             other => {
-                return Err(BalanceError::UnexpectedArgument {
-                    algorithm: ALGO,
-                    token: other.to_string(),
-                });
+                return Err(BalanceError::UnexpectedArgument { algorithm: ALGO, token: other.to_string() });
             }
         }
     }
@@ -207,10 +160,7 @@ fn parse_uri(rest: &[&str]) -> Result<Algorithm, BalanceError> {
 fn no_more(algorithm: &'static str, rest: &[&str]) -> Result<(), BalanceError> {
     match rest.first() {
         None => Ok(()),
-        Some(token) => Err(BalanceError::UnexpectedArgument {
-            algorithm,
-            token: (*token).to_string(),
-        }),
+        Some(token) => Err(BalanceError::UnexpectedArgument { algorithm, token: (*token).to_string() }),
     }
 }
 
@@ -222,10 +172,7 @@ fn bare(
     value: Algorithm,
 ) -> Result<Algorithm, BalanceError> {
     if let Some(arg) = arg {
-        return Err(BalanceError::UnexpectedArgument {
-            algorithm,
-            token: format!("({arg})"),
-        });
+        return Err(BalanceError::UnexpectedArgument { algorithm, token: format!("({arg})") });
     }
     no_more(algorithm, rest)?;
     Ok(value)
@@ -248,25 +195,16 @@ impl Algorithm {
             "source" => bare("source", arg, rest, Algorithm::Source),
             "uri" => {
                 if let Some(arg) = arg {
-                    return Err(BalanceError::UnexpectedArgument {
-                        algorithm: "uri",
-                        token: format!("({arg})"),
-                    });
+                    return Err(BalanceError::UnexpectedArgument { algorithm: "uri", token: format!("({arg})") });
                 }
                 parse_uri(rest)
             }
             "url_param" => {
                 if let Some(arg) = arg {
-                    return Err(BalanceError::UnexpectedArgument {
-                        algorithm: "url_param",
-                        token: format!("({arg})"),
-                    });
+                    return Err(BalanceError::UnexpectedArgument { algorithm: "url_param", token: format!("({arg})") });
                 }
                 let Some((&param, more)) = rest.split_first() else {
-                    return Err(BalanceError::MissingArgument {
-                        algorithm: "url_param",
-                        what: "a parameter name",
-                    });
+                    return Err(BalanceError::MissingArgument { algorithm: "url_param", what: "a parameter name" });
                 };
                 // HAProxy's `check_post` / `max_wait` would need the request body.
                 no_more("url_param", more)?;
@@ -283,9 +221,7 @@ impl Algorithm {
                     }
                 };
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    return Err(BalanceError::InvalidHeaderName {
-                        name: name.to_string(),
-                    });
+                    return Err(BalanceError::InvalidHeaderName { name: name.to_string() });
                 }
                 // HAProxy's `use_domain_only` is not supported.
                 no_more("hdr", rest)?;
@@ -309,22 +245,15 @@ impl Algorithm {
                 Ok(Algorithm::Random { draws })
             }
             "rdp-cookie" | "hash" | "log-hash" | "sticky" => {
-                Err(BalanceError::UnsupportedAlgorithm {
-                    name: name.to_string(),
-                })
+                Err(BalanceError::UnsupportedAlgorithm { name: name.to_string() })
             }
-            _ => Err(BalanceError::UnknownAlgorithm {
-                name: head.to_string(),
-            }),
+            _ => Err(BalanceError::UnknownAlgorithm { name: head.to_string() }),
         }
     }
 
     /// Whether the algorithm hashes a request key (and so honours `hash-type`).
     pub fn is_hash(&self) -> bool {
-        matches!(
-            self,
-            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_)
-        )
+        matches!(self, Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_))
     }
 }
 
@@ -377,38 +306,10 @@ mod tests {
             ("leastconn", Algorithm::LeastConn),
             ("first", Algorithm::First),
             ("source", Algorithm::Source),
-            (
-                "uri",
-                Algorithm::Uri {
-                    len: None,
-                    depth: None,
-                    whole: false,
-                },
-            ),
-            (
-                "uri len 10 depth 2",
-                Algorithm::Uri {
-                    len: Some(10),
-                    depth: Some(2),
-                    whole: false,
-                },
-            ),
-            (
-                "uri depth 3 whole",
-                Algorithm::Uri {
-                    len: None,
-                    depth: Some(3),
-                    whole: true,
-                },
-            ),
-            (
-                "uri whole",
-                Algorithm::Uri {
-                    len: None,
-                    depth: None,
-                    whole: true,
-                },
-            ),
+            ("uri", Algorithm::Uri { len: None, depth: None, whole: false }),
+            ("uri len 10 depth 2", Algorithm::Uri { len: Some(10), depth: Some(2), whole: false }),
+            ("uri depth 3 whole", Algorithm::Uri { len: None, depth: Some(3), whole: true }),
+            ("uri whole", Algorithm::Uri { len: None, depth: None, whole: true }),
             ("url_param userid", Algorithm::UrlParam("userid".into())),
             ("hdr(User-Agent)", Algorithm::Hdr("User-Agent".into())),
             ("random", Algorithm::Random { draws: 2 }),
@@ -449,214 +350,39 @@ mod tests {
         let cases: Vec<(&str, E)> = vec![
             ("", E::Empty),
             ("   ", E::Empty),
-            (
-                "round-robin",
-                E::UnknownAlgorithm {
-                    name: "round-robin".into(),
-                },
-            ),
-            (
-                "RoundRobin",
-                E::UnknownAlgorithm {
-                    name: "RoundRobin".into(),
-                },
-            ),
-            (
-                "rdp-cookie",
-                E::UnsupportedAlgorithm {
-                    name: "rdp-cookie".into(),
-                },
-            ),
-            (
-                "rdp-cookie(mstshash)",
-                E::UnsupportedAlgorithm {
-                    name: "rdp-cookie".into(),
-                },
-            ),
-            (
-                "roundrobin extra",
-                E::UnexpectedArgument {
-                    algorithm: "roundrobin",
-                    token: "extra".into(),
-                },
-            ),
-            (
-                "leastconn(3)",
-                E::UnexpectedArgument {
-                    algorithm: "leastconn",
-                    token: "(3)".into(),
-                },
-            ),
-            (
-                "uri(1)",
-                E::UnexpectedArgument {
-                    algorithm: "uri",
-                    token: "(1)".into(),
-                },
-            ),
-            (
-                "uri len",
-                E::InvalidNumber {
-                    algorithm: "uri",
-                    option: "len",
-                    value: String::new(),
-                },
-            ),
-            (
-                "uri len x",
-                E::InvalidNumber {
-                    algorithm: "uri",
-                    option: "len",
-                    value: "x".into(),
-                },
-            ),
-            (
-                "uri len 0",
-                E::InvalidNumber {
-                    algorithm: "uri",
-                    option: "len",
-                    value: "0".into(),
-                },
-            ),
-            (
-                "uri depth -1",
-                E::InvalidNumber {
-                    algorithm: "uri",
-                    option: "depth",
-                    value: "-1".into(),
-                },
-            ),
-            (
-                "uri len 1 len 2",
-                E::DuplicateOption {
-                    algorithm: "uri",
-                    option: "len",
-                },
-            ),
-            (
-                "uri depth 1 depth 2",
-                E::DuplicateOption {
-                    algorithm: "uri",
-                    option: "depth",
-                },
-            ),
-            (
-                "uri whole whole",
-                E::DuplicateOption {
-                    algorithm: "uri",
-                    option: "whole",
-                },
-            ),
-            (
-                "uri path-only",
-                E::UnexpectedArgument {
-                    algorithm: "uri",
-                    token: "path-only".into(),
-                },
-            ),
-            (
-                "url_param",
-                E::MissingArgument {
-                    algorithm: "url_param",
-                    what: "a parameter name",
-                },
-            ),
-            (
-                "url_param(x)",
-                E::UnexpectedArgument {
-                    algorithm: "url_param",
-                    token: "(x)".into(),
-                },
-            ),
+            ("round-robin", E::UnknownAlgorithm { name: "round-robin".into() }),
+            ("RoundRobin", E::UnknownAlgorithm { name: "RoundRobin".into() }),
+            ("rdp-cookie", E::UnsupportedAlgorithm { name: "rdp-cookie".into() }),
+            ("rdp-cookie(mstshash)", E::UnsupportedAlgorithm { name: "rdp-cookie".into() }),
+            ("roundrobin extra", E::UnexpectedArgument { algorithm: "roundrobin", token: "extra".into() }),
+            ("leastconn(3)", E::UnexpectedArgument { algorithm: "leastconn", token: "(3)".into() }),
+            ("uri(1)", E::UnexpectedArgument { algorithm: "uri", token: "(1)".into() }),
+            ("uri len", E::InvalidNumber { algorithm: "uri", option: "len", value: String::new() }),
+            ("uri len x", E::InvalidNumber { algorithm: "uri", option: "len", value: "x".into() }),
+            ("uri len 0", E::InvalidNumber { algorithm: "uri", option: "len", value: "0".into() }),
+            ("uri depth -1", E::InvalidNumber { algorithm: "uri", option: "depth", value: "-1".into() }),
+            ("uri len 1 len 2", E::DuplicateOption { algorithm: "uri", option: "len" }),
+            ("uri depth 1 depth 2", E::DuplicateOption { algorithm: "uri", option: "depth" }),
+            ("uri whole whole", E::DuplicateOption { algorithm: "uri", option: "whole" }),
+            ("uri path-only", E::UnexpectedArgument { algorithm: "uri", token: "path-only".into() }),
+            ("url_param", E::MissingArgument { algorithm: "url_param", what: "a parameter name" }),
+            ("url_param(x)", E::UnexpectedArgument { algorithm: "url_param", token: "(x)".into() }),
             (
                 "url_param userid check_post",
-                E::UnexpectedArgument {
-                    algorithm: "url_param",
-                    token: "check_post".into(),
-                },
+                E::UnexpectedArgument { algorithm: "url_param", token: "check_post".into() },
             ),
-            (
-                "hdr",
-                E::MissingArgument {
-                    algorithm: "hdr",
-                    what: "a header name: hdr(<name>)",
-                },
-            ),
-            (
-                "hdr()",
-                E::MissingArgument {
-                    algorithm: "hdr",
-                    what: "a header name: hdr(<name>)",
-                },
-            ),
-            (
-                "hdr(bad name)",
-                E::Malformed {
-                    token: "hdr(bad".into(),
-                },
-            ),
-            (
-                "hdr(bad:name)",
-                E::InvalidHeaderName {
-                    name: "bad:name".into(),
-                },
-            ),
-            (
-                "hdr(host) use_domain_only",
-                E::UnexpectedArgument {
-                    algorithm: "hdr",
-                    token: "use_domain_only".into(),
-                },
-            ),
-            (
-                "hdr(host",
-                E::Malformed {
-                    token: "hdr(host".into(),
-                },
-            ),
-            (
-                "hdr((host))",
-                E::Malformed {
-                    token: "hdr((host))".into(),
-                },
-            ),
-            (
-                "random)",
-                E::Malformed {
-                    token: "random)".into(),
-                },
-            ),
-            (
-                "random(0)",
-                E::InvalidNumber {
-                    algorithm: "random",
-                    option: "draws",
-                    value: "0".into(),
-                },
-            ),
-            (
-                "random()",
-                E::InvalidNumber {
-                    algorithm: "random",
-                    option: "draws",
-                    value: String::new(),
-                },
-            ),
-            (
-                "random(x)",
-                E::InvalidNumber {
-                    algorithm: "random",
-                    option: "draws",
-                    value: "x".into(),
-                },
-            ),
-            (
-                "random 2",
-                E::UnexpectedArgument {
-                    algorithm: "random",
-                    token: "2".into(),
-                },
-            ),
+            ("hdr", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
+            ("hdr()", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
+            ("hdr(bad name)", E::Malformed { token: "hdr(bad".into() }),
+            ("hdr(bad:name)", E::InvalidHeaderName { name: "bad:name".into() }),
+            ("hdr(host) use_domain_only", E::UnexpectedArgument { algorithm: "hdr", token: "use_domain_only".into() }),
+            ("hdr(host", E::Malformed { token: "hdr(host".into() }),
+            ("hdr((host))", E::Malformed { token: "hdr((host))".into() }),
+            ("random)", E::Malformed { token: "random)".into() }),
+            ("random(0)", E::InvalidNumber { algorithm: "random", option: "draws", value: "0".into() }),
+            ("random()", E::InvalidNumber { algorithm: "random", option: "draws", value: String::new() }),
+            ("random(x)", E::InvalidNumber { algorithm: "random", option: "draws", value: "x".into() }),
+            ("random 2", E::UnexpectedArgument { algorithm: "random", token: "2".into() }),
         ];
         for (text, want) in cases {
             assert_eq!(Algorithm::parse(text), Err(want), "{text:?}");
@@ -678,23 +404,11 @@ mod tests {
         assert_eq!("consistent".parse::<HashType>(), Ok(HashType::Consistent));
         assert_eq!(HashType::default(), HashType::MapBased);
         assert_eq!(HashType::Consistent.to_string(), "consistent");
-        assert_eq!(
-            HashType::parse("ketama"),
-            Err(BalanceError::UnknownHashType {
-                value: "ketama".into()
-            })
-        );
-        assert_eq!(
-            HashType::parse(""),
-            Err(BalanceError::UnknownHashType {
-                value: String::new()
-            })
-        );
+        assert_eq!(HashType::parse("ketama"), Err(BalanceError::UnknownHashType { value: "ketama".into() }));
+        assert_eq!(HashType::parse(""), Err(BalanceError::UnknownHashType { value: String::new() }));
         assert_eq!(
             HashType::parse("consistent sdbm avalanche"),
-            Err(BalanceError::UnsupportedHashFunction {
-                value: "consistent sdbm avalanche".into()
-            })
+            Err(BalanceError::UnsupportedHashFunction { value: "consistent sdbm avalanche".into() })
         );
     }
 

@@ -44,16 +44,7 @@ mod tests {
     use super::super::{Algorithm, HashType, Request, Selector, ServerSpec};
 
     fn sel(specs: &[ServerSpec]) -> Selector {
-        Selector::new(
-            &Algorithm::Uri {
-                len: None,
-                depth: None,
-                whole: true,
-            },
-            HashType::Consistent,
-            specs,
-            false,
-        )
+        Selector::new(&Algorithm::Uri { len: None, depth: None, whole: true }, HashType::Consistent, specs, false)
     }
 
     const KEYS: usize = 20_000;
@@ -63,17 +54,7 @@ mod tests {
     }
 
     fn assign(s: &Selector, f: &Fake, keys: &[String]) -> Vec<Option<usize>> {
-        keys.iter()
-            .map(|k| {
-                s.pick(
-                    &Request {
-                        path_and_query: Some(k),
-                        ..Request::default()
-                    },
-                    f,
-                )
-            })
-            .collect()
+        keys.iter().map(|k| s.pick(&Request { path_and_query: Some(k), ..Request::default() }, f)).collect()
     }
 
     fn moved(a: &[Option<usize>], b: &[Option<usize>]) -> usize {
@@ -173,11 +154,7 @@ mod tests {
         let s = sel(&specs);
         let a = assign(&s, &Fake::from_specs(&specs), &keys());
         for i in 0..8 {
-            near(
-                a.iter().filter(|x| **x == Some(i)).count(),
-                KEYS as f64 / 8.0,
-                0.06,
-            );
+            near(a.iter().filter(|x| **x == Some(i)).count(), KEYS as f64 / 8.0, 0.06);
         }
     }
 
@@ -187,10 +164,7 @@ mod tests {
         let s = sel(&specs);
         let mut f = Fake::from_specs(&specs);
         for k in keys().iter().take(200) {
-            let req = Request {
-                path_and_query: Some(k),
-                ..Request::default()
-            };
+            let req = Request { path_and_query: Some(k), ..Request::default() };
             let first = s.pick(&req, &f).unwrap();
             let second = s.pick_avoiding(&req, &f, first).unwrap();
             assert_ne!(first, second);
@@ -210,10 +184,7 @@ mod tests {
         f.up[0] = false;
         let mut seen = [0usize; 4];
         for n in 0..300u32 {
-            let req = Request {
-                src: Some(std::net::Ipv4Addr::from(n).into()),
-                ..Request::default()
-            };
+            let req = Request { src: Some(std::net::Ipv4Addr::from(n).into()), ..Request::default() };
             seen[s.pick(&req, &f).unwrap()] += 1;
         }
         assert_eq!(seen[0], 0);

@@ -36,14 +36,7 @@ mod tests {
     use super::super::{Algorithm, HashType, Request, Selector, ServerSpec};
 
     fn specs(maxconn: &[Option<u32>]) -> Vec<ServerSpec> {
-        maxconn
-            .iter()
-            .map(|&maxconn| ServerSpec {
-                weight: 1,
-                backup: false,
-                maxconn,
-            })
-            .collect()
+        maxconn.iter().map(|&maxconn| ServerSpec { weight: 1, backup: false, maxconn }).collect()
     }
 
     #[test]

@@ -27,11 +27,7 @@ impl KeySource {
     /// `algo` must be a hashing algorithm; others map to `Source`, which is never built for them.
     pub(super) fn new(algo: &Algorithm) -> KeySource {
         match algo {
-            Algorithm::Uri { len, depth, whole } => KeySource::Uri {
-                len: *len,
-                depth: *depth,
-                whole: *whole,
-            },
+            Algorithm::Uri { len, depth, whole } => KeySource::Uri { len: *len, depth: *depth, whole: *whole },
             Algorithm::UrlParam(p) => KeySource::UrlParam(p.clone()),
             Algorithm::Hdr(h) => KeySource::Hdr(HeaderName::from_bytes(h.as_bytes()).ok()),
             _ => KeySource::Source,
@@ -46,12 +42,10 @@ impl KeySource {
                 IpAddr::V4(v4) => hash_bytes(&v4.octets()),
                 IpAddr::V6(v6) => hash_bytes(&v6.octets()),
             }),
-            KeySource::Uri { len, depth, whole } => req
-                .path_and_query
-                .map(|pq| hash_bytes(uri_key(pq, *len, *depth, *whole).as_bytes())),
-            KeySource::UrlParam(name) => {
-                url_param(req.path_and_query?, name).map(|v| hash_bytes(v.as_bytes()))
+            KeySource::Uri { len, depth, whole } => {
+                req.path_and_query.map(|pq| hash_bytes(uri_key(pq, *len, *depth, *whole).as_bytes()))
             }
+            KeySource::UrlParam(name) => url_param(req.path_and_query?, name).map(|v| hash_bytes(v.as_bytes())),
             KeySource::Hdr(name) => {
                 let value = req.headers?.get(name.as_ref()?)?;
                 (!value.is_empty()).then(|| hash_bytes(value.as_bytes()))
@@ -90,12 +84,10 @@ pub(super) fn uri_key(pq: &str, len: Option<usize>, depth: Option<usize>, whole:
 pub(super) fn url_param<'a>(pq: &'a str, name: &str) -> Option<&'a str> {
     let (_, query) = pq.split_once('?')?;
     let query = query.split_once('#').map_or(query, |(q, _)| q);
-    query
-        .split('&')
-        .find_map(|pair| match pair.split_once('=') {
-            Some((k, v)) if k == name && !v.is_empty() => Some(v),
-            _ => None,
-        })
+    query.split('&').find_map(|pair| match pair.split_once('=') {
+        Some((k, v)) if k == name && !v.is_empty() => Some(v),
+        _ => None,
+    })
 }
 
 /// 64-bit FNV-1a, finalised with [`mix64`] so nearby keys land far apart.
@@ -135,27 +127,16 @@ mod tests {
 
     fn sel(algo: &str, weights: &[u32]) -> (Selector, Fake) {
         let specs = normal(weights);
-        let s = Selector::new(
-            &Algorithm::parse(algo).unwrap(),
-            HashType::MapBased,
-            &specs,
-            false,
-        );
+        let s = Selector::new(&Algorithm::parse(algo).unwrap(), HashType::MapBased, &specs, false);
         (s, Fake::from_specs(&specs))
     }
 
     fn from(ip: IpAddr) -> Request<'static> {
-        Request {
-            src: Some(ip),
-            ..Request::default()
-        }
+        Request { src: Some(ip), ..Request::default() }
     }
 
     fn path(pq: &str) -> Request<'_> {
-        Request {
-            path_and_query: Some(pq),
-            ..Request::default()
-        }
+        Request { path_and_query: Some(pq), ..Request::default() }
     }
 
     #[test]
@@ -242,9 +223,7 @@ mod tests {
         let (s, f) = sel("uri", &[1; 32]);
         assert_eq!(s.pick(&path("/q?a=1"), &f), s.pick(&path("/q?a=2"), &f));
         let (s, f) = sel("uri whole", &[1; 32]);
-        let spread: std::collections::HashSet<_> = (0..50)
-            .map(|n| s.pick(&path(&format!("/q?a={n}")), &f))
-            .collect();
+        let spread: std::collections::HashSet<_> = (0..50).map(|n| s.pick(&path(&format!("/q?a={n}")), &f)).collect();
         assert!(spread.len() > 10);
     }
 
@@ -257,15 +236,7 @@ mod tests {
         let (s, f) = sel("hdr(X-Tenant)", &[1; 32]);
         let mut h = HeaderMap::new();
         h.insert("x-tenant", HeaderValue::from_static("acme"));
-        let with = |h: &HeaderMap| {
-            s.pick(
-                &Request {
-                    headers: Some(h),
-                    ..Request::default()
-                },
-                &f,
-            )
-        };
+        let with = |h: &HeaderMap| s.pick(&Request { headers: Some(h), ..Request::default() }, &f);
         let a = with(&h);
         assert!(a.is_some());
         for _ in 0..5 {
@@ -292,10 +263,7 @@ mod tests {
         blank.insert("x-tenant", HeaderValue::from_static(""));
         for h in [&empty, &blank] {
             let (s, f) = sel("hdr(x-tenant)", &[1, 1]);
-            let req = Request {
-                headers: Some(h),
-                ..Request::default()
-            };
+            let req = Request { headers: Some(h), ..Request::default() };
             let picks: Vec<_> = (0..4).filter_map(|_| s.pick(&req, &f)).collect();
             assert_eq!(picks, [0, 1, 0, 1]);
         }

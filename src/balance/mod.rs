@@ -108,15 +108,12 @@ impl Candidates<'_> {
 
     /// `(index, runtime weight)` of every choosable member, in index order.
     fn iter(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
-        self.members
-            .iter()
-            .filter_map(|&i| self.weight(i).map(|w| (i, w)))
+        self.members.iter().filter_map(|&i| self.weight(i).map(|w| (i, w)))
     }
 
     /// Sum of runtime weights and number of choosable members.
     fn totals(&self) -> (u64, usize) {
-        self.iter()
-            .fold((0, 0), |(sum, n), (_, w)| (sum + u64::from(w), n + 1))
+        self.iter().fold((0, 0), |(sum, n), (_, w)| (sum + u64::from(w), n + 1))
     }
 
     /// The member owning position `target` in `[0, total)` of the cumulative weights. Live
@@ -145,33 +142,18 @@ struct Load {
 
 impl Load {
     fn of(state: &dyn ServerState, i: usize, weight: u32) -> Load {
-        Load {
-            conns: u64::from(state.conns(i)) + 1,
-            weight: u64::from(weight),
-        }
+        Load { conns: u64::from(state.conns(i)) + 1, weight: u64::from(weight) }
     }
 
     fn lighter_than(self, other: Load) -> bool {
         // Both products fit in u128 with room to spare.
-        u128::from(self.conns) * u128::from(other.weight)
-            < u128::from(other.conns) * u128::from(self.weight)
+        u128::from(self.conns) * u128::from(other.weight) < u128::from(other.conns) * u128::from(self.weight)
     }
 }
 
 impl Selector {
-    pub fn new(
-        algo: &Algorithm,
-        hash_type: HashType,
-        servers: &[ServerSpec],
-        allbackups: bool,
-    ) -> Selector {
-        Selector::with_seed(
-            algo,
-            hash_type,
-            servers,
-            allbackups,
-            random::seed_from_clock(),
-        )
+    pub fn new(algo: &Algorithm, hash_type: HashType, servers: &[ServerSpec], allbackups: bool) -> Selector {
+        Selector::with_seed(algo, hash_type, servers, allbackups, random::seed_from_clock())
     }
 
     /// `new` with a fixed random seed, so `random` is reproducible in tests.
@@ -189,17 +171,10 @@ impl Selector {
             Algorithm::StaticRr => Strategy::StaticRr(StaticRr::new(servers.len())),
             Algorithm::LeastConn => Strategy::LeastConn(LeastConn::default()),
             Algorithm::First => Strategy::First,
-            Algorithm::Random { draws } => Strategy::Random {
-                draws: *draws,
-                rng: Rng::new(seed),
-            },
-            Algorithm::Source
-            | Algorithm::Uri { .. }
-            | Algorithm::UrlParam(_)
-            | Algorithm::Hdr(_) => Strategy::Hash {
-                key: KeySource::new(algo),
-                hash_type,
-            },
+            Algorithm::Random { draws } => Strategy::Random { draws: *draws, rng: Rng::new(seed) },
+            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_) => {
+                Strategy::Hash { key: KeySource::new(algo), hash_type }
+            }
         };
         Selector {
             algorithm: algo.clone(),
@@ -235,36 +210,15 @@ impl Selector {
     /// Like `pick`, but never returns `avoid` unless it is the only usable server of the tier in
     /// use (for redispatch on retry). As in HAProxy, avoiding the last normal server does not
     /// bring in the backups: they serve only when every normal server is down.
-    pub fn pick_avoiding(
-        &self,
-        req: &Request<'_>,
-        state: &dyn ServerState,
-        avoid: usize,
-    ) -> Option<usize> {
+    pub fn pick_avoiding(&self, req: &Request<'_>, state: &dyn ServerState, avoid: usize) -> Option<usize> {
         self.select(req, state, Some(avoid))
     }
 
-    fn select(
-        &self,
-        req: &Request<'_>,
-        state: &dyn ServerState,
-        avoid: Option<usize>,
-    ) -> Option<usize> {
-        let all = Candidates {
-            members: &self.normal,
-            state,
-            avoid: None,
-        };
+    fn select(&self, req: &Request<'_>, state: &dyn ServerState, avoid: Option<usize>) -> Option<usize> {
+        let all = Candidates { members: &self.normal, state, avoid: None };
         let tier = if all.iter().next().is_some() {
             Tier::Normal
-        } else if (Candidates {
-            members: &self.backup,
-            ..all
-        })
-        .iter()
-        .next()
-        .is_some()
-        {
+        } else if (Candidates { members: &self.backup, ..all }).iter().next().is_some() {
             Tier::Backup
         } else {
             return None;
@@ -273,11 +227,7 @@ impl Selector {
             Tier::Normal => &self.normal,
             Tier::Backup => &self.backup,
         };
-        let cands = Candidates {
-            members,
-            state,
-            avoid,
-        };
+        let cands = Candidates { members, state, avoid };
         let chosen = if tier == Tier::Backup && !self.allbackups {
             cands.iter().next().map(|(i, _)| i)
         } else {
@@ -286,19 +236,8 @@ impl Selector {
         chosen.or_else(|| {
             // Only `avoid` was left in the tier: retrying it beats failing.
             let a = avoid?;
-            let in_tier = self
-                .specs
-                .get(a)
-                .is_some_and(|s| s.backup == (tier == Tier::Backup));
-            (in_tier
-                && Candidates {
-                    members,
-                    state,
-                    avoid: None,
-                }
-                .weight(a)
-                .is_some())
-            .then_some(a)
+            let in_tier = self.specs.get(a).is_some_and(|s| s.backup == (tier == Tier::Backup));
+            (in_tier && Candidates { members, state, avoid: None }.weight(a).is_some()).then_some(a)
         })
     }
 
@@ -329,17 +268,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    const ALL: [&str; 9] = [
-        "roundrobin",
-        "static-rr",
-        "leastconn",
-        "first",
-        "source",
-        "uri",
-        "url_param id",
-        "hdr(x-id)",
-        "random",
-    ];
+    const ALL: [&str; 9] =
+        ["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param id", "hdr(x-id)", "random"];
 
     fn with_backups(normal_weights: &[u32], backups: usize) -> Vec<ServerSpec> {
         let mut specs = normal(normal_weights);
@@ -359,10 +289,7 @@ mod tests {
     }
 
     fn keyed(n: u32) -> Request<'static> {
-        Request {
-            src: Some(std::net::Ipv4Addr::from(n).into()),
-            ..Request::default()
-        }
+        Request { src: Some(std::net::Ipv4Addr::from(n).into()), ..Request::default() }
     }
 
     #[test]
@@ -375,10 +302,7 @@ mod tests {
     fn no_servers_or_none_usable_gives_none() {
         for s in each_selector(&[], false) {
             assert_eq!(s.pick(&Request::default(), &Fake::from_specs(&[])), None);
-            assert_eq!(
-                s.pick_avoiding(&Request::default(), &Fake::from_specs(&[]), 0),
-                None
-            );
+            assert_eq!(s.pick_avoiding(&Request::default(), &Fake::from_specs(&[]), 0), None);
         }
         let specs = with_backups(&[1, 1], 1);
         let mut f = Fake::from_specs(&specs);
@@ -395,31 +319,17 @@ mod tests {
         for s in each_selector(&specs, false) {
             let mut f = Fake::from_specs(&specs);
             for n in 0..50 {
-                assert!(
-                    s.pick(&keyed(n), &f).is_some_and(|i| i < 2),
-                    "{}",
-                    s.algorithm()
-                );
+                assert!(s.pick(&keyed(n), &f).is_some_and(|i| i < 2), "{}", s.algorithm());
             }
             f.up[0] = false;
             f.weight[1] = 0; // drained counts as down
             for n in 0..20 {
-                assert_eq!(
-                    s.pick(&keyed(n), &f),
-                    Some(2),
-                    "{}: first backup takes all",
-                    s.algorithm()
-                );
+                assert_eq!(s.pick(&keyed(n), &f), Some(2), "{}: first backup takes all", s.algorithm());
             }
             f.up[2] = false;
             assert_eq!(s.pick(&keyed(0), &f), Some(3), "{}", s.algorithm());
             f.up[0] = true;
-            assert_eq!(
-                s.pick(&keyed(0), &f),
-                Some(0),
-                "{}: back to normal",
-                s.algorithm()
-            );
+            assert_eq!(s.pick(&keyed(0), &f), Some(0), "{}: back to normal", s.algorithm());
         }
     }
 
@@ -432,9 +342,7 @@ mod tests {
             let mut seen = [0usize; 4];
             for n in 0..600 {
                 let i = s.pick(&keyed(n), &f).unwrap();
-                if s.algorithm() == &Algorithm::LeastConn
-                    || matches!(s.algorithm(), Algorithm::Random { .. })
-                {
+                if s.algorithm() == &Algorithm::LeastConn || matches!(s.algorithm(), Algorithm::Random { .. }) {
                     f.conns[i] += 1;
                 }
                 seen[i] += 1;
@@ -443,11 +351,7 @@ mod tests {
             if s.algorithm() == &Algorithm::First {
                 assert_eq!(seen, [0, 600, 0, 0]);
             } else {
-                assert!(
-                    seen[1..].iter().all(|&c| c > 100),
-                    "{}: {seen:?}",
-                    s.algorithm()
-                );
+                assert!(seen[1..].iter().all(|&c| c > 100), "{}: {seen:?}", s.algorithm());
             }
         }
     }
@@ -459,12 +363,7 @@ mod tests {
             let f = Fake::from_specs(&specs);
             for n in 0..30 {
                 let first = s.pick(&keyed(n), &f).unwrap();
-                assert_ne!(
-                    s.pick_avoiding(&keyed(n), &f, first),
-                    Some(first),
-                    "{}",
-                    s.algorithm()
-                );
+                assert_ne!(s.pick_avoiding(&keyed(n), &f, first), Some(first), "{}", s.algorithm());
             }
         }
     }
@@ -476,32 +375,12 @@ mod tests {
             let mut f = Fake::from_specs(&specs);
             f.up[1] = false;
             // Backups stay idle while a normal server is up, even if it is the avoided one.
-            assert_eq!(
-                s.pick_avoiding(&keyed(1), &f, 0),
-                Some(0),
-                "{}",
-                s.algorithm()
-            );
+            assert_eq!(s.pick_avoiding(&keyed(1), &f, 0), Some(0), "{}", s.algorithm());
             f.up[0] = false;
-            assert_eq!(
-                s.pick_avoiding(&keyed(1), &f, 2),
-                Some(2),
-                "{}",
-                s.algorithm()
-            );
+            assert_eq!(s.pick_avoiding(&keyed(1), &f, 2), Some(2), "{}", s.algorithm());
             // Avoiding a server of the other tier or out of range changes nothing.
-            assert_eq!(
-                s.pick_avoiding(&keyed(1), &f, 0),
-                Some(2),
-                "{}",
-                s.algorithm()
-            );
-            assert_eq!(
-                s.pick_avoiding(&keyed(1), &f, 99),
-                Some(2),
-                "{}",
-                s.algorithm()
-            );
+            assert_eq!(s.pick_avoiding(&keyed(1), &f, 0), Some(2), "{}", s.algorithm());
+            assert_eq!(s.pick_avoiding(&keyed(1), &f, 99), Some(2), "{}", s.algorithm());
         }
     }
 
@@ -534,23 +413,14 @@ mod tests {
     #[test]
     fn concurrent_picks_keep_round_robin_exact() {
         let specs = normal(&[2, 1, 1]);
-        let s = Arc::new(Selector::new(
-            &Algorithm::RoundRobin,
-            HashType::MapBased,
-            &specs,
-            false,
-        ));
+        let s = Arc::new(Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, false));
         let f = Fake::from_specs(&specs);
         let totals = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| counts(&s, &f, 1000)))
-                .collect();
+            let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| counts(&s, &f, 1000))).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap())
-                .fold(vec![0; 3], |acc, c| {
-                    acc.iter().zip(c).map(|(a, b)| a + b).collect()
-                })
+                .fold(vec![0; 3], |acc, c| acc.iter().zip(c).map(|(a, b)| a + b).collect())
         });
         assert_eq!(totals, [2000, 1000, 1000]);
     }
@@ -558,9 +428,6 @@ mod tests {
     #[test]
     fn keeps_the_algorithm() {
         let a = Algorithm::parse("uri len 4").unwrap();
-        assert_eq!(
-            Selector::new(&a, HashType::MapBased, &normal(&[1]), false).algorithm(),
-            &a
-        );
+        assert_eq!(Selector::new(&a, HashType::MapBased, &normal(&[1]), false).algorithm(), &a);
     }
 }

@@ -17,16 +17,11 @@ pub(super) struct Rng {
 
 impl Rng {
     pub(super) fn new(seed: u64) -> Rng {
-        Rng {
-            state: AtomicU64::new(seed),
-        }
+        Rng { state: AtomicU64::new(seed) }
     }
 
     pub(super) fn next_u64(&self) -> u64 {
-        let z = self
-            .state
-            .fetch_add(GOLDEN_GAMMA, Relaxed)
-            .wrapping_add(GOLDEN_GAMMA);
+        let z = self.state.fetch_add(GOLDEN_GAMMA, Relaxed).wrapping_add(GOLDEN_GAMMA);
         super::hash::mix64(z)
     }
 
@@ -39,9 +34,7 @@ impl Rng {
 /// A seed that differs between selectors and between runs.
 pub(super) fn seed_from_clock() -> u64 {
     static SELECTORS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     nanos ^ super::hash::mix64(SELECTORS.fetch_add(1, Relaxed))
 }
 
@@ -73,13 +66,7 @@ mod tests {
 
     fn sel(draws: u32, weights: &[u32], seed: u64) -> (Selector, Fake) {
         let specs = normal(weights);
-        let s = Selector::with_seed(
-            &Algorithm::Random { draws },
-            HashType::MapBased,
-            &specs,
-            false,
-            seed,
-        );
+        let s = Selector::with_seed(&Algorithm::Random { draws }, HashType::MapBased, &specs, false, seed);
         (s, Fake::from_specs(&specs))
     }
 

@@ -16,9 +16,7 @@ pub(super) struct SmoothRoundRobin {
 
 impl SmoothRoundRobin {
     pub(super) fn new(servers: usize) -> SmoothRoundRobin {
-        SmoothRoundRobin {
-            scores: Mutex::new(vec![0; servers].into_boxed_slice()),
-        }
+        SmoothRoundRobin { scores: Mutex::new(vec![0; servers].into_boxed_slice()) }
     }
 
     /// Weighted by the runtime weights.
@@ -27,11 +25,7 @@ impl SmoothRoundRobin {
     }
 
     /// Weighted by `weight(index, runtime_weight)`; a result of 0 leaves the server out.
-    pub(super) fn pick_weighted(
-        &self,
-        c: &Candidates<'_>,
-        weight: impl Fn(usize, u32) -> u32,
-    ) -> Option<usize> {
+    pub(super) fn pick_weighted(&self, c: &Candidates<'_>, weight: impl Fn(usize, u32) -> u32) -> Option<usize> {
         // A panic elsewhere while holding the lock cannot leave the scores inconsistent in a
         // way that matters: any values converge back to the right proportions.
         let mut scores = self.scores.lock().unwrap_or_else(PoisonError::into_inner);
@@ -63,16 +57,11 @@ mod tests {
 
     fn sel(weights: &[u32]) -> (Selector, Fake) {
         let specs = normal(weights);
-        (
-            Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, false),
-            Fake::from_specs(&specs),
-        )
+        (Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, false), Fake::from_specs(&specs))
     }
 
     fn sequence(s: &Selector, f: &Fake, n: usize) -> Vec<usize> {
-        (0..n)
-            .filter_map(|_| s.pick(&Request::default(), f))
-            .collect()
+        (0..n).filter_map(|_| s.pick(&Request::default(), f)).collect()
     }
 
     #[test]

@@ -13,14 +13,11 @@ pub(super) struct StaticRr {
 
 impl StaticRr {
     pub(super) fn new(servers: usize) -> StaticRr {
-        StaticRr {
-            rr: SmoothRoundRobin::new(servers),
-        }
+        StaticRr { rr: SmoothRoundRobin::new(servers) }
     }
 
     pub(super) fn pick(&self, c: &Candidates<'_>, specs: &[ServerSpec]) -> Option<usize> {
-        self.rr
-            .pick_weighted(c, |i, _| specs.get(i).map_or(1, |s| s.weight.max(1)))
+        self.rr.pick_weighted(c, |i, _| specs.get(i).map_or(1, |s| s.weight.max(1)))
     }
 }
 

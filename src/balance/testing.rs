@@ -33,22 +33,11 @@ impl ServerState for Fake {
 }
 
 pub(super) fn normal(weights: &[u32]) -> Vec<ServerSpec> {
-    weights
-        .iter()
-        .map(|&weight| ServerSpec {
-            weight,
-            backup: false,
-            maxconn: None,
-        })
-        .collect()
+    weights.iter().map(|&weight| ServerSpec { weight, backup: false, maxconn: None }).collect()
 }
 
 pub(super) fn backup(weight: u32) -> ServerSpec {
-    ServerSpec {
-        weight,
-        backup: true,
-        maxconn: None,
-    }
+    ServerSpec { weight, backup: true, maxconn: None }
 }
 
 /// How many times each server was picked in `n` picks of an empty request.

@@ -55,11 +55,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(path: FieldPath, message: impl Into<String>) -> Self {
-        Self {
-            path,
-            message: message.into(),
-            value: None,
-        }
+        Self { path, message: message.into(), value: None }
     }
     pub fn with_value(mut self, v: impl fmt::Display) -> Self {
         self.value = Some(v.to_string());
@@ -106,11 +102,7 @@ impl ConfigErrors {
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
-            errors: vec![Located {
-                line: 0,
-                column: 0,
-                problem: Problem::new(FieldPath::root(), message),
-            }],
+            errors: vec![Located { line: 0, column: 0, problem: Problem::new(FieldPath::root(), message) }],
         }
     }
 }
@@ -123,10 +115,7 @@ pub struct Locator<'a> {
 
 impl<'a> Locator<'a> {
     pub fn new(src: &'a str) -> Self {
-        Self {
-            src,
-            doc: toml_edit::Document::parse(src).ok(),
-        }
+        Self { src, doc: toml_edit::Document::parse(src).ok() }
     }
 
     /// 1-based line and column of a byte offset.
@@ -134,12 +123,7 @@ impl<'a> Locator<'a> {
         let offset = offset.min(self.src.len());
         let before = &self.src[..offset];
         let line = before.matches('\n').count() + 1;
-        let col = before
-            .rsplit('\n')
-            .next()
-            .map(|l| l.chars().count())
-            .unwrap_or(0)
-            + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
         (line, col)
     }
 
@@ -147,11 +131,7 @@ impl<'a> Locator<'a> {
     pub fn locate(&self, problem: Problem) -> Located {
         let span = self.span_of(&problem.path, problem.value.is_some());
         let (line, column) = span.map(|r| self.line_col(r.start)).unwrap_or((0, 0));
-        Located {
-            line,
-            column,
-            problem,
-        }
+        Located { line, column, problem }
     }
 
     /// Span of the deepest part of `path` present in the document (the key where there is one,
@@ -212,19 +192,14 @@ impl<'a> Locator<'a> {
     }
 
     fn descend(node: Node<'_>, offset: usize, path: &mut FieldPath) {
-        let covers = |r: Option<Range<usize>>| {
-            r.is_some_and(|r| r.start <= offset && offset < r.end.max(r.start + 1))
-        };
+        let covers = |r: Option<Range<usize>>| r.is_some_and(|r| r.start <= offset && offset < r.end.max(r.start + 1));
         match node {
             Node::Table(t) => {
                 for (k, item) in t.iter() {
                     let key_span = t.key(k).and_then(|key| key.span());
                     if covers(item.span())
                         || covers(key_span.clone())
-                        || matches!(
-                            item,
-                            toml_edit::Item::ArrayOfTables(_) | toml_edit::Item::Table(_)
-                        )
+                        || matches!(item, toml_edit::Item::ArrayOfTables(_) | toml_edit::Item::Table(_))
                     {
                         let before = path.0.len();
                         path.0.push(Seg::Key(k.to_string()));
@@ -240,11 +215,7 @@ impl<'a> Locator<'a> {
             }
             Node::Aot(a) => {
                 for (i, t) in a.iter().enumerate() {
-                    let next = a
-                        .get(i + 1)
-                        .and_then(|t| t.span())
-                        .map(|r| r.start)
-                        .unwrap_or(usize::MAX);
+                    let next = a.get(i + 1).and_then(|t| t.span()).map(|r| r.start).unwrap_or(usize::MAX);
                     let start = t.span().map(|r| r.start).unwrap_or(usize::MAX);
                     if start <= offset && offset < next {
                         path.0.push(Seg::Index(i));

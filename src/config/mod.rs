@@ -27,21 +27,14 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
     let fail = |problems: Vec<Problem>| {
         let mut errors: Vec<_> = problems.into_iter().map(|p| loc.locate(p)).collect();
         errors.sort_by_key(|e| (e.line, e.column));
-        ConfigErrors {
-            file: path.to_path_buf(),
-            errors,
-        }
+        ConfigErrors { file: path.to_path_buf(), errors }
     };
     let serde_error = |e: toml::de::Error| {
         let (line, column) = e.span().map(|r| loc.line_col(r.start)).unwrap_or((0, 0));
         let field = e.span().map(|r| loc.path_at(r.start)).unwrap_or_default();
         ConfigErrors {
             file: path.to_path_buf(),
-            errors: vec![error::Located {
-                line,
-                column,
-                problem: Problem::new(field, e.message().trim().to_string()),
-            }],
+            errors: vec![error::Located { line, column, problem: Problem::new(field, e.message().trim().to_string()) }],
         }
     };
     let de = toml::Deserializer::parse(src).map_err(serde_error)?;
@@ -75,9 +68,7 @@ fn field_path(p: &serde_ignored::Path) -> FieldPath {
                 walk(parent, out);
                 out.push(Seg::Key(key.clone()));
             }
-            P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-                walk(parent, out)
-            }
+            P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => walk(parent, out),
         }
     }
     let mut v = Vec::new();

@@ -27,6 +27,31 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// Syslog targets: `"127.0.0.1 local2 info"`, `"[::1]:5140 local0"`, `"/dev/log daemon notice"`.
+    pub log: Vec<String>,
+    /// `"rfc3164"` (default) or `"rfc5424"`.
+    pub log_format: Option<String>,
+    /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
+    pub control_socket: Option<ControlSocket>,
+    /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
+    /// `server-state-file`); relative paths are taken from the config file's directory.
+    pub server_state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ControlSocket {
+    pub path: Option<String>,
+    /// Permission bits in octal, as `chmod` takes them: `"600"`, `"0660"` (or the integer `600`).
+    pub mode: Option<OctalText>,
+}
+
+/// Octal digits written as a string or, as operators often do, as an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OctalText {
+    Text(String),
+    Number(i64),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +110,14 @@ pub struct Section {
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
+    /// `"global"`: log this proxy's traffic to the `[global]` log targets (HAProxy's `log global`).
+    pub log: Option<String>,
+    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state.
+    pub httplog: Option<bool>,
+    /// `option tcplog`: one line per TCP session.
+    pub tcplog: Option<bool>,
+    /// `option dontlognull`: no line for connections that sent nothing.
+    pub dontlognull: Option<bool>,
     /// Session persistence (HAProxy's `cookie`, `stick-table`, `stick`, `appsession`).
     pub cookie: Option<CookieDef>,
     pub stick_table: Option<StickTableDef>,
@@ -154,6 +187,8 @@ pub struct Timeouts {
     pub http_request: Option<ConfDuration>,
     pub http_keep_alive: Option<ConfDuration>,
     pub tunnel: Option<ConfDuration>,
+    /// How long a request may wait for a server slot (servers at `maxconn`).
+    pub queue: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 
@@ -272,6 +307,13 @@ pub struct Server {
     pub slowstart: Option<ConfDuration>,
     /// `"shutdown-sessions"`: close the server's open sessions when checks mark it down.
     pub on_marked_down: Option<String>,
+    /// Speak TLS to this server.
+    pub ssl: bool,
+    /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.
+    pub verify: Option<String>,
+    pub ca_file: Option<String>,
+    /// Server name sent in the TLS handshake and checked in the certificate.
+    pub sni: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,4 +325,8 @@ pub struct Stats {
     pub realm: Option<String>,
     pub refresh: Option<ConfDuration>,
     pub hide_version: bool,
+    /// Path of the Prometheus endpoint on this listener (default `/metrics`).
+    pub metrics_uri: Option<String>,
+    /// `stats admin`: who may set servers READY/DRAIN/MAINT from the page, e.g. `"if LOCALHOST"`.
+    pub admin: Option<String>,
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::model::{ConnMode, Mode};
@@ -22,29 +23,34 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn backend(&self, name: &str) -> Option<(usize, &Backend)> {
-        self.backends
-            .iter()
-            .enumerate()
-            .find(|(_, b)| b.name == name)
+        self.backends.iter().enumerate().find(|(_, b)| b.name == name)
     }
     pub fn frontend(&self, name: &str) -> Option<(usize, &Frontend)> {
-        self.frontends
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.name == name)
+        self.frontends.iter().enumerate().find(|(_, f)| f.name == name)
     }
     /// The frontend that owns a bind address (bind addresses are unique across frontends).
     pub fn frontend_for_bind(&self, addr: SocketAddr) -> Option<usize> {
-        self.frontends.iter().position(|f| f.binds.contains(&addr))
+        self.frontends.iter().position(|f| f.binds.iter().any(|b| b.addr == addr))
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct GlobalSettings {
+    pub log: Vec<crate::log::LogTarget>,
+    pub log_framing: crate::log::format::Framing,
     pub maxconn: u32,
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
     pub hard_stop_after: Duration,
+    pub control_socket: ControlSocketSettings,
+    pub server_state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocketSettings {
+    pub path: PathBuf,
+    /// Permission bits of the socket file.
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +67,7 @@ pub struct Timeouts {
     pub http_request: Duration,
     pub http_keep_alive: Duration,
     pub tunnel: Duration,
+    pub queue: Duration,
     pub check: Option<Duration>,
 }
 
@@ -68,7 +75,7 @@ pub struct Timeouts {
 pub struct Frontend {
     pub name: String,
     pub mode: Mode,
-    pub binds: Vec<SocketAddr>,
+    pub binds: Vec<Bind>,
     pub maxconn: Option<u32>,
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
@@ -79,6 +86,34 @@ pub struct Frontend {
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
     pub stats: Option<StatsSettings>,
+    pub log: LogMode,
+    pub dontlognull: bool,
+}
+
+/// What a frontend logs to the global targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogMode {
+    Off,
+    /// `log global` alone: one "Connect from" line per connection.
+    Connect,
+    Http,
+    Tcp,
+}
+
+/// One `bind` line: address plus HAProxy's `ssl crt FILE`, `alpn LIST`, `proto h2` options.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Cleartext HTTP/2 with prior knowledge (`proto h2`).
+    pub h2: bool,
+}
+
+/// `ssl` towards a server.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub sni: rustls_pki_types::ServerName<'static>,
 }
 
 /// `use_backend NAME [if COND]`.
@@ -96,18 +131,9 @@ pub struct HttpRule {
 
 #[derive(Debug, Clone)]
 pub enum HttpAction {
-    Return {
-        status: StatusCode,
-        headers: Vec<(HeaderName, HeaderValue)>,
-        body: Bytes,
-    },
-    Deny {
-        status: StatusCode,
-    },
-    Redirect {
-        target: RedirectTarget,
-        code: StatusCode,
-    },
+    Return { status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Bytes },
+    Deny { status: StatusCode },
+    Redirect { target: RedirectTarget, code: StatusCode },
     SetHeader(HeaderName, HeaderValue),
     AddHeader(HeaderName, HeaderValue),
     DelHeader(HeaderName),
@@ -127,6 +153,8 @@ pub struct StatsSettings {
     pub realm: String,
     pub refresh: Option<Duration>,
     pub hide_version: bool,
+    pub metrics_uri: String,
+    pub admin: Option<Condition>,
 }
 
 #[derive(Debug)]
@@ -160,4 +188,5 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    pub tls: Option<ServerTls>,
 }

@@ -11,10 +11,7 @@ fn errors(src: &str) -> Vec<String> {
             .errors
             .iter()
             .map(|l| {
-                let mut s = format!(
-                    "{}:{} {}: {}",
-                    l.line, l.column, l.problem.path, l.problem.message
-                );
+                let mut s = format!("{}:{} {}: {}", l.line, l.column, l.problem.path, l.problem.message);
                 if let Some(v) = &l.problem.value {
                     s.push_str(&format!(" ({v})"));
                 }
@@ -26,10 +23,7 @@ fn errors(src: &str) -> Vec<String> {
 
 fn has(src: &str, want: &str) {
     let errs = errors(src);
-    assert!(
-        errs.iter().any(|e| e.contains(want)),
-        "expected {want:?} in {errs:#?}"
-    );
+    assert!(errs.iter().any(|e| e.contains(want)), "expected {want:?} in {errs:#?}");
 }
 
 const BASE: &str = "[defaults]\nmode = \"http\"\n";
@@ -38,14 +32,12 @@ fn with_base(rest: &str) -> String {
     format!("{BASE}{rest}")
 }
 
-const BE: &str =
-    "\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
+const BE: &str = "\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
 
 #[test]
 fn valid_minimal_config() {
-    let src = with_base(&format!(
-        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n{BE}"
-    ));
+    let src =
+        with_base(&format!("[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n{BE}"));
     assert_eq!(errors(&src), Vec::<String>::new());
     let snap = parse(&src, Path::new("t.toml")).unwrap();
     assert_eq!(snap.frontends[0].default_backend, Some(0));
@@ -59,18 +51,10 @@ fn toml_syntax() {
 
 #[test]
 fn unknown_key() {
+    has("[global]\nmaxconns = 1\n", "2:1 global.maxconns: unknown key `maxconns`");
+    has(&with_base(&format!("{BE}bogus = 1\n")), "backend[0].bogus: unknown key `bogus`");
     has(
-        "[global]\nmaxconns = 1\n",
-        "2:1 global.maxconns: unknown key `maxconns`",
-    );
-    has(
-        &with_base(&format!("{BE}bogus = 1\n")),
-        "backend[0].bogus: unknown key `bogus`",
-    );
-    has(
-        &with_base(
-            "[[backend]]\nname = \"b\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", wieght = 2 }]\n",
-        ),
+        &with_base("[[backend]]\nname = \"b\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", wieght = 2 }]\n"),
         "backend[0].servers[0].wieght: unknown key `wieght`",
     );
 }
@@ -78,18 +62,12 @@ fn unknown_key() {
 #[test]
 fn wrong_type() {
     has("[global]\nmaxconn = \"lots\"\n", "2:11 global.maxconn");
-    has(
-        "[defaults]\nmode = \"htp\"\n",
-        "defaults.mode: unknown variant `htp`",
-    );
+    has("[defaults]\nmode = \"htp\"\n", "defaults.mode: unknown variant `htp`");
 }
 
 #[test]
 fn bad_duration() {
-    has(
-        "[defaults]\ntimeout = { connect = \"5 parsecs\" }\n",
-        "defaults.timeout.connect: invalid duration",
-    );
+    has("[defaults]\ntimeout = { connect = \"5 parsecs\" }\n", "defaults.timeout.connect: invalid duration");
 }
 
 #[test]
@@ -97,14 +75,8 @@ fn duplicate_names() {
     let src = with_base(&format!(
         "[[frontend]]\nname = \"x\"\nbind = [\"127.0.0.1:1\"]\n[[frontend]]\nname = \"x\"\nbind = [\"127.0.0.1:2\"]\n{BE}{BE}"
     ));
-    has(
-        &src,
-        "frontend[1].name: duplicate frontend or listen name (x)",
-    );
-    has(
-        &src,
-        "backend[1].name: duplicate backend or listen name (be)",
-    );
+    has(&src, "frontend[1].name: duplicate frontend or listen name (x)");
+    has(&src, "backend[1].name: duplicate backend or listen name (be)");
 }
 
 #[test]
@@ -112,14 +84,8 @@ fn missing_backend_references() {
     let src = with_base(
         "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"ghost\"\nuse_backend = [{ backend = \"spirit\" }]\n",
     );
-    has(
-        &src,
-        "6:19 frontend[0].default_backend: no such backend (ghost)",
-    );
-    has(
-        &src,
-        "frontend[0].use_backend[0].backend: no such backend (spirit)",
-    );
+    has(&src, "6:19 frontend[0].default_backend: no such backend (ghost)");
+    has(&src, "frontend[0].use_backend[0].backend: no such backend (spirit)");
 }
 
 #[test]
@@ -129,9 +95,7 @@ fn bad_bind() {
         ("127.0.0.1:70000", "invalid port"),
         ("host.example:80", "invalid address"),
     ] {
-        let src = with_base(&format!(
-            "[[frontend]]\nname = \"fe\"\nbind = [\"{bind}\"]\n"
-        ));
+        let src = with_base(&format!("[[frontend]]\nname = \"fe\"\nbind = [\"{bind}\"]\n"));
         has(&src, &format!("5:9 frontend[0].bind[0]: {msg}"));
     }
 }
@@ -146,18 +110,12 @@ fn bind_used_twice() {
 
 #[test]
 fn frontend_without_bind() {
-    has(
-        &with_base("[[frontend]]\nname = \"fe\"\n"),
-        "frontend[0].bind: a frontend needs at least one bind address",
-    );
+    has(&with_base("[[frontend]]\nname = \"fe\"\n"), "frontend[0].bind: a frontend needs at least one bind address");
 }
 
 #[test]
 fn backend_without_servers() {
-    has(
-        &with_base("[[backend]]\nname = \"be\"\n"),
-        "backend[0].servers: a backend needs at least one server",
-    );
+    has(&with_base("[[backend]]\nname = \"be\"\n"), "backend[0].servers: a backend needs at least one server");
 }
 
 #[test]
@@ -165,18 +123,9 @@ fn bad_server() {
     let src = with_base(
         "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:x\", weight = 257 }, { name = \"a\", addr = \"127.0.0.1:1\" }, { addr = \"127.0.0.1:2\" }]\n",
     );
-    has(
-        &src,
-        "backend[0].servers[0].addr: invalid port \"x\" (127.0.0.1:x)",
-    );
-    has(
-        &src,
-        "backend[0].servers[0].weight: must be between 0 and 256 (257)",
-    );
-    has(
-        &src,
-        "backend[0].servers[1].name: duplicate server name in this backend (a)",
-    );
+    has(&src, "backend[0].servers[0].addr: invalid port \"x\" (127.0.0.1:x)");
+    has(&src, "backend[0].servers[0].weight: must be between 0 and 256 (257)");
+    has(&src, "backend[0].servers[1].name: duplicate server name in this backend (a)");
     has(&src, "backend[0].servers[2].name: missing server name");
 }
 
@@ -185,47 +134,26 @@ fn key_not_allowed_in_section() {
     let src = with_base(
         "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\nservers = []\n[[backend]]\nname = \"be\"\nbind = [\"127.0.0.1:81\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
     );
-    has(
-        &src,
-        "frontend[0].servers: `servers` is not allowed in a frontend section",
-    );
-    has(
-        &src,
-        "backend[0].bind: `bind` is not allowed in a backend section",
-    );
-    has(
-        "[defaults]\nname = \"d\"\n",
-        "defaults.name: `name` is not allowed in a defaults section",
-    );
+    has(&src, "frontend[0].servers: `servers` is not allowed in a frontend section");
+    has(&src, "backend[0].bind: `bind` is not allowed in a backend section");
+    has("[defaults]\nname = \"d\"\n", "defaults.name: `name` is not allowed in a defaults section");
 }
 
 #[test]
 fn missing_name() {
-    has(
-        &with_base("[[frontend]]\nbind = [\"127.0.0.1:80\"]\n"),
-        "frontend[0].name: missing name",
-    );
+    has(&with_base("[[frontend]]\nbind = [\"127.0.0.1:80\"]\n"), "frontend[0].name: missing name");
 }
 
 #[test]
 fn mode_mismatch() {
     let src = "[[frontend]]\nname = \"fe\"\nmode = \"http\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\nmode = \"tcp\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n".to_string();
-    has(
-        &src,
-        "frontend[0].default_backend: backend `be` is in mode Tcp but this frontend is in mode Http",
-    );
+    has(&src, "frontend[0].default_backend: backend `be` is in mode Tcp but this frontend is in mode Http");
 }
 
 #[test]
 fn bad_balance() {
-    has(
-        &with_base(&BE.replace("name = \"be\"", "name = \"be\"\nbalance = \"fastest\"")),
-        "backend[0].balance:",
-    );
-    has(
-        &with_base(&BE.replace("name = \"be\"", "name = \"be\"\nhash_type = \"bogus\"")),
-        "backend[0].hash_type:",
-    );
+    has(&with_base(&BE.replace("name = \"be\"", "name = \"be\"\nbalance = \"fastest\"")), "backend[0].balance:");
+    has(&with_base(&BE.replace("name = \"be\"", "name = \"be\"\nhash_type = \"bogus\"")), "backend[0].hash_type:");
 }
 
 #[test]
@@ -234,10 +162,7 @@ fn bad_acl_and_condition() {
         "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\nacl = [{{ name = \"a\", cond = \"no_such_fetch x\" }}, {{ name = \"b\", cond = \"nbsrv(ghost) lt 1\" }}]\nuse_backend = [{{ backend = \"be\", if = \"undefined_acl\" }}]\n{BE}"
     ));
     has(&src, "frontend[0].acl[0].cond:");
-    has(
-        &src,
-        "frontend[0].acl[1].cond: nbsrv() names no such backend (ghost)",
-    );
+    has(&src, "frontend[0].acl[1].cond: nbsrv() names no such backend (ghost)");
     has(&src, "frontend[0].use_backend[0].if:");
 }
 
@@ -246,27 +171,15 @@ fn http_rules() {
     let src = with_base(
         "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:80\"]\nhttp_request = [{ return = { status = 99 } }, { deny = {}, del_header = \"x\" }, { if = \"TRUE\" }]\n",
     );
-    has(
-        &src,
-        "listen[0].http_request[0].return.status: status must be in 200..=599 (99)",
-    );
-    has(
-        &src,
-        "listen[0].http_request[1]: one action per rule, found deny, del_header",
-    );
+    has(&src, "listen[0].http_request[0].return.status: status must be in 200..=599 (99)");
+    has(&src, "listen[0].http_request[1]: one action per rule, found deny, del_header");
     has(&src, "listen[0].http_request[2]: rule has no action");
 }
 
 #[test]
 fn global_limits() {
-    has(
-        "[global]\nnbthread = 0\n",
-        "global.nbthread: must be at least 1",
-    );
-    has(
-        "[global]\nspread_checks = 80\n",
-        "global.spread_checks: must be between 0 and 50",
-    );
+    has("[global]\nnbthread = 0\n", "global.nbthread: must be at least 1");
+    has("[global]\nspread_checks = 80\n", "global.spread_checks: must be between 0 and 50");
 }
 
 #[test]
@@ -282,10 +195,7 @@ fn check_settings_without_check() {
     let src = with_base(
         "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", inter = \"1s\" }]\n",
     );
-    has(
-        &src,
-        "backend[0].servers[0].inter: has no effect without `check = true`",
-    );
+    has(&src, "backend[0].servers[0].inter: has no effect without `check = true`");
 }
 
 #[test]
@@ -319,4 +229,33 @@ fn defaults_are_inherited() {
     assert!(b.forwardfor);
     assert_eq!(b.timeouts.server, std::time::Duration::from_secs(9));
     assert_eq!(b.timeouts.connect, std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn control_socket_and_state_file() {
+    let snap = parse("", Path::new("/etc/lbha/t.toml")).unwrap();
+    assert_eq!(snap.global.control_socket.path, Path::new("/run/lbha/lbha.sock"));
+    assert_eq!(snap.global.control_socket.mode, 0o600);
+    assert_eq!(snap.global.server_state_file, None);
+    let snap = parse(
+        "[global]\ncontrol_socket = { path = \"ctl.sock\", mode = \"0660\" }\nserver_state_file = \"state/servers\"\n",
+        Path::new("/etc/lbha/t.toml"),
+    )
+    .unwrap();
+    assert_eq!(snap.global.control_socket.path, Path::new("/etc/lbha/ctl.sock"));
+    assert_eq!(snap.global.control_socket.mode, 0o660);
+    assert_eq!(snap.global.server_state_file.as_deref(), Some(Path::new("/etc/lbha/state/servers")));
+    let snap = parse("[global]\ncontrol_socket = { mode = 640 }\n", Path::new("t.toml")).unwrap();
+    assert_eq!(snap.global.control_socket.mode, 0o640);
+    has(
+        "[global]\ncontrol_socket = { mode = \"680\" }\n",
+        "2:27 global.control_socket.mode: expected permission bits in octal",
+    );
+    has(
+        "[global]\ncontrol_socket = { mode = 1777 }\n",
+        "global.control_socket.mode: expected permission bits in octal, such as \"600\" or \"0660\" (1777)",
+    );
+    has("[global]\ncontrol_socket = { path = \"\" }\n", "global.control_socket.path: must not be empty");
+    has("[global]\nserver_state_file = \"\"\n", "global.server_state_file: must not be empty");
+    has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
 }

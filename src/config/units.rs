@@ -45,9 +45,7 @@ impl<'de> Deserialize<'de> for ConfSize {
                 f.write_str("a size: an integer, or a string such as \"100k\", \"1m\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(ConfSize)
-                    .map_err(|_| E::custom(format!("negative size {v}")))
+                u64::try_from(v).map(ConfSize).map_err(|_| E::custom(format!("negative size {v}")))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(ConfSize(v))
@@ -71,9 +69,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" => 1 << 20,
         "g" => 1 << 30,
         _ => {
-            return Err(format!(
-                "invalid size {s:?} (expected e.g. 1000, \"100k\", \"1m\")"
-            ));
+            return Err(format!("invalid size {s:?} (expected e.g. 1000, \"100k\", \"1m\")"));
         }
     };
     num.parse::<u64>()
@@ -88,9 +84,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if !num.is_empty() {
         let scale_us: Option<f64> = match unit {
@@ -122,10 +116,7 @@ mod tests {
 
     #[test]
     fn haproxy_units() {
-        assert_eq!(
-            parse_duration("300000ms").unwrap(),
-            Duration::from_secs(300)
-        );
+        assert_eq!(parse_duration("300000ms").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));

@@ -21,6 +21,8 @@ const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
 const DEFAULT_CLIENT: Duration = Duration::from_secs(30);
 const DEFAULT_SERVER: Duration = Duration::from_secs(30);
 const DEFAULT_INTER: Duration = Duration::from_secs(2);
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
+const DEFAULT_CONTROL_MODE: u32 = 0o600;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -41,7 +43,8 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] = &["bind", "use_backend", "maxconn", "stats"];
+        const FRONT_ONLY: &[&str] =
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
         const BACK_ONLY: &[&str] = &[
             "servers",
             "retries",
@@ -59,23 +62,10 @@ impl Kind {
         match self {
             Kind::Listen => true,
             Kind::Frontend => !BACK_ONLY.contains(&key),
-            Kind::Backend => {
-                !FRONT_ONLY.contains(&key)
-                    && key != "default_backend"
-                    && !NAMED_ONLY[1..].contains(&key)
-            }
+            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
-                    && ![
-                        "bind",
-                        "use_backend",
-                        "servers",
-                        "stats",
-                        "stick_table",
-                        "stick",
-                        "appsession",
-                    ]
-                    .contains(&key)
+                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
             }
         }
     }
@@ -92,8 +82,9 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        redispatch => "redispatch", balance => "balance", hash_type => "hash_type", allbackups => "allbackups",
        acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
        http_request => "http_request", http_response => "http_response", check => "check",
-       servers => "servers", stats => "stats", cookie => "cookie", stick_table => "stick_table",
-       stick => "stick", appsession => "appsession");
+       servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
+       dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
+       appsession => "appsession");
     v
 }
 
@@ -107,8 +98,7 @@ impl Ctx<'_> {
         self.problems.push(Problem::new(path, msg));
     }
     fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
-        self.problems
-            .push(Problem::new(path, msg).with_value(value));
+        self.problems.push(Problem::new(path, msg).with_value(value));
     }
 }
 
@@ -128,52 +118,31 @@ impl Named<'_> {
     }
 }
 
-pub fn validate(
-    file: &ConfigFile,
-    base_dir: &Path,
-    source: &Path,
-    problems: &mut Vec<Problem>,
-) -> Option<Snapshot> {
+pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
     let mut cx = Ctx { problems, base_dir };
     let global = global(&file.global, &mut cx);
-    check_allowed(
-        Kind::Defaults,
-        &file.defaults,
-        &FieldPath::root().key("defaults"),
-        &mut cx,
-    );
+    let global = GlobalSettings {
+        control_socket: control_socket(&file.global, base_dir, &mut cx),
+        server_state_file: server_state_file(&file.global, base_dir, &mut cx),
+        ..global
+    };
+    check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
     let mut backs: Vec<Named> = Vec::new();
     for (i, s) in file.frontend.iter().enumerate() {
-        fronts.push(Named {
-            kind: Kind::Frontend,
-            index: i,
-            sec: s,
-        });
+        fronts.push(Named { kind: Kind::Frontend, index: i, sec: s });
     }
     for (i, s) in file.listen.iter().enumerate() {
-        let n = Named {
-            kind: Kind::Listen,
-            index: i,
-            sec: s,
-        };
+        let n = Named { kind: Kind::Listen, index: i, sec: s };
         if s.servers.is_some() || (s.stats.is_none() && s.http_request.is_none()) {
-            backs.push(Named {
-                kind: Kind::Listen,
-                index: i,
-                sec: s,
-            });
+            backs.push(Named { kind: Kind::Listen, index: i, sec: s });
         }
         fronts.push(n);
     }
     for (i, s) in file.backend.iter().enumerate() {
-        backs.push(Named {
-            kind: Kind::Backend,
-            index: i,
-            sec: s,
-        });
+        backs.push(Named { kind: Kind::Backend, index: i, sec: s });
     }
     for n in fronts.iter().chain(backs.iter()) {
         check_allowed(n.kind, n.sec, &n.path(), &mut cx);
@@ -184,50 +153,25 @@ pub fn validate(
     unique_names(&fronts, "frontend or listen", &mut cx);
     unique_names(&backs, "backend or listen", &mut cx);
 
-    let backend_index: HashMap<&str, usize> = backs
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name(), i))
-        .collect();
-    let backends: Vec<Backend> = backs
-        .iter()
-        .map(|n| backend(n, &file.defaults, &global, &mut cx))
-        .collect();
+    let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
+    let backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
     let frontends: Vec<Frontend> = fronts
         .iter()
-        .map(|n| {
-            frontend(
-                n,
-                &file.defaults,
-                &backend_index,
-                &backends,
-                &mut seen_binds,
-                &mut cx,
-            )
-        })
+        .map(|n| frontend(n, &file.defaults, &backend_index, &backends, &mut seen_binds, &mut cx))
         .collect();
     let userlists = userlists(&file.userlist, &mut cx);
 
     if cx.problems.len() > start {
         return None;
     }
-    Some(Snapshot {
-        source: source.to_path_buf(),
-        global,
-        frontends,
-        backends,
-        userlists,
-    })
+    Some(Snapshot { source: source.to_path_buf(), global, frontends, backends, userlists })
 }
 
 fn check_allowed(kind: Kind, s: &Section, path: &FieldPath, cx: &mut Ctx) {
     for key in present_keys(s) {
         if !kind.allows(key) {
-            cx.err(
-                path.key(key),
-                format!("`{key}` is not allowed in a {} section", kind.table()),
-            );
+            cx.err(path.key(key), format!("`{key}` is not allowed in a {} section", kind.table()));
         }
     }
 }
@@ -236,11 +180,7 @@ fn unique_names(list: &[Named], what: &str, cx: &mut Ctx) {
     let mut seen: HashSet<&str> = HashSet::new();
     for n in list {
         if !n.name().is_empty() && !seen.insert(n.name()) {
-            cx.err_v(
-                n.path().key("name"),
-                format!("duplicate {what} name"),
-                n.name(),
-            );
+            cx.err_v(n.path().key("name"), format!("duplicate {what} name"), n.name());
         }
     }
 }
@@ -255,36 +195,107 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     }
     let spread = g.spread_checks.unwrap_or(0);
     if spread > 50 {
-        cx.err_v(
-            p.key("spread_checks"),
-            "must be between 0 and 50 (percent)",
-            spread,
-        );
+        cx.err_v(p.key("spread_checks"), "must be between 0 and 50 (percent)", spread);
     }
+    let mut log = Vec::new();
+    for (i, l) in g.log.iter().enumerate() {
+        match crate::log::LogTarget::parse(l) {
+            Ok(t) => log.push(t),
+            Err(e) => cx.err_v(p.key("log").index(i), e, l),
+        }
+    }
+    let log_framing = match g.log_format.as_deref().unwrap_or("rfc3164") {
+        "rfc3164" => crate::log::format::Framing::Rfc3164,
+        "rfc5424" => crate::log::format::Framing::Rfc5424,
+        other => {
+            cx.err_v(p.key("log_format"), "must be \"rfc3164\" or \"rfc5424\"", other);
+            crate::log::format::Framing::Rfc3164
+        }
+    };
     GlobalSettings {
+        log,
+        log_framing,
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
         nbthread: g.nbthread,
         spread_checks: spread,
-        hard_stop_after: g
-            .hard_stop_after
-            .map(|d| d.0)
-            .unwrap_or(DEFAULT_HARD_STOP_AFTER),
+        hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
+        control_socket: ControlSocketSettings { path: DEFAULT_CONTROL_SOCKET.into(), mode: DEFAULT_CONTROL_MODE },
+        server_state_file: None,
+    }
+}
+
+/// Relative paths are taken from the config file's directory, so a config and its files move together.
+fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+}
+
+fn control_socket(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> ControlSocketSettings {
+    let p = FieldPath::root().key("global").key("control_socket");
+    let cs = g.control_socket.as_ref();
+    let path = match cs.and_then(|c| c.path.as_deref()) {
+        None => DEFAULT_CONTROL_SOCKET.into(),
+        Some("") => {
+            cx.err(p.key("path"), "must not be empty");
+            DEFAULT_CONTROL_SOCKET.into()
+        }
+        Some(s) => resolve(base_dir, s),
+    };
+    let mode = match cs.and_then(|c| c.mode.as_ref()) {
+        None => DEFAULT_CONTROL_MODE,
+        Some(m) => {
+            let text = match m {
+                model::OctalText::Text(t) => t.clone(),
+                model::OctalText::Number(n) => n.to_string(),
+            };
+            match parse_octal_mode(&text) {
+                Some(v) => v,
+                None => {
+                    cx.err_v(p.key("mode"), "expected permission bits in octal, such as \"600\" or \"0660\"", text);
+                    DEFAULT_CONTROL_MODE
+                }
+            }
+        }
+    };
+    ControlSocketSettings { path, mode }
+}
+
+/// `"600"`, `"0600"` or `"0o600"`, at most `777`.
+pub fn parse_octal_mode(text: &str) -> Option<u32> {
+    let t = text.trim();
+    let t = t.strip_prefix("0o").unwrap_or(t);
+    if t.is_empty() || t.len() > 4 || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(t, 8).ok().filter(|&m| m <= 0o777)
+}
+
+fn server_state_file(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> Option<std::path::PathBuf> {
+    match g.server_state_file.as_deref() {
+        None => None,
+        Some("") => {
+            cx.err(
+                FieldPath::root().key("global").key("server_state_file"),
+                "must not be empty (leave the key out to keep no state file)",
+            );
+            None
+        }
+        Some(s) => Some(resolve(base_dir, s)),
     }
 }
 
 fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
     let pick = |f: fn(&model::Timeouts) -> Option<super::units::ConfDuration>| {
-        sec.timeout
-            .as_ref()
-            .and_then(f)
-            .or_else(|| defaults.timeout.as_ref().and_then(f))
-            .map(|d| d.0)
+        sec.timeout.as_ref().and_then(f).or_else(|| defaults.timeout.as_ref().and_then(f)).map(|d| d.0)
     };
     let client = pick(|t| t.client).unwrap_or(DEFAULT_CLIENT);
     let server = pick(|t| t.server).unwrap_or(DEFAULT_SERVER);
     let http_request = pick(|t| t.http_request).unwrap_or(client);
+    let connect = pick(|t| t.connect).unwrap_or(DEFAULT_CONNECT);
     Timeouts {
-        connect: pick(|t| t.connect).unwrap_or(DEFAULT_CONNECT),
+        connect,
+        // HAProxy waits `timeout connect` in the queue when `timeout queue` is not set.
+        queue: pick(|t| t.queue).unwrap_or(connect),
         client,
         server,
         http_request,
@@ -301,11 +312,7 @@ fn mode_of(sec: &Section, defaults: &Section) -> Mode {
 fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx) -> Backend {
     let s = n.sec;
     let p = n.path();
-    let algo_text = s
-        .balance
-        .as_deref()
-        .or(defaults.balance.as_deref())
-        .unwrap_or("roundrobin");
+    let algo_text = s.balance.as_deref().or(defaults.balance.as_deref()).unwrap_or("roundrobin");
     let algorithm = match Algorithm::parse(algo_text) {
         Ok(a) => a,
         Err(e) => {
@@ -313,11 +320,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             Algorithm::RoundRobin
         }
     };
-    let ht_text = s
-        .hash_type
-        .as_deref()
-        .or(defaults.hash_type.as_deref())
-        .unwrap_or("map-based");
+    let ht_text = s.hash_type.as_deref().or(defaults.hash_type.as_deref()).unwrap_or("map-based");
     let hash_type = match HashType::parse(ht_text) {
         Ok(h) => h,
         Err(e) => {
@@ -338,33 +341,15 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         if sv.name.is_empty() {
             cx.err(sp.key("name"), "missing server name");
         } else if !names.insert(sv.name.as_str()) {
-            cx.err_v(
-                sp.key("name"),
-                "duplicate server name in this backend",
-                &sv.name,
-            );
+            cx.err_v(sp.key("name"), "duplicate server name in this backend", &sv.name);
         }
         if let Some(server) = server(sv, &sp, n.name(), check_def, &timeouts, global, cx) {
             servers.push(server);
         }
     }
-    let specs: Vec<ServerSpec> = servers
-        .iter()
-        .map(|s| ServerSpec {
-            weight: s.weight,
-            backup: s.backup,
-            maxconn: s.maxconn,
-        })
-        .collect();
-    let persist = persist::spec(
-        s,
-        defaults,
-        &p,
-        mode_of(s, defaults),
-        servers_src,
-        &servers,
-        cx,
-    );
+    let specs: Vec<ServerSpec> =
+        servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
+    let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -378,10 +363,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         retries: s.retries.or(defaults.retries).unwrap_or(3),
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
         timeouts,
-        conn_mode: s
-            .http_connection_mode
-            .or(defaults.http_connection_mode)
-            .unwrap_or(ConnMode::KeepAlive),
+        conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
         persist,
     }
@@ -411,6 +393,7 @@ fn server(
         cx.err_v(sp.key("maxconn"), "must be at least 1", 0);
     }
     let addr = addr?;
+    let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
     let check = if sv.check {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
     } else {
@@ -433,11 +416,7 @@ fn server(
         None => false,
         Some("shutdown-sessions") => true,
         Some(other) => {
-            cx.err_v(
-                sp.key("on_marked_down"),
-                "expected \"shutdown-sessions\"",
-                other,
-            );
+            cx.err_v(sp.key("on_marked_down"), "expected \"shutdown-sessions\"", other);
             false
         }
     };
@@ -452,6 +431,7 @@ fn server(
         cookie: sv.cookie.clone(),
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
+        tls,
     })
 }
 
@@ -477,11 +457,7 @@ fn check_spec(
     if let Some(port) = sv.check_port {
         target.set_port(port);
     }
-    let inter = sv
-        .inter
-        .or(def.and_then(|d| d.inter))
-        .map(|d| d.0)
-        .unwrap_or(DEFAULT_INTER);
+    let inter = sv.inter.or(def.and_then(|d| d.inter)).map(|d| d.0).unwrap_or(DEFAULT_INTER);
     let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
     let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
     for (v, key) in [(rise, "rise"), (fall, "fall")] {
@@ -529,16 +505,8 @@ fn check_spec(
         kind,
         addr: target,
         inter,
-        fastinter: sv
-            .fastinter
-            .or(def.and_then(|d| d.fastinter))
-            .map(|d| d.0)
-            .unwrap_or(inter),
-        downinter: sv
-            .downinter
-            .or(def.and_then(|d| d.downinter))
-            .map(|d| d.0)
-            .unwrap_or(inter),
+        fastinter: sv.fastinter.or(def.and_then(|d| d.fastinter)).map(|d| d.0).unwrap_or(inter),
+        downinter: sv.downinter.or(def.and_then(|d| d.downinter)).map(|d| d.0).unwrap_or(inter),
         timeout: timeouts.check.unwrap_or(inter),
         rise,
         fall,
@@ -564,9 +532,7 @@ pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
         return Err("missing host".into());
     }
     match (host, port).to_socket_addrs() {
-        Ok(mut it) => it
-            .next()
-            .ok_or_else(|| format!("{host} resolves to no address")),
+        Ok(mut it) => it.next().ok_or_else(|| format!("{host} resolves to no address")),
         Err(e) => Err(format!("cannot resolve {host}: {e}")),
     }
 }
@@ -581,11 +547,95 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = match host {
         "" | "*" | "0.0.0.0" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        h => h
-            .parse()
-            .map_err(|_| format!("invalid address {h:?} (bind takes an IP address)"))?,
+        h => h.parse().map_err(|_| format!("invalid address {h:?} (bind takes an IP address)"))?,
     };
     Ok(SocketAddr::new(ip, port))
+}
+
+/// A whole bind line: address then options (`ssl`, `crt FILE`, `alpn LIST`, `proto h2`).
+fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
+    let mut words = line.split_whitespace();
+    let addr = parse_bind(words.next().unwrap_or(""))?;
+    let (mut ssl, mut crt, mut alpn, mut h2) = (false, None, Vec::new(), false);
+    while let Some(w) = words.next() {
+        let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
+        match w {
+            "ssl" => ssl = true,
+            "crt" => crt = Some(base_dir.join(arg("a file or directory")?)),
+            "alpn" => alpn = arg("a protocol list")?.split(',').map(str::to_string).collect(),
+            "proto" => match arg("a protocol")?.as_str() {
+                "h2" => h2 = true,
+                other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
+            },
+            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto)")),
+        }
+    }
+    for p in &alpn {
+        if p != "h2" && p != "http/1.1" {
+            return Err(format!("unsupported ALPN protocol {p:?} (h2, http/1.1)"));
+        }
+    }
+    let tls = match (ssl, crt) {
+        (true, Some(crt)) => Some(crate::tls::server_config(&crt, &alpn).map_err(|e| e.to_string())?),
+        (true, None) => return Err("`ssl` needs `crt FILE`".into()),
+        (false, Some(_)) => return Err("`crt` needs `ssl`".into()),
+        (false, None) if !alpn.is_empty() => return Err("`alpn` needs `ssl`".into()),
+        (false, None) => None,
+    };
+    if h2 && tls.is_some() {
+        return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
+    }
+    Ok(Bind { addr, tls, h2 })
+}
+
+/// `ssl`, `verify`, `ca_file`, `sni` of a server.
+fn server_tls(
+    sv: &model::Server,
+    sp: &FieldPath,
+    addr: SocketAddr,
+    base_dir: &Path,
+    cx: &mut Ctx,
+) -> Option<ServerTls> {
+    if !sv.ssl {
+        for (set, key) in
+            [(sv.verify.is_some(), "verify"), (sv.ca_file.is_some(), "ca_file"), (sv.sni.is_some(), "sni")]
+        {
+            if set {
+                cx.err(sp.key(key), "has no effect without `ssl = true`");
+            }
+        }
+        return None;
+    }
+    let verify = match sv.verify.as_deref().unwrap_or("required") {
+        "required" => true,
+        "none" => false,
+        other => {
+            cx.err_v(sp.key("verify"), "must be \"required\" or \"none\"", other);
+            return None;
+        }
+    };
+    let ca = sv.ca_file.as_ref().map(|c| base_dir.join(c));
+    if verify && ca.is_none() {
+        cx.err(sp.key("ca_file"), "`verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)");
+        return None;
+    }
+    let sni = match &sv.sni {
+        Some(n) => match rustls_pki_types::ServerName::try_from(n.clone()) {
+            Ok(n) => n,
+            Err(_) => {
+                cx.err_v(sp.key("sni"), "not a valid server name", n);
+                return None;
+            }
+        },
+        None => rustls_pki_types::ServerName::IpAddress(addr.ip().into()),
+    };
+    match crate::tls::client_config(verify, ca.as_deref()) {
+        Ok(config) => Some(ServerTls { config, sni }),
+        Err(e) => {
+            cx.err_v(sp.key("ca_file"), e.to_string(), sv.ca_file.as_deref().unwrap_or(""));
+            None
+        }
+    }
 }
 
 fn frontend(
@@ -601,23 +651,19 @@ fn frontend(
     let mode = mode_of(s, defaults);
     let binds_src = s.bind.as_deref().unwrap_or(&[]);
     if binds_src.is_empty() {
-        cx.err(
-            p.key("bind"),
-            format!("a {} needs at least one bind address", n.kind.table()),
-        );
+        cx.err(p.key("bind"), format!("a {} needs at least one bind address", n.kind.table()));
     }
     let mut binds = Vec::new();
     for (i, b) in binds_src.iter().enumerate() {
-        match parse_bind(b) {
-            Ok(a) => {
-                if let Some(other) = seen_binds.insert(a, n.name().to_string()) {
-                    cx.err_v(
-                        p.key("bind").index(i),
-                        format!("address already bound by `{other}`"),
-                        b,
-                    );
+        match parse_bind_line(b, cx.base_dir) {
+            Ok(bind) => {
+                if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
+                    cx.err_v(p.key("bind").index(i), format!("address already bound by `{other}`"), b);
                 }
-                binds.push(a);
+                if (bind.tls.is_some() || bind.h2) && mode != Mode::Http {
+                    cx.err_v(p.key("bind").index(i), "ssl and proto h2 need mode http", b);
+                }
+                binds.push(bind);
             }
             Err(e) => cx.err_v(p.key("bind").index(i), e, b),
         }
@@ -631,68 +677,43 @@ fn frontend(
     let mut acl_names: Vec<&str> = Vec::new();
     for (i, a) in acl_defs.iter().enumerate() {
         let ap = p.key("acl").index(i);
-        if a.name.is_empty()
-            || !a
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
-        {
-            cx.err_v(
-                ap.key("name"),
-                "acl names use letters, digits, '_', '-', '.', ':'",
-                &a.name,
-            );
+        if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
+            cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
         } else if acl_names.contains(&a.name.as_str()) {
-            cx.err_v(
-                ap.key("name"),
-                "duplicate acl name (list every pattern in one acl)",
-                &a.name,
-            );
+            cx.err_v(ap.key("name"), "duplicate acl name (list every pattern in one acl)", &a.name);
         }
         acl_names.push(&a.name);
         match Acl::parse(&a.cond, cx.base_dir) {
             Ok(acl) => {
-                check_backend_refs(
-                    acl.referenced_backends(),
-                    backend_index,
-                    &ap.key("cond"),
-                    cx,
-                );
+                check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
                 acls.push(acl);
             }
             Err(e) => cx.err_v(ap.key("cond"), e.to_string(), &a.cond),
         }
     }
     let lookup = |name: &str| acl_names.iter().position(|n| *n == name);
-    let parse_cond = |if_: &Option<String>,
-                      unless: &Option<String>,
-                      rp: &FieldPath,
-                      cx: &mut Ctx|
-     -> Option<Condition> {
-        let text = match (if_, unless) {
-            (Some(_), Some(_)) => {
-                cx.err(rp.clone(), "use either `if` or `unless`, not both");
-                return None;
+    let parse_cond =
+        |if_: &Option<String>, unless: &Option<String>, rp: &FieldPath, cx: &mut Ctx| -> Option<Condition> {
+            let text = match (if_, unless) {
+                (Some(_), Some(_)) => {
+                    cx.err(rp.clone(), "use either `if` or `unless`, not both");
+                    return None;
+                }
+                (Some(c), None) => (format!("if {c}"), "if"),
+                (None, Some(c)) => (format!("unless {c}"), "unless"),
+                (None, None) => return None,
+            };
+            match Condition::parse(&text.0, &lookup, cx.base_dir) {
+                Ok(c) => {
+                    check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
+                    Some(c)
+                }
+                Err(e) => {
+                    cx.err_v(rp.key(text.1), e.to_string(), text.0.split_once(' ').map(|x| x.1).unwrap_or(""));
+                    None
+                }
             }
-            (Some(c), None) => (format!("if {c}"), "if"),
-            (None, Some(c)) => (format!("unless {c}"), "unless"),
-            (None, None) => return None,
         };
-        match Condition::parse(&text.0, &lookup, cx.base_dir) {
-            Ok(c) => {
-                check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
-                Some(c)
-            }
-            Err(e) => {
-                cx.err_v(
-                    rp.key(text.1),
-                    e.to_string(),
-                    text.0.split_once(' ').map(|x| x.1).unwrap_or(""),
-                );
-                None
-            }
-        }
-    };
 
     let mut switching = Vec::new();
     for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate() {
@@ -709,11 +730,7 @@ fn frontend(
     let default_backend = if n.kind == Kind::Listen && backend_index.get(n.name()).is_some() {
         backend_index.get(n.name()).copied()
     } else {
-        match s
-            .default_backend
-            .as_deref()
-            .or(defaults.default_backend.as_deref())
-        {
+        match s.default_backend.as_deref().or(defaults.default_backend.as_deref()) {
             Some(name) => match backend_index.get(name) {
                 Some(&b) => {
                     check_mode(mode, &backends[b], &p.key("default_backend"), cx);
@@ -728,11 +745,7 @@ fn frontend(
         }
     };
 
-    let rules = |list: &Option<Vec<model::HttpRule>>,
-                 key: &str,
-                 response: bool,
-                 cx: &mut Ctx|
-     -> Vec<HttpRule> {
+    let rules = |list: &Option<Vec<model::HttpRule>>, key: &str, response: bool, cx: &mut Ctx| -> Vec<HttpRule> {
         let mut out = Vec::new();
         let list = list.as_deref().unwrap_or(&[]);
         if !list.is_empty() && mode == Mode::Tcp {
@@ -750,20 +763,20 @@ fn frontend(
     let http_request = rules(&s.http_request, "http_request", false, cx);
     let http_response = rules(&s.http_response, "http_response", true, cx);
 
-    let stats = s
-        .stats
-        .as_ref()
-        .map(|st| stats(st, &p.key("stats"), mode, cx));
+    let mut stats = s.stats.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx));
+    if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
+        match Condition::parse(text, &lookup, cx.base_dir) {
+            Ok(c) => settings.admin = Some(c),
+            Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
+        }
+    }
     Frontend {
         name: n.name().to_string(),
         mode,
         binds,
         maxconn: s.maxconn.or(defaults.maxconn),
         timeouts: timeouts(s, defaults),
-        conn_mode: s
-            .http_connection_mode
-            .or(defaults.http_connection_mode)
-            .unwrap_or(ConnMode::KeepAlive),
+        conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
         acls,
         switching,
@@ -771,6 +784,31 @@ fn frontend(
         http_request,
         http_response,
         stats,
+        log: log_mode(s, defaults, mode, &p, cx),
+        dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+    }
+}
+
+fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut Ctx) -> LogMode {
+    match s.log.as_deref().or(defaults.log.as_deref()) {
+        None => return LogMode::Off,
+        Some("global") => {}
+        Some(other) => {
+            cx.err_v(p.key("log"), "lbha logs to the [global] targets: use \"global\"", other);
+            return LogMode::Off;
+        }
+    }
+    let http = s.httplog.or(defaults.httplog).unwrap_or(false);
+    let tcp = s.tcplog.or(defaults.tcplog).unwrap_or(false);
+    match (http, tcp, mode) {
+        (true, true, _) => {
+            cx.err(p.key("httplog"), "httplog and tcplog exclude each other");
+            LogMode::Off
+        }
+        // HAProxy falls back to tcplog for an httplog proxy in tcp mode, with a warning.
+        (true, false, Mode::Http) => LogMode::Http,
+        (true, false, Mode::Tcp) | (false, true, _) => LogMode::Tcp,
+        (false, false, _) => LogMode::Connect,
     }
 }
 
@@ -778,21 +816,13 @@ fn check_mode(front: Mode, back: &Backend, path: &FieldPath, cx: &mut Ctx) {
     if front != back.mode {
         cx.err_v(
             path.clone(),
-            format!(
-                "backend `{}` is in mode {:?} but this frontend is in mode {:?}",
-                back.name, back.mode, front
-            ),
+            format!("backend `{}` is in mode {:?} but this frontend is in mode {:?}", back.name, back.mode, front),
             &back.name,
         );
     }
 }
 
-fn check_backend_refs(
-    names: Vec<&str>,
-    index: &HashMap<&str, usize>,
-    path: &FieldPath,
-    cx: &mut Ctx,
-) {
+fn check_backend_refs(names: Vec<&str>, index: &HashMap<&str, usize>, path: &FieldPath, cx: &mut Ctx) {
     for name in names {
         if !index.contains_key(name) {
             cx.err_v(path.clone(), "nbsrv() names no such backend", name);
@@ -800,18 +830,11 @@ fn check_backend_refs(
     }
 }
 
-fn header_pair(
-    name: &str,
-    value: &str,
-    path: &FieldPath,
-    cx: &mut Ctx,
-) -> Option<(HeaderName, HeaderValue)> {
+fn header_pair(name: &str, value: &str, path: &FieldPath, cx: &mut Ctx) -> Option<(HeaderName, HeaderValue)> {
     let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| cx.err_v(path.key("name"), "invalid header name", name))
         .ok();
-    let v = HeaderValue::from_str(value)
-        .map_err(|_| cx.err_v(path.key("value"), "invalid header value", value))
-        .ok();
+    let v = HeaderValue::from_str(value).map_err(|_| cx.err_v(path.key("value"), "invalid header value", value)).ok();
     Some((n?, v?))
 }
 
@@ -824,67 +847,36 @@ fn status(
 ) -> StatusCode {
     let c = code.unwrap_or(default);
     if !range.contains(&c) {
-        cx.err_v(
-            path.clone(),
-            format!("status must be in {}..={}", range.start(), range.end()),
-            c,
-        );
+        cx.err_v(path.clone(), format!("status must be in {}..={}", range.start(), range.end()), c);
         return StatusCode::from_u16(default).unwrap_or(StatusCode::OK);
     }
     StatusCode::from_u16(c).unwrap_or(StatusCode::OK)
 }
 
-fn http_action(
-    r: &model::HttpRule,
-    rp: &FieldPath,
-    response: bool,
-    cx: &mut Ctx,
-) -> Option<HttpAction> {
+fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx) -> Option<HttpAction> {
     let mut actions = Vec::new();
     if let Some(ret) = &r.return_ {
-        let status = status(
-            ret.status,
-            200,
-            &rp.key("return").key("status"),
-            200..=599,
-            cx,
-        );
+        let status = status(ret.status, 200, &rp.key("return").key("status"), 200..=599, cx);
         let mut headers = Vec::new();
         if let Some(ct) = &ret.content_type
-            && let Some(h) = header_pair(
-                "content-type",
-                ct,
-                &rp.key("return").key("content_type"),
-                cx,
-            )
+            && let Some(h) = header_pair("content-type", ct, &rp.key("return").key("content_type"), cx)
         {
             headers.push(h);
         }
         for (i, h) in ret.headers.iter().enumerate() {
             let hp = rp.key("return").key("headers").index(i);
             match h.split_once(':') {
-                Some((name, value)) => {
-                    headers.extend(header_pair(name.trim(), value.trim(), &hp, cx))
-                }
+                Some((name, value)) => headers.extend(header_pair(name.trim(), value.trim(), &hp, cx)),
                 None => cx.err_v(hp, "expected \"Name: value\"", h),
             }
         }
         let body = Bytes::from(ret.body.clone().unwrap_or_default());
-        actions.push((
-            "return",
-            HttpAction::Return {
-                status,
-                headers,
-                body,
-            },
-        ));
+        actions.push(("return", HttpAction::Return { status, headers, body }));
     }
     if let Some(d) = &r.deny {
         actions.push((
             "deny",
-            HttpAction::Deny {
-                status: status(d.status, 403, &rp.key("deny").key("status"), 200..=599, cx),
-            },
+            HttpAction::Deny { status: status(d.status, 403, &rp.key("deny").key("status"), 200..=599, cx) },
         ));
     }
     if let Some(rd) = &r.redirect {
@@ -893,10 +885,7 @@ fn http_action(
             (Some(l), None) => Some(RedirectTarget::Location(l.clone())),
             (None, Some(pf)) => Some(RedirectTarget::Prefix(pf.trim_end_matches('/').to_string())),
             _ => {
-                cx.err(
-                    rpp.clone(),
-                    "redirect needs exactly one of `location` or `prefix`",
-                );
+                cx.err(rpp.clone(), "redirect needs exactly one of `location` or `prefix`");
                 None
             }
         };
@@ -923,27 +912,18 @@ fn http_action(
     }
     if actions.len() > 1 {
         let names: Vec<&str> = actions.iter().map(|a| a.0).collect();
-        cx.err(
-            rp.clone(),
-            format!("one action per rule, found {}", names.join(", ")),
-        );
+        cx.err(rp.clone(), format!("one action per rule, found {}", names.join(", ")));
         return None;
     }
     let (name, action) = match actions.pop() {
         Some(a) => a,
         None => {
-            cx.err(
-                rp.clone(),
-                "rule has no action (return, deny, redirect, set_header, add_header, del_header)",
-            );
+            cx.err(rp.clone(), "rule has no action (return, deny, redirect, set_header, add_header, del_header)");
             return None;
         }
     };
     if response && matches!(name, "return" | "deny" | "redirect") {
-        cx.err(
-            rp.key(name),
-            "only set_header, add_header and del_header apply to responses",
-        );
+        cx.err(rp.key(name), "only set_header, add_header and del_header apply to responses");
         return None;
     }
     Some(action)
@@ -953,10 +933,7 @@ fn stats(st: &model::Stats, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> StatsSet
     if mode != Mode::Http {
         cx.err(p.clone(), "the stats page needs mode http");
     }
-    let uri = st
-        .uri
-        .clone()
-        .unwrap_or_else(|| "/haproxy?stats".to_string());
+    let uri = st.uri.clone().unwrap_or_else(|| "/haproxy?stats".to_string());
     if !uri.starts_with('/') {
         cx.err_v(p.key("uri"), "must start with '/'", &uri);
     }
@@ -970,12 +947,11 @@ fn stats(st: &model::Stats, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> StatsSet
     StatsSettings {
         uri,
         auth,
-        realm: st
-            .realm
-            .clone()
-            .unwrap_or_else(|| "lbha Statistics".to_string()),
+        realm: st.realm.clone().unwrap_or_else(|| "lbha Statistics".to_string()),
         refresh: st.refresh.map(|d| d.0),
         hide_version: st.hide_version,
+        metrics_uri: st.metrics_uri.clone().unwrap_or_else(|| "/metrics".to_string()),
+        admin: None,
     }
 }
 
@@ -998,10 +974,7 @@ fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
                 None => cx.err(up.key("insecure_password"), "missing password"),
             }
         }
-        out.push(Userlist {
-            name: l.name.clone(),
-            users,
-        });
+        out.push(Userlist { name: l.name.clone(), users });
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Runs one health checker per checked server and feeds results into the runtime state.
 
 use crate::health::{self, CheckSpec, HealthSink, Transition};
+use crate::log::format::Level;
 use crate::proxy::Proxy;
 use crate::state::ServerRt;
 use std::collections::HashMap;
@@ -9,25 +10,33 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
 
-struct Sink(Arc<ServerRt>, String);
+struct Sink {
+    rt: Arc<ServerRt>,
+    proxy: Arc<Proxy>,
+    name: String,
+}
 
 impl HealthSink for Sink {
     fn on_check(&self, ok: bool, detail: &str, duration: Duration) {
-        let _ = ok;
-        if let Ok(mut c) = self.0.last_check.lock() {
+        if !ok {
+            self.rt.check_failures.fetch_add(1, Relaxed);
+        }
+        if let Ok(mut c) = self.rt.last_check.lock() {
             c.clear();
             c.push_str(detail);
         }
-        self.0.checked.store(true, Relaxed);
-        self.0
-            .check_duration_ms
-            .store(duration.as_millis() as u64, Relaxed);
+        self.rt.checked.store(true, Relaxed);
+        self.rt.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
     }
     fn on_transition(&self, t: &Transition) {
-        let open = self.0.counters.cur_sessions.load(Relaxed);
-        self.0.set_up(matches!(t, Transition::Up { .. }));
-        if !t.is_up() && self.0.shuts_down_sessions() && open > 0 {
-            tracing::warn!(server = %self.1, "on-marked-down shutdown-sessions: closing {open} open sessions");
+        let up = matches!(t, Transition::Up { .. });
+        let open = self.rt.counters.cur_sessions.load(Relaxed);
+        self.rt.set_up(up);
+        let state = if up { "UP" } else { "DOWN" };
+        let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
+        self.proxy.active.load().logger.log(Level::Notice, &msg);
+        if !up && self.rt.shuts_down_sessions() && open > 0 {
+            tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
         }
     }
 }
@@ -60,8 +69,12 @@ impl Checks {
                     }
                     let _ = r.stop.send(true);
                 }
-                let rt = active.rt.backends[bi].servers[si].clone();
-                next.insert(key, spawn(spec.clone(), text, rt));
+                let sink = Sink {
+                    rt: active.rt.backends[bi].servers[si].clone(),
+                    proxy: proxy.clone(),
+                    name: format!("{}/{}", b.name, s.name),
+                };
+                next.insert(key, spawn(spec.clone(), text, sink));
             }
         }
         for (_, r) in self.running.drain() {
@@ -77,10 +90,9 @@ impl Checks {
     }
 }
 
-fn spawn(spec: CheckSpec, text: String, rt: Arc<ServerRt>) -> Running {
+fn spawn(spec: CheckSpec, text: String, sink: Sink) -> Running {
     let (stop, rx) = watch::channel(false);
-    let start_up = rt.is_up();
-    let name = format!("{}/{}", spec.backend, spec.server);
-    health::spawn_checker(spec, start_up, Arc::new(Sink(rt, name)), rx);
+    let start_up = sink.rt.is_up();
+    health::spawn_checker(spec, start_up, Arc::new(sink), rx);
     Running { spec: text, stop }
 }

@@ -3,10 +3,13 @@
 //! exchanges in flight finish within `hard_stop_after`, then exit.
 
 pub mod checks;
+pub mod control;
+pub mod state_file;
 
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
 use crate::proxy::listener::Listeners;
+use sd_notify::NotifyState;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +17,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub struct RunOptions {
     pub config: PathBuf,
+    /// Control socket path, overriding `control_socket.path` of the config.
+    pub socket: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground. Returns the process exit code.
@@ -25,23 +30,16 @@ pub fn run(opts: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let threads = snap.global.nbthread.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let threads =
+        snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(serve(opts.config, snap)) {
+    match rt.block_on(serve(opts.config, snap, opts.socket, threads)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -51,51 +49,108 @@ pub fn run(opts: RunOptions) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, snap: Snapshot) -> Result<(), String> {
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: usize) -> Result<(), String> {
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let mut ctl_settings = snap.global.control_socket.clone();
+    if let Some(p) = socket {
+        ctl_settings.path = p;
+    }
+    // First, so a second daemon on the same node stops before touching anything.
+    let ctl_sock = control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?;
+    let state_path = snap.global.server_state_file.clone();
     let proxy = Proxy::new(snap);
+    if let Some(p) = &state_path {
+        state_file::load(p, &proxy);
+    }
     let mut listeners = Listeners::default();
-    let fresh = listeners
-        .bind_new(&proxy.active.load().snap)
-        .map_err(|e| e.to_string())?;
+    let fresh = listeners.bind_new(&proxy.active.load().snap).map_err(|e| e.to_string())?;
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let shared = control::Shared::new(proxy.clone(), path.clone(), ctl_settings.path, threads, reload_tx);
+    let ctl = control::spawn(ctl_sock, shared.clone()).map_err(|e| format!("cannot serve the control socket: {e}"))?;
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if let Err(e) = reload(&path, &proxy, &mut listeners, &mut checks) {
-                    tracing::error!("reload failed, still serving the previous configuration:\n{e}");
-                }
+                reload_for("SIGHUP", None, &path, &proxy, &mut listeners, &mut checks, &shared).await;
+            }
+            Some(req) = reload_rx.recv() => {
+                reload_for("control socket", Some(req), &path, &proxy, &mut listeners, &mut checks, &shared).await;
             }
         }
     }
+    notify(&[NotifyState::Stopping]);
+    ctl.stop().await;
+    shared.save_state().await;
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
-    tracing::info!(
-        "stopping: no new connections, finishing those in flight (at most {hard_stop:?})"
-    );
+    tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
     listeners.close_all().await;
     checks.stop_all();
     proxy.drain.send_replace(true);
     proxy.tracker.close();
-    if tokio::time::timeout(hard_stop, proxy.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "hard_stop_after reached: closing {} remaining connections",
-            proxy.tracker.len()
-        );
+    if tokio::time::timeout(hard_stop, proxy.tracker.wait()).await.is_err() {
+        tracing::warn!("hard_stop_after reached: closing {} remaining connections", proxy.tracker.len());
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells systemd (Type=notify) where the daemon stands; a no-op outside systemd.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
+}
+
+/// The one-line STATUS= shown by `systemctl status`.
+fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
+    let a = proxy.active.load();
+    let mut s = format!(
+        "generation {}, {} frontends, {} backends",
+        a.generation,
+        a.snap.frontends.len(),
+        a.snap.backends.len()
+    );
+    if let Some(e) = failed_reload {
+        s.push_str(&format!("; last reload failed: {e}"));
+    }
+    s
+}
+
+/// One reload, whatever asked for it: run it, log a failure, record the outcome for `show info`
+/// and `lbha status`, and answer the control client that asked, if one did.
+async fn reload_for(
+    trigger: &'static str,
+    requester: Option<control::ReloadRequest>,
+    path: &Path,
+    proxy: &Arc<Proxy>,
+    listeners: &mut Listeners,
+    checks: &mut checks::Checks,
+    shared: &control::Shared,
+) {
+    let mut states = vec![NotifyState::Reloading];
+    states.extend(NotifyState::monotonic_usec_now().ok());
+    notify(&states);
+    let terminate = requester.as_ref().is_some_and(|r| r.terminate);
+    let r = reload(path, proxy, listeners, checks, terminate);
+    if let Err(e) = &r {
+        tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+    }
+    let failed = r.as_ref().err().map(|e| e.lines().next().unwrap_or("").to_string());
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(proxy, failed.as_deref()))]);
+    shared.record_reload(trigger, &r).await;
+    if let Some(req) = requester
+        && req.reply.send(r).is_err()
+    {
+        tracing::debug!("the control client that asked for the reload has gone");
+    }
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
@@ -105,10 +160,11 @@ pub fn reload(
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
+    terminate: bool,
 ) -> Result<u64, String> {
     let snap = config::load(path).map_err(|e| e.to_string())?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
-    let active = proxy.install(snap);
+    let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);
     checks.reconcile(proxy);
     tracing::info!(generation = active.generation, "configuration reloaded");

@@ -9,28 +9,18 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 /// Runs the command once; kills it when it outlives `ext.timeout`.
-pub(super) async fn run(
-    spec: &CheckSpec,
-    ext: &ExternalCheck,
-    load: ServerLoad,
-) -> Result<(), ProbeError> {
+pub(super) async fn run(spec: &CheckSpec, ext: &ExternalCheck, load: ServerLoad) -> Result<(), ProbeError> {
     let mut child = command(spec, ext, load)
         .spawn()
-        .map_err(|e| ProbeError::ExternalError {
-            detail: format!("cannot run {}: {e}", ext.command.display()),
-        })?;
+        .map_err(|e| ProbeError::ExternalError { detail: format!("cannot run {}: {e}", ext.command.display()) })?;
     match tokio::time::timeout(ext.timeout, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Err(ProbeError::ExternalCode { code }),
             (None, Some(signal)) => Err(ProbeError::ExternalSignal { signal }),
-            (None, None) => Err(ProbeError::ExternalError {
-                detail: format!("ended with {status}"),
-            }),
+            (None, None) => Err(ProbeError::ExternalError { detail: format!("ended with {status}") }),
         },
-        Ok(Err(e)) => Err(ProbeError::ExternalError {
-            detail: format!("waiting for the command: {e}"),
-        }),
+        Ok(Err(e)) => Err(ProbeError::ExternalError { detail: format!("waiting for the command: {e}") }),
         Err(_) => {
             if let Err(e) = child.kill().await {
                 tracing::warn!(
@@ -88,11 +78,7 @@ mod tests {
     fn spec(command: PathBuf, timeout: Duration) -> CheckSpec {
         let addr = SocketAddr::from(([127, 0, 0, 1], 8080));
         CheckSpec {
-            kind: CheckKind::External(ExternalCheck {
-                command,
-                path_env: Some("/usr/bin:/bin".into()),
-                timeout,
-            }),
+            kind: CheckKind::External(ExternalCheck { command, path_env: Some("/usr/bin:/bin".into()), timeout }),
             addr,
             inter: Duration::from_secs(2),
             fastinter: Duration::from_secs(2),
@@ -129,48 +115,25 @@ mod tests {
         let second = Duration::from_secs(5);
 
         assert_eq!(
-            probe_with(&spec(pass, second), ServerLoad::default())
-                .await
-                .map(|ok| ok.detail),
+            probe_with(&spec(pass, second), ServerLoad::default()).await.map(|ok| ok.detail),
             Ok("External check passed")
         );
 
-        let err = probe_with(&spec(fail, second), ServerLoad::default())
-            .await
-            .expect_err("fails");
+        let err = probe_with(&spec(fail, second), ServerLoad::default()).await.expect_err("fails");
         assert_eq!(err.to_string(), "External check error, code 1");
 
         let started = std::time::Instant::now();
-        let err = probe_with(
-            &spec(slow, Duration::from_millis(200)),
-            ServerLoad::default(),
-        )
-        .await
-        .expect_err("slow");
+        let err = probe_with(&spec(slow, Duration::from_millis(200)), ServerLoad::default()).await.expect_err("slow");
         assert_eq!(err.to_string(), "External check timeout");
         assert!(started.elapsed() < Duration::from_secs(3));
 
-        let load = ServerLoad {
-            maxconn: 30,
-            curconn: 4,
-        };
-        probe_with(&spec(env, second), load)
-            .await
-            .expect("env script passes");
+        let load = ServerLoad { maxconn: 30, curconn: 4 };
+        probe_with(&spec(env, second), load).await.expect("env script passes");
         let seen = std::fs::read_to_string(&env_out).expect("script output");
-        assert_eq!(
-            seen.trim(),
-            "4|||127.0.0.1|8080|php_server|php_server_1|127.0.0.1|8080|30|4|/usr/bin:/bin|"
-        );
+        assert_eq!(seen.trim(), "4|||127.0.0.1|8080|php_server|php_server_1|127.0.0.1|8080|30|4|/usr/bin:/bin|");
 
-        let err = probe_with(&spec(dir.join("missing.sh"), second), load)
-            .await
-            .expect_err("missing");
-        assert!(
-            err.to_string()
-                .starts_with("External check error, info: cannot run"),
-            "{err}"
-        );
+        let err = probe_with(&spec(dir.join("missing.sh"), second), load).await.expect_err("missing");
+        assert!(err.to_string().starts_with("External check error, info: cannot run"), "{err}");
 
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }

@@ -23,9 +23,7 @@ pub fn build_request(check: &HttpCheck, host_header: Option<&str>, addr: SocketA
     if check.header("host").is_none() {
         match host_header {
             Some(h) => req.push_str(&format!("Host: {h}\r\n")),
-            None if check.version == HttpVersion::Http11 => {
-                req.push_str(&format!("Host: {addr}\r\n"))
-            }
+            None if check.version == HttpVersion::Http11 => req.push_str(&format!("Host: {addr}\r\n")),
             None => {}
         }
     }
@@ -82,18 +80,14 @@ pub fn finish(check: &HttpCheck, buf: &[u8], head_only: bool) -> Result<u16, Pro
         return r;
     }
     if buf.is_empty() {
-        return Err(ProbeError::L7ResponseError {
-            detail: "connection closed without a response".into(),
-        });
+        return Err(ProbeError::L7ResponseError { detail: "connection closed without a response".into() });
     }
     let status = match status_line(buf) {
         Ok(Some(s)) => s,
         _ => return Err(invalid("truncated status line")),
     };
     let Some(head_end) = head_end(buf) else {
-        return Err(ProbeError::L7ResponseError {
-            detail: "connection closed inside the headers".into(),
-        });
+        return Err(ProbeError::L7ResponseError { detail: "connection closed inside the headers".into() });
     };
     let raw = &buf[head_end..];
     let body = match framing(&buf[..head_end], status, head_only) {
@@ -104,26 +98,17 @@ pub fn finish(check: &HttpCheck, buf: &[u8], head_only: bool) -> Result<u16, Pro
 }
 
 fn invalid(detail: &str) -> ProbeError {
-    ProbeError::L7InvalidResponse {
-        detail: detail.to_string(),
-    }
+    ProbeError::L7InvalidResponse { detail: detail.to_string() }
 }
 
 fn verdict_status(ok: bool, status: u16) -> Result<u16, ProbeError> {
-    if ok {
-        Ok(status)
-    } else {
-        Err(ProbeError::L7WrongStatus { status })
-    }
+    if ok { Ok(status) } else { Err(ProbeError::L7WrongStatus { status }) }
 }
 
 fn verdict_body(check: &HttpCheck, status: u16, body: &[u8]) -> Result<u16, ProbeError> {
     match check.expect.body_ok(body) {
         Some(true) => Ok(status),
-        Some(false) => Err(ProbeError::L7ContentMismatch {
-            status,
-            expect: check.expect.to_string(),
-        }),
+        Some(false) => Err(ProbeError::L7ContentMismatch { status, expect: check.expect.to_string() }),
         // Not a body rule: the status decided earlier; kept total for safety.
         None => verdict_status(check.expect.status_ok(status).unwrap_or(false), status),
     }
@@ -239,10 +224,7 @@ fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
         }
         // Skip the CRLF after the chunk data.
         let rest = &data[size..];
-        raw = rest
-            .strip_prefix(b"\r\n")
-            .or_else(|| rest.strip_prefix(b"\n"))
-            .unwrap_or(rest);
+        raw = rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")).unwrap_or(rest);
     }
 }
 
@@ -266,25 +248,18 @@ mod tests {
     #[test]
     fn request_for_bare_httpchk() {
         let req = String::from_utf8(build_request(&check("", None), None, addr())).expect("utf8");
-        assert_eq!(
-            req,
-            format!("OPTIONS / HTTP/1.0\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n\r\n")
-        );
+        assert_eq!(req, format!("OPTIONS / HTTP/1.0\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n\r\n"));
     }
 
     #[test]
     fn request_host_precedence() {
         let seed = check(r"HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com", None);
         let req = String::from_utf8(build_request(&seed, Some("other"), addr())).expect("utf8");
-        assert!(
-            req.starts_with("HEAD /index.jsp HTTP/1.1\r\nHost: www.xxx.com\r\n"),
-            "{req}"
-        );
+        assert!(req.starts_with("HEAD /index.jsp HTTP/1.1\r\nHost: www.xxx.com\r\n"), "{req}");
         assert_eq!(req.matches("Host:").count(), 1);
 
         let plain11 = check("GET /x HTTP/1.1", None);
-        let req =
-            String::from_utf8(build_request(&plain11, Some("svc.local"), addr())).expect("utf8");
+        let req = String::from_utf8(build_request(&plain11, Some("svc.local"), addr())).expect("utf8");
         assert!(req.contains("\r\nHost: svc.local\r\n"), "{req}");
         let req = String::from_utf8(build_request(&plain11, None, addr())).expect("utf8");
         assert!(req.contains("\r\nHost: 127.0.0.1:8080\r\n"), "{req}");
@@ -296,10 +271,7 @@ mod tests {
 
     #[test]
     fn request_keeps_configured_connection_and_agent() {
-        let c = check(
-            r"GET / HTTP/1.1\r\nConnection:\ keep-alive\r\nUser-Agent:\ probe",
-            None,
-        );
+        let c = check(r"GET / HTTP/1.1\r\nConnection:\ keep-alive\r\nUser-Agent:\ probe", None);
         let req = String::from_utf8(build_request(&c, None, addr())).expect("utf8");
         assert_eq!(req.matches("Connection:").count(), 1);
         assert!(req.contains("User-Agent: probe\r\n") && !req.contains(USER_AGENT));
@@ -309,14 +281,8 @@ mod tests {
     fn status_decides_as_soon_as_the_line_is_complete() {
         let c = check("", None);
         assert_eq!(examine(&c, b"HTTP/1.1 20", false), Progress::NeedMore);
-        assert_eq!(
-            examine(&c, b"HTTP/1.1 200 OK\r\n", false),
-            Progress::Done(Ok(200))
-        );
-        assert_eq!(
-            examine(&c, b"HTTP/1.0 302\r\n", false),
-            Progress::Done(Ok(302))
-        );
+        assert_eq!(examine(&c, b"HTTP/1.1 200 OK\r\n", false), Progress::Done(Ok(200)));
+        assert_eq!(examine(&c, b"HTTP/1.0 302\r\n", false), Progress::Done(Ok(302)));
         assert_eq!(
             examine(&c, b"HTTP/1.1 500 Internal Server Error\r\n", false),
             Progress::Done(Err(ProbeError::L7WrongStatus { status: 500 }))
@@ -334,43 +300,25 @@ mod tests {
             b"<html>",
         ] {
             assert!(
-                matches!(
-                    examine(&c, bad, false),
-                    Progress::Done(Err(ProbeError::L7InvalidResponse { .. }))
-                ),
+                matches!(examine(&c, bad, false), Progress::Done(Err(ProbeError::L7InvalidResponse { .. }))),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
         }
         let mut long = b"HTTP/1.1 200 ".to_vec();
         long.extend(std::iter::repeat_n(b'a', MAX_HEAD));
-        assert!(matches!(
-            examine(&c, &long, false),
-            Progress::Done(Err(ProbeError::L7InvalidResponse { .. }))
-        ));
+        assert!(matches!(examine(&c, &long, false), Progress::Done(Err(ProbeError::L7InvalidResponse { .. }))));
     }
 
     #[test]
     fn end_of_stream_cases() {
         let c = check("", None);
-        assert!(matches!(
-            finish(&c, b"", false),
-            Err(ProbeError::L7ResponseError { .. })
-        ));
-        assert!(matches!(
-            finish(&c, b"HTTP/1.1 200", false),
-            Err(ProbeError::L7InvalidResponse { .. })
-        ));
+        assert!(matches!(finish(&c, b"", false), Err(ProbeError::L7ResponseError { .. })));
+        assert!(matches!(finish(&c, b"HTTP/1.1 200", false), Err(ProbeError::L7InvalidResponse { .. })));
         let s = check("", Some("string OK"));
-        assert!(matches!(
-            finish(&s, b"HTTP/1.1 200 OK\r\nX: y", false),
-            Err(ProbeError::L7ResponseError { .. })
-        ));
+        assert!(matches!(finish(&s, b"HTTP/1.1 200 OK\r\nX: y", false), Err(ProbeError::L7ResponseError { .. })));
         assert_eq!(finish(&s, b"HTTP/1.1 200 OK\r\n\r\nall OK", false), Ok(200));
-        assert!(matches!(
-            finish(&s, b"HTTP/1.1 200 OK\r\n\r\nnope", false),
-            Err(ProbeError::L7ContentMismatch { .. })
-        ));
+        assert!(matches!(finish(&s, b"HTTP/1.1 200 OK\r\n\r\nnope", false), Err(ProbeError::L7ContentMismatch { .. })));
     }
 
     #[test]
@@ -383,10 +331,7 @@ mod tests {
         let wrong = [&head[..], b"not yet..."].concat();
         assert_eq!(
             examine(&c, &wrong, false),
-            Progress::Done(Err(ProbeError::L7ContentMismatch {
-                status: 200,
-                expect: "string \"ready\"".into()
-            }))
+            Progress::Done(Err(ProbeError::L7ContentMismatch { status: 200, expect: "string \"ready\"".into() }))
         );
     }
 
@@ -407,11 +352,7 @@ mod tests {
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n";
         assert_eq!(examine(&c, head, true), Progress::Done(Ok(200)));
         assert_eq!(
-            examine(
-                &c,
-                b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n",
-                false
-            ),
+            examine(&c, b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", false),
             Progress::Done(Ok(204))
         );
     }
@@ -421,9 +362,6 @@ mod tests {
         let c = check("GET /", Some("string needle"));
         let mut resp = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
         resp.extend(std::iter::repeat_n(b'x', MAX_BODY));
-        assert!(matches!(
-            examine(&c, &resp, false),
-            Progress::Done(Err(ProbeError::L7ContentMismatch { .. }))
-        ));
+        assert!(matches!(examine(&c, &resp, false), Progress::Done(Err(ProbeError::L7ContentMismatch { .. }))));
     }
 }

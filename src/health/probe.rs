@@ -95,11 +95,7 @@ pub async fn probe_with(spec: &CheckSpec, load: ServerLoad) -> Result<ProbeOk, P
             ("External check passed", None)
         }
     };
-    Ok(ProbeOk {
-        detail,
-        status,
-        duration: started.elapsed(),
-    })
+    Ok(ProbeOk { detail, status, duration: started.elapsed() })
 }
 
 async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, ProbeError> {
@@ -109,9 +105,7 @@ async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Probe
             return Err(ProbeError::L4Refused);
         }
         Ok(Err(e)) => {
-            return Err(ProbeError::L4Error {
-                detail: e.to_string(),
-            });
+            return Err(ProbeError::L4Error { detail: e.to_string() });
         }
         Ok(Ok(s)) => s,
     };
@@ -125,19 +119,13 @@ async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Probe
     Ok(stream)
 }
 
-async fn http_check(
-    spec: &CheckSpec,
-    check: &HttpCheck,
-    deadline: Instant,
-) -> Result<u16, ProbeError> {
+async fn http_check(spec: &CheckSpec, check: &HttpCheck, deadline: Instant) -> Result<u16, ProbeError> {
     let mut stream = connect(spec.addr, deadline).await?;
     let request = http::build_request(check, spec.host_header.as_deref(), spec.addr);
     match timeout_at(deadline, stream.write_all(&request)).await {
         Err(_) => return Err(ProbeError::L7Timeout),
         Ok(Err(e)) => {
-            return Err(ProbeError::L4Error {
-                detail: format!("sending the request: {e}"),
-            });
+            return Err(ProbeError::L4Error { detail: format!("sending the request: {e}") });
         }
         Ok(Ok(())) => {}
     }
@@ -148,9 +136,7 @@ async fn http_check(
         let n = match timeout_at(deadline, stream.read(&mut chunk)).await {
             Err(_) => return Err(ProbeError::L7Timeout),
             Ok(Err(e)) => {
-                return Err(ProbeError::L7ResponseError {
-                    detail: e.to_string(),
-                });
+                return Err(ProbeError::L7ResponseError { detail: e.to_string() });
             }
             Ok(Ok(n)) => n,
         };
@@ -163,9 +149,7 @@ async fn http_check(
         }
         // `examine` decides before this can grow far past head and body limits.
         if buf.len() > http::MAX_HEAD + http::MAX_BODY + chunk.len() {
-            return Err(ProbeError::L7InvalidResponse {
-                detail: "response too large".into(),
-            });
+            return Err(ProbeError::L7InvalidResponse { detail: "response too large".into() });
         }
     }
 }
@@ -204,10 +188,7 @@ mod tests {
 
     /// Serves one connection: reads the request head, answers `response`, and then either closes
     /// or (with `linger`) keeps the connection open. Returns the request it saw.
-    async fn serve_once(
-        response: &'static [u8],
-        linger: bool,
-    ) -> (SocketAddr, oneshot::Receiver<String>) {
+    async fn serve_once(response: &'static [u8], linger: bool) -> (SocketAddr, oneshot::Receiver<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (seen_tx, seen_rx) = oneshot::channel();
@@ -224,9 +205,7 @@ mod tests {
                 }
             }
             let written = sock.write_all(response).await.is_ok();
-            seen_tx
-                .send(String::from_utf8_lossy(&req).into_owned())
-                .ok();
+            seen_tx.send(String::from_utf8_lossy(&req).into_owned()).ok();
             if written && linger {
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
@@ -252,36 +231,24 @@ mod tests {
     #[tokio::test]
     async fn tcp_refused() {
         let addr = closed_port().await;
-        let err = probe(&spec(addr, CheckKind::Tcp))
-            .await
-            .expect_err("refused");
+        let err = probe(&spec(addr, CheckKind::Tcp)).await.expect_err("refused");
         assert_eq!(err, ProbeError::L4Refused);
         assert_eq!(err.to_string(), "Layer4 connection refused");
     }
 
     #[tokio::test]
     async fn http_200_passes() {
-        let (addr, server) =
-            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
-        let ok = probe(&spec(addr, http("GET /health", None)))
-            .await
-            .expect("passes");
-        assert_eq!(
-            (ok.status, ok.to_string().as_str()),
-            (Some(200), "Layer7 check passed, code 200")
-        );
+        let (addr, server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
+        let ok = probe(&spec(addr, http("GET /health", None))).await.expect("passes");
+        assert_eq!((ok.status, ok.to_string().as_str()), (Some(200), "Layer7 check passed, code 200"));
         let req = server.await.expect("server");
         assert!(req.starts_with("GET /health HTTP/1.0\r\n"), "{req}");
-        assert!(
-            req.contains("\r\nConnection: close\r\n")
-                && req.contains("\r\nUser-Agent: lbha-health-check/")
-        );
+        assert!(req.contains("\r\nConnection: close\r\n") && req.contains("\r\nUser-Agent: lbha-health-check/"));
     }
 
     #[tokio::test]
     async fn http_500_is_wrong_status() {
-        let (addr, _server) =
-            serve_once(b"HTTP/1.1 500 Internal Server Error\r\n\r\n", false).await;
+        let (addr, _server) = serve_once(b"HTTP/1.1 500 Internal Server Error\r\n\r\n", false).await;
         let err = probe(&spec(addr, http("", None))).await.expect_err("fails");
         assert_eq!(err.to_string(), "Layer7 wrong status 500");
     }
@@ -289,9 +256,7 @@ mod tests {
     #[tokio::test]
     async fn http_expect_status() {
         let (addr, _server) = serve_once(b"HTTP/1.1 302 Found\r\n\r\n", false).await;
-        let err = probe(&spec(addr, http("/", Some("status 200"))))
-            .await
-            .expect_err("fails");
+        let err = probe(&spec(addr, http("/", Some("status 200")))).await.expect_err("fails");
         assert_eq!(err, ProbeError::L7WrongStatus { status: 302 });
     }
 
@@ -299,24 +264,15 @@ mod tests {
     async fn http_expect_string_with_server_keeping_the_connection() {
         // The server ignores `Connection: close`: the body framing must end the read, not the
         // timeout.
-        let (addr, _server) = serve_once(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\nstatus: healthy",
-            true,
-        )
-        .await;
+        let (addr, _server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\nstatus: healthy", true).await;
         let mut s = spec(addr, http("GET /s HTTP/1.1", Some("string healthy")));
         s.timeout = Duration::from_secs(3);
         let ok = probe(&s).await.expect("passes");
         assert!(ok.duration < Duration::from_secs(2), "{:?}", ok.duration);
 
         let (addr, _server) = serve_once(b"HTTP/1.1 200 OK\r\n\r\nstatus: degraded", false).await;
-        let err = probe(&spec(addr, http("GET /s", Some("string healthy"))))
-            .await
-            .expect_err("fails");
-        assert_eq!(
-            err.to_string(),
-            "Layer7 wrong content, code 200, expect string \"healthy\" failed"
-        );
+        let err = probe(&spec(addr, http("GET /s", Some("string healthy")))).await.expect_err("fails");
+        assert_eq!(err.to_string(), "Layer7 wrong content, code 200, expect string \"healthy\" failed");
     }
 
     #[tokio::test]
@@ -339,9 +295,7 @@ mod tests {
     async fn tcp_timeout_when_accept_queue_is_full() {
         // Linux drops SYNs to a listener whose accept queue is full, so the connect hangs.
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket
-            .bind("127.0.0.1:0".parse().expect("addr"))
-            .expect("bind");
+        socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let listener = socket.listen(0).expect("listen");
         let addr = listener.local_addr().expect("addr");
         let mut held = Vec::new();
@@ -359,16 +313,12 @@ mod tests {
 
     #[tokio::test]
     async fn head_check_sends_the_seed_host_header() {
-        let (addr, server) =
-            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", true).await;
+        let (addr, server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", true).await;
         let check = http(r"HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com", None);
         let ok = probe(&spec(addr, check)).await.expect("passes");
         assert_eq!(ok.status, Some(200));
         let req = server.await.expect("server");
-        assert!(
-            req.starts_with("HEAD /index.jsp HTTP/1.1\r\nHost: www.xxx.com\r\n"),
-            "{req}"
-        );
+        assert!(req.starts_with("HEAD /index.jsp HTTP/1.1\r\nHost: www.xxx.com\r\n"), "{req}");
     }
 
     #[tokio::test]
@@ -392,19 +342,13 @@ mod tests {
             }
         });
         let err = probe(&spec(addr, http("", None))).await.expect_err("fails");
-        assert!(
-            err.to_string().starts_with("Layer7 response error"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("Layer7 response error"), "{err}");
     }
 
     #[tokio::test]
     async fn non_http_answer_is_invalid() {
         let (addr, _server) = serve_once(b"SSH-2.0-OpenSSH_9.6\r\n", true).await;
         let err = probe(&spec(addr, http("", None))).await.expect_err("fails");
-        assert!(
-            err.to_string().starts_with("Layer7 invalid response"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("Layer7 invalid response"), "{err}");
     }
 }

@@ -81,11 +81,7 @@ impl RiseFall {
     pub fn with_init(rise: u32, fall: u32, init: InitState) -> Self {
         let rise = rise.max(1);
         let fall = fall.max(1);
-        let mut rf = Self {
-            rise,
-            fall,
-            health: 0,
-        };
+        let mut rf = Self { rise, fall, health: 0 };
         rf.health = match init {
             InitState::FullyUp => rf.top(),
             InitState::Up => rise,
@@ -115,9 +111,7 @@ impl RiseFall {
         if self.health == self.top() {
             HealthState::Up
         } else if self.health >= self.rise {
-            HealthState::GoingDown {
-                fails: self.top() - self.health,
-            }
+            HealthState::GoingDown { fails: self.top() - self.health }
         } else if self.health == 0 {
             HealthState::Down
         } else {
@@ -148,12 +142,8 @@ impl RiseFall {
             }
         }
         match (was_up, self.is_up()) {
-            (false, true) => Some(Transition::Up {
-                reason: reason.to_string(),
-            }),
-            (true, false) => Some(Transition::Down {
-                reason: reason.to_string(),
-            }),
+            (false, true) => Some(Transition::Up { reason: reason.to_string() }),
+            (true, false) => Some(Transition::Down { reason: reason.to_string() }),
             _ => None,
         }
     }
@@ -176,15 +166,11 @@ mod tests {
     use super::*;
 
     fn down(reason: &str) -> Option<Transition> {
-        Some(Transition::Down {
-            reason: reason.into(),
-        })
+        Some(Transition::Down { reason: reason.into() })
     }
 
     fn up(reason: &str) -> Option<Transition> {
-        Some(Transition::Up {
-            reason: reason.into(),
-        })
+        Some(Transition::Up { reason: reason.into() })
     }
 
     #[test]
@@ -197,10 +183,7 @@ mod tests {
         assert_eq!(rf.observe_with(false, "b"), None);
         assert_eq!(rf.state(), HealthState::GoingDown { fails: 2 });
         assert_eq!(rf.to_string(), "UP 2/3");
-        assert_eq!(
-            rf.observe_with(false, "Layer4 timeout"),
-            down("Layer4 timeout")
-        );
+        assert_eq!(rf.observe_with(false, "Layer4 timeout"), down("Layer4 timeout"));
         assert_eq!(rf.state(), HealthState::Down);
         assert!(!rf.is_up());
         // Further failures change nothing.
@@ -218,10 +201,7 @@ mod tests {
         assert_eq!(rf.observe(true), None);
         assert_eq!(rf.state(), HealthState::GoingUp { oks: 2 });
         assert!(!rf.is_up());
-        assert_eq!(
-            rf.observe_with(true, "Layer7 check passed"),
-            up("Layer7 check passed")
-        );
+        assert_eq!(rf.observe_with(true, "Layer7 check passed"), up("Layer7 check passed"));
         assert_eq!(rf.state(), HealthState::Up);
         assert_eq!(rf.observe(true), None);
         assert_eq!(rf.state(), HealthState::Up);
@@ -257,10 +237,7 @@ mod tests {
         let mut rf = RiseFall::new(2, 3, true);
         assert!(rf.is_up());
         assert_eq!(rf.state(), HealthState::GoingDown { fails: 2 });
-        assert_eq!(
-            rf.observe_with(false, "Layer4 connection refused"),
-            down("Layer4 connection refused")
-        );
+        assert_eq!(rf.observe_with(false, "Layer4 connection refused"), down("Layer4 connection refused"));
 
         // A first success makes it fully up.
         let mut rf = RiseFall::new(2, 3, true);
@@ -309,14 +286,8 @@ mod tests {
     #[test]
     fn full_cycle_counts_each_transition_once() {
         let mut rf = RiseFall::with_init(2, 2, InitState::FullyUp);
-        let results = [
-            false, false, false, true, false, true, true, true, false, true, false, false,
-        ];
-        let flips: Vec<bool> = results
-            .iter()
-            .filter_map(|ok| rf.observe(*ok))
-            .map(|t| t.is_up())
-            .collect();
+        let results = [false, false, false, true, false, true, true, true, false, true, false, false];
+        let flips: Vec<bool> = results.iter().filter_map(|ok| rf.observe(*ok)).map(|t| t.is_up()).collect();
         assert_eq!(flips, vec![false, true, false]);
     }
 }

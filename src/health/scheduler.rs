@@ -45,12 +45,7 @@ pub fn spawn_checker_init(
     tokio::spawn(run(spec, init, sink, shutdown))
 }
 
-async fn run(
-    spec: CheckSpec,
-    init: InitState,
-    sink: Arc<dyn HealthSink>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn run(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>, mut shutdown: watch::Receiver<bool>) {
     let mut rf = RiseFall::with_init(spec.rise, spec.fall, init);
     let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
     let first = timing::initial_offset(spec.inter, rng.next_u64());
@@ -199,10 +194,7 @@ mod tests {
 
     /// Skips results of checks that were in flight when the test changed the server, then
     /// returns the events up to the next transition.
-    async fn until_transition(
-        rx: &mut mpsc::UnboundedReceiver<Event>,
-        stale_ok: bool,
-    ) -> Vec<Event> {
+    async fn until_transition(rx: &mut mpsc::UnboundedReceiver<Event>, stale_ok: bool) -> Vec<Event> {
         let mut events = Vec::new();
         loop {
             let e = next(rx).await;
@@ -225,10 +217,7 @@ mod tests {
         let checker = spawn_checker(spec(addr, 2, 3), true, Arc::new(Recorder(tx)), stop_rx);
 
         // Default start is UP; the first passing check makes it fully UP without a transition.
-        assert_eq!(
-            next(&mut rx).await,
-            Event::Check(true, "Layer4 check passed".into())
-        );
+        assert_eq!(next(&mut rx).await, Event::Check(true, "Layer4 check passed".into()));
 
         stop_server(server).await;
         let refused = "Layer4 connection refused".to_string();
@@ -248,18 +237,11 @@ mod tests {
         let events = until_transition(&mut rx, false).await;
         assert_eq!(
             events,
-            vec![
-                Event::Check(true, passed.clone()),
-                Event::Check(true, passed.clone()),
-                Event::Up(passed)
-            ]
+            vec![Event::Check(true, passed.clone()), Event::Check(true, passed.clone()), Event::Up(passed)]
         );
 
         stop_tx.send(true).expect("checker listens");
-        tokio::time::timeout(Duration::from_secs(2), checker)
-            .await
-            .expect("checker stops")
-            .expect("no panic");
+        tokio::time::timeout(Duration::from_secs(2), checker).await.expect("checker stops").expect("no panic");
         stop_server(server).await;
     }
 
@@ -286,14 +268,8 @@ mod tests {
         s.inter = Duration::from_secs(60);
         let checker = spawn_checker(s, true, Arc::new(Recorder(tx)), stop_rx);
         stop_tx.send(true).expect("checker listens");
-        tokio::time::timeout(Duration::from_secs(2), checker)
-            .await
-            .expect("checker stops")
-            .expect("no panic");
-        assert!(
-            rx.recv().await.is_none(),
-            "the sink was dropped without events"
-        );
+        tokio::time::timeout(Duration::from_secs(2), checker).await.expect("checker stops").expect("no panic");
+        assert!(rx.recv().await.is_none(), "the sink was dropped without events");
     }
 
     #[tokio::test]
@@ -304,9 +280,6 @@ mod tests {
         s.inter = Duration::from_secs(60);
         let checker = spawn_checker(s, true, Arc::new(Recorder(tx)), stop_rx);
         drop(stop_tx);
-        tokio::time::timeout(Duration::from_secs(2), checker)
-            .await
-            .expect("checker stops")
-            .expect("no panic");
+        tokio::time::timeout(Duration::from_secs(2), checker).await.expect("checker stops").expect("no panic");
     }
 }

@@ -137,18 +137,14 @@ impl HttpCheck {
             more => return Err(HealthError::TooManyWords { count: more.len() }),
         };
         if method.is_empty() || !method.bytes().all(is_tchar) {
-            return Err(HealthError::BadMethod {
-                method: method.to_string(),
-            });
+            return Err(HealthError::BadMethod { method: method.to_string() });
         }
         check_uri(uri)?;
         let version = match version {
             None | Some("HTTP/1.0") => HttpVersion::Http10,
             Some("HTTP/1.1") => HttpVersion::Http11,
             Some(v) => {
-                return Err(HealthError::BadVersion {
-                    version: v.to_string(),
-                });
+                return Err(HealthError::BadVersion { version: v.to_string() });
             }
         };
         let headers = match head_block {
@@ -166,10 +162,7 @@ impl HttpCheck {
 
     /// The value of a header set by the check text, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -207,20 +200,11 @@ fn split_words(s: &str) -> Result<Vec<String>, HealthError> {
 }
 
 fn check_uri(uri: &str) -> Result<(), HealthError> {
-    let bad = |why| {
-        Err(HealthError::BadUri {
-            uri: uri.to_string(),
-            why,
-        })
-    };
+    let bad = |why| Err(HealthError::BadUri { uri: uri.to_string(), why });
     if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return bad("contains a space or control character");
     }
-    if uri == "*"
-        || uri.starts_with('/')
-        || uri.starts_with("http://")
-        || uri.starts_with("https://")
-    {
+    if uri == "*" || uri.starts_with('/') || uri.starts_with("http://") || uri.starts_with("https://") {
         Ok(())
     } else {
         bad("must start with '/', be '*' or be an absolute http URL")
@@ -230,10 +214,7 @@ fn check_uri(uri: &str) -> Result<(), HealthError> {
 fn parse_headers(block: &str) -> Result<Vec<(String, String)>, HealthError> {
     let mut out = Vec::new();
     for line in block.split(['\r', '\n']).filter(|l| !l.is_empty()) {
-        let bad = |why| HealthError::BadHeader {
-            line: line.to_string(),
-            why,
-        };
+        let bad = |why| HealthError::BadHeader { line: line.to_string(), why };
         let (name, value) = line.split_once(':').ok_or_else(|| bad("missing ':'"))?;
         if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(bad("invalid header name"));
@@ -280,9 +261,7 @@ impl PartialEq for ExpectRule {
         match (self, other) {
             (Self::Status2xx3xx, Self::Status2xx3xx) => true,
             (Self::Status(a), Self::Status(b)) => a == b,
-            (Self::RStatus(a), Self::RStatus(b)) | (Self::RString(a), Self::RString(b)) => {
-                a.as_str() == b.as_str()
-            }
+            (Self::RStatus(a), Self::RStatus(b)) | (Self::RString(a), Self::RString(b)) => a.as_str() == b.as_str(),
             (Self::String(a), Self::String(b)) => a == b,
             _ => false,
         }
@@ -294,28 +273,18 @@ impl Expect {
     /// `"rstring ^up$"`, each optionally after `!`. The pattern is the rest of the text, with
     /// HAProxy's `\ ` accepted for a space.
     pub fn parse(text: &str) -> Result<Expect, HealthError> {
-        let bad = |why| HealthError::BadExpect {
-            text: text.to_string(),
-            why,
-        };
+        let bad = |why| HealthError::BadExpect { text: text.to_string(), why };
         let mut rest = text.trim();
         let negate = rest.starts_with('!');
         if negate {
             rest = rest[1..].trim_start();
         }
-        let (keyword, pattern) = rest
-            .split_once([' ', '\t'])
-            .ok_or_else(|| bad("expected '<rule> <pattern>'"))?;
+        let (keyword, pattern) = rest.split_once([' ', '\t']).ok_or_else(|| bad("expected '<rule> <pattern>'"))?;
         let pattern = pattern.trim().replace("\\ ", " ");
         if pattern.is_empty() {
             return Err(bad("empty pattern"));
         }
-        let regex = |p: &str| {
-            Regex::new(p).map_err(|source| HealthError::BadRegex {
-                pattern: p.to_string(),
-                source,
-            })
-        };
+        let regex = |p: &str| Regex::new(p).map_err(|source| HealthError::BadRegex { pattern: p.to_string(), source });
         let rule = match keyword {
             "status" => ExpectRule::Status(parse_status_list(&pattern)?),
             "rstatus" => ExpectRule::RStatus(regex(&pattern)?),
@@ -358,9 +327,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn parse_status_list(text: &str) -> Result<Vec<RangeInclusive<u16>>, HealthError> {
-    let bad = || HealthError::BadStatus {
-        text: text.to_string(),
-    };
+    let bad = || HealthError::BadStatus { text: text.to_string() };
     let code = |s: &str| -> Result<u16, HealthError> {
         let s = s.trim();
         match s.parse::<u16>() {
@@ -413,10 +380,7 @@ mod tests {
     #[test]
     fn bare_httpchk_is_options_slash_http10() {
         let c = HttpCheck::from_haproxy("").expect("parses");
-        assert_eq!(
-            (c.method.as_str(), c.uri.as_str(), c.version),
-            ("OPTIONS", "/", HttpVersion::Http10)
-        );
+        assert_eq!((c.method.as_str(), c.uri.as_str(), c.version), ("OPTIONS", "/", HttpVersion::Http10));
         assert!(c.headers.is_empty());
         assert_eq!(c.expect, Expect::default());
     }
@@ -430,83 +394,44 @@ mod tests {
     #[test]
     fn method_and_uri() {
         let c = HttpCheck::from_haproxy("GET /index.html").expect("parses");
-        assert_eq!(
-            (c.method.as_str(), c.uri.as_str(), c.version),
-            ("GET", "/index.html", HttpVersion::Http10)
-        );
+        assert_eq!((c.method.as_str(), c.uri.as_str(), c.version), ("GET", "/index.html", HttpVersion::Http10));
         let c = HttpCheck::from_haproxy("  get   /test/index.php ").expect("parses");
-        assert_eq!(
-            (c.method.as_str(), c.uri.as_str()),
-            ("GET", "/test/index.php")
-        );
+        assert_eq!((c.method.as_str(), c.uri.as_str()), ("GET", "/test/index.php"));
     }
 
     #[test]
     fn seed_head_with_version_and_host_header() {
-        let c = HttpCheck::from_haproxy(r"HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com")
-            .expect("parses");
-        assert_eq!(
-            (c.method.as_str(), c.uri.as_str(), c.version),
-            ("HEAD", "/index.jsp", HttpVersion::Http11)
-        );
-        assert_eq!(
-            c.headers,
-            vec![("Host".to_string(), "www.xxx.com".to_string())]
-        );
+        let c = HttpCheck::from_haproxy(r"HEAD /index.jsp HTTP/1.1\r\nHost:\ www.xxx.com").expect("parses");
+        assert_eq!((c.method.as_str(), c.uri.as_str(), c.version), ("HEAD", "/index.jsp", HttpVersion::Http11));
+        assert_eq!(c.headers, vec![("Host".to_string(), "www.xxx.com".to_string())]);
         assert_eq!(c.header("host"), Some("www.xxx.com"));
     }
 
     #[test]
     fn several_headers_and_headers_after_shorter_lines() {
-        let c = HttpCheck::from_haproxy(r"GET /s HTTP/1.1\r\nHost:\ a\r\nX-Check:\ yes\ please")
-            .expect("parses");
+        let c = HttpCheck::from_haproxy(r"GET /s HTTP/1.1\r\nHost:\ a\r\nX-Check:\ yes\ please").expect("parses");
         assert_eq!(c.header("X-Check"), Some("yes please"));
         assert_eq!(c.headers.len(), 2);
         // The lead's config form appends headers to whatever the text holds.
         let c = HttpCheck::from_haproxy(r"/up\r\nHost:\ b").expect("parses");
-        assert_eq!(
-            (c.method.as_str(), c.uri.as_str(), c.header("Host")),
-            ("OPTIONS", "/up", Some("b"))
-        );
+        assert_eq!((c.method.as_str(), c.uri.as_str(), c.header("Host")), ("OPTIONS", "/up", Some("b")));
         let c = HttpCheck::from_haproxy(r"\r\nHost:\ c").expect("parses");
         assert_eq!((c.uri.as_str(), c.header("Host")), ("/", Some("c")));
     }
 
     #[test]
     fn parse_errors() {
-        let err = |s: &str| {
-            HttpCheck::from_haproxy(s)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        };
-        assert!(matches!(
-            HttpCheck::from_haproxy("GET / HTTP/1.1 extra"),
-            Err(HealthError::TooManyWords { count: 4 })
-        ));
+        let err = |s: &str| HttpCheck::from_haproxy(s).map(|_| ()).map_err(|e| e.to_string());
+        assert!(matches!(HttpCheck::from_haproxy("GET / HTTP/1.1 extra"), Err(HealthError::TooManyWords { count: 4 })));
         assert!(matches!(
             HttpCheck::from_haproxy(r"HEAD / HTTP/1.1\r\nHost: unescaped"),
             Err(HealthError::TooManyWords { .. })
         ));
-        assert!(matches!(
-            HttpCheck::from_haproxy(r"GET /\"),
-            Err(HealthError::TrailingBackslash)
-        ));
-        assert!(matches!(
-            HttpCheck::from_haproxy("G(T /"),
-            Err(HealthError::BadMethod { .. })
-        ));
-        assert!(matches!(
-            HttpCheck::from_haproxy("GET index"),
-            Err(HealthError::BadUri { .. })
-        ));
-        assert!(matches!(
-            HttpCheck::from_haproxy("GET / HTTP/2"),
-            Err(HealthError::BadVersion { .. })
-        ));
-        assert!(matches!(
-            HttpCheck::from_haproxy(r"GET / HTTP/1.1\r\nNoColon"),
-            Err(HealthError::BadHeader { .. })
-        ));
+        assert!(matches!(HttpCheck::from_haproxy(r"GET /\"), Err(HealthError::TrailingBackslash)));
+        assert!(matches!(HttpCheck::from_haproxy("G(T /"), Err(HealthError::BadMethod { .. })));
+        assert!(matches!(HttpCheck::from_haproxy("GET index"), Err(HealthError::BadUri { .. })));
+        assert!(matches!(HttpCheck::from_haproxy("GET / HTTP/2"), Err(HealthError::BadVersion { .. })));
+        assert!(matches!(HttpCheck::from_haproxy(r"GET / HTTP/1.1\r\nNoColon"), Err(HealthError::BadHeader { .. })));
         assert!(matches!(
             HttpCheck::from_haproxy(r"GET / HTTP/1.1\r\nBad\ Name:\ x"),
             Err(HealthError::BadHeader { .. })
@@ -517,41 +442,23 @@ mod tests {
     #[test]
     fn expect_forms() {
         let e = Expect::parse("status 200").expect("parses");
-        assert_eq!(
-            (e.status_ok(200), e.status_ok(204), e.status_ok(500)),
-            (Some(true), Some(false), Some(false))
-        );
+        assert_eq!((e.status_ok(200), e.status_ok(204), e.status_ok(500)), (Some(true), Some(false), Some(false)));
         let e = Expect::parse("status 200-299,302").expect("parses");
-        assert_eq!(
-            (e.status_ok(250), e.status_ok(302), e.status_ok(301)),
-            (Some(true), Some(true), Some(false))
-        );
+        assert_eq!((e.status_ok(250), e.status_ok(302), e.status_ok(301)), (Some(true), Some(true), Some(false)));
         assert_eq!(e.to_string(), "status 200-299,302");
         let e = Expect::parse("! status 500").expect("parses");
-        assert_eq!(
-            (e.status_ok(500), e.status_ok(404)),
-            (Some(false), Some(true))
-        );
+        assert_eq!((e.status_ok(500), e.status_ok(404)), (Some(false), Some(true)));
         let e = Expect::parse("rstatus ^2").expect("parses");
-        assert_eq!(
-            (e.status_ok(204), e.status_ok(302)),
-            (Some(true), Some(false))
-        );
+        assert_eq!((e.status_ok(204), e.status_ok(302)), (Some(true), Some(false)));
         let e = Expect::parse(r"string Service\ Ready").expect("parses");
         assert!(e.needs_body());
         assert_eq!(e.status_ok(200), None);
         assert_eq!(e.body_ok(b"<p>Service Ready</p>"), Some(true));
         assert_eq!(e.body_ok(b"Service down"), Some(false));
         let e = Expect::parse("! string SQL Error").expect("parses");
-        assert_eq!(
-            (e.body_ok(b"ok"), e.body_ok(b"x SQL Error y")),
-            (Some(true), Some(false))
-        );
+        assert_eq!((e.body_ok(b"ok"), e.body_ok(b"x SQL Error y")), (Some(true), Some(false)));
         let e = Expect::parse("rstring ^up$").expect("parses");
-        assert_eq!(
-            (e.body_ok(b"up"), e.body_ok(b"upx")),
-            (Some(true), Some(false))
-        );
+        assert_eq!((e.body_ok(b"up"), e.body_ok(b"upx")), (Some(true), Some(false)));
     }
 
     #[test]
@@ -566,29 +473,11 @@ mod tests {
 
     #[test]
     fn expect_errors() {
-        assert!(matches!(
-            Expect::parse("status"),
-            Err(HealthError::BadExpect { .. })
-        ));
-        assert!(matches!(
-            Expect::parse("header foo"),
-            Err(HealthError::BadExpect { .. })
-        ));
-        assert!(matches!(
-            Expect::parse("status 2000"),
-            Err(HealthError::BadStatus { .. })
-        ));
-        assert!(matches!(
-            Expect::parse("status 299-200"),
-            Err(HealthError::BadStatus { .. })
-        ));
-        assert!(matches!(
-            Expect::parse("status abc"),
-            Err(HealthError::BadStatus { .. })
-        ));
-        assert!(matches!(
-            Expect::parse("rstatus ("),
-            Err(HealthError::BadRegex { .. })
-        ));
+        assert!(matches!(Expect::parse("status"), Err(HealthError::BadExpect { .. })));
+        assert!(matches!(Expect::parse("header foo"), Err(HealthError::BadExpect { .. })));
+        assert!(matches!(Expect::parse("status 2000"), Err(HealthError::BadStatus { .. })));
+        assert!(matches!(Expect::parse("status 299-200"), Err(HealthError::BadStatus { .. })));
+        assert!(matches!(Expect::parse("status abc"), Err(HealthError::BadStatus { .. })));
+        assert!(matches!(Expect::parse("rstatus ("), Err(HealthError::BadRegex { .. })));
     }
 }

@@ -9,12 +9,7 @@ const MAX_SPREAD_PCT: u8 = 50;
 
 /// HAProxy's `srv_getinter`: `inter` while fully UP, `downinter` while fully DOWN, `fastinter`
 /// while going either way.
-pub fn base_interval(
-    state: HealthState,
-    inter: Duration,
-    fastinter: Duration,
-    downinter: Duration,
-) -> Duration {
+pub fn base_interval(state: HealthState, inter: Duration, fastinter: Duration, downinter: Duration) -> Duration {
     match state {
         HealthState::Up => inter,
         HealthState::Down => downinter,
@@ -71,11 +66,7 @@ pub struct Prng(u64);
 impl Prng {
     /// A zero seed would stick at zero, so it is replaced.
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
+        Self(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
     }
 
     /// Seeded from std's per-process random hasher keys plus a name and the clock, so checkers of
@@ -110,14 +101,8 @@ mod tests {
     fn interval_follows_state() {
         assert_eq!(base_interval(HealthState::Up, INTER, FAST, DOWN), INTER);
         assert_eq!(base_interval(HealthState::Down, INTER, FAST, DOWN), DOWN);
-        assert_eq!(
-            base_interval(HealthState::GoingDown { fails: 1 }, INTER, FAST, DOWN),
-            FAST
-        );
-        assert_eq!(
-            base_interval(HealthState::GoingUp { oks: 2 }, INTER, FAST, DOWN),
-            FAST
-        );
+        assert_eq!(base_interval(HealthState::GoingDown { fails: 1 }, INTER, FAST, DOWN), FAST);
+        assert_eq!(base_interval(HealthState::GoingUp { oks: 2 }, INTER, FAST, DOWN), FAST);
     }
 
     #[test]
@@ -136,10 +121,7 @@ mod tests {
         let mut rng = Prng::new(7);
         for _ in 0..10_000 {
             let d = jitter(INTER, 3, rng.next_u64());
-            assert!(
-                d >= Duration::from_millis(1940) && d <= Duration::from_millis(2060),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_millis(1940) && d <= Duration::from_millis(2060), "{d:?}");
         }
     }
 
@@ -177,10 +159,7 @@ mod tests {
     fn initial_offset_is_within_inter() {
         assert_eq!(initial_offset(INTER, 0), Duration::ZERO);
         assert_eq!(initial_offset(INTER, 2_000_000), Duration::ZERO);
-        assert_eq!(
-            initial_offset(INTER, 1_999_999),
-            Duration::from_micros(1_999_999)
-        );
+        assert_eq!(initial_offset(INTER, 1_999_999), Duration::from_micros(1_999_999));
         assert_eq!(initial_offset(Duration::ZERO, 42), Duration::ZERO);
     }
 

@@ -58,19 +58,17 @@ pub fn edit_request_cookies(headers: &mut HeaderMap, mut f: impl FnMut(&str, &st
         let mut edited = false;
         for item in text.split(';') {
             let kept = match item.split_once('=') {
-                Some((n, val)) if !n.trim().is_empty() && !n.trim().starts_with('$') => {
-                    match f(n.trim(), val.trim()) {
-                        Edit::Keep => Some(format!("{}={}", n.trim(), val.trim())),
-                        Edit::Drop => {
-                            edited = true;
-                            None
-                        }
-                        Edit::Value(nv) => {
-                            edited = true;
-                            Some(format!("{}={nv}", n.trim()))
-                        }
+                Some((n, val)) if !n.trim().is_empty() && !n.trim().starts_with('$') => match f(n.trim(), val.trim()) {
+                    Edit::Keep => Some(format!("{}={}", n.trim(), val.trim())),
+                    Edit::Drop => {
+                        edited = true;
+                        None
                     }
-                }
+                    Edit::Value(nv) => {
+                        edited = true;
+                        Some(format!("{}={nv}", n.trim()))
+                    }
+                },
                 _ => Some(item.trim().to_string()).filter(|s| !s.is_empty()),
             };
             parts.extend(kept);
@@ -118,11 +116,7 @@ pub fn parse_set_cookie(v: &str) -> Option<SetCookie<'_>> {
     let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
     let (n, val) = pair.split_once('=')?;
     let name = n.trim();
-    (!name.is_empty()).then_some(SetCookie {
-        name,
-        value: val.trim(),
-        attrs,
-    })
+    (!name.is_empty()).then_some(SetCookie { name, value: val.trim(), attrs })
 }
 
 /// Value of the first `Set-Cookie` called `name`.
@@ -137,11 +131,7 @@ pub fn response_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str
 }
 
 /// Rewrites the response's `Set-Cookie` headers called `name`; returns whether one was seen.
-pub fn edit_set_cookies(
-    headers: &mut HeaderMap,
-    name: &str,
-    mut f: impl FnMut(&SetCookie<'_>) -> Edit,
-) -> bool {
+pub fn edit_set_cookies(headers: &mut HeaderMap, name: &str, mut f: impl FnMut(&SetCookie<'_>) -> Edit) -> bool {
     let old: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
     let mut found = false;
     let mut changed = false;
@@ -192,39 +182,22 @@ pub struct PersistValue<'a> {
 pub fn split_value(value: &str, prefix_mode: bool) -> PersistValue<'_> {
     if prefix_mode {
         return match value.split_once(PREFIX_DELIM) {
-            Some((srv, app)) => PersistValue {
-                server: srv,
-                app: Some(app),
-                last_seen: None,
-                first_seen: None,
-            },
-            None => PersistValue {
-                server: value,
-                app: None,
-                last_seen: None,
-                first_seen: None,
-            },
+            Some((srv, app)) => PersistValue { server: srv, app: Some(app), last_seen: None, first_seen: None },
+            None => PersistValue { server: value, app: None, last_seen: None, first_seen: None },
         };
     }
     let mut it = value.splitn(3, DATE_DELIM);
     let server = it.next().unwrap_or("");
     let last_seen = it.next().and_then(decode_date);
     let first_seen = it.next().and_then(decode_date);
-    PersistValue {
-        server,
-        app: None,
-        last_seen,
-        first_seen,
-    }
+    PersistValue { server, app: None, last_seen, first_seen }
 }
 
 /// HAProxy's `s30tob64((secs + 3) >> 2)`: a date in 4-second units, 30 bits, 5 base64 chars,
 /// rounded up so a fresh cookie is never seen as already stale.
 pub fn encode_date(unix_secs: u64) -> String {
     let v = ((unix_secs + 3) >> 2) as u32 & 0x3fff_ffff;
-    (0..5)
-        .map(|i| B64[((v >> (24 - 6 * i)) & 0x3f) as usize] as char)
-        .collect()
+    (0..5).map(|i| B64[((v >> (24 - 6 * i)) & 0x3f) as usize] as char).collect()
 }
 
 /// Inverse of [`encode_date`] (HAProxy's `b64tos30() << 2`); None for bad text or a zero date.
@@ -290,10 +263,7 @@ pub fn insert_value(
 /// `Cache-Control: private`): a heuristically cacheable status and no `private`, `no-cache` or
 /// `no-store` directive, nor `Pragma: no-cache`.
 pub fn cacheable(status: u16, headers: &HeaderMap) -> bool {
-    if !matches!(
-        status,
-        200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501
-    ) {
+    if !matches!(status, 200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501) {
         return false;
     }
     let has = |h: http::header::HeaderName, words: &[&str]| {
@@ -302,19 +272,10 @@ pub fn cacheable(status: u16, headers: &HeaderMap) -> bool {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|d| {
-                d.trim()
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_lowercase()
-            })
+            .map(|d| d.trim().split('=').next().unwrap_or("").to_ascii_lowercase())
             .any(|d| words.contains(&d.as_str()))
     };
-    !has(
-        http::header::CACHE_CONTROL,
-        &["private", "no-cache", "no-store"],
-    ) && !has(http::header::PRAGMA, &["no-cache"])
+    !has(http::header::CACHE_CONTROL, &["private", "no-cache", "no-store"]) && !has(http::header::PRAGMA, &["no-cache"])
 }
 
 #[cfg(test)]
@@ -324,19 +285,13 @@ mod tests {
     fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (n, v) in pairs {
-            h.append(
-                http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.append(http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
 
     fn all(h: &HeaderMap, name: http::header::HeaderName) -> Vec<String> {
-        h.get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect()
+        h.get_all(name).iter().map(|v| v.to_str().unwrap().to_string()).collect()
     }
 
     #[test]
@@ -349,11 +304,7 @@ mod tests {
     fn finds_cookie_across_headers() {
         let h = hm(&[("cookie", "x=1; y=2"), ("cookie", "SERVERID=s2; z=3")]);
         assert_eq!(request_cookie(&h, "SERVERID"), Some("s2"));
-        assert_eq!(
-            request_cookie(&h, "serverid"),
-            None,
-            "names are case-sensitive"
-        );
+        assert_eq!(request_cookie(&h, "serverid"), None, "names are case-sensitive");
         assert_eq!(request_cookie(&h, "y"), Some("2"));
     }
 
@@ -366,13 +317,7 @@ mod tests {
             ("SERVERID=a", None),
         ] {
             let mut h = hm(&[("cookie", input), ("cookie", "other=9")]);
-            edit_request_cookies(&mut h, |n, _| {
-                if n == "SERVERID" {
-                    Edit::Drop
-                } else {
-                    Edit::Keep
-                }
-            });
+            edit_request_cookies(&mut h, |n, _| if n == "SERVERID" { Edit::Drop } else { Edit::Keep });
             let mut expect: Vec<String> = want.into_iter().map(str::to_string).collect();
             expect.push("other=9".into());
             assert_eq!(all(&h, COOKIE), expect, "{input}");
@@ -395,27 +340,16 @@ mod tests {
     #[test]
     fn set_cookie_parse_and_edit() {
         let c = parse_set_cookie("JSESSIONID=abc; Path=/; HttpOnly").unwrap();
-        assert_eq!(
-            (c.name, c.value, c.attrs),
-            ("JSESSIONID", "abc", " Path=/; HttpOnly")
-        );
+        assert_eq!((c.name, c.value, c.attrs), ("JSESSIONID", "abc", " Path=/; HttpOnly"));
         assert!(parse_set_cookie("garbage").is_none());
-        let mut h = hm(&[
-            ("set-cookie", "other=1"),
-            ("set-cookie", "JSESSIONID=abc; Path=/"),
-            ("set-cookie", "SERVERID=x"),
-        ]);
+        let mut h =
+            hm(&[("set-cookie", "other=1"), ("set-cookie", "JSESSIONID=abc; Path=/"), ("set-cookie", "SERVERID=x")]);
         assert_eq!(response_cookie(&h, "JSESSIONID"), Some("abc"));
-        let seen = edit_set_cookies(&mut h, "JSESSIONID", |c| {
-            Edit::Value(format!("s1~{}", c.value))
-        });
+        let seen = edit_set_cookies(&mut h, "JSESSIONID", |c| Edit::Value(format!("s1~{}", c.value)));
         assert!(seen);
         assert!(edit_set_cookies(&mut h, "SERVERID", |_| Edit::Drop));
         assert!(!edit_set_cookies(&mut h, "nope", |_| Edit::Drop));
-        assert_eq!(
-            all(&h, SET_COOKIE),
-            ["other=1", "JSESSIONID=s1~abc; Path=/"]
-        );
+        assert_eq!(all(&h, SET_COOKIE), ["other=1", "JSESSIONID=s1~abc; Path=/"]);
     }
 
     #[test]
@@ -453,32 +387,14 @@ mod tests {
     fn insert_value_forms() {
         let none = InsertAttrs::default();
         assert_eq!(insert_value("SID", Some("a"), None, &none), "SID=a; path=/");
-        let all = InsertAttrs {
-            domain: Some(".example.com"),
-            httponly: true,
-            secure: true,
-        };
+        let all = InsertAttrs { domain: Some(".example.com"), httponly: true, secure: true };
+        assert_eq!(insert_value("SID", Some("a"), None, &all), "SID=a; path=/; domain=.example.com; HttpOnly; Secure");
+        assert_eq!(insert_value("SID", Some("a"), Some((1_700_000_000, None)), &none), "SID=a|ZVPxA; path=/");
         assert_eq!(
-            insert_value("SID", Some("a"), None, &all),
-            "SID=a; path=/; domain=.example.com; HttpOnly; Secure"
-        );
-        assert_eq!(
-            insert_value("SID", Some("a"), Some((1_700_000_000, None)), &none),
-            "SID=a|ZVPxA; path=/"
-        );
-        assert_eq!(
-            insert_value(
-                "SID",
-                Some("a"),
-                Some((1_700_000_000, Some(1_700_000_000))),
-                &none
-            ),
+            insert_value("SID", Some("a"), Some((1_700_000_000, Some(1_700_000_000))), &none),
             "SID=a|ZVPxA|ZVPxA; path=/"
         );
-        assert_eq!(
-            insert_value("SID", None, None, &none),
-            "SID=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
-        );
+        assert_eq!(insert_value("SID", None, None, &none), "SID=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/");
     }
 
     #[test]
@@ -486,15 +402,9 @@ mod tests {
         assert!(cacheable(200, &HeaderMap::new()));
         assert!(!cacheable(302, &HeaderMap::new()));
         assert!(!cacheable(500, &HeaderMap::new()));
-        assert!(!cacheable(
-            200,
-            &hm(&[("cache-control", "max-age=5, Private")])
-        ));
+        assert!(!cacheable(200, &hm(&[("cache-control", "max-age=5, Private")])));
         assert!(!cacheable(200, &hm(&[("cache-control", "no-store")])));
         assert!(!cacheable(200, &hm(&[("pragma", "no-cache")])));
-        assert!(cacheable(
-            200,
-            &hm(&[("cache-control", "public, max-age=60")])
-        ));
+        assert!(cacheable(200, &hm(&[("cache-control", "public, max-age=60")])));
     }
 }

@@ -107,10 +107,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(spec: Option<TableSpec>, epoch: Instant) -> Self {
-        Self {
-            spec,
-            table: spec.map(|t| Mutex::new(StickTable::new(t.size, t.expire, epoch))),
-        }
+        Self { spec, table: spec.map(|t| Mutex::new(StickTable::new(t.size, t.expire, epoch))) }
     }
 
     pub fn table_spec(&self) -> Option<TableSpec> {
@@ -146,9 +143,7 @@ impl Clock {
     pub fn system() -> Clock {
         Clock {
             now: Instant::now(),
-            unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
 }
@@ -208,11 +203,7 @@ impl Spec {
         if let (Some(st), Some(rt)) = (&self.stick, rt) {
             rt.with_table(|t| {
                 for rule in st.rules.iter().filter(|r| !r.fetch.on_response()) {
-                    let Some(key) = rule
-                        .fetch
-                        .request_value(req)
-                        .and_then(|v| v.key(st.table.key))
-                    else {
+                    let Some(key) = rule.fetch.request_value(req).and_then(|v| v.key(st.table.key)) else {
                         continue;
                     };
                     if rule.matches()
@@ -245,10 +236,7 @@ impl Spec {
         };
         let v = cookie::split_value(raw, c.mode == CookieMode::Prefix);
         let now = clock.unix as i64;
-        let (last, first) = (
-            v.last_seen.map(|x| x as i64),
-            v.first_seen.map(|x| x as i64),
-        );
+        let (last, first) = (v.last_seen.map(|x| x as i64), v.first_seen.map(|x| x as i64));
         let day = 86_400;
         let too_old = |date: Option<i64>, limit: Option<Duration>| match (date, limit) {
             (Some(t), Some(l)) => now - t > l.as_secs() as i64 || t - now > day,
@@ -359,9 +347,7 @@ impl Spec {
             } else {
                 match (&srv.cookie, c.mode) {
                     (Some(v), CookieMode::Rewrite) => Edit::Value(v.clone()),
-                    (Some(v), CookieMode::Prefix) => {
-                        Edit::Value(format!("{v}{}{}", cookie::PREFIX_DELIM, sc.value))
-                    }
+                    (Some(v), CookieMode::Prefix) => Edit::Value(format!("{v}{}{}", cookie::PREFIX_DELIM, sc.value)),
                     _ => Edit::Keep,
                 }
             }
@@ -372,19 +358,14 @@ impl Spec {
         let now = clock.unix;
         let dated = c.maxidle.is_some() || c.maxlife.is_some();
         let needed = !direct
-            || ((c.maxidle.is_some() || d.last_seen.is_some())
-                && d.last_seen.is_none_or(|l| l < now))
+            || ((c.maxidle.is_some() || d.last_seen.is_some()) && d.last_seen.is_none_or(|l| l < now))
             || (c.maxlife.is_some() && d.first_seen.is_none())
             || (c.maxlife.is_none() && d.first_seen.is_some());
         if !needed {
             return;
         }
         let dates = dated.then(|| (now, c.maxlife.map(|_| d.first_seen.unwrap_or(now))));
-        let attrs = cookie::InsertAttrs {
-            domain: c.domain.as_deref(),
-            httponly: c.httponly,
-            secure: c.secure,
-        };
+        let attrs = cookie::InsertAttrs { domain: c.domain.as_deref(), httponly: c.httponly, secure: c.secure };
         let value = cookie::insert_value(&c.name, srv.cookie.as_deref(), dates, &attrs);
         let cache_private = c.nocache && cookie::cacheable(status, headers);
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -407,11 +388,7 @@ pub fn request_hook(
     if spec.is_empty() {
         return Decision::default();
     }
-    let view = ReqView {
-        headers: &req.headers,
-        uri: Some(&req.uri),
-        src: Some(src),
-    };
+    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(src) };
     let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
     spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
 }
@@ -428,31 +405,16 @@ pub fn response_hook(
         return;
     }
     let status = resp.status.as_u16();
-    spec.on_response(
-        d,
-        server,
-        status,
-        &mut resp.headers,
-        rt.persist.as_deref(),
-        Clock::system(),
-    );
+    spec.on_response(d, server, status, &mut resp.headers, rt.persist.as_deref(), Clock::system());
 }
 
 /// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).
-pub fn tcp_request_hook(
-    spec: &Spec,
-    rt: &crate::state::BackendRt,
-    src: std::net::IpAddr,
-) -> Decision {
+pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr) -> Decision {
     if spec.is_empty() {
         return Decision::default();
     }
     let headers = HeaderMap::new();
-    let view = ReqView {
-        headers: &headers,
-        uri: None,
-        src: Some(src),
-    };
+    let view = ReqView { headers: &headers, uri: None, src: Some(src) };
     let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
     spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
 }
@@ -463,14 +425,7 @@ pub fn tcp_connected_hook(spec: &Spec, rt: &crate::state::BackendRt, d: &Decisio
         return;
     }
     let mut none = HeaderMap::new();
-    spec.on_response(
-        d,
-        server,
-        0,
-        &mut none,
-        rt.persist.as_deref(),
-        Clock::system(),
-    );
+    spec.on_response(d, server, 0, &mut none, rt.persist.as_deref(), Clock::system());
 }
 
 #[cfg(test)]

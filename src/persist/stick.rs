@@ -113,9 +113,7 @@ impl Fetch {
 
     pub fn response_value(&self, headers: &HeaderMap) -> Option<Value> {
         match self {
-            Fetch::ResCookie(n) => cookie::response_cookie(headers, n)
-                .filter(|v| !v.is_empty())
-                .map(Value::text),
+            Fetch::ResCookie(n) => cookie::response_cookie(headers, n).filter(|v| !v.is_empty()).map(Value::text),
             Fetch::ResHdr(n) => last_hdr(headers, n).map(Value::text),
             _ => None,
         }
@@ -179,11 +177,7 @@ fn last_hdr<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `NAME=value` from the query string (first occurrence, no decoding, as HAProxy's `url_param`).
 pub fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 /// `;NAME=value` in the path (`/shop;jsessionid=ABC?x=1`), name case-insensitive; the value ends
@@ -191,8 +185,7 @@ pub fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 pub fn path_param<'a>(path: &'a str, name: &str) -> Option<&'a str> {
     path.split(';').skip(1).find_map(|seg| {
         let (k, v) = seg.split_once('=')?;
-        k.eq_ignore_ascii_case(name)
-            .then(|| v.split('/').next().unwrap_or(""))
+        k.eq_ignore_ascii_case(name).then(|| v.split('/').next().unwrap_or(""))
     })
 }
 
@@ -226,20 +219,11 @@ impl Rule {
 /// `request_learn` also learn ids clients present.
 pub fn appsession_rules(cookie: &str, request_learn: bool) -> Vec<Rule> {
     let mut v = vec![
-        Rule {
-            kind: RuleKind::Match,
-            fetch: Fetch::SessionId(cookie.to_string()),
-        },
-        Rule {
-            kind: RuleKind::StoreResponse,
-            fetch: Fetch::ResCookie(cookie.to_string()),
-        },
+        Rule { kind: RuleKind::Match, fetch: Fetch::SessionId(cookie.to_string()) },
+        Rule { kind: RuleKind::StoreResponse, fetch: Fetch::ResCookie(cookie.to_string()) },
     ];
     if request_learn {
-        v.push(Rule {
-            kind: RuleKind::StoreRequest,
-            fetch: Fetch::SessionId(cookie.to_string()),
-        });
+        v.push(Rule { kind: RuleKind::StoreRequest, fetch: Fetch::SessionId(cookie.to_string()) });
     }
     v
 }
@@ -252,10 +236,7 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (n, v) in pairs {
-            h.append(
-                http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.append(http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
@@ -270,14 +251,8 @@ mod tests {
             ("req.hdr(X-User)", Fetch::ReqHdr("X-User".into())),
             ("url_param(id)", Fetch::UrlParam("id".into())),
             ("urlp(id)", Fetch::UrlParam("id".into())),
-            (
-                "res.cook(JSESSIONID)",
-                Fetch::ResCookie("JSESSIONID".into()),
-            ),
-            (
-                "set-cookie(JSESSIONID)",
-                Fetch::ResCookie("JSESSIONID".into()),
-            ),
+            ("res.cook(JSESSIONID)", Fetch::ResCookie("JSESSIONID".into())),
+            ("set-cookie(JSESSIONID)", Fetch::ResCookie("JSESSIONID".into())),
             ("res.hdr(X-Srv)", Fetch::ResHdr("X-Srv".into())),
             ("shdr(X-Srv)", Fetch::ResHdr("X-Srv".into())),
         ] {
@@ -286,26 +261,15 @@ mod tests {
         }
         assert_eq!(Fetch::parse("dst"), Err(FetchError::Unknown));
         assert_eq!(Fetch::parse("cookie(SID"), Err(FetchError::Unknown));
-        assert_eq!(
-            Fetch::parse("cookie()"),
-            Err(FetchError::MissingName("cookie".into()))
-        );
+        assert_eq!(Fetch::parse("cookie()"), Err(FetchError::MissingName("cookie".into())));
     }
 
     #[test]
     fn request_values() {
-        let h = headers(&[
-            ("cookie", "SID=abc; x=1"),
-            ("x-user", "a, b"),
-            ("x-user", "c , d "),
-        ]);
+        let h = headers(&[("cookie", "SID=abc; x=1"), ("x-user", "a, b"), ("x-user", "c , d ")]);
         let uri: Uri = "/p;JSESSIONID=pp1/x?id=42&JSESSIONID=qq".parse().unwrap();
         let src: IpAddr = "127.0.0.9".parse().unwrap();
-        let r = ReqView {
-            headers: &h,
-            uri: Some(&uri),
-            src: Some(src),
-        };
+        let r = ReqView { headers: &h, uri: Some(&uri), src: Some(src) };
         let val = |f: &str| Fetch::parse(f).unwrap().request_value(&r);
         assert_eq!(val("src"), Some(Value::Ip(src)));
         assert_eq!(val("cookie(SID)"), Some(Value::text("abc")));
@@ -316,25 +280,12 @@ mod tests {
         // Session id: cookie first, then path parameter, then query parameter.
         let sid = |h: &HeaderMap, u: &str| {
             let uri: Uri = u.parse().unwrap();
-            Fetch::SessionId("JSESSIONID".into()).request_value(&ReqView {
-                headers: h,
-                uri: Some(&uri),
-                src: None,
-            })
+            Fetch::SessionId("JSESSIONID".into()).request_value(&ReqView { headers: h, uri: Some(&uri), src: None })
         };
         let with_cookie = headers(&[("cookie", "JSESSIONID=ck")]);
-        assert_eq!(
-            sid(&with_cookie, "/a;jsessionid=pp"),
-            Some(Value::text("ck"))
-        );
-        assert_eq!(
-            sid(&HeaderMap::new(), "/a;jsessionid=pp?JSESSIONID=q"),
-            Some(Value::text("pp"))
-        );
-        assert_eq!(
-            sid(&HeaderMap::new(), "/a?JSESSIONID=q"),
-            Some(Value::text("q"))
-        );
+        assert_eq!(sid(&with_cookie, "/a;jsessionid=pp"), Some(Value::text("ck")));
+        assert_eq!(sid(&HeaderMap::new(), "/a;jsessionid=pp?JSESSIONID=q"), Some(Value::text("pp")));
+        assert_eq!(sid(&HeaderMap::new(), "/a?JSESSIONID=q"), Some(Value::text("q")));
         assert_eq!(sid(&HeaderMap::new(), "/a"), None);
     }
 
@@ -359,25 +310,13 @@ mod tests {
     fn casts_to_table_types() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(Value::Ip(ip).key(KeyType::Ip), Some(StickKey::Ip(ip)));
-        assert_eq!(
-            Value::text("10.0.0.1").key(KeyType::Ip),
-            Some(StickKey::Ip(ip))
-        );
+        assert_eq!(Value::text("10.0.0.1").key(KeyType::Ip), Some(StickKey::Ip(ip)));
         assert_eq!(Value::text("nope").key(KeyType::Ip), None);
-        assert_eq!(
-            Value::text("-7").key(KeyType::Integer),
-            Some(StickKey::Int(-7))
-        );
+        assert_eq!(Value::text("-7").key(KeyType::Integer), Some(StickKey::Int(-7)));
         assert_eq!(Value::text("x").key(KeyType::Integer), None);
         assert_eq!(Value::Ip(ip).key(KeyType::Integer), None);
-        assert_eq!(
-            Value::Ip(ip).key(KeyType::String { len: 32 }),
-            Some(StickKey::Str("10.0.0.1".into()))
-        );
-        assert_eq!(
-            Value::text("abcdef").key(KeyType::String { len: 4 }),
-            Some(StickKey::Str("abcd".into()))
-        );
+        assert_eq!(Value::Ip(ip).key(KeyType::String { len: 32 }), Some(StickKey::Str("10.0.0.1".into())));
+        assert_eq!(Value::text("abcdef").key(KeyType::String { len: 4 }), Some(StickKey::Str("abcd".into())));
         assert_eq!(
             Value::text("ééé").key(KeyType::String { len: 3 }),
             Some(StickKey::Str("é".into())),

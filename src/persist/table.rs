@@ -45,13 +45,7 @@ impl std::fmt::Debug for StickTable {
 impl StickTable {
     /// `size` entries at most (at least 1); `expire` None keeps entries until evicted.
     pub fn new(size: usize, expire: Option<Duration>, epoch: Instant) -> Self {
-        Self {
-            map: LruCache::unbounded(),
-            size: size.max(1),
-            expire,
-            epoch,
-            evicted: 0,
-        }
+        Self { map: LruCache::unbounded(), size: size.max(1), expire, epoch, evicted: 0 }
     }
 
     fn ms(&self, now: Instant) -> u64 {
@@ -59,8 +53,7 @@ impl StickTable {
     }
 
     fn expired(&self, e: &Entry, now_ms: u64) -> bool {
-        self.expire
-            .is_some_and(|x| now_ms.saturating_sub(e.touched) >= x.as_millis() as u64)
+        self.expire.is_some_and(|x| now_ms.saturating_sub(e.touched) >= x.as_millis() as u64)
     }
 
     /// Drops expired entries from the old end; returns how many.
@@ -142,10 +135,7 @@ mod tests {
         t.set(StickKey::Ip("127.0.0.1".parse().unwrap()), 2, t0);
         t.set(StickKey::Int(-5), 3, t0);
         assert_eq!(t.get(&s("a"), t0), Some(1));
-        assert_eq!(
-            t.get(&StickKey::Ip("127.0.0.1".parse().unwrap()), t0),
-            Some(2)
-        );
+        assert_eq!(t.get(&StickKey::Ip("127.0.0.1".parse().unwrap()), t0), Some(2));
         assert_eq!(t.get(&StickKey::Int(-5), t0), Some(3));
         assert_eq!(t.get(&StickKey::Int(5), t0), None);
         t.set(s("a"), 9, t0);
@@ -173,10 +163,7 @@ mod tests {
         let t0 = Instant::now();
         let mut t = StickTable::new(10, None, t0);
         t.set(s("a"), 1, t0);
-        assert_eq!(
-            t.get(&s("a"), t0 + Duration::from_secs(86_400 * 365)),
-            Some(1)
-        );
+        assert_eq!(t.get(&s("a"), t0 + Duration::from_secs(86_400 * 365)), Some(1));
     }
 
     #[test]
@@ -218,11 +205,7 @@ mod tests {
         let t0 = Instant::now();
         let mut t = StickTable::new(1000, Some(Duration::from_secs(5)), t0);
         for i in 0..10_000i64 {
-            t.set(
-                StickKey::Int(i),
-                i as u64,
-                t0 + Duration::from_micros(i as u64),
-            );
+            t.set(StickKey::Int(i), i as u64, t0 + Duration::from_micros(i as u64));
         }
         assert_eq!(t.len(), 1000);
         assert_eq!(t.peek(&StickKey::Int(9_999), t0), Some(9_999));

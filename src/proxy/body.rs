@@ -15,16 +15,12 @@ pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>
 /// A body that is already complete (error pages, `http_request return`, stats).
 pub fn full(b: impl Into<Bytes>) -> ProxyBody {
     use http_body_util::BodyExt;
-    http_body_util::Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    http_body_util::Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn empty() -> ProxyBody {
     use http_body_util::BodyExt;
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +77,7 @@ impl<B> Metered<B> {
     }
     fn add(&self, n: u64) {
         for c in &self.counters {
-            let field: &AtomicU64 = if self.inbound {
-                &c.bytes_in
-            } else {
-                &c.bytes_out
-            };
+            let field: &AtomicU64 = if self.inbound { &c.bytes_in } else { &c.bytes_out };
             field.fetch_add(n, Relaxed);
         }
     }
@@ -99,10 +91,7 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if !this.started {
             this.started = true;

@@ -13,6 +13,7 @@ pub enum ProxyError {
     ServerFailed,
     ServerTimeout,
     ConnectFailed,
+    QueueTimeout,
 }
 
 impl ProxyError {
@@ -20,7 +21,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::Denied => StatusCode::FORBIDDEN,
-            ProxyError::NoServer | ProxyError::ConnectFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoServer | ProxyError::ConnectFailed | ProxyError::QueueTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -33,6 +36,7 @@ impl ProxyError {
             ProxyError::ServerFailed => "server returned an invalid or incomplete response",
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
+            ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
         }
     }
 }
@@ -40,30 +44,22 @@ impl ProxyError {
 /// HAProxy's body text for a status.
 pub fn page_text(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 => {
-            "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
-        }
-        403 => {
-            "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
-        }
+        400 => "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+        403 => "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
         408 => {
             "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
         }
         431 => {
             "<html><body><h1>431 Request Header Fields Too Large</h1>\nThe request header section is too large.\n</body></html>\n"
         }
-        500 => {
-            "<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
-        }
+        500 => "<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n",
         502 => {
             "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
         }
         503 => {
             "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
         }
-        504 => {
-            "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
-        }
+        504 => "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
         _ => "<html><body><h1>Error</h1>\nThe request could not be served.\n</body></html>\n",
     }
 }

@@ -60,11 +60,7 @@ pub struct Scanner {
 
 impl Default for Scanner {
     fn default() -> Self {
-        Self {
-            state: State::Head,
-            head: Vec::new(),
-            verdicts: VecDeque::new(),
-        }
+        Self { state: State::Head, head: Vec::new(), verdicts: VecDeque::new() }
     }
 }
 
@@ -83,9 +79,7 @@ impl Scanner {
                         }
                     }
                     let start = self.head.len().saturating_sub(3);
-                    let take = b
-                        .len()
-                        .min(MAX_HEAD + 4 - self.head.len().min(MAX_HEAD + 4));
+                    let take = b.len().min(MAX_HEAD + 4 - self.head.len().min(MAX_HEAD + 4));
                     self.head.extend_from_slice(&b[..take]);
                     match find_end(&self.head[start..]).map(|e| e + start) {
                         Some(end) => {
@@ -108,11 +102,7 @@ impl Scanner {
                 State::Body(n) => {
                     let k = (b.len() as u64).min(n);
                     b = &b[k as usize..];
-                    self.state = if n == k {
-                        State::Head
-                    } else {
-                        State::Body(n - k)
-                    };
+                    self.state = if n == k { State::Head } else { State::Body(n - k) };
                 }
                 State::Chunked(c) => {
                     let used = self.chunk(c, b);
@@ -136,18 +126,10 @@ impl Scanner {
                         (_, true) if x != b'\n' => continue,
                         (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if digits < 16 => {
                             let d = (x as char).to_digit(16).unwrap_or(0) as u64;
-                            self.state = State::Chunked(Chunk::Size {
-                                value: value * 16 + d,
-                                digits: digits + 1,
-                                ext,
-                            });
+                            self.state = State::Chunked(Chunk::Size { value: value * 16 + d, digits: digits + 1, ext });
                             return i + 1;
                         }
-                        (b';' | b' ' | b'\t', false) if digits > 0 => Chunk::Size {
-                            value,
-                            digits,
-                            ext: true,
-                        },
+                        (b';' | b' ' | b'\t', false) if digits > 0 => Chunk::Size { value, digits, ext: true },
                         _ => return lost(self),
                     };
                     self.state = State::Chunked(next);
@@ -182,11 +164,7 @@ impl Scanner {
                 if b[0] != b'\n' {
                     return lost(self);
                 }
-                self.state = State::Chunked(Chunk::Size {
-                    value: 0,
-                    digits: 0,
-                    ext: false,
-                });
+                self.state = State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false });
                 1
             }
             Chunk::Trailer(n) => {
@@ -201,11 +179,7 @@ impl Scanner {
                 if b[0] != b'\n' {
                     return lost(self);
                 }
-                self.state = if n == 0 {
-                    State::Head
-                } else {
-                    State::Chunked(Chunk::Trailer(0))
-                };
+                self.state = if n == 0 { State::Head } else { State::Chunked(Chunk::Trailer(0)) };
                 1
             }
         }
@@ -231,11 +205,7 @@ impl Scanner {
 /// After a chunk-size line of size 0 the trailer section follows; `chunk` handles that by looking
 /// at the size when the line ends.
 fn after_size_line(value: u64) -> Chunk {
-    if value == 0 {
-        Chunk::Trailer(0)
-    } else {
-        Chunk::Data(value)
-    }
+    if value == 0 { Chunk::Trailer(0) } else { Chunk::Data(value) }
 }
 
 fn find_end(b: &[u8]) -> Option<usize> {
@@ -274,14 +244,8 @@ fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
         if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
             return bad("malformed Content-Length");
         }
-        let n: u64 = std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        return (
-            Some(Verdict::Ok),
-            if n == 0 { State::Head } else { State::Body(n) },
-        );
+        let n: u64 = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        return (Some(Verdict::Ok), if n == 0 { State::Head } else { State::Body(n) });
     }
     if !te.is_empty() {
         if req.version != Some(1) {
@@ -290,14 +254,7 @@ fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
         if te.len() > 1 || !te[0].eq_ignore_ascii_case(b"chunked") {
             return bad("unsupported Transfer-Encoding");
         }
-        return (
-            Some(Verdict::Ok),
-            State::Chunked(Chunk::Size {
-                value: 0,
-                digits: 0,
-                ext: false,
-            }),
-        );
+        return (Some(Verdict::Ok), State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false }));
     }
     (Some(Verdict::Ok), State::Head)
 }
@@ -309,12 +266,7 @@ pub struct Verdicts(Mutex<Scanner>);
 impl Verdicts {
     /// The verdict for the next request hyper hands to the service.
     pub fn next(&self) -> Verdict {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .verdicts
-            .pop_front()
-            .unwrap_or(Verdict::Ok)
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).verdicts.pop_front().unwrap_or(Verdict::Ok)
     }
 }
 
@@ -331,21 +283,13 @@ impl<T> Guard<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
             let fresh = &buf.filled()[before..];
             if !fresh.is_empty() {
-                self.verdicts
-                    .0
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .feed(fresh);
+                self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
             }
         }
         r
@@ -353,11 +297,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Guard<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        b: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, b)
     }
     fn poll_write_vectored(
@@ -391,21 +331,13 @@ mod tests {
             let mut s = Scanner::default();
             s.feed(&input[..cut]);
             s.feed(&input[cut..]);
-            assert_eq!(
-                s.verdicts.iter().copied().collect::<Vec<_>>(),
-                want,
-                "split at {cut}"
-            );
+            assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), want, "split at {cut}");
         }
         let mut s = Scanner::default();
         for b in input {
             s.feed(std::slice::from_ref(b));
         }
-        assert_eq!(
-            s.verdicts.iter().copied().collect::<Vec<_>>(),
-            want,
-            "byte by byte"
-        );
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), want, "byte by byte");
         want
     }
 
@@ -415,37 +347,39 @@ mod tests {
 POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
 POST /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n\
 GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
-        assert_eq!(
-            verdicts(input),
-            [
-                Verdict::Ok,
-                Verdict::Ok,
-                Verdict::Ok,
-                Verdict::Bad("duplicate Content-Length")
-            ]
-        );
+        assert_eq!(verdicts(input), [Verdict::Ok, Verdict::Ok, Verdict::Ok, Verdict::Bad("duplicate Content-Length")]);
     }
 
     #[test]
     fn each_ambiguity_class() {
         let cases: &[(&[u8], Verdict)] = &[
-            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("both Content-Length and Transfer-Encoding")),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", Verdict::Bad("both Content-Length and Transfer-Encoding")),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n", Verdict::Bad("duplicate Content-Length")),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Verdict::Bad("both Content-Length and Transfer-Encoding"),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                Verdict::Bad("both Content-Length and Transfer-Encoding"),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n",
+                Verdict::Bad("duplicate Content-Length"),
+            ),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3 \r\n\r\n", Verdict::Ok),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", Verdict::Bad("malformed Content-Length")),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3,3\r\n\r\n", Verdict::Bad("malformed Content-Length")),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Verdict::Bad("unsupported Transfer-Encoding")),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("unsupported Transfer-Encoding")),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                Verdict::Bad("unsupported Transfer-Encoding"),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Verdict::Bad("unsupported Transfer-Encoding"),
+            ),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Verdict::Bad("Transfer-Encoding in HTTP/1.0")),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                verdicts(input),
-                [*want],
-                "{}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(verdicts(input), [*want], "{}", String::from_utf8_lossy(input));
         }
     }
 
@@ -456,25 +390,18 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
         big.extend_from_slice(b"\r\n\r\n");
         let mut s = Scanner::default();
         s.feed(&big);
-        assert_eq!(
-            s.verdicts.iter().copied().collect::<Vec<_>>(),
-            [Verdict::TooLarge]
-        );
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge]);
         let mut s = Scanner::default();
         s.feed(b"GARBAGE\r\n\r\nGET / HTTP/1.1\r\n\r\n");
-        assert!(
-            s.verdicts.is_empty(),
-            "hyper rejects it and closes; nothing more is judged"
-        );
+        assert!(s.verdicts.is_empty(), "hyper rejects it and closes; nothing more is judged");
     }
 
     #[test]
     fn lost_chunk_framing_stops_judging() {
         let mut s = Scanner::default();
-        s.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert_eq!(
-            s.verdicts.iter().copied().collect::<Vec<_>>(),
-            [Verdict::Ok]
+        s.feed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
         );
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok]);
     }
 }

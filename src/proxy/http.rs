@@ -4,15 +4,16 @@
 use super::body::{Metered, ProxyBody, empty, full};
 use super::errors::{ProxyError, page};
 use super::framing::Verdict;
-use super::{Active, ConnCtx};
+use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
-use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, RedirectTarget};
+use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, LogMode, RedirectTarget};
 use crate::routing::Facts;
-use crate::state::Counters;
+use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -49,9 +50,7 @@ pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
         return Err("missing Host");
     }
     if let (Some(auth), Some(host)) = (req.uri().authority(), h.get(header::HOST))
-        && !auth
-            .as_str()
-            .eq_ignore_ascii_case(host.to_str().unwrap_or(""))
+        && !auth.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or(""))
     {
         return Err("Host disagrees with the request target");
     }
@@ -59,6 +58,23 @@ pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
         return Err("fragment in request target");
     }
     Ok(())
+}
+
+/// The protocol of an HTTP/1.1 `Connection: upgrade` + `Upgrade: X` request.
+fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let asks = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !asks {
+        return None;
+    }
+    req.headers().get(header::UPGRADE).cloned()
 }
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) plus whatever `Connection` names.
@@ -101,8 +117,7 @@ fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
 fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Response<ProxyBody> {
     fcnt.count_status(resp.status().as_u16());
     if close {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }
@@ -114,19 +129,40 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
-    finish(fcnt, page(err.status()), false)
+    finish(fcnt, error_page(err), false)
+}
+
+/// A proxy-made error answer that remembers why (for the log's termination state).
+fn error_page(e: ProxyError) -> Response<ProxyBody> {
+    let mut r = page(e.status());
+    r.extensions_mut().insert(e);
+    r
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(
-    mut req: Request<Incoming>,
-    verdict: Verdict,
-    cx: Arc<ConnCtx>,
-) -> Response<ProxyBody> {
+pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
+    let first = cx.requests.fetch_add(1, Relaxed) == 0;
+    if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
+        return serve(req, verdict, &cx, &active, fi).await;
+    }
+    let start = httplog::Start::new(&req, &cx, first);
+    let resp = serve(req, verdict, &cx, &active, fi).await;
+    httplog::wrap(resp, start, active, fi, &cx)
+}
+
+async fn serve(
+    mut req: Request<Incoming>,
+    verdict: Verdict,
+    cx: &Arc<ConnCtx>,
+    active: &Arc<Active>,
+    fi: usize,
+) -> Response<ProxyBody> {
+    let cx = cx.clone();
+    let active = active.clone();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
     fcnt.requests.fetch_add(1, Relaxed);
@@ -136,23 +172,20 @@ pub async fn handle(
         Verdict::TooLarge => {
             fcnt.errors_req.fetch_add(1, Relaxed);
             tracing::info!(client = %cx.peer, frontend = %fe.name, status = 431, "request header section too large");
-            return finish(
-                &fcnt,
-                page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-                false,
-            );
+            return finish(&fcnt, page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE), false);
         }
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
     }
     if let Some(st) = &fe.stats
-        && req
-            .uri()
-            .path_and_query()
-            .is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+        && crate::stats::wants(&req, st)
     {
-        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed());
+        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &facts(&req, &cx), &*active));
+        if req.method() == http::Method::POST && admin {
+            return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
+        }
+        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
         return finish(&fcnt, resp, false);
     }
     let close_client = fe.conn_mode == ConnMode::Close;
@@ -166,11 +199,7 @@ pub async fn handle(
         let f = facts(&req, &cx);
         fe.switching
             .iter()
-            .find(|r| {
-                r.cond
-                    .as_ref()
-                    .is_none_or(|c| c.eval(&fe.acls, &f, &*active))
-            })
+            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &f, &*active)))
             .map(|r| r.backend)
             .or(fe.default_backend)
     };
@@ -189,7 +218,35 @@ pub async fn handle(
             if let ProxyError::BadRequest(_) = e {
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
-            finish(&fcnt, page(e.status()), false)
+            finish(&fcnt, error_page(e), false)
+        }
+    }
+}
+
+/// The stats page's admin form: apply it, then send the browser back to the page.
+async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Response<ProxyBody> {
+    const LIMIT: usize = 64 * 1024;
+    let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
+    let outcome = match body {
+        Ok(b) => String::from_utf8(b.to_bytes().to_vec())
+            .map_err(|_| "form is not UTF-8".to_string())
+            .and_then(|form| crate::stats::apply_admin(active, &form)),
+        Err(e) => Err(format!("cannot read the form: {e}")),
+    };
+    match outcome {
+        Ok(done) => {
+            tracing::info!("stats admin: {done}");
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(v) = HeaderValue::from_str(uri) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Err(e) => {
+            let mut r = Response::new(full(format!("{e}\n")));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
         }
     }
 }
@@ -203,19 +260,12 @@ fn apply_request_rules(
     cx: &ConnCtx,
 ) -> Option<Response<ProxyBody>> {
     for rule in rules {
-        let hit = rule
-            .cond
-            .as_ref()
-            .is_none_or(|c| c.eval(acls, &facts(req, cx), active));
+        let hit = rule.cond.as_ref().is_none_or(|c| c.eval(acls, &facts(req, cx), active));
         if !hit {
             continue;
         }
         match &rule.action {
-            HttpAction::Return {
-                status,
-                headers,
-                body,
-            } => {
+            HttpAction::Return { status, headers, body } => {
                 let mut r = Response::new(full(body.clone()));
                 *r.status_mut() = *status;
                 for (n, v) in headers {
@@ -232,13 +282,7 @@ fn apply_request_rules(
                 let loc = match target {
                     RedirectTarget::Location(l) => l.clone(),
                     RedirectTarget::Prefix(p) => {
-                        format!(
-                            "{p}{}",
-                            req.uri()
-                                .path_and_query()
-                                .map(|x| x.as_str())
-                                .unwrap_or("/")
-                        )
+                        format!("{p}{}", req.uri().path_and_query().map(|x| x.as_str()).unwrap_or("/"))
                     }
                 };
                 let mut r = Response::new(empty());
@@ -246,8 +290,7 @@ fn apply_request_rules(
                 if let Ok(v) = HeaderValue::from_str(&loc) {
                     r.headers_mut().insert(header::LOCATION, v);
                 }
-                r.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
                 return Some(r);
             }
             HttpAction::SetHeader(n, v) => {
@@ -301,7 +344,7 @@ fn apply_response_rules(
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
 async fn forward(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     active: &Arc<Active>,
     fi: usize,
     bi: usize,
@@ -310,23 +353,35 @@ async fn forward(
     let fe = &active.snap.frontends[fi];
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
-    let fcnt = &active.rt.frontends[fi];
     let conn_mode = fe.conn_mode.max(be.conn_mode);
+    // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers 101.
+    let upgrade = upgrade_protocol(&req);
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
     // (b): hide the persistence cookie from the server (indirect, prefix).
     let stuck = crate::persist::request_hook(&be.persist, brt, &parts, cx.peer.ip());
     be.persist.strip_request(&mut parts.headers);
-    strip_hop_by_hop(&mut parts.headers);
-    if (fe.forwardfor || be.forwardfor)
-        && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+    // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
+    if parts.version == Version::HTTP_2
+        && let Some(auth) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(auth.as_str())
     {
-        parts.headers.append("x-forwarded-for", v);
+        parts.headers.insert(header::HOST, v);
     }
-    if conn_mode != ConnMode::KeepAlive {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    strip_hop_by_hop(&mut parts.headers);
+    if fe.forwardfor || be.forwardfor {
+        if let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string()) {
+            parts.headers.append("x-forwarded-for", v);
+        }
+        let proto = if cx.tls { "https" } else { "http" };
+        parts.headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    }
+    if let Some(proto) = &upgrade {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, proto.clone());
+    } else if conn_mode != ConnMode::KeepAlive {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if parts.uri.scheme().is_some() {
         let pq = parts.uri.path_and_query().cloned();
@@ -341,44 +396,48 @@ async fn forward(
     let body: ProxyBody = if body.is_end_stream() {
         empty()
     } else {
-        Metered::new(
-            body,
-            fe.timeouts.client,
-            vec![fcnt.clone(), brt.counters.clone()],
-            true,
-        )
-        .flag_failure(client_failed.clone())
-        .boxed_unsync()
+        Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
+            .flag_failure(client_failed.clone())
+            .boxed_unsync()
     };
     let mut req = Request::from_parts(parts, body);
     let _backend_session = brt.counters.open_session();
 
-    let mut current: Option<usize> = None;
+    // The server slot held across retries: a retry stays on the same server unless it is the
+    // last one and `redispatch` is set (or the server went down meanwhile).
+    let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0u32;
+    let t0 = tokio::time::Instant::now();
+    let ms = |d: std::time::Duration| d.as_millis() as i64;
     loop {
-        let si = {
+        let (si, session) = {
             let key = balance::Request {
                 src: Some(cx.peer.ip()),
                 path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                 headers: Some(req.headers()),
             };
-            match current {
-                None => stuck.server.or_else(|| be.selector.pick(&key, brt)),
-                Some(prev) if be.redispatch && attempt == be.retries && attempt > 0 => {
-                    brt.counters.redispatches.fetch_add(1, Relaxed);
-                    be.selector.pick_avoiding(&key, brt, prev)
+            let avoid = match slot.take() {
+                Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
+                    slot = Some((prev, g));
+                    None
                 }
-                Some(prev) if brt.servers[prev].usable() => Some(prev),
-                Some(prev) => be.selector.pick_avoiding(&key, brt, prev),
+                Some((prev, _)) => {
+                    brt.counters.redispatches.fetch_add(1, Relaxed);
+                    Some(prev)
+                }
+                None => None,
+            };
+            match slot.take() {
+                Some(held) => held,
+                None => queue::acquire(be, brt, &key, avoid, stuck.server).await.map_err(|e| match e {
+                    queue::NoSlot::NoServer => ProxyError::NoServer,
+                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+                })?,
             }
         };
-        let Some(si) = si else {
-            return Err(ProxyError::NoServer);
-        };
-        current = Some(si);
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
-        let session = srt.counters.open_session();
+        let t_slot = tokio::time::Instant::now();
         let (mut sender, reused) = match pool.get(be.timeouts.connect).await {
             Ok(s) => s,
             Err(e) => {
@@ -390,11 +449,13 @@ async fn forward(
                 attempt += 1;
                 srt.counters.retries.fetch_add(1, Relaxed);
                 brt.counters.retries.fetch_add(1, Relaxed);
+                slot = Some((si, session));
                 continue;
             }
         };
+        let t_conn = tokio::time::Instant::now();
         let sent = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req)).await;
-        let resp = match sent {
+        let mut resp = match sent {
             Err(_) => {
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
                 return Err(ProxyError::ServerTimeout);
@@ -409,6 +470,7 @@ async fn forward(
                 match e.take_message() {
                     Some(back) if reused => {
                         req = back;
+                        slot = Some((si, session));
                         continue;
                     }
                     _ => {
@@ -421,13 +483,46 @@ async fn forward(
         };
         srt.counters.count_status(resp.status().as_u16());
         brt.counters.count_status(resp.status().as_u16());
+        srt.counters.requests.fetch_add(1, Relaxed);
+        brt.counters.requests.fetch_add(1, Relaxed);
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let (Some(client_upgrade), Some(proto)) = (client_upgrade, upgrade) else {
+                // A 101 nobody asked for would turn the connection into an unchecked tunnel.
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+                return Err(ProxyError::ServerFailed);
+            };
+            let server_upgrade = hyper::upgrade::on(&mut resp);
+            let counters = vec![brt.counters.clone(), srt.counters.clone()];
+            let idle = be.timeouts.tunnel;
+            tokio::spawn(async move {
+                let _hold = (session, _backend_session);
+                match tokio::try_join!(client_upgrade, server_upgrade) {
+                    Ok((c, s)) => {
+                        if let Err(e) = super::tcp::tunnel(TokioIo::new(c), TokioIo::new(s), idle, &counters).await {
+                            tracing::debug!("tunnel ended: {e}");
+                        }
+                    }
+                    Err(e) => tracing::debug!("upgrade failed: {e}"),
+                }
+            });
+            let mut out = Response::new(empty());
+            *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            for (n, v) in resp.headers() {
+                if n != header::CONNECTION && n != header::UPGRADE && n != "keep-alive" {
+                    out.headers_mut().append(n.clone(), v.clone());
+                }
+            }
+            out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            out.headers_mut().insert(header::UPGRADE, proto);
+            return Ok(out);
+        }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
         crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
         let keep = conn_mode == ConnMode::KeepAlive;
         let pool = pool.clone();
-        let counters = vec![srt.counters.clone(), brt.counters.clone(), fcnt.clone()];
+        let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let body = Metered::new(body, be.timeouts.server, counters, false)
             .on_end(move || {
                 if keep {
@@ -439,6 +534,15 @@ async fn forward(
         if be.servers[si].shutdown_on_down {
             body = super::shutdown::end_with(body, srt.session_end());
         }
-        return Ok(Response::from_parts(parts, body));
+        let mut resp = Response::from_parts(parts, body);
+        resp.extensions_mut().insert(httplog::Picked {
+            backend: bi,
+            server: si,
+            tw: ms(t_slot - t0),
+            tc: if reused { 0 } else { ms(t_conn - t_slot) },
+            tr: ms(t_conn.elapsed()),
+            retries: attempt,
+        });
+        return Ok(resp);
     }
 }

@@ -53,19 +53,12 @@ pub struct BindError {
 impl Listeners {
     /// Binds every address of `snap` that is not open yet, without serving it. Binding all of them
     /// before anything changes means a failure leaves the running set as it was.
-    pub fn bind_new(
-        &self,
-        snap: &Snapshot,
-    ) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
+    pub fn bind_new(&self, snap: &Snapshot) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
         let mut fresh = Vec::new();
         for f in &snap.frontends {
-            for &addr in &f.binds {
+            for addr in f.binds.iter().map(|b| b.addr) {
                 if !self.running.contains_key(&addr) {
-                    let l = bind(addr).map_err(|source| BindError {
-                        addr,
-                        frontend: f.name.clone(),
-                        source,
-                    })?;
+                    let l = bind(addr).map_err(|source| BindError { addr, frontend: f.name.clone(), source })?;
                     fresh.push((addr, l));
                 }
             }
@@ -74,11 +67,7 @@ impl Listeners {
     }
 
     /// Starts accepting on freshly bound sockets and closes those the active snapshot no longer has.
-    pub fn activate(
-        &mut self,
-        fresh: Vec<(SocketAddr, std::net::TcpListener)>,
-        proxy: &Arc<Proxy>,
-    ) {
+    pub fn activate(&mut self, fresh: Vec<(SocketAddr, std::net::TcpListener)>, proxy: &Arc<Proxy>) {
         let active = proxy.active.load_full();
         for (addr, std_l) in fresh {
             match TcpListener::from_std(std_l) {
@@ -91,12 +80,7 @@ impl Listeners {
                 Err(e) => tracing::error!("cannot serve {addr}: {e}"),
             }
         }
-        let gone: Vec<SocketAddr> = self
-            .running
-            .keys()
-            .filter(|a| !active.binds.contains_key(a))
-            .copied()
-            .collect();
+        let gone: Vec<SocketAddr> = self.running.keys().filter(|a| !active.binds.contains_key(a)).copied().collect();
         for addr in gone {
             if let Some(r) = self.running.remove(&addr) {
                 let _ = r.stop.send(true);
@@ -120,12 +104,7 @@ impl Listeners {
     }
 }
 
-async fn accept_loop(
-    l: TcpListener,
-    addr: SocketAddr,
-    proxy: Arc<Proxy>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn accept_loop(l: TcpListener, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     loop {
         let permit = tokio::select! {
             p = proxy.global_limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },

@@ -4,17 +4,20 @@ pub mod body;
 pub mod errors;
 pub mod framing;
 pub mod http;
+pub mod httplog;
 pub mod io;
 pub mod listener;
 pub mod pool;
+pub mod queue;
 pub mod shutdown;
 pub mod tcp;
 
 use crate::config::Snapshot;
-use crate::config::snapshot::Mode;
+use crate::config::snapshot::{LogMode, Mode};
+use crate::log::format::Level;
 use crate::state::{Attached, Registry};
 use arc_swap::ArcSwap;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pool::Pool;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,7 +31,8 @@ use tokio_util::task::TaskTracker;
 const MAX_HEADER_BYTES: usize = framing::MAX_HEAD;
 
 /// Server pools by (backend, server, address): kept across reloads while all three match.
-type PoolMap = HashMap<(String, String, SocketAddr), Arc<Pool>>;
+/// TLS servers get a new pool per snapshot (their settings may have changed), hence the pointer.
+type PoolMap = HashMap<(String, String, SocketAddr, usize), Arc<Pool>>;
 /// Frontend connection limits by (frontend, maxconn).
 type LimitMap = HashMap<(String, u32), Arc<Semaphore>>;
 
@@ -43,13 +47,13 @@ pub struct Active {
     pub binds: HashMap<SocketAddr, usize>,
     /// Per-frontend `maxconn`.
     pub fe_limits: Vec<Option<Arc<Semaphore>>>,
+    /// Syslog output of this snapshot's `[global] log` targets.
+    pub logger: Arc<crate::log::Logger>,
 }
 
 impl crate::routing::Live for Active {
     fn nbsrv(&self, backend: &str) -> usize {
-        self.snap
-            .backend(backend)
-            .map_or(0, |(i, _)| self.rt.backends[i].nbsrv())
+        self.snap.backend(backend).map_or(0, |(i, _)| self.rt.backends[i].nbsrv())
     }
 }
 
@@ -62,8 +66,32 @@ pub struct Proxy {
     pub global_limit: Arc<Semaphore>,
     /// Flips to true when connections should finish their current exchange and close.
     pub drain: watch::Sender<bool>,
+    /// The last reload: connections born before it check whether they are now stale.
+    pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+}
+
+/// What an HTTP connection needs to know about its frontend.
+struct HttpConn {
+    t: crate::config::snapshot::Timeouts,
+    h2: bool,
+    /// The generation it was accepted under.
+    born: u64,
+    fcnt: Arc<crate::state::Counters>,
+}
+
+/// Why a connection from before a reload has to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    Now,
+    Stale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reload {
+    pub generation: u64,
+    pub terminate: bool,
 }
 
 /// Per client connection facts.
@@ -71,6 +99,12 @@ pub struct ConnCtx {
     pub proxy: Arc<Proxy>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The client came over TLS (for X-Forwarded-Proto).
+    pub tls: bool,
+    /// When the connection was accepted, as a date for logs and as an instant for timers.
+    pub accepted: (std::time::SystemTime, tokio::time::Instant),
+    /// Requests seen on this connection (the first one's Tq counts from the accept).
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -87,23 +121,58 @@ impl Proxy {
             limits,
             global_limit: Arc::new(Semaphore::new(maxconn)),
             drain: watch::channel(false).0,
+            reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
         })
     }
 
-    /// Swaps in a new snapshot; runtime state and pools carry over by name.
-    pub fn install(&self, snap: Snapshot) -> Arc<Active> {
+    /// Swaps in a new snapshot; runtime state and pools carry over by name. With `terminate`
+    /// (HAProxy's `-st`) every connection accepted before closes at once; otherwise (`-sf`) they
+    /// finish, and those whose frontend bind or server the new config removed are cut after
+    /// `hard_stop_after`.
+    pub fn install(&self, snap: Snapshot, terminate: bool) -> Arc<Active> {
         let generation = self.active.load().generation + 1;
-        let a = Arc::new(build_active(
-            Arc::new(snap),
-            generation,
-            &self.registry,
-            &self.pools,
-            &self.limits,
-        ));
+        let a = Arc::new(build_active(Arc::new(snap), generation, &self.registry, &self.pools, &self.limits));
         self.active.store(a.clone());
+        self.reloads.send_replace(Reload { generation, terminate });
         a
+    }
+
+    /// Resolves when a connection born in generation `born` has to go: `Cut::Now` after a
+    /// terminating reload; `Cut::Stale` after a reload that made it stale (with `wait_grace`, only
+    /// once `hard_stop_after` has passed too).
+    pub async fn expiry(&self, born: u64, stale: impl Fn(&Active) -> bool, wait_grace: bool) -> Cut {
+        let mut rx = self.reloads.subscribe();
+        loop {
+            let ev = *rx.borrow_and_update();
+            if ev.generation > born {
+                if ev.terminate {
+                    return Cut::Now;
+                }
+                let active = self.active.load_full();
+                if stale(&active) {
+                    if !wait_grace {
+                        return Cut::Stale;
+                    }
+                    let grace = tokio::time::sleep(active.snap.global.hard_stop_after);
+                    tokio::pin!(grace);
+                    loop {
+                        tokio::select! {
+                            _ = &mut grace => return Cut::Stale,
+                            changed = rx.changed() => match changed {
+                                Ok(()) if rx.borrow().terminate => return Cut::Now,
+                                Ok(()) => {}
+                                Err(_) => std::future::pending::<()>().await,
+                            },
+                        }
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Serves one accepted client connection until it ends.
@@ -122,29 +191,81 @@ impl Proxy {
         let fe = &active.snap.frontends[fi];
         let _session = active.rt.frontends[fi].open_session();
         let _ = sock.set_nodelay(true);
+        let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
+            return;
+        };
+        if fe.log == LogMode::Connect {
+            let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
+            active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
+        }
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
             peer,
             local,
+            tls: bind.tls.is_some(),
+            accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
+            requests: std::sync::atomic::AtomicU64::new(0),
         });
+        let t = fe.timeouts;
+        let fcnt = active.rt.frontends[fi].clone();
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
             Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
-            Mode::Http => self.serve_http(sock, cx, fe.timeouts).await,
+            Mode::Http => match bind.tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
+                        Ok(Ok(stream)) => {
+                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            self.serve_http(stream, cx, HttpConn { t, h2, born: active.generation, fcnt }).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => self.serve_http(sock, cx, HttpConn { t, h2: bind.h2, born: active.generation, fcnt }).await,
+            },
         }
     }
 
-    async fn serve_http(
-        &self,
-        sock: TcpStream,
-        cx: Arc<ConnCtx>,
-        t: crate::config::snapshot::Timeouts,
-    ) {
+    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let HttpConn { t, h2, born, fcnt } = conn;
+        let mut drain = self.drain.subscribe();
+        if h2 {
+            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
+            let svc_cx = cx.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let cx = svc_cx.clone();
+                async move { Ok::<_, std::convert::Infallible>(http::handle(req, framing::Verdict::Ok, cx).await) }
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
+            let mut conn = std::pin::pin!(conn);
+            let local = cx.local;
+            tokio::select! {
+                res = conn.as_mut() => log_end(&cx, res.err()),
+                _ = drained(&mut drain) => {
+                    conn.as_mut().graceful_shutdown();
+                    log_end(&cx, conn.as_mut().await.err());
+                }
+                cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                    if cut == Cut::Stale {
+                        conn.as_mut().graceful_shutdown();
+                        let grace = self.active.load().snap.global.hard_stop_after;
+                        if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
+                            log_end(&cx, res.err());
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let verdicts = Arc::new(framing::Verdicts::default());
-        let io = TokioIo::new(framing::Guard::new(
-            io::StallGuard::new(sock, t.client),
-            verdicts.clone(),
-        ));
+        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client, fcnt), verdicts.clone()));
         let svc_cx = cx.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
@@ -159,21 +280,31 @@ impl Proxy {
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         let mut conn = std::pin::pin!(conn);
-        let mut drain = self.drain.subscribe();
+        let local = cx.local;
         tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(client = %cx.peer, "client connection ended: {e}");
-                }
-            }
+            res = conn.as_mut() => log_end(&cx, res.err()),
             _ = drained(&mut drain) => {
                 // Finish the exchange in flight, then close.
                 conn.as_mut().graceful_shutdown();
-                if let Err(e) = conn.as_mut().await {
-                    tracing::debug!(client = %cx.peer, "client connection ended while draining: {e}");
+                log_end(&cx, conn.as_mut().await.err());
+            }
+            cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                if cut == Cut::Stale {
+                    conn.as_mut().graceful_shutdown();
+                    let grace = self.active.load().snap.global.hard_stop_after;
+                    if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
+                        log_end(&cx, res.err());
+                    }
                 }
+                tracing::debug!(client = %cx.peer, "connection closed by reload ({cut:?})");
             }
         }
+    }
+}
+
+fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
+    if let Some(e) = err {
+        tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }
 }
 
@@ -199,11 +330,9 @@ fn build_active(
             b.servers
                 .iter()
                 .map(|s| {
-                    let key = (b.name.clone(), s.name.clone(), s.addr);
-                    let p = pmap
-                        .get(&key)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(Pool::new(s.addr)));
+                    let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
+                    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id);
+                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone())));
                     next.insert(key, p.clone());
                     p
                 })
@@ -219,10 +348,7 @@ fn build_active(
         .map(|f| {
             f.maxconn.map(|m| {
                 let key = (f.name.clone(), m);
-                let s = lmap
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Semaphore::new(m as usize)));
+                let s = lmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Semaphore::new(m as usize)));
                 next_l.insert(key, s.clone());
                 s
             })
@@ -232,15 +358,9 @@ fn build_active(
     let mut binds = HashMap::new();
     for (i, f) in snap.frontends.iter().enumerate() {
         for b in &f.binds {
-            binds.insert(*b, i);
+            binds.insert(b.addr, i);
         }
     }
-    Active {
-        generation,
-        snap,
-        rt,
-        pools,
-        binds,
-        fe_limits,
-    }
+    let logger = crate::log::Logger::start(snap.global.log.clone(), snap.global.log_framing);
+    Active { generation, snap, rt, pools, binds, fe_limits, logger }
 }

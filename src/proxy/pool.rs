@@ -2,6 +2,7 @@
 //! only after its response body has been read to the end, so a reused connection is always clean.
 
 use super::body::ProxyBody;
+use crate::config::snapshot::ServerTls;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ pub enum ConnectError {
     Timeout,
     #[error("connect failed: {0}")]
     Io(std::io::Error),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
     #[error("HTTP handshake failed: {0}")]
     Handshake(hyper::Error),
 }
@@ -34,15 +37,28 @@ pub enum ConnectError {
 #[derive(Debug)]
 pub struct Pool {
     addr: SocketAddr,
+    tls: Option<ServerTls>,
     idle: Mutex<Vec<(Sender, Instant)>>,
 }
 
-impl Pool {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            idle: Mutex::new(Vec::new()),
+/// HTTP/1.1 handshake on a connected stream; the connection task runs until the server or the
+/// last sender closes it.
+async fn handshake<I>(io: I) -> Result<Sender, ConnectError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new().handshake(TokioIo::new(io)).await.map_err(ConnectError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("server connection ended: {e}");
         }
+    });
+    Ok(sender)
+}
+
+impl Pool {
+    pub fn new(addr: SocketAddr, tls: Option<ServerTls>) -> Self {
+        Self { addr, tls, idle: Mutex::new(Vec::new()) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -66,26 +82,23 @@ impl Pool {
     }
 
     async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
-        let stream =
-            match tokio::time::timeout(connect_timeout, TcpStream::connect(self.addr)).await {
-                Err(_) => return Err(ConnectError::Timeout),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err(ConnectError::Refused);
-                }
-                Ok(Err(e)) => return Err(ConnectError::Io(e)),
-                Ok(Ok(s)) => s,
+        let fut = async {
+            let stream = match TcpStream::connect(self.addr).await {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
+                Err(e) => return Err(ConnectError::Io(e)),
+                Ok(s) => s,
             };
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(ConnectError::Handshake)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!("server connection ended: {e}");
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => Ok(handshake(stream).await?),
+                Some(tls) => {
+                    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                    let s = connector.connect(tls.sni.clone(), stream).await.map_err(ConnectError::Tls)?;
+                    Ok(handshake(s).await?)
+                }
             }
-        });
-        Ok(sender)
+        };
+        tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))
     }
 
     /// Returns a connection whose exchange finished cleanly. The idle list only holds connections

@@ -23,10 +23,7 @@ impl Body for EndWith {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.end.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(ShutDown))));
         }
@@ -44,11 +41,7 @@ impl Body for EndWith {
 
 /// Ends `body` with an error once `end` resolves (see `ServerRt::session_end`).
 pub fn end_with(body: ProxyBody, end: impl Future<Output = ()> + Send + 'static) -> ProxyBody {
-    EndWith {
-        inner: body,
-        end: Box::pin(end),
-    }
-    .boxed_unsync()
+    EndWith { inner: body, end: Box::pin(end) }.boxed_unsync()
 }
 
 #[cfg(test)]
@@ -59,9 +52,8 @@ mod tests {
     async fn body_ends_when_told() {
         use futures_util::StreamExt;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let frames =
-            futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"a")))])
-                .chain(futures_util::stream::pending());
+        let frames = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"a")))])
+            .chain(futures_util::stream::pending());
         let inner = http_body_util::StreamBody::new(frames).boxed_unsync();
         let mut b = end_with(inner, async move {
             let _ = rx.await;

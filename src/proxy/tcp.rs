@@ -2,9 +2,11 @@
 //! half-closes its peer on EOF, and the session ends when both directions are done or when neither
 //! side has moved a byte for the idle timeout.
 
-use super::{Active, ConnCtx};
+use super::{Active, ConnCtx, queue};
 use crate::balance;
-use crate::state::Counters;
+use crate::config::snapshot::LogMode;
+use crate::log::format::{Level, TcpRecord, tcplog};
+use crate::state::{Counters, SessionGuard};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -15,7 +17,51 @@ use tokio::time::Instant;
 
 const BUF: usize = 64 * 1024;
 
+/// How a TCP session went, for `option tcplog`.
+#[derive(Debug, Default)]
+struct Outcome {
+    backend: Option<usize>,
+    server: Option<usize>,
+    tw: i64,
+    tc: i64,
+    retries: u32,
+    termination: [char; 2],
+    session: Arc<Counters>,
+}
+
 pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<ConnCtx>) {
+    let out = session(client, &active, fi, &cx).await;
+    let fe = &active.snap.frontends[fi];
+    if fe.log != LogMode::Tcp || !active.logger.enabled() {
+        return;
+    }
+    let bytes_in = out.session.bytes_in.load(Relaxed);
+    if fe.dontlognull && bytes_in == 0 {
+        return;
+    }
+    let snap = &active.snap;
+    let (backend, server) = match (out.backend, out.server) {
+        (Some(b), Some(s)) => (snap.backends[b].name.as_str(), snap.backends[b].servers[s].name.as_str()),
+        (Some(b), None) => (snap.backends[b].name.as_str(), "<NOSRV>"),
+        _ => (fe.name.as_str(), "<NOSRV>"),
+    };
+    let rec = TcpRecord {
+        client: cx.peer,
+        accepted: cx.accepted.0,
+        frontend: &fe.name,
+        backend,
+        server,
+        timers: [out.tw, out.tc, cx.accepted.1.elapsed().as_millis() as i64],
+        bytes: out.session.bytes_out.load(Relaxed),
+        termination: out.termination,
+        retries: out.retries,
+    };
+    active.logger.log(Level::Info, &tcplog(&rec));
+}
+
+async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome {
+    let mut out = Outcome { termination: ['-', '-'], ..Outcome::default() };
+    let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
     let bi = {
@@ -28,47 +74,56 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
         };
         fe.switching
             .iter()
-            .find(|r| {
-                r.cond
-                    .as_ref()
-                    .is_none_or(|c| c.eval(&fe.acls, &facts, &*active))
-            })
+            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &**active)))
             .map(|r| r.backend)
             .or(fe.default_backend)
     };
     let Some(bi) = bi else {
         tracing::info!(client = %cx.peer, frontend = %fe.name, "no backend for this connection");
-        return;
+        out.termination = ['P', 'C'];
+        return out;
     };
+    out.backend = Some(bi);
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
-    let key = balance::Request {
-        src: Some(cx.peer.ip()),
-        path_and_query: None,
-        headers: None,
-    };
+    let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
     // Persistence: `stick on src` (the only fetch TCP mode has).
     let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.peer.ip());
-    let mut current: Option<usize> = None;
+    let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
-    let (server, si) = loop {
-        let si = match current {
-            None => stuck.server.or_else(|| be.selector.pick(&key, brt)),
-            Some(prev) if be.redispatch && attempt == be.retries => {
-                brt.counters.redispatches.fetch_add(1, Relaxed);
-                be.selector.pick_avoiding(&key, brt, prev)
+    let (server, si, _ssess) = loop {
+        let avoid = match slot.take() {
+            Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
+                slot = Some((prev, g));
+                None
             }
-            Some(prev) => Some(prev),
+            Some((prev, _)) => {
+                brt.counters.redispatches.fetch_add(1, Relaxed);
+                Some(prev)
+            }
+            None => None,
         };
-        let Some(si) = si else {
-            tracing::info!(client = %cx.peer, backend = %be.name, "no server available");
-            return;
+        let (si, session) = match slot.take() {
+            Some(held) => held,
+            None => match queue::acquire(be, brt, &key, avoid, stuck.server).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
+                    out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                    return out;
+                }
+            },
         };
-        current = Some(si);
         let addr = be.servers[si].addr;
+        out.server = Some(si);
+        let t_slot = Instant::now();
+        out.tw = (t_slot - t0).as_millis() as i64;
         match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => break (s, si),
+            Ok(Ok(s)) => {
+                out.tc = t_slot.elapsed().as_millis() as i64;
+                break (s, si, session);
+            }
             res => {
                 let why = match res {
                     Err(_) => "connect timeout".to_string(),
@@ -78,28 +133,48 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
                 if attempt >= be.retries {
-                    return;
+                    out.termination = ['S', 'C'];
+                    return out;
                 }
                 attempt += 1;
+                out.retries = attempt;
                 brt.counters.retries.fetch_add(1, Relaxed);
+                slot = Some((si, session));
             }
         }
     };
     let _ = server.set_nodelay(true);
     crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
     let srt = &brt.servers[si];
-    let _ssess = srt.counters.open_session();
-    let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone()];
-    let marked_down = srt.session_end();
-    let result = tokio::select! {
-        r = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => r,
-        () = marked_down, if be.servers[si].shutdown_on_down => Err(io::Error::other(
-            "server marked down (on-marked-down shutdown-sessions)",
-        )),
+    let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];
+    let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));
+    // After a reload the session runs on while its bind and server still exist; otherwise it gets
+    // `hard_stop_after` to finish.
+    let stale = |a: &Active| {
+        !a.binds.contains_key(&local)
+            || !a
+                .snap
+                .backend(server_key.0)
+                .is_some_and(|(_, b)| b.servers.iter().any(|s| s.name == server_key.1 && s.addr == server_key.2))
     };
-    if let Err(e) = result {
-        tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+    let marked_down = srt.session_end();
+    tokio::select! {
+        () = marked_down, if be.servers[si].shutdown_on_down => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed: server marked down (on-marked-down shutdown-sessions)");
+            out.termination = ['S', 'D'];
+        }
+        result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => {
+            if let Err(e) = result {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+                out.termination = if e.kind() == io::ErrorKind::TimedOut { ['c', 'D'] } else { ['C', 'D'] };
+            }
+        }
+        cut = cx.proxy.expiry(active.generation, stale, true) => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed by reload ({cut:?})");
+            out.termination = ['K', 'D'];
+        }
     }
+    out
 }
 
 /// Copies both ways until both directions have seen EOF, or an idle timeout or error ends it.
@@ -110,10 +185,39 @@ pub async fn pipe(
     server_idle: Duration,
     counters: &[Arc<Counters>],
 ) -> io::Result<()> {
-    let start = Instant::now();
-    let activity = AtomicU64::new(0);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
+    halves(cr, cw, sr, sw, client_idle, server_idle, counters).await
+}
+
+/// The same for an upgraded HTTP connection (WebSocket), idle-bounded by `timeout tunnel`.
+pub async fn tunnel<A, B>(client: A, server: B, idle: Duration, counters: &[Arc<Counters>]) -> io::Result<()>
+where
+    A: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite,
+{
+    let (cr, cw) = tokio::io::split(client);
+    let (sr, sw) = tokio::io::split(server);
+    halves(cr, cw, sr, sw, idle, idle, counters).await
+}
+
+async fn halves<CR, CW, SR, SW>(
+    cr: CR,
+    cw: CW,
+    sr: SR,
+    sw: SW,
+    client_idle: Duration,
+    server_idle: Duration,
+    counters: &[Arc<Counters>],
+) -> io::Result<()>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let activity = AtomicU64::new(0);
     let up = copy_half(cr, sw, client_idle, &activity, start, counters, true);
     let down = copy_half(sr, cw, server_idle, &activity, start, counters, false);
     tokio::try_join!(up, down).map(|_| ())

@@ -41,16 +41,9 @@ fn is_flag(w: &Word) -> bool {
 /// and surrounding whitespace is trimmed.
 fn read_patterns(base_dir: &Path, file: &str, into: &mut Vec<String>) -> Result<(), RoutingError> {
     let path = base_dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| RoutingError::PatternFile {
-        path: path.clone(),
-        error: e.to_string(),
-    })?;
-    into.extend(
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string),
-    );
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| RoutingError::PatternFile { path: path.clone(), error: e.to_string() })?;
+    into.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
     Ok(())
 }
 
@@ -79,9 +72,7 @@ impl Acl {
             let mut value = || {
                 rest.next()
                     .map(|v| v.text.as_str())
-                    .ok_or_else(|| RoutingError::MissingFlagValue {
-                        flag: w.text.clone(),
-                    })
+                    .ok_or_else(|| RoutingError::MissingFlagValue { flag: w.text.clone() })
             };
             match w.text.as_str() {
                 "-i" => icase = true,
@@ -89,27 +80,19 @@ impl Acl {
                 "-f" => files.push(value()?),
                 "-m" => {
                     let name = value()?;
-                    let method =
-                        MatchMethod::parse(name).ok_or_else(|| RoutingError::UnknownMatch {
-                            method: name.to_string(),
-                        })?;
+                    let method = MatchMethod::parse(name)
+                        .ok_or_else(|| RoutingError::UnknownMatch { method: name.to_string() })?;
                     if implied.is_some() || explicit.is_some() {
-                        return Err(RoutingError::ConflictingMatch {
-                            fetch: fetch_word.to_string(),
-                        });
+                        return Err(RoutingError::ConflictingMatch { fetch: fetch_word.to_string() });
                     }
                     explicit = Some(method);
                 }
                 "--" => break,
                 "-u" | "-M" => {
-                    return Err(RoutingError::UnsupportedFlag {
-                        flag: w.text.clone(),
-                    });
+                    return Err(RoutingError::UnsupportedFlag { flag: w.text.clone() });
                 }
                 _ => {
-                    return Err(RoutingError::BadFlag {
-                        flag: w.text.clone(),
-                    });
+                    return Err(RoutingError::BadFlag { flag: w.text.clone() });
                 }
             }
         }
@@ -119,27 +102,17 @@ impl Acl {
         }
 
         let kind = fetch.kind();
-        let method = implied
-            .or(explicit)
-            .unwrap_or(MatchMethod::default_for(kind));
+        let method = implied.or(explicit).unwrap_or(MatchMethod::default_for(kind));
         if !method.applies_to(kind) {
-            return Err(RoutingError::IncompatibleMatch {
-                fetch: fetch_word.to_string(),
-                method: method.name(),
-            });
+            return Err(RoutingError::IncompatibleMatch { fetch: fetch_word.to_string(), method: method.name() });
         }
         match (method.takes_patterns(), patterns.first()) {
             (false, Some(p)) => {
-                return Err(RoutingError::UnexpectedPattern {
-                    fetch: fetch_word.to_string(),
-                    pattern: p.clone(),
-                });
+                return Err(RoutingError::UnexpectedPattern { fetch: fetch_word.to_string(), pattern: p.clone() });
             }
             // An empty pattern file is allowed: the ACL then never matches.
             (true, None) if files.is_empty() => {
-                return Err(RoutingError::MissingPattern {
-                    fetch: fetch_word.to_string(),
-                });
+                return Err(RoutingError::MissingPattern { fetch: fetch_word.to_string() });
             }
             _ => {}
         }
@@ -154,8 +127,7 @@ impl Acl {
     }
 
     pub fn matches(&self, facts: &Facts<'_>, live: &dyn Live) -> bool {
-        self.fetch
-            .any(facts, live, &mut |sample| self.matcher.matches(sample))
+        self.fetch.any(facts, live, &mut |sample| self.matcher.matches(sample))
     }
 
     /// Backends named by `nbsrv(...)`, so config validation can check they exist.
@@ -322,29 +294,14 @@ mod tests {
         assert!(!hit("nbsrv(php_server) lt 1", &r));
         assert!(hit("nbsrv(php_server) eq 2", &r));
         assert!(hit("nbsrv(unknown) eq 0", &r));
-        assert_eq!(
-            acl("nbsrv(static_server) lt 1").referenced_backends(),
-            ["static_server"]
-        );
+        assert_eq!(acl("nbsrv(static_server) lt 1").referenced_backends(), ["static_server"]);
         assert!(acl("path /").referenced_backends().is_empty());
     }
 
     #[test]
     fn http_fetches_never_match_in_tcp_mode() {
-        let facts = Facts {
-            method: None,
-            uri: None,
-            headers: None,
-            src: "192.0.2.1".parse().unwrap(),
-            dst_port: 80,
-        };
-        for expr in [
-            "path_beg /",
-            "url_reg .*",
-            "hdr(host) -m found",
-            "method GET",
-            "urlp(a) -m found",
-        ] {
+        let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
+        for expr in ["path_beg /", "url_reg .*", "hdr(host) -m found", "method GET", "urlp(a) -m found"] {
             assert!(!acl(expr).matches(&facts, &live()), "{expr}");
         }
         assert!(acl("src 192.0.2.1").matches(&facts, &live()));
@@ -376,18 +333,10 @@ mod tests {
 
     #[test]
     fn pattern_files() {
-        let dir = temp_file(
-            "paths.lst",
-            "# api prefixes\n/api\n\n   /static  \r\n#/admin\n",
-        );
+        let dir = temp_file("paths.lst", "# api prefixes\n/api\n\n   /static  \r\n#/admin\n");
         let a = Acl::parse("path_beg -f paths.lst", &dir).unwrap();
         let live = live();
-        for (path, want) in [
-            ("/api/x", true),
-            ("/static/y", true),
-            ("/admin", false),
-            ("/other", false),
-        ] {
+        for (path, want) in [("/api/x", true), ("/static/y", true), ("/admin", false), ("/other", false)] {
             let r = Req::new(path);
             assert_eq!(a.matches(&r.facts(), &live), want, "{path}");
         }
@@ -405,11 +354,7 @@ mod tests {
         r.src = "10.1.1.1";
         assert!(n.matches(&r.facts(), &live));
         let dir = temp_file("empty.lst", "# nothing yet\n");
-        assert!(
-            !Acl::parse("path -f empty.lst", &dir)
-                .unwrap()
-                .matches(&r.facts(), &live)
-        );
+        assert!(!Acl::parse("path -f empty.lst", &dir).unwrap().matches(&r.facts(), &live));
         let dir = temp_file("bad.lst", "10.0.0.0/8\nnot-an-ip\n");
         assert!(
             matches!(Acl::parse("src -f bad.lst", &dir), Err(RoutingError::BadAddress { pattern, .. }) if pattern == "not-an-ip")
@@ -423,95 +368,29 @@ mod tests {
         let s = String::from;
         assert_eq!(err(""), E::Empty);
         assert_eq!(err("   "), E::Empty);
-        assert_eq!(
-            err("pathbeg /a"),
-            E::UnknownFetch {
-                fetch: s("pathbeg")
-            }
-        );
+        assert_eq!(err("pathbeg /a"), E::UnknownFetch { fetch: s("pathbeg") });
         assert!(matches!(err("hdr /a"), E::FetchArgument { fetch, .. } if fetch == "hdr"));
         assert_eq!(err("path -x /a"), E::BadFlag { flag: s("-x") });
         assert_eq!(err("path -u 1 /a"), E::UnsupportedFlag { flag: s("-u") });
         assert_eq!(err("path -f"), E::MissingFlagValue { flag: s("-f") });
         assert_eq!(err("path -m"), E::MissingFlagValue { flag: s("-m") });
-        assert_eq!(
-            err("path -m regex x"),
-            E::UnknownMatch { method: s("regex") }
-        );
-        assert_eq!(
-            err("src -m beg 10."),
-            E::IncompatibleMatch {
-                fetch: s("src"),
-                method: "beg"
-            }
-        );
-        assert_eq!(
-            err("dst_port -m reg 80"),
-            E::IncompatibleMatch {
-                fetch: s("dst_port"),
-                method: "reg"
-            }
-        );
-        assert_eq!(
-            err("path -m ip 10.0.0.1"),
-            E::IncompatibleMatch {
-                fetch: s("path"),
-                method: "ip"
-            }
-        );
-        assert_eq!(
-            err("path_beg -m end /a"),
-            E::ConflictingMatch {
-                fetch: s("path_beg")
-            }
-        );
-        assert_eq!(
-            err("path -m beg -m end /a"),
-            E::ConflictingMatch { fetch: s("path") }
-        );
-        assert_eq!(
-            err("path_beg"),
-            E::MissingPattern {
-                fetch: s("path_beg")
-            }
-        );
+        assert_eq!(err("path -m regex x"), E::UnknownMatch { method: s("regex") });
+        assert_eq!(err("src -m beg 10."), E::IncompatibleMatch { fetch: s("src"), method: "beg" });
+        assert_eq!(err("dst_port -m reg 80"), E::IncompatibleMatch { fetch: s("dst_port"), method: "reg" });
+        assert_eq!(err("path -m ip 10.0.0.1"), E::IncompatibleMatch { fetch: s("path"), method: "ip" });
+        assert_eq!(err("path_beg -m end /a"), E::ConflictingMatch { fetch: s("path_beg") });
+        assert_eq!(err("path -m beg -m end /a"), E::ConflictingMatch { fetch: s("path") });
+        assert_eq!(err("path_beg"), E::MissingPattern { fetch: s("path_beg") });
         assert_eq!(err("path -i"), E::MissingPattern { fetch: s("path") });
-        assert_eq!(
-            err("hdr(host) -m found x"),
-            E::UnexpectedPattern {
-                fetch: s("hdr(host)"),
-                pattern: s("x")
-            }
-        );
-        assert_eq!(
-            err("always_true x"),
-            E::UnexpectedPattern {
-                fetch: s("always_true"),
-                pattern: s("x")
-            }
-        );
-        assert!(
-            matches!(err("path_reg ([a-z]"), E::BadRegex { pattern, .. } if pattern == "([a-z]")
-        );
-        assert!(
-            matches!(err("src 10.0.0.0/40"), E::BadAddress { pattern, .. } if pattern == "10.0.0.0/40")
-        );
+        assert_eq!(err("hdr(host) -m found x"), E::UnexpectedPattern { fetch: s("hdr(host)"), pattern: s("x") });
+        assert_eq!(err("always_true x"), E::UnexpectedPattern { fetch: s("always_true"), pattern: s("x") });
+        assert!(matches!(err("path_reg ([a-z]"), E::BadRegex { pattern, .. } if pattern == "([a-z]"));
+        assert!(matches!(err("src 10.0.0.0/40"), E::BadAddress { pattern, .. } if pattern == "10.0.0.0/40"));
         assert!(matches!(err("src www.example.com"), E::BadAddress { .. }));
         assert_eq!(err("nbsrv(be) lt"), E::MissingOperand { operator: s("lt") });
-        assert_eq!(
-            err("nbsrv(be) less 1"),
-            E::BadOperator {
-                operator: s("less")
-            }
-        );
+        assert_eq!(err("nbsrv(be) less 1"), E::BadOperator { operator: s("less") });
         assert_eq!(err("dst_port 80x"), E::BadInteger { pattern: s("80x") });
-        assert_eq!(
-            err("dst_port ge 1:2"),
-            E::OperatorWithRange {
-                operator: s("ge"),
-                pattern: s("1:2")
-            }
-        );
+        assert_eq!(err("dst_port ge 1:2"), E::OperatorWithRange { operator: s("ge"), pattern: s("1:2") });
         assert!(matches!(err(r#"path "/a"#), E::UnterminatedQuote { .. }));
         match err("path_beg -f missing.lst") {
             E::PatternFile { path, error } => {
@@ -548,20 +427,12 @@ mod tests {
         }
         assert!(m("TRUE", &facts) && !m("FALSE", &facts));
         assert!(m("HTTP", &facts) && m("METH_GET", &facts) && !m("METH_POST", &facts));
-        assert!(
-            m("HTTP_URL_SLASH", &facts)
-                && !m("HTTP_URL_ABS", &facts)
-                && !m("HTTP_URL_STAR", &facts)
-        );
+        assert!(m("HTTP_URL_SLASH", &facts) && !m("HTTP_URL_ABS", &facts) && !m("HTTP_URL_STAR", &facts));
         assert!(!m("LOCALHOST", &facts) && !m("HTTP_CONTENT", &facts));
         let mut local = Req::new("http://h/x");
         local.src = "127.0.0.1";
         local.method = Method::HEAD;
-        assert!(
-            m("LOCALHOST", &local.facts())
-                && m("METH_GET", &local.facts())
-                && m("METH_HEAD", &local.facts())
-        );
+        assert!(m("LOCALHOST", &local.facts()) && m("METH_GET", &local.facts()) && m("METH_HEAD", &local.facts()));
         assert!(m("HTTP_URL_ABS", &local.facts()));
         assert!(Acl::predefined("true").is_none());
     }

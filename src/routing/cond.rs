@@ -55,9 +55,7 @@ impl Condition {
             Some((k, body)) if k.is("if") => (false, body),
             Some((k, body)) if k.is("unless") => (true, body),
             Some((k, _)) => {
-                return Err(RoutingError::MissingKeyword {
-                    found: k.text.clone(),
-                });
+                return Err(RoutingError::MissingKeyword { found: k.text.clone() });
             }
         };
         let mut any_of: Vec<Vec<Term>> = vec![Vec::new()];
@@ -66,9 +64,7 @@ impl Condition {
         while let Some(w) = words.next() {
             if w.is("||") || w.is("or") {
                 if any_of.last().is_none_or(Vec::is_empty) {
-                    return Err(RoutingError::DanglingOperator {
-                        operator: w.text.clone(),
-                    });
+                    return Err(RoutingError::DanglingOperator { operator: w.text.clone() });
                 }
                 any_of.push(Vec::new());
                 last_or = Some(&w.text);
@@ -80,19 +76,14 @@ impl Condition {
             }
         }
         match (any_of.last().is_none_or(Vec::is_empty), last_or) {
-            (true, Some(op)) => Err(RoutingError::DanglingOperator {
-                operator: op.to_string(),
-            }),
+            (true, Some(op)) => Err(RoutingError::DanglingOperator { operator: op.to_string() }),
             (true, None) => Err(RoutingError::EmptyCondition),
             (false, _) => Ok(Condition { unless, any_of }),
         }
     }
 
     pub fn eval(&self, acls: &[Acl], facts: &Facts<'_>, live: &dyn Live) -> bool {
-        let hit = self
-            .any_of
-            .iter()
-            .any(|all| all.iter().all(|t| t.eval(acls, facts, live)));
+        let hit = self.any_of.iter().any(|all| all.iter().all(|t| t.eval(acls, facts, live)));
         hit != self.unless
     }
 
@@ -130,9 +121,7 @@ fn parse_term<'w>(
             break stripped;
         }
         // A lone `!` negates the next word.
-        w = rest.next().ok_or_else(|| RoutingError::DanglingOperator {
-            operator: w.text.clone(),
-        })?;
+        w = rest.next().ok_or_else(|| RoutingError::DanglingOperator { operator: w.text.clone() })?;
     };
     if w.quoted {
         return named(name, negate, acl_names);
@@ -151,31 +140,20 @@ fn parse_term<'w>(
             if inner.is_empty() {
                 return Err(RoutingError::EmptyBraces);
             }
-            Ok(Term {
-                negate,
-                acl: AclRef::Inline(Box::new(Acl::from_words(&inner, base_dir)?)),
-            })
+            Ok(Term { negate, acl: AclRef::Inline(Box::new(Acl::from_words(&inner, base_dir)?)) })
         }
         "}" => Err(RoutingError::UnbalancedBrace),
-        _ if name.starts_with('{') || name.ends_with('}') => Err(RoutingError::BraceSpacing {
-            token: w.text.clone(),
-        }),
+        _ if name.starts_with('{') || name.ends_with('}') => Err(RoutingError::BraceSpacing { token: w.text.clone() }),
         _ => named(name, negate, acl_names),
     }
 }
 
-fn named(
-    name: &str,
-    negate: bool,
-    acl_names: &dyn Fn(&str) -> Option<usize>,
-) -> Result<Term, RoutingError> {
+fn named(name: &str, negate: bool, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Term, RoutingError> {
     let acl = match acl_names(name) {
         Some(i) => AclRef::Named(i),
-        None => AclRef::Inline(Box::new(Acl::predefined(name).ok_or_else(|| {
-            RoutingError::UnknownAcl {
-                name: name.to_string(),
-            }
-        })?)),
+        None => AclRef::Inline(Box::new(
+            Acl::predefined(name).ok_or_else(|| RoutingError::UnknownAcl { name: name.to_string() })?,
+        )),
     };
     Ok(Term { negate, acl })
 }
@@ -194,24 +172,15 @@ mod tests {
 
     /// ACLs `a` (path_beg /a), `b` (path_end .b), `local` (src 127.0.0.1), `t` (always true).
     fn acls() -> (Vec<Acl>, impl Fn(&str) -> Option<usize>) {
-        let defs = [
-            ("a", "path_beg /a"),
-            ("b", "path_end .b"),
-            ("local", "src 127.0.0.1"),
-            ("t", "always_true"),
-        ];
-        let acls = defs
-            .iter()
-            .map(|(_, e)| Acl::parse(e, Path::new(".")).unwrap())
-            .collect();
+        let defs = [("a", "path_beg /a"), ("b", "path_end .b"), ("local", "src 127.0.0.1"), ("t", "always_true")];
+        let acls = defs.iter().map(|(_, e)| Acl::parse(e, Path::new(".")).unwrap()).collect();
         let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
         (acls, move |n: &str| names.iter().position(|x| *x == n))
     }
 
     fn eval_on(cond: &str, path: &str, src: &str) -> bool {
         let (acls, names) = acls();
-        let c = Condition::parse(cond, &names, Path::new("."))
-            .unwrap_or_else(|e| panic!("{cond}: {e}"));
+        let c = Condition::parse(cond, &names, Path::new(".")).unwrap_or_else(|e| panic!("{cond}: {e}"));
         let uri: Uri = path.parse().unwrap();
         let facts = Facts {
             method: Some(&Method::GET),
@@ -273,10 +242,7 @@ mod tests {
         assert!(eval("if { path_beg /api } !local", "/api"));
         assert!(!eval_on("if { path_beg /api } !local", "/api", "127.0.0.1"));
         assert!(eval("if !{ path_beg /api }", "/x") && eval("if ! { path_beg /api }", "/x"));
-        assert!(eval(
-            r#"if { path -m sub "a b" } || { path_end .b }"#,
-            "/q.b"
-        ));
+        assert!(eval(r#"if { path -m sub "a b" } || { path_end .b }"#, "/q.b"));
         assert!(eval("if { path_beg -i /API /v2 } a", "/api"));
         // A quoted brace is a pattern.
         assert!(eval(r#"if { path_end "}" }"#, "/x}"));
@@ -291,13 +257,7 @@ mod tests {
         let names = |n: &str| (n == "TRUE").then_some(0);
         let acls = [Acl::parse("always_false", Path::new(".")).unwrap()];
         let c = Condition::parse("if TRUE", &names, Path::new(".")).unwrap();
-        let facts = Facts {
-            method: None,
-            uri: None,
-            headers: None,
-            src: "192.0.2.1".parse().unwrap(),
-            dst_port: 80,
-        };
+        let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
         assert!(!c.eval(&acls, &facts, &Live2(0)));
         // An index outside the list never matches.
         assert!(!c.eval(&[], &facts, &Live2(0)));
@@ -306,20 +266,9 @@ mod tests {
     #[test]
     fn nbsrv_in_conditions() {
         let (acls, names) = acls();
-        let c = Condition::parse(
-            "if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a",
-            &names,
-            Path::new("."),
-        )
-        .unwrap();
+        let c = Condition::parse("if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a", &names, Path::new(".")).unwrap();
         assert_eq!(c.referenced_backends(), ["static", "php"]);
-        let facts = Facts {
-            method: None,
-            uri: None,
-            headers: None,
-            src: "192.0.2.1".parse().unwrap(),
-            dst_port: 80,
-        };
+        let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
         assert!(c.eval(&acls, &facts, &Live2(0)));
         assert!(!c.eval(&acls, &facts, &Live2(2)));
         let named = Condition::parse("if a b", &names, Path::new(".")).unwrap();
@@ -340,21 +289,13 @@ mod tests {
         assert_eq!(err("if a !nope"), E::UnknownAcl { name: s("nope") });
         assert_eq!(err("if a ||"), E::DanglingOperator { operator: s("||") });
         assert_eq!(err("if || a"), E::DanglingOperator { operator: s("||") });
-        assert_eq!(
-            err("if a or or b"),
-            E::DanglingOperator { operator: s("or") }
-        );
+        assert_eq!(err("if a or or b"), E::DanglingOperator { operator: s("or") });
         assert_eq!(err("if a !"), E::DanglingOperator { operator: s("!") });
         assert_eq!(err("if { path_beg /a"), E::UnbalancedBrace);
         assert_eq!(err("if a }"), E::UnbalancedBrace);
         assert_eq!(err("if { { path_beg /a } }"), E::NestedBrace);
         assert_eq!(err("if { }"), E::EmptyBraces);
-        assert_eq!(
-            err("if {path_beg /a }"),
-            E::BraceSpacing {
-                token: s("{path_beg")
-            }
-        );
+        assert_eq!(err("if {path_beg /a }"), E::BraceSpacing { token: s("{path_beg") });
         assert_eq!(err("if { path_beg /a}"), E::UnbalancedBrace);
         assert_eq!(err("if a}"), E::BraceSpacing { token: s("a}") });
         assert_eq!(err("if { pth /a }"), E::UnknownFetch { fetch: s("pth") });
@@ -366,13 +307,7 @@ mod tests {
     #[test]
     fn quoted_names_are_names() {
         assert!(eval(r#"if "a""#, "/a"));
-        assert_eq!(
-            err(r#"if "{""#),
-            RoutingError::UnknownAcl { name: "{".into() }
-        );
-        assert_eq!(
-            err(r#"if "!a""#),
-            RoutingError::UnknownAcl { name: "!a".into() }
-        );
+        assert_eq!(err(r#"if "{""#), RoutingError::UnknownAcl { name: "{".into() });
+        assert_eq!(err(r#"if "!a""#), RoutingError::UnknownAcl { name: "!a".into() });
     }
 }

@@ -31,10 +31,7 @@ pub(super) fn words(input: &str) -> Result<Vec<Word>, RoutingError> {
         if chars.peek().is_none() {
             return Ok(out);
         }
-        let mut word = Word {
-            text: String::new(),
-            quoted: false,
-        };
+        let mut word = Word { text: String::new(), quoted: false };
         while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
             match c {
                 '\'' => {
@@ -44,10 +41,7 @@ pub(super) fn words(input: &str) -> Result<Vec<Word>, RoutingError> {
                             Some('\'') => break,
                             Some(c) => word.text.push(c),
                             None => {
-                                return Err(RoutingError::UnterminatedQuote {
-                                    quote: '\'',
-                                    input: input.to_string(),
-                                });
+                                return Err(RoutingError::UnterminatedQuote { quote: '\'', input: input.to_string() });
                             }
                         }
                     }
@@ -63,16 +57,12 @@ pub(super) fn words(input: &str) -> Result<Vec<Word>, RoutingError> {
                             },
                             Some(c) => word.text.push(c),
                             None => {
-                                return Err(RoutingError::UnterminatedQuote {
-                                    quote: '"',
-                                    input: input.to_string(),
-                                });
+                                return Err(RoutingError::UnterminatedQuote { quote: '"', input: input.to_string() });
                             }
                         }
                     }
                 }
-                '\\' => match chars.next_if(|&n| matches!(n, ' ' | '\t' | '"' | '\'' | '#' | '\\'))
-                {
+                '\\' => match chars.next_if(|&n| matches!(n, ' ' | '\t' | '"' | '\'' | '#' | '\\')) {
                     Some(n) => {
                         word.quoted = true;
                         word.text.push(n);
@@ -103,10 +93,7 @@ mod tests {
 
     #[test]
     fn quotes_keep_spaces_and_join() {
-        assert_eq!(
-            texts(r#"hdr(ua) -m sub "Mozilla 5" 'a b'"#),
-            ["hdr(ua)", "-m", "sub", "Mozilla 5", "a b"]
-        );
+        assert_eq!(texts(r#"hdr(ua) -m sub "Mozilla 5" 'a b'"#), ["hdr(ua)", "-m", "sub", "Mozilla 5", "a b"]);
         assert_eq!(texts(r#"a"b c"d"#), ["ab cd"]);
         assert_eq!(texts(r#"'' """#), ["", ""]);
     }
@@ -131,18 +118,9 @@ mod tests {
     fn unterminated_quotes_fail() {
         assert_eq!(
             words(r#"path "abc"#),
-            Err(RoutingError::UnterminatedQuote {
-                quote: '"',
-                input: r#"path "abc"#.into()
-            })
+            Err(RoutingError::UnterminatedQuote { quote: '"', input: r#"path "abc"#.into() })
         );
-        assert!(matches!(
-            words("path 'abc"),
-            Err(RoutingError::UnterminatedQuote { quote: '\'', .. })
-        ));
-        assert!(matches!(
-            words(r#"path "ab\""#),
-            Err(RoutingError::UnterminatedQuote { .. })
-        ));
+        assert!(matches!(words("path 'abc"), Err(RoutingError::UnterminatedQuote { quote: '\'', .. })));
+        assert!(matches!(words(r#"path "ab\""#), Err(RoutingError::UnterminatedQuote { .. })));
     }
 }

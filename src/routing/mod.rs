@@ -64,10 +64,7 @@ pub enum RoutingError {
     #[error("bad regex `{pattern}`: {error}")]
     BadRegex { pattern: String, error: String },
     #[error("bad address or network `{pattern}`: {reason}")]
-    BadAddress {
-        pattern: String,
-        reason: &'static str,
-    },
+    BadAddress { pattern: String, reason: &'static str },
     #[error("bad integer or range `{pattern}` (expected e.g. `80`, `1024:65535`, `:1023`)")]
     BadInteger { pattern: String },
     #[error("unknown operator `{operator}` (expected eq, ne, lt, le, gt or ge)")]

@@ -158,13 +158,9 @@ impl IntTest {
 fn int_value(s: &str) -> Result<i64, RoutingError> {
     s.parse().map_err(|_| {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) {
-            RoutingError::BadOperator {
-                operator: s.to_string(),
-            }
+            RoutingError::BadOperator { operator: s.to_string() }
         } else {
-            RoutingError::BadInteger {
-                pattern: s.to_string(),
-            }
+            RoutingError::BadInteger { pattern: s.to_string() }
         }
     })
 }
@@ -173,33 +169,22 @@ fn int_value(s: &str) -> Result<i64, RoutingError> {
 /// exact number or a range.
 fn int_tests(patterns: &[String]) -> Result<Vec<IntTest>, RoutingError> {
     let op = patterns.first().and_then(|p| Op::parse(p));
-    let values = if op.is_some() {
-        &patterns[1..]
-    } else {
-        patterns
-    };
+    let values = if op.is_some() { &patterns[1..] } else { patterns };
     if let (Some(_), []) = (op, values) {
-        return Err(RoutingError::MissingOperand {
-            operator: patterns[0].clone(),
-        });
+        return Err(RoutingError::MissingOperand { operator: patterns[0].clone() });
     }
     values
         .iter()
         .map(|v| match (op, v.split_once(':')) {
-            (Some(_), Some(_)) => Err(RoutingError::OperatorWithRange {
-                operator: patterns[0].clone(),
-                pattern: v.clone(),
-            }),
+            (Some(_), Some(_)) => {
+                Err(RoutingError::OperatorWithRange { operator: patterns[0].clone(), pattern: v.clone() })
+            }
             (Some(op), None) => Ok(IntTest::Cmp(op, int_value(v)?)),
             (None, None) => Ok(IntTest::Cmp(Op::Eq, int_value(v)?)),
             (None, Some((lo, hi))) => {
                 let bad = || RoutingError::BadInteger { pattern: v.clone() };
                 let bound = |s: &str| {
-                    if s.is_empty() {
-                        Ok(None)
-                    } else {
-                        s.parse().map(Some).map_err(|_| bad())
-                    }
+                    if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| bad()) }
                 };
                 let (lo, hi) = (bound(lo)?, bound(hi)?);
                 match (lo, hi) {
@@ -222,17 +207,12 @@ pub(super) enum Net {
 
 impl Net {
     fn parse(pattern: &str) -> Result<Net, RoutingError> {
-        let bad = |reason: &'static str| RoutingError::BadAddress {
-            pattern: pattern.to_string(),
-            reason,
-        };
+        let bad = |reason: &'static str| RoutingError::BadAddress { pattern: pattern.to_string(), reason };
         let (addr, prefix) = match pattern.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (pattern, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| bad("not an IP address (host names are not resolved)"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad("not an IP address (host names are not resolved)"))?;
         match addr.to_canonical() {
             IpAddr::V4(v4) => {
                 let len = match (prefix, IpAddr::from(v4) == addr) {
@@ -246,11 +226,9 @@ impl Net {
                         }
                         m.leading_ones()
                     }
-                    (Some(p), true) => p
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|&l| l <= 32)
-                        .ok_or_else(|| bad("prefix length must be 0..=32"))?,
+                    (Some(p), true) => {
+                        p.parse::<u32>().ok().filter(|&l| l <= 32).ok_or_else(|| bad("prefix length must be 0..=32"))?
+                    }
                     // ::ffff:a.b.c.d/len with len >= 96 covers IPv4 addresses.
                     (Some(p), false) => match p.parse::<u32>() {
                         Ok(l) if (96..=128).contains(&l) => l - 96,
@@ -259,10 +237,7 @@ impl Net {
                     },
                 };
                 let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-                Ok(Net::V4 {
-                    addr: u32::from(v4) & mask,
-                    mask,
-                })
+                Ok(Net::V4 { addr: u32::from(v4) & mask, mask })
             }
             IpAddr::V6(_) => {
                 let len = match prefix {
@@ -280,16 +255,10 @@ impl Net {
 
     fn v6(addr: IpAddr, len: u32, pattern: &str) -> Result<Net, RoutingError> {
         let IpAddr::V6(v6) = addr else {
-            return Err(RoutingError::BadAddress {
-                pattern: pattern.to_string(),
-                reason: "not an IPv6 address",
-            });
+            return Err(RoutingError::BadAddress { pattern: pattern.to_string(), reason: "not an IPv6 address" });
         };
         let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
-        Ok(Net::V6 {
-            addr: u128::from(v6) & mask,
-            mask,
-        })
+        Ok(Net::V6 { addr: u128::from(v6) & mask, mask })
     }
 
     fn contains(self, ip: IpAddr) -> bool {
@@ -297,9 +266,7 @@ impl Net {
             (Net::V4 { addr, mask }, IpAddr::V4(a)) => u32::from(a) & mask == addr,
             (Net::V6 { addr, mask }, IpAddr::V6(a)) => u128::from(a) & mask == addr,
             // IPv6 networks wide enough to cover ::ffff:0:0/96 hold IPv4 clients too.
-            (Net::V6 { addr, mask }, IpAddr::V4(a)) => {
-                u128::from(a.to_ipv6_mapped()) & mask == addr
-            }
+            (Net::V6 { addr, mask }, IpAddr::V4(a)) => u128::from(a.to_ipv6_mapped()) & mask == addr,
             (Net::V4 { .. }, IpAddr::V6(_)) => false,
         }
     }
@@ -328,11 +295,7 @@ pub(super) enum Matcher {
 }
 
 impl Matcher {
-    pub(super) fn compile(
-        method: MatchMethod,
-        icase: bool,
-        patterns: &[String],
-    ) -> Result<Matcher, RoutingError> {
+    pub(super) fn compile(method: MatchMethod, icase: bool, patterns: &[String]) -> Result<Matcher, RoutingError> {
         Ok(match method {
             MatchMethod::Found => Matcher::Found,
             MatchMethod::Bool => Matcher::Bool,
@@ -340,15 +303,7 @@ impl Matcher {
                 icase,
                 set: patterns
                     .iter()
-                    .map(|p| {
-                        if icase {
-                            p.to_ascii_lowercase()
-                        } else {
-                            p.clone()
-                        }
-                        .into_bytes()
-                        .into_boxed_slice()
-                    })
+                    .map(|p| if icase { p.to_ascii_lowercase() } else { p.clone() }.into_bytes().into_boxed_slice())
                     .collect(),
             },
             MatchMethod::Str(how) => Matcher::Str {
@@ -371,21 +326,13 @@ impl Matcher {
                         RegexBuilder::new(p)
                             .case_insensitive(icase)
                             .build()
-                            .map_err(|e| RoutingError::BadRegex {
-                                pattern: p.clone(),
-                                error: e.to_string(),
-                            })
+                            .map_err(|e| RoutingError::BadRegex { pattern: p.clone(), error: e.to_string() })
                     })
                     .collect::<Result<_, _>>()?,
             ),
             MatchMethod::Len => Matcher::Len(int_tests(patterns)?),
             MatchMethod::Int => Matcher::Int(int_tests(patterns)?),
-            MatchMethod::Ip => Matcher::Ip(
-                patterns
-                    .iter()
-                    .map(|p| Net::parse(p))
-                    .collect::<Result<_, _>>()?,
-            ),
+            MatchMethod::Ip => Matcher::Ip(patterns.iter().map(|p| Net::parse(p)).collect::<Result<_, _>>()?),
         })
     }
 
@@ -394,20 +341,13 @@ impl Matcher {
             (Matcher::Found, _) => true,
             (Matcher::Bool, Sample::Bool(b)) => b,
             (Matcher::Bool, Sample::Int(n)) => n != 0,
-            (Matcher::Exact { icase: true, set }, Sample::Str(s))
-                if s.iter().any(u8::is_ascii_uppercase) =>
-            {
+            (Matcher::Exact { icase: true, set }, Sample::Str(s)) if s.iter().any(u8::is_ascii_uppercase) => {
                 set.contains(&s.to_ascii_lowercase()[..])
             }
             (Matcher::Exact { set, .. }, Sample::Str(s)) => set.contains(s),
-            (
-                Matcher::Str {
-                    how,
-                    icase,
-                    patterns,
-                },
-                Sample::Str(s),
-            ) => patterns.iter().any(|p| str_match(*how, *icase, s, p)),
+            (Matcher::Str { how, icase, patterns }, Sample::Str(s)) => {
+                patterns.iter().any(|p| str_match(*how, *icase, s, p))
+            }
             (Matcher::Reg(res), Sample::Str(s)) => res.iter().any(|r| r.is_match(s)),
             (Matcher::Len(tests), Sample::Str(s)) => {
                 let n = i64::try_from(s.len()).unwrap_or(i64::MAX);
@@ -421,11 +361,7 @@ impl Matcher {
 }
 
 fn eq(a: &[u8], b: &[u8], icase: bool) -> bool {
-    if icase {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
-    }
+    if icase { a.eq_ignore_ascii_case(b) } else { a == b }
 }
 
 fn str_match(how: StrMatch, icase: bool, s: &[u8], p: &[u8]) -> bool {
@@ -504,9 +440,7 @@ mod tests {
     #[test]
     fn dir_and_dom_match_whole_words() {
         let dir = m("dir", false, &["img"]);
-        assert!(
-            dir.matches(s("/img/a.png")) && dir.matches(s("/static/img")) && dir.matches(s("img"))
-        );
+        assert!(dir.matches(s("/img/a.png")) && dir.matches(s("/static/img")) && dir.matches(s("img")));
         assert!(!dir.matches(s("/images/a.png")) && !dir.matches(s("/xim/g")));
         assert!(m("dir", false, &["/static/img/"]).matches(s("/a/static/img/b")));
         assert!(m("dir", true, &["IMG"]).matches(s("/img/x")));
@@ -522,9 +456,7 @@ mod tests {
         assert!(r.matches(s("/index.php")) && r.matches(s("/api/v2/users")));
         assert!(!r.matches(s("/index.php?x=1")) && !r.matches(s("/INDEX.PHP")));
         assert!(m("reg", true, &[r"\.php$"]).matches(s("/INDEX.PHP")));
-        assert!(
-            matches!(err("reg", &["(unclosed"]), RoutingError::BadRegex { pattern, .. } if pattern == "(unclosed")
-        );
+        assert!(matches!(err("reg", &["(unclosed"]), RoutingError::BadRegex { pattern, .. } if pattern == "(unclosed"));
     }
 
     #[test]
@@ -556,71 +488,23 @@ mod tests {
 
     #[test]
     fn integer_errors() {
-        assert_eq!(
-            err("int", &["lt"]),
-            RoutingError::MissingOperand {
-                operator: "lt".into()
-            }
-        );
-        assert_eq!(
-            err("int", &["abc"]),
-            RoutingError::BadOperator {
-                operator: "abc".into()
-            }
-        );
-        assert_eq!(
-            err("int", &["1", "less", "2"]),
-            RoutingError::BadOperator {
-                operator: "less".into()
-            }
-        );
-        assert_eq!(
-            err("int", &["1x"]),
-            RoutingError::BadInteger {
-                pattern: "1x".into()
-            }
-        );
-        assert_eq!(
-            err("int", &["9:1"]),
-            RoutingError::BadInteger {
-                pattern: "9:1".into()
-            }
-        );
-        assert_eq!(
-            err("int", &[":"]),
-            RoutingError::BadInteger {
-                pattern: ":".into()
-            }
-        );
-        assert_eq!(
-            err("int", &["1:x"]),
-            RoutingError::BadInteger {
-                pattern: "1:x".into()
-            }
-        );
+        assert_eq!(err("int", &["lt"]), RoutingError::MissingOperand { operator: "lt".into() });
+        assert_eq!(err("int", &["abc"]), RoutingError::BadOperator { operator: "abc".into() });
+        assert_eq!(err("int", &["1", "less", "2"]), RoutingError::BadOperator { operator: "less".into() });
+        assert_eq!(err("int", &["1x"]), RoutingError::BadInteger { pattern: "1x".into() });
+        assert_eq!(err("int", &["9:1"]), RoutingError::BadInteger { pattern: "9:1".into() });
+        assert_eq!(err("int", &[":"]), RoutingError::BadInteger { pattern: ":".into() });
+        assert_eq!(err("int", &["1:x"]), RoutingError::BadInteger { pattern: "1:x".into() });
         assert_eq!(
             err("int", &["gt", "1:5"]),
-            RoutingError::OperatorWithRange {
-                operator: "gt".into(),
-                pattern: "1:5".into()
-            }
+            RoutingError::OperatorWithRange { operator: "gt".into(), pattern: "1:5".into() }
         );
     }
 
     #[test]
     fn ipv4_networks() {
-        let n = m(
-            "ip",
-            false,
-            &["192.0.2.0/24", "10.0.0.1", "172.16.0.0/255.240.0.0"],
-        );
-        for a in [
-            "192.0.2.1",
-            "192.0.2.255",
-            "10.0.0.1",
-            "172.31.255.255",
-            "::ffff:192.0.2.7",
-        ] {
+        let n = m("ip", false, &["192.0.2.0/24", "10.0.0.1", "172.16.0.0/255.240.0.0"]);
+        for a in ["192.0.2.1", "192.0.2.255", "10.0.0.1", "172.31.255.255", "::ffff:192.0.2.7"] {
             assert!(n.matches(ip(a)), "{a}");
         }
         for a in ["192.0.3.1", "10.0.0.2", "172.32.0.0", "2001:db8::1"] {
@@ -668,17 +552,12 @@ mod tests {
         assert!(m("found", false, &[]).matches(s("")));
         assert!(m("bool", false, &[]).matches(Sample::Bool(true)));
         assert!(!m("bool", false, &[]).matches(Sample::Bool(false)));
-        assert!(
-            m("bool", false, &[]).matches(Sample::Int(2))
-                && !m("bool", false, &[]).matches(Sample::Int(0))
-        );
+        assert!(m("bool", false, &[]).matches(Sample::Int(2)) && !m("bool", false, &[]).matches(Sample::Int(0)));
     }
 
     #[test]
     fn methods_know_their_kinds() {
-        for name in [
-            "str", "beg", "end", "sub", "dir", "dom", "reg", "len", "found", "int", "ip", "bool",
-        ] {
+        for name in ["str", "beg", "end", "sub", "dir", "dom", "reg", "len", "found", "int", "ip", "bool"] {
             assert_eq!(MatchMethod::parse(name).unwrap().name(), name);
         }
         assert_eq!(MatchMethod::parse("regex"), None);

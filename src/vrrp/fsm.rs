@@ -210,12 +210,7 @@ pub struct FsmConfig {
 
 impl FsmConfig {
     /// keepalived's defaults around the four values every instance has.
-    pub fn new(
-        version: Version,
-        priority: u8,
-        advert_interval: Duration,
-        primary_addr: IpAddr,
-    ) -> FsmConfig {
+    pub fn new(version: Version, priority: u8, advert_interval: Duration, primary_addr: IpAddr) -> FsmConfig {
         FsmConfig {
             version,
             priority,
@@ -246,15 +241,8 @@ impl FsmConfig {
 pub enum FsmError {
     #[error("priority 0 is reserved for a master that resigns")]
     Priority,
-    #[error(
-        "advert interval {interval:?} is not a whole number of {unit} between 1 and {max} for VRRPv{version}"
-    )]
-    AdvertInterval {
-        interval: Duration,
-        version: u8,
-        unit: &'static str,
-        max: u16,
-    },
+    #[error("advert interval {interval:?} is not a whole number of {unit} between 1 and {max} for VRRPv{version}")]
+    AdvertInterval { interval: Duration, version: u8, unit: &'static str, max: u16 },
     #[error("down_timer_adverts {0} outside 1..=100")]
     DownTimerAdverts(u32),
     #[error("preempt_delay {0:?} exceeds 1000 s")]
@@ -356,11 +344,7 @@ impl Instance {
 
     /// Current Skew_Time.
     pub fn skew_time(&self) -> Duration {
-        skew_time(
-            self.cfg.version,
-            self.effective_priority,
-            self.master_adver_int,
-        )
+        skew_time(self.cfg.version, self.effective_priority, self.master_adver_int)
     }
 
     /// Current Master_Down_Interval.
@@ -393,11 +377,7 @@ impl Instance {
         match event {
             Event::Startup => self.on_startup(now, &mut out),
             Event::Shutdown => self.on_shutdown(now, &mut out),
-            Event::AdvertReceived {
-                src,
-                priority,
-                max_advert_int,
-            } => match self.state {
+            Event::AdvertReceived { src, priority, max_advert_int } => match self.state {
                 State::Backup => self.backup_rx(now, src, priority, max_advert_int),
                 State::Master => self.master_rx(now, src, priority, max_advert_int, &mut out),
                 // keepalived ignores adverts until initialised and while faulty.
@@ -432,9 +412,7 @@ impl Instance {
             self.transition(now, State::Fault, Reason::Fault(reason), out);
             return;
         }
-        if self.cfg.effective_start_state() == StartState::Master
-            && self.effective_priority == PRIORITY_OWNER
-        {
+        if self.cfg.effective_start_state() == StartState::Master && self.effective_priority == PRIORITY_OWNER {
             self.become_master(now, Reason::AddressOwner, out);
         } else {
             // keepalived `vrrp_init_state`: a MASTER hint below 255 still waits the full interval.
@@ -463,8 +441,7 @@ impl Instance {
             self.deadlines.master_down = Some(now + self.skew_time());
             return;
         }
-        let holding =
-            !self.cfg.preempt_delay.is_zero() && self.preempt_until.is_none_or(|until| until > now);
+        let holding = !self.cfg.preempt_delay.is_zero() && self.preempt_until.is_none_or(|until| until > now);
         if !self.cfg.preempt || priority >= self.effective_priority || holding {
             self.learn_interval(max_advert_int);
             self.deadlines.master_down = Some(now + self.master_down_interval());
@@ -483,14 +460,7 @@ impl Instance {
     }
 
     /// RFC 5798 §6.4.3 / keepalived `vrrp_state_master_rx`.
-    fn master_rx(
-        &mut self,
-        now: Instant,
-        src: IpAddr,
-        priority: u8,
-        max_advert_int: Duration,
-        out: &mut Vec<Action>,
-    ) {
+    fn master_rx(&mut self, now: Instant, src: IpAddr, priority: u8, max_advert_int: Duration, out: &mut Vec<Action>) {
         let own = self.effective_priority;
         if priority == 0 {
             self.send_advert(now, out);
@@ -507,9 +477,7 @@ impl Instance {
             }
             let garp = self.cfg.garp;
             if garp.lower_prio_repeat > 0 {
-                out.push(Action::SendGarp {
-                    count: garp.lower_prio_repeat,
-                });
+                out.push(Action::SendGarp { count: garp.lower_prio_repeat });
                 if !garp.lower_prio_delay.is_zero() {
                     self.deadlines.garp_lower_prio = Some(now + garp.lower_prio_delay);
                 }
@@ -522,12 +490,7 @@ impl Instance {
             out.push(Action::DelVips);
             let deadline = now + self.master_down_interval();
             self.master = Some((src, priority));
-            self.enter_backup(
-                now,
-                deadline,
-                Reason::PreferredMaster { src, priority },
-                out,
-            );
+            self.enter_backup(now, deadline, Reason::PreferredMaster { src, priority }, out);
         }
         // Equal priority from our own address (or another family): nothing to decide.
     }
@@ -545,19 +508,13 @@ impl Instance {
                     self.send_advert(now, out);
                 }
                 if take_due(&mut self.deadlines.garp_delayed, now) {
-                    out.push(Action::SendGarp {
-                        count: garp.master_repeat,
-                    });
+                    out.push(Action::SendGarp { count: garp.master_repeat });
                 }
                 if take_due(&mut self.deadlines.garp_lower_prio, now) {
-                    out.push(Action::SendGarp {
-                        count: garp.lower_prio_repeat,
-                    });
+                    out.push(Action::SendGarp { count: garp.lower_prio_repeat });
                 }
                 if take_due(&mut self.deadlines.garp_refresh, now) {
-                    out.push(Action::SendGarp {
-                        count: garp.master_refresh_repeat,
-                    });
+                    out.push(Action::SendGarp { count: garp.master_refresh_repeat });
                     self.deadlines.garp_refresh = garp.master_refresh.map(|every| now + every);
                 }
             }
@@ -592,9 +549,7 @@ impl Instance {
             return;
         }
         self.master_adver_int = self.cfg.advert_interval;
-        if self.cfg.effective_start_state() == StartState::Master
-            && self.cfg.priority == PRIORITY_OWNER
-        {
+        if self.cfg.effective_start_state() == StartState::Master && self.cfg.priority == PRIORITY_OWNER {
             self.become_master(now, Reason::AddressOwner, out);
         } else {
             let deadline = now + self.master_down_interval();
@@ -637,9 +592,7 @@ impl Instance {
         out.push(Action::AddVips);
         let garp = self.cfg.garp;
         if garp.master_repeat > 0 {
-            out.push(Action::SendGarp {
-                count: garp.master_repeat,
-            });
+            out.push(Action::SendGarp { count: garp.master_repeat });
             if !garp.master_delay.is_zero() {
                 self.deadlines.garp_delayed = Some(now + garp.master_delay);
             }
@@ -650,13 +603,7 @@ impl Instance {
         self.transition(now, State::Master, reason, out);
     }
 
-    fn enter_backup(
-        &mut self,
-        now: Instant,
-        master_down_at: Instant,
-        reason: Reason,
-        out: &mut Vec<Action>,
-    ) {
+    fn enter_backup(&mut self, now: Instant, master_down_at: Instant, reason: Reason, out: &mut Vec<Action>) {
         self.deadlines.clear();
         self.deadlines.master_down = Some(master_down_at);
         self.preempt_until = None;
@@ -664,9 +611,7 @@ impl Instance {
     }
 
     fn send_advert(&mut self, now: Instant, out: &mut Vec<Action>) {
-        out.push(Action::SendAdvert {
-            priority: self.effective_priority,
-        });
+        out.push(Action::SendAdvert { priority: self.effective_priority });
         self.deadlines.advert = Some(now + self.cfg.advert_interval);
     }
 
@@ -681,12 +626,7 @@ impl Instance {
     fn transition(&mut self, now: Instant, to: State, reason: Reason, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
-        self.last_transition = Some(Transition {
-            from,
-            to,
-            reason,
-            at: now,
-        });
+        self.last_transition = Some(Transition { from, to, reason, at: now });
         out.push(Action::Notify(to));
     }
 }

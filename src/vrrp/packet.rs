@@ -194,17 +194,11 @@ impl Advert {
             (Auth::None, Auth::None) => Ok(()),
             (Auth::SimplePassword(got), Auth::SimplePassword(want)) => {
                 let diff = got.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-                if diff == 0 {
-                    Ok(())
-                } else {
-                    Err(DecodeError::Password { vrid })
-                }
+                if diff == 0 { Ok(()) } else { Err(DecodeError::Password { vrid }) }
             }
-            (got, want) => Err(DecodeError::AuthMismatch {
-                vrid,
-                received: got.wire_type(),
-                expected: want.wire_type(),
-            }),
+            (got, want) => {
+                Err(DecodeError::AuthMismatch { vrid, received: got.wire_type(), expected: want.wire_type() })
+            }
         }
     }
 
@@ -213,11 +207,7 @@ impl Advert {
     /// `configured` is in wire units (seconds for v2).
     pub fn check_interval(&self, configured: u16) -> Result<(), DecodeError> {
         if self.version == Version::V2 && self.max_advert_int != configured {
-            return Err(DecodeError::IntervalMismatch {
-                vrid: self.vrid,
-                received: self.max_advert_int,
-                configured,
-            });
+            return Err(DecodeError::IntervalMismatch { vrid: self.vrid, received: self.max_advert_int, configured });
         }
         Ok(())
     }
@@ -275,15 +265,9 @@ pub struct DecodeOptions {
 
 impl DecodeOptions {
     /// RFC behaviour: TTL / hop limit must be 255.
-    pub const STRICT_TTL: DecodeOptions = DecodeOptions {
-        min_ttl: VRRP_TTL,
-        max_ttl: VRRP_TTL,
-    };
+    pub const STRICT_TTL: DecodeOptions = DecodeOptions { min_ttl: VRRP_TTL, max_ttl: VRRP_TTL };
     /// No TTL check (keepalived unicast default).
-    pub const ANY_TTL: DecodeOptions = DecodeOptions {
-        min_ttl: 0,
-        max_ttl: u8::MAX,
-    };
+    pub const ANY_TTL: DecodeOptions = DecodeOptions { min_ttl: 0, max_ttl: u8::MAX };
 }
 
 impl Default for DecodeOptions {
@@ -301,11 +285,7 @@ pub enum DecodeError {
     #[error("invalid TTL/hop limit {ttl}, expected 255")]
     Ttl { vrid: Option<u8>, ttl: u8 },
     #[error("packet too short: {len} bytes, need {needed}")]
-    Truncated {
-        vrid: Option<u8>,
-        len: usize,
-        needed: usize,
-    },
+    Truncated { vrid: Option<u8>, len: usize, needed: usize },
     #[error("unsupported VRRP version {version}")]
     Version { vrid: u8, version: u8 },
     #[error("VRRPv2 is IPv4 only, received over IPv6")]
@@ -313,11 +293,7 @@ pub enum DecodeError {
     #[error("packet type {kind}, only 1 (advertisement) exists")]
     Type { vrid: u8, kind: u8 },
     #[error("bad checksum {received:#06x}, expected {expected:#06x}")]
-    Checksum {
-        vrid: u8,
-        received: u16,
-        expected: u16,
-    },
+    Checksum { vrid: u8, received: u16, expected: u16 },
     #[error("advert carries no addresses")]
     NoAddresses { vrid: u8 },
     #[error("advert interval is 0")]
@@ -325,19 +301,11 @@ pub enum DecodeError {
     #[error("unsupported auth type {auth_type}")]
     AuthType { vrid: u8, auth_type: u8 },
     #[error("received auth type {received}, configured {expected}")]
-    AuthMismatch {
-        vrid: u8,
-        received: u8,
-        expected: u8,
-    },
+    AuthMismatch { vrid: u8, received: u8, expected: u8 },
     #[error("invalid password")]
     Password { vrid: u8 },
     #[error("advert interval {received} received, {configured} configured")]
-    IntervalMismatch {
-        vrid: u8,
-        received: u16,
-        configured: u16,
-    },
+    IntervalMismatch { vrid: u8, received: u16, configured: u16 },
 }
 
 impl DecodeError {
@@ -421,14 +389,8 @@ mod tests {
 
     #[test]
     fn simple_password_pads_and_truncates() {
-        assert_eq!(
-            Auth::simple_password(b"abc"),
-            Auth::SimplePassword(*b"abc\0\0\0\0\0")
-        );
-        assert_eq!(
-            Auth::simple_password(b"secret1234567"),
-            Auth::SimplePassword(*b"secret12")
-        );
+        assert_eq!(Auth::simple_password(b"abc"), Auth::SimplePassword(*b"abc\0\0\0\0\0"));
+        assert_eq!(Auth::simple_password(b"secret1234567"), Auth::SimplePassword(*b"secret12"));
         assert_eq!(Auth::None.wire_type(), 0);
         assert_eq!(Auth::simple_password(b"").wire_type(), 1);
     }
@@ -436,43 +398,20 @@ mod tests {
     #[test]
     fn interval_checks_per_version() {
         let a = decode(&v2(), SRC4, DST4, 255).expect("decode");
-        assert_eq!(
-            a.check_interval(2),
-            Err(DecodeError::IntervalMismatch {
-                vrid: 51,
-                received: 1,
-                configured: 2
-            })
-        );
+        assert_eq!(a.check_interval(2), Err(DecodeError::IntervalMismatch { vrid: 51, received: 1, configured: 2 }));
         let a3 = decode(&v3(), SRC4, DST4, 255).expect("decode");
-        assert_eq!(
-            a3.check_interval(100),
-            Ok(()),
-            "v3 adopts the master's interval"
-        );
+        assert_eq!(a3.check_interval(100), Ok(()), "v3 adopts the master's interval");
         assert_eq!(a3.check_auth(&Auth::simple_password(b"x")), Ok(()));
     }
 
     #[test]
     fn wire_interval_conversion() {
         assert_eq!(wire_interval(Version::V2, Duration::from_secs(1)), Some(1));
-        assert_eq!(
-            wire_interval(Version::V2, Duration::from_millis(1500)),
-            None
-        );
+        assert_eq!(wire_interval(Version::V2, Duration::from_millis(1500)), None);
         assert_eq!(wire_interval(Version::V2, Duration::from_secs(256)), None);
-        assert_eq!(
-            wire_interval(Version::V3, Duration::from_millis(100)),
-            Some(10)
-        );
-        assert_eq!(
-            wire_interval(Version::V3, Duration::from_millis(40950)),
-            Some(4095)
-        );
-        assert_eq!(
-            wire_interval(Version::V3, Duration::from_millis(40960)),
-            None
-        );
+        assert_eq!(wire_interval(Version::V3, Duration::from_millis(100)), Some(10));
+        assert_eq!(wire_interval(Version::V3, Duration::from_millis(40950)), Some(4095));
+        assert_eq!(wire_interval(Version::V3, Duration::from_millis(40960)), None);
         assert_eq!(wire_interval(Version::V3, Duration::from_millis(15)), None);
         assert_eq!(wire_interval(Version::V3, Duration::ZERO), None);
     }

@@ -11,22 +11,14 @@ use std::time::{Duration, Instant};
 
 /// A free loopback port (bound then released; good enough on a test machine).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "lbha-test-{tag}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
+        let p = std::env::temp_dir().join(format!("lbha-test-{tag}-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -53,6 +45,8 @@ pub struct Lbha {
     pub dir: TempDir,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Its control socket, inside the test's temporary directory.
+    pub sock: PathBuf,
 }
 
 impl Lbha {
@@ -61,20 +55,18 @@ impl Lbha {
         let dir = TempDir::new("lbha");
         let cfg = dir.write("lbha.toml", config);
         let log = dir.0.join("lbha.log");
+        let sock = dir.0.join("ctl.sock");
         let child = Command::new(lbha_bin())
             .args(["run", "-c"])
             .arg(&cfg)
+            .arg("-S")
+            .arg(&sock)
             .env("LBHA_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn lbha");
-        let mut l = Lbha {
-            child,
-            dir,
-            config: cfg,
-            log,
-        };
+        let mut l = Lbha { child, dir, config: cfg, log, sock };
         for &p in wait_ports {
             l.wait_port(p);
         }
@@ -95,6 +87,32 @@ impl Lbha {
         panic!("lbha did not listen on {port}:\n{}", self.log_text());
     }
 
+    /// Sends command lines on one control connection and returns everything answered.
+    pub fn ctl(&self, lines: &[&str]) -> String {
+        use std::os::unix::net::UnixStream;
+        let mut s =
+            UnixStream::connect(&self.sock).unwrap_or_else(|e| panic!("control socket {}: {e}", self.sock.display()));
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        for l in lines {
+            s.write_all(l.as_bytes()).unwrap();
+            s.write_all(b"\n").unwrap();
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Runs the `lbha` CLI against this daemon's socket: (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(lbha_bin()).arg("-S").arg(&self.sock).args(args).output().expect("run lbha cli");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -105,8 +123,7 @@ impl Lbha {
 
     /// Peak resident memory (VmHWM) in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         s.lines()
             .find(|l| l.starts_with("VmHWM:"))
             .and_then(|l| l.split_whitespace().nth(1))
@@ -135,10 +152,7 @@ impl Drop for Lbha {
 }
 
 fn unsafe_kill(pid: i32, sig: i32) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }
 
 /// A parsed HTTP/1.1 response.
@@ -151,10 +165,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -167,36 +178,18 @@ pub fn read_response(s: &mut TcpStream, head_request: bool) -> std::io::Result<R
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         if s.read(&mut byte)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "closed before headers",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before headers"));
         }
         buf.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&buf).into_owned();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
+    let status: u16 = lines.next().unwrap_or("").split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-        })
+        .filter_map(|l| l.split_once(':').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())))
         .collect();
-    let get = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
+    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
     } else if let Some(cl) = get("content-length") {
@@ -209,8 +202,7 @@ pub fn read_response(s: &mut TcpStream, head_request: bool) -> std::io::Result<R
                 s.read_exact(&mut byte)?;
                 line.push(byte[0]);
             }
-            let size =
-                usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
+            let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
             let mut chunk = vec![0u8; size + 2];
             s.read_exact(&mut chunk)?;
             if size == 0 {
@@ -221,11 +213,7 @@ pub fn read_response(s: &mut TcpStream, head_request: bool) -> std::io::Result<R
     } else {
         s.read_to_end(&mut body)?;
     }
-    Ok(Resp {
-        status,
-        headers,
-        body,
-    })
+    Ok(Resp { status, headers, body })
 }
 
 pub fn connect(port: u16) -> TcpStream {
@@ -242,11 +230,7 @@ pub fn raw(port: u16, bytes: &[u8]) -> std::io::Result<Resp> {
 }
 
 pub fn get(port: u16, path: &str) -> Resp {
-    raw(
-        port,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap()
+    raw(port, format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).unwrap()
 }
 
 /// What a test backend saw.
@@ -256,6 +240,9 @@ pub struct Seen {
     pub requests: AtomicUsize,
     pub last_headers: std::sync::Mutex<Vec<(String, String)>>,
     pub last_body_len: AtomicUsize,
+    /// Requests being handled right now, and the most seen at once.
+    pub active: AtomicUsize,
+    pub max_active: AtomicUsize,
 }
 
 /// An HTTP/1.1 backend on its own thread and runtime: answers `name` as the body (or behaves
@@ -281,18 +268,10 @@ impl Backend {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let s2 = seen.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(serve_backend(std_l, name, s2, rx));
         });
-        Backend {
-            port,
-            seen,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
+        Backend { port, seen, stop: Some(tx), thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -332,56 +311,61 @@ async fn serve_backend(
         seen.connections.fetch_add(1, Ordering::SeqCst);
         let seen = seen.clone();
         conns.spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let seen = seen.clone();
-                    async move {
-                        seen.requests.fetch_add(1, Ordering::SeqCst);
-                        let headers: Vec<(String, String)> = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.to_string(),
-                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                )
-                            })
-                            .collect();
-                        *seen.last_headers.lock().unwrap() = headers;
-                        let path = req.uri().path().to_string();
-                        let mut body_len = 0usize;
-                        let mut echo = Vec::new();
-                        let mut b = req.into_body();
-                        while let Some(Ok(frame)) = b.frame().await {
-                            if let Some(d) = frame.data_ref() {
-                                body_len += d.len();
-                                if path == "/echo" {
-                                    echo.extend_from_slice(d);
-                                }
+            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let seen = seen.clone();
+                async move {
+                    seen.requests.fetch_add(1, Ordering::SeqCst);
+                    let now = seen.active.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.max_active.fetch_max(now, Ordering::SeqCst);
+                    let headers: Vec<(String, String)> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                        .collect();
+                    *seen.last_headers.lock().unwrap() = headers;
+                    let path = req.uri().path().to_string();
+                    let mut body_len = 0usize;
+                    let mut echo = Vec::new();
+                    let mut b = req.into_body();
+                    while let Some(Ok(frame)) = b.frame().await {
+                        if let Some(d) = frame.data_ref() {
+                            body_len += d.len();
+                            if path == "/echo" {
+                                echo.extend_from_slice(d);
                             }
                         }
-                        seen.last_body_len.store(body_len, Ordering::SeqCst);
-                        let body: http_body_util::Full<bytes::Bytes> = match path.as_str() {
-                            "/slow" => {
-                                tokio::time::sleep(Duration::from_secs(3)).await;
-                                http_body_util::Full::new(bytes::Bytes::from(name))
-                            }
-                            "/echo" => http_body_util::Full::new(bytes::Bytes::from(echo)),
-                            "/big" => {
-                                http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; 10 << 20]))
-                            }
-                            "/len" => {
-                                http_body_util::Full::new(bytes::Bytes::from(body_len.to_string()))
-                            }
-                            _ => http_body_util::Full::new(bytes::Bytes::from(name)),
-                        };
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
                     }
-                });
+                    seen.last_body_len.store(body_len, Ordering::SeqCst);
+                    let _active = ActiveGuard(seen.clone());
+                    let body: http_body_util::Full<bytes::Bytes> = match path.as_str() {
+                        "/slow" => {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                            http_body_util::Full::new(bytes::Bytes::from(name))
+                        }
+                        "/echo" => http_body_util::Full::new(bytes::Bytes::from(echo)),
+                        "/big" => http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; 10 << 20])),
+                        "/len" => http_body_util::Full::new(bytes::Bytes::from(body_len.to_string())),
+                        "/wait" => {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            http_body_util::Full::new(bytes::Bytes::from(name))
+                        }
+                        _ => http_body_util::Full::new(bytes::Bytes::from(name)),
+                    };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
                 .await;
         });
     }
     conns.abort_all();
+}
+
+struct ActiveGuard(Arc<Seen>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }

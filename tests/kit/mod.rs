@@ -22,10 +22,7 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn cookie(&self) -> Option<&str> {
         self.header("cookie")
@@ -89,11 +86,7 @@ impl Web {
         });
         let st = state.clone();
         let thread = std::thread::spawn(move || accept_loop(l, st));
-        Web {
-            port,
-            state,
-            thread: Some(thread),
-        }
+        Web { port, state, thread: Some(thread) }
     }
 
     /// Stops listening and closes open connections; the port then refuses connections.
@@ -103,11 +96,12 @@ impl Web {
     }
 
     fn halt(&mut self) {
+        // Once only: after a stop the port may belong to someone else (another test's proxy),
+        // which must not see a stray connection.
+        let Some(t) = self.thread.take() else { return };
         self.state.stop.store(true, SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = t.join();
         for c in self.state.conns.lock().unwrap().drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
@@ -128,8 +122,7 @@ impl Web {
     /// Sends `Set-Cookie: value` (`{n}` → a counter); with `unless_cookie`, only to requests that
     /// do not carry that cookie yet.
     pub fn set_cookie(&self, value: &str, unless_cookie: Option<&str>) {
-        self.state.behaviour.lock().unwrap().set_cookie =
-            Some((value.to_string(), unless_cookie.map(str::to_string)));
+        self.state.behaviour.lock().unwrap().set_cookie = Some((value.to_string(), unless_cookie.map(str::to_string)));
     }
 
     pub fn requests(&self) -> Vec<Req> {
@@ -138,13 +131,7 @@ impl Web {
 
     /// Requests whose target starts with `prefix`.
     pub fn count(&self, prefix: &str) -> usize {
-        self.state
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.target.starts_with(prefix))
-            .count()
+        self.state.log.lock().unwrap().iter().filter(|r| r.target.starts_with(prefix)).count()
     }
 
     pub fn connections(&self) -> usize {
@@ -212,18 +199,10 @@ fn serve(mut c: TcpStream, st: Arc<State>) {
             headers: req
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
+                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
                 .collect(),
         };
-        let body_len: usize = r
-            .header("content-length")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let body_len: usize = r.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         buf.drain(..head_len);
         while buf.len() < body_len {
             match c.read(&mut chunk) {
@@ -248,17 +227,11 @@ fn serve(mut c: TcpStream, st: Arc<State>) {
             let b = st.behaviour.lock().unwrap();
             if let Some((value, unless)) = &b.set_cookie {
                 let has = unless.as_ref().is_some_and(|name| {
-                    r.cookie().is_some_and(|c| {
-                        c.split(';')
-                            .any(|p| p.trim().starts_with(&format!("{name}=")))
-                    })
+                    r.cookie().is_some_and(|c| c.split(';').any(|p| p.trim().starts_with(&format!("{name}="))))
                 });
                 if !has {
                     let n = st.counter.fetch_add(1, SeqCst) + 1;
-                    extra.push_str(&format!(
-                        "Set-Cookie: {}\r\n",
-                        value.replace("{n}", &n.to_string())
-                    ));
+                    extra.push_str(&format!("Set-Cookie: {}\r\n", value.replace("{n}", &n.to_string())));
                 }
             }
             b.body.clone().unwrap_or_else(|| st.name.clone())
@@ -309,22 +282,14 @@ impl Hold {
                                     return;
                                 }
                             }
-                            Err(e)
-                                if matches!(
-                                    e.kind(),
-                                    ErrorKind::WouldBlock | ErrorKind::TimedOut
-                                ) => {}
+                            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                             Err(_) => return,
                         }
                     }
                 });
             }
         });
-        Hold {
-            port,
-            stop,
-            thread: Some(thread),
-        }
+        Hold { port, stop, thread: Some(thread) }
     }
 }
 

@@ -7,8 +7,7 @@ use super::super::model::{self, Mode, Section};
 use super::super::snapshot::Server;
 use super::Ctx;
 use crate::persist::{
-    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickSpec, TableSpec,
-    stick,
+    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickSpec, TableSpec, stick,
 };
 use std::time::Duration;
 
@@ -18,17 +17,13 @@ const APPSESSION_LEN: usize = 64;
 
 /// RFC 6265 token: no controls, blanks or separators.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 /// A value lbha can put in a cookie and read back: cookie-octets without `|` or `~`, which
 /// separate dates and prefixes.
 fn is_cookie_value(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"\",;\\|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"\",;\\|~".contains(&b))
 }
 
 pub(super) fn spec(
@@ -45,24 +40,18 @@ pub(super) fn spec(
     let own = s.cookie.is_some();
     let cookie = match (&s.cookie, &defaults.cookie) {
         (Some(c), _) => cookie_spec(c, &p.key("cookie"), cx),
-        (None, Some(c)) if mode == Mode::Http => {
-            cookie_spec(c, &FieldPath::root().key("defaults").key("cookie"), cx)
-        }
+        (None, Some(c)) if mode == Mode::Http => cookie_spec(c, &FieldPath::root().key("defaults").key("cookie"), cx),
         _ => None,
     };
     for (i, sv) in servers_src.iter().enumerate() {
         let sp = p.key("servers").index(i).key("cookie");
         match (&sv.cookie, &cookie) {
-            (Some(v), Some(_)) if !is_cookie_value(v) => cx.err_v(
-                sp,
-                "cookie values are printable, without blanks or \" , ; \\ | ~",
-                v,
-            ),
-            (Some(v), None) => cx.err_v(
-                sp,
-                "has no effect without the backend's `cookie` (persistence cookie settings)",
-                v,
-            ),
+            (Some(v), Some(_)) if !is_cookie_value(v) => {
+                cx.err_v(sp, "cookie values are printable, without blanks or \" , ; \\ | ~", v)
+            }
+            (Some(v), None) => {
+                cx.err_v(sp, "has no effect without the backend's `cookie` (persistence cookie settings)", v)
+            }
             (None, Some(c)) if own && !sv.backup => cx.err(
                 p.key("servers").index(i),
                 format!(
@@ -98,10 +87,7 @@ pub(super) fn spec(
         stick,
         servers: servers
             .iter()
-            .map(|sv| ServerKey {
-                cookie: sv.cookie.clone(),
-                id: persist::server_id(&sv.name),
-            })
+            .map(|sv| ServerKey { cookie: sv.cookie.clone(), id: persist::server_id(&sv.name) })
             .collect(),
     }
 }
@@ -109,11 +95,7 @@ pub(super) fn spec(
 fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<CookieSpec> {
     let before = cx.problems.len();
     if !is_token(&c.name) {
-        cx.err_v(
-            p.key("name"),
-            "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}",
-            &c.name,
-        );
+        cx.err_v(p.key("name"), "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}", &c.name);
     }
     let mode = match c.mode.as_deref() {
         None => CookieMode::Passive,
@@ -130,28 +112,15 @@ fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<Cook
         }
     };
     if mode == CookieMode::Rewrite && c.indirect {
-        cx.err(
-            p.key("indirect"),
-            "`indirect` does not combine with mode rewrite",
-        );
+        cx.err(p.key("indirect"), "`indirect` does not combine with mode rewrite");
     }
     if c.preserve && mode != CookieMode::Insert && !c.indirect {
-        cx.err(
-            p.key("preserve"),
-            "`preserve` needs mode insert or `indirect`",
-        );
+        cx.err(p.key("preserve"), "`preserve` needs mode insert or `indirect`");
     }
     if let Some(d) = &c.domain
-        && (d.is_empty()
-            || !d
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)))
+        && (d.is_empty() || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)))
     {
-        cx.err_v(
-            p.key("domain"),
-            "a domain has letters, digits, '-', '.', '_' only",
-            d,
-        );
+        cx.err_v(p.key("domain"), "a domain has letters, digits, '-', '.', '_' only", d);
     }
     for (v, key) in [(c.maxidle, "maxidle"), (c.maxlife, "maxlife")] {
         let Some(v) = v else { continue };
@@ -181,10 +150,7 @@ fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<Cook
 fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     if let Some(a) = &s.appsession {
         if s.stick_table.is_some() || s.stick.is_some() {
-            cx.err(
-                p.key("appsession"),
-                "use either `appsession` or `stick_table` with `stick` rules, not both",
-            );
+            cx.err(p.key("appsession"), "use either `appsession` or `stick_table` with `stick` rules, not both");
             return None;
         }
         return appsession(a, &p.key("appsession"), cx);
@@ -192,10 +158,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     let rules_src = s.stick.as_deref().unwrap_or(&[]);
     let Some(t) = &s.stick_table else {
         if !rules_src.is_empty() {
-            cx.err(
-                p.key("stick"),
-                "stick rules need a `stick_table` in this backend",
-            );
+            cx.err(p.key("stick"), "stick rules need a `stick_table` in this backend");
         }
         return None;
     };
@@ -204,45 +167,27 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     let key = match t.type_.as_deref() {
         Some("ip") => KeyType::Ip,
         Some("integer") => KeyType::Integer,
-        Some("string") => KeyType::String {
-            len: t.len.unwrap_or(stick::DEFAULT_STRING_LEN),
-        },
+        Some("string") => KeyType::String { len: t.len.unwrap_or(stick::DEFAULT_STRING_LEN) },
         Some(other) => {
-            cx.err_v(
-                tp.key("type"),
-                "expected \"ip\", \"integer\" or \"string\"",
-                other,
-            );
+            cx.err_v(tp.key("type"), "expected \"ip\", \"integer\" or \"string\"", other);
             KeyType::Ip
         }
         None => {
-            cx.err(
-                tp.clone(),
-                "missing `type` (\"ip\", \"integer\" or \"string\")",
-            );
+            cx.err(tp.clone(), "missing `type` (\"ip\", \"integer\" or \"string\")");
             KeyType::Ip
         }
     };
     match (t.len, key) {
         (Some(0), KeyType::String { .. }) => cx.err_v(tp.key("len"), "must be at least 1", 0),
-        (Some(_), KeyType::Ip | KeyType::Integer) => {
-            cx.err(tp.key("len"), "only string tables take `len`")
-        }
+        (Some(_), KeyType::Ip | KeyType::Integer) => cx.err(tp.key("len"), "only string tables take `len`"),
         _ => {}
     }
     let size = table_size(t.size, &tp.key("size"), cx);
     if t.expire.is_some_and(|e| e.0.is_zero()) {
-        cx.err_v(
-            tp.key("expire"),
-            "must be greater than 0 (leave it out to never expire)",
-            "0",
-        );
+        cx.err_v(tp.key("expire"), "must be greater than 0 (leave it out to never expire)", "0");
     }
     if rules_src.is_empty() {
-        cx.err(
-            tp.clone(),
-            "has no effect without `stick` rules (e.g. stick = [{ on = \"src\" }])",
-        );
+        cx.err(tp.clone(), "has no effect without `stick` rules (e.g. stick = [{ on = \"src\" }])");
     }
     let mut rules = Vec::new();
     for (i, r) in rules_src.iter().enumerate() {
@@ -257,10 +202,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
         .filter_map(|(k, n, v)| v.as_ref().map(|v| (k, n, v)))
         .collect();
         let [(kind, field, text)] = set[..] else {
-            cx.err(
-                rp,
-                "each rule has exactly one of `on`, `match`, `store_request`, `store_response`",
-            );
+            cx.err(rp, "each rule has exactly one of `on`, `match`, `store_request`, `store_response`");
             continue;
         };
         let fp = rp.key(field);
@@ -281,11 +223,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
             continue;
         }
         if fetch.is_address() && key == KeyType::Integer {
-            cx.err_v(
-                fp,
-                "src is an address: use a table of type ip or string",
-                text,
-            );
+            cx.err_v(fp, "src is an address: use a table of type ip or string", text);
             continue;
         }
         rules.push(Rule { kind, fetch });
@@ -293,14 +231,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     if cx.problems.len() > before {
         return None;
     }
-    Some(StickSpec {
-        table: TableSpec {
-            key,
-            size,
-            expire: t.expire.map(|d| d.0),
-        },
-        rules,
-    })
+    Some(StickSpec { table: TableSpec { key, size, expire: t.expire.map(|d| d.0) }, rules })
 }
 
 fn table_size(size: Option<super::super::units::ConfSize>, p: &FieldPath, cx: &mut Ctx) -> usize {
@@ -320,11 +251,7 @@ fn table_size(size: Option<super::super::units::ConfSize>, p: &FieldPath, cx: &m
 fn appsession(a: &model::AppSessionDef, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     let before = cx.problems.len();
     if !is_token(&a.cookie) {
-        cx.err_v(
-            p.key("cookie"),
-            "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}",
-            &a.cookie,
-        );
+        cx.err_v(p.key("cookie"), "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}", &a.cookie);
     }
     let len = a.len.unwrap_or(APPSESSION_LEN);
     if len == 0 {
@@ -337,10 +264,7 @@ fn appsession(a: &model::AppSessionDef, p: &FieldPath, cx: &mut Ctx) -> Option<S
         }
         Some(t) => Some(t.0),
         None => {
-            cx.err(
-                p.clone(),
-                "missing `timeout` (how long an unused session id is remembered, e.g. \"5h\")",
-            );
+            cx.err(p.clone(), "missing `timeout` (how long an unused session id is remembered, e.g. \"5h\")");
             None
         }
     };
@@ -352,11 +276,7 @@ fn appsession(a: &model::AppSessionDef, p: &FieldPath, cx: &mut Ctx) -> Option<S
         return None;
     }
     Some(StickSpec {
-        table: TableSpec {
-            key: KeyType::String { len },
-            size,
-            expire: timeout,
-        },
+        table: TableSpec { key: KeyType::String { len }, size, expire: timeout },
         rules: stick::appsession_rules(&a.cookie, a.request_learn),
     })
 }

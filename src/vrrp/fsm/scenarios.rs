@@ -38,10 +38,7 @@ fn garp_bursts_delay_and_refresh() {
     while let Some(at) = i.next_deadline().filter(|at| *at <= t0 + 25 * S) {
         record(at, i.step(at, Event::Timer));
     }
-    assert_eq!(
-        garps,
-        vec![(Duration::ZERO, 2), (2 * S, 2), (12 * S, 1), (22 * S, 1)]
-    );
+    assert_eq!(garps, vec![(Duration::ZERO, 2), (2 * S, 2), (12 * S, 1), (22 * S, 1)]);
     assert_eq!(adverts, 26);
 }
 
@@ -137,10 +134,7 @@ fn owner_priority_is_never_changed() {
 fn master_advertises_the_new_priority_on_its_next_advert() {
     let (mut i, tm) = master(v2(100));
     assert!(i.step(tm, Event::PriorityChanged(80)).is_empty());
-    assert_eq!(
-        i.step(tm + S, Event::Timer)[0],
-        Action::SendAdvert { priority: 80 }
-    );
+    assert_eq!(i.step(tm + S, Event::Timer)[0], Action::SendAdvert { priority: 80 });
     // A backup at 90 now discards our adverts and takes over; its advert makes us yield.
     i.step(tm + S, advert(ip(1), 90, S));
     assert_eq!(i.state(), State::Backup);
@@ -189,11 +183,7 @@ fn deliver(nodes: &mut [Node], idx: usize, now: Instant, event: Event) {
 /// Runs timers until `until`.
 fn run(nodes: &mut [Node], until: Instant) {
     loop {
-        let next = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.timer.map(|t| (t, i)))
-            .min();
+        let next = nodes.iter().enumerate().filter_map(|(i, n)| n.timer.map(|t| (t, i))).min();
         match next {
             Some((at, i)) if at <= until => {
                 nodes[i].timer = None;
@@ -241,10 +231,7 @@ fn two_routers_elect_fail_over_gracefully_and_preempt() {
     assert_eq!(nodes[1].fsm.state(), State::Backup);
     assert_eq!(
         nodes[1].fsm.last_transition().map(|t| t.reason.clone()),
-        Some(Reason::PreferredMaster {
-            src: ip(1),
-            priority: 150
-        })
+        Some(Reason::PreferredMaster { src: ip(1), priority: 150 })
     );
 }
 
@@ -254,12 +241,7 @@ fn nopreempt_keeps_the_current_master() {
     let mut cfg = FsmConfig::new(Version::V2, 150, S, ip(1));
     cfg.preempt = false;
     let mut nodes = vec![
-        Node {
-            fsm: instance(cfg),
-            addr: ip(1),
-            timer: None,
-            became_master: Vec::new(),
-        },
+        Node { fsm: instance(cfg), addr: ip(1), timer: None, became_master: Vec::new() },
         Node {
             fsm: instance(FsmConfig::new(Version::V2, 100, S, ip(2))),
             addr: ip(2),

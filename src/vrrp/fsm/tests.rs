@@ -33,11 +33,7 @@ pub(super) fn instance(cfg: FsmConfig) -> Instance {
 }
 
 pub(super) fn advert(src: IpAddr, priority: u8, interval: Duration) -> Event {
-    Event::AdvertReceived {
-        src,
-        priority,
-        max_advert_int: interval,
-    }
+    Event::AdvertReceived { src, priority, max_advert_int: interval }
 }
 
 /// Starts an instance at a fresh base time; returns it and the base.
@@ -71,17 +67,8 @@ fn startup_below_255_enters_backup_with_master_down_timer() {
     assert_eq!(i.state(), State::Initialize);
     let out = i.step(t0, Event::Startup);
     // v2, priority 100: 3 * 1 s + (256 - 100) / 256 s.
-    assert_eq!(
-        out,
-        vec![
-            Action::Notify(State::Backup),
-            Action::ArmTimer(t0 + us(3_609_375))
-        ]
-    );
-    assert_eq!(
-        transition(&i),
-        (State::Initialize, State::Backup, Reason::Startup)
-    );
+    assert_eq!(out, vec![Action::Notify(State::Backup), Action::ArmTimer(t0 + us(3_609_375))]);
+    assert_eq!(transition(&i), (State::Initialize, State::Backup, Reason::Startup));
     assert_eq!(i.last_transition().map(|t| t.at), Some(t0));
     // A second Startup changes nothing.
     assert!(i.step(t0 + S, Event::Startup).is_empty());
@@ -109,10 +96,7 @@ fn owner_becomes_master_at_startup() {
             Action::ArmTimer(t0 + S),
         ]
     );
-    assert_eq!(
-        transition(&i),
-        (State::Initialize, State::Master, Reason::AddressOwner)
-    );
+    assert_eq!(transition(&i), (State::Initialize, State::Master, Reason::AddressOwner));
 }
 
 #[test]
@@ -160,10 +144,7 @@ fn backup_master_down_timer_fires_into_master() {
             Action::ArmTimer(at + S),
         ]
     );
-    assert_eq!(
-        transition(&i),
-        (State::Backup, State::Master, Reason::MasterDown)
-    );
+    assert_eq!(transition(&i), (State::Backup, State::Master, Reason::MasterDown));
     assert_eq!(i.master(), None);
 }
 
@@ -253,14 +234,8 @@ fn v2_backup_keeps_its_own_interval() {
 fn backup_shutdown_returns_to_initialize() {
     let (mut i, t0) = started(v2(100));
     let out = i.step(t0 + S, Event::Shutdown);
-    assert_eq!(
-        out,
-        vec![Action::Notify(State::Initialize), Action::CancelTimer]
-    );
-    assert_eq!(
-        transition(&i),
-        (State::Backup, State::Initialize, Reason::Shutdown)
-    );
+    assert_eq!(out, vec![Action::Notify(State::Initialize), Action::CancelTimer]);
+    assert_eq!(transition(&i), (State::Backup, State::Initialize, Reason::Shutdown));
     assert!(i.step(t0 + 2 * S, Event::Shutdown).is_empty());
     assert!(i.step(t0 + 2 * S, advert(ip(9), 200, S)).is_empty());
     // It can start again.
@@ -275,24 +250,14 @@ fn master_adver_timer_sends_and_restarts() {
     let (mut i, tm) = master(v2(100));
     for n in 1..=3u32 {
         let out = i.step(tm + n * S, Event::Timer);
-        assert_eq!(
-            out,
-            vec![
-                Action::SendAdvert { priority: 100 },
-                Action::ArmTimer(tm + (n + 1) * S)
-            ]
-        );
+        assert_eq!(out, vec![Action::SendAdvert { priority: 100 }, Action::ArmTimer(tm + (n + 1) * S)]);
     }
     // At +5 s the second GARP burst is due together with the advert.
     i.step(tm + 4 * S, Event::Timer);
     let out = i.step(tm + 5 * S, Event::Timer);
     assert_eq!(
         out,
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::SendGarp { count: 5 },
-            Action::ArmTimer(tm + 6 * S)
-        ]
+        vec![Action::SendAdvert { priority: 100 }, Action::SendGarp { count: 5 }, Action::ArmTimer(tm + 6 * S)]
     );
 }
 
@@ -301,13 +266,7 @@ fn master_answers_priority_zero_with_an_advert() {
     let (mut i, tm) = master(v2(100));
     let t = tm + Duration::from_millis(300);
     let out = i.step(t, advert(ip(9), 0, S));
-    assert_eq!(
-        out,
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::ArmTimer(t + S)
-        ]
-    );
+    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }, Action::ArmTimer(t + S)]);
     assert_eq!(i.state(), State::Master);
 }
 
@@ -316,25 +275,8 @@ fn master_yields_to_higher_priority() {
     let (mut i, tm) = master(v2(100));
     let t = tm + Duration::from_millis(500);
     let out = i.step(t, advert(ip(1), 150, S));
-    assert_eq!(
-        out,
-        vec![
-            Action::DelVips,
-            Action::Notify(State::Backup),
-            Action::ArmTimer(t + us(3_609_375)),
-        ]
-    );
-    assert_eq!(
-        transition(&i),
-        (
-            State::Master,
-            State::Backup,
-            Reason::PreferredMaster {
-                src: ip(1),
-                priority: 150
-            }
-        )
-    );
+    assert_eq!(out, vec![Action::DelVips, Action::Notify(State::Backup), Action::ArmTimer(t + us(3_609_375)),]);
+    assert_eq!(transition(&i), (State::Master, State::Backup, Reason::PreferredMaster { src: ip(1), priority: 150 }));
     assert_eq!(i.master(), Some((ip(1), 150)));
 }
 
@@ -342,10 +284,7 @@ fn master_yields_to_higher_priority() {
 fn v3_master_yielding_learns_the_interval() {
     let (mut i, tm) = master(v3(100, S));
     let out = i.step(tm, advert(ip(9), 200, Duration::from_millis(500)));
-    assert_eq!(
-        out.last(),
-        Some(&Action::ArmTimer(tm + us(1_500_000 + 304_687)))
-    );
+    assert_eq!(out.last(), Some(&Action::ArmTimer(tm + us(1_500_000 + 304_687))));
 }
 
 #[test]
@@ -358,13 +297,7 @@ fn master_tie_break_on_primary_address() {
     // Equal priority from a lower address: reassert like a lower priority.
     let (mut i, tm) = master(v2(100));
     let out = i.step(tm, advert(ip(4), 100, S));
-    assert_eq!(
-        out,
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::SendGarp { count: 5 }
-        ]
-    );
+    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }, Action::SendGarp { count: 5 }]);
     assert_eq!(i.state(), State::Master);
 
     // Our own address, or another family: nothing to decide.
@@ -380,11 +313,7 @@ fn master_reasserts_against_lower_priority() {
     let out = i.step(t, advert(ip(9), 50, S));
     assert_eq!(
         out,
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::SendGarp { count: 5 },
-            Action::ArmTimer(t + S),
-        ]
+        vec![Action::SendAdvert { priority: 100 }, Action::SendGarp { count: 5 }, Action::ArmTimer(t + S),]
     );
     // The delayed lower-priority burst comes garp_lower_prio_delay later, after the master burst.
     let mut garps = Vec::new();
@@ -415,14 +344,7 @@ fn higher_prio_send_advert_advertises_before_yielding() {
     cfg.higher_prio_send_advert = true;
     let (mut i, tm) = master(cfg);
     let out = i.step(tm, advert(ip(9), 101, S));
-    assert_eq!(
-        out[..3],
-        [
-            Action::SendAdvert { priority: 100 },
-            Action::DelVips,
-            Action::Notify(State::Backup)
-        ]
-    );
+    assert_eq!(out[..3], [Action::SendAdvert { priority: 100 }, Action::DelVips, Action::Notify(State::Backup)]);
 }
 
 #[test]
@@ -450,43 +372,19 @@ fn master_fault_resigns_and_recovers_as_backup() {
     let out = i.step(t, Event::Fault(FaultReason::InterfaceDown));
     assert_eq!(
         out,
-        vec![
-            Action::SendAdvert { priority: 0 },
-            Action::DelVips,
-            Action::Notify(State::Fault),
-            Action::CancelTimer,
-        ]
+        vec![Action::SendAdvert { priority: 0 }, Action::DelVips, Action::Notify(State::Fault), Action::CancelTimer,]
     );
-    assert_eq!(
-        transition(&i),
-        (
-            State::Master,
-            State::Fault,
-            Reason::Fault(FaultReason::InterfaceDown)
-        )
-    );
+    assert_eq!(transition(&i), (State::Master, State::Fault, Reason::Fault(FaultReason::InterfaceDown)));
     // Nothing reaches a faulty instance; a second fault is not a new transition.
     assert!(i.step(t, advert(ip(9), 200, S)).is_empty());
     assert!(i.step(t, Event::Timer).is_empty());
-    assert!(
-        i.step(t, Event::Fault(FaultReason::Tracker("chk".into())))
-            .is_empty()
-    );
+    assert!(i.step(t, Event::Fault(FaultReason::Tracker("chk".into()))).is_empty());
     assert_eq!(i.fault(), Some(&FaultReason::InterfaceDown));
 
     let t2 = t + 10 * S;
     let out = i.step(t2, Event::FaultCleared);
-    assert_eq!(
-        out,
-        vec![
-            Action::Notify(State::Backup),
-            Action::ArmTimer(t2 + us(3_609_375))
-        ]
-    );
-    assert_eq!(
-        transition(&i),
-        (State::Fault, State::Backup, Reason::FaultCleared)
-    );
+    assert_eq!(out, vec![Action::Notify(State::Backup), Action::ArmTimer(t2 + us(3_609_375))]);
+    assert_eq!(transition(&i), (State::Fault, State::Backup, Reason::FaultCleared));
     assert_eq!(i.fault(), None);
 }
 
@@ -505,21 +403,11 @@ fn backup_fault_stops_the_timer() {
 fn fault_before_startup_starts_in_fault() {
     let t0 = Instant::now();
     let mut i = instance(v2(100));
-    assert!(
-        i.step(t0, Event::Fault(FaultReason::NoUnicastPeer))
-            .is_empty()
-    );
+    assert!(i.step(t0, Event::Fault(FaultReason::NoUnicastPeer)).is_empty());
     assert_eq!(i.state(), State::Initialize);
     let out = i.step(t0, Event::Startup);
     assert_eq!(out, vec![Action::Notify(State::Fault)]);
-    assert_eq!(
-        transition(&i),
-        (
-            State::Initialize,
-            State::Fault,
-            Reason::Fault(FaultReason::NoUnicastPeer)
-        )
-    );
+    assert_eq!(transition(&i), (State::Initialize, State::Fault, Reason::Fault(FaultReason::NoUnicastPeer)));
     let out = i.step(t0 + S, Event::FaultCleared);
     assert_eq!(out[0], Action::Notify(State::Backup));
 
@@ -536,10 +424,7 @@ fn owner_goes_straight_to_master_when_fault_clears() {
     i.step(t0, Event::Fault(FaultReason::InterfaceDown));
     let out = i.step(t0 + S, Event::FaultCleared);
     assert_eq!(out[0], Action::SendAdvert { priority: 255 });
-    assert_eq!(
-        transition(&i),
-        (State::Fault, State::Master, Reason::AddressOwner)
-    );
+    assert_eq!(transition(&i), (State::Fault, State::Master, Reason::AddressOwner));
 }
 
 #[test]
@@ -548,10 +433,7 @@ fn fault_shutdown_then_startup_stays_faulty() {
     i.step(t0, Event::Fault(FaultReason::InterfaceDown));
     let out = i.step(t0, Event::Shutdown);
     assert_eq!(out, vec![Action::Notify(State::Initialize)]);
-    assert_eq!(
-        i.step(t0, Event::Startup),
-        vec![Action::Notify(State::Fault)]
-    );
+    assert_eq!(i.step(t0, Event::Startup), vec![Action::Notify(State::Fault)]);
 }
 
 // ---- Configuration ----------------------------------------------------------------------------
@@ -562,12 +444,7 @@ fn invalid_configurations_are_rejected() {
         (v2(0), FsmError::Priority),
         (
             FsmConfig::new(Version::V2, 100, Duration::from_millis(1500), ip(5)),
-            FsmError::AdvertInterval {
-                interval: Duration::from_millis(1500),
-                version: 2,
-                unit: "seconds",
-                max: 255,
-            },
+            FsmError::AdvertInterval { interval: Duration::from_millis(1500), version: 2, unit: "seconds", max: 255 },
         ),
         (
             v3(100, Duration::from_millis(5)),
@@ -580,32 +457,12 @@ fn invalid_configurations_are_rejected() {
         ),
         (
             v3(100, Duration::from_secs(41)),
-            FsmError::AdvertInterval {
-                interval: Duration::from_secs(41),
-                version: 3,
-                unit: "centiseconds",
-                max: 4095,
-            },
+            FsmError::AdvertInterval { interval: Duration::from_secs(41), version: 3, unit: "centiseconds", max: 4095 },
         ),
+        (FsmConfig { down_timer_adverts: 0, ..v2(100) }, FsmError::DownTimerAdverts(0)),
+        (FsmConfig { down_timer_adverts: 101, ..v2(100) }, FsmError::DownTimerAdverts(101)),
         (
-            FsmConfig {
-                down_timer_adverts: 0,
-                ..v2(100)
-            },
-            FsmError::DownTimerAdverts(0),
-        ),
-        (
-            FsmConfig {
-                down_timer_adverts: 101,
-                ..v2(100)
-            },
-            FsmError::DownTimerAdverts(101),
-        ),
-        (
-            FsmConfig {
-                preempt_delay: Duration::from_secs(1001),
-                ..v2(100)
-            },
+            FsmConfig { preempt_delay: Duration::from_secs(1001), ..v2(100) },
             FsmError::PreemptDelay(Duration::from_secs(1001)),
         ),
     ];
@@ -627,15 +484,10 @@ fn down_timer_adverts_replaces_the_three() {
 
 #[test]
 fn state_names_follow_keepalived() {
-    let names: Vec<_> = [
-        State::Initialize,
-        State::Backup,
-        State::Master,
-        State::Fault,
-    ]
-    .into_iter()
-    .map(State::keepalived_name)
-    .collect();
+    let names: Vec<_> = [State::Initialize, State::Backup, State::Master, State::Fault]
+        .into_iter()
+        .map(State::keepalived_name)
+        .collect();
     assert_eq!(names, ["STOP", "BACKUP", "MASTER", "FAULT"]);
     assert_eq!(v2(255).effective_start_state(), StartState::Master);
     assert_eq!(v2(254).effective_start_state(), StartState::Backup);

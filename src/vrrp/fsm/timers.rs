@@ -51,16 +51,10 @@ pub(super) struct Deadlines {
 
 impl Deadlines {
     pub fn earliest(&self) -> Option<Instant> {
-        [
-            self.master_down,
-            self.advert,
-            self.garp_delayed,
-            self.garp_refresh,
-            self.garp_lower_prio,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.master_down, self.advert, self.garp_delayed, self.garp_refresh, self.garp_lower_prio]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn clear(&mut self) {
@@ -88,50 +82,23 @@ mod tests {
     #[test]
     fn v2_skew_ignores_the_interval() {
         // (256 - 100) / 256 s = 0.609375 s exactly.
-        assert_eq!(
-            skew_time(Version::V2, 100, S),
-            Duration::from_micros(609_375)
-        );
-        assert_eq!(
-            skew_time(Version::V2, 100, 5 * S),
-            Duration::from_micros(609_375)
-        );
+        assert_eq!(skew_time(Version::V2, 100, S), Duration::from_micros(609_375));
+        assert_eq!(skew_time(Version::V2, 100, 5 * S), Duration::from_micros(609_375));
         // 166 / 256 s = 648437.5 us, truncated.
-        assert_eq!(
-            skew_time(Version::V2, 90, S),
-            Duration::from_micros(648_437)
-        );
+        assert_eq!(skew_time(Version::V2, 90, S), Duration::from_micros(648_437));
         assert_eq!(skew_time(Version::V2, 255, S), Duration::from_micros(3_906));
-        assert_eq!(
-            master_down_interval(Version::V2, 100, S, 3),
-            Duration::from_micros(3_609_375)
-        );
+        assert_eq!(master_down_interval(Version::V2, 100, S, 3), Duration::from_micros(3_609_375));
     }
 
     #[test]
     fn v3_skew_scales_with_the_master_interval() {
         let cs10 = Duration::from_millis(100);
         // vrrp.md §6: 100 ms adverts, priority 90: 64.8 ms skew, 364.8 ms down interval.
-        assert_eq!(
-            skew_time(Version::V3, 90, cs10),
-            Duration::from_micros(64_843)
-        );
-        assert_eq!(
-            master_down_interval(Version::V3, 90, cs10, 3),
-            Duration::from_micros(364_843)
-        );
-        assert_eq!(
-            master_down_interval(Version::V3, 100, cs10, 3),
-            Duration::from_micros(360_937)
-        );
-        assert_eq!(
-            master_down_interval(Version::V3, 90, S, 3),
-            Duration::from_micros(3_648_437)
-        );
-        assert_eq!(
-            master_down_interval(Version::V3, 100, S, 5),
-            Duration::from_micros(5_609_375)
-        );
+        assert_eq!(skew_time(Version::V3, 90, cs10), Duration::from_micros(64_843));
+        assert_eq!(master_down_interval(Version::V3, 90, cs10, 3), Duration::from_micros(364_843));
+        assert_eq!(master_down_interval(Version::V3, 100, cs10, 3), Duration::from_micros(360_937));
+        assert_eq!(master_down_interval(Version::V3, 90, S, 3), Duration::from_micros(3_648_437));
+        assert_eq!(master_down_interval(Version::V3, 100, S, 5), Duration::from_micros(5_609_375));
         assert_eq!(skew_time(Version::V3, 255, S), Duration::from_micros(3_906));
     }
 

@@ -74,12 +74,7 @@ pub fn unsolicited_na(mac: [u8; 6], ip: Ipv6Addr, router: bool) -> Vec<u8> {
     m.extend_from_slice(&[ND_OPT_TARGET_LLADDR, 1]);
     m.extend_from_slice(&mac);
     let mut sum = InternetSum::default();
-    sum.pseudo_header(
-        IpAddr::V6(ip),
-        IpAddr::V6(ALL_NODES_V6),
-        m.len(),
-        IPPROTO_ICMPV6,
-    );
+    sum.pseudo_header(IpAddr::V6(ip), IpAddr::V6(ALL_NODES_V6), m.len(), IPPROTO_ICMPV6);
     sum.add(&m);
     m[2..4].copy_from_slice(&sum.finish().to_be_bytes());
     m
@@ -116,9 +111,7 @@ mod tests {
 
     #[test]
     fn garp_matches_documented_frame() {
-        let want = hex(
-            "ffffffffffff02000000000a0806000108000604000102000000000ac0000264ffffffffffffc0000264",
-        );
+        let want = hex("ffffffffffff02000000000a0806000108000604000102000000000ac0000264ffffffffffffc0000264");
         assert_eq!(garp_frame(MAC, Ipv4Addr::new(192, 0, 2, 100)), want);
     }
 
@@ -134,10 +127,7 @@ mod tests {
             assert_eq!(f.data, garp_frame(MAC, vip), "frame {i}");
         }
         let gap = frames[4].ts - frames[0].ts;
-        assert!(
-            (1.99..2.05).contains(&gap),
-            "second burst after {gap} s, expected the 2 s garp_master_delay"
-        );
+        assert!((1.99..2.05).contains(&gap), "second burst after {gap} s, expected the 2 s garp_master_delay");
     }
 
     /// GARPs in the other captures: sender IP == target IP distinguishes them from the ordinary ARP

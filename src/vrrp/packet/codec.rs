@@ -3,26 +3,13 @@
 use std::net::IpAddr;
 
 use super::{
-    AUTH_LEN, AUTH_TYPE_NONE, AUTH_TYPE_SIMPLE, Advert, Auth, ChecksumForm, DecodeError,
-    DecodeOptions, Decoded, EncodeError, HEADER_LEN, IPPROTO_VRRP, MCAST_V4, TYPE_ADVERTISEMENT,
-    V3_MAX_INTERVAL_CS, Version,
+    AUTH_LEN, AUTH_TYPE_NONE, AUTH_TYPE_SIMPLE, Advert, Auth, ChecksumForm, DecodeError, DecodeOptions, Decoded,
+    EncodeError, HEADER_LEN, IPPROTO_VRRP, MCAST_V4, TYPE_ADVERTISEMENT, V3_MAX_INTERVAL_CS, Version,
 };
 
 /// Decodes with the RFC's TTL rule (exactly 255). See [`decode_with`].
-pub fn decode(
-    ip_payload: &[u8],
-    src: IpAddr,
-    dst: IpAddr,
-    ttl_or_hop_limit: u8,
-) -> Result<Advert, DecodeError> {
-    decode_with(
-        ip_payload,
-        src,
-        dst,
-        ttl_or_hop_limit,
-        &DecodeOptions::STRICT_TTL,
-    )
-    .map(|d| d.advert)
+pub fn decode(ip_payload: &[u8], src: IpAddr, dst: IpAddr, ttl_or_hop_limit: u8) -> Result<Advert, DecodeError> {
+    decode_with(ip_payload, src, dst, ttl_or_hop_limit, &DecodeOptions::STRICT_TTL).map(|d| d.advert)
 }
 
 /// Validates and decodes one advert in the order of RFC 5798 §7.1 / keepalived: TTL, version and
@@ -40,27 +27,17 @@ pub fn decode_with(
         return Err(DecodeError::MixedFamilies { vrid: peek_vrid });
     }
     if !(opts.min_ttl..=opts.max_ttl).contains(&ttl_or_hop_limit) {
-        return Err(DecodeError::Ttl {
-            vrid: peek_vrid,
-            ttl: ttl_or_hop_limit,
-        });
+        return Err(DecodeError::Ttl { vrid: peek_vrid, ttl: ttl_or_hop_limit });
     }
     let Some(header) = ip_payload.get(..HEADER_LEN) else {
-        return Err(DecodeError::Truncated {
-            vrid: peek_vrid,
-            len: ip_payload.len(),
-            needed: HEADER_LEN,
-        });
+        return Err(DecodeError::Truncated { vrid: peek_vrid, len: ip_payload.len(), needed: HEADER_LEN });
     };
     let vrid = header[1];
     let version = match header[0] >> 4 {
         2 => Version::V2,
         3 => Version::V3,
         other => {
-            return Err(DecodeError::Version {
-                vrid,
-                version: other,
-            });
+            return Err(DecodeError::Version { vrid, version: other });
         }
     };
     if version == Version::V2 && src.is_ipv6() {
@@ -71,11 +48,7 @@ pub fn decode_with(
     let auth_len = if version == Version::V2 { AUTH_LEN } else { 0 };
     let msg_len = HEADER_LEN + count * addr_len + auth_len;
     let Some(msg) = ip_payload.get(..msg_len) else {
-        return Err(DecodeError::Truncated {
-            vrid: Some(vrid),
-            len: ip_payload.len(),
-            needed: msg_len,
-        });
+        return Err(DecodeError::Truncated { vrid: Some(vrid), len: ip_payload.len(), needed: msg_len });
     };
     let kind = header[0] & 0x0f;
     if kind != TYPE_ADVERTISEMENT {
@@ -115,17 +88,7 @@ pub fn decode_with(
             }
         })
         .collect();
-    Ok(Decoded {
-        advert: Advert {
-            version,
-            vrid,
-            priority: header[2],
-            max_advert_int,
-            auth,
-            addresses,
-        },
-        checksum,
-    })
+    Ok(Decoded { advert: Advert { version, vrid, priority: header[2], max_advert_int, auth, addresses }, checksum })
 }
 
 /// Encodes with the default checksum form (pseudo-header with the real destination for v3).
@@ -135,12 +98,7 @@ pub fn encode(advert: &Advert, src: IpAddr, dst: IpAddr) -> Result<Vec<u8>, Enco
 
 /// Encodes an advert and fills in the checksum. `form` only matters for v3 over IPv4: v2 is always
 /// message-only and IPv6 always uses the pseudo-header (the kernel enforces it with `IPV6_CHECKSUM`).
-pub fn encode_with(
-    advert: &Advert,
-    src: IpAddr,
-    dst: IpAddr,
-    form: ChecksumForm,
-) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_with(advert: &Advert, src: IpAddr, dst: IpAddr, form: ChecksumForm) -> Result<Vec<u8>, EncodeError> {
     if src.is_ipv4() != dst.is_ipv4() {
         return Err(EncodeError::MixedFamilies);
     }
@@ -157,24 +115,15 @@ pub fn encode_with(
         Ok(0) => return Err(EncodeError::NoAddresses),
         Ok(n) => n,
         Err(_) => {
-            return Err(EncodeError::TooManyAddresses {
-                count: advert.addresses.len(),
-            });
+            return Err(EncodeError::TooManyAddresses { count: advert.addresses.len() });
         }
     };
-    if let Some(addr) = advert
-        .addresses
-        .iter()
-        .find(|a| a.is_ipv4() != src.is_ipv4())
-    {
+    if let Some(addr) = advert.addresses.iter().find(|a| a.is_ipv4() != src.is_ipv4()) {
         return Err(EncodeError::AddressFamily { addr: *addr });
     }
     let interval = advert.max_advert_int;
     if interval == 0 || interval > advert.version.max_interval() {
-        return Err(EncodeError::Interval {
-            value: interval,
-            version: advert.version.number(),
-        });
+        return Err(EncodeError::Interval { value: interval, version: advert.version.number() });
     }
 
     let mut buf = Vec::with_capacity(HEADER_LEN + advert.addresses.len() * 16 + AUTH_LEN);
@@ -230,21 +179,14 @@ pub(super) fn checksum_for(msg: &[u8], src: IpAddr, dst: IpAddr, form: ChecksumF
 }
 
 /// Tries the sender's possible checksum forms in order of likelihood.
-fn verify_checksum(
-    msg: &[u8],
-    version: Version,
-    src: IpAddr,
-    dst: IpAddr,
-) -> Result<ChecksumForm, DecodeError> {
+fn verify_checksum(msg: &[u8], version: Version, src: IpAddr, dst: IpAddr) -> Result<ChecksumForm, DecodeError> {
     let received = u16::from_be_bytes([msg[6], msg[7]]);
     let candidates: &[ChecksumForm] = match (version, src) {
         (Version::V2, _) => &[ChecksumForm::MessageOnly],
         (Version::V3, IpAddr::V6(_)) => &[ChecksumForm::PseudoHeader],
-        (Version::V3, IpAddr::V4(_)) => &[
-            ChecksumForm::PseudoHeader,
-            ChecksumForm::PseudoHeaderMulticastDst,
-            ChecksumForm::MessageOnly,
-        ],
+        (Version::V3, IpAddr::V4(_)) => {
+            &[ChecksumForm::PseudoHeader, ChecksumForm::PseudoHeaderMulticastDst, ChecksumForm::MessageOnly]
+        }
     };
     for &form in candidates {
         if checksum_for(msg, src, dst, form) == received {
@@ -252,11 +194,7 @@ fn verify_checksum(
         }
     }
     let default = effective_form(version, src, ChecksumForm::PseudoHeader);
-    Err(DecodeError::Checksum {
-        vrid: msg[1],
-        received,
-        expected: checksum_for(msg, src, dst, default),
-    })
+    Err(DecodeError::Checksum { vrid: msg[1], received, expected: checksum_for(msg, src, dst, default) })
 }
 
 /// RFC 1071 one's-complement sum. Chunks must have even length except the last one.
@@ -338,11 +276,7 @@ mod tests {
 
     /// Rewrites the checksum so that a mutation is judged by the check it targets.
     fn fix_checksum(pkt: &mut [u8], src: IpAddr, dst: IpAddr) {
-        let version = if pkt[0] >> 4 == 2 {
-            Version::V2
-        } else {
-            Version::V3
-        };
+        let version = if pkt[0] >> 4 == 2 { Version::V2 } else { Version::V3 };
         let form = effective_form(version, src, ChecksumForm::PseudoHeader);
         let sum = checksum_for(pkt, src, dst, form);
         pkt[6..8].copy_from_slice(&sum.to_be_bytes());
@@ -361,64 +295,26 @@ mod tests {
     #[test]
     fn one_mutated_byte_per_error_variant() {
         let cases: Vec<Case> = vec![
-            (
-                "ttl",
-                v2(),
-                SRC4,
-                DST4,
-                254,
-                DecodeError::Ttl {
-                    vrid: Some(51),
-                    ttl: 254,
-                },
-            ),
-            (
-                "mixed families",
-                v2(),
-                SRC4,
-                DST6,
-                255,
-                DecodeError::MixedFamilies { vrid: Some(51) },
-            ),
+            ("ttl", v2(), SRC4, DST4, 254, DecodeError::Ttl { vrid: Some(51), ttl: 254 }),
+            ("mixed families", v2(), SRC4, DST6, 255, DecodeError::MixedFamilies { vrid: Some(51) }),
             (
                 "version 4",
                 mutated(v2(), 0, 0x41, SRC4, DST4),
                 SRC4,
                 DST4,
                 255,
-                DecodeError::Version {
-                    vrid: 51,
-                    version: 4,
-                },
+                DecodeError::Version { vrid: 51, version: 4 },
             ),
-            (
-                "v2 over IPv6",
-                mutated(v6(), 0, 0x21, SRC6, DST6),
-                SRC6,
-                DST6,
-                255,
-                DecodeError::V2OverIpv6 { vrid: 51 },
-            ),
+            ("v2 over IPv6", mutated(v6(), 0, 0x21, SRC6, DST6), SRC6, DST6, 255, DecodeError::V2OverIpv6 { vrid: 51 }),
             (
                 "count larger than the packet",
                 mutated(v2(), 3, 3, SRC4, DST4),
                 SRC4,
                 DST4,
                 255,
-                DecodeError::Truncated {
-                    vrid: Some(51),
-                    len: 24,
-                    needed: 28,
-                },
+                DecodeError::Truncated { vrid: Some(51), len: 24, needed: 28 },
             ),
-            (
-                "type 2",
-                mutated(v3(), 0, 0x32, SRC4, DST4),
-                SRC4,
-                DST4,
-                255,
-                DecodeError::Type { vrid: 51, kind: 2 },
-            ),
+            ("type 2", mutated(v3(), 0, 0x32, SRC4, DST4), SRC4, DST4, 255, DecodeError::Type { vrid: 51, kind: 2 }),
             (
                 "address byte flipped",
                 {
@@ -429,11 +325,7 @@ mod tests {
                 SRC4,
                 DST4,
                 255,
-                DecodeError::Checksum {
-                    vrid: 51,
-                    received: 0xc3fe,
-                    expected: 0xc3fd,
-                },
+                DecodeError::Checksum { vrid: 51, received: 0xc3fe, expected: 0xc3fd },
             ),
             (
                 "count 0",
@@ -448,32 +340,15 @@ mod tests {
                 255,
                 DecodeError::NoAddresses { vrid: 51 },
             ),
-            (
-                "v3 interval 0",
-                mutated(v3(), 5, 0, SRC4, DST4),
-                SRC4,
-                DST4,
-                255,
-                DecodeError::ZeroInterval { vrid: 51 },
-            ),
-            (
-                "v2 interval 0",
-                mutated(v2(), 5, 0, SRC4, DST4),
-                SRC4,
-                DST4,
-                255,
-                DecodeError::ZeroInterval { vrid: 51 },
-            ),
+            ("v3 interval 0", mutated(v3(), 5, 0, SRC4, DST4), SRC4, DST4, 255, DecodeError::ZeroInterval { vrid: 51 }),
+            ("v2 interval 0", mutated(v2(), 5, 0, SRC4, DST4), SRC4, DST4, 255, DecodeError::ZeroInterval { vrid: 51 }),
             (
                 "auth type 2 (AH)",
                 mutated(v2(), 4, 2, SRC4, DST4),
                 SRC4,
                 DST4,
                 255,
-                DecodeError::AuthType {
-                    vrid: 51,
-                    auth_type: 2,
-                },
+                DecodeError::AuthType { vrid: 51, auth_type: 2 },
             ),
         ];
         for (name, pkt, src, dst, ttl, want) in cases {
@@ -488,10 +363,7 @@ mod tests {
     fn v6_checksum_covers_the_pseudo_header() {
         let other_src: IpAddr = "fe80::1".parse().expect("literal");
         assert!(decode(&v6(), SRC6, DST6, 255).is_ok());
-        assert!(matches!(
-            decode(&v6(), other_src, DST6, 255),
-            Err(DecodeError::Checksum { vrid: 51, .. })
-        ));
+        assert!(matches!(decode(&v6(), other_src, DST6, 255), Err(DecodeError::Checksum { vrid: 51, .. })));
     }
 
     #[test]
@@ -505,30 +377,15 @@ mod tests {
 
     #[test]
     fn short_inputs_report_what_they_can() {
-        assert_eq!(
-            decode(&[], SRC4, DST4, 255),
-            Err(DecodeError::Truncated {
-                vrid: None,
-                len: 0,
-                needed: 8
-            })
-        );
+        assert_eq!(decode(&[], SRC4, DST4, 255), Err(DecodeError::Truncated { vrid: None, len: 0, needed: 8 }));
         assert_eq!(
             decode(&v2()[..5], SRC4, DST4, 255),
-            Err(DecodeError::Truncated {
-                vrid: Some(51),
-                len: 5,
-                needed: 8
-            })
+            Err(DecodeError::Truncated { vrid: Some(51), len: 5, needed: 8 })
         );
         // Missing the auth data: 16 of 24 bytes.
         assert_eq!(
             decode(&v2()[..16], SRC4, DST4, 255),
-            Err(DecodeError::Truncated {
-                vrid: Some(51),
-                len: 16,
-                needed: 24
-            })
+            Err(DecodeError::Truncated { vrid: Some(51), len: 16, needed: 24 })
         );
         assert_eq!(DecodeError::Ttl { vrid: None, ttl: 1 }.vrid(), None);
     }
@@ -547,10 +404,7 @@ mod tests {
         let p = hex("3133640100642382c0000264");
         assert!(decode(&p, SRC4, unicast, 64).is_err());
         assert!(decode_with(&p, SRC4, unicast, 64, &DecodeOptions::ANY_TTL).is_ok());
-        let peer = DecodeOptions {
-            min_ttl: 250,
-            max_ttl: 255,
-        };
+        let peer = DecodeOptions { min_ttl: 250, max_ttl: 255 };
         assert!(decode_with(&p, SRC4, unicast, 251, &peer).is_ok());
         assert!(decode_with(&p, SRC4, unicast, 249, &peer).is_err());
         assert_eq!(DecodeOptions::default(), DecodeOptions::STRICT_TTL);
@@ -562,9 +416,7 @@ mod tests {
     fn random_and_truncated_inputs_never_panic() {
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as u32
         };
         let seeds = [(v2(), SRC4, DST4), (v3(), SRC4, DST4), (v6(), SRC6, DST6)];
@@ -578,11 +430,7 @@ mod tests {
                     if let Some(first) = b.first_mut() {
                         *first = if next() % 2 == 0 { 0x21 } else { 0x31 };
                     }
-                    let (src, dst) = if next() % 2 == 0 {
-                        (SRC4, DST4)
-                    } else {
-                        (SRC6, DST6)
-                    };
+                    let (src, dst) = if next() % 2 == 0 { (SRC4, DST4) } else { (SRC6, DST6) };
                     (b, src, dst)
                 }
                 _ => {
@@ -649,33 +497,15 @@ mod tests {
                 EncodeError::AuthOnV3,
             ),
             (with(&|a| a.vrid = 0), SRC4, DST4, EncodeError::Vrid),
-            (
-                with(&|a| a.addresses.clear()),
-                SRC4,
-                DST4,
-                EncodeError::NoAddresses,
-            ),
+            (with(&|a| a.addresses.clear()), SRC4, DST4, EncodeError::NoAddresses),
             (
                 with(&|a| a.addresses = vec![base.addresses[0]; 256]),
                 SRC4,
                 DST4,
                 EncodeError::TooManyAddresses { count: 256 },
             ),
-            (
-                with(&|a| a.addresses.push(v6addr)),
-                SRC4,
-                DST4,
-                EncodeError::AddressFamily { addr: v6addr },
-            ),
-            (
-                with(&|a| a.max_advert_int = 256),
-                SRC4,
-                DST4,
-                EncodeError::Interval {
-                    value: 256,
-                    version: 2,
-                },
-            ),
+            (with(&|a| a.addresses.push(v6addr)), SRC4, DST4, EncodeError::AddressFamily { addr: v6addr }),
+            (with(&|a| a.max_advert_int = 256), SRC4, DST4, EncodeError::Interval { value: 256, version: 2 }),
             (
                 with(&|a| {
                     a.version = Version::V3;
@@ -683,20 +513,9 @@ mod tests {
                 }),
                 SRC4,
                 DST4,
-                EncodeError::Interval {
-                    value: 4096,
-                    version: 3,
-                },
+                EncodeError::Interval { value: 4096, version: 3 },
             ),
-            (
-                with(&|a| a.max_advert_int = 0),
-                SRC4,
-                DST4,
-                EncodeError::Interval {
-                    value: 0,
-                    version: 2,
-                },
-            ),
+            (with(&|a| a.max_advert_int = 0), SRC4, DST4, EncodeError::Interval { value: 0, version: 2 }),
         ];
         for (advert, src, dst, want) in cases {
             assert_eq!(encode(&advert, src, dst), Err(want));
@@ -708,9 +527,7 @@ mod tests {
             priority: 255,
             max_advert_int: V3_MAX_INTERVAL_CS,
             auth: Auth::None,
-            addresses: (0..255u16)
-                .map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)))
-                .collect(),
+            addresses: (0..255u16).map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i))).collect(),
         };
         let bytes = encode(&big, SRC6, DST6).expect("encode");
         assert_eq!(bytes.len(), 8 + 255 * 16);

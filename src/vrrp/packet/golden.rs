@@ -180,11 +180,7 @@ fn every_capture_decodes_and_reencodes() {
         let want_addrs: Vec<IpAddr> = case.addresses.iter().map(|a| ip(a)).collect();
         for (i, p) in packets.iter().enumerate() {
             let ctx = format!("{} packet {i}", case.file);
-            assert_eq!(
-                (p.src, p.dst, p.ttl),
-                (ip(case.src), ip(case.dst), 255),
-                "{ctx}"
-            );
+            assert_eq!((p.src, p.dst, p.ttl), (ip(case.src), ip(case.dst), 255), "{ctx}");
             let d = decode_with(p.payload, p.src, p.dst, p.ttl, &DecodeOptions::STRICT_TTL)
                 .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             let a = &d.advert;
@@ -197,17 +193,10 @@ fn every_capture_decodes_and_reencodes() {
             assert_eq!(a.auth, case.auth, "{ctx}");
             assert_eq!(a.addresses, want_addrs, "{ctx}");
             assert_eq!(d.checksum, case.form, "{ctx}");
-            assert_eq!(
-                decode(p.payload, p.src, p.dst, p.ttl).as_ref(),
-                Ok(a),
-                "{ctx}"
-            );
+            assert_eq!(decode(p.payload, p.src, p.dst, p.ttl).as_ref(), Ok(a), "{ctx}");
             if !last {
                 assert_eq!(p.payload, hex(case.payload), "{ctx}");
-                assert_eq!(
-                    u16::from_be_bytes([p.payload[6], p.payload[7]]),
-                    case.checksum
-                );
+                assert_eq!(u16::from_be_bytes([p.payload[6], p.payload[7]]), case.checksum);
             } else if !case.prio0_payload.is_empty() {
                 assert_eq!(p.payload, hex(case.prio0_payload), "{ctx}");
             }
@@ -230,10 +219,7 @@ fn old_unicast_checksum_form() {
         auth: Auth::None,
         addresses: vec![ip("192.0.2.100")],
     };
-    assert_eq!(
-        encode(&advert, src, dst).expect("encode"),
-        hex("3133640100642382c0000264")
-    );
+    assert_eq!(encode(&advert, src, dst).expect("encode"), hex("3133640100642382c0000264"));
     assert_eq!(
         encode_with(&advert, src, dst, ChecksumForm::PseudoHeaderMulticastDst).expect("encode"),
         hex("3133640100640572c0000264")
@@ -249,10 +235,7 @@ fn old_unicast_checksum_form() {
 /// The alternative sums vrrp-captures.md lists for the multicast v3 captures.
 #[test]
 fn documented_message_only_sums() {
-    for (file, want) in [
-        ("03-v3-ipv4.pcap", [0xa8, 0x5c]),
-        ("04-v3-ipv6.pcap", [0x09, 0xae]),
-    ] {
+    for (file, want) in [("03-v3-ipv4.pcap", [0xa8, 0x5c]), ("04-v3-ipv6.pcap", [0x09, 0xae])] {
         let frames = pcap::read_capture(file);
         let p = &pcap::vrrp_packets(&frames)[0];
         let mut msg = p.payload.to_vec();
@@ -295,22 +278,9 @@ fn captured_passwords_check_against_configuration() {
     let p = &pcap::vrrp_packets(&frames)[0];
     let a = decode(p.payload, p.src, p.dst, p.ttl).expect("decode");
     // keepalived truncated `auth_pass secret1234567` to 8 characters; so do we.
-    assert_eq!(
-        a.check_auth(&Auth::simple_password(b"secret1234567")),
-        Ok(())
-    );
+    assert_eq!(a.check_auth(&Auth::simple_password(b"secret1234567")), Ok(()));
     assert_eq!(a.check_auth(&Auth::simple_password(b"secret12")), Ok(()));
-    assert_eq!(
-        a.check_auth(&Auth::simple_password(b"secret13")),
-        Err(DecodeError::Password { vrid: 51 })
-    );
-    assert_eq!(
-        a.check_auth(&Auth::None),
-        Err(DecodeError::AuthMismatch {
-            vrid: 51,
-            received: 1,
-            expected: 0
-        })
-    );
+    assert_eq!(a.check_auth(&Auth::simple_password(b"secret13")), Err(DecodeError::Password { vrid: 51 }));
+    assert_eq!(a.check_auth(&Auth::None), Err(DecodeError::AuthMismatch { vrid: 51, received: 1, expected: 0 }));
     assert_eq!(a.check_interval(1), Ok(()));
 }

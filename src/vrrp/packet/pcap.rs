@@ -8,10 +8,7 @@ const LINKTYPE_ETHERNET: u32 = 1;
 const LINKTYPE_LINUX_SLL: u32 = 113;
 const LINKTYPE_LINUX_SLL2: u32 = 276;
 
-pub(crate) const CAPTURE_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/reference/vrrp-captures/"
-);
+pub(crate) const CAPTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/vrrp-captures/");
 
 /// One captured frame.
 pub(crate) struct Frame {
@@ -99,15 +96,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Frame>, String> {
         _ => return Err(format!("not a classic pcap file: magic {magic:02x?}")),
     };
     let u32_at = |at: usize| -> Result<u32, String> {
-        let b: [u8; 4] = bytes
-            .get(at..at + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| format!("truncated at {at}"))?;
-        Ok(if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
+        let b: [u8; 4] =
+            bytes.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or_else(|| format!("truncated at {at}"))?;
+        Ok(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
     };
     let linktype = u32_at(20)? & 0x0fff_ffff;
     let mut frames = Vec::new();
@@ -117,15 +108,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Frame>, String> {
         let frac = u32_at(at + 4)?;
         let caplen = u32_at(at + 8)? as usize;
         let start = at + 16;
-        let data = bytes
-            .get(start..start + caplen)
-            .ok_or_else(|| format!("record at {at} truncated"))?;
+        let data = bytes.get(start..start + caplen).ok_or_else(|| format!("record at {at} truncated"))?;
         let scale = if nanos { 1e-9 } else { 1e-6 };
-        frames.push(Frame {
-            ts: f64::from(secs) + f64::from(frac) * scale,
-            linktype,
-            data: data.to_vec(),
-        });
+        frames.push(Frame { ts: f64::from(secs) + f64::from(frac) * scale, linktype, data: data.to_vec() });
         at = start + caplen;
     }
     Ok(frames)
@@ -140,11 +125,7 @@ pub(crate) fn read_capture(name: &str) -> Vec<Frame> {
 
 /// The VRRP payloads of a capture, with their IP envelope.
 pub(crate) fn vrrp_packets(frames: &[Frame]) -> Vec<IpPacket<'_>> {
-    frames
-        .iter()
-        .filter_map(Frame::ip)
-        .filter(|p| p.proto == super::IPPROTO_VRRP)
-        .collect()
+    frames.iter().filter_map(Frame::ip).filter(|p| p.proto == super::IPPROTO_VRRP).collect()
 }
 
 pub(crate) fn hex(s: &str) -> Vec<u8> {

@@ -4,19 +4,15 @@ use crate::config::parse;
 use std::path::Path;
 
 fn errors(backend_extra: &str, servers: &str) -> Vec<String> {
-    let src = format!(
-        "[defaults]\nmode = \"http\"\n\n[[backend]]\nname = \"be\"\nservers = [{servers}]\n{backend_extra}\n"
-    );
+    let src =
+        format!("[defaults]\nmode = \"http\"\n\n[[backend]]\nname = \"be\"\nservers = [{servers}]\n{backend_extra}\n");
     match parse(&src, Path::new("t.toml")) {
         Ok(_) => Vec::new(),
         Err(e) => e
             .errors
             .iter()
             .map(|l| {
-                let mut s = format!(
-                    "{}:{} {}: {}",
-                    l.line, l.column, l.problem.path, l.problem.message
-                );
+                let mut s = format!("{}:{} {}: {}", l.line, l.column, l.problem.path, l.problem.message);
                 if let Some(v) = &l.problem.value {
                     s.push_str(&format!(" ({v})"));
                 }
@@ -26,16 +22,12 @@ fn errors(backend_extra: &str, servers: &str) -> Vec<String> {
     }
 }
 
-const PLAIN: &str =
-    "{ name = \"a\", addr = \"127.0.0.1:1\" }, { name = \"b\", addr = \"127.0.0.1:2\" }";
+const PLAIN: &str = "{ name = \"a\", addr = \"127.0.0.1:1\" }, { name = \"b\", addr = \"127.0.0.1:2\" }";
 const TWO: &str = "{ name = \"a\", addr = \"127.0.0.1:1\", cookie = \"A\" }, { name = \"b\", addr = \"127.0.0.1:2\", cookie = \"B\" }";
 
 fn has(extra: &str, servers: &str, want: &str) {
     let errs = errors(extra, servers);
-    assert!(
-        errs.iter().any(|e| e.contains(want)),
-        "expected {want:?} in {errs:#?}"
-    );
+    assert!(errs.iter().any(|e| e.contains(want)), "expected {want:?} in {errs:#?}");
 }
 
 fn ok(extra: &str, servers: &str) {
@@ -49,27 +41,15 @@ fn valid_forms() {
         TWO,
     );
     ok("cookie = { name = \"SERVERID\", mode = \"rewrite\" }", TWO);
-    ok(
-        "cookie = { name = \"JSESSIONID\", mode = \"prefix\", indirect = true }",
-        TWO,
-    );
+    ok("cookie = { name = \"JSESSIONID\", mode = \"prefix\", indirect = true }", TWO);
     ok("cookie = { name = \"SERVERID\" }", TWO);
     ok(
         "stick_table = { type = \"string\", len = 64, size = \"1m\", expire = \"5h\" }\nstick = [ { on = \"src\" }, { match = \"cookie(SID)\" }, { store_request = \"hdr(X-User)\" }, { store_response = \"res.cook(JSESSIONID)\" }, { match = \"url_param(sid)\" } ]",
         PLAIN,
     );
-    ok(
-        "stick_table = { type = \"ip\", size = 1000000 }\nstick = [{ on = \"src\" }]",
-        PLAIN,
-    );
-    ok(
-        "stick_table = { type = \"integer\", size = \"100k\" }\nstick = [{ on = \"url_param(id)\" }]",
-        PLAIN,
-    );
-    ok(
-        "appsession = { cookie = \"JSESSIONID\", len = 64, timeout = \"5h\", request_learn = true }",
-        PLAIN,
-    );
+    ok("stick_table = { type = \"ip\", size = 1000000 }\nstick = [{ on = \"src\" }]", PLAIN);
+    ok("stick_table = { type = \"integer\", size = \"100k\" }\nstick = [{ on = \"url_param(id)\" }]", PLAIN);
+    ok("appsession = { cookie = \"JSESSIONID\", len = 64, timeout = \"5h\", request_learn = true }", PLAIN);
     // A backup may go without a cookie (it then clears the client's).
     ok(
         "cookie = { name = \"S\", mode = \"insert\" }",
@@ -85,10 +65,7 @@ fn snapshot_carries_the_spec() {
     let snap = parse(&src, Path::new("t.toml")).unwrap();
     let p = &snap.backends[0].persist;
     let c = p.cookie.as_ref().unwrap();
-    assert_eq!(
-        (c.name.as_str(), c.mode, c.indirect),
-        ("SID", crate::persist::CookieMode::Insert, true)
-    );
+    assert_eq!((c.name.as_str(), c.mode, c.indirect), ("SID", crate::persist::CookieMode::Insert, true));
     let st = p.stick.as_ref().unwrap();
     assert_eq!(st.table.size, 1024);
     assert_eq!(st.table.expire, Some(std::time::Duration::from_secs(10)));
@@ -98,11 +75,7 @@ fn snapshot_carries_the_spec() {
 
 #[test]
 fn cookie_name_must_be_a_token() {
-    has(
-        "cookie = { name = \"SERVER ID\" }",
-        TWO,
-        "backend[0].cookie.name: a cookie name is a token",
-    );
+    has("cookie = { name = \"SERVER ID\" }", TWO, "backend[0].cookie.name: a cookie name is a token");
     has("cookie = { name = \"\" }", TWO, "backend[0].cookie.name");
 }
 
@@ -135,11 +108,7 @@ fn preserve_without_insert_or_indirect() {
 
 #[test]
 fn bad_domain() {
-    has(
-        "cookie = { name = \"S\", mode = \"insert\", domain = \"a;b\" }",
-        TWO,
-        "cookie.domain: a domain has letters",
-    );
+    has("cookie = { name = \"S\", mode = \"insert\", domain = \"a;b\" }", TWO, "cookie.domain: a domain has letters");
 }
 
 #[test]
@@ -167,11 +136,7 @@ fn server_cookie_value_invalid() {
 
 #[test]
 fn server_cookie_without_backend_cookie() {
-    has(
-        "",
-        TWO,
-        "servers[0].cookie: has no effect without the backend's `cookie`",
-    );
+    has("", TWO, "servers[0].cookie: has no effect without the backend's `cookie`");
 }
 
 #[test]
@@ -200,10 +165,7 @@ fn persistence_in_tcp_mode() {
         PLAIN,
         "backend[0].stick[1]: in mode tcp only `src` can be fetched",
     );
-    ok(
-        "mode = \"tcp\"\nstick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"src\" }]",
-        PLAIN,
-    );
+    ok("mode = \"tcp\"\nstick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"src\" }]", PLAIN);
 }
 
 #[test]
@@ -216,11 +178,7 @@ fn defaults_cookie_skips_tcp_backends_and_unvalued_servers() {
 
 #[test]
 fn stick_rules_without_table() {
-    has(
-        "stick = [{ on = \"src\" }]",
-        TWO,
-        "backend[0].stick: stick rules need a `stick_table`",
-    );
+    has("stick = [{ on = \"src\" }]", TWO, "backend[0].stick: stick rules need a `stick_table`");
 }
 
 #[test]
@@ -239,11 +197,7 @@ fn table_type() {
         TWO,
         "stick_table.type: expected \"ip\", \"integer\" or \"string\" (ipv4)",
     );
-    has(
-        "stick_table = { size = 10 }\nstick = [{ on = \"src\" }]",
-        TWO,
-        "stick_table: missing `type`",
-    );
+    has("stick_table = { size = 10 }\nstick = [{ on = \"src\" }]", TWO, "stick_table: missing `type`");
 }
 
 #[test]
@@ -262,21 +216,13 @@ fn table_len() {
 
 #[test]
 fn table_size() {
-    has(
-        "stick_table = { type = \"ip\" }\nstick = [{ on = \"src\" }]",
-        TWO,
-        "stick_table.size: missing `size`",
-    );
+    has("stick_table = { type = \"ip\" }\nstick = [{ on = \"src\" }]", TWO, "stick_table.size: missing `size`");
     has(
         "stick_table = { type = \"ip\", size = 0 }\nstick = [{ on = \"src\" }]",
         TWO,
         "stick_table.size: must be at least 1 (0)",
     );
-    has(
-        "stick_table = { type = \"ip\", size = \"lots\" }\nstick = [{ on = \"src\" }]",
-        TWO,
-        "invalid size \"lots\"",
-    );
+    has("stick_table = { type = \"ip\", size = \"lots\" }\nstick = [{ on = \"src\" }]", TWO, "invalid size \"lots\"");
 }
 
 #[test]
@@ -304,11 +250,7 @@ fn rule_with_none_or_two_actions() {
 
 #[test]
 fn rule_fetch_unknown() {
-    has(
-        "stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"dst\" }]",
-        TWO,
-        "stick[0].on: unknown fetch",
-    );
+    has("stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"dst\" }]", TWO, "stick[0].on: unknown fetch");
     has(
         "stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"cookie()\" }]",
         TWO,
@@ -341,31 +283,11 @@ fn src_into_integer_table() {
 
 #[test]
 fn appsession_errors() {
-    has(
-        "appsession = { cookie = \"J S\", timeout = \"1h\" }",
-        TWO,
-        "appsession.cookie: a cookie name is a token",
-    );
-    has(
-        "appsession = { cookie = \"J\", len = 0, timeout = \"1h\" }",
-        TWO,
-        "appsession.len: must be at least 1",
-    );
-    has(
-        "appsession = { cookie = \"J\" }",
-        TWO,
-        "backend[0].appsession: missing `timeout`",
-    );
-    has(
-        "appsession = { cookie = \"J\", timeout = 0 }",
-        TWO,
-        "appsession.timeout: must be greater than 0",
-    );
-    has(
-        "appsession = { cookie = \"J\", timeout = \"1h\", size = 0 }",
-        TWO,
-        "appsession.size: must be at least 1",
-    );
+    has("appsession = { cookie = \"J S\", timeout = \"1h\" }", TWO, "appsession.cookie: a cookie name is a token");
+    has("appsession = { cookie = \"J\", len = 0, timeout = \"1h\" }", TWO, "appsession.len: must be at least 1");
+    has("appsession = { cookie = \"J\" }", TWO, "backend[0].appsession: missing `timeout`");
+    has("appsession = { cookie = \"J\", timeout = 0 }", TWO, "appsession.timeout: must be greater than 0");
+    has("appsession = { cookie = \"J\", timeout = \"1h\", size = 0 }", TWO, "appsession.size: must be at least 1");
 }
 
 #[test]
@@ -381,14 +303,8 @@ fn appsession_with_stick_table() {
 fn not_allowed_in_frontend_or_defaults() {
     let src = "[defaults]\nmode = \"http\"\nstick_table = { type = \"ip\", size = 1 }\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\ncookie = { name = \"S\" }\n";
     let e = parse(src, Path::new("t.toml")).unwrap_err().to_string();
-    assert!(
-        e.contains("defaults.stick_table: `stick_table` is not allowed in a defaults section"),
-        "{e}"
-    );
-    assert!(
-        e.contains("frontend[0].cookie: `cookie` is not allowed in a frontend section"),
-        "{e}"
-    );
+    assert!(e.contains("defaults.stick_table: `stick_table` is not allowed in a defaults section"), "{e}");
+    assert!(e.contains("frontend[0].cookie: `cookie` is not allowed in a frontend section"), "{e}");
 }
 
 #[test]
@@ -399,11 +315,7 @@ fn server_state_keys() {
         &srv("check = true, on_marked_down = \"kill\""),
         "servers[0].on_marked_down: expected \"shutdown-sessions\" (kill)",
     );
-    has(
-        "",
-        &srv("slowstart = \"10s\""),
-        "servers[0].slowstart: has no effect without `check = true`",
-    );
+    has("", &srv("slowstart = \"10s\""), "servers[0].slowstart: has no effect without `check = true`");
     has(
         "",
         &srv("on_marked_down = \"shutdown-sessions\""),

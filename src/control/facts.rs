@@ -1,0 +1,210 @@
+//! Reads the live snapshot and runtime state into the plain values the answers are made of.
+
+use super::parse::ServerRef;
+use super::servers_state::{CheckResult, ServerLine};
+use super::stat_json::{InfoField, Tags, Ty};
+use super::status::{BackendStatus, FrontendStatus, ReloadSummary, ServerStatus, Status, VrrpStatus};
+use crate::config::snapshot::Mode;
+use crate::proxy::Active;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Facts about the process that the snapshot does not hold.
+#[derive(Debug, Clone)]
+pub struct ProcessFacts {
+    pub pid: u32,
+    pub uptime: Duration,
+    /// Worker threads actually running (a reload does not change them).
+    pub threads: usize,
+    /// The process-wide connection limit set at start.
+    pub maxconn: u32,
+    pub config: String,
+    pub stopping: bool,
+    pub node: String,
+}
+
+pub fn mode_word(m: Mode) -> &'static str {
+    match m {
+        Mode::Http => "http",
+        Mode::Tcp => "tcp",
+    }
+}
+
+/// Indexes of `backend/server` in the active snapshot, or HAProxy's message for what is missing.
+pub fn find_server(active: &Active, r: &ServerRef) -> Result<(usize, usize), &'static str> {
+    let (bi, b) = active.snap.backend(&r.backend).ok_or("No such backend.")?;
+    let si = b.servers.iter().position(|s| s.name == r.server).ok_or("No such server.")?;
+    Ok((bi, si))
+}
+
+/// One server-state line per server, of every backend or of backend `only`.
+pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
+    let mut out = Vec::new();
+    for (bi, b) in active.snap.backends.iter().enumerate() {
+        if only.is_some_and(|o| o != bi) {
+            continue;
+        }
+        for (si, s) in b.servers.iter().enumerate() {
+            let rt = &active.rt.backends[bi].servers[si];
+            let since = rt.last_change.lock().map(|l| l.0.elapsed().as_secs()).unwrap_or(0);
+            let check = match &s.check {
+                None => CheckResult::None,
+                Some(_) if !rt.checked.load(Relaxed) => CheckResult::Pending,
+                Some(_) if rt.is_up() => CheckResult::Passed,
+                Some(_) => CheckResult::Failed,
+            };
+            out.push(ServerLine {
+                be_id: bi + 1,
+                be_name: b.name.clone(),
+                srv_id: si + 1,
+                srv_name: s.name.clone(),
+                addr: s.addr,
+                up: rt.is_up(),
+                admin: rt.admin(),
+                config_disabled: s.disabled,
+                uweight: rt.weight(),
+                iweight: s.weight,
+                since_change_secs: since,
+                check,
+                check_addr: s.check.as_ref().map(|c| c.addr).filter(|a| *a != s.addr),
+            });
+        }
+    }
+    out
+}
+
+/// `show backend`: HAProxy's `# name` list, and for JSON a line per backend with its servers.
+pub fn backends(active: &Active) -> (String, serde_json::Value) {
+    let mut text = String::from("# name\n");
+    let mut list = Vec::new();
+    for b in backend_status(active) {
+        text.push_str(&b.name);
+        text.push('\n');
+        list.push(serde_json::json!({
+            "name": b.name,
+            "mode": b.mode,
+            "balance": b.balance,
+            "servers_up": b.up,
+            "servers_total": b.total,
+        }));
+    }
+    (text, serde_json::Value::Array(list))
+}
+
+fn backend_status(active: &Active) -> Vec<BackendStatus> {
+    active
+        .snap
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(bi, b)| {
+            let rts = &active.rt.backends[bi].servers;
+            BackendStatus {
+                name: b.name.clone(),
+                mode: mode_word(b.mode).into(),
+                balance: b.algorithm.to_string(),
+                up: rts.iter().filter(|r| r.usable()).count(),
+                total: b.servers.len(),
+                servers: b
+                    .servers
+                    .iter()
+                    .zip(rts)
+                    .map(|(s, rt)| ServerStatus {
+                        name: s.name.clone(),
+                        addr: s.addr.to_string(),
+                        status: rt.status().into(),
+                        weight: rt.weight(),
+                        backup: s.backup,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+pub fn status(active: &Active, p: &ProcessFacts, reloads: ReloadSummary, vrrp: Vec<VrrpStatus>) -> Status {
+    Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: p.pid,
+        uptime_sec: p.uptime.as_secs(),
+        generation: active.generation,
+        config: p.config.clone(),
+        reloads,
+        frontends: active
+            .snap
+            .frontends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FrontendStatus {
+                name: f.name.clone(),
+                mode: mode_word(f.mode).into(),
+                binds: f
+                    .binds
+                    .iter()
+                    .map(|b| {
+                        let mut t = b.addr.to_string();
+                        if b.tls.is_some() {
+                            t.push_str(" ssl");
+                        }
+                        if b.h2 {
+                            t.push_str(" proto h2");
+                        }
+                        t
+                    })
+                    .collect(),
+                cur_sessions: active.rt.frontends[i].cur_sessions.load(Relaxed).into(),
+                total_sessions: active.rt.frontends[i].total_sessions.load(Relaxed),
+            })
+            .collect(),
+        backends: backend_status(active),
+        vrrp,
+    }
+}
+
+/// `show info`: HAProxy's names where HAProxy has the figure, then lbha's reload facts.
+pub fn info_fields(active: &Active, p: &ProcessFacts, reloads: &ReloadSummary) -> Vec<InfoField> {
+    const PRODUCT: Tags = Tags("Product", "Output", "Service");
+    const CONF: Tags = Tags("Config", "Output", "Process");
+    const KEY: Tags = Tags("Key", "Output", "Process");
+    const DURATION: Tags = Tags("Metric", "Duration", "Process");
+    const GAUGE: Tags = Tags("Metric", "Gauge", "Process");
+    const COUNTER: Tags = Tags("Metric", "Counter", "Process");
+    const STATUS: Tags = Tags("Status", "Output", "Process");
+    let sum = |f: &dyn Fn(&crate::state::Counters) -> u64| -> u64 { active.rt.frontends.iter().map(|c| f(c)).sum() };
+    let last = reloads.last.as_ref();
+    vec![
+        InfoField::new("Name", "lbha", Ty::Str, PRODUCT),
+        InfoField::new("Version", env!("CARGO_PKG_VERSION"), Ty::Str, PRODUCT),
+        InfoField::new("Nbthread", p.threads, Ty::U32, CONF),
+        InfoField::new("Process_num", 1, Ty::U32, KEY),
+        InfoField::new("Pid", p.pid, Ty::U32, KEY),
+        InfoField::new("Uptime", super::status::uptime(p.uptime.as_secs()), Ty::Str, DURATION),
+        InfoField::new("Uptime_sec", p.uptime.as_secs(), Ty::U32, DURATION),
+        InfoField::new("Maxconn", p.maxconn, Ty::U32, Tags("Config", "Limit", "Process")),
+        InfoField::new("CurrConns", sum(&|c| c.cur_sessions.load(Relaxed).into()), Ty::U32, GAUGE),
+        InfoField::new("CumConns", sum(&|c| c.total_sessions.load(Relaxed)), Ty::U64, COUNTER),
+        InfoField::new("CumReq", sum(&|c| c.requests.load(Relaxed)), Ty::U64, COUNTER),
+        InfoField::new("Stopping", u8::from(p.stopping), Ty::U32, STATUS),
+        InfoField::new("node", &p.node, Ty::Str, Tags("Config", "Output", "Service")),
+        InfoField::new("Generation", active.generation, Ty::U64, STATUS),
+        InfoField::new("Reloads", reloads.succeeded, Ty::U64, COUNTER),
+        InfoField::new("Reload_failures", reloads.failed, Ty::U64, COUNTER),
+        InfoField::new(
+            "Last_reload",
+            match last {
+                None => "none",
+                Some(l) if l.ok => "ok",
+                Some(_) => "failed",
+            },
+            Ty::Str,
+            STATUS,
+        ),
+        InfoField::new(
+            "Last_reload_sec",
+            last.map_or_else(String::new, |l| l.ago_sec.to_string()),
+            Ty::U64,
+            Tags("Metric", "Age", "Process"),
+        ),
+        InfoField::new("Config", &p.config, Ty::Str, CONF),
+    ]
+}

@@ -1,0 +1,524 @@
+//! The control socket's command language: HAProxy's runtime API words, one command per line,
+//! several per line when separated by `;` (a `\;` or `\ ` keeps the character literal).
+
+use crate::state::Admin;
+
+/// Longest command line accepted; a longer one is answered with an error and discarded.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// `backend/server`, as HAProxy's runtime API names a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRef {
+    pub backend: String,
+    pub server: String,
+}
+
+impl std::fmt::Display for ServerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.backend, self.server)
+    }
+}
+
+/// `set server B/S weight N` or `N%` (percent of the configured weight, as in HAProxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightSpec {
+    Absolute(u32),
+    Percent(u32),
+}
+
+/// Largest server weight, as in HAProxy.
+pub const MAX_WEIGHT: u32 = 256;
+
+impl WeightSpec {
+    /// The runtime weight this request gives a server whose configured weight is `initial`.
+    pub fn resolve(self, initial: u32) -> u32 {
+        match self {
+            WeightSpec::Absolute(w) => w,
+            WeightSpec::Percent(p) => {
+                let w = (u64::from(initial) * u64::from(p)).div_ceil(100);
+                w.min(u64::from(MAX_WEIGHT)) as u32
+            }
+        }
+    }
+}
+
+/// HAProxy's `set severity-output`: how error lines are marked for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    #[default]
+    None,
+    /// `[3]: message`
+    Number,
+    /// `[err]: message`
+    String,
+}
+
+/// `show stat [<proxy>|-1 <type> -1] [up] [no-maint]`: which rows to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatFilter {
+    /// Only this proxy's rows.
+    pub proxy: Option<String>,
+    /// HAProxy's type mask: 1 frontends, 2 backends, 4 servers.
+    pub types: u8,
+    /// Only servers that are UP (HAProxy's `up`).
+    pub up_only: bool,
+    /// Leave out servers in maintenance (HAProxy's `no-maint`).
+    pub no_maint: bool,
+}
+
+impl Default for StatFilter {
+    fn default() -> Self {
+        Self { proxy: None, types: 7, up_only: false, no_maint: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    /// Toggles the interactive prompt.
+    Prompt,
+    Quit,
+    SetSeverityOutput(Severity),
+    ShowInfo,
+    ShowStat(StatFilter),
+    ShowServersState {
+        backend: Option<String>,
+    },
+    ShowBackend,
+    /// lbha's one-screen summary (`lbha status`).
+    ShowStatus,
+    EnableServer(ServerRef),
+    DisableServer(ServerRef),
+    SetServerState(ServerRef, Admin),
+    SetServerWeight(ServerRef, WeightSpec),
+    GetWeight(ServerRef),
+    /// `reload`, or `reload terminate` (HAProxy's `-st`: cut the old connections at once).
+    Reload {
+        terminate: bool,
+    },
+}
+
+impl Command {
+    /// Whether the command changes runtime server state (and so the state file).
+    pub fn mutates_servers(&self) -> bool {
+        matches!(
+            self,
+            Command::EnableServer(_)
+                | Command::DisableServer(_)
+                | Command::SetServerState(..)
+                | Command::SetServerWeight(..)
+        )
+    }
+}
+
+/// A parsed command and whether the caller asked for JSON (a `json` prefix, or HAProxy's
+/// trailing `json` on `show` commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub command: Command,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("Unknown command: '{0}'. Type 'help' for the list of commands.")]
+    Unknown(String),
+    #[error("Usage: {0}")]
+    Usage(&'static str),
+    #[error("Require 'backend/server', got '{0}'.")]
+    ServerRef(String),
+    #[error("'set server <srv> state' expects 'ready', 'drain' and 'maint', got '{0}'.")]
+    State(String),
+    #[error("Invalid weight '{0}': expected an integer from 0 to {MAX_WEIGHT}, or a percentage such as 50%.")]
+    Weight(String),
+    #[error("'set severity-output' expects 'none', 'number' or 'string', got '{0}'.")]
+    Severity(String),
+    #[error("Unexpected argument '{0}'.")]
+    Extra(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("Command line too long (more than {MAX_LINE} bytes).")]
+    TooLong,
+    #[error("Command line is not valid UTF-8.")]
+    NotUtf8,
+}
+
+const USAGE_SET_SERVER: &str =
+    "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>%";
+const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
+
+/// Splits a line into its `;`-separated commands, each as a list of words. Backslash escapes the
+/// next character (so `\;` and `\ ` stay in a word); empty commands are dropped.
+pub fn split_line(line: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+                in_word = true;
+            }
+            ';' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+                if !words.is_empty() {
+                    out.push(std::mem::take(&mut words));
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if !words.is_empty() {
+        out.push(words);
+    }
+    out
+}
+
+/// One command of a line: whether JSON was asked for (so even an error answers in JSON), and the
+/// command or why it is not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub json: bool,
+    pub command: Result<Command, ParseError>,
+}
+
+/// Parses one line into its commands; each gets its own result so one bad command among
+/// `;`-separated ones does not stop the others, as in HAProxy.
+pub fn parse_line(line: &str) -> Vec<Parsed> {
+    split_line(line).iter().map(|w| parse_words(w)).collect()
+}
+
+/// Parses one command (no `;`).
+pub fn parse(cmd: &str) -> Result<Request, ParseError> {
+    match split_line(cmd).as_slice() {
+        [one] => {
+            let p = parse_words(one);
+            p.command.map(|command| Request { command, json: p.json })
+        }
+        [] => Err(ParseError::Unknown(String::new())),
+        [first, ..] => Err(ParseError::Extra(first.join(" "))),
+    }
+}
+
+fn parse_words(words: &[String]) -> Parsed {
+    let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mut json = false;
+    if w.first() == Some(&"json") {
+        json = true;
+        w.remove(0);
+    }
+    // HAProxy's trailing `json` on `show` commands (after a `json` prefix, it is a name).
+    if !json && w.first() == Some(&"show") && w.len() > 2 && w.last() == Some(&"json") {
+        json = true;
+        w.pop();
+    }
+    Parsed { json, command: command(&w) }
+}
+
+fn command(w: &[&str]) -> Result<Command, ParseError> {
+    let command = match w {
+        ["help"] => Command::Help,
+        ["prompt"] => Command::Prompt,
+        ["quit"] | ["exit"] => Command::Quit,
+        ["set", "severity-output", level] => Command::SetSeverityOutput(match *level {
+            "none" => Severity::None,
+            "number" => Severity::Number,
+            "string" => Severity::String,
+            other => return Err(ParseError::Severity(other.to_string())),
+        }),
+        ["show", "info", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowInfo
+        }
+        ["show", "stat", rest @ ..] => Command::ShowStat(stat_filter(rest)?),
+        ["show", "servers", "state", rest @ ..] => match rest {
+            [] => Command::ShowServersState { backend: None },
+            [b] => Command::ShowServersState { backend: Some(b.to_string()) },
+            [_, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        },
+        ["show", "backend", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowBackend
+        }
+        ["show", "status", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowStatus
+        }
+        ["enable", "server", rest @ ..] => Command::EnableServer(one_server(rest, "enable server <backend>/<server>")?),
+        ["disable", "server", rest @ ..] => {
+            Command::DisableServer(one_server(rest, "disable server <backend>/<server>")?)
+        }
+        ["set", "server", sv, "state", st] => Command::SetServerState(
+            server_ref(sv)?,
+            match *st {
+                "ready" => Admin::Ready,
+                "drain" => Admin::Drain,
+                "maint" => Admin::Maint,
+                other => return Err(ParseError::State(other.to_string())),
+            },
+        ),
+        ["set", "server", sv, "weight", wt] | ["set", "weight", sv, wt] => {
+            Command::SetServerWeight(server_ref(sv)?, weight(wt)?)
+        }
+        ["set", "server", sv, "state" | "weight", _, extra, ..] => {
+            server_ref(sv)?;
+            return Err(ParseError::Extra(extra.to_string()));
+        }
+        ["set", "server", ..] => return Err(ParseError::Usage(USAGE_SET_SERVER)),
+        ["set", "weight", ..] => {
+            return Err(ParseError::Usage("set weight <backend>/<server> <0-256>|<N>%"));
+        }
+        ["get", "weight", rest @ ..] => Command::GetWeight(one_server(rest, "get weight <backend>/<server>")?),
+        ["reload"] => Command::Reload { terminate: false },
+        ["reload", "terminate"] => Command::Reload { terminate: true },
+        ["reload", extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        [] => return Err(ParseError::Unknown("json".into())),
+        other => return Err(ParseError::Unknown(other.join(" "))),
+    };
+    Ok(command)
+}
+
+fn no_extra(rest: &[&str]) -> Result<(), ParseError> {
+    match rest.first() {
+        None => Ok(()),
+        Some(x) => Err(ParseError::Extra(x.to_string())),
+    }
+}
+
+fn one_server(rest: &[&str], usage: &'static str) -> Result<ServerRef, ParseError> {
+    match rest {
+        [sv] => server_ref(sv),
+        [sv, extra, ..] => {
+            server_ref(sv)?;
+            Err(ParseError::Extra(extra.to_string()))
+        }
+        [] => Err(ParseError::Usage(usage)),
+    }
+}
+
+fn server_ref(s: &str) -> Result<ServerRef, ParseError> {
+    match s.split_once('/') {
+        Some((b, sv)) if !b.is_empty() && !sv.is_empty() && !sv.contains('/') => {
+            Ok(ServerRef { backend: b.to_string(), server: sv.to_string() })
+        }
+        _ => Err(ParseError::ServerRef(s.to_string())),
+    }
+}
+
+fn weight(s: &str) -> Result<WeightSpec, ParseError> {
+    let bad = || ParseError::Weight(s.to_string());
+    if let Some(p) = s.strip_suffix('%') {
+        let p: u32 = p.parse().map_err(|_| bad())?;
+        // The result is capped at MAX_WEIGHT anyway; a larger percentage is a typo.
+        if p > 100 * MAX_WEIGHT {
+            return Err(bad());
+        }
+        Ok(WeightSpec::Percent(p))
+    } else {
+        let w: u32 = s.parse().map_err(|_| bad())?;
+        if w > MAX_WEIGHT {
+            return Err(bad());
+        }
+        Ok(WeightSpec::Absolute(w))
+    }
+}
+
+fn stat_filter(args: &[&str]) -> Result<StatFilter, ParseError> {
+    let mut f = StatFilter::default();
+    let mut rest = args;
+    if let [px, ty, sid, tail @ ..] = rest
+        && !matches!(*px, "up" | "no-maint" | "typed" | "desc")
+    {
+        if *px != "-1" {
+            if px.parse::<i64>().is_ok() {
+                return Err(ParseError::Unsupported(
+                    "Numeric proxy ids are not supported: name the proxy, or use -1 for all.",
+                ));
+            }
+            f.proxy = Some(px.to_string());
+        }
+        f.types = match ty.parse::<i32>() {
+            Ok(-1) => 7,
+            Ok(t) if (1..=7).contains(&t) => t as u8,
+            _ => return Err(ParseError::Usage(USAGE_SHOW_STAT)),
+        };
+        if *sid != "-1" {
+            return Err(ParseError::Unsupported("Server ids are not supported: use -1 and filter by name."));
+        }
+        rest = tail;
+    }
+    for a in rest {
+        match *a {
+            "up" => f.up_only = true,
+            "no-maint" => f.no_maint = true,
+            "typed" => {
+                return Err(ParseError::Unsupported("The typed output format is not supported; use 'show stat json'."));
+            }
+            "desc" => {}
+            _ => return Err(ParseError::Usage(USAGE_SHOW_STAT)),
+        }
+    }
+    Ok(f)
+}
+
+/// The `help` text: one line per command, no blank lines (a blank line ends a response).
+pub const HELP: &str = "\
+The following commands are valid at this level:
+  help                                    : this message
+  prompt                                  : toggle interactive mode with prompt
+  quit                                    : disconnect
+  set severity-output none|number|string  : mark error lines with their severity ([3]: or [err]:)
+  show info [json]                        : report information about the running process
+  show stat [<px>|-1 <type> -1] [up] [no-maint] [json] : report counters for each proxy and server (CSV)
+  show servers state [<backend>] [json]   : dump runtime server state (server-state-file format)
+  show backend [json]                     : list backends
+  show status [json]                      : one-screen summary: frontends, backends, reload, VRRP
+  enable server <bk>/<srv>                : take a server out of maintenance
+  disable server <bk>/<srv>               : put a server in maintenance
+  set server <bk>/<srv> state ready|drain|maint : change a server's admin state
+  set server <bk>/<srv> weight <w>|<w>%   : change a server's weight (0-256, or % of its configured weight)
+  set weight <bk>/<srv> <w>|<w>%          : same as above
+  get weight <bk>/<srv>                   : report a server's current and configured weight
+  reload                                  : reload the configuration file; answers Success=1 or every error
+  json <command>                          : answer any command in JSON
+Commands may be chained on one line with ';'.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &str) -> Command {
+        parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).command
+    }
+    fn sv(b: &str, s: &str) -> ServerRef {
+        ServerRef { backend: b.into(), server: s.into() }
+    }
+
+    #[test]
+    fn splits_on_semicolons_and_escapes() {
+        assert_eq!(split_line("show info ; show  stat;;"), vec![vec!["show", "info"], vec!["show", "stat"]]);
+        assert_eq!(split_line(r"a\;b c\ d"), vec![vec!["a;b", "c d"]]);
+        assert!(split_line("   ").is_empty());
+        assert!(split_line(";;").is_empty());
+        assert_eq!(split_line("x\\"), vec![vec!["x"]]);
+    }
+
+    #[test]
+    fn haproxy_commands() {
+        assert_eq!(cmd("help"), Command::Help);
+        assert_eq!(cmd("show info"), Command::ShowInfo);
+        assert_eq!(cmd("show stat"), Command::ShowStat(StatFilter::default()));
+        assert_eq!(cmd("show servers state"), Command::ShowServersState { backend: None });
+        assert_eq!(cmd("show servers state web"), Command::ShowServersState { backend: Some("web".into()) });
+        assert_eq!(cmd("show backend"), Command::ShowBackend);
+        assert_eq!(cmd("disable server web/a"), Command::DisableServer(sv("web", "a")));
+        assert_eq!(cmd("enable server web/a"), Command::EnableServer(sv("web", "a")));
+        assert_eq!(cmd("set server web/a state drain"), Command::SetServerState(sv("web", "a"), Admin::Drain));
+        assert_eq!(cmd("set server web/a weight 7"), Command::SetServerWeight(sv("web", "a"), WeightSpec::Absolute(7)));
+        assert_eq!(cmd("set weight web/a 50%"), Command::SetServerWeight(sv("web", "a"), WeightSpec::Percent(50)));
+        assert_eq!(cmd("get weight web/a"), Command::GetWeight(sv("web", "a")));
+        assert_eq!(cmd("reload"), Command::Reload { terminate: false });
+        assert_eq!(cmd("reload terminate"), Command::Reload { terminate: true });
+        assert_eq!(cmd("set severity-output number"), Command::SetSeverityOutput(Severity::Number));
+        assert_eq!(cmd("quit"), Command::Quit);
+        assert_eq!(cmd("prompt"), Command::Prompt);
+    }
+
+    #[test]
+    fn json_forms() {
+        let r = parse("show stat json").unwrap();
+        assert!(r.json);
+        assert_eq!(r.command, Command::ShowStat(StatFilter::default()));
+        assert!(parse("show info json").unwrap().json);
+        let r = parse("show servers state web json").unwrap();
+        assert!(r.json);
+        assert_eq!(r.command, Command::ShowServersState { backend: Some("web".into()) });
+        let r = parse("json disable server web/a").unwrap();
+        assert!(r.json);
+        assert_eq!(r.command, Command::DisableServer(sv("web", "a")));
+        assert!(!parse("show info").unwrap().json);
+        // A backend named "json" needs the prefix form.
+        let r = parse("json show servers state json").unwrap();
+        assert!(r.json);
+        assert_eq!(r.command, Command::ShowServersState { backend: Some("json".into()) });
+    }
+
+    #[test]
+    fn stat_filters() {
+        assert_eq!(
+            cmd("show stat web 4 -1 up"),
+            Command::ShowStat(StatFilter { proxy: Some("web".into()), types: 4, up_only: true, no_maint: false })
+        );
+        assert_eq!(
+            cmd("show stat -1 -1 -1 no-maint"),
+            Command::ShowStat(StatFilter { no_maint: true, ..StatFilter::default() })
+        );
+        assert!(matches!(parse("show stat 3 4 -1"), Err(ParseError::Unsupported(_))));
+        assert!(matches!(parse("show stat web 9 -1"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("show stat typed"), Err(ParseError::Unsupported(_))));
+        assert!(matches!(parse("show stat bogus"), Err(ParseError::Usage(_))));
+    }
+
+    #[test]
+    fn malformed() {
+        assert_eq!(parse("frobnicate now"), Err(ParseError::Unknown("frobnicate now".into())));
+        assert_eq!(parse("disable server web"), Err(ParseError::ServerRef("web".into())));
+        assert_eq!(parse("disable server /a"), Err(ParseError::ServerRef("/a".into())));
+        assert_eq!(parse("disable server"), Err(ParseError::Usage("disable server <backend>/<server>")));
+        assert_eq!(parse("disable server web/a now"), Err(ParseError::Extra("now".into())));
+        assert_eq!(parse("set server web/a state up"), Err(ParseError::State("up".into())));
+        assert_eq!(parse("set server web/a weight 257"), Err(ParseError::Weight("257".into())));
+        assert_eq!(parse("set server web/a weight -1"), Err(ParseError::Weight("-1".into())));
+        assert_eq!(parse("set server web/a weight x%"), Err(ParseError::Weight("x%".into())));
+        assert!(matches!(parse("set server web/a"), Err(ParseError::Usage(_))));
+        assert_eq!(parse("set server web/a weight 3 4"), Err(ParseError::Extra("4".into())));
+        assert_eq!(parse("set severity-output loud"), Err(ParseError::Severity("loud".into())));
+        assert_eq!(parse("show info x"), Err(ParseError::Extra("x".into())));
+        assert_eq!(parse("reload now"), Err(ParseError::Extra("now".into())));
+        assert_eq!(parse("json"), Err(ParseError::Unknown("json".into())));
+    }
+
+    #[test]
+    fn one_bad_command_in_a_chain_does_not_stop_the_others() {
+        let r = parse_line("show info; json nope; show backend");
+        assert_eq!(r.len(), 3);
+        assert!(r[0].command.is_ok());
+        assert!(r[1].command.is_err());
+        assert!(r[1].json, "an error to a JSON request answers in JSON");
+        assert_eq!(r[2].command, Ok(Command::ShowBackend));
+    }
+
+    #[test]
+    fn percent_weights_follow_the_configured_weight() {
+        assert_eq!(WeightSpec::Percent(50).resolve(10), 5);
+        assert_eq!(WeightSpec::Percent(50).resolve(1), 1);
+        assert_eq!(WeightSpec::Percent(0).resolve(10), 0);
+        assert_eq!(WeightSpec::Percent(1000).resolve(100), MAX_WEIGHT);
+        assert_eq!(WeightSpec::Absolute(3).resolve(100), 3);
+    }
+
+    #[test]
+    fn help_has_no_blank_line() {
+        assert!(!HELP.contains("\n\n"));
+    }
+}

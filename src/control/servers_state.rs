@@ -1,0 +1,297 @@
+//! HAProxy's server-state format (version 1): the output of `show servers state` and the content
+//! of `server_state_file`, so a state file written by one can be read by the other.
+
+use crate::state::Admin;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+pub const VERSION: &str = "1";
+pub const HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
+
+// HAProxy's admin-state bits (SRV_ADMF_*).
+const ADMF_FMAINT: u32 = 0x01;
+const ADMF_CMAINT: u32 = 0x04;
+const ADMF_FDRAIN: u32 = 0x08;
+// HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED).
+const CHK_CONFIGURED_ENABLED: u32 = 0x06;
+
+/// What a health check last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckResult {
+    /// No check configured.
+    None,
+    /// Configured, no result yet.
+    Pending,
+    Passed,
+    Failed,
+}
+
+/// One server's runtime facts, read from the live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLine {
+    pub be_id: usize,
+    pub be_name: String,
+    pub srv_id: usize,
+    pub srv_name: String,
+    pub addr: SocketAddr,
+    pub up: bool,
+    pub admin: Admin,
+    pub config_disabled: bool,
+    pub uweight: u32,
+    pub iweight: u32,
+    pub since_change_secs: u64,
+    pub check: CheckResult,
+    /// Where checks go when that differs from the server's address.
+    pub check_addr: Option<SocketAddr>,
+}
+
+impl ServerLine {
+    fn admin_bits(&self) -> u32 {
+        match self.admin {
+            Admin::Ready => 0,
+            Admin::Drain => ADMF_FDRAIN,
+            Admin::Maint if self.config_disabled => ADMF_CMAINT,
+            Admin::Maint => ADMF_FMAINT,
+        }
+    }
+
+    /// HAProxy's status words.
+    pub fn status(&self) -> &'static str {
+        match (self.admin, self.up) {
+            (Admin::Maint, _) => "MAINT",
+            (Admin::Drain, true) => "DRAIN",
+            (_, true) => "UP",
+            (_, false) => "DOWN",
+        }
+    }
+
+    /// One line of the server-state format. Check fields lbha does not track (status code, health
+    /// counter, agent) carry HAProxy's "unknown" value 0.
+    pub fn to_line(&self) -> String {
+        let check_result = match self.check {
+            CheckResult::None | CheckResult::Pending => 0,
+            CheckResult::Failed => 2,
+            CheckResult::Passed => 3,
+        };
+        let check_state = if self.check == CheckResult::None { 0 } else { CHK_CONFIGURED_ENABLED };
+        let (check_addr, check_port) = match self.check_addr {
+            Some(a) => (a.ip().to_string(), a.port()),
+            None => ("-".to_string(), 0),
+        };
+        format!(
+            "{} {} {} {} {} {} {} {} {} {} 0 {} 0 {} 0 0 0 - {} - 0 {} {} - 0",
+            self.be_id,
+            self.be_name,
+            self.srv_id,
+            self.srv_name,
+            self.addr.ip(),
+            if self.up { 2 } else { 0 },
+            self.admin_bits(),
+            self.uweight,
+            self.iweight,
+            self.since_change_secs,
+            check_result,
+            check_state,
+            self.addr.port(),
+            check_port,
+            check_addr,
+        )
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "be_id": self.be_id,
+            "be_name": self.be_name,
+            "srv_id": self.srv_id,
+            "srv_name": self.srv_name,
+            "srv_addr": self.addr.ip().to_string(),
+            "srv_port": self.addr.port(),
+            "status": self.status(),
+            "admin": admin_word(self.admin),
+            "weight": self.uweight,
+            "initial_weight": self.iweight,
+            "since_change_secs": self.since_change_secs,
+            "check": self.check,
+        })
+    }
+}
+
+pub fn admin_word(a: Admin) -> &'static str {
+    match a {
+        Admin::Ready => "ready",
+        Admin::Drain => "drain",
+        Admin::Maint => "maint",
+    }
+}
+
+/// The whole document: version, header, one line per server.
+pub fn format(lines: &[ServerLine]) -> String {
+    let mut s = format!("{VERSION}\n{HEADER}\n");
+    for l in lines {
+        s.push_str(&l.to_line());
+        s.push('\n');
+    }
+    s
+}
+
+/// A server as a state file remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedServer {
+    /// 1-based line in the file, for messages.
+    pub line: usize,
+    pub backend: String,
+    pub server: String,
+    admin_bits: u32,
+    pub uweight: u32,
+    pub iweight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateFileError {
+    #[error("line {line}: unsupported format version (value: {value}); expected 1")]
+    Version { line: usize, value: String },
+    #[error("line {line}: expected at least 9 fields, found {found}")]
+    Short { line: usize, found: usize },
+    #[error("line {line}: field {field}: not a number (value: {value})")]
+    Field { line: usize, field: &'static str, value: String },
+}
+
+/// Reads a state file. Good lines are kept even when others are bad; every bad one is reported.
+pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut version_seen = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if !version_seen {
+            version_seen = true;
+            if t != VERSION {
+                errors.push(StateFileError::Version { line, value: t.to_string() });
+                return (out, errors);
+            }
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        if f.len() < 9 {
+            errors.push(StateFileError::Short { line, found: f.len() });
+            continue;
+        }
+        let num = |idx: usize, field: &'static str| {
+            f[idx].parse::<u32>().map_err(|_| StateFileError::Field { line, field, value: f[idx].to_string() })
+        };
+        match (num(6, "srv_admin_state"), num(7, "srv_uweight"), num(8, "srv_iweight")) {
+            (Ok(admin_bits), Ok(uweight), Ok(iweight)) => out.push(SavedServer {
+                line,
+                backend: f[1].to_string(),
+                server: f[3].to_string(),
+                admin_bits,
+                uweight,
+                iweight,
+            }),
+            (a, u, w) => errors.extend([a.err(), u.err(), w.err()].into_iter().flatten()),
+        }
+    }
+    (out, errors)
+}
+
+/// What a saved server's runtime state becomes under the current config: maintenance or drain
+/// forced by an operator is restored; otherwise the config decides. The saved runtime weight is
+/// restored only while the configured weight is the one it was set against (as HAProxy does).
+pub fn restore(saved: &SavedServer, config_weight: u32, config_disabled: bool) -> (Admin, Option<u32>) {
+    let admin = if saved.admin_bits & ADMF_FMAINT != 0 {
+        Admin::Maint
+    } else if saved.admin_bits & ADMF_FDRAIN != 0 {
+        Admin::Drain
+    } else if config_disabled {
+        Admin::Maint
+    } else {
+        Admin::Ready
+    };
+    let weight = (saved.iweight == config_weight).then_some(saved.uweight.min(super::parse::MAX_WEIGHT));
+    (admin, weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(admin: Admin, config_disabled: bool) -> ServerLine {
+        ServerLine {
+            be_id: 2,
+            be_name: "web".into(),
+            srv_id: 1,
+            srv_name: "a".into(),
+            addr: "127.0.0.1:8081".parse().unwrap(),
+            up: true,
+            admin,
+            config_disabled,
+            uweight: 5,
+            iweight: 2,
+            since_change_secs: 30,
+            check: CheckResult::Passed,
+            check_addr: None,
+        }
+    }
+
+    #[test]
+    fn haproxy_line_layout() {
+        let l = line(Admin::Maint, false).to_line();
+        assert_eq!(l, "2 web 1 a 127.0.0.1 2 1 5 2 30 0 3 0 6 0 0 0 - 8081 - 0 0 - - 0");
+        assert_eq!(l.split(' ').count(), HEADER.split(' ').count() - 1);
+        let mut d = line(Admin::Drain, false);
+        d.up = false;
+        d.check = CheckResult::None;
+        d.check_addr = Some("127.0.0.2:9000".parse().unwrap());
+        assert_eq!(d.to_line(), "2 web 1 a 127.0.0.1 0 8 5 2 30 0 0 0 0 0 0 0 - 8081 - 0 9000 127.0.0.2 - 0");
+        assert_eq!(d.status(), "DOWN");
+        assert_eq!(line(Admin::Maint, true).admin_bits(), ADMF_CMAINT);
+    }
+
+    #[test]
+    fn round_trip_through_a_file() {
+        let lines = vec![line(Admin::Maint, false), line(Admin::Drain, false)];
+        let (saved, errors) = parse(&format(&lines));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[0].line, 3);
+        assert_eq!((saved[0].backend.as_str(), saved[0].server.as_str()), ("web", "a"));
+        assert_eq!(restore(&saved[0], 2, false), (Admin::Maint, Some(5)));
+        assert_eq!(restore(&saved[1], 2, false), (Admin::Drain, Some(5)));
+        // The configured weight changed since: the config's weight stands.
+        assert_eq!(restore(&saved[1], 3, false), (Admin::Drain, None));
+    }
+
+    #[test]
+    fn config_decides_unless_an_operator_forced_a_state() {
+        let (saved, _) = parse(&format(&[line(Admin::Maint, true), line(Admin::Ready, false)]));
+        // Disabled in the config when saved, enabled in the config now.
+        assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
+        assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
+        assert_eq!(restore(&saved[1], 2, true).0, Admin::Maint);
+        assert_eq!(restore(&saved[1], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_line_and_field() {
+        let text = "1\n# header\n1 web 1 a 127.0.0.1 2 x 1 1\n1 web 2 b\n1 web 3 c 127.0.0.1 2 0 4 1\n";
+        let (saved, errors) = parse(text);
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].server, "c");
+        assert_eq!(
+            errors,
+            vec![
+                StateFileError::Field { line: 3, field: "srv_admin_state", value: "x".into() },
+                StateFileError::Short { line: 4, found: 4 },
+            ]
+        );
+        assert_eq!(errors[0].to_string(), "line 3: field srv_admin_state: not a number (value: x)");
+        let (saved, errors) = parse("2\n1 web 1 a 127.0.0.1 2 0 1 1\n");
+        assert!(saved.is_empty());
+        assert_eq!(errors, vec![StateFileError::Version { line: 1, value: "2".into() }]);
+    }
+}

@@ -1,0 +1,596 @@
+//! The control socket server: a unix socket speaking [`crate::control`]'s language. Each
+//! connection is its own task; commands run against the live state, and `reload` is handed to the
+//! serve loop so reloads (from here or SIGHUP) never run at the same time.
+
+use super::state_file;
+use crate::config::snapshot::ControlSocketSettings;
+use crate::control::facts::{self, ProcessFacts};
+use crate::control::parse::{Command, HELP, MAX_LINE, ParseError, parse_line};
+use crate::control::reply::{Reply, Session, frame};
+use crate::control::servers_state::{self, admin_word};
+use crate::control::stat_json;
+use crate::control::status::{LastReload, ReloadSummary, render};
+use crate::proxy::Proxy;
+use crate::state::Admin;
+use serde_json::json;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// A connection idle this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CLIENTS: usize = 64;
+/// How long a `reload` command waits for the serve loop.
+const RELOAD_WAIT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(
+        "another lbha is answering on the control socket {0}; stop it first, or give this one another control_socket.path (or -S)"
+    )]
+    InUse(PathBuf),
+    #[error("{0} exists and is not a socket; refusing to replace it (control_socket.path)")]
+    NotSocket(PathBuf),
+    #[error("cannot create the directory {path} for the control socket: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error("cannot create the control socket {path}: {source}")]
+    Bind { path: PathBuf, source: io::Error },
+}
+
+/// A bound control socket, not yet served. Dropped unserved (the daemon failed to start), it
+/// removes its file.
+pub struct ControlSocket {
+    listener: Option<std::os::unix::net::UnixListener>,
+    path: PathBuf,
+    /// Device and inode of the socket file we created, so we only ever remove our own.
+    id: (u64, u64),
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            remove_if_ours(&self.path, self.id);
+        }
+    }
+}
+
+fn remove_if_ours(path: &std::path::Path, id: (u64, u64)) {
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && (m.dev(), m.ino()) == id
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!("cannot remove {}: {e}", path.display());
+    }
+}
+
+impl ControlSocket {
+    /// Creates the directory, refuses if another daemon answers on the path, replaces a stale
+    /// socket file, and binds with the configured mode. The socket is bound under a temporary
+    /// name, given its mode, then renamed into place, so it is never reachable with looser bits.
+    pub fn open(s: &ControlSocketSettings) -> Result<Self, ControlError> {
+        let path = s.path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(|source| ControlError::Dir { path: dir.to_path_buf(), source })?;
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_socket() => return Err(ControlError::NotSocket(path)),
+            Ok(_) => match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(_) => return Err(ControlError::InUse(path)),
+                Err(e) => tracing::info!("replacing stale control socket {} ({e})", path.display()),
+            },
+            Err(_) => {}
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let bind_err = |source| ControlError::Bind { path: path.clone(), source };
+        let listener = std::os::unix::net::UnixListener::bind(&tmp).map_err(bind_err)?;
+        let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(s.mode))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .and_then(|()| std::fs::symlink_metadata(&path));
+        let meta = match placed {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(bind_err(e));
+            }
+        };
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        Ok(Self { listener: Some(listener), path, id: (meta.dev(), meta.ino()) })
+    }
+}
+
+/// Asks the serve loop to reload; it answers with the new generation or every error.
+pub struct ReloadRequest {
+    pub terminate: bool,
+    pub reply: oneshot::Sender<Result<u64, String>>,
+}
+
+/// One reload: when, what asked for it, and the generation or every error.
+struct Outcome {
+    at: Instant,
+    trigger: &'static str,
+    result: Result<u64, Vec<String>>,
+}
+
+/// Reload outcomes since start.
+#[derive(Default)]
+struct ReloadLog {
+    succeeded: u64,
+    failed: u64,
+    last: Option<Outcome>,
+}
+
+/// What every control connection shares with the daemon.
+pub struct Shared {
+    pub proxy: Arc<Proxy>,
+    config: PathBuf,
+    /// `control_socket` as the config said at start, to notice a reload changing it.
+    configured_socket: ControlSocketSettings,
+    /// The path actually served (the config's, or `-S`).
+    serving: PathBuf,
+    threads: usize,
+    maxconn: u32,
+    reload_tx: mpsc::Sender<ReloadRequest>,
+    reloads: Mutex<ReloadLog>,
+}
+
+impl Shared {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        config: PathBuf,
+        serving: PathBuf,
+        threads: usize,
+        reload_tx: mpsc::Sender<ReloadRequest>,
+    ) -> Arc<Self> {
+        let (maxconn, configured_socket) = {
+            let active = proxy.active.load();
+            let g = &active.snap.global;
+            (g.maxconn, g.control_socket.clone())
+        };
+        Arc::new(Self {
+            proxy,
+            config,
+            configured_socket,
+            serving,
+            threads,
+            maxconn,
+            reload_tx,
+            reloads: Mutex::new(ReloadLog::default()),
+        })
+    }
+
+    /// Records a reload's outcome (for `show info` and `lbha status`) and saves server state.
+    pub async fn record_reload(&self, trigger: &'static str, r: &Result<u64, String>) {
+        {
+            let mut log = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
+            match r {
+                Ok(_) => log.succeeded += 1,
+                Err(_) => log.failed += 1,
+            }
+            log.last = Some(Outcome { at: Instant::now(), trigger, result: r.clone().map_err(|e| error_lines(&e)) });
+        }
+        if r.is_ok() {
+            let active = self.proxy.active.load();
+            if active.snap.global.control_socket != self.configured_socket {
+                tracing::warn!(
+                    "control_socket settings changed; they take effect at the next restart (still serving {})",
+                    self.serving.display()
+                );
+            }
+            self.save_state().await;
+        }
+    }
+
+    fn reload_summary(&self) -> ReloadSummary {
+        let log = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
+        ReloadSummary {
+            succeeded: log.succeeded,
+            failed: log.failed,
+            last: log.last.as_ref().map(|o| LastReload {
+                ok: o.result.is_ok(),
+                trigger: o.trigger.into(),
+                ago_sec: o.at.elapsed().as_secs(),
+                generation: o.result.as_ref().ok().copied(),
+                errors: o.result.as_ref().err().cloned().unwrap_or_default(),
+            }),
+        }
+    }
+
+    fn process(&self) -> ProcessFacts {
+        ProcessFacts {
+            pid: std::process::id(),
+            uptime: self.proxy.started.elapsed(),
+            threads: self.threads,
+            maxconn: self.maxconn,
+            config: self.config.display().to_string(),
+            stopping: *self.proxy.drain.borrow(),
+            node: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Writes `server_state_file`, if configured, off the async threads.
+    pub async fn save_state(&self) {
+        let proxy = self.proxy.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || state_file::save(&proxy)).await {
+            tracing::warn!("saving server state failed: {e}");
+        }
+    }
+}
+
+fn error_lines(e: &str) -> Vec<String> {
+    e.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// A serving control socket.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+pub fn spawn(mut sock: ControlSocket, shared: Arc<Shared>) -> io::Result<Running> {
+    let std_l = sock.listener.take().ok_or_else(|| io::Error::other("control socket already served"))?;
+    let listener = match tokio::net::UnixListener::from_std(std_l) {
+        Ok(l) => l,
+        Err(e) => {
+            remove_if_ours(&sock.path, sock.id);
+            return Err(e);
+        }
+    };
+    let (stop, rx) = watch::channel(false);
+    tracing::info!("control socket listening on {}", sock.path.display());
+    let task = tokio::spawn(accept_loop(listener, shared, rx));
+    Ok(Running { stop, task, path: sock.path.clone(), id: sock.id })
+}
+
+impl Running {
+    /// Stops accepting, ends open connections, and removes the socket file if it is still ours.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        remove_if_ours(&self.path, self.id);
+    }
+}
+
+async fn accept_loop(l: tokio::net::UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let accepted = tokio::select! {
+            r = l.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // Reap finished connections so the set does not grow.
+        while conns.try_join_next().is_some() {}
+        match accepted {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                conns.spawn(async move {
+                    if let Err(e) = serve_conn(stream, &shared).await {
+                        tracing::debug!("control connection ended: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!("control socket accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+enum LineRead {
+    Line,
+    TooLong,
+    Eof,
+}
+
+/// Reads one line into `out` (without its end), discarding past [`MAX_LINE`] bytes.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, out: &mut Vec<u8>) -> io::Result<LineRead> {
+    out.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(match (any, too_long) {
+                (false, _) => LineRead::Eof,
+                (true, true) => LineRead::TooLong,
+                (true, false) => LineRead::Line,
+            });
+        }
+        any = true;
+        let (chunk, used, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], i + 1, true),
+            None => (avail, avail.len(), false),
+        };
+        if !too_long {
+            out.extend_from_slice(chunk);
+            if out.len() > MAX_LINE {
+                too_long = true;
+                out.clear();
+            }
+        }
+        r.consume(used);
+        if done {
+            break;
+        }
+    }
+    if out.last() == Some(&b'\r') {
+        out.pop();
+    }
+    Ok(if too_long { LineRead::TooLong } else { LineRead::Line })
+}
+
+/// Sends bytes, giving up on a client that stops reading.
+async fn send<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(IDLE_TIMEOUT, w.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+    }
+}
+
+async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut session = Session::default();
+    let mut buf = Vec::new();
+    loop {
+        let read = match tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut r, &mut buf)).await {
+            Ok(res) => res?,
+            Err(_) => return Ok(()),
+        };
+        let line = match read {
+            LineRead::Eof => return Ok(()),
+            LineRead::TooLong => {
+                let reply = Reply::error(ParseError::TooLong.to_string());
+                send(&mut w, frame(&reply, false, session).as_bytes()).await?;
+                continue;
+            }
+            LineRead::Line => match std::str::from_utf8(&buf) {
+                Ok(l) => l.to_string(),
+                Err(_) => {
+                    let reply = Reply::error(ParseError::NotUtf8.to_string());
+                    send(&mut w, frame(&reply, false, session).as_bytes()).await?;
+                    continue;
+                }
+            },
+        };
+        let parsed = parse_line(&line);
+        if parsed.is_empty() && session.prompt {
+            send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
+        }
+        for p in parsed {
+            let reply = match p.command {
+                Err(e) => Reply::error(e.to_string()),
+                Ok(Command::Quit) => {
+                    w.shutdown().await?;
+                    return Ok(());
+                }
+                Ok(Command::Prompt) => {
+                    session.prompt = !session.prompt;
+                    Reply::ok("", json!({ "prompt": session.prompt }))
+                }
+                Ok(Command::SetSeverityOutput(s)) => {
+                    session.severity = s;
+                    Reply::ok("", json!({}))
+                }
+                Ok(cmd) => execute(shared, cmd).await,
+            };
+            send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
+        }
+    }
+}
+
+/// Runs one command against the live state.
+pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
+    let active = shared.proxy.active.load_full();
+    match cmd {
+        Command::Help => Reply::ok(HELP, json!({ "help": HELP.lines().collect::<Vec<_>>() })),
+        Command::ShowInfo => {
+            let f = facts::info_fields(&active, &shared.process(), &shared.reload_summary());
+            Reply::ok(stat_json::info_text(&f), stat_json::info_json(&f))
+        }
+        Command::ShowStat(filter) => {
+            if let Some(px) = &filter.proxy
+                && active.snap.frontend(px).is_none()
+                && active.snap.backend(px).is_none()
+            {
+                return Reply::error("No such proxy.");
+            }
+            let rows = stat_json::filter_rows(crate::stats::csv_rows(&active), &filter);
+            Reply::ok(crate::stats::csv_from_rows(&rows), stat_json::stat_json(&rows))
+        }
+        Command::ShowServersState { backend } => {
+            let only = match &backend {
+                None => None,
+                Some(b) => match active.snap.backend(b) {
+                    Some((i, _)) => Some(i),
+                    None => return Reply::error("Can't find backend."),
+                },
+            };
+            let lines = facts::server_lines(&active, only);
+            Reply::ok(
+                servers_state::format(&lines),
+                serde_json::Value::Array(lines.iter().map(|l| l.to_json()).collect()),
+            )
+        }
+        Command::ShowBackend => {
+            let (text, json) = facts::backends(&active);
+            Reply::ok(text, json)
+        }
+        Command::ShowStatus => {
+            // VRRP instances are not run by this daemon yet: the section says so.
+            let st = facts::status(&active, &shared.process(), shared.reload_summary(), Vec::new());
+            let json = serde_json::to_value(&st).unwrap_or_else(|e| json!({ "errorStr": e.to_string() }));
+            Reply::ok(render(&st), json)
+        }
+        // As in HAProxy, `enable server` ends maintenance only; a drain stays.
+        Command::EnableServer(r) => {
+            let keep_drain = facts::find_server(&active, &r)
+                .is_ok_and(|(bi, si)| active.rt.backends[bi].servers[si].admin() == Admin::Drain);
+            let a = if keep_drain { Admin::Drain } else { Admin::Ready };
+            set_admin(shared, &active, &r, a).await
+        }
+        Command::DisableServer(r) => set_admin(shared, &active, &r, Admin::Maint).await,
+        Command::SetServerState(r, a) => set_admin(shared, &active, &r, a).await,
+        Command::SetServerWeight(r, spec) => {
+            let (bi, si) = match facts::find_server(&active, &r) {
+                Ok(x) => x,
+                Err(e) => return Reply::error(e),
+            };
+            let initial = active.snap.backends[bi].servers[si].weight;
+            let w = spec.resolve(initial);
+            let rt = &active.rt.backends[bi].servers[si];
+            let old = rt.weight();
+            rt.set_weight(w);
+            tracing::info!("server {r} weight {old} -> {w} (control socket)");
+            shared.save_state().await;
+            server_reply(&r, rt.admin(), w, initial)
+        }
+        Command::GetWeight(r) => match facts::find_server(&active, &r) {
+            Ok((bi, si)) => {
+                let w = active.rt.backends[bi].servers[si].weight();
+                let initial = active.snap.backends[bi].servers[si].weight;
+                Reply::ok(format!("{w} (initial {initial})"), json!({ "weight": w, "initial_weight": initial }))
+            }
+            Err(e) => Reply::error(e),
+        },
+        Command::Reload { terminate } => reload(shared, terminate).await,
+        // Connection-level commands are handled by the connection loop.
+        Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) => Reply::ok("", json!({})),
+    }
+}
+
+async fn set_admin(shared: &Shared, active: &crate::proxy::Active, r: &crate::control::ServerRef, a: Admin) -> Reply {
+    let (bi, si) = match facts::find_server(active, r) {
+        Ok(x) => x,
+        Err(e) => return Reply::error(e),
+    };
+    let rt = &active.rt.backends[bi].servers[si];
+    let old = rt.admin();
+    rt.set_admin(a);
+    if old != a {
+        tracing::info!("server {r} admin state {} -> {} (control socket)", admin_word(old), admin_word(a));
+    }
+    shared.save_state().await;
+    server_reply(r, a, rt.weight(), active.snap.backends[bi].servers[si].weight)
+}
+
+/// HAProxy answers a successful server change with nothing; the JSON form shows the result.
+fn server_reply(r: &crate::control::ServerRef, a: Admin, weight: u32, initial: u32) -> Reply {
+    Reply::ok(
+        "",
+        json!({
+            "backend": r.backend,
+            "server": r.server,
+            "admin": admin_word(a),
+            "weight": weight,
+            "initial_weight": initial,
+        }),
+    )
+}
+
+async fn reload(shared: &Shared, terminate: bool) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    if shared.reload_tx.send(ReloadRequest { terminate, reply: tx }).await.is_err() {
+        return Reply::error("The daemon is stopping; no reload.");
+    }
+    match tokio::time::timeout(RELOAD_WAIT, rx).await {
+        Ok(Ok(Ok(generation))) => Reply::ok(
+            format!("Success=1\n--\nconfiguration reloaded: generation {generation}"),
+            json!({ "success": true, "generation": generation }),
+        ),
+        Ok(Ok(Err(e))) => {
+            let errors = error_lines(&e);
+            let serving = shared.proxy.active.load().generation;
+            let msg = format!("reload failed, still serving generation {serving}");
+            Reply::Err {
+                text: format!("Success=0\n--\n{msg}:\n{}", errors.join("\n")),
+                json: json!({ "success": false, "errorStr": msg, "errors": errors }),
+            }
+        }
+        Ok(Err(_)) => Reply::error("The daemon stopped before the reload finished."),
+        Err(_) => Reply::error(format!("The reload did not finish within {}s.", RELOAD_WAIT.as_secs())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8]) -> Vec<Result<String, &'static str>> {
+        let mut r = BufReader::new(input);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match read_line(&mut r, &mut buf).await.unwrap() {
+                LineRead::Eof => return out,
+                LineRead::TooLong => out.push(Err("too long")),
+                LineRead::Line => out.push(Ok(String::from_utf8_lossy(&buf).into_owned())),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_are_bounded_and_the_stream_goes_on() {
+        let mut input = b"show info\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\nhelp\nlast");
+        assert_eq!(
+            lines(&input).await,
+            vec![Ok("show info".into()), Err("too long"), Ok("help".into()), Ok("last".into())]
+        );
+    }
+
+    #[test]
+    fn refuses_to_replace_a_file_and_replaces_a_stale_socket() {
+        let dir = std::env::temp_dir().join(format!("lbha-ctl-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let settings = ControlSocketSettings { path: dir.join("run").join("lbha.sock"), mode: 0o600 };
+        // Creates the directory and the socket with its mode.
+        let s = ControlSocket::open(&settings).unwrap();
+        let m = std::fs::metadata(&settings.path).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+        // A second one is refused while the first answers.
+        assert!(matches!(ControlSocket::open(&settings), Err(ControlError::InUse(_))));
+        // Dropped unserved, it removes its own file.
+        drop(s);
+        assert!(!settings.path.exists());
+        // A file left by a dead process is stale and is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&settings.path).unwrap());
+        assert!(settings.path.exists());
+        let s2 = ControlSocket::open(&settings).unwrap();
+        drop(s2);
+        std::fs::write(&settings.path, "not a socket").unwrap();
+        let e = ControlSocket::open(&settings).err().unwrap();
+        assert!(matches!(e, ControlError::NotSocket(_)), "{e}");
+        assert!(e.to_string().contains("lbha.sock"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,241 @@
+//! Log line formats: syslog framing (RFC 3164 and RFC 5424) and HAProxy's `httplog` / `tcplog`
+//! messages. Pure: time and host name come in as arguments.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// Syslog severities (RFC 5424 §6.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "emerg" => Level::Emerg,
+            "alert" => Level::Alert,
+            "crit" => Level::Crit,
+            "err" => Level::Err,
+            "warning" => Level::Warning,
+            "notice" => Level::Notice,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// Facility names as HAProxy and syslog spell them.
+pub fn facility(s: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp",
+        "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    ];
+    NAMES.iter().position(|n| *n == s).map(|i| i as u8)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Rfc3164,
+    Rfc5424,
+}
+
+/// Calendar parts of a UTC time, taken from humantime's fixed-width RFC 3339 rendering.
+struct Parts {
+    year: String,
+    month: usize,
+    day: String,
+    hms: String,
+    millis: String,
+    rfc3339: String,
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+fn parts(t: SystemTime) -> Parts {
+    let s = humantime::format_rfc3339_millis(t).to_string();
+    // "2026-11-25T02:49:33.123Z"
+    let month = s.get(5..7).and_then(|m| m.parse::<usize>().ok()).unwrap_or(1).clamp(1, 12) - 1;
+    Parts {
+        year: s.get(0..4).unwrap_or("1970").to_string(),
+        month,
+        day: s.get(8..10).unwrap_or("01").to_string(),
+        hms: s.get(11..19).unwrap_or("00:00:00").to_string(),
+        millis: s.get(20..23).unwrap_or("000").to_string(),
+        rfc3339: s,
+    }
+}
+
+/// HAProxy's accept date: `25/Nov/2026:02:49:33.123`.
+pub fn accept_date(t: SystemTime) -> String {
+    let p = parts(t);
+    format!("{}/{}/{}:{}.{}", p.day, MONTHS[p.month], p.year, p.hms, p.millis)
+}
+
+/// A complete syslog datagram.
+pub fn syslog_line(
+    framing: Framing,
+    facility: u8,
+    level: Level,
+    now: SystemTime,
+    host: &str,
+    pid: u32,
+    msg: &str,
+) -> String {
+    let pri = facility as u32 * 8 + level as u32;
+    let p = parts(now);
+    match framing {
+        Framing::Rfc3164 => {
+            let day = p.day.trim_start_matches('0');
+            format!("<{pri}>{} {:>2} {} {host} lbha[{pid}]: {msg}", MONTHS[p.month], day, p.hms)
+        }
+        Framing::Rfc5424 => format!("<{pri}>1 {} {host} lbha {pid} - - {msg}", p.rfc3339),
+    }
+}
+
+/// What one HTTP exchange did, for an `httplog` line.
+#[derive(Debug, Clone)]
+pub struct HttpRecord<'a> {
+    pub client: SocketAddr,
+    pub accepted: SystemTime,
+    pub frontend: &'a str,
+    pub backend: &'a str,
+    pub server: &'a str,
+    /// Tq/Tw/Tc/Tr/Tt in milliseconds; -1 where the phase never happened.
+    pub timers: [i64; 5],
+    pub status: u16,
+    pub bytes: u64,
+    /// Two letters: who ended it and in which phase ("--" for a normal end).
+    pub termination: [char; 2],
+    pub retries: u32,
+    pub request_line: &'a str,
+}
+
+/// HAProxy's `option httplog` message.
+pub fn httplog(r: &HttpRecord<'_>) -> String {
+    let [tq, tw, tc, tr, tt] = r.timers;
+    format!(
+        "{} [{}] {} {}/{} {tq}/{tw}/{tc}/{tr}/{tt} {} {} - - {}{}-- 0/0/0/0/{} 0/0 \"{}\"",
+        r.client,
+        accept_date(r.accepted),
+        r.frontend,
+        r.backend,
+        r.server,
+        r.status,
+        r.bytes,
+        r.termination[0],
+        r.termination[1],
+        r.retries,
+        r.request_line.replace('"', "%22"),
+    )
+}
+
+/// What one TCP session did, for a `tcplog` line.
+#[derive(Debug, Clone)]
+pub struct TcpRecord<'a> {
+    pub client: SocketAddr,
+    pub accepted: SystemTime,
+    pub frontend: &'a str,
+    pub backend: &'a str,
+    pub server: &'a str,
+    /// Tw/Tc/Tt in milliseconds.
+    pub timers: [i64; 3],
+    pub bytes: u64,
+    pub termination: [char; 2],
+    pub retries: u32,
+}
+
+/// HAProxy's `option tcplog` message.
+pub fn tcplog(r: &TcpRecord<'_>) -> String {
+    let [tw, tc, tt] = r.timers;
+    format!(
+        "{} [{}] {} {}/{} {tw}/{tc}/{tt} {} {}{} 0/0/0/0/{} 0/0",
+        r.client,
+        accept_date(r.accepted),
+        r.frontend,
+        r.backend,
+        r.server,
+        r.bytes,
+        r.termination[0],
+        r.termination[1],
+        r.retries,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn t() -> SystemTime {
+        // 2026-11-05T02:49:33.123Z
+        UNIX_EPOCH + Duration::from_millis(1_793_846_973_123)
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(accept_date(t()), "05/Nov/2026:02:49:33.123");
+    }
+
+    #[test]
+    fn syslog_framings() {
+        assert_eq!(
+            syslog_line(Framing::Rfc3164, 18, Level::Info, t(), "lb1", 42, "hello"),
+            "<150>Nov  5 02:49:33 lb1 lbha[42]: hello"
+        );
+        assert_eq!(
+            syslog_line(Framing::Rfc5424, 16, Level::Notice, t(), "lb1", 42, "hello"),
+            "<133>1 2026-11-05T02:49:33.123Z lb1 lbha 42 - - hello"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(facility("local2"), Some(18));
+        assert_eq!(facility("kern"), Some(0));
+        assert_eq!(facility("local9"), None);
+        assert_eq!(Level::parse("info"), Some(Level::Info));
+        assert_eq!(Level::parse("loud"), None);
+    }
+
+    #[test]
+    fn http_and_tcp_lines() {
+        let r = HttpRecord {
+            client: "192.0.2.7:40000".parse().unwrap(),
+            accepted: t(),
+            frontend: "http_80_in",
+            backend: "php_server",
+            server: "php_server_1",
+            timers: [0, 0, 1, 5, 7],
+            status: 200,
+            bytes: 1234,
+            termination: ['-', '-'],
+            retries: 0,
+            request_line: "GET /index.php HTTP/1.1",
+        };
+        assert_eq!(
+            httplog(&r),
+            "192.0.2.7:40000 [05/Nov/2026:02:49:33.123] http_80_in php_server/php_server_1 0/0/1/5/7 200 1234 - - ---- 0/0/0/0/0 0/0 \"GET /index.php HTTP/1.1\""
+        );
+        let t2 = TcpRecord {
+            client: "192.0.2.7:40001".parse().unwrap(),
+            accepted: t(),
+            frontend: "db",
+            backend: "db",
+            server: "s1",
+            timers: [0, 1, 900],
+            bytes: 77,
+            termination: ['C', 'D'],
+            retries: 1,
+        };
+        assert_eq!(tcplog(&t2), "192.0.2.7:40001 [05/Nov/2026:02:49:33.123] db db/s1 0/1/900 77 CD 0/0/0/0/1 0/0");
+    }
+}

@@ -1,0 +1,58 @@
+//! Getting a server slot: pick a server with room (below its `maxconn`), or wait in the backend
+//! queue until a session ends, for at most `timeout queue`.
+
+use crate::balance;
+use crate::config::snapshot::Backend;
+use crate::state::{BackendRt, SessionGuard};
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    /// No server is up (or all are in maintenance).
+    NoServer,
+    /// Servers are up but stayed full for `timeout queue`.
+    QueueTimeout,
+}
+
+/// A server index and its open session. `avoid` is the server a redispatch moves away from;
+/// `prefer` the one persistence designates (taken while it is up, waited for while it is full).
+pub async fn acquire(
+    be: &Backend,
+    brt: &BackendRt,
+    key: &balance::Request<'_>,
+    avoid: Option<usize>,
+    prefer: Option<usize>,
+) -> Result<(usize, SessionGuard), NoSlot> {
+    let deadline = Instant::now() + be.timeouts.queue;
+    loop {
+        let preferred = prefer.filter(|&p| avoid.is_none() && brt.servers.get(p).is_some_and(|s| s.usable()));
+        let pick = match (avoid, preferred) {
+            (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
+            (None, Some(p)) => Some(p),
+            (None, None) => be.selector.pick(key, brt),
+        };
+        if let Some(si) = pick {
+            let srv = &brt.servers[si];
+            if let Some(g) = srv.counters.try_open_session(srv.maxconn.load(Relaxed), &brt.counters) {
+                return Ok((si, g));
+            }
+            // Another request took the last slot between the pick and here: pick again. A full
+            // persistent server is waited for instead.
+            if preferred.is_none() {
+                continue;
+            }
+        }
+        if !brt.servers.iter().any(|s| s.usable() && s.full()) {
+            return Err(NoSlot::NoServer);
+        }
+        let q = &brt.counters.queue;
+        let waiting = q.cur.fetch_add(1, Relaxed) + 1;
+        q.max.fetch_max(waiting, Relaxed);
+        let woke = tokio::time::timeout_at(deadline, q.notify.notified()).await;
+        q.cur.fetch_sub(1, Relaxed);
+        if woke.is_err() {
+            return Err(NoSlot::QueueTimeout);
+        }
+    }
+}

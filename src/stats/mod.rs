@@ -1,0 +1,176 @@
+//! The stats listener: HTML for people, `;csv` with HAProxy's columns for scripts, Prometheus
+//! text for scrapers, all rendered from the same rows.
+
+pub mod csv;
+pub mod html;
+pub mod prometheus;
+pub mod rows;
+
+pub use csv::{HEADER as CSV_HEADER, csv, csv_from_rows, csv_rows};
+
+use crate::config::snapshot::StatsSettings;
+use crate::proxy::Active;
+use crate::proxy::body::{ProxyBody, full};
+use crate::state::Admin;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use std::time::Duration;
+
+/// Whether the `Authorization` header carries one of the configured `user:password` pairs.
+fn authorized<B>(req: &Request<B>, st: &StatsSettings) -> bool {
+    if st.auth.is_empty() {
+        return true;
+    }
+    let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(b64) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else {
+        return false;
+    };
+    let Some(decoded) = base64_decode(b64.trim()) else {
+        return false;
+    };
+    let Ok(pair) = std::str::from_utf8(&decoded) else {
+        return false;
+    };
+    st.auth.iter().any(|(u, p)| pair.split_once(':') == Some((u.as_str(), p.as_str())))
+}
+
+/// Standard base64 (RFC 4648) with padding, as Basic auth uses.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = s.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for chunk in bytes.chunks(4) {
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || chunk[..4 - pad].contains(&b'=') {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let b = n.to_be_bytes();
+        out.extend_from_slice(&b[1..4 - pad]);
+    }
+    Some(out)
+}
+
+/// Answers a GET on a stats listener: Prometheus text at `/metrics`, CSV when the URI has `;csv`,
+/// HTML otherwise. `admin` says whether this client may change server states from the page.
+pub fn serve<B>(
+    req: &Request<B>,
+    st: &StatsSettings,
+    active: &Active,
+    uptime: Duration,
+    admin: bool,
+) -> Response<ProxyBody> {
+    if !authorized(req, st) {
+        let mut r = Response::new(full(
+            "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+        ));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        let realm = st.realm.replace('"', "'");
+        if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return r;
+    }
+    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let (body, ctype) = if req.uri().path() == st.metrics_uri {
+        (prometheus::metrics(active, uptime), "text/plain; version=0.0.4; charset=utf-8")
+    } else if pq.contains(";csv") {
+        (csv::csv(active), "text/plain")
+    } else {
+        (html::html(st, active, uptime, admin), "text/html; charset=utf-8")
+    };
+    let mut r = Response::new(full(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Whether a request is for this stats listener at all (page, CSV or metrics).
+pub fn wants<B>(req: &Request<B>, st: &StatsSettings) -> bool {
+    req.uri().path() == st.metrics_uri
+        || req.uri().path_and_query().is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+}
+
+/// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`).
+pub fn apply_admin(active: &Active, form: &str) -> Result<String, String> {
+    let mut backend = None;
+    let mut servers = Vec::new();
+    let mut action = None;
+    for (k, v) in form.split('&').filter_map(|kv| kv.split_once('=')) {
+        let v = url_decode(v).ok_or_else(|| format!("bad encoding in {k}"))?;
+        match k {
+            "b" => backend = Some(v),
+            "s" => servers.push(v),
+            "action" => action = Some(v),
+            _ => {}
+        }
+    }
+    let backend = backend.ok_or("missing backend (b)")?;
+    let admin = match action.as_deref() {
+        Some("ready") => Admin::Ready,
+        Some("drain") => Admin::Drain,
+        Some("maint") => Admin::Maint,
+        other => return Err(format!("unknown action {other:?} (ready, drain, maint)")),
+    };
+    let (bi, b) = active.snap.backend(&backend).ok_or_else(|| format!("no backend {backend:?}"))?;
+    if servers.is_empty() {
+        return Err("no server selected".into());
+    }
+    for s in &servers {
+        let si = b.servers.iter().position(|x| &x.name == s).ok_or_else(|| format!("no server {backend}/{s}"))?;
+        active.rt.backends[bi].servers[si].set_admin(admin);
+    }
+    Ok(format!("{} server(s) of {backend} set to {admin:?}", servers.len()))
+}
+
+fn url_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_decode;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("YWRtaW46MTIzNDU2").unwrap(), b"admin:123456");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert!(base64_decode("YQ=").is_none());
+        assert!(base64_decode("Y!==").is_none());
+        assert!(base64_decode("=AAA").is_none());
+    }
+}

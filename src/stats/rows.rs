@@ -1,0 +1,122 @@
+//! One row per frontend, server and backend: the figures every stats view renders.
+
+use crate::proxy::Active;
+use crate::state::{Admin, Counters};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Frontend = 0,
+    Backend = 1,
+    Server = 2,
+}
+
+pub struct Row<'a> {
+    pub kind: Kind,
+    pub px: &'a str,
+    pub sv: &'a str,
+    pub c: &'a Counters,
+    pub slim: Option<u32>,
+    /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check".
+    pub status: &'static str,
+    pub weight: Option<u32>,
+    pub act: u32,
+    pub bck: u32,
+    /// Servers: times it went DOWN; seconds since the last change; seconds DOWN in all.
+    pub chkdown: Option<u64>,
+    pub chkfail: Option<u64>,
+    pub lastchg: Option<u64>,
+    pub downtime: Option<u64>,
+    pub check_status: String,
+    pub check_ms: Option<u64>,
+    pub backup: bool,
+}
+
+impl<'a> Row<'a> {
+    fn proxy(kind: Kind, px: &'a str, sv: &'a str, c: &'a Counters) -> Row<'a> {
+        Row {
+            kind,
+            px,
+            sv,
+            c,
+            slim: None,
+            status: "OPEN",
+            weight: None,
+            act: 0,
+            bck: 0,
+            chkdown: None,
+            chkfail: None,
+            lastchg: None,
+            downtime: None,
+            check_status: String::new(),
+            check_ms: None,
+            backup: false,
+        }
+    }
+}
+
+/// Proxy by proxy in config order, as HAProxy lists them: the FRONTEND row, then the servers,
+/// then the BACKEND row (a `listen` section has all three under one name).
+pub fn rows(active: &Active) -> Vec<Row<'_>> {
+    let snap = &active.snap;
+    let mut names: Vec<&str> = snap.frontends.iter().map(|f| f.name.as_str()).collect();
+    for b in &snap.backends {
+        if !names.contains(&b.name.as_str()) {
+            names.push(&b.name);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        if let Some((i, f)) = snap.frontend(name) {
+            let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt.frontends[i]);
+            r.slim = f.maxconn;
+            out.push(r);
+        }
+        if let Some((bi, _)) = snap.backend(name) {
+            backend_rows(active, bi, &mut out);
+        }
+    }
+    out
+}
+
+fn backend_rows<'a>(active: &'a Active, bi: usize, out: &mut Vec<Row<'a>>) {
+    let b = &active.snap.backends[bi];
+    {
+        let brt = &active.rt.backends[bi];
+        let (mut act, mut bck, mut weight) = (0, 0, 0);
+        for (si, s) in b.servers.iter().enumerate() {
+            let rt = &brt.servers[si];
+            let usable = rt.usable();
+            if usable {
+                weight += rt.weight();
+                if s.backup { bck += 1 } else { act += 1 }
+            }
+            let checked = s.check.is_some();
+            let status = if checked || !rt.is_up() || rt.admin() != Admin::Ready { rt.status() } else { "no check" };
+            let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
+            out.push(Row {
+                kind: Kind::Server,
+                px: &b.name,
+                sv: &s.name,
+                c: &rt.counters,
+                slim: s.maxconn,
+                status,
+                weight: Some(rt.weight()),
+                act: u32::from(!s.backup),
+                bck: u32::from(s.backup),
+                chkdown: checked.then(|| rt.down_transitions.load(std::sync::atomic::Ordering::Relaxed)),
+                chkfail: checked.then(|| rt.check_failures.load(std::sync::atomic::Ordering::Relaxed)),
+                lastchg: Some(rt.since_change().as_secs()),
+                downtime: checked.then(|| rt.downtime().as_secs()),
+                check_status,
+                check_ms: checked.then(|| rt.check_duration_ms.load(std::sync::atomic::Ordering::Relaxed)),
+                backup: s.backup,
+            });
+        }
+        let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);
+        r.status = if brt.nbsrv() > 0 { "UP" } else { "DOWN" };
+        r.weight = Some(weight);
+        r.act = act;
+        r.bck = bck;
+        out.push(r);
+    }
+}

@@ -1,0 +1,238 @@
+//! TLS settings built at config load: certificate files are read and checked once, so a bad or
+//! missing file is a config error naming it, and a handshake never touches the disk.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: String },
+    #[error("{path} holds no certificate")]
+    NoCert { path: PathBuf },
+    #[error("{path} holds no private key")]
+    NoKey { path: PathBuf },
+    #[error("{path}: key does not fit the certificate or is not supported: {error}")]
+    BadKey { path: PathBuf, error: String },
+    #[error("{path}: no .pem file in this directory")]
+    EmptyDir { path: PathBuf },
+    #[error("{path}: {error}")]
+    Ca { path: PathBuf, error: String },
+    #[error("TLS setup failed: {0}")]
+    Rustls(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// A PEM file with the certificate chain and the private key (HAProxy's `crt` file).
+fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let read_err = |e: rustls_pki_types::pem::Error| TlsError::Read { path: path.to_path_buf(), error: e.to_string() };
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(path).map_err(read_err)?.collect::<Result<_, _>>().map_err(read_err)?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCert { path: path.to_path_buf() });
+    }
+    let key = PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
+        e => read_err(e),
+    })?;
+    let ck = CertifiedKey::from_der(certs, key, &provider())
+        .map_err(|e| TlsError::BadKey { path: path.to_path_buf(), error: e.to_string() })?;
+    Ok(Arc::new(ck))
+}
+
+/// `crt` may be a file or a directory of `.pem` files (one certificate each, chosen by SNI; the
+/// first in name order is the default, as in HAProxy).
+pub fn load_certs(crt: &Path) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
+    if crt.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(crt)
+            .map_err(|e| TlsError::Read { path: crt.to_path_buf(), error: e.to_string() })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(TlsError::EmptyDir { path: crt.to_path_buf() });
+        }
+        files.iter().map(|f| load_pair(f)).collect()
+    } else {
+        Ok(vec![load_pair(crt)?])
+    }
+}
+
+/// Picks the certificate whose names cover the client's SNI; remembers the answer per name.
+#[derive(Debug)]
+struct SniResolver {
+    certs: Vec<Arc<CertifiedKey>>,
+    cache: Mutex<HashMap<String, usize>>,
+}
+
+impl SniResolver {
+    fn index_for(&self, sni: &str) -> usize {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&i) = cache.get(sni) {
+            return i;
+        }
+        let found = ServerName::try_from(sni.to_string()).ok().and_then(|name| {
+            self.certs.iter().position(|ck| {
+                ck.end_entity_cert()
+                    .ok()
+                    .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
+                    .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+            })
+        });
+        let i = found.unwrap_or(0);
+        if cache.len() < 10_000 {
+            cache.insert(sni.to_string(), i);
+        }
+        i
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let i = hello.server_name().map_or(0, |n| self.index_for(n));
+        self.certs.get(i).cloned()
+    }
+}
+
+/// Server side of a `bind ... ssl crt FILE [alpn LIST]`.
+pub fn server_config(crt: &Path, alpn: &[String]) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs = load_certs(crt)?;
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { certs, cache: Mutex::new(HashMap::new()) }));
+    cfg.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+/// `verify none`: HAProxy's choice for servers with self-signed certificates. Signatures are still
+/// checked so the handshake is sound; only the chain and name are not.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Client side towards a server with `ssl`: `verify = "none"`, or `"required"` against `ca_file`.
+pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cfg = if verify {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca_file {
+            let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
+            let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
+            for c in certs {
+                roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::NoCert { path: ca.to_path_buf() });
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider()))).with_no_client_auth()
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, file: &str, names: &[&str]) -> PathBuf {
+        let ck = rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let p = dir.join(file);
+        std::fs::write(&p, format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem())).unwrap();
+        p
+    }
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lbha-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn loads_pairs_and_reports_bad_files() {
+        let d = tmp("load");
+        let good = write_pair(&d, "a.pem", &["a.example"]);
+        assert!(server_config(&good, &["h2".into()]).is_ok());
+        let only_cert = d.join("cert-only.pem");
+        let ck = rcgen::generate_simple_self_signed(vec!["x".to_string()]).unwrap();
+        std::fs::write(&only_cert, ck.cert.pem()).unwrap();
+        assert!(matches!(server_config(&only_cert, &[]), Err(TlsError::NoKey { .. })));
+        let only_key = d.join("key-only.pem");
+        std::fs::write(&only_key, ck.signing_key.serialize_pem()).unwrap();
+        assert!(matches!(server_config(&only_key, &[]), Err(TlsError::NoCert { .. })));
+        let mismatched = d.join("mismatch.pem");
+        let other = rcgen::generate_simple_self_signed(vec!["y".to_string()]).unwrap();
+        std::fs::write(&mismatched, format!("{}{}", ck.cert.pem(), other.signing_key.serialize_pem())).unwrap();
+        assert!(matches!(server_config(&mismatched, &[]), Err(TlsError::BadKey { .. })));
+        assert!(matches!(server_config(&d.join("missing.pem"), &[]), Err(TlsError::Read { .. })));
+        let empty = d.join("empty-dir");
+        std::fs::create_dir_all(&empty).unwrap();
+        assert!(matches!(server_config(&empty, &[]), Err(TlsError::EmptyDir { .. })));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn sni_picks_the_matching_certificate() {
+        let d = tmp("sni");
+        write_pair(&d, "1-default.pem", &["default.example"]);
+        write_pair(&d, "2-shop.pem", &["shop.example", "*.shop.example"]);
+        let certs = load_certs(&d).unwrap();
+        let r = SniResolver { certs, cache: Mutex::new(HashMap::new()) };
+        assert_eq!(r.index_for("shop.example"), 1);
+        assert_eq!(r.index_for("api.shop.example"), 1);
+        assert_eq!(r.index_for("default.example"), 0);
+        assert_eq!(r.index_for("unknown.example"), 0, "the first certificate is the default");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

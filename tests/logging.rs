@@ -1,0 +1,100 @@
+//! Syslog output received by a test UDP listener: httplog, tcplog, dontlognull, server state changes.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+struct Syslog {
+    sock: UdpSocket,
+    lines: Vec<String>,
+}
+
+impl Syslog {
+    fn new() -> Syslog {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        Syslog { sock, lines: Vec::new() }
+    }
+    fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+    /// Waits (bounded) for a line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(Instant::now() < end, "no log line with {needle:?}; got {:#?}", self.lines);
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                self.lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+}
+
+#[test]
+fn httplog_tcplog_and_server_state_reach_syslog() {
+    let mut syslog = Syslog::new();
+    let a = Backend::start("A");
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in echo.incoming().take(3) {
+            let mut s = s.unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(&buf[..n]);
+        }
+    });
+    let (web, tcp, dead) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local2 info"]
+[defaults]
+log = "global"
+timeout = {{ connect = "1s" }}
+[[listen]]
+name = "web"
+mode = "http"
+httplog = true
+bind = ["127.0.0.1:{web}"]
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}, {{ name = "gone", addr = "127.0.0.1:{dead}", check = true, inter = 100, fall = 1, weight = 0 }}]
+[[listen]]
+name = "db"
+mode = "tcp"
+tcplog = true
+dontlognull = true
+bind = ["127.0.0.1:{tcp}"]
+servers = [{{ name = "e", addr = "127.0.0.1:{echo_port}" }}]
+"#,
+        syslog.port(),
+        a.port
+    );
+    let _l = Lbha::start(&cfg, &[web, tcp]);
+    assert_eq!(get(web, "/hello?x=1").text(), "A");
+    let line = syslog.wait_for("\"GET /hello?x=1 HTTP/1.1\"");
+    // <150> = local2 (18) * 8 + info (6)
+    assert!(line.starts_with("<150>"), "{line}");
+    assert!(line.contains("lbha["), "{line}");
+    assert!(line.contains(" web web/a "), "{line}");
+    assert!(line.contains(" 200 1 - - ---- "), "status, bytes and termination state: {line}");
+    // An empty TCP session is not logged (dontlognull); one that talks is.
+    drop(std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap());
+    let mut s = connect(tcp);
+    s.write_all(b"hi").unwrap();
+    let mut back = [0u8; 2];
+    s.read_exact(&mut back).unwrap();
+    drop(s);
+    let line = syslog.wait_for(" db db/e ");
+    assert!(line.contains(" 2 "), "bytes from the server: {line}");
+    assert_eq!(syslog.lines.iter().filter(|l| l.contains(" db db/")).count(), 1, "{:#?}", syslog.lines);
+    // A health check taking a server down is logged at notice level.
+    let line = syslog.wait_for("Server web/gone is DOWN");
+    // <149> = local2 * 8 + notice (5)
+    assert!(line.starts_with("<149>") && line.contains("Layer4 connection refused"), "{line}");
+}

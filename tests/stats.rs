@@ -1,0 +1,156 @@
+//! The stats listener: HAProxy CSV columns and values against known traffic, HTML with auth and
+//! realm, Prometheus text, and the admin form.
+
+mod common;
+use common::*;
+use std::io::Write;
+
+const HAPROXY_COLUMNS: &str = "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt";
+
+fn setup(a: u16, b: u16, web: u16, stats: u16) -> String {
+    format!(
+        r#"
+[defaults]
+mode = "http"
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{web}"]
+servers = [{{ name = "a", addr = "127.0.0.1:{a}", check = true, inter = 100 }}, {{ name = "b", addr = "127.0.0.1:{b}" }}]
+[[listen]]
+name = "stats"
+bind = ["127.0.0.1:{stats}"]
+stats = {{ uri = "/haproxy-status", auth = ["haadmin:123456", "ops:secret"], realm = "Private lands", refresh = "30s", admin = "if LOCALHOST" }}
+"#
+    )
+}
+
+fn auth_get(port: u16, path: &str, basic: &str) -> Resp {
+    raw(
+        port,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {basic}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+/// base64("haadmin:123456")
+const ADMIN: &str = "aGFhZG1pbjoxMjM0NTY=";
+
+fn csv_rows(port: u16) -> Vec<Vec<String>> {
+    let r = auth_get(port, "/haproxy-status;csv", ADMIN);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert_eq!(header.trim_start_matches("# ").trim_end_matches(','), HAPROXY_COLUMNS);
+    lines.map(|l| l.trim_end_matches(',').split(',').map(str::to_string).collect()).collect()
+}
+
+fn col(row: &[String], name: &str) -> String {
+    let i = HAPROXY_COLUMNS.split(',').position(|c| c == name).unwrap();
+    row[i].clone()
+}
+
+fn find<'a>(rows: &'a [Vec<String>], px: &str, sv: &str) -> &'a Vec<String> {
+    rows.iter().find(|r| r[0] == px && r[1] == sv).unwrap_or_else(|| panic!("no row {px}/{sv}: {rows:?}"))
+}
+
+#[test]
+fn csv_matches_known_traffic() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    // The harness's readiness probe already opened one session on the frontend.
+    let stot_before: u64 = col(find(&csv_rows(stats), "web", "FRONTEND"), "stot").parse().unwrap();
+    let request = b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    for _ in 0..10 {
+        assert_eq!(raw(web, request).unwrap().status, 200);
+    }
+    let rows = csv_rows(stats);
+    assert!(rows.iter().all(|r| r.len() == 50), "50 columns per row");
+    let fe = find(&rows, "web", "FRONTEND");
+    assert_eq!(col(fe, "stot"), (stot_before + 10).to_string());
+    assert_eq!(col(fe, "req_tot"), "10");
+    assert_eq!(col(fe, "hrsp_2xx"), "10");
+    assert_eq!(col(fe, "bin"), (10 * request.len()).to_string(), "every byte the clients sent");
+    assert!(col(fe, "bout").parse::<u64>().unwrap() > 10 * 40, "headers and bodies sent");
+    assert_eq!(col(fe, "status"), "OPEN");
+    let be = find(&rows, "web", "BACKEND");
+    assert_eq!(col(be, "stot"), "10");
+    assert_eq!(col(be, "hrsp_2xx"), "10");
+    assert_eq!(col(be, "req_tot"), "10");
+    assert_eq!(col(be, "act"), "2");
+    assert_eq!(col(be, "status"), "UP");
+    let (sa, sb) = (find(&rows, "web", "a"), find(&rows, "web", "b"));
+    assert_eq!(col(sa, "stot"), "5");
+    assert_eq!(col(sb, "stot"), "5");
+    assert_eq!(col(sa, "bout"), "5", "one body byte per response from a");
+    assert_eq!(col(sa, "status"), "UP");
+    assert_eq!(col(sb, "status"), "no check");
+    assert_eq!(col(sa, "type"), "2");
+    assert_eq!(col(be, "type"), "1");
+    assert_eq!(col(fe, "type"), "0");
+}
+
+#[test]
+fn html_needs_auth_and_shows_every_proxy() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    let r = get(stats, "/haproxy-status");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Private lands\""));
+    assert_eq!(auth_get(stats, "/haproxy-status", "b3BzOndyb25n").status, 401, "wrong password");
+    let r = auth_get(stats, "/haproxy-status", "b3BzOnNlY3JldA==");
+    assert_eq!(r.status, 200, "second user works");
+    let page = r.text();
+    assert!(page.contains("<h2>web</h2>") && page.contains(">a<") && page.contains(">b<"), "{page}");
+    assert!(page.contains("http-equiv=\"refresh\" content=\"30\""));
+    assert!(page.contains("name=\"action\""), "admin form for LOCALHOST");
+}
+
+#[test]
+fn prometheus_metrics() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    for _ in 0..4 {
+        get(web, "/");
+    }
+    let r = auth_get(stats, "/metrics", ADMIN);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let m = r.text();
+    for line in [
+        "lbha_frontend_http_requests_total{proxy=\"web\"} 4",
+        "lbha_backend_http_responses_total{proxy=\"web\",code=\"2xx\"} 4",
+        "lbha_server_sessions_total{proxy=\"web\",server=\"a\"} 2",
+        "lbha_backend_active_servers{proxy=\"web\"} 2",
+        "# TYPE lbha_frontend_sessions_total counter",
+    ] {
+        assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
+    }
+}
+
+#[test]
+fn admin_form_puts_a_server_in_maintenance() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    let form = "b=web&s=a&action=maint";
+    let mut s = connect(stats);
+    s.write_all(
+        format!(
+            "POST /haproxy-status HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {ADMIN}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 303, "{}", r.text());
+    for _ in 0..6 {
+        assert_eq!(get(web, "/").text(), "B");
+    }
+    assert_eq!(col(find(&csv_rows(stats), "web", "a"), "status"), "MAINT");
+}

@@ -1,0 +1,239 @@
+//! TLS termination (SNI, ALPN), HTTP/2 to HTTP/1.1 servers, TLS towards servers, WebSocket.
+
+mod common;
+use common::*;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// A self-signed certificate for `localhost`, written as one PEM file (chain + key).
+fn cert(dir: &TempDir, file: &str) -> (std::path::PathBuf, rustls_pki_types::CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let p = dir.write(file, &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    (p, ck.cert.der().clone())
+}
+
+fn client_config(trust: &rustls_pki_types::CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trust.clone()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
+}
+
+async fn tls_connect(
+    port: u16,
+    cfg: Arc<rustls::ClientConfig>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn tls_config(port: u16, crt: &std::path::Path, backend: u16) -> String {
+    format!(
+        r#"
+[defaults]
+mode = "http"
+forwardfor = true
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "tls"
+bind = ["127.0.0.1:{port} ssl crt {} alpn h2,http/1.1"]
+servers = [{{ name = "a", addr = "127.0.0.1:{backend}" }}]
+"#,
+        crt.display()
+    )
+}
+
+#[test]
+fn https_http1_and_h2_via_alpn() {
+    let dir = TempDir::new("tls");
+    let (crt, der) = cert(&dir, "site.pem");
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&tls_config(port, &crt, a.port), &[port]);
+    rt().block_on(async {
+        // HTTP/1.1 over TLS.
+        let tls = tls_connect(port, client_config(&der, &[b"http/1.1"])).await;
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/")
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "A");
+        // HTTP/2 over TLS, proxied to the HTTP/1.1 server.
+        let tls = tls_connect(port, client_config(&der, &[b"h2", b"http/1.1"])).await;
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        for _ in 0..3 {
+            let req =
+                hyper::Request::get("https://localhost/x").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "A");
+        }
+    });
+    let h = a.seen.last_headers.lock().unwrap().clone();
+    let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(get("host").as_deref(), Some("localhost"), ":authority becomes Host: {h:?}");
+    assert_eq!(get("x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(get("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+}
+
+#[test]
+fn cleartext_h2_prior_knowledge() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::post("http://h2c.test/echo")
+            .body(http_body_util::Full::new(bytes::Bytes::from("hello h2")))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "hello h2");
+    });
+}
+
+/// lbha terminates TLS from the client and speaks TLS to a server (here a second lbha listen that
+/// answers by itself over TLS), with `verify none` and with `verify required` against a CA file.
+#[test]
+fn tls_towards_servers() {
+    let dir = TempDir::new("tls-up");
+    let (crt, _) = cert(&dir, "up.pem");
+    let up = free_port();
+    let none = free_port();
+    let req = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "tls_server"
+bind = ["127.0.0.1:{up} ssl crt {crt}"]
+http_request = [{{ return = {{ status = 200, body = "over tls" }} }}]
+[[listen]]
+name = "verify_none"
+bind = ["127.0.0.1:{none}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "none" }}]
+[[listen]]
+name = "verify_required"
+bind = ["127.0.0.1:{req}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "required", ca_file = "{crt}", sni = "localhost" }}]
+"#,
+        crt = crt.display()
+    );
+    let _l = Lbha::start(&cfg, &[up, none, req]);
+    assert_eq!(get(none, "/").text(), "over tls");
+    assert_eq!(get(req, "/").text(), "over tls");
+}
+
+#[test]
+fn bad_certificate_is_a_config_error_naming_the_file() {
+    let dir = TempDir::new("tls-bad");
+    let bad = dir.write("bad.pem", "not a certificate\n");
+    let cfg = dir.write(
+        "c.toml",
+        &format!("[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1 ssl crt {}\"]\nhttp_request = [{{ deny = {{}} }}]\n", bad.display()),
+    );
+    let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.pem") && err.contains("listen[0].bind[0]"), "{err}");
+}
+
+/// A server that switches to a byte echo after answering 101 (or answers 101 unasked).
+fn upgrade_server(always_101: bool) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let asked = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket");
+                if asked || always_101 {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                    );
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                } else {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno");
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn websocket_upgrade_tunnels_both_ways() {
+    let ws = upgrade_server(false);
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ tunnel = \"5s\" }}\n[[listen]]\nname = \"ws\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{ws}\" }}]\n"
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut s = connect(port);
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 101);
+    assert_eq!(r.header("upgrade"), Some("websocket"));
+    for msg in [&b"ping"[..], b"second frame", &[0u8, 1, 2, 255]] {
+        s.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+    // A plain request on the same kind of server is not upgraded.
+    assert_eq!(get(port, "/").text(), "no");
+}
+
+#[test]
+fn unrequested_101_is_refused() {
+    let ws = upgrade_server(true);
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"ws\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{ws}\" }}]\n"
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    assert_eq!(get(port, "/").status, 502);
+}
