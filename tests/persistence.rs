@@ -397,3 +397,27 @@ stick = [{{ on = "src" }}]
     std::thread::sleep(Duration::from_millis(1500));
     assert_ne!(get(port, "/").text(), first, "expired: balanced to the next server");
 }
+
+#[test]
+fn drain_keeps_persistent_clients_and_maint_moves_them() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "SERVERID", mode = "insert", indirect = true }"#,
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let out = l.ctl(&["set server web/a state drain"]);
+    assert!(!out.to_lowercase().contains("error"), "{out}");
+    // New clients avoid a draining server; clients stuck to it keep it.
+    for i in 0..10 {
+        assert_eq!(get_with(port, "/", None, "").text(), "B", "new client {i}");
+        assert_eq!(get_with(port, "/", Some("SERVERID=ca"), "").text(), "A", "persistent client {i}");
+    }
+    l.ctl(&["set server web/a state maint"]);
+    let r = get_with(port, "/", Some("SERVERID=ca"), "");
+    assert_eq!(r.text(), "B", "maintenance breaks persistence");
+    assert_eq!(set_cookie(&r, "SERVERID").map(|c| pair(&c)).as_deref(), Some("SERVERID=cb"));
+}
