@@ -95,7 +95,7 @@ fport=$(free_port)
 } > "$work/lbha.toml"
 
 "$lbha" check -c "$work/lbha.toml" >/dev/null
-"$lbha" run -c "$work/lbha.toml" 2>"$work/lbha.log" &
+"$lbha" run -c "$work/lbha.toml" -S "$work/ctl.sock" 2>"$work/lbha.log" &
 lpid=$!
 pids+=("$lpid")
 
