@@ -9,6 +9,7 @@ pub mod io;
 pub mod listener;
 pub mod pool;
 pub mod queue;
+pub mod shutdown;
 pub mod tcp;
 
 use crate::config::Snapshot;
