@@ -416,24 +416,10 @@ async fn forward(
                 path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                 headers: Some(req.headers()),
             };
-            let avoid = match slot.take() {
-                Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
-                    slot = Some((prev, g));
-                    None
-                }
-                Some((prev, _)) => {
-                    brt.counters.redispatches.fetch_add(1, Relaxed);
-                    Some(prev)
-                }
-                None => None,
-            };
-            match slot.take() {
-                Some(held) => held,
-                None => queue::acquire(be, brt, &key, avoid, stuck.server).await.map_err(|e| match e {
-                    queue::NoSlot::NoServer => ProxyError::NoServer,
-                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
-                })?,
-            }
+            queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await.map_err(|e| match e {
+                queue::NoSlot::NoServer => ProxyError::NoServer,
+                queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+            })?
         };
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];

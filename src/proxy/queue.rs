@@ -15,6 +15,27 @@ pub enum NoSlot {
     QueueTimeout,
 }
 
+/// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
+/// retry and `redispatch` is set, or the server went down meanwhile: then a new slot avoiding it.
+pub async fn next_slot(
+    be: &Backend,
+    brt: &BackendRt,
+    key: &balance::Request<'_>,
+    held: Option<(usize, SessionGuard)>,
+    attempt: u32,
+    prefer: Option<usize>,
+) -> Result<(usize, SessionGuard), NoSlot> {
+    match held {
+        Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => Ok((prev, g)),
+        Some((prev, g)) => {
+            drop(g);
+            brt.counters.redispatches.fetch_add(1, Relaxed);
+            acquire(be, brt, key, Some(prev), prefer).await
+        }
+        None => acquire(be, brt, key, None, prefer).await,
+    }
+}
+
 /// A server index and its open session. `avoid` is the server a redispatch moves away from;
 /// `prefer` the one persistence designates (taken while it is up, waited for while it is full).
 pub async fn acquire(

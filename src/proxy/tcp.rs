@@ -93,27 +93,13 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
-        let avoid = match slot.take() {
-            Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
-                slot = Some((prev, g));
-                None
+        let (si, session) = match queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
+                out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                return out;
             }
-            Some((prev, _)) => {
-                brt.counters.redispatches.fetch_add(1, Relaxed);
-                Some(prev)
-            }
-            None => None,
-        };
-        let (si, session) = match slot.take() {
-            Some(held) => held,
-            None => match queue::acquire(be, brt, &key, avoid, stuck.server).await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
-                    out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
-                    return out;
-                }
-            },
         };
         let addr = be.servers[si].addr;
         out.server = Some(si);

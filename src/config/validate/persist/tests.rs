@@ -6,20 +6,7 @@ use std::path::Path;
 fn errors(backend_extra: &str, servers: &str) -> Vec<String> {
     let src =
         format!("[defaults]\nmode = \"http\"\n\n[[backend]]\nname = \"be\"\nservers = [{servers}]\n{backend_extra}\n");
-    match parse(&src, Path::new("t.toml")) {
-        Ok(_) => Vec::new(),
-        Err(e) => e
-            .errors
-            .iter()
-            .map(|l| {
-                let mut s = format!("{}:{} {}: {}", l.line, l.column, l.problem.path, l.problem.message);
-                if let Some(v) = &l.problem.value {
-                    s.push_str(&format!(" ({v})"));
-                }
-                s
-            })
-            .collect(),
-    }
+    crate::config::tests::errors(&src)
 }
 
 const PLAIN: &str = "{ name = \"a\", addr = \"127.0.0.1:1\" }, { name = \"b\", addr = \"127.0.0.1:2\" }";
