@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod health;
 pub mod log;
 pub mod net;
+pub mod persist;
 pub mod proxy;
 pub mod routing;
 pub mod state;

@@ -191,6 +191,8 @@ pub struct Backend {
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
     pub forwardfor: bool,
+    /// Cookie and stick-table persistence; empty when the backend has none.
+    pub persist: crate::persist::Spec,
 }
 
 #[derive(Debug, Clone)]
@@ -202,5 +204,11 @@ pub struct Server {
     pub disabled: bool,
     pub maxconn: Option<u32>,
     pub check: Option<crate::health::CheckSpec>,
+    /// Persistence cookie value (`cookie` on the server line).
+    pub cookie: Option<String>,
+    /// Weight ramp after the server comes up; zero for none.
+    pub slowstart: Duration,
+    /// `on-marked-down shutdown-sessions`.
+    pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
 }

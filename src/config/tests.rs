@@ -3,8 +3,8 @@
 use super::parse;
 use std::path::Path;
 
-/// Errors of `src` as `line:col field: message (value)` strings.
-fn errors(src: &str) -> Vec<String> {
+/// Errors of `src` as `line:col field: message (value)` strings (shared by the config test modules).
+pub(crate) fn errors(src: &str) -> Vec<String> {
     match parse(src, Path::new("t.toml")) {
         Ok(_) => Vec::new(),
         Err(e) => e

@@ -13,6 +13,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod persist;
+
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
@@ -43,13 +45,28 @@ impl Kind {
     fn allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
             &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
-        const BACK_ONLY: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
+        const BACK_ONLY: &[&str] = &[
+            "servers",
+            "retries",
+            "redispatch",
+            "balance",
+            "hash_type",
+            "allbackups",
+            "check",
+            "cookie",
+            "stick_table",
+            "stick",
+            "appsession",
+        ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
             Kind::Frontend => !BACK_ONLY.contains(&key),
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
-            Kind::Defaults => !NAMED_ONLY.contains(&key) && !["bind", "use_backend", "servers", "stats"].contains(&key),
+            Kind::Defaults => {
+                !NAMED_ONLY.contains(&key)
+                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+            }
         }
     }
 }
@@ -66,7 +83,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
-       dontlognull => "dontlognull");
+       dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
+       appsession => "appsession");
     v
 }
 
@@ -356,6 +374,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     }
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
+    let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -371,6 +390,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         timeouts,
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        persist,
     }
 }
 
@@ -408,12 +428,22 @@ fn server(
             (sv.fall.is_some(), "fall"),
             (sv.check_port.is_some(), "check_port"),
             (sv.check_addr.is_some(), "check_addr"),
+            (sv.slowstart.is_some(), "slowstart"),
+            (sv.on_marked_down.is_some(), "on_marked_down"),
         ] {
             if set {
                 cx.err(sp.key(key), "has no effect without `check = true`");
             }
         }
         None
+    };
+    let shutdown_on_down = match sv.on_marked_down.as_deref() {
+        None => false,
+        Some("shutdown-sessions") => true,
+        Some(other) => {
+            cx.err_v(sp.key("on_marked_down"), "expected \"shutdown-sessions\"", other);
+            false
+        }
     };
     Some(Server {
         name: sv.name.clone(),
@@ -423,6 +453,9 @@ fn server(
         disabled: sv.disabled,
         maxconn: sv.maxconn,
         check,
+        cookie: sv.cookie.clone(),
+        slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
+        shutdown_on_down,
         tls,
     })
 }

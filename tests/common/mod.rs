@@ -9,9 +9,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released; good enough on a test machine).
+/// A free loopback port for lbha to bind. Taken below the kernel's ephemeral range (32768 and
+/// up), so no outgoing connection of a parallel test can grab it between this check and lbha's
+/// bind; spread by process id and handed out once per process.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7919);
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + (base.wrapping_add(n) % 12_000) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 pub struct TempDir(pub PathBuf);
