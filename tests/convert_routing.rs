@@ -183,3 +183,35 @@ fn sighup_reloads_the_haproxy_file() {
     assert!(lb.log_text().contains("haproxy.cfg:2:8: unterminated \" quote"), "{}", lb.log_text());
     assert_eq!(get(port, "/").text(), "B");
 }
+
+#[test]
+fn session_config_keeps_a_client_on_its_server_by_cookie() {
+    // The seed's `cookie SERVERID insert indirect nocache` with `server node1 ... cookie A`.
+    let n1 = Backend::start("node1");
+    let n2 = Backend::start("node2");
+    let web = free_port();
+    let binds = HashMap::from([("127.0.0.1:8080", web)]);
+    let servers = HashMap::from([("node1", n1.port), ("node2", n2.port)]);
+    let cfg = to_loopback(&seed("04_session.cfg"), &binds, &servers);
+    let _lb = Lbha::start_haproxy(&cfg, &[web]);
+    let first = get(web, "/cookie/x");
+    let set = first.header("set-cookie").unwrap_or_default().to_string();
+    let (server, value) = match first.text().as_str() {
+        "node1" => ("node1", "A"),
+        "node2" => ("node2", "B"),
+        other => panic!("unexpected body {other:?}"),
+    };
+    assert!(set.starts_with(&format!("SERVERID={value}")), "{set}");
+    for _ in 0..6 {
+        let r = raw(
+            web,
+            format!("GET /cookie/y HTTP/1.1\r\nHost: test\r\nCookie: SERVERID={value}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.text(), server);
+    }
+    // `indirect`: the server never sees the persistence cookie.
+    let seen = if server == "node1" { &n1 } else { &n2 };
+    assert!(!seen.seen.last_headers.lock().unwrap().iter().any(|(k, v)| k == "cookie" && v.contains("SERVERID")));
+}

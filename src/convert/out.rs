@@ -112,6 +112,14 @@ impl TableOut {
         }
     }
 
+    /// The items of the list `key`, to adjust after the fact.
+    pub fn list_mut(&mut self, key: &str) -> Option<&mut Vec<(Value, Src)>> {
+        match &mut self.entries.iter_mut().find(|e| e.key == key)?.slot {
+            Slot::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.key == key)
     }

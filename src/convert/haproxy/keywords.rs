@@ -101,10 +101,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// Known proxy keywords lbha has no counterpart for yet, with what they do when it helps.
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
-    ("cookie", "cookie-based persistence is not converted yet; balancing ignores the cookie"),
-    ("appsession", "learned-session persistence (a stick table on a response cookie) is not converted yet"),
-    ("stick-table", "stick tables are not converted yet"),
-    ("stick", "stick tables are not converted yet"),
     ("log-format", "logging is not implemented in lbha yet"),
     ("log-format-sd", "logging is not implemented in lbha yet"),
     ("log-tag", "logging is not implemented in lbha yet"),
@@ -135,8 +131,8 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
     ("use-fcgi-app", "FastCGI is not implemented"),
-    ("force-persist", "persistence is not converted yet"),
-    ("ignore-persist", "persistence is not converted yet"),
+    ("force-persist", "force-persist rules are not supported yet"),
+    ("ignore-persist", "ignore-persist rules are not supported yet"),
     ("persist", "persistence is not converted yet"),
     ("server-template", "server templates (DNS service discovery) are not implemented"),
     ("server-state-file-name", "server state files are not implemented"),
@@ -231,12 +227,9 @@ pub const OPTIONS_TCP_CHECK: &[&str] =
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
-    ("cookie", true),
-    ("slowstart", true),
     ("maxqueue", true),
     ("minconn", true),
     ("on-error", true),
-    ("on-marked-down", true),
     ("on-marked-up", true),
     ("observe", true),
     ("error-limit", true),

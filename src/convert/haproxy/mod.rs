@@ -6,6 +6,7 @@ mod checks;
 mod global;
 mod keywords;
 pub mod lex;
+mod persist;
 mod proxy;
 mod rules;
 mod server;
@@ -39,6 +40,17 @@ impl Cx<'_> {
         out.dropped.extend(d.comments.trailing.iter().cloned());
         out.dropped.extend(d.comments.after.iter().cloned());
         self.report(d, kind, msg);
+    }
+
+    /// A report about something written at `loc` that is no longer a single directive.
+    pub fn report_at(
+        &mut self,
+        loc: &crate::convert::report::Loc,
+        kind: ReportKind,
+        what: &str,
+        msg: impl Into<String>,
+    ) {
+        self.reports.push(Report { loc: loc.clone(), kind, directive: what.to_string(), message: msg.into() });
     }
 
     pub fn error(&mut self, d: &Directive, msg: impl Into<String>) {

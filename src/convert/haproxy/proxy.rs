@@ -32,11 +32,30 @@ pub const ORDER: &[&str] = &[
     "http_response",
     "check",
     "servers",
+    "cookie",
+    "stick_table",
+    "stick",
+    "appsession",
     "log",
     "httplog",
     "tcplog",
     "dontlognull",
     "stats",
+];
+
+/// Keys that only mean something on the backend side, in lbha as in HAProxy.
+const BACKEND_KEYS: &[&str] = &[
+    "servers",
+    "retries",
+    "redispatch",
+    "balance",
+    "hash_type",
+    "allbackups",
+    "check",
+    "cookie",
+    "stick_table",
+    "stick",
+    "appsession",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +80,27 @@ impl ProxyKind {
     pub fn lbha_allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
             &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
-        const BACK_ONLY: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         match self {
             Self::Listen => true,
-            Self::Frontend => !BACK_ONLY.contains(&key),
+            Self::Frontend => !BACKEND_KEYS.contains(&key),
             Self::Backend => {
                 !FRONT_ONLY.contains(&key)
                     && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
             }
-            Self::Defaults => {
-                !["name", "acl", "http_request", "http_response", "bind", "use_backend", "servers", "stats"]
-                    .contains(&key)
-            }
+            Self::Defaults => ![
+                "name",
+                "acl",
+                "http_request",
+                "http_response",
+                "bind",
+                "use_backend",
+                "servers",
+                "stats",
+                "stick_table",
+                "stick",
+                "appsession",
+            ]
+            .contains(&key),
         }
     }
 
@@ -80,9 +108,8 @@ impl ProxyKind {
     /// settings in a frontend and frontend settings in a backend, with a warning).
     fn haproxy_allows(self, key: &str) -> bool {
         const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
-        const BE: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         match self {
-            Self::Frontend => !BE.contains(&key),
+            Self::Frontend => !BACKEND_KEYS.contains(&key),
             Self::Backend => !FE.contains(&key),
             Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
             Self::Listen => true,
@@ -362,6 +389,10 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "redirect" => super::rules::redirect_kw(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),
+        "cookie" => super::persist::cookie(st, d, cx),
+        "stick-table" => super::persist::stick_table(st, d, cx),
+        "stick" => super::persist::stick(st, d, cx),
+        "appsession" => super::persist::appsession(st, d, cx),
         "default-server" => server::default_server(st, d, cx),
         "stats" => super::checks::stats(st, d, cx),
         "http-check" => super::checks::http_check(st, d, cx),
@@ -592,5 +623,6 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
 
 fn finish(st: &mut St, cx: &mut Cx) {
     super::checks::finish(st, cx);
+    super::persist::finish(st, cx);
     super::rules::finish(st);
 }

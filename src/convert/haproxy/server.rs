@@ -21,6 +21,9 @@ const FIELDS: &[&str] = &[
     "fall",
     "check_addr",
     "check_port",
+    "cookie",
+    "slowstart",
+    "on_marked_down",
     "ssl",
     "verify",
     "ca_file",
@@ -28,7 +31,8 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Settings that only matter to a server with `check`.
-const CHECK_ONLY: &[&str] = &["inter", "fastinter", "downinter", "rise", "fall", "check_addr", "check_port"];
+const CHECK_ONLY: &[&str] =
+    &["inter", "fastinter", "downinter", "rise", "fall", "check_addr", "check_port", "on_marked_down"];
 
 /// Server settings from `default-server` lines and a server's own parameters.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +111,20 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     p.set(key, t);
                 }
             }
+            "cookie" => match value {
+                Some(v) => p.set("cookie", v),
+                None => cx.error(d, "`cookie` needs a value"),
+            },
+            "slowstart" => {
+                if let Some(t) = cx.time(d, value, w) {
+                    p.set("slowstart", t);
+                }
+            }
+            "on-marked-down" => match value {
+                Some("shutdown-sessions") => p.set("on_marked_down", "shutdown-sessions"),
+                Some(v) => left.unsupported.push(format!("on-marked-down {v}")),
+                None => cx.error(d, "`on-marked-down` needs a value"),
+            },
             "ssl" | "no-ssl" => {
                 p.set("ssl", w == "ssl");
                 took_value = false;

@@ -130,7 +130,7 @@ fn proxy_options() {
 #[test]
 fn servers_and_default_server() {
     let c = conv(&format!(
-        "{FE_BE}backend be\n  default-server inter 3s fall 2 weight 5\n  server a 127.0.0.1:81 check rise 4 fastinter 500 downinter 1m addr 127.0.0.9 port 8081\n  server b [::1]:82 backup disabled maxconn 7 weight 0 no-check\n  server c ::1:83 cookie C slowstart 10s check\n"
+        "{FE_BE}backend be\n  default-server inter 3s fall 2 weight 5\n  server a 127.0.0.1:81 check rise 4 fastinter 500 downinter 1m addr 127.0.0.9 port 8081\n  server b [::1]:82 backup disabled maxconn 7 weight 0 no-check\n  server c ::1:83 cookie C slowstart 10s maxqueue 5 check\n"
     ));
     let s = snap(&c);
     let sv = &s.backends[0].servers;
@@ -145,8 +145,10 @@ fn servers_and_default_server() {
     assert!(sv[1].backup && sv[1].disabled && sv[1].check.is_none());
     assert_eq!((sv[1].weight, sv[1].maxconn), (0, Some(7)));
     assert_eq!(sv[2].addr.to_string(), "[::1]:83");
-    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
-    assert!(c.reports[0].message.contains("cookie C slowstart 10s"), "{}", c.reports[0]);
+    // `cookie C` means nothing without a backend cookie; `maxqueue` is not supported yet.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported), (10, ReportKind::Note)]);
+    assert!(c.reports[0].message.contains("`maxqueue 5`"), "{}", c.reports[0]);
+    assert_eq!(table(&c)["backend"][0]["servers"][2]["slowstart"].as_str(), Some("10s"));
 
     // Unknown parameters and addresses lbha cannot use are reported, never dropped silently.
     let c = conv(&format!(
@@ -154,6 +156,40 @@ fn servers_and_default_server() {
     ));
     assert_eq!(kinds(&c), [(7, ReportKind::Unknown), (8, ReportKind::Unsupported), (9, ReportKind::Unsupported)]);
     assert_eq!(snap(&c).backends[0].servers.len(), 1);
+}
+
+#[test]
+fn persistence() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m peers mypeers\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
+    );
+    let t = table(&c);
+    let web = &t["backend"][0];
+    assert_eq!(web["cookie"]["name"].as_str(), Some("SERVERID"));
+    assert_eq!(web["cookie"]["mode"].as_str(), Some("insert"));
+    assert_eq!(web["cookie"]["domain"].as_str(), Some(".example.org"));
+    assert_eq!(web["servers"][0]["on_marked_down"].as_str(), Some("shutdown-sessions"));
+    // lbha needs a value on every non-backup server of a cookie backend: the name is used.
+    assert_eq!(web["servers"][1]["cookie"].as_str(), Some("b"));
+    assert!(web["servers"][2].get("cookie").is_none());
+    let sticky = &t["backend"][1];
+    assert_eq!(sticky["stick_table"]["size"].as_str(), Some("200k"));
+    assert_eq!(sticky["stick"][0]["on"].as_str(), Some("src"));
+    assert_eq!(t["backend"][2]["appsession"]["request_learn"].as_bool(), Some(true));
+    assert!(t["backend"][3].get("cookie").is_none());
+    assert!(t["backend"][3]["servers"][0].get("cookie").is_none());
+    assert_eq!(
+        kinds(&c),
+        [
+            (9, ReportKind::Approximated),
+            (12, ReportKind::Approximated),
+            (14, ReportKind::Unsupported),
+            (17, ReportKind::Approximated),
+            (21, ReportKind::Ignored),
+            (22, ReportKind::Note)
+        ]
+    );
+    snap(&c);
 }
 
 #[test]
