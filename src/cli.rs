@@ -101,6 +101,11 @@ enum Show {
         #[arg(long)]
         json: bool,
     },
+    /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
+    Vrrp {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +199,7 @@ pub fn main() -> ExitCode {
                 ask(&socket, &json(&cmd, j))
             }
             Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
+            Show::Vrrp { json: j } => ask(&socket, &json("show vrrp", j)),
         },
         Cmd::Server { action } => {
             let (cmd, j) = match action {
