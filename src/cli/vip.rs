@@ -14,6 +14,14 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// `println!` that does not panic when stdout is a closed pipe (`lbha vip list | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Subcommand)]
 pub enum VipAction {
     /// Add a VIP or a range: `lbha vip add 198.51.100.1-100/24 dev eth0 [label eth0:1]`.
@@ -164,19 +172,19 @@ fn direct_change(req: &VipRequest, adding: bool, json: bool) -> ExitCode {
             "present": texts(&present),
             "persisted": false,
         });
-        println!("{j}");
+        say!("{j}");
         return ExitCode::SUCCESS;
     }
     let verb = if adding { "added" } else { "deleted" };
     if changed.is_empty() {
-        println!("{dev}: nothing {verb}");
+        say!("{dev}: nothing {verb}");
     } else {
-        println!("{dev}: {verb} {} address(es): {}", changed.len(), compact(&texts(&changed)));
+        say!("{dev}: {verb} {} address(es): {}", changed.len(), compact(&texts(&changed)));
     }
     if !present.is_empty() {
-        println!("{dev}: already present: {}", compact(&texts(&present)));
+        say!("{dev}: already present: {}", compact(&texts(&present)));
     }
-    println!(
+    say!(
         "{dev}: promote_secondaries=1, ip_nonlocal_bind=1; not persisted (use the daemon for VIPs that survive a reboot)"
     );
     ExitCode::SUCCESS
@@ -216,12 +224,12 @@ fn list(socket: &Path, words: &[String], instance: Option<String>, direct: bool,
             .iter()
             .map(|(d, v)| serde_json::json!({ "dev": d, "addr": v.addr, "prefix": v.prefix, "label": v.label }))
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        say!("{}", serde_json::Value::Array(rows));
     } else {
         let w = all.iter().map(|(d, _)| d.len()).max().unwrap_or(0).max(5);
-        println!("{:w$}  ADDRESS", "IFACE");
+        say!("{:w$}  ADDRESS", "IFACE");
         for (d, v) in &all {
-            println!("{d:w$}  {v}");
+            say!("{d:w$}  {v}");
         }
     }
     ExitCode::SUCCESS

@@ -70,23 +70,29 @@ pub async fn add(h: &VipHandle, ifname: &str, vips: &[Vip]) -> Result<Added, Dir
     if let Some(&(addr, have, want)) = other_prefix.first() {
         return Err(DirectError::OtherPrefix { addr, ifname: ifname.into(), have, want, more: other_prefix.len() - 1 });
     }
-    let todo: Vec<&Vip> = vips.iter().filter(|v| !out.present.contains(v)).collect();
-    for v in todo {
-        match h.add(ifname, v).await {
-            Ok(true) => out.added.push(v.clone()),
-            Ok(false) => out.present.push(v.clone()),
-            Err(e) => {
-                // Newest first, so a subnet's primary goes last.
-                for a in out.added.iter().rev() {
-                    if let Err(u) = h.del(ifname, a).await {
-                        tracing::warn!("undoing {a} on {ifname}: {u}");
-                    }
-                }
-                return Err(e.into());
-            }
+    let todo: Vec<Vip> = vips.iter().filter(|v| !out.present.contains(v)).cloned().collect();
+    let (done, err) = match h.add_many(ifname, &todo).await {
+        Ok(done) => (done, None),
+        Err((done, e)) => (done, Some(e)),
+    };
+    for (v, new) in todo.iter().zip(&done) {
+        if *new { out.added.push(v.clone()) } else { out.present.push(v.clone()) }
+    }
+    if let Some(e) = err {
+        // Newest first, so a subnet's primary goes last.
+        let undo: Vec<Vip> = out.added.iter().rev().cloned().collect();
+        if let Err(u) = h.del_many(ifname, &undo).await {
+            tracing::warn!("undoing the addresses just added to {ifname}: {u}");
         }
+        return Err(e.into());
     }
     Ok(out)
+}
+
+/// The kernel labels every IPv4 address with its interface's name unless told otherwise; only
+/// a real alias label (`eth0:1`) is worth showing.
+fn plain(ifname: &str, v: Vip) -> Vip {
+    if v.label.as_deref() == Some(ifname) { Vip { label: None, ..v } } else { v }
 }
 
 /// Deletes each `(address, prefix)` from `ifname`; a missing prefix matches whatever the address
@@ -105,13 +111,8 @@ pub async fn del(h: &VipHandle, ifname: &str, wanted: &[(IpAddr, Option<u8>)]) -
     if let Some(&(addr, prefix)) = missing.first() {
         return Err(DirectError::NotPresent { addr, prefix, ifname: ifname.into(), more: missing.len() - 1 });
     }
-    let mut done = Vec::new();
-    for v in found {
-        if h.del(ifname, &v).await? {
-            done.push(v);
-        }
-    }
-    Ok(done)
+    let gone = h.del_many(ifname, &found).await?;
+    Ok(found.into_iter().zip(gone).filter(|(_, g)| *g).map(|(v, _)| plain(ifname, v)).collect())
 }
 
 /// Every address of `ifname`, or of every interface, with its interface.
@@ -123,7 +124,7 @@ pub async fn list(h: &VipHandle, ifname: Option<&str>) -> Result<Vec<(String, Vi
     let mut out = Vec::new();
     for n in names {
         match h.list(&n).await {
-            Ok(vips) => out.extend(vips.into_iter().map(|v| (n.clone(), v))),
+            Ok(vips) => out.extend(vips.into_iter().map(|v| (n.clone(), plain(&n, v)))),
             // An interface that went away between the two reads.
             Err(VipError::UnknownInterface(_)) if ifname.is_none() => {}
             Err(e) => return Err(e.into()),

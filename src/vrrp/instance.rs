@@ -406,20 +406,23 @@ impl Runner {
         }
         let master = self.fsm.state() == State::Master;
         if master {
-            let mut added: Vec<&(String, Vip)> = Vec::new();
-            for p in &pairs {
-                match self.vip.add(&p.0, &p.1).await {
-                    Ok(true) => added.push(p),
-                    // Already there (put by hand): not ours to undo.
-                    Ok(false) => {}
-                    Err(e) => {
-                        for (dev, v) in added {
-                            if let Err(e) = self.vip.del(dev, v).await {
-                                tracing::warn!(instance = %self.cfg.name, "undoing {v} on {dev}: {e}");
-                            }
+            let groups = by_dev(pairs.clone());
+            let mut added: Vec<(String, Vec<Vip>)> = Vec::new();
+            for (dev, vips) in &groups {
+                let (done, err) = match self.vip.add_many(dev, vips).await {
+                    Ok(done) => (done, None),
+                    Err((done, e)) => (done, Some(e)),
+                };
+                // Those already there (put by hand) are not ours to undo.
+                let ours = vips.iter().zip(&done).filter(|(_, new)| **new).map(|(v, _)| v.clone()).collect();
+                added.push((dev.clone(), ours));
+                if let Some(e) = err {
+                    for (dev, vips) in &added {
+                        if let Err(u) = self.vip.del_many(dev, vips).await {
+                            tracing::warn!(instance = %self.cfg.name, "undoing runtime VIPs on {dev}: {u}");
                         }
-                        return Err(e);
                     }
+                    return Err(e);
                 }
             }
             for (dev, v) in &pairs {
@@ -441,22 +444,19 @@ impl Runner {
     /// Forgets runtime VIPs and removes those this node holds. They are forgotten even when the
     /// kernel refuses a removal; the first such error is returned.
     async fn del_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
-        let mut removed = false;
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        let held: Vec<(String, Vip)> =
+            pairs.into_iter().filter(|(dev, vip)| self.held.remove(&held_key(dev, vip))).collect();
+        let removed = !held.is_empty();
         let mut first_err = None;
-        for v in &vips {
-            let (dev, vip) = self.dev_vip(v);
-            let key = held_key(&dev, &vip);
-            if self.held.remove(&key) {
-                match self.vip.del(&dev, &vip).await {
-                    Ok(_) => removed = true,
-                    Err(e) => {
-                        self.with_status(|s| s.counters.vip_errors += 1);
-                        first_err.get_or_insert(e);
-                    }
-                }
+        for (dev, list) in by_dev(held) {
+            if let Err(e) = self.vip.del_many(&dev, &list).await {
+                self.with_status(|s| s.counters.vip_errors += 1);
+                first_err.get_or_insert(e);
             }
-            self.deps.runtime.retain(|r| r.addr != v.addr);
         }
+        let gone: BTreeSet<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.deps.runtime.retain(|r| !gone.contains(&r.addr));
         tracing::info!(instance = %self.cfg.name, "{} runtime VIP(s) deleted", vips.len());
         match first_err {
             Some(e) => Err(e),
@@ -464,26 +464,33 @@ impl Runner {
         }
     }
 
+    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
     async fn add_vips(&mut self) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.add(&dev, &vip).await {
-                Ok(_) => {
-                    self.held.insert(held_key(&dev, &vip));
+        for (dev, vips) in by_dev(self.vip_list()) {
+            let mut rest: &[Vip] = &vips;
+            while !rest.is_empty() {
+                let (done, err) = match self.vip.add_many(&dev, rest).await {
+                    Ok(done) => (done.len(), None),
+                    Err((done, e)) => (done.len(), Some(e)),
+                };
+                for v in &rest[..done] {
+                    self.held.insert(held_key(&dev, v));
                 }
-                Err(e) => {
-                    tracing::error!(instance = %self.cfg.name, "{e}");
-                    self.with_status(|s| s.counters.vip_errors += 1);
-                }
+                let Some(e) = err else { break };
+                tracing::error!(instance = %self.cfg.name, "{e}");
+                self.with_status(|s| s.counters.vip_errors += 1);
+                rest = rest.get(done + 1..).unwrap_or_default();
             }
         }
     }
 
     /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
     async fn del_vips(&mut self, stale: bool) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.del(&dev, &vip).await {
-                Ok(true) if stale => {
-                    tracing::info!(instance = %self.cfg.name, "removed stale VIP {vip} from {dev}")
+        for (dev, vips) in by_dev(self.vip_list()) {
+            match self.vip.del_many(&dev, &vips).await {
+                Ok(done) if stale && done.contains(&true) => {
+                    let n = done.iter().filter(|d| **d).count();
+                    tracing::info!(instance = %self.cfg.name, "removed {n} stale VIP(s) from {dev}")
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -491,7 +498,9 @@ impl Runner {
                     self.with_status(|s| s.counters.vip_errors += 1);
                 }
             }
-            self.held.remove(&held_key(&dev, &vip));
+            for v in &vips {
+                self.held.remove(&held_key(&dev, v));
+            }
         }
     }
 
@@ -659,6 +668,15 @@ impl Runner {
             s.vips_held = held;
         });
     }
+}
+
+/// VIPs grouped by interface, in first-seen order within each.
+fn by_dev(list: Vec<(String, Vip)>) -> BTreeMap<String, Vec<Vip>> {
+    let mut out: BTreeMap<String, Vec<Vip>> = BTreeMap::new();
+    for (dev, vip) in list {
+        out.entry(dev).or_default().push(vip);
+    }
+    out
 }
 
 /// A short human reason for `status` and logs.
