@@ -175,6 +175,15 @@ fn init_logging() {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Run { .. }) {
+        // A client printing into `| head` should end quietly, as Unix tools do, not panic on
+        // EPIPE. The daemon keeps Rust's default (SIGPIPE ignored, errors returned).
+        // SAFETY: restoring the default disposition installs no handler and runs before any
+        // other thread exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let socket = cli.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     let json = |cmd: &str, json: bool| {
         if json { format!("json {cmd}") } else { cmd.to_string() }
