@@ -1,6 +1,8 @@
 //! The `lbha` command line. Everything but `run` and `check` is a thin client of the control
 //! socket. Exit codes: 0 ok, 1 the command failed, 2 usage error, 3 the daemon is not reachable.
 
+mod vip;
+
 use crate::control::client::{self, ClientError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -80,6 +82,13 @@ enum Cmd {
         #[command(subcommand)]
         action: ServerAction,
     },
+    /// Virtual addresses: runtime VIPs of a VRRP instance through the daemon (applied on the
+    /// master, recorded on the backup, persisted), or addresses managed directly (`--direct`, or
+    /// when no daemon runs).
+    Vip {
+        #[command(subcommand)]
+        action: vip::VipAction,
+    },
     /// Send a raw runtime API command (several may be chained with `;`).
     #[command(name = "cmd")]
     Raw {
@@ -108,6 +117,11 @@ enum Show {
     },
     /// The backends.
     Backends {
+        #[arg(long)]
+        json: bool,
+    },
+    /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
+    Vrrp {
         #[arg(long)]
         json: bool,
     },
@@ -180,6 +194,15 @@ fn init_logging() {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Run { .. }) {
+        // A client printing into `| head` should end quietly, as Unix tools do, not panic on
+        // EPIPE. The daemon keeps Rust's default (SIGPIPE ignored, errors returned).
+        // SAFETY: restoring the default disposition installs no handler and runs before any
+        // other thread exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let socket = cli.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     let json = |cmd: &str, json: bool| {
         if json { format!("json {cmd}") } else { cmd.to_string() }
@@ -212,6 +235,7 @@ pub fn main() -> ExitCode {
                 ask(&socket, &json(&cmd, j))
             }
             Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
+            Show::Vrrp { json: j } => ask(&socket, &json("show vrrp", j)),
         },
         Cmd::Server { action } => {
             let (cmd, j) = match action {
@@ -231,6 +255,7 @@ pub fn main() -> ExitCode {
             };
             ask(&socket, &json(&cmd, j))
         }
+        Cmd::Vip { action } => vip::main(&socket, action),
         Cmd::Raw { command } => ask(&socket, &command),
     }
 }
@@ -275,10 +300,14 @@ fn client_failed(e: &ClientError) -> ExitCode {
 
 /// Sends one command line and prints each answer: successes on stdout, failures on stderr.
 fn ask(socket: &Path, line: &str) -> ExitCode {
-    let answers = match client::run(socket, line, CLIENT_TIMEOUT) {
-        Ok(a) => a,
-        Err(e) => return client_failed(&e),
-    };
+    match client::run(socket, line, CLIENT_TIMEOUT) {
+        Ok(a) => print_answers(socket, a),
+        Err(e) => client_failed(&e),
+    }
+}
+
+/// Prints each answer: successes on stdout, failures on stderr (exit 1).
+fn print_answers(socket: &Path, answers: Vec<client::Answer>) -> ExitCode {
     if answers.is_empty() {
         eprintln!("lbha: no answer from {}", socket.display());
         return ExitCode::from(1);

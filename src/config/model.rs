@@ -57,6 +57,9 @@ pub struct Global {
     /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
     /// `server-state-file`); relative paths are taken from the config file's directory.
     pub server_state_file: Option<String>,
+    /// Where lbha keeps state across restarts (runtime VIPs); relative paths are taken from the
+    /// config file's directory. Default `/var/lib/lbha`.
+    pub state_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -58,6 +58,8 @@ pub struct GlobalSettings {
     pub hard_stop_after: Duration,
     pub control_socket: ControlSocketSettings,
     pub server_state_file: Option<PathBuf>,
+    /// `[global] state_dir`, resolved: runtime VIPs live here.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,7 @@ const DEFAULT_SERVER: Duration = Duration::from_secs(30);
 const DEFAULT_INTER: Duration = Duration::from_secs(2);
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
 const DEFAULT_CONTROL_MODE: u32 = 0o600;
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -130,6 +131,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
         server_state_file: server_state_file(&file.global, base_dir, &mut cx),
+        state_dir: state_dir(&file.global, base_dir, &mut cx),
         ..global
     };
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
@@ -244,6 +246,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
         control_socket: ControlSocketSettings { path: DEFAULT_CONTROL_SOCKET.into(), mode: DEFAULT_CONTROL_MODE },
         server_state_file: None,
+        state_dir: DEFAULT_STATE_DIR.into(),
     }
 }
 
@@ -304,6 +307,17 @@ fn server_state_file(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> Option
             None
         }
         Some(s) => Some(resolve(base_dir, s)),
+    }
+}
+
+fn state_dir(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> std::path::PathBuf {
+    match g.state_dir.as_deref() {
+        None => DEFAULT_STATE_DIR.into(),
+        Some("") => {
+            cx.err(FieldPath::root().key("global").key("state_dir"), "must not be empty");
+            DEFAULT_STATE_DIR.into()
+        }
+        Some(s) => resolve(base_dir, s),
     }
 }
 

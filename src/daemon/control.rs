@@ -485,6 +485,10 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Err(e) => Reply::error(e),
         },
         Command::Reload { terminate } => reload(shared, terminate).await,
+        Command::ShowVrrp => super::vip::show_vrrp(shared).await,
+        Command::VipList { instance } => super::vip::list(shared, instance.as_deref()).await,
+        Command::VipAdd(req) => super::vip::add(shared, req).await,
+        Command::VipDel(req) => super::vip::del(shared, req).await,
         // Connection-level commands are handled by the connection loop.
         Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) => Reply::ok("", json!({})),
     }

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod control;
 pub mod state_file;
+mod vip;
 
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;

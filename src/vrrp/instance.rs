@@ -14,16 +14,16 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
 use super::packet::{self, Advert, Auth, DecodeOptions, MCAST_V4, MCAST_V6, Version};
 use super::socket::VrrpSocket;
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError, garp};
-use crate::config::vrrp::{StateHint, VrrpInstance};
+use crate::config::vrrp::{StateHint, VipDef, VrrpInstance};
 use crate::net::link::{self, LinkInfo};
-use crate::net::vip::{Vip, VipHandle};
+use crate::net::vip::{self, Vip, VipError, VipHandle};
 
 /// How often tracked interfaces and backends are looked at.
 const TRACK_EVERY: Duration = Duration::from_millis(100);
@@ -115,6 +115,20 @@ pub struct Deps {
     pub live: LiveFn,
     pub scripts: HashMap<String, watch::Receiver<bool>>,
     pub group: Option<(String, Arc<GroupFaults>)>,
+    /// Runtime VIPs (`lbha vip add`) of this instance, each with its `dev`.
+    pub runtime: Vec<VipDef>,
+}
+
+/// A change of the runtime VIP set, answered with whether the addresses were added to (or
+/// removed from) the interface now, as a master does, or only recorded.
+pub enum RuntimeCmd {
+    Add { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
+    Del { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
+}
+
+/// The key of a held VIP in [`InstanceStatus::vips_held`].
+pub fn held_key(dev: &str, vip: &Vip) -> String {
+    format!("{vip} dev {dev}")
 }
 
 /// The manager's side of a running instance.
@@ -122,10 +136,16 @@ pub struct Running {
     pub cfg: VrrpInstance,
     pub status: Arc<Mutex<InstanceStatus>>,
     stop: mpsc::Sender<()>,
+    cmd: mpsc::Sender<RuntimeCmd>,
     join: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// Hands a runtime VIP change to the instance task; `Err(cmd)` when the task has ended.
+    pub async fn runtime(&self, cmd: RuntimeCmd) -> Result<(), RuntimeCmd> {
+        self.cmd.send(cmd).await.map_err(|e| e.0)
+    }
+
     /// Asks the instance to stop (priority-0 advert and VIP removal as master) and waits, bounded.
     pub async fn shutdown(self, limit: Duration) {
         let _ = self.stop.send(()).await;
@@ -142,7 +162,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
     let name = cfg.name.clone();
     let info = link::lookup(&cfg.interface)
         .ok_or_else(|| VrrpError::UnknownInterface { instance: name.clone(), ifname: cfg.interface.clone() })?;
-    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().chain(&deps.runtime).map(|v| v.addr).collect();
     let src = source_address(&cfg, &info, &vip_addrs)
         .ok_or_else(|| VrrpError::NoSourceAddress { instance: name.clone(), ifname: cfg.interface.clone() })?;
     let sock = VrrpSocket::open(&cfg.interface, info.index, src)
@@ -163,6 +183,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         counters: Counters::default(),
     }));
     let (stop, stop_rx) = mpsc::channel(1);
+    let (cmd, cmd_rx) = mpsc::channel(4);
     let dests = if cfg.unicast_peers.is_empty() {
         vec![if src.is_ipv4() { IpAddr::V4(MCAST_V4) } else { IpAddr::V6(MCAST_V6) }]
     } else {
@@ -188,8 +209,8 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         group_fault: None,
         delta: 0,
     };
-    let join = tokio::spawn(runner.run(stop_rx));
-    Ok(Running { cfg, status, stop, join })
+    let join = tokio::spawn(runner.run(stop_rx, cmd_rx));
+    Ok(Running { cfg, status, stop, cmd, join })
 }
 
 /// `unicast_src_ip`, else the interface's primary IPv4 address or IPv6 link-local address.
@@ -261,7 +282,7 @@ impl Observed for Seen<'_> {
 }
 
 impl Runner {
-    async fn run(mut self, mut stop: mpsc::Receiver<()>) {
+    async fn run(mut self, mut stop: mpsc::Receiver<()>, mut cmds: mpsc::Receiver<RuntimeCmd>) {
         // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
         self.del_vips(true).await;
         self.track(true).await;
@@ -293,6 +314,7 @@ impl Runner {
                     }
                 },
                 _ = tick.tick() => self.track(false).await,
+                Some(c) = cmds.recv() => self.on_runtime(c).await,
                 Ok(()) = async { match group_rx.as_mut() {
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
@@ -356,38 +378,119 @@ impl Runner {
         }
     }
 
+    /// Configured VIPs, then runtime ones the config does not list.
     fn vip_list(&self) -> Vec<(String, Vip)> {
-        self.cfg
-            .vips
-            .iter()
-            .map(|v| {
-                let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
-                let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
-                (dev, vip)
-            })
-            .collect()
+        let runtime = self.deps.runtime.iter().filter(|r| !self.cfg.vips.iter().any(|c| c.addr == r.addr));
+        self.cfg.vips.iter().chain(runtime).map(|v| self.dev_vip(v)).collect()
     }
 
+    fn dev_vip(&self, v: &VipDef) -> (String, Vip) {
+        let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
+        (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
+    }
+
+    async fn on_runtime(&mut self, cmd: RuntimeCmd) {
+        let (reply, result) = match cmd {
+            RuntimeCmd::Add { vips, reply } => (reply, self.add_runtime(vips).await),
+            RuntimeCmd::Del { vips, reply } => (reply, self.del_runtime(vips).await),
+        };
+        self.refresh_status();
+        let _ = reply.send(result);
+    }
+
+    /// Records runtime VIPs; a master adds them at once (all or none) and announces them.
+    async fn add_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        for (dev, v) in &pairs {
+            vip::check(dev, v)?;
+        }
+        let master = self.fsm.state() == State::Master;
+        if master {
+            let groups = by_dev(pairs.clone());
+            let mut added: Vec<(String, Vec<Vip>)> = Vec::new();
+            for (dev, vips) in &groups {
+                let (done, err) = match self.vip.add_many(dev, vips).await {
+                    Ok(done) => (done, None),
+                    Err((done, e)) => (done, Some(e)),
+                };
+                // Those already there (put by hand) are not ours to undo.
+                let ours = vips.iter().zip(&done).filter(|(_, new)| **new).map(|(v, _)| v.clone()).collect();
+                added.push((dev.clone(), ours));
+                if let Some(e) = err {
+                    for (dev, vips) in &added {
+                        if let Err(u) = self.vip.del_many(dev, vips).await {
+                            tracing::warn!(instance = %self.cfg.name, "undoing runtime VIPs on {dev}: {u}");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            for (dev, v) in &pairs {
+                self.held.insert(held_key(dev, v));
+            }
+            let count = self.cfg.garp_master_repeat.max(1);
+            self.announce(pairs.iter().map(|(d, v)| (d.clone(), v.addr)), count);
+        }
+        tracing::info!(
+            instance = %self.cfg.name,
+            "{} runtime VIP(s) {}",
+            vips.len(),
+            if master { "added and announced" } else { "recorded; added when this node becomes MASTER" }
+        );
+        self.deps.runtime.extend(vips);
+        Ok(master)
+    }
+
+    /// Forgets runtime VIPs and removes those this node holds. They are forgotten even when the
+    /// kernel refuses a removal; the first such error is returned.
+    async fn del_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        let held: Vec<(String, Vip)> =
+            pairs.into_iter().filter(|(dev, vip)| self.held.remove(&held_key(dev, vip))).collect();
+        let removed = !held.is_empty();
+        let mut first_err = None;
+        for (dev, list) in by_dev(held) {
+            if let Err(e) = self.vip.del_many(&dev, &list).await {
+                self.with_status(|s| s.counters.vip_errors += 1);
+                first_err.get_or_insert(e);
+            }
+        }
+        let gone: BTreeSet<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.deps.runtime.retain(|r| !gone.contains(&r.addr));
+        tracing::info!(instance = %self.cfg.name, "{} runtime VIP(s) deleted", vips.len());
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
     async fn add_vips(&mut self) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.add(&dev, &vip).await {
-                Ok(_) => {
-                    self.held.insert(format!("{vip} dev {dev}"));
+        for (dev, vips) in by_dev(self.vip_list()) {
+            let mut rest: &[Vip] = &vips;
+            while !rest.is_empty() {
+                let (done, err) = match self.vip.add_many(&dev, rest).await {
+                    Ok(done) => (done.len(), None),
+                    Err((done, e)) => (done.len(), Some(e)),
+                };
+                for v in &rest[..done] {
+                    self.held.insert(held_key(&dev, v));
                 }
-                Err(e) => {
-                    tracing::error!(instance = %self.cfg.name, "{e}");
-                    self.with_status(|s| s.counters.vip_errors += 1);
-                }
+                let Some(e) = err else { break };
+                tracing::error!(instance = %self.cfg.name, "{e}");
+                self.with_status(|s| s.counters.vip_errors += 1);
+                rest = rest.get(done + 1..).unwrap_or_default();
             }
         }
     }
 
     /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
     async fn del_vips(&mut self, stale: bool) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.del(&dev, &vip).await {
-                Ok(true) if stale => {
-                    tracing::info!(instance = %self.cfg.name, "removed stale VIP {vip} from {dev}")
+        for (dev, vips) in by_dev(self.vip_list()) {
+            match self.vip.del_many(&dev, &vips).await {
+                Ok(done) if stale && done.contains(&true) => {
+                    let n = done.iter().filter(|d| **d).count();
+                    tracing::info!(instance = %self.cfg.name, "removed {n} stale VIP(s) from {dev}")
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -395,14 +498,21 @@ impl Runner {
                     self.with_status(|s| s.counters.vip_errors += 1);
                 }
             }
-            self.held.remove(&format!("{vip} dev {dev}"));
+            for v in &vips {
+                self.held.remove(&held_key(&dev, v));
+            }
         }
     }
 
     fn garp(&self, count: u32) {
+        self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
+    }
+
+    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread.
+    fn announce(&self, addrs: impl Iterator<Item = (String, IpAddr)>, count: u32) {
         let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
-        for (dev, vip) in self.vip_list() {
-            by_dev.entry(dev).or_default().push(vip.addr);
+        for (dev, addr) in addrs {
+            by_dev.entry(dev).or_default().push(addr);
         }
         let name = self.cfg.name.clone();
         tokio::task::spawn_blocking(move || {
@@ -558,6 +668,15 @@ impl Runner {
             s.vips_held = held;
         });
     }
+}
+
+/// VIPs grouped by interface, in first-seen order within each.
+fn by_dev(list: Vec<(String, Vip)>) -> BTreeMap<String, Vec<Vip>> {
+    let mut out: BTreeMap<String, Vec<Vip>> = BTreeMap::new();
+    for (dev, vip) in list {
+        out.entry(dev).or_default().push(vip);
+    }
+    out
 }
 
 /// A short human reason for `status` and logs.

@@ -11,11 +11,12 @@ pub mod garp;
 pub mod instance;
 mod manager;
 pub mod packet;
+pub mod runtime;
 pub mod socket;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
-pub use manager::Manager;
+pub use manager::{InstanceReport, Manager, VipChange, VipEntry, VipSource};
 
 use std::sync::Arc;
 
