@@ -15,7 +15,7 @@ pub mod socket;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
-pub use manager::Manager;
+pub use manager::{HandedOver, InstanceKey, Manager, Successor, successors};
 
 use std::sync::Arc;
 
