@@ -269,7 +269,16 @@ impl Proxy {
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
             let verdict = verdicts.next();
-            async move { Ok::<_, std::convert::Infallible>(http::handle(req, verdict, cx).await) }
+            async move {
+                let mut resp = http::handle(req, verdict, cx.clone()).await;
+                // Stopping: the client learns the connection ends after this answer, instead of
+                // sending its next request into a connection being closed.
+                if *cx.proxy.drain.borrow() {
+                    resp.headers_mut()
+                        .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -283,9 +292,16 @@ impl Proxy {
         tokio::select! {
             res = conn.as_mut() => log_end(&cx, res.err()),
             _ = drained(&mut drain) => {
-                // Finish the exchange in flight, then close.
-                conn.as_mut().graceful_shutdown();
-                log_end(&cx, conn.as_mut().await.err());
+                // A request may already be on its way on an idle connection: for a moment it is
+                // still answered (with `Connection: close`); then finish what is in flight and close.
+                let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
+                match tokio::time::timeout(grace, conn.as_mut()).await {
+                    Ok(res) => log_end(&cx, res.err()),
+                    Err(_) => {
+                        conn.as_mut().graceful_shutdown();
+                        log_end(&cx, conn.as_mut().await.err());
+                    }
+                }
             }
             cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
                 if cut == Cut::Stale {
@@ -306,6 +322,9 @@ fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
         tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }
 }
+
+/// How long an idle HTTP/1 connection stays open once draining starts (see `serve_http`).
+const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Resolves once a drain is requested (the watch guard never crosses an await).
 async fn drained(rx: &mut watch::Receiver<bool>) {
