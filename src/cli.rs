@@ -33,6 +33,10 @@ enum Cmd {
         /// Configuration file.
         #[arg(short = 'c', long = "config", default_value = "/etc/lbha/lbha.toml")]
         config: PathBuf,
+        /// Take over from the daemon answering on this control socket (what `lbha upgrade` starts):
+        /// its listening sockets, control socket, API, VRRP roles and server state.
+        #[arg(long, value_name = "SOCKET")]
+        upgrade_from: Option<PathBuf>,
     },
     /// Check a configuration file: exit 0 if valid, 1 with every error otherwise.
     Check {
@@ -45,6 +49,14 @@ enum Cmd {
         /// they finish (`-sf`), and those whose bind or server was removed get `hard_stop_after`.
         #[arg(long)]
         terminate: bool,
+    },
+    /// Replace the running daemon by a new executable without refusing a connection: the new
+    /// process takes the listening sockets, control socket, VRRP roles (no priority-0 advert) and
+    /// server state; the old one drains within hard_stop_after and exits.
+    Upgrade {
+        /// The new executable [default: this `lbha`].
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
     },
     /// One screen: frontends, backends and servers, reload generation, uptime, VRRP.
     Status {
@@ -166,10 +178,11 @@ pub fn main() -> ExitCode {
         if json { format!("json {cmd}") } else { cmd.to_string() }
     };
     match cli.cmd {
-        Cmd::Run { config } => {
+        Cmd::Run { config, upgrade_from } => {
             init_logging();
-            crate::daemon::run(crate::daemon::RunOptions { config, socket: cli.socket })
+            crate::daemon::run(crate::daemon::RunOptions { config, socket: cli.socket, upgrade_from })
         }
+        Cmd::Upgrade { binary } => upgrade(&socket, binary),
         Cmd::Check { config } => check(&config),
         Cmd::Reload { terminate } => reload(&socket, terminate),
         Cmd::Status { json: true } => ask(&socket, "show status json"),
@@ -269,7 +282,11 @@ fn ask(socket: &Path, line: &str) -> ExitCode {
 }
 
 fn reload(socket: &Path, terminate: bool) -> ExitCode {
-    let cmd = if terminate { "reload terminate" } else { "reload" };
+    reload_like(socket, if terminate { "reload terminate" } else { "reload" })
+}
+
+/// Sends a command answered HAProxy-style (`Success=N`, `--`, then text); prints the text.
+fn reload_like(socket: &Path, cmd: &str) -> ExitCode {
     let answers = match client::run(socket, cmd, CLIENT_TIMEOUT) {
         Ok(a) => a,
         Err(e) => return client_failed(&e),
@@ -287,6 +304,39 @@ fn reload(socket: &Path, terminate: bool) -> ExitCode {
         eprint!("lbha: {body}");
         ExitCode::from(1)
     }
+}
+
+/// Checks the new executable here (so a typo is reported by name), then asks the daemon, which
+/// starts it with its own environment and output.
+fn upgrade(socket: &Path, binary: Option<PathBuf>) -> ExitCode {
+    let binary = match binary.map_or_else(std::env::current_exe, Ok).and_then(std::path::absolute) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("lbha: cannot find this executable ({e}); name the new one with --binary");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = executable(&binary) {
+        eprintln!("lbha: cannot upgrade to {}: {e}", binary.display());
+        return ExitCode::from(1);
+    }
+    let Some(path) = binary.to_str() else {
+        eprintln!("lbha: cannot upgrade to {}: the path is not UTF-8", binary.display());
+        return ExitCode::from(1);
+    };
+    reload_like(socket, &format!("upgrade {}", escape(path)))
+}
+
+fn executable(p: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
 }
 
 fn status(socket: &Path) -> ExitCode {
