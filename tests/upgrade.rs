@@ -340,3 +340,33 @@ fn control_socket_api_and_server_state_pass_over() {
     assert!(r.text().contains("\"web\""), "{}", r.text());
     assert!(l.log_text().contains("Data Plane API listening"));
 }
+
+#[test]
+fn a_new_process_failing_after_the_takeover_gives_everything_back() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let good = http_config(port, &[a.port], "");
+    let l = Lbha::start(&good, &[port]);
+    let pid = served_pid(&l);
+    // The new config adds an API on an address something else holds: the new process gets the
+    // listening sockets and the control socket, then fails to start the API.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = taken.local_addr().unwrap().port();
+    let state = TempDir::new("upgrade-rollback");
+    let extra = format!(
+        "[[userlist]]\nname = \"ops\"\nusers = [{{ name = \"admin\", insecure_password = \"123456\" }}]\n[api]\nbind = \"127.0.0.1:{api}\"\nuserlist = \"ops\"\nstate_dir = \"{}\"\n",
+        state.0.display()
+    );
+    std::fs::write(&l.config, http_config(port, &[a.port], &extra)).unwrap();
+    let (code, out, err) = l.cli(&["upgrade"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(&format!("cannot bind the API on 127.0.0.1:{api}")), "{err}");
+    assert!(l.log_text().contains("upgrade rolled back"), "{}", l.log_text());
+    assert_eq!(served_pid(&l), pid, "the old daemon serves the control socket again");
+    assert_eq!(get(port, "/").text(), "A");
+    // And a later upgrade with a usable config goes through.
+    drop(taken);
+    std::fs::write(&l.config, &good).unwrap();
+    let reaper = Reaper::default();
+    assert_ne!(upgrade(&l, &reaper), pid);
+}
