@@ -176,3 +176,28 @@ async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, m
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_tcp_socket_listening_on_the_address_is_adopted() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        let fd = || OwnedFd::from(l.try_clone().unwrap());
+        let got = inherited_listener(fd(), addr).unwrap();
+        assert_eq!(got.local_addr().unwrap(), addr);
+        let other: SocketAddr = format!("127.0.0.1:{}", addr.port().wrapping_add(1).max(1)).parse().unwrap();
+        let e = inherited_listener(fd(), other).unwrap_err();
+        assert!(e.to_string().contains(&other.to_string()), "{e}");
+        // Bound but not listening, and not TCP.
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let uaddr = udp.local_addr().unwrap();
+        assert!(inherited_listener(OwnedFd::from(udp), uaddr).is_err());
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let saddr = s.local_addr().unwrap().as_socket().unwrap();
+        assert!(inherited_listener(OwnedFd::from(s), saddr).is_err());
+    }
+}
