@@ -9,4 +9,5 @@ mod failover;
 mod interop;
 mod modes;
 mod netlink;
+mod upgrade;
 mod vip;

@@ -38,6 +38,10 @@ enum Cmd {
         /// Run from an haproxy.cfg instead, converted in memory (see `lbha convert`).
         #[arg(long = "haproxy-config", value_name = "FILE", conflicts_with = "config")]
         haproxy_config: Option<PathBuf>,
+        /// Take over from the daemon answering on this control socket (what `lbha upgrade` starts):
+        /// its listening sockets, control socket, API, VRRP roles and server state.
+        #[arg(long, value_name = "SOCKET")]
+        upgrade_from: Option<PathBuf>,
     },
     /// Check a configuration file: exit 0 if valid, 1 with every error otherwise.
     Check {
@@ -66,6 +70,14 @@ enum Cmd {
         /// they finish (`-sf`), and those whose bind or server was removed get `hard_stop_after`.
         #[arg(long)]
         terminate: bool,
+    },
+    /// Replace the running daemon by a new executable without refusing a connection: the new
+    /// process takes the listening sockets, control socket, VRRP roles (no priority-0 advert) and
+    /// server state; the old one drains within hard_stop_after and exits.
+    Upgrade {
+        /// The new executable [default: this `lbha`].
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
     },
     /// One screen: frontends, backends and servers, reload generation, uptime, VRRP.
     Status {
@@ -208,14 +220,16 @@ pub fn main() -> ExitCode {
         if json { format!("json {cmd}") } else { cmd.to_string() }
     };
     match cli.cmd {
-        Cmd::Run { config, haproxy_config } => {
+        Cmd::Run { config, haproxy_config, upgrade_from } => {
             init_logging();
             crate::daemon::run(crate::daemon::RunOptions {
                 haproxy: haproxy_config.is_some(),
                 config: haproxy_config.unwrap_or(config),
                 socket: cli.socket,
+                upgrade_from,
             })
         }
+        Cmd::Upgrade { binary } => upgrade(&socket, binary),
         Cmd::Convert { haproxy, keepalived, output, strict } => {
             crate::convert::cmd::convert(crate::convert::cmd::ConvertArgs { haproxy, keepalived, output, strict })
         }
@@ -325,7 +339,11 @@ fn print_answers(socket: &Path, answers: Vec<client::Answer>) -> ExitCode {
 }
 
 fn reload(socket: &Path, terminate: bool) -> ExitCode {
-    let cmd = if terminate { "reload terminate" } else { "reload" };
+    reload_like(socket, if terminate { "reload terminate" } else { "reload" })
+}
+
+/// Sends a command answered HAProxy-style (`Success=N`, `--`, then text); prints the text.
+fn reload_like(socket: &Path, cmd: &str) -> ExitCode {
     let answers = match client::run(socket, cmd, CLIENT_TIMEOUT) {
         Ok(a) => a,
         Err(e) => return client_failed(&e),
@@ -343,6 +361,39 @@ fn reload(socket: &Path, terminate: bool) -> ExitCode {
         eprint!("lbha: {body}");
         ExitCode::from(1)
     }
+}
+
+/// Checks the new executable here (so a typo is reported by name), then asks the daemon, which
+/// starts it with its own environment and output.
+fn upgrade(socket: &Path, binary: Option<PathBuf>) -> ExitCode {
+    let binary = match binary.map_or_else(std::env::current_exe, Ok).and_then(std::path::absolute) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("lbha: cannot find this executable ({e}); name the new one with --binary");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = executable(&binary) {
+        eprintln!("lbha: cannot upgrade to {}: {e}", binary.display());
+        return ExitCode::from(1);
+    }
+    let Some(path) = binary.to_str() else {
+        eprintln!("lbha: cannot upgrade to {}: the path is not UTF-8", binary.display());
+        return ExitCode::from(1);
+    };
+    reload_like(socket, &format!("upgrade {}", escape(path)))
+}
+
+fn executable(p: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
 }
 
 fn status(socket: &Path) -> ExitCode {

@@ -107,6 +107,14 @@ pub enum Command {
     VipList {
         instance: Option<String>,
     },
+    /// `upgrade [<binary>]`: start a new executable that takes over the listening sockets, the
+    /// control socket and the VRRP roles, then drain and exit.
+    Upgrade {
+        binary: Option<String>,
+    },
+    /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
+    /// handover protocol (as HAProxy's hidden `_getsocks`).
+    TakeOver,
 }
 
 impl Command {
@@ -319,6 +327,10 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["reload"] => Command::Reload { terminate: false },
         ["reload", "terminate"] => Command::Reload { terminate: true },
         ["reload", extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        ["upgrade"] => Command::Upgrade { binary: None },
+        ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
+        ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        ["_upgrade"] => Command::TakeOver,
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
@@ -431,6 +443,7 @@ The following commands are valid at this level:
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.
 ";
@@ -470,6 +483,10 @@ mod tests {
         assert_eq!(cmd("set weight web/a 50%"), Command::SetServerWeight(sv("web", "a"), WeightSpec::Percent(50)));
         assert_eq!(cmd("get weight web/a"), Command::GetWeight(sv("web", "a")));
         assert_eq!(cmd("reload"), Command::Reload { terminate: false });
+        assert_eq!(cmd("upgrade"), Command::Upgrade { binary: None });
+        assert_eq!(cmd(r"upgrade /opt/lbha\ 2/lbha"), Command::Upgrade { binary: Some("/opt/lbha 2/lbha".into()) });
+        assert_eq!(cmd("_upgrade"), Command::TakeOver);
+        assert!(parse("upgrade a b").is_err());
         assert_eq!(cmd("reload terminate"), Command::Reload { terminate: true });
         assert_eq!(cmd("set severity-output number"), Command::SetSeverityOutput(Severity::Number));
         assert_eq!(cmd("quit"), Command::Quit);

@@ -135,9 +135,18 @@ pub fn held_key(dev: &str, vip: &Vip) -> String {
 pub struct Running {
     pub cfg: VrrpInstance,
     pub status: Arc<Mutex<InstanceStatus>>,
-    stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<Stop>,
     cmd: mpsc::Sender<RuntimeCmd>,
     join: tokio::task::JoinHandle<()>,
+}
+
+/// How an instance task ends.
+enum Stop {
+    /// Clean stop: a master sends priority 0 and removes its VIPs.
+    Shutdown,
+    /// Binary upgrade: stop silently, keep the VIPs listed in `keep` (what the next process will
+    /// hold), and report the state the next process starts in.
+    Handover { keep: BTreeSet<String>, reply: oneshot::Sender<State> },
 }
 
 impl Running {
@@ -148,7 +157,21 @@ impl Running {
 
     /// Asks the instance to stop (priority-0 advert and VIP removal as master) and waits, bounded.
     pub async fn shutdown(self, limit: Duration) {
-        let _ = self.stop.send(()).await;
+        let _ = self.stop.send(Stop::Shutdown).await;
+        self.wait(limit).await;
+    }
+
+    /// Stops without a priority-0 advert, removing only held VIPs not in `keep`; returns the state
+    /// it was in (None if the task had already ended or did not answer within `limit`).
+    pub async fn hand_over(self, keep: BTreeSet<String>, limit: Duration) -> Option<State> {
+        let (reply, state) = oneshot::channel();
+        let sent = self.stop.send(Stop::Handover { keep, reply }).await.is_ok();
+        let state = if sent { tokio::time::timeout(limit, state).await.ok().and_then(Result::ok) } else { None };
+        self.wait(limit).await;
+        state
+    }
+
+    async fn wait(self, limit: Duration) {
         let abort = self.join.abort_handle();
         if tokio::time::timeout(limit, self.join).await.is_err() {
             tracing::warn!(instance = %self.cfg.name, "vrrp instance did not stop in {limit:?}");
@@ -157,8 +180,26 @@ impl Running {
     }
 }
 
-/// Opens the sockets and starts the task. Fails when the interface or a source address is missing.
-pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
+/// The VIPs of an instance as its status lists them (`ADDR/PREFIX dev IFNAME`): what a handover
+/// compares between the old and the new process.
+pub fn vip_keys(cfg: &VrrpInstance) -> BTreeSet<String> {
+    vip_list(cfg).into_iter().map(|(dev, vip)| format!("{vip} dev {dev}")).collect()
+}
+
+fn vip_list(cfg: &VrrpInstance) -> Vec<(String, Vip)> {
+    cfg.vips
+        .iter()
+        .map(|v| {
+            let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+            let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
+            (dev, vip)
+        })
+        .collect()
+}
+
+/// Opens the sockets and starts the task, fresh or (`taken_over`) in the role a previous process
+/// handed over. Fails when the interface or a source address is missing.
+pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result<Running, VrrpError> {
     let name = cfg.name.clone();
     let info = link::lookup(&cfg.interface)
         .ok_or_else(|| VrrpError::UnknownInterface { instance: name.clone(), ifname: cfg.interface.clone() })?;
@@ -209,7 +250,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         group_fault: None,
         delta: 0,
     };
-    let join = tokio::spawn(runner.run(stop_rx, cmd_rx));
+    let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
     Ok(Running { cfg, status, stop, cmd, join })
 }
 
@@ -282,11 +323,25 @@ impl Observed for Seen<'_> {
 }
 
 impl Runner {
-    async fn run(mut self, mut stop: mpsc::Receiver<()>, mut cmds: mpsc::Receiver<RuntimeCmd>) {
-        // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
-        self.del_vips(true).await;
-        self.track(true).await;
-        self.event(Event::Startup).await;
+    async fn run(
+        mut self,
+        mut stop: mpsc::Receiver<Stop>,
+        mut cmds: mpsc::Receiver<RuntimeCmd>,
+        taken_over: Option<State>,
+    ) {
+        match taken_over {
+            Some(state) => {
+                tracing::info!(instance = %self.cfg.name, "vrrp instance continues as {}", state.keepalived_name());
+                self.track(true).await;
+                self.event(Event::TakeOver(state)).await;
+            }
+            None => {
+                // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
+                self.del_vips(true).await;
+                self.track(true).await;
+                self.event(Event::Startup).await;
+            }
+        }
         let mut tick = tokio::time::interval(TRACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_rx = self.deps.group.as_ref().map(|(_, g)| g.subscribe());
@@ -300,7 +355,20 @@ impl Runner {
             };
             tokio::select! {
                 biased;
-                _ = stop.recv() => break,
+                cmd = stop.recv() => match cmd {
+                    Some(Stop::Handover { keep, reply }) => {
+                        let state = self.fsm.state();
+                        self.del_vips_except(&keep).await;
+                        tracing::info!(
+                            instance = %self.cfg.name,
+                            "vrrp instance handed over as {} (no priority-0 advert)",
+                            state.keepalived_name()
+                        );
+                        let _ = reply.send(state);
+                        return;
+                    }
+                    Some(Stop::Shutdown) | None => break,
+                },
                 _ = sleep => {
                     self.deadline = None;
                     self.event(Event::Timer).await;
@@ -504,6 +572,20 @@ impl Runner {
         }
     }
 
+    /// Handover: the next process will not hold these (its config dropped them), so remove them.
+    async fn del_vips_except(&mut self, keep: &BTreeSet<String>) {
+        for (dev, vip) in self.vip_list() {
+            let key = format!("{vip} dev {dev}");
+            if keep.contains(&key) || !self.held.contains(&key) {
+                continue;
+            }
+            if let Err(e) = self.vip.del(&dev, &vip).await {
+                tracing::error!(instance = %self.cfg.name, "{e}");
+            }
+            self.held.remove(&key);
+        }
+    }
+
     fn garp(&self, count: u32) {
         self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
     }
@@ -696,6 +778,7 @@ fn reason_text(r: &fsm::Reason) -> String {
         },
         fsm::Reason::FaultCleared => "fault cleared".into(),
         fsm::Reason::Shutdown => "shutdown".into(),
+        fsm::Reason::Handover => "taken over from the previous process (upgrade)".into(),
     }
 }
 

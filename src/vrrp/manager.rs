@@ -2,6 +2,8 @@
 //! reload (unchanged instances keep running, and keep their state and VIPs). Owns the runtime VIP
 //! set (`lbha vip add/del`): persisted under the state directory, kept across reloads, handed to
 //! each instance it belongs to.
+//! reload (unchanged instances keep running, and keep their state and VIPs), and hands them over to
+//! the next process on a binary upgrade without a priority-0 advert.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -23,6 +25,39 @@ use crate::net::{link, sysctl};
 
 /// Upper bound on one instance's clean stop (priority-0 advert, VIP removal).
 const STOP_LIMIT: Duration = Duration::from_secs(3);
+
+/// Names one virtual router across processes: the same name on the same interface and VRID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct InstanceKey {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+}
+
+impl InstanceKey {
+    fn of(cfg: &VrrpInstance) -> InstanceKey {
+        InstanceKey { name: cfg.name.clone(), interface: cfg.interface.clone(), vrid: cfg.vrid }
+    }
+}
+
+/// An instance the next process will run, with the VIPs it will hold (`ADDR/PREFIX dev IFNAME`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Successor {
+    pub key: InstanceKey,
+    pub vips: BTreeSet<String>,
+}
+
+/// The instances of `snap`, as the next process tells the running one.
+pub fn successors(snap: &Snapshot) -> Vec<Successor> {
+    snap.vrrp.instances.iter().map(|c| Successor { key: InstanceKey::of(c), vips: instance::vip_keys(c) }).collect()
+}
+
+/// An instance's role at the moment it was handed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOver {
+    pub key: InstanceKey,
+    pub state: State,
+}
 
 pub struct Manager {
     live: LiveFn,
@@ -85,6 +120,13 @@ impl Manager {
     /// Sets the sysctls and starts every instance of `snap` (none configured: nothing happens).
     /// Must run inside the tokio runtime.
     pub fn start(snap: &Snapshot, live: LiveFn) -> Result<Manager, VrrpError> {
+        let mut m = Manager::new(snap, live);
+        m.apply(&snap.vrrp, &HashMap::new())?;
+        Ok(m)
+    }
+
+    /// A manager with no instance running yet, its runtime VIPs loaded from the state directory.
+    fn new(snap: &Snapshot, live: LiveFn) -> Manager {
         let store = snap.global.state_dir.join(runtime::FILE_NAME);
         let mut m = Manager {
             live,
@@ -113,7 +155,26 @@ impl Manager {
             }
         }
         m.warn_orphans();
-        m.apply(&snap.vrrp)?;
+        m
+    }
+
+    /// Starts like [`Manager::start`], but an instance named in `states` continues in the role the
+    /// previous process handed over (a master keeps its VIPs and advertises at once). If one fails
+    /// to start, the others stop again the same quiet way, so the previous process can take back
+    /// exactly what it handed over.
+    pub async fn start_as(snap: &Snapshot, live: LiveFn, states: &[HandedOver]) -> Result<Manager, VrrpError> {
+        let mut m = Manager::new(snap, live);
+        let by_key: HashMap<InstanceKey, State> = states.iter().map(|h| (h.key.clone(), h.state)).collect();
+        if let Err(e) = m.apply(&snap.vrrp, &by_key) {
+            let keep: Vec<Successor> = m
+                .instances
+                .iter()
+                .filter(|r| by_key.contains_key(&InstanceKey::of(&r.cfg)))
+                .map(|r| Successor { key: InstanceKey::of(&r.cfg), vips: instance::vip_keys(&r.cfg) })
+                .collect();
+            m.handover(&keep).await;
+            return Err(e);
+        }
         Ok(m)
     }
 
@@ -202,11 +263,11 @@ impl Manager {
             }
         }
         self.warn_orphans();
-        self.apply(new)
+        self.apply(new, &HashMap::new())
     }
 
-    /// Starts what `settings` has and is not running yet.
-    fn apply(&mut self, settings: &VrrpSettings) -> Result<(), VrrpError> {
+    /// Starts what `settings` has and is not running yet; those in `states` in a handed-over role.
+    fn apply(&mut self, settings: &VrrpSettings, states: &HashMap<InstanceKey, State>) -> Result<(), VrrpError> {
         if settings.instances.is_empty() {
             return Ok(());
         }
@@ -224,7 +285,8 @@ impl Manager {
                 continue;
             }
             sysctl::set_promote_secondaries(&cfg.interface).map_err(VrrpError::Sysctl)?;
-            let running = instance::spawn(cfg.clone(), self.deps(cfg))?;
+            let taken_over = states.get(&InstanceKey::of(cfg)).copied();
+            let running = instance::spawn(cfg.clone(), self.deps(cfg), taken_over)?;
             tracing::info!(
                 instance = %cfg.name,
                 "vrrp instance started: {} vrid {} priority {} v{}",
@@ -444,6 +506,29 @@ impl Manager {
             Ok(Err(source)) => Err(RuntimeVipError::Apply { instance: name.to_string(), source }),
             Err(_) => Err(stopped()),
         }
+    }
+
+    /// Binary upgrade: instances the next process runs too (`next`) stop without a priority-0 advert
+    /// and keep the VIPs it will hold; the others stop cleanly (priority 0, VIPs removed). Returns
+    /// the role of each handed-over instance, for [`Manager::start_as`] in the next process.
+    pub async fn handover(&mut self, next: &[Successor]) -> Vec<HandedOver> {
+        let all = std::mem::take(&mut self.instances);
+        let stops = all.into_iter().map(|r| async move {
+            let key = InstanceKey::of(&r.cfg);
+            match next.iter().find(|s| s.key == key) {
+                Some(s) => r.hand_over(s.vips.clone(), STOP_LIMIT).await.map(|state| HandedOver { key, state }),
+                None => {
+                    tracing::info!(instance = %key.name, "vrrp instance not in the new process: stopping it");
+                    r.shutdown(STOP_LIMIT).await;
+                    None
+                }
+            }
+        });
+        let handed = futures::future::join_all(stops).await.into_iter().flatten().collect();
+        for (_, h) in self.scripts.drain() {
+            h.stop();
+        }
+        handed
     }
 
     /// Stops every instance: a master sends priority 0 so a backup takes over after its skew time,

@@ -16,7 +16,9 @@ pub mod socket;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
-pub use manager::{InstanceReport, Manager, VipChange, VipEntry, VipSource};
+pub use manager::{
+    HandedOver, InstanceKey, InstanceReport, Manager, Successor, VipChange, VipEntry, VipSource, successors,
+};
 
 use std::sync::Arc;
 
