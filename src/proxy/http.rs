@@ -521,14 +521,17 @@ async fn forward(
             body = super::shutdown::end_with(body, srt.session_end());
         }
         let mut resp = Response::from_parts(parts, body);
-        resp.extensions_mut().insert(httplog::Picked {
-            backend: bi,
-            server: si,
-            tw: ms(t_slot - t0),
-            tc: if reused { 0 } else { ms(t_conn - t_slot) },
-            tr: ms(t_conn.elapsed()),
-            retries: attempt,
-        });
+        // Only the httplog line reads these; the extension map costs an allocation per response.
+        if fe.log == LogMode::Http {
+            resp.extensions_mut().insert(httplog::Picked {
+                backend: bi,
+                server: si,
+                tw: ms(t_slot - t0),
+                tc: if reused { 0 } else { ms(t_conn - t_slot) },
+                tr: ms(t_conn.elapsed()),
+                retries: attempt,
+            });
+        }
         return Ok(resp);
     }
 }
