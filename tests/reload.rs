@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -124,25 +123,6 @@ fn reload_opens_new_binds_and_closes_removed_ones() {
     hup(&l, &http_config(port, &[a.port], None));
     assert!(wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", extra)).is_err()));
     assert_eq!(get(port, "/").text(), "A");
-}
-
-fn echo_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(8) {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 fn tcp_config(port: u16, server: u16, hard_stop: &str) -> String {

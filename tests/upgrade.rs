@@ -206,25 +206,6 @@ fn upgrades_under_load_refuse_and_fail_nothing() {
     assert_eq!(log.matches("upgrade: handing 1 listening socket(s)").count(), 3, "{log}");
 }
 
-fn echo_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(8) {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 fn echo(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
     s.write_all(msg)?;
     let mut back = vec![0u8; msg.len()];

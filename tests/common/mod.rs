@@ -390,3 +390,23 @@ impl Drop for ActiveGuard {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// A TCP echo server for up to 8 connections (one thread each), for long-lived session tests.
+pub fn echo_server() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(8) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
