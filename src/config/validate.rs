@@ -25,6 +25,22 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
 const DEFAULT_CONTROL_MODE: u32 = 0o600;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
 
+/// Keys that only mean something on the backend side, in lbha as in HAProxy (also used by the
+/// haproxy.cfg converter to place settings of a `defaults` section).
+pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
+    "servers",
+    "retries",
+    "redispatch",
+    "balance",
+    "hash_type",
+    "allbackups",
+    "check",
+    "cookie",
+    "stick_table",
+    "stick",
+    "appsession",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Defaults,
@@ -46,23 +62,10 @@ impl Kind {
     fn allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
             &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
-        const BACK_ONLY: &[&str] = &[
-            "servers",
-            "retries",
-            "redispatch",
-            "balance",
-            "hash_type",
-            "allbackups",
-            "check",
-            "cookie",
-            "stick_table",
-            "stick",
-            "appsession",
-        ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
-            Kind::Frontend => !BACK_ONLY.contains(&key),
+            Kind::Frontend => !BACKEND_ONLY_KEYS.contains(&key),
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)

@@ -43,20 +43,8 @@ pub const ORDER: &[&str] = &[
     "stats",
 ];
 
-/// Keys that only mean something on the backend side, in lbha as in HAProxy.
-const BACKEND_KEYS: &[&str] = &[
-    "servers",
-    "retries",
-    "redispatch",
-    "balance",
-    "hash_type",
-    "allbackups",
-    "check",
-    "cookie",
-    "stick_table",
-    "stick",
-    "appsession",
-];
+/// Keys that only mean something on the backend side: the validator's own list.
+use crate::config::validate::BACKEND_ONLY_KEYS as BACKEND_KEYS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
