@@ -77,7 +77,16 @@ pub fn run(opts: RunOptions) -> ExitCode {
     };
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+    // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
+    // the requests of a batch reach the servers together instead of one wakeup each.
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
@@ -281,7 +290,13 @@ async fn reload_for(
     states.extend(NotifyState::monotonic_usec_now().ok());
     notify(&states);
     let terminate = matches!(&requester, Requester::Control(r) if r.terminate);
-    let r = reload(path, haproxy, proxy, listeners, checks, terminate);
+    // Parsing and validating a large file takes a while; off the runtime thread, so the proxy
+    // keeps serving meanwhile (with nbthread = 1 it is the same thread).
+    let owned = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || load(&owned, haproxy))
+        .await
+        .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
+    let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));
     match &r {
         Ok(_) => {
             let snap = proxy.active.load().snap.clone();
@@ -322,17 +337,15 @@ pub(crate) fn live_fn(proxy: &Arc<Proxy>) -> crate::vrrp::LiveFn {
     })
 }
 
-/// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
+/// Binds any new addresses of a validated snapshot, then swaps it in. Any failure before the
 /// swap leaves the running configuration untouched.
 pub fn reload(
-    path: &Path,
-    haproxy: bool,
+    snap: Snapshot,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
     terminate: bool,
 ) -> Result<u64, String> {
-    let snap = load(path, haproxy)?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
     let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);
