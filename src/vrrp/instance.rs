@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
-use super::packet::{self, Advert, Auth, DecodeOptions, MCAST_V4, MCAST_V6, Version};
+use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
 use super::socket::VrrpSocket;
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError, garp};
@@ -213,6 +213,8 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
         master_repeat: cfg.garp_master_repeat,
         master_delay: cfg.garp_master_delay,
         master_refresh: cfg.garp_master_refresh,
+        lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        lower_prio_delay: cfg.garp_lower_prio_delay,
         ..GarpConfig::default()
     };
     f
@@ -339,7 +341,8 @@ impl Runner {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
         };
         for dst in self.dests.clone() {
-            let bytes = match packet::encode(&advert, self.src, dst) {
+            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            let bytes = match packet::encode_with(&advert, self.src, dst, form) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(instance = %self.cfg.name, "cannot encode advert: {e}");
