@@ -9,3 +9,4 @@ mod failover;
 mod interop;
 mod modes;
 mod netlink;
+mod sync_group;

@@ -5,9 +5,11 @@
 //!  socket rx ──decode + validate (counted drops)──┐
 //!  timer (one deadline, from ArmTimer) ───────────┤
 //!  tracking tick (interfaces, scripts, backends) ─┼─► fsm.step(now, event) ─► actions ─► socket tx,
-//!  sync-group faults ─────────────────────────────┤                                     net::vip, garp,
+//!  sync group (faults, backup, master together) ──┤                                     net::vip, garp,
 //!  shutdown command ──────────────────────────────┘                                     notify scripts
 //! ```
+//!
+//! After every step the instance reports its state to its sync group, if it has one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
 use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
 use super::socket::VrrpSocket;
+use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError, garp};
 use crate::config::vrrp::{StateHint, VrrpInstance};
@@ -107,14 +110,14 @@ impl std::fmt::Display for InstanceStatus {
     }
 }
 
-/// Members of a sync group whose own trackers report a fault.
-pub type GroupFaults = watch::Sender<BTreeSet<String>>;
+/// One sync group, shared by its members' tasks.
+pub type SyncGroup = watch::Sender<sync::Group>;
 
 /// What an instance task needs from the manager.
 pub struct Deps {
     pub live: LiveFn,
     pub scripts: HashMap<String, watch::Receiver<bool>>,
-    pub group: Option<(String, Arc<GroupFaults>)>,
+    pub group: Option<(String, Arc<SyncGroup>)>,
 }
 
 /// The manager's side of a running instance.
@@ -185,7 +188,6 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         deadline: None,
         held: BTreeSet::new(),
         own_fault: None,
-        group_fault: None,
         delta: 0,
     };
     let join = tokio::spawn(runner.run(stop_rx));
@@ -209,6 +211,7 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
     });
     f.preempt = cfg.preempt;
     f.preempt_delay = cfg.preempt_delay;
+    f.sync_group = cfg.sync_group.is_some();
     f.garp = GarpConfig {
         master_repeat: cfg.garp_master_repeat,
         master_delay: cfg.garp_master_delay,
@@ -235,7 +238,6 @@ struct Runner {
     /// VIPs this instance installed and has not removed.
     held: BTreeSet<String>,
     own_fault: Option<FaultReason>,
-    group_fault: Option<FaultReason>,
     delta: i32,
 }
 
@@ -298,22 +300,47 @@ impl Runner {
                 Ok(()) = async { match group_rx.as_mut() {
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
-                } } => self.track(false).await,
+                } } => self.follow_group().await,
             }
         }
         self.event(Event::Shutdown).await;
         // Whatever happened before, never leave a VIP behind on a clean stop.
         self.del_vips(false).await;
-        self.publish_own_fault(false);
+        if let Some((_, g)) = &self.deps.group {
+            g.send_if_modified(|grp| grp.remove(&self.cfg.name));
+        }
     }
 
     async fn event(&mut self, ev: Event) {
         let before = self.fsm.state();
+        let wanted = self.fsm.wants_master();
         let actions = self.fsm.step(Instant::now(), ev);
         for a in actions {
             self.act(a, before).await;
         }
         self.refresh_status();
+        if !wanted
+            && self.fsm.wants_master()
+            && let Some((group, _)) = &self.deps.group
+        {
+            tracing::info!(instance = %self.cfg.name, "vrrp BACKUP would become MASTER: waiting for the other members of sync group {group}");
+        }
+        let lost_election = before == State::Master
+            && self.fsm.state() == State::Backup
+            && matches!(self.fsm.last_transition(), Some(t) if matches!(t.reason, fsm::Reason::PreferredMaster { .. }));
+        self.report_to_group(lost_election);
+    }
+
+    /// Tells the sync group, if any, where this member stands.
+    fn report_to_group(&self, lost_election: bool) {
+        if let Some((_, g)) = &self.deps.group {
+            let m = Member {
+                state: self.fsm.state(),
+                wants_master: self.fsm.wants_master(),
+                own_fault: self.own_fault.is_some(),
+            };
+            g.send_if_modified(|grp| grp.report(&self.cfg.name, m, lost_election));
+        }
     }
 
     async fn act(&mut self, a: Action, before: State) {
@@ -501,23 +528,9 @@ impl Runner {
         let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
         let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
         let out = track::evaluate(&self.cfg, &seen);
-        let own_changed = out.fault.is_some() != self.own_fault.is_some();
-        self.own_fault = out.fault;
-        if own_changed || initial {
-            self.publish_own_fault(self.own_fault.is_some());
-        }
-        self.group_fault = self.deps.group.as_ref().and_then(|(g, faults)| {
-            faults
-                .borrow()
-                .iter()
-                .find(|m| **m != self.cfg.name)
-                .map(|m| FaultReason::Tracker(format!("sync group {g}: {m} is in FAULT")))
-        });
-        let fault = self.own_fault.clone().or_else(|| self.group_fault.clone());
-        match (fault, self.fsm.fault().is_some()) {
-            (Some(r), false) => self.event(Event::Fault(r)).await,
-            (None, true) => self.event(Event::FaultCleared).await,
-            _ => {}
+        if out.fault != self.own_fault || initial {
+            self.own_fault = out.fault;
+            self.report_to_group(false);
         }
         if out.delta != self.delta || initial {
             self.delta = out.delta;
@@ -526,12 +539,37 @@ impl Runner {
                 self.event(Event::PriorityChanged(p)).await;
             }
         }
+        self.follow_group().await;
     }
 
-    fn publish_own_fault(&self, faulted: bool) {
-        if let Some((_, faults)) = &self.deps.group {
-            let name = self.cfg.name.clone();
-            faults.send_if_modified(|set| if faulted { set.insert(name) } else { set.remove(&name) });
+    /// Enters or leaves Fault for its own fault or its sync group's, and follows the group into
+    /// Backup or Master.
+    async fn follow_group(&mut self) {
+        let (group_fault, directive) = match &self.deps.group {
+            Some((name, g)) => {
+                let grp = g.borrow();
+                let fault = grp
+                    .fault_elsewhere(&self.cfg.name)
+                    .map(|m| FaultReason::Tracker(format!("sync group {name}: {m} is in FAULT")));
+                let d = grp.directive(&self.cfg.name).map(|d| (name.clone(), d));
+                (fault, d)
+            }
+            None => (None, None),
+        };
+        let fault = self.own_fault.clone().or(group_fault);
+        match (fault, self.fsm.fault().is_some()) {
+            (Some(r), false) => return self.event(Event::Fault(r)).await,
+            // The group is asked again after this report.
+            (None, true) => return self.event(Event::FaultCleared).await,
+            (Some(_), true) => return,
+            (None, false) => {}
+        }
+        match directive {
+            Some((_, Directive::Master)) => self.event(Event::SyncMaster).await,
+            Some((group, Directive::Backup { lost })) => {
+                self.event(Event::SyncBackup(format!("sync group {group}: {lost} lost the election"))).await
+            }
+            None => {}
         }
     }
 
@@ -580,6 +618,7 @@ fn reason_text(r: &fsm::Reason) -> String {
         },
         fsm::Reason::FaultCleared => "fault cleared".into(),
         fsm::Reason::Shutdown => "shutdown".into(),
+        fsm::Reason::SyncGroup(why) => why.clone(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::instance::{self, Deps, GroupFaults, InstanceStatus, Running};
+use super::instance::{self, Deps, InstanceStatus, Running, SyncGroup};
 use super::track::{self, ScriptHandle};
 use super::{LiveFn, VrrpError};
 use crate::config::Snapshot;
@@ -21,7 +21,7 @@ pub struct Manager {
     live: LiveFn,
     instances: Vec<Running>,
     scripts: HashMap<String, ScriptHandle>,
-    groups: HashMap<String, Arc<GroupFaults>>,
+    groups: HashMap<String, Arc<SyncGroup>>,
 }
 
 impl Manager {
@@ -105,9 +105,8 @@ impl Manager {
             .filter_map(|t| self.scripts.get(&t.name).map(|h| (t.name.clone(), h.state.clone())))
             .collect();
         let group = cfg.sync_group.as_ref().map(|g| {
-            let faults =
-                self.groups.entry(g.clone()).or_insert_with(|| Arc::new(watch::channel(BTreeSet::new()).0)).clone();
-            (g.clone(), faults)
+            let group = self.groups.entry(g.clone()).or_insert_with(|| Arc::new(watch::channel(Default::default()).0));
+            (g.clone(), group.clone())
         });
         Deps { live: self.live.clone(), scripts, group }
     }

@@ -12,6 +12,7 @@ pub mod instance;
 mod manager;
 pub mod packet;
 pub mod socket;
+pub mod sync;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
