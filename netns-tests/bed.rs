@@ -184,7 +184,8 @@ impl Bed {
     }
 
     /// Connects `ifname` of node `name` to bridge `bridge` of the switch (created when missing)
-    /// with `addr` (CIDR) and `mac`, as `Bed::new` does for eth0. Used to add a second link.
+    /// with `addr` (CIDR) and `mac`, as `Bed::new` does for eth0. Used to add a second link, and to
+    /// recreate a link after [`Bed::unwire`] (it gets a new interface index).
     pub fn wire(&self, name: &str, ifname: &str, bridge: &str, addr: &str, mac: &str) {
         let node = self.node(name);
         let sw = self.sw.as_str();
@@ -198,6 +199,11 @@ impl Bed {
         must(&["ip", "-n", &node.ns, "link", "set", ifname, "address", mac]);
         must(&["ip", "-n", &node.ns, "addr", "add", addr, "dev", ifname]);
         must(&["ip", "-n", &node.ns, "link", "set", ifname, "up"]);
+    }
+
+    /// Deletes the veth pair behind `ifname` of node `name` (both ends go).
+    pub fn unwire(&self, name: &str, ifname: &str) {
+        must(&["ip", "-n", &self.sw, "link", "del", &port_name(name, ifname)]);
     }
 
     pub fn node(&self, name: &str) -> Node {

@@ -9,24 +9,26 @@
 //!  shutdown command ──────────────────────────────┘                                     notify scripts
 //! ```
 //!
-//! After every step the instance reports its state to its sync group, if it has one.
+//! The tracking tick also keeps the sockets matched to the interface ([`Attachment`]): an instance
+//! whose interface is missing waits in Fault and starts working when it appears. After every step
+//! the instance reports its state to its sync group, if it has one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
 use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
-use super::socket::VrrpSocket;
 use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError, garp};
 use crate::config::vrrp::{StateHint, VrrpInstance};
 use crate::net::link::{self, LinkInfo};
-use crate::net::vip::{Vip, VipHandle};
+use crate::net::vip::{Vip, VipError, VipHandle};
 
 /// How often tracked interfaces and backends are looked at.
 const TRACK_EVERY: Duration = Duration::from_millis(100);
@@ -140,16 +142,15 @@ impl Running {
     }
 }
 
-/// Opens the sockets and starts the task. Fails when the interface or a source address is missing.
+/// Opens the sockets and starts the task. A missing interface or source address is not an error:
+/// the instance waits for it in Fault. A socket that cannot be opened (no CAP_NET_RAW) is.
 pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
     let name = cfg.name.clone();
-    let info = link::lookup(&cfg.interface)
-        .ok_or_else(|| VrrpError::UnknownInterface { instance: name.clone(), ifname: cfg.interface.clone() })?;
-    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-    let src = source_address(&cfg, &info, &vip_addrs)
-        .ok_or_else(|| VrrpError::NoSourceAddress { instance: name.clone(), ifname: cfg.interface.clone() })?;
-    let sock = VrrpSocket::open(&cfg.interface, info.index, src)
+    let attach = Attachment::start(&cfg, link::lookup(&cfg.interface).as_ref())
         .map_err(|source| VrrpError::Socket { instance: name.clone(), source })?;
+    // Until the interface is there, the tie-break address is unknown; nothing is sent meanwhile.
+    let unspecified = if cfg.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+    let src = attach.bound().map(|b| b.src).or(cfg.unicast_src_ip).unwrap_or(unspecified);
     let fsm = fsm::Instance::new(fsm_config(&cfg, src))
         .map_err(|source| VrrpError::Fsm { instance: name.clone(), source })?;
     let vip = VipHandle::new().map_err(VrrpError::Vip)?;
@@ -167,7 +168,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
     }));
     let (stop, stop_rx) = mpsc::channel(1);
     let dests = if cfg.unicast_peers.is_empty() {
-        vec![if src.is_ipv4() { IpAddr::V4(MCAST_V4) } else { IpAddr::V6(MCAST_V6) }]
+        vec![if cfg.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) }]
     } else {
         cfg.unicast_peers.clone()
     };
@@ -179,7 +180,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         version: if cfg.version == 3 { Version::V3 } else { Version::V2 },
         cfg: cfg.clone(),
         fsm,
-        sock,
+        attach,
         src,
         dests,
         vip,
@@ -192,14 +193,6 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
     };
     let join = tokio::spawn(runner.run(stop_rx));
     Ok(Running { cfg, status, stop, join })
-}
-
-/// `unicast_src_ip`, else the interface's primary IPv4 address or IPv6 link-local address.
-fn source_address(cfg: &VrrpInstance, info: &LinkInfo, vips: &[IpAddr]) -> Option<IpAddr> {
-    if let Some(ip) = cfg.unicast_src_ip {
-        return Some(ip);
-    }
-    if cfg.is_ipv6() { info.link_local_v6().map(IpAddr::V6) } else { info.primary_v4(vips).map(IpAddr::V4) }
 }
 
 fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
@@ -226,7 +219,7 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
 struct Runner {
     cfg: VrrpInstance,
     fsm: fsm::Instance,
-    sock: VrrpSocket,
+    attach: Attachment,
     src: IpAddr,
     dests: Vec<IpAddr>,
     auth: Auth,
@@ -288,13 +281,11 @@ impl Runner {
                     self.deadline = None;
                     self.event(Event::Timer).await;
                 }
-                r = self.sock.recv() => match r {
+                r = self.attach.recv() => match r {
                     Ok(Ok(rx)) => self.on_packet(rx).await,
                     Ok(Err(_)) => self.count_drop("ip_header"),
-                    Err(e) => {
-                        tracing::warn!(instance = %self.cfg.name, "{e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+                    // Reopened (or the fault kept) by the next tracking tick.
+                    Err(e) => self.attach.broken(&self.cfg, &e),
                 },
                 _ = tick.tick() => self.track(false).await,
                 Ok(()) = async { match group_rx.as_mut() {
@@ -376,7 +367,7 @@ impl Runner {
                     return;
                 }
             };
-            match self.sock.send(&bytes, dst).await {
+            match self.attach.send(&bytes, dst).await {
                 Ok(()) => self.with_status(|s| s.counters.adverts_tx += 1),
                 Err(e) => {
                     tracing::debug!(instance = %self.cfg.name, "{e}");
@@ -419,7 +410,8 @@ impl Runner {
                 Ok(true) if stale => {
                     tracing::info!(instance = %self.cfg.name, "removed stale VIP {vip} from {dev}")
                 }
-                Ok(_) => {}
+                // The interface went away, and its addresses with it.
+                Ok(_) | Err(VipError::UnknownInterface(_)) => {}
                 Err(e) => {
                     tracing::error!(instance = %self.cfg.name, "{e}");
                     self.with_status(|s| s.counters.vip_errors += 1);
@@ -523,13 +515,23 @@ impl Runner {
         .await;
     }
 
-    /// Re-evaluates tracking and feeds changes to the fsm. `initial` runs before Startup.
+    /// Re-evaluates the interface and tracking and feeds changes to the fsm. `initial` runs before
+    /// Startup.
     async fn track(&mut self, initial: bool) {
         let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let primary = links.iter().find(|l| l.name == self.cfg.interface);
+        if let Some(src) = self.attach.reconcile(&self.cfg, primary)
+            && src != self.src
+        {
+            self.src = src;
+            self.fsm.set_primary_addr(src);
+        }
         let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
         let out = track::evaluate(&self.cfg, &seen);
-        if out.fault != self.own_fault || initial {
-            self.own_fault = out.fault;
+        // A missing interface says more than "interface down".
+        let own = self.attach.fault().or(out.fault);
+        if own != self.own_fault || initial {
+            self.own_fault = own;
             self.report_to_group(false);
         }
         if out.delta != self.delta || initial {

@@ -82,7 +82,6 @@ impl Manager {
                 order.push(self.instances.swap_remove(pos));
                 continue;
             }
-            sysctl::set_promote_secondaries(&cfg.interface).map_err(VrrpError::Sysctl)?;
             let running = instance::spawn(cfg.clone(), self.deps(cfg))?;
             tracing::info!(
                 instance = %cfg.name,
