@@ -294,6 +294,9 @@ pub enum DecodeError {
     Type { vrid: u8, kind: u8 },
     #[error("bad checksum {received:#06x}, expected {expected:#06x}")]
     Checksum { vrid: u8, received: u16, expected: u16 },
+    /// VRID 0 is reserved (RFC 5798 §5.2.3): no instance can have it, and no advert can carry it.
+    #[error("VRID 0 is reserved")]
+    ZeroVrid,
     #[error("advert carries no addresses")]
     NoAddresses { vrid: u8 },
     #[error("advert interval is 0")]
@@ -315,6 +318,7 @@ impl DecodeError {
             DecodeError::MixedFamilies { vrid }
             | DecodeError::Ttl { vrid, .. }
             | DecodeError::Truncated { vrid, .. } => vrid,
+            DecodeError::ZeroVrid => Some(0),
             DecodeError::Version { vrid, .. }
             | DecodeError::V2OverIpv6 { vrid }
             | DecodeError::Type { vrid, .. }
@@ -338,6 +342,7 @@ impl DecodeError {
             DecodeError::V2OverIpv6 { .. } => "version_family",
             DecodeError::Type { .. } => "type",
             DecodeError::Checksum { .. } => "checksum",
+            DecodeError::ZeroVrid => "vrid",
             DecodeError::NoAddresses { .. } => "address_count",
             DecodeError::ZeroInterval { .. } => "interval",
             DecodeError::AuthType { .. } => "auth_type",

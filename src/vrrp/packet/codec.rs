@@ -55,6 +55,10 @@ pub fn decode_with(
         return Err(DecodeError::Type { vrid, kind });
     }
     let checksum = verify_checksum(msg, version, src, dst)?;
+    // Found by `cargo fuzz`: VRID 0 decoded, and then could not be encoded again.
+    if vrid == 0 {
+        return Err(DecodeError::ZeroVrid);
+    }
     if count == 0 {
         return Err(DecodeError::NoAddresses { vrid });
     }
@@ -357,6 +361,16 @@ mod tests {
             assert_eq!(want.vrid(), Some(51), "{name}");
             assert!(!want.reason().is_empty() && !want.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn vrid_zero_is_refused_after_the_checksum() {
+        let p = mutated(v3(), 1, 0, SRC4, DST4);
+        assert_eq!(decode(&p, SRC4, DST4, 255), Err(DecodeError::ZeroVrid));
+        assert_eq!((DecodeError::ZeroVrid.vrid(), DecodeError::ZeroVrid.reason()), (Some(0), "vrid"));
+        let mut bad_sum = p.clone();
+        bad_sum[6] ^= 1;
+        assert!(matches!(decode(&bad_sum, SRC4, DST4, 255), Err(DecodeError::Checksum { vrid: 0, .. })));
     }
 
     #[test]
