@@ -369,7 +369,7 @@ start_proxies() {
     HAPROXY_PID=$STARTED_PID
 
     "$LBHA" check -c "$lcfg" >"$llog" 2>&1 || die "lbha check rejected $lcfg$(log_tail "$llog")"
-    start_bg "$llog" taskset -c "$CPU_PROXY" "$LBHA" run -c "$lcfg"
+    start_bg "$llog" taskset -c "$CPU_PROXY" "$LBHA" run -c "$lcfg" -S "$(dirname "$lcfg")/lbha.sock"
     LBHA_PID=$STARTED_PID
 
     wait_port haproxy "$HAPROXY_PORT" "$HAPROXY_PID" "$hlog"

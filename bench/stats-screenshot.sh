@@ -47,7 +47,7 @@ name = "proxy_status"
 bind = ["127.0.0.1:18404"]
 stats = { uri = "/haproxy-status", refresh = "30s", admin = "if LOCALHOST" }
 TOML
-"$LBHA" run -c "$tmp/lbha.toml" 2>"$tmp/lbha.log" &
+"$LBHA" run -c "$tmp/lbha.toml" -S "$tmp/lbha.sock" 2>"$tmp/lbha.log" &
 pid=$!
 for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:18404/haproxy-status && break; sleep 0.1; done
 for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18480/; done

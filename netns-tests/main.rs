@@ -11,3 +11,5 @@ mod missing_iface;
 mod modes;
 mod netlink;
 mod sync_group;
+mod upgrade;
+mod vip;

@@ -1,6 +1,8 @@
 //! The `lbha` command line. Everything but `run` and `check` is a thin client of the control
 //! socket. Exit codes: 0 ok, 1 the command failed, 2 usage error, 3 the daemon is not reachable.
 
+mod vip;
+
 use crate::control::client::{self, ClientError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -33,11 +35,34 @@ enum Cmd {
         /// Configuration file.
         #[arg(short = 'c', long = "config", default_value = "/etc/lbha/lbha.toml")]
         config: PathBuf,
+        /// Run from an haproxy.cfg instead, converted in memory (see `lbha convert`).
+        #[arg(long = "haproxy-config", value_name = "FILE", conflicts_with = "config")]
+        haproxy_config: Option<PathBuf>,
+        /// Take over from the daemon answering on this control socket (what `lbha upgrade` starts):
+        /// its listening sockets, control socket, API, VRRP roles and server state.
+        #[arg(long, value_name = "SOCKET")]
+        upgrade_from: Option<PathBuf>,
     },
     /// Check a configuration file: exit 0 if valid, 1 with every error otherwise.
     Check {
         #[arg(short = 'c', long = "config", default_value = "/etc/lbha/lbha.toml")]
         config: PathBuf,
+        /// Check an haproxy.cfg as lbha would run it.
+        #[arg(long = "haproxy-config", value_name = "FILE", conflicts_with = "config")]
+        haproxy_config: Option<PathBuf>,
+    },
+    /// Convert an haproxy.cfg (and keepalived.conf) into lbha.toml; reports go to stderr.
+    Convert {
+        #[arg(long, value_name = "FILE", required_unless_present = "keepalived")]
+        haproxy: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        keepalived: Option<PathBuf>,
+        /// Output file, written atomically (default: stdout).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Fail (exit 1, write nothing) if any directive was not converted exactly.
+        #[arg(long)]
+        strict: bool,
     },
     /// Reload the running daemon's configuration file; prints the new generation or every error.
     Reload {
@@ -45,6 +70,14 @@ enum Cmd {
         /// they finish (`-sf`), and those whose bind or server was removed get `hard_stop_after`.
         #[arg(long)]
         terminate: bool,
+    },
+    /// Replace the running daemon by a new executable without refusing a connection: the new
+    /// process takes the listening sockets, control socket, VRRP roles (no priority-0 advert) and
+    /// server state; the old one drains within hard_stop_after and exits.
+    Upgrade {
+        /// The new executable [default: this `lbha`].
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
     },
     /// One screen: frontends, backends and servers, reload generation, uptime, VRRP.
     Status {
@@ -60,6 +93,13 @@ enum Cmd {
     Server {
         #[command(subcommand)]
         action: ServerAction,
+    },
+    /// Virtual addresses: runtime VIPs of a VRRP instance through the daemon (applied on the
+    /// master, recorded on the backup, persisted), or addresses managed directly (`--direct`, or
+    /// when no daemon runs).
+    Vip {
+        #[command(subcommand)]
+        action: vip::VipAction,
     },
     /// Send a raw runtime API command (several may be chained with `;`).
     #[command(name = "cmd")]
@@ -89,6 +129,11 @@ enum Show {
     },
     /// The backends.
     Backends {
+        #[arg(long)]
+        json: bool,
+    },
+    /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
+    Vrrp {
         #[arg(long)]
         json: bool,
     },
@@ -161,16 +206,35 @@ fn init_logging() {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Run { .. }) {
+        // A client printing into `| head` should end quietly, as Unix tools do, not panic on
+        // EPIPE. The daemon keeps Rust's default (SIGPIPE ignored, errors returned).
+        // SAFETY: restoring the default disposition installs no handler and runs before any
+        // other thread exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let socket = cli.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     let json = |cmd: &str, json: bool| {
         if json { format!("json {cmd}") } else { cmd.to_string() }
     };
     match cli.cmd {
-        Cmd::Run { config } => {
+        Cmd::Run { config, haproxy_config, upgrade_from } => {
             init_logging();
-            crate::daemon::run(crate::daemon::RunOptions { config, socket: cli.socket })
+            crate::daemon::run(crate::daemon::RunOptions {
+                haproxy: haproxy_config.is_some(),
+                config: haproxy_config.unwrap_or(config),
+                socket: cli.socket,
+                upgrade_from,
+            })
         }
-        Cmd::Check { config } => check(&config),
+        Cmd::Upgrade { binary } => upgrade(&socket, binary),
+        Cmd::Convert { haproxy, keepalived, output, strict } => {
+            crate::convert::cmd::convert(crate::convert::cmd::ConvertArgs { haproxy, keepalived, output, strict })
+        }
+        Cmd::Check { haproxy_config: Some(path), .. } => crate::convert::cmd::check_haproxy(&path),
+        Cmd::Check { config, .. } => check(&config),
         Cmd::Reload { terminate } => reload(&socket, terminate),
         Cmd::Status { json: true } => ask(&socket, "show status json"),
         Cmd::Status { json: false } => status(&socket),
@@ -185,6 +249,7 @@ pub fn main() -> ExitCode {
                 ask(&socket, &json(&cmd, j))
             }
             Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
+            Show::Vrrp { json: j } => ask(&socket, &json("show vrrp", j)),
         },
         Cmd::Server { action } => {
             let (cmd, j) = match action {
@@ -204,6 +269,7 @@ pub fn main() -> ExitCode {
             };
             ask(&socket, &json(&cmd, j))
         }
+        Cmd::Vip { action } => vip::main(&socket, action),
         Cmd::Raw { command } => ask(&socket, &command),
     }
 }
@@ -248,10 +314,14 @@ fn client_failed(e: &ClientError) -> ExitCode {
 
 /// Sends one command line and prints each answer: successes on stdout, failures on stderr.
 fn ask(socket: &Path, line: &str) -> ExitCode {
-    let answers = match client::run(socket, line, CLIENT_TIMEOUT) {
-        Ok(a) => a,
-        Err(e) => return client_failed(&e),
-    };
+    match client::run(socket, line, CLIENT_TIMEOUT) {
+        Ok(a) => print_answers(socket, a),
+        Err(e) => client_failed(&e),
+    }
+}
+
+/// Prints each answer: successes on stdout, failures on stderr (exit 1).
+fn print_answers(socket: &Path, answers: Vec<client::Answer>) -> ExitCode {
     if answers.is_empty() {
         eprintln!("lbha: no answer from {}", socket.display());
         return ExitCode::from(1);
@@ -269,7 +339,11 @@ fn ask(socket: &Path, line: &str) -> ExitCode {
 }
 
 fn reload(socket: &Path, terminate: bool) -> ExitCode {
-    let cmd = if terminate { "reload terminate" } else { "reload" };
+    reload_like(socket, if terminate { "reload terminate" } else { "reload" })
+}
+
+/// Sends a command answered HAProxy-style (`Success=N`, `--`, then text); prints the text.
+fn reload_like(socket: &Path, cmd: &str) -> ExitCode {
     let answers = match client::run(socket, cmd, CLIENT_TIMEOUT) {
         Ok(a) => a,
         Err(e) => return client_failed(&e),
@@ -287,6 +361,39 @@ fn reload(socket: &Path, terminate: bool) -> ExitCode {
         eprint!("lbha: {body}");
         ExitCode::from(1)
     }
+}
+
+/// Checks the new executable here (so a typo is reported by name), then asks the daemon, which
+/// starts it with its own environment and output.
+fn upgrade(socket: &Path, binary: Option<PathBuf>) -> ExitCode {
+    let binary = match binary.map_or_else(std::env::current_exe, Ok).and_then(std::path::absolute) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("lbha: cannot find this executable ({e}); name the new one with --binary");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = executable(&binary) {
+        eprintln!("lbha: cannot upgrade to {}: {e}", binary.display());
+        return ExitCode::from(1);
+    }
+    let Some(path) = binary.to_str() else {
+        eprintln!("lbha: cannot upgrade to {}: the path is not UTF-8", binary.display());
+        return ExitCode::from(1);
+    };
+    reload_like(socket, &format!("upgrade {}", escape(path)))
+}
+
+fn executable(p: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
 }
 
 fn status(socket: &Path) -> ExitCode {

@@ -6,7 +6,11 @@ use crate::config::Snapshot;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// `ramp_from` value when no slowstart ramp is running.
+const NO_RAMP: u64 = u64::MAX;
 
 /// Operator-set state (HAProxy's READY / DRAIN / MAINT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +116,16 @@ pub struct ServerRt {
     pub checked: AtomicBool,
     pub check_duration_ms: AtomicU64,
     pub down_transitions: AtomicU64,
+    pub up_transitions: AtomicU64,
+    /// `slowstart` window in milliseconds (0: none), from the config.
+    slowstart_ms: AtomicU64,
+    /// Nanoseconds after `born` when the current slowstart ramp began, or `NO_RAMP`.
+    ramp_from: AtomicU64,
+    born: Instant,
+    /// `on-marked-down shutdown-sessions`, from the config.
+    shutdown_on_down: AtomicBool,
+    /// Bumped when the server's open sessions must end; sessions hold a receiver.
+    kill: watch::Sender<u64>,
     /// Failed health checks since start.
     pub check_failures: AtomicU64,
     /// Concurrent sessions allowed (0 = no limit), from the config.
@@ -132,6 +146,12 @@ impl ServerRt {
             checked: AtomicBool::new(false),
             check_duration_ms: AtomicU64::new(0),
             down_transitions: AtomicU64::new(0),
+            up_transitions: AtomicU64::new(0),
+            slowstart_ms: AtomicU64::new(0),
+            ramp_from: AtomicU64::new(NO_RAMP),
+            born: Instant::now(),
+            shutdown_on_down: AtomicBool::new(false),
+            kill: watch::channel(0).0,
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
@@ -140,10 +160,18 @@ impl ServerRt {
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed)
     }
+    /// Records a health transition: coming up starts the slowstart ramp; going down ends the
+    /// server's sessions when `on_marked_down = "shutdown-sessions"`.
     pub fn set_up(&self, up: bool) {
         if self.up.swap(up, Relaxed) != up {
-            if !up {
+            if up {
+                self.up_transitions.fetch_add(1, Relaxed);
+                self.start_ramp();
+            } else {
                 self.down_transitions.fetch_add(1, Relaxed);
+                if self.shutdown_on_down.load(Relaxed) {
+                    self.shutdown_sessions();
+                }
             }
             if let Ok(mut lc) = self.last_change.lock() {
                 if up {
@@ -170,7 +198,46 @@ impl ServerRt {
         }
     }
     pub fn set_admin(&self, a: Admin) {
-        self.admin.store(a as u8, Relaxed);
+        let was = self.admin.swap(a as u8, Relaxed);
+        if was == Admin::Maint as u8 && a != Admin::Maint {
+            self.start_ramp();
+        }
+    }
+    fn start_ramp(&self) {
+        let t = self.born.elapsed().as_nanos();
+        self.ramp_from.store(u64::try_from(t).unwrap_or(NO_RAMP - 1), Relaxed);
+    }
+    /// Takes the per-server settings of a (re)loaded config.
+    pub fn configure(&self, slowstart: Duration, shutdown_on_down: bool) {
+        self.slowstart_ms.store(slowstart.as_millis() as u64, Relaxed);
+        self.shutdown_on_down.store(shutdown_on_down, Relaxed);
+    }
+    /// The weight the balancer uses: the runtime weight, reduced while slowstart ramps it up.
+    pub fn effective_weight(&self) -> u32 {
+        let w = self.weight();
+        let window = self.slowstart_ms.load(Relaxed);
+        let from = self.ramp_from.load(Relaxed);
+        if window == 0 || from == NO_RAMP {
+            return w;
+        }
+        let elapsed = Duration::from_nanos((self.born.elapsed().as_nanos() as u64).saturating_sub(from));
+        crate::health::ramp_weight(w, elapsed, Duration::from_millis(window))
+    }
+    pub fn shuts_down_sessions(&self) -> bool {
+        self.shutdown_on_down.load(Relaxed)
+    }
+    /// Ends every session currently open on this server (each watches [`Self::session_end`]).
+    pub fn shutdown_sessions(&self) {
+        self.kill.send_modify(|g| *g = g.wrapping_add(1));
+    }
+    /// Resolves when this server's sessions opened before now must end.
+    pub fn session_end(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.kill.subscribe();
+        async move {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
     pub fn weight(&self) -> u32 {
         self.weight.load(Relaxed)
@@ -203,6 +270,8 @@ impl ServerRt {
 pub struct BackendRt {
     pub counters: Arc<Counters>,
     pub servers: Vec<Arc<ServerRt>>,
+    /// Stick table, when the backend has persistence rules.
+    pub persist: Option<Arc<crate::persist::Runtime>>,
 }
 
 impl BackendRt {
@@ -213,6 +282,8 @@ impl BackendRt {
 }
 
 impl ServerState for BackendRt {
+    // Drain sets the weight to 0 for new traffic; persistence still reaches the server through
+    // `usable`.
     fn usable(&self, idx: usize) -> bool {
         self.servers.get(idx).is_some_and(|s| s.usable() && !s.full())
     }
@@ -220,7 +291,7 @@ impl ServerState for BackendRt {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.weight() })
+        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.effective_weight() })
     }
 }
 
@@ -230,6 +301,8 @@ pub struct Registry {
     frontends: Mutex<HashMap<String, Arc<Counters>>>,
     backends: Mutex<HashMap<String, Arc<Counters>>>,
     servers: Mutex<HashMap<(String, String), Arc<ServerRt>>>,
+    /// Stick tables by backend name, kept while the table definition is unchanged.
+    tables: Mutex<HashMap<String, Arc<crate::persist::Runtime>>>,
 }
 
 /// Runtime state matched to one snapshot, index for index.
@@ -246,36 +319,127 @@ impl Registry {
         let mut fr = lock(&self.frontends);
         let mut be = lock(&self.backends);
         let mut sv = lock(&self.servers);
+        let mut tables = lock(&self.tables);
+        let mut next_tables = HashMap::new();
         let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
         let mut keep = std::collections::HashSet::new();
-        let backends = snap
-            .backends
-            .iter()
-            .map(|b| BackendRt {
-                counters: be.entry(b.name.clone()).or_default().clone(),
-                servers: b
-                    .servers
-                    .iter()
-                    .map(|s| {
-                        let key = (b.name.clone(), s.name.clone());
-                        keep.insert(key.clone());
-                        let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
-                        if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
-                            rt.set_weight(s.weight);
-                        }
-                        rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
-                        rt.clone()
-                    })
-                    .collect(),
-            })
-            .collect();
+        let backends =
+            snap.backends
+                .iter()
+                .map(|b| BackendRt {
+                    counters: be.entry(b.name.clone()).or_default().clone(),
+                    servers: b
+                        .servers
+                        .iter()
+                        .map(|s| {
+                            let key = (b.name.clone(), s.name.clone());
+                            keep.insert(key.clone());
+                            let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+                            if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
+                                rt.set_weight(s.weight);
+                            }
+                            rt.configure(s.slowstart, s.shutdown_on_down);
+                            rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.clone()
+                        })
+                        .collect(),
+                    persist: b.persist.stick.as_ref().map(|st| {
+                        let t =
+                            tables.get(&b.name).filter(|t| t.table_spec() == Some(st.table)).cloned().unwrap_or_else(
+                                || Arc::new(crate::persist::Runtime::new(Some(st.table), Instant::now())),
+                            );
+                        next_tables.insert(b.name.clone(), t.clone());
+                        t
+                    }),
+                })
+                .collect();
         fr.retain(|k, _| snap.frontends.iter().any(|f| &f.name == k));
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
+        *tables = next_tables;
         Attached { frontends, backends }
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> ServerRt {
+        ServerRt::new(100, false)
+    }
+
+    #[test]
+    fn slowstart_ramps_after_coming_up_only() {
+        let s = server();
+        s.configure(Duration::from_secs(3600), false);
+        assert_eq!(s.effective_weight(), 100, "a server up from the start is not ramped");
+        s.set_up(false);
+        s.set_up(true);
+        let w = s.effective_weight();
+        assert!((1..=2).contains(&w), "just came up: {w}");
+        assert_eq!(s.up_transitions.load(Relaxed), 1);
+        s.configure(Duration::ZERO, false);
+        assert_eq!(s.effective_weight(), 100, "no slowstart, full weight");
+    }
+
+    #[test]
+    fn leaving_maintenance_ramps_too() {
+        let s = ServerRt::new(50, true);
+        s.configure(Duration::from_secs(3600), false);
+        s.set_admin(Admin::Ready);
+        assert!(s.effective_weight() <= 1);
+    }
+
+    #[test]
+    fn drain_keeps_the_server_usable_for_persistence_only() {
+        let rt = BackendRt { counters: Arc::default(), servers: vec![Arc::new(server())], persist: None };
+        rt.servers[0].set_admin(Admin::Drain);
+        assert!(ServerState::usable(&rt, 0), "persistence may still use it");
+        assert_eq!(ServerState::weight(&rt, 0), 0, "no new traffic");
+        rt.servers[0].set_admin(Admin::Maint);
+        assert!(!ServerState::usable(&rt, 0));
+    }
+
+    #[tokio::test]
+    async fn marked_down_ends_sessions_only_with_shutdown_sessions() {
+        let s = server();
+        let end = s.session_end();
+        s.set_up(false);
+        let ended = tokio::time::timeout(Duration::from_millis(50), end).await;
+        assert!(ended.is_err(), "without the option sessions stay");
+        s.set_up(true);
+        s.configure(Duration::ZERO, true);
+        let end = s.session_end();
+        s.set_up(false);
+        tokio::time::timeout(Duration::from_secs(5), end).await.expect("session told to end");
+        // A session opened after the server went down is not affected by that transition.
+        let later = s.session_end();
+        assert!(tokio::time::timeout(Duration::from_millis(50), later).await.is_err());
+    }
+
+    #[test]
+    fn stick_tables_survive_a_reload_with_the_same_definition() {
+        let src = |expire: &str| {
+            format!(
+                "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"be\"\nservers = [{{ name = \"a\", addr = \"127.0.0.1:1\" }}]\nstick_table = {{ type = \"ip\", size = 10, expire = \"{expire}\" }}\nstick = [{{ on = \"src\" }}]\n"
+            )
+        };
+        let parse = |t: &str| crate::config::parse(t, std::path::Path::new("t.toml")).unwrap();
+        let reg = Registry::default();
+        let a = reg.attach(&parse(&src("1m")));
+        let b = reg.attach(&parse(&src("1m")));
+        let c = reg.attach(&parse(&src("2m")));
+        let (a, b, c) = (
+            a.backends[0].persist.clone().unwrap(),
+            b.backends[0].persist.clone().unwrap(),
+            c.backends[0].persist.clone().unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&b, &c), "a changed table starts empty");
+    }
 }

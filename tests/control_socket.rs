@@ -476,3 +476,49 @@ fn cli_commands_and_exit_codes() {
     assert!(err.contains("/nonexistent-lbha/x.sock"), "{err}");
     assert_eq!(Command::new(lbha_bin()).args(["server"]).output().unwrap().status.code(), Some(2));
 }
+
+#[test]
+fn vrrp_commands_answer_without_vrrp() {
+    let dir = TempDir::new("ctl-vrrp");
+    let s = setup(&format!("state_dir = \"{}\"", dir.0.join("state").display()));
+    let lb = &s.lb;
+    let out = lb.ctl(&[
+        "show vrrp",
+        "vip list",
+        "json vip list",
+        "vip add 198.51.100.1/24 dev lo",
+        "vip add 198.51.100.1-5000 dev eth0",
+        "vip add 198.51.100.1",
+        "vip del 198.51.100.1",
+        "json vip del 198.51.100.1",
+        "vip list instance VI_1",
+        "show vrrp json",
+    ]);
+    let a = answers(&out);
+    assert_eq!(a.len(), 10, "{out}");
+    assert!(a[0].starts_with("no VRRP instances configured\nruntime VIPs file: "), "{}", a[0]);
+    assert!(a[0].contains("/state/runtime-vips.json"), "{}", a[0]);
+    assert_eq!(a[1], "no VIPs\n");
+    assert_eq!(a[2], "[]\n");
+    assert!(a[3].starts_with("no vrrp_instance is configured; `lbha vip add --direct`"), "{}", a[3]);
+    assert!(a[4].contains("malformed range \"198.51.100.1-5000\""), "{}", a[4]);
+    assert!(a[5].starts_with("missing `dev IFACE`"), "{}", a[5]);
+    assert_eq!(a[6], "198.51.100.1 is not a runtime VIP\n");
+    assert_eq!(json(&a[7])["errorStr"], "198.51.100.1 is not a runtime VIP");
+    assert_eq!(a[8], "No vrrp_instance named 'VI_1'.\n");
+    assert_eq!(json(&a[9])["instances"], serde_json::json!([]));
+    assert!(!dir.0.join("state").exists(), "nothing was written");
+
+    // The CLI reaches the daemon, so it never manages host addresses here.
+    let (code, out, _) = lb.cli(&["vip", "list"]);
+    assert_eq!((code, out.as_str()), (0, "no VIPs\n"));
+    let (code, _, err) = lb.cli(&["vip", "add", "198.51.100.1/24", "dev", "lo"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no vrrp_instance is configured"), "{err}");
+    let (code, _, err) = lb.cli(&["vip", "add", "198.51.100.300", "dev", "lo"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("malformed address \"198.51.100.300\""), "{err}");
+    let (code, out, _) = lb.cli(&["show", "vrrp", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["orphans"], serde_json::json!([]));
+}

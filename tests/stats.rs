@@ -59,9 +59,11 @@ fn find<'a>(rows: &'a [Vec<String>], px: &str, sv: &str) -> &'a Vec<String> {
 fn csv_matches_known_traffic() {
     let (a, b) = (Backend::start("A"), Backend::start("B"));
     let (web, stats) = (free_port(), free_port());
-    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
-    // The harness's readiness probe already opened one session on the frontend.
+    // Wait on the stats port only: a readiness probe on `web` would count as a session there,
+    // racing with the first read. Both ports are bound before either accepts.
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[stats]);
     let stot_before: u64 = col(find(&csv_rows(stats), "web", "FRONTEND"), "stot").parse().unwrap();
+    assert_eq!(stot_before, 0);
     let request = b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     for _ in 0..10 {
         assert_eq!(raw(web, request).unwrap().status, 200);

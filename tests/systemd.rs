@@ -52,6 +52,8 @@ fn sd_notify_ready_reloading_stopping() {
     let mut child = Command::new(lbha_bin())
         .args(["run", "-c"])
         .arg(&cfg)
+        .arg("-S")
+        .arg(dir.0.join("ctl.sock"))
         .env("NOTIFY_SOCKET", &sock_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -237,3 +237,47 @@ fn unrequested_101_is_refused() {
     let _l = Lbha::start(&cfg, &[port]);
     assert_eq!(get(port, "/").status, 502);
 }
+
+#[test]
+fn data_plane_api_over_tls() {
+    let dir = TempDir::new("api-tls");
+    let (crt, der) = cert(&dir, "api.pem");
+    let (port, web) = (free_port(), free_port());
+    let state = dir.0.join("state");
+    let cfg = format!(
+        r#"
+[[userlist]]
+name = "dataplaneapi"
+users = [{{ name = "admin", insecure_password = "123456" }}]
+[api]
+bind = "127.0.0.1:{port}"
+userlist = "dataplaneapi"
+state_dir = "{}"
+ssl_crt = "{}"
+[[listen]]
+name = "web"
+mode = "http"
+bind = ["127.0.0.1:{web}"]
+http_request = [{{ return = {{ body = "ok" }} }}]
+"#,
+        state.display(),
+        crt.display()
+    );
+    let _l = Lbha::start(&cfg, &[port, web]);
+    rt().block_on(async {
+        let tls = tls_connect(port, client_config(&der, &[b"http/1.1"])).await;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/v2/info")
+            .header("host", "localhost")
+            .header("authorization", "Basic YWRtaW46MTIzNDU2")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("\"api\""), "{body:?}");
+    });
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    assert!(raw(port, b"GET /v2/info HTTP/1.1\r\nHost: t\r\n\r\n").is_err());
+}

@@ -46,6 +46,8 @@ pub fn reload_channel() -> (ReloadFn, tokio::sync::mpsc::Receiver<ReloadRequest>
 pub struct ApiServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// A second descriptor of the listening socket, so a binary upgrade can pass it on.
+    socket: std::os::fd::OwnedFd,
 }
 
 impl ApiServer {
@@ -56,10 +58,26 @@ impl ApiServer {
         proxy: Arc<Proxy>,
         reload: ReloadFn,
     ) -> Result<ApiServer, String> {
-        let store = store::Store::open(config, &settings.state_dir, settings.max_open_transactions as usize)
-            .map_err(|e| format!("API state: {e}"))?;
         let std_l = crate::proxy::listener::bind(settings.bind)
             .map_err(|e| format!("cannot bind the API on {}: {e}", settings.bind))?;
+        Self::start_on(settings, config, proxy, reload, std_l)
+    }
+
+    /// Like [`ApiServer::start`] on a socket already listening (handed over by a binary upgrade).
+    pub fn start_on(
+        settings: &ApiSettings,
+        config: &Path,
+        proxy: Arc<Proxy>,
+        reload: ReloadFn,
+        std_l: std::net::TcpListener,
+    ) -> Result<ApiServer, String> {
+        let store = store::Store::open(config, &settings.state_dir, settings.max_open_transactions as usize)
+            .map_err(|e| format!("API state: {e}"))?;
+        let socket = std_l
+            .try_clone()
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(|e| format!("cannot serve the API on {}: {e}", settings.bind))?;
+        std_l.set_nonblocking(true).map_err(|e| format!("cannot serve the API on {}: {e}", settings.bind))?;
         let l = tokio::net::TcpListener::from_std(std_l)
             .map_err(|e| format!("cannot serve the API on {}: {e}", settings.bind))?;
         let state = Arc::new(server::ApiState {
@@ -70,13 +88,21 @@ impl ApiServer {
             verified: auth::Verified::default(),
         });
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(l, state, rx));
+        let task = tokio::spawn(server::serve(l, settings.tls.clone(), state, rx));
         tracing::info!("Data Plane API listening on {}", settings.bind);
-        Ok(ApiServer { stop, task })
+        Ok(ApiServer { stop, task, socket })
     }
 
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+
+    /// Stops serving but keeps the listening socket open (connections wait in its backlog) and
+    /// returns it, for the next process or to serve again.
+    pub async fn stop_keep_socket(self) -> std::os::fd::OwnedFd {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.socket
     }
 }

@@ -175,7 +175,18 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 /// Serves connections until `stop` turns true.
-pub async fn serve(l: TcpListener, st: Arc<ApiState>, mut stop: watch::Receiver<bool>) {
+/// A client connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Serves connections until `stop` turns true; with `tls`, every connection starts with a TLS
+/// handshake (bounded like the request head).
+pub async fn serve(
+    l: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    st: Arc<ApiState>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -190,7 +201,25 @@ pub async fn serve(l: TcpListener, st: Arc<ApiState>, mut stop: watch::Receiver<
         };
         let st = st.clone();
         let mut stop_conn = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let sock: Box<dyn Io> = match tls {
+                None => Box::new(sock),
+                Some(cfg) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                    match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(sock)).await {
+                        Ok(Ok(s)) => Box::new(s),
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, "API TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %peer, "API TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             let svc = hyper::service::service_fn(move |req| {
                 let st = st.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }

@@ -3,12 +3,17 @@
 use super::error::{FieldPath, Problem};
 use super::model;
 use super::snapshot::{ApiSettings, Userlist};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
 const DEFAULT_MAX_OPEN_TRANSACTIONS: u32 = 20;
 
-pub(super) fn validate(a: &model::Api, userlists: &[Userlist], problems: &mut Vec<Problem>) -> Option<ApiSettings> {
+pub(super) fn validate(
+    a: &model::Api,
+    userlists: &[Userlist],
+    base_dir: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<ApiSettings> {
     let p = FieldPath::root().key("api");
     let start = problems.len();
     let bind = match super::validate::parse_bind(&a.bind) {
@@ -35,10 +40,21 @@ pub(super) fn validate(a: &model::Api, userlists: &[Userlist], problems: &mut Ve
     if max_open == 0 {
         problems.push(Problem::new(p.key("max_open_transactions"), "must be at least 1").with_value(0));
     }
+    let tls = match &a.ssl_crt {
+        Some(crt) => match crate::tls::server_config(&base_dir.join(crt), &["http/1.1".to_string()]) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(Problem::new(p.key("ssl_crt"), e.to_string()).with_value(crt));
+                None
+            }
+        },
+        None => None,
+    };
     if problems.len() > start {
         return None;
     }
     Some(ApiSettings {
+        tls,
         bind: bind?,
         userlist: a.userlist.clone(),
         state_dir: PathBuf::from(state_dir),

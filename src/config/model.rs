@@ -2,7 +2,7 @@
 //! [`Snapshot`](super::snapshot::Snapshot) by [`super::validate`]. Keys follow HAProxy's keywords
 //! with `_` for `-` so an operator recognises them.
 
-use super::units::ConfDuration;
+use super::units::{ConfDuration, ConfSize};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +33,8 @@ pub struct Api {
     pub state_dir: Option<String>,
     /// Open transactions allowed at once (dataplaneapi's `--max-open-transactions`, default 20).
     pub max_open_transactions: Option<u32>,
+    /// Serve the API over TLS with this PEM file (certificate chain and key), as `bind ... ssl crt`.
+    pub ssl_crt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +57,9 @@ pub struct Global {
     /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
     /// `server-state-file`); relative paths are taken from the config file's directory.
     pub server_state_file: Option<String>,
+    /// Where lbha keeps state across restarts (runtime VIPs); relative paths are taken from the
+    /// config file's directory. Default `/var/lib/lbha`.
+    pub state_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +144,64 @@ pub struct Section {
     pub tcplog: Option<bool>,
     /// `option dontlognull`: no line for connections that sent nothing.
     pub dontlognull: Option<bool>,
+    /// Session persistence (HAProxy's `cookie`, `stick-table`, `stick`, `appsession`).
+    pub cookie: Option<CookieDef>,
+    pub stick_table: Option<StickTableDef>,
+    pub stick: Option<Vec<StickRuleDef>>,
+    pub appsession: Option<AppSessionDef>,
+}
+
+/// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]
+/// [domain D] [maxidle T] [maxlife T]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CookieDef {
+    pub name: String,
+    /// `"insert"`, `"rewrite"` or `"prefix"`; absent: only read a cookie the application sets.
+    pub mode: Option<String>,
+    pub indirect: bool,
+    pub nocache: bool,
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    pub domain: Option<String>,
+    pub maxidle: Option<ConfDuration>,
+    pub maxlife: Option<ConfDuration>,
+}
+
+/// `stick-table type ip|integer|string [len N] size N [expire T]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct StickTableDef {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Longest string key kept (string tables only).
+    pub len: Option<usize>,
+    pub size: Option<ConfSize>,
+    pub expire: Option<ConfDuration>,
+}
+
+/// One of `stick on`, `stick match`, `stick store-request`, `stick store-response`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct StickRuleDef {
+    pub on: Option<String>,
+    #[serde(rename = "match")]
+    pub match_: Option<String>,
+    pub store_request: Option<String>,
+    pub store_response: Option<String>,
+}
+
+/// `appsession COOKIE len N timeout T [request-learn]` (HAProxy 1.4).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct AppSessionDef {
+    pub cookie: String,
+    pub len: Option<usize>,
+    pub timeout: Option<ConfDuration>,
+    pub request_learn: bool,
+    /// Most sessions remembered (HAProxy 1.4 had no bound).
+    pub size: Option<ConfSize>,
 }
 
 /// A `bind` entry: `"ADDR:PORT"`, or `{ name = "http", addr = "ADDR:PORT" }` when the bind needs a
@@ -299,6 +362,12 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// Health checks go to this port instead of the server's (HAProxy's `port`).
     pub check_port: Option<u16>,
+    /// Value of the backend's persistence cookie that designates this server.
+    pub cookie: Option<String>,
+    /// After coming up, the weight ramps from ~0 to full over this long.
+    pub slowstart: Option<ConfDuration>,
+    /// `"shutdown-sessions"`: close the server's open sessions when checks mark it down.
+    pub on_marked_down: Option<String>,
     /// Speak TLS to this server.
     pub ssl: bool,
     /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.

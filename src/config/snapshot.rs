@@ -32,6 +32,7 @@ pub struct ApiSettings {
     pub userlist: String,
     pub state_dir: PathBuf,
     pub max_open_transactions: u32,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Snapshot {
@@ -57,6 +58,8 @@ pub struct GlobalSettings {
     pub hard_stop_after: Duration,
     pub control_socket: ControlSocketSettings,
     pub server_state_file: Option<PathBuf>,
+    /// `[global] state_dir`, resolved: runtime VIPs live here.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +193,8 @@ pub struct Backend {
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
     pub forwardfor: bool,
+    /// Cookie and stick-table persistence; empty when the backend has none.
+    pub persist: crate::persist::Spec,
 }
 
 #[derive(Debug, Clone)]
@@ -201,5 +206,11 @@ pub struct Server {
     pub disabled: bool,
     pub maxconn: Option<u32>,
     pub check: Option<crate::health::CheckSpec>,
+    /// Persistence cookie value (`cookie` on the server line).
+    pub cookie: Option<String>,
+    /// Weight ramp after the server comes up; zero for none.
+    pub slowstart: Duration,
+    /// `on-marked-down shutdown-sessions`.
+    pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
 }

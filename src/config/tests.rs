@@ -3,8 +3,8 @@
 use super::parse;
 use std::path::Path;
 
-/// Errors of `src` as `line:col field: message (value)` strings.
-fn errors(src: &str) -> Vec<String> {
+/// Errors of `src` as `line:col field: message (value)` strings (shared by the config test modules).
+pub(crate) fn errors(src: &str) -> Vec<String> {
     match parse(src, Path::new("t.toml")) {
         Ok(_) => Vec::new(),
         Err(e) => e
@@ -274,14 +274,16 @@ fn control_socket_and_state_file() {
     assert_eq!(snap.global.control_socket.path, Path::new("/run/lbha/lbha.sock"));
     assert_eq!(snap.global.control_socket.mode, 0o600);
     assert_eq!(snap.global.server_state_file, None);
+    assert_eq!(snap.global.state_dir, Path::new("/var/lib/lbha"));
     let snap = parse(
-        "[global]\ncontrol_socket = { path = \"ctl.sock\", mode = \"0660\" }\nserver_state_file = \"state/servers\"\n",
+        "[global]\ncontrol_socket = { path = \"ctl.sock\", mode = \"0660\" }\nserver_state_file = \"state/servers\"\nstate_dir = \"var\"\n",
         Path::new("/etc/lbha/t.toml"),
     )
     .unwrap();
     assert_eq!(snap.global.control_socket.path, Path::new("/etc/lbha/ctl.sock"));
     assert_eq!(snap.global.control_socket.mode, 0o660);
     assert_eq!(snap.global.server_state_file.as_deref(), Some(Path::new("/etc/lbha/state/servers")));
+    assert_eq!(snap.global.state_dir, Path::new("/etc/lbha/var"));
     let snap = parse("[global]\ncontrol_socket = { mode = 640 }\n", Path::new("t.toml")).unwrap();
     assert_eq!(snap.global.control_socket.mode, 0o640);
     has(
@@ -294,5 +296,6 @@ fn control_socket_and_state_file() {
     );
     has("[global]\ncontrol_socket = { path = \"\" }\n", "global.control_socket.path: must not be empty");
     has("[global]\nserver_state_file = \"\"\n", "global.server_state_file: must not be empty");
+    has("[global]\nstate_dir = \"\"\n", "global.state_dir: must not be empty");
     has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
 }

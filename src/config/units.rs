@@ -32,6 +32,52 @@ impl<'de> Deserialize<'de> for ConfDuration {
     }
 }
 
+/// A count as HAProxy writes sizes: an integer, or a string with `k`, `m` or `g` (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfSize(pub u64);
+
+impl<'de> Deserialize<'de> for ConfSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ConfSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size: an integer, or a string such as \"100k\", \"1m\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v).map(ConfSize).map_err(|_| E::custom(format!("negative size {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ConfSize(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_size(v).map(ConfSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `"1000"`, `"100k"`, `"1m"`, `"2g"` (HAProxy's suffixes, powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => {
+            return Err(format!("invalid size {s:?} (expected e.g. 1000, \"100k\", \"1m\")"));
+        }
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("invalid size {s:?} (expected e.g. 1000, \"100k\", \"1m\")"))
+}
+
 /// Parses `"300000ms"`, `"5s"`, `"1.5s"`, `"2m"`, `"100"` (ms) or a humantime phrase.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -77,6 +123,17 @@ mod tests {
         assert_eq!(parse_duration("100").unwrap(), Duration::from_millis(100));
         assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("100k"), Ok(102_400));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        for bad in ["", "m", "1x", "-1", "99999999999999999999g"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

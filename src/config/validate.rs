@@ -13,6 +13,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod persist;
+
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
@@ -21,6 +23,23 @@ const DEFAULT_SERVER: Duration = Duration::from_secs(30);
 const DEFAULT_INTER: Duration = Duration::from_secs(2);
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
 const DEFAULT_CONTROL_MODE: u32 = 0o600;
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
+
+/// Keys that only mean something on the backend side, in lbha as in HAProxy (also used by the
+/// haproxy.cfg converter to place settings of a `defaults` section).
+pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
+    "servers",
+    "retries",
+    "redispatch",
+    "balance",
+    "hash_type",
+    "allbackups",
+    "check",
+    "cookie",
+    "stick_table",
+    "stick",
+    "appsession",
+];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -43,13 +62,15 @@ impl Kind {
     fn allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
             &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
-        const BACK_ONLY: &[&str] = &["servers", "retries", "redispatch", "balance", "hash_type", "allbackups", "check"];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
-            Kind::Frontend => !BACK_ONLY.contains(&key),
+            Kind::Frontend => !BACKEND_ONLY_KEYS.contains(&key),
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
-            Kind::Defaults => !NAMED_ONLY.contains(&key) && !["bind", "use_backend", "servers", "stats"].contains(&key),
+            Kind::Defaults => {
+                !NAMED_ONLY.contains(&key)
+                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+            }
         }
     }
 }
@@ -66,7 +87,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        acl => "acl", use_backend => "use_backend", default_backend => "default_backend",
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
-       dontlognull => "dontlognull");
+       dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
+       appsession => "appsession");
     v
 }
 
@@ -112,6 +134,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
         server_state_file: server_state_file(&file.global, base_dir, &mut cx),
+        state_dir: state_dir(&file.global, base_dir, &mut cx),
         ..global
     };
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
@@ -156,7 +179,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         &backend_names,
         cx.problems,
     );
-    let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, cx.problems));
+    let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
 
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
@@ -226,6 +249,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
         control_socket: ControlSocketSettings { path: DEFAULT_CONTROL_SOCKET.into(), mode: DEFAULT_CONTROL_MODE },
         server_state_file: None,
+        state_dir: DEFAULT_STATE_DIR.into(),
     }
 }
 
@@ -286,6 +310,17 @@ fn server_state_file(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> Option
             None
         }
         Some(s) => Some(resolve(base_dir, s)),
+    }
+}
+
+fn state_dir(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> std::path::PathBuf {
+    match g.state_dir.as_deref() {
+        None => DEFAULT_STATE_DIR.into(),
+        Some("") => {
+            cx.err(FieldPath::root().key("global").key("state_dir"), "must not be empty");
+            DEFAULT_STATE_DIR.into()
+        }
+        Some(s) => resolve(base_dir, s),
     }
 }
 
@@ -356,6 +391,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     }
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
+    let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -371,6 +407,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         timeouts,
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        persist,
     }
 }
 
@@ -408,12 +445,22 @@ fn server(
             (sv.fall.is_some(), "fall"),
             (sv.check_port.is_some(), "check_port"),
             (sv.check_addr.is_some(), "check_addr"),
+            (sv.slowstart.is_some(), "slowstart"),
+            (sv.on_marked_down.is_some(), "on_marked_down"),
         ] {
             if set {
                 cx.err(sp.key(key), "has no effect without `check = true`");
             }
         }
         None
+    };
+    let shutdown_on_down = match sv.on_marked_down.as_deref() {
+        None => false,
+        Some("shutdown-sessions") => true,
+        Some(other) => {
+            cx.err_v(sp.key("on_marked_down"), "expected \"shutdown-sessions\"", other);
+            false
+        }
     };
     Some(Server {
         name: sv.name.clone(),
@@ -423,6 +470,9 @@ fn server(
         disabled: sv.disabled,
         maxconn: sv.maxconn,
         check,
+        cookie: sv.cookie.clone(),
+        slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
+        shutdown_on_down,
         tls,
     })
 }

@@ -11,6 +11,8 @@ pub mod reply;
 pub mod servers_state;
 pub mod stat_json;
 pub mod status;
+pub mod vip;
+pub mod vrrp;
 
 pub use parse::{Command, ParseError, Parsed, Request, ServerRef, parse, parse_line};
 pub use reply::{Reply, Session};

@@ -1,6 +1,7 @@
 //! The control socket's command language: HAProxy's runtime API words, one command per line,
 //! several per line when separated by `;` (a `\;` or `\ ` keeps the character literal).
 
+use super::vip::{VipRequest, parse_request};
 use crate::state::Admin;
 
 /// Longest command line accepted; a longer one is answered with an error and discarded.
@@ -96,6 +97,24 @@ pub enum Command {
     Reload {
         terminate: bool,
     },
+    /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
+    ShowVrrp,
+    /// `vip add ADDR[/LEN] dev IF [label L] [instance N]` (ADDR may be a range).
+    VipAdd(VipRequest),
+    /// `vip del ADDR[/LEN] [dev IF] [instance N]`.
+    VipDel(VipRequest),
+    /// `vip list [instance N]`.
+    VipList {
+        instance: Option<String>,
+    },
+    /// `upgrade [<binary>]`: start a new executable that takes over the listening sockets, the
+    /// control socket and the VRRP roles, then drain and exit.
+    Upgrade {
+        binary: Option<String>,
+    },
+    /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
+    /// handover protocol (as HAProxy's hidden `_getsocks`).
+    TakeOver,
 }
 
 impl Command {
@@ -141,10 +160,14 @@ pub enum ParseError {
     TooLong,
     #[error("Command line is not valid UTF-8.")]
     NotUtf8,
+    #[error("{0}. Usage: {1}")]
+    Vip(String, &'static str),
 }
 
 const USAGE_SET_SERVER: &str =
     "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>%";
+const USAGE_VIP_ADD: &str = "vip add ADDR[/LEN]|FIRST-LAST[/LEN] dev IFACE [label LABEL] [instance NAME]";
+const USAGE_VIP_DEL: &str = "vip del ADDR[/LEN]|FIRST-LAST[/LEN] [dev IFACE] [instance NAME]";
 const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
 
 /// Splits a line into its `;`-separated commands, each as a list of words. Backslash escapes the
@@ -288,9 +311,26 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             return Err(ParseError::Usage("set weight <backend>/<server> <0-256>|<N>%"));
         }
         ["get", "weight", rest @ ..] => Command::GetWeight(one_server(rest, "get weight <backend>/<server>")?),
+        ["show", "vrrp", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowVrrp
+        }
+        ["vip", "add", rest @ ..] => Command::VipAdd(
+            parse_request(rest, "add", true).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_ADD))?,
+        ),
+        ["vip", "del", rest @ ..] => Command::VipDel(
+            parse_request(rest, "del", false).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_DEL))?,
+        ),
+        ["vip", "list"] => Command::VipList { instance: None },
+        ["vip", "list", "instance", name] => Command::VipList { instance: Some(name.to_string()) },
+        ["vip", ..] => return Err(ParseError::Usage("vip add ... | vip del ... | vip list [instance NAME]")),
         ["reload"] => Command::Reload { terminate: false },
         ["reload", "terminate"] => Command::Reload { terminate: true },
         ["reload", extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        ["upgrade"] => Command::Upgrade { binary: None },
+        ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
+        ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+        ["_upgrade"] => Command::TakeOver,
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
@@ -399,6 +439,11 @@ The following commands are valid at this level:
   set weight <bk>/<srv> <w>|<w>%          : same as above
   get weight <bk>/<srv>                   : report a server's current and configured weight
   reload                                  : reload the configuration file; answers Success=1 or every error
+  show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
+  vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
+  vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
+  vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.
 ";
@@ -438,6 +483,10 @@ mod tests {
         assert_eq!(cmd("set weight web/a 50%"), Command::SetServerWeight(sv("web", "a"), WeightSpec::Percent(50)));
         assert_eq!(cmd("get weight web/a"), Command::GetWeight(sv("web", "a")));
         assert_eq!(cmd("reload"), Command::Reload { terminate: false });
+        assert_eq!(cmd("upgrade"), Command::Upgrade { binary: None });
+        assert_eq!(cmd(r"upgrade /opt/lbha\ 2/lbha"), Command::Upgrade { binary: Some("/opt/lbha 2/lbha".into()) });
+        assert_eq!(cmd("_upgrade"), Command::TakeOver);
+        assert!(parse("upgrade a b").is_err());
         assert_eq!(cmd("reload terminate"), Command::Reload { terminate: true });
         assert_eq!(cmd("set severity-output number"), Command::SetSeverityOutput(Severity::Number));
         assert_eq!(cmd("quit"), Command::Quit);
@@ -515,6 +564,31 @@ mod tests {
         assert_eq!(WeightSpec::Percent(0).resolve(10), 0);
         assert_eq!(WeightSpec::Percent(1000).resolve(100), MAX_WEIGHT);
         assert_eq!(WeightSpec::Absolute(3).resolve(100), 3);
+    }
+
+    #[test]
+    fn vrrp_and_vip_commands() {
+        assert_eq!(cmd("show vrrp"), Command::ShowVrrp);
+        let r = parse("show vrrp json").unwrap();
+        assert!(r.json);
+        assert_eq!(cmd("vip list"), Command::VipList { instance: None });
+        assert_eq!(cmd("vip list instance VI_1"), Command::VipList { instance: Some("VI_1".into()) });
+        let Command::VipAdd(r) = cmd("vip add 198.51.100.1-100/24 dev eth0 label eth0:1 instance VI_1") else {
+            panic!("not an add");
+        };
+        assert_eq!((r.range.count, r.dev.as_deref(), r.instance.as_deref()), (100, Some("eth0"), Some("VI_1")));
+        let Command::VipDel(r) = cmd("vip del 198.51.100.7") else { panic!("not a del") };
+        assert_eq!((r.range.count, r.dev), (1, None));
+        let e = parse("vip add 198.51.100.1").unwrap_err().to_string();
+        assert!(e.starts_with("missing `dev IFACE`"), "{e}");
+        assert!(e.contains("Usage: vip add"), "{e}");
+        let e = parse("vip add 198.51.100.1-5000 dev eth0").unwrap_err().to_string();
+        assert!(e.contains("neither an address nor a last octet"), "{e}");
+        let e = parse("vip add 198.51.0.1-198.52.0.1 dev eth0").unwrap_err().to_string();
+        assert!(e.contains("at most 4096"), "{e}");
+        assert!(matches!(parse("vip frob"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("vip list x"), Err(ParseError::Usage(_))));
+        assert_eq!(parse("show vrrp now"), Err(ParseError::Extra("now".into())));
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct SavedServer {
     admin_bits: u32,
     pub uweight: u32,
     pub iweight: u32,
+    /// `srv_op_state`: Some(true) running, Some(false) stopped, None for anything else.
+    pub op_up: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,6 +194,11 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
                 admin_bits,
                 uweight,
                 iweight,
+                op_up: match f[5] {
+                    "2" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                },
             }),
             (a, u, w) => errors.extend([a.err(), u.err(), w.err()].into_iter().flatten()),
         }
@@ -254,10 +261,13 @@ mod tests {
 
     #[test]
     fn round_trip_through_a_file() {
-        let lines = vec![line(Admin::Maint, false), line(Admin::Drain, false)];
+        let mut down = line(Admin::Drain, false);
+        down.up = false;
+        let lines = vec![line(Admin::Maint, false), down];
         let (saved, errors) = parse(&format(&lines));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(saved.len(), 2);
+        assert_eq!((saved[0].op_up, saved[1].op_up), (Some(true), Some(false)));
         assert_eq!(saved[0].line, 3);
         assert_eq!((saved[0].backend.as_str(), saved[0].server.as_str()), ("web", "a"));
         assert_eq!(restore(&saved[0], 2, false), (Admin::Maint, Some(5)));

@@ -194,7 +194,7 @@ pub fn render(s: &Status) -> String {
                         format!("priority {} (configured {})", v.priority, v.configured_priority)
                     },
                     v.master.as_ref().map_or_else(String::new, |m| format!("master {m}")),
-                    if v.vips.is_empty() { "no VIPs held".into() } else { v.vips.join(" ") },
+                    if v.vips.is_empty() { "no VIPs held".into() } else { super::vrrp::compact(&v.vips) },
                 ]
             })
             .collect();

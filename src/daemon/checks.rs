@@ -30,10 +30,14 @@ impl HealthSink for Sink {
     }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
+        let open = self.rt.counters.cur_sessions.load(Relaxed);
         self.rt.set_up(up);
         let state = if up { "UP" } else { "DOWN" };
         let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
         self.proxy.active.load().logger.log(Level::Notice, &msg);
+        if !up && self.rt.shuts_down_sessions() && open > 0 {
+            tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! serve loop so reloads (from here or SIGHUP) never run at the same time.
 
 use super::state_file;
+use super::upgrade::{Attach, UpgradeMsg, UpgradeRequest};
 use crate::config::snapshot::ControlSocketSettings;
 use crate::control::facts::{self, ProcessFacts};
 use crate::control::parse::{Command, HELP, MAX_LINE, ParseError, parse_line};
@@ -14,8 +15,9 @@ use crate::proxy::Proxy;
 use crate::state::Admin;
 use serde_json::json;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -29,6 +31,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CLIENTS: usize = 64;
 /// How long a `reload` command waits for the serve loop.
 const RELOAD_WAIT: Duration = Duration::from_secs(120);
+/// How long an `upgrade` command waits: longer than the serve loop's own bound on an upgrade.
+const UPGRADE_WAIT: Duration = Duration::from_secs(150);
+/// At stop, how long open control connections get to finish their answer.
+const CONN_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -51,11 +57,14 @@ pub struct ControlSocket {
     path: PathBuf,
     /// Device and inode of the socket file we created, so we only ever remove our own.
     id: (u64, u64),
+    /// False for a socket handed over by the previous process: if this one fails to start, the
+    /// previous one serves the file again.
+    created: bool,
 }
 
 impl Drop for ControlSocket {
     fn drop(&mut self) {
-        if self.listener.is_some() {
+        if self.listener.is_some() && self.created {
             remove_if_ours(&self.path, self.id);
         }
     }
@@ -110,7 +119,20 @@ impl ControlSocket {
             }
         };
         listener.set_nonblocking(true).map_err(bind_err)?;
-        Ok(Self { listener: Some(listener), path, id: (meta.dev(), meta.ino()) })
+        Ok(Self { listener: Some(listener), path, id: (meta.dev(), meta.ino()), created: true })
+    }
+
+    /// Serves the listening socket the previous process handed over (binary upgrade); the file at
+    /// `path` stays where it is, so clients never find it missing.
+    pub fn adopt(fd: OwnedFd, path: &Path) -> Result<Self, ControlError> {
+        let bind_err = |source| ControlError::Bind { path: path.to_path_buf(), source };
+        let meta = std::fs::symlink_metadata(path).map_err(bind_err)?;
+        if !meta.file_type().is_socket() {
+            return Err(ControlError::NotSocket(path.to_path_buf()));
+        }
+        let listener = std::os::unix::net::UnixListener::from(fd);
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        Ok(Self { listener: Some(listener), path: path.to_path_buf(), id: (meta.dev(), meta.ino()), created: false })
     }
 }
 
@@ -146,6 +168,7 @@ pub struct Shared {
     threads: usize,
     maxconn: u32,
     reload_tx: mpsc::Sender<ReloadRequest>,
+    upgrade_tx: mpsc::Sender<UpgradeMsg>,
     reloads: Mutex<ReloadLog>,
     /// The VRRP instances, owned here so `show status` can read them and reloads update them.
     pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
@@ -158,6 +181,7 @@ impl Shared {
         serving: PathBuf,
         threads: usize,
         reload_tx: mpsc::Sender<ReloadRequest>,
+        upgrade_tx: mpsc::Sender<UpgradeMsg>,
     ) -> Arc<Self> {
         let (maxconn, configured_socket) = {
             let active = proxy.active.load();
@@ -172,6 +196,7 @@ impl Shared {
             threads,
             maxconn,
             reload_tx,
+            upgrade_tx,
             reloads: Mutex::new(ReloadLog::default()),
             vrrp: tokio::sync::Mutex::new(None),
         })
@@ -197,6 +222,16 @@ impl Shared {
             }
             self.save_state().await;
         }
+    }
+
+    /// The configuration file this daemon runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The control socket path served.
+    pub fn socket_path(&self) -> &Path {
+        &self.serving
     }
 
     fn reload_summary(&self) -> ReloadSummary {
@@ -241,10 +276,23 @@ fn error_lines(e: &str) -> Vec<String> {
     e.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
+/// What the accept loop should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Serve,
+    /// Binary upgrade in progress: accept nothing (clients wait in the backlog), keep the socket and
+    /// the open connections.
+    Pause,
+    Stop,
+}
+
 /// A serving control socket.
 pub struct Running {
-    stop: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
+    /// The mode the accept loop last acted on.
+    seen: watch::Receiver<Mode>,
     task: JoinHandle<()>,
+    listener: Arc<tokio::net::UnixListener>,
     path: PathBuf,
     id: (u64, u64),
 }
@@ -252,38 +300,88 @@ pub struct Running {
 pub fn spawn(mut sock: ControlSocket, shared: Arc<Shared>) -> io::Result<Running> {
     let std_l = sock.listener.take().ok_or_else(|| io::Error::other("control socket already served"))?;
     let listener = match tokio::net::UnixListener::from_std(std_l) {
-        Ok(l) => l,
+        Ok(l) => Arc::new(l),
         Err(e) => {
-            remove_if_ours(&sock.path, sock.id);
+            if sock.created {
+                remove_if_ours(&sock.path, sock.id);
+            }
             return Err(e);
         }
     };
-    let (stop, rx) = watch::channel(false);
+    let (mode, rx) = watch::channel(Mode::Serve);
+    let (ack, seen) = watch::channel(Mode::Serve);
     tracing::info!("control socket listening on {}", sock.path.display());
-    let task = tokio::spawn(accept_loop(listener, shared, rx));
-    Ok(Running { stop, task, path: sock.path.clone(), id: sock.id })
+    let task = tokio::spawn(accept_loop(listener.clone(), shared, rx, ack));
+    Ok(Running { mode, seen, task, listener, path: sock.path.clone(), id: sock.id })
 }
 
 impl Running {
-    /// Stops accepting, ends open connections, and removes the socket file if it is still ours.
+    /// Stops accepting, lets open connections finish their answer (briefly), and removes the
+    /// socket file if it is still ours.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        let (path, id) = (self.path.clone(), self.id);
+        self.stop_handed_over().await;
+        remove_if_ours(&path, id);
+    }
+
+    /// Like [`Running::stop`], but leaves the socket file to the process it was handed over to.
+    pub async fn stop_handed_over(self) {
+        let _ = self.mode.send(Mode::Stop);
         let _ = self.task.await;
-        remove_if_ours(&self.path, self.id);
+    }
+
+    /// Stops accepting until [`Running::resume`]; returns once the accept loop has seen it.
+    pub async fn pause(&mut self) {
+        self.set(Mode::Pause).await;
+    }
+
+    pub async fn resume(&mut self) {
+        self.set(Mode::Serve).await;
+    }
+
+    async fn set(&mut self, m: Mode) {
+        let _ = self.mode.send(m);
+        let _ = self.seen.wait_for(|s| *s == m).await;
+    }
+
+    /// The listening socket, to pass to the next process.
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
-async fn accept_loop(l: tokio::net::UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    l: Arc<tokio::net::UnixListener>,
+    shared: Arc<Shared>,
+    mut mode: watch::Receiver<Mode>,
+    ack: watch::Sender<Mode>,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
     let mut conns = tokio::task::JoinSet::new();
     loop {
+        let m = *mode.borrow_and_update();
+        ack.send_replace(m);
+        match m {
+            Mode::Stop => break,
+            Mode::Pause => {
+                if mode.changed().await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Mode::Serve => {}
+        }
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.wait_for(|s| *s) => break,
+            r = mode.changed() => if r.is_err() { break } else { continue },
         };
         let accepted = tokio::select! {
             r = l.accept() => r,
-            _ = stop.wait_for(|s| *s) => break,
+            r = mode.changed() => if r.is_err() { break } else { continue },
         };
         // Reap finished connections so the set does not grow.
         while conns.try_join_next().is_some() {}
@@ -303,6 +401,8 @@ async fn accept_loop(l: tokio::net::UnixListener, shared: Arc<Shared>, mut stop:
             }
         }
     }
+    // An answer being written (the outcome of an upgrade, say) gets a moment to go out.
+    let _ = tokio::time::timeout(CONN_GRACE, async { while conns.join_next().await.is_some() {} }).await;
     conns.abort_all();
     while conns.join_next().await.is_some() {}
 }
@@ -359,6 +459,7 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::
 }
 
 async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
+    let peer = stream.peer_cred().ok();
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut session = Session::default();
@@ -403,6 +504,23 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     session.severity = s;
                     Reply::ok("", json!({}))
                 }
+                Ok(Command::Upgrade { binary }) => match may_upgrade(peer) {
+                    Ok(()) => upgrade(shared, binary).await,
+                    Err(e) => Reply::error(e),
+                },
+                Ok(Command::TakeOver) => match may_upgrade(peer) {
+                    Err(e) => Reply::error(e),
+                    // The rest of the connection is the handover; nothing may wait in our buffer.
+                    Ok(()) if r.buffer().is_empty() => {
+                        let stream = r.into_inner().reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
+                        let attach = Attach { stream, pid: peer.and_then(|p| p.pid()) };
+                        if shared.upgrade_tx.send(UpgradeMsg::Attach(attach)).await.is_err() {
+                            tracing::warn!("a new process asked for the sockets, but the daemon is stopping");
+                        }
+                        return Ok(());
+                    }
+                    Ok(()) => Reply::error("_upgrade must be the last thing sent before the handover."),
+                },
                 Ok(cmd) => execute(shared, cmd).await,
             };
             send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
@@ -485,8 +603,13 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Err(e) => Reply::error(e),
         },
         Command::Reload { terminate } => reload(shared, terminate).await,
+        Command::ShowVrrp => super::vip::show_vrrp(shared).await,
+        Command::VipList { instance } => super::vip::list(shared, instance.as_deref()).await,
+        Command::VipAdd(req) => super::vip::add(shared, req).await,
+        Command::VipDel(req) => super::vip::del(shared, req).await,
         // Connection-level commands are handled by the connection loop.
         Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) => Reply::ok("", json!({})),
+        Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
     }
 }
 
@@ -535,6 +658,48 @@ async fn vrrp_status(shared: &Shared) -> Vec<crate::control::status::VrrpStatus>
             master: i.master.map(|a| a.to_string()),
         })
         .collect()
+}
+
+/// Starting an executable, or receiving every listening socket, is for root or the daemon's own
+/// user: a group given access to the socket (mode 660) must not gain either.
+fn may_upgrade(peer: Option<tokio::net::unix::UCred>) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    match peer {
+        Some(p) if p.uid() == 0 || p.uid() == me => Ok(()),
+        Some(p) => Err(format!("Permission denied: upgrade is for root or uid {me}, not uid {}.", p.uid())),
+        None => Err("Permission denied: cannot read the peer's credentials.".into()),
+    }
+}
+
+async fn upgrade(shared: &Shared, binary: Option<String>) -> Reply {
+    let binary = match binary {
+        Some(b) => PathBuf::from(b),
+        None => match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return Reply::error(format!("Cannot find this executable ({e}); name the binary.")),
+        },
+    };
+    let (tx, rx) = oneshot::channel();
+    let old = std::process::id();
+    if shared.upgrade_tx.send(UpgradeMsg::Start(UpgradeRequest { binary, reply: tx })).await.is_err() {
+        return Reply::error("The daemon is stopping; no upgrade.");
+    }
+    match tokio::time::timeout(UPGRADE_WAIT, rx).await {
+        Ok(Ok(Ok(new))) => Reply::ok(
+            format!("Success=1\n--\nupgraded: pid {old} handed over to pid {new}; pid {old} drains and exits"),
+            json!({ "success": true, "old_pid": old, "new_pid": new }),
+        ),
+        Ok(Ok(Err(e))) => {
+            let errors = error_lines(&e);
+            let msg = format!("upgrade failed, pid {old} still serving");
+            Reply::Err {
+                text: format!("Success=0\n--\n{msg}:\n{}", errors.join("\n")),
+                json: json!({ "success": false, "errorStr": msg, "errors": errors }),
+            }
+        }
+        Ok(Err(_)) => Reply::error("The daemon stopped before the upgrade finished."),
+        Err(_) => Reply::error(format!("The upgrade did not finish within {}s.", UPGRADE_WAIT.as_secs())),
+    }
 }
 
 async fn reload(shared: &Shared, terminate: bool) -> Reply {

@@ -1,10 +1,14 @@
 //! Assembly: load the config, open listeners, start health checks, then serve until a signal.
 //! SIGHUP reloads (a bad config keeps the running one); SIGTERM/SIGINT stop accepting, let
-//! exchanges in flight finish within `hard_stop_after`, then exit.
+//! exchanges in flight finish within `hard_stop_after`, then exit. `upgrade` hands everything to
+//! a new executable (see [`upgrade`]) and drains the same way.
 
 pub mod checks;
 pub mod control;
+mod start;
 pub mod state_file;
+pub mod upgrade;
+mod vip;
 
 use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
@@ -19,32 +23,65 @@ pub struct RunOptions {
     pub config: PathBuf,
     /// Control socket path, overriding `control_socket.path` of the config.
     pub socket: Option<PathBuf>,
+    /// Binary upgrade: take the listening sockets, control socket, API, VRRP roles and server
+    /// state over from the daemon answering on this control socket.
+    pub upgrade_from: Option<PathBuf>,
+    /// `config` is an haproxy.cfg, converted in memory on every load (`--haproxy-config`).
+    pub haproxy: bool,
+}
+
+/// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
+fn load(path: &Path, haproxy: bool) -> Result<Snapshot, String> {
+    let snap = if haproxy {
+        let (snap, reports) = crate::convert::io::load_haproxy(path)?;
+        for r in &reports {
+            tracing::warn!("{r}");
+        }
+        snap
+    } else {
+        config::load(path).map_err(|e| e.to_string())?
+    };
+    for w in &snap.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(snap)
 }
 
 /// Runs the daemon in the foreground. Returns the process exit code.
 pub fn run(opts: RunOptions) -> ExitCode {
-    let snap = match config::load(&opts.config) {
-        Ok(s) => {
-            for w in &s.warnings {
-                tracing::warn!("{w}");
+    // First, so that any failure below (a bad config, say) reaches the running daemon, which
+    // reports it to the operator and keeps serving.
+    let mut incoming = match &opts.upgrade_from {
+        None => None,
+        Some(p) => match upgrade::new::Incoming::connect(p) {
+            Ok(i) => {
+                tracing::info!("taking over from lbha {} (pid {})", i.old_version, i.old_pid);
+                Some(i)
             }
-            s
+            Err(e) => {
+                eprintln!("lbha: cannot take over from {}: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let give_up = |incoming: &mut Option<upgrade::new::Incoming>, why: &str| {
+        eprintln!("{why}");
+        if let Some(i) = incoming.as_mut() {
+            i.abort(why);
         }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        ExitCode::from(1)
+    };
+    let snap = match load(&opts.config, opts.haproxy) {
+        Ok(s) => s,
+        Err(e) => return give_up(&mut incoming, &e),
     };
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.config, snap, opts.socket, threads)) {
+    match rt.block_on(serve(opts.config, opts.haproxy, snap, opts.socket, threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -54,37 +91,72 @@ pub fn run(opts: RunOptions) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: usize) -> Result<(), String> {
+async fn serve(
+    path: PathBuf,
+    haproxy: bool,
+    snap: Snapshot,
+    socket: Option<PathBuf>,
+    threads: usize,
+    mut incoming: Option<upgrade::new::Incoming>,
+) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
     let mut ctl_settings = snap.global.control_socket.clone();
     if let Some(p) = socket {
         ctl_settings.path = p;
     }
-    // First, so a second daemon on the same node stops before touching anything.
-    let ctl_sock = control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?;
+    // First, so a second daemon on the same node stops before touching anything. A new process
+    // taking over gets the running one's socket instead.
+    let ctl_sock = match incoming {
+        Some(_) => None,
+        None => Some(control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?),
+    };
     let state_path = snap.global.server_state_file.clone();
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);
-    if let Some(p) = &state_path {
-        state_file::load(p, &proxy);
+    match (&incoming, &state_path) {
+        (Some(i), _) => state_file::apply(&i.servers_state, &format!("pid {}", i.old_pid), &proxy, true),
+        (None, Some(p)) => state_file::load(p, &proxy),
+        (None, None) => {}
     }
     let mut listeners = Listeners::default();
-    let fresh = listeners.bind_new(&proxy.active.load().snap).map_err(|e| e.to_string())?;
+    let inherited = incoming.as_mut().map(upgrade::new::Incoming::take_listeners).unwrap_or_default();
+    let fresh = match listeners.adopt(&proxy.active.load().snap, inherited) {
+        Ok(f) => f,
+        Err(e) => {
+            if let Some(i) = incoming.as_mut() {
+                i.abort(&e.to_string());
+            }
+            return Err(e.to_string());
+        }
+    };
     listeners.activate(fresh, &proxy);
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
-    let shared = control::Shared::new(proxy.clone(), path.clone(), ctl_settings.path, threads, reload_tx);
-    let ctl = control::spawn(ctl_sock, shared.clone()).map_err(|e| format!("cannot serve the control socket: {e}"))?;
-    *shared.vrrp.lock().await = Some(start_vrrp(&proxy)?);
+    let (upgrade_tx, mut upgrade_rx) = tokio::sync::mpsc::channel(4);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
-    let api = match &api_settings {
-        Some(a) => Some(crate::api::ApiServer::start(a, &path, proxy.clone(), api_reload)?),
-        None => None,
+    let mut parts = start::Parts {
+        path: &path,
+        proxy: &proxy,
+        listeners: &mut listeners,
+        checks: &mut checks,
+        api_settings: api_settings.as_ref(),
+        api_reload: &api_reload,
+        threads,
+        reload_tx,
+        upgrade_tx,
     };
+    let started = match incoming {
+        None => start::fresh(&mut parts, ctl_sock, ctl_settings.path).await,
+        Some(i) => start::taken_over(&mut parts, i).await,
+    };
+    let start::Started { shared, ctl, mut api } = started?;
+    let mut ctl = Some(ctl);
+    let mut upgrades = upgrade::Upgrades::default();
+    let mut upgraded = false;
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
@@ -100,28 +172,66 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", Requester::Signal, &path, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(reply) = api_reloads.recv() => {
-                reload_for("Data Plane API", Requester::Api(reply), &path, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("Data Plane API", Requester::Api(reply), &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Requester::Control(req), &path, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
             }
+            Some(msg) = upgrade_rx.recv() => match msg {
+                upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &path, shared.socket_path()),
+                upgrade::UpgradeMsg::Attach(att) => {
+                    let Some(c) = ctl.as_mut() else { continue };
+                    let pid = att.pid;
+                    let parts = upgrade::old::Parts {
+                        proxy: &proxy,
+                        shared: &shared,
+                        listeners: &mut listeners,
+                        ctl: c,
+                        api: &mut api,
+                        api_settings: api_settings.as_ref(),
+                        api_reload: &api_reload,
+                    };
+                    let r = upgrade::old::hand_over(att, parts).await;
+                    upgrades.finish(pid, &r).await;
+                    if r.is_ok() {
+                        upgraded = true;
+                        break;
+                    }
+                }
+            },
+            ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
-    notify(&[NotifyState::Stopping]);
-    // VRRP first: a master's priority-0 advert lets the backup take the VIPs while we drain.
-    if let Some(mut vrrp) = shared.vrrp.lock().await.take() {
-        vrrp.shutdown().await;
+    if upgraded {
+        // The new process serves the control socket, API, VRRP and state file now.
+        if let Some(c) = ctl.take() {
+            c.stop_handed_over().await;
+        }
+    } else {
+        notify(&[NotifyState::Stopping]);
+        // VRRP first: a master's priority-0 advert lets the backup take the VIPs while we drain.
+        if let Some(mut vrrp) = shared.vrrp.lock().await.take() {
+            vrrp.shutdown().await;
+        }
+        if let Some(c) = ctl.take() {
+            c.stop().await;
+        }
+        shared.save_state().await;
+        if let Some(api) = api.take() {
+            api.stop().await;
+        }
     }
-    ctl.stop().await;
-    shared.save_state().await;
+    drain(&proxy, &mut listeners, &mut checks).await;
+    Ok(())
+}
+
+/// Stops accepting and lets connections in flight finish, at most `hard_stop_after`.
+async fn drain(proxy: &Arc<Proxy>, listeners: &mut Listeners, checks: &mut checks::Checks) {
     let hard_stop = proxy.active.load().snap.global.hard_stop_after;
     tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
-    if let Some(api) = api {
-        api.stop().await;
-    }
     listeners.close_all().await;
     checks.stop_all();
     proxy.drain.send_replace(true);
@@ -130,7 +240,6 @@ async fn serve(path: PathBuf, snap: Snapshot, socket: Option<PathBuf>, threads: 
         tracing::warn!("hard_stop_after reached: closing {} remaining connections", proxy.tracker.len());
     }
     tracing::info!("stopped");
-    Ok(())
 }
 
 /// Tells systemd (Type=notify) where the daemon stands; a no-op outside systemd.
@@ -157,10 +266,12 @@ fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
 
 /// One reload, whatever asked for it: run it, log a failure, record the outcome for `show info`
 /// and `lbha status`, and answer the control client that asked, if one did.
+#[allow(clippy::too_many_arguments)]
 async fn reload_for(
     trigger: &'static str,
     requester: Requester,
     path: &Path,
+    haproxy: bool,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
@@ -170,7 +281,7 @@ async fn reload_for(
     states.extend(NotifyState::monotonic_usec_now().ok());
     notify(&states);
     let terminate = matches!(&requester, Requester::Control(r) if r.terminate);
-    let r = reload(path, proxy, listeners, checks, terminate);
+    let r = reload(path, haproxy, proxy, listeners, checks, terminate);
     match &r {
         Ok(_) => {
             let snap = proxy.active.load().snap.clone();
@@ -202,29 +313,26 @@ enum Requester {
     Api(crate::api::ReloadRequest),
 }
 
-/// Starts VRRP with `track_backend` reading the proxy's live server health.
-fn start_vrrp(proxy: &Arc<Proxy>) -> Result<crate::vrrp::Manager, String> {
+/// `track_backend`'s view of the proxy: usable servers of a backend.
+pub(crate) fn live_fn(proxy: &Arc<Proxy>) -> crate::vrrp::LiveFn {
     let p = proxy.clone();
-    let live: crate::vrrp::LiveFn = Arc::new(move |backend: &str| {
+    Arc::new(move |backend: &str| {
         use crate::routing::Live;
         p.active.load().nbsrv(backend)
-    });
-    crate::vrrp::Manager::start(&proxy.active.load().snap, live).map_err(|e| e.to_string())
+    })
 }
 
 /// Validates the file, binds any new addresses, then swaps the snapshot. Any failure before the
 /// swap leaves the running configuration untouched.
 pub fn reload(
     path: &Path,
+    haproxy: bool,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
     terminate: bool,
 ) -> Result<u64, String> {
-    let snap = config::load(path).map_err(|e| e.to_string())?;
-    for w in &snap.warnings {
-        tracing::warn!("{w}");
-    }
+    let snap = load(path, haproxy)?;
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
     let active = proxy.install(snap, terminate);
     listeners.activate(fresh, proxy);

@@ -67,26 +67,28 @@ pub fn load(path: &Path, proxy: &Proxy) {
             return;
         }
     };
-    let (saved, errors) = servers_state::parse(&text);
+    let source = format!("server state file {}", path.display());
+    apply(&text, &source, proxy, false);
+}
+
+/// Applies server-state text (`source` names it in messages): admin states and weights, and with
+/// `op_state` also up/down (a binary upgrade passes on what the checks last said, so a server
+/// known to be down gets no traffic until its checks pass).
+pub fn apply(text: &str, source: &str, proxy: &Proxy, op_state: bool) {
+    let (saved, errors) = servers_state::parse(text);
     for e in &errors {
-        tracing::warn!("server state file {}: {e}; line ignored", path.display());
+        tracing::warn!("{source}: {e}; line ignored");
     }
     let active = proxy.active.load();
     let mut applied = 0;
     for s in &saved {
         let Some((bi, b)) = active.snap.backend(&s.backend) else {
-            tracing::info!(
-                "server state file {}: line {}: backend {} is not in the configuration; ignored",
-                path.display(),
-                s.line,
-                s.backend
-            );
+            tracing::info!("{source}: line {}: backend {} is not in the configuration; ignored", s.line, s.backend);
             continue;
         };
         let Some(si) = b.servers.iter().position(|x| x.name == s.server) else {
             tracing::info!(
-                "server state file {}: line {}: server {}/{} is not in the configuration; ignored",
-                path.display(),
+                "{source}: line {}: server {}/{} is not in the configuration; ignored",
                 s.line,
                 s.backend,
                 s.server
@@ -100,9 +102,12 @@ pub fn load(path: &Path, proxy: &Proxy) {
         if let Some(w) = weight {
             rt.set_weight(w);
         }
+        if op_state && let Some(up) = s.op_up {
+            rt.set_up(up);
+        }
         applied += 1;
     }
-    tracing::info!("restored the runtime state of {applied} server(s) from {}", path.display());
+    tracing::info!("restored the runtime state of {applied} server(s) from {source}");
 }
 
 #[cfg(test)]

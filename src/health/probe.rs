@@ -114,9 +114,8 @@ async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Probe
     if let Err(e) = stream.set_zero_linger() {
         tracing::debug!(%addr, error = %e, "cannot set SO_LINGER on check socket");
     }
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%addr, error = %e, "cannot set TCP_NODELAY on check socket");
-    }
+    // No TCP_NODELAY: a check writes its request once, so Nagle never delays it, and at a
+    // thousand checks a second the extra system call shows.
     Ok(stream)
 }
 

@@ -103,8 +103,11 @@ fn log_transition(spec: &CheckSpec, t: &Transition, duration: Duration) {
     }
 }
 
-/// Sleeps `d`; false if shutdown came first.
+/// Sleeps `d` (coalesced with other checkers' wake-ups); false if shutdown came first.
 async fn pause(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let d = timing::coalesce(epoch.elapsed(), d);
     tokio::select! {
         () = tokio::time::sleep(d) => true,
         () = stopped(shutdown) => false,

@@ -32,6 +32,23 @@ pub fn jitter(base: Duration, spread_pct: u8, random: u64) -> Duration {
     Duration::from_micros(u64::try_from(out).unwrap_or(u64::MAX).max(1))
 }
 
+/// Longest shift `coalesce` applies to a wake-up.
+const MAX_GRID: Duration = Duration::from_millis(16);
+
+/// Moves a wake-up due `wait` after `elapsed` (both measured from one process-wide epoch) up to
+/// the next point of a grid of `wait / 64`, at most 16 ms: a thousand checkers on a 1 s interval
+/// then wake the runtime about 64 times a second instead of a thousand, at the cost of at most
+/// 16 ms of lateness. Short waits (tests, fastinter) are barely moved. Returns the new wait.
+pub fn coalesce(elapsed: Duration, wait: Duration) -> Duration {
+    let grid = (wait / 64).min(MAX_GRID).as_micros();
+    if grid < 1_000 {
+        return wait;
+    }
+    let due = elapsed.as_micros() + wait.as_micros();
+    let aligned = due.div_ceil(grid) * grid;
+    Duration::from_micros(u64::try_from(aligned - elapsed.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// A random delay in `[0, inter)` before a checker's first probe, so a thousand servers started
 /// together do not all connect in the same millisecond.
 pub fn initial_offset(inter: Duration, random: u64) -> Duration {
@@ -112,6 +129,24 @@ mod tests {
     fn spread_is_capped_at_fifty_percent() {
         assert_eq!(jitter(INTER, 90, 0), Duration::from_millis(1000));
         assert_eq!(jitter(INTER, 255, 2_000_000), Duration::from_millis(3000));
+    }
+
+    #[test]
+    fn coalesce_aligns_long_waits_on_a_grid() {
+        let ms = Duration::from_millis;
+        // 1 s wait: grid of 15.625 ms → 16 ms cap is not reached; due 1003 ms → 1015.625 ms.
+        assert_eq!(coalesce(ms(3), ms(1000)), Duration::from_micros(1_012_625));
+        // Two checkers due within one grid step wake together.
+        let a = ms(10) + coalesce(ms(10), ms(1000));
+        let b = ms(14) + coalesce(ms(14), ms(1000));
+        assert_eq!(a, b);
+        // Never earlier, never more than one grid step later.
+        for e in (0..5000).step_by(7) {
+            let w = coalesce(ms(e), ms(2000));
+            assert!(w >= ms(2000) && w <= ms(2016), "{e}: {w:?}");
+        }
+        // Short waits are left alone.
+        assert_eq!(coalesce(ms(3), ms(50)), ms(50));
     }
 
     #[test]

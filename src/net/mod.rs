@@ -4,6 +4,7 @@
 //! Everything here changes or reads the network namespace of the calling thread. The daemon runs
 //! it in its own namespace; tests run it only in namespaces they create.
 
+pub mod direct;
 pub mod link;
 pub mod sysctl;
 pub mod vip;

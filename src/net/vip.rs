@@ -5,6 +5,7 @@
 //! exact: only the address with the same prefix length is ever deleted, so an administrator's
 //! `192.0.2.5/24` survives removal of a VIP `192.0.2.5/32` (keepalived PRs #155/#353).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
@@ -131,6 +132,31 @@ impl VipHandle {
     pub async fn add(&self, ifname: &str, vip: &Vip) -> Result<bool, VipError> {
         check(ifname, vip)?;
         let index = self.index(ifname).await?;
+        self.add_at(index, ifname, vip).await
+    }
+
+    /// Adds each of `vips` to `ifname` with one interface lookup, stopping at the first error;
+    /// `Ok` has one entry per VIP (`false`: already there).
+    pub async fn add_many(&self, ifname: &str, vips: &[Vip]) -> Result<Vec<bool>, (Vec<bool>, VipError)> {
+        let mut done = Vec::with_capacity(vips.len());
+        let index = match self.index(ifname).await {
+            Ok(i) => i,
+            Err(e) => return Err((done, e)),
+        };
+        for v in vips {
+            match check(ifname, v) {
+                Ok(()) => {}
+                Err(e) => return Err((done, e)),
+            }
+            match self.add_at(index, ifname, v).await {
+                Ok(b) => done.push(b),
+                Err(e) => return Err((done, e)),
+            }
+        }
+        Ok(done)
+    }
+
+    async fn add_at(&self, index: u32, ifname: &str, vip: &Vip) -> Result<bool, VipError> {
         let mut req = self.handle.address().add(index, vip.addr, vip.prefix);
         let msg = req.message_mut();
         if let Some(label) = &vip.label {
@@ -150,17 +176,40 @@ impl VipHandle {
 
     /// Removes exactly `vip` (same address and prefix length) from `ifname`. `Ok(false)`: absent.
     pub async fn del(&self, ifname: &str, vip: &Vip) -> Result<bool, VipError> {
+        let mut r = self.del_many(ifname, std::slice::from_ref(vip)).await?;
+        Ok(r.pop().unwrap_or(false))
+    }
+
+    /// Removes each of `vips` (exact address and prefix length) with one address dump, so a
+    /// range of thousands does not cost a dump per address. Tries every one and returns the first
+    /// error; `Ok` has one entry per VIP (`false`: absent).
+    pub async fn del_many(&self, ifname: &str, vips: &[Vip]) -> Result<Vec<bool>, VipError> {
         let index = self.index(ifname).await?;
-        let msgs = self.messages(index).await?;
-        let Some(found) =
-            msgs.into_iter().find(|m| vip_of(m).is_some_and(|v| v.addr == vip.addr && v.prefix == vip.prefix))
-        else {
-            return Ok(false);
-        };
-        match self.handle.address().del(found).execute().await {
-            Ok(()) => Ok(true),
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == EADDRNOTAVAIL => Ok(false),
-            Err(e) => Err(kernel_error("delete", ifname, vip, e)),
+        let mut present: HashMap<(IpAddr, u8), AddressMessage> = self
+            .messages(index)
+            .await?
+            .into_iter()
+            .filter_map(|m| vip_of(&m).map(|v| ((v.addr, v.prefix), m)))
+            .collect();
+        let mut out = Vec::with_capacity(vips.len());
+        let mut first_err = None;
+        for vip in vips {
+            let Some(found) = present.remove(&(vip.addr, vip.prefix)) else {
+                out.push(false);
+                continue;
+            };
+            match self.handle.address().del(found).execute().await {
+                Ok(()) => out.push(true),
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == EADDRNOTAVAIL => out.push(false),
+                Err(e) => {
+                    out.push(false);
+                    first_err.get_or_insert(kernel_error("delete", ifname, vip, e));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
     }
 }

@@ -358,6 +358,10 @@ async fn forward(
     let upgrade = upgrade_protocol(&req);
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
+    // (b): hide the persistence cookie from the server (indirect, prefix).
+    let stuck = crate::persist::request_hook(&be.persist, brt, &parts, cx.peer.ip());
+    be.persist.strip_request(&mut parts.headers);
     // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
     if parts.version == Version::HTTP_2
         && let Some(auth) = parts.uri.authority()
@@ -412,24 +416,10 @@ async fn forward(
                 path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                 headers: Some(req.headers()),
             };
-            let avoid = match slot.take() {
-                Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
-                    slot = Some((prev, g));
-                    None
-                }
-                Some((prev, _)) => {
-                    brt.counters.redispatches.fetch_add(1, Relaxed);
-                    Some(prev)
-                }
-                None => None,
-            };
-            match slot.take() {
-                Some(held) => held,
-                None => queue::acquire(be, brt, &key, avoid).await.map_err(|e| match e {
-                    queue::NoSlot::NoServer => ProxyError::NoServer,
-                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
-                })?,
-            }
+            queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await.map_err(|e| match e {
+                queue::NoSlot::NoServer => ProxyError::NoServer,
+                queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+            })?
         };
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
@@ -514,6 +504,8 @@ async fn forward(
         }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
+        crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
         let keep = conn_mode == ConnMode::KeepAlive;
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
@@ -524,15 +516,22 @@ async fn forward(
                 }
             })
             .hold(vec![session, _backend_session]);
-        let mut resp = Response::from_parts(parts, body.boxed_unsync());
-        resp.extensions_mut().insert(httplog::Picked {
-            backend: bi,
-            server: si,
-            tw: ms(t_slot - t0),
-            tc: if reused { 0 } else { ms(t_conn - t_slot) },
-            tr: ms(t_conn.elapsed()),
-            retries: attempt,
-        });
+        let mut body = body.boxed_unsync();
+        if be.servers[si].shutdown_on_down {
+            body = super::shutdown::end_with(body, srt.session_end());
+        }
+        let mut resp = Response::from_parts(parts, body);
+        // Only the httplog line reads these; the extension map costs an allocation per response.
+        if fe.log == LogMode::Http {
+            resp.extensions_mut().insert(httplog::Picked {
+                backend: bi,
+                server: si,
+                tw: ms(t_slot - t0),
+                tc: if reused { 0 } else { ms(t_conn - t_slot) },
+                tr: ms(t_conn.elapsed()),
+                retries: attempt,
+            });
+        }
         return Ok(resp);
     }
 }

@@ -1,10 +1,12 @@
-//! Listening sockets, kept by bind address so a reload never closes and reopens a kept one.
+//! Listening sockets, kept by bind address so a reload never closes and reopens a kept one, and
+//! handed to the next process on a binary upgrade (the same sockets, so nothing is ever refused).
 
 use super::Proxy;
 use crate::config::Snapshot;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -34,6 +36,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    sock: Arc<TcpListener>,
 }
 
 /// The set of accept loops.
@@ -66,16 +69,46 @@ impl Listeners {
         Ok(fresh)
     }
 
+    /// Like [`Listeners::bind_new`], but an address the previous process already listens on takes
+    /// its socket (`inherited`, from a binary upgrade) instead of a new bind. Inherited sockets the
+    /// snapshot does not use are closed here (the previous process closes its own copy).
+    pub fn adopt(
+        &self,
+        snap: &Snapshot,
+        mut inherited: HashMap<SocketAddr, OwnedFd>,
+    ) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
+        let mut fresh = Vec::new();
+        for f in &snap.frontends {
+            for addr in f.binds.iter().map(|b| b.addr) {
+                if self.running.contains_key(&addr) || fresh.iter().any(|(a, _)| *a == addr) {
+                    continue;
+                }
+                let l = match inherited.remove(&addr) {
+                    Some(fd) => inherited_listener(fd, addr),
+                    None => bind(addr),
+                };
+                fresh.push((addr, l.map_err(|source| BindError { addr, frontend: f.name.clone(), source })?));
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Every listening socket with its bind address, for the next process.
+    pub fn sockets(&self) -> Vec<(SocketAddr, BorrowedFd<'_>)> {
+        self.running.iter().map(|(a, r)| (*a, r.sock.as_fd())).collect()
+    }
+
     /// Starts accepting on freshly bound sockets and closes those the active snapshot no longer has.
     pub fn activate(&mut self, fresh: Vec<(SocketAddr, std::net::TcpListener)>, proxy: &Arc<Proxy>) {
         let active = proxy.active.load_full();
         for (addr, std_l) in fresh {
             match TcpListener::from_std(std_l) {
                 Ok(l) => {
+                    let sock = Arc::new(l);
                     let (stop, rx) = watch::channel(false);
-                    let task = tokio::spawn(accept_loop(l, addr, proxy.clone(), rx));
+                    let task = tokio::spawn(accept_loop(sock.clone(), addr, proxy.clone(), rx));
                     tracing::info!("listening on {addr}");
-                    self.running.insert(addr, Running { stop, task });
+                    self.running.insert(addr, Running { stop, task, sock });
                 }
                 Err(e) => tracing::error!("cannot serve {addr}: {e}"),
             }
@@ -104,7 +137,20 @@ impl Listeners {
     }
 }
 
-async fn accept_loop(l: TcpListener, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+/// Checks that a handed-over descriptor is a listening TCP socket bound to `addr`.
+fn inherited_listener(fd: OwnedFd, addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let sock = socket2::Socket::from(fd);
+    let local = sock.local_addr()?.as_socket();
+    if local != Some(addr) || sock.r#type()? != socket2::Type::STREAM || !sock.is_listener()? {
+        return Err(io::Error::other(format!(
+            "the socket handed over for {addr} is not a TCP socket listening there (found {local:?})"
+        )));
+    }
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     loop {
         let permit = tokio::select! {
             p = proxy.global_limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -128,5 +174,30 @@ async fn accept_loop(l: TcpListener, addr: SocketAddr, proxy: Arc<Proxy>, mut st
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_tcp_socket_listening_on_the_address_is_adopted() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        let fd = || OwnedFd::from(l.try_clone().unwrap());
+        let got = inherited_listener(fd(), addr).unwrap();
+        assert_eq!(got.local_addr().unwrap(), addr);
+        let other: SocketAddr = format!("127.0.0.1:{}", addr.port().wrapping_add(1).max(1)).parse().unwrap();
+        let e = inherited_listener(fd(), other).unwrap_err();
+        assert!(e.to_string().contains(&other.to_string()), "{e}");
+        // Bound but not listening, and not TCP.
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let uaddr = udp.local_addr().unwrap();
+        assert!(inherited_listener(OwnedFd::from(udp), uaddr).is_err());
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let saddr = s.local_addr().unwrap().as_socket().unwrap();
+        assert!(inherited_listener(OwnedFd::from(s), saddr).is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod io;
 pub mod listener;
 pub mod pool;
 pub mod queue;
+pub mod shutdown;
 pub mod tcp;
 
 use crate::config::Snapshot;
@@ -232,7 +233,6 @@ impl Proxy {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let HttpConn { t, h2, born, fcnt } = conn;
-        let mut drain = self.drain.subscribe();
         if h2 {
             // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
             let svc_cx = cx.clone();
@@ -243,25 +243,7 @@ impl Proxy {
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
             let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
-            let mut conn = std::pin::pin!(conn);
-            let local = cx.local;
-            tokio::select! {
-                res = conn.as_mut() => log_end(&cx, res.err()),
-                _ = drained(&mut drain) => {
-                    conn.as_mut().graceful_shutdown();
-                    log_end(&cx, conn.as_mut().await.err());
-                }
-                cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
-                    if cut == Cut::Stale {
-                        conn.as_mut().graceful_shutdown();
-                        let grace = self.active.load().snap.global.hard_stop_after;
-                        if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
-                            log_end(&cx, res.err());
-                        }
-                    }
-                }
-            }
-            return;
+            return self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await;
         }
         let verdicts = Arc::new(framing::Verdicts::default());
         let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client, fcnt), verdicts.clone()));
@@ -269,7 +251,16 @@ impl Proxy {
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
             let verdict = verdicts.next();
-            async move { Ok::<_, std::convert::Infallible>(http::handle(req, verdict, cx).await) }
+            async move {
+                let mut resp = http::handle(req, verdict, cx.clone()).await;
+                // Stopping: the client learns the connection ends after this answer, instead of
+                // sending its next request into a connection being closed.
+                if *cx.proxy.drain.borrow() {
+                    resp.headers_mut()
+                        .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -278,21 +269,40 @@ impl Proxy {
             .max_buf_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
-        let mut conn = std::pin::pin!(conn);
+        self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await
+    }
+
+    /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
+    /// exchange in flight finish first, a terminating reload closes it at once.
+    async fn run_conn<C: Graceful>(
+        &self,
+        mut conn: std::pin::Pin<&mut C>,
+        cx: &ConnCtx,
+        born: u64,
+        keep_alive: std::time::Duration,
+    ) {
+        let mut drain = self.drain.subscribe();
         let local = cx.local;
         tokio::select! {
-            res = conn.as_mut() => log_end(&cx, res.err()),
+            res = conn.as_mut() => log_end(cx, res.err()),
             _ = drained(&mut drain) => {
-                // Finish the exchange in flight, then close.
-                conn.as_mut().graceful_shutdown();
-                log_end(&cx, conn.as_mut().await.err());
+                // A request may already be on its way on an idle connection: for a moment it is
+                // still answered (with `Connection: close`); then finish what is in flight and close.
+                let grace = DRAIN_IDLE_GRACE.min(keep_alive);
+                match tokio::time::timeout(grace, conn.as_mut()).await {
+                    Ok(res) => log_end(cx, res.err()),
+                    Err(_) => {
+                        conn.as_mut().shut_gracefully();
+                        log_end(cx, conn.as_mut().await.err());
+                    }
+                }
             }
             cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
                 if cut == Cut::Stale {
-                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().shut_gracefully();
                     let grace = self.active.load().snap.global.hard_stop_after;
                     if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
-                        log_end(&cx, res.err());
+                        log_end(cx, res.err());
                     }
                 }
                 tracing::debug!(client = %cx.peer, "connection closed by reload ({cut:?})");
@@ -301,11 +311,46 @@ impl Proxy {
     }
 }
 
+/// hyper's HTTP/1 and HTTP/2 server connections: both finish in-flight work before closing.
+trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
+    fn shut_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    Self: std::future::Future<Output = Result<(), hyper::Error>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    Self: std::future::Future<Output = Result<(), hyper::Error>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
 fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
     if let Some(e) = err {
         tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }
 }
+
+/// How long an idle HTTP/1 connection stays open once draining starts (see `serve_http`).
+const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Resolves once a drain is requested (the watch guard never crosses an await).
 async fn drained(rx: &mut watch::Receiver<bool>) {

@@ -15,26 +15,54 @@ pub enum NoSlot {
     QueueTimeout,
 }
 
-/// A server index and its open session. `avoid` is the server a redispatch moves away from.
+/// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
+/// retry and `redispatch` is set, or the server went down meanwhile: then a new slot avoiding it.
+pub async fn next_slot(
+    be: &Backend,
+    brt: &BackendRt,
+    key: &balance::Request<'_>,
+    held: Option<(usize, SessionGuard)>,
+    attempt: u32,
+    prefer: Option<usize>,
+) -> Result<(usize, SessionGuard), NoSlot> {
+    match held {
+        Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => Ok((prev, g)),
+        Some((prev, g)) => {
+            drop(g);
+            brt.counters.redispatches.fetch_add(1, Relaxed);
+            acquire(be, brt, key, Some(prev), prefer).await
+        }
+        None => acquire(be, brt, key, None, prefer).await,
+    }
+}
+
+/// A server index and its open session. `avoid` is the server a redispatch moves away from;
+/// `prefer` the one persistence designates (taken while it is up, waited for while it is full).
 pub async fn acquire(
     be: &Backend,
     brt: &BackendRt,
     key: &balance::Request<'_>,
     avoid: Option<usize>,
+    prefer: Option<usize>,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     let deadline = Instant::now() + be.timeouts.queue;
     loop {
-        let pick = match avoid {
-            Some(a) => be.selector.pick_avoiding(key, brt, a),
-            None => be.selector.pick(key, brt),
+        let preferred = prefer.filter(|&p| avoid.is_none() && brt.servers.get(p).is_some_and(|s| s.usable()));
+        let pick = match (avoid, preferred) {
+            (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
+            (None, Some(p)) => Some(p),
+            (None, None) => be.selector.pick(key, brt),
         };
         if let Some(si) = pick {
             let srv = &brt.servers[si];
             if let Some(g) = srv.counters.try_open_session(srv.maxconn.load(Relaxed), &brt.counters) {
                 return Ok((si, g));
             }
-            // Another request took the last slot between the pick and here: pick again.
-            continue;
+            // Another request took the last slot between the pick and here: pick again. A full
+            // persistent server is waited for instead.
+            if preferred.is_none() {
+                continue;
+            }
         }
         if !brt.servers.iter().any(|s| s.usable() && s.full()) {
             return Err(NoSlot::NoServer);

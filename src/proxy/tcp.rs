@@ -88,30 +88,18 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
     let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
+    // Persistence: `stick on src` (the only fetch TCP mode has).
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.peer.ip());
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
-        let avoid = match slot.take() {
-            Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => {
-                slot = Some((prev, g));
-                None
+        let (si, session) = match queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
+                out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                return out;
             }
-            Some((prev, _)) => {
-                brt.counters.redispatches.fetch_add(1, Relaxed);
-                Some(prev)
-            }
-            None => None,
-        };
-        let (si, session) = match slot.take() {
-            Some(held) => held,
-            None => match queue::acquire(be, brt, &key, avoid).await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
-                    out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
-                    return out;
-                }
-            },
         };
         let addr = be.servers[si].addr;
         out.server = Some(si);
@@ -142,6 +130,7 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
         }
     };
     let _ = server.set_nodelay(true);
+    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
     let srt = &brt.servers[si];
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];
     let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));
@@ -154,7 +143,12 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
                 .backend(server_key.0)
                 .is_some_and(|(_, b)| b.servers.iter().any(|s| s.name == server_key.1 && s.addr == server_key.2))
     };
+    let marked_down = srt.session_end();
     tokio::select! {
+        () = marked_down, if be.servers[si].shutdown_on_down => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed: server marked down (on-marked-down shutdown-sessions)");
+            out.termination = ['S', 'D'];
+        }
         result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => {
             if let Err(e) = result {
                 tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use super::fsm::FaultReason;
 use super::socket::{Received, SocketError, VrrpSocket};
-use crate::config::vrrp::VrrpInstance;
+use crate::config::vrrp::{VipDef, VrrpInstance};
 use crate::net::link::LinkInfo;
 use crate::net::sysctl;
 
@@ -40,19 +40,19 @@ impl Detached {
 }
 
 /// `unicast_src_ip`, else the interface's primary IPv4 address or IPv6 link-local address (never
-/// one of the instance's own VIPs, which may sit on the interface).
-pub fn source_address(cfg: &VrrpInstance, info: &LinkInfo) -> Option<IpAddr> {
+/// one of the instance's own VIPs, configured or `runtime`, which may sit on the interface).
+pub fn source_address(cfg: &VrrpInstance, info: &LinkInfo, runtime: &[VipDef]) -> Option<IpAddr> {
     if let Some(ip) = cfg.unicast_src_ip {
         return Some(ip);
     }
-    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let vips: Vec<IpAddr> = cfg.vips.iter().chain(runtime).map(|v| v.addr).collect();
     if cfg.is_ipv6() { info.link_local_v6().map(IpAddr::V6) } else { info.primary_v4(&vips).map(IpAddr::V4) }
 }
 
 /// Where the sockets should be now, given the instance's interface as the kernel shows it.
-pub fn wanted(cfg: &VrrpInstance, link: Option<&LinkInfo>) -> Result<Bound, Detached> {
+pub fn wanted(cfg: &VrrpInstance, link: Option<&LinkInfo>, runtime: &[VipDef]) -> Result<Bound, Detached> {
     let link = link.ok_or(Detached::Missing)?;
-    let src = source_address(cfg, link).ok_or(Detached::NoSource)?;
+    let src = source_address(cfg, link, runtime).ok_or(Detached::NoSource)?;
     Ok(Bound { ifindex: link.index, src })
 }
 
@@ -68,9 +68,9 @@ pub struct Attachment {
 impl Attachment {
     /// Opens the sockets if the interface is there. A missing interface or source address is a
     /// Fault to wait out (logged); a socket that cannot be opened (no CAP_NET_RAW) is an error.
-    pub fn start(cfg: &VrrpInstance, link: Option<&LinkInfo>) -> Result<Attachment, SocketError> {
+    pub fn start(cfg: &VrrpInstance, link: Option<&LinkInfo>, runtime: &[VipDef]) -> Result<Attachment, SocketError> {
         let mut a = Attachment { ifname: cfg.interface.clone(), sock: None, detached: None, last_ifindex: None };
-        match wanted(cfg, link) {
+        match wanted(cfg, link, runtime) {
             Ok(b) => {
                 a.sock = Some((open(&cfg.interface, b)?, b));
                 a.last_ifindex = Some(b.ifindex);
@@ -85,8 +85,8 @@ impl Attachment {
 
     /// Opens, reopens or closes the sockets to match `link`. Returns the new source address when
     /// the sockets were (re)opened.
-    pub fn reconcile(&mut self, cfg: &VrrpInstance, link: Option<&LinkInfo>) -> Option<IpAddr> {
-        let want = wanted(cfg, link);
+    pub fn reconcile(&mut self, cfg: &VrrpInstance, link: Option<&LinkInfo>, runtime: &[VipDef]) -> Option<IpAddr> {
+        let want = wanted(cfg, link, runtime);
         let have = self.sock.as_ref().map(|(_, b)| *b);
         match (want, have) {
             (Ok(w), Some(h)) if w == h => None,
@@ -189,7 +189,7 @@ fn open(ifname: &str, b: Bound) -> Result<VrrpSocket, SocketError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vrrp::{NotifyScripts, VipDef};
+    use crate::config::vrrp::NotifyScripts;
     use std::time::Duration;
 
     fn cfg(vip: &str) -> VrrpInstance {
@@ -235,22 +235,28 @@ mod tests {
     #[test]
     fn sockets_follow_the_interface_index_and_source() {
         let c = cfg("192.0.2.100");
-        assert_eq!(wanted(&c, None), Err(Detached::Missing));
-        assert_eq!(wanted(&c, Some(&link(7, &["fe80::1"]))), Err(Detached::NoSource));
+        assert_eq!(wanted(&c, None, &[]), Err(Detached::Missing));
+        assert_eq!(wanted(&c, Some(&link(7, &["fe80::1"])), &[]), Err(Detached::NoSource));
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         // The VIP itself is never the source, even when it comes first.
         assert_eq!(
-            wanted(&c, Some(&link(7, &["192.0.2.100", "192.0.2.11"]))),
+            wanted(&c, Some(&link(7, &["192.0.2.100", "192.0.2.11"])), &[]),
+            Ok(Bound { ifindex: 7, src: ip("192.0.2.11") })
+        );
+        // Nor is a runtime VIP (`lbha vip add`).
+        let rt = [VipDef { addr: ip("192.0.2.7"), prefix: 32, dev: None, label: None }];
+        assert_eq!(
+            wanted(&c, Some(&link(7, &["192.0.2.7", "192.0.2.11"])), &rt),
             Ok(Bound { ifindex: 7, src: ip("192.0.2.11") })
         );
         let c6 = cfg("2001:db8::100");
         assert_eq!(
-            wanted(&c6, Some(&link(9, &["2001:db8::11", "fe80::11"]))),
+            wanted(&c6, Some(&link(9, &["2001:db8::11", "fe80::11"])), &[]),
             Ok(Bound { ifindex: 9, src: ip("fe80::11") })
         );
         let mut uni = cfg("192.0.2.100");
         uni.unicast_src_ip = Some(ip("192.0.2.50"));
-        assert_eq!(wanted(&uni, Some(&link(3, &[]))), Ok(Bound { ifindex: 3, src: ip("192.0.2.50") }));
+        assert_eq!(wanted(&uni, Some(&link(3, &[])), &[]), Ok(Bound { ifindex: 3, src: ip("192.0.2.50") }));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Backup | Master --Fault (a master first sends priority 0)---------> Fault
 //! Fault           --FaultCleared (owner: straight to Master)---------> Backup
 //! any             --Shutdown (a master first sends priority 0)------> Initialize
+//! Initialize      --TakeOver(Master|Backup) (binary upgrade)---------> Master | Backup, quietly
 //! ```
 //!
 //! A member of a `vrrp_sync_group` ([`FsmConfig::sync_group`]) never takes Master on its own: where
@@ -27,6 +28,8 @@
 
 mod timers;
 
+#[cfg(test)]
+mod handover;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
@@ -58,6 +61,11 @@ pub enum State {
 }
 
 impl State {
+    /// Reads [`State::keepalived_name`] back.
+    pub fn from_keepalived_name(s: &str) -> Option<State> {
+        [State::Initialize, State::Backup, State::Master, State::Fault].into_iter().find(|x| x.keepalived_name() == s)
+    }
+
     /// The word keepalived uses in notify arguments and logs.
     pub fn keepalived_name(self) -> &'static str {
         match self {
@@ -114,6 +122,10 @@ pub enum Event {
     SyncMaster,
     /// Another member of the sync group lost the election: a master steps down (no priority 0).
     SyncBackup(String),
+    /// Start in the state the previous process on this node left (a binary upgrade): a master keeps
+    /// its VIPs and advertises at once, a backup keeps waiting. Neither sends a priority-0 advert or
+    /// runs notify scripts, since the node's role does not change. Only acts in Initialize.
+    TakeOver(State),
 }
 
 /// Output of the state machine, to be carried out in order.
@@ -154,6 +166,8 @@ pub enum Reason {
     Shutdown,
     /// Followed the other members of the sync group (the text names the group and the member).
     SyncGroup(String),
+    /// Role taken over from the previous process on this node (binary upgrade).
+    Handover,
 }
 
 /// A recorded state change.
@@ -429,6 +443,7 @@ impl Instance {
                     self.enter_backup(now, deadline, Reason::SyncGroup(why), &mut out);
                 }
             }
+            Event::TakeOver(state) => self.on_take_over(now, state, &mut out),
         }
         let want = self.deadlines.earliest();
         if want != self.armed {
@@ -456,6 +471,41 @@ impl Instance {
             // keepalived `vrrp_init_state`: a MASTER hint below 255 still waits the full interval.
             let wait = self.master_down_interval();
             self.enter_backup(now, now + wait, Reason::Startup, out);
+        }
+    }
+
+    /// The previous process stopped without resigning; carry on in its role. A fault seen before
+    /// the start wins: a master then resigns (priority 0, VIPs removed) as any faulty master does.
+    fn on_take_over(&mut self, now: Instant, state: State, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        self.master_adver_int = self.cfg.advert_interval;
+        self.deadlines.clear();
+        self.master = None;
+        self.preempt_until = None;
+        match (state, self.fault.clone()) {
+            (State::Master, Some(reason)) => {
+                out.push(Action::SendAdvert { priority: 0 });
+                out.push(Action::DelVips);
+                self.transition(now, State::Fault, Reason::Fault(reason), out);
+            }
+            (State::Master, None) => {
+                // Backups are counting down from the previous process's last advert: send at once.
+                self.send_advert(now, out);
+                // The VIPs are in place already; adding them again is a no-op that records them.
+                out.push(Action::AddVips);
+                if let Some(every) = self.cfg.garp.master_refresh.filter(|r| !r.is_zero()) {
+                    self.deadlines.garp_refresh = Some(now + every);
+                }
+                self.quiet_transition(now, State::Master);
+            }
+            (State::Backup, Some(reason)) => self.transition(now, State::Fault, Reason::Fault(reason), out),
+            (State::Backup, None) => {
+                self.deadlines.master_down = Some(now + self.master_down_interval());
+                self.quiet_transition(now, State::Backup);
+            }
+            (State::Initialize | State::Fault, _) => self.on_startup(now, out),
         }
     }
 
@@ -686,6 +736,13 @@ impl Instance {
         self.state = to;
         self.last_transition = Some(Transition { from, to, reason, at: now });
         out.push(Action::Notify(to));
+    }
+
+    /// A handed-over role: recorded, but no notify (the node's role did not change).
+    fn quiet_transition(&mut self, now: Instant, to: State) {
+        let from = self.state;
+        self.state = to;
+        self.last_transition = Some(Transition { from, to, reason: Reason::Handover, at: now });
     }
 }
 

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
@@ -26,9 +26,9 @@ use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, M
 use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError, garp};
-use crate::config::vrrp::{StateHint, VrrpInstance};
+use crate::config::vrrp::{StateHint, VipDef, VrrpInstance};
 use crate::net::link::{self, LinkInfo};
-use crate::net::vip::{Vip, VipError, VipHandle};
+use crate::net::vip::{self, Vip, VipError, VipHandle};
 
 /// How often tracked interfaces and backends are looked at.
 const TRACK_EVERY: Duration = Duration::from_millis(100);
@@ -120,20 +120,63 @@ pub struct Deps {
     pub live: LiveFn,
     pub scripts: HashMap<String, watch::Receiver<bool>>,
     pub group: Option<(String, Arc<SyncGroup>)>,
+    /// Runtime VIPs (`lbha vip add`) of this instance, each with its `dev`.
+    pub runtime: Vec<VipDef>,
+}
+
+/// A change of the runtime VIP set, answered with whether the addresses were added to (or
+/// removed from) the interface now, as a master does, or only recorded.
+pub enum RuntimeCmd {
+    Add { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
+    Del { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
+}
+
+/// The key of a held VIP in [`InstanceStatus::vips_held`].
+pub fn held_key(dev: &str, vip: &Vip) -> String {
+    format!("{vip} dev {dev}")
 }
 
 /// The manager's side of a running instance.
 pub struct Running {
     pub cfg: VrrpInstance,
     pub status: Arc<Mutex<InstanceStatus>>,
-    stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<Stop>,
+    cmd: mpsc::Sender<RuntimeCmd>,
     join: tokio::task::JoinHandle<()>,
 }
 
+/// How an instance task ends.
+enum Stop {
+    /// Clean stop: a master sends priority 0 and removes its VIPs.
+    Shutdown,
+    /// Binary upgrade: stop silently, keep the VIPs listed in `keep` (what the next process will
+    /// hold), and report the state the next process starts in.
+    Handover { keep: BTreeSet<String>, reply: oneshot::Sender<State> },
+}
+
 impl Running {
+    /// Hands a runtime VIP change to the instance task; `Err(cmd)` when the task has ended.
+    pub async fn runtime(&self, cmd: RuntimeCmd) -> Result<(), RuntimeCmd> {
+        self.cmd.send(cmd).await.map_err(|e| e.0)
+    }
+
     /// Asks the instance to stop (priority-0 advert and VIP removal as master) and waits, bounded.
     pub async fn shutdown(self, limit: Duration) {
-        let _ = self.stop.send(()).await;
+        let _ = self.stop.send(Stop::Shutdown).await;
+        self.wait(limit).await;
+    }
+
+    /// Stops without a priority-0 advert, removing only held VIPs not in `keep`; returns the state
+    /// it was in (None if the task had already ended or did not answer within `limit`).
+    pub async fn hand_over(self, keep: BTreeSet<String>, limit: Duration) -> Option<State> {
+        let (reply, state) = oneshot::channel();
+        let sent = self.stop.send(Stop::Handover { keep, reply }).await.is_ok();
+        let state = if sent { tokio::time::timeout(limit, state).await.ok().and_then(Result::ok) } else { None };
+        self.wait(limit).await;
+        state
+    }
+
+    async fn wait(self, limit: Duration) {
         let abort = self.join.abort_handle();
         if tokio::time::timeout(limit, self.join).await.is_err() {
             tracing::warn!(instance = %self.cfg.name, "vrrp instance did not stop in {limit:?}");
@@ -142,11 +185,29 @@ impl Running {
     }
 }
 
-/// Opens the sockets and starts the task. A missing interface or source address is not an error:
-/// the instance waits for it in Fault. A socket that cannot be opened (no CAP_NET_RAW) is.
-pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
+/// The VIPs of an instance as its status lists them (`ADDR/PREFIX dev IFNAME`): what a handover
+/// compares between the old and the new process.
+pub fn vip_keys(cfg: &VrrpInstance) -> BTreeSet<String> {
+    vip_list(cfg).into_iter().map(|(dev, vip)| format!("{vip} dev {dev}")).collect()
+}
+
+fn vip_list(cfg: &VrrpInstance) -> Vec<(String, Vip)> {
+    cfg.vips
+        .iter()
+        .map(|v| {
+            let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+            let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
+            (dev, vip)
+        })
+        .collect()
+}
+
+/// Opens the sockets and starts the task, fresh or (`taken_over`) in the role a previous process
+/// handed over. A missing interface or source address is not an error: the instance waits for it
+/// in Fault (one taken over as master resigns). A socket that cannot be opened (no CAP_NET_RAW) is.
+pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result<Running, VrrpError> {
     let name = cfg.name.clone();
-    let attach = Attachment::start(&cfg, link::lookup(&cfg.interface).as_ref())
+    let attach = Attachment::start(&cfg, link::lookup(&cfg.interface).as_ref(), &deps.runtime)
         .map_err(|source| VrrpError::Socket { instance: name.clone(), source })?;
     // Until the interface is there, the tie-break address is unknown; nothing is sent meanwhile.
     let unspecified = if cfg.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
@@ -167,6 +228,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         counters: Counters::default(),
     }));
     let (stop, stop_rx) = mpsc::channel(1);
+    let (cmd, cmd_rx) = mpsc::channel(4);
     let dests = if cfg.unicast_peers.is_empty() {
         vec![if cfg.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) }]
     } else {
@@ -191,8 +253,8 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps) -> Result<Running, VrrpError> {
         own_fault: None,
         delta: 0,
     };
-    let join = tokio::spawn(runner.run(stop_rx));
-    Ok(Running { cfg, status, stop, join })
+    let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
+    Ok(Running { cfg, status, stop, cmd, join })
 }
 
 fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
@@ -258,11 +320,25 @@ impl Observed for Seen<'_> {
 }
 
 impl Runner {
-    async fn run(mut self, mut stop: mpsc::Receiver<()>) {
-        // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
-        self.del_vips(true).await;
-        self.track(true).await;
-        self.event(Event::Startup).await;
+    async fn run(
+        mut self,
+        mut stop: mpsc::Receiver<Stop>,
+        mut cmds: mpsc::Receiver<RuntimeCmd>,
+        taken_over: Option<State>,
+    ) {
+        match taken_over {
+            Some(state) => {
+                tracing::info!(instance = %self.cfg.name, "vrrp instance continues as {}", state.keepalived_name());
+                self.track(true).await;
+                self.event(Event::TakeOver(state)).await;
+            }
+            None => {
+                // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
+                self.del_vips(true).await;
+                self.track(true).await;
+                self.event(Event::Startup).await;
+            }
+        }
         let mut tick = tokio::time::interval(TRACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_rx = self.deps.group.as_ref().map(|(_, g)| g.subscribe());
@@ -276,7 +352,20 @@ impl Runner {
             };
             tokio::select! {
                 biased;
-                _ = stop.recv() => break,
+                cmd = stop.recv() => match cmd {
+                    Some(Stop::Handover { keep, reply }) => {
+                        let state = self.fsm.state();
+                        self.del_vips_except(&keep).await;
+                        tracing::info!(
+                            instance = %self.cfg.name,
+                            "vrrp instance handed over as {} (no priority-0 advert)",
+                            state.keepalived_name()
+                        );
+                        let _ = reply.send(state);
+                        return;
+                    }
+                    Some(Stop::Shutdown) | None => break,
+                },
                 _ = sleep => {
                     self.deadline = None;
                     self.event(Event::Timer).await;
@@ -288,6 +377,7 @@ impl Runner {
                     Err(e) => self.attach.broken(&self.cfg, &e),
                 },
                 _ = tick.tick() => self.track(false).await,
+                Some(c) = cmds.recv() => self.on_runtime(c).await,
                 Ok(()) = async { match group_rx.as_mut() {
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
@@ -377,38 +467,119 @@ impl Runner {
         }
     }
 
+    /// Configured VIPs, then runtime ones the config does not list.
     fn vip_list(&self) -> Vec<(String, Vip)> {
-        self.cfg
-            .vips
-            .iter()
-            .map(|v| {
-                let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
-                let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
-                (dev, vip)
-            })
-            .collect()
+        let runtime = self.deps.runtime.iter().filter(|r| !self.cfg.vips.iter().any(|c| c.addr == r.addr));
+        self.cfg.vips.iter().chain(runtime).map(|v| self.dev_vip(v)).collect()
     }
 
+    fn dev_vip(&self, v: &VipDef) -> (String, Vip) {
+        let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
+        (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
+    }
+
+    async fn on_runtime(&mut self, cmd: RuntimeCmd) {
+        let (reply, result) = match cmd {
+            RuntimeCmd::Add { vips, reply } => (reply, self.add_runtime(vips).await),
+            RuntimeCmd::Del { vips, reply } => (reply, self.del_runtime(vips).await),
+        };
+        self.refresh_status();
+        let _ = reply.send(result);
+    }
+
+    /// Records runtime VIPs; a master adds them at once (all or none) and announces them.
+    async fn add_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        for (dev, v) in &pairs {
+            vip::check(dev, v)?;
+        }
+        let master = self.fsm.state() == State::Master;
+        if master {
+            let groups = by_dev(pairs.clone());
+            let mut added: Vec<(String, Vec<Vip>)> = Vec::new();
+            for (dev, vips) in &groups {
+                let (done, err) = match self.vip.add_many(dev, vips).await {
+                    Ok(done) => (done, None),
+                    Err((done, e)) => (done, Some(e)),
+                };
+                // Those already there (put by hand) are not ours to undo.
+                let ours = vips.iter().zip(&done).filter(|(_, new)| **new).map(|(v, _)| v.clone()).collect();
+                added.push((dev.clone(), ours));
+                if let Some(e) = err {
+                    for (dev, vips) in &added {
+                        if let Err(u) = self.vip.del_many(dev, vips).await {
+                            tracing::warn!(instance = %self.cfg.name, "undoing runtime VIPs on {dev}: {u}");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            for (dev, v) in &pairs {
+                self.held.insert(held_key(dev, v));
+            }
+            let count = self.cfg.garp_master_repeat.max(1);
+            self.announce(pairs.iter().map(|(d, v)| (d.clone(), v.addr)), count);
+        }
+        tracing::info!(
+            instance = %self.cfg.name,
+            "{} runtime VIP(s) {}",
+            vips.len(),
+            if master { "added and announced" } else { "recorded; added when this node becomes MASTER" }
+        );
+        self.deps.runtime.extend(vips);
+        Ok(master)
+    }
+
+    /// Forgets runtime VIPs and removes those this node holds. They are forgotten even when the
+    /// kernel refuses a removal; the first such error is returned.
+    async fn del_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        let held: Vec<(String, Vip)> =
+            pairs.into_iter().filter(|(dev, vip)| self.held.remove(&held_key(dev, vip))).collect();
+        let removed = !held.is_empty();
+        let mut first_err = None;
+        for (dev, list) in by_dev(held) {
+            if let Err(e) = self.vip.del_many(&dev, &list).await {
+                self.with_status(|s| s.counters.vip_errors += 1);
+                first_err.get_or_insert(e);
+            }
+        }
+        let gone: BTreeSet<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.deps.runtime.retain(|r| !gone.contains(&r.addr));
+        tracing::info!(instance = %self.cfg.name, "{} runtime VIP(s) deleted", vips.len());
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
     async fn add_vips(&mut self) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.add(&dev, &vip).await {
-                Ok(_) => {
-                    self.held.insert(format!("{vip} dev {dev}"));
+        for (dev, vips) in by_dev(self.vip_list()) {
+            let mut rest: &[Vip] = &vips;
+            while !rest.is_empty() {
+                let (done, err) = match self.vip.add_many(&dev, rest).await {
+                    Ok(done) => (done.len(), None),
+                    Err((done, e)) => (done.len(), Some(e)),
+                };
+                for v in &rest[..done] {
+                    self.held.insert(held_key(&dev, v));
                 }
-                Err(e) => {
-                    tracing::error!(instance = %self.cfg.name, "{e}");
-                    self.with_status(|s| s.counters.vip_errors += 1);
-                }
+                let Some(e) = err else { break };
+                tracing::error!(instance = %self.cfg.name, "{e}");
+                self.with_status(|s| s.counters.vip_errors += 1);
+                rest = rest.get(done + 1..).unwrap_or_default();
             }
         }
     }
 
     /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
     async fn del_vips(&mut self, stale: bool) {
-        for (dev, vip) in self.vip_list() {
-            match self.vip.del(&dev, &vip).await {
-                Ok(true) if stale => {
-                    tracing::info!(instance = %self.cfg.name, "removed stale VIP {vip} from {dev}")
+        for (dev, vips) in by_dev(self.vip_list()) {
+            match self.vip.del_many(&dev, &vips).await {
+                Ok(done) if stale && done.contains(&true) => {
+                    let n = done.iter().filter(|d| **d).count();
+                    tracing::info!(instance = %self.cfg.name, "removed {n} stale VIP(s) from {dev}")
                 }
                 // The interface went away, and its addresses with it.
                 Ok(_) | Err(VipError::UnknownInterface(_)) => {}
@@ -417,14 +588,35 @@ impl Runner {
                     self.with_status(|s| s.counters.vip_errors += 1);
                 }
             }
-            self.held.remove(&format!("{vip} dev {dev}"));
+            for v in &vips {
+                self.held.remove(&held_key(&dev, v));
+            }
+        }
+    }
+
+    /// Handover: the next process will not hold these (its config dropped them), so remove them.
+    async fn del_vips_except(&mut self, keep: &BTreeSet<String>) {
+        for (dev, vip) in self.vip_list() {
+            let key = format!("{vip} dev {dev}");
+            if keep.contains(&key) || !self.held.contains(&key) {
+                continue;
+            }
+            if let Err(e) = self.vip.del(&dev, &vip).await {
+                tracing::error!(instance = %self.cfg.name, "{e}");
+            }
+            self.held.remove(&key);
         }
     }
 
     fn garp(&self, count: u32) {
+        self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
+    }
+
+    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread.
+    fn announce(&self, addrs: impl Iterator<Item = (String, IpAddr)>, count: u32) {
         let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
-        for (dev, vip) in self.vip_list() {
-            by_dev.entry(dev).or_default().push(vip.addr);
+        for (dev, addr) in addrs {
+            by_dev.entry(dev).or_default().push(addr);
         }
         let name = self.cfg.name.clone();
         tokio::task::spawn_blocking(move || {
@@ -520,7 +712,7 @@ impl Runner {
     async fn track(&mut self, initial: bool) {
         let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
         let primary = links.iter().find(|l| l.name == self.cfg.interface);
-        if let Some(src) = self.attach.reconcile(&self.cfg, primary)
+        if let Some(src) = self.attach.reconcile(&self.cfg, primary, &self.deps.runtime)
             && src != self.src
         {
             self.src = src;
@@ -603,6 +795,15 @@ impl Runner {
     }
 }
 
+/// VIPs grouped by interface, in first-seen order within each.
+fn by_dev(list: Vec<(String, Vip)>) -> BTreeMap<String, Vec<Vip>> {
+    let mut out: BTreeMap<String, Vec<Vip>> = BTreeMap::new();
+    for (dev, vip) in list {
+        out.entry(dev).or_default().push(vip);
+    }
+    out
+}
+
 /// A short human reason for `status` and logs.
 fn reason_text(r: &fsm::Reason) -> String {
     match r {
@@ -621,6 +822,7 @@ fn reason_text(r: &fsm::Reason) -> String {
         fsm::Reason::FaultCleared => "fault cleared".into(),
         fsm::Reason::Shutdown => "shutdown".into(),
         fsm::Reason::SyncGroup(why) => why.clone(),
+        fsm::Reason::Handover => "taken over from the previous process (upgrade)".into(),
     }
 }
 

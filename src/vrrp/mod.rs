@@ -12,12 +12,15 @@ pub mod garp;
 pub mod instance;
 mod manager;
 pub mod packet;
+pub mod runtime;
 pub mod socket;
 pub mod sync;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
-pub use manager::Manager;
+pub use manager::{
+    HandedOver, InstanceKey, InstanceReport, Manager, Successor, VipChange, VipEntry, VipSource, successors,
+};
 
 use std::sync::Arc;
 

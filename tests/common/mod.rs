@@ -9,9 +9,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released; good enough on a test machine).
+/// A free loopback port for lbha to bind. Taken below the kernel's ephemeral range (32768 and
+/// up), so no outgoing connection of a parallel test can grab it between this check and lbha's
+/// bind; spread by process id and handed out once per process.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7919);
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + (base.wrapping_add(n) % 12_000) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 pub struct TempDir(pub PathBuf);
@@ -52,12 +64,21 @@ pub struct Lbha {
 impl Lbha {
     /// Starts lbha with `config` and waits until every port in `wait_ports` accepts.
     pub fn start(config: &str, wait_ports: &[u16]) -> Lbha {
+        Self::start_with(&["run", "-c"], "lbha.toml", config, wait_ports)
+    }
+
+    /// Starts `lbha run --haproxy-config` on an haproxy.cfg text.
+    pub fn start_haproxy(haproxy_cfg: &str, wait_ports: &[u16]) -> Lbha {
+        Self::start_with(&["run", "--haproxy-config"], "haproxy.cfg", haproxy_cfg, wait_ports)
+    }
+
+    fn start_with(args: &[&str], file: &str, config: &str, wait_ports: &[u16]) -> Lbha {
         let dir = TempDir::new("lbha");
-        let cfg = dir.write("lbha.toml", config);
+        let cfg = dir.write(file, config);
         let log = dir.0.join("lbha.log");
         let sock = dir.0.join("ctl.sock");
         let child = Command::new(lbha_bin())
-            .args(["run", "-c"])
+            .args(args)
             .arg(&cfg)
             .arg("-S")
             .arg(&sock)
@@ -368,4 +389,24 @@ impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A TCP echo server for up to 8 connections (one thread each), for long-lived session tests.
+pub fn echo_server() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(8) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
 }

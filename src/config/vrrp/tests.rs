@@ -1,27 +1,11 @@
 //! One test per VRRP validation rule: each bad value is reported at its field with its value.
 
-use super::super::parse;
 use super::*;
+use crate::config::parse;
+use crate::config::tests::errors;
 use std::path::Path;
 
 const BE: &str = "[[backend]]\nname = \"web\"\nservers = [{ name = \"a\", addr = \"192.0.2.21:80\" }]\n";
-
-fn errors(src: &str) -> Vec<String> {
-    match parse(src, Path::new("t.toml")) {
-        Ok(_) => Vec::new(),
-        Err(e) => e
-            .errors
-            .iter()
-            .map(|l| {
-                let mut s = format!("{}:{} {}: {}", l.line, l.column, l.problem.path, l.problem.message);
-                if let Some(v) = &l.problem.value {
-                    s.push_str(&format!(" ({v})"));
-                }
-                s
-            })
-            .collect(),
-    }
-}
 
 /// A valid instance with `extra` lines appended inside it.
 fn inst(extra: &str) -> String {

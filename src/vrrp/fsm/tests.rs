@@ -495,7 +495,7 @@ fn state_names_follow_keepalived() {
 
 // ---- Sync group gate ---------------------------------------------------------------------------
 
-fn synced(cfg: FsmConfig) -> FsmConfig {
+pub(super) fn synced(cfg: FsmConfig) -> FsmConfig {
     FsmConfig { sync_group: true, ..cfg }
 }
 

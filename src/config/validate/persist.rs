@@ -1,0 +1,285 @@
+//! Validation of a backend's persistence: `cookie`, `stick_table`, `stick`, `appsession`, and the
+//! servers' `cookie` values. HAProxy's own refusals are kept (rewrite+indirect, preserve without
+//! insert or indirect, bad domain characters), plus settings that would silently do nothing.
+
+use super::super::error::FieldPath;
+use super::super::model::{self, Mode, Section};
+use super::super::snapshot::Server;
+use super::Ctx;
+use crate::persist::{
+    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickSpec, TableSpec, stick,
+};
+use std::time::Duration;
+
+/// Default `size` of an appsession table (HAProxy 1.4 had no bound; this keeps memory finite).
+const APPSESSION_SIZE: usize = 1 << 20;
+const APPSESSION_LEN: usize = 64;
+
+/// RFC 6265 token: no controls, blanks or separators.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// A value lbha can put in a cookie and read back: cookie-octets without `|` or `~`, which
+/// separate dates and prefixes.
+fn is_cookie_value(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"\",;\\|~".contains(&b))
+}
+
+pub(super) fn spec(
+    s: &Section,
+    defaults: &Section,
+    p: &FieldPath,
+    mode: Mode,
+    servers_src: &[model::Server],
+    servers: &[Server],
+    cx: &mut Ctx,
+) -> persist::Spec {
+    // A cookie from `defaults` applies to HTTP backends only, and servers without a value there
+    // simply are not persistent; one set in the backend itself must cover its servers.
+    let own = s.cookie.is_some();
+    let cookie = match (&s.cookie, &defaults.cookie) {
+        (Some(c), _) => cookie_spec(c, &p.key("cookie"), cx),
+        (None, Some(c)) if mode == Mode::Http => cookie_spec(c, &FieldPath::root().key("defaults").key("cookie"), cx),
+        _ => None,
+    };
+    for (i, sv) in servers_src.iter().enumerate() {
+        let sp = p.key("servers").index(i).key("cookie");
+        match (&sv.cookie, &cookie) {
+            (Some(v), Some(_)) if !is_cookie_value(v) => {
+                cx.err_v(sp, "cookie values are printable, without blanks or \" , ; \\ | ~", v)
+            }
+            (Some(v), None) => {
+                cx.err_v(sp, "has no effect without the backend's `cookie` (persistence cookie settings)", v)
+            }
+            (None, Some(c)) if own && !sv.backup => cx.err(
+                p.key("servers").index(i),
+                format!(
+                    "server `{}` needs a `cookie` value for the backend's `{}` cookie \
+                     (only backup servers may go without)",
+                    sv.name, c.name
+                ),
+            ),
+            _ => {}
+        }
+    }
+    let stick = stick_spec(s, p, cx);
+    // TCP mode has no request to read: only the client's address can stick it.
+    if mode != Mode::Http {
+        if cookie.is_some() {
+            cx.err(p.key("cookie"), "cookie persistence needs mode http");
+        }
+        if s.appsession.is_some() {
+            cx.err(p.key("appsession"), "appsession needs mode http");
+        } else if let Some(st) = &stick {
+            for (i, r) in st.rules.iter().enumerate() {
+                if !r.fetch.is_address() {
+                    cx.err(
+                        p.key("stick").index(i),
+                        "in mode tcp only `src` can be fetched (the others need mode http)",
+                    );
+                }
+            }
+        }
+    }
+    persist::Spec {
+        cookie,
+        stick,
+        servers: servers
+            .iter()
+            .map(|sv| ServerKey { cookie: sv.cookie.clone(), id: persist::server_id(&sv.name) })
+            .collect(),
+    }
+}
+
+fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<CookieSpec> {
+    let before = cx.problems.len();
+    if !is_token(&c.name) {
+        cx.err_v(p.key("name"), "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}", &c.name);
+    }
+    let mode = match c.mode.as_deref() {
+        None => CookieMode::Passive,
+        Some("insert") => CookieMode::Insert,
+        Some("rewrite") => CookieMode::Rewrite,
+        Some("prefix") => CookieMode::Prefix,
+        Some(other) => {
+            cx.err_v(
+                p.key("mode"),
+                "expected \"insert\", \"rewrite\" or \"prefix\" (or no mode to only read the cookie)",
+                other,
+            );
+            CookieMode::Passive
+        }
+    };
+    if mode == CookieMode::Rewrite && c.indirect {
+        cx.err(p.key("indirect"), "`indirect` does not combine with mode rewrite");
+    }
+    if c.preserve && mode != CookieMode::Insert && !c.indirect {
+        cx.err(p.key("preserve"), "`preserve` needs mode insert or `indirect`");
+    }
+    if let Some(d) = &c.domain
+        && (d.is_empty() || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)))
+    {
+        cx.err_v(p.key("domain"), "a domain has letters, digits, '-', '.', '_' only", d);
+    }
+    for (v, key) in [(c.maxidle, "maxidle"), (c.maxlife, "maxlife")] {
+        let Some(v) = v else { continue };
+        if mode != CookieMode::Insert {
+            cx.err(p.key(key), format!("`{key}` applies to mode insert only"));
+        } else if v.0 < Duration::from_secs(1) {
+            cx.err_v(p.key(key), "must be at least 1s", format!("{:?}", v.0));
+        }
+    }
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(CookieSpec {
+        name: c.name.clone(),
+        mode,
+        indirect: c.indirect,
+        nocache: c.nocache,
+        preserve: c.preserve,
+        httponly: c.httponly,
+        secure: c.secure,
+        domain: c.domain.clone(),
+        maxidle: c.maxidle.map(|d| d.0),
+        maxlife: c.maxlife.map(|d| d.0),
+    })
+}
+
+fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
+    if let Some(a) = &s.appsession {
+        if s.stick_table.is_some() || s.stick.is_some() {
+            cx.err(p.key("appsession"), "use either `appsession` or `stick_table` with `stick` rules, not both");
+            return None;
+        }
+        return appsession(a, &p.key("appsession"), cx);
+    }
+    let rules_src = s.stick.as_deref().unwrap_or(&[]);
+    let Some(t) = &s.stick_table else {
+        if !rules_src.is_empty() {
+            cx.err(p.key("stick"), "stick rules need a `stick_table` in this backend");
+        }
+        return None;
+    };
+    let tp = p.key("stick_table");
+    let before = cx.problems.len();
+    let key = match t.type_.as_deref() {
+        Some("ip") => KeyType::Ip,
+        Some("integer") => KeyType::Integer,
+        Some("string") => KeyType::String { len: t.len.unwrap_or(stick::DEFAULT_STRING_LEN) },
+        Some(other) => {
+            cx.err_v(tp.key("type"), "expected \"ip\", \"integer\" or \"string\"", other);
+            KeyType::Ip
+        }
+        None => {
+            cx.err(tp.clone(), "missing `type` (\"ip\", \"integer\" or \"string\")");
+            KeyType::Ip
+        }
+    };
+    match (t.len, key) {
+        (Some(0), KeyType::String { .. }) => cx.err_v(tp.key("len"), "must be at least 1", 0),
+        (Some(_), KeyType::Ip | KeyType::Integer) => cx.err(tp.key("len"), "only string tables take `len`"),
+        _ => {}
+    }
+    let size = table_size(t.size, &tp.key("size"), cx);
+    if t.expire.is_some_and(|e| e.0.is_zero()) {
+        cx.err_v(tp.key("expire"), "must be greater than 0 (leave it out to never expire)", "0");
+    }
+    if rules_src.is_empty() {
+        cx.err(tp.clone(), "has no effect without `stick` rules (e.g. stick = [{ on = \"src\" }])");
+    }
+    let mut rules = Vec::new();
+    for (i, r) in rules_src.iter().enumerate() {
+        let rp = p.key("stick").index(i);
+        let set: Vec<(RuleKind, &str, &String)> = [
+            (RuleKind::On, "on", &r.on),
+            (RuleKind::Match, "match", &r.match_),
+            (RuleKind::StoreRequest, "store_request", &r.store_request),
+            (RuleKind::StoreResponse, "store_response", &r.store_response),
+        ]
+        .into_iter()
+        .filter_map(|(k, n, v)| v.as_ref().map(|v| (k, n, v)))
+        .collect();
+        let [(kind, field, text)] = set[..] else {
+            cx.err(rp, "each rule has exactly one of `on`, `match`, `store_request`, `store_response`");
+            continue;
+        };
+        let fp = rp.key(field);
+        let fetch = match Fetch::parse(text) {
+            Ok(f) => f,
+            Err(e) => {
+                cx.err_v(fp, e.to_string(), text);
+                continue;
+            }
+        };
+        if fetch.on_response() != (kind == RuleKind::StoreResponse) {
+            let why = if fetch.on_response() {
+                "reads the response: use it in `store_response`"
+            } else {
+                "reads the request: use it in `on`, `match` or `store_request`"
+            };
+            cx.err_v(fp, why, text);
+            continue;
+        }
+        if fetch.is_address() && key == KeyType::Integer {
+            cx.err_v(fp, "src is an address: use a table of type ip or string", text);
+            continue;
+        }
+        rules.push(Rule { kind, fetch });
+    }
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(StickSpec { table: TableSpec { key, size, expire: t.expire.map(|d| d.0) }, rules })
+}
+
+fn table_size(size: Option<super::super::units::ConfSize>, p: &FieldPath, cx: &mut Ctx) -> usize {
+    match size {
+        None => {
+            cx.err(p.clone(), "missing `size` (most entries kept, e.g. \"1m\")");
+            1
+        }
+        Some(s) if s.0 == 0 => {
+            cx.err_v(p.clone(), "must be at least 1", 0);
+            1
+        }
+        Some(s) => usize::try_from(s.0).unwrap_or(usize::MAX),
+    }
+}
+
+fn appsession(a: &model::AppSessionDef, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
+    let before = cx.problems.len();
+    if !is_token(&a.cookie) {
+        cx.err_v(p.key("cookie"), "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}", &a.cookie);
+    }
+    let len = a.len.unwrap_or(APPSESSION_LEN);
+    if len == 0 {
+        cx.err_v(p.key("len"), "must be at least 1", 0);
+    }
+    let timeout = match a.timeout {
+        Some(t) if t.0.is_zero() => {
+            cx.err_v(p.key("timeout"), "must be greater than 0", "0");
+            None
+        }
+        Some(t) => Some(t.0),
+        None => {
+            cx.err(p.clone(), "missing `timeout` (how long an unused session id is remembered, e.g. \"5h\")");
+            None
+        }
+    };
+    let size = match a.size {
+        None => APPSESSION_SIZE,
+        s => table_size(s, &p.key("size"), cx),
+    };
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(StickSpec {
+        table: TableSpec { key: KeyType::String { len }, size, expire: timeout },
+        rules: stick::appsession_rules(&a.cookie, a.request_learn),
+    })
+}
+
+#[cfg(test)]
+mod tests;

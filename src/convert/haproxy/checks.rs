@@ -1,0 +1,246 @@
+//! Health checks (`option httpchk`, `http-check`, `external-check`) and the stats page.
+
+use super::ast::Directive;
+use super::proxy::{ProxyKind, St};
+use super::{Cx, src};
+use crate::convert::out::Src;
+use crate::convert::report::ReportKind;
+use toml_edit::{Array, InlineTable, Value};
+
+/// `option httpchk` and `http-check send` together.
+pub struct HttpChk {
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    pub version: Option<String>,
+    pub headers: Vec<String>,
+    pub srcs: Vec<Src>,
+}
+
+pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let what = d.arg(1).unwrap_or_default();
+    match what {
+        "enable" | "uri" | "auth" | "realm" | "refresh" | "hide-version" | "admin" => {}
+        "show-legends" | "show-node" | "show-desc" | "show-modules" | "scope" | "http-request" | "bind-process" => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`stats {what}` is not supported yet"));
+            return;
+        }
+        "disable" => {
+            st.out.remove("stats");
+            return;
+        }
+        _ => {
+            cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown stats keyword `{what}`"));
+            return;
+        }
+    }
+    if !st.allowed(cx, d, "stats") {
+        return;
+    }
+    let s = src(d);
+    let need = |cx: &mut Cx| {
+        let v = d.arg(2).map(str::to_string);
+        if v.is_none() {
+            cx.error(d, format!("`stats {what}` needs a value"));
+        }
+        v
+    };
+    match what {
+        "enable" => st.out.ensure_table("stats", s),
+        "uri" => {
+            if let Some(u) = need(cx) {
+                st.out.set_in("stats", "uri", u, s);
+            }
+        }
+        "auth" => {
+            if let Some(a) = need(cx) {
+                st.out.push_in("stats", "auth", a, s);
+            }
+        }
+        "realm" => {
+            if let Some(r) = need(cx) {
+                if d.args.len() > 3 {
+                    cx.report(
+                        d,
+                        ReportKind::Note,
+                        format!("the realm is one word: HAProxy uses `{r}` and ignores `{}` (escape spaces as '\\ ' to keep them); converted the same way", d.args[3..].join(" ")),
+                    );
+                }
+                st.out.set_in("stats", "realm", r, s);
+            }
+        }
+        "refresh" => {
+            if let Some(t) = cx.time(d, d.arg(2), "stats refresh") {
+                st.out.set_in("stats", "refresh", t, s);
+            }
+        }
+        "admin" => match super::rules::condition(st, d, 2, cx) {
+            Ok(Some((kw, text))) => st.out.set_in("stats", "admin", format!("{kw} {text}"), s),
+            Ok(None) => cx.error(d, "`stats admin` needs `if` or `unless` and a condition"),
+            Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+        },
+        _ => st.out.set_in("stats", "hide_version", true, s),
+    }
+}
+
+pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
+    match d.arg(1) {
+        Some("expect") => {
+            if st.expect {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, "lbha takes one `http-check expect` rule per proxy");
+                return;
+            }
+            let mut i = 2;
+            let mut ignored = Vec::new();
+            while let Some(w) = d.arg(i) {
+                match w {
+                    "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
+                    | "on-error" | "status-code" => {
+                        ignored.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
+                        i += 2;
+                    }
+                    _ => break,
+                }
+            }
+            let neg = d.arg(i) == Some("!");
+            if neg {
+                i += 1;
+            }
+            let (Some(rule), Some(pattern)) = (d.arg(i), d.arg(i + 1)) else {
+                cx.error(d, "expected `http-check expect [!] <rule> <pattern>`");
+                return;
+            };
+            if !matches!(rule, "status" | "rstatus" | "string" | "rstring") {
+                cx.drop(
+                    &mut st.out,
+                    d,
+                    ReportKind::Unsupported,
+                    format!("`expect {rule}` is not supported yet (lbha takes status, rstatus, string, rstring)"),
+                );
+                return;
+            }
+            if d.args.len() > i + 2 {
+                ignored.push(d.args[i + 2..].join(" "));
+            }
+            if !ignored.is_empty() {
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    format!("`{}` is not supported yet and was left out", ignored.join(" ")),
+                );
+            }
+            if st.allowed(cx, d, "check") {
+                st.expect = true;
+                let text = format!("{}{rule} {pattern}", if neg { "! " } else { "" });
+                st.out.set_in("check", "expect", text, src(d));
+            }
+        }
+        Some("send") => {
+            let chk = st.httpchk.get_or_insert_with(|| HttpChk {
+                method: None,
+                uri: None,
+                version: None,
+                headers: Vec::new(),
+                srcs: Vec::new(),
+            });
+            chk.srcs.push(src(d));
+            let mut i = 2;
+            let mut unsupported = Vec::new();
+            while let Some(w) = d.arg(i) {
+                let v = d.arg(i + 1).map(str::to_string);
+                match (w, v) {
+                    ("meth", Some(v)) => chk.method = Some(v),
+                    ("uri", Some(v)) => chk.uri = Some(v),
+                    ("ver", Some(v)) => chk.version = Some(v),
+                    ("hdr", Some(n)) => {
+                        let value = d.arg(i + 2).unwrap_or_default();
+                        chk.headers.push(format!("{n}: {value}"));
+                        i += 1;
+                    }
+                    (other, v) => unsupported.push(format!("{other} {}", v.unwrap_or_default())),
+                }
+                i += 2;
+            }
+            if !unsupported.is_empty() {
+                cx.report(
+                    d,
+                    ReportKind::Unsupported,
+                    format!("`{}` is not supported yet and was left out", unsupported.join(" ")),
+                );
+            }
+        }
+        Some(other) => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`http-check {other}` is not supported yet"))
+        }
+        None => cx.error(d, "missing http-check action"),
+    }
+}
+
+/// Escapes a word for lbha's `check.http` text, which splits on spaces and reads `\` escapes.
+fn check_word(w: &str) -> String {
+    w.replace('\\', "\\\\").replace(' ', "\\ ")
+}
+
+/// Writes the collected `option httpchk` / `http-check send` and `external-check` settings.
+pub(super) fn finish(st: &mut St, cx: &mut Cx) {
+    if let Some(chk) = st.httpchk.take() {
+        // A header block after the version (`HTTP/1.1\r\nHost:\ www`) becomes header lines.
+        let mut headers = Vec::new();
+        let version = chk.version.map(|v| match v.find(['\r', '\n']) {
+            Some(i) => {
+                headers.extend(v[i..].split(['\r', '\n']).filter(|l| !l.is_empty()).map(str::to_string));
+                v[..i].to_string()
+            }
+            None => v,
+        });
+        headers.extend(chk.headers);
+        let words: Vec<String> = [chk.method, chk.uri, version]
+            .into_iter()
+            .flatten()
+            .filter(|w| !w.is_empty())
+            .map(|w| check_word(&w))
+            .collect();
+        let first = chk.srcs.first().cloned();
+        if let Some(first) = first {
+            let d = Directive {
+                loc: first.loc.clone(),
+                args: vec!["option".into(), "httpchk".into()],
+                raw: "option httpchk".into(),
+                comments: Default::default(),
+            };
+            if st.allowed(cx, &d, "check") {
+                for s in chk.srcs {
+                    st.out.set_in("check", "http", words.join(" "), s);
+                }
+                if !headers.is_empty() {
+                    let mut a = Array::new();
+                    for h in headers {
+                        a.push(h.replace('\\', "\\\\"));
+                    }
+                    st.out.set_in("check", "headers", a, first);
+                }
+            }
+        }
+    }
+    if let Some(opt) = st.ext.option.clone() {
+        let command = st.ext.command.clone().or_else(|| st.defaults.and_then(|d| d.ext.command.clone()));
+        let path = st.ext.path.clone().or_else(|| st.defaults.and_then(|d| d.ext.path.clone()));
+        match command {
+            Some(_) if !st.kind.lbha_allows("check") => {}
+            Some((c, _)) if st.kind != ProxyKind::Defaults => {
+                let mut t = InlineTable::new();
+                t.insert("command", c.into());
+                if let Some((p, _)) = path {
+                    t.insert("path", p.into());
+                }
+                st.out.set_in("check", "external", Value::InlineTable(t), opt);
+            }
+            Some(_) => {}
+            None if st.kind == ProxyKind::Defaults || !st.kind.lbha_allows("check") => {}
+            None => cx.errors.push(crate::convert::report::ConvertError {
+                loc: opt.loc,
+                column: None,
+                message: "option external-check needs `external-check command <path>`".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! `global` → `[global]` and `userlist` → `[[userlist]]`.
+
+use super::ast::{Directive, Section};
+use super::keywords::{GLOBAL_IGNORED, GLOBAL_UNSUPPORTED};
+use super::{Cx, src};
+use crate::convert::out::TableOut;
+use crate::convert::report::ReportKind;
+use toml_edit::{InlineTable, Value};
+
+pub const ORDER: &[&str] = &[
+    "maxconn",
+    "nbthread",
+    "spread_checks",
+    "hard_stop_after",
+    "log",
+    "log_format",
+    "control_socket",
+    "server_state_file",
+];
+
+pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    for d in &sec.directives {
+        directive(d, &mut out, cx);
+    }
+    out
+}
+
+fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
+    let kw = d.keyword();
+    match kw {
+        "maxconn" => {
+            if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
+                out.set("maxconn", i64::from(n), src(d));
+            }
+        }
+        "nbthread" => {
+            if let Some(n) = cx.num::<u32>(d, 1, "nbthread") {
+                out.set("nbthread", i64::from(n), src(d));
+            }
+        }
+        "spread-checks" => {
+            if let Some(n) = cx.num::<u8>(d, 1, "spread-checks") {
+                out.set("spread_checks", i64::from(n), src(d));
+            }
+        }
+        "hard-stop-after" => {
+            if let Some(t) = cx.time(d, d.arg(1), "hard-stop-after") {
+                out.set("hard_stop_after", t, src(d));
+            }
+        }
+        "log" => log(d, out, cx),
+        "stats" if d.arg(1) == Some("socket") => stats_socket(d, out, cx),
+        "stats" => {
+            let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
+            cx.drop(out, d, ReportKind::Unsupported, msg);
+        }
+        "server-state-file" => match d.arg(1) {
+            Some(f) => out.set("server_state_file", f, src(d)),
+            None => cx.error(d, "missing file name"),
+        },
+        _ => {
+            if let Some((_, reason)) = GLOBAL_IGNORED.iter().find(|(k, _)| *k == kw) {
+                cx.drop(out, d, ReportKind::Ignored, *reason);
+            } else if GLOBAL_UNSUPPORTED.contains(&kw) || kw.starts_with("tune.") || kw.starts_with("ssl-") {
+                let msg = if kw == "log" { "logging is not implemented in lbha yet" } else { "not implemented" };
+                cx.drop(out, d, ReportKind::Unsupported, msg);
+            } else {
+                cx.drop(out, d, ReportKind::Unknown, "not a global keyword lbha knows");
+            }
+        }
+    }
+}
+
+/// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]` → `log = ["TARGET
+/// FACILITY LEVEL"]`, checked with lbha's own target parser.
+fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
+    let mut words: Vec<&str> = Vec::new();
+    let mut left = Vec::new();
+    let mut i = 1;
+    while let Some(w) = d.arg(i) {
+        match (w, d.arg(i + 1)) {
+            ("len" | "sample", Some(v)) => {
+                left.push(format!("{w} {v}"));
+                i += 2;
+            }
+            ("format", Some(f)) => {
+                match f {
+                    "rfc3164" | "rfc5424" => out.set("log_format", f, src(d)),
+                    _ => left.push(format!("format {f}")),
+                }
+                i += 2;
+            }
+            _ => {
+                words.push(w);
+                i += 1;
+            }
+        }
+    }
+    let Some(first) = words.first() else {
+        cx.error(d, "missing log target");
+        return;
+    };
+    let target =
+        ["udp@", "udp4@", "ipv4@", "udp6@", "ipv6@"].iter().find_map(|p| first.strip_prefix(p)).unwrap_or(first);
+    if words.len() > 3 {
+        left.push(format!("minimum level {}", words[3]));
+        words.truncate(3);
+    }
+    let mut line = vec![target];
+    line.extend(&words[1..]);
+    let line = line.join(" ");
+    match crate::log::LogTarget::parse(&line) {
+        Ok(_) => {
+            if !left.is_empty() {
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    format!("`{}` is not supported yet and was left out", left.join(", ")),
+                );
+            }
+            out.push("log", line, src(d));
+        }
+        Err(e) => {
+            cx.drop(out, d, ReportKind::Unsupported, format!("{e} (lbha logs to syslog over UDP or a unix socket)"))
+        }
+    }
+}
+
+/// `stats socket PATH [mode M] [level L] ...` → `control_socket = { path, mode }`.
+fn stats_socket(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
+    let Some(path) = d.arg(2) else {
+        cx.error(d, "missing socket path");
+        return;
+    };
+    if out.get("control_socket").is_some() {
+        cx.drop(out, d, ReportKind::Unsupported, "lbha has one control socket; the first `stats socket` is used");
+        return;
+    }
+    if path.contains('@') || path.contains(':') {
+        cx.drop(
+            out,
+            d,
+            ReportKind::Unsupported,
+            "the control socket is a unix socket path; TCP runtime sockets are not supported",
+        );
+        return;
+    }
+    out.set_in("control_socket", "path", path, src(d));
+    let mut left = Vec::new();
+    let mut i = 3;
+    while let Some(w) = d.arg(i) {
+        match (w, d.arg(i + 1)) {
+            ("mode", Some(m)) => out.set_in("control_socket", "mode", m, src(d)),
+            ("level", Some("admin")) => {}
+            (w, Some(v)) => left.push(format!("{w} {v}")),
+            (w, None) => left.push(w.to_string()),
+        }
+        i += 2;
+    }
+    if !left.is_empty() {
+        let msg =
+            format!("`{}` left out: lbha's control socket is admin-level, guarded by its file mode", left.join(" "));
+        cx.report(d, ReportKind::Approximated, msg);
+    }
+}
+
+/// `user NAME insecure-password PASS [groups ...]`; hashed passwords and groups are reported.
+pub fn userlist(sec: &Section, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    let Some(name) = &sec.name else {
+        cx.errors.push(crate::convert::report::ConvertError {
+            loc: sec.loc.clone(),
+            column: None,
+            message: "userlist needs a name".into(),
+        });
+        return out;
+    };
+    out.set("name", name.as_str(), crate::convert::out::Src::bare(sec.loc.clone()));
+    for d in &sec.directives {
+        match d.keyword() {
+            "user" => {
+                let Some(user) = d.arg(1) else {
+                    cx.error(d, "missing user name");
+                    continue;
+                };
+                let mut pass = None;
+                let mut i = 2;
+                let mut groups = false;
+                let mut hashed = false;
+                while let Some(w) = d.arg(i) {
+                    match w {
+                        "insecure-password" => pass = d.arg(i + 1),
+                        "password" => {
+                            pass = d.arg(i + 1);
+                            hashed = true;
+                        }
+                        "groups" => groups = true,
+                        _ => {
+                            cx.error(d, format!("unknown user option `{w}`"));
+                            return out;
+                        }
+                    }
+                    i += 2;
+                }
+                let Some(pass) = pass else {
+                    cx.error(d, "missing password");
+                    continue;
+                };
+                if groups {
+                    cx.report(
+                        d,
+                        ReportKind::Unsupported,
+                        "user groups are not supported yet; the user is converted without them",
+                    );
+                }
+                let mut t = InlineTable::new();
+                t.insert("name", user.into());
+                t.insert(if hashed { "password" } else { "insecure_password" }, pass.into());
+                out.push("users", Value::InlineTable(t), src(d));
+            }
+            "group" => cx.drop(&mut out, d, ReportKind::Unsupported, "user groups are not supported yet"),
+            _ => cx.drop(&mut out, d, ReportKind::Unknown, "not a userlist keyword"),
+        }
+    }
+    out
+}

@@ -1,0 +1,616 @@
+//! `defaults`, `frontend`, `backend` and `listen` sections → lbha's proxy tables.
+
+use super::ast::{Directive, Section};
+use super::checks::HttpChk;
+use super::keywords::{OPTIONS_TCP_CHECK, OPTIONS_UNSUPPORTED, PROXY_IGNORED, PROXY_UNSUPPORTED};
+use super::rules::Rules;
+use super::server::{self, ServerParams};
+use super::{Cx, src};
+use crate::balance::{Algorithm, BalanceError, HashType};
+use crate::convert::out::{Src, TableOut};
+use crate::convert::report::{Loc, ReportKind};
+use toml_edit::Value;
+
+/// Key order in proxy tables, as the README lists them.
+pub const ORDER: &[&str] = &[
+    "name",
+    "mode",
+    "bind",
+    "maxconn",
+    "timeout",
+    "http_connection_mode",
+    "forwardfor",
+    "retries",
+    "redispatch",
+    "balance",
+    "hash_type",
+    "allbackups",
+    "acl",
+    "use_backend",
+    "default_backend",
+    "http_request",
+    "http_response",
+    "check",
+    "servers",
+    "cookie",
+    "stick_table",
+    "stick",
+    "appsession",
+    "log",
+    "httplog",
+    "tcplog",
+    "dontlognull",
+    "stats",
+];
+
+/// Keys that only mean something on the backend side: the validator's own list.
+use crate::config::validate::BACKEND_ONLY_KEYS as BACKEND_KEYS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl ProxyKind {
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Defaults => "defaults",
+            Self::Frontend => "frontend",
+            Self::Backend => "backend",
+            Self::Listen => "listen",
+        }
+    }
+
+    /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
+    pub fn lbha_allows(self, key: &str) -> bool {
+        const FRONT_ONLY: &[&str] =
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+        match self {
+            Self::Listen => true,
+            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Backend => {
+                !FRONT_ONLY.contains(&key)
+                    && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
+            }
+            Self::Defaults => ![
+                "name",
+                "acl",
+                "http_request",
+                "http_response",
+                "bind",
+                "use_backend",
+                "servers",
+                "stats",
+                "stick_table",
+                "stick",
+                "appsession",
+            ]
+            .contains(&key),
+        }
+    }
+
+    /// Whether HAProxy gives the setting a meaning in this kind of section (it ignores backend
+    /// settings in a frontend and frontend settings in a backend, with a warning).
+    fn haproxy_allows(self, key: &str) -> bool {
+        const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
+        match self {
+            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Backend => !FE.contains(&key),
+            Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
+            Self::Listen => true,
+        }
+    }
+}
+
+/// `option external-check` with its command and PATH.
+#[derive(Debug, Clone, Default)]
+pub struct ExtCheck {
+    pub option: Option<Src>,
+    pub command: Option<(String, Src)>,
+    pub path: Option<(String, Src)>,
+}
+
+/// A converted `defaults` section and what proxies inherit from it beyond its table.
+#[derive(Debug, Clone)]
+pub struct DefaultsInfo {
+    pub name: Option<String>,
+    pub loc: Loc,
+    pub out: TableOut,
+    pub servers: ServerParams,
+    pub ext: ExtCheck,
+}
+
+pub struct ProxyOut {
+    pub kind: ProxyKind,
+    pub out: TableOut,
+    /// Index of the defaults section this proxy uses.
+    pub defaults: Option<usize>,
+}
+
+pub(super) struct St<'a> {
+    pub kind: ProxyKind,
+    pub out: TableOut,
+    pub defaults: Option<&'a DefaultsInfo>,
+    /// `default-server` settings in force for the next `server` line.
+    pub servers: ServerParams,
+    pub httpchk: Option<HttpChk>,
+    pub expect: bool,
+    pub ext: ExtCheck,
+    pub rules: Rules,
+}
+
+impl St<'_> {
+    /// Whether `key` may be set here; otherwise `d` is reported and dropped.
+    pub fn allowed(&mut self, cx: &mut Cx, d: &Directive, key: &str) -> bool {
+        if self.kind.lbha_allows(key) {
+            return true;
+        }
+        let t = self.kind.table();
+        if self.kind.haproxy_allows(key) {
+            cx.drop(
+                &mut self.out,
+                d,
+                ReportKind::Unsupported,
+                format!("lbha does not take `{key}` in a {t} section yet"),
+            );
+        } else {
+            cx.drop(
+                &mut self.out,
+                d,
+                ReportKind::Ignored,
+                format!("has no effect in a {t} section (HAProxy ignores it there too)"),
+            );
+        }
+        false
+    }
+
+    fn put(&mut self, cx: &mut Cx, d: &Directive, key: &str, v: impl Into<Value>) {
+        if self.allowed(cx, d, key) {
+            self.out.set(key, v, src(d));
+        }
+    }
+
+    /// A setting as this proxy sees it: its own, else its defaults'.
+    fn inherited(&self, key: &str) -> Option<&Value> {
+        self.out.value(key).or_else(|| self.defaults.and_then(|d| d.out.value(key)))
+    }
+}
+
+/// `frontend NAME from DEFAULTS`: the named defaults section, if any.
+pub fn from_name(sec: &Section) -> Option<&str> {
+    match sec.extra.as_slice() {
+        [from, name, ..] if from == "from" => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+pub fn convert_defaults(sec: &Section, cx: &mut Cx) -> DefaultsInfo {
+    if from_name(sec).is_some() {
+        cx.reports.push(crate::convert::report::Report {
+            loc: sec.loc.clone(),
+            kind: ReportKind::Unsupported,
+            directive: sec.raw.trim().to_string(),
+            message: "defaults inheriting from other defaults are not supported yet; only this section's own settings are converted".into(),
+        });
+    }
+    let mut st = St {
+        kind: ProxyKind::Defaults,
+        out: TableOut::default(),
+        defaults: None,
+        servers: ServerParams::default(),
+        httpchk: None,
+        expect: false,
+        ext: ExtCheck::default(),
+        rules: Rules::default(),
+    };
+    for d in &sec.directives {
+        directive(&mut st, d, cx);
+    }
+    finish(&mut st, cx);
+    DefaultsInfo { name: sec.name.clone(), loc: sec.loc.clone(), out: st.out, servers: st.servers, ext: st.ext }
+}
+
+pub fn convert_proxy(
+    sec: &Section,
+    kind: ProxyKind,
+    defaults: Option<&DefaultsInfo>,
+    defaults_index: Option<usize>,
+    cx: &mut Cx,
+) -> ProxyOut {
+    let mut st = St {
+        kind,
+        out: TableOut::default(),
+        defaults,
+        servers: defaults.map(|d| d.servers.clone()).unwrap_or_default(),
+        httpchk: None,
+        expect: false,
+        ext: defaults.map(|d| d.ext.clone()).unwrap_or_default(),
+        rules: Rules::default(),
+    };
+    match &sec.name {
+        Some(n) => st.out.set("name", n.as_str(), Src::bare(sec.loc.clone())),
+        None => cx.errors.push(crate::convert::report::ConvertError {
+            loc: sec.loc.clone(),
+            column: None,
+            message: format!("{} needs a name", sec.keyword),
+        }),
+    }
+    // HAProxy 1.x `listen NAME ADDR:PORT`.
+    if kind == ProxyKind::Listen
+        && from_name(sec).is_none()
+        && let Some(addr) = sec.extra.first()
+    {
+        let d = Directive {
+            loc: sec.loc.clone(),
+            args: vec!["bind".into(), addr.clone()],
+            raw: sec.raw.clone(),
+            comments: Default::default(),
+        };
+        bind(&mut st, &d, cx);
+    }
+    for d in &sec.directives {
+        directive(&mut st, d, cx);
+    }
+    finish(&mut st, cx);
+    ProxyOut { kind, out: st.out, defaults: defaults_index }
+}
+
+/// lbha takes a proxy's `check` table whole, so a proxy that sets one gets its defaults'
+/// check fields too (HAProxy merges them field by field).
+pub fn merge_check(p: &mut ProxyOut, d: &DefaultsInfo) {
+    if p.out.get("check").is_some() {
+        p.out.inherit(&d.out, &|k| k == "check");
+    }
+}
+
+/// Writes a defaults section's settings into a proxy (when proxies use different defaults).
+pub fn inline_defaults(p: &mut ProxyOut, d: &DefaultsInfo) {
+    let kind = p.kind;
+    let mut from = d.out.clone();
+    for e in &mut from.entries {
+        for s in &mut e.srcs {
+            s.comments.clear();
+            s.trailing = None;
+        }
+    }
+    p.out.inherit(&from, &|k| k != "name" && kind.lbha_allows(k));
+}
+
+fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let kw = d.keyword();
+    match kw {
+        "no" | "default" => {
+            let mut inner = d.clone();
+            inner.args.remove(0);
+            if inner.keyword() == "option" {
+                option(st, &inner, Some(kw), cx);
+            } else if inner.keyword() == "log" && kw == "no" {
+                st.out.remove("log");
+            } else if inner.keyword() == "log" {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, "logging is not implemented in lbha yet");
+            } else {
+                cx.error(d, format!("`{kw}` applies only to `option` and `log`"));
+            }
+        }
+        "option" => option(st, d, None, cx),
+        "log" => match d.arg(1) {
+            Some("global") => st.put(cx, d, "log", "global"),
+            Some(_) => cx.drop(
+                &mut st.out,
+                d,
+                ReportKind::Unsupported,
+                "lbha logs proxies to the [global] log targets only (`log global`)",
+            ),
+            None => cx.error(d, "missing log target"),
+        },
+        "mode" => match d.arg(1) {
+            Some(m @ ("http" | "tcp")) => st.put(cx, d, "mode", m),
+            Some("health") => cx.drop(&mut st.out, d, ReportKind::Unsupported, "mode health is not implemented"),
+            Some(other) => cx.error(d, format!("unknown mode `{other}` (expected http or tcp)")),
+            None => cx.error(d, "missing mode"),
+        },
+        "bind" => bind(st, d, cx),
+        "maxconn" => {
+            if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
+                st.put(cx, d, "maxconn", i64::from(n));
+            }
+        }
+        "timeout" => timeout(st, d, d.arg(1), d.arg(2), cx),
+        "contimeout" | "clitimeout" | "srvtimeout" => {
+            let name = match kw {
+                "contimeout" => "connect",
+                "clitimeout" => "client",
+                _ => "server",
+            };
+            cx.report(d, ReportKind::Note, format!("deprecated keyword, written as `timeout {name}`"));
+            timeout(st, d, Some(name), d.arg(1), cx);
+        }
+        "retries" => {
+            if let Some(n) = cx.num::<u32>(d, 1, "retries") {
+                st.put(cx, d, "retries", i64::from(n));
+            }
+        }
+        "redispatch" => {
+            cx.report(d, ReportKind::Note, "deprecated keyword, written as `option redispatch`");
+            st.put(cx, d, "redispatch", true);
+        }
+        "balance" => {
+            let text = d.args[1..].join(" ");
+            match Algorithm::parse(&text) {
+                Ok(_) => st.put(cx, d, "balance", text.as_str()),
+                Err(e) => cx.drop(&mut st.out, d, ReportKind::Unsupported, e.to_string()),
+            }
+        }
+        "hash-type" => {
+            let text = d.args[1..].join(" ");
+            match HashType::parse(&text) {
+                Ok(_) => st.put(cx, d, "hash_type", text.as_str()),
+                Err(BalanceError::UnsupportedHashFunction { .. }) => {
+                    let method = d.arg(1).unwrap_or_default().to_string();
+                    cx.report(
+                        d,
+                        ReportKind::Approximated,
+                        format!("lbha's hash function is fixed; `{}` is not selectable, so keys may map to other servers than in HAProxy", d.args[2..].join(" ")),
+                    );
+                    st.put(cx, d, "hash_type", method.as_str());
+                }
+                Err(e) => cx.error(d, e.to_string()),
+            }
+        }
+        "default_backend" => match d.arg(1).map(super::rules::literal) {
+            Some(Some(name)) => st.put(cx, d, "default_backend", name.as_str()),
+            Some(None) => cx.drop(
+                &mut st.out,
+                d,
+                ReportKind::Unsupported,
+                "dynamic backend names (log-format) are not supported yet",
+            ),
+            None => cx.error(d, "missing backend name"),
+        },
+        "acl" => super::rules::acl(st, d, cx),
+        "use_backend" => super::rules::use_backend(st, d, cx),
+        "http-request" => super::rules::http_rule(st, d, false, cx),
+        "http-response" => super::rules::http_rule(st, d, true, cx),
+        "redirect" => super::rules::redirect_kw(st, d, cx),
+        "block" => super::rules::block(st, d, cx),
+        "server" => server::server(st, d, cx),
+        "cookie" => super::persist::cookie(st, d, cx),
+        "stick-table" => super::persist::stick_table(st, d, cx),
+        "stick" => super::persist::stick(st, d, cx),
+        "appsession" => super::persist::appsession(st, d, cx),
+        "default-server" => server::default_server(st, d, cx),
+        "stats" => super::checks::stats(st, d, cx),
+        "http-check" => super::checks::http_check(st, d, cx),
+        "external-check" => match (d.arg(1), d.arg(2)) {
+            (Some("command"), Some(c)) => st.ext.command = Some((c.to_string(), src(d))),
+            (Some("path"), Some(p)) => st.ext.path = Some((p.to_string(), src(d))),
+            _ => cx.error(d, "expected `external-check command <path>` or `external-check path <PATH>`"),
+        },
+        _ => {
+            if let Some((_, why)) = PROXY_IGNORED.iter().find(|(k, _)| *k == kw) {
+                cx.drop(&mut st.out, d, ReportKind::Ignored, *why);
+            } else if let Some((_, why)) = PROXY_UNSUPPORTED.iter().find(|(k, _)| *k == kw) {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, *why);
+            } else {
+                cx.drop(&mut st.out, d, ReportKind::Unknown, format!("not a {} keyword lbha knows", st.kind.table()));
+            }
+        }
+    }
+}
+
+fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, cx: &mut Cx) {
+    let key = match name {
+        Some("connect") => "connect",
+        Some("client") => "client",
+        Some("server") => "server",
+        Some("http-request") => "http_request",
+        Some("http-keep-alive") => "http_keep_alive",
+        Some("tunnel") => "tunnel",
+        Some("check") => "check",
+        Some("queue") => "queue",
+        Some("client-fin" | "server-fin" | "tarpit") => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
+            return;
+        }
+        Some(other) => {
+            cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown timeout `{other}`"));
+            return;
+        }
+        None => {
+            cx.error(d, "missing timeout name");
+            return;
+        }
+    };
+    if let Some(v) = cx.time(d, value, &format!("timeout {}", name.unwrap_or_default()))
+        && st.allowed(cx, d, "timeout")
+    {
+        st.out.set_in("timeout", key, v, src(d));
+    }
+}
+
+/// `bind ADDR[,ADDR...] [params]`.
+fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let Some(list) = d.arg(1) else {
+        cx.error(d, "missing address");
+        return;
+    };
+    // What lbha takes from a bind line: TLS termination, ALPN, cleartext HTTP/2 and a name.
+    let (mut kept, mut name, mut left) = (Vec::new(), None, Vec::new());
+    let mut i = 2;
+    while let Some(w) = d.arg(i) {
+        let v = d.arg(i + 1);
+        match (w, v) {
+            ("ssl", _) => kept.push("ssl".to_string()),
+            ("crt", Some(f)) => {
+                let f = if std::path::Path::new(f).is_absolute() {
+                    f.to_string()
+                } else {
+                    cx.base_dir.join(f).display().to_string()
+                };
+                kept.push(format!("crt {f}"));
+            }
+            ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
+            ("proto", Some("h2")) => kept.push("proto h2".to_string()),
+            ("name", Some(n)) => name = Some(n),
+            ("verify", Some("required" | "optional")) => {
+                let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, msg);
+                return;
+            }
+            (w, _) => {
+                left.push(w.to_string());
+                i += 1;
+                continue;
+            }
+        }
+        i += if w == "ssl" { 1 } else { 2 };
+    }
+    if !st.allowed(cx, d, "bind") {
+        return;
+    }
+    if !left.is_empty() {
+        let msg = format!("bind options `{}` are not supported yet; the address is bound without them", left.join(" "));
+        cx.report(d, ReportKind::Unsupported, msg);
+    }
+    for a in list.split(',') {
+        match server::bind_addr(a) {
+            Ok(addrs) => {
+                for s in addrs {
+                    let line = std::iter::once(s).chain(kept.iter().cloned()).collect::<Vec<_>>().join(" ");
+                    let value: Value = match name {
+                        Some(n) => {
+                            let mut t = toml_edit::InlineTable::new();
+                            t.insert("name", n.into());
+                            t.insert("addr", line.into());
+                            Value::InlineTable(t)
+                        }
+                        None => line.into(),
+                    };
+                    st.out.push("bind", value, src(d));
+                }
+            }
+            Err(server::AddrError::Unsupported(m)) => {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`{a}`: {m}"))
+            }
+            Err(server::AddrError::Bad(m)) => cx.error(d, format!("`{a}`: {m}")),
+        }
+    }
+}
+
+fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
+    let Some(name) = d.arg(1) else {
+        cx.error(d, "missing option name");
+        return;
+    };
+    let mode = match name {
+        "httpclose" | "forceclose" => Some("httpclose"),
+        "http-server-close" => Some("http-server-close"),
+        "http-keep-alive" => Some("http-keep-alive"),
+        _ => None,
+    };
+    if let Some(m) = mode {
+        if name == "forceclose" {
+            cx.report(d, ReportKind::Note, "deprecated option, written as `option httpclose`");
+        }
+        match prefix {
+            None => st.put(cx, d, "http_connection_mode", m),
+            Some("default") => {
+                st.out.remove("http_connection_mode");
+            }
+            _ => {
+                let current = st.inherited("http_connection_mode").and_then(Value::as_str);
+                if current == Some(m) || (current.is_none() && m == "http-keep-alive") {
+                    if m == "http-keep-alive" {
+                        cx.report(d, ReportKind::Approximated, "lbha has no tunnel mode; connections stay keep-alive");
+                    }
+                    st.put(cx, d, "http_connection_mode", "http-keep-alive");
+                }
+            }
+        }
+        return;
+    }
+    let flag = |st: &mut St, cx: &mut Cx, key: &str| match prefix {
+        None => st.put(cx, d, key, true),
+        Some("no") => st.put(cx, d, key, false),
+        _ => {
+            st.out.remove(key);
+        }
+    };
+    match name {
+        "forwardfor" => {
+            if d.args.len() > 2 && prefix.is_none() {
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    format!(
+                        "lbha always adds X-Forwarded-For with the client address; `{}` is not supported yet",
+                        d.args[2..].join(" ")
+                    ),
+                );
+            }
+            flag(st, cx, "forwardfor");
+        }
+        "redispatch" => {
+            if d.args.len() > 2 {
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    "the redispatch interval is not supported; lbha redispatches on the last retry",
+                );
+            }
+            flag(st, cx, "redispatch");
+        }
+        "allbackups" => flag(st, cx, "allbackups"),
+        "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
+        "httpslog" => {
+            cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
+            flag(st, cx, "httplog");
+        }
+        "httpchk" => {
+            if prefix.is_some() {
+                st.httpchk = None;
+                st.out.remove_in("check", "http");
+                st.out.remove_in("check", "headers");
+                return;
+            }
+            let a = &d.args[2..];
+            let (method, uri, version) = match a {
+                [] => (None, None, None),
+                [u] => (None, Some(u.clone()), None),
+                [m, u] => (Some(m.clone()), Some(u.clone()), None),
+                [m, u, v] => (Some(m.clone()), Some(u.clone()), Some(v.clone())),
+                _ => {
+                    cx.error(d, "too many arguments (expected [<method>] <uri> [<version>])");
+                    return;
+                }
+            };
+            st.httpchk = Some(HttpChk { method, uri, version, headers: Vec::new(), srcs: vec![src(d)] });
+        }
+        "external-check" => match prefix {
+            None => st.ext.option = Some(src(d)),
+            _ => st.ext.option = None,
+        },
+        "http-use-htx" => {
+            cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha")
+        }
+        n if OPTIONS_TCP_CHECK.contains(&n) => cx.drop(
+            &mut st.out,
+            d,
+            ReportKind::Approximated,
+            "protocol checks are not implemented; servers with `check` get a plain TCP connect check",
+        ),
+        n => match OPTIONS_UNSUPPORTED.iter().find(|(k, _)| *k == n) {
+            Some((_, why)) => cx.drop(&mut st.out, d, ReportKind::Unsupported, *why),
+            None => cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown option `{n}`")),
+        },
+    }
+}
+
+fn finish(st: &mut St, cx: &mut Cx) {
+    super::checks::finish(st, cx);
+    super::persist::finish(st, cx);
+    super::rules::finish(st);
+}

@@ -1,0 +1,461 @@
+//! `acl`, `use_backend`, `http-request`, `http-response`, `redirect` and `block`. Conditions are
+//! re-quoted for lbha's condition parser and checked with it, so an ACL lbha cannot evaluate is
+//! reported here, at its haproxy.cfg line, together with every rule that depends on it.
+
+use super::ast::Directive;
+use super::proxy::St;
+use super::{Cx, src};
+use crate::convert::out::Src;
+use crate::convert::report::ReportKind;
+use crate::routing::{Acl, Condition};
+use toml_edit::{Array, InlineTable, Value};
+
+#[derive(Default)]
+pub struct Rules {
+    acls: Vec<AclOut>,
+    /// `block` rules: HAProxy moves them before every `http-request` rule.
+    blocks: Vec<(Value, Src)>,
+    requests: Vec<(Value, Src)>,
+    /// `redirect` rules: HAProxy runs them after every `http-request` rule.
+    redirects: Vec<(Value, Src)>,
+}
+
+struct AclOut {
+    name: String,
+    /// The fetch and its flags, which repeated definitions must share to merge.
+    head: Vec<String>,
+    patterns: Vec<String>,
+    src: Src,
+}
+
+/// A word for lbha's ACL/condition lexer: bare when plain, else single-quoted (a `'` inside is
+/// written as `"'"` between quoted parts, which the lexer joins into one word).
+pub fn word(w: &str) -> String {
+    if matches!(w, "{" | "}" | "!" | "||") {
+        return w.to_string();
+    }
+    let plain = !w.is_empty() && w.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"'\"#\\{}".contains(c));
+    if plain {
+        return w.to_string();
+    }
+    let mut out = String::new();
+    for (i, part) in w.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("\"'\"");
+        }
+        if !part.is_empty() {
+            out.push('\'');
+            out.push_str(part);
+            out.push('\'');
+        }
+    }
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// Makes `-f FILE` pattern files absolute from the haproxy.cfg directory, so the converted file
+/// finds them wherever it is written. Returns whether anything changed.
+fn absolute_pattern_files(ws: &mut [String], base: &std::path::Path) -> bool {
+    let mut changed = false;
+    for i in 1..ws.len() {
+        if ws[i - 1] == "-f" && !std::path::Path::new(&ws[i]).is_absolute() {
+            ws[i] = base.join(&ws[i]).display().to_string();
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn words(ws: &[String]) -> String {
+    ws.iter().map(|w| word(w)).collect::<Vec<_>>().join(" ")
+}
+
+/// A log-format string that holds no variable, unescaped (`%%` is `%`); `None` when dynamic.
+pub fn literal(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '%' && it.next() != Some('%') {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// How many words of an ACL are the fetch and its flags.
+fn head_len(ws: &[String]) -> usize {
+    let mut i = 1;
+    while let Some(w) = ws.get(i) {
+        match w.as_str() {
+            "--" => return i + 1,
+            "-f" | "-m" | "-u" => i += 2,
+            w if w.starts_with('-') && w.len() > 1 => i += 1,
+            _ => break,
+        }
+    }
+    i.min(ws.len())
+}
+
+pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let Some(name) = d.arg(1) else {
+        cx.error(d, "missing acl name");
+        return;
+    };
+    if d.args.len() < 3 {
+        cx.error(d, "missing criterion");
+        return;
+    }
+    if !st.allowed(cx, d, "acl") {
+        return;
+    }
+    let mut owned = d.args[2..].to_vec();
+    if absolute_pattern_files(&mut owned, cx.base_dir) {
+        cx.report(
+            d,
+            ReportKind::Note,
+            format!("relative pattern file written as an absolute path from {}", cx.base_dir.display()),
+        );
+    }
+    let ws = &owned[..];
+    if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{e}; rules that use this acl are dropped too"));
+        return;
+    }
+    let n = head_len(ws);
+    let (head, patterns) = ws.split_at(n);
+    match st.rules.acls.iter_mut().find(|a| a.name == name) {
+        Some(a) if a.head == head => {
+            a.patterns.extend(patterns.iter().cloned());
+            let s = src(d);
+            a.src.comments.extend(s.comments);
+            a.src.comments.extend(s.trailing);
+        }
+        Some(_) => cx.drop(
+            &mut st.out,
+            d,
+            ReportKind::Unsupported,
+            format!("acl `{name}` is already defined with another criterion; lbha takes one criterion per acl name"),
+        ),
+        None => st.rules.acls.push(AclOut {
+            name: name.to_string(),
+            head: head.to_vec(),
+            patterns: patterns.to_vec(),
+            src: src(d),
+        }),
+    }
+}
+
+/// The condition starting at word `i` (`if ...` / `unless ...`), checked against the ACLs
+/// declared so far: `Ok(None)` when there is none.
+pub(super) fn condition(
+    st: &St,
+    d: &Directive,
+    i: usize,
+    cx: &Cx,
+) -> Result<Option<(&'static str, String)>, (ReportKind, String)> {
+    let kw = match d.arg(i) {
+        None => return Ok(None),
+        Some("if") => "if",
+        Some("unless") => "unless",
+        Some(other) => {
+            return Err((ReportKind::Unknown, format!("unexpected `{other}` (expected `if` or `unless`)")));
+        }
+    };
+    let mut ws = d.args[i + 1..].to_vec();
+    absolute_pattern_files(&mut ws, cx.base_dir);
+    let text = words(&ws);
+    let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
+    let lookup = |n: &str| names.iter().position(|x| *x == n);
+    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
+        .map_err(|e| (ReportKind::Unsupported, format!("condition not converted: {e}")))?;
+    Ok(Some((kw, text)))
+}
+
+fn with_condition(
+    st: &St,
+    d: &Directive,
+    i: usize,
+    mut t: InlineTable,
+    cx: &Cx,
+) -> Result<InlineTable, (ReportKind, String)> {
+    if let Some((kw, text)) = condition(st, d, i, cx)? {
+        t.insert(kw, text.into());
+    }
+    Ok(t)
+}
+
+pub(super) fn use_backend(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let Some(name) = d.arg(1) else {
+        cx.error(d, "missing backend name");
+        return;
+    };
+    let Some(name) = literal(name) else {
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, "dynamic backend names (log-format) are not supported yet");
+        return;
+    };
+    if !st.allowed(cx, d, "use_backend") {
+        return;
+    }
+    let mut t = InlineTable::new();
+    t.insert("backend", name.into());
+    match with_condition(st, d, 2, t, cx) {
+        Ok(t) => st.out.push("use_backend", Value::InlineTable(t), src(d)),
+        Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+    }
+}
+
+/// Why an action cannot be converted.
+enum Fail {
+    Unsupported(String),
+    Bad(String),
+}
+
+type Parsed = (&'static str, Value, usize, Vec<String>);
+
+fn value_at(d: &Directive, i: usize, what: &str) -> Result<String, Fail> {
+    d.arg(i).map(str::to_string).ok_or_else(|| Fail::Bad(format!("`{what}` needs a value")))
+}
+
+fn status_at(d: &Directive, i: usize, what: &str) -> Result<i64, Fail> {
+    let v = value_at(d, i, what)?;
+    match v.parse::<u16>() {
+        Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Ok(i64::from(n)),
+        _ => Err(Fail::Bad(format!("bad number for {what}: `{v}`"))),
+    }
+}
+
+fn header_value(v: &str) -> Result<String, Fail> {
+    literal(v).ok_or_else(|| Fail::Unsupported("header values with log-format variables are not supported yet".into()))
+}
+
+fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    let mut headers = Array::new();
+    while let Some(w) = d.arg(i) {
+        match w {
+            "if" | "unless" => break,
+            "status" => {
+                t.insert("status", status_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "content-type" => {
+                t.insert("content_type", value_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "string" => {
+                t.insert("body", value_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "hdr" => {
+                let n = value_at(d, i + 1, w)?;
+                let v = header_value(&value_at(d, i + 2, w)?)?;
+                headers.push(format!("{n}: {v}"));
+                i += 3;
+            }
+            "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles" => {
+                return Err(Fail::Unsupported(format!(
+                    "`return {w}` is not supported yet (lbha takes status, content-type, string, hdr)"
+                )));
+            }
+            other => return Err(Fail::Bad(format!("unknown return option `{other}`"))),
+        }
+    }
+    if !headers.is_empty() {
+        t.insert("headers", Value::Array(headers));
+    }
+    Ok(("return", Value::InlineTable(t), i, Vec::new()))
+}
+
+fn deny_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    let mut left = Vec::new();
+    while let Some(w) = d.arg(i) {
+        match w {
+            "if" | "unless" => break,
+            "deny_status" | "status" => {
+                t.insert("status", status_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "hdr" => {
+                left.push(format!("hdr {} {}", d.arg(i + 1).unwrap_or_default(), d.arg(i + 2).unwrap_or_default()));
+                i += 3;
+            }
+            "content-type" | "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" => {
+                left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
+                i += 2;
+            }
+            "default-errorfiles" => {
+                left.push(w.to_string());
+                i += 1;
+            }
+            other => return Err(Fail::Bad(format!("unknown deny option `{other}`"))),
+        }
+    }
+    if !left.is_empty() {
+        left = vec![format!("lbha answers a deny with its own body; `{}` left out", left.join(" "))];
+    }
+    Ok(("deny", Value::InlineTable(t), i, left))
+}
+
+fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    let kind = d.arg(start).unwrap_or_default();
+    let target = value_at(d, start + 1, kind)?;
+    let target = literal(&target)
+        .ok_or_else(|| Fail::Unsupported("redirect targets with log-format variables are not supported yet".into()))?;
+    match kind {
+        "location" | "prefix" => t.insert(kind, target.into()),
+        "scheme" => {
+            return Err(Fail::Unsupported("`redirect scheme` is not supported yet".into()));
+        }
+        _ => {
+            return Err(Fail::Bad(format!("expected `location`, `prefix` or `scheme`, got `{kind}`")));
+        }
+    };
+    let mut i = start + 2;
+    let mut left = Vec::new();
+    while let Some(w) = d.arg(i) {
+        match w {
+            "if" | "unless" => break,
+            "code" => {
+                t.insert("code", status_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "drop-query" | "append-slash" | "ignore-empty" => {
+                left.push(w.to_string());
+                i += 1;
+            }
+            "set-cookie" | "clear-cookie" => {
+                left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
+                i += 2;
+            }
+            other => return Err(Fail::Bad(format!("unknown redirect option `{other}`"))),
+        }
+    }
+    if !left.is_empty() {
+        left = vec![format!("redirect options `{}` are not supported yet and were left out", left.join(" "))];
+    }
+    Ok(("redirect", Value::InlineTable(t), i, left))
+}
+
+fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let name = value_at(d, 2, action)?;
+    match action {
+        "del-header" => {
+            if d.arg(3) == Some("-m") {
+                return Err(Fail::Unsupported("`del-header -m` is not supported yet".into()));
+            }
+            Ok(("del_header", Value::from(name), 3, Vec::new()))
+        }
+        _ => {
+            let value = header_value(&value_at(d, 3, action)?)?;
+            let mut t = InlineTable::new();
+            t.insert("name", name.into());
+            t.insert("value", value.into());
+            let key = if action == "set-header" { "set_header" } else { "add_header" };
+            Ok((key, Value::InlineTable(t), 4, Vec::new()))
+        }
+    }
+}
+
+/// `http-request ACTION ...` and `http-response ACTION ...`.
+pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) {
+    let key = if response { "http_response" } else { "http_request" };
+    let Some(action) = d.arg(1) else {
+        cx.error(d, "missing action");
+        return;
+    };
+    if !st.allowed(cx, d, key) {
+        return;
+    }
+    let parsed = match (action, response) {
+        ("set-header" | "add-header" | "del-header", _) => header_action(d, action),
+        ("return", false) => return_action(d, 2),
+        ("deny", false) => deny_action(d, 2),
+        ("redirect", false) => redirect_action(d, 2),
+        (_, true) => Err(Fail::Unsupported(format!(
+            "`http-response {action}` is not supported yet (lbha applies set-header, add-header and del-header to responses)"
+        ))),
+        _ => Err(Fail::Unsupported(format!("`http-request {action}` is not supported yet"))),
+    };
+    if let Some((value, s)) = finish_rule(st, d, parsed, cx) {
+        if response {
+            st.out.push(key, value, s);
+        } else {
+            st.rules.requests.push((value, s));
+        }
+    }
+}
+
+fn finish_rule(st: &mut St, d: &Directive, parsed: Result<Parsed, Fail>, cx: &mut Cx) -> Option<(Value, Src)> {
+    let (name, value, next, notes) = match parsed {
+        Ok(p) => p,
+        Err(Fail::Unsupported(m)) => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, m);
+            return None;
+        }
+        Err(Fail::Bad(m)) => {
+            cx.error(d, m);
+            return None;
+        }
+    };
+    let mut t = InlineTable::new();
+    t.insert(name, value);
+    match with_condition(st, d, next, t, cx) {
+        Ok(t) => {
+            for n in notes {
+                cx.report(d, ReportKind::Approximated, n);
+            }
+            Some((Value::InlineTable(t), src(d)))
+        }
+        Err((kind, m)) => {
+            cx.drop(&mut st.out, d, kind, m);
+            None
+        }
+    }
+}
+
+/// The `redirect` keyword of a proxy section.
+pub(super) fn redirect_kw(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if !st.allowed(cx, d, "http_request") {
+        return;
+    }
+    let parsed = redirect_action(d, 1);
+    if let Some(rule) = finish_rule(st, d, parsed, cx) {
+        st.rules.redirects.push(rule);
+    }
+}
+
+/// `block [if|unless COND]`, HAProxy's old `http-request deny`.
+pub(super) fn block(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if !st.allowed(cx, d, "http_request") {
+        return;
+    }
+    cx.report(
+        d,
+        ReportKind::Note,
+        "deprecated keyword, written as an `http-request deny` rule placed first, as HAProxy does",
+    );
+    let parsed = Ok(("deny", Value::InlineTable(InlineTable::new()), 1, Vec::new()));
+    if let Some(rule) = finish_rule(st, d, parsed, cx) {
+        st.rules.blocks.push(rule);
+    }
+}
+
+pub(super) fn finish(st: &mut St) {
+    let rules = std::mem::take(&mut st.rules);
+    for a in rules.acls {
+        let mut t = InlineTable::new();
+        t.insert("name", a.name.into());
+        let mut all = a.head;
+        all.extend(a.patterns);
+        t.insert("cond", words(&all).into());
+        st.out.push("acl", Value::InlineTable(t), a.src);
+    }
+    for (v, s) in rules.blocks.into_iter().chain(rules.requests).chain(rules.redirects) {
+        st.out.push("http_request", v, s);
+    }
+}

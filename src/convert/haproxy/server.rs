@@ -1,0 +1,339 @@
+//! `server`, `default-server` and address syntax (`bind` and `server` addresses).
+
+use super::ast::Directive;
+use super::keywords::SERVER_UNSUPPORTED;
+use super::proxy::St;
+use super::{Cx, src};
+use crate::convert::report::ReportKind;
+use toml_edit::{InlineTable, Value};
+
+/// Field order of a server's inline table (`config::model::Server`).
+const FIELDS: &[&str] = &[
+    "weight",
+    "backup",
+    "disabled",
+    "maxconn",
+    "check",
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "check_addr",
+    "check_port",
+    "cookie",
+    "slowstart",
+    "on_marked_down",
+    "ssl",
+    "verify",
+    "ca_file",
+    "sni",
+];
+
+/// Settings that only matter to a server with `check`.
+const CHECK_ONLY: &[&str] =
+    &["inter", "fastinter", "downinter", "rise", "fall", "check_addr", "check_port", "on_marked_down"];
+
+/// Server settings from `default-server` lines and a server's own parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ServerParams {
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl ServerParams {
+    fn set(&mut self, key: &'static str, v: impl Into<Value>) {
+        let v = v.into();
+        match self.fields.iter_mut().find(|f| f.0 == key) {
+            Some(f) => f.1 = v,
+            None => self.fields.push((key, v)),
+        }
+    }
+}
+
+/// What a list of parameters held that lbha cannot take.
+#[derive(Default)]
+struct Leftovers {
+    unsupported: Vec<String>,
+    unknown: Vec<String>,
+}
+
+fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Leftovers {
+    let mut left = Leftovers::default();
+    let mut i = start;
+    while let Some(w) = d.arg(i) {
+        i += 1;
+        let value = d.arg(i);
+        let mut took_value = true;
+        match w {
+            "check" => {
+                p.set("check", true);
+                took_value = false;
+            }
+            "no-check" => {
+                p.set("check", false);
+                took_value = false;
+            }
+            "backup" | "no-backup" => {
+                p.set("backup", w == "backup");
+                took_value = false;
+            }
+            "disabled" | "enabled" => {
+                p.set("disabled", w == "disabled");
+                took_value = false;
+            }
+            "weight" | "maxconn" | "rise" | "fall" => {
+                if let Some(n) = value.and_then(|v| cx.parse_num::<u32>(d, v, w)) {
+                    let key = match w {
+                        "weight" => "weight",
+                        "maxconn" => "maxconn",
+                        "rise" => "rise",
+                        _ => "fall",
+                    };
+                    p.set(key, i64::from(n));
+                } else if value.is_none() {
+                    cx.error(d, format!("`{w}` needs a value"));
+                }
+            }
+            "port" => {
+                if let Some(n) = value.and_then(|v| cx.parse_num::<u16>(d, v, w)) {
+                    p.set("check_port", i64::from(n));
+                } else if value.is_none() {
+                    cx.error(d, "`port` needs a value");
+                }
+            }
+            "inter" | "fastinter" | "downinter" => {
+                if let Some(t) = cx.time(d, value, w) {
+                    let key = match w {
+                        "inter" => "inter",
+                        "fastinter" => "fastinter",
+                        _ => "downinter",
+                    };
+                    p.set(key, t);
+                }
+            }
+            "cookie" => match value {
+                Some(v) => p.set("cookie", v),
+                None => cx.error(d, "`cookie` needs a value"),
+            },
+            "slowstart" => {
+                if let Some(t) = cx.time(d, value, w) {
+                    p.set("slowstart", t);
+                }
+            }
+            "on-marked-down" => match value {
+                Some("shutdown-sessions") => p.set("on_marked_down", "shutdown-sessions"),
+                Some(v) => left.unsupported.push(format!("on-marked-down {v}")),
+                None => cx.error(d, "`on-marked-down` needs a value"),
+            },
+            "ssl" | "no-ssl" => {
+                p.set("ssl", w == "ssl");
+                took_value = false;
+            }
+            "verify" => match value {
+                Some(v @ ("none" | "required")) => p.set("verify", v),
+                Some(v) => cx.error(d, format!("`verify` takes none or required, not `{v}`")),
+                None => cx.error(d, "`verify` needs a value"),
+            },
+            "ca-file" => match value {
+                Some(f) if std::path::Path::new(f).is_absolute() => p.set("ca_file", f),
+                Some(f) => p.set("ca_file", cx.base_dir.join(f).display().to_string()),
+                None => cx.error(d, "`ca-file` needs a value"),
+            },
+            // HAProxy's `sni` is an expression; a constant `str(NAME)` is what lbha can send.
+            "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
+                Some(name) => p.set("sni", name),
+                None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
+            },
+            "addr" => match value {
+                Some(a) => p.set("check_addr", a),
+                None => cx.error(d, "`addr` needs a value"),
+            },
+            _ => {
+                let known = SERVER_UNSUPPORTED.iter().find(|(k, _)| *k == w || (w.starts_with("no-") && *k == &w[3..]));
+                match known {
+                    Some((_, takes)) => {
+                        took_value = *takes && !w.starts_with("no-");
+                        left.unsupported.push(match (took_value, value) {
+                            (true, Some(v)) => format!("{w} {v}"),
+                            _ => w.to_string(),
+                        });
+                    }
+                    None => {
+                        took_value = false;
+                        left.unknown.push(w.to_string());
+                    }
+                }
+            }
+        }
+        if took_value {
+            i += 1;
+        }
+    }
+    left
+}
+
+fn report_leftovers(d: &Directive, left: &Leftovers, what: &str, cx: &mut Cx) {
+    if !left.unsupported.is_empty() {
+        cx.report(
+            d,
+            ReportKind::Unsupported,
+            format!(
+                "{what} parameter(s) `{}` not supported yet by lbha; converted without them",
+                left.unsupported.join(" ")
+            ),
+        );
+    }
+    if !left.unknown.is_empty() {
+        cx.report(
+            d,
+            ReportKind::Unknown,
+            format!("unknown {what} parameter(s) `{}`; converted without them", left.unknown.join(" ")),
+        );
+    }
+}
+
+pub(super) fn default_server(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if st.kind != super::proxy::ProxyKind::Defaults && !st.allowed(cx, d, "servers") {
+        return;
+    }
+    let left = params(d, 1, &mut st.servers, cx);
+    report_leftovers(d, &left, "default-server", cx);
+}
+
+pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let (Some(name), Some(addr)) = (d.arg(1), d.arg(2)) else {
+        cx.error(d, "expected `server <name> <address>[:port] [params]`");
+        return;
+    };
+    if !st.allowed(cx, d, "servers") {
+        return;
+    }
+    let addr = match server_addr(addr) {
+        Ok(a) => a,
+        Err(AddrError::Unsupported(m)) => {
+            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{m}; the server is dropped"));
+            return;
+        }
+        Err(AddrError::Bad(m)) => {
+            cx.error(d, m);
+            return;
+        }
+    };
+    let mut p = st.servers.clone();
+    let mut own = ServerParams::default();
+    let left = params(d, 3, &mut own, cx);
+    report_leftovers(d, &left, "server", cx);
+    for (k, v) in own.fields.iter().cloned() {
+        p.set(k, v);
+    }
+    // Check settings mean nothing without `check` (HAProxy accepts and ignores them; lbha's
+    // schema rejects them), so they are left out, and said so when the line itself had them.
+    if !p.fields.iter().any(|f| f.0 == "check" && f.1.as_bool() == Some(true)) {
+        let useless: Vec<&str> = own.fields.iter().map(|f| f.0).filter(|k| CHECK_ONLY.contains(k)).collect();
+        if !useless.is_empty() {
+            cx.report(
+                d,
+                ReportKind::Note,
+                format!("`{}` has no effect without `check` (in HAProxy too); left out", useless.join("`, `")),
+            );
+        }
+        p.fields.retain(|f| !CHECK_ONLY.contains(&f.0) && f.0 != "check");
+    }
+    let mut t = InlineTable::new();
+    t.insert("name", name.into());
+    t.insert("addr", addr.into());
+    for key in FIELDS {
+        if let Some((_, v)) = p.fields.iter().find(|f| f.0 == *key) {
+            t.insert(*key, v.clone());
+        }
+    }
+    st.out.push("servers", Value::InlineTable(t), src(d));
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddrError {
+    /// Valid for HAProxy, not expressible in lbha.
+    Unsupported(String),
+    /// Not a valid address.
+    Bad(String),
+}
+
+const SOCKET_PREFIXES: &[&str] =
+    &["unix@", "abns@", "abnsz@", "fd@", "sockpair@", "udp@", "udp4@", "udp6@", "quic4@", "quic6@", "uxst@", "uxdg@"];
+
+/// Splits `HOST:PORT` (HAProxy also writes IPv6 without brackets: the last `:` starts the port).
+fn split_host_port(s: &str) -> Option<(String, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host.to_string(), port));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    Some((host.to_string(), port))
+}
+
+fn join(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+fn strip_family(s: &str) -> Result<&str, AddrError> {
+    if s.starts_with('/') || SOCKET_PREFIXES.iter().any(|p| s.starts_with(p)) {
+        return Err(AddrError::Unsupported(
+            "UNIX sockets, inherited fds and UDP/QUIC addresses are not supported yet".into(),
+        ));
+    }
+    Ok(["ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s))
+}
+
+/// A server address as lbha's `addr` (`HOST:PORT`, `[V6]:PORT`).
+pub fn server_addr(s: &str) -> Result<String, AddrError> {
+    let s = strip_family(s)?;
+    let Some((host, port)) = split_host_port(s) else {
+        return Err(AddrError::Unsupported(
+            "a server without a port (HAProxy reuses the client's destination port) is not supported".into(),
+        ));
+    };
+    if host.is_empty() || host == "*" {
+        return Err(AddrError::Bad(format!("missing server address in `{s}`")));
+    }
+    if port.starts_with(['+', '-']) || port.contains('-') {
+        return Err(AddrError::Unsupported("port offsets and ranges on servers are not supported".into()));
+    }
+    if port.is_empty() {
+        return Err(AddrError::Unsupported(
+            "a server without a port (HAProxy reuses the client's destination port) is not supported".into(),
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if port.bytes().all(|b| b.is_ascii_digit()) => Ok(join(&host, p)),
+        _ => Err(AddrError::Bad(format!("bad port `{port}`"))),
+    }
+}
+
+/// Largest port range a bind may expand into.
+const MAX_RANGE: u32 = 100;
+
+/// One `bind` address (`:80`, `*:80`, `0.0.0.0:80`, `[::]:80`, `:::80`, `10.0.0.1:8080-8081`).
+pub fn bind_addr(s: &str) -> Result<Vec<String>, AddrError> {
+    let s = strip_family(s.trim())?;
+    let Some((host, port)) = split_host_port(s) else {
+        return Err(AddrError::Bad(format!("expected ADDRESS:PORT, got `{s}`")));
+    };
+    let num = |p: &str| match p.parse::<u16>() {
+        Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(AddrError::Bad(format!("bad port `{p}`"))),
+    };
+    let (lo, hi) = match port.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let p = num(port)?;
+            (p, p)
+        }
+    };
+    if hi < lo || u32::from(hi - lo) >= MAX_RANGE {
+        return Err(AddrError::Unsupported(format!(
+            "port range {lo}-{hi} is not supported (at most {MAX_RANGE} ports)"
+        )));
+    }
+    let host = if host.is_empty() { "*" } else { host.as_str() };
+    Ok((lo..=hi).map(|p| if host == "*" { format!("*:{p}") } else { join(host, p) }).collect())
+}

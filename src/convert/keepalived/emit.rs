@@ -1,0 +1,495 @@
+//! keepalived statements → `[[vrrp_script]]`, `[[vrrp_instance]]`, `[[vrrp_sync_group]]` with
+//! keepalived's key names (the schema of `config::vrrp`). keepalived writes times in seconds;
+//! lbha reads a bare number as milliseconds, so times are written with an explicit `s`.
+
+use super::ast::{Config, Stmt};
+use crate::convert::out::{Doc, Src, TableOut};
+use crate::convert::report::{ConvertError, ConvertErrors, Report, ReportKind};
+use toml_edit::{Array, InlineTable, Value};
+
+const INSTANCE_ORDER: &[&str] = &[
+    "name",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "state",
+    "nopreempt",
+    "preempt_delay",
+    "authentication",
+    "unicast_src_ip",
+    "unicast_peer",
+    "virtual_ipaddress",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "track_interface",
+    "track_script",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
+
+/// keepalived settings with no lbha counterpart yet, by block.
+const INSTANCE_UNSUPPORTED: &[&str] = &[
+    "use_vmac",
+    "vmac_xmit_base",
+    "native_ipv6",
+    "dont_track_primary",
+    "track_src_ip",
+    "mcast_src_ip",
+    "lvs_sync_daemon_interface",
+    "smtp_alert",
+    "debug",
+    "strict_mode",
+    "accept",
+    "no_accept",
+    "skip_check_adv_addr",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "garp_master_refresh_repeat",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "kernel_rx_buf_size",
+    "virtual_routes",
+    "virtual_rules",
+    "virtual_ipaddress_excluded",
+    "notify_master_rx_lower_pri",
+    "notify_deleted",
+    "track_process",
+    "track_file",
+    "track_bfd",
+    "unicast_ttl",
+    "unicast_fault_no_peer",
+    "check_unicast_src",
+    "old_unicast_checksum",
+    "garp_extra_if",
+    "down_timer_adverts",
+    "notify_priority_changes",
+    "linkbeat_use_polling",
+    "promote_secondaries",
+    "no_ipvlan",
+    "use_ipvlan",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_garp_lower_prio_delay",
+];
+const TOP_UNSUPPORTED: &[&str] = &[
+    "virtual_server",
+    "virtual_server_group",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "linkbeat_interfaces",
+    "vrrp_track_process",
+    "vrrp_track_file",
+    "bfd_instance",
+    "garp_group",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "instance",
+    "use_pid_dir",
+    "track_process",
+    "track_file",
+];
+
+struct Cx {
+    reports: Vec<Report>,
+    errors: Vec<ConvertError>,
+}
+
+impl Cx {
+    fn report(&mut self, s: &Stmt, kind: ReportKind, msg: impl Into<String>) {
+        self.reports.push(Report { loc: s.loc.clone(), kind, directive: s.text(), message: msg.into() });
+    }
+    fn drop(&mut self, out: &mut TableOut, s: &Stmt, kind: ReportKind, msg: impl Into<String>) {
+        out.dropped.extend(s.comments.iter().cloned());
+        out.dropped.push(format!(" [line {}, {}] {}", s.loc.line, kind.label(), s.text()));
+        self.report(s, kind, msg);
+    }
+    fn error(&mut self, s: &Stmt, msg: impl Into<String>) {
+        self.errors.push(ConvertError {
+            loc: s.loc.clone(),
+            column: None,
+            message: format!("`{}`: {}", s.text(), msg.into()),
+        });
+    }
+    fn arg<'s>(&mut self, s: &'s Stmt, i: usize) -> Option<&'s str> {
+        let a = s.arg(i);
+        if a.is_none() {
+            self.error(s, "missing value");
+        }
+        a
+    }
+    fn int(&mut self, s: &Stmt, i: usize) -> Option<i64> {
+        let v = self.arg(s, i)?;
+        match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(s, format!("bad number `{v}`"));
+                None
+            }
+        }
+    }
+    /// keepalived seconds (`1`, `0.5`) as a duration lbha reads (`"1s"`, `"0.5s"`).
+    fn secs(&mut self, s: &Stmt, i: usize) -> Option<String> {
+        let v = self.arg(s, i)?;
+        let ok = !v.is_empty()
+            && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && v.bytes().filter(|b| *b == b'.').count() <= 1
+            && v.bytes().next().is_some_and(|b| b.is_ascii_digit());
+        if ok {
+            Some(format!("{v}s"))
+        } else {
+            self.error(s, format!("bad number of seconds `{v}`"));
+            None
+        }
+    }
+}
+
+fn src(s: &Stmt) -> Src {
+    Src { loc: s.loc.clone(), comments: s.comments.clone(), trailing: s.trailing.clone() }
+}
+
+/// A command as keepalived runs it: the words after the keyword, joined by spaces.
+fn command(s: &Stmt) -> String {
+    s.words[1..].join(" ")
+}
+
+/// Defaults `global_defs` gives every instance.
+#[derive(Default)]
+struct Globals {
+    version: Option<(i64, Src)>,
+    garp: Vec<(&'static str, Value, Src)>,
+}
+
+/// Converts keepalived statements into `doc`. Returns what was reported.
+pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, ConvertErrors> {
+    let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new() };
+    let mut g = Globals::default();
+    for s in cfg.stmts.iter().filter(|s| s.keyword() == "global_defs") {
+        global_defs(s, &mut g, &mut cx);
+    }
+    enum Out {
+        Table(&'static str, TableOut, &'static [&'static str]),
+        Comments(Vec<String>),
+    }
+    let mut outs: Vec<(&Stmt, Out)> = Vec::new();
+    for s in &cfg.stmts {
+        let out = match s.keyword() {
+            "global_defs" => Out::Comments(Vec::new()),
+            "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
+            "vrrp_instance" => Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER),
+            "vrrp_sync_group" => Out::Table("vrrp_sync_group", sync_group(s, &mut cx), &["name", "group"]),
+            kw => {
+                let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
+                    (
+                        ReportKind::Unsupported,
+                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS or static routes)"),
+                    )
+                } else {
+                    (ReportKind::Unknown, "not a keepalived keyword lbha knows".to_string())
+                };
+                cx.report(s, kind, msg);
+                let mut lines = s.comments.clone();
+                lines.push(format!(
+                    " [line {}, {}] {}{}",
+                    s.loc.line,
+                    kind.label(),
+                    s.text(),
+                    if s.block.is_some() { " { ... }" } else { "" }
+                ));
+                Out::Comments(lines)
+            }
+        };
+        outs.push((s, out));
+    }
+    if !cx.errors.is_empty() {
+        return Err(ConvertErrors(cx.errors));
+    }
+    for (s, out) in outs {
+        match out {
+            Out::Table(name, t, order) => {
+                let mut header = s.comments.clone();
+                header.push(format!(" {} ({})", s.text(), s.loc));
+                header.extend(s.trailing.clone());
+                header.extend(t.dropped.iter().cloned());
+                doc.table(name, true, header, &s.loc, &t, order);
+            }
+            Out::Comments(lines) => {
+                if s.keyword() == "global_defs" {
+                    let mut lines = s.comments.clone();
+                    lines.push(format!(" global_defs ({}): applied to the instances below", s.loc));
+                    doc.pend(lines);
+                } else {
+                    doc.pend(lines);
+                }
+            }
+        }
+    }
+    doc.pend(cfg.tail.iter().cloned());
+    cx.reports.sort_by_key(|r| (r.loc.file.clone(), r.loc.line));
+    Ok(cx.reports)
+}
+
+fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
+    for c in s.children() {
+        match c.keyword() {
+            "vrrp_version" => {
+                if let Some(v) = cx.int(c, 1) {
+                    g.version = Some((v, src(c)));
+                }
+            }
+            "vrrp_garp_master_delay" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.garp.push(("garp_master_delay", v.into(), src(c)));
+                }
+            }
+            "vrrp_garp_master_repeat" => {
+                if let Some(v) = cx.int(c, 1) {
+                    g.garp.push(("garp_master_repeat", v.into(), src(c)));
+                }
+            }
+            "vrrp_garp_master_refresh" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.garp.push(("garp_master_refresh", v.into(), src(c)));
+                }
+            }
+            "router_id" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "names this node in keepalived's e-mail alerts and SNMP, which lbha does not send",
+            ),
+            "notification_email"
+            | "notification_email_from"
+            | "smtp_server"
+            | "smtp_connect_timeout"
+            | "smtp_helo_name" => cx.report(c, ReportKind::Unsupported, "e-mail alerts are not implemented in lbha"),
+            "enable_script_security" | "script_user" => cx.report(
+                c,
+                ReportKind::Unsupported,
+                "lbha runs scripts as its own user; script user switching is not implemented",
+            ),
+            _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
+        }
+    }
+}
+
+fn name_of(s: &Stmt, out: &mut TableOut, cx: &mut Cx) {
+    match s.arg(1) {
+        Some(n) => out.set("name", n, Src::bare(s.loc.clone())),
+        None => cx.error(s, format!("{} needs a name", s.keyword())),
+    }
+    if s.block.is_none() {
+        cx.error(s, format!("{} needs a `{{ ... }}` block", s.keyword()));
+    }
+}
+
+fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    for c in s.children() {
+        let kw = c.keyword();
+        match kw {
+            "script" => {
+                if cx.arg(c, 1).is_some() {
+                    out.set("script", command(c), src(c));
+                }
+            }
+            "interval" | "timeout" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    out.set(kw, v, src(c));
+                }
+            }
+            "weight" | "rise" | "fall" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set(kw, v, src(c));
+                }
+                if kw == "weight" && c.arg(2) == Some("reverse") {
+                    cx.report(
+                        c,
+                        ReportKind::Unsupported,
+                        "`weight ... reverse` is not supported yet; converted without `reverse`",
+                    );
+                }
+            }
+            "user" | "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+            _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_script keyword lbha knows"),
+        }
+    }
+    out
+}
+
+/// `track_interface { eth0 weight -10 }` / `track_script { chk weight 2 }`.
+fn tracks(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
+    for t in c.children() {
+        let mut it = InlineTable::new();
+        it.insert("name", t.keyword().into());
+        match (t.arg(1), t.arg(2)) {
+            (None, _) => {}
+            (Some("weight"), Some(w)) => match w.parse::<i64>() {
+                Ok(n) => {
+                    it.insert("weight", n.into());
+                    if t.arg(3).is_some() {
+                        cx.report(
+                            t,
+                            ReportKind::Unsupported,
+                            format!("`{}` is not supported yet; converted without it", t.words[3..].join(" ")),
+                        );
+                    }
+                }
+                Err(_) => cx.error(t, format!("bad weight `{w}`")),
+            },
+            _ => cx.error(t, "expected `NAME [weight N]`"),
+        }
+        out.push(key, Value::InlineTable(it), src(t));
+    }
+}
+
+fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    if let Some((v, src)) = &g.version {
+        out.set("version", *v, src.clone());
+    }
+    for (k, v, src) in &g.garp {
+        out.set(k, v.clone(), src.clone());
+    }
+    for c in s.children() {
+        let kw = c.keyword();
+        match kw {
+            "state" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    let up = v.to_ascii_uppercase();
+                    if up == "MASTER" || up == "BACKUP" {
+                        out.set("state", up, src(c));
+                    } else {
+                        cx.error(c, format!("state must be MASTER or BACKUP, not `{v}`"));
+                    }
+                }
+            }
+            "interface" | "unicast_src_ip" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    out.set(kw, v, src(c));
+                }
+            }
+            "virtual_router_id" | "priority" | "version" | "garp_master_repeat" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set(kw, v, src(c));
+                }
+            }
+            "advert_int" | "preempt_delay" | "garp_master_delay" | "garp_master_refresh" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    out.set(kw, v, src(c));
+                }
+            }
+            "nopreempt" => out.set("nopreempt", true, src(c)),
+            "preempt" => {
+                out.remove("nopreempt");
+            }
+            "authentication" => {
+                for a in c.children() {
+                    match (a.keyword(), a.arg(1)) {
+                        ("auth_type" | "auth_pass", Some(v)) => out.set_in("authentication", a.keyword(), v, src(a)),
+                        _ => cx.drop(&mut out, a, ReportKind::Unknown, "expected auth_type or auth_pass"),
+                    }
+                }
+            }
+            "unicast_peer" => {
+                for p in c.children() {
+                    if p.words.len() > 1 {
+                        cx.report(
+                            p,
+                            ReportKind::Unsupported,
+                            format!(
+                                "`{}` is not supported yet; the peer is converted without it",
+                                p.words[1..].join(" ")
+                            ),
+                        );
+                    }
+                    out.push("unicast_peer", p.keyword(), src(p));
+                }
+            }
+            "virtual_ipaddress" => {
+                for v in c.children() {
+                    if let Some(text) = vip(v, cx) {
+                        out.push("virtual_ipaddress", text, src(v));
+                    }
+                }
+            }
+            "track_interface" | "track_script" => tracks(c, kw, &mut out, cx),
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                if cx.arg(c, 1).is_some() {
+                    out.set(kw, command(c), src(c));
+                }
+            }
+            _ if INSTANCE_UNSUPPORTED.contains(&kw) => {
+                cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha")
+            }
+            _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_instance keyword lbha knows"),
+        }
+    }
+    out
+}
+
+/// `ADDR[/LEN] [dev IF] [label L] [brd X] [scope S] ...`: lbha keeps `dev` and `label`.
+fn vip(v: &Stmt, cx: &mut Cx) -> Option<String> {
+    let mut kept = vec![v.keyword().to_string()];
+    let mut left = Vec::new();
+    let mut i = 1;
+    while let Some(w) = v.arg(i) {
+        match (w, v.arg(i + 1)) {
+            ("dev" | "label", Some(x)) => {
+                kept.push(format!("{w} {x}"));
+                i += 2;
+            }
+            ("brd" | "broadcast" | "scope" | "use_vmac" | "preferred_lft" | "metric" | "track_group", Some(x)) => {
+                left.push(format!("{w} {x}"));
+                i += 2;
+            }
+            (w, _) => {
+                left.push(w.to_string());
+                i += 1;
+            }
+        }
+    }
+    if !left.is_empty() {
+        cx.report(
+            v,
+            ReportKind::Unsupported,
+            format!("`{}` is not supported yet; the address is converted without it", left.join(" ")),
+        );
+    }
+    Some(kept.join(" "))
+}
+
+fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    for c in s.children() {
+        match c.keyword() {
+            "group" => {
+                let mut a = Array::new();
+                for m in c.children() {
+                    a.push(m.keyword());
+                    if m.words.len() > 1 {
+                        for w in &m.words[1..] {
+                            a.push(w.as_str());
+                        }
+                    }
+                }
+                out.set("group", a, src(c));
+            }
+            _ => cx.drop(
+                &mut out,
+                c,
+                ReportKind::Unsupported,
+                "sync group settings other than `group` are not supported yet",
+            ),
+        }
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! keepalived.conf → the `[[vrrp_*]]` schema.
+
+use super::*;
+
+fn keepalived_conv(src: &str) -> Conversion {
+    let mut none = |_: &str, _: &Path| Ok(Vec::new());
+    let k =
+        crate::convert::keepalived::ast::parse(src, Path::new("k.conf"), &mut none).unwrap_or_else(|e| panic!("{e}"));
+    convert(None, Some(&k), Path::new("."), &no_env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn keepalived_maps_onto_the_vrrp_schema() {
+    let c = keepalived_conv(
+        "global_defs {\n  router_id lb1\n  vrrp_version 3\n  notification_email { a@b }\n}\nvrrp_script chk_haproxy {\n  script \"killall -0 haproxy\"\n  interval 2\n  weight -20\n  fall 3\n  rise 2\n  timeout 1.5\n}\nvrrp_instance VI_1 {\n  state master\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  nopreempt\n  preempt_delay 30\n  authentication {\n    auth_type PASS\n    auth_pass 1111\n  }\n  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }\n  virtual_ipaddress {\n    192.0.2.100/24 dev eth0 label eth0:1\n    192.0.2.101/24 brd 192.0.2.255 scope global\n  }\n  garp_master_delay 2\n  track_interface {\n    eth1 weight -10\n  }\n  track_script {\n    chk_haproxy\n  }\n  notify_master \"/etc/keepalived/notify.sh master\"\n  use_vmac\n  frobnicate\n}\nvrrp_sync_group G1 {\n  group {\n    VI_1\n  }\n}\nvirtual_server 192.0.2.100 80 {\n  delay_loop 6\n}\n",
+    );
+    let t = table(&c);
+    let i = &t["vrrp_instance"][0];
+    assert_eq!(i["name"].as_str(), Some("VI_1"));
+    assert_eq!(i["state"].as_str(), Some("MASTER"));
+    assert_eq!(i["version"].as_integer(), Some(3));
+    assert_eq!(i["virtual_router_id"].as_integer(), Some(51));
+    assert_eq!(i["advert_int"].as_str(), Some("1s"));
+    assert_eq!(i["preempt_delay"].as_str(), Some("30s"));
+    assert_eq!(i["garp_master_delay"].as_str(), Some("2s"));
+    assert_eq!(i["nopreempt"].as_bool(), Some(true));
+    assert_eq!(i["authentication"]["auth_pass"].as_str(), Some("1111"));
+    assert_eq!(i["unicast_peer"][0].as_str(), Some("192.0.2.2"));
+    assert_eq!(i["virtual_ipaddress"][0].as_str(), Some("192.0.2.100/24 dev eth0 label eth0:1"));
+    assert_eq!(i["virtual_ipaddress"][1].as_str(), Some("192.0.2.101/24"));
+    assert_eq!(i["track_interface"][0]["weight"].as_integer(), Some(-10));
+    assert_eq!(i["track_script"][0]["name"].as_str(), Some("chk_haproxy"));
+    assert_eq!(i["notify_master"].as_str(), Some("/etc/keepalived/notify.sh master"));
+    let s = &t["vrrp_script"][0];
+    assert_eq!(s["script"].as_str(), Some("killall -0 haproxy"));
+    assert_eq!((s["interval"].as_str(), s["timeout"].as_str()), (Some("2s"), Some("1.5s")));
+    assert_eq!((s["weight"].as_integer(), s["fall"].as_integer()), (Some(-20), Some(3)));
+    assert_eq!(t["vrrp_sync_group"][0]["group"][0].as_str(), Some("VI_1"));
+    assert_eq!(
+        kinds(&c),
+        [
+            (2, ReportKind::Ignored),
+            (4, ReportKind::Unsupported),
+            (32, ReportKind::Unsupported),
+            (42, ReportKind::Unsupported),
+            (43, ReportKind::Unknown),
+            (50, ReportKind::Unsupported)
+        ]
+    );
+}
+
+#[test]
+fn keepalived_errors_are_located() {
+    let mut none = |_: &str, _: &Path| Ok(Vec::new());
+    let k = crate::convert::keepalived::ast::parse(
+        "vrrp_instance A {\n  priority high\n  advert_int 1s\n  state FOO\n}\n",
+        Path::new("k.conf"),
+        &mut none,
+    )
+    .unwrap();
+    let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "k.conf:2: `priority high`: bad number `high`\nk.conf:3: `advert_int 1s`: bad number of seconds `1s`\nk.conf:4: `state FOO`: state must be MASTER or BACKUP, not `FOO`"
+    );
+}
+
+#[test]
+fn keepalived_corpus_passes_lbha_validation() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/keepalived");
+    for (f, instances, scripts) in [("01_master.conf", 1, 1), ("02_backup_unicast.conf", 2, 1)] {
+        let p = root.join(f);
+        let k = crate::convert::io::read_keepalived(&p).unwrap_or_else(|e| panic!("{e}"));
+        let c = convert(None, Some(&k), &root, &no_env).unwrap_or_else(|e| panic!("{e}"));
+        let s = snap(&c);
+        assert_eq!((s.vrrp.instances.len(), s.vrrp.scripts.len()), (instances, scripts), "{f}");
+        if f.starts_with("02") {
+            let web = &s.vrrp.instances[0];
+            assert_eq!((web.name.as_str(), web.version, web.preempt), ("VI_WEB", 3, false));
+            assert_eq!(web.advert_int, Duration::from_millis(500));
+            assert_eq!(web.sync_group.as_deref(), Some("VG_1"));
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Conversion tests: each directive's mapping, checked on the TOML and, through
+//! `config::parse`, on the snapshot lbha would run.
+
+use super::*;
+use crate::config::Snapshot;
+use crate::config::snapshot::{ConnMode, HttpAction, Mode, Password, RedirectTarget};
+use crate::health::{CheckKind, HttpVersion};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+pub(crate) fn conv(src: &str) -> Conversion {
+    convert(Some(HaproxySource { text: src, file: "h.cfg" }), None, Path::new("."), &no_env)
+        .unwrap_or_else(|e| panic!("conversion failed:\n{e}\n--- input\n{src}"))
+}
+
+fn conv_err(src: &str) -> Vec<String> {
+    match convert(Some(HaproxySource { text: src, file: "h.cfg" }), None, Path::new("."), &no_env) {
+        Ok(c) => panic!("converted:\n{}", c.toml),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn table(c: &Conversion) -> toml::Table {
+    toml::from_str(&c.toml).unwrap_or_else(|e| panic!("{e}\n{}", c.toml))
+}
+
+fn snap(c: &Conversion) -> Snapshot {
+    crate::config::parse(&c.toml, Path::new("lbha.toml"))
+        .unwrap_or_else(|e| panic!("{}\n--- toml\n{}", locate_errors(&e, &c.origins).join("\n"), c.toml))
+}
+
+fn kinds(c: &Conversion) -> Vec<(usize, ReportKind)> {
+    c.reports.iter().map(|r| (r.loc.line, r.kind)).collect()
+}
+
+const FE_BE: &str = "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080\n  default_backend be\n";
+
+#[test]
+fn seed_and_corpus_files_convert_and_validate() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut n = 0;
+    for dir in ["seeds", "convert"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "cfg")) {
+            if f.file_name().is_some_and(|n| n.to_string_lossy().contains("typo")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap();
+            let c = convert(
+                Some(HaproxySource { text: &text, file: &f.display().to_string() }),
+                None,
+                f.parent().unwrap(),
+                &no_env,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let s = crate::config::parse(&c.toml, f);
+            assert!(
+                s.is_ok(),
+                "{}: {}",
+                f.display(),
+                s.err().map(|e| locate_errors(&e, &c.origins).join("\n")).unwrap_or_default()
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "only {n} files");
+}
+
+#[test]
+fn deprecated_timeouts_and_connection_modes() {
+    let c = conv(&format!(
+        "{FE_BE}  contimeout 5000\n  clitimeout 3s\nbackend be\n  srvtimeout 2m\n  option forceclose\n  server a 127.0.0.1:1\n"
+    ));
+    let s = snap(&c);
+    assert_eq!(s.frontends[0].timeouts.connect, Duration::from_millis(5000));
+    assert_eq!(s.frontends[0].timeouts.client, Duration::from_secs(3));
+    assert_eq!(s.backends[0].timeouts.server, Duration::from_secs(120));
+    assert_eq!(s.backends[0].conn_mode, ConnMode::Close);
+    assert_eq!(kinds(&c).iter().filter(|k| k.1 == ReportKind::Note).count(), 4);
+    assert_eq!(c.strict_failures(), 0);
+
+    for (opt, mode) in [
+        ("option httpclose", ConnMode::Close),
+        ("option http-server-close", ConnMode::ServerClose),
+        ("option http-keep-alive", ConnMode::KeepAlive),
+    ] {
+        let c = conv(&format!(
+            "defaults\n  mode http\n  {opt}\nfrontend fe\n  bind :80\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n"
+        ));
+        assert_eq!(snap(&c).frontends[0].conn_mode, mode, "{opt}");
+    }
+    // `no option httpclose` in a proxy cancels the defaults' httpclose.
+    let c = conv(
+        "defaults\n  mode http\n  option httpclose\nfrontend fe\n  bind :80\n  no option httpclose\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let s = snap(&c);
+    assert_eq!((s.frontends[0].conn_mode, s.backends[0].conn_mode), (ConnMode::KeepAlive, ConnMode::Close));
+}
+
+#[test]
+fn proxy_options() {
+    let c = conv(&format!(
+        "{FE_BE}  option forwardfor\n  maxconn 500\nbackend be\n  option redispatch\n  option allbackups\n  retries 5\n  balance uri len 10 depth 2\n  hash-type consistent\n  server a 127.0.0.1:1\n"
+    ));
+    let s = snap(&c);
+    assert!(s.frontends[0].forwardfor);
+    assert_eq!(s.frontends[0].maxconn, Some(500));
+    let b = &s.backends[0];
+    assert!(b.redispatch);
+    assert_eq!(b.retries, 5);
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["balance"].as_str(), Some("uri len 10 depth 2"));
+    assert_eq!(t["backend"][0]["hash_type"].as_str(), Some("consistent"));
+    assert_eq!(t["backend"][0]["allbackups"].as_bool(), Some(true));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+
+    let c = conv(&format!(
+        "{FE_BE}  option forwardfor except 127.0.0.0/8\nbackend be\n  hash-type consistent sdbm\n  balance rdp-cookie\n  server a 127.0.0.1:1\n"
+    ));
+    assert_eq!(kinds(&c), [(6, ReportKind::Approximated), (8, ReportKind::Approximated), (9, ReportKind::Unsupported)]);
+    assert_eq!(table(&c)["backend"][0]["hash_type"].as_str(), Some("consistent"));
+    snap(&c);
+}
+
+#[test]
+fn servers_and_default_server() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  default-server inter 3s fall 2 weight 5\n  server a 127.0.0.1:81 check rise 4 fastinter 500 downinter 1m addr 127.0.0.9 port 8081\n  server b [::1]:82 backup disabled maxconn 7 weight 0 no-check\n  server c ::1:83 cookie C slowstart 10s maxqueue 5 check\n"
+    ));
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!(sv.len(), 3);
+    let ca = sv[0].check.as_ref().unwrap();
+    assert_eq!(
+        (ca.inter, ca.fastinter, ca.downinter, ca.rise, ca.fall),
+        (Duration::from_secs(3), Duration::from_millis(500), Duration::from_secs(60), 4, 2)
+    );
+    assert_eq!(ca.addr.to_string(), "127.0.0.9:8081");
+    assert_eq!(sv[0].weight, 5);
+    assert!(sv[1].backup && sv[1].disabled && sv[1].check.is_none());
+    assert_eq!((sv[1].weight, sv[1].maxconn), (0, Some(7)));
+    assert_eq!(sv[2].addr.to_string(), "[::1]:83");
+    // `cookie C` means nothing without a backend cookie; `maxqueue` is not supported yet.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported), (10, ReportKind::Note)]);
+    assert!(c.reports[0].message.contains("`maxqueue 5`"), "{}", c.reports[0]);
+    assert_eq!(table(&c)["backend"][0]["servers"][2]["slowstart"].as_str(), Some("10s"));
+
+    // Unknown parameters and addresses lbha cannot use are reported, never dropped silently.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:1 chek\n  server b 10.0.0.1\n  server c /run/app.sock\n"
+    ));
+    assert_eq!(kinds(&c), [(7, ReportKind::Unknown), (8, ReportKind::Unsupported), (9, ReportKind::Unsupported)]);
+    assert_eq!(snap(&c).backends[0].servers.len(), 1);
+}
+
+#[test]
+fn persistence() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m peers mypeers\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
+    );
+    let t = table(&c);
+    let web = &t["backend"][0];
+    assert_eq!(web["cookie"]["name"].as_str(), Some("SERVERID"));
+    assert_eq!(web["cookie"]["mode"].as_str(), Some("insert"));
+    assert_eq!(web["cookie"]["domain"].as_str(), Some(".example.org"));
+    assert_eq!(web["servers"][0]["on_marked_down"].as_str(), Some("shutdown-sessions"));
+    // lbha needs a value on every non-backup server of a cookie backend: the name is used.
+    assert_eq!(web["servers"][1]["cookie"].as_str(), Some("b"));
+    assert!(web["servers"][2].get("cookie").is_none());
+    let sticky = &t["backend"][1];
+    assert_eq!(sticky["stick_table"]["size"].as_str(), Some("200k"));
+    assert_eq!(sticky["stick"][0]["on"].as_str(), Some("src"));
+    assert_eq!(t["backend"][2]["appsession"]["request_learn"].as_bool(), Some(true));
+    assert!(t["backend"][3].get("cookie").is_none());
+    assert!(t["backend"][3]["servers"][0].get("cookie").is_none());
+    assert_eq!(
+        kinds(&c),
+        [
+            (9, ReportKind::Approximated),
+            (12, ReportKind::Approximated),
+            (14, ReportKind::Unsupported),
+            (17, ReportKind::Approximated),
+            (21, ReportKind::Ignored),
+            (22, ReportKind::Note)
+        ]
+    );
+    snap(&c);
+}
+
+#[test]
+fn http_checks() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk HEAD /index.jsp HTTP/1.1\\r\\nHost:\\ www.xxx.com\n  http-check expect status 200-399\n  server a 127.0.0.1:1 check\n"
+    ));
+    let s = snap(&c);
+    let CheckKind::Http(hc) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else {
+        panic!("not an http check")
+    };
+    assert_eq!((hc.method.as_str(), hc.uri.as_str(), hc.version), ("HEAD", "/index.jsp", HttpVersion::Http11));
+    assert_eq!(hc.header("Host"), Some("www.xxx.com"));
+    assert!(c.reports.is_empty());
+
+    // HAProxy 2.2's `http-check send` and a negated string expect.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk\n  http-check send meth GET uri /health ver HTTP/1.1 hdr Host example.org\n  http-check expect ! string maintenance\n  server a 127.0.0.1:1 check\n"
+    ));
+    let s = snap(&c);
+    let CheckKind::Http(hc) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else {
+        panic!("not an http check")
+    };
+    assert_eq!((hc.method.as_str(), hc.uri.as_str()), ("GET", "/health"));
+    assert_eq!(hc.header("host"), Some("example.org"));
+    assert!(hc.expect.negate);
+
+    // Defaults' check settings merge into a backend's own check table.
+    let c = conv(
+        "defaults\n  mode http\n  option httpchk GET /\n  timeout check 2s\nfrontend fe\n  bind :80\n  default_backend be\nbackend be\n  http-check expect rstatus ^2\n  server a 127.0.0.1:1 check\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["check"]["http"].as_str(), Some("GET /"));
+    snap(&c);
+
+    // Protocol checks fall back to TCP connects, and say so.
+    let c = conv(&format!("{FE_BE}backend be\n  option mysql-check user haproxy\n  server a 127.0.0.1:1 check\n"));
+    assert_eq!(kinds(&c), [(7, ReportKind::Approximated)]);
+    assert_eq!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Tcp);
+}
+
+#[test]
+fn external_check() {
+    let c = conv(&format!(
+        "global\n  external-check\n{FE_BE}backend be\n  option external-check\n  external-check command /bin/true\n  external-check path /usr/bin:/bin\n  server a 127.0.0.1:1 check\n"
+    ));
+    let s = snap(&c);
+    assert!(matches!(s.backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::External(_)));
+    assert_eq!(kinds(&c), [(2, ReportKind::Ignored)]);
+    assert!(
+        conv_err(&format!("{FE_BE}backend be\n  option external-check\n  server a 127.0.0.1:1 check\n"))[0]
+            .starts_with("h.cfg:7:")
+    );
+}
+
+#[test]
+fn stats_page() {
+    let c = conv(
+        "listen st\n  bind :8404\n  mode http\n  stats enable\n  stats uri /admin?stats\n  stats realm Private\\ lands\n  stats auth a:1\n  stats auth b:2\n  stats refresh 30s\n  stats hide-version\n  stats admin if TRUE\n",
+    );
+    let s = snap(&c);
+    let st = s.frontends[0].stats.as_ref().unwrap();
+    assert_eq!((st.uri.as_str(), st.realm.as_str()), ("/admin?stats", "Private lands"));
+    assert_eq!(st.auth, [("a".into(), "1".into()), ("b".into(), "2".into())]);
+    assert_eq!((st.refresh, st.hide_version), (Some(Duration::from_secs(30)), true));
+    assert!(st.admin.is_some());
+    assert_eq!(table(&c)["listen"][0]["stats"]["admin"].as_str(), Some("if TRUE"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    // `stats` in a backend is valid HAProxy but not lbha yet.
+    let c = conv(&format!("{FE_BE}backend be\n  stats enable\n  server a 127.0.0.1:1\n"));
+    assert_eq!(kinds(&c), [(7, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn acls_and_switching() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  acl php path_end .php\n  acl php path_end .php5\n  acl api path_beg -i /api/\n  acl ssl ssl_fc\n  use_backend php if php !api\n  use_backend api if api || { hdr(host) -i api.example.org }\n  use_backend api if ssl\n  use_backend php unless api\n  default_backend php\nbackend php\n  server a 127.0.0.1:1\nbackend api\n  server b 127.0.0.1:2\n",
+    );
+    let t = table(&c);
+    let acl = t["frontend"][0]["acl"].as_array().unwrap();
+    assert_eq!(acl[0]["cond"].as_str(), Some("path_end .php .php5"));
+    assert_eq!(acl[1]["cond"].as_str(), Some("path_beg -i /api/"));
+    assert_eq!(acl.len(), 2);
+    let ub = t["frontend"][0]["use_backend"].as_array().unwrap();
+    assert_eq!(ub[1]["if"].as_str(), Some("api || { hdr(host) -i api.example.org }"));
+    assert_eq!(ub[2]["unless"].as_str(), Some("api"));
+    assert_eq!(ub.len(), 3);
+    // The unsupported fetch and the rule that needs it are both reported.
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (11, ReportKind::Unsupported)]);
+    let s = snap(&c);
+    assert_eq!(s.frontends[0].switching.len(), 3);
+
+    // Quoted patterns survive the trip into lbha's condition syntax.
+    let c = conv(&format!(
+        "{FE_BE}  acl q hdr(x-name) -m str \"it's me\" 'a \"b\"' c\\ d\n  http-request deny if q\nbackend be\n  server a 127.0.0.1:1\n"
+    ));
+    assert_eq!(
+        table(&c)["frontend"][0]["acl"][0]["cond"].as_str(),
+        Some(r#"hdr(x-name) -m str 'it'"'"'s me' 'a "b"' 'c d'"#)
+    );
+    snap(&c);
+}
+
+#[test]
+fn http_request_and_response_rules() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  redirect prefix https://example.org code 301 if { path_beg /old }\n  http-request return status 200 content-type text/plain string ok hdr X-A 1 if { path /health }\n  http-request deny deny_status 429 if { path_beg /slow }\n  http-request set-header X-Forwarded-Proto http\n  http-request add-header X-Pct 100%%\n  http-request del-header X-Debug\n  http-request redirect location /new code 302 if { path /old2 }\n  block if { path_beg /admin }\n  http-request set-header X-Id %[rand]\n  http-request tarpit\n  http-response set-header X-Served-By lbha\n  http-response del-header Server\n  http-response deny\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let s = snap(&c);
+    let f = &s.frontends[0];
+    let acts: Vec<String> = f
+        .http_request
+        .iter()
+        .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(acts, ["Deny", "Return", "Deny", "SetHeader", "AddHeader", "DelHeader", "Redirect", "Redirect"]);
+    match &f.http_request[1].action {
+        HttpAction::Return { status, headers, body } => {
+            assert_eq!(status.as_u16(), 200);
+            assert_eq!(&body[..], b"ok");
+            assert_eq!(headers.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    match &f.http_request[4].action {
+        HttpAction::AddHeader(n, v) => {
+            assert_eq!((n.as_str(), v.to_str().unwrap()), ("x-pct", "100%"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match &f.http_request[7].action {
+        HttpAction::Redirect { target: RedirectTarget::Prefix(p), code } => {
+            assert_eq!((p.as_str(), code.as_u16()), ("https://example.org", 301))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.http_response.len(), 2);
+    assert_eq!(
+        kinds(&c),
+        [
+            (12, ReportKind::Note),
+            (13, ReportKind::Unsupported),
+            (14, ReportKind::Unsupported),
+            (17, ReportKind::Unsupported)
+        ]
+    );
+}
+
+#[test]
+fn binds() {
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind :80,127.0.0.1:81\n  bind ipv4@*:82 name web\n  bind [::1]:83\n  bind :::84\n  bind 127.0.0.1:9000-9002\n  bind :85 accept-proxy\n  bind /run/x.sock\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let s = snap(&c);
+    let b: Vec<String> = s.frontends[0].binds.iter().map(|b| b.addr.to_string()).collect();
+    assert_eq!(
+        b,
+        [
+            "0.0.0.0:80",
+            "127.0.0.1:81",
+            "0.0.0.0:82",
+            "[::1]:83",
+            "[::]:84",
+            "127.0.0.1:9000",
+            "127.0.0.1:9001",
+            "127.0.0.1:9002",
+            "0.0.0.0:85"
+        ]
+    );
+    assert_eq!(table(&c)["frontend"][0]["bind"][2]["name"].as_str(), Some("web"));
+    assert_eq!(kinds(&c), [(9, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    assert_eq!(s.frontends[0].mode, Mode::Tcp);
+
+    // TLS termination, ALPN and cleartext HTTP/2 keep their options (the certificate path made
+    // absolute); client certificate verification drops the bind rather than open it wider.
+    let c = conv(
+        "frontend fe\n  mode http\n  bind :443 ssl crt certs/site.pem alpn h2,http/1.1 ciphers HIGH\n  bind :8080 proto h2\n  bind :8443 ssl crt /etc/ssl/a.pem verify required ca-file /etc/ssl/ca.pem\n",
+    );
+    let t = table(&c);
+    let binds = t["frontend"][0]["bind"].as_array().unwrap();
+    assert_eq!(binds[0].as_str(), Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1"));
+    assert_eq!(binds[1].as_str(), Some("*:8080 proto h2"));
+    assert_eq!(binds.len(), 2);
+    assert_eq!(kinds(&c), [(3, ReportKind::Unsupported), (5, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn server_tls() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:443 ssl verify none sni str(www.example.org)\n  server b 127.0.0.1:444 ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt sni req.hdr(host)\n"
+    ));
+    let t = table(&c);
+    let a = &t["backend"][0]["servers"][0];
+    assert_eq!(
+        (a["ssl"].as_bool(), a["verify"].as_str(), a["sni"].as_str()),
+        (Some(true), Some("none"), Some("www.example.org"))
+    );
+    assert_eq!(t["backend"][0]["servers"][1]["ca_file"].as_str(), Some("/etc/ssl/certs/ca-certificates.crt"));
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn logging() {
+    let c = conv(
+        "global\n  log 127.0.0.1 local2 info\n  log 127.0.0.1:5140 len 4096 format rfc5424 local0 notice err\n  log /dev/log daemon\n  log stdout format raw local0\n  stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners\n  server-state-file /var/lib/haproxy/state\ndefaults\n  mode http\n  log global\n  option httplog\n  option dontlognull\nfrontend fe\n  bind :80\n  no log\n  default_backend be\nbackend be\n  log global\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    let g = &t["global"];
+    let logs: Vec<&str> = g["log"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(logs, ["127.0.0.1 local2 info", "127.0.0.1:5140 local0 notice", "/dev/log daemon"]);
+    assert_eq!(g["log_format"].as_str(), Some("rfc5424"));
+    assert_eq!(g["control_socket"]["path"].as_str(), Some("/run/haproxy/admin.sock"));
+    assert_eq!(g["control_socket"]["mode"].as_str(), Some("660"));
+    assert_eq!(g["server_state_file"].as_str(), Some("/var/lib/haproxy/state"));
+    let d = &t["defaults"];
+    assert_eq!(
+        (d["log"].as_str(), d["httplog"].as_bool(), d["dontlognull"].as_bool()),
+        (Some("global"), Some(true), Some(true))
+    );
+    assert!(t["frontend"][0].get("log").is_none());
+    assert_eq!(
+        kinds(&c),
+        [
+            (3, ReportKind::Approximated),
+            (5, ReportKind::Unsupported),
+            (6, ReportKind::Approximated),
+            (18, ReportKind::Unsupported)
+        ]
+    );
+    snap(&c);
+}
+
+#[test]
+fn defaults_sections() {
+    // Proxies on different defaults get them written in.
+    let c = conv(
+        "defaults a\n  mode http\n  timeout client 7s\nfrontend fa\n  bind :80\n  default_backend ba\nbackend ba\n  server s 127.0.0.1:1\ndefaults b\n  mode tcp\nfrontend fb\n  bind :81\n  default_backend bb\nbackend bb\n  server s 127.0.0.1:2\nlisten lx from a\n  bind :82\n  server s 127.0.0.1:3\n",
+    );
+    let t = table(&c);
+    assert!(t.get("defaults").is_none());
+    let s = snap(&c);
+    let mode = |n: &str| s.frontend(n).unwrap().1.mode;
+    assert_eq!((mode("fa"), mode("fb"), mode("lx")), (Mode::Http, Mode::Tcp, Mode::Http));
+    assert_eq!(s.frontend("lx").unwrap().1.timeouts.client, Duration::from_secs(7));
+    // One defaults section stays `[defaults]`.
+    let c = conv(FE_BE);
+    assert_eq!(table(&c)["defaults"]["mode"].as_str(), Some("http"));
+    assert!(conv_err("frontend f from nope\n  bind :80\n")[0].contains("no defaults section named `nope`"));
+}
+
+#[test]
+fn global_and_userlist() {
+    let c = conv(
+        "global\n  maxconn 2000\n  nbthread 2\n  spread-checks 5\n  hard-stop-after 10s\n  daemon\n  ulimit-n 65536\n  tune.bufsize 32768\n  frobnicate\nuserlist api\n  user admin insecure-password s3cret\n  user ops password $6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.\n  group g users admin\n",
+    );
+    let s = snap(&c);
+    assert_eq!((s.global.maxconn, s.global.nbthread, s.global.spread_checks), (2000, Some(2), 5));
+    assert_eq!(s.global.hard_stop_after, Duration::from_secs(10));
+    assert!(matches!(&s.userlists[0].users[0], (n, Password::Insecure(p)) if n == "admin" && p == "s3cret"));
+    assert!(matches!(&s.userlists[0].users[1], (n, Password::Hash(h)) if n == "ops" && h.starts_with("$6$")));
+    assert_eq!(
+        kinds(&c),
+        [
+            (6, ReportKind::Ignored),
+            (7, ReportKind::Ignored),
+            (8, ReportKind::Unsupported),
+            (9, ReportKind::Unknown),
+            (13, ReportKind::Unsupported)
+        ]
+    );
+    assert_eq!(c.strict_failures(), 3);
+}
+
+#[test]
+fn other_sections_are_reported_whole() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:1\npeers mypeers\n  peer a 127.0.0.1:1024\nresolvers dns\n  nameserver ns 127.0.0.53:53\n"
+    ));
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    assert!(c.toml.contains("# [line 8, not supported yet by lbha] whole section"), "{}", c.toml);
+    assert!(c.toml.contains("peer a 127.0.0.1:1024"));
+}
+
+#[test]
+fn malformed_input_gives_located_errors() {
+    let e = conv_err(
+        "global\n  maxconn lots\nfrontend fe\n  timeout client 5x\n  bind :http\nbackend be\n  server a\n  retries -1\n  balance\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "h.cfg:2: `maxconn lots`: bad number for maxconn: `lots`",
+            "h.cfg:4: `timeout client 5x`: bad time for timeout client: `5x` (expected a number with an optional unit us, ms, s, m, h, d)",
+            "h.cfg:5: `bind :http`: `:http`: bad port `http`",
+            "h.cfg:7: `server a`: expected `server <name> <address>[:port] [params]`",
+            "h.cfg:8: `retries -1`: bad number for retries: `-1`",
+        ]
+    );
+    let e = conv_err("frontend fe\n  bind \"*:80\n");
+    assert_eq!(e, ["h.cfg:2:8: unterminated \" quote"]);
+}
+
+#[test]
+fn validation_errors_point_at_haproxy_lines() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  use_backend nope if TRUE\nbackend be\n  server a 127.0.0.1:1 weight 300\n",
+    );
+    let e = crate::config::parse(&c.toml, Path::new("x.toml")).unwrap_err();
+    let msgs = locate_errors(&e, &c.origins);
+    assert!(
+        msgs.contains(&"h.cfg:5: frontend[0].use_backend[0].backend: no such backend (value: nope)".to_string()),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.starts_with("h.cfg:7: backend[0].servers[0].weight")), "{msgs:?}");
+}
+
+#[test]
+fn comments_travel_with_their_settings() {
+    let c = conv(
+        "# whole file\n\n# the frontend\nfrontend fe # main\n    # listen here\n    bind :80   # port\n    default_backend be\nbackend be\n    # the only server\n    server a 127.0.0.1:1\n    log global\n# trailing\n",
+    );
+    let t = &c.toml;
+    for needle in [
+        "# whole file",
+        "# the frontend",
+        "# main",
+        "# listen here",
+        "# port",
+        "# the only server",
+        "# trailing",
+        "# [line 11, not supported yet by lbha] log global",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    let above = |a: &str, b: &str| t.find(a).unwrap() < t.find(b).unwrap();
+    assert!(above("# listen here", "\"*:80\""));
+    assert!(above("# the only server", "name = \"a\""));
+    snap(&c);
+}
+
+#[test]
+fn environment_variables_are_expanded_and_noted() {
+    let env = |n: &str| (n == "BACKEND_ADDR").then(|| "127.0.0.1:8081".to_string());
+    let src =
+        format!("{FE_BE}backend be\n  server a \"${{BACKEND_ADDR}}\"\n  server b \"${{OTHER_ADDR-127.0.0.1:8082}}\"\n");
+    let c = convert(Some(HaproxySource { text: &src, file: "h.cfg" }), None, Path::new("."), &env).unwrap();
+    let s = snap(&c);
+    assert_eq!(s.backends[0].servers[0].addr.to_string(), "127.0.0.1:8081");
+    assert_eq!(s.backends[0].servers[1].addr.to_string(), "127.0.0.1:8082");
+    assert_eq!(kinds(&c), [(7, ReportKind::Note), (8, ReportKind::Note)]);
+}
+
+#[test]
+fn keyword_placement_follows_both_haproxy_and_lbha() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  balance roundrobin\n  default_backend be\nbackend be\n  bind :81\n  acl a path /\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (8, ReportKind::Ignored), (9, ReportKind::Unsupported)]);
+    snap(&c);
+}
+
+mod keepalived;
+mod random;

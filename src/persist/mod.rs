@@ -1,0 +1,432 @@
+//! Session persistence: HAProxy's `cookie` (insert, rewrite, prefix, passive), stick tables
+//! (`stick on|match|store-request|store-response`) and the old `appsession`, as pure functions of
+//! the request, the response, the servers' usability and the time, which the caller passes in.
+//!
+//! ```text
+//! request ─► Spec::on_request ─► Decision { server, ... } ─► (balance when None) ─► server i
+//!         ─► Spec::strip_request (indirect: drop the cookie; prefix: drop "SRV~")
+//! response ─► Spec::on_response(decision, i): learn stick entries, rewrite/prefix/drop the
+//!             server's cookie, insert ours (+ Cache-Control: private with nocache)
+//! ```
+//!
+//! Precedence follows HAProxy: a valid cookie wins, then the first matching stick rule, then the
+//! balancer. A designated server is honoured while it is up, even when draining; a DOWN or MAINT
+//! server is ignored and the request is balanced (and re-learned, and the cookie re-set).
+
+pub mod cookie;
+pub mod stick;
+pub mod table;
+
+pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, TableSpec};
+pub use table::{StickKey, StickTable};
+
+use cookie::Edit;
+use http::{HeaderMap, HeaderValue, header};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// HAProxy's cookie modes; `Passive` (no mode) only reads a cookie the application sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieMode {
+    Passive,
+    Insert,
+    Rewrite,
+    Prefix,
+}
+
+/// A backend's `cookie NAME [mode] [options]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSpec {
+    pub name: String,
+    pub mode: CookieMode,
+    pub indirect: bool,
+    pub nocache: bool,
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    pub domain: Option<String>,
+    pub maxidle: Option<Duration>,
+    pub maxlife: Option<Duration>,
+}
+
+impl CookieSpec {
+    pub fn new(name: &str, mode: CookieMode) -> Self {
+        Self {
+            name: name.to_string(),
+            mode,
+            indirect: false,
+            nocache: false,
+            preserve: false,
+            httponly: false,
+            secure: false,
+            domain: None,
+            maxidle: None,
+            maxlife: None,
+        }
+    }
+}
+
+/// A backend's stick table and rules (also what `appsession` becomes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickSpec {
+    pub table: TableSpec,
+    pub rules: Vec<Rule>,
+}
+
+/// One server as persistence knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerKey {
+    /// The server's `cookie` value.
+    pub cookie: Option<String>,
+    /// Stable identity stored in tables, so entries survive reloads that reorder servers.
+    pub id: u64,
+}
+
+/// A backend's persistence settings; `servers` is in the backend's server order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub cookie: Option<CookieSpec>,
+    pub stick: Option<StickSpec>,
+    pub servers: Vec<ServerKey>,
+}
+
+/// The id a server's entries are stored under: a hash of its name.
+pub fn server_id(name: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// Live tables of one backend, kept across reloads while the table definition is unchanged.
+#[derive(Debug)]
+pub struct Runtime {
+    spec: Option<TableSpec>,
+    table: Option<Mutex<StickTable>>,
+}
+
+impl Runtime {
+    pub fn new(spec: Option<TableSpec>, epoch: Instant) -> Self {
+        Self { spec, table: spec.map(|t| Mutex::new(StickTable::new(t.size, t.expire, epoch))) }
+    }
+
+    pub fn table_spec(&self) -> Option<TableSpec> {
+        self.spec
+    }
+
+    fn with_table<R>(&self, f: impl FnOnce(&mut StickTable) -> R) -> Option<R> {
+        let m = self.table.as_ref()?;
+        let mut t = m.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut t))
+    }
+
+    /// Entries in the table (0 without one).
+    pub fn len(&self) -> usize {
+        self.with_table(|t| t.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The current time, both ways persistence needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// For table expiry.
+    pub now: Instant,
+    /// Unix seconds, for cookie dates (maxidle, maxlife).
+    pub unix: u64,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock {
+            now: Instant::now(),
+            unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
+/// What the request carried (HAProxy's `--VN`-style cookie flags).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum CookieState {
+    #[default]
+    Absent,
+    /// Named a server that can take the request.
+    Valid,
+    /// Named no known server, or was empty.
+    Invalid,
+    /// Named a server that is DOWN or in MAINT.
+    Down,
+    /// Older than `maxidle` since last seen.
+    Expired,
+    /// Older than `maxlife` since first seen.
+    Old,
+}
+
+/// What the request phase found; the response phase completes it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The server persistence designates, usable now; None lets the balancer choose.
+    pub server: Option<usize>,
+    pub cookie: CookieState,
+    cookie_server: Option<usize>,
+    last_seen: Option<u64>,
+    first_seen: Option<u64>,
+    /// The first `store-request` sample, stored once the server is known.
+    store: Option<StickKey>,
+}
+
+impl Spec {
+    pub fn is_empty(&self) -> bool {
+        self.cookie.is_none() && self.stick.is_none()
+    }
+
+    fn index_of_id(&self, id: u64) -> Option<usize> {
+        self.servers.iter().position(|s| s.id == id)
+    }
+
+    /// Finds the server the request should stick to. `usable(i)`: server i is up and not in
+    /// maintenance (draining is fine).
+    pub fn on_request(
+        &self,
+        req: &ReqView<'_>,
+        rt: Option<&Runtime>,
+        usable: &dyn Fn(usize) -> bool,
+        clock: Clock,
+    ) -> Decision {
+        let mut d = Decision::default();
+        if let Some(c) = &self.cookie {
+            self.read_cookie(c, req.headers, usable, clock, &mut d);
+        }
+        if let (Some(st), Some(rt)) = (&self.stick, rt) {
+            rt.with_table(|t| {
+                for rule in st.rules.iter().filter(|r| !r.fetch.on_response()) {
+                    let Some(key) = rule.fetch.request_value(req).and_then(|v| v.key(st.table.key)) else {
+                        continue;
+                    };
+                    if rule.matches()
+                        && let Some(id) = t.get(&key, clock.now)
+                        && d.server.is_none()
+                        && let Some(i) = self.index_of_id(id)
+                        && usable(i)
+                    {
+                        d.server = Some(i);
+                    }
+                    if rule.stores_request() && d.store.is_none() {
+                        d.store = Some(key);
+                    }
+                }
+            });
+        }
+        d
+    }
+
+    fn read_cookie(
+        &self,
+        c: &CookieSpec,
+        headers: &HeaderMap,
+        usable: &dyn Fn(usize) -> bool,
+        clock: Clock,
+        d: &mut Decision,
+    ) {
+        let Some(raw) = cookie::request_cookie(headers, &c.name) else {
+            return;
+        };
+        let v = cookie::split_value(raw, c.mode == CookieMode::Prefix);
+        let now = clock.unix as i64;
+        let (last, first) = (v.last_seen.map(|x| x as i64), v.first_seen.map(|x| x as i64));
+        let day = 86_400;
+        let too_old = |date: Option<i64>, limit: Option<Duration>| match (date, limit) {
+            (Some(t), Some(l)) => now - t > l.as_secs() as i64 || t - now > day,
+            _ => false,
+        };
+        if too_old(first, c.maxlife) {
+            d.cookie = CookieState::Old;
+            return;
+        }
+        if too_old(last, c.maxidle) {
+            d.cookie = CookieState::Expired;
+            return;
+        }
+        d.last_seen = v.last_seen;
+        d.first_seen = v.first_seen;
+        d.cookie = CookieState::Invalid;
+        if v.server.is_empty() {
+            return;
+        }
+        // The first usable server with this cookie: several may share one (e.g. a backup
+        // dedicated to a server).
+        for (i, s) in self.servers.iter().enumerate() {
+            if s.cookie.as_deref() != Some(v.server) {
+                continue;
+            }
+            if usable(i) {
+                d.cookie = CookieState::Valid;
+                d.server = Some(i);
+                d.cookie_server = Some(i);
+                return;
+            }
+            d.cookie = CookieState::Down;
+        }
+    }
+
+    /// Hides persistence from the server: insert+indirect drops the cookie, prefix mode gives
+    /// back the application's own value.
+    pub fn strip_request(&self, headers: &mut HeaderMap) {
+        let Some(c) = &self.cookie else { return };
+        let drop = c.mode == CookieMode::Insert && c.indirect;
+        if !drop && c.mode != CookieMode::Prefix {
+            return;
+        }
+        cookie::edit_request_cookies(headers, |n, v| {
+            if n != c.name {
+                Edit::Keep
+            } else if drop {
+                Edit::Drop
+            } else {
+                match v.split_once(cookie::PREFIX_DELIM) {
+                    Some((_, app)) => Edit::Value(app.to_string()),
+                    None => Edit::Keep,
+                }
+            }
+        });
+    }
+
+    /// Completes persistence once server `server` has answered with `status`: learns stick
+    /// entries, rewrites the server's cookie and inserts ours.
+    pub fn on_response(
+        &self,
+        d: &Decision,
+        server: usize,
+        status: u16,
+        headers: &mut HeaderMap,
+        rt: Option<&Runtime>,
+        clock: Clock,
+    ) {
+        let Some(srv) = self.servers.get(server) else {
+            return;
+        };
+        if let (Some(st), Some(rt)) = (&self.stick, rt) {
+            let learned = st
+                .rules
+                .iter()
+                .filter(|r| r.kind == RuleKind::StoreResponse)
+                .find_map(|r| r.fetch.response_value(headers)?.key(st.table.key));
+            if d.store.is_some() || learned.is_some() {
+                rt.with_table(|t| {
+                    for k in d.store.iter().cloned().chain(learned) {
+                        t.set(k, srv.id, clock.now);
+                    }
+                });
+            }
+        }
+        if let Some(c) = &self.cookie {
+            let direct = d.cookie_server == Some(server);
+            self.server_cookie(c, d, direct, srv, status, headers, clock);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn server_cookie(
+        &self,
+        c: &CookieSpec,
+        d: &Decision,
+        direct: bool,
+        srv: &ServerKey,
+        status: u16,
+        headers: &mut HeaderMap,
+        clock: Clock,
+    ) {
+        let found = cookie::edit_set_cookies(headers, &c.name, |sc| {
+            if c.preserve {
+                Edit::Keep
+            } else if c.mode == CookieMode::Insert || (direct && c.indirect) {
+                Edit::Drop
+            } else {
+                match (&srv.cookie, c.mode) {
+                    (Some(v), CookieMode::Rewrite) => Edit::Value(v.clone()),
+                    (Some(v), CookieMode::Prefix) => Edit::Value(format!("{v}{}{}", cookie::PREFIX_DELIM, sc.value)),
+                    _ => Edit::Keep,
+                }
+            }
+        });
+        if c.mode != CookieMode::Insert || (found && c.preserve) {
+            return;
+        }
+        let now = clock.unix;
+        let dated = c.maxidle.is_some() || c.maxlife.is_some();
+        let needed = !direct
+            || ((c.maxidle.is_some() || d.last_seen.is_some()) && d.last_seen.is_none_or(|l| l < now))
+            || (c.maxlife.is_some() && d.first_seen.is_none())
+            || (c.maxlife.is_none() && d.first_seen.is_some());
+        if !needed {
+            return;
+        }
+        let dates = dated.then(|| (now, c.maxlife.map(|_| d.first_seen.unwrap_or(now))));
+        let attrs = cookie::InsertAttrs { domain: c.domain.as_deref(), httponly: c.httponly, secure: c.secure };
+        let value = cookie::insert_value(&c.name, srv.cookie.as_deref(), dates, &attrs);
+        let cache_private = c.nocache && cookie::cacheable(status, headers);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(header::SET_COOKIE, v);
+        }
+        if cache_private {
+            headers.append(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        }
+    }
+}
+
+/// The proxy's request hook: the persistence decision for this request (empty without
+/// persistence). Usable means up and not in maintenance; draining servers keep their sessions.
+pub fn request_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    req: &http::request::Parts,
+    src: std::net::IpAddr,
+) -> Decision {
+    if spec.is_empty() {
+        return Decision::default();
+    }
+    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(src) };
+    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+}
+
+/// The proxy's response hook, once server `server` has answered.
+pub fn response_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    d: &Decision,
+    server: usize,
+    resp: &mut http::response::Parts,
+) {
+    if spec.is_empty() {
+        return;
+    }
+    let status = resp.status.as_u16();
+    spec.on_response(d, server, status, &mut resp.headers, rt.persist.as_deref(), Clock::system());
+}
+
+/// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).
+pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr) -> Decision {
+    if spec.is_empty() {
+        return Decision::default();
+    }
+    let headers = HeaderMap::new();
+    let view = ReqView { headers: &headers, uri: None, src: Some(src) };
+    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+}
+
+/// TCP mode's hook once connected to server `server`: stores the learned entries.
+pub fn tcp_connected_hook(spec: &Spec, rt: &crate::state::BackendRt, d: &Decision, server: usize) {
+    if spec.is_empty() {
+        return;
+    }
+    let mut none = HeaderMap::new();
+    spec.on_response(d, server, 0, &mut none, rt.persist.as_deref(), Clock::system());
+}
+
+#[cfg(test)]
+mod tests;

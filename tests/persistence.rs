@@ -1,0 +1,423 @@
+//! Session persistence end to end: the real lbha binary, test servers on loopback that the tests
+//! stop and start. Each mode keeps 100 requests on one server, holds for every request of one
+//! kept-alive connection, survives the death of its server by moving (and re-setting the
+//! cookie), and stick entries expire.
+
+mod common;
+mod kit;
+
+use common::*;
+use kit::Web;
+use std::io::Write;
+use std::time::Duration;
+
+/// A listen section balancing over `servers` (name, port, extra server keys).
+fn config(port: u16, servers: &[(&str, u16, &str)], backend: &str) -> String {
+    let list: Vec<String> =
+        servers.iter().map(|(n, p, extra)| format!("{{ name = \"{n}\", addr = \"127.0.0.1:{p}\"{extra} }}")).collect();
+    format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+balance = "roundrobin"
+servers = [{}]
+{backend}
+"#,
+        list.join(", ")
+    )
+}
+
+/// GET on a fresh connection with an optional Cookie header.
+fn get_with(port: u16, path: &str, cookie: Option<&str>, extra: &str) -> Resp {
+    let c = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    raw(port, format!("GET {path} HTTP/1.1\r\nHost: t\r\n{c}{extra}Connection: close\r\n\r\n").as_bytes()).unwrap()
+}
+
+/// `NAME=value` of the response's Set-Cookie called `name`.
+fn set_cookie(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.clone())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").trim().to_string()
+}
+
+#[test]
+fn cookie_insert_indirect_nocache_keeps_100_requests_on_one_server() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "SERVERID", mode = "insert", indirect = true, nocache = true, httponly = true }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    // Without the cookie, requests alternate: persistence is what keeps them together below.
+    let plain: Vec<String> = (0..4).map(|_| get_with(port, "/", None, "").text()).collect();
+    assert!(plain.contains(&"A".into()) && plain.contains(&"B".into()), "{plain:?}");
+
+    let first = get_with(port, "/", None, "");
+    let sc = set_cookie(&first, "SERVERID").expect("Set-Cookie on the first response");
+    let want = first.text();
+    let value = if want == "A" { "ca" } else { "cb" };
+    assert_eq!(sc, format!("SERVERID={value}; path=/; HttpOnly"));
+    assert_eq!(first.header("cache-control"), Some("private"), "nocache");
+    let cookie = format!("other=1; {}", pair(&sc));
+    for i in 0..100 {
+        let r = get_with(port, &format!("/r{i}"), Some(&cookie), "");
+        assert_eq!(r.text(), want, "request {i}");
+        assert!(set_cookie(&r, "SERVERID").is_none(), "already has it");
+    }
+    let stuck = if want == "A" { &a } else { &b };
+    let seen = stuck.requests();
+    let ours: Vec<_> = seen.iter().filter(|r| r.target.starts_with("/r")).collect();
+    assert_eq!(ours.len(), 100);
+    for r in ours {
+        assert_eq!(r.cookie(), Some("other=1"), "indirect: SERVERID removed, the rest kept");
+    }
+}
+
+#[test]
+fn cookie_insert_holds_for_every_request_of_one_keep_alive_connection() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "SERVERID", mode = "insert" }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut s = connect(port);
+    s.write_all(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let first = read_response(&mut s, false).unwrap();
+    let cookie = pair(&set_cookie(&first, "SERVERID").unwrap());
+    let want = first.text();
+    for i in 0..99 {
+        s.write_all(format!("GET /ka{i} HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\n\r\n").as_bytes()).unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.text(), want, "request {i} on the same connection");
+    }
+    let stuck = if want == "A" { &a } else { &b };
+    assert_eq!(stuck.count("/ka"), 99);
+    // Without `indirect` the server sees the cookie (the seed's caveat).
+    assert!(
+        stuck.requests().iter().filter(|r| r.target.starts_with("/ka")).all(|r| r.cookie() == Some(cookie.as_str()))
+    );
+}
+
+#[test]
+fn cookie_rewrite_replaces_the_applications_value() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    for w in [&a, &b] {
+        w.set_cookie("SERVERID=app-chosen; Path=/", None);
+    }
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "SERVERID", mode = "rewrite" }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/", None, "");
+    let want = first.text();
+    let value = if want == "A" { "ca" } else { "cb" };
+    assert_eq!(set_cookie(&first, "SERVERID").as_deref(), Some(format!("SERVERID={value}; Path=/").as_str()));
+    let cookie = format!("SERVERID={value}");
+    for i in 0..100 {
+        assert_eq!(get_with(port, "/", Some(&cookie), "").text(), want, "request {i}");
+    }
+}
+
+#[test]
+fn cookie_prefix_wraps_the_application_session() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    for w in [&a, &b] {
+        w.set_cookie("JSESSIONID=s{n}; Path=/", Some("JSESSIONID"));
+    }
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "JSESSIONID", mode = "prefix" }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/", None, "");
+    let want = first.text();
+    let value = if want == "A" { "ca" } else { "cb" };
+    let sc = set_cookie(&first, "JSESSIONID").unwrap();
+    assert_eq!(sc, format!("JSESSIONID={value}~s1; Path=/"));
+    for i in 0..100 {
+        let r = get_with(port, &format!("/p{i}"), Some(&pair(&sc)), "");
+        assert_eq!(r.text(), want, "request {i}");
+    }
+    let stuck = if want == "A" { &a } else { &b };
+    assert!(
+        stuck.requests().iter().filter(|r| r.target.starts_with("/p")).all(|r| r.cookie() == Some("JSESSIONID=s1")),
+        "the application sees its own value"
+    );
+}
+
+/// The stuck server dies: the next request with its cookie is redispatched to the other server,
+/// which re-sets the cookie; the new cookie then sticks.
+fn redispatch_case(checks: bool) {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let chk = if checks { ", check = true, inter = 100, fall = 1, rise = 1" } else { "" };
+    let (sa, sb) = (format!(", cookie = \"ca\"{chk}"), format!(", cookie = \"cb\"{chk}"));
+    let cfg = config(
+        port,
+        &[("a", a.port, &sa), ("b", b.port, &sb)],
+        "retries = 1\nredispatch = true\ncookie = { name = \"SERVERID\", mode = \"insert\", indirect = true }",
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/", None, "");
+    let cookie = pair(&set_cookie(&first, "SERVERID").unwrap());
+    let (dead, alive, other_value) = if first.text() == "A" { (a, b, "cb") } else { (b, a, "ca") };
+    let dead_name = dead.name().to_lowercase();
+    dead.stop();
+    if checks {
+        kit::wait_log(|| l.log_text(), &format!("Server web/{dead_name} is DOWN"));
+    }
+    let r = get_with(port, "/", Some(&cookie), "");
+    assert_eq!(r.status, 200, "{}", l.log_text());
+    assert_eq!(r.text(), alive.name());
+    let fresh = set_cookie(&r, "SERVERID").expect("cookie re-set");
+    assert_eq!(pair(&fresh), format!("SERVERID={other_value}"));
+    for i in 0..100 {
+        assert_eq!(get_with(port, "/", Some(&pair(&fresh)), "").text(), alive.name(), "request {i}");
+    }
+}
+
+#[test]
+fn cookie_redispatches_when_the_server_dies_before_checks_notice() {
+    redispatch_case(false);
+}
+
+#[test]
+fn cookie_moves_when_checks_mark_the_server_down() {
+    redispatch_case(true);
+}
+
+#[test]
+fn appsession_learns_the_servers_session_and_matches_cookie_path_and_query() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    for w in [&a, &b] {
+        w.set_cookie(&format!("JSESSIONID={}-{{n}}; Path=/", w.name()), Some("JSESSIONID"));
+    }
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ""), ("b", b.port, "")],
+        r#"appsession = { cookie = "JSESSIONID", len = 64, timeout = "1500ms" }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/login", None, "");
+    let want = first.text();
+    let sid = pair(&set_cookie(&first, "JSESSIONID").unwrap());
+    let id = sid.trim_start_matches("JSESSIONID=").to_string();
+    assert_eq!(id, format!("{want}-1"));
+    for i in 0..100 {
+        assert_eq!(get_with(port, "/cart", Some(&sid), "").text(), want, "cookie {i}");
+    }
+    assert_eq!(get_with(port, &format!("/cart;jsessionid={id}"), None, "").text(), want);
+    assert_eq!(get_with(port, &format!("/cart?JSESSIONID={id}"), None, "").text(), want);
+    // Unused for longer than `timeout`: forgotten. Two requests then go round robin.
+    std::thread::sleep(Duration::from_millis(2000));
+    let after: Vec<String> = (0..2).map(|_| get_with(port, "/cart", Some(&sid), "").text()).collect();
+    assert_ne!(after[0], after[1], "entry expired: balanced again ({after:?})");
+}
+
+#[test]
+fn appsession_request_learn_keeps_client_presented_ids() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ""), ("b", b.port, "")],
+        r#"appsession = { cookie = "JSESSIONID", len = 64, timeout = "5h", request_learn = true }"#,
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/", Some("JSESSIONID=from-client"), "").text();
+    for i in 0..100 {
+        assert_eq!(get_with(port, "/", Some("JSESSIONID=from-client"), "").text(), first, "request {i}");
+    }
+}
+
+/// `stick on <fetch>`: the first request learns, the next 100 stick, a different key is balanced
+/// to the next server, and after `expire` the learned key is forgotten.
+fn stick_case(table: &str, rule: &str, key_a: &str, key_b: &str) {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ""), ("b", b.port, "")],
+        &format!("stick_table = {table}\nstick = [{{ on = \"{rule}\" }}]"),
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let req = |key: &str| {
+        let (path, hdr) = if rule.starts_with("url_param") {
+            (format!("/?user={key}"), String::new())
+        } else if rule.starts_with("hdr") {
+            ("/".to_string(), format!("X-User: {key}\r\n"))
+        } else {
+            ("/".to_string(), String::new())
+        };
+        get_with(port, &path, None, &hdr).text()
+    };
+    let first = req(key_a);
+    for i in 0..100 {
+        assert_eq!(req(key_a), first, "{rule}: request {i}");
+    }
+    // Round robin only moves when it picks, so the next pick is the other server.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = req(key_a);
+    assert_ne!(after, first, "{rule}: expired, balanced to the next server");
+    if !key_b.is_empty() {
+        assert_ne!(req(key_b), after, "{rule}: another key is balanced on its own");
+        assert_eq!(req(key_a), after, "{rule}: re-learned");
+    }
+}
+
+#[test]
+fn stick_on_src_expires() {
+    stick_case("{ type = \"ip\", size = 100, expire = \"1s\" }", "src", "", "");
+}
+
+#[test]
+fn stick_on_header_and_url_param() {
+    stick_case("{ type = \"string\", size = \"1k\", expire = \"1s\" }", "hdr(X-User)", "alice", "bob");
+    stick_case("{ type = \"string\", size = \"1k\", expire = \"1s\" }", "url_param(user)", "alice", "bob");
+}
+
+#[test]
+fn stick_store_response_learns_from_the_servers_cookie() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    for w in [&a, &b] {
+        w.set_cookie(&format!("SID={}{{n}}", w.name()), Some("SID"));
+    }
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ""), ("b", b.port, "")],
+        "stick_table = { type = \"string\", len = 32, size = 1000 }\nstick = [{ match = \"cookie(SID)\" }, { store_response = \"res.cook(SID)\" }]",
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let first = get_with(port, "/", None, "");
+    let sid = pair(&set_cookie(&first, "SID").unwrap());
+    for i in 0..100 {
+        assert_eq!(get_with(port, "/", Some(&sid), "").text(), first.text(), "request {i}");
+    }
+}
+
+#[test]
+fn seed_backend_example_is_valid_and_behaves_as_described() {
+    let text = std::fs::read_to_string("etc/examples/seed-backend.toml").unwrap();
+    let out = std::process::Command::new(lbha_bin())
+        .args(["check", "-c", "etc/examples/seed-backend.toml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Run it on free ports: every 127.0.0.1:PORT of the file gets a fresh one. Six ports taken
+    // by probing can race with other tests' listeners, so a start that fails is retried.
+    let start = || {
+        let mut cfg = text.clone();
+        let mut ports = std::collections::HashMap::new();
+        for word in text.split('"') {
+            if let Some(p) = word.strip_prefix("127.0.0.1:")
+                && let Ok(p) = p.parse::<u16>()
+            {
+                ports.entry(p).or_insert_with(free_port);
+            }
+        }
+        for (old, new) in &ports {
+            cfg = cfg.replace(&format!("127.0.0.1:{old}\""), &format!("127.0.0.1:{new}\""));
+        }
+        let front = ports[&18080];
+        (Lbha::start(&cfg, &[front]), front)
+    };
+    let (l, front) = (0..2).find_map(|_| std::panic::catch_unwind(start).ok()).unwrap_or_else(start);
+    // .php goes to php_server, which inserts SERVERID; static files go to static_server.
+    let php = get_with(front, "/shop/index.php", None, "");
+    assert!(php.text().starts_with("php"), "{}: {}", php.text(), l.log_text());
+    let sc = set_cookie(&php, "SERVERID").expect("php_server inserts SERVERID");
+    assert_eq!(php.header("cache-control"), Some("private"));
+    for i in 0..100 {
+        let r = get_with(front, "/shop/cart.php", Some(&pair(&sc)), "");
+        assert_eq!(r.text(), php.text(), "request {i}");
+    }
+    assert_eq!(get_with(front, "/logo.png", None, "").text(), "static 1");
+}
+
+#[test]
+fn tcp_mode_stick_on_src_keeps_100_connections_on_one_server() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "t"
+bind = ["127.0.0.1:{port}"]
+balance = "roundrobin"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}, {{ name = "b", addr = "127.0.0.1:{}" }}]
+stick_table = {{ type = "ip", size = "1k", expire = "1s" }}
+stick = [{{ on = "src" }}]
+"#,
+        a.port, b.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    // The start-up probe was a TCP session too: let it finish (and learn) before measuring.
+    std::thread::sleep(Duration::from_millis(300));
+    let first = get(port, "/").text();
+    for i in 0..100 {
+        assert_eq!(get(port, "/").text(), first, "connection {i}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_ne!(get(port, "/").text(), first, "expired: balanced to the next server");
+}
+
+#[test]
+fn drain_keeps_persistent_clients_and_maint_moves_them() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = config(
+        port,
+        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        r#"cookie = { name = "SERVERID", mode = "insert", indirect = true }"#,
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let out = l.ctl(&["set server web/a state drain"]);
+    assert!(!out.to_lowercase().contains("error"), "{out}");
+    // New clients avoid a draining server; clients stuck to it keep it.
+    for i in 0..10 {
+        assert_eq!(get_with(port, "/", None, "").text(), "B", "new client {i}");
+        assert_eq!(get_with(port, "/", Some("SERVERID=ca"), "").text(), "A", "persistent client {i}");
+    }
+    l.ctl(&["set server web/a state maint"]);
+    let r = get_with(port, "/", Some("SERVERID=ca"), "");
+    assert_eq!(r.text(), "B", "maintenance breaks persistence");
+    assert_eq!(set_cookie(&r, "SERVERID").map(|c| pair(&c)).as_deref(), Some("SERVERID=cb"));
+}
