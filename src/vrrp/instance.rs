@@ -185,21 +185,22 @@ impl Running {
     }
 }
 
-/// The VIPs of an instance as its status lists them (`ADDR/PREFIX dev IFNAME`): what a handover
-/// compares between the old and the new process.
-pub fn vip_keys(cfg: &VrrpInstance) -> BTreeSet<String> {
-    vip_list(cfg).into_iter().map(|(dev, vip)| format!("{vip} dev {dev}")).collect()
+/// The VIPs of an instance, configured and `runtime`, as its status lists them
+/// (`ADDR/PREFIX dev IFNAME`): what a handover compares between the old and the new process.
+pub fn vip_keys(cfg: &VrrpInstance, runtime: &[VipDef]) -> BTreeSet<String> {
+    vip_list(cfg, runtime).into_iter().map(|(dev, vip)| held_key(&dev, &vip)).collect()
 }
 
-fn vip_list(cfg: &VrrpInstance) -> Vec<(String, Vip)> {
-    cfg.vips
-        .iter()
-        .map(|v| {
-            let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
-            let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
-            (dev, vip)
-        })
-        .collect()
+/// Configured VIPs, then runtime ones the config does not list.
+fn vip_list(cfg: &VrrpInstance, runtime: &[VipDef]) -> Vec<(String, Vip)> {
+    let runtime = runtime.iter().filter(|r| !cfg.vips.iter().any(|c| c.addr == r.addr));
+    cfg.vips.iter().chain(runtime).map(|v| dev_vip(cfg, v)).collect()
+}
+
+/// A VIP with its interface (the instance's unless it names one).
+fn dev_vip(cfg: &VrrpInstance, v: &VipDef) -> (String, Vip) {
+    let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+    (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
 }
 
 /// Opens the sockets and starts the task, fresh or (`taken_over`) in the role a previous process
@@ -467,15 +468,12 @@ impl Runner {
         }
     }
 
-    /// Configured VIPs, then runtime ones the config does not list.
     fn vip_list(&self) -> Vec<(String, Vip)> {
-        let runtime = self.deps.runtime.iter().filter(|r| !self.cfg.vips.iter().any(|c| c.addr == r.addr));
-        self.cfg.vips.iter().chain(runtime).map(|v| self.dev_vip(v)).collect()
+        vip_list(&self.cfg, &self.deps.runtime)
     }
 
     fn dev_vip(&self, v: &VipDef) -> (String, Vip) {
-        let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
-        (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
+        dev_vip(&self.cfg, v)
     }
 
     async fn on_runtime(&mut self, cmd: RuntimeCmd) {
@@ -594,10 +592,11 @@ impl Runner {
         }
     }
 
-    /// Handover: the next process will not hold these (its config dropped them), so remove them.
+    /// Handover: the next process will not hold these (its config or runtime set dropped them),
+    /// so remove them.
     async fn del_vips_except(&mut self, keep: &BTreeSet<String>) {
         for (dev, vip) in self.vip_list() {
-            let key = format!("{vip} dev {dev}");
+            let key = held_key(&dev, &vip);
             if keep.contains(&key) || !self.held.contains(&key) {
                 continue;
             }

@@ -46,9 +46,18 @@ pub struct Successor {
     pub vips: BTreeSet<String>,
 }
 
-/// The instances of `snap`, as the next process tells the running one.
+/// The instances of `snap` with the VIPs they will hold, runtime ones from its `state_dir`
+/// included, as the next process tells the running one (which keeps exactly those on the
+/// interface).
 pub fn successors(snap: &Snapshot) -> Vec<Successor> {
-    snap.vrrp.instances.iter().map(|c| Successor { key: InstanceKey::of(c), vips: instance::vip_keys(c) }).collect()
+    // A store that cannot be read is not applied by the next process either (see Manager::new).
+    let runtime = runtime::load(&snap.global.state_dir.join(runtime::FILE_NAME)).map(|l| l.vips).unwrap_or_default();
+    snap.vrrp.instances.iter().map(|c| successor(c, &runtime)).collect()
+}
+
+fn successor(cfg: &VrrpInstance, runtime: &[RuntimeVip]) -> Successor {
+    let mine: Vec<VipDef> = runtime.iter().filter(|r| r.instance == cfg.name).map(|r| r.vip.clone()).collect();
+    Successor { key: InstanceKey::of(cfg), vips: instance::vip_keys(cfg, &mine) }
 }
 
 /// An instance's role at the moment it was handed over.
@@ -169,7 +178,7 @@ impl Manager {
                 .instances
                 .iter()
                 .filter(|r| by_key.contains_key(&InstanceKey::of(&r.cfg)))
-                .map(|r| Successor { key: InstanceKey::of(&r.cfg), vips: instance::vip_keys(&r.cfg) })
+                .map(|r| successor(&r.cfg, &m.runtime))
                 .collect();
             m.handover(&keep).await;
             return Err(e);
@@ -554,4 +563,37 @@ pub async fn check_interfaces(vips: &[VipDef]) -> Result<(), RuntimeVipError> {
         }
     }
     runtime::first_of(errs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The running process keeps on the interface what `successors` lists: runtime VIPs from the
+    /// next config's state directory too, or a master's runtime VIPs would blink during an upgrade.
+    #[test]
+    fn successors_list_configured_and_runtime_vips() {
+        let dir = std::env::temp_dir().join(format!("lbha-successors-{}", std::process::id()));
+        let toml = format!(
+            "[global]\nstate_dir = \"{}\"\n\n[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+             virtual_router_id = 51\nvirtual_ipaddress = [\"192.0.2.100/32\"]\n",
+            dir.display()
+        );
+        let snap = crate::config::parse(&toml, Path::new("/etc/lbha/lbha.toml")).expect("config");
+        let key = InstanceKey { name: "VI_1".into(), interface: "eth0".into(), vrid: 51 };
+        let only_config: BTreeSet<String> = ["192.0.2.100/32 dev eth0".to_string()].into();
+        assert_eq!(successors(&snap), vec![Successor { key: key.clone(), vips: only_config }]);
+
+        let rt = |instance: &str, v: &str| RuntimeVip {
+            instance: instance.into(),
+            vip: crate::config::vrrp::parse_vip(v).expect("vip"),
+        };
+        let store = vec![rt("VI_1", "192.0.2.150/32 dev eth0"), rt("VI_2", "192.0.2.160/32 dev eth0")];
+        runtime::save(&dir.join(runtime::FILE_NAME), &store).expect("save");
+        let got = successors(&snap);
+        let _ = std::fs::remove_dir_all(&dir);
+        let both: BTreeSet<String> = ["192.0.2.100/32 dev eth0", "192.0.2.150/32 dev eth0"].map(String::from).into();
+        assert_eq!(got, vec![Successor { key, vips: both }], "VI_2's runtime VIP belongs to no successor");
+    }
 }
