@@ -138,6 +138,11 @@ impl Node {
 
 static BED_SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// The switch-side end of a node's link (at most 15 characters for short node names).
+fn port_name(node: &str, ifname: &str) -> String {
+    if ifname == "eth0" { format!("p-{node}") } else { format!("p-{node}-{ifname}") }
+}
+
 /// The switch and its nodes; removed on drop.
 pub struct Bed {
     pub dir: PathBuf,
@@ -167,7 +172,7 @@ impl Bed {
             let node =
                 Node { ns: ns.clone(), ip: format!("192.0.2.{octet}"), mac: format!("02:00:00:00:00:{octet:02x}") };
             bed.nodes.push(node.clone());
-            let port = format!("p-{name}");
+            let port = port_name(name, "eth0");
             must(&["ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
             must(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
             must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
@@ -176,6 +181,29 @@ impl Bed {
             must(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
         }
         bed
+    }
+
+    /// Connects `ifname` of node `name` to bridge `bridge` of the switch (created when missing)
+    /// with `addr` (CIDR) and `mac`, as `Bed::new` does for eth0. Used to add a second link, and to
+    /// recreate a link after [`Bed::unwire`] (it gets a new interface index).
+    pub fn wire(&self, name: &str, ifname: &str, bridge: &str, addr: &str, mac: &str) {
+        let node = self.node(name);
+        let sw = self.sw.as_str();
+        if run(&["ip", "-n", sw, "link", "show", bridge]).is_err() {
+            must(&["ip", "-n", sw, "link", "add", bridge, "type", "bridge", "mcast_snooping", "0"]);
+            must(&["ip", "-n", sw, "link", "set", bridge, "up"]);
+        }
+        let port = port_name(name, ifname);
+        must(&["ip", "-n", sw, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns", &node.ns]);
+        must(&["ip", "-n", sw, "link", "set", &port, "master", bridge, "up"]);
+        must(&["ip", "-n", &node.ns, "link", "set", ifname, "address", mac]);
+        must(&["ip", "-n", &node.ns, "addr", "add", addr, "dev", ifname]);
+        must(&["ip", "-n", &node.ns, "link", "set", ifname, "up"]);
+    }
+
+    /// Deletes the veth pair behind `ifname` of node `name` (both ends go).
+    pub fn unwire(&self, name: &str, ifname: &str) {
+        must(&["ip", "-n", &self.sw, "link", "del", &port_name(name, ifname)]);
     }
 
     pub fn node(&self, name: &str) -> Node {

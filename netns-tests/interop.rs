@@ -114,3 +114,34 @@ fn interop_keepalived_v2() {
 fn interop_keepalived_v3() {
     interop("interop_keepalived_v3", 3, "100ms", "0.1", Duration::from_millis(361));
 }
+
+/// `v3_checksum_as_v2` changes what lbha sends: keepalived 2.2.7 knows only the pseudo-header form
+/// and reports lbha's RFC 9568 adverts as bad checksums, while lbha keeps accepting keepalived's.
+#[test]
+fn v3_checksum_as_v2_sends_the_rfc9568_form() {
+    let test = "v3_checksum_as_v2_sends_the_rfc9568_form";
+    if !bed::root_or_skip(test) {
+        return;
+    }
+    if !std::path::Path::new(KEEPALIVED).exists() {
+        println!("{test}: skipped: {KEEPALIVED} is not installed");
+        return;
+    }
+    let mut bed = Bed::new("cksum", &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    let ka = keepalived(&mut bed, &lb2, "ka", &keepalived_conf(150, 3, "0.1", false));
+    wait_for(Duration::from_secs(5), || lb2.has_addr(VIP)).expect("keepalived master");
+    let p1 = bed.lbha(&lb1, "lb1", &lb_config(100, 3, "100ms", "v3_checksum_as_v2 = true"));
+    // lbha (100) hears keepalived (150) and stays backup, so it sends nothing yet.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(only_on(&lb2, &lb1), "lbha follows keepalived's pseudo-header checksums");
+    // keepalived stops with priority 0; lbha takes over and advertises in the RFC 9568 form.
+    bed.term(ka);
+    wait_for(Duration::from_secs(5), || lb1.has_addr(VIP)).expect("lbha master");
+    let ka2 = keepalived(&mut bed, &lb2, "ka2", &keepalived_conf(50, 3, "0.1", false));
+    wait_for(Duration::from_secs(5), || bed.log(ka2).contains("Invalid VRRPv3 checksum"))
+        .expect("keepalived 2.2 rejects the message-only checksum");
+    let log = bed.log(p1);
+    assert!(!log.contains("dropped advert"), "lbha accepted keepalived's adverts:\n{log}");
+    println!("v3_checksum_as_v2: keepalived 2.2.7 reports lbha's RFC 9568 adverts as \"Invalid VRRPv3 checksum\"");
+}

@@ -156,3 +156,86 @@ fn upgrading_the_master_keeps_its_role_v3() {
     assert!(log2.contains("vrrp instance continues as BACKUP"), "{log2}");
     println!("upgrade of the backup: stayed backup, VIP stayed on lb1");
 }
+
+/// A VRRP-only node with its own state directory, `VI_1` on eth0 and `VI_9` on eth9, which does
+/// not exist.
+fn two_instances(priority: u8, state_dir: &std::path::Path) -> String {
+    format!(
+        r#"[global]
+state_dir = "{}"
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = {priority}
+version = 3
+advert_int = "100ms"
+virtual_ipaddress = ["{VIP}/32"]
+
+[[vrrp_instance]]
+name = "VI_9"
+interface = "eth9"
+virtual_router_id = 59
+priority = {priority}
+version = 3
+advert_int = "100ms"
+virtual_ipaddress = ["203.0.113.9/32"]
+"#,
+        state_dir.display()
+    )
+}
+
+/// `lbha upgrade` of a master holding a runtime VIP, next to an instance whose interface is
+/// missing: an `ip monitor` in the node proves neither VIP is removed even for a moment, and the
+/// instance without an interface goes on waiting in FAULT instead of failing the new process.
+#[test]
+fn upgrade_keeps_runtime_vips_and_instances_on_missing_interfaces() {
+    if !bed::root_or_skip("upgrade_keeps_runtime_vips_and_instances_on_missing_interfaces") {
+        return;
+    }
+    let mut bed = crate::bed::Bed::new("upgrt", &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    let (st1, st2) = (bed.dir.join("state-lb1"), bed.dir.join("state-lb2"));
+    let p1 = bed.lbha(&lb1, "lb1", &two_instances(150, &st1));
+    bed.lbha(&lb2, "lb2", &two_instances(100, &st2));
+    let sock = bed.dir.join("lb1.sock");
+    wait_for(Duration::from_secs(10), || lb1.has_addr(VIP) && !lb2.has_addr(VIP)).expect("lb1 master");
+    assert!(bed.log(p1).contains("no interface named eth9 in this network namespace: FAULT until that changes"));
+
+    let (ok, out) = lbha(&sock, &["vip", "add", "192.0.2.150/32", "dev", "eth0"]);
+    assert!(ok && lb1.has_addr("192.0.2.150"), "runtime VIP on the master: {out}");
+    let (ok, out) = lbha(&sock, &["vip", "add", "203.0.113.10/32", "dev", "eth9", "--instance", "VI_9"]);
+    assert!(!ok && out.contains("no interface named \"eth9\""), "refused on the missing interface: {out}");
+
+    // Address events of lb1, from before the upgrade: a marker on lo shows the monitor is listening.
+    let mon = bed.spawn(&lb1, "lb1-monitor.log", &["ip", "monitor", "address"]);
+    wait_for(Duration::from_secs(5), || {
+        let _ = lb1.ip(&["addr", "add", "198.51.100.254/32", "dev", "lo"]);
+        let _ = lb1.ip(&["addr", "del", "198.51.100.254/32", "dev", "lo"]);
+        bed.log(mon).contains("198.51.100.254")
+    })
+    .expect("ip monitor listening");
+    let t_up = Instant::now();
+    let (ok, out) = lbha(&sock, &["upgrade"]);
+    let took = t_up.elapsed();
+    assert!(ok, "upgrade failed: {out}");
+    wait_for(Duration::from_secs(5), || bed.log(p1).contains("vrrp instance continues as FAULT")).expect("VI_9");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let log1 = bed.log(p1);
+    assert!(log1.contains("vrrp instance continues as MASTER"), "{log1}");
+    let events = bed.log(mon);
+    let removed: Vec<&str> =
+        events.lines().filter(|l| l.starts_with("Deleted") && !l.contains("198.51.100.254")).collect();
+    assert!(removed.is_empty(), "addresses removed during the upgrade: {removed:?}");
+    assert!(lb1.has_addr(VIP) && lb1.has_addr("192.0.2.150") && !lb2.has_addr(VIP), "both VIPs stayed on lb1");
+    let (_, list) = lbha(&sock, &["vip", "list"]);
+    assert!(list.contains("192.0.2.150"), "the new process lists the runtime VIP:\n{list}");
+    let (_, status) = lbha(&sock, &["status"]);
+    assert!(status.contains("FAULT"), "VI_9 in FAULT in the new process:\n{status}");
+    println!(
+        "upgrade with a runtime VIP and an instance on a missing interface: lbha upgrade took {}; no address removed (ip monitor); VI_9 continues in FAULT",
+        ms(took)
+    );
+}

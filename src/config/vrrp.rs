@@ -46,6 +46,10 @@ pub struct InstanceDef {
     pub garp_master_delay: Option<ConfDuration>,
     pub garp_master_repeat: Option<i64>,
     pub garp_master_refresh: Option<ConfDuration>,
+    pub garp_lower_prio_delay: Option<ConfDuration>,
+    pub garp_lower_prio_repeat: Option<i64>,
+    /// RFC 9568: the v3 IPv4 checksum over the VRRP message only, as v2 and most routers do.
+    pub v3_checksum_as_v2: bool,
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
     pub track_backend: Vec<TrackBackendDef>,
@@ -166,6 +170,12 @@ pub struct VrrpInstance {
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
     pub garp_master_refresh: Option<Duration>,
+    /// GARPs when a master hears a lower-priority advert (split brain healing), and the second
+    /// burst's delay; keepalived defaults both to the `garp_master_*` values.
+    pub garp_lower_prio_repeat: u32,
+    pub garp_lower_prio_delay: Duration,
+    /// Send v3 IPv4 adverts with the RFC 9568 checksum (no pseudo-header). Every form is accepted.
+    pub v3_checksum_as_v2: bool,
     pub track_interfaces: Vec<Tracked>,
     /// Weights already resolved (the track's own, else the script's).
     pub track_scripts: Vec<Tracked>,
@@ -466,6 +476,20 @@ fn instance(
     let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
     let garp_master_repeat =
         cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
+    let garp_master_delay = d.garp_master_delay.map_or(DEFAULT_GARP_DELAY, |x| x.0);
+    let garp_lower_prio_repeat = cx.int(
+        d.garp_lower_prio_repeat,
+        garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT.into()),
+        0..=255,
+        p.key("garp_lower_prio_repeat"),
+    );
+    if d.v3_checksum_as_v2 {
+        if version == Some(2) {
+            cx.err(p.key("v3_checksum_as_v2"), "applies to version = 3 only (VRRPv2 has no pseudo-header)");
+        } else if v6 {
+            cx.err(p.key("v3_checksum_as_v2"), "applies to IPv4 only (IPv6 always checksums the pseudo-header)");
+        }
+    }
     let track_interfaces = tracks(&d.track_interface, &p.key("track_interface"), None, cx);
     for (j, t) in d.track_interface.iter().enumerate() {
         if t.name.is_empty() || t.name.len() > 15 || t.name.contains(['/', ' ']) {
@@ -510,9 +534,12 @@ fn instance(
         unicast_src_ip,
         unicast_peers,
         vips,
-        garp_master_delay: d.garp_master_delay.map_or(DEFAULT_GARP_DELAY, |x| x.0),
+        garp_master_delay,
         garp_master_repeat: garp_master_repeat? as u32,
         garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),
+        garp_lower_prio_repeat: garp_lower_prio_repeat? as u32,
+        garp_lower_prio_delay: d.garp_lower_prio_delay.map_or(garp_master_delay, |x| x.0),
+        v3_checksum_as_v2: d.v3_checksum_as_v2,
         track_interfaces,
         track_scripts,
         track_backends,

@@ -16,6 +16,12 @@
 //! Initialize      --TakeOver(Master|Backup) (binary upgrade)---------> Master | Backup, quietly
 //! ```
 //!
+//! A member of a `vrrp_sync_group` ([`FsmConfig::sync_group`]) never takes Master on its own: where
+//! it would, it stays Backup and [`Instance::wants_master`] says so, until the group lets it
+//! ([`Event::SyncMaster`]); [`Event::SyncBackup`] makes a master follow a member that lost the
+//! election (keepalived `vrrp_sync_can_goto_master`, `vrrp_sync_backup`; the group rules are in
+//! `vrrp::sync`).
+//!
 //! Multiple deadlines (Adver_Timer, Master_Down_Timer, delayed and periodic GARP bursts) are kept
 //! internally; the caller only ever sees the earliest as [`Action::ArmTimer`], and reports its expiry
 //! as [`Event::Timer`]. Arming again replaces the previous deadline.
@@ -112,6 +118,10 @@ pub enum Event {
     FaultCleared,
     /// New effective priority after tracking weights (keepalived clamps to 1..=254; owners ignore it).
     PriorityChanged(u8),
+    /// The sync group lets a backup that wants to be master take over.
+    SyncMaster,
+    /// Another member of the sync group lost the election: a master steps down (no priority 0).
+    SyncBackup(String),
     /// Start in the state the previous process on this node left (a binary upgrade): a master keeps
     /// its VIPs and advertises at once, a backup keeps waiting. Neither sends a priority-0 advert or
     /// runs notify scripts, since the node's role does not change. Only acts in Initialize.
@@ -154,6 +164,8 @@ pub enum Reason {
     Fault(FaultReason),
     FaultCleared,
     Shutdown,
+    /// Followed the other members of the sync group (the text names the group and the member).
+    SyncGroup(String),
     /// Role taken over from the previous process on this node (binary upgrade).
     Handover,
 }
@@ -220,6 +232,8 @@ pub struct FsmConfig {
     /// keepalived `higher_prio_send_advert`: advertise once more before yielding.
     pub higher_prio_send_advert: bool,
     pub garp: GarpConfig,
+    /// Member of a `vrrp_sync_group`: becoming master waits for [`Event::SyncMaster`].
+    pub sync_group: bool,
 }
 
 impl FsmConfig {
@@ -237,6 +251,7 @@ impl FsmConfig {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             garp: GarpConfig::default(),
+            sync_group: false,
         }
     }
 
@@ -279,6 +294,8 @@ pub struct Instance {
     deadlines: Deadlines,
     armed: Option<Instant>,
     last_transition: Option<Transition>,
+    /// Sync group member only: why it would be master now, waiting for the group.
+    wants_master: Option<Reason>,
 }
 
 impl Instance {
@@ -325,6 +342,7 @@ impl Instance {
             deadlines: Deadlines::default(),
             armed: None,
             last_transition: None,
+            wants_master: None,
         })
     }
 
@@ -380,6 +398,12 @@ impl Instance {
         self.last_transition.as_ref()
     }
 
+    /// A sync group member in Backup that would be master now (its down timer expired, or it is the
+    /// address owner) and waits for the rest of its group.
+    pub fn wants_master(&self) -> bool {
+        self.state == State::Backup && self.wants_master.is_some()
+    }
+
     /// The interface's primary address changed (DHCP, reconfiguration); used for tie-breaks.
     pub fn set_primary_addr(&mut self, addr: IpAddr) {
         self.cfg.primary_addr = addr;
@@ -405,6 +429,20 @@ impl Instance {
             Event::Fault(reason) => self.on_fault(now, reason, &mut out),
             Event::FaultCleared => self.on_fault_cleared(now, &mut out),
             Event::PriorityChanged(p) => self.on_priority(p),
+            Event::SyncMaster => {
+                if self.state == State::Backup
+                    && let Some(reason) = self.wants_master.take()
+                {
+                    self.become_master(now, reason, &mut out);
+                }
+            }
+            Event::SyncBackup(why) => {
+                if self.state == State::Master {
+                    out.push(Action::DelVips);
+                    let deadline = now + self.master_down_interval();
+                    self.enter_backup(now, deadline, Reason::SyncGroup(why), &mut out);
+                }
+            }
             Event::TakeOver(state) => self.on_take_over(now, state, &mut out),
         }
         let want = self.deadlines.earliest();
@@ -428,7 +466,7 @@ impl Instance {
             return;
         }
         if self.cfg.effective_start_state() == StartState::Master && self.effective_priority == PRIORITY_OWNER {
-            self.become_master(now, Reason::AddressOwner, out);
+            self.master_or_wait(now, Reason::AddressOwner, Reason::Startup, out);
         } else {
             // keepalived `vrrp_init_state`: a MASTER hint below 255 still waits the full interval.
             let wait = self.master_down_interval();
@@ -482,6 +520,7 @@ impl Instance {
         }
         self.deadlines.clear();
         self.master = None;
+        self.wants_master = None;
         self.transition(now, State::Initialize, Reason::Shutdown, out);
     }
 
@@ -493,6 +532,8 @@ impl Instance {
         }
         let holding = !self.cfg.preempt_delay.is_zero() && self.preempt_until.is_none_or(|until| until > now);
         if !self.cfg.preempt || priority >= self.effective_priority || holding {
+            // A master is there after all: a sync member waiting to take over stops wanting to.
+            self.wants_master = None;
             self.learn_interval(max_advert_int);
             self.deadlines.master_down = Some(now + self.master_down_interval());
             self.master = Some((src, priority));
@@ -549,7 +590,7 @@ impl Instance {
         match self.state {
             State::Backup => {
                 if take_due(&mut self.deadlines.master_down, now) {
-                    self.become_master(now, Reason::MasterDown, out);
+                    self.master_or_wait(now, Reason::MasterDown, Reason::MasterDown, out);
                 }
             }
             State::Master => {
@@ -577,6 +618,7 @@ impl Instance {
             return;
         }
         self.fault = Some(reason.clone());
+        self.wants_master = None;
         match self.state {
             // Remembered: Startup will go straight to Fault.
             State::Initialize | State::Fault => {}
@@ -600,7 +642,7 @@ impl Instance {
         }
         self.master_adver_int = self.cfg.advert_interval;
         if self.cfg.effective_start_state() == StartState::Master && self.cfg.priority == PRIORITY_OWNER {
-            self.become_master(now, Reason::AddressOwner, out);
+            self.master_or_wait(now, Reason::AddressOwner, Reason::FaultCleared, out);
         } else {
             let deadline = now + self.master_down_interval();
             self.enter_backup(now, deadline, Reason::FaultCleared, out);
@@ -634,6 +676,7 @@ impl Instance {
     /// keepalived `vrrp_state_master_tx` + `vrrp_state_become_master`: advert first so the old
     /// master drops the VIPs before our GARPs, then VIPs, GARP burst, GARP timers, notify.
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.wants_master = None;
         self.deadlines.clear();
         self.master = None;
         self.preempt_until = None;
@@ -653,7 +696,22 @@ impl Instance {
         self.transition(now, State::Master, reason, out);
     }
 
+    /// Master at once, or, in a sync group, Backup (entered with `backup_reason` if not there yet)
+    /// waiting for the group, without a down timer: only an advert or the group moves it on.
+    fn master_or_wait(&mut self, now: Instant, reason: Reason, backup_reason: Reason, out: &mut Vec<Action>) {
+        if !self.cfg.sync_group {
+            self.become_master(now, reason, out);
+            return;
+        }
+        if self.state != State::Backup {
+            self.enter_backup(now, now, backup_reason, out);
+        }
+        self.deadlines.master_down = None;
+        self.wants_master = Some(reason);
+    }
+
     fn enter_backup(&mut self, now: Instant, master_down_at: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.wants_master = None;
         self.deadlines.clear();
         self.deadlines.master_down = Some(master_down_at);
         self.preempt_until = None;

@@ -5,25 +5,34 @@
 //!  socket rx ──decode + validate (counted drops)──┐
 //!  timer (one deadline, from ArmTimer) ───────────┤
 //!  tracking tick (interfaces, scripts, backends) ─┼─► fsm.step(now, event) ─► actions ─► socket tx,
-//!  sync-group faults ─────────────────────────────┤                                     net::vip, garp,
+//!  sync group (faults, backup, master together) ──┤                                     net::vip, garp,
 //!  shutdown command ──────────────────────────────┘                                     notify scripts
 //! ```
+//!
+//! The tracking tick also keeps the sockets matched to the interface ([`Attachment`]): an instance
+//! whose interface is missing waits in Fault and starts working when it appears. After every step
+//! the instance reports its state to its sync group, if it has one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod vips;
+
+pub use vips::vip_keys;
+
+use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
-use super::packet::{self, Advert, Auth, DecodeOptions, MCAST_V4, MCAST_V6, Version};
-use super::socket::VrrpSocket;
+use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
+use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
-use super::{LiveFn, VrrpError, garp};
+use super::{LiveFn, VrrpError};
 use crate::config::vrrp::{StateHint, VipDef, VrrpInstance};
 use crate::net::link::{self, LinkInfo};
-use crate::net::vip::{self, Vip, VipError, VipHandle};
+use crate::net::vip::{Vip, VipError, VipHandle};
 
 /// How often tracked interfaces and backends are looked at.
 const TRACK_EVERY: Duration = Duration::from_millis(100);
@@ -107,14 +116,14 @@ impl std::fmt::Display for InstanceStatus {
     }
 }
 
-/// Members of a sync group whose own trackers report a fault.
-pub type GroupFaults = watch::Sender<BTreeSet<String>>;
+/// One sync group, shared by its members' tasks.
+pub type SyncGroup = watch::Sender<sync::Group>;
 
 /// What an instance task needs from the manager.
 pub struct Deps {
     pub live: LiveFn,
     pub scripts: HashMap<String, watch::Receiver<bool>>,
-    pub group: Option<(String, Arc<GroupFaults>)>,
+    pub group: Option<(String, Arc<SyncGroup>)>,
     /// Runtime VIPs (`lbha vip add`) of this instance, each with its `dev`.
     pub runtime: Vec<VipDef>,
 }
@@ -180,34 +189,16 @@ impl Running {
     }
 }
 
-/// The VIPs of an instance as its status lists them (`ADDR/PREFIX dev IFNAME`): what a handover
-/// compares between the old and the new process.
-pub fn vip_keys(cfg: &VrrpInstance) -> BTreeSet<String> {
-    vip_list(cfg).into_iter().map(|(dev, vip)| format!("{vip} dev {dev}")).collect()
-}
-
-fn vip_list(cfg: &VrrpInstance) -> Vec<(String, Vip)> {
-    cfg.vips
-        .iter()
-        .map(|v| {
-            let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
-            let vip = Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() };
-            (dev, vip)
-        })
-        .collect()
-}
-
 /// Opens the sockets and starts the task, fresh or (`taken_over`) in the role a previous process
-/// handed over. Fails when the interface or a source address is missing.
+/// handed over. A missing interface or source address is not an error: the instance waits for it
+/// in Fault (one taken over as master resigns). A socket that cannot be opened (no CAP_NET_RAW) is.
 pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result<Running, VrrpError> {
     let name = cfg.name.clone();
-    let info = link::lookup(&cfg.interface)
-        .ok_or_else(|| VrrpError::UnknownInterface { instance: name.clone(), ifname: cfg.interface.clone() })?;
-    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().chain(&deps.runtime).map(|v| v.addr).collect();
-    let src = source_address(&cfg, &info, &vip_addrs)
-        .ok_or_else(|| VrrpError::NoSourceAddress { instance: name.clone(), ifname: cfg.interface.clone() })?;
-    let sock = VrrpSocket::open(&cfg.interface, info.index, src)
+    let attach = Attachment::start(&cfg, link::lookup(&cfg.interface).as_ref(), &deps.runtime)
         .map_err(|source| VrrpError::Socket { instance: name.clone(), source })?;
+    // Until the interface is there, the tie-break address is unknown; nothing is sent meanwhile.
+    let unspecified = if cfg.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+    let src = attach.bound().map(|b| b.src).or(cfg.unicast_src_ip).unwrap_or(unspecified);
     let fsm = fsm::Instance::new(fsm_config(&cfg, src))
         .map_err(|source| VrrpError::Fsm { instance: name.clone(), source })?;
     let vip = VipHandle::new().map_err(VrrpError::Vip)?;
@@ -226,7 +217,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
     let (stop, stop_rx) = mpsc::channel(1);
     let (cmd, cmd_rx) = mpsc::channel(4);
     let dests = if cfg.unicast_peers.is_empty() {
-        vec![if src.is_ipv4() { IpAddr::V4(MCAST_V4) } else { IpAddr::V6(MCAST_V6) }]
+        vec![if cfg.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) }]
     } else {
         cfg.unicast_peers.clone()
     };
@@ -238,7 +229,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         version: if cfg.version == 3 { Version::V3 } else { Version::V2 },
         cfg: cfg.clone(),
         fsm,
-        sock,
+        attach,
         src,
         dests,
         vip,
@@ -247,19 +238,10 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         deadline: None,
         held: BTreeSet::new(),
         own_fault: None,
-        group_fault: None,
         delta: 0,
     };
     let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
     Ok(Running { cfg, status, stop, cmd, join })
-}
-
-/// `unicast_src_ip`, else the interface's primary IPv4 address or IPv6 link-local address.
-fn source_address(cfg: &VrrpInstance, info: &LinkInfo, vips: &[IpAddr]) -> Option<IpAddr> {
-    if let Some(ip) = cfg.unicast_src_ip {
-        return Some(ip);
-    }
-    if cfg.is_ipv6() { info.link_local_v6().map(IpAddr::V6) } else { info.primary_v4(vips).map(IpAddr::V4) }
 }
 
 fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
@@ -271,10 +253,13 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
     });
     f.preempt = cfg.preempt;
     f.preempt_delay = cfg.preempt_delay;
+    f.sync_group = cfg.sync_group.is_some();
     f.garp = GarpConfig {
         master_repeat: cfg.garp_master_repeat,
         master_delay: cfg.garp_master_delay,
         master_refresh: cfg.garp_master_refresh,
+        lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        lower_prio_delay: cfg.garp_lower_prio_delay,
         ..GarpConfig::default()
     };
     f
@@ -283,7 +268,7 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
 struct Runner {
     cfg: VrrpInstance,
     fsm: fsm::Instance,
-    sock: VrrpSocket,
+    attach: Attachment,
     src: IpAddr,
     dests: Vec<IpAddr>,
     auth: Auth,
@@ -295,7 +280,6 @@ struct Runner {
     /// VIPs this instance installed and has not removed.
     held: BTreeSet<String>,
     own_fault: Option<FaultReason>,
-    group_fault: Option<FaultReason>,
     delta: i32,
 }
 
@@ -373,35 +357,58 @@ impl Runner {
                     self.deadline = None;
                     self.event(Event::Timer).await;
                 }
-                r = self.sock.recv() => match r {
+                r = self.attach.recv() => match r {
                     Ok(Ok(rx)) => self.on_packet(rx).await,
                     Ok(Err(_)) => self.count_drop("ip_header"),
-                    Err(e) => {
-                        tracing::warn!(instance = %self.cfg.name, "{e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+                    // Reopened (or the fault kept) by the next tracking tick.
+                    Err(e) => self.attach.broken(&self.cfg, &e),
                 },
                 _ = tick.tick() => self.track(false).await,
                 Some(c) = cmds.recv() => self.on_runtime(c).await,
                 Ok(()) = async { match group_rx.as_mut() {
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
-                } } => self.track(false).await,
+                } } => self.follow_group().await,
             }
         }
         self.event(Event::Shutdown).await;
         // Whatever happened before, never leave a VIP behind on a clean stop.
         self.del_vips(false).await;
-        self.publish_own_fault(false);
+        if let Some((_, g)) = &self.deps.group {
+            g.send_if_modified(|grp| grp.remove(&self.cfg.name));
+        }
     }
 
     async fn event(&mut self, ev: Event) {
         let before = self.fsm.state();
+        let wanted = self.fsm.wants_master();
         let actions = self.fsm.step(Instant::now(), ev);
         for a in actions {
             self.act(a, before).await;
         }
         self.refresh_status();
+        if !wanted
+            && self.fsm.wants_master()
+            && let Some((group, _)) = &self.deps.group
+        {
+            tracing::info!(instance = %self.cfg.name, "vrrp BACKUP would become MASTER: waiting for the other members of sync group {group}");
+        }
+        let lost_election = before == State::Master
+            && self.fsm.state() == State::Backup
+            && matches!(self.fsm.last_transition(), Some(t) if matches!(t.reason, fsm::Reason::PreferredMaster { .. }));
+        self.report_to_group(lost_election);
+    }
+
+    /// Tells the sync group, if any, where this member stands.
+    fn report_to_group(&self, lost_election: bool) {
+        if let Some((_, g)) = &self.deps.group {
+            let m = Member {
+                state: self.fsm.state(),
+                wants_master: self.fsm.wants_master(),
+                own_fault: self.own_fault.is_some(),
+            };
+            g.send_if_modified(|grp| grp.report(&self.cfg.name, m, lost_election));
+        }
     }
 
     async fn act(&mut self, a: Action, before: State) {
@@ -429,14 +436,15 @@ impl Runner {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
         };
         for dst in self.dests.clone() {
-            let bytes = match packet::encode(&advert, self.src, dst) {
+            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            let bytes = match packet::encode_with(&advert, self.src, dst, form) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(instance = %self.cfg.name, "cannot encode advert: {e}");
                     return;
                 }
             };
-            match self.sock.send(&bytes, dst).await {
+            match self.attach.send(&bytes, dst).await {
                 Ok(()) => self.with_status(|s| s.counters.adverts_tx += 1),
                 Err(e) => {
                     tracing::debug!(instance = %self.cfg.name, "{e}");
@@ -444,166 +452,6 @@ impl Runner {
                 }
             }
         }
-    }
-
-    /// Configured VIPs, then runtime ones the config does not list.
-    fn vip_list(&self) -> Vec<(String, Vip)> {
-        let runtime = self.deps.runtime.iter().filter(|r| !self.cfg.vips.iter().any(|c| c.addr == r.addr));
-        self.cfg.vips.iter().chain(runtime).map(|v| self.dev_vip(v)).collect()
-    }
-
-    fn dev_vip(&self, v: &VipDef) -> (String, Vip) {
-        let dev = v.dev.clone().unwrap_or_else(|| self.cfg.interface.clone());
-        (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
-    }
-
-    async fn on_runtime(&mut self, cmd: RuntimeCmd) {
-        let (reply, result) = match cmd {
-            RuntimeCmd::Add { vips, reply } => (reply, self.add_runtime(vips).await),
-            RuntimeCmd::Del { vips, reply } => (reply, self.del_runtime(vips).await),
-        };
-        self.refresh_status();
-        let _ = reply.send(result);
-    }
-
-    /// Records runtime VIPs; a master adds them at once (all or none) and announces them.
-    async fn add_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
-        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
-        for (dev, v) in &pairs {
-            vip::check(dev, v)?;
-        }
-        let master = self.fsm.state() == State::Master;
-        if master {
-            let groups = by_dev(pairs.clone());
-            let mut added: Vec<(String, Vec<Vip>)> = Vec::new();
-            for (dev, vips) in &groups {
-                let (done, err) = match self.vip.add_many(dev, vips).await {
-                    Ok(done) => (done, None),
-                    Err((done, e)) => (done, Some(e)),
-                };
-                // Those already there (put by hand) are not ours to undo.
-                let ours = vips.iter().zip(&done).filter(|(_, new)| **new).map(|(v, _)| v.clone()).collect();
-                added.push((dev.clone(), ours));
-                if let Some(e) = err {
-                    for (dev, vips) in &added {
-                        if let Err(u) = self.vip.del_many(dev, vips).await {
-                            tracing::warn!(instance = %self.cfg.name, "undoing runtime VIPs on {dev}: {u}");
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-            for (dev, v) in &pairs {
-                self.held.insert(held_key(dev, v));
-            }
-            let count = self.cfg.garp_master_repeat.max(1);
-            self.announce(pairs.iter().map(|(d, v)| (d.clone(), v.addr)), count);
-        }
-        tracing::info!(
-            instance = %self.cfg.name,
-            "{} runtime VIP(s) {}",
-            vips.len(),
-            if master { "added and announced" } else { "recorded; added when this node becomes MASTER" }
-        );
-        self.deps.runtime.extend(vips);
-        Ok(master)
-    }
-
-    /// Forgets runtime VIPs and removes those this node holds. They are forgotten even when the
-    /// kernel refuses a removal; the first such error is returned.
-    async fn del_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
-        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
-        let held: Vec<(String, Vip)> =
-            pairs.into_iter().filter(|(dev, vip)| self.held.remove(&held_key(dev, vip))).collect();
-        let removed = !held.is_empty();
-        let mut first_err = None;
-        for (dev, list) in by_dev(held) {
-            if let Err(e) = self.vip.del_many(&dev, &list).await {
-                self.with_status(|s| s.counters.vip_errors += 1);
-                first_err.get_or_insert(e);
-            }
-        }
-        let gone: BTreeSet<IpAddr> = vips.iter().map(|v| v.addr).collect();
-        self.deps.runtime.retain(|r| !gone.contains(&r.addr));
-        tracing::info!(instance = %self.cfg.name, "{} runtime VIP(s) deleted", vips.len());
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(removed),
-        }
-    }
-
-    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
-    async fn add_vips(&mut self) {
-        for (dev, vips) in by_dev(self.vip_list()) {
-            let mut rest: &[Vip] = &vips;
-            while !rest.is_empty() {
-                let (done, err) = match self.vip.add_many(&dev, rest).await {
-                    Ok(done) => (done.len(), None),
-                    Err((done, e)) => (done.len(), Some(e)),
-                };
-                for v in &rest[..done] {
-                    self.held.insert(held_key(&dev, v));
-                }
-                let Some(e) = err else { break };
-                tracing::error!(instance = %self.cfg.name, "{e}");
-                self.with_status(|s| s.counters.vip_errors += 1);
-                rest = rest.get(done + 1..).unwrap_or_default();
-            }
-        }
-    }
-
-    /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
-    async fn del_vips(&mut self, stale: bool) {
-        for (dev, vips) in by_dev(self.vip_list()) {
-            match self.vip.del_many(&dev, &vips).await {
-                Ok(done) if stale && done.contains(&true) => {
-                    let n = done.iter().filter(|d| **d).count();
-                    tracing::info!(instance = %self.cfg.name, "removed {n} stale VIP(s) from {dev}")
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(instance = %self.cfg.name, "{e}");
-                    self.with_status(|s| s.counters.vip_errors += 1);
-                }
-            }
-            for v in &vips {
-                self.held.remove(&held_key(&dev, v));
-            }
-        }
-    }
-
-    /// Handover: the next process will not hold these (its config dropped them), so remove them.
-    async fn del_vips_except(&mut self, keep: &BTreeSet<String>) {
-        for (dev, vip) in self.vip_list() {
-            let key = format!("{vip} dev {dev}");
-            if keep.contains(&key) || !self.held.contains(&key) {
-                continue;
-            }
-            if let Err(e) = self.vip.del(&dev, &vip).await {
-                tracing::error!(instance = %self.cfg.name, "{e}");
-            }
-            self.held.remove(&key);
-        }
-    }
-
-    fn garp(&self, count: u32) {
-        self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
-    }
-
-    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread.
-    fn announce(&self, addrs: impl Iterator<Item = (String, IpAddr)>, count: u32) {
-        let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
-        for (dev, addr) in addrs {
-            by_dev.entry(dev).or_default().push(addr);
-        }
-        let name = self.cfg.name.clone();
-        tokio::task::spawn_blocking(move || {
-            for (dev, addrs) in by_dev {
-                if let Err(e) = garp::send_burst(&dev, &addrs, count) {
-                    tracing::warn!(instance = %name, "gratuitous ARP/NA: {e}");
-                }
-            }
-        });
     }
 
     fn notify(&mut self, from: State, to: State) {
@@ -685,28 +533,24 @@ impl Runner {
         .await;
     }
 
-    /// Re-evaluates tracking and feeds changes to the fsm. `initial` runs before Startup.
+    /// Re-evaluates the interface and tracking and feeds changes to the fsm. `initial` runs before
+    /// Startup.
     async fn track(&mut self, initial: bool) {
         let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let primary = links.iter().find(|l| l.name == self.cfg.interface);
+        if let Some(src) = self.attach.reconcile(&self.cfg, primary, &self.deps.runtime)
+            && src != self.src
+        {
+            self.src = src;
+            self.fsm.set_primary_addr(src);
+        }
         let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
         let out = track::evaluate(&self.cfg, &seen);
-        let own_changed = out.fault.is_some() != self.own_fault.is_some();
-        self.own_fault = out.fault;
-        if own_changed || initial {
-            self.publish_own_fault(self.own_fault.is_some());
-        }
-        self.group_fault = self.deps.group.as_ref().and_then(|(g, faults)| {
-            faults
-                .borrow()
-                .iter()
-                .find(|m| **m != self.cfg.name)
-                .map(|m| FaultReason::Tracker(format!("sync group {g}: {m} is in FAULT")))
-        });
-        let fault = self.own_fault.clone().or_else(|| self.group_fault.clone());
-        match (fault, self.fsm.fault().is_some()) {
-            (Some(r), false) => self.event(Event::Fault(r)).await,
-            (None, true) => self.event(Event::FaultCleared).await,
-            _ => {}
+        // A missing interface says more than "interface down".
+        let own = self.attach.fault().or(out.fault);
+        if own != self.own_fault || initial {
+            self.own_fault = own;
+            self.report_to_group(false);
         }
         if out.delta != self.delta || initial {
             self.delta = out.delta;
@@ -715,12 +559,37 @@ impl Runner {
                 self.event(Event::PriorityChanged(p)).await;
             }
         }
+        self.follow_group().await;
     }
 
-    fn publish_own_fault(&self, faulted: bool) {
-        if let Some((_, faults)) = &self.deps.group {
-            let name = self.cfg.name.clone();
-            faults.send_if_modified(|set| if faulted { set.insert(name) } else { set.remove(&name) });
+    /// Enters or leaves Fault for its own fault or its sync group's, and follows the group into
+    /// Backup or Master.
+    async fn follow_group(&mut self) {
+        let (group_fault, directive) = match &self.deps.group {
+            Some((name, g)) => {
+                let grp = g.borrow();
+                let fault = grp
+                    .fault_elsewhere(&self.cfg.name)
+                    .map(|m| FaultReason::Tracker(format!("sync group {name}: {m} is in FAULT")));
+                let d = grp.directive(&self.cfg.name).map(|d| (name.clone(), d));
+                (fault, d)
+            }
+            None => (None, None),
+        };
+        let fault = self.own_fault.clone().or(group_fault);
+        match (fault, self.fsm.fault().is_some()) {
+            (Some(r), false) => return self.event(Event::Fault(r)).await,
+            // The group is asked again after this report.
+            (None, true) => return self.event(Event::FaultCleared).await,
+            (Some(_), true) => return,
+            (None, false) => {}
+        }
+        match directive {
+            Some((_, Directive::Master)) => self.event(Event::SyncMaster).await,
+            Some((group, Directive::Backup { lost })) => {
+                self.event(Event::SyncBackup(format!("sync group {group}: {lost} lost the election"))).await
+            }
+            None => {}
         }
     }
 
@@ -752,15 +621,6 @@ impl Runner {
     }
 }
 
-/// VIPs grouped by interface, in first-seen order within each.
-fn by_dev(list: Vec<(String, Vip)>) -> BTreeMap<String, Vec<Vip>> {
-    let mut out: BTreeMap<String, Vec<Vip>> = BTreeMap::new();
-    for (dev, vip) in list {
-        out.entry(dev).or_default().push(vip);
-    }
-    out
-}
-
 /// A short human reason for `status` and logs.
 fn reason_text(r: &fsm::Reason) -> String {
     match r {
@@ -778,6 +638,7 @@ fn reason_text(r: &fsm::Reason) -> String {
         },
         fsm::Reason::FaultCleared => "fault cleared".into(),
         fsm::Reason::Shutdown => "shutdown".into(),
+        fsm::Reason::SyncGroup(why) => why.clone(),
         fsm::Reason::Handover => "taken over from the previous process (upgrade)".into(),
     }
 }

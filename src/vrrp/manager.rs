@@ -1,9 +1,8 @@
 //! Runs every configured VRRP instance and script checker for the daemon; reconciles them on
-//! reload (unchanged instances keep running, and keep their state and VIPs). Owns the runtime VIP
-//! set (`lbha vip add/del`): persisted under the state directory, kept across reloads, handed to
-//! each instance it belongs to.
 //! reload (unchanged instances keep running, and keep their state and VIPs), and hands them over to
-//! the next process on a binary upgrade without a priority-0 advert.
+//! the next process on a binary upgrade without a priority-0 advert. Owns the runtime VIP set
+//! (`lbha vip add/del`): persisted under the state directory, kept across reloads, handed to each
+//! instance it belongs to.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use super::fsm::State;
-use super::instance::{self, Deps, GroupFaults, InstanceStatus, Running, RuntimeCmd, held_key};
+use super::instance::{self, Deps, InstanceStatus, Running, RuntimeCmd, SyncGroup, held_key};
 use super::runtime::{self, RuntimeVip, RuntimeVipError, VipMatch};
 use super::track::{self, ScriptHandle};
 use super::{LiveFn, VrrpError};
@@ -47,9 +46,18 @@ pub struct Successor {
     pub vips: BTreeSet<String>,
 }
 
-/// The instances of `snap`, as the next process tells the running one.
+/// The instances of `snap` with the VIPs they will hold, runtime ones from its `state_dir`
+/// included, as the next process tells the running one (which keeps exactly those on the
+/// interface).
 pub fn successors(snap: &Snapshot) -> Vec<Successor> {
-    snap.vrrp.instances.iter().map(|c| Successor { key: InstanceKey::of(c), vips: instance::vip_keys(c) }).collect()
+    // A store that cannot be read is not applied by the next process either (see Manager::new).
+    let runtime = runtime::load(&snap.global.state_dir.join(runtime::FILE_NAME)).map(|l| l.vips).unwrap_or_default();
+    snap.vrrp.instances.iter().map(|c| successor(c, &runtime)).collect()
+}
+
+fn successor(cfg: &VrrpInstance, runtime: &[RuntimeVip]) -> Successor {
+    let mine: Vec<VipDef> = runtime.iter().filter(|r| r.instance == cfg.name).map(|r| r.vip.clone()).collect();
+    Successor { key: InstanceKey::of(cfg), vips: instance::vip_keys(cfg, &mine) }
 }
 
 /// An instance's role at the moment it was handed over.
@@ -63,7 +71,7 @@ pub struct Manager {
     live: LiveFn,
     instances: Vec<Running>,
     scripts: HashMap<String, ScriptHandle>,
-    groups: HashMap<String, Arc<GroupFaults>>,
+    groups: HashMap<String, Arc<SyncGroup>>,
     /// The configured instances, as of the last start or reload.
     configured: Vec<VrrpInstance>,
     /// Runtime VIPs, in the order they were added; the file at `store` mirrors it.
@@ -170,7 +178,7 @@ impl Manager {
                 .instances
                 .iter()
                 .filter(|r| by_key.contains_key(&InstanceKey::of(&r.cfg)))
-                .map(|r| Successor { key: InstanceKey::of(&r.cfg), vips: instance::vip_keys(&r.cfg) })
+                .map(|r| successor(&r.cfg, &m.runtime))
                 .collect();
             m.handover(&keep).await;
             return Err(e);
@@ -284,7 +292,6 @@ impl Manager {
                 order.push(self.instances.swap_remove(pos));
                 continue;
             }
-            sysctl::set_promote_secondaries(&cfg.interface).map_err(VrrpError::Sysctl)?;
             let taken_over = states.get(&InstanceKey::of(cfg)).copied();
             let running = instance::spawn(cfg.clone(), self.deps(cfg), taken_over)?;
             tracing::info!(
@@ -308,9 +315,8 @@ impl Manager {
             .filter_map(|t| self.scripts.get(&t.name).map(|h| (t.name.clone(), h.state.clone())))
             .collect();
         let group = cfg.sync_group.as_ref().map(|g| {
-            let faults =
-                self.groups.entry(g.clone()).or_insert_with(|| Arc::new(watch::channel(BTreeSet::new()).0)).clone();
-            (g.clone(), faults)
+            let group = self.groups.entry(g.clone()).or_insert_with(|| Arc::new(watch::channel(Default::default()).0));
+            (g.clone(), group.clone())
         });
         let runtime = self.runtime.iter().filter(|r| r.instance == cfg.name).map(|r| r.vip.clone()).collect();
         Deps { live: self.live.clone(), scripts, group, runtime }
@@ -557,4 +563,37 @@ pub async fn check_interfaces(vips: &[VipDef]) -> Result<(), RuntimeVipError> {
         }
     }
     runtime::first_of(errs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The running process keeps on the interface what `successors` lists: runtime VIPs from the
+    /// next config's state directory too, or a master's runtime VIPs would blink during an upgrade.
+    #[test]
+    fn successors_list_configured_and_runtime_vips() {
+        let dir = std::env::temp_dir().join(format!("lbha-successors-{}", std::process::id()));
+        let toml = format!(
+            "[global]\nstate_dir = \"{}\"\n\n[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+             virtual_router_id = 51\nvirtual_ipaddress = [\"192.0.2.100/32\"]\n",
+            dir.display()
+        );
+        let snap = crate::config::parse(&toml, Path::new("/etc/lbha/lbha.toml")).expect("config");
+        let key = InstanceKey { name: "VI_1".into(), interface: "eth0".into(), vrid: 51 };
+        let only_config: BTreeSet<String> = ["192.0.2.100/32 dev eth0".to_string()].into();
+        assert_eq!(successors(&snap), vec![Successor { key: key.clone(), vips: only_config }]);
+
+        let rt = |instance: &str, v: &str| RuntimeVip {
+            instance: instance.into(),
+            vip: crate::config::vrrp::parse_vip(v).expect("vip"),
+        };
+        let store = vec![rt("VI_1", "192.0.2.150/32 dev eth0"), rt("VI_2", "192.0.2.160/32 dev eth0")];
+        runtime::save(&dir.join(runtime::FILE_NAME), &store).expect("save");
+        let got = successors(&snap);
+        let _ = std::fs::remove_dir_all(&dir);
+        let both: BTreeSet<String> = ["192.0.2.100/32 dev eth0", "192.0.2.150/32 dev eth0"].map(String::from).into();
+        assert_eq!(got, vec![Successor { key, vips: both }], "VI_2's runtime VIP belongs to no successor");
+    }
 }

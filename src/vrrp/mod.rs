@@ -6,6 +6,7 @@
 //! (`instance`) live at the edges and carry out `fsm::Action`s. [`Manager`] runs every configured
 //! instance for the daemon.
 
+mod attach;
 pub mod fsm;
 pub mod garp;
 pub mod instance;
@@ -13,6 +14,7 @@ mod manager;
 pub mod packet;
 pub mod runtime;
 pub mod socket;
+pub mod sync;
 pub mod track;
 
 pub use instance::{Counters, InstanceStatus, TransitionInfo};
@@ -28,12 +30,6 @@ pub type LiveFn = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 /// Why VRRP could not start or reload.
 #[derive(Debug, thiserror::Error)]
 pub enum VrrpError {
-    #[error("vrrp_instance {instance}: no interface named {ifname:?} in this network namespace")]
-    UnknownInterface { instance: String, ifname: String },
-    #[error(
-        "vrrp_instance {instance}: interface {ifname} has no address to send adverts from (IPv4 primary or IPv6 link-local; or set unicast_src_ip)"
-    )]
-    NoSourceAddress { instance: String, ifname: String },
     #[error("vrrp_instance {instance}: {source}")]
     Socket { instance: String, source: socket::SocketError },
     #[error("vrrp_instance {instance}: {source}")]

@@ -212,3 +212,26 @@ fn parse_vip_forms() {
     assert!(parse_vip("192.0.2.1 dev a dev b").is_err());
     assert!(parse_vip("127.0.0.1").is_err());
 }
+
+#[test]
+fn lower_priority_garp_defaults_to_the_master_values() {
+    let v = snap(&inst("garp_master_repeat = 3\ngarp_master_delay = \"2s\""));
+    let i = &v.instances[0];
+    assert_eq!((i.garp_lower_prio_repeat, i.garp_lower_prio_delay), (3, Duration::from_secs(2)));
+    let v = snap(&inst("garp_lower_prio_repeat = 0\ngarp_lower_prio_delay = \"0s\""));
+    let i = &v.instances[0];
+    assert_eq!((i.garp_lower_prio_repeat, i.garp_lower_prio_delay), (0, Duration::ZERO));
+    assert_eq!((i.garp_master_repeat, i.garp_master_delay), (5, Duration::from_secs(5)));
+    has(&inst("garp_lower_prio_repeat = 256"), "garp_lower_prio_repeat: must be between 0 and 255 (256)");
+}
+
+#[test]
+fn rfc9568_checksum_is_for_v3_over_ipv4() {
+    assert!(snap(&inst("version = 3\nv3_checksum_as_v2 = true")).instances[0].v3_checksum_as_v2);
+    assert!(!snap(&inst("version = 3")).instances[0].v3_checksum_as_v2);
+    has(&inst("v3_checksum_as_v2 = true"), "v3_checksum_as_v2: applies to version = 3 only");
+    has(
+        &inst("v3_checksum_as_v2 = true").replace("192.0.2.100", "2001:db8::100"),
+        "v3_checksum_as_v2: applies to IPv4 only",
+    );
+}

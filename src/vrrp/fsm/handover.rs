@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::tests::{S, advert, instance, ip, us, v2, v3};
+use super::tests::{S, advert, instance, ip, synced, us, v2, v3};
 use super::*;
 
 fn taken_over(cfg: FsmConfig, state: State) -> (Instance, Instant, Vec<Action>) {
@@ -120,4 +120,20 @@ fn a_backup_does_not_notice_the_handover() {
     }
     assert_eq!(backup.state(), State::Backup);
     assert_eq!(backup.last_transition().map(|t| t.to), Some(State::Backup));
+}
+
+/// Sync group members: a master taken over is master at once (the group was master before the
+/// upgrade), a backup taken over still waits for the group when its down timer fires.
+#[test]
+fn sync_members_keep_their_role_and_the_group_gate() {
+    let (m, _, out) = taken_over(synced(v2(150)), State::Master);
+    assert_eq!(m.state(), State::Master);
+    assert!(out.contains(&Action::SendAdvert { priority: 150 }), "{out:?}");
+    assert!(!m.wants_master());
+    let (mut b, t0, _) = taken_over(synced(v2(100)), State::Backup);
+    let out = b.step(t0 + us(3_609_375), Event::Timer);
+    assert!(!out.iter().any(|a| matches!(a, Action::AddVips | Action::Notify(_))), "{out:?}");
+    assert_eq!((b.state(), b.wants_master()), (State::Backup, true));
+    let out = b.step(t0 + us(3_700_000), Event::SyncMaster);
+    assert!(out.contains(&Action::Notify(State::Master)), "{out:?}");
 }

@@ -492,3 +492,102 @@ fn state_names_follow_keepalived() {
     assert_eq!(v2(255).effective_start_state(), StartState::Master);
     assert_eq!(v2(254).effective_start_state(), StartState::Backup);
 }
+
+// ---- Sync group gate ---------------------------------------------------------------------------
+
+pub(super) fn synced(cfg: FsmConfig) -> FsmConfig {
+    FsmConfig { sync_group: true, ..cfg }
+}
+
+#[test]
+fn sync_member_waits_in_backup_when_its_down_timer_fires() {
+    let (mut i, t0) = started(synced(v2(100)));
+    let at = t0 + us(3_609_375);
+    let out = i.step(at, Event::Timer);
+    // No advert, no VIPs, no new timer: only the group (or an advert) moves it on.
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.wants_master());
+    assert_eq!(i.next_deadline(), None);
+    let out = i.step(at + S, Event::SyncMaster);
+    assert_eq!(
+        out,
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::AddVips,
+            Action::SendGarp { count: 5 },
+            Action::Notify(State::Master),
+            Action::ArmTimer(at + 2 * S),
+        ]
+    );
+    assert_eq!(transition(&i), (State::Backup, State::Master, Reason::MasterDown));
+    assert!(!i.wants_master());
+}
+
+#[test]
+fn sync_master_is_ignored_unless_the_member_wants_it() {
+    let (mut i, t0) = started(synced(v2(100)));
+    assert!(i.step(t0 + S, Event::SyncMaster).is_empty());
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.next_deadline(), Some(t0 + us(3_609_375)), "down timer untouched");
+}
+
+#[test]
+fn an_advert_from_a_master_ends_the_wait() {
+    let (mut i, t0) = started(synced(v2(100)));
+    let at = t0 + us(3_609_375);
+    i.step(at, Event::Timer);
+    assert!(i.wants_master());
+    let out = i.step(at + S, advert(ip(9), 120, S));
+    assert_eq!(out, vec![Action::ArmTimer(at + S + us(3_609_375))]);
+    assert!(!i.wants_master());
+    assert!(i.step(at + S, Event::SyncMaster).is_empty());
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn a_lower_priority_advert_keeps_a_preempting_member_wanting() {
+    let (mut i, t0) = started(synced(v2(100)));
+    let at = t0 + us(3_609_375);
+    i.step(at, Event::Timer);
+    assert!(i.step(at + S, advert(ip(9), 50, S)).is_empty());
+    assert!(i.wants_master(), "preempt: a lower priority master is not waited for");
+}
+
+#[test]
+fn sync_owner_waits_for_the_group_at_startup_and_after_a_fault() {
+    let t0 = Instant::now();
+    let mut i = instance(synced(v2(PRIORITY_OWNER)));
+    let out = i.step(t0, Event::Startup);
+    assert_eq!(out, vec![Action::Notify(State::Backup)]);
+    assert_eq!(transition(&i), (State::Initialize, State::Backup, Reason::Startup));
+    assert!(i.wants_master());
+    i.step(t0, Event::SyncMaster);
+    assert_eq!(transition(&i), (State::Backup, State::Master, Reason::AddressOwner));
+    i.step(t0 + S, Event::Fault(FaultReason::InterfaceDown));
+    assert!(!i.wants_master());
+    let out = i.step(t0 + 2 * S, Event::FaultCleared);
+    assert_eq!(out, vec![Action::Notify(State::Backup)]);
+    assert_eq!(transition(&i), (State::Fault, State::Backup, Reason::FaultCleared));
+    assert!(i.wants_master());
+}
+
+#[test]
+fn sync_backup_makes_a_master_step_down_without_priority_zero() {
+    let (mut i, at) = master(v2(100));
+    let out = i.step(at + S / 2, Event::SyncBackup("sync group G: VI_2 lost".into()));
+    assert_eq!(
+        out,
+        vec![Action::DelVips, Action::Notify(State::Backup), Action::ArmTimer(at + S / 2 + us(3_609_375)),]
+    );
+    assert_eq!(transition(&i), (State::Master, State::Backup, Reason::SyncGroup("sync group G: VI_2 lost".into())));
+    // Only a master steps down.
+    assert!(i.step(at + S, Event::SyncBackup("again".into())).is_empty());
+}
+
+#[test]
+fn standalone_instances_ignore_the_gate() {
+    let (mut i, at) = master(v2(100));
+    assert!(!i.wants_master());
+    assert!(i.step(at, Event::SyncMaster).is_empty());
+}

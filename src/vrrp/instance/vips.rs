@@ -1,0 +1,200 @@
+//! An instance's VIPs: configured and runtime ones (`lbha vip add/del`), added and removed on the
+//! interface as the state machine says, announced by gratuitous ARP / unsolicited NA, and kept
+//! across a binary upgrade.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::{Runner, RuntimeCmd, held_key};
+use crate::config::vrrp::{VipDef, VrrpInstance};
+use crate::net::vip::{self, Vip, VipError};
+use crate::vrrp::fsm::State;
+use crate::vrrp::garp;
+
+/// The VIPs of an instance, configured and `runtime`, as its status lists them
+/// (`ADDR/PREFIX dev IFNAME`): what a handover compares between the old and the new process.
+pub fn vip_keys(cfg: &VrrpInstance, runtime: &[VipDef]) -> BTreeSet<String> {
+    vip_list(cfg, runtime).into_iter().map(|(dev, vip)| held_key(&dev, &vip)).collect()
+}
+
+/// Configured VIPs, then runtime ones the config does not list.
+fn vip_list(cfg: &VrrpInstance, runtime: &[VipDef]) -> Vec<(String, Vip)> {
+    let runtime = runtime.iter().filter(|r| !cfg.vips.iter().any(|c| c.addr == r.addr));
+    cfg.vips.iter().chain(runtime).map(|v| dev_vip(cfg, v)).collect()
+}
+
+/// A VIP with its interface (the instance's unless it names one).
+fn dev_vip(cfg: &VrrpInstance, v: &VipDef) -> (String, Vip) {
+    let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+    (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
+}
+
+impl Runner {
+    fn vip_list(&self) -> Vec<(String, Vip)> {
+        vip_list(&self.cfg, &self.deps.runtime)
+    }
+
+    fn dev_vip(&self, v: &VipDef) -> (String, Vip) {
+        dev_vip(&self.cfg, v)
+    }
+
+    pub(super) async fn on_runtime(&mut self, cmd: RuntimeCmd) {
+        let (reply, result) = match cmd {
+            RuntimeCmd::Add { vips, reply } => (reply, self.add_runtime(vips).await),
+            RuntimeCmd::Del { vips, reply } => (reply, self.del_runtime(vips).await),
+        };
+        self.refresh_status();
+        let _ = reply.send(result);
+    }
+
+    /// Records runtime VIPs; a master adds them at once (all or none) and announces them.
+    async fn add_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        for (dev, v) in &pairs {
+            vip::check(dev, v)?;
+        }
+        let master = self.fsm.state() == State::Master;
+        if master {
+            let groups = by_dev(pairs.clone());
+            let mut added: Vec<(String, Vec<Vip>)> = Vec::new();
+            for (dev, vips) in &groups {
+                let (done, err) = match self.vip.add_many(dev, vips).await {
+                    Ok(done) => (done, None),
+                    Err((done, e)) => (done, Some(e)),
+                };
+                // Those already there (put by hand) are not ours to undo.
+                let ours = vips.iter().zip(&done).filter(|(_, new)| **new).map(|(v, _)| v.clone()).collect();
+                added.push((dev.clone(), ours));
+                if let Some(e) = err {
+                    for (dev, vips) in &added {
+                        if let Err(u) = self.vip.del_many(dev, vips).await {
+                            tracing::warn!(instance = %self.cfg.name, "undoing runtime VIPs on {dev}: {u}");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            for (dev, v) in &pairs {
+                self.held.insert(held_key(dev, v));
+            }
+            let count = self.cfg.garp_master_repeat.max(1);
+            self.announce(pairs.iter().map(|(d, v)| (d.clone(), v.addr)), count);
+        }
+        tracing::info!(
+            instance = %self.cfg.name,
+            "{} runtime VIP(s) {}",
+            vips.len(),
+            if master { "added and announced" } else { "recorded; added when this node becomes MASTER" }
+        );
+        self.deps.runtime.extend(vips);
+        Ok(master)
+    }
+
+    /// Forgets runtime VIPs and removes those this node holds. They are forgotten even when the
+    /// kernel refuses a removal; the first such error is returned.
+    async fn del_runtime(&mut self, vips: Vec<VipDef>) -> Result<bool, VipError> {
+        let pairs: Vec<(String, Vip)> = vips.iter().map(|v| self.dev_vip(v)).collect();
+        let held: Vec<(String, Vip)> =
+            pairs.into_iter().filter(|(dev, vip)| self.held.remove(&held_key(dev, vip))).collect();
+        let removed = !held.is_empty();
+        let mut first_err = None;
+        for (dev, list) in by_dev(held) {
+            if let Err(e) = self.vip.del_many(&dev, &list).await {
+                self.with_status(|s| s.counters.vip_errors += 1);
+                first_err.get_or_insert(e);
+            }
+        }
+        let gone: BTreeSet<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.deps.runtime.retain(|r| !gone.contains(&r.addr));
+        tracing::info!(instance = %self.cfg.name, "{} runtime VIP(s) deleted", vips.len());
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
+    pub(super) async fn add_vips(&mut self) {
+        for (dev, vips) in by_dev(self.vip_list()) {
+            let mut rest: &[Vip] = &vips;
+            while !rest.is_empty() {
+                let (done, err) = match self.vip.add_many(&dev, rest).await {
+                    Ok(done) => (done.len(), None),
+                    Err((done, e)) => (done.len(), Some(e)),
+                };
+                for v in &rest[..done] {
+                    self.held.insert(held_key(&dev, v));
+                }
+                let Some(e) = err else { break };
+                tracing::error!(instance = %self.cfg.name, "{e}");
+                self.with_status(|s| s.counters.vip_errors += 1);
+                rest = rest.get(done + 1..).unwrap_or_default();
+            }
+        }
+    }
+
+    /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
+    pub(super) async fn del_vips(&mut self, stale: bool) {
+        for (dev, vips) in by_dev(self.vip_list()) {
+            match self.vip.del_many(&dev, &vips).await {
+                Ok(done) if stale && done.contains(&true) => {
+                    let n = done.iter().filter(|d| **d).count();
+                    tracing::info!(instance = %self.cfg.name, "removed {n} stale VIP(s) from {dev}")
+                }
+                // The interface went away, and its addresses with it.
+                Ok(_) | Err(VipError::UnknownInterface(_)) => {}
+                Err(e) => {
+                    tracing::error!(instance = %self.cfg.name, "{e}");
+                    self.with_status(|s| s.counters.vip_errors += 1);
+                }
+            }
+            for v in &vips {
+                self.held.remove(&held_key(&dev, v));
+            }
+        }
+    }
+
+    /// Handover: the next process will not hold these (its config or runtime set dropped them),
+    /// so remove them.
+    pub(super) async fn del_vips_except(&mut self, keep: &BTreeSet<String>) {
+        for (dev, vip) in self.vip_list() {
+            let key = held_key(&dev, &vip);
+            if keep.contains(&key) || !self.held.contains(&key) {
+                continue;
+            }
+            if let Err(e) = self.vip.del(&dev, &vip).await {
+                tracing::error!(instance = %self.cfg.name, "{e}");
+            }
+            self.held.remove(&key);
+        }
+    }
+
+    pub(super) fn garp(&self, count: u32) {
+        self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
+    }
+
+    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread.
+    fn announce(&self, addrs: impl Iterator<Item = (String, IpAddr)>, count: u32) {
+        let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for (dev, addr) in addrs {
+            by_dev.entry(dev).or_default().push(addr);
+        }
+        let name = self.cfg.name.clone();
+        tokio::task::spawn_blocking(move || {
+            for (dev, addrs) in by_dev {
+                if let Err(e) = garp::send_burst(&dev, &addrs, count) {
+                    tracing::warn!(instance = %name, "gratuitous ARP/NA: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// VIPs grouped by interface, in first-seen order within each.
+fn by_dev(list: Vec<(String, Vip)>) -> BTreeMap<String, Vec<Vip>> {
+    let mut out: BTreeMap<String, Vec<Vip>> = BTreeMap::new();
+    for (dev, vip) in list {
+        out.entry(dev).or_default().push(vip);
+    }
+    out
+}
