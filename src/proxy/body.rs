@@ -37,14 +37,16 @@ pub type ByteCounters = Vec<Arc<crate::state::Counters>>;
 pub struct Metered<B> {
     inner: B,
     idle: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// When the idle time runs out; moved forward by every frame.
+    deadline: Option<Instant>,
+    /// Armed only when the inner body first has nothing to give: a body that is ready whenever
+    /// it is polled (the common small response) never touches the timer wheel.
+    sleep: Option<Pin<Box<Sleep>>>,
     counters: ByteCounters,
     inbound: bool,
     on_end: Option<Box<dyn FnOnce() + Send>>,
     /// Set when the inner body fails, so the caller can tell a client fault from a server fault.
     failed: Option<Arc<AtomicBool>>,
-    /// The idle clock starts at the first poll, not when the body is built.
-    started: bool,
     _guards: Vec<crate::state::SessionGuard>,
 }
 
@@ -53,12 +55,12 @@ impl<B> Metered<B> {
         Self {
             inner,
             idle,
-            sleep: Box::pin(tokio::time::sleep(idle)),
+            deadline: None,
+            sleep: None,
             counters,
             inbound,
             on_end: None,
             failed: None,
-            started: false,
             _guards: Vec::new(),
         }
     }
@@ -93,18 +95,14 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if !this.started {
-            this.started = true;
-            let deadline = Instant::now() + this.idle;
-            this.sleep.as_mut().reset(deadline);
-        }
+        // The idle clock starts at the first poll, not when the body is built.
+        let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + this.idle);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
                     this.add(d.len() as u64);
                 }
-                let deadline = Instant::now() + this.idle;
-                this.sleep.as_mut().reset(deadline);
+                this.deadline = Some(Instant::now() + this.idle);
                 if this.inner.is_end_stream()
                     && let Some(f) = this.on_end.take()
                 {
@@ -126,7 +124,16 @@ where
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                ready!(this.sleep.as_mut().poll(cx));
+                let sleep = match &mut this.sleep {
+                    Some(s) => {
+                        if s.deadline() != deadline {
+                            s.as_mut().reset(deadline);
+                        }
+                        s
+                    }
+                    None => this.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                ready!(sleep.as_mut().poll(cx));
                 if let Some(f) = &this.failed {
                     f.store(true, Relaxed);
                 }

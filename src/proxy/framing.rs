@@ -77,6 +77,12 @@ impl Scanner {
                         if b.is_empty() {
                             return;
                         }
+                        // The usual case: the whole head arrived in this read; judge it in place.
+                        if let Some(end) = find_end(b) {
+                            self.judge(&b[..end]);
+                            b = &b[end..];
+                            continue;
+                        }
                     }
                     let start = self.head.len().saturating_sub(3);
                     let take = b.len().min(MAX_HEAD + 4 - self.head.len().min(MAX_HEAD + 4));
@@ -86,7 +92,9 @@ impl Scanner {
                             let used = end - (self.head.len() - take);
                             b = &b[used..];
                             self.head.truncate(end);
-                            self.judge();
+                            let head = std::mem::take(&mut self.head);
+                            self.judge(&head);
+                            self.head = head;
                             self.head.clear();
                         }
                         None if self.head.len() > MAX_HEAD => {
@@ -185,8 +193,8 @@ impl Scanner {
         }
     }
 
-    fn judge(&mut self) {
-        let (verdict, next) = judge_head(&self.head);
+    fn judge(&mut self, head: &[u8]) {
+        let (verdict, next) = judge_head(head);
         match verdict {
             Some(v) => {
                 if v != Verdict::Ok {
@@ -209,7 +217,7 @@ fn after_size_line(value: u64) -> Chunk {
 }
 
 fn find_end(b: &[u8]) -> Option<usize> {
-    b.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+    memchr::memmem::find(b, b"\r\n\r\n").map(|p| p + 4)
 }
 
 /// The verdict for one complete head and the body framing that follows it.

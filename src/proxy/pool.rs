@@ -6,7 +6,7 @@ use crate::config::snapshot::ServerTls;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -15,7 +15,8 @@ use tokio::time::Instant;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(5);
 /// Bound on idle connections kept per server.
 const IDLE_MAX: usize = 1024;
-/// How long a finished connection may take to become ready before it is dropped.
+/// How long a returned connection may take to become ready for its next request before it is
+/// dropped (its dispatcher normally gets there right after the response's last byte).
 const PARK_LIMIT: Duration = Duration::from_secs(1);
 
 pub type Sender = SendRequest<ProxyBody>;
@@ -68,17 +69,34 @@ impl Pool {
     /// A ready connection: an idle one if any is still open, else a new one.
     /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
     pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
-        loop {
-            let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some((s, since)) = popped else { break };
-            if s.is_closed() || since.elapsed() > IDLE_MAX_AGE {
+        if let Some(s) = self.take_ready() {
+            return Ok((s, true));
+        }
+        self.connect(connect_timeout).await.map(|s| (s, false))
+    }
+
+    /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
+    /// way, and ones not ready yet stay for a later taker.
+    fn take_ready(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut not_yet = Vec::new();
+        let mut found = None;
+        let now = Instant::now();
+        while let Some((s, since)) = idle.pop() {
+            let age = now.saturating_duration_since(since);
+            if s.is_closed() || age > IDLE_MAX_AGE {
                 continue;
             }
             if s.is_ready() {
-                return Ok((s, true));
+                found = Some(s);
+                break;
+            }
+            if age <= PARK_LIMIT {
+                not_yet.push((s, since));
             }
         }
-        self.connect(connect_timeout).await.map(|s| (s, false))
+        idle.extend(not_yet.into_iter().rev());
+        found
     }
 
     async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
@@ -101,26 +119,13 @@ impl Pool {
         tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))
     }
 
-    /// Returns a connection whose exchange finished cleanly. The idle list only holds connections
-    /// that are ready for a new request, so a taker never waits on one: a connection whose
-    /// dispatcher has not yet seen the end of the last response is parked until it has.
-    pub fn put(self: &Arc<Self>, mut s: Sender) {
+    /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
+    /// end of the response yet; takers skip it until it has, so none ever waits on one (and no
+    /// task or timer is spent per request to watch it).
+    pub fn put(&self, s: Sender) {
         if s.is_closed() {
             return;
         }
-        if s.is_ready() {
-            self.push_idle(s);
-            return;
-        }
-        let pool = self.clone();
-        tokio::spawn(async move {
-            if let Ok(Ok(())) = tokio::time::timeout(PARK_LIMIT, s.ready()).await {
-                pool.push_idle(s);
-            }
-        });
-    }
-
-    fn push_idle(&self, s: Sender) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_MAX {
             idle.push((s, Instant::now()));

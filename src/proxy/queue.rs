@@ -45,7 +45,8 @@ pub async fn acquire(
     avoid: Option<usize>,
     prefer: Option<usize>,
 ) -> Result<(usize, SessionGuard), NoSlot> {
-    let deadline = Instant::now() + be.timeouts.queue;
+    // Fixed when the first wait starts (most requests never wait, and never read the clock).
+    let mut deadline = None;
     loop {
         let preferred = prefer.filter(|&p| avoid.is_none() && brt.servers.get(p).is_some_and(|s| s.usable()));
         let pick = match (avoid, preferred) {
@@ -70,7 +71,8 @@ pub async fn acquire(
         let q = &brt.counters.queue;
         let waiting = q.cur.fetch_add(1, Relaxed) + 1;
         q.max.fetch_max(waiting, Relaxed);
-        let woke = tokio::time::timeout_at(deadline, q.notify.notified()).await;
+        let until = *deadline.get_or_insert_with(|| Instant::now() + be.timeouts.queue);
+        let woke = tokio::time::timeout_at(until, q.notify.notified()).await;
         q.cur.fetch_sub(1, Relaxed);
         if woke.is_err() {
             return Err(NoSlot::QueueTimeout);
