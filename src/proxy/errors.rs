@@ -14,6 +14,9 @@ pub enum ProxyError {
     ServerTimeout,
     ConnectFailed,
     QueueTimeout,
+    /// Health checks marked the server down while the request waited for its response, and the
+    /// server has `on-marked-down shutdown-sessions`.
+    ServerMarkedDown,
 }
 
 impl ProxyError {
@@ -21,9 +24,10 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::Denied => StatusCode::FORBIDDEN,
-            ProxyError::NoServer | ProxyError::ConnectFailed | ProxyError::QueueTimeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::NoServer
+            | ProxyError::ConnectFailed
+            | ProxyError::QueueTimeout
+            | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -37,6 +41,9 @@ impl ProxyError {
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
             ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
+            ProxyError::ServerMarkedDown => {
+                "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
+            }
         }
     }
 }

@@ -91,6 +91,7 @@ impl Pending {
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],
             (Some(ProxyError::ServerTimeout), _) => ['s', 'H'],
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
+            (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
             (None, true) => ['-', '-'],
             // The body did not reach its end: the client went away (or the server cut it).
             (None, false) => ['C', 'D'],
