@@ -89,24 +89,26 @@ const HOP_BY_HOP: [&str; 8] = [
     "proxy-connection",
 ];
 
-/// Hop-by-hop fields plus whatever `Connection` names.
+/// Hop-by-hop fields plus whatever `Connection` names. The names present are found in one pass
+/// and removed by their parsed name: most messages carry one or none (`Connection: keep-alive`).
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names instead of eight hashed removals.
-    if !h.keys().any(|k| HOP_BY_HOP.contains(&k.as_str())) {
+    let mut doomed: Vec<http::HeaderName> = h.keys().filter(|k| HOP_BY_HOP.contains(&k.as_str())).cloned().collect();
+    if doomed.is_empty() {
         return;
     }
-    let named: Vec<String> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
-    for n in named {
-        h.remove(n.as_str());
+    for v in h.get_all(header::CONNECTION) {
+        let Ok(v) = v.to_str() else { continue };
+        for token in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            // from_bytes lowercases; a token that is not a valid name cannot name a field.
+            if let Ok(n) = http::HeaderName::from_bytes(token.as_bytes())
+                && !doomed.contains(&n)
+                && h.contains_key(&n)
+            {
+                doomed.push(n);
+            }
+        }
     }
-    for n in HOP_BY_HOP {
+    for n in doomed {
         h.remove(n);
     }
 }
@@ -567,5 +569,43 @@ async fn forward(
             });
         }
         return Ok(resp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_the_ones_connection_names_are_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Trace"),
+            ("connection", "close"),
+            ("keep-alive", "timeout=5"),
+            ("x-trace", "1"),
+            ("te", "trailers"),
+            ("proxy-connection", "keep-alive"),
+            ("content-type", "text/plain"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn a_message_without_hop_by_hop_fields_is_left_alone() {
+        let mut h = map(&[("host", "a"), ("x-trace", "1")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
     }
 }
