@@ -3,11 +3,11 @@
 //! write lbha.toml atomically (previous file kept as `lbha.toml.bak`) and reload in process.
 
 use super::error::{ApiError, ApiResult};
+use crate::fsutil::write_atomic;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -95,28 +95,6 @@ fn sha256_hex(s: &str) -> String {
 
 fn parse_doc(text: &str, path: &Path) -> ApiResult<DocumentMut> {
     text.parse::<DocumentMut>().map_err(|e| ApiError::Internal(format!("{}: not valid TOML: {e}", path.display())))
-}
-
-/// Writes through a temporary file in the same directory: write, fsync, rename, fsync the
-/// directory. Readers see the old file or the new one, never a part. Keeps the file's mode.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 impl Store {

@@ -71,7 +71,7 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
     }
     match &args.output {
         Some(out) => {
-            if let Err(e) = io::write_atomic(out, &conv.toml) {
+            if let Err(e) = crate::fsutil::write_atomic(out, conv.toml.as_bytes()) {
                 eprintln!("cannot write {}: {e}", out.display());
                 return ExitCode::from(1);
             }

@@ -4,7 +4,6 @@
 use super::report::{ConvertErrors, Loc, Report};
 use super::{Conversion, HaproxySource, keepalived, locate_errors};
 use crate::config::{self, Snapshot};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,29 +57,6 @@ pub fn convert_files(haproxy: Option<&Path>, keepalived: Option<&Path>) -> Resul
         _ => None,
     };
     super::convert(src, kcfg.as_ref(), base, &env)
-}
-
-/// Writes `text` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
-/// directory. A reader sees the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "lbha.toml".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// `lbha run/check --haproxy-config`: converts in memory and validates. Errors name the

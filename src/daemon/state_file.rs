@@ -4,39 +4,14 @@
 
 use crate::control::facts::server_lines;
 use crate::control::servers_state::{self, restore};
+use crate::fsutil::write_atomic;
 use crate::proxy::Proxy;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
 /// Serializes savers: two changes in quick succession neither share a temp file nor let an older
 /// state overwrite a newer one.
 static WRITE_LOCK: Mutex<()> = Mutex::new(());
-
-/// Writes `bytes` to `path` so a reader sees the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(d) = dir {
-        std::fs::create_dir_all(d)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(d) = dir {
-            std::fs::File::open(d)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
 
 /// Saves to the configured file, if any. Blocking: call from a blocking context.
 pub fn save(proxy: &Proxy) {

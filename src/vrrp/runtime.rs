@@ -5,7 +5,6 @@
 //! listed in adverts, so a range of thousands fits and peers do not count an address-list
 //! mismatch. Everything here but [`load`] and [`save`] is pure.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -129,26 +128,11 @@ pub fn load(path: &Path) -> Result<Loaded, StoreError> {
     }
 }
 
-/// Writes the file atomically (temp file in the same directory, fsync, rename, fsync of the
-/// directory), creating the state directory if needed. Blocking.
+/// Writes the file atomically ([`crate::fsutil::write_atomic`]), creating the state directory
+/// if needed. Blocking.
 pub fn save(path: &Path, vips: &[RuntimeVip]) -> Result<(), StoreError> {
-    let err = |source| StoreError::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(render(vips).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    crate::fsutil::write_atomic(path, render(vips).as_bytes())
+        .map_err(|source| StoreError::Write { path: path.to_path_buf(), source })
 }
 
 /// Why a runtime VIP change was refused.
