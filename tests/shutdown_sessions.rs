@@ -7,44 +7,9 @@ mod common;
 mod kit;
 
 use common::*;
-use kit::{Web, wait_log};
+use kit::{Answer, Web, head_server, wait_log};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
-
-/// Accepts connections and reads them without ever answering; answers a WebSocket upgrade with
-/// 101 and then echoes.
-fn server(upgrade: bool) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(4) {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                if upgrade {
-                    let _ = s.write_all(
-                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-                    );
-                }
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || (upgrade && s.write_all(&buf[..n]).is_err()) {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
 
 fn config(port: u16, data: u16, health: u16, shutdown: bool) -> String {
     let omd = if shutdown { ", on_marked_down = \"shutdown-sessions\"" } else { "" };
@@ -66,7 +31,7 @@ servers = [{{ name = "s", addr = "127.0.0.1:{data}", check = true, check_port = 
 /// client got within 3 s of the mark-down.
 fn awaiting_headers(shutdown: bool) -> std::io::Result<Resp> {
     let health = Web::start("H");
-    let data = server(false);
+    let data = head_server(Answer::Never);
     let port = free_port();
     let l = Lbha::start(&config(port, data, health.port, shutdown), &[port]);
     let mut c = connect(port);
@@ -97,7 +62,7 @@ fn without_shutdown_sessions_the_request_keeps_waiting() {
 /// An open WebSocket tunnel whose server is then marked down: the bytes read after that.
 fn tunnel_after_down(shutdown: bool) -> std::io::Result<usize> {
     let health = Web::start("H");
-    let data = server(true);
+    let data = head_server(Answer::Upgrade);
     let port = free_port();
     let l = Lbha::start(&config(port, data, health.port, shutdown), &[port]);
     let mut c = connect(port);

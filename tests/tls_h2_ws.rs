@@ -1,11 +1,11 @@
 //! TLS termination (SNI, ALPN), HTTP/2 to HTTP/1.1 servers, TLS towards servers, WebSocket.
 
 mod common;
+mod kit;
 use common::*;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 
 /// A self-signed certificate for `localhost`, written as one PEM file (chain + key).
@@ -168,45 +168,9 @@ fn bad_certificate_is_a_config_error_naming_the_file() {
     assert!(err.contains("bad.pem") && err.contains("listen[0].bind[0]"), "{err}");
 }
 
-/// A server that switches to a byte echo after answering 101 (or answers 101 unasked).
-fn upgrade_server(always_101: bool) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(4) {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                let asked = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket");
-                if asked || always_101 {
-                    let _ = s.write_all(
-                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-                    );
-                    let mut buf = [0u8; 1024];
-                    while let Ok(n) = s.read(&mut buf) {
-                        if n == 0 || s.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                } else {
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno");
-                }
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn websocket_upgrade_tunnels_both_ways() {
-    let ws = upgrade_server(false);
+    let ws = kit::head_server(kit::Answer::UpgradeIfAsked);
     let port = free_port();
     let cfg = format!(
         "[defaults]\nmode = \"http\"\ntimeout = {{ tunnel = \"5s\" }}\n[[listen]]\nname = \"ws\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{ws}\" }}]\n"
@@ -229,7 +193,7 @@ fn websocket_upgrade_tunnels_both_ways() {
 
 #[test]
 fn unrequested_101_is_refused() {
-    let ws = upgrade_server(true);
+    let ws = kit::head_server(kit::Answer::Upgrade);
     let port = free_port();
     let cfg = format!(
         "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"ws\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{ws}\" }}]\n"

@@ -303,6 +303,60 @@ impl Drop for Hold {
     }
 }
 
+/// How a [`head_server`] answers each request head it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Never: reads and discards until the client closes (a server that hangs).
+    Never,
+    /// `101 Switching Protocols`, then echoes bytes (a WebSocket server, asked or not).
+    Upgrade,
+    /// 101 and echo when the head asks for a WebSocket, else `200` with body `no`.
+    UpgradeIfAsked,
+}
+
+/// A server for up to four connections that reads one request head on each and answers as told.
+pub fn head_server(answer: Answer) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let asked = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket");
+                let upgrade = match answer {
+                    Answer::Never => false,
+                    Answer::Upgrade => true,
+                    Answer::UpgradeIfAsked if asked => true,
+                    Answer::UpgradeIfAsked => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno");
+                        return;
+                    }
+                };
+                if upgrade {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                    );
+                }
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || (upgrade && s.write_all(&buf[..n]).is_err()) {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 /// Waits until `log()` contains `needle`, up to 15 s; panics with the log otherwise.
 pub fn wait_log(log: impl Fn() -> String, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
