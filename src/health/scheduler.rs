@@ -6,6 +6,7 @@ use super::spec::CheckSpec;
 use super::timing::{self, Prng};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -43,6 +44,17 @@ pub fn spawn_checker_init(
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(run(spec, init, sink, shutdown))
+}
+
+/// [`spawn_checker_init`] on a given runtime (the daemon's [`CheckThread`](super::CheckThread)).
+pub fn spawn_checker_on(
+    rt: &Handle,
+    spec: CheckSpec,
+    init: InitState,
+    sink: Arc<dyn HealthSink>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    rt.spawn(run(spec, init, sink, shutdown))
 }
 
 async fn run(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>, mut shutdown: watch::Receiver<bool>) {
