@@ -223,3 +223,24 @@ fn slowstart_ramps_a_returning_server_up() {
     let to_a = after.iter().filter(|x| *x == "A").count();
     assert!((1..=10).contains(&to_a), "A got {to_a} of 120 while ramping");
 }
+
+/// External checks run on the daemon's check thread like the others: the command's exit status
+/// takes the server down with HAProxy's reason and brings it back.
+#[test]
+fn external_check_exit_status_decides() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = Web::start("A");
+    let dir = TempDir::new("extchk");
+    let flag = dir.0.join("healthy");
+    let script = dir.write("check.sh", &format!("#!/bin/sh\n[ -e '{}' ] && exit 0\nexit 3\n", flag.display()));
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let port = free_port();
+    let servers =
+        format!("{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, inter = 100, rise = 1, fall = 1 }}", a.port);
+    let extra = format!("check = {{ external = {{ command = \"{}\", path = \"/bin:/usr/bin\" }} }}", script.display());
+    let l = Lbha::start(&listen(port, &servers, &extra), &[port]);
+    wait_log(|| l.log_text(), "Server web/a is DOWN, reason: External check error, code 3");
+    std::fs::write(&flag, "").expect("flag");
+    wait_log(|| l.log_text(), "Server web/a is UP");
+    assert_eq!(get(port, "/").text(), "A");
+}

@@ -49,6 +49,9 @@ struct Running {
 #[derive(Default)]
 pub struct Checks {
     running: HashMap<(String, String), Running>,
+    /// Started with the first checker; `None` after a failed start, checkers then share the
+    /// proxy's runtime.
+    thread: Option<Option<health::CheckThread>>,
 }
 
 impl Checks {
@@ -74,13 +77,22 @@ impl Checks {
                     proxy: proxy.clone(),
                     name: format!("{}/{}", b.name, s.name),
                 };
-                next.insert(key, spawn(spec.clone(), text, sink));
+                next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
             }
         }
         for (_, r) in self.running.drain() {
             let _ = r.stop.send(true);
         }
         self.running = next;
+    }
+
+    fn runtime(&mut self) -> Option<&tokio::runtime::Handle> {
+        let thread = self.thread.get_or_insert_with(|| {
+            health::CheckThread::start()
+                .inspect_err(|e| tracing::warn!("cannot start the health check thread, checks share the proxy's: {e}"))
+                .ok()
+        });
+        thread.as_ref().map(health::CheckThread::handle)
     }
 
     pub fn stop_all(&mut self) {
@@ -90,9 +102,12 @@ impl Checks {
     }
 }
 
-fn spawn(spec: CheckSpec, text: String, sink: Sink) -> Running {
+fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sink: Sink) -> Running {
     let (stop, rx) = watch::channel(false);
-    let start_up = sink.rt.is_up();
-    health::spawn_checker(spec, start_up, Arc::new(sink), rx);
+    let init = health::InitState::from_start_up(sink.rt.is_up());
+    match rt {
+        Some(rt) => health::spawn_checker_on(rt, spec, init, Arc::new(sink), rx),
+        None => health::spawn_checker_init(spec, init, Arc::new(sink), rx),
+    };
     Running { spec: text, stop }
 }

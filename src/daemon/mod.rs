@@ -75,6 +75,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(s) => s,
         Err(e) => return give_up(&mut incoming, &e),
     };
+    raise_fd_limit();
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
@@ -97,6 +98,21 @@ pub fn run(opts: RunOptions) -> ExitCode {
             eprintln!("lbha: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Lifts the soft descriptor limit to the hard one, as HAProxy sizes its own: every proxied
+/// connection takes one or two descriptors and every checked server keeps one for its checks,
+/// and systemd's default soft limit of 1024 would cap the proxy long before `maxconn`.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!("descriptor limit raised from {soft} to {hard}"),
+            Err(e) => tracing::warn!("cannot raise the descriptor limit from {soft} to {hard}: {e}"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the descriptor limit: {e}"),
     }
 }
 

@@ -7,6 +7,7 @@
 //!                     ▲  interval: inter / fastinter / downinter ± spread_checks
 //! ```
 
+mod conn;
 mod external;
 mod http;
 mod probe;
@@ -14,11 +15,13 @@ mod risefall;
 mod scheduler;
 mod slowstart;
 mod spec;
+mod thread;
 mod timing;
 
-pub use probe::{ProbeError, ProbeOk, ServerLoad, probe, probe_with};
+pub use probe::{ProbeError, ProbeOk, Prober, ServerLoad, probe, probe_with};
 pub use risefall::{HealthState, InitState, RiseFall, Transition};
-pub use scheduler::{HealthSink, spawn_checker, spawn_checker_init};
+pub use scheduler::{HealthSink, spawn_checker, spawn_checker_init, spawn_checker_on};
 pub use slowstart::ramp_weight;
 pub use spec::{CheckKind, CheckSpec, Expect, ExpectRule, ExternalCheck, HealthError, HttpCheck, HttpVersion};
+pub use thread::CheckThread;
 pub use timing::{base_interval, initial_offset, jitter};

@@ -1,15 +1,16 @@
 //! One check of one server: TCP connect, HTTP request, or external command. No retries and no
 //! hysteresis here; the scheduler feeds the result to the rise/fall counter.
 
+use super::conn::{Lease, Outcome};
 use super::external;
 use super::http::{self, Progress};
 use super::spec::{CheckKind, CheckSpec, HttpCheck};
+use socket2::Socket;
 use std::fmt;
-use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 /// Connection counts of the checked server, handed to external checks (HAProxy's
@@ -79,78 +80,133 @@ pub async fn probe(spec: &CheckSpec) -> Result<ProbeOk, ProbeError> {
 /// One check. TCP and HTTP checks are bounded by `spec.timeout` as a whole; an external check by
 /// its own timeout.
 pub async fn probe_with(spec: &CheckSpec, load: ServerLoad) -> Result<ProbeOk, ProbeError> {
-    let started = Instant::now();
-    let deadline = started + spec.timeout;
-    let (detail, status) = match &spec.kind {
-        CheckKind::Tcp => {
-            connect(spec.addr, deadline).await?;
-            ("Layer4 check passed", None)
-        }
-        CheckKind::Http(check) => {
-            let status = http_check(spec, check, deadline).await?;
-            ("Layer7 check passed", Some(status))
-        }
-        CheckKind::External(ext) => {
-            external::run(spec, ext, load).await?;
-            ("External check passed", None)
-        }
-    };
-    Ok(ProbeOk { detail, status, duration: started.elapsed() })
+    Prober::new(spec).probe(spec, load).await
 }
 
-async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, ProbeError> {
-    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ProbeError::L4Timeout),
-        Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
-            return Err(ProbeError::L4Refused);
-        }
-        Ok(Err(e)) => {
-            return Err(ProbeError::L4Error { detail: e.to_string() });
-        }
-        Ok(Ok(s)) => s,
-    };
-    // Close with a reset, as HAProxy does: a thousand servers checked every second would otherwise
-    // leave tens of thousands of TIME_WAIT sockets on our side.
-    if let Err(e) = stream.set_zero_linger() {
-        tracing::debug!(%addr, error = %e, "cannot set SO_LINGER on check socket");
-    }
-    // No TCP_NODELAY: a check writes its request once, so Nagle never delays it, and at a
-    // thousand checks a second the extra system call shows.
-    Ok(stream)
+/// What every check of one server reuses: its socket (see [`conn`]), the HTTP request, built
+/// once, and the response buffer.
+#[derive(Debug, Default)]
+pub struct Prober {
+    sock: Option<Socket>,
+    request: Vec<u8>,
+    head_only: bool,
+    buf: Vec<u8>,
 }
 
-async fn http_check(spec: &CheckSpec, check: &HttpCheck, deadline: Instant) -> Result<u16, ProbeError> {
-    let mut stream = connect(spec.addr, deadline).await?;
-    let request = http::build_request(check, spec.host_header.as_deref(), spec.addr);
-    match timeout_at(deadline, stream.write_all(&request)).await {
-        Err(_) => return Err(ProbeError::L7Timeout),
-        Ok(Err(e)) => {
-            return Err(ProbeError::L4Error { detail: format!("sending the request: {e}") });
+impl Prober {
+    pub fn new(spec: &CheckSpec) -> Self {
+        match &spec.kind {
+            CheckKind::Http(check) => Self {
+                sock: None,
+                request: http::build_request(check, spec.host_header.as_deref(), spec.addr),
+                head_only: check.method.eq_ignore_ascii_case("HEAD"),
+                buf: Vec::new(),
+            },
+            _ => Self::default(),
         }
-        Ok(Ok(())) => {}
     }
-    let head_only = check.method.eq_ignore_ascii_case("HEAD");
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match timeout_at(deadline, stream.read(&mut chunk)).await {
-            Err(_) => return Err(ProbeError::L7Timeout),
-            Ok(Err(e)) => {
-                return Err(ProbeError::L7ResponseError { detail: e.to_string() });
+
+    /// One check of `spec`, the spec this prober was made for.
+    pub async fn probe(&mut self, spec: &CheckSpec, load: ServerLoad) -> Result<ProbeOk, ProbeError> {
+        let started = Instant::now();
+        let deadline = started + spec.timeout;
+        // Set once connected, so the one deadline can tell a Layer4 timeout from a Layer7 one.
+        let connected = AtomicBool::new(false);
+        let (detail, status) = match &spec.kind {
+            CheckKind::Tcp => {
+                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr)).await?;
+                ("Layer4 check passed", None)
             }
-            Ok(Ok(n)) => n,
+            CheckKind::Http(check) => {
+                let exchange = HttpExchange { check, request: &self.request, head_only: self.head_only };
+                let status =
+                    bounded(deadline, &connected, exchange.run(&mut self.sock, spec.addr, &mut self.buf, &connected))
+                        .await?;
+                ("Layer7 check passed", Some(status))
+            }
+            CheckKind::External(ext) => {
+                external::run(spec, ext, load).await?;
+                ("External check passed", None)
+            }
         };
-        if n == 0 {
-            return http::finish(check, &buf, head_only);
+        Ok(ProbeOk { detail, status, duration: started.elapsed() })
+    }
+}
+
+struct HttpExchange<'a> {
+    check: &'a HttpCheck,
+    request: &'a [u8],
+    head_only: bool,
+}
+
+impl HttpExchange<'_> {
+    async fn run(
+        &self,
+        sock: &mut Option<Socket>,
+        addr: SocketAddr,
+        buf: &mut Vec<u8>,
+        connected: &AtomicBool,
+    ) -> Result<u16, ProbeError> {
+        let mut conn = Lease::connect(sock, addr)?;
+        // Speculative send: on a connect that already completed it saves waiting for writability.
+        let sent = conn.try_send(self.request)?;
+        if sent == 0 {
+            conn.connected().await?;
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Progress::Done(result) = http::examine(check, &buf, head_only) {
-            return result;
+        connected.store(true, Relaxed);
+        conn.send_all(&self.request[sent..]).await?;
+        // `buf` keeps its length (initialized bytes) from probe to probe, so reads need no
+        // zeroing; `filled` is this response's part.
+        let mut filled = 0;
+        loop {
+            if buf.len() < filled + READ_CHUNK {
+                buf.resize(filled + READ_CHUNK, 0);
+            }
+            let n = conn
+                .recv(&mut buf[filled..filled + READ_CHUNK])
+                .await
+                .map_err(|e| ProbeError::L7ResponseError { detail: e.to_string() })?;
+            filled += n;
+            let buf = &buf[..filled];
+            if n == 0 {
+                return http::finish(self.check, buf, self.head_only);
+            }
+            if let Progress::Done(result) = http::examine(self.check, buf, self.head_only) {
+                return result;
+            }
+            // `examine` decides before this can grow far past head and body limits.
+            if filled > http::MAX_HEAD + http::MAX_BODY + READ_CHUNK {
+                return Err(ProbeError::L7InvalidResponse { detail: "response too large".into() });
+            }
         }
-        // `examine` decides before this can grow far past head and body limits.
-        if buf.len() > http::MAX_HEAD + http::MAX_BODY + chunk.len() {
-            return Err(ProbeError::L7InvalidResponse { detail: "response too large".into() });
-        }
+    }
+}
+
+/// Room made in the response buffer before each read.
+const READ_CHUNK: usize = 4096;
+
+/// Runs a TCP or HTTP check under one deadline (one timer, armed only if the check has to wait);
+/// a timeout is Layer4 until `connected` is set and Layer7 after.
+async fn bounded<T>(
+    deadline: Instant,
+    connected: &AtomicBool,
+    check: impl Future<Output = Result<T, ProbeError>>,
+) -> Result<T, ProbeError> {
+    match timeout_at(deadline, check).await {
+        Ok(r) => r,
+        Err(_) if connected.load(Relaxed) => Err(ProbeError::L7Timeout),
+        Err(_) => Err(ProbeError::L4Timeout),
+    }
+}
+
+/// A connect that completes passes; on loopback it usually has before `connect` returns, and
+/// then the socket never meets the poller.
+async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr) -> Result<(), ProbeError> {
+    let mut conn = Lease::connect(sock, addr)?;
+    match conn.outcome() {
+        Outcome::Connected => Ok(()),
+        Outcome::Failed(e) => Err(e),
+        Outcome::Pending => conn.connected().await,
     }
 }
 
@@ -158,8 +214,9 @@ async fn http_check(spec: &CheckSpec, check: &HttpCheck, deadline: Instant) -> R
 mod tests {
     use super::*;
     use crate::health::spec::Expect;
-    use tokio::net::TcpListener;
-    use tokio::sync::oneshot;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::{mpsc, oneshot};
 
     fn spec(addr: SocketAddr, kind: CheckKind) -> CheckSpec {
         CheckSpec {
@@ -350,5 +407,79 @@ mod tests {
         let (addr, _server) = serve_once(b"SSH-2.0-OpenSSH_9.6\r\n", true).await;
         let err = probe(&spec(addr, http("", None))).await.expect_err("fails");
         assert!(err.to_string().starts_with("Layer7 invalid response"), "{err}");
+    }
+
+    /// Accepts one connection per entry of `responses` and answers it with that entry, or holds
+    /// it open (`None`) and reports how the checker ended it. Returns the peers seen.
+    async fn serve_many(
+        responses: Vec<Option<&'static [u8]>>,
+    ) -> (SocketAddr, oneshot::Receiver<Vec<SocketAddr>>, mpsc::UnboundedReceiver<std::io::Result<usize>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (peers_tx, peers_rx) = oneshot::channel();
+        let (held_tx, held_rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut peers = Vec::new();
+            for response in responses {
+                let Ok((mut sock, peer)) = listener.accept().await else { return };
+                peers.push(peer);
+                let mut buf = [0u8; 1024];
+                let _request = sock.read(&mut buf).await;
+                match response {
+                    Some(r) => {
+                        let _ = sock.write_all(r).await;
+                    }
+                    // Ends when the checker gives up on the connection.
+                    None => {
+                        held_tx.send(sock.read(&mut buf).await).ok();
+                    }
+                }
+            }
+            peers_tx.send(peers).ok();
+        });
+        (addr, peers_rx, held_rx)
+    }
+
+    #[tokio::test]
+    async fn every_probe_is_a_new_connection_on_the_kept_socket() {
+        let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (addr, peers, _held) = serve_many(vec![Some(ok), Some(ok), Some(ok)]).await;
+        let s = spec(addr, http("GET /health", None));
+        let mut prober = Prober::new(&s);
+        for _ in 0..3 {
+            assert_eq!(prober.probe(&s, ServerLoad::default()).await.expect("passes").status, Some(200));
+            assert!(prober.sock.is_some(), "the socket is kept for the next probe");
+        }
+        // Three accepted connections: the kept socket connects anew for every probe.
+        assert_eq!(peers.await.expect("server saw every probe").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn timed_out_probe_resets_its_connection_and_the_next_one_passes() {
+        let ok: &[u8] = b"HTTP/1.0 200 OK\r\n\r\n";
+        let (addr, _peers, mut held) = serve_many(vec![None, Some(ok)]).await;
+        let mut s = spec(addr, http("GET /health", None));
+        s.timeout = Duration::from_millis(200);
+        let mut prober = Prober::new(&s);
+        assert_eq!(prober.probe(&s, ServerLoad::default()).await, Err(ProbeError::L7Timeout));
+        let ended = tokio::time::timeout(Duration::from_secs(5), held.recv()).await.expect("connection ended");
+        match ended.expect("server reported") {
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+            Ok(n) => panic!("expected a reset, read {n} bytes"),
+        }
+        assert_eq!(prober.probe(&s, ServerLoad::default()).await.expect("passes").status, Some(200));
+    }
+
+    #[tokio::test]
+    async fn refused_then_listening_server_passes_on_the_same_prober() {
+        let addr = closed_port().await;
+        let s = spec(addr, CheckKind::Tcp);
+        let mut prober = Prober::new(&s);
+        assert_eq!(prober.probe(&s, ServerLoad::default()).await, Err(ProbeError::L4Refused));
+        let listener = TcpListener::bind(addr).await.expect("rebind the port");
+        prober.probe(&s, ServerLoad::default()).await.expect("passes");
+        prober.probe(&s, ServerLoad::default()).await.expect("passes again");
+        drop(listener);
+        assert_eq!(prober.probe(&s, ServerLoad::default()).await, Err(ProbeError::L4Refused));
     }
 }

@@ -1,11 +1,13 @@
 //! One task per checked server: wait, probe, feed rise/fall, report, repeat until shutdown.
 
-use super::probe::{self, ServerLoad};
+use super::probe::{Prober, ServerLoad};
 use super::risefall::{HealthState, InitState, RiseFall, Transition};
 use super::spec::CheckSpec;
 use super::timing::{self, Prng};
+use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -45,23 +47,42 @@ pub fn spawn_checker_init(
     tokio::spawn(run(spec, init, sink, shutdown))
 }
 
+/// [`spawn_checker_init`] on a given runtime (the daemon's [`CheckThread`](super::CheckThread)).
+pub fn spawn_checker_on(
+    rt: &Handle,
+    spec: CheckSpec,
+    init: InitState,
+    sink: Arc<dyn HealthSink>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    rt.spawn(run(spec, init, sink, shutdown))
+}
+
 async fn run(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>, mut shutdown: watch::Receiver<bool>) {
-    let mut rf = RiseFall::with_init(spec.rise, spec.fall, init);
-    let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
-    let first = timing::initial_offset(spec.inter, rng.next_u64());
-    if !pause(first, &mut shutdown).await {
-        return;
+    // One shutdown watch for the checker's life rather than one per probe and per pause.
+    tokio::select! {
+        () = checks(spec, init, sink) => {}
+        () = stopped(&mut shutdown) => {}
     }
+}
+
+async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
+    let mut rf = RiseFall::with_init(spec.rise, spec.fall, init);
+    let mut prober = Prober::new(&spec);
+    let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
+    // Written in place each check: no allocation once it is long enough.
+    let mut detail = String::new();
+    pause(timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
         let started = Instant::now();
-        let result = tokio::select! {
-            r = probe::probe_with(&spec, sink.load()) => r,
-            () = stopped(&mut shutdown) => return,
-        };
+        let result = prober.probe(&spec, sink.load()).await;
         let duration = started.elapsed();
-        let (ok, detail) = match &result {
-            Ok(pass) => (true, pass.to_string()),
-            Err(fail) => (false, fail.to_string()),
+        detail.clear();
+        let ok = result.is_ok();
+        // Writing into a String cannot fail.
+        let _ = match &result {
+            Ok(pass) => write!(detail, "{pass}"),
+            Err(fail) => write!(detail, "{fail}"),
         };
         sink.on_check(ok, &detail, duration);
         let before = rf.state();
@@ -82,10 +103,7 @@ async fn run(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>, mut sh
         }
         sink.on_state(rf.state());
         let base = timing::base_interval(rf.state(), spec.inter, spec.fastinter, spec.downinter);
-        let wait = timing::jitter(base, spec.spread_pct, rng.next_u64());
-        if !pause(wait, &mut shutdown).await {
-            return;
-        }
+        pause(timing::jitter(base, spec.spread_pct, rng.next_u64())).await;
     }
 }
 
@@ -103,15 +121,11 @@ fn log_transition(spec: &CheckSpec, t: &Transition, duration: Duration) {
     }
 }
 
-/// Sleeps `d` (coalesced with other checkers' wake-ups); false if shutdown came first.
-async fn pause(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+/// Sleeps `d`, coalesced with other checkers' wake-ups.
+async fn pause(d: Duration) {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
-    let d = timing::coalesce(epoch.elapsed(), d);
-    tokio::select! {
-        () = tokio::time::sleep(d) => true,
-        () = stopped(shutdown) => false,
-    }
+    tokio::time::sleep(timing::coalesce(epoch.elapsed(), d)).await;
 }
 
 /// Resolves once shutdown is requested or nobody can request it any more.
