@@ -14,6 +14,19 @@ use std::time::{Duration, Instant};
 
 pub const VIP: &str = "192.0.2.100";
 
+/// One `[[vrrp_instance]]` block with v3 and 100 ms adverts, as the fast tests run them;
+/// `vips` is the inside of the `virtual_ipaddress` array.
+pub fn v3_instance(name: &str, interface: &str, vrid: u8, priority: u8, vips: &str) -> String {
+    format!(
+        "[[vrrp_instance]]\nname = \"{name}\"\ninterface = \"{interface}\"\nvirtual_router_id = {vrid}\npriority = {priority}\nversion = 3\nadvert_int = \"100ms\"\nvirtual_ipaddress = [{vips}]\n"
+    )
+}
+
+/// `[global]` with a node's own state directory (runtime VIPs), for VRRP-only nodes.
+pub fn global_state_dir(state_dir: &std::path::Path) -> String {
+    format!("[global]\nstate_dir = \"{}\"\n\n", state_dir.display())
+}
+
 /// True when the tests can build namespaces; otherwise prints the skip line.
 pub fn root_or_skip(test: &str) -> bool {
     let root = nix::unistd::geteuid().is_root();

@@ -10,17 +10,7 @@ const LB1_ADDR: &str = "192.0.2.11/24";
 const LB1_MAC: &str = "02:00:00:00:00:0b";
 
 fn config(priority: u8, extra: &str) -> String {
-    format!(
-        r#"[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["{VIP}/32"]
-{extra}"#
-    )
+    format!("{}{extra}", bed::v3_instance("VI_1", "eth0", 51, priority, &format!("\"{VIP}/32\"")))
 }
 
 fn only_on(holder: &Node, other: &Node) -> bool {

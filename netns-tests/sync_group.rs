@@ -9,28 +9,9 @@ const VIP2: &str = "198.51.100.100";
 
 fn config(priority: u8) -> String {
     format!(
-        r#"[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["{VIP}/32"]
-
-[[vrrp_instance]]
-name = "VI_2"
-interface = "eth1"
-virtual_router_id = 52
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["{VIP2}/32"]
-
-[[vrrp_sync_group]]
-name = "G"
-group = ["VI_1", "VI_2"]
-"#
+        "{}\n{}\n[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        bed::v3_instance("VI_1", "eth0", 51, priority, &format!("\"{VIP}/32\"")),
+        bed::v3_instance("VI_2", "eth1", 52, priority, &format!("\"{VIP2}/32\"")),
     )
 }
 

@@ -161,28 +161,10 @@ fn upgrading_the_master_keeps_its_role_v3() {
 /// not exist.
 fn two_instances(priority: u8, state_dir: &std::path::Path) -> String {
     format!(
-        r#"[global]
-state_dir = "{}"
-
-[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["{VIP}/32"]
-
-[[vrrp_instance]]
-name = "VI_9"
-interface = "eth9"
-virtual_router_id = 59
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["203.0.113.9/32"]
-"#,
-        state_dir.display()
+        "{}{}\n{}",
+        bed::global_state_dir(state_dir),
+        bed::v3_instance("VI_1", "eth0", 51, priority, &format!("\"{VIP}/32\"")),
+        bed::v3_instance("VI_9", "eth9", 59, priority, "\"203.0.113.9/32\""),
     )
 }
 

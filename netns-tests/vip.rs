@@ -159,19 +159,9 @@ fn direct_range_of_100_and_promote_secondaries() {
 /// lbha config for a VRRP-only node with its own state directory.
 fn vrrp_config(priority: u8, state_dir: &Path, extra_vips: &str) -> String {
     format!(
-        r#"[global]
-state_dir = "{}"
-
-[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-priority = {priority}
-version = 3
-advert_int = "100ms"
-virtual_ipaddress = ["{VIP}/32"{extra_vips}]
-"#,
-        state_dir.display()
+        "{}{}",
+        bed::global_state_dir(state_dir),
+        bed::v3_instance("VI_1", "eth0", 51, priority, &format!("\"{VIP}/32\"{extra_vips}")),
     )
 }
 
