@@ -32,6 +32,12 @@ servers = [{}]
     )
 }
 
+/// Servers `a` and `b` (with `cookie = "ca"` / `"cb"` when `cookies`) and the backend settings.
+fn ab_config(port: u16, a: &Web, b: &Web, cookies: bool, backend: &str) -> String {
+    let (ca, cb) = if cookies { (", cookie = \"ca\"", ", cookie = \"cb\"") } else { ("", "") };
+    config(port, &[("a", a.port, ca), ("b", b.port, cb)], backend)
+}
+
 /// GET on a fresh connection with an optional Cookie header.
 fn get_with(port: u16, path: &str, cookie: Option<&str>, extra: &str) -> Resp {
     let c = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
@@ -56,9 +62,11 @@ fn cookie_insert_indirect_nocache_keeps_100_requests_on_one_server() {
     let a = Web::start("A");
     let b = Web::start("B");
     let port = free_port();
-    let cfg = config(
+    let cfg = ab_config(
         port,
-        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
+        &a,
+        &b,
+        true,
         r#"cookie = { name = "SERVERID", mode = "insert", indirect = true, nocache = true, httponly = true }"#,
     );
     let _l = Lbha::start(&cfg, &[port]);
@@ -92,11 +100,7 @@ fn cookie_insert_holds_for_every_request_of_one_keep_alive_connection() {
     let a = Web::start("A");
     let b = Web::start("B");
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
-        r#"cookie = { name = "SERVERID", mode = "insert" }"#,
-    );
+    let cfg = ab_config(port, &a, &b, true, r#"cookie = { name = "SERVERID", mode = "insert" }"#);
     let _l = Lbha::start(&cfg, &[port]);
     let mut s = connect(port);
     s.write_all(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
@@ -124,11 +128,7 @@ fn cookie_rewrite_replaces_the_applications_value() {
         w.set_cookie("SERVERID=app-chosen; Path=/", None);
     }
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
-        r#"cookie = { name = "SERVERID", mode = "rewrite" }"#,
-    );
+    let cfg = ab_config(port, &a, &b, true, r#"cookie = { name = "SERVERID", mode = "rewrite" }"#);
     let _l = Lbha::start(&cfg, &[port]);
     let first = get_with(port, "/", None, "");
     let want = first.text();
@@ -148,11 +148,7 @@ fn cookie_prefix_wraps_the_application_session() {
         w.set_cookie("JSESSIONID=s{n}; Path=/", Some("JSESSIONID"));
     }
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
-        r#"cookie = { name = "JSESSIONID", mode = "prefix" }"#,
-    );
+    let cfg = ab_config(port, &a, &b, true, r#"cookie = { name = "JSESSIONID", mode = "prefix" }"#);
     let _l = Lbha::start(&cfg, &[port]);
     let first = get_with(port, "/", None, "");
     let want = first.text();
@@ -220,11 +216,7 @@ fn appsession_learns_the_servers_session_and_matches_cookie_path_and_query() {
         w.set_cookie(&format!("JSESSIONID={}-{{n}}; Path=/", w.name()), Some("JSESSIONID"));
     }
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ""), ("b", b.port, "")],
-        r#"appsession = { cookie = "JSESSIONID", len = 64, timeout = "1500ms" }"#,
-    );
+    let cfg = ab_config(port, &a, &b, false, r#"appsession = { cookie = "JSESSIONID", len = 64, timeout = "1500ms" }"#);
     let _l = Lbha::start(&cfg, &[port]);
     let first = get_with(port, "/login", None, "");
     let want = first.text();
@@ -247,9 +239,11 @@ fn appsession_request_learn_keeps_client_presented_ids() {
     let a = Web::start("A");
     let b = Web::start("B");
     let port = free_port();
-    let cfg = config(
+    let cfg = ab_config(
         port,
-        &[("a", a.port, ""), ("b", b.port, "")],
+        &a,
+        &b,
+        false,
         r#"appsession = { cookie = "JSESSIONID", len = 64, timeout = "5h", request_learn = true }"#,
     );
     let _l = Lbha::start(&cfg, &[port]);
@@ -265,11 +259,7 @@ fn stick_case(table: &str, rule: &str, key_a: &str, key_b: &str) {
     let a = Web::start("A");
     let b = Web::start("B");
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ""), ("b", b.port, "")],
-        &format!("stick_table = {table}\nstick = [{{ on = \"{rule}\" }}]"),
-    );
+    let cfg = ab_config(port, &a, &b, false, &format!("stick_table = {table}\nstick = [{{ on = \"{rule}\" }}]"));
     let _l = Lbha::start(&cfg, &[port]);
     let req = |key: &str| {
         let (path, hdr) = if rule.starts_with("url_param") {
@@ -314,9 +304,11 @@ fn stick_store_response_learns_from_the_servers_cookie() {
         w.set_cookie(&format!("SID={}{{n}}", w.name()), Some("SID"));
     }
     let port = free_port();
-    let cfg = config(
+    let cfg = ab_config(
         port,
-        &[("a", a.port, ""), ("b", b.port, "")],
+        &a,
+        &b,
+        false,
         "stick_table = { type = \"string\", len = 32, size = 1000 }\nstick = [{ match = \"cookie(SID)\" }, { store_response = \"res.cook(SID)\" }]",
     );
     let _l = Lbha::start(&cfg, &[port]);
@@ -403,11 +395,7 @@ fn drain_keeps_persistent_clients_and_maint_moves_them() {
     let a = Web::start("A");
     let b = Web::start("B");
     let port = free_port();
-    let cfg = config(
-        port,
-        &[("a", a.port, ", cookie = \"ca\""), ("b", b.port, ", cookie = \"cb\"")],
-        r#"cookie = { name = "SERVERID", mode = "insert", indirect = true }"#,
-    );
+    let cfg = ab_config(port, &a, &b, true, r#"cookie = { name = "SERVERID", mode = "insert", indirect = true }"#);
     let l = Lbha::start(&cfg, &[port]);
     let out = l.ctl(&["set server web/a state drain"]);
     assert!(!out.to_lowercase().contains("error"), "{out}");
