@@ -8,6 +8,8 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO_ROOT=$(dirname "$SCRIPT_DIR")
 CONF_DIR="$SCRIPT_DIR/conf"
 readonly SCRIPT_DIR REPO_ROOT CONF_DIR
@@ -94,9 +96,6 @@ scenario_help() {
     done
 }
 
-log() { printf 'proxy.sh: %s\n' "$*" >&2; }
-die() { printf 'proxy.sh: error: %s\n' "$*" >&2; exit 1; }
-usage_error() { printf 'proxy.sh: %s\n\n' "$*" >&2; usage >&2; exit 2; }
 
 parse_args() {
     while (($# > 0)); do
@@ -211,12 +210,6 @@ raise_fd_limit() {
     ulimit -n "$hard" 2>/dev/null || log "could not raise the open-files limit to $hard; staying at $(ulimit -n)"
 }
 
-# Bash's /dev/tcp keeps the check free of extra tools; `timeout` bounds a connect that hangs.
-port_open() {
-    # shellcheck disable=SC2016 # $0/$1 belong to the inner bash, which gets them as arguments
-    timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
-}
-
 check_ports_free() {
     local port ports=("$NGINX_PORT1" "$NGINX_PORT2" "$HAPROXY_PORT" "$LBHA_PORT")
     if selected_variant acl; then
@@ -227,20 +220,6 @@ check_ports_free() {
             die "something already listens on $HOST:$port; stop it first (it would skew or break the benchmark)"
         fi
     done
-}
-
-# kill -0 also succeeds on a zombie, so look at the process state too.
-alive() {
-    local state
-    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
-log_tail() {
-    if [[ -s $1 ]]; then
-        printf '\n--- last lines of %s ---\n' "$(basename "$1")"
-        tail -n 20 "$1"
-    fi
 }
 
 # Starts "$@" in the background with output to $1's log; sets STARTED_PID.
@@ -263,28 +242,6 @@ wait_port() {
     done
 }
 
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_WAIT_SECS))
-    kill -TERM "$pid" 2>/dev/null || true
-    while alive "$pid" && ((SECONDS < deadline)); do
-        sleep 0.05
-    done
-    if alive "$pid"; then
-        log "pid $pid ignored SIGTERM for ${STOP_WAIT_SECS} s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget_pid "$pid"
-}
-
-forget_pid() {
-    local rest=() p
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || rest+=("$p")
-    done
-    PIDS=("${rest[@]}")
-}
-
 cleanup() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
@@ -301,22 +258,6 @@ on_signal() {
         INT) exit 130 ;;
         *) exit 143 ;;
     esac
-}
-
-# Fills a template from conf/ into the temp dir: render TMPL DEST [NAME=VALUE]... replaces @NAME@
-# with VALUE besides the fixed @TMP@, @HOST@, @NGINX_PORT1@ and @NGINX_PORT2@. Values come from this
-# script ($WORK is from mktemp) and hold no '|', '&' or '\'. A placeholder left outside comments is an error.
-render() {
-    local tmpl=$1 dest=$2 pair left
-    shift 2
-    local subst=(-e "s|@TMP@|$WORK|g" -e "s|@HOST@|$HOST|g"
-        -e "s|@NGINX_PORT1@|$NGINX_PORT1|g" -e "s|@NGINX_PORT2@|$NGINX_PORT2|g")
-    for pair in "$@"; do
-        subst+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
-    done
-    sed "${subst[@]}" "$CONF_DIR/$tmpl" >"$dest" || die "could not write $dest"
-    left=$(grep -v '^[[:space:]]*#' "$dest" | grep -o '@[A-Z0-9_]*@' | sort -u | tr '\n' ' ') || true
-    [[ -z $left ]] || die "placeholders left unfilled in $dest (from $CONF_DIR/$tmpl): $left"
 }
 
 NGINX_PID=""

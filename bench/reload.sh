@@ -8,6 +8,8 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO_ROOT=$(dirname "$SCRIPT_DIR")
 CONF_DIR="$SCRIPT_DIR/conf"
 readonly SCRIPT_DIR REPO_ROOT CONF_DIR
@@ -58,9 +60,6 @@ missing prerequisites.
 EOF
 }
 
-log() { printf 'reload.sh: %s\n' "$*" >&2; }
-die() { printf 'reload.sh: error: %s\n' "$*" >&2; exit 1; }
-usage_error() { printf 'reload.sh: %s\n\n' "$*" >&2; usage >&2; exit 2; }
 
 parse_args() {
     while (($# > 0)); do
@@ -112,23 +111,6 @@ check_prerequisites() {
     }
 }
 
-port_open() {
-    # shellcheck disable=SC2016 # $0/$1 belong to the inner bash
-    timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
-}
-
-# kill -0 also succeeds on a zombie (an exited lbha whose parent exited before it), so look at the state.
-alive() {
-    local state
-    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
-log_tail() {
-    [[ -s $1 ]] && printf '\n--- last lines of %s ---\n%s' "$(basename "$1")" "$(tail -n 20 "$1")"
-    return 0
-}
-
 wait_port() {
     local name=$1 port=$2 pid=$3 logfile=$4 deadline=$((SECONDS + PORT_WAIT_SECS))
     while ! port_open "$port"; do
@@ -146,28 +128,6 @@ wait_port_closed() {
     done
 }
 
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_WAIT_SECS))
-    kill -TERM "$pid" 2>/dev/null || true
-    while alive "$pid" && ((SECONDS < deadline)); do
-        sleep 0.05
-    done
-    if alive "$pid"; then
-        log "pid $pid ignored SIGTERM for ${STOP_WAIT_SECS} s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget_pid "$pid"
-}
-
-forget_pid() {
-    local rest=() p
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || rest+=("$p")
-    done
-    PIDS=("${rest[@]}")
-}
-
 cleanup() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
@@ -175,20 +135,6 @@ cleanup() {
     done
     [[ -n $WORK && -d $WORK ]] && rm -rf -- "$WORK"
     return 0
-}
-
-# render TMPL DEST [NAME=VALUE]...: fills @NAME@ placeholders (values hold no '|', '&' or '\').
-render() {
-    local tmpl=$1 dest=$2 pair left
-    shift 2
-    local subst=(-e "s|@TMP@|$WORK|g" -e "s|@HOST@|$HOST|g"
-        -e "s|@NGINX_PORT1@|$NGINX_PORT1|g" -e "s|@NGINX_PORT2@|$NGINX_PORT2|g")
-    for pair in "$@"; do
-        subst+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
-    done
-    sed "${subst[@]}" "$CONF_DIR/$tmpl" >"$dest" || die "could not write $dest"
-    left=$(grep -v '^[[:space:]]*#' "$dest" | grep -o '@[A-Z0-9_]*@' | sort -u | tr '\n' ' ') || true
-    [[ -z $left ]] || die "placeholders left unfilled in $dest: $left"
 }
 
 start_bg() {
