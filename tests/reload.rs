@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -129,13 +129,6 @@ fn tcp_config(port: u16, server: u16, hard_stop: &str) -> String {
     format!(
         "[global]\nhard_stop_after = \"{hard_stop}\"\n[defaults]\nmode = \"tcp\"\n[[listen]]\nname = \"t\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{server}\" }}]\n"
     )
-}
-
-fn echo(s: &mut std::net::TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
-    s.write_all(msg)?;
-    let mut back = vec![0u8; msg.len()];
-    s.read_exact(&mut back)?;
-    Ok(back)
 }
 
 #[test]

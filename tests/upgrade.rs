@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -204,13 +204,6 @@ fn upgrades_under_load_refuse_and_fail_nothing() {
     assert_eq!(get(port, "/").status, 200);
     let log = l.log_text();
     assert_eq!(log.matches("upgrade: handing 1 listening socket(s)").count(), 3, "{log}");
-}
-
-fn echo(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
-    s.write_all(msg)?;
-    let mut back = vec![0u8; msg.len()];
-    s.read_exact(&mut back)?;
-    Ok(back)
 }
 
 #[test]

@@ -391,6 +391,14 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Sends `msg` on a session through an [`echo_server`] and reads as many bytes back.
+pub fn echo(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    s.write_all(msg)?;
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back)?;
+    Ok(back)
+}
+
 /// A TCP echo server for up to 8 connections (one thread each), for long-lived session tests.
 pub fn echo_server() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").unwrap();
