@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 pub const VIP: &str = "192.0.2.100";
 
+/// The VIP is on `holder` and not on `other`.
+pub fn only_on(holder: &Node, other: &Node) -> bool {
+    holder.has_addr(VIP) && !other.has_addr(VIP)
+}
+
 /// One `[[vrrp_instance]]` block with v3 and 100 ms adverts, as the fast tests run them;
 /// `vips` is the inside of the `virtual_ipaddress` array.
 pub fn v3_instance(name: &str, interface: &str, vrid: u8, priority: u8, vips: &str) -> String {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bed::{self, Bed, Node, Prober, VIP, ms, outage, wait_for};
+use crate::bed::{self, Bed, Node, Prober, VIP, ms, only_on, outage, wait_for};
 
 pub const NODES: &[(&str, u8)] = &[("lb1", 11), ("lb2", 12), ("be1", 21), ("be2", 22), ("client", 50)];
 
@@ -40,6 +40,19 @@ pub struct Pair {
     pub client: Node,
 }
 
+impl Pair {
+    /// Starts lbha on lb1 (priority 150) and lb2 (100) with the same settings; returns lb1's
+    /// process and a client prober once lb1 alone holds the VIP and answers through it.
+    fn lb1_serving(&mut self, version: u8, advert: &str, extra: &str) -> (usize, Prober) {
+        let p1 = self.bed.lbha(&self.lb1, "lb1", &lb_config(150, version, advert, extra));
+        self.bed.lbha(&self.lb2, "lb2", &lb_config(100, version, advert, extra));
+        wait_for(Duration::from_secs(10), || only_on(&self.lb1, &self.lb2)).expect("lb1 master");
+        let probe = Prober::start(&self.client, VIP);
+        serves(&probe, Duration::from_secs(5)).expect("HTTP via lb1");
+        (p1, probe)
+    }
+}
+
 /// Builds the bed and starts both backends.
 pub fn pair(tag: &str) -> Pair {
     let mut bed = Bed::new(tag, NODES);
@@ -47,10 +60,6 @@ pub fn pair(tag: &str) -> Pair {
     bed.backend(&be1, "be1");
     bed.backend(&be2, "be2");
     Pair { lb1: bed.node("lb1"), lb2: bed.node("lb2"), client: bed.node("client"), bed }
-}
-
-fn only_on(holder: &Node, other: &Node) -> bool {
-    holder.has_addr(VIP) && !other.has_addr(VIP)
 }
 
 /// Waits until the client gets answers through the VIP again.
@@ -133,13 +142,10 @@ fn graceful_stop_and_nopreempt_v2() {
     if !bed::root_or_skip("graceful_stop_and_nopreempt_v2") {
         return;
     }
-    let Pair { mut bed, lb1, lb2, client } = pair("graceful");
+    let mut two = pair("graceful");
     let np = "state = \"BACKUP\"\nnopreempt = true";
-    let p1 = bed.lbha(&lb1, "lb1", &lb_config(150, 2, "1s", np));
-    bed.lbha(&lb2, "lb2", &lb_config(100, 2, "1s", np));
-    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
-    let probe = Prober::start(&client, VIP);
-    serves(&probe, Duration::from_secs(5)).expect("HTTP via lb1");
+    let (p1, probe) = two.lb1_serving(2, "1s", np);
+    let Pair { mut bed, lb1, lb2, .. } = two;
 
     let t_stop = Instant::now();
     bed.sigterm(p1);
@@ -170,12 +176,9 @@ fn interface_down_means_fault_v2() {
     if !bed::root_or_skip("interface_down_means_fault_v2") {
         return;
     }
-    let Pair { mut bed, lb1, lb2, client } = pair("ifdown");
-    let p1 = bed.lbha(&lb1, "lb1", &lb_config(150, 2, "1s", ""));
-    bed.lbha(&lb2, "lb2", &lb_config(100, 2, "1s", ""));
-    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
-    let probe = Prober::start(&client, VIP);
-    serves(&probe, Duration::from_secs(5)).expect("HTTP via lb1");
+    let mut two = pair("ifdown");
+    let (p1, probe) = two.lb1_serving(2, "1s", "");
+    let Pair { bed, lb1, lb2, .. } = two;
 
     let t_down = Instant::now();
     lb1.ip(&["link", "set", "eth0", "down"]).expect("link down");
@@ -203,13 +206,10 @@ fn track_backend_gives_the_vip_away_v2() {
     if !bed::root_or_skip("track_backend_gives_the_vip_away_v2") {
         return;
     }
-    let Pair { mut bed, lb1, lb2, client } = pair("trackbe");
+    let mut two = pair("trackbe");
     let tb = "track_backend = [{ backend = \"vip\" }]";
-    let p1 = bed.lbha(&lb1, "lb1", &lb_config(150, 2, "1s", tb));
-    bed.lbha(&lb2, "lb2", &lb_config(100, 2, "1s", tb));
-    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
-    let probe = Prober::start(&client, VIP);
-    serves(&probe, Duration::from_secs(5)).expect("HTTP via lb1");
+    let (p1, probe) = two.lb1_serving(2, "1s", tb);
+    let Pair { bed, lb1, lb2, .. } = two;
 
     // Only lb1 loses its backends: its own routes to them are prohibited.
     let t_fail = Instant::now();

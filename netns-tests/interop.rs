@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bed::{self, Bed, Node, VIP, ms, wait_for};
+use crate::bed::{self, Bed, Node, VIP, ms, only_on, wait_for};
 use crate::failover::lb_config;
 
 const KEEPALIVED: &str = "/usr/sbin/keepalived";
@@ -37,10 +37,6 @@ fn keepalived(bed: &mut Bed, node: &Node, name: &str, conf: &str) -> usize {
         &format!("{name}.log"),
         &[KEEPALIVED, "-n", "-l", "-D", "-P", "-R", "-f", &c, "-p", &p, "-r", &r, "-c", &k],
     )
-}
-
-fn only_on(holder: &Node, other: &Node) -> bool {
-    holder.has_addr(VIP) && !other.has_addr(VIP)
 }
 
 fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Duration) {

@@ -4,17 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bed::{self, Bed, Node, VIP, ms, wait_for};
+use crate::bed::{self, Bed, VIP, ms, only_on, wait_for};
 
 const LB1_ADDR: &str = "192.0.2.11/24";
 const LB1_MAC: &str = "02:00:00:00:00:0b";
 
 fn config(priority: u8, extra: &str) -> String {
     format!("{}{extra}", bed::v3_instance("VI_1", "eth0", 51, priority, &format!("\"{VIP}/32\"")))
-}
-
-fn only_on(holder: &Node, other: &Node) -> bool {
-    holder.has_addr(VIP) && !other.has_addr(VIP)
 }
 
 /// Lines of `log` reporting open sockets.
