@@ -198,12 +198,6 @@ fn weight_arg(s: &str) -> Result<String, String> {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LBHA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.cmd, Cmd::Run { .. }) {
@@ -221,7 +215,7 @@ pub fn main() -> ExitCode {
     };
     match cli.cmd {
         Cmd::Run { config, haproxy_config, upgrade_from } => {
-            init_logging();
+            crate::log::init_stderr();
             crate::daemon::run(crate::daemon::RunOptions {
                 haproxy: haproxy_config.is_some(),
                 config: haproxy_config.unwrap_or(config),

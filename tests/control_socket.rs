@@ -397,6 +397,7 @@ fn a_second_daemon_is_refused_and_a_stale_socket_is_replaced() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another lbha is answering"), "{err}");
+    assert_eq!(err.matches("another lbha is answering").count(), 1, "a fatal error is printed once: {err}");
     assert!(err.contains(&sock.display().to_string()), "{err}");
     // The first still serves.
     assert_eq!(get(p1, "/").text(), "A");

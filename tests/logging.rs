@@ -98,3 +98,50 @@ servers = [{{ name = "e", addr = "127.0.0.1:{echo_port}" }}]
     // <149> = local2 * 8 + notice (5)
     assert!(line.starts_with("<149>") && line.contains("Layer4 connection refused"), "{line}");
 }
+
+fn one_backend(port: u16, server: u16) -> String {
+    format!(
+        r#"
+[[listen]]
+name = "web"
+mode = "http"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "a", addr = "127.0.0.1:{server}" }}]
+"#
+    )
+}
+
+/// `lbha run ... 2>&1 | head` once head has gone: every log write fails with EPIPE, and the
+/// daemon must go on serving, through a reload that logs too.
+#[test]
+fn the_daemon_survives_losing_its_stderr() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let mut l = Lbha::start_with_stderr(&one_backend(port, a.port), write_end, &[port]);
+    assert_eq!(get(port, "/").text(), "A");
+    l.signal(1); // SIGHUP: a reload, logged
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !l.ctl(&["show info"]).contains("Reloads: 1") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..20 {
+        assert_eq!(get(port, "/").text(), "A");
+        assert!(l.child.try_wait().unwrap().is_none(), "lbha exited");
+    }
+    let info = l.ctl(&["show info"]);
+    assert!(info.contains("Reloads: 1") && info.contains("Last_reload: ok"), "{info}");
+}
+
+/// Colour codes are for terminals; journald and log files get plain text.
+#[test]
+fn log_lines_to_a_file_carry_no_colour_codes() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let l = Lbha::start(&one_backend(port, a.port), &[port]);
+    assert_eq!(get(port, "/").text(), "A");
+    let log = std::fs::read(&l.log).unwrap();
+    assert!(String::from_utf8_lossy(&log).contains("listening on"), "{}", String::from_utf8_lossy(&log));
+    assert!(!log.contains(&0x1b), "escape codes in a log file:\n{}", String::from_utf8_lossy(&log));
+}

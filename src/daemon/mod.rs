@@ -59,13 +59,13 @@ pub fn run(opts: RunOptions) -> ExitCode {
                 Some(i)
             }
             Err(e) => {
-                eprintln!("lbha: cannot take over from {}: {e}", p.display());
+                crate::log::say(&format!("lbha: cannot take over from {}: {e}", p.display()));
                 return ExitCode::from(1);
             }
         },
     };
     let give_up = |incoming: &mut Option<upgrade::new::Incoming>, why: &str| {
-        eprintln!("{why}");
+        crate::log::say(why);
         if let Some(i) = incoming.as_mut() {
             i.abort(why);
         }
@@ -93,9 +93,9 @@ pub fn run(opts: RunOptions) -> ExitCode {
     };
     match rt.block_on(serve(opts.config, opts.haproxy, snap, opts.socket, threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Once: the log and the plain message both went to stderr.
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("lbha: {e}");
+            crate::log::say(&format!("lbha: {e}"));
             ExitCode::from(1)
         }
     }

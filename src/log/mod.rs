@@ -11,6 +11,28 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
+/// The daemon's own log on stderr. Colour only on a terminal (journald would show escape codes as
+/// byte arrays), and a stderr that went away (`lbha run | head`, a dead journald) costs the lines,
+/// never the process: write errors are dropped instead of reported on the same broken stderr,
+/// which panicked.
+pub fn init_stderr() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LBHA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false)
+        .try_init();
+}
+
+/// `eprintln!` that never panics: for messages the daemon prints whatever became of stderr.
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
 /// Lines waiting to be sent before new ones are dropped.
 const QUEUE: usize = 16 * 1024;
 

@@ -74,6 +74,17 @@ impl Lbha {
 
     fn start_with(args: &[&str], file: &str, config: &str, wait_ports: &[u16]) -> Lbha {
         let dir = TempDir::new("lbha");
+        let log = dir.0.join("lbha.log");
+        let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
+        Self::start_to(dir, args, file, config, stderr, wait_ports)
+    }
+
+    /// Starts `lbha run -c` with its stderr going to `stderr`; `log` stays empty.
+    pub fn start_with_stderr(config: &str, stderr: std::os::fd::OwnedFd, wait_ports: &[u16]) -> Lbha {
+        Self::start_to(TempDir::new("lbha"), &["run", "-c"], "lbha.toml", config, Stdio::from(stderr), wait_ports)
+    }
+
+    fn start_to(dir: TempDir, args: &[&str], file: &str, config: &str, stderr: Stdio, wait_ports: &[u16]) -> Lbha {
         let cfg = dir.write(file, config);
         let log = dir.0.join("lbha.log");
         let sock = dir.0.join("ctl.sock");
@@ -84,7 +95,7 @@ impl Lbha {
             .arg(&sock)
             .env("LBHA_LOG", "debug")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(stderr)
             .spawn()
             .expect("spawn lbha");
         let mut l = Lbha { child, dir, config: cfg, log, sock };
@@ -139,7 +150,7 @@ impl Lbha {
     }
 
     pub fn signal(&self, sig: i32) {
-        unsafe_kill(self.child.id() as i32, sig);
+        send_signal(self.child.id(), sig);
     }
 
     /// Peak resident memory (VmHWM) in KiB.
@@ -172,8 +183,13 @@ impl Drop for Lbha {
     }
 }
 
-fn unsafe_kill(pid: i32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+/// Signals a process the test started, by PID (no external `kill`, so it works when the tool is
+/// missing and never reports failure as success).
+pub fn send_signal(pid: u32, sig: i32) {
+    let sig = nix::sys::signal::Signal::try_from(sig).unwrap_or_else(|e| panic!("signal {sig}: {e}"));
+    if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig) {
+        panic!("cannot send {sig} to pid {pid}: {e}");
+    }
 }
 
 /// A parsed HTTP/1.1 response.
