@@ -64,11 +64,31 @@ fn must(args: &[&str]) -> String {
     }
 }
 
+/// `-TERM`, `-9`, `-USR1`, ... as the `kill` command takes them.
+fn parse_signal(sig: &str) -> nix::sys::signal::Signal {
+    use nix::sys::signal::Signal;
+    let name = sig.trim_start_matches('-');
+    let parsed = match name.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) => format!("SIG{name}").parse::<Signal>().ok(),
+    };
+    parsed.unwrap_or_else(|| panic!("unknown signal {sig:?}"))
+}
+
+/// Signals a process by PID from Rust: no external `kill` whose absence or failure would go unseen.
+pub fn signal_pid(pid: u32, sig: &str) -> Result<(), String> {
+    let Ok(raw) = i32::try_from(pid) else {
+        return Err(format!("pid {pid} out of range"));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), parse_signal(sig))
+        .map_err(|e| format!("kill {sig} {pid}: {e}"))
+}
+
 /// Kills every process inside `ns` (all started by these tests) and deletes it.
 fn remove_ns(ns: &str) {
     if let Ok(pids) = run(&["ip", "netns", "pids", ns]) {
-        for pid in pids.split_whitespace() {
-            let _ = run(&["kill", "-9", pid]);
+        for pid in pids.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+            let _ = signal_pid(pid, "-9");
         }
     }
     let _ = run(&["ip", "netns", "del", ns]);
@@ -341,8 +361,10 @@ pub struct Proc {
 
 impl Proc {
     fn signal(&self, sig: &str) {
-        if let Some(c) = &self.child {
-            let _ = run(&["kill", sig, &c.id().to_string()]);
+        if let Some(c) = &self.child
+            && let Err(e) = signal_pid(c.id(), sig)
+        {
+            eprintln!("{e}");
         }
     }
 

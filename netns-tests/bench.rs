@@ -82,11 +82,11 @@ fn one(stack: Stack, v: u8, event: Event) -> Option<Duration> {
             // Freeze first so no process (keepalived's VRRP child gets SIGTERM when its parent
             // dies) can send a last priority-0 advert: the node's services vanish at once.
             let pids = bed::run(&["ip", "netns", "pids", &lb1.ns]).unwrap_or_default();
-            let pids: Vec<&str> = pids.split_whitespace().collect();
+            let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
             for sig in ["-STOP", "-KILL"] {
-                let mut argv = vec!["kill", sig];
-                argv.extend(&pids);
-                let _ = bed::run(&argv);
+                for &pid in &pids {
+                    let _ = bed::signal_pid(pid, sig);
+                }
             }
         }
         Event::Graceful => bed.sigterm(d1),

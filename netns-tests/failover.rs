@@ -277,3 +277,35 @@ fn v3_with_100ms_adverts() {
         ms(outage(&samples, t_stop))
     );
 }
+
+/// A backup paused (SIGSTOP, a VM stall) for longer than its master-down interval wakes with the
+/// master's adverts queued in its socket: it must hear them and stay backup, as keepalived does.
+#[test]
+fn a_paused_backup_stays_backup() {
+    if !bed::root_or_skip("a_paused_backup_stays_backup") {
+        return;
+    }
+    let mut bed = Bed::new("pause", &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    let vip = format!("\"{VIP}/32\"");
+    let config = |bed: &Bed, name: &str, prio: u8| {
+        let state = bed::global_state_dir(&bed.dir.join(format!("{name}-state")));
+        format!("{state}{}", bed::v3_instance("VI_1", "eth0", 51, prio, &vip))
+    };
+    let c1 = config(&bed, "lb1", 150);
+    bed.lbha(&lb1, "lb1", &c1);
+    let c2 = config(&bed, "lb2", 100);
+    let p2 = bed.lbha(&lb2, "lb2", &c2);
+    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
+    wait_for(Duration::from_secs(10), || bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
+    // 100 ms adverts: the master-down interval is 361 ms, the pause 500 ms.
+    for _ in 0..5 {
+        bed.signal(p2, "-STOP");
+        std::thread::sleep(Duration::from_millis(500));
+        bed.signal(p2, "-CONT");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let log = bed.log(p2);
+    assert_eq!(log.matches("-> MASTER").count(), 0, "the paused backup took over:\n{log}");
+    assert!(only_on(&lb1, &lb2));
+}

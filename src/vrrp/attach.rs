@@ -154,6 +154,11 @@ impl Attachment {
         }
     }
 
+    /// A datagram already queued, without waiting; `None` when none is (or there is no socket).
+    pub fn try_recv(&self) -> Option<Result<Result<Received, super::socket::HeaderError>, SocketError>> {
+        self.sock.as_ref().and_then(|(s, _)| s.try_recv())
+    }
+
     pub async fn send(&self, payload: &[u8], dst: IpAddr) -> Result<(), SocketError> {
         match &self.sock {
             Some((s, _)) => s.send(payload, dst).await,

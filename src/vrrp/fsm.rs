@@ -595,8 +595,11 @@ impl Instance {
             }
             State::Master => {
                 let garp = self.cfg.garp;
-                if take_due(&mut self.deadlines.advert, now) {
+                if let Some(due) = self.deadlines.advert.filter(|at| *at <= now) {
+                    // From the due time, not from the (always a little late) firing, so the
+                    // lateness does not add up interval after interval.
                     self.send_advert(now, out);
+                    self.deadlines.advert = Some(next_after(due, self.cfg.advert_interval, now));
                 }
                 if take_due(&mut self.deadlines.garp_delayed, now) {
                     out.push(Action::SendGarp { count: garp.master_repeat });
@@ -604,9 +607,9 @@ impl Instance {
                 if take_due(&mut self.deadlines.garp_lower_prio, now) {
                     out.push(Action::SendGarp { count: garp.lower_prio_repeat });
                 }
-                if take_due(&mut self.deadlines.garp_refresh, now) {
+                if let Some(due) = self.deadlines.garp_refresh.filter(|at| *at <= now) {
                     out.push(Action::SendGarp { count: garp.master_refresh_repeat });
-                    self.deadlines.garp_refresh = garp.master_refresh.map(|every| now + every);
+                    self.deadlines.garp_refresh = garp.master_refresh.map(|every| next_after(due, every, now));
                 }
             }
             State::Initialize | State::Fault => {}
@@ -744,6 +747,14 @@ impl Instance {
         self.state = to;
         self.last_transition = Some(Transition { from, to, reason: Reason::Handover, at: now });
     }
+}
+
+/// The next periodic deadline after one due at `due` fired at `now`: one period after `due`, or,
+/// when the firing was a whole period late (a paused process), one period after `now` rather than
+/// a burst of catch-up sends.
+fn next_after(due: Instant, every: Duration, now: Instant) -> Instant {
+    let next = due + every;
+    if next > now { next } else { now + every }
 }
 
 /// Primary addresses compare as unsigned integers; different families are incomparable.

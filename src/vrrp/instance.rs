@@ -38,6 +38,11 @@ use crate::net::vip::{Vip, VipError, VipHandle};
 const TRACK_EVERY: Duration = Duration::from_millis(100);
 /// Longest a notify script may run before it is killed.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+/// What one read of the sockets gives.
+type Received = Result<Result<super::socket::Received, super::socket::HeaderError>, super::socket::SocketError>;
+
+/// Queued datagrams read before acting on an expired timer; bounded so a flood cannot stall it.
+const DRAIN_MAX: usize = 256;
 
 /// Counters of one instance; `drops` is keyed by [`packet::DecodeError::reason`] and a few more.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -355,14 +360,13 @@ impl Runner {
                 },
                 _ = sleep => {
                     self.deadline = None;
+                    // A process paused past the master-down interval (SIGSTOP, a VM stall) finds
+                    // the master's adverts waiting in its socket: hear them before deciding the
+                    // master is gone. The fsm ignores a Timer whose deadline they moved.
+                    self.drain_queued().await;
                     self.event(Event::Timer).await;
                 }
-                r = self.attach.recv() => match r {
-                    Ok(Ok(rx)) => self.on_packet(rx).await,
-                    Ok(Err(_)) => self.count_drop("ip_header"),
-                    // Reopened (or the fault kept) by the next tracking tick.
-                    Err(e) => self.attach.broken(&self.cfg, &e),
-                },
+                r = self.attach.recv() => self.on_received(r).await,
                 _ = tick.tick() => self.track(false).await,
                 Some(c) = cmds.recv() => self.on_runtime(c).await,
                 Ok(()) = async { match group_rx.as_mut() {
@@ -487,6 +491,25 @@ impl Runner {
                 run_notify(&cmd, &args).await;
             }
         });
+    }
+
+    async fn on_received(&mut self, r: Received) {
+        match r {
+            Ok(Ok(rx)) => self.on_packet(rx).await,
+            Ok(Err(_)) => self.count_drop("ip_header"),
+            // Reopened (or the fault kept) by the next tracking tick.
+            Err(e) => self.attach.broken(&self.cfg, &e),
+        }
+    }
+
+    /// Processes the datagrams queued in the socket now, at most [`DRAIN_MAX`].
+    async fn drain_queued(&mut self) {
+        for _ in 0..DRAIN_MAX {
+            match self.attach.try_recv() {
+                Some(r) => self.on_received(r).await,
+                None => return,
+            }
+        }
     }
 
     async fn on_packet(&mut self, rx: super::socket::Received) {

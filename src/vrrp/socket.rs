@@ -144,15 +144,7 @@ impl VrrpSocket {
         loop {
             let mut guard =
                 self.rx.readable().await.map_err(|source| SocketError::Recv { ifname: self.ifname.clone(), source })?;
-            let res = guard.try_io(|fd| {
-                if self.ipv6 {
-                    recv_v6(fd.get_ref()).map(Ok)
-                } else {
-                    let mut buf = vec![0u8; RECV_BUF];
-                    let n = io::Read::read(&mut fd.get_ref(), &mut buf)?;
-                    Ok(split_ipv4(&buf[..n]))
-                }
-            });
+            let res = guard.try_io(|fd| self.read_one(fd.get_ref()));
             match res {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(source)) => {
@@ -160,6 +152,28 @@ impl VrrpSocket {
                 }
                 Err(_would_block) => continue,
             }
+        }
+    }
+
+    /// A datagram already queued in the kernel, asked of the socket itself rather than of the
+    /// runtime's readiness (which a process just woken from a pause has not caught up with);
+    /// `None` when the queue is empty.
+    pub fn try_recv(&self) -> Option<Result<Result<Received, HeaderError>, SocketError>> {
+        match self.read_one(self.rx.get_ref()) {
+            Ok(r) => Some(Ok(r)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(source) => Some(Err(SocketError::Recv { ifname: self.ifname.clone(), source })),
+        }
+    }
+
+    /// One non-blocking read of the receive socket.
+    fn read_one(&self, sock: &Socket) -> io::Result<Result<Received, HeaderError>> {
+        if self.ipv6 {
+            recv_v6(sock).map(Ok)
+        } else {
+            let mut buf = vec![0u8; RECV_BUF];
+            let n = io::Read::read(&mut &*sock, &mut buf)?;
+            Ok(split_ipv4(&buf[..n]))
         }
     }
 

@@ -262,6 +262,22 @@ fn master_adver_timer_sends_and_restarts() {
 }
 
 #[test]
+fn late_adver_timers_do_not_drift() {
+    let cs = Duration::from_millis(10);
+    let (mut i, tm) = master(v3(100, cs));
+    let late = us(1_200);
+    // Each firing 1.2 ms late; the next advert is still due on the interval grid.
+    for n in 1..=5u32 {
+        let out = i.step(tm + n * cs + late, Event::Timer);
+        assert_eq!(out, vec![Action::SendAdvert { priority: 100 }, Action::ArmTimer(tm + (n + 1) * cs)]);
+    }
+    // Woken three intervals late (a paused process): one advert now, the next one interval on.
+    let woke = tm + 9 * cs;
+    let out = i.step(woke, Event::Timer);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }, Action::ArmTimer(woke + cs)]);
+}
+
+#[test]
 fn master_answers_priority_zero_with_an_advert() {
     let (mut i, tm) = master(v2(100));
     let t = tm + Duration::from_millis(300);
