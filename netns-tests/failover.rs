@@ -309,3 +309,28 @@ fn a_paused_backup_stays_backup() {
     assert_eq!(log.matches("-> MASTER").count(), 0, "the paused backup took over:\n{log}");
     assert!(only_on(&lb1, &lb2));
 }
+
+/// `notify_stop` and the generic `notify ... STOP` run to their end before the process exits, even
+/// when they take a while. (`notify` gets the four arguments appended: `echo >> FILE "$@"`.)
+#[test]
+fn notify_stop_runs_before_exit() {
+    if !bed::root_or_skip("notify_stop_runs_before_exit") {
+        return;
+    }
+    let mut bed = Bed::new("notify", &[("lb1", 11)]);
+    let lb1 = bed.node("lb1");
+    let (stop_file, any_file) = (bed.dir.join("stopped"), bed.dir.join("notify-args"));
+    let cfg = format!(
+        "{}{}notify_stop = \"sleep 1; echo done > {}\"\nnotify = \"sleep 1; echo >> {}\"\n",
+        bed::global_state_dir(&bed.dir.join("state")),
+        bed::v3_instance("VI_1", "eth0", 51, 150, &format!("\"{VIP}/32\"")),
+        stop_file.display(),
+        any_file.display()
+    );
+    let p = bed.lbha(&lb1, "lb1", &cfg);
+    wait_for(Duration::from_secs(10), || lb1.has_addr(VIP)).expect("lb1 master");
+    bed.term(p);
+    assert_eq!(std::fs::read_to_string(&stop_file).unwrap_or_default(), "done\n", "notify_stop did not finish");
+    let args = std::fs::read_to_string(&any_file).unwrap_or_default();
+    assert!(args.lines().any(|l| l == "INSTANCE VI_1 STOP 150"), "notify STOP did not finish: {args:?}");
+}

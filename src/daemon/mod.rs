@@ -182,6 +182,7 @@ async fn serve(
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
+    let mut notify_scripts = None;
     tracing::info!(config = %path.display(), "lbha {} started", env!("CARGO_PKG_VERSION"));
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&proxy, None))]);
     loop {
@@ -239,7 +240,7 @@ async fn serve(
         notify(&[NotifyState::Stopping]);
         // VRRP first: a master's priority-0 advert lets the backup take the VIPs while we drain.
         if let Some(mut vrrp) = shared.vrrp.lock().await.take() {
-            vrrp.shutdown().await;
+            notify_scripts = Some(vrrp.shutdown().await);
         }
         if let Some(c) = ctl.take() {
             c.stop().await;
@@ -250,8 +251,15 @@ async fn serve(
         }
     }
     drain(&proxy, &mut listeners, &mut checks).await;
+    // The runtime kills what still runs when it ends: `notify_stop` gets its chance first.
+    if let Some(n) = notify_scripts {
+        n.wait(NOTIFY_AT_STOP).await;
+    }
     Ok(())
 }
+
+/// How long a stop waits for VRRP notify scripts (`notify_stop`) after draining.
+const NOTIFY_AT_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Stops accepting and lets connections in flight finish, at most `hard_stop_after`.
 async fn drain(proxy: &Arc<Proxy>, listeners: &mut Listeners, checks: &mut checks::Checks) {

@@ -131,6 +131,8 @@ pub struct Deps {
     pub group: Option<(String, Arc<SyncGroup>)>,
     /// Runtime VIPs (`lbha vip add`) of this instance, each with its `dev`.
     pub runtime: Vec<VipDef>,
+    /// Where notify scripts run, so the manager can wait for them at stop.
+    pub notify_scripts: tokio_util::task::TaskTracker,
 }
 
 /// A change of the runtime VIP set, answered with whether the addresses were added to (or
@@ -483,7 +485,7 @@ impl Runner {
         let args = ["INSTANCE".to_string(), self.cfg.name.clone(), to.keepalived_name().to_string(), prio.to_string()];
         // keepalived runs the state's own script first, then `notify` with four arguments.
         let any = n.any.clone();
-        tokio::spawn(async move {
+        self.deps.notify_scripts.spawn(async move {
             if let Some(cmd) = specific {
                 run_notify(&cmd, &[]).await;
             }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
+use tokio_util::task::TaskTracker;
 
 use super::fsm::State;
 use super::instance::{self, Deps, InstanceStatus, Running, RuntimeCmd, SyncGroup, held_key};
@@ -79,6 +80,8 @@ pub struct Manager {
     store: PathBuf,
     /// Why the file could not be read at start: changes are refused rather than overwrite it.
     store_broken: Option<String>,
+    /// Notify scripts still running, so a stop waits for them (`notify_stop` above all).
+    notify_scripts: TaskTracker,
 }
 
 /// What a runtime VIP change did in one instance.
@@ -145,6 +148,7 @@ impl Manager {
             runtime: Vec::new(),
             store,
             store_broken: None,
+            notify_scripts: TaskTracker::new(),
         };
         match runtime::load(&m.store) {
             Ok(loaded) => {
@@ -319,7 +323,7 @@ impl Manager {
             (g.clone(), group.clone())
         });
         let runtime = self.runtime.iter().filter(|r| r.instance == cfg.name).map(|r| r.vip.clone()).collect();
-        Deps { live: self.live.clone(), scripts, group, runtime }
+        Deps { live: self.live.clone(), scripts, group, runtime, notify_scripts: self.notify_scripts.clone() }
     }
 
     /// Adds runtime VIPs to `instance` (or the one [`runtime::choose_instance`] picks for their
@@ -538,12 +542,28 @@ impl Manager {
     }
 
     /// Stops every instance: a master sends priority 0 so a backup takes over after its skew time,
-    /// then removes its VIPs.
-    pub async fn shutdown(&mut self) {
+    /// then removes its VIPs. Returns the notify scripts still running (`notify_stop` and the
+    /// generic `notify ... STOP` among them), which the process waits for before it exits.
+    pub async fn shutdown(&mut self) -> NotifyScripts {
         let all = std::mem::take(&mut self.instances);
         futures::future::join_all(all.into_iter().map(|r| r.shutdown(STOP_LIMIT))).await;
         for (_, h) in self.scripts.drain() {
             h.stop();
+        }
+        NotifyScripts(self.notify_scripts.clone())
+    }
+}
+
+/// Notify scripts started by the instances of a stopped [`Manager`].
+pub struct NotifyScripts(TaskTracker);
+
+impl NotifyScripts {
+    /// Waits, at most `limit`, for every script to end; those still running are killed when the
+    /// process exits.
+    pub async fn wait(self, limit: Duration) {
+        self.0.close();
+        if tokio::time::timeout(limit, self.0.wait()).await.is_err() {
+            tracing::warn!("{} vrrp notify script(s) still running after {limit:?} at stop: killed", self.0.len());
         }
     }
 }
