@@ -74,6 +74,7 @@ fn serves(p: &Prober, limit: Duration) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn election_failover_and_preemption_v2() {
     if !bed::root_or_skip("election_failover_and_preemption_v2") {
         return;
@@ -138,6 +139,7 @@ fn election_failover_and_preemption_v2() {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn graceful_stop_and_nopreempt_v2() {
     if !bed::root_or_skip("graceful_stop_and_nopreempt_v2") {
         return;
@@ -172,6 +174,7 @@ fn graceful_stop_and_nopreempt_v2() {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn interface_down_means_fault_v2() {
     if !bed::root_or_skip("interface_down_means_fault_v2") {
         return;
@@ -202,6 +205,7 @@ fn interface_down_means_fault_v2() {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn track_backend_gives_the_vip_away_v2() {
     if !bed::root_or_skip("track_backend_gives_the_vip_away_v2") {
         return;
@@ -234,6 +238,7 @@ fn track_backend_gives_the_vip_away_v2() {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn v3_with_100ms_adverts() {
     if !bed::root_or_skip("v3_with_100ms_adverts") {
         return;
@@ -281,6 +286,7 @@ fn v3_with_100ms_adverts() {
 /// A backup paused (SIGSTOP, a VM stall) for longer than its master-down interval wakes with the
 /// master's adverts queued in its socket: it must hear them and stay backup, as keepalived does.
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn a_paused_backup_stays_backup() {
     if !bed::root_or_skip("a_paused_backup_stays_backup") {
         return;
@@ -313,6 +319,7 @@ fn a_paused_backup_stays_backup() {
 /// `notify_stop` and the generic `notify ... STOP` run to their end before the process exits, even
 /// when they take a while. (`notify` gets the four arguments appended: `echo >> FILE "$@"`.)
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn notify_stop_runs_before_exit() {
     if !bed::root_or_skip("notify_stop_runs_before_exit") {
         return;

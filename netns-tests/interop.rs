@@ -44,8 +44,7 @@ fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Du
         return;
     }
     if !std::path::Path::new(KEEPALIVED).exists() {
-        println!("{test}: skipped: {KEEPALIVED} is not installed");
-        return;
+        panic!("{test}: needs keepalived at {KEEPALIVED} (Debian: apt-get install keepalived)");
     }
     let mut bed = Bed::new(test, &[("lb1", 11), ("lb2", 12)]);
     let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
@@ -102,11 +101,13 @@ fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Du
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn interop_keepalived_v2() {
     interop("interop_keepalived_v2", 2, "1s", "1", Duration::from_millis(3609));
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn interop_keepalived_v3() {
     interop("interop_keepalived_v3", 3, "100ms", "0.1", Duration::from_millis(361));
 }
@@ -114,14 +115,14 @@ fn interop_keepalived_v3() {
 /// `v3_checksum_as_v2` changes what lbha sends: keepalived 2.2.7 knows only the pseudo-header form
 /// and reports lbha's RFC 9568 adverts as bad checksums, while lbha keeps accepting keepalived's.
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn v3_checksum_as_v2_sends_the_rfc9568_form() {
     let test = "v3_checksum_as_v2_sends_the_rfc9568_form";
     if !bed::root_or_skip(test) {
         return;
     }
     if !std::path::Path::new(KEEPALIVED).exists() {
-        println!("{test}: skipped: {KEEPALIVED} is not installed");
-        return;
+        panic!("{test}: needs keepalived at {KEEPALIVED} (Debian: apt-get install keepalived)");
     }
     let mut bed = Bed::new("cksum", &[("lb1", 11), ("lb2", 12)]);
     let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));

@@ -1,7 +1,8 @@
 //! Network-namespace integration tests (root only; CI runs as root). Each test builds its own test
 //! bed (`bed.rs`), runs the real `lbha` binary (and Debian's keepalived for interop) in it, prints
 //! the measured times (`cargo test --test netns -- --nocapture`), and removes everything on drop.
-//! Without root every test prints "skipped: needs root" and passes.
+//! Built without root, every test is marked ignored ("needs root", see build.rs), so
+//! `cargo test` reports them as ignored rather than passed.
 
 mod bed;
 mod bench;

@@ -19,6 +19,7 @@ fn opens(log: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn missing_interface_waits_in_fault_and_recovers() {
     if !bed::root_or_skip("missing_interface_waits_in_fault_and_recovers") {
         return;

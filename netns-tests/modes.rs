@@ -16,6 +16,7 @@ fn transitions(log: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn unicast_peers_and_reload_v3() {
     if !bed::root_or_skip("unicast_peers_and_reload_v3") {
         return;
@@ -64,6 +65,7 @@ fn v6_config(priority: u8) -> String {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn ipv6_v3_failover_with_unsolicited_na() {
     if !bed::root_or_skip("ipv6_v3_failover_with_unsolicited_na") {
         return;

@@ -8,6 +8,7 @@ fn vip(s: &str, prefix: u8, label: Option<&str>) -> Vip {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn vip_add_del_list_is_exact_and_idempotent() {
     if !bed::root_or_skip("vip_add_del_list_is_exact_and_idempotent") {
         return;

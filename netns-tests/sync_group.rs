@@ -25,6 +25,7 @@ fn group_on(holder: &Node, other: &Node) -> bool {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn sync_group_members_fail_over_together() {
     if !bed::root_or_skip("sync_group_members_fail_over_together") {
         return;

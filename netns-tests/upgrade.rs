@@ -79,6 +79,7 @@ fn lbha(sock: &std::path::Path, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn upgrading_the_master_keeps_its_role_v3() {
     if !bed::root_or_skip("upgrading_the_master_keeps_its_role_v3") {
         return;
@@ -172,6 +173,7 @@ fn two_instances(priority: u8, state_dir: &std::path::Path) -> String {
 /// missing: an `ip monitor` in the node proves neither VIP is removed even for a moment, and the
 /// instance without an interface goes on waiting in FAULT instead of failing the new process.
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn upgrade_keeps_runtime_vips_and_instances_on_missing_interfaces() {
     if !bed::root_or_skip("upgrade_keeps_runtime_vips_and_instances_on_missing_interfaces") {
         return;

@@ -61,6 +61,7 @@ fn sysctl(node: &Node, path: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn direct_range_of_100_and_promote_secondaries() {
     if !bed::root_or_skip("direct_range_of_100_and_promote_secondaries") {
         return;
@@ -171,6 +172,7 @@ fn reaches(node: &Node, ip: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn runtime_vips_follow_the_master_and_survive_restart_and_reload() {
     if !bed::root_or_skip("runtime_vips_follow_the_master_and_survive_restart_and_reload") {
         return;

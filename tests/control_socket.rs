@@ -360,9 +360,9 @@ fn server_state_file_carries_runtime_state_across_a_restart() {
     assert!(bodies(port, 6).iter().all(|b| b == "A"));
 }
 
-fn spawn_with_socket(dir: &TempDir, name: &str, cfg: &str, sock: &Path, stderr: Stdio) -> std::process::Child {
+fn spawn_with_socket(dir: &TempDir, name: &str, cfg: &str, sock: &Path, stderr: Stdio) -> Reaped {
     let path = dir.write(name, cfg);
-    Command::new(lbha_bin())
+    let child = Command::new(lbha_bin())
         .args(["run", "-c"])
         .arg(&path)
         .arg("-S")
@@ -370,7 +370,8 @@ fn spawn_with_socket(dir: &TempDir, name: &str, cfg: &str, sock: &Path, stderr: 
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Reaped::new(child)
 }
 
 fn wait_socket(sock: &Path) {
@@ -393,7 +394,7 @@ fn a_second_daemon_is_refused_and_a_stale_socket_is_replaced() {
     let mut first = spawn_with_socket(&dir, "one.toml", &config(p1, a.port, a.port, ""), &sock, Stdio::null());
     wait_socket(&sock);
     let second = spawn_with_socket(&dir, "two.toml", &config(p2, a.port, a.port, ""), &sock, Stdio::piped());
-    let out = second.wait_with_output().unwrap();
+    let out = second.take().wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another lbha is answering"), "{err}");

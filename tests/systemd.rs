@@ -9,13 +9,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn unit_file_verifies() {
-    let Ok(which) = Command::new("sh").args(["-c", "command -v systemd-analyze"]).output() else {
-        panic!("cannot run sh");
-    };
-    if !which.status.success() {
-        println!("skipped: systemd-analyze is not installed (CI installs systemd)");
-        return;
-    }
+    require_tool("systemd-analyze", "systemd");
     let dir = TempDir::new("unit");
     let unit = std::fs::read_to_string("systemd/lbha.service").unwrap().replace("/usr/sbin/lbha", lbha_bin());
     let path = dir.write("lbha.service", &unit);
@@ -49,24 +43,26 @@ fn sd_notify_ready_reloading_stopping() {
         "lbha.toml",
         &format!("[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:{port}\"]\nhttp_request = [{{ return = {{ body = \"ok\" }} }}]\n"),
     );
-    let mut child = Command::new(lbha_bin())
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .arg("-S")
-        .arg(dir.0.join("ctl.sock"))
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped::new(
+        Command::new(lbha_bin())
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("-S")
+            .arg(dir.0.join("ctl.sock"))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut seen = Vec::new();
     let ready = recv_until(&sock, "READY=1", &mut seen);
     assert!(ready.contains("STATUS=generation 1, 1 frontends"), "{ready}");
-    let _ = Command::new("kill").args(["-HUP", &child.id().to_string()]).status();
+    send_signal(child.id(), 1); // SIGHUP
     let reloading = recv_until(&sock, "RELOADING=1", &mut seen);
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
     recv_until(&sock, "STATUS=generation 2", &mut seen);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    send_signal(child.id(), 15); // SIGTERM
     recv_until(&sock, "STOPPING=1", &mut seen);
     let st = child.wait().unwrap();
     assert!(st.success());

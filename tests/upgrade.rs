@@ -61,7 +61,7 @@ impl Reaper {
 impl Drop for Reaper {
     fn drop(&mut self) {
         for pid in self.0.lock().unwrap().iter() {
-            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

@@ -56,6 +56,7 @@ impl ApiLbha {
 
     /// Runs a shell command line with curl; returns (status, body).
     pub fn curl(&self, cmd: &str) -> (u16, String) {
+        crate::common::require_tool("curl", "curl");
         let out = Command::new("sh").arg("-c").arg(cmd).env("CURL_HOME", &self.curl_home.0).output().expect("run curl");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));

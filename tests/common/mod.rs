@@ -47,8 +47,52 @@ impl Drop for TempDir {
     }
 }
 
+/// Fails the test, naming the tool and its Debian package, when `tool` is not on the PATH; a
+/// missing tool must not read as a failure of lbha, nor pass as a skip.
+pub fn require_tool(tool: &str, package: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path).any(|d| d.join(tool).is_file()) {
+        panic!("this test needs `{tool}` on the PATH (Debian: apt-get install {package})");
+    }
+}
+
 pub fn lbha_bin() -> &'static str {
     env!("CARGO_BIN_EXE_lbha")
+}
+
+/// A child process killed (by PID, from Rust) and reaped when dropped, also when the test panics.
+pub struct Reaped(Option<Child>);
+
+impl Reaped {
+    pub fn new(c: Child) -> Reaped {
+        Reaped(Some(c))
+    }
+    /// The child itself, no longer killed on drop (to wait for its output).
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("child present")
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("child present")
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child present")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// A running lbha daemon, killed on drop.
