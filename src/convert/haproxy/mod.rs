@@ -29,12 +29,14 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     pub fn report(&mut self, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
+        let kind = weaker(d, kind);
         self.reports.push(Report { loc: d.loc.clone(), kind, directive: d.text(), message: msg.into() });
     }
 
     /// Reports `d` and keeps it, commented out, above its table in the output.
     pub fn drop(&mut self, out: &mut TableOut, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
         let msg = msg.into();
+        let kind = weaker(d, kind);
         out.dropped.extend(d.comments.before.iter().cloned());
         out.dropped.push(format!(" [line {}, {}] {}", d.loc.line, kind.label(), d.text()));
         out.dropped.extend(d.comments.trailing.iter().cloned());
@@ -101,6 +103,14 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+}
+
+/// A protection that was not converted is reported as such, whatever kept it from converting.
+fn weaker(d: &Directive, kind: ReportKind) -> ReportKind {
+    match kind {
+        ReportKind::Unsupported | ReportKind::Unknown if keywords::protects(&d.args) => ReportKind::Weakens,
+        k => k,
     }
 }
 
