@@ -299,3 +299,23 @@ fn control_socket_and_state_file() {
     has("[global]\nstate_dir = \"\"\n", "global.state_dir: must not be empty");
     has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
 }
+
+/// Issue 14 item 20: a listen's `default_backend` is honoured, and a name that matches no backend
+/// is an error wherever it is written.
+#[test]
+fn listen_default_backend_is_honoured_or_refused() {
+    let listen = "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:81\"]\nservers = [{ name = \"x\", addr = \"127.0.0.1:82\" }]\n";
+    let src = with_base(&format!("{listen}default_backend = \"be\"\n{BE}"));
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    let be = snap.backends.iter().position(|b| b.name == "be").unwrap();
+    assert_eq!(snap.frontends[0].default_backend, Some(be));
+    // Without one, the listen keeps its own servers.
+    let snap = parse(&with_base(&format!("{listen}{BE}")), Path::new("t.toml")).unwrap();
+    let own = snap.backends.iter().position(|b| b.name == "l").unwrap();
+    assert_eq!(snap.frontends[0].default_backend, Some(own));
+    has(&with_base(&format!("{listen}default_backend = \"nope\"\n{BE}")), "7:19 listen[0].default_backend: no such backend (nope)");
+    has(
+        &with_base("[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:81\"]\nuse_backend = [{ backend = \"gone\" }]\n"),
+        "listen[0].use_backend[0].backend: no such backend (gone)",
+    );
+}

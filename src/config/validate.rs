@@ -778,7 +778,10 @@ fn frontend(
             None => cx.err_v(up.key("backend"), "no such backend", &u.backend),
         }
     }
-    let default_backend = if n.kind == Kind::Listen && backend_index.get(n.name()).is_some() {
+    // A listen's own `default_backend` wins over its servers, as in HAProxy; one from [defaults]
+    // does not take a listen with servers away from them.
+    let own = n.kind == Kind::Listen && s.default_backend.is_none() && backend_index.contains_key(n.name());
+    let default_backend = if own {
         backend_index.get(n.name()).copied()
     } else {
         match s.default_backend.as_deref().or(defaults.default_backend.as_deref()) {
