@@ -475,8 +475,20 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
         let msg = format!("bind options `{}` are not supported yet; the address is bound without them", left.join(" "));
         // Without these, clients HAProxy refuses (old TLS versions, weak ciphers) get in.
         const TLS_LIMITS: &[&str] = &[
-            "ssl-min-ver", "no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "force-tlsv12", "force-tlsv13",
-            "ciphers", "ciphersuites", "curves", "ecdhe", "strict-sni", "ca-file", "crl-file",
+            "ssl-min-ver",
+            "no-sslv3",
+            "no-tlsv10",
+            "no-tlsv11",
+            "no-tlsv12",
+            "force-tlsv12",
+            "force-tlsv13",
+            "ciphers",
+            "ciphersuites",
+            "curves",
+            "ecdhe",
+            "strict-sni",
+            "ca-file",
+            "crl-file",
         ];
         let kind = if left.iter().any(|w| TLS_LIMITS.contains(&w.as_str())) {
             ReportKind::Weakens
