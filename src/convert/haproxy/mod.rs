@@ -85,6 +85,16 @@ impl Cx<'_> {
     /// An HAProxy time (`5000`, `5s`, `300ms`, `2m`, `1h`, `1d`, `250us`): a bare number stays
     /// milliseconds as an integer; a number with a unit is kept as written.
     pub fn time(&mut self, d: &Directive, s: Option<&str>, what: &str) -> Option<Value> {
+        self.time_in(d, s, what, "")
+    }
+
+    /// An HAProxy time whose bare numbers are seconds (`stats refresh`, `cookie maxidle/maxlife`):
+    /// `30` is written `"30s"`.
+    pub fn time_s(&mut self, d: &Directive, s: Option<&str>, what: &str) -> Option<Value> {
+        self.time_in(d, s, what, "s")
+    }
+
+    fn time_in(&mut self, d: &Directive, s: Option<&str>, what: &str, bare_unit: &str) -> Option<Value> {
         let Some(s) = s else {
             self.error(d, format!("missing {what}"));
             return None;
@@ -93,7 +103,8 @@ impl Cx<'_> {
         let (num, unit) = s.split_at(digits);
         let ok_unit = matches!(unit, "" | "us" | "ms" | "s" | "m" | "h" | "d");
         match num.parse::<u32>() {
-            Ok(n) if ok_unit && unit.is_empty() => Some(Value::from(i64::from(n))),
+            Ok(n) if ok_unit && unit.is_empty() && bare_unit.is_empty() => Some(Value::from(i64::from(n))),
+            Ok(n) if ok_unit && unit.is_empty() => Some(Value::from(format!("{n}{bare_unit}"))),
             Ok(_) if ok_unit => Some(Value::from(s)),
             _ => {
                 self.error(

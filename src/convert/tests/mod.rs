@@ -306,6 +306,34 @@ fn lost_protections_are_reported_as_weaker() {
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
+/// Issue 14 item 29: HAProxy's seconds stay seconds; what lbha cannot do is reported as such.
+#[test]
+fn units_and_reports_as_haproxy_means_them() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ip size 1k expire 30s\n  acl h req.hdr(host),lower -m str a\n  default_backend be\nbackend be\n  stick-table type ip size 1k\n  stick on dst\n  cookie SRV insert maxidle 30 maxlife 60\n  server a 127.0.0.1:1 cookie a\nlisten st\n  bind :8404\n  stats enable\n  stats refresh 30\n",
+    );
+    let s = snap(&c);
+    let st = s.frontends.iter().find_map(|f| f.stats.as_ref()).unwrap();
+    assert_eq!(st.refresh, Some(Duration::from_secs(30)));
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["cookie"]["maxidle"].as_str(), Some("30s"));
+    assert_eq!(t["backend"][0]["cookie"]["maxlife"].as_str(), Some("60s"));
+    let msg = |line: usize| {
+        c.reports
+            .iter()
+            .find(|r| r.loc.line == line)
+            .map(|r| (r.kind, r.message.clone()))
+            .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
+    };
+    let (k, m) = msg(5);
+    assert!(k == ReportKind::Unsupported && m.contains("track-sc"), "{m}");
+    let (k, m) = msg(6);
+    assert!(k == ReportKind::Unsupported && m.contains("converter `lower`"), "{m}");
+    let (k, m) = msg(10);
+    assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
+    assert!(table(&c)["backend"][0].get("stick").is_none());
+}
+
 #[test]
 fn several_criteria_of_one_acl_are_ored() {
     let c = conv(
@@ -398,7 +426,8 @@ fn binds() {
     assert_eq!(binds[0].as_str(), Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1"));
     assert_eq!(binds[1].as_str(), Some("*:8080 proto h2"));
     assert_eq!(binds.len(), 2);
-    assert_eq!(kinds(&c), [(3, ReportKind::Unsupported), (5, ReportKind::Unsupported)]);
+    // Without `ciphers HIGH`, clients with weak ciphers get in: less protection.
+    assert_eq!(kinds(&c), [(3, ReportKind::Weakens), (5, ReportKind::Unsupported)]);
 }
 
 #[test]
