@@ -38,6 +38,10 @@ enum Cmd {
         /// Run from an haproxy.cfg instead, converted in memory (see `lbha convert`).
         #[arg(long = "haproxy-config", value_name = "FILE", conflicts_with = "config")]
         haproxy_config: Option<PathBuf>,
+        /// With --haproxy-config: run even if an access rule (deny, auth, stats protection)
+        /// could not be converted, with less protection than the haproxy.cfg asks for.
+        #[arg(long, requires = "haproxy_config")]
+        allow_weaker: bool,
         /// Take over from the daemon answering on this control socket (what `lbha upgrade` starts):
         /// its listening sockets, control socket, API, VRRP roles and server state.
         #[arg(long, value_name = "SOCKET")]
@@ -50,6 +54,9 @@ enum Cmd {
         /// Check an haproxy.cfg as lbha would run it.
         #[arg(long = "haproxy-config", value_name = "FILE", conflicts_with = "config")]
         haproxy_config: Option<PathBuf>,
+        /// With --haproxy-config: accept access rules that could not be converted (see `run`).
+        #[arg(long, requires = "haproxy_config")]
+        allow_weaker: bool,
     },
     /// Convert an haproxy.cfg (and keepalived.conf) into lbha.toml; reports go to stderr.
     Convert {
@@ -63,6 +70,10 @@ enum Cmd {
         /// Fail (exit 1, write nothing) if any directive was not converted exactly.
         #[arg(long)]
         strict: bool,
+        /// Write the file even if an access rule (deny, auth, stats protection) could not be
+        /// converted, so the result allows what the original denied.
+        #[arg(long)]
+        allow_weaker: bool,
     },
     /// Reload the running daemon's configuration file; prints the new generation or every error.
     Reload {
@@ -214,20 +225,28 @@ pub fn main() -> ExitCode {
         if json { format!("json {cmd}") } else { cmd.to_string() }
     };
     match cli.cmd {
-        Cmd::Run { config, haproxy_config, upgrade_from } => {
+        Cmd::Run { config, haproxy_config, allow_weaker, upgrade_from } => {
             crate::log::init_stderr();
-            crate::daemon::run(crate::daemon::RunOptions {
+            let source = crate::daemon::Source {
                 haproxy: haproxy_config.is_some(),
-                config: haproxy_config.unwrap_or(config),
-                socket: cli.socket,
-                upgrade_from,
-            })
+                path: haproxy_config.unwrap_or(config),
+                allow_weaker,
+            };
+            crate::daemon::run(crate::daemon::RunOptions { source, socket: cli.socket, upgrade_from })
         }
         Cmd::Upgrade { binary } => upgrade(&socket, binary),
-        Cmd::Convert { haproxy, keepalived, output, strict } => {
-            crate::convert::cmd::convert(crate::convert::cmd::ConvertArgs { haproxy, keepalived, output, strict })
+        Cmd::Convert { haproxy, keepalived, output, strict, allow_weaker } => {
+            crate::convert::cmd::convert(crate::convert::cmd::ConvertArgs {
+                haproxy,
+                keepalived,
+                output,
+                strict,
+                allow_weaker,
+            })
         }
-        Cmd::Check { haproxy_config: Some(path), .. } => crate::convert::cmd::check_haproxy(&path),
+        Cmd::Check { haproxy_config: Some(path), allow_weaker, .. } => {
+            crate::convert::cmd::check_haproxy(&path, allow_weaker)
+        }
         Cmd::Check { config, .. } => check(&config),
         Cmd::Reload { terminate } => reload(&socket, terminate),
         Cmd::Status { json: true } => ask(&socket, "show status json"),

@@ -159,3 +159,42 @@ fn usage_errors_exit_2() {
     assert_eq!(lbha(&["check", "-c", "a.toml", "--haproxy-config", "b.cfg"]).status.code(), Some(2));
     assert_eq!(lbha(&["run", "-c", "a.toml", "--haproxy-config", "b.cfg"]).status.code(), Some(2));
 }
+
+/// Issue 14 item 4: a protection that cannot be converted fails convert, check and run (exit 1,
+/// nothing written, the lines named) unless --allow-weaker accepts the weaker result.
+#[test]
+fn lost_protections_fail_unless_allow_weaker() {
+    let dir = TempDir::new("convert-weaker");
+    let port = free_port();
+    let src = dir.write(
+        "h.cfg",
+        &format!(
+            "listen st\n  bind 127.0.0.1:{port}\n  mode http\n  stats enable\n  stats uri /stats\n  stats http-request auth unless {{ src 10.1.2.3 }}\n  http-request deny if {{ req.hdr(host),lower -m str evil }}\n"
+        ),
+    );
+    let out = dir.0.join("lbha.toml");
+    let r = lbha(&["convert", "--haproxy", s(&src), "-o", s(&out)]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = text(&r.stderr);
+    for needle in [
+        "h.cfg:6: not converted, less protection than the original: `stats http-request auth",
+        "h.cfg:7: not converted, less protection than the original: `http-request deny",
+        "2 access rule(s)",
+        "--allow-weaker",
+        "nothing written",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    }
+    assert!(!out.exists());
+    for args in [vec!["check", "--haproxy-config", s(&src)], vec!["run", "--haproxy-config", s(&src)]] {
+        let r = lbha(&args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        let err = text(&r.stderr);
+        assert!(err.contains("h.cfg:6:") && err.contains("--allow-weaker"), "{args:?}: {err}");
+    }
+    let r = lbha(&["convert", "--haproxy", s(&src), "-o", s(&out), "--allow-weaker"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(out.exists());
+    let r = lbha(&["check", "--haproxy-config", s(&src), "--allow-weaker"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+}

@@ -344,3 +344,27 @@ fn a_new_process_failing_after_the_takeover_gives_everything_back() {
     let reaper = Reaper::default();
     assert_ne!(upgrade(&l, &reaper), pid);
 }
+
+/// Issue 14 item 23: a daemon run from an haproxy.cfg starts its successor the same way, and the
+/// successor's reloads read the haproxy.cfg too.
+#[test]
+fn upgrade_keeps_the_haproxy_config_source() {
+    let a = Backend::start("A");
+    let b = Backend::start("B");
+    let port = free_port();
+    let cfg = |server: u16| {
+        format!(
+            "global\n  hard-stop-after 5s\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\nlisten web\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n"
+        )
+    };
+    let l = Lbha::start_haproxy(&cfg(a.port), &[port]);
+    let reaper = Reaper::default();
+    let old = served_pid(&l);
+    let new = upgrade(&l, &reaper);
+    assert_ne!(new, old);
+    assert_eq!(get(port, "/").text(), "A");
+    std::fs::write(&l.config, cfg(b.port)).unwrap();
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}\n{}", l.log_text());
+    assert_eq!(get(port, "/").text(), "B", "the new process reloads from the haproxy.cfg");
+}

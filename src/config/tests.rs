@@ -215,7 +215,7 @@ fn http_rules() {
 
 #[test]
 fn global_limits() {
-    has("[global]\nnbthread = 0\n", "global.nbthread: must be at least 1");
+    has("[global]\nnbthread = 0\n", "global.nbthread: must be at least 1 and at most 64");
     has("[global]\nspread_checks = 80\n", "global.spread_checks: must be between 0 and 50");
 }
 
@@ -298,4 +298,55 @@ fn control_socket_and_state_file() {
     has("[global]\nserver_state_file = \"\"\n", "global.server_state_file: must not be empty");
     has("[global]\nstate_dir = \"\"\n", "global.state_dir: must not be empty");
     has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
+}
+
+/// Issue 14 item 20: a listen's `default_backend` is honoured, and a name that matches no backend
+/// is an error wherever it is written.
+#[test]
+fn listen_default_backend_is_honoured_or_refused() {
+    let listen =
+        "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:81\"]\nservers = [{ name = \"x\", addr = \"127.0.0.1:82\" }]\n";
+    let src = with_base(&format!("{listen}default_backend = \"be\"\n{BE}"));
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    let be = snap.backends.iter().position(|b| b.name == "be").unwrap();
+    assert_eq!(snap.frontends[0].default_backend, Some(be));
+    // Without one, the listen keeps its own servers.
+    let snap = parse(&with_base(&format!("{listen}{BE}")), Path::new("t.toml")).unwrap();
+    let own = snap.backends.iter().position(|b| b.name == "l").unwrap();
+    assert_eq!(snap.frontends[0].default_backend, Some(own));
+    has(
+        &with_base(&format!("{listen}default_backend = \"nope\"\n{BE}")),
+        "7:19 listen[0].default_backend: no such backend (nope)",
+    );
+    has(
+        &with_base("[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:81\"]\nuse_backend = [{ backend = \"gone\" }]\n"),
+        "listen[0].use_backend[0].backend: no such backend (gone)",
+    );
+}
+
+/// Issue 14 item 5: every number has HAProxy's range, so what `check` (and the API) accepts starts.
+#[test]
+fn numbers_have_haproxy_ranges() {
+    has("[global]\nnbthread = 4294967295\n", "2:12 global.nbthread: must be at least 1 and at most 64 (4294967295)");
+    has("[global]\nnbthread = 65\n", "global.nbthread: must be at least 1 and at most 64 (65)");
+    has("[global]\nmaxconn = 4294967295\n", "2:11 global.maxconn: must be at least 1 and at most 2147483647");
+    has("[global]\nhard_stop_after = \"25d\"\n", "2:19 global.hard_stop_after: timer overflow");
+    has(&with_base("[[frontend]]\nname = \"f\"\nmaxconn = 3000000000\n"), "frontend[0].maxconn: must be at least 1");
+    let be = |extra: &str, srv: &str| {
+        with_base(&format!(
+            "[[backend]]\nname = \"b\"\n{extra}servers = [{{ name = \"a\", addr = \"127.0.0.1:80\"{srv} }}]\n"
+        ))
+    };
+    has(&be("retries = 4294967295\n", ""), "backend[0].retries: must be at least 0 and at most 2147483647");
+    has(&be("", ", maxconn = 4294967295"), "backend[0].servers[0].maxconn: must be at least 1 and at most");
+    has(&be("", ", check = true, rise = 4294967295"), "backend[0].servers[0].rise: must be at least 1 and at most");
+    has(&be("", ", check = true, check_port = 0"), "backend[0].servers[0].check_port: must be between 1 and 65535");
+    has(&be("timeout = { server = 2147483648 }\n", ""), "backend[0].timeout.server: timer overflow");
+    has(&be("", ", check = true, inter = \"30d\""), "backend[0].servers[0].inter: timer overflow");
+    // The largest values HAProxy takes are accepted.
+    let ok = format!(
+        "[global]\nnbthread = 64\nmaxconn = 2147483647\n{}",
+        be("retries = 2147483647\ntimeout = { server = 2147483647 }\n", ", maxconn = 2147483647")
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
 }

@@ -17,19 +17,31 @@ impl<'de> Deserialize<'de> for ConfDuration {
                 f.write_str("a duration: milliseconds as an integer, or a string such as \"5s\", \"300ms\", \"2m\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(|ms| ConfDuration(Duration::from_millis(ms)))
-                    .map_err(|_| E::custom(format!("negative duration {v}")))
+                let ms = u64::try_from(v).map_err(|_| E::custom(format!("negative duration {v}")))?;
+                self.visit_u64(ms)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(ConfDuration(Duration::from_millis(v)))
+                within_timer(Duration::from_millis(v)).map(ConfDuration).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                parse_duration(v).map(ConfDuration).map_err(E::custom)
+                parse_duration(v).and_then(within_timer).map(ConfDuration).map_err(E::custom)
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// HAProxy's (and keepalived's) timers hold at most 2^31-1 ms; it refuses longer ones.
+pub const MAX_TIMER: Duration = Duration::from_millis(i32::MAX as u64);
+
+fn within_timer(d: Duration) -> Result<Duration, String> {
+    if d > MAX_TIMER {
+        return Err(format!(
+            "timer overflow: {} ms is more than 2147483647 ms (~24.8 days), HAProxy's maximum",
+            d.as_millis()
+        ));
+    }
+    Ok(d)
 }
 
 /// A count as HAProxy writes sizes: an integer, or a string with `k`, `m` or `g` (powers of 1024).

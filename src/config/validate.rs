@@ -213,14 +213,24 @@ fn unique_names(list: &[Named], what: &str, cx: &mut Ctx) {
     }
 }
 
+/// HAProxy reads counts into an `int`: larger values are refused here rather than wrapped.
+const MAX_COUNT: u64 = i32::MAX as u64;
+/// HAProxy 2.6's MAX_THREADS.
+const MAX_THREADS: u64 = 64;
+
+/// A number outside `range` is a located error (the value is kept for the rest of validation).
+fn in_range(v: Option<impl Into<u64>>, range: std::ops::RangeInclusive<u64>, path: FieldPath, cx: &mut Ctx) {
+    if let Some(v) = v.map(Into::into)
+        && !range.contains(&v)
+    {
+        cx.err_v(path, format!("must be at least {} and at most {}", range.start(), range.end()), v);
+    }
+}
+
 fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     let p = FieldPath::root().key("global");
-    if g.nbthread == Some(0) {
-        cx.err_v(p.key("nbthread"), "must be at least 1", 0);
-    }
-    if g.maxconn == Some(0) {
-        cx.err_v(p.key("maxconn"), "must be at least 1", 0);
-    }
+    in_range(g.nbthread.map(|n| n as u64), 1..=MAX_THREADS, p.key("nbthread"), cx);
+    in_range(g.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
     let spread = g.spread_checks.unwrap_or(0);
     if spread > 50 {
         cx.err_v(p.key("spread_checks"), "must be between 0 and 50 (percent)", spread);
@@ -369,6 +379,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         }
     };
     let timeouts = timeouts(s, defaults);
+    in_range(s.retries, 0..=MAX_COUNT, p.key("retries"), cx);
     let check_def = s.check.as_ref().or(defaults.check.as_ref());
     let servers_src = s.servers.as_deref().unwrap_or(&[]);
     // A warning, not an error, as in HAProxy (it answers 503): the Data Plane API creates a
@@ -431,8 +442,9 @@ fn server(
     if weight > 256 {
         cx.err_v(sp.key("weight"), "must be between 0 and 256", weight);
     }
-    if sv.maxconn == Some(0) {
-        cx.err_v(sp.key("maxconn"), "must be at least 1", 0);
+    in_range(sv.maxconn, 1..=MAX_COUNT, sp.key("maxconn"), cx);
+    if sv.check_port == Some(0) {
+        cx.err_v(sp.key("check_port"), "must be between 1 and 65535", 0);
     }
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
@@ -503,9 +515,7 @@ fn check_spec(
     let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
     let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
     for (v, key) in [(rise, "rise"), (fall, "fall")] {
-        if v == 0 {
-            cx.err_v(sp.key(key), "must be at least 1", v);
-        }
+        in_range(Some(v), 1..=MAX_COUNT, sp.key(key), cx);
     }
     if inter.is_zero() {
         cx.err_v(sp.key("inter"), "must be greater than 0", "0");
@@ -719,9 +729,7 @@ fn frontend(
             Err(e) => cx.err_v(p.key("bind").index(i), e, b),
         }
     }
-    if s.maxconn == Some(0) {
-        cx.err_v(p.key("maxconn"), "must be at least 1", 0);
-    }
+    in_range(s.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
 
     let acl_defs = s.acl.as_deref().unwrap_or(&[]);
     let mut acls = Vec::new();
@@ -778,7 +786,10 @@ fn frontend(
             None => cx.err_v(up.key("backend"), "no such backend", &u.backend),
         }
     }
-    let default_backend = if n.kind == Kind::Listen && backend_index.get(n.name()).is_some() {
+    // A listen's own `default_backend` wins over its servers, as in HAProxy; one from [defaults]
+    // does not take a listen with servers away from them.
+    let own = n.kind == Kind::Listen && s.default_backend.is_none() && backend_index.contains_key(n.name());
+    let default_backend = if own {
         backend_index.get(n.name()).copied()
     } else {
         match s.default_backend.as_deref().or(defaults.default_backend.as_deref()) {

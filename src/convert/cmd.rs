@@ -12,6 +12,8 @@ pub struct ConvertArgs {
     pub keepalived: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub strict: bool,
+    /// Write the result even if protections were lost ([`super::ReportKind::Weakens`]).
+    pub allow_weaker: bool,
 }
 
 fn print_reports(reports: &[Report]) {
@@ -22,12 +24,18 @@ fn print_reports(reports: &[Report]) {
         return;
     }
     let count = |k: ReportKind| reports.iter().filter(|r| r.kind == k).count();
-    let parts: Vec<String> =
-        [ReportKind::Unsupported, ReportKind::Unknown, ReportKind::Approximated, ReportKind::Ignored, ReportKind::Note]
-            .into_iter()
-            .filter(|k| count(*k) > 0)
-            .map(|k| format!("{} {}", count(k), k.label()))
-            .collect();
+    let parts: Vec<String> = [
+        ReportKind::Weakens,
+        ReportKind::Unsupported,
+        ReportKind::Unknown,
+        ReportKind::Approximated,
+        ReportKind::Ignored,
+        ReportKind::Note,
+    ]
+    .into_iter()
+    .filter(|k| count(*k) > 0)
+    .map(|k| format!("{} {}", count(k), k.label()))
+    .collect();
     eprintln!("{} report(s): {}", reports.len(), parts.join(", "));
 }
 
@@ -64,6 +72,11 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    let weakened = conv.weakened();
+    if !weakened.is_empty() && !args.allow_weaker {
+        eprintln!("{}; nothing written", super::weaker_error(&weakened));
+        return ExitCode::from(1);
+    }
     let failing = conv.strict_failures();
     if args.strict && failing > 0 {
         eprintln!("--strict: {failing} directive(s) were not converted exactly; nothing written");
@@ -83,8 +96,8 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
 }
 
 /// `lbha check --haproxy-config FILE`.
-pub fn check_haproxy(path: &Path) -> ExitCode {
-    match io::load_haproxy(path) {
+pub fn check_haproxy(path: &Path, allow_weaker: bool) -> ExitCode {
+    match io::load_haproxy(path, allow_weaker) {
         Ok((snap, reports)) => {
             print_reports(&reports);
             for w in &snap.warnings {

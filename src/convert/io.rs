@@ -60,9 +60,13 @@ pub fn convert_files(haproxy: Option<&Path>, keepalived: Option<&Path>) -> Resul
 }
 
 /// `lbha run/check --haproxy-config`: converts in memory and validates. Errors name the
-/// haproxy.cfg line each problem came from.
-pub fn load_haproxy(path: &Path) -> Result<(Snapshot, Vec<Report>), String> {
+/// haproxy.cfg line each problem came from. A lost protection is an error unless `allow_weaker`.
+pub fn load_haproxy(path: &Path, allow_weaker: bool) -> Result<(Snapshot, Vec<Report>), String> {
     let conv = convert_files(Some(path), None).map_err(|e| e.to_string())?;
+    let weakened = conv.weakened();
+    if !allow_weaker && !weakened.is_empty() {
+        return Err(super::weaker_error(&weakened));
+    }
     match config::parse(&conv.toml, path) {
         Ok(mut snap) => {
             snap.warnings = snap.warnings.iter().map(|w| super::locate_warning(w, &conv.origins)).collect();

@@ -33,6 +33,11 @@ impl Conversion {
     pub fn strict_failures(&self) -> usize {
         self.reports.iter().filter(|r| r.kind.fails_strict()).count()
     }
+
+    /// Reports of protections that were lost: fatal unless the operator accepts them.
+    pub fn weakened(&self) -> Vec<&Report> {
+        self.reports.iter().filter(|r| r.kind == ReportKind::Weakens).collect()
+    }
 }
 
 /// An haproxy.cfg already read: its text and the name used in locations.
@@ -96,6 +101,19 @@ pub fn convert(
     let tail = parsed.map(|c| c.tail).unwrap_or_default();
     let (toml, origins) = doc.finish(&tail);
     Ok(Conversion { toml, reports, origins })
+}
+
+/// Why a conversion that lost protections is refused: every such line, and the way out.
+pub fn weaker_error(weakened: &[&Report]) -> String {
+    let mut s = String::new();
+    for r in weakened {
+        s.push_str(&format!("{r}\n"));
+    }
+    s.push_str(&format!(
+        "{} access rule(s), ACL(s), authentication or limit(s) could not be converted: the result would allow what the original denies; pass --allow-weaker to accept that",
+        weakened.len()
+    ));
+    s
 }
 
 /// Validation errors of a converted file, each pointed back at the source line it came from

@@ -26,6 +26,9 @@ impl fmt::Display for Loc {
 /// How a directive was handled when it could not be converted as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReportKind {
+    /// An access rule, ACL, authentication or limit that could not be converted: the result
+    /// would allow what the original denies, so the conversion fails without `--allow-weaker`.
+    Weakens,
     /// A known HAProxy/keepalived feature lbha does not implement yet; dropped.
     Unsupported,
     /// Not a keyword of that section (a typo, or something lbha does not know); dropped.
@@ -41,6 +44,7 @@ pub enum ReportKind {
 impl ReportKind {
     pub fn label(self) -> &'static str {
         match self {
+            Self::Weakens => "not converted, less protection than the original",
             Self::Unsupported => "not supported yet by lbha",
             Self::Unknown => "unknown keyword",
             Self::Approximated => "converted with a difference",
@@ -51,7 +55,7 @@ impl ReportKind {
 
     /// Whether `--strict` treats this as a failure: anything whose meaning was lost or changed.
     pub fn fails_strict(self) -> bool {
-        matches!(self, Self::Unsupported | Self::Unknown | Self::Approximated)
+        matches!(self, Self::Weakens | Self::Unsupported | Self::Unknown | Self::Approximated)
     }
 }
 

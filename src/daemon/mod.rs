@@ -14,26 +14,49 @@ use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
 use crate::proxy::listener::Listeners;
 use sd_notify::NotifyState;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub struct RunOptions {
-    pub config: PathBuf,
+    pub source: Source,
     /// Control socket path, overriding `control_socket.path` of the config.
     pub socket: Option<PathBuf>,
     /// Binary upgrade: take the listening sockets, control socket, API, VRRP roles and server
     /// state over from the daemon answering on this control socket.
     pub upgrade_from: Option<PathBuf>,
-    /// `config` is an haproxy.cfg, converted in memory on every load (`--haproxy-config`).
+}
+
+/// Where the configuration comes from, as the command line said: every reload and the process
+/// an upgrade starts read it the same way.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    /// `path` is an haproxy.cfg, converted in memory on every load (`--haproxy-config`).
     pub haproxy: bool,
+    /// `--allow-weaker`: run an haproxy.cfg whose access rules did not all convert.
+    pub allow_weaker: bool,
+}
+
+impl Source {
+    /// The `run` arguments that read this source again (for the process an upgrade starts).
+    pub fn run_args(&self) -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = vec!["run".into()];
+        v.push(if self.haproxy { "--haproxy-config" } else { "-c" }.into());
+        v.push(self.path.clone().into());
+        if self.allow_weaker {
+            v.push("--allow-weaker".into());
+        }
+        v
+    }
 }
 
 /// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
-fn load(path: &Path, haproxy: bool) -> Result<Snapshot, String> {
-    let snap = if haproxy {
-        let (snap, reports) = crate::convert::io::load_haproxy(path)?;
+fn load(src: &Source) -> Result<Snapshot, String> {
+    let path = src.path.as_path();
+    let snap = if src.haproxy {
+        let (snap, reports) = crate::convert::io::load_haproxy(path, src.allow_weaker)?;
         for r in &reports {
             tracing::warn!("{r}");
         }
@@ -71,7 +94,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         }
         ExitCode::from(1)
     };
-    let snap = match load(&opts.config, opts.haproxy) {
+    let snap = match load(&opts.source) {
         Ok(s) => s,
         Err(e) => return give_up(&mut incoming, &e),
     };
@@ -91,7 +114,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.config, opts.haproxy, snap, opts.socket, threads, incoming)) {
+    match rt.block_on(serve(opts.source, snap, opts.socket, threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -117,13 +140,13 @@ fn raise_fd_limit() {
 }
 
 async fn serve(
-    path: PathBuf,
-    haproxy: bool,
+    source: Source,
     snap: Snapshot,
     socket: Option<PathBuf>,
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
 ) -> Result<(), String> {
+    let path = source.path.clone();
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
@@ -198,16 +221,16 @@ async fn serve(
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", Requester::Signal, &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(reply) = api_reloads.recv() => {
-                reload_for("Data Plane API", Requester::Api(reply), &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Requester::Control(req), &path, haproxy, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared).await;
             }
             Some(msg) = upgrade_rx.recv() => match msg {
-                upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &path, shared.socket_path()),
+                upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &source, shared.socket_path()),
                 upgrade::UpgradeMsg::Attach(att) => {
                     let Some(c) = ctl.as_mut() else { continue };
                     let pid = att.pid;
@@ -303,8 +326,7 @@ fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
 async fn reload_for(
     trigger: &'static str,
     requester: Requester,
-    path: &Path,
-    haproxy: bool,
+    source: &Source,
     proxy: &Arc<Proxy>,
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
@@ -316,8 +338,8 @@ async fn reload_for(
     let terminate = matches!(&requester, Requester::Control(r) if r.terminate);
     // Parsing and validating a large file takes a while; off the runtime thread, so the proxy
     // keeps serving meanwhile (with nbthread = 1 it is the same thread).
-    let owned = path.to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || load(&owned, haproxy))
+    let owned = source.clone();
+    let loaded = tokio::task::spawn_blocking(move || load(&owned))
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));

@@ -186,8 +186,10 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     if t.expire.is_some_and(|e| e.0.is_zero()) {
         cx.err_v(tp.key("expire"), "must be greater than 0 (leave it out to never expire)", "0");
     }
+    // HAProxy accepts a table without rules (it holds `track-sc` counters); lbha has no
+    // counters yet, so the table does nothing here.
     if rules_src.is_empty() {
-        cx.err(tp.clone(), "has no effect without `stick` rules (e.g. stick = [{ on = \"src\" }])");
+        cx.warn(tp.clone(), "has no effect without `stick` rules (it would only hold track-sc counters, which lbha does not support yet)");
     }
     let mut rules = Vec::new();
     for (i, r) in rules_src.iter().enumerate() {

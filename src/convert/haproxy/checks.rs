@@ -69,7 +69,7 @@ pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
         }
         "refresh" => {
-            if let Some(t) = cx.time(d, d.arg(2), "stats refresh") {
+            if let Some(t) = cx.time_s(d, d.arg(2), "stats refresh") {
                 st.out.set_in("stats", "refresh", t, s);
             }
         }

@@ -302,3 +302,69 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("check-reuse-pool", false),
     ("check-pool-conn-name", true),
 ];
+
+/// `http-request`/`tcp-request` actions whose loss changes no access decision (logging, variables,
+/// header additions): dropping any other rule would let through what HAProxy stops.
+const RULE_ACTIONS_HARMLESS: &[&str] = &[
+    "set-var",
+    "unset-var",
+    "set-var-fmt",
+    "capture",
+    "set-log-level",
+    "set-nice",
+    "set-mark",
+    "set-tos",
+    "set-priority-class",
+    "set-priority-offset",
+    "early-hint",
+    "wait-for-handshake",
+    "wait-for-body",
+    "cache-use",
+    "cache-store",
+    "add-header",
+    "set-header",
+    "inspect-delay",
+    "accept",
+    "allow",
+];
+
+/// Proxy keywords that hold access rules, protections or limits.
+const PROTECTING: &[&str] = &[
+    "block",
+    "redirect",
+    "use_backend",
+    "use-server",
+    "reqdeny",
+    "reqideny",
+    "reqtarpit",
+    "reqitarpit",
+    "reqdel",
+    "reqidel",
+    "rspdeny",
+    "rspideny",
+    "rspdel",
+    "rspidel",
+    "rate-limit",
+    "maxconnrate",
+    "maxsessrate",
+    "maxsslrate",
+];
+
+/// Whether dropping `args` (a directive's words) would let through what the original stops:
+/// an access rule, an authentication, a stats protection or a limit. (An `acl` is not one by
+/// itself: every rule that needs a dropped acl is dropped and judged on its own.)
+pub fn protects(args: &[String]) -> bool {
+    let w = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    match w(0) {
+        "http-request" | "tcp-request" | "tcp-response" => {
+            // tcp-request has a ruleset word (`connection`, `content`, `session`) before the action.
+            let action = if w(0) == "http-request" { w(1) } else { w(2) };
+            let action = action.split('(').next().unwrap_or(action);
+            !RULE_ACTIONS_HARMLESS.contains(&action)
+        }
+        // Responses carry security headers (HSTS, CSP): every response rule counts.
+        "http-response" => true,
+        "stats" => matches!(w(1), "auth" | "http-request" | "scope" | "admin"),
+        k => PROTECTING.contains(&k),
+    }
+}

@@ -29,12 +29,14 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     pub fn report(&mut self, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
+        let kind = weaker(d, kind);
         self.reports.push(Report { loc: d.loc.clone(), kind, directive: d.text(), message: msg.into() });
     }
 
     /// Reports `d` and keeps it, commented out, above its table in the output.
     pub fn drop(&mut self, out: &mut TableOut, d: &Directive, kind: ReportKind, msg: impl Into<String>) {
         let msg = msg.into();
+        let kind = weaker(d, kind);
         out.dropped.extend(d.comments.before.iter().cloned());
         out.dropped.push(format!(" [line {}, {}] {}", d.loc.line, kind.label(), d.text()));
         out.dropped.extend(d.comments.trailing.iter().cloned());
@@ -83,6 +85,16 @@ impl Cx<'_> {
     /// An HAProxy time (`5000`, `5s`, `300ms`, `2m`, `1h`, `1d`, `250us`): a bare number stays
     /// milliseconds as an integer; a number with a unit is kept as written.
     pub fn time(&mut self, d: &Directive, s: Option<&str>, what: &str) -> Option<Value> {
+        self.time_in(d, s, what, "")
+    }
+
+    /// An HAProxy time whose bare numbers are seconds (`stats refresh`, `cookie maxidle/maxlife`):
+    /// `30` is written `"30s"`.
+    pub fn time_s(&mut self, d: &Directive, s: Option<&str>, what: &str) -> Option<Value> {
+        self.time_in(d, s, what, "s")
+    }
+
+    fn time_in(&mut self, d: &Directive, s: Option<&str>, what: &str, bare_unit: &str) -> Option<Value> {
         let Some(s) = s else {
             self.error(d, format!("missing {what}"));
             return None;
@@ -91,7 +103,8 @@ impl Cx<'_> {
         let (num, unit) = s.split_at(digits);
         let ok_unit = matches!(unit, "" | "us" | "ms" | "s" | "m" | "h" | "d");
         match num.parse::<u32>() {
-            Ok(n) if ok_unit && unit.is_empty() => Some(Value::from(i64::from(n))),
+            Ok(n) if ok_unit && unit.is_empty() && bare_unit.is_empty() => Some(Value::from(i64::from(n))),
+            Ok(n) if ok_unit && unit.is_empty() => Some(Value::from(format!("{n}{bare_unit}"))),
             Ok(_) if ok_unit => Some(Value::from(s)),
             _ => {
                 self.error(
@@ -101,6 +114,14 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+}
+
+/// A protection that was not converted is reported as such, whatever kept it from converting.
+fn weaker(d: &Directive, kind: ReportKind) -> ReportKind {
+    match kind {
+        ReportKind::Unsupported | ReportKind::Unknown if keywords::protects(&d.args) => ReportKind::Weakens,
+        k => k,
     }
 }
 

@@ -58,7 +58,7 @@ pub(super) fn cookie(st: &mut St, d: &Directive, cx: &mut Cx) {
                 i += 1;
             }
             "maxidle" | "maxlife" => {
-                if let Some(v) = cx.time(d, d.arg(i), w) {
+                if let Some(v) = cx.time_s(d, d.arg(i), w) {
                     t.insert(w, v);
                 }
                 i += 1;
@@ -85,6 +85,11 @@ pub(super) fn cookie(st: &mut St, d: &Directive, cx: &mut Cx) {
 
 /// `stick-table type T [len N] size N [expire T] ...`.
 pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if st.kind == ProxyKind::Frontend {
+        let msg = "a frontend's stick-table holds counters for `track-sc` rules, which lbha does not support yet";
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, msg);
+        return;
+    }
     if !st.allowed(cx, d, "stick_table") {
         return;
     }
@@ -182,6 +187,15 @@ pub(super) fn stick(st: &mut St, d: &Directive, cx: &mut Cx) {
             cx.drop(&mut st.out, d, ReportKind::Unsupported, "conditions on stick rules are not supported yet");
             return;
         }
+    }
+    if let Err(e) = crate::persist::stick::Fetch::parse(pattern) {
+        cx.drop(
+            &mut st.out,
+            d,
+            ReportKind::Unsupported,
+            format!("stick pattern `{pattern}` is not supported yet: {e}"),
+        );
+        return;
     }
     let mut t = InlineTable::new();
     t.insert(key, pattern.into());

@@ -473,7 +473,29 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
     if !left.is_empty() {
         let msg = format!("bind options `{}` are not supported yet; the address is bound without them", left.join(" "));
-        cx.report(d, ReportKind::Unsupported, msg);
+        // Without these, clients HAProxy refuses (old TLS versions, weak ciphers) get in.
+        const TLS_LIMITS: &[&str] = &[
+            "ssl-min-ver",
+            "no-sslv3",
+            "no-tlsv10",
+            "no-tlsv11",
+            "no-tlsv12",
+            "force-tlsv12",
+            "force-tlsv13",
+            "ciphers",
+            "ciphersuites",
+            "curves",
+            "ecdhe",
+            "strict-sni",
+            "ca-file",
+            "crl-file",
+        ];
+        let kind = if left.iter().any(|w| TLS_LIMITS.contains(&w.as_str())) {
+            ReportKind::Weakens
+        } else {
+            ReportKind::Unsupported
+        };
+        cx.report(d, kind, msg);
     }
     for a in list.split(',') {
         match server::bind_addr(a) {

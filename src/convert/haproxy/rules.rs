@@ -22,6 +22,8 @@ pub struct Rules {
 
 struct AclOut {
     name: String,
+    /// Set when this acl holds another criterion of the acl named here (HAProxy ORs them).
+    alt_of: Option<String>,
     /// The fetch and its flags, which repeated definitions must share to merge.
     head: Vec<String>,
     patterns: Vec<String>,
@@ -121,31 +123,78 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
     let ws = &owned[..];
     if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
-        cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{e}; rules that use this acl are dropped too"));
+        let why = converter(&ws[..1]).unwrap_or_else(|| e.to_string());
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{why}; rules that use this acl are dropped too"));
         return;
     }
     let n = head_len(ws);
     let (head, patterns) = ws.split_at(n);
-    match st.rules.acls.iter_mut().find(|a| a.name == name) {
+    match st.rules.acls.iter_mut().find(|a| a.name == name && a.alt_of.is_none()) {
         Some(a) if a.head == head => {
             a.patterns.extend(patterns.iter().cloned());
             let s = src(d);
             a.src.comments.extend(s.comments);
             a.src.comments.extend(s.trailing);
         }
-        Some(_) => cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            format!("acl `{name}` is already defined with another criterion; lbha takes one criterion per acl name"),
-        ),
+        Some(_) => {
+            // HAProxy ORs the definitions of one name; lbha takes one criterion per acl, so each
+            // other criterion gets its own acl and conditions name them all (see `expand`).
+            let same = st.rules.acls.iter_mut().find(|a| a.alt_of.as_deref() == Some(name) && a.head == head);
+            if let Some(a) = same {
+                a.patterns.extend(patterns.iter().cloned());
+                return;
+            }
+            let mut n = 2;
+            let alt = loop {
+                let cand = format!("{name}.{n}");
+                if !st.rules.acls.iter().any(|a| a.name == cand) {
+                    break cand;
+                }
+                n += 1;
+            };
+            cx.report(
+                d,
+                ReportKind::Note,
+                format!("another criterion for acl `{name}`: written as acl `{alt}`, and conditions on `{name}` test both as HAProxy does"),
+            );
+            st.rules.acls.push(AclOut {
+                name: alt,
+                alt_of: Some(name.to_string()),
+                head: head.to_vec(),
+                patterns: patterns.to_vec(),
+                src: src(d),
+            });
+        }
         None => st.rules.acls.push(AclOut {
+            alt_of: None,
             name: name.to_string(),
             head: head.to_vec(),
             patterns: patterns.to_vec(),
             src: src(d),
         }),
     }
+}
+
+/// A converter chained to a fetch (`req.hdr(host),lower`): lbha's ACLs take none yet, and saying
+/// so beats the parser's complaint about the unexpected comma.
+fn converter(fetches: &[String]) -> Option<String> {
+    for f in fetches {
+        let mut depth = 0i32;
+        for (i, c) in f.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    return Some(format!(
+                        "converter `{}` in `{f}` is not supported yet (lbha's acls take a fetch without converters)",
+                        &f[i + 1..]
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// The condition starting at word `i` (`if ...` / `unless ...`), checked against the ACLs
@@ -166,12 +215,98 @@ pub(super) fn condition(
     };
     let mut ws = d.args[i + 1..].to_vec();
     absolute_pattern_files(&mut ws, cx.base_dir);
+    let alts = |n: &str| -> Option<Vec<String>> {
+        let more: Vec<String> =
+            st.rules.acls.iter().filter(|a| a.alt_of.as_deref() == Some(n)).map(|a| a.name.clone()).collect();
+        if more.is_empty() { None } else { Some(std::iter::once(n.to_string()).chain(more).collect()) }
+    };
+    let ws = expand(&ws, &alts);
     let text = words(&ws);
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
-    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
-        .map_err(|e| (ReportKind::Unsupported, format!("condition not converted: {e}")))?;
+    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir).map_err(|e| {
+        // The fetch of an anonymous acl is the word after `{`.
+        let fetches: Vec<String> = ws.windows(2).filter(|p| p[0] == "{").map(|p| p[1].clone()).collect();
+        let why = converter(&fetches).unwrap_or_else(|| e.to_string());
+        (ReportKind::Unsupported, format!("condition not converted: {why}"))
+    })?;
     Ok(Some((kw, text)))
+}
+
+/// Rewrites a condition so an acl name with several criteria (`alts` gives all of its acls)
+/// tests every one: `a x` becomes `a x || a x.2`, `!x` becomes `!x !x.2`.
+fn expand(ws: &[String], alts: &dyn Fn(&str) -> Option<Vec<String>>) -> Vec<String> {
+    let mut terms: Vec<Vec<Vec<String>>> = vec![vec![]];
+    let mut i = 0;
+    let mut neg = false;
+    let mut changed = false;
+    while i < ws.len() {
+        let w = ws[i].as_str();
+        let cur = terms.last_mut().expect("one term at least");
+        match w {
+            "||" | "or" => {
+                terms.push(vec![]);
+                neg = false;
+            }
+            "!" => neg = !neg,
+            "{" => {
+                let end = ws[i..].iter().position(|x| x == "}").map_or(ws.len(), |p| i + p + 1);
+                let mut atom: Vec<String> = if neg { vec!["!".into()] } else { vec![] };
+                atom.extend(ws[i..end].iter().cloned());
+                for c in cur.iter_mut() {
+                    c.extend(atom.iter().cloned());
+                }
+                if cur.is_empty() {
+                    cur.push(atom);
+                }
+                neg = false;
+                i = end;
+                continue;
+            }
+            _ => {
+                let (n, name) = match w.strip_prefix('!') {
+                    Some(rest) if !rest.is_empty() => (!neg, rest),
+                    _ => (neg, w),
+                };
+                let names = alts(name).unwrap_or_else(|| vec![name.to_string()]);
+                changed |= names.len() > 1;
+                let prev = if cur.is_empty() { vec![vec![]] } else { std::mem::take(cur) };
+                *cur = if n {
+                    prev.into_iter()
+                        .map(|mut c| {
+                            c.extend(names.iter().map(|x| format!("!{x}")));
+                            c
+                        })
+                        .collect()
+                } else {
+                    prev.into_iter()
+                        .flat_map(|c| {
+                            names.iter().map(move |x| {
+                                let mut c = c.clone();
+                                c.push(x.clone());
+                                c
+                            })
+                        })
+                        .collect()
+                };
+                neg = false;
+            }
+        }
+        i += 1;
+    }
+    if !changed {
+        return ws.to_vec();
+    }
+    let mut out = Vec::new();
+    for alts_of_term in terms {
+        for c in alts_of_term {
+            if !out.is_empty() {
+                out.push("||".to_string());
+            }
+            out.extend(c);
+        }
+    }
+    out
 }
 
 fn with_condition(

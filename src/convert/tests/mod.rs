@@ -278,7 +278,8 @@ fn acls_and_switching() {
     assert_eq!(ub[2]["unless"].as_str(), Some("api"));
     assert_eq!(ub.len(), 3);
     // The unsupported fetch and the rule that needs it are both reported.
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (11, ReportKind::Unsupported)]);
+    // A routing rule lost is less protection (traffic meant elsewhere reaches the default backend).
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (11, ReportKind::Weakens)]);
     let s = snap(&c);
     assert_eq!(s.frontends[0].switching.len(), 3);
 
@@ -291,6 +292,63 @@ fn acls_and_switching() {
         Some(r#"hdr(x-name) -m str 'it'"'"'s me' 'a "b"' 'c d'"#)
     );
     snap(&c);
+}
+
+#[test]
+fn lost_protections_are_reported_as_weaker() {
+    // Issue 14 item 4: an access rule, auth or stats protection that cannot be converted is
+    // `Weakens`, which `lbha convert` and `--haproxy-config` refuse without --allow-weaker.
+    let c = conv(&format!(
+        "{FE_BE}  acl bad req.hdr(host),lower -m str evil\n  http-request deny if bad\n  http-request auth realm x\n  tcp-request connection reject if {{ src 10.0.0.0/8 }}\n  http-request set-var(txn.x) str(1)\nbackend be\n  server a 127.0.0.1:1\nlisten st\n  bind :8404\n  mode http\n  stats enable\n  stats http-request auth unless {{ src 127.0.0.1 }}\n"
+    ));
+    let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
+    assert_eq!(weak, [7, 8, 9, 17], "{:?}", c.reports);
+    assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
+}
+
+/// Issue 14 item 29: HAProxy's seconds stay seconds; what lbha cannot do is reported as such.
+#[test]
+fn units_and_reports_as_haproxy_means_them() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ip size 1k expire 30s\n  acl h req.hdr(host),lower -m str a\n  default_backend be\nbackend be\n  stick-table type ip size 1k\n  stick on dst\n  cookie SRV insert maxidle 30 maxlife 60\n  server a 127.0.0.1:1 cookie a\nlisten st\n  bind :8404\n  stats enable\n  stats refresh 30\n",
+    );
+    let s = snap(&c);
+    let st = s.frontends.iter().find_map(|f| f.stats.as_ref()).unwrap();
+    assert_eq!(st.refresh, Some(Duration::from_secs(30)));
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["cookie"]["maxidle"].as_str(), Some("30s"));
+    assert_eq!(t["backend"][0]["cookie"]["maxlife"].as_str(), Some("60s"));
+    let msg = |line: usize| {
+        c.reports
+            .iter()
+            .find(|r| r.loc.line == line)
+            .map(|r| (r.kind, r.message.clone()))
+            .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
+    };
+    let (k, m) = msg(5);
+    assert!(k == ReportKind::Unsupported && m.contains("track-sc"), "{m}");
+    let (k, m) = msg(6);
+    assert!(k == ReportKind::Unsupported && m.contains("converter `lower`"), "{m}");
+    let (k, m) = msg(10);
+    assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
+    assert!(table(&c)["backend"][0].get("stick").is_none());
+}
+
+#[test]
+fn several_criteria_of_one_acl_are_ored() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  acl st path_end .css\n  acl st path_beg /static/\n  acl st path_end .js\n  acl x hdr(x-a) 1\n  use_backend s if st x || x\n  http-request deny if !st x\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\nbackend s\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    let acl = t["frontend"][0]["acl"].as_array().unwrap();
+    assert_eq!(acl[0]["cond"].as_str(), Some("path_end .css .js"));
+    assert_eq!((acl[1]["name"].as_str(), acl[1]["cond"].as_str()), (Some("st.2"), Some("path_beg /static/")));
+    assert_eq!(t["frontend"][0]["use_backend"][0]["if"].as_str(), Some("st x || st.2 x || x"));
+    assert_eq!(t["frontend"][0]["http_request"][0]["deny"].as_table().map(|_| ()), Some(()));
+    assert_eq!(t["frontend"][0]["http_request"][0]["if"].as_str(), Some("!st !st.2 x"));
+    assert!(c.weakened().is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!(s.frontends[0].switching.len(), 1);
 }
 
 #[test]
@@ -329,12 +387,7 @@ fn http_request_and_response_rules() {
     assert_eq!(f.http_response.len(), 2);
     assert_eq!(
         kinds(&c),
-        [
-            (12, ReportKind::Note),
-            (13, ReportKind::Unsupported),
-            (14, ReportKind::Unsupported),
-            (17, ReportKind::Unsupported)
-        ]
+        [(12, ReportKind::Note), (13, ReportKind::Unsupported), (14, ReportKind::Weakens), (17, ReportKind::Weakens)]
     );
 }
 
@@ -373,7 +426,8 @@ fn binds() {
     assert_eq!(binds[0].as_str(), Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1"));
     assert_eq!(binds[1].as_str(), Some("*:8080 proto h2"));
     assert_eq!(binds.len(), 2);
-    assert_eq!(kinds(&c), [(3, ReportKind::Unsupported), (5, ReportKind::Unsupported)]);
+    // Without `ciphers HIGH`, clients with weak ciphers get in: less protection.
+    assert_eq!(kinds(&c), [(3, ReportKind::Weakens), (5, ReportKind::Unsupported)]);
 }
 
 #[test]

@@ -65,15 +65,15 @@ pub struct Upgrades {
 }
 
 impl Upgrades {
-    /// Starts `BINARY run -c CONFIG --upgrade-from SOCKET` with this process's stdout and stderr
+    /// Starts `BINARY run -c CONFIG --upgrade-from SOCKET` (or `--haproxy-config`, as this one was) with this process's stdout and stderr
     /// (the same journal), or answers at once why not.
-    pub fn start(&mut self, req: UpgradeRequest, config: &Path, socket: &Path) {
+    pub fn start(&mut self, req: UpgradeRequest, source: &crate::daemon::Source, socket: &Path) {
         if let Some(p) = &self.pending {
             let _ = req.reply.send(Err(format!("an upgrade is already under way (new pid {})", p.pid)));
             return;
         }
         let mut cmd = tokio::process::Command::new(&req.binary);
-        cmd.arg("run").arg("-c").arg(config).arg("--upgrade-from").arg(socket).stdin(Stdio::null());
+        cmd.args(source.run_args()).arg("--upgrade-from").arg(socket).stdin(Stdio::null());
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

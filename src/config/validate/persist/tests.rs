@@ -168,13 +168,15 @@ fn stick_rules_without_table() {
     has("stick = [{ on = \"src\" }]", TWO, "backend[0].stick: stick rules need a `stick_table`");
 }
 
+/// Issue 14 item 30: HAProxy accepts a table without rules (it exists for counters): a warning.
 #[test]
 fn table_without_rules() {
-    has(
-        "stick_table = { type = \"ip\", size = 10 }",
-        TWO,
-        "backend[0].stick_table: has no effect without `stick` rules",
+    ok("stick_table = { type = \"ip\", size = 10 }", PLAIN);
+    let src = format!(
+        "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"be\"\nservers = [{PLAIN}]\nstick_table = {{ type = \"ip\", size = 10 }}\n"
     );
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert!(snap.warnings.iter().any(|w| w.contains("backend[0].stick_table: has no effect without `stick` rules")));
 }
 
 #[test]
