@@ -3,24 +3,57 @@
 //! never a part.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Writes through a temporary file in the same directory: write, fsync, rename over `path`,
 /// fsync the directory. Creates the directory if needed and keeps an existing file's mode.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(path, bytes, None)
+}
+
+/// Like [`write_atomic`] for a file that holds secrets (a copy of the config, a staged
+/// transaction): the file gets exactly `mode`, whether new or replaced, and is never readable
+/// with looser bits, not even while it is being written.
+pub fn write_secret(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    write_with_mode(path, bytes, Some(mode & 0o777))
+}
+
+/// The permission bits of `path` (for files that copy it, such as backups of the config).
+pub fn mode_of(path: &Path) -> std::io::Result<u32> {
+    Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+}
+
+/// Temporary files are `.NAME.tmp.PID`; the PID lets the next start tell a crashed writer's file
+/// from one being written by a live process (the old process during a binary upgrade).
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.tmp.{pid}")
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let tmp = dir.join(temp_name(&name, std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
+        let _ = std::fs::remove_file(&tmp);
+        // Private from the start; the final bits are set before any byte is written.
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let final_mode = match mode {
+            Some(m) => Some(m),
+            None => match std::fs::metadata(path) {
+                Ok(meta) => Some(meta.permissions().mode() & 0o7777),
+                // A new file gets what `File::create` would give it (0666 less the umask).
+                Err(_) => Some(0o666 & !current_umask()),
+            },
+        };
+        if let Some(m) = final_mode {
+            f.set_permissions(std::fs::Permissions::from_mode(m))?;
         }
+        f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -32,10 +65,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// The process umask, read from /proc (setting it to read it back would race other threads).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// Whether a temporary file name was left by a writer that is gone: `.NAME.tmp.PID` where
+/// `NAME` is one of `names` (any name when `names` is empty) and `pid` is not alive.
+fn stale_temp(file: &str, names: &[&str], alive: impl Fn(u32) -> bool) -> bool {
+    let Some(rest) = file.strip_prefix('.') else { return false };
+    let Some((name, pid)) = rest.rsplit_once(".tmp.") else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    !name.is_empty() && (names.is_empty() || names.contains(&name)) && pid != std::process::id() && !alive(pid)
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(p) = i32::try_from(pid) else { return false };
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None), Err(nix::errno::Errno::ESRCH))
+}
+
+/// Removes the temporary files a crash left in `dir` next to the files named `names` (every
+/// such file when `names` is empty: for directories lbha owns). Returns what was removed.
+pub fn remove_stale_temps(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if !stale_temp(file, names, pid_alive) || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match std::fs::remove_file(e.path()) {
+            Ok(()) => {
+                tracing::info!("removed {}, left by an interrupted write", e.path().display());
+                removed.push(e.path());
+            }
+            Err(err) => tracing::warn!("cannot remove {}, left by an interrupted write: {err}", e.path().display()),
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn scratch(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("lbha-fsutil-{tag}-{}", std::process::id()));
@@ -81,6 +160,48 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp."))
             .count();
         assert_eq!(temps, 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn secrets_get_their_mode_whether_new_or_replaced() {
+        let d = scratch("secret");
+        let p = d.join("lbha.toml.bak");
+        write_atomic(&p, b"old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_secret(&p, b"a", 0o600).unwrap();
+        assert_eq!(mode_of(&p).unwrap(), 0o600);
+        let n = d.join("txn.toml");
+        write_secret(&n, b"b", 0o640).unwrap();
+        assert_eq!(mode_of(&n).unwrap(), 0o640);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn stale_temp_names() {
+        let dead = |_| false;
+        assert!(stale_temp(".lbha.toml.tmp.123", &["lbha.toml"], dead));
+        assert!(stale_temp(".x.json.tmp.9", &[], dead));
+        assert!(!stale_temp(".lbha.toml.tmp.123", &["other"], dead));
+        assert!(!stale_temp(".lbha.toml.tmp.123", &[], |_| true), "a live writer's file stays");
+        assert!(!stale_temp("lbha.toml.tmp.123", &[], dead));
+        assert!(!stale_temp(".lbha.toml.tmp.x", &[], dead));
+        assert!(!stale_temp(&temp_name("f", std::process::id()), &[], dead), "ours");
+    }
+
+    #[test]
+    fn removes_temp_files_of_dead_writers_only() {
+        let d = scratch("stale");
+        std::fs::create_dir_all(&d).unwrap();
+        // A pid that cannot exist (above the kernel's pid_max limit).
+        let dead = d.join(temp_name("state", 0x7fff_fff0));
+        let live = d.join(temp_name("state", 1));
+        let other = d.join(".other.tmp.5");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, "x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(&d, &["state"]), vec![dead.clone()]);
+        assert!(live.exists() && other.exists() && !dead.exists());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

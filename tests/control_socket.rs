@@ -524,3 +524,38 @@ fn vrrp_commands_answer_without_vrrp() {
     assert_eq!(code, 0);
     assert_eq!(json(&out)["orphans"], serde_json::json!([]));
 }
+
+/// HAProxy's socket levels: a `user` or `operator` socket reads but changes nothing (server
+/// commands, reload, VIPs need `admin`); an admin connection can lower itself, never raise.
+#[test]
+fn levels_limit_what_a_socket_may_do() {
+    for level in ["user", "operator"] {
+        let s = setup(&format!("control_socket = {{ level = \"{level}\" }}"));
+        let out = s.lb.ctl(&[
+            "show stat",
+            "get weight web/a",
+            "disable server web/a",
+            "set server web/a state maint",
+            "set weight web/a 0",
+            "reload",
+            "vip del 10.0.0.1",
+            "upgrade",
+            "show servers state web",
+        ]);
+        let a = answers(&out);
+        assert_eq!(a.len(), 9, "{out}");
+        assert!(a[0].starts_with("# pxname,"), "{level}: {}", a[0]);
+        assert_eq!(a[1], "1 (initial 1)\n");
+        for denied in &a[2..8] {
+            assert_eq!(denied, "Permission denied\n", "{level}: {out}");
+        }
+        assert!(a[8].contains("web"), "{}", a[8]);
+        assert_eq!(bodies(s.port, 4).iter().filter(|b| *b == "A").count(), 2, "a still serves");
+        assert!(!s.lb.log_text().contains("reload"), "no reload ran:\n{}", s.lb.log_text());
+    }
+    let s = setup("");
+    let out = s.lb.ctl(&["user", "disable server web/a", "get weight web/a"]);
+    assert_eq!(answers(&out), ["", "Permission denied\n", "1 (initial 1)\n"], "{out}");
+    assert_eq!(answers(&s.lb.ctl(&["disable server web/a"])), [""], "the default level is admin");
+    assert!(bodies(s.port, 4).iter().all(|b| b == "B"));
+}

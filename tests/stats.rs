@@ -156,3 +156,31 @@ fn admin_form_puts_a_server_in_maintenance() {
     }
     assert_eq!(col(find(&csv_rows(stats), "web", "a"), "status"), "MAINT");
 }
+
+/// HAProxy checks `stats auth` before anything else, admin actions included: a form posted
+/// without credentials (or with wrong ones) gets a 401 and changes nothing.
+#[test]
+fn admin_form_without_credentials_is_refused() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    let form = "b=web&s=a&action=maint";
+    for auth in ["", "Authorization: Basic b3BzOndyb25n\r\n"] {
+        let mut s = connect(stats);
+        s.write_all(
+            format!(
+                "POST /haproxy-status HTTP/1.1\r\nHost: t\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+                form.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Private lands\""));
+    }
+    assert_eq!(col(find(&csv_rows(stats), "web", "a"), "status"), "UP");
+    for path in ["/haproxy-status;csv", "/metrics", "/haproxy-status?x"] {
+        assert_eq!(get(stats, path).status, 401, "{path}");
+    }
+}

@@ -3,11 +3,12 @@
 //! write lbha.toml atomically (previous file kept as `lbha.toml.bak`) and reload in process.
 
 use super::error::{ApiError, ApiResult};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{mode_of, remove_stale_temps, write_atomic, write_secret};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -54,7 +55,21 @@ struct Txn {
 struct VersionFile {
     version: u64,
     sha256: String,
+    /// The last `Reload-ID` number handed out, so IDs do not repeat after a restart.
+    #[serde(default)]
+    reload_seq: u64,
 }
+
+/// Written before lbha.toml is replaced and removed once the commit is recorded: after a crash
+/// in between, the next start compares the file with `sha256` to learn whether the commit landed.
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    base: u64,
+    sha256: String,
+    txn: Option<String>,
+}
+
+const JOURNAL: &str = "commit.json";
 
 /// One reload, as `GET /services/haproxy/reloads` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -102,16 +117,28 @@ impl Store {
     pub fn open(config: &Path, state_dir: &Path, max_open: usize) -> ApiResult<Store> {
         let dir = state_dir.join("api");
         let tdir = dir.join("transactions");
-        std::fs::create_dir_all(&tdir).map_err(|e| io_err("cannot create", &tdir, e))?;
+        // Staged transactions are copies of the config, secrets included: owner only.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tdir)
+            .map_err(|e| io_err("cannot create", &tdir, e))?;
+        remove_stale_temps(&dir, &[]);
+        remove_stale_temps(&tdir, &[]);
+        if let (Some(cdir), Some(name)) = (config.parent(), config.file_name().and_then(|n| n.to_str())) {
+            let bak = format!("{name}.bak");
+            let cdir = if cdir.as_os_str().is_empty() { Path::new(".") } else { cdir };
+            remove_stale_temps(cdir, &[name, &bak]);
+        }
         let vpath = dir.join("version.json");
-        let (version, digest) = match std::fs::read_to_string(&vpath) {
+        let (version, digest, reload_seq) = match std::fs::read_to_string(&vpath) {
             Ok(s) => {
                 let v: VersionFile = serde_json::from_str(&s).map_err(|e| io_err("corrupt version file", &vpath, e))?;
-                (v.version, v.sha256)
+                (v.version, v.sha256, v.reload_seq)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let text = std::fs::read_to_string(config).map_err(|e| io_err("cannot read", config, e))?;
-                (1, sha256_hex(&text))
+                (1, sha256_hex(&text), 0)
             }
             Err(e) => return Err(io_err("cannot read", &vpath, e)),
         };
@@ -126,9 +153,10 @@ impl Store {
             txns: BTreeMap::new(),
             max_open,
             reloads: VecDeque::new(),
-            reload_seq: 0,
+            reload_seq,
         };
         store.load_txns()?;
+        store.recover_commit()?;
         store.persist_version()?;
         store.sync()?;
         Ok(store)
@@ -165,9 +193,49 @@ impl Store {
         Ok(())
     }
 
+    /// Finishes the bookkeeping of a commit a crash interrupted: if lbha.toml is the committed
+    /// text, the commit happened (it is what runs now), so the version moves on and its
+    /// transaction is gone, not "outdated"; otherwise nothing was committed.
+    fn recover_commit(&mut self) -> ApiResult<()> {
+        let jp = self.dir.join(JOURNAL);
+        let text = match std::fs::read_to_string(&jp) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("cannot read", &jp, e)),
+        };
+        let j: Journal = serde_json::from_str(&text).map_err(|e| io_err("corrupt commit journal", &jp, e))?;
+        let current = std::fs::read_to_string(&self.config).map_err(|e| io_err("cannot read", &self.config, e))?;
+        if sha256_hex(&current) == j.sha256 {
+            if self.version == j.base {
+                self.version += 1;
+            }
+            self.digest = j.sha256;
+            if let Some(id) = &j.txn {
+                self.txns.remove(id);
+                self.remove_txn_files(id);
+            }
+            self.outdate(j.base)?;
+            tracing::info!(version = self.version, "completed the record of a commit interrupted by a stop");
+        } else if let Some(id) = &j.txn
+            && let Some(t) = self.txns.get(id)
+        {
+            tracing::info!(
+                "transaction {id} was not committed before the stop; it is still {}",
+                t.info.status.as_str()
+            );
+        }
+        self.persist_version()?;
+        std::fs::remove_file(&jp).map_err(|e| io_err("cannot remove", &jp, e))
+    }
+
+    /// The mode of files that copy the config: the config's own (0600 if it cannot be read).
+    fn secret_mode(&self) -> u32 {
+        mode_of(&self.config).unwrap_or(0o600)
+    }
+
     fn persist_version(&self) -> ApiResult<()> {
         let p = self.dir.join("version.json");
-        let v = VersionFile { version: self.version, sha256: self.digest.clone() };
+        let v = VersionFile { version: self.version, sha256: self.digest.clone(), reload_seq: self.reload_seq };
         let s = serde_json::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
         write_atomic(&p, s.as_bytes()).map_err(|e| io_err("cannot write", &p, e))
     }
@@ -178,10 +246,11 @@ impl Store {
         };
         let base = self.tdir().join(id);
         let tp = base.with_extension("toml");
-        write_atomic(&tp, t.doc.to_string().as_bytes()).map_err(|e| io_err("cannot write", &tp, e))?;
+        let mode = self.secret_mode();
+        write_secret(&tp, t.doc.to_string().as_bytes(), mode).map_err(|e| io_err("cannot write", &tp, e))?;
         let jp = base.with_extension("json");
         let s = serde_json::to_string(&t.info).map_err(|e| ApiError::Internal(e.to_string()))?;
-        write_atomic(&jp, s.as_bytes()).map_err(|e| io_err("cannot write", &jp, e))
+        write_secret(&jp, s.as_bytes(), mode).map_err(|e| io_err("cannot write", &jp, e))
     }
 
     fn persist_status(&self, id: &str) -> ApiResult<()> {
@@ -190,7 +259,7 @@ impl Store {
         };
         let jp = self.tdir().join(id).with_extension("json");
         let s = serde_json::to_string(&t.info).map_err(|e| ApiError::Internal(e.to_string()))?;
-        write_atomic(&jp, s.as_bytes()).map_err(|e| io_err("cannot write", &jp, e))
+        write_secret(&jp, s.as_bytes(), self.secret_mode()).map_err(|e| io_err("cannot write", &jp, e))
     }
 
     fn remove_txn_files(&self, id: &str) {
@@ -337,9 +406,6 @@ impl Store {
         match self.commit_doc(doc, base, Some(id), reload).await {
             Ok(c) => {
                 let info = TxnInfo { version: c.version, id: id.to_string(), status: TxnStatus::Success };
-                // A committed transaction is gone, as in the original.
-                self.txns.remove(id);
-                self.remove_txn_files(id);
                 Ok((info, c))
             }
             Err(e) => {
@@ -384,12 +450,23 @@ impl Store {
             return Err(ApiError::BadRequest(format!("validation error: {e}")));
         }
         let bak = backup_path(&self.config);
-        write_atomic(&bak, self.text.as_bytes()).map_err(|e| io_err("cannot write", &bak, e))?;
-        write_atomic(&self.config, text.as_bytes()).map_err(|e| io_err("cannot write", &self.config, e))?;
-        let reload_id = self.next_reload_id();
+        write_secret(&bak, self.text.as_bytes(), self.secret_mode()).map_err(|e| io_err("cannot write", &bak, e))?;
+        let reload_id = self.next_reload_id()?;
+        let digest = sha256_hex(&text);
+        let jp = self.dir.join(JOURNAL);
+        let journal = Journal { base, sha256: digest.clone(), txn: txn.map(str::to_string) };
+        let js = serde_json::to_string(&journal).map_err(|e| ApiError::Internal(e.to_string()))?;
+        write_atomic(&jp, js.as_bytes()).map_err(|e| io_err("cannot write", &jp, e))?;
+        if let Err(e) = write_atomic(&self.config, text.as_bytes()) {
+            let _ = std::fs::remove_file(&jp);
+            return Err(io_err("cannot write", &self.config, e));
+        }
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if let Err(e) = reload().await {
             let restored = write_atomic(&self.config, self.text.as_bytes());
+            if restored.is_ok() {
+                let _ = std::fs::remove_file(&jp);
+            }
             self.record(ReloadRecord { id: reload_id, status: "failed", reload_timestamp: now, response: e.clone() });
             let what = txn.map_or(String::new(), |id| format!(" of transaction {id}"));
             return Err(match restored {
@@ -407,19 +484,27 @@ impl Store {
             reload_timestamp: now,
             response: String::new(),
         });
-        self.digest = sha256_hex(&text);
+        self.digest = digest;
         self.text = text;
         self.doc = doc;
         self.version += 1;
         self.persist_version()?;
+        if let Some(id) = txn {
+            // A committed transaction is gone, as in the original.
+            self.txns.remove(id);
+            self.remove_txn_files(id);
+        }
         self.outdate(base)?;
+        std::fs::remove_file(&jp).map_err(|e| io_err("cannot remove", &jp, e))?;
         Ok(Committed { version: self.version, reload_id })
     }
 
-    fn next_reload_id(&mut self) -> String {
+    /// The next `Reload-ID`, recorded before use so a restart never hands it out again.
+    fn next_reload_id(&mut self) -> ApiResult<String> {
         self.reload_seq += 1;
+        self.persist_version()?;
         let date = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        format!("{}-{}", &date[..10.min(date.len())], self.reload_seq)
+        Ok(format!("{}-{}", &date[..10.min(date.len())], self.reload_seq))
     }
 
     fn record(&mut self, r: ReloadRecord) {
@@ -446,4 +531,126 @@ fn no_txn(id: &str) -> ApiError {
 
 fn not_committable(id: &str, s: TxnStatus) -> ApiError {
     ApiError::NotAcceptable(format!("transaction {id} is {} and cannot be committed", s.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A config dir holding an 0600 lbha.toml, and a state dir.
+    fn scratch(tag: &str) -> (Scratch, PathBuf, PathBuf) {
+        let d = std::env::temp_dir().join(format!("lbha-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let config = d.join("lbha.toml");
+        std::fs::write(&config, "# test\n").unwrap();
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let state = d.join("state");
+        (Scratch(d), config, state)
+    }
+
+    fn ok_reload() -> ReloadFn {
+        Arc::new(|| Box::pin(async { Ok(1) }))
+    }
+
+    fn set_maxconn(n: i64) -> impl FnOnce(&mut DocumentMut) -> ApiResult<()> {
+        move |d| {
+            d["global"]["maxconn"] = toml_edit::value(n);
+            Ok(())
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn copies_of_the_config_keep_its_mode() {
+        let (_d, config, state) = scratch("mode");
+        let mut s = Store::open(&config, &state, 5).unwrap();
+        let t = s.create_txn(1).unwrap();
+        s.stage(&t.id, set_maxconn(10)).unwrap();
+        let staged = state.join("api").join("transactions").join(&t.id);
+        assert_eq!(mode(&staged.with_extension("toml")), 0o600);
+        assert_eq!(mode(&staged.with_extension("json")), 0o600);
+        assert_eq!(mode(&state.join("api").join("transactions")), 0o700);
+        s.write_now(1, set_maxconn(11), &ok_reload()).await.unwrap();
+        assert_eq!(mode(&backup_path(&config)), 0o600);
+        assert_eq!(mode(&config), 0o600);
+    }
+
+    #[tokio::test]
+    async fn temp_files_of_a_crashed_writer_are_removed_at_open() {
+        let (_d, config, state) = scratch("temps");
+        drop(Store::open(&config, &state, 5).unwrap());
+        // A pid above the kernel's limit: never alive.
+        let left = [
+            config.with_file_name(".lbha.toml.tmp.2147483632"),
+            config.with_file_name(".lbha.toml.bak.tmp.2147483632"),
+            state.join("api").join(".version.json.tmp.2147483632"),
+            state.join("api").join("transactions").join(".x.toml.tmp.2147483632"),
+        ];
+        for p in &left {
+            std::fs::write(p, "secret").unwrap();
+        }
+        drop(Store::open(&config, &state, 5).unwrap());
+        for p in &left {
+            assert!(!p.exists(), "{} left", p.display());
+        }
+    }
+
+    #[tokio::test]
+    async fn reload_ids_go_on_after_a_restart() {
+        let (_d, config, state) = scratch("ids");
+        let mut s = Store::open(&config, &state, 5).unwrap();
+        let (_, a) = s.write_now(1, set_maxconn(10), &ok_reload()).await.unwrap();
+        let (_, b) = s.write_now(2, set_maxconn(11), &ok_reload()).await.unwrap();
+        drop(s);
+        let mut s = Store::open(&config, &state, 5).unwrap();
+        let (_, c) = s.write_now(3, set_maxconn(12), &ok_reload()).await.unwrap();
+        let ids = [a.reload_id, b.reload_id, c.reload_id];
+        assert!(ids[0].ends_with("-1") && ids[1].ends_with("-2") && ids[2].ends_with("-3"), "{ids:?}");
+    }
+
+    /// The process stops while the commit's reload runs: lbha.toml already holds the change, and
+    /// the next start runs it. The API must show it committed, not the transaction "outdated".
+    #[tokio::test]
+    async fn a_commit_cut_by_a_crash_reports_the_truth() {
+        let (_d, config, state) = scratch("crash");
+        let mut s = Store::open(&config, &state, 5).unwrap();
+        let t = s.create_txn(1).unwrap();
+        let other = s.create_txn(1).unwrap();
+        s.stage(&t.id, set_maxconn(10)).unwrap();
+        let hang: ReloadFn = Arc::new(|| Box::pin(std::future::pending()));
+        let cut = tokio::time::timeout(Duration::from_millis(50), s.commit_txn(&t.id, &hang)).await;
+        assert!(cut.is_err(), "the reload never finishes");
+        drop(s);
+        assert!(std::fs::read_to_string(&config).unwrap().contains("maxconn = 10"));
+        let s = Store::open(&config, &state, 5).unwrap();
+        assert_eq!(s.version(), 2, "the commit counts once");
+        assert!(s.get_txn(&t.id).is_err(), "committed, so gone: {:?}", s.list_txns(None));
+        assert_eq!(s.get_txn(&other.id).unwrap().status, TxnStatus::Outdated);
+        assert!(!state.join("api").join(JOURNAL).exists());
+
+        // Cut before lbha.toml was replaced (the write itself failed): nothing was committed.
+        drop(s);
+        let mut s = Store::open(&config, &state, 5).unwrap();
+        let t = s.create_txn(2).unwrap();
+        s.stage(&t.id, set_maxconn(20)).unwrap();
+        let j = Journal { base: 2, sha256: "0".repeat(64), txn: Some(t.id.clone()) };
+        std::fs::write(state.join("api").join(JOURNAL), serde_json::to_string(&j).unwrap()).unwrap();
+        drop(s);
+        let s = Store::open(&config, &state, 5).unwrap();
+        assert_eq!(s.version(), 2);
+        assert_eq!(s.get_txn(&t.id).unwrap().status, TxnStatus::InProgress);
+    }
 }

@@ -68,6 +68,8 @@ pub struct ControlSocket {
     pub path: Option<String>,
     /// Permission bits in octal, as `chmod` takes them: `"600"`, `"0660"` (or the integer `600`).
     pub mode: Option<OctalText>,
+    /// HAProxy's `level`: `"user"`, `"operator"` (read only) or `"admin"` (default).
+    pub level: Option<String>,
 }
 
 /// Octal digits written as a string or, as operators often do, as an integer.

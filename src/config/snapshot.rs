@@ -67,6 +67,8 @@ pub struct ControlSocketSettings {
     pub path: PathBuf,
     /// Permission bits of the socket file.
     pub mode: u32,
+    /// What connections may do (HAProxy's `stats socket ... level`).
+    pub level: crate::control::parse::Level,
 }
 
 #[derive(Debug, Clone)]

@@ -297,7 +297,19 @@ fn control_socket_and_state_file() {
     has("[global]\ncontrol_socket = { path = \"\" }\n", "global.control_socket.path: must not be empty");
     has("[global]\nserver_state_file = \"\"\n", "global.server_state_file: must not be empty");
     has("[global]\nstate_dir = \"\"\n", "global.state_dir: must not be empty");
-    has("[global]\ncontrol_socket = { level = \"admin\" }\n", "global.control_socket.level: unknown key `level`");
+    assert_eq!(snap_level("").unwrap(), Level::Admin);
+    assert_eq!(snap_level("level = \"user\"").unwrap(), Level::User);
+    assert_eq!(snap_level("level = \"operator\"").unwrap(), Level::Operator);
+    has(
+        "[global]\ncontrol_socket = { level = \"root\" }\n",
+        "global.control_socket.level: expected \"user\", \"operator\" or \"admin\" (root)",
+    );
+}
+
+use crate::control::parse::Level;
+fn snap_level(kv: &str) -> Result<Level, String> {
+    let text = format!("[global]\ncontrol_socket = {{ {kv} }}\n");
+    parse(&text, Path::new("t.toml")).map(|s| s.global.control_socket.level).map_err(|e| e.to_string())
 }
 
 /// Issue 14 item 20: a listen's `default_backend` is honoured, and a name that matches no backend

@@ -257,7 +257,11 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         nbthread: g.nbthread,
         spread_checks: spread,
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
-        control_socket: ControlSocketSettings { path: DEFAULT_CONTROL_SOCKET.into(), mode: DEFAULT_CONTROL_MODE },
+        control_socket: ControlSocketSettings {
+            path: DEFAULT_CONTROL_SOCKET.into(),
+            mode: DEFAULT_CONTROL_MODE,
+            level: Default::default(),
+        },
         server_state_file: None,
         state_dir: DEFAULT_STATE_DIR.into(),
     }
@@ -296,7 +300,14 @@ fn control_socket(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> ControlSo
             }
         }
     };
-    ControlSocketSettings { path, mode }
+    let level = match cs.and_then(|c| c.level.as_deref()) {
+        None => Default::default(),
+        Some(l) => crate::control::parse::Level::parse(l).unwrap_or_else(|| {
+            cx.err_v(p.key("level"), "expected \"user\", \"operator\" or \"admin\"", l);
+            Default::default()
+        }),
+    };
+    ControlSocketSettings { path, mode, level }
 }
 
 /// `"600"`, `"0600"` or `"0o600"`, at most `777`.

@@ -73,9 +73,41 @@ impl Default for StatFilter {
     }
 }
 
+/// HAProxy's `stats socket ... level`: what a connection may do. `user` and `operator` read;
+/// only `admin` changes servers, reloads, upgrades or edits VIPs (HAProxy's server commands all
+/// need admin; operator adds only commands lbha does not have, such as `clear counters`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Level {
+    User,
+    Operator,
+    #[default]
+    Admin,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "user" => Some(Level::User),
+            "operator" => Some(Level::Operator),
+            "admin" => Some(Level::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::User => "user",
+            Level::Operator => "operator",
+            Level::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
+    /// `user` / `operator`: lowers this connection's level (it can never be raised), as HAProxy.
+    Lower(Level),
     /// Toggles the interactive prompt.
     Prompt,
     Quit,
@@ -118,6 +150,22 @@ pub enum Command {
 }
 
 impl Command {
+    /// The level a connection needs to run the command.
+    pub fn level(&self) -> Level {
+        match self {
+            Command::EnableServer(_)
+            | Command::DisableServer(_)
+            | Command::SetServerState(..)
+            | Command::SetServerWeight(..)
+            | Command::Reload { .. }
+            | Command::VipAdd(_)
+            | Command::VipDel(_)
+            | Command::Upgrade { .. }
+            | Command::TakeOver => Level::Admin,
+            _ => Level::User,
+        }
+    }
+
     /// Whether the command changes runtime server state (and so the state file).
     pub fn mutates_servers(&self) -> bool {
         matches!(
@@ -262,6 +310,8 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["help"] => Command::Help,
         ["prompt"] => Command::Prompt,
         ["quit"] | ["exit"] => Command::Quit,
+        ["user"] => Command::Lower(Level::User),
+        ["operator"] => Command::Lower(Level::Operator),
         ["set", "severity-output", level] => Command::SetSeverityOutput(match *level {
             "none" => Severity::None,
             "number" => Severity::Number,
@@ -426,6 +476,7 @@ The following commands are valid at this level:
   help                                    : this message
   prompt                                  : toggle interactive mode with prompt
   quit                                    : disconnect
+  operator | user                         : lower this connection's level (it cannot be raised)
   set severity-output none|number|string  : mark error lines with their severity ([3]: or [err]:)
   show info [json]                        : report information about the running process
   show stat [<px>|-1 <type> -1] [up] [no-maint] [json] : report counters for each proxy and server (CSV)
@@ -451,6 +502,27 @@ Commands may be chained on one line with ';'.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_admin_changes_anything() {
+        for c in ["show stat", "show info", "show servers state", "get weight b/s", "show vrrp", "vip list", "help"] {
+            assert_eq!(cmd(c).level(), Level::User, "{c}");
+        }
+        for c in [
+            "enable server b/s",
+            "disable server b/s",
+            "set server b/s state maint",
+            "set weight b/s 10",
+            "reload",
+            "vip del 10.0.0.1",
+            "upgrade",
+            "_upgrade",
+        ] {
+            assert_eq!(cmd(c).level(), Level::Admin, "{c}");
+        }
+        assert!(Level::User < Level::Operator && Level::Operator < Level::Admin);
+        assert_eq!(cmd("operator"), Command::Lower(Level::Operator));
+    }
 
     fn cmd(s: &str) -> Command {
         parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).command

@@ -34,6 +34,8 @@ impl Reply {
 pub struct Session {
     pub prompt: bool,
     pub severity: Severity,
+    /// What this connection may do: the socket's level, or lower after `user`/`operator`.
+    pub level: super::parse::Level,
 }
 
 /// The prompt that follows every answer in interactive mode.
@@ -114,7 +116,7 @@ mod tests {
         assert_eq!(frame(&e, false, s), "[3]: No such server.\n\n");
         assert_eq!(frame(&e, true, s), "{\"errorStr\":\"No such server.\"}\n\n");
         assert_eq!(frame(&Reply::ok("fine", json!(1)), false, s), "fine\n\n");
-        let s = Session { severity: Severity::String, prompt: true };
+        let s = Session { severity: Severity::String, prompt: true, ..Session::default() };
         assert_eq!(frame(&e, false, s), "[err]: No such server.\n\n> ");
         assert_eq!(frame(&e, false, Session::default()), "No such server.\n\n");
     }

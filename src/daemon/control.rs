@@ -462,7 +462,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     let peer = stream.peer_cred().ok();
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
-    let mut session = Session::default();
+    let mut session = Session { level: shared.configured_socket.level, ..Session::default() };
     let mut buf = Vec::new();
     loop {
         let read = match tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut r, &mut buf)).await {
@@ -492,6 +492,12 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
         for p in parsed {
             let reply = match p.command {
                 Err(e) => Reply::error(e.to_string()),
+                // HAProxy's answer to a command above the connection's level.
+                Ok(cmd) if cmd.level() > session.level => Reply::error("Permission denied"),
+                Ok(Command::Lower(l)) => {
+                    session.level = session.level.min(l);
+                    Reply::ok("", json!({ "level": session.level.as_str() }))
+                }
                 Ok(Command::Quit) => {
                     w.shutdown().await?;
                     return Ok(());
@@ -608,7 +614,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::VipAdd(req) => super::vip::add(shared, req).await,
         Command::VipDel(req) => super::vip::del(shared, req).await,
         // Connection-level commands are handled by the connection loop.
-        Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) => Reply::ok("", json!({})),
+        Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) | Command::Lower(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
     }
 }
@@ -758,7 +764,11 @@ mod tests {
     fn refuses_to_replace_a_file_and_replaces_a_stale_socket() {
         let dir = std::env::temp_dir().join(format!("lbha-ctl-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let settings = ControlSocketSettings { path: dir.join("run").join("lbha.sock"), mode: 0o600 };
+        let settings = ControlSocketSettings {
+            path: dir.join("run").join("lbha.sock"),
+            mode: 0o600,
+            level: crate::control::parse::Level::Admin,
+        };
         // Creates the directory and the socket with its mode.
         let s = ControlSocket::open(&settings).unwrap();
         let m = std::fs::metadata(&settings.path).unwrap();

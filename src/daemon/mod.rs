@@ -139,6 +139,24 @@ fn raise_fd_limit() {
     }
 }
 
+/// Removes the temporary files an interrupted atomic write left next to the files the daemon
+/// writes (the config and its backup, runtime VIPs, the server-state file); the API cleans its
+/// own directory when it opens it.
+fn remove_crash_leftovers(config: &Path, g: &crate::config::snapshot::GlobalSettings) {
+    let files = [
+        Some(config.to_path_buf()),
+        Some(crate::api::store::backup_path(config)),
+        Some(g.state_dir.join(crate::vrrp::runtime::FILE_NAME)),
+        g.server_state_file.clone(),
+    ];
+    for f in files.iter().flatten() {
+        if let (Some(dir), Some(name)) = (f.parent(), f.file_name().and_then(|n| n.to_str())) {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            crate::fsutil::remove_stale_temps(dir, &[name]);
+        }
+    }
+}
+
 async fn serve(
     source: Source,
     snap: Snapshot,
@@ -161,6 +179,7 @@ async fn serve(
         Some(_) => None,
         None => Some(control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?),
     };
+    remove_crash_leftovers(&path, &snap.global);
     let state_path = snap.global.server_state_file.clone();
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);

@@ -190,6 +190,9 @@ async fn serve(
     if let Some(st) = &fe.stats
         && crate::stats::wants(&req, st)
     {
+        if let Some(r) = crate::stats::challenge(&req, st) {
+            return finish(&fcnt, r, false);
+        }
         let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &facts(&req, &cx), &*active));
         if req.method() == http::Method::POST && admin {
             return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);

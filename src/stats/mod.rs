@@ -68,6 +68,24 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The 401 a stats listener answers when `stats auth` is configured and the request does not
+/// carry one of its users. Checked before anything else, admin actions included, as HAProxy does.
+pub fn challenge<B>(req: &Request<B>, st: &StatsSettings) -> Option<Response<ProxyBody>> {
+    if authorized(req, st) {
+        return None;
+    }
+    let mut r = Response::new(full(
+        "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+    ));
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    let realm = st.realm.replace('"', "'");
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    Some(r)
+}
+
 /// Answers a GET on a stats listener: Prometheus text at `/metrics`, CSV when the URI has `;csv`,
 /// HTML otherwise. `admin` says whether this client may change server states from the page.
 pub fn serve<B>(
@@ -77,16 +95,7 @@ pub fn serve<B>(
     uptime: Duration,
     admin: bool,
 ) -> Response<ProxyBody> {
-    if !authorized(req, st) {
-        let mut r = Response::new(full(
-            "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
-        ));
-        *r.status_mut() = StatusCode::UNAUTHORIZED;
-        let realm = st.realm.replace('"', "'");
-        if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    if let Some(r) = challenge(req, st) {
         return r;
     }
     let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");

@@ -127,7 +127,8 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     }
 }
 
-/// `stats socket PATH [mode M] [level L] ...` → `control_socket = { path, mode }`.
+/// `stats socket PATH [mode M] [level L] ...` → `control_socket = { path, mode, level }`; with no
+/// `level` HAProxy's default, `operator`, is written, so the socket stays read-only in lbha.
 fn stats_socket(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     let Some(path) = d.arg(2) else {
         cx.error(d, "missing socket path");
@@ -152,15 +153,21 @@ fn stats_socket(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     while let Some(w) = d.arg(i) {
         match (w, d.arg(i + 1)) {
             ("mode", Some(m)) => out.set_in("control_socket", "mode", m, src(d)),
-            ("level", Some("admin")) => {}
+            ("level", Some(l @ ("user" | "operator" | "admin"))) => out.set_in("control_socket", "level", l, src(d)),
+            ("level", Some(l)) => {
+                cx.error(d, format!("level `{l}`: expected user, operator or admin"));
+                return;
+            }
             (w, Some(v)) => left.push(format!("{w} {v}")),
             (w, None) => left.push(w.to_string()),
         }
         i += 2;
     }
+    if out.get_in("control_socket", "level").is_none() {
+        out.set_in("control_socket", "level", "operator", src(d));
+    }
     if !left.is_empty() {
-        let msg =
-            format!("`{}` left out: lbha's control socket is admin-level, guarded by its file mode", left.join(" "));
+        let msg = format!("`{}` left out: lbha's control socket is guarded by its file mode and level", left.join(" "));
         cx.report(d, ReportKind::Approximated, msg);
     }
 }

@@ -457,6 +457,12 @@ fn logging() {
     assert_eq!(g["log_format"].as_str(), Some("rfc5424"));
     assert_eq!(g["control_socket"]["path"].as_str(), Some("/run/haproxy/admin.sock"));
     assert_eq!(g["control_socket"]["mode"].as_str(), Some("660"));
+    assert_eq!(g["control_socket"]["level"].as_str(), Some("admin"));
+    // HAProxy's default level is operator: the converted socket must not allow more.
+    let ro = conv(
+        "global\n  stats socket /run/haproxy/ro.sock mode 600\ndefaults\n  mode http\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(table(&ro)["global"]["control_socket"]["level"].as_str(), Some("operator"));
     assert_eq!(g["server_state_file"].as_str(), Some("/var/lib/haproxy/state"));
     let d = &t["defaults"];
     assert_eq!(
