@@ -317,3 +317,58 @@ fn timeout_queue_bounds_the_wait() {
     statuses.sort();
     assert_eq!(statuses, [200, 503, 503], "one served, two timed out in the queue");
 }
+
+/// HAProxy 2.6 keeps the client connection after its own 403 and 429 (`http-request deny`) and
+/// 503 (no server available): the next request on it is served.
+#[test]
+fn own_403_429_and_503_keep_the_client_connection() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+acl = [{{ name = "nobody", cond = "path_beg /none" }}]
+http_request = [
+  {{ deny = {{ status = 403 }}, if = "{{ path_beg /deny }}" }},
+  {{ deny = {{ status = 429 }}, if = "{{ path_beg /slow-down }}" }},
+]
+use_backend = [{{ backend = "empty", if = "nobody" }}]
+default_backend = "b"
+
+[[backend]]
+name = "b"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+
+[[backend]]
+name = "empty"
+servers = [{{ name = "off", addr = "127.0.0.1:{}", disabled = true }}]
+"#,
+        a.port,
+        free_port()
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    for (path, status) in [("/deny", 403), ("/slow-down", 429), ("/none", 503)] {
+        let mut s = connect(port);
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.status, status, "{path}: {}", l.log_text());
+        assert_ne!(r.header("connection"), Some("close"), "{path}");
+        s.write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let next = read_response(&mut s, false).unwrap_or_else(|e| panic!("{path}: connection closed ({e})"));
+        assert_eq!((next.status, next.text().as_str()), (200, "A"), "{path}");
+    }
+    // A denied request's body is skipped, not taken for the next request.
+    let mut s = connect(port);
+    s.write_all(b"POST /deny HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 403);
+    s.write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    if let Ok(next) = read_response(&mut s, false) {
+        assert_eq!((next.status, next.text().as_str()), (200, "A"));
+    }
+}

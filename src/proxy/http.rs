@@ -2,7 +2,7 @@
 //! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
 
 use super::body::{Metered, ProxyBody, empty, full};
-use super::errors::{ProxyError, page};
+use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
@@ -143,7 +143,7 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
 
 /// A proxy-made error answer that remembers why (for the log's termination state).
 fn error_page(e: ProxyError) -> Response<ProxyBody> {
-    let mut r = page(e.status());
+    let mut r = if e.closes() { page(e.status()) } else { page_keep(e.status()) };
     r.extensions_mut().insert(e);
     r
 }
@@ -283,7 +283,7 @@ fn apply_request_rules(
                 return Some(r);
             }
             HttpAction::Deny { status } => {
-                let mut r = page(*status);
+                let mut r = page_keep(*status);
                 *r.status_mut() = *status;
                 return Some(r);
             }
