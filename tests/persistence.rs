@@ -53,6 +53,10 @@ fn set_cookie(r: &Resp, name: &str) -> Option<String> {
         .find(|v| v.starts_with(&format!("{name}=")))
 }
 
+fn cache_control(r: &Resp) -> Vec<&str> {
+    r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("cache-control")).map(|(_, v)| v.as_str()).collect()
+}
+
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or("").trim().to_string()
 }
@@ -61,6 +65,9 @@ fn pair(set_cookie: &str) -> String {
 fn cookie_insert_indirect_nocache_keeps_100_requests_on_one_server() {
     let a = Web::start("A");
     let b = Web::start("B");
+    for w in [&a, &b] {
+        w.add_header("Cache-Control: max-age=60");
+    }
     let port = free_port();
     let cfg = ab_config(
         port,
@@ -79,7 +86,7 @@ fn cookie_insert_indirect_nocache_keeps_100_requests_on_one_server() {
     let want = first.text();
     let value = if want == "A" { "ca" } else { "cb" };
     assert_eq!(sc, format!("SERVERID={value}; path=/; HttpOnly"));
-    assert_eq!(first.header("cache-control"), Some("private"), "nocache");
+    assert_eq!(cache_control(&first), ["max-age=60", "private"], "nocache");
     let cookie = format!("other=1; {}", pair(&sc));
     for i in 0..100 {
         let r = get_with(port, &format!("/r{i}"), Some(&cookie), "");
@@ -350,7 +357,7 @@ fn seed_backend_example_is_valid_and_behaves_as_described() {
     let php = get_with(front, "/shop/index.php", None, "");
     assert!(php.text().starts_with("php"), "{}: {}", php.text(), l.log_text());
     let sc = set_cookie(&php, "SERVERID").expect("php_server inserts SERVERID");
-    assert_eq!(php.header("cache-control"), Some("private"));
+    assert_eq!(cache_control(&php), ["max-age=60", "private"]);
     for i in 0..100 {
         let r = get_with(front, "/shop/cart.php", Some(&pair(&sc)), "");
         assert_eq!(r.text(), php.text(), "request {i}");
@@ -408,4 +415,28 @@ fn drain_keeps_persistent_clients_and_maint_moves_them() {
     let r = get_with(port, "/", Some("SERVERID=ca"), "");
     assert_eq!(r.text(), "B", "maintenance breaks persistence");
     assert_eq!(set_cookie(&r, "SERVERID").map(|c| pair(&c)).as_deref(), Some("SERVERID=cb"));
+}
+
+/// `nocache` marks only what a cache could keep, as HAProxy 2.6 does: a GET or HEAD answer that
+/// carries the inserted cookie and a lifetime or validator. A POST answer, or one without either,
+/// gets the cookie and no `Cache-Control: private`.
+#[test]
+fn nocache_marks_only_cacheable_answers_that_carry_the_inserted_cookie() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = ab_config(port, &a, &b, true, r#"cookie = { name = "SERVERID", mode = "insert", nocache = true }"#);
+    let _l = Lbha::start(&cfg, &[port]);
+    let plain = get_with(port, "/", None, "");
+    assert!(set_cookie(&plain, "SERVERID").is_some());
+    assert!(cache_control(&plain).is_empty(), "no lifetime nor validator: not cacheable");
+    for w in [&a, &b] {
+        w.add_header("ETag: \"v1\"");
+    }
+    let get = get_with(port, "/", None, "");
+    assert!(set_cookie(&get, "SERVERID").is_some());
+    assert_eq!(cache_control(&get), ["private"]);
+    let post = raw(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx").unwrap();
+    assert!(set_cookie(&post, "SERVERID").is_some(), "the cookie is inserted on a POST answer too");
+    assert!(cache_control(&post).is_empty(), "no cache keeps a POST answer");
 }

@@ -60,6 +60,8 @@ pub struct Global {
     /// Where lbha keeps state across restarts (runtime VIPs); relative paths are taken from the
     /// config file's directory. Default `/var/lib/lbha`.
     pub state_dir: Option<String>,
+    /// HAProxy's `tune.bufsize`: a request head must fit it (less 1024 bytes kept for rewrites).
+    pub tune_bufsize: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +127,12 @@ pub struct Section {
     pub timeout: Option<Timeouts>,
     pub http_connection_mode: Option<ConnMode>,
     pub forwardfor: Option<bool>,
+    /// `option forwardfor except NET`: clients in NET get no `X-Forwarded-For`.
+    pub forwardfor_except: Option<String>,
+    /// `option forwardfor header NAME`: the field's name instead of `X-Forwarded-For`.
+    pub forwardfor_header: Option<String>,
+    /// `option forwardfor if-none`: add it only when the request has none.
+    pub forwardfor_if_none: Option<bool>,
     pub retries: Option<u32>,
     pub redispatch: Option<bool>,
     pub balance: Option<String>,

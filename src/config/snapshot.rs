@@ -60,6 +60,8 @@ pub struct GlobalSettings {
     pub server_state_file: Option<PathBuf>,
     /// `[global] state_dir`, resolved: runtime VIPs live here.
     pub state_dir: PathBuf,
+    /// `[global] tune_bufsize`.
+    pub bufsize: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +87,15 @@ pub enum Password {
     Hash(String),
 }
 
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwardfor {
+    pub except: Option<crate::routing::Net>,
+    /// Set only by `header`: a backend's name wins over its frontend's, as in HAProxy.
+    pub header: Option<http::HeaderName>,
+    pub if_none: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect: Duration,
@@ -105,7 +116,7 @@ pub struct Frontend {
     pub maxconn: Option<u32>,
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
-    pub forwardfor: bool,
+    pub forwardfor: Option<Forwardfor>,
     pub acls: Vec<Acl>,
     pub switching: Vec<SwitchRule>,
     pub default_backend: Option<usize>,
@@ -194,7 +205,7 @@ pub struct Backend {
     pub redispatch: bool,
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
-    pub forwardfor: bool,
+    pub forwardfor: Option<Forwardfor>,
     /// Cookie and stick-table persistence; empty when the backend has none.
     pub persist: crate::persist::Spec,
 }

@@ -263,7 +263,7 @@ fn defaults_are_inherited() {
     let snap = parse(src, Path::new("t.toml")).unwrap();
     let b = &snap.backends[0];
     assert_eq!(b.retries, 7);
-    assert!(b.forwardfor);
+    assert!(b.forwardfor.is_some());
     assert_eq!(b.timeouts.server, std::time::Duration::from_secs(9));
     assert_eq!(b.timeouts.connect, std::time::Duration::from_secs(1));
 }
@@ -361,4 +361,26 @@ fn numbers_have_haproxy_ranges() {
         be("retries = 2147483647\ntimeout = { server = 2147483647 }\n", ", maxconn = 2147483647")
     );
     assert_eq!(errors(&ok), Vec::<String>::new());
+}
+
+#[test]
+fn forwardfor_options_need_their_forwardfor_and_valid_values() {
+    let listen =
+        "[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:80\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:81\" }]\n";
+    has(
+        &format!("[defaults]\nmode = \"http\"\nforwardfor_except = \"10.0.0.0/8\"\n{listen}"),
+        "defaults.forwardfor_except: needs `forwardfor = true` in the same section",
+    );
+    has(&format!("{listen}forwardfor = true\nforwardfor_except = \"10.0.0.0/33\"\n"), "listen[0].forwardfor_except");
+    has(
+        &format!("{listen}forwardfor = true\nforwardfor_header = \"X Bad\"\n"),
+        "listen[0].forwardfor_header: not a valid header name",
+    );
+    let src = format!(
+        "[defaults]\nmode = \"http\"\nforwardfor = true\nforwardfor_except = \"10.0.0.0/8\"\nforwardfor_if_none = true\n{listen}"
+    );
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    let ff = snap.backends[0].forwardfor.as_ref().unwrap();
+    assert!(ff.if_none && ff.except.unwrap().contains("10.1.1.1".parse().unwrap()));
+    assert_eq!(snap.frontends[0].forwardfor, snap.backends[0].forwardfor);
 }

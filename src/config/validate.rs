@@ -138,6 +138,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         ..global
     };
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
+    // Checked here once; the sections that inherit them do not report them again.
+    forwardfor(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
     let mut backs: Vec<Named> = Vec::new();
@@ -235,6 +237,10 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     if spread > 50 {
         cx.err_v(p.key("spread_checks"), "must be between 0 and 50 (percent)", spread);
     }
+    let bufsize = g.tune_bufsize.map_or(crate::proxy::framing::DEFAULT_BUFSIZE, |b| b as usize);
+    if !(1024..=16 << 20).contains(&bufsize) {
+        cx.err_v(p.key("tune_bufsize"), "must be between 1024 and 16777216 (bytes)", bufsize);
+    }
     let mut log = Vec::new();
     for (i, l) in g.log.iter().enumerate() {
         match crate::log::LogTarget::parse(l) {
@@ -264,7 +270,51 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         },
         server_state_file: None,
         state_dir: DEFAULT_STATE_DIR.into(),
+        bufsize,
     }
+}
+
+/// `forwardfor` with its options. The options belong to the `forwardfor` of their own section
+/// (HAProxy's are arguments of the one `option forwardfor` line): a section that sets
+/// `forwardfor` takes nothing from `[defaults]`, and options without `forwardfor = true` beside
+/// them are an error rather than silently unused.
+fn forwardfor(s: &Section, defaults: &Section, path: &FieldPath, report: bool, cx: &mut Ctx) -> Option<Forwardfor> {
+    let own = s.forwardfor.is_some();
+    if s.forwardfor != Some(true) && report {
+        for (key, set) in [
+            ("forwardfor_except", s.forwardfor_except.is_some()),
+            ("forwardfor_header", s.forwardfor_header.is_some()),
+            ("forwardfor_if_none", s.forwardfor_if_none.is_some()),
+        ] {
+            if set {
+                cx.err(path.key(key), "needs `forwardfor = true` in the same section");
+            }
+        }
+    }
+    let from = if own { s } else { defaults };
+    if from.forwardfor != Some(true) {
+        return None;
+    }
+    let report = report && own;
+    let except = from.forwardfor_except.as_deref().and_then(|n| match crate::routing::Net::parse(n) {
+        Ok(net) => Some(net),
+        Err(e) => {
+            if report {
+                cx.err_v(path.key("forwardfor_except"), e.to_string(), n);
+            }
+            None
+        }
+    });
+    let header = from.forwardfor_header.as_deref().and_then(|h| match http::HeaderName::from_bytes(h.as_bytes()) {
+        Ok(name) => Some(name),
+        Err(_) => {
+            if report {
+                cx.err_v(path.key("forwardfor_header"), "not a valid header name", h);
+            }
+            None
+        }
+    });
+    Some(Forwardfor { except, header, if_none: from.forwardfor_if_none.unwrap_or(false) })
 }
 
 /// Relative paths are taken from the config file's directory, so a config and its files move together.
@@ -428,7 +478,8 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
         timeouts,
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
-        forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        // A listen section's options are reported by its frontend half.
+        forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
     }
 }
@@ -850,7 +901,7 @@ fn frontend(
         maxconn: s.maxconn.or(defaults.maxconn),
         timeouts: timeouts(s, defaults),
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
-        forwardfor: s.forwardfor.or(defaults.forwardfor).unwrap_or(false),
+        forwardfor: forwardfor(s, defaults, &p, true, cx),
         acls,
         switching,
         default_backend,

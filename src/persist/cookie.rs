@@ -259,9 +259,11 @@ pub fn insert_value(
     s
 }
 
-/// Whether a shared cache could store this response (HAProxy's check before `nocache` adds
-/// `Cache-Control: private`): a heuristically cacheable status and no `private`, `no-cache` or
-/// `no-store` directive, nor `Pragma: no-cache`.
+/// Whether a shared cache could store this response, by HAProxy 2.6's rules before `nocache`
+/// adds `Cache-Control: private`: a heuristically cacheable status; no `private`, `no-cache` or
+/// `no-store` directive, nor `Pragma: no-cache`; and an explicit lifetime (`max-age`,
+/// `s-maxage`, `Expires`) or a validator (`Last-Modified`, `ETag`), without which HAProxy takes
+/// it as not stored. The request method is the caller's part (only GET and HEAD qualify).
 pub fn cacheable(status: u16, headers: &HeaderMap) -> bool {
     if !matches!(status, 200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501) {
         return false;
@@ -272,10 +274,18 @@ pub fn cacheable(status: u16, headers: &HeaderMap) -> bool {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|d| d.trim().split('=').next().unwrap_or("").to_ascii_lowercase())
+            .map(|d| d.trim().split('=').next().unwrap_or("").trim().to_ascii_lowercase())
             .any(|d| words.contains(&d.as_str()))
     };
-    !has(http::header::CACHE_CONTROL, &["private", "no-cache", "no-store"]) && !has(http::header::PRAGMA, &["no-cache"])
+    if has(http::header::CACHE_CONTROL, &["private", "no-cache", "no-store"])
+        || has(http::header::PRAGMA, &["no-cache"])
+    {
+        return false;
+    }
+    has(http::header::CACHE_CONTROL, &["max-age", "s-maxage"])
+        || [http::header::EXPIRES, http::header::LAST_MODIFIED, http::header::ETAG]
+            .iter()
+            .any(|h| headers.contains_key(h))
 }
 
 #[cfg(test)]
@@ -399,9 +409,15 @@ mod tests {
 
     #[test]
     fn cacheability() {
-        assert!(cacheable(200, &HeaderMap::new()));
-        assert!(!cacheable(302, &HeaderMap::new()));
-        assert!(!cacheable(500, &HeaderMap::new()));
+        let fresh = hm(&[("cache-control", "max-age=5")]);
+        assert!(cacheable(200, &fresh));
+        assert!(!cacheable(302, &fresh));
+        assert!(!cacheable(500, &fresh));
+        // Neither a lifetime nor a validator: HAProxy 2.6 takes it as not stored.
+        assert!(!cacheable(200, &HeaderMap::new()));
+        assert!(!cacheable(200, &hm(&[("cache-control", "public")])));
+        assert!(cacheable(200, &hm(&[("cache-control", "public"), ("etag", "\"1\"")])));
+        assert!(cacheable(404, &hm(&[("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")])));
         assert!(!cacheable(200, &hm(&[("cache-control", "max-age=5, Private")])));
         assert!(!cacheable(200, &hm(&[("cache-control", "no-store")])));
         assert!(!cacheable(200, &hm(&[("pragma", "no-cache")])));

@@ -176,6 +176,9 @@ pub struct Decision {
     first_seen: Option<u64>,
     /// The first `store-request` sample, stored once the server is known.
     store: Option<StickKey>,
+    /// The request's method is neither GET nor HEAD: no cache keeps the response, so `nocache`
+    /// has nothing to mark.
+    pub uncacheable_method: bool,
 }
 
 impl Spec {
@@ -367,7 +370,7 @@ impl Spec {
         let dates = dated.then(|| (now, c.maxlife.map(|_| d.first_seen.unwrap_or(now))));
         let attrs = cookie::InsertAttrs { domain: c.domain.as_deref(), httponly: c.httponly, secure: c.secure };
         let value = cookie::insert_value(&c.name, srv.cookie.as_deref(), dates, &attrs);
-        let cache_private = c.nocache && cookie::cacheable(status, headers);
+        let cache_private = c.nocache && !d.uncacheable_method && cookie::cacheable(status, headers);
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(header::SET_COOKIE, v);
         }
@@ -390,7 +393,9 @@ pub fn request_hook(
     }
     let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(src) };
     let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
-    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+    let mut d = spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system());
+    d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
+    d
 }
 
 /// The proxy's response hook, once server `server` has answered.

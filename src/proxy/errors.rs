@@ -46,6 +46,20 @@ impl ProxyError {
             }
         }
     }
+
+    /// Whether the client connection closes after this answer. HAProxy 2.6 keeps it after a
+    /// denial and a 503 (the client did nothing wrong and may go on), closes it after a bad
+    /// request (the stream may be out of step) and after a server failure.
+    pub fn closes(self) -> bool {
+        !matches!(
+            self,
+            ProxyError::Denied
+                | ProxyError::NoServer
+                | ProxyError::ConnectFailed
+                | ProxyError::QueueTimeout
+                | ProxyError::ServerMarkedDown
+        )
+    }
 }
 
 /// HAProxy's body text for a status.
@@ -53,6 +67,9 @@ pub fn page_text(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
         403 => "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
+        429 => {
+            "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
+        }
         408 => {
             "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
         }
@@ -71,13 +88,20 @@ pub fn page_text(status: StatusCode) -> &'static str {
     }
 }
 
-/// A complete error response; the connection is closed after it, as HAProxy does.
+/// A complete error response after which the connection is closed, as HAProxy does for 400,
+/// 408, 431, 502 and 504.
 pub fn page(status: StatusCode) -> Response<ProxyBody> {
+    let mut r = page_keep(status);
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// A complete error response that leaves the connection open (denials, 503).
+pub fn page_keep(status: StatusCode) -> Response<ProxyBody> {
     let mut r = Response::new(full(page_text(status)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }

@@ -12,8 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Largest request head accepted (request line plus headers).
+/// hyper's own limit for a request head: above it hyper answers 431 before the scanner's verdict
+/// is taken. The configured limit (`head_limit`) is normally far below.
 pub const MAX_HEAD: usize = 64 * 1024;
+
+/// HAProxy's `tune.bufsize` default.
+pub const DEFAULT_BUFSIZE: usize = 16 * 1024;
+
+/// The largest request head (request line plus headers) that fits HAProxy's buffer: `tune.bufsize`
+/// less the room HAProxy keeps for header rewrites (`tune.maxrewrite`, 1024, at most half).
+pub fn head_limit(bufsize: usize) -> usize {
+    bufsize - (bufsize / 2).min(1024)
+}
 const MAX_HEADERS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +65,22 @@ enum State {
 pub struct Scanner {
     state: State,
     head: Vec<u8>,
+    /// Largest head accepted (`head_limit`).
+    limit: usize,
     pub verdicts: VecDeque<Verdict>,
 }
 
 impl Default for Scanner {
     fn default() -> Self {
-        Self { state: State::Head, head: Vec::new(), verdicts: VecDeque::new() }
+        Self::new(head_limit(DEFAULT_BUFSIZE))
     }
 }
 
 impl Scanner {
+    pub fn new(limit: usize) -> Self {
+        Self { state: State::Head, head: Vec::new(), limit, verdicts: VecDeque::new() }
+    }
+
     pub fn feed(&mut self, mut b: &[u8]) {
         while !b.is_empty() {
             match self.state.clone() {
@@ -85,7 +101,7 @@ impl Scanner {
                         }
                     }
                     let start = self.head.len().saturating_sub(3);
-                    let take = b.len().min(MAX_HEAD + 4 - self.head.len().min(MAX_HEAD + 4));
+                    let take = b.len().min(self.limit + 4 - self.head.len().min(self.limit + 4));
                     self.head.extend_from_slice(&b[..take]);
                     match find_end(&self.head[start..]).map(|e| e + start) {
                         Some(end) => {
@@ -97,9 +113,9 @@ impl Scanner {
                             self.head = head;
                             self.head.clear();
                         }
-                        None if self.head.len() > MAX_HEAD => {
-                            // hyper may refuse it first with its own 431; if it does not, the
-                            // service answers 431 from this verdict.
+                        None if self.head.len() > self.limit => {
+                            // hyper may refuse it first with its own 431 (past `MAX_HEAD`); if
+                            // it does not, the service answers 400 from this verdict.
                             self.verdicts.push_back(Verdict::TooLarge);
                             self.state = State::Done;
                             return;
@@ -122,8 +138,13 @@ impl Scanner {
 
     /// Advances the chunked-body state by at most one step; returns bytes consumed.
     fn chunk(&mut self, c: Chunk, b: &[u8]) -> usize {
+        // The verdict of this body's request is still queued when the head came in the same
+        // read (hyper has not called the service yet): it becomes a 400 and nothing is forwarded.
         let lost = |s: &mut Self| {
             s.state = State::Done;
+            if let Some(v) = s.verdicts.back_mut() {
+                *v = Verdict::Bad("invalid chunked body");
+            }
             b.len()
         };
         match c {
@@ -194,7 +215,8 @@ impl Scanner {
     }
 
     fn judge(&mut self, head: &[u8]) {
-        let (verdict, next) = judge_head(head);
+        let (verdict, next) =
+            if head.len() > self.limit { (Some(Verdict::TooLarge), State::Done) } else { judge_head(head) };
         match verdict {
             Some(v) => {
                 if v != Verdict::Ok {
@@ -222,9 +244,6 @@ fn find_end(b: &[u8]) -> Option<usize> {
 
 /// The verdict for one complete head and the body framing that follows it.
 fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
-    if head.len() > MAX_HEAD {
-        return (Some(Verdict::TooLarge), State::Done);
-    }
     let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut hs);
     match req.parse(head) {
@@ -272,6 +291,11 @@ fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
 pub struct Verdicts(Mutex<Scanner>);
 
 impl Verdicts {
+    /// Verdicts for heads of at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self(Mutex::new(Scanner::new(limit)))
+    }
+
     /// The verdict for the next request hyper hands to the service.
     pub fn next(&self) -> Verdict {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).verdicts.pop_front().unwrap_or(Verdict::Ok)
@@ -405,11 +429,38 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
     }
 
     #[test]
-    fn lost_chunk_framing_stops_judging() {
+    fn heads_past_the_buffer_are_too_large_whole_or_in_pieces() {
+        assert_eq!(head_limit(16384), 15360);
+        assert_eq!(head_limit(1024), 512);
+        let head = |uri: usize| format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(uri)).into_bytes();
+        let mut s = Scanner::new(100);
+        s.feed(&head(100 - 27));
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok], "exactly at the limit");
+        for input in [head(100 - 26), head(17 * 1024)] {
+            let mut whole = Scanner::new(100);
+            whole.feed(&input);
+            let mut bytes = Scanner::new(100);
+            for b in &input {
+                bytes.feed(std::slice::from_ref(b));
+            }
+            for s in [whole, bytes] {
+                assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge], "{}", input.len());
+            }
+        }
+    }
+
+    #[test]
+    fn lost_chunk_framing_turns_the_queued_verdict_bad_and_stops_judging() {
+        let bad = [Verdict::Bad("invalid chunked body")];
+        let input = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(verdicts(input), bad);
+        assert_eq!(verdicts(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcdXY"), bad);
+        // Taken already (the body came in a later read): the request is on its way; hyper's own
+        // chunk parser fails the body, and the next request is not judged.
         let mut s = Scanner::default();
-        s.feed(
-            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-        );
-        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok]);
+        s.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+        s.verdicts.clear();
+        s.feed(b"zz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(s.verdicts.is_empty());
     }
 }

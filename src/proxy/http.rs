@@ -2,11 +2,11 @@
 //! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
 
 use super::body::{Metered, ProxyBody, empty, full};
-use super::errors::{ProxyError, page};
+use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
-use crate::config::snapshot::{ConnMode, HttpAction, HttpRule, LogMode, RedirectTarget};
+use crate::config::snapshot::{ConnMode, Forwardfor, HttpAction, HttpRule, LogMode, RedirectTarget};
 use crate::routing::Facts;
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
@@ -113,6 +113,27 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// The field `option forwardfor` adds for this client, combined over the frontend and the
+/// backend as HAProxy 2.6 does: the backend's header name when it has the option; none when the
+/// client is in either's `except` network, or when both have `if_none` (or only one has the
+/// option, with `if_none`) and the request carries that field already.
+fn forwarded_for(
+    fe: Option<&Forwardfor>,
+    be: Option<&Forwardfor>,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Option<http::HeaderName> {
+    let name = be.or(fe)?.header.clone().unwrap_or(http::HeaderName::from_static("x-forwarded-for"));
+    let both = || fe.into_iter().chain(be);
+    if both().any(|f| f.except.is_some_and(|n| n.contains(client))) {
+        return None;
+    }
+    if both().all(|f| f.if_none) && headers.contains_key(&name) {
+        return None;
+    }
+    Some(name)
+}
+
 fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
     Facts {
         method: Some(req.method()),
@@ -143,7 +164,7 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
 
 /// A proxy-made error answer that remembers why (for the log's termination state).
 fn error_page(e: ProxyError) -> Response<ProxyBody> {
-    let mut r = page(e.status());
+    let mut r = if e.closes() { page(e.status()) } else { page_keep(e.status()) };
     r.extensions_mut().insert(e);
     r
 }
@@ -178,11 +199,8 @@ async fn serve(
     let framing = match verdict {
         Verdict::Ok => check_framing(&req),
         Verdict::Bad(why) => Err(why),
-        Verdict::TooLarge => {
-            fcnt.errors_req.fetch_add(1, Relaxed);
-            tracing::info!(client = %cx.peer, frontend = %fe.name, status = 431, "request header section too large");
-            return finish(&fcnt, page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE), false);
-        }
+        // HAProxy 2.6 answers 400 to a head that does not fit its buffer, or has too many fields.
+        Verdict::TooLarge => Err("request head larger than the buffer (tune_bufsize) or too many header fields"),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
@@ -286,7 +304,7 @@ fn apply_request_rules(
                 return Some(r);
             }
             HttpAction::Deny { status } => {
-                let mut r = page(*status);
+                let mut r = page_keep(*status);
                 *r.status_mut() = *status;
                 return Some(r);
             }
@@ -382,9 +400,11 @@ async fn forward(
         parts.headers.insert(header::HOST, v);
     }
     strip_hop_by_hop(&mut parts.headers);
-    if fe.forwardfor || be.forwardfor {
-        if let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string()) {
-            parts.headers.append("x-forwarded-for", v);
+    if fe.forwardfor.is_some() || be.forwardfor.is_some() {
+        if let Some(name) = forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.peer.ip(), &parts.headers)
+            && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+        {
+            parts.headers.append(name, v);
         }
         let proto = if cx.tls { "https" } else { "http" };
         parts.headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
@@ -603,6 +623,39 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn forwardfor_except_if_none_and_header_combine_as_in_haproxy() {
+        let ff = |except: Option<&str>, header: Option<&str>, if_none: bool| Forwardfor {
+            except: except.map(|n| crate::routing::Net::parse(n).unwrap()),
+            header: header.map(|h| http::HeaderName::from_bytes(h.as_bytes()).unwrap()),
+            if_none,
+        };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let none = HeaderMap::new();
+        let has = map(&[("x-forwarded-for", "192.0.2.9")]);
+        let xff = Some(http::HeaderName::from_static("x-forwarded-for"));
+        let plain = ff(None, None, false);
+        assert_eq!(forwarded_for(Some(&plain), None, ip("10.0.0.1"), &has), xff, "always appended");
+        // except: either side's network exempts the client (IPv4-mapped clients too).
+        let lan = ff(Some("10.0.0.0/8"), None, false);
+        assert_eq!(forwarded_for(Some(&lan), None, ip("10.1.2.3"), &none), None);
+        assert_eq!(forwarded_for(Some(&lan), None, ip("::ffff:10.1.2.3"), &none), None);
+        assert_eq!(forwarded_for(Some(&lan), None, ip("192.0.2.1"), &none), xff);
+        assert_eq!(forwarded_for(Some(&plain), Some(&lan), ip("10.1.2.3"), &none), None);
+        // if-none: only when no side adds it always.
+        let once = ff(None, None, true);
+        assert_eq!(forwarded_for(Some(&once), None, ip("192.0.2.1"), &has), None);
+        assert_eq!(forwarded_for(Some(&once), None, ip("192.0.2.1"), &none), xff);
+        assert_eq!(forwarded_for(Some(&once), Some(&once), ip("192.0.2.1"), &has), None);
+        assert_eq!(forwarded_for(Some(&once), Some(&plain), ip("192.0.2.1"), &has), xff);
+        // header: the backend's name wins; if-none looks for that name.
+        let client = ff(None, Some("X-Client"), true);
+        let want = Some(http::HeaderName::from_static("x-client"));
+        assert_eq!(forwarded_for(Some(&plain), Some(&client), ip("192.0.2.1"), &has), want);
+        assert_eq!(forwarded_for(Some(&client), Some(&plain), ip("192.0.2.1"), &has), xff);
+        assert_eq!(forwarded_for(None, None, ip("192.0.2.1"), &none), None);
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct HttpConn {
     /// The generation it was accepted under.
     born: u64,
     fcnt: Arc<crate::state::Counters>,
+    /// `[global] tune_bufsize`.
+    bufsize: usize,
 }
 
 /// Why a connection from before a reload has to go.
@@ -208,6 +210,7 @@ impl Proxy {
         });
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
+        let bufsize = active.snap.global.bufsize;
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
             Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
@@ -217,13 +220,17 @@ impl Proxy {
                     match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            self.serve_http(stream, cx, HttpConn { t, h2, born: active.generation, fcnt }).await
+                            let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
+                            self.serve_http(stream, cx, conn).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => self.serve_http(sock, cx, HttpConn { t, h2: bind.h2, born: active.generation, fcnt }).await,
+                None => {
+                    let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
+                    self.serve_http(sock, cx, conn).await
+                }
             },
         }
     }
@@ -232,7 +239,7 @@ impl Proxy {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let HttpConn { t, h2, born, fcnt } = conn;
+        let HttpConn { t, h2, born, fcnt, bufsize } = conn;
         if h2 {
             // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
             let svc_cx = cx.clone();
@@ -245,7 +252,7 @@ impl Proxy {
             let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
             return self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await;
         }
-        let verdicts = Arc::new(framing::Verdicts::default());
+        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
         let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client, fcnt), verdicts.clone()));
         let svc_cx = cx.clone();
         let svc = hyper::service::service_fn(move |req| {
@@ -266,7 +273,7 @@ impl Proxy {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(t.http_request)
-            .max_buf_size(MAX_HEADER_BYTES)
+            .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await

@@ -13,6 +13,7 @@ mod pattern;
 
 pub use acl::Acl;
 pub use cond::Condition;
+pub use pattern::Net;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -200,13 +200,13 @@ fn int_tests(patterns: &[String]) -> Result<Vec<IntTest>, RoutingError> {
 /// An address or network, kept in canonical form (IPv4-mapped IPv6 becomes IPv4) so `src
 /// 192.0.2.0/24` matches clients accepted on a dual-stack socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Net {
+pub enum Net {
     V4 { addr: u32, mask: u32 },
     V6 { addr: u128, mask: u128 },
 }
 
 impl Net {
-    fn parse(pattern: &str) -> Result<Net, RoutingError> {
+    pub fn parse(pattern: &str) -> Result<Net, RoutingError> {
         let bad = |reason: &'static str| RoutingError::BadAddress { pattern: pattern.to_string(), reason };
         let (addr, prefix) = match pattern.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -261,7 +261,7 @@ impl Net {
         Ok(Net::V6 { addr: u128::from(v6) & mask, mask })
     }
 
-    fn contains(self, ip: IpAddr) -> bool {
+    pub fn contains(self, ip: IpAddr) -> bool {
         match (self, ip.to_canonical()) {
             (Net::V4 { addr, mask }, IpAddr::V4(a)) => u32::from(a) & mask == addr,
             (Net::V6 { addr, mask }, IpAddr::V6(a)) => u128::from(a) & mask == addr,

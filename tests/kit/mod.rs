@@ -36,6 +36,8 @@ struct Behaviour {
     /// that cookie when `only_without` is set (an application starting a session).
     set_cookie: Option<(String, Option<String>)>,
     body: Option<String>,
+    /// Extra header lines (`Name: value`) on every response.
+    headers: Vec<String>,
 }
 
 struct State {
@@ -117,6 +119,11 @@ impl Web {
 
     pub fn set_body(&self, b: &str) {
         self.state.behaviour.lock().unwrap().body = Some(b.to_string());
+    }
+
+    /// Adds `line` (`Name: value`) to every response.
+    pub fn add_header(&self, line: &str) {
+        self.state.behaviour.lock().unwrap().headers.push(line.to_string());
     }
 
     /// Sends `Set-Cookie: value` (`{n}` → a counter); with `unless_cookie`, only to requests that
@@ -233,6 +240,10 @@ fn serve(mut c: TcpStream, st: Arc<State>) {
                     let n = st.counter.fetch_add(1, SeqCst) + 1;
                     extra.push_str(&format!("Set-Cookie: {}\r\n", value.replace("{n}", &n.to_string())));
                 }
+            }
+            for h in &b.headers {
+                extra.push_str(h);
+                extra.push_str("\r\n");
             }
             b.body.clone().unwrap_or_else(|| st.name.clone())
         };

@@ -16,6 +16,7 @@ pub const ORDER: &[&str] = &[
     "log_format",
     "control_socket",
     "server_state_file",
+    "tune_bufsize",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -54,6 +55,11 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
         "stats" => {
             let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
             cx.drop(out, d, ReportKind::Unsupported, msg);
+        }
+        "tune.bufsize" => {
+            if let Some(n) = cx.num::<u32>(d, 1, "tune.bufsize") {
+                out.set("tune_bufsize", i64::from(n), src(d));
+            }
         }
         "server-state-file" => match d.arg(1) {
             Some(f) => out.set("server_state_file", f, src(d)),

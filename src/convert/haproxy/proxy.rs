@@ -20,6 +20,9 @@ pub const ORDER: &[&str] = &[
     "timeout",
     "http_connection_mode",
     "forwardfor",
+    "forwardfor_except",
+    "forwardfor_header",
+    "forwardfor_if_none",
     "retries",
     "redispatch",
     "balance",
@@ -563,17 +566,32 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
     };
     match name {
         "forwardfor" => {
-            if d.args.len() > 2 && prefix.is_none() {
-                cx.report(
-                    d,
-                    ReportKind::Approximated,
-                    format!(
-                        "lbha always adds X-Forwarded-For with the client address; `{}` is not supported yet",
-                        d.args[2..].join(" ")
-                    ),
-                );
-            }
             flag(st, cx, "forwardfor");
+            // The options belong to the line: a section's own `option forwardfor` replaces the
+            // whole of what it had before.
+            for key in ["forwardfor_except", "forwardfor_header", "forwardfor_if_none"] {
+                st.out.remove(key);
+            }
+            if prefix.is_some() {
+                return;
+            }
+            let mut i = 2;
+            while let Some(w) = d.arg(i) {
+                match (w, d.arg(i + 1)) {
+                    ("except", Some(net)) => st.put(cx, d, "forwardfor_except", net),
+                    ("header", Some(name)) => st.put(cx, d, "forwardfor_header", name),
+                    ("if-none", _) => st.put(cx, d, "forwardfor_if_none", true),
+                    _ => {
+                        // HAProxy refuses the line too.
+                        cx.error(
+                            d,
+                            format!("`option forwardfor` takes `except NET`, `header NAME` and `if-none`, not `{w}`"),
+                        );
+                        return;
+                    }
+                }
+                i += if w == "if-none" { 1 } else { 2 };
+            }
         }
         "redispatch" => {
             if d.args.len() > 2 {

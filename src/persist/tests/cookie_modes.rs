@@ -47,16 +47,44 @@ fn insert_nocache_marks_cacheable_responses_private() {
     let mut c = CookieSpec::new("SERVERID", CookieMode::Insert);
     c.nocache = true;
     let spec = cookie_spec(c);
+    // A lifetime or a validator makes a response storable (HAProxy 2.6).
+    let (_, _, resp) = simple(&spec, &[], &[("cache-control", "public, max-age=60")]);
+    assert_eq!(values(&resp, header::CACHE_CONTROL), ["public, max-age=60", "private"]);
+    for lifetime in [
+        ("cache-control", "s-maxage=5"),
+        ("expires", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("etag", "\"v1\""),
+    ] {
+        let (_, _, resp) = simple(&spec, &[], &[lifetime]);
+        assert_eq!(values(&resp, header::CACHE_CONTROL).last().map(String::as_str), Some("private"), "{lifetime:?}");
+    }
+    // Neither: no cache stores it, nothing added (HAProxy leaves it alone too).
     let (_, _, resp) = simple(&spec, &[], &[]);
-    assert_eq!(values(&resp, header::CACHE_CONTROL), ["private"]);
+    assert!(resp.get(header::CACHE_CONTROL).is_none());
+    let (_, _, resp) = simple(&spec, &[], &[("cache-control", "public")]);
+    assert_eq!(values(&resp, header::CACHE_CONTROL), ["public"]);
     // Already private, or a status caches do not keep: nothing added.
-    let (_, _, resp) = simple(&spec, &[], &[("cache-control", "no-store")]);
-    assert_eq!(values(&resp, header::CACHE_CONTROL), ["no-store"]);
-    let (_, _, resp) = exchange(&spec, None, &[], "/", ALL_UP, 0, &[], 302, clock(Instant::now(), 0));
+    let (_, _, resp) = simple(&spec, &[], &[("cache-control", "no-store, max-age=5")]);
+    assert_eq!(values(&resp, header::CACHE_CONTROL), ["no-store, max-age=5"]);
+    let etag = [("etag", "\"v1\"")];
+    let (_, _, resp) = exchange(&spec, None, &[], "/", ALL_UP, 0, &etag, 302, clock(Instant::now(), 0));
     assert!(resp.get(header::CACHE_CONTROL).is_none());
     // No cookie inserted (direct): nothing to protect.
-    let (_, _, resp) = simple(&spec, &[("cookie", "SERVERID=b")], &[]);
+    let (_, _, resp) = simple(&spec, &[("cookie", "SERVERID=b")], &etag);
     assert!(resp.get(header::CACHE_CONTROL).is_none());
+}
+
+#[test]
+fn insert_nocache_leaves_answers_to_other_methods_than_get_and_head_alone() {
+    let mut c = CookieSpec::new("SERVERID", CookieMode::Insert);
+    c.nocache = true;
+    let spec = cookie_spec(c);
+    let d = Decision { uncacheable_method: true, ..Decision::default() };
+    let mut resp = hm(&[("cache-control", "max-age=60")]);
+    spec.on_response(&d, 1, 200, &mut resp, None, clock(Instant::now(), 0));
+    assert_eq!(values(&resp, header::SET_COOKIE), ["SERVERID=b; path=/"], "the cookie is still inserted");
+    assert_eq!(values(&resp, header::CACHE_CONTROL), ["max-age=60"]);
 }
 
 #[test]
