@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 fn listen(port: u16, extra: &str, servers: &[u16]) -> String {
     let list: Vec<String> =
@@ -100,4 +101,55 @@ fn connect_retries_to_the_same_server_wait_between_attempts() {
     wait_log(|| l.log_text(), "connect failed");
     let _up = Backend::start_on("A", server);
     assert_eq!(client.join().unwrap(), 200);
+}
+
+/// Sends a POST of `len` bytes to `/len`, `chunk` bytes every `every`, from a thread; returns the
+/// client stream to read the answer from.
+fn trickle_post(port: u16, len: usize, chunk: usize, every: Duration) -> TcpStream {
+    let mut c = connect(port);
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(
+        format!("POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut w = c.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut left = len;
+        while left > 0 {
+            let n = chunk.min(left);
+            if w.write_all(&vec![b'x'; n]).is_err() {
+                return;
+            }
+            left -= n;
+            std::thread::sleep(every);
+        }
+    });
+    c
+}
+
+#[test]
+fn an_upload_longer_than_timeout_server_is_not_a_server_timeout() {
+    // 10 KB at 2 KB/s takes 5 s; the server is never idle for `timeout server` (3 s) meanwhile.
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = listen(port, "timeout = { client = \"5s\", server = \"3s\" }", &[a.port]);
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = trickle_post(port, 10_240, 200, Duration::from_millis(100));
+    let r = read_response(&mut c, false).unwrap();
+    assert_eq!((r.status, r.text()), (200, "10240".to_string()));
+}
+
+#[test]
+fn a_request_body_trickled_under_body_min_rate_is_cut() {
+    // 50 bytes/s against a floor of 1000 bytes/s: cut once lbha has waited `timeout client` (2 s)
+    // for it, long before the 6 s the whole body would take.
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = listen(port, "body_min_rate = 1000\ntimeout = { client = \"2s\", server = \"30s\" }", &[a.port]);
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = trickle_post(port, 300, 10, Duration::from_millis(200));
+    match read_response(&mut c, false) {
+        Ok(r) => assert_eq!(r.status, 400, "{}", r.text()),
+        Err(e) => assert!(e.kind() != std::io::ErrorKind::WouldBlock, "no answer and no close: {e}"),
+    }
 }

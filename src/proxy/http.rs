@@ -1,7 +1,7 @@
 //! HTTP mode: hyper 1 on both sides. Phases per request: check framing → stats → http_request
 //! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
 
-use super::body::{Metered, ProxyBody, empty, full};
+use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page};
 use super::framing::Verdict;
 use super::{Active, ConnCtx, httplog, queue};
@@ -404,11 +404,16 @@ async fn forward(
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
     let replayable = body.is_end_stream() && upgrade.is_none() && idempotent(&parts.method);
+    let mut progress = None;
     let body: ProxyBody = if body.is_end_stream() {
         empty()
     } else {
+        let p = Arc::new(Progress::new());
+        progress = Some(p.clone());
         Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
             .flag_failure(client_failed.clone())
+            .progress(p)
+            .min_rate(fe.body_min_rate, fe.timeouts.client)
             .boxed_unsync()
     };
     let mut req = Request::from_parts(parts, body);
@@ -472,7 +477,7 @@ async fn forward(
             *r.headers_mut() = req.headers().clone();
             r
         });
-        let sending = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req));
+        let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
         let sent = if be.servers[si].shutdown_on_down {
             // Subscribed before the request leaves: a mark-down from now on ends the wait.
             let marked_down = srt.session_end();
@@ -605,6 +610,26 @@ async fn forward(
             });
         }
         return Ok(resp);
+    }
+}
+
+/// Waits for the server's response head, for at most `timeout server` of inactivity: the clock
+/// restarts whenever the request body moves, so a slow upload is not a server timeout.
+async fn server_wait<F: std::future::Future>(
+    fut: F,
+    idle: std::time::Duration,
+    progress: Option<&Progress>,
+) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = tokio::time::Instant::now() + idle;
+    loop {
+        if let Ok(out) = tokio::time::timeout_at(deadline, fut.as_mut()).await {
+            return Ok(out);
+        }
+        match progress.map(|p| p.last() + idle) {
+            Some(later) if later > tokio::time::Instant::now() => deadline = later,
+            _ => return Err(()),
+        }
     }
 }
 
