@@ -153,3 +153,118 @@ fn a_request_body_trickled_under_body_min_rate_is_cut() {
         Err(e) => assert!(e.kind() != std::io::ErrorKind::WouldBlock, "no answer and no close: {e}"),
     }
 }
+
+/// Reads until the peer closes; the bytes read, or the error that ended the wait (a read timeout
+/// means the connection was left open).
+fn read_until_closed(s: &mut TcpStream) -> Result<Vec<u8>, std::io::Error> {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(got),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The types of the HTTP/2 frames in `bytes`.
+fn h2_frame_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let len = (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+        types.push(bytes[3]);
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    types
+}
+
+fn h2c(port: u16, timeouts: &str, server: u16) -> String {
+    format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ {timeouts} }}\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{server}\" }}]\n"
+    )
+}
+
+#[test]
+fn an_h2_connection_that_sends_only_its_preface_and_settings_is_closed_with_a_goaway() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let _l = Lbha::start(&h2c(port, "client = \"60s\", http_request = \"1s\"", a.port), &[port]);
+    let mut c = connect(port);
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    c.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let got = read_until_closed(&mut c).expect("lbha closes the idle HTTP/2 connection");
+    assert!(h2_frame_types(&got).contains(&7), "a GOAWAY before the close: {:?}", h2_frame_types(&got));
+}
+
+#[test]
+fn an_h2_stream_in_progress_outlives_the_idle_timer_and_the_idle_connection_then_closes() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let timeouts = "client = \"60s\", server = \"30s\", http_request = \"1s\", http_keep_alive = \"1s\"";
+    let _l = Lbha::start(&h2c(port, timeouts, a.port), &[port]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use http_body_util::BodyExt;
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        let conn = tokio::spawn(conn);
+        // `/slow` answers after 3 s, three times the idle timers.
+        let req =
+            hyper::Request::get("http://h2c.test/slow").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = send.send_request(req).await.expect("the stream is not cut");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "A");
+        let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        assert!(ended.is_ok(), "the connection, idle after its stream, is closed by lbha");
+    });
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_http_keep_alive() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg =
+        listen(port, "timeout = { client = \"60s\", http_request = \"60s\", http_keep_alive = \"1s\" }", &[a.port]);
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = connect(port);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut c, false).unwrap().status, 200);
+    let rest = read_until_closed(&mut c).expect("closed after http_keep_alive, not http_request");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}
+
+#[test]
+fn http_request_does_not_cut_a_connection_waiting_for_its_next_request() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg =
+        listen(port, "timeout = { client = \"60s\", http_request = \"1s\", http_keep_alive = \"30s\" }", &[a.port]);
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = connect(port);
+    for _ in 0..2 {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut c, false).unwrap().status, 200);
+        // Idle for over twice `http_request`, well within `http_keep_alive`.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+}
+
+#[test]
+fn an_unfinished_first_request_head_is_cut_after_http_request() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg =
+        listen(port, "timeout = { client = \"60s\", http_request = \"1s\", http_keep_alive = \"60s\" }", &[a.port]);
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = connect(port);
+    c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    read_until_closed(&mut c).expect("an unfinished first head is cut after http_request");
+}
