@@ -159,6 +159,10 @@ pub struct Section {
     pub stick_table: Option<StickTableDef>,
     pub stick: Option<Vec<StickRuleDef>>,
     pub appsession: Option<AppSessionDef>,
+    /// Least request-body rate (bytes/s) over each `timeout client` spent waiting for the client; 0: none.
+    pub body_min_rate: Option<u32>,
+    /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
+    pub pool_purge_delay: Option<ConfDuration>,
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]

@@ -125,6 +125,8 @@ pub struct Frontend {
     pub stats: Option<StatsSettings>,
     pub log: LogMode,
     pub dontlognull: bool,
+    /// Least request-body rate in bytes/s; 0 for none.
+    pub body_min_rate: u32,
 }
 
 /// What a frontend logs to the global targets.
@@ -208,6 +210,8 @@ pub struct Backend {
     pub forwardfor: Option<Forwardfor>,
     /// Cookie and stick-table persistence; empty when the backend has none.
     pub persist: crate::persist::Spec,
+    /// Idle server connections older than this are closed.
+    pub pool_purge_delay: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,10 @@ const DEFAULT_INTER: Duration = Duration::from_secs(2);
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
 const DEFAULT_CONTROL_MODE: u32 = 0o600;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
+/// HAProxy's default `pool-purge-delay`.
+const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
+/// Bytes/s a request body must average while lbha waits for it (see `body_min_rate` in README).
+const DEFAULT_BODY_MIN_RATE: u32 = 512;
 
 /// Keys that only mean something on the backend side, in lbha as in HAProxy (also used by the
 /// haproxy.cfg converter to place settings of a `defaults` section).
@@ -39,6 +43,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "stick_table",
     "stick",
     "appsession",
+    "pool_purge_delay",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,7 +66,7 @@ impl Kind {
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "body_min_rate"];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
@@ -88,7 +93,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
-       appsession => "appsession");
+       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
     v
 }
 
@@ -481,6 +486,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         // A listen section's options are reported by its frontend half.
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
+        pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
     }
 }
 
@@ -910,6 +916,7 @@ fn frontend(
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+        body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
     }
 }
 

@@ -27,6 +27,66 @@ pub fn empty() -> ProxyBody {
 pub enum BodyError {
     #[error("no data for {0:?} while streaming a body")]
     Idle(Duration),
+    #[error("request body slower than {0} bytes/s")]
+    TooSlow(u32),
+}
+
+/// When a request body last moved, so `timeout server` counts the server's inactivity from there
+/// instead of running over the whole upload.
+#[derive(Debug)]
+pub struct Progress {
+    base: Instant,
+    /// Milliseconds after `base` of the last frame.
+    last_ms: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self { base: Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+    fn touch(&self) {
+        self.last_ms.store(self.base.elapsed().as_millis() as u64, Relaxed);
+    }
+    pub fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Relaxed))
+    }
+}
+
+/// The guard against request bodies trickled to hold a connection (one byte a second keeps any
+/// idle timeout happy): over each `window` of time spent waiting for the client, at least
+/// `rate × window` bytes must arrive. Time the server side does not ask for data is not counted.
+#[derive(Debug, Clone, Copy)]
+pub struct RateFloor {
+    rate: u32,
+    window: Duration,
+    waited: Duration,
+    bytes: u64,
+}
+
+impl RateFloor {
+    pub fn new(rate: u32, window: Duration) -> Self {
+        Self { rate, window, waited: Duration::ZERO, bytes: 0 }
+    }
+
+    /// Records `n` bytes that came after waiting `waited` for them; false once a full window
+    /// closed under the floor.
+    pub fn record(&mut self, n: u64, waited: Duration) -> bool {
+        self.waited += waited;
+        self.bytes += n;
+        if self.waited < self.window {
+            return true;
+        }
+        let need = u128::from(self.rate) * self.waited.as_millis() / 1000;
+        let ok = u128::from(self.bytes) >= need;
+        (self.waited, self.bytes) = (Duration::ZERO, 0);
+        ok
+    }
 }
 
 /// Byte counters a body feeds as it streams.
@@ -47,6 +107,10 @@ pub struct Metered<B> {
     on_end: Option<Box<dyn FnOnce() + Send>>,
     /// Set when the inner body fails, so the caller can tell a client fault from a server fault.
     failed: Option<Arc<AtomicBool>>,
+    progress: Option<Arc<Progress>>,
+    floor: Option<RateFloor>,
+    /// Since when the inner body has had nothing to give (kept only with a floor).
+    pending_since: Option<Instant>,
     _guards: Vec<crate::state::SessionGuard>,
 }
 
@@ -61,8 +125,21 @@ impl<B> Metered<B> {
             inbound,
             on_end: None,
             failed: None,
+            progress: None,
+            floor: None,
+            pending_since: None,
             _guards: Vec::new(),
         }
+    }
+    /// Marks `progress` at every frame.
+    pub fn progress(mut self, p: Arc<Progress>) -> Self {
+        self.progress = Some(p);
+        self
+    }
+    /// Fails the body when it comes slower than `rate` bytes/s (0: never).
+    pub fn min_rate(mut self, rate: u32, window: Duration) -> Self {
+        self.floor = (rate > 0).then(|| RateFloor::new(rate, window));
+        self
     }
     pub fn on_end(mut self, f: impl FnOnce() + Send + 'static) -> Self {
         self.on_end = Some(Box::new(f));
@@ -76,6 +153,13 @@ impl<B> Metered<B> {
     pub fn hold(mut self, guards: Vec<crate::state::SessionGuard>) -> Self {
         self._guards = guards;
         self
+    }
+    fn fail(&mut self, e: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(f) = &self.failed {
+            f.store(true, Relaxed);
+        }
+        self.on_end = None;
+        Poll::Ready(Some(Err(e)))
     }
     fn add(&self, n: u64) {
         for c in &self.counters {
@@ -99,10 +183,20 @@ where
         let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + this.idle);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(d) = frame.data_ref() {
-                    this.add(d.len() as u64);
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                this.add(n);
+                let now = Instant::now();
+                this.deadline = Some(now + this.idle);
+                if let Some(p) = &this.progress {
+                    p.touch();
                 }
-                this.deadline = Some(Instant::now() + this.idle);
+                if let Some(floor) = &mut this.floor {
+                    let waited = this.pending_since.take().map_or(Duration::ZERO, |t| now - t);
+                    if !floor.record(n, waited) {
+                        let rate = floor.rate;
+                        return this.fail(Box::new(BodyError::TooSlow(rate)));
+                    }
+                }
                 if this.inner.is_end_stream()
                     && let Some(f) = this.on_end.take()
                 {
@@ -110,13 +204,7 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                if let Some(f) = &this.failed {
-                    f.store(true, Relaxed);
-                }
-                this.on_end = None;
-                Poll::Ready(Some(Err(e.into())))
-            }
+            Poll::Ready(Some(Err(e))) => this.fail(e.into()),
             Poll::Ready(None) => {
                 if let Some(f) = this.on_end.take() {
                     f();
@@ -124,6 +212,9 @@ where
                 Poll::Ready(None)
             }
             Poll::Pending => {
+                if this.floor.is_some() && this.pending_since.is_none() {
+                    this.pending_since = Some(Instant::now());
+                }
                 let sleep = match &mut this.sleep {
                     Some(s) => {
                         if s.deadline() != deadline {
@@ -134,11 +225,8 @@ where
                     None => this.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 ready!(sleep.as_mut().poll(cx));
-                if let Some(f) = &this.failed {
-                    f.store(true, Relaxed);
-                }
-                this.on_end = None;
-                Poll::Ready(Some(Err(Box::new(BodyError::Idle(this.idle)))))
+                let idle = this.idle;
+                this.fail(Box::new(BodyError::Idle(idle)))
             }
         }
     }
@@ -149,5 +237,45 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_body_at_the_floor_or_above_passes_every_window() {
+        let mut f = RateFloor::new(100, 3 * S);
+        for _ in 0..30 {
+            assert!(f.record(100, S), "100 bytes a second meets 100 bytes/s");
+        }
+    }
+
+    #[test]
+    fn a_trickled_body_fails_when_its_window_closes() {
+        let mut f = RateFloor::new(100, 3 * S);
+        assert!(f.record(1, S));
+        assert!(f.record(1, S), "judged only once a whole window has been waited");
+        assert!(!f.record(1, S), "3 bytes in 3 s is under 100 bytes/s");
+    }
+
+    #[test]
+    fn a_fast_start_does_not_cover_a_later_trickle() {
+        let mut f = RateFloor::new(100, 2 * S);
+        assert!(f.record(1_000_000, 2 * S));
+        assert!(f.record(1, S));
+        assert!(!f.record(1, S), "each window stands on its own");
+    }
+
+    #[test]
+    fn time_not_spent_waiting_for_the_client_does_not_count() {
+        let mut f = RateFloor::new(100, 2 * S);
+        // Frames that were ready when asked for (the server was the slow side) add no time.
+        for _ in 0..1000 {
+            assert!(f.record(1, Duration::ZERO));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! HTTP mode: hyper 1 on both sides. Phases per request: check framing → stats → http_request
 //! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
 
-use super::body::{Metered, ProxyBody, empty, full};
+use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
 use super::{Active, ConnCtx, httplog, queue};
@@ -425,11 +425,18 @@ async fn forward(
     }
     parts.version = Version::HTTP_11;
     let client_failed = Arc::new(AtomicBool::new(false));
+    // A request the server may see twice without harm: sent again when a reused connection breaks.
+    let replayable = body.is_end_stream() && upgrade.is_none() && idempotent(&parts.method);
+    let mut progress = None;
     let body: ProxyBody = if body.is_end_stream() {
         empty()
     } else {
+        let p = Arc::new(Progress::new());
+        progress = Some(p.clone());
         Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
             .flag_failure(client_failed.clone())
+            .progress(p)
+            .min_rate(fe.body_min_rate, fe.timeouts.client)
             .boxed_unsync()
     };
     let mut req = Request::from_parts(parts, body);
@@ -439,6 +446,8 @@ async fn forward(
     // last one and `redispatch` is set (or the server went down meanwhile).
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0u32;
+    // Set after a reused connection broke: the next attempt opens a new one.
+    let mut fresh = false;
     // Timings feed only the httplog line; without it the clock is not read.
     let clock = || (fe.log == LogMode::Http).then(tokio::time::Instant::now);
     let t0 = clock();
@@ -457,7 +466,12 @@ async fn forward(
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
         let t_slot = clock();
-        let (mut sender, reused) = match pool.get(be.timeouts.connect).await {
+        let got = if std::mem::take(&mut fresh) {
+            pool.connect(be.timeouts.connect).await.map(|s| (s, false))
+        } else {
+            pool.get(be.timeouts.connect).await
+        };
+        let (mut sender, reused) = match got {
             Ok(s) => s,
             Err(e) => {
                 srt.counters.errors_conn.fetch_add(1, Relaxed);
@@ -468,12 +482,25 @@ async fn forward(
                 attempt += 1;
                 srt.counters.retries.fetch_add(1, Relaxed);
                 brt.counters.retries.fetch_add(1, Relaxed);
+                let redispatching = be.redispatch && attempt == be.retries;
+                if let Some(pause) = retry_delay(be.timeouts.connect, !redispatching) {
+                    tokio::time::sleep(pause).await;
+                }
                 slot = Some((si, session));
                 continue;
             }
         };
         let t_conn = clock();
-        let sending = tokio::time::timeout(be.timeouts.server, sender.try_send_request(req));
+        // What is needed to send the request again if the reused connection turns out dead.
+        let replay = (reused && replayable).then(|| {
+            let mut r = Request::new(empty());
+            *r.method_mut() = req.method().clone();
+            *r.uri_mut() = req.uri().clone();
+            *r.version_mut() = req.version();
+            *r.headers_mut() = req.headers().clone();
+            r
+        });
+        let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
         let sent = if be.servers[si].shutdown_on_down {
             // Subscribed before the request leaves: a mark-down from now on ends the wait.
             let marked_down = srt.session_end();
@@ -499,9 +526,23 @@ async fn forward(
                 }
                 // A pooled connection the server closed meanwhile: the request was never sent,
                 // so it is safe to send it again on a fresh connection.
-                match e.take_message() {
+                let back = e.take_message();
+                match back {
                     Some(back) if reused => {
                         req = back;
+                        slot = Some((si, session));
+                        continue;
+                    }
+                    // Sent on a reused connection the server had closed, and nothing came back:
+                    // an idempotent request without a body goes again on a new connection, as
+                    // HAProxy does (counted as a retry, with no pause: the server is not at fault).
+                    None if replay.is_some() && attempt < be.retries && broke_before_response(e.error()) => {
+                        tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {}; retrying", e.error());
+                        req = replay.unwrap_or_else(|| Request::new(empty()));
+                        attempt += 1;
+                        srt.counters.retries.fetch_add(1, Relaxed);
+                        brt.counters.retries.fetch_add(1, Relaxed);
+                        fresh = true;
                         slot = Some((si, session));
                         continue;
                     }
@@ -595,9 +636,71 @@ async fn forward(
     }
 }
 
+/// Waits for the server's response head, for at most `timeout server` of inactivity: the clock
+/// restarts whenever the request body moves, so a slow upload is not a server timeout.
+async fn server_wait<F: std::future::Future>(
+    fut: F,
+    idle: std::time::Duration,
+    progress: Option<&Progress>,
+) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = tokio::time::Instant::now() + idle;
+    loop {
+        if let Ok(out) = tokio::time::timeout_at(deadline, fut.as_mut()).await {
+            return Ok(out);
+        }
+        match progress.map(|p| p.last() + idle) {
+            Some(later) if later > tokio::time::Instant::now() => deadline = later,
+            _ => return Err(()),
+        }
+    }
+}
+
+/// RFC 9110 §9.2.2: methods a server may receive twice with the effect of once.
+fn idempotent(m: &http::Method) -> bool {
+    use http::Method;
+    [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE, Method::PUT, Method::DELETE].contains(m)
+}
+
+/// A server connection that ended before any response: closed, reset or shut by the server.
+fn broke_before_response(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return true;
+    }
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    io.is_some_and(|io| {
+        use std::io::ErrorKind::*;
+        matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
+    })
+}
+
+/// The pause before the next connect attempt: HAProxy waits min(`timeout connect`, 1 s) when it
+/// tries the same server again (it would likely fail the same way at once), none when it moves on.
+pub fn retry_delay(connect: std::time::Duration, same_server: bool) -> Option<std::time::Duration> {
+    same_server.then(|| connect.min(std::time::Duration::from_secs(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_on_the_same_server_waits_the_connect_timeout_at_most_one_second() {
+        use std::time::Duration;
+        assert_eq!(retry_delay(Duration::from_secs(5), true), Some(Duration::from_secs(1)));
+        assert_eq!(retry_delay(Duration::from_millis(200), true), Some(Duration::from_millis(200)));
+        assert_eq!(retry_delay(Duration::from_secs(5), false), None, "a redispatch goes at once");
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_sent_twice() {
+        for m in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"] {
+            assert!(idempotent(&m.parse().unwrap()), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "LOCK"] {
+            assert!(!idempotent(&m.parse().unwrap()), "{m}");
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

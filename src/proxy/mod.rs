@@ -5,6 +5,7 @@ pub mod errors;
 pub mod framing;
 pub mod http;
 pub mod httplog;
+pub mod idle;
 pub mod io;
 pub mod listener;
 pub mod pool;
@@ -240,24 +241,34 @@ impl Proxy {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let HttpConn { t, h2, born, fcnt, bufsize } = conn;
+        let activity = idle::Activity::new(cx.accepted.1);
         if h2 {
             // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
             let svc_cx = cx.clone();
+            let svc_activity = activity.clone();
             let svc = hyper::service::service_fn(move |req| {
                 let cx = svc_cx.clone();
-                async move { Ok::<_, std::convert::Infallible>(http::handle(req, framing::Verdict::Ok, cx).await) }
+                // Counted from the HEADERS frame, before the stream's task first runs.
+                let stream = svc_activity.begin();
+                async move {
+                    let resp = http::handle(req, framing::Verdict::Ok, cx).await;
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, stream)))
+                }
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
             let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
-            return self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await;
+            return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
         }
         let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
-        let io = TokioIo::new(framing::Guard::new(io::StallGuard::new(io, t.client, fcnt), verdicts.clone()));
+        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone());
+        let io = TokioIo::new(framing::Guard::new(watched, verdicts.clone()));
         let svc_cx = cx.clone();
+        let svc_activity = activity.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
             let verdict = verdicts.next();
+            let exchange = svc_activity.begin();
             async move {
                 let mut resp = http::handle(req, verdict, cx.clone()).await;
                 // Stopping: the client learns the connection ends after this answer, instead of
@@ -266,17 +277,19 @@ impl Proxy {
                     resp.headers_mut()
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(resp)
+                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, exchange)))
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
+        // hyper's header read timer would also run while the connection waits for its next
+        // request; `idle` keeps `http_request` and `http_keep_alive` apart instead.
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(t.http_request)
+            .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
-        self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await
+        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -286,12 +299,22 @@ impl Proxy {
         mut conn: std::pin::Pin<&mut C>,
         cx: &ConnCtx,
         born: u64,
-        keep_alive: std::time::Duration,
+        t: &crate::config::snapshot::Timeouts,
+        activity: &idle::Activity,
     ) {
+        let keep_alive = t.http_keep_alive;
         let mut drain = self.drain.subscribe();
         let local = cx.local;
         tokio::select! {
             res = conn.as_mut() => log_end(cx, res.err()),
+            () = activity.expired(t) => {
+                // Idle past its timer with nothing in progress: HTTP/2 gets a GOAWAY first.
+                conn.as_mut().shut_gracefully();
+                if let Ok(res) = tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
+                    log_end(cx, res.err());
+                }
+                tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)");
+            }
             _ = drained(&mut drain) => {
                 // A request may already be on its way on an idle connection: for a moment it is
                 // still answered (with `Connection: close`); then finish what is in flight and close.
@@ -355,6 +378,9 @@ fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
         tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }
 }
+
+/// How long a connection closed for idleness may take to say goodbye (an HTTP/2 GOAWAY).
+const IDLE_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long an idle HTTP/1 connection stays open once draining starts (see `serve_http`).
 const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);

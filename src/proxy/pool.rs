@@ -99,7 +99,7 @@ impl Pool {
         found
     }
 
-    async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+    pub async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
         let fut = async {
             let stream = match TcpStream::connect(self.addr).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),

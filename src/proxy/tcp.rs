@@ -125,6 +125,10 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
                 attempt += 1;
                 out.retries = attempt;
                 brt.counters.retries.fetch_add(1, Relaxed);
+                let redispatching = be.redispatch && attempt == be.retries;
+                if let Some(pause) = super::http::retry_delay(be.timeouts.connect, !redispatching) {
+                    tokio::time::sleep(pause).await;
+                }
                 slot = Some((si, session));
             }
         }

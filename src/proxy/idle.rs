@@ -1,0 +1,295 @@
+//! Idle client connections: one that has no request (HTTP/2: no stream) in progress is closed on
+//! HAProxy's timers, `timeout http-request` until its first request and `timeout http-keep-alive`
+//! between requests. Without this an HTTP/2 client that sends only its preface, or an HTTP/1 client
+//! that never sends its next request, holds a `maxconn` slot for as long as it likes.
+
+use crate::config::snapshot::Timeouts;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// What a client connection is doing, as far as its idle timer cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
+    /// Requests (HTTP/2: streams) in progress.
+    pub active: u32,
+    /// Exchanges finished on this connection.
+    pub done: u64,
+    /// The accept, or the end of the last exchange.
+    pub since: Instant,
+    /// When the first byte of the next HTTP/1 request head came, once it has.
+    pub head_from: Option<Instant>,
+}
+
+/// When the connection is to be closed if nothing changes; none while a request is in progress
+/// (its own timeouts apply then). HAProxy's rules: the first request head must be complete
+/// `http_request` after the accept; later, the next request must start within `http_keep_alive`
+/// of the last exchange and its head be complete `http_request` after its first byte.
+pub fn deadline(s: &State, t: &Timeouts) -> Option<Instant> {
+    if s.active > 0 {
+        return None;
+    }
+    if s.done == 0 {
+        return Some(s.since + t.http_request);
+    }
+    Some(match s.head_from {
+        Some(first_byte) => first_byte + t.http_request,
+        None => s.since + t.http_keep_alive,
+    })
+}
+
+/// The connection's [`State`], shared by the service (requests begin and end), the socket (first
+/// byte of the next head) and the timer that closes the connection.
+#[derive(Debug)]
+pub struct Activity {
+    state: Mutex<State>,
+    /// Set while idle after an exchange, so the socket reports only the first byte that follows.
+    awaiting_head: AtomicBool,
+    changed: Notify,
+}
+
+impl Activity {
+    pub fn new(accepted: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State { active: 0, done: 0, since: accepted, head_from: None }),
+            awaiting_head: AtomicBool::new(false),
+            changed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request reached the service; it counts as in progress until the guard is dropped (with
+    /// the response body, once its last byte left or the stream was reset).
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.lock().active += 1;
+        self.awaiting_head.store(false, Relaxed);
+        InFlight(self.clone())
+    }
+
+    fn end(&self) {
+        let mut s = self.lock();
+        s.active = s.active.saturating_sub(1);
+        s.done += 1;
+        if s.active == 0 {
+            s.since = Instant::now();
+            s.head_from = None;
+            self.awaiting_head.store(true, Relaxed);
+            drop(s);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Bytes came from the client; the first ones after an exchange start the next head's clock.
+    fn bytes_arrived(&self) {
+        if !self.awaiting_head.swap(false, Relaxed) {
+            return;
+        }
+        let mut s = self.lock();
+        if s.active == 0 && s.head_from.is_none() {
+            s.head_from = Some(Instant::now());
+            drop(s);
+            self.changed.notify_one();
+        }
+    }
+
+    pub fn state(&self) -> State {
+        *self.lock()
+    }
+
+    /// Resolves once the connection has been idle past its deadline.
+    pub async fn expired(&self, t: &Timeouts) {
+        let sleep = tokio::time::sleep_until(Instant::now() + t.http_request);
+        tokio::pin!(sleep);
+        loop {
+            let changed = self.changed.notified();
+            match deadline(&self.state(), t) {
+                None => changed.await,
+                Some(d) if d <= Instant::now() => return,
+                Some(d) => {
+                    if sleep.deadline() != d {
+                        sleep.as_mut().reset(d);
+                    }
+                    tokio::select! {
+                        () = &mut sleep => {}
+                        () = changed => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request in progress; ends it when dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A response body that keeps its request in progress until it is done or dropped.
+pub struct Tracked<B> {
+    inner: B,
+    _req: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(inner: B, req: InFlight) -> Self {
+        Self { inner, _req: req }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Client socket wrapper that reports arriving bytes to the connection's [`Activity`].
+pub struct Watch<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watch<T> {
+    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watch<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.bytes_arrived();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watch<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn timeouts(http_request: u64, http_keep_alive: u64) -> Timeouts {
+        let s = Duration::from_secs;
+        Timeouts {
+            connect: s(5),
+            client: s(30),
+            server: s(30),
+            http_request: s(http_request),
+            http_keep_alive: s(http_keep_alive),
+            tunnel: s(30),
+            queue: s(5),
+            check: None,
+        }
+    }
+
+    fn state(active: u32, done: u64, head_from: Option<u64>) -> (State, Instant) {
+        let t0 = Instant::now();
+        (State { active, done, since: t0, head_from: head_from.map(|s| t0 + Duration::from_secs(s)) }, t0)
+    }
+
+    #[test]
+    fn before_the_first_request_http_request_counts_from_the_accept() {
+        let (s, t0) = state(0, 0, None);
+        assert_eq!(deadline(&s, &timeouts(10, 2)), Some(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn between_requests_http_keep_alive_applies_not_http_request() {
+        let (s, t0) = state(0, 3, None);
+        assert_eq!(deadline(&s, &timeouts(10, 2)), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(deadline(&s, &timeouts(1, 60)), Some(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn once_the_next_head_starts_http_request_counts_from_its_first_byte() {
+        let (s, t0) = state(0, 1, Some(1));
+        assert_eq!(deadline(&s, &timeouts(10, 2)), Some(t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn a_connection_with_a_request_in_progress_has_no_idle_deadline() {
+        for done in [0, 5] {
+            let (s, _) = state(2, done, None);
+            assert_eq!(deadline(&s, &timeouts(1, 1)), None);
+        }
+    }
+
+    #[test]
+    fn ending_the_last_request_restarts_the_clock_on_keep_alive() {
+        let a = Activity::new(Instant::now());
+        let g1 = a.begin();
+        let g2 = a.begin();
+        drop(g1);
+        assert_eq!(a.state().active, 1, "one stream still in progress");
+        assert_eq!(a.state().head_from, None);
+        drop(g2);
+        let s = a.state();
+        assert_eq!((s.active, s.done), (0, 2));
+        assert_eq!(deadline(&s, &timeouts(1, 3)), Some(s.since + Duration::from_secs(3)));
+        a.bytes_arrived();
+        assert!(a.state().head_from.is_some(), "the first byte after the exchange starts the head clock");
+    }
+
+    #[tokio::test]
+    async fn the_timer_fires_only_once_idle_past_the_deadline() {
+        let a = Activity::new(Instant::now());
+        let mut t = timeouts(1, 1);
+        (t.http_request, t.http_keep_alive) = (Duration::from_millis(20), Duration::from_millis(20));
+        let g = a.begin();
+        let timer = a.expired(&t);
+        tokio::pin!(timer);
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut timer).await;
+        assert!(waited.is_err(), "no expiry while a request is in progress");
+        drop(g);
+        tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("expires once idle");
+        assert_eq!(a.state().active, 0);
+    }
+}
