@@ -99,6 +99,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Err(e) => return give_up(&mut incoming, &e),
     };
     raise_fd_limit();
+    check_fd_limit(&snap);
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
@@ -155,6 +156,41 @@ fn remove_crash_leftovers(config: &Path, g: &crate::config::snapshot::GlobalSett
             crate::fsutil::remove_stale_temps(dir, &[name]);
         }
     }
+}
+
+/// Warns at start when the descriptor limit cannot hold `maxconn` connections, as HAProxy does:
+/// past it, accepts fail with EMFILE long before `maxconn` is reached.
+fn check_fd_limit(snap: &Snapshot) {
+    use nix::sys::resource::{Resource, getrlimit};
+    if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && let Some(w) = fd_limit_warning(soft, snap.global.maxconn, descriptors_needed(snap))
+    {
+        tracing::warn!("{w}");
+    }
+}
+
+/// Descriptors kept for what is not a proxied connection: stdio, the runtime's epoll and
+/// wakeups, control socket, API, log and VRRP sockets, config and state files.
+const FD_RESERVE: u64 = 64;
+
+/// Descriptors the config may hold at once: two per client connection (its own and its server
+/// connection), one per listener and per checked server, plus [`FD_RESERVE`].
+fn descriptors_needed(snap: &Snapshot) -> u64 {
+    let listeners: usize = snap.frontends.iter().map(|f| f.binds.len()).sum();
+    let checked: usize = snap.backends.iter().flat_map(|b| &b.servers).filter(|s| s.check.is_some()).count();
+    2 * u64::from(snap.global.maxconn) + listeners as u64 + checked as u64 + FD_RESERVE
+}
+
+/// The start-up warning when `limit` (the soft `RLIMIT_NOFILE`) is below `needed`.
+fn fd_limit_warning(limit: u64, maxconn: u32, needed: u64) -> Option<String> {
+    (limit < needed).then(|| {
+        format!(
+            "descriptor limit ({limit}) too low for maxconn = {maxconn} (about {needed} descriptors needed: two per \
+             connection, plus listeners, checks and {FD_RESERVE} spare); raise `ulimit -n` (LimitNOFILE= under \
+             systemd) to {needed} or more, or lower maxconn to {} or less",
+            limit.saturating_sub(needed - 2 * u64::from(maxconn)) / 2
+        )
+    })
 }
 
 async fn serve(
@@ -417,4 +453,34 @@ pub fn reload(
     checks.reconcile(proxy);
     tracing::info!(generation = active.generation, "configuration reloaded");
     Ok(active.generation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_descriptor_limit_below_what_maxconn_needs_is_reported_with_the_numbers() {
+        assert_eq!(fd_limit_warning(20_000, 5_000, 10_070), None);
+        assert_eq!(fd_limit_warning(10_070, 5_000, 10_070), None);
+        let w = fd_limit_warning(1024, 5_000, 10_070).unwrap();
+        assert!(w.starts_with("descriptor limit (1024) too low for maxconn = 5000"), "{w}");
+        assert!(w.contains("to 10070 or more"), "{w}");
+        // 1024 minus the 70 that are not per connection, two per connection.
+        assert!(w.ends_with("lower maxconn to 477 or less"), "{w}");
+        // A limit that does not even cover listeners and the reserve.
+        assert!(fd_limit_warning(16, 1, 100).unwrap().ends_with("lower maxconn to 0 or less"));
+    }
+
+    #[test]
+    fn descriptors_needed_counts_connections_listeners_and_checked_servers() {
+        let snap = crate::config::parse(
+            "[global]\nmaxconn = 100\n[defaults]\nmode = \"http\"\n[[listen]]\nname = \"w\"\n\
+             bind = [\"127.0.0.1:8001\", \"127.0.0.1:8002\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:9001\", check = true }, \
+             { name = \"b\", addr = \"127.0.0.1:9002\", check = false }]\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(descriptors_needed(&snap), 200 + 2 + 1 + FD_RESERVE);
+    }
 }

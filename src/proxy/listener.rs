@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 const BACKLOG: i32 = 4096;
@@ -150,8 +150,29 @@ fn inherited_listener(fd: OwnedFd, addr: SocketAddr) -> io::Result<std::net::Tcp
     Ok(sock.into())
 }
 
+/// The frontend limit of the listener at `addr` in the active snapshot, if it has one.
+fn frontend_limit(proxy: &Proxy, addr: SocketAddr) -> Option<Arc<Semaphore>> {
+    let active = proxy.active.load();
+    active.binds.get(&addr).and_then(|&fi| active.fe_limits[fi].clone())
+}
+
+/// Accepts connections one at a time, each holding its frontend's `maxconn` slot first and a
+/// global slot second: a frontend at its limit stops accepting, so the connections beyond it wait
+/// in the kernel backlog (as HAProxy's do) instead of holding global slots other frontends need.
 async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut reloads = proxy.reloads.subscribe();
+    let mut accept_errors = ErrorLog::default();
     loop {
+        reloads.borrow_and_update();
+        let fe_permit = match frontend_limit(&proxy, addr) {
+            None => None,
+            Some(sem) => tokio::select! {
+                p = sem.acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
+                // A reload may give this bind another frontend or limit: look again.
+                _ = reloads.changed() => continue,
+                _ = stop.wait_for(|s| *s) => return,
+            },
+        };
         let permit = tokio::select! {
             p = proxy.global_limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = stop.wait_for(|s| *s) => return,
@@ -164,14 +185,57 @@ async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, m
             Ok((sock, peer)) => {
                 let p = proxy.clone();
                 proxy.tracker.spawn(async move {
-                    p.serve_conn(sock, peer, addr).await;
+                    p.serve_conn(sock, peer, addr, fe_permit).await;
                     drop(permit);
                 });
             }
             Err(e) => {
+                let now = std::time::Instant::now();
+                if let Some(dropped) = accept_errors.should_log(now) {
+                    let limit = if is_out_of_descriptors(&e) {
+                        " (out of file descriptors: raise `ulimit -n` or lower maxconn)"
+                    } else {
+                        ""
+                    };
+                    let more =
+                        if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
+                    tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
+                }
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept on {addr} failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_RETRY).await;
+            }
+        }
+    }
+}
+
+/// How long an accept loop waits after a failed accept before trying again.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(n) if n == nix::libc::EMFILE || n == nix::libc::ENFILE)
+}
+
+/// Rate limit for a repeating error log line: at most one line per [`ErrorLog::EVERY`], and the
+/// next line says how many were left out. Pure (the caller passes `now`) so tests drive it.
+#[derive(Debug, Default)]
+pub struct ErrorLog {
+    last: Option<std::time::Instant>,
+    dropped: u64,
+}
+
+impl ErrorLog {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Whether to log a failure seen at `now`; if so, how many were left out since the last line.
+    pub fn should_log(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < Self::EVERY => {
+                self.dropped += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.dropped))
             }
         }
     }
@@ -199,5 +263,29 @@ mod tests {
         s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
         let saddr = s.local_addr().unwrap().as_socket().unwrap();
         assert!(inherited_listener(OwnedFd::from(s), saddr).is_err());
+    }
+
+    #[test]
+    fn a_repeating_accept_error_is_logged_once_a_second_with_the_count_left_out() {
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + std::time::Duration::from_millis(n);
+        let mut log = ErrorLog::default();
+        assert_eq!(log.should_log(t0), Some(0));
+        // The accept loop retries every 50 ms: nineteen more failures within the second stay quiet.
+        for n in 1..20 {
+            assert_eq!(log.should_log(ms(n * 50)), None, "at {} ms", n * 50);
+        }
+        assert_eq!(log.should_log(ms(1000)), Some(19));
+        assert_eq!(log.should_log(ms(1999)), None);
+        assert_eq!(log.should_log(ms(2000)), Some(1));
+        // After a quiet spell the next failure is logged at once.
+        assert_eq!(log.should_log(ms(60_000)), Some(0));
+    }
+
+    #[test]
+    fn descriptor_exhaustion_is_recognised() {
+        assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(nix::libc::EMFILE)));
+        assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(nix::libc::ENFILE)));
+        assert!(!is_out_of_descriptors(&io::Error::from_raw_os_error(nix::libc::ECONNABORTED)));
     }
 }

@@ -179,17 +179,17 @@ impl Proxy {
     }
 
     /// Serves one accepted client connection until it ends.
-    pub async fn serve_conn(self: Arc<Self>, sock: TcpStream, peer: SocketAddr, local: SocketAddr) {
+    /// `_fe_permit` is the frontend `maxconn` slot the accept loop took before accepting.
+    pub async fn serve_conn(
+        self: Arc<Self>,
+        sock: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        _fe_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let active = self.active.load_full();
         let Some(&fi) = active.binds.get(&local) else {
             return;
-        };
-        let _fe_permit = match active.fe_limits[fi].clone() {
-            Some(sem) => match sem.acquire_owned().await {
-                Ok(p) => Some(p),
-                Err(_) => return,
-            },
-            None => None,
         };
         let fe = &active.snap.frontends[fi];
         let _session = active.rt.frontends[fi].open_session();

@@ -1,0 +1,151 @@
+//! Connection limits and resources: frontend `maxconn` against the global one, the descriptor
+//! limit, and memory per idle connection. Real lbha binary, loopback only.
+
+mod common;
+use common::*;
+mod kit;
+use kit::{log_count, wait_log};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Two HTTP frontends on one backend: `a` limited to `a_maxconn`, `b` unlimited, and a global
+/// limit shared by both.
+fn two_frontends(global: u32, a_port: u16, a_maxconn: u32, b_port: u16, backend: u16) -> String {
+    format!(
+        r#"
+[global]
+maxconn = {global}
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "30s", server = "5s", http_request = "30s", http_keep_alive = "30s" }}
+
+[[frontend]]
+name = "a"
+bind = ["127.0.0.1:{a_port}"]
+maxconn = {a_maxconn}
+default_backend = "app"
+
+[[frontend]]
+name = "b"
+bind = ["127.0.0.1:{b_port}"]
+default_backend = "app"
+
+[[backend]]
+name = "app"
+servers = [{{ name = "s", addr = "127.0.0.1:{backend}" }}]
+"#
+    )
+}
+
+#[test]
+fn connections_parked_by_a_frontend_limit_take_no_global_slot() {
+    let app = Backend::start("app");
+    let (a, b) = (free_port(), free_port());
+    let _l = Lbha::start(&two_frontends(20, a, 2, b, app.port), &[a, b]);
+    // Two idle connections fill `a`; forty more wait beyond its limit, twice the global maxconn.
+    let held: Vec<TcpStream> = (0..2).map(|_| connect(a)).collect();
+    let parked: Vec<TcpStream> = (0..40).map(|_| connect(a)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Several in turn: an accept loop holds one global slot ahead while it waits, so one request
+    // alone could pass even with the global slots gone.
+    for i in 0..5 {
+        let r = raw(b, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap_or_else(|e| panic!("request {i}: frontend b stopped serving while a is at its maxconn: {e}"));
+        assert_eq!(r.status, 200);
+    }
+    // A parked connection is served once `a` has room again.
+    let mut waiting = parked.into_iter().next().unwrap();
+    waiting.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    drop(held);
+    let r = read_response(&mut waiting, false).expect("a parked connection is served when a slot frees");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "app");
+}
+
+/// Starts lbha with its descriptor limit (soft and hard) set to `nofile`, so it cannot raise it.
+fn start_with_nofile(config: &str, nofile: u64, wait_ports: &[u16]) -> Lbha {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("limits");
+    let cfg = dir.write("lbha.toml", config);
+    let log = dir.0.join("lbha.log");
+    let sock = dir.0.join("ctl.sock");
+    let mut cmd = std::process::Command::new(lbha_bin());
+    cmd.args(["run", "-c"])
+        .arg(&cfg)
+        .arg("-S")
+        .arg(&sock)
+        .env("LBHA_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::sys::resource::{Resource, setrlimit};
+            setrlimit(Resource::RLIMIT_NOFILE, nofile, nofile).map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd.spawn().expect("spawn lbha");
+    let mut l = Lbha { child, dir, config: cfg, log, sock };
+    for &p in wait_ports {
+        l.wait_port(p);
+    }
+    l
+}
+
+fn one_frontend(maxconn: u32, port: u16, backend: u16) -> String {
+    format!(
+        r#"
+[global]
+maxconn = {maxconn}
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "30s", server = "5s", http_request = "30s" }}
+
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{backend}" }}]
+"#
+    )
+}
+
+#[test]
+fn a_descriptor_limit_too_low_for_maxconn_is_reported_at_start() {
+    let app = Backend::start("app");
+    let port = free_port();
+    let l = start_with_nofile(&one_frontend(1000, port, app.port), 256, &[port]);
+    wait_log(|| l.log_text(), "descriptor limit (256) too low for maxconn = 1000");
+    let log = l.log_text();
+    assert!(log.contains("raise `ulimit -n`"), "{log}");
+    // 256 minus the listener and the reserve, two per connection.
+    assert!(log.contains("lower maxconn to 95 or less"), "{log}");
+}
+
+#[test]
+fn a_limit_that_fits_maxconn_gives_no_warning() {
+    let app = Backend::start("app");
+    let port = free_port();
+    let l = start_with_nofile(&one_frontend(50, port, app.port), 256, &[port]);
+    assert_eq!(get(port, "/").status, 200);
+    let log = l.log_text();
+    assert!(!log.contains("descriptor limit"), "{log}");
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_at_most_once_a_second() {
+    let app = Backend::start("app");
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let l = start_with_nofile(&one_frontend(1000, port, app.port), 96, &[port]);
+    // More idle connections than descriptors: the rest wait in the backlog while accepts fail.
+    let _idle: Vec<TcpStream> = (0..150).map(|_| connect(port)).collect();
+    wait_log(|| l.log_text(), "accept on ");
+    std::thread::sleep(Duration::from_secs(2));
+    let failures = log_count(&l.log_text(), "accept on ");
+    let elapsed = started.elapsed().as_secs();
+    // One line a second at most (the first at once); every 50 ms would be about 40 here.
+    assert!(failures <= elapsed as usize + 1, "{failures} accept failure lines in {elapsed} s:\n{}", l.log_text());
+}
