@@ -156,7 +156,9 @@ pub enum Message<'a> {
     Error(ErrorCode),
     Definition(Definition<'a>),
     /// Table switch (`0a 83`): understood by 2.6, never sent by it.
-    Switch { table_id: u64 },
+    Switch {
+        table_id: u64,
+    },
     Ack(Ack),
     Update(Update<'a>),
 }
@@ -217,7 +219,10 @@ impl<'a> Message<'a> {
     /// Cuts and decodes the first message of `buf` (see [`next_frame`]). On a decoding error
     /// the frame's length is returned with it, so a skippable message can be stepped over.
     #[allow(clippy::type_complexity)]
-    pub fn next(buf: &'a [u8], max_len: usize) -> Result<Option<(Result<Message<'a>, DecodeError>, usize)>, DecodeError> {
+    pub fn next(
+        buf: &'a [u8],
+        max_len: usize,
+    ) -> Result<Option<(Result<Message<'a>, DecodeError>, usize)>, DecodeError> {
         Ok(next_frame(buf, max_len)?.map(|(frame, n)| (Message::decode(frame), n)))
     }
 
@@ -270,7 +275,16 @@ impl<'a> Definition<'a> {
         let key_type = r.varint().map_err(DecodeError::varint("key type"))?;
         let key_len = r.varint().map_err(DecodeError::varint("key length"))?;
         let data_types = r.varint().map_err(DecodeError::varint("data types"))?;
-        let mut def = Definition { table_id, name, key_type, key_len, data_types, expire: None, params: Vec::new(), trailing: &[] };
+        let mut def = Definition {
+            table_id,
+            name,
+            key_type,
+            key_len,
+            data_types,
+            expire: None,
+            params: Vec::new(),
+            trailing: &[],
+        };
         if r.is_empty() {
             if let Some(array) = DataType::in_mask(data_types).find(|t| t.is_array()) {
                 return Err(DecodeError::MissingParams(array.name()));

@@ -88,7 +88,7 @@ impl DataType {
 
     /// The type with wire id `id`, if HAProxy 2.6 has it.
     pub fn from_id(id: u64) -> Option<DataType> {
-        (id < u64::from(COUNT)).then(|| DataType(id as u8))
+        (id < u64::from(COUNT)).then_some(DataType(id as u8))
     }
 
     /// The type named `name` as in a `store` line or `data.<name>` (`gpc`, not `gpc(2)`).
@@ -166,7 +166,8 @@ mod tests {
     fn mask_iterates_in_wire_order() {
         let ids: Vec<u8> = DataType::in_mask(0x82677).map(DataType::id).collect();
         assert_eq!(ids, [0, 1, 2, 4, 5, 6, 9, 10, 13, 19]);
-        let with_params: Vec<u8> = DataType::in_mask(0x1800200 | 0x20).filter(|t| t.has_params()).map(DataType::id).collect();
+        let with_params: Vec<u8> =
+            DataType::in_mask(0x1800200 | 0x20).filter(|t| t.has_params()).map(DataType::id).collect();
         assert_eq!(with_params, [5, 23, 24]);
         assert!(DataType::CONN_CUR.is_local());
         assert_eq!(DataType::in_mask(1 << 25).count(), 0);

@@ -92,7 +92,11 @@ impl FreqCtr {
 
     /// The snapshot a peer update carries: ms since the period start, both counts.
     pub fn to_wire(&self, now: u32) -> Rate {
-        Rate { elapsed: u64::from(now.wrapping_sub(self.curr_tick)), curr: u64::from(self.curr_ctr), prev: u64::from(self.prev_ctr) }
+        Rate {
+            elapsed: u64::from(now.wrapping_sub(self.curr_tick)),
+            curr: u64::from(self.curr_ctr),
+            prev: u64::from(self.prev_ctr),
+        }
     }
 
     /// A counter rebuilt from a peer's snapshot as a 2.6 receiver does: the period start is
@@ -114,7 +118,7 @@ pub fn swrate_add(sum: u32, n: u32, v: u32) -> u32 {
 
 /// As [`swrate_add`] for a window still filling up; `n` may be 0 (`swrate_add_dynamic`).
 pub fn swrate_add_dynamic(sum: u32, n: u32, v: u32) -> u32 {
-    let drop = if n == 0 { 0 } else { sum.wrapping_add(n).wrapping_sub(1) / n };
+    let drop = sum.wrapping_add(n).wrapping_sub(1).checked_div(n).unwrap_or(0);
     sum.wrapping_sub(drop).wrapping_add(v)
 }
 

@@ -181,7 +181,8 @@ fn check_message(raw: &[u8], want: &Json, st: &mut RxState, time: f64, ctx: &str
 }
 
 fn check_update(u: Update<'_>, fields: &Json, st: &mut RxState, time: f64, ctx: &str) -> Seen {
-    let Current { table_id, name, periods, shape } = st.def.as_ref().unwrap_or_else(|| panic!("{ctx}: update before any definition"));
+    let Current { table_id, name, periods, shape } =
+        st.def.as_ref().unwrap_or_else(|| panic!("{ctx}: update before any definition"));
     let last = st.last_id.entry(*table_id).or_default();
     let id = u.id.unwrap_or(last.wrapping_add(1));
     *last = id;
@@ -241,7 +242,11 @@ fn check_text(raw: &[u8], want: &Json, from_client: bool, server_port: u16, ctx:
     assert_eq!(Some(String::from_utf8_lossy(raw).as_ref()), want["text"].as_str(), "{ctx}");
     if !from_client {
         let (line, _) = take_line(raw, 64).unwrap().unwrap();
-        assert_eq!(Status::from_code(parse_status(line)).map(|s| u64::from(s.code())), want["fields"]["status"].as_u64(), "{ctx}");
+        assert_eq!(
+            Status::from_code(parse_status(line)).map(|s| u64::from(s.code())),
+            want["fields"]["status"].as_u64(),
+            "{ctx}"
+        );
         return None;
     }
     let is_peer = |n: &[u8]| n == b"hapA" || n == b"hapB";
@@ -292,7 +297,14 @@ fn check_capture(name: &str) -> Vec<Seen> {
             let mut st = RxState::default();
             for ((at, raw), w) in msgs.iter().zip(&want) {
                 let ctx = format!("{name} c{} #{}", i + 1, w["index"]);
-                assert_eq!(w["raw_hex"].as_str().map(str::to_owned).unwrap_or_else(|| hex(w["text"].as_str().unwrap().as_bytes())), hex(raw), "{ctx}");
+                assert_eq!(
+                    w["raw_hex"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| hex(w["text"].as_str().unwrap().as_bytes())),
+                    hex(raw),
+                    "{ctx}"
+                );
                 total += 1;
                 if w["class_name"] == "handshake" {
                     let v = check_text(raw, w, from_client, c.server.port(), &ctx);

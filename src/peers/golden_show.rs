@@ -57,22 +57,24 @@ fn ms(t: f64) -> u32 {
 /// The value `field` (a `show table` column name) stands for in a decoded update.
 fn lookup<'v>(seen: &'v Seen, field: &str) -> Option<(&'v Value<'static>, Option<usize>)> {
     let get = |t: DataType| seen.values.iter().find(|(vt, _)| *vt == t).map(|(_, v)| v);
-    let indexed = |prefix: &str, suffix: &str| -> Option<usize> { field.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok() };
+    let indexed = |prefix: &str, suffix: &str| -> Option<usize> {
+        field.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
+    };
     // Arrays print as gpc0, gpc1, ... and gpc0_rate, ... (2.6 never stores them next to gpc0).
-    if let Some(v) = get(DataType::GPC) {
-        if let Some(i) = indexed("gpc", "") {
-            return Some((v, Some(i)));
-        }
+    if let Some(v) = get(DataType::GPC)
+        && let Some(i) = indexed("gpc", "")
+    {
+        return Some((v, Some(i)));
     }
-    if let Some(v) = get(DataType::GPC_RATE) {
-        if let Some(i) = indexed("gpc", "_rate") {
-            return Some((v, Some(i)));
-        }
+    if let Some(v) = get(DataType::GPC_RATE)
+        && let Some(i) = indexed("gpc", "_rate")
+    {
+        return Some((v, Some(i)));
     }
-    if let Some(v) = get(DataType::GPT) {
-        if let Some(i) = indexed("gpt", "") {
-            return Some((v, Some(i)));
-        }
+    if let Some(v) = get(DataType::GPT)
+        && let Some(i) = indexed("gpt", "")
+    {
+        return Some((v, Some(i)));
     }
     Some((get(DataType::from_name(field)?)?, None))
 }
@@ -87,7 +89,11 @@ fn decoded_updates_match_haproxy_show_table() {
             let key = fields.next().filter(|(k, _)| *k == "key").unwrap().1;
             let ctx = format!("{name} {} dump at {} of {} key {key}", d.node, d.epoch, d.table);
             let Some((_, key_len)) = configured(&d.table) else { continue };
-            let Some(last) = seen.iter().rev().find(|s| s.time <= d.epoch && s.table == d.table && s.key == key && s.key_len == key_len) else {
+            let Some(last) = seen
+                .iter()
+                .rev()
+                .find(|s| s.time <= d.epoch && s.table == d.table && s.key == key && s.key_len == key_len)
+            else {
                 continue;
             };
             for (field, shown) in fields {
@@ -127,7 +133,6 @@ fn decoded_updates_match_haproxy_show_table() {
             }
         }
     }
-    eprintln!("compared {compared} fields, {rates} rates");
     assert!(compared > 1000, "only {compared} fields compared");
     assert!(rates > 200, "only {rates} rates compared");
 }
