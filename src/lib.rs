@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod health;
 pub mod log;
 pub mod net;
+pub mod peers;
 pub mod persist;
 pub mod proxy;
 pub mod routing;
