@@ -15,6 +15,7 @@ pub mod net;
 pub mod persist;
 pub mod proxy;
 pub mod routing;
+pub mod sample;
 pub mod state;
 pub mod stats;
 pub mod tls;
