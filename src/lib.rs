@@ -16,6 +16,7 @@ pub mod peers;
 pub mod persist;
 pub mod proxy;
 pub mod routing;
+pub mod sample;
 pub mod state;
 pub mod stats;
 pub mod tls;

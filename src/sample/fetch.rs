@@ -1,0 +1,560 @@
+//! Sample fetches: where a sample comes from (`src`, `req.hdr(host)`, `var(txn.x)`, ...), read
+//! through [`SampleContext`], which the proxy implements per stream and tests fake.
+//!
+//! Outside ACLs a fetch gives one sample, as in HAProxy: header fetches the last occurrence
+//! unless an occurrence is given, `cook` the last cookie of that name, `url_param` the first.
+
+use super::ParseError;
+use super::args::{Args, Call};
+use super::conv::VarRef;
+use super::hello;
+use super::value::{SmpType, Value};
+use http::{HeaderMap, Method, Uri, Version};
+use std::net::{IpAddr, SocketAddr};
+
+/// What the proxy knows about a stream. Every method has a default meaning "not available", so
+/// a TCP stream, a request before its response or a test implements only what it has.
+pub trait SampleContext {
+    fn src(&self) -> Option<SocketAddr> {
+        None
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        None
+    }
+    fn method(&self) -> Option<&Method> {
+        None
+    }
+    fn uri(&self) -> Option<&Uri> {
+        None
+    }
+    fn version(&self) -> Option<Version> {
+        None
+    }
+    fn req_headers(&self) -> Option<&HeaderMap> {
+        None
+    }
+    /// Bytes of the request buffered so far (`req.len`).
+    fn req_len(&self) -> Option<usize> {
+        None
+    }
+    /// The buffered request body (`option http-buffer-request`).
+    fn req_body(&self) -> Option<&[u8]> {
+        None
+    }
+    /// The first bytes of a TCP stream's request (content inspection).
+    fn req_payload(&self) -> Option<&[u8]> {
+        None
+    }
+    fn status(&self) -> Option<u16> {
+        None
+    }
+    fn res_headers(&self) -> Option<&HeaderMap> {
+        None
+    }
+    /// Whether the client connection is TLS (`ssl_fc`); `None` means unknown.
+    fn tls(&self) -> Option<bool> {
+        None
+    }
+    fn tls_sni(&self) -> Option<&str> {
+        None
+    }
+    fn tls_protocol(&self) -> Option<&str> {
+        None
+    }
+    fn tls_alpn(&self) -> Option<&[u8]> {
+        None
+    }
+    fn var(&self, _var: &VarRef) -> Option<Value> {
+        None
+    }
+    /// Whether the request's Basic credentials are valid in `userlist`.
+    fn http_auth(&self, _userlist: &str) -> Option<bool> {
+        None
+    }
+    /// The first group of `userlist` the authenticated user belongs to.
+    fn http_auth_group(&self, _userlist: &str) -> Option<String> {
+        None
+    }
+    /// Usable servers of `backend` (the current one when `None`).
+    fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    fn srv_is_up(&self, _backend: Option<&str>, _server: &str) -> Option<bool> {
+        None
+    }
+    fn be_conn(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    fn fe_conn(&self, _frontend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Free connection and queue slots of `backend` (`connslots`).
+    fn connslots(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
+    /// Unix time in seconds, microseconds (`date`).
+    fn now(&self) -> Option<(i64, u32)> {
+        None
+    }
+    fn random(&self) -> Option<u32> {
+        None
+    }
+    fn hostname(&self) -> Option<&str> {
+        None
+    }
+    /// UTC offset in seconds of local time at `unix` (`ltime`); UTC unless the proxy knows better.
+    fn utc_offset(&self, _unix: i64) -> i64 {
+        0
+    }
+}
+
+/// Unit of `date`'s result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateUnit {
+    S,
+    Ms,
+    Us,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// A constant: `str()`, `int()`, `bool()`, `ipv4()`, `ipv6()`, `bin()`, `meth()`.
+    Const(Value),
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+    Base,
+    Base32,
+    Path,
+    PathQ,
+    Url,
+    Query,
+    UrlParam {
+        name: Option<String>,
+        delims: Vec<u8>,
+        icase: bool,
+    },
+    UrlIp,
+    /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines).
+    ReqHdr {
+        name: Option<String>,
+        occ: i64,
+        full: bool,
+    },
+    ReqHdrCnt {
+        name: Option<String>,
+        full: bool,
+    },
+    ReqHdrNames {
+        delim: Vec<u8>,
+    },
+    Cook(Option<String>),
+    CookCnt(Option<String>),
+    Method,
+    ReqVer,
+    ReqLen,
+    ReqBody,
+    ResHdr {
+        name: Option<String>,
+        occ: i64,
+        full: bool,
+    },
+    Status,
+    SslFc,
+    SslFcSni,
+    SslFcProtocol,
+    SslFcAlpn,
+    ReqSslSni,
+    ReqSslHelloType,
+    ReqPayload {
+        offset: usize,
+        len: usize,
+    },
+    Var {
+        var: VarRef,
+        default: Option<String>,
+    },
+    HttpAuth(String),
+    HttpAuthGroup(String),
+    Nbsrv(Option<String>),
+    SrvIsUp {
+        backend: Option<String>,
+        server: String,
+    },
+    BeConn(Option<String>),
+    FeConn(Option<String>),
+    Connslots(Option<String>),
+    Env(String),
+    Date {
+        offset: i64,
+        unit: DateUnit,
+    },
+    Rand(Option<u64>),
+    Hostname,
+    Always(bool),
+}
+
+impl Fetch {
+    /// The type the fetch produces (`Var` is `Str` for checking, as HAProxy's "any").
+    pub fn out_type(&self) -> SmpType {
+        use SmpType as T;
+        match self {
+            Fetch::Const(v) => v.ty(),
+            Fetch::Src | Fetch::Dst => T::Addr,
+            Fetch::UrlIp => T::Ipv4,
+            Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
+            Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
+            Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
+            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) => T::Bool,
+            Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
+            Fetch::Method => T::Meth,
+            _ => T::Str,
+        }
+    }
+
+    pub(super) fn parse(input: &str, call: &Call<'_>) -> Result<Fetch, ParseError> {
+        let a = Args { input, call };
+        let opt = |i: usize| a.get(i).filter(|s| !s.is_empty()).map(str::to_string);
+        let fixed = |f: Fetch| a.count(0, 0).map(|_| f);
+        match call.name {
+            "src" => fixed(Fetch::Src),
+            "src_port" => fixed(Fetch::SrcPort),
+            "dst" => fixed(Fetch::Dst),
+            "dst_port" => fixed(Fetch::DstPort),
+            "base" => fixed(Fetch::Base),
+            "base32" => fixed(Fetch::Base32),
+            "path" => fixed(Fetch::Path),
+            "pathq" => fixed(Fetch::PathQ),
+            "url" => fixed(Fetch::Url),
+            "query" => fixed(Fetch::Query),
+            "url_ip" => fixed(Fetch::UrlIp),
+            "method" => fixed(Fetch::Method),
+            "req.ver" | "req_ver" => fixed(Fetch::ReqVer),
+            "req.len" | "req_len" => fixed(Fetch::ReqLen),
+            "req.body" => fixed(Fetch::ReqBody),
+            "status" => fixed(Fetch::Status),
+            "ssl_fc" => fixed(Fetch::SslFc),
+            "ssl_fc_sni" => fixed(Fetch::SslFcSni),
+            "ssl_fc_protocol" => fixed(Fetch::SslFcProtocol),
+            "ssl_fc_alpn" => fixed(Fetch::SslFcAlpn),
+            "req.ssl_sni" | "req_ssl_sni" => fixed(Fetch::ReqSslSni),
+            "req.ssl_hello_type" | "req_ssl_hello_type" => fixed(Fetch::ReqSslHelloType),
+            "hostname" => fixed(Fetch::Hostname),
+            "always_true" => fixed(Fetch::Always(true)),
+            "always_false" => fixed(Fetch::Always(false)),
+            "str" | "int" | "bool" | "ipv4" | "ipv6" | "bin" | "meth" => {
+                a.count(1, 1)?;
+                constant(call.name, a.str(0)?)
+                    .map(Fetch::Const)
+                    .ok_or_else(|| a.err(Some(1), format!("not a valid {} constant", call.name)))
+            }
+            "url_param" | "urlp" => {
+                a.count(0, 3)?;
+                let icase = match a.get(2).unwrap_or("") {
+                    "" => false,
+                    "i" => true,
+                    _ => return Err(a.err(Some(3), "expected 'i' (case-insensitive) or nothing")),
+                };
+                let delims = a.get(1).filter(|d| !d.is_empty()).unwrap_or("&").as_bytes().to_vec();
+                Ok(Fetch::UrlParam { name: opt(0), delims, icase })
+            }
+            name @ ("hdr" | "req.hdr" | "req.fhdr" | "res.hdr" | "res.fhdr" | "shdr") => {
+                a.count(0, 2)?;
+                let (name_arg, occ, full) = (opt(0), a.opt_sint(1, 0)?, name.ends_with("fhdr"));
+                if full && name_arg.is_none() {
+                    return Err(a.err(Some(1), "missing header name"));
+                }
+                Ok(if name.starts_with("res") || name == "shdr" {
+                    Fetch::ResHdr { name: name_arg, occ, full }
+                } else {
+                    Fetch::ReqHdr { name: name_arg, occ, full }
+                })
+            }
+            name @ ("hdr_cnt" | "req.hdr_cnt" | "req.fhdr_cnt") => {
+                a.count(0, 1)?;
+                Ok(Fetch::ReqHdrCnt { name: opt(0), full: name == "req.fhdr_cnt" })
+            }
+            "req.hdr_names" => {
+                a.count(0, 1)?;
+                Ok(Fetch::ReqHdrNames { delim: a.get(0).filter(|d| !d.is_empty()).unwrap_or(",").as_bytes().to_vec() })
+            }
+            "req.cook" | "cook" => a.count(0, 1).map(|_| Fetch::Cook(opt(0))),
+            "req.cook_cnt" | "cook_cnt" => a.count(0, 1).map(|_| Fetch::CookCnt(opt(0))),
+            "req.payload" => {
+                a.count(2, 2)?;
+                let (offset, len) = (a.sint(0)?, a.sint(1)?);
+                if offset < 0 || len < 0 {
+                    return Err(a.err(None, "offset and length must not be negative"));
+                }
+                Ok(Fetch::ReqPayload { offset: offset as usize, len: len as usize })
+            }
+            "var" => {
+                a.count(1, 2)?;
+                let s = a.str(0)?;
+                let var = VarRef::parse(s)
+                    .ok_or_else(|| a.err(Some(1), format!("`{s}` is not a variable name (scope.name)")))?;
+                Ok(Fetch::Var { var, default: a.get(1).map(str::to_string) })
+            }
+            name @ ("http_auth" | "http_auth_group") => {
+                a.count(1, 1)?;
+                let list = a.str(0)?.to_string();
+                Ok(if name == "http_auth" { Fetch::HttpAuth(list) } else { Fetch::HttpAuthGroup(list) })
+            }
+            "nbsrv" => a.count(0, 1).map(|_| Fetch::Nbsrv(opt(0))),
+            "be_conn" => a.count(0, 1).map(|_| Fetch::BeConn(opt(0))),
+            "fe_conn" => a.count(0, 1).map(|_| Fetch::FeConn(opt(0))),
+            "connslots" => a.count(0, 1).map(|_| Fetch::Connslots(opt(0))),
+            "srv_is_up" => {
+                a.count(1, 1)?;
+                let s = a.str(0)?;
+                Ok(match s.split_once('/') {
+                    Some((be, srv)) => Fetch::SrvIsUp { backend: Some(be.to_string()), server: srv.to_string() },
+                    None => Fetch::SrvIsUp { backend: None, server: s.to_string() },
+                })
+            }
+            "env" => {
+                a.count(1, 1)?;
+                Ok(Fetch::Env(a.str(0)?.to_string()))
+            }
+            "date" => {
+                a.count(0, 2)?;
+                let unit = match a.get(1).unwrap_or("s") {
+                    "s" | "" => DateUnit::S,
+                    "ms" => DateUnit::Ms,
+                    "us" => DateUnit::Us,
+                    _ => return Err(a.err(Some(2), "unit must be 's', 'ms' or 'us'")),
+                };
+                Ok(Fetch::Date { offset: a.opt_sint(0, 0)?, unit })
+            }
+            "rand" => {
+                a.count(0, 1)?;
+                let range = a.get(0).map(|_| a.sint(0)).transpose()?;
+                Ok(Fetch::Rand(range.map(|r| r.clamp(0, u32::MAX as i64 + 1) as u64)))
+            }
+            _ => Err(a.err(None, "unknown fetch method")),
+        }
+    }
+
+    /// The sample, or `None` when the context lacks it (HAProxy's "fetch failed").
+    pub fn fetch(&self, ctx: &dyn SampleContext) -> Option<Value> {
+        let s = |b: &[u8]| Some(Value::Str(b.to_vec()));
+        match self {
+            Fetch::Const(v) => Some(v.clone()),
+            Fetch::Src => ctx.src().map(|a| ip_value(a.ip())),
+            Fetch::Dst => ctx.dst().map(|a| ip_value(a.ip())),
+            Fetch::SrcPort => ctx.src().map(|a| Value::Sint(a.port() as i64)),
+            Fetch::DstPort => ctx.dst().map(|a| Value::Sint(a.port() as i64)),
+            Fetch::Base => Some(Value::Str(base(ctx)?)),
+            Fetch::Base32 => {
+                let host = first_header(ctx.req_headers()?, "host").unwrap_or(b"");
+                let path = ctx.uri()?.path().as_bytes();
+                let path = if path.starts_with(b"/") { path } else { b"" };
+                let h = super::codec::sdbm_from(super::codec::sdbm(host), path);
+                Some(Value::Sint(super::codec::full_hash(h) as i64))
+            }
+            Fetch::Path => s(ctx.uri()?.path().as_bytes()),
+            Fetch::PathQ => s(ctx.uri()?.path_and_query()?.as_str().as_bytes()),
+            Fetch::Url => s(ctx.uri()?.to_string().as_bytes()),
+            Fetch::Query => s(ctx.uri()?.query()?.as_bytes()),
+            Fetch::UrlParam { name, delims, icase } => {
+                url_param(ctx.uri()?.query()?.as_bytes(), name.as_deref(), delims, *icase)
+                    .map(|v| Value::Str(v.to_vec()))
+            }
+            Fetch::UrlIp => match ctx.uri()?.host()?.parse::<IpAddr>().ok()? {
+                IpAddr::V4(a) => Some(Value::Ipv4(a)),
+                IpAddr::V6(_) => None,
+            },
+            Fetch::ReqHdr { name, occ, full } => header(ctx.req_headers()?, name.as_deref(), *occ, *full),
+            Fetch::ResHdr { name, occ, full } => header(ctx.res_headers()?, name.as_deref(), *occ, *full),
+            Fetch::ReqHdrCnt { name, full } => {
+                let h = ctx.req_headers()?;
+                let lines: Vec<&[u8]> = match name {
+                    Some(n) => h.get_all(n.as_str()).iter().map(|v| v.as_bytes()).collect(),
+                    None => h.values().map(|v| v.as_bytes()).collect(),
+                };
+                let n = if *full { lines.len() } else { lines.iter().map(|l| split_values(l).count()).sum() };
+                Some(Value::Sint(n as i64))
+            }
+            Fetch::ReqHdrNames { delim } => {
+                let h = ctx.req_headers()?;
+                let names: Vec<&[u8]> = h.iter().map(|(n, _)| n.as_str().as_bytes()).collect();
+                Some(Value::Str(names.join(delim.as_slice())))
+            }
+            Fetch::Cook(name) => {
+                let h = ctx.req_headers()?;
+                let mut found = cookies(h).filter(|(n, _)| name.as_deref().is_none_or(|want| *n == want.as_bytes()));
+                let v = if name.is_some() { found.last() } else { found.next() };
+                v.map(|(_, v)| Value::Str(v.to_vec()))
+            }
+            Fetch::CookCnt(name) => {
+                let h = ctx.req_headers()?;
+                let n = cookies(h).filter(|(n, _)| name.as_deref().is_none_or(|want| *n == want.as_bytes())).count();
+                Some(Value::Sint(n as i64))
+            }
+            Fetch::Method => Some(Value::Meth(ctx.method()?.as_str().to_string())),
+            Fetch::ReqVer => {
+                let v = match ctx.version()? {
+                    Version::HTTP_09 => "0.9",
+                    Version::HTTP_10 => "1.0",
+                    Version::HTTP_11 => "1.1",
+                    Version::HTTP_2 => "2.0",
+                    Version::HTTP_3 => "3.0",
+                    _ => return None,
+                };
+                s(v.as_bytes())
+            }
+            Fetch::ReqLen => Some(Value::Sint(ctx.req_len()? as i64)),
+            Fetch::ReqBody => Some(Value::Bin(ctx.req_body()?.to_vec())),
+            Fetch::Status => Some(Value::Sint(ctx.status()? as i64)),
+            Fetch::SslFc => Some(Value::Bool(ctx.tls()?)),
+            Fetch::SslFcSni => s(ctx.tls_sni()?.as_bytes()),
+            Fetch::SslFcProtocol => s(ctx.tls_protocol()?.as_bytes()),
+            Fetch::SslFcAlpn => s(ctx.tls_alpn()?),
+            Fetch::ReqSslSni => s(hello::sni(ctx.req_payload()?)?),
+            Fetch::ReqSslHelloType => Some(Value::Sint(hello::hello_type(ctx.req_payload()?)? as i64)),
+            Fetch::ReqPayload { offset, len } => {
+                let p = ctx.req_payload()?;
+                let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };
+                Some(Value::Bin(p.get(*offset..end)?.to_vec()))
+            }
+            Fetch::Var { var, default } => ctx.var(var).or_else(|| default.as_ref().map(|d| Value::str(d.as_bytes()))),
+            Fetch::HttpAuth(list) => Some(Value::Bool(ctx.http_auth(list)?)),
+            Fetch::HttpAuthGroup(list) => s(ctx.http_auth_group(list)?.as_bytes()),
+            Fetch::Nbsrv(be) => Some(Value::Sint(ctx.nbsrv(be.as_deref())?)),
+            Fetch::SrvIsUp { backend, server } => Some(Value::Bool(ctx.srv_is_up(backend.as_deref(), server)?)),
+            Fetch::BeConn(be) => Some(Value::Sint(ctx.be_conn(be.as_deref())?)),
+            Fetch::FeConn(fe) => Some(Value::Sint(ctx.fe_conn(fe.as_deref())?)),
+            Fetch::Connslots(be) => Some(Value::Sint(ctx.connslots(be.as_deref())?)),
+            Fetch::Env(name) => s(ctx.env(name)?.as_bytes()),
+            Fetch::Date { offset, unit } => {
+                let (secs, usecs) = ctx.now()?;
+                let secs = secs.saturating_add(*offset);
+                Some(Value::Sint(match unit {
+                    DateUnit::S => secs,
+                    DateUnit::Ms => secs.saturating_mul(1000).saturating_add(usecs as i64 / 1000),
+                    DateUnit::Us => secs.saturating_mul(1_000_000).saturating_add(usecs as i64),
+                }))
+            }
+            Fetch::Rand(range) => {
+                let r = ctx.random()? as u64;
+                Some(Value::Sint(match range {
+                    Some(n) => ((r * n) >> 32) as i64,
+                    None => r as i64,
+                }))
+            }
+            Fetch::Hostname => s(ctx.hostname()?.as_bytes()),
+            Fetch::Always(b) => Some(Value::Bool(*b)),
+        }
+    }
+}
+
+fn ip_value(ip: IpAddr) -> Value {
+    match ip {
+        IpAddr::V4(a) => Value::Ipv4(a),
+        IpAddr::V6(a) => Value::Ipv6(a),
+    }
+}
+
+fn constant(kind: &str, arg: &str) -> Option<Value> {
+    Some(match kind {
+        "str" => Value::str(arg.as_bytes()),
+        "int" => Value::Sint(super::args::parse_sint(arg)?),
+        "bool" => Value::Bool(super::args::parse_sint(arg)? != 0),
+        "ipv4" => Value::Ipv4(arg.parse().ok()?),
+        "ipv6" => Value::Ipv6(arg.parse().ok()?),
+        "bin" => Value::Bin(parse_hex(arg)?),
+        _ => Value::Meth(arg.to_string()),
+    })
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// `base`: the Host header followed by the path without its query string.
+fn base(ctx: &dyn SampleContext) -> Option<Vec<u8>> {
+    let path = ctx.uri()?.path().as_bytes();
+    match first_header(ctx.req_headers()?, "host").filter(|h| !h.is_empty()) {
+        None => Some(path.to_vec()),
+        Some(host) => {
+            let mut out = host.to_vec();
+            if path.starts_with(b"/") {
+                out.extend_from_slice(path);
+            }
+            Some(out)
+        }
+    }
+}
+
+fn first_header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    h.get(name).map(|v| v.as_bytes())
+}
+
+/// Comma-separated values of a header line, trimmed; commas inside double quotes do not split.
+pub(super) fn split_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let mut quoted = false;
+        let end = s.iter().position(|&c| {
+            if c == b'"' {
+                quoted = !quoted;
+            }
+            c == b',' && !quoted
+        });
+        let (value, next) = match end {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        rest = next;
+        Some(value.trim_ascii())
+    })
+}
+
+/// The `occ`th value (1-based; negative from the end; 0 the last) of header `name`, or of all
+/// headers when no name is given.
+fn header(h: &HeaderMap, name: Option<&str>, occ: i64, full: bool) -> Option<Value> {
+    let lines: Vec<&[u8]> = match name {
+        Some(n) => h.get_all(n).iter().map(|v| v.as_bytes()).collect(),
+        None => h.values().map(|v| v.as_bytes()).collect(),
+    };
+    let values: Vec<&[u8]> = if full { lines } else { lines.into_iter().flat_map(split_values).collect() };
+    let i = match occ {
+        0 => values.len().checked_sub(1)?,
+        n if n > 0 => (n - 1) as usize,
+        n => values.len().checked_sub(n.unsigned_abs() as usize)?,
+    };
+    values.get(i).map(|v| Value::Str(v.to_vec()))
+}
+
+/// Every `name=value` pair of every Cookie header.
+fn cookies(h: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    h.get_all("cookie").iter().flat_map(|v| v.as_bytes().split(|&c| c == b';')).filter_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&c| c == b'=')?;
+        Some((pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii()))
+    })
+}
+
+/// The first value of parameter `name` (any parameter when `None`) in a query string.
+fn url_param<'q>(query: &'q [u8], name: Option<&str>, delims: &[u8], icase: bool) -> Option<&'q [u8]> {
+    query.split(|c| delims.contains(c)).find_map(|param| {
+        let (n, v) = match param.iter().position(|&c| c == b'=') {
+            Some(i) => (&param[..i], &param[i + 1..]),
+            None => (param, &param[param.len()..]),
+        };
+        let hit = match name {
+            None => !param.is_empty(),
+            Some(want) if icase => n.eq_ignore_ascii_case(want.as_bytes()),
+            Some(want) => n == want.as_bytes(),
+        };
+        hit.then_some(v)
+    })
+}

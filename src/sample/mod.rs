@@ -1,0 +1,57 @@
+//! HAProxy's sample language: `fetch[(args)][,converter[(args)]]*` expressions, the typed
+//! values they produce, log-format strings with `%[expr]`, and map files.
+//!
+//! This is a top-level module rather than part of `routing` because ACLs are only one of its
+//! consumers: header values, redirect locations, `return` bodies, `use_backend` names and log
+//! formats evaluate the same expressions. `routing` keeps its own narrower fetch set until the
+//! proxy is wired onto this one.
+//!
+//! Everything that can fail is done when an expression is parsed: keywords are resolved, arguments
+//! typed, regexes compiled and types checked along the converter chain (HAProxy's
+//! "converter cannot be applied"). Evaluation does no string parsing of the expression; it reads
+//! the request through [`SampleContext`] and maps through [`Maps`], so it is pure and unit-tested
+//! with fakes. A sample that cannot be produced (no such header, a failed cast, a failed
+//! converter) is `None`, as in HAProxy, never an error.
+
+mod args;
+mod codec;
+mod conv;
+mod conv_eval;
+mod expr;
+mod fetch;
+mod hello;
+mod logfmt;
+mod map;
+mod timefmt;
+mod value;
+
+pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
+pub use expr::SampleExpr;
+pub use fetch::{Fetch, SampleContext};
+pub use logfmt::{LogFormat, Segment};
+pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, parse_map_file};
+pub use value::{SmpType, Value, read_int64};
+
+/// Map lookup as converters see it; [`MapSet`] is the store, the proxy may bring its own.
+pub trait Maps {
+    /// The value of the first entry of map `path`, indexed for `kind`, matching `key`.
+    fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]>;
+}
+
+/// A parse error: the expression, where the offending keyword starts, the keyword, which
+/// argument (1-based) if one is at fault, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("in `{expr}`: `{word}`{}: {reason}", arg.map(|a| format!(" argument {a}")).unwrap_or_default())]
+pub struct ParseError {
+    pub expr: String,
+    pub offset: usize,
+    pub word: String,
+    pub arg: Option<usize>,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(expr: &str, offset: usize, word: &str, arg: Option<usize>, reason: String) -> ParseError {
+        ParseError { expr: expr.to_string(), offset, word: word.to_string(), arg, reason }
+    }
+}
