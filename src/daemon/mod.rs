@@ -14,7 +14,7 @@ use crate::config::{self, Snapshot};
 use crate::proxy::Proxy;
 use crate::proxy::listener::Listeners;
 use sd_notify::NotifyState;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
