@@ -24,7 +24,11 @@ pub const DEFAULT_BUFSIZE: usize = 16 * 1024;
 pub fn head_limit(bufsize: usize) -> usize {
     bufsize - (bufsize / 2).min(1024)
 }
-const MAX_HEADERS: usize = 128;
+/// Most header fields in a request (HAProxy's `tune.http.maxhdr` default); more get a 400.
+const MAX_HEADERS: usize = 101;
+
+/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (400) is what counts.
+pub const HYPER_MAX_HEADERS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -447,6 +451,16 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge], "{}", input.len());
             }
         }
+    }
+
+    #[test]
+    fn more_than_101_header_fields_are_too_many() {
+        let head = |n: usize| {
+            let fields: String = (1..n).map(|i| format!("X-{i}: v\r\n")).collect();
+            format!("GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n").into_bytes()
+        };
+        assert_eq!(verdicts(&head(101)), [Verdict::Ok]);
+        assert_eq!(verdicts(&head(102)), [Verdict::TooLarge]);
     }
 
     #[test]

@@ -274,6 +274,7 @@ impl Proxy {
             .timer(TokioTimer::new())
             .header_read_timeout(t.http_request)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
+            .max_headers(framing::HYPER_MAX_HEADERS)
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         self.run_conn(std::pin::pin!(conn), &cx, born, t.http_keep_alive).await
