@@ -157,7 +157,8 @@ impl Scanner {
                     let next = match (x, ext) {
                         (b'\r', _) if digits > 0 => Chunk::SizeLf(value),
                         (_, true) if x != b'\n' => continue,
-                        (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if digits < 16 => {
+                        // Leading zeros are fine (hyper and HAProxy take them); a size past u64 is not.
+                        (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if value >> 60 == 0 => {
                             let d = (x as char).to_digit(16).unwrap_or(0) as u64;
                             self.state = State::Chunked(Chunk::Size { value: value * 16 + d, digits: digits + 1, ext });
                             return i + 1;
@@ -451,6 +452,16 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge], "{}", input.len());
             }
         }
+    }
+
+    #[test]
+    fn chunk_sizes_with_leading_zeros_are_fine_and_overflow_is_not() {
+        let req = |size: &str| {
+            format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabcd\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .into_bytes()
+        };
+        assert_eq!(verdicts(&req("000000000000000000004")), [Verdict::Ok, Verdict::Ok]);
+        assert_eq!(verdicts(&req("10000000000000004")), [Verdict::Bad("invalid chunked body")]);
     }
 
     #[test]
