@@ -413,7 +413,7 @@ fn heads_larger_than_tune_bufsize_get_400_and_are_not_forwarded() {
         ("17 KiB request line", format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", long(17 * 1024))),
         ("17 KiB header", format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", long(17 * 1024))),
         (
-            "110 header fields (tune.http.maxhdr is 101)",
+            "110 header fields (HAProxy takes 100)",
             format!(
                 "GET / HTTP/1.1\r\nHost: t\r\n{}\r\n",
                 (1..110).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
