@@ -412,6 +412,13 @@ fn heads_larger_than_tune_bufsize_get_400_and_are_not_forwarded() {
     for (what, req) in [
         ("17 KiB request line", format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", long(17 * 1024))),
         ("17 KiB header", format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", long(17 * 1024))),
+        (
+            "110 header fields (HAProxy takes 100)",
+            format!(
+                "GET / HTTP/1.1\r\nHost: t\r\n{}\r\n",
+                (1..110).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
+            ),
+        ),
     ] {
         let r = raw(port, req.as_bytes()).unwrap_or_else(|e| panic!("{what}: no answer ({e})"));
         assert_eq!(r.status, 400, "{what}");
@@ -465,4 +472,55 @@ fn forwardfor_except_and_if_none() {
     );
     assert!(xff("", port).is_empty(), "haproxy.cfg: except");
     assert_eq!(xff("X-Forwarded-For: 192.0.2.7\r\n", port), ["192.0.2.7"], "haproxy.cfg: if-none");
+}
+
+/// `CONNECT` in HTTP mode, as HAProxy 2.6: forwarded to the server, its 2xx relayed, then bytes
+/// flow both ways; a refusal from the server reaches the client as an ordinary response.
+#[test]
+fn connect_is_forwarded_and_tunnels_after_a_2xx() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sport = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in server.incoming().take(2) {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                if !head.starts_with(b"CONNECT refused.example:443 ") {
+                    let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                } else {
+                    let _ = c.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+                    return;
+                }
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 || c.write_all(&[b"echo:", &buf[..n]].concat()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[sport], "", ""), &[port]);
+    let mut s = connect(port);
+    s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").unwrap();
+    let r = read_response(&mut s, true).unwrap_or_else(|e| panic!("no answer to CONNECT ({e}):\n{}", l.log_text()));
+    assert_eq!(r.status, 200);
+    let mut back = vec![0u8; 10];
+    s.write_all(b"hello").unwrap();
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, b"echo:hello");
+    s.write_all(b"again").unwrap();
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, b"echo:again");
+
+    let r = raw(port, b"CONNECT refused.example:443 HTTP/1.1\r\nHost: refused.example:443\r\n\r\n").unwrap();
+    assert_eq!((r.status, r.text().as_str()), (403, "no"));
 }

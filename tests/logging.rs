@@ -144,4 +144,39 @@ fn log_lines_to_a_file_carry_no_colour_codes() {
     let log = std::fs::read(&l.log).unwrap();
     assert!(String::from_utf8_lossy(&log).contains("listening on"), "{}", String::from_utf8_lossy(&log));
     assert!(!log.contains(&0x1b), "escape codes in a log file:\n{}", String::from_utf8_lossy(&log));
+/// A CONNECT that opens a tunnel gets its httplog line like any request.
+#[test]
+fn connect_tunnel_is_logged() {
+    let mut syslog = Syslog::new();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sport = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Some(Ok(mut c)) = server.incoming().next() {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let mut buf = [0u8; 64];
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 || c.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let web = free_port();
+    let cfg = format!(
+        "[global]\nlog = [\"127.0.0.1:{} local2 info\"]\n[defaults]\nlog = \"global\"\n[[listen]]\nname = \"web\"\nmode = \"http\"\nhttplog = true\nbind = [\"127.0.0.1:{web}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{sport}\" }}]\n",
+        syslog.port()
+    );
+    let _l = Lbha::start(&cfg, &[web]);
+    let mut s = connect(web);
+    s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, true).unwrap().status, 200);
+    assert_eq!(echo(&mut s, b"ping").unwrap(), b"ping");
+    drop(s);
+    let line = syslog.wait_for("\"CONNECT example.com:443 HTTP/1.1\"");
+    assert!(line.contains(" 200 "), "{line}");
 }

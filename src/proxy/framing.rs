@@ -24,7 +24,12 @@ pub const DEFAULT_BUFSIZE: usize = 16 * 1024;
 pub fn head_limit(bufsize: usize) -> usize {
     bufsize - (bufsize / 2).min(1024)
 }
-const MAX_HEADERS: usize = 128;
+/// Most header fields in a request: HAProxy 2.6 with its `tune.http.maxhdr` default (101) takes
+/// 100 and answers 400 to 101 (measured); lbha does the same.
+const MAX_HEADERS: usize = 100;
+
+/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (400) is what counts.
+pub const HYPER_MAX_HEADERS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -153,7 +158,8 @@ impl Scanner {
                     let next = match (x, ext) {
                         (b'\r', _) if digits > 0 => Chunk::SizeLf(value),
                         (_, true) if x != b'\n' => continue,
-                        (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if digits < 16 => {
+                        // Leading zeros are fine (hyper and HAProxy take them); a size past u64 is not.
+                        (b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F', false) if value >> 60 == 0 => {
                             let d = (x as char).to_digit(16).unwrap_or(0) as u64;
                             self.state = State::Chunked(Chunk::Size { value: value * 16 + d, digits: digits + 1, ext });
                             return i + 1;
@@ -447,6 +453,26 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge], "{}", input.len());
             }
         }
+    }
+
+    #[test]
+    fn chunk_sizes_with_leading_zeros_are_fine_and_overflow_is_not() {
+        let req = |size: &str| {
+            format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabcd\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .into_bytes()
+        };
+        assert_eq!(verdicts(&req("000000000000000000004")), [Verdict::Ok, Verdict::Ok]);
+        assert_eq!(verdicts(&req("10000000000000004")), [Verdict::Bad("invalid chunked body")]);
+    }
+
+    #[test]
+    fn more_than_100_header_fields_are_too_many() {
+        let head = |n: usize| {
+            let fields: String = (1..n).map(|i| format!("X-{i}: v\r\n")).collect();
+            format!("GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n").into_bytes()
+        };
+        assert_eq!(verdicts(&head(100)), [Verdict::Ok]);
+        assert_eq!(verdicts(&head(101)), [Verdict::TooLarge]);
     }
 
     #[test]

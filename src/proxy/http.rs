@@ -384,9 +384,11 @@ async fn forward(
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let conn_mode = fe.conn_mode.max(be.conn_mode);
-    // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers 101.
-    let upgrade = upgrade_protocol(&req);
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers
+    // 101. A CONNECT is forwarded as HAProxy 2.6 does: the tunnel opens if the server answers 2xx.
+    let connect = req.method() == http::Method::CONNECT;
+    let upgrade = if connect { None } else { upgrade_protocol(&req) };
+    let client_upgrade = (connect || upgrade.is_some()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
     // (b): hide the persistence cookie from the server (indirect, prefix).
@@ -412,7 +414,7 @@ async fn forward(
     if let Some(proto) = &upgrade {
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, proto.clone());
-    } else if conn_mode != ConnMode::KeepAlive {
+    } else if conn_mode != ConnMode::KeepAlive && !connect {
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if parts.uri.scheme().is_some() {
@@ -558,8 +560,10 @@ async fn forward(
         brt.counters.count_status(resp.status().as_u16());
         srt.counters.requests.fetch_add(1, Relaxed);
         brt.counters.requests.fetch_add(1, Relaxed);
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let (Some(client_upgrade), Some(proto)) = (client_upgrade, upgrade) else {
+        let opens_tunnel =
+            if connect { resp.status().is_success() } else { resp.status() == StatusCode::SWITCHING_PROTOCOLS };
+        if opens_tunnel {
+            let Some(client_upgrade) = client_upgrade else {
                 // A 101 nobody asked for would turn the connection into an unchecked tunnel.
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
                 return Err(ProxyError::ServerFailed);
@@ -591,14 +595,16 @@ async fn forward(
                 }
             });
             let mut out = Response::new(empty());
-            *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            for (n, v) in resp.headers() {
-                if n != header::CONNECTION && n != header::UPGRADE && n != "keep-alive" {
-                    out.headers_mut().append(n.clone(), v.clone());
-                }
+            *out.status_mut() = resp.status();
+            let mut headers = resp.headers().clone();
+            strip_hop_by_hop(&mut headers);
+            // A 2xx to CONNECT has no body: the tunnel starts right after the head.
+            headers.remove(header::CONTENT_LENGTH);
+            *out.headers_mut() = headers;
+            if let Some(proto) = upgrade {
+                out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                out.headers_mut().insert(header::UPGRADE, proto);
             }
-            out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            out.headers_mut().insert(header::UPGRADE, proto);
             return Ok(out);
         }
         let (mut parts, body) = resp.into_parts();

@@ -287,6 +287,7 @@ impl Proxy {
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
+            .max_headers(framing::HYPER_MAX_HEADERS)
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await

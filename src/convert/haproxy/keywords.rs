@@ -66,7 +66,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "ssl-engine",
     "ssl-mode-async",
     "ssl-load-extra-files",
-    "tune.bufsize",
     "tune.maxrewrite",
     "tune.ssl.default-dh-param",
     "tune.ssl.cachesize",
