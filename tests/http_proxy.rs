@@ -398,9 +398,9 @@ fn bad_chunk_in_the_first_read_forwards_nothing() {
 }
 
 /// A request line or header block that does not fit `tune_bufsize` (less HAProxy's 1024 bytes for
-/// rewrites) gets HAProxy 2.6's answer, 400, and is never forwarded; one that fits goes through.
+/// rewrites) gets 414 or 431 and is never forwarded; one that fits goes through.
 #[test]
-fn heads_larger_than_tune_bufsize_get_400_and_are_not_forwarded() {
+fn heads_larger_than_tune_bufsize_get_414_or_431_and_are_not_forwarded() {
     let a = Backend::start("A");
     let port = free_port();
     let _l = Lbha::start(&config(port, &[a.port], "", ""), &[port]);
@@ -409,19 +409,20 @@ fn heads_larger_than_tune_bufsize_get_400_and_are_not_forwarded() {
     assert_eq!(fits.status, 200);
     let requests = || a.seen.requests.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(requests(), 1);
-    for (what, req) in [
-        ("17 KiB request line", format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", long(17 * 1024))),
-        ("17 KiB header", format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", long(17 * 1024))),
+    for (what, req, status) in [
+        ("17 KiB request line", format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", long(17 * 1024)), 414),
+        ("17 KiB header", format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", long(17 * 1024)), 431),
         (
             "110 header fields (HAProxy takes 100)",
             format!(
                 "GET / HTTP/1.1\r\nHost: t\r\n{}\r\n",
                 (1..110).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
             ),
+            431,
         ),
     ] {
         let r = raw(port, req.as_bytes()).unwrap_or_else(|e| panic!("{what}: no answer ({e})"));
-        assert_eq!(r.status, 400, "{what}");
+        assert_eq!(r.status, status, "{what}");
     }
     assert_eq!(requests(), 1, "nothing more reached the server");
 

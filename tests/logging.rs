@@ -144,6 +144,8 @@ fn log_lines_to_a_file_carry_no_colour_codes() {
     let log = std::fs::read(&l.log).unwrap();
     assert!(String::from_utf8_lossy(&log).contains("listening on"), "{}", String::from_utf8_lossy(&log));
     assert!(!log.contains(&0x1b), "escape codes in a log file:\n{}", String::from_utf8_lossy(&log));
+}
+
 /// A CONNECT that opens a tunnel gets its httplog line like any request.
 #[test]
 fn connect_tunnel_is_logged() {

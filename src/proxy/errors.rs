@@ -8,6 +8,10 @@ use http::{HeaderValue, Response, StatusCode, header};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyError {
     BadRequest(&'static str),
+    /// The request line does not fit `tune_bufsize`.
+    UriTooLong,
+    /// The header section does not fit `tune_bufsize`, or has more than 100 fields.
+    HeadersTooLarge,
     Denied,
     NoServer,
     ServerFailed,
@@ -23,6 +27,8 @@ impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::Denied => StatusCode::FORBIDDEN,
             ProxyError::NoServer
             | ProxyError::ConnectFailed
@@ -35,6 +41,8 @@ impl ProxyError {
     pub fn reason(self) -> &'static str {
         match self {
             ProxyError::BadRequest(why) => why,
+            ProxyError::UriTooLong => "request line larger than the buffer (tune_bufsize)",
+            ProxyError::HeadersTooLarge => "header section larger than the buffer (tune_bufsize) or too many fields",
             ProxyError::Denied => "denied by rule",
             ProxyError::NoServer => "no server available",
             ProxyError::ServerFailed => "server returned an invalid or incomplete response",
@@ -66,6 +74,7 @@ impl ProxyError {
 pub fn page_text(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+        414 => "<html><body><h1>414 URI Too Long</h1>\nThe request line is too long.\n</body></html>\n",
         403 => "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
         429 => {
             "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"

@@ -35,7 +35,19 @@ pub const HYPER_MAX_HEADERS: usize = 128;
 pub enum Verdict {
     Ok,
     Bad(&'static str),
+    /// The request line alone does not fit the buffer: 414.
+    UriTooLong,
+    /// The header section does not fit the buffer, or has too many fields: 431.
     TooLarge,
+}
+
+/// Which limit a head past `limit` bytes broke: the request line's (414) when no line end
+/// appears within the limit, else the header section's (431).
+fn oversized(head: &[u8], limit: usize) -> Verdict {
+    match memchr::memchr(b'\n', &head[..head.len().min(limit)]) {
+        None => Verdict::UriTooLong,
+        Some(_) => Verdict::TooLarge,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +133,7 @@ impl Scanner {
                         None if self.head.len() > self.limit => {
                             // hyper may refuse it first with its own 431 (past `MAX_HEAD`); if
                             // it does not, the service answers 400 from this verdict.
-                            self.verdicts.push_back(Verdict::TooLarge);
+                            self.verdicts.push_back(oversized(&self.head, self.limit));
                             self.state = State::Done;
                             return;
                         }
@@ -222,7 +234,7 @@ impl Scanner {
 
     fn judge(&mut self, head: &[u8]) {
         let (verdict, next) =
-            if head.len() > self.limit { (Some(Verdict::TooLarge), State::Done) } else { judge_head(head) };
+            if head.len() > self.limit { (Some(oversized(head, self.limit)), State::Done) } else { judge_head(head) };
         match verdict {
             Some(v) => {
                 if v != Verdict::Ok {
@@ -442,7 +454,7 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
         let mut s = Scanner::new(100);
         s.feed(&head(100 - 27));
         assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok], "exactly at the limit");
-        for input in [head(100 - 26), head(17 * 1024)] {
+        for (input, want) in [(head(100 - 26), Verdict::TooLarge), (head(17 * 1024), Verdict::UriTooLong)] {
             let mut whole = Scanner::new(100);
             whole.feed(&input);
             let mut bytes = Scanner::new(100);
@@ -450,7 +462,7 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 bytes.feed(std::slice::from_ref(b));
             }
             for s in [whole, bytes] {
-                assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge], "{}", input.len());
+                assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [want], "{}", input.len());
             }
         }
     }

@@ -199,8 +199,10 @@ async fn serve(
     let framing = match verdict {
         Verdict::Ok => check_framing(&req),
         Verdict::Bad(why) => Err(why),
-        // HAProxy 2.6 answers 400 to a head that does not fit its buffer, or has too many fields.
-        Verdict::TooLarge => Err("request head larger than the buffer (tune_bufsize) or too many header fields"),
+        // HAProxy 2.6 answers 400 here; RFC 9110's 414 and RFC 6585's 431 tell the client which
+        // part was too large, and a client or monitor treats them as client errors all the same.
+        Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
+        Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));

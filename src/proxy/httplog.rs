@@ -84,7 +84,7 @@ impl Pending {
             None => (fe.name.as_str(), "<NOSRV>"),
         };
         let termination = match (self.err, ended) {
-            (Some(ProxyError::BadRequest(_)), _) => ['P', 'R'],
+            (Some(ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge), _) => ['P', 'R'],
             (Some(ProxyError::Denied), _) => ['P', 'R'],
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
