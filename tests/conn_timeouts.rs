@@ -268,3 +268,26 @@ fn an_unfinished_first_request_head_is_cut_after_http_request() {
     c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
     read_until_closed(&mut c).expect("an unfinished first head is cut after http_request");
 }
+
+#[test]
+fn an_idle_server_connection_is_closed_after_pool_purge_delay() {
+    // The server answers one request with keep-alive, then waits for lbha to close the connection.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = l.local_addr().unwrap().port();
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        if read_head(&mut s).is_none() {
+            return;
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut b = [0u8; 64];
+        let _ = closed_tx.send(matches!(s.read(&mut b), Ok(0)));
+    });
+    let port = free_port();
+    let _l = Lbha::start(&listen(port, "pool_purge_delay = \"500ms\"", &[server]), &[port]);
+    assert_eq!(get(port, "/").status, 200);
+    let eof = closed.recv_timeout(Duration::from_secs(15));
+    assert_eq!(eof, Ok(true), "lbha closed its idle connection to the server");
+}

@@ -398,7 +398,11 @@ fn build_active(
                 .map(|s| {
                     let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
                     let key = (b.name.clone(), s.name.clone(), s.addr, tls_id);
-                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone())));
+                    let p = pmap
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone(), b.pool_purge_delay)));
+                    p.set_max_age(b.pool_purge_delay);
                     next.insert(key, p.clone());
                     p
                 })
