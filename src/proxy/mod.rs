@@ -250,11 +250,12 @@ impl Proxy {
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
-            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
+            let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
+            let conn = builder.serve_connection(TokioIo::new(io), svc);
             return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
         }
         let verdicts = Arc::new(framing::Verdicts::default());
-        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone());
+        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
         let io = TokioIo::new(framing::Guard::new(watched, verdicts.clone()));
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
