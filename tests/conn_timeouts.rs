@@ -43,8 +43,9 @@ fn read_head(s: &mut TcpStream) -> Option<String> {
 
 /// A server that answers the first request of each connection and closes the connection when the
 /// next one arrives, without answering it: the race of a keep-alive connection the server closes
-/// just as a request is sent on it, made certain. Counts every request head it reads.
-fn closes_after_one_answer() -> (u16, Arc<AtomicUsize>) {
+/// just as a request is sent on it, made certain. Counts every request head it reads. With
+/// `at_once`, it closes right after its answer instead (still without `Connection: close`).
+fn closes_after_one_answer(at_once: bool) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let heads = Arc::new(AtomicUsize::new(0));
@@ -59,7 +60,7 @@ fn closes_after_one_answer() -> (u16, Arc<AtomicUsize>) {
                 }
                 h.fetch_add(1, SeqCst);
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-                if read_head(&mut s).is_some() {
+                if !at_once && read_head(&mut s).is_some() {
                     h.fetch_add(1, SeqCst);
                 }
             });
@@ -70,7 +71,7 @@ fn closes_after_one_answer() -> (u16, Arc<AtomicUsize>) {
 
 #[test]
 fn a_get_sent_on_a_reused_connection_the_server_closed_goes_again_on_a_new_one() {
-    let (server, _) = closes_after_one_answer();
+    let (server, _) = closes_after_one_answer(false);
     let port = free_port();
     let _l = Lbha::start(&listen(port, "", &[server]), &[port]);
     for i in 0..6 {
@@ -80,8 +81,21 @@ fn a_get_sent_on_a_reused_connection_the_server_closed_goes_again_on_a_new_one()
 }
 
 #[test]
+fn sequential_gets_to_a_server_that_closes_after_each_answer_all_succeed() {
+    let (server, _) = closes_after_one_answer(true);
+    let port = free_port();
+    let _l = Lbha::start(&listen(port, "", &[server]), &[port]);
+    let mut c = connect(port);
+    for i in 0..12 {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let r = read_response(&mut c, false).unwrap();
+        assert_eq!((i, r.status, r.text()), (i, 200, "ok".to_string()));
+    }
+}
+
+#[test]
 fn a_post_on_a_reused_connection_the_server_closed_is_not_sent_twice() {
-    let (server, heads) = closes_after_one_answer();
+    let (server, heads) = closes_after_one_answer(false);
     let port = free_port();
     let _l = Lbha::start(&listen(port, "", &[server]), &[port]);
     assert_eq!(get(port, "/").status, 200);
