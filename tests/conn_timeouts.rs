@@ -117,6 +117,20 @@ fn connect_retries_to_the_same_server_wait_between_attempts() {
     assert_eq!(client.join().unwrap(), 200);
 }
 
+#[test]
+fn tcp_connect_retries_wait_between_attempts_too() {
+    let server = free_port();
+    let port = free_port();
+    let extra = "mode = \"tcp\"\nretries = 3\ntimeout = { connect = \"2s\" }";
+    // No readiness probe: in TCP mode its connection would make connect attempts of its own.
+    let l = Lbha::start(&listen(port, extra, &[server]), &[]);
+    wait_log(|| l.log_text(), &format!("listening on 127.0.0.1:{port}"));
+    let client = std::thread::spawn(move || get(port, "/").text());
+    wait_log(|| l.log_text(), "connect failed");
+    let _up = Backend::start_on("A", server);
+    assert_eq!(client.join().unwrap(), "A", "the session reached the server that came up");
+}
+
 /// Sends a POST of `len` bytes to `/len`, `chunk` bytes every `every`, from a thread; returns the
 /// client stream to read the answer from.
 fn trickle_post(port: u16, len: usize, chunk: usize, every: Duration) -> TcpStream {
