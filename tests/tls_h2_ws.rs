@@ -245,3 +245,42 @@ http_request = [{{ return = {{ body = "ok" }} }}]
     // Plain HTTP to the TLS port gets no HTTP answer.
     assert!(raw(port, b"GET /v2/info HTTP/1.1\r\nHost: t\r\n\r\n").is_err());
 }
+
+/// An HTTP/2 client over TLS that sends only its preface and SETTINGS is closed after
+/// `timeout http-request` with a GOAWAY, instead of holding a connection slot for ever.
+#[test]
+fn an_idle_tls_h2_connection_is_closed_with_a_goaway() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new("tls-h2-idle");
+    let (crt, der) = cert(&dir, "site.pem");
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = tls_config(port, &crt, a.port).replace("client = \"5s\"", "client = \"60s\", http_request = \"1s\"");
+    let _l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        let mut tls = tls_connect(port, client_config(&der, &[b"h2"])).await;
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut buf = [0u8; 4096];
+            // EOF, a TLS close or a reset all end the wait: the connection is gone.
+            while let Ok(n) = tls.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "lbha closes the idle connection");
+        let mut types = Vec::new();
+        let mut rest = &got[..];
+        while rest.len() >= 9 {
+            let len = (usize::from(rest[0]) << 16) | (usize::from(rest[1]) << 8) | usize::from(rest[2]);
+            types.push(rest[3]);
+            rest = &rest[(9 + len).min(rest.len())..];
+        }
+        assert!(types.contains(&7), "a GOAWAY before the close: {types:?}");
+    });
+}

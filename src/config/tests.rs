@@ -384,3 +384,18 @@ fn forwardfor_options_need_their_forwardfor_and_valid_values() {
     assert!(ff.if_none && ff.except.unwrap().contains("10.1.1.1".parse().unwrap()));
     assert_eq!(snap.frontends[0].forwardfor, snap.backends[0].forwardfor);
 }
+
+#[test]
+fn connection_keys_default_inherit_and_stay_on_their_side() {
+    let fe = "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:80\"]\ndefault_backend = \"be\"\n";
+    let snap = parse(&with_base(&format!("{fe}{BE}")), Path::new("t.toml")).unwrap();
+    assert_eq!(snap.backends[0].pool_purge_delay, std::time::Duration::from_secs(5), "HAProxy's default");
+    assert_eq!(snap.frontends[0].body_min_rate, 512);
+    let src = format!("{BASE}pool_purge_delay = \"1s\"\nbody_min_rate = 0\n{fe}{BE}");
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert_eq!(snap.backends[0].pool_purge_delay, std::time::Duration::from_secs(1));
+    assert_eq!(snap.frontends[0].body_min_rate, 0);
+    let src = with_base(&format!("{fe}pool_purge_delay = \"1s\"\n{BE}body_min_rate = 10\n"));
+    has(&src, "frontend[0].pool_purge_delay: `pool_purge_delay` is not allowed in a frontend section");
+    has(&src, "backend[0].body_min_rate: `body_min_rate` is not allowed in a backend section");
+}

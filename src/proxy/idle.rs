@@ -26,6 +26,9 @@ pub struct State {
     pub since: Instant,
     /// When the first byte of the next HTTP/1 request head came, once it has.
     pub head_from: Option<Instant>,
+    /// The last response has not all left: the socket refused more (a slow reader is `timeout
+    /// client`'s business, not a reason to cut what it is still reading).
+    pub writing: bool,
 }
 
 /// When the connection is to be closed if nothing changes; none while a request is in progress
@@ -33,7 +36,7 @@ pub struct State {
 /// `http_request` after the accept; later, the next request must start within `http_keep_alive`
 /// of the last exchange and its head be complete `http_request` after its first byte.
 pub fn deadline(s: &State, t: &Timeouts) -> Option<Instant> {
-    if s.active > 0 {
+    if s.active > 0 || s.writing {
         return None;
     }
     if s.done == 0 {
@@ -52,14 +55,17 @@ pub struct Activity {
     state: Mutex<State>,
     /// Set while idle after an exchange, so the socket reports only the first byte that follows.
     awaiting_head: AtomicBool,
+    /// A write to the client is blocked (see [`State::writing`]).
+    writing: AtomicBool,
     changed: Notify,
 }
 
 impl Activity {
     pub fn new(accepted: Instant) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State { active: 0, done: 0, since: accepted, head_from: None }),
+            state: Mutex::new(State { active: 0, done: 0, since: accepted, head_from: None, writing: false }),
             awaiting_head: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
             changed: Notify::new(),
         })
     }
@@ -102,8 +108,15 @@ impl Activity {
         }
     }
 
+    /// A write to the client would block (`true`) or went through (`false`).
+    fn write_blocked(&self, blocked: bool) {
+        if self.writing.swap(blocked, Relaxed) && !blocked {
+            self.changed.notify_one();
+        }
+    }
+
     pub fn state(&self) -> State {
-        *self.lock()
+        State { writing: self.writing.load(Relaxed), ..*self.lock() }
     }
 
     /// Resolves once the connection has been idle past its deadline.
@@ -166,15 +179,22 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
     }
 }
 
-/// Client socket wrapper that reports arriving bytes to the connection's [`Activity`].
+/// Client socket wrapper that reports to the connection's [`Activity`] blocked writes and, for
+/// HTTP/1 (`heads`), arriving bytes.
 pub struct Watch<T> {
     inner: T,
     activity: Arc<Activity>,
+    heads: bool,
 }
 
 impl<T> Watch<T> {
-    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+    pub fn new(inner: T, activity: Arc<Activity>, heads: bool) -> Self {
+        Self { inner, activity, heads }
+    }
+
+    fn wrote<R>(&self, r: Poll<R>) -> Poll<R> {
+        self.activity.write_blocked(r.is_pending());
+        r
     }
 }
 
@@ -182,7 +202,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watch<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.heads && matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.bytes_arrived();
         }
         r
@@ -191,20 +211,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watch<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Watch<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(r)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(r)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(r)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -232,7 +255,8 @@ mod tests {
 
     fn state(active: u32, done: u64, head_from: Option<u64>) -> (State, Instant) {
         let t0 = Instant::now();
-        (State { active, done, since: t0, head_from: head_from.map(|s| t0 + Duration::from_secs(s)) }, t0)
+        let head_from = head_from.map(|s| t0 + Duration::from_secs(s));
+        (State { active, done, since: t0, head_from, writing: false }, t0)
     }
 
     #[test]
@@ -252,6 +276,13 @@ mod tests {
     fn once_the_next_head_starts_http_request_counts_from_its_first_byte() {
         let (s, t0) = state(0, 1, Some(1));
         assert_eq!(deadline(&s, &timeouts(10, 2)), Some(t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn a_response_still_leaving_holds_off_the_idle_deadline() {
+        let (mut s, _) = state(0, 1, None);
+        s.writing = true;
+        assert_eq!(deadline(&s, &timeouts(1, 1)), None);
     }
 
     #[test]

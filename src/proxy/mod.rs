@@ -257,11 +257,12 @@ impl Proxy {
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
-            let conn = builder.serve_connection(TokioIo::new(io::StallGuard::new(io, t.client, fcnt.clone())), svc);
+            let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
+            let conn = builder.serve_connection(TokioIo::new(io), svc);
             return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
         }
         let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
-        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone());
+        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
         let io = TokioIo::new(framing::Guard::new(watched, verdicts.clone()));
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
@@ -410,7 +411,11 @@ fn build_active(
                 .map(|s| {
                     let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
                     let key = (b.name.clone(), s.name.clone(), s.addr, tls_id);
-                    let p = pmap.get(&key).cloned().unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone())));
+                    let p = pmap
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone(), b.pool_purge_delay)));
+                    p.set_max_age(b.pool_purge_delay);
                     next.insert(key, p.clone());
                     p
                 })

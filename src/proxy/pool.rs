@@ -6,13 +6,14 @@ use crate::config::snapshot::ServerTls;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// Idle connections older than this are closed rather than reused (HAProxy's pool-purge-delay).
-const IDLE_MAX_AGE: Duration = Duration::from_secs(5);
+/// The shortest sweep period, whatever `pool_purge_delay` says.
+const MIN_SWEEP: Duration = Duration::from_millis(100);
 /// Bound on idle connections kept per server.
 const IDLE_MAX: usize = 1024;
 /// How long a returned connection may take to become ready for its next request before it is
@@ -40,6 +41,10 @@ pub struct Pool {
     addr: SocketAddr,
     tls: Option<ServerTls>,
     idle: Mutex<Vec<(Sender, Instant)>>,
+    /// `pool_purge_delay` in ms: idle connections older than this are closed.
+    max_age_ms: AtomicU64,
+    /// A sweeper task is running (only while connections are idle).
+    sweeping: AtomicBool,
 }
 
 /// HTTP/1.1 handshake on a connected stream; the connection task runs until the server or the
@@ -58,8 +63,25 @@ where
 }
 
 impl Pool {
-    pub fn new(addr: SocketAddr, tls: Option<ServerTls>) -> Self {
-        Self { addr, tls, idle: Mutex::new(Vec::new()) }
+    pub fn new(addr: SocketAddr, tls: Option<ServerTls>, max_age: Duration) -> Self {
+        let pool = Self {
+            addr,
+            tls,
+            idle: Mutex::new(Vec::new()),
+            max_age_ms: AtomicU64::new(0),
+            sweeping: AtomicBool::new(false),
+        };
+        pool.set_max_age(max_age);
+        pool
+    }
+
+    /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).
+    pub fn set_max_age(&self, d: Duration) {
+        self.max_age_ms.store(d.as_millis() as u64, Relaxed);
+    }
+
+    fn max_age(&self) -> Duration {
+        Duration::from_millis(self.max_age_ms.load(Relaxed))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -82,9 +104,10 @@ impl Pool {
         let mut not_yet = Vec::new();
         let mut found = None;
         let now = Instant::now();
+        let max_age = self.max_age();
         while let Some((s, since)) = idle.pop() {
             let age = now.saturating_duration_since(since);
-            if s.is_closed() || age > IDLE_MAX_AGE {
+            if s.is_closed() || age > max_age {
                 continue;
             }
             if s.is_ready() {
@@ -122,7 +145,7 @@ impl Pool {
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
     /// end of the response yet; takers skip it until it has, so none ever waits on one (and no
     /// task or timer is spent per request to watch it).
-    pub fn put(&self, s: Sender) {
+    pub fn put(self: &Arc<Self>, s: Sender) {
         if s.is_closed() {
             return;
         }
@@ -130,5 +153,42 @@ impl Pool {
         if idle.len() < IDLE_MAX {
             idle.push((s, Instant::now()));
         }
+        drop(idle);
+        if !self.sweeping.swap(true, Relaxed) {
+            self.sweep();
+        }
+    }
+
+    /// Closes idle connections once they are older than `pool_purge_delay`, so a server is not
+    /// left holding connections nobody will use; one task per pool, only while any are idle.
+    fn sweep(self: &Arc<Self>) {
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(period) = pool.upgrade().map(|p| p.max_age().max(MIN_SWEEP)) else { return };
+                tokio::time::sleep(period).await;
+                let Some(p) = pool.upgrade() else { return };
+                if p.purge(Instant::now()) > 0 {
+                    continue;
+                }
+                p.sweeping.store(false, Relaxed);
+                // A connection put back between the purge and the flag would have no sweeper.
+                if p.idle_count() == 0 || p.sweeping.swap(true, Relaxed) {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Drops idle connections that are closed or older than the pool's age; returns how many stay.
+    fn purge(&self, now: Instant) -> usize {
+        let max_age = self.max_age();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(s, since)| !s.is_closed() && now.saturating_duration_since(*since) <= max_age);
+        idle.len()
+    }
+
+    fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
