@@ -8,6 +8,8 @@
 //! - [`codec`]: message framing, control/error/definition/switch/ack/update messages.
 //! - [`entry`]: update bodies (keys, values, the server_key dictionary cache).
 //! - [`datatype`]: data type ids and encodings.
+//! - [`session`]: one session's state machine (handshake, acks, resync, heartbeats).
+//! - [`reconnect`]: when to connect again after a refused connect or a lost session.
 //! - [`freq`]: `freq_ctr`, the per-period rate counter behind `conn_rate(P)` and friends.
 
 pub mod codec;
@@ -16,6 +18,8 @@ pub mod entry;
 pub mod error;
 pub mod freq;
 pub mod handshake;
+pub mod reconnect;
+pub mod session;
 pub mod varint;
 
 #[cfg(test)]

@@ -30,6 +30,10 @@ pub(crate) struct Connection {
     pub server: SocketAddrV4,
     pub to_server: Stream,
     pub to_client: Stream,
+    /// Capture time of the SYN.
+    pub start: f64,
+    /// Answered by a RST instead of a SYN-ACK.
+    pub refused: bool,
 }
 
 struct Segment<'a> {
@@ -39,6 +43,7 @@ struct Segment<'a> {
     seq: u32,
     syn: bool,
     ack: bool,
+    rst: bool,
     payload: &'a [u8],
 }
 
@@ -87,6 +92,7 @@ fn segment(ts: f64, linktype: u32, frame: &[u8]) -> Option<Segment<'_>> {
         seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
         syn: tcp[13] & 0x02 != 0,
         ack: tcp[13] & 0x10 != 0,
+        rst: tcp[13] & 0x04 != 0,
         payload: &tcp[off..],
     })
 }
@@ -112,10 +118,19 @@ pub(crate) fn connections(name: &str) -> Vec<Connection> {
                     server: s.dst,
                     to_server: Stream::default(),
                     to_client: Stream::default(),
+                    start: ts,
+                    refused: false,
                 });
                 conns.len() - 1
             };
             open.insert((s.src, s.dst), (idx, s.seq.wrapping_add(1)));
+            continue;
+        }
+        if s.rst {
+            // A RST to a SYN that got no SYN-ACK: the connect was refused.
+            if let Some(c) = conns.iter_mut().rev().find(|c| c.client == s.dst && c.server == s.src) {
+                c.refused |= !open.contains_key(&(s.src, s.dst));
+            }
             continue;
         }
         if s.payload.is_empty() {
