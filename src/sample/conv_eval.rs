@@ -39,6 +39,9 @@ impl Converter {
                 Value::Str(word(&s, *index, seps, *count)?.to_vec())
             }
             (Converter::Bytes { start, len }, Value::Bin(b)) => {
+                if *start < 0 {
+                    return None;
+                }
                 let start = (*start).min(b.len() as i64) as usize;
                 let rest = b.len() - start;
                 let len = len.map_or(rest, |l| (l as u64).min(rest as u64) as usize);
