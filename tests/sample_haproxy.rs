@@ -68,6 +68,7 @@ const EXPRS: &[&str] = &[
     "int(1500000000),utime(%Y-%m-%d %H:%M:%S %a %j %U %W %u %p)",
     "int(1500000000),utime(%d/%b/%Y:%T,3600)",
     "int(1500000000),http_date(3600)",
+    "int(1500000000),ltime(%Y-%m-%d %H:%M:%S %z %Z,-60)",
     "int(1500000000005),http_date(0,ms)",
     "int(-1),http_date",
     "req.hdr(host),lower,map(MAPS/str.map,none)",
@@ -194,6 +195,8 @@ fn expressions_evaluate_as_in_haproxy() {
     let cfg_path = dir.write("haproxy.cfg", &cfg);
     let child = Command::new(haproxy_bin())
         .args(["-db", "-f"])
+        // lbha's library defaults to UTC for `ltime`; make HAProxy's local time the same.
+        .env("TZ", "UTC")
         .arg(&cfg_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

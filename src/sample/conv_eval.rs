@@ -90,8 +90,8 @@ impl Converter {
             }),
             (Converter::Time { local, format, offset }, Value::Sint(t)) => {
                 let t = (t & TIME_MASK).saturating_add(*offset);
-                let tz = if *local { ctx.utc_offset(t) } else { 0 };
-                Value::Str(strftime(format, &Tm::at(t, tz)).into_bytes())
+                let (offset, zone) = if *local { ctx.local_zone(t) } else { (0, "GMT") };
+                Value::Str(strftime(format, &Tm::at(t, offset), zone).into_bytes())
             }
             (Converter::HttpDate { offset, unit }, Value::Sint(t)) => {
                 let t = t.saturating_add(*offset);

@@ -105,9 +105,10 @@ pub trait SampleContext {
     fn hostname(&self) -> Option<&str> {
         None
     }
-    /// UTC offset in seconds of local time at `unix` (`ltime`); UTC unless the proxy knows better.
-    fn utc_offset(&self, _unix: i64) -> i64 {
-        0
+    /// Local time at `unix` for `ltime`: the UTC offset in seconds and the zone's abbreviation
+    /// (`%z`, `%Z`); UTC unless the proxy knows better.
+    fn local_zone(&self, _unix: i64) -> (i64, &str) {
+        (0, "UTC")
     }
 }
 
