@@ -164,6 +164,11 @@ fn headers_and_cookies() {
     assert_eq!(get(&r, "hdr(x-list,3)"), s("\"c,d\""), "commas inside quotes do not split");
     assert_eq!(get(&r, "hdr(x-list,-2)"), s("\"c,d\""));
     assert_eq!(get(&r, "hdr(x-list,9)"), None);
+    // Without a name: every header's values (as HAProxy 2.6: a bare `hdr` gives nothing).
+    assert_eq!(get(&r, "hdr(,1)"), s("Example.com"));
+    assert_eq!(get(&r, "hdr(,0)"), s("10.0.0.1"));
+    assert_eq!(get(&r, "hdr"), None);
+    assert_eq!(get(&r, "hdr_cnt"), Some(Value::Sint(8)));
     assert_eq!(get(&r, "req.fhdr(x-list)"), s("\"c,d\", e"));
     assert_eq!(get(&r, "req.fhdr(x-list,1)"), s("a, b"));
     assert_eq!(get(&r, "hdr_cnt(x-list)"), Some(Value::Sint(4)));
