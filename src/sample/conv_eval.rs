@@ -229,7 +229,7 @@ fn pick<'s>(s: &'s [u8], spans: &[(usize, usize)], index: i64, count: i64) -> Op
         return None;
     }
     let (lo, hi) = match (index > 0, count > 0) {
-        (true, true) => (first, (first + count - 1).min(n - 1)),
+        (true, true) => (first, first.saturating_add(count - 1).min(n - 1)),
         (true, false) => (first, n - 1),
         (false, true) => ((first - count + 1).max(0), first),
         (false, false) => (0, first),
