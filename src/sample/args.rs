@@ -122,9 +122,10 @@ impl Args<'_, '_> {
         parse_sint(s).ok_or_else(|| self.err(Some(i + 1), format!("`{s}` is not an integer")))
     }
 
+    /// An optional integer; empty (`crc32()`) counts as absent, as in HAProxy.
     pub fn opt_sint(&self, i: usize, default: i64) -> Result<i64, ParseError> {
         match self.get(i) {
-            None => Ok(default),
+            None | Some("") => Ok(default),
             Some(_) => self.sint(i),
         }
     }

@@ -58,26 +58,64 @@ pub(super) fn url_decode(s: &[u8], mut form: bool) -> Option<Vec<u8>> {
 /// non-printable characters as `\uXXXX`. `None` when the input is rejected (strict UTF-8 modes).
 pub(super) fn json_escape(s: &[u8], mode: JsonMode) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() + 8);
-    match mode {
-        JsonMode::Ascii => s.iter().for_each(|&c| json_char(&mut out, c as u32)),
-        JsonMode::Utf8 { skip, .. } => {
-            for chunk in s.utf8_chunks() {
-                for ch in chunk.valid().chars() {
-                    if (ch as u32) > 0xffff {
-                        if !skip {
-                            return None;
-                        }
-                        continue;
-                    }
-                    json_char(&mut out, ch as u32);
+    let mut i = 0;
+    while i < s.len() {
+        let (c, len, flaws) = match mode {
+            JsonMode::Ascii => (s[i] as u32, 1, Utf8Flaws::default()),
+            JsonMode::Utf8 { .. } => utf8_next(&s[i..]),
+        };
+        i += len;
+        if let JsonMode::Utf8 { skip, permissive } = mode {
+            // Permissive modes accept overlong encodings; the others reject every flaw.
+            let bad = flaws.bad_seq || flaws.inv_range || (!permissive && flaws.overlong);
+            if bad || c > 0xffff {
+                if skip {
+                    continue;
                 }
-                if !chunk.invalid().is_empty() && !skip {
-                    return None;
-                }
+                return None;
             }
         }
+        json_char(&mut out, c);
     }
     Some(out)
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Utf8Flaws {
+    bad_seq: bool,
+    overlong: bool,
+    inv_range: bool,
+}
+
+/// HAProxy's `utf8_next`: one (possibly overlong, up to 6-byte) sequence, its length and flaws.
+fn utf8_next(s: &[u8]) -> (u32, usize, Utf8Flaws) {
+    let first = s[0];
+    let bad = |c: u32, len| (c, len, Utf8Flaws { bad_seq: true, ..Utf8Flaws::default() });
+    let (mut c, extra) = match first {
+        0x00..=0x7f => return (first as u32, 1, Utf8Flaws::default()),
+        0xc0..=0xdf => ((first & 0x1f) as u32, 1),
+        0xe0..=0xef => ((first & 0x0f) as u32, 2),
+        0xf0..=0xf7 => ((first & 0x07) as u32, 3),
+        0xf8..=0xfb => ((first & 0x03) as u32, 4),
+        0xfc..=0xfd => ((first & 0x01) as u32, 5),
+        _ => return bad(first as u32, 1),
+    };
+    if s.len() < extra + 1 {
+        return bad(first as u32, 1);
+    }
+    for (k, &b) in s[1..=extra].iter().enumerate() {
+        if b & 0xc0 != 0x80 {
+            return bad(c, k + 1);
+        }
+        c = (c << 6) | (b & 0x3f) as u32;
+    }
+    let len = extra + 1;
+    let overlong = (c <= 0x7f && len > 1)
+        || ((0x80..=0x7ff).contains(&c) && len > 2)
+        || ((0x800..=0xffff).contains(&c) && len > 3)
+        || ((0x10000..=0x1fffff).contains(&c) && len > 4);
+    let inv_range = (0xd800..=0xdfff).contains(&c) || (0xfffe..=0xffff).contains(&c);
+    (c, len, Utf8Flaws { bad_seq: false, overlong, inv_range })
 }
 
 fn json_char(out: &mut Vec<u8>, c: u32) {
@@ -156,6 +194,23 @@ mod tests {
         assert_eq!(json_escape(b"a\xffb", utf8s).unwrap(), b"ab");
         assert_eq!(json_escape("a😀".as_bytes(), utf8), None);
         assert_eq!(json_escape("a😀".as_bytes(), utf8s).unwrap(), b"a");
+        // Overlong "/" (0xc0 0xaf): only the permissive modes decode it.
+        let utf8p = JsonMode::Utf8 { skip: false, permissive: true };
+        assert_eq!(json_escape(b"a\xc0\xafb", utf8), None);
+        assert_eq!(json_escape(b"a\xc0\xafb", utf8s).unwrap(), b"ab");
+        assert_eq!(json_escape(b"a\xc0\xafb", utf8p).unwrap(), br"a\/b");
+        // A surrogate is rejected even in permissive mode; a cut sequence is a bad sequence.
+        assert_eq!(json_escape(b"\xed\xa0\x80", utf8p), None);
+        assert_eq!(json_escape(b"a\xe2\x82", utf8s).unwrap(), b"a");
+        // The same header through HAProxy 2.6.12 (`req.hdr(x),json(...)`).
+        let utf8ps = JsonMode::Utf8 { skip: true, permissive: true };
+        let input = b"a\xc0\xafb\xe2\x82";
+        assert_eq!(json_escape(input, utf8p), None);
+        assert_eq!(json_escape(input, utf8ps).unwrap(), br"a\/b");
+        assert_eq!(json_escape(input, utf8s).unwrap(), b"ab");
+        assert_eq!(json_escape(input, utf8), None);
+        assert_eq!(json_escape(input, JsonMode::Ascii).unwrap(), br"a\u00c0\u00afb\u00e2\u0082");
+        assert_eq!(json_escape(b"a\"b\\c/d\te\x7f\xc3\xa9", utf8s).unwrap(), br#"a\"b\\c\/d\te\u007f\u00e9"#);
     }
 
     #[test]

@@ -256,12 +256,11 @@ impl Converter {
             }
             "bytes" => {
                 a.count(1, 2)?;
+                // HAProxy 2.6 accepts negative values: a negative offset fails at run time and
+                // a negative length means "to the end".
                 let start = a.sint(0)?;
-                let len = a.get(1).map(|_| a.sint(1)).transpose()?;
-                if start < 0 || len.is_some_and(|l| l < 0) {
-                    return Err(a.err(None, "offset and length must not be negative"));
-                }
-                Converter::Bytes { start, len }
+                let len = a.get(1).filter(|l| !l.is_empty()).map(|_| a.sint(1)).transpose()?;
+                Converter::Bytes { start, len: len.filter(|l| *l >= 0) }
             }
             "url_dec" => {
                 a.count(0, 1)?;

@@ -39,6 +39,9 @@ impl Converter {
                 Value::Str(word(&s, *index, seps, *count)?.to_vec())
             }
             (Converter::Bytes { start, len }, Value::Bin(b)) => {
+                if *start < 0 {
+                    return None;
+                }
                 let start = (*start).min(b.len() as i64) as usize;
                 let rest = b.len() - start;
                 let len = len.map_or(rest, |l| (l as u64).min(rest as u64) as usize);
@@ -87,8 +90,8 @@ impl Converter {
             }),
             (Converter::Time { local, format, offset }, Value::Sint(t)) => {
                 let t = (t & TIME_MASK).saturating_add(*offset);
-                let tz = if *local { ctx.utc_offset(t) } else { 0 };
-                Value::Str(strftime(format, &Tm::at(t, tz)).into_bytes())
+                let (offset, zone) = if *local { ctx.local_zone(t) } else { (0, "GMT") };
+                Value::Str(strftime(format, &Tm::at(t, offset), zone).into_bytes())
             }
             (Converter::HttpDate { offset, unit }, Value::Sint(t)) => {
                 let t = t.saturating_add(*offset);
@@ -226,7 +229,7 @@ fn pick<'s>(s: &'s [u8], spans: &[(usize, usize)], index: i64, count: i64) -> Op
         return None;
     }
     let (lo, hi) = match (index > 0, count > 0) {
-        (true, true) => (first, (first + count - 1).min(n - 1)),
+        (true, true) => (first, first.saturating_add(count - 1).min(n - 1)),
         (true, false) => (first, n - 1),
         (false, true) => ((first - count + 1).max(0), first),
         (false, false) => (0, first),

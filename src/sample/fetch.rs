@@ -105,9 +105,10 @@ pub trait SampleContext {
     fn hostname(&self) -> Option<&str> {
         None
     }
-    /// UTC offset in seconds of local time at `unix` (`ltime`); UTC unless the proxy knows better.
-    fn utc_offset(&self, _unix: i64) -> i64 {
-        0
+    /// Local time at `unix` for `ltime`: the UTC offset in seconds and the zone's abbreviation
+    /// (`%z`, `%Z`); UTC unless the proxy knows better.
+    fn local_zone(&self, _unix: i64) -> (i64, &str) {
+        (0, "UTC")
     }
 }
 
@@ -139,10 +140,11 @@ pub enum Fetch {
         icase: bool,
     },
     UrlIp,
-    /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines).
+    /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines);
+    /// `occ` is the occurrence argument when one is given.
     ReqHdr {
         name: Option<String>,
-        occ: i64,
+        occ: Option<i64>,
         full: bool,
     },
     ReqHdrCnt {
@@ -160,7 +162,7 @@ pub enum Fetch {
     ReqBody,
     ResHdr {
         name: Option<String>,
-        occ: i64,
+        occ: Option<i64>,
         full: bool,
     },
     Status,
@@ -264,7 +266,8 @@ impl Fetch {
             }
             name @ ("hdr" | "req.hdr" | "req.fhdr" | "res.hdr" | "res.fhdr" | "shdr") => {
                 a.count(0, 2)?;
-                let (name_arg, occ, full) = (opt(0), a.opt_sint(1, 0)?, name.ends_with("fhdr"));
+                let occ = a.get(1).filter(|o| !o.is_empty()).map(|_| a.sint(1)).transpose()?;
+                let (name_arg, full) = (opt(0), name.ends_with("fhdr"));
                 if full && name_arg.is_none() {
                     return Err(a.err(Some(1), "missing header name"));
                 }
@@ -518,9 +521,13 @@ pub(super) fn split_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The `occ`th value (1-based; negative from the end; 0 the last) of header `name`, or of all
-/// headers when no name is given.
-fn header(h: &HeaderMap, name: Option<&str>, occ: i64, full: bool) -> Option<Value> {
+/// The `occ`th value (1-based; negative from the end; 0 or none the last) of header `name`, or
+/// of all headers when no name is given. HAProxy 2.6 gives nothing for a bare `hdr`.
+fn header(h: &HeaderMap, name: Option<&str>, occ: Option<i64>, full: bool) -> Option<Value> {
+    if name.is_none() && occ.is_none() {
+        return None;
+    }
+    let occ = occ.unwrap_or(0);
     let lines: Vec<&[u8]> = match name {
         Some(n) => h.get_all(n).iter().map(|v| v.as_bytes()).collect(),
         None => h.values().map(|v| v.as_bytes()).collect(),

@@ -54,8 +54,7 @@ impl LogFormat {
                     continue;
                 }
                 Some(b'0'..=b'9' | b' ' | b'\t') => {
-                    text.push(b'%');
-                    continue;
+                    return Err(err(start, &input[start..], "unexpected variable name; use '%%' for a single '%'"));
                 }
                 Some(b'{') => {
                     let close = input[pos..].find('}').ok_or_else(|| err(start, &input[start..], "missing '}'"))?;
@@ -63,6 +62,8 @@ impl LogFormat {
                         input[pos + 1..pos + close].split(',').filter(|f| !f.is_empty()).map(str::to_string).collect();
                     pos += close + 1;
                 }
+                // HAProxy 2.6 drops a '%' before any other character and keeps the character.
+                Some(c) if !c.is_ascii_alphabetic() && *c != b'[' => continue,
                 Some(_) => {}
             }
             if !text.is_empty() {
@@ -89,7 +90,7 @@ impl LogFormat {
                     pos += len;
                 }
                 _ => {
-                    return Err(err(start, &input[start..], "expected '[', a log variable name, '%' or '{' after '%'"));
+                    return Err(err(start, &input[start..], "expected '[' or a log variable name after '%{...}'"));
                 }
             }
         }

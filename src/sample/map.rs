@@ -327,3 +327,139 @@ impl Maps for MapSet {
         self.get(path, kind)?.lookup(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(kind: MatchKind, text: &str) -> PatternMap {
+        PatternMap::build(kind, &parse_map_file(text.as_bytes(), false)).unwrap()
+    }
+
+    fn look<'m>(m: &'m PatternMap, key: &str) -> Option<&'m str> {
+        m.lookup(&Value::str(key)).map(|v| std::str::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn file_syntax_like_haproxy() {
+        let text = b"# comment\n\n  key1   value one  \r\nkey2\tv2\n #notcomment x\nlonely\n\t\nk3 a\rb\n";
+        let e = parse_map_file(text, false);
+        let got: Vec<(usize, &[u8], &[u8])> = e.iter().map(|e| (e.line, &e.key[..], &e.value[..])).collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, &b"key1"[..], &b"value one"[..]),
+                (4, b"key2", b"v2"),
+                (5, b"#notcomment", b"x"),
+                (6, b"lonely", b""),
+                (8, b"k3", b"a"),
+            ]
+        );
+        let p = parse_map_file(b"# c\n  /a path with spaces  \n\n", true);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, b"/a path with spaces  ");
+    }
+
+    #[test]
+    fn str_beg_end_sub() {
+        let m = map(MatchKind::Str, "a 1\nb 2\na 3\n");
+        assert_eq!((look(&m, "a"), look(&m, "b"), look(&m, "c")), (Some("1"), Some("2"), None), "first entry wins");
+        let m = map(MatchKind::Beg, "/ root\n/api api\n/api/v2 v2\n");
+        assert_eq!(look(&m, "/api/v2/x"), Some("v2"), "longest prefix");
+        assert_eq!(look(&m, "/apix"), Some("api"));
+        assert_eq!(look(&m, "/x"), Some("root"));
+        assert_eq!(look(&m, "x"), None);
+        let m = map(MatchKind::End, ".com com\nexample.com ex\n");
+        assert_eq!(look(&m, "www.example.com"), Some("com"), "file order");
+        let m = map(MatchKind::Sub, "adm a\nmin m\n");
+        assert_eq!(look(&m, "/admin"), Some("a"));
+        assert_eq!(look(&m, "/user"), None);
+    }
+
+    #[test]
+    fn dir_and_dom_use_haproxy_delimiters() {
+        let m = map(MatchKind::Dir, "/api/ api\n");
+        assert_eq!(look(&m, "/v1/api/x"), Some("api"));
+        assert_eq!(look(&m, "/v1/api?x"), Some("api"));
+        assert_eq!(look(&m, "/v1/apix"), None);
+        let m = map(MatchKind::Dom, "example.com ex\n");
+        for hit in ["example.com", "www.example.com", "http://example.com:80/", "a.example.com/x"] {
+            assert_eq!(look(&m, hit), Some("ex"), "{hit}");
+        }
+        assert_eq!(look(&m, "myexample.com"), None);
+        assert_eq!(look(&m, "example.community"), None);
+    }
+
+    #[test]
+    fn reg_int_and_errors() {
+        let m = map(MatchKind::Reg, "^/a/.*\\.png$ png\n^/a/ a\n");
+        assert_eq!(look(&m, "/a/x.png"), Some("png"));
+        assert_eq!(look(&m, "/a/x.jpg"), Some("a"));
+        let m = map(MatchKind::Int, "1:10 low\n5 five\n100: high\n:-1 neg\n");
+        let int = |n| m.lookup(&Value::Sint(n)).map(|v| std::str::from_utf8(v).unwrap());
+        assert_eq!((int(5), int(11), int(1000), int(-7)), (Some("low"), None, Some("high"), Some("neg")));
+        assert_eq!(m.lookup(&Value::str("5")), None, "keys are cast by the converter, not here");
+        let err = PatternMap::build(MatchKind::Int, &parse_map_file(b"1 a\nx b\n", false)).unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (2, "x"));
+        let err = PatternMap::build(MatchKind::Reg, &parse_map_file(b"( a\n", false)).unwrap_err();
+        assert!(err.reason.contains("bad regex"), "{err}");
+        let err = PatternMap::build(MatchKind::Ip, &parse_map_file(b"10.0.0.0/8 a\n\n10.0.0.0/255.0.255.0 b\n", false))
+            .unwrap_err();
+        assert_eq!(err.line, 3);
+        let err = PatternMap::build(MatchKind::Ip, &parse_map_file(b"host.example a\n", false)).unwrap_err();
+        assert!(err.to_string().contains("line 1: key `host.example`"), "{err}");
+    }
+
+    #[test]
+    fn ip_longest_prefix_across_families() {
+        let m = map(
+            MatchKind::Ip,
+            "10.0.0.0/8 ten\n10.1.0.0/255.255.0.0 ten-one\n10.1.2.3 host\n2001:db8::/32 doc\n::ffff:172.16.0.0/108 mapped\n0.0.0.0/0 any\n",
+        );
+        let ip = |s: &str| {
+            let v = match s.parse::<std::net::IpAddr>().unwrap() {
+                std::net::IpAddr::V4(a) => Value::Ipv4(a),
+                std::net::IpAddr::V6(a) => Value::Ipv6(a),
+            };
+            m.lookup(&v).map(|v| std::str::from_utf8(v).unwrap())
+        };
+        assert_eq!(ip("10.1.2.3"), Some("host"));
+        assert_eq!(ip("10.1.2.4"), Some("ten-one"));
+        assert_eq!(ip("10.2.0.1"), Some("ten"));
+        assert_eq!(ip("11.0.0.1"), Some("any"));
+        assert_eq!(ip("::ffff:10.1.2.3"), Some("host"), "v4-mapped input falls back to the v4 table");
+        assert_eq!(ip("2001:db8:5::1"), Some("doc"));
+        assert_eq!(ip("2001:db9::1"), None);
+        assert_eq!(ip("172.16.5.5"), Some("any"), "the v4 table is searched first");
+    }
+
+    #[test]
+    fn ten_thousand_entries() {
+        let mut text = String::new();
+        for i in 0..10_000 {
+            text.push_str(&format!("host{i}.example.com be{i}\n"));
+        }
+        let entries = parse_map_file(text.as_bytes(), false);
+        assert_eq!(entries.len(), 10_000);
+        let mut set = MapSet::default();
+        set.insert("hosts.map", MatchKind::Str, &entries).unwrap();
+        set.insert("hosts.map", MatchKind::End, &entries).unwrap();
+        assert_eq!(set.get("hosts.map", MatchKind::Str).unwrap().len(), 10_000);
+        for i in (0..10_000).step_by(97).chain([9_999]) {
+            let key = Value::str(format!("host{i}.example.com"));
+            assert_eq!(set.lookup("hosts.map", MatchKind::Str, &key), Some(format!("be{i}").as_bytes()));
+        }
+        assert_eq!(set.lookup("hosts.map", MatchKind::Str, &Value::str("host10000.example.com")), None);
+        let sub = Value::str("www.host9999.example.com");
+        assert_eq!(set.lookup("hosts.map", MatchKind::End, &sub), Some(&b"be9999"[..]));
+        assert_eq!(set.lookup("other.map", MatchKind::Str, &Value::str("host1.example.com")), None);
+
+        let mut nets = String::new();
+        for i in 0..10_000u32 {
+            nets.push_str(&format!("{}/24 n{i}\n", std::net::Ipv4Addr::from((10 << 24) | (i << 8))));
+        }
+        let m = PatternMap::build(MatchKind::Ip, &parse_map_file(nets.as_bytes(), false)).unwrap();
+        let addr = Value::Ipv4(std::net::Ipv4Addr::from((10 << 24) | (4321 << 8) | 77));
+        assert_eq!(m.lookup(&addr), Some(&b"n4321"[..]));
+    }
+}

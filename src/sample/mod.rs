@@ -25,6 +25,11 @@ mod map;
 mod timefmt;
 mod value;
 
+#[cfg(test)]
+mod tests_conv;
+#[cfg(test)]
+mod tests_fetch;
+
 pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext};

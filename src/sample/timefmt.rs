@@ -70,9 +70,9 @@ impl Tm {
     }
 }
 
-/// `strftime` for the conversions of the C library's POSIX locale. Unknown conversions are
-/// copied as written.
-pub(super) fn strftime(format: &str, tm: &Tm) -> String {
+/// `strftime` for the conversions of the C library's POSIX locale; `zone` is what `%Z` prints.
+/// Unknown conversions are copied as written.
+pub(super) fn strftime(format: &str, tm: &Tm, zone: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(format.len() + 16);
     let mut chars = format.chars();
@@ -91,12 +91,12 @@ pub(super) fn strftime(format: &str, tm: &Tm) -> String {
             'A' => write!(out, "{}", DAYS[tm.wday as usize]),
             'b' | 'h' => write!(out, "{}", &MONTHS[tm.month as usize - 1][..3]),
             'B' => write!(out, "{}", MONTHS[tm.month as usize - 1]),
-            'c' => write!(out, "{}", strftime("%a %b %e %H:%M:%S %Y", tm)),
+            'c' => write!(out, "{}", strftime("%a %b %e %H:%M:%S %Y", tm, zone)),
             'C' => write!(out, "{:02}", tm.year.div_euclid(100)),
             'd' => write!(out, "{:02}", tm.day),
-            'D' | 'x' => write!(out, "{}", strftime("%m/%d/%y", tm)),
+            'D' | 'x' => write!(out, "{}", strftime("%m/%d/%y", tm, zone)),
             'e' => write!(out, "{:2}", tm.day),
-            'F' => write!(out, "{}", strftime("%Y-%m-%d", tm)),
+            'F' => write!(out, "{}", strftime("%Y-%m-%d", tm, zone)),
             'H' => write!(out, "{:02}", tm.hour),
             'I' => write!(out, "{h12:02}"),
             'j' => write!(out, "{:03}", tm.yday + 1),
@@ -107,12 +107,12 @@ pub(super) fn strftime(format: &str, tm: &Tm) -> String {
             'n' => writeln!(out),
             'p' => write!(out, "{}", if tm.hour < 12 { "AM" } else { "PM" }),
             'P' => write!(out, "{}", if tm.hour < 12 { "am" } else { "pm" }),
-            'r' => write!(out, "{}", strftime("%I:%M:%S %p", tm)),
-            'R' => write!(out, "{}", strftime("%H:%M", tm)),
+            'r' => write!(out, "{}", strftime("%I:%M:%S %p", tm, zone)),
+            'R' => write!(out, "{}", strftime("%H:%M", tm, zone)),
             's' => write!(out, "{}", tm.unix),
             'S' => write!(out, "{:02}", tm.sec),
             't' => write!(out, "\t"),
-            'T' | 'X' => write!(out, "{}", strftime("%H:%M:%S", tm)),
+            'T' | 'X' => write!(out, "{}", strftime("%H:%M:%S", tm, zone)),
             'u' => write!(out, "{}", if tm.wday == 0 { 7 } else { tm.wday }),
             'w' => write!(out, "{}", tm.wday),
             'U' => write!(out, "{:02}", (tm.yday + 7 - tm.wday) / 7),
@@ -124,8 +124,7 @@ pub(super) fn strftime(format: &str, tm: &Tm) -> String {
                 let m = tm.offset.abs() / 60;
                 write!(out, "{sign}{:02}{:02}", m / 60, m % 60)
             }
-            'Z' if tm.offset == 0 => write!(out, "GMT"),
-            'Z' => write!(out, "{}", strftime("%z", tm)),
+            'Z' => write!(out, "{zone}"),
             '%' => write!(out, "%"),
             other => write!(out, "%{other}"),
         };
@@ -171,17 +170,17 @@ mod tests {
     #[test]
     fn strftime_conversions() {
         let tm = Tm::at(1_500_000_000, 0);
-        assert_eq!(strftime("%Y-%m-%d %H:%M:%S", &tm), "2017-07-14 02:40:00");
+        assert_eq!(strftime("%Y-%m-%d %H:%M:%S", &tm, "GMT"), "2017-07-14 02:40:00");
         assert_eq!(
-            strftime("%a %A %b %B %e %j %u %w %y %C %s", &tm),
+            strftime("%a %A %b %B %e %j %u %w %y %C %s", &tm, "GMT"),
             "Fri Friday Jul July 14 195 5 5 17 20 1500000000"
         );
-        assert_eq!(strftime("%d/%b/%Y:%T %z %Z %%", &tm), "14/Jul/2017:02:40:00 +0000 GMT %");
+        assert_eq!(strftime("%d/%b/%Y:%T %z %Z %%", &tm, "GMT"), "14/Jul/2017:02:40:00 +0000 GMT %");
         // Checked against `date -u -d @1500000000`.
-        assert_eq!(strftime("%I %p %U %W %D %R", &tm), "02 AM 28 28 07/14/17 02:40");
+        assert_eq!(strftime("%I %p %U %W %D %R", &tm, "GMT"), "02 AM 28 28 07/14/17 02:40");
         let local = Tm::at(1_500_000_000, -5 * 3600 - 1800);
-        assert_eq!(strftime("%H:%M %z", &local), "21:10 -0530");
-        assert_eq!(strftime("%Q%", &tm), "%Q%");
+        assert_eq!(strftime("%H:%M %z %Z", &local, "IST"), "21:10 -0530 IST");
+        assert_eq!(strftime("%Q%", &tm, "GMT"), "%Q%");
     }
 
     #[test]
