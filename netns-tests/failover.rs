@@ -341,3 +341,28 @@ fn notify_stop_runs_before_exit() {
     let args = std::fs::read_to_string(&any_file).unwrap_or_default();
     assert!(args.lines().any(|l| l == "INSTANCE VI_1 STOP 150"), "notify STOP did not finish: {args:?}");
 }
+
+/// `[global] user`: VRRP still works as an unprivileged user with the three kept capabilities
+/// (raw sockets, VIPs through netlink, net sysctls), and a clean stop still removes the VIP.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn vrrp_runs_as_an_unprivileged_user() {
+    if !bed::root_or_skip("vrrp_runs_as_an_unprivileged_user") {
+        return;
+    }
+    let mut bed = Bed::new("runas", &[("lb1", 11)]);
+    let lb1 = bed.node("lb1");
+    let state = bed.dir.join("state");
+    let cfg = format!(
+        "[global]\nuser = \"nobody\"\nstate_dir = \"{}\"\n\n{}",
+        state.display(),
+        bed::v3_instance("VI_1", "eth0", 51, 150, &format!("\"{VIP}/32\""))
+    );
+    let p = bed.lbha(&lb1, "lb1", &cfg);
+    wait_for(Duration::from_secs(10), || lb1.has_addr(VIP)).expect("master as nobody");
+    assert!(bed.log(p).contains("running as uid 65534"), "{}", bed.log(p));
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&state).expect("state_dir created"));
+    assert_eq!(owner, 65534, "state_dir belongs to the user");
+    bed.term(p);
+    assert!(!lb1.has_addr(VIP), "the VIP is removed at stop");
+}

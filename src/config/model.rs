@@ -60,6 +60,10 @@ pub struct Global {
     /// Where lbha keeps state across restarts (runtime VIPs); relative paths are taken from the
     /// config file's directory. Default `/var/lib/lbha`.
     pub state_dir: Option<String>,
+    /// Run as this user (name or uid) after start-up, as HAProxy's `user`/`uid`.
+    pub user: Option<String>,
+    /// Run as this group (name or gid), as HAProxy's `group`/`gid`.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -60,6 +60,9 @@ pub struct GlobalSettings {
     pub server_state_file: Option<PathBuf>,
     /// `[global] state_dir`, resolved: runtime VIPs live here.
     pub state_dir: PathBuf,
+    /// `[global] user` / `group`: who the daemon runs as after start-up.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod control;
+pub mod privs;
 mod start;
 pub mod state_file;
 pub mod upgrade;
@@ -76,6 +77,23 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Err(e) => return give_up(&mut incoming, &e),
     };
     raise_fd_limit();
+    let mut ctl_settings = snap.global.control_socket.clone();
+    if let Some(p) = &opts.socket {
+        ctl_settings.path = p.clone();
+    }
+    // Before giving up root: the socket's directory is usually root's (/run/lbha). First, so a
+    // second daemon on the same node stops before touching anything. A new process taking over
+    // gets the running one's socket instead.
+    let ctl_sock = match incoming {
+        Some(_) => None,
+        None => match control::ControlSocket::open(&ctl_settings) {
+            Ok(c) => Some(c),
+            Err(e) => return give_up(&mut incoming, &format!("lbha: {e}")),
+        },
+    };
+    if let Err(e) = run_as(&snap) {
+        return give_up(&mut incoming, &format!("lbha: {e}"));
+    }
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
@@ -91,7 +109,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.config, opts.haproxy, snap, opts.socket, threads, incoming)) {
+    match rt.block_on(serve(opts.config, opts.haproxy, snap, (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -99,6 +117,25 @@ pub fn run(opts: RunOptions) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `[global] user` / `group`: prepares the state directory, then gives up root while the process
+/// still has one thread (see [`privs`]).
+fn run_as(snap: &Snapshot) -> Result<(), String> {
+    let g = &snap.global;
+    let Some(target) = privs::resolve(g.user.as_deref(), g.group.as_deref())? else {
+        return Ok(());
+    };
+    if !snap.vrrp.instances.is_empty() || snap.api.is_some() {
+        privs::prepare_dir(&g.state_dir, &target)?;
+    }
+    privs::switch(&target)?;
+    tracing::info!(
+        "running as uid {} gid {}, keeping CAP_NET_BIND_SERVICE, CAP_NET_ADMIN and CAP_NET_RAW",
+        target.uid,
+        target.gid
+    );
+    Ok(())
 }
 
 /// Lifts the soft descriptor limit to the hard one, as HAProxy sizes its own: every proxied
@@ -120,7 +157,7 @@ async fn serve(
     path: PathBuf,
     haproxy: bool,
     snap: Snapshot,
-    socket: Option<PathBuf>,
+    (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
 ) -> Result<(), String> {
@@ -128,16 +165,6 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
-    let mut ctl_settings = snap.global.control_socket.clone();
-    if let Some(p) = socket {
-        ctl_settings.path = p;
-    }
-    // First, so a second daemon on the same node stops before touching anything. A new process
-    // taking over gets the running one's socket instead.
-    let ctl_sock = match incoming {
-        Some(_) => None,
-        None => Some(control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?),
-    };
     let state_path = snap.global.server_state_file.clone();
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);

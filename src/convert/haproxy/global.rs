@@ -16,6 +16,8 @@ pub const ORDER: &[&str] = &[
     "log_format",
     "control_socket",
     "server_state_file",
+    "user",
+    "group",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -55,6 +57,11 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
             cx.drop(out, d, ReportKind::Unsupported, msg);
         }
+        // `uid`/`gid` are the numeric forms; lbha's keys take either.
+        "user" | "uid" | "group" | "gid" => match d.arg(1) {
+            Some(v) => out.set(if matches!(kw, "user" | "uid") { "user" } else { "group" }, v, src(d)),
+            None => cx.error(d, "missing name"),
+        },
         "server-state-file" => match d.arg(1) {
             Some(f) => out.set("server_state_file", f, src(d)),
             None => cx.error(d, "missing file name"),
