@@ -126,8 +126,11 @@ fn run_as(snap: &Snapshot) -> Result<(), String> {
     let Some(target) = privs::resolve(g.user.as_deref(), g.group.as_deref())? else {
         return Ok(());
     };
-    if !snap.vrrp.instances.is_empty() || snap.api.is_some() {
+    if !snap.vrrp.instances.is_empty() {
         privs::prepare_dir(&g.state_dir, &target)?;
+    }
+    if let Some(api) = &snap.api {
+        privs::prepare_dir(&api.state_dir, &target)?;
     }
     privs::switch(&target)?;
     tracing::info!(
