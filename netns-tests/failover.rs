@@ -294,9 +294,12 @@ fn a_paused_backup_stays_backup() {
     let mut bed = Bed::new("pause", &[("lb1", 11), ("lb2", 12)]);
     let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
     let vip = format!("\"{VIP}/32\"");
+    // 300 ms adverts (master-down interval 1.08 s) and 1.5 s pauses: the same race as 100 ms and
+    // 0.5 s, with room for a loaded test machine to delay the master's adverts without a takeover.
     let config = |bed: &Bed, name: &str, prio: u8| {
         let state = bed::global_state_dir(&bed.dir.join(format!("{name}-state")));
-        format!("{state}{}", bed::v3_instance("VI_1", "eth0", 51, prio, &vip))
+        let instance = bed::v3_instance("VI_1", "eth0", 51, prio, &vip).replace("\"100ms\"", "\"300ms\"");
+        format!("{state}{instance}")
     };
     let c1 = config(&bed, "lb1", 150);
     bed.lbha(&lb1, "lb1", &c1);
@@ -304,12 +307,11 @@ fn a_paused_backup_stays_backup() {
     let p2 = bed.lbha(&lb2, "lb2", &c2);
     wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
     wait_for(Duration::from_secs(10), || bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
-    // 100 ms adverts: the master-down interval is 361 ms, the pause 500 ms.
-    for _ in 0..5 {
+    for _ in 0..3 {
         bed.signal(p2, "-STOP");
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
         bed.signal(p2, "-CONT");
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(1500));
     }
     let log = bed.log(p2);
     assert_eq!(log.matches("-> MASTER").count(), 0, "the paused backup took over:\n{log}");
