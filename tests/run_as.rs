@@ -39,6 +39,8 @@ fn user_drops_root_and_keeps_the_network_capabilities() {
     // CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12), CAP_NET_RAW (13), nothing else.
     assert_eq!(status_line(pid, "CapEff:"), "0000000000003400");
     assert_eq!(status_line(pid, "CapPrm:"), "0000000000003400");
+    // Ambient too, so `lbha upgrade`'s new process keeps them across execve.
+    assert_eq!(status_line(pid, "CapAmb:"), "0000000000003400");
     assert_eq!(get(port, "/").text(), "A");
 
     // A reload that binds a privileged port: the kept capability at work.
@@ -51,8 +53,36 @@ fn user_drops_root_and_keeps_the_network_capabilities() {
     assert_eq!(get(port, "/").text(), "A");
     let info = l.ctl(&["show info"]);
     assert!(info.contains("Last_reload: ok"), "{info}");
-    l.signal(15);
+
+    // `lbha upgrade`: the new process starts as the user, connects to the control socket, and
+    // keeps the capabilities (ambient) across execve.
+    let (code, out, err) = l.cli(&["upgrade"]);
+    let new_pid = served_pid(&l);
+    let _reap = KillPid(new_pid);
+    assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
+    assert_ne!(new_pid, pid);
+    assert_eq!(status_line(new_pid, "Uid:"), [uid.as_str(); 4].join(" "));
+    assert_eq!(status_line(new_pid, "CapEff:"), "0000000000003400");
+    assert_eq!(get(low, "/").text(), "A");
     assert!(l.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", l.log_text());
+}
+
+/// `Pid:` of `show info`.
+fn served_pid(l: &Lbha) -> u32 {
+    let info = l.ctl(&["show info"]);
+    info.lines()
+        .find_map(|x| x.strip_prefix("Pid: "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in show info:\n{info}"))
+}
+
+/// Kills a process the test did not spawn itself (one `lbha upgrade` started), by PID.
+struct KillPid(u32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0 as i32), nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 #[test]

@@ -91,7 +91,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
             Err(e) => return give_up(&mut incoming, &format!("lbha: {e}")),
         },
     };
-    if let Err(e) = run_as(&snap) {
+    if let Err(e) = run_as(&snap, ctl_sock.as_ref().map(|_| ctl_settings.path.as_path())) {
         return give_up(&mut incoming, &format!("lbha: {e}"));
     }
     let threads =
@@ -119,13 +119,18 @@ pub fn run(opts: RunOptions) -> ExitCode {
     }
 }
 
-/// `[global] user` / `group`: prepares the state directory, then gives up root while the process
-/// still has one thread (see [`privs`]).
-fn run_as(snap: &Snapshot) -> Result<(), String> {
+/// `[global] user` / `group`: prepares the state directories, hands the control socket file to
+/// the user (so the process `lbha upgrade` starts as that user can connect to it; root still can),
+/// then gives up root while the process still has one thread (see [`privs`]).
+fn run_as(snap: &Snapshot, ctl_path: Option<&Path>) -> Result<(), String> {
     let g = &snap.global;
     let Some(target) = privs::resolve(g.user.as_deref(), g.group.as_deref())? else {
         return Ok(());
     };
+    if let Some(p) = ctl_path {
+        nix::unistd::chown(p, Some(target.uid), Some(target.gid))
+            .map_err(|e| format!("cannot hand the control socket {} to the user: {e}", p.display()))?;
+    }
     if !snap.vrrp.instances.is_empty() {
         privs::prepare_dir(&g.state_dir, &target)?;
     }
