@@ -62,6 +62,10 @@ pub struct Global {
     pub state_dir: Option<String>,
     /// HAProxy's `tune.bufsize`: a request head must fit it (less 1024 bytes kept for rewrites).
     pub tune_bufsize: Option<u32>,
+    /// Run as this user (name or uid) after start-up, as HAProxy's `user`/`uid`.
+    pub user: Option<String>,
+    /// Run as this group (name or gid), as HAProxy's `group`/`gid`.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

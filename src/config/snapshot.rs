@@ -62,6 +62,9 @@ pub struct GlobalSettings {
     pub state_dir: PathBuf,
     /// `[global] tune_bufsize`.
     pub bufsize: usize,
+    /// `[global] user` / `group`: who the daemon runs as after start-up.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

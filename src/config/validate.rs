@@ -276,6 +276,19 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         server_state_file: None,
         state_dir: DEFAULT_STATE_DIR.into(),
         bufsize,
+        user: run_as(g.user.as_deref(), p.key("user"), cx),
+        group: run_as(g.group.as_deref(), p.key("group"), cx),
+    }
+}
+
+/// `user` / `group`: a name or a number; whether it exists is checked when the daemon starts.
+fn run_as(v: Option<&str>, at: FieldPath, cx: &mut Ctx) -> Option<String> {
+    match v {
+        Some(s) if s.trim().is_empty() || s.contains(char::is_whitespace) => {
+            cx.err_v(at, "must be a user or group name, or a number", s);
+            None
+        }
+        other => other.map(str::to_string),
     }
 }
 

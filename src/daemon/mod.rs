@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod control;
+pub mod privs;
 mod start;
 pub mod state_file;
 pub mod upgrade;
@@ -100,6 +101,25 @@ pub fn run(opts: RunOptions) -> ExitCode {
     };
     raise_fd_limit();
     check_fd_limit(&snap);
+    let mut ctl_settings = snap.global.control_socket.clone();
+    if let Some(p) = &opts.socket {
+        ctl_settings.path = p.clone();
+    }
+    // Before giving up root: the socket's directory is usually root's (/run/lbha). First, so a
+    // second daemon on the same node stops before touching anything. A new process taking over
+    // gets the running one's socket instead.
+    let ctl_sock = match incoming {
+        Some(_) => None,
+        None => match control::ControlSocket::open(&ctl_settings) {
+            Ok(c) => Some(c),
+            Err(e) => return give_up(&mut incoming, &format!("lbha: {e}")),
+        },
+    };
+    // Also before giving up root: the temporary files may be in root's directories.
+    remove_crash_leftovers(&opts.source.path, &snap.global);
+    if let Err(e) = run_as(&snap, ctl_sock.as_ref().map(|_| ctl_settings.path.as_path())) {
+        return give_up(&mut incoming, &format!("lbha: {e}"));
+    }
     let threads =
         snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
@@ -115,7 +135,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.source, snap, opts.socket, threads, incoming)) {
+    match rt.block_on(serve(opts.source, snap, (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -123,6 +143,33 @@ pub fn run(opts: RunOptions) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `[global] user` / `group`: prepares the state directories, hands the control socket file to
+/// the user (so the process `lbha upgrade` starts as that user can connect to it; root still can),
+/// then gives up root while the process still has one thread (see [`privs`]).
+fn run_as(snap: &Snapshot, ctl_path: Option<&Path>) -> Result<(), String> {
+    let g = &snap.global;
+    let Some(target) = privs::resolve(g.user.as_deref(), g.group.as_deref())? else {
+        return Ok(());
+    };
+    if let Some(p) = ctl_path {
+        nix::unistd::chown(p, Some(target.uid), Some(target.gid))
+            .map_err(|e| format!("cannot hand the control socket {} to the user: {e}", p.display()))?;
+    }
+    if !snap.vrrp.instances.is_empty() {
+        privs::prepare_dir(&g.state_dir, &target)?;
+    }
+    if let Some(api) = &snap.api {
+        privs::prepare_dir(&api.state_dir, &target)?;
+    }
+    privs::switch(&target)?;
+    tracing::info!(
+        "running as uid {} gid {}, keeping CAP_NET_BIND_SERVICE, CAP_NET_ADMIN and CAP_NET_RAW",
+        target.uid,
+        target.gid
+    );
+    Ok(())
 }
 
 /// Lifts the soft descriptor limit to the hard one, as HAProxy sizes its own: every proxied
@@ -196,7 +243,7 @@ fn fd_limit_warning(limit: u64, maxconn: u32, needed: u64) -> Option<String> {
 async fn serve(
     source: Source,
     snap: Snapshot,
-    socket: Option<PathBuf>,
+    (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
 ) -> Result<(), String> {
@@ -205,17 +252,6 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
-    let mut ctl_settings = snap.global.control_socket.clone();
-    if let Some(p) = socket {
-        ctl_settings.path = p;
-    }
-    // First, so a second daemon on the same node stops before touching anything. A new process
-    // taking over gets the running one's socket instead.
-    let ctl_sock = match incoming {
-        Some(_) => None,
-        None => Some(control::ControlSocket::open(&ctl_settings).map_err(|e| e.to_string())?),
-    };
-    remove_crash_leftovers(&path, &snap.global);
     let state_path = snap.global.server_state_file.clone();
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);

@@ -17,6 +17,8 @@ pub const ORDER: &[&str] = &[
     "control_socket",
     "server_state_file",
     "tune_bufsize",
+    "user",
+    "group",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -61,6 +63,11 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                 out.set("tune_bufsize", i64::from(n), src(d));
             }
         }
+        // `uid`/`gid` are the numeric forms; lbha's keys take either.
+        "user" | "uid" | "group" | "gid" => match d.arg(1) {
+            Some(v) => out.set(if matches!(kw, "user" | "uid") { "user" } else { "group" }, v, src(d)),
+            None => cx.error(d, "missing name"),
+        },
         "server-state-file" => match d.arg(1) {
             Some(f) => out.set("server_state_file", f, src(d)),
             None => cx.error(d, "missing file name"),

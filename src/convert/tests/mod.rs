@@ -466,6 +466,19 @@ fn server_tls() {
 }
 
 #[test]
+fn user_and_group_convert() {
+    let c = conv(&format!("global\n  user haproxy\n  group haproxy\n{FE_BE}backend be\n  server a 127.0.0.1:1\n"));
+    let g = &table(&c)["global"];
+    assert_eq!((g["user"].as_str(), g["group"].as_str()), (Some("haproxy"), Some("haproxy")));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!((s.global.user.as_deref(), s.global.group.as_deref()), (Some("haproxy"), Some("haproxy")));
+    let g =
+        &table(&conv(&format!("global\n  uid 99\n  gid 98\n{FE_BE}backend be\n  server a 127.0.0.1:1\n")))["global"];
+    assert_eq!((g["user"].as_str(), g["group"].as_str()), (Some("99"), Some("98")));
+}
+
+#[test]
 fn logging() {
     let c = conv(
         "global\n  log 127.0.0.1 local2 info\n  log 127.0.0.1:5140 len 4096 format rfc5424 local0 notice err\n  log /dev/log daemon\n  log stdout format raw local0\n  stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners\n  server-state-file /var/lib/haproxy/state\ndefaults\n  mode http\n  log global\n  option httplog\n  option dontlognull\nfrontend fe\n  bind :80\n  no log\n  default_backend be\nbackend be\n  log global\n  server a 127.0.0.1:1\n",

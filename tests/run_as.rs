@@ -1,0 +1,103 @@
+//! `[global] user`: the daemon gives up root after start-up and keeps only the network
+//! capabilities; it still serves, reloads, and binds a port below 1024 at a reload.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn status_line(pid: u32, field: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn config(binds: &[u16], server: u16) -> String {
+    let binds: Vec<String> = binds.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+    format!(
+        "[global]\nuser = \"nobody\"\n[[listen]]\nname = \"web\"\nmode = \"http\"\nbind = [{}]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{server}\" }}]\n",
+        binds.join(", ")
+    )
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (to switch users)")]
+fn user_drops_root_and_keeps_the_network_capabilities() {
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("a `nobody` user");
+    let a = Backend::start("A");
+    let port = free_port();
+    let mut l = Lbha::start(&config(&[port], a.port), &[port]);
+    let pid = l.child.id();
+    let uid = nobody.uid.to_string();
+    assert_eq!(status_line(pid, "Uid:"), [uid.as_str(); 4].join(" "), "{}", l.log_text());
+    let gid = nobody.gid.to_string();
+    assert_eq!(status_line(pid, "Gid:"), [gid.as_str(); 4].join(" "));
+    // CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12), CAP_NET_RAW (13), nothing else.
+    assert_eq!(status_line(pid, "CapEff:"), "0000000000003400");
+    assert_eq!(status_line(pid, "CapPrm:"), "0000000000003400");
+    // Ambient too, so `lbha upgrade`'s new process keeps them across execve.
+    assert_eq!(status_line(pid, "CapAmb:"), "0000000000003400");
+    assert_eq!(get(port, "/").text(), "A");
+
+    // A reload that binds a privileged port: the kept capability at work.
+    let low =
+        (900..1024).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()).expect("a free port below 1024");
+    std::fs::write(&l.config, config(&[port, low], a.port)).unwrap();
+    l.signal(1); // SIGHUP
+    l.wait_port(low);
+    assert_eq!(get(low, "/").text(), "A");
+    assert_eq!(get(port, "/").text(), "A");
+    let info = l.ctl(&["show info"]);
+    assert!(info.contains("Last_reload: ok"), "{info}");
+
+    // `lbha upgrade`: the new process starts as the user, connects to the control socket, and
+    // keeps the capabilities (ambient) across execve.
+    let (code, out, err) = l.cli(&["upgrade"]);
+    let new_pid = served_pid(&l);
+    let _reap = KillPid(new_pid);
+    assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
+    assert_ne!(new_pid, pid);
+    assert_eq!(status_line(new_pid, "Uid:"), [uid.as_str(); 4].join(" "));
+    assert_eq!(status_line(new_pid, "CapEff:"), "0000000000003400");
+    assert_eq!(get(low, "/").text(), "A");
+    assert!(l.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", l.log_text());
+}
+
+/// `Pid:` of `show info`.
+fn served_pid(l: &Lbha) -> u32 {
+    let info = l.ctl(&["show info"]);
+    info.lines()
+        .find_map(|x| x.strip_prefix("Pid: "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in show info:\n{info}"))
+}
+
+/// Kills a process the test did not spawn itself (one `lbha upgrade` started), by PID.
+struct KillPid(u32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0 as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[test]
+fn an_unknown_user_is_a_clear_start_error() {
+    let port = free_port();
+    let dir = TempDir::new("runas");
+    let cfg = dir.write("lbha.toml", &config(&[port], port).replace("\"nobody\"", "\"no-such-user-lbha\""));
+    let out = std::process::Command::new(lbha_bin())
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .arg("-S")
+        .arg(dir.0.join("ctl.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("global.user: no user named \"no-such-user-lbha\""), "{err}");
+}
