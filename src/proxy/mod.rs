@@ -210,7 +210,17 @@ impl Proxy {
         let fcnt = active.rt.frontends[fi].clone();
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
-            Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
+            Mode::Tcp => match bind.tls {
+                // An `ssl` bind in TCP mode terminates TLS and relays the clear bytes.
+                Some(tls) => {
+                    match tokio::time::timeout(t.client, tokio_rustls::TlsAcceptor::from(tls).accept(sock)).await {
+                        Ok(Ok(stream)) => tcp::serve(stream, active.clone(), fi, cx).await,
+                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => tcp::serve(sock, active.clone(), fi, cx).await,
+            },
             Mode::Http => match bind.tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
