@@ -9,6 +9,7 @@ pub mod io;
 pub mod listener;
 pub mod pool;
 pub mod queue;
+pub mod resize;
 pub mod shutdown;
 pub mod tcp;
 
@@ -64,6 +65,8 @@ pub struct Proxy {
     pools: Mutex<PoolMap>,
     limits: Mutex<LimitMap>,
     pub global_limit: Arc<Semaphore>,
+    /// The size of `global_limit`, which a reload changing `[global] maxconn` resizes.
+    pub global_size: resize::Resizable,
     /// Flips to true when connections should finish their current exchange and close.
     pub drain: watch::Sender<bool>,
     /// The last reload: connections born before it check whether they are now stale.
@@ -109,7 +112,7 @@ pub struct ConnCtx {
 
 impl Proxy {
     pub fn new(snap: Snapshot) -> Arc<Self> {
-        let maxconn = snap.global.maxconn as usize;
+        let global_size = resize::Resizable::new(snap.global.maxconn as usize);
         let registry = Registry::default();
         let pools = Mutex::new(HashMap::new());
         let limits = Mutex::new(HashMap::new());
@@ -119,7 +122,8 @@ impl Proxy {
             registry,
             pools,
             limits,
-            global_limit: Arc::new(Semaphore::new(maxconn)),
+            global_limit: global_size.sem.clone(),
+            global_size,
             drain: watch::channel(false).0,
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
