@@ -170,3 +170,33 @@ fn reload_terminate_cuts_old_sessions_at_once() {
     let mut s2 = connect(port);
     assert_eq!(echo(&mut s2, b"new").unwrap(), b"new", "new sessions are served");
 }
+
+/// Issue 14 item 16: a reload changing `[global] maxconn` resizes the running limit (a connection
+/// waiting for a slot is served once the limit grows), `show info` says so, and a setting only a
+/// restart applies is named in the reload answer.
+#[test]
+fn reload_resizes_global_maxconn_and_names_restart_only_settings() {
+    let e = echo_server();
+    let port = free_port();
+    let cfg = |maxconn: u32, extra: &str| {
+        format!(
+            "[global]\nmaxconn = {maxconn}\n{extra}hard_stop_after = \"2s\"\n[defaults]\nmode = \"tcp\"\n[[listen]]\nname = \"t\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{e}\" }}]\n"
+        )
+    };
+    let l = Lbha::start(&cfg(2, "nbthread = 1\n"), &[port]);
+    let (mut a, mut b) = (connect(port), connect(port));
+    assert_eq!(echo(&mut a, b"a").unwrap(), b"a");
+    assert_eq!(echo(&mut b, b"b").unwrap(), b"b");
+    // The third waits in the kernel backlog: both slots are taken.
+    let mut c = connect(port);
+    c.write_all(b"c").unwrap();
+    std::fs::write(&l.config, cfg(3, "nbthread = 2\n")).unwrap();
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("warning: global.nbthread"), "{out}");
+    let mut back = [0u8; 1];
+    std::io::Read::read_exact(&mut c, &mut back).expect("served once maxconn grew to 3");
+    assert_eq!(&back, b"c");
+    let (_, info, _) = l.cli(&["show", "info"]);
+    assert!(info.lines().any(|x| x == "Maxconn: 3"), "{info}");
+}

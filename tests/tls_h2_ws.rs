@@ -284,3 +284,27 @@ fn an_idle_tls_h2_connection_is_closed_with_a_goaway() {
         assert!(types.contains(&7), "a GOAWAY before the close: {types:?}");
     });
 }
+
+/// Issue 14 item 30: an `ssl` bind in mode tcp (with `alpn h2`, as HAProxy accepts) terminates
+/// TLS and relays the clear bytes; before, the config was refused.
+#[test]
+fn ssl_bind_in_tcp_mode_terminates_and_relays() {
+    let dir = TempDir::new("tls-tcp");
+    let (crt, der) = cert(&dir, "site.pem");
+    let echo = echo_server();
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"tcp\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n[[listen]]\nname = \"t\"\nbind = [\"127.0.0.1:{port} ssl crt {} alpn h2\"]\nservers = [{{ name = \"e\", addr = \"127.0.0.1:{echo}\" }}]\n",
+        crt.display()
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tls_connect(port, client_config(&der, &[b"h2"])).await;
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        s.write_all(b"through tls").await.unwrap();
+        let mut buf = [0u8; 11];
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"through tls");
+    });
+}

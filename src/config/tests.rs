@@ -220,14 +220,6 @@ fn global_limits() {
 }
 
 #[test]
-fn stats_needs_http() {
-    has(
-        "[[listen]]\nname = \"s\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:80\"]\nstats = { uri = \"/s\" }\n",
-        "listen[0].stats: the stats page needs mode http",
-    );
-}
-
-#[test]
 fn check_settings_without_check() {
     let src = with_base(
         "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", inter = \"1s\" }]\n",
@@ -398,4 +390,52 @@ fn connection_keys_default_inherit_and_stay_on_their_side() {
     let src = with_base(&format!("{fe}pool_purge_delay = \"1s\"\n{BE}body_min_rate = 10\n"));
     has(&src, "frontend[0].pool_purge_delay: `pool_purge_delay` is not allowed in a frontend section");
     has(&src, "backend[0].body_min_rate: `body_min_rate` is not allowed in a backend section");
+}
+
+/// Issue 14 item 30: what HAProxy accepts (with at most a warning) is accepted here too.
+#[test]
+fn accepted_as_haproxy_does() {
+    let ok = |src: &str, warning: &str| match parse(src, Path::new("t.toml")) {
+        Ok(snap) => assert!(
+            warning.is_empty() || snap.warnings.iter().any(|w| w.contains(warning)),
+            "expected warning {warning:?} in {:?}",
+            snap.warnings
+        ),
+        Err(e) => panic!("refused:\n{e}\n--- config\n{src}"),
+    };
+    let be = "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
+    // alpn on a plain bind
+    ok(
+        &with_base(&format!(
+            "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:81 alpn h2,http/1.1\"]\ndefault_backend = \"be\"\n{be}"
+        )),
+        "`alpn` has no effect without `ssl`",
+    );
+    // a proxy's tcplog overrides an inherited httplog
+    let src = "[global]\nlog = [\"127.0.0.1:514 local0\"]\n[defaults]\nmode = \"tcp\"\nlog = \"global\"\nhttplog = true\n[[listen]]\nname = \"t\"\ntcplog = true\nbind = [\"127.0.0.1:82\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
+    let snap = parse(src, Path::new("t.toml")).unwrap();
+    assert_eq!(snap.frontends[0].log, super::snapshot::LogMode::Tcp);
+    // a TCP frontend in front of an HTTP backend
+    ok(
+        &with_base(&format!(
+            "[[frontend]]\nname = \"f\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:83\"]\ndefault_backend = \"be\"\n{be}"
+        )),
+        "this tcp frontend relays bytes",
+    );
+    // server verify none without ssl
+    ok(
+        &with_base(
+            "[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", verify = \"none\" }]\n",
+        ),
+        "verify: has no effect without `ssl = true`",
+    );
+    // stats in a TCP listen: ignored with a warning
+    let src = "[[listen]]\nname = \"l\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:84\"]\nstats = { uri = \"/s\" }\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
+    ok(src, "listen[0].stats: ignored: the stats page needs mode http");
+    assert!(parse(src, Path::new("t.toml")).unwrap().frontends[0].stats.is_none());
+    // An HTTP frontend cannot use a TCP backend (HAProxy refuses it too).
+    has(
+        "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:85\"]\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\nmode = \"tcp\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
+        "backend `be` is in mode Tcp but this frontend is in mode Http",
+    );
 }

@@ -712,7 +712,6 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
         (true, Some(crt)) => Some(crate::tls::server_config(&crt, &alpn).map_err(|e| e.to_string())?),
         (true, None) => return Err("`ssl` needs `crt FILE`".into()),
         (false, Some(_)) => return Err("`crt` needs `ssl`".into()),
-        (false, None) if !alpn.is_empty() => return Err("`alpn` needs `ssl`".into()),
         (false, None) => None,
     };
     if h2 && tls.is_some() {
@@ -733,8 +732,9 @@ fn server_tls(
         for (set, key) in
             [(sv.verify.is_some(), "verify"), (sv.ca_file.is_some(), "ca_file"), (sv.sni.is_some(), "sni")]
         {
+            // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
             if set {
-                cx.err(sp.key(key), "has no effect without `ssl = true`");
+                cx.warn(sp.key(key), "has no effect without `ssl = true`");
             }
         }
         return None;
@@ -802,8 +802,12 @@ fn frontend(
                 if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
                     cx.err_v(p.key("bind").index(i), format!("address already bound by `{other}`"), b);
                 }
-                if (bind.tls.is_some() || bind.h2) && mode != Mode::Http {
-                    cx.err_v(p.key("bind").index(i), "ssl and proto h2 need mode http", b);
+                // A TCP frontend terminates TLS and relays the bytes, as HAProxy does.
+                if bind.h2 && mode != Mode::Http {
+                    cx.err_v(p.key("bind").index(i), "proto h2 needs mode http", b);
+                }
+                if bind.tls.is_none() && b.split_whitespace().any(|w| w == "alpn") {
+                    cx.warn(p.key("bind").index(i), "`alpn` has no effect without `ssl` (HAProxy ignores it too)");
                 }
                 binds.push(bind);
             }
@@ -906,7 +910,14 @@ fn frontend(
     let http_request = rules(&s.http_request, "http_request", false, cx);
     let http_response = rules(&s.http_response, "http_response", true, cx);
 
-    let mut stats = s.stats.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx));
+    // HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
+    let mut stats = match (&s.stats, mode) {
+        (Some(_), Mode::Tcp) => {
+            cx.warn(p.key("stats"), "ignored: the stats page needs mode http");
+            None
+        }
+        (st, _) => st.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx)),
+    };
     if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
         match Condition::parse(text, &lookup, cx.base_dir) {
             Ok(c) => settings.admin = Some(c),
@@ -942,8 +953,12 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
             return LogMode::Off;
         }
     }
-    let http = s.httplog.or(defaults.httplog).unwrap_or(false);
-    let tcp = s.tcplog.or(defaults.tcplog).unwrap_or(false);
+    // A proxy's own option overrides the other one inherited from [defaults], as in HAProxy.
+    let (http, tcp) = match (s.httplog, s.tcplog) {
+        (Some(h), None) if h => (true, false),
+        (None, Some(t)) if t => (false, true),
+        (h, t) => (h.or(defaults.httplog).unwrap_or(false), t.or(defaults.tcplog).unwrap_or(false)),
+    };
     match (http, tcp, mode) {
         (true, true, _) => {
             cx.err(p.key("httplog"), "httplog and tcplog exclude each other");
@@ -957,6 +972,17 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
 }
 
 fn check_mode(front: Mode, back: &Backend, path: &FieldPath, cx: &mut Ctx) {
+    if front == Mode::Tcp && back.mode == Mode::Http {
+        // HAProxy accepts it (it upgrades the stream); lbha relays the bytes to the servers.
+        cx.warn(
+            path.clone(),
+            format!(
+                "backend `{}` is in mode http: this tcp frontend relays bytes to its servers without HTTP processing",
+                back.name
+            ),
+        );
+        return;
+    }
     if front != back.mode {
         cx.err_v(
             path.clone(),
@@ -1073,10 +1099,7 @@ fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx
     Some(action)
 }
 
-fn stats(st: &model::Stats, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> StatsSettings {
-    if mode != Mode::Http {
-        cx.err(p.clone(), "the stats page needs mode http");
-    }
+fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {
     let uri = st.uri.clone().unwrap_or_else(|| "/haproxy?stats".to_string());
     if !uri.starts_with('/') {
         cx.err_v(p.key("uri"), "must start with '/'", &uri);

@@ -139,7 +139,14 @@ impl ControlSocket {
 /// Asks the serve loop to reload; it answers with the new generation or every error.
 pub struct ReloadRequest {
     pub terminate: bool,
-    pub reply: oneshot::Sender<Result<u64, String>>,
+    pub reply: oneshot::Sender<Result<Reloaded, String>>,
+}
+
+/// A reload that went through, and what in the new file it could not apply.
+pub struct Reloaded {
+    pub generation: u64,
+    /// Settings that need a restart (`nbthread`, `control_socket`, ...), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// One reload: when, what asked for it, and the generation or every error.
@@ -166,7 +173,6 @@ pub struct Shared {
     /// The path actually served (the config's, or `-S`).
     serving: PathBuf,
     threads: usize,
-    maxconn: u32,
     reload_tx: mpsc::Sender<ReloadRequest>,
     upgrade_tx: mpsc::Sender<UpgradeMsg>,
     reloads: Mutex<ReloadLog>,
@@ -183,18 +189,13 @@ impl Shared {
         reload_tx: mpsc::Sender<ReloadRequest>,
         upgrade_tx: mpsc::Sender<UpgradeMsg>,
     ) -> Arc<Self> {
-        let (maxconn, configured_socket) = {
-            let active = proxy.active.load();
-            let g = &active.snap.global;
-            (g.maxconn, g.control_socket.clone())
-        };
+        let configured_socket = proxy.active.load().snap.global.control_socket.clone();
         Arc::new(Self {
             proxy,
             config,
             configured_socket,
             serving,
             threads,
-            maxconn,
             reload_tx,
             upgrade_tx,
             reloads: Mutex::new(ReloadLog::default()),
@@ -222,6 +223,11 @@ impl Shared {
             }
             self.save_state().await;
         }
+    }
+
+    /// Proxy threads this process runs (fixed until a restart).
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The configuration file this daemon runs.
@@ -254,7 +260,8 @@ impl Shared {
             pid: std::process::id(),
             uptime: self.proxy.started.elapsed(),
             threads: self.threads,
-            maxconn: self.maxconn,
+            // The live limit: a reload resizes it.
+            maxconn: u32::try_from(self.proxy.global_size.size()).unwrap_or(u32::MAX),
             config: self.config.display().to_string(),
             stopping: *self.proxy.drain.borrow(),
             node: std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -714,10 +721,13 @@ async fn reload(shared: &Shared, terminate: bool) -> Reply {
         return Reply::error("The daemon is stopping; no reload.");
     }
     match tokio::time::timeout(RELOAD_WAIT, rx).await {
-        Ok(Ok(Ok(generation))) => Reply::ok(
-            format!("Success=1\n--\nconfiguration reloaded: generation {generation}"),
-            json!({ "success": true, "generation": generation }),
-        ),
+        Ok(Ok(Ok(Reloaded { generation, warnings }))) => {
+            let mut text = format!("Success=1\n--\nconfiguration reloaded: generation {generation}");
+            for w in &warnings {
+                text.push_str(&format!("\nwarning: {w}"));
+            }
+            Reply::ok(text, json!({ "success": true, "generation": generation, "warnings": warnings }))
+        }
         Ok(Ok(Err(e))) => {
             let errors = error_lines(&e);
             let serving = shared.proxy.active.load().generation;

@@ -433,7 +433,15 @@ async fn reload_for(
     let loaded = tokio::task::spawn_blocking(move || load(&owned))
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
+    let old = proxy.active.load().snap.clone();
     let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));
+    let warnings = match &r {
+        Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
+        Err(_) => Vec::new(),
+    };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     match &r {
         Ok(_) => {
             let snap = proxy.active.load().snap.clone();
@@ -450,12 +458,41 @@ async fn reload_for(
     shared.record_reload(trigger, &r).await;
     let answered = match requester {
         Requester::Signal => Ok(()),
-        Requester::Control(req) => req.reply.send(r).map_err(|_| ()),
+        Requester::Control(req) => {
+            req.reply.send(r.map(|generation| control::Reloaded { generation, warnings })).map_err(|_| ())
+        }
         Requester::Api(reply) => reply.send(r).map_err(|_| ()),
     };
     if answered.is_err() {
         tracing::debug!("the {trigger} client that asked for the reload has gone");
     }
+}
+
+/// `[global]` settings a reload cannot change in a running process: what the new file asks for
+/// that only a restart (or `lbha upgrade`) applies, so the reload answer says so.
+fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
+    let (o, n) = (&old.global, &new.global);
+    let mut out = Vec::new();
+    let wanted = n.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if n.nbthread != o.nbthread && wanted != threads {
+        out.push(format!(
+            "global.nbthread: {wanted} threads take effect at the next restart or upgrade (running {threads})"
+        ));
+    }
+    if n.control_socket != o.control_socket {
+        out.push("global.control_socket: takes effect at the next restart or upgrade".to_string());
+    }
+    if n.state_dir != o.state_dir {
+        out.push("global.state_dir: takes effect at the next restart or upgrade".to_string());
+    }
+    if n.server_state_file != o.server_state_file {
+        out.push("global.server_state_file: takes effect at the next restart or upgrade".to_string());
+    }
+    let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
+    if api(new) != api(old) {
+        out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
+    }
+    out
 }
 
 /// Who asked for a reload, and where its answer goes.
@@ -484,7 +521,9 @@ pub fn reload(
     terminate: bool,
 ) -> Result<u64, String> {
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
+    let maxconn = snap.global.maxconn as usize;
     let active = proxy.install(snap, terminate);
+    proxy.global_size.resize(maxconn);
     listeners.activate(fresh, proxy);
     checks.reconcile(proxy);
     tracing::info!(generation = active.generation, "configuration reloaded");

@@ -10,6 +10,7 @@ pub mod io;
 pub mod listener;
 pub mod pool;
 pub mod queue;
+pub mod resize;
 pub mod shutdown;
 pub mod tcp;
 
@@ -65,6 +66,8 @@ pub struct Proxy {
     pools: Mutex<PoolMap>,
     limits: Mutex<LimitMap>,
     pub global_limit: Arc<Semaphore>,
+    /// The size of `global_limit`, which a reload changing `[global] maxconn` resizes.
+    pub global_size: resize::Resizable,
     /// Flips to true when connections should finish their current exchange and close.
     pub drain: watch::Sender<bool>,
     /// The last reload: connections born before it check whether they are now stale.
@@ -112,7 +115,7 @@ pub struct ConnCtx {
 
 impl Proxy {
     pub fn new(snap: Snapshot) -> Arc<Self> {
-        let maxconn = snap.global.maxconn as usize;
+        let global_size = resize::Resizable::new(snap.global.maxconn as usize);
         let registry = Registry::default();
         let pools = Mutex::new(HashMap::new());
         let limits = Mutex::new(HashMap::new());
@@ -122,7 +125,8 @@ impl Proxy {
             registry,
             pools,
             limits,
-            global_limit: Arc::new(Semaphore::new(maxconn)),
+            global_limit: global_size.sem.clone(),
+            global_size,
             drain: watch::channel(false).0,
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
@@ -214,7 +218,17 @@ impl Proxy {
         let bufsize = active.snap.global.bufsize;
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
-            Mode::Tcp => tcp::serve(sock, active.clone(), fi, cx).await,
+            Mode::Tcp => match bind.tls {
+                // An `ssl` bind in TCP mode terminates TLS and relays the clear bytes.
+                Some(tls) => {
+                    match tokio::time::timeout(t.client, tokio_rustls::TlsAcceptor::from(tls).accept(sock)).await {
+                        Ok(Ok(stream)) => tcp::serve(stream, active.clone(), fi, cx).await,
+                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => tcp::serve(sock, active.clone(), fi, cx).await,
+            },
             Mode::Http => match bind.tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);

@@ -29,7 +29,11 @@ struct Outcome {
     session: Arc<Counters>,
 }
 
-pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<ConnCtx>) {
+/// `client` is the accepted socket, or the TLS stream over it for an `ssl` bind.
+pub async fn serve<C>(client: C, active: Arc<Active>, fi: usize, cx: Arc<ConnCtx>)
+where
+    C: AsyncRead + AsyncWrite + Send,
+{
     let out = session(client, &active, fi, &cx).await;
     let fe = &active.snap.frontends[fi];
     if fe.log != LogMode::Tcp || !active.logger.enabled() {
@@ -59,7 +63,10 @@ pub async fn serve(client: TcpStream, active: Arc<Active>, fi: usize, cx: Arc<Co
     active.logger.log(Level::Info, &tcplog(&rec));
 }
 
-async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome {
+async fn session<C>(client: C, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome
+where
+    C: AsyncRead + AsyncWrite + Send,
+{
     let mut out = Outcome { termination: ['-', '-'], ..Outcome::default() };
     let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
@@ -168,14 +175,14 @@ async fn session(client: TcpStream, active: &Arc<Active>, fi: usize, cx: &Arc<Co
 }
 
 /// Copies both ways until both directions have seen EOF, or an idle timeout or error ends it.
-pub async fn pipe(
-    client: TcpStream,
+pub async fn pipe<C: AsyncRead + AsyncWrite>(
+    client: C,
     server: TcpStream,
     client_idle: Duration,
     server_idle: Duration,
     counters: &[Arc<Counters>],
 ) -> io::Result<()> {
-    let (cr, cw) = client.into_split();
+    let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = server.into_split();
     halves(cr, cw, sr, sw, client_idle, server_idle, counters).await
 }

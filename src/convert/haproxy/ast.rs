@@ -123,6 +123,7 @@ pub fn parse(src: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
     let mut overrides: HashMap<String, Option<String>> = HashMap::new();
     let mut events: Vec<(Ev, Option<String>)> = Vec::new();
     let mut section_name = String::new();
+    let mut blocks = super::cond::Blocks::default();
     loop {
         let lookup = |n: &str| match overrides.get(n) {
             Some(v) => v.clone(),
@@ -184,6 +185,32 @@ pub fn parse(src: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
             }
             continue;
         };
+        if matches!(kw.as_str(), ".if" | ".elif" | ".else" | ".endif") {
+            let defined = |n: &str| match overrides.get(n) {
+                Some(v) => v.is_some(),
+                None => env(n).is_some(),
+            };
+            let cond = line.args[1..].join(" ");
+            match blocks.line(&kw, &cond, line.line, &defined) {
+                Ok(Some(v)) => cfg.reports.push(Report {
+                    loc,
+                    kind: ReportKind::Note,
+                    directive: shorten(&line.raw),
+                    message: format!(
+                        "{}: the lines of this branch are {}, as HAProxy {} reads them",
+                        if v { "true" } else { "false" },
+                        if v { "converted" } else { "left out" },
+                        super::cond::VERSION
+                    ),
+                }),
+                Ok(None) => {}
+                Err(m) => errors.push(ConvertError { loc, column: None, message: m }),
+            }
+            continue;
+        }
+        if !blocks.active() {
+            continue;
+        }
         if let Some(&(_, kind)) = SECTIONS.iter().find(|(k, _)| *k == kw) {
             let name = line.args.get(1).cloned();
             section_name = name.clone().unwrap_or_else(|| kw.clone());
@@ -214,13 +241,6 @@ pub fn parse(src: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
                     column: None,
                     message: format!(".alert in the file: {}", line.args[1..].join(" ")),
                 }),
-                ".if" | ".elif" | ".else" | ".endif" => errors.push(ConvertError {
-                    loc,
-                    column: None,
-                    message: format!(
-                        "conditional block `{kw}` is not supported by lbha convert; resolve it in the file first"
-                    ),
-                }),
                 _ => errors.push(ConvertError { loc, column: None, message: format!("unknown directive `{kw}`") }),
             }
             continue;
@@ -246,6 +266,13 @@ pub fn parse(src: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
         });
         let s = cfg.sections.len() - 1;
         events.push((Ev::Dir(s, cfg.sections[s].directives.len() - 1), None));
+    }
+    for line in blocks.unterminated() {
+        errors.push(ConvertError {
+            loc: Loc::new(&file, line),
+            column: None,
+            message: "non-terminated '.if' block".into(),
+        });
     }
     if !errors.is_empty() {
         return Err(ConvertErrors(errors));

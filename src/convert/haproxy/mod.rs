@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod checks;
+mod cond;
 mod global;
 mod keywords;
 pub mod lex;

@@ -354,6 +354,30 @@ fn units_and_reports_as_haproxy_means_them() {
     assert!(table(&c)["backend"][0].get("stick").is_none());
 }
 
+/// Issue 14 item 31: `.if` blocks are evaluated as HAProxy 2.6 does; the lines it would not read
+/// are not converted.
+#[test]
+fn conditional_blocks_are_evaluated() {
+    let env = |n: &str| (n == "WITH_API").then(|| "yes".to_string());
+    let src = "defaults\n  mode http\n.if defined(WITH_API) && streq(\"$WITH_API\",yes)\nfrontend api\n  bind 127.0.0.1:8081\n  default_backend be\n.endif\n.if version_before(2.4)\nfrontend old\n  bind 127.0.0.1:8082\n  default_backend be\n.elif feature(OPENSSL) && !defined(NOPE)\nfrontend new\n  bind 127.0.0.1:8083\n  default_backend be\n.else\nfrontend other\n  bind 127.0.0.1:8084\n.endif\nbackend be\n  server a 127.0.0.1:1\n.if 0\n  server b 127.0.0.1:2\n  bogus keyword here\n.endif\n";
+    let c = convert(Some(HaproxySource { text: src, file: "h.cfg" }), None, Path::new("."), &env).unwrap();
+    let s = snap(&c);
+    let names: Vec<&str> = s.frontends.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["api", "new"]);
+    assert_eq!(s.backends[0].servers.len(), 1);
+    assert!(c.reports.iter().any(|r| r.loc.line == 8 && r.message.starts_with("false")), "{:?}", c.reports);
+    // What HAProxy refuses is an error, located.
+    for (bad, want) in [
+        (".if foo(1)\n.endif\n", "h.cfg:1: unparsable conditional expression 'foo(1)'"),
+        (".if 1\n", "h.cfg:1: non-terminated '.if' block"),
+        (".endif\n", "h.cfg:1: lone '.endif'"),
+        (".if 1\n.else\n.else\n.endif\n", "h.cfg:3: '.else' after '.else'"),
+    ] {
+        let errs = conv_err(bad);
+        assert!(errs.iter().any(|e| e.starts_with(want)), "{bad}: {errs:?}");
+    }
+}
+
 #[test]
 fn several_criteria_of_one_acl_are_ored() {
     let c = conv(

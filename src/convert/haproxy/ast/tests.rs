@@ -52,8 +52,8 @@ fn unknown_section_and_lexical_errors_name_file_and_line() {
     assert!(e[1].starts_with("h.cfg:2: unknown keyword `bind` out of section"), "{e:?}");
     let e = errors("global\n  maxconn 1\nbackend b\n  stats realm \"open\n  server s 'x\n");
     assert_eq!(e, ["h.cfg:4:15: unterminated \" quote", "h.cfg:5:12: unterminated ' quote"]);
-    let e = errors("global\n.if defined(X)\n.endif\n");
-    assert!(e[0].starts_with("h.cfg:2: conditional block `.if`"), "{e:?}");
+    let e = errors("global\n.if defined(X\n.endif\n");
+    assert!(e[0].starts_with("h.cfg:2: unparsable conditional expression"), "{e:?}");
 }
 
 #[test]
