@@ -448,3 +448,70 @@ fn discovery_info_and_specification() {
     assert_eq!(g, json!({"_version": 2, "data": {"maxconn": 5000, "hard_stop_after": 2000}}));
     api.check_file();
 }
+
+/// Userlists take every crypt(3) form HAProxy does ($1$ MD5 here); a 401 reads the same for an
+/// unknown user and a wrong password.
+#[test]
+fn md5_crypt_users_and_401s_that_do_not_tell_who_exists() {
+    let state = TempDir::new("api-state");
+    let port = free_port();
+    // `openssl passwd -1 -salt saltsalt 123456`
+    let extra = "[[userlist]]\nname = \"md5\"\nusers = [{ name = \"ops\", password = \"$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0\" }]\n";
+    let cfg = config(port, &state, extra).replace("userlist = \"dataplaneapi\"", "userlist = \"md5\"");
+    let api = ApiLbha::with(Lbha::start(&cfg, &[port]), port, state);
+    let path = format!("{C}/backends");
+    // ops:123456
+    assert_eq!(api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Ng==")).status, 200);
+    // ops:1234567, then nobody:1234567
+    let wrong = api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Njc="));
+    let unknown = api.call_auth("GET", &path, None, Some("Basic bm9ib2R5OjEyMzQ1Njc="));
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(wrong.body, unknown.body, "{} / {}", wrong.text(), unknown.text());
+    assert_eq!(wrong.header("WWW-Authenticate"), unknown.header("WWW-Authenticate"));
+}
+
+/// A client that sends its head and then stalls the body is answered 408 and cut after the
+/// API's `read_timeout`, instead of holding a connection for ever.
+#[test]
+fn a_stalled_request_body_is_cut() {
+    use std::io::{Read, Write};
+    let api = ApiLbha::start("").restart_with(|c| c.replace("[api]\n", "[api]\nread_timeout = \"1s\"\n"));
+    let mut s = connect(api.port);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!(
+            "POST {C}/backends?version=1 HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {AUTH}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let r = s.read_to_end(&mut out);
+    assert!(r.is_ok(), "the connection was not closed: {r:?}");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_eq!(api.version(), 1, "nothing written");
+}
+
+/// Plain HTTP on a non-loopback address needs `allow_insecure_http = true`, and is warned about.
+#[test]
+fn plain_http_off_loopback_needs_an_explicit_setting() {
+    let state = TempDir::new("api-state");
+    let port = free_port();
+    let cfg = config(port, &state, "").replace("bind = \"127.0.0.1:", "bind = \"0.0.0.0:");
+    let dir = TempDir::new("insecure");
+    let path = dir.write("lbha.toml", &cfg);
+    let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("api.bind: plain HTTP on a non-loopback address"), "{err}");
+    let cfg = cfg.replace("[api]\n", "[api]\nallow_insecure_http = true\n");
+    let api = ApiLbha::with(Lbha::start(&cfg, &[port]), port, state);
+    assert_eq!(api.version(), 1);
+    // The port accepts as soon as it is bound; the warning follows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !api.lbha.log_text().contains("serves plain HTTP on 0.0.0.0") {
+        assert!(std::time::Instant::now() < deadline, "no warning:\n{}", api.lbha.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -118,10 +118,13 @@ fn error_reply(e: &ApiError, version: u64) -> Reply {
     if e.status() == 401 {
         r.headers.push(("WWW-Authenticate", "Basic realm=\"API\"".into()));
     }
+    if e.status() == 408 {
+        r.headers.push(("Connection", "close".into()));
+    }
     r
 }
 
-async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(st: Arc<ApiState>, req: Request<Incoming>, read_timeout: Duration) -> Response<Full<Bytes>> {
     let method = match *req.method() {
         http::Method::GET => "GET",
         http::Method::POST => "POST",
@@ -140,9 +143,12 @@ async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Byte
         };
         st.verified.check(list.as_ref(), auth_header.as_deref()).await?;
         let Matched { template, param, .. } = router::route(method, &path)?;
-        let body = Limited::new(req.into_body(), MAX_BODY)
-            .collect()
+        // A client that stalls its body is cut, as the head is by `header_read_timeout`.
+        let body = tokio::time::timeout(read_timeout, Limited::new(req.into_body(), MAX_BODY).collect())
             .await
+            .map_err(|_| {
+                ApiError::Timeout(format!("body: not received within {}", humantime::format_duration(read_timeout)))
+            })?
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     ApiError::TooLarge(format!("body: larger than {MAX_BODY} bytes"))
@@ -184,6 +190,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 pub async fn serve(
     l: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    read_timeout: Duration,
     st: Arc<ApiState>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -207,7 +214,7 @@ pub async fn serve(
                 None => Box::new(sock),
                 Some(cfg) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                    match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(sock)).await {
+                    match tokio::time::timeout(read_timeout, acceptor.accept(sock)).await {
                         Ok(Ok(s)) => Box::new(s),
                         Ok(Err(e)) => {
                             tracing::debug!(client = %peer, "API TLS handshake failed: {e}");
@@ -222,10 +229,10 @@ pub async fn serve(
             };
             let svc = hyper::service::service_fn(move |req| {
                 let st = st.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(st, req, read_timeout).await) }
             });
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(true);
+            b.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
             let conn = b.serve_connection(TokioIo::new(sock), svc);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
