@@ -515,3 +515,103 @@ fn plain_http_off_loopback_needs_an_explicit_setting() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The v2 endpoints scripts use besides the resources: `/v2/info` with a real build date,
+/// `runtime/info`, `named_defaults`, `configuration/raw` both ways.
+#[test]
+fn info_runtime_info_named_defaults_and_raw() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    let (_, info) = api.json("GET", "/v2/info", None);
+    let date = info["api"]["build_date"].as_str().unwrap().to_string();
+    let d = date.as_bytes();
+    assert!(date.len() == 20 && d[4] == b'-' && d[10] == b'T' && date.ends_with('Z'), "{date}");
+    assert!(date.as_str() >= "2024" && date.as_str() <= "2100", "{date}");
+
+    let (s, ri) = api.json("GET", "/v2/services/haproxy/runtime/info", None);
+    assert_eq!(s, 200, "{ri}");
+    assert_eq!(ri[0]["info"]["pid"].as_u64(), Some(u64::from(api.lbha.child.id())));
+    assert_eq!(ri[0]["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+    let (s, nd) = api.json("GET", &format!("{C}/named_defaults"), None);
+    assert_eq!(s, 200, "{nd}");
+    assert_eq!(nd["data"][0]["name"], "unnamed_defaults_1");
+    assert_eq!(nd["data"][0]["mode"], "http");
+    let (s, one) = api.json("GET", &format!("{C}/named_defaults/unnamed_defaults_1"), None);
+    assert_eq!((s, one["data"]["name"].as_str()), (200, Some("unnamed_defaults_1")));
+    assert_eq!(api.json("GET", &format!("{C}/named_defaults/other"), None).0, 404);
+
+    let (s, whole) = api.json("GET", &format!("{C}/raw"), None);
+    assert_eq!(s, 200);
+    assert_eq!(whole["_version"], 1);
+    assert_eq!(whole["data"].as_str(), Some(api.config_text().as_str()));
+    let text = format!("{}\n{}", api.config_text(), backend_cfg("be2", b.port));
+    let post = |q: &str, body: &str| {
+        let req = format!(
+            "POST {C}/raw?{q} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Basic {AUTH}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        raw(api.port, req.as_bytes()).unwrap()
+    };
+    let r = post("version=1&only_validate=true", &text);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(api.version(), 1, "only validated");
+    let r = post("version=1", "[[backend]]\nname = \"x\"\nservers = 7\n");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("validation error"), "{}", r.text());
+    let r = post("version=1", &text);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.header("Reload-ID").is_some());
+    assert_eq!(api.version(), 2);
+    assert_eq!(api.config_text(), text);
+    let (_, be2) = api.json("GET", &format!("{C}/backends/be2"), None);
+    assert_eq!(be2["data"]["name"], "be2");
+    assert_eq!(post("version=1", &text).status, 409, "stale version");
+    assert_eq!(post("skip_version=true", &text).status, 202);
+    api.check_file();
+}
+
+/// Several ACL lines of one name are ORed as in HAProxy (the commit used to fail), `acl_name`
+/// filters the list, and a server takes its persistence `cookie` value.
+#[test]
+fn same_name_acls_are_ored_acl_name_filters_and_servers_take_a_cookie() {
+    let (d, st) = (Backend::start("D"), Backend::start("S"));
+    let fe = free_port();
+    let extra = format!(
+        "{}{}[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"dflt\"\n\
+         [[backend]]\nname = \"ck\"\ncookie = {{ name = \"SRV\", mode = \"insert\" }}\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:{}\", cookie = \"c1\" }}]\n",
+        backend_cfg("dflt", d.port),
+        backend_cfg("st", st.port),
+        d.port
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let acls = format!("{C}/acls?parent_type=frontend&parent_name=fe&transaction_id={id}");
+    for (name, value) in [("static", "/a"), ("static", "/b"), ("other", "/c")] {
+        let body = format!(r#"{{"index": 0, "acl_name": "{name}", "criterion": "path_beg", "value": "{value}"}}"#);
+        let (s, e) = api.json("POST", &acls, Some(&body));
+        assert_eq!(s, 202, "{e}");
+    }
+    let rule = r#"{"index": 0, "name": "st", "cond": "if", "cond_test": "static"}"#;
+    let (s, e) = api.json("POST", &format!("{C}/backend_switching_rules?frontend=fe&transaction_id={id}"), Some(rule));
+    assert_eq!(s, 202, "{e}");
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+    for (path, want) in [("/a/1", "S"), ("/b/1", "S"), ("/c/1", "D"), ("/", "D")] {
+        assert_eq!(get(fe, path).text(), want, "{path}");
+    }
+    let (_, only) = api.json("GET", &format!("{C}/acls?parent_type=frontend&parent_name=fe&acl_name=static"), None);
+    let values: Vec<&str> = only["data"].as_array().unwrap().iter().map(|a| a["value"].as_str().unwrap()).collect();
+    assert_eq!(values.len(), 2, "{only}");
+    assert!(values.contains(&"/a") && values.contains(&"/b"), "{only}");
+
+    let v = api.version();
+    let body = format!(r#"{{"name": "s2", "address": "127.0.0.1", "port": {}, "cookie": "c2"}}"#, st.port);
+    let (s, e) = api.json("POST", &format!("{C}/servers?backend=ck&version={v}"), Some(&body));
+    assert_eq!(s, 202, "{e}");
+    let (_, s2) = api.json("GET", &format!("{C}/servers/s2?backend=ck"), None);
+    assert_eq!(s2["data"]["cookie"], "c2");
+    api.check_file();
+}

@@ -63,6 +63,12 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         if seg == "version" {
             return handlers::version(st, req).await;
         }
+        if seg == "raw" {
+            return handlers::raw(st, req).await;
+        }
+        if seg == "named_defaults" {
+            return handlers::named_defaults(st, req).await;
+        }
         let kind = Kind::from_segment(seg).ok_or_else(|| ApiError::NotFound(format!("path {t} was not found")))?;
         return if req.method == "GET" {
             handlers::config_read(st, req, kind).await
@@ -80,6 +86,7 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             Ok(Reply::json(200, spec, version().await))
         }
         "/services/haproxy/stats/native" => runtime::stats(st, req).await,
+        "/services/haproxy/runtime/info" => runtime::process_info(st).await,
         _ if t.starts_with("/services/haproxy/transactions") => handlers::transactions(st, req).await,
         _ if t.starts_with("/services/haproxy/reloads") => handlers::reloads(st, req).await,
         _ if t.starts_with("/services/haproxy/runtime/servers") => runtime::servers(st, req).await,
