@@ -1,6 +1,6 @@
 //! HTTP Basic auth against the `[[userlist]]` named by `[api] userlist`: plain
-//! `insecure_password`, or the crypt(3) hashes HAProxy takes ($1$, $5$, $6$, bcrypt, DES and the
-//! rarer BSD forms). Successful hash checks are remembered (by a digest of user, password and
+//! `insecure_password`, or the crypt(3) hashes HAProxy takes ($1$, $5$, $6$, $y$, bcrypt, DES and
+//! the rarer BSD forms). Successful hash checks are remembered (by a digest of user, password and
 //! hash) so each request does not pay for them. A 401 does not tell an unknown user from a wrong
 //! password: same answer, and an unknown user costs a hash check too.
 
@@ -30,6 +30,10 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
 pub fn verify_hash(password: &str, hash: &str) -> bool {
     if hash.starts_with("$2") {
         return bcrypt::verify(password, hash).unwrap_or(false);
+    }
+    if hash.starts_with("$y$") {
+        use yescrypt::{PasswordVerifier, Yescrypt};
+        return Yescrypt::default().verify_password(password.as_bytes(), hash).is_ok();
     }
     if hash.starts_with("$5$") || hash.starts_with("$6$") {
         use sha_crypt::{PasswordVerifier, ShaCrypt};
@@ -132,7 +136,12 @@ mod tests {
             assert!(crate::config::api::check_hash(h).is_ok());
         }
         // From `openssl passwd -1 -salt saltsalt 123456` and crypt(3)'s DES (`ab` salt).
-        for h in ["$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0", "ab01FAX.bQRSU"] {
+        // And yescrypt (`mkpasswd`'s default on Debian), from libxcrypt's crypt(3).
+        for h in [
+            "$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0",
+            "ab01FAX.bQRSU",
+            "$y$j9T$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4",
+        ] {
             assert!(verify_hash("123456", h), "{h}");
             assert!(!verify_hash("123457", h), "{h}");
             assert!(crate::config::api::check_hash(h).is_ok(), "{h}");

@@ -80,7 +80,7 @@ pub(super) fn validate(
 }
 
 /// Accepts the crypt(3) formats HAProxy's libcrypt verifies and lbha can too: `$1$` (MD5-crypt),
-/// `$5$`/`$6$` (SHA-crypt, with or without `rounds=`), bcrypt (`$2a$`, `$2b$`, `$2x$`, `$2y$`),
+/// `$5$`/`$6$` (SHA-crypt, with or without `rounds=`), `$y$` (yescrypt), bcrypt (`$2a$`, `$2b$`, `$2x$`, `$2y$`),
 /// `$sha1$`, BSDi (`_`) and traditional DES (13 characters).
 pub fn check_hash(h: &str) -> Result<(), String> {
     let crypt64 = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/');
@@ -106,10 +106,19 @@ pub fn check_hash(h: &str) -> Result<(), String> {
                 Err("malformed MD5-crypt hash ($1$SALT$ and 22 characters)".into())
             }
         }
+        Some("y")
+            if parts.len() == 5
+                && parts[0].is_empty()
+                && crypt64(parts[2])
+                && crypt64(parts[3])
+                && crypt64(parts[4]) =>
+        {
+            Ok(())
+        }
         Some("sha1") if parts.len() == 5 && parts[0].is_empty() && crypt64(parts[4]) => Ok(()),
         None if h.len() == 13 && crypt64(h) => Ok(()),
         None if h.len() == 20 && h.starts_with('_') && crypt64(&h[1..]) => Ok(()),
-        _ => Err("not a supported crypt hash ($1$, $5$, $6$, bcrypt $2b$, $sha1$, or DES)".into()),
+        _ => Err("not a supported crypt hash ($1$, $5$, $6$, $y$ yescrypt, bcrypt $2b$, $sha1$, or DES)".into()),
     }
 }
 
