@@ -448,3 +448,170 @@ fn discovery_info_and_specification() {
     assert_eq!(g, json!({"_version": 2, "data": {"maxconn": 5000, "hard_stop_after": 2000}}));
     api.check_file();
 }
+
+/// Userlists take every crypt(3) form HAProxy does ($1$ MD5 here); a 401 reads the same for an
+/// unknown user and a wrong password.
+#[test]
+fn md5_crypt_users_and_401s_that_do_not_tell_who_exists() {
+    let state = TempDir::new("api-state");
+    let port = free_port();
+    // `openssl passwd -1 -salt saltsalt 123456`
+    let extra = "[[userlist]]\nname = \"md5\"\nusers = [{ name = \"ops\", password = \"$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0\" }]\n";
+    let cfg = config(port, &state, extra).replace("userlist = \"dataplaneapi\"", "userlist = \"md5\"");
+    let api = ApiLbha::with(Lbha::start(&cfg, &[port]), port, state);
+    let path = format!("{C}/backends");
+    // ops:123456
+    assert_eq!(api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Ng==")).status, 200);
+    // ops:1234567, then nobody:1234567
+    let wrong = api.call_auth("GET", &path, None, Some("Basic b3BzOjEyMzQ1Njc="));
+    let unknown = api.call_auth("GET", &path, None, Some("Basic bm9ib2R5OjEyMzQ1Njc="));
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(wrong.body, unknown.body, "{} / {}", wrong.text(), unknown.text());
+    assert_eq!(wrong.header("WWW-Authenticate"), unknown.header("WWW-Authenticate"));
+}
+
+/// A client that sends its head and then stalls the body is answered 408 and cut after the
+/// API's `read_timeout`, instead of holding a connection for ever.
+#[test]
+fn a_stalled_request_body_is_cut() {
+    use std::io::{Read, Write};
+    let api = ApiLbha::start("").restart_with(|c| c.replace("[api]\n", "[api]\nread_timeout = \"1s\"\n"));
+    let mut s = connect(api.port);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!(
+            "POST {C}/backends?version=1 HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {AUTH}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let r = s.read_to_end(&mut out);
+    assert!(r.is_ok(), "the connection was not closed: {r:?}");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_eq!(api.version(), 1, "nothing written");
+}
+
+/// Plain HTTP on a non-loopback address needs `allow_insecure_http = true`, and is warned about.
+#[test]
+fn plain_http_off_loopback_needs_an_explicit_setting() {
+    let state = TempDir::new("api-state");
+    let port = free_port();
+    let cfg = config(port, &state, "").replace("bind = \"127.0.0.1:", "bind = \"0.0.0.0:");
+    let dir = TempDir::new("insecure");
+    let path = dir.write("lbha.toml", &cfg);
+    let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("api.bind: plain HTTP on a non-loopback address"), "{err}");
+    let cfg = cfg.replace("[api]\n", "[api]\nallow_insecure_http = true\n");
+    let api = ApiLbha::with(Lbha::start(&cfg, &[port]), port, state);
+    assert_eq!(api.version(), 1);
+    // The port accepts as soon as it is bound; the warning follows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !api.lbha.log_text().contains("serves plain HTTP on 0.0.0.0") {
+        assert!(std::time::Instant::now() < deadline, "no warning:\n{}", api.lbha.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The v2 endpoints scripts use besides the resources: `/v2/info` with a real build date,
+/// `runtime/info`, `named_defaults`, `configuration/raw` both ways.
+#[test]
+fn info_runtime_info_named_defaults_and_raw() {
+    let b = Backend::start("B");
+    let api = ApiLbha::start(&backend_cfg("be", b.port));
+    let (_, info) = api.json("GET", "/v2/info", None);
+    let date = info["api"]["build_date"].as_str().unwrap().to_string();
+    let d = date.as_bytes();
+    assert!(date.len() == 20 && d[4] == b'-' && d[10] == b'T' && date.ends_with('Z'), "{date}");
+    assert!(date.as_str() >= "2024" && date.as_str() <= "2100", "{date}");
+
+    let (s, ri) = api.json("GET", "/v2/services/haproxy/runtime/info", None);
+    assert_eq!(s, 200, "{ri}");
+    assert_eq!(ri[0]["info"]["pid"].as_u64(), Some(u64::from(api.lbha.child.id())));
+    assert_eq!(ri[0]["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+    let (s, nd) = api.json("GET", &format!("{C}/named_defaults"), None);
+    assert_eq!(s, 200, "{nd}");
+    assert_eq!(nd["data"][0]["name"], "unnamed_defaults_1");
+    assert_eq!(nd["data"][0]["mode"], "http");
+    let (s, one) = api.json("GET", &format!("{C}/named_defaults/unnamed_defaults_1"), None);
+    assert_eq!((s, one["data"]["name"].as_str()), (200, Some("unnamed_defaults_1")));
+    assert_eq!(api.json("GET", &format!("{C}/named_defaults/other"), None).0, 404);
+
+    let (s, whole) = api.json("GET", &format!("{C}/raw"), None);
+    assert_eq!(s, 200);
+    assert_eq!(whole["_version"], 1);
+    assert_eq!(whole["data"].as_str(), Some(api.config_text().as_str()));
+    let text = format!("{}\n{}", api.config_text(), backend_cfg("be2", b.port));
+    let post = |q: &str, body: &str| {
+        let req = format!(
+            "POST {C}/raw?{q} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Basic {AUTH}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        raw(api.port, req.as_bytes()).unwrap()
+    };
+    let r = post("version=1&only_validate=true", &text);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(api.version(), 1, "only validated");
+    let r = post("version=1", "[[backend]]\nname = \"x\"\nservers = 7\n");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("validation error"), "{}", r.text());
+    let r = post("version=1", &text);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.header("Reload-ID").is_some());
+    assert_eq!(api.version(), 2);
+    assert_eq!(api.config_text(), text);
+    let (_, be2) = api.json("GET", &format!("{C}/backends/be2"), None);
+    assert_eq!(be2["data"]["name"], "be2");
+    assert_eq!(post("version=1", &text).status, 409, "stale version");
+    assert_eq!(post("skip_version=true", &text).status, 202);
+    api.check_file();
+}
+
+/// Several ACL lines of one name are ORed as in HAProxy (the commit used to fail), `acl_name`
+/// filters the list, and a server takes its persistence `cookie` value.
+#[test]
+fn same_name_acls_are_ored_acl_name_filters_and_servers_take_a_cookie() {
+    let (d, st) = (Backend::start("D"), Backend::start("S"));
+    let fe = free_port();
+    let extra = format!(
+        "{}{}[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"dflt\"\n\
+         [[backend]]\nname = \"ck\"\ncookie = {{ name = \"SRV\", mode = \"insert\" }}\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:{}\", cookie = \"c1\" }}]\n",
+        backend_cfg("dflt", d.port),
+        backend_cfg("st", st.port),
+        d.port
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let acls = format!("{C}/acls?parent_type=frontend&parent_name=fe&transaction_id={id}");
+    for (name, value) in [("static", "/a"), ("static", "/b"), ("other", "/c")] {
+        let body = format!(r#"{{"index": 0, "acl_name": "{name}", "criterion": "path_beg", "value": "{value}"}}"#);
+        let (s, e) = api.json("POST", &acls, Some(&body));
+        assert_eq!(s, 202, "{e}");
+    }
+    let rule = r#"{"index": 0, "name": "st", "cond": "if", "cond_test": "static"}"#;
+    let (s, e) = api.json("POST", &format!("{C}/backend_switching_rules?frontend=fe&transaction_id={id}"), Some(rule));
+    assert_eq!(s, 202, "{e}");
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+    for (path, want) in [("/a/1", "S"), ("/b/1", "S"), ("/c/1", "D"), ("/", "D")] {
+        assert_eq!(get(fe, path).text(), want, "{path}");
+    }
+    let (_, only) = api.json("GET", &format!("{C}/acls?parent_type=frontend&parent_name=fe&acl_name=static"), None);
+    let values: Vec<&str> = only["data"].as_array().unwrap().iter().map(|a| a["value"].as_str().unwrap()).collect();
+    assert_eq!(values.len(), 2, "{only}");
+    assert!(values.contains(&"/a") && values.contains(&"/b"), "{only}");
+
+    let v = api.version();
+    let body = format!(r#"{{"name": "s2", "address": "127.0.0.1", "port": {}, "cookie": "c2"}}"#, st.port);
+    let (s, e) = api.json("POST", &format!("{C}/servers?backend=ck&version={v}"), Some(&body));
+    assert_eq!(s, 202, "{e}");
+    let (_, s2) = api.json("GET", &format!("{C}/servers/s2?backend=ck"), None);
+    assert_eq!(s2["data"]["cookie"], "c2");
+    api.check_file();
+}

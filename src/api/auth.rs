@@ -1,6 +1,8 @@
 //! HTTP Basic auth against the `[[userlist]]` named by `[api] userlist`: plain
-//! `insecure_password`, or crypt hashes ($5$, $6$, bcrypt). Successful hash checks are
-//! remembered (by a digest of user, password and hash) so each request does not pay for them.
+//! `insecure_password`, or the crypt(3) hashes HAProxy takes ($1$, $5$, $6$, $y$, bcrypt, DES and
+//! the rarer BSD forms). Successful hash checks are remembered (by a digest of user, password and
+//! hash) so each request does not pay for them. A 401 does not tell an unknown user from a wrong
+//! password: same answer, and an unknown user costs a hash check too.
 
 use super::error::ApiError;
 use crate::config::snapshot::{Password, Userlist};
@@ -29,9 +31,20 @@ pub fn verify_hash(password: &str, hash: &str) -> bool {
     if hash.starts_with("$2") {
         return bcrypt::verify(password, hash).unwrap_or(false);
     }
-    use sha_crypt::{PasswordVerifier, ShaCrypt};
-    ShaCrypt::default().verify_password(password.as_bytes(), hash).is_ok()
+    if hash.starts_with("$y$") {
+        use yescrypt::{PasswordVerifier, Yescrypt};
+        return Yescrypt::default().verify_password(password.as_bytes(), hash).is_ok();
+    }
+    if hash.starts_with("$5$") || hash.starts_with("$6$") {
+        use sha_crypt::{PasswordVerifier, ShaCrypt};
+        return ShaCrypt::default().verify_password(password.as_bytes(), hash).is_ok();
+    }
+    // MD5-crypt, DES, BSDi and SHA1-crypt; a format it does not know never verifies.
+    pwhash::unix::verify(password, hash)
 }
+
+/// The one answer to bad credentials, whichever part was wrong.
+const BAD_CREDENTIALS: &str = "invalid username or password";
 
 fn key(user: &str, pw: &str, hash: &str) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -57,7 +70,20 @@ impl Verified {
         let (user, pw) =
             header.and_then(parse_basic).ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
         let Some((_, stored)) = list.users.iter().find(|(u, _)| *u == user) else {
-            return Err(ApiError::Unauthorized(format!("user {user} does not exist")));
+            // As much work as a wrong password: check against a real hash of the list, if any.
+            let decoy = list.users.iter().find_map(|(_, p)| match p {
+                Password::Hash(h) => Some(h.clone()),
+                Password::Insecure(_) => None,
+            });
+            match decoy {
+                Some(h) => {
+                    let _ = tokio::task::spawn_blocking(move || verify_hash(&pw, &h)).await;
+                }
+                None => {
+                    let _ = ct_eq(pw.as_bytes(), pw.as_bytes());
+                }
+            }
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
         };
         let ok = match stored {
             Password::Insecure(p) => ct_eq(p.as_bytes(), pw.as_bytes()),
@@ -82,7 +108,7 @@ impl Verified {
             Ok(())
         } else {
             // The original echoes the password here; lbha does not put secrets in replies.
-            Err(ApiError::Unauthorized(format!("invalid password for user {user}")))
+            Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()))
         }
     }
 }
@@ -109,9 +135,46 @@ mod tests {
             assert!(!verify_hash("1234567", h), "{h}");
             assert!(crate::config::api::check_hash(h).is_ok());
         }
+        // From `openssl passwd -1 -salt saltsalt 123456` and crypt(3)'s DES (`ab` salt).
+        // And yescrypt (`mkpasswd`'s default on Debian), from libxcrypt's crypt(3).
+        for h in [
+            "$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0",
+            "ab01FAX.bQRSU",
+            "$y$j9T$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4",
+        ] {
+            assert!(verify_hash("123456", h), "{h}");
+            assert!(!verify_hash("123457", h), "{h}");
+            assert!(crate::config::api::check_hash(h).is_ok(), "{h}");
+        }
         let b = bcrypt::hash("123456", 4).expect("bcrypt hash");
         assert!(crate::config::api::check_hash(&b).is_ok(), "{b}");
         assert!(verify_hash("123456", &b));
         assert!(!verify_hash("nope", &b));
+    }
+
+    fn list(users: &[(&str, Password)]) -> Userlist {
+        Userlist { name: "u".into(), users: users.iter().map(|(n, p)| (n.to_string(), p.clone())).collect() }
+    }
+
+    fn basic(user_pw: &str) -> String {
+        match user_pw {
+            "admin:123456" => "Basic YWRtaW46MTIzNDU2",
+            "admin:nope" => "Basic YWRtaW46bm9wZQ==",
+            "nobody:nope" => "Basic bm9ib2R5Om5vcGU=",
+            _ => unreachable!("no fixture for {user_pw}"),
+        }
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn unknown_user_and_wrong_password_answer_alike() {
+        let l = list(&[("admin", Password::Hash("$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0".into()))]);
+        let v = Verified::default();
+        assert!(v.check(Some(&l), Some(&basic("admin:123456"))).await.is_ok());
+        let wrong = v.check(Some(&l), Some(&basic("admin:nope"))).await.unwrap_err();
+        let unknown = v.check(Some(&l), Some(&basic("nobody:nope"))).await.unwrap_err();
+        assert_eq!(wrong.status(), 401);
+        assert_eq!(wrong.body(), unknown.body());
+        assert!(!unknown.body().to_string().contains("nobody"));
     }
 }

@@ -19,6 +19,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The request was not received in time; the connection is closed after the answer.
+    #[error("{0}")]
+    Timeout(String),
     /// Schema validation: go-openapi's codes (602 required, 605 pattern, 606 enum, 608/609 range).
     #[error("{message}")]
     Schema { code: u16, message: String },
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::NotAcceptable(_) => 406,
             ApiError::Conflict(_) => 409,
+            ApiError::Timeout(_) => 408,
             ApiError::TooLarge(_) => 413,
             ApiError::Schema { .. } => 422,
             ApiError::TooManyTransactions(_) => 429,

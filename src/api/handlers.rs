@@ -57,6 +57,7 @@ fn scope(req: &Req) -> Scope {
         frontend: q("frontend"),
         parent_type: q("parent_type"),
         parent_name: q("parent_name"),
+        acl_name: q("acl_name"),
     }
 }
 
@@ -190,5 +191,115 @@ pub async fn reloads(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             .find(|r| r.id == id)
             .map(|r| Reply::json(200, json::to_value(r), v))
             .ok_or_else(|| ApiError::NotFound(format!("reload {id} does not exist"))),
+    }
+}
+
+/// `configuration/raw`: the whole lbha.toml as text. GET wraps it as `{_version, data}`; POST
+/// replaces it (body `text/plain`), with the same version/transaction rules as any write, plus
+/// the original's `skip_version` and `only_validate`.
+pub async fn raw(st: &ApiState, req: &Req) -> ApiResult<Reply> {
+    let mut store = st.store.lock().await;
+    store.sync()?;
+    let txn = req.query.get("transaction_id").filter(|s| !s.is_empty()).cloned();
+    if req.method == "GET" {
+        let (text, v) = match &txn {
+            Some(t) => {
+                let (doc, v) = store.txn_doc(t)?;
+                (doc.to_string(), v)
+            }
+            None => (store.doc().to_string(), store.version()),
+        };
+        return Ok(Reply::json(200, wrapped(v, Json::String(text)), v));
+    }
+    if req.method != "POST" {
+        return Err(ApiError::MethodNotAllowed("configuration/raw takes GET and POST".into()));
+    }
+    if parse_bool(req, "skip_reload")? {
+        return Err(ApiError::BadRequest(
+            "skip_reload: lbha always reloads what it writes, so the file and the running config never differ".into(),
+        ));
+    }
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::BadRequest("body: the configuration is not UTF-8".into()))?
+        .to_string();
+    let new: toml_edit::DocumentMut =
+        text.parse().map_err(|e| ApiError::BadRequest(format!("body: not valid TOML: {e}")))?;
+    if parse_bool(req, "only_validate")? {
+        crate::config::parse(&text, store.config_path())
+            .map_err(|e| ApiError::BadRequest(format!("validation error: {e}")))?;
+        return Ok(Reply::json(202, Json::String(text), store.version()));
+    }
+    let tgt = if parse_bool(req, "skip_version")? && txn.is_none() {
+        Target::Version(store.version(), parse_bool(req, "force_reload")?)
+    } else {
+        target(req)?
+    };
+    match tgt {
+        Target::Txn(t) => {
+            let ((), v) = store.stage(&t, |doc| {
+                *doc = new;
+                Ok(())
+            })?;
+            Ok(Reply::json(202, Json::String(text), v))
+        }
+        Target::Version(v, force) => {
+            let ((), c) = store
+                .write_now(
+                    v,
+                    |doc| {
+                        *doc = new;
+                        Ok(())
+                    },
+                    &st.reload,
+                )
+                .await?;
+            Ok(written("POST", Some(Json::String(text)), &c, force))
+        }
+    }
+}
+
+/// lbha has one unnamed `[defaults]`; the 2.7+ `named_defaults` shows it under the name the
+/// original gives an unnamed section.
+const UNNAMED_DEFAULTS: &str = "unnamed_defaults_1";
+
+pub async fn named_defaults(st: &ApiState, req: &Req) -> ApiResult<Reply> {
+    let name = req.param.as_deref();
+    if let Some(n) = name
+        && n != UNNAMED_DEFAULTS
+    {
+        return Err(ApiError::missing_object(format!("{n} (lbha has one defaults section, {UNNAMED_DEFAULTS})")));
+    }
+    let plain = Req {
+        method: req.method,
+        template: "/services/haproxy/configuration/defaults",
+        param: None,
+        query: req.query.clone(),
+        body: req.body.clone(),
+    };
+    let named = |mut d: Json| {
+        if let Some(o) = d.as_object_mut() {
+            o.insert("name".into(), json!(UNNAMED_DEFAULTS));
+        }
+        d
+    };
+    match (req.method, name) {
+        ("GET", _) => {
+            let mut r = config_read(st, &plain, Kind::Defaults).await?;
+            if let Some(body) = r.body.as_mut()
+                && let Some(data) = body.get_mut("data")
+            {
+                let d = named(data.take());
+                *data = if name.is_some() { d } else { Json::Array(vec![d]) };
+            }
+            Ok(r)
+        }
+        ("PUT", Some(_)) => {
+            let mut r = config_write(st, &plain, Kind::Defaults).await?;
+            r.body = r.body.map(named);
+            Ok(r)
+        }
+        _ => Err(ApiError::MethodNotAllowed(format!(
+            "lbha has one defaults section ({UNNAMED_DEFAULTS}): it can be read and replaced, not added or deleted"
+        ))),
     }
 }

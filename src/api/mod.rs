@@ -88,8 +88,14 @@ impl ApiServer {
             verified: auth::Verified::default(),
         });
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(l, settings.tls.clone(), state, rx));
+        let task = tokio::spawn(server::serve(l, settings.tls.clone(), settings.read_timeout, state, rx));
         tracing::info!("Data Plane API listening on {}", settings.bind);
+        if settings.insecure_http {
+            tracing::warn!(
+                "the Data Plane API serves plain HTTP on {} (allow_insecure_http): passwords cross the network in clear",
+                settings.bind
+            );
+        }
         Ok(ApiServer { stop, task, socket })
     }
 

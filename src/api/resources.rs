@@ -61,6 +61,8 @@ pub struct Scope {
     pub frontend: Option<String>,
     pub parent_type: Option<String>,
     pub parent_name: Option<String>,
+    /// `acl_name=`: only the ACL lines of this name.
+    pub acl_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +155,15 @@ pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> A
             match (k, id) {
                 (Kind::SwitchingRules, None) => Ok(indexed::list::<doc::switching_rules::Rule>(doc, Some(&parent))),
                 (Kind::SwitchingRules, Some(i)) => indexed::get::<doc::switching_rules::Rule>(doc, &parent, index(i)?),
-                (Kind::Acls, None) => Ok(indexed::list::<doc::acls::Acl>(doc, Some(&parent))),
+                (Kind::Acls, None) => {
+                    let all = indexed::list::<doc::acls::Acl>(doc, Some(&parent));
+                    Ok(match (scope.acl_name.as_deref().filter(|n| !n.is_empty()), all) {
+                        (Some(n), Json::Array(v)) => {
+                            Json::Array(v.into_iter().filter(|a| a["acl_name"] == n).collect())
+                        }
+                        (_, all) => all,
+                    })
+                }
                 (Kind::Acls, Some(i)) => indexed::get::<doc::acls::Acl>(doc, &parent, index(i)?),
                 (_, None) => Ok(indexed::list::<doc::http_request_rules::HttpRequestRule>(doc, Some(&parent))),
                 (_, Some(i)) => indexed::get::<doc::http_request_rules::HttpRequestRule>(doc, &parent, index(i)?),

@@ -181,6 +181,30 @@ pub async fn stats(st: &ApiState, req: &Req) -> ApiResult<Reply> {
     Ok(Reply::json(200, json!([{ "runtimeAPI": "lbha", "stats": out }]), version))
 }
 
+/// `GET /services/haproxy/runtime/info`: the original's `process_infos`, from the live process.
+pub async fn process_info(st: &ApiState) -> ApiResult<Reply> {
+    let version = st.store.lock().await.version();
+    let a = st.proxy.active.load_full();
+    let sum = |f: &dyn Fn(&crate::state::Counters) -> u64| -> u64 { a.rt.frontends.iter().map(|c| f(c)).sum() };
+    let threads = a.snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let info = json!({
+        "pid": std::process::id(),
+        "process_num": 1,
+        "processes": 1,
+        "nbthread": threads,
+        "uptime": st.proxy.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "release_date": &env!("LBHA_BUILD_DATE")[..10],
+        "node": read("/proc/sys/kernel/hostname"),
+        "max_conn": a.snap.global.maxconn,
+        "curr_conns": sum(&|c| c.cur_sessions.load(Relaxed).into()),
+        "cum_conns": sum(&|c| c.total_sessions.load(Relaxed)),
+        "cum_req": sum(&|c| c.requests.load(Relaxed)),
+        "stopping": *st.proxy.drain.borrow(),
+    });
+    Ok(Reply::json(200, json!([{ "runtimeAPI": "lbha", "info": info }]), version))
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
 }
@@ -215,7 +239,7 @@ pub async fn info(st: &ApiState) -> ApiResult<Reply> {
     let body = json!({
         "api": {
             "version": format!("lbha {}", env!("CARGO_PKG_VERSION")),
-            "build_date": "",
+            "build_date": env!("LBHA_BUILD_DATE"),
         },
         "system": {
             "hostname": read("/proc/sys/kernel/hostname"),
@@ -262,10 +286,15 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/acls", "ACLs"),
             ("/services/haproxy/configuration/http_request_rules", "HTTP request rules"),
             ("/services/haproxy/configuration/defaults", "Defaults"),
+            ("/services/haproxy/configuration/named_defaults", "Named defaults (lbha has one)"),
+            ("/services/haproxy/configuration/raw", "The whole configuration file"),
             ("/services/haproxy/configuration/global", "Global"),
             ("/services/haproxy/configuration/version", "Configuration version"),
         ],
-        _ => &[("/services/haproxy/runtime/servers", "Runtime servers")],
+        _ => &[
+            ("/services/haproxy/runtime/servers", "Runtime servers"),
+            ("/services/haproxy/runtime/info", "Process information"),
+        ],
     };
     Json::Array(
         entries

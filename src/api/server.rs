@@ -63,6 +63,12 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         if seg == "version" {
             return handlers::version(st, req).await;
         }
+        if seg == "raw" {
+            return handlers::raw(st, req).await;
+        }
+        if seg == "named_defaults" {
+            return handlers::named_defaults(st, req).await;
+        }
         let kind = Kind::from_segment(seg).ok_or_else(|| ApiError::NotFound(format!("path {t} was not found")))?;
         return if req.method == "GET" {
             handlers::config_read(st, req, kind).await
@@ -80,6 +86,7 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             Ok(Reply::json(200, spec, version().await))
         }
         "/services/haproxy/stats/native" => runtime::stats(st, req).await,
+        "/services/haproxy/runtime/info" => runtime::process_info(st).await,
         _ if t.starts_with("/services/haproxy/transactions") => handlers::transactions(st, req).await,
         _ if t.starts_with("/services/haproxy/reloads") => handlers::reloads(st, req).await,
         _ if t.starts_with("/services/haproxy/runtime/servers") => runtime::servers(st, req).await,
@@ -118,10 +125,13 @@ fn error_reply(e: &ApiError, version: u64) -> Reply {
     if e.status() == 401 {
         r.headers.push(("WWW-Authenticate", "Basic realm=\"API\"".into()));
     }
+    if e.status() == 408 {
+        r.headers.push(("Connection", "close".into()));
+    }
     r
 }
 
-async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(st: Arc<ApiState>, req: Request<Incoming>, read_timeout: Duration) -> Response<Full<Bytes>> {
     let method = match *req.method() {
         http::Method::GET => "GET",
         http::Method::POST => "POST",
@@ -140,9 +150,12 @@ async fn handle(st: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Byte
         };
         st.verified.check(list.as_ref(), auth_header.as_deref()).await?;
         let Matched { template, param, .. } = router::route(method, &path)?;
-        let body = Limited::new(req.into_body(), MAX_BODY)
-            .collect()
+        // A client that stalls its body is cut, as the head is by `header_read_timeout`.
+        let body = tokio::time::timeout(read_timeout, Limited::new(req.into_body(), MAX_BODY).collect())
             .await
+            .map_err(|_| {
+                ApiError::Timeout(format!("body: not received within {}", humantime::format_duration(read_timeout)))
+            })?
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     ApiError::TooLarge(format!("body: larger than {MAX_BODY} bytes"))
@@ -184,6 +197,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 pub async fn serve(
     l: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    read_timeout: Duration,
     st: Arc<ApiState>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -207,7 +221,7 @@ pub async fn serve(
                 None => Box::new(sock),
                 Some(cfg) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                    match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(sock)).await {
+                    match tokio::time::timeout(read_timeout, acceptor.accept(sock)).await {
                         Ok(Ok(s)) => Box::new(s),
                         Ok(Err(e)) => {
                             tracing::debug!(client = %peer, "API TLS handshake failed: {e}");
@@ -222,10 +236,10 @@ pub async fn serve(
             };
             let svc = hyper::service::service_fn(move |req| {
                 let st = st.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(st, req, read_timeout).await) }
             });
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(true);
+            b.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
             let conn = b.serve_connection(TokioIo::new(sock), svc);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
 const DEFAULT_MAX_OPEN_TRANSACTIONS: u32 = 20;
+const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub(super) fn validate(
     a: &model::Api,
@@ -50,6 +51,20 @@ pub(super) fn validate(
         },
         None => None,
     };
+    let insecure_http = a.ssl_crt.is_none() && bind.is_some_and(|b| !b.ip().is_loopback());
+    if insecure_http && a.allow_insecure_http != Some(true) {
+        problems.push(
+            Problem::new(
+                p.key("bind"),
+                "plain HTTP on a non-loopback address sends the API's passwords in clear: set `ssl_crt`, bind to loopback, or set `allow_insecure_http = true`",
+            )
+            .with_value(&a.bind),
+        );
+    }
+    let read_timeout = a.read_timeout.map(|d| d.0).unwrap_or(DEFAULT_READ_TIMEOUT);
+    if read_timeout.is_zero() {
+        problems.push(Problem::new(p.key("read_timeout"), "must be more than 0").with_value(0));
+    }
     if problems.len() > start {
         return None;
     }
@@ -59,17 +74,20 @@ pub(super) fn validate(
         userlist: a.userlist.clone(),
         state_dir: PathBuf::from(state_dir),
         max_open_transactions: max_open,
+        insecure_http,
+        read_timeout,
     })
 }
 
-/// Accepts the crypt(3) formats lbha can verify: `$5$` (SHA-256-crypt), `$6$` (SHA-512-crypt),
-/// with or without `rounds=`, and bcrypt (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+/// Accepts the crypt(3) formats HAProxy's libcrypt verifies and lbha can too: `$1$` (MD5-crypt),
+/// `$5$`/`$6$` (SHA-crypt, with or without `rounds=`), `$y$` (yescrypt), bcrypt (`$2a$`, `$2b$`, `$2x$`, `$2y$`),
+/// `$sha1$`, BSDi (`_`) and traditional DES (13 characters).
 pub fn check_hash(h: &str) -> Result<(), String> {
+    let crypt64 = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/');
     let parts: Vec<&str> = h.split('$').collect();
     match parts.get(1).copied() {
         Some("5" | "6") if (4..=5).contains(&parts.len()) && parts[0].is_empty() => {
-            let last = parts[parts.len() - 1];
-            if last.is_empty() || !last.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/') {
+            if !crypt64(parts[parts.len() - 1]) {
                 return Err("malformed SHA-crypt hash".into());
             }
             Ok(())
@@ -81,8 +99,26 @@ pub fn check_hash(h: &str) -> Result<(), String> {
                 Err("malformed bcrypt hash".into())
             }
         }
-        Some("1") => Err("MD5-crypt ($1$) is too weak and not accepted; use $5$, $6$ or bcrypt".into()),
-        _ => Err("not a supported crypt hash ($5$, $6$ or bcrypt $2b$)".into()),
+        Some("1") if parts[0].is_empty() => {
+            if parts.len() == 4 && parts[2].len() <= 8 && parts[3].len() == 22 && crypt64(parts[3]) {
+                Ok(())
+            } else {
+                Err("malformed MD5-crypt hash ($1$SALT$ and 22 characters)".into())
+            }
+        }
+        Some("y")
+            if parts.len() == 5
+                && parts[0].is_empty()
+                && crypt64(parts[2])
+                && crypt64(parts[3])
+                && crypt64(parts[4]) =>
+        {
+            Ok(())
+        }
+        Some("sha1") if parts.len() == 5 && parts[0].is_empty() && crypt64(parts[4]) => Ok(()),
+        None if h.len() == 13 && crypt64(h) => Ok(()),
+        None if h.len() == 20 && h.starts_with('_') && crypt64(&h[1..]) => Ok(()),
+        _ => Err("not a supported crypt hash ($1$, $5$, $6$, $y$ yescrypt, bcrypt $2b$, $sha1$, or DES)".into()),
     }
 }
 
@@ -101,6 +137,9 @@ mod tests {
         assert!(check_hash("$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA").is_ok());
         assert!(check_hash("$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy").is_ok());
         assert!(check_hash("$1$abc$def").is_err());
+        assert!(check_hash("$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0").is_ok());
+        assert!(check_hash("ab01FAX.bQRSU").is_ok());
+        assert!(check_hash("ab01FAX.bQRS!").is_err());
         assert!(check_hash("plain").is_err());
         assert!(check_hash("$6$salt$").is_err());
         assert!(check_hash("$2b$10$short").is_err());

@@ -35,6 +35,11 @@ pub struct Api {
     pub max_open_transactions: Option<u32>,
     /// Serve the API over TLS with this PEM file (certificate chain and key), as `bind ... ssl crt`.
     pub ssl_crt: Option<String>,
+    /// Plain HTTP on a non-loopback address sends passwords in clear: only when this says so.
+    pub allow_insecure_http: Option<bool>,
+    /// How long a client may take to send a request, head and body (dataplaneapi's
+    /// `--read-timeout`, default 30s).
+    pub read_timeout: Option<ConfDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

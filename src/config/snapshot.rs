@@ -33,6 +33,10 @@ pub struct ApiSettings {
     pub state_dir: PathBuf,
     pub max_open_transactions: u32,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Plain HTTP on a non-loopback address, allowed by `allow_insecure_http` (warned at start).
+    pub insecure_http: bool,
+    /// Bound on receiving a request, head and body.
+    pub read_timeout: std::time::Duration,
 }
 
 impl Snapshot {

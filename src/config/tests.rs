@@ -144,7 +144,7 @@ fn api_section() {
     has(&src, "api.userlist: no such userlist (nope)");
     let src =
         with_base("[[userlist]]\nname = \"u\"\nusers = [{ name = \"a\", password = \"$1$x$y\" }, { name = \"b\" }]\n");
-    has(&src, "userlist[0].users[0].password: MD5-crypt");
+    has(&src, "userlist[0].users[0].password: malformed MD5-crypt hash");
     has(&src, "userlist[0].users[1].password: missing password");
     let ok = with_base(
         "[[userlist]]\nname = \"u\"\nusers = [{ name = \"a\", insecure_password = \"x\" }]\n[api]\nbind = \"127.0.0.1:5555\"\nuserlist = \"u\"\n",
@@ -153,6 +153,14 @@ fn api_section() {
     let api = snap.api.unwrap();
     assert_eq!(api.state_dir, Path::new("/var/lib/lbha"));
     assert_eq!(api.max_open_transactions, 20);
+    assert!(!api.insecure_http);
+    assert_eq!(api.read_timeout, std::time::Duration::from_secs(30));
+    let open = ok.replace("127.0.0.1:5555", "0.0.0.0:5555");
+    has(&open, "api.bind: plain HTTP on a non-loopback address sends the API's passwords in clear");
+    let allowed = format!("{open}allow_insecure_http = true\nread_timeout = \"2s\"\n");
+    let api = parse(&allowed, Path::new("t.toml")).map_err(|e| e.to_string()).unwrap().api.unwrap();
+    assert!(api.insecure_http);
+    assert_eq!(api.read_timeout, std::time::Duration::from_secs(2));
 }
 
 #[test]

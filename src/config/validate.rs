@@ -817,22 +817,29 @@ fn frontend(
     in_range(s.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
 
     let acl_defs = s.acl.as_deref().unwrap_or(&[]);
-    let mut acls = Vec::new();
+    let mut acls: Vec<Acl> = Vec::new();
     let mut acl_names: Vec<&str> = Vec::new();
     for (i, a) in acl_defs.iter().enumerate() {
         let ap = p.key("acl").index(i);
         if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
             cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
-        } else if acl_names.contains(&a.name.as_str()) {
-            cx.err_v(ap.key("name"), "duplicate acl name (list every pattern in one acl)", &a.name);
         }
-        acl_names.push(&a.name);
-        match Acl::parse(&a.cond, cx.base_dir) {
-            Ok(acl) => {
-                check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
-                acls.push(acl);
+        let parsed = Acl::parse(&a.cond, cx.base_dir);
+        if let Err(e) = &parsed {
+            cx.err_v(ap.key("cond"), e.to_string(), &a.cond);
+        }
+        // Several lines of one name are ORed, as in HAProxy. A line that failed to parse keeps
+        // its name's place (the file is refused anyway) so later conditions still resolve.
+        let acl = parsed.or_else(|_| Acl::parse("always_false", cx.base_dir));
+        if let Ok(acl) = acl {
+            check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
+            match acl_names.iter().position(|n| *n == a.name) {
+                Some(j) => acls[j].or(acl),
+                None => {
+                    acl_names.push(&a.name);
+                    acls.push(acl);
+                }
             }
-            Err(e) => cx.err_v(ap.key("cond"), e.to_string(), &a.cond),
         }
     }
     let lookup = |name: &str| acl_names.iter().position(|n| *n == name);

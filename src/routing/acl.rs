@@ -10,6 +10,8 @@ use std::path::Path;
 pub struct Acl {
     fetch: Fetch,
     matcher: Matcher,
+    /// Later `acl` lines of the same name: HAProxy ORs them with this one.
+    or: Vec<Acl>,
 }
 
 /// HAProxy's predefined ACLs, usable in conditions without declaring them.
@@ -117,7 +119,7 @@ impl Acl {
             _ => {}
         }
         let matcher = Matcher::compile(method, icase, &patterns)?;
-        Ok(Acl { fetch, matcher })
+        Ok(Acl { fetch, matcher, or: Vec::new() })
     }
 
     /// HAProxy's predefined ACL of that name (`TRUE`, `LOCALHOST`, `METH_GET`, ...).
@@ -128,11 +130,17 @@ impl Acl {
 
     pub fn matches(&self, facts: &Facts<'_>, live: &dyn Live) -> bool {
         self.fetch.any(facts, live, &mut |sample| self.matcher.matches(sample))
+            || self.or.iter().any(|a| a.matches(facts, live))
+    }
+
+    /// Adds another line of the same name: the ACL then matches when either does.
+    pub fn or(&mut self, other: Acl) {
+        self.or.push(other);
     }
 
     /// Backends named by `nbsrv(...)`, so config validation can check they exist.
     pub fn referenced_backends(&self) -> Vec<&str> {
-        self.fetch.backend().into_iter().collect()
+        self.fetch.backend().into_iter().chain(self.or.iter().flat_map(|a| a.referenced_backends())).collect()
     }
 }
 

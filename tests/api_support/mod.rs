@@ -121,6 +121,15 @@ impl ApiLbha {
         Self::with(lbha, port, state)
     }
 
+    /// Stops lbha and starts it again on the config as `edit` changes it.
+    pub fn restart_with(self, edit: impl FnOnce(&str) -> String) -> ApiLbha {
+        let text = edit(&self.config_text());
+        let ApiLbha { lbha, port, state, .. } = self;
+        drop(lbha);
+        let lbha = Lbha::start(&text, &[port]);
+        Self::with(lbha, port, state)
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.state.0.clone()
     }

@@ -24,13 +24,14 @@ pub struct Server {
     pub fall: Option<u32>,
     pub health_check_port: Option<u16>,
     pub health_check_address: Option<String>,
+    /// The value of the backend's persistence cookie for this server.
+    pub cookie: Option<String>,
 }
 
 /// Server fields of HAProxy's API that lbha has no setting for.
 const HAPROXY_ONLY: &[&str] = &[
     "id",
     "ssl",
-    "cookie",
     "agent-check",
     "agent-port",
     "agent-inter",
@@ -89,6 +90,9 @@ impl Server {
             return Err(ApiError::BadRequest(format!("health_check_address: not an IP address ({a})")));
         }
         super::common::nonzero("maxconn", s.maxconn)?;
+        if let Some(c) = &s.cookie {
+            json::check_no_space("cookie", c)?;
+        }
         Ok(s)
     }
 
@@ -111,6 +115,7 @@ impl Server {
             fall: get_int(t, "fall").map(|n| n as u32),
             health_check_port: get_int(t, "check_port").map(|n| n as u16),
             health_check_address: get_str(t, "check_addr"),
+            cookie: get_str(t, "cookie"),
         }
     }
 
@@ -130,6 +135,7 @@ impl Server {
         set_int(t, "fall", self.fall.map(i64::from));
         set_int(t, "check_port", self.health_check_port.map(i64::from));
         set_str(t, "check_addr", self.health_check_address.as_deref());
+        set_str(t, "cookie", self.cookie.as_deref());
     }
 }
 
