@@ -149,3 +149,83 @@ fn running_out_of_descriptors_is_logged_at_most_once_a_second() {
     // One line a second at most (the first at once); every 50 ms would be about 40 here.
     assert!(failures <= elapsed as usize + 1, "{failures} accept failure lines in {elapsed} s:\n{}", l.log_text());
 }
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A frontend that answers every request itself, so no server connection is counted.
+fn answering(port: u16) -> String {
+    format!(
+        r#"
+[global]
+maxconn = 10000
+
+[defaults]
+mode = "http"
+timeout = {{ client = "60s", http_request = "60s", http_keep_alive = "60s" }}
+
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+http_request = [{{ return = {{ status = 200, content_type = "text/plain", body = "ok" }} }}]
+"#
+    )
+}
+
+/// Waits (up to 10 s) until `f` holds, checking every 100 ms.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+const BURST: usize = 2000;
+
+#[test]
+fn an_idle_connection_costs_little_memory_and_a_burst_gives_it_back() {
+    let port = free_port();
+    let l = Lbha::start(&answering(port), &[port]);
+    let pid = l.child.id();
+    // Warm up: the first connections and requests allocate what every later one reuses.
+    for _ in 0..20 {
+        assert_eq!(get(port, "/").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let base = rss_kib(pid);
+
+    // Connections that have sent nothing yet: only the socket and a small task.
+    let silent: Vec<TcpStream> = (0..BURST).map(|_| connect(port)).collect();
+    assert!(eventually(|| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()) >= BURST));
+    std::thread::sleep(Duration::from_millis(300));
+    let per_conn = (rss_kib(pid).saturating_sub(base)) * 1024 / BURST as u64;
+    assert!(per_conn < 8 * 1024, "{per_conn} bytes resident per idle connection (bound 8 KiB)");
+    drop(silent);
+
+    // A burst of keep-alive connections, each idle after one request, then closed.
+    let mut conns = Vec::new();
+    for _ in 0..BURST {
+        let mut s = connect(port);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+        conns.push(s);
+    }
+    let held = rss_kib(pid);
+    let grew = held.saturating_sub(base);
+    assert!(grew > 0, "RSS did not grow with {BURST} connections ({base} KiB)");
+    drop(conns);
+    // Most of what the burst took goes back to the system (glibc malloc kept all of it).
+    let back = eventually(|| rss_kib(pid) < base + grew / 4);
+    assert!(back, "RSS {} KiB after closing, {base} KiB before the burst, {held} KiB during it", rss_kib(pid));
+}

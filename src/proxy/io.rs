@@ -16,13 +16,14 @@ pub struct StallGuard<T> {
     inner: T,
     counters: Arc<Counters>,
     limit: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// Made at the first stalled write: most connections never need it.
+    sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, limit: Duration, counters: Arc<Counters>) -> Self {
-        Self { inner, counters, limit, sleep: Box::pin(tokio::time::sleep(limit)), armed: false }
+        Self { inner, counters, limit, sleep: None, armed: false }
     }
 
     fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
@@ -41,12 +42,14 @@ impl<T> StallGuard<T> {
     }
 
     fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if !self.armed {
-            self.armed = true;
-            let deadline = Instant::now() + self.limit;
-            self.sleep.as_mut().reset(deadline);
+        let deadline = Instant::now() + self.limit;
+        let rearm = !self.armed;
+        self.armed = true;
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if rearm {
+            sleep.as_mut().reset(deadline);
         }
-        match self.sleep.as_mut().poll(cx) {
+        match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
             Poll::Pending => Poll::Pending,
         }

@@ -218,35 +218,58 @@ impl Proxy {
         let bufsize = active.snap.global.bufsize;
         match fe.mode {
             // TCP sessions have no request boundary: a stop lets them run until the hard stop.
+            // The serving futures are boxed so that the task of a connection still waiting for
+            // its first byte stays small.
             Mode::Tcp => match bind.tls {
                 // An `ssl` bind in TCP mode terminates TLS and relays the clear bytes.
                 Some(tls) => {
-                    match tokio::time::timeout(t.client, tokio_rustls::TlsAcceptor::from(tls).accept(sock)).await {
-                        Ok(Ok(stream)) => tcp::serve(stream, active.clone(), fi, cx).await,
+                    let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
+                    match tokio::time::timeout(t.client, accept).await {
+                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx)).await,
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => tcp::serve(sock, active.clone(), fi, cx).await,
+                None => Box::pin(tcp::serve(sock, active.clone(), fi, cx)).await,
             },
             Mode::Http => match bind.tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    match tokio::time::timeout(t.http_request, acceptor.accept(sock)).await {
+                    match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            self.serve_http(stream, cx, conn).await
+                            Box::pin(self.serve_http(stream, cx, conn)).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
                 None => {
-                    let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
-                    self.serve_http(sock, cx, conn).await
+                    if self.first_byte(&sock, t.http_request, active.generation).await {
+                        let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
+                        Box::pin(self.serve_http(sock, cx, conn)).await
+                    }
                 }
             },
+        }
+    }
+
+    /// Waits for the client's first byte before hyper's connection (its buffers and timers) is
+    /// made, so a connection that has sent nothing costs only its socket and this task. False
+    /// when it sent nothing within `timeout http-request`, or a stop or reload ends the wait.
+    async fn first_byte(&self, sock: &TcpStream, http_request: std::time::Duration, born: u64) -> bool {
+        let local = sock.local_addr().ok();
+        // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
+        let mut byte = [0u8; 1];
+        let readable = tokio::time::timeout(http_request, sock.peek(&mut byte));
+        tokio::pin!(readable);
+        let mut drain = self.drain.subscribe();
+        tokio::select! {
+            r = &mut readable => matches!(r, Ok(Ok(_))),
+            // As in `run_conn`: a request already on its way is still answered.
+            _ = drained(&mut drain) => matches!(tokio::time::timeout(DRAIN_IDLE_GRACE, readable).await, Ok(Ok(Ok(_)))),
+            _ = self.expiry(born, |a| local.is_none_or(|l| !a.binds.contains_key(&l)), false) => false,
         }
     }
 
@@ -284,7 +307,9 @@ impl Proxy {
             let cx = svc_cx.clone();
             let verdict = verdicts.next();
             let exchange = svc_activity.begin();
-            async move {
+            // Boxed: hyper keeps room for one service future per connection from its start, so
+            // an idle connection would carry a request's worth of state; boxed, that is a pointer.
+            Box::pin(async move {
                 let mut resp = http::handle(req, verdict, cx.clone()).await;
                 // Stopping: the client learns the connection ends after this answer, instead of
                 // sending its next request into a connection being closed.
@@ -293,7 +318,7 @@ impl Proxy {
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
                 Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, exchange)))
-            }
+            })
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         // hyper's header read timer would also run while the connection waits for its next
