@@ -54,8 +54,8 @@ pub enum Operand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonMode {
     Ascii,
-    /// UTF-8; `skip` drops bad sequences instead of failing, `permissive` lets overlong and
-    /// surrogate encodings through.
+    /// UTF-8, decoded as HAProxy's `utf8_next`; `skip` drops a flawed sequence instead of
+    /// failing, `permissive` accepts overlong encodings (surrogates and bad sequences never).
     Utf8 {
         skip: bool,
         permissive: bool,

@@ -80,6 +80,16 @@ impl SampleExpr {
         Some(v)
     }
 
+    /// Every sample an ACL tests: each occurrence of a multi-valued fetch through the converters;
+    /// occurrences a converter fails on are dropped.
+    pub fn eval_all(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> Vec<Value> {
+        let mut out = self.fetch.fetch_all(ctx);
+        for conv in &self.convs {
+            out = out.into_iter().filter_map(|v| conv.apply(v, ctx, maps)).collect();
+        }
+        out
+    }
+
     /// Evaluates and casts to a string, as a header value or a log field uses the sample.
     pub fn eval_str(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> Option<Vec<u8>> {
         match self.eval(ctx, maps)?.cast(SmpType::Str)? {

@@ -7,6 +7,7 @@
 use super::ParseError;
 use super::args::{Args, Call};
 use super::conv::VarRef;
+use super::fetch_http::{base, cookies, first_header, header, header_values, split_values, url_param, url_params};
 use super::hello;
 use super::value::{SmpType, Value};
 use http::{HeaderMap, Method, Uri, Version};
@@ -342,6 +343,33 @@ impl Fetch {
         }
     }
 
+    /// Every sample an ACL sees: header, cookie and query-parameter fetches give one per
+    /// occurrence (unless an occurrence is named); the others their single sample.
+    pub fn fetch_all(&self, ctx: &dyn SampleContext) -> Vec<Value> {
+        let strs = |v: Vec<&[u8]>| v.into_iter().map(|s| Value::Str(s.to_vec())).collect();
+        match self {
+            Fetch::ReqHdr { name, occ: None, full } => {
+                ctx.req_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_deref(), *full)))
+            }
+            Fetch::ResHdr { name, occ: None, full } => {
+                ctx.res_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_deref(), *full)))
+            }
+            Fetch::Cook(name) => ctx.req_headers().map_or(Vec::new(), |h| {
+                strs(
+                    cookies(h)
+                        .filter(|(n, _)| name.as_deref().is_none_or(|w| *n == w.as_bytes()))
+                        .map(|(_, v)| v)
+                        .collect(),
+                )
+            }),
+            Fetch::UrlParam { name, delims, icase } => ctx
+                .uri()
+                .and_then(|u| u.query())
+                .map_or(Vec::new(), |q| strs(url_params(q.as_bytes(), name.as_deref(), delims, *icase))),
+            _ => self.fetch(ctx).into_iter().collect(),
+        }
+    }
+
     /// The sample, or `None` when the context lacks it (HAProxy's "fetch failed").
     pub fn fetch(&self, ctx: &dyn SampleContext) -> Option<Value> {
         let s = |b: &[u8]| Some(Value::Str(b.to_vec()));
@@ -479,89 +507,4 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
-/// `base`: the Host header followed by the path without its query string.
-fn base(ctx: &dyn SampleContext) -> Option<Vec<u8>> {
-    let path = ctx.uri()?.path().as_bytes();
-    match first_header(ctx.req_headers()?, "host").filter(|h| !h.is_empty()) {
-        None => Some(path.to_vec()),
-        Some(host) => {
-            let mut out = host.to_vec();
-            if path.starts_with(b"/") {
-                out.extend_from_slice(path);
-            }
-            Some(out)
-        }
-    }
-}
-
-fn first_header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
-    h.get(name).map(|v| v.as_bytes())
-}
-
-/// Comma-separated values of a header line, trimmed; commas inside double quotes do not split.
-pub(super) fn split_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = Some(line);
-    std::iter::from_fn(move || {
-        let s = rest?;
-        let mut quoted = false;
-        let end = s.iter().position(|&c| {
-            if c == b'"' {
-                quoted = !quoted;
-            }
-            c == b',' && !quoted
-        });
-        let (value, next) = match end {
-            Some(i) => (&s[..i], Some(&s[i + 1..])),
-            None => (s, None),
-        };
-        rest = next;
-        Some(value.trim_ascii())
-    })
-}
-
-/// The `occ`th value (1-based; negative from the end; 0 or none the last) of header `name`, or
-/// of all headers when no name is given. HAProxy 2.6 gives nothing for a bare `hdr`.
-fn header(h: &HeaderMap, name: Option<&str>, occ: Option<i64>, full: bool) -> Option<Value> {
-    if name.is_none() && occ.is_none() {
-        return None;
-    }
-    let occ = occ.unwrap_or(0);
-    let lines: Vec<&[u8]> = match name {
-        Some(n) => h.get_all(n).iter().map(|v| v.as_bytes()).collect(),
-        None => h.values().map(|v| v.as_bytes()).collect(),
-    };
-    let values: Vec<&[u8]> = if full { lines } else { lines.into_iter().flat_map(split_values).collect() };
-    let i = match occ {
-        0 => values.len().checked_sub(1)?,
-        n if n > 0 => (n - 1) as usize,
-        n => values.len().checked_sub(n.unsigned_abs() as usize)?,
-    };
-    values.get(i).map(|v| Value::Str(v.to_vec()))
-}
-
-/// Every `name=value` pair of every Cookie header.
-fn cookies(h: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
-    h.get_all("cookie").iter().flat_map(|v| v.as_bytes().split(|&c| c == b';')).filter_map(|pair| {
-        let pair = pair.trim_ascii();
-        let eq = pair.iter().position(|&c| c == b'=')?;
-        Some((pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii()))
-    })
-}
-
-/// The first value of parameter `name` (any parameter when `None`) in a query string.
-fn url_param<'q>(query: &'q [u8], name: Option<&str>, delims: &[u8], icase: bool) -> Option<&'q [u8]> {
-    query.split(|c| delims.contains(c)).find_map(|param| {
-        let (n, v) = match param.iter().position(|&c| c == b'=') {
-            Some(i) => (&param[..i], &param[i + 1..]),
-            None => (param, &param[param.len()..]),
-        };
-        let hit = match name {
-            None => !param.is_empty(),
-            Some(want) if icase => n.eq_ignore_ascii_case(want.as_bytes()),
-            Some(want) => n == want.as_bytes(),
-        };
-        hit.then_some(v)
-    })
 }

@@ -19,6 +19,7 @@ mod conv;
 mod conv_eval;
 mod expr;
 mod fetch;
+mod fetch_http;
 mod hello;
 mod logfmt;
 mod map;

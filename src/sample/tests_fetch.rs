@@ -266,3 +266,22 @@ fn constants() {
     assert_eq!(get(&f, "bin(00ff)"), Some(Value::Bin(vec![0, 255])));
     assert_eq!(get(&f, r#"str("a b")"#), s("a b"));
 }
+
+#[test]
+fn acls_see_every_occurrence() {
+    let r = request();
+    let all = |expr: &str| {
+        let e = SampleExpr::parse(expr).unwrap();
+        e.eval_all(&r, &MapSet::default()).into_iter().map(|v| v.cast(SmpType::Str)).collect::<Vec<_>>()
+    };
+    let strs = |v: &[&str]| v.iter().map(|s| Some(Value::str(*s))).collect::<Vec<_>>();
+    assert_eq!(all("hdr(x-list)"), strs(&["a", "b", "\"c,d\"", "e"]));
+    assert_eq!(all("hdr(x-list,1)"), strs(&["a"]), "a named occurrence is one sample");
+    assert_eq!(all("req.fhdr(x-list),upper"), strs(&["A, B", "\"C,D\", E"]));
+    assert_eq!(all("req.cook(sid)"), strs(&["1", "2"]));
+    assert_eq!(all("urlp(x)"), strs(&["1", "4"]));
+    assert_eq!(all("urlp(x),add(1)"), strs(&["2", "5"]));
+    assert_eq!(all("path"), strs(&["/a/b.php"]));
+    assert_eq!(all("hdr(nope)"), strs(&[]));
+    assert_eq!(all("hdr(x-list),b64dec"), strs(&[]), "a converter failing drops the occurrence");
+}
