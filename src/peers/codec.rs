@@ -12,6 +12,7 @@
 //! to the same bytes.
 
 use super::datatype::{DataType, KNOWN_MASK};
+use super::entry::KeyType;
 use super::error::DecodeError;
 use super::varint::{self, Reader};
 
@@ -149,6 +150,10 @@ impl Update<'_> {
     }
 }
 
+/// A message cut from a stream: its decoding (which may fail without breaking the stream) and
+/// the bytes it took.
+pub type Next<'a> = (Result<Message<'a>, DecodeError>, usize);
+
 /// A decoded binary message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<'a> {
@@ -261,6 +266,39 @@ pub(crate) fn framed(out: &mut Vec<u8>, typ: u8, body: impl FnOnce(&mut Vec<u8>)
 }
 
 impl<'a> Definition<'a> {
+    /// The definition a 2.6 sender writes for one of its tables: a parameter group for each
+    /// rate (`period` gives its period in ms) and array (`count` gives its element count) type.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_table(
+        table_id: u64,
+        name: &'a [u8],
+        key_type: KeyType,
+        key_len: u64,
+        data_types: u64,
+        expire_ms: u64,
+        count: impl Fn(DataType) -> u64,
+        period: impl Fn(DataType) -> u64,
+    ) -> Definition<'a> {
+        let params = DataType::in_mask(data_types)
+            .filter(|t| t.has_params())
+            .map(|t| Param {
+                data_type: t,
+                count: t.is_array().then(|| count(t)),
+                period: t.is_rate().then(|| period(t)),
+            })
+            .collect();
+        Definition {
+            table_id,
+            name,
+            key_type: key_type as u64,
+            key_len,
+            data_types,
+            expire: Some(expire_ms),
+            params,
+            trailing: &[],
+        }
+    }
+
     /// Reads a definition as a 2.6 receiver does (peers.md §4): a definition with an expire must
     /// carry a parameter group for every known rate and array type, one without must not
     /// announce arrays; both faults make 2.6 ignore the table ([`super::Disposition::Ignore`]).

@@ -202,3 +202,23 @@ fn check_robust(buf: &[u8]) {
     assert_eq!(n, out.len());
     assert_eq!(Message::decode(f2).unwrap(), msg);
 }
+
+/// The sender side: the definitions hapA sent in capture 01, rebuilt from the configuration.
+#[test]
+fn definitions_built_for_local_tables_match_haproxy() {
+    use crate::peers::entry::KeyType;
+    let encode = |d: Definition<'_>| {
+        let mut out = Vec::new();
+        Message::Definition(d).encode(&mut out);
+        out
+    };
+    let be_src = Definition::for_table(1, b"be_src", KeyType::Ip, 4, 0x82677, 300000, |_| 0, |_| 10000);
+    let want = hex("0a 82 1a 01 06 62 65 5f 73 72 63 04 04 f7 d8 83 01 f0 af 91 00 05 f0 e2 03 0a f0 e2 03");
+    assert_eq!(encode(be_src), want);
+    let st_int = Definition::for_table(3, b"st_int", KeyType::Integer, 4, 0x1800200, 300000, |_| 2, |_| 10000);
+    let want = hex("0a 82 19 03 06 73 74 5f 69 6e 74 02 04 f0 91 ff 5e f0 af 91 00 17 02 18 02 f0 e2 03");
+    assert_eq!(encode(st_int), want);
+    let be_cookie = Definition::for_table(2, b"be_cookie", KeyType::String, 33, 0x80001, 300000, |_| 0, |_| 0);
+    let want = hex("0a 82 15 02 09 62 65 5f 63 6f 6f 6b 69 65 06 21 f1 f1 fe 00 f0 af 91 00");
+    assert_eq!(encode(be_cookie), want);
+}
