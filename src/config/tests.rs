@@ -390,3 +390,26 @@ fn accepted_as_haproxy_does() {
         "backend `be` is in mode Tcp but this frontend is in mode Http",
     );
 }
+
+/// Issue 14 item 21: one value of the wrong type does not hide the others, nor the semantic errors.
+#[test]
+fn every_type_error_is_reported() {
+    let src = "[global]\nmaxconn = \"many\"\nnbthread = 0\n[defaults]\nmode = \"http\"\nretries = \"x\"\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", weight = \"heavy\" }, { name = \"b\", addr = \"127.0.0.1:81\", weight = 999 }]\n[[backend]]\nname = 7\nservers = [{ name = \"c\", addr = \"127.0.0.1:82\" }]\nbogus = 1\n";
+    let errs = errors(src);
+    for want in [
+        "2:11 global.maxconn:",
+        "3:12 global.nbthread: must be at least 1",
+        "6:11 defaults.retries:",
+        "9:58 backend[0].servers[0].weight: invalid type",
+        "backend[0].servers[1].weight: must be between 0 and 256 (999)",
+        "11:8 backend[1].name:",
+        "13:1 backend[1].bogus: unknown key `bogus`",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(want) || e.contains(want)), "missing {want:?} in {errs:#?}");
+    }
+    // A name of the wrong type is one error, not also a "missing name".
+    assert!(!errs.iter().any(|e| e.contains("missing name")), "{errs:#?}");
+    // In file order.
+    let lines: Vec<usize> = errs.iter().map(|e| e.split(':').next().unwrap().parse().unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{errs:#?}");
+}
