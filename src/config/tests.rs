@@ -384,6 +384,10 @@ fn accepted_as_haproxy_does() {
     let src = "[[listen]]\nname = \"l\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:84\"]\nstats = { uri = \"/s\" }\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
     ok(src, "listen[0].stats: ignored: the stats page needs mode http");
     assert!(parse(src, Path::new("t.toml")).unwrap().frontends[0].stats.is_none());
+    has(
+        &with_base("[[frontend]]\nname = \"f\"\nhttplog = \"common\"\nbind = [\"127.0.0.1:86\"]\n"),
+        "frontend[0].httplog: expected true, false or \"clf\" (common)",
+    );
     // An HTTP frontend cannot use a TCP backend (HAProxy refuses it too).
     has(
         "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:85\"]\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\nmode = \"tcp\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",

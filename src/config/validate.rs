@@ -858,7 +858,20 @@ fn frontend(
         http_response,
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
+        log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+    }
+}
+
+/// `httplog = "clf"` (HAProxy's `option httplog clf`).
+fn log_clf(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> bool {
+    match s.httplog.as_ref().or(defaults.httplog.as_ref()) {
+        Some(model::HttpLogOpt::Format(f)) if f == "clf" => true,
+        Some(model::HttpLogOpt::Format(f)) => {
+            cx.err_v(p.key("httplog"), "expected true, false or \"clf\"", f);
+            false
+        }
+        _ => false,
     }
 }
 
@@ -872,10 +885,14 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
         }
     }
     // A proxy's own option overrides the other one inherited from [defaults], as in HAProxy.
-    let (http, tcp) = match (s.httplog, s.tcplog) {
+    let own = s.httplog.as_ref().map(model::HttpLogOpt::on);
+    let (http, tcp) = match (own, s.tcplog) {
         (Some(h), None) if h => (true, false),
         (None, Some(t)) if t => (false, true),
-        (h, t) => (h.or(defaults.httplog).unwrap_or(false), t.or(defaults.tcplog).unwrap_or(false)),
+        (h, t) => (
+            h.or(defaults.httplog.as_ref().map(model::HttpLogOpt::on)).unwrap_or(false),
+            t.or(defaults.tcplog).unwrap_or(false),
+        ),
     };
     match (http, tcp, mode) {
         (true, true, _) => {
