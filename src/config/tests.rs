@@ -366,6 +366,11 @@ fn accepted_as_haproxy_does() {
     let src = "[global]\nlog = [\"127.0.0.1:514 local0\"]\n[defaults]\nmode = \"tcp\"\nlog = \"global\"\nhttplog = true\n[[listen]]\nname = \"t\"\ntcplog = true\nbind = [\"127.0.0.1:82\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
     let snap = parse(src, Path::new("t.toml")).unwrap();
     assert_eq!(snap.frontends[0].log, super::snapshot::LogMode::Tcp);
+    // httplog inherited by a TCP proxy falls back to tcplog, with HAProxy's warning
+    ok(
+        "[global]\nlog = [\"127.0.0.1:514 local0\"]\n[defaults]\nlog = \"global\"\nhttplog = true\n[[listen]]\nname = \"t\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:87\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
+        "falling back to tcplog",
+    );
     // a TCP frontend in front of an HTTP backend
     ok(
         &with_base(&format!(

@@ -901,7 +901,11 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
         }
         // HAProxy falls back to tcplog for an httplog proxy in tcp mode, with a warning.
         (true, false, Mode::Http) => LogMode::Http,
-        (true, false, Mode::Tcp) | (false, true, _) => LogMode::Tcp,
+        (true, false, Mode::Tcp) => {
+            cx.warn(p.key("httplog"), "`httplog` needs mode http: falling back to tcplog, as HAProxy does");
+            LogMode::Tcp
+        }
+        (false, true, _) => LogMode::Tcp,
         (false, false, _) => LogMode::Connect,
     }
 }
