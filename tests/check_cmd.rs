@@ -86,3 +86,20 @@ fn missing_file_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config"));
 }
+
+/// Issue 14 item 21: type errors (wrong value types) do not stop at the first one.
+#[test]
+fn every_type_error_is_reported_at_once() {
+    let (code, _, err) = check(
+        "[global]\nmaxconn = \"many\"\n[[backend]]\nname = \"be\"\nretries = true\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", weight = \"x\" }]\n",
+    );
+    assert_eq!(code, 1);
+    for want in [
+        "FILE:2:11: global.maxconn: invalid type",
+        "FILE:5:11: backend[0].retries: invalid type",
+        "FILE:6:58: backend[0].servers[0].weight: invalid type",
+        "3 errors found",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+}

@@ -83,6 +83,20 @@ pub struct ControlSocket {
     pub level: Option<String>,
 }
 
+/// `httplog = true|false` or `httplog = "clf"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum HttpLogOpt {
+    On(bool),
+    Format(String),
+}
+
+impl HttpLogOpt {
+    pub fn on(&self) -> bool {
+        !matches!(self, HttpLogOpt::On(false))
+    }
+}
+
 /// Octal digits written as a string or, as operators often do, as an integer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -157,8 +171,9 @@ pub struct Section {
     pub stats: Option<Stats>,
     /// `"global"`: log this proxy's traffic to the `[global]` log targets (HAProxy's `log global`).
     pub log: Option<String>,
-    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state.
-    pub httplog: Option<bool>,
+    /// `option httplog`: one line per HTTP request with timers, status, bytes and termination state;
+    /// `"clf"` for `option httplog clf` (the Common Log Format line).
+    pub httplog: Option<HttpLogOpt>,
     /// `option tcplog`: one line per TCP session.
     pub tcplog: Option<bool>,
     /// `option dontlognull`: no line for connections that sent nothing.

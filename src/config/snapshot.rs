@@ -131,6 +131,8 @@ pub struct Frontend {
     pub http_response: Vec<HttpRule>,
     pub stats: Option<StatsSettings>,
     pub log: LogMode,
+    /// With `LogMode::Http`: write HAProxy's CLF line (`option httplog clf`).
+    pub log_clf: bool,
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,

@@ -423,6 +423,11 @@ fn accepted_as_haproxy_does() {
     let src = "[global]\nlog = [\"127.0.0.1:514 local0\"]\n[defaults]\nmode = \"tcp\"\nlog = \"global\"\nhttplog = true\n[[listen]]\nname = \"t\"\ntcplog = true\nbind = [\"127.0.0.1:82\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
     let snap = parse(src, Path::new("t.toml")).unwrap();
     assert_eq!(snap.frontends[0].log, super::snapshot::LogMode::Tcp);
+    // httplog inherited by a TCP proxy falls back to tcplog, with HAProxy's warning
+    ok(
+        "[global]\nlog = [\"127.0.0.1:514 local0\"]\n[defaults]\nlog = \"global\"\nhttplog = true\n[[listen]]\nname = \"t\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:87\"]\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
+        "falling back to tcplog",
+    );
     // a TCP frontend in front of an HTTP backend
     ok(
         &with_base(&format!(
@@ -441,9 +446,36 @@ fn accepted_as_haproxy_does() {
     let src = "[[listen]]\nname = \"l\"\nmode = \"tcp\"\nbind = [\"127.0.0.1:84\"]\nstats = { uri = \"/s\" }\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n";
     ok(src, "listen[0].stats: ignored: the stats page needs mode http");
     assert!(parse(src, Path::new("t.toml")).unwrap().frontends[0].stats.is_none());
+    has(
+        &with_base("[[frontend]]\nname = \"f\"\nhttplog = \"common\"\nbind = [\"127.0.0.1:86\"]\n"),
+        "frontend[0].httplog: expected true, false or \"clf\" (common)",
+    );
     // An HTTP frontend cannot use a TCP backend (HAProxy refuses it too).
     has(
         "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:85\"]\ndefault_backend = \"be\"\n[[backend]]\nname = \"be\"\nmode = \"tcp\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\" }]\n",
         "backend `be` is in mode Tcp but this frontend is in mode Http",
     );
+}
+
+/// Issue 14 item 21: one value of the wrong type does not hide the others, nor the semantic errors.
+#[test]
+fn every_type_error_is_reported() {
+    let src = "[global]\nmaxconn = \"many\"\nnbthread = 0\n[defaults]\nmode = \"http\"\nretries = \"x\"\n[[backend]]\nname = \"be\"\nservers = [{ name = \"a\", addr = \"127.0.0.1:80\", weight = \"heavy\" }, { name = \"b\", addr = \"127.0.0.1:81\", weight = 999 }]\n[[backend]]\nname = 7\nservers = [{ name = \"c\", addr = \"127.0.0.1:82\" }]\nbogus = 1\n";
+    let errs = errors(src);
+    for want in [
+        "2:11 global.maxconn:",
+        "3:12 global.nbthread: must be at least 1",
+        "6:11 defaults.retries:",
+        "9:58 backend[0].servers[0].weight: invalid type",
+        "backend[0].servers[1].weight: must be between 0 and 256 (999)",
+        "11:8 backend[1].name:",
+        "13:1 backend[1].bogus: unknown key `bogus`",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(want) || e.contains(want)), "missing {want:?} in {errs:#?}");
+    }
+    // A name of the wrong type is one error, not also a "missing name".
+    assert!(!errs.iter().any(|e| e.contains("missing name")), "{errs:#?}");
+    // In file order.
+    let lines: Vec<usize> = errs.iter().map(|e| e.split(':').next().unwrap().parse().unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{errs:#?}");
 }

@@ -946,8 +946,21 @@ fn frontend(
         http_response,
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
+        log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+    }
+}
+
+/// `httplog = "clf"` (HAProxy's `option httplog clf`).
+fn log_clf(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> bool {
+    match s.httplog.as_ref().or(defaults.httplog.as_ref()) {
+        Some(model::HttpLogOpt::Format(f)) if f == "clf" => true,
+        Some(model::HttpLogOpt::Format(f)) => {
+            cx.err_v(p.key("httplog"), "expected true, false or \"clf\"", f);
+            false
+        }
+        _ => false,
     }
 }
 
@@ -961,10 +974,14 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
         }
     }
     // A proxy's own option overrides the other one inherited from [defaults], as in HAProxy.
-    let (http, tcp) = match (s.httplog, s.tcplog) {
+    let own = s.httplog.as_ref().map(model::HttpLogOpt::on);
+    let (http, tcp) = match (own, s.tcplog) {
         (Some(h), None) if h => (true, false),
         (None, Some(t)) if t => (false, true),
-        (h, t) => (h.or(defaults.httplog).unwrap_or(false), t.or(defaults.tcplog).unwrap_or(false)),
+        (h, t) => (
+            h.or(defaults.httplog.as_ref().map(model::HttpLogOpt::on)).unwrap_or(false),
+            t.or(defaults.tcplog).unwrap_or(false),
+        ),
     };
     match (http, tcp, mode) {
         (true, true, _) => {
@@ -973,7 +990,11 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
         }
         // HAProxy falls back to tcplog for an httplog proxy in tcp mode, with a warning.
         (true, false, Mode::Http) => LogMode::Http,
-        (true, false, Mode::Tcp) | (false, true, _) => LogMode::Tcp,
+        (true, false, Mode::Tcp) => {
+            cx.warn(p.key("httplog"), "`httplog` needs mode http: falling back to tcplog, as HAProxy does");
+            LogMode::Tcp
+        }
+        (false, true, _) => LogMode::Tcp,
         (false, false, _) => LogMode::Connect,
     }
 }

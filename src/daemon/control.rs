@@ -726,7 +726,11 @@ async fn reload(shared: &Shared, terminate: bool) -> Reply {
             for w in &warnings {
                 text.push_str(&format!("\nwarning: {w}"));
             }
-            Reply::ok(text, json!({ "success": true, "generation": generation, "warnings": warnings }))
+            let mut j = json!({ "success": true, "generation": generation });
+            if !warnings.is_empty() {
+                j["warnings"] = json!(warnings);
+            }
+            Reply::ok(text, j)
         }
         Ok(Ok(Err(e))) => {
             let errors = error_lines(&e);

@@ -585,4 +585,27 @@ mod tests {
         .unwrap();
         assert_eq!(descriptors_needed(&snap), 200 + 2 + 1 + FD_RESERVE);
     }
+
+    /// `lbha upgrade` starts the new process reading the config the way this one does.
+    #[test]
+    fn upgrade_arguments_keep_the_source() {
+        let s = |haproxy, allow_weaker| Source { path: "/etc/x.cfg".into(), haproxy, allow_weaker };
+        let args = |s: Source| s.run_args().iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>();
+        assert_eq!(args(s(false, false)), ["run", "-c", "/etc/x.cfg"]);
+        assert_eq!(args(s(true, false)), ["run", "--haproxy-config", "/etc/x.cfg"]);
+        assert_eq!(args(s(true, true)), ["run", "--haproxy-config", "/etc/x.cfg", "--allow-weaker"]);
+    }
+
+    #[test]
+    fn restart_only_settings_are_named() {
+        let parse = |t: &str| config::parse(t, std::path::Path::new("t.toml")).unwrap();
+        let old = parse("[global]\nnbthread = 1\n");
+        let new = parse("[global]\nnbthread = 2\nstate_dir = \"/tmp/x\"\nmaxconn = 5\n");
+        let w = restart_only(&old, &new, 1);
+        assert!(w.iter().any(|l| l.starts_with("global.nbthread: 2 threads")), "{w:?}");
+        assert!(w.iter().any(|l| l.starts_with("global.state_dir")), "{w:?}");
+        // maxconn is applied by the reload itself.
+        assert!(!w.iter().any(|l| l.contains("maxconn")), "{w:?}");
+        assert!(restart_only(&old, &old, 1).is_empty());
+    }
 }

@@ -138,6 +138,33 @@ pub fn httplog(r: &HttpRecord<'_>) -> String {
     )
 }
 
+/// HAProxy's `option httplog clf` message: the Common Log Format, then HAProxy's own fields
+/// (client port, accept milliseconds, proxy names, timers, termination state, counts), as its
+/// configuration manual (8.2.3) defines the format.
+pub fn httplog_clf(r: &HttpRecord<'_>) -> String {
+    let [tq, tw, tc, tr, tt] = r.timers;
+    let p = parts(r.accepted);
+    format!(
+        "{} - - [{}/{}/{}:{} +0000] \"{}\" {} {} \"\" \"\" {} {} \"{}\" \"{}\" \"{}\" {tq} {tw} {tc} {tr} {tt} {}{}-- 0 0 0 0 {} 0 0 \"\" \"\" \"\" \"\"",
+        r.client.ip(),
+        p.day,
+        MONTHS[p.month],
+        p.year,
+        p.hms,
+        r.request_line.replace('"', "%22"),
+        r.status,
+        r.bytes,
+        r.client.port(),
+        p.millis,
+        r.frontend,
+        r.backend,
+        r.server,
+        r.termination[0],
+        r.termination[1],
+        r.retries,
+    )
+}
+
 /// What one TCP session did, for a `tcplog` line.
 #[derive(Debug, Clone)]
 pub struct TcpRecord<'a> {
@@ -224,6 +251,11 @@ mod tests {
         assert_eq!(
             httplog(&r),
             "192.0.2.7:40000 [05/Nov/2026:02:49:33.123] http_80_in php_server/php_server_1 0/0/1/5/7 200 1234 - - ---- 0/0/0/0/0 0/0 \"GET /index.php HTTP/1.1\""
+        );
+        // Issue 14 item 29: `option httplog clf` keeps HAProxy's CLF line.
+        assert_eq!(
+            httplog_clf(&r),
+            "192.0.2.7 - - [05/Nov/2026:02:49:33 +0000] \"GET /index.php HTTP/1.1\" 200 1234 \"\" \"\" 40000 123 \"http_80_in\" \"php_server\" \"php_server_1\" 0 0 1 5 7 ---- 0 0 0 0 0 0 0 \"\" \"\" \"\" \"\""
         );
         let t2 = TcpRecord {
             client: "192.0.2.7:40001".parse().unwrap(),

@@ -4,7 +4,7 @@
 use super::body::{BoxError, ProxyBody};
 use super::errors::ProxyError;
 use super::{Active, ConnCtx};
-use crate::log::format::{HttpRecord, Level, httplog};
+use crate::log::format::{HttpRecord, Level, httplog, httplog_clf};
 use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
@@ -117,7 +117,8 @@ impl Pending {
             request_line: &self.start.line,
         };
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
-        self.active.logger.log(level, &httplog(&rec));
+        let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
+        self.active.logger.log(level, &line);
     }
 }
 

@@ -246,6 +246,11 @@ fn table_size(size: Option<super::super::units::ConfSize>, p: &FieldPath, cx: &m
             cx.err_v(p.clone(), "must be at least 1", 0);
             1
         }
+        // HAProxy reads the size into 32 bits and refuses more.
+        Some(s) if s.0 > u64::from(u32::MAX) => {
+            cx.err_v(p.clone(), "must be at most 4294967295 entries", s.0);
+            1
+        }
         Some(s) => usize::try_from(s.0).unwrap_or(usize::MAX),
     }
 }

@@ -604,6 +604,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
         "httpslog" => {
             cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");

@@ -352,6 +352,13 @@ fn units_and_reports_as_haproxy_means_them() {
     let (k, m) = msg(10);
     assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
     assert!(table(&c)["backend"][0].get("stick").is_none());
+    // `option httplog clf` keeps the CLF format.
+    let c = conv(
+        "global\n  log 127.0.0.1:514 local0\ndefaults\n  mode http\n  log global\nfrontend fe\n  bind :80\n  option httplog clf\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(table(&c)["frontend"][0]["httplog"].as_str(), Some("clf"));
+    let s = snap(&c);
+    assert!(s.frontends[0].log_clf && s.frontends[0].log == crate::config::snapshot::LogMode::Http);
 }
 
 /// Issue 14 item 31: `.if` blocks are evaluated as HAProxy 2.6 does; the lines it would not read

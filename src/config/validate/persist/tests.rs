@@ -319,3 +319,13 @@ fn server_state_keys() {
     assert_eq!(s.slowstart, std::time::Duration::from_secs(10));
     assert!(s.shutdown_on_down);
 }
+
+/// Issue 14 item 5: HAProxy's 32-bit table size.
+#[test]
+fn table_size_has_haproxy_range() {
+    has(
+        "stick_table = { type = \"ip\", size = \"5g\" }\nstick = [{ on = \"src\" }]",
+        PLAIN,
+        "backend[0].stick_table.size: must be at most 4294967295 entries (5368709120)",
+    );
+}
