@@ -19,6 +19,13 @@ pub fn write_secret(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     write_with_mode(path, bytes, Some(mode & 0o777))
 }
 
+/// Like [`write_atomic`], but never looser than `limit`: for a file made from others that may hold
+/// secrets (a converted config gets no more than its sources' bits).
+pub fn write_atomic_limited(path: &Path, bytes: &[u8], limit: u32) -> std::io::Result<()> {
+    let base = mode_of(path).unwrap_or(0o666 & !current_umask());
+    write_with_mode(path, bytes, Some(base & limit & 0o777))
+}
+
 /// The permission bits of `path` (for files that copy it, such as backups of the config).
 pub fn mode_of(path: &Path) -> std::io::Result<u32> {
     Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
@@ -174,6 +181,20 @@ mod tests {
         let n = d.join("txn.toml");
         write_secret(&n, b"b", 0o640).unwrap();
         assert_eq!(mode_of(&n).unwrap(), 0o640);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn limited_writes_are_never_looser_than_the_limit() {
+        let d = scratch("limited");
+        let p = d.join("out.toml");
+        write_atomic_limited(&p, b"a", 0o600).unwrap();
+        assert_eq!(mode_of(&p).unwrap() & 0o077, 0);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic_limited(&p, b"b", 0o644).unwrap();
+        assert_eq!(mode_of(&p).unwrap(), 0o640, "an existing stricter mode stays");
+        write_atomic_limited(&p, b"c", 0o600).unwrap();
+        assert_eq!(mode_of(&p).unwrap(), 0o600);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -198,3 +198,20 @@ fn lost_protections_fail_unless_allow_weaker() {
     let r = lbha(&["check", "--haproxy-config", s(&src), "--allow-weaker"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
 }
+
+/// The converted file carries the userlists' passwords: it is no more readable than its source.
+#[test]
+fn output_is_no_looser_than_the_source() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("convert-mode");
+    let src = dir.write(
+        "h.cfg",
+        "userlist api\n  user admin insecure-password s3cret\nlisten l\n  bind 127.0.0.1:9000\n  server a 127.0.0.1:9001\n",
+    );
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = dir.0.join("lbha.toml");
+    let r = lbha(&["convert", "--haproxy", s(&src), "-o", s(&out)]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(std::fs::read_to_string(&out).unwrap().contains("s3cret"));
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o077, 0, "group/other bits");
+}

@@ -84,7 +84,13 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
     }
     match &args.output {
         Some(out) => {
-            if let Err(e) = crate::fsutil::write_atomic(out, conv.toml.as_bytes()) {
+            // The output carries the sources' userlist passwords: no looser than they are.
+            let limit = [args.haproxy.as_deref(), args.keepalived.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|p| crate::fsutil::mode_of(p).ok())
+                .fold(0o777, |a, m| a & m);
+            if let Err(e) = crate::fsutil::write_atomic_limited(out, conv.toml.as_bytes(), limit) {
                 eprintln!("cannot write {}: {e}", out.display());
                 return ExitCode::from(1);
             }
