@@ -47,8 +47,28 @@ const SUFFIXES: [(&str, MatchMethod); 7] = [
     ("len", MatchMethod::Len),
 ];
 
+/// The first converter of `fetch(args),conv(args)...`: a comma outside parentheses.
+fn first_converter(word: &str) -> Option<&str> {
+    let mut depth = 0usize;
+    for (i, c) in word.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                let rest = &word[i + 1..];
+                return Some(rest.split([',', '(']).next().unwrap_or(rest));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Splits `name(arg)`.
 fn split_call(word: &str) -> Result<(&str, Option<&str>), RoutingError> {
+    if let Some(conv) = first_converter(word) {
+        return Err(RoutingError::Converter { converter: conv.to_string(), expr: word.to_string() });
+    }
     let bad = |reason| RoutingError::FetchArgument { fetch: word.to_string(), reason };
     match word.split_once('(') {
         None if word.contains(')') => Err(bad("unbalanced parentheses")),
@@ -220,6 +240,18 @@ fn parse_ip(v: &[u8]) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use http::{HeaderMap, HeaderValue, Method, Uri};
+
+    #[test]
+    fn a_converter_is_named_as_one() {
+        let err = |w: &str| Fetch::parse(w).unwrap_err().to_string();
+        assert_eq!(err("req.hdr(host),lower"), "converter `lower` in `req.hdr(host),lower` is not supported yet");
+        assert_eq!(
+            err("path,map_beg(/etc/x.map)"),
+            "converter `map_beg` in `path,map_beg(/etc/x.map)` is not supported yet"
+        );
+        assert_eq!(err("hdr(x-a,-1),lower"), "converter `lower` in `hdr(x-a,-1),lower` is not supported yet");
+        assert!(err("hdr(host").contains("unbalanced parentheses"));
+    }
 
     struct NoBackends;
     impl Live for NoBackends {

@@ -44,6 +44,8 @@ pub enum RoutingError {
     UnknownFetch { fetch: String },
     #[error("`{fetch}`: {reason}")]
     FetchArgument { fetch: String, reason: &'static str },
+    #[error("converter `{converter}` in `{expr}` is not supported yet")]
+    Converter { converter: String, expr: String },
     #[error("unknown flag `{flag}` (expected -i, -f <file>, -m <method>, -n or --)")]
     BadFlag { flag: String },
     #[error("flag `{flag}` is not supported")]

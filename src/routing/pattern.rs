@@ -312,8 +312,8 @@ impl Matcher {
                 patterns: patterns
                     .iter()
                     .map(|p| match how {
-                        StrMatch::Dir => p.trim_matches('/'),
-                        StrMatch::Dom => p.trim_matches('.'),
+                        StrMatch::Dir => p.trim_matches(|c: char| DIR_DELIMS.contains(&(c as u8))),
+                        StrMatch::Dom => p.trim_matches(|c: char| DOM_DELIMS.contains(&(c as u8))),
                         _ => p,
                     })
                     .map(|p| p.as_bytes().into())
@@ -370,21 +370,26 @@ fn str_match(how: StrMatch, icase: bool, s: &[u8], p: &[u8]) -> bool {
         StrMatch::Beg => s.get(..p.len()).is_some_and(|head| eq(head, p, icase)),
         StrMatch::End => s.len() >= p.len() && eq(&s[s.len() - p.len()..], p, icase),
         StrMatch::Sub => p.is_empty() || s.windows(p.len()).any(|w| eq(w, p, icase)),
-        StrMatch::Dir => word_match(s, p, b'/', icase),
-        StrMatch::Dom => word_match(s, p, b'.', icase),
+        StrMatch::Dir => word_match(s, p, DIR_DELIMS, icase),
+        StrMatch::Dom => word_match(s, p, DOM_DELIMS, icase),
     }
 }
 
 /// `p` occurs in `s` with a delimiter (or the end of `s`) on both sides. `p` was trimmed of
 /// delimiters at compile time; an empty `p` matches nothing.
-fn word_match(s: &[u8], p: &[u8], delim: u8, icase: bool) -> bool {
+/// What separates the words of `-m dir` and `-m dom`, as in HAProxy: a query string ends a path,
+/// and a port ends a host name (`example.com:8080` is in domain `example.com`).
+const DIR_DELIMS: &[u8] = b"/?";
+const DOM_DELIMS: &[u8] = b"/?.:";
+
+fn word_match(s: &[u8], p: &[u8], delims: &[u8], icase: bool) -> bool {
     if p.is_empty() || s.len() < p.len() {
         return false;
     }
     (0..=s.len() - p.len()).any(|at| {
-        let before = at == 0 || s[at - 1] == delim;
+        let before = at == 0 || delims.contains(&s[at - 1]);
         let end = at + p.len();
-        let after = end == s.len() || s[end] == delim;
+        let after = end == s.len() || delims.contains(&s[end]);
         before && after && eq(&s[at..end], p, icase)
     })
 }
@@ -448,6 +453,10 @@ mod tests {
         let dom = m("dom", false, &["example.com"]);
         assert!(dom.matches(s("www.example.com")) && dom.matches(s("example.com")));
         assert!(!dom.matches(s("badexample.com")) && !dom.matches(s("example.community")));
+        // HAProxy's delimiters: `?` ends a directory; `:`, `/` and `?` end a domain too.
+        assert!(dom.matches(s("example.com:8080")) && dom.matches(s("www.example.com/x?y")));
+        assert!(dir.matches(s("/static/img?size=2")) && !dir.matches(s("/img:x")));
+        assert!(m("dom", false, &[".example.com:"]).matches(s("example.com")));
     }
 
     #[test]
