@@ -6,20 +6,7 @@
 //!   at run time and a skipped test must not be reported as passed. `sudo cargo test` changes
 //!   `USER`, which reruns this.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Days since 1970-01-01 → (year, month, day), in the proleptic Gregorian calendar.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(netns_needs_root)");
@@ -37,16 +24,9 @@ fn main() {
         println!("cargo::rustc-cfg=netns_needs_root");
     }
 
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
+    let when = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
-    let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    println!(
-        "cargo::rustc-env=LBHA_BUILD_DATE={y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    );
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or_else(SystemTime::now, |secs| UNIX_EPOCH + Duration::from_secs(secs));
+    println!("cargo::rustc-env=LBHA_BUILD_DATE={}", humantime::format_rfc3339_seconds(when));
 }

@@ -57,7 +57,7 @@ fn user_drops_root_and_keeps_the_network_capabilities() {
     // `lbha upgrade`: the new process starts as the user, connects to the control socket, and
     // keeps the capabilities (ambient) across execve.
     let (code, out, err) = l.cli(&["upgrade"]);
-    let new_pid = served_pid(&l);
+    let new_pid = l.served_pid();
     let _reap = KillPid(new_pid);
     assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
     assert_ne!(new_pid, pid);
@@ -65,15 +65,6 @@ fn user_drops_root_and_keeps_the_network_capabilities() {
     assert_eq!(status_line(new_pid, "CapEff:"), "0000000000003400");
     assert_eq!(get(low, "/").text(), "A");
     assert!(l.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", l.log_text());
-}
-
-/// `Pid:` of `show info`.
-fn served_pid(l: &Lbha) -> u32 {
-    let info = l.ctl(&["show info"]);
-    info.lines()
-        .find_map(|x| x.strip_prefix("Pid: "))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid in show info:\n{info}"))
 }
 
 /// Kills a process the test did not spawn itself (one `lbha upgrade` started), by PID.

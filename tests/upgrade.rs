@@ -18,15 +18,6 @@ fn http_config(port: u16, servers: &[u16], extra: &str) -> String {
     )
 }
 
-/// `Pid:` of `show info`.
-fn served_pid(l: &Lbha) -> u32 {
-    let info = l.ctl(&["show info"]);
-    info.lines()
-        .find_map(|x| x.strip_prefix("Pid: "))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid in show info:\n{info}"))
-}
-
 /// Running (not exited, not a zombie: the test container's init may not reap).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -70,7 +61,7 @@ impl Drop for Reaper {
 fn upgrade(l: &Lbha, reaper: &Reaper) -> u32 {
     let (code, out, err) = l.cli(&["upgrade"]);
     assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
-    let new = served_pid(l);
+    let new = l.served_pid();
     reaper.add(new);
     assert!(out.contains(&format!("handed over to pid {new}")), "{out}");
     new
@@ -171,7 +162,7 @@ fn upgrades_under_load_refuse_and_fail_nothing() {
     let port = free_port();
     let mut l = Lbha::start(&http_config(port, &[a.port, b.port], ""), &[port]);
     let reaper = Reaper::default();
-    let first = served_pid(&l);
+    let first = l.served_pid();
     let (stop, tally, clients) = load(port, 4);
     wait_until(Duration::from_secs(10), || tally.ok.load(Ordering::SeqCst) > 200);
     let mut pids = vec![first];
@@ -236,9 +227,9 @@ fn failed_upgrades_leave_the_old_daemon_serving() {
     let good = http_config(port, &[a.port], "");
     let l = Lbha::start(&good, &[port]);
     let reaper = Reaper::default();
-    let pid = served_pid(&l);
+    let pid = l.served_pid();
     let still_serving = |why: &str| {
-        assert_eq!(served_pid(&l), pid, "{why}: the old daemon answers the control socket");
+        assert_eq!(l.served_pid(), pid, "{why}: the old daemon answers the control socket");
         assert_eq!(get(port, "/").text(), "A", "{why}: the old daemon serves");
     };
 
@@ -288,7 +279,7 @@ fn control_socket_api_and_server_state_pass_over() {
     );
     let l = Lbha::start(&http_config(port, &[a.port, b.port], &extra), &[port, api]);
     let reaper = Reaper::default();
-    let old = served_pid(&l);
+    let old = l.served_pid();
     for cmd in ["set server web/s1 state maint", "set server web/s0 weight 7"] {
         let (code, out, err) = l.cli(&["cmd", cmd]);
         assert_eq!(code, 0, "{cmd}: {out}{err}");
@@ -321,7 +312,7 @@ fn a_new_process_failing_after_the_takeover_gives_everything_back() {
     let port = free_port();
     let good = http_config(port, &[a.port], "");
     let l = Lbha::start(&good, &[port]);
-    let pid = served_pid(&l);
+    let pid = l.served_pid();
     // The new config adds an API on an address something else holds: the new process gets the
     // listening sockets and the control socket, then fails to start the API.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -336,7 +327,7 @@ fn a_new_process_failing_after_the_takeover_gives_everything_back() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains(&format!("cannot bind the API on 127.0.0.1:{api}")), "{err}");
     assert!(l.log_text().contains("upgrade rolled back"), "{}", l.log_text());
-    assert_eq!(served_pid(&l), pid, "the old daemon serves the control socket again");
+    assert_eq!(l.served_pid(), pid, "the old daemon serves the control socket again");
     assert_eq!(get(port, "/").text(), "A");
     // And a later upgrade with a usable config goes through.
     drop(taken);
@@ -359,7 +350,7 @@ fn upgrade_keeps_the_haproxy_config_source() {
     };
     let l = Lbha::start_haproxy(&cfg(a.port), &[port]);
     let reaper = Reaper::default();
-    let old = served_pid(&l);
+    let old = l.served_pid();
     let new = upgrade(&l, &reaper);
     assert_ne!(new, old);
     assert_eq!(get(port, "/").text(), "A");

@@ -163,6 +163,16 @@ impl Lbha {
         panic!("lbha did not listen on {port}:\n{}", self.log_text());
     }
 
+    /// `Pid:` of `show info`: the process serving the control socket (after `lbha upgrade`, the
+    /// new one).
+    pub fn served_pid(&self) -> u32 {
+        let info = self.ctl(&["show info"]);
+        info.lines()
+            .find_map(|x| x.strip_prefix("Pid: "))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in show info:\n{info}"))
+    }
+
     /// Sends command lines on one control connection and returns everything answered.
     pub fn ctl(&self, lines: &[&str]) -> String {
         use std::os::unix::net::UnixStream;
