@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Memory per idle client connection: lbha next to HAProxy (if installed), both answering every
-# request themselves on loopback. For each proxy it opens N connections that send nothing, then N
-# keep-alive connections that each made one request, and prints the resident memory (VmRSS) before,
-# while they are open, and after they are closed, as a Markdown table. See bench/README.md.
+# request themselves on loopback. For each proxy (a fresh process each time) it opens N connections
+# that send nothing, or N keep-alive connections that each made one request, and prints the
+# resident memory (VmRSS) before, while they are open, and after they are closed, as a Markdown
+# table. See bench/README.md.
 set -euo pipefail
 
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -95,12 +96,12 @@ frontend web
     http-request return status 200 content-type text/plain string ok
 EOF
 
-# measure NAME PID PORT: one Markdown row per kind of idle connection.
+# measure NAME PID PORT KIND: one Markdown row; KIND is "silent" or "keep-alive".
 measure() {
     timeout 300 python3 - "$@" "$CONNECTIONS" <<'EOF'
 import socket, sys, time
 
-name, pid, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+name, pid, port, mode, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 
 def rss():
     with open(f"/proc/{pid}/status") as f:
@@ -126,22 +127,22 @@ def connect():
 for _ in range(20):  # warm-up: what the first requests allocate is reused by every later one
     s = connect(); request(s); s.close()
 time.sleep(1)
-for kind in ("sent nothing", "keep-alive, after one request"):
-    base = rss()
-    conns = []
-    for _ in range(n):
-        s = connect()
-        if kind != "sent nothing":
-            request(s)
-        conns.append(s)
-    time.sleep(2)
-    held = rss()
-    for s in conns:
-        s.close()
-    time.sleep(3)
-    after = rss()
-    per = (held - base) * 1024 / n
-    print(f"| {name} | {kind} | {base / 1024:.1f} | {held / 1024:.1f} | {per / 1024:.2f} | {after / 1024:.1f} |")
+kind = "sent nothing" if mode == "silent" else "keep-alive, after one request"
+base = rss()
+conns = []
+for _ in range(n):
+    s = connect()
+    if mode != "silent":
+        request(s)
+    conns.append(s)
+time.sleep(2)
+held = rss()
+for s in conns:
+    s.close()
+time.sleep(3)
+after = rss()
+per = (held - base) * 1024 / n
+print(f"| {name} | {kind} | {base / 1024:.1f} | {held / 1024:.1f} | {per / 1024:.2f} | {after / 1024:.1f} |")
 EOF
 }
 
@@ -154,19 +155,21 @@ start_wait() {
 }
 
 ROWS=()
-"$LBHA" run -c "$WORK/lbha.toml" -S "$WORK/ctl.sock" >"$WORK/lbha.log" 2>&1 &
-PIDS+=($!)
-start_wait $LBHA_PORT lbha
-ROWS+=("$(measure lbha "${PIDS[-1]}" $LBHA_PORT)") || die "lbha measurement failed$(log_tail "$WORK/lbha.log")"
-stop_pid "${PIDS[-1]}"
-
-if [[ -n $HAPROXY ]]; then
-    "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+for kind in silent keep-alive; do
+    "$LBHA" run -c "$WORK/lbha.toml" -S "$WORK/ctl.sock" >"$WORK/lbha.log" 2>&1 &
     PIDS+=($!)
-    start_wait $HAPROXY_PORT haproxy
-    ROWS+=("$(measure haproxy "${PIDS[-1]}" $HAPROXY_PORT)") || die "haproxy measurement failed$(log_tail "$WORK/haproxy.log")"
+    start_wait $LBHA_PORT lbha
+    ROWS+=("$(measure lbha "${PIDS[-1]}" $LBHA_PORT $kind)") || die "lbha measurement failed$(log_tail "$WORK/lbha.log")"
     stop_pid "${PIDS[-1]}"
-fi
+    if [[ -n $HAPROXY ]]; then
+        "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+        PIDS+=($!)
+        start_wait $HAPROXY_PORT haproxy
+        ROWS+=("$(measure haproxy "${PIDS[-1]}" $HAPROXY_PORT $kind)") \
+            || die "haproxy measurement failed$(log_tail "$WORK/haproxy.log")"
+        stop_pid "${PIDS[-1]}"
+    fi
+done
 
 echo "$CONNECTIONS idle connections on $HOST, RSS in MiB (per connection in KiB):"
 echo

@@ -131,7 +131,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         b.worker_threads(threads);
         b
     };
-    let rt = match builder.enable_all().build() {
+    let rt = match builder.enable_all().on_thread_park(collect_when_idle).build() {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
@@ -220,6 +220,22 @@ pub extern "C" fn tune_allocator() {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
         libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
     }
+}
+
+/// Runs when a proxy thread goes idle: at most once a second, mimalloc takes back the blocks other
+/// threads freed into this thread's heap and returns the pages left empty, so a burst's memory goes
+/// back to the system even where its connections ended on another thread.
+fn collect_when_idle() {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+    thread_local! { static LAST: Cell<Option<Instant>> = const { Cell::new(None) }; }
+    let now = Instant::now();
+    if LAST.get().is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        return;
+    }
+    LAST.set(Some(now));
+    // SAFETY: collects the calling thread's own heap; valid at any time.
+    unsafe { libmimalloc_sys::mi_collect(false) }
 }
 
 /// Warns at start when the descriptor limit cannot hold `maxconn` connections, as HAProxy does:
