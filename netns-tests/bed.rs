@@ -32,13 +32,12 @@ pub fn global_state_dir(state_dir: &std::path::Path) -> String {
     format!("[global]\nstate_dir = \"{}\"\n\n", state_dir.display())
 }
 
-/// True when the tests can build namespaces. Without root (the tests are then marked ignored by
-/// build.rs, and get here only with `--ignored`) it prints the skip line; as root without `ip`
-/// the test fails naming the tool.
+/// True when the tests can build namespaces. Without root the tests are marked ignored by
+/// build.rs; run anyway (`--ignored`), they fail saying they need root rather than pass without
+/// having run. As root without `ip` the test fails naming the tool.
 pub fn root_or_skip(test: &str) -> bool {
     if !nix::unistd::geteuid().is_root() {
-        println!("{test}: SKIPPED: needs root to build network namespaces");
-        return false;
+        panic!("{test}: needs root to build network namespaces (not run)");
     }
     if Command::new("ip").arg("-V").output().is_err() {
         panic!("{test}: needs the `ip` command (iproute2; Debian: apt-get install iproute2)");

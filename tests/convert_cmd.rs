@@ -18,6 +18,20 @@ fn lbha(args: &[&str]) -> Output {
     Command::new(lbha_bin()).args(args).output().unwrap()
 }
 
+/// `lbha` that may wrongly start serving (`run`): killed after 20 s, so a regression fails the
+/// test instead of hanging it.
+fn lbha_bounded(args: &[&str]) -> Output {
+    use std::process::Stdio;
+    let mut child =
+        Reaped::new(Command::new(lbha_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "lbha {args:?} is still running after 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.take().wait_with_output().unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -186,8 +200,9 @@ fn lost_protections_fail_unless_allow_weaker() {
         assert!(err.contains(needle), "missing {needle:?} in\n{err}");
     }
     assert!(!out.exists());
-    for args in [vec!["check", "--haproxy-config", s(&src)], vec!["run", "--haproxy-config", s(&src)]] {
-        let r = lbha(&args);
+    let sock = dir.0.join("lbha.sock");
+    for args in [vec!["check", "--haproxy-config", s(&src)], vec!["run", "-S", s(&sock), "--haproxy-config", s(&src)]] {
+        let r = lbha_bounded(&args);
         assert_eq!(r.status.code(), Some(1), "{args:?}");
         let err = text(&r.stderr);
         assert!(err.contains("h.cfg:6:") && err.contains("--allow-weaker"), "{args:?}: {err}");
