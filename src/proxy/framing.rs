@@ -3,7 +3,7 @@
 //! so the proxy could not tell they were ever ambiguous. This scanner reads the raw bytes of every
 //! request head as they arrive, gives each one a verdict, and follows body framing so it finds
 //! the next head on a kept-alive connection. The HTTP service takes one verdict per request and
-//! answers 400 (or 431) before anything reaches a server.
+//! answers 400, 414 or 431 before anything reaches a server.
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,10 +25,10 @@ pub fn head_limit(bufsize: usize) -> usize {
     bufsize - (bufsize / 2).min(1024)
 }
 /// Most header fields in a request: HAProxy 2.6 with its `tune.http.maxhdr` default (101) takes
-/// 100 and answers 400 to 101 (measured); lbha does the same.
+/// 100 and answers 400 to 101 (measured); lbha takes 100 too and answers 431 (RFC 6585) to 101.
 const MAX_HEADERS: usize = 100;
 
-/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (400) is what counts.
+/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (431) is what counts.
 pub const HYPER_MAX_HEADERS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,15 +125,16 @@ impl Scanner {
                             let used = end - (self.head.len() - take);
                             b = &b[used..];
                             self.head.truncate(end);
+                            // Taken, not cleared: a kept-alive connection that goes idle
+                            // should not keep a head's worth (up to `limit`) of capacity.
                             let head = std::mem::take(&mut self.head);
                             self.judge(&head);
-                            self.head = head;
-                            self.head.clear();
                         }
                         None if self.head.len() > self.limit => {
                             // hyper may refuse it first with its own 431 (past `MAX_HEAD`); if
-                            // it does not, the service answers 400 from this verdict.
+                            // it does not, the service answers 414 or 431 from this verdict.
                             self.verdicts.push_back(oversized(&self.head, self.limit));
+                            self.head = Vec::new();
                             self.state = State::Done;
                             return;
                         }
@@ -465,6 +466,16 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [want], "{}", input.len());
             }
         }
+    }
+
+    #[test]
+    fn a_head_split_across_reads_leaves_no_buffer_behind() {
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: ");
+        s.feed(&[b'y'; 10 * 1024]);
+        s.feed(b"\r\n\r\n");
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok]);
+        assert_eq!(s.head.capacity(), 0, "an idle keep-alive connection keeps no head buffer");
     }
 
     #[test]
