@@ -50,6 +50,36 @@ fn oversized(head: &[u8], limit: usize) -> Verdict {
     }
 }
 
+/// The size verdict for an HTTP/2 request: its head measured as the HTTP/1.1 head it stands for
+/// (request line, fields, `Host` from `:authority`), so `tune_bufsize` refuses the same request
+/// with the same status (414 or 431) whichever protocol carries it.
+pub fn judge_h2<B>(req: &http::Request<B>, limit: usize) -> Verdict {
+    let uri = req.uri();
+    let target = match uri.path_and_query() {
+        Some(p) => p.as_str().len(),
+        None => uri.authority().map_or(1, |a| a.as_str().len()),
+    };
+    // "METHOD SP target SP HTTP/1.1 CRLF"
+    let line = req.method().as_str().len() + target + 12;
+    if line > limit {
+        return Verdict::UriTooLong;
+    }
+    let field = |n: usize, v: usize| n + v + 4;
+    let mut head = line + 2;
+    if let Some(a) = uri.authority()
+        && !req.headers().contains_key(http::header::HOST)
+    {
+        head += field(4, a.as_str().len());
+    }
+    for (n, v) in req.headers() {
+        head += field(n.as_str().len(), v.len());
+        if head > limit {
+            return Verdict::TooLarge;
+        }
+    }
+    if head > limit { Verdict::TooLarge } else { Verdict::Ok }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the size line; the value so far and whether an extension started.
@@ -476,6 +506,21 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
         s.feed(b"\r\n\r\n");
         assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok]);
         assert_eq!(s.head.capacity(), 0, "an idle keep-alive connection keeps no head buffer");
+    }
+
+    #[test]
+    fn h2_heads_are_measured_as_their_http1_heads() {
+        let req = |path: &str, field: usize| {
+            http::Request::get(format!("https://a{path}")).header("x", "y".repeat(field)).body(()).unwrap()
+        };
+        // "GET /... HTTP/1.1\r\n" + "host: a\r\n" + "x: ...\r\n" + "\r\n", as the HTTP/1 scanner counts.
+        let size = |path: &str, field: usize| 15 + path.len() + 9 + 5 + field + 2;
+        assert_eq!(judge_h2(&req("/", 10), size("/", 10)), Verdict::Ok, "exactly at the limit");
+        assert_eq!(judge_h2(&req("/", 11), size("/", 10)), Verdict::TooLarge);
+        let long = format!("/{}", "a".repeat(17 * 1024));
+        assert_eq!(judge_h2(&req(&long, 0), head_limit(DEFAULT_BUFSIZE)), Verdict::UriTooLong);
+        assert_eq!(judge_h2(&req("/", 15 * 1024), head_limit(DEFAULT_BUFSIZE)), Verdict::TooLarge);
+        assert_eq!(judge_h2(&req("/", 14 * 1024), head_limit(DEFAULT_BUFSIZE)), Verdict::Ok);
     }
 
     #[test]
