@@ -184,3 +184,48 @@ fn admin_form_without_credentials_is_refused() {
         assert_eq!(get(stats, path).status, 401, "{path}");
     }
 }
+
+/// HAProxy runs a frontend's `http-request` rules before it serves the stats page: a rule that
+/// denies the client denies the page and its admin form too, and a redirect answers first.
+#[test]
+fn http_request_rules_come_before_the_stats_page() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats, guarded, moved) = (free_port(), free_port(), free_port(), free_port());
+    let config = format!(
+        r#"{}
+[[listen]]
+name = "guarded"
+bind = ["127.0.0.1:{guarded}"]
+stats = {{ uri = "/haproxy-status", auth = ["haadmin:123456"], admin = "if TRUE" }}
+http_request = [{{ deny = {{ status = 403 }}, unless = "{{ src 10.0.0.0/8 }}" }}]
+[[listen]]
+name = "moved"
+bind = ["127.0.0.1:{moved}"]
+stats = {{ uri = "/haproxy-status", auth = ["haadmin:123456"], admin = "if TRUE" }}
+http_request = [{{ redirect = {{ location = "https://stats.example/", code = 302 }} }}]
+"#,
+        setup(a.port, b.port, web, stats)
+    );
+    let _l = Lbha::start(&config, &[web, stats, guarded, moved]);
+    for path in ["/haproxy-status", "/haproxy-status;csv", "/metrics"] {
+        assert_eq!(auth_get(guarded, path, ADMIN).status, 403, "{path}");
+    }
+    let form = "b=web&s=a&action=maint";
+    let mut s = connect(guarded);
+    s.write_all(
+        format!(
+            "POST /haproxy-status HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {ADMIN}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(col(find(&csv_rows(stats), "web", "a"), "status"), "UP", "the denied form changed nothing");
+    let r = auth_get(moved, "/haproxy-status", ADMIN);
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("https://stats.example/"));
+    // `stats auth` still guards the page when the rules let the request through.
+    assert_eq!(get(stats, "/haproxy-status").status, 401);
+}

@@ -120,6 +120,49 @@ fn cleartext_h2_prior_knowledge() {
     });
 }
 
+/// `tune_bufsize` holds over HTTP/2 as over HTTP/1: a `:path` or a header block that would not
+/// fit gets 414 or 431 and is not forwarded; a larger buffer lets the same request through.
+#[test]
+fn h2_heads_larger_than_tune_bufsize_get_414_or_431() {
+    let a = Backend::start("A");
+    let (port, roomy) = (free_port(), free_port());
+    let listen = |name: &str, port: u16| {
+        format!(
+            "[[listen]]\nname = \"{name}\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n",
+            a.port
+        )
+    };
+    let cfg = format!("[defaults]\nmode = \"http\"\n{}", listen("h2c", port));
+    let _l = Lbha::start(&cfg, &[port]);
+    let long = |n: usize| "a".repeat(n);
+    let status = |port: u16, path: String, header: usize| {
+        rt().block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+            tokio::spawn(conn);
+            let mut req = hyper::Request::get(format!("http://h2c.test{path}"));
+            if header > 0 {
+                req = req.header("x-big", long(header));
+            }
+            let resp = send.send_request(req.body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap()).await;
+            resp.unwrap_or_else(|e| panic!("{}-byte path, {header}-byte header: {e}", path.len())).status().as_u16()
+        })
+    };
+    let requests = || a.seen.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(status(port, format!("/{}", long(14 * 1024)), 0), 200);
+    assert_eq!(requests(), 1);
+    assert_eq!(status(port, format!("/{}", long(17 * 1024)), 0), 414, "17 KiB :path");
+    assert_eq!(status(port, "/".into(), 17 * 1024), 431, "17 KiB header");
+    assert_eq!(requests(), 1, "nothing more reached the server");
+
+    let cfg = format!("[global]\ntune_bufsize = 32768\n[defaults]\nmode = \"http\"\n{}", listen("roomy", roomy));
+    let _l2 = Lbha::start(&cfg, &[roomy]);
+    assert_eq!(status(roomy, format!("/{}", long(17 * 1024)), 0), 200);
+    assert_eq!(status(roomy, format!("/{}", long(40 * 1024)), 0), 414, "past the larger buffer");
+    assert_eq!(requests(), 2);
+}
+
 /// lbha terminates TLS from the client and speaks TLS to a server (here a second lbha listen that
 /// answers by itself over TLS), with `verify none` and with `verify required` against a CA file.
 #[test]

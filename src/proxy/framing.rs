@@ -3,7 +3,7 @@
 //! so the proxy could not tell they were ever ambiguous. This scanner reads the raw bytes of every
 //! request head as they arrive, gives each one a verdict, and follows body framing so it finds
 //! the next head on a kept-alive connection. The HTTP service takes one verdict per request and
-//! answers 400 (or 431) before anything reaches a server.
+//! answers 400, 414 or 431 before anything reaches a server.
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,10 +25,10 @@ pub fn head_limit(bufsize: usize) -> usize {
     bufsize - (bufsize / 2).min(1024)
 }
 /// Most header fields in a request: HAProxy 2.6 with its `tune.http.maxhdr` default (101) takes
-/// 100 and answers 400 to 101 (measured); lbha does the same.
+/// 100 and answers 400 to 101 (measured); lbha takes 100 too and answers 431 (RFC 6585) to 101.
 const MAX_HEADERS: usize = 100;
 
-/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (400) is what counts.
+/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (431) is what counts.
 pub const HYPER_MAX_HEADERS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,36 @@ fn oversized(head: &[u8], limit: usize) -> Verdict {
         None => Verdict::UriTooLong,
         Some(_) => Verdict::TooLarge,
     }
+}
+
+/// The size verdict for an HTTP/2 request: its head measured as the HTTP/1.1 head it stands for
+/// (request line, fields, `Host` from `:authority`), so `tune_bufsize` refuses the same request
+/// with the same status (414 or 431) whichever protocol carries it.
+pub fn judge_h2<B>(req: &http::Request<B>, limit: usize) -> Verdict {
+    let uri = req.uri();
+    let target = match uri.path_and_query() {
+        Some(p) => p.as_str().len(),
+        None => uri.authority().map_or(1, |a| a.as_str().len()),
+    };
+    // "METHOD SP target SP HTTP/1.1 CRLF"
+    let line = req.method().as_str().len() + target + 12;
+    if line > limit {
+        return Verdict::UriTooLong;
+    }
+    let field = |n: usize, v: usize| n + v + 4;
+    let mut head = line + 2;
+    if let Some(a) = uri.authority()
+        && !req.headers().contains_key(http::header::HOST)
+    {
+        head += field(4, a.as_str().len());
+    }
+    for (n, v) in req.headers() {
+        head += field(n.as_str().len(), v.len());
+        if head > limit {
+            return Verdict::TooLarge;
+        }
+    }
+    if head > limit { Verdict::TooLarge } else { Verdict::Ok }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,15 +155,16 @@ impl Scanner {
                             let used = end - (self.head.len() - take);
                             b = &b[used..];
                             self.head.truncate(end);
+                            // Taken, not cleared: a kept-alive connection that goes idle
+                            // should not keep a head's worth (up to `limit`) of capacity.
                             let head = std::mem::take(&mut self.head);
                             self.judge(&head);
-                            self.head = head;
-                            self.head.clear();
                         }
                         None if self.head.len() > self.limit => {
                             // hyper may refuse it first with its own 431 (past `MAX_HEAD`); if
-                            // it does not, the service answers 400 from this verdict.
+                            // it does not, the service answers 414 or 431 from this verdict.
                             self.verdicts.push_back(oversized(&self.head, self.limit));
+                            self.head = Vec::new();
                             self.state = State::Done;
                             return;
                         }
@@ -465,6 +496,31 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [want], "{}", input.len());
             }
         }
+    }
+
+    #[test]
+    fn a_head_split_across_reads_leaves_no_buffer_behind() {
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: ");
+        s.feed(&[b'y'; 10 * 1024]);
+        s.feed(b"\r\n\r\n");
+        assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::Ok]);
+        assert_eq!(s.head.capacity(), 0, "an idle keep-alive connection keeps no head buffer");
+    }
+
+    #[test]
+    fn h2_heads_are_measured_as_their_http1_heads() {
+        let req = |path: &str, field: usize| {
+            http::Request::get(format!("https://a{path}")).header("x", "y".repeat(field)).body(()).unwrap()
+        };
+        // "GET /... HTTP/1.1\r\n" + "host: a\r\n" + "x: ...\r\n" + "\r\n", as the HTTP/1 scanner counts.
+        let size = |path: &str, field: usize| 15 + path.len() + 9 + 5 + field + 2;
+        assert_eq!(judge_h2(&req("/", 10), size("/", 10)), Verdict::Ok, "exactly at the limit");
+        assert_eq!(judge_h2(&req("/", 11), size("/", 10)), Verdict::TooLarge);
+        let long = format!("/{}", "a".repeat(17 * 1024));
+        assert_eq!(judge_h2(&req(&long, 0), head_limit(DEFAULT_BUFSIZE)), Verdict::UriTooLong);
+        assert_eq!(judge_h2(&req("/", 15 * 1024), head_limit(DEFAULT_BUFSIZE)), Verdict::TooLarge);
+        assert_eq!(judge_h2(&req("/", 14 * 1024), head_limit(DEFAULT_BUFSIZE)), Verdict::Ok);
     }
 
     #[test]

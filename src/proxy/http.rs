@@ -1,5 +1,5 @@
-//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → stats → http_request
-//! rules → choose backend → choose server and connect (with retries) → forward → http_response rules.
+//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → http_request rules →
+//! stats → choose backend → choose server and connect (with retries) → forward → http_response rules.
 
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
@@ -207,6 +207,15 @@ async fn serve(
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
     }
+    // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
+    // stats page after them, so a rule that guards the frontend guards its stats page too.
+    let close_client = fe.conn_mode == ConnMode::Close;
+    if let Some(resp) = apply_request_rules(&mut req, &fe.http_request, &fe.acls, &active, &cx) {
+        if resp.status() == StatusCode::FORBIDDEN {
+            fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        return finish(&fcnt, resp, close_client);
+    }
     if let Some(st) = &fe.stats
         && crate::stats::wants(&req, st)
     {
@@ -219,13 +228,6 @@ async fn serve(
         }
         let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
         return finish(&fcnt, resp, false);
-    }
-    let close_client = fe.conn_mode == ConnMode::Close;
-    if let Some(resp) = apply_request_rules(&mut req, &fe.http_request, &fe.acls, &active, &cx) {
-        if resp.status() == StatusCode::FORBIDDEN {
-            fcnt.denied_req.fetch_add(1, Relaxed);
-        }
-        return finish(&fcnt, resp, close_client);
     }
     let chosen = {
         let f = facts(&req, &cx);

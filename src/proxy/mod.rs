@@ -280,7 +280,9 @@ impl Proxy {
         let HttpConn { t, h2, born, fcnt, bufsize } = conn;
         let activity = idle::Activity::new(cx.accepted.1);
         if h2 {
-            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check.
+            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
+            // the head must fit `tune_bufsize` as an HTTP/1 head must.
+            let limit = framing::head_limit(bufsize);
             let svc_cx = cx.clone();
             let svc_activity = activity.clone();
             let svc = hyper::service::service_fn(move |req| {
@@ -288,12 +290,16 @@ impl Proxy {
                 // Counted from the HEADERS frame, before the stream's task first runs.
                 let stream = svc_activity.begin();
                 async move {
-                    let resp = http::handle(req, framing::Verdict::Ok, cx).await;
+                    let verdict = framing::judge_h2(&req, limit);
+                    let resp = http::handle(req, verdict, cx).await;
                     Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, stream)))
                 }
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+            // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that
+            // `judge_h2` (414/431) rather than h2's own refusal decides, for any `tune_bufsize`.
+            let list_max = MAX_HEADER_BYTES.max(limit + 8192);
+            builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
             let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
             let conn = builder.serve_connection(TokioIo::new(io), svc);
             return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
