@@ -209,6 +209,9 @@ mod tests {
         // Default yescrypt (N=4096, r=32: 16 MiB) passes; N=2^18 (1 GiB, `mkpasswd -R 11`) and an
         // absurd N=2^40 do not: they would abort the daemon or exhaust memory at the first login.
         assert!(check_hash("$y$j9T$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4").is_ok());
+        // The boundary: jBT (N=2^14, 64 MiB) passes, jCT (128 MiB) does not.
+        assert!(check_hash("$y$jBT$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4").is_ok());
+        assert!(check_hash("$y$jCT$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4").is_err());
         let e = check_hash("$y$jFT$saltsaltsaltsalt$2qyC3IyfGJLIUVjwlXkC8d3bF3cy/Jkva/eQdX8d2k4").unwrap_err();
         assert!(e.contains("above the maximum"), "{e}");
         let huge = yescrypt::Params::new(yescrypt::Mode::default(), 1 << 40, 32, 1).expect("params").to_string();
