@@ -13,7 +13,7 @@ use super::error::ApiError;
 use crate::config::snapshot::{Password, Userlist};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// Hash checks that may run at once (each may hold up to `config::api::MAX_YESCRYPT_MEMORY`).
@@ -24,12 +24,12 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 
 pub struct Verified {
     ok: Mutex<HashSet<[u8; 32]>>,
-    checks: Semaphore,
+    checks: Arc<Semaphore>,
 }
 
 impl Default for Verified {
     fn default() -> Self {
-        Verified { ok: Mutex::default(), checks: Semaphore::new(MAX_HASH_CHECKS) }
+        Verified { ok: Mutex::default(), checks: Arc::new(Semaphore::new(MAX_HASH_CHECKS)) }
     }
 }
 
@@ -84,10 +84,17 @@ impl Verified {
     /// Runs `verify_hash` on the blocking pool under the concurrency limit; `Err` (429) when the
     /// limit is reached, so nothing is hashed.
     async fn limited_verify(&self, pw: String, hash: String) -> Result<bool, ApiError> {
-        let Ok(_permit) = self.checks.try_acquire() else {
+        let Ok(permit) = self.checks.clone().try_acquire_owned() else {
             return Err(ApiError::TooManyRequests("too many logins in progress, retry later".into()));
         };
-        Ok(tokio::task::spawn_blocking(move || verify_hash(&pw, &hash)).await.unwrap_or(false))
+        // The permit lives in the blocking task: a client that hangs up does not free it while
+        // its hash is still being computed.
+        let check = move || {
+            let ok = verify_hash(&pw, &hash);
+            drop(permit);
+            ok
+        };
+        Ok(tokio::task::spawn_blocking(check).await.unwrap_or(false))
     }
 
     /// Ok if the header carries a user of `list` with the right password.
@@ -209,6 +216,17 @@ mod tests {
         assert!(!unknown.body().to_string().contains("nobody"));
     }
 
+    /// Polls a future once: Some(output) if it was ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
     #[tokio::test]
     async fn hash_checks_are_limited_and_long_passwords_not_hashed() {
         let l = list(&[("admin", Password::Hash("$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0".into()))]);
@@ -221,8 +239,18 @@ mod tests {
         drop(held);
         assert!(v.check(Some(&l), Some(&basic("admin:123456"))).await.is_ok());
         // A remembered login needs no permit.
-        let _held = v.checks.acquire_many(MAX_HASH_CHECKS as u32).await.expect("permits");
+        let held = v.checks.acquire_many(MAX_HASH_CHECKS as u32).await.expect("permits");
         assert!(v.check(Some(&l), Some(&basic("admin:123456"))).await.is_ok());
+        drop(held);
+        // A login whose client went away (its future dropped) keeps the permit until the hash
+        // it started is done: a hash slow enough to be running when the future is dropped.
+        // (bcrypt cost 10 takes tens of milliseconds or more; the first poll only spawns it.)
+        let slow = bcrypt::hash("x", 10).expect("bcrypt hash");
+        let mut fut = Box::pin(v.limited_verify("y".into(), slow));
+        assert!(futures_poll_once(fut.as_mut()).await.is_none(), "still hashing");
+        drop(fut);
+        assert_eq!(v.checks.available_permits(), MAX_HASH_CHECKS - 1, "the running hash holds its permit");
+        let _rest = v.checks.acquire_many(MAX_HASH_CHECKS as u32 - 1).await.expect("permits");
         // An over-long password is refused before any hashing (401 even with no permit free).
         let long = format!("admin:{}", "x".repeat(MAX_PASSWORD_LEN + 1));
         let header = format!("Basic {}", {
