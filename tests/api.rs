@@ -495,27 +495,25 @@ fn a_stalled_request_body_is_cut() {
     assert_eq!(api.version(), before, "nothing written");
 }
 
-/// Plain HTTP on a non-loopback address needs `allow_insecure_http = true`, and is warned about.
+/// Plain HTTP on a non-loopback address needs `allow_insecure_http = true`. Only `lbha check`
+/// here: tests never bind off loopback, so the start with the setting and its warning are the
+/// unit test `config::tests::api_section` (with `crate::api::insecure_http_warning`).
 #[test]
 fn plain_http_off_loopback_needs_an_explicit_setting() {
     let state = TempDir::new("api-state");
     let port = free_port();
     let cfg = config(port, &state, "").replace("bind = \"127.0.0.1:", "bind = \"0.0.0.0:");
     let dir = TempDir::new("insecure");
-    let path = dir.write("lbha.toml", &cfg);
-    let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let check = |cfg: &str| {
+        let path = dir.write("lbha.toml", cfg);
+        let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = check(&cfg);
+    assert!(!ok, "{err}");
     assert!(err.contains("api.bind: plain HTTP on a non-loopback address"), "{err}");
-    let cfg = cfg.replace("[api]\n", "[api]\nallow_insecure_http = true\n");
-    let api = ApiLbha::with(Lbha::start(&cfg, &[port]), port, state);
-    assert_eq!(api.version(), 1);
-    // The port accepts as soon as it is bound; the warning follows.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !api.lbha.log_text().contains("serves plain HTTP on 0.0.0.0") {
-        assert!(std::time::Instant::now() < deadline, "no warning:\n{}", api.lbha.log_text());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let (ok, err) = check(&cfg.replace("[api]\n", "[api]\nallow_insecure_http = true\n"));
+    assert!(ok, "{err}");
 }
 
 /// The v2 endpoints scripts use besides the resources: `/v2/info` with a real build date,

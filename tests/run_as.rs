@@ -92,3 +92,33 @@ fn an_unknown_user_is_a_clear_start_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("global.user: no user named \"no-such-user-lbha\""), "{err}");
 }
+
+/// An upgrade from a config without `user` into one with it: the adopted control socket is
+/// handed to the user too, so the next `lbha upgrade` (whose new process starts as the user) can
+/// connect to it. Before, the socket stayed root's (mode 0600) and that upgrade failed.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (to switch users)")]
+fn an_upgrade_into_a_config_with_user_hands_over_the_control_socket() {
+    use std::os::unix::fs::MetadataExt;
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("a `nobody` user");
+    let a = Backend::start("A");
+    let port = free_port();
+    let with_user = config(&[port], a.port);
+    let mut l = Lbha::start(&with_user.replace("user = \"nobody\"\n", ""), &[port]);
+    assert_eq!(std::fs::metadata(&l.sock).unwrap().uid(), 0);
+    std::fs::write(&l.config, &with_user).unwrap();
+    let (code, out, err) = l.cli(&["upgrade"]);
+    let first = l.served_pid();
+    let _reap = KillPid(first);
+    assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
+    assert!(l.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", l.log_text());
+    assert_eq!(status_line(first, "Uid:").split(' ').next(), Some(nobody.uid.to_string().as_str()));
+    assert_eq!(std::fs::metadata(&l.sock).unwrap().uid(), nobody.uid.as_raw(), "{}", l.log_text());
+    // The next upgrade runs as the user and needs the socket.
+    let (code, out, err) = l.cli(&["upgrade"]);
+    let second = l.served_pid();
+    let _reap2 = KillPid(second);
+    assert_eq!(code, 0, "second upgrade failed:\n{out}{err}\n{}", l.log_text());
+    assert_ne!(second, first);
+    assert_eq!(get(port, "/").text(), "A");
+}

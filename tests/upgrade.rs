@@ -359,3 +359,21 @@ fn upgrade_keeps_the_haproxy_config_source() {
     assert_eq!(code, 0, "{out}{err}\n{}", l.log_text());
     assert_eq!(get(port, "/").text(), "B", "the new process reloads from the haproxy.cfg");
 }
+
+/// An operator socket (what `lbha convert` writes for a `stats socket` without `level`) still
+/// refuses changes, but `upgrade` and the new process's `_upgrade` go by the peer's uid: before,
+/// both got `Permission denied` and converted configs could never be upgraded.
+#[test]
+fn upgrade_works_on_an_operator_socket() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg =
+        http_config(port, &[a.port], "").replace("[global]\n", "[global]\ncontrol_socket = { level = \"operator\" }\n");
+    let l = Lbha::start(&cfg, &[port]);
+    let reaper = Reaper::default();
+    assert_eq!(l.ctl(&["reload"]), "Permission denied\n\n");
+    let old = l.served_pid();
+    let new = upgrade(&l, &reaper);
+    assert_ne!(new, old);
+    assert_eq!(get(port, "/").text(), "A");
+}

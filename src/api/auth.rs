@@ -3,15 +3,35 @@
 //! the rarer BSD forms). Successful hash checks are remembered (by a digest of user, password and
 //! hash) so each request does not pay for them. A 401 does not tell an unknown user from a wrong
 //! password: same answer, and an unknown user costs a hash check too.
+//!
+//! Hash checks cost memory (yescrypt: 16 MiB at the default cost) and a blocking-pool thread, and
+//! anyone can cause one. So at most `MAX_HASH_CHECKS` run at once; a login that finds them all busy
+//! gets 429 without hashing (not 401: a right password must not be told it is wrong). Remembered
+//! logins skip the limit, so an operator already logged in is not locked out by a flood.
 
 use super::error::ApiError;
 use crate::config::snapshot::{Password, Userlist};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
-#[derive(Default)]
-pub struct Verified(Mutex<HashSet<[u8; 32]>>);
+/// Hash checks that may run at once (each may hold up to `config::api::MAX_YESCRYPT_MEMORY`).
+pub const MAX_HASH_CHECKS: usize = 4;
+
+/// Longer passwords are refused without hashing: SHA-crypt's cost grows with the length.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+pub struct Verified {
+    ok: Mutex<HashSet<[u8; 32]>>,
+    checks: Arc<Semaphore>,
+}
+
+impl Default for Verified {
+    fn default() -> Self {
+        Verified { ok: Mutex::default(), checks: Arc::new(Semaphore::new(MAX_HASH_CHECKS)) }
+    }
+}
 
 /// `Authorization` header value → (user, password).
 pub fn parse_basic(header: &str) -> Option<(String, String)> {
@@ -61,6 +81,22 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Verified {
+    /// Runs `verify_hash` on the blocking pool under the concurrency limit; `Err` (429) when the
+    /// limit is reached, so nothing is hashed.
+    async fn limited_verify(&self, pw: String, hash: String) -> Result<bool, ApiError> {
+        let Ok(permit) = self.checks.clone().try_acquire_owned() else {
+            return Err(ApiError::TooManyRequests("too many logins in progress, retry later".into()));
+        };
+        // The permit lives in the blocking task: a client that hangs up does not free it while
+        // its hash is still being computed.
+        let check = move || {
+            let ok = verify_hash(&pw, &hash);
+            drop(permit);
+            ok
+        };
+        Ok(tokio::task::spawn_blocking(check).await.unwrap_or(false))
+    }
+
     /// Ok if the header carries a user of `list` with the right password.
     pub async fn check(&self, list: Option<&Userlist>, header: Option<&str>) -> Result<(), ApiError> {
         let list = match list {
@@ -69,6 +105,9 @@ impl Verified {
         };
         let (user, pw) =
             header.and_then(parse_basic).ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        if pw.len() > MAX_PASSWORD_LEN {
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+        }
         let Some((_, stored)) = list.users.iter().find(|(u, _)| *u == user) else {
             // As much work as a wrong password: check against a real hash of the list, if any.
             let decoy = list.users.iter().find_map(|(_, p)| match p {
@@ -77,7 +116,7 @@ impl Verified {
             });
             match decoy {
                 Some(h) => {
-                    let _ = tokio::task::spawn_blocking(move || verify_hash(&pw, &h)).await;
+                    self.limited_verify(pw, h).await?;
                 }
                 None => {
                     let _ = ct_eq(pw.as_bytes(), pw.as_bytes());
@@ -89,12 +128,11 @@ impl Verified {
             Password::Insecure(p) => ct_eq(p.as_bytes(), pw.as_bytes()),
             Password::Hash(h) => {
                 let k = key(&user, &pw, h);
-                if self.0.lock().is_ok_and(|s| s.contains(&k)) {
+                if self.ok.lock().is_ok_and(|s| s.contains(&k)) {
                     true
                 } else {
-                    let (pw2, h2) = (pw.clone(), h.clone());
-                    let ok = tokio::task::spawn_blocking(move || verify_hash(&pw2, &h2)).await.unwrap_or(false);
-                    if ok && let Ok(mut s) = self.0.lock() {
+                    let ok = self.limited_verify(pw.clone(), h.clone()).await?;
+                    if ok && let Ok(mut s) = self.ok.lock() {
                         if s.len() > 1024 {
                             s.clear();
                         }
@@ -176,5 +214,49 @@ mod tests {
         assert_eq!(wrong.status(), 401);
         assert_eq!(wrong.body(), unknown.body());
         assert!(!unknown.body().to_string().contains("nobody"));
+    }
+
+    /// Polls a future once: Some(output) if it was ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn hash_checks_are_limited_and_long_passwords_not_hashed() {
+        let l = list(&[("admin", Password::Hash("$1$saltsalt$T5MN6iR8aoAeg.OHdYqBf0".into()))]);
+        let v = Verified::default();
+        // Every permit taken, as by MAX_HASH_CHECKS logins still hashing: the next is 429, not 401.
+        let held = v.checks.acquire_many(MAX_HASH_CHECKS as u32).await.expect("permits");
+        for who in ["admin:nope", "nobody:nope", "admin:123456"] {
+            assert_eq!(v.check(Some(&l), Some(&basic(who))).await.unwrap_err().status(), 429, "{who}");
+        }
+        drop(held);
+        assert!(v.check(Some(&l), Some(&basic("admin:123456"))).await.is_ok());
+        // A remembered login needs no permit.
+        let held = v.checks.acquire_many(MAX_HASH_CHECKS as u32).await.expect("permits");
+        assert!(v.check(Some(&l), Some(&basic("admin:123456"))).await.is_ok());
+        drop(held);
+        // A login whose client went away (its future dropped) keeps the permit until the hash
+        // it started is done: a hash slow enough to be running when the future is dropped.
+        // (bcrypt cost 10 takes tens of milliseconds or more; the first poll only spawns it.)
+        let slow = bcrypt::hash("x", 10).expect("bcrypt hash");
+        let mut fut = Box::pin(v.limited_verify("y".into(), slow));
+        assert!(futures_poll_once(fut.as_mut()).await.is_none(), "still hashing");
+        drop(fut);
+        assert_eq!(v.checks.available_permits(), MAX_HASH_CHECKS - 1, "the running hash holds its permit");
+        let _rest = v.checks.acquire_many(MAX_HASH_CHECKS as u32 - 1).await.expect("permits");
+        // An over-long password is refused before any hashing (401 even with no permit free).
+        let long = format!("admin:{}", "x".repeat(MAX_PASSWORD_LEN + 1));
+        let header = format!("Basic {}", {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(long)
+        });
+        assert_eq!(v.check(Some(&l), Some(&header)).await.unwrap_err().status(), 401);
     }
 }

@@ -27,6 +27,9 @@ pub enum ApiError {
     Schema { code: u16, message: String },
     #[error("{0}")]
     TooManyTransactions(String),
+    /// Too many password checks already running (see `auth::MAX_HASH_CHECKS`): retry later.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -43,7 +46,7 @@ impl ApiError {
             ApiError::Timeout(_) => 408,
             ApiError::TooLarge(_) => 413,
             ApiError::Schema { .. } => 422,
-            ApiError::TooManyTransactions(_) => 429,
+            ApiError::TooManyTransactions(_) | ApiError::TooManyRequests(_) => 429,
             ApiError::Internal(_) => 500,
         }
     }

@@ -42,6 +42,16 @@ pub fn reload_channel() -> (ReloadFn, tokio::sync::mpsc::Receiver<ReloadRequest>
     (f, rx)
 }
 
+/// The start-up warning for plain HTTP off loopback (`allow_insecure_http`); None otherwise.
+pub fn insecure_http_warning(settings: &ApiSettings) -> Option<String> {
+    settings.insecure_http.then(|| {
+        format!(
+            "the Data Plane API serves plain HTTP on {} (allow_insecure_http): passwords cross the network in clear",
+            settings.bind
+        )
+    })
+}
+
 /// A running API server; dropping the handle does not stop it, `stop` does.
 pub struct ApiServer {
     stop: watch::Sender<bool>,
@@ -90,11 +100,8 @@ impl ApiServer {
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(l, settings.tls.clone(), settings.read_timeout, state, rx));
         tracing::info!("Data Plane API listening on {}", settings.bind);
-        if settings.insecure_http {
-            tracing::warn!(
-                "the Data Plane API serves plain HTTP on {} (allow_insecure_http): passwords cross the network in clear",
-                settings.bind
-            );
+        if let Some(w) = insecure_http_warning(settings) {
+            tracing::warn!("{w}");
         }
         Ok(ApiServer { stop, task, socket })
     }

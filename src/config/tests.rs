@@ -154,12 +154,17 @@ fn api_section() {
     assert_eq!(api.state_dir, Path::new("/var/lib/lbha"));
     assert_eq!(api.max_open_transactions, 20);
     assert!(!api.insecure_http);
+    assert_eq!(crate::api::insecure_http_warning(&api), None);
     assert_eq!(api.read_timeout, std::time::Duration::from_secs(30));
     let open = ok.replace("127.0.0.1:5555", "0.0.0.0:5555");
     has(&open, "api.bind: plain HTTP on a non-loopback address sends the API's passwords in clear");
     let allowed = format!("{open}allow_insecure_http = true\nread_timeout = \"2s\"\n");
     let api = parse(&allowed, Path::new("t.toml")).map_err(|e| e.to_string()).unwrap().api.unwrap();
     assert!(api.insecure_http);
+    // What the daemon logs when it starts such an API (tests bind loopback only, so the start
+    // itself is not run off loopback).
+    let w = crate::api::insecure_http_warning(&api).expect("a warning");
+    assert!(w.contains("serves plain HTTP on 0.0.0.0:5555") && w.contains("in clear"), "{w}");
     assert_eq!(api.read_timeout, std::time::Duration::from_secs(2));
 }
 

@@ -150,7 +150,8 @@ pub enum Command {
 }
 
 impl Command {
-    /// The level a connection needs to run the command.
+    /// The level a connection needs to run the command. `upgrade` and `_upgrade` are judged by
+    /// the peer's uid instead (`daemon::control::permitted`); Admin here is only their nominal level.
     pub fn level(&self) -> Level {
         match self {
             Command::EnableServer(_)

@@ -6,7 +6,7 @@ use super::state_file;
 use super::upgrade::{Attach, UpgradeMsg, UpgradeRequest};
 use crate::config::snapshot::ControlSocketSettings;
 use crate::control::facts::{self, ProcessFacts};
-use crate::control::parse::{Command, HELP, MAX_LINE, ParseError, parse_line};
+use crate::control::parse::{Command, HELP, Level, MAX_LINE, ParseError, parse_line};
 use crate::control::reply::{Reply, Session, frame};
 use crate::control::servers_state::{self, admin_word};
 use crate::control::stat_json;
@@ -497,10 +497,13 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
         }
         for p in parsed {
-            let reply = match p.command {
-                Err(e) => Reply::error(e.to_string()),
-                // HAProxy's answer to a command above the connection's level.
-                Ok(cmd) if cmd.level() > session.level => Reply::error("Permission denied"),
+            let peer_uid = peer.map(|c| c.uid());
+            let command = p
+                .command
+                .map_err(|e| e.to_string())
+                .and_then(|c| permitted(&c, session.level, peer_uid, nix::unistd::geteuid().as_raw()).map(|()| c));
+            let reply = match command {
+                Err(e) => Reply::error(e),
                 Ok(Command::Lower(l)) => {
                     session.level = session.level.min(l);
                     Reply::ok("", json!({ "level": session.level.as_str() }))
@@ -517,14 +520,11 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     session.severity = s;
                     Reply::ok("", json!({}))
                 }
-                Ok(Command::Upgrade { binary }) => match may_upgrade(peer) {
-                    Ok(()) => upgrade(shared, binary).await,
-                    Err(e) => Reply::error(e),
-                },
-                Ok(Command::TakeOver) => match may_upgrade(peer) {
-                    Err(e) => Reply::error(e),
+                // `permitted` checked the peer's uid for both.
+                Ok(Command::Upgrade { binary }) => upgrade(shared, binary).await,
+                Ok(Command::TakeOver) => {
                     // The rest of the connection is the handover; nothing may wait in our buffer.
-                    Ok(()) if r.buffer().is_empty() => {
+                    if r.buffer().is_empty() {
                         let stream = r.into_inner().reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
                         let attach = Attach { stream, pid: peer.and_then(|p| p.pid()) };
                         if shared.upgrade_tx.send(UpgradeMsg::Attach(attach)).await.is_err() {
@@ -532,8 +532,8 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                         }
                         return Ok(());
                     }
-                    Ok(()) => Reply::error("_upgrade must be the last thing sent before the handover."),
-                },
+                    Reply::error("_upgrade must be the last thing sent before the handover.")
+                }
                 Ok(cmd) => execute(shared, cmd).await,
             };
             send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
@@ -673,15 +673,24 @@ async fn vrrp_status(shared: &Shared) -> Vec<crate::control::status::VrrpStatus>
         .collect()
 }
 
+/// Whether a connection at `level`, whose peer is `peer_uid`, may run `cmd` (`me`: our euid).
 /// Starting an executable, or receiving every listening socket, is for root or the daemon's own
-/// user: a group given access to the socket (mode 660) must not gain either.
-fn may_upgrade(peer: Option<tokio::net::unix::UCred>) -> Result<(), String> {
-    let me = nix::unistd::geteuid().as_raw();
-    match peer {
-        Some(p) if p.uid() == 0 || p.uid() == me => Ok(()),
-        Some(p) => Err(format!("Permission denied: upgrade is for root or uid {me}, not uid {}.", p.uid())),
-        None => Err("Permission denied: cannot read the peer's credentials.".into()),
+/// user whatever the socket's level: a group given access to the socket (mode 660) must not gain
+/// either, and the owner must keep both on an operator socket (what `lbha convert` writes for a
+/// `stats socket` without `level`, HAProxy's default). Everything else goes by level, as HAProxy.
+fn permitted(cmd: &Command, level: Level, peer_uid: Option<u32>, me: u32) -> Result<(), String> {
+    if matches!(cmd, Command::Upgrade { .. } | Command::TakeOver) {
+        return match peer_uid {
+            Some(u) if u == 0 || u == me => Ok(()),
+            Some(u) => Err(format!("Permission denied: upgrade is for root or uid {me}, not uid {u}.")),
+            None => Err("Permission denied: cannot read the peer's credentials.".into()),
+        };
     }
+    if cmd.level() > level {
+        // HAProxy's answer to a command above the connection's level.
+        return Err("Permission denied".into());
+    }
+    Ok(())
 }
 
 async fn upgrade(shared: &Shared, binary: Option<String>) -> Reply {
@@ -761,6 +770,26 @@ mod tests {
                 LineRead::Line => out.push(Ok(String::from_utf8_lossy(&buf).into_owned())),
             }
         }
+    }
+
+    #[test]
+    fn upgrade_goes_by_peer_uid_not_by_socket_level() {
+        let cmd = |s: &str| crate::control::parse::parse(s).expect("parses").command;
+        let me = 1000;
+        for line in ["upgrade", "_upgrade"] {
+            for level in [Level::User, Level::Operator, Level::Admin] {
+                assert_eq!(permitted(&cmd(line), level, Some(me), me), Ok(()), "{line} {level:?}");
+                assert_eq!(permitted(&cmd(line), level, Some(0), me), Ok(()), "{line} {level:?}");
+                assert!(permitted(&cmd(line), level, Some(1001), me).is_err(), "{line} {level:?}");
+                assert!(permitted(&cmd(line), level, None, me).is_err(), "{line} {level:?}");
+            }
+        }
+        // Changes stay admin-only, even for root.
+        for line in ["reload", "vip del 10.0.0.1", "disable server b/s", "set weight b/s 1"] {
+            assert_eq!(permitted(&cmd(line), Level::Operator, Some(0), me), Err("Permission denied".into()));
+            assert_eq!(permitted(&cmd(line), Level::Admin, Some(1001), me), Ok(()));
+        }
+        assert_eq!(permitted(&cmd("show info"), Level::User, None, me), Ok(()));
     }
 
     #[tokio::test]

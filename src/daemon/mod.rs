@@ -117,7 +117,13 @@ pub fn run(opts: RunOptions) -> ExitCode {
     };
     // Also before giving up root: the temporary files may be in root's directories.
     remove_crash_leftovers(&opts.source.path, &snap.global);
-    if let Err(e) = run_as(&snap, ctl_sock.as_ref().map(|_| ctl_settings.path.as_path())) {
+    let ctl_path = socket_to_hand_over(
+        ctl_sock.is_some(),
+        &ctl_settings.path,
+        opts.upgrade_from.as_deref(),
+        nix::unistd::geteuid().is_root(),
+    );
+    if let Err(e) = run_as(&snap, ctl_path) {
         return give_up(&mut incoming, &format!("lbha: {e}"));
     }
     let threads =
@@ -142,6 +148,19 @@ pub fn run(opts: RunOptions) -> ExitCode {
             crate::log::say(&format!("lbha: {e}"));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The control socket file `run_as` hands to the user: the one this process opened, or on an
+/// upgrade the running daemon's, which this process adopts (an upgrade from a config without
+/// `user` into one with it would otherwise leave it root's, and the next `lbha upgrade`, started
+/// as the user, could not connect). Only root can chown the adopted one: a daemon that already
+/// runs as the user starts its successor as the user, and the socket is already the user's.
+fn socket_to_hand_over<'a>(opened: bool, own: &'a Path, adopted: Option<&'a Path>, root: bool) -> Option<&'a Path> {
+    match adopted {
+        _ if opened => Some(own),
+        Some(p) if root => Some(p),
+        _ => None,
     }
 }
 
@@ -566,6 +585,17 @@ pub fn reload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_adopted_control_socket_is_handed_to_the_user_too() {
+        let (own, old) = (Path::new("/run/lbha/new.sock"), Path::new("/run/lbha/lbha.sock"));
+        assert_eq!(socket_to_hand_over(true, own, None, true), Some(own));
+        assert_eq!(socket_to_hand_over(true, own, None, false), Some(own));
+        // Upgrade: the socket served is the running daemon's; root hands it over.
+        assert_eq!(socket_to_hand_over(false, own, Some(old), true), Some(old));
+        // Not root: a successor of a daemon already running as the user; nothing to chown.
+        assert_eq!(socket_to_hand_over(false, own, Some(old), false), None);
+    }
 
     #[test]
     fn a_descriptor_limit_below_what_maxconn_needs_is_reported_with_the_numbers() {

@@ -138,6 +138,7 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("max-session-srv-conns", "not implemented"),
     ("hash-balance-factor", "bounded-load consistent hashing is not implemented"),
     ("backlog", "lbha uses the system's listen backlog"),
+    // In `PROTECTING` too: converted without it, a section HAProxy keeps stopped would serve.
     ("disabled", "lbha has no disabled proxies; remove or comment out the section"),
     ("transparent", "transparent proxying is not implemented"),
     ("grace", "not implemented"),
@@ -343,6 +344,8 @@ const PROTECTING: &[&str] = &[
     "maxconnrate",
     "maxsessrate",
     "maxsslrate",
+    // A disabled proxy does not run in HAProxy; lbha would start it.
+    "disabled",
 ];
 
 /// Whether dropping `args` (a directive's words) would let through what the original stops:
@@ -351,14 +354,17 @@ const PROTECTING: &[&str] = &[
 pub fn protects(args: &[String]) -> bool {
     let w = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     match w(0) {
+        // `inspect-delay` only sets how long content rules wait; the rules themselves are judged.
+        "tcp-request" | "tcp-response" if w(1) == "inspect-delay" => false,
         "http-request" | "tcp-request" | "tcp-response" => {
             // tcp-request has a ruleset word (`connection`, `content`, `session`) before the action.
             let action = if w(0) == "http-request" { w(1) } else { w(2) };
             let action = action.split('(').next().unwrap_or(action);
             !RULE_ACTIONS_HARMLESS.contains(&action)
         }
-        // Responses carry security headers (HSTS, CSP): every response rule counts.
-        "http-response" => true,
+        // Responses carry security headers (HSTS, CSP): every response rule counts, including
+        // those applied to lbha's own answers.
+        "http-response" | "http-after-response" => true,
         "stats" => matches!(w(1), "auth" | "http-request" | "scope" | "admin"),
         k => PROTECTING.contains(&k),
     }

@@ -476,8 +476,10 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
     if !left.is_empty() {
         let msg = format!("bind options `{}` are not supported yet; the address is bound without them", left.join(" "));
-        // Without these, clients HAProxy refuses (old TLS versions, weak ciphers) get in.
-        const TLS_LIMITS: &[&str] = &[
+        // Without these, clients HAProxy refuses (old TLS versions, weak ciphers, connections
+        // beyond the bind's maxconn) get in.
+        const LIMITS: &[&str] = &[
+            "maxconn",
             "ssl-min-ver",
             "no-sslv3",
             "no-tlsv10",
@@ -493,7 +495,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             "ca-file",
             "crl-file",
         ];
-        let kind = if left.iter().any(|w| TLS_LIMITS.contains(&w.as_str())) {
+        let kind = if left.iter().any(|w| LIMITS.contains(&w.as_str())) {
             ReportKind::Weakens
         } else {
             ReportKind::Unsupported

@@ -326,6 +326,18 @@ fn lost_protections_are_reported_as_weaker() {
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
+/// A disabled section, a bind's maxconn and http-after-response are protections HAProxy keeps;
+/// `tcp-request inspect-delay` alone protects nothing (it was judged by its delay value).
+#[test]
+fn disabled_bind_maxconn_and_after_response_are_weaker_inspect_delay_is_not() {
+    let c = conv(&format!(
+        "{FE_BE}  bind :81 maxconn 10\n  http-after-response set-header X-Frame-Options DENY\n  tcp-request inspect-delay 5s\nbackend be\n  server a 127.0.0.1:1\nlisten off\n  disabled\n  bind :82\n  server a 127.0.0.1:1\n"
+    ));
+    let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
+    assert_eq!(weak, [6, 7, 12], "{:?}", c.reports);
+    assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
+}
+
 /// Issue 14 item 29: HAProxy's seconds stay seconds; what lbha cannot do is reported as such.
 #[test]
 fn units_and_reports_as_haproxy_means_them() {
