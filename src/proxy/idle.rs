@@ -152,14 +152,32 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request in progress until it is done or dropped.
+/// A request's [`InFlight`], reachable from the request (as an extension) so that a tunnel it
+/// opens can take it: hyper's HTTP/2 server drops the response body of a CONNECT answered 2xx at
+/// once, and the exchange must stay in progress (no idle GOAWAY) while the tunnel stream runs.
+#[derive(Debug, Clone)]
+pub struct Handover(Arc<Mutex<Option<InFlight>>>);
+
+impl Handover {
+    pub fn new(req: InFlight) -> Self {
+        Self(Arc::new(Mutex::new(Some(req))))
+    }
+
+    /// The guard, unless someone took it already.
+    pub fn take(&self) -> Option<InFlight> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A response body that keeps its request in progress until it is done or dropped (unless a
+/// tunnel took the guard, see [`Handover`]).
 pub struct Tracked<B> {
     inner: B,
-    _req: InFlight,
+    _req: Option<InFlight>,
 }
 
 impl<B> Tracked<B> {
-    pub fn new(inner: B, req: InFlight) -> Self {
+    pub fn new(inner: B, req: Option<InFlight>) -> Self {
         Self { inner, _req: req }
     }
 }
