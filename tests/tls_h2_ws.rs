@@ -363,3 +363,33 @@ fn an_h2_connect_tunnel_outlives_http_keep_alive() {
         }
     });
 }
+
+/// An HTTP/2 client that leaves a stream's flow-control window at 0 never takes the response:
+/// the connection is closed after `timeout client` instead of holding its slot for ever.
+#[test]
+fn an_h2_stream_left_at_window_zero_is_closed_after_timeout_client() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ client = \"2s\", server = \"30s\", http_request = \"30s\", http_keep_alive = \"30s\" }}\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        let req =
+            hyper::Request::get("http://h2c.test/big").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        // The body is never read: its window stays at 0.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(20), conn).await;
+        assert!(ended.is_ok(), "the stalled connection is still open after 20 s:\n{}", l.log_text());
+        drop(resp);
+    });
+}

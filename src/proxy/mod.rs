@@ -311,9 +311,10 @@ impl Proxy {
                 let stream = idle::Handover::new(svc_activity.begin());
                 let mut req = req;
                 req.extensions_mut().insert(stream.clone());
+                let activity = svc_activity.clone();
                 async move {
                     let resp = http::handle(req, framing::Verdict::Ok, cx).await;
-                    Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, stream.take())))
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
                 }
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -343,7 +344,7 @@ impl Proxy {
                     resp.headers_mut()
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, exchange.take())))
+                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take())))
             })
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -374,13 +375,17 @@ impl Proxy {
         let local = cx.local;
         tokio::select! {
             res = conn.as_mut() => log_end(cx, res.err()),
-            () = activity.expired(t) => {
-                // Idle past its timer with nothing in progress: HTTP/2 gets a GOAWAY first.
+            why = activity.expired(t) => {
+                // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
+                // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();
                 if let Ok(res) = tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
                     log_end(cx, res.err());
                 }
-                tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)");
+                match why {
+                    idle::Expiry::Idle => tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)"),
+                    idle::Expiry::Stalled => tracing::info!(client = %cx.peer, "client connection closed: a response left unread for timeout client"),
+                }
             }
             _ = drained(&mut drain) => {
                 // A request may already be on its way on an idle connection: for a moment it is
