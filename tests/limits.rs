@@ -241,3 +241,72 @@ fn an_idle_connection_costs_little_memory_and_a_burst_gives_it_back() {
     let back = eventually(|| rss_kib(pid) < base + grew / 2);
     assert!(back, "RSS {} KiB after closing, {base} KiB before the burst, {held} KiB during it", rss_kib(pid));
 }
+
+fn limited_frontend(maxconn: u32, binds: &[u16], backend: u16) -> String {
+    let binds: Vec<String> = binds.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+    format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "30s", server = "30s", tunnel = "60s", http_request = "30s", http_keep_alive = "30s" }}
+
+[[frontend]]
+name = "web"
+bind = [{}]
+maxconn = {maxconn}
+default_backend = "app"
+
+[[backend]]
+name = "app"
+servers = [{{ name = "s", addr = "127.0.0.1:{backend}" }}]
+"#,
+        binds.join(", ")
+    )
+}
+
+/// An upgraded connection ends hyper's connection while its bytes still flow: the tunnel keeps the
+/// client connection's `maxconn` slot until it closes, so a third client waits.
+#[test]
+fn open_websocket_tunnels_hold_their_maxconn_slots() {
+    use std::io::Read;
+    let ws = kit::head_server(kit::Answer::UpgradeIfAsked);
+    let port = free_port();
+    let _l = Lbha::start(&limited_frontend(2, &[port], ws), &[port]);
+    let tunnel = || {
+        let mut s = connect(port);
+        s.write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").unwrap();
+        let r = read_response(&mut s, true).unwrap();
+        assert_eq!(r.status, 101);
+        assert_eq!(echo(&mut s, b"ping").unwrap(), b"ping");
+        s
+    };
+    let (first, second) = (tunnel(), tunnel());
+    let mut third = connect(port);
+    third.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut b = [0u8; 1];
+    let early = third.read(&mut b);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a third connection was served past maxconn 2 with two tunnels open: {early:?}"
+    );
+    drop(first);
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = read_response(&mut third, false).expect("served once a tunnel closes");
+    assert_eq!((r.status, r.text().as_str()), (200, "no"));
+    drop(second);
+}
+
+/// A bind waiting for connections holds no slot of its frontend: with `maxconn 1` and two binds,
+/// both serve (one connection at a time).
+#[test]
+fn every_bind_of_a_frontend_at_maxconn_one_serves() {
+    let app = Backend::start("app");
+    let (a, b) = (free_port(), free_port());
+    let _l = Lbha::start(&limited_frontend(1, &[a, b], app.port), &[a, b]);
+    for (i, port) in [a, b, a, b, b, a].into_iter().enumerate() {
+        let r = raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap_or_else(|e| panic!("request {i} to port {port} not served: {e}"));
+        assert_eq!((r.status, r.text().as_str()), (200, "app"));
+    }
+}

@@ -351,3 +351,88 @@ fn ssl_bind_in_tcp_mode_terminates_and_relays() {
         assert_eq!(&buf, b"through tls");
     });
 }
+
+/// An HTTP/2 CONNECT tunnel is an exchange in progress: hyper drops the empty body of the 2xx at
+/// once, and before the fix the idle timer then closed the connection (GOAWAY) after
+/// `http-keep-alive`, cutting the tunnel.
+#[test]
+fn an_h2_connect_tunnel_outlives_http_keep_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sport = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Some(Ok(mut c)) = server.incoming().next() else { return };
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if c.read(&mut b).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 || c.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ client = \"30s\", server = \"30s\", tunnel = \"60s\", http_request = \"1s\", http_keep_alive = \"1s\" }}\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{sport}\" }}]\n"
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+        tokio::spawn(conn);
+        let req =
+            hyper::Request::connect("example.com:443").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = send.send_request(req).await.unwrap_or_else(|e| panic!("CONNECT failed ({e}):\n{}", l.log_text()));
+        assert_eq!(resp.status(), 200);
+        let mut t = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+        let mut back = [0u8; 5];
+        for round in 0..2 {
+            t.write_all(b"hello").await.unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(10), t.read_exact(&mut back))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: no echo"))
+                .unwrap_or_else(|e| panic!("round {round}: tunnel cut: {e}"));
+            assert_eq!(&back, b"hello");
+            // Past http-keep-alive and the second lbha gives a GOAWAY to land.
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
+    });
+}
+
+/// An HTTP/2 client that leaves a stream's flow-control window at 0 never takes the response:
+/// the connection is closed after `timeout client` instead of holding its slot for ever.
+#[test]
+fn an_h2_stream_left_at_window_zero_is_closed_after_timeout_client() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ client = \"2s\", server = \"30s\", http_request = \"30s\", http_keep_alive = \"30s\" }}\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        let req =
+            hyper::Request::get("http://h2c.test/big").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        // The body is never read: its window stays at 0.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(20), conn).await;
+        assert!(ended.is_ok(), "the stalled connection is still open after 20 s:\n{}", l.log_text());
+        drop(resp);
+    });
+}

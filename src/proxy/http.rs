@@ -394,6 +394,8 @@ async fn forward(
     let upgrade = if connect { None } else { upgrade_protocol(&req) };
     let client_upgrade = (connect || upgrade.is_some()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
+    let exchange = parts.extensions.remove::<super::idle::Handover>();
     // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
     // (b): hide the persistence cookie from the server (indirect, prefix).
     let stuck = crate::persist::request_hook(&be.persist, brt, &parts, cx.peer.ip());
@@ -577,8 +579,14 @@ async fn forward(
             let idle = be.timeouts.tunnel;
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
             let (peer, server) = (cx.peer, be.servers[si].name.clone());
-            tokio::spawn(async move {
-                let _hold = (session, _backend_session);
+            // The tunnel holds the client connection's slots and exchange, and runs on the
+            // proxy's tracker: it counts against `maxconn` and a stop waits for it (as for a TCP
+            // session, until the hard stop); a terminating reload cuts it.
+            let hold = (cx.hold(), exchange.and_then(|h| h.take()));
+            let proxy = cx.proxy.clone();
+            let (born, local) = (active.generation, cx.local);
+            cx.proxy.tracker.spawn(async move {
+                let _hold = (session, _backend_session, hold);
                 let tunnel = async {
                     match tokio::try_join!(client_upgrade, server_upgrade) {
                         Ok((c, s)) => {
@@ -590,12 +598,18 @@ async fn forward(
                         Err(e) => tracing::debug!("upgrade failed: {e}"),
                     }
                 };
-                match marked_down {
-                    None => tunnel.await,
-                    Some(end) => tokio::select! {
-                        () = tunnel => {}
-                        () = end => tracing::info!(client = %peer, %server, "tunnel closed: server marked down (on-marked-down shutdown-sessions)"),
-                    },
+                let marked_down = async {
+                    match marked_down {
+                        Some(end) => end.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = tunnel => {}
+                    () = marked_down => tracing::info!(client = %peer, %server, "tunnel closed: server marked down (on-marked-down shutdown-sessions)"),
+                    cut = proxy.expiry(born, |a| !a.binds.contains_key(&local), true) => {
+                        tracing::info!(client = %peer, %server, "tunnel closed by reload ({cut:?})");
+                    }
                 }
             });
             let mut out = Response::new(empty());

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
@@ -58,6 +58,19 @@ pub struct Activity {
     /// A write to the client is blocked (see [`State::writing`]).
     writing: AtomicBool,
     changed: Notify,
+    /// The clocks of the response bodies in progress (see [`Tracked`]), counted from `base`.
+    bodies: Mutex<Vec<Weak<AtomicU64>>>,
+    base: Instant,
+}
+
+/// Why [`Activity::expired`] gave up on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Idle past `timeout http-request` / `http-keep-alive`.
+    Idle,
+    /// A response had data ready that the client did not take for `timeout client` (an HTTP/2
+    /// client can hold a stream for ever by leaving its flow-control window at 0).
+    Stalled,
 }
 
 impl Activity {
@@ -67,6 +80,8 @@ impl Activity {
             awaiting_head: AtomicBool::new(false),
             writing: AtomicBool::new(false),
             changed: Notify::new(),
+            bodies: Mutex::new(Vec::new()),
+            base: accepted,
         })
     }
 
@@ -119,15 +134,50 @@ impl Activity {
         State { writing: self.writing.load(Relaxed), ..*self.lock() }
     }
 
-    /// Resolves once the connection has been idle past its deadline.
-    pub async fn expired(&self, t: &Timeouts) {
+    /// Wraps a response body so that hyper leaving it unread counts as a stall (see [`Tracked`]).
+    pub fn track<B>(&self, inner: B, req: Option<InFlight>) -> Tracked<B> {
+        let clock = Arc::new(AtomicU64::new(0));
+        let t = Tracked { inner, _req: req, clock, base: self.base };
+        // Waiting for its first read from the start.
+        t.waiting();
+        let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+        bodies.retain(|w| w.strong_count() > 0);
+        bodies.push(Arc::downgrade(&t.clock));
+        t
+    }
+
+    /// Since when the longest-waiting response body has had data ready that nobody read.
+    fn stalled_since(&self) -> Option<Instant> {
+        let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+        bodies.retain(|w| w.strong_count() > 0);
+        let oldest = bodies.iter().filter_map(Weak::upgrade).map(|c| c.load(Relaxed)).filter(|&n| n > 0).min()?;
+        Some(self.base + std::time::Duration::from_nanos(oldest - 1))
+    }
+
+    /// Resolves once the connection has been idle past its deadline, or a response of it has
+    /// been left unread for `timeout client`.
+    pub async fn expired(&self, t: &Timeouts) -> Expiry {
         let sleep = tokio::time::sleep_until(Instant::now() + t.http_request);
         tokio::pin!(sleep);
         loop {
             let changed = self.changed.notified();
             match deadline(&self.state(), t) {
-                None => changed.await,
-                Some(d) if d <= Instant::now() => return,
+                // In progress: a stall is not announced (it would cost a wake-up per frame), so
+                // look again every quarter of `timeout client`.
+                None => {
+                    let now = Instant::now();
+                    let next = match self.stalled_since() {
+                        Some(since) if since + t.client <= now => return Expiry::Stalled,
+                        Some(since) => since + t.client,
+                        None => now + t.client / 4,
+                    };
+                    sleep.as_mut().reset(next.min(now + t.client / 4));
+                    tokio::select! {
+                        () = &mut sleep => {}
+                        () = changed => {}
+                    }
+                }
+                Some(d) if d <= Instant::now() => return Expiry::Idle,
                 Some(d) => {
                     if sleep.deadline() != d {
                         sleep.as_mut().reset(d);
@@ -152,15 +202,47 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request in progress until it is done or dropped.
+/// A request's [`InFlight`], reachable from the request (as an extension) so that a tunnel it
+/// opens can take it: hyper's HTTP/2 server drops the response body of a CONNECT answered 2xx at
+/// once, and the exchange must stay in progress (no idle GOAWAY) while the tunnel stream runs.
+#[derive(Debug, Clone)]
+pub struct Handover(Arc<Mutex<Option<InFlight>>>);
+
+impl Handover {
+    pub fn new(req: InFlight) -> Self {
+        Self(Arc::new(Mutex::new(Some(req))))
+    }
+
+    /// The guard, unless someone took it already.
+    pub fn take(&self) -> Option<InFlight> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A response body that keeps its request in progress until it is done or dropped (unless a
+/// tunnel took the guard, see [`Handover`]). Its clock tells since when hyper has not come back
+/// for data after the last frame (or since the start): hyper reads the body only when the client
+/// can take more, so a clock that runs for `timeout client` is a client that stopped reading.
+/// While the body itself waits for the server, the clock is stopped (`timeout server` applies).
 pub struct Tracked<B> {
     inner: B,
-    _req: InFlight,
+    _req: Option<InFlight>,
+    /// Nanoseconds after `base`, plus one, since when it waits to be read; 0 while not waiting.
+    clock: Arc<AtomicU64>,
+    base: Instant,
 }
 
 impl<B> Tracked<B> {
-    pub fn new(inner: B, req: InFlight) -> Self {
-        Self { inner, _req: req }
+    /// Without a clock anyone reads (HTTP/1: a client that stops reading blocks the socket
+    /// writes, which `io::StallGuard` times out).
+    pub fn untimed(inner: B, req: Option<InFlight>) -> Self {
+        Self { inner, _req: req, clock: Arc::new(AtomicU64::new(0)), base: Instant::now() }
+    }
+
+    fn waiting(&self) {
+        let nanos =
+            u64::try_from(Instant::now().saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1);
+        self.clock.store(nanos + 1, Relaxed);
     }
 }
 
@@ -169,7 +251,12 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        self.clock.store(0, Relaxed);
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(Some(Ok(_)))) && !self.inner.is_end_stream() {
+            self.waiting();
+        }
+        r
     }
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
@@ -322,5 +409,52 @@ mod tests {
         drop(g);
         tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("expires once idle");
         assert_eq!(a.state().active, 0);
+    }
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::time::Duration;
+
+    fn timeouts(client_ms: u64) -> Timeouts {
+        let s = Duration::from_secs;
+        Timeouts {
+            connect: s(5),
+            client: Duration::from_millis(client_ms),
+            server: s(30),
+            http_request: s(30),
+            http_keep_alive: s(30),
+            tunnel: s(30),
+            queue: s(5),
+            check: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_response_left_unread_for_timeout_client_expires_the_connection() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
+        let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
+        let mut body = a.track(inner, Some(a.begin()));
+        // Waiting on the server (polled, pending): not a stall.
+        assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
+        let timer = a.expired(&t);
+        tokio::pin!(timer);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), &mut timer).await.is_err(),
+            "no stall while the server is awaited"
+        );
+        tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
+        assert!(body.frame().await.is_some());
+        // A frame was taken and nobody comes back for the next one.
+        let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
+        assert_eq!(why, Expiry::Stalled);
+    }
+
+    fn tokio_stream_shim<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -36,8 +36,12 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    sock: Arc<TcpListener>,
+    sock: Arc<Listener>,
 }
+
+/// A listening socket watched for readiness, so the accept loop can take its `maxconn` slots only
+/// once a connection is waiting (tokio's `TcpListener` offers no readiness without an accept).
+type Listener = AsyncFd<std::net::TcpListener>;
 
 /// The set of accept loops.
 #[derive(Default)]
@@ -95,14 +99,18 @@ impl Listeners {
 
     /// Every listening socket with its bind address, for the next process.
     pub fn sockets(&self) -> Vec<(SocketAddr, BorrowedFd<'_>)> {
-        self.running.iter().map(|(a, r)| (*a, r.sock.as_fd())).collect()
+        self.running.iter().map(|(a, r)| (*a, r.sock.get_ref().as_fd())).collect()
     }
 
     /// Starts accepting on freshly bound sockets and closes those the active snapshot no longer has.
     pub fn activate(&mut self, fresh: Vec<(SocketAddr, std::net::TcpListener)>, proxy: &Arc<Proxy>) {
         let active = proxy.active.load_full();
         for (addr, std_l) in fresh {
-            match TcpListener::from_std(std_l) {
+            // SAFETY: the AsyncFd owns the listener, whose descriptor stays open and unchanged
+            // until the AsyncFd is dropped.
+            match unsafe { AsyncFd::register_with_interest(std_l, tokio::io::Interest::READABLE) }
+                .map_err(io::Error::from)
+            {
                 Ok(l) => {
                     let sock = Arc::new(l);
                     let (stop, rx) = watch::channel(false);
@@ -156,14 +164,26 @@ fn frontend_limit(proxy: &Proxy, addr: SocketAddr) -> Option<Arc<Semaphore>> {
     active.binds.get(&addr).and_then(|&fi| active.fe_limits[fi].clone())
 }
 
-/// Accepts connections one at a time, each holding its frontend's `maxconn` slot first and a
-/// global slot second: a frontend at its limit stops accepting, so the connections beyond it wait
-/// in the kernel backlog (as HAProxy's do) instead of holding global slots other frontends need.
-async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+/// Accepts connections one at a time. Once a connection waits in the backlog, it takes its
+/// frontend's `maxconn` slot first and a global slot second, then accepts: a frontend at its limit
+/// stops accepting, so the connections beyond it wait in the kernel backlog (as HAProxy's do)
+/// instead of holding global slots other frontends need; and a bind with nothing to accept holds
+/// no slot, so another bind of the same frontend can use it.
+async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut reloads = proxy.reloads.subscribe();
     let mut accept_errors = ErrorLog::default();
     loop {
         reloads.borrow_and_update();
+        let mut ready = tokio::select! {
+            r = l.readable() => match r {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!("cannot wait for connections on {addr}: {e}");
+                    return;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
         let fe_permit = match frontend_limit(&proxy, addr) {
             None => None,
             Some(sem) => tokio::select! {
@@ -177,17 +197,19 @@ async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, proxy: Arc<Proxy>, m
             p = proxy.global_limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = stop.wait_for(|s| *s) => return,
         };
-        let accepted = tokio::select! {
-            r = l.accept() => r,
-            _ = stop.wait_for(|s| *s) => return,
+        // Nonblocking: the connection may be gone (taken by another process sharing the socket
+        // during a binary upgrade); then the slots go back and the loop waits again.
+        let accepted = match ready.try_io(|l| l.get_ref().accept()) {
+            Ok(r) => r.and_then(|(sock, peer)| {
+                sock.set_nonblocking(true)?;
+                Ok((tokio::net::TcpStream::from_std(sock)?, peer))
+            }),
+            Err(_would_block) => continue,
         };
         match accepted {
             Ok((sock, peer)) => {
                 let p = proxy.clone();
-                proxy.tracker.spawn(async move {
-                    p.serve_conn(sock, peer, addr, fe_permit).await;
-                    drop(permit);
-                });
+                proxy.tracker.spawn(p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit)));
             }
             Err(e) => {
                 let now = std::time::Instant::now();

@@ -111,6 +111,31 @@ pub struct ConnCtx {
     pub accepted: (std::time::SystemTime, tokio::time::Instant),
     /// Requests seen on this connection (the first one's Tq counts from the accept).
     pub requests: std::sync::atomic::AtomicU64,
+    /// The connection's slots while it is served; a tunnel it opens takes a share (see [`Slots`]).
+    slots: Mutex<Option<Arc<Slots>>>,
+}
+
+impl ConnCtx {
+    /// A share of the connection's slots, for a tunnel that outlives the HTTP connection (an
+    /// HTTP/1 upgrade ends hyper's connection while the bytes still flow).
+    pub fn hold(&self) -> Option<Arc<Slots>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The `maxconn` slots (frontend and global) and the frontend session count of one client
+/// connection, released when the connection and every tunnel it opened have ended: a tunnel
+/// counts against the limits and in the stats like the connection it came from.
+pub struct Slots {
+    _fe: Option<tokio::sync::OwnedSemaphorePermit>,
+    _global: tokio::sync::OwnedSemaphorePermit,
+    _session: Option<crate::state::SessionGuard>,
+}
+
+impl Slots {
+    pub fn new(fe: Option<tokio::sync::OwnedSemaphorePermit>, global: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self { _fe: fe, _global: global, _session: None }
+    }
 }
 
 impl Proxy {
@@ -183,20 +208,14 @@ impl Proxy {
     }
 
     /// Serves one accepted client connection until it ends.
-    /// `_fe_permit` is the frontend `maxconn` slot the accept loop took before accepting.
-    pub async fn serve_conn(
-        self: Arc<Self>,
-        sock: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        _fe_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) {
+    /// `slots` are the `maxconn` slots the accept loop took before accepting.
+    pub async fn serve_conn(self: Arc<Self>, sock: TcpStream, peer: SocketAddr, local: SocketAddr, mut slots: Slots) {
         let active = self.active.load_full();
         let Some(&fi) = active.binds.get(&local) else {
             return;
         };
         let fe = &active.snap.frontends[fi];
-        let _session = active.rt.frontends[fi].open_session();
+        slots._session = Some(active.rt.frontends[fi].open_session());
         let _ = sock.set_nodelay(true);
         let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
             return;
@@ -212,6 +231,7 @@ impl Proxy {
             tls: bind.tls.is_some(),
             accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
             requests: std::sync::atomic::AtomicU64::new(0),
+            slots: Mutex::new(Some(Arc::new(slots))),
         });
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
@@ -225,12 +245,12 @@ impl Proxy {
                 Some(tls) => {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx)).await,
+                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await,
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => Box::pin(tcp::serve(sock, active.clone(), fi, cx)).await,
+                None => Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await,
             },
             Mode::Http => match bind.tls {
                 Some(tls) => {
@@ -239,7 +259,7 @@ impl Proxy {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            Box::pin(self.serve_http(stream, cx, conn)).await
+                            Box::pin(self.serve_http(stream, cx.clone(), conn)).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
@@ -248,11 +268,13 @@ impl Proxy {
                 None => {
                     if self.first_byte(&sock, t.http_request, active.generation).await {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
-                        Box::pin(self.serve_http(sock, cx, conn)).await
+                        Box::pin(self.serve_http(sock, cx.clone(), conn)).await
                     }
                 }
             },
         }
+        // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
+        cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Waits for the client's first byte before hyper's connection (its buffers and timers) is
@@ -288,11 +310,14 @@ impl Proxy {
             let svc = hyper::service::service_fn(move |req| {
                 let cx = svc_cx.clone();
                 // Counted from the HEADERS frame, before the stream's task first runs.
-                let stream = svc_activity.begin();
+                let stream = idle::Handover::new(svc_activity.begin());
+                let mut req = req;
+                req.extensions_mut().insert(stream.clone());
+                let activity = svc_activity.clone();
                 async move {
                     let verdict = framing::judge_h2(&req, limit);
                     let resp = http::handle(req, verdict, cx).await;
-                    Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, stream)))
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
                 }
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -312,7 +337,9 @@ impl Proxy {
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
             let verdict = verdicts.next();
-            let exchange = svc_activity.begin();
+            let exchange = idle::Handover::new(svc_activity.begin());
+            let mut req = req;
+            req.extensions_mut().insert(exchange.clone());
             // Boxed: hyper keeps room for one service future per connection from its start, so
             // an idle connection would carry a request's worth of state; boxed, that is a pointer.
             Box::pin(async move {
@@ -323,7 +350,7 @@ impl Proxy {
                     resp.headers_mut()
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::new(b, exchange)))
+                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take())))
             })
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -354,13 +381,17 @@ impl Proxy {
         let local = cx.local;
         tokio::select! {
             res = conn.as_mut() => log_end(cx, res.err()),
-            () = activity.expired(t) => {
-                // Idle past its timer with nothing in progress: HTTP/2 gets a GOAWAY first.
+            why = activity.expired(t) => {
+                // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
+                // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();
                 if let Ok(res) = tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
                     log_end(cx, res.err());
                 }
-                tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)");
+                match why {
+                    idle::Expiry::Idle => tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)"),
+                    idle::Expiry::Stalled => tracing::info!(client = %cx.peer, "client connection closed: a response left unread for timeout client"),
+                }
             }
             _ = drained(&mut drain) => {
                 // A request may already be on its way on an idle connection: for a moment it is
