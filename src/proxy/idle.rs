@@ -137,7 +137,7 @@ impl Activity {
     /// Wraps a response body so that hyper leaving it unread counts as a stall (see [`Tracked`]).
     pub fn track<B>(&self, inner: B, req: Option<InFlight>) -> Tracked<B> {
         let clock = Arc::new(AtomicU64::new(0));
-        let t = Tracked { inner, _req: req, clock, base: self.base };
+        let t = Tracked { inner, _req: req, clock, base: self.base, timed: true };
         // Waiting for its first read from the start.
         t.waiting();
         let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
@@ -230,13 +230,37 @@ pub struct Tracked<B> {
     /// Nanoseconds after `base`, plus one, since when it waits to be read; 0 while not waiting.
     clock: Arc<AtomicU64>,
     base: Instant,
+    /// HTTP/2: the clock is read, so a body that becomes ready while hyper waits for the client's
+    /// window must start it (see [`ReadyWake`]).
+    timed: bool,
+}
+
+/// Wakes hyper for a response body that was not ready, and starts the body's clock: the data is
+/// now ready, and if the client has left the stream's window at 0, hyper will not read it (it asks
+/// for window before it polls the body again), so nothing else would ever start the clock.
+struct ReadyWake {
+    clock: Arc<AtomicU64>,
+    base: Instant,
+    inner: std::task::Waker,
+}
+
+impl std::task::Wake for ReadyWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let nanos =
+            u64::try_from(Instant::now().saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1);
+        let _ = self.clock.compare_exchange(0, nanos + 1, Relaxed, Relaxed);
+        self.inner.wake_by_ref();
+    }
 }
 
 impl<B> Tracked<B> {
     /// Without a clock anyone reads (HTTP/1: a client that stops reading blocks the socket
     /// writes, which `io::StallGuard` times out).
     pub fn untimed(inner: B, req: Option<InFlight>) -> Self {
-        Self { inner, _req: req, clock: Arc::new(AtomicU64::new(0)), base: Instant::now() }
+        Self { inner, _req: req, clock: Arc::new(AtomicU64::new(0)), base: Instant::now(), timed: false }
     }
 
     fn waiting(&self) {
@@ -252,7 +276,13 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         self.clock.store(0, Relaxed);
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        let r = if self.timed {
+            let wake = ReadyWake { clock: self.clock.clone(), base: self.base, inner: cx.waker().clone() };
+            let waker = std::task::Waker::from(Arc::new(wake));
+            Pin::new(&mut self.inner).poll_frame(&mut Context::from_waker(&waker))
+        } else {
+            Pin::new(&mut self.inner).poll_frame(cx)
+        };
         if matches!(r, Poll::Ready(Some(Ok(_)))) && !self.inner.is_end_stream() {
             self.waiting();
         }
@@ -452,6 +482,23 @@ mod stall_tests {
         // A frame was taken and nobody comes back for the next one.
         let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
+    }
+
+    /// The body is not ready at hyper's first poll, then becomes ready while hyper waits for the
+    /// client's window and so never polls it again: the data waiting counts as a stall.
+    #[tokio::test]
+    async fn data_that_becomes_ready_unpolled_starts_the_stall_clock() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
+        let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
+        let mut body = a.track(inner, Some(a.begin()));
+        assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
+        tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
+        // Not polled again.
+        let why = tokio::time::timeout(Duration::from_secs(10), a.expired(&t)).await.expect("the stall expires");
+        assert_eq!(why, Expiry::Stalled);
+        drop(body);
     }
 
     fn tokio_stream_shim<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
