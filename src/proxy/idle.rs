@@ -283,7 +283,9 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
         } else {
             Pin::new(&mut self.inner).poll_frame(cx)
         };
-        if matches!(r, Poll::Ready(Some(Ok(_)))) && !self.inner.is_end_stream() {
+        // Also after the last frame: hyper holds it until the client's window lets it go, and
+        // drops the body (so the clock) only once it has.
+        if matches!(r, Poll::Ready(Some(Ok(_)))) {
             self.waiting();
         }
         r
@@ -496,6 +498,20 @@ mod stall_tests {
         assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
         tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
         // Not polled again.
+        let why = tokio::time::timeout(Duration::from_secs(10), a.expired(&t)).await.expect("the stall expires");
+        assert_eq!(why, Expiry::Stalled);
+        drop(body);
+    }
+
+    /// A one-frame body handed to hyper whole, which then waits for the client's window to
+    /// send it: still a stall, although the body itself has ended.
+    #[tokio::test]
+    async fn a_last_frame_hyper_cannot_send_is_a_stall_too() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100);
+        let mut body = a.track(http_body_util::Full::new(Bytes::from_static(b"A")), Some(a.begin()));
+        assert!(body.frame().await.is_some());
+        assert!(body.is_end_stream());
         let why = tokio::time::timeout(Duration::from_secs(10), a.expired(&t)).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
         drop(body);
