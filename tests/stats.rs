@@ -134,22 +134,28 @@ fn prometheus_metrics() {
     }
 }
 
-#[test]
-fn admin_form_puts_a_server_in_maintenance() {
-    let (a, b) = (Backend::start("A"), Backend::start("B"));
-    let (web, stats) = (free_port(), free_port());
-    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+/// Posts the stats page's admin form putting `web/a` in maintenance; `auth` is a whole
+/// `Authorization` line or empty.
+fn post_maint_form(port: u16, auth: &str) -> Resp {
     let form = "b=web&s=a&action=maint";
-    let mut s = connect(stats);
+    let mut s = connect(port);
     s.write_all(
         format!(
-            "POST /haproxy-status HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {ADMIN}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            "POST /haproxy-status HTTP/1.1\r\nHost: t\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
             form.len()
         )
         .as_bytes(),
     )
     .unwrap();
-    let r = read_response(&mut s, false).unwrap();
+    read_response(&mut s, false).unwrap()
+}
+
+#[test]
+fn admin_form_puts_a_server_in_maintenance() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let (web, stats) = (free_port(), free_port());
+    let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
+    let r = post_maint_form(stats, &format!("Authorization: Basic {ADMIN}\r\n"));
     assert_eq!(r.status, 303, "{}", r.text());
     for _ in 0..6 {
         assert_eq!(get(web, "/").text(), "B");
@@ -164,18 +170,8 @@ fn admin_form_without_credentials_is_refused() {
     let (a, b) = (Backend::start("A"), Backend::start("B"));
     let (web, stats) = (free_port(), free_port());
     let _l = Lbha::start(&setup(a.port, b.port, web, stats), &[web, stats]);
-    let form = "b=web&s=a&action=maint";
     for auth in ["", "Authorization: Basic b3BzOndyb25n\r\n"] {
-        let mut s = connect(stats);
-        s.write_all(
-            format!(
-                "POST /haproxy-status HTTP/1.1\r\nHost: t\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-                form.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let r = read_response(&mut s, false).unwrap();
+        let r = post_maint_form(stats, auth);
         assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
         assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Private lands\""));
     }
@@ -210,17 +206,7 @@ http_request = [{{ redirect = {{ location = "https://stats.example/", code = 302
     for path in ["/haproxy-status", "/haproxy-status;csv", "/metrics"] {
         assert_eq!(auth_get(guarded, path, ADMIN).status, 403, "{path}");
     }
-    let form = "b=web&s=a&action=maint";
-    let mut s = connect(guarded);
-    s.write_all(
-        format!(
-            "POST /haproxy-status HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {ADMIN}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let r = read_response(&mut s, false).unwrap();
+    let r = post_maint_form(guarded, &format!("Authorization: Basic {ADMIN}\r\n"));
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(col(find(&csv_rows(stats), "web", "a"), "status"), "UP", "the denied form changed nothing");
     let r = auth_get(moved, "/haproxy-status", ADMIN);
