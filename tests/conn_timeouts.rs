@@ -23,14 +23,7 @@ fn listen(port: u16, extra: &str, servers: &[u16]) -> String {
 
 /// Reads one request head (and a `Content-Length` body); `None` once the peer closed.
 fn read_head(s: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => head.push(b[0]),
-            _ => return None,
-        }
-    }
+    let head = read_request_head(s)?;
     let text = String::from_utf8_lossy(&head).into_owned();
     let len = text
         .lines()

@@ -479,35 +479,7 @@ fn forwardfor_except_and_if_none() {
 /// flow both ways; a refusal from the server reaches the client as an ordinary response.
 #[test]
 fn connect_is_forwarded_and_tunnels_after_a_2xx() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let sport = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in server.incoming().take(2) {
-            let Ok(mut c) = c else { continue };
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if c.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                if !head.starts_with(b"CONNECT refused.example:443 ") {
-                    let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                } else {
-                    let _ = c.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
-                    return;
-                }
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = c.read(&mut buf) {
-                    if n == 0 || c.write_all(&[b"echo:", &buf[..n]].concat()).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let sport = connect_server(2, b"echo:");
     let port = free_port();
     let l = Lbha::start(&config(port, &[sport], "", ""), &[port]);
     let mut s = connect(port);

@@ -150,24 +150,7 @@ fn log_lines_to_a_file_carry_no_colour_codes() {
 #[test]
 fn connect_tunnel_is_logged() {
     let mut syslog = Syslog::new();
-    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let sport = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Some(Ok(mut c)) = server.incoming().next() {
-            let mut head = Vec::new();
-            let mut b = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
-                head.push(b[0]);
-            }
-            let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-            let mut buf = [0u8; 64];
-            while let Ok(n) = c.read(&mut buf) {
-                if n == 0 || c.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let sport = connect_server(1, b"");
     let web = free_port();
     let cfg = format!(
         "[global]\nlog = [\"127.0.0.1:{} local2 info\"]\n[defaults]\nlog = \"global\"\n[[listen]]\nname = \"web\"\nmode = \"http\"\nhttplog = true\nbind = [\"127.0.0.1:{web}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{sport}\" }}]\n",

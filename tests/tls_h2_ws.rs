@@ -358,26 +358,7 @@ fn ssl_bind_in_tcp_mode_terminates_and_relays() {
 #[test]
 fn an_h2_connect_tunnel_outlives_http_keep_alive() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let sport = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let Some(Ok(mut c)) = server.incoming().next() else { return };
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if c.read(&mut b).unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(b[0]);
-        }
-        let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = c.read(&mut buf) {
-            if n == 0 || c.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-    });
+    let sport = connect_server(1, b"");
     let port = free_port();
     let cfg = format!(
         "[defaults]\nmode = \"http\"\ntimeout = {{ client = \"30s\", server = \"30s\", tunnel = \"60s\", http_request = \"1s\", http_keep_alive = \"1s\" }}\n[[listen]]\nname = \"h2c\"\nbind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{sport}\" }}]\n"

@@ -60,6 +60,47 @@ pub fn lbha_bin() -> &'static str {
     env!("CARGO_BIN_EXE_lbha")
 }
 
+/// Reads one request head byte by byte (so nothing after it is consumed); `None` when the peer
+/// closes first.
+pub fn read_request_head(s: &mut impl Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
+/// A server for `CONNECT`, on up to `conns` connections: `CONNECT refused.example:443` gets a 403,
+/// any other target `200 Connection established`, then every byte comes back after `prefix`.
+pub fn connect_server(conns: usize, prefix: &'static [u8]) -> u16 {
+    let server = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in server.incoming().take(conns) {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let Some(head) = read_request_head(&mut c) else { return };
+                if head.starts_with(b"CONNECT refused.example:443 ") {
+                    let _ = c.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+                    return;
+                }
+                let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 || c.write_all(&[prefix, &buf[..n]].concat()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 /// A child process killed (by PID, from Rust) and reaped when dropped, also when the test panics.
 pub struct Reaped(Option<Child>);
 

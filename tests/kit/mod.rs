@@ -333,14 +333,7 @@ pub fn head_server(answer: Answer) -> u16 {
         for s in l.incoming().take(4) {
             let Ok(mut s) = s else { continue };
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
+                let Some(head) = crate::common::read_request_head(&mut s) else { return };
                 let asked = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket");
                 let upgrade = match answer {
                     Answer::Never => false,
