@@ -235,6 +235,11 @@ pub struct Tracked<B> {
     timed: bool,
 }
 
+/// A body clock's reading for now: nanoseconds after `base`, plus one (0 means not waiting).
+fn clock_now(base: Instant) -> u64 {
+    u64::try_from(Instant::now().saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX - 1) + 1
+}
+
 /// Wakes hyper for a response body that was not ready, and starts the body's clock: the data is
 /// now ready, and if the client has left the stream's window at 0, hyper will not read it (it asks
 /// for window before it polls the body again), so nothing else would ever start the clock.
@@ -249,9 +254,7 @@ impl std::task::Wake for ReadyWake {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        let nanos =
-            u64::try_from(Instant::now().saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1);
-        let _ = self.clock.compare_exchange(0, nanos + 1, Relaxed, Relaxed);
+        let _ = self.clock.compare_exchange(0, clock_now(self.base), Relaxed, Relaxed);
         self.inner.wake_by_ref();
     }
 }
@@ -264,9 +267,7 @@ impl<B> Tracked<B> {
     }
 
     fn waiting(&self) {
-        let nanos =
-            u64::try_from(Instant::now().saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1);
-        self.clock.store(nanos + 1, Relaxed);
+        self.clock.store(clock_now(self.base), Relaxed);
     }
 }
 
@@ -468,9 +469,7 @@ mod stall_tests {
     async fn a_response_left_unread_for_timeout_client_expires_the_connection() {
         let a = Activity::new(Instant::now());
         let t = timeouts(100);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
-        let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
-        let mut body = a.track(inner, Some(a.begin()));
+        let (tx, mut body) = server_body(&a);
         // Waiting on the server (polled, pending): not a stall.
         assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
         let timer = a.expired(&t);
@@ -492,9 +491,7 @@ mod stall_tests {
     async fn data_that_becomes_ready_unpolled_starts_the_stall_clock() {
         let a = Activity::new(Instant::now());
         let t = timeouts(100);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
-        let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
-        let mut body = a.track(inner, Some(a.begin()));
+        let (tx, mut body) = server_body(&a);
         assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
         tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
         // Not polled again.
@@ -515,6 +512,15 @@ mod stall_tests {
         let why = tokio::time::timeout(Duration::from_secs(10), a.expired(&t)).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
         drop(body);
+    }
+
+    type FrameTx = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::convert::Infallible>>;
+
+    /// A tracked response body whose frames the test sends as the server would.
+    fn server_body(a: &Arc<Activity>) -> (FrameTx, Tracked<impl Body<Data = Bytes> + Unpin>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
+        (tx, a.track(inner, Some(a.begin())))
     }
 
     fn tokio_stream_shim<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
