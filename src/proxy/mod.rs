@@ -266,7 +266,7 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if self.first_byte(&sock, t.http_request, active.generation).await {
+                    if self.first_byte(&sock, cx.local, t.http_request, active.generation).await {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
                         Box::pin(self.serve_http(sock, cx.clone(), conn)).await
                     }
@@ -280,8 +280,13 @@ impl Proxy {
     /// Waits for the client's first byte before hyper's connection (its buffers and timers) is
     /// made, so a connection that has sent nothing costs only its socket and this task. False
     /// when it sent nothing within `timeout http-request`, or a stop or reload ends the wait.
-    async fn first_byte(&self, sock: &TcpStream, http_request: std::time::Duration, born: u64) -> bool {
-        let local = sock.local_addr().ok();
+    async fn first_byte(
+        &self,
+        sock: &TcpStream,
+        local: SocketAddr,
+        http_request: std::time::Duration,
+        born: u64,
+    ) -> bool {
         // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
         let mut byte = [0u8; 1];
         let readable = tokio::time::timeout(http_request, sock.peek(&mut byte));
@@ -291,7 +296,7 @@ impl Proxy {
             r = &mut readable => matches!(r, Ok(Ok(_))),
             // As in `run_conn`: a request already on its way is still answered.
             _ = drained(&mut drain) => matches!(tokio::time::timeout(DRAIN_IDLE_GRACE, readable).await, Ok(Ok(Ok(_)))),
-            _ = self.expiry(born, |a| local.is_none_or(|l| !a.binds.contains_key(&l)), false) => false,
+            _ = self.expiry(born, |a| !a.binds.contains_key(&local), false) => false,
         }
     }
 
