@@ -392,7 +392,7 @@ async fn forward(
     // 101. A CONNECT is forwarded as HAProxy 2.6 does: the tunnel opens if the server answers 2xx.
     let connect = req.method() == http::Method::CONNECT;
     let upgrade = if connect { None } else { upgrade_protocol(&req) };
-    let client_upgrade = (connect || upgrade.is_some()).then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
     let (mut parts, body) = req.into_parts();
     // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
     let exchange = parts.extensions.remove::<super::idle::Handover>();
@@ -574,7 +574,9 @@ async fn forward(
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
                 return Err(ProxyError::ServerFailed);
             };
+            let client_upgrade = client_upgrade.claim();
             let server_upgrade = hyper::upgrade::on(&mut resp);
+            let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
             let counters = vec![brt.counters.clone(), srt.counters.clone()];
             let idle = be.timeouts.tunnel;
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
@@ -590,7 +592,7 @@ async fn forward(
                 let tunnel = async {
                     match tokio::try_join!(client_upgrade, server_upgrade) {
                         Ok((c, s)) => {
-                            if let Err(e) = super::tcp::tunnel(TokioIo::new(c), TokioIo::new(s), idle, &counters).await
+                            if let Err(e) = super::tcp::tunnel(c, TokioIo::new(s), idle, &counters).await
                             {
                                 tracing::debug!("tunnel ended: {e}");
                             }

@@ -192,6 +192,31 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// Resolves once an HTTP/1 connection has been between requests for `after`: at least one
+    /// exchange done, none in progress, nothing of the next head read, the last response gone.
+    pub async fn parkable(&self, after: std::time::Duration) {
+        loop {
+            let changed = self.changed.notified();
+            match park_at(&self.state(), after) {
+                Some(at) if at <= Instant::now() => return,
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
+
+/// When a connection in state `s` may be parked, if nothing changes (see [`Activity::parkable`]).
+pub fn park_at(s: &State, after: std::time::Duration) -> Option<Instant> {
+    (s.active == 0 && !s.writing && s.done > 0 && s.head_from.is_none()).then(|| s.since + after)
+}
+
 /// A request in progress; ends it when dropped.
 #[derive(Debug)]
 pub struct InFlight(Arc<Activity>);
@@ -403,6 +428,20 @@ mod tests {
         let (mut s, _) = state(0, 1, None);
         s.writing = true;
         assert_eq!(deadline(&s, &timeouts(1, 1)), None);
+    }
+
+    #[test]
+    fn only_a_connection_between_requests_is_parked() {
+        let after = std::time::Duration::from_secs(1);
+        let (fresh, _) = state(0, 0, None);
+        assert_eq!(park_at(&fresh, after), None, "before the first request");
+        let (busy, _) = state(1, 3, None);
+        assert_eq!(park_at(&busy, after), None, "a request in progress");
+        let (head, _) = state(0, 3, Some(5));
+        assert_eq!(park_at(&head, after), None, "the next head has started");
+        let (idle, t0) = state(0, 3, None);
+        assert_eq!(park_at(&State { writing: true, ..idle }, after), None, "a response still leaving");
+        assert_eq!(park_at(&idle, after), Some(t0 + after));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod httplog;
 pub mod idle;
 pub mod io;
 pub mod listener;
+pub mod park;
 pub mod pool;
 pub mod queue;
 pub mod resize;
@@ -25,6 +26,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
@@ -332,19 +334,25 @@ impl Proxy {
             builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
             let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
             let conn = builder.serve_connection(TokioIo::new(io), svc);
-            return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
+            self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
+            return;
         }
         let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
         let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
-        let io = TokioIo::new(framing::Guard::new(watched, verdicts.clone()));
+        // Outermost, so that bytes replayed after a park are not scanned twice.
+        let mut sock = park::Rewind::new(framing::Guard::new(watched, verdicts.clone()));
+        let upgrades = park::ManualUpgrade::default();
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
+        let svc_upgrades = upgrades.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
+            let upgrades = svc_upgrades.clone();
             let verdict = verdicts.next();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
             req.extensions_mut().insert(exchange.clone());
+            req.extensions_mut().insert(upgrades.clone());
             // Boxed: hyper keeps room for one service future per connection from its start, so
             // an idle connection would carry a request's worth of state; boxed, that is a pointer.
             Box::pin(async move {
@@ -367,8 +375,66 @@ impl Proxy {
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .max_headers(framing::HYPER_MAX_HEADERS)
             .keep_alive(true);
-        let conn = builder.serve_connection(io, svc).with_upgrades();
-        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await
+        loop {
+            let mut conn = KeepIo(builder.serve_connection(TokioIo::new(sock), svc.clone()));
+            let ended = self.run_conn(std::pin::Pin::new(&mut conn), &cx, born, &t, &activity, true).await;
+            let parts = conn.0.into_parts();
+            sock = parts.io.into_inner();
+            sock.unread(parts.read_buf);
+            match ended {
+                Ended::Parked => tracing::debug!(client = %cx.peer, "idle HTTP/1 connection parked"),
+                Ended::Done { finished: true } => {
+                    // hyper let go after an upgrade, or after a last exchange (client's close,
+                    // `Connection: close`): the socket goes to the tunnel or is closed politely.
+                    if let Some(mut sock) = upgrades.hand_over(Box::new(sock)) {
+                        let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
+                    }
+                    return;
+                }
+                Ended::Done { finished: false } => return,
+            }
+            if !sock.has_unread() && !self.unpark(&mut sock, &cx, born, &t, &activity).await {
+                let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
+                return;
+            }
+        }
+    }
+
+    /// A parked connection waits for the first byte of its next request on the bare socket.
+    /// False when it is to be closed instead: the client left, the idle timer ran out, a stop
+    /// or a reload that removed its bind.
+    async fn unpark<T>(
+        &self,
+        sock: &mut park::Rewind<T>,
+        cx: &ConnCtx,
+        born: u64,
+        t: &crate::config::snapshot::Timeouts,
+        activity: &idle::Activity,
+    ) -> bool
+    where
+        T: tokio::io::AsyncRead + Unpin,
+    {
+        let mut byte = [0u8; 1];
+        let got = {
+            let read = sock.read(&mut byte);
+            tokio::pin!(read);
+            let mut drain = self.drain.subscribe();
+            let local = cx.local;
+            tokio::select! {
+                r = &mut read => matches!(r, Ok(1)),
+                _ = activity.expired(t) => false,
+                // As in `run_conn`: a request already on its way is still answered.
+                _ = drained(&mut drain) => {
+                    let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
+                    matches!(tokio::time::timeout(grace, &mut read).await, Ok(Ok(1)))
+                }
+                _ = self.expiry(born, |a| !a.binds.contains_key(&local), false) => false,
+            }
+        };
+        if got {
+            sock.unread(bytes::Bytes::copy_from_slice(&byte));
+        }
+        got
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -380,45 +446,55 @@ impl Proxy {
         born: u64,
         t: &crate::config::snapshot::Timeouts,
         activity: &idle::Activity,
-    ) {
+        parks: bool,
+    ) -> Ended {
         let keep_alive = t.http_keep_alive;
         let mut drain = self.drain.subscribe();
         let local = cx.local;
         tokio::select! {
-            res = conn.as_mut() => log_end(cx, res.err()),
+            res = conn.as_mut() => finish(cx, Some(res)),
+            () = activity.parkable(park::PARK_AFTER), if parks => {
+                let done = activity.state().done;
+                conn.as_mut().shut_gracefully();
+                // Idle, hyper closes at once; a request it had just taken would be answered
+                // with `Connection: close`, so the connection is not parked then.
+                match tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
+                    Ok(Ok(())) if activity.state().done == done => Ended::Parked,
+                    res => finish(cx, res.ok()),
+                }
+            }
             why = activity.expired(t) => {
                 // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
                 // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();
-                if let Ok(res) = tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
-                    log_end(cx, res.err());
-                }
+                let ended = finish(cx, tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await.ok());
                 match why {
                     idle::Expiry::Idle => tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)"),
                     idle::Expiry::Stalled => tracing::info!(client = %cx.peer, "client connection closed: a response left unread for timeout client"),
                 }
+                ended
             }
             _ = drained(&mut drain) => {
                 // A request may already be on its way on an idle connection: for a moment it is
                 // still answered (with `Connection: close`); then finish what is in flight and close.
                 let grace = DRAIN_IDLE_GRACE.min(keep_alive);
                 match tokio::time::timeout(grace, conn.as_mut()).await {
-                    Ok(res) => log_end(cx, res.err()),
+                    Ok(res) => finish(cx, Some(res)),
                     Err(_) => {
                         conn.as_mut().shut_gracefully();
-                        log_end(cx, conn.as_mut().await.err());
+                        finish(cx, Some(conn.as_mut().await))
                     }
                 }
             }
             cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                let mut ended = Ended::Done { finished: false };
                 if cut == Cut::Stale {
                     conn.as_mut().shut_gracefully();
                     let grace = self.active.load().snap.global.hard_stop_after;
-                    if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
-                        log_end(cx, res.err());
-                    }
+                    ended = finish(cx, tokio::time::timeout(grace, conn.as_mut()).await.ok());
                 }
                 tracing::debug!(client = %cx.peer, "connection closed by reload ({cut:?})");
+                ended
             }
         }
     }
@@ -429,16 +505,55 @@ trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
     fn shut_gracefully(self: std::pin::Pin<&mut Self>);
 }
 
-impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+/// How [`Proxy::run_conn`] left a connection.
+enum Ended {
+    /// Idle between HTTP/1 requests: hyper let go of the socket, which waits on its own.
+    Parked,
+    /// Over; `finished` when hyper completed (its socket may then be handed to a tunnel or closed
+    /// politely), not when it was cut or gave up with an error.
+    Done { finished: bool },
+}
+
+/// Logs how a connection's future ended (`None`: it was given up on).
+fn finish(cx: &ConnCtx, res: Option<Result<(), hyper::Error>>) -> Ended {
+    match res {
+        Some(res) => {
+            let finished = res.is_ok();
+            log_end(cx, res.err());
+            Ended::Done { finished }
+        }
+        None => Ended::Done { finished: false },
+    }
+}
+
+/// hyper's HTTP/1 connection polled so that it lets go of the socket instead of closing it:
+/// [`park`] and upgrades take it from there.
+struct KeepIo<I, S: hyper::service::HttpService<hyper::body::Incoming>>(hyper::server::conn::http1::Connection<I, S>);
+
+impl<I, S> std::future::Future for KeepIo<I, S>
 where
-    Self: std::future::Future<Output = Result<(), hyper::Error>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
+    S::Future: Unpin,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<(), hyper::Error>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        self.get_mut().0.poll_without_shutdown(cx)
+    }
+}
+
+impl<I, S> Graceful for KeepIo<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
+    S::Future: Unpin,
     S::ResBody: http_body::Body + 'static,
     <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
-        self.graceful_shutdown();
+        std::pin::Pin::new(&mut self.get_mut().0).graceful_shutdown();
     }
 }
 
