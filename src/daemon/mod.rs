@@ -540,6 +540,10 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if n.server_state_file != o.server_state_file {
         out.push("global.server_state_file: takes effect at the next restart or upgrade".to_string());
     }
+    // Privileges were dropped at start: the running process cannot take another identity.
+    if (&n.user, &n.group) != (&o.user, &o.group) {
+        out.push("global.user and global.group: take effect at the next restart or upgrade".to_string());
+    }
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
@@ -646,8 +650,9 @@ mod tests {
     fn restart_only_settings_are_named() {
         let parse = |t: &str| config::parse(t, std::path::Path::new("t.toml")).unwrap();
         let old = parse("[global]\nnbthread = 1\n");
-        let new = parse("[global]\nnbthread = 2\nstate_dir = \"/tmp/x\"\nmaxconn = 5\n");
+        let new = parse("[global]\nnbthread = 2\nstate_dir = \"/tmp/x\"\nmaxconn = 5\nuser = \"nobody\"\n");
         let w = restart_only(&old, &new, 1);
+        assert!(w.iter().any(|l| l.starts_with("global.user and global.group")), "{w:?}");
         assert!(w.iter().any(|l| l.starts_with("global.nbthread: 2 threads")), "{w:?}");
         assert!(w.iter().any(|l| l.starts_with("global.state_dir")), "{w:?}");
         // maxconn is applied by the reload itself.
