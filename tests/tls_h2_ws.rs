@@ -390,10 +390,7 @@ fn an_h2_connect_tunnel_outlives_http_keep_alive() {
 
 /// An HTTP/2 client that leaves a stream's flow-control window at 0 never takes the response:
 /// the connection is closed after `timeout client` instead of holding its slot for ever.
-/// Ignored: it passes alone but failed about one full parallel run in two (no stall detected,
-/// cause not found yet); the mechanism is covered by `proxy::idle::stall_tests`.
 #[test]
-#[ignore = "flaky under a loaded parallel run; see the doc comment"]
 fn an_h2_stream_left_at_window_zero_is_closed_after_timeout_client() {
     let a = Backend::start("A");
     let port = free_port();

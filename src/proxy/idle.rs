@@ -92,8 +92,17 @@ impl Activity {
     /// A request reached the service; it counts as in progress until the guard is dropped (with
     /// the response body, once its last byte left or the stream was reset).
     pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.lock().active += 1;
+        let first = {
+            let mut s = self.lock();
+            s.active += 1;
+            s.active == 1
+        };
         self.awaiting_head.store(false, Relaxed);
+        // The timer may be asleep until the idle deadline; with a request in progress it has to
+        // watch for stalled responses instead.
+        if first {
+            self.changed.notify_one();
+        }
         InFlight(self.clone())
     }
 
@@ -520,6 +529,20 @@ mod stall_tests {
         tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
         assert!(body.frame().await.is_some());
         // A frame was taken and nobody comes back for the next one.
+        let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
+        assert_eq!(why, Expiry::Stalled);
+    }
+
+    /// The timer first ran on an idle connection (asleep until `http_request`, 30 s here); the
+    /// stream that then starts is never read: the timer must wake to watch it.
+    #[tokio::test]
+    async fn a_stream_that_starts_after_the_timer_slept_is_still_watched() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100);
+        let timer = a.expired(&t);
+        tokio::pin!(timer);
+        assert!(futures::FutureExt::now_or_never(&mut timer).is_none());
+        let (_tx, _body) = server_body(&a);
         let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
     }
