@@ -261,7 +261,7 @@ impl Proxy {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            Box::pin(self.serve_http(stream, cx.clone(), conn)).await
+                            self.serve_http(stream, cx.clone(), conn).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
@@ -270,7 +270,7 @@ impl Proxy {
                 None => {
                     if self.first_byte(&sock, cx.local, t.http_request, active.generation).await {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
-                        Box::pin(self.serve_http(sock, cx.clone(), conn)).await
+                        self.serve_http(sock, cx.clone(), conn).await
                     }
                 }
             },
@@ -302,41 +302,60 @@ impl Proxy {
         }
     }
 
-    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    /// HTTP/2 and HTTP/1 are separate boxed futures: one async fn for both would be as large
+    /// as HTTP/2's (hyper's h2 connection is held in it) for every parked HTTP/1 connection.
+    fn serve_http<'a, I>(
+        &'a self,
+        io: I,
+        cx: Arc<ConnCtx>,
+        conn: HttpConn,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let HttpConn { t, h2, born, fcnt, bufsize } = conn;
+        if conn.h2 { Box::pin(self.serve_h2(io, cx, conn)) } else { Box::pin(self.serve_h1(io, cx, conn)) }
+    }
+
+    async fn serve_h2<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let HttpConn { t, born, fcnt, bufsize, .. } = conn;
         let activity = idle::Activity::new(cx.accepted.1);
-        if h2 {
-            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
-            // the head must fit `tune_bufsize` as an HTTP/1 head must.
-            let limit = framing::head_limit(bufsize);
-            let svc_cx = cx.clone();
-            let svc_activity = activity.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let cx = svc_cx.clone();
-                // Counted from the HEADERS frame, before the stream's task first runs.
-                let stream = idle::Handover::new(svc_activity.begin());
-                let mut req = req;
-                req.extensions_mut().insert(stream.clone());
-                let activity = svc_activity.clone();
-                async move {
-                    let verdict = framing::judge_h2(&req, limit);
-                    let resp = http::handle(req, verdict, cx).await;
-                    Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
-                }
-            });
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that
-            // `judge_h2` (414/431) rather than h2's own refusal decides, for any `tune_bufsize`.
-            let list_max = MAX_HEADER_BYTES.max(limit + 8192);
-            builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
-            let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
-            let conn = builder.serve_connection(TokioIo::new(io), svc);
-            self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
-            return;
-        }
+        // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
+        // the head must fit `tune_bufsize` as an HTTP/1 head must.
+        let limit = framing::head_limit(bufsize);
+        let svc_cx = cx.clone();
+        let svc_activity = activity.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let cx = svc_cx.clone();
+            // Counted from the HEADERS frame, before the stream's task first runs.
+            let stream = idle::Handover::new(svc_activity.begin());
+            let mut req = req;
+            req.extensions_mut().insert(stream.clone());
+            let activity = svc_activity.clone();
+            async move {
+                let verdict = framing::judge_h2(&req, limit);
+                let resp = http::handle(req, verdict, cx).await;
+                Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
+            }
+        });
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that
+        // `judge_h2` (414/431) rather than h2's own refusal decides, for any `tune_bufsize`.
+        let list_max = MAX_HEADER_BYTES.max(limit + 8192);
+        builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
+        let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
+    }
+
+    async fn serve_h1<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let HttpConn { t, born, fcnt, bufsize, .. } = conn;
+        let activity = idle::Activity::new(cx.accepted.1);
         let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
         let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
         // Outermost, so that bytes replayed after a park are not scanned twice.
@@ -376,8 +395,10 @@ impl Proxy {
             .max_headers(framing::HYPER_MAX_HEADERS)
             .keep_alive(true);
         loop {
-            let mut conn = KeepIo(builder.serve_connection(TokioIo::new(sock), svc.clone()));
-            let ended = self.run_conn(std::pin::Pin::new(&mut conn), &cx, born, &t, &activity, true).await;
+            // Boxed, both: while parked the task keeps only what `unpark` needs, not room for
+            // hyper's connection and the futures around it.
+            let mut conn = Box::new(KeepIo(builder.serve_connection(TokioIo::new(sock), svc.clone())));
+            let ended = Box::pin(self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, true)).await;
             let parts = conn.0.into_parts();
             sock = parts.io.into_inner();
             sock.unread(parts.read_buf);
