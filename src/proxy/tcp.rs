@@ -159,7 +159,7 @@ where
     };
     let mut server = server;
     let _ = server.set_nodelay(true);
-    if !super::tcp_rules::allowed(&be.tcp.response, &[], active, cx) {
+    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx) {
         tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
         out.termination = ['P', 'D'];
         return out;

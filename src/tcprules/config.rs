@@ -247,6 +247,7 @@ fn rules(
 /// A frontend's (or listen's) TCP rules; in `mode tcp` also its ACLs and `use_backend`.
 /// Returns the rules and the static backends `use_backend` names, with their paths, for the
 /// caller's mode check.
+#[allow(clippy::too_many_arguments)]
 pub fn front(
     s: &Section,
     defaults: &Section,
@@ -352,7 +353,7 @@ pub fn front(
                     let ap = p.key("acl").index(i).key("cond");
                     w.problems.push(Problem::new(ap, e).with_value(&defs[i].cond));
                 }
-                Acl::predefined("FALSE").unwrap_or_else(|| unreachable_acl())
+                Acl::predefined("FALSE").unwrap_or_else(unreachable_acl)
             }
         };
         fr.acls.push(acl);
@@ -367,10 +368,24 @@ fn unreachable_acl() -> Acl {
 
 /// A backend's (or listen's) `tcp-response content` rules.
 pub fn back(s: &Section, section: &str, p: &FieldPath, problems: &mut Vec<Problem>, maps: &mut Loader) -> BackRules {
-    let mut acls = Acls { names: Vec::new(), compiled: Vec::new(), used: Vec::new() };
+    // A listen's ACLs serve both halves.
+    let mut acls = Acls::compile(s);
     let mut w = Walk { problems, maps, user: section.to_string() };
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
-    BackRules { response }
+    let defs = s.acl.as_deref().unwrap_or(&[]);
+    let mut compiled = Vec::new();
+    for (j, r) in acls.compiled.into_iter().enumerate() {
+        compiled.push(match r {
+            Ok(a) => a,
+            Err((i, e)) => {
+                if acls.used[j] {
+                    w.problems.push(Problem::new(p.key("acl").index(i).key("cond"), e).with_value(&defs[i].cond));
+                }
+                unreachable_acl()
+            }
+        });
+    }
+    BackRules { response, acls: compiled }
 }

@@ -53,6 +53,8 @@ pub struct FrontRules {
 #[derive(Debug, Default)]
 pub struct BackRules {
     pub response: Vec<Rule>,
+    /// A listen's declared ACLs, as the response rules see them.
+    pub acls: Vec<Acl>,
 }
 
 #[derive(Debug)]
