@@ -121,9 +121,12 @@ pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&s
     Reply::ok(text, json!(list))
 }
 
+/// An entry's key and value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// The operation a changing command stands for, on the file it names; `Err` is the reply.
 pub fn op(store: &MapStore, cmd: &MapCmd) -> Result<(String, Op), String> {
-    let entry_ref = |f: &MapFile, key: &str| -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    let entry_ref = |f: &MapFile, key: &str| -> Result<Option<KeyValue>, String> {
         let Some(id) = key.strip_prefix('#') else { return Ok(None) };
         let id = id.strip_prefix("0x").map_or_else(|| id.parse::<u64>().ok(), |h| u64::from_str_radix(h, 16).ok());
         match id.and_then(|id| f.entries.iter().find(|e| e.id == id)) {
