@@ -249,3 +249,56 @@ use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
 }
+
+/// On an `ssl` bind in mode tcp, session rules see the handshake (`ssl_fc`, `ssl_fc_sni`) and
+/// the clear bytes are relayed.
+#[test]
+fn session_rules_on_a_tls_bind_read_the_handshake() {
+    let (d, seen_d) = tag_server("D");
+    let (a, b) = (tag_server("A").0, tag_server("B").0);
+    let port = free_port();
+    let dir = TempDir::new("tcprules-tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["ok.example".to_string(), "no.example".to_string()]).unwrap();
+    let crt = dir.write("site.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let front = r#"
+tcp_request = [
+  { session = "reject", unless = "{ ssl_fc } { ssl_fc_sni -i ok.example }" },
+  { content = "set-var(sess.proto) ssl_fc_protocol" },
+]
+"#;
+    let cfg = sni_config(port, a, b, d, front).replace(
+        &format!("bind = [\"127.0.0.1:{port}\"]"),
+        &format!("bind = [\"127.0.0.1:{port} ssl crt {}\"]", crt.display()),
+    );
+    let _lb = start_in(dir, &cfg, &[port]);
+    let talk = |sni: &str| -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        if tls.write_all(b"hello over tls").is_err() {
+            return String::new();
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    assert_eq!(talk("ok.example"), "D", "the right SNI passes the session rule");
+    assert_eq!(seen_d.lock().unwrap().as_slice(), [b"hello over tls".to_vec()], "the server gets the clear bytes");
+    assert_eq!(talk("no.example"), "", "another SNI is rejected after the handshake");
+    assert_eq!(seen_d.lock().unwrap().len(), 1);
+}

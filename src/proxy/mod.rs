@@ -281,7 +281,12 @@ impl Proxy {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
-                        Ok(Ok(stream)) if !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) => {
+                        Ok(Ok(stream))
+                            if {
+                                cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                                !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                            } =>
+                        {
                             tracing::debug!(client = %peer, "rejected by tcp-request session");
                             drop(stream);
                         }
