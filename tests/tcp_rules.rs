@@ -281,7 +281,7 @@ tcp_request = [
             .with_no_client_auth();
         let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
         let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
-        let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         if tls.write_all(b"hello over tls").is_err() {

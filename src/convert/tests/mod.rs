@@ -706,5 +706,5 @@ fn tcp_rules_and_sni_routing() {
         "{FE_BE}  tcp-request connection reject if {{ src 192.0.2.0/24 }}\n  tcp-request content reject if {{ src 192.0.2.1 }}\nbackend be\n  server a 127.0.0.1:1\n"
     ));
     assert_eq!(snap(&c).frontends[0].tcp.connection.len(), 1);
-    assert!(c.reports.iter().any(|r| r.loc.line == 7 && r.kind == ReportKind::Unsupported), "{:?}", c.reports);
+    assert!(c.reports.iter().any(|r| r.loc.line == 7 && r.kind == ReportKind::Weakens), "{:?}", c.reports);
 }
