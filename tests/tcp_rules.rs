@@ -302,3 +302,42 @@ tcp_request = [
     assert_eq!(talk("no.example"), "", "another SNI is rejected after the handshake");
     assert_eq!(seen_d.lock().unwrap().len(), 1);
 }
+
+/// In mode http, `tcp-request connection` and `content` rules that need no request bytes decide
+/// before any HTTP is read.
+#[test]
+fn http_frontends_take_connection_and_content_rules() {
+    let be = Backend::start("web");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let front = |name: &str, port: u16, rules: &str| {
+        format!(
+            "[[frontend]]\nname = \"{name}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"web\"\ntcp_request = {rules}\n"
+        )
+    };
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"10s\", server = \"10s\" }}\n{}{}{}[[backend]]\nname = \"web\"\nservers = [{{ name = \"w\", addr = \"127.0.0.1:{}\" }}]\n",
+        front("conn", p1, r#"[{ connection = "reject", if = "LOCALHOST" }]"#),
+        front("content", p2, r#"[{ content = "reject", unless = "{ src 192.0.2.0/24 }" }]"#),
+        front("open", p3, r#"[{ content = "accept", if = "{ src 127.0.0.0/8 }" }, { content = "reject" }]"#),
+        be.port
+    );
+    let _lb = start_in(TempDir::new("tcprules-http"), &cfg, &[p1, p2, p3]);
+    for port in [p1, p2] {
+        let r = raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.status == 0), "port {port} answered");
+    }
+    assert_eq!(get(p3, "/").status, 200);
+    assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "only the accepted client's request");
+
+    // A content rule reading request bytes is refused in mode http, with its location.
+    let dir = TempDir::new("tcprules-http-bad");
+    let bad = cfg.replace(
+        r#"{ content = "accept", if = "{ src 127.0.0.0/8 }" }"#,
+        r#"{ content = "accept", if = "{ req.len gt 0 }" }"#,
+    );
+    let path = dir.write("bad.toml", &bad);
+    let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("mode http"), "{err}");
+}

@@ -285,6 +285,7 @@ impl Proxy {
                             if {
                                 cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                                 !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                                    || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                             } =>
                         {
                             tracing::debug!(client = %peer, "rejected by tcp-request session");
@@ -301,6 +302,7 @@ impl Proxy {
                 }
                 None => {
                     if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                        && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                         && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
                     {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };

@@ -28,6 +28,8 @@ enum Stage {
     Connection,
     Session,
     Content,
+    /// `tcp-request content` in mode http: decided at once, without reading the request.
+    HttpContent,
     Response,
     Switch,
 }
@@ -37,7 +39,7 @@ impl Stage {
         match self {
             Stage::Connection => "tcp-request connection",
             Stage::Session => "tcp-request session",
-            Stage::Content => "tcp-request content",
+            Stage::Content | Stage::HttpContent => "tcp-request content",
             Stage::Response => "tcp-response content",
             Stage::Switch => "use_backend",
         }
@@ -74,6 +76,9 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
     let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn);
     if http {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
+    }
+    if payload && stage == Stage::HttpContent {
+        return Some("request contents are not available in tcp-request content rules in mode http yet".into());
     }
     if payload && matches!(stage, Stage::Connection | Stage::Session) {
         return Some(format!(
@@ -222,6 +227,7 @@ fn rules(
             }
             (_, 0) => Stage::Connection,
             (_, 1) => Stage::Session,
+            (Stage::HttpContent, _) => Stage::HttpContent,
             _ => Stage::Content,
         };
         let action = match parse_action(text) {
@@ -267,21 +273,22 @@ pub fn front(
     let list = s.tcp_request.as_deref().unwrap_or(&[]);
     {
         let FrontRules { connection, session, content, .. } = &mut fr;
-        rules(list, Stage::Content, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
-    }
-    if mode == Mode::Http && !fr.content.is_empty() {
-        w.problems.push(Problem::new(
-            p.key("tcp_request"),
-            "`tcp_request` content rules are not supported in mode http yet (connection and session rules are)",
-        ));
+        let stage = if mode == Mode::Http { Stage::HttpContent } else { Stage::Content };
+        rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
     }
     if mode == Mode::Http
-        && fr.connection.iter().chain(&fr.session).any(|r| matches!(r.action, Action::SetVar(..) | Action::UnsetVar(_)))
+        && fr
+            .connection
+            .iter()
+            .chain(&fr.session)
+            .chain(&fr.content)
+            .any(|r| matches!(r.action, Action::SetVar(..) | Action::UnsetVar(_)))
     {
         w.problems
             .push(Problem::new(p.key("tcp_request"), "`set-var` in tcp_request rules is supported in mode tcp only"));
     }
     if fr.inspect_delay.is_none()
+        && mode == Mode::Tcp
         && fr.content.iter().any(|r| r.cond.is_some())
         && s.tcp_request_inspect_delay.is_none()
     {

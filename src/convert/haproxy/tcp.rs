@@ -37,15 +37,6 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         }
     }
     let set = d.arg(1).unwrap_or_default();
-    if set == "content" && !response && !tcp_mode(st) {
-        cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            "tcp-request content rules are supported in mode tcp only yet",
-        );
-        return;
-    }
     let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
     let action = d.args[2..end].join(" ");
     if let Err(e) = crate::tcprules::parse_action(&action) {
