@@ -155,6 +155,9 @@ use_backend = [
     assert_eq!(hello_through(port, "www.b.example"), "B", "routed by the variable the content rule set");
     assert_eq!(hello_through(port, "other.example"), "D");
     assert_eq!(hello_through(port, "evil.example"), "", "rejected: no backend sees it");
+    let stat = _lb.ctl(&["show stat"]);
+    let fe = stat.lines().find(|l| l.starts_with("tls_in,FRONTEND,")).unwrap_or_else(|| panic!("{stat}"));
+    assert_eq!(fe.split(',').nth(10), Some("1"), "dreq counts the content reject: {stat}");
     assert_eq!(seen_b.lock().unwrap().len(), 1);
     assert_eq!(seen_d.lock().unwrap().len(), 1);
 }

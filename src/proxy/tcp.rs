@@ -77,6 +77,7 @@ where
         Ok(Some(b)) => b,
         Ok(None) => {
             tracing::debug!(client = %cx.peer, frontend = %fe.name, "rejected by tcp-request content");
+            fcnt.denied_req.fetch_add(1, Relaxed);
             out.termination = ['P', 'R'];
             return out;
         }
