@@ -231,6 +231,8 @@ tcp_request = [
   { connection = "reject", if = "{ req.ssl_sni x }" },
   { content = "capture req.ssl_sni len 10" },
   { content = "accept", if = "{ nosuch 1 }" },
+  { content = "reject", if = "{ nbsrv(typo) lt 1 }" },
+  { content = "reject", if = "{ be_conn(x) gt 1 }" },
 ]
 use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
 "#;
@@ -248,6 +250,9 @@ use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
         "frontend[0].tcp_request[2].if",
         "unknown fetch",
         "missing.map",
+        "nbsrv: no such backend `typo`",
+        "frontend[0].tcp_request[4].if",
+        "this fetch is not supported in tcp-request content rules yet",
     ] {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }

@@ -77,6 +77,17 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
     if http {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
     }
+    // What a TCP stream's sample context does not provide yet: refused rather than never
+    // matching (a `reject if` on it would fail open).
+    if matches!(
+        f,
+        F::Rand(_) | F::Hostname | F::SrvIsUp { .. } | F::BeConn(_) | F::FeConn(_) | F::Connslots(_) | F::Nbsrv(None)
+    ) {
+        return Some(format!(
+            "this fetch is not supported in {} rules yet (supported: src, src_port, dst, dst_port, req.len, req.payload, req.ssl_sni, req_ssl_hello_type, ssl_fc*, var, nbsrv(BACKEND), env, date, constants)",
+            stage.name()
+        ));
+    }
     if payload && stage == Stage::HttpContent {
         return Some("request contents are not available in tcp-request content rules in mode http yet".into());
     }
@@ -126,6 +137,8 @@ struct Walk<'p, 'l> {
     problems: &'p mut Vec<Problem>,
     maps: &'l mut Loader,
     user: String,
+    /// Whether `nbsrv(NAME)` names a backend (unknown in a backend section: not checked).
+    backend_known: &'l dyn Fn(&str) -> bool,
 }
 
 impl Walk<'_, '_> {
@@ -133,6 +146,12 @@ impl Walk<'_, '_> {
         for f in a.fetches() {
             if let Some(why) = unavailable(f, stage) {
                 self.problems.push(Problem::new(path.clone(), why).with_value(text));
+            }
+            if let Fetch::Nbsrv(Some(b)) = f
+                && !(self.backend_known)(b)
+            {
+                self.problems
+                    .push(Problem::new(path.clone(), format!("nbsrv: no such backend `{b}`")).with_value(text));
             }
         }
         for (file, kind, icase, is_map) in a.file_refs() {
@@ -265,7 +284,8 @@ pub fn front(
     maps: &mut Loader,
 ) -> (FrontRules, Vec<(usize, FieldPath)>) {
     let mut acls = Acls::compile(s);
-    let mut w = Walk { problems, maps, user: section.to_string() };
+    let known = |b: &str| backend(b).is_some();
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &known };
     let mut fr = FrontRules {
         inspect_delay: s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0),
         ..FrontRules::default()
@@ -377,7 +397,7 @@ fn unreachable_acl() -> Acl {
 pub fn back(s: &Section, section: &str, p: &FieldPath, problems: &mut Vec<Problem>, maps: &mut Loader) -> BackRules {
     // A listen's ACLs serve both halves.
     let mut acls = Acls::compile(s);
-    let mut w = Walk { problems, maps, user: section.to_string() };
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &|_| true };
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
