@@ -187,6 +187,14 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// `tcp-request inspect-delay`: how long content rules may wait for the client's first bytes.
+    pub tcp_request_inspect_delay: Option<ConfDuration>,
+    /// `tcp-request connection|session|content ACTION [if|unless COND]`.
+    pub tcp_request: Option<Vec<crate::tcprules::config::TcpRuleDef>>,
+    /// `tcp-response inspect-delay`.
+    pub tcp_response_inspect_delay: Option<ConfDuration>,
+    /// `tcp-response content accept|reject [if|unless COND]`.
+    pub tcp_response: Option<Vec<crate::tcprules::config::TcpRuleDef>>,
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]

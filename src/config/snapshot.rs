@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub api: Option<ApiSettings>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
+    /// Map and pattern files the rules use, loaded and indexed.
+    pub maps: crate::maps::Loaded,
 }
 
 /// The Data Plane API server's settings (`[api]`).
@@ -136,6 +138,8 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
+    /// `tcp-request` rules; in mode tcp also the ACLs and `use_backend` rules.
+    pub tcp: crate::tcprules::FrontRules,
 }
 
 /// What a frontend logs to the global targets.
@@ -221,6 +225,8 @@ pub struct Backend {
     pub persist: crate::persist::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    /// `tcp-response content` rules.
+    pub tcp: crate::tcprules::BackRules,
 }
 
 #[derive(Debug, Clone)]

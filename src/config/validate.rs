@@ -44,6 +44,8 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "stick",
     "appsession",
     "pool_purge_delay",
+    "tcp_response",
+    "tcp_response_inspect_delay",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -65,8 +67,19 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "body_min_rate"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "body_min_rate",
+            "tcp_request",
+            "tcp_request_inspect_delay",
+        ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
@@ -75,6 +88,7 @@ impl Kind {
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
                     && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+                    && !["tcp_request", "tcp_response"].contains(&key)
             }
         }
     }
@@ -94,12 +108,16 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
        appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
+    k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
+       tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
     v
 }
 
 struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
     base_dir: &'a Path,
+    /// Map and pattern files the rules name.
+    maps: crate::maps::Loader,
 }
 
 impl Ctx<'_> {
@@ -134,7 +152,7 @@ impl Named<'_> {
 
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
-    let mut cx = Ctx { problems, base_dir };
+    let mut cx = Ctx { problems, base_dir, maps: crate::maps::Loader::new(base_dir) };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -188,6 +206,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     );
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
 
+    let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
@@ -200,6 +219,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         vrrp,
         api,
         warnings: Vec::new(),
+        maps,
     })
 }
 
@@ -500,6 +520,13 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
+        tcp: crate::tcprules::config::back(
+            s,
+            &format!("{} {}", n.kind.table(), n.name()),
+            &p,
+            cx.problems,
+            &mut cx.maps,
+        ),
     }
 }
 
@@ -816,7 +843,8 @@ fn frontend(
     }
     in_range(s.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
 
-    let acl_defs = s.acl.as_deref().unwrap_or(&[]);
+    // In mode tcp, ACLs and use_backend are compiled by `tcprules` (they read sample fetches).
+    let acl_defs = if mode == Mode::Tcp { &[][..] } else { s.acl.as_deref().unwrap_or(&[]) };
     let mut acls: Vec<Acl> = Vec::new();
     let mut acl_names: Vec<&str> = Vec::new();
     for (i, a) in acl_defs.iter().enumerate() {
@@ -867,7 +895,7 @@ fn frontend(
         };
 
     let mut switching = Vec::new();
-    for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate() {
+    for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate().filter(|_| mode == Mode::Http) {
         let up = p.key("use_backend").index(i);
         let cond = parse_cond(&u.if_, &u.unless, &up, cx);
         match backend_index.get(u.backend.as_str()) {
@@ -931,6 +959,20 @@ fn frontend(
             Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
         }
     }
+    let by_name = |b: &str| backend_index.get(b).copied();
+    let (tcp, targets) = crate::tcprules::config::front(
+        s,
+        defaults,
+        &format!("{} {}", n.kind.table(), n.name()),
+        mode,
+        &p,
+        &by_name,
+        cx.problems,
+        &mut cx.maps,
+    );
+    for (b, path) in targets {
+        check_mode(mode, &backends[b], &path, cx);
+    }
     Frontend {
         name: n.name().to_string(),
         mode,
@@ -949,6 +991,7 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+        tcp,
     }
 }
 

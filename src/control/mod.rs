@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod facts;
+pub mod maps;
 pub mod parse;
 pub mod reply;
 pub mod servers_state;

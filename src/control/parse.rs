@@ -147,6 +147,8 @@ pub enum Command {
     /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
     /// handover protocol (as HAProxy's hidden `_getsocks`).
     TakeOver,
+    /// `show|add|set|del|clear|commit map ...`, `show|add|del|clear acl ...`.
+    Map(super::maps::MapCmd),
 }
 
 impl Command {
@@ -163,6 +165,7 @@ impl Command {
             | Command::VipDel(_)
             | Command::Upgrade { .. }
             | Command::TakeOver => Level::Admin,
+            Command::Map(m) => m.level(),
             _ => Level::User,
         }
     }
@@ -211,6 +214,9 @@ pub enum ParseError {
     NotUtf8,
     #[error("{0}. Usage: {1}")]
     Vip(String, &'static str),
+    /// A map or ACL command's usage error, in HAProxy's words.
+    #[error("{0}")]
+    Map(String),
 }
 
 const USAGE_SET_SERVER: &str =
@@ -382,6 +388,9 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
         ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
         ["_upgrade"] => Command::TakeOver,
+        [verb @ ("show" | "add" | "set" | "del" | "clear" | "commit"), kind @ ("map" | "acl"), rest @ ..] => {
+            Command::Map(super::maps::parse(verb, kind, rest).map_err(ParseError::Map)?)
+        }
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
@@ -495,6 +504,13 @@ The following commands are valid at this level:
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  show map|acl [<file>|#<id>]             : list map / ACL pattern files, or one file's entries
+  add map <map> <key> <value>             : add an entry to a map (kept across reloads until committed)
+  set map <map> <key>|#<ref> <value>      : change the value of a map's entries
+  del map|acl <file> <key>|#<ref>         : delete entries
+  add acl <file> <pattern>                : add a pattern to an ACL pattern file
+  clear map|acl <file>                    : delete every entry
+  commit map <file>|#<id>                 : write a map or pattern file's live content to its file
   upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.

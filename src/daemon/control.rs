@@ -620,6 +620,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::VipList { instance } => super::vip::list(shared, instance.as_deref()).await,
         Command::VipAdd(req) => super::vip::add(shared, req).await,
         Command::VipDel(req) => super::vip::del(shared, req).await,
+        Command::Map(m) => super::maps::execute(shared, m),
         // Connection-level commands are handled by the connection loop.
         Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) | Command::Lower(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod control;
+mod maps;
 pub mod privs;
 mod start;
 pub mod state_file;

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod resize;
 pub mod shutdown;
 pub mod tcp;
+pub mod tcp_rules;
 
 use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
@@ -76,6 +77,8 @@ pub struct Proxy {
     pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+    /// Map and pattern files with their runtime changes, read lock-free per lookup.
+    pub maps: crate::maps::Shared,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -115,6 +118,8 @@ pub struct ConnCtx {
     pub requests: std::sync::atomic::AtomicU64,
     /// The connection's slots while it is served; a tunnel it opens takes a share (see [`Slots`]).
     slots: Mutex<Option<Arc<Slots>>>,
+    /// What the `tcp-request` stages share (variables, TLS facts).
+    pub rules: tcp_rules::ConnState,
 }
 
 impl ConnCtx {
@@ -147,6 +152,8 @@ impl Proxy {
         let pools = Mutex::new(HashMap::new());
         let limits = Mutex::new(HashMap::new());
         let active = build_active(Arc::new(snap), 1, &registry, &pools, &limits);
+        let maps = crate::maps::Shared::default();
+        maps.install(&active.snap.maps);
         Arc::new(Self {
             active: ArcSwap::from_pointee(active),
             registry,
@@ -158,6 +165,7 @@ impl Proxy {
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
+            maps,
         })
     }
 
@@ -168,6 +176,9 @@ impl Proxy {
     pub fn install(&self, snap: Snapshot, terminate: bool) -> Arc<Active> {
         let generation = self.active.load().generation + 1;
         let a = Arc::new(build_active(Arc::new(snap), generation, &self.registry, &self.pools, &self.limits));
+        for note in self.maps.install(&a.snap.maps) {
+            tracing::warn!("{note}");
+        }
         self.active.store(a.clone());
         self.reloads.send_replace(Reload { generation, terminate });
         a
@@ -234,7 +245,12 @@ impl Proxy {
             accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
+            rules: tcp_rules::ConnState::default(),
         });
+        if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
+            tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
+            return;
+        }
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
         let bufsize = active.snap.global.bufsize;
@@ -247,17 +263,36 @@ impl Proxy {
                 Some(tls) => {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await,
+                        Ok(Ok(stream)) => {
+                            cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                            if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                                Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                            }
+                        }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
-                None => Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await,
+                None => {
+                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                        Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await
+                    }
+                }
             },
             Mode::Http => match bind.tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
+                        Ok(Ok(stream))
+                            if {
+                                cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                                !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                                    || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                            } =>
+                        {
+                            tracing::debug!(client = %peer, "rejected by tcp-request session");
+                            drop(stream);
+                        }
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
@@ -268,7 +303,10 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if self.first_byte(&sock, cx.local, t.http_request, active.generation).await {
+                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                        && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                        && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
+                    {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
                         self.serve_http(sock, cx.clone(), conn).await
                     }

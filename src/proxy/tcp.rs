@@ -71,7 +71,25 @@ where
     let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
-    let bi = {
+    let mut client = std::pin::pin!(client);
+    // `tcp-request content`: the first bytes, held until the rules decide.
+    let early = match super::tcp_rules::inspect(&mut client, &fe.tcp, active, cx, active.snap.global.bufsize).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            tracing::debug!(client = %cx.peer, frontend = %fe.name, "rejected by tcp-request content");
+            fcnt.denied_req.fetch_add(1, Relaxed);
+            out.termination = ['P', 'R'];
+            return out;
+        }
+        Err(e) => {
+            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
+            out.termination = ['C', 'R'];
+            return out;
+        }
+    };
+    let bi = if fe.mode == crate::config::snapshot::Mode::Tcp {
+        super::tcp_rules::choose_backend(active, fi, cx, &early)
+    } else {
         let facts = crate::routing::Facts {
             method: None,
             uri: None,
@@ -140,8 +158,27 @@ where
             }
         }
     };
+    let mut server = server;
     let _ = server.set_nodelay(true);
+    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx) {
+        tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+        out.termination = ['P', 'D'];
+        return out;
+    }
     crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
+    if !early.is_empty() {
+        if let Err(e) = tokio::time::timeout(be.timeouts.server, server.write_all(&early))
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")))
+        {
+            tracing::debug!(client = %cx.peer, backend = %be.name, "sending the inspected bytes failed: {e}");
+            out.termination = ['S', 'D'];
+            return out;
+        }
+        for c in [&fcnt, &brt.counters, &brt.servers[si].counters, &out.session] {
+            c.bytes_in.fetch_add(early.len() as u64, Relaxed);
+        }
+    }
     let srt = &brt.servers[si];
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];
     let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));

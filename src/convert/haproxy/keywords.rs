@@ -119,8 +119,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("monitor-uri", "not implemented; an `http-request return` rule does the same"),
     ("monitor", "not implemented"),
     ("monitor-net", "not implemented"),
-    ("tcp-request", "tcp-request rules are not implemented"),
-    ("tcp-response", "tcp-response rules are not implemented"),
     ("tcp-check", "lbha checks TCP servers with a plain connect"),
     ("rate-limit", "not implemented"),
     ("filter", "filters are not implemented"),

@@ -77,6 +77,7 @@ impl ProxyKind {
             Self::Backend => {
                 !FRONT_ONLY.contains(&key)
                     && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
+                    && !["tcp_request", "tcp_request_inspect_delay"].contains(&key)
             }
             Self::Defaults => ![
                 "name",
@@ -90,6 +91,8 @@ impl ProxyKind {
                 "stick_table",
                 "stick",
                 "appsession",
+                "tcp_request",
+                "tcp_response",
             ]
             .contains(&key),
         }
@@ -377,6 +380,8 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "use_backend" => super::rules::use_backend(st, d, cx),
         "http-request" => super::rules::http_rule(st, d, false, cx),
         "http-response" => super::rules::http_rule(st, d, true, cx),
+        "tcp-request" => super::tcp::tcp_rule(st, d, false, cx),
+        "tcp-response" => super::tcp::tcp_rule(st, d, true, cx),
         "redirect" => super::rules::redirect_kw(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),

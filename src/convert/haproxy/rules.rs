@@ -122,7 +122,9 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
         );
     }
     let ws = &owned[..];
-    if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
+    // In mode tcp lbha compiles ACLs over sample expressions (`tcprules`).
+    let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Acl::parse(&words(ws)).is_ok();
+    if let (Err(e), false) = (Acl::parse(&words(ws), cx.base_dir), tcp_ok) {
         let why = converter(&ws[..1]).unwrap_or_else(|| e.to_string());
         cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{why}; rules that use this acl are dropped too"));
         return;
@@ -224,12 +226,16 @@ pub(super) fn condition(
     let text = words(&ws);
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
-    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir).map_err(|e| {
-        // The fetch of an anonymous acl is the word after `{`.
-        let fetches: Vec<String> = ws.windows(2).filter(|p| p[0] == "{").map(|p| p[1].clone()).collect();
-        let why = converter(&fetches).unwrap_or_else(|| e.to_string());
-        (ReportKind::Unsupported, format!("condition not converted: {why}"))
-    })?;
+    let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Cond::parse(&format!("{kw} {text}"), &lookup).is_ok();
+    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
+        .map(|_| ())
+        .or_else(|e| if tcp_ok { Ok(()) } else { Err(e) })
+        .map_err(|e| {
+            // The fetch of an anonymous acl is the word after `{`.
+            let fetches: Vec<String> = ws.windows(2).filter(|p| p[0] == "{").map(|p| p[1].clone()).collect();
+            let why = converter(&fetches).unwrap_or_else(|| e.to_string());
+            (ReportKind::Unsupported, format!("condition not converted: {why}"))
+        })?;
     Ok(Some((kw, text)))
 }
 
@@ -327,7 +333,8 @@ pub(super) fn use_backend(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.error(d, "missing backend name");
         return;
     };
-    let Some(name) = literal(name) else {
+    let dynamic = super::tcp::tcp_mode(st) && crate::sample::LogFormat::parse(name).is_ok();
+    let Some(name) = literal(name).or_else(|| dynamic.then(|| name.to_string())) else {
         cx.drop(&mut st.out, d, ReportKind::Unsupported, "dynamic backend names (log-format) are not supported yet");
         return;
     };
