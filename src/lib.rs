@@ -19,5 +19,6 @@ pub mod routing;
 pub mod sample;
 pub mod state;
 pub mod stats;
+pub mod stktable;
 pub mod tls;
 pub mod vrrp;
