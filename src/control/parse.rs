@@ -147,6 +147,8 @@ pub enum Command {
     /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
     /// handover protocol (as HAProxy's hidden `_getsocks`).
     TakeOver,
+    /// `show table [NAME [filter]]`, `clear table NAME [filter]`, `set table NAME key K [data.T V]*`.
+    Table(crate::stktable::cli::TableCmd),
 }
 
 impl Command {
@@ -163,6 +165,9 @@ impl Command {
             | Command::VipDel(_)
             | Command::Upgrade { .. }
             | Command::TakeOver => Level::Admin,
+            // As HAProxy: reading tables needs operator, changing them admin.
+            Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
+            Command::Table(_) => Level::Admin,
             _ => Level::User,
         }
     }
@@ -211,6 +216,9 @@ pub enum ParseError {
     NotUtf8,
     #[error("{0}. Usage: {1}")]
     Vip(String, &'static str),
+    /// HAProxy's own text for a bad `show|clear|set table`.
+    #[error("{0}")]
+    Table(String),
 }
 
 const USAGE_SET_SERVER: &str =
@@ -382,10 +390,17 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
         ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
         ["_upgrade"] => Command::TakeOver,
+        ["show", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Show, rest)?,
+        ["clear", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Clear, rest)?,
+        ["set", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Set, rest)?,
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
     Ok(command)
+}
+
+fn table_cmd(action: crate::stktable::cli::Action, rest: &[&str]) -> Result<Command, ParseError> {
+    crate::stktable::cli::parse(action, rest).map(Command::Table).map_err(ParseError::Table)
 }
 
 fn no_extra(rest: &[&str]) -> Result<(), ParseError> {
@@ -495,6 +510,9 @@ The following commands are valid at this level:
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  show table [<table> [key <k> | data.<type> <op> <v>]*] : list stick tables or dump one table's entries
+  clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
+  set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry
   upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.

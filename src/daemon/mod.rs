@@ -8,6 +8,7 @@ pub mod control;
 pub mod privs;
 mod start;
 pub mod state_file;
+mod tables;
 pub mod upgrade;
 mod vip;
 

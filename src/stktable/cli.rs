@@ -269,19 +269,90 @@ pub fn run(cmd: &TableCmd, t: &mut Table, now: u64) -> Result<String, String> {
         }
         (Action::Set, Select::Key(text)) => {
             let k = key_of(t, text, Action::Set)?;
-            for (dt, _) in &cmd.set {
-                if t.def().stored(*dt).is_none() || *dt == DataType::SERVER_KEY {
-                    return Err("Data type not stored in this table".into());
-                }
-            }
+            // As 2.6: the entry is created first and the values applied in order, up to the
+            // first type the table does not store.
             let mut e = t.touch(&k, now).ok_or("Unable to allocate a new entry")?;
             for (dt, v) in &cmd.set {
-                e.set_value(*dt, *v);
+                if !e.set_value(*dt, *v) {
+                    return Err("Data type not stored in this table".into());
+                }
             }
         }
         (Action::Set, _) => return Err("Key value expected".into()),
     }
     Ok(out)
+}
+
+/// One entry as the Data Plane API's `stick_table_entries` returns it: `id`, `key`, `use`,
+/// `exp` and one field per stored type (rates by name, arrays as `gpc0`, `gpc1`, ...).
+pub fn entry_json(k: &TKey, v: &EntryView<'_>, t: &Table) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), format!("{:#x}", v.addr()).into());
+    m.insert("key".into(), k.to_string().into());
+    m.insert("use".into(), v.use_count().into());
+    m.insert("exp".into(), v.expires_in().into());
+    for s in &t.def().store {
+        let name = s.dt.name();
+        match s.dt.encoding() {
+            Encoding::Dict => {
+                m.insert(name.into(), v.server_key().map_or(serde_json::Value::Null, Into::into));
+            }
+            Encoding::UintArray | Encoding::RateArray => {
+                let base = name.trim_end_matches("_rate");
+                let suffix = if s.dt.is_rate() { "_rate" } else { "" };
+                for i in 0..s.count as usize {
+                    m.insert(format!("{base}{i}{suffix}"), v.read(s.dt, i).unwrap_or(0).into());
+                }
+            }
+            _ => {
+                m.insert(name.into(), v.read(s.dt, 0).unwrap_or(0).into());
+            }
+        }
+    }
+    m.into()
+}
+
+/// A table as the Data Plane API's `stick_tables` lists it.
+pub fn table_json(t: &Table) -> serde_json::Value {
+    let d = t.def();
+    let fields: Vec<serde_json::Value> = d
+        .store
+        .iter()
+        .map(|s| {
+            let mut m = serde_json::Map::new();
+            m.insert("field".into(), s.dt.name().into());
+            m.insert("type".into(), if s.dt.is_rate() { "rate" } else { "counter" }.into());
+            if s.period > 0 {
+                m.insert("period".into(), s.period.into());
+            }
+            if s.dt.is_array() {
+                m.insert("idx".into(), s.count.into());
+            }
+            m.into()
+        })
+        .collect();
+    let mut m = serde_json::Map::new();
+    m.insert("name".into(), d.name.clone().into());
+    m.insert("type".into(), d.key.name().into());
+    m.insert("size".into(), d.size.into());
+    m.insert("used".into(), t.len().into());
+    m.insert("fields".into(), fields.into());
+    m.into()
+}
+
+/// The JSON form of a `show table` answer: the table and the entries shown.
+pub fn show_json(cmd: &TableCmd, t: &Table, now: u64) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = t
+        .sorted(now)
+        .into_iter()
+        .filter(|(k, v)| match &cmd.select {
+            Select::All => true,
+            Select::Data(fs) => matches(v, fs),
+            Select::Key(text) => TKey::from_text(text, t.kind()).is_ok_and(|x| &x == *k),
+        })
+        .map(|(k, v)| entry_json(k, &v, t))
+        .collect();
+    serde_json::json!({ "table": table_json(t), "entries": entries })
 }
 
 /// `show table` alone: one header per table, the last declared first (HAProxy's list order).

@@ -147,10 +147,10 @@ mod tests {
 
     #[test]
     fn order_is_haproxys_tree_order() {
-        let mut v = vec![TKey::Ip([127, 0, 0, 1]), TKey::Ip([1, 2, 3, 4]), TKey::Ip([10, 0, 0, 1])];
+        let mut v = [TKey::Ip([127, 0, 0, 1]), TKey::Ip([1, 2, 3, 4]), TKey::Ip([10, 0, 0, 1])];
         v.sort();
         assert_eq!(v.iter().map(ToString::to_string).collect::<Vec<_>>(), ["1.2.3.4", "10.0.0.1", "127.0.0.1"]);
-        let mut i = vec![TKey::Int(4294967291), TKey::Int(42), TKey::Int(100000)];
+        let mut i = [TKey::Int(4294967291), TKey::Int(42), TKey::Int(100000)];
         i.sort();
         assert_eq!(i, [TKey::Int(42), TKey::Int(100000), TKey::Int(4294967291)]);
     }

@@ -52,6 +52,11 @@ impl Tables {
         self.list.is_empty()
     }
 
+    /// The instant the tables' milliseconds count from.
+    pub fn epoch(&self) -> std::time::Instant {
+        self.epoch.unwrap_or_else(std::time::Instant::now)
+    }
+
     /// Now, in the tables' milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.epoch.map_or(0, |e| e.elapsed().as_millis() as u64)
