@@ -190,7 +190,10 @@ fn stick_tables_in_full() {
     let store: Vec<&str> = fe["store"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(store, ["http_req_rate(10s)", "conn_cur", "gpc(2)", "gpc_rate(2,1m)"]);
     let be = &t["backend"][0]["stick_table"];
-    assert_eq!((be["type"].as_str(), be["len"].as_integer(), be["nopurge"].as_bool()), (Some("binary"), Some(8), Some(true)));
+    assert_eq!(
+        (be["type"].as_str(), be["len"].as_integer(), be["nopurge"].as_bool()),
+        (Some("binary"), Some(8), Some(true))
+    );
     assert!(be.get("peers").is_none());
     assert!(c.reports.iter().any(|r| r.loc.line == 8 && r.message.contains("peers mesh")), "{:?}", c.reports);
     let s = snap(&c);
