@@ -542,6 +542,21 @@ impl EntryMut<'_> {
         true
     }
 
+    /// Sets element `idx` of a counter array (or a plain counter at 0), as a peer sends it.
+    pub fn set_at(&mut self, dt: DataType, idx: usize, v: u64) -> bool {
+        let Some((_, off)) = self.l.slot(dt, idx) else { return false };
+        match dt.encoding() {
+            Encoding::Uint | Encoding::UintArray => self.e.data[off] = v as u32,
+            Encoding::Ull => {
+                self.e.data[off] = v as u32;
+                self.e.data[off + 1] = (v >> 32) as u32;
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
     /// Writes a rate counter as received from a peer.
     pub fn set_freq(&mut self, dt: DataType, idx: usize, f: FreqCtr) -> bool {
         let Some((_, off)) = self.l.slot(dt, idx).filter(|_| dt.is_rate()) else { return false };
