@@ -21,5 +21,6 @@ pub mod sample;
 pub mod state;
 pub mod stats;
 pub mod tcprules;
+pub mod stktable;
 pub mod tls;
 pub mod vrrp;

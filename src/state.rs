@@ -303,6 +303,8 @@ pub struct Registry {
     servers: Mutex<HashMap<(String, String), Arc<ServerRt>>>,
     /// Stick tables by backend name, kept while the table definition is unchanged.
     tables: Mutex<HashMap<String, Arc<crate::persist::Runtime>>>,
+    /// Every configured stick table, by name.
+    pub sticks: crate::stktable::Registry,
 }
 
 /// Runtime state matched to one snapshot, index for index.
@@ -310,6 +312,8 @@ pub struct Registry {
 pub struct Attached {
     pub frontends: Vec<Arc<Counters>>,
     pub backends: Vec<BackendRt>,
+    /// The snapshot's stick tables.
+    pub tables: crate::stktable::registry::Tables,
 }
 
 impl Registry {
@@ -321,6 +325,7 @@ impl Registry {
         let mut sv = lock(&self.servers);
         let mut tables = lock(&self.tables);
         let mut next_tables = HashMap::new();
+        let sticks = self.sticks.attach(&snap.stick_tables);
         let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
         let mut keep = std::collections::HashSet::new();
         let backends =
@@ -344,6 +349,10 @@ impl Registry {
                         })
                         .collect(),
                     persist: b.persist.stick.as_ref().map(|st| {
+                        if let Some(shared) = sticks.find(&b.name) {
+                            let rt = crate::persist::Runtime::shared(st.table, shared.clone(), sticks.epoch());
+                            return Arc::new(rt);
+                        }
                         let t =
                             tables.get(&b.name).filter(|t| t.table_spec() == Some(st.table)).cloned().unwrap_or_else(
                                 || Arc::new(crate::persist::Runtime::new(Some(st.table), Instant::now())),
@@ -357,7 +366,7 @@ impl Registry {
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
         *tables = next_tables;
-        Attached { frontends, backends }
+        Attached { frontends, backends, tables: sticks }
     }
 }
 
@@ -434,10 +443,11 @@ mod tests {
         let a = reg.attach(&parse(&src("1m")));
         let b = reg.attach(&parse(&src("1m")));
         let c = reg.attach(&parse(&src("2m")));
+        assert!(a.backends[0].persist.is_some());
         let (a, b, c) = (
-            a.backends[0].persist.clone().unwrap(),
-            b.backends[0].persist.clone().unwrap(),
-            c.backends[0].persist.clone().unwrap(),
+            a.tables.find("be").unwrap().clone(),
+            b.tables.find("be").unwrap().clone(),
+            c.tables.find("be").unwrap().clone(),
         );
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&b, &c), "a changed table starts empty");

@@ -15,6 +15,7 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod spec;
+mod stick_tables;
 pub mod store;
 
 use crate::config::snapshot::ApiSettings;

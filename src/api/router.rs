@@ -71,6 +71,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/services/haproxy/runtime/servers"),
     ("GET", "/services/haproxy/runtime/servers/{name}"),
     ("PUT", "/services/haproxy/runtime/servers/{name}"),
+    ("GET", "/services/haproxy/runtime/stick_tables"),
+    ("GET", "/services/haproxy/runtime/stick_tables/{name}"),
+    ("GET", "/services/haproxy/runtime/stick_table_entries"),
     ("GET", "/services/haproxy/stats/native"),
 ];
 

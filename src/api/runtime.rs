@@ -293,6 +293,8 @@ pub fn discovery(template: &str) -> Json {
         ],
         _ => &[
             ("/services/haproxy/runtime/servers", "Runtime servers"),
+            ("/services/haproxy/runtime/stick_tables", "Stick tables"),
+            ("/services/haproxy/runtime/stick_table_entries", "Stick table entries"),
             ("/services/haproxy/runtime/info", "Process information"),
         ],
     };

@@ -215,7 +215,7 @@ pub struct CookieDef {
     pub maxlife: Option<ConfDuration>,
 }
 
-/// `stick-table type ip|integer|string [len N] size N [expire T]`.
+/// `stick-table type ip|ipv6|integer|string|binary [len N] size N [expire T] [nopurge] [peers P] [store ...]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct StickTableDef {
@@ -225,6 +225,12 @@ pub struct StickTableDef {
     pub len: Option<usize>,
     pub size: Option<ConfSize>,
     pub expire: Option<ConfDuration>,
+    /// When full, refuse new entries instead of evicting the oldest.
+    pub nopurge: bool,
+    /// The `peers` section replicating this table.
+    pub peers: Option<String>,
+    /// Data types kept per entry: `"gpc0"`, `"http_req_rate(10s)"`, `"gpc(2)"`, `"gpc_rate(2,10s)"`.
+    pub store: Option<Vec<String>>,
 }
 
 /// One of `stick on`, `stick match`, `stick store-request`, `stick store-response`.

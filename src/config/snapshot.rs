@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
     pub api: Option<ApiSettings>,
+    /// Every `stick_table` of frontends, backends and listen sections, in file order.
+    pub stick_tables: Vec<crate::stktable::TableDef>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
     /// Map and pattern files the rules use, loaded and indexed.

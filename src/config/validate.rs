@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod persist;
+mod stktable;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -83,7 +84,8 @@ impl Kind {
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
-            Kind::Frontend => !BACKEND_ONLY_KEYS.contains(&key),
+            // Frontends hold stick tables too (for `track-sc` counters), as in HAProxy.
+            Kind::Frontend => key == "stick_table" || !BACKEND_ONLY_KEYS.contains(&key),
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
@@ -205,6 +207,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         cx.problems,
     );
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
+    let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
 
     let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();
     if cx.problems[start..].iter().any(|p| !p.warning) {
@@ -218,6 +221,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         userlists,
         vrrp,
         api,
+        stick_tables,
         warnings: Vec::new(),
         maps,
     })

@@ -149,6 +149,8 @@ pub enum Command {
     TakeOver,
     /// `show|add|set|del|clear|commit map ...`, `show|add|del|clear acl ...`.
     Map(super::maps::MapCmd),
+    /// `show table [NAME [filter]]`, `clear table NAME [filter]`, `set table NAME key K [data.T V]*`.
+    Table(crate::stktable::cli::TableCmd),
 }
 
 impl Command {
@@ -166,6 +168,9 @@ impl Command {
             | Command::Upgrade { .. }
             | Command::TakeOver => Level::Admin,
             Command::Map(m) => m.level(),
+            // As HAProxy: reading tables needs operator, changing them admin.
+            Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
+            Command::Table(_) => Level::Admin,
             _ => Level::User,
         }
     }
@@ -217,6 +222,9 @@ pub enum ParseError {
     /// A map or ACL command's usage error, in HAProxy's words.
     #[error("{0}")]
     Map(String),
+    /// HAProxy's own text for a bad `show|clear|set table`.
+    #[error("{0}")]
+    Table(String),
 }
 
 const USAGE_SET_SERVER: &str =
@@ -391,10 +399,17 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         [verb @ ("show" | "add" | "set" | "del" | "clear" | "commit"), kind @ ("map" | "acl"), rest @ ..] => {
             Command::Map(super::maps::parse(verb, kind, rest).map_err(ParseError::Map)?)
         }
+        ["show", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Show, rest)?,
+        ["clear", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Clear, rest)?,
+        ["set", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Set, rest)?,
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
     Ok(command)
+}
+
+fn table_cmd(action: crate::stktable::cli::Action, rest: &[&str]) -> Result<Command, ParseError> {
+    crate::stktable::cli::parse(action, rest).map(Command::Table).map_err(ParseError::Table)
 }
 
 fn no_extra(rest: &[&str]) -> Result<(), ParseError> {
@@ -511,6 +526,9 @@ The following commands are valid at this level:
   add acl <file> <pattern>                : add a pattern to an ACL pattern file
   clear map|acl <file>                    : delete every entry
   commit map <file>|#<id>                 : write a map or pattern file's live content to its file
+  show table [<table> [key <k> | data.<type> <op> <v>]*] : list stick tables or dump one table's entries
+  clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
+  set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry
   upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.

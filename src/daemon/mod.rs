@@ -9,6 +9,7 @@ mod maps;
 pub mod privs;
 mod start;
 pub mod state_file;
+mod tables;
 pub mod upgrade;
 mod vip;
 

@@ -73,7 +73,7 @@ impl ProxyKind {
             &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
         match self {
             Self::Listen => true,
-            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => {
                 !FRONT_ONLY.contains(&key)
                     && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
@@ -103,7 +103,7 @@ impl ProxyKind {
     fn haproxy_allows(self, key: &str) -> bool {
         const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
         match self {
-            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => !FE.contains(&key),
             Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
             Self::Listen => true,

@@ -178,6 +178,28 @@ fn servers_and_default_server() {
     assert_eq!(snap(&c).backends[0].servers.len(), 1);
 }
 
+/// Every `stick-table` argument of HAProxy 2.6 that lbha keeps.
+#[test]
+fn stick_tables_in_full() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ipv6 size 1m expire 10s store http_req_rate(10s),conn_cur,gpc(2),gpc_rate(2,1m)\n  default_backend st_bin\nbackend st_bin\n  stick-table type binary len 8 size 1k nopurge peers mesh store bytes_out_cnt\n",
+    );
+    let t = table(&c);
+    let fe = &t["frontend"][0]["stick_table"];
+    assert_eq!(fe["type"].as_str(), Some("ipv6"));
+    let store: Vec<&str> = fe["store"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(store, ["http_req_rate(10s)", "conn_cur", "gpc(2)", "gpc_rate(2,1m)"]);
+    let be = &t["backend"][0]["stick_table"];
+    assert_eq!(
+        (be["type"].as_str(), be["len"].as_integer(), be["nopurge"].as_bool()),
+        (Some("binary"), Some(8), Some(true))
+    );
+    assert!(be.get("peers").is_none());
+    assert!(c.reports.iter().any(|r| r.loc.line == 8 && r.message.contains("peers mesh")), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!(s.stick_tables.len(), 2);
+}
+
 #[test]
 fn persistence() {
     let c = conv(
@@ -357,8 +379,7 @@ fn units_and_reports_as_haproxy_means_them() {
             .map(|r| (r.kind, r.message.clone()))
             .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
     };
-    let (k, m) = msg(5);
-    assert!(k == ReportKind::Unsupported && m.contains("track-sc"), "{m}");
+    assert_eq!(table(&c)["frontend"][0]["stick_table"]["expire"].as_str(), Some("30s"), "frontends keep their tables");
     let (k, m) = msg(6);
     assert!(k == ReportKind::Unsupported && m.contains("converter `lower`"), "{m}");
     let (k, m) = msg(10);

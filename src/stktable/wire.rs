@@ -1,0 +1,175 @@
+//! Between a table and the peers protocol's update bodies ([`crate::peers::Entry`]): what a
+//! received update does to a table, as a 2.6 receiver does it (key cut to the table's length,
+//! only the types the table stores, `conn_cur` kept local, rates rebuilt from the snapshot), and
+//! the shape and definition this node announces for a table. Pure: the I/O edge that will carry
+//! these over sockets is not built yet.
+
+use super::def::{KeyKind, TableDef};
+use super::key::TKey;
+use super::table::Table;
+use crate::peers::datatype::DataType;
+use crate::peers::entry::{Key, KeyType, Shape, Value};
+use crate::peers::freq::FreqCtr;
+
+/// The wire key type and length a definition announces for `kind`.
+pub fn key_type(kind: KeyKind) -> (KeyType, usize) {
+    match kind {
+        KeyKind::Ip => (KeyType::Ip, 4),
+        KeyKind::Ipv6 => (KeyType::Ipv6, 16),
+        KeyKind::Integer => (KeyType::Integer, 4),
+        KeyKind::String { len } => (KeyType::String, len + 1),
+        KeyKind::Binary { len } => (KeyType::Binary, len),
+    }
+}
+
+/// The shape of this node's updates for `def`: every stored type, array counts included.
+pub fn shape(def: &TableDef) -> Shape {
+    let (kt, len) = key_type(def.key);
+    let mask = def.store.iter().fold(0u64, |m, s| m | s.dt.bit());
+    def.store
+        .iter()
+        .filter(|s| s.dt.is_array())
+        .fold(Shape::new(kt, len, mask), |sh, s| sh.with_count(s.dt, u64::from(s.count)))
+}
+
+/// The table key a received key stands for; None when it does not fit the table's type.
+pub fn table_key(k: &Key<'_>, kind: KeyKind) -> Option<TKey> {
+    Some(match (k, kind) {
+        (Key::Ip(a), KeyKind::Ip) => TKey::Ip(a.octets()),
+        (Key::Ipv6(a), KeyKind::Ipv6) => TKey::Ipv6(a.octets()),
+        (Key::Integer(v), KeyKind::Integer) => TKey::Int(*v),
+        // A 2.6 receiver keeps at most len bytes of a string key.
+        (Key::String(s), KeyKind::String { .. }) => TKey::from_bytes(s, kind),
+        (Key::Binary(b), KeyKind::Binary { .. }) => TKey::from_bytes(b, kind),
+        _ => return None,
+    })
+}
+
+/// Applies one received update to `t` at `now`: `expire` (timed updates) sets the remaining
+/// lifetime, otherwise the table's own expiry counts from now. `server_key` is the string the
+/// update's dictionary value resolved to. False when the key does not fit or the table is full.
+pub fn apply(
+    t: &mut Table,
+    key: &Key<'_>,
+    values: &[(DataType, Value<'_>)],
+    server_key: Option<&str>,
+    expire: Option<u32>,
+    now: u64,
+) -> bool {
+    let Some(k) = table_key(key, t.kind()) else { return false };
+    {
+        let Some(mut e) = t.touch(&k, now) else { return false };
+        let now32 = now as u32;
+        for (dt, v) in values {
+            if dt.is_local() || !e.view().has(*dt) {
+                continue;
+            }
+            match v {
+                Value::Signed(x) => {
+                    if *dt == DataType::SERVER_ID {
+                        let name = e.view().server_key().map(str::to_string);
+                        e.set_server(*x as i32, name.as_deref());
+                    }
+                }
+                Value::Uint(x) => {
+                    e.set_value(*dt, *x as i64);
+                }
+                Value::Rate(r) => {
+                    e.set_freq(*dt, 0, FreqCtr::from_wire(now32, r));
+                }
+                Value::UintArray(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        e.set_at(*dt, i, *x);
+                    }
+                }
+                Value::RateArray(a) => {
+                    for (i, r) in a.iter().enumerate() {
+                        e.set_freq(*dt, i, FreqCtr::from_wire(now32, r));
+                    }
+                }
+                Value::Dict(_) => {
+                    if let Some(name) = server_key {
+                        let id = e.view().server_id().unwrap_or(0);
+                        e.set_server(id, Some(name));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(ms) = expire {
+        t.set_expire_in(&k, now, u64::from(ms));
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::codec::{Frame, Message, next_frame};
+    use crate::peers::entry::Entry;
+    use crate::stktable::cli;
+    use crate::stktable::def::{parse_store, split_store, with_server_key};
+    use std::time::Duration;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace().filter(|w| *w != "|").map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+    }
+
+    fn message(bytes: &[u8]) -> Message<'_> {
+        let (f, n): (Frame<'_>, usize) = next_frame(bytes, 16384).unwrap().unwrap();
+        assert_eq!(n, bytes.len());
+        Message::decode(f).unwrap()
+    }
+
+    /// Capture 01, #13 and #14 (peers.md §4, §5): hapA's be_src definition and the update of
+    /// 127.0.0.11, applied to lbha's be_src, print what hapA's `show table be_src` printed.
+    #[test]
+    fn captured_update_gives_haproxys_entry() {
+        let store = split_store(
+            "server_id,conn_cnt,conn_cur,conn_rate(10s),http_req_cnt,http_req_rate(10s),gpc0,gpt0,bytes_in_cnt",
+        );
+        let def = TableDef {
+            name: "be_src".into(),
+            key: KeyKind::Ip,
+            size: 1024,
+            expire: Some(Duration::from_secs(300)),
+            nopurge: false,
+            peers: None,
+            store: with_server_key(parse_store(&store).unwrap()),
+        };
+        let d = hex(
+            "0a 82 1a | 01 | 06 62 65 5f 73 72 63 | 04 | 04 | f7 d8 83 01 | f0 af 91 00 | 05 f0 e2 03 | 0a f0 e2 03",
+        );
+        let Message::Definition(defn) = message(&d) else { panic!("not a definition") };
+        let their = Shape::from_definition(&defn).unwrap();
+        let ours = shape(&def);
+        assert_eq!((ours.key_type, ours.key_len, ours.data_types), (their.key_type, their.key_len, their.data_types));
+        let u = hex(
+            "0a 80 1b | 00 00 00 07 | 7f 00 00 0b | 01 | 05 | 02 | 02 | f9 f2 01 02 00 | 00 | 02 | f9 f2 01 02 00 | ab | 01 01",
+        );
+        let Message::Update(up) = message(&u) else { panic!("not an update") };
+        assert_eq!(up.id, Some(7));
+        let entry = Entry::decode(up.body, &their).unwrap();
+        let mut t = Table::new(def);
+        let now = 1_000_000;
+        assert!(apply(&mut t, &entry.key, &entry.values, Some("s1"), None, now));
+        let out = cli::run(&cli::parse(cli::Action::Show, &["be_src"]).unwrap(), &mut t, now).unwrap();
+        let line = out.lines().nth(1).unwrap();
+        let (_, rest) = line.split_once(": ").unwrap();
+        assert_eq!(
+            rest,
+            "key=127.0.0.11 use=0 exp=300000 server_id=1 gpt0=5 gpc0=2 conn_cnt=2 conn_rate(10000)=2 conn_cur=0 http_req_cnt=2 http_req_rate(10000)=2 bytes_in_cnt=171 server_key=s1"
+        );
+        // A timed update's lifetime wins over the table's.
+        assert!(apply(&mut t, &entry.key, &entry.values, Some("s1"), Some(8000), now));
+        assert_eq!(t.get(&TKey::Ip([127, 0, 0, 11]), now + 1000).unwrap().expires_in(), 7000);
+    }
+
+    #[test]
+    fn keys_that_do_not_fit_are_refused() {
+        let kind = KeyKind::String { len: 4 };
+        assert_eq!(table_key(&Key::String(b"S1SESS0005"), kind), Some(TKey::from_bytes(b"S1SE", kind)));
+        assert_eq!(table_key(&Key::Integer(5), KeyKind::Ip), None);
+        assert_eq!(key_type(KeyKind::String { len: 32 }), (KeyType::String, 33));
+    }
+}
