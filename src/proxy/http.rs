@@ -4,10 +4,12 @@
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
+use super::rules::{self, Outcome, Txn};
+use super::sample_ctx::StreamCtx;
+use super::vars::TxnVars;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
-use crate::config::snapshot::{ConnMode, Forwardfor, HttpAction, HttpRule, LogMode, RedirectTarget};
-use crate::routing::Facts;
+use crate::config::snapshot::{ConnMode, Forwardfor, LogMode};
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
@@ -134,16 +136,6 @@ fn forwarded_for(
     Some(name)
 }
 
-fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
-    Facts {
-        method: Some(req.method()),
-        uri: Some(req.uri()),
-        headers: Some(req.headers()),
-        src: cx.peer.ip(),
-        dst_port: cx.local.port(),
-    }
-}
-
 fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Response<ProxyBody> {
     fcnt.count_status(resp.status().as_u16());
     if close {
@@ -176,20 +168,57 @@ pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) 
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
+    let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
     if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
-        return serve(req, verdict, &cx, &active, fi).await;
+        let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+        return after_response(resp, &cx, &active, fi, bi, &vars);
     }
     let start = httplog::Start::new(&req, &cx, first);
-    let resp = serve(req, verdict, &cx, &active, fi).await;
+    let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+    let resp = after_response(resp, &cx, &active, fi, bi, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
 }
 
+/// `http_after_response` rules, the backend's then the frontend's, on every response,
+/// lbha's own included (as HAProxy). They cannot answer.
+fn after_response(
+    mut resp: Response<ProxyBody>,
+    cx: &ConnCtx,
+    active: &Active,
+    fi: usize,
+    bi: Option<usize>,
+    vars: &TxnVars<'_>,
+) -> Response<ProxyBody> {
+    let t = Txn { cx, active, frontend: fi, backend: bi, vars };
+    let fe = &active.snap.frontends[fi];
+    if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
+        rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
+    }
+    rules::response(&fe.http_after_response, &fe.acls, &mut resp, &t);
+    resp
+}
+
 async fn serve(
+    req: Request<Incoming>,
+    verdict: Verdict,
+    cx: &Arc<ConnCtx>,
+    active: &Arc<Active>,
+    fi: usize,
+    vars: &TxnVars<'_>,
+) -> (Response<ProxyBody>, Option<usize>) {
+    let mut picked = None;
+    let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked).await;
+    (resp, picked)
+}
+
+async fn serve_picking(
     mut req: Request<Incoming>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
     active: &Arc<Active>,
     fi: usize,
+    vars: &TxnVars<'_>,
+    picked: &mut Option<usize>,
 ) -> Response<ProxyBody> {
     let cx = cx.clone();
     let active = active.clone();
@@ -210,8 +239,13 @@ async fn serve(
     // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
-    if let Some(resp) = apply_request_rules(&mut req, &fe.http_request, &fe.acls, &active, &cx) {
-        if resp.status() == StatusCode::FORBIDDEN {
+    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars };
+    // `monitor-uri` is answered before any rule, as in HAProxy.
+    if let Some(resp) = rules::monitor(fe, &req, &t) {
+        return finish(&fcnt, resp, close_client);
+    }
+    if let Outcome::Answer { resp, denied } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+        if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
         }
         return finish(&fcnt, resp, close_client);
@@ -222,27 +256,39 @@ async fn serve(
         if let Some(r) = crate::stats::challenge(&req, st) {
             return finish(&fcnt, r, false);
         }
-        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &facts(&req, &cx), &*active));
+        let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
+        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &active.snap.maps));
         if req.method() == http::Method::POST && admin {
             return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
         }
         let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
         return finish(&fcnt, resp, false);
     }
-    let chosen = {
-        let f = facts(&req, &cx);
-        fe.switching
-            .iter()
-            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &f, &*active)))
-            .map(|r| r.backend)
-            .or(fe.default_backend)
-    };
+    let chosen = rules::choose_backend(fe, &req, &t);
     let Some(bi) = chosen else {
         return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
     };
+    *picked = Some(bi);
+    t.backend = Some(bi);
+    // The backend's own rules run after the frontend's, as in HAProxy.
+    let be = &active.snap.backends[bi];
+    if let Outcome::Answer { resp, denied } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+        if denied {
+            fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        return finish(&fcnt, resp, close_client);
+    }
     match forward(req, &active, fi, bi, &cx).await {
         Ok(mut resp) => {
-            apply_response_rules(&mut resp, &fe.http_response, &fe.acls, &active, &cx);
+            // Response rules: the backend's first, then the frontend's; an answer replaces the
+            // server's response.
+            let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
+            for (list, acls) in lists {
+                if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
+                    resp = own;
+                    break;
+                }
+            }
             let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
             finish(&fcnt, resp, close)
         }
@@ -281,96 +327,6 @@ async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Resp
             let mut r = Response::new(full(format!("{e}\n")));
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r
-        }
-    }
-}
-
-/// Runs `http_request` rules in order; a rule that answers ends the request.
-fn apply_request_rules(
-    req: &mut Request<Incoming>,
-    rules: &[HttpRule],
-    acls: &[crate::routing::Acl],
-    active: &Active,
-    cx: &ConnCtx,
-) -> Option<Response<ProxyBody>> {
-    for rule in rules {
-        let hit = rule.cond.as_ref().is_none_or(|c| c.eval(acls, &facts(req, cx), active));
-        if !hit {
-            continue;
-        }
-        match &rule.action {
-            HttpAction::Return { status, headers, body } => {
-                let mut r = Response::new(full(body.clone()));
-                *r.status_mut() = *status;
-                for (n, v) in headers {
-                    r.headers_mut().append(n.clone(), v.clone());
-                }
-                return Some(r);
-            }
-            HttpAction::Deny { status } => {
-                let mut r = page_keep(*status);
-                *r.status_mut() = *status;
-                return Some(r);
-            }
-            HttpAction::Redirect { target, code } => {
-                let loc = match target {
-                    RedirectTarget::Location(l) => l.clone(),
-                    RedirectTarget::Prefix(p) => {
-                        format!("{p}{}", req.uri().path_and_query().map(|x| x.as_str()).unwrap_or("/"))
-                    }
-                };
-                let mut r = Response::new(empty());
-                *r.status_mut() = *code;
-                if let Ok(v) = HeaderValue::from_str(&loc) {
-                    r.headers_mut().insert(header::LOCATION, v);
-                }
-                r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-                return Some(r);
-            }
-            HttpAction::SetHeader(n, v) => {
-                req.headers_mut().insert(n.clone(), v.clone());
-            }
-            HttpAction::AddHeader(n, v) => {
-                req.headers_mut().append(n.clone(), v.clone());
-            }
-            HttpAction::DelHeader(n) => {
-                req.headers_mut().remove(n);
-            }
-        }
-    }
-    None
-}
-
-fn apply_response_rules(
-    resp: &mut Response<ProxyBody>,
-    rules: &[HttpRule],
-    acls: &[crate::routing::Acl],
-    active: &Active,
-    cx: &ConnCtx,
-) {
-    for rule in rules {
-        let f = Facts {
-            method: None,
-            uri: None,
-            headers: Some(resp.headers()),
-            src: cx.peer.ip(),
-            dst_port: cx.local.port(),
-        };
-        if !rule.cond.as_ref().is_none_or(|c| c.eval(acls, &f, active)) {
-            continue;
-        }
-        match &rule.action {
-            HttpAction::SetHeader(n, v) => {
-                resp.headers_mut().insert(n.clone(), v.clone());
-            }
-            HttpAction::AddHeader(n, v) => {
-                resp.headers_mut().append(n.clone(), v.clone());
-            }
-            HttpAction::DelHeader(n) => {
-                resp.headers_mut().remove(n);
-            }
-            // Validation refuses answering actions in http_response.
-            HttpAction::Return { .. } | HttpAction::Deny { .. } | HttpAction::Redirect { .. } => {}
         }
     }
 }

@@ -11,8 +11,11 @@ pub mod listener;
 pub mod pool;
 pub mod queue;
 pub mod resize;
+pub mod rules;
+pub mod sample_ctx;
 pub mod shutdown;
 pub mod tcp;
+pub mod vars;
 
 use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
@@ -74,6 +77,8 @@ pub struct Proxy {
     pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+    /// `proc.*` variables: one set for the process, kept across reloads.
+    pub proc_vars: vars::VarStore,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -113,6 +118,8 @@ pub struct ConnCtx {
     pub requests: std::sync::atomic::AtomicU64,
     /// The connection's slots while it is served; a tunnel it opens takes a share (see [`Slots`]).
     slots: Mutex<Option<Arc<Slots>>>,
+    /// `sess.*` variables of this client connection.
+    pub sess_vars: vars::VarStore,
 }
 
 impl ConnCtx {
@@ -156,6 +163,7 @@ impl Proxy {
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
+            proc_vars: Default::default(),
         })
     }
 
@@ -232,6 +240,7 @@ impl Proxy {
             accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
+            sess_vars: Default::default(),
         });
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();

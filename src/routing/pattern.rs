@@ -94,16 +94,6 @@ impl MatchMethod {
         }
     }
 
-    pub(super) fn applies_to(self, kind: Kind) -> bool {
-        match self {
-            MatchMethod::Found => true,
-            MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => kind == Kind::Str,
-            MatchMethod::Int => kind == Kind::Int,
-            MatchMethod::Ip => kind == Kind::Ip,
-            MatchMethod::Bool => matches!(kind, Kind::Bool | Kind::Int),
-        }
-    }
-
     /// `found` and `bool` test the sample itself and take no patterns.
     pub(super) fn takes_patterns(self) -> bool {
         !matches!(self, MatchMethod::Found | MatchMethod::Bool)
@@ -570,9 +560,7 @@ mod tests {
             assert_eq!(MatchMethod::parse(name).unwrap().name(), name);
         }
         assert_eq!(MatchMethod::parse("regex"), None);
-        assert!(MatchMethod::Reg.applies_to(Kind::Str) && !MatchMethod::Reg.applies_to(Kind::Int));
-        assert!(MatchMethod::Ip.applies_to(Kind::Ip) && !MatchMethod::Ip.applies_to(Kind::Str));
-        assert!(MatchMethod::Found.applies_to(Kind::Int) && !MatchMethod::Found.takes_patterns());
+        assert!(!MatchMethod::Found.takes_patterns() && MatchMethod::Int.takes_patterns());
         assert_eq!(MatchMethod::default_for(Kind::Ip), MatchMethod::Ip);
     }
 }

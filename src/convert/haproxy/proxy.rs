@@ -69,20 +69,28 @@ impl ProxyKind {
 
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "monitor_uri",
+            "monitor_fail",
+        ];
         match self {
             Self::Listen => true,
             Self::Frontend => !BACKEND_KEYS.contains(&key),
-            Self::Backend => {
-                !FRONT_ONLY.contains(&key)
-                    && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
-            }
+            Self::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Self::Defaults => ![
                 "name",
                 "acl",
                 "http_request",
                 "http_response",
+                "http_after_response",
                 "bind",
                 "use_backend",
                 "servers",
@@ -375,9 +383,15 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         },
         "acl" => super::rules::acl(st, d, cx),
         "use_backend" => super::rules::use_backend(st, d, cx),
-        "http-request" => super::rules::http_rule(st, d, false, cx),
-        "http-response" => super::rules::http_rule(st, d, true, cx),
+        "http-request" => super::rules::http_rule(st, d, super::rules::Phase::Request, cx),
+        "http-response" => super::rules::http_rule(st, d, super::rules::Phase::Response, cx),
+        "http-after-response" => super::rules::http_rule(st, d, super::rules::Phase::After, cx),
         "redirect" => super::rules::redirect_kw(st, d, cx),
+        "monitor-uri" => match d.arg(1) {
+            Some(uri) => st.put(cx, d, "monitor_uri", uri),
+            None => cx.error(d, "missing uri"),
+        },
+        "monitor" => super::rules::monitor(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),
         "cookie" => super::persist::cookie(st, d, cx),
