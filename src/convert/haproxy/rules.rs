@@ -191,7 +191,14 @@ pub(super) fn condition(
             return Err((ReportKind::Unknown, format!("unexpected `{other}` (expected `if` or `unless`)")));
         }
     };
-    let mut ws = d.args[i + 1..].to_vec();
+    // `!{ ... }` is `!` then `{`, as HAProxy reads it.
+    let mut ws: Vec<String> = d.args[i + 1..]
+        .iter()
+        .flat_map(|w| match w.as_str() {
+            "!{" => vec!["!".to_string(), "{".to_string()],
+            _ => vec![w.clone()],
+        })
+        .collect();
     absolute_pattern_files(&mut ws, cx.base_dir);
     let alts = |n: &str| -> Option<Vec<String>> {
         let more: Vec<String> =
