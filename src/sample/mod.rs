@@ -35,6 +35,7 @@ pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext};
 pub use logfmt::{LogFormat, Segment};
+pub(crate) use map::{DIR_DELIMS, DOM_DELIMS, match_word};
 pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, parse_map_file};
 pub use value::{SmpType, Value, read_int64};
 
