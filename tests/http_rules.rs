@@ -59,6 +59,7 @@ http_request = [
   { set_header = { name = "X-Host-Label", value = "%[var(txn.host)]" } },
   { add_header = { name = "X-Client", value = "%[src] %ci" }, if = "local" },
   { del_header = "X-Debug" },
+  { del_header = { name = "X-Secret-", match = "beg" } },
   { replace_header = { name = "X-Tag", regex = "^v(.*)$", replace = "version-\\1" } },
   { replace_value = { name = "X-List", regex = "^b$", replace = "B" } },
   { set_header = { name = "X-Path-Len", value = "%[path,length]" } },
@@ -80,7 +81,11 @@ http_response = [{ add_header = { name = "X-Backend-Res", value = "1" } }]
     app.add_header("X-App: yes");
     let _l = Lbha::start(&config(port, &app, &api, rules, api_rules, ""), &[port]);
 
-    let r = get_h(port, "/old/page?q=abc", "X-Debug: 1\r\nX-Tag: v7\r\nX-List: a, b\r\nX-List: b\r\n");
+    let r = get_h(
+        port,
+        "/old/page?q=abc",
+        "X-Debug: 1\r\nX-Secret-A: 1\r\nx-secret-b: 2\r\nX-Secret: kept\r\nX-Tag: v7\r\nX-List: a, b\r\nX-List: b\r\n",
+    );
     assert_eq!(r.status, 299, "{r:?}");
     assert_eq!(r.header("x-seen-host"), Some("www"));
     assert!(r.header("x-backend-res").is_none(), "the api backend's rules do not run for app");
@@ -89,6 +94,8 @@ http_response = [{ add_header = { name = "X-Backend-Res", value = "1" } }]
     assert_eq!(seen.header("x-host-label"), Some("www"));
     assert_eq!(seen.header("x-client"), Some("127.0.0.1 127.0.0.1"));
     assert_eq!(seen.header("x-debug"), None);
+    assert_eq!((seen.header("x-secret-a"), seen.header("x-secret-b")), (None, None));
+    assert_eq!(seen.header("x-secret"), Some("kept"), "`-m beg X-Secret-` leaves X-Secret");
     assert_eq!(seen.header("x-tag"), Some("version-7"));
     let lists: Vec<&str> =
         seen.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-list")).map(|(_, v)| v.as_str()).collect();

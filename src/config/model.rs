@@ -326,7 +326,7 @@ pub struct HttpRule {
     pub redirect: Option<RedirectAction>,
     pub set_header: Option<HeaderAction>,
     pub add_header: Option<HeaderAction>,
-    pub del_header: Option<String>,
+    pub del_header: Option<DelHeaderAction>,
     pub allow: Option<bool>,
     pub tarpit: Option<DenyAction>,
     pub auth: Option<AuthAction>,
@@ -346,6 +346,18 @@ pub struct HttpRule {
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// `del-header NAME [-m str|beg|end|sub|reg]`: a name, or `{ name, match }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DelHeaderAction {
+    Name(String),
+    Match {
+        name: String,
+        #[serde(rename = "match")]
+        method: Option<String>,
+    },
 }
 
 /// `auth [realm R]`.

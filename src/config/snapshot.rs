@@ -216,6 +216,8 @@ pub enum HttpAction {
     SetHeader(HeaderName, LogFormat),
     AddHeader(HeaderName, LogFormat),
     DelHeader(HeaderName),
+    /// `del-header NAME -m beg|end|sub|reg|str`: every header whose name matches.
+    DelHeaders(NameMatch),
     /// `return`/`deny` whose body is an `lf-string`/`lf-file`, rendered per request; `deny`
     /// counts the request as denied.
     ReturnLf {
@@ -270,6 +272,26 @@ pub enum RedirectTarget {
     Prefix(String),
     /// `scheme S`: the same host and path with another scheme.
     Scheme(String),
+}
+
+/// How `del-header -m` matches header names (lowercase patterns; `Reg` ignores case).
+#[derive(Debug, Clone)]
+pub enum NameMatch {
+    Beg(String),
+    End(String),
+    Sub(String),
+    Reg(Regex),
+}
+
+impl NameMatch {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Beg(p) => name.starts_with(p.as_str()),
+            NameMatch::End(p) => name.ends_with(p.as_str()),
+            NameMatch::Sub(p) => name.contains(p.as_str()),
+            NameMatch::Reg(r) => r.is_match(name.as_bytes()),
+        }
+    }
 }
 
 /// `drop-query`, `append-slash`, `set-cookie NAME[=VALUE]`, `clear-cookie NAME`.

@@ -294,6 +294,7 @@ enum Change<'r> {
     None,
     Header { name: &'r HeaderName, value: Vec<u8>, append: bool },
     Del(&'r HeaderName),
+    DelMatching(&'r crate::config::snapshot::NameMatch),
     Replace { name: &'r HeaderName, regex: &'r Regex, replace: Vec<u8>, each_value: bool },
     Uri(Option<Uri>),
     Method(Vec<u8>),
@@ -307,6 +308,7 @@ impl<'r> Change<'r> {
             HttpAction::SetHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: false },
             HttpAction::AddHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: true },
             HttpAction::DelHeader(n) => Change::Del(n),
+            HttpAction::DelHeaders(m) => Change::DelMatching(m),
             HttpAction::ReplaceHeader { name, regex, replace, each_value } => {
                 Change::Replace { name, regex, replace: render(replace, ctx, t), each_value: *each_value }
             }
@@ -341,6 +343,12 @@ impl<'r> Change<'r> {
             Change::Header { name, value, append } => set_value(h, name, value, append),
             Change::Del(n) => {
                 h.remove(n);
+            }
+            Change::DelMatching(m) => {
+                let doomed: Vec<HeaderName> = h.keys().filter(|k| m.matches(k.as_str())).cloned().collect();
+                for n in doomed {
+                    h.remove(n);
+                }
             }
             Change::Replace { name, regex, replace, each_value } => {
                 replace_header(h, name, regex, &replace, each_value)

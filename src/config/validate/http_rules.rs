@@ -5,7 +5,7 @@
 use super::{Ctx, header_pair, status};
 use crate::config::error::FieldPath;
 use crate::config::model::{self, Mode, Section};
-use crate::config::snapshot::{HttpAction, HttpRule, RedirectOpts, RedirectTarget};
+use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget};
 use crate::routing::{Acl, Condition};
 use crate::sample::{LogFormat, MatchKind, SampleExpr, Segment, VarRef};
 use bytes::Bytes;
@@ -247,7 +247,12 @@ fn answer(
         if deny && body.is_empty() && headers.is_empty() {
             return Some(HttpAction::Deny { status });
         }
-        return Some(HttpAction::Return { status, headers, body: Bytes::from(body) });
+        if !deny {
+            return Some(HttpAction::Return { status, headers, body: Bytes::from(body) });
+        }
+        // A deny with its own body still counts as denied.
+        let body = LogFormat { segments: vec![Segment::Literal(body.into_bytes())] };
+        return Some(HttpAction::ReturnLf { status, headers, body, deny });
     }
     let body = log_format(&body, at, cx)?;
     Some(HttpAction::ReturnLf { status, headers, body, deny })
@@ -361,7 +366,24 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
             let (n, v) = (n?, v?);
             if name == "set_header" { HttpAction::SetHeader(n, v) } else { HttpAction::AddHeader(n, v) }
         }
-        "del_header" => HttpAction::DelHeader(header_name(r.del_header.as_deref()?, &ap, cx)?),
+        "del_header" => {
+            let (name, method) = match r.del_header.as_ref()? {
+                model::DelHeaderAction::Name(n) => (n, None),
+                model::DelHeaderAction::Match { name, method } => (name, method.as_deref()),
+            };
+            let lower = name.to_ascii_lowercase();
+            match method.unwrap_or("str") {
+                "str" => HttpAction::DelHeader(header_name(name, &ap.key("name"), cx)?),
+                "beg" => HttpAction::DelHeaders(NameMatch::Beg(lower)),
+                "end" => HttpAction::DelHeaders(NameMatch::End(lower)),
+                "sub" => HttpAction::DelHeaders(NameMatch::Sub(lower)),
+                "reg" => HttpAction::DelHeaders(NameMatch::Reg(regex(&format!("(?i){name}"), &ap.key("name"), cx)?)),
+                other => {
+                    cx.err_v(ap.key("match"), "expected str, beg, end, sub or reg", other);
+                    return None;
+                }
+            }
+        }
         "replace_header" | "replace_value" => {
             let h = if name == "replace_header" { r.replace_header.as_ref()? } else { r.replace_value.as_ref()? };
             let n = header_name(&h.name, &ap.key("name"), cx);

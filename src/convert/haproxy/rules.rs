@@ -488,7 +488,10 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     match action {
         "del-header" => {
             if d.arg(3) == Some("-m") {
-                return Err(Fail::Unsupported("`del-header -m` is not supported yet".into()));
+                let mut t = InlineTable::new();
+                t.insert("name", name.into());
+                t.insert("match", value_at(d, 4, "-m")?.into());
+                return Ok(("del_header", Value::InlineTable(t), 5, Vec::new()));
             }
             Ok(("del_header", Value::from(name), 3, Vec::new()))
         }

@@ -456,6 +456,48 @@ fn http_request_and_response_rules() {
     assert_eq!(kinds(&c), [(12, ReportKind::Note), (14, ReportKind::Weakens)]);
 }
 
+/// Issue 15: every action of the rule language converts one to one, in frontends and backends.
+#[test]
+fn rule_language_actions_convert() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request set-var(txn.h) req.hdr(host),lower\n  http-request set-header X-H %[var(txn.h)]\n  http-request replace-header X-A ^a(.*) b\\1\n  http-request replace-value X-B ^c$ d\n  http-request set-path /p%[path]\n  http-request set-query q=1\n  http-request replace-path ^/old(.*) /new\\1\n  http-request replace-uri ^(.*)$ \\1\n  http-request set-method GET\n  http-request del-header X-S -m beg\n  http-request unset-var(txn.h)\n  http-request allow if { src 127.0.0.1 }\n  http-request auth realm Private if { path_beg /p }\n  http-request deny deny_status 429 content-type text/plain string busy\n  http-request return status 200 lf-string \"hi %[src]\"\n  redirect scheme https code 301 if !{ ssl_fc }\n  http-request redirect location /x%[path] drop-query append-slash set-cookie A=1 clear-cookie B\n  http-response set-status 299 reason Fine\n  http-response deny if { status 500 }\n  http-after-response set-header X-F DENY\n  monitor-uri /up\n  monitor fail if { nbsrv(be) lt 1 }\n  use_backend %[req.hdr(host)]\n  default_backend be\nbackend be\n  acl p path_beg /p\n  http-request set-header X-B 1 if p\n  http-response add-header X-R 1\n  http-after-response del-header Server\n  server a 127.0.0.1:1\n",
+    );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let f = &s.frontends[0];
+    let acts: Vec<String> = f
+        .http_request
+        .iter()
+        .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        acts,
+        [
+            "SetVar",
+            "SetHeader",
+            "ReplaceHeader",
+            "ReplaceHeader",
+            "SetPath",
+            "SetQuery",
+            "ReplacePath",
+            "ReplaceUri",
+            "SetMethod",
+            "DelHeaders",
+            "UnsetVar",
+            "Allow",
+            "Auth",
+            "ReturnLf",
+            "ReturnLf",
+            "Redirect",
+            "Redirect"
+        ]
+    );
+    assert_eq!((f.http_response.len(), f.http_after_response.len()), (2, 1));
+    assert_eq!((f.dyn_switching.len(), f.monitor.is_some()), (1, true));
+    let b = &s.backends[0];
+    assert_eq!((b.acls.len(), b.http_request.len(), b.http_response.len(), b.http_after_response.len()), (1, 1, 1, 1));
+}
+
 #[test]
 fn binds() {
     let c = conv(
