@@ -109,7 +109,8 @@ fn replace_header(h: &mut HeaderMap, name: &HeaderName, re: &Regex, replace: &[u
                     expand(re, p, replace).unwrap_or_else(|| p.to_vec())
                 })
                 .collect();
-            parts.join(&b", "[..])
+            // HAProxy joins the rewritten values with a bare comma.
+            parts.join(&b","[..])
         })
         .collect();
     h.remove(name);
@@ -169,12 +170,12 @@ fn redirect(
     }
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     if let Some(c) = &opts.set_cookie
-        && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/"))
+        && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/;"))
     {
         h.append(header::SET_COOKIE, v);
     }
     if let Some(c) = &opts.clear_cookie
-        && let Ok(v) = HeaderValue::from_str(&format!("{c}; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"))
+        && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/; Max-Age=0;"))
     {
         h.append(header::SET_COOKIE, v);
     }
@@ -490,7 +491,7 @@ mod tests {
         let mut v = h.clone();
         replace_header(&mut v, &name, &re, br"T\1", true);
         let got: Vec<&str> = v.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
-        assert_eq!(got, ["one, Two", "Three"]);
+        assert_eq!(got, ["one,Two", "Three"]);
         replace_header(&mut h, &name, &re, br"T\1", false);
         let got: Vec<&str> = h.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
         assert_eq!(got, ["one, two", "Three"], "the whole line must match");
