@@ -299,3 +299,62 @@ backend api
     assert_eq!(r.header("x-api"), Some("yes"));
     assert_eq!(api.requests().pop().unwrap().header("x-via-api"), Some("1"));
 }
+
+/// A self-signed certificate for `localhost`, written as one PEM file (chain + key).
+fn cert(dir: &TempDir) -> (std::path::PathBuf, rustls_pki_types::CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let p = dir.write("site.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    (p, ck.cert.der().clone())
+}
+
+#[test]
+fn tls_fetches_and_redirect_to_https() {
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let (port, tls_port) = (free_port(), free_port());
+    let dir = TempDir::new("rules-tls");
+    let (crt, der) = cert(&dir);
+    let rules = format!(
+        r#"
+http_request = [
+  {{ redirect = {{ scheme = "https", code = 301 }}, unless = "{{ ssl_fc }}" }},
+  {{ set_header = {{ name = "X-Tls", value = "%[ssl_fc] %[ssl_fc_sni] %[ssl_fc_alpn] %[ssl_fc_protocol]" }} }},
+]
+"#
+    );
+    let cfg = config(port, &app, &api, &rules, "", "").replace(
+        &format!("bind = [\"127.0.0.1:{port}\"]"),
+        &format!("bind = [\"127.0.0.1:{port}\", \"127.0.0.1:{tls_port} ssl crt {} alpn http/1.1\"]", crt.display()),
+    );
+    let _l = Lbha::start(&cfg, &[port, tls_port]);
+    let r = get_h(port, "/a?b=1", "");
+    assert_eq!((r.status, r.header("location")), (301, Some("https://www.example.com/a?b=1")));
+    assert!(app.requests().is_empty());
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let mut cc = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", tls_port)).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cc)).connect(name, tcp).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/x")
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let _ = resp.into_body().collect().await;
+    });
+    let seen = app.requests().pop().expect("the TLS request reached the server");
+    assert_eq!(seen.header("x-tls"), Some("1 localhost http/1.1 TLSv1.3"));
+}

@@ -120,6 +120,8 @@ pub struct ConnCtx {
     slots: Mutex<Option<Arc<Slots>>>,
     /// `sess.*` variables of this client connection.
     pub sess_vars: vars::VarStore,
+    /// What the TLS handshake settled (`ssl_fc_sni`, `ssl_fc_alpn`, `ssl_fc_protocol`).
+    pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
 }
 
 impl ConnCtx {
@@ -241,6 +243,7 @@ impl Proxy {
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
             sess_vars: Default::default(),
+            tls_info: Default::default(),
         });
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
@@ -254,7 +257,10 @@ impl Proxy {
                 Some(tls) => {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await,
+                        Ok(Ok(stream)) => {
+                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                            Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                        }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
@@ -266,6 +272,7 @@ impl Proxy {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                         Ok(Ok(stream)) => {
+                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
                             Box::pin(self.serve_http(stream, cx.clone(), conn)).await

@@ -10,6 +10,25 @@ use http::{HeaderMap, Method, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// What a client's TLS handshake settled, kept on the connection.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<u8>>,
+    pub protocol: Option<&'static str>,
+}
+
+impl TlsInfo {
+    pub fn of(c: &rustls::ServerConnection) -> TlsInfo {
+        let protocol = c.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "unknown",
+        });
+        TlsInfo { sni: c.server_name().map(str::to_string), alpn: c.alpn_protocol().map(<[u8]>::to_vec), protocol }
+    }
+}
+
 /// One stream as fetches see it. HTTP parts are `None` in TCP mode or before they exist.
 pub struct StreamCtx<'a> {
     pub cx: &'a ConnCtx,
@@ -102,6 +121,15 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn tls(&self) -> Option<bool> {
         Some(self.cx.tls)
+    }
+    fn tls_sni(&self) -> Option<&str> {
+        self.cx.tls_info.get()?.sni.as_deref()
+    }
+    fn tls_protocol(&self) -> Option<&str> {
+        self.cx.tls_info.get()?.protocol
+    }
+    fn tls_alpn(&self) -> Option<&[u8]> {
+        self.cx.tls_info.get()?.alpn.as_deref()
     }
     fn var(&self, var: &VarRef) -> Option<Value> {
         self.vars?.get(var)
