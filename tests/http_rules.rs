@@ -315,15 +315,13 @@ fn tls_fetches_and_redirect_to_https() {
     let (port, tls_port) = (free_port(), free_port());
     let dir = TempDir::new("rules-tls");
     let (crt, der) = cert(&dir);
-    let rules = format!(
-        r#"
+    let rules = r#"
 http_request = [
-  {{ redirect = {{ scheme = "https", code = 301 }}, unless = "{{ ssl_fc }}" }},
-  {{ set_header = {{ name = "X-Tls", value = "%[ssl_fc] %[ssl_fc_sni] %[ssl_fc_alpn] %[ssl_fc_protocol]" }} }},
+  { redirect = { scheme = "https", code = 301 }, unless = "{ ssl_fc }" },
+  { set_header = { name = "X-Tls", value = "%[ssl_fc] %[ssl_fc_sni] %[ssl_fc_alpn] %[ssl_fc_protocol]" } },
 ]
-"#
-    );
-    let cfg = config(port, &app, &api, &rules, "", "").replace(
+"#;
+    let cfg = config(port, &app, &api, rules, "", "").replace(
         &format!("bind = [\"127.0.0.1:{port}\"]"),
         &format!("bind = [\"127.0.0.1:{port}\", \"127.0.0.1:{tls_port} ssl crt {} alpn http/1.1\"]", crt.display()),
     );
