@@ -131,6 +131,7 @@ http_request = [
   { redirect = { prefix = "http://other.example", drop_query = true, append_slash = true, set_cookie = "SEEN=1" }, if = "{ path_beg /moved }" },
   { redirect = { location = "/to/%[urlp(to)]", code = 302 }, if = "{ path /go }" },
   { auth = { realm = "Private" }, if = "{ path_beg /private } !{ http_auth(users) }" },
+  { tarpit = { status = 503 }, if = "{ path_beg /trap }" },
 ]
 http_after_response = [
   { set_header = { name = "X-Frame-Options", value = "DENY" } },
@@ -174,6 +175,11 @@ users = [{ name = "alice", insecure_password = "secret" }]
     assert_eq!(ok.status, 200);
     let bad = get_h(port, "/private", "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n");
     assert_eq!(bad.status, 401);
+
+    // A tarpit holds the request for `timeout tarpit` (here `timeout connect`, 1s), then answers.
+    let r = get_h(port, "/trap", "");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("503 Service Unavailable"));
 
     app.set_status(404);
     let r = get_h(port, "/missing", "");
@@ -235,7 +241,7 @@ fn bad_rules_are_refused_with_their_location() {
         (r#"http_request = [{ deny = {}, set_path = "/x" }]"#, "one action per rule"),
         (r#"http_response = [{ set_path = "/x" }]"#, "not an action of http_response"),
         (r#"http_after_response = [{ deny = {} }]"#, "not an action of http_after_response"),
-        (r#"http_request = [{ tarpit = {} }]"#, "not supported"),
+        (r#"http_request = [{ tarpit = { string = "x" } }]"#, "only `status`"),
         (r#"acl = [{ name = "a", cond = "path,nosuchconv x" }]"#, "unknown converter"),
         (r#"use_backend = [{ backend = "%[req.hdr(host),map(/nonexistent.map)]" }]"#, "cannot read map file"),
         (r#"http_request = [{ replace_path = { regex = "(", replace = "x" } }]"#, "bad regex"),

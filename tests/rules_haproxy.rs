@@ -44,6 +44,7 @@ defaults
   timeout connect 2s
   timeout client 5s
   timeout server 5s
+  timeout tarpit 200ms
 
 userlist users
   user alice insecure-password secret
@@ -83,6 +84,7 @@ frontend fe
   http-request return status 200 content-type text/plain lf-string "hello %[req.hdr(x-name)] %[path]" if {{ path /hello }}
   http-request redirect location /to/%[urlp(to)] code 302 if {{ path /go }}
   http-request redirect prefix http://other.example drop-query set-cookie SEEN=1 if {{ path_beg /prefixed }}
+  http-request tarpit if {{ path /trap }}
   http-request deny deny_status 404 if {{ path /deny404 }}
   http-request deny deny_status 405 if {{ path /deny405 }}
   http-request deny deny_status 410 if {{ path /deny410 }}
@@ -130,6 +132,7 @@ const REQUESTS: &[(&str, &str)] = &[
     ("/secure/x?a=1", ""),
     ("/api/v1/users", ""),
     ("/deny404", ""),
+    ("/trap", ""),
     ("/deny405", ""),
     ("/deny410", ""),
     ("/deny413", ""),

@@ -296,6 +296,8 @@ pub struct Timeouts {
     pub tunnel: Option<ConfDuration>,
     /// How long a request may wait for a server slot (servers at `maxconn`).
     pub queue: Option<ConfDuration>,
+    /// How long `http-request tarpit` holds a request before its answer (default `connect`).
+    pub tarpit: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 

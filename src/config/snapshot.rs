@@ -117,6 +117,8 @@ pub struct Timeouts {
     pub tunnel: Duration,
     pub queue: Duration,
     pub check: Option<Duration>,
+    /// `http-request tarpit` holds a request this long before answering.
+    pub tarpit: Duration,
 }
 
 #[derive(Debug)]
@@ -261,6 +263,10 @@ pub enum HttpAction {
     SetStatus {
         status: StatusCode,
         reason: Option<String>,
+    },
+    /// Holds the request for `timeout tarpit`, then answers `status` (500 by default).
+    Tarpit {
+        status: StatusCode,
     },
 }
 

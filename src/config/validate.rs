@@ -450,6 +450,7 @@ fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
         http_keep_alive: pick(|t| t.http_keep_alive).unwrap_or(http_request),
         tunnel: pick(|t| t.tunnel).unwrap_or(client.max(server)),
         check: pick(|t| t.check),
+        tarpit: pick(|t| t.tarpit).unwrap_or(connect),
     }
 }
 

@@ -244,9 +244,12 @@ async fn serve_picking(
     if let Some(resp) = rules::monitor(fe, &req, &t) {
         return finish(&fcnt, resp, close_client);
     }
-    if let Outcome::Answer { resp, denied } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        if tarpit {
+            tokio::time::sleep(fe.timeouts.tarpit).await;
         }
         return finish(&fcnt, resp, close_client);
     }
@@ -272,9 +275,12 @@ async fn serve_picking(
     t.backend = Some(bi);
     // The backend's own rules run after the frontend's, as in HAProxy.
     let be = &active.snap.backends[bi];
-    if let Outcome::Answer { resp, denied } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        if tarpit {
+            tokio::time::sleep(be.timeouts.tarpit).await;
         }
         return finish(&fcnt, resp, close_client);
     }

@@ -370,6 +370,7 @@ mod tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 
@@ -462,6 +463,7 @@ mod stall_tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 

@@ -27,8 +27,9 @@ pub struct Txn<'a> {
 pub enum Outcome {
     /// Every rule ran (or `allow` stopped the list): go on.
     Continue,
-    /// An answer to send instead of going on; `denied` for `deny` (counted as such).
-    Answer { resp: Response<ProxyBody>, denied: bool },
+    /// An answer to send instead of going on; `denied` for `deny` and `tarpit` (counted as
+    /// such); `tarpit` answers only after `timeout tarpit`.
+    Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
 }
 
 /// Log variables a header value or a body may hold (`%ci`, `%fp`, ...); others render empty.
@@ -202,6 +203,9 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
             (r, *deny)
         }
         HttpAction::Deny { status } => (page_keep(*status), true),
+        HttpAction::Tarpit { status } => {
+            return Some(Outcome::Answer { resp: page_keep(*status), denied: true, tarpit: true });
+        }
         HttpAction::Redirect { target, code, opts } => (redirect(target, *code, opts, ctx, t), false),
         HttpAction::Auth { realm } => {
             let mut r = page_keep(StatusCode::UNAUTHORIZED);
@@ -213,7 +217,7 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
         }
         _ => return None,
     };
-    Some(Outcome::Answer { resp, denied })
+    Some(Outcome::Answer { resp, denied, tarpit: false })
 }
 
 fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, t: &Txn<'_>) -> bool {

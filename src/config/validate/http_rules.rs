@@ -328,8 +328,12 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
             return answer(st, headers, body, lf, true, &ap, cx);
         }
         "tarpit" => {
-            cx.err(ap, "`tarpit` is not supported yet");
-            return None;
+            let d = r.tarpit.as_ref()?;
+            if d.content_type.is_some() || d.string.is_some() || d.lf_string.is_some() || d.file.is_some() {
+                cx.err(ap, "a tarpit answers with lbha's error page: only `status` is taken");
+                return None;
+            }
+            HttpAction::Tarpit { status: status(d.status, 500, &ap.key("status"), 200..=599, cx) }
         }
         "allow" => {
             if r.allow != Some(true) {

@@ -428,7 +428,8 @@ fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, 
         Some("tunnel") => "tunnel",
         Some("check") => "check",
         Some("queue") => "queue",
-        Some("client-fin" | "server-fin" | "tarpit") => {
+        Some("tarpit") => "tarpit",
+        Some("client-fin" | "server-fin") => {
             cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
             return;
         }

@@ -596,6 +596,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "set-status" if !req => set_status_action(d),
         "return" if req || res => return_action(d, 2, base),
         "deny" if req || res => deny_action(d, 2, base),
+        "tarpit" if req => deny_action(d, 2, base).map(|(_, v, i, notes)| ("tarpit", v, i, notes)),
         "redirect" if req || res => redirect_action(d, 2),
         "allow" if req || res => Ok(("allow", Value::from(true), 2, Vec::new())),
         "auth" if req => auth_action(d),
