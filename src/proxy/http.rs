@@ -1,5 +1,7 @@
-//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → http_request rules →
-//! stats → choose backend → choose server and connect (with retries) → forward → http_response rules.
+//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → monitor-uri → frontend
+//! http_request rules → stats → choose backend → backend http_request rules → choose server and
+//! connect (with retries) → forward → backend then frontend http_response rules →
+//! http_after_response rules (also on lbha's own answers). Rules run in `proxy::rules`.
 
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
