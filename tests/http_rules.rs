@@ -245,7 +245,6 @@ fn bad_rules_are_refused_with_their_location() {
         (r#"acl = [{ name = "a", cond = "path,nosuchconv x" }]"#, "unknown converter"),
         (r#"use_backend = [{ backend = "%[req.hdr(host),map(/nonexistent.map)]" }]"#, "cannot read map file"),
         (r#"http_request = [{ replace_path = { regex = "(", replace = "x" } }]"#, "bad regex"),
-        ("http_buffer_request = true", "not supported"),
     ] {
         let dir = TempDir::new("rules-bad");
         let cfg = dir.write("lbha.toml", &config(port, &app, &api, rules, "", ""));
@@ -361,4 +360,40 @@ http_request = [
     });
     let seen = app.requests().pop().expect("the TLS request reached the server");
     assert_eq!(seen.header("x-tls"), Some("1 localhost http/1.1 TLSv1.3"));
+}
+
+#[test]
+fn buffered_request_bodies_feed_req_body() {
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let port = free_port();
+    let rules = r#"
+http_buffer_request = true
+http_request = [
+  { deny = { status = 403 }, if = "{ req.body -m sub forbidden }" },
+  { set_header = { name = "X-Body", value = "%[req.body,length] %[req.body,lower]" } },
+]
+"#;
+    let extra = "[global]\ntune_bufsize = 1024\n";
+    let _l = Lbha::start(&config(port, &app, &api, rules, "", extra), &[port]);
+    let post = |body: &str, chunked: bool| {
+        let framing = if chunked {
+            format!("Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+        } else {
+            format!("Content-Length: {}\r\n\r\n{body}", body.len())
+        };
+        send(port, &format!("POST /up HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n{framing}"))
+    };
+    let r = post("Hello", false);
+    assert_eq!(r.status, 200);
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.header("x-body"), Some("5 hello"));
+    assert_eq!(seen.header("content-length"), Some("5"), "the body still reaches the server");
+    let r = post("World!", true);
+    assert_eq!(r.status, 200);
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.header("x-body"), Some("6 world!"));
+    assert_eq!(seen.header("content-length"), Some("6"), "a buffered chunked body goes with its length");
+    assert_eq!(post("this is forbidden", false).status, 403);
+    assert_eq!(post(&"x".repeat(2000), false).status, 413, "a body larger than tune_bufsize");
+    assert_eq!(app.requests().len(), 2);
 }

@@ -77,6 +77,7 @@ impl Kind {
             "body_min_rate",
             "monitor_uri",
             "monitor_fail",
+            "http_buffer_request",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -911,9 +912,6 @@ fn frontend(
     let http_request = http_rules::rules(&s.http_request, Phase::Request, mode, &acl_names, &p, cx);
     let http_response = http_rules::rules(&s.http_response, Phase::Response, mode, &acl_names, &p, cx);
     let http_after_response = http_rules::rules(&s.http_after_response, Phase::After, mode, &acl_names, &p, cx);
-    if s.http_buffer_request.or(defaults.http_buffer_request) == Some(true) {
-        cx.err(p.key("http_buffer_request"), "`http_buffer_request` (req.body) is not supported yet");
-    }
     let monitor = match (s.monitor_uri.as_ref().or(defaults.monitor_uri.as_ref()), &s.monitor_fail) {
         (Some(uri), fail) => {
             let cond = fail.as_ref().and_then(|f| monitor_fail(f, &acl_names, &p, cx));
@@ -956,7 +954,7 @@ fn frontend(
         http_after_response,
         dyn_switching,
         monitor,
-        buffer_request: false,
+        buffer_request: s.http_buffer_request.or(defaults.http_buffer_request).unwrap_or(false),
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
         log_clf: log_clf(s, defaults, &p, cx),

@@ -191,7 +191,7 @@ fn after_response(
     bi: Option<usize>,
     vars: &TxnVars<'_>,
 ) -> Response<ProxyBody> {
-    let t = Txn { cx, active, frontend: fi, backend: bi, vars };
+    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None };
     let fe = &active.snap.frontends[fi];
     if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
         rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
@@ -241,11 +241,25 @@ async fn serve_picking(
     // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
-    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars };
+    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None };
     // `monitor-uri` is answered before any rule, as in HAProxy.
     if let Some(resp) = rules::monitor(fe, &req, &t) {
         return finish(&fcnt, resp, close_client);
     }
+    // `option http-buffer-request`: the whole body first, so rules can read `req.body`.
+    let buffered = if fe.buffer_request && !http_body::Body::is_end_stream(req.body()) {
+        let limit = active.snap.global.bufsize;
+        match rules::buffer_body(req.body_mut(), limit, fe.timeouts.http_request).await {
+            Ok(b) => Some(b),
+            Err(why) if why.starts_with("request body larger") => {
+                return finish(&fcnt, page_keep(StatusCode::PAYLOAD_TOO_LARGE), true);
+            }
+            Err(why) => return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why)),
+        }
+    } else {
+        None
+    };
+    t.body = buffered.as_deref();
     if let Outcome::Answer { resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
@@ -286,7 +300,7 @@ async fn serve_picking(
         }
         return finish(&fcnt, resp, close_client);
     }
-    match forward(req, &active, fi, bi, &cx).await {
+    match forward(req, buffered.clone(), &active, fi, bi, &cx).await {
         Ok(mut resp) => {
             // Response rules: the backend's first, then the frontend's; an answer replaces the
             // server's response.
@@ -343,6 +357,7 @@ async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Resp
 /// moving to another server on the last retry (`redispatch`).
 async fn forward(
     mut req: Request<Incoming>,
+    buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
     fi: usize,
     bi: usize,
@@ -398,9 +413,13 @@ async fn forward(
     parts.version = Version::HTTP_11;
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
-    let replayable = body.is_end_stream() && upgrade.is_none() && idempotent(&parts.method);
+    let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
     let mut progress = None;
-    let body: ProxyBody = if body.is_end_stream() {
+    let body: ProxyBody = if let Some(b) = buffered {
+        // Read whole by `option http-buffer-request`; the client's body is at its end.
+        brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
+        full(b)
+    } else if body.is_end_stream() {
         empty()
     } else {
         let p = Arc::new(Progress::new());

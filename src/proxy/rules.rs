@@ -21,6 +21,8 @@ pub struct Txn<'a> {
     pub frontend: usize,
     pub backend: Option<usize>,
     pub vars: &'a TxnVars<'a>,
+    /// The request body buffered by `option http-buffer-request` (`req.body`).
+    pub body: Option<&'a [u8]>,
 }
 
 /// What a rule list ended with.
@@ -229,8 +231,11 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
     for rule in rules {
         // Values are rendered while the request is only read, then applied.
         let change = {
-            let ctx =
-                StreamCtx { backend: t.backend, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
+            let ctx = StreamCtx {
+                backend: t.backend,
+                req_body: t.body,
+                ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
+            };
             if !hit(rule, acls, &ctx, t) {
                 continue;
             }
@@ -388,7 +393,7 @@ impl<'r> Change<'r> {
 
 /// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
 pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
-    let ctx = StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars));
+    let ctx = StreamCtx { req_body: t.body, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
     choose(fe, &ctx, t)
 }
 
@@ -435,6 +440,33 @@ pub fn http_auth_user<'s>(ctx: &'s StreamCtx<'_>, userlist: &str) -> Option<&'s 
         crate::config::snapshot::Password::Hash(h) => crate::api::auth::verify_hash(pw, h),
     };
     ok.then_some(name.as_str())
+}
+
+/// `option http-buffer-request`: reads the whole body (up to `limit` bytes) before the rules
+/// run, leaving the request's own body at its end. `Err` when the body is larger than the
+/// limit or the client fails or stalls past `idle`.
+pub async fn buffer_body(
+    body: &mut hyper::body::Incoming,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<bytes::Bytes, &'static str> {
+    use http_body_util::BodyExt;
+    let mut out = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err("request body timeout"),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(_))) => return Err("invalid request body"),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if out.len() + data.len() > limit {
+                        return Err("request body larger than the buffer");
+                    }
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
+    }
 }
 
 /// `monitor-uri`: HAProxy's answer, 503 when `monitor fail` holds.

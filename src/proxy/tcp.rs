@@ -73,7 +73,7 @@ where
     let fcnt = active.rt.frontends[fi].clone();
     let bi = {
         let vars = super::vars::TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
-        let t = super::rules::Txn { cx, active, frontend: fi, backend: None, vars: &vars };
+        let t = super::rules::Txn { cx, active, frontend: fi, backend: None, vars: &vars, body: None };
         super::rules::choose(fe, &super::sample_ctx::StreamCtx::conn(cx, active, fi), &t)
     };
     let Some(bi) = bi else {

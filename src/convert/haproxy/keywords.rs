@@ -179,7 +179,6 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("logasap", "logging is not implemented in lbha yet"),
     ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
-    ("http-buffer-request", "lbha streams request bodies"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),
     ("http-ignore-probes", "not implemented"),

@@ -80,6 +80,7 @@ impl ProxyKind {
             "dontlognull",
             "monitor_uri",
             "monitor_fail",
+            "http_buffer_request",
         ];
         match self {
             Self::Listen => true,
@@ -621,6 +622,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
         "httpslog" => {
