@@ -393,7 +393,12 @@ http_request = [
     let seen = app.requests().pop().unwrap();
     assert_eq!(seen.header("x-body"), Some("6 world!"));
     assert_eq!(seen.header("content-length"), Some("6"), "a buffered chunked body goes with its length");
+    let r = get_h(port, "/nobody", "");
+    assert_eq!(r.status, 200);
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.header("x-body"), Some("0"), "a request without a body has an empty req.body");
+    assert_eq!(seen.header("content-length"), None, "and gets no Content-Length");
     assert_eq!(post("this is forbidden", false).status, 403);
     assert_eq!(post(&"x".repeat(2000), false).status, 413, "a body larger than tune_bufsize");
-    assert_eq!(app.requests().len(), 2);
+    assert_eq!(app.requests().len(), 3);
 }

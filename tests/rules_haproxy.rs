@@ -51,6 +51,7 @@ userlist users
 
 frontend fe
   bind 127.0.0.1:{port}
+  option http-buffer-request
   acl is_api path_beg /api/
   acl local src 127.0.0.0/8
   acl known req.hdr(host),lower -M -f {map}
@@ -69,6 +70,8 @@ frontend fe
   http-request set-header X-Lang %[req.hdr(accept-language),lower,word(1,;)]
   http-request set-header X-Sum %[urlp(a),add(2),mul(3)]
   http-request set-header X-Hash %[str(abc),crc32]
+  http-request set-header X-Body-Len %[req.body,length]
+  http-request set-header X-Body %[req.body] if {{ req.body -m found }}
   http-request set-header X-Big yes if big
   http-request set-header X-Lan yes if from_lan
   http-request del-header X-Debug

@@ -247,7 +247,9 @@ async fn serve_picking(
         return finish(&fcnt, resp, close_client);
     }
     // `option http-buffer-request`: the whole body first, so rules can read `req.body`.
-    let buffered = if fe.buffer_request && !http_body::Body::is_end_stream(req.body()) {
+    let buffered = if fe.buffer_request && http_body::Body::is_end_stream(req.body()) {
+        Some(bytes::Bytes::new())
+    } else if fe.buffer_request {
         let limit = active.snap.global.bufsize;
         match rules::buffer_body(req.body_mut(), limit, fe.timeouts.http_request).await {
             Ok(b) => Some(b),
@@ -413,6 +415,8 @@ async fn forward(
     parts.version = Version::HTTP_11;
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
+    // An empty buffered body is no body.
+    let buffered = buffered.filter(|b| !b.is_empty());
     let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
     let mut progress = None;
     let body: ProxyBody = if let Some(b) = buffered {
