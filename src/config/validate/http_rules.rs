@@ -438,3 +438,38 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_list_takes_haproxy_s_actions() {
+        for a in ["deny", "return", "redirect", "auth", "tarpit", "set_path", "set_var", "allow"] {
+            assert!(Phase::Request.allows(a), "{a}");
+        }
+        assert!(!Phase::Request.allows("set_status"));
+        for a in ["allow", "deny", "return", "redirect", "set_status", "set_header", "replace_value", "set_var"] {
+            assert!(Phase::Response.allows(a), "{a}");
+        }
+        for a in ["auth", "tarpit", "set_path", "set_method", "replace_uri"] {
+            assert!(!Phase::Response.allows(a), "{a}");
+        }
+        for a in ["set_header", "add_header", "del_header", "replace_header", "set_status", "unset_var"] {
+            assert!(Phase::After.allows(a), "{a}");
+        }
+        for a in ["deny", "return", "redirect", "allow"] {
+            assert!(!Phase::After.allows(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn header_names_match_as_del_header_m() {
+        assert!(NameMatch::Beg("x-secret-".into()).matches("x-secret-a"));
+        assert!(!NameMatch::Beg("x-secret-".into()).matches("x-secret"));
+        assert!(NameMatch::End("-id".into()).matches("x-req-id"));
+        assert!(NameMatch::Sub("debug".into()).matches("x-debug-level"));
+        let re = regex::bytes::Regex::new("(?i)^X-[a-z]+$").unwrap();
+        assert!(NameMatch::Reg(re.clone()).matches("x-abc") && !NameMatch::Reg(re).matches("x-a-b"));
+    }
+}
