@@ -20,7 +20,7 @@ pub mod routing;
 pub mod sample;
 pub mod state;
 pub mod stats;
-pub mod tcprules;
 pub mod stktable;
+pub mod tcprules;
 pub mod tls;
 pub mod vrrp;

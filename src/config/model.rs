@@ -166,6 +166,14 @@ pub struct Section {
     pub default_backend: Option<String>,
     pub http_request: Option<Vec<HttpRule>>,
     pub http_response: Option<Vec<HttpRule>>,
+    /// `http-after-response` rules: run last, on every response, lbha's own included.
+    pub http_after_response: Option<Vec<HttpRule>>,
+    /// `option http-buffer-request`: wait for the whole body before the rules (`req.body`).
+    pub http_buffer_request: Option<bool>,
+    /// `monitor-uri`: lbha answers 200 itself on this path (503 when `monitor_fail` holds).
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless COND`, written as `"if COND"`.
+    pub monitor_fail: Option<String>,
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
@@ -302,6 +310,8 @@ pub struct Timeouts {
     pub tunnel: Option<ConfDuration>,
     /// How long a request may wait for a server slot (servers at `maxconn`).
     pub queue: Option<ConfDuration>,
+    /// How long `http-request tarpit` holds a request before its answer (default `connect`).
+    pub tarpit: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 
@@ -332,10 +342,80 @@ pub struct HttpRule {
     pub redirect: Option<RedirectAction>,
     pub set_header: Option<HeaderAction>,
     pub add_header: Option<HeaderAction>,
-    pub del_header: Option<String>,
+    pub del_header: Option<DelHeaderAction>,
+    pub allow: Option<bool>,
+    pub tarpit: Option<DenyAction>,
+    pub auth: Option<AuthAction>,
+    pub replace_header: Option<ReplaceHeaderAction>,
+    pub replace_value: Option<ReplaceHeaderAction>,
+    pub set_path: Option<String>,
+    pub set_pathq: Option<String>,
+    pub set_query: Option<String>,
+    pub set_uri: Option<String>,
+    pub set_method: Option<String>,
+    pub replace_path: Option<ReplaceAction>,
+    pub replace_pathq: Option<ReplaceAction>,
+    pub replace_uri: Option<ReplaceAction>,
+    pub set_var: Option<SetVarAction>,
+    pub unset_var: Option<String>,
+    pub set_status: Option<SetStatusAction>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// `del-header NAME [-m str|beg|end|sub|reg]`: a name, or `{ name, match }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DelHeaderAction {
+    Name(String),
+    Match {
+        name: String,
+        #[serde(rename = "match")]
+        method: Option<String>,
+    },
+}
+
+/// `auth [realm R]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthAction {
+    pub realm: Option<String>,
+}
+
+/// `replace-header NAME REGEX REPLACE` / `replace-value ...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplaceHeaderAction {
+    pub name: String,
+    pub regex: String,
+    pub replace: String,
+}
+
+/// `replace-path REGEX REPLACE` and friends.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplaceAction {
+    pub regex: String,
+    pub replace: String,
+}
+
+/// `set-var(VAR) EXPR`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetVarAction {
+    /// `scope.name`, e.g. `txn.host`.
+    pub var: String,
+    /// A sample expression, e.g. `req.hdr(host),lower`.
+    pub expr: String,
+}
+
+/// `set-status CODE [reason STR]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetStatusAction {
+    pub status: u16,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -344,6 +424,11 @@ pub struct ReturnAction {
     pub status: Option<u16>,
     pub content_type: Option<String>,
     pub body: Option<String>,
+    /// `lf-string`: the body is a log-format string.
+    pub lf_string: Option<String>,
+    /// `file` / `lf-file`: the body is read from a file at load time.
+    pub file: Option<String>,
+    pub lf_file: Option<String>,
     pub headers: Vec<String>,
 }
 
@@ -351,6 +436,11 @@ pub struct ReturnAction {
 #[serde(default)]
 pub struct DenyAction {
     pub status: Option<u16>,
+    pub content_type: Option<String>,
+    /// `string` / `lf-string` / `file`: the body of the answer.
+    pub string: Option<String>,
+    pub lf_string: Option<String>,
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,7 +448,12 @@ pub struct DenyAction {
 pub struct RedirectAction {
     pub location: Option<String>,
     pub prefix: Option<String>,
+    pub scheme: Option<String>,
     pub code: Option<u16>,
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,8 +3,10 @@
 
 use crate::balance::{Algorithm, Selector};
 use crate::routing::{Acl, Condition};
+use crate::sample::{LogFormat, SampleExpr, VarRef};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
+use regex::bytes::Regex;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,6 +119,8 @@ pub struct Timeouts {
     pub tunnel: Duration,
     pub queue: Duration,
     pub check: Option<Duration>,
+    /// `http-request tarpit` holds a request this long before answering.
+    pub tarpit: Duration,
 }
 
 #[derive(Debug)]
@@ -133,6 +137,12 @@ pub struct Frontend {
     pub default_backend: Option<usize>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    pub http_after_response: Vec<HttpRule>,
+    /// `use_backend %[expr]`: the backend named by a sample, looked up per request.
+    pub dyn_switching: Vec<DynSwitchRule>,
+    /// `monitor-uri` and `monitor fail` (the condition turns the answer into a 503).
+    pub monitor: Option<(String, Option<Condition>)>,
+    pub buffer_request: bool,
     pub stats: Option<StatsSettings>,
     pub log: LogMode,
     /// With `LogMode::Http`: write HAProxy's CLF line (`option httplog clf`).
@@ -170,6 +180,15 @@ pub struct ServerTls {
     pub sni: rustls_pki_types::ServerName<'static>,
 }
 
+/// `use_backend %[expr] [if COND]`, in the order of `switching` (see `position`).
+#[derive(Debug)]
+pub struct DynSwitchRule {
+    /// Index in `switching` before which this rule is tried.
+    pub position: usize,
+    pub name: LogFormat,
+    pub cond: Option<Condition>,
+}
+
 /// `use_backend NAME [if COND]`.
 #[derive(Debug)]
 pub struct SwitchRule {
@@ -183,21 +202,115 @@ pub struct HttpRule {
     pub cond: Option<Condition>,
 }
 
+/// One action of `http_request`, `http_response` or `http_after_response`; the proxy runs them
+/// in `proxy::rules`. Values written as log-format strings are parsed here once.
 #[derive(Debug, Clone)]
 pub enum HttpAction {
-    Return { status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Bytes },
-    Deny { status: StatusCode },
-    Redirect { target: RedirectTarget, code: StatusCode },
-    SetHeader(HeaderName, HeaderValue),
-    AddHeader(HeaderName, HeaderValue),
+    Return {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    },
+    Deny {
+        status: StatusCode,
+    },
+    Redirect {
+        target: RedirectTarget,
+        code: StatusCode,
+        opts: RedirectOpts,
+    },
+    SetHeader(HeaderName, LogFormat),
+    AddHeader(HeaderName, LogFormat),
     DelHeader(HeaderName),
+    /// `del-header NAME -m beg|end|sub|reg|str`: every header whose name matches.
+    DelHeaders(NameMatch),
+    /// `return`/`deny` whose body is an `lf-string`/`lf-file`, rendered per request; `deny`
+    /// counts the request as denied.
+    ReturnLf {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: LogFormat,
+        deny: bool,
+    },
+    /// Stops the evaluation of this rule list.
+    Allow,
+    /// `auth [realm R]`: a 401 (407 for a proxy request) asking for Basic credentials.
+    Auth {
+        realm: String,
+    },
+    /// `replace-header` (whole lines) or `replace-value` (each comma-separated value).
+    ReplaceHeader {
+        name: HeaderName,
+        regex: Regex,
+        replace: LogFormat,
+        each_value: bool,
+    },
+    SetPath(LogFormat),
+    SetPathQ(LogFormat),
+    SetQuery(LogFormat),
+    SetUri(LogFormat),
+    SetMethod(LogFormat),
+    ReplacePath {
+        regex: Regex,
+        replace: LogFormat,
+        with_query: bool,
+    },
+    ReplaceUri {
+        regex: Regex,
+        replace: LogFormat,
+    },
+    SetVar {
+        var: VarRef,
+        expr: SampleExpr,
+    },
+    UnsetVar(VarRef),
+    SetStatus {
+        status: StatusCode,
+        reason: Option<String>,
+    },
+    /// Holds the request for `timeout tarpit`, then answers `status` (500 by default).
+    Tarpit {
+        status: StatusCode,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub enum RedirectTarget {
-    Location(String),
+    /// A log-format string.
+    Location(LogFormat),
     /// The request's path and query are appended to the prefix.
     Prefix(String),
+    /// `scheme S`: the same host and path with another scheme.
+    Scheme(String),
+}
+
+/// How `del-header -m` matches header names (lowercase patterns; `Reg` ignores case).
+#[derive(Debug, Clone)]
+pub enum NameMatch {
+    Beg(String),
+    End(String),
+    Sub(String),
+    Reg(Regex),
+}
+
+impl NameMatch {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Beg(p) => name.starts_with(p.as_str()),
+            NameMatch::End(p) => name.ends_with(p.as_str()),
+            NameMatch::Sub(p) => name.contains(p.as_str()),
+            NameMatch::Reg(r) => r.is_match(name.as_bytes()),
+        }
+    }
+}
+
+/// `drop-query`, `append-slash`, `set-cookie NAME[=VALUE]`, `clear-cookie NAME`.
+#[derive(Debug, Clone, Default)]
+pub struct RedirectOpts {
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +342,11 @@ pub struct Backend {
     pub pool_purge_delay: Duration,
     /// `tcp-response content` rules.
     pub tcp: crate::tcprules::BackRules,
+    /// The backend's own rules, run after the frontend's (HAProxy's order), with its ACLs.
+    pub acls: Vec<Acl>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
+    pub http_after_response: Vec<HttpRule>,
 }
 
 #[derive(Debug, Clone)]

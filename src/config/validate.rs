@@ -5,14 +5,14 @@ use super::model::{self, ConfigFile, ConnMode, Mode, Section};
 use super::snapshot::*;
 use crate::balance::{Algorithm, HashType, Selector, ServerSpec};
 use crate::health;
-use crate::routing::{Acl, Condition};
-use bytes::Bytes;
+use crate::routing::Condition;
 use http::{HeaderName, HeaderValue, StatusCode};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod http_rules;
 mod persist;
 mod stktable;
 
@@ -80,13 +80,16 @@ impl Kind {
             "body_min_rate",
             "tcp_request",
             "tcp_request_inspect_delay",
+            "monitor_uri",
+            "monitor_fail",
+            "http_buffer_request",
         ];
-        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
+        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
             Kind::Listen => true,
             // Frontends hold stick tables too (for `track-sc` counters), as in HAProxy.
             Kind::Frontend => key == "stick_table" || !BACKEND_ONLY_KEYS.contains(&key),
-            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
+            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
                     && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
@@ -109,7 +112,9 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
-       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
+       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay",
+       http_after_response => "http_after_response", http_buffer_request => "http_buffer_request",
+       monitor_uri => "monitor_uri", monitor_fail => "monitor_fail");
     k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
     v
@@ -191,7 +196,10 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     unique_names(&backs, "backend or listen", &mut cx);
 
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
-    let backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    for (b, n) in backends.iter_mut().zip(&backs) {
+        backend_rules(b, n, &backend_index, &mut cx);
+    }
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
     let frontends: Vec<Frontend> = fronts
         .iter()
@@ -455,6 +463,7 @@ fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
         http_keep_alive: pick(|t| t.http_keep_alive).unwrap_or(http_request),
         tunnel: pick(|t| t.tunnel).unwrap_or(client.max(server)),
         check: pick(|t| t.check),
+        tarpit: pick(|t| t.tarpit).unwrap_or(connect),
     }
 }
 
@@ -531,6 +540,10 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             cx.problems,
             &mut cx.maps,
         ),
+        acls: Vec::new(),
+        http_request: Vec::new(),
+        http_response: Vec::new(),
+        http_after_response: Vec::new(),
     }
 }
 
@@ -847,33 +860,9 @@ fn frontend(
     }
     in_range(s.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
 
-    // In mode tcp, ACLs and use_backend are compiled by `tcprules` (they read sample fetches).
-    let acl_defs = if mode == Mode::Tcp { &[][..] } else { s.acl.as_deref().unwrap_or(&[]) };
-    let mut acls: Vec<Acl> = Vec::new();
-    let mut acl_names: Vec<&str> = Vec::new();
-    for (i, a) in acl_defs.iter().enumerate() {
-        let ap = p.key("acl").index(i);
-        if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
-            cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
-        }
-        let parsed = Acl::parse(&a.cond, cx.base_dir);
-        if let Err(e) = &parsed {
-            cx.err_v(ap.key("cond"), e.to_string(), &a.cond);
-        }
-        // Several lines of one name are ORed, as in HAProxy. A line that failed to parse keeps
-        // its name's place (the file is refused anyway) so later conditions still resolve.
-        let acl = parsed.or_else(|_| Acl::parse("always_false", cx.base_dir));
-        if let Ok(acl) = acl {
-            check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
-            match acl_names.iter().position(|n| *n == a.name) {
-                Some(j) => acls[j].or(acl),
-                None => {
-                    acl_names.push(&a.name);
-                    acls.push(acl);
-                }
-            }
-        }
-    }
+    // In mode tcp, ACLs and use_backend are compiled by `tcprules` (they read stream contents).
+    let (acls, acl_names) =
+        if mode == Mode::Tcp { (Vec::new(), Vec::new()) } else { http_rules::acls(s, &p, backend_index, cx) };
     let lookup = |name: &str| acl_names.iter().position(|n| *n == name);
     let parse_cond =
         |if_: &Option<String>, unless: &Option<String>, rp: &FieldPath, cx: &mut Ctx| -> Option<Condition> {
@@ -889,6 +878,7 @@ fn frontend(
             match Condition::parse(&text.0, &lookup, cx.base_dir) {
                 Ok(c) => {
                     check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
+                    http_rules::load_maps(c.map_refs(), &rp.key(text.1), cx);
                     Some(c)
                 }
                 Err(e) => {
@@ -899,9 +889,17 @@ fn frontend(
         };
 
     let mut switching = Vec::new();
+    let mut dyn_switching = Vec::new();
     for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate().filter(|_| mode == Mode::Http) {
         let up = p.key("use_backend").index(i);
         let cond = parse_cond(&u.if_, &u.unless, &up, cx);
+        // A name built from samples is looked up per request, as in HAProxy.
+        if u.backend.contains('%') {
+            if let Some(name) = http_rules::log_format(&u.backend, &up.key("backend"), cx) {
+                dyn_switching.push(DynSwitchRule { position: switching.len(), name, cond });
+            }
+            continue;
+        }
         match backend_index.get(u.backend.as_str()) {
             Some(&b) => {
                 check_mode(mode, &backends[b], &up.key("backend"), cx);
@@ -931,23 +929,21 @@ fn frontend(
         }
     };
 
-    let rules = |list: &Option<Vec<model::HttpRule>>, key: &str, response: bool, cx: &mut Ctx| -> Vec<HttpRule> {
-        let mut out = Vec::new();
-        let list = list.as_deref().unwrap_or(&[]);
-        if !list.is_empty() && mode == Mode::Tcp {
-            cx.err(p.key(key), format!("`{key}` rules need mode http"));
+    use http_rules::Phase;
+    let http_request = http_rules::rules(&s.http_request, Phase::Request, mode, &acl_names, &p, cx);
+    let http_response = http_rules::rules(&s.http_response, Phase::Response, mode, &acl_names, &p, cx);
+    let http_after_response = http_rules::rules(&s.http_after_response, Phase::After, mode, &acl_names, &p, cx);
+    let monitor = match (s.monitor_uri.as_ref().or(defaults.monitor_uri.as_ref()), &s.monitor_fail) {
+        (Some(uri), fail) => {
+            let cond = fail.as_ref().and_then(|f| monitor_fail(f, &acl_names, &p, cx));
+            Some((uri.clone(), cond))
         }
-        for (i, r) in list.iter().enumerate() {
-            let rp = p.key(key).index(i);
-            let cond = parse_cond(&r.if_, &r.unless, &rp, cx);
-            if let Some(action) = http_action(r, &rp, response, cx) {
-                out.push(HttpRule { action, cond });
-            }
+        (None, Some(_)) => {
+            cx.err(p.key("monitor_fail"), "`monitor_fail` needs `monitor_uri`");
+            None
         }
-        out
+        (None, None) => None,
     };
-    let http_request = rules(&s.http_request, "http_request", false, cx);
-    let http_response = rules(&s.http_response, "http_response", true, cx);
 
     // HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
     let mut stats = match (&s.stats, mode) {
@@ -990,6 +986,10 @@ fn frontend(
         default_backend,
         http_request,
         http_response,
+        http_after_response,
+        dyn_switching,
+        monitor,
+        buffer_request: s.http_buffer_request.or(defaults.http_buffer_request).unwrap_or(false),
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
         log_clf: log_clf(s, defaults, &p, cx),
@@ -1098,80 +1098,32 @@ fn status(
     StatusCode::from_u16(c).unwrap_or(StatusCode::OK)
 }
 
-fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx) -> Option<HttpAction> {
-    let mut actions = Vec::new();
-    if let Some(ret) = &r.return_ {
-        let status = status(ret.status, 200, &rp.key("return").key("status"), 200..=599, cx);
-        let mut headers = Vec::new();
-        if let Some(ct) = &ret.content_type
-            && let Some(h) = header_pair("content-type", ct, &rp.key("return").key("content_type"), cx)
-        {
-            headers.push(h);
-        }
-        for (i, h) in ret.headers.iter().enumerate() {
-            let hp = rp.key("return").key("headers").index(i);
-            match h.split_once(':') {
-                Some((name, value)) => headers.extend(header_pair(name.trim(), value.trim(), &hp, cx)),
-                None => cx.err_v(hp, "expected \"Name: value\"", h),
-            }
-        }
-        let body = Bytes::from(ret.body.clone().unwrap_or_default());
-        actions.push(("return", HttpAction::Return { status, headers, body }));
-    }
-    if let Some(d) = &r.deny {
-        actions.push((
-            "deny",
-            HttpAction::Deny { status: status(d.status, 403, &rp.key("deny").key("status"), 200..=599, cx) },
-        ));
-    }
-    if let Some(rd) = &r.redirect {
-        let rpp = rp.key("redirect");
-        let target = match (&rd.location, &rd.prefix) {
-            (Some(l), None) => Some(RedirectTarget::Location(l.clone())),
-            (None, Some(pf)) => Some(RedirectTarget::Prefix(pf.trim_end_matches('/').to_string())),
-            _ => {
-                cx.err(rpp.clone(), "redirect needs exactly one of `location` or `prefix`");
-                None
-            }
-        };
-        let code = status(rd.code, 302, &rpp.key("code"), 301..=308, cx);
-        if let Some(target) = target {
-            actions.push(("redirect", HttpAction::Redirect { target, code }));
-        }
-    }
-    if let Some(h) = &r.set_header
-        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("set_header"), cx)
-    {
-        actions.push(("set_header", HttpAction::SetHeader(n, v)));
-    }
-    if let Some(h) = &r.add_header
-        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("add_header"), cx)
-    {
-        actions.push(("add_header", HttpAction::AddHeader(n, v)));
-    }
-    if let Some(h) = &r.del_header {
-        match HeaderName::from_bytes(h.as_bytes()) {
-            Ok(n) => actions.push(("del_header", HttpAction::DelHeader(n))),
-            Err(_) => cx.err_v(rp.key("del_header"), "invalid header name", h),
-        }
-    }
-    if actions.len() > 1 {
-        let names: Vec<&str> = actions.iter().map(|a| a.0).collect();
-        cx.err(rp.clone(), format!("one action per rule, found {}", names.join(", ")));
-        return None;
-    }
-    let (name, action) = match actions.pop() {
-        Some(a) => a,
-        None => {
-            cx.err(rp.clone(), "rule has no action (return, deny, redirect, set_header, add_header, del_header)");
+/// `monitor fail if COND` / `unless COND`.
+fn monitor_fail(text: &str, names: &[&str], p: &FieldPath, cx: &mut Ctx) -> Option<Condition> {
+    let (kw, rest) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    let (if_, unless) = match kw {
+        "if" => (Some(rest.to_string()), None),
+        "unless" => (None, Some(rest.to_string())),
+        _ => {
+            cx.err_v(p.key("monitor_fail"), "expected \"if COND\" or \"unless COND\"", text);
             return None;
         }
     };
-    if response && matches!(name, "return" | "deny" | "redirect") {
-        cx.err(rp.key(name), "only set_header, add_header and del_header apply to responses");
-        return None;
+    http_rules::cond(names, &if_, &unless, &p.key("monitor_fail"), cx)
+}
+
+/// A backend's own ACLs and rules (a listen's are its frontend's, run once, as in HAProxy).
+fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize>, cx: &mut Ctx) {
+    if n.kind != Kind::Backend {
+        return;
     }
-    Some(action)
+    use http_rules::Phase;
+    let (s, p) = (n.sec, n.path());
+    let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
+    b.acls = acls;
+    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, cx);
+    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, cx);
+    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, cx);
 }
 
 fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {

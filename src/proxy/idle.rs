@@ -404,6 +404,7 @@ mod tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 
@@ -510,6 +511,7 @@ mod stall_tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 

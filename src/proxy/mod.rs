@@ -12,9 +12,12 @@ pub mod park;
 pub mod pool;
 pub mod queue;
 pub mod resize;
+pub mod rules;
+pub mod sample_ctx;
 pub mod shutdown;
 pub mod tcp;
 pub mod tcp_rules;
+pub mod vars;
 
 use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
@@ -79,6 +82,8 @@ pub struct Proxy {
     pub started: Instant,
     /// Map and pattern files with their runtime changes, read lock-free per lookup.
     pub maps: crate::maps::Shared,
+    /// `proc.*` variables: one set for the process, kept across reloads.
+    pub proc_vars: vars::VarStore,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -120,6 +125,10 @@ pub struct ConnCtx {
     slots: Mutex<Option<Arc<Slots>>>,
     /// What the `tcp-request` stages share (variables, TLS facts).
     pub rules: tcp_rules::ConnState,
+    /// `sess.*` variables of this client connection.
+    pub sess_vars: vars::VarStore,
+    /// What the TLS handshake settled (`ssl_fc_sni`, `ssl_fc_alpn`, `ssl_fc_protocol`).
+    pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
 }
 
 impl ConnCtx {
@@ -166,6 +175,7 @@ impl Proxy {
             tracker: TaskTracker::new(),
             started: Instant::now(),
             maps,
+            proc_vars: Default::default(),
         })
     }
 
@@ -246,6 +256,8 @@ impl Proxy {
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
             rules: tcp_rules::ConnState::default(),
+            sess_vars: Default::default(),
+            tls_info: Default::default(),
         });
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
@@ -265,6 +277,7 @@ impl Proxy {
                     match tokio::time::timeout(t.client, accept).await {
                         Ok(Ok(stream)) => {
                             cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                             if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
                                 Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                             }
@@ -286,6 +299,7 @@ impl Proxy {
                         Ok(Ok(stream))
                             if {
                                 cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                                 !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
                                     || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                             } =>

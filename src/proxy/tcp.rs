@@ -90,18 +90,9 @@ where
     let bi = if fe.mode == crate::config::snapshot::Mode::Tcp {
         super::tcp_rules::choose_backend(active, fi, cx, &early)
     } else {
-        let facts = crate::routing::Facts {
-            method: None,
-            uri: None,
-            headers: None,
-            src: cx.peer.ip(),
-            dst_port: cx.local.port(),
-        };
-        fe.switching
-            .iter()
-            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &**active)))
-            .map(|r| r.backend)
-            .or(fe.default_backend)
+        let vars = super::vars::TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
+        let t = super::rules::Txn { cx, active, frontend: fi, backend: None, vars: &vars, body: None };
+        super::rules::choose(fe, &super::sample_ctx::StreamCtx::conn(cx, active, fi), &t)
     };
     let Some(bi) = bi else {
         tracing::info!(client = %cx.peer, frontend = %fe.name, "no backend for this connection");

@@ -199,6 +199,8 @@ pub enum Fetch {
     Rand(Option<u64>),
     Hostname,
     Always(bool),
+    /// `req.proto_http`: the stream carries HTTP.
+    ProtoHttp,
 }
 
 impl Fetch {
@@ -212,7 +214,7 @@ impl Fetch {
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
-            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) => T::Bool,
+            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) | Fetch::ProtoHttp => T::Bool,
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
             _ => T::Str,
@@ -249,6 +251,7 @@ impl Fetch {
             "hostname" => fixed(Fetch::Hostname),
             "always_true" => fixed(Fetch::Always(true)),
             "always_false" => fixed(Fetch::Always(false)),
+            "req.proto_http" | "req_proto_http" => fixed(Fetch::ProtoHttp),
             "str" | "int" | "bool" | "ipv4" | "ipv6" | "bin" | "meth" => {
                 a.count(1, 1)?;
                 constant(call.name, a.str(0)?)
@@ -479,6 +482,7 @@ impl Fetch {
             }
             Fetch::Hostname => s(ctx.hostname()?.as_bytes()),
             Fetch::Always(b) => Some(Value::Bool(*b)),
+            Fetch::ProtoHttp => Some(Value::Bool(ctx.method().is_some())),
         }
     }
 }

@@ -69,14 +69,25 @@ impl ProxyKind {
 
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "monitor_uri",
+            "monitor_fail",
+            "http_buffer_request",
+        ];
         match self {
             Self::Listen => true,
             Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => {
                 !FRONT_ONLY.contains(&key)
-                    && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
+                    && key != "default_backend"
                     && !["tcp_request", "tcp_request_inspect_delay"].contains(&key)
             }
             Self::Defaults => ![
@@ -84,6 +95,7 @@ impl ProxyKind {
                 "acl",
                 "http_request",
                 "http_response",
+                "http_after_response",
                 "bind",
                 "use_backend",
                 "servers",
@@ -378,11 +390,17 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         },
         "acl" => super::rules::acl(st, d, cx),
         "use_backend" => super::rules::use_backend(st, d, cx),
-        "http-request" => super::rules::http_rule(st, d, false, cx),
-        "http-response" => super::rules::http_rule(st, d, true, cx),
+        "http-request" => super::rules::http_rule(st, d, super::rules::Phase::Request, cx),
+        "http-response" => super::rules::http_rule(st, d, super::rules::Phase::Response, cx),
+        "http-after-response" => super::rules::http_rule(st, d, super::rules::Phase::After, cx),
         "tcp-request" => super::tcp::tcp_rule(st, d, false, cx),
         "tcp-response" => super::tcp::tcp_rule(st, d, true, cx),
         "redirect" => super::rules::redirect_kw(st, d, cx),
+        "monitor-uri" => match d.arg(1) {
+            Some(uri) => st.put(cx, d, "monitor_uri", uri),
+            None => cx.error(d, "missing uri"),
+        },
+        "monitor" => super::rules::monitor(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),
         "cookie" => super::persist::cookie(st, d, cx),
@@ -419,7 +437,8 @@ fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, 
         Some("tunnel") => "tunnel",
         Some("check") => "check",
         Some("queue") => "queue",
-        Some("client-fin" | "server-fin" | "tarpit") => {
+        Some("tarpit") => "tarpit",
+        Some("client-fin" | "server-fin") => {
             cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
             return;
         }
@@ -611,6 +630,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
         "httpslog" => {

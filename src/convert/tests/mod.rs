@@ -314,16 +314,16 @@ fn acls_and_switching() {
     let acl = t["frontend"][0]["acl"].as_array().unwrap();
     assert_eq!(acl[0]["cond"].as_str(), Some("path_end .php .php5"));
     assert_eq!(acl[1]["cond"].as_str(), Some("path_beg -i /api/"));
-    assert_eq!(acl.len(), 2);
+    assert_eq!(acl[2]["cond"].as_str(), Some("ssl_fc"));
+    assert_eq!(acl.len(), 3);
     let ub = t["frontend"][0]["use_backend"].as_array().unwrap();
     assert_eq!(ub[1]["if"].as_str(), Some("api || { hdr(host) -i api.example.org }"));
-    assert_eq!(ub[2]["unless"].as_str(), Some("api"));
-    assert_eq!(ub.len(), 3);
-    // The unsupported fetch and the rule that needs it are both reported.
-    // A routing rule lost is less protection (traffic meant elsewhere reaches the default backend).
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (11, ReportKind::Weakens)]);
+    assert_eq!(ub[2]["if"].as_str(), Some("ssl"));
+    assert_eq!(ub[3]["unless"].as_str(), Some("api"));
+    assert_eq!(ub.len(), 4);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
     let s = snap(&c);
-    assert_eq!(s.frontends[0].switching.len(), 3);
+    assert_eq!(s.frontends[0].switching.len(), 4);
 
     // Quoted patterns survive the trip into lbha's condition syntax.
     let c = conv(&format!(
@@ -344,7 +344,8 @@ fn lost_protections_are_reported_as_weaker() {
         "{FE_BE}  acl bad req.hdr(host),lower -m str evil\n  http-request deny if bad\n  http-request auth realm x\n  tcp-request connection reject if {{ src 10.0.0.0/8 }}\n  http-request set-var(txn.x) str(1)\nbackend be\n  server a 127.0.0.1:1\nlisten st\n  bind :8404\n  mode http\n  stats enable\n  stats http-request auth unless {{ src 127.0.0.1 }}\n"
     ));
     let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
-    assert_eq!(weak, [7, 8, 17], "{:?}", c.reports);
+    // The acl with a converter, `auth`, `tcp-request connection` and `set-var` convert now.
+    assert_eq!(weak, [17], "{:?}", c.reports);
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
@@ -356,7 +357,8 @@ fn disabled_bind_maxconn_and_after_response_are_weaker_inspect_delay_is_not() {
         "{FE_BE}  bind :81 maxconn 10\n  http-after-response set-header X-Frame-Options DENY\n  tcp-request inspect-delay 5s\nbackend be\n  server a 127.0.0.1:1\nlisten off\n  disabled\n  bind :82\n  server a 127.0.0.1:1\n"
     ));
     let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
-    assert_eq!(weak, [6, 7, 12], "{:?}", c.reports);
+    // http-after-response converts now.
+    assert_eq!(weak, [6, 12], "{:?}", c.reports);
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
@@ -380,8 +382,7 @@ fn units_and_reports_as_haproxy_means_them() {
             .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
     };
     assert_eq!(table(&c)["frontend"][0]["stick_table"]["expire"].as_str(), Some("30s"), "frontends keep their tables");
-    let (k, m) = msg(6);
-    assert!(k == ReportKind::Unsupported && m.contains("converter `lower`"), "{m}");
+    assert!(c.reports.iter().all(|r| r.loc.line != 6), "converters in acls convert: {:?}", c.reports);
     let (k, m) = msg(10);
     assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
     assert!(table(&c)["backend"][0].get("stick").is_none());
@@ -447,7 +448,21 @@ fn http_request_and_response_rules() {
         .iter()
         .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
         .collect();
-    assert_eq!(acts, ["Deny", "Return", "Deny", "SetHeader", "AddHeader", "DelHeader", "Redirect", "Redirect"]);
+    assert_eq!(
+        acts,
+        [
+            "Deny",
+            "Return",
+            "Deny",
+            "SetHeader",
+            "AddHeader",
+            "DelHeader",
+            "Redirect",
+            "SetHeader",
+            "Tarpit",
+            "Redirect"
+        ]
+    );
     match &f.http_request[1].action {
         HttpAction::Return { status, headers, body } => {
             assert_eq!(status.as_u16(), 200);
@@ -458,21 +473,61 @@ fn http_request_and_response_rules() {
     }
     match &f.http_request[4].action {
         HttpAction::AddHeader(n, v) => {
-            assert_eq!((n.as_str(), v.to_str().unwrap()), ("x-pct", "100%"))
+            assert_eq!(n.as_str(), "x-pct");
+            assert!(matches!(v.segments.as_slice(), [crate::sample::Segment::Literal(t)] if t == b"100%"));
         }
         other => panic!("{other:?}"),
     }
-    match &f.http_request[7].action {
-        HttpAction::Redirect { target: RedirectTarget::Prefix(p), code } => {
+    match &f.http_request[9].action {
+        HttpAction::Redirect { target: RedirectTarget::Prefix(p), code, .. } => {
             assert_eq!((p.as_str(), code.as_u16()), ("https://example.org", 301))
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(f.http_response.len(), 2);
-    assert_eq!(
-        kinds(&c),
-        [(12, ReportKind::Note), (13, ReportKind::Unsupported), (14, ReportKind::Weakens), (17, ReportKind::Weakens)]
+    assert_eq!(f.http_response.len(), 3);
+    assert_eq!(kinds(&c), [(12, ReportKind::Note)]);
+}
+
+/// Issue 15: every action of the rule language converts one to one, in frontends and backends.
+#[test]
+fn rule_language_actions_convert() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request set-var(txn.h) req.hdr(host),lower\n  http-request set-header X-H %[var(txn.h)]\n  http-request replace-header X-A ^a(.*) b\\1\n  http-request replace-value X-B ^c$ d\n  http-request set-path /p%[path]\n  http-request set-query q=1\n  http-request replace-path ^/old(.*) /new\\1\n  http-request replace-uri ^(.*)$ \\1\n  http-request set-method GET\n  http-request del-header X-S -m beg\n  http-request unset-var(txn.h)\n  http-request allow if { src 127.0.0.1 }\n  http-request auth realm Private if { path_beg /p }\n  http-request deny deny_status 429 content-type text/plain string busy\n  http-request return status 200 lf-string \"hi %[src]\"\n  redirect scheme https code 301 if !{ ssl_fc }\n  http-request redirect location /x%[path] drop-query append-slash set-cookie A=1 clear-cookie B\n  http-response set-status 299 reason Fine\n  http-response deny if { status 500 }\n  http-after-response set-header X-F DENY\n  monitor-uri /up\n  monitor fail if { nbsrv(be) lt 1 }\n  use_backend %[req.hdr(host)]\n  default_backend be\nbackend be\n  acl p path_beg /p\n  http-request set-header X-B 1 if p\n  http-response add-header X-R 1\n  http-after-response del-header Server\n  server a 127.0.0.1:1\n",
     );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let f = &s.frontends[0];
+    let acts: Vec<String> = f
+        .http_request
+        .iter()
+        .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        acts,
+        [
+            "SetVar",
+            "SetHeader",
+            "ReplaceHeader",
+            "ReplaceHeader",
+            "SetPath",
+            "SetQuery",
+            "ReplacePath",
+            "ReplaceUri",
+            "SetMethod",
+            "DelHeaders",
+            "UnsetVar",
+            "Allow",
+            "Auth",
+            "ReturnLf",
+            "ReturnLf",
+            "Redirect",
+            "Redirect"
+        ]
+    );
+    assert_eq!((f.http_response.len(), f.http_after_response.len()), (2, 1));
+    assert_eq!((f.dyn_switching.len(), f.monitor.is_some()), (1, true));
+    let b = &s.backends[0];
+    assert_eq!((b.acls.len(), b.http_request.len(), b.http_response.len(), b.http_after_response.len()), (1, 1, 1, 1));
 }
 
 #[test]
@@ -699,7 +754,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
     let c = conv(
         "defaults\n  mode http\nfrontend fe\n  bind :80\n  balance roundrobin\n  default_backend be\nbackend be\n  bind :81\n  acl a path /\n  server a 127.0.0.1:1\n",
     );
-    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (8, ReportKind::Ignored), (9, ReportKind::Unsupported)]);
+    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (8, ReportKind::Ignored)]);
     snap(&c);
 }
 
