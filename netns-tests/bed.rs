@@ -301,6 +301,11 @@ impl Bed {
         self.lbha(node, &name, &cfg)
     }
 
+    /// The process id (`ip netns exec` execs the command, so it is the command's).
+    pub fn pid(&self, proc_: usize) -> Option<u32> {
+        self.procs[proc_].child.as_ref().map(Child::id)
+    }
+
     pub fn log(&self, proc_: usize) -> String {
         std::fs::read_to_string(&self.procs[proc_].log).unwrap_or_default()
     }

@@ -7,6 +7,7 @@
 mod bed;
 mod bench;
 mod failover;
+mod fate;
 mod interop;
 mod missing_iface;
 mod modes;

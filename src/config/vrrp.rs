@@ -53,6 +53,9 @@ pub struct InstanceDef {
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
     pub track_backend: Vec<TrackBackendDef>,
+    /// Fate sharing: Fault while the proxy cannot serve the VIPs (see `crate::fate`). Default:
+    /// on when a listener is bound on one of the VIPs or on the wildcard address.
+    pub track_proxy: Option<bool>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
@@ -180,6 +183,9 @@ pub struct VrrpInstance {
     /// Weights already resolved (the track's own, else the script's).
     pub track_scripts: Vec<Tracked>,
     pub track_backends: Vec<Tracked>,
+    /// Fault while the proxy cannot serve the VIPs (`crate::fate`), resolved by
+    /// [`default_track_proxy`].
+    pub track_proxy: bool,
     pub notify: NotifyScripts,
     pub sync_group: Option<String>,
 }
@@ -543,6 +549,7 @@ fn instance(
         track_interfaces,
         track_scripts,
         track_backends,
+        track_proxy: d.track_proxy.unwrap_or(false),
         notify: NotifyScripts {
             master: d.notify_master.clone(),
             backup: d.notify_backup.clone(),
@@ -552,6 +559,19 @@ fn instance(
         },
         sync_group,
     })
+}
+
+/// `track_proxy` left unset is on for an instance whose VIPs carry binds: a listener on one of
+/// them, or on the wildcard address of their family.
+pub fn default_track_proxy(vrrp: &mut VrrpSettings, defs: &[InstanceDef], binds: &[std::net::SocketAddr]) {
+    for inst in &mut vrrp.instances {
+        let set = defs.iter().find(|d| d.name == inst.name).and_then(|d| d.track_proxy);
+        inst.track_proxy = set.unwrap_or_else(|| {
+            inst.vips.iter().any(|v| {
+                binds.iter().any(|b| b.ip() == v.addr || (b.ip().is_unspecified() && b.is_ipv4() == v.addr.is_ipv4()))
+            })
+        });
+    }
 }
 
 fn vips(d: &InstanceDef, p: &FieldPath, cx: &mut Cx) -> Vec<VipDef> {

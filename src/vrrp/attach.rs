@@ -221,6 +221,7 @@ mod tests {
             track_interfaces: vec![],
             track_scripts: vec![],
             track_backends: vec![],
+            track_proxy: false,
             notify: NotifyScripts::default(),
             sync_group: None,
         }

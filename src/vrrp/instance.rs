@@ -246,6 +246,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         held: BTreeSet::new(),
         own_fault: None,
         delta: 0,
+        last_links: Vec::new(),
     };
     let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
     Ok(Running { cfg, status, stop, cmd, join })
@@ -288,6 +289,8 @@ struct Runner {
     held: BTreeSet<String>,
     own_fault: Option<FaultReason>,
     delta: i32,
+    /// The last interface listing that worked.
+    last_links: Vec<LinkInfo>,
 }
 
 /// This round's observations for [`track::evaluate`].
@@ -296,6 +299,7 @@ struct Seen<'a> {
     primary: &'a str,
     scripts: &'a HashMap<String, watch::Receiver<bool>>,
     live: &'a LiveFn,
+    proxy: Option<String>,
 }
 
 impl Observed for Seen<'_> {
@@ -310,6 +314,9 @@ impl Observed for Seen<'_> {
     }
     fn nbsrv(&self, backend: &str) -> usize {
         (self.live)(backend)
+    }
+    fn proxy_fault(&self) -> Option<String> {
+        self.proxy.clone()
     }
 }
 
@@ -336,6 +343,7 @@ impl Runner {
         let mut tick = tokio::time::interval(TRACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_rx = self.deps.group.as_ref().map(|(_, g)| g.subscribe());
+        let mut fate_rx = crate::fate::subscribe();
         loop {
             let deadline = self.deadline;
             let sleep = async move {
@@ -350,6 +358,7 @@ impl Runner {
                     Some(Stop::Handover { keep, reply }) => {
                         let state = self.fsm.state();
                         self.del_vips_except(&keep).await;
+                        crate::fate::publish(&self.cfg.name, None);
                         tracing::info!(
                             instance = %self.cfg.name,
                             "vrrp instance handed over as {} (no priority-0 advert)",
@@ -360,6 +369,8 @@ impl Runner {
                     }
                     Some(Stop::Shutdown) | None => break,
                 },
+                // Before the timer: a master whose proxy failed must not send one more advert.
+                Ok(()) = fate_rx.changed(), if self.cfg.track_proxy => self.track(false).await,
                 _ = sleep => {
                     self.deadline = None;
                     // A process paused past the master-down interval (SIGSTOP, a VM stall) finds
@@ -380,6 +391,7 @@ impl Runner {
         self.event(Event::Shutdown).await;
         // Whatever happened before, never leave a VIP behind on a clean stop.
         self.del_vips(false).await;
+        crate::fate::publish(&self.cfg.name, None);
         if let Some((_, g)) = &self.deps.group {
             g.send_if_modified(|grp| grp.remove(&self.cfg.name));
         }
@@ -561,7 +573,14 @@ impl Runner {
     /// Re-evaluates the interface and tracking and feeds changes to the fsm. `initial` runs before
     /// Startup.
     async fn track(&mut self, initial: bool) {
-        let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let mut links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        // Never empty (`lo` is always there) unless the listing failed, out of descriptors say:
+        // go on with the last one rather than take every interface for gone.
+        if links.is_empty() {
+            links = self.last_links.clone();
+        } else {
+            self.last_links = links.clone();
+        }
         let primary = links.iter().find(|l| l.name == self.cfg.interface);
         if let Some(src) = self.attach.reconcile(&self.cfg, primary, &self.deps.runtime)
             && src != self.src
@@ -569,7 +588,14 @@ impl Runner {
             self.src = src;
             self.fsm.set_primary_addr(src);
         }
-        let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
+        let proxy = if self.cfg.track_proxy {
+            let vips: Vec<IpAddr> = self.vip_list().iter().map(|(_, v)| v.addr).collect();
+            crate::fate::current().concerning(&vips)
+        } else {
+            None
+        };
+        let seen =
+            Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live, proxy };
         let out = track::evaluate(&self.cfg, &seen);
         // A missing interface says more than "interface down".
         let own = self.attach.fault().or(out.fault);
@@ -643,6 +669,43 @@ impl Runner {
             s.master = master;
             s.vips_held = held;
         });
+        crate::fate::publish(&self.cfg.name, Some(self.last_gasp()));
+    }
+
+    /// What resigning now takes, for a panic or a stalled runtime (`crate::fate`).
+    fn last_gasp(&self) -> crate::fate::LastGasp {
+        let master = self.fsm.state() == State::Master;
+        let mut adverts = Vec::new();
+        if master && let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) {
+            let advert = Advert {
+                version: self.version,
+                vrid: self.cfg.vrid,
+                priority: 0,
+                max_advert_int: interval,
+                auth: self.auth,
+                addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
+            };
+            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            for dst in &self.dests {
+                if let Ok(b) = packet::encode_with(&advert, self.src, *dst, form) {
+                    adverts.push((*dst, b));
+                }
+            }
+        }
+        let vips = if master {
+            self.vip_list().into_iter().filter(|(dev, v)| self.held.contains(&held_key(dev, v))).collect()
+        } else {
+            Vec::new()
+        };
+        crate::fate::LastGasp {
+            track_proxy: self.cfg.track_proxy,
+            master,
+            ifname: self.cfg.interface.clone(),
+            ifindex: self.attach.bound().map_or(0, |b| b.ifindex),
+            src: self.src,
+            adverts,
+            vips,
+        }
     }
 }
 

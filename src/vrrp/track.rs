@@ -28,6 +28,8 @@ pub trait Observed {
     fn script_ok(&self, name: &str) -> bool;
     /// Usable servers of a backend (`nbsrv`).
     fn nbsrv(&self, backend: &str) -> usize;
+    /// Why the proxy cannot serve this instance's VIPs (`track_proxy`), if it cannot.
+    fn proxy_fault(&self) -> Option<String>;
 }
 
 /// keepalived: weight 0 → Fault while failing; weight > 0 → added while OK; weight < 0 → added
@@ -58,6 +60,12 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     }
     for t in &inst.track_backends {
         apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
+    }
+    if inst.track_proxy
+        && fault.is_none()
+        && let Some(why) = seen.proxy_fault()
+    {
+        fault = Some(FaultReason::Tracker(why));
     }
     Outcome { fault, delta }
 }
@@ -190,6 +198,7 @@ mod tests {
         ifaces: HashMap<&'static str, bool>,
         scripts: HashMap<&'static str, bool>,
         backends: HashMap<&'static str, usize>,
+        proxy: Option<String>,
     }
 
     impl Observed for Seen {
@@ -204,6 +213,9 @@ mod tests {
         }
         fn nbsrv(&self, backend: &str) -> usize {
             self.backends.get(backend).copied().unwrap_or(0)
+        }
+        fn proxy_fault(&self) -> Option<String> {
+            self.proxy.clone()
         }
     }
 
@@ -235,6 +247,7 @@ mod tests {
             track_interfaces: vec![t("eth1", -30)],
             track_scripts: vec![t("chk", 20), t("must", 0)],
             track_backends: vec![t("web", 0), t("api", -50)],
+            track_proxy: true,
             notify: NotifyScripts::default(),
             sync_group: None,
         }
@@ -246,6 +259,7 @@ mod tests {
             ifaces: HashMap::from([("eth1", true)]),
             scripts: HashMap::from([("chk", true), ("must", true)]),
             backends: HashMap::from([("web", 2), ("api", 1)]),
+            proxy: None,
         }
     }
 
@@ -275,6 +289,17 @@ mod tests {
         let mut s = seen();
         s.scripts.insert("must", false);
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));
+    }
+
+    #[test]
+    fn a_proxy_fault_means_fault_only_with_track_proxy() {
+        let mut s = seen();
+        s.proxy = Some("proxy listener 192.0.2.100:80 failed: gone".into());
+        let o = evaluate(&inst(), &s);
+        assert_eq!(o.fault, Some(FaultReason::Tracker("proxy listener 192.0.2.100:80 failed: gone".into())));
+        let mut off = inst();
+        off.track_proxy = false;
+        assert_eq!(evaluate(&off, &s), Outcome { fault: None, delta: 20 });
     }
 
     #[test]

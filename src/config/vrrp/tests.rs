@@ -235,3 +235,16 @@ fn rfc9568_checksum_is_for_v3_over_ipv4() {
         "v3_checksum_as_v2: applies to IPv4 only",
     );
 }
+
+#[test]
+fn track_proxy_is_on_when_the_vips_carry_binds() {
+    let fe = |bind: &str| format!("[[listen]]\nname = \"fe\"\nbind = [\"{bind}\"]\nservers = []\n");
+    assert!(!snap(&inst("")).instances[0].track_proxy, "no listener at all");
+    assert!(snap(&format!("{}{}", fe("192.0.2.100:80"), inst(""))).instances[0].track_proxy);
+    assert!(snap(&format!("{}{}", fe("0.0.0.0:80"), inst(""))).instances[0].track_proxy, "wildcard bind");
+    assert!(!snap(&format!("{}{}", fe("192.0.2.7:80"), inst(""))).instances[0].track_proxy, "another address");
+    assert!(!snap(&format!("{}{}", fe("[::]:80"), inst(""))).instances[0].track_proxy, "another family");
+    let off = snap(&format!("{}{}", fe("192.0.2.100:80"), inst("track_proxy = false")));
+    assert!(!off.instances[0].track_proxy, "explicitly off");
+    assert!(snap(&inst("track_proxy = true")).instances[0].track_proxy, "explicitly on");
+}
