@@ -230,3 +230,42 @@ fn output_is_no_looser_than_the_source() {
     assert!(std::fs::read_to_string(&out).unwrap().contains("s3cret"));
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o077, 0, "group/other bits");
 }
+
+/// What keepalived 2.2.7 accepts with a warning converts and loads with the same warning, at the
+/// keepalived.conf line: a long `auth_pass` (truncated), a prefix on unicast addresses, an unknown
+/// `track_script`, `nopreempt` with `state MASTER`, `authentication` with version 3.
+#[test]
+fn keepalived_leniency_converts_with_its_warnings() {
+    let dir = TempDir::new("convert-lenient");
+    let conf = dir.0.join("lenient.conf");
+    let out = dir.0.join("out.toml");
+    let instance = |name: &str, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id 51\n    priority 100\n{extra}\
+             \n    virtual_ipaddress {{\n        192.0.2.100\n    }}\n}}\n"
+        )
+    };
+    let text_in = instance(
+        "VI_1",
+        "    state MASTER\n    nopreempt\n    unicast_src_ip 192.0.2.11/24\n    unicast_peer {\n        192.0.2.12/24\n    }\n\
+         authentication {\n        auth_type PASS\n        auth_pass 123456789abc\n    }\n    track_script {\n        nosuch\n    }",
+    ) + &instance(
+        "VI_2",
+        "    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }",
+    )
+    .replace("51", "52");
+    std::fs::write(&conf, text_in).unwrap();
+    let r = lbha(&["convert", "--keepalived", s(&conf), "-o", s(&out)]);
+    let err = text(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    for want in [
+        "lenient.conf:6: warning: vrrp_instance[0].nopreempt: (VI_1) nopreempt will not work with initial state MASTER",
+        "truncating auth_pass to 8 characters (\"12345678\")",
+        "track script nosuch not found, ignoring",
+        "(VI_2) VRRP version 3 does not support authentication - ignored",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    let check = lbha(&["check", "-c", s(&out)]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+}

@@ -267,6 +267,12 @@ impl Cx<'_> {
     fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
         self.problems.push(Problem::new(path, msg).with_value(value));
     }
+    /// What keepalived 2.2.7 accepts with a warning (its words), so a converted config still loads.
+    fn warn(&mut self, path: FieldPath, msg: impl Into<String>) {
+        let mut p = Problem::new(path, msg);
+        p.warning = true;
+        self.problems.push(p);
+    }
     /// An integer within `range`, or a problem and `None`.
     fn int(
         &mut self,
@@ -472,13 +478,18 @@ fn instance(
     if preempt_delay > MAX_PREEMPT_DELAY {
         cx.err_v(p.key("preempt_delay"), "must be at most 1000s", format!("{preempt_delay:?}"));
     }
-    if d.nopreempt && state == Some(StateHint::Master) {
-        cx.err(p.key("nopreempt"), "nopreempt needs state = \"BACKUP\" (a MASTER hint always preempts)");
+    // keepalived: "Warning - nopreempt will not work with initial state MASTER - clearing".
+    let nopreempt = d.nopreempt && state != Some(StateHint::Master);
+    if d.nopreempt && !nopreempt {
+        cx.warn(
+            p.key("nopreempt"),
+            format!("({}) nopreempt will not work with initial state MASTER - ignored (as keepalived)", d.name),
+        );
     }
-    if d.nopreempt && !preempt_delay.is_zero() {
+    if nopreempt && !preempt_delay.is_zero() {
         cx.err(p.key("preempt_delay"), "preempt_delay has no effect with nopreempt");
     }
-    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, version, &p.key("authentication"), cx));
+    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, &d.name, version, &p.key("authentication"), cx));
     let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
     let garp_master_repeat =
         cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
@@ -523,7 +534,7 @@ fn instance(
             cx.err(p.key(key), "empty command");
         }
     }
-    if cx.problems.len() > start {
+    if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
     Some(VrrpInstance {
@@ -534,7 +545,7 @@ fn instance(
         advert_int,
         version: version? as u8,
         state,
-        preempt: !d.nopreempt,
+        preempt: !nopreempt,
         preempt_delay,
         auth_pass,
         unicast_src_ip,
@@ -614,9 +625,13 @@ fn vips(d: &InstanceDef, p: &FieldPath, cx: &mut Cx) -> Vec<VipDef> {
     out
 }
 
-fn auth(a: &AuthDef, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option<String> {
+fn auth(a: &AuthDef, name: &str, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option<String> {
     if version == Some(3) {
-        cx.err(p.clone(), "authentication exists only in VRRPv2");
+        // keepalived: "(VI_1) VRRP version 3 does not support authentication. Ignoring."
+        cx.warn(
+            p.clone(),
+            format!("({name}) VRRP version 3 does not support authentication - ignored (as keepalived)"),
+        );
         return None;
     }
     match a.auth_type.as_str() {
@@ -635,15 +650,20 @@ fn auth(a: &AuthDef, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option
         return None;
     }
     if a.auth_pass.len() > 8 {
-        cx.err(p.key("auth_pass"), "at most 8 characters (keepalived silently uses only the first 8; write those)");
-        return None;
+        // keepalived: "Truncating auth_pass to 8 characters"; the peers compare those 8 bytes.
+        let Some(cut) = a.auth_pass.get(..8) else {
+            cx.err_v(p.key("auth_pass"), "longer than 8 bytes and cut inside a character", &a.auth_pass);
+            return None;
+        };
+        cx.warn(p.key("auth_pass"), format!("truncating auth_pass to 8 characters ({cut:?}), as keepalived"));
+        return Some(cut.to_string());
     }
     Some(a.auth_pass.clone())
 }
 
 fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpAddr>, Vec<IpAddr>) {
     let family_ok = |ip: &IpAddr| ip.is_ipv6() == v6;
-    let src = d.unicast_src_ip.as_deref().and_then(|s| match s.parse::<IpAddr>() {
+    let src = d.unicast_src_ip.as_deref().and_then(|s| match without_prefix(s).parse::<IpAddr>() {
         Ok(ip) if family_ok(&ip) => Some(ip),
         Ok(_) => {
             cx.err_v(p.key("unicast_src_ip"), "must be of the family of the virtual addresses", s);
@@ -657,7 +677,7 @@ fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpA
     let mut peers = Vec::new();
     for (j, s) in d.unicast_peer.iter().enumerate() {
         let pp = p.key("unicast_peer").index(j);
-        match s.parse::<IpAddr>() {
+        match without_prefix(s).parse::<IpAddr>() {
             Ok(ip) if !family_ok(&ip) => cx.err_v(pp, "must be of the family of the virtual addresses", s),
             Ok(ip) if ip.is_multicast() || ip.is_unspecified() => {
                 cx.err_v(pp, "a unicast peer needs a unicast address", s)
@@ -670,6 +690,14 @@ fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpA
     (src, peers)
 }
 
+/// keepalived accepts a prefix length on `unicast_src_ip` and `unicast_peer` and ignores it.
+fn without_prefix(s: &str) -> &str {
+    match s.split_once('/') {
+        Some((addr, len)) if !len.is_empty() && len.bytes().all(|b| b.is_ascii_digit()) => addr,
+        _ => s,
+    }
+}
+
 fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: &mut Cx) -> Vec<Tracked> {
     let mut out = Vec::new();
     for (j, t) in defs.iter().enumerate() {
@@ -678,7 +706,12 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
         if let Some(scripts) = scripts {
             match scripts.iter().find(|s| s.name == t.name) {
                 Some(s) => default = i64::from(s.weight),
-                None => cx.err_v(tp.key("name"), "no such vrrp_script", &t.name),
+                None => {
+                    // keepalived: "(VI_1) track script NAME not found, ignoring...". Dropping it
+                    // only ever keeps the instance out of a fault the script could not report.
+                    cx.warn(tp.key("name"), format!("track script {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
             }
         }
         let w = cx.int(t.weight, default, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));

@@ -20,6 +20,17 @@ fn has(src: &str, want: &str) {
     assert!(errs.iter().any(|e| e.contains(want)), "expected {want:?} in {errs:#?}");
 }
 
+/// Loads with a warning containing `want`; returns the VRRP settings.
+fn warns(src: &str, want: &str) -> VrrpSettings {
+    match parse(src, Path::new("t.toml")) {
+        Ok(s) => {
+            assert!(s.warnings.iter().any(|w| w.contains(want)), "expected warning {want:?} in {:#?}", s.warnings);
+            s.vrrp
+        }
+        Err(e) => panic!("unexpected errors: {e}"),
+    }
+}
+
 fn snap(src: &str) -> VrrpSettings {
     match parse(src, Path::new("t.toml")) {
         Ok(s) => s.vrrp,
@@ -112,7 +123,11 @@ fn state_version_and_interval() {
 #[test]
 fn preemption_rules() {
     has(&inst("preempt_delay = \"1001s\""), "at most 1000s");
-    has(&inst("nopreempt = true\nstate = \"MASTER\"\npriority = 200"), "nopreempt needs state");
+    let v = warns(
+        &inst("nopreempt = true\nstate = \"MASTER\"\npriority = 200"),
+        "(VI_1) nopreempt will not work with initial state MASTER - ignored",
+    );
+    assert!(v.instances[0].preempt, "keepalived clears nopreempt");
     has(&inst("nopreempt = true\npreempt_delay = \"5s\""), "no effect with nopreempt");
 }
 
@@ -123,8 +138,17 @@ fn authentication_rules() {
     has(&inst("authentication = { auth_type = \"AH\", auth_pass = \"x\" }"), "not supported");
     has(&inst("authentication = { auth_type = \"pass\", auth_pass = \"x\" }"), "must be \"PASS\"");
     has(&inst("authentication = { auth_type = \"PASS\" }"), "missing password");
-    has(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"123456789\" }"), "at most 8");
-    has(&inst("version = 3\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"), "only in VRRPv2");
+    let v = warns(
+        &inst("authentication = { auth_type = \"PASS\", auth_pass = \"123456789\" }"),
+        "authentication.auth_pass: truncating auth_pass to 8 characters (\"12345678\")",
+    );
+    assert_eq!(v.instances[0].auth_pass.as_deref(), Some("12345678"));
+    has(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"1234567\u{e9}\" }"), "cut inside a character");
+    let v = warns(
+        &inst("version = 3\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"),
+        "(VI_1) VRRP version 3 does not support authentication - ignored",
+    );
+    assert_eq!(v.instances[0].auth_pass, None);
 }
 
 #[test]
@@ -149,13 +173,19 @@ fn unicast_rules() {
     has(&inst("unicast_peer = [\"192.0.2.1\", \"192.0.2.1\"]"), "duplicate peer");
     has(&inst("unicast_peer = [\"224.0.0.18\"]"), "needs a unicast address");
     has(&inst("unicast_peer = [\"x\"]"), "unicast_peer[0]: not an IP address");
+    // keepalived takes (and ignores) a prefix length on both.
+    let v = snap(&inst("unicast_src_ip = \"192.0.2.11/24\"\nunicast_peer = [\"192.0.2.12/24\"]"));
+    assert_eq!(v.instances[0].unicast_src_ip, Some("192.0.2.11".parse().expect("ip")));
+    assert_eq!(v.instances[0].unicast_peers, vec!["192.0.2.12".parse::<IpAddr>().expect("ip")]);
+    has(&inst("unicast_peer = [\"192.0.2.12/x\"]"), "not an IP address");
 }
 
 #[test]
 fn tracking_rules() {
     has(&inst("track_backend = [{ backend = \"nope\" }]"), "track_backend[0].backend: no such backend (nope)");
     has(&inst("track_backend = [{ backend = \"web\", weight = 300 }]"), "between -254 and 254 (300)");
-    has(&inst("track_script = [{ name = \"missing\" }]"), "no such vrrp_script (missing)");
+    let v = warns(&inst("track_script = [{ name = \"missing\" }]"), "track script missing not found, ignoring");
+    assert!(v.instances[0].track_scripts.is_empty());
     has(&inst("track_interface = [{ name = \"a/b\" }]"), "not a valid interface name");
     has(&inst("garp_master_repeat = -1"), "garp_master_repeat: must be between 0 and 255");
     has(&inst("notify_master = \"  \""), "notify_master: empty command");
