@@ -734,14 +734,7 @@ fn reason_text(r: &fsm::Reason) -> String {
 /// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
 async fn run_notify(cmd: &str, args: &[String]) {
     let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&script)
-        .arg("lbha-notify")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+    let child = super::script::shell(&script, "lbha-notify", args).spawn();
     match child {
         Ok(mut c) => {
             if tokio::time::timeout(NOTIFY_TIMEOUT, c.wait()).await.is_err() {

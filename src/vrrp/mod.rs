@@ -13,6 +13,7 @@ pub mod instance;
 mod manager;
 pub mod packet;
 pub mod runtime;
+pub mod script;
 pub mod socket;
 pub mod sync;
 pub mod track;

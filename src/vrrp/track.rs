@@ -117,13 +117,9 @@ impl RiseFall {
 /// Runs `sh -c script` once: success is exit status 0 within `timeout`; a timeout kills it and
 /// counts as a failure (keepalived issue #535).
 pub async fn run_once(script: &str, timeout: Duration) -> bool {
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::null())
+    let child = super::script::shell(script, "sh", &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
