@@ -13,5 +13,6 @@ mod missing_iface;
 mod modes;
 mod netlink;
 mod sync_group;
+mod track_file;
 mod upgrade;
 mod vip;

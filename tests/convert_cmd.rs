@@ -269,3 +269,32 @@ fn keepalived_leniency_converts_with_its_warnings() {
     let check = lbha(&["check", "-c", s(&out)]);
     assert!(check.status.success(), "{}", text(&check.stderr));
 }
+
+/// `track_file` / `vrrp_track_file` blocks and an instance's `track_file` references convert,
+/// with `reverse` and `init_file`, and the result loads.
+#[test]
+fn keepalived_track_files_convert() {
+    let dir = TempDir::new("convert-trackfile");
+    let conf = dir.0.join("tf.conf");
+    let out = dir.0.join("out.toml");
+    std::fs::write(
+        &conf,
+        "vrrp_track_file tf1 {\n    file /run/lbha/tf1\n    weight -10 reverse\n    init_file 2 overwrite\n}\n\
+         track_file tf2 {\n    file /run/lbha/tf2\n}\n\
+         vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    track_file {\n        tf1\n        tf2 weight 0\n    }\n\
+         \n    virtual_ipaddress {\n        192.0.2.100\n    }\n}\n",
+    )
+    .unwrap();
+    let r = lbha(&["convert", "--keepalived", s(&conf), "-o", s(&out)]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let toml = std::fs::read_to_string(&out).unwrap();
+    for want in [
+        "[[vrrp_track_file]]\nname = \"tf1\"\nfile = \"/run/lbha/tf1\"\nweight = -10\nreverse = true\ninit_file = { overwrite = true, value = 2 }",
+        "[[vrrp_track_file]]\nname = \"tf2\"\nfile = \"/run/lbha/tf2\"",
+        "{ name = \"tf2\", weight = 0 }",
+    ] {
+        assert!(toml.contains(want), "{want:?} not in {toml}");
+    }
+    let check = lbha(&["check", "-c", s(&out)]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+}

@@ -56,6 +56,8 @@ pub struct InstanceDef {
     /// Fate sharing: Fault while the proxy cannot serve the VIPs (see `crate::fate`). Default:
     /// on when a listener is bound on one of the VIPs or on the wildcard address.
     pub track_proxy: Option<bool>,
+    /// keepalived's `track_file { NAME [weight W [reverse]] }`.
+    pub track_file: Vec<TrackFileRef>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
@@ -82,6 +84,34 @@ pub struct TrackDef {
 pub struct TrackBackendDef {
     pub backend: String,
     pub weight: Option<i64>,
+}
+
+/// `[[vrrp_track_file]]`: keepalived's `track_file` (`vrrp_track_file`) block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackFileDef {
+    pub name: String,
+    pub file: String,
+    /// Default weight of the instances' references (keepalived: 1).
+    pub weight: Option<i64>,
+    pub reverse: bool,
+    /// Written at start when the file is missing (or always, with `overwrite`).
+    pub init_file: Option<InitFileDef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InitFileDef {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackFileRef {
+    pub name: String,
+    pub weight: Option<i64>,
+    pub reverse: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +141,26 @@ pub struct VrrpSettings {
     pub instances: Vec<VrrpInstance>,
     pub scripts: Vec<VrrpScript>,
     pub sync_groups: Vec<SyncGroup>,
+    pub track_files: Vec<VrrpTrackFile>,
+}
+
+/// A validated `[[vrrp_track_file]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpTrackFile {
+    pub name: String,
+    pub file: std::path::PathBuf,
+    /// `init_file`: the value, and whether it overwrites an existing file.
+    pub init: Option<(i64, bool)>,
+}
+
+/// A tracked file of an instance, its weight resolved (`reverse` applied): 0 means FAULT while
+/// the file holds a non-zero value; otherwise value × weight is added to the priority, and a
+/// result below -253 means FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile {
+    pub name: String,
+    pub file: std::path::PathBuf,
+    pub weight: i64,
 }
 
 impl VrrpSettings {
@@ -186,6 +236,7 @@ pub struct VrrpInstance {
     /// Fault while the proxy cannot serve the VIPs (`crate::fate`), resolved by
     /// [`default_track_proxy`].
     pub track_proxy: bool,
+    pub track_files: Vec<TrackedFile>,
     pub notify: NotifyScripts,
     pub sync_group: Option<String>,
 }
@@ -330,6 +381,71 @@ pub fn validate(
         instances: out,
         scripts,
         sync_groups: groups.iter().map(|g| SyncGroup { name: g.name.clone(), members: g.group.clone() }).collect(),
+        track_files: Vec::new(),
+    }
+}
+
+/// keepalived's track_file weights span the C int range.
+const MAX_FILE_WEIGHT: i64 = i32::MAX as i64;
+
+/// Validates `[[vrrp_track_file]]` and resolves each instance's `track_file` references.
+pub fn track_files(
+    vrrp: &mut VrrpSettings,
+    defs: &[TrackFileDef],
+    instances: &[InstanceDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    let mut names = HashSet::new();
+    let mut weights = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_track_file").index(i);
+        if d.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(d.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_track_file name", &d.name);
+        }
+        if !d.file.starts_with('/') {
+            cx.err_v(p.key("file"), "needs an absolute path", &d.file);
+        }
+        let w = cx.int(d.weight, 1, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, p.key("weight")).unwrap_or(1);
+        weights.insert(d.name.as_str(), if d.reverse { -w } else { w });
+        vrrp.track_files.push(VrrpTrackFile {
+            name: d.name.clone(),
+            file: d.file.clone().into(),
+            init: d.init_file.as_ref().map(|x| (x.value, x.overwrite)),
+        });
+    }
+    for (i, d) in instances.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_instance").index(i).key("track_file");
+        let mut out = Vec::new();
+        for (j, t) in d.track_file.iter().enumerate() {
+            let tp = p.index(j);
+            let Some(def) = vrrp.track_files.iter().find(|f| f.name == t.name) else {
+                // As keepalived: "track file NAME not found, ignoring...".
+                cx.warn(tp.key("name"), format!("track file {} not found, ignoring (as keepalived)", t.name));
+                continue;
+            };
+            if out.iter().any(|f: &TrackedFile| f.name == t.name) {
+                cx.warn(
+                    tp.key("name"),
+                    format!("({}) duplicate track_file {} - ignoring (as keepalived)", d.name, t.name),
+                );
+                continue;
+            }
+            let w = match t.weight {
+                Some(w) => cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0),
+                None => weights.get(t.name.as_str()).copied().unwrap_or(1),
+            };
+            out.push(TrackedFile {
+                name: def.name.clone(),
+                file: def.file.clone(),
+                weight: if t.reverse { -w } else { w },
+            });
+        }
+        if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
+            inst.track_files = out;
+        }
     }
 }
 
@@ -561,6 +677,7 @@ fn instance(
         track_scripts,
         track_backends,
         track_proxy: d.track_proxy.unwrap_or(false),
+        track_files: Vec::new(),
         notify: NotifyScripts {
             master: d.notify_master.clone(),
             backup: d.notify_backup.clone(),

@@ -222,6 +222,7 @@ mod tests {
             track_scripts: vec![],
             track_backends: vec![],
             track_proxy: false,
+            track_files: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }

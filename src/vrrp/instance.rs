@@ -300,6 +300,7 @@ struct Seen<'a> {
     scripts: &'a HashMap<String, watch::Receiver<bool>>,
     live: &'a LiveFn,
     proxy: Option<String>,
+    files: HashMap<std::path::PathBuf, i64>,
 }
 
 impl Observed for Seen<'_> {
@@ -317,6 +318,9 @@ impl Observed for Seen<'_> {
     }
     fn proxy_fault(&self) -> Option<String> {
         self.proxy.clone()
+    }
+    fn file_value(&self, path: &std::path::Path) -> i64 {
+        self.files.get(path).copied().unwrap_or(0)
     }
 }
 
@@ -573,7 +577,14 @@ impl Runner {
     /// Re-evaluates the interface and tracking and feeds changes to the fsm. `initial` runs before
     /// Startup.
     async fn track(&mut self, initial: bool) {
-        let mut links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let paths: Vec<std::path::PathBuf> = self.cfg.track_files.iter().map(|f| f.file.clone()).collect();
+        let (mut links, files) = tokio::task::spawn_blocking(move || {
+            let files: HashMap<std::path::PathBuf, i64> =
+                paths.into_iter().map(|p| (p.clone(), track::read_file_value(&p))).collect();
+            (link::all(), files)
+        })
+        .await
+        .unwrap_or_default();
         // Never empty (`lo` is always there) unless the listing failed, out of descriptors say:
         // go on with the last one rather than take every interface for gone.
         if links.is_empty() {
@@ -594,8 +605,14 @@ impl Runner {
         } else {
             None
         };
-        let seen =
-            Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live, proxy };
+        let seen = Seen {
+            links,
+            primary: &self.cfg.interface,
+            scripts: &self.deps.scripts,
+            live: &self.deps.live,
+            proxy,
+            files,
+        };
         let out = track::evaluate(&self.cfg, &seen);
         // A missing interface says more than "interface down".
         let own = self.attach.fault().or(out.fault);

@@ -284,6 +284,9 @@ impl Manager {
             return Ok(());
         }
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;
+        for f in &settings.track_files {
+            init_track_file(f);
+        }
         for s in &settings.scripts {
             let used = settings.instances.iter().any(|i| i.track_scripts.iter().any(|t| t.name == s.name));
             if used && !self.scripts.contains_key(&s.name) {
@@ -565,6 +568,17 @@ impl NotifyScripts {
         if tokio::time::timeout(limit, self.0.wait()).await.is_err() {
             tracing::warn!("{} vrrp notify script(s) still running after {limit:?} at stop: killed", self.0.len());
         }
+    }
+}
+
+/// keepalived's `init_file`: writes the value when the file is missing, or always with `overwrite`.
+fn init_track_file(f: &crate::config::vrrp::VrrpTrackFile) {
+    let Some((value, overwrite)) = f.init else { return };
+    if !overwrite && f.file.exists() {
+        return;
+    }
+    if let Err(e) = std::fs::write(&f.file, format!("{value}\n")) {
+        tracing::warn!("vrrp_track_file {}: cannot initialise {}: {e}", f.name, f.file.display());
     }
 }
 

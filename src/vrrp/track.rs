@@ -30,6 +30,16 @@ pub trait Observed {
     fn nbsrv(&self, backend: &str) -> usize;
     /// Why the proxy cannot serve this instance's VIPs (`track_proxy`), if it cannot.
     fn proxy_fault(&self) -> Option<String>;
+    /// The number a tracked file holds (0 when missing or not a number, as keepalived).
+    fn file_value(&self, path: &std::path::Path) -> i64;
+}
+
+/// A tracked file's number: its first word as an integer, else 0.
+pub fn read_file_value(path: &std::path::Path) -> i64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse::<i64>().ok()))
+        .unwrap_or(0)
 }
 
 /// keepalived: weight 0 → Fault while failing; weight > 0 → added while OK; weight < 0 → added
@@ -60,6 +70,23 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     }
     for t in &inst.track_backends {
         apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
+    }
+    for f in &inst.track_files {
+        let v = seen.file_value(&f.file);
+        if f.weight == 0 {
+            if v != 0 && fault.is_none() {
+                fault = Some(FaultReason::Tracker(format!("track_file {} holds {v}", f.name)));
+            }
+            continue;
+        }
+        let r = v.saturating_mul(f.weight);
+        if r < -253 {
+            if fault.is_none() {
+                fault = Some(FaultReason::Tracker(format!("track_file {} holds {v} (x {} = {r})", f.name, f.weight)));
+            }
+        } else {
+            delta = delta.saturating_add(r.clamp(-254, 254) as i32);
+        }
     }
     if inst.track_proxy
         && fault.is_none()
@@ -195,6 +222,7 @@ mod tests {
         scripts: HashMap<&'static str, bool>,
         backends: HashMap<&'static str, usize>,
         proxy: Option<String>,
+        files: HashMap<&'static str, i64>,
     }
 
     impl Observed for Seen {
@@ -212,6 +240,9 @@ mod tests {
         }
         fn proxy_fault(&self) -> Option<String> {
             self.proxy.clone()
+        }
+        fn file_value(&self, path: &std::path::Path) -> i64 {
+            self.files.get(path.to_str().unwrap_or("")).copied().unwrap_or(0)
         }
     }
 
@@ -244,6 +275,7 @@ mod tests {
             track_scripts: vec![t("chk", 20), t("must", 0)],
             track_backends: vec![t("web", 0), t("api", -50)],
             track_proxy: true,
+            track_files: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }
@@ -256,6 +288,7 @@ mod tests {
             scripts: HashMap::from([("chk", true), ("must", true)]),
             backends: HashMap::from([("web", 2), ("api", 1)]),
             proxy: None,
+            files: HashMap::new(),
         }
     }
 
@@ -296,6 +329,42 @@ mod tests {
         let mut off = inst();
         off.track_proxy = false;
         assert_eq!(evaluate(&off, &s), Outcome { fault: None, delta: 20 });
+    }
+
+    #[test]
+    fn track_files_follow_keepalived() {
+        use crate::config::vrrp::TrackedFile;
+        let f = |name: &str, weight| TrackedFile { name: name.into(), file: format!("/f/{name}").into(), weight };
+        let mut i = inst();
+        i.track_scripts.clear();
+        i.track_files = vec![f("a", 0), f("b", -10), f("c", 2)];
+        let mut s = seen();
+        assert_eq!(evaluate(&i, &s), Outcome { fault: None, delta: 0 }, "missing files hold 0");
+        s.files.insert("/f/b", 3);
+        s.files.insert("/f/c", 5);
+        assert_eq!(evaluate(&i, &s), Outcome { fault: None, delta: -30 + 10 });
+        s.files.insert("/f/a", 1);
+        assert_eq!(evaluate(&i, &s).fault, Some(FaultReason::Tracker("track_file a holds 1".into())));
+        s.files.insert("/f/a", 0);
+        s.files.insert("/f/b", 26);
+        assert_eq!(
+            evaluate(&i, &s).fault,
+            Some(FaultReason::Tracker("track_file b holds 26 (x -10 = -260)".into())),
+            "below -253: FAULT"
+        );
+    }
+
+    #[test]
+    fn a_file_value_is_its_first_number() {
+        let dir = std::env::temp_dir().join(format!("lbha-trackfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("v");
+        std::fs::write(&p, " -12 \n").expect("write");
+        assert_eq!(read_file_value(&p), -12);
+        std::fs::write(&p, "x").expect("write");
+        assert_eq!(read_file_value(&p), 0);
+        assert_eq!(read_file_value(&dir.join("missing")), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -278,3 +278,35 @@ fn track_proxy_is_on_when_the_vips_carry_binds() {
     assert!(!off.instances[0].track_proxy, "explicitly off");
     assert!(snap(&inst("track_proxy = true")).instances[0].track_proxy, "explicitly on");
 }
+
+#[test]
+fn track_files_resolve_weights_as_keepalived() {
+    let tf = "[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/lbha/tf\"\nweight = -5\ninit_file = { value = 3 }\n\
+              [[vrrp_track_file]]\nname = \"rev\"\nfile = \"/run/lbha/rev\"\nreverse = true\n";
+    let v = snap(&format!("{tf}{}", inst("track_file = [{ name = \"tf\" }, { name = \"rev\" }]")));
+    let w: Vec<i64> = v.instances[0].track_files.iter().map(|f| f.weight).collect();
+    assert_eq!(w, [-5, -1]);
+    let v = warns(
+        &format!(
+            "{tf}{}",
+            inst(
+                "track_file = [{ name = \"tf\", weight = 0 }, { name = \"rev\", weight = 4, reverse = true }, { name = \"tf\" }]"
+            )
+        ),
+        "(VI_1) duplicate track_file tf - ignoring",
+    );
+    let w: Vec<i64> = v.instances[0].track_files.iter().map(|f| f.weight).collect();
+    assert_eq!(w, [0, -4]);
+    assert_eq!(v.track_files[0].init, Some((3, false)));
+    assert_eq!(v.track_files[0].file, std::path::PathBuf::from("/run/lbha/tf"));
+    let v = warns(&inst("track_file = [{ name = \"nope\" }]"), "track file nope not found, ignoring");
+    assert!(v.instances[0].track_files.is_empty());
+    has(
+        &format!("[[vrrp_track_file]]\nname = \"x\"\nfile = \"rel\"\n{}", inst("")),
+        "vrrp_track_file[0].file: needs an absolute path (rel)",
+    );
+    has(
+        &format!("{tf}[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/a\"\n{}", inst("")),
+        "duplicate vrrp_track_file name (tf)",
+    );
+}
