@@ -391,6 +391,25 @@ impl Proc {
     }
 }
 
+/// A child process killed (by PID, from Rust) and reaped when dropped, also when a test fails.
+pub struct Reaped(pub Option<Child>);
+
+impl Reaped {
+    /// Kills it now.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Polls `f` every 10 ms for at most `limit`; returns how long it took.
 pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();

@@ -43,3 +43,31 @@ fn track_files_move_the_vip() {
     std::fs::write(&weighted, "0\n").expect("write");
     wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 preferred again");
 }
+
+/// `vrrp_track_process`: the master's tracked process stops and the VIP moves; it runs again and
+/// the master takes the VIP back. (Processes are not per namespace: the name is unique to the test.)
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_tracked_process_moves_the_vip() {
+    if !bed::root_or_skip("a_tracked_process_moves_the_vip") {
+        return;
+    }
+    let mut two = pair("trackproc");
+    let name = format!("lbtp{}", std::process::id());
+    let exe = two.bed.dir.join(&name);
+    std::fs::copy("/bin/sleep", &exe).expect("copy sleep");
+    let start =
+        || bed::Reaped(Some(std::process::Command::new(&exe).arg("300").spawn().expect("start the tracked process")));
+    let mut proc_ = start();
+    let extra = format!(
+        "track_process = [{{ name = \"p\" }}]\n\n[[vrrp_track_process]]\nname = \"p\"\nprocess = \"{name}\"\ndelay = \"200ms\"\n"
+    );
+    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", &extra));
+    two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", ""));
+    wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 master");
+    proc_.stop();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb2, &two.lb1)).expect("lb1 FAULT: lb2 takes the VIP");
+    assert!(two.bed.log(p1).contains("process p failed"), "{}", two.bed.log(p1));
+    let _again = start();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 back and preempts");
+}

@@ -273,7 +273,7 @@ fn keepalived_leniency_converts_with_its_warnings() {
 /// `track_file` / `vrrp_track_file` blocks and an instance's `track_file` references convert,
 /// with `reverse` and `init_file`, and the result loads.
 #[test]
-fn keepalived_track_files_convert() {
+fn keepalived_track_files_and_processes_convert() {
     let dir = TempDir::new("convert-trackfile");
     let conf = dir.0.join("tf.conf");
     let out = dir.0.join("out.toml");
@@ -281,7 +281,9 @@ fn keepalived_track_files_convert() {
         &conf,
         "vrrp_track_file tf1 {\n    file /run/lbha/tf1\n    weight -10 reverse\n    init_file 2 overwrite\n}\n\
          track_file tf2 {\n    file /run/lbha/tf2\n}\n\
+         vrrp_track_process hap {\n    process haproxy\n    quorum 2\n    weight -20 reverse\n    delay 1.5\n}\n\
          vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    track_file {\n        tf1\n        tf2 weight 0\n    }\n\
+         \n    track_process {\n        hap weight 5\n    }\n\
          \n    virtual_ipaddress {\n        192.0.2.100\n    }\n}\n",
     )
     .unwrap();
@@ -292,6 +294,8 @@ fn keepalived_track_files_convert() {
         "[[vrrp_track_file]]\nname = \"tf1\"\nfile = \"/run/lbha/tf1\"\nweight = -10\nreverse = true\ninit_file = { overwrite = true, value = 2 }",
         "[[vrrp_track_file]]\nname = \"tf2\"\nfile = \"/run/lbha/tf2\"",
         "{ name = \"tf2\", weight = 0 }",
+        "[[vrrp_track_process]]\nname = \"hap\"\nprocess = \"haproxy\"\nquorum = 2\nweight = -20\nreverse = true\ndelay = \"1.5s\"",
+        "track_process = [{ name = \"hap\", weight = 5 }]",
     ] {
         assert!(toml.contains(want), "{want:?} not in {toml}");
     }

@@ -58,6 +58,8 @@ pub struct InstanceDef {
     pub track_proxy: Option<bool>,
     /// keepalived's `track_file { NAME [weight W [reverse]] }`.
     pub track_file: Vec<TrackFileRef>,
+    /// keepalived's `track_process { NAME [weight W [reverse]] }`.
+    pub track_process: Vec<TrackFileRef>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
@@ -104,6 +106,21 @@ pub struct TrackFileDef {
 pub struct InitFileDef {
     pub value: i64,
     pub overwrite: bool,
+}
+
+/// `[[vrrp_track_process]]`: keepalived's `vrrp_track_process` block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackProcessDef {
+    pub name: String,
+    /// The process name (as `ps -e` shows it) or its executable's path.
+    pub process: String,
+    /// At least this many must run (keepalived: 1).
+    pub quorum: Option<i64>,
+    pub weight: Option<i64>,
+    pub reverse: bool,
+    /// A change must last this long before it counts (keepalived's `delay`).
+    pub delay: Option<ConfDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +254,7 @@ pub struct VrrpInstance {
     /// [`default_track_proxy`].
     pub track_proxy: bool,
     pub track_files: Vec<TrackedFile>,
+    pub track_processes: Vec<TrackedProcess>,
     pub notify: NotifyScripts,
     pub sync_group: Option<String>,
 }
@@ -382,6 +400,77 @@ pub fn validate(
         scripts,
         sync_groups: groups.iter().map(|g| SyncGroup { name: g.name.clone(), members: g.group.clone() }).collect(),
         track_files: Vec::new(),
+    }
+}
+
+/// A tracked process of an instance: OK while at least `quorum` processes named `process` run
+/// (a change counts once it lasted `delay`); the weight as for scripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedProcess {
+    pub name: String,
+    pub process: String,
+    pub quorum: u32,
+    pub delay: Duration,
+    pub weight: i32,
+}
+
+/// Validates `[[vrrp_track_process]]` and resolves each instance's `track_process` references.
+pub fn track_processes(
+    vrrp: &mut VrrpSettings,
+    defs: &[TrackProcessDef],
+    instances: &[InstanceDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    let mut valid: HashMap<&str, TrackedProcess> = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_track_process").index(i);
+        if d.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if valid.contains_key(d.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_track_process name", &d.name);
+        }
+        if d.process.trim().is_empty() || d.process.contains(char::is_whitespace) {
+            cx.err_v(p.key("process"), "one process name or path, without parameters", &d.process);
+        }
+        let quorum = cx.int(d.quorum, 1, 1..=65535, p.key("quorum")).unwrap_or(1);
+        let w = cx.int(d.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, p.key("weight")).unwrap_or(0);
+        valid.insert(
+            d.name.as_str(),
+            TrackedProcess {
+                name: d.name.clone(),
+                process: d.process.clone(),
+                quorum: quorum as u32,
+                delay: d.delay.map_or(Duration::ZERO, |x| x.0),
+                weight: if d.reverse { -w } else { w } as i32,
+            },
+        );
+    }
+    for (i, d) in instances.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_instance").index(i).key("track_process");
+        let mut out: Vec<TrackedProcess> = Vec::new();
+        for (j, t) in d.track_process.iter().enumerate() {
+            let tp = p.index(j);
+            let Some(def) = valid.get(t.name.as_str()) else {
+                cx.warn(tp.key("name"), format!("track process {} not found, ignoring (as keepalived)", t.name));
+                continue;
+            };
+            if out.iter().any(|x| x.name == t.name) {
+                cx.warn(
+                    tp.key("name"),
+                    format!("({}) duplicate track_process {} - ignoring (as keepalived)", d.name, t.name),
+                );
+                continue;
+            }
+            let w = match t.weight {
+                Some(w) => cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32,
+                None => def.weight,
+            };
+            out.push(TrackedProcess { weight: if t.reverse { -w } else { w }, ..def.clone() });
+        }
+        if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
+            inst.track_processes = out;
+        }
     }
 }
 
@@ -678,6 +767,7 @@ fn instance(
         track_backends,
         track_proxy: d.track_proxy.unwrap_or(false),
         track_files: Vec::new(),
+        track_processes: Vec::new(),
         notify: NotifyScripts {
             master: d.notify_master.clone(),
             backup: d.notify_backup.clone(),

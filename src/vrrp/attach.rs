@@ -223,6 +223,7 @@ mod tests {
             track_backends: vec![],
             track_proxy: false,
             track_files: vec![],
+            track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }

@@ -247,6 +247,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         own_fault: None,
         delta: 0,
         last_links: Vec::new(),
+        process_state: HashMap::new(),
     };
     let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
     Ok(Running { cfg, status, stop, cmd, join })
@@ -291,6 +292,8 @@ struct Runner {
     delta: i32,
     /// The last interface listing that worked.
     last_links: Vec<LinkInfo>,
+    /// `track_process` states, by name.
+    process_state: HashMap<String, super::process::Debounce>,
 }
 
 /// This round's observations for [`track::evaluate`].
@@ -301,6 +304,7 @@ struct Seen<'a> {
     live: &'a LiveFn,
     proxy: Option<String>,
     files: HashMap<std::path::PathBuf, i64>,
+    processes: HashMap<String, bool>,
 }
 
 impl Observed for Seen<'_> {
@@ -321,6 +325,9 @@ impl Observed for Seen<'_> {
     }
     fn file_value(&self, path: &std::path::Path) -> i64 {
         self.files.get(path).copied().unwrap_or(0)
+    }
+    fn process_ok(&self, name: &str) -> bool {
+        self.processes.get(name).copied().unwrap_or(false)
     }
 }
 
@@ -578,13 +585,21 @@ impl Runner {
     /// Startup.
     async fn track(&mut self, initial: bool) {
         let paths: Vec<std::path::PathBuf> = self.cfg.track_files.iter().map(|f| f.file.clone()).collect();
-        let (mut links, files) = tokio::task::spawn_blocking(move || {
+        let wanted: Vec<String> = self.cfg.track_processes.iter().map(|p| p.process.clone()).collect();
+        let (mut links, files, counts) = tokio::task::spawn_blocking(move || {
             let files: HashMap<std::path::PathBuf, i64> =
                 paths.into_iter().map(|p| (p.clone(), track::read_file_value(&p))).collect();
-            (link::all(), files)
+            (link::all(), files, super::process::count(&wanted))
         })
         .await
         .unwrap_or_default();
+        let now = Instant::now();
+        let mut processes = HashMap::new();
+        for p in &self.cfg.track_processes {
+            let running = counts.get(&p.process).copied().unwrap_or(0) >= p.quorum;
+            let ok = self.process_state.entry(p.name.clone()).or_default().feed(now, running, p.delay);
+            processes.insert(p.name.clone(), ok);
+        }
         // Never empty (`lo` is always there) unless the listing failed, out of descriptors say:
         // go on with the last one rather than take every interface for gone.
         if links.is_empty() {
@@ -612,6 +627,7 @@ impl Runner {
             live: &self.deps.live,
             proxy,
             files,
+            processes,
         };
         let out = track::evaluate(&self.cfg, &seen);
         // A missing interface says more than "interface down".

@@ -12,6 +12,7 @@ pub mod garp;
 pub mod instance;
 mod manager;
 pub mod packet;
+pub mod process;
 pub mod runtime;
 pub mod script;
 pub mod socket;

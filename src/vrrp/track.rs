@@ -32,6 +32,8 @@ pub trait Observed {
     fn proxy_fault(&self) -> Option<String>;
     /// The number a tracked file holds (0 when missing or not a number, as keepalived).
     fn file_value(&self, path: &std::path::Path) -> i64;
+    /// A `track_process` has its quorum (after its delay).
+    fn process_ok(&self, name: &str) -> bool;
 }
 
 /// A tracked file's number: its first word as an integer, else 0.
@@ -70,6 +72,10 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     }
     for t in &inst.track_backends {
         apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
+    }
+    for t in &inst.track_processes {
+        let tr = Tracked { name: t.name.clone(), weight: t.weight };
+        apply(&tr, seen.process_ok(&t.name), "process", &mut fault, &mut delta);
     }
     for f in &inst.track_files {
         let v = seen.file_value(&f.file);
@@ -244,6 +250,9 @@ mod tests {
         fn file_value(&self, path: &std::path::Path) -> i64 {
             self.files.get(path.to_str().unwrap_or("")).copied().unwrap_or(0)
         }
+        fn process_ok(&self, name: &str) -> bool {
+            name != "down"
+        }
     }
 
     fn t(name: &str, weight: i32) -> Tracked {
@@ -276,6 +285,7 @@ mod tests {
             track_backends: vec![t("web", 0), t("api", -50)],
             track_proxy: true,
             track_files: vec![],
+            track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }
@@ -352,6 +362,24 @@ mod tests {
             Some(FaultReason::Tracker("track_file b holds 26 (x -10 = -260)".into())),
             "below -253: FAULT"
         );
+    }
+
+    #[test]
+    fn track_processes_weigh_as_scripts() {
+        use crate::config::vrrp::TrackedProcess;
+        let p = |name: &str, weight| TrackedProcess {
+            name: name.into(),
+            process: "x".into(),
+            quorum: 1,
+            delay: Duration::ZERO,
+            weight,
+        };
+        let mut i = inst();
+        i.track_scripts.clear();
+        i.track_processes = vec![p("up", 5), p("down", -20)];
+        assert_eq!(evaluate(&i, &seen()), Outcome { fault: None, delta: -15 });
+        i.track_processes = vec![p("down", 0)];
+        assert_eq!(evaluate(&i, &seen()).fault, Some(FaultReason::Tracker("process down failed".into())));
     }
 
     #[test]

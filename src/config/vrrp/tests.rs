@@ -310,3 +310,23 @@ fn track_files_resolve_weights_as_keepalived() {
         "duplicate vrrp_track_file name (tf)",
     );
 }
+
+#[test]
+fn track_processes_resolve_as_keepalived() {
+    let tp =
+        "[[vrrp_track_process]]\nname = \"hap\"\nprocess = \"haproxy\"\nquorum = 2\nweight = -30\ndelay = \"2s\"\n";
+    let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\" }]")));
+    let t = &v.instances[0].track_processes[0];
+    assert_eq!((t.process.as_str(), t.quorum, t.weight, t.delay), ("haproxy", 2, -30, Duration::from_secs(2)));
+    let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\", weight = 10, reverse = true }]")));
+    assert_eq!(v.instances[0].track_processes[0].weight, -10);
+    warns(&inst("track_process = [{ name = \"nope\" }]"), "track process nope not found, ignoring");
+    has(
+        &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a b\"\n{}", inst("")),
+        "vrrp_track_process[0].process: one process name or path, without parameters (a b)",
+    );
+    has(
+        &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a\"\nquorum = 0\n{}", inst("")),
+        "quorum: must be between 1",
+    );
+}

@@ -27,6 +27,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -35,6 +36,7 @@ const INSTANCE_ORDER: &[&str] = &[
 ];
 const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
+const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
@@ -62,7 +64,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "virtual_ipaddress_excluded",
     "notify_master_rx_lower_pri",
     "notify_deleted",
-    "track_process",
     "track_bfd",
     "unicast_ttl",
     "unicast_fault_no_peer",
@@ -85,14 +86,12 @@ const TOP_UNSUPPORTED: &[&str] = &[
     "static_routes",
     "static_rules",
     "linkbeat_interfaces",
-    "vrrp_track_process",
     "bfd_instance",
     "garp_group",
     "net_namespace",
     "net_namespace_ipvs",
     "instance",
     "use_pid_dir",
-    "track_process",
 ];
 
 struct Cx {
@@ -182,6 +181,9 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
             "global_defs" => Out::Comments(Vec::new()),
             "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
             "track_file" | "vrrp_track_file" => Out::Table("vrrp_track_file", track_file(s, &mut cx), TRACK_FILE_ORDER),
+            "vrrp_track_process" | "track_process" => {
+                Out::Table("vrrp_track_process", track_process(s, &mut cx), TRACK_PROCESS_ORDER)
+            }
             "vrrp_instance" => Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER),
             "vrrp_sync_group" => Out::Table("vrrp_sync_group", sync_group(s, &mut cx), &["name", "group"]),
             kw => {
@@ -366,8 +368,52 @@ fn track_file(s: &Stmt, cx: &mut Cx) -> TableOut {
     out
 }
 
-/// An instance's `track_file { NAME [weight W [reverse]] }`.
-fn track_file_refs(c: &Stmt, out: &mut TableOut, cx: &mut Cx) {
+/// `vrrp_track_process NAME { process P; quorum N; weight W [reverse]; delay S }`.
+fn track_process(s: &Stmt, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    for c in s.children() {
+        match c.keyword() {
+            "process" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    out.set("process", v, src(c));
+                }
+                if c.words.len() > 2 {
+                    cx.report(
+                        c,
+                        ReportKind::Unsupported,
+                        "process parameters are not matched by lbha; converted by name",
+                    );
+                }
+            }
+            "quorum" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set("quorum", v, src(c));
+                }
+            }
+            "weight" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set("weight", v, src(c));
+                }
+                match c.arg(2) {
+                    None => {}
+                    Some("reverse") => out.set("reverse", true, src(c)),
+                    Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+                }
+            }
+            "delay" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    out.set("delay", v, src(c));
+                }
+            }
+            _ => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+        }
+    }
+    out
+}
+
+/// An instance's `track_file { NAME [weight W [reverse]] }` (or `track_process`).
+fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     for t in c.children() {
         let mut it = InlineTable::new();
         it.insert("name", t.keyword().into());
@@ -385,7 +431,7 @@ fn track_file_refs(c: &Stmt, out: &mut TableOut, cx: &mut Cx) {
             },
             _ => cx.error(t, "expected `NAME [weight N [reverse]]`"),
         }
-        out.push("track_file", Value::InlineTable(it), src(t));
+        out.push(key, Value::InlineTable(it), src(t));
     }
 }
 
@@ -487,7 +533,7 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "track_interface" | "track_script" => tracks(c, kw, &mut out, cx),
-            "track_file" => track_file_refs(c, &mut out, cx),
+            "track_file" | "track_process" => track_file_refs(c, kw, &mut out, cx),
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                 if cx.arg(c, 1).is_some() {
                     out.set(kw, command(c), src(c));
