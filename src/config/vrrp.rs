@@ -148,6 +148,12 @@ pub struct ScriptDef {
 pub struct SyncGroupDef {
     pub name: String,
     pub group: Vec<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    /// Called on every group change with `GROUP NAME STATE 0`.
+    pub notify: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,6 +286,8 @@ pub struct VrrpScript {
 pub struct SyncGroup {
     pub name: String,
     pub members: Vec<String>,
+    /// Run when the group as a whole changes state (keepalived's group notifies).
+    pub notify: NotifyScripts,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,7 +406,20 @@ pub fn validate(
     VrrpSettings {
         instances: out,
         scripts,
-        sync_groups: groups.iter().map(|g| SyncGroup { name: g.name.clone(), members: g.group.clone() }).collect(),
+        sync_groups: groups
+            .iter()
+            .map(|g| SyncGroup {
+                name: g.name.clone(),
+                members: g.group.clone(),
+                notify: NotifyScripts {
+                    master: g.notify_master.clone(),
+                    backup: g.notify_backup.clone(),
+                    fault: g.notify_fault.clone(),
+                    stop: g.notify_stop.clone(),
+                    any: g.notify.clone(),
+                },
+            })
+            .collect(),
         track_files: Vec::new(),
     }
 }

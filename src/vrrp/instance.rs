@@ -765,7 +765,7 @@ fn reason_text(r: &fsm::Reason) -> String {
 }
 
 /// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
-async fn run_notify(cmd: &str, args: &[String]) {
+pub(super) async fn run_notify(cmd: &str, args: &[String]) {
     let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
     let child = super::script::shell(&script, "lbha-notify", args).spawn();
     match child {

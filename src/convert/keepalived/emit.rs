@@ -185,7 +185,11 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                 Out::Table("vrrp_track_process", track_process(s, &mut cx), TRACK_PROCESS_ORDER)
             }
             "vrrp_instance" => Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER),
-            "vrrp_sync_group" => Out::Table("vrrp_sync_group", sync_group(s, &mut cx), &["name", "group"]),
+            "vrrp_sync_group" => Out::Table(
+                "vrrp_sync_group",
+                sync_group(s, &mut cx),
+                &["name", "group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"],
+            ),
             kw => {
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
                     (
@@ -596,11 +600,16 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 }
                 out.set("group", a, src(c));
             }
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                if cx.arg(c, 1).is_some() {
+                    out.set(c.keyword(), command(c), src(c));
+                }
+            }
             _ => cx.drop(
                 &mut out,
                 c,
                 ReportKind::Unsupported,
-                "sync group settings other than `group` are not supported yet",
+                "sync group settings other than `group` and the notifies are not supported yet",
             ),
         }
     }
