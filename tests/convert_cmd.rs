@@ -282,7 +282,7 @@ fn keepalived_track_files_and_processes_convert() {
         "vrrp_track_file tf1 {\n    file /run/lbha/tf1\n    weight -10 reverse\n    init_file 2 overwrite\n}\n\
          track_file tf2 {\n    file /run/lbha/tf2\n}\n\
          vrrp_track_process hap {\n    process haproxy\n    quorum 2\n    weight -20 reverse\n    delay 1.5\n}\n\
-         vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    notify_master \"/bin/m.sh G\"\n    notify /bin/any.sh\n}\n\
+         vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    notify_master \"/bin/m.sh G\"\n    notify /bin/any.sh\n    track_interface {\n        eth1\n    }\n}\n\
          vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    track_file {\n        tf1\n        tf2 weight 0\n    }\n\
          \n    track_process {\n        hap weight 5\n    }\n\
          \n    virtual_ipaddress {\n        192.0.2.100\n    }\n}\n",
@@ -297,7 +297,7 @@ fn keepalived_track_files_and_processes_convert() {
         "{ name = \"tf2\", weight = 0 }",
         "[[vrrp_track_process]]\nname = \"hap\"\nprocess = \"haproxy\"\nquorum = 2\nweight = -20\nreverse = true\ndelay = \"1.5s\"",
         "track_process = [{ name = \"hap\", weight = 5 }]",
-        "[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\nnotify_master = \"/bin/m.sh G\"\nnotify = \"/bin/any.sh\"",
+        "[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\ntrack_interface = [{ name = \"eth1\" }]\nnotify_master = \"/bin/m.sh G\"\nnotify = \"/bin/any.sh\"",
     ] {
         assert!(toml.contains(want), "{want:?} not in {toml}");
     }

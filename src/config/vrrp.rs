@@ -154,6 +154,9 @@ pub struct SyncGroupDef {
     pub notify_stop: Option<String>,
     /// Called on every group change with `GROUP NAME STATE 0`.
     pub notify: Option<String>,
+    /// Tracked by every member (weight 0: one failing puts the group in FAULT).
+    pub track_interface: Vec<TrackDef>,
+    pub track_script: Vec<TrackDef>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,6 +406,7 @@ pub fn validate(
         }
         out.push(inst);
     }
+    group_tracking(groups, &scripts, &mut out, &mut cx);
     VrrpSettings {
         instances: out,
         scripts,
@@ -491,6 +495,41 @@ pub fn track_processes(
         }
         if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
             inst.track_processes = out;
+        }
+    }
+}
+
+/// `track_interface` / `track_script` in a `vrrp_sync_group`: tracked by every member, with weight 0
+/// (keepalived refuses another weight there unless `sync_group_tracking_weight`, which lbha lacks).
+fn group_tracking(groups: &[SyncGroupDef], scripts: &[VrrpScript], out: &mut [VrrpInstance], cx: &mut Cx) {
+    for (i, g) in groups.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_sync_group").index(i);
+        for (key, defs) in [("track_interface", &g.track_interface), ("track_script", &g.track_script)] {
+            for (j, t) in defs.iter().enumerate() {
+                let tp = p.key(key).index(j);
+                if t.weight.is_some_and(|w| w != 0) {
+                    cx.err_v(
+                        tp.key("weight"),
+                        "a sync group tracks with weight 0 only (as keepalived)",
+                        t.weight.unwrap_or(0),
+                    );
+                    continue;
+                }
+                if key == "track_script" && !scripts.iter().any(|s| s.name == t.name) {
+                    cx.warn(tp.key("name"), format!("track script {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
+                if key == "track_interface" && (t.name.is_empty() || t.name.len() > 15 || t.name.contains(['/', ' '])) {
+                    cx.err_v(tp.key("name"), "not a valid interface name", &t.name);
+                    continue;
+                }
+                for inst in out.iter_mut().filter(|x| g.group.contains(&x.name)) {
+                    let list = if key == "track_script" { &mut inst.track_scripts } else { &mut inst.track_interfaces };
+                    if !list.iter().any(|x| x.name == t.name) {
+                        list.push(Tracked { name: t.name.clone(), weight: 0 });
+                    }
+                }
+            }
         }
     }
 }

@@ -330,3 +330,19 @@ fn track_processes_resolve_as_keepalived() {
         "quorum: must be between 1",
     );
 }
+
+#[test]
+fn sync_group_tracking_applies_to_every_member() {
+    let two = format!(
+        "[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = -20\n{}[[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth1\"\n\
+         virtual_router_id = 52\nvirtual_ipaddress = [\"192.0.2.101\"]\n[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        inst("")
+    );
+    let v = snap(&format!("{two}track_interface = [{{ name = \"eth9\" }}]\ntrack_script = [{{ name = \"chk\" }}]\n"));
+    for i in &v.instances {
+        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0 }], "{}", i.name);
+        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0 }], "{}", i.name);
+    }
+    has(&format!("{two}track_interface = [{{ name = \"eth9\", weight = -10 }}]\n"), "weight 0 only");
+    warns(&format!("{two}track_script = [{{ name = \"nope\" }}]\n"), "track script nope not found, ignoring");
+}

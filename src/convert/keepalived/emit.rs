@@ -188,7 +188,17 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
             "vrrp_sync_group" => Out::Table(
                 "vrrp_sync_group",
                 sync_group(s, &mut cx),
-                &["name", "group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"],
+                &[
+                    "name",
+                    "group",
+                    "track_interface",
+                    "track_script",
+                    "notify_master",
+                    "notify_backup",
+                    "notify_fault",
+                    "notify_stop",
+                    "notify",
+                ],
             ),
             kw => {
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
@@ -605,6 +615,7 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                     out.set(c.keyword(), command(c), src(c));
                 }
             }
+            kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
             _ => cx.drop(
                 &mut out,
                 c,
