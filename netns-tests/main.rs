@@ -7,10 +7,12 @@
 mod bed;
 mod bench;
 mod failover;
+mod fate;
 mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
 mod sync_group;
+mod track_file;
 mod upgrade;
 mod vip;

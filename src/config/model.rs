@@ -17,6 +17,8 @@ pub struct ConfigFile {
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
+    pub vrrp_track_file: Vec<super::vrrp::TrackFileDef>,
+    pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
 }

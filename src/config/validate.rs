@@ -207,13 +207,17 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         .collect();
     let userlists = userlists(&file.userlist, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
-    let vrrp = super::vrrp::validate(
+    let mut vrrp = super::vrrp::validate(
         &file.vrrp_instance,
         &file.vrrp_script,
         &file.vrrp_sync_group,
         &backend_names,
         cx.problems,
     );
+    let bind_addrs: Vec<SocketAddr> = frontends.iter().flat_map(|f| f.binds.iter().map(|b| b.addr)).collect();
+    super::vrrp::default_track_proxy(&mut vrrp, &file.vrrp_instance, &bind_addrs);
+    super::vrrp::track_files(&mut vrrp, &file.vrrp_track_file, &file.vrrp_instance, cx.problems);
+    super::vrrp::track_processes(&mut vrrp, &file.vrrp_track_process, &file.vrrp_instance, cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
     let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
 

@@ -151,6 +151,19 @@ pub enum Command {
     Map(super::maps::MapCmd),
     /// `show table [NAME [filter]]`, `clear table NAME [filter]`, `set table NAME key K [data.T V]*`.
     Table(crate::stktable::cli::TableCmd),
+    /// `expert-mode on|off` (HAProxy's): allows `debug dev` on this connection.
+    ExpertMode(bool),
+    /// HAProxy's `debug dev loop <ms>` / `debug dev panic`: a real stall or panic of a proxy
+    /// thread, to test the watchdog and the panic hook (`track_proxy`).
+    DebugDev(DebugDev),
+}
+
+/// What `debug dev` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugDev {
+    /// Busy-loop the thread running the command for this many milliseconds (at most 60000).
+    Loop(u64),
+    Panic,
 }
 
 impl Command {
@@ -166,7 +179,9 @@ impl Command {
             | Command::VipAdd(_)
             | Command::VipDel(_)
             | Command::Upgrade { .. }
-            | Command::TakeOver => Level::Admin,
+            | Command::TakeOver
+            | Command::ExpertMode(_)
+            | Command::DebugDev(_) => Level::Admin,
             Command::Map(m) => m.level(),
             // As HAProxy: reading tables needs operator, changing them admin.
             Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
@@ -402,6 +417,15 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["show", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Show, rest)?,
         ["clear", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Clear, rest)?,
         ["set", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Set, rest)?,
+        ["expert-mode", "on"] => Command::ExpertMode(true),
+        ["expert-mode", "off"] => Command::ExpertMode(false),
+        ["expert-mode", ..] => return Err(ParseError::Usage("expert-mode on|off")),
+        ["debug", "dev", "loop", ms] => match ms.parse::<u64>() {
+            Ok(n) if n <= 60_000 => Command::DebugDev(DebugDev::Loop(n)),
+            _ => return Err(ParseError::Usage("debug dev loop <ms> (0 to 60000)")),
+        },
+        ["debug", "dev", "panic"] => Command::DebugDev(DebugDev::Panic),
+        ["debug", ..] => return Err(ParseError::Usage("debug dev loop <ms> | debug dev panic (expert mode)")),
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
@@ -530,6 +554,8 @@ The following commands are valid at this level:
   clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
   set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry
   upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
+  expert-mode on|off                      : allow the debug dev commands on this connection
+  debug dev loop <ms> | debug dev panic   : (expert) stall or panic a proxy thread, to test track_proxy
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.
 ";
@@ -696,6 +722,18 @@ mod tests {
         assert!(matches!(parse("vip frob"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("vip list x"), Err(ParseError::Usage(_))));
         assert_eq!(parse("show vrrp now"), Err(ParseError::Extra("now".into())));
+    }
+
+    #[test]
+    fn expert_mode_and_debug_dev() {
+        assert_eq!(cmd("expert-mode on"), Command::ExpertMode(true));
+        assert_eq!(cmd("expert-mode off"), Command::ExpertMode(false));
+        assert_eq!(cmd("debug dev loop 800"), Command::DebugDev(DebugDev::Loop(800)));
+        assert_eq!(cmd("debug dev panic"), Command::DebugDev(DebugDev::Panic));
+        assert!(parse("debug dev loop 60001").is_err());
+        assert!(parse("debug dev loop x").is_err());
+        assert!(parse("expert-mode maybe").is_err());
+        assert_eq!(cmd("debug dev panic").level(), Level::Admin);
     }
 
     #[test]

@@ -520,6 +520,11 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     session.severity = s;
                     Reply::ok("", json!({}))
                 }
+                Ok(Command::ExpertMode(on)) => {
+                    session.expert = on;
+                    Reply::ok("", json!({ "expert": on }))
+                }
+                Ok(Command::DebugDev(d)) => super::debug_dev::run(d, session.expert),
                 // `permitted` checked the peer's uid for both.
                 Ok(Command::Upgrade { binary }) => upgrade(shared, binary).await,
                 Ok(Command::TakeOver) => {
@@ -622,7 +627,12 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::VipDel(req) => super::vip::del(shared, req).await,
         Command::Map(m) => super::maps::execute(shared, m),
         // Connection-level commands are handled by the connection loop.
-        Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) | Command::Lower(_) => Reply::ok("", json!({})),
+        Command::Quit
+        | Command::Prompt
+        | Command::SetSeverityOutput(_)
+        | Command::Lower(_)
+        | Command::ExpertMode(_)
+        | Command::DebugDev(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
         Command::Table(t) => super::tables::execute(&active, &t),
     }

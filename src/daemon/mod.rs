@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod control;
 mod maps;
+mod debug_dev;
 pub mod privs;
 mod start;
 pub mod state_file;
@@ -143,6 +144,9 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
+    // Fate sharing (`track_proxy`): a stalled proxy thread or a panic gives the VIPs away.
+    crate::fate::spawn_watchdog(rt.handle().clone());
+    crate::fate::install_panic_hook();
     match rt.block_on(serve(opts.source, snap, (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.

@@ -6,7 +6,8 @@
 //! Linux keeps credentials per thread and a new thread copies its creator's, so the switch is made
 //! while the process has one thread, before the runtime starts; every thread then runs with the
 //! same reduced set. The three capabilities are also ambient, so what the daemon starts (`lbha
-//! upgrade`'s new process, notify scripts, external checks) runs as the user with them.
+//! upgrade`'s new process, external checks) runs as the user with them; VRRP's scripts clear them
+//! (`vrrp::script`).
 
 use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
