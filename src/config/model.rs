@@ -14,6 +14,8 @@ pub struct ConfigFile {
     pub backend: Vec<Section>,
     pub listen: Vec<Section>,
     pub userlist: Vec<Userlist>,
+    /// HAProxy's `http-errors NAME` sections: named sets of `errorfile` lines for `errorfiles`.
+    pub http_errors: Vec<HttpErrorsDef>,
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
@@ -187,6 +189,51 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// `errorfile CODE FILE`: `{ 503 = "errors/503.http" }`, raw HTTP responses sent instead of
+    /// the built-in page.
+    pub errorfile: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorloc CODE URL` (a 302 to URL instead of the page for CODE).
+    pub errorloc: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc302: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc303: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorfiles NAME [CODE...]`: the pages of an `[[http_errors]]` section.
+    pub errorfiles: Option<Vec<ErrorFilesDef>>,
+    /// `http-error status CODE ...`.
+    pub http_error: Option<Vec<HttpErrorDef>>,
+}
+
+/// `http-errors NAME` with its `errorfile CODE FILE` lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorsDef {
+    pub name: String,
+    pub errorfile: std::collections::BTreeMap<String, String>,
+}
+
+/// `errorfiles NAME [CODE...]`; no codes: all of the section's pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorFilesDef {
+    pub name: String,
+    pub codes: Vec<u16>,
+}
+
+/// `http-error status CODE [content-type T] [string S|file F|errorfile F|errorfiles NAME|
+/// default-errorfiles] [hdr NAME VALUE]...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorDef {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub string: Option<String>,
+    pub file: Option<String>,
+    pub lf_string: Option<String>,
+    pub lf_file: Option<String>,
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
+    /// `"Name: value"`.
+    pub hdr: Vec<String>,
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]

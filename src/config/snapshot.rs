@@ -136,6 +136,8 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` (with those of `defaults`).
+    pub errors: crate::proxy::errpages::ErrorPages,
 }
 
 /// What a frontend logs to the global targets.
@@ -221,6 +223,8 @@ pub struct Backend {
     pub persist: crate::persist::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    /// Error pages used once this backend is chosen.
+    pub errors: crate::proxy::errpages::ErrorPages,
 }
 
 #[derive(Debug, Clone)]

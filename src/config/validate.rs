@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod errpages;
 mod persist;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
@@ -171,12 +172,25 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     unique_names(&backs, "backend or listen", &mut cx);
 
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
-    let backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
+    errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
+    for (b, n) in backends.iter_mut().zip(&backs) {
+        // A listen's pages are reported by its frontend half.
+        let before = cx.problems.len();
+        b.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+        if n.kind == Kind::Listen {
+            cx.problems.truncate(before);
+        }
+    }
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
-    let frontends: Vec<Frontend> = fronts
+    let mut frontends: Vec<Frontend> = fronts
         .iter()
         .map(|n| frontend(n, &file.defaults, &backend_index, &backends, &mut seen_binds, &mut cx))
         .collect();
+    for (f, n) in frontends.iter_mut().zip(&fronts) {
+        f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+    }
     let userlists = userlists(&file.userlist, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
     let vrrp = super::vrrp::validate(
@@ -500,6 +514,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
+        errors: Default::default(),
     }
 }
 
@@ -949,6 +964,7 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+        errors: Default::default(),
     }
 }
 

@@ -177,10 +177,12 @@ pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) 
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
-        return serve(req, verdict, &cx, &active, fi).await;
+        let resp = serve(req, verdict, &cx, &active, fi).await;
+        return super::errpages::customize(resp, &active.snap, fi);
     }
     let start = httplog::Start::new(&req, &cx, first);
     let resp = serve(req, verdict, &cx, &active, fi).await;
+    let resp = super::errpages::customize(resp, &active.snap, fi);
     httplog::wrap(resp, start, active, fi, &cx)
 }
 
@@ -252,7 +254,9 @@ async fn serve(
             if let ProxyError::BadRequest(_) = e {
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
-            finish(&fcnt, error_page(e), false)
+            let mut resp = error_page(e);
+            resp.extensions_mut().insert(super::errpages::AtBackend(bi));
+            finish(&fcnt, resp, false)
         }
     }
 }

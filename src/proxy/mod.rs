@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod errors;
+pub mod errpages;
 pub mod framing;
 pub mod http;
 pub mod httplog;
@@ -366,6 +367,8 @@ impl Proxy {
             .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .max_headers(framing::HYPER_MAX_HEADERS)
+            // HAProxy adds no `Date` of its own; a server's passes through.
+            .auto_date_header(false)
             .keep_alive(true);
         let conn = builder.serve_connection(io, svc).with_upgrades();
         self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await
