@@ -59,6 +59,10 @@ pub struct Global {
     pub log: Vec<String>,
     /// `"rfc3164"` (default) or `"rfc5424"`.
     pub log_format: Option<String>,
+    /// `log-tag`: the program name in syslog lines (default "lbha").
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: `true` for this host's name, or a name.
+    pub log_send_hostname: Option<HttpLogOpt>,
     /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
     pub control_socket: Option<ControlSocket>,
     /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
@@ -200,6 +204,31 @@ pub struct Section {
     pub errorfiles: Option<Vec<ErrorFilesDef>>,
     /// `http-error status CODE ...`.
     pub http_error: Option<Vec<HttpErrorDef>>,
+    /// `log-format`: the line written per request instead of the `httplog` one.
+    pub log_format: Option<String>,
+    /// `log-format-sd`: RFC 5424 structured data sent with each line.
+    pub log_format_sd: Option<String>,
+    /// Request capture slots in order: `{ header = "Host", len = 32 }` (`capture request header`)
+    /// or `{ len = 64 }` (`declare capture request`, filled by `http-request capture ... id N`).
+    pub capture_request: Option<Vec<CaptureDef>>,
+    pub capture_response: Option<Vec<CaptureDef>>,
+    /// `unique-id-format` and `unique-id-header`.
+    pub unique_id_format: Option<String>,
+    pub unique_id_header: Option<String>,
+    /// `option dontlog-normal`: log only errors.
+    pub dontlog_normal: Option<bool>,
+    /// `option log-separate-errors`: errors at level err instead of info.
+    pub log_separate_errors: Option<bool>,
+    /// `option log-health-checks`: log every check result change, not only UP/DOWN.
+    pub log_health_checks: Option<bool>,
+}
+
+/// One capture slot (`capture request header NAME len N` or `declare capture request len N`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureDef {
+    pub header: Option<String>,
+    pub len: usize,
 }
 
 /// `http-errors NAME` with its `errorfile CODE FILE` lines.

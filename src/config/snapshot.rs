@@ -56,6 +56,8 @@ impl Snapshot {
 pub struct GlobalSettings {
     pub log: Vec<crate::log::LogTarget>,
     pub log_framing: crate::log::format::Framing,
+    /// `log_tag`, `log_send_hostname`.
+    pub log_ident: crate::log::Ident,
     pub maxconn: u32,
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
@@ -138,6 +140,8 @@ pub struct Frontend {
     pub body_min_rate: u32,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` (with those of `defaults`).
     pub errors: crate::proxy::errpages::ErrorPages,
+    /// `log_format`, captures, `unique_id_format`, `dontlog_normal`, `log_separate_errors`.
+    pub logging: Arc<crate::proxy::logrec::FrontLog>,
 }
 
 /// What a frontend logs to the global targets.

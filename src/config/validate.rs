@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod errpages;
+mod logging;
 mod persist;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
@@ -278,6 +279,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     GlobalSettings {
         log,
         log_framing,
+        log_ident: logging::ident(g),
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
         nbthread: g.nbthread,
         spread_checks: spread,
@@ -965,6 +967,7 @@ fn frontend(
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         errors: Default::default(),
+        logging: std::sync::Arc::new(logging::front(s, defaults, &p, mode, cx)),
     }
 }
 
@@ -1011,6 +1014,8 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
             LogMode::Tcp
         }
         (false, true, _) => LogMode::Tcp,
+        // A `log_format` logs each request with that line, as in HAProxy.
+        (false, false, Mode::Http) if s.log_format.is_some() || defaults.log_format.is_some() => LogMode::Http,
         (false, false, _) => LogMode::Connect,
     }
 }

@@ -170,12 +170,15 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
+pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
+    let fe = &active.snap.frontends[fi];
+    let logs = fe.log == LogMode::Http && active.logger.enabled();
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
     if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
         let resp = serve(req, verdict, &cx, &active, fi).await;
         return super::errpages::customize(resp, &active.snap, fi);

@@ -9,6 +9,7 @@ pub mod httplog;
 pub mod idle;
 pub mod io;
 pub mod listener;
+pub mod logrec;
 pub mod pool;
 pub mod queue;
 pub mod resize;
@@ -528,6 +529,7 @@ fn build_active(
             binds.insert(b.addr, i);
         }
     }
-    let logger = crate::log::Logger::start(snap.global.log.clone(), snap.global.log_framing);
+    let logger =
+        crate::log::Logger::start_with(snap.global.log.clone(), snap.global.log_framing, snap.global.log_ident.clone());
     Active { generation, snap, rt, pools, binds, fe_limits, logger }
 }
