@@ -446,7 +446,7 @@ mod tests {
             ("%HM %HU %HP %HQ %HV", "GET /a/b?x=1 /a/b ?x=1 HTTP/1.1"),
             ("%ID %pid %H %rt", "ABC-1 99 lb1 42"),
             ("%CC %CS %bi", "- - -"),
-            ("%{+X}o %Ts %ST", " 6AEBEEBD C8"),
+            ("%{+X}o %Ts %ST", "6AEBEEBD C8"),
             ("%[req.hdr(host)] %[res.hdr(content-type)] %[unique-id]", "example.com text/plain ABC-1"),
             ("%{+Q}[req.hdr(nope)]", "-"),
             ("100%% %[src]", "100% 192.0.2.7"),

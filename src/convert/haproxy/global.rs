@@ -14,6 +14,8 @@ pub const ORDER: &[&str] = &[
     "hard_stop_after",
     "log",
     "log_format",
+    "log_tag",
+    "log_send_hostname",
     "control_socket",
     "server_state_file",
     "tune_bufsize",
@@ -53,6 +55,14 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             }
         }
         "log" => log(d, out, cx),
+        "log-tag" => match d.arg(1) {
+            Some(t) => out.set("log_tag", t, src(d)),
+            None => cx.error(d, "missing tag"),
+        },
+        "log-send-hostname" => match d.arg(1) {
+            Some(h) => out.set("log_send_hostname", h, src(d)),
+            None => out.set("log_send_hostname", true, src(d)),
+        },
         "stats" if d.arg(1) == Some("socket") => stats_socket(d, out, cx),
         "stats" => {
             let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
@@ -89,19 +99,17 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
 /// FACILITY LEVEL"]`, checked with lbha's own target parser.
 fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     let mut words: Vec<&str> = Vec::new();
+    let mut opts: Vec<String> = Vec::new();
     let mut left = Vec::new();
     let mut i = 1;
     while let Some(w) = d.arg(i) {
         match (w, d.arg(i + 1)) {
-            ("len" | "sample", Some(v)) => {
+            ("sample", Some(v)) => {
                 left.push(format!("{w} {v}"));
                 i += 2;
             }
-            ("format", Some(f)) => {
-                match f {
-                    "rfc3164" | "rfc5424" => out.set("log_format", f, src(d)),
-                    _ => left.push(format!("format {f}")),
-                }
+            ("len" | "format", Some(v)) => {
+                opts.push(format!("{w} {v}"));
                 i += 2;
             }
             _ => {
@@ -120,8 +128,9 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
         left.push(format!("minimum level {}", words[3]));
         words.truncate(3);
     }
-    let mut line = vec![target];
-    line.extend(&words[1..]);
+    let mut line = vec![target.to_string()];
+    line.extend(opts);
+    line.extend(words[1..].iter().map(|w| w.to_string()));
     let line = line.join(" ");
     match crate::log::LogTarget::parse(&line) {
         Ok(_) => {
@@ -135,7 +144,7 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             out.push("log", line, src(d));
         }
         Err(e) => {
-            cx.drop(out, d, ReportKind::Unsupported, format!("{e} (lbha logs to syslog over UDP or a unix socket)"))
+            cx.drop(out, d, ReportKind::Unsupported, format!("{e} (lbha logs to UDP, a unix socket, stdout or stderr)"))
         }
     }
 }

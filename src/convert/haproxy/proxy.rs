@@ -43,6 +43,20 @@ pub const ORDER: &[&str] = &[
     "httplog",
     "tcplog",
     "dontlognull",
+    "dontlog_normal",
+    "log_separate_errors",
+    "log_format",
+    "log_format_sd",
+    "capture_request",
+    "capture_response",
+    "unique_id_format",
+    "unique_id_header",
+    "errorfile",
+    "errorfiles",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "http_error",
     "stats",
 ];
 
@@ -284,6 +298,9 @@ pub fn inline_defaults(p: &mut ProxyOut, d: &DefaultsInfo) {
 
 fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
     let kw = d.keyword();
+    if super::errlog::directive(st, d, cx) {
+        return;
+    }
     match kw {
         "no" | "default" => {
             let mut inner = d.clone();
@@ -608,6 +625,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "allbackups" => flag(st, cx, "allbackups"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
+        "dontlog-normal" | "log-separate-errors" => flag(st, cx, &name.replace('-', "_")),
         "httpslog" => {
             cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
             flag(st, cx, "httplog");
