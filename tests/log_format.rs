@@ -212,6 +212,7 @@ name = "f"
 bind = ["127.0.0.1:{port}"]
 httplog = true
 dontlog_normal = true
+http_request = [{{ deny = {{}}, if = "{{ path /no }}" }}]
 capture_request = [{{ header = "Host", len = 4 }}]
 use_backend = [{{ backend = "dead", if = "{{ path /dead }}" }}]
 default_backend = "b"
@@ -227,11 +228,16 @@ servers = [{{ name = "d", addr = "127.0.0.1:{dead}" }}]
     );
     let _l = Lbha::start(&cfg, &[port]);
     let ok = "GET /fine HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    // A denial is an error for dontlog_normal (HAProxy's PR state), so it is logged.
+    let denied = "GET /no HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(port, denied.as_bytes()).unwrap().status, 403);
     assert_eq!(raw(port, ok.as_bytes()).unwrap().status, 200);
     let bad = "GET /dead HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
     assert_eq!(raw(port, bad.as_bytes()).unwrap().status, 503);
     let lines = syslog.until("/dead");
     assert!(!lines.iter().any(|l| l.contains("/fine")), "a normal request was logged: {lines:?}");
+    let deny = lines.iter().find(|l| l.contains("/no ")).expect("the denial is logged");
+    assert!(deny.contains(" 403 ") && deny.contains(" PR-- "), "{deny}");
     let (pri, msg) = split(lines.last().unwrap());
     // Without log_separate_errors an error stays at info, as in HAProxy.
     assert_eq!(pri, "<134>");

@@ -320,7 +320,6 @@ pub fn customize(
     reply.close |= closing;
     let (mut parts, _) = resp.into_parts();
     let mut out = reply.response();
-    parts.extensions.remove::<Builtin>();
     out.extensions_mut().extend(parts.extensions);
     out
 }

@@ -58,7 +58,12 @@ pub fn wrap(
     cx: &ConnCtx,
 ) -> Response<ProxyBody> {
     let picked = resp.extensions().get::<Picked>().copied();
-    let err = resp.extensions().get::<ProxyError>().copied();
+    // A built-in page no ProxyError explains came from a rule (`deny`): HAProxy's PR state.
+    let err = resp
+        .extensions()
+        .get::<ProxyError>()
+        .copied()
+        .or_else(|| resp.extensions().get::<super::errpages::Builtin>().is_some().then_some(ProxyError::Denied));
     let at_backend = resp.extensions().get::<super::errpages::AtBackend>().map(|a| a.0);
     let status = resp.status().as_u16();
     if let Some(h) = &start.log {
