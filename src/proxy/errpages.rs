@@ -318,7 +318,7 @@ pub fn customize(
     let closing = b.close || resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes() == b"close");
     let mut reply = choose(be, fe, b.code);
     reply.close |= closing;
-    let (mut parts, _) = resp.into_parts();
+    let (parts, _) = resp.into_parts();
     let mut out = reply.response();
     out.extensions_mut().extend(parts.extensions);
     out
