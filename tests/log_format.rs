@@ -250,3 +250,55 @@ servers = [{{ name = "d", addr = "127.0.0.1:{dead}" }}]
     assert_eq!(f[12], "{exam}", "capture cut to its len: {msg}");
     assert_eq!(f[13..], ["\"GET", "/dead", "HTTP/1.1\""], "{msg}");
 }
+
+/// A proxy's own `log` lines (`log_targets`) get its lines; with `log = "global"` the global
+/// targets too, with `log = "none"` (`no log`) only its own.
+#[test]
+fn per_proxy_log_targets() {
+    let web = kit::Web::start("W");
+    let (global, own, only) = (Syslog::new(), Syslog::new(), Syslog::new());
+    let (a, b) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+httplog = true
+[[frontend]]
+name = "both"
+bind = ["127.0.0.1:{a}"]
+log_targets = ["127.0.0.1:{} format raw local1"]
+default_backend = "b"
+[[frontend]]
+name = "mine"
+bind = ["127.0.0.1:{b}"]
+log = "none"
+log_targets = ["127.0.0.1:{} format short local1"]
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+"#,
+        global.port(),
+        own.port(),
+        only.port(),
+        web.port
+    );
+    let _l = Lbha::start(&cfg, &[a, b]);
+    let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw(a, req("/to-both").as_bytes()).unwrap().status, 200);
+    assert_eq!(raw(b, req("/to-mine").as_bytes()).unwrap().status, 200);
+    let g = global.until("/to-both");
+    assert!(g.last().unwrap().starts_with("<134>"), "{g:?}");
+    let o = own.until("/to-both");
+    assert!(o.last().unwrap().starts_with("127.0.0.1:"), "raw format: {o:?}");
+    let m = only.until("/to-mine");
+    assert!(m.last().unwrap().starts_with("<6>127.0.0.1:"), "short format: {m:?}");
+    // The global target never saw the `log = "none"` frontend's request.
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = global.0.recv(&mut buf) {
+        assert!(!String::from_utf8_lossy(&buf[..n]).contains("/to-mine"));
+    }
+}

@@ -221,6 +221,9 @@ pub struct Section {
     pub log_separate_errors: Option<bool>,
     /// `option log-health-checks`: log every check result change, not only UP/DOWN.
     pub log_health_checks: Option<bool>,
+    /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
+    /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
+    pub log_targets: Option<Vec<String>>,
 }
 
 /// One capture slot (`capture request header NAME len N` or `declare capture request len N`).

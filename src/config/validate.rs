@@ -67,8 +67,18 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "body_min_rate"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "body_min_rate",
+            "log_targets",
+        ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
@@ -95,7 +105,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
-       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
+       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay",
+       log_targets => "log_targets");
     v
 }
 
@@ -984,11 +995,13 @@ fn log_clf(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> bool
 }
 
 fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut Ctx) -> LogMode {
+    let own_targets = s.log_targets.as_ref().or(defaults.log_targets.as_ref()).is_some_and(|t| !t.is_empty());
     match s.log.as_deref().or(defaults.log.as_deref()) {
-        None => return LogMode::Off,
-        Some("global") => {}
+        // `no log` (HAProxy) turns off what `[defaults]` set.
+        Some("none") | None if !own_targets => return LogMode::Off,
+        None | Some("global" | "none") => {}
         Some(other) => {
-            cx.err_v(p.key("log"), "lbha logs to the [global] targets: use \"global\"", other);
+            cx.err_v(p.key("log"), "expected \"global\" or \"none\" (a proxy's own targets go in log_targets)", other);
             return LogMode::Off;
         }
     }

@@ -177,9 +177,9 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     let fe = &active.snap.frontends[fi];
-    let logs = fe.log == LogMode::Http && active.logger.enabled();
+    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
-    if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
+    if !logs {
         let resp = serve(req, verdict, &cx, &active, fi).await;
         return super::errpages::customize(resp, &active.snap, fi);
     }

@@ -157,7 +157,7 @@ impl Pending {
                     retries: rec.retries,
                     request_line: &self.start.line,
                 });
-                self.active.logger.log(level, &line);
+                self.active.fe_logger(self.fi).log(level, &line);
                 return;
             }
             let line = match &h.spec.format {
@@ -169,7 +169,7 @@ impl Pending {
                 .format_sd
                 .as_ref()
                 .map(|f| String::from_utf8_lossy(&crate::log::record::render(f, &rec)).into_owned());
-            self.active.logger.log_sd(level, sd.as_deref(), &String::from_utf8_lossy(&line));
+            self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), &String::from_utf8_lossy(&line));
             return;
         }
         let rec = HttpRecord {
@@ -193,7 +193,7 @@ impl Pending {
         };
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
         let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
-        self.active.logger.log(level, &line);
+        self.active.fe_logger(self.fi).log(level, &line);
     }
 }
 

@@ -35,6 +35,10 @@ pub struct FrontLog {
     pub unique_id_header: Option<HeaderName>,
     pub dontlog_normal: bool,
     pub separate_errors: bool,
+    /// `log_targets`: this frontend's own targets.
+    pub targets: Vec<crate::log::LogTarget>,
+    /// `log = "global"`: the `[global]` targets too.
+    pub global: bool,
 }
 
 impl FrontLog {

@@ -53,6 +53,16 @@ pub struct Active {
     pub fe_limits: Vec<Option<Arc<Semaphore>>>,
     /// Syslog output of this snapshot's `[global] log` targets.
     pub logger: Arc<crate::log::Logger>,
+    /// Per frontend, when it has `log_targets` of its own: those plus (with `log = "global"`) the
+    /// global ones; else `logger`.
+    pub fe_loggers: Vec<Option<Arc<crate::log::Logger>>>,
+}
+
+impl Active {
+    /// Where frontend `fi`'s lines go.
+    pub fn fe_logger(&self, fi: usize) -> &Arc<crate::log::Logger> {
+        self.fe_loggers.get(fi).and_then(Option::as_ref).unwrap_or(&self.logger)
+    }
 }
 
 impl crate::routing::Live for Active {
@@ -224,7 +234,7 @@ impl Proxy {
         };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
-            active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
+            active.fe_logger(fi).log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
         }
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
@@ -531,5 +541,18 @@ fn build_active(
     }
     let logger =
         crate::log::Logger::start_with(snap.global.log.clone(), snap.global.log_framing, snap.global.log_ident.clone());
-    Active { generation, snap, rt, pools, binds, fe_limits, logger }
+    let fe_loggers = snap
+        .frontends
+        .iter()
+        .map(|f| {
+            (!f.logging.targets.is_empty()).then(|| {
+                let mut targets = f.logging.targets.clone();
+                if f.logging.global {
+                    targets.extend(snap.global.log.iter().cloned());
+                }
+                crate::log::Logger::start_with(targets, snap.global.log_framing, snap.global.log_ident.clone())
+            })
+        })
+        .collect();
+    Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers }
 }

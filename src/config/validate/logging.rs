@@ -63,6 +63,23 @@ fn slots(defs: Option<&Vec<model::CaptureDef>>, p: FieldPath, cx: &mut Ctx) -> V
     out
 }
 
+/// `log_targets` of the proxy (its own replace those of `defaults`).
+fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<crate::log::LogTarget> {
+    let (list, at) = match (&s.log_targets, &defaults.log_targets) {
+        (Some(l), _) => (l, p.key("log_targets")),
+        (None, Some(l)) => (l, FieldPath::root().key("defaults").key("log_targets")),
+        (None, None) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, l) in list.iter().enumerate() {
+        match crate::log::LogTarget::parse(l) {
+            Ok(t) => out.push(t),
+            Err(e) => cx.err_v(at.index(i), e, l),
+        }
+    }
+    out
+}
+
 pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> FrontLog {
     let pick = |own: &Option<String>, def: &Option<String>| own.as_ref().or(def.as_ref()).cloned();
     let fmt = pick(&s.log_format, &defaults.log_format);
@@ -94,5 +111,7 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         unique_id_header,
         dontlog_normal: s.dontlog_normal.or(defaults.dontlog_normal).unwrap_or(false),
         separate_errors: s.log_separate_errors.or(defaults.log_separate_errors).unwrap_or(false),
+        targets: targets(s, defaults, p, cx),
+        global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
     }
 }

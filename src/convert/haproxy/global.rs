@@ -98,6 +98,14 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
 /// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]` → `log = ["TARGET
 /// FACILITY LEVEL"]`, checked with lbha's own target parser.
 fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
+    if let Some(line) = log_line(d, out, cx) {
+        out.push("log", line, src(d));
+    }
+}
+
+/// One `log` line as lbha writes it (checked with lbha's own target parser); `None` when it
+/// was reported and dropped.
+pub(super) fn log_line(d: &Directive, out: &mut TableOut, cx: &mut Cx) -> Option<String> {
     let mut words: Vec<&str> = Vec::new();
     let mut opts: Vec<String> = Vec::new();
     let mut left = Vec::new();
@@ -120,7 +128,7 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     }
     let Some(first) = words.first() else {
         cx.error(d, "missing log target");
-        return;
+        return None;
     };
     let target =
         ["udp@", "udp4@", "ipv4@", "udp6@", "ipv6@"].iter().find_map(|p| first.strip_prefix(p)).unwrap_or(first);
@@ -141,10 +149,16 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                     format!("`{}` is not supported yet and was left out", left.join(", ")),
                 );
             }
-            out.push("log", line, src(d));
+            Some(line)
         }
         Err(e) => {
-            cx.drop(out, d, ReportKind::Unsupported, format!("{e} (lbha logs to UDP, a unix socket, stdout or stderr)"))
+            cx.drop(
+                out,
+                d,
+                ReportKind::Unsupported,
+                format!("{e} (lbha logs to UDP, a unix socket, stdout or stderr)"),
+            );
+            None
         }
     }
 }

@@ -40,6 +40,7 @@ pub const ORDER: &[&str] = &[
     "stick",
     "appsession",
     "log",
+    "log_targets",
     "httplog",
     "tcplog",
     "dontlognull",
@@ -84,7 +85,7 @@ impl ProxyKind {
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+            &["bind", "use_backend", "maxconn", "stats", "log", "log_targets", "httplog", "tcplog", "dontlognull"];
         match self {
             Self::Listen => true,
             Self::Frontend => !BACKEND_KEYS.contains(&key),
@@ -308,7 +309,8 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             if inner.keyword() == "option" {
                 option(st, &inner, Some(kw), cx);
             } else if inner.keyword() == "log" && kw == "no" {
-                st.out.remove("log");
+                st.out.remove("log_targets");
+                st.put(cx, d, "log", "none");
             } else if inner.keyword() == "log" {
                 cx.drop(&mut st.out, d, ReportKind::Unsupported, "logging is not implemented in lbha yet");
             } else {
@@ -318,12 +320,13 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "option" => option(st, d, None, cx),
         "log" => match d.arg(1) {
             Some("global") => st.put(cx, d, "log", "global"),
-            Some(_) => cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                "lbha logs proxies to the [global] log targets only (`log global`)",
-            ),
+            Some(_) => {
+                if let Some(line) = super::global::log_line(d, &mut st.out, cx)
+                    && st.allowed(cx, d, "log_targets")
+                {
+                    st.out.push("log_targets", line, src(d));
+                }
+            }
             None => cx.error(d, "missing log target"),
         },
         "mode" => match d.arg(1) {

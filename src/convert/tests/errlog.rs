@@ -18,7 +18,8 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
          \x20 log-format \"%ci %[src] %{{+Q}}r\"\n  log-format-sd \"[x@1 a=\\\"%ci\\\"]\"\n\
          \x20 capture request header Host len 20\n  declare capture request len 32\n  capture response header Server len 9\n\
          \x20 unique-id-format %{{+X}}o%ci\n  unique-id-header X-Id\n  default_backend be\n\
-         backend be\n  errorloc302 503 /down\n  server a 127.0.0.1:1\n"
+         backend be\n  errorloc302 503 /down\n  server a 127.0.0.1:1\n\
+         frontend f2\n  bind 127.0.0.1:8081\n  no log\n  log 127.0.0.1:5514 format short local1\n  default_backend be\n"
     ));
     let t = table(&c);
     assert_eq!(t["global"]["log"][0].as_str(), Some("stdout format raw local0"));
@@ -55,5 +56,10 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
     assert!(fe.logging.dontlog_normal && fe.logging.separate_errors);
     assert_eq!(s.backends[0].errors.get(503).map(|r| r.status.as_u16()), Some(302));
     assert_eq!(s.global.log_ident.tag.as_deref(), Some("web"));
+    let f2 = &t["frontend"][1];
+    assert_eq!(f2["log"].as_str(), Some("none"));
+    assert_eq!(f2["log_targets"][0].as_str(), Some("127.0.0.1:5514 format short local1"));
+    assert!(!s.frontends[1].logging.global && s.frontends[1].logging.targets.len() == 1);
+    assert_eq!(s.frontends[1].log, crate::config::snapshot::LogMode::Connect);
     let _ = std::fs::remove_dir_all(&dir);
 }

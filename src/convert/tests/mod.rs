@@ -552,7 +552,7 @@ fn logging() {
         (d["log"].as_str(), d["httplog"].as_bool(), d["dontlognull"].as_bool()),
         (Some("global"), Some(true), Some(true))
     );
-    assert!(t["frontend"][0].get("log").is_none());
+    assert_eq!(t["frontend"][0]["log"].as_str(), Some("none"), "`no log` turns off what defaults set");
     assert_eq!(
         kinds(&c),
         [(3, ReportKind::Approximated), (6, ReportKind::Approximated), (18, ReportKind::Unsupported)]
