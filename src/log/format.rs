@@ -82,15 +82,20 @@ pub struct Header<'a> {
     pub facility: u8,
     pub level: Level,
     pub at: SystemTime,
-    /// `log-send-hostname`: the name RFC 3164 lines carry (none by default, as in HAProxy).
+    /// `log-send-hostname`: the name lines carry (none by default, as in HAProxy: RFC 5424 then
+    /// says `-`).
     pub host: Option<&'a str>,
-    /// The name RFC 5424 lines carry.
-    pub host5424: &'a str,
     /// `log-tag`.
     pub tag: &'a str,
     pub pid: u32,
     /// `log-format-sd` output (RFC 5424 only).
     pub sd: Option<&'a str>,
+}
+
+/// HAProxy's ISO 8601 time: microseconds and a numeric UTC offset.
+fn iso(t: SystemTime) -> String {
+    let s = humantime::format_rfc3339_micros(t).to_string();
+    format!("{}+00:00", s.trim_end_matches('Z'))
 }
 
 /// A complete line in `framing`.
@@ -107,15 +112,16 @@ pub fn frame(framing: Framing, h: &Header<'_>, msg: &str) -> String {
             };
             format!("<{pri}>{} {:>2} {} {host}{tag}[{pid}]: {msg}", MONTHS[p.month], day, p.hms)
         }
+        // HAProxy's host field is `-` unless `log-send-hostname` names one.
         Framing::Rfc5424 => {
             let sd = h.sd.filter(|s| !s.is_empty()).unwrap_or("-");
-            format!("<{pri}>1 {} {} {tag} {pid} - {sd} {msg}", p.rfc3339, h.host.unwrap_or(h.host5424))
+            format!("<{pri}>1 {} {} {tag} {pid} - {sd} {msg}", iso(h.at), h.host.unwrap_or("-"))
         }
         Framing::Short => format!("<{}>{msg}", h.level as u32),
         Framing::Priority => format!("<{pri}>{msg}"),
         Framing::Raw => msg.to_string(),
-        Framing::Iso => format!("{} {msg}", p.rfc3339),
-        Framing::Timed => format!("<{pri}>{} {msg}", p.rfc3339),
+        Framing::Iso => format!("{} {msg}", iso(h.at)),
+        Framing::Timed => format!("<{}>{} {msg}", h.level as u32, iso(h.at)),
     }
 }
 
@@ -126,7 +132,6 @@ struct Parts {
     day: String,
     hms: String,
     millis: String,
-    rfc3339: String,
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -141,7 +146,6 @@ fn parts(t: SystemTime) -> Parts {
         day: s.get(8..10).unwrap_or("01").to_string(),
         hms: s.get(11..19).unwrap_or("00:00:00").to_string(),
         millis: s.get(20..23).unwrap_or("000").to_string(),
-        rfc3339: s,
     }
 }
 
@@ -161,7 +165,7 @@ pub fn syslog_line(
     pid: u32,
     msg: &str,
 ) -> String {
-    let h = Header { facility, level, at: now, host: Some(host), host5424: host, tag: "lbha", pid, sd: None };
+    let h = Header { facility, level, at: now, host: Some(host), tag: "lbha", pid, sd: None };
     frame(framing, &h, msg)
 }
 
@@ -284,7 +288,7 @@ mod tests {
         );
         assert_eq!(
             syslog_line(Framing::Rfc5424, 16, Level::Notice, t(), "lb1", 42, "hello"),
-            "<133>1 2026-11-05T02:49:33.123Z lb1 lbha 42 - - hello"
+            "<133>1 2026-11-05T02:49:33.123000+00:00 lb1 lbha 42 - - hello"
         );
     }
 
@@ -295,7 +299,6 @@ mod tests {
             level: Level::Info,
             at: t(),
             host,
-            host5424: "lb1",
             tag: "web",
             pid: 42,
             sd: Some("[x@1 a=\"b\"]"),
@@ -304,12 +307,16 @@ mod tests {
         assert_eq!(f(Framing::Rfc3164, None), "<134>Nov  5 02:49:33 web[42]: hi");
         assert_eq!(f(Framing::Rfc3164, Some("box")), "<134>Nov  5 02:49:33 box web[42]: hi");
         assert_eq!(f(Framing::Local, Some("box")), "<134>Nov  5 02:49:33 web[42]: hi");
-        assert_eq!(f(Framing::Rfc5424, None), "<134>1 2026-11-05T02:49:33.123Z lb1 web 42 - [x@1 a=\"b\"] hi");
+        assert_eq!(f(Framing::Rfc5424, None), "<134>1 2026-11-05T02:49:33.123000+00:00 - web 42 - [x@1 a=\"b\"] hi");
+        assert_eq!(
+            f(Framing::Rfc5424, Some("box")),
+            "<134>1 2026-11-05T02:49:33.123000+00:00 box web 42 - [x@1 a=\"b\"] hi"
+        );
         assert_eq!(f(Framing::Short, None), "<6>hi");
         assert_eq!(f(Framing::Priority, None), "<134>hi");
         assert_eq!(f(Framing::Raw, None), "hi");
-        assert_eq!(f(Framing::Iso, None), "2026-11-05T02:49:33.123Z hi");
-        assert_eq!(f(Framing::Timed, None), "<134>2026-11-05T02:49:33.123Z hi");
+        assert_eq!(f(Framing::Iso, None), "2026-11-05T02:49:33.123000+00:00 hi");
+        assert_eq!(f(Framing::Timed, None), "<6>2026-11-05T02:49:33.123000+00:00 hi");
         assert_eq!(Framing::parse("raw"), Some(Framing::Raw));
         assert_eq!(Framing::parse("fancy"), None);
     }

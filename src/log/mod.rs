@@ -142,9 +142,8 @@ impl Logger {
 
     pub fn start_with(targets: Vec<LogTarget>, framing: Framing, ident: Ident) -> Arc<Logger> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "-".into());
         let n = targets.len();
-        let frame = Frame { framing, host, ident, pid: std::process::id() };
+        let frame = Frame { framing, ident, pid: std::process::id() };
         tokio::spawn(send_loop(rx, targets, frame));
         Arc::new(Logger { tx, dropped: AtomicU64::new(0), targets: n })
     }
@@ -173,7 +172,6 @@ impl Logger {
 /// What the sender needs to frame a line.
 struct Frame {
     framing: Framing,
-    host: String,
     ident: Ident,
     pid: u32,
 }
@@ -189,7 +187,6 @@ impl Frame {
                 level: m.level,
                 at: m.at,
                 host: self.ident.hostname.as_deref(),
-                host5424: &self.host,
                 tag,
                 pid: self.pid,
                 sd: m.sd.as_deref(),
@@ -272,7 +269,7 @@ mod tests {
         );
         assert!(LogTarget::parse("stdout format fancy local0").unwrap_err().contains("fancy"));
         assert!(LogTarget::parse("stdout len 5 local0").is_err());
-        let frame = Frame { framing: Framing::Rfc3164, host: "h".into(), ident: Ident::default(), pid: 1 };
+        let frame = Frame { framing: Framing::Rfc3164, ident: Ident::default(), pid: 1 };
         let mut t = LogTarget::parse("stdout format raw local0").unwrap();
         t.len = 80;
         let m = Msg { level: Level::Info, at: SystemTime::now(), sd: None, text: "x".repeat(100) };
