@@ -308,3 +308,33 @@ servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
         assert!(!String::from_utf8_lossy(&buf[..n]).contains("/to-mine"));
     }
 }
+
+/// `log_health_checks`: each change of a server's check result is logged, before the server
+/// is even marked down.
+#[test]
+fn log_health_checks_logs_each_result_change() {
+    let syslog = Syslog::new();
+    let (port, dead) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+default_backend = "b"
+[[backend]]
+name = "b"
+log_health_checks = true
+servers = [{{ name = "s", addr = "127.0.0.1:{dead}", check = true, inter = "100ms", fall = 3 }}]
+"#,
+        syslog.port()
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let lines = syslog.until("Health check for server b/s failed, reason: ");
+    let line = lines.last().unwrap();
+    assert!(line.starts_with("<133>") && line.contains("check duration: "), "{line}");
+}

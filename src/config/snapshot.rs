@@ -229,6 +229,8 @@ pub struct Backend {
     pub pool_purge_delay: Duration,
     /// Error pages used once this backend is chosen.
     pub errors: crate::proxy::errpages::ErrorPages,
+    /// `option log-health-checks`: log each change of a server's check result.
+    pub log_health_checks: bool,
 }
 
 #[derive(Debug, Clone)]

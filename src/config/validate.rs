@@ -528,6 +528,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         errors: Default::default(),
+        log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
     }
 }
 

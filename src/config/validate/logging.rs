@@ -87,9 +87,6 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
     if mode == Mode::Tcp && s.log_format.is_some() {
         cx.err(p.key("log_format"), "log_format in a tcp frontend is not supported yet (tcplog only)");
     }
-    if s.log_health_checks.or(defaults.log_health_checks).is_some_and(|b| b) {
-        cx.err(p.key("log_health_checks"), "log_health_checks is not supported yet");
-    }
     let key = |own: bool, k: &str| if own { p.key(k) } else { FieldPath::root().key("defaults").key(k) };
     let format_at = |text: &Option<String>, own: bool, k: &str, cx: &mut Ctx| format(text.as_ref(), key(own, k), cx);
     let header = pick(&s.unique_id_header, &defaults.unique_id_header);

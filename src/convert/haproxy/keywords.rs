@@ -162,7 +162,6 @@ pub const PROXY_IGNORED: &[(&str, &str)] = &[
 
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
-    ("log-health-checks", "not supported yet: lbha logs UP/DOWN transitions only"),
     ("logasap", "not supported yet: lbha logs when the response is done"),
     ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),

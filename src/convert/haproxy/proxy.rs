@@ -46,6 +46,7 @@ pub const ORDER: &[&str] = &[
     "dontlognull",
     "dontlog_normal",
     "log_separate_errors",
+    "log_health_checks",
     "log_format",
     "log_format_sd",
     "capture_request",
@@ -628,7 +629,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "allbackups" => flag(st, cx, "allbackups"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
-        "dontlog-normal" | "log-separate-errors" => flag(st, cx, &name.replace('-', "_")),
+        "dontlog-normal" | "log-separate-errors" | "log-health-checks" => flag(st, cx, &name.replace('-', "_")),
         "httpslog" => {
             cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
             flag(st, cx, "httplog");

@@ -12,7 +12,7 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
     let c = conv(&format!(
         "global\n  log stdout format raw local0\n  log-tag web\n  log-send-hostname lb1\n\
          http-errors site\n  errorfile 503 {p}\n\
-         defaults\n  mode http\n  log global\n  errorfile 503 {p}\n  option dontlog-normal\n  option log-separate-errors\n\
+         defaults\n  mode http\n  log global\n  errorfile 503 {p}\n  option dontlog-normal\n  option log-separate-errors\n  option log-health-checks\n\
          frontend fe\n  bind 127.0.0.1:8080\n  errorfiles site 503\n  errorloc 403 http://x/denied\n  errorloc303 429 /slow\n\
          \x20 http-error status 500 content-type text/plain string oops hdr X-A b\n\
          \x20 log-format \"%ci %[src] %{{+Q}}r\"\n  log-format-sd \"[x@1 a=\\\"%ci\\\"]\"\n\
@@ -55,6 +55,7 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
     assert!(fe.logging.format.is_some() && fe.logging.format_sd.is_some() && fe.logging.unique_id.is_some());
     assert!(fe.logging.dontlog_normal && fe.logging.separate_errors);
     assert_eq!(s.backends[0].errors.get(503).map(|r| r.status.as_u16()), Some(302));
+    assert!(s.backends[0].log_health_checks);
     assert_eq!(s.global.log_ident.tag.as_deref(), Some("web"));
     let f2 = &t["frontend"][1];
     assert_eq!(f2["log"].as_str(), Some("none"));
