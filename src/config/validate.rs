@@ -193,6 +193,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         b.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
         if n.kind == Kind::Listen {
             cx.problems.truncate(before);
+        } else {
+            logging::backend_warnings(n.sec, &n.path(), &mut cx);
         }
     }
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();

@@ -80,6 +80,23 @@ fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<
     out
 }
 
+/// Frontend-side logging keys in a backend section: ignored there, with a warning, as HAProxy does.
+pub(super) fn backend_warnings(s: &Section, p: &FieldPath, cx: &mut Ctx) {
+    let set = [
+        ("log_format", s.log_format.is_some()),
+        ("log_format_sd", s.log_format_sd.is_some()),
+        ("capture_request", s.capture_request.is_some()),
+        ("capture_response", s.capture_response.is_some()),
+        ("unique_id_format", s.unique_id_format.is_some()),
+        ("unique_id_header", s.unique_id_header.is_some()),
+        ("dontlog_normal", s.dontlog_normal.is_some()),
+        ("log_separate_errors", s.log_separate_errors.is_some()),
+    ];
+    for (key, _) in set.iter().filter(|(_, on)| *on) {
+        cx.warn(p.key(key), "has no effect in a backend section (HAProxy ignores it there too)");
+    }
+}
+
 pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> FrontLog {
     let pick = |own: &Option<String>, def: &Option<String>| own.as_ref().or(def.as_ref()).cloned();
     let fmt = pick(&s.log_format, &defaults.log_format);
@@ -110,5 +127,37 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         separate_errors: s.log_separate_errors.or(defaults.log_separate_errors).unwrap_or(false),
         targets: targets(s, defaults, p, cx),
         global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+    use std::path::Path;
+
+    fn problems(src: &str) -> String {
+        match parse(src, Path::new("lbha.toml")) {
+            Ok(s) => s.warnings.join("\n"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn formats_are_checked_at_load_with_their_location() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n";
+        let e = problems(&format!("{fe}log_format = \"%ci %zz\"\n"));
+        assert!(e.contains("frontend[0].log_format") && e.contains("unknown log-format variable '%zz'"), "{e}");
+        let e = problems(&format!("{fe}unique_id_format = \"%[nope()]\"\n"));
+        assert!(e.contains("frontend[0].unique_id_format"), "{e}");
+        let e = problems(&format!("{fe}capture_request = [{{ header = \"Host\", len = 0 }}]\n"));
+        assert!(e.contains("frontend[0].capture_request[0].len"), "{e}");
+        let e = problems(&format!("{fe}unique_id_header = \"X-Id\"\n"));
+        assert!(e.contains("unique_id_header needs a unique_id_format"), "{e}");
+        let e = problems(&format!("{fe}log_targets = [\"stdout format fancy local0\"]\n"));
+        assert!(e.contains("frontend[0].log_targets[0]") && e.contains("fancy"), "{e}");
+        let w = problems(
+            "[[backend]]\nname = \"b\"\nmode = \"http\"\nlog_format = \"%ci\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:1\" }]\n",
+        );
+        assert!(w.contains("backend[0].log_format: has no effect in a backend section"), "{w}");
     }
 }
