@@ -14,6 +14,8 @@ pub struct ConfigFile {
     pub backend: Vec<Section>,
     pub listen: Vec<Section>,
     pub userlist: Vec<Userlist>,
+    /// HAProxy's `http-errors NAME` sections: named sets of `errorfile` lines for `errorfiles`.
+    pub http_errors: Vec<HttpErrorsDef>,
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
@@ -59,6 +61,10 @@ pub struct Global {
     pub log: Vec<String>,
     /// `"rfc3164"` (default) or `"rfc5424"`.
     pub log_format: Option<String>,
+    /// `log-tag`: the program name in syslog lines (default "lbha").
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: `true` for this host's name, or a name.
+    pub log_send_hostname: Option<HttpLogOpt>,
     /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
     pub control_socket: Option<ControlSocket>,
     /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
@@ -205,6 +211,79 @@ pub struct Section {
     pub tcp_response_inspect_delay: Option<ConfDuration>,
     /// `tcp-response content accept|reject [if|unless COND]`.
     pub tcp_response: Option<Vec<crate::tcprules::config::TcpRuleDef>>,
+    /// `errorfile CODE FILE`: `{ 503 = "errors/503.http" }`, raw HTTP responses sent instead of
+    /// the built-in page.
+    pub errorfile: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorloc CODE URL` (a 302 to URL instead of the page for CODE).
+    pub errorloc: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc302: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc303: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorfiles NAME [CODE...]`: the pages of an `[[http_errors]]` section.
+    pub errorfiles: Option<Vec<ErrorFilesDef>>,
+    /// `http-error status CODE ...`.
+    pub http_error: Option<Vec<HttpErrorDef>>,
+    /// `log-format`: the line written per request instead of the `httplog` one.
+    pub log_format: Option<String>,
+    /// `log-format-sd`: RFC 5424 structured data sent with each line.
+    pub log_format_sd: Option<String>,
+    /// Request capture slots in order: `{ header = "Host", len = 32 }` (`capture request header`)
+    /// or `{ len = 64 }` (`declare capture request`, filled by `http-request capture ... id N`).
+    pub capture_request: Option<Vec<CaptureDef>>,
+    pub capture_response: Option<Vec<CaptureDef>>,
+    /// `unique-id-format` and `unique-id-header`.
+    pub unique_id_format: Option<String>,
+    pub unique_id_header: Option<String>,
+    /// `option dontlog-normal`: log only errors.
+    pub dontlog_normal: Option<bool>,
+    /// `option log-separate-errors`: errors at level err instead of info.
+    pub log_separate_errors: Option<bool>,
+    /// `option log-health-checks`: log every check result change, not only UP/DOWN.
+    pub log_health_checks: Option<bool>,
+    /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
+    /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
+    pub log_targets: Option<Vec<String>>,
+}
+
+/// One capture slot (`capture request header NAME len N` or `declare capture request len N`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureDef {
+    pub header: Option<String>,
+    pub len: usize,
+}
+
+/// `http-errors NAME` with its `errorfile CODE FILE` lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorsDef {
+    pub name: String,
+    pub errorfile: std::collections::BTreeMap<String, String>,
+}
+
+/// `errorfiles NAME [CODE...]`; no codes: all of the section's pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorFilesDef {
+    pub name: String,
+    pub codes: Vec<u16>,
+}
+
+/// `http-error status CODE [content-type T] [string S|file F|errorfile F|errorfiles NAME|
+/// default-errorfiles] [hdr NAME VALUE]...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorDef {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub string: Option<String>,
+    pub file: Option<String>,
+    pub lf_string: Option<String>,
+    pub lf_file: Option<String>,
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
+    /// `"Name: value"`.
+    pub hdr: Vec<String>,
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]

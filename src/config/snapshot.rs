@@ -62,6 +62,8 @@ impl Snapshot {
 pub struct GlobalSettings {
     pub log: Vec<crate::log::LogTarget>,
     pub log_framing: crate::log::format::Framing,
+    /// `log_tag`, `log_send_hostname`.
+    pub log_ident: crate::log::Ident,
     pub maxconn: u32,
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
@@ -152,6 +154,10 @@ pub struct Frontend {
     pub body_min_rate: u32,
     /// `tcp-request` rules; in mode tcp also the ACLs and `use_backend` rules.
     pub tcp: crate::tcprules::FrontRules,
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` (with those of `defaults`).
+    pub errors: crate::proxy::errpages::ErrorPages,
+    /// `log_format`, captures, `unique_id_format`, `dontlog_normal`, `log_separate_errors`.
+    pub logging: Arc<crate::proxy::logrec::FrontLog>,
 }
 
 /// What a frontend logs to the global targets.
@@ -347,6 +353,10 @@ pub struct Backend {
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
     pub http_after_response: Vec<HttpRule>,
+    /// Error pages used once this backend is chosen.
+    pub errors: crate::proxy::errpages::ErrorPages,
+    /// `option log-health-checks`: log each change of a server's check result.
+    pub log_health_checks: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod errpages;
 mod http_rules;
+mod logging;
 mod persist;
 mod stktable;
 
@@ -83,6 +85,7 @@ impl Kind {
             "monitor_uri",
             "monitor_fail",
             "http_buffer_request",
+            "log_targets",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -117,6 +120,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        monitor_uri => "monitor_uri", monitor_fail => "monitor_fail");
     k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
+    k!(log_targets => "log_targets");
     v
 }
 
@@ -197,14 +201,27 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
 
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
+    errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
     for (b, n) in backends.iter_mut().zip(&backs) {
         backend_rules(b, n, &backend_index, &mut cx);
+        // A listen's pages are reported by its frontend half.
+        let before = cx.problems.len();
+        b.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+        if n.kind == Kind::Listen {
+            cx.problems.truncate(before);
+        } else {
+            logging::backend_warnings(n.sec, &n.path(), &mut cx);
+        }
     }
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
-    let frontends: Vec<Frontend> = fronts
+    let mut frontends: Vec<Frontend> = fronts
         .iter()
         .map(|n| frontend(n, &file.defaults, &backend_index, &backends, &mut seen_binds, &mut cx))
         .collect();
+    for (f, n) in frontends.iter_mut().zip(&fronts) {
+        f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+    }
     let userlists = userlists(&file.userlist, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
     let mut vrrp = super::vrrp::validate(
@@ -300,6 +317,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     GlobalSettings {
         log,
         log_framing,
+        log_ident: logging::ident(g),
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
         nbthread: g.nbthread,
         spread_checks: spread,
@@ -548,6 +566,8 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         http_request: Vec::new(),
         http_response: Vec::new(),
         http_after_response: Vec::new(),
+        errors: Default::default(),
+        log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
     }
 }
 
@@ -1000,6 +1020,8 @@ fn frontend(
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         tcp,
+        errors: Default::default(),
+        logging: std::sync::Arc::new(logging::front(s, defaults, &p, mode, cx)),
     }
 }
 
@@ -1016,11 +1038,13 @@ fn log_clf(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> bool
 }
 
 fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut Ctx) -> LogMode {
+    let own_targets = s.log_targets.as_ref().or(defaults.log_targets.as_ref()).is_some_and(|t| !t.is_empty());
     match s.log.as_deref().or(defaults.log.as_deref()) {
-        None => return LogMode::Off,
-        Some("global") => {}
+        // `no log` (HAProxy) turns off what `[defaults]` set.
+        Some("none") | None if !own_targets => return LogMode::Off,
+        None | Some("global" | "none") => {}
         Some(other) => {
-            cx.err_v(p.key("log"), "lbha logs to the [global] targets: use \"global\"", other);
+            cx.err_v(p.key("log"), "expected \"global\" or \"none\" (a proxy's own targets go in log_targets)", other);
             return LogMode::Off;
         }
     }
@@ -1046,6 +1070,8 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
             LogMode::Tcp
         }
         (false, true, _) => LogMode::Tcp,
+        // A `log_format` logs each request with that line, as in HAProxy.
+        (false, false, Mode::Http) if s.log_format.is_some() || defaults.log_format.is_some() => LogMode::Http,
         (false, false, _) => LogMode::Connect,
     }
 }

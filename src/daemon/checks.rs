@@ -14,6 +14,9 @@ struct Sink {
     rt: Arc<ServerRt>,
     proxy: Arc<Proxy>,
     name: String,
+    backend: String,
+    /// The last check passed (servers start UP, as in HAProxy), for `log_health_checks`.
+    passing: std::sync::atomic::AtomicBool,
 }
 
 impl HealthSink for Sink {
@@ -27,6 +30,13 @@ impl HealthSink for Sink {
         }
         self.rt.checked.store(true, Relaxed);
         self.rt.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
+        if self.passing.swap(ok, Relaxed) != ok {
+            let active = self.proxy.active.load();
+            if active.snap.backend(&self.backend).is_some_and(|(_, b)| b.log_health_checks) {
+                let msg = health_check_line(&self.name, ok, detail, duration);
+                active.logger.log(Level::Notice, &msg);
+            }
+        }
     }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
@@ -39,6 +49,12 @@ impl HealthSink for Sink {
             tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
         }
     }
+}
+
+/// HAProxy's `option log-health-checks` line for a changed check result.
+fn health_check_line(server: &str, ok: bool, detail: &str, duration: Duration) -> String {
+    let verdict = if ok { "succeeded" } else { "failed" };
+    format!("Health check for server {server} {verdict}, reason: {detail}, check duration: {}ms.", duration.as_millis())
 }
 
 struct Running {
@@ -76,6 +92,8 @@ impl Checks {
                     rt: active.rt.backends[bi].servers[si].clone(),
                     proxy: proxy.clone(),
                     name: format!("{}/{}", b.name, s.name),
+                    backend: b.name.clone(),
+                    passing: std::sync::atomic::AtomicBool::new(true),
                 };
                 next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
             }
@@ -110,4 +128,17 @@ fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sin
         None => health::spawn_checker_init(spec, init, Arc::new(sink), rx),
     };
     Running { spec: text, stop }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn health_check_lines_read_like_haproxys() {
+        let d = std::time::Duration::from_millis(3);
+        assert_eq!(
+            super::health_check_line("be/s1", false, "Layer4 connection refused", d),
+            "Health check for server be/s1 failed, reason: Layer4 connection refused, check duration: 3ms."
+        );
+        assert!(super::health_check_line("be/s1", true, "Layer4 check passed", d).contains(" succeeded, "));
+    }
 }

@@ -5,8 +5,8 @@
 
 pub mod checks;
 pub mod control;
-mod maps;
 mod debug_dev;
+mod maps;
 pub mod privs;
 mod start;
 pub mod state_file;

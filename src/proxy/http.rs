@@ -164,19 +164,24 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
+pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
-    if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
+    let fe = &active.snap.frontends[fi];
+    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
+    if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+        let resp = super::errpages::customize(resp, &active.snap, fi);
         return after_response(resp, &cx, &active, fi, bi, &vars);
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+    let resp = super::errpages::customize(resp, &active.snap, fi);
     let resp = after_response(resp, &cx, &active, fi, bi, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
 }
@@ -322,7 +327,9 @@ async fn serve_picking(
             if let ProxyError::BadRequest(_) = e {
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
-            finish(&fcnt, error_page(e), false)
+            let mut resp = error_page(e);
+            resp.extensions_mut().insert(super::errpages::AtBackend(bi));
+            finish(&fcnt, resp, false)
         }
     }
 }

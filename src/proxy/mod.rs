@@ -2,12 +2,14 @@
 
 pub mod body;
 pub mod errors;
+pub mod errpages;
 pub mod framing;
 pub mod http;
 pub mod httplog;
 pub mod idle;
 pub mod io;
 pub mod listener;
+pub mod logrec;
 pub mod park;
 pub mod pool;
 pub mod queue;
@@ -57,6 +59,16 @@ pub struct Active {
     pub fe_limits: Vec<Option<Arc<Semaphore>>>,
     /// Syslog output of this snapshot's `[global] log` targets.
     pub logger: Arc<crate::log::Logger>,
+    /// Per frontend, when it has `log_targets` of its own: those plus (with `log = "global"`) the
+    /// global ones; else `logger`.
+    pub fe_loggers: Vec<Option<Arc<crate::log::Logger>>>,
+}
+
+impl Active {
+    /// Where frontend `fi`'s lines go.
+    pub fn fe_logger(&self, fi: usize) -> &Arc<crate::log::Logger> {
+        self.fe_loggers.get(fi).and_then(Option::as_ref).unwrap_or(&self.logger)
+    }
 }
 
 impl crate::routing::Live for Active {
@@ -245,7 +257,7 @@ impl Proxy {
         };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
-            active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
+            active.fe_logger(fi).log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
         }
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
@@ -445,6 +457,8 @@ impl Proxy {
             .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .max_headers(framing::HYPER_MAX_HEADERS)
+            // HAProxy adds no `Date` of its own; a server's passes through.
+            .auto_date_header(false)
             .keep_alive(true);
         loop {
             // Boxed, both: while parked the task keeps only what `unpark` needs, not room for
@@ -713,6 +727,20 @@ fn build_active(
             binds.insert(b.addr, i);
         }
     }
-    let logger = crate::log::Logger::start(snap.global.log.clone(), snap.global.log_framing);
-    Active { generation, snap, rt, pools, binds, fe_limits, logger }
+    let logger =
+        crate::log::Logger::start_with(snap.global.log.clone(), snap.global.log_framing, snap.global.log_ident.clone());
+    let fe_loggers = snap
+        .frontends
+        .iter()
+        .map(|f| {
+            (!f.logging.targets.is_empty()).then(|| {
+                let mut targets = f.logging.targets.clone();
+                if f.logging.global {
+                    targets.extend(snap.global.log.iter().cloned());
+                }
+                crate::log::Logger::start_with(targets, snap.global.log_framing, snap.global.log_ident.clone())
+            })
+        })
+        .collect();
+    Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers }
 }

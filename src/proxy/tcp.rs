@@ -36,7 +36,7 @@ where
 {
     let out = session(client, &active, fi, &cx).await;
     let fe = &active.snap.frontends[fi];
-    if fe.log != LogMode::Tcp || !active.logger.enabled() {
+    if fe.log != LogMode::Tcp || !active.fe_logger(fi).enabled() {
         return;
     }
     let bytes_in = out.session.bytes_in.load(Relaxed);
@@ -60,7 +60,7 @@ where
         termination: out.termination,
         retries: out.retries,
     };
-    active.logger.log(Level::Info, &tcplog(&rec));
+    active.fe_logger(fi).log(Level::Info, &tcplog(&rec));
 }
 
 async fn session<C>(client: C, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome

@@ -26,8 +26,6 @@ pub const GLOBAL_IGNORED: &[(&str, &str)] = &[
 
 /// Known `global` keywords lbha has no counterpart for yet.
 pub const GLOBAL_UNSUPPORTED: &[&str] = &[
-    "log-tag",
-    "log-send-hostname",
     "log-format",
     "stats",
     "ca-base",
@@ -96,21 +94,9 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// Known proxy keywords lbha has no counterpart for yet, with what they do when it helps.
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
-    ("log-format", "logging is not implemented in lbha yet"),
-    ("log-format-sd", "logging is not implemented in lbha yet"),
-    ("log-tag", "logging is not implemented in lbha yet"),
-    ("error-log-format", "logging is not implemented in lbha yet"),
-    ("capture", "logging is not implemented in lbha yet"),
-    ("declare", "logging is not implemented in lbha yet"),
-    ("unique-id-format", "unique request ids are not implemented"),
-    ("unique-id-header", "unique request ids are not implemented"),
+    ("log-tag", "a per-proxy log tag is not supported yet (the global `log_tag` is)"),
+    ("error-log-format", "error-log-format is not supported yet"),
     ("compression", "compression is not implemented"),
-    ("errorfile", "custom error pages are not implemented"),
-    ("errorfiles", "custom error pages are not implemented"),
-    ("errorloc", "custom error pages are not implemented"),
-    ("errorloc302", "custom error pages are not implemented"),
-    ("errorloc303", "custom error pages are not implemented"),
-    ("http-error", "custom error pages are not implemented"),
     ("http-reuse", "lbha's pool reuses idle server connections on its own terms"),
     ("http-send-name-header", "not implemented"),
     ("fullconn", "dynamic server maxconn (minconn/fullconn) is not implemented"),
@@ -171,10 +157,7 @@ pub const PROXY_IGNORED: &[(&str, &str)] = &[
 
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
-    ("dontlog-normal", "logging is not implemented in lbha yet"),
-    ("log-health-checks", "logging is not implemented in lbha yet"),
-    ("log-separate-errors", "logging is not implemented in lbha yet"),
-    ("logasap", "logging is not implemented in lbha yet"),
+    ("logasap", "not supported yet: lbha logs when the response is done"),
     ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),

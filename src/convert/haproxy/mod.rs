@@ -4,6 +4,7 @@
 pub mod ast;
 mod checks;
 mod cond;
+mod errlog;
 mod global;
 mod keywords;
 pub mod lex;
@@ -155,6 +156,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Defaults(usize),
         Proxy(ProxyOut),
         Userlist(TableOut),
+        HttpErrors(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -193,6 +195,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 Item::Proxy(out)
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
+            SectionKind::Other if sec.keyword == "http-errors" => Item::HttpErrors(errlog::section(sec, &mut cx)),
             SectionKind::Peers | SectionKind::Resolvers | SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
@@ -276,6 +279,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             }
             Item::Userlist(t) => {
                 doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users"]);
+            }
+            Item::HttpErrors(t) => {
+                doc.table("http_errors", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "errorfile"]);
             }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);

@@ -40,9 +40,25 @@ pub const ORDER: &[&str] = &[
     "stick",
     "appsession",
     "log",
+    "log_targets",
     "httplog",
     "tcplog",
     "dontlognull",
+    "dontlog_normal",
+    "log_separate_errors",
+    "log_health_checks",
+    "log_format",
+    "log_format_sd",
+    "capture_request",
+    "capture_response",
+    "unique_id_format",
+    "unique_id_header",
+    "errorfile",
+    "errorfiles",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "http_error",
     "stats",
 ];
 
@@ -81,6 +97,7 @@ impl ProxyKind {
             "monitor_uri",
             "monitor_fail",
             "http_buffer_request",
+            "log_targets",
         ];
         match self {
             Self::Listen => true,
@@ -299,6 +316,9 @@ pub fn inline_defaults(p: &mut ProxyOut, d: &DefaultsInfo) {
 
 fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
     let kw = d.keyword();
+    if super::errlog::directive(st, d, cx) {
+        return;
+    }
     match kw {
         "no" | "default" => {
             let mut inner = d.clone();
@@ -306,7 +326,8 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             if inner.keyword() == "option" {
                 option(st, &inner, Some(kw), cx);
             } else if inner.keyword() == "log" && kw == "no" {
-                st.out.remove("log");
+                st.out.remove("log_targets");
+                st.put(cx, d, "log", "none");
             } else if inner.keyword() == "log" {
                 cx.drop(&mut st.out, d, ReportKind::Unsupported, "logging is not implemented in lbha yet");
             } else {
@@ -316,12 +337,13 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "option" => option(st, d, None, cx),
         "log" => match d.arg(1) {
             Some("global") => st.put(cx, d, "log", "global"),
-            Some(_) => cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                "lbha logs proxies to the [global] log targets only (`log global`)",
-            ),
+            Some(_) => {
+                if let Some(line) = super::global::log_line(d, &mut st.out, cx)
+                    && st.allowed(cx, d, "log_targets")
+                {
+                    st.out.push("log_targets", line, src(d));
+                }
+            }
             None => cx.error(d, "missing log target"),
         },
         "mode" => match d.arg(1) {
@@ -633,6 +655,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
+        "dontlog-normal" | "log-separate-errors" | "log-health-checks" => flag(st, cx, &name.replace('-', "_")),
         "httpslog" => {
             cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
             flag(st, cx, "httplog");
