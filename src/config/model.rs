@@ -187,6 +187,20 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`: `true`, or `{ if = "COND" }`.
+    pub expect_proxy: Option<ExpectProxyDef>,
+}
+
+/// `expect_proxy = true` or `expect_proxy = { if = "COND" }` / `{ unless = "COND" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectProxyDef {
+    Always(bool),
+    When {
+        #[serde(rename = "if")]
+        if_: Option<String>,
+        unless: Option<String>,
+    },
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]
@@ -413,6 +427,14 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// Server name sent in the TLS handshake and checked in the certificate.
     pub sni: Option<String>,
+    /// PROXY protocol v1 header on every connection to this server.
+    pub send_proxy: bool,
+    /// PROXY protocol v2 header on every connection to this server.
+    pub send_proxy_v2: bool,
+    /// `"ssl,authority"`: TLVs added to the v2 header.
+    pub proxy_v2_options: Option<String>,
+    /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
+    pub check_send_proxy: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

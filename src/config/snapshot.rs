@@ -136,6 +136,15 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`.
+    pub expect_proxy: Option<ExpectProxy>,
+}
+
+/// `tcp-request connection expect-proxy layer4`: a PROXY header is required from clients the
+/// condition (on the real peer) matches.
+#[derive(Debug)]
+pub struct ExpectProxy {
+    pub cond: Option<Condition>,
 }
 
 /// What a frontend logs to the global targets.
@@ -155,6 +164,8 @@ pub struct Bind {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cleartext HTTP/2 with prior knowledge (`proto h2`).
     pub h2: bool,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// `ssl` towards a server.
@@ -239,4 +250,6 @@ pub struct Server {
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
+    /// `send-proxy` / `send-proxy-v2` (with `proxy-v2-options`).
+    pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod persist;
+mod server_side;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -65,8 +66,18 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "body_min_rate"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "body_min_rate",
+            "expect_proxy",
+        ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
         match self {
             Kind::Listen => true,
@@ -74,7 +85,17 @@ impl Kind {
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
-                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+                    && ![
+                        "bind",
+                        "use_backend",
+                        "servers",
+                        "stats",
+                        "stick_table",
+                        "stick",
+                        "appsession",
+                        "expect_proxy",
+                    ]
+                    .contains(&key)
             }
         }
     }
@@ -93,7 +114,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
-       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
+       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay",
+       expect_proxy => "expect_proxy");
     v
 }
 
@@ -529,6 +551,7 @@ fn server(
     }
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
+    let send_proxy = server_side::send_proxy(sv, sp, cx);
     let check = if sv.check {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
     } else {
@@ -567,6 +590,7 @@ fn server(
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
         tls,
+        send_proxy,
     })
 }
 
@@ -647,6 +671,7 @@ fn check_spec(
         backend: backend.to_string(),
         server: sv.name.clone(),
         host_header: None,
+        proxy_header: server_side::check_proxy_header(sv),
     })
 }
 
@@ -689,7 +714,7 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     let mut words = line.split_whitespace();
     let addr = parse_bind(words.next().unwrap_or(""))?;
-    let (mut ssl, mut crt, mut alpn, mut h2) = (false, None, Vec::new(), false);
+    let (mut ssl, mut crt, mut alpn, mut h2, mut accept_proxy) = (false, None, Vec::new(), false, false);
     while let Some(w) = words.next() {
         let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
@@ -700,7 +725,8 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
                 "h2" => h2 = true,
                 other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
             },
-            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto)")),
+            "accept-proxy" => accept_proxy = true,
+            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy)")),
         }
     }
     for p in &alpn {
@@ -717,7 +743,7 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, h2 })
+    Ok(Bind { addr, tls, h2, accept_proxy })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -949,6 +975,17 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+        expect_proxy: match &s.expect_proxy {
+            None | Some(model::ExpectProxyDef::Always(false)) => None,
+            Some(model::ExpectProxyDef::Always(true)) => Some(ExpectProxy { cond: None }),
+            Some(model::ExpectProxyDef::When { if_, unless }) => {
+                let ep = p.key("expect_proxy");
+                if if_.is_none() && unless.is_none() {
+                    cx.err(ep.clone(), "expected `true` or a table with `if` or `unless`");
+                }
+                Some(ExpectProxy { cond: parse_cond(if_, unless, &ep, cx) })
+            }
+        },
     }
 }
 

@@ -98,7 +98,11 @@ impl Prober {
         match &spec.kind {
             CheckKind::Http(check) => Self {
                 sock: None,
-                request: http::build_request(check, spec.host_header.as_deref(), spec.addr),
+                request: [
+                    spec.proxy_header.as_deref().unwrap_or_default(),
+                    &http::build_request(check, spec.host_header.as_deref(), spec.addr),
+                ]
+                .concat(),
                 head_only: check.method.eq_ignore_ascii_case("HEAD"),
                 buf: Vec::new(),
             },
@@ -114,7 +118,8 @@ impl Prober {
         let connected = AtomicBool::new(false);
         let (detail, status) = match &spec.kind {
             CheckKind::Tcp => {
-                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr)).await?;
+                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr, spec.proxy_header.as_deref()))
+                    .await?;
                 ("Layer4 check passed", None)
             }
             CheckKind::Http(check) => {
@@ -201,13 +206,18 @@ async fn bounded<T>(
 
 /// A connect that completes passes; on loopback it usually has before `connect` returns, and
 /// then the socket never meets the poller.
-async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr) -> Result<(), ProbeError> {
+/// With `check-send-proxy` the PROXY header is sent once connected.
+async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr, proxy_header: Option<&[u8]>) -> Result<(), ProbeError> {
     let mut conn = Lease::connect(sock, addr)?;
     match conn.outcome() {
-        Outcome::Connected => Ok(()),
-        Outcome::Failed(e) => Err(e),
-        Outcome::Pending => conn.connected().await,
+        Outcome::Connected => {}
+        Outcome::Failed(e) => return Err(e),
+        Outcome::Pending => conn.connected().await?,
     }
+    if let Some(h) = proxy_header {
+        conn.send_all(h).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,6 +242,7 @@ mod tests {
             backend: "be".into(),
             server: "s1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

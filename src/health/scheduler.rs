@@ -178,6 +178,7 @@ mod tests {
             backend: "be".into(),
             server: "s1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

@@ -68,6 +68,8 @@ pub struct CheckSpec {
     pub server: String,
     /// Host header for HTTP checks when the check text sets none.
     pub host_header: Option<String>,
+    /// A PROXY protocol header sent first on every check connection (`check-send-proxy`).
+    pub proxy_header: Option<Vec<u8>>,
 }
 
 /// HAProxy's `external-check command`, run once per check.

@@ -474,8 +474,10 @@ async fn forward(
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
         let t_slot = clock();
-        let got = if std::mem::take(&mut fresh) {
-            pool.connect(be.timeouts.connect).await.map(|s| (s, false))
+        // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
+        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));
+        let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
+            pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
         } else {
             pool.get(be.timeouts.connect).await
         };
@@ -629,7 +631,7 @@ async fn forward(
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
         crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
-        let keep = conn_mode == ConnMode::KeepAlive;
+        let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let body = Metered::new(body, be.timeouts.server, counters, false)

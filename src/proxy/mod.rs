@@ -9,6 +9,7 @@ pub mod idle;
 pub mod io;
 pub mod listener;
 pub mod pool;
+pub mod proxy_proto;
 pub mod queue;
 pub mod resize;
 pub mod shutdown;
@@ -113,6 +114,8 @@ pub struct ConnCtx {
     pub requests: std::sync::atomic::AtomicU64,
     /// The connection's slots while it is served; a tunnel it opens takes a share (see [`Slots`]).
     slots: Mutex<Option<Arc<Slots>>>,
+    /// The PROXY header it came with, and its TLS facts, for `send-proxy` towards servers.
+    pub client: proxy_proto::ClientInfo,
 }
 
 impl ConnCtx {
@@ -220,6 +223,10 @@ impl Proxy {
         let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
             return;
         };
+        // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
+        let Some((peer, received)) = proxy_proto::accept(&sock, peer, local, fe, &bind, &active).await else {
+            return;
+        };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
             active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
@@ -232,6 +239,7 @@ impl Proxy {
             accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
+            client: proxy_proto::ClientInfo { received, ..Default::default() },
         });
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
@@ -245,7 +253,10 @@ impl Proxy {
                 Some(tls) => {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await,
+                        Ok(Ok(stream)) => {
+                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                            Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                        }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
@@ -257,6 +268,7 @@ impl Proxy {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                         Ok(Ok(stream)) => {
+                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                             let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
                             Box::pin(self.serve_http(stream, cx.clone(), conn)).await

@@ -141,6 +141,15 @@ where
         }
     };
     let _ = server.set_nodelay(true);
+    let mut server = server;
+    if let Some(how) = be.servers[si].send_proxy {
+        let line = cx.client.header_for(how, cx.peer, cx.local);
+        if let Err(e) = server.write_all(&line).await {
+            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "sending the PROXY header failed: {e}");
+            out.termination = ['S', 'C'];
+            return out;
+        }
+    }
     crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
     let srt = &brt.servers[si];
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];

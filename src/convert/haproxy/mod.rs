@@ -11,6 +11,7 @@ mod persist;
 mod proxy;
 mod rules;
 mod server;
+mod server_side;
 
 use super::out::{Doc, Src, TableOut};
 use super::report::{ConvertError, ConvertErrors, Report, ReportKind};

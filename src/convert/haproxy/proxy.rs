@@ -70,7 +70,7 @@ impl ProxyKind {
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
         const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "expect_proxy"];
         match self {
             Self::Listen => true,
             Self::Frontend => !BACKEND_KEYS.contains(&key),
@@ -90,6 +90,7 @@ impl ProxyKind {
                 "stick_table",
                 "stick",
                 "appsession",
+                "expect_proxy",
             ]
             .contains(&key),
         }
@@ -316,6 +317,9 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             None => cx.error(d, "missing mode"),
         },
         "bind" => bind(st, d, cx),
+        "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
+            super::server_side::expect_proxy(st, d, cx)
+        }
         "maxconn" => {
             if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
                 st.put(cx, d, "maxconn", i64::from(n));
@@ -457,6 +461,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
             ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
+            ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
             ("verify", Some("required" | "optional")) => {
                 let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
@@ -469,7 +474,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 continue;
             }
         }
-        i += if w == "ssl" { 1 } else { 2 };
+        i += if matches!(w, "ssl" | "accept-proxy") { 1 } else { 2 };
     }
     if !st.allowed(cx, d, "bind") {
         return;

@@ -28,6 +28,10 @@ const FIELDS: &[&str] = &[
     "verify",
     "ca_file",
     "sni",
+    "send_proxy",
+    "send_proxy_v2",
+    "proxy_v2_options",
+    "check_send_proxy",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -144,6 +148,9 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(name) => p.set("sni", name),
                 None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
             },
+            "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "check-send-proxy" | "proxy-v2-options" => {
+                took_value = super::server_side::proxy_param(w, value, |k, v| p.set(k, v), cx, d);
+            }
             "addr" => match value {
                 Some(a) => p.set("check_addr", a),
                 None => cx.error(d, "`addr` needs a value"),

@@ -476,7 +476,9 @@ fn binds() {
         ]
     );
     assert_eq!(table(&c)["frontend"][0]["bind"][2]["name"].as_str(), Some("web"));
-    assert_eq!(kinds(&c), [(9, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    // `accept-proxy` is kept; the unix socket bind is not supported.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
+    assert!(s.frontends[0].binds[8].accept_proxy);
     assert_eq!(s.frontends[0].mode, Mode::Tcp);
 
     // TLS termination, ALPN and cleartext HTTP/2 keep their options (the certificate path made
@@ -684,3 +686,4 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 
 mod keepalived;
 mod random;
+mod server_side;
