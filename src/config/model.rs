@@ -385,6 +385,29 @@ pub struct CheckDef {
     pub downinter: Option<ConfDuration>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    /// `option tcp-check` with its `tcp-check` rules, one line each as HAProxy writes them after
+    /// `tcp-check`: `"connect port 6379"`, `'send PING\r\n'`, `"expect string +PONG"`.
+    pub tcp_check: Option<Vec<String>>,
+    /// `option redis-check`.
+    pub redis_check: Option<bool>,
+    /// `option mysql-check`: `true`, or its arguments `"user NAME [post-41|pre-41]"`.
+    pub mysql_check: Option<FlagOrText>,
+    /// `option pgsql-check user NAME`: `"user NAME"`.
+    pub pgsql_check: Option<String>,
+    /// `option smtpchk`: `true`, or `"EHLO domain"` / `"HELO domain"`.
+    pub smtpchk: Option<FlagOrText>,
+    /// `option ldap-check`.
+    pub ldap_check: Option<bool>,
+    /// `option ssl-hello-chk`.
+    pub ssl_hello_chk: Option<bool>,
+}
+
+/// `true`/`false`, or a keyword's arguments as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FlagOrText {
+    Flag(bool),
+    Text(String),
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -625,7 +625,9 @@ fn check_spec(
     if inter.is_zero() {
         cx.err_v(sp.key("inter"), "must be greater than 0", "0");
     }
+    let seq = def.and_then(|d| server_side::check_seq(d, &cp(), cx));
     let kind = match def {
+        _ if seq.is_some() => health::CheckKind::Seq(seq?),
         Some(d) if d.external.is_some() => {
             let ext = d.external.as_ref()?;
             health::CheckKind::External(health::ExternalCheck {

@@ -15,6 +15,7 @@ mod risefall;
 mod scheduler;
 mod slowstart;
 mod spec;
+pub mod tcpcheck;
 mod thread;
 mod timing;
 

@@ -29,6 +29,8 @@ pub enum HealthError {
     BadExpect { text: String, why: &'static str },
     #[error("invalid expect status {text:?}; expected codes or ranges like 200,300-399")]
     BadStatus { text: String },
+    #[error("invalid tcp-check rule {line:?}: {why}")]
+    BadTcpCheck { line: String, why: String },
     #[error("invalid expect regex {pattern:?}: {source}")]
     BadRegex {
         pattern: String,
@@ -44,6 +46,8 @@ pub enum CheckKind {
     Tcp,
     Http(HttpCheck),
     External(ExternalCheck),
+    /// `tcp-check` rules, or a protocol check built from them (redis, mysql, ...).
+    Seq(super::tcpcheck::Seq),
 }
 
 /// The settings of one server's checker, resolved from config.

@@ -4,6 +4,7 @@
 use super::super::error::FieldPath;
 use super::super::model;
 use super::Ctx;
+use crate::health::tcpcheck::Seq;
 use crate::proxy::proxy_proto::SendProxy;
 
 /// `send-proxy`/`send-proxy-v2` and the v2 options lbha can fill. An option it cannot honour is
@@ -49,4 +50,92 @@ pub(super) fn check_proxy_header(sv: &model::Server) -> Option<Vec<u8>> {
     }
     let how = SendProxy { v2: sv.send_proxy_v2, ssl: false, authority: false };
     Some(crate::proxy::proxy_proto::build(how, &Default::default()))
+}
+
+/// `tcp_check` rules or a protocol check (`redis_check`, `mysql_check`, `pgsql_check`,
+/// `smtpchk`, `ldap_check`, `ssl_hello_chk`) as a check sequence; `None` when the section has
+/// none. At most one kind of check may be set, as HAProxy keeps only the last `option`.
+pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<Seq> {
+    use crate::health::tcpcheck::{parse_line, proto};
+    use model::FlagOrText::{Flag, Text};
+    let on = |b: Option<bool>| b == Some(true);
+    let flag_on = |f: &Option<model::FlagOrText>| matches!(f, Some(Flag(true)) | Some(Text(_)));
+    let mut set: Vec<&str> = Vec::new();
+    for (yes, key) in [
+        (d.http.is_some(), "http"),
+        (d.external.is_some(), "external"),
+        (d.tcp_check.is_some(), "tcp_check"),
+        (on(d.redis_check), "redis_check"),
+        (flag_on(&d.mysql_check), "mysql_check"),
+        (d.pgsql_check.is_some(), "pgsql_check"),
+        (flag_on(&d.smtpchk), "smtpchk"),
+        (on(d.ldap_check), "ldap_check"),
+        (on(d.ssl_hello_chk), "ssl_hello_chk"),
+    ] {
+        if yes {
+            set.push(key);
+        }
+    }
+    if set.len() > 1 {
+        cx.err(at.clone(), format!("choose one kind of check, not `{}`", set.join("`, `")));
+        return None;
+    }
+    let seq = match set.first().copied() {
+        Some("tcp_check") => {
+            let mut steps = Vec::new();
+            let mut comment = None;
+            for (i, line) in d.tcp_check.iter().flatten().enumerate() {
+                match parse_line(line, &mut comment) {
+                    Ok(Some(step)) => steps.push(step),
+                    Ok(None) => {}
+                    Err(e) => cx.err_v(at.key("tcp_check").index(i), e.to_string(), line),
+                }
+            }
+            Seq { steps, proto: None }
+        }
+        Some("redis_check") => proto::redis(),
+        Some("ldap_check") => proto::ldap(),
+        Some("ssl_hello_chk") => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            proto::ssl_hello(now as u32)
+        }
+        Some("smtpchk") => match &d.smtpchk {
+            Some(Text(t)) => {
+                let w: Vec<&str> = t.split_whitespace().collect();
+                match w.as_slice() {
+                    [verb @ ("EHLO" | "HELO"), domain] => proto::smtp(&format!("{verb} {domain}")),
+                    // HAProxy falls back to its default for anything else.
+                    _ => proto::smtp("HELO localhost"),
+                }
+            }
+            _ => proto::smtp("HELO localhost"),
+        },
+        Some("pgsql_check") => {
+            let t = d.pgsql_check.as_deref().unwrap_or_default();
+            match t.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["user", name] => proto::pgsql(name),
+                _ => {
+                    cx.err_v(at.key("pgsql_check"), "expected \"user NAME\"", t);
+                    return None;
+                }
+            }
+        }
+        Some("mysql_check") => match &d.mysql_check {
+            Some(Text(t)) => match t.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["user", name] | ["user", name, "post-41"] => proto::mysql(Some(name), false),
+                ["user", name, "pre-41"] => proto::mysql(Some(name), true),
+                _ => {
+                    cx.err_v(at.key("mysql_check"), "expected true or \"user NAME [post-41|pre-41]\"", t);
+                    return None;
+                }
+            },
+            _ => proto::mysql(None, false),
+        },
+        _ => return None,
+    };
+    if seq.steps.iter().all(|s| matches!(s, crate::health::tcpcheck::Step::Comment)) && seq.proto.is_none() {
+        // `option tcp-check` without rules: a plain connect, as in HAProxy.
+        return Some(Seq { steps: Vec::new(), proto: None });
+    }
+    Some(seq)
 }
