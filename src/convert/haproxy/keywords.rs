@@ -121,7 +121,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("monitor-net", "not implemented"),
     ("tcp-request", "tcp-request rules are not implemented"),
     ("tcp-response", "tcp-response rules are not implemented"),
-    ("tcp-check", "lbha checks TCP servers with a plain connect"),
     ("rate-limit", "not implemented"),
     ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
@@ -217,7 +216,7 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("spop-check", "lbha checks with a plain TCP connect"),
 ];
 
-/// Protocol checks that lbha does as a plain TCP connect.
+/// Protocol checks (`option tcp-check`, `redis-check`, ...): see `server_side::check_option`.
 pub const OPTIONS_TCP_CHECK: &[&str] =
     &["tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check"];
 

@@ -317,6 +317,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             None => cx.error(d, "missing mode"),
         },
         "bind" => bind(st, d, cx),
+        "tcp-check" => super::server_side::tcp_check_rule(st, d, cx),
         "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
             super::server_side::expect_proxy(st, d, cx)
         }
@@ -644,12 +645,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "http-use-htx" => {
             cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha")
         }
-        n if OPTIONS_TCP_CHECK.contains(&n) => cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Approximated,
-            "protocol checks are not implemented; servers with `check` get a plain TCP connect check",
-        ),
+        n if OPTIONS_TCP_CHECK.contains(&n) => super::server_side::check_option(st, d, prefix, cx),
         n => match OPTIONS_UNSUPPORTED.iter().find(|(k, _)| *k == n) {
             Some((_, why)) => cx.drop(&mut st.out, d, ReportKind::Unsupported, *why),
             None => cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown option `{n}`")),

@@ -61,3 +61,92 @@ pub(super) fn proxy_param(
     }
     false
 }
+
+/// The keys of `check` that choose its kind; setting one clears the others (HAProxy keeps the
+/// last `option`).
+const CHECK_KINDS: &[&str] =
+    &["tcp_check", "redis_check", "mysql_check", "pgsql_check", "smtpchk", "ldap_check", "ssl_hello_chk"];
+
+/// `option tcp-check|redis-check|mysql-check|pgsql-check|smtpchk|ldap-check|ssl-hello-chk`.
+pub(super) fn check_option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
+    let name = d.arg(1).unwrap_or_default();
+    let key = match name {
+        "tcp-check" => "tcp_check",
+        "redis-check" => "redis_check",
+        "mysql-check" => "mysql_check",
+        "pgsql-check" => "pgsql_check",
+        "smtpchk" => "smtpchk",
+        "ldap-check" => "ldap_check",
+        _ => "ssl_hello_chk",
+    };
+    if prefix.is_some() {
+        st.out.remove_in("check", key);
+        return;
+    }
+    if !st.allowed(cx, d, "check") {
+        return;
+    }
+    let args: Vec<&str> = d.args[2..].iter().map(String::as_str).collect();
+    let value: Value = match (name, args.as_slice()) {
+        ("tcp-check", []) => {
+            // The rules may come before or after the option; keep those already seen.
+            match st.out.get_in("check", "tcp_check").cloned() {
+                Some(v) => v,
+                None => Value::Array(toml_edit::Array::new()),
+            }
+        }
+        ("mysql-check", []) | ("smtpchk", []) => true.into(),
+        ("mysql-check", ["user", _] | ["user", _, "post-41" | "pre-41"]) | ("pgsql-check", ["user", _]) => {
+            args.join(" ").into()
+        }
+        ("smtpchk", [verb @ ("EHLO" | "HELO"), domain]) => format!("{verb} {domain}").into(),
+        // HAProxy sends its default `HELO localhost` for anything else.
+        ("smtpchk", _) => true.into(),
+        ("redis-check" | "ldap-check" | "ssl-hello-chk", []) => true.into(),
+        _ => {
+            cx.error(d, format!("unexpected arguments to `option {name}`"));
+            return;
+        }
+    };
+    for k in CHECK_KINDS.iter().filter(|k| **k != key) {
+        st.out.remove_in("check", k);
+    }
+    st.out.set_in("check", key, value, src(d));
+}
+
+/// `tcp-check RULE...`: kept as the rule's text, re-escaped the way lbha reads it.
+pub(super) fn tcp_check_rule(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if d.arg(1).is_none() {
+        cx.error(d, "missing tcp-check rule");
+        return;
+    }
+    if !st.allowed(cx, d, "check") {
+        return;
+    }
+    let line = d.args[1..].iter().map(|a| escape(a)).collect::<Vec<_>>().join(" ");
+    let mut comment = None;
+    if let Err(e) = crate::health::tcpcheck::parse_line(&line, &mut comment) {
+        cx.drop(&mut st.out, d, crate::convert::report::ReportKind::Unsupported, e.to_string());
+        return;
+    }
+    st.out.push_in("check", "tcp_check", line, src(d));
+}
+
+/// HAProxy's escapes for one word: blanks, backslashes, quotes and control bytes.
+fn escape(w: &str) -> String {
+    let mut s = String::new();
+    for c in w.chars() {
+        match c {
+            ' ' => s.push_str("\\ "),
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\'' => s.push_str("\\'"),
+            '\r' => s.push_str("\\r"),
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s
+}

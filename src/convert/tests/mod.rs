@@ -245,10 +245,10 @@ fn http_checks() {
     assert_eq!(t["backend"][0]["check"]["http"].as_str(), Some("GET /"));
     snap(&c);
 
-    // Protocol checks fall back to TCP connects, and say so.
+    // Protocol checks are kept (see tests/server_side.rs).
     let c = conv(&format!("{FE_BE}backend be\n  option mysql-check user haproxy\n  server a 127.0.0.1:1 check\n"));
-    assert_eq!(kinds(&c), [(7, ReportKind::Approximated)]);
-    assert_eq!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Tcp);
+    assert!(kinds(&c).is_empty());
+    assert!(matches!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Seq(_)));
 }
 
 #[test]

@@ -32,3 +32,44 @@ fn proxy_protocol_keywords_convert_and_validate() {
         conv(&format!("{FE_BE}  tcp-request connection expect-proxy layer4\nbackend be\n  server a 127.0.0.1:81\n"));
     assert!(snap(&c).frontends[0].expect_proxy.as_ref().is_some_and(|e| e.cond.is_none()));
 }
+
+#[test]
+fn protocol_checks_and_tcp_check_rules_convert_and_validate() {
+    use crate::health::tcpcheck::{Rule, Step};
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind 127.0.0.1:8080\n  default_backend rd\n\
+         backend rd\n  option tcp-check\n  tcp-check connect port 6379\n  tcp-check send PING\\r\\n\n\
+         \x20 tcp-check comment \"the answer\"\n  tcp-check expect string +PONG\n  server a 127.0.0.1:81 check\n\
+         backend my\n  option mysql-check user haproxy\n  server a 127.0.0.1:82 check\n\
+         backend pg\n  option pgsql-check user postgres\n  server a 127.0.0.1:83 check\n\
+         backend sm\n  option smtpchk EHLO mx.example\n  server a 127.0.0.1:84 check\n\
+         backend last\n  option redis-check\n  option ldap-check\n  server a 127.0.0.1:85 check\n\
+         backend ssl\n  option ssl-hello-chk\n  server a 127.0.0.1:86 check\n",
+    );
+    let s = snap(&c);
+    let kind = |b: usize| match &s.backends[b].servers[0].check.as_ref().unwrap().kind {
+        CheckKind::Seq(q) => q.clone(),
+        other => panic!("{other:?}"),
+    };
+    let rd = kind(0);
+    assert_eq!(rd.steps.len(), 4);
+    assert_eq!(rd.steps[0], Step::Connect { port: Some(6379), comment: None });
+    assert_eq!(rd.steps[1], Step::Send { data: b"PING\r\n".to_vec(), comment: None });
+    let Step::Expect(e) = &rd.steps[3] else { panic!() };
+    assert_eq!((&e.rule, e.comment.as_deref()), (&Rule::String(b"+PONG".to_vec()), Some("the answer")));
+    assert_eq!(kind(1).proto, Some("MySQL"));
+    assert_eq!(kind(2).proto, Some("PostgreSQL"));
+    let Step::Send { data, .. } = &kind(3).steps[3] else { panic!() };
+    assert_eq!(data, b"EHLO mx.example\r\n");
+    // The last option wins, as in HAProxy.
+    assert_eq!(kind(4).proto, Some("LDAP"));
+    assert_eq!(kind(5).proto, Some("SSL"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["check"]["tcp_check"][1].as_str(), Some("send PING\\r\\n"));
+
+    // A rule lbha cannot run is reported and left out.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option tcp-check\n  tcp-check send-lf %[src]\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
+}
