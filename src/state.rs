@@ -131,6 +131,8 @@ pub struct ServerRt {
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
     downtime_ms: AtomicU64,
+    /// An `agent-check` said `down` (`failed`, `stopped`) and has not said `up` since.
+    agent_down: AtomicBool,
 }
 
 impl ServerRt {
@@ -155,10 +157,16 @@ impl ServerRt {
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
+            agent_down: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
-        self.up.load(Relaxed)
+        self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
+    }
+    /// The agent's own up/down, which keeps a server down whatever its checks say; true when
+    /// it changed.
+    pub fn set_agent_up(&self, up: bool) -> bool {
+        self.agent_down.swap(!up, Relaxed) == up
     }
     /// Records a health transition: coming up starts the slowstart ramp; going down ends the
     /// server's sessions when `on_marked_down = "shutdown-sessions"`.

@@ -458,6 +458,15 @@ pub struct Server {
     pub proxy_v2_options: Option<String>,
     /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
     pub check_send_proxy: bool,
+    /// Ask an agent for weight and state (HAProxy's `agent-check`); needs `agent_port`.
+    pub agent_check: bool,
+    pub agent_port: Option<u16>,
+    /// The agent's address when not the server's.
+    pub agent_addr: Option<String>,
+    /// Interval between agent queries (default: `inter`, else 2s).
+    pub agent_inter: Option<ConfDuration>,
+    /// Sent to the agent once connected (HAProxy-escaped: `\n`, `\r`).
+    pub agent_send: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

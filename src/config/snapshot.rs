@@ -252,4 +252,6 @@ pub struct Server {
     pub tls: Option<ServerTls>,
     /// `send-proxy` / `send-proxy-v2` (with `proxy-v2-options`).
     pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
+    /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter`, `agent-send`.
+    pub agent: Option<crate::health::agent::AgentSpec>,
 }

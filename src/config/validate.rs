@@ -591,6 +591,7 @@ fn server(
         shutdown_on_down,
         tls,
         send_proxy,
+        agent: server_side::agent(sv, sp, addr, timeouts, cx),
     })
 }
 

@@ -52,6 +52,8 @@ pub struct Checks {
     /// Started with the first checker; `None` after a failed start, checkers then share the
     /// proxy's runtime.
     thread: Option<Option<health::CheckThread>>,
+    /// `agent-check`s, by (backend, server).
+    agents: HashMap<(String, String), super::agent::Running>,
 }
 
 impl Checks {
@@ -84,6 +86,11 @@ impl Checks {
             let _ = r.stop.send(true);
         }
         self.running = next;
+        let mut agents = std::mem::take(&mut self.agents);
+        if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
+            super::agent::reconcile(&mut agents, proxy, self.runtime());
+        }
+        self.agents = agents;
     }
 
     fn runtime(&mut self) -> Option<&tokio::runtime::Handle> {
@@ -99,6 +106,7 @@ impl Checks {
         for (_, r) in self.running.drain() {
             let _ = r.stop.send(true);
         }
+        self.agents.clear();
     }
 }
 

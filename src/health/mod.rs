@@ -7,6 +7,7 @@
 //!                     ▲  interval: inter / fastinter / downinter ± spread_checks
 //! ```
 
+pub mod agent;
 mod conn;
 mod external;
 mod http;

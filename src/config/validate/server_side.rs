@@ -139,3 +139,57 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     }
     Some(seq)
 }
+
+/// `agent-check` and its settings; the settings without `agent_check` are an error, as they
+/// would do nothing.
+pub(super) fn agent(
+    sv: &model::Server,
+    sp: &FieldPath,
+    addr: std::net::SocketAddr,
+    timeouts: &crate::config::snapshot::Timeouts,
+    cx: &mut Ctx,
+) -> Option<crate::health::agent::AgentSpec> {
+    if !sv.agent_check {
+        for (set, key) in [
+            (sv.agent_port.is_some(), "agent_port"),
+            (sv.agent_addr.is_some(), "agent_addr"),
+            (sv.agent_inter.is_some(), "agent_inter"),
+            (sv.agent_send.is_some(), "agent_send"),
+        ] {
+            if set {
+                cx.err(sp.key(key), "has no effect without `agent_check = true`");
+            }
+        }
+        return None;
+    }
+    let Some(port) = sv.agent_port.filter(|p| *p > 0) else {
+        cx.err(sp.key("agent_port"), "`agent_check` needs `agent_port` (1-65535)");
+        return None;
+    };
+    let mut target = addr;
+    target.set_port(port);
+    if let Some(a) = &sv.agent_addr {
+        match a.parse() {
+            Ok(ip) => target.set_ip(ip),
+            Err(_) => cx.err_v(sp.key("agent_addr"), "not an IP address", a),
+        }
+    }
+    let inter = sv.agent_inter.or(sv.inter).map_or(std::time::Duration::from_secs(2), |d| d.0);
+    if inter.is_zero() {
+        cx.err_v(sp.key("agent_inter"), "must be greater than 0", "0");
+    }
+    let send = match &sv.agent_send {
+        None => Vec::new(),
+        Some(t) => {
+            let mut c = None;
+            match crate::health::tcpcheck::parse_line(&format!("send {}", t.replace(' ', "\\ ")), &mut c) {
+                Ok(Some(crate::health::tcpcheck::Step::Send { data, .. })) => data,
+                _ => {
+                    cx.err_v(sp.key("agent_send"), "invalid escape", t);
+                    Vec::new()
+                }
+            }
+        }
+    };
+    Some(crate::health::agent::AgentSpec { addr: target, inter, timeout: timeouts.check.unwrap_or(inter), send })
+}

@@ -150,3 +150,8 @@ fn escape(w: &str) -> String {
     }
     s
 }
+
+/// A value lbha unescapes again (`agent_send`): backslashes and control bytes escaped, spaces kept.
+pub(super) fn escape_text(v: &str) -> String {
+    escape(v).replace("\\ ", " ")
+}

@@ -73,3 +73,20 @@ fn protocol_checks_and_tcp_check_rules_convert_and_validate() {
     ));
     assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
 }
+
+#[test]
+fn agent_check_parameters_convert_and_validate() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:81 weight 20 agent-check agent-port 9999 agent-inter 3s agent-addr 127.0.0.2 agent-send \"hello\\n\"\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let ag = s.backends[0].servers[0].agent.as_ref().expect("agent kept");
+    assert_eq!(ag.addr.to_string(), "127.0.0.2:9999");
+    assert_eq!(ag.inter, Duration::from_secs(3));
+    assert_eq!(ag.send, b"hello\n");
+    // agent-check without agent-port is refused by lbha as by HAProxy.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 agent-check\n"));
+    let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).unwrap_err();
+    assert!(format!("{e:?}").contains("agent_port"), "{e:?}");
+}
