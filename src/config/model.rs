@@ -187,6 +187,8 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
+    pub retry_on: Option<String>,
     /// `tcp-request connection expect-proxy layer4 [if|unless COND]`: `true`, or `{ if = "COND" }`.
     pub expect_proxy: Option<ExpectProxyDef>,
 }

@@ -232,6 +232,8 @@ pub struct Backend {
     pub persist: crate::persist::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    /// `retry-on`: which failures are retried (default: connection failures).
+    pub retry_on: crate::proxy::retry_on::RetryOn,
 }
 
 #[derive(Debug, Clone)]

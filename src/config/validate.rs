@@ -35,6 +35,7 @@ const DEFAULT_BODY_MIN_RATE: u32 = 512;
 pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "servers",
     "retries",
+    "retry_on",
     "redispatch",
     "balance",
     "hash_type",
@@ -115,7 +116,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
        appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay",
-       expect_proxy => "expect_proxy");
+       expect_proxy => "expect_proxy", retry_on => "retry_on");
     v
 }
 
@@ -522,6 +523,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
+        retry_on: server_side::retry_on(s, defaults, &p, cx),
     }
 }
 

@@ -4,6 +4,7 @@
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
+use super::retry_on::Failure;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
 use crate::config::snapshot::{ConnMode, Forwardfor, HttpAction, HttpRule, LogMode, RedirectTarget};
@@ -435,6 +436,8 @@ async fn forward(
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
     let replayable = body.is_end_stream() && upgrade.is_none() && idempotent(&parts.method);
+    // `retry-on` beyond connection failures: a request without a body can be sent again as is.
+    let l7_replayable = be.retry_on.layer7() && body.is_end_stream() && upgrade.is_none() && !connect;
     let mut progress = None;
     let body: ProxyBody = if body.is_end_stream() {
         empty()
@@ -486,7 +489,7 @@ async fn forward(
             Err(e) => {
                 srt.counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
                     return Err(ProxyError::ConnectFailed);
                 }
                 attempt += 1;
@@ -502,7 +505,7 @@ async fn forward(
         };
         let t_conn = clock();
         // What is needed to send the request again if the reused connection turns out dead.
-        let replay = (reused && replayable).then(|| {
+        let replay = ((reused && replayable) || l7_replayable).then(|| {
             let mut r = Request::new(empty());
             *r.method_mut() = req.method().clone();
             *r.uri_mut() = req.uri().clone();
@@ -524,6 +527,31 @@ async fn forward(
         } else {
             sending.await
         };
+        // `retry-on`: the failure of this attempt, if it is to be tried again.
+        let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
+        let failure = match &sent {
+            Err(_) => Some(Failure::Timeout),
+            Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
+            Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+            Ok(Err(e)) if broke_before_response(e.error()) => Some(Failure::Empty),
+            Ok(Err(e)) if e.error().is_parse() => Some(Failure::Junk),
+            Ok(Err(_)) => None,
+        };
+        if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
+            && let Some(again) = replay
+        {
+            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "retry-on: {f:?}; retrying");
+            if !matches!(f, Failure::Status(_)) {
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+            }
+            req = again;
+            attempt += 1;
+            srt.counters.retries.fetch_add(1, Relaxed);
+            brt.counters.retries.fetch_add(1, Relaxed);
+            fresh = true;
+            slot = Some((si, session));
+            continue;
+        }
         let mut resp = match sent {
             Err(_) => {
                 srt.counters.errors_resp.fetch_add(1, Relaxed);

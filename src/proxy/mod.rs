@@ -12,6 +12,7 @@ pub mod pool;
 pub mod proxy_proto;
 pub mod queue;
 pub mod resize;
+pub mod retry_on;
 pub mod shutdown;
 pub mod tcp;
 

@@ -125,7 +125,7 @@ where
                 };
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(super::retry_on::Failure::Conn, true, attempt, be.retries) {
                     out.termination = ['S', 'C'];
                     return out;
                 }

@@ -193,3 +193,19 @@ pub(super) fn agent(
     };
     Some(crate::health::agent::AgentSpec { addr: target, inter, timeout: timeouts.check.unwrap_or(inter), send })
 }
+
+/// `retry_on`, from the section or `[defaults]`.
+pub(super) fn retry_on(
+    s: &model::Section,
+    defaults: &model::Section,
+    p: &FieldPath,
+    cx: &mut Ctx,
+) -> crate::proxy::retry_on::RetryOn {
+    match s.retry_on.as_deref().or(defaults.retry_on.as_deref()) {
+        None => Default::default(),
+        Some(t) => crate::proxy::retry_on::RetryOn::parse(t).unwrap_or_else(|e| {
+            cx.err_v(p.key("retry_on"), e, t);
+            Default::default()
+        }),
+    }
+}

@@ -131,7 +131,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("server-template", "server templates (DNS service discovery) are not implemented"),
     ("server-state-file-name", "server state files are not implemented"),
     ("dispatch", "not implemented"),
-    ("retry-on", "lbha retries failed connects only"),
     ("email-alert", "not implemented"),
     ("max-keep-alive-queue", "not implemented"),
     ("max-session-srv-conns", "not implemented"),

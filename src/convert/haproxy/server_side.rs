@@ -155,3 +155,19 @@ fn escape(w: &str) -> String {
 pub(super) fn escape_text(v: &str) -> String {
     escape(v).replace("\\ ", " ")
 }
+
+/// `retry-on KEYWORD...` → `retry_on`.
+pub(super) fn retry_on(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let text = d.args[1..].join(" ");
+    if text.is_empty() {
+        cx.error(d, "`retry-on` needs at least one keyword");
+        return;
+    }
+    if let Err(e) = crate::proxy::retry_on::RetryOn::parse(&text) {
+        cx.error(d, e);
+        return;
+    }
+    if st.allowed(cx, d, "retry_on") {
+        st.out.set("retry_on", text, src(d));
+    }
+}

@@ -90,3 +90,17 @@ fn agent_check_parameters_convert_and_validate() {
     let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).unwrap_err();
     assert!(format!("{e:?}").contains("agent_port"), "{e:?}");
 }
+
+#[test]
+fn retry_on_converts_and_validates() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  retries 2\n  retry-on conn-failure 503 empty-response\n  server a 127.0.0.1:81\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let r = snap(&c).backends[0].retry_on;
+    use crate::proxy::retry_on::Failure;
+    assert!(r.retry(Failure::Status(503), true, 0, 2) && r.retry(Failure::Conn, false, 0, 2));
+    assert!(!r.retry(Failure::Status(502), true, 0, 2));
+    let e = conv_err(&format!("{FE_BE}backend be\n  retry-on 418\n  server a 127.0.0.1:81\n"));
+    assert!(e.iter().any(|m| m.contains("418")), "{e:?}");
+}
