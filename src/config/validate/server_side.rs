@@ -209,3 +209,53 @@ pub(super) fn retry_on(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn err(servers: &str, check: &str, extra: &str) -> String {
+        let src = format!(
+            "[[listen]]\nname = \"l\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n{extra}\n{check}\nservers = [{servers}]\n"
+        );
+        match crate::config::parse(&src, Path::new("t.toml")) {
+            Ok(_) => panic!("accepted:\n{src}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_be_honoured_are_located_errors() {
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", send_proxy = true, send_proxy_v2 = true }", "", "");
+        assert!(e.contains("t.toml:7") && e.contains("servers[0].send_proxy_v2"), "{e}");
+        let e = err(
+            "{ name = \"a\", addr = \"127.0.0.1:2\", send_proxy_v2 = true, proxy_v2_options = \"ssl,unique-id\" }",
+            "",
+            "",
+        );
+        assert!(e.contains("proxy_v2_options") && e.contains("not supported") && e.contains("unique-id"), "{e}");
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", proxy_v2_options = \"ssl\" }", "", "");
+        assert!(e.contains("without `send_proxy_v2"), "{e}");
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", agent_check = true }", "", "");
+        assert!(e.contains("agent_port"), "{e}");
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", agent_inter = \"1s\" }", "", "");
+        assert!(e.contains("without `agent_check"), "{e}");
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\" }", "", "retry_on = \"503 teapot\"");
+        assert!(e.contains("retry_on") && e.contains("teapot"), "{e}");
+    }
+
+    #[test]
+    fn check_kinds_are_exclusive_and_rules_are_checked() {
+        let sv = "{ name = \"a\", addr = \"127.0.0.1:2\", check = true }";
+        let e = err(sv, "check = { redis_check = true, http = \"/\" }", "");
+        assert!(e.contains("choose one kind of check"), "{e}");
+        let e = err(sv, "check = { tcp_check = [\"send a\", \"expect strin b\"] }", "");
+        assert!(e.contains("tcp_check[1]") && e.contains("unknown expect keyword `strin`"), "{e}");
+        let e = err(sv, "check = { pgsql_check = \"postgres\" }", "");
+        assert!(e.contains("user NAME"), "{e}");
+        let e = err(sv, "check = { mysql_check = \"user a post-42\" }", "");
+        assert!(e.contains("pre-41"), "{e}");
+        let e = err("{ name = \"a\", addr = \"127.0.0.1:2\" }", "", "expect_proxy = { }");
+        assert!(e.contains("expect_proxy"), "{e}");
+    }
+}
