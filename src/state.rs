@@ -133,6 +133,8 @@ pub struct ServerRt {
     downtime_ms: AtomicU64,
     /// An `agent-check` said `down` (`failed`, `stopped`) and has not said `up` since.
     agent_down: AtomicBool,
+    /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
+    nolb: AtomicBool,
 }
 
 impl ServerRt {
@@ -158,10 +160,18 @@ impl ServerRt {
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
             agent_down: AtomicBool::new(false),
+            nolb: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
+    }
+    /// `http-check disable-on-404`: true when it changed.
+    pub fn set_nolb(&self, on: bool) -> bool {
+        self.nolb.swap(on, Relaxed) != on
+    }
+    pub fn nolb(&self) -> bool {
+        self.nolb.load(Relaxed)
     }
     /// The agent's own up/down, which keeps a server down whatever its checks say; true when
     /// it changed.
@@ -267,6 +277,7 @@ impl ServerRt {
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
+            (_, true) if self.nolb() => "NOLB",
             (_, true) => "UP",
             (_, false) => "DOWN",
         }
@@ -299,7 +310,9 @@ impl ServerState for BackendRt {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.effective_weight() })
+        self.servers
+            .get(idx)
+            .map_or(0, |s| if s.admin() == Admin::Drain || s.nolb() { 0 } else { s.effective_weight() })
     }
 }
 

@@ -1,5 +1,6 @@
 //! `agent-check` end to end: a loopback agent the test controls answers lbha's queries, and its
-//! words (`drain`, `ready`, `down`, `up`, `N%`, `maxconn:N`) change where traffic goes.
+//! words (`drain`, `ready`, `down`, `up`, `N%`, `maxconn:N`) change where traffic goes. Also the
+//! other way a server's own check steers traffic: `http-check disable-on-404`.
 
 mod common;
 mod kit;
@@ -130,4 +131,39 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}", agent_check = true, agent_port 
     std::thread::sleep(Duration::from_millis(500));
     assert!(bodies(port, 3).iter().all(|x| x == "A"));
     assert!(!l.log_text().contains("changed by agent-check"), "{}", l.log_text());
+}
+
+#[test]
+fn disable_on_404_takes_a_server_out_of_load_balancing_while_it_answers_404() {
+    let a = Web::start("A");
+    let b = Web::start("B");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+check = {{ http = "GET /health", disable_on_404 = true }}
+servers = [
+  {{ name = "a", addr = "127.0.0.1:{}", check = true, inter = 100 }},
+  {{ name = "b", addr = "127.0.0.1:{}", check = true, inter = 100 }},
+]
+"#,
+        a.port, b.port
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    a.set_status(404);
+    wait_log(|| l.log_text(), "Server web/a is NOLB: its check answered 404");
+    wait_all(port, "B");
+    assert!(!l.log_text().contains("Server web/a is DOWN"), "a 404 does not take it down");
+    a.set_status(200);
+    wait_log(|| l.log_text(), "Server web/a leaves NOLB");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bodies(port, 6).contains(&"A".to_string()) {
+        assert!(Instant::now() < deadline, "A never came back");
+    }
 }

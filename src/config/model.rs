@@ -402,6 +402,8 @@ pub struct CheckDef {
     pub ldap_check: Option<bool>,
     /// `option ssl-hello-chk`.
     pub ssl_hello_chk: Option<bool>,
+    /// `http-check disable-on-404` (with `http`).
+    pub disable_on_404: Option<bool>,
 }
 
 /// `true`/`false`, or a keyword's arguments as text.

@@ -647,6 +647,7 @@ fn check_spec(
             }
             match health::HttpCheck::from_haproxy(&text) {
                 Ok(mut hc) => {
+                    hc.disable_on_404 = d.disable_on_404 == Some(true);
                     if let Some(e) = &d.expect {
                         match health::Expect::parse(e) {
                             Ok(x) => hc.expect = x,

@@ -14,6 +14,8 @@ struct Sink {
     rt: Arc<ServerRt>,
     proxy: Arc<Proxy>,
     name: String,
+    /// `http-check disable-on-404`.
+    disable_on_404: bool,
 }
 
 impl HealthSink for Sink {
@@ -27,6 +29,16 @@ impl HealthSink for Sink {
         }
         self.rt.checked.store(true, Relaxed);
         self.rt.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
+    }
+    fn on_pass_status(&self, status: Option<u16>) {
+        if self.disable_on_404 && self.rt.set_nolb(status == Some(404)) {
+            let msg = match status == Some(404) {
+                true => format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name),
+                false => format!("Server {} leaves NOLB: its check no longer answers 404", self.name),
+            };
+            tracing::info!("{msg}");
+            self.proxy.active.load().logger.log(Level::Notice, &msg);
+        }
     }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
@@ -78,6 +90,7 @@ impl Checks {
                     rt: active.rt.backends[bi].servers[si].clone(),
                     proxy: proxy.clone(),
                     name: format!("{}/{}", b.name, s.name),
+                    disable_on_404: matches!(&spec.kind, health::CheckKind::Http(h) if h.disable_on_404),
                 };
                 next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
             }

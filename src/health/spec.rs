@@ -109,6 +109,9 @@ pub struct HttpCheck {
     pub version: HttpVersion,
     pub headers: Vec<(String, String)>,
     pub expect: Expect,
+    /// `http-check disable-on-404`: a 404 passes the check but takes the server out of load
+    /// balancing (HAProxy's NOLB) until it answers otherwise.
+    pub disable_on_404: bool,
 }
 
 impl HttpCheck {
@@ -163,6 +166,7 @@ impl HttpCheck {
             version,
             headers,
             expect: Expect::default(),
+            disable_on_404: false,
         })
     }
 

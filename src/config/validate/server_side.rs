@@ -59,6 +59,9 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     use crate::health::tcpcheck::{parse_line, proto};
     use model::FlagOrText::{Flag, Text};
     let on = |b: Option<bool>| b == Some(true);
+    if on(d.disable_on_404) && d.http.is_none() {
+        cx.err(at.key("disable_on_404"), "needs an HTTP check (`http`)");
+    }
     let flag_on = |f: &Option<model::FlagOrText>| matches!(f, Some(Flag(true)) | Some(Text(_)));
     let mut set: Vec<&str> = Vec::new();
     for (yes, key) in [

@@ -92,6 +92,17 @@ fn agent_check_parameters_convert_and_validate() {
 }
 
 #[test]
+fn http_check_disable_on_404_converts() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk GET /health\n  http-check disable-on-404\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let CheckKind::Http(h) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else { panic!() };
+    assert!(h.disable_on_404);
+}
+
+#[test]
 fn retry_on_converts_and_validates() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  retries 2\n  retry-on conn-failure 503 empty-response\n  server a 127.0.0.1:81\n"
