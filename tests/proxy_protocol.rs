@@ -275,3 +275,39 @@ servers = [
     let log = l.log_text();
     assert!(!log.contains("failed"), "{log}");
 }
+
+#[test]
+fn a_stop_does_not_wait_timeout_client_for_a_header() {
+    let web = Web::start("W");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[global]
+hard_stop_after = "60s"
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "120s", server = "5s" }}
+
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port} accept-proxy"]
+default_backend = "b"
+
+[[backend]]
+name = "b"
+servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
+"#,
+        web.port
+    );
+    let mut l = Lbha::start(&cfg, &[]);
+    wait_listening(&l, port);
+    // A connection that sends nothing, held open while lbha stops.
+    let _silent = connect(port);
+    std::thread::sleep(Duration::from_millis(200));
+    l.signal(15);
+    // Well before `timeout client` (120 s) and `hard_stop_after` (60 s).
+    let st = l.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| panic!("lbha still running:\n{}", l.log_text()));
+    assert!(st.success(), "{st}");
+    assert!(l.log_text().contains("stopping before the PROXY header came"), "{}", l.log_text());
+}

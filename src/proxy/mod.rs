@@ -225,7 +225,8 @@ impl Proxy {
             return;
         };
         // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
-        let Some((peer, received)) = proxy_proto::accept(&sock, peer, local, fe, &bind, &active).await else {
+        let Some((peer, received)) = proxy_proto::accept(&sock, peer, local, fe, &bind, &active, &self.drain).await
+        else {
             return;
         };
         if fe.log == LogMode::Connect {

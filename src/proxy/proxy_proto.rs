@@ -272,6 +272,9 @@ impl ClientInfo {
     }
 }
 
+/// How long a stopping process still waits for a PROXY header.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// `accept-proxy` on the bind, or a `tcp-request connection expect-proxy layer4` whose
 /// condition holds for the real peer: reads the header and gives the client's address from it
 /// (unchanged for `UNKNOWN`/`LOCAL`). `None`: the header was missing or malformed, or did not
@@ -283,6 +286,7 @@ pub async fn accept(
     fe: &crate::config::snapshot::Frontend,
     bind: &crate::config::snapshot::Bind,
     active: &super::Active,
+    drain: &tokio::sync::watch::Sender<bool>,
 ) -> Option<(SocketAddr, Option<Received>)> {
     let expected = bind.accept_proxy
         || fe.expect_proxy.as_ref().is_some_and(|e| {
@@ -298,7 +302,18 @@ pub async fn accept(
     if !expected {
         return Some((peer, None));
     }
-    match read(sock, fe.timeouts.client).await {
+    // A stop does not wait `timeout client` for a header: a moment for one on its way, then go.
+    let reading = read(sock, fe.timeouts.client);
+    tokio::pin!(reading);
+    let mut stopping = drain.subscribe();
+    let got = tokio::select! {
+        r = &mut reading => r,
+        () = super::drained(&mut stopping) => match tokio::time::timeout(STOP_GRACE, reading).await {
+            Ok(r) => r,
+            Err(_) => Err("stopping before the PROXY header came".into()),
+        },
+    };
+    match got {
         Ok(r) => Some((r.addrs.map_or(peer, |(src, _)| src), Some(r))),
         Err(why) => {
             let line = format!("{peer} {}/{local}: PROXY protocol error, connection closed: {why}", fe.name);
