@@ -225,9 +225,14 @@ impl Proxy {
             return;
         };
         // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
-        let Some((peer, received)) = proxy_proto::accept(&sock, peer, local, fe, &bind, &active, &self.drain).await
-        else {
-            return;
+        // Boxed, so a connection without one carries none of the wait's state.
+        let (peer, received) = if proxy_proto::expected(peer, local, fe, &bind, &active) {
+            match Box::pin(proxy_proto::accept(&sock, peer, local, fe, &active, &self.drain)).await {
+                Some(got) => got,
+                None => return,
+            }
+        } else {
+            (peer, None)
         };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };

@@ -275,20 +275,16 @@ impl ClientInfo {
 /// How long a stopping process still waits for a PROXY header.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// `accept-proxy` on the bind, or a `tcp-request connection expect-proxy layer4` whose
-/// condition holds for the real peer: reads the header and gives the client's address from it
-/// (unchanged for `UNKNOWN`/`LOCAL`). `None`: the header was missing or malformed, or did not
-/// come within `timeout client`; the connection is closed (and the reason logged).
-pub async fn accept(
-    sock: &TcpStream,
+/// Whether a connection must start with a PROXY header: `accept-proxy` on the bind, or a
+/// `tcp-request connection expect-proxy layer4` whose condition holds for the real peer.
+pub fn expected(
     peer: SocketAddr,
     local: SocketAddr,
     fe: &crate::config::snapshot::Frontend,
     bind: &crate::config::snapshot::Bind,
     active: &super::Active,
-    drain: &tokio::sync::watch::Sender<bool>,
-) -> Option<(SocketAddr, Option<Received>)> {
-    let expected = bind.accept_proxy
+) -> bool {
+    bind.accept_proxy
         || fe.expect_proxy.as_ref().is_some_and(|e| {
             let facts = crate::routing::Facts {
                 method: None,
@@ -298,10 +294,20 @@ pub async fn accept(
                 dst_port: local.port(),
             };
             e.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, active))
-        });
-    if !expected {
-        return Some((peer, None));
-    }
+        })
+}
+
+/// Reads the header [`expected`] asked for and gives the client's address from it (unchanged
+/// for `UNKNOWN`/`LOCAL`). `None`: the header was missing or malformed, or did not come within
+/// `timeout client` (or a second, once stopping); the connection is closed and the reason logged.
+pub async fn accept(
+    sock: &TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    fe: &crate::config::snapshot::Frontend,
+    active: &super::Active,
+    drain: &tokio::sync::watch::Sender<bool>,
+) -> Option<(SocketAddr, Option<Received>)> {
     // A stop does not wait `timeout client` for a header: a moment for one on its way, then go.
     let reading = read(sock, fe.timeouts.client);
     tokio::pin!(reading);
