@@ -131,6 +131,10 @@ pub struct ServerRt {
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
     downtime_ms: AtomicU64,
+    /// An `agent-check` said `down` (`failed`, `stopped`) and has not said `up` since.
+    agent_down: AtomicBool,
+    /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
+    nolb: AtomicBool,
 }
 
 impl ServerRt {
@@ -155,10 +159,24 @@ impl ServerRt {
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
+            agent_down: AtomicBool::new(false),
+            nolb: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
-        self.up.load(Relaxed)
+        self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
+    }
+    /// `http-check disable-on-404`: true when it changed.
+    pub fn set_nolb(&self, on: bool) -> bool {
+        self.nolb.swap(on, Relaxed) != on
+    }
+    pub fn nolb(&self) -> bool {
+        self.nolb.load(Relaxed)
+    }
+    /// The agent's own up/down, which keeps a server down whatever its checks say; true when
+    /// it changed.
+    pub fn set_agent_up(&self, up: bool) -> bool {
+        self.agent_down.swap(!up, Relaxed) == up
     }
     /// Records a health transition: coming up starts the slowstart ramp; going down ends the
     /// server's sessions when `on_marked_down = "shutdown-sessions"`.
@@ -259,6 +277,7 @@ impl ServerRt {
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
+            (_, true) if self.nolb() => "NOLB",
             (_, true) => "UP",
             (_, false) => "DOWN",
         }
@@ -291,7 +310,9 @@ impl ServerState for BackendRt {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.effective_weight() })
+        self.servers
+            .get(idx)
+            .map_or(0, |s| if s.admin() == Admin::Drain || s.nolb() { 0 } else { s.effective_weight() })
     }
 }
 

@@ -242,6 +242,10 @@ pub struct Section {
     /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
     /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
     pub log_targets: Option<Vec<String>>,
+    /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
+    pub retry_on: Option<String>,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`: `true`, or `{ if = "COND" }`.
+    pub expect_proxy: Option<ExpectProxyDef>,
 }
 
 /// One capture slot (`capture request header NAME len N` or `declare capture request len N`).
@@ -284,6 +288,18 @@ pub struct HttpErrorDef {
     pub default_errorfiles: bool,
     /// `"Name: value"`.
     pub hdr: Vec<String>,
+}
+
+/// `expect_proxy = true` or `expect_proxy = { if = "COND" }` / `{ unless = "COND" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectProxyDef {
+    Always(bool),
+    When {
+        #[serde(rename = "if")]
+        if_: Option<String>,
+        unless: Option<String>,
+    },
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]
@@ -561,6 +577,31 @@ pub struct CheckDef {
     pub downinter: Option<ConfDuration>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    /// `option tcp-check` with its `tcp-check` rules, one line each as HAProxy writes them after
+    /// `tcp-check`: `"connect port 6379"`, `'send PING\r\n'`, `"expect string +PONG"`.
+    pub tcp_check: Option<Vec<String>>,
+    /// `option redis-check`.
+    pub redis_check: Option<bool>,
+    /// `option mysql-check`: `true`, or its arguments `"user NAME [post-41|pre-41]"`.
+    pub mysql_check: Option<FlagOrText>,
+    /// `option pgsql-check user NAME`: `"user NAME"`.
+    pub pgsql_check: Option<String>,
+    /// `option smtpchk`: `true`, or `"EHLO domain"` / `"HELO domain"`.
+    pub smtpchk: Option<FlagOrText>,
+    /// `option ldap-check`.
+    pub ldap_check: Option<bool>,
+    /// `option ssl-hello-chk`.
+    pub ssl_hello_chk: Option<bool>,
+    /// `http-check disable-on-404` (with `http`).
+    pub disable_on_404: Option<bool>,
+}
+
+/// `true`/`false`, or a keyword's arguments as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FlagOrText {
+    Flag(bool),
+    Text(String),
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -603,6 +644,23 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// Server name sent in the TLS handshake and checked in the certificate.
     pub sni: Option<String>,
+    /// PROXY protocol v1 header on every connection to this server.
+    pub send_proxy: bool,
+    /// PROXY protocol v2 header on every connection to this server.
+    pub send_proxy_v2: bool,
+    /// `"ssl,authority"`: TLVs added to the v2 header.
+    pub proxy_v2_options: Option<String>,
+    /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
+    pub check_send_proxy: bool,
+    /// Ask an agent for weight and state (HAProxy's `agent-check`); needs `agent_port`.
+    pub agent_check: bool,
+    pub agent_port: Option<u16>,
+    /// The agent's address when not the server's.
+    pub agent_addr: Option<String>,
+    /// Interval between agent queries (default: `inter`, else 2s).
+    pub agent_inter: Option<ConfDuration>,
+    /// Sent to the agent once connected (HAProxy-escaped: `\n`, `\r`).
+    pub agent_send: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -158,6 +158,15 @@ pub struct Frontend {
     pub errors: crate::proxy::errpages::ErrorPages,
     /// `log_format`, captures, `unique_id_format`, `dontlog_normal`, `log_separate_errors`.
     pub logging: Arc<crate::proxy::logrec::FrontLog>,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`.
+    pub expect_proxy: Option<ExpectProxy>,
+}
+
+/// `tcp-request connection expect-proxy layer4`: a PROXY header is required from clients the
+/// condition (on the real peer) matches.
+#[derive(Debug)]
+pub struct ExpectProxy {
+    pub cond: Option<Condition>,
 }
 
 /// What a frontend logs to the global targets.
@@ -177,6 +186,8 @@ pub struct Bind {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cleartext HTTP/2 with prior knowledge (`proto h2`).
     pub h2: bool,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// `ssl` towards a server.
@@ -357,6 +368,8 @@ pub struct Backend {
     pub errors: crate::proxy::errpages::ErrorPages,
     /// `option log-health-checks`: log each change of a server's check result.
     pub log_health_checks: bool,
+    /// `retry-on`: which failures are retried (default: connection failures).
+    pub retry_on: crate::proxy::retry_on::RetryOn,
 }
 
 #[derive(Debug, Clone)]
@@ -375,4 +388,8 @@ pub struct Server {
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
+    /// `send-proxy` / `send-proxy-v2` (with `proxy-v2-options`).
+    pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
+    /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter`, `agent-send`.
+    pub agent: Option<crate::health::agent::AgentSpec>,
 }

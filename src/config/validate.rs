@@ -16,6 +16,7 @@ mod errpages;
 mod http_rules;
 mod logging;
 mod persist;
+mod server_side;
 mod stktable;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
@@ -37,6 +38,7 @@ const DEFAULT_BODY_MIN_RATE: u32 = 512;
 pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "servers",
     "retries",
+    "retry_on",
     "redispatch",
     "balance",
     "hash_type",
@@ -86,6 +88,7 @@ impl Kind {
             "monitor_fail",
             "http_buffer_request",
             "log_targets",
+            "expect_proxy",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -95,7 +98,17 @@ impl Kind {
             Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
-                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+                    && ![
+                        "bind",
+                        "use_backend",
+                        "servers",
+                        "stats",
+                        "stick_table",
+                        "stick",
+                        "appsession",
+                        "expect_proxy",
+                    ]
+                    .contains(&key)
                     && !["tcp_request", "tcp_response"].contains(&key)
             }
         }
@@ -121,6 +134,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
     k!(log_targets => "log_targets");
+    k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
     v
 }
 
@@ -568,6 +582,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         http_after_response: Vec::new(),
         errors: Default::default(),
         log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
+        retry_on: server_side::retry_on(s, defaults, &p, cx),
     }
 }
 
@@ -597,6 +612,7 @@ fn server(
     }
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
+    let send_proxy = server_side::send_proxy(sv, sp, cx);
     let check = if sv.check {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
     } else {
@@ -635,6 +651,8 @@ fn server(
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
         tls,
+        send_proxy,
+        agent: server_side::agent(sv, sp, addr, timeouts, cx),
     })
 }
 
@@ -669,7 +687,9 @@ fn check_spec(
     if inter.is_zero() {
         cx.err_v(sp.key("inter"), "must be greater than 0", "0");
     }
+    let seq = def.and_then(|d| server_side::check_seq(d, &cp(), cx));
     let kind = match def {
+        _ if seq.is_some() => health::CheckKind::Seq(seq?),
         Some(d) if d.external.is_some() => {
             let ext = d.external.as_ref()?;
             health::CheckKind::External(health::ExternalCheck {
@@ -686,6 +706,7 @@ fn check_spec(
             }
             match health::HttpCheck::from_haproxy(&text) {
                 Ok(mut hc) => {
+                    hc.disable_on_404 = d.disable_on_404 == Some(true);
                     if let Some(e) = &d.expect {
                         match health::Expect::parse(e) {
                             Ok(x) => hc.expect = x,
@@ -715,6 +736,7 @@ fn check_spec(
         backend: backend.to_string(),
         server: sv.name.clone(),
         host_header: None,
+        proxy_header: server_side::check_proxy_header(sv),
     })
 }
 
@@ -757,7 +779,7 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     let mut words = line.split_whitespace();
     let addr = parse_bind(words.next().unwrap_or(""))?;
-    let (mut ssl, mut crt, mut alpn, mut h2) = (false, None, Vec::new(), false);
+    let (mut ssl, mut crt, mut alpn, mut h2, mut accept_proxy) = (false, None, Vec::new(), false, false);
     while let Some(w) = words.next() {
         let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
@@ -768,7 +790,8 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
                 "h2" => h2 = true,
                 other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
             },
-            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto)")),
+            "accept-proxy" => accept_proxy = true,
+            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy)")),
         }
     }
     for p in &alpn {
@@ -785,7 +808,7 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, h2 })
+    Ok(Bind { addr, tls, h2, accept_proxy })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -1022,6 +1045,17 @@ fn frontend(
         tcp,
         errors: Default::default(),
         logging: std::sync::Arc::new(logging::front(s, defaults, &p, mode, cx)),
+        expect_proxy: match &s.expect_proxy {
+            None | Some(model::ExpectProxyDef::Always(false)) => None,
+            Some(model::ExpectProxyDef::Always(true)) => Some(ExpectProxy { cond: None }),
+            Some(model::ExpectProxyDef::When { if_, unless }) => {
+                let ep = p.key("expect_proxy");
+                if if_.is_none() && unless.is_none() {
+                    cx.err(ep.clone(), "expected `true` or a table with `if` or `unless`");
+                }
+                Some(ExpectProxy { cond: parse_cond(if_, unless, &ep, cx) })
+            }
+        },
     }
 }
 

@@ -17,6 +17,8 @@ struct Sink {
     backend: String,
     /// The last check passed (servers start UP, as in HAProxy), for `log_health_checks`.
     passing: std::sync::atomic::AtomicBool,
+    /// `http-check disable-on-404`.
+    disable_on_404: bool,
 }
 
 impl HealthSink for Sink {
@@ -36,6 +38,16 @@ impl HealthSink for Sink {
                 let msg = health_check_line(&self.name, ok, detail, duration);
                 active.logger.log(Level::Notice, &msg);
             }
+        }
+    }
+    fn on_pass_status(&self, status: Option<u16>) {
+        if self.disable_on_404 && self.rt.set_nolb(status == Some(404)) {
+            let msg = match status == Some(404) {
+                true => format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name),
+                false => format!("Server {} leaves NOLB: its check no longer answers 404", self.name),
+            };
+            tracing::info!("{msg}");
+            self.proxy.active.load().logger.log(Level::Notice, &msg);
         }
     }
     fn on_transition(&self, t: &Transition) {
@@ -68,6 +80,8 @@ pub struct Checks {
     /// Started with the first checker; `None` after a failed start, checkers then share the
     /// proxy's runtime.
     thread: Option<Option<health::CheckThread>>,
+    /// `agent-check`s, by (backend, server).
+    agents: HashMap<(String, String), super::agent::Running>,
 }
 
 impl Checks {
@@ -94,6 +108,7 @@ impl Checks {
                     name: format!("{}/{}", b.name, s.name),
                     backend: b.name.clone(),
                     passing: std::sync::atomic::AtomicBool::new(true),
+                    disable_on_404: matches!(&spec.kind, health::CheckKind::Http(h) if h.disable_on_404),
                 };
                 next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
             }
@@ -102,6 +117,11 @@ impl Checks {
             let _ = r.stop.send(true);
         }
         self.running = next;
+        let mut agents = std::mem::take(&mut self.agents);
+        if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
+            super::agent::reconcile(&mut agents, proxy, self.runtime());
+        }
+        self.agents = agents;
     }
 
     fn runtime(&mut self) -> Option<&tokio::runtime::Handle> {
@@ -117,6 +137,7 @@ impl Checks {
         for (_, r) in self.running.drain() {
             let _ = r.stop.send(true);
         }
+        self.agents.clear();
     }
 }
 

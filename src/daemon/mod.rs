@@ -3,6 +3,7 @@
 //! exchanges in flight finish within `hard_stop_after`, then exit. `upgrade` hands everything to
 //! a new executable (see [`upgrade`]) and drains the same way.
 
+pub mod agent;
 pub mod checks;
 pub mod control;
 mod debug_dev;

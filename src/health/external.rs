@@ -90,6 +90,7 @@ mod tests {
             backend: "php_server".into(),
             server: "php_server_1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

@@ -6,6 +6,7 @@
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
+use super::retry_on::Failure;
 use super::rules::{self, Outcome, Txn};
 use super::sample_ctx::StreamCtx;
 use super::vars::TxnVars;
@@ -425,6 +426,9 @@ async fn forward(
     // An empty buffered body is no body.
     let buffered = buffered.filter(|b| !b.is_empty());
     let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
+    // `retry-on` beyond connection failures: a request without a body can be sent again as is.
+    let l7_replayable =
+        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
     let mut progress = None;
     let body: ProxyBody = if let Some(b) = buffered {
         // Read whole by `option http-buffer-request`; the client's body is at its end.
@@ -468,8 +472,10 @@ async fn forward(
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
         let t_slot = clock();
-        let got = if std::mem::take(&mut fresh) {
-            pool.connect(be.timeouts.connect).await.map(|s| (s, false))
+        // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
+        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));
+        let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
+            pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
         } else {
             pool.get(be.timeouts.connect).await
         };
@@ -478,7 +484,7 @@ async fn forward(
             Err(e) => {
                 srt.counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
                     return Err(ProxyError::ConnectFailed);
                 }
                 attempt += 1;
@@ -494,7 +500,7 @@ async fn forward(
         };
         let t_conn = clock();
         // What is needed to send the request again if the reused connection turns out dead.
-        let replay = (reused && replayable).then(|| {
+        let replay = ((reused && replayable) || l7_replayable).then(|| {
             let mut r = Request::new(empty());
             *r.method_mut() = req.method().clone();
             *r.uri_mut() = req.uri().clone();
@@ -516,6 +522,31 @@ async fn forward(
         } else {
             sending.await
         };
+        // `retry-on`: the failure of this attempt, if it is to be tried again.
+        let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
+        let failure = match &sent {
+            Err(_) => Some(Failure::Timeout),
+            Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
+            Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+            Ok(Err(e)) if broke_before_response(e.error()) => Some(Failure::Empty),
+            Ok(Err(e)) if e.error().is_parse() => Some(Failure::Junk),
+            Ok(Err(_)) => None,
+        };
+        if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
+            && let Some(again) = replay
+        {
+            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "retry-on: {f:?}; retrying");
+            if !matches!(f, Failure::Status(_)) {
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+            }
+            req = again;
+            attempt += 1;
+            srt.counters.retries.fetch_add(1, Relaxed);
+            brt.counters.retries.fetch_add(1, Relaxed);
+            fresh = true;
+            slot = Some((si, session));
+            continue;
+        }
         let mut resp = match sent {
             Err(_) => {
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
@@ -625,7 +656,7 @@ async fn forward(
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
         crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
-        let keep = conn_mode == ConnMode::KeepAlive;
+        let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let body = Metered::new(body, be.timeouts.server, counters, false)

@@ -12,8 +12,10 @@ pub mod listener;
 pub mod logrec;
 pub mod park;
 pub mod pool;
+pub mod proxy_proto;
 pub mod queue;
 pub mod resize;
+pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
@@ -141,6 +143,8 @@ pub struct ConnCtx {
     pub sess_vars: vars::VarStore,
     /// What the TLS handshake settled (`ssl_fc_sni`, `ssl_fc_alpn`, `ssl_fc_protocol`).
     pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
+    /// The PROXY header it came with, and its TLS facts, for `send-proxy` towards servers.
+    pub client: proxy_proto::ClientInfo,
 }
 
 impl ConnCtx {
@@ -255,6 +259,16 @@ impl Proxy {
         let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
             return;
         };
+        // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
+        // Boxed, so a connection without one carries none of the wait's state.
+        let (peer, received) = if proxy_proto::expected(peer, local, fe, &bind, &**self.maps.store.load()) {
+            match Box::pin(proxy_proto::accept(&sock, peer, local, fe, &active, &self.drain)).await {
+                Some(got) => got,
+                None => return,
+            }
+        } else {
+            (peer, None)
+        };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
             active.fe_logger(fi).log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
@@ -270,6 +284,7 @@ impl Proxy {
             rules: tcp_rules::ConnState::default(),
             sess_vars: Default::default(),
             tls_info: Default::default(),
+            client: proxy_proto::ClientInfo { received, ..Default::default() },
         });
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
@@ -290,6 +305,7 @@ impl Proxy {
                         Ok(Ok(stream)) => {
                             cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                             let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                             if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
                                 Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                             }
@@ -312,6 +328,7 @@ impl Proxy {
                             if {
                                 cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                                 let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                 !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
                                     || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                             } =>

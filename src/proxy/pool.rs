@@ -123,13 +123,26 @@ impl Pool {
     }
 
     pub async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+        self.connect_with(connect_timeout, None).await
+    }
+
+    /// A new connection that starts with `preface` (a PROXY protocol header) before anything
+    /// else, TLS included.
+    pub async fn connect_with(
+        &self,
+        connect_timeout: Duration,
+        preface: Option<&[u8]>,
+    ) -> Result<Sender, ConnectError> {
         let fut = async {
-            let stream = match TcpStream::connect(self.addr).await {
+            let mut stream = match TcpStream::connect(self.addr).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
                 Err(e) => return Err(ConnectError::Io(e)),
                 Ok(s) => s,
             };
             let _ = stream.set_nodelay(true);
+            if let Some(p) = preface {
+                tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;
+            }
             match &self.tls {
                 None => Ok(handshake(stream).await?),
                 Some(tls) => {

@@ -134,7 +134,7 @@ where
                 };
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(super::retry_on::Failure::Conn, true, attempt, be.retries) {
                     out.termination = ['S', 'C'];
                     return out;
                 }
@@ -155,6 +155,14 @@ where
         tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
         out.termination = ['P', 'D'];
         return out;
+    }
+    if let Some(how) = be.servers[si].send_proxy {
+        let line = cx.client.header_for(how, cx.peer, cx.local);
+        if let Err(e) = server.write_all(&line).await {
+            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "sending the PROXY header failed: {e}");
+            out.termination = ['S', 'C'];
+            return out;
+        }
     }
     crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
     if !early.is_empty() {

@@ -102,7 +102,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("fullconn", "dynamic server maxconn (minconn/fullconn) is not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),
-    ("tcp-check", "lbha checks TCP servers with a plain connect"),
     ("rate-limit", "not implemented"),
     ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
@@ -113,7 +112,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("server-template", "server templates (DNS service discovery) are not implemented"),
     ("server-state-file-name", "server state files are not implemented"),
     ("dispatch", "not implemented"),
-    ("retry-on", "lbha retries failed connects only"),
     ("email-alert", "not implemented"),
     ("max-keep-alive-queue", "not implemented"),
     ("max-session-srv-conns", "not implemented"),
@@ -194,7 +192,7 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("spop-check", "lbha checks with a plain TCP connect"),
 ];
 
-/// Protocol checks that lbha does as a plain TCP connect.
+/// Protocol checks (`option tcp-check`, `redis-check`, ...): see `server_side::check_option`.
 pub const OPTIONS_TCP_CHECK: &[&str] =
     &["tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check"];
 
@@ -209,22 +207,12 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("track", true),
     ("redir", true),
     ("id", true),
-    ("agent-check", false),
-    ("agent-port", true),
-    ("agent-inter", true),
-    ("agent-addr", true),
-    ("agent-send", true),
     ("resolvers", true),
     ("resolve-prefer", true),
     ("resolve-net", true),
     ("resolve-opts", true),
     ("init-addr", true),
-    ("send-proxy", false),
-    ("send-proxy-v2", false),
-    ("send-proxy-v2-ssl", false),
     ("send-proxy-v2-ssl-cn", false),
-    ("proxy-v2-options", true),
-    ("check-send-proxy", false),
     ("no-ssl", false),
     ("check-ssl", false),
     ("verifyhost", true),

@@ -12,6 +12,7 @@ mod persist;
 mod proxy;
 mod rules;
 mod server;
+mod server_side;
 mod tcp;
 
 use super::out::{Doc, Src, TableOut};

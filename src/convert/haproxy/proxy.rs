@@ -98,6 +98,7 @@ impl ProxyKind {
             "monitor_fail",
             "http_buffer_request",
             "log_targets",
+            "expect_proxy",
         ];
         match self {
             Self::Listen => true,
@@ -122,6 +123,7 @@ impl ProxyKind {
                 "appsession",
                 "tcp_request",
                 "tcp_response",
+                "expect_proxy",
             ]
             .contains(&key),
         }
@@ -353,6 +355,11 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             None => cx.error(d, "missing mode"),
         },
         "bind" => bind(st, d, cx),
+        "tcp-check" => super::server_side::tcp_check_rule(st, d, cx),
+        "retry-on" => super::server_side::retry_on(st, d, cx),
+        "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
+            super::server_side::expect_proxy(st, d, cx)
+        }
         "maxconn" => {
             if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
                 st.put(cx, d, "maxconn", i64::from(n));
@@ -503,6 +510,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
             ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
+            ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
             ("verify", Some("required" | "optional")) => {
                 let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
@@ -515,7 +523,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 continue;
             }
         }
-        i += if w == "ssl" { 1 } else { 2 };
+        i += if matches!(w, "ssl" | "accept-proxy") { 1 } else { 2 };
     }
     if !st.allowed(cx, d, "bind") {
         return;
@@ -687,12 +695,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "http-use-htx" => {
             cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha")
         }
-        n if OPTIONS_TCP_CHECK.contains(&n) => cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Approximated,
-            "protocol checks are not implemented; servers with `check` get a plain TCP connect check",
-        ),
+        n if OPTIONS_TCP_CHECK.contains(&n) => super::server_side::check_option(st, d, prefix, cx),
         n => match OPTIONS_UNSUPPORTED.iter().find(|(k, _)| *k == n) {
             Some((_, why)) => cx.drop(&mut st.out, d, ReportKind::Unsupported, *why),
             None => cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown option `{n}`")),

@@ -295,7 +295,7 @@ fn expand(ws: &[String], alts: &dyn Fn(&str) -> Option<Vec<String>>) -> Vec<Stri
     out
 }
 
-fn with_condition(
+pub(super) fn with_condition(
     st: &St,
     d: &Directive,
     i: usize,

@@ -28,6 +28,15 @@ const FIELDS: &[&str] = &[
     "verify",
     "ca_file",
     "sni",
+    "send_proxy",
+    "send_proxy_v2",
+    "proxy_v2_options",
+    "check_send_proxy",
+    "agent_check",
+    "agent_port",
+    "agent_addr",
+    "agent_inter",
+    "agent_send",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -144,6 +153,31 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(name) => p.set("sni", name),
                 None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
             },
+            "agent-check" | "no-agent-check" => {
+                p.set("agent_check", w == "agent-check");
+                took_value = false;
+            }
+            "agent-port" => match value.and_then(|v| cx.parse_num::<u16>(d, v, w)) {
+                Some(n) => p.set("agent_port", i64::from(n)),
+                None if value.is_none() => cx.error(d, "`agent-port` needs a value"),
+                None => {}
+            },
+            "agent-inter" => {
+                if let Some(t) = cx.time(d, value, w) {
+                    p.set("agent_inter", t);
+                }
+            }
+            "agent-addr" => match value {
+                Some(a) => p.set("agent_addr", a),
+                None => cx.error(d, "`agent-addr` needs a value"),
+            },
+            "agent-send" => match value {
+                Some(v) => p.set("agent_send", super::server_side::escape_text(v)),
+                None => cx.error(d, "`agent-send` needs a value"),
+            },
+            "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "check-send-proxy" | "proxy-v2-options" => {
+                took_value = super::server_side::proxy_param(w, value, |k, v| p.set(k, v), cx, d);
+            }
             "addr" => match value {
                 Some(a) => p.set("check_addr", a),
                 None => cx.error(d, "`addr` needs a value"),

@@ -267,10 +267,10 @@ fn http_checks() {
     assert_eq!(t["backend"][0]["check"]["http"].as_str(), Some("GET /"));
     snap(&c);
 
-    // Protocol checks fall back to TCP connects, and say so.
+    // Protocol checks are kept (see tests/server_side.rs).
     let c = conv(&format!("{FE_BE}backend be\n  option mysql-check user haproxy\n  server a 127.0.0.1:1 check\n"));
-    assert_eq!(kinds(&c), [(7, ReportKind::Approximated)]);
-    assert_eq!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Tcp);
+    assert!(kinds(&c).is_empty());
+    assert!(matches!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Seq(_)));
 }
 
 #[test]
@@ -552,7 +552,9 @@ fn binds() {
         ]
     );
     assert_eq!(table(&c)["frontend"][0]["bind"][2]["name"].as_str(), Some("web"));
-    assert_eq!(kinds(&c), [(9, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    // `accept-proxy` is kept; the unix socket bind is not supported.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
+    assert!(s.frontends[0].binds[8].accept_proxy);
     assert_eq!(s.frontends[0].mode, Mode::Tcp);
 
     // TLS termination, ALPN and cleartext HTTP/2 keep their options (the certificate path made
@@ -787,3 +789,4 @@ fn tcp_rules_and_sni_routing() {
     let s = snap(&c);
     assert_eq!((s.frontends[0].tcp.connection.len(), s.frontends[0].tcp.content.len()), (1, 1));
 }
+mod server_side;
