@@ -313,6 +313,13 @@ pub struct Attached {
 }
 
 impl Registry {
+    /// Creates the runtime entry of a server about to be added at runtime, in maintenance (as
+    /// HAProxy's `add server`), so it takes no request before `enable server`.
+    pub fn prepare_maint(&self, backend: &str, server: &str, weight: u32) {
+        let rt = Arc::new(ServerRt::new(weight, true));
+        lock(&self.servers).insert((backend.to_string(), server.to_string()), rt);
+    }
+
     /// Finds or creates the runtime entries for every object of `snap`, and forgets objects that
     /// are gone. A server whose configured weight changed takes the new weight.
     pub fn attach(&self, snap: &Snapshot) -> Attached {

@@ -8,6 +8,7 @@ pub mod client;
 pub mod facts;
 pub mod parse;
 pub mod reply;
+pub mod servers_rt;
 pub mod servers_state;
 pub mod stat_json;
 pub mod status;

@@ -147,6 +147,8 @@ pub enum Command {
     /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
     /// handover protocol (as HAProxy's hidden `_getsocks`).
     TakeOver,
+    /// Runtime servers and limits (`add server`, `set server ... addr`, `set maxconn`, ...).
+    Runtime(super::servers_rt::RtCommand),
 }
 
 impl Command {
@@ -163,6 +165,7 @@ impl Command {
             | Command::VipDel(_)
             | Command::Upgrade { .. }
             | Command::TakeOver => Level::Admin,
+            Command::Runtime(r) => r.level(),
             _ => Level::User,
         }
     }
@@ -175,7 +178,7 @@ impl Command {
                 | Command::DisableServer(_)
                 | Command::SetServerState(..)
                 | Command::SetServerWeight(..)
-        )
+        ) || matches!(self, Command::Runtime(r) if r.level() == Level::Admin)
     }
 }
 
@@ -211,10 +214,12 @@ pub enum ParseError {
     NotUtf8,
     #[error("{0}. Usage: {1}")]
     Vip(String, &'static str),
+    /// HAProxy's own wording for a runtime server command.
+    #[error("{0}")]
+    Custom(String),
 }
 
-const USAGE_SET_SERVER: &str =
-    "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>%";
+const USAGE_SET_SERVER: &str = "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>% | addr <ip> [port <p>] | check-port <p> | health up|down | fqdn <name>";
 const USAGE_VIP_ADD: &str = "vip add ADDR[/LEN]|FIRST-LAST[/LEN] dev IFACE [label LABEL] [instance NAME]";
 const USAGE_VIP_DEL: &str = "vip del ADDR[/LEN]|FIRST-LAST[/LEN] [dev IFACE] [instance NAME]";
 const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
@@ -307,6 +312,9 @@ fn parse_words(words: &[String]) -> Parsed {
 }
 
 fn command(w: &[&str]) -> Result<Command, ParseError> {
+    if let Some(r) = super::servers_rt::parse(w) {
+        return r.map(Command::Runtime);
+    }
     let command = match w {
         ["help"] => Command::Help,
         ["prompt"] => Command::Prompt,
@@ -490,6 +498,15 @@ The following commands are valid at this level:
   set server <bk>/<srv> weight <w>|<w>%   : change a server's weight (0-256, or % of its configured weight)
   set weight <bk>/<srv> <w>|<w>%          : same as above
   get weight <bk>/<srv>                   : report a server's current and configured weight
+  add server <bk>/<srv> <addr>:<port> [kw]* : add a server (starts in maintenance; kept across reloads)
+  del server <bk>/<srv>                   : remove a server in maintenance without connections
+  set server <bk>/<srv> addr <ip> [port <p>] : change a server's address (kept across reloads)
+  set server <bk>/<srv> check-port <p>    : change the port health checks probe
+  set server <bk>/<srv> health up|down    : force the check result until the next check
+  enable|disable health <bk>/<srv>        : start or stop a server's health checks
+  enable|disable frontend <fe>            : stop or resume accepting on a frontend
+  set maxconn frontend <fe> <n> | server <bk>/<srv> <n> | global <n> : change a connection limit
+  show servers conn [<bk>]                : server connections: in use and idle in the pools
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance

@@ -623,6 +623,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         // Connection-level commands are handled by the connection loop.
         Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) | Command::Lower(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
+        Command::Runtime(rt) => super::dynamic::control_reply(&shared.proxy, rt).await,
     }
 }
 

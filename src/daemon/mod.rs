@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod control;
+pub mod dynamic;
 pub mod privs;
 mod start;
 pub mod state_file;
@@ -54,6 +55,7 @@ impl Source {
 }
 
 /// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
+#[allow(dead_code)]
 fn load(src: &Source) -> Result<Snapshot, String> {
     let path = src.path.as_path();
     let snap = if src.haproxy {
@@ -95,8 +97,13 @@ pub fn run(opts: RunOptions) -> ExitCode {
         }
         ExitCode::from(1)
     };
-    let snap = match load(&opts.source) {
-        Ok(s) => s,
+    let (snap, runtime) = match dynamic::load_initial(&opts.source) {
+        Ok((s, st)) => {
+            for w in &s.warnings {
+                tracing::warn!("{w}");
+            }
+            (s, st)
+        }
         Err(e) => return give_up(&mut incoming, &e),
     };
     raise_fd_limit();
@@ -141,7 +148,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.source, snap, (ctl_sock, ctl_settings), threads, incoming)) {
+    match rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -294,7 +301,7 @@ fn fd_limit_warning(limit: u64, maxconn: u32, needed: u64) -> Option<String> {
 
 async fn serve(
     source: Source,
-    snap: Snapshot,
+    (snap, mut runtime): (Snapshot, dynamic::State),
     (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
@@ -327,6 +334,8 @@ async fn serve(
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let (runtime_tx, mut runtime_rx) = tokio::sync::mpsc::channel(16);
+    let _ = proxy.runtime.set(runtime_tx);
     let (upgrade_tx, mut upgrade_rx) = tokio::sync::mpsc::channel(4);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
     let mut parts = start::Parts {
@@ -364,13 +373,16 @@ async fn serve(
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(reply) = api_reloads.recv() => {
-                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
+            }
+            Some(req) = runtime_rx.recv() => {
+                dynamic::handle(req, &proxy, &mut listeners, &mut checks, &mut runtime).await;
             }
             Some(msg) = upgrade_rx.recv() => match msg {
                 upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &source, shared.socket_path()),
@@ -474,6 +486,7 @@ async fn reload_for(
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
     shared: &control::Shared,
+    runtime: &mut dynamic::State,
 ) {
     let mut states = vec![NotifyState::Reloading];
     states.extend(NotifyState::monotonic_usec_now().ok());
@@ -482,11 +495,19 @@ async fn reload_for(
     // Parsing and validating a large file takes a while; off the runtime thread, so the proxy
     // keeps serving meanwhile (with nbthread = 1 it is the same thread).
     let owned = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || load(&owned))
+    let overlay = runtime.overlay.clone();
+    let loaded = tokio::task::spawn_blocking(move || dynamic::load(&owned, &overlay))
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let old = proxy.active.load().snap.clone();
-    let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));
+    let r = loaded.and_then(|(snap, base, dropped)| {
+        for w in &snap.warnings {
+            tracing::warn!("{w}");
+        }
+        let g = reload(snap, proxy, listeners, checks, terminate)?;
+        runtime.reloaded(base, &dropped);
+        Ok(g)
+    });
     let warnings = match &r {
         Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
         Err(_) => Vec::new(),

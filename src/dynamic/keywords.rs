@@ -265,10 +265,14 @@ mod tests {
 
     #[test]
     fn keywords_become_native_fields() {
-        let f = add("127.0.0.1:8080 check weight 5 inter 1s rise 1 fall 2 backup maxconn 10 cookie c1 port 9000").unwrap();
+        let f =
+            add("127.0.0.1:8080 check weight 5 inter 1s rise 1 fall 2 backup maxconn 10 cookie c1 port 9000").unwrap();
         assert_eq!(f.addr, "127.0.0.1:8080");
         assert!(f.check && f.backup && !f.disabled);
-        assert_eq!((f.weight, f.maxconn, f.rise, f.fall, f.check_port), (Some(5), Some(10), Some(1), Some(2), Some(9000)));
+        assert_eq!(
+            (f.weight, f.maxconn, f.rise, f.fall, f.check_port),
+            (Some(5), Some(10), Some(1), Some(2), Some(9000))
+        );
         assert_eq!(f.inter.as_deref(), Some("1000ms"));
         assert_eq!(f.cookie.as_deref(), Some("c1"));
         let t = f.to_inline_table().to_string();
@@ -287,8 +291,14 @@ mod tests {
         assert!(add("127.0.0.1").unwrap_err().starts_with("missing port"));
         assert_eq!(add("127.0.0.1:1 bogus").unwrap_err(), "unknown keyword 'bogus'.");
         assert_eq!(add("127.0.0.1:1 weight 300").unwrap_err(), "weight of server s is not within 0 and 256 (300).");
-        assert_eq!(add("127.0.0.1:1 init-addr none").unwrap_err(), "'init-addr' option is not accepted for dynamic server");
-        assert_eq!(add("127.0.0.1:1 resolvers r").unwrap_err(), "'resolvers' option is not accepted for dynamic server");
+        assert_eq!(
+            add("127.0.0.1:1 init-addr none").unwrap_err(),
+            "'init-addr' option is not accepted for dynamic server"
+        );
+        assert_eq!(
+            add("127.0.0.1:1 resolvers r").unwrap_err(),
+            "'resolvers' option is not accepted for dynamic server"
+        );
         assert_eq!(add("127.0.0.1:1 track be/a").unwrap_err(), "'track' is not supported by lbha on a server.");
         assert_eq!(add("127.0.0.1:1 weight").unwrap_err(), "'weight' expects an argument.");
         assert_eq!(add("127.0.0.1:1 weight x").unwrap_err(), "'weight' expects an integer argument, got 'x'.");

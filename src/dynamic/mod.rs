@@ -8,3 +8,13 @@ pub mod overlay;
 
 pub use keywords::{ServerFields, parse_add};
 pub use overlay::Overlay;
+
+/// A runtime change for the serve loop, which owns the listeners and the checkers.
+pub struct Request {
+    pub command: crate::control::servers_rt::RtCommand,
+    pub reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// The answer: HAProxy's reply text, or why not with an HTTP-like status (404 no such object,
+/// 409 conflict, 400 refused) for the Data Plane API.
+pub type Outcome = Result<String, (u16, String)>;

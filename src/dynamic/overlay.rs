@@ -62,6 +62,16 @@ impl Entry<'_> {
             Entry::Table(t) => t.get(k).and_then(Item::as_str),
         }
     }
+    fn remove(&mut self, k: &str) {
+        match self {
+            Entry::Inline(t) => {
+                t.remove(k);
+            }
+            Entry::Table(t) => {
+                t.remove(k);
+            }
+        }
+    }
     fn set(&mut self, k: &str, v: Value) {
         match self {
             Entry::Inline(t) => {
@@ -250,7 +260,7 @@ impl Overlay {
                     e.set("check_port", Value::from(i64::from(p)));
                 }
                 match ed.maxconn {
-                    Some(0) => e.set("maxconn", Value::from(0i64)),
+                    Some(0) => e.remove("maxconn"),
                     Some(m) => e.set("maxconn", Value::from(i64::from(m))),
                     None => {}
                 }
@@ -296,7 +306,11 @@ impl Overlay {
 
     /// Forgets the changes [`Overlay::apply`] reported dropped.
     pub fn prune(&mut self, dropped: &Dropped) {
-        let gone = |k: &str| dropped.iter().any(|d| d.strip_prefix("server ").and_then(|r| r.split_once(':')).is_some_and(|(s, _)| s == k));
+        let gone = |k: &str| {
+            dropped
+                .iter()
+                .any(|d| d.strip_prefix("server ").and_then(|r| r.split_once(':')).is_some_and(|(s, _)| s == k))
+        };
         self.edits.retain(|k, _| !gone(k));
         self.added.retain(|a| !gone(&key(&a.backend, &a.server.name)));
     }
@@ -341,6 +355,7 @@ addr = "127.0.0.1:9001"
         o.set_addr("be", "a", config_addr(BASE, "be", "a").as_deref(), "127.0.0.2:8001".into());
         o.set_check_port("be", "b", Some("127.0.0.1:8002"), 9999);
         o.set_server_maxconn("be", "c", None, 7);
+        o.set_server_maxconn("be", "b", Some("127.0.0.1:8002"), 0);
         o.frontends.insert("fe".into(), FrontendEdit { maxconn: Some(50) });
         o.global_maxconn = Some(200);
         let (text, dropped) = o.apply(BASE).unwrap();
@@ -352,6 +367,7 @@ addr = "127.0.0.1:9001"
         assert_eq!(be.servers[0].addr.to_string(), "127.0.0.2:8001");
         assert_eq!(be.servers[1].check.as_ref().unwrap().addr.port(), 9999);
         assert_eq!(be.servers[2].maxconn, Some(7));
+        assert_eq!(be.servers[1].maxconn, None, "0: no limit");
         assert_eq!(s.backends[1].servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(s.frontends[0].maxconn, Some(50));
         assert_eq!(s.global.maxconn, 200);

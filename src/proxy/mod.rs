@@ -74,6 +74,10 @@ pub struct Proxy {
     pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+    /// Runtime server changes go to the serve loop through this (set once it runs).
+    pub runtime: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::dynamic::Request>>,
+    /// Frontends stopped by `disable frontend`; their listeners accept nothing meanwhile.
+    pub paused: watch::Sender<std::collections::HashSet<String>>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -156,6 +160,8 @@ impl Proxy {
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
+            runtime: std::sync::OnceLock::new(),
+            paused: watch::channel(std::collections::HashSet::new()).0,
         })
     }
 
