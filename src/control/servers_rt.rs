@@ -41,10 +41,6 @@ impl RtCommand {
     }
 }
 
-/// HAProxy's usage line for an incomplete `set server`.
-const USAGE_SET_SERVER: &str =
-    "usage: set server <backend>/<server> addr | agent | check-port | fqdn | health | state | weight";
-
 /// Parses the commands of this module; None for any other command.
 pub fn parse(w: &[&str]) -> Option<Result<RtCommand, ParseError>> {
     let r = match w {
