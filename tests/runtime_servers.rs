@@ -2,7 +2,9 @@
 //! `enable|disable health|frontend`, `set maxconn`, `show servers conn`) with real backends under
 //! traffic, and what survives a reload and a restart.
 
+mod api_support;
 mod common;
+use api_support::ApiLbha;
 use common::*;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -265,4 +267,46 @@ fn a_disabled_frontend_accepts_nothing_until_enabled() {
         |row: &str| stat.lines().find(|x| x.starts_with(row)).and_then(|x| x.split(',').nth(6)).map(String::from);
     assert_eq!(slim("web,FRONTEND").as_deref(), Some("7"), "{stat}");
     assert_eq!(slim("web,a,").as_deref(), Some("3"), "{stat}");
+}
+
+#[test]
+fn the_data_plane_api_adds_moves_and_deletes_runtime_servers() {
+    let (a, b, c) = (Backend::start("A"), Backend::start("B"), Backend::start("C"));
+    let fe = free_port();
+    let api = ApiLbha::start(&format!(
+        "[[backend]]\nname = \"be\"\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"be\"\n",
+        a.port
+    ));
+    let mut lbha = api.lbha;
+    lbha.wait_port(fe);
+    let api = ApiLbha::with(lbha, api.port, api.state);
+    let rs = "/v2/services/haproxy/runtime/servers";
+    let before = api.config_text();
+    let body = format!(r#"{{"name":"s2","address":"127.0.0.1","port":{},"weight":1}}"#, b.port);
+    let (s, v) = api.json("POST", &format!("{rs}?backend=be"), Some(&body));
+    assert_eq!(
+        (s, v["admin_state"].as_str(), v["port"].as_u64()),
+        (201, Some("maint"), Some(u64::from(b.port))),
+        "{v}"
+    );
+    let (s, v) = api.json("POST", &format!("{rs}?backend=be"), Some(&body));
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = api.json("POST", &format!("{rs}?backend=nope"), Some(&body));
+    assert_eq!(s, 404);
+    let (s, v) = api.json("PUT", &format!("{rs}/s2?backend=be"), Some(r#"{"admin_state":"ready"}"#));
+    assert_eq!(s, 200, "{v}");
+    wait_body(fe, "B");
+    // A new port through PUT moves the traffic (`set server addr`).
+    let (s, v) = api.json("PUT", &format!("{rs}/s2?backend=be"), Some(&format!(r#"{{"port":{}}}"#, c.port)));
+    assert_eq!((s, v["port"].as_u64()), (200, Some(u64::from(c.port))), "{v}");
+    wait_body(fe, "C");
+    // Runtime only: the configuration file is untouched.
+    assert_eq!(api.config_text(), before);
+    let (s, v) = api.json("DELETE", &format!("{rs}/s2?backend=be"), None);
+    assert_eq!(s, 409, "only servers in maintenance: {v}");
+    api.json("PUT", &format!("{rs}/s2?backend=be"), Some(r#"{"admin_state":"maint"}"#));
+    assert_eq!(api.call("DELETE", &format!("{rs}/s2?backend=be"), None).status, 204);
+    let (s, _) = api.json("GET", &format!("{rs}/s2?backend=be"), None);
+    assert_eq!(s, 404);
+    assert!(bodies(fe, 4).iter().all(|x| x == "A"));
 }

@@ -379,22 +379,10 @@ async fn run(
     }
 }
 
-/// Sends a runtime change to the serve loop and waits for its outcome.
-pub async fn submit(proxy: &Proxy, command: RtCommand) -> Outcome {
-    let Some(tx) = proxy.runtime.get() else {
-        return Err((503, "The daemon is not ready for runtime changes.".into()));
-    };
-    let (reply, rx) = tokio::sync::oneshot::channel();
-    if tx.send(Request { command, reply }).await.is_err() {
-        return Err((503, "The daemon is stopping.".into()));
-    }
-    rx.await.unwrap_or_else(|_| Err((503, "The daemon stopped before the change finished.".into())))
-}
-
 /// The control socket's answer: HAProxy's text; the JSON form says whether it worked.
 pub async fn control_reply(proxy: &Proxy, command: RtCommand) -> crate::control::Reply {
     use serde_json::json;
-    match submit(proxy, command).await {
+    match crate::dynamic::submit(proxy, command).await {
         Ok(text) => crate::control::Reply::ok(text.clone(), json!({ "success": true, "message": text.trim_end() })),
         Err((_, m)) => crate::control::Reply::error(m),
     }
