@@ -131,6 +131,8 @@ pub struct ServerRt {
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
     downtime_ms: AtomicU64,
+    /// No address yet (`init_addr` ... `none`): never takes traffic, whatever its admin state.
+    pub no_addr: AtomicBool,
 }
 
 impl ServerRt {
@@ -155,6 +157,7 @@ impl ServerRt {
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
+            no_addr: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -247,7 +250,7 @@ impl ServerRt {
     }
     /// Up, not in maintenance: may take traffic (drain only takes persistent traffic).
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() != Admin::Maint
+        self.is_up() && self.admin() != Admin::Maint && !self.no_addr.load(Relaxed)
     }
     /// At `maxconn`: new requests wait in the backend queue.
     pub fn full(&self) -> bool {
@@ -256,6 +259,9 @@ impl ServerRt {
     }
     /// HAProxy's status column.
     pub fn status(&self) -> &'static str {
+        if self.no_addr.load(Relaxed) {
+            return "MAINT (resolution)";
+        }
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
@@ -347,6 +353,7 @@ impl Registry {
                             }
                             rt.configure(s.slowstart, s.shutdown_on_down);
                             rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.no_addr.store(s.unresolved, Relaxed);
                             rt.clone()
                         })
                         .collect(),

@@ -310,3 +310,31 @@ fn the_data_plane_api_adds_moves_and_deletes_runtime_servers() {
     assert_eq!(s, 404);
     assert!(bodies(fe, 4).iter().all(|x| x == "A"));
 }
+
+/// `init-addr none` (here without `libc`, so the test makes no DNS query): a name that does not
+/// resolve leaves its server in maintenance (resolution) until `set server addr` gives it one.
+#[test]
+fn an_unresolved_server_waits_for_an_address_and_the_haproxy_config_converts() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let cfg = format!(
+        "global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{port}\n  default-server init-addr none\n  server a 127.0.0.1:{}\n  server app app.example.invalid:{} check\n",
+        a.port, b.port
+    );
+    let l = Lbha::start_haproxy(&cfg, &[port]);
+    let stat = l.ctl(&["show stat"]);
+    assert!(stat.lines().any(|x| x.starts_with("web,app,") && x.contains("MAINT (resolution)")), "{stat}");
+    // Even put in service, it has nowhere to send traffic.
+    l.ctl(&["enable server web/app"]);
+    assert!(bodies(port, 6).iter().all(|x| x == "a"));
+    let set = format!("set server web/app addr 127.0.0.1 port {}", b.port);
+    assert_eq!(
+        l.ctl(&[&set]),
+        "IP changed from '0.0.0.0' to '127.0.0.1', no need to change the port by 'stats socket command'\n\n"
+    );
+    wait_body(port, "b");
+    // Its check starts with the address, and a reload keeps it.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    wait_body(port, "b");
+}

@@ -413,6 +413,8 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// Server name sent in the TLS handshake and checked in the certificate.
     pub sni: Option<String>,
+    /// HAProxy's `init-addr`: `"last,libc,none"` or an IP as the last resort (see README).
+    pub init_addr: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

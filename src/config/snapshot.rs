@@ -239,4 +239,7 @@ pub struct Server {
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
+    /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
+    /// until `set server B/S addr` gives it one or a later load resolves its name.
+    pub unresolved: bool,
 }

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod init_addr;
 mod persist;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
@@ -512,11 +513,19 @@ fn server(
     global: &GlobalSettings,
     cx: &mut Ctx,
 ) -> Option<Server> {
-    let addr = match resolve_addr(&sv.addr) {
-        Ok(a) => Some(a),
+    let methods = match sv.init_addr.as_deref().map(init_addr::parse) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            cx.err_v(sp.key("init_addr"), e, sv.init_addr.as_deref().unwrap_or(""));
+            None
+        }
+    };
+    let (addr, unresolved) = match init_addr::server_addr(&sv.addr, methods.as_deref(), resolve_addr) {
+        Ok((a, u)) => (Some(a), u),
         Err(e) => {
             cx.err_v(sp.key("addr"), e, &sv.addr);
-            None
+            (None, false)
         }
     };
     let weight = sv.weight.unwrap_or(1);
@@ -529,8 +538,11 @@ fn server(
     }
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
-    let check = if sv.check {
+    // Without an address, nothing to check until it gets one.
+    let check = if sv.check && !unresolved {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
+    } else if sv.check {
+        None
     } else {
         for (set, key) in [
             (sv.inter.is_some(), "inter"),
@@ -567,6 +579,7 @@ fn server(
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
         tls,
+        unresolved,
     })
 }
 

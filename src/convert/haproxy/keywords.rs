@@ -241,7 +241,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("resolve-prefer", true),
     ("resolve-net", true),
     ("resolve-opts", true),
-    ("init-addr", true),
     ("send-proxy", false),
     ("send-proxy-v2", false),
     ("send-proxy-v2-ssl", false),

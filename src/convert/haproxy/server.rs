@@ -28,6 +28,7 @@ const FIELDS: &[&str] = &[
     "verify",
     "ca_file",
     "sni",
+    "init_addr",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -114,6 +115,10 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
             "cookie" => match value {
                 Some(v) => p.set("cookie", v),
                 None => cx.error(d, "`cookie` needs a value"),
+            },
+            "init-addr" => match value {
+                Some(v) => p.set("init_addr", v),
+                None => cx.error(d, "`init-addr` needs a value"),
             },
             "slowstart" => {
                 if let Some(t) = cx.time(d, value, w) {
