@@ -267,6 +267,8 @@ fn a_disabled_frontend_accepts_nothing_until_enabled() {
         |row: &str| stat.lines().find(|x| x.starts_with(row)).and_then(|x| x.split(',').nth(6)).map(String::from);
     assert_eq!(slim("web,FRONTEND").as_deref(), Some("7"), "{stat}");
     assert_eq!(slim("web,a,").as_deref(), Some("3"), "{stat}");
+    assert_eq!(l.ctl(&["set maxconn global 50"]), "\n");
+    assert!(l.ctl(&["show info"]).contains("Maxconn: 50\n"));
 }
 
 #[test]

@@ -682,5 +682,6 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
     snap(&c);
 }
 
+mod init_addr;
 mod keepalived;
 mod random;
