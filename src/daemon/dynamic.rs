@@ -168,8 +168,8 @@ fn read_overlay(f: &Path) -> Overlay {
 }
 
 fn log_dropped(d: &Dropped) {
-    for l in d {
-        tracing::warn!("{l}");
+    for (_, why) in d {
+        tracing::warn!("{why}");
     }
 }
 

@@ -46,8 +46,8 @@ pub struct Overlay {
     pub global_maxconn: Option<u32>,
 }
 
-/// What applying an overlay dropped because the file changed under it, one line each.
-pub type Dropped = Vec<String>;
+/// What applying an overlay dropped because the file changed under it: `backend/server` and why.
+pub type Dropped = Vec<(String, String)>;
 
 /// A server entry of a `servers` array, written either inline or as `[[backend.servers]]`.
 enum Entry<'a> {
@@ -243,16 +243,21 @@ impl Overlay {
             retain_servers(t, |e| {
                 let Some(name) = e.str("name").map(String::from) else { return true };
                 let k = key(&b, &name);
-                names.push(name);
-                let Some(ed) = self.edits.get(&k) else { return true };
+                let Some(ed) = self.edits.get(&k) else {
+                    names.push(name);
+                    return true;
+                };
                 seen_edits.insert(k.clone());
                 if e.str("addr") != Some(ed.config_addr.as_str()) {
-                    dropped.push(format!("server {k}: the file changed its address; runtime changes to it dropped"));
+                    let why = format!("server {k}: the file changed its address; runtime changes to it dropped");
+                    dropped.push((k.clone(), why));
+                    names.push(name);
                     return true;
                 }
                 if ed.deleted {
                     return false;
                 }
+                names.push(name);
                 if let Some(a) = &ed.addr {
                     e.set("addr", Value::from(a.as_str()));
                 }
@@ -268,25 +273,23 @@ impl Overlay {
             });
             for a in self.added.iter().filter(|a| a.backend == b) {
                 if names.contains(&a.server.name) {
-                    dropped.push(format!(
-                        "server {}: the file now has a server of that name; the runtime one is dropped",
-                        key(&b, &a.server.name)
-                    ));
+                    let k = key(&b, &a.server.name);
+                    let why = format!("server {k}: the file now has a server of that name; the runtime one is dropped");
+                    dropped.push((k, why));
                 } else {
                     push_server(t, a.server.to_inline_table());
                 }
             }
         }
         for k in self.edits.keys().filter(|k| !seen_edits.contains(*k)) {
-            dropped.push(format!("server {k}: no longer in the file; runtime changes to it dropped"));
+            dropped.push((k.clone(), format!("server {k}: no longer in the file; runtime changes to it dropped")));
         }
         for a in &self.added {
             let exists = sections(&mut doc, &["backend", "listen"]).iter().any(|t| name_of(t) == Some(&a.backend));
             if !exists {
-                dropped.push(format!(
-                    "server {}: backend no longer in the file; the runtime server is dropped",
-                    key(&a.backend, &a.server.name)
-                ));
+                let k = key(&a.backend, &a.server.name);
+                let why = format!("server {k}: backend no longer in the file; the runtime server is dropped");
+                dropped.push((k, why));
             }
         }
         for t in sections(&mut doc, &["frontend", "listen"]) {
@@ -306,11 +309,7 @@ impl Overlay {
 
     /// Forgets the changes [`Overlay::apply`] reported dropped.
     pub fn prune(&mut self, dropped: &Dropped) {
-        let gone = |k: &str| {
-            dropped
-                .iter()
-                .any(|d| d.strip_prefix("server ").and_then(|r| r.split_once(':')).is_some_and(|(s, _)| s == k))
-        };
+        let gone = |k: &str| dropped.iter().any(|(d, _)| d == k);
         self.edits.retain(|k, _| !gone(k));
         self.added.retain(|a| !gone(&key(&a.backend, &a.server.name)));
     }
@@ -384,6 +383,13 @@ addr = "127.0.0.1:9001"
         o.delete("be", "a", Some("127.0.0.1:8001"));
         let s = snap(&o.apply(BASE).unwrap().0);
         assert_eq!(s.backends[0].servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        // A runtime server may take the name of a deleted one.
+        o.add("be", fields("a", "127.0.0.1:8009"));
+        let (text, dropped) = o.apply(BASE).unwrap();
+        assert!(dropped.is_empty(), "{dropped:?}");
+        let s = snap(&text);
+        assert_eq!(s.backends[0].servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(s.backends[0].servers[1].addr.to_string(), "127.0.0.1:8009");
     }
 
     #[test]
