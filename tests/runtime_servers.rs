@@ -231,9 +231,16 @@ fn health_checks_can_be_stopped_and_forced() {
     assert_eq!(op("d"), "2");
     assert_eq!(l.ctl(&["enable health web/d"]), "\n");
     wait_op("d", "0");
-    // Forced up, the next failed check takes it down again.
+    // Forced down (counted as a down transition), the next passing check takes it up again.
+    wait_op("a", "2");
+    let chkdown = || {
+        let st = l.ctl(&["show stat"]);
+        let row = st.lines().find(|x| x.starts_with("web,a,")).map(String::from).unwrap_or_else(|| panic!("{st}"));
+        row.split(',').nth(22).unwrap_or("").parse::<u64>().unwrap_or(0)
+    };
+    let before = chkdown();
     assert_eq!(l.ctl(&["set server web/a health down"]), "\n");
-    assert_eq!(op("a"), "0");
+    assert_eq!(chkdown(), before + 1);
     wait_op("a", "2");
     // The check port follows `set server ... check-port` (to the dead port: down).
     assert_eq!(l.ctl(&[&format!("set server web/a check-port {dead}")]), "\n");
