@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod convert;
 pub mod daemon;
+pub mod dns;
 pub mod dynamic;
 pub mod fsutil;
 pub mod health;

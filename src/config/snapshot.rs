@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
     pub api: Option<ApiSettings>,
+    /// `[[resolvers]]` sections.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
 }
@@ -242,4 +244,6 @@ pub struct Server {
     /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
     /// until `set server B/S addr` gives it one or a later load resolves its name.
     pub unresolved: bool,
+    /// Its address is kept current by a `[[resolvers]]` section.
+    pub dns: Option<super::resolvers::ServerDns>,
 }

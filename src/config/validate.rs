@@ -101,6 +101,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
 struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
     base_dir: &'a Path,
+    /// Names of the `[[resolvers]]` sections.
+    resolvers: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -135,7 +137,12 @@ impl Named<'_> {
 
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
-    let mut cx = Ctx { problems, base_dir };
+    let resolvers = super::resolvers::validate(
+        &file.resolvers,
+        || std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("cannot read /etc/resolv.conf: {e}")),
+        problems,
+    );
+    let mut cx = Ctx { problems, base_dir, resolvers: resolvers.iter().map(|r| r.name.clone()).collect() };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -200,6 +207,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         userlists,
         vrrp,
         api,
+        resolvers,
         warnings: Vec::new(),
     })
 }
@@ -536,6 +544,7 @@ fn server(
     if sv.check_port == Some(0) {
         cx.err_v(sp.key("check_port"), "must be between 1 and 65535", 0);
     }
+    let dns = super::resolvers::server(sv, sp, &cx.resolvers, cx.problems);
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
     // Without an address, nothing to check until it gets one.
@@ -580,6 +589,7 @@ fn server(
         shutdown_on_down,
         tls,
         unresolved,
+        dns,
     })
 }
 

@@ -30,6 +30,8 @@ pub enum RtCommand {
     MaxconnServer(ServerRef, u32),
     MaxconnGlobal(u32),
     ShowServersConn(Option<String>),
+    /// Not a command: the resolvers' new addresses (None: no address), sent by `dns::task`.
+    Dns(Vec<(ServerRef, Option<std::net::IpAddr>)>),
 }
 
 impl RtCommand {

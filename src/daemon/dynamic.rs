@@ -51,6 +51,9 @@ pub fn read_base(src: &Source) -> Result<Base, String> {
     if !src.haproxy {
         let text = std::fs::read_to_string(&src.path)
             .map_err(|e| format!("{}: cannot read config: {e}", src.path.display()))?;
+        // Templates expanded here too, so runtime changes name their servers.
+        let text =
+            crate::dns::template::expand(&text).map_err(|e| format!("{}: {e}", src.path.display()))?.unwrap_or(text);
         return Ok(Base { text, path: src.path.clone(), origins: None });
     }
     let conv = crate::convert::io::convert_files(Some(&src.path), None).map_err(|e| e.to_string())?;
@@ -61,7 +64,8 @@ pub fn read_base(src: &Source) -> Result<Base, String> {
     for r in &conv.reports {
         tracing::warn!("{r}");
     }
-    Ok(Base { text: conv.toml, path: src.path.clone(), origins: Some(Arc::new(conv.origins)) })
+    let text = crate::dns::template::expand(&conv.toml)?.unwrap_or(conv.toml);
+    Ok(Base { text, path: src.path.clone(), origins: Some(Arc::new(conv.origins)) })
 }
 
 /// Validates the base with the overlay applied.
@@ -376,6 +380,18 @@ async fn run(
             Ok(String::new())
         }
         RtCommand::ShowServersConn(b) => show_servers_conn(&active, b.as_deref()),
+        RtCommand::Dns(changes) => {
+            let mut next = st.overlay.clone();
+            for (r, ip) in &changes {
+                // Servers added at runtime take no `resolvers`: only the file's are resolved.
+                let Some(ca) = overlay::config_addr(&st.base.text, &r.backend, &r.server) else { continue };
+                let v = ip.map_or_else(|| "none".to_string(), |ip| ip.to_string());
+                tracing::info!("server {r} ({ca}): address from DNS now {v}");
+                next.set_dns(&r.backend, &r.server, &ca, v);
+            }
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
     }
 }
 

@@ -336,6 +336,7 @@ async fn serve(
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let (runtime_tx, mut runtime_rx) = tokio::sync::mpsc::channel(16);
     let _ = proxy.runtime.set(runtime_tx);
+    tokio::spawn(crate::dns::task::run(proxy.clone()));
     let (upgrade_tx, mut upgrade_rx) = tokio::sync::mpsc::channel(4);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
     let mut parts = start::Parts {

@@ -26,6 +26,9 @@ pub struct ServerEdit {
     pub check_port: Option<u16>,
     pub maxconn: Option<u32>,
     pub deleted: bool,
+    /// The address its resolvers last gave (an IP), or `none`: written as its `init_addr`, so the
+    /// name stays in `addr` and every load starts from the last answer (HAProxy's `init-addr last`).
+    pub dns: Option<String>,
 }
 
 /// Runtime changes to a frontend (`set maxconn frontend`).
@@ -212,6 +215,11 @@ impl Overlay {
         }
     }
 
+    /// Records what the resolvers gave a file server (an IP, or `none`).
+    pub fn set_dns(&mut self, backend: &str, server: &str, config_addr: &str, v: String) {
+        self.edit(backend, server, config_addr).dns = Some(v);
+    }
+
     pub fn set_check_port(&mut self, backend: &str, server: &str, config_addr: Option<&str>, port: u16) {
         if let Some(f) = self.added_mut(backend, server) {
             f.check_port = Some(port);
@@ -260,6 +268,9 @@ impl Overlay {
                 names.push(name);
                 if let Some(a) = &ed.addr {
                     e.set("addr", Value::from(a.as_str()));
+                }
+                if let Some(d) = &ed.dns {
+                    e.set("init_addr", Value::from(d.as_str()));
                 }
                 if let Some(p) = ed.check_port {
                     e.set("check_port", Value::from(i64::from(p)));
