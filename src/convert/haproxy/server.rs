@@ -29,6 +29,9 @@ const FIELDS: &[&str] = &[
     "ca_file",
     "sni",
     "init_addr",
+    "resolvers",
+    "resolve_prefer",
+    "resolve_net",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -115,6 +118,17 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
             "cookie" => match value {
                 Some(v) => p.set("cookie", v),
                 None => cx.error(d, "`cookie` needs a value"),
+            },
+            "resolvers" | "resolve-prefer" | "resolve-net" => match value {
+                Some(v) => p.set(
+                    match w {
+                        "resolvers" => "resolvers",
+                        "resolve-prefer" => "resolve_prefer",
+                        _ => "resolve_net",
+                    },
+                    v,
+                ),
+                None => cx.error(d, format!("`{w}` needs a value")),
             },
             "init-addr" => match value {
                 Some(v) => p.set("init_addr", v),
@@ -210,6 +224,30 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.error(d, "expected `server <name> <address>[:port] [params]`");
         return;
     };
+    entry(st, d, name, addr, 3, None, cx);
+}
+
+/// `server-template <prefix> <num>|1-<num> <fqdn>:<port> [params]`: one entry with `template`.
+pub(super) fn server_template(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let (Some(name), Some(n), Some(addr)) = (d.arg(1), d.arg(2), d.arg(3)) else {
+        cx.error(d, "expected `server-template <prefix> <num> <fqdn>[:port] [params]`");
+        return;
+    };
+    let count = match n.split_once('-') {
+        None => n.parse::<i64>().ok(),
+        Some(("1", hi)) => hi.parse::<i64>().ok(),
+        Some(_) => {
+            cx.error(d, "a server-template range must start at 1 (lbha names the servers <prefix>1..<prefix>N)");
+            return;
+        }
+    };
+    match count {
+        Some(c) if c >= 1 => entry(st, d, name, addr, 4, Some(c), cx),
+        _ => cx.error(d, format!("`{n}` is not a number of servers")),
+    }
+}
+
+fn entry(st: &mut St, d: &Directive, name: &str, addr: &str, start: usize, template: Option<i64>, cx: &mut Cx) {
     if !st.allowed(cx, d, "servers") {
         return;
     }
@@ -226,7 +264,7 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     };
     let mut p = st.servers.clone();
     let mut own = ServerParams::default();
-    let left = params(d, 3, &mut own, cx);
+    let left = params(d, start, &mut own, cx);
     report_leftovers(d, &left, "server", cx);
     for (k, v) in own.fields.iter().cloned() {
         p.set(k, v);
@@ -247,6 +285,9 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     let mut t = InlineTable::new();
     t.insert("name", name.into());
     t.insert("addr", addr.into());
+    if let Some(n) = template {
+        t.insert("template", n.into());
+    }
     for key in FIELDS {
         if let Some((_, v)) = p.fields.iter().find(|f| f.0 == *key) {
             t.insert(*key, v.clone());
