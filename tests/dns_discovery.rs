@@ -148,3 +148,44 @@ fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
     let st = l.ctl(&["show servers state web"]);
     assert!(st.contains(" 127.0.0.3 "), "{st}");
 }
+
+#[test]
+fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns-nx");
+    let hosts = dir.write("hosts", "127.0.0.2 one.lbha.test\n");
+    let dns_port = free_port();
+    let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    let bport = free_port();
+    backend_on("127.0.0.2", bport);
+    let port = free_port();
+    // Without a record dnsmasq (no upstream) answers NXDOMAIN or REFUSED: both holds are short.
+    let text = format!(
+        "[[resolvers]]\nname = \"dns\"\nnameservers = [{{ name = \"local\", addr = \"udp@127.0.0.1:{dns_port}\" }}]\n\
+         timeout_resolve = \"200ms\"\nhold_valid = \"200ms\"\nhold_nx = \"1s\"\nhold_refused = \"1s\"\naccepted_payload_size = 1232\n\
+         [defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"one\", addr = \"one.lbha.test:{bport}\", init_addr = \"none\", resolvers = \"dns\", resolve_net = \"127.0.0.0/8\" }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    wait_for(port, 3, "the name resolves", |b| b.iter().all(|x| x == "127.0.0.2"));
+    std::fs::write(&hosts, "").unwrap();
+    dns.reload();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut st = String::new();
+    while Instant::now() < deadline {
+        st = l.ctl(&["show stat"]);
+        if st.contains("MAINT (resolution)") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(st.contains("MAINT (resolution)"), "{st}");
+    assert_eq!(body(port), None, "no server: 503");
+    std::fs::write(&hosts, "127.0.0.2 one.lbha.test\n").unwrap();
+    dns.reload();
+    wait_for(port, 3, "the record is back", |b| b.iter().all(|x| x == "127.0.0.2"));
+}
