@@ -185,7 +185,15 @@ fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back()
     }
     assert!(st.contains("MAINT (resolution)"), "{st}");
     assert_eq!(body(port), None, "no server: 503");
-    std::fs::write(&hosts, "127.0.0.2 one.lbha.test\n").unwrap();
+    std::fs::write(&hosts, "127.0.0.2 one.lbha.test\n127.0.0.4 two.lbha.test\n").unwrap();
     dns.reload();
     wait_for(port, 3, "the record is back", |b| b.iter().all(|x| x == "127.0.0.2"));
+    // `set server fqdn` points the server at another name; its resolvers follow it.
+    backend_on("127.0.0.4", bport);
+    assert_eq!(
+        l.ctl(&["set server web/one fqdn two.lbha.test"]),
+        "web/one changed its FQDN from one.lbha.test to two.lbha.test by 'stats socket command'\n\n"
+    );
+    wait_for(port, 3, "the new name's address", |b| b.iter().all(|x| x == "127.0.0.4"));
+    assert!(l.ctl(&["set server web/one fqdn _x._tcp.two"]).contains("invalid name"));
 }

@@ -307,9 +307,21 @@ async fn run(
             find(proxy, &r)?;
             Err(refused("agent checks are not enabled on this server."))
         }
-        RtCommand::SetFqdn(r, _) => {
-            find(proxy, &r)?;
-            Err(refused("set server <b>/<s> fqdn failed because no resolution is configured."))
+        RtCommand::SetFqdn(r, fqdn) => {
+            let (bi, si) = find(proxy, &r)?;
+            let sv = &active.snap.backends[bi].servers[si];
+            let (Some(d), Some(ca)) = (&sv.dns, overlay::config_addr(&st.base.text, &r.backend, &r.server)) else {
+                return Err(refused("set server <b>/<s> fqdn failed because no resolution is configured."));
+            };
+            if fqdn.is_empty() || fqdn.starts_with('_') || fqdn.contains([':', ' ', '/']) {
+                return Err(refused(format!("set server <b>/<s> fqdn: invalid name '{fqdn}'.")));
+            }
+            // The new name keeps the port; the resolvers answer for it from their next round.
+            let mut next = st.overlay.clone();
+            next.set_addr(&r.backend, &r.server, Some(&ca), format!("{fqdn}:{}", d.port));
+            apply(next, proxy, listeners, checks, st).await?;
+            tracing::info!("server {r} FQDN {} -> {fqdn} (control socket)", d.host);
+            Ok(format!("{r} changed its FQDN from {} to {fqdn} by 'stats socket command'", d.host))
         }
         RtCommand::Health(r, on) => {
             let (bi, si) = find(proxy, &r)?;
