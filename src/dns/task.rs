@@ -93,6 +93,8 @@ async fn section(proxy: Arc<Proxy>, name: String) {
             && let Err((_, e)) = crate::dynamic::submit(&proxy, RtCommand::Dns(changes)).await
         {
             tracing::warn!("resolvers {name}: address change refused: {e}");
+            // The same change would be refused again at once: wait a resolution round.
+            tokio::time::sleep(r.timeout_resolve.max(Duration::from_secs(1))).await;
         }
         tokio::time::sleep(TICK).await;
     }
