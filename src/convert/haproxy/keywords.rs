@@ -236,7 +236,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("agent-inter", true),
     ("agent-addr", true),
     ("agent-send", true),
-    ("resolve-opts", true),
     ("send-proxy", false),
     ("send-proxy-v2", false),
     ("send-proxy-v2-ssl", false),

@@ -163,6 +163,13 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(name) => p.set("sni", name),
                 None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
             },
+            // lbha never gives two servers sharing a name the same address (HAProxy's default
+            // `prevent-dup-ip`) and reads no SRV weights: those options change nothing.
+            "resolve-opts" => match value {
+                Some(v) if v.split(',').all(|o| o == "prevent-dup-ip" || o == "ignore-weight") => {}
+                Some(v) => left.unsupported.push(format!("resolve-opts {v}")),
+                None => cx.error(d, "`resolve-opts` needs a value"),
+            },
             "addr" => match value {
                 Some(a) => p.set("check_addr", a),
                 None => cx.error(d, "`addr` needs a value"),

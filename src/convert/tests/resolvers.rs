@@ -7,7 +7,7 @@ use super::*;
 fn resolvers_and_server_templates_convert() {
     let c = conv(
         "resolvers dns\n  nameserver ns1 127.0.0.1:53\n  nameserver ns2 udp@127.0.0.2:53\n  resolve_retries 4\n  timeout resolve 2s\n  timeout retry 500\n  hold valid 20s\n  hold nx 5s\n  hold obsolete 1s\n  hold other 7s\n  hold refused 8s\n  hold timeout 9s\n  accepted_payload_size 8192\n\
-         defaults\n  mode http\nbackend be\n  balance roundrobin\n  server-template web 1-3 app.example.invalid:8080 check resolvers dns resolve-prefer ipv4 resolve-net 10.0.0.0/8 init-addr none\n  server one one.example.invalid:80 resolvers dns init-addr none\n",
+         defaults\n  mode http\nbackend be\n  balance roundrobin\n  server-template web 1-3 app.example.invalid:8080 check resolvers dns resolve-prefer ipv4 resolve-net 10.0.0.0/8 resolve-opts prevent-dup-ip init-addr none\n  server one one.example.invalid:80 resolvers dns init-addr none\n",
     );
     let t = table(&c);
     let r = &t["resolvers"].as_array().unwrap()[0];
@@ -26,6 +26,8 @@ fn resolvers_and_server_templates_convert() {
     assert_eq!(names, ["web1", "web2", "web3", "one"]);
     assert!(s.backends[0].servers.iter().all(|s| s.unresolved && s.dns.is_some()));
     assert_eq!(s.resolvers[0].holds.obsolete, std::time::Duration::from_secs(1));
+    let allow = conv("backend be\n  server a a.example:80 resolve-opts allow-dup-ip init-addr none\n");
+    assert_eq!(kinds(&allow), [(2, ReportKind::Unsupported)]);
     let e = conv_err("backend be\n  server-template web 2-3 app.example:80\n");
     assert!(e.join("\n").contains("start at 1"), "{e:?}");
 }
