@@ -197,3 +197,31 @@ fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back()
     wait_for(port, 3, "the new name's address", |b| b.iter().all(|x| x == "127.0.0.4"));
     assert!(l.ctl(&["set server web/one fqdn _x._tcp.two"]).contains("invalid name"));
 }
+
+#[test]
+fn an_haproxy_config_with_resolvers_and_server_template_runs_as_converted() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns-hap");
+    let hosts = dir.write("hosts", "127.0.0.3 tpl.lbha.test\n");
+    let dns_port = free_port();
+    let _dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    let bport = free_port();
+    backend_on("127.0.0.3", bport);
+    let port = free_port();
+    let cfg = format!(
+        "resolvers dns\n  nameserver local 127.0.0.1:{dns_port}\n  resolve_retries 2\n  timeout resolve 200ms\n  timeout retry 300ms\n  hold valid 200ms\n  hold obsolete 0s\n  accepted_payload_size 1232\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{port}\n  balance roundrobin\n  server-template app 2 tpl.lbha.test:{bport} resolvers dns resolve-prefer ipv4 init-addr none\n"
+    );
+    // HAProxy 2.6, the oracle, takes the same file.
+    if Command::new("haproxy").arg("-v").output().is_ok() {
+        let f = dir.write("haproxy.cfg", &cfg);
+        let out = Command::new("haproxy").arg("-c").arg("-f").arg(&f).output().unwrap();
+        assert!(out.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _l = Lbha::start_haproxy(&cfg, &[port]);
+    wait_for(port, 3, "the converted template is filled from DNS", |b| b.iter().all(|x| x == "127.0.0.3"));
+}
