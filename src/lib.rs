@@ -8,6 +8,8 @@ pub mod config;
 pub mod control;
 pub mod convert;
 pub mod daemon;
+pub mod dns;
+pub mod dynamic;
 pub mod fate;
 pub mod fsutil;
 pub mod health;

@@ -135,6 +135,8 @@ pub struct ServerRt {
     agent_down: AtomicBool,
     /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
     nolb: AtomicBool,
+    /// No address yet (`init_addr` ... `none`): never takes traffic, whatever its admin state.
+    pub no_addr: AtomicBool,
 }
 
 impl ServerRt {
@@ -161,6 +163,7 @@ impl ServerRt {
             downtime_ms: AtomicU64::new(0),
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
+            no_addr: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -265,7 +268,7 @@ impl ServerRt {
     }
     /// Up, not in maintenance: may take traffic (drain only takes persistent traffic).
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() != Admin::Maint
+        self.is_up() && self.admin() != Admin::Maint && !self.no_addr.load(Relaxed)
     }
     /// At `maxconn`: new requests wait in the backend queue.
     pub fn full(&self) -> bool {
@@ -274,6 +277,9 @@ impl ServerRt {
     }
     /// HAProxy's status column.
     pub fn status(&self) -> &'static str {
+        if self.no_addr.load(Relaxed) {
+            return "MAINT (resolution)";
+        }
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
@@ -338,6 +344,13 @@ pub struct Attached {
 }
 
 impl Registry {
+    /// Creates the runtime entry of a server about to be added at runtime, in maintenance (as
+    /// HAProxy's `add server`), so it takes no request before `enable server`.
+    pub fn prepare_maint(&self, backend: &str, server: &str, weight: u32) {
+        let rt = Arc::new(ServerRt::new(weight, true));
+        lock(&self.servers).insert((backend.to_string(), server.to_string()), rt);
+    }
+
     /// Finds or creates the runtime entries for every object of `snap`, and forgets objects that
     /// are gone. A server whose configured weight changed takes the new weight.
     pub fn attach(&self, snap: &Snapshot) -> Attached {
@@ -366,6 +379,7 @@ impl Registry {
                             }
                             rt.configure(s.slowstart, s.shutdown_on_down);
                             rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.no_addr.store(s.unresolved, Relaxed);
                             rt.clone()
                         })
                         .collect(),

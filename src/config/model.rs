@@ -23,6 +23,8 @@ pub struct ConfigFile {
     pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
+    /// HAProxy's `resolvers` sections: DNS servers that keep server addresses current.
+    pub resolvers: Vec<super::resolvers::ResolversDef>,
 }
 
 /// `[api]`: the HAProxy Data Plane API v2 server.
@@ -661,6 +663,16 @@ pub struct Server {
     pub agent_inter: Option<ConfDuration>,
     /// Sent to the agent once connected (HAProxy-escaped: `\n`, `\r`).
     pub agent_send: Option<String>,
+    /// HAProxy's `init-addr`: `"last,libc,none"` or an IP as the last resort (see README).
+    pub init_addr: Option<String>,
+    /// The `[[resolvers]]` section that keeps this server's address current (`addr` is a name).
+    pub resolvers: Option<String>,
+    /// `"ipv4"` or `"ipv6"` (default): the family tried first.
+    pub resolve_prefer: Option<String>,
+    /// Networks preferred among the answers (HAProxy's `resolve-net`), `"10.0.0.0/8,..."`.
+    pub resolve_net: Option<String>,
+    /// HAProxy's `server-template`: this entry stands for servers `<name>1`..`<name>N`.
+    pub template: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

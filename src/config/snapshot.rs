@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub api: Option<ApiSettings>,
     /// Every `stick_table` of frontends, backends and listen sections, in file order.
     pub stick_tables: Vec<crate::stktable::TableDef>,
+    /// `[[resolvers]]` sections.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
     /// Map and pattern files the rules use, loaded and indexed.
@@ -392,4 +394,9 @@ pub struct Server {
     pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
     /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter`, `agent-send`.
     pub agent: Option<crate::health::agent::AgentSpec>,
+    /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
+    /// until `set server B/S addr` gives it one or a later load resolves its name.
+    pub unresolved: bool,
+    /// Its address is kept current by a `[[resolvers]]` section.
+    pub dns: Option<super::resolvers::ServerDns>,
 }

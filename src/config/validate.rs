@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod errpages;
 mod http_rules;
+mod init_addr;
 mod logging;
 mod persist;
 mod server_side;
@@ -143,6 +144,8 @@ struct Ctx<'a> {
     base_dir: &'a Path,
     /// Map and pattern files the rules name.
     maps: crate::maps::Loader,
+    /// Names of the `[[resolvers]]` sections.
+    resolvers: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -177,7 +180,17 @@ impl Named<'_> {
 
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
-    let mut cx = Ctx { problems, base_dir, maps: crate::maps::Loader::new(base_dir) };
+    let resolvers = super::resolvers::validate(
+        &file.resolvers,
+        || std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("cannot read /etc/resolv.conf: {e}")),
+        problems,
+    );
+    let mut cx = Ctx {
+        problems,
+        base_dir,
+        maps: crate::maps::Loader::new(base_dir),
+        resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
+    };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -265,6 +278,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         vrrp,
         api,
         stick_tables,
+        resolvers,
         warnings: Vec::new(),
         maps,
     })
@@ -595,11 +609,19 @@ fn server(
     global: &GlobalSettings,
     cx: &mut Ctx,
 ) -> Option<Server> {
-    let addr = match resolve_addr(&sv.addr) {
-        Ok(a) => Some(a),
+    let methods = match sv.init_addr.as_deref().map(init_addr::parse) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            cx.err_v(sp.key("init_addr"), e, sv.init_addr.as_deref().unwrap_or(""));
+            None
+        }
+    };
+    let (addr, unresolved) = match init_addr::server_addr(&sv.addr, methods.as_deref(), resolve_addr) {
+        Ok((a, u)) => (Some(a), u),
         Err(e) => {
             cx.err_v(sp.key("addr"), e, &sv.addr);
-            None
+            (None, false)
         }
     };
     let weight = sv.weight.unwrap_or(1);
@@ -610,11 +632,15 @@ fn server(
     if sv.check_port == Some(0) {
         cx.err_v(sp.key("check_port"), "must be between 1 and 65535", 0);
     }
+    let dns = super::resolvers::server(sv, sp, &cx.resolvers, cx.problems);
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
     let send_proxy = server_side::send_proxy(sv, sp, cx);
-    let check = if sv.check {
+    // Without an address, nothing to check until it gets one.
+    let check = if sv.check && !unresolved {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
+    } else if sv.check {
+        None
     } else {
         for (set, key) in [
             (sv.inter.is_some(), "inter"),
@@ -653,6 +679,8 @@ fn server(
         tls,
         send_proxy,
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
+        unresolved,
+        dns,
     })
 }
 

@@ -156,6 +156,8 @@ pub enum Command {
     /// HAProxy's `debug dev loop <ms>` / `debug dev panic`: a real stall or panic of a proxy
     /// thread, to test the watchdog and the panic hook (`track_proxy`).
     DebugDev(DebugDev),
+    /// Runtime servers and limits (`add server`, `set server ... addr`, `set maxconn`, ...).
+    Runtime(super::servers_rt::RtCommand),
 }
 
 /// What `debug dev` does.
@@ -186,6 +188,7 @@ impl Command {
             // As HAProxy: reading tables needs operator, changing them admin.
             Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
             Command::Table(_) => Level::Admin,
+            Command::Runtime(r) => r.level(),
             _ => Level::User,
         }
     }
@@ -198,7 +201,7 @@ impl Command {
                 | Command::DisableServer(_)
                 | Command::SetServerState(..)
                 | Command::SetServerWeight(..)
-        )
+        ) || matches!(self, Command::Runtime(r) if r.level() == Level::Admin)
     }
 }
 
@@ -240,10 +243,12 @@ pub enum ParseError {
     /// HAProxy's own text for a bad `show|clear|set table`.
     #[error("{0}")]
     Table(String),
+    /// HAProxy's own wording for a runtime server command.
+    #[error("{0}")]
+    Custom(String),
 }
 
-const USAGE_SET_SERVER: &str =
-    "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>%";
+const USAGE_SET_SERVER: &str = "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>% | addr <ip> [port <p>] | check-port <p> | health up|down | fqdn <name>";
 const USAGE_VIP_ADD: &str = "vip add ADDR[/LEN]|FIRST-LAST[/LEN] dev IFACE [label LABEL] [instance NAME]";
 const USAGE_VIP_DEL: &str = "vip del ADDR[/LEN]|FIRST-LAST[/LEN] [dev IFACE] [instance NAME]";
 const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
@@ -336,6 +341,9 @@ fn parse_words(words: &[String]) -> Parsed {
 }
 
 fn command(w: &[&str]) -> Result<Command, ParseError> {
+    if let Some(r) = super::servers_rt::parse(w) {
+        return r.map(Command::Runtime);
+    }
     let command = match w {
         ["help"] => Command::Help,
         ["prompt"] => Command::Prompt,
@@ -538,6 +546,15 @@ The following commands are valid at this level:
   set server <bk>/<srv> weight <w>|<w>%   : change a server's weight (0-256, or % of its configured weight)
   set weight <bk>/<srv> <w>|<w>%          : same as above
   get weight <bk>/<srv>                   : report a server's current and configured weight
+  add server <bk>/<srv> <addr>:<port> [kw]* : add a server (starts in maintenance; kept across reloads)
+  del server <bk>/<srv>                   : remove a server in maintenance without connections
+  set server <bk>/<srv> addr <ip> [port <p>] : change a server's address (kept across reloads)
+  set server <bk>/<srv> check-port <p>    : change the port health checks probe
+  set server <bk>/<srv> health up|down    : force the check result until the next check
+  enable|disable health <bk>/<srv>        : start or stop a server's health checks
+  enable|disable frontend <fe>            : stop or resume accepting on a frontend
+  set maxconn frontend <fe> <n> | server <bk>/<srv> <n> | global <n> : change a connection limit
+  show servers conn [<bk>]                : server connections: in use and idle in the pools
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance

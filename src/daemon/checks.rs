@@ -82,6 +82,8 @@ pub struct Checks {
     thread: Option<Option<health::CheckThread>>,
     /// `agent-check`s, by (backend, server).
     agents: HashMap<(String, String), super::agent::Running>,
+    /// Servers whose checks `disable health` stopped (kept across reloads).
+    disabled: std::collections::HashSet<(String, String)>,
 }
 
 impl Checks {
@@ -94,6 +96,9 @@ impl Checks {
             for (si, s) in b.servers.iter().enumerate() {
                 let Some(spec) = &s.check else { continue };
                 let key = (b.name.clone(), s.name.clone());
+                if self.disabled.contains(&key) {
+                    continue;
+                }
                 let text = format!("{spec:?}");
                 if let Some(r) = self.running.remove(&key) {
                     if r.spec == text {
@@ -131,6 +136,29 @@ impl Checks {
                 .ok()
         });
         thread.as_ref().map(health::CheckThread::handle)
+    }
+
+    /// `enable|disable health`: a server without running checks counts as UP, as in HAProxy.
+    pub fn set_enabled(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str, on: bool) {
+        let key = (backend.to_string(), server.to_string());
+        if on {
+            self.disabled.remove(&key);
+        } else {
+            self.disabled.insert(key.clone());
+            if let Some(r) = self.running.remove(&key) {
+                let _ = r.stop.send(true);
+            }
+        }
+        self.reconcile(proxy);
+    }
+
+    /// Restarts a server's checker from its current state (after `set server ... health`), so
+    /// its rise/fall counting starts over from the forced state.
+    pub fn restart(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str) {
+        if let Some(r) = self.running.remove(&(backend.to_string(), server.to_string())) {
+            let _ = r.stop.send(true);
+        }
+        self.reconcile(proxy);
     }
 
     pub fn stop_all(&mut self) {

@@ -635,6 +635,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         | Command::DebugDev(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
         Command::Table(t) => super::tables::execute(&active, &t),
+        Command::Runtime(rt) => super::dynamic::control_reply(&shared.proxy, rt).await,
     }
 }
 

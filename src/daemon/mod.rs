@@ -7,6 +7,7 @@ pub mod agent;
 pub mod checks;
 pub mod control;
 mod debug_dev;
+pub mod dynamic;
 mod maps;
 pub mod privs;
 mod start;
@@ -58,6 +59,7 @@ impl Source {
 }
 
 /// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
+#[allow(dead_code)]
 fn load(src: &Source) -> Result<Snapshot, String> {
     let path = src.path.as_path();
     let snap = if src.haproxy {
@@ -99,8 +101,13 @@ pub fn run(opts: RunOptions) -> ExitCode {
         }
         ExitCode::from(1)
     };
-    let snap = match load(&opts.source) {
-        Ok(s) => s,
+    let (snap, runtime) = match dynamic::load_initial(&opts.source) {
+        Ok((s, st)) => {
+            for w in &s.warnings {
+                tracing::warn!("{w}");
+            }
+            (s, st)
+        }
         Err(e) => return give_up(&mut incoming, &e),
     };
     raise_fd_limit();
@@ -148,7 +155,7 @@ pub fn run(opts: RunOptions) -> ExitCode {
     // Fate sharing (`track_proxy`): a stalled proxy thread or a panic gives the VIPs away.
     crate::fate::spawn_watchdog(rt.handle().clone());
     crate::fate::install_panic_hook();
-    match rt.block_on(serve(opts.source, snap, (ctl_sock, ctl_settings), threads, incoming)) {
+    match rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -301,7 +308,7 @@ fn fd_limit_warning(limit: u64, maxconn: u32, needed: u64) -> Option<String> {
 
 async fn serve(
     source: Source,
-    snap: Snapshot,
+    (snap, mut runtime): (Snapshot, dynamic::State),
     (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
@@ -334,6 +341,9 @@ async fn serve(
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let (runtime_tx, mut runtime_rx) = tokio::sync::mpsc::channel(16);
+    let _ = proxy.runtime.set(runtime_tx);
+    tokio::spawn(crate::dns::task::run(proxy.clone()));
     let (upgrade_tx, mut upgrade_rx) = tokio::sync::mpsc::channel(4);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
     let mut parts = start::Parts {
@@ -371,13 +381,16 @@ async fn serve(
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(reply) = api_reloads.recv() => {
-                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
+            }
+            Some(req) = runtime_rx.recv() => {
+                dynamic::handle(req, &proxy, &mut listeners, &mut checks, &mut runtime).await;
             }
             Some(msg) = upgrade_rx.recv() => match msg {
                 upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &source, shared.socket_path()),
@@ -481,6 +494,7 @@ async fn reload_for(
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
     shared: &control::Shared,
+    runtime: &mut dynamic::State,
 ) {
     let mut states = vec![NotifyState::Reloading];
     states.extend(NotifyState::monotonic_usec_now().ok());
@@ -489,11 +503,19 @@ async fn reload_for(
     // Parsing and validating a large file takes a while; off the runtime thread, so the proxy
     // keeps serving meanwhile (with nbthread = 1 it is the same thread).
     let owned = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || load(&owned))
+    let overlay = runtime.overlay.clone();
+    let loaded = tokio::task::spawn_blocking(move || dynamic::load(&owned, &overlay))
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let old = proxy.active.load().snap.clone();
-    let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));
+    let r = loaded.and_then(|(snap, base, dropped)| {
+        for w in &snap.warnings {
+            tracing::warn!("{w}");
+        }
+        let g = reload(snap, proxy, listeners, checks, terminate)?;
+        runtime.reloaded(base, &dropped);
+        Ok(g)
+    });
     let warnings = match &r {
         Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
         Err(_) => Vec::new(),

@@ -168,6 +168,20 @@ fn frontend_limit(proxy: &Proxy, addr: SocketAddr) -> Option<Arc<Semaphore>> {
     active.binds.get(&addr).and_then(|&fi| active.fe_limits[fi].clone())
 }
 
+/// Whether the frontend of the listener at `addr` is stopped by `disable frontend`.
+fn frontend_paused(
+    proxy: &Proxy,
+    addr: SocketAddr,
+    rx: &mut watch::Receiver<std::collections::HashSet<String>>,
+) -> bool {
+    let names = rx.borrow_and_update();
+    if names.is_empty() {
+        return false;
+    }
+    let active = proxy.active.load();
+    active.binds.get(&addr).is_some_and(|&fi| names.contains(&active.snap.frontends[fi].name))
+}
+
 /// Accepts connections one at a time. Once a connection waits in the backlog, it takes its
 /// frontend's `maxconn` slot first and a global slot second, then accepts: a frontend at its limit
 /// stops accepting, so the connections beyond it wait in the kernel backlog (as HAProxy's do)
@@ -181,9 +195,19 @@ async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, stop
 
 async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut reloads = proxy.reloads.subscribe();
+    let mut paused = proxy.paused.subscribe();
     let mut accept_errors = ErrorLog::default();
     loop {
         reloads.borrow_and_update();
+        // `disable frontend`: connections wait in the backlog until `enable frontend`.
+        if frontend_paused(&proxy, addr, &mut paused) {
+            tokio::select! {
+                _ = paused.changed() => {}
+                _ = reloads.changed() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            continue;
+        }
         let mut ready = tokio::select! {
             r = l.readable() => match r {
                 Ok(g) => g,
@@ -193,6 +217,7 @@ async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Pro
                 }
             },
             _ = stop.wait_for(|s| *s) => return,
+            _ = paused.changed() => continue,
         };
         let fe_permit = match frontend_limit(&proxy, addr) {
             None => None,

@@ -98,6 +98,10 @@ pub struct Proxy {
     pub maps: crate::maps::Shared,
     /// `proc.*` variables: one set for the process, kept across reloads.
     pub proc_vars: vars::VarStore,
+    /// Runtime server changes go to the serve loop through this (set once it runs).
+    pub runtime: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::dynamic::Request>>,
+    /// Frontends stopped by `disable frontend`; their listeners accept nothing meanwhile.
+    pub paused: watch::Sender<std::collections::HashSet<String>>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -192,6 +196,8 @@ impl Proxy {
             started: Instant::now(),
             maps,
             proc_vars: Default::default(),
+            runtime: std::sync::OnceLock::new(),
+            paused: watch::channel(std::collections::HashSet::new()).0,
         })
     }
 

@@ -88,6 +88,11 @@ impl Pool {
         self.addr
     }
 
+    /// `pool_purge_delay` in milliseconds.
+    pub fn purge_delay_ms(&self) -> u64 {
+        self.max_age_ms.load(Relaxed)
+    }
+
     /// A ready connection: an idle one if any is still open, else a new one.
     /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
     pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
@@ -201,7 +206,8 @@ impl Pool {
         idle.len()
     }
 
-    fn idle_count(&self) -> usize {
+    /// Idle connections kept (also for `show servers conn`).
+    pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

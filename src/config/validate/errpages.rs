@@ -42,7 +42,12 @@ pub(super) fn pages(
     let dp = FieldPath::root().key("defaults");
     // Problems in `defaults` are reported once, by the defaults section itself (see `report_defaults`).
     let mut quiet = Vec::new();
-    let mut silent = Ctx { problems: &mut quiet, base_dir: cx.base_dir, maps: crate::maps::Loader::new(cx.base_dir) };
+    let mut silent = Ctx {
+        problems: &mut quiet,
+        base_dir: cx.base_dir,
+        maps: crate::maps::Loader::new(cx.base_dir),
+        resolvers: Vec::new(),
+    };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);
     pages

@@ -10,6 +10,7 @@ mod keywords;
 pub mod lex;
 mod persist;
 mod proxy;
+mod resolvers;
 mod rules;
 mod server;
 mod server_side;
@@ -158,6 +159,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Proxy(ProxyOut),
         Userlist(TableOut),
         HttpErrors(TableOut),
+        Resolvers(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -197,7 +199,8 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
             SectionKind::Other if sec.keyword == "http-errors" => Item::HttpErrors(errlog::section(sec, &mut cx)),
-            SectionKind::Peers | SectionKind::Resolvers | SectionKind::Other => {
+            SectionKind::Resolvers => Item::Resolvers(resolvers::resolvers(sec, &mut cx)),
+            SectionKind::Peers | SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
                     kind: ReportKind::Unsupported,
@@ -284,6 +287,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             Item::HttpErrors(t) => {
                 doc.table("http_errors", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "errorfile"]);
             }
+            Item::Resolvers(t) => {
+                doc.table("resolvers", true, header(sec, &t.dropped), &sec.loc, &t, resolvers::ORDER);
+            }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);
                 lines.push(format!(" [line {}, {}] whole section", sec.loc.line, ReportKind::Unsupported.label()));
@@ -294,7 +300,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 doc.pend(lines);
             }
         }
-        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Resolvers && sec.kind != SectionKind::Other {
+        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Other {
             doc.pend(sec.tail.iter().cloned());
         }
     }

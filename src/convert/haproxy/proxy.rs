@@ -432,6 +432,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "monitor" => super::rules::monitor(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),
+        "server-template" => server::server_template(st, d, cx),
         "cookie" => super::persist::cookie(st, d, cx),
         "stick-table" => super::persist::stick_table(st, d, cx),
         "stick" => super::persist::stick(st, d, cx),

@@ -679,7 +679,9 @@ fn other_sections_are_reported_whole() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  server a 127.0.0.1:1\npeers mypeers\n  peer a 127.0.0.1:1024\nresolvers dns\n  nameserver ns 127.0.0.53:53\n"
     ));
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    // `resolvers` sections convert (tests/resolvers.rs); `peers` is reported whole.
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
+    assert!(c.toml.contains("[[resolvers]]"), "{}", c.toml);
     assert!(c.toml.contains("# [line 8, not supported yet by lbha] whole section"), "{}", c.toml);
     assert!(c.toml.contains("peer a 127.0.0.1:1024"));
 }
@@ -789,4 +791,7 @@ fn tcp_rules_and_sni_routing() {
     let s = snap(&c);
     assert_eq!((s.frontends[0].tcp.connection.len(), s.frontends[0].tcp.content.len()), (1, 1));
 }
+
+mod init_addr;
+mod resolvers;
 mod server_side;
