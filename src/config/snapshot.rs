@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub api: Option<ApiSettings>,
     /// Every `stick_table` of frontends, backends and listen sections, in file order.
     pub stick_tables: Vec<crate::stktable::TableDef>,
+    /// `peers` sections that hold the local peer.
+    pub peers: Vec<crate::peers::net::Section>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
 }

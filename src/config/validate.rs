@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod peers;
 mod persist;
 mod stktable;
 
@@ -190,6 +191,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     );
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
     let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
+    let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
@@ -203,6 +205,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         vrrp,
         api,
         stick_tables,
+        peers,
         warnings: Vec::new(),
     })
 }

@@ -346,6 +346,8 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
+    let _peers = crate::peers::net::start(&proxy).await?;
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
