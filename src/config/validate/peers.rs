@@ -1,7 +1,7 @@
 //! Validation of `[[peers]]` sections (HAProxy's `peers`) and of the tables that name them. The
 //! local peer is `[global] localpeer` or the hostname, as HAProxy's `-L`/`localpeer`; its own line
-//! gives the address to listen on. A section without the local peer replicates nothing here, so a
-//! table naming it is refused rather than silently left local.
+//! gives the address to listen on. A section without the local peer replicates nothing: as
+//! HAProxy 2.6 does, that is a warning and its tables stay local.
 
 use super::{Ctx, Kind, Named, parse_bind};
 use crate::config::model::ConfigFile;
@@ -96,10 +96,13 @@ pub(super) fn sections(file: &ConfigFile, fronts: &[Named], backs: &[Named], cx:
         if !names.contains(&want.as_str()) {
             cx.err_v(tp, "no `[[peers]]` section has this name", want);
         } else if !out.iter().any(|s| &s.name == want) {
-            cx.err_v(
+            // HAProxy 2.6 removes such a section with a warning and keeps the tables local.
+            cx.warn(
                 tp,
-                format!("the local peer {local:?} (`[global] localpeer` or the hostname) is not in this section"),
-                want,
+                format!(
+                    "the local peer {local:?} (`[global] localpeer` or the hostname) is not in section {want:?}: \
+                     this table is not replicated"
+                ),
             );
         }
     }
@@ -134,8 +137,9 @@ mod tests {
     fn bad_sections_are_located_errors() {
         let e = load("").unwrap_err();
         assert!(e.contains("stick_table.peers: no `[[peers]]` section has this name (value: mesh)"), "{e}");
-        let e = load("[[peers]]\nname = \"mesh\"\npeer = [\"b 127.0.0.2:10002\"]").unwrap_err();
-        assert!(e.contains("the local peer \"a\""), "{e}");
+        let s = load("[[peers]]\nname = \"mesh\"\npeer = [\"b 127.0.0.2:10002\"]").unwrap();
+        assert!(s.peers.is_empty());
+        assert!(s.warnings.iter().any(|w| w.contains("the local peer \"a\"")), "{:?}", s.warnings);
         let e = load("[[peers]]\nname = \"mesh\"\npeer = [\"a\", \"b 127.0.0.2:10002\"]").unwrap_err();
         assert!(e.contains("no address to listen on"), "{e}");
         let e = load("[[peers]]\nname = \"mesh\"\npeer = [\"a 127.0.0.1:1\", \"b nowhere:x\"]").unwrap_err();

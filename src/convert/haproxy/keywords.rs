@@ -46,7 +46,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "nosplice",
     "nogetaddrinfo",
     "noreuseport",
-    "localpeer",
     "lua-load",
     "lua-load-per-thread",
     "lua-prepend-path",

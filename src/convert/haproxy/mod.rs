@@ -7,6 +7,7 @@ mod cond;
 mod global;
 mod keywords;
 pub mod lex;
+mod peers;
 mod persist;
 mod proxy;
 mod rules;
@@ -154,6 +155,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Defaults(usize),
         Proxy(ProxyOut),
         Userlist(TableOut),
+        Peers(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -192,7 +194,8 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 Item::Proxy(out)
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
-            SectionKind::Peers | SectionKind::Resolvers | SectionKind::Other => {
+            SectionKind::Peers => Item::Peers(peers::convert(sec, &mut cx)),
+            SectionKind::Resolvers | SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
                     kind: ReportKind::Unsupported,
@@ -276,6 +279,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             Item::Userlist(t) => {
                 doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users"]);
             }
+            Item::Peers(t) => {
+                doc.table("peers", true, header(sec, &t.dropped), &sec.loc, &t, peers::ORDER);
+            }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);
                 lines.push(format!(" [line {}, {}] whole section", sec.loc.line, ReportKind::Unsupported.label()));
@@ -286,7 +292,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 doc.pend(lines);
             }
         }
-        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Resolvers && sec.kind != SectionKind::Other {
+        if sec.kind != SectionKind::Resolvers && sec.kind != SectionKind::Other {
             doc.pend(sec.tail.iter().cloned());
         }
     }
