@@ -547,6 +547,11 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
     }
+    if new.peers != old.peers {
+        out.push(
+            "peers: the local peer, its address and the peer lists take effect at the next restart or upgrade".into(),
+        );
+    }
     out
 }
 

@@ -236,6 +236,51 @@ mod tests {
         assert_eq!(t.get(&TKey::Ip([127, 0, 0, 11]), now + 1000).unwrap().expires_in(), 7000);
     }
 
+    /// What this node sends for an entry, read back by a receiver, gives the same entry.
+    #[test]
+    fn sent_updates_rebuild_the_entry() {
+        let store = split_store("server_id,gpc(2),gpc_rate(2,10s),conn_cur,http_req_rate(10s),bytes_in_cnt");
+        let def = TableDef {
+            name: "t".into(),
+            key: KeyKind::String { len: 8 },
+            size: 10,
+            expire: Some(Duration::from_secs(60)),
+            nopurge: false,
+            peers: Some("mesh".into()),
+            store: with_server_key(parse_store(&store).unwrap()),
+        };
+        let now = 5_000_000;
+        let mut src = Table::new(def.clone());
+        let key = TKey::from_bytes(b"client", def.key);
+        {
+            let mut e = src.touch(&key, now).unwrap();
+            e.set_server(3, Some("s3"));
+            e.inc_gpc(1);
+            e.inc_http_req();
+            e.add_bytes_in(1234);
+            e.conn_open();
+        }
+        let view = src.get(&key, now).unwrap();
+        let id = view.update_id();
+        let mut out = Vec::new();
+        let mut dict = DictTx::default();
+        update(&def, &key, &view, Some(id), true, now, &mut dict, &mut out);
+        let Message::Update(up) = message(&out) else { panic!("not an update") };
+        assert_eq!((up.id, up.expire), (Some(id), Some(60_000)));
+        let entry = Entry::decode(up.body, &shape(&def)).unwrap();
+        let mut dst = Table::new(def);
+        assert!(apply(&mut dst, &entry.key, &entry.values, Some("s3"), up.expire, now));
+        let show = |t: &mut Table| {
+            let out = cli::run(&cli::parse(cli::Action::Show, &["t"]).unwrap(), t, now).unwrap();
+            out.lines().nth(1).unwrap().split_once(": ").unwrap().1.to_string()
+        };
+        // conn_cur stays local to each node, as in HAProxy.
+        assert_eq!(show(&mut dst), show(&mut src).replace("conn_cur=1", "conn_cur=0"));
+        assert_eq!(dst.get(&key, now).unwrap().update_id(), 0, "a received entry is not pushed on");
+        assert_eq!(src.changed_since(0, now).len(), 1);
+        assert!(src.changed_since(id, now).is_empty());
+    }
+
     #[test]
     fn keys_that_do_not_fit_are_refused() {
         let kind = KeyKind::String { len: 4 };
