@@ -69,6 +69,9 @@ struct Node {
     slots: Vec<AtomicU64>,
     next_gen: AtomicU64,
     errors: AtomicU64,
+    /// Last update pushed to each remote peer, by table name: a new session goes on from there,
+    /// so changes made while the peer was away reach it.
+    pushed: std::sync::Mutex<std::collections::HashMap<(usize, String), u32>>,
 }
 
 impl Node {
@@ -103,6 +106,7 @@ pub async fn start(proxy: &Arc<Proxy>) -> Result<Edge, String> {
             started,
             next_gen: AtomicU64::new(1),
             errors: AtomicU64::new(0),
+            pushed: Default::default(),
         });
         tracing::info!("peers {}: local peer {} listening on {}", node.sec.name, node.sec.local, node.sec.bind);
         edge.tasks.push(tokio::spawn(accept_loop(node.clone(), l)));
@@ -277,7 +281,15 @@ impl Conn {
         let generation = node.next_gen.fetch_add(1, Ordering::Relaxed);
         node.slots[idx].store(generation, Ordering::Release);
         let tables = node.proxy.active.load().rt.tables.clone();
-        let pushed = defs.iter().map(|d| tables.find(&d.name).map_or(0, |t| lock(t).last_update())).collect();
+        let known = node.pushed.lock().unwrap_or_else(|p| p.into_inner());
+        let pushed = defs
+            .iter()
+            .map(|d| match known.get(&(idx, d.name.clone())) {
+                Some(&p) => p,
+                None => tables.find(&d.name).map_or(0, |t| lock(t).last_update()),
+            })
+            .collect();
+        drop(known);
         Conn { node, idx, generation, defs, sess, dict_rx: DictRx::default(), dict_tx: DictTx::default(), pushed }
     }
 
@@ -363,6 +375,11 @@ impl Conn {
             }
             let changed = t.changed_since(self.pushed[i], now);
             self.pushed[i] = t.last_update();
+            self.node
+                .pushed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((self.idx, def.name.clone()), self.pushed[i]);
             if changed.is_empty() {
                 continue;
             }
