@@ -138,6 +138,9 @@ fn lbha_and_haproxy_replicate_both_ways_and_resync() {
         let ours = data_of(&show, key).unwrap();
         assert_eq!(wait_entry(&hsock, "st", key, Some(&ours)), ours);
     }
+    // Both fills went through the resync exchange, not live pushes.
+    let log = lb.log_text();
+    assert!(log.contains("resync from hap") && log.contains("entries to hap"), "{log}");
 }
 
 #[test]
@@ -157,11 +160,19 @@ fn two_lbha_nodes_replicate_and_a_restarted_node_refills() {
     let d = data_of(&a.ctl(&["show table st"]), "192.0.2.2").unwrap();
     assert_eq!(wait_entry(&b.sock, "st", "192.0.2.2", Some(&d)), d);
 
+    // A reload with the same table keeps its entries and its replication.
+    let r = a.ctl(&["reload"]);
+    assert!(r.contains("Success=1"), "{r}");
+    assert!(a.ctl(&["show table st"]).contains("key=192.0.2.2"));
+    a.ctl(&["set table st key 192.0.2.3 data.gpc0 4"]);
+    let d = data_of(&a.ctl(&["show table st"]), "192.0.2.3").unwrap();
+    assert_eq!(wait_entry(&b.sock, "st", "192.0.2.3", Some(&d)), d);
+
     // B restarts empty and refills from A.
     drop(b);
     let b = Lbha::start(&lbha_config("b", &peers), &[pb]);
     let show = a.ctl(&["show table st"]);
-    for key in ["192.0.2.1", "192.0.2.2"] {
+    for key in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
         let d = data_of(&show, key).unwrap();
         assert_eq!(wait_entry(&b.sock, "st", key, Some(&d)), d);
     }
