@@ -233,3 +233,23 @@ fn bad_peer_input_gets_the_protocols_answer_and_harms_nothing() {
     a.ctl(&["set table st key 192.0.2.10 data.gpc0 1"]);
     assert!(a.ctl(&["show table st"]).contains("key=192.0.2.10"));
 }
+
+#[test]
+fn only_the_sections_addresses_may_connect() {
+    let pa = free_port();
+    let mut cfg = lbha_config("a", &[("a", pa)]);
+    cfg = cfg.replace(
+        &format!("peer = [\"a 127.0.0.1:{pa}\"]"),
+        &format!("peer = [\"a 127.0.0.1:{pa}\", \"b 127.0.0.2:{pa}\"]"),
+    );
+    let a = Lbha::start(&cfg, &[pa]);
+    // A valid hello from 127.0.0.1, which is not b's address: closed without an answer.
+    let mut s = TcpStream::connect(("127.0.0.1", pa)).unwrap();
+    let _ = s.write_all(b"HAProxyS 2.1\na\nb 1 1\n");
+    assert_eq!(read_all(&mut s), b"", "no status for an unlisted address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.log_text().contains("not in the section") {
+        assert!(Instant::now() < deadline, "not logged:\n{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
