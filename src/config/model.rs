@@ -25,6 +25,22 @@ pub struct ConfigFile {
     pub api: Option<Api>,
     /// HAProxy's `resolvers` sections: DNS servers that keep server addresses current.
     pub resolvers: Vec<super::resolvers::ResolversDef>,
+    /// HAProxy's `peers` sections: who replicates the stick tables that name them.
+    pub peers: Vec<PeersDef>,
+}
+
+/// `peers NAME` with `peer NAME ADDR:PORT` lines, or 2.x's `bind ADDR:PORT` plus
+/// `server NAME [ADDR:PORT]` (the local peer's server line has no address).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PeersDef {
+    pub name: String,
+    /// `"NAME ADDR:PORT"`; the local peer's line gives the address it listens on.
+    pub peer: Vec<String>,
+    /// `"ADDR:PORT"` the local peer listens on (2.x form, with `server`).
+    pub bind: Option<String>,
+    /// `"NAME ADDR:PORT"`, or `"NAME"` for the local peer (2.x form).
+    pub server: Vec<String>,
 }
 
 /// `[api]`: the HAProxy Data Plane API v2 server.
@@ -81,6 +97,8 @@ pub struct Global {
     pub user: Option<String>,
     /// Run as this group (name or gid), as HAProxy's `group`/`gid`.
     pub group: Option<String>,
+    /// This node's name in `peers` sections (HAProxy's `localpeer` / `-L`); default: the hostname.
+    pub localpeer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

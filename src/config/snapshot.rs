@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub stick_tables: Vec<crate::stktable::TableDef>,
     /// `[[resolvers]]` sections.
     pub resolvers: Vec<super::resolvers::Resolvers>,
+    /// `peers` sections that hold the local peer.
+    pub peers: Vec<crate::peers::net::Section>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
     /// Map and pattern files the rules use, loaded and indexed.

@@ -16,6 +16,7 @@ mod errpages;
 mod http_rules;
 mod init_addr;
 mod logging;
+mod peers;
 mod persist;
 mod server_side;
 mod stktable;
@@ -264,6 +265,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     super::vrrp::track_processes(&mut vrrp, &file.vrrp_track_process, &file.vrrp_instance, cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
     let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
+    let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
     let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();
     if cx.problems[start..].iter().any(|p| !p.warning) {
@@ -279,6 +281,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         api,
         stick_tables,
         resolvers,
+        peers,
         warnings: Vec::new(),
         maps,
     })

@@ -362,6 +362,8 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
+    let _peers = crate::peers::net::start(&proxy).await?;
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
@@ -576,6 +578,11 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
+    }
+    if new.peers != old.peers {
+        out.push(
+            "peers: the local peer, its address and the peer lists take effect at the next restart or upgrade".into(),
+        );
     }
     out
 }

@@ -246,6 +246,30 @@ impl Table {
         }
     }
 
+    /// Gives `key` back the update id it had before a peer's update changed it: received
+    /// changes are not pushed on (HAProxy's touch_remote), which keeps two nodes from echoing
+    /// an update back and forth.
+    pub fn restore_update(&mut self, key: &TKey, id: u32) {
+        if let Some(e) = self.map.peek_mut(key) {
+            e.update = id;
+        }
+    }
+
+    /// Live entries changed locally after update `since` (wrapping order), oldest change first.
+    pub fn changed_since(&self, since: u32, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
+        let last = self.update;
+        let mut v: Vec<_> = self
+            .sorted(now)
+            .into_iter()
+            .filter(|(_, e)| {
+                let id = e.update_id();
+                id != 0 && id.wrapping_sub(since) as i32 > 0 && last.wrapping_sub(id) as i32 >= 0
+            })
+            .collect();
+        v.sort_by_key(|(_, e)| e.update_id().wrapping_sub(since));
+        v
+    }
+
     /// Removes `key` unless it is in use; whether it was removed.
     pub fn remove(&mut self, key: &TKey) -> bool {
         if self.map.peek(key).is_some_and(|e| e.refs == 0) {

@@ -1,14 +1,15 @@
 //! Between a table and the peers protocol's update bodies ([`crate::peers::Entry`]): what a
 //! received update does to a table, as a 2.6 receiver does it (key cut to the table's length,
 //! only the types the table stores, `conn_cur` kept local, rates rebuilt from the snapshot), and
-//! the shape and definition this node announces for a table. Pure: the I/O edge that will carry
-//! these over sockets is not built yet.
+//! the shape, definition and update bodies this node sends for a table. Pure: the sockets are
+//! in [`crate::peers::net`].
 
 use super::def::{KeyKind, TableDef};
 use super::key::TKey;
-use super::table::Table;
-use crate::peers::datatype::DataType;
-use crate::peers::entry::{Key, KeyType, Shape, Value};
+use super::table::{EntryView, Table};
+use crate::peers::codec::{Definition, Message, Update};
+use crate::peers::datatype::{DataType, Encoding};
+use crate::peers::entry::{Dict, DictTx, Entry, Key, KeyType, Shape, Value};
 use crate::peers::freq::FreqCtr;
 
 /// The wire key type and length a definition announces for `kind`.
@@ -57,6 +58,7 @@ pub fn apply(
     now: u64,
 ) -> bool {
     let Some(k) = table_key(key, t.kind()) else { return false };
+    let before = t.get(&k, now).map_or(0, |e| e.update_id());
     {
         let Some(mut e) = t.touch(&k, now) else { return false };
         let now32 = now as u32;
@@ -99,7 +101,76 @@ pub fn apply(
     if let Some(ms) = expire {
         t.set_expire_in(&k, now, u64::from(ms));
     }
+    t.restore_update(&k, before);
     true
+}
+
+/// The wire key of a table key.
+pub fn wire_key(k: &TKey) -> Key<'_> {
+    match k {
+        TKey::Ip(a) => Key::Ip((*a).into()),
+        TKey::Ipv6(a) => Key::Ipv6((*a).into()),
+        TKey::Int(v) => Key::Integer(*v),
+        TKey::Str(s) => Key::String(s),
+        TKey::Bin(b) => Key::Binary(b),
+    }
+}
+
+/// The definition message this node sends for `def` as its table `table_id`.
+pub fn definition(def: &TableDef, table_id: u64, out: &mut Vec<u8>) {
+    let sh = shape(def);
+    let count = |dt| def.stored(dt).map_or(0, |s| u64::from(s.count));
+    let period = |dt| def.stored(dt).map_or(0, |s| u64::from(s.period));
+    let d = Definition::for_table(
+        table_id,
+        def.name.as_bytes(),
+        sh.key_type,
+        sh.key_len as u64,
+        sh.data_types,
+        def.expire_ms(),
+        count,
+        period,
+    );
+    Message::Definition(d).encode(out);
+}
+
+/// One update message for the entry `k`: `id` None is the incremental form, `timed` adds the
+/// entry's remaining lifetime (lessons to 2.1 peers). `dict` is the session's server_key cache.
+/// Local-only types (`conn_cur`) travel as 0, which a receiver ignores.
+#[allow(clippy::too_many_arguments)]
+pub fn update(
+    def: &TableDef,
+    k: &TKey,
+    e: &EntryView<'_>,
+    id: Option<u32>,
+    timed: bool,
+    now: u64,
+    dict: &mut DictTx,
+    out: &mut Vec<u8>,
+) {
+    let sh = shape(def);
+    let now32 = now as u32;
+    let rd = |dt, i| e.read(dt, i).unwrap_or(0);
+    let wire_rate = |dt, i| e.freq(dt, i).map(|f| f.to_wire(now32)).unwrap_or_default();
+    let server_key = e.server_key();
+    let mut values = Vec::new();
+    for dt in DataType::in_mask(sh.data_types) {
+        let n = def.stored(dt).map_or(1, |s| s.count as usize);
+        let v = match dt.encoding() {
+            _ if dt.is_local() => Value::Uint(0),
+            Encoding::Signed => Value::Signed(rd(dt, 0)),
+            Encoding::Uint | Encoding::Ull => Value::Uint(rd(dt, 0) as u64),
+            Encoding::Rate => Value::Rate(wire_rate(dt, 0)),
+            Encoding::UintArray => Value::UintArray((0..n).map(|i| rd(dt, i) as u64).collect()),
+            Encoding::RateArray => Value::RateArray((0..n).map(|i| wire_rate(dt, i)).collect()),
+            Encoding::Dict => Value::Dict(server_key.map_or(Dict::None, |s| dict.value(s.as_bytes()))),
+        };
+        values.push((dt, v));
+    }
+    let mut body = Vec::new();
+    Entry { key: wire_key(k), values, trailing: &[] }.encode(&mut body);
+    let expire = timed.then(|| e.expires_in().min(u64::from(u32::MAX)) as u32);
+    Message::Update(Update { id, expire, body: &body }).encode(out);
 }
 
 #[cfg(test)]
@@ -163,6 +234,51 @@ mod tests {
         // A timed update's lifetime wins over the table's.
         assert!(apply(&mut t, &entry.key, &entry.values, Some("s1"), Some(8000), now));
         assert_eq!(t.get(&TKey::Ip([127, 0, 0, 11]), now + 1000).unwrap().expires_in(), 7000);
+    }
+
+    /// What this node sends for an entry, read back by a receiver, gives the same entry.
+    #[test]
+    fn sent_updates_rebuild_the_entry() {
+        let store = split_store("server_id,gpc(2),gpc_rate(2,10s),conn_cur,http_req_rate(10s),bytes_in_cnt");
+        let def = TableDef {
+            name: "t".into(),
+            key: KeyKind::String { len: 8 },
+            size: 10,
+            expire: Some(Duration::from_secs(60)),
+            nopurge: false,
+            peers: Some("mesh".into()),
+            store: with_server_key(parse_store(&store).unwrap()),
+        };
+        let now = 5_000_000;
+        let mut src = Table::new(def.clone());
+        let key = TKey::from_bytes(b"client", def.key);
+        {
+            let mut e = src.touch(&key, now).unwrap();
+            e.set_server(3, Some("s3"));
+            e.inc_gpc(1);
+            e.inc_http_req();
+            e.add_bytes_in(1234);
+            e.conn_open();
+        }
+        let view = src.get(&key, now).unwrap();
+        let id = view.update_id();
+        let mut out = Vec::new();
+        let mut dict = DictTx::default();
+        update(&def, &key, &view, Some(id), true, now, &mut dict, &mut out);
+        let Message::Update(up) = message(&out) else { panic!("not an update") };
+        assert_eq!((up.id, up.expire), (Some(id), Some(60_000)));
+        let entry = Entry::decode(up.body, &shape(&def)).unwrap();
+        let mut dst = Table::new(def);
+        assert!(apply(&mut dst, &entry.key, &entry.values, Some("s3"), up.expire, now));
+        let show = |t: &mut Table| {
+            let out = cli::run(&cli::parse(cli::Action::Show, &["t"]).unwrap(), t, now).unwrap();
+            out.lines().nth(1).unwrap().split_once(": ").unwrap().1.to_string()
+        };
+        // conn_cur stays local to each node, as in HAProxy.
+        assert_eq!(show(&mut dst), show(&mut src).replace("conn_cur=1", "conn_cur=0"));
+        assert_eq!(dst.get(&key, now).unwrap().update_id(), 0, "a received entry is not pushed on");
+        assert_eq!(src.changed_since(0, now).len(), 1);
+        assert!(src.changed_since(id, now).is_empty());
     }
 
     #[test]

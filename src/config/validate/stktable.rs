@@ -69,9 +69,6 @@ pub(super) fn table_def(name: &str, t: &StickTableDef, sticky: bool, p: &FieldPa
         }
         _ => {}
     }
-    if let Some(peers) = &t.peers {
-        cx.err_v(p.key("peers"), "table replication through a `peers` section is not supported yet", peers);
-    }
     let items = t.store.clone().unwrap_or_default();
     let store = match def::parse_store(&items) {
         Ok(s) => s,
@@ -149,7 +146,7 @@ mod tests {
         );
         has(
             "stick_table = { type = \"ip\", size = 1, peers = \"mesh\" }",
-            "stick_table.peers: table replication through a `peers` section is not supported yet (mesh)",
+            "stick_table.peers: no `[[peers]]` section has this name (mesh)",
         );
         has("stick_table = { type = \"ip\", size = 1, expire = \"30d\" }", "stick_table.expire: timer overflow");
         has(

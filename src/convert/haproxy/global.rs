@@ -21,6 +21,7 @@ pub const ORDER: &[&str] = &[
     "tune_bufsize",
     "user",
     "group",
+    "localpeer",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -73,6 +74,10 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                 out.set("tune_bufsize", i64::from(n), src(d));
             }
         }
+        "localpeer" => match d.arg(1) {
+            Some(v) => out.set("localpeer", v, src(d)),
+            None => cx.error(d, "missing name"),
+        },
         // `uid`/`gid` are the numeric forms; lbha's keys take either.
         "user" | "uid" | "group" | "gid" => match d.arg(1) {
             Some(v) => out.set(if matches!(kw, "user" | "uid") { "user" } else { "group" }, v, src(d)),

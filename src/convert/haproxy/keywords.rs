@@ -44,7 +44,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "nosplice",
     "nogetaddrinfo",
     "noreuseport",
-    "localpeer",
     "lua-load",
     "lua-load-per-thread",
     "lua-prepend-path",

@@ -8,6 +8,7 @@ mod errlog;
 mod global;
 mod keywords;
 pub mod lex;
+mod peers;
 mod persist;
 mod proxy;
 mod resolvers;
@@ -160,6 +161,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Userlist(TableOut),
         HttpErrors(TableOut),
         Resolvers(TableOut),
+        Peers(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -200,7 +202,8 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
             SectionKind::Other if sec.keyword == "http-errors" => Item::HttpErrors(errlog::section(sec, &mut cx)),
             SectionKind::Resolvers => Item::Resolvers(resolvers::resolvers(sec, &mut cx)),
-            SectionKind::Peers | SectionKind::Other => {
+            SectionKind::Peers => Item::Peers(peers::convert(sec, &mut cx)),
+            SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
                     kind: ReportKind::Unsupported,
@@ -290,6 +293,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             Item::Resolvers(t) => {
                 doc.table("resolvers", true, header(sec, &t.dropped), &sec.loc, &t, resolvers::ORDER);
             }
+            Item::Peers(t) => {
+                doc.table("peers", true, header(sec, &t.dropped), &sec.loc, &t, peers::ORDER);
+            }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);
                 lines.push(format!(" [line {}, {}] whole section", sec.loc.line, ReportKind::Unsupported.label()));
@@ -300,7 +306,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 doc.pend(lines);
             }
         }
-        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Other {
+        if sec.kind != SectionKind::Other {
             doc.pend(sec.tail.iter().cloned());
         }
     }

@@ -141,10 +141,12 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
                 }
                 None => cx.error(d, "`store` needs a list of data types"),
             },
-            "peers" => left.push(format!(
-                "peers {} (replication through a peers section is not supported yet)",
-                v.unwrap_or_default()
-            )),
+            "peers" => match v {
+                Some(p) => {
+                    t.insert("peers", p.into());
+                }
+                None => cx.error(d, "`peers` needs a section name"),
+            },
             "recv-only" => {
                 left.push(w.to_string());
                 i -= 1;

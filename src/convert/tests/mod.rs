@@ -182,7 +182,7 @@ fn servers_and_default_server() {
 #[test]
 fn stick_tables_in_full() {
     let c = conv(
-        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ipv6 size 1m expire 10s store http_req_rate(10s),conn_cur,gpc(2),gpc_rate(2,1m)\n  default_backend st_bin\nbackend st_bin\n  stick-table type binary len 8 size 1k nopurge peers mesh store bytes_out_cnt\n",
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ipv6 size 1m expire 10s store http_req_rate(10s),conn_cur,gpc(2),gpc_rate(2,1m)\n  default_backend st_bin\nbackend st_bin\n  stick-table type binary len 8 size 1k nopurge peers mesh store bytes_out_cnt\nglobal\n  localpeer lb1\npeers mesh\n  peer lb1 127.0.0.1:10000\n  peer lb2 127.0.0.2:10000\n",
     );
     let t = table(&c);
     let fe = &t["frontend"][0]["stick_table"];
@@ -194,16 +194,21 @@ fn stick_tables_in_full() {
         (be["type"].as_str(), be["len"].as_integer(), be["nopurge"].as_bool()),
         (Some("binary"), Some(8), Some(true))
     );
-    assert!(be.get("peers").is_none());
-    assert!(c.reports.iter().any(|r| r.loc.line == 8 && r.message.contains("peers mesh")), "{:?}", c.reports);
+    assert_eq!(be["peers"].as_str(), Some("mesh"));
+    let peers = &t["peers"][0];
+    assert_eq!(peers["name"].as_str(), Some("mesh"));
+    let lines: Vec<&str> = peers["peer"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["lb1 127.0.0.1:10000", "lb2 127.0.0.2:10000"]);
+    assert_eq!(t["global"]["localpeer"].as_str(), Some("lb1"));
     let s = snap(&c);
+    assert_eq!(s.peers[0].remotes[0].name, "lb2");
     assert_eq!(s.stick_tables.len(), 2);
 }
 
 #[test]
 fn persistence() {
     let c = conv(
-        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m peers mypeers\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
     );
     let t = table(&c);
     let web = &t["backend"][0];
@@ -224,7 +229,6 @@ fn persistence() {
         kinds(&c),
         [
             (9, ReportKind::Approximated),
-            (12, ReportKind::Approximated),
             (14, ReportKind::Unsupported),
             (17, ReportKind::Approximated),
             (21, ReportKind::Ignored),
@@ -676,14 +680,11 @@ fn global_and_userlist() {
 
 #[test]
 fn other_sections_are_reported_whole() {
-    let c = conv(&format!(
-        "{FE_BE}backend be\n  server a 127.0.0.1:1\npeers mypeers\n  peer a 127.0.0.1:1024\nresolvers dns\n  nameserver ns 127.0.0.53:53\n"
-    ));
-    // `resolvers` sections convert (tests/resolvers.rs); `peers` is reported whole.
+    // `peers` and `resolvers` sections convert (their own tests); `mailers` is reported whole.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:1\nmailers mta\n  mailer smtp1 127.0.0.1:587\n"));
     assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
-    assert!(c.toml.contains("[[resolvers]]"), "{}", c.toml);
     assert!(c.toml.contains("# [line 8, not supported yet by lbha] whole section"), "{}", c.toml);
-    assert!(c.toml.contains("peer a 127.0.0.1:1024"));
+    assert!(c.toml.contains("mailer smtp1 127.0.0.1:587"));
 }
 
 #[test]
