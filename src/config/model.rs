@@ -17,6 +17,8 @@ pub struct ConfigFile {
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
+    /// VIPs announced to the router through FRR (`[[announce]]`).
+    pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
 }

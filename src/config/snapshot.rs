@@ -20,6 +20,7 @@ pub struct Snapshot {
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
+    pub announce: super::announce::AnnounceSettings,
     pub api: Option<ApiSettings>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,

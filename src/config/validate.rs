@@ -186,6 +186,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         &backend_names,
         cx.problems,
     );
+    let announce = super::announce::validate(&file.announce, &backend_names, cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
 
     if cx.problems[start..].iter().any(|p| !p.warning) {
@@ -198,6 +199,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         backends,
         userlists,
         vrrp,
+        announce,
         api,
         warnings: Vec::new(),
     })

@@ -312,6 +312,16 @@ async fn serve(
         (None, Some(p)) => state_file::load(p, &proxy),
         (None, None) => {}
     }
+    // Before the listeners: they bind the VIPs it holds.
+    let announcer = match crate::announce::Announcer::start(&proxy.active.load().snap, &proxy).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(i) = incoming.as_mut() {
+                i.abort(&e);
+            }
+            return Err(e);
+        }
+    };
     let mut listeners = Listeners::default();
     let inherited = incoming.as_mut().map(upgrade::new::Incoming::take_listeners).unwrap_or_default();
     let fresh = match listeners.adopt(&proxy.active.load().snap, inherited) {
@@ -397,6 +407,10 @@ async fn serve(
             ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
+    // Withdraw before drain: the router sends no new flows here while the proxy finishes.
+    if let Some(a) = &announcer {
+        a.withdraw_all().await;
+    }
     if upgraded {
         // The new process serves the control socket, API, VRRP and state file now.
         if let Some(c) = ctl.take() {
@@ -417,6 +431,14 @@ async fn serve(
         }
     }
     drain(&proxy, &mut listeners, &mut checks).await;
+    if let Some(a) = announcer {
+        if upgraded {
+            // The successor holds the same VIPs now.
+            drop(a);
+        } else {
+            a.release_all().await;
+        }
+    }
     // The runtime kills what still runs when it ends: `notify_stop` gets its chance first.
     if let Some(n) = notify_scripts {
         n.wait(NOTIFY_AT_STOP).await;
