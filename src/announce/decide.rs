@@ -44,7 +44,6 @@ pub struct Wanted {
     pub group: String,
     pub addr: IpAddr,
     pub protocol: u8,
-    pub table: u32,
     pub interface: String,
     pub state: Result<(), Withdrawn>,
 }
@@ -73,24 +72,15 @@ pub fn decide(g: &Announce, snap: &Snapshot, seen: &dyn Observed) -> Vec<Wanted>
             } else {
                 Ok(())
             };
-            Wanted {
-                group: g.name.clone(),
-                addr,
-                protocol: g.protocol,
-                table: g.table,
-                interface: g.interface.clone(),
-                state,
-            }
+            Wanted { group: g.name.clone(), addr, protocol: g.protocol, interface: g.interface.clone(), state }
         })
         .collect()
 }
 
-/// An installed announcement route: what it takes to delete it again.
+/// An installed announcement (the VIP's host route on lbha's device).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
     pub addr: IpAddr,
-    pub protocol: u8,
-    pub table: u32,
 }
 
 /// One change to the kernel, in the order [`plan`] returns them.
@@ -104,13 +94,9 @@ pub enum Step {
 
 /// The steps from the `installed` routes to `wanted`: every withdrawal before any announcement,
 /// so a node never advertises a changed set before it has taken back what it can no longer serve.
-/// A route whose protocol or table changed is withdrawn and announced anew.
 pub fn plan(installed: &BTreeMap<IpAddr, Route>, wanted: &[Wanted]) -> Vec<Step> {
-    let target: BTreeMap<IpAddr, Route> = wanted
-        .iter()
-        .filter(|w| w.state.is_ok())
-        .map(|w| (w.addr, Route { addr: w.addr, protocol: w.protocol, table: w.table }))
-        .collect();
+    let target: BTreeMap<IpAddr, Route> =
+        wanted.iter().filter(|w| w.state.is_ok()).map(|w| (w.addr, Route { addr: w.addr })).collect();
     let mut steps: Vec<Step> =
         installed.iter().filter(|(a, r)| target.get(a) != Some(r)).map(|(_, r)| Step::Withdraw(*r)).collect();
     steps.extend(target.iter().filter(|(a, r)| installed.get(a) != Some(r)).map(|(_, r)| Step::Announce(*r)));
@@ -171,36 +157,27 @@ mod tests {
         assert_eq!(states(&snap("\"192.0.2.99:80\""), &seen), [Err(Withdrawn::NoBind), Err(Withdrawn::NoBind)]);
     }
 
-    fn w(addr: &str, table: u32, up: bool) -> Wanted {
+    fn w(addr: &str, up: bool) -> Wanted {
         Wanted {
             group: "g".into(),
             addr: addr.parse().unwrap(),
             protocol: 250,
-            table,
             interface: "lo".into(),
             state: if up { Ok(()) } else { Err(Withdrawn::Stopping) },
         }
     }
-    fn r(addr: &str, table: u32) -> Route {
-        Route { addr: addr.parse().unwrap(), protocol: 250, table }
+    fn r(addr: &str) -> Route {
+        Route { addr: addr.parse().unwrap() }
     }
 
     #[test]
     fn withdrawals_come_before_announcements() {
-        let installed = BTreeMap::from([(r("192.0.2.1", 250).addr, r("192.0.2.1", 250))]);
-        let wanted = [w("192.0.2.2", 250, true), w("192.0.2.1", 250, false)];
-        assert_eq!(
-            plan(&installed, &wanted),
-            [Step::Withdraw(r("192.0.2.1", 250)), Step::Announce(r("192.0.2.2", 250))]
-        );
+        let installed = BTreeMap::from([(r("192.0.2.1").addr, r("192.0.2.1"))]);
+        let wanted = [w("192.0.2.2", true), w("192.0.2.1", false)];
+        assert_eq!(plan(&installed, &wanted), [Step::Withdraw(r("192.0.2.1")), Step::Announce(r("192.0.2.2"))]);
         // Nothing to do when the kernel already has what is wanted.
-        assert!(plan(&installed, &[w("192.0.2.1", 250, true)]).is_empty());
+        assert!(plan(&installed, &[w("192.0.2.1", true)]).is_empty());
         // A VIP removed from the config (absent from `wanted`) is withdrawn.
-        assert_eq!(plan(&installed, &[]), [Step::Withdraw(r("192.0.2.1", 250))]);
-        // A changed table: the old route goes first, then the new one.
-        assert_eq!(
-            plan(&installed, &[w("192.0.2.1", 100, true)]),
-            [Step::Withdraw(r("192.0.2.1", 250)), Step::Announce(r("192.0.2.1", 100))]
-        );
+        assert_eq!(plan(&installed, &[]), [Step::Withdraw(r("192.0.2.1"))]);
     }
 }

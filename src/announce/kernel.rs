@@ -1,12 +1,15 @@
 //! The kernel side of announcements, over rtnetlink: the VIP held as a `local` route (the node
-//! accepts and binds it; FRR's zebra ignores local routes, so no connected route hides the
-//! announcement), and the announcement itself, a host route in lbha's table with lbha's protocol
-//! number through a TUN device this process owns. The device dies with the process, even on
-//! `kill -9`, and the kernel deletes its routes: a crashed lbha is withdrawn by the kernel.
+//! accepts and binds it; FRR's zebra ignores local routes), and the announcement itself, the VIP
+//! as a host address on [`DEVICE`], a TUN device only lbha's process keeps alive. FRR sees a
+//! connected route on that device and redistributes it. The device dies with the process, even on
+//! `kill -9`, and the kernel deletes its addresses and tells zebra (RTM_DELADDR). A kernel route
+//! through the device would not do: its silent removal leaves zebra 8.4 announcing it (seen in
+//! netns-tests/announce.rs).
 
 use super::decide::Route;
 use futures::TryStreamExt;
 use netlink_packet_route::AddressFamily;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -14,7 +17,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 const EEXIST: i32 = 17;
 const ESRCH: i32 = 3;
 const ENOENT: i32 = 2;
+const EADDRNOTAVAIL: i32 = 99;
 const RT_TABLE_LOCAL: u32 = 255;
+
+/// The announcement device. Multi-queue: a binary upgrade's new process attaches to the same
+/// device, which lives while either process holds it; FRR's route-map matches this name.
+pub const DEVICE: &str = "lbha-announce";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -44,6 +52,7 @@ struct IfReq {
 
 const IFF_TUN: i16 = 0x0001;
 const IFF_NO_PI: i16 = 0x1000;
+const IFF_MULTI_QUEUE: i16 = 0x0100;
 nix::ioctl_write_ptr_bad!(tunsetiff, nix::request_code_write!(b'T', 202, std::mem::size_of::<libc_int>()), IfReq);
 #[allow(non_camel_case_types)]
 type libc_int = i32;
@@ -53,7 +62,7 @@ fn create_tun(name: &str) -> Result<OwnedFd, String> {
     use nix::fcntl::{OFlag, open};
     let fd = open("/dev/net/tun", OFlag::O_RDWR | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| format!("/dev/net/tun: {e}"))?;
-    let mut req = IfReq { name: [0; 16], flags: IFF_TUN | IFF_NO_PI, _pad: [0; 22] };
+    let mut req = IfReq { name: [0; 16], flags: IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE, _pad: [0; 22] };
     req.name[..name.len()].copy_from_slice(name.as_bytes());
     // SAFETY: TUNSETIFF reads a `struct ifreq`, which `IfReq` lays out (name, then the flags of the union).
     unsafe { tunsetiff(fd.as_raw_fd(), &req) }.map_err(|e| format!("TUNSETIFF: {e}"))?;
@@ -67,12 +76,11 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Opens the netlink socket and creates the device `lbha-a<pid>` (unique per process, so a
-    /// binary upgrade's new process gets its own). Inside a tokio runtime.
+    /// Opens the netlink socket and creates (or attaches to) [`DEVICE`]. Inside a tokio runtime.
     pub async fn open() -> Result<Kernel, KernelError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(KernelError::Socket)?;
         tokio::spawn(conn);
-        let name = format!("lbha-a{}", std::process::id());
+        let name = DEVICE.to_string();
         let dev_err = |why: String| KernelError::Device { name: name.clone(), why };
         let fd = create_tun(&name).map_err(dev_err)?;
         let index = index(&handle, &name).await?;
@@ -107,24 +115,44 @@ impl Kernel {
         self.delete(msg, "release", format!("{addr} on {ifname}")).await
     }
 
-    /// Installs the announcement route: FRR sees it appear in `route.table`.
+    /// Announces: the VIP as a host address on the device. Idempotent.
     pub async fn announce(&self, r: &Route) -> Result<(), KernelError> {
-        let msg = message(r.addr, r.protocol, r.table, RouteType::Unicast, RouteScope::Link, self.dev.index);
-        match self.handle.route().add(msg).replace().execute().await {
+        let host = if r.addr.is_ipv4() { 32 } else { 128 };
+        let mut req = self.handle.address().add(self.dev.index, r.addr, host);
+        if r.addr.is_ipv6() {
+            // Usable at once, never stuck in duplicate address detection.
+            let msg = req.message_mut();
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Ok(()) => Ok(()),
-            Err(e) => Err(route_err("announce", format!("{} in table {}", r.addr, r.table), e)),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == EEXIST => Ok(()),
+            Err(e) => Err(route_err("announce", format!("{} on {}", r.addr, self.dev.name), e)),
         }
     }
 
-    /// Deletes the announcement route. Idempotent.
+    /// Withdraws: removes the VIP from the device. Idempotent.
     pub async fn withdraw(&self, r: &Route) -> Result<(), KernelError> {
-        let msg = message(r.addr, r.protocol, r.table, RouteType::Unicast, RouteScope::Link, self.dev.index);
-        self.delete(msg, "withdraw", format!("{} in table {}", r.addr, r.table)).await
+        let host = if r.addr.is_ipv4() { 32 } else { 128 };
+        let mut msg = AddressMessage::default();
+        msg.header.family = if r.addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        msg.header.prefix_len = host;
+        msg.header.index = self.dev.index;
+        msg.attributes.push(AddressAttribute::Address(r.addr));
+        if r.addr.is_ipv4() {
+            msg.attributes.push(AddressAttribute::Local(r.addr));
+        }
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == EADDRNOTAVAIL => Ok(()),
+            Err(e) => Err(route_err("withdraw", format!("{} on {}", r.addr, self.dev.name), e)),
+        }
     }
 
-    /// Deletes every route of `protocol` in `table` (a crashed predecessor's that outlived it,
-    /// for instance through a device it had made persistent). Returns how many went.
-    pub async fn sweep(&self, protocol: u8, table: u32) -> Result<usize, KernelError> {
+    /// Deletes every hold route of `protocol` in the local table whose address is not in `keep`
+    /// (a crashed predecessor's, for VIPs since removed). Returns how many went.
+    pub async fn sweep(&self, protocol: u8, keep: &[IpAddr]) -> Result<usize, KernelError> {
         let mut n = 0;
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut q = RouteMessage::default();
@@ -136,10 +164,13 @@ impl Kernel {
                 .execute()
                 .try_collect()
                 .await
-                .map_err(|e| route_err("list", format!("routes of table {table}"), e))?;
+                .map_err(|e| route_err("list", "routes".to_string(), e))?;
             for m in all {
-                if m.header.protocol == RouteProtocol::from(protocol) && table_of(&m) == table {
-                    self.delete(m, "sweep", format!("a stale route of protocol {protocol} in table {table}")).await?;
+                let stale = m.header.protocol == RouteProtocol::from(protocol)
+                    && table_of(&m) == RT_TABLE_LOCAL
+                    && destination(&m).is_some_and(|d| !keep.contains(&d));
+                if stale {
+                    self.delete(m, "sweep", format!("a stale hold of protocol {protocol}")).await?;
                     n += 1;
                 }
             }
@@ -170,6 +201,14 @@ async fn index(handle: &rtnetlink::Handle, ifname: &str) -> Result<u32, KernelEr
         Ok(Some(link)) => Ok(link.header.index),
         _ => Err(KernelError::UnknownInterface(ifname.to_string())),
     }
+}
+
+fn destination(m: &RouteMessage) -> Option<IpAddr> {
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(RouteAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Destination(RouteAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })
 }
 
 fn table_of(m: &RouteMessage) -> u32 {
@@ -204,6 +243,7 @@ mod tests {
     #[test]
     fn host_route_messages() {
         let m = message("2001:db8::10".parse().unwrap(), 250, 250, RouteType::Unicast, RouteScope::Link, 7);
+        assert_eq!(destination(&m), "2001:db8::10".parse().ok());
         assert_eq!(m.header.address_family, AddressFamily::Inet6);
         assert_eq!(m.header.destination_prefix_length, 128);
         assert_eq!(m.header.protocol, RouteProtocol::Other(250));

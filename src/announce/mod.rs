@@ -29,7 +29,6 @@ pub struct VipStatus {
     pub group: String,
     pub address: IpAddr,
     pub protocol: u8,
-    pub table: u32,
     pub announced: bool,
     /// Why it is withdrawn; empty when announced.
     pub reason: String,
@@ -86,10 +85,11 @@ impl Announcer {
             return Ok(None);
         }
         let kernel = kernel::Kernel::open().await.map_err(|e| format!("announce: {e}"))?;
-        for (protocol, table) in snap.announce.route_kinds() {
-            match kernel.sweep(protocol, table).await {
+        let keep: Vec<IpAddr> = snap.announce.groups.iter().flat_map(|g| g.addresses.clone()).collect();
+        for protocol in snap.announce.protocols() {
+            match kernel.sweep(protocol, &keep).await {
                 Ok(0) => {}
-                Ok(n) => tracing::warn!("announce: removed {n} stale routes of protocol {protocol} in table {table}"),
+                Ok(n) => tracing::warn!("announce: removed {n} stale VIP holds of protocol {protocol}"),
                 Err(e) => return Err(format!("announce: {e}")),
             }
         }
@@ -100,7 +100,7 @@ impl Announcer {
                 held.insert(a, (g.interface.clone(), g.protocol));
             }
         }
-        tracing::info!("announce: VIPs held; routes go through device {}", kernel.device());
+        tracing::info!("announce: VIPs held; announced on device {}", kernel.device());
         let status = Arc::new(Mutex::new(Vec::new()));
         let task = Task {
             kernel,
@@ -270,7 +270,6 @@ impl Task {
                     group: w.group.clone(),
                     address: w.addr,
                     protocol: w.protocol,
-                    table: w.table,
                     announced: installed,
                     reason,
                 }

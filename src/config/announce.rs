@@ -9,9 +9,6 @@ use std::net::IpAddr;
 /// Routing protocol number of lbha's routes when `protocol` is not given (unassigned in
 /// /etc/iproute2/rt_protos and not one FRR uses).
 pub const DEFAULT_PROTOCOL: u8 = 250;
-/// Kernel table of the announced routes when `table` is not given; FRR imports it with
-/// `ip import-table 250`.
-pub const DEFAULT_TABLE: u32 = 250;
 /// Where the VIP is held (as a `local` route) when `interface` is not given.
 pub const DEFAULT_INTERFACE: &str = "lo";
 
@@ -27,7 +24,6 @@ pub struct AnnounceDef {
     pub address: Vec<String>,
     pub interface: Option<String>,
     pub protocol: Option<i64>,
-    pub table: Option<i64>,
     pub track_backend: Vec<String>,
 }
 
@@ -38,8 +34,8 @@ pub struct Announce {
     pub addresses: Vec<IpAddr>,
     /// Interface the VIPs are held on (a `local` route in the local table).
     pub interface: String,
+    /// Routing protocol number of the hold routes (found and removed by it).
     pub protocol: u8,
-    pub table: u32,
     pub track_backends: Vec<String>,
 }
 
@@ -49,9 +45,9 @@ pub struct AnnounceSettings {
 }
 
 impl AnnounceSettings {
-    /// Every (protocol, table) pair in use, for the start-up sweep of stale routes.
-    pub fn route_kinds(&self) -> Vec<(u8, u32)> {
-        let mut v: Vec<(u8, u32)> = self.groups.iter().map(|g| (g.protocol, g.table)).collect();
+    /// Every protocol number in use, for the start-up sweep of a crashed predecessor's holds.
+    pub fn protocols(&self) -> Vec<u8> {
+        let mut v: Vec<u8> = self.groups.iter().map(|g| g.protocol).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -107,20 +103,6 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
                 }
             },
         };
-        let table = match d.table {
-            None => DEFAULT_TABLE,
-            Some(n @ 1..=252) => n as u32,
-            Some(n) => {
-                problems.push(
-                    Problem::new(
-                        p.key("table"),
-                        "must be between 1 and 252 (a table FRR can import with `ip import-table`; not main or local)",
-                    )
-                    .with_value(n),
-                );
-                DEFAULT_TABLE
-            }
-        };
         for (j, b) in d.track_backend.iter().enumerate() {
             if !backends.contains(b.as_str()) {
                 problems.push(Problem::new(p.key("track_backend").index(j), "no such backend").with_value(b));
@@ -132,7 +114,6 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
                 addresses,
                 interface,
                 protocol,
-                table,
                 track_backends: d.track_backend.clone(),
             });
         }
@@ -179,21 +160,21 @@ mod tests {
     fn defaults_and_full_form() {
         let (s, p) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10\", \"2001:db8::10/128\"]\n\
              [[announce]]\nname = \"b\"\naddress = [\"192.0.2.11/32\"]\ninterface = \"dummy0\"\n\
-             protocol = 99\ntable = 100\ntrack_backend = [\"web\"]\n");
+             protocol = 99\ntrack_backend = [\"web\"]\n");
         assert!(p.is_empty(), "{p:?}");
         let a = &s.groups[0];
-        assert_eq!((a.interface.as_str(), a.protocol, a.table), ("lo", 250, 250));
+        assert_eq!((a.interface.as_str(), a.protocol), ("lo", 250));
         assert_eq!(a.addresses, ["192.0.2.10".parse::<IpAddr>().unwrap(), "2001:db8::10".parse().unwrap()]);
         let b = &s.groups[1];
-        assert_eq!((b.interface.as_str(), b.protocol, b.table), ("dummy0", 99, 100));
+        assert_eq!((b.interface.as_str(), b.protocol), ("dummy0", 99));
         assert_eq!(b.track_backends, ["web"]);
-        assert_eq!(s.route_kinds(), [(99, 100), (250, 250)]);
+        assert_eq!(s.protocols(), [99, 250]);
     }
 
     #[test]
     fn bad_values_are_located() {
         let (s, p) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10/24\", \"x\", \"127.0.0.1\"]\n\
-             protocol = 186\ntable = 254\ntrack_backend = [\"nope\"]\n\
+             protocol = 186\ntrack_backend = [\"nope\"]\n\
              [[announce]]\nname = \"a\"\naddress = []\n\
              [[announce]]\nname = \"c\"\naddress = [\"192.0.2.20\", \"192.0.2.20\"]\nprotocol = 300\n");
         assert!(s.groups.is_empty());
@@ -202,7 +183,6 @@ mod tests {
             "announce[0].address[1]: not an IP address",
             "announce[0].address[2]: cannot be announced",
             "announce[0].protocol: must be between 5 and 255",
-            "announce[0].table: must be between 1 and 252",
             "announce[0].track_backend[0]: no such backend",
             "announce[1].name: duplicate announce name",
             "announce[1].address: at least one address",

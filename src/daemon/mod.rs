@@ -407,8 +407,9 @@ async fn serve(
             ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
-    // Withdraw before drain: the router sends no new flows here while the proxy finishes.
-    if let Some(a) = &announcer {
+    // Withdraw before drain: the router sends no new flows here while the proxy finishes. After
+    // an upgrade the successor announces on the same device: nothing to withdraw.
+    if let Some(a) = announcer.as_ref().filter(|_| !upgraded) {
         a.withdraw_all().await;
     }
     if upgraded {
