@@ -139,6 +139,15 @@ track_backend = ["web"]
     )
 }
 
+/// `lbha show announce --json` of the daemon started as `name`: (announced, reason) of the VIP.
+fn shown(bed: &Bed, name: &str) -> Option<(bool, String)> {
+    let sock = bed.dir.join(format!("{name}.sock")).display().to_string();
+    let out = bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "show", "announce", "--json"]).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let e = v.as_array()?.iter().find(|e| e["address"] == VIP)?;
+    Some((e["announced"].as_bool()?, e["reason"].as_str()?.to_string()))
+}
+
 /// The node's backend: a second lbha on 127.0.0.1:8080 answering its name.
 fn backend(bed: &mut Bed, node: &Node, name: &str) -> usize {
     let cfg = format!(
@@ -207,6 +216,8 @@ fn vips_are_announced_by_bgp_per_healthy_node_and_withdrawn() {
         .unwrap_or_else(|| panic!("router paths {:?}, want a only", router_paths(&r, &rdir)));
     eprintln!("b withdrawn {} after its backend stopped", bed::ms(t));
     assert!(bed.log(lb_b).contains("backend web has no server up"), "b logs why");
+    assert_eq!(shown(&bed, "lb-b"), Some((false, "backend web has no server up".to_string())), "show announce on b");
+    assert_eq!(shown(&bed, "lb-a"), Some((true, String::new())), "show announce on a");
 
     // The backend returns: b is announced again.
     backend(&mut bed, &b, "b");

@@ -8,6 +8,7 @@
 
 pub mod decide;
 pub mod kernel;
+pub mod show;
 
 use crate::config::snapshot::Snapshot;
 use crate::proxy::Proxy;
@@ -114,6 +115,11 @@ impl Announcer {
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(task.run(rx));
         Ok(Some(Announcer { cmds: tx, status }))
+    }
+
+    /// The state `show announce` reads, updated every tick.
+    pub fn status_handle(&self) -> Arc<Mutex<Vec<VipStatus>>> {
+        self.status.clone()
     }
 
     /// Every VIP's state as of the last tick.

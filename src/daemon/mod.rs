@@ -355,6 +355,9 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    if let Some(a) = &announcer {
+        let _ = shared.announce.set(a.status_handle());
+    }
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
