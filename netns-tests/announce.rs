@@ -236,11 +236,27 @@ fn vips_are_announced_by_bgp_per_healthy_node_and_withdrawn() {
     eprintln!("b withdrawn {} after kill -9", bed::ms(t));
     assert!(b.ip(&["link", "show", "lbha-announce"]).is_err(), "b's device outlived it");
 
+    // A reload that removes the VIP withdraws it, then lets it go after hard_stop_after; a reload
+    // that brings it back announces it again.
+    let cfg = bed.dir.join("lb-a.toml");
+    let full = lb_config();
+    let without = full.split("[[announce]]").next().unwrap_or_default().to_string();
+    std::fs::write(&cfg, &without).expect("rewrite lb-a.toml");
+    bed.sighup(lb_a);
+    paths(&[]).unwrap_or_else(|| panic!("router paths {:?} after a's reload", router_paths(&r, &rdir)));
+    let held = || a.ip(&["route", "show", "table", "local", VIP]).unwrap_or_default().contains("proto 250");
+    wait_for(Duration::from_secs(15), || !held()).expect("a lets the removed VIP go");
+    std::fs::write(&cfg, &full).expect("rewrite lb-a.toml");
+    bed.sighup(lb_a);
+    paths(std::slice::from_ref(&ip_a))
+        .unwrap_or_else(|| panic!("router paths {:?} after a's 2nd reload", router_paths(&r, &rdir)));
+    assert!(held(), "a holds the VIP again");
+
     // A graceful stop withdraws, drains, then lets the VIP go.
     bed.term(lb_a);
     paths(&[]).unwrap_or_else(|| panic!("router paths {:?} after a stopped", router_paths(&r, &rdir)));
     assert!(!a.ip(&["route", "show", "table", "local"]).unwrap_or_default().contains(VIP), "a still holds the VIP");
     let log = bed.log(lb_a);
-    let (w, s) = (log.find("announce: withdrew"), log.find("stopping: no new connections"));
+    let (w, s) = (log.rfind("announce: withdrew"), log.rfind("stopping: no new connections"));
     assert!(matches!((w, s), (Some(w), Some(s)) if w < s), "withdrawal before drain:\n{log}");
 }

@@ -157,7 +157,7 @@ impl Task {
                     Some(Cmd::Withdraw(done)) => {
                         stopping = true;
                         self.apply(&[]).await;
-                        self.publish(&[]);
+                        self.publish_stopped();
                         let _ = done.send(());
                     }
                     Some(Cmd::Release(done)) => {
@@ -262,8 +262,17 @@ impl Task {
         }
     }
 
+    /// On stop: every VIP of the last round, withdrawn for that reason.
+    fn publish_stopped(&self) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        for s in st.iter_mut() {
+            s.announced = false;
+            s.reason = Withdrawn::Stopping.to_string();
+        }
+    }
+
     fn publish(&self, wanted: &[decide::Wanted]) {
-        let mut out: Vec<VipStatus> = wanted
+        let out: Vec<VipStatus> = wanted
             .iter()
             .map(|w| {
                 let installed = self.installed.contains_key(&w.addr);
@@ -281,14 +290,6 @@ impl Task {
                 }
             })
             .collect();
-        if wanted.is_empty() {
-            // Stopping: every VIP is withdrawn for that reason.
-            let prev = self.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            out = prev
-                .into_iter()
-                .map(|s| VipStatus { announced: false, reason: Withdrawn::Stopping.to_string(), ..s })
-                .collect();
-        }
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         for (old, new) in st.iter().zip(&out) {
             if old.address == new.address && old.reason != new.reason && !new.reason.is_empty() {

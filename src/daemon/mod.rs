@@ -570,6 +570,10 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if (&n.user, &n.group) != (&o.user, &o.group) {
         out.push("global.user and global.group: take effect at the next restart or upgrade".to_string());
     }
+    // The announcer starts with the process, before the listeners bind its VIPs.
+    if old.announce.groups.is_empty() && !new.announce.groups.is_empty() {
+        out.push("announce: a first [[announce]] takes effect at the next restart or upgrade".to_string());
+    }
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
@@ -684,5 +688,12 @@ mod tests {
         // maxconn is applied by the reload itself.
         assert!(!w.iter().any(|l| l.contains("maxconn")), "{w:?}");
         assert!(restart_only(&old, &old, 1).is_empty());
+        let announcing = parse(
+            "[[backend]]\nname = \"web\"\n[[announce]]\nname = \"v\"\naddress = [\"192.0.2.10\"]\ntrack_backend = [\"web\"]\n",
+        );
+        let w = restart_only(&old, &announcing, 1);
+        assert!(w.iter().any(|l| l.starts_with("announce: a first [[announce]]")), "{w:?}");
+        // Changing or removing announcements is a reload's business.
+        assert!(!restart_only(&announcing, &old, 1).iter().any(|l| l.starts_with("announce")));
     }
 }
