@@ -12,6 +12,8 @@ use std::time::Duration;
 const VIP: &str = "203.0.113.10";
 const ZEBRA: &str = "/usr/lib/frr/zebra";
 const BGPD: &str = "/usr/lib/frr/bgpd";
+const BFDD: &str =
+    "bfd\n profile fast\n  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n exit\nexit\n";
 
 /// The directory of one namespace's FRR: configs, pid files, zserv and vty sockets, owned by
 /// the `frr` user the daemons run as (FRR's vty sockets need its `frrvty` group).
@@ -20,6 +22,7 @@ fn frr_dir(bed: &Bed, name: &str, zebra: &str, bgpd: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
     std::fs::write(d.join("zebra.conf"), zebra).expect("zebra.conf");
     std::fs::write(d.join("bgpd.conf"), bgpd).expect("bgpd.conf");
+    std::fs::write(d.join("bfdd.conf"), BFDD).expect("bfdd.conf");
     bed::run(&["chown", "-R", "frr:frr", &bed.dir.display().to_string()]).expect("chown to frr");
     d
 }
@@ -53,6 +56,9 @@ fn start_frr(bed: &mut Bed, node: &Node, name: &str, dir: &Path) {
     bed.spawn(node, &format!("zebra-{name}.log"), &zebra.iter().map(String::as_str).collect::<Vec<_>>());
     wait_for(Duration::from_secs(10), || Path::new(&z).exists())
         .unwrap_or_else(|| panic!("zebra of {name} did not start"));
+    let mut bfdd = daemon("/usr/lib/frr/bfdd", "bfdd.conf", "bfdd.pid");
+    bfdd.extend(["--bfdctl".to_string(), format!("{d}/bfdd.sock")]);
+    bed.spawn(node, &format!("bfdd-{name}.log"), &bfdd.iter().map(String::as_str).collect::<Vec<_>>());
     let bgpd = daemon(BGPD, "bgpd.conf", "bgpd.pid");
     bed.spawn(node, &format!("bgpd-{name}.log"), &bgpd.iter().map(String::as_str).collect::<Vec<_>>());
 }
@@ -61,7 +67,7 @@ fn start_frr(bed: &mut Bed, node: &Node, name: &str, dir: &Path) {
 fn neighbor(ip: &str, asn: u32) -> String {
     format!(
         " neighbor {ip} remote-as {asn}\n neighbor {ip} timers 1 3\n neighbor {ip} timers connect 1\n \
-         neighbor {ip} advertisement-interval 0\n"
+         neighbor {ip} advertisement-interval 0\n neighbor {ip} bfd profile fast\n"
     )
 }
 
@@ -235,6 +241,22 @@ fn vips_are_announced_by_bgp_per_healthy_node_and_withdrawn() {
     });
     eprintln!("b withdrawn {} after kill -9", bed::ms(t));
     assert!(b.ip(&["link", "show", "lbha-announce"]).is_err(), "b's device outlived it");
+
+    // b returns, then loses its link without a word (no FIN, no BGP notification): the router's
+    // BFD session (100 ms x 3) drops it, well before the BGP hold time.
+    bed.lbha(&b, "lb-b2", &lb_config());
+    paths(&both).unwrap_or_else(|| panic!("router paths {:?}, want both after b restarted", router_paths(&r, &rdir)));
+    let bfd_up = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&vtysh(&r, &rdir, "show bfd peers json").unwrap_or_default()).unwrap_or_default();
+        v.as_array().map_or(0, |a| a.iter().filter(|p| p["status"] == "up").count())
+    };
+    wait_for(Duration::from_secs(20), || bfd_up() == 2)
+        .unwrap_or_else(|| panic!("router BFD sessions up: {}", bfd_up()));
+    b.ip(&["link", "set", "eth0", "down"]).expect("b's link down");
+    let t = paths(std::slice::from_ref(&ip_a))
+        .unwrap_or_else(|| panic!("router paths {:?} after b lost its link", router_paths(&r, &rdir)));
+    eprintln!("b's path dropped {} after its link went down (BFD 100 ms x 3)", bed::ms(t));
 
     // A reload that removes the VIP withdraws it, then lets it go after hard_stop_after; a reload
     // that brings it back announces it again.
