@@ -121,6 +121,22 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
     AnnounceSettings { groups }
 }
 
+/// `[global] user` with announcements is refused: the announcement device is made from
+/// /dev/net/tun, which only root may open, and lbha would have given up root by then.
+pub fn check_user(s: &AnnounceSettings, user: Option<&str>, problems: &mut Vec<Problem>) {
+    if let Some(u) = user
+        && !s.groups.is_empty()
+    {
+        problems.push(
+            Problem::new(
+                FieldPath::root().key("announce").index(0),
+                "not supported with [global] user yet: lbha stays root to create its announcement device",
+            )
+            .with_value(u),
+        );
+    }
+}
+
 /// A host address: no prefix, or `/32` (IPv4) / `/128` (IPv6).
 fn parse_host(s: &str) -> Result<IpAddr, String> {
     let (ip, len) = match s.split_once('/') {
@@ -169,6 +185,19 @@ mod tests {
         assert_eq!((b.interface.as_str(), b.protocol), ("dummy0", 99));
         assert_eq!(b.track_backends, ["web"]);
         assert_eq!(s.protocols(), [99, 250]);
+    }
+
+    #[test]
+    fn a_user_to_switch_to_is_refused() {
+        let (s, p) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10\"]\n");
+        assert!(p.is_empty());
+        let mut problems = Vec::new();
+        check_user(&s, Some("lbha"), &mut problems);
+        assert!(problems[0].message.starts_with("not supported with [global] user"), "{:?}", problems[0].message);
+        problems.clear();
+        check_user(&s, None, &mut problems);
+        check_user(&AnnounceSettings::default(), Some("lbha"), &mut problems);
+        assert!(problems.is_empty());
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         cx.problems,
     );
     let announce = super::announce::validate(&file.announce, &backend_names, cx.problems);
+    super::announce::check_user(&announce, global.user.as_deref(), cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
 
     if cx.problems[start..].iter().any(|p| !p.warning) {
