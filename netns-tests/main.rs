@@ -4,6 +4,7 @@
 //! Built without root, every test is marked ignored ("needs root", see build.rs), so
 //! `cargo test` reports them as ignored rather than passed.
 
+mod announce;
 mod bed;
 mod bench;
 mod failover;

@@ -1,6 +1,7 @@
 //! lbha: a high-availability load balancer. See ARCHITECTURE in the repository's shared notes for
 //! the module map; pure logic (`config`, `routing`, `balance`, `health` state machines) does no I/O.
 
+pub mod announce;
 pub mod api;
 pub mod balance;
 pub mod cli;

@@ -2,6 +2,7 @@
 //! Pipeline: read file → TOML syntax and types (serde) → unknown keys (all of them) → semantic checks
 //! (all of them) → every problem located at file:line:column with its field path and value.
 
+pub mod announce;
 pub mod api;
 pub mod error;
 pub mod model;

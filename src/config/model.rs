@@ -21,6 +21,8 @@ pub struct ConfigFile {
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
     pub vrrp_track_file: Vec<super::vrrp::TrackFileDef>,
     pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
+    /// VIPs announced to the router through FRR (`[[announce]]`).
+    pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
     /// HAProxy's `resolvers` sections: DNS servers that keep server addresses current.

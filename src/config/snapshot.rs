@@ -22,6 +22,7 @@ pub struct Snapshot {
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
+    pub announce: super::announce::AnnounceSettings,
     pub api: Option<ApiSettings>,
     /// Every `stick_table` of frontends, backends and listen sections, in file order.
     pub stick_tables: Vec<crate::stktable::TableDef>,

@@ -131,6 +131,7 @@ pub enum Command {
     },
     /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
     ShowVrrp,
+    ShowAnnounce,
     /// `vip add ADDR[/LEN] dev IF [label L] [instance N]` (ADDR may be a range).
     VipAdd(VipRequest),
     /// `vip del ADDR[/LEN] [dev IF] [instance N]`.
@@ -403,6 +404,10 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             no_extra(rest)?;
             Command::ShowVrrp
         }
+        ["show", "announce", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowAnnounce
+        }
         ["vip", "add", rest @ ..] => Command::VipAdd(
             parse_request(rest, "add", true).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_ADD))?,
         ),
@@ -557,6 +562,7 @@ The following commands are valid at this level:
   show servers conn [<bk>]                : server connections: in use and idle in the pools
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
+  show announce [json]                    : [[announce]] VIPs: announced or withdrawn, and why
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
@@ -719,6 +725,7 @@ mod tests {
     #[test]
     fn vrrp_and_vip_commands() {
         assert_eq!(cmd("show vrrp"), Command::ShowVrrp);
+        assert_eq!(cmd("show announce"), Command::ShowAnnounce);
         let r = parse("show vrrp json").unwrap();
         assert!(r.json);
         assert_eq!(cmd("vip list"), Command::VipList { instance: None });

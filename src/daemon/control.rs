@@ -178,6 +178,8 @@ pub struct Shared {
     reloads: Mutex<ReloadLog>,
     /// The VRRP instances, owned here so `show status` can read them and reloads update them.
     pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
+    /// `[[announce]]` state for `show announce`, set once the announcer runs.
+    pub announce: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<crate::announce::VipStatus>>>>,
 }
 
 impl Shared {
@@ -200,6 +202,7 @@ impl Shared {
             upgrade_tx,
             reloads: Mutex::new(ReloadLog::default()),
             vrrp: tokio::sync::Mutex::new(None),
+            announce: std::sync::OnceLock::new(),
         })
     }
 
@@ -622,6 +625,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         },
         Command::Reload { terminate } => reload(shared, terminate).await,
         Command::ShowVrrp => super::vip::show_vrrp(shared).await,
+        Command::ShowAnnounce => crate::announce::show::reply(shared.announce.get()),
         Command::VipList { instance } => super::vip::list(shared, instance.as_deref()).await,
         Command::VipAdd(req) => super::vip::add(shared, req).await,
         Command::VipDel(req) => super::vip::del(shared, req).await,

@@ -326,6 +326,16 @@ async fn serve(
         (None, Some(p)) => state_file::load(p, &proxy),
         (None, None) => {}
     }
+    // Before the listeners: they bind the VIPs it holds.
+    let announcer = match crate::announce::Announcer::start(&proxy.active.load().snap, &proxy).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(i) = incoming.as_mut() {
+                i.abort(&e);
+            }
+            return Err(e);
+        }
+    };
     let mut listeners = Listeners::default();
     let inherited = incoming.as_mut().map(upgrade::new::Incoming::take_listeners).unwrap_or_default();
     let fresh = match listeners.adopt(&proxy.active.load().snap, inherited) {
@@ -364,6 +374,9 @@ async fn serve(
     let start::Started { shared, ctl, mut api } = started?;
     // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
     let _peers = crate::peers::net::start(&proxy).await?;
+    if let Some(a) = &announcer {
+        let _ = shared.announce.set(a.status_handle());
+    }
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
@@ -419,6 +432,11 @@ async fn serve(
             ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
+    // Withdraw before drain: the router sends no new flows here while the proxy finishes. After
+    // an upgrade the successor announces on the same device: nothing to withdraw.
+    if let Some(a) = announcer.as_ref().filter(|_| !upgraded) {
+        a.withdraw_all().await;
+    }
     if upgraded {
         // The new process serves the control socket, API, VRRP and state file now.
         if let Some(c) = ctl.take() {
@@ -439,6 +457,14 @@ async fn serve(
         }
     }
     drain(&proxy, &mut listeners, &mut checks).await;
+    if let Some(a) = announcer {
+        if upgraded {
+            // The successor holds the same VIPs now.
+            drop(a);
+        } else {
+            a.release_all().await;
+        }
+    }
     // The runtime kills what still runs when it ends: `notify_stop` gets its chance first.
     if let Some(n) = notify_scripts {
         n.wait(NOTIFY_AT_STOP).await;
@@ -575,6 +601,10 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if (&n.user, &n.group) != (&o.user, &o.group) {
         out.push("global.user and global.group: take effect at the next restart or upgrade".to_string());
     }
+    // The announcer starts with the process, before the listeners bind its VIPs.
+    if old.announce.groups.is_empty() && !new.announce.groups.is_empty() {
+        out.push("announce: a first [[announce]] takes effect at the next restart or upgrade".to_string());
+    }
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
@@ -694,5 +724,12 @@ mod tests {
         // maxconn is applied by the reload itself.
         assert!(!w.iter().any(|l| l.contains("maxconn")), "{w:?}");
         assert!(restart_only(&old, &old, 1).is_empty());
+        let announcing = parse(
+            "[[backend]]\nname = \"web\"\n[[announce]]\nname = \"v\"\naddress = [\"192.0.2.10\"]\ntrack_backend = [\"web\"]\n",
+        );
+        let w = restart_only(&old, &announcing, 1);
+        assert!(w.iter().any(|l| l.starts_with("announce: a first [[announce]]")), "{w:?}");
+        // Changing or removing announcements is a reload's business.
+        assert!(!restart_only(&announcing, &old, 1).iter().any(|l| l.starts_with("announce")));
     }
 }
