@@ -236,30 +236,48 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
                 req_body: t.body,
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
-            if !hit(rule, acls, &ctx, t) {
-                continue;
-            }
-            if let Some(out) = answer(&rule.action, &ctx, t) {
-                return out;
-            }
-            match &rule.action {
-                HttpAction::Allow => return Outcome::Continue,
-                HttpAction::SetVar { var, expr } => {
-                    if let Some(v) = expr.eval(&ctx, &**t.cx.proxy.maps.store.load()) {
-                        t.vars.set(var, v);
-                    }
-                    continue;
-                }
-                HttpAction::UnsetVar(var) => {
-                    t.vars.unset(var);
-                    continue;
-                }
-                a => Change::render(a, &ctx, t),
+            match step(rule, acls, &ctx, t) {
+                Step::Stop(out) => return out,
+                Step::Next => continue,
+                Step::Apply(change) => change,
             }
         };
         change.apply_req(req);
     }
     Outcome::Continue
+}
+
+/// What one rule does to the exchange, once judged against it.
+enum Step<'r> {
+    /// An answer, or `allow`: no later rule of the list runs.
+    Stop(Outcome),
+    /// Its condition failed, or it changed a variable: on to the next rule.
+    Next,
+    /// A rewrite, rendered while the message is only read, to apply to it.
+    Apply(Change<'r>),
+}
+
+fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Step<'r> {
+    if !hit(rule, acls, ctx, t) {
+        return Step::Next;
+    }
+    if let Some(out) = answer(&rule.action, ctx, t) {
+        return Step::Stop(out);
+    }
+    match &rule.action {
+        HttpAction::Allow => Step::Stop(Outcome::Continue),
+        HttpAction::SetVar { var, expr } => {
+            if let Some(v) = expr.eval(ctx, &**t.cx.proxy.maps.store.load()) {
+                t.vars.set(var, v);
+            }
+            Step::Next
+        }
+        HttpAction::UnsetVar(var) => {
+            t.vars.unset(var);
+            Step::Next
+        }
+        a => Step::Apply(Change::render(a, ctx, t)),
+    }
 }
 
 /// Runs one `http_response` or `http_after_response` list on a response.
@@ -273,25 +291,10 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 res_headers: Some(resp.headers()),
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
             };
-            if !hit(rule, acls, &ctx, t) {
-                continue;
-            }
-            if let Some(out) = answer(&rule.action, &ctx, t) {
-                return out;
-            }
-            match &rule.action {
-                HttpAction::Allow => return Outcome::Continue,
-                HttpAction::SetVar { var, expr } => {
-                    if let Some(v) = expr.eval(&ctx, &**t.cx.proxy.maps.store.load()) {
-                        t.vars.set(var, v);
-                    }
-                    continue;
-                }
-                HttpAction::UnsetVar(var) => {
-                    t.vars.unset(var);
-                    continue;
-                }
-                a => Change::render(a, &ctx, t),
+            match step(rule, acls, &ctx, t) {
+                Step::Stop(out) => return out,
+                Step::Next => continue,
+                Step::Apply(change) => change,
             }
         };
         change.apply_res(resp);

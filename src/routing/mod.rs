@@ -7,7 +7,7 @@
 
 mod acl;
 mod cond;
-mod lex;
+pub(crate) mod lex;
 mod pattern;
 
 pub use acl::Acl;

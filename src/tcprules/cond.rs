@@ -2,8 +2,8 @@
 //! result: a rule reading request bytes that have not arrived yet is neither true nor false but
 //! "missing data" (`ACL_TEST_MISS`), and the rule set waits for more until `inspect-delay`.
 
-use super::lex::{self, Word};
 use super::matcher::{Matcher, Method, PatternStore};
+use crate::routing::lex::{self, Word};
 use crate::sample::{Fetch, Maps, SampleContext, SampleExpr, SmpType};
 
 /// HAProxy's `ACL_TEST_FAIL` (0), `ACL_TEST_MISS` (1), `ACL_TEST_PASS` (3): AND is `&`, OR is `|`.
@@ -111,7 +111,7 @@ fn out_type(e: &SampleExpr) -> SmpType {
 impl Acl {
     /// Compiles the text after an ACL's name (`req.ssl_sni -i a.example`, `src -f block.lst`).
     pub fn parse(text: &str) -> Result<Acl, String> {
-        Acl::from_words(&lex::words(text)?)
+        Acl::from_words(&lex::words(text).map_err(|e| e.to_string())?)
     }
 
     fn from_words(words: &[Word]) -> Result<Acl, String> {
@@ -249,7 +249,7 @@ impl Cond {
     /// Parses `if a b || !c`, `unless { req.ssl_sni -i a.example }`; `acl` resolves a declared
     /// ACL name to its index in the list later given to [`Cond::eval`].
     pub fn parse(text: &str, acl: &dyn Fn(&str) -> Option<usize>) -> Result<Cond, String> {
-        let words = lex::words(text)?;
+        let words = lex::words(text).map_err(|e| e.to_string())?;
         let (unless, body) = match words.split_first() {
             Some((k, b)) if k.is("if") => (false, b),
             Some((k, b)) if k.is("unless") => (true, b),

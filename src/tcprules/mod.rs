@@ -12,7 +12,6 @@
 
 mod cond;
 pub mod config;
-mod lex;
 mod matcher;
 
 pub use cond::{Acl, Cond, Env, Tri};
