@@ -57,6 +57,8 @@ pub struct Activity {
     awaiting_head: AtomicBool,
     /// A write to the client is blocked (see [`State::writing`]).
     writing: AtomicBool,
+    /// Wakes every timer of the connection (the idle timer and, for HTTP/1, the park timer):
+    /// each creates its `notified()` before it reads the state, so none misses a change.
     changed: Notify,
     /// The clocks of the response bodies in progress (see [`Tracked`]), counted from `base`.
     bodies: Mutex<Vec<Weak<AtomicU64>>>,
@@ -101,7 +103,7 @@ impl Activity {
         // The timer may be asleep until the idle deadline; with a request in progress it has to
         // watch for stalled responses instead.
         if first {
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
         InFlight(self.clone())
     }
@@ -115,7 +117,7 @@ impl Activity {
             s.head_from = None;
             self.awaiting_head.store(true, Relaxed);
             drop(s);
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
@@ -128,14 +130,14 @@ impl Activity {
         if s.active == 0 && s.head_from.is_none() {
             s.head_from = Some(Instant::now());
             drop(s);
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
     /// A write to the client would block (`true`) or went through (`false`).
     fn write_blocked(&self, blocked: bool) {
         if self.writing.swap(blocked, Relaxed) && !blocked {
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
@@ -533,6 +535,26 @@ mod stall_tests {
         // A frame was taken and nobody comes back for the next one.
         let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
+    }
+
+    /// The idle timer and the park timer wait on the same connection: the end of a request must
+    /// reach both (with one wake-up for one waiter, the park timer could wait for ever).
+    #[tokio::test]
+    async fn the_end_of_a_request_wakes_the_park_timer_beside_the_idle_timer() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100_000);
+        let req = a.begin();
+        let idle = a.expired(&t);
+        let park = a.parkable(Duration::from_millis(50));
+        tokio::pin!(idle, park);
+        assert!(futures::FutureExt::now_or_never(&mut idle).is_none());
+        assert!(futures::FutureExt::now_or_never(&mut park).is_none());
+        drop(req);
+        tokio::select! {
+            () = &mut park => {}
+            _ = &mut idle => panic!("not idle yet"),
+            () = tokio::time::sleep(Duration::from_secs(10)) => panic!("the park timer missed the end of the request"),
+        }
     }
 
     /// The timer first ran on an idle connection (asleep until `http_request`, 30 s here); the
