@@ -15,18 +15,7 @@ pub fn shell(script: &str, name: &str, args: &[String]) -> tokio::process::Comma
         c.arg(name).args(args);
     }
     c.stdin(std::process::Stdio::null()).kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2), which
-    // is async-signal-safe.
-    unsafe {
-        c.pre_exec(|| {
-            let r = nix::libc::prctl(nix::libc::PR_CAP_AMBIENT, nix::libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-            // EINVAL: a kernel without ambient capabilities (before 4.3) has none to clear.
-            if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(nix::libc::EINVAL) {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::daemon::privs::without_ambient_caps(&mut c);
     c
 }
 
