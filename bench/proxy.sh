@@ -515,7 +515,7 @@ parse_h2load() {
     rps=$(awk '/^finished in/ { print $4 + 0; found = 1 } END { if (!found) exit 1 }' "$report") || return 1
     errs=$(awk '
         /^requests:/ { e += $10 + $12 + $14; r = 1 }
-        /^status codes:/ { e += $6 + $8 + $10 }
+        /^status codes:/ { e += $5 + $7 + $9 }
         END { if (!r) exit 1; print e }' "$report") || return 1
     p99=$(cut -f3 "$reqlog" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }') || return 1
     printf '%s %s %d\n' "$rps" "$p99" "$errs"
