@@ -6,30 +6,8 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn start_in(dir: TempDir, config: &str, wait: &[u16]) -> Lbha {
-    let cfg = dir.write("lbha.toml", config);
-    let log = dir.0.join("lbha.log");
-    let sock = dir.0.join("ctl.sock");
-    let child = Command::new(lbha_bin())
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .arg("-S")
-        .arg(&sock)
-        .env("LBHA_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("spawn lbha");
-    let mut l = Lbha { child, dir, config: cfg, log, sock };
-    for &p in wait {
-        l.wait_port(p);
-    }
-    l
-}
 
 /// Answers `tag` to every connection that sends something, then closes.
 fn tag_server(tag: &'static str) -> u16 {
@@ -110,7 +88,7 @@ name = "be_d"
 servers = [{{ name = "d", addr = "127.0.0.1:{d}" }}]
 "#
     );
-    let lb = start_in(dir, &config, &[port]);
+    let lb = Lbha::start_in(dir, &config, &[port]);
     let map_path = lb.dir.0.join("sni.map");
     let list = lb.ctl(&["show map"]);
     assert!(list.starts_with("# id (file) description\n1 (sni.map) pattern loaded from file"), "{list}");

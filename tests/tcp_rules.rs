@@ -5,31 +5,9 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Starts lbha on `config`, written into `dir` beside the map files the test put there.
-fn start_in(dir: TempDir, config: &str, wait: &[u16]) -> Lbha {
-    let cfg = dir.write("lbha.toml", config);
-    let log = dir.0.join("lbha.log");
-    let sock = dir.0.join("ctl.sock");
-    let child = Command::new(lbha_bin())
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .arg("-S")
-        .arg(&sock)
-        .env("LBHA_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("spawn lbha");
-    let mut l = Lbha { child, dir, config: cfg, log, sock };
-    for &p in wait {
-        l.wait_port(p);
-    }
-    l
-}
 
 /// A plain TCP server that reads the first bytes of each connection, records them, answers
 /// `tag` and closes: it plays a TLS backend that the proxy passes the ClientHello to.
@@ -122,7 +100,7 @@ tcp_request_inspect_delay = "5s"
 tcp_request = [{ content = "accept", if = "{ req_ssl_hello_type 1 }" }]
 use_backend = [{ backend = "%[req.ssl_sni,lower,map(sni.map)]" }]
 "#;
-    let _lb = start_in(dir, &sni_config(port, a, b, d, front), &[port]);
+    let _lb = Lbha::start_in(dir, &sni_config(port, a, b, d, front), &[port]);
     assert_eq!(hello_through(port, "a.example"), "A");
     assert_eq!(hello_through(port, "B.EXAMPLE"), "B", "the SNI is lowered before the map lookup");
     assert_eq!(hello_through(port, "c.example"), "D", "no map entry: the default backend");
@@ -150,7 +128,7 @@ use_backend = [
   { backend = "be_b", if = "is_b" },
 ]
 "#;
-    let _lb = start_in(TempDir::new("tcprules-cond"), &sni_config(port, a, b, d, front), &[port]);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-cond"), &sni_config(port, a, b, d, front), &[port]);
     assert_eq!(hello_through(port, "A.example"), "A");
     assert_eq!(hello_through(port, "www.b.example"), "B", "routed by the variable the content rule set");
     assert_eq!(hello_through(port, "other.example"), "D");
@@ -175,7 +153,7 @@ tcp_request = [
   { content = "reject", if = "{ req.payload(0,1) -m bin 16 }" },
 ]
 "#;
-    let _lb = start_in(TempDir::new("tcprules-delay"), &sni_config(port, a, b, d, front), &[port]);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-delay"), &sni_config(port, a, b, d, front), &[port]);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(&[0x16, 0x03, 0x01, 0x02]).unwrap();
@@ -196,7 +174,7 @@ fn connection_rules_and_response_rules() {
 tcp_request = [{ connection = "reject", if = "{ dst_port 1 }" }, { connection = "accept", if = "LOCALHOST" }, { connection = "reject" }]
 "#;
     let mut cfg = sni_config(port, a, b, d, front);
-    let _lb = start_in(TempDir::new("tcprules-conn"), &cfg, &[port]);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-conn"), &cfg, &[port]);
     assert_eq!(hello_through(port, "x.example"), "D", "accepted: the client is on loopback");
     drop(_lb);
 
@@ -206,7 +184,7 @@ tcp_request = [{ connection = "reject", if = "{ dst_port 1 }" }, { connection = 
         "name = \"be_default\"",
         "name = \"be_default\"\ntcp_response = [{ content = \"reject\", unless = \"{ src 192.0.2.1 }\" }]",
     );
-    let _lb = start_in(TempDir::new("tcprules-resp"), &cfg, &[port]);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-resp"), &cfg, &[port]);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"hello").unwrap();
@@ -278,7 +256,7 @@ tcp_request = [
         &format!("bind = [\"127.0.0.1:{port}\"]"),
         &format!("bind = [\"127.0.0.1:{port} ssl crt {}\"]", crt.display()),
     );
-    let _lb = start_in(dir, &cfg, &[port]);
+    let _lb = Lbha::start_in(dir, &cfg, &[port]);
     let talk = |sni: &str| -> String {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ck.cert.der().clone()).unwrap();
@@ -329,7 +307,7 @@ fn http_frontends_take_connection_and_content_rules() {
         front("open", p3, r#"[{ content = "accept", if = "{ src 127.0.0.0/8 }" }, { content = "reject" }]"#),
         be.port
     );
-    let _lb = start_in(TempDir::new("tcprules-http"), &cfg, &[p1, p2, p3]);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-http"), &cfg, &[p1, p2, p3]);
     for port in [p1, p2] {
         let r = raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.status == 0), "port {port} answered");
