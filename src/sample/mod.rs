@@ -34,6 +34,9 @@ mod tests_fetch;
 pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext};
+/// A TLS ClientHello carrying an SNI, for tests of what reads one.
+#[cfg(test)]
+pub(crate) use hello::tests::client_hello;
 pub use logfmt::{LogFormat, Segment};
 pub(crate) use map::{DIR_DELIMS, DOM_DELIMS, match_word};
 pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, parse_map_file};

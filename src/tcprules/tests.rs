@@ -1,30 +1,7 @@
 use super::*;
-use crate::sample::{MapSet, MatchKind, SampleContext, parse_map_file};
+use crate::sample::{MapSet, MatchKind, SampleContext, client_hello, parse_map_file};
 use std::cell::RefCell;
 use std::net::SocketAddr;
-
-/// A TLS 1.2 ClientHello record carrying `host` as SNI.
-fn client_hello(host: &str) -> Vec<u8> {
-    let mut sni = vec![0];
-    sni.extend_from_slice(&(host.len() as u16).to_be_bytes());
-    sni.extend_from_slice(host.as_bytes());
-    let mut ext = vec![0, 0];
-    ext.extend_from_slice(&((sni.len() + 2) as u16).to_be_bytes());
-    ext.extend_from_slice(&(sni.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&sni);
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1, 0];
-    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 3, 1];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
 
 struct Ctx {
     buf: Vec<u8>,
