@@ -276,6 +276,7 @@ frontend fe
   http-request replace-path ^/v1/(.*) /\1
   redirect scheme https code 301 if {{ path_beg /login }} !{{ ssl_fc }}
   http-request return status 200 content-type text/plain lf-string "pong %[method]" if {{ path /ping }}
+  http-request use-service prometheus-exporter if {{ path /metrics }}
   use_backend %[str(api)] if is_api
   default_backend app
   http-after-response set-header X-Frame-Options SAMEORIGIN
@@ -300,6 +301,12 @@ backend api
     assert_eq!((r.status, r.header("location")), (301, Some("https://www.example.com/login")));
     let r = get_h(port, "/ping", "");
     assert_eq!(r.text(), "pong GET");
+    let before = app.requests().len();
+    let r = get_h(port, "/metrics", "");
+    assert_eq!((r.status, r.header("content-type")), (200, Some("text/plain; version=0.0.4; charset=utf-8")));
+    assert!(r.text().contains("lbha_uptime_seconds "), "{}", r.text());
+    assert!(r.text().contains("lbha_frontend_http_requests_total{proxy=\"fe\""), "{}", r.text());
+    assert_eq!(app.requests().len(), before, "use-service answered without the server");
     let r = get_h(port, "/api/x", "");
     assert_eq!(r.header("x-api"), Some("yes"));
     assert_eq!(api.requests().pop().unwrap().header("x-via-api"), Some("1"));
@@ -401,4 +408,57 @@ http_request = [
     assert_eq!(post("this is forbidden", false).status, 403);
     assert_eq!(post(&"x".repeat(2000), false).status, 413, "a body larger than tune_bufsize");
     assert_eq!(app.requests().len(), 3);
+}
+
+/// `userlist` groups from an haproxy.cfg: `http_auth_group(L) G...` matches users in any of the
+/// groups (by `group ... users` or `user ... groups`), and the fetch itself gives the user name.
+#[test]
+fn userlist_groups_gate_requests_as_in_haproxy() {
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let port = free_port();
+    let cfg = format!(
+        r#"
+userlist L
+  group admins users alice
+  group ops
+  user alice insecure-password a
+  user bob insecure-password b groups ops
+
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  acl adm http_auth_group(L) admins
+  acl staff http_auth_group(L) ops admins
+  http-request auth realm lb unless {{ http_auth(L) }}
+  http-request deny if {{ path_beg /admin }} !adm
+  http-request deny if {{ path_beg /staff }} !staff
+  http-request set-header X-User %[http_auth_group(L)]
+  default_backend app
+
+backend app
+  server a 127.0.0.1:{}
+
+backend api
+  server b 127.0.0.1:{}
+"#,
+        app.port, api.port
+    );
+    let _l = Lbha::start_haproxy(&cfg, &[port]);
+    use base64::Engine;
+    let auth = |user: &str, pw: &str| {
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+        format!("Authorization: Basic {b}\r\n")
+    };
+    assert_eq!(get_h(port, "/x", "").status, 401);
+    assert_eq!(get_h(port, "/x", &auth("bob", "wrong")).status, 401);
+    assert_eq!(get_h(port, "/admin/x", &auth("bob", "b")).status, 403, "bob is not in admins");
+    assert_eq!(get_h(port, "/staff/x", &auth("bob", "b")).status, 200, "bob is in ops (user ... groups)");
+    assert_eq!(get_h(port, "/admin/x", &auth("alice", "a")).status, 200, "alice is in admins (group ... users)");
+    assert_eq!(get_h(port, "/staff/x", &auth("alice", "a")).status, 200);
+    assert_eq!(app.requests().pop().unwrap().header("x-user"), Some("alice"));
 }

@@ -338,3 +338,59 @@ servers = [{{ name = "s", addr = "127.0.0.1:{dead}", check = true, inter = "100m
     let line = lines.last().unwrap();
     assert!(line.starts_with("<133>") && line.contains("check duration: "), "{line}");
 }
+
+/// `http-request capture ... len|id`, `http-response capture ... id`, `http-after-response
+/// capture` and `set-log-level` (a level, and `silent`): the same haproxy.cfg run by HAProxy 2.6
+/// and by lbha (converted at start), same requests, same log messages and priorities.
+#[test]
+fn capture_actions_and_set_log_level_match_haproxy() {
+    if haproxy_bin().is_none() {
+        eprintln!("skipped: haproxy is not installed");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let cfg = |port: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 debug\n  log-tag lbtest\n\
+             defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  declare capture request len 6\n  declare capture response len 12\n  declare capture response len 3\n\
+             \x20 http-request capture req.hdr(user-agent) len 8\n  http-request capture path id 0\n\
+             \x20 capture request header X-Late len 3\n\
+             \x20 http-request set-log-level err if {{ path /err }}\n  http-request set-log-level silent if {{ path /quiet }}\n\
+             \x20 http-response capture res.hdr(content-length),concat(B) id 0\n\
+             \x20 http-after-response capture status id 1\n\
+             \x20 log-format \"%ST %hr %hs %{{+Q}}r\"\n  default_backend b\n\
+             backend b\n  http-request capture req.hdr(x-from-backend) id 2\n  http-request set-var(txn.path) path\n\
+             \x20 http-response set-log-level notice if {{ var(txn.path) -m str /notice }}\n\
+             \x20 server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let (hport, lport) = (free_port(), free_port());
+    let (hlog, llog) = (Syslog::new(), Syslog::new());
+    let dir = TempDir::new("capture");
+    let _h = start_haproxy(&dir, &cfg(hport, hlog.port()), hport);
+    let _l = Lbha::start_haproxy(&cfg(lport, llog.port()), &[lport]);
+    let run = |port: u16, log: &Syslog| {
+        for (path, extra) in [
+            ("/a/longer/path", "User-Agent: curl-like-agent\r\nX-Late: abcdef\r\n"),
+            ("/err", "X-From-Backend: yes\r\n"),
+            ("/quiet", ""),
+            ("/notice", ""),
+            ("/end", ""),
+        ] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: h\r\n{extra}Connection: close\r\n\r\n");
+            assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200, "{path}");
+        }
+        log.until("/end").iter().map(|l| split(l)).collect::<Vec<_>>()
+    };
+    let (mut theirs, ours) = (run(hport, &hlog), run(lport, &llog));
+    // The start-up probe (a connect without a request) is a `<BADREQ>` line in HAProxy 2.6.
+    theirs.retain(|(_, m)| !m.contains("<BADREQ>"));
+    assert_eq!(ours.len(), 4, "the silent request is not logged: {ours:#?}");
+    assert_eq!(ours, theirs, "lbha vs HAProxy");
+    // What the lines say, so the comparison cannot pass on two empty logs.
+    assert!(ours[0].1.starts_with("200 {/a/lon|curl-lik|abc} {"), "{:?}", ours[0]);
+    assert_eq!(ours[1].0, "<131>", "set-log-level err: {:?}", ours[1]);
+    assert_eq!(ours[2].0, "<133>", "set-log-level notice: {:?}", ours[2]);
+}

@@ -191,7 +191,11 @@ mod tests {
     }
 
     fn list(users: &[(&str, Password)]) -> Userlist {
-        Userlist { name: "u".into(), users: users.iter().map(|(n, p)| (n.to_string(), p.clone())).collect() }
+        Userlist {
+            name: "u".into(),
+            users: users.iter().map(|(n, p)| (n.to_string(), p.clone())).collect(),
+            groups: Vec::new(),
+        }
     }
 
     fn basic(user_pw: &str) -> String {

@@ -140,6 +140,15 @@ pub enum OctalText {
 pub struct Userlist {
     pub name: String,
     pub users: Vec<User>,
+    /// `group NAME [users A,B]`: what `http_auth_group` ACLs test.
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +158,9 @@ pub struct User {
     pub insecure_password: Option<String>,
     /// A crypt(3) hash: `$5$` (SHA-256), `$6$` (SHA-512) or bcrypt (`$2a$`, `$2b$`, `$2y$`).
     pub password: Option<String>,
+    /// Groups (declared in the userlist's `groups`) the user belongs to, besides the groups
+    /// that list the user.
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -478,9 +490,24 @@ pub struct HttpRule {
     pub set_var: Option<SetVarAction>,
     pub unset_var: Option<String>,
     pub set_status: Option<SetStatusAction>,
+    pub capture: Option<CaptureAction>,
+    /// `set-log-level LEVEL`: `emerg` .. `debug`, or `silent`.
+    pub set_log_level: Option<String>,
+    /// `use-service NAME`: only `prometheus-exporter` (lbha's metrics).
+    pub use_service: Option<String>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// `capture SAMPLE id N` (a declared slot) or, in a frontend's `http_request`, `capture SAMPLE
+/// len N` (a new slot numbered after the `capture_request` ones).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureAction {
+    pub sample: String,
+    pub len: Option<usize>,
+    pub id: Option<usize>,
 }
 
 /// `del-header NAME [-m str|beg|end|sub|reg]`: a name, or `{ name, match }`.

@@ -97,6 +97,14 @@ pub struct ControlSocketSettings {
 pub struct Userlist {
     pub name: String,
     pub users: Vec<(String, Password)>,
+    /// Each group with its members: the group's `users` and the users naming it.
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+impl Userlist {
+    pub fn in_group(&self, user: &str, group: &str) -> bool {
+        self.groups.iter().any(|(g, members)| g == group && members.iter().any(|m| m == user))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,6 +294,17 @@ pub enum HttpAction {
         expr: SampleExpr,
     },
     UnsetVar(VarRef),
+    /// `capture SAMPLE id N`: fills slot `slot` of the request's (or, with `response`, the
+    /// response's) captures in the log record; `len` slots were numbered at validation.
+    Capture {
+        expr: SampleExpr,
+        slot: usize,
+        response: bool,
+    },
+    /// `set-log-level`: the level of this request's log line, or no line (`silent`).
+    SetLogLevel(crate::log::record::LevelSet),
+    /// `use-service prometheus-exporter`: answers with lbha's metrics.
+    Metrics,
     SetStatus {
         status: StatusCode,
         reason: Option<String>,

@@ -147,6 +147,8 @@ struct Ctx<'a> {
     maps: crate::maps::Loader,
     /// Names of the `[[resolvers]]` sections.
     resolvers: Vec<String>,
+    /// Each `[[userlist]]` with its group names, for `http_auth` / `http_auth_group` ACLs.
+    userlists: Vec<(String, Vec<String>)>,
 }
 
 impl Ctx<'_> {
@@ -191,6 +193,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         base_dir,
         maps: crate::maps::Loader::new(base_dir),
         resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
+        userlists: Vec::new(),
     };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
@@ -227,6 +230,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     unique_names(&fronts, "frontend or listen", &mut cx);
     unique_names(&backs, "backend or listen", &mut cx);
 
+    let userlists = userlists(&file.userlist, &mut cx);
+    cx.userlists = userlists.iter().map(|l| (l.name.clone(), l.groups.iter().map(|g| g.0.clone()).collect())).collect();
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
     let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
@@ -250,7 +255,6 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     for (f, n) in frontends.iter_mut().zip(&fronts) {
         f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
     }
-    let userlists = userlists(&file.userlist, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
     let mut vrrp = super::vrrp::validate(
         &file.vrrp_instance,
@@ -1011,9 +1015,13 @@ fn frontend(
     };
 
     use http_rules::Phase;
-    let http_request = http_rules::rules(&s.http_request, Phase::Request, mode, &acl_names, &p, cx);
-    let http_response = http_rules::rules(&s.http_response, Phase::Response, mode, &acl_names, &p, cx);
-    let http_after_response = http_rules::rules(&s.http_after_response, Phase::After, mode, &acl_names, &p, cx);
+    // Built before the rules: `capture ... len N` adds slots to it.
+    let mut logging = logging::front(s, defaults, &p, mode, cx);
+    let mut rules =
+        |list, phase, cx: &mut Ctx| http_rules::rules(list, phase, mode, &acl_names, &p, Some(&mut logging), cx);
+    let http_request = rules(&s.http_request, Phase::Request, cx);
+    let http_response = rules(&s.http_response, Phase::Response, cx);
+    let http_after_response = rules(&s.http_after_response, Phase::After, cx);
     let monitor = match (s.monitor_uri.as_ref().or(defaults.monitor_uri.as_ref()), &s.monitor_fail) {
         (Some(uri), fail) => {
             let cond = fail.as_ref().and_then(|f| monitor_fail(f, &acl_names, &p, cx));
@@ -1078,7 +1086,7 @@ fn frontend(
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         tcp,
         errors: Default::default(),
-        logging: std::sync::Arc::new(logging::front(s, defaults, &p, mode, cx)),
+        logging: std::sync::Arc::new(logging),
         expect_proxy: match &s.expect_proxy {
             None | Some(model::ExpectProxyDef::Always(false)) => None,
             Some(model::ExpectProxyDef::Always(true)) => Some(ExpectProxy { cond: None }),
@@ -1219,9 +1227,9 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     let (s, p) = (n.sec, n.path());
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
     b.acls = acls;
-    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, cx);
-    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, cx);
-    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, cx);
+    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);
+    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, None, cx);
+    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, None, cx);
 }
 
 fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {
@@ -1245,6 +1253,36 @@ fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSe
         metrics_uri: st.metrics_uri.clone().unwrap_or_else(|| "/metrics".to_string()),
         admin: None,
     }
+}
+
+/// A userlist's groups with their members, refused as HAProxy refuses them: a group a user
+/// names must be declared, a user a group lists must exist.
+fn user_groups(l: &model::Userlist, p: &FieldPath, cx: &mut Ctx) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, g) in l.groups.iter().enumerate() {
+        let gp = p.key("groups").index(i);
+        if g.name.is_empty() {
+            cx.err(gp.key("name"), "missing group name");
+        } else if groups.iter().any(|(n, _)| *n == g.name) {
+            cx.err_v(gp.key("name"), "duplicate group name", &g.name);
+        }
+        for (j, u) in g.users.iter().enumerate() {
+            if !l.users.iter().any(|x| x.name == *u) {
+                cx.err_v(gp.key("users").index(j), "no such user in this userlist", u);
+            }
+        }
+        groups.push((g.name.clone(), g.users.clone()));
+    }
+    for (j, u) in l.users.iter().enumerate() {
+        for (k, g) in u.groups.iter().enumerate() {
+            match groups.iter_mut().find(|(n, _)| n == g) {
+                Some((_, members)) if !members.contains(&u.name) => members.push(u.name.clone()),
+                Some(_) => {}
+                None => cx.err_v(p.key("users").index(j).key("groups").index(k), "no such group in this userlist", g),
+            }
+        }
+    }
+    groups
 }
 
 fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
@@ -1284,7 +1322,8 @@ fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
                 users.push((u.name.clone(), pw));
             }
         }
-        out.push(Userlist { name: l.name.clone(), users });
+        let groups = user_groups(l, &p, cx);
+        out.push(Userlist { name: l.name.clone(), users, groups });
     }
     out
 }

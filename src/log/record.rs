@@ -55,6 +55,25 @@ pub struct Record {
     pub request_counter: u64,
     pub pid: u32,
     pub hostname: String,
+    /// Set by `set-log-level`: the line's level instead of the usual one.
+    pub level: Option<LevelSet>,
+}
+
+/// What `set-log-level` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelSet {
+    /// No line for this request.
+    Silent,
+    To(super::format::Level),
+}
+
+impl LevelSet {
+    pub fn parse(s: &str) -> Option<LevelSet> {
+        if s == "silent" {
+            return Some(LevelSet::Silent);
+        }
+        super::format::Level::parse(s).map(LevelSet::To)
+    }
 }
 
 impl Record {
@@ -98,6 +117,7 @@ impl Record {
             request_counter: 0,
             pid: std::process::id(),
             hostname: String::new(),
+            level: None,
         }
     }
 

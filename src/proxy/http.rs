@@ -175,15 +175,16 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let fe = &active.snap.frontends[fi];
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
+    let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
         let resp = super::errpages::customize(resp, &active.snap, fi);
-        return after_response(resp, &cx, &active, fi, bi, &vars);
+        return after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
     let resp = super::errpages::customize(resp, &active.snap, fi);
-    let resp = after_response(resp, &cx, &active, fi, bi, &vars);
+    let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     httplog::wrap(resp, start, active, fi, &cx)
 }
 
@@ -196,8 +197,9 @@ fn after_response(
     fi: usize,
     bi: Option<usize>,
     vars: &TxnVars<'_>,
+    log: Option<&super::logrec::LogHandle>,
 ) -> Response<ProxyBody> {
-    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None };
+    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None, log };
     let fe = &active.snap.frontends[fi];
     if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
         rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
@@ -247,7 +249,8 @@ async fn serve_picking(
     // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
-    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None };
+    let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
+    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log: log.as_ref() };
     // `monitor-uri` is answered before any rule, as in HAProxy.
     if let Some(resp) = rules::monitor(fe, &req, &t) {
         return finish(&fcnt, resp, close_client);

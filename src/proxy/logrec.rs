@@ -47,13 +47,19 @@ impl FrontLog {
         self.unique_id.is_some() || !self.req_slots.is_empty() || !self.res_slots.is_empty()
     }
 
-    /// The line's level, or `None` when `dontlog-normal` drops it (HAProxy's `strm_log`).
+    /// The line's level, or `None` when `dontlog-normal` or `set-log-level silent` drops it.
+    /// As HAProxy's `strm_log`: `dontlog-normal` first, then a level set by a rule, which
+    /// overrides `log-separate-errors`.
     pub fn level(&self, rec: &Record) -> Option<Level> {
         let err = rec.is_error();
         if !err && self.dontlog_normal {
             return None;
         }
-        Some(if err && self.separate_errors { Level::Err } else { Level::Info })
+        match rec.level {
+            Some(record::LevelSet::Silent) => None,
+            Some(record::LevelSet::To(l)) => Some(l),
+            None => Some(if err && self.separate_errors { Level::Err } else { Level::Info }),
+        }
     }
 }
 
@@ -70,22 +76,16 @@ impl LogHandle {
     }
 }
 
-/// Fills request capture slot `slot` of the request (`http-request capture ... id N`), cut to
-/// the slot's declared length; a slot that does not exist is ignored (validation refuses it).
-pub fn capture<B>(req: &Request<B>, slot: usize, value: &[u8]) {
-    if let Some(h) = req.extensions().get::<LogHandle>()
-        && let Some(s) = h.spec.req_slots.get(slot)
-    {
-        h.lock().capture_request(slot, value, s.len);
-    }
-}
-
-/// Fills response capture slot `slot` (`http-response capture ... id N`).
-pub fn capture_response<B>(req_handle: Option<&LogHandle>, slot: usize, value: &[u8]) {
-    if let Some(h) = req_handle
-        && let Some(s) = h.spec.res_slots.get(slot)
-    {
-        h.lock().capture_response(slot, value, s.len);
+impl LogHandle {
+    /// Fills capture slot `slot` of the request (`http-request capture ... id N`) or the
+    /// response, cut to the slot's declared length. A slot the frontend lacks is ignored, as
+    /// HAProxy does for a backend's rule naming one.
+    pub fn capture(&self, response: bool, slot: usize, value: &[u8]) {
+        let slots = if response { &self.spec.res_slots } else { &self.spec.req_slots };
+        if let Some(s) = slots.get(slot) {
+            let mut rec = self.lock();
+            if response { rec.capture_response(slot, value, s.len) } else { rec.capture_request(slot, value, s.len) }
+        }
     }
 }
 

@@ -4,12 +4,13 @@
 
 use super::body::{ProxyBody, empty, full};
 use super::errors::page_keep;
+use super::logrec::LogHandle;
 use super::sample_ctx::StreamCtx;
 use super::vars::TxnVars;
 use super::{Active, ConnCtx};
 use crate::config::snapshot::{Frontend, HttpAction, HttpRule, RedirectOpts, RedirectTarget};
 use crate::routing::Acl;
-use crate::sample::{LogFormat, SampleContext};
+use crate::sample::{LogFormat, SampleContext, SmpType, Value};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
 use regex::bytes::Regex;
@@ -23,6 +24,8 @@ pub struct Txn<'a> {
     pub vars: &'a TxnVars<'a>,
     /// The request body buffered by `option http-buffer-request` (`req.body`).
     pub body: Option<&'a [u8]>,
+    /// The request's log record, which `capture` and `set-log-level` write to.
+    pub log: Option<&'a LogHandle>,
 }
 
 /// What a rule list ended with.
@@ -205,6 +208,13 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
             (r, *deny)
         }
         HttpAction::Deny { status } => (page_keep(*status), true),
+        HttpAction::Metrics => {
+            let text = crate::stats::prometheus::metrics(t.active, t.cx.proxy.started.elapsed());
+            let mut r = Response::new(full(text));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::stats::prometheus::CONTENT_TYPE));
+            (r, false)
+        }
         HttpAction::Tarpit { status } => {
             return Some(Outcome::Answer { resp: page_keep(*status), denied: true, tarpit: true });
         }
@@ -274,6 +284,21 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
         }
         HttpAction::UnsetVar(var) => {
             t.vars.unset(var);
+            Step::Next
+        }
+        HttpAction::Capture { expr, slot, response } => {
+            if let Some(h) = t.log
+                && let Some(v) = expr.eval(ctx, &**t.cx.proxy.maps.store.load())
+                && let Some(Value::Str(b) | Value::Bin(b)) = v.cast(SmpType::Str)
+            {
+                h.capture(*response, *slot, &b);
+            }
+            Step::Next
+        }
+        HttpAction::SetLogLevel(l) => {
+            if let Some(h) = t.log {
+                h.lock().level = Some(*l);
+            }
             Step::Next
         }
         a => Step::Apply(Change::render(a, ctx, t)),

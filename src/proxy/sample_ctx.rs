@@ -138,9 +138,10 @@ impl SampleContext for StreamCtx<'_> {
         Some(super::rules::http_auth_user(self, userlist).is_some())
     }
     fn http_auth_group(&self, userlist: &str) -> Option<String> {
-        // lbha's userlists have no groups: an authenticated user is in none.
-        super::rules::http_auth_user(self, userlist)?;
-        None
+        super::rules::http_auth_user(self, userlist).map(str::to_string)
+    }
+    fn user_in_group(&self, userlist: &str, user: &str, group: &str) -> bool {
+        self.active.snap.userlists.iter().any(|l| l.name == userlist && l.in_group(user, group))
     }
     fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
         let i = self.backend_index(backend)?;

@@ -17,6 +17,9 @@ pub struct Acl {
     /// The type samples are cast to before matching; `None` for `-m found`.
     want: Option<SmpType>,
     matcher: Matcher,
+    /// `http_auth_group(L) G...`: the groups the authenticated user must be in one of (HAProxy
+    /// matches this fetch against group membership, not as a string).
+    groups: Vec<String>,
     /// Later `acl` lines of the same name: HAProxy ORs them with this one.
     or: Vec<Acl>,
 }
@@ -198,6 +201,16 @@ impl Acl {
             }
         }
         patterns.extend(rest.map(|w| w.text.clone()));
+        if let Fetch::HttpAuthGroup(_) = expr.fetch {
+            if !expr.convs.is_empty() || explicit.is_some() || icase || !files.is_empty() {
+                return Err(RoutingError::AuthGroupForm { fetch: fetch_word.to_string() });
+            }
+            if patterns.is_empty() {
+                return Err(RoutingError::MissingPattern { fetch: fetch_word.to_string() });
+            }
+            let matcher = Matcher::compile(MatchMethod::Found, false, &[])?;
+            return Ok(Acl { expr, want: None, matcher, groups: patterns, or: Vec::new() });
+        }
         for file in &files {
             read_patterns(base_dir, file, map, &mut patterns)?;
         }
@@ -222,7 +235,7 @@ impl Acl {
             _ => {}
         }
         let matcher = Matcher::compile(method, icase, &patterns)?;
-        Ok(Acl { expr, want, matcher, or: Vec::new() })
+        Ok(Acl { expr, want, matcher, groups: Vec::new(), or: Vec::new() })
     }
 
     /// HAProxy's predefined ACL of that name (`TRUE`, `LOCALHOST`, `METH_GET`, ...).
@@ -232,7 +245,23 @@ impl Acl {
     }
 
     pub fn matches(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
-        self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v)) || self.or.iter().any(|a| a.matches(ctx, maps))
+        let own = match &self.expr.fetch {
+            Fetch::HttpAuthGroup(list) if !self.groups.is_empty() => ctx
+                .http_auth_group(list)
+                .is_some_and(|user| self.groups.iter().any(|g| ctx.user_in_group(list, &user, g))),
+            _ => self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v)),
+        };
+        own || self.or.iter().any(|a| a.matches(ctx, maps))
+    }
+
+    /// Userlists read by `http_auth`/`http_auth_group`, with the groups the latter tests, so
+    /// validation can check that they exist (as HAProxy does).
+    pub fn auth_refs(&self) -> Vec<(&str, &[String])> {
+        let own = match &self.expr.fetch {
+            Fetch::HttpAuth(l) | Fetch::HttpAuthGroup(l) => Some((l.as_str(), self.groups.as_slice())),
+            _ => None,
+        };
+        own.into_iter().chain(self.or.iter().flat_map(|a| a.auth_refs())).collect()
     }
 
     fn test(&self, v: Value) -> bool {

@@ -101,6 +101,19 @@ impl Condition {
             .collect()
     }
 
+    /// Userlists (and groups) read by anonymous ACLs; declared ACLs report their own.
+    pub fn auth_refs(&self) -> Vec<(&str, &[String])> {
+        self.any_of
+            .iter()
+            .flatten()
+            .filter_map(|t| match &t.acl {
+                AclRef::Inline(a) => Some(a.auth_refs()),
+                AclRef::Named(_) => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
     pub fn referenced_backends(&self) -> Vec<&str> {
         self.any_of

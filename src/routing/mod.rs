@@ -82,6 +82,8 @@ pub enum RoutingError {
     EmptyBraces,
     #[error("`{token}`: braces must be separated by spaces")]
     BraceSpacing { token: String },
+    #[error("`{fetch}` takes group names only (no converter, `-m`, `-i` or `-f`), as in HAProxy")]
+    AuthGroupForm { fetch: String },
 }
 
 /// A request as the unit tests of this module describe it, with live backend state.

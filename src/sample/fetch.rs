@@ -72,9 +72,14 @@ pub trait SampleContext {
     fn http_auth(&self, _userlist: &str) -> Option<bool> {
         None
     }
-    /// The first group of `userlist` the authenticated user belongs to.
+    /// The user whose Basic credentials are valid in `userlist` (HAProxy's `http_auth_group`,
+    /// whose ACL then tests the user's groups with [`SampleContext::user_in_group`]).
     fn http_auth_group(&self, _userlist: &str) -> Option<String> {
         None
+    }
+    /// Whether `user` of `userlist` is in `group`.
+    fn user_in_group(&self, _userlist: &str, _user: &str, _group: &str) -> bool {
+        false
     }
     /// Usable servers of `backend` (the current one when `None`).
     fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {

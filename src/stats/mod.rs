@@ -100,7 +100,7 @@ pub fn serve<B>(
     }
     let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
     let (body, ctype) = if req.uri().path() == st.metrics_uri {
-        (prometheus::metrics(active, uptime), "text/plain; version=0.0.4; charset=utf-8")
+        (prometheus::metrics(active, uptime), prometheus::CONTENT_TYPE)
     } else if pq.contains(";csv") {
         (csv::csv(active), "text/plain")
     } else {

@@ -146,6 +146,9 @@ const FAMILIES: &[Family] = &[
 
 const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 
+/// The exposition format's media type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 pub fn metrics(active: &Active, uptime: Duration) -> String {
     let rows = rows(active);
     let mut s = String::new();

@@ -6,6 +6,8 @@ use super::{Ctx, header_pair, status};
 use crate::config::error::FieldPath;
 use crate::config::model::{self, Mode, Section};
 use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget};
+use crate::log::record::LevelSet;
+use crate::proxy::logrec::{FrontLog, Slot};
 use crate::routing::{Acl, Condition};
 use crate::sample::{LogFormat, MatchKind, SampleExpr, Segment, VarRef};
 use bytes::Bytes;
@@ -35,9 +37,12 @@ impl Phase {
             Phase::Response => {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
-                    || ["allow", "deny", "set_status", "redirect", "return"].contains(&action)
+                    || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level"]
+                        .contains(&action)
             }
-            Phase::After => HEADERS.contains(&action) || VARS.contains(&action) || action == "set_status",
+            Phase::After => {
+                HEADERS.contains(&action) || VARS.contains(&action) || ["set_status", "capture"].contains(&action)
+            }
         }
     }
 }
@@ -76,6 +81,21 @@ pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<Log
     }
 }
 
+/// The userlists and groups `http_auth`/`http_auth_group` name must exist: HAProxy refuses
+/// the config otherwise, and a check that can never pass would lock everyone out silently.
+fn check_auth(refs: Vec<(&str, &[String])>, at: &FieldPath, cx: &mut Ctx) {
+    for (list, groups) in refs {
+        let Some((_, known)) = cx.userlists.iter().find(|(n, _)| n == list) else {
+            cx.err_v(at.clone(), "no such userlist", list);
+            continue;
+        };
+        if let Some(g) = groups.iter().find(|g| !known.contains(g)) {
+            let msg = format!("no such group in userlist {list}");
+            cx.err_v(at.clone(), msg, g);
+        }
+    }
+}
+
 /// The ACLs of a section, several lines of one name ORed, and their names by index.
 pub(super) fn acls<'s>(
     s: &'s Section,
@@ -93,6 +113,7 @@ pub(super) fn acls<'s>(
         let acl = match Acl::parse(&a.cond, cx.base_dir) {
             Ok(acl) => {
                 load_maps(acl.map_refs(), &ap.key("cond"), cx);
+                check_auth(acl.auth_refs(), &ap.key("cond"), cx);
                 super::check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
                 acl
             }
@@ -136,6 +157,7 @@ pub(super) fn cond(
     match Condition::parse(&text, &lookup, cx.base_dir) {
         Ok(c) => {
             load_maps(c.map_refs(), &rp.key(key), cx);
+            check_auth(c.auth_refs(), &rp.key(key), cx);
             Some(c)
         }
         Err(e) => {
@@ -152,6 +174,7 @@ pub(super) fn rules(
     mode: Mode,
     names: &[&str],
     p: &FieldPath,
+    mut slots: Option<&mut FrontLog>,
     cx: &mut Ctx,
 ) -> Vec<HttpRule> {
     let key = phase.key();
@@ -163,7 +186,7 @@ pub(super) fn rules(
     for (i, r) in list.iter().enumerate() {
         let rp = p.key(key).index(i);
         let cond = cond(names, &r.if_, &r.unless, &rp, cx);
-        if let Some(action) = action(r, &rp, phase, cx) {
+        if let Some(action) = action(r, &rp, phase, slots.as_deref_mut(), cx) {
             out.push(HttpRule { action, cond });
         }
     }
@@ -248,7 +271,15 @@ fn answer(
 }
 
 /// The one action of a rule, checked against what its list allows.
-pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut Ctx) -> Option<HttpAction> {
+/// `slots`: the frontend's capture slots, which a `capture ... len N` extends (`None` in a
+/// backend, which has none of its own).
+pub(super) fn action(
+    r: &model::HttpRule,
+    rp: &FieldPath,
+    phase: Phase,
+    slots: Option<&mut FrontLog>,
+    cx: &mut Ctx,
+) -> Option<HttpAction> {
     let mut found: Vec<&'static str> = Vec::new();
     macro_rules! has {
         ($($f:ident => $n:literal),*) => { $( if r.$f.is_some() { found.push($n); } )* };
@@ -258,7 +289,8 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
          auth => "auth", replace_header => "replace_header", replace_value => "replace_value",
          set_path => "set_path", set_pathq => "set_pathq", set_query => "set_query", set_uri => "set_uri",
          set_method => "set_method", replace_path => "replace_path", replace_pathq => "replace_pathq",
-         replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status");
+         replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status",
+         capture => "capture", set_log_level => "set_log_level", use_service => "use_service");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -419,6 +451,24 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
             HttpAction::SetVar { var: var?, expr: expr? }
         }
         "unset_var" => HttpAction::UnsetVar(var_ref(r.unset_var.as_deref()?, &ap, cx)?),
+        "capture" => capture(r.capture.as_ref()?, &ap, phase, slots, cx)?,
+        "set_log_level" => {
+            let text = r.set_log_level.as_deref()?;
+            match LevelSet::parse(text) {
+                Some(l) => HttpAction::SetLogLevel(l),
+                None => {
+                    cx.err_v(ap, "expected silent, emerg, alert, crit, err, warning, notice, info or debug", text);
+                    return None;
+                }
+            }
+        }
+        "use_service" => match r.use_service.as_deref()? {
+            "prometheus-exporter" => HttpAction::Metrics,
+            other => {
+                cx.err_v(ap, "the only service is prometheus-exporter (lbha's metrics)", other);
+                return None;
+            }
+        },
         "set_status" => {
             let ss = r.set_status.as_ref()?;
             let st = status(Some(ss.status), 200, &ap.key("status"), 100..=999, cx);
@@ -426,6 +476,60 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
         }
         _ => return None,
     })
+}
+
+/// `capture SAMPLE id N|len N`, as HAProxy 2.6 takes it: `len` only in a frontend's
+/// request rules (it declares a slot), `id` checked against the frontend's declared slots.
+fn capture(
+    c: &model::CaptureAction,
+    at: &FieldPath,
+    phase: Phase,
+    slots: Option<&mut FrontLog>,
+    cx: &mut Ctx,
+) -> Option<HttpAction> {
+    let expr = match SampleExpr::parse(&c.sample) {
+        Ok(e) => {
+            load_maps(e.map_refs(), &at.key("sample"), cx);
+            e
+        }
+        Err(e) => {
+            cx.err_v(at.key("sample"), e.to_string(), &c.sample);
+            return None;
+        }
+    };
+    let response = phase != Phase::Request;
+    let slot = match (c.len, c.id) {
+        (Some(_), Some(_)) | (None, None) => {
+            cx.err(at.clone(), "give either `len` (a new slot) or `id` (a declared one)");
+            return None;
+        }
+        (Some(len), None) => {
+            if response {
+                cx.err(at.key("len"), "response captures take `id` only (declare the slot in capture_response)");
+                return None;
+            }
+            let Some(log) = slots else {
+                cx.err(at.key("len"), "a backend has no capture slots of its own: declare it in the frontend");
+                return None;
+            };
+            if len == 0 {
+                cx.err_v(at.key("len"), "must be at least 1", 0);
+                return None;
+            }
+            log.req_slots.push(Slot { header: None, len });
+            log.req_slots.len() - 1
+        }
+        (None, Some(id)) => {
+            let declared = slots.map(|l| if response { l.res_slots.len() } else { l.req_slots.len() });
+            if declared.is_some_and(|n| id >= n) {
+                let what = if response { "capture_response" } else { "capture_request" };
+                cx.err_v(at.key("id"), format!("no such capture slot (declare it in {what})"), id);
+                return None;
+            }
+            id
+        }
+    };
+    Some(HttpAction::Capture { expr, slot, response })
 }
 
 #[cfg(test)]
@@ -438,6 +542,11 @@ mod tests {
             assert!(Phase::Request.allows(a), "{a}");
         }
         assert!(!Phase::Request.allows("set_status"));
+        for a in ["capture", "set_log_level", "use_service"] {
+            assert!(Phase::Request.allows(a), "{a}");
+        }
+        assert!(Phase::Response.allows("capture") && Phase::After.allows("capture"));
+        assert!(!Phase::After.allows("set_log_level") && !Phase::Response.allows("use_service"));
         for a in ["allow", "deny", "return", "redirect", "set_status", "set_header", "replace_value", "set_var"] {
             assert!(Phase::Response.allows(a), "{a}");
         }
@@ -450,6 +559,71 @@ mod tests {
         for a in ["deny", "return", "redirect", "allow"] {
             assert!(!Phase::After.allows(a), "{a}");
         }
+    }
+
+    fn problems(src: &str) -> String {
+        match crate::config::parse(src, std::path::Path::new("lbha.toml")) {
+            Ok(s) => s.warnings.join("\n"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn captures_log_levels_and_services_are_checked_as_haproxy_does() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n\
+                  capture_request = [{ len = 4 }]\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let check = |fe_rules: &str, be_rules: &str| problems(&format!("{fe}{fe_rules}\n{be}{be_rules}\n"));
+        // Fine: a new slot, a declared one, a backend naming a frontend's slot (checked at run time).
+        let ok = check(
+            "http_request = [{ capture = { sample = \"path\", len = 8 } }, { capture = { sample = \"src\", id = 1 } }]",
+            "http_request = [{ capture = { sample = \"path\", id = 7 } }, { set_log_level = \"silent\" }]",
+        );
+        assert_eq!(ok, "");
+        let e = check("http_request = [{ capture = { sample = \"path\", id = 1 } }]", "");
+        assert!(e.contains("frontend[0].http_request[0].capture.id") && e.contains("no such capture slot"), "{e}");
+        let e = check("", "http_request = [{ capture = { sample = \"path\", len = 4 } }]");
+        assert!(e.contains("backend[0].http_request[0].capture.len"), "{e}");
+        let e = check("http_response = [{ capture = { sample = \"status\", len = 4 } }]", "");
+        assert!(e.contains("http_response[0].capture.len") && e.contains("take `id` only"), "{e}");
+        let e = check("http_response = [{ capture = { sample = \"status\", id = 0 } }]", "");
+        assert!(e.contains("capture.id") && e.contains("capture_response"), "no response slot declared: {e}");
+        let e = check("http_request = [{ capture = { sample = \"nope(\", id = 0 } }]", "");
+        assert!(e.contains("capture.sample"), "{e}");
+        let e = check("http_request = [{ capture = { sample = \"path\" } }]", "");
+        assert!(e.contains("either `len`"), "{e}");
+        let e = check("http_request = [{ set_log_level = \"loud\" }]", "");
+        assert!(e.contains("http_request[0].set_log_level") && e.contains("loud"), "{e}");
+        let e = check("http_after_response = [{ set_log_level = \"err\" }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let e = check("http_request = [{ use_service = \"lua.hello\" }]", "");
+        assert!(e.contains("http_request[0].use_service") && e.contains("prometheus-exporter"), "{e}");
+        let e = check("http_response = [{ use_service = \"prometheus-exporter\" }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+    }
+
+    #[test]
+    fn auth_acls_name_existing_userlists_and_groups() {
+        let head = "[[userlist]]\nname = \"L\"\nusers = [{ name = \"a\", insecure_password = \"x\", groups = [\"ops\"] }]\n\
+                    groups = [{ name = \"ops\" }, { name = \"adm\", users = [\"a\"] }]\n\
+                    [[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n\
+                    [[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let acl = |cond: &str| problems(&format!("{head}[[frontend.acl]]\nname = \"x\"\ncond = \"{cond}\"\n"));
+        assert_eq!(acl("http_auth_group(L) ops adm"), "");
+        assert_eq!(acl("http_auth(L)"), "");
+        let e = acl("http_auth_group(L) nope");
+        assert!(
+            e.contains("frontend[0].acl[0].cond") && e.contains("no such group in userlist L") && e.contains("nope"),
+            "{e}"
+        );
+        let e = acl("http_auth(M)");
+        assert!(e.contains("no such userlist") && e.contains("M"), "{e}");
+        let e = acl("http_auth_group(L),lower ops");
+        assert!(e.contains("group names only"), "{e}");
+        let e = problems(&head.replace("users = [\"a\"]", "users = [\"zed\"]"));
+        assert!(e.contains("userlist[0].groups[1].users[0]") && e.contains("zed"), "{e}");
+        let e = problems(&head.replace("groups = [\"ops\"]", "groups = [\"devs\"]"));
+        assert!(e.contains("userlist[0].users[0].groups[0]") && e.contains("devs"), "{e}");
     }
 
     #[test]

@@ -213,7 +213,12 @@ fn stats_socket(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     }
 }
 
-/// `user NAME insecure-password PASS [groups ...]`; hashed passwords and groups are reported.
+/// A comma-separated list of names, as `groups` and `users` take them.
+fn names(list: &str) -> toml_edit::Array {
+    list.split(',').filter(|n| !n.is_empty()).collect()
+}
+
+/// `user NAME insecure-password|password PASS [groups G,...]` and `group NAME [users U,...]`.
 pub fn userlist(sec: &Section, cx: &mut Cx) -> TableOut {
     let mut out = TableOut::default();
     let Some(name) = &sec.name else {
@@ -234,7 +239,7 @@ pub fn userlist(sec: &Section, cx: &mut Cx) -> TableOut {
                 };
                 let mut pass = None;
                 let mut i = 2;
-                let mut groups = false;
+                let mut groups = None;
                 let mut hashed = false;
                 while let Some(w) = d.arg(i) {
                     match w {
@@ -243,7 +248,7 @@ pub fn userlist(sec: &Section, cx: &mut Cx) -> TableOut {
                             pass = d.arg(i + 1);
                             hashed = true;
                         }
-                        "groups" => groups = true,
+                        "groups" => groups = d.arg(i + 1),
                         _ => {
                             cx.error(d, format!("unknown user option `{w}`"));
                             return out;
@@ -255,19 +260,34 @@ pub fn userlist(sec: &Section, cx: &mut Cx) -> TableOut {
                     cx.error(d, "missing password");
                     continue;
                 };
-                if groups {
-                    cx.report(
-                        d,
-                        ReportKind::Unsupported,
-                        "user groups are not supported yet; the user is converted without them",
-                    );
-                }
                 let mut t = InlineTable::new();
                 t.insert("name", user.into());
                 t.insert(if hashed { "password" } else { "insecure_password" }, pass.into());
+                if let Some(g) = groups {
+                    t.insert("groups", names(g).into());
+                }
                 out.push("users", Value::InlineTable(t), src(d));
             }
-            "group" => cx.drop(&mut out, d, ReportKind::Unsupported, "user groups are not supported yet"),
+            // `group NAME [users A,B,...]`.
+            "group" => {
+                let Some(group) = d.arg(1) else {
+                    cx.error(d, "missing group name");
+                    continue;
+                };
+                let mut t = InlineTable::new();
+                t.insert("name", group.into());
+                match (d.arg(2), d.arg(3), d.arg(4)) {
+                    (None, ..) => {}
+                    (Some("users"), Some(list), None) => {
+                        t.insert("users", names(list).into());
+                    }
+                    _ => {
+                        cx.error(d, "expected `group NAME [users A,B,...]`");
+                        continue;
+                    }
+                }
+                out.push("groups", Value::InlineTable(t), src(d));
+            }
             _ => cx.drop(&mut out, d, ReportKind::Unknown, "not a userlist keyword"),
         }
     }

@@ -285,7 +285,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 doc.table(p.kind.table(), true, header(sec, &p.out.dropped), &sec.loc, &p.out, proxy::ORDER);
             }
             Item::Userlist(t) => {
-                doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users"]);
+                doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users", "groups"]);
             }
             Item::HttpErrors(t) => {
                 doc.table("http_errors", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "errorfile"]);

@@ -567,6 +567,36 @@ fn auth_action(d: &Directive) -> Result<Parsed, Fail> {
     Ok(("auth", Value::InlineTable(t), i, Vec::new()))
 }
 
+/// `capture SAMPLE len N|id N`. A `len` declares a request slot where HAProxy does, among the
+/// `capture request header` / `declare capture` lines, and the rule names it by `id`: the
+/// slots keep HAProxy's numbering, which `%hr` and other rules' `id`s depend on.
+fn capture_action(st: &mut St, d: &Directive, req: bool) -> Result<Parsed, Fail> {
+    let sample = value_at(d, 2, "capture")?;
+    let n = |i: usize| -> Result<i64, Fail> {
+        let v = value_at(d, i, "capture")?;
+        v.parse::<u32>().map(i64::from).map_err(|_| Fail::Bad(format!("bad number for capture: `{v}`")))
+    };
+    let id = match d.arg(3) {
+        Some("id") => n(4)?,
+        Some("len")
+            if req && matches!(st.kind, super::proxy::ProxyKind::Frontend | super::proxy::ProxyKind::Listen) =>
+        {
+            let mut slot = InlineTable::new();
+            slot.insert("len", n(4)?.into());
+            st.out.push("capture_request", slot, src(d));
+            st.out.list_mut("capture_request").map_or(0, |l| l.len() as i64 - 1)
+        }
+        Some("len") if req => {
+            return Err(Fail::Bad("`capture ... len` needs a frontend (declare the slot there)".into()));
+        }
+        _ => return Err(Fail::Bad("expected `capture SAMPLE len N` or `capture SAMPLE id N`".into())),
+    };
+    let mut t = InlineTable::new();
+    t.insert("sample", sample.into());
+    t.insert("id", id.into());
+    Ok(("capture", Value::InlineTable(t), 5, Vec::new()))
+}
+
 /// Which rule list a directive feeds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -613,6 +643,9 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "replace-path" if req => replace_action(d, "replace_path"),
         "replace-pathq" if req => replace_action(d, "replace_pathq"),
         "replace-uri" if req => replace_action(d, "replace_uri"),
+        "capture" => capture_action(st, d, req),
+        "set-log-level" if req || res => one("set_log_level"),
+        "use-service" if req => one("use_service"),
         _ => Err(Fail::Unsupported(format!("`{} {action}` is not supported yet", d.keyword()))),
     };
     if let Some((value, s)) = finish_rule(st, d, parsed, cx) {
