@@ -3,6 +3,7 @@
 //! file only on `commit map`.
 
 mod common;
+mod kit;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -136,4 +137,53 @@ servers = [{{ name = "d", addr = "127.0.0.1:{d}" }}]
     assert!(lb.ctl(&["show map"]).contains("uncommitted=0"));
     assert_eq!(lb.ctl(&["clear map sni.map"]), "\n");
     assert_eq!(hello_through(port, "b.example"), "D");
+}
+
+/// HTTP ACLs read their `-f` files from the same runtime store: `add acl` / `del acl` change
+/// what an `http_request` rule, a `use_backend` condition and a named ACL with `-i` see at once,
+/// and the change survives a reload.
+#[test]
+fn http_acl_pattern_files_follow_add_and_del_acl() {
+    let (a, b) = (kit::Web::start("A"), kit::Web::start("B"));
+    let port = free_port();
+    let dir = TempDir::new("maps-http");
+    dir.write("block.lst", "192.0.2.1\n");
+    dir.write("beta.lst", "# hosts sent to B\nBETA.example\n");
+    let config = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+acl = [{{ name = "beta", cond = "hdr(host) -i -f beta.lst" }}]
+http_request = [{{ deny = {{ status = 403 }}, if = "{{ src -f block.lst }}" }}]
+use_backend = [{{ backend = "b", if = "beta" }}]
+default_backend = "a"
+[[backend]]
+name = "a"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+[[backend]]
+name = "b"
+servers = [{{ name = "b", addr = "127.0.0.1:{}" }}]
+"#,
+        a.port, b.port
+    );
+    let lb = Lbha::start_in(dir, &config, &[port]);
+    let get = |host: &str| {
+        let r = raw(port, format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+        (r.status, r.text())
+    };
+    assert_eq!(get("beta.EXAMPLE"), (200, "B".to_string()), "-i applies to the file");
+    assert_eq!(get("gamma.example"), (200, "A".to_string()));
+    assert_eq!(lb.ctl(&["add acl beta.lst Gamma.Example"]), "\n");
+    assert_eq!(get("gamma.example"), (200, "B".to_string()), "added at run time");
+    assert_eq!(lb.ctl(&["add acl block.lst 127.0.0.0/8"]), "\n");
+    assert_eq!(get("gamma.example").0, 403, "the client is blocked at once");
+    assert!(lb.ctl(&["reload"]).to_lowercase().contains("reload"), "reload");
+    assert_eq!(get("gamma.example").0, 403, "runtime changes survive a reload");
+    assert_eq!(lb.ctl(&["del acl block.lst 127.0.0.0/8"]), "\n");
+    assert_eq!(get("gamma.example"), (200, "B".to_string()));
+    assert!(lb.ctl(&["show acl"]).contains("(beta.lst)"), "{}", lb.ctl(&["show acl"]));
 }

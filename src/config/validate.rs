@@ -960,10 +960,10 @@ fn frontend(
                 (None, Some(c)) => (format!("unless {c}"), "unless"),
                 (None, None) => return None,
             };
-            match Condition::parse(&text.0, &lookup, cx.base_dir) {
+            match Condition::parse(&text.0, &lookup) {
                 Ok(c) => {
                     check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
-                    http_rules::load_maps(c.map_refs(), &rp.key(text.1), cx);
+                    http_rules::register_cond(&c, &rp.key(text.1), cx);
                     Some(c)
                 }
                 Err(e) => {
@@ -1043,8 +1043,11 @@ fn frontend(
         (st, _) => st.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx)),
     };
     if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
-        match Condition::parse(text, &lookup, cx.base_dir) {
-            Ok(c) => settings.admin = Some(c),
+        match Condition::parse(text, &lookup) {
+            Ok(c) => {
+                http_rules::register_cond(&c, &p.key("stats").key("admin"), cx);
+                settings.admin = Some(c);
+            }
             Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
         }
     }

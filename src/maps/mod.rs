@@ -203,9 +203,6 @@ impl crate::sample::Maps for MapStore {
     fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]> {
         self.files.get(path)?.lookup(kind, false, key)
     }
-}
-
-impl crate::tcprules::PatternStore for MapStore {
     fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
         self.files.get(file).is_some_and(|f| f.lookup(kind, icase, key).is_some())
     }

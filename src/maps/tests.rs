@@ -64,7 +64,7 @@ fn changes_survive_a_reload_and_commit_writes_the_file() {
     let bad = shared.change("block.lst", Op::Add { key: b("notanip"), value: Vec::new() });
     assert!(matches!(bad, Err(OpError::Invalid(_))), "{bad:?}");
     assert_eq!((look("c.example").as_deref(), look("a.example").as_deref()), (Some("be_c"), Some("be_x")));
-    use crate::tcprules::PatternStore;
+    use crate::sample::Maps;
     let blocked =
         |ip: &str| shared.store.load().contains("block.lst", MatchKind::Ip, false, &Value::Ipv4(ip.parse().unwrap()));
     assert!(blocked("10.9.3.4"));

@@ -114,7 +114,7 @@ pub fn allowed(rules: &[Rule], fr_acls: &[crate::tcprules::Acl], active: &Active
     }
     let store = cx.proxy.maps.store.load();
     let c = ctx(active, cx, &[]);
-    let env = Env { ctx: &c, maps: &**store, patterns: &**store, final_: true };
+    let env = Env { ctx: &c, maps: &**store, final_: true };
     crate::tcprules::run(rules, 0, fr_acls, &env, &|v, val| cx.rules.set_var(v, val)) != Verdict::Reject
 }
 
@@ -141,7 +141,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
         let verdict = {
             let store = cx.proxy.maps.store.load();
             let c = ctx(active, cx, &buf);
-            let env = Env { ctx: &c, maps: &**store, patterns: &**store, final_ };
+            let env = Env { ctx: &c, maps: &**store, final_ };
             crate::tcprules::run(&rules.content, from, &rules.acls, &env, &|v, val| cx.rules.set_var(v, val))
         };
         match verdict {
@@ -168,7 +168,7 @@ pub fn choose_backend(active: &Active, fi: usize, cx: &ConnCtx, buf: &[u8]) -> O
     let fe = &active.snap.frontends[fi];
     let store: arc_swap::Guard<std::sync::Arc<MapStore>> = cx.proxy.maps.store.load();
     let c = ctx(active, cx, buf);
-    let env = Env { ctx: &c, maps: &**store, patterns: &**store, final_: true };
+    let env = Env { ctx: &c, maps: &**store, final_: true };
     let by_name = |n: &str| active.snap.backend(n).map(|(i, _)| i);
     match crate::tcprules::switch(&fe.tcp.switching, &fe.tcp.acls, &env, &by_name) {
         Some(Some(b)) => Some(b),

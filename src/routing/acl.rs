@@ -9,7 +9,6 @@ use super::lex::{self, Word};
 use super::pattern::{Kind, MatchMethod, Matcher, Sample, StrMatch};
 use crate::sample::{Fetch, Maps, MatchKind, SampleContext, SampleExpr, SmpType, Value};
 use std::net::IpAddr;
-use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct Acl {
@@ -17,6 +16,9 @@ pub struct Acl {
     /// The type samples are cast to before matching; `None` for `-m found`.
     want: Option<SmpType>,
     matcher: Matcher,
+    /// `-f FILE` patterns, looked up in the shared map store at each match, so `add acl` /
+    /// `del acl` on the control socket take effect at once.
+    files: Option<FileMatcher>,
     /// `http_auth_group(L) G...`: the groups the authenticated user must be in one of (HAProxy
     /// matches this fetch against group membership, not as a string).
     groups: Vec<String>,
@@ -87,18 +89,31 @@ fn is_flag(w: &Word) -> bool {
     !w.quoted && w.text.starts_with('-') && !w.text[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// Patterns of a `-f` file: one per line (the whole line, as HAProxy); with `-M` the file is a
-/// map and its keys are the patterns.
-fn read_patterns(base_dir: &Path, file: &str, map: bool, into: &mut Vec<String>) -> Result<(), RoutingError> {
-    let path = base_dir.join(file);
-    let text =
-        std::fs::read(&path).map_err(|e| RoutingError::PatternFile { path: path.clone(), error: e.to_string() })?;
-    let entries = crate::sample::parse_map_file(&text, !map);
-    into.extend(entries.into_iter().map(|e| {
-        let key = String::from_utf8_lossy(&e.key).into_owned();
-        if map { key } else { key.trim_end().to_string() }
-    }));
-    Ok(())
+/// An ACL's `-f` files: their names in the map store, how the store indexes them, and
+/// whether they are maps read as pattern lists (`-M`).
+#[derive(Debug, Clone)]
+struct FileMatcher {
+    matcher: std::sync::Arc<crate::sample::matcher::Matcher>,
+    maps: bool,
+}
+
+/// The store's match method for one of ours.
+fn store_method(m: MatchMethod) -> crate::sample::matcher::Method {
+    use crate::sample::matcher::Method as M;
+    match m {
+        MatchMethod::Str(StrMatch::Exact) => M::Str,
+        MatchMethod::Str(StrMatch::Beg) => M::Beg,
+        MatchMethod::Str(StrMatch::End) => M::End,
+        MatchMethod::Str(StrMatch::Sub) => M::Sub,
+        MatchMethod::Str(StrMatch::Dir) => M::Dir,
+        MatchMethod::Str(StrMatch::Dom) => M::Dom,
+        MatchMethod::Reg => M::Reg,
+        MatchMethod::Len => M::Len,
+        MatchMethod::Found => M::Found,
+        MatchMethod::Int => M::Int,
+        MatchMethod::Ip => M::Ip,
+        MatchMethod::Bool => M::Bool,
+    }
 }
 
 /// The fetch word of an ACL and the match method its name implies, if any.
@@ -153,18 +168,19 @@ fn wanted(method: MatchMethod) -> Option<SmpType> {
 impl Acl {
     /// Compiles the text after the ACL's name, e.g. `path_end .php .html`, `hdr(host) -i
     /// example.com`, `src 192.0.2.0/24`, `req.hdr(host),lower -m dom example.com`.
-    /// A relative `-f` path is read from `base_dir`; no I/O happens after this.
-    pub fn parse(expr: &str, base_dir: &Path) -> Result<Acl, RoutingError> {
-        Acl::from_words(&lex::words(expr)?, base_dir)
+    /// `-f` files are named, not read: validation loads them into the map store
+    /// ([`Acl::file_refs`]), where matches look them up.
+    pub fn parse(expr: &str) -> Result<Acl, RoutingError> {
+        Acl::from_words(&lex::words(expr)?)
     }
 
-    pub(super) fn from_words(words: &[Word], base_dir: &Path) -> Result<Acl, RoutingError> {
+    pub(super) fn from_words(words: &[Word]) -> Result<Acl, RoutingError> {
         let Some((head, rest)) = words.split_first() else {
             return Err(RoutingError::Empty);
         };
         let fetch_word = head.text.as_str();
         let (expr, implied) = parse_fetch(fetch_word)?;
-        let (mut icase, mut explicit, mut files, mut map) = (false, None, Vec::new(), false);
+        let (mut icase, mut explicit, mut files, mut map) = (false, None, Vec::<String>::new(), false);
         let mut rest = rest.iter();
         let mut patterns: Vec<String> = Vec::new();
         while let Some(w) = rest.next() {
@@ -180,7 +196,7 @@ impl Acl {
             match w.text.as_str() {
                 "-i" => icase = true,
                 "-n" => {} // never resolve names: there is nothing to turn off
-                "-f" => files.push(value()?),
+                "-f" => files.push(value()?.to_string()),
                 "-M" => map = true,
                 "-m" => {
                     let name = value()?;
@@ -209,10 +225,7 @@ impl Acl {
                 return Err(RoutingError::MissingPattern { fetch: fetch_word.to_string() });
             }
             let matcher = Matcher::compile(MatchMethod::Found, false, &[])?;
-            return Ok(Acl { expr, want: None, matcher, groups: patterns, or: Vec::new() });
-        }
-        for file in &files {
-            read_patterns(base_dir, file, map, &mut patterns)?;
+            return Ok(Acl { expr, want: None, matcher, files: None, groups: patterns, or: Vec::new() });
         }
 
         let ty = out_type(&expr);
@@ -234,14 +247,26 @@ impl Acl {
             }
             _ => {}
         }
+        let files = if files.is_empty() {
+            None
+        } else if !method.takes_patterns() {
+            return Err(RoutingError::UnexpectedPattern {
+                fetch: fetch_word.to_string(),
+                pattern: format!("-f {}", files[0]),
+            });
+        } else {
+            let m = crate::sample::matcher::Matcher::compile(store_method(method), icase, &[], files)
+                .map_err(|reason| RoutingError::FilePatterns { fetch: fetch_word.to_string(), reason })?;
+            Some(FileMatcher { matcher: std::sync::Arc::new(m), maps: map })
+        };
         let matcher = Matcher::compile(method, icase, &patterns)?;
-        Ok(Acl { expr, want, matcher, groups: Vec::new(), or: Vec::new() })
+        Ok(Acl { expr, want, matcher, files, groups: Vec::new(), or: Vec::new() })
     }
 
     /// HAProxy's predefined ACL of that name (`TRUE`, `LOCALHOST`, `METH_GET`, ...).
     pub fn predefined(name: &str) -> Option<Acl> {
         let (_, expr) = PREDEFINED.iter().find(|(n, _)| *n == name)?;
-        Acl::parse(expr, Path::new("")).ok()
+        Acl::parse(expr).ok()
     }
 
     pub fn matches(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
@@ -249,9 +274,19 @@ impl Acl {
             Fetch::HttpAuthGroup(list) if !self.groups.is_empty() => ctx
                 .http_auth_group(list)
                 .is_some_and(|user| self.groups.iter().any(|g| ctx.user_in_group(list, &user, g))),
-            _ => self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v)),
+            _ => self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v, maps)),
         };
         own || self.or.iter().any(|a| a.matches(ctx, maps))
+    }
+
+    /// `-f` files: (name, index kind, case-folded, read as a map with `-M`), for validation to
+    /// load into the map store.
+    pub fn file_refs(&self) -> Vec<(&str, MatchKind, bool, bool)> {
+        let own = self.files.iter().flat_map(|f| {
+            let kind = f.matcher.method.kind().unwrap_or(MatchKind::Str);
+            f.matcher.files.iter().map(move |n| (n.as_str(), kind, f.matcher.icase, f.maps))
+        });
+        own.chain(self.or.iter().flat_map(|a| a.file_refs())).collect()
     }
 
     /// Userlists read by `http_auth`/`http_auth_group`, with the groups the latter tests, so
@@ -264,7 +299,12 @@ impl Acl {
         own.into_iter().chain(self.or.iter().flat_map(|a| a.auth_refs())).collect()
     }
 
-    fn test(&self, v: Value) -> bool {
+    fn test(&self, v: Value, maps: &dyn Maps) -> bool {
+        if let Some(f) = &self.files
+            && f.matcher.matches(v.clone(), maps)
+        {
+            return true;
+        }
         let Some(want) = self.want else {
             return true;
         };
@@ -309,7 +349,7 @@ mod tests {
     use crate::routing::{Ctx, Facts, Live};
     use http::{HeaderMap, HeaderValue, Method, Uri};
     use std::collections::HashMap;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     struct Backends(HashMap<&'static str, usize>);
     impl Live for Backends {
@@ -356,7 +396,7 @@ mod tests {
     }
 
     fn acl(expr: &str) -> Acl {
-        Acl::parse(expr, Path::new("/nonexistent")).unwrap_or_else(|e| panic!("{expr}: {e}"))
+        Acl::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
     }
 
     fn hit(expr: &str, req: &Req) -> bool {
@@ -364,7 +404,7 @@ mod tests {
     }
 
     fn err(expr: &str) -> RoutingError {
-        Acl::parse(expr, Path::new("/nonexistent")).unwrap_err()
+        Acl::parse(expr).unwrap_err()
     }
 
     #[test]
@@ -499,38 +539,57 @@ mod tests {
         dir
     }
 
+    /// The map store validation would build for `acl`'s `-f` files, read from `dir`.
+    fn store_for(acl: &Acl, dir: &Path) -> Result<crate::maps::Shared, String> {
+        let mut loader = crate::maps::Loader::new(dir);
+        for (file, kind, icase, map) in acl.file_refs() {
+            loader.need(file, kind, icase, !map, "test")?;
+        }
+        let shared = crate::maps::Shared::default();
+        shared.install(&loader.finish());
+        Ok(shared)
+    }
+
     #[test]
     fn pattern_files() {
-        let dir = temp_file("paths.lst", "# api prefixes\n/api\n\n   /static  \r\n#/admin\n");
-        let a = Acl::parse("path_beg -f paths.lst", &dir).unwrap();
+        // As HAProxy: leading blanks go, the line ends at CR, trailing blanks stay part of it.
+        let dir = temp_file("paths.lst", "# api prefixes\n/api\n\n   /static\r\n#/admin\n/spaced  \n");
+        let a = acl("path_beg -f paths.lst");
         let live = live();
-        for (path, want) in [("/api/x", true), ("/static/y", true), ("/admin", false), ("/other", false)] {
+        let store = store_for(&a, &dir).unwrap();
+        let cases = [("/api/x", true), ("/static/y", true), ("/admin", false), ("/other", false), ("/spaced", false)];
+        for (path, want) in cases {
             let r = Req::new(path);
-            assert_eq!(a.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()), want, "{path}");
+            assert_eq!(a.matches(&Ctx(r.facts(), &live), &**store.store.load()), want, "{path}");
         }
-        // Absolute paths ignore base_dir; inline patterns and several files combine. Flags come
-        // before patterns, as in HAProxy.
+        // Inline patterns and several files combine; flags come before patterns, as in HAProxy.
         let abs = dir.join("paths.lst");
-        let expr = format!("path_beg -f {} -f paths.lst /inline", abs.display());
-        let b = Acl::parse(&expr, &dir).unwrap();
-        assert!(b.matches(&Ctx(Req::new("/inline/1").facts(), &live), &crate::sample::MapSet::default()));
-        assert!(b.matches(&Ctx(Req::new("/api").facts(), &live), &crate::sample::MapSet::default()));
-        // Networks and integers load the same way; an empty file never matches.
+        let b = acl(&format!("path_beg -f {} -f paths.lst /inline", abs.display()));
+        let store = store_for(&b, &dir).unwrap();
+        assert!(b.matches(&Ctx(Req::new("/inline/1").facts(), &live), &**store.store.load()));
+        assert!(b.matches(&Ctx(Req::new("/api").facts(), &live), &**store.store.load()));
+        // `add acl` at run time: the same ACL matches the new pattern at once.
+        store.change("paths.lst", crate::maps::overlay::Op::Add { key: b"/new".to_vec(), value: Vec::new() }).unwrap();
+        assert!(b.matches(&Ctx(Req::new("/new/x").facts(), &live), &**store.store.load()));
+        // Networks load the same way; an empty file never matches; `-i` folds the file too.
         let dir = temp_file("nets.lst", "10.0.0.0/8\n2001:db8::/32\n");
-        let n = Acl::parse("src -f nets.lst", &dir).unwrap();
+        let n = acl("src -f nets.lst");
         let mut r = Req::new("/");
         r.src = "10.1.1.1";
-        assert!(n.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()));
+        assert!(n.matches(&Ctx(r.facts(), &live), &**store_for(&n, &dir).unwrap().store.load()));
         let dir = temp_file("empty.lst", "# nothing yet\n");
-        assert!(
-            !Acl::parse("path -f empty.lst", &dir)
-                .unwrap()
-                .matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default())
-        );
+        let e = acl("path -f empty.lst");
+        assert!(!e.matches(&Ctx(r.facts(), &live), &**store_for(&e, &dir).unwrap().store.load()));
+        let dir = temp_file("hosts.lst", "WWW.Example.com\n");
+        let i = acl("hdr(host) -i -f hosts.lst");
+        let host = Req::new("/").header("host", "www.EXAMPLE.com");
+        assert!(i.matches(&Ctx(host.facts(), &live), &**store_for(&i, &dir).unwrap().store.load()));
+        // A file the store never loaded matches nothing (validation loads every one).
+        assert!(!i.matches(&Ctx(host.facts(), &live), &crate::sample::MapSet::default()));
         let dir = temp_file("bad.lst", "10.0.0.0/8\nnot-an-ip\n");
-        assert!(
-            matches!(Acl::parse("src -f bad.lst", &dir), Err(RoutingError::BadAddress { pattern, .. }) if pattern == "not-an-ip")
-        );
+        let err = store_for(&acl("src -f bad.lst"), &dir).err().unwrap();
+        assert!(err.contains("line 2") && err.contains("not-an-ip"), "{err}");
+        assert!(store_for(&acl("path_beg -f missing.lst"), &dir).err().unwrap().contains("missing.lst"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -564,13 +623,7 @@ mod tests {
         assert_eq!(err("dst_port 80x"), E::BadInteger { pattern: s("80x") });
         assert_eq!(err("dst_port ge 1:2"), E::OperatorWithRange { operator: s("ge"), pattern: s("1:2") });
         assert!(matches!(err(r#"path "/a"#), E::UnterminatedQuote { .. }));
-        match err("path_beg -f missing.lst") {
-            E::PatternFile { path, error } => {
-                assert_eq!(path, Path::new("/nonexistent/missing.lst"));
-                assert!(!error.is_empty());
-            }
-            e => panic!("{e:?}"),
-        }
+        assert!(matches!(err("hdr(x) -m found -f a.lst"), E::UnexpectedPattern { .. }));
     }
 
     #[test]
@@ -612,10 +665,11 @@ mod tests {
         let dir = temp_file("hosts.map", "# comment\nwww.example.com be1\napi.example.com be2\n");
         let r = Req::new("/").header("host", "api.example.com");
         let live = live();
-        let yes = Acl::parse("hdr(host) -M -f hosts.map", &dir).unwrap();
-        assert!(yes.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()));
+        let yes = acl("hdr(host) -M -f hosts.map");
+        let store = store_for(&yes, &dir).unwrap();
+        assert!(yes.matches(&Ctx(r.facts(), &live), &**store.store.load()));
         let other = Req::new("/").header("host", "be2");
-        assert!(!yes.matches(&Ctx(other.facts(), &live), &crate::sample::MapSet::default()), "values are not patterns");
+        assert!(!yes.matches(&Ctx(other.facts(), &live), &**store.store.load()), "values are not patterns");
     }
 
     #[test]
@@ -626,7 +680,6 @@ mod tests {
             ("path_reg (", "("),
             ("src 300.1.1.1", "300.1.1.1"),
             ("nbsrv(a) less 1", "less"),
-            ("path -f nope.lst", "nope.lst"),
         ] {
             let msg = err(expr).to_string();
             assert!(msg.contains(token), "{expr}: {msg}");

@@ -6,7 +6,6 @@ use super::RoutingError;
 use super::acl::Acl;
 use super::lex::{self, Word};
 use crate::sample::{Maps, MatchKind, SampleContext};
-use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct Condition {
@@ -45,11 +44,7 @@ impl Condition {
     /// Parses `if a b || !c`, `unless { path_beg /api }`, ... `acl_names` maps a declared ACL
     /// name to its index in the list later passed to [`Condition::eval`]; HAProxy's predefined
     /// ACLs (`TRUE`, `LOCALHOST`, `METH_GET`, ...) are known without declaring them.
-    pub fn parse(
-        expr: &str,
-        acl_names: &dyn Fn(&str) -> Option<usize>,
-        base_dir: &Path,
-    ) -> Result<Condition, RoutingError> {
+    pub fn parse(expr: &str, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Condition, RoutingError> {
         let words = lex::words(expr)?;
         let (unless, body) = match words.split_first() {
             None => return Err(RoutingError::EmptyCondition),
@@ -71,7 +66,7 @@ impl Condition {
                 last_or = Some(&w.text);
                 continue;
             }
-            let term = parse_term(w, &mut words, acl_names, base_dir)?;
+            let term = parse_term(w, &mut words, acl_names)?;
             if let Some(group) = any_of.last_mut() {
                 group.push(term);
             }
@@ -114,6 +109,19 @@ impl Condition {
             .collect()
     }
 
+    /// `-f` files of anonymous ACLs; declared ACLs report their own.
+    pub fn file_refs(&self) -> Vec<(&str, MatchKind, bool, bool)> {
+        self.any_of
+            .iter()
+            .flatten()
+            .filter_map(|t| match &t.acl {
+                AclRef::Inline(a) => Some(a.file_refs()),
+                AclRef::Named(_) => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
     pub fn referenced_backends(&self) -> Vec<&str> {
         self.any_of
@@ -133,7 +141,6 @@ fn parse_term<'w>(
     first: &'w Word,
     rest: &mut impl Iterator<Item = &'w Word>,
     acl_names: &dyn Fn(&str) -> Option<usize>,
-    base_dir: &Path,
 ) -> Result<Term, RoutingError> {
     let mut negate = false;
     let mut w = first;
@@ -167,7 +174,7 @@ fn parse_term<'w>(
             if inner.is_empty() {
                 return Err(RoutingError::EmptyBraces);
             }
-            Ok(Term { negate, acl: AclRef::Inline(Box::new(Acl::from_words(&inner, base_dir)?)) })
+            Ok(Term { negate, acl: AclRef::Inline(Box::new(Acl::from_words(&inner)?)) })
         }
         "}" => Err(RoutingError::UnbalancedBrace),
         _ if name.starts_with('{') || name.ends_with('}') => Err(RoutingError::BraceSpacing { token: w.text.clone() }),
@@ -201,14 +208,14 @@ mod tests {
     /// ACLs `a` (path_beg /a), `b` (path_end .b), `local` (src 127.0.0.1), `t` (always true).
     fn acls() -> (Vec<Acl>, impl Fn(&str) -> Option<usize>) {
         let defs = [("a", "path_beg /a"), ("b", "path_end .b"), ("local", "src 127.0.0.1"), ("t", "always_true")];
-        let acls = defs.iter().map(|(_, e)| Acl::parse(e, Path::new(".")).unwrap()).collect();
+        let acls = defs.iter().map(|(_, e)| Acl::parse(e).unwrap()).collect();
         let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
         (acls, move |n: &str| names.iter().position(|x| *x == n))
     }
 
     fn eval_on(cond: &str, path: &str, src: &str) -> bool {
         let (acls, names) = acls();
-        let c = Condition::parse(cond, &names, Path::new(".")).unwrap_or_else(|e| panic!("{cond}: {e}"));
+        let c = Condition::parse(cond, &names).unwrap_or_else(|e| panic!("{cond}: {e}"));
         let uri: Uri = path.parse().unwrap();
         let facts = Facts {
             method: Some(&Method::GET),
@@ -226,7 +233,7 @@ mod tests {
 
     fn err(cond: &str) -> RoutingError {
         let (_, names) = acls();
-        Condition::parse(cond, &names, Path::new(".")).unwrap_err()
+        Condition::parse(cond, &names).unwrap_err()
     }
 
     #[test]
@@ -283,8 +290,8 @@ mod tests {
         assert!(eval_on("if LOCALHOST", "/", "::1"));
         // A declared ACL shadows a predefined one of the same name.
         let names = |n: &str| (n == "TRUE").then_some(0);
-        let acls = [Acl::parse("always_false", Path::new(".")).unwrap()];
-        let c = Condition::parse("if TRUE", &names, Path::new(".")).unwrap();
+        let acls = [Acl::parse("always_false").unwrap()];
+        let c = Condition::parse("if TRUE", &names).unwrap();
         let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
         assert!(!c.eval(&acls, &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default()));
         // An index outside the list never matches.
@@ -294,12 +301,12 @@ mod tests {
     #[test]
     fn nbsrv_in_conditions() {
         let (acls, names) = acls();
-        let c = Condition::parse("if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a", &names, Path::new(".")).unwrap();
+        let c = Condition::parse("if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a", &names).unwrap();
         assert_eq!(c.referenced_backends(), ["static", "php"]);
         let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
         assert!(c.eval(&acls, &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default()));
         assert!(!c.eval(&acls, &Ctx(facts, &Live2(2)), &crate::sample::MapSet::default()));
-        let named = Condition::parse("if a b", &names, Path::new(".")).unwrap();
+        let named = Condition::parse("if a b", &names).unwrap();
         assert!(named.referenced_backends().is_empty());
     }
 

@@ -14,8 +14,6 @@ pub use acl::Acl;
 pub use cond::Condition;
 pub use pattern::Net;
 
-use std::path::PathBuf;
-
 /// Live state of backends, as `nbsrv` and keepalived's `track_backend` read it.
 pub trait Live {
     /// Usable servers of a backend right now (HAProxy's `nbsrv`); 0 for an unknown backend.
@@ -64,8 +62,8 @@ pub enum RoutingError {
     MissingOperand { operator: String },
     #[error("operator `{operator}` takes a single value, not the range `{pattern}`")]
     OperatorWithRange { operator: String, pattern: String },
-    #[error("cannot read pattern file {}: {error}", path.display())]
-    PatternFile { path: PathBuf, error: String },
+    #[error("`{fetch}` -f: {reason}")]
+    FilePatterns { fetch: String, reason: String },
     #[error("condition must start with `if` or `unless`, got `{found}`")]
     MissingKeyword { found: String },
     #[error("empty condition")]

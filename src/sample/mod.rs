@@ -23,6 +23,7 @@ mod fetch_http;
 mod hello;
 mod logfmt;
 mod map;
+pub mod matcher;
 mod timefmt;
 mod value;
 
@@ -46,6 +47,11 @@ pub use value::{SmpType, Value, read_int64};
 pub trait Maps {
     /// The value of the first entry of map `path`, indexed for `kind`, matching `key`.
     fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]>;
+    /// Whether pattern file `file` (an ACL's `-f`), indexed for `kind` (case-folded with
+    /// `icase`), holds a pattern matching `key`.
+    fn contains(&self, _file: &str, _kind: MatchKind, _icase: bool, _key: &Value) -> bool {
+        false
+    }
 }
 
 /// A parse error: the expression, where the offending keyword starts, the keyword, which

@@ -2,8 +2,8 @@
 //! result: a rule reading request bytes that have not arrived yet is neither true nor false but
 //! "missing data" (`ACL_TEST_MISS`), and the rule set waits for more until `inspect-delay`.
 
-use super::matcher::{Matcher, Method, PatternStore};
 use crate::routing::lex::{self, Word};
+use crate::sample::matcher::{Matcher, Method};
 use crate::sample::{Fetch, Maps, SampleContext, SampleExpr, SmpType};
 
 /// HAProxy's `ACL_TEST_FAIL` (0), `ACL_TEST_MISS` (1), `ACL_TEST_PASS` (3): AND is `&`, OR is `|`.
@@ -40,8 +40,8 @@ impl Tri {
 /// What a condition reads besides its patterns: the stream and the pattern/map store.
 pub struct Env<'a> {
     pub ctx: &'a dyn SampleContext,
+    /// Maps and `-f` pattern files.
     pub maps: &'a dyn Maps,
-    pub patterns: &'a dyn PatternStore,
     /// No more request data will come (`inspect-delay` over, buffer full, client closed, or
     /// no delay configured): nothing is "missing" any more.
     pub final_: bool,
@@ -168,7 +168,7 @@ impl Acl {
     }
 
     pub fn eval(&self, env: &Env<'_>) -> Tri {
-        let hit = self.expr.eval_all(env.ctx, env.maps).into_iter().any(|v| self.matcher.matches(v, env.patterns));
+        let hit = self.expr.eval_all(env.ctx, env.maps).into_iter().any(|v| self.matcher.matches(v, env.maps));
         let own = if hit {
             Tri::Pass
         } else if !env.final_ && pending(&self.expr.fetch, env.ctx) {

@@ -12,10 +12,9 @@
 
 mod cond;
 pub mod config;
-mod matcher;
 
+pub use crate::sample::matcher::{Method, NoPatterns, fold_entries};
 pub use cond::{Acl, Cond, Env, Tri};
-pub use matcher::{Method, NoPatterns, PatternStore, fold_entries};
 
 use crate::sample::{LogFormat, SampleExpr, Value, VarRef};
 use std::time::Duration;

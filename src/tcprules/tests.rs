@@ -29,7 +29,7 @@ fn ctx(buf: &[u8]) -> Ctx {
 }
 
 fn env<'a>(c: &'a Ctx, maps: &'a MapSet, final_: bool) -> Env<'a> {
-    Env { ctx: c, maps, patterns: &NoPatterns, final_ }
+    Env { ctx: c, maps, final_ }
 }
 
 fn cond(text: &str) -> Cond {

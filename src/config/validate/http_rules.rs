@@ -81,6 +81,25 @@ pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<Log
     }
 }
 
+/// Loads what an `if`/`unless` condition reads besides the request (its anonymous ACLs' map
+/// and `-f` files) and checks the userlists it names. Every parsed condition goes through here:
+/// a pattern file missing from the store would match nothing, silently.
+pub(super) fn register_cond(c: &Condition, at: &FieldPath, cx: &mut Ctx) {
+    load_maps(c.map_refs(), at, cx);
+    load_patterns(c.file_refs(), at, cx);
+    check_auth(c.auth_refs(), at, cx);
+}
+
+/// Registers `-f` files with the shared store (relative to the config's directory), indexed
+/// for their match method; `add acl` / `del acl` then change them at run time.
+fn load_patterns(refs: Vec<(&str, MatchKind, bool, bool)>, at: &FieldPath, cx: &mut Ctx) {
+    for (file, kind, icase, is_map) in refs {
+        if let Err(e) = cx.maps.need(file, kind, icase, !is_map, &at.to_string()) {
+            cx.err_v(at.clone(), format!("pattern file: {e}"), file);
+        }
+    }
+}
+
 /// The userlists and groups `http_auth`/`http_auth_group` name must exist: HAProxy refuses
 /// the config otherwise, and a check that can never pass would lock everyone out silently.
 fn check_auth(refs: Vec<(&str, &[String])>, at: &FieldPath, cx: &mut Ctx) {
@@ -110,16 +129,17 @@ pub(super) fn acls<'s>(
         if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
             cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
         }
-        let acl = match Acl::parse(&a.cond, cx.base_dir) {
+        let acl = match Acl::parse(&a.cond) {
             Ok(acl) => {
                 load_maps(acl.map_refs(), &ap.key("cond"), cx);
+                load_patterns(acl.file_refs(), &ap.key("cond"), cx);
                 check_auth(acl.auth_refs(), &ap.key("cond"), cx);
                 super::check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
                 acl
             }
             Err(e) => {
                 cx.err_v(ap.key("cond"), e.to_string(), &a.cond);
-                match Acl::parse("always_false", cx.base_dir) {
+                match Acl::parse("always_false") {
                     Ok(f) => f,
                     Err(_) => continue,
                 }
@@ -154,10 +174,9 @@ pub(super) fn cond(
         (None, None) => return None,
     };
     let lookup = |n: &str| names.iter().position(|x| *x == n);
-    match Condition::parse(&text, &lookup, cx.base_dir) {
+    match Condition::parse(&text, &lookup) {
         Ok(c) => {
-            load_maps(c.map_refs(), &rp.key(key), cx);
-            check_auth(c.auth_refs(), &rp.key(key), cx);
+            register_cond(&c, &rp.key(key), cx);
             Some(c)
         }
         Err(e) => {

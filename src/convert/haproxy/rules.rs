@@ -124,7 +124,7 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
     let ws = &owned[..];
     // In mode tcp lbha compiles ACLs over sample expressions (`tcprules`).
     let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Acl::parse(&words(ws)).is_ok();
-    if let (Err(e), false) = (Acl::parse(&words(ws), cx.base_dir), tcp_ok) {
+    if let (Err(e), false) = (Acl::parse(&words(ws)), tcp_ok) {
         let why = e.to_string();
         cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{why}; rules that use this acl are dropped too"));
         return;
@@ -212,7 +212,7 @@ pub(super) fn condition(
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
     let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Cond::parse(&format!("{kw} {text}"), &lookup).is_ok();
-    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
+    Condition::parse(&format!("{kw} {text}"), &lookup)
         .map(|_| ())
         .or_else(|e| if tcp_ok { Ok(()) } else { Err(e) })
         .map_err(|e| (ReportKind::Unsupported, format!("condition not converted: {e}")))?;

@@ -3,7 +3,7 @@
 //! patterns are looked up in the shared pattern store so `add acl` / `del acl` take effect at
 //! once.
 
-use crate::sample::{MapEntry, MatchKind, PatternMap, SmpType, Value};
+use crate::sample::{MapEntry, Maps, MatchKind, PatternMap, SmpType, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -70,19 +70,12 @@ impl Method {
     }
 }
 
-/// Pattern file lookups, answered by the daemon's map store.
-pub trait PatternStore {
-    /// Whether pattern file `file`, indexed for `kind` (case-folded with `icase`), holds a
-    /// pattern matching `key`.
-    fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool;
-}
-
-/// No pattern files: for tests and for conditions that use none.
+/// No maps and no pattern files: for tests and for conditions that use none.
 pub struct NoPatterns;
 
-impl PatternStore for NoPatterns {
-    fn contains(&self, _: &str, _: MatchKind, _: bool, _: &Value) -> bool {
-        false
+impl Maps for NoPatterns {
+    fn lookup(&self, _: &str, _: MatchKind, _: &Value) -> Option<&[u8]> {
+        None
     }
 }
 
@@ -157,7 +150,7 @@ impl Matcher {
     }
 
     /// Whether one sample matches any pattern.
-    pub fn matches(&self, v: Value, store: &dyn PatternStore) -> bool {
+    pub fn matches(&self, v: Value, store: &dyn Maps) -> bool {
         let key = match self.method {
             Method::Found => return true,
             Method::Bool => return v.is_true(),
