@@ -90,6 +90,12 @@ frr_vty_socket = "{frr}"
     )
 }
 
+/// `lbha status` (text) of the daemon started as `name`.
+fn lbha_status(bed: &Bed, name: &str) -> String {
+    let sock = bed.dir.join(format!("{name}.sock")).display().to_string();
+    bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "status"]).unwrap_or_else(|e| e)
+}
+
 fn sysctl(node: &Node, kv: &str) {
     bed::run(&["ip", "netns", "exec", &node.ns, "sysctl", "-q", "-w", kv]).unwrap_or_else(|e| panic!("{kv}: {e}"));
 }
@@ -449,6 +455,28 @@ fn three_nodes_behind_a_bgp_router() {
     };
     wait_for(Duration::from_secs(10), || established(&show_json(&s.bed, "lb-a").unwrap_or_default()) == 2)
         .unwrap_or_else(|| panic!("show announce on a: FRR sessions {st}"));
+    // FRR is read back every second: the read may predate the last update.
+    let wants = [
+        "Announce\n".to_string(),
+        format!("vip {VIP4} protocol 250: announced"),
+        format!("vip {VIP6} protocol 250: announced"),
+        "FRR bgp 192.0.2.1 ipv4Unicast: Established".to_string(),
+        "FRR bgp 2001:db8::1 ipv6Unicast: Established".to_string(),
+    ];
+    wait_for(Duration::from_secs(10), || {
+        let st = lbha_status(&s.bed, "lb-a");
+        wants.iter().all(|w| st.contains(w.as_str()))
+    });
+    let status = lbha_status(&s.bed, "lb-a");
+    for want in [
+        "Announce\n",
+        &format!("vip {VIP4} protocol 250: announced"),
+        &format!("vip {VIP6} protocol 250: announced"),
+        "FRR bgp 192.0.2.1 ipv4Unicast: Established",
+        "FRR bgp 2001:db8::1 ipv6Unicast: Established",
+    ] {
+        assert!(status.contains(want), "lbha status on a lacks {want:?}:\n{status}");
+    }
 
     // New connections spread over the three nodes: each gets at least half its fair share.
     let a4: SocketAddr = format!("{VIP4}:80").parse().expect("VIP4");
@@ -478,6 +506,11 @@ fn three_nodes_behind_a_bgp_router() {
         "a's IPv6 VIP withdrawn too"
     );
     s.wait_paths(2, "a's backend down (IPv6)");
+    let status = lbha_status(&s.bed, "lb-a");
+    assert!(
+        status.contains(&format!("vip {VIP4} protocol 250: withdrawn (backend web has no server up)")),
+        "lbha status on a:\n{status}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     let t1 = Instant::now();
     let a_node = s.bed.node("a");

@@ -27,8 +27,6 @@ pub struct BgpPeer {
     pub family: String,
     /// FRR's state (`Established`, `Active`, `Connect`, ...).
     pub state: String,
-    /// Prefixes sent to the peer: the VIPs it has from this node.
-    pub prefixes_sent: u64,
 }
 
 /// One BFD session.
@@ -57,7 +55,6 @@ pub fn parse_bgp(v: &Value) -> Vec<BgpPeer> {
                 peer: peer.clone(),
                 family: family.clone(),
                 state: p["state"].as_str().unwrap_or("unknown").to_string(),
-                prefixes_sent: p["pfxSnt"].as_u64().unwrap_or(0),
             });
         }
     }
@@ -83,7 +80,7 @@ pub fn render(st: &FrrState) -> Vec<String> {
     let mut out: Vec<String> = st
         .bgp
         .iter()
-        .map(|p| format!("bgp {} {}: {}, {} prefixes sent", p.peer, p.family, p.state, p.prefixes_sent))
+        .map(|p| format!("bgp {} {}: {}", p.peer, p.family, p.state))
         .chain(st.bfd.iter().map(|p| format!("bfd {}: {}", p.peer, p.status)))
         .collect();
     if let Some(e) = &st.error {
@@ -163,18 +160,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                BgpPeer {
-                    peer: "192.0.2.1".into(),
-                    family: "ipv4Unicast".into(),
-                    state: "Established".into(),
-                    prefixes_sent: 1
-                },
-                BgpPeer {
-                    peer: "2001:db8::1".into(),
-                    family: "ipv6Unicast".into(),
-                    state: "Active".into(),
-                    prefixes_sent: 0
-                },
+                BgpPeer { peer: "192.0.2.1".into(), family: "ipv4Unicast".into(), state: "Established".into() },
+                BgpPeer { peer: "2001:db8::1".into(), family: "ipv6Unicast".into(), state: "Active".into() },
             ]
         );
         assert!(parse_bgp(&json!({})).is_empty());
