@@ -7,13 +7,11 @@
 //! their path while the other nodes keep serving. It prints the figures of bench/README.md.
 
 use crate::announce::{BGPD, ZEBRA, backend, fib_paths, frr_dir, neighbor, show_json, shown_addr, start_frr, vtysh};
-use crate::bed::{self, Bed, Node, wait_for};
+use crate::bed::{self, Bed, Node, Prober, Sample, wait_for};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const VIP4: &str = "203.0.113.20";
@@ -100,11 +98,6 @@ fn sysctl(node: &Node, kv: &str) {
     bed::run(&["ip", "netns", "exec", &node.ns, "sysctl", "-q", "-w", kv]).unwrap_or_else(|e| panic!("{kv}: {e}"));
 }
 
-/// The answer to one GET on a fresh connection (the node's name), or None.
-fn get(addr: SocketAddr, timeout: Duration) -> Option<String> {
-    bed::http_get(addr, timeout)
-}
-
 /// Runs `f` on a thread inside `ns`.
 fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let name = ns.to_string();
@@ -125,7 +118,7 @@ fn spread(client: &Node, addr: SocketAddr, n: usize) -> (BTreeMap<String, usize>
         let mut by = BTreeMap::new();
         let mut failed = 0;
         for _ in 0..n {
-            match get(addr, Duration::from_secs(1)) {
+            match bed::http_get(addr, Duration::from_secs(1)) {
                 Some(b) => *by.entry(b).or_insert(0) += 1,
                 None => failed += 1,
             }
@@ -196,56 +189,11 @@ fn flows_after(flows: &mut [Flow], lost: &str) -> BTreeMap<String, (usize, usize
     out
 }
 
-/// When a request started, how long it took, and the answer.
-type Sample = (Instant, Duration, Option<String>);
-type Samples = Arc<Mutex<Vec<Sample>>>;
-
-/// A client loop: a new connection every 5 ms with a generous timeout, bounded to 60 s. A SYN
+/// The client's load during an event: a new connection every 5 ms with a generous timeout. A SYN
 /// lost on a dead node is retransmitted after 1 s (down another path by then): a slow answer,
 /// counted as the client's outage; a reset is a failure.
-struct Load {
-    stop: Arc<AtomicBool>,
-    samples: Samples,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(client: &Node, addr: SocketAddr) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples: Samples = Arc::default();
-        let (flag, out, ns) = (stop.clone(), samples.clone(), client.ns.clone());
-        let handle = std::thread::spawn(move || {
-            if let Err(e) = bed::enter_ns(&ns) {
-                eprintln!("load: {e}");
-                return;
-            }
-            let t0 = Instant::now();
-            while !flag.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60) {
-                let at = Instant::now();
-                let r = get(addr, Duration::from_secs(2));
-                out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Load { stop, samples, handle: Some(handle) }
-    }
-
-    fn finish(mut self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
+fn client_load(client: &Node, addr: SocketAddr) -> Prober {
+    Prober::start_at(client, addr, Duration::from_secs(2), Duration::from_millis(5))
 }
 
 /// What the client saw from `from` on: requests, failures, the span from the first to the last
@@ -492,7 +440,7 @@ fn three_nodes_behind_a_bgp_router() {
     }
 
     // a's backend dies: a withdraws, b and c keep serving; it returns once health settles.
-    let load = Load::start(&s.client, a4);
+    let load = client_load(&s.client, a4);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     s.bed.kill9(be["a"]);
@@ -517,7 +465,7 @@ fn three_nodes_behind_a_bgp_router() {
     be.insert("a", backend(&mut s.bed, &a_node, "a"));
     let t_back = s.wait_paths(3, "a's backend back");
     std::thread::sleep(Duration::from_millis(500));
-    let samples = load.finish();
+    let samples = load.finish_timed();
     let v = seen(&samples, t0);
     eprintln!(
         "a's backend killed: a withdrawn (show announce) after {}, router path gone after {}; \
@@ -530,7 +478,7 @@ fn three_nodes_behind_a_bgp_router() {
     assert!(v.by.contains_key("b") && v.by.contains_key("c"), "b and c kept serving: {v}");
 
     // Graceful stop of b: withdraw, keep accepting for withdraw_grace, drain: no request fails.
-    let load = Load::start(&s.client, a4);
+    let load = client_load(&s.client, a4);
     let mut flows = open_flows(&s.client, a4, 30);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
@@ -539,7 +487,7 @@ fn three_nodes_behind_a_bgp_router() {
     s.bed.term(lb["b"]);
     let t_exit = t0.elapsed();
     std::thread::sleep(Duration::from_millis(300));
-    let samples = load.finish();
+    let samples = load.finish_timed();
     let v = seen(&samples, t0);
     let kept = flows_after(&mut flows, "b");
     eprintln!(
@@ -554,14 +502,14 @@ fn three_nodes_behind_a_bgp_router() {
     s.wait_paths(3, "b restarted");
 
     // kill -9 of c's lbha: its device dies with it and its FRR withdraws.
-    let load = Load::start(&s.client, a4);
+    let load = client_load(&s.client, a4);
     let mut flows = open_flows(&s.client, a4, 30);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     s.bed.kill9(lb["c"]);
     let t_path = s.wait_v4(&[ip_of("a"), ip_of("b")], "c's lbha killed");
     std::thread::sleep(Duration::from_millis(500));
-    let samples = load.finish();
+    let samples = load.finish_timed();
     let v = seen(&samples, t0);
     let kept = flows_after(&mut flows, "c");
     eprintln!(
@@ -582,14 +530,14 @@ fn three_nodes_behind_a_bgp_router() {
 
     // Node c dies whole: its link goes silent (no FIN, no BGP notification); the router's BFD
     // session (100 ms x 3) drops its paths.
-    let load = Load::start(&s.client, a4);
+    let load = client_load(&s.client, a4);
     let mut flows = open_flows(&s.client, a4, 30);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     c_node.ip(&["link", "set", "eth0", "down"]).expect("c's link down");
     let t_path = s.wait_v4(&[ip_of("a"), ip_of("b")], "c's link down");
     std::thread::sleep(Duration::from_millis(1500));
-    let samples = load.finish();
+    let samples = load.finish_timed();
     let v = seen(&samples, t0);
     let kept = flows_after(&mut flows, "c");
     eprintln!(
