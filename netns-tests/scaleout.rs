@@ -94,8 +94,14 @@ fn lbha_status(bed: &Bed, name: &str) -> String {
     bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "status"]).unwrap_or_else(|e| e)
 }
 
+/// Sets a net sysctl inside `node`'s namespace (through /proc/sys there: no procps needed).
 fn sysctl(node: &Node, kv: &str) {
-    bed::run(&["ip", "netns", "exec", &node.ns, "sysctl", "-q", "-w", kv]).unwrap_or_else(|e| panic!("{kv}: {e}"));
+    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+    let path = format!("/proc/sys/{}", k.replace('.', "/"));
+    bed::run(&["ip", "netns", "exec", &node.ns, "sh", "-c", &format!("echo {v} > {path}")])
+        .unwrap_or_else(|e| panic!("{kv}: {e}"));
+    let now = bed::run(&["ip", "netns", "exec", &node.ns, "cat", &path]).unwrap_or_default();
+    assert_eq!(now.trim(), v, "{path} in {}", node.ns);
 }
 
 /// Runs `f` on a thread inside `ns`.
