@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const VIP4: &str = "203.0.113.20";
@@ -506,6 +508,42 @@ fn three_nodes_behind_a_bgp_router() {
     let b_node = s.bed.node("b");
     lb.insert("b", s.bed.lbha(&b_node, "lb-b2", &lb_config(&s.dirs["b"])));
     s.wait_paths(3, "b restarted");
+
+    // `lbha upgrade` of a: the new process attaches to the same device, so the router's paths
+    // never change and no request fails.
+    let load = client_load(&s.client, a4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = {
+        let (r, rdir, stop) = (s.r.clone(), s.rdir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut polls, mut short) = (0, Vec::new());
+            let t0 = Instant::now();
+            while !stop.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60) {
+                polls += 1;
+                let n = fib_paths(&r, &rdir, &p4()).len();
+                if n != 3 {
+                    short.push((t0.elapsed().as_millis(), n));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (polls, short)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let sock = s.bed.dir.join("lb-a.sock").display().to_string();
+    let out = bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "upgrade"])
+        .unwrap_or_else(|e| panic!("lbha upgrade on a: {e}"));
+    let took = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let (polls, short) = watch.join().unwrap_or_else(|_| panic!("path watcher panicked"));
+    let v = seen(&load.finish_timed(), t0);
+    eprintln!("lbha upgrade of a took {}: router paths polled {polls} times; client: {v}", bed::ms(took));
+    assert_eq!(v.failed, 0, "requests failed during a's upgrade: {v}; {out}");
+    assert!(short.is_empty(), "the router's paths changed during a's upgrade (ms, paths): {short:?}");
+    assert!(polls >= 3, "the router's paths were polled {polls} times");
+    assert_eq!(shown_addr(&s.bed, "lb-a", VIP4), Some((true, String::new())), "the new process on a announces");
 
     // kill -9 of c's lbha: its device dies with it and its FRR withdraws.
     let load = client_load(&s.client, a4);

@@ -59,6 +59,8 @@ enum Cmd {
     Withdraw(oneshot::Sender<()>),
     /// Release every hold and end.
     Release(oneshot::Sender<()>),
+    /// End without touching the kernel: a binary upgrade's successor owns the routes now.
+    Detach(oneshot::Sender<()>),
 }
 
 /// The daemon's handle on the announcer task.
@@ -158,6 +160,16 @@ impl Announcer {
         }
     }
 
+    /// After a binary upgrade, before the drain: stops re-deciding without withdrawing. Else
+    /// the drain would read as "proxy stopping" and withdraw the VIPs from the device the
+    /// successor shares.
+    pub async fn detach(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Detach(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Releases the held VIPs (after the drain) and ends the task; the device goes with it.
     pub async fn release_all(self) {
         let (tx, rx) = oneshot::channel();
@@ -182,6 +194,10 @@ impl Task {
                         self.apply(&[]).await;
                         self.publish_stopped();
                         let _ = done.send(());
+                    }
+                    Some(Cmd::Detach(done)) => {
+                        let _ = done.send(());
+                        return;
                     }
                     Some(Cmd::Release(done)) => {
                         self.apply(&[]).await;
