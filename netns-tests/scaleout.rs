@@ -591,5 +591,16 @@ fn three_nodes_behind_a_bgp_router() {
     );
     assert!(v.by.contains_key("a") && v.by.contains_key("b"), "a and b kept serving: {v}");
     assert!(v.ok_in_span > 0 || v.failed == 0, "a and b answered during c's outage: {v}");
+    // The proxy fails while the process lives (VRRP track_proxy's signal): a's listener on the
+    // IPv4 VIP is destroyed. a withdraws that VIP only. (It is announced again when the listener
+    // listens again, 1 s later; that socket does not accept yet, see the final report, so the
+    // bed ends here.)
+    bed::run(&["ip", "netns", "exec", &a_node.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP4}:80")])
+        .expect("ss -K");
+    let t_path = s.wait_v4(&[ip_of("b")], "a's listener destroyed");
+    let why = shown_addr(&s.bed, "lb-a", VIP4).map(|v| v.1).unwrap_or_default();
+    assert!(why.starts_with(&format!("proxy listener {VIP4}:80 failed")), "a's reason: {why:?}");
+    assert_eq!(shown_addr(&s.bed, "lb-a", VIP6), Some((true, String::new())), "a keeps announcing the IPv6 VIP");
+    eprintln!("a's IPv4 listener destroyed (ss -K): path gone after {}; reason: {why}", bed::ms(t_path));
     eprintln!("scale-out bed done in {}", bed::ms(t_start.elapsed()));
 }

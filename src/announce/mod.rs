@@ -87,6 +87,9 @@ impl Observed for Live<'_> {
     fn proxy_ok(&self) -> bool {
         !*self.0.drain.borrow()
     }
+    fn fault(&self, addr: IpAddr) -> Option<String> {
+        crate::fate::current().concerning(&[addr])
+    }
 }
 
 impl Announcer {
