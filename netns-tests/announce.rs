@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const VIP: &str = "203.0.113.10";
-const ZEBRA: &str = "/usr/lib/frr/zebra";
-const BGPD: &str = "/usr/lib/frr/bgpd";
+pub const ZEBRA: &str = "/usr/lib/frr/zebra";
+pub const BGPD: &str = "/usr/lib/frr/bgpd";
 const BFDD: &str =
     "bfd\n profile fast\n  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n exit\nexit\n";
 
 /// The directory of one namespace's FRR: configs, pid files, zserv and vty sockets, owned by
 /// the `frr` user the daemons run as (FRR's vty sockets need its `frrvty` group).
-fn frr_dir(bed: &Bed, name: &str, zebra: &str, bgpd: &str) -> PathBuf {
+pub fn frr_dir(bed: &Bed, name: &str, zebra: &str, bgpd: &str) -> PathBuf {
     let d = bed.dir.join(format!("frr-{name}"));
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
     std::fs::write(d.join("zebra.conf"), zebra).expect("zebra.conf");
@@ -29,7 +29,7 @@ fn frr_dir(bed: &Bed, name: &str, zebra: &str, bgpd: &str) -> PathBuf {
 
 /// Starts zebra, then bgpd once zebra's socket is there, in the foreground (the bed kills them
 /// by PID and removes the namespace at the end, also on failure).
-fn start_frr(bed: &mut Bed, node: &Node, name: &str, dir: &Path) {
+pub fn start_frr(bed: &mut Bed, node: &Node, name: &str, dir: &Path) {
     let d = dir.display().to_string();
     let z = format!("{d}/zserv.api");
     let daemon = |bin: &str, conf: &str, pid: &str| -> Vec<String> {
@@ -64,7 +64,7 @@ fn start_frr(bed: &mut Bed, node: &Node, name: &str, dir: &Path) {
 }
 
 /// Fast BGP timers for one neighbour, so sessions come up and fail over within seconds.
-fn neighbor(ip: &str, asn: u32) -> String {
+pub fn neighbor(ip: &str, asn: u32) -> String {
     format!(
         " neighbor {ip} remote-as {asn}\n neighbor {ip} timers 1 3\n neighbor {ip} timers connect 1\n \
          neighbor {ip} advertisement-interval 0\n neighbor {ip} bfd profile fast\n"
@@ -92,26 +92,22 @@ fn node_bgpd(ip: &str, asn: u32) -> String {
 }
 
 /// One vtysh command in `node`'s FRR.
-fn vtysh(node: &Node, dir: &Path, cmd: &str) -> Result<String, String> {
+pub fn vtysh(node: &Node, dir: &Path, cmd: &str) -> Result<String, String> {
     bed::run(&["ip", "netns", "exec", &node.ns, "vtysh", "--vty_socket", &dir.display().to_string(), "-c", cmd])
 }
 
 /// The next hops the router's FIB has for the VIP, sorted.
 fn router_paths(router: &Node, dir: &Path) -> Vec<String> {
-    let out = bed::run(&[
-        "ip",
-        "netns",
-        "exec",
-        &router.ns,
-        "vtysh",
-        "--vty_socket",
-        &dir.display().to_string(),
-        "-c",
-        &format!("show ip route {VIP}/32 json"),
-    ])
-    .unwrap_or_default();
+    fib_paths(router, dir, &format!("{VIP}/32"))
+}
+
+/// The next hops (address, or interface for IPv6 link-local ones) `node`'s FIB has for `prefix`
+/// (`A/32` or `A/128`), sorted.
+pub fn fib_paths(node: &Node, dir: &Path, prefix: &str) -> Vec<String> {
+    let show = if prefix.contains(':') { "show ipv6 route" } else { "show ip route" };
+    let out = vtysh(node, dir, &format!("{show} {prefix} json")).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
-    let mut ips: Vec<String> = v[format!("{VIP}/32")]
+    let mut ips: Vec<String> = v[prefix]
         .as_array()
         .into_iter()
         .flatten()
@@ -147,15 +143,25 @@ track_backend = ["web"]
 
 /// `lbha show announce --json` of the daemon started as `name`: (announced, reason) of the VIP.
 fn shown(bed: &Bed, name: &str) -> Option<(bool, String)> {
-    let sock = bed.dir.join(format!("{name}.sock")).display().to_string();
-    let out = bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "show", "announce", "--json"]).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-    let e = v.as_array()?.iter().find(|e| e["address"] == VIP)?;
+    shown_addr(bed, name, VIP)
+}
+
+/// `lbha show announce --json` of the daemon started as `name`: (announced, reason) of `addr`.
+pub fn shown_addr(bed: &Bed, name: &str, addr: &str) -> Option<(bool, String)> {
+    let v = show_json(bed, name)?;
+    let e = v["vips"].as_array().or(v.as_array())?.iter().find(|e| e["address"] == addr)?;
     Some((e["announced"].as_bool()?, e["reason"].as_str()?.to_string()))
 }
 
+/// `lbha show announce --json` of the daemon started as `name`.
+pub fn show_json(bed: &Bed, name: &str) -> Option<serde_json::Value> {
+    let sock = bed.dir.join(format!("{name}.sock")).display().to_string();
+    let out = bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "show", "announce", "--json"]).ok()?;
+    serde_json::from_str(&out).ok()
+}
+
 /// The node's backend: a second lbha on 127.0.0.1:8080 answering its name.
-fn backend(bed: &mut Bed, node: &Node, name: &str) -> usize {
+pub fn backend(bed: &mut Bed, node: &Node, name: &str) -> usize {
     let cfg = format!(
         "[[listen]]\nname = \"be\"\nmode = \"http\"\nbind = [\"127.0.0.1:8080\"]\n\
          http_request = [{{ return = {{ status = 200, body = \"{name}\\n\" }} }}]\n"

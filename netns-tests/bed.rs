@@ -465,7 +465,9 @@ pub fn http_get(addr: SocketAddr, timeout: Duration) -> Option<String> {
     text.trim_end().lines().last().map(str::to_string)
 }
 
-type Samples = Arc<Mutex<Vec<(Instant, Option<String>)>>>;
+/// When a request started, how long it took, and its answer.
+pub type Sample = (Instant, Duration, Option<String>);
+type Samples = Arc<Mutex<Vec<Sample>>>;
 
 /// A client thread in its own namespace sending a new request every 10 ms (50 ms timeout), as in
 /// baselines.md, recording when each one succeeded.
@@ -477,21 +479,25 @@ pub struct Prober {
 
 impl Prober {
     pub fn start(client: &Node, target: &str) -> Prober {
+        let ip = target.parse::<IpAddr>().unwrap_or(IpAddr::from([192, 0, 2, 100]));
+        Prober::start_at(client, SocketAddr::new(ip, 80), Duration::from_millis(50), Duration::from_millis(10))
+    }
+
+    /// A request to `addr` with `timeout`, then a `pause`, over and over (bounded: two minutes).
+    pub fn start_at(client: &Node, addr: SocketAddr, timeout: Duration, pause: Duration) -> Prober {
         let stop = Arc::new(AtomicBool::new(false));
         let samples: Samples = Arc::default();
         let (flag, out) = (stop.clone(), samples.clone());
         let ns = client.ns.clone();
-        let ip = target.parse::<IpAddr>().unwrap_or(IpAddr::from([192, 0, 2, 100]));
-        let addr = SocketAddr::new(ip, 80);
         let handle = std::thread::spawn(move || {
             enter_ns(&ns)?;
             let t0 = Instant::now();
             // Bounded: two minutes or the stop flag.
             while !flag.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(120) {
                 let at = Instant::now();
-                let r = http_get(addr, Duration::from_millis(50));
-                out.lock().unwrap_or_else(|e| e.into_inner()).push((at, r));
-                std::thread::sleep(Duration::from_millis(10));
+                let r = http_get(addr, timeout);
+                out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
+                std::thread::sleep(pause);
             }
             Ok(())
         });
@@ -501,11 +507,16 @@ impl Prober {
     /// The last successful answer's body line, if any request started after `t` succeeded.
     pub fn ok_after(&self, t: Instant) -> Option<String> {
         let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        s.iter().rev().take_while(|(at, _)| *at >= t).find_map(|(_, r)| r.clone())
+        s.iter().rev().take_while(|(at, _, _)| *at >= t).find_map(|(_, _, r)| r.clone())
     }
 
     /// Stops and returns the samples.
-    pub fn finish(mut self) -> Vec<(Instant, Option<String>)> {
+    pub fn finish(self) -> Vec<(Instant, Option<String>)> {
+        self.finish_timed().into_iter().map(|(at, _, r)| (at, r)).collect()
+    }
+
+    /// Stops and returns the samples with each request's duration.
+    pub fn finish_timed(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             match h.join() {

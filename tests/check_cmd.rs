@@ -103,3 +103,36 @@ fn every_type_error_is_reported_at_once() {
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
 }
+
+#[test]
+fn announce_frr_keys_are_checked_with_their_place() {
+    let (code, _, err) = check(
+        r#"[[backend]]
+name = "web"
+
+[[announce]]
+name = "a"
+address = ["192.0.2.10", "2001:db8:ff::10"]
+withdraw_grace = "300ms"
+frr_vty_socket = "/run/frr"
+
+[[announce]]
+name = "b"
+address = ["192.0.2.11"]
+frr_vty_socket = "/run/other"
+
+[[announce]]
+name = "c"
+address = ["192.0.2.12"]
+withdraw_grace = "soon"
+"#,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "announce[1].frr_vty_socket: differs from an earlier [[announce]]: one FRR per node (value: /run/other)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("announce[2].withdraw_grace"), "{err}");
+}

@@ -13,6 +13,9 @@ pub enum Withdrawn {
     NoBind,
     /// The proxy is stopping or draining: it takes no new connections.
     Stopping,
+    /// The proxy cannot serve the address (`track_proxy`'s signal: a failed listener, descriptors
+    /// exhausted, a stalled runtime); the text says which.
+    ProxyFault(String),
     /// A tracked backend has no usable server.
     BackendDown(String),
     /// The kernel refused the route (the message says why).
@@ -24,6 +27,7 @@ impl std::fmt::Display for Withdrawn {
         match self {
             Withdrawn::NoBind => write!(f, "no bind listens on the address"),
             Withdrawn::Stopping => write!(f, "proxy stopping"),
+            Withdrawn::ProxyFault(why) => write!(f, "{why}"),
             Withdrawn::BackendDown(b) => write!(f, "backend {b} has no server up"),
             Withdrawn::Failed(e) => write!(f, "route not installed: {e}"),
         }
@@ -36,6 +40,8 @@ pub trait Observed {
     fn nbsrv(&self, backend: &str) -> usize;
     /// The proxy accepts new connections (not stopping, draining or handing over).
     fn proxy_ok(&self) -> bool;
+    /// Why the proxy cannot serve `addr` now (VRRP `track_proxy`'s fate-sharing signal), if so.
+    fn fault(&self, addr: IpAddr) -> Option<String>;
 }
 
 /// One VIP's wanted state: announced, or withdrawn and why.
@@ -57,7 +63,7 @@ pub fn has_bind(snap: &Snapshot, addr: IpAddr) -> bool {
 }
 
 /// Decides one group's VIPs. Order of reasons: a stopping proxy first (it covers every VIP),
-/// then the bind, then tracked backends in configured order.
+/// then the bind, then a proxy fault, then tracked backends in configured order.
 pub fn decide(g: &Announce, snap: &Snapshot, seen: &dyn Observed) -> Vec<Wanted> {
     let down = g.track_backends.iter().find(|b| seen.nbsrv(b) == 0);
     g.addresses
@@ -67,6 +73,8 @@ pub fn decide(g: &Announce, snap: &Snapshot, seen: &dyn Observed) -> Vec<Wanted>
                 Err(Withdrawn::Stopping)
             } else if !has_bind(snap, addr) {
                 Err(Withdrawn::NoBind)
+            } else if let Some(why) = seen.fault(addr) {
+                Err(Withdrawn::ProxyFault(why))
             } else if let Some(b) = down {
                 Err(Withdrawn::BackendDown(b.clone()))
             } else {
@@ -111,6 +119,7 @@ mod tests {
     struct Seen {
         nbsrv: HashMap<&'static str, usize>,
         ok: bool,
+        fault: Option<(IpAddr, &'static str)>,
     }
     impl Observed for Seen {
         fn nbsrv(&self, b: &str) -> usize {
@@ -118,6 +127,9 @@ mod tests {
         }
         fn proxy_ok(&self) -> bool {
             self.ok
+        }
+        fn fault(&self, addr: IpAddr) -> Option<String> {
+            self.fault.filter(|(a, _)| *a == addr).map(|(_, why)| why.to_string())
         }
     }
 
@@ -138,7 +150,7 @@ mod tests {
     #[test]
     fn announced_only_with_a_bind_a_healthy_proxy_and_tracked_servers_up() {
         let s = snap("\"192.0.2.10:80\", \"[::]:80\"");
-        let mut seen = Seen { nbsrv: HashMap::from([("web", 2), ("api", 1)]), ok: true };
+        let mut seen = Seen { nbsrv: HashMap::from([("web", 2), ("api", 1)]), ok: true, fault: None };
         assert_eq!(states(&s, &seen), [Ok(()), Ok(())]);
         seen.nbsrv.insert("api", 0);
         let down = Err(Withdrawn::BackendDown("api".into()));
@@ -150,8 +162,24 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_fault_withdraws_the_vips_it_concerns() {
+        let s = snap("\"192.0.2.10:80\", \"[::]:80\"");
+        let why = "proxy listener [::]:80 failed: closed";
+        let mut seen = Seen {
+            nbsrv: HashMap::from([("web", 0), ("api", 1)]),
+            ok: true,
+            fault: Some(("2001:db8::10".parse().unwrap(), why)),
+        };
+        let down = Err(Withdrawn::BackendDown("web".into()));
+        assert_eq!(states(&s, &seen), [down, Err(Withdrawn::ProxyFault(why.into()))], "the fault comes first");
+        assert_eq!(Withdrawn::ProxyFault(why.into()).to_string(), why);
+        seen.ok = false;
+        assert_eq!(states(&s, &seen)[1], Err(Withdrawn::Stopping));
+    }
+
+    #[test]
     fn a_vip_without_a_bind_is_not_announced() {
-        let seen = Seen { nbsrv: HashMap::from([("web", 1), ("api", 1)]), ok: true };
+        let seen = Seen { nbsrv: HashMap::from([("web", 1), ("api", 1)]), ok: true, fault: None };
         // An IPv4 wildcard covers the IPv4 VIP only.
         assert_eq!(states(&snap("\"0.0.0.0:80\""), &seen), [Ok(()), Err(Withdrawn::NoBind)]);
         assert_eq!(states(&snap("\"192.0.2.99:80\""), &seen), [Err(Withdrawn::NoBind), Err(Withdrawn::NoBind)]);

@@ -7,6 +7,7 @@
 //! no wiring of their own, and on stop it withdraws every route before the proxy drains.
 
 pub mod decide;
+pub mod frr;
 pub mod kernel;
 pub mod show;
 
@@ -25,7 +26,7 @@ use tokio::time::Instant;
 pub const TICK: Duration = Duration::from_millis(100);
 
 /// One VIP's announcement, for `show announce` and the log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VipStatus {
     pub group: String,
     pub address: IpAddr,
@@ -58,12 +59,23 @@ enum Cmd {
     Withdraw(oneshot::Sender<()>),
     /// Release every hold and end.
     Release(oneshot::Sender<()>),
+    /// End without touching the kernel: a binary upgrade's successor owns the routes now.
+    Detach(oneshot::Sender<()>),
 }
 
 /// The daemon's handle on the announcer task.
 pub struct Announcer {
     cmds: mpsc::Sender<Cmd>,
     status: Arc<Mutex<Vec<VipStatus>>>,
+    handle: show::Handle,
+    proxy: Arc<Proxy>,
+    frr_poll: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        self.frr_poll.abort();
+    }
 }
 
 struct Live<'a>(&'a Proxy);
@@ -74,6 +86,9 @@ impl Observed for Live<'_> {
     }
     fn proxy_ok(&self) -> bool {
         !*self.0.drain.borrow()
+    }
+    fn fault(&self, addr: IpAddr) -> Option<String> {
+        crate::fate::current().concerning(&[addr])
     }
 }
 
@@ -93,6 +108,11 @@ impl Announcer {
                 Ok(n) => tracing::warn!("announce: removed {n} stale VIP holds of protocol {protocol}"),
                 Err(e) => return Err(format!("announce: {e}")),
             }
+        }
+        // An IPv6 VIP held as a local route is delivered here, but binding it needs
+        // `ip_nonlocal_bind` (IPv6 binds only addresses on an interface); IPv4 binds local routes.
+        if keep.iter().any(IpAddr::is_ipv6) {
+            crate::net::sysctl::set_nonlocal_bind().map_err(|e| format!("announce: {e}"))?;
         }
         let mut held = BTreeMap::new();
         for g in &snap.announce.groups {
@@ -114,12 +134,14 @@ impl Announcer {
         };
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(task.run(rx));
-        Ok(Some(Announcer { cmds: tx, status }))
+        let handle = show::Handle { vips: status.clone(), frr: Arc::default() };
+        let frr_poll = frr::spawn(snap.announce.frr_vty_socket.clone(), handle.frr.clone());
+        Ok(Some(Announcer { cmds: tx, status, handle, proxy: proxy.clone(), frr_poll }))
     }
 
-    /// The state `show announce` reads, updated every tick.
-    pub fn status_handle(&self) -> Arc<Mutex<Vec<VipStatus>>> {
-        self.status.clone()
+    /// The state `show announce` and `lbha status` read: VIPs every tick, FRR every [`frr::POLL`].
+    pub fn status_handle(&self) -> show::Handle {
+        self.handle.clone()
     }
 
     /// Every VIP's state as of the last tick.
@@ -127,10 +149,26 @@ impl Announcer {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Withdraws every route (the first step of a stop, before the drain).
+    /// Withdraws every route (the first step of a stop, before the drain), then keeps accepting
+    /// for `withdraw_grace`: flows the router sends until its FIB changes are still served.
     pub async fn withdraw_all(&self) {
         let (tx, rx) = oneshot::channel();
         if self.cmds.send(Cmd::Withdraw(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let grace = self.proxy.active.load().snap.announce.withdraw_grace();
+        if !grace.is_zero() {
+            tracing::info!("announce: withdrawn; accepting for {grace:?} more while the router converges");
+            tokio::time::sleep(grace).await;
+        }
+    }
+
+    /// After a binary upgrade, before the drain: stops re-deciding without withdrawing. Else
+    /// the drain would read as "proxy stopping" and withdraw the VIPs from the device the
+    /// successor shares.
+    pub async fn detach(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Detach(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -159,6 +197,10 @@ impl Task {
                         self.apply(&[]).await;
                         self.publish_stopped();
                         let _ = done.send(());
+                    }
+                    Some(Cmd::Detach(done)) => {
+                        let _ = done.send(());
+                        return;
                     }
                     Some(Cmd::Release(done)) => {
                         self.apply(&[]).await;

@@ -5,12 +5,18 @@ use super::error::{FieldPath, Problem};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// Routing protocol number of lbha's routes when `protocol` is not given (unassigned in
 /// /etc/iproute2/rt_protos and not one FRR uses).
 pub const DEFAULT_PROTOCOL: u8 = 250;
 /// Where the VIP is held (as a `local` route) when `interface` is not given.
 pub const DEFAULT_INTERFACE: &str = "lo";
+/// How long a stopping node keeps accepting after its withdrawal when `withdraw_grace` is not
+/// given: the router's BGP update and FIB change (100-300 ms in netns-tests/scaleout.rs), with room.
+pub const DEFAULT_WITHDRAW_GRACE: Duration = Duration::from_secs(1);
+/// Where FRR's vty sockets are when `frr_vty_socket` is not given (Debian's frr package).
+pub const DEFAULT_FRR_VTY_SOCKET: &str = "/var/run/frr";
 
 /// Protocol numbers the kernel reserves (0-4) or FRR's zebra uses for its own routes.
 const RESERVED_PROTOCOLS: &[u8] = &[0, 1, 2, 3, 4, 11, 42, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196];
@@ -25,6 +31,8 @@ pub struct AnnounceDef {
     pub interface: Option<String>,
     pub protocol: Option<i64>,
     pub track_backend: Vec<String>,
+    pub withdraw_grace: Option<super::units::ConfDuration>,
+    pub frr_vty_socket: Option<String>,
 }
 
 /// One validated `[[announce]]`.
@@ -37,11 +45,17 @@ pub struct Announce {
     /// Routing protocol number of the hold routes (found and removed by it).
     pub protocol: u8,
     pub track_backends: Vec<String>,
+    /// How long a stop keeps accepting new connections after the withdrawal, before the drain:
+    /// the router still sends flows here until its FIB changes.
+    pub withdraw_grace: Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AnnounceSettings {
     pub groups: Vec<Announce>,
+    /// The directory of this node's FRR vty sockets, for reading its BGP and BFD sessions back
+    /// (one per node: every `[[announce]]` that sets it must agree).
+    pub frr_vty_socket: String,
 }
 
 impl AnnounceSettings {
@@ -52,6 +66,11 @@ impl AnnounceSettings {
         v.dedup();
         v
     }
+
+    /// The longest `withdraw_grace` of the groups: a stop waits once, for all of them.
+    pub fn withdraw_grace(&self) -> Duration {
+        self.groups.iter().map(|g| g.withdraw_grace).max().unwrap_or_default()
+    }
 }
 
 /// Validates every `[[announce]]`; `backends` are the names `track_backend` may use.
@@ -59,6 +78,7 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
     let mut groups = Vec::new();
     let mut names = HashSet::new();
     let mut seen_addrs = HashSet::new();
+    let mut vty: Option<&str> = None;
     for (i, d) in defs.iter().enumerate() {
         let p = FieldPath::root().key("announce").index(i);
         let start = problems.len();
@@ -108,6 +128,19 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
                 problems.push(Problem::new(p.key("track_backend").index(j), "no such backend").with_value(b));
             }
         }
+        if let Some(v) = d.frr_vty_socket.as_deref() {
+            if v.is_empty() || !v.starts_with('/') {
+                problems
+                    .push(Problem::new(p.key("frr_vty_socket"), "must be an absolute directory path").with_value(v));
+            } else if vty.is_some_and(|o| o != v) {
+                problems.push(
+                    Problem::new(p.key("frr_vty_socket"), "differs from an earlier [[announce]]: one FRR per node")
+                        .with_value(v),
+                );
+            } else {
+                vty = Some(v);
+            }
+        }
         if problems.len() == start {
             groups.push(Announce {
                 name: d.name.clone(),
@@ -115,10 +148,11 @@ pub fn validate(defs: &[AnnounceDef], backends: &HashSet<&str>, problems: &mut V
                 interface,
                 protocol,
                 track_backends: d.track_backend.clone(),
+                withdraw_grace: d.withdraw_grace.map_or(DEFAULT_WITHDRAW_GRACE, |g| g.0),
             });
         }
     }
-    AnnounceSettings { groups }
+    AnnounceSettings { groups, frr_vty_socket: vty.unwrap_or(DEFAULT_FRR_VTY_SOCKET).to_string() }
 }
 
 /// `[global] user` with announcements is refused: the announcement device is made from
@@ -176,7 +210,8 @@ mod tests {
     fn defaults_and_full_form() {
         let (s, p) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10\", \"2001:db8::10/128\"]\n\
              [[announce]]\nname = \"b\"\naddress = [\"192.0.2.11/32\"]\ninterface = \"dummy0\"\n\
-             protocol = 99\ntrack_backend = [\"web\"]\n");
+             protocol = 99\ntrack_backend = [\"web\"]\nwithdraw_grace = \"300ms\"\n\
+             frr_vty_socket = \"/run/frr-x\"\n");
         assert!(p.is_empty(), "{p:?}");
         let a = &s.groups[0];
         assert_eq!((a.interface.as_str(), a.protocol), ("lo", 250));
@@ -185,6 +220,11 @@ mod tests {
         assert_eq!((b.interface.as_str(), b.protocol), ("dummy0", 99));
         assert_eq!(b.track_backends, ["web"]);
         assert_eq!(s.protocols(), [99, 250]);
+        assert_eq!((a.withdraw_grace, b.withdraw_grace), (DEFAULT_WITHDRAW_GRACE, Duration::from_millis(300)));
+        assert_eq!(s.withdraw_grace(), DEFAULT_WITHDRAW_GRACE);
+        assert_eq!(s.frr_vty_socket, "/run/frr-x");
+        let (s, _) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10\"]\n");
+        assert_eq!(s.frr_vty_socket, DEFAULT_FRR_VTY_SOCKET);
     }
 
     #[test]
@@ -205,8 +245,11 @@ mod tests {
         let (s, p) = run("[[announce]]\nname = \"a\"\naddress = [\"192.0.2.10/24\", \"x\", \"127.0.0.1\"]\n\
              protocol = 186\ntrack_backend = [\"nope\"]\n\
              [[announce]]\nname = \"a\"\naddress = []\n\
-             [[announce]]\nname = \"c\"\naddress = [\"192.0.2.20\", \"192.0.2.20\"]\nprotocol = 300\n");
-        assert!(s.groups.is_empty());
+             [[announce]]\nname = \"c\"\naddress = [\"192.0.2.20\", \"192.0.2.20\"]\nprotocol = 300\n\
+             [[announce]]\nname = \"d\"\naddress = [\"192.0.2.30\"]\nfrr_vty_socket = \"/run/frr\"\n\
+             [[announce]]\nname = \"e\"\naddress = [\"192.0.2.31\"]\nfrr_vty_socket = \"/run/other\"\n\
+             [[announce]]\nname = \"f\"\naddress = [\"192.0.2.32\"]\nfrr_vty_socket = \"run\"\n");
+        assert_eq!(s.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["d"]);
         let want = [
             "announce[0].address[0]: only host routes are announced (/32)",
             "announce[0].address[1]: not an IP address",
@@ -217,6 +260,8 @@ mod tests {
             "announce[1].address: at least one address",
             "announce[2].address[1]: address announced twice",
             "announce[2].protocol: must be between 5 and 255",
+            "announce[4].frr_vty_socket: differs from an earlier [[announce]]",
+            "announce[5].frr_vty_socket: must be an absolute directory path",
         ];
         for w in want {
             assert!(p.iter().any(|l| l.starts_with(w)), "missing {w:?} in {p:?}");

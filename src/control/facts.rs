@@ -158,6 +158,7 @@ pub fn status(active: &Active, p: &ProcessFacts, reloads: ReloadSummary, vrrp: V
             .collect(),
         backends: backend_status(active),
         vrrp,
+        announce: None,
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Status {
     pub backends: Vec<BackendStatus>,
     /// One entry per VRRP instance; empty until the VRRP speaker is part of the daemon.
     pub vrrp: Vec<VrrpStatus>,
+    /// `[[announce]]` VIPs and FRR sessions; absent when nothing is announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<crate::announce::show::Report>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -200,6 +203,12 @@ pub fn render(s: &Status) -> String {
             .collect();
         table(&mut out, "  ", &rows);
     }
+    if let Some(a) = &s.announce {
+        out.push_str("\nAnnounce\n");
+        for l in crate::announce::show::render(a).lines() {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
     out
 }
 
@@ -256,7 +265,37 @@ mod tests {
                 ],
             }],
             vrrp: vec![],
+            announce: None,
         }
+    }
+
+    #[test]
+    fn announce_section_after_vrrp() {
+        let mut s = sample();
+        s.announce = Some(crate::announce::show::Report {
+            vips: vec![crate::announce::VipStatus {
+                group: "vip".into(),
+                address: "203.0.113.10".parse().unwrap(),
+                protocol: 250,
+                announced: false,
+                reason: "proxy stopping".into(),
+            }],
+            frr: Some(crate::announce::frr::FrrState {
+                bgp: vec![],
+                bfd: vec![crate::announce::frr::BfdPeer { peer: "192.0.2.1".into(), status: "down".into() }],
+                error: None,
+            }),
+        });
+        let text = render(&s);
+        assert!(
+            text.ends_with(
+                "\nAnnounce\n  vip 203.0.113.10 protocol 250: withdrawn (proxy stopping)\n  FRR bfd 192.0.2.1: down\n"
+            ),
+            "{text}"
+        );
+        let back: Status = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert!(!render(&sample()).contains("Announce"));
     }
 
     #[test]

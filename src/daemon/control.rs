@@ -179,7 +179,7 @@ pub struct Shared {
     /// The VRRP instances, owned here so `show status` can read them and reloads update them.
     pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
     /// `[[announce]]` state for `show announce`, set once the announcer runs.
-    pub announce: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<crate::announce::VipStatus>>>>,
+    pub announce: std::sync::OnceLock<crate::announce::show::Handle>,
 }
 
 impl Shared {
@@ -588,7 +588,8 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         }
         Command::ShowStatus => {
             let vrrp = vrrp_status(shared).await;
-            let st = facts::status(&active, &shared.process(), shared.reload_summary(), vrrp);
+            let mut st = facts::status(&active, &shared.process(), shared.reload_summary(), vrrp);
+            st.announce = shared.announce.get().map(|h| h.report());
             let json = serde_json::to_value(&st).unwrap_or_else(|e| json!({ "errorStr": e.to_string() }));
             Reply::ok(render(&st), json)
         }

@@ -327,7 +327,7 @@ async fn serve(
         (None, None) => {}
     }
     // Before the listeners: they bind the VIPs it holds.
-    let announcer = match crate::announce::Announcer::start(&proxy.active.load().snap, &proxy).await {
+    let mut announcer = match crate::announce::Announcer::start(&proxy.active.load().snap, &proxy).await {
         Ok(a) => a,
         Err(e) => {
             if let Some(i) = incoming.as_mut() {
@@ -456,14 +456,14 @@ async fn serve(
             api.stop().await;
         }
     }
+    // After an upgrade the successor holds and announces the same VIPs: the announcer stops
+    // before the drain, which it would read as a reason to withdraw.
+    if upgraded && let Some(a) = announcer.take() {
+        a.detach().await;
+    }
     drain(&proxy, &mut listeners, &mut checks).await;
     if let Some(a) = announcer {
-        if upgraded {
-            // The successor holds the same VIPs now.
-            drop(a);
-        } else {
-            a.release_all().await;
-        }
+        a.release_all().await;
     }
     // The runtime kills what still runs when it ends: `notify_stop` gets its chance first.
     if let Some(n) = notify_scripts {
