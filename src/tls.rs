@@ -12,6 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+pub mod peer;
+pub mod policy;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {error}")]
@@ -26,6 +29,8 @@ pub enum TlsError {
     EmptyDir { path: PathBuf },
     #[error("{path}: {error}")]
     Ca { path: PathBuf, error: String },
+    #[error("{0}")]
+    Policy(String),
     #[error("TLS setup failed: {0}")]
     Rustls(String),
 }
@@ -33,8 +38,6 @@ pub enum TlsError {
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
-
-const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// A PEM file with the certificate chain and the private key (HAProxy's `crt` file).
 fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
@@ -44,13 +47,17 @@ fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::NoCert { path: path.to_path_buf() });
     }
-    let key = PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
-        e => read_err(e),
-    })?;
+    let key = load_key(path)?;
     let ck = CertifiedKey::from_der(certs, key, &provider())
         .map_err(|e| TlsError::BadKey { path: path.to_path_buf(), error: e.to_string() })?;
     Ok(Arc::new(ck))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
+        e => TlsError::Read { path: path.to_path_buf(), error: e.to_string() },
+    })
 }
 
 /// `crt` may be a file or a directory of `.pem` files (one certificate each, chosen by SNI; the
@@ -110,14 +117,77 @@ impl ResolvesServerCert for SniResolver {
 
 /// Server side of a `bind ... ssl crt FILE [alpn LIST]`.
 pub fn server_config(crt: &Path, alpn: &[String]) -> Result<Arc<ServerConfig>, TlsError> {
-    let certs = load_certs(crt)?;
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { certs, cache: Mutex::new(HashMap::new()) }));
-    cfg.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Arc::new(cfg))
+    let opts = BindTls { crt: crt.to_path_buf(), alpn: alpn.to_vec(), ..Default::default() };
+    Ok(bind_config(&opts)?.0)
+}
+
+/// HAProxy's `verify` on a bind: whether a client certificate is asked for and required.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientVerify {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+/// Everything a `bind ... ssl` line sets.
+#[derive(Debug, Clone, Default)]
+pub struct BindTls {
+    pub crt: PathBuf,
+    pub alpn: Vec<String>,
+    pub policy: policy::Policy,
+    pub verify: ClientVerify,
+    pub ca_file: Option<PathBuf>,
+    pub crl_file: Option<PathBuf>,
+}
+
+fn ca_roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
+    let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
+    for c in certs {
+        roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCert { path: ca.to_path_buf() });
+    }
+    Ok(roots)
+}
+
+/// The rustls server config of a bind, and the policy's warnings.
+pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
+    let certs = load_certs(&o.crt)?;
+    let r = o.policy.resolve().map_err(TlsError::Policy)?;
+    let provider = Arc::new(r.provider);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&r.versions)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = match (o.verify, &o.ca_file) {
+        (ClientVerify::None, _) => builder.with_no_client_auth(),
+        (_, None) => return Err(TlsError::Policy("`verify optional|required` needs `ca-file`".into())),
+        (v, Some(ca)) => {
+            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(ca_roots(ca)?), provider);
+            if let Some(crl) = &o.crl_file {
+                let err = |e: String| TlsError::Ca { path: crl.clone(), error: e };
+                let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
+                    .map_err(|e| err(e.to_string()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| err(e.to_string()))?;
+                if crls.is_empty() {
+                    return Err(err("holds no CRL".into()));
+                }
+                vb = vb.with_crls(crls);
+            }
+            if v == ClientVerify::Optional {
+                vb = vb.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+        }
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { certs, cache: Mutex::new(HashMap::new()) }));
+    cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    cfg.ignore_client_order = r.server_order;
+    Ok((Arc::new(cfg), r.warnings))
 }
 
 /// `verify none`: HAProxy's choice for servers with self-signed certificates. Signatures are still
@@ -159,27 +229,41 @@ impl ServerCertVerifier for NoVerify {
 
 /// Client side towards a server with `ssl`: `verify = "none"`, or `"required"` against `ca_file`.
 pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
+    Ok(server_side_config(verify, ca_file, None, &policy::Policy::default())?.0)
+}
+
+/// Client side towards a server: verification, HAProxy's `crt` (a client certificate) and the
+/// policy (`ciphers`, `ssl-min-ver`, ...); with the policy's warnings.
+pub fn server_side_config(
+    verify: bool,
+    ca_file: Option<&Path>,
+    crt: Option<&Path>,
+    policy: &policy::Policy,
+) -> Result<(Arc<ClientConfig>, Vec<String>), TlsError> {
+    let r = policy.resolve().map_err(TlsError::Policy)?;
+    let provider = Arc::new(r.provider);
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&r.versions)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    let mut cfg = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(ca) = ca_file {
-            let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
-            let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
-            for c in certs {
-                roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
-            }
-            if roots.is_empty() {
-                return Err(TlsError::NoCert { path: ca.to_path_buf() });
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+    let builder = if verify {
+        builder.with_root_certificates(match ca_file {
+            Some(ca) => ca_roots(ca)?,
+            None => rustls::RootCertStore::empty(),
+        })
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider()))).with_no_client_auth()
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    };
+    let mut cfg = match crt {
+        Some(crt) => {
+            let ck = load_pair(crt)?;
+            builder
+                .with_client_auth_cert(ck.cert.clone(), load_key(crt)?)
+                .map_err(|e| TlsError::BadKey { path: crt.to_path_buf(), error: e.to_string() })?
+        }
+        None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), r.warnings))
 }
 
 #[cfg(test)]

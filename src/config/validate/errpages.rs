@@ -47,6 +47,7 @@ pub(super) fn pages(
         base_dir: cx.base_dir,
         maps: crate::maps::Loader::new(cx.base_dir),
         resolvers: Vec::new(),
+        tls_defaults: Default::default(),
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);
