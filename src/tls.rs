@@ -3,15 +3,14 @@
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+pub mod certs;
 pub mod peer;
 pub mod policy;
 
@@ -48,8 +47,17 @@ fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
         return Err(TlsError::NoCert { path: path.to_path_buf() });
     }
     let key = load_key(path)?;
-    let ck = CertifiedKey::from_der(certs, key, &provider())
+    let mut ck = CertifiedKey::from_der(certs, key, &provider())
         .map_err(|e| TlsError::BadKey { path: path.to_path_buf(), error: e.to_string() })?;
+    // HAProxy staples `FILE.ocsp` (a DER OCSP response) when it exists.
+    let ocsp = PathBuf::from(format!("{}.ocsp", path.display()));
+    if ocsp.exists() {
+        let der = std::fs::read(&ocsp).map_err(|e| TlsError::Read { path: ocsp.clone(), error: e.to_string() })?;
+        if der.is_empty() {
+            return Err(TlsError::Read { path: ocsp, error: "empty OCSP response".into() });
+        }
+        ck.ocsp = Some(der);
+    }
     Ok(Arc::new(ck))
 }
 
@@ -79,45 +87,9 @@ pub fn load_certs(crt: &Path) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
     }
 }
 
-/// Picks the certificate whose names cover the client's SNI; remembers the answer per name.
-#[derive(Debug)]
-struct SniResolver {
-    certs: Vec<Arc<CertifiedKey>>,
-    cache: Mutex<HashMap<String, usize>>,
-}
-
-impl SniResolver {
-    fn index_for(&self, sni: &str) -> usize {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(&i) = cache.get(sni) {
-            return i;
-        }
-        let found = ServerName::try_from(sni.to_string()).ok().and_then(|name| {
-            self.certs.iter().position(|ck| {
-                ck.end_entity_cert()
-                    .ok()
-                    .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
-                    .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
-            })
-        });
-        let i = found.unwrap_or(0);
-        if cache.len() < 10_000 {
-            cache.insert(sni.to_string(), i);
-        }
-        i
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let i = hello.server_name().map_or(0, |n| self.index_for(n));
-        self.certs.get(i).cloned()
-    }
-}
-
 /// Server side of a `bind ... ssl crt FILE [alpn LIST]`.
 pub fn server_config(crt: &Path, alpn: &[String]) -> Result<Arc<ServerConfig>, TlsError> {
-    let opts = BindTls { crt: crt.to_path_buf(), alpn: alpn.to_vec(), ..Default::default() };
+    let opts = BindTls { crt: vec![crt.to_path_buf()], alpn: alpn.to_vec(), ..Default::default() };
     Ok(bind_config(&opts)?.0)
 }
 
@@ -133,7 +105,11 @@ pub enum ClientVerify {
 /// Everything a `bind ... ssl` line sets.
 #[derive(Debug, Clone, Default)]
 pub struct BindTls {
-    pub crt: PathBuf,
+    /// `crt` files or directories, in order: the first certificate is the default.
+    pub crt: Vec<PathBuf>,
+    pub crt_list: Vec<PathBuf>,
+    /// `strict-sni`: refuse a handshake whose SNI no certificate serves.
+    pub strict_sni: bool,
     pub alpn: Vec<String>,
     pub policy: policy::Policy,
     pub verify: ClientVerify,
@@ -156,7 +132,17 @@ fn ca_roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
 
 /// The rustls server config of a bind, and the policy's warnings.
 pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
-    let certs = load_certs(&o.crt)?;
+    let mut entries = Vec::new();
+    for crt in &o.crt {
+        entries.extend(load_certs(crt)?.into_iter().map(|key| certs::Entry {
+            names: certs::cert_names(&key),
+            key,
+            negated: Vec::new(),
+        }));
+    }
+    for list in &o.crt_list {
+        entries.extend(certs::load_crt_list(list)?);
+    }
     let r = o.policy.resolve().map_err(TlsError::Policy)?;
     let provider = Arc::new(r.provider);
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -184,7 +170,7 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
             builder.with_client_cert_verifier(vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
         }
     };
-    let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { certs, cache: Mutex::new(HashMap::new()) }));
+    let mut cfg = builder.with_cert_resolver(Arc::new(certs::Resolver::new(entries, o.strict_sni)));
     cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.ignore_client_order = r.server_order;
     Ok((Arc::new(cfg), r.warnings))
@@ -311,12 +297,19 @@ mod tests {
         let d = tmp("sni");
         write_pair(&d, "1-default.pem", &["default.example"]);
         write_pair(&d, "2-shop.pem", &["shop.example", "*.shop.example"]);
-        let certs = load_certs(&d).unwrap();
-        let r = SniResolver { certs, cache: Mutex::new(HashMap::new()) };
-        assert_eq!(r.index_for("shop.example"), 1);
-        assert_eq!(r.index_for("api.shop.example"), 1);
-        assert_eq!(r.index_for("default.example"), 0);
-        assert_eq!(r.index_for("unknown.example"), 0, "the first certificate is the default");
+        let entries = load_certs(&d)
+            .unwrap()
+            .into_iter()
+            .map(|key| certs::Entry { names: certs::cert_names(&key), key, negated: Vec::new() })
+            .collect();
+        let r = certs::Resolver::new(entries, false);
+        assert_eq!(&*r.candidates("shop.example"), [1]);
+        assert_eq!(&*r.candidates("api.shop.example"), [1]);
+        assert_eq!(&*r.candidates("default.example"), [0]);
+        assert!(r.candidates("unknown.example").is_empty());
+        let any = [rustls::SignatureScheme::ECDSA_NISTP256_SHA256];
+        let default = r.pick(Some("unknown.example"), &any).unwrap();
+        assert_eq!(default.cert, r.pick(Some("default.example"), &any).unwrap().cert, "the first is the default");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

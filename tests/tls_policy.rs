@@ -294,3 +294,106 @@ servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "none", 
     assert_eq!(get(v13, "/").text(), "alice TLSv1.3", "the server's own ssl_min_ver wins");
     assert_eq!(get(without, "/").status, 503, "the upstream bind requires a client certificate");
 }
+
+/// A self-signed certificate made by OpenSSL (`rsa:2048` or `ec`), for `names` (the first is
+/// the common name), written as one PEM file.
+fn openssl_cert(dir: &TempDir, file: &str, kind: &str, names: &[&str]) -> PathBuf {
+    let path = dir.0.join(file);
+    let key_args: &[&str] = if kind == "rsa" {
+        &["-newkey", "rsa:2048"]
+    } else {
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    };
+    let san = names.iter().map(|n| format!("DNS:{n}")).collect::<Vec<_>>().join(",");
+    let (crt, key) = (dir.0.join(format!("{file}.crt")), dir.0.join(format!("{file}.key")));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "2"])
+        .args(key_args)
+        .args(["-subj", &format!("/CN={}", names[0]), "-addext", &format!("subjectAltName={san}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pem = std::fs::read_to_string(&crt).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// s_client's whole output for one handshake.
+fn s_client_text(port: u16, sni: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", sni])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn crt_list_filters_key_types_ocsp_and_strict_sni() {
+    require_tool("openssl", "openssl");
+    let dir = TempDir::new("tls-crt-list");
+    openssl_cert(&dir, "default.pem", "ec", &["default.test"]);
+    let ec = openssl_cert(&dir, "www-ec.pem", "ec", &["www.example.test"]);
+    openssl_cert(&dir, "www-rsa.pem", "rsa", &["www.example.test"]);
+    openssl_cert(&dir, "wild.pem", "ec", &["wild.other"]);
+    // A minimal OCSPResponse (status "unauthorized"): stapled as it is.
+    std::fs::write(format!("{}.ocsp", ec.display()), [0x30, 0x03, 0x0a, 0x01, 0x06]).unwrap();
+    dir.write(
+        "list.txt",
+        "# certificate [options] [filters]\ndefault.pem\nwww-ec.pem\nwww-rsa.pem []\nwild.pem [] *.example.test !secret.example.test\n",
+    );
+    let (p, strict) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "l"
+bind = ["127.0.0.1:{p} ssl crt-list list.txt", "127.0.0.1:{strict} ssl crt-list list.txt strict-sni"]
+http_request = [{{ return = {{ status = 200, body = "ok" }} }}]
+"#
+    );
+    let _l = Lbha::start_in(dir, &cfg, &[p, strict]);
+    let subject = |text: &str| text.lines().find(|l| l.starts_with("subject=")).unwrap_or("").to_string();
+    // One name, two key types: the client's signature algorithms choose.
+    let rsa = s_client_text(p, "www.example.test", &["-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"]);
+    assert!(rsa.contains("Server public key is 2048 bit") && subject(&rsa).contains("www.example.test"), "{rsa}");
+    let ec = s_client_text(p, "www.example.test", &["-sigalgs", "ecdsa_secp256r1_sha256", "-status"]);
+    assert!(ec.contains("Server public key is 256 bit") && subject(&ec).contains("www.example.test"), "{ec}");
+    assert!(ec.contains("OCSP Response Status: unauthorized"), "the .ocsp file is stapled: {ec}");
+    let no_ocsp = s_client_text(p, "default.test", &["-status"]);
+    assert!(no_ocsp.contains("OCSP response: no response sent"), "{no_ocsp}");
+    // crt-list filters: a wildcard with a negation; otherwise the first certificate.
+    assert!(subject(&s_client_text(p, "api.example.test", &[])).contains("wild.other"));
+    assert!(subject(&s_client_text(p, "secret.example.test", &[])).contains("default.test"));
+    assert!(subject(&s_client_text(p, "elsewhere.test", &[])).contains("default.test"));
+    // strict-sni: no certificate for the name, no handshake.
+    assert!(subject(&s_client_text(strict, "elsewhere.test", &[])).is_empty());
+    assert!(subject(&s_client_text(strict, "api.example.test", &[])).contains("wild.other"));
+}
+
+#[test]
+fn crt_list_errors_name_the_file_and_line() {
+    let dir = TempDir::new("tls-crt-list-err");
+    let list = dir.write("list.txt", "missing.pem\n");
+    let opts = dir.write("opts.txt", "a.pem [alpn h2] a.test\n");
+    let cfg = |f: &PathBuf| {
+        format!(
+            "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1 ssl crt-list {}\"]\nhttp_request = [{{ deny = {{}} }}]\n",
+            f.display()
+        )
+    };
+    let (code, err) = check(&dir, &cfg(&list));
+    assert_eq!(code, 1);
+    assert!(err.contains("listen[0].bind[0]") && err.contains("missing.pem"), "{err}");
+    let (code, err) = check(&dir, &cfg(&opts));
+    assert_eq!(code, 1);
+    assert!(err.contains("opts.txt") && err.contains("line 1") && err.contains("not supported"), "{err}");
+}

@@ -851,12 +851,12 @@ fn parse_bind_line(
         }
     }
     let tls = match (ssl, crt) {
-        (true, Some(crt)) => {
+        (true, crt) if crt.is_some() || tls_words.has_crt_list() => {
             let (cfg, w) = tls_words.build(crt, alpn)?;
             warnings.extend(w);
             Some(cfg)
         }
-        (true, None) => return Err("`ssl` needs `crt FILE`".into()),
+        (true, _) => return Err("`ssl` needs `crt FILE` or `crt-list FILE`".into()),
         (false, Some(_)) => return Err("`crt` needs `ssl`".into()),
         (false, None) => {
             // HAProxy ignores TLS options on a plain bind; so does lbha, with a warning.

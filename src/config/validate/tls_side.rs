@@ -95,6 +95,8 @@ pub(super) struct BindWords {
     verify: Option<ClientVerify>,
     ca_file: Option<PathBuf>,
     crl_file: Option<PathBuf>,
+    crt_list: Vec<PathBuf>,
+    strict_sni: bool,
     /// Words given, for "has no effect without ssl".
     pub seen: Vec<String>,
 }
@@ -110,6 +112,8 @@ impl BindWords {
         match w {
             "ca-file" => self.ca_file = Some(base_dir.join(val("a file")?)),
             "crl-file" => self.crl_file = Some(base_dir.join(val("a file")?)),
+            "crt-list" => self.crt_list.push(base_dir.join(val("a file")?)),
+            "strict-sni" => self.strict_sni = true,
             "verify" => {
                 self.verify = Some(match val("none, optional or required")?.as_str() {
                     "none" => ClientVerify::None,
@@ -121,8 +125,6 @@ impl BindWords {
             "ca-ignore-err"
             | "crt-ignore-err"
             | "ca-verify-file"
-            | "strict-sni"
-            | "crt-list"
             | "npn"
             | "allow-0rtt"
             | "ca-sign-file"
@@ -141,9 +143,13 @@ impl BindWords {
     }
 
     /// The bind's rustls config and the policy's warnings.
+    pub fn has_crt_list(&self) -> bool {
+        !self.crt_list.is_empty()
+    }
+
     pub fn build(
         self,
-        crt: PathBuf,
+        crt: Option<PathBuf>,
         alpn: Vec<String>,
     ) -> Result<(std::sync::Arc<rustls::ServerConfig>, Vec<String>), String> {
         let verify = self.verify.unwrap_or_default();
@@ -159,7 +165,16 @@ impl BindWords {
         if self.ca_file.is_some() && verify == ClientVerify::None {
             warnings.push("ca-file: no client certificate is asked for with `verify none` (the default)".to_string());
         }
-        let o = BindTls { crt, alpn, policy: self.policy, verify, ca_file: self.ca_file, crl_file: self.crl_file };
+        let o = BindTls {
+            crt: crt.into_iter().collect(),
+            crt_list: self.crt_list,
+            alpn,
+            policy: self.policy,
+            verify,
+            ca_file: self.ca_file,
+            crl_file: self.crl_file,
+            strict_sni: self.strict_sni,
+        };
         let (cfg, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
         warnings.extend(w);
         Ok((cfg, warnings))
@@ -210,12 +225,13 @@ mod tests {
         assert_eq!(b.verify, Some(ClientVerify::Optional));
         assert_eq!(b.seen.len(), 5);
         assert!(words("verify sometimes").unwrap_err().contains("sometimes"));
-        assert!(words("strict-sni").unwrap_err().contains("not supported"));
+        assert!(words("ca-ignore-err all").unwrap_err().contains("not supported"));
+        assert!(words("crt-list l.txt").unwrap().has_crt_list());
         assert!(words("verify").unwrap_err().contains("`verify` needs"));
         assert!(words("maxconn 10").unwrap_err().contains("not a TLS word"));
-        let e = words("verify required").unwrap().build("/nonexistent.pem".into(), vec![]).unwrap_err();
+        let e = words("verify required").unwrap().build(Some("/nonexistent.pem".into()), vec![]).unwrap_err();
         assert!(e.contains("ca-file"), "{e}");
-        let e = words("crl-file c.pem").unwrap().build("/nonexistent.pem".into(), vec![]).unwrap_err();
+        let e = words("crl-file c.pem").unwrap().build(Some("/nonexistent.pem".into()), vec![]).unwrap_err();
         assert!(e.starts_with("crl-file"), "{e}");
     }
 }

@@ -513,7 +513,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
             ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
-            ("ca-file" | "crl-file", Some(f)) => {
+            ("ca-file" | "crl-file" | "crt-list", Some(f)) => {
                 let f = if std::path::Path::new(f).is_absolute() {
                     f.to_string()
                 } else {
@@ -534,7 +534,8 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 | "force-tlsv12"
                 | "force-tlsv13"
                 | "no-tls-tickets"
-                | "prefer-client-ciphers",
+                | "prefer-client-ciphers"
+                | "strict-sni",
                 _,
             ) => {
                 kept.push(w.to_string());

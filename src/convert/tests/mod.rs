@@ -564,17 +564,20 @@ fn binds() {
     // TLS termination, ALPN, cleartext HTTP/2, the TLS policy and client verification keep their
     // options (file paths made absolute); what lbha lacks is reported.
     let c = conv(
-        "frontend fe\n  mode http\n  bind :443 ssl crt certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11 strict-sni\n  bind :8080 proto h2\n  bind :8443 ssl crt /etc/ssl/a.pem verify required ca-file ca.pem crl-file /etc/ssl/crl.pem\n",
+        "frontend fe\n  mode http\n  bind :443 ssl crt certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11 strict-sni npn h2\n  bind :8080 proto h2\n  bind :8443 ssl crt /etc/ssl/a.pem verify required ca-file ca.pem crl-file /etc/ssl/crl.pem\n",
     );
     let t = table(&c);
     let binds = t["frontend"][0]["bind"].as_array().unwrap();
-    assert_eq!(binds[0].as_str(), Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11"));
+    assert_eq!(
+        binds[0].as_str(),
+        Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11 strict-sni")
+    );
     assert_eq!(binds[1].as_str(), Some("*:8080 proto h2"));
     assert_eq!(
         binds[2].as_str(),
         Some("*:8443 ssl crt /etc/ssl/a.pem verify required ca-file ./ca.pem crl-file /etc/ssl/crl.pem")
     );
-    assert_eq!(kinds(&c), [(3, ReportKind::Weakens)], "strict-sni is not kept");
+    assert_eq!(kinds(&c), [(3, ReportKind::Unsupported)], "npn is not kept");
 }
 
 #[test]
