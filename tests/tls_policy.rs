@@ -297,15 +297,15 @@ servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "none", 
 
 /// A self-signed certificate made by OpenSSL (`rsa:2048` or `ec`), for `names` (the first is
 /// the common name), written as one PEM file.
-fn openssl_cert(dir: &TempDir, file: &str, kind: &str, names: &[&str]) -> PathBuf {
-    let path = dir.0.join(file);
+fn openssl_cert(dir: &std::path::Path, file: &str, kind: &str, names: &[&str]) -> PathBuf {
+    let path = dir.join(file);
     let key_args: &[&str] = if kind == "rsa" {
         &["-newkey", "rsa:2048"]
     } else {
         &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
     };
     let san = names.iter().map(|n| format!("DNS:{n}")).collect::<Vec<_>>().join(",");
-    let (crt, key) = (dir.0.join(format!("{file}.crt")), dir.0.join(format!("{file}.key")));
+    let (crt, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
     let st = std::process::Command::new("openssl")
         .args(["req", "-x509", "-nodes", "-days", "2"])
         .args(key_args)
@@ -338,10 +338,10 @@ fn s_client_text(port: u16, sni: &str, args: &[&str]) -> String {
 fn crt_list_filters_key_types_ocsp_and_strict_sni() {
     require_tool("openssl", "openssl");
     let dir = TempDir::new("tls-crt-list");
-    openssl_cert(&dir, "default.pem", "ec", &["default.test"]);
-    let ec = openssl_cert(&dir, "www-ec.pem", "ec", &["www.example.test"]);
-    openssl_cert(&dir, "www-rsa.pem", "rsa", &["www.example.test"]);
-    openssl_cert(&dir, "wild.pem", "ec", &["wild.other"]);
+    openssl_cert(&dir.0, "default.pem", "ec", &["default.test"]);
+    let ec = openssl_cert(&dir.0, "www-ec.pem", "ec", &["www.example.test"]);
+    openssl_cert(&dir.0, "www-rsa.pem", "rsa", &["www.example.test"]);
+    openssl_cert(&dir.0, "wild.pem", "ec", &["wild.other"]);
     // A minimal OCSPResponse (status "unauthorized"): stapled as it is.
     std::fs::write(format!("{}.ocsp", ec.display()), [0x30, 0x03, 0x0a, 0x01, 0x06]).unwrap();
     dir.write(
@@ -396,4 +396,24 @@ fn crt_list_errors_name_the_file_and_line() {
     let (code, err) = check(&dir, &cfg(&opts));
     assert_eq!(code, 1);
     assert!(err.contains("opts.txt") && err.contains("line 1") && err.contains("not supported"), "{err}");
+}
+
+/// A reload reads the certificate files again: a renewed certificate is served without a restart.
+#[test]
+fn reload_picks_up_a_renewed_certificate() {
+    require_tool("openssl", "openssl");
+    let dir = TempDir::new("tls-reload");
+    openssl_cert(&dir.0, "site.pem", "ec", &["old.test"]);
+    let p = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:{p} ssl crt site.pem\"]\nhttp_request = [{{ return = {{ status = 200, body = \"ok\" }} }}]\n"
+    );
+    let l = Lbha::start_in(dir, &cfg, &[p]);
+    let subject =
+        |sni: &str| s_client_text(p, sni, &[]).lines().find(|l| l.starts_with("subject=")).unwrap_or("").to_string();
+    assert!(subject("old.test").contains("old.test"));
+    openssl_cert(l.config.parent().unwrap(), "site.pem", "ec", &["new.test"]);
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(subject("new.test").contains("new.test"));
 }
