@@ -417,3 +417,40 @@ fn reload_picks_up_a_renewed_certificate() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(subject("new.test").contains("new.test"));
 }
+
+/// OpenSSL is the oracle for cipher strings: over the suites rustls has, lbha picks what
+/// `openssl ciphers` picks.
+#[test]
+fn cipher_strings_select_what_openssl_selects() {
+    require_tool("openssl", "openssl");
+    let rustls_suites = [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ];
+    for s in [
+        "HIGH:!aNULL:!MD5",
+        "ECDH+AESGCM:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS",
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256",
+        "kEECDH+aRSA:!AES128",
+        "EECDH+CHACHA20:EECDH+AES128:RSA+AES128:EECDH+AES256:RSA+AES256:!MD5",
+        "DEFAULT:!ECDSA",
+        "ALL:-AES:+CHACHA20",
+        "AESGCM:!AES256",
+        "TLSv1.2:!aECDSA:@STRENGTH",
+    ] {
+        let out = std::process::Command::new("openssl").args(["ciphers", s]).output().unwrap();
+        let mut want: Vec<&str> = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(':')
+            .filter_map(|c| rustls_suites.iter().find(|r| **r == c).copied())
+            .collect();
+        let mut got = lbha::tls::policy::openssl_cipher_names(s).unwrap().0;
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{s}");
+    }
+}

@@ -373,6 +373,12 @@ pub fn openssl_ciphers(s: &str) -> Result<(Vec<usize>, Vec<String>), String> {
     Ok((list, unknown))
 }
 
+/// `openssl_ciphers` with OpenSSL's names of the suites chosen.
+pub fn openssl_cipher_names(s: &str) -> Result<(Vec<&'static str>, Vec<String>), String> {
+    let (picked, unknown) = openssl_ciphers(s)?;
+    Ok((picked.iter().map(|i| TLS12_SUITES[*i].0).collect(), unknown))
+}
+
 /// OpenSSL group names: the rustls groups in the order given, and the known ones rustls lacks.
 fn curves(s: &str) -> Result<(Vec<&'static dyn SupportedKxGroup>, Vec<String>), String> {
     use rustls::crypto::ring::kx_group;
@@ -401,7 +407,7 @@ mod tests {
     use super::*;
 
     fn names(s: &str) -> Vec<&'static str> {
-        openssl_ciphers(s).unwrap().0.iter().map(|i| TLS12_SUITES[*i].0).collect()
+        openssl_cipher_names(s).unwrap().0
     }
 
     fn policy(words: &str) -> Policy {
