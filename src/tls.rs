@@ -3,14 +3,16 @@
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+pub mod certs;
+pub mod peer;
+pub mod policy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -26,6 +28,8 @@ pub enum TlsError {
     EmptyDir { path: PathBuf },
     #[error("{path}: {error}")]
     Ca { path: PathBuf, error: String },
+    #[error("{0}")]
+    Policy(String),
     #[error("TLS setup failed: {0}")]
     Rustls(String),
 }
@@ -33,8 +37,6 @@ pub enum TlsError {
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
-
-const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// A PEM file with the certificate chain and the private key (HAProxy's `crt` file).
 fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
@@ -44,13 +46,26 @@ fn load_pair(path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::NoCert { path: path.to_path_buf() });
     }
-    let key = PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
-        e => read_err(e),
-    })?;
-    let ck = CertifiedKey::from_der(certs, key, &provider())
+    let key = load_key(path)?;
+    let mut ck = CertifiedKey::from_der(certs, key, &provider())
         .map_err(|e| TlsError::BadKey { path: path.to_path_buf(), error: e.to_string() })?;
+    // HAProxy staples `FILE.ocsp` (a DER OCSP response) when it exists.
+    let ocsp = PathBuf::from(format!("{}.ocsp", path.display()));
+    if ocsp.exists() {
+        let der = std::fs::read(&ocsp).map_err(|e| TlsError::Read { path: ocsp.clone(), error: e.to_string() })?;
+        if der.is_empty() {
+            return Err(TlsError::Read { path: ocsp, error: "empty OCSP response".into() });
+        }
+        ck.ocsp = Some(der);
+    }
     Ok(Arc::new(ck))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
+        e => TlsError::Read { path: path.to_path_buf(), error: e.to_string() },
+    })
 }
 
 /// `crt` may be a file or a directory of `.pem` files (one certificate each, chosen by SNI; the
@@ -72,52 +87,93 @@ pub fn load_certs(crt: &Path) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
     }
 }
 
-/// Picks the certificate whose names cover the client's SNI; remembers the answer per name.
-#[derive(Debug)]
-struct SniResolver {
-    certs: Vec<Arc<CertifiedKey>>,
-    cache: Mutex<HashMap<String, usize>>,
-}
-
-impl SniResolver {
-    fn index_for(&self, sni: &str) -> usize {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(&i) = cache.get(sni) {
-            return i;
-        }
-        let found = ServerName::try_from(sni.to_string()).ok().and_then(|name| {
-            self.certs.iter().position(|ck| {
-                ck.end_entity_cert()
-                    .ok()
-                    .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
-                    .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
-            })
-        });
-        let i = found.unwrap_or(0);
-        if cache.len() < 10_000 {
-            cache.insert(sni.to_string(), i);
-        }
-        i
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let i = hello.server_name().map_or(0, |n| self.index_for(n));
-        self.certs.get(i).cloned()
-    }
-}
-
 /// Server side of a `bind ... ssl crt FILE [alpn LIST]`.
 pub fn server_config(crt: &Path, alpn: &[String]) -> Result<Arc<ServerConfig>, TlsError> {
-    let certs = load_certs(crt)?;
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { certs, cache: Mutex::new(HashMap::new()) }));
-    cfg.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Arc::new(cfg))
+    let opts = BindTls { crt: vec![crt.to_path_buf()], alpn: alpn.to_vec(), ..Default::default() };
+    Ok(bind_config(&opts)?.0)
+}
+
+/// HAProxy's `verify` on a bind: whether a client certificate is asked for and required.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientVerify {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+/// Everything a `bind ... ssl` line sets.
+#[derive(Debug, Clone, Default)]
+pub struct BindTls {
+    /// `crt` files or directories, in order: the first certificate is the default.
+    pub crt: Vec<PathBuf>,
+    pub crt_list: Vec<PathBuf>,
+    /// `strict-sni`: refuse a handshake whose SNI no certificate serves.
+    pub strict_sni: bool,
+    pub alpn: Vec<String>,
+    pub policy: policy::Policy,
+    pub verify: ClientVerify,
+    pub ca_file: Option<PathBuf>,
+    pub crl_file: Option<PathBuf>,
+}
+
+fn ca_roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
+    let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
+    for c in certs {
+        roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCert { path: ca.to_path_buf() });
+    }
+    Ok(roots)
+}
+
+/// The rustls server config of a bind, and the policy's warnings.
+pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
+    let mut entries = Vec::new();
+    for crt in &o.crt {
+        entries.extend(load_certs(crt)?.into_iter().map(|key| certs::Entry {
+            names: certs::cert_names(&key),
+            key,
+            negated: Vec::new(),
+        }));
+    }
+    for list in &o.crt_list {
+        entries.extend(certs::load_crt_list(list)?);
+    }
+    let r = o.policy.resolve().map_err(TlsError::Policy)?;
+    let provider = Arc::new(r.provider);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&r.versions)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = match (o.verify, &o.ca_file) {
+        (ClientVerify::None, _) => builder.with_no_client_auth(),
+        (_, None) => return Err(TlsError::Policy("`verify optional|required` needs `ca-file`".into())),
+        (v, Some(ca)) => {
+            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(ca_roots(ca)?), provider);
+            if let Some(crl) = &o.crl_file {
+                let err = |e: String| TlsError::Ca { path: crl.clone(), error: e };
+                let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
+                    .map_err(|e| err(e.to_string()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| err(e.to_string()))?;
+                if crls.is_empty() {
+                    return Err(err("holds no CRL".into()));
+                }
+                vb = vb.with_crls(crls);
+            }
+            if v == ClientVerify::Optional {
+                vb = vb.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+        }
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(certs::Resolver::new(entries, o.strict_sni)));
+    cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    cfg.ignore_client_order = r.server_order;
+    Ok((Arc::new(cfg), r.warnings))
 }
 
 /// `verify none`: HAProxy's choice for servers with self-signed certificates. Signatures are still
@@ -159,27 +215,41 @@ impl ServerCertVerifier for NoVerify {
 
 /// Client side towards a server with `ssl`: `verify = "none"`, or `"required"` against `ca_file`.
 pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
+    Ok(server_side_config(verify, ca_file, None, &policy::Policy::default())?.0)
+}
+
+/// Client side towards a server: verification, HAProxy's `crt` (a client certificate) and the
+/// policy (`ciphers`, `ssl-min-ver`, ...); with the policy's warnings.
+pub fn server_side_config(
+    verify: bool,
+    ca_file: Option<&Path>,
+    crt: Option<&Path>,
+    policy: &policy::Policy,
+) -> Result<(Arc<ClientConfig>, Vec<String>), TlsError> {
+    let r = policy.resolve().map_err(TlsError::Policy)?;
+    let provider = Arc::new(r.provider);
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&r.versions)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    let mut cfg = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(ca) = ca_file {
-            let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
-            let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
-            for c in certs {
-                roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
-            }
-            if roots.is_empty() {
-                return Err(TlsError::NoCert { path: ca.to_path_buf() });
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+    let builder = if verify {
+        builder.with_root_certificates(match ca_file {
+            Some(ca) => ca_roots(ca)?,
+            None => rustls::RootCertStore::empty(),
+        })
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider()))).with_no_client_auth()
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    };
+    let mut cfg = match crt {
+        Some(crt) => {
+            let ck = load_pair(crt)?;
+            builder
+                .with_client_auth_cert(ck.cert.clone(), load_key(crt)?)
+                .map_err(|e| TlsError::BadKey { path: crt.to_path_buf(), error: e.to_string() })?
+        }
+        None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), r.warnings))
 }
 
 #[cfg(test)]
@@ -227,12 +297,19 @@ mod tests {
         let d = tmp("sni");
         write_pair(&d, "1-default.pem", &["default.example"]);
         write_pair(&d, "2-shop.pem", &["shop.example", "*.shop.example"]);
-        let certs = load_certs(&d).unwrap();
-        let r = SniResolver { certs, cache: Mutex::new(HashMap::new()) };
-        assert_eq!(r.index_for("shop.example"), 1);
-        assert_eq!(r.index_for("api.shop.example"), 1);
-        assert_eq!(r.index_for("default.example"), 0);
-        assert_eq!(r.index_for("unknown.example"), 0, "the first certificate is the default");
+        let entries = load_certs(&d)
+            .unwrap()
+            .into_iter()
+            .map(|key| certs::Entry { names: certs::cert_names(&key), key, negated: Vec::new() })
+            .collect();
+        let r = certs::Resolver::new(entries, false);
+        assert_eq!(&*r.candidates("shop.example"), [1]);
+        assert_eq!(&*r.candidates("api.shop.example"), [1]);
+        assert_eq!(&*r.candidates("default.example"), [0]);
+        assert!(r.candidates("unknown.example").is_empty());
+        let any = [rustls::SignatureScheme::ECDSA_NISTP256_SHA256];
+        let default = r.pick(Some("unknown.example"), &any).unwrap();
+        assert_eq!(default.cert, r.pick(Some("default.example"), &any).unwrap().cert, "the first is the default");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

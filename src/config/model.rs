@@ -101,6 +101,16 @@ pub struct Global {
     pub group: Option<String>,
     /// This node's name in `peers` sections (HAProxy's `localpeer` / `-L`); default: the hostname.
     pub localpeer: Option<String>,
+    /// Defaults for every `ssl` bind (HAProxy's `ssl-default-bind-*`); a bind's own options win.
+    pub ssl_default_bind_ciphers: Option<String>,
+    pub ssl_default_bind_ciphersuites: Option<String>,
+    pub ssl_default_bind_curves: Option<String>,
+    /// Option words: `"ssl-min-ver TLSv1.2 no-tls-tickets"`.
+    pub ssl_default_bind_options: Option<String>,
+    /// Defaults for every `ssl` server (HAProxy's `ssl-default-server-*`).
+    pub ssl_default_server_ciphers: Option<String>,
+    pub ssl_default_server_ciphersuites: Option<String>,
+    pub ssl_default_server_options: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -693,6 +703,15 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// Server name sent in the TLS handshake and checked in the certificate.
     pub sni: Option<String>,
+    /// Client certificate and key (one PEM file) presented to the server.
+    pub crt: Option<String>,
+    /// OpenSSL cipher list for TLS 1.2 towards this server.
+    pub ciphers: Option<String>,
+    /// TLS 1.3 suites towards this server.
+    pub ciphersuites: Option<String>,
+    /// `"TLSv1.2"` or `"TLSv1.3"`.
+    pub ssl_min_ver: Option<String>,
+    pub ssl_max_ver: Option<String>,
     /// PROXY protocol v1 header on every connection to this server.
     pub send_proxy: bool,
     /// PROXY protocol v2 header on every connection to this server.

@@ -20,6 +20,7 @@ mod peers;
 mod persist;
 mod server_side;
 mod stktable;
+mod tls_side;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -149,6 +150,8 @@ struct Ctx<'a> {
     resolvers: Vec<String>,
     /// Each `[[userlist]]` with its group names, for `http_auth` / `http_auth_group` ACLs.
     userlists: Vec<(String, Vec<String>)>,
+    /// `ssl-default-bind-*` / `ssl-default-server-*`.
+    tls_defaults: tls_side::TlsDefaults,
 }
 
 impl Ctx<'_> {
@@ -194,7 +197,9 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         maps: crate::maps::Loader::new(base_dir),
         resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
         userlists: Vec::new(),
+        tls_defaults: Default::default(),
     };
+    cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -814,7 +819,13 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// A whole bind line: address then options (`ssl`, `crt FILE`, `alpn LIST`, `proto h2`).
-fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
+fn parse_bind_line(
+    line: &str,
+    base_dir: &Path,
+    tls_defaults: &crate::tls::policy::Policy,
+    warnings: &mut Vec<String>,
+) -> Result<Bind, String> {
+    let mut tls_words = tls_side::BindWords::new(tls_defaults);
     let mut words = line.split_whitespace();
     let addr = parse_bind(words.next().unwrap_or(""))?;
     let (mut ssl, mut crt, mut alpn, mut h2, mut accept_proxy) = (false, None, Vec::new(), false, false);
@@ -829,7 +840,13 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
                 other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
             },
             "accept-proxy" => accept_proxy = true,
-            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy)")),
+            other => {
+                if !tls_words.word(other, &mut || words.next().map(str::to_string), base_dir)? {
+                    return Err(format!(
+                        "unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy, ciphers, ciphersuites, curves, ssl-min-ver, ssl-max-ver, no-tlsv1x, ca-file, verify, crl-file)"
+                    ));
+                }
+            }
         }
     }
     for p in &alpn {
@@ -838,10 +855,20 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
         }
     }
     let tls = match (ssl, crt) {
-        (true, Some(crt)) => Some(crate::tls::server_config(&crt, &alpn).map_err(|e| e.to_string())?),
-        (true, None) => return Err("`ssl` needs `crt FILE`".into()),
+        (true, crt) if crt.is_some() || tls_words.has_crt_list() => {
+            let (cfg, w) = tls_words.build(crt, alpn)?;
+            warnings.extend(w);
+            Some(cfg)
+        }
+        (true, _) => return Err("`ssl` needs `crt FILE` or `crt-list FILE`".into()),
         (false, Some(_)) => return Err("`crt` needs `ssl`".into()),
-        (false, None) => None,
+        (false, None) => {
+            // HAProxy ignores TLS options on a plain bind; so does lbha, with a warning.
+            for w in &tls_words.seen {
+                warnings.push(format!("`{w}` has no effect without `ssl`"));
+            }
+            None
+        }
     };
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
@@ -858,9 +885,16 @@ fn server_tls(
     cx: &mut Ctx,
 ) -> Option<ServerTls> {
     if !sv.ssl {
-        for (set, key) in
-            [(sv.verify.is_some(), "verify"), (sv.ca_file.is_some(), "ca_file"), (sv.sni.is_some(), "sni")]
-        {
+        for (set, key) in [
+            (sv.verify.is_some(), "verify"),
+            (sv.ca_file.is_some(), "ca_file"),
+            (sv.sni.is_some(), "sni"),
+            (sv.crt.is_some(), "crt"),
+            (sv.ciphers.is_some(), "ciphers"),
+            (sv.ciphersuites.is_some(), "ciphersuites"),
+            (sv.ssl_min_ver.is_some(), "ssl_min_ver"),
+            (sv.ssl_max_ver.is_some(), "ssl_max_ver"),
+        ] {
             // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
             if set {
                 cx.warn(sp.key(key), "has no effect without `ssl = true`");
@@ -891,10 +925,23 @@ fn server_tls(
         },
         None => rustls_pki_types::ServerName::IpAddress(addr.ip().into()),
     };
-    match crate::tls::client_config(verify, ca.as_deref()) {
-        Ok(config) => Some(ServerTls { config, sni }),
+    let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
+    let crt = sv.crt.as_ref().map(|c| base_dir.join(c));
+    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                cx.warn(sp.key("ssl"), w);
+            }
+            Some(ServerTls { config, sni })
+        }
         Err(e) => {
-            cx.err_v(sp.key("ca_file"), e.to_string(), sv.ca_file.as_deref().unwrap_or(""));
+            let (key, val) = match &e {
+                crate::tls::TlsError::Policy(m) => (tls_side::server_key(m), String::new()),
+                crate::tls::TlsError::Ca { .. } => ("ca_file", sv.ca_file.clone().unwrap_or_default()),
+                _ if sv.crt.is_some() => ("crt", sv.crt.clone().unwrap_or_default()),
+                _ => ("ca_file", sv.ca_file.clone().unwrap_or_default()),
+            };
+            cx.err_v(sp.key(key), e.to_string(), val);
             None
         }
     }
@@ -926,7 +973,12 @@ fn frontend(
             cx.err_v(p.key("bind").index(i).key("name"), "duplicate bind name", name);
         }
         let b = &b.addr;
-        match parse_bind_line(b, cx.base_dir) {
+        let mut warns = Vec::new();
+        let parsed = parse_bind_line(b, cx.base_dir, &cx.tls_defaults.bind, &mut warns);
+        for w in warns {
+            cx.warn(p.key("bind").index(i), w);
+        }
+        match parsed {
             Ok(bind) => {
                 if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
                     cx.err_v(p.key("bind").index(i), format!("address already bound by `{other}`"), b);

@@ -309,7 +309,6 @@ impl Proxy {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
                         Ok(Ok(stream)) => {
-                            cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                             let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                             proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                             if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
@@ -332,7 +331,6 @@ impl Proxy {
                     match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                         Ok(Ok(stream))
                             if {
-                                cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                                 let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                 !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)

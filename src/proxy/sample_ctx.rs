@@ -16,6 +16,8 @@ pub struct TlsInfo {
     pub sni: Option<String>,
     pub alpn: Option<Vec<u8>>,
     pub protocol: Option<&'static str>,
+    /// The client's certificate (mutual TLS), for the `ssl_c_*` fetches.
+    pub client_cert: Option<std::sync::Arc<crate::tls::peer::PeerCert>>,
 }
 
 impl TlsInfo {
@@ -25,7 +27,17 @@ impl TlsInfo {
             rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
             _ => "unknown",
         });
-        TlsInfo { sni: c.server_name().map(str::to_string), alpn: c.alpn_protocol().map(<[u8]>::to_vec), protocol }
+        let client_cert = c
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| crate::tls::peer::PeerCert::parse(der))
+            .map(std::sync::Arc::new);
+        TlsInfo {
+            sni: c.server_name().map(str::to_string),
+            alpn: c.alpn_protocol().map(<[u8]>::to_vec),
+            protocol,
+            client_cert,
+        }
     }
 }
 
@@ -130,6 +142,9 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn tls_alpn(&self) -> Option<&[u8]> {
         self.cx.tls_info.get()?.alpn.as_deref()
+    }
+    fn tls_client_cert(&self) -> Option<Option<&crate::tls::peer::PeerCert>> {
+        Some(self.cx.tls_info.get()?.client_cert.as_deref())
     }
     fn var(&self, var: &VarRef) -> Option<Value> {
         self.vars?.get(var)

@@ -15,32 +15,9 @@ use tokio::time::Instant;
 #[derive(Debug, Default)]
 pub struct ConnState {
     vars: Mutex<Vec<(VarRef, Value)>>,
-    tls: OnceLock<TlsFacts>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TlsFacts {
-    pub sni: Option<String>,
-    pub protocol: Option<String>,
-    pub alpn: Option<Vec<u8>>,
-}
-
-impl TlsFacts {
-    pub fn of(c: &rustls::ServerConnection) -> TlsFacts {
-        let protocol = c.protocol_version().map(|v| match v {
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
-            other => format!("{other:?}"),
-        });
-        TlsFacts { sni: c.server_name().map(str::to_string), protocol, alpn: c.alpn_protocol().map(<[u8]>::to_vec) }
-    }
 }
 
 impl ConnState {
-    pub fn set_tls(&self, f: TlsFacts) {
-        let _ = self.tls.set(f);
-    }
-
     fn set_var(&self, v: &VarRef, val: Option<Value>) {
         let mut vars = self.vars.lock().unwrap_or_else(|p| p.into_inner());
         vars.retain(|(k, _)| k != v);
@@ -55,6 +32,8 @@ pub struct TcpCtx<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub tls_bind: bool,
+    /// What the handshake settled (the connection's one record of it).
+    pub tls: &'a OnceLock<super::sample_ctx::TlsInfo>,
     pub state: &'a ConnState,
     pub buf: &'a [u8],
     pub active: &'a Active,
@@ -77,13 +56,16 @@ impl SampleContext for TcpCtx<'_> {
         Some(self.tls_bind)
     }
     fn tls_sni(&self) -> Option<&str> {
-        self.state.tls.get()?.sni.as_deref()
+        self.tls.get()?.sni.as_deref()
     }
     fn tls_protocol(&self) -> Option<&str> {
-        self.state.tls.get()?.protocol.as_deref()
+        self.tls.get()?.protocol
     }
     fn tls_alpn(&self) -> Option<&[u8]> {
-        self.state.tls.get()?.alpn.as_deref()
+        self.tls.get()?.alpn.as_deref()
+    }
+    fn tls_client_cert(&self) -> Option<Option<&crate::tls::peer::PeerCert>> {
+        Some(self.tls.get()?.client_cert.as_deref())
     }
     fn var(&self, v: &VarRef) -> Option<Value> {
         let vars = self.state.vars.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,7 +85,7 @@ impl SampleContext for TcpCtx<'_> {
 }
 
 fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, buf: &'a [u8]) -> TcpCtx<'a> {
-    TcpCtx { src: cx.peer, dst: cx.local, tls_bind: cx.tls, state: &cx.rules, buf, active }
+    TcpCtx { src: cx.peer, dst: cx.local, tls_bind: cx.tls, tls: &cx.tls_info, state: &cx.rules, buf, active }
 }
 
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true

@@ -65,6 +65,10 @@ pub trait SampleContext {
     fn tls_alpn(&self) -> Option<&[u8]> {
         None
     }
+    /// After a TLS handshake: the client's certificate, if it sent one (`ssl_c_*`).
+    fn tls_client_cert(&self) -> Option<Option<&crate::tls::peer::PeerCert>> {
+        None
+    }
     fn var(&self, _var: &VarRef) -> Option<Value> {
         None
     }
@@ -180,6 +184,8 @@ pub enum Fetch {
     SslFcSni,
     SslFcProtocol,
     SslFcAlpn,
+    /// `ssl_c_used`, `ssl_c_verify`, `ssl_c_s_dn`, ... (see `SslC`).
+    SslC(SslC),
     ReqSslSni,
     ReqSslHelloType,
     ReqPayload {
@@ -224,6 +230,9 @@ impl Fetch {
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
+            Fetch::SslC(SslC::Used) => T::Bool,
+            Fetch::SslC(SslC::Verify) => T::Sint,
+            Fetch::SslC(SslC::Serial | SslC::Sha1 | SslC::Der) => T::Bin,
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) | Fetch::ProtoHttp => T::Bool,
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
@@ -256,6 +265,19 @@ impl Fetch {
             "ssl_fc_sni" => fixed(Fetch::SslFcSni),
             "ssl_fc_protocol" => fixed(Fetch::SslFcProtocol),
             "ssl_fc_alpn" => fixed(Fetch::SslFcAlpn),
+            "ssl_c_used" => fixed(Fetch::SslC(SslC::Used)),
+            "ssl_c_verify" => fixed(Fetch::SslC(SslC::Verify)),
+            "ssl_c_serial" => fixed(Fetch::SslC(SslC::Serial)),
+            "ssl_c_sha1" => fixed(Fetch::SslC(SslC::Sha1)),
+            "ssl_c_der" => fixed(Fetch::SslC(SslC::Der)),
+            "ssl_c_notafter" => fixed(Fetch::SslC(SslC::NotAfter)),
+            "ssl_c_notbefore" => fixed(Fetch::SslC(SslC::NotBefore)),
+            name @ ("ssl_c_s_dn" | "ssl_c_i_dn") => {
+                a.count(0, 2)?;
+                let occ = a.get(1).filter(|o| !o.is_empty()).map(|_| a.sint(1)).transpose()?.unwrap_or(0);
+                let issuer = name == "ssl_c_i_dn";
+                Ok(Fetch::SslC(SslC::Dn { issuer, entry: opt(0), occ }))
+            }
             "req.ssl_sni" | "req_ssl_sni" => fixed(Fetch::ReqSslSni),
             "req.ssl_hello_type" | "req_ssl_hello_type" => fixed(Fetch::ReqSslHelloType),
             "hostname" => fixed(Fetch::Hostname),
@@ -459,6 +481,7 @@ impl Fetch {
             Fetch::SslFcSni => s(ctx.tls_sni()?.as_bytes()),
             Fetch::SslFcProtocol => s(ctx.tls_protocol()?.as_bytes()),
             Fetch::SslFcAlpn => s(ctx.tls_alpn()?),
+            Fetch::SslC(c) => c.eval(ctx),
             Fetch::ReqSslSni => s(hello::sni(ctx.req_payload()?)?),
             Fetch::ReqSslHelloType => Some(Value::Sint(hello::hello_type(ctx.req_payload()?)? as i64)),
             Fetch::ReqPayload { offset, len } => {
@@ -523,4 +546,46 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The client-certificate fetches: `None` (no sample) without a TLS handshake, and for the
+/// certificate's fields also when the client sent none, as in HAProxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SslC {
+    Used,
+    /// Always 0 when the handshake completed: lbha refuses a certificate that fails verification.
+    Verify,
+    Dn {
+        issuer: bool,
+        entry: Option<String>,
+        occ: i64,
+    },
+    Serial,
+    Sha1,
+    Der,
+    NotAfter,
+    NotBefore,
+}
+
+impl SslC {
+    fn eval(&self, ctx: &dyn SampleContext) -> Option<Value> {
+        let cert = ctx.tls_client_cert()?;
+        let c = match self {
+            SslC::Used => return Some(Value::Bool(cert.is_some())),
+            SslC::Verify => return Some(Value::Sint(0)),
+            _ => cert?,
+        };
+        Some(match self {
+            SslC::Dn { issuer, entry, occ } => {
+                let names = if *issuer { &c.issuer } else { &c.subject };
+                Value::Str(crate::tls::peer::PeerCert::dn(names, entry.as_deref(), *occ)?.into_bytes())
+            }
+            SslC::Serial => Value::Bin(c.serial.clone()),
+            SslC::Sha1 => Value::Bin(c.sha1.clone()),
+            SslC::Der => Value::Bin(c.der.clone()),
+            SslC::NotAfter => Value::Str(c.not_after.clone().into_bytes()),
+            SslC::NotBefore => Value::Str(c.not_before.clone().into_bytes()),
+            SslC::Used | SslC::Verify => return None,
+        })
+    }
 }

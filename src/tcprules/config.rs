@@ -73,7 +73,7 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
             | F::HttpAuthGroup(_)
     );
     let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
-    let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn);
+    let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn | F::SslC(_));
     if http {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
     }

@@ -48,6 +48,7 @@ pub(super) fn pages(
         maps: crate::maps::Loader::new(cx.base_dir),
         resolvers: Vec::new(),
         userlists: Vec::new(),
+        tls_defaults: Default::default(),
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);

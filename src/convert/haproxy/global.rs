@@ -22,6 +22,13 @@ pub const ORDER: &[&str] = &[
     "user",
     "group",
     "localpeer",
+    "ssl_default_bind_ciphers",
+    "ssl_default_bind_ciphersuites",
+    "ssl_default_bind_curves",
+    "ssl_default_bind_options",
+    "ssl_default_server_ciphers",
+    "ssl_default_server_ciphersuites",
+    "ssl_default_server_options",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -83,6 +90,21 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             Some(v) => out.set(if matches!(kw, "user" | "uid") { "user" } else { "group" }, v, src(d)),
             None => cx.error(d, "missing name"),
         },
+        // TLS defaults: lbha's validation maps them onto rustls (and refuses what it cannot honour).
+        "ssl-default-bind-ciphers"
+        | "ssl-default-bind-ciphersuites"
+        | "ssl-default-bind-curves"
+        | "ssl-default-bind-options"
+        | "ssl-default-server-ciphers"
+        | "ssl-default-server-ciphersuites"
+        | "ssl-default-server-options" => {
+            let words: Vec<&str> = (1..).map_while(|i| d.arg(i)).collect();
+            if words.is_empty() {
+                cx.error(d, "missing value");
+            } else {
+                out.set(&kw.replace('-', "_"), words.join(" "), src(d));
+            }
+        }
         "server-state-file" => match d.arg(1) {
             Some(f) => out.set("server_state_file", f, src(d)),
             None => cx.error(d, "missing file name"),

@@ -513,10 +513,34 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
             ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
-            ("verify", Some("required" | "optional")) => {
-                let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
-                cx.drop(&mut st.out, d, ReportKind::Unsupported, msg);
-                return;
+            ("ca-file" | "crl-file" | "crt-list", Some(f)) => {
+                let f = if std::path::Path::new(f).is_absolute() {
+                    f.to_string()
+                } else {
+                    cx.base_dir.join(f).display().to_string()
+                };
+                kept.push(format!("{w} {f}"));
+            }
+            // TLS policy and client verification: lbha's validation maps them onto rustls.
+            ("ciphers" | "ciphersuites" | "curves" | "ecdhe" | "ssl-min-ver" | "ssl-max-ver" | "verify", Some(v)) => {
+                kept.push(format!("{w} {v}"))
+            }
+            (
+                "no-sslv3"
+                | "no-tlsv10"
+                | "no-tlsv11"
+                | "no-tlsv12"
+                | "no-tlsv13"
+                | "force-tlsv12"
+                | "force-tlsv13"
+                | "no-tls-tickets"
+                | "prefer-client-ciphers"
+                | "strict-sni",
+                _,
+            ) => {
+                kept.push(w.to_string());
+                i += 1;
+                continue;
             }
             (w, _) => {
                 left.push(w.to_string());

@@ -28,6 +28,11 @@ const FIELDS: &[&str] = &[
     "verify",
     "ca_file",
     "sni",
+    "crt",
+    "ciphers",
+    "ciphersuites",
+    "ssl_min_ver",
+    "ssl_max_ver",
     "send_proxy",
     "send_proxy_v2",
     "proxy_v2_options",
@@ -166,6 +171,23 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(f) if std::path::Path::new(f).is_absolute() => p.set("ca_file", f),
                 Some(f) => p.set("ca_file", cx.base_dir.join(f).display().to_string()),
                 None => cx.error(d, "`ca-file` needs a value"),
+            },
+            "crt" => match value {
+                Some(f) if std::path::Path::new(f).is_absolute() => p.set("crt", f),
+                Some(f) => p.set("crt", cx.base_dir.join(f).display().to_string()),
+                None => cx.error(d, "`crt` needs a value"),
+            },
+            "ciphers" | "ciphersuites" | "ssl-min-ver" | "ssl-max-ver" => match value {
+                Some(v) => p.set(
+                    match w {
+                        "ciphers" => "ciphers",
+                        "ciphersuites" => "ciphersuites",
+                        "ssl-min-ver" => "ssl_min_ver",
+                        _ => "ssl_max_ver",
+                    },
+                    v,
+                ),
+                None => cx.error(d, format!("`{w}` needs a value")),
             },
             // HAProxy's `sni` is an expression; a constant `str(NAME)` is what lbha can send.
             "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {

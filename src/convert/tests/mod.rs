@@ -561,18 +561,41 @@ fn binds() {
     assert!(s.frontends[0].binds[8].accept_proxy);
     assert_eq!(s.frontends[0].mode, Mode::Tcp);
 
-    // TLS termination, ALPN and cleartext HTTP/2 keep their options (the certificate path made
-    // absolute); client certificate verification drops the bind rather than open it wider.
+    // TLS termination, ALPN, cleartext HTTP/2, the TLS policy and client verification keep their
+    // options (file paths made absolute); what lbha lacks is reported.
     let c = conv(
-        "frontend fe\n  mode http\n  bind :443 ssl crt certs/site.pem alpn h2,http/1.1 ciphers HIGH\n  bind :8080 proto h2\n  bind :8443 ssl crt /etc/ssl/a.pem verify required ca-file /etc/ssl/ca.pem\n",
+        "frontend fe\n  mode http\n  bind :443 ssl crt certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11 strict-sni npn h2\n  bind :8080 proto h2\n  bind :8443 ssl crt /etc/ssl/a.pem verify required ca-file ca.pem crl-file /etc/ssl/crl.pem\n",
     );
     let t = table(&c);
     let binds = t["frontend"][0]["bind"].as_array().unwrap();
-    assert_eq!(binds[0].as_str(), Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1"));
+    assert_eq!(
+        binds[0].as_str(),
+        Some("*:443 ssl crt ./certs/site.pem alpn h2,http/1.1 ciphers HIGH no-tlsv11 strict-sni")
+    );
     assert_eq!(binds[1].as_str(), Some("*:8080 proto h2"));
-    assert_eq!(binds.len(), 2);
-    // Without `ciphers HIGH`, clients with weak ciphers get in: less protection.
-    assert_eq!(kinds(&c), [(3, ReportKind::Weakens), (5, ReportKind::Unsupported)]);
+    assert_eq!(
+        binds[2].as_str(),
+        Some("*:8443 ssl crt /etc/ssl/a.pem verify required ca-file ./ca.pem crl-file /etc/ssl/crl.pem")
+    );
+    assert_eq!(kinds(&c), [(3, ReportKind::Unsupported)], "npn is not kept");
+}
+
+#[test]
+fn tls_defaults_and_server_policy() {
+    let c = conv(&format!(
+        "global\n  ssl-default-bind-ciphers ECDHE+AESGCM:!aNULL\n  ssl-default-bind-ciphersuites TLS_AES_256_GCM_SHA384\n  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n  ssl-default-server-options no-tlsv13\n{FE_BE}backend be\n  server a 127.0.0.1:443 ssl verify none crt client.pem ciphers ECDHE-RSA-AES128-GCM-SHA256 ssl-min-ver TLSv1.2\n"
+    ));
+    let t = table(&c);
+    let g = &t["global"];
+    assert_eq!(g["ssl_default_bind_ciphers"].as_str(), Some("ECDHE+AESGCM:!aNULL"));
+    assert_eq!(g["ssl_default_bind_options"].as_str(), Some("ssl-min-ver TLSv1.2 no-tls-tickets"));
+    assert_eq!(g["ssl_default_server_options"].as_str(), Some("no-tlsv13"));
+    let a = &t["backend"][0]["servers"][0];
+    assert_eq!(
+        (a["crt"].as_str(), a["ciphers"].as_str(), a["ssl_min_ver"].as_str()),
+        (Some("./client.pem"), Some("ECDHE-RSA-AES128-GCM-SHA256"), Some("TLSv1.2"))
+    );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
 }
 
 #[test]

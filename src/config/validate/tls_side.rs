@@ -1,0 +1,238 @@
+//! Validation of the TLS keywords of issue 17: the policy options of `ssl` binds and servers
+//! (`ciphers`, `ssl-min-ver`, `no-tlsv12`, ...), the `global` `ssl-default-*` defaults under
+//! them, and client certificates (`ca-file`, `verify`, `crl-file`).
+
+use super::super::error::FieldPath;
+use super::super::model;
+use super::Ctx;
+use crate::tls::policy::Policy;
+use crate::tls::{BindTls, ClientVerify};
+use std::path::{Path, PathBuf};
+
+/// `global` `ssl-default-bind-*` and `ssl-default-server-*`, the start of every bind's and
+/// server's policy.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TlsDefaults {
+    pub bind: Policy,
+    pub server: Policy,
+}
+
+pub(super) fn defaults(g: &model::Global, cx: &mut Ctx) -> TlsDefaults {
+    let p = FieldPath::root().key("global");
+    let mut side = |ciphers: &Option<String>,
+                    suites: &Option<String>,
+                    curves: Option<&Option<String>>,
+                    options: &Option<String>,
+                    kind: &str| {
+        let mut pol = Policy::default();
+        if let Some(o) = options
+            && let Err(e) = pol.apply_words(o)
+        {
+            cx.err_v(p.key(&format!("ssl_default_{kind}_options")), e, o);
+        }
+        pol.ciphers = ciphers.clone().or(pol.ciphers);
+        pol.ciphersuites = suites.clone().or(pol.ciphersuites);
+        if let Some(c) = curves {
+            pol.curves = c.clone().or(pol.curves);
+        }
+        let any = ciphers.is_some() || suites.is_some() || curves.is_some_and(Option::is_some) || options.is_some();
+        if any {
+            match pol.resolve() {
+                Ok(r) => {
+                    for w in r.warnings {
+                        cx.warn(p.key(&format!("ssl_default_{kind}_options")), w);
+                    }
+                }
+                Err(e) => cx.err(p.key(&format!("ssl_default_{kind}_{}", blamed_key(&e))), e),
+            }
+        }
+        pol
+    };
+    let bind = side(
+        &g.ssl_default_bind_ciphers,
+        &g.ssl_default_bind_ciphersuites,
+        Some(&g.ssl_default_bind_curves),
+        &g.ssl_default_bind_options,
+        "bind",
+    );
+    let server = side(
+        &g.ssl_default_server_ciphers,
+        &g.ssl_default_server_ciphersuites,
+        None,
+        &g.ssl_default_server_options,
+        "server",
+    );
+    TlsDefaults { bind, server }
+}
+
+/// The `global` key an error from `Policy::resolve` is about.
+fn blamed_key(e: &str) -> &'static str {
+    if e.starts_with("ciphersuites") {
+        "ciphersuites"
+    } else if e.starts_with("ciphers") {
+        "ciphers"
+    } else if e.starts_with("curves") {
+        "curves"
+    } else {
+        "options"
+    }
+}
+
+/// The server key a policy error is about.
+pub(super) fn server_key(e: &str) -> &'static str {
+    match blamed_key(e) {
+        "options" if e.starts_with("ssl-min-ver") => "ssl_min_ver",
+        "options" if e.starts_with("ssl-max-ver") => "ssl_max_ver",
+        "options" => "ssl",
+        k => k,
+    }
+}
+
+/// The TLS words of one bind line beyond `ssl`, `crt` and `alpn`.
+#[derive(Debug, Default)]
+pub(super) struct BindWords {
+    policy: Policy,
+    verify: Option<ClientVerify>,
+    ca_file: Option<PathBuf>,
+    crl_file: Option<PathBuf>,
+    crt_list: Vec<PathBuf>,
+    strict_sni: bool,
+    /// Words given, for "has no effect without ssl".
+    pub seen: Vec<String>,
+}
+
+impl BindWords {
+    pub fn new(defaults: &Policy) -> BindWords {
+        BindWords { policy: defaults.clone(), ..Default::default() }
+    }
+
+    /// Takes `w` if it is a TLS option of binds; `Ok(false)` otherwise.
+    pub fn word(&mut self, w: &str, next: &mut dyn FnMut() -> Option<String>, base_dir: &Path) -> Result<bool, String> {
+        let mut val = |what: &str| next().ok_or_else(|| format!("`{w}` needs {what}"));
+        match w {
+            "ca-file" => self.ca_file = Some(base_dir.join(val("a file")?)),
+            "crl-file" => self.crl_file = Some(base_dir.join(val("a file")?)),
+            "crt-list" => self.crt_list.push(base_dir.join(val("a file")?)),
+            "strict-sni" => self.strict_sni = true,
+            "verify" => {
+                self.verify = Some(match val("none, optional or required")?.as_str() {
+                    "none" => ClientVerify::None,
+                    "optional" => ClientVerify::Optional,
+                    "required" => ClientVerify::Required,
+                    other => return Err(format!("verify: {other:?} is not none, optional or required")),
+                })
+            }
+            "ca-ignore-err"
+            | "crt-ignore-err"
+            | "ca-verify-file"
+            | "npn"
+            | "allow-0rtt"
+            | "ca-sign-file"
+            | "generate-certificates"
+            | "ssl-max-record" => {
+                return Err(format!("`{w}` is not supported by lbha yet"));
+            }
+            _ => {
+                if !self.policy.apply(w, &mut *next)? {
+                    return Ok(false);
+                }
+            }
+        }
+        self.seen.push(w.to_string());
+        Ok(true)
+    }
+
+    /// The bind's rustls config and the policy's warnings.
+    pub fn has_crt_list(&self) -> bool {
+        !self.crt_list.is_empty()
+    }
+
+    pub fn build(
+        self,
+        crt: Option<PathBuf>,
+        alpn: Vec<String>,
+    ) -> Result<(std::sync::Arc<rustls::ServerConfig>, Vec<String>), String> {
+        let verify = self.verify.unwrap_or_default();
+        if verify != ClientVerify::None && self.ca_file.is_none() {
+            return Err(
+                "verify: optional and required need `ca-file` with the CAs clients' certificates come from".into()
+            );
+        }
+        let mut warnings = Vec::new();
+        // Harmless: no client certificate is asked for, so none can be revoked.
+        if self.crl_file.is_some() && verify == ClientVerify::None {
+            warnings.push("crl-file: has no effect with `verify none` (the default)".to_string());
+        }
+        if self.ca_file.is_some() && verify == ClientVerify::None {
+            warnings.push("ca-file: no client certificate is asked for with `verify none` (the default)".to_string());
+        }
+        let o = BindTls {
+            crt: crt.into_iter().collect(),
+            crt_list: self.crt_list,
+            alpn,
+            policy: self.policy,
+            verify,
+            ca_file: self.ca_file,
+            crl_file: self.crl_file,
+            strict_sni: self.strict_sni,
+        };
+        let (cfg, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
+        warnings.extend(w);
+        Ok((cfg, warnings))
+    }
+}
+
+/// A server's policy: `ssl-default-server-*` then its own `ciphers`, `ssl_min_ver`, ...
+pub(super) fn server_policy(sv: &model::Server, sp: &FieldPath, defaults: &Policy, cx: &mut Ctx) -> Option<Policy> {
+    let mut pol = defaults.clone();
+    let mut ok = true;
+    for (key, word, v) in [
+        ("ciphers", "ciphers", &sv.ciphers),
+        ("ciphersuites", "ciphersuites", &sv.ciphersuites),
+        ("ssl_min_ver", "ssl-min-ver", &sv.ssl_min_ver),
+        ("ssl_max_ver", "ssl-max-ver", &sv.ssl_max_ver),
+    ] {
+        if let Some(v) = v {
+            let mut once = Some(v.clone());
+            if let Err(e) = pol.apply(word, &mut || once.take()) {
+                cx.err_v(sp.key(key), e, v);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(pol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Result<BindWords, String> {
+        let mut b = BindWords::new(&Policy::default());
+        let mut it = line.split_whitespace();
+        while let Some(w) = it.next() {
+            let mut next = || it.next().map(str::to_string);
+            if !b.word(w, &mut next, Path::new("/etc/lbha"))? {
+                return Err(format!("not a TLS word: {w}"));
+            }
+        }
+        Ok(b)
+    }
+
+    #[test]
+    fn bind_words_and_their_errors() {
+        let b = words("ca-file ca.pem verify optional crl-file crl.pem ssl-min-ver TLSv1.2 ciphers HIGH").unwrap();
+        assert_eq!(b.ca_file.as_deref(), Some(Path::new("/etc/lbha/ca.pem")));
+        assert_eq!(b.verify, Some(ClientVerify::Optional));
+        assert_eq!(b.seen.len(), 5);
+        assert!(words("verify sometimes").unwrap_err().contains("sometimes"));
+        assert!(words("ca-ignore-err all").unwrap_err().contains("not supported"));
+        assert!(words("crt-list l.txt").unwrap().has_crt_list());
+        assert!(words("verify").unwrap_err().contains("`verify` needs"));
+        assert!(words("maxconn 10").unwrap_err().contains("not a TLS word"));
+        let e = words("verify required").unwrap().build(Some("/nonexistent.pem".into()), vec![]).unwrap_err();
+        assert!(e.contains("ca-file"), "{e}");
+        let e = words("crl-file c.pem").unwrap().build(Some("/nonexistent.pem".into()), vec![]).unwrap_err();
+        assert!(e.contains("/nonexistent.pem"), "crl-file alone is only a warning: {e}");
+    }
+}

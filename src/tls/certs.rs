@@ -1,0 +1,242 @@
+//! The certificates of one bind and how a handshake picks one: by SNI (exact names before
+//! wildcards, `crt-list` filters with negations), then by what the client can verify (an ECDSA
+//! and an RSA certificate for one name), else the bind's first certificate, as in HAProxy.
+
+use super::TlsError;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// One certificate and the names it serves.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: Arc<CertifiedKey>,
+    /// Lower-case names, `*.example.com` for wildcards.
+    pub names: Vec<String>,
+    /// `!name` filters of a `crt-list` line.
+    pub negated: Vec<String>,
+}
+
+/// The names in a certificate: its DNS subject alternative names, else its common name.
+pub fn cert_names(ck: &CertifiedKey) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let Some(der) = ck.cert.first() else { return Vec::new() };
+    let Ok((_, c)) = X509Certificate::from_der(der) else { return Vec::new() };
+    let mut names: Vec<String> = match c.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if names.is_empty() {
+        names.extend(c.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_ascii_lowercase));
+    }
+    names
+}
+
+/// How well `name` fits `sni`: 2 exact, 1 wildcard (one label), 0 not.
+fn fit(name: &str, sni: &str) -> u8 {
+    if name == sni {
+        return 2;
+    }
+    match (name.strip_prefix("*."), sni.split_once('.')) {
+        (Some(dom), Some((label, rest))) if !label.is_empty() && rest == dom => 1,
+        _ => 0,
+    }
+}
+
+impl Entry {
+    fn fit(&self, sni: &str) -> u8 {
+        if self.negated.iter().any(|n| fit(n, sni) > 0) {
+            return 0;
+        }
+        self.names.iter().map(|n| fit(n, sni)).max().unwrap_or(0)
+    }
+}
+
+/// One `crt-list` line: `FILE [[options]] [filter ...]`. Per-certificate options are refused
+/// (rustls takes one policy per bind); an empty `[]` is fine.
+pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (file, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let mut rest = rest.trim();
+        if let Some(r) = rest.strip_prefix('[') {
+            let Some((opts, after)) = r.split_once(']') else {
+                return Err(format!("line {}: `[` without `]`", i + 1));
+            };
+            if !opts.trim().is_empty() {
+                return Err(format!(
+                    "line {}: per-certificate options [{}] are not supported yet (set them on the bind)",
+                    i + 1,
+                    opts.trim()
+                ));
+            }
+            rest = after.trim();
+        }
+        out.push((base.join(file), rest.split_whitespace().map(str::to_ascii_lowercase).collect()));
+    }
+    if out.is_empty() {
+        return Err("no certificate listed".into());
+    }
+    Ok(out)
+}
+
+/// Entries for a `crt-list` file: each line's certificate with its filters (its own names when
+/// it has none).
+pub fn load_crt_list(path: &Path) -> Result<Vec<Entry>, TlsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| TlsError::Read { path: path.to_path_buf(), error: e.to_string() })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let lines = parse_crt_list(&text, base).map_err(|e| TlsError::Ca { path: path.to_path_buf(), error: e })?;
+    let mut out = Vec::new();
+    for (file, filters) in lines {
+        for key in super::load_certs(&file)? {
+            let (negated, names): (Vec<String>, Vec<String>) =
+                filters.iter().cloned().partition(|f| f.starts_with('!'));
+            let negated = negated.into_iter().map(|n| n[1..].to_string()).collect();
+            let names = if names.is_empty() { cert_names(&key) } else { names };
+            out.push(Entry { key, names, negated });
+        }
+    }
+    Ok(out)
+}
+
+/// Picks the certificate for a handshake; remembers the candidates per name.
+#[derive(Debug)]
+pub struct Resolver {
+    entries: Vec<Entry>,
+    strict_sni: bool,
+    cache: Mutex<HashMap<String, Arc<[usize]>>>,
+}
+
+impl Resolver {
+    pub fn new(entries: Vec<Entry>, strict_sni: bool) -> Resolver {
+        Resolver { entries, strict_sni, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Entries serving `sni`, best fit first (exact names before wildcards, then file order).
+    pub fn candidates(&self, sni: &str) -> Arc<[usize]> {
+        let sni = sni.to_ascii_lowercase();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(&sni) {
+            return c.clone();
+        }
+        let fits: Vec<(u8, usize)> = self.entries.iter().enumerate().map(|(i, e)| (e.fit(&sni), i)).collect();
+        let best = fits.iter().map(|f| f.0).max().unwrap_or(0);
+        let c: Arc<[usize]> =
+            if best == 0 { Arc::from([]) } else { fits.iter().filter(|f| f.0 == best).map(|f| f.1).collect() };
+        if cache.len() < 10_000 {
+            cache.insert(sni, c.clone());
+        }
+        c
+    }
+
+    /// The first candidate whose key the client can verify, else the first candidate, else the
+    /// default (first) certificate.
+    pub fn pick(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        let cands = sni.map(|s| self.candidates(s)).unwrap_or_else(|| Arc::from([]));
+        let pool: Vec<usize> = if cands.is_empty() && self.strict_sni {
+            return None;
+        } else if cands.is_empty() {
+            // No name matched: HAProxy's default certificate, with its same-name siblings.
+            let first = self.entries.first()?;
+            (0..self.entries.len()).filter(|i| self.entries[*i].names == first.names).collect()
+        } else {
+            cands.to_vec()
+        };
+        pool.iter()
+            .find(|i| self.entries[**i].key.key.choose_scheme(schemes).is_some())
+            .or(pool.first())
+            .map(|i| self.entries[*i].key.clone())
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.pick(hello.server_name(), hello.signature_schemes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::SignatureScheme as S;
+
+    /// ring cannot generate RSA keys: a fixed test key stands in.
+    const RSA_KEY: &str = include_str!("testdata/rsa2048.key");
+
+    fn key(names: &[&str], alg: &'static rcgen::SignatureAlgorithm) -> Arc<CertifiedKey> {
+        let kp = if alg == &rcgen::PKCS_RSA_SHA256 {
+            rcgen::KeyPair::from_pem_and_sign_algo(RSA_KEY, alg).unwrap()
+        } else {
+            rcgen::KeyPair::generate_for(alg).unwrap()
+        };
+        let cert = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let der = rustls_pki_types::PrivateKeyDer::try_from(kp.serialize_der()).unwrap();
+        Arc::new(CertifiedKey::from_der(vec![cert.der().clone()], der, &super::super::provider()).unwrap())
+    }
+
+    fn entry(names: &[&str], alg: &'static rcgen::SignatureAlgorithm) -> Entry {
+        let key = key(names, alg);
+        Entry { names: cert_names(&key), key, negated: Vec::new() }
+    }
+
+    #[test]
+    fn exact_before_wildcard_and_key_type_by_client() {
+        let ec = &rcgen::PKCS_ECDSA_P256_SHA256;
+        let rsa = &rcgen::PKCS_RSA_SHA256;
+        let r = Resolver::new(
+            vec![
+                entry(&["default.example"], ec),
+                entry(&["*.shop.example"], ec),
+                entry(&["www.shop.example"], ec),
+                entry(&["www.shop.example"], rsa),
+            ],
+            false,
+        );
+        assert_eq!(&*r.candidates("WWW.shop.example"), [2, 3]);
+        assert_eq!(&*r.candidates("api.shop.example"), [1]);
+        assert!(r.candidates("a.b.shop.example").is_empty(), "a wildcard covers one label");
+        let rsa_only = [S::RSA_PSS_SHA256, S::RSA_PKCS1_SHA256];
+        let ec_only = [S::ECDSA_NISTP256_SHA256];
+        let pick = |sni, schemes: &[S]| r.pick(sni, schemes).unwrap().cert[0].clone();
+        assert_eq!(pick(Some("www.shop.example"), &rsa_only), r.entries[3].key.cert[0]);
+        assert_eq!(pick(Some("www.shop.example"), &ec_only), r.entries[2].key.cert[0]);
+        assert_eq!(pick(Some("nothing.example"), &ec_only), r.entries[0].key.cert[0], "the default");
+        assert_eq!(pick(None, &rsa_only), r.entries[0].key.cert[0], "no fit: the default anyway");
+        let strict = Resolver::new(r.entries.clone(), true);
+        assert!(strict.pick(Some("nothing.example"), &ec_only).is_none(), "strict-sni");
+        assert!(strict.pick(Some("www.shop.example"), &ec_only).is_some());
+    }
+
+    #[test]
+    fn crt_list_lines_and_filters() {
+        let l = parse_crt_list("# comment\n\na.pem\nb.pem [] *.example.org !secret.example.org\n", Path::new("/c"))
+            .unwrap();
+        assert_eq!(l[0], (PathBuf::from("/c/a.pem"), vec![]));
+        assert_eq!(l[1].1, ["*.example.org", "!secret.example.org"]);
+        assert!(parse_crt_list("a.pem [alpn h2] x\n", Path::new("/")).unwrap_err().contains("line 1"));
+        assert!(parse_crt_list("a.pem [alpn h2\n", Path::new("/")).is_err());
+        assert!(parse_crt_list("# none\n", Path::new("/")).is_err());
+        let mut e = entry(&["x.example"], &rcgen::PKCS_ECDSA_P256_SHA256);
+        e.names = vec!["*.example.org".into()];
+        e.negated = vec!["secret.example.org".into()];
+        assert_eq!((e.fit("www.example.org"), e.fit("secret.example.org")), (1, 0));
+    }
+}

@@ -1,0 +1,456 @@
+//! Issue 17 item 4: TLS policy on binds and towards servers (`ciphers`, `ssl-min-ver`, `curves`,
+//! `ssl-default-*`), mutual TLS (`ca-file`, `verify`, `crl-file`) with the `ssl_c_*` fetches,
+//! and client certificates towards servers (`crt`), tried with OpenSSL's s_client and rustls.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A CA, a server certificate for `localhost` and a client certificate for `alice`, both signed
+/// by the CA, and a CRL revoking a second client certificate (`mallory`).
+struct Pki {
+    ca: PathBuf,
+    server: PathBuf,
+    client: PathBuf,
+    revoked: PathBuf,
+    crl: PathBuf,
+    ca_der: rustls_pki_types::CertificateDer<'static>,
+}
+
+fn pki(dir: &TempDir) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, cn: &str, serial: u8, client: bool| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(names).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(rcgen::DnType::OrganizationName, "Acme");
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, serial]));
+        p.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let c = p.signed_by(&key, &issuer).unwrap();
+        format!("{}{}", c.pem(), key.serialize_pem())
+    };
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2024, 1, 1),
+        next_update: rcgen::date_time_ymd(2099, 1, 1),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&[0x0a, 3]),
+            revocation_time: rcgen::date_time_ymd(2024, 1, 2),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap();
+    Pki {
+        ca: dir.write("ca.pem", &ca_cert.pem()),
+        server: dir.write("server.pem", &leaf(vec!["localhost".into()], "localhost", 1, false)),
+        client: dir.write("alice.pem", &leaf(vec![], "alice", 2, true)),
+        revoked: dir.write("mallory.pem", &leaf(vec![], "mallory", 3, true)),
+        crl: dir.write("crl.pem", &crl.pem().unwrap()),
+        ca_der: ca_cert.der().clone(),
+    }
+}
+
+/// `openssl s_client` with extra arguments: the negotiated protocol and cipher, or `None` when
+/// the handshake failed.
+fn s_client(port: u16, args: &[&str]) -> Option<(String, String)> {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = text.lines().find(|l| l.contains(", Cipher is "))?;
+    let (proto, cipher) = line.split_once(", Cipher is ")?;
+    if cipher.trim() == "(NONE)" {
+        return None;
+    }
+    Some((proto.trim_start_matches("New, ").to_string(), cipher.trim().to_string()))
+}
+
+/// One HTTP/1.0 GET over TLS with rustls, optionally with a client certificate: the body, or
+/// the error.
+fn https_get(
+    port: u16,
+    ca: &rustls_pki_types::CertificateDer<'static>,
+    client: Option<&PathBuf>,
+) -> Result<String, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match client {
+        Some(p) => {
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(p).unwrap().map(|c| c.unwrap()).collect();
+            b.with_client_auth_cert(certs, rustls_pki_types::PrivateKeyDer::from_pem_file(p).unwrap()).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    };
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap()).unwrap();
+    let tcp = connect(port);
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        // A close without close_notify after the whole answer is fine here.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(text))
+}
+
+#[test]
+fn policy_options_limit_what_real_clients_get() {
+    require_tool("openssl", "openssl");
+    let dir = TempDir::new("tls-policy");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap(); // ECDSA P-256
+    let crt = dir.write("ec.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let (v13, only256, dflt, curves) = (free_port(), free_port(), free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+ssl_default_bind_options = "ssl-max-ver TLSv1.2"
+ssl_default_bind_ciphers = "ECDHE+AESGCM:!AES128"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "l"
+bind = [
+  "127.0.0.1:{v13} ssl crt {crt} ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3",
+  "127.0.0.1:{only256} ssl crt {crt} ciphers ECDHE-ECDSA-AES256-GCM-SHA384:DHE-RSA-AES256-GCM-SHA384",
+  "127.0.0.1:{dflt} ssl crt {crt}",
+  "127.0.0.1:{curves} ssl crt {crt} ssl-max-ver TLSv1.3 curves P-384",
+]
+http_request = [{{ return = {{ status = 200, body = "ok" }} }}]
+"#,
+        crt = crt.display()
+    );
+    let _l = Lbha::start(&cfg, &[v13, only256, dflt, curves]);
+    // ssl-min-ver TLSv1.3 on the bind wins over the global ssl-max-ver TLSv1.2.
+    assert_eq!(s_client(v13, &["-tls1_2"]), None);
+    assert_eq!(s_client(v13, &["-tls1_3"]).unwrap().0, "TLSv1.3");
+    // The bind's own cipher list (the DHE name rustls lacks is left out).
+    assert_eq!(s_client(only256, &["-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]), None);
+    let (proto, cipher) = s_client(only256, &["-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]).unwrap();
+    assert_eq!((proto.as_str(), cipher.as_str()), ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384"));
+    // The global defaults: TLS 1.2 at most, no AES128.
+    assert_eq!(s_client(dflt, &["-tls1_3"]), None);
+    assert_eq!(s_client(dflt, &["-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]), None);
+    assert_eq!(s_client(dflt, &[]).unwrap().1, "ECDHE-ECDSA-AES256-GCM-SHA384");
+    // curves P-384 only.
+    assert_eq!(s_client(curves, &["-groups", "X25519"]), None);
+    assert_eq!(s_client(curves, &["-groups", "P-384"]).unwrap().0, "TLSv1.3");
+}
+
+fn check(dir: &TempDir, cfg: &str) -> (i32, String) {
+    let path = dir.write("check.toml", cfg);
+    let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn options_rustls_cannot_honour_are_located_errors() {
+    let dir = TempDir::new("tls-policy-err");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let crt = dir.write("c.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let cfg = |global: &str, bind_opts: &str, server: &str| {
+        format!(
+            "[global]\n{global}\n[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1 ssl crt {} {bind_opts}\"]\nservers = [{{ name = \"s\", addr = \"127.0.0.1:2\", ssl = true, verify = \"none\" {server} }}]\n",
+            crt.display()
+        )
+    };
+    let (code, err) = check(&dir, &cfg("", "ssl-max-ver TLSv1.1", ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("listen[0].bind[0]") && err.contains("ssl-max-ver TLSv1.1"), "{err}");
+    let (code, err) = check(&dir, &cfg("", "no-tlsv13 ciphers AES128-SHA:DES-CBC3-SHA", ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("listen[0].bind[0]") && err.contains("ciphers"), "{err}");
+    let (code, err) = check(&dir, &cfg("ssl_default_bind_ciphers = \"HIGH:!NOSUCH\"", "", ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("global.ssl_default_bind_ciphers") && err.contains("NOSUCH"), "{err}");
+    let (code, err) = check(&dir, &cfg("", "verify required", ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("ca-file"), "{err}");
+    let (code, err) = check(&dir, &cfg("", "", ", ssl_max_ver = \"TLSv1.0\""));
+    assert_eq!(code, 1);
+    assert!(err.contains("listen[0].servers[0].ssl_max_ver"), "{err}");
+    let (code, err) = check(&dir, &cfg("ssl_default_server_options = \"no-tlsv12 no-tlsv13\"", "", ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("global.ssl_default_server_options"), "{err}");
+    // A list that also names supported suites is a warning, as lenient as HAProxy.
+    let (code, err) = check(&dir, &cfg("", "ciphers ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA curves X448:X25519", ""));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("AES128-SHA") && err.contains("X448"), "{err}");
+}
+
+#[test]
+fn mutual_tls_verifies_clients_and_exposes_their_certificate() {
+    let dir = TempDir::new("tls-mtls");
+    let pki = pki(&dir);
+    let (req, opt, crl) = (free_port(), free_port(), free_port());
+    let body = "used=%[ssl_c_used] verify=%[ssl_c_verify] s=%[ssl_c_s_dn] cn=%[ssl_c_s_dn(CN)] i=%[ssl_c_i_dn] serial=%[ssl_c_serial,hex] sha1=%[ssl_c_sha1,hex]";
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "l"
+bind = [
+  "127.0.0.1:{req} ssl crt {srv} ca-file {ca} verify required",
+  "127.0.0.1:{opt} ssl crt {srv} ca-file {ca} verify optional",
+  "127.0.0.1:{crl} ssl crt {srv} ca-file {ca} verify required crl-file {crlf}",
+]
+http_request = [{{ return = {{ status = 200, content_type = "text/plain", lf_string = "{body}" }} }}]
+"#,
+        srv = pki.server.display(),
+        ca = pki.ca.display(),
+        crlf = pki.crl.display(),
+    );
+    let _l = Lbha::start(&cfg, &[req, opt, crl]);
+    let alice = https_get(req, &pki.ca_der, Some(&pki.client)).unwrap();
+    assert!(
+        alice.starts_with("used=1 verify=0 s=/O=Acme/CN=alice cn=alice i=/CN=Test CA serial=0A02 sha1="),
+        "{alice}"
+    );
+    let sha1 = alice.rsplit_once("sha1=").unwrap().1.trim();
+    assert_eq!(sha1.len(), 40, "{alice}");
+    assert!(https_get(req, &pki.ca_der, None).is_err(), "verify required refuses a client without a certificate");
+    // A certificate from another CA is refused even with verify optional.
+    let other = rcgen::generate_simple_self_signed(vec!["x".to_string()]).unwrap();
+    let stranger = dir.write("stranger.pem", &format!("{}{}", other.cert.pem(), other.signing_key.serialize_pem()));
+    assert!(https_get(opt, &pki.ca_der, Some(&stranger)).is_err());
+    let anon = https_get(opt, &pki.ca_der, None).unwrap();
+    assert!(anon.starts_with("used=0 verify=0 s= cn="), "{anon}");
+    // crl-file: the revoked certificate is refused, the other still served.
+    assert!(https_get(crl, &pki.ca_der, Some(&pki.revoked)).is_err());
+    assert!(https_get(crl, &pki.ca_der, Some(&pki.client)).unwrap().contains("cn=alice"));
+    assert!(https_get(req, &pki.ca_der, Some(&pki.revoked)).unwrap().contains("cn=mallory"), "no CRL on that bind");
+}
+
+#[test]
+fn servers_get_a_client_certificate_and_the_server_policy() {
+    let dir = TempDir::new("tls-srv-crt");
+    let pki = pki(&dir);
+    let (up, with, without, v13) = (free_port(), free_port(), free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+ssl_default_server_options = "ssl-max-ver TLSv1.2"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "up"
+bind = ["127.0.0.1:{up} ssl crt {srv} ca-file {ca} verify required"]
+http_request = [{{ return = {{ status = 200, content_type = "text/plain", lf_string = "%[ssl_c_s_dn(CN)] %[ssl_fc_protocol]" }} }}]
+[[listen]]
+name = "with"
+bind = ["127.0.0.1:{with}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "required", ca_file = "{ca}", sni = "localhost", crt = "{cli}" }}]
+[[listen]]
+name = "without"
+bind = ["127.0.0.1:{without}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "required", ca_file = "{ca}", sni = "localhost" }}]
+[[listen]]
+name = "v13"
+bind = ["127.0.0.1:{v13}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, verify = "none", crt = "{cli}", ssl_max_ver = "TLSv1.3", ssl_min_ver = "TLSv1.3" }}]
+"#,
+        srv = pki.server.display(),
+        ca = pki.ca.display(),
+        cli = pki.client.display(),
+    );
+    let _l = Lbha::start(&cfg, &[up, with, without, v13]);
+    assert_eq!(get(with, "/").text(), "alice TLSv1.2", "ssl-default-server-options caps the version");
+    assert_eq!(get(v13, "/").text(), "alice TLSv1.3", "the server's own ssl_min_ver wins");
+    assert_eq!(get(without, "/").status, 503, "the upstream bind requires a client certificate");
+}
+
+/// A self-signed certificate made by OpenSSL (`rsa:2048` or `ec`), for `names` (the first is
+/// the common name), written as one PEM file.
+fn openssl_cert(dir: &std::path::Path, file: &str, kind: &str, names: &[&str]) -> PathBuf {
+    let path = dir.join(file);
+    let key_args: &[&str] = if kind == "rsa" {
+        &["-newkey", "rsa:2048"]
+    } else {
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    };
+    let san = names.iter().map(|n| format!("DNS:{n}")).collect::<Vec<_>>().join(",");
+    let (crt, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "2"])
+        .args(key_args)
+        .args(["-subj", &format!("/CN={}", names[0]), "-addext", &format!("subjectAltName={san}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pem = std::fs::read_to_string(&crt).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// s_client's whole output for one handshake.
+fn s_client_text(port: u16, sni: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", sni])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn crt_list_filters_key_types_ocsp_and_strict_sni() {
+    require_tool("openssl", "openssl");
+    let dir = TempDir::new("tls-crt-list");
+    openssl_cert(&dir.0, "default.pem", "ec", &["default.test"]);
+    let ec = openssl_cert(&dir.0, "www-ec.pem", "ec", &["www.example.test"]);
+    openssl_cert(&dir.0, "www-rsa.pem", "rsa", &["www.example.test"]);
+    openssl_cert(&dir.0, "wild.pem", "ec", &["wild.other"]);
+    // A minimal OCSPResponse (status "unauthorized"): stapled as it is.
+    std::fs::write(format!("{}.ocsp", ec.display()), [0x30, 0x03, 0x0a, 0x01, 0x06]).unwrap();
+    dir.write(
+        "list.txt",
+        "# certificate [options] [filters]\ndefault.pem\nwww-ec.pem\nwww-rsa.pem []\nwild.pem [] *.example.test !secret.example.test\n",
+    );
+    let (p, strict) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "l"
+bind = ["127.0.0.1:{p} ssl crt-list list.txt", "127.0.0.1:{strict} ssl crt-list list.txt strict-sni"]
+http_request = [{{ return = {{ status = 200, body = "ok" }} }}]
+"#
+    );
+    let _l = Lbha::start_in(dir, &cfg, &[p, strict]);
+    let subject = |text: &str| text.lines().find(|l| l.starts_with("subject=")).unwrap_or("").to_string();
+    // One name, two key types: the client's signature algorithms choose.
+    let rsa = s_client_text(p, "www.example.test", &["-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"]);
+    assert!(rsa.contains("Server public key is 2048 bit") && subject(&rsa).contains("www.example.test"), "{rsa}");
+    let ec = s_client_text(p, "www.example.test", &["-sigalgs", "ecdsa_secp256r1_sha256", "-status"]);
+    assert!(ec.contains("Server public key is 256 bit") && subject(&ec).contains("www.example.test"), "{ec}");
+    assert!(ec.contains("OCSP Response Status: unauthorized"), "the .ocsp file is stapled: {ec}");
+    let no_ocsp = s_client_text(p, "default.test", &["-status"]);
+    assert!(no_ocsp.contains("OCSP response: no response sent"), "{no_ocsp}");
+    // crt-list filters: a wildcard with a negation; otherwise the first certificate.
+    assert!(subject(&s_client_text(p, "api.example.test", &[])).contains("wild.other"));
+    assert!(subject(&s_client_text(p, "secret.example.test", &[])).contains("default.test"));
+    assert!(subject(&s_client_text(p, "elsewhere.test", &[])).contains("default.test"));
+    // strict-sni: no certificate for the name, no handshake.
+    assert!(subject(&s_client_text(strict, "elsewhere.test", &[])).is_empty());
+    assert!(subject(&s_client_text(strict, "api.example.test", &[])).contains("wild.other"));
+}
+
+#[test]
+fn crt_list_errors_name_the_file_and_line() {
+    let dir = TempDir::new("tls-crt-list-err");
+    let list = dir.write("list.txt", "missing.pem\n");
+    let opts = dir.write("opts.txt", "a.pem [alpn h2] a.test\n");
+    let cfg = |f: &PathBuf| {
+        format!(
+            "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1 ssl crt-list {}\"]\nhttp_request = [{{ deny = {{}} }}]\n",
+            f.display()
+        )
+    };
+    let (code, err) = check(&dir, &cfg(&list));
+    assert_eq!(code, 1);
+    assert!(err.contains("listen[0].bind[0]") && err.contains("missing.pem"), "{err}");
+    let (code, err) = check(&dir, &cfg(&opts));
+    assert_eq!(code, 1);
+    assert!(err.contains("opts.txt") && err.contains("line 1") && err.contains("not supported"), "{err}");
+}
+
+/// A reload reads the certificate files again: a renewed certificate is served without a restart.
+#[test]
+fn reload_picks_up_a_renewed_certificate() {
+    require_tool("openssl", "openssl");
+    let dir = TempDir::new("tls-reload");
+    openssl_cert(&dir.0, "site.pem", "ec", &["old.test"]);
+    let p = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:{p} ssl crt site.pem\"]\nhttp_request = [{{ return = {{ status = 200, body = \"ok\" }} }}]\n"
+    );
+    let l = Lbha::start_in(dir, &cfg, &[p]);
+    let subject =
+        |sni: &str| s_client_text(p, sni, &[]).lines().find(|l| l.starts_with("subject=")).unwrap_or("").to_string();
+    assert!(subject("old.test").contains("old.test"));
+    openssl_cert(l.config.parent().unwrap(), "site.pem", "ec", &["new.test"]);
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(subject("new.test").contains("new.test"));
+}
+
+/// OpenSSL is the oracle for cipher strings: over the suites rustls has, lbha picks what
+/// `openssl ciphers` picks.
+#[test]
+fn cipher_strings_select_what_openssl_selects() {
+    require_tool("openssl", "openssl");
+    let rustls_suites = [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ];
+    for s in [
+        "HIGH:!aNULL:!MD5",
+        "ECDH+AESGCM:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS",
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256",
+        "kEECDH+aRSA:!AES128",
+        "EECDH+CHACHA20:EECDH+AES128:RSA+AES128:EECDH+AES256:RSA+AES256:!MD5",
+        "DEFAULT:!ECDSA",
+        "ALL:-AES:+CHACHA20",
+        "AESGCM:!AES256",
+        "TLSv1.2:!aECDSA:@STRENGTH",
+    ] {
+        let out = std::process::Command::new("openssl").args(["ciphers", s]).output().unwrap();
+        let mut want: Vec<&str> = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(':')
+            .filter_map(|c| rustls_suites.iter().find(|r| **r == c).copied())
+            .collect();
+        let mut got = lbha::tls::policy::openssl_cipher_names(s).unwrap().0;
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{s}");
+    }
+}
