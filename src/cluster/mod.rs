@@ -5,3 +5,7 @@
 
 pub mod decide;
 pub mod shared;
+pub mod wire;
+
+/// How a refusal for a conflict starts, so the Data Plane API can answer it with 409.
+pub const CONFLICT: &str = "cluster conflict: ";

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod checks;
+pub mod cluster;
 pub mod control;
 mod debug_dev;
 pub mod dynamic;
@@ -372,6 +373,11 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // Config sync with the other node; a reload it asks for applies what the peer sent.
+    let (cluster_reload, mut cluster_reloads) = crate::api::reload_channel();
+    if let Some(node) = cluster::Node::start(&shared, cluster_reload).await? {
+        let _ = shared.cluster.set(node);
+    }
     // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
     let _peers = crate::peers::net::start(&proxy).await?;
     if let Some(a) = &announcer {
@@ -400,6 +406,9 @@ async fn serve(
             }
             Some(reply) = api_reloads.recv() => {
                 reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
+            }
+            Some(reply) = cluster_reloads.recv() => {
+                reload_for(cluster::TRIGGER, Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(req) = reload_rx.recv() => {
                 reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
@@ -536,6 +545,15 @@ async fn reload_for(
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let old = proxy.active.load().snap.clone();
+    // `[cluster]`: the peer validates a changed shared part first; both apply or neither.
+    let gate = match (&loaded, shared.cluster.get()) {
+        (Ok((snap, _, _)), Some(node)) => node.gate(trigger, snap.cluster.as_ref()).await,
+        _ => cluster::Gate::Pass,
+    };
+    let loaded = match &gate {
+        cluster::Gate::Refused(e) => Err(e.clone()),
+        _ => loaded,
+    };
     let r = loaded.and_then(|(snap, base, dropped)| {
         for w in &snap.warnings {
             tracing::warn!("{w}");
@@ -544,10 +562,13 @@ async fn reload_for(
         runtime.reloaded(base, &dropped);
         Ok(g)
     });
-    let warnings = match &r {
+    let mut warnings = match &r {
         Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
         Err(_) => Vec::new(),
     };
+    if let Some(node) = shared.cluster.get() {
+        warnings.extend(node.finish(gate, &r).await);
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
