@@ -305,3 +305,28 @@ fn manual_mode_diff_then_push() {
     let (_, diff, _) = a.lbha.cli(&["cluster", "diff"]);
     assert!(diff.contains("no difference"), "{diff}");
 }
+
+#[test]
+fn lbha_upgrade_hands_the_sync_listener_over() {
+    let web = Backend::start("W");
+    let (na, nb) = (node("a"), node("b"));
+    let a = start(&na, &config(&na, &nb, web.port, &default_opts()));
+    let b = start(&nb, &config(&nb, &na, web.port, &default_opts()));
+    let old = a.lbha.served_pid();
+    let (code, out, err) = a.lbha.cli(&["upgrade"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for("the new process", Duration::from_secs(15), || a.lbha.served_pid() != old);
+    let _new = Kill(a.lbha.served_pid());
+    // The new process listens once the old one let go: b's change reaches it.
+    assert_eq!(add_backend(&b, "after_upgrade").0, 202);
+    wait_for("the backend on a", Duration::from_secs(10), || has_backend(&a, "after_upgrade"));
+}
+
+/// Kills the process `lbha upgrade` started (not the test's child) when the test ends.
+struct Kill(u32);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        send_signal(self.0, 9);
+    }
+}

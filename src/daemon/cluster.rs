@@ -32,6 +32,7 @@ pub struct Node {
     held: std::sync::Mutex<Option<Held>>,
     reload: ReloadFn,
     peer: std::sync::Mutex<PeerView>,
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 struct Held {
@@ -96,9 +97,15 @@ impl Node {
                 decide::changed(&st, &hash)
             }
         };
-        let listener = tokio::net::TcpListener::bind(s.bind)
-            .await
-            .map_err(|e| format!("cluster: cannot listen on {}: {e}", s.bind))?;
+        // In use: the process `lbha upgrade` replaces still holds it until the handover.
+        let listener = match tokio::net::TcpListener::bind(s.bind).await {
+            Ok(l) => Some(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::warn!("cluster: {} is in use; listening as soon as it is free", s.bind);
+                None
+            }
+            Err(e) => return Err(format!("cluster: cannot listen on {}: {e}", s.bind)),
+        };
         let node = Arc::new(Node {
             shared: Arc::downgrade(shared),
             config,
@@ -108,6 +115,7 @@ impl Node {
             held: std::sync::Mutex::new(None),
             reload,
             peer: std::sync::Mutex::new(PeerView::default()),
+            tasks: std::sync::Mutex::new(Vec::new()),
         });
         node.save(&st);
         tracing::info!(
@@ -119,8 +127,9 @@ impl Node {
             st.version,
             short(&st.hash)
         );
-        tokio::spawn(node.clone().serve(listener));
-        tokio::spawn(node.clone().catch_up());
+        let serve = tokio::spawn(node.clone().serve(listener, s.bind));
+        let catch_up = tokio::spawn(node.clone().catch_up());
+        node.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([serve.abort_handle(), catch_up.abort_handle()]);
         Ok(Some(node))
     }
 
@@ -285,7 +294,24 @@ impl Node {
         }
     }
 
-    async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
+    /// Stops listening and looking at the peer (handover to the process `lbha upgrade` started).
+    pub fn stop(&self) {
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+
+    async fn serve(self: Arc<Self>, listener: Option<tokio::net::TcpListener>, bind: std::net::SocketAddr) {
+        let listener = match listener {
+            Some(l) => l,
+            None => loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Ok(l) = tokio::net::TcpListener::bind(bind).await {
+                    tracing::info!("cluster: listening on {bind}");
+                    break l;
+                }
+            },
+        };
         loop {
             let (tcp, addr) = match listener.accept().await {
                 Ok(x) => x,

@@ -448,6 +448,9 @@ async fn serve(
     }
     if upgraded {
         // The new process serves the control socket, API, VRRP and state file now.
+        if let Some(c) = shared.cluster.get() {
+            c.stop();
+        }
         if let Some(c) = ctl.take() {
             c.stop_handed_over().await;
         }
