@@ -144,6 +144,13 @@ fn a_change_is_live_on_the_peer_and_a_node_that_was_down_catches_up() {
     assert_eq!(st["nodes"][1]["reachable"], true, "{st}");
     assert_eq!(st["nodes"][0]["version"], st["nodes"][1]["version"], "{st}");
 
+    // A runtime VIP added on lb1 is recorded on lb2 too (held by whichever node is master).
+    let (code, out, err) = cli(&p.bed, "lb1", &["vip", "add", "192.0.2.101/32", "dev", "eth0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for(Duration::from_secs(10), || cli(&p.bed, "lb2", &["vip", "list"]).1.contains("192.0.2.101"))
+        .expect("the runtime VIP on lb2");
+    assert!(p.lb1.has_addr("192.0.2.101") && !p.lb2.has_addr("192.0.2.101"));
+
     // lb2 down during three changes.
     p.bed.kill9(p.p2);
     for n in ["down1", "down2", "down3"] {

@@ -471,6 +471,15 @@ unicast_peer = ["192.0.2.1"]
         assert!(diff(A, B, &keys()).unwrap().is_empty());
     }
 
+    /// The shipped pair example: two files, one shared part.
+    #[test]
+    fn the_pair_example_files_share_everything_but_their_local_keys() {
+        let a = include_str!("../../etc/examples/cluster-a.toml");
+        let b = include_str!("../../etc/examples/cluster-b.toml");
+        assert_eq!(shared_hash(a, &keys()).unwrap(), shared_hash(b, &keys()).unwrap());
+        assert!(diff(a, b, &keys()).unwrap().is_empty());
+    }
+
     #[test]
     fn bad_toml_is_an_error() {
         assert!(shared_hash("a = ", &keys()).is_err());
