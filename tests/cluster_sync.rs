@@ -260,8 +260,10 @@ fn a_wrong_key_or_certificate_is_rejected_and_logged() {
     let a = start(&na, &config(&na, &nb, web.port, &default_opts()));
     let b = start(&nb, &config(&nb, &na, web.port, &wrong));
     assert_eq!(add_backend(&a, "nope").0, 202);
+    // Each side refuses the other's greeting or request, and says why.
     wait_log(|| b.lbha.log_text(), "rejected a sync connection");
-    wait_log(|| b.lbha.log_text(), "wrong shared key");
+    wait_log(|| b.lbha.log_text(), "shared key differs");
+    wait_log(|| a.lbha.log_text(), "wrong shared key");
     assert!(!has_backend(&b, "nope"));
     drop((a, b));
 

@@ -220,6 +220,10 @@ pub fn client_config(s: &ClusterSettings) -> Result<Arc<rustls::ClientConfig>, S
 /// Direction bytes: a request cannot pass for an answer.
 const TO_SERVER: u8 = b'Q';
 const TO_CLIENT: u8 = b'A';
+/// The server proves it holds the key before the client sends anything (a config may hold
+/// secrets): without a pinned certificate, a man in the middle could otherwise read the request.
+const HELLO: u8 = b'H';
+const HELLO_BODY: &[u8] = b"lbha-cluster-hello";
 
 fn mac(key: &[u8], binding: &[u8; 32], dir: u8, body: &[u8]) -> ring::hmac::Tag {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
@@ -288,6 +292,9 @@ impl Channel<ServerStream> {
         let binding = binding(stream.get_ref().1)?;
         Ok(Channel { stream, key, binding })
     }
+    pub async fn hello(&mut self) -> Result<(), String> {
+        self.send(HELLO, HELLO_BODY).await
+    }
     pub async fn request(&mut self) -> Result<Request, String> {
         let body = self.recv(TO_SERVER).await?;
         serde_json::from_slice(&body).map_err(|e| format!("bad request: {e}"))
@@ -308,6 +315,9 @@ pub async fn call(s: &ClusterSettings, req: &Request) -> Result<Response, String
         let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
         let binding = binding(tls.get_ref().1)?;
         let mut ch = Channel { stream: tls, key: s.key.clone(), binding };
+        if ch.recv(HELLO).await? != HELLO_BODY {
+            return Err("the peer did not greet as an lbha sync listener".into());
+        }
         let body = serde_json::to_vec(req).map_err(|e| e.to_string())?;
         ch.send(TO_SERVER, &body).await?;
         let answer = ch.recv(TO_CLIENT).await?;

@@ -341,8 +341,15 @@ impl Node {
             .map_err(|_| "TLS handshake timed out".to_string())?
             .map_err(|e| format!("TLS: {e}"))?;
         let mut ch = wire::Channel::server(tls, s.key.clone())?;
-        let req =
-            tokio::time::timeout(s.timeout, ch.request()).await.map_err(|_| "no request in time".to_string())??;
+        ch.hello().await?;
+        let req = tokio::time::timeout(s.timeout, ch.request())
+            .await
+            .map_err(|_| "no request in time".to_string())?
+            .map_err(|e| match e.starts_with("connection closed") {
+                // The client checks our greeting first: one with another key hangs up here.
+                true => format!("{e} after the greeting (the peer's shared key differs?)"),
+                false => e,
+            })?;
         let answer = self.answer(req, s).await;
         ch.answer(&answer).await
     }
@@ -369,7 +376,10 @@ impl Node {
 
     async fn prepare(&self, offer: decide::Offer, text: String, s: &ClusterSettings) -> Response {
         // A change of this node is being offered right now: the two changes race, neither wins.
-        let Ok(guard) = self.state.clone().try_lock_owned() else {
+        // Other holders (a catch-up push, a commit) are short; our own offer waiting on the peer
+        // is not, and waiting for it would deadlock both offers until the timeout.
+        let wait = s.timeout / 3;
+        let Ok(guard) = tokio::time::timeout(wait, self.state.clone().lock_owned()).await else {
             return Response::Refused {
                 reason: format!("conflict: {} is applying a change of its own at this moment; retry", s.node),
                 conflict: true,
@@ -518,7 +528,7 @@ impl Node {
                 return;
             }
             let Some(s) = self.settings() else { continue };
-            let Ok(mut guard) = self.state.clone().try_lock_owned() else { continue };
+            // Not locked while asking: a prepare from the peer must not find the state busy.
             let peer = match wire::call(&s, &Request::Status).await {
                 Ok(Response::Status(p)) => p,
                 Ok(other) => {
@@ -531,6 +541,7 @@ impl Node {
                 }
             };
             self.peer_seen(Ok(Some(peer.clone())));
+            let Ok(mut guard) = self.state.clone().try_lock_owned() else { continue };
             let rel = decide::relation(&guard, &peer.state);
             let note = match rel {
                 decide::Relation::PeerBehind if s.sync == SyncMode::Auto => {
