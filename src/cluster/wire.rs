@@ -328,3 +328,56 @@ pub async fn call(s: &ClusterSettings, req: &Request) -> Result<Response, String
         Err(_) => Err(format!("peer {} at {}: no answer within {:?}", s.peer_name, s.peer_addr, s.timeout)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(
+        key_a: Option<&str>,
+        key_b: Option<&str>,
+        binding_b: [u8; 32],
+    ) -> (Channel<tokio::io::DuplexStream>, Channel<tokio::io::DuplexStream>) {
+        let (x, y) = tokio::io::duplex(1 << 16);
+        let k = |s: Option<&str>| s.map(|s| Arc::new(s.as_bytes().to_vec()));
+        (
+            Channel { stream: x, key: k(key_a), binding: [7; 32] },
+            Channel { stream: y, key: k(key_b), binding: binding_b },
+        )
+    }
+
+    #[tokio::test]
+    async fn frames_need_the_key_the_session_and_the_direction() {
+        let (mut a, mut b) = pair(Some("k1-0123456789abcdef"), Some("k1-0123456789abcdef"), [7; 32]);
+        a.send(TO_SERVER, b"hello").await.unwrap();
+        assert_eq!(b.recv(TO_SERVER).await.unwrap(), b"hello");
+        // The same frame read as the other direction (a reflected answer) fails.
+        a.send(TO_SERVER, b"x").await.unwrap();
+        assert!(b.recv(TO_CLIENT).await.unwrap_err().contains("authentication failed"));
+
+        let (mut a, mut b) = pair(Some("k1-0123456789abcdef"), Some("k2-0123456789abcdef"), [7; 32]);
+        a.send(HELLO, HELLO_BODY).await.unwrap();
+        assert!(b.recv(HELLO).await.unwrap_err().contains("wrong shared key"));
+
+        // Another TLS session (a relay in the middle): another binding, the MAC fails.
+        let (mut a, mut b) = pair(Some("k1-0123456789abcdef"), Some("k1-0123456789abcdef"), [8; 32]);
+        a.send(TO_SERVER, b"hello").await.unwrap();
+        assert!(b.recv(TO_SERVER).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_refused_before_it_is_read() {
+        let (mut a, mut b) = pair(None, None, [7; 32]);
+        a.stream.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes()).await.unwrap();
+        assert!(b.recv(TO_SERVER).await.unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn pins_compare_the_certificate_digest() {
+        let der = CertificateDer::from(vec![1u8, 2, 3]);
+        assert!(check_pin(None, &der).is_ok());
+        assert!(check_pin(Some(fingerprint(&der)), &der).is_ok());
+        let e = check_pin(Some([0; 32]), &der).unwrap_err().to_string();
+        assert!(e.contains("not the pinned peer certificate"), "{e}");
+    }
+}

@@ -229,6 +229,7 @@ fn remove_crash_leftovers(config: &Path, g: &crate::config::snapshot::GlobalSett
         Some(config.to_path_buf()),
         Some(crate::api::store::backup_path(config)),
         Some(g.state_dir.join(crate::vrrp::runtime::FILE_NAME)),
+        Some(crate::config::cluster::state_file(&g.state_dir)),
         g.server_state_file.clone(),
     ];
     for f in files.iter().flatten() {
