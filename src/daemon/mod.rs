@@ -634,6 +634,12 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
     }
+    let sync_bind = |s: &Snapshot| s.cluster.as_ref().map(|c| c.bind);
+    if sync_bind(new) != sync_bind(old) {
+        out.push(
+            "cluster: adding, removing or moving the sync listener (`bind`) takes effect at the next restart".into(),
+        );
+    }
     if new.peers != old.peers {
         out.push(
             "peers: the local peer, its address and the peer lists take effect at the next restart or upgrade".into(),
