@@ -7,6 +7,7 @@
 mod announce;
 mod bed;
 mod bench;
+mod cluster;
 mod failover;
 mod fate;
 mod interop;

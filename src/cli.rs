@@ -112,11 +112,33 @@ enum Cmd {
         #[command(subcommand)]
         action: vip::VipAction,
     },
+    /// Config sync with the other node of the pair (`[cluster]`).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Send a raw runtime API command (several may be chained with `;`).
     #[command(name = "cmd")]
     Raw {
         /// For example "show servers state web" or "set server web/a weight 50%".
         command: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Both nodes: config version and hash, VRRP role per instance, reachability, last sync.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What `push` would change on the peer (shared settings only).
+    Diff,
+    /// Apply this node's config on the peer, validated there with its local settings.
+    Push {
+        /// Even over changes made on the peer (after a conflict).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -289,6 +311,12 @@ pub fn main() -> ExitCode {
             ask(&socket, &json(&cmd, j))
         }
         Cmd::Vip { action } => vip::main(&socket, action),
+        Cmd::Cluster { action } => match action {
+            ClusterAction::Status { json: j } => ask(&socket, &json("cluster status", j)),
+            ClusterAction::Diff => ask(&socket, "cluster diff"),
+            ClusterAction::Push { force: false } => ask(&socket, "cluster push"),
+            ClusterAction::Push { force: true } => ask(&socket, "cluster push force"),
+        },
         Cmd::Raw { command } => ask(&socket, &command),
     }
 }

@@ -5,6 +5,7 @@ pub mod announce;
 pub mod api;
 pub mod balance;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod convert;

@@ -510,6 +510,9 @@ impl Store {
             self.record(ReloadRecord { id: reload_id, status: "failed", reload_timestamp: now, response: e.clone() });
             let what = txn.map_or(String::new(), |id| format!(" of transaction {id}"));
             return Err(match restored {
+                Ok(()) if e.contains(crate::cluster::CONFLICT) => {
+                    ApiError::Conflict(format!("refused{what}, previous configuration kept: {e}"))
+                }
                 Ok(()) => ApiError::BadRequest(format!("reload failed{what}, previous configuration kept: {e}")),
                 Err(w) => ApiError::Internal(format!(
                     "reload failed{what} ({e}) and restoring {} failed ({w}); the previous file is {}",

@@ -4,6 +4,7 @@
 
 pub mod announce;
 pub mod api;
+pub mod cluster;
 pub mod error;
 pub mod model;
 pub mod resolvers;

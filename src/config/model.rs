@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub resolvers: Vec<super::resolvers::ResolversDef>,
     /// HAProxy's `peers` sections: who replicates the stick tables that name them.
     pub peers: Vec<PeersDef>,
+    /// Config sync between the two nodes of a pair (`crate::cluster`).
+    pub cluster: Option<super::cluster::ClusterDef>,
 }
 
 /// `peers NAME` with `peer NAME ADDR:PORT` lines, or 2.x's `bind ADDR:PORT` plus

@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
     /// Map and pattern files the rules use, loaded and indexed.
     pub maps: crate::maps::Loaded,
+    /// `[cluster]`: config sync with the other node of the pair.
+    pub cluster: Option<super::cluster::ClusterSettings>,
 }
 
 /// The Data Plane API server's settings (`[api]`).

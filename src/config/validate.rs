@@ -275,6 +275,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let announce = super::announce::validate(&file.announce, &backend_names, cx.problems);
     super::announce::check_user(&announce, global.user.as_deref(), cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
+    let cluster = file.cluster.as_ref().and_then(|c| super::cluster::validate(c, base_dir, cx.problems));
     let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
     let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
@@ -296,6 +297,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         peers,
         warnings: Vec::new(),
         maps,
+        cluster,
     })
 }
 

@@ -5,6 +5,7 @@
 //! Everything here but `client` is free of I/O; `facts` reads the live state into plain values.
 
 pub mod client;
+pub mod cluster;
 pub mod facts;
 pub mod maps;
 pub mod parse;

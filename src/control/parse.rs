@@ -150,6 +150,8 @@ pub enum Command {
     TakeOver,
     /// `show|add|set|del|clear|commit map ...`, `show|add|del|clear acl ...`.
     Map(super::maps::MapCmd),
+    /// `cluster status|diff|push [force]`: config sync with the other node (`[cluster]`).
+    Cluster(super::cluster::ClusterCmd),
     /// `show table [NAME [filter]]`, `clear table NAME [filter]`, `set table NAME key K [data.T V]*`.
     Table(crate::stktable::cli::TableCmd),
     /// `expert-mode on|off` (HAProxy's): allows `debug dev` on this connection.
@@ -190,6 +192,7 @@ impl Command {
             Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
             Command::Table(_) => Level::Admin,
             Command::Runtime(r) => r.level(),
+            Command::Cluster(c) => c.level(),
             _ => Level::User,
         }
     }
@@ -415,6 +418,7 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             parse_request(rest, "del", false).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_DEL))?,
         ),
         ["vip", "list"] => Command::VipList { instance: None },
+        ["cluster", rest @ ..] => Command::Cluster(super::cluster::parse(rest)?),
         ["vip", "list", "instance", name] => Command::VipList { instance: Some(name.to_string()) },
         ["vip", ..] => return Err(ParseError::Usage("vip add ... | vip del ... | vip list [instance NAME]")),
         ["reload"] => Command::Reload { terminate: false },
@@ -566,6 +570,7 @@ The following commands are valid at this level:
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  cluster status|diff|push [force]       : config sync with the other node: both nodes' versions, what a push changes, push
   show map|acl [<file>|#<id>]             : list map / ACL pattern files, or one file's entries
   add map <map> <key> <value>             : add an entry to a map (kept across reloads until committed)
   set map <map> <key>|#<ref> <value>      : change the value of a map's entries

@@ -180,6 +180,8 @@ pub struct Shared {
     pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
     /// `[[announce]]` state for `show announce`, set once the announcer runs.
     pub announce: std::sync::OnceLock<crate::announce::show::Handle>,
+    /// Config sync with the other node (`[cluster]`), set once it runs.
+    pub cluster: std::sync::OnceLock<Arc<super::cluster::Node>>,
 }
 
 impl Shared {
@@ -203,6 +205,7 @@ impl Shared {
             reloads: Mutex::new(ReloadLog::default()),
             vrrp: tokio::sync::Mutex::new(None),
             announce: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -499,6 +502,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
         if parsed.is_empty() && session.prompt {
             send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
         }
+        let mut passed = false;
         for p in parsed {
             let peer_uid = peer.map(|c| c.uid());
             let command = p
@@ -542,7 +546,15 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     }
                     Reply::error("_upgrade must be the last thing sent before the handover.")
                 }
-                Ok(cmd) => execute(shared, cmd).await,
+                Ok(cmd) => {
+                    let pass_on = super::cluster::passed_on(&cmd);
+                    let reply = execute(shared, cmd).await;
+                    if let (true, false, Some(c), Reply::Ok { .. }) = (pass_on, passed, shared.cluster.get(), &reply) {
+                        passed = true;
+                        c.offer_runtime(&line);
+                    }
+                    reply
+                }
             };
             send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
         }
@@ -641,6 +653,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
         Command::Table(t) => super::tables::execute(&active, &t),
         Command::Runtime(rt) => super::dynamic::control_reply(&shared.proxy, rt).await,
+        Command::Cluster(c) => super::cluster::execute(shared, c).await,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod checks;
+pub mod cluster;
 pub mod control;
 mod debug_dev;
 pub mod dynamic;
@@ -228,6 +229,7 @@ fn remove_crash_leftovers(config: &Path, g: &crate::config::snapshot::GlobalSett
         Some(config.to_path_buf()),
         Some(crate::api::store::backup_path(config)),
         Some(g.state_dir.join(crate::vrrp::runtime::FILE_NAME)),
+        Some(crate::config::cluster::state_file(&g.state_dir)),
         g.server_state_file.clone(),
     ];
     for f in files.iter().flatten() {
@@ -372,6 +374,11 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // Config sync with the other node; a reload it asks for applies what the peer sent.
+    let (cluster_reload, mut cluster_reloads) = crate::api::reload_channel();
+    if let Some(node) = cluster::Node::start(&shared, cluster_reload).await? {
+        let _ = shared.cluster.set(node);
+    }
     // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
     let _peers = crate::peers::net::start(&proxy).await?;
     if let Some(a) = &announcer {
@@ -400,6 +407,9 @@ async fn serve(
             }
             Some(reply) = api_reloads.recv() => {
                 reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
+            }
+            Some(reply) = cluster_reloads.recv() => {
+                reload_for(cluster::TRIGGER, Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(req) = reload_rx.recv() => {
                 reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
@@ -439,6 +449,9 @@ async fn serve(
     }
     if upgraded {
         // The new process serves the control socket, API, VRRP and state file now.
+        if let Some(c) = shared.cluster.get() {
+            c.stop();
+        }
         if let Some(c) = ctl.take() {
             c.stop_handed_over().await;
         }
@@ -536,6 +549,15 @@ async fn reload_for(
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let old = proxy.active.load().snap.clone();
+    // `[cluster]`: the peer validates a changed shared part first; both apply or neither.
+    let gate = match (&loaded, shared.cluster.get()) {
+        (Ok((snap, _, _)), Some(node)) => node.gate(trigger, snap.cluster.as_ref()).await,
+        _ => cluster::Gate::Pass,
+    };
+    let loaded = match &gate {
+        cluster::Gate::Refused(e) => Err(e.clone()),
+        _ => loaded,
+    };
     let r = loaded.and_then(|(snap, base, dropped)| {
         for w in &snap.warnings {
             tracing::warn!("{w}");
@@ -544,10 +566,13 @@ async fn reload_for(
         runtime.reloaded(base, &dropped);
         Ok(g)
     });
-    let warnings = match &r {
+    let mut warnings = match &r {
         Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
         Err(_) => Vec::new(),
     };
+    if let Some(node) = shared.cluster.get() {
+        warnings.extend(node.finish(gate, &r).await);
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -608,6 +633,12 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
+    }
+    let sync_bind = |s: &Snapshot| s.cluster.as_ref().map(|c| c.bind);
+    if sync_bind(new) != sync_bind(old) {
+        out.push(
+            "cluster: adding, removing or moving the sync listener (`bind`) takes effect at the next restart".into(),
+        );
     }
     if new.peers != old.peers {
         out.push(
