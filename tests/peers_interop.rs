@@ -253,3 +253,51 @@ fn only_the_sections_addresses_may_connect() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// 2.x's `table` lines in a `peers` section: the table is `mesh/t1` on both sides (show table,
+/// set table and on the wire), and entries cross both ways.
+#[test]
+fn peers_section_tables_replicate_with_haproxy() {
+    if !have("haproxy") {
+        println!("skipped: haproxy is not installed (Debian: apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("peers-tbl");
+    let hsock: PathBuf = dir.0.join("hap.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         peers mesh\n    peer hap 127.0.0.1:{hport}\n    peer lb 127.0.0.1:{lport}\n\
+         \x20   table t1 type string len 32 size 1k expire 5m store gpc0,http_req_cnt\n",
+        hsock.display()
+    );
+    let path = dir.write("hap.cfg", &cfg);
+    let child = Command::new("haproxy")
+        .args(["-db", "-L", "hap", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy");
+    let _hap = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&hsock).is_err() {
+        assert!(Instant::now() < deadline, "haproxy's stats socket never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lb = Lbha::start(
+        &format!(
+            "[global]\nlocalpeer = \"lb\"\n[[peers]]\nname = \"mesh\"\npeer = [\"hap 127.0.0.1:{hport}\", \"lb 127.0.0.1:{lport}\"]\n\
+             table = [{{ name = \"t1\", type = \"string\", len = 32, size = \"1k\", expire = \"5m\", store = [\"gpc0\", \"http_req_cnt\"] }}]\n"
+        ),
+        &[lport],
+    );
+    assert!(lb.ctl(&["show table"]).contains("# table: mesh/t1, type: string, size:1024, used:0"));
+    let r = lb.ctl(&["set table mesh/t1 key alice data.gpc0 7 data.http_req_cnt 2"]);
+    assert!(!r.contains("rror") && !r.contains("No such"), "{r}");
+    let mine = data_of(&lb.ctl(&["show table mesh/t1"]), "alice").unwrap();
+    assert_eq!(wait_entry(&hsock, "mesh/t1", "alice", Some(&mine)), mine);
+    ask(&hsock, "set table mesh/t1 key bob data.gpc0 3");
+    let theirs = data_of(&ask(&hsock, "show table mesh/t1"), "bob").unwrap();
+    assert_eq!(wait_entry(&lb.sock, "mesh/t1", "bob", Some(&theirs)), theirs);
+}

@@ -258,7 +258,7 @@ fn local_tables(defs: &[TableDef]) -> Vec<LocalTable> {
     defs.iter()
         .map(|d| {
             let (key_type, len) = wire::key_type(d.key);
-            LocalTable { name: d.name.clone(), key_type, key_len: len as u64 }
+            LocalTable { name: d.wire_name().to_string(), key_type, key_len: len as u64 }
         })
         .collect()
 }
@@ -446,6 +446,17 @@ impl Conn {
                     continue;
                 }
             };
+            if let Message::Definition(d) = &msg {
+                tracing::debug!(
+                    "peers {}: {} defines table {} as {:?} key type {} length {}",
+                    self.node.sec.name,
+                    self.peer(),
+                    d.table_id,
+                    String::from_utf8_lossy(d.name),
+                    d.key_type,
+                    d.key_len
+                );
+            }
             if let Message::Error(e) = &msg {
                 self.node.error(self.peer(), format_args!("peer reported error {e:?}"));
             }

@@ -123,7 +123,7 @@ pub fn definition(def: &TableDef, table_id: u64, out: &mut Vec<u8>) {
     let period = |dt| def.stored(dt).map_or(0, |s| u64::from(s.period));
     let d = Definition::for_table(
         table_id,
-        def.name.as_bytes(),
+        def.wire_name().as_bytes(),
         sh.key_type,
         sh.key_len as u64,
         sh.data_types,
