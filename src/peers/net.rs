@@ -8,7 +8,7 @@
 //! protocol's error message and a close; each is counted and logged.
 
 use super::codec::{DEFAULT_MAX_LEN, Message, next_frame};
-use super::entry::{DictRx, DictTx, Entry, Value};
+use super::entry::{DictRx, DictTx, Entry};
 use super::handshake::{self, HelloCheck, VERSION, VERSION_DOWNGRADED, Version};
 use super::reconnect;
 use super::session::{Event, LocalTable, Out, Phase, Session};
@@ -255,12 +255,7 @@ async fn caller(node: &Arc<Node>, idx: usize, mut s: TcpStream, version: Version
 }
 
 fn local_tables(defs: &[TableDef]) -> Vec<LocalTable> {
-    defs.iter()
-        .map(|d| {
-            let (key_type, len) = wire::key_type(d.key);
-            LocalTable { name: d.wire_name().to_string(), key_type, key_len: len as u64 }
-        })
-        .collect()
+    defs.iter().map(|d| wire::local_table(d, d.wire_name())).collect()
 }
 
 /// One open session and what it has pushed.
@@ -496,17 +491,11 @@ impl Conn {
     }
 
     fn apply(&mut self, table: usize, entry: &Entry<'_>, expire: Option<u32>, now: u64) {
-        let mut server_key = None;
-        for (_, v) in &entry.values {
-            if let Value::Dict(d) = v {
-                server_key = self.dict_rx.resolve(d).map(|b| String::from_utf8_lossy(b).into_owned());
-            }
-        }
         let Some(def) = self.defs.get(table) else { return };
         let tables = self.node.proxy.active.load().rt.tables.clone();
         let Some(shared) = tables.find(&def.name) else { return };
         let mut t = lock(shared);
-        if !wire::apply(&mut t, &entry.key, &entry.values, server_key.as_deref(), expire, now) {
+        if !wire::apply_entry(&mut t, entry, &mut self.dict_rx, expire, now) {
             tracing::debug!("peers {}: update for {} not applied (key or room)", self.node.sec.name, def.name);
         }
     }
