@@ -301,3 +301,103 @@ fn peers_section_tables_replicate_with_haproxy() {
     let theirs = data_of(&ask(&hsock, "show table mesh/t1"), "bob").unwrap();
     assert_eq!(wait_entry(&lb.sock, "mesh/t1", "bob", Some(&theirs)), theirs);
 }
+
+/// Holds the peer connections it forwards until the test lets them go, so both nodes' hellos
+/// cross; counts connections held and pairs open.
+#[derive(Default)]
+struct Gate {
+    go: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    held: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    /// Forwards connections to `listen` on to `target`, each once `go` is set.
+    fn forward(self: &std::sync::Arc<Self>, listen: std::net::TcpListener, target: u16) {
+        use std::sync::atomic::Ordering::SeqCst;
+        listen.set_nonblocking(true).unwrap();
+        let g = self.clone();
+        std::thread::spawn(move || {
+            while !g.stop.load(SeqCst) {
+                let Ok((c, _)) = listen.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    c.set_nonblocking(false).unwrap();
+                    g.held.fetch_add(1, SeqCst);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !g.go.load(SeqCst) && Instant::now() < deadline && !g.stop.load(SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    let Ok(s) = TcpStream::connect(("127.0.0.1", target)) else { return };
+                    g.open.fetch_add(1, SeqCst);
+                    let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut &c2, &mut &s2);
+                        let _ = s2.shutdown(std::net::Shutdown::Both);
+                    });
+                    let _ = std::io::copy(&mut &s, &mut &c);
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                    let _ = up.join();
+                    g.open.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+    }
+}
+
+/// Two nodes dialing each other at the same moment (HAProxy's collision): each side takes the
+/// newer session and drops the older, so at most both die and reconnect after a random delay;
+/// in the end one session remains and both tables hold everything.
+#[test]
+fn two_nodes_dialing_at_once_end_with_one_session() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (pa, pb) = (free_port(), free_port());
+    let (la, lb) =
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let (ga, gb) = (la.local_addr().unwrap().port(), lb.local_addr().unwrap().port());
+    let gate = std::sync::Arc::new(Gate::default());
+    gate.forward(la, pa);
+    gate.forward(lb, pb);
+    struct Stop(std::sync::Arc<Gate>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.stop.store(true, SeqCst);
+        }
+    }
+    let _stop = Stop(gate.clone());
+    // Each node reaches the other through its gate.
+    let a = Lbha::start(&lbha_config("a", &[("a", pa), ("b", gb)]), &[pa]);
+    let b = Lbha::start(&lbha_config("b", &[("a", ga), ("b", pb)]), &[pb]);
+    a.ctl(&["set table st key 198.51.100.1 data.gpc0 1"]);
+    b.ctl(&["set table st key 198.51.100.2 data.gpc0 2"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gate.held.load(SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the nodes never dialed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Both hellos are held: let them cross.
+    gate.go.store(true, SeqCst);
+    for (node, key, want) in [(&b, "198.51.100.1", "gpc0=1"), (&a, "198.51.100.2", "gpc0=2")] {
+        let d = wait_entry(&node.sock, "st", key, None);
+        assert!(d.split_whitespace().any(|w| w == want), "{key}: {d}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gate.open.load(SeqCst) != 1 {
+        assert!(Instant::now() < deadline, "{} sessions open", gate.open.load(SeqCst));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The survivor carries new changes both ways.
+    b.ctl(&["set table st key 198.51.100.3 data.gpc0 3"]);
+    a.ctl(&["set table st key 198.51.100.4 data.gpc0 4"]);
+    let has = |d: String, want: &str| d.split_whitespace().any(|w| w == want);
+    assert!(has(wait_entry(&a.sock, "st", "198.51.100.3", None), "gpc0=3"));
+    assert!(has(wait_entry(&b.sock, "st", "198.51.100.4", None), "gpc0=4"));
+    assert_eq!(gate.open.load(SeqCst), 1, "one session between the two nodes");
+    let logs = a.log_text() + &b.log_text();
+    assert!(logs.matches("session with").count() >= 4, "both sessions were opened:\n{logs}");
+    assert!(logs.contains("replaces this one"), "one gave way:\n{logs}");
+}

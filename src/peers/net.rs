@@ -339,6 +339,11 @@ impl Conn {
         let now = self.node.now();
         if self.node.slots[self.idx].load(Ordering::Acquire) != self.generation {
             // A newer session with this peer won (two nodes connected at once).
+            tracing::info!(
+                "peers {}: a newer session with {} replaces this one (both sides connected at once)",
+                self.node.sec.name,
+                self.peer()
+            );
             self.sess = closed(&self.sess);
             return;
         }
