@@ -219,7 +219,7 @@ fn bad_peer_input_gets_the_protocols_answer_and_harms_nothing() {
     let gpc0 = lbha::peers::DataType::from_name("gpc0").unwrap();
     let def =
         lbha::peers::Definition::for_table(1, b"st", lbha::peers::KeyType::Ip, 4, gpc0.bit(), 300_000, |_| 0, |_| 0);
-    lbha::peers::Message::Definition(def).encode(&mut bad);
+    lbha::peers::Message::Definition(def.clone()).encode(&mut bad);
     bad.extend_from_slice(&[0x0a, 0x80, 0x06, 0x00, 0x00, 0x00, 0x01, 0xc0, 0x00]);
     lbha::peers::Message::Switch { table_id: 99 }.encode(&mut bad);
     bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x02, 192, 0, 2, 77, 0x05]);
@@ -227,8 +227,24 @@ fn bad_peer_input_gets_the_protocols_answer_and_harms_nothing() {
     let after = a.ctl(&["show table st"]);
     assert!(after.contains("used:1") && !after.contains("192.0.2.77"), "{after}");
     assert_eq!(data_of(&after, "192.0.2.9"), data_of(&before, "192.0.2.9"), "the table is untouched");
+    // An unknown table id is skipped, counted and logged; the session goes on: an update of
+    // the defined table behind it is applied.
+    let mut bad = b"HAProxyS 2.1\na\nb 1 1\n".to_vec();
+    lbha::peers::Message::Definition(def).encode(&mut bad);
+    lbha::peers::Message::Switch { table_id: 99 }.encode(&mut bad);
+    bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x02, 192, 0, 2, 78, 0x05]);
+    lbha::peers::Message::Switch { table_id: 1 }.encode(&mut bad);
+    bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x03, 192, 0, 2, 79, 0x05]);
+    let mut s = TcpStream::connect(("127.0.0.1", pa)).unwrap();
+    s.write_all(&bad).unwrap();
+    let d = wait_entry(&a.sock, "st", "192.0.2.79", None);
+    assert!(d.split_whitespace().any(|w| w == "gpc0=5"), "{d}");
+    drop(s);
+    let after = a.ctl(&["show table st"]);
+    assert!(!after.contains("192.0.2.78"), "{after}");
     let log = a.log_text();
     assert!(log.contains("errors so far"), "errors are logged and counted:\n{log}");
+    assert!(log.contains("switch to table id 99, never defined"), "{log}");
     // Still serving sessions.
     a.ctl(&["set table st key 192.0.2.10 data.gpc0 1"]);
     assert!(a.ctl(&["show table st"]).contains("key=192.0.2.10"));

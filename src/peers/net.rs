@@ -42,6 +42,8 @@ pub struct Remote {
 const TICK: Duration = Duration::from_millis(100);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 256;
+/// Table ids remembered per session: far above any real section, a bound against a flood.
+const MAX_TABLE_IDS: usize = 4096;
 /// How long a starting node waits for a lesson before it answers lessons as up to date itself.
 const RESYNC_MS: u64 = 5000;
 
@@ -269,6 +271,8 @@ struct Conn {
     dict_tx: DictTx,
     /// Per table: last local update id pushed.
     pushed: Vec<u32>,
+    /// Table ids the peer defined (a switch to another one is an error).
+    defined_ids: std::collections::HashSet<u64>,
 }
 
 impl Conn {
@@ -285,7 +289,17 @@ impl Conn {
             })
             .collect();
         drop(known);
-        Conn { node, idx, generation, defs, sess, dict_rx: DictRx::default(), dict_tx: DictTx::default(), pushed }
+        Conn {
+            node,
+            idx,
+            generation,
+            defs,
+            sess,
+            dict_rx: DictRx::default(),
+            dict_tx: DictTx::default(),
+            pushed,
+            defined_ids: Default::default(),
+        }
     }
 
     fn peer(&self) -> &str {
@@ -446,7 +460,18 @@ impl Conn {
                     continue;
                 }
             };
+            if let Message::Switch { table_id } = &msg
+                && !self.defined_ids.contains(table_id)
+            {
+                self.node.error(
+                    self.peer(),
+                    format_args!("switch to table id {table_id}, never defined: its updates are ignored"),
+                );
+            }
             if let Message::Definition(d) = &msg {
+                if self.defined_ids.len() < MAX_TABLE_IDS {
+                    self.defined_ids.insert(d.table_id);
+                }
                 tracing::debug!(
                     "peers {}: {} defines table {} as {:?} key type {} length {}",
                     self.node.sec.name,
