@@ -522,8 +522,8 @@ impl Conn {
 
     fn apply(&mut self, table: usize, entry: &Entry<'_>, expire: Option<u32>, now: u64) {
         let Some(def) = self.defs.get(table) else { return };
-        let tables = self.node.proxy.active.load().rt.tables.clone();
-        let Some(shared) = tables.find(&def.name) else { return };
+        let active = self.node.proxy.active.load();
+        let Some(shared) = active.rt.tables.find(&def.name) else { return };
         let mut t = lock(shared);
         if !wire::apply_entry(&mut t, entry, &mut self.dict_rx, expire, now) {
             tracing::debug!("peers {}: update for {} not applied (key or room)", self.node.sec.name, def.name);
