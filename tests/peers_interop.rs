@@ -219,7 +219,7 @@ fn bad_peer_input_gets_the_protocols_answer_and_harms_nothing() {
     let gpc0 = lbha::peers::DataType::from_name("gpc0").unwrap();
     let def =
         lbha::peers::Definition::for_table(1, b"st", lbha::peers::KeyType::Ip, 4, gpc0.bit(), 300_000, |_| 0, |_| 0);
-    lbha::peers::Message::Definition(def).encode(&mut bad);
+    lbha::peers::Message::Definition(def.clone()).encode(&mut bad);
     bad.extend_from_slice(&[0x0a, 0x80, 0x06, 0x00, 0x00, 0x00, 0x01, 0xc0, 0x00]);
     lbha::peers::Message::Switch { table_id: 99 }.encode(&mut bad);
     bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x02, 192, 0, 2, 77, 0x05]);
@@ -227,8 +227,24 @@ fn bad_peer_input_gets_the_protocols_answer_and_harms_nothing() {
     let after = a.ctl(&["show table st"]);
     assert!(after.contains("used:1") && !after.contains("192.0.2.77"), "{after}");
     assert_eq!(data_of(&after, "192.0.2.9"), data_of(&before, "192.0.2.9"), "the table is untouched");
+    // An unknown table id is skipped, counted and logged; the session goes on: an update of
+    // the defined table behind it is applied.
+    let mut bad = b"HAProxyS 2.1\na\nb 1 1\n".to_vec();
+    lbha::peers::Message::Definition(def).encode(&mut bad);
+    lbha::peers::Message::Switch { table_id: 99 }.encode(&mut bad);
+    bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x02, 192, 0, 2, 78, 0x05]);
+    lbha::peers::Message::Switch { table_id: 1 }.encode(&mut bad);
+    bad.extend_from_slice(&[0x0a, 0x80, 0x09, 0x00, 0x00, 0x00, 0x03, 192, 0, 2, 79, 0x05]);
+    let mut s = TcpStream::connect(("127.0.0.1", pa)).unwrap();
+    s.write_all(&bad).unwrap();
+    let d = wait_entry(&a.sock, "st", "192.0.2.79", None);
+    assert!(d.split_whitespace().any(|w| w == "gpc0=5"), "{d}");
+    drop(s);
+    let after = a.ctl(&["show table st"]);
+    assert!(!after.contains("192.0.2.78"), "{after}");
     let log = a.log_text();
     assert!(log.contains("errors so far"), "errors are logged and counted:\n{log}");
+    assert!(log.contains("switch to table id 99, never defined"), "{log}");
     // Still serving sessions.
     a.ctl(&["set table st key 192.0.2.10 data.gpc0 1"]);
     assert!(a.ctl(&["show table st"]).contains("key=192.0.2.10"));
@@ -252,4 +268,152 @@ fn only_the_sections_addresses_may_connect() {
         assert!(Instant::now() < deadline, "not logged:\n{}", a.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// 2.x's `table` lines in a `peers` section: the table is `mesh/t1` on both sides (show table,
+/// set table and on the wire), and entries cross both ways.
+#[test]
+fn peers_section_tables_replicate_with_haproxy() {
+    if !have("haproxy") {
+        println!("skipped: haproxy is not installed (Debian: apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("peers-tbl");
+    let hsock: PathBuf = dir.0.join("hap.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         peers mesh\n    peer hap 127.0.0.1:{hport}\n    peer lb 127.0.0.1:{lport}\n\
+         \x20   table t1 type string len 32 size 1k expire 5m store gpc0,http_req_cnt\n",
+        hsock.display()
+    );
+    let path = dir.write("hap.cfg", &cfg);
+    let child = Command::new("haproxy")
+        .args(["-db", "-L", "hap", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy");
+    let _hap = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&hsock).is_err() {
+        assert!(Instant::now() < deadline, "haproxy's stats socket never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lb = Lbha::start(
+        &format!(
+            "[global]\nlocalpeer = \"lb\"\n[[peers]]\nname = \"mesh\"\npeer = [\"hap 127.0.0.1:{hport}\", \"lb 127.0.0.1:{lport}\"]\n\
+             table = [{{ name = \"t1\", type = \"string\", len = 32, size = \"1k\", expire = \"5m\", store = [\"gpc0\", \"http_req_cnt\"] }}]\n"
+        ),
+        &[lport],
+    );
+    assert!(lb.ctl(&["show table"]).contains("# table: mesh/t1, type: string, size:1024, used:0"));
+    let r = lb.ctl(&["set table mesh/t1 key alice data.gpc0 7 data.http_req_cnt 2"]);
+    assert!(!r.contains("rror") && !r.contains("No such"), "{r}");
+    let mine = data_of(&lb.ctl(&["show table mesh/t1"]), "alice").unwrap();
+    assert_eq!(wait_entry(&hsock, "mesh/t1", "alice", Some(&mine)), mine);
+    ask(&hsock, "set table mesh/t1 key bob data.gpc0 3");
+    let theirs = data_of(&ask(&hsock, "show table mesh/t1"), "bob").unwrap();
+    assert_eq!(wait_entry(&lb.sock, "mesh/t1", "bob", Some(&theirs)), theirs);
+}
+
+/// Holds the peer connections it forwards until the test lets them go, so both nodes' hellos
+/// cross; counts connections held and pairs open.
+#[derive(Default)]
+struct Gate {
+    go: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    held: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    /// Forwards connections to `listen` on to `target`, each once `go` is set.
+    fn forward(self: &std::sync::Arc<Self>, listen: std::net::TcpListener, target: u16) {
+        use std::sync::atomic::Ordering::SeqCst;
+        listen.set_nonblocking(true).unwrap();
+        let g = self.clone();
+        std::thread::spawn(move || {
+            while !g.stop.load(SeqCst) {
+                let Ok((c, _)) = listen.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    c.set_nonblocking(false).unwrap();
+                    g.held.fetch_add(1, SeqCst);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !g.go.load(SeqCst) && Instant::now() < deadline && !g.stop.load(SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    let Ok(s) = TcpStream::connect(("127.0.0.1", target)) else { return };
+                    g.open.fetch_add(1, SeqCst);
+                    let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut &c2, &mut &s2);
+                        let _ = s2.shutdown(std::net::Shutdown::Both);
+                    });
+                    let _ = std::io::copy(&mut &s, &mut &c);
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                    let _ = up.join();
+                    g.open.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+    }
+}
+
+/// Two nodes dialing each other at the same moment (HAProxy's collision): each side takes the
+/// newer session and drops the older, so at most both die and reconnect after a random delay;
+/// in the end one session remains and both tables hold everything.
+#[test]
+fn two_nodes_dialing_at_once_end_with_one_session() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (pa, pb) = (free_port(), free_port());
+    let (la, lb) =
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let (ga, gb) = (la.local_addr().unwrap().port(), lb.local_addr().unwrap().port());
+    let gate = std::sync::Arc::new(Gate::default());
+    gate.forward(la, pa);
+    gate.forward(lb, pb);
+    struct Stop(std::sync::Arc<Gate>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.stop.store(true, SeqCst);
+        }
+    }
+    let _stop = Stop(gate.clone());
+    // Each node reaches the other through its gate.
+    let a = Lbha::start(&lbha_config("a", &[("a", pa), ("b", gb)]), &[pa]);
+    let b = Lbha::start(&lbha_config("b", &[("a", ga), ("b", pb)]), &[pb]);
+    a.ctl(&["set table st key 198.51.100.1 data.gpc0 1"]);
+    b.ctl(&["set table st key 198.51.100.2 data.gpc0 2"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gate.held.load(SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the nodes never dialed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Both hellos are held: let them cross.
+    gate.go.store(true, SeqCst);
+    for (node, key, want) in [(&b, "198.51.100.1", "gpc0=1"), (&a, "198.51.100.2", "gpc0=2")] {
+        let d = wait_entry(&node.sock, "st", key, None);
+        assert!(d.split_whitespace().any(|w| w == want), "{key}: {d}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gate.open.load(SeqCst) != 1 {
+        assert!(Instant::now() < deadline, "{} sessions open", gate.open.load(SeqCst));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The survivor carries new changes both ways.
+    b.ctl(&["set table st key 198.51.100.3 data.gpc0 3"]);
+    a.ctl(&["set table st key 198.51.100.4 data.gpc0 4"]);
+    let has = |d: String, want: &str| d.split_whitespace().any(|w| w == want);
+    assert!(has(wait_entry(&a.sock, "st", "198.51.100.3", None), "gpc0=3"));
+    assert!(has(wait_entry(&b.sock, "st", "198.51.100.4", None), "gpc0=4"));
+    assert_eq!(gate.open.load(SeqCst), 1, "one session between the two nodes");
+    let logs = a.log_text() + &b.log_text();
+    assert!(logs.matches("session with").count() >= 4, "both sessions were opened:\n{logs}");
+    assert!(logs.contains("replaces this one"), "one gave way:\n{logs}");
 }

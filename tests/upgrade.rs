@@ -377,3 +377,51 @@ fn upgrade_works_on_an_operator_socket() {
     assert_ne!(new, old);
     assert_eq!(get(port, "/").text(), "A");
 }
+
+/// `show table NAME` lines without the process-local parts (address, remaining lifetime).
+fn table_data(l: &Lbha, name: &str) -> Vec<String> {
+    let show = l.ctl(&[&format!("show table {name}")]);
+    show.lines()
+        .filter_map(|x| x.split_once(" key=").map(|(_, r)| r))
+        .map(|r| {
+            let (key, rest) = r.split_once(' ').unwrap_or((r, ""));
+            let data = rest.split_once(" exp=").map_or(rest, |x| x.1).split_once(' ').map_or("", |x| x.1);
+            format!("{key} {data}")
+        })
+        .collect()
+}
+
+/// The stick tables pass to the new process whole, a peers section's table too (a node with no
+/// peer up to refill it); a reload before keeps them as well.
+#[test]
+fn stick_tables_pass_over() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let pport = free_port();
+    let extra = format!(
+        "[[peers]]\nname = \"mesh\"\npeer = [\"me 127.0.0.1:{pport}\"]\n\
+         table = [{{ name = \"t\", type = \"string\", len = 16, size = 100, expire = \"10m\", store = [\"gpc0\"] }}]\n\
+         [[backend]]\nname = \"st\"\nstick_table = {{ type = \"ip\", size = 100, expire = \"10m\", store = [\"gpc0\", \"http_req_cnt\", \"http_req_rate(10s)\", \"gpt0\"] }}\n"
+    );
+    let cfg = http_config(port, &[a.port], &extra).replacen("[global]\n", "[global]\nlocalpeer = \"me\"\n", 1);
+    let l = Lbha::start(&cfg, &[port]);
+    let reaper = Reaper::default();
+    for cmd in [
+        "set table st key 192.0.2.1 data.gpc0 4 data.http_req_cnt 9 data.gpt0 2",
+        "set table st key 192.0.2.2 data.gpc0 1",
+        "set table mesh/t key alice data.gpc0 5",
+    ] {
+        let out = l.ctl(&[cmd]);
+        assert!(!out.contains("rror") && !out.contains("No such"), "{cmd}: {out}");
+    }
+    let before = (table_data(&l, "st"), table_data(&l, "mesh/t"));
+    assert_eq!((before.0.len(), before.1.len()), (2, 1), "{before:?}");
+    let r = l.ctl(&["reload"]);
+    assert!(r.contains("Success=1"), "{r}");
+    assert_eq!((table_data(&l, "st"), table_data(&l, "mesh/t")), before, "kept by the reload");
+    let old = l.served_pid();
+    let new = upgrade(&l, &reaper);
+    assert_ne!(new, old);
+    assert_eq!((table_data(&l, "st"), table_data(&l, "mesh/t")), before, "handed to pid {new}");
+    assert!(l.log_text().contains("took 3 stick table entries"), "{}", l.log_text());
+}

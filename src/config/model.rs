@@ -45,6 +45,22 @@ pub struct PeersDef {
     pub bind: Option<String>,
     /// `"NAME ADDR:PORT"`, or `"NAME"` for the local peer (2.x form).
     pub server: Vec<String>,
+    /// 2.x's `table NAME type ... size ...` lines: tables named `SECTION/NAME`, replicated here.
+    pub table: Vec<PeersTableDef>,
+}
+
+/// `table NAME type ... [len N] size N [expire T] [nopurge] [store ...]` in a `peers` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct PeersTableDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub len: Option<usize>,
+    pub size: Option<ConfSize>,
+    pub expire: Option<ConfDuration>,
+    pub nopurge: bool,
+    pub store: Option<Vec<String>>,
 }
 
 /// `[api]`: the HAProxy Data Plane API v2 server.

@@ -75,6 +75,9 @@ pub async fn taken_over(p: &mut Parts<'_>, inc: Incoming) -> Result<Started, Str
         }
     };
     state_file::apply(&t.servers_state, &format!("pid {old}"), p.proxy, false);
+    if let Some(fd) = &t.tables {
+        take_tables(fd, old, p.proxy);
+    }
     match services(p, t).await {
         Ok(started) => {
             let (_, done) = blocking(inc, |i| i.done()).await?;
@@ -142,4 +145,21 @@ async fn blocking<T: Send + 'static>(
     })
     .await
     .map_err(|e| format!("handover step failed: {e}"))
+}
+
+/// Fills the stick tables from the old process's dump; entries this process made meanwhile take
+/// the old process's data (it saw the traffic that made them).
+fn take_tables(fd: &std::os::fd::OwnedFd, old: u32, proxy: &crate::proxy::Proxy) {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = fd.try_clone().map(std::fs::File::from).and_then(|mut f| f.read_to_end(&mut bytes));
+    let a = proxy.active.load();
+    let taken = read.map_err(|e| e.to_string()).and_then(|_| {
+        crate::stktable::handover::restore(&bytes, &a.rt.tables, &a.snap.stick_tables, a.rt.tables.now_ms())
+            .map_err(|e| e.to_string())
+    });
+    match taken {
+        Ok(n) => tracing::info!("took {n} stick table entries from pid {old}"),
+        Err(e) => tracing::warn!("stick tables from pid {old} not (fully) taken: {e}"),
+    }
 }

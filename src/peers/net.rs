@@ -8,7 +8,7 @@
 //! protocol's error message and a close; each is counted and logged.
 
 use super::codec::{DEFAULT_MAX_LEN, Message, next_frame};
-use super::entry::{DictRx, DictTx, Entry, Value};
+use super::entry::{DictRx, DictTx, Entry};
 use super::handshake::{self, HelloCheck, VERSION, VERSION_DOWNGRADED, Version};
 use super::reconnect;
 use super::session::{Event, LocalTable, Out, Phase, Session};
@@ -42,6 +42,8 @@ pub struct Remote {
 const TICK: Duration = Duration::from_millis(100);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 256;
+/// Table ids remembered per session: far above any real section, a bound against a flood.
+const MAX_TABLE_IDS: usize = 4096;
 /// How long a starting node waits for a lesson before it answers lessons as up to date itself.
 const RESYNC_MS: u64 = 5000;
 
@@ -255,12 +257,7 @@ async fn caller(node: &Arc<Node>, idx: usize, mut s: TcpStream, version: Version
 }
 
 fn local_tables(defs: &[TableDef]) -> Vec<LocalTable> {
-    defs.iter()
-        .map(|d| {
-            let (key_type, len) = wire::key_type(d.key);
-            LocalTable { name: d.name.clone(), key_type, key_len: len as u64 }
-        })
-        .collect()
+    defs.iter().map(|d| wire::local_table(d, d.wire_name())).collect()
 }
 
 /// One open session and what it has pushed.
@@ -274,6 +271,8 @@ struct Conn {
     dict_tx: DictTx,
     /// Per table: last local update id pushed.
     pushed: Vec<u32>,
+    /// Table ids the peer defined (a switch to another one is an error).
+    defined_ids: std::collections::HashSet<u64>,
 }
 
 impl Conn {
@@ -290,7 +289,17 @@ impl Conn {
             })
             .collect();
         drop(known);
-        Conn { node, idx, generation, defs, sess, dict_rx: DictRx::default(), dict_tx: DictTx::default(), pushed }
+        Conn {
+            node,
+            idx,
+            generation,
+            defs,
+            sess,
+            dict_rx: DictRx::default(),
+            dict_tx: DictTx::default(),
+            pushed,
+            defined_ids: Default::default(),
+        }
     }
 
     fn peer(&self) -> &str {
@@ -344,6 +353,11 @@ impl Conn {
         let now = self.node.now();
         if self.node.slots[self.idx].load(Ordering::Acquire) != self.generation {
             // A newer session with this peer won (two nodes connected at once).
+            tracing::info!(
+                "peers {}: a newer session with {} replaces this one (both sides connected at once)",
+                self.node.sec.name,
+                self.peer()
+            );
             self.sess = closed(&self.sess);
             return;
         }
@@ -446,6 +460,28 @@ impl Conn {
                     continue;
                 }
             };
+            if let Message::Switch { table_id } = &msg
+                && !self.defined_ids.contains(table_id)
+            {
+                self.node.error(
+                    self.peer(),
+                    format_args!("switch to table id {table_id}, never defined: its updates are ignored"),
+                );
+            }
+            if let Message::Definition(d) = &msg {
+                if self.defined_ids.len() < MAX_TABLE_IDS {
+                    self.defined_ids.insert(d.table_id);
+                }
+                tracing::debug!(
+                    "peers {}: {} defines table {} as {:?} key type {} length {}",
+                    self.node.sec.name,
+                    self.peer(),
+                    d.table_id,
+                    String::from_utf8_lossy(d.name),
+                    d.key_type,
+                    d.key_len
+                );
+            }
             if let Message::Error(e) = &msg {
                 self.node.error(self.peer(), format_args!("peer reported error {e:?}"));
             }
@@ -485,17 +521,11 @@ impl Conn {
     }
 
     fn apply(&mut self, table: usize, entry: &Entry<'_>, expire: Option<u32>, now: u64) {
-        let mut server_key = None;
-        for (_, v) in &entry.values {
-            if let Value::Dict(d) = v {
-                server_key = self.dict_rx.resolve(d).map(|b| String::from_utf8_lossy(b).into_owned());
-            }
-        }
         let Some(def) = self.defs.get(table) else { return };
-        let tables = self.node.proxy.active.load().rt.tables.clone();
-        let Some(shared) = tables.find(&def.name) else { return };
+        let active = self.node.proxy.active.load();
+        let Some(shared) = active.rt.tables.find(&def.name) else { return };
         let mut t = lock(shared);
-        if !wire::apply(&mut t, &entry.key, &entry.values, server_key.as_deref(), expire, now) {
+        if !wire::apply_entry(&mut t, entry, &mut self.dict_rx, expire, now) {
             tracing::debug!("peers {}: update for {} not applied (key or room)", self.node.sec.name, def.name);
         }
     }

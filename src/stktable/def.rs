@@ -81,6 +81,18 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// The name sent in peers definitions: a `peers` section's table `SECTION/NAME` goes as
+    /// `/NAME`, as HAProxy 2.6 sends it (its `nid` is the id past the section name, slash kept:
+    /// seen on the wire from 2.6.12). HAProxy forbids `/` in proxy names, so only those tables
+    /// have the section's prefix.
+    pub fn wire_name(&self) -> &str {
+        self.peers
+            .as_deref()
+            .and_then(|p| self.name.strip_prefix(p))
+            .filter(|r| r.starts_with('/'))
+            .unwrap_or(&self.name)
+    }
+
     pub fn stored(&self, dt: DataType) -> Option<&Stored> {
         self.store.iter().find(|s| s.dt == dt)
     }
@@ -231,6 +243,23 @@ mod tests {
 
     fn names(v: &[Stored]) -> Vec<&'static str> {
         v.iter().map(|s| s.dt.name()).collect()
+    }
+
+    #[test]
+    fn peers_section_tables_go_on_the_wire_as_slash_name() {
+        let d = |name: &str, peers: Option<&str>| TableDef {
+            name: name.into(),
+            key: KeyKind::Ip,
+            size: 1,
+            expire: None,
+            nopurge: false,
+            peers: peers.map(Into::into),
+            store: vec![],
+        };
+        assert_eq!(d("mesh/t1", Some("mesh")).wire_name(), "/t1");
+        assert_eq!(d("st", Some("mesh")).wire_name(), "st");
+        assert_eq!(d("meshy", Some("mesh")).wire_name(), "meshy");
+        assert_eq!(d("mesh/t1", None).wire_name(), "mesh/t1");
     }
 
     #[test]

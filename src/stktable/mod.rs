@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod def;
+pub mod handover;
 pub mod key;
 pub mod registry;
 pub mod table;

@@ -256,15 +256,19 @@ impl Table {
     }
 
     /// Live entries changed locally after update `since` (wrapping order), oldest change first.
+    /// One pass over the table and a sort of the changed ones only: peers call this every push
+    /// tick, and sorting a million entries by key each time stalled the sender.
     pub fn changed_since(&self, since: u32, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
         let last = self.update;
+        let l = self.layout();
         let mut v: Vec<_> = self
-            .sorted(now)
-            .into_iter()
+            .map
+            .iter()
             .filter(|(_, e)| {
-                let id = e.update_id();
-                id != 0 && id.wrapping_sub(since) as i32 > 0 && last.wrapping_sub(id) as i32 >= 0
+                let id = e.update;
+                id != 0 && id.wrapping_sub(since) as i32 > 0 && last.wrapping_sub(id) as i32 >= 0 && Self::live(e, now)
             })
+            .map(|(k, e)| (k, EntryView { l, e, dict: &self.dict, now }))
             .collect();
         v.sort_by_key(|(_, e)| e.update_id().wrapping_sub(since));
         v

@@ -9,8 +9,9 @@ use super::key::TKey;
 use super::table::{EntryView, Table};
 use crate::peers::codec::{Definition, Message, Update};
 use crate::peers::datatype::{DataType, Encoding};
-use crate::peers::entry::{Dict, DictTx, Entry, Key, KeyType, Shape, Value};
+use crate::peers::entry::{Dict, DictRx, DictTx, Entry, Key, KeyType, Shape, Value};
 use crate::peers::freq::FreqCtr;
+use crate::peers::session::LocalTable;
 
 /// The wire key type and length a definition announces for `kind`.
 pub fn key_type(kind: KeyKind) -> (KeyType, usize) {
@@ -105,6 +106,23 @@ pub fn apply(
     true
 }
 
+/// Applies a decoded update, resolving its `server_key` through the session's dictionary `dict`.
+pub fn apply_entry(t: &mut Table, entry: &Entry<'_>, dict: &mut DictRx, expire: Option<u32>, now: u64) -> bool {
+    let mut server_key = None;
+    for (_, v) in &entry.values {
+        if let Value::Dict(d) = v {
+            server_key = dict.resolve(d).map(|b| String::from_utf8_lossy(b).into_owned());
+        }
+    }
+    apply(t, &entry.key, &entry.values, server_key.as_deref(), expire, now)
+}
+
+/// How a session matches received definitions against `def`, which goes by `name`.
+pub fn local_table(def: &TableDef, name: &str) -> LocalTable {
+    let (key_type, len) = key_type(def.key);
+    LocalTable { name: name.to_string(), key_type, key_len: len as u64 }
+}
+
 /// The wire key of a table key.
 pub fn wire_key(k: &TKey) -> Key<'_> {
     match k {
@@ -118,12 +136,17 @@ pub fn wire_key(k: &TKey) -> Key<'_> {
 
 /// The definition message this node sends for `def` as its table `table_id`.
 pub fn definition(def: &TableDef, table_id: u64, out: &mut Vec<u8>) {
+    definition_as(def, def.wire_name(), table_id, out);
+}
+
+/// A definition of `def` under another name.
+pub fn definition_as(def: &TableDef, name: &str, table_id: u64, out: &mut Vec<u8>) {
     let sh = shape(def);
     let count = |dt| def.stored(dt).map_or(0, |s| u64::from(s.count));
     let period = |dt| def.stored(dt).map_or(0, |s| u64::from(s.period));
     let d = Definition::for_table(
         table_id,
-        def.name.as_bytes(),
+        name.as_bytes(),
         sh.key_type,
         sh.key_len as u64,
         sh.data_types,

@@ -4,8 +4,9 @@
 //! HAProxy 2.6 does, that is a warning and its tables stay local.
 
 use super::{Ctx, Kind, Named, parse_bind};
-use crate::config::model::ConfigFile;
+use crate::config::model::{ConfigFile, StickTableDef};
 use crate::peers::net::{Remote, Section};
+use crate::stktable::TableDef;
 use std::net::SocketAddr;
 
 pub(super) fn sections(file: &ConfigFile, fronts: &[Named], backs: &[Named], cx: &mut Ctx) -> Vec<Section> {
@@ -81,6 +82,12 @@ pub(super) fn sections(file: &ConfigFile, fronts: &[Named], backs: &[Named], cx:
         }
         if !me {
             // Without its own line this node is no member: nothing is replicated through it.
+            if !d.table.is_empty() {
+                cx.warn(
+                    p.key("table"),
+                    format!("the local peer {local:?} is not in this section: its tables are not replicated"),
+                );
+            }
             continue;
         }
         let Some(bind) = bind else {
@@ -109,6 +116,38 @@ pub(super) fn sections(file: &ConfigFile, fronts: &[Named], backs: &[Named], cx:
     out
 }
 
+/// The `table` lines of every section: tables named `SECTION/NAME` (as HAProxy 2.6 names them in
+/// `show table` and on the wire), replicated by their section.
+pub(super) fn tables(file: &ConfigFile, others: &[TableDef], cx: &mut Ctx) -> Vec<TableDef> {
+    let mut out: Vec<TableDef> = Vec::new();
+    for (i, d) in file.peers.iter().enumerate() {
+        for (j, t) in d.table.iter().enumerate() {
+            let p = super::FieldPath::root().key("peers").index(i).key("table").index(j);
+            if t.name.is_empty() || t.name.contains('/') {
+                cx.err_v(p.key("name"), "expected a table name without `/`", &t.name);
+                continue;
+            }
+            let st = StickTableDef {
+                type_: t.type_.clone(),
+                len: t.len,
+                size: t.size,
+                expire: t.expire,
+                nopurge: t.nopurge,
+                peers: Some(d.name.clone()),
+                store: t.store.clone(),
+            };
+            let name = format!("{}/{}", d.name, t.name);
+            let Some(def) = super::stktable::table_def(&name, &st, false, &p, cx) else { continue };
+            if others.iter().chain(&out).any(|o| o.name == name) {
+                cx.err_v(p.key("name"), "another table has this name", &name);
+                continue;
+            }
+            out.push(def);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
@@ -131,6 +170,45 @@ mod tests {
         let s = load("[[peers]]\nname = \"mesh\"\nbind = \"127.0.0.1:10001\"\nserver = [\"a\", \"b 127.0.0.2:10002\"]")
             .unwrap();
         assert_eq!(s.peers[0].bind.to_string(), "127.0.0.1:10001");
+    }
+
+    #[test]
+    fn table_lines_are_tables_named_section_slash_name() {
+        let s = load(
+            "[[peers]]\nname = \"mesh\"\npeer = [\"a 127.0.0.1:10001\"]\n\
+             table = [{ name = \"t1\", type = \"string\", len = 16, size = \"1k\", expire = \"5m\", store = [\"gpc0\", \"http_req_rate(10s)\"] }]",
+        )
+        .unwrap();
+        let t = s.stick_tables.iter().find(|t| t.name == "mesh/t1").expect("mesh/t1");
+        assert_eq!((t.peers.as_deref(), t.size, t.expire_ms()), (Some("mesh"), 1024, 300_000));
+        assert_eq!(t.key, crate::stktable::KeyKind::String { len: 16 });
+        assert_eq!(t.store.len(), 2);
+        let bad = |table: &str, want: &str| {
+            let e = load(&format!("[[peers]]\nname = \"mesh\"\npeer = [\"a 127.0.0.1:10001\"]\ntable = [{table}]"))
+                .unwrap_err();
+            assert!(e.contains(want), "{want:?} in {e}");
+        };
+        bad("{ name = \"t\", type = \"ip\" }", "peers[0].table[0].size: missing `size`");
+        bad(
+            "{ name = \"a/b\", type = \"ip\", size = 1 }",
+            "peers[0].table[0].name: expected a table name without `/` (value: a/b)",
+        );
+        bad(
+            "{ name = \"t\", type = \"ip\", size = 1, store = [\"nope\"] }",
+            "peers[0].table[0].store[0]: unknown data type",
+        );
+        bad(
+            "{ name = \"t\", type = \"ip\", size = 1 }, { name = \"t\", type = \"ip\", size = 2 }",
+            "peers[0].table[1].name: another table has this name (value: mesh/t)",
+        );
+        bad("{ name = \"t\", type = \"ip\", size = 1, peers = \"x\" }", "unknown key `peers`");
+        // Not a member: the table is kept, local, with a warning.
+        let s = load(
+            "[[peers]]\nname = \"mesh\"\npeer = [\"b 127.0.0.2:10002\"]\ntable = [{ name = \"t\", type = \"ip\", size = 1 }]",
+        )
+        .unwrap();
+        assert!(s.stick_tables.iter().any(|t| t.name == "mesh/t"));
+        assert!(s.warnings.iter().any(|w| w.contains("its tables are not replicated")), "{:?}", s.warnings);
     }
 
     #[test]

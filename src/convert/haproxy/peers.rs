@@ -4,7 +4,7 @@ use super::{Cx, src};
 use crate::convert::out::TableOut;
 use crate::convert::report::ReportKind;
 
-pub const ORDER: &[&str] = &["name", "bind", "peer", "server"];
+pub const ORDER: &[&str] = &["name", "bind", "peer", "server", "table"];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
     let mut out = TableOut::default();
@@ -42,7 +42,18 @@ pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
                 }
                 None => cx.error(d, "missing address"),
             },
-            "table" => cx.drop(&mut out, d, ReportKind::Unsupported, "`table` in a peers section is not supported yet"),
+            "table" => {
+                let Some(name) = d.arg(1) else {
+                    cx.error(d, "`table` needs a name");
+                    continue;
+                };
+                if let Some(args) = super::persist::table_args(d, 2, false, &mut out, cx) {
+                    let mut t = toml_edit::InlineTable::new();
+                    t.insert("name", name.into());
+                    t.extend(args);
+                    out.push("table", toml_edit::Value::InlineTable(t), src(d));
+                }
+            }
             _ => cx.drop(&mut out, d, ReportKind::Unsupported, "not supported in a peers section yet"),
         }
     }

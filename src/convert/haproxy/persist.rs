@@ -88,9 +88,23 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
     if !st.allowed(cx, d, "stick_table") {
         return;
     }
+    if let Some(t) = table_args(d, 1, true, &mut st.out, cx) {
+        st.out.set("stick_table", Value::InlineTable(t), src(d));
+    }
+}
+
+/// The arguments of `stick-table` from `d.arg(first)` on (`peers` only where `with_peers`);
+/// None when the table was dropped.
+pub(super) fn table_args(
+    d: &Directive,
+    first: usize,
+    with_peers: bool,
+    out: &mut crate::convert::out::TableOut,
+    cx: &mut Cx,
+) -> Option<InlineTable> {
     let mut t = InlineTable::new();
     let mut left = Vec::new();
-    let mut i = 1;
+    let mut i = first;
     while let Some(w) = d.arg(i) {
         let v = d.arg(i + 1);
         i += 2;
@@ -101,12 +115,12 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
                 }
                 Some(other) => {
                     cx.drop(
-                        &mut st.out,
+                        out,
                         d,
                         ReportKind::Unsupported,
                         format!("stick tables of type `{other}` are not supported"),
                     );
-                    return;
+                    return None;
                 }
                 None => cx.error(d, "`type` needs a value"),
             },
@@ -141,7 +155,7 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
                 }
                 None => cx.error(d, "`store` needs a list of data types"),
             },
-            "peers" => match v {
+            "peers" if with_peers => match v {
                 Some(p) => {
                     t.insert("peers", p.into());
                 }
@@ -157,7 +171,7 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
     if !left.is_empty() {
         cx.report(d, ReportKind::Approximated, format!("`{}` is not supported yet and was left out", left.join(" ")));
     }
-    st.out.set("stick_table", Value::InlineTable(t), src(d));
+    Some(t)
 }
 
 /// `stick on|match|store-request|store-response PATTERN [table T] [if|unless COND]`.

@@ -45,8 +45,16 @@ pub enum Message {
     /// New → old: accepting on the sockets; these are the VRRP instances it will run.
     Ready { vrrp: Vec<Successor> },
     /// Old → new, once it stopped its control socket, API and VRRP instances. Descriptors: the
-    /// control socket, then the API's if `api` is set.
-    Takeover { control: PathBuf, api: Option<SocketAddr>, vrrp: Vec<Role>, servers_state: String },
+    /// control socket, then the API's if `api` is set, then a memfd with the stick tables
+    /// ([`crate::stktable::handover`]) if `tables` is set.
+    Takeover {
+        control: PathBuf,
+        api: Option<SocketAddr>,
+        vrrp: Vec<Role>,
+        servers_state: String,
+        #[serde(default)]
+        tables: bool,
+    },
     /// New → old: everything runs in the new process.
     Done { pid: u32 },
     /// Either side gives up; the old process keeps (or takes back) everything.
@@ -120,6 +128,7 @@ mod tests {
                 api: None,
                 vrrp: vec![Role { key: key.clone(), state: "MASTER".into() }],
                 servers_state: String::new(),
+                tables: true,
             },
             Message::Done { pid: 8 },
             Message::Abort { reason: "bad config".into() },

@@ -37,6 +37,8 @@ pub struct Takeover {
     pub vrrp: Vec<HandedOver>,
     /// Server state at the last moment (admin changes made while the new process started).
     pub servers_state: String,
+    /// The stick tables, dumped by [`crate::stktable::handover::dump`].
+    pub tables: Option<OwnedFd>,
 }
 
 impl Incoming {
@@ -87,19 +89,22 @@ impl Incoming {
     pub fn ready(&mut self, vrrp: Vec<Successor>) -> Result<Takeover, UpgradeError> {
         send(&self.stream, &Message::Ready { vrrp }, vec![])?;
         let (msg, mut fds) = recv(&self.stream, &mut self.reader, TAKEOVER_WAIT)?;
-        let (control_path, api, roles, servers_state) = match msg {
-            Message::Takeover { control, api, vrrp, servers_state } => (control, api, vrrp, servers_state),
+        let (control_path, api, roles, servers_state, tables) = match msg {
+            Message::Takeover { control, api, vrrp, servers_state, tables } => {
+                (control, api, vrrp, servers_state, tables)
+            }
             Message::Abort { reason } => return Err(UpgradeError::Aborted(reason)),
             other => return Err(UpgradeError::Protocol(format!("expected takeover, got {other:?}"))),
         };
-        let want = 1 + usize::from(api.is_some());
+        let want = 1 + usize::from(api.is_some()) + usize::from(tables);
         if fds.len() != want {
             return Err(UpgradeError::Protocol(format!("takeover with {} descriptors, expected {want}", fds.len())));
         }
+        let tables = if tables { fds.pop() } else { None };
         let api = api.and_then(|a| fds.pop().map(|fd| (a, fd)));
         let control = fds.pop().ok_or_else(|| UpgradeError::Protocol("no control socket".into()))?;
         let vrrp = roles.iter().filter_map(Role::to_handed).collect();
-        Ok(Takeover { control_path, control, api, vrrp, servers_state })
+        Ok(Takeover { control_path, control, api, vrrp, servers_state, tables })
     }
 
     /// Everything runs here now; the old daemon stops accepting and drains.

@@ -181,11 +181,14 @@ pub async fn hand_over(att: Attach, p: Parts<'_>) -> Result<u32, String> {
     };
     let mut fds = vec![p.ctl.socket().as_raw_fd()];
     fds.extend(api_sock.as_ref().map(|s| s.as_raw_fd()));
+    let tables = tables_memfd(p.proxy);
+    fds.extend(tables.as_ref().map(|f| f.as_raw_fd()));
     let takeover = Message::Takeover {
         control: p.ctl.path().to_path_buf(),
         api: api_sock.as_ref().and(p.api_settings.map(|s| s.bind)),
         vrrp: handed.iter().map(Role::from_handed).collect(),
         servers_state: servers_text(p.proxy),
+        tables: tables.is_some(),
     };
     let outcome = match conv.send(&takeover, fds).await {
         Ok(()) => conv.recv(DONE_WAIT).await,
@@ -231,6 +234,35 @@ async fn take_back(p: Parts<'_>, handed: &[HandedOver], api_sock: Option<OwnedFd
         Err(e) => tracing::error!("upgrade rollback: vrrp: {e}"),
     }
     tracing::warn!("upgrade rolled back: serving the control socket, API and VRRP again");
+}
+
+/// The stick tables in a memfd for the new process (None without tables, or when the memfd
+/// cannot be made: the new process then refills from its peers only).
+fn tables_memfd(proxy: &Proxy) -> Option<std::fs::File> {
+    use std::io::{Seek, Write};
+    let a = proxy.active.load();
+    if a.snap.stick_tables.is_empty() {
+        return None;
+    }
+    let bytes = crate::stktable::handover::dump(&a.rt.tables, &a.snap.stick_tables, a.rt.tables.now_ms());
+    let made = nix::sys::memfd::memfd_create(c"lbha-tables", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(std::io::Error::from)
+        .and_then(|fd| {
+            let mut f = std::fs::File::from(fd);
+            f.write_all(&bytes)?;
+            f.rewind()?;
+            Ok(f)
+        });
+    match made {
+        Ok(f) => {
+            tracing::info!("upgrade: handing over the stick tables ({} bytes)", bytes.len());
+            Some(f)
+        }
+        Err(e) => {
+            tracing::warn!("upgrade: cannot hand over the stick tables: {e}");
+            None
+        }
+    }
 }
 
 fn servers_text(proxy: &Proxy) -> String {
