@@ -20,6 +20,7 @@ mod peers;
 mod persist;
 mod server_side;
 mod stktable;
+mod track;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -147,6 +148,10 @@ struct Ctx<'a> {
     maps: crate::maps::Loader,
     /// Names of the `[[resolvers]]` sections.
     resolvers: Vec<String>,
+    /// Names of the stick tables (their sections' names), and the section being read: what
+    /// stick-counter rules and fetches may name.
+    tables: Vec<String>,
+    owner: String,
 }
 
 impl Ctx<'_> {
@@ -191,6 +196,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         base_dir,
         maps: crate::maps::Loader::new(base_dir),
         resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
+        tables: Vec::new(),
+        owner: String::new(),
     };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
@@ -226,6 +233,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     }
     unique_names(&fronts, "frontend or listen", &mut cx);
     unique_names(&backs, "backend or listen", &mut cx);
+    cx.tables = track::table_names(&fronts, &backs);
 
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
@@ -595,6 +603,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             &p,
             cx.problems,
             &mut cx.maps,
+            &cx.tables,
         ),
         acls: Vec::new(),
         http_request: Vec::new(),
@@ -906,6 +915,7 @@ fn frontend(
 ) -> Frontend {
     let s = n.sec;
     let p = n.path();
+    cx.owner = n.name().to_string();
     let mode = mode_of(s, defaults);
     // A warning, not an error, as in HAProxy: the Data Plane API creates a frontend first and
     // adds its binds one call at a time.
@@ -1050,6 +1060,7 @@ fn frontend(
         &by_name,
         cx.problems,
         &mut cx.maps,
+        &cx.tables,
     );
     for (b, path) in targets {
         check_mode(mode, &backends[b], &path, cx);
@@ -1217,6 +1228,7 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     }
     use http_rules::Phase;
     let (s, p) = (n.sec, n.path());
+    cx.owner = n.name().to_string();
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
     b.acls = acls;
     b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, cx);

@@ -21,6 +21,7 @@ pub mod sample_ctx;
 pub mod shutdown;
 pub mod tcp;
 pub mod tcp_rules;
+pub mod track;
 pub mod vars;
 
 use crate::config::Snapshot;
@@ -312,7 +313,7 @@ impl Proxy {
                             cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                             let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                             proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                            if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                            if tcp_rules::session_allowed(fe, &active, &cx) {
                                 Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                             }
                         }
@@ -321,7 +322,7 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                    if tcp_rules::session_allowed(fe, &active, &cx) {
                         Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await
                     }
                 }
@@ -335,7 +336,7 @@ impl Proxy {
                                 cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
                                 let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                                !tcp_rules::session_allowed(fe, &active, &cx)
                                     || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                             } =>
                         {
@@ -352,7 +353,7 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                    if tcp_rules::session_allowed(fe, &active, &cx)
                         && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                         && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
                     {
@@ -364,6 +365,8 @@ impl Proxy {
         }
         // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
         cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // The session ends: what it tracked is released (conn_cur).
+        cx.rules.stk.release();
     }
 
     /// Waits for the client's first byte before hyper's connection (its buffers and timers) is

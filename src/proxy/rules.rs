@@ -276,6 +276,11 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
             t.vars.unset(var);
             Step::Next
         }
+        HttpAction::Stick(a) => {
+            let maps = &**t.cx.proxy.maps.store.load();
+            super::track::act(t.active, &t.cx.rules.stk, Some(&t.vars.stk), a, ctx, maps);
+            Step::Next
+        }
         a => Step::Apply(Change::render(a, ctx, t)),
     }
 }

@@ -16,6 +16,7 @@ pub mod def;
 pub mod key;
 pub mod registry;
 pub mod table;
+pub mod track;
 pub mod wire;
 
 pub use def::{KeyKind, Stored, TableDef};

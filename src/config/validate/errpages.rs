@@ -47,6 +47,8 @@ pub(super) fn pages(
         base_dir: cx.base_dir,
         maps: crate::maps::Loader::new(cx.base_dir),
         resolvers: Vec::new(),
+        tables: Vec::new(),
+        owner: String::new(),
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);

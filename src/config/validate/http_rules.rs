@@ -30,11 +30,13 @@ impl Phase {
     fn allows(self, action: &str) -> bool {
         const HEADERS: &[&str] = &["set_header", "add_header", "del_header", "replace_header", "replace_value"];
         const VARS: &[&str] = &["set_var", "unset_var"];
+        const SC: &[&str] = &["sc_inc_gpc0", "sc_inc_gpc1", "sc_inc_gpc", "sc_set_gpt0", "sc_set_gpt"];
         match self {
             Phase::Request => action != "set_status",
             Phase::Response => {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
+                    || SC.contains(&action)
                     || ["allow", "deny", "set_status", "redirect", "return"].contains(&action)
             }
             Phase::After => HEADERS.contains(&action) || VARS.contains(&action) || action == "set_status",
@@ -65,8 +67,9 @@ fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind)> {
 /// Parses a log-format value (header value, location, body), loading the maps it reads.
 pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
     match LogFormat::parse(text) {
-        Ok(lf) => {
+        Ok(mut lf) => {
             load_maps(lf_maps(&lf), at, cx);
+            super::track::log_format(&mut lf, at, text, cx);
             Some(lf)
         }
         Err(e) => {
@@ -91,8 +94,9 @@ pub(super) fn acls<'s>(
             cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
         }
         let acl = match Acl::parse(&a.cond, cx.base_dir) {
-            Ok(acl) => {
+            Ok(mut acl) => {
                 load_maps(acl.map_refs(), &ap.key("cond"), cx);
+                super::track::exprs(acl.exprs_mut(), &ap.key("cond"), &a.cond, cx);
                 super::check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
                 acl
             }
@@ -134,8 +138,10 @@ pub(super) fn cond(
     };
     let lookup = |n: &str| names.iter().position(|x| *x == n);
     match Condition::parse(&text, &lookup, cx.base_dir) {
-        Ok(c) => {
+        Ok(mut c) => {
             load_maps(c.map_refs(), &rp.key(key), cx);
+            let raw = text.split_once(' ').map(|x| x.1).unwrap_or("").to_string();
+            super::track::exprs(c.inline_acls_mut().flat_map(|a| a.exprs_mut()), &rp.key(key), &raw, cx);
             Some(c)
         }
         Err(e) => {
@@ -258,7 +264,9 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
          auth => "auth", replace_header => "replace_header", replace_value => "replace_value",
          set_path => "set_path", set_pathq => "set_pathq", set_query => "set_query", set_uri => "set_uri",
          set_method => "set_method", replace_path => "replace_path", replace_pathq => "replace_pathq",
-         replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status");
+         replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status",
+         track_sc0 => "track_sc0", track_sc1 => "track_sc1", track_sc2 => "track_sc2", sc_inc_gpc0 => "sc_inc_gpc0",
+         sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -407,8 +415,9 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
             let sv = r.set_var.as_ref()?;
             let var = var_ref(&sv.var, &ap.key("var"), cx);
             let expr = match SampleExpr::parse(&sv.expr) {
-                Ok(e) => {
+                Ok(mut e) => {
                     load_maps(e.map_refs(), &ap.key("expr"), cx);
+                    super::track::exprs([&mut e], &ap.key("expr"), &sv.expr, cx);
                     Some(e)
                 }
                 Err(e) => {
@@ -424,6 +433,7 @@ pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut
             let st = status(Some(ss.status), 200, &ap.key("status"), 100..=999, cx);
             HttpAction::SetStatus { status: st, reason: ss.reason.clone() }
         }
+        n if n.starts_with("track_sc") || n.starts_with("sc_") => return super::track::http_action(r, n, &ap, cx),
         _ => return None,
     })
 }
