@@ -193,8 +193,14 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
 
 /// What the exchange adds to the stick counters it tracks at its end (`http_err_*`).
 fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &TxnVars<'_>) {
-    let denied = resp.extensions().get::<super::track::Denied>().is_some();
-    super::track::http_done(active, &cx.rules.stk, &vars.stk, resp.status().as_u16(), denied);
+    let how = if resp.extensions().get::<super::track::Denied>().is_some() {
+        super::track::Answer::Denied
+    } else if resp.extensions().get::<super::track::Answered>().is_some() {
+        super::track::Answer::Rule
+    } else {
+        super::track::Answer::Other
+    };
+    super::track::http_done(active, &cx.rules.stk, &vars.stk, resp.status().as_u16(), how);
 }
 
 /// `http_after_response` rules, the backend's then the frontend's, on every response,
@@ -282,6 +288,8 @@ async fn serve_picking(
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
             resp.extensions_mut().insert(super::track::Denied);
+        } else {
+            resp.extensions_mut().insert(super::track::Answered);
         }
         if tarpit {
             tokio::time::sleep(fe.timeouts.tarpit).await;
@@ -314,6 +322,8 @@ async fn serve_picking(
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
             resp.extensions_mut().insert(super::track::Denied);
+        } else {
+            resp.extensions_mut().insert(super::track::Answered);
         }
         if tarpit {
             tokio::time::sleep(be.timeouts.tarpit).await;

@@ -365,6 +365,11 @@ impl Proxy {
         }
         // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
         cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // An HTTP connection closed before its first request still counts one on what the
+        // session tracks, as HAProxy's (aborted) request does.
+        if fe.mode == Mode::Http && cx.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            track::http_request(&active, &cx.rules.stk);
+        }
         // The session ends: what it tracked is released (conn_cur).
         cx.rules.stk.release();
     }

@@ -98,13 +98,33 @@ pub fn http_request(active: &Active, session: &Trackers) {
     track::each(None, session, active.rt.tables.epoch(), |e| e.inc_http_req());
 }
 
-/// The end of an HTTP exchange: `http_err_*` for a client error (a 4xx answer, a deny or a
-/// tarpit), on the stream's counters else the session's.
-pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, denied: bool) {
-    if (400..500).contains(&status) || denied {
-        track::each(Some(stream), session, active.rt.tables.epoch(), |e| e.inc_http_err());
-    }
+/// The end of an HTTP exchange: `http_err_*` for a client error, on the stream's counters else
+/// the session's. As HAProxy 2.6 counts (checked against it): a deny or tarpit whatever its
+/// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
+/// `auth`) answered counts on the session's counters only.
+pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
+    let client_error = (400..500).contains(&status);
+    let stream = match how {
+        Answer::Denied => Some(stream),
+        Answer::Rule if client_error => None,
+        _ if client_error => Some(stream),
+        _ => return,
+    };
+    track::each(stream, session, active.rt.tables.epoch(), |e| e.inc_http_err());
 }
+
+/// How an HTTP exchange was answered, for [`http_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Denied,
+    /// By an answering `http-request` rule other than deny/tarpit.
+    Rule,
+    Other,
+}
+
+/// Marks an answer made by an `http-request` rule (`return`, `redirect`, `auth`).
+#[derive(Debug, Clone, Copy)]
+pub struct Answered;
 
 /// A session passed its `tcp-request session` rules: `sess_*` on what it tracks.
 pub fn session_start(active: &Active, session: &Trackers) {
