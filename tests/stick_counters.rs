@@ -362,3 +362,41 @@ fn counters_match_haproxy_2_6() {
     assert!(!h.is_empty());
     assert_eq!(h, l, "fetches seen by the server (haproxy's, then lbha's)");
 }
+
+#[test]
+fn convert_maps_stick_counter_actions_exactly() {
+    let dir = TempDir::new("scconv");
+    let cfg = dir.write(
+        "haproxy.cfg",
+        "defaults\n    mode http\nfrontend fe\n    bind 127.0.0.1:1\n\
+         \x20   stick-table type ip size 1k store gpc0,gpt0,http_req_rate(10s)\n\
+         \x20   tcp-request connection track-sc1 src\n\
+         \x20   tcp-request content sc-inc-gpc0(1)\n\
+         \x20   http-request track-sc0 src\n\
+         \x20   http-request track-sc2 req.hdr(x-user),lower table users\n\
+         \x20   http-request sc-inc-gpc0(0) if { sc_http_req_rate(0) gt 10 }\n\
+         \x20   http-request sc-set-gpt0(0) 3\n\
+         \x20   http-response sc-inc-gpc1(0)\n\
+         \x20   default_backend be\n\
+         backend be\n    server s 127.0.0.1:2\n\
+         backend users\n    stick-table type string size 1k store gpc(2),gpt(2)\n\
+         \x20   http-request sc-inc-gpc(1,2)\n\
+         \x20   http-request sc-set-gpt(1,2) sc2_http_req_cnt\n",
+    );
+    let out = Command::new(lbha_bin()).args(["convert", "--strict", "--haproxy"]).arg(&cfg).output().unwrap();
+    let toml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}\n{toml}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        r#"{ connection = "track-sc1 src" }"#,
+        r#"{ content = "sc-inc-gpc0(1)" }"#,
+        r#"{ track_sc0 = "src" }"#,
+        r#"{ track_sc2 = { key = "req.hdr(x-user),lower", table = "users" } }"#,
+        r#"{ sc_inc_gpc0 = 0, if = "{ sc_http_req_rate(0) gt 10 }" }"#,
+        r#"{ sc_set_gpt0 = { sc = 0, value = 3 } }"#,
+        r#"{ sc_inc_gpc1 = 0 }"#,
+        r#"{ sc_inc_gpc = { idx = 1, sc = 2 } }"#,
+        r#"{ sc_set_gpt = { idx = 1, sc = 2, value = "sc2_http_req_cnt" } }"#,
+    ] {
+        assert!(toml.contains(want), "missing {want} in\n{toml}");
+    }
+}
