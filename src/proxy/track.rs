@@ -103,6 +103,11 @@ pub fn http_request(active: &Active, session: &Trackers) {
 /// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
 /// `auth`) answered counts on the session's counters only.
 pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
+    // `http_fail_*`: a server-side failure (a 5xx other than 501 and 505, the server's or
+    // lbha's for a failed server), HAProxy's http-fail-codes of 2.6.
+    if how == Answer::Other && (500..600).contains(&status) && status != 501 && status != 505 {
+        track::each(Some(stream), session, active.rt.tables.epoch(), |e| e.inc_http_fail());
+    }
     let client_error = (400..500).contains(&status);
     let stream = match how {
         Answer::Denied => Some(stream),
