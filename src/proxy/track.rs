@@ -103,19 +103,29 @@ pub fn http_request(active: &Active, session: &Trackers) {
 /// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
 /// `auth`) answered counts on the session's counters only.
 pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
-    // `http_fail_*`: a server-side failure (a 5xx other than 501 and 505, the server's or
-    // lbha's for a failed server), HAProxy's http-fail-codes of 2.6.
-    if how == Answer::Other && (500..600).contains(&status) && status != 501 && status != 505 {
-        track::each(Some(stream), session, active.rt.tables.epoch(), |e| e.inc_http_fail());
+    let epoch = active.rt.tables.epoch();
+    let (fail, err) = outcome(status, how);
+    if let Some(with_stream) = fail {
+        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_fail());
     }
+    if let Some(with_stream) = err {
+        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_err());
+    }
+}
+
+/// Whether an exchange counts `http_fail_*` and `http_err_*`, and if so whether on the stream's
+/// counters too (true) or the session's only (false). `http_fail`: a server-side failure, a 5xx
+/// other than 501 and 505 (the server's, or lbha's for a failed server), HAProxy 2.6's codes.
+fn outcome(status: u16, how: Answer) -> (Option<bool>, Option<bool>) {
+    let fail = (how == Answer::Other && (500..600).contains(&status) && status != 501 && status != 505).then_some(true);
     let client_error = (400..500).contains(&status);
-    let stream = match how {
-        Answer::Denied => Some(stream),
-        Answer::Rule if client_error => None,
-        _ if client_error => Some(stream),
-        _ => return,
+    let err = match how {
+        Answer::Denied => Some(true),
+        Answer::Rule if client_error => Some(false),
+        _ if client_error => Some(true),
+        _ => None,
     };
-    track::each(stream, session, active.rt.tables.epoch(), |e| e.inc_http_err());
+    (fail, err)
 }
 
 /// How an HTTP exchange was answered, for [`http_done`].
@@ -150,3 +160,22 @@ pub fn bytes(active: &Active, session: &Trackers, stream: Option<&Trackers>, byt
 /// Marks an answer as a deny or tarpit, which counts as a client error whatever its status.
 #[derive(Debug, Clone, Copy)]
 pub struct Denied;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_failures_count_as_haproxy_2_6() {
+        assert_eq!(outcome(200, Answer::Other), (None, None));
+        assert_eq!(outcome(404, Answer::Other), (None, Some(true)), "a server's 4xx");
+        assert_eq!(outcome(404, Answer::Rule), (None, Some(false)), "`return status 404`: session only");
+        assert_eq!(outcome(302, Answer::Rule), (None, None));
+        assert_eq!(outcome(403, Answer::Denied), (None, Some(true)));
+        assert_eq!(outcome(500, Answer::Denied), (None, Some(true)), "a tarpit");
+        assert_eq!(outcome(503, Answer::Other), (Some(true), None));
+        assert_eq!(outcome(501, Answer::Other), (None, None));
+        assert_eq!(outcome(505, Answer::Other), (None, None));
+        assert_eq!(outcome(503, Answer::Rule), (None, None), "a rule's own 5xx is no server failure");
+    }
+}
