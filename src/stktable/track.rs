@@ -32,6 +32,9 @@ pub struct Trackers {
     slots: Mutex<[Option<Slot>; MAX_SC]>,
     /// The tables' clock origin, to release entries at their own time.
     epoch: Mutex<Option<Instant>>,
+    /// Whether anything was tracked: most sessions and requests track nothing, and then count
+    /// and release without taking a lock.
+    used: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Trackers {
@@ -51,7 +54,11 @@ impl Trackers {
     }
 
     pub fn is_tracked(&self, n: usize) -> bool {
-        self.slots().get(n).is_some_and(Option::is_some)
+        self.used() && self.slots().get(n).is_some_and(Option::is_some)
+    }
+
+    fn used(&self) -> bool {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `track-sc<n>`: only the first tracking of a counter applies. Finds or creates the entry,
@@ -80,6 +87,7 @@ impl Trackers {
         }
         *slot = Some(Slot { table: table.clone(), key });
         *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch);
+        self.used.store(true, std::sync::atomic::Ordering::Relaxed);
         true
     }
 
@@ -92,6 +100,9 @@ impl Trackers {
         epoch: Instant,
         f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
     ) -> Option<R> {
+        if !self.used() {
+            return None;
+        }
         let slots = self.slots();
         let s = slots.get(n)?.as_ref()?;
         let mut t = lock(other.unwrap_or(&s.table));
@@ -111,6 +122,9 @@ impl Trackers {
 
     /// Ends the tracking: `conn_cur` down, the entries no longer in use. Idempotent.
     pub fn release(&self) {
+        if !self.used.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let taken: Vec<Slot> = self.slots().iter_mut().filter_map(Option::take).collect();
         let Some(epoch) = *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) else { return };
         for s in taken {
