@@ -33,7 +33,8 @@ readonly ACL_BACKEND=be_shop
 readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
 
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
-# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https),
+# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), track (conf/*-track.*.tmpl: plain plus the
+# stick-counter rate limit), tls (plain with an ssl bind, wrk over https),
 # tlsclose (tls, every request on a new connection: handshakes per second), h2c (a `proto h2` bind,
 # h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx). --nbthread adds a 7th field.
 readonly SCENARIOS=(
@@ -41,6 +42,7 @@ readonly SCENARIOS=(
     "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
     "tcp-3b|tcp|tcp mode, 3-byte body|tcp|/|plain"
     "acl-3b|acl|ACL routing (20 ACLs, 10 backends, last rule matches), keep-alive, 3-byte body|http|$ACL_PATH|acl"
+    "track-3b|track|rate limit (track-sc0 src, deny if sc_http_req_rate(0) gt 100000000), keep-alive, 3-byte body|http|/|track"
     "https-3b|https|https keep-alive (TLS termination, plain http to nginx), 3-byte body|http|/|tls"
     "https-new|https|https, a new TLS connection per request (Connection: close), 3-byte body|http|/|tlsclose"
     "h2-3b|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 3-byte body|http|/|h2c"
@@ -228,7 +230,7 @@ check_prerequisites() {
         exit 2
     fi
     local tmpl
-    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl; do
+    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl haproxy-track.cfg.tmpl lbha-track.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -336,6 +338,7 @@ start_proxies() {
     local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts=""
     case $variant in
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
+        track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
         tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
         h2c) bind_opts=" proto h2" ;;
     esac

@@ -185,7 +185,7 @@ fn lost_protections_fail_unless_allow_weaker() {
     let src = dir.write(
         "h.cfg",
         &format!(
-            "listen st\n  bind 127.0.0.1:{port}\n  mode http\n  stats enable\n  stats uri /stats\n  stats http-request auth unless {{ src 10.1.2.3 }}\n  http-request deny if {{ sc_http_req_rate(0) gt 10 }}\n"
+            "listen st\n  bind 127.0.0.1:{port}\n  mode http\n  stats enable\n  stats uri /stats\n  stats http-request auth unless {{ src 10.1.2.3 }}\n  http-request deny if {{ fc_rtt gt 10 }}\n"
         ),
     );
     let out = dir.0.join("lbha.toml");

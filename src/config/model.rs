@@ -523,6 +523,15 @@ pub struct HttpRule {
     pub set_log_level: Option<String>,
     /// `use-service NAME`: only `prometheus-exporter` (lbha's metrics).
     pub use_service: Option<String>,
+    pub track_sc0: Option<TrackScAction>,
+    pub track_sc1: Option<TrackScAction>,
+    pub track_sc2: Option<TrackScAction>,
+    /// `sc-inc-gpc0(SC)`: the stick counter number.
+    pub sc_inc_gpc0: Option<i64>,
+    pub sc_inc_gpc1: Option<i64>,
+    pub sc_inc_gpc: Option<ScGpcAction>,
+    pub sc_set_gpt0: Option<ScGpcAction>,
+    pub sc_set_gpt: Option<ScGpcAction>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
@@ -536,6 +545,31 @@ pub struct CaptureAction {
     pub sample: String,
     pub len: Option<usize>,
     pub id: Option<usize>,
+}
+
+/// `track-sc<N> KEY [table T]`: the key expression, or `{ key, table }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TrackScAction {
+    Key(String),
+    Full { key: String, table: Option<String> },
+}
+
+/// `sc-inc-gpc(IDX,SC)`, `sc-set-gpt0(SC) VALUE`, `sc-set-gpt(IDX,SC) VALUE`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScGpcAction {
+    pub idx: Option<i64>,
+    pub sc: i64,
+    /// An integer or a sample expression.
+    pub value: Option<IntOrExpr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrExpr {
+    Int(i64),
+    Expr(String),
 }
 
 /// `del-header NAME [-m str|beg|end|sub|reg]`: a name, or `{ name, match }`.

@@ -315,6 +315,8 @@ pub enum HttpAction {
     Tarpit {
         status: StatusCode,
     },
+    /// `track-sc<N>`, `sc-inc-gpc*`, `sc-set-gpt*`.
+    Stick(crate::stktable::track::StickAction),
 }
 
 #[derive(Debug, Clone)]

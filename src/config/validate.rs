@@ -21,6 +21,7 @@ mod persist;
 mod server_side;
 mod stktable;
 mod tls_side;
+mod track;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -152,6 +153,10 @@ struct Ctx<'a> {
     userlists: Vec<(String, Vec<String>)>,
     /// `ssl-default-bind-*` / `ssl-default-server-*`.
     tls_defaults: tls_side::TlsDefaults,
+    /// Names of the stick tables (their sections' names), and the section being read: what
+    /// stick-counter rules and fetches may name.
+    tables: Vec<String>,
+    owner: String,
 }
 
 impl Ctx<'_> {
@@ -198,6 +203,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
         userlists: Vec::new(),
         tls_defaults: Default::default(),
+        tables: Vec::new(),
+        owner: String::new(),
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
@@ -234,6 +241,9 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     }
     unique_names(&fronts, "frontend or listen", &mut cx);
     unique_names(&backs, "backend or listen", &mut cx);
+    cx.tables = track::table_names(&fronts, &backs);
+    // `table` lines of `[[peers]]` sections, named `SECTION/NAME` as in HAProxy.
+    cx.tables.extend(file.peers.iter().flat_map(|d| d.table.iter().map(move |t| format!("{}/{}", d.name, t.name))));
 
     let userlists = userlists(&file.userlist, &mut cx);
     cx.userlists = userlists.iter().map(|l| (l.name.clone(), l.groups.iter().map(|g| g.0.clone()).collect())).collect();
@@ -607,6 +617,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             &p,
             cx.problems,
             &mut cx.maps,
+            &cx.tables,
         ),
         acls: Vec::new(),
         http_request: Vec::new(),
@@ -960,6 +971,7 @@ fn frontend(
 ) -> Frontend {
     let s = n.sec;
     let p = n.path();
+    cx.owner = n.name().to_string();
     let mode = mode_of(s, defaults);
     // A warning, not an error, as in HAProxy: the Data Plane API creates a frontend first and
     // adds its binds one call at a time.
@@ -1016,9 +1028,9 @@ fn frontend(
                 (None, None) => return None,
             };
             match Condition::parse(&text.0, &lookup) {
-                Ok(c) => {
+                Ok(mut c) => {
                     check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
-                    http_rules::register_cond(&c, &rp.key(text.1), cx);
+                    http_rules::register_cond(&mut c, &rp.key(text.1), &text.0, cx);
                     Some(c)
                 }
                 Err(e) => {
@@ -1099,8 +1111,8 @@ fn frontend(
     };
     if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
         match Condition::parse(text, &lookup) {
-            Ok(c) => {
-                http_rules::register_cond(&c, &p.key("stats").key("admin"), cx);
+            Ok(mut c) => {
+                http_rules::register_cond(&mut c, &p.key("stats").key("admin"), text, cx);
                 settings.admin = Some(c);
             }
             Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
@@ -1116,6 +1128,7 @@ fn frontend(
         &by_name,
         cx.problems,
         &mut cx.maps,
+        &cx.tables,
     );
     for (b, path) in targets {
         check_mode(mode, &backends[b], &path, cx);
@@ -1283,6 +1296,7 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     }
     use http_rules::Phase;
     let (s, p) = (n.sec, n.path());
+    cx.owner = n.name().to_string();
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
     b.acls = acls;
     b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);

@@ -172,6 +172,7 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
+    super::track::http_request(&active, &cx.rules.stk);
     let fe = &active.snap.frontends[fi];
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
@@ -179,13 +180,28 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
         let resp = super::errpages::customize(resp, &active.snap, fi);
-        return after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+        let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+        track_done(&resp, &cx, &active, &vars);
+        return resp;
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
     let resp = super::errpages::customize(resp, &active.snap, fi);
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+    track_done(&resp, &cx, &active, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
+}
+
+/// What the exchange adds to the stick counters it tracks at its end (`http_err_*`).
+fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &TxnVars<'_>) {
+    let how = if resp.extensions().get::<super::track::Denied>().is_some() {
+        super::track::Answer::Denied
+    } else if resp.extensions().get::<super::track::Answered>().is_some() {
+        super::track::Answer::Rule
+    } else {
+        super::track::Answer::Other
+    };
+    super::track::http_done(active, &cx.rules.stk, &vars.stk, resp.status().as_u16(), how);
 }
 
 /// `http_after_response` rules, the backend's then the frontend's, on every response,
@@ -271,9 +287,12 @@ async fn serve_picking(
         None
     };
     t.body = buffered.as_deref();
-    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+    if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
+            resp.extensions_mut().insert(super::track::Denied);
+        } else {
+            resp.extensions_mut().insert(super::track::Answered);
         }
         if tarpit {
             tokio::time::sleep(fe.timeouts.tarpit).await;
@@ -302,9 +321,12 @@ async fn serve_picking(
     t.backend = Some(bi);
     // The backend's own rules run after the frontend's, as in HAProxy.
     let be = &active.snap.backends[bi];
-    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+    if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
+            resp.extensions_mut().insert(super::track::Denied);
+        } else {
+            resp.extensions_mut().insert(super::track::Answered);
         }
         if tarpit {
             tokio::time::sleep(be.timeouts.tarpit).await;

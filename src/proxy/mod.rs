@@ -21,6 +21,7 @@ pub mod sample_ctx;
 pub mod shutdown;
 pub mod tcp;
 pub mod tcp_rules;
+pub mod track;
 pub mod vars;
 
 use crate::config::Snapshot;
@@ -311,7 +312,7 @@ impl Proxy {
                         Ok(Ok(stream)) => {
                             let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                             proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                            if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                            if tcp_rules::session_allowed(fe, &active, &cx) {
                                 Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                             }
                         }
@@ -320,7 +321,7 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                    if tcp_rules::session_allowed(fe, &active, &cx) {
                         Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await
                     }
                 }
@@ -333,7 +334,7 @@ impl Proxy {
                             if {
                                 let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                                !tcp_rules::session_allowed(fe, &active, &cx)
                                     || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                             } =>
                         {
@@ -350,7 +351,7 @@ impl Proxy {
                     }
                 }
                 None => {
-                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                    if tcp_rules::session_allowed(fe, &active, &cx)
                         && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
                         && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
                     {
@@ -362,6 +363,13 @@ impl Proxy {
         }
         // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
         cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // An HTTP connection closed before its first request still counts one on what the
+        // session tracks, as HAProxy's (aborted) request does.
+        if fe.mode == Mode::Http && cx.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            track::http_request(&active, &cx.rules.stk);
+        }
+        // The session ends: what it tracked is released (conn_cur).
+        cx.rules.stk.release();
     }
 
     /// Waits for the client's first byte before hyper's connection (its buffers and timers) is

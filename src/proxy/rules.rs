@@ -301,6 +301,11 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
             }
             Step::Next
         }
+        HttpAction::Stick(a) => {
+            let maps = &**t.cx.proxy.maps.store.load();
+            super::track::act(t.active, &t.cx.rules.stk, Some(&t.vars.stk), a, ctx, maps);
+            Step::Next
+        }
         a => Step::Apply(Change::render(a, ctx, t)),
     }
 }

@@ -195,6 +195,9 @@ impl SampleContext for StreamCtx<'_> {
     fn hostname(&self) -> Option<&str> {
         Some(hostname())
     }
+    fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
+        super::track::fetch(self.active, &self.cx.rules.stk, self.vars.map(|v| &v.stk), self.cx.peer, f)
+    }
 }
 
 fn hostname() -> &'static str {

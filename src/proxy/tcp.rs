@@ -35,6 +35,8 @@ where
     C: AsyncRead + AsyncWrite + Send,
 {
     let out = session(client, &active, fi, &cx).await;
+    let (bytes_in, bytes_out) = (out.session.bytes_in.load(Relaxed), out.session.bytes_out.load(Relaxed));
+    super::track::bytes(&active, &cx.rules.stk, None, bytes_in, bytes_out);
     let fe = &active.snap.frontends[fi];
     if fe.log != LogMode::Tcp || !active.fe_logger(fi).enabled() {
         return;

@@ -15,6 +15,8 @@ use tokio::time::Instant;
 #[derive(Debug, Default)]
 pub struct ConnState {
     vars: Mutex<Vec<(VarRef, Value)>>,
+    /// The session's tracked stick counters (`tcp-request ... track-sc*`).
+    pub stk: crate::stktable::track::Trackers,
 }
 
 impl ConnState {
@@ -82,6 +84,23 @@ impl SampleContext for TcpCtx<'_> {
         let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
         Some((d.as_secs() as i64, d.subsec_micros()))
     }
+    fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
+        super::track::fetch(self.active, &self.state.stk, None, self.src, f)
+    }
+}
+
+/// A stick action of a TCP rule, for the session.
+fn stick(active: &Active, cx: &ConnCtx, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
+    super::track::act(active, &cx.rules.stk, None, a, env.ctx, env.maps)
+}
+
+/// The `tcp-request session` rules; a session they let through counts in what it tracks.
+pub fn session_allowed(fe: &crate::config::snapshot::Frontend, active: &Active, cx: &ConnCtx) -> bool {
+    let ok = allowed(&fe.tcp.session, &fe.tcp.acls, active, cx);
+    if ok {
+        super::track::session_start(active, &cx.rules.stk);
+    }
+    ok
 }
 
 fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, buf: &'a [u8]) -> TcpCtx<'a> {
@@ -97,7 +116,8 @@ pub fn allowed(rules: &[Rule], fr_acls: &[crate::tcprules::Acl], active: &Active
     let store = cx.proxy.maps.store.load();
     let c = ctx(active, cx, &[]);
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    crate::tcprules::run(rules, 0, fr_acls, &env, &|v, val| cx.rules.set_var(v, val)) != Verdict::Reject
+    let stick = |a: &_, env: &Env<'_>| stick(active, cx, a, env);
+    crate::tcprules::run(rules, 0, fr_acls, &env, &|v, val| cx.rules.set_var(v, val), &stick) != Verdict::Reject
 }
 
 /// Content inspection: reads the client's first bytes until the content rules accept or reject,
@@ -124,7 +144,8 @@ pub async fn inspect<R: AsyncRead + Unpin>(
             let store = cx.proxy.maps.store.load();
             let c = ctx(active, cx, &buf);
             let env = Env { ctx: &c, maps: &**store, final_ };
-            crate::tcprules::run(&rules.content, from, &rules.acls, &env, &|v, val| cx.rules.set_var(v, val))
+            let stick = |a: &_, env: &Env<'_>| stick(active, cx, a, env);
+            crate::tcprules::run(&rules.content, from, &rules.acls, &env, &|v, val| cx.rules.set_var(v, val), &stick)
         };
         match verdict {
             Verdict::Accept => return Ok(Some(buf)),

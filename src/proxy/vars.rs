@@ -31,11 +31,21 @@ pub struct TxnVars<'a> {
     pub txn: VarStore,
     pub req: VarStore,
     pub res: VarStore,
+    /// The stream's tracked stick counters (`http-request track-sc*`): they live as long as
+    /// the transaction, as its variables do.
+    pub stk: crate::stktable::track::Trackers,
 }
 
 impl<'a> TxnVars<'a> {
     pub fn new(proc: &'a VarStore, sess: &'a VarStore) -> TxnVars<'a> {
-        TxnVars { proc, sess, txn: VarStore::default(), req: VarStore::default(), res: VarStore::default() }
+        TxnVars {
+            proc,
+            sess,
+            txn: VarStore::default(),
+            req: VarStore::default(),
+            res: VarStore::default(),
+            stk: Default::default(),
+        }
     }
 
     /// The store of `scope`; `check` (health checks) has none here.

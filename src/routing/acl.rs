@@ -337,6 +337,14 @@ impl Acl {
         own.into_iter().chain(self.or.iter().flat_map(|a| a.referenced_backends())).collect()
     }
 
+    /// The expressions of this ACL and its same-name lines, for load-time resolution (the
+    /// stick tables their fetches name).
+    pub fn exprs_mut(&mut self) -> Vec<&mut SampleExpr> {
+        let mut v = vec![&mut self.expr];
+        v.extend(self.or.iter_mut().flat_map(|a| a.exprs_mut()));
+        v
+    }
+
     /// Map files the expression reads, so the loader can index them.
     pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
         self.expr.map_refs().chain(self.or.iter().flat_map(|a| a.map_refs())).collect()

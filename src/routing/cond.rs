@@ -122,6 +122,14 @@ impl Condition {
             .collect()
     }
 
+    /// Anonymous ACLs, for load-time resolution; declared ACLs are resolved in their list.
+    pub fn inline_acls_mut(&mut self) -> impl Iterator<Item = &mut Acl> {
+        self.any_of.iter_mut().flatten().filter_map(|t| match &mut t.acl {
+            AclRef::Inline(a) => Some(&mut **a),
+            AclRef::Named(_) => None,
+        })
+    }
+
     /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
     pub fn referenced_backends(&self) -> Vec<&str> {
         self.any_of

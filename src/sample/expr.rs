@@ -98,6 +98,14 @@ impl SampleExpr {
         }
     }
 
+    /// The stick-counter fetch the expression starts with, if any (its table is resolved at load).
+    pub fn stick_mut(&mut self) -> Option<&mut super::StickFetch> {
+        match &mut self.fetch {
+            Fetch::Stick(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The maps the expression reads, so the loader can build each once per match kind.
     pub fn map_refs(&self) -> impl Iterator<Item = (&str, MatchKind)> {
         self.convs.iter().filter_map(|c| match c {

@@ -124,6 +124,10 @@ pub trait SampleContext {
     fn local_zone(&self, _unix: i64) -> (i64, &str) {
         (0, "UTC")
     }
+    /// A stick-counter fetch (`sc_*`, `src_*`, `table_*`) against the live tables.
+    fn stick(&self, _f: &super::fetch_sc::StickFetch) -> Option<Value> {
+        None
+    }
 }
 
 /// Unit of `date`'s result.
@@ -217,6 +221,8 @@ pub enum Fetch {
     Always(bool),
     /// `req.proto_http`: the stream carries HTTP.
     ProtoHttp,
+    /// `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_cnt`/`table_avl`.
+    Stick(Box<super::fetch_sc::StickFetch>),
 }
 
 impl Fetch {
@@ -236,6 +242,7 @@ impl Fetch {
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) | Fetch::ProtoHttp => T::Bool,
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
+            Fetch::Stick(f) => f.out_type(),
             _ => T::Str,
         }
     }
@@ -374,6 +381,9 @@ impl Fetch {
                 a.count(0, 1)?;
                 let range = a.get(0).map(|_| a.sint(0)).transpose()?;
                 Ok(Fetch::Rand(range.map(|r| r.clamp(0, u32::MAX as i64 + 1) as u64)))
+            }
+            name if super::fetch_sc::is_stick(name) => {
+                super::fetch_sc::parse(&a, call).map(|f| Fetch::Stick(Box::new(f)))
             }
             _ => Err(a.err(None, "unknown fetch method")),
         }
@@ -518,6 +528,7 @@ impl Fetch {
             Fetch::UniqueId => s(ctx.unique_id()?.as_bytes()),
             Fetch::Always(b) => Some(Value::Bool(*b)),
             Fetch::ProtoHttp => Some(Value::Bool(ctx.method().is_some())),
+            Fetch::Stick(f) => ctx.stick(f),
         }
     }
 }

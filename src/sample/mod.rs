@@ -20,6 +20,7 @@ mod conv_eval;
 mod expr;
 mod fetch;
 mod fetch_http;
+mod fetch_sc;
 mod hello;
 mod logfmt;
 mod map;
@@ -35,6 +36,7 @@ mod tests_fetch;
 pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext};
+pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 /// A TLS ClientHello carrying an SNI, for tests of what reads one.
 #[cfg(test)]
 pub(crate) use hello::tests::client_hello;

@@ -17,6 +17,7 @@ pub mod handover;
 pub mod key;
 pub mod registry;
 pub mod table;
+pub mod track;
 pub mod wire;
 
 pub use def::{KeyKind, Stored, TableDef};

@@ -186,6 +186,13 @@ impl Acl {
         v
     }
 
+    /// The expressions of this ACL and its same-name lines, for load-time resolution.
+    pub fn exprs_mut(&mut self) -> Vec<&mut SampleExpr> {
+        let mut v = vec![&mut self.expr];
+        v.extend(self.or.iter_mut().flat_map(|a| a.exprs_mut()));
+        v
+    }
+
     /// `-f` files: (name, index kind, case-folded, read as a map).
     pub fn file_refs(&self) -> Vec<(String, crate::sample::MatchKind, bool, bool)> {
         let mut v: Vec<_> = match self.matcher.method.kind() {
@@ -328,6 +335,13 @@ impl Cond {
     pub fn inline_acls(&self) -> impl Iterator<Item = &Acl> {
         self.any_of.iter().flatten().filter_map(|t| match &t.acl {
             AclRef::Inline(a) => Some(&**a),
+            AclRef::Named(_) => None,
+        })
+    }
+
+    pub fn inline_acls_mut(&mut self) -> impl Iterator<Item = &mut Acl> {
+        self.any_of.iter_mut().flatten().filter_map(|t| match &mut t.acl {
+            AclRef::Inline(a) => Some(&mut **a),
             AclRef::Named(_) => None,
         })
     }

@@ -139,6 +139,9 @@ struct Walk<'p, 'l> {
     user: String,
     /// Whether `nbsrv(NAME)` names a backend (unknown in a backend section: not checked).
     backend_known: &'l dyn Fn(&str) -> bool,
+    /// The section's name (the default table of stick rules and fetches) and the tables.
+    owner: &'l str,
+    tables: &'l [String],
 }
 
 impl Walk<'_, '_> {
@@ -163,6 +166,37 @@ impl Walk<'_, '_> {
             if let Err(e) = self.maps.need(&file, kind, false, false, &format!("map in {}", self.user)) {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
+        }
+    }
+
+    /// Resolves the tables stick fetches and actions name (see `stktable::track`).
+    fn resolve(&mut self, errs: Vec<String>, path: &FieldPath, text: &str) {
+        for e in errs {
+            self.problems.push(Problem::new(path.clone(), e).with_value(text));
+        }
+    }
+
+    fn known(&self) -> impl Fn(&str) -> bool + '_ {
+        |t: &str| self.tables.iter().any(|x| x == t)
+    }
+
+    fn resolve_exprs<'e>(
+        &mut self,
+        exprs: impl IntoIterator<Item = &'e mut crate::sample::SampleExpr>,
+        path: &FieldPath,
+        text: &str,
+    ) {
+        let errs = crate::stktable::track::resolve_exprs(exprs, self.owner, &self.known());
+        self.resolve(errs, path, text);
+    }
+
+    /// Resolves the compiled declared ACLs, reporting at their first line.
+    fn resolve_acls(&mut self, acls: &mut Acls, defs: &[crate::config::model::AclDef], p: &FieldPath) {
+        for (j, a) in acls.compiled.iter_mut().enumerate() {
+            let Ok(a) = a else { continue };
+            let i = defs.iter().position(|d| d.name == acls.names[j]).unwrap_or(0);
+            let text = defs.get(i).map_or("", |d| d.cond.as_str());
+            self.resolve_exprs(a.exprs_mut(), &p.key("acl").index(i).key("cond"), text);
         }
     }
 
@@ -194,9 +228,10 @@ fn cond(
     };
     let raw = &text[key.len() + 1..];
     let names = acls.names.clone();
-    let c = Cond::parse(&text, &|n| names.iter().position(|x| *x == n)).map_err(|e| {
+    let mut c = Cond::parse(&text, &|n| names.iter().position(|x| *x == n)).map_err(|e| {
         w.problems.push(Problem::new(path.key(key), e).with_value(raw));
     })?;
+    w.resolve_exprs(c.inline_acls_mut().flat_map(|a| a.exprs_mut()), &path.key(key), raw);
     for a in c.inline_acls() {
         w.acl(a, stage, &path.key(key), raw);
     }
@@ -249,14 +284,29 @@ fn rules(
             (Stage::HttpContent, _) => Stage::HttpContent,
             _ => Stage::Content,
         };
-        let action = match parse_action(text) {
+        let mut action = match parse_action(text) {
+            Ok(Action::Stick(mut a)) => {
+                let errs = a.resolve(w.owner, &w.known());
+                w.resolve(errs, &rp.key(word), text);
+                if let crate::stktable::track::StickAction::Track(t) = &a {
+                    if stage == Stage::Response {
+                        w.problems
+                            .push(Problem::new(rp.key(word), "tcp-response has no track-sc action").with_value(text));
+                    }
+                    if let Some(why) = unavailable(&t.key.fetch, stage) {
+                        w.problems.push(Problem::new(rp.key(word), why).with_value(text));
+                    }
+                }
+                Action::Stick(a)
+            }
             Ok(a) => a,
             Err(e) => {
                 w.problems.push(Problem::new(rp.key(word), e).with_value(text));
                 continue;
             }
         };
-        if let Action::SetVar(_, e) = &action {
+        if let Action::SetVar(_, e) = &mut action {
+            w.resolve_exprs([&mut *e], &rp.key(word), text);
             for f in [&e.fetch] {
                 if let Some(why) = unavailable(f, stage) {
                     w.problems.push(Problem::new(rp.key(word), why).with_value(text));
@@ -282,10 +332,13 @@ pub fn front(
     backend: &dyn Fn(&str) -> Option<usize>,
     problems: &mut Vec<Problem>,
     maps: &mut Loader,
+    tables: &[String],
 ) -> (FrontRules, Vec<(usize, FieldPath)>) {
     let mut acls = Acls::compile(s);
     let known = |b: &str| backend(b).is_some();
-    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &known };
+    let owner = s.name.as_deref().unwrap_or("");
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &known, owner, tables };
+    w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);
     let mut fr = FrontRules {
         inspect_delay: s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0),
         ..FrontRules::default()
@@ -394,10 +447,24 @@ fn unreachable_acl() -> Acl {
 }
 
 /// A backend's (or listen's) `tcp-response content` rules.
-pub fn back(s: &Section, section: &str, p: &FieldPath, problems: &mut Vec<Problem>, maps: &mut Loader) -> BackRules {
+pub fn back(
+    s: &Section,
+    section: &str,
+    p: &FieldPath,
+    problems: &mut Vec<Problem>,
+    maps: &mut Loader,
+    tables: &[String],
+) -> BackRules {
     // A listen's ACLs serve both halves.
     let mut acls = Acls::compile(s);
-    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &|_| true };
+    let owner = s.name.as_deref().unwrap_or("");
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &|_| true, owner, tables };
+    // Reported by the frontend half of a listen.
+    let before = w.problems.len();
+    w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);
+    if s.bind.is_some() {
+        w.problems.truncate(before);
+    }
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);

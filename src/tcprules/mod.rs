@@ -25,6 +25,8 @@ pub enum Action {
     Reject,
     SetVar(VarRef, SampleExpr),
     UnsetVar(VarRef),
+    /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt*`, done by the proxy.
+    Stick(crate::stktable::track::StickAction),
 }
 
 #[derive(Debug)]
@@ -78,14 +80,16 @@ pub enum Verdict {
     Wait(usize),
 }
 
-/// Runs `rules` from index `from`: the first matching `accept` or `reject` decides; `set-var`
-/// and `unset-var` act and go on; no decision is an accept, as in HAProxy.
+/// Runs `rules` from index `from`: the first matching `accept` or `reject` decides; `set-var`,
+/// `unset-var` and the stick-counter actions (through `stick`) act and go on; no decision is
+/// an accept, as in HAProxy.
 pub fn run(
     rules: &[Rule],
     from: usize,
     acls: &[Acl],
     env: &Env<'_>,
     set_var: &dyn Fn(&VarRef, Option<Value>),
+    stick: &dyn Fn(&crate::stktable::track::StickAction, &Env<'_>),
 ) -> Verdict {
     for (i, rule) in rules.iter().enumerate().skip(from) {
         if let Some(c) = &rule.cond {
@@ -104,6 +108,7 @@ pub fn run(
                 }
             }
             Action::UnsetVar(v) => set_var(v, None),
+            Action::Stick(a) => stick(a, env),
         }
     }
     Verdict::Accept
@@ -165,9 +170,12 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             Ok(Action::UnsetVar(var(&h[10..h.len() - 1])?))
         }
         "" => Err("missing action (expected accept, reject, set-var(...) or unset-var(...))".into()),
-        other => Err(format!(
-            "action `{other}` is not supported (supported: accept, reject, set-var(scope.name) EXPR, unset-var(scope.name))"
-        )),
+        other => match crate::stktable::track::parse_words(other, rest)? {
+            Some(a) => Ok(Action::Stick(a)),
+            None => Err(format!(
+                "action `{other}` is not supported (supported: accept, reject, set-var(scope.name) EXPR, unset-var(scope.name), track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
+            )),
+        },
     }
 }
 

@@ -48,16 +48,16 @@ fn hello_rules_wait_for_the_whole_record() {
     let set = |_: &VarRef, _: Option<Value>| {};
     for cut in [0, 3, 5, hello.len() - 1] {
         let c = ctx(&hello[..cut]);
-        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set), Verdict::Wait(0), "cut at {cut}");
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Wait(0), "cut at {cut}");
         // At the delay the rules decide with what is there: no match, so the default accept.
-        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &set), Verdict::Accept);
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &set, &|_, _| {}), Verdict::Accept);
     }
     let c = ctx(&hello);
-    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set), Verdict::Accept);
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Accept);
     // Not TLS at all: decided at once, nothing to wait for.
     let c = ctx(b"GET / HTTP/1.1\r\n");
     let reject_plain = [rule("reject", Some("unless { req_ssl_hello_type 1 }"))];
-    assert_eq!(run(&reject_plain, 0, &[], &env(&c, &maps, false), &set), Verdict::Reject);
+    assert_eq!(run(&reject_plain, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Reject);
 }
 
 #[test]
@@ -98,11 +98,11 @@ fn named_acls_set_var_and_the_rule_order() {
         vars.extend(val.map(|x| (v.clone(), x)));
     };
     // `req.len` may still grow: the first rule waits.
-    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, false), &set), Verdict::Wait(0));
-    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, true), &set), Verdict::Reject);
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Wait(0));
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, true), &set, &|_, _| {}), Verdict::Reject);
     let c2 = ctx(b"abcdef");
     let set2 = |v: &VarRef, val: Option<Value>| c2.vars.borrow_mut().extend(val.map(|x| (v.clone(), x)));
-    assert_eq!(run(&rules, 0, &acls, &env(&c2, &maps, false), &set2), Verdict::Accept);
+    assert_eq!(run(&rules, 0, &acls, &env(&c2, &maps, false), &set2, &|_, _| {}), Verdict::Accept);
     assert_eq!(c2.var(&VarRef::parse("sess.seen").unwrap()), Some(Value::Sint(6)));
 }
 

@@ -49,6 +49,8 @@ pub(super) fn pages(
         resolvers: Vec::new(),
         userlists: Vec::new(),
         tls_defaults: Default::default(),
+        tables: Vec::new(),
+        owner: String::new(),
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);

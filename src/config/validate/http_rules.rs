@@ -32,11 +32,13 @@ impl Phase {
     fn allows(self, action: &str) -> bool {
         const HEADERS: &[&str] = &["set_header", "add_header", "del_header", "replace_header", "replace_value"];
         const VARS: &[&str] = &["set_var", "unset_var"];
+        const SC: &[&str] = &["sc_inc_gpc0", "sc_inc_gpc1", "sc_inc_gpc", "sc_set_gpt0", "sc_set_gpt"];
         match self {
             Phase::Request => action != "set_status",
             Phase::Response => {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
+                    || SC.contains(&action)
                     || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level"]
                         .contains(&action)
             }
@@ -70,8 +72,9 @@ fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind)> {
 /// Parses a log-format value (header value, location, body), loading the maps it reads.
 pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
     match LogFormat::parse(text) {
-        Ok(lf) => {
+        Ok(mut lf) => {
             load_maps(lf_maps(&lf), at, cx);
+            super::track::log_format(&mut lf, at, text, cx);
             Some(lf)
         }
         Err(e) => {
@@ -82,12 +85,14 @@ pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<Log
 }
 
 /// Loads what an `if`/`unless` condition reads besides the request (its anonymous ACLs' map
-/// and `-f` files) and checks the userlists it names. Every parsed condition goes through here:
+/// and `-f` files) and checks the userlists and stick tables it names. Every parsed condition goes through here:
 /// a pattern file missing from the store would match nothing, silently.
-pub(super) fn register_cond(c: &Condition, at: &FieldPath, cx: &mut Ctx) {
+/// Stick-counter fetches get their tables resolved against the section being read.
+pub(super) fn register_cond(c: &mut Condition, at: &FieldPath, text: &str, cx: &mut Ctx) {
     load_maps(c.map_refs(), at, cx);
     load_patterns(c.file_refs(), at, cx);
     check_auth(c.auth_refs(), at, cx);
+    super::track::exprs(c.inline_acls_mut().flat_map(|a| a.exprs_mut()), at, text, cx);
 }
 
 /// Registers `-f` files with the shared store (relative to the config's directory), indexed
@@ -130,10 +135,11 @@ pub(super) fn acls<'s>(
             cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
         }
         let acl = match Acl::parse(&a.cond) {
-            Ok(acl) => {
+            Ok(mut acl) => {
                 load_maps(acl.map_refs(), &ap.key("cond"), cx);
                 load_patterns(acl.file_refs(), &ap.key("cond"), cx);
                 check_auth(acl.auth_refs(), &ap.key("cond"), cx);
+                super::track::exprs(acl.exprs_mut(), &ap.key("cond"), &a.cond, cx);
                 super::check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
                 acl
             }
@@ -175,8 +181,8 @@ pub(super) fn cond(
     };
     let lookup = |n: &str| names.iter().position(|x| *x == n);
     match Condition::parse(&text, &lookup) {
-        Ok(c) => {
-            register_cond(&c, &rp.key(key), cx);
+        Ok(mut c) => {
+            register_cond(&mut c, &rp.key(key), text.split_once(' ').map_or("", |x| x.1), cx);
             Some(c)
         }
         Err(e) => {
@@ -309,7 +315,9 @@ pub(super) fn action(
          set_path => "set_path", set_pathq => "set_pathq", set_query => "set_query", set_uri => "set_uri",
          set_method => "set_method", replace_path => "replace_path", replace_pathq => "replace_pathq",
          replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status",
-         capture => "capture", set_log_level => "set_log_level", use_service => "use_service");
+         capture => "capture", set_log_level => "set_log_level", use_service => "use_service",
+         track_sc0 => "track_sc0", track_sc1 => "track_sc1", track_sc2 => "track_sc2", sc_inc_gpc0 => "sc_inc_gpc0",
+         sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -458,8 +466,9 @@ pub(super) fn action(
             let sv = r.set_var.as_ref()?;
             let var = var_ref(&sv.var, &ap.key("var"), cx);
             let expr = match SampleExpr::parse(&sv.expr) {
-                Ok(e) => {
+                Ok(mut e) => {
                     load_maps(e.map_refs(), &ap.key("expr"), cx);
+                    super::track::exprs([&mut e], &ap.key("expr"), &sv.expr, cx);
                     Some(e)
                 }
                 Err(e) => {
@@ -493,6 +502,7 @@ pub(super) fn action(
             let st = status(Some(ss.status), 200, &ap.key("status"), 100..=999, cx);
             HttpAction::SetStatus { status: st, reason: ss.reason.clone() }
         }
+        n if n.starts_with("track_sc") || n.starts_with("sc_") => return super::track::http_action(r, n, &ap, cx),
         _ => return None,
     })
 }

@@ -646,6 +646,9 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "capture" => capture_action(st, d, req),
         "set-log-level" if req || res => one("set_log_level"),
         "use-service" if req => one("use_service"),
+        n if super::track::is_stick(n) && (req || (res && !n.starts_with("track-sc"))) => {
+            super::track::http_action(d, action).map(|(k, v, i)| (k, v, i, Vec::new())).map_err(Fail::Bad)
+        }
         _ => Err(Fail::Unsupported(format!("`{} {action}` is not supported yet", d.keyword()))),
     };
     if let Some((value, s)) = finish_rule(st, d, parsed, cx) {

@@ -1,0 +1,181 @@
+//! Stick counters on live traffic: the `track-sc*` and `sc-*` actions of HTTP and TCP rules,
+//! the `sc_*`/`src_*`/`table_*` fetches, and the counts a session or request adds to what it
+//! tracks (see `stktable::track` for HAProxy's rules). The session's counters live in the
+//! connection's rule state, the stream's in the transaction's.
+
+use super::Active;
+use crate::sample::{Maps, SampleContext, SmpType, StickFetch, StickSource, Value};
+use crate::stktable::TKey;
+use crate::stktable::registry::lock;
+use crate::stktable::track::{self, GptValue, ScAction, StickAction, Trackers};
+use std::net::SocketAddr;
+
+/// Runs a stick action. `stream`: the HTTP transaction's counters, where `http-request`
+/// tracking goes (and counts its request); `None` for `tcp-request` rules, which track for the
+/// session.
+pub fn act(
+    active: &Active,
+    session: &Trackers,
+    stream: Option<&Trackers>,
+    a: &StickAction,
+    ctx: &dyn SampleContext,
+    maps: &dyn Maps,
+) {
+    let tables = &active.rt.tables;
+    match a {
+        StickAction::Track(t) => {
+            let Some(table) = tables.find(&t.table) else { return };
+            let target = stream.unwrap_or(session);
+            if target.is_tracked(t.sc) {
+                return;
+            }
+            let kind = lock(table).kind();
+            let Some(key) = t.key.eval(ctx, maps).and_then(|v| track::key_of(&v, kind)) else { return };
+            target.track(t.sc, table, key, tables.epoch(), |e| {
+                if stream.is_some() {
+                    e.inc_http_req();
+                }
+            });
+        }
+        StickAction::Sc(s) => {
+            let value = match s {
+                ScAction::SetGpt { value: GptValue::Int(v), .. } => Some(*v),
+                ScAction::SetGpt { value: GptValue::Expr(e), .. } => {
+                    match e.eval(ctx, maps).and_then(|v| v.cast(SmpType::Sint)) {
+                        Some(Value::Sint(v)) => Some(v),
+                        _ => return,
+                    }
+                }
+                ScAction::IncGpc { .. } => None,
+            };
+            let n = s.sc();
+            if let Some(tr) = track::pick(stream, session, n) {
+                tr.with(n, None, tables.epoch(), |e| {
+                    if let Some(e) = e {
+                        s.apply(e, value)
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A stick-counter fetch for a client at `src`.
+pub fn fetch(
+    active: &Active,
+    session: &Trackers,
+    stream: Option<&Trackers>,
+    src: SocketAddr,
+    f: &StickFetch,
+) -> Option<Value> {
+    let tables = &active.rt.tables;
+    let named = match &f.table {
+        Some(t) => Some(tables.find(t)?),
+        None => None,
+    };
+    match f.src {
+        StickSource::Sc(n) => {
+            let n = usize::from(n);
+            let Some(tr) = track::pick(stream, session, n) else { return f.untracked() };
+            tr.with(n, named, tables.epoch(), |e| f.eval(e)).flatten()
+        }
+        StickSource::Src => {
+            let mut t = lock(named?);
+            let key = TKey::from_ip(src.ip(), t.kind())?;
+            let now = tables.now_ms();
+            let mut e = if f.creates() { t.touch(&key, now) } else { t.get_mut(&key, now) };
+            f.eval(e.as_mut())
+        }
+        StickSource::Table => {
+            let t = lock(named?);
+            f.table_stat(t.len(), t.def().size)
+        }
+    }
+}
+
+/// A new HTTP request: `http_req_*` on what the session tracks.
+pub fn http_request(active: &Active, session: &Trackers) {
+    track::each(None, session, active.rt.tables.epoch(), |e| e.inc_http_req());
+}
+
+/// The end of an HTTP exchange: `http_err_*` for a client error, on the stream's counters else
+/// the session's. As HAProxy 2.6 counts (checked against it): a deny or tarpit whatever its
+/// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
+/// `auth`) answered counts on the session's counters only.
+pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
+    let epoch = active.rt.tables.epoch();
+    let (fail, err) = outcome(status, how);
+    if let Some(with_stream) = fail {
+        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_fail());
+    }
+    if let Some(with_stream) = err {
+        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_err());
+    }
+}
+
+/// Whether an exchange counts `http_fail_*` and `http_err_*`, and if so whether on the stream's
+/// counters too (true) or the session's only (false). `http_fail`: a server-side failure, a 5xx
+/// other than 501 and 505 (the server's, or lbha's for a failed server), HAProxy 2.6's codes.
+fn outcome(status: u16, how: Answer) -> (Option<bool>, Option<bool>) {
+    let fail = (how == Answer::Other && (500..600).contains(&status) && status != 501 && status != 505).then_some(true);
+    let client_error = (400..500).contains(&status);
+    let err = match how {
+        Answer::Denied => Some(true),
+        Answer::Rule if client_error => Some(false),
+        _ if client_error => Some(true),
+        _ => None,
+    };
+    (fail, err)
+}
+
+/// How an HTTP exchange was answered, for [`http_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Denied,
+    /// By an answering `http-request` rule other than deny/tarpit.
+    Rule,
+    Other,
+}
+
+/// Marks an answer made by an `http-request` rule (`return`, `redirect`, `auth`).
+#[derive(Debug, Clone, Copy)]
+pub struct Answered;
+
+/// A session passed its `tcp-request session` rules: `sess_*` on what it tracks.
+pub fn session_start(active: &Active, session: &Trackers) {
+    track::each(None, session, active.rt.tables.epoch(), |e| e.inc_sess());
+}
+
+/// Bytes of an exchange (client to server, server to client).
+pub fn bytes(active: &Active, session: &Trackers, stream: Option<&Trackers>, bytes_in: u64, bytes_out: u64) {
+    if bytes_in == 0 && bytes_out == 0 {
+        return;
+    }
+    track::each(stream, session, active.rt.tables.epoch(), |e| {
+        e.add_bytes_in(bytes_in);
+        e.add_bytes_out(bytes_out);
+    });
+}
+
+/// Marks an answer as a deny or tarpit, which counts as a client error whatever its status.
+#[derive(Debug, Clone, Copy)]
+pub struct Denied;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_failures_count_as_haproxy_2_6() {
+        assert_eq!(outcome(200, Answer::Other), (None, None));
+        assert_eq!(outcome(404, Answer::Other), (None, Some(true)), "a server's 4xx");
+        assert_eq!(outcome(404, Answer::Rule), (None, Some(false)), "`return status 404`: session only");
+        assert_eq!(outcome(302, Answer::Rule), (None, None));
+        assert_eq!(outcome(403, Answer::Denied), (None, Some(true)));
+        assert_eq!(outcome(500, Answer::Denied), (None, Some(true)), "a tarpit");
+        assert_eq!(outcome(503, Answer::Other), (Some(true), None));
+        assert_eq!(outcome(501, Answer::Other), (None, None));
+        assert_eq!(outcome(505, Answer::Other), (None, None));
+        assert_eq!(outcome(503, Answer::Rule), (None, None), "a rule's own 5xx is no server failure");
+    }
+}

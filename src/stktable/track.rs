@@ -1,0 +1,507 @@
+//! Tracked stick counters (HAProxy's `stkctr`): what `track-sc0|1|2` attaches to a session (a
+//! client connection: `tcp-request` rules) or a stream (one HTTP request: `http-request`
+//! rules). While tracked, an entry is in use (not purged) and counts in `conn_cur`; releasing
+//! it gives both back. The counting rules follow HAProxy 2.6:
+//!
+//! - tracking counts a connection (`conn_cnt`, `conn_rate`, `conn_cur`);
+//! - a session that passes its `tcp-request session` rules counts `sess_*` on what it tracks;
+//! - each HTTP request counts `http_req_*`; the request that an `http-request track-sc` starts
+//!   tracking on counts on that entry at once;
+//! - 4xx answers, denies and tarpits count `http_err_*`; bytes count when the exchange ends.
+//!
+//! For each counter number the stream's entry is used, else the session's ([`each`]).
+
+use super::key::TKey;
+use super::registry::{SharedTable, lock};
+use super::table::EntryMut;
+use crate::sample::Value;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Counters per session or stream, as HAProxy's default `tune.stick-counters`.
+pub const MAX_SC: usize = 3;
+
+struct Slot {
+    table: SharedTable,
+    key: TKey,
+}
+
+/// The entries one session or stream tracks.
+#[derive(Default)]
+pub struct Trackers {
+    slots: Mutex<[Option<Slot>; MAX_SC]>,
+    /// The tables' clock origin, to release entries at their own time.
+    epoch: Mutex<Option<Instant>>,
+    /// Whether anything was tracked: most sessions and requests track nothing, and then count
+    /// and release without taking a lock.
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Trackers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.slots.lock().map(|s| s.iter().filter(|x| x.is_some()).count()).unwrap_or(0);
+        f.debug_struct("Trackers").field("tracked", &n).finish()
+    }
+}
+
+fn ms(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+impl Trackers {
+    fn slots(&self) -> std::sync::MutexGuard<'_, [Option<Slot>; MAX_SC]> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_tracked(&self, n: usize) -> bool {
+        self.used() && self.slots().get(n).is_some_and(Option::is_some)
+    }
+
+    fn used(&self) -> bool {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `track-sc<n>`: only the first tracking of a counter applies. Finds or creates the entry,
+    /// counts a connection on it and keeps it in use; `first` then counts on it too (an
+    /// `http-request` tracking counts its request). False when already tracked or the table is
+    /// full.
+    pub fn track(
+        &self,
+        n: usize,
+        table: &SharedTable,
+        key: TKey,
+        epoch: Instant,
+        first: impl FnOnce(&mut EntryMut<'_>),
+    ) -> bool {
+        let mut slots = self.slots();
+        let Some(slot) = slots.get_mut(n) else { return false };
+        if slot.is_some() {
+            return false;
+        }
+        {
+            let mut t = lock(table);
+            let Some(mut e) = t.touch(&key, ms(epoch)) else { return false };
+            e.acquire();
+            e.conn_open();
+            first(&mut e);
+        }
+        *slot = Some(Slot { table: table.clone(), key });
+        *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch);
+        self.used.store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Runs `f` on the entry counter `n` tracks, or on the same key in `other` (the fetches'
+    /// table argument): `Some(None)` when `other` lacks the key, `None` when nothing is tracked.
+    pub fn with<R>(
+        &self,
+        n: usize,
+        other: Option<&SharedTable>,
+        epoch: Instant,
+        f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
+    ) -> Option<R> {
+        if !self.used() {
+            return None;
+        }
+        let slots = self.slots();
+        let s = slots.get(n)?.as_ref()?;
+        let mut t = lock(other.unwrap_or(&s.table));
+        let mut e = t.get_mut(&s.key, ms(epoch));
+        Some(f(e.as_mut()))
+    }
+
+    /// Runs `f` on entry `n` if tracked; false if not.
+    fn on(&self, n: usize, epoch: Instant, f: &mut dyn FnMut(&mut EntryMut<'_>)) -> bool {
+        self.with(n, None, epoch, |e| {
+            if let Some(e) = e {
+                f(e)
+            }
+        })
+        .is_some()
+    }
+
+    /// Ends the tracking: `conn_cur` down, the entries no longer in use. Idempotent.
+    pub fn release(&self) {
+        if !self.used.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let taken: Vec<Slot> = self.slots().iter_mut().filter_map(Option::take).collect();
+        let Some(epoch) = *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) else { return };
+        for s in taken {
+            let mut t = lock(&s.table);
+            if let Some(mut e) = t.get_mut(&s.key, ms(epoch)) {
+                e.conn_close();
+                e.release();
+            }
+        }
+    }
+}
+
+impl Drop for Trackers {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Runs `f` once per counter number on the stream's entry, else the session's (HAProxy's
+/// `stream_inc_*_ctr`).
+pub fn each(stream: Option<&Trackers>, session: &Trackers, epoch: Instant, mut f: impl FnMut(&mut EntryMut<'_>)) {
+    for n in 0..MAX_SC {
+        if stream.is_some_and(|s| s.on(n, epoch, &mut f)) {
+            continue;
+        }
+        session.on(n, epoch, &mut f);
+    }
+}
+
+/// The entry counter `n` names for fetches: the stream's, else the session's.
+pub fn pick<'a>(stream: Option<&'a Trackers>, session: &'a Trackers, n: usize) -> Option<&'a Trackers> {
+    match stream {
+        Some(s) if s.is_tracked(n) => Some(s),
+        _ => session.is_tracked(n).then_some(session),
+    }
+}
+
+/// A sample as a key of a table of `kind`, as HAProxy casts it (None: no cast, e.g. a text that
+/// is no address for an `ip` table).
+pub fn key_of(v: &Value, kind: super::KeyKind) -> Option<TKey> {
+    use super::KeyKind as K;
+    match v {
+        Value::Ipv4(a) => TKey::from_ip((*a).into(), kind),
+        Value::Ipv6(a) => TKey::from_ip((*a).into(), kind),
+        Value::Sint(i) => TKey::from_int(*i, kind),
+        Value::Bool(b) => TKey::from_int(i64::from(*b), kind),
+        Value::Str(b) | Value::Bin(b) => match kind {
+            K::String { .. } | K::Binary { .. } => Some(TKey::from_bytes(b, kind)),
+            K::Ip => {
+                std::str::from_utf8(b).ok()?.trim().parse::<std::net::Ipv4Addr>().ok().map(|a| TKey::Ip(a.octets()))
+            }
+            _ => TKey::from_text(std::str::from_utf8(b).ok()?.trim(), kind).ok(),
+        },
+        Value::Meth(m) => match kind {
+            K::String { .. } | K::Binary { .. } => Some(TKey::from_bytes(m.as_bytes(), kind)),
+            _ => None,
+        },
+    }
+}
+
+/// `track-sc<sc> KEY [table T]`, its table resolved at load time.
+#[derive(Debug, Clone)]
+pub struct TrackRule {
+    pub sc: usize,
+    pub key: crate::sample::SampleExpr,
+    pub table: String,
+}
+
+/// The value `sc-set-gpt0` / `sc-set-gpt` stores: an integer or a sample expression.
+#[derive(Debug, Clone)]
+pub enum GptValue {
+    Int(i64),
+    Expr(crate::sample::SampleExpr),
+}
+
+/// The stick-counter actions besides tracking.
+#[derive(Debug, Clone)]
+pub enum ScAction {
+    /// `sc-inc-gpc0(SC)` (idx 0), `sc-inc-gpc1(SC)` (idx 1), `sc-inc-gpc(IDX,SC)`.
+    IncGpc { idx: usize, sc: usize },
+    /// `sc-set-gpt0(SC) VALUE` (idx 0), `sc-set-gpt(IDX,SC) VALUE`.
+    SetGpt { idx: usize, sc: usize, value: GptValue },
+}
+
+impl ScAction {
+    pub fn sc(&self) -> usize {
+        match self {
+            ScAction::IncGpc { sc, .. } | ScAction::SetGpt { sc, .. } => *sc,
+        }
+    }
+
+    /// Applies the action to the entry with the value already computed (`None` when the
+    /// expression gave no sample: HAProxy then leaves the entry alone).
+    pub fn apply(&self, e: &mut EntryMut<'_>, value: Option<i64>) {
+        match self {
+            ScAction::IncGpc { idx, .. } => {
+                e.inc_gpc(*idx);
+            }
+            ScAction::SetGpt { idx, .. } => {
+                if let Some(v) = value {
+                    e.set_gpt(*idx, v as u32);
+                }
+            }
+        }
+    }
+}
+
+/// A stick-counter action of any rule list.
+#[derive(Debug, Clone)]
+pub enum StickAction {
+    Track(TrackRule),
+    Sc(ScAction),
+}
+
+/// A stick-counter action as HAProxy writes it in `tcp-request` rules: `track-sc0 src [table
+/// t]`, `sc-inc-gpc0(0)`, `sc-inc-gpc1(1)`, `sc-inc-gpc(IDX,SC)`, `sc-set-gpt0(0) VALUE`,
+/// `sc-set-gpt(IDX,SC) VALUE`. `Ok(None)`: not one of these words. The track rule's table is
+/// left empty when not given (the section's own, resolved by the caller).
+pub fn parse_words(head: &str, rest: &str) -> Result<Option<StickAction>, String> {
+    if let Some(n) = head.strip_prefix("track-sc") {
+        let sc = sc_number(n).ok_or_else(|| format!("`{head}`: stick counter must be 0, 1 or 2"))?;
+        let (key, table) = match rest.rsplit_once(" table ") {
+            Some((k, t)) if !t.trim().is_empty() && !t.trim().contains(char::is_whitespace) => (k.trim(), t.trim()),
+            _ => (rest.trim(), ""),
+        };
+        if key.is_empty() {
+            return Err(format!("`{head}` needs a sample expression as key, e.g. `{head} src`"));
+        }
+        let key = crate::sample::SampleExpr::parse(key).map_err(|e| e.to_string())?;
+        return Ok(Some(StickAction::Track(TrackRule { sc, key, table: table.to_string() })));
+    }
+    let (name, args) = match head.split_once('(') {
+        Some((n, a)) => (n, a.strip_suffix(')').ok_or_else(|| format!("`{head}`: missing ')'"))?),
+        None => (head, ""),
+    };
+    let nums: Vec<&str> = args.split(',').map(str::trim).collect();
+    let num = |s: &str, what: &str| -> Result<usize, String> {
+        s.parse::<usize>().map_err(|_| format!("`{head}`: {what} must be a number, got `{s}`"))
+    };
+    let sc_of = |s: &str| sc_number(s).ok_or_else(|| format!("`{head}`: stick counter must be 0, 1 or 2"));
+    let idx_of = |s: &str| -> Result<usize, String> {
+        let i = num(s, "the array index")?;
+        if i >= super::def::MAX_ARRAY as usize {
+            return Err(format!("`{head}`: array index must be 0 to {}", super::def::MAX_ARRAY - 1));
+        }
+        Ok(i)
+    };
+    let (idx, sc) = match (name, nums.as_slice()) {
+        ("sc-inc-gpc0" | "sc-set-gpt0", [sc]) => (0, sc_of(sc)?),
+        ("sc-inc-gpc1", [sc]) => (1, sc_of(sc)?),
+        ("sc-inc-gpc" | "sc-set-gpt", [i, sc]) => (idx_of(i)?, sc_of(sc)?),
+        ("sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt0", _) => {
+            return Err(format!("`{name}` takes the stick counter in parentheses, e.g. `{name}(0)`"));
+        }
+        ("sc-inc-gpc" | "sc-set-gpt", _) => {
+            return Err(format!("`{name}` takes the array index and the stick counter, e.g. `{name}(0,1)`"));
+        }
+        _ => return Ok(None),
+    };
+    if name.starts_with("sc-inc") {
+        if !rest.is_empty() {
+            return Err(format!("`{name}` takes no value, got `{rest}`"));
+        }
+        return Ok(Some(StickAction::Sc(ScAction::IncGpc { idx, sc })));
+    }
+    Ok(Some(StickAction::Sc(ScAction::SetGpt {
+        idx,
+        sc,
+        value: gpt_value(rest).map_err(|e| format!("`{name}`: {e}"))?,
+    })))
+}
+
+/// `sc-set-gpt*`'s value: an integer, else a sample expression.
+pub fn gpt_value(text: &str) -> Result<GptValue, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("needs a value (an integer or a sample expression)".into());
+    }
+    if let Ok(v) = text.parse::<i64>() {
+        return Ok(GptValue::Int(v));
+    }
+    crate::sample::SampleExpr::parse(text).map(GptValue::Expr).map_err(|e| e.to_string())
+}
+
+/// Gives a stick fetch its table at load time: `src_*` and `table_*` without one read the
+/// table of the section the rule is in (`owner`), as HAProxy. Err: why it cannot be honoured.
+pub fn resolve_fetch(
+    f: &mut crate::sample::StickFetch,
+    owner: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    use crate::sample::StickSource;
+    if let Some(t) = &f.table {
+        return if known(t) { Ok(()) } else { Err(format!("no stick table named `{t}`")) };
+    }
+    if matches!(f.src, StickSource::Sc(_)) {
+        return Ok(());
+    }
+    if !known(owner) {
+        return Err(format!("this section (`{owner}`) has no stick table: give the table as the fetch's argument"));
+    }
+    f.table = Some(owner.to_string());
+    Ok(())
+}
+
+/// [`resolve_fetch`] over expressions; the reasons of those that fail.
+pub fn resolve_exprs<'a>(
+    exprs: impl IntoIterator<Item = &'a mut crate::sample::SampleExpr>,
+    owner: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    exprs.into_iter().filter_map(|e| e.stick_mut()).filter_map(|f| resolve_fetch(f, owner, known).err()).collect()
+}
+
+impl StickAction {
+    /// Resolves the tables the action names (its own and its expressions' fetches).
+    pub fn resolve(&mut self, owner: &str, known: &dyn Fn(&str) -> bool) -> Vec<String> {
+        match self {
+            StickAction::Track(t) => {
+                let mut errs = resolve_exprs([&mut t.key], owner, known);
+                if t.table.is_empty() {
+                    t.table = owner.to_string();
+                    if !known(owner) {
+                        errs.push(format!("this section (`{owner}`) has no stick table: add `table NAME` to the rule"));
+                    }
+                } else if !known(&t.table) {
+                    errs.push(format!("no stick table named `{}`", t.table));
+                }
+                errs
+            }
+            StickAction::Sc(ScAction::SetGpt { value: GptValue::Expr(e), .. }) => resolve_exprs([e], owner, known),
+            StickAction::Sc(_) => Vec::new(),
+        }
+    }
+}
+
+fn sc_number(s: &str) -> Option<usize> {
+    s.trim().parse::<usize>().ok().filter(|n| *n < MAX_SC && s.trim().len() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::datatype::DataType;
+    use crate::stktable::def::parse_store;
+    use crate::stktable::{KeyKind, Table, TableDef};
+    use std::sync::Arc;
+
+    fn shared(store: &[&str]) -> SharedTable {
+        let store: Vec<String> = store.iter().map(|s| s.to_string()).collect();
+        Arc::new(Mutex::new(Table::new(TableDef {
+            name: "t".into(),
+            key: KeyKind::Ip,
+            size: 10,
+            expire: Some(std::time::Duration::from_secs(60)),
+            nopurge: false,
+            peers: None,
+            store: parse_store(&store).unwrap(),
+        })))
+    }
+
+    fn read(t: &SharedTable, k: &TKey, dt: DataType) -> Option<i64> {
+        lock(t).get(k, 0).and_then(|e| e.read(dt, 0))
+    }
+
+    #[test]
+    fn tracking_counts_a_connection_until_released() {
+        let t = shared(&["conn_cnt", "conn_cur", "http_req_cnt"]);
+        let k = TKey::Ip([127, 0, 0, 1]);
+        let epoch = Instant::now();
+        let (a, b) = (Trackers::default(), Trackers::default());
+        assert!(a.track(0, &t, k.clone(), epoch, |_| {}));
+        assert!(!a.track(0, &t, k.clone(), epoch, |_| {}), "only the first tracking applies");
+        assert!(b.track(1, &t, k.clone(), epoch, |e| e.inc_http_req()));
+        assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(2));
+        assert_eq!(read(&t, &k, DataType::CONN_CNT), Some(2));
+        assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(1));
+        assert_eq!(lock(&t).get(&k, 0).unwrap().use_count(), 2);
+        each(Some(&b), &a, epoch, |e| e.inc_http_req());
+        assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(3), "counter 0 from the session, 1 from the stream");
+        b.release();
+        b.release();
+        assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(1));
+        drop(a);
+        assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(0));
+        assert_eq!(lock(&t).get(&k, 0).unwrap().use_count(), 0);
+    }
+
+    #[test]
+    fn fetches_see_the_stream_first_and_other_tables_by_key() {
+        let (t, u) = (shared(&["conn_cur"]), shared(&["gpc0"]));
+        let k = TKey::Ip([127, 0, 0, 9]);
+        let epoch = Instant::now();
+        let (sess, stream) = (Trackers::default(), Trackers::default());
+        assert!(pick(Some(&stream), &sess, 0).is_none());
+        sess.track(0, &t, k.clone(), epoch, |_| {});
+        assert!(std::ptr::eq(pick(Some(&stream), &sess, 0).unwrap(), &sess));
+        stream.track(0, &t, k.clone(), epoch, |_| {});
+        assert!(std::ptr::eq(pick(Some(&stream), &sess, 0).unwrap(), &stream));
+        assert_eq!(sess.with(0, Some(&u), epoch, |e| e.is_some()), Some(false), "key absent from the other table");
+        lock(&u).touch(&k, 0);
+        assert_eq!(sess.with(0, Some(&u), epoch, |e| e.is_some()), Some(true));
+        assert_eq!(sess.with(2, None, epoch, |_| ()), None);
+    }
+
+    #[test]
+    fn tcp_action_words() {
+        let t = parse_words("track-sc1", "req.hdr(x-user),lower table users").unwrap().unwrap();
+        let StickAction::Track(t) = t else { panic!() };
+        assert_eq!((t.sc, t.table.as_str()), (1, "users"));
+        let Some(StickAction::Track(t)) = parse_words("track-sc0", "src").unwrap() else { panic!() };
+        assert_eq!((t.sc, t.table.as_str()), (0, ""));
+        assert!(parse_words("track-sc3", "src").is_err());
+        assert!(parse_words("track-sc0", "").is_err());
+        assert!(parse_words("track-sc0", "bogus_fetch").is_err());
+        let a = parse_words("sc-inc-gpc1(2)", "").unwrap().unwrap();
+        assert!(matches!(a, StickAction::Sc(ScAction::IncGpc { idx: 1, sc: 2 })));
+        let a = parse_words("sc-inc-gpc(4,1)", "").unwrap().unwrap();
+        assert!(matches!(a, StickAction::Sc(ScAction::IncGpc { idx: 4, sc: 1 })));
+        let a = parse_words("sc-set-gpt0(0)", "7").unwrap().unwrap();
+        assert!(matches!(a, StickAction::Sc(ScAction::SetGpt { idx: 0, sc: 0, value: GptValue::Int(7) })));
+        let a = parse_words("sc-set-gpt(1,0)", "sc0_http_req_rate").unwrap().unwrap();
+        assert!(matches!(a, StickAction::Sc(ScAction::SetGpt { idx: 1, sc: 0, value: GptValue::Expr(_) })));
+        assert!(parse_words("sc-set-gpt0(0)", "").is_err());
+        assert!(parse_words("sc-inc-gpc0", "").is_err());
+        assert!(parse_words("sc-inc-gpc0(0)", "5").is_err());
+        assert!(parse_words("sc-inc-gpc(100,0)", "").is_err());
+        assert!(parse_words("accept", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn tables_are_resolved_against_the_config() {
+        let known = |t: &str| t == "fe" || t == "other";
+        let f = |text: &str| match crate::sample::SampleExpr::parse(text).unwrap().fetch {
+            crate::sample::Fetch::Stick(s) => *s,
+            _ => panic!(),
+        };
+        let mut a = f("src_conn_cur");
+        resolve_fetch(&mut a, "fe", &known).unwrap();
+        assert_eq!(a.table.as_deref(), Some("fe"));
+        let mut a = f("src_conn_cur");
+        assert!(resolve_fetch(&mut a, "be", &known).unwrap_err().contains("has no stick table"));
+        let mut a = f("sc0_conn_cur");
+        resolve_fetch(&mut a, "be", &known).unwrap();
+        assert_eq!(a.table, None, "a tracked counter reads its own table");
+        let mut a = f("sc_conn_cur(0,nope)");
+        assert_eq!(resolve_fetch(&mut a, "fe", &known).unwrap_err(), "no stick table named `nope`");
+        let Some(mut t) = parse_words("track-sc0", "src table nope").unwrap() else { panic!() };
+        assert_eq!(t.resolve("fe", &known), ["no stick table named `nope`"]);
+        let Some(mut t) = parse_words("track-sc0", "src").unwrap() else { panic!() };
+        assert!(t.resolve("fe", &known).is_empty());
+        assert!(matches!(&t, StickAction::Track(r) if r.table == "fe"));
+        let Some(mut t) = parse_words("sc-set-gpt0(0)", "src_conn_cur(nope)").unwrap() else { panic!() };
+        assert_eq!(t.resolve("fe", &known).len(), 1);
+    }
+
+    #[test]
+    fn actions_change_the_entry() {
+        let t = shared(&["gpc0", "gpt0"]);
+        let k = TKey::Ip([127, 0, 0, 3]);
+        let mut l = lock(&t);
+        let mut e = l.touch(&k, 0).unwrap();
+        ScAction::IncGpc { idx: 0, sc: 0 }.apply(&mut e, None);
+        ScAction::SetGpt { idx: 0, sc: 0, value: GptValue::Int(0) }.apply(&mut e, Some(9));
+        ScAction::SetGpt { idx: 0, sc: 0, value: GptValue::Int(0) }.apply(&mut e, None);
+        assert_eq!((e.view().gpc(0), e.view().gpt(0)), (Some(1), Some(9)));
+    }
+
+    #[test]
+    fn samples_become_keys_as_haproxy_casts() {
+        let v4 = Value::Ipv4("10.0.0.1".parse().unwrap());
+        assert_eq!(key_of(&v4, KeyKind::Ip), Some(TKey::Ip([10, 0, 0, 1])));
+        assert_eq!(key_of(&Value::str("10.0.0.2"), KeyKind::Ip), Some(TKey::Ip([10, 0, 0, 2])));
+        assert_eq!(key_of(&Value::str("nope"), KeyKind::Ipv6), None);
+        assert_eq!(key_of(&Value::str("nope"), KeyKind::Ip), None);
+        assert_eq!(key_of(&Value::str("12"), KeyKind::Integer), Some(TKey::Int(12)));
+        assert_eq!(key_of(&Value::Sint(7), KeyKind::Ip), None);
+        assert_eq!(key_of(&Value::str("admin"), KeyKind::String { len: 3 }), Some(TKey::Str(b"adm"[..].into())));
+    }
+}
