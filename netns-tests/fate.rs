@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::bed::{self, Bed, Prober, VIP, ms, only_on, outage, wait_for};
+use crate::bed::{self, Bed, Node, Prober, VIP, ms, only_on, outage, wait_for};
 use crate::failover::{Pair, lb_config, pair};
 
 /// v3, 100 ms adverts; both start as BACKUP with nopreempt, so lb1 (150) wins the first election
@@ -58,6 +58,12 @@ fn control(bed: &Bed, name: &str, line: &str) -> String {
     first
 }
 
+/// The kernel aborts `node`'s listening socket on the VIP (SOCK_DESTROY), as a failed listener.
+fn kill_listener(node: &Node) {
+    bed::run(&["ip", "netns", "exec", &node.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP}:80")])
+        .expect("ss -K");
+}
+
 #[test]
 #[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn a_listener_that_stops_listening_moves_the_vip() {
@@ -66,9 +72,7 @@ fn a_listener_that_stops_listening_moves_the_vip() {
     }
     let (two, p1, probe) = start("fate-listen");
     let t = Instant::now();
-    // The kernel aborts the listening socket (SOCK_DESTROY), as a failed listener.
-    bed::run(&["ip", "netns", "exec", &two.lb1.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP}:80")])
-        .expect("ss -K");
+    kill_listener(&two.lb1);
     moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)");
     let log = two.bed.log(p1);
     assert!(log.contains("proxy listener 192.0.2.100:80 failed"), "the fault names the listener:\n{log}");
@@ -76,6 +80,37 @@ fn a_listener_that_stops_listening_moves_the_vip() {
     wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
     assert!(two.bed.log(p1).contains("listening again"));
     assert!(only_on(&two.lb2, &two.lb1));
+}
+
+/// After `ss -K`, the listener that listens again (the fault cleared) really serves: lb1 takes the
+/// VIP back when lb2 stops, and the client's requests through it succeed. Listening again on the
+/// aborted socket itself cleared the fault but every connection it accepted was shut down.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_listener_that_listens_again_after_ss_k_serves() {
+    if !bed::root_or_skip("a_listener_that_listens_again_after_ss_k_serves") {
+        return;
+    }
+    let (mut two, p1, probe) = start("fate-relisten");
+    let t = Instant::now();
+    kill_listener(&two.lb1);
+    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)");
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
+    assert!(two.bed.log(p1).contains("listening again"));
+    // lb2 resigns: lb1, healthy again by its own account, takes the VIP back and must serve it.
+    let p2 = two.bed.procs.iter().position(|p| p.log.ends_with("lb2.log")).expect("lb2 runs");
+    two.bed.term(p2);
+    wait_for(Duration::from_secs(10), || two.lb1.has_addr(VIP)).expect("lb1 master again");
+    let probe = Prober::start(&two.client, VIP);
+    let t = Instant::now();
+    if wait_for(Duration::from_secs(10), || probe.ok_after(t).is_some()).is_none() {
+        two.bed.dump_logs();
+        panic!("lb1 holds the VIP and says it listens again, but requests through it fail");
+    }
+    // Killed a second time, the new socket is a failed listener as the first one was.
+    kill_listener(&two.lb1);
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).matches("had stopped listening").count() >= 2)
+        .expect("lb1 listens again a second time");
 }
 
 #[test]
@@ -166,8 +201,7 @@ fn track_proxy_off_keeps_the_vip() {
     wait_for(Duration::from_secs(10), || two.lb1.has_addr(VIP)).expect("lb1 master");
     let p2 = two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", &extra));
     wait_for(Duration::from_secs(10), || two.bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
-    bed::run(&["ip", "netns", "exec", &two.lb1.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP}:80")])
-        .expect("ss -K");
+    kill_listener(&two.lb1);
     wait_for(Duration::from_secs(5), || two.bed.log(p1).contains("no longer listens")).expect("the failure is seen");
     std::thread::sleep(Duration::from_millis(500));
     assert!(only_on(&two.lb1, &two.lb2), "lb1 keeps the VIP without track_proxy");

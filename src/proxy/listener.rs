@@ -3,10 +3,11 @@
 
 use super::Proxy;
 use crate::config::Snapshot;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Semaphore, watch};
@@ -36,7 +37,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    sock: Arc<Listener>,
+    /// The socket accepted on now: the accept loop puts a new one in when it listens again.
+    sock: Arc<ArcSwap<Listener>>,
 }
 
 /// A listening socket watched for readiness, so the accept loop can take its `maxconn` slots only
@@ -97,22 +99,19 @@ impl Listeners {
         Ok(fresh)
     }
 
-    /// Every listening socket with its bind address, for the next process.
-    pub fn sockets(&self) -> Vec<(SocketAddr, BorrowedFd<'_>)> {
-        self.running.iter().map(|(a, r)| (*a, r.sock.get_ref().as_fd())).collect()
+    /// Every listening socket with its bind address, for the next process. Each stays open while
+    /// the caller holds it, even if its accept loop replaces it meanwhile.
+    pub fn sockets(&self) -> Vec<(SocketAddr, Arc<Listener>)> {
+        self.running.iter().map(|(a, r)| (*a, r.sock.load_full())).collect()
     }
 
     /// Starts accepting on freshly bound sockets and closes those the active snapshot no longer has.
     pub fn activate(&mut self, fresh: Vec<(SocketAddr, std::net::TcpListener)>, proxy: &Arc<Proxy>) {
         let active = proxy.active.load_full();
         for (addr, std_l) in fresh {
-            // SAFETY: the AsyncFd owns the listener, whose descriptor stays open and unchanged
-            // until the AsyncFd is dropped.
-            match unsafe { AsyncFd::register_with_interest(std_l, tokio::io::Interest::READABLE) }
-                .map_err(io::Error::from)
-            {
+            match watch_readable(std_l) {
                 Ok(l) => {
-                    let sock = Arc::new(l);
+                    let sock = Arc::new(ArcSwap::from_pointee(l));
                     let (stop, rx) = watch::channel(false);
                     let task = tokio::spawn(accept_loop(sock.clone(), addr, proxy.clone(), rx));
                     crate::fate::listener_ok(addr);
@@ -147,6 +146,13 @@ impl Listeners {
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.running.keys().copied().collect()
     }
+}
+
+/// Registers a listening socket with the reactor.
+fn watch_readable(l: std::net::TcpListener) -> io::Result<Listener> {
+    // SAFETY: the AsyncFd owns the listener, whose descriptor stays open and unchanged until the
+    // AsyncFd is dropped.
+    unsafe { AsyncFd::register_with_interest(l, tokio::io::Interest::READABLE) }.map_err(io::Error::from)
 }
 
 /// Checks that a handed-over descriptor is a listening TCP socket bound to `addr`.
@@ -187,17 +193,23 @@ fn frontend_paused(
 /// stops accepting, so the connections beyond it wait in the kernel backlog (as HAProxy's do)
 /// instead of holding global slots other frontends need; and a bind with nothing to accept holds
 /// no slot, so another bind of the same frontend can use it.
-async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, stop: watch::Receiver<bool>) {
+async fn accept_loop(l: Arc<ArcSwap<Listener>>, addr: SocketAddr, proxy: Arc<Proxy>, stop: watch::Receiver<bool>) {
     accept_until_stopped(l, addr, proxy, stop).await;
     // Closed on purpose (reload, stop): not a failure of the proxy.
     crate::fate::listener_ok(addr);
 }
 
-async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+async fn accept_until_stopped(
+    sock: Arc<ArcSwap<Listener>>,
+    addr: SocketAddr,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut reloads = proxy.reloads.subscribe();
     let mut paused = proxy.paused.subscribe();
     let mut accept_errors = ErrorLog::default();
     loop {
+        let l = sock.load_full();
         reloads.borrow_and_update();
         // `disable frontend`: connections wait in the backlog until `enable frontend`.
         if frontend_paused(&proxy, addr, &mut paused) {
@@ -269,7 +281,9 @@ async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Pro
                         _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
                         _ = stop.wait_for(|s| *s) => return,
                     }
-                    relisten(l.get_ref(), addr);
+                    if let Some(new) = relisten(addr) {
+                        sock.store(Arc::new(new));
+                    }
                 }
                 // EMFILE and friends: back off instead of spinning.
                 tokio::time::sleep(ACCEPT_RETRY).await;
@@ -282,18 +296,22 @@ async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Pro
 const LISTEN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A socket that no longer listens (aborted by `ss -K`, say) is a failed listener for the VRRP
-/// instances tracking the proxy until it listens again.
-fn relisten(l: &std::net::TcpListener, addr: SocketAddr) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: listen(2) on a descriptor the listener owns and keeps open.
-    let r = unsafe { nix::libc::listen(l.as_raw_fd(), BACKLOG) };
-    if r == 0 && still_listening(l) {
-        tracing::warn!("{addr} had stopped listening: listening again");
-        crate::fate::listener_ok(addr);
-    } else {
-        let e = io::Error::last_os_error();
-        tracing::error!("{addr} no longer listens and cannot listen again: {e}");
-        crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+/// instances tracking the proxy until a new socket listens in its place. listen(2) again on the
+/// aborted socket succeeds, but the kernel leaves that socket shut down and every connection it
+/// accepts inherits it (writes fail, the client's request is answered with a reset); and the
+/// reactor keeps reporting the old socket closed, so its accept loop would spin.
+fn relisten(addr: SocketAddr) -> Option<Listener> {
+    match bind(addr).and_then(watch_readable) {
+        Ok(l) => {
+            tracing::warn!("{addr} had stopped listening: listening again on a new socket");
+            crate::fate::listener_ok(addr);
+            Some(l)
+        }
+        Err(e) => {
+            tracing::error!("{addr} no longer listens and cannot listen again: {e}");
+            crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+            None
+        }
     }
 }
 

@@ -152,8 +152,9 @@ pub struct Parts<'a> {
 pub async fn hand_over(att: Attach, p: Parts<'_>) -> Result<u32, String> {
     let peer = att.pid.map_or("?".to_string(), |x| x.to_string());
     let mut conv = Conv { stream: att.stream, reader: Reader::default() };
-    let (addrs, fds): (Vec<_>, Vec<RawFd>) =
-        p.listeners.sockets().into_iter().map(|(a, fd)| (a, fd.as_raw_fd())).unzip();
+    // Held until sent: an accept loop may replace its socket meanwhile.
+    let socks = p.listeners.sockets();
+    let (addrs, fds): (Vec<_>, Vec<RawFd>) = socks.iter().map(|(a, l)| (*a, l.as_raw_fd())).unzip();
     tracing::info!("upgrade: handing {} listening socket(s) to pid {peer}", addrs.len());
     let hello = Message::Hello {
         protocol: PROTOCOL,
