@@ -13,6 +13,7 @@ mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
+mod script_user;
 mod sync_group;
 mod track_file;
 mod upgrade;

@@ -101,6 +101,10 @@ pub struct Global {
     pub group: Option<String>,
     /// This node's name in `peers` sections (HAProxy's `localpeer` / `-L`); default: the hostname.
     pub localpeer: Option<String>,
+    /// keepalived's `script_user USER [GROUP]`: who runs VRRP scripts (see `config::vrrp`).
+    pub script_user: Option<String>,
+    /// keepalived's `enable_script_security`.
+    pub enable_script_security: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

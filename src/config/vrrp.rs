@@ -9,8 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod scripts;
 #[cfg(test)]
 mod tests;
+
+pub use scripts::{ScriptUser, script_security};
 
 /// keepalived's `advert_int` default.
 pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
@@ -141,6 +144,8 @@ pub struct ScriptDef {
     pub weight: Option<i64>,
     pub rise: Option<i64>,
     pub fall: Option<i64>,
+    /// keepalived's `user USER [GROUP]`: run this script as USER instead of `script_user`.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +173,10 @@ pub struct VrrpSettings {
     pub scripts: Vec<VrrpScript>,
     pub sync_groups: Vec<SyncGroup>,
     pub track_files: Vec<VrrpTrackFile>,
+    /// `[global] script_user`: who runs scripts without a `user` of their own.
+    pub script_user: Option<ScriptUser>,
+    /// `[global] enable_script_security`: scripts run as root must not be writable by others.
+    pub script_security: bool,
 }
 
 /// A validated `[[vrrp_track_file]]`.
@@ -283,6 +292,7 @@ pub struct VrrpScript {
     pub weight: i32,
     pub rise: u32,
     pub fall: u32,
+    pub user: Option<ScriptUser>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,6 +435,8 @@ pub fn validate(
             })
             .collect(),
         track_files: Vec::new(),
+        script_user: None,
+        script_security: false,
     }
 }
 
@@ -630,6 +642,7 @@ fn validate_scripts(defs: &[ScriptDef], cx: &mut Cx) -> Vec<VrrpScript> {
             weight: weight.unwrap_or(0) as i32,
             rise: rise.unwrap_or(1) as u32,
             fall: fall.unwrap_or(1) as u32,
+            user: s.user.as_deref().and_then(|u| scripts::user(u, p.key("user"), cx)),
         });
     }
     out

@@ -767,7 +767,8 @@ fn reason_text(r: &fsm::Reason) -> String {
 /// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
 pub(super) async fn run_notify(cmd: &str, args: &[String]) {
     let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
-    let child = super::script::shell(&script, "lbha-notify", args).spawn();
+    let child =
+        super::script::shell(&script, "lbha-notify", args, None).and_then(|mut c| c.spawn().map_err(|e| e.to_string()));
     match child {
         Ok(mut c) => {
             if tokio::time::timeout(NOTIFY_TIMEOUT, c.wait()).await.is_err() {

@@ -237,6 +237,8 @@ impl Manager {
     /// keep running; changed and removed ones stop cleanly; new ones start.
     pub async fn reload(&mut self, snap: &Snapshot) -> Result<(), VrrpError> {
         let new = &snap.vrrp;
+        // Refused before anything stops: a reload with an unsafe script changes nothing.
+        super::script::configure(new).map_err(VrrpError::Script)?;
         self.configured = new.instances.clone();
         let changed_scripts: BTreeSet<String> =
             self.scripts.iter().filter(|(name, h)| new.script(name) != Some(&h.def)).map(|(n, _)| n.clone()).collect();
@@ -288,6 +290,7 @@ impl Manager {
         if settings.instances.is_empty() {
             return Ok(());
         }
+        super::script::configure(settings).map_err(VrrpError::Script)?;
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;
         for f in &settings.track_files {
             init_track_file(f);

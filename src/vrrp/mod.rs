@@ -15,6 +15,7 @@ pub mod packet;
 pub mod process;
 pub mod runtime;
 pub mod script;
+pub mod script_check;
 pub mod socket;
 pub mod sync;
 pub mod track;
@@ -40,4 +41,7 @@ pub enum VrrpError {
     Vip(crate::net::vip::VipError),
     #[error("{0}")]
     Sysctl(crate::net::sysctl::SysctlError),
+    /// A script user that cannot be used, or an unsafe script under `enable_script_security`.
+    #[error("{0}")]
+    Script(String),
 }

@@ -34,7 +34,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify_stop",
     "notify",
 ];
-const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
 const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
@@ -162,6 +162,8 @@ fn command(s: &Stmt) -> String {
 struct Globals {
     version: Option<(i64, Src)>,
     garp: Vec<(&'static str, Value, Src)>,
+    /// Keys of lbha's `[global]` (`script_user`, `enable_script_security`).
+    global: Vec<(&'static str, Value, Src)>,
 }
 
 /// Converts keepalived statements into `doc`. Returns what was reported.
@@ -246,6 +248,7 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
             }
         }
     }
+    global_keys(doc, &g.global);
     doc.pend(cfg.tail.iter().cloned());
     cx.reports.sort_by_key(|r| (r.loc.file.clone(), r.loc.line));
     Ok(cx.reports)
@@ -284,14 +287,39 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
             | "smtp_server"
             | "smtp_connect_timeout"
             | "smtp_helo_name" => cx.report(c, ReportKind::Unsupported, "e-mail alerts are not implemented in lbha"),
-            "enable_script_security" | "script_user" => cx.report(
-                c,
-                ReportKind::Unsupported,
-                "lbha runs scripts as its own user; script user switching is not implemented",
-            ),
+            "enable_script_security" => g.global.push(("enable_script_security", true.into(), src(c))),
+            "script_user" => {
+                if cx.arg(c, 1).is_some() {
+                    if c.words.len() > 3 {
+                        cx.error(c, "takes a user and at most a group");
+                    } else {
+                        g.global.push(("script_user", c.words[1..].join(" ").into(), src(c)));
+                    }
+                }
+            }
             _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
         }
     }
+}
+
+/// Adds `keys` to `[global]`: into the table the haproxy.cfg conversion made, or a new one.
+fn global_keys(doc: &mut Doc, keys: &[(&'static str, Value, Src)]) {
+    let Some((_, _, first)) = keys.first() else {
+        return;
+    };
+    if let Some(t) = doc.doc.get_mut("global").and_then(|i| i.as_table_mut()) {
+        for (k, v, s) in keys {
+            t.insert(k, toml_edit::Item::Value(v.clone()));
+            doc.origins.add(format!("global.{k}"), s.loc.clone());
+        }
+        return;
+    }
+    let mut out = TableOut::default();
+    for (k, v, s) in keys {
+        out.set(k, v.clone(), s.clone());
+    }
+    let header = vec![" global_defs: who runs the scripts".to_string()];
+    doc.table("global", false, header, &first.loc, &out, &["script_user", "enable_script_security"]);
 }
 
 fn name_of(s: &Stmt, out: &mut TableOut, cx: &mut Cx) {
@@ -332,7 +360,16 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
                     );
                 }
             }
-            "user" | "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+            "user" => {
+                if cx.arg(c, 1).is_some() {
+                    if c.words.len() > 3 {
+                        cx.error(c, "takes a user and at most a group");
+                    } else {
+                        out.set("user", c.words[1..].join(" "), src(c));
+                    }
+                }
+            }
+            "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
             _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_script keyword lbha knows"),
         }
     }

@@ -82,3 +82,19 @@ fn keepalived_corpus_passes_lbha_validation() {
         }
     }
 }
+
+#[test]
+fn keepalived_script_user_and_security() {
+    let c = keepalived_conv(
+        "global_defs {\n  script_user nobody nogroup\n  enable_script_security\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  user root\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  track_script {\n    chk\n  }\n}\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["global"]["script_user"].as_str(), Some("nobody nogroup"));
+    assert_eq!(t["global"]["enable_script_security"].as_bool(), Some(true));
+    assert_eq!(t["vrrp_script"][0]["user"].as_str(), Some("root"));
+    assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+    let s = snap(&c);
+    assert!(s.vrrp.script_security);
+    assert_eq!(s.vrrp.script_user.as_ref().map(|u| u.user.as_str()), Some("nobody"));
+    assert_eq!(s.vrrp.scripts[0].user.as_ref().map(|u| u.user.as_str()), Some("root"));
+}
