@@ -13,6 +13,7 @@ mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
+mod routes;
 mod script_user;
 mod sync_group;
 mod track_file;

@@ -21,6 +21,10 @@ pub struct ConfigFile {
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
     pub vrrp_track_file: Vec<super::vrrp::TrackFileDef>,
     pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
+    /// keepalived's `static_ipaddress` / `static_routes` / `static_rules` (see `config::vrrp`).
+    pub static_ipaddress: Vec<String>,
+    pub static_routes: Vec<String>,
+    pub static_rules: Vec<String>,
     /// VIPs announced to the router through FRR (`[[announce]]`).
     pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.

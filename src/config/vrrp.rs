@@ -9,10 +9,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod routes;
 mod scripts;
 #[cfg(test)]
 mod tests;
 
+pub use crate::net::route::{RouteDef, RuleDef};
+pub use routes::routes;
 pub use scripts::{ScriptUser, script_security};
 
 /// keepalived's `advert_int` default.
@@ -46,6 +49,11 @@ pub struct InstanceDef {
     pub unicast_peer: Vec<String>,
     /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
     pub virtual_ipaddress: Vec<String>,
+    /// Added and removed with the VIPs but not advertised (keepalived's `virtual_ipaddress_excluded`).
+    pub virtual_ipaddress_excluded: Vec<String>,
+    /// keepalived's `virtual_routes` / `virtual_rules`: in place while MASTER.
+    pub virtual_routes: Vec<String>,
+    pub virtual_rules: Vec<String>,
     pub garp_master_delay: Option<ConfDuration>,
     pub garp_master_repeat: Option<i64>,
     pub garp_master_refresh: Option<ConfDuration>,
@@ -177,6 +185,22 @@ pub struct VrrpSettings {
     pub script_user: Option<ScriptUser>,
     /// `[global] enable_script_security`: scripts run as root must not be writable by others.
     pub script_security: bool,
+    /// keepalived's `static_ipaddress` / `static_routes` / `static_rules`: in place while VRRP runs.
+    pub statics: Statics,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statics {
+    /// Each with its `dev`.
+    pub addrs: Vec<VipDef>,
+    pub routes: Vec<RouteDef>,
+    pub rules: Vec<RuleDef>,
+}
+
+impl Statics {
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+    }
 }
 
 /// A validated `[[vrrp_track_file]]`.
@@ -255,6 +279,10 @@ pub struct VrrpInstance {
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub vips: Vec<VipDef>,
+    /// Not advertised; held with the VIPs.
+    pub vips_excluded: Vec<VipDef>,
+    pub routes: Vec<RouteDef>,
+    pub rules: Vec<RuleDef>,
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
     pub garp_master_refresh: Option<Duration>,
@@ -437,6 +465,7 @@ pub fn validate(
         track_files: Vec::new(),
         script_user: None,
         script_security: false,
+        statics: Statics::default(),
     }
 }
 
@@ -829,6 +858,9 @@ fn instance(
         unicast_src_ip,
         unicast_peers,
         vips,
+        vips_excluded: Vec::new(),
+        routes: Vec::new(),
+        rules: Vec::new(),
         garp_master_delay,
         garp_master_repeat: garp_master_repeat? as u32,
         garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod routes;
 mod vips;
 
 pub use vips::vip_keys;

@@ -84,6 +84,8 @@ pub struct Manager {
     notify_scripts: TaskTracker,
     /// Sync groups whose notifies are watched, with the scripts they run.
     group_watchers: HashMap<String, (GroupNotify, tokio::task::JoinHandle<()>)>,
+    /// `static_*` entries in place (`statics`).
+    statics: crate::config::vrrp::Statics,
 }
 
 use crate::config::vrrp::NotifyScripts as GroupNotify;
@@ -137,7 +139,15 @@ impl Manager {
     pub fn start(snap: &Snapshot, live: LiveFn) -> Result<Manager, VrrpError> {
         let mut m = Manager::new(snap, live);
         m.apply(&snap.vrrp, &HashMap::new())?;
+        m.start_statics(&snap.vrrp);
         Ok(m)
+    }
+
+    /// Adds the `static_*` entries (in the background: `start` is not async).
+    fn start_statics(&mut self, s: &VrrpSettings) {
+        self.statics = s.statics.clone();
+        let new = s.statics.clone();
+        tokio::spawn(async move { super::statics::update(&Default::default(), &new).await });
     }
 
     /// A manager with no instance running yet, its runtime VIPs loaded from the state directory.
@@ -154,6 +164,7 @@ impl Manager {
             store_broken: None,
             notify_scripts: TaskTracker::new(),
             group_watchers: HashMap::new(),
+            statics: Default::default(),
         };
         match runtime::load(&m.store) {
             Ok(loaded) => {
@@ -192,6 +203,7 @@ impl Manager {
             m.handover(&keep).await;
             return Err(e);
         }
+        m.start_statics(&snap.vrrp);
         Ok(m)
     }
 
@@ -282,6 +294,8 @@ impl Manager {
             }
         }
         self.warn_orphans();
+        super::statics::update(&self.statics, &new.statics).await;
+        self.statics = new.statics.clone();
         self.apply(new, &HashMap::new())
     }
 
@@ -620,6 +634,7 @@ impl Manager {
     pub async fn shutdown(&mut self) -> NotifyScripts {
         let all = std::mem::take(&mut self.instances);
         futures::future::join_all(all.into_iter().map(|r| r.shutdown(STOP_LIMIT))).await;
+        super::statics::remove(&std::mem::take(&mut self.statics)).await;
         for (_, h) in self.scripts.drain() {
             h.stop();
         }

@@ -21,6 +21,9 @@ const INSTANCE_ORDER: &[&str] = &[
     "unicast_src_ip",
     "unicast_peer",
     "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
@@ -59,9 +62,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "lower_prio_no_advert",
     "higher_prio_send_advert",
     "kernel_rx_buf_size",
-    "virtual_routes",
-    "virtual_rules",
-    "virtual_ipaddress_excluded",
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "track_bfd",
@@ -82,9 +82,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
 const TOP_UNSUPPORTED: &[&str] = &[
     "virtual_server",
     "virtual_server_group",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "linkbeat_interfaces",
     "bfd_instance",
     "garp_group",
@@ -178,9 +175,14 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
         Comments(Vec<String>),
     }
     let mut outs: Vec<(&Stmt, Out)> = Vec::new();
+    let mut root: Vec<(&'static str, String, Src)> = Vec::new();
     for s in &cfg.stmts {
         let out = match s.keyword() {
             "global_defs" => Out::Comments(Vec::new()),
+            "static_ipaddress" | "static_routes" | "static_rules" => {
+                statics(s, &mut root, &mut cx);
+                Out::Comments(Vec::new())
+            }
             "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
             "track_file" | "vrrp_track_file" => Out::Table("vrrp_track_file", track_file(s, &mut cx), TRACK_FILE_ORDER),
             "vrrp_track_process" | "track_process" => {
@@ -249,6 +251,7 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
         }
     }
     global_keys(doc, &g.global);
+    root_lists(doc, &root);
     doc.pend(cfg.tail.iter().cloned());
     cx.reports.sort_by_key(|r| (r.loc.file.clone(), r.loc.line));
     Ok(cx.reports)
@@ -576,10 +579,17 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                     out.push("unicast_peer", p.keyword(), src(p));
                 }
             }
-            "virtual_ipaddress" => {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 for v in c.children() {
                     if let Some(text) = vip(v, cx) {
-                        out.push("virtual_ipaddress", text, src(v));
+                        out.push(kw, text, src(v));
+                    }
+                }
+            }
+            "virtual_routes" | "virtual_rules" => {
+                for r in c.children() {
+                    if let Some(text) = route_or_rule(kw, r, cx) {
+                        out.push(kw, text, src(r));
                     }
                 }
             }
@@ -597,6 +607,52 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
         }
     }
     out
+}
+
+/// A `*_routes` / `*_rules` entry, checked as lbha will read it (a located error otherwise).
+fn route_or_rule(kw: &str, r: &Stmt, cx: &mut Cx) -> Option<String> {
+    let text = r.words.join(" ");
+    let checked = if kw.ends_with("routes") {
+        crate::net::route::parse_route(&text).map(|_| ())
+    } else {
+        crate::net::route::parse_rule(&text).map(|_| ())
+    };
+    match checked {
+        Ok(()) => Some(text),
+        Err(e) => {
+            cx.error(r, e);
+            None
+        }
+    }
+}
+
+/// Top-level `static_ipaddress` / `static_routes` / `static_rules` blocks, for [`root_lists`].
+fn statics(s: &Stmt, root: &mut Vec<(&'static str, String, Src)>, cx: &mut Cx) {
+    let key = match s.keyword() {
+        "static_ipaddress" => "static_ipaddress",
+        "static_routes" => "static_routes",
+        _ => "static_rules",
+    };
+    for c in s.children() {
+        let text = if key == "static_ipaddress" { vip(c, cx) } else { route_or_rule(key, c, cx) };
+        if let Some(t) = text {
+            root.push((key, t, src(c)));
+        }
+    }
+}
+
+/// lbha's top-level arrays (`static_*`), before every table.
+fn root_lists(doc: &mut Doc, root: &[(&'static str, String, Src)]) {
+    for key in ["static_ipaddress", "static_routes", "static_rules"] {
+        let mut a = Array::new();
+        for (k, text, s) in root.iter().filter(|(k, _, _)| *k == key) {
+            doc.origins.add(format!("{k}[{}]", a.len()), s.loc.clone());
+            a.push(text.as_str());
+        }
+        if !a.is_empty() {
+            doc.doc.insert(key, toml_edit::Item::Value(Value::Array(a)));
+        }
+    }
 }
 
 /// `ADDR[/LEN] [dev IF] [label L] [brd X] [scope S] ...`: lbha keeps `dev` and `label`.
