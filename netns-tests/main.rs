@@ -15,6 +15,7 @@ mod modes;
 mod netlink;
 mod routes;
 mod script_user;
+mod smtp_alert;
 mod sync_group;
 mod track_file;
 mod upgrade;

@@ -109,6 +109,16 @@ pub struct Global {
     pub script_user: Option<String>,
     /// keepalived's `enable_script_security`.
     pub enable_script_security: bool,
+    /// keepalived's e-mail alert settings (see `config::vrrp`): `router_id` names this node in
+    /// the subject; `smtp_server` is `"ADDR [PORT]"`.
+    pub router_id: Option<String>,
+    pub notification_email: Vec<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_server: Option<String>,
+    pub smtp_helo_name: Option<String>,
+    pub smtp_connect_timeout: Option<ConfDuration>,
+    pub smtp_alert: Option<bool>,
+    pub smtp_alert_vrrp: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,12 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod alerts;
 mod routes;
 mod scripts;
 #[cfg(test)]
 mod tests;
 
 pub use crate::net::route::{RouteDef, RuleDef};
+pub use alerts::{SmtpSettings, alerts};
 pub use routes::routes;
 pub use scripts::{ScriptUser, script_security};
 
@@ -76,6 +78,9 @@ pub struct InstanceDef {
     pub notify_fault: Option<String>,
     pub notify_stop: Option<String>,
     pub notify: Option<String>,
+    /// keepalived's `smtp_alert`: mail state changes (default: `[global] smtp_alert_vrrp` /
+    /// `smtp_alert`).
+    pub smtp_alert: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +175,7 @@ pub struct SyncGroupDef {
     /// Tracked by every member (weight 0: one failing puts the group in FAULT).
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
+    pub smtp_alert: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +193,8 @@ pub struct VrrpSettings {
     pub script_security: bool,
     /// keepalived's `static_ipaddress` / `static_routes` / `static_rules`: in place while VRRP runs.
     pub statics: Statics,
+    /// Where `smtp_alert` mail goes; set when any instance or group alerts.
+    pub smtp: Option<SmtpSettings>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,6 +268,8 @@ pub struct NotifyScripts {
     pub stop: Option<String>,
     /// Called on every change with `INSTANCE NAME STATE PRIORITY`.
     pub any: Option<String>,
+    /// Mail each change to `[global] notification_email` (`smtp_alert`).
+    pub smtp_alert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,6 +469,7 @@ pub fn validate(
                     fault: g.notify_fault.clone(),
                     stop: g.notify_stop.clone(),
                     any: g.notify.clone(),
+                    smtp_alert: false,
                 },
             })
             .collect(),
@@ -466,6 +477,7 @@ pub fn validate(
         script_user: None,
         script_security: false,
         statics: Statics::default(),
+        smtp: None,
     }
 }
 
@@ -879,6 +891,7 @@ fn instance(
             fault: d.notify_fault.clone(),
             stop: d.notify_stop.clone(),
             any: d.notify.clone(),
+            smtp_alert: false,
         },
         sync_group,
     })

@@ -500,6 +500,9 @@ impl Runner {
             }
         });
         let n = &self.cfg.notify;
+        if n.smtp_alert && to != State::Initialize {
+            super::alert::send(super::alert::Kind::Instance, &self.cfg.name, to.keepalived_name());
+        }
         let specific = match to {
             State::Master => n.master.clone(),
             State::Backup => n.backup.clone(),

@@ -251,6 +251,7 @@ impl Manager {
         let new = &snap.vrrp;
         // Refused before anything stops: a reload with an unsafe script changes nothing.
         super::script::configure(new).map_err(VrrpError::Script)?;
+        super::alert::configure(new).map_err(VrrpError::Script)?;
         self.configured = new.instances.clone();
         let changed_scripts: BTreeSet<String> =
             self.scripts.iter().filter(|(name, h)| new.script(name) != Some(&h.def)).map(|(n, _)| n.clone()).collect();
@@ -305,6 +306,7 @@ impl Manager {
             return Ok(());
         }
         super::script::configure(settings).map_err(VrrpError::Script)?;
+        super::alert::configure(settings).map_err(VrrpError::Script)?;
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;
         for f in &settings.track_files {
             init_track_file(f);
@@ -367,6 +369,9 @@ impl Manager {
                             super::sync::GroupState::Fault => ("FAULT", n.fault.clone()),
                         };
                         tracing::info!("vrrp sync group {name} is now {state}");
+                        if n.smtp_alert {
+                            super::alert::send(super::alert::Kind::Group, &name, state);
+                        }
                         let args = ["GROUP".to_string(), name.clone(), state.to_string(), "0".to_string()];
                         let any = n.any.clone();
                         tracker.spawn(async move {

@@ -6,6 +6,7 @@
 //! (`instance`) live at the edges and carry out `fsm::Action`s. [`Manager`] runs every configured
 //! instance for the daemon.
 
+pub mod alert;
 mod attach;
 pub mod fsm;
 pub mod garp;

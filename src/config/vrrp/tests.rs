@@ -378,3 +378,17 @@ fn script_user_is_checked_where_written() {
     assert!(s.script_security);
     assert_eq!(s.scripts[0].user, Some(ScriptUser { user: "root".into(), group: Some("root".into()) }));
 }
+
+#[test]
+fn smtp_alert_needs_a_server_and_recipients() {
+    has(&inst("smtp_alert = true"), "smtp_alert needs [global] smtp_server");
+    has(&inst("smtp_alert = true"), "at least one recipient");
+    has(&format!("[global]\nnotification_email = [\"not an address\"]\n{}", inst("")), "global.notification_email[0]");
+    has(&format!("[global]\nsmtp_server = \"127.0.0.1 99999\"\n{}", inst("")), "bad port");
+    let v = snap(&format!(
+        "[global]\nsmtp_server = \"127.0.0.1\"\nnotification_email = [\"ops@example.org\"]\nsmtp_alert = true\n{}",
+        inst("")
+    ));
+    assert!(v.instances[0].notify.smtp_alert, "[global] smtp_alert is the default");
+    assert_eq!(v.smtp.map(|s| (s.port, s.timeout)), Some((25, Duration::from_secs(30))));
+}

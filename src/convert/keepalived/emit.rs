@@ -36,6 +36,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify_fault",
     "notify_stop",
     "notify",
+    "smtp_alert",
 ];
 const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
@@ -50,7 +51,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_src_ip",
     "mcast_src_ip",
     "lvs_sync_daemon_interface",
-    "smtp_alert",
     "debug",
     "strict_mode",
     "accept",
@@ -202,6 +202,7 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                     "notify_fault",
                     "notify_stop",
                     "notify",
+                    "smtp_alert",
                 ],
             ),
             kw => {
@@ -280,16 +281,35 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                     g.garp.push(("garp_master_refresh", v.into(), src(c)));
                 }
             }
-            "router_id" => cx.report(
-                c,
-                ReportKind::Ignored,
-                "names this node in keepalived's e-mail alerts and SNMP, which lbha does not send",
-            ),
-            "notification_email"
-            | "notification_email_from"
-            | "smtp_server"
-            | "smtp_connect_timeout"
-            | "smtp_helo_name" => cx.report(c, ReportKind::Unsupported, "e-mail alerts are not implemented in lbha"),
+            "router_id" | "notification_email_from" | "smtp_helo_name" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    g.global.push((global_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "smtp_server" => {
+                if cx.arg(c, 1).is_some() {
+                    g.global.push(("smtp_server", c.words[1..].join(" ").into(), src(c)));
+                }
+            }
+            "smtp_connect_timeout" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.global.push(("smtp_connect_timeout", v.into(), src(c)));
+                }
+            }
+            "notification_email" => {
+                let mut a = Array::new();
+                for m in c.children() {
+                    for w in &m.words {
+                        a.push(w.as_str());
+                    }
+                }
+                g.global.push(("notification_email", Value::Array(a), src(c)));
+            }
+            "smtp_alert" | "smtp_alert_vrrp" => {
+                if let Some(b) = boolean(c, cx) {
+                    g.global.push((global_key(c.keyword()), b.into(), src(c)));
+                }
+            }
             "enable_script_security" => g.global.push(("enable_script_security", true.into(), src(c))),
             "script_user" => {
                 if cx.arg(c, 1).is_some() {
@@ -301,6 +321,28 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                 }
             }
             _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
+        }
+    }
+}
+
+fn global_key(kw: &str) -> &'static str {
+    match kw {
+        "router_id" => "router_id",
+        "notification_email_from" => "notification_email_from",
+        "smtp_helo_name" => "smtp_helo_name",
+        "smtp_alert" => "smtp_alert",
+        _ => "smtp_alert_vrrp",
+    }
+}
+
+/// keepalived's `KEYWORD [BOOL]`: alone it means true.
+fn boolean(c: &Stmt, cx: &mut Cx) -> Option<bool> {
+    match c.arg(1).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("true" | "yes" | "on" | "1") => Some(true),
+        Some("false" | "no" | "off" | "0") => Some(false),
+        Some(other) => {
+            cx.error(c, format!("expected true or false, not `{other}`"));
+            None
         }
     }
 }
@@ -321,8 +363,8 @@ fn global_keys(doc: &mut Doc, keys: &[(&'static str, Value, Src)]) {
     for (k, v, s) in keys {
         out.set(k, v.clone(), s.clone());
     }
-    let header = vec![" global_defs: who runs the scripts".to_string()];
-    doc.table("global", false, header, &first.loc, &out, &["script_user", "enable_script_security"]);
+    let header = vec![" global_defs".to_string()];
+    doc.table("global", false, header, &first.loc, &out, &["script_user", "enable_script_security", "router_id"]);
 }
 
 fn name_of(s: &Stmt, out: &mut TableOut, cx: &mut Cx) {
@@ -595,6 +637,11 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
             }
             "track_interface" | "track_script" => tracks(c, kw, &mut out, cx),
             "track_file" | "track_process" => track_file_refs(c, kw, &mut out, cx),
+            "smtp_alert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set("smtp_alert", b, src(c));
+                }
+            }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                 if cx.arg(c, 1).is_some() {
                     out.set(kw, command(c), src(c));
@@ -709,6 +756,11 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 }
             }
             kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
+            "smtp_alert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set("smtp_alert", b, src(c));
+                }
+            }
             _ => cx.drop(
                 &mut out,
                 c,

@@ -39,8 +39,6 @@ fn keepalived_maps_onto_the_vrrp_schema() {
     assert_eq!(
         kinds(&c),
         [
-            (2, ReportKind::Ignored),
-            (4, ReportKind::Unsupported),
             (32, ReportKind::Unsupported),
             (42, ReportKind::Unsupported),
             (43, ReportKind::Unknown),
@@ -131,4 +129,26 @@ fn keepalived_unsupported_route_options_are_located_errors() {
     let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
     assert!(e.starts_with("k.conf:8: "), "{e}");
     assert!(e.contains("\"or\" is not supported"), "{e}");
+}
+
+#[test]
+fn keepalived_email_alerts() {
+    let c = keepalived_conv(
+        "global_defs {\n  router_id lb1\n  notification_email {\n    ops@example.org\n    oncall@example.org\n  }\n  notification_email_from lb1@example.org\n  smtp_server 127.0.0.1 2525\n  smtp_helo_name lb1.example.org\n  smtp_connect_timeout 5\n  smtp_alert_vrrp\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  smtp_alert false\n}\nvrrp_sync_group G1 {\n  group {\n    VI_1\n  }\n  smtp_alert\n}\n",
+    );
+    let t = table(&c);
+    let g = &t["global"];
+    assert_eq!(g["router_id"].as_str(), Some("lb1"));
+    assert_eq!(g["notification_email"][1].as_str(), Some("oncall@example.org"));
+    assert_eq!(g["smtp_server"].as_str(), Some("127.0.0.1 2525"));
+    assert_eq!(g["smtp_connect_timeout"].as_str(), Some("5s"));
+    assert_eq!(g["smtp_alert_vrrp"].as_bool(), Some(true));
+    assert_eq!(t["vrrp_instance"][0]["smtp_alert"].as_bool(), Some(false));
+    assert_eq!(t["vrrp_sync_group"][0]["smtp_alert"].as_bool(), Some(true));
+    assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+    let s = snap(&c);
+    assert!(!s.vrrp.instances[0].notify.smtp_alert);
+    assert!(s.vrrp.sync_groups[0].notify.smtp_alert);
+    let smtp = s.vrrp.smtp.expect("mail settings");
+    assert_eq!((smtp.host.as_str(), smtp.port, smtp.timeout), ("127.0.0.1", 2525, Duration::from_secs(5)));
 }
