@@ -236,6 +236,17 @@ impl VrrpSettings {
     }
 }
 
+/// keepalived keys lbha knows but does not implement yet, with why: refused by name rather than
+/// as unknown keys.
+pub fn not_supported(key: &str) -> Option<&'static str> {
+    match key {
+        "use_vmac" | "vmac_xmit_base" => {
+            Some("VRRP virtual MAC interfaces (macvlan) are not implemented; the VIPs stay on `interface`")
+        }
+        _ => None,
+    }
+}
+
 /// keepalived's `state` hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateHint {

@@ -228,7 +228,7 @@ fn script_and_group_rules() {
 
 #[test]
 fn unknown_keys_are_reported() {
-    has(&inst("use_vmac = true"), "unknown key `use_vmac`");
+    has(&inst("frobnicate = true"), "unknown key `frobnicate`");
 }
 
 #[test]
@@ -391,4 +391,10 @@ fn smtp_alert_needs_a_server_and_recipients() {
     ));
     assert!(v.instances[0].notify.smtp_alert, "[global] smtp_alert is the default");
     assert_eq!(v.smtp.map(|s| (s.port, s.timeout)), Some((25, Duration::from_secs(30))));
+}
+
+#[test]
+fn vmac_is_refused_by_name() {
+    has(&inst("use_vmac = true"), "`use_vmac` is not supported by lbha yet: VRRP virtual MAC interfaces");
+    has(&inst("vmac_xmit_base = true"), "`vmac_xmit_base` is not supported by lbha yet");
 }
