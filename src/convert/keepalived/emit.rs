@@ -154,6 +154,24 @@ fn command(s: &Stmt) -> String {
     s.words[1..].join(" ")
 }
 
+/// A notify script: keepalived reads `SCRIPT [USER [GROUP]]`, the script quoted when it has
+/// arguments. lbha runs every notify as `[global] script_user`, so a per-script user is refused
+/// rather than appended to the command as arguments.
+fn notify_command(c: &Stmt, cx: &mut Cx) -> Option<String> {
+    let script = cx.arg(c, 1)?;
+    if c.words.len() > 2 {
+        cx.error(
+            c,
+            format!(
+                "keepalived runs this script as user `{}`; lbha runs notify scripts as [global] script_user (set it, or quote the script with its arguments)",
+                c.words[2..].join(" ")
+            ),
+        );
+        return None;
+    }
+    Some(script.to_string())
+}
+
 /// Defaults `global_defs` gives every instance.
 #[derive(Default)]
 struct Globals {
@@ -643,8 +661,8 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
-                if cx.arg(c, 1).is_some() {
-                    out.set(kw, command(c), src(c));
+                if let Some(cmd) = notify_command(c, cx) {
+                    out.set(kw, cmd, src(c));
                 }
             }
             _ if INSTANCE_UNSUPPORTED.contains(&kw) => {
@@ -751,8 +769,8 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 out.set("group", a, src(c));
             }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
-                if cx.arg(c, 1).is_some() {
-                    out.set(c.keyword(), command(c), src(c));
+                if let Some(cmd) = notify_command(c, cx) {
+                    out.set(c.keyword(), cmd, src(c));
                 }
             }
             kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),

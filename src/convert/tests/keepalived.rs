@@ -152,3 +152,17 @@ fn keepalived_email_alerts() {
     let smtp = s.vrrp.smtp.expect("mail settings");
     assert_eq!((smtp.host.as_str(), smtp.port, smtp.timeout), ("127.0.0.1", 2525, Duration::from_secs(5)));
 }
+
+#[test]
+fn keepalived_notify_with_a_user_is_a_located_error() {
+    let mut none = |_: &str, _: &Path| Ok(Vec::new());
+    let k = crate::convert::keepalived::ast::parse(
+        "vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  notify_master /etc/keepalived/m.sh nobody\n}\n",
+        Path::new("k.conf"),
+        &mut none,
+    )
+    .unwrap();
+    let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
+    assert!(e.starts_with("k.conf:7: "), "{e}");
+    assert!(e.contains("as user `nobody`"), "{e}");
+}
