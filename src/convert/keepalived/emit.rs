@@ -227,7 +227,7 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
                     (
                         ReportKind::Unsupported,
-                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS or static routes)"),
+                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS)"),
                     )
                 } else {
                     (ReportKind::Unknown, "not a keepalived keyword lbha knows".to_string())
