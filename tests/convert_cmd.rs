@@ -162,8 +162,11 @@ fn keepalived_converts_with_includes() {
     assert!(r.status.success(), "{}", text(&r.stderr));
     let t: toml::Table = toml::from_str(&text(&r.stdout)).unwrap();
     assert!(t.contains_key("listen") && t.contains_key("vrrp_instance") && t.contains_key("vrrp_script"));
+    // keepalived's e-mail settings join haproxy.cfg's [global]; what lbha lacks is reported.
+    assert_eq!(t["global"]["notification_email"][0].as_str(), Some("ops@example.org"), "{}", text(&r.stdout));
+    assert_eq!(t["global"]["router_id"].as_str(), Some("LB1"));
     assert!(
-        text(&r.stderr).contains("01_master.conf:3: not supported yet by lbha: `notification_email`"),
+        text(&r.stderr).contains("01_master.conf:10: not supported yet by lbha: `vrrp_skip_check_adv_addr`"),
         "{}",
         text(&r.stderr)
     );

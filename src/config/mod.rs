@@ -60,7 +60,11 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
                     Some(Seg::Key(k)) => k.clone(),
                     _ => path.to_string(),
                 };
-                problems.push(Problem::new(path, format!("unknown key `{key}`")));
+                let msg = match vrrp::not_supported(&key) {
+                    Some(why) => format!("`{key}` is not supported by lbha yet: {why}"),
+                    None => format!("unknown key `{key}`"),
+                };
+                problems.push(Problem::new(path, msg));
             })
         });
         let e = match read {

@@ -21,6 +21,10 @@ pub struct ConfigFile {
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
     pub vrrp_track_file: Vec<super::vrrp::TrackFileDef>,
     pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
+    /// keepalived's `static_ipaddress` / `static_routes` / `static_rules` (see `config::vrrp`).
+    pub static_ipaddress: Vec<String>,
+    pub static_routes: Vec<String>,
+    pub static_rules: Vec<String>,
     /// VIPs announced to the router through FRR (`[[announce]]`).
     pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.
@@ -129,6 +133,20 @@ pub struct Global {
     pub ssl_default_server_ciphers: Option<String>,
     pub ssl_default_server_ciphersuites: Option<String>,
     pub ssl_default_server_options: Option<String>,
+    /// keepalived's `script_user USER [GROUP]`: who runs VRRP scripts (see `config::vrrp`).
+    pub script_user: Option<String>,
+    /// keepalived's `enable_script_security`.
+    pub enable_script_security: bool,
+    /// keepalived's e-mail alert settings (see `config::vrrp`): `router_id` names this node in
+    /// the subject; `smtp_server` is `"ADDR [PORT]"`.
+    pub router_id: Option<String>,
+    pub notification_email: Vec<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_server: Option<String>,
+    pub smtp_helo_name: Option<String>,
+    pub smtp_connect_timeout: Option<ConfDuration>,
+    pub smtp_alert: Option<bool>,
+    pub smtp_alert_vrrp: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

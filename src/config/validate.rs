@@ -282,6 +282,9 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     super::vrrp::default_track_proxy(&mut vrrp, &file.vrrp_instance, &bind_addrs);
     super::vrrp::track_files(&mut vrrp, &file.vrrp_track_file, &file.vrrp_instance, cx.problems);
     super::vrrp::track_processes(&mut vrrp, &file.vrrp_track_process, &file.vrrp_instance, cx.problems);
+    super::vrrp::script_security(&mut vrrp, &file.global, cx.problems);
+    super::vrrp::routes(&mut vrrp, file, cx.problems);
+    super::vrrp::alerts(&mut vrrp, file, cx.problems);
     let announce = super::announce::validate(&file.announce, &backend_names, cx.problems);
     super::announce::check_user(&announce, global.user.as_deref(), cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));

@@ -9,8 +9,16 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod alerts;
+mod routes;
+mod scripts;
 #[cfg(test)]
 mod tests;
+
+pub use crate::net::route::{RouteDef, RuleDef};
+pub use alerts::{SmtpSettings, alerts};
+pub use routes::routes;
+pub use scripts::{ScriptUser, script_security};
 
 /// keepalived's `advert_int` default.
 pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
@@ -43,6 +51,11 @@ pub struct InstanceDef {
     pub unicast_peer: Vec<String>,
     /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
     pub virtual_ipaddress: Vec<String>,
+    /// Added and removed with the VIPs but not advertised (keepalived's `virtual_ipaddress_excluded`).
+    pub virtual_ipaddress_excluded: Vec<String>,
+    /// keepalived's `virtual_routes` / `virtual_rules`: in place while MASTER.
+    pub virtual_routes: Vec<String>,
+    pub virtual_rules: Vec<String>,
     pub garp_master_delay: Option<ConfDuration>,
     pub garp_master_repeat: Option<i64>,
     pub garp_master_refresh: Option<ConfDuration>,
@@ -65,6 +78,9 @@ pub struct InstanceDef {
     pub notify_fault: Option<String>,
     pub notify_stop: Option<String>,
     pub notify: Option<String>,
+    /// keepalived's `smtp_alert`: mail state changes (default: `[global] smtp_alert_vrrp` /
+    /// `smtp_alert`).
+    pub smtp_alert: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +157,8 @@ pub struct ScriptDef {
     pub weight: Option<i64>,
     pub rise: Option<i64>,
     pub fall: Option<i64>,
+    /// keepalived's `user USER [GROUP]`: run this script as USER instead of `script_user`.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +175,7 @@ pub struct SyncGroupDef {
     /// Tracked by every member (weight 0: one failing puts the group in FAULT).
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
+    pub smtp_alert: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +187,28 @@ pub struct VrrpSettings {
     pub scripts: Vec<VrrpScript>,
     pub sync_groups: Vec<SyncGroup>,
     pub track_files: Vec<VrrpTrackFile>,
+    /// `[global] script_user`: who runs scripts without a `user` of their own.
+    pub script_user: Option<ScriptUser>,
+    /// `[global] enable_script_security`: scripts run as root must not be writable by others.
+    pub script_security: bool,
+    /// keepalived's `static_ipaddress` / `static_routes` / `static_rules`: in place while VRRP runs.
+    pub statics: Statics,
+    /// Where `smtp_alert` mail goes; set when any instance or group alerts.
+    pub smtp: Option<SmtpSettings>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statics {
+    /// Each with its `dev`.
+    pub addrs: Vec<VipDef>,
+    pub routes: Vec<RouteDef>,
+    pub rules: Vec<RuleDef>,
+}
+
+impl Statics {
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+    }
 }
 
 /// A validated `[[vrrp_track_file]]`.
@@ -192,6 +233,17 @@ pub struct TrackedFile {
 impl VrrpSettings {
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.scripts.iter().find(|s| s.name == name)
+    }
+}
+
+/// keepalived keys lbha knows but does not implement yet, with why: refused by name rather than
+/// as unknown keys.
+pub fn not_supported(key: &str) -> Option<&'static str> {
+    match key {
+        "use_vmac" | "vmac_xmit_base" => {
+            Some("VRRP virtual MAC interfaces (macvlan) are not implemented; the VIPs stay on `interface`")
+        }
+        _ => None,
     }
 }
 
@@ -227,6 +279,8 @@ pub struct NotifyScripts {
     pub stop: Option<String>,
     /// Called on every change with `INSTANCE NAME STATE PRIORITY`.
     pub any: Option<String>,
+    /// Mail each change to `[global] notification_email` (`smtp_alert`).
+    pub smtp_alert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +300,10 @@ pub struct VrrpInstance {
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub vips: Vec<VipDef>,
+    /// Not advertised; held with the VIPs.
+    pub vips_excluded: Vec<VipDef>,
+    pub routes: Vec<RouteDef>,
+    pub rules: Vec<RuleDef>,
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
     pub garp_master_refresh: Option<Duration>,
@@ -283,6 +341,7 @@ pub struct VrrpScript {
     pub weight: i32,
     pub rise: u32,
     pub fall: u32,
+    pub user: Option<ScriptUser>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,10 +480,15 @@ pub fn validate(
                     fault: g.notify_fault.clone(),
                     stop: g.notify_stop.clone(),
                     any: g.notify.clone(),
+                    smtp_alert: false,
                 },
             })
             .collect(),
         track_files: Vec::new(),
+        script_user: None,
+        script_security: false,
+        statics: Statics::default(),
+        smtp: None,
     }
 }
 
@@ -630,6 +694,7 @@ fn validate_scripts(defs: &[ScriptDef], cx: &mut Cx) -> Vec<VrrpScript> {
             weight: weight.unwrap_or(0) as i32,
             rise: rise.unwrap_or(1) as u32,
             fall: fall.unwrap_or(1) as u32,
+            user: s.user.as_deref().and_then(|u| scripts::user(u, p.key("user"), cx)),
         });
     }
     out
@@ -816,6 +881,9 @@ fn instance(
         unicast_src_ip,
         unicast_peers,
         vips,
+        vips_excluded: Vec::new(),
+        routes: Vec::new(),
+        rules: Vec::new(),
         garp_master_delay,
         garp_master_repeat: garp_master_repeat? as u32,
         garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),
@@ -834,6 +902,7 @@ fn instance(
             fault: d.notify_fault.clone(),
             stop: d.notify_stop.clone(),
             any: d.notify.clone(),
+            smtp_alert: false,
         },
         sync_group,
     })

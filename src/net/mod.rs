@@ -6,5 +6,6 @@
 
 pub mod direct;
 pub mod link;
+pub mod route;
 pub mod sysctl;
 pub mod vip;

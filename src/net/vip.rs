@@ -98,6 +98,11 @@ impl VipHandle {
         Ok(VipHandle { handle })
     }
 
+    /// Routes and rules over the same socket.
+    pub fn routes(&self) -> super::route::Routes {
+        super::route::Routes::new(self.handle.clone())
+    }
+
     /// The interface index, or [`VipError::UnknownInterface`].
     pub async fn index(&self, ifname: &str) -> Result<u32, VipError> {
         let mut links = self.handle.link().get().match_name(ifname.to_string()).execute();

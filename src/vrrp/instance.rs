@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod routes;
 mod vips;
 
 pub use vips::vip_keys;
@@ -499,6 +500,9 @@ impl Runner {
             }
         });
         let n = &self.cfg.notify;
+        if n.smtp_alert && to != State::Initialize {
+            super::alert::send(super::alert::Kind::Instance, &self.cfg.name, to.keepalived_name());
+        }
         let specific = match to {
             State::Master => n.master.clone(),
             State::Backup => n.backup.clone(),
@@ -767,7 +771,8 @@ fn reason_text(r: &fsm::Reason) -> String {
 /// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
 pub(super) async fn run_notify(cmd: &str, args: &[String]) {
     let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
-    let child = super::script::shell(&script, "lbha-notify", args).spawn();
+    let child =
+        super::script::shell(&script, "lbha-notify", args, None).and_then(|mut c| c.spawn().map_err(|e| e.to_string()));
     match child {
         Ok(mut c) => {
             if tokio::time::timeout(NOTIFY_TIMEOUT, c.wait()).await.is_err() {

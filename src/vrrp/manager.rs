@@ -84,6 +84,8 @@ pub struct Manager {
     notify_scripts: TaskTracker,
     /// Sync groups whose notifies are watched, with the scripts they run.
     group_watchers: HashMap<String, (GroupNotify, tokio::task::JoinHandle<()>)>,
+    /// `static_*` entries in place (`statics`).
+    statics: crate::config::vrrp::Statics,
 }
 
 use crate::config::vrrp::NotifyScripts as GroupNotify;
@@ -137,7 +139,15 @@ impl Manager {
     pub fn start(snap: &Snapshot, live: LiveFn) -> Result<Manager, VrrpError> {
         let mut m = Manager::new(snap, live);
         m.apply(&snap.vrrp, &HashMap::new())?;
+        m.start_statics(&snap.vrrp);
         Ok(m)
+    }
+
+    /// Adds the `static_*` entries (in the background: `start` is not async).
+    fn start_statics(&mut self, s: &VrrpSettings) {
+        self.statics = s.statics.clone();
+        let new = s.statics.clone();
+        tokio::spawn(async move { super::statics::update(&Default::default(), &new).await });
     }
 
     /// A manager with no instance running yet, its runtime VIPs loaded from the state directory.
@@ -154,6 +164,7 @@ impl Manager {
             store_broken: None,
             notify_scripts: TaskTracker::new(),
             group_watchers: HashMap::new(),
+            statics: Default::default(),
         };
         match runtime::load(&m.store) {
             Ok(loaded) => {
@@ -192,6 +203,7 @@ impl Manager {
             m.handover(&keep).await;
             return Err(e);
         }
+        m.start_statics(&snap.vrrp);
         Ok(m)
     }
 
@@ -237,6 +249,9 @@ impl Manager {
     /// keep running; changed and removed ones stop cleanly; new ones start.
     pub async fn reload(&mut self, snap: &Snapshot) -> Result<(), VrrpError> {
         let new = &snap.vrrp;
+        // Refused before anything stops: a reload with an unsafe script changes nothing.
+        super::script::configure(new).map_err(VrrpError::Script)?;
+        super::alert::configure(new).map_err(VrrpError::Script)?;
         self.configured = new.instances.clone();
         let changed_scripts: BTreeSet<String> =
             self.scripts.iter().filter(|(name, h)| new.script(name) != Some(&h.def)).map(|(n, _)| n.clone()).collect();
@@ -280,6 +295,8 @@ impl Manager {
             }
         }
         self.warn_orphans();
+        super::statics::update(&self.statics, &new.statics).await;
+        self.statics = new.statics.clone();
         self.apply(new, &HashMap::new())
     }
 
@@ -288,6 +305,8 @@ impl Manager {
         if settings.instances.is_empty() {
             return Ok(());
         }
+        super::script::configure(settings).map_err(VrrpError::Script)?;
+        super::alert::configure(settings).map_err(VrrpError::Script)?;
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;
         for f in &settings.track_files {
             init_track_file(f);
@@ -350,6 +369,9 @@ impl Manager {
                             super::sync::GroupState::Fault => ("FAULT", n.fault.clone()),
                         };
                         tracing::info!("vrrp sync group {name} is now {state}");
+                        if n.smtp_alert {
+                            super::alert::send(super::alert::Kind::Group, &name, state);
+                        }
                         let args = ["GROUP".to_string(), name.clone(), state.to_string(), "0".to_string()];
                         let any = n.any.clone();
                         tracker.spawn(async move {
@@ -617,6 +639,7 @@ impl Manager {
     pub async fn shutdown(&mut self) -> NotifyScripts {
         let all = std::mem::take(&mut self.instances);
         futures::future::join_all(all.into_iter().map(|r| r.shutdown(STOP_LIMIT))).await;
+        super::statics::remove(&std::mem::take(&mut self.statics)).await;
         for (_, h) in self.scripts.drain() {
             h.stop();
         }

@@ -6,6 +6,7 @@
 //! (`instance`) live at the edges and carry out `fsm::Action`s. [`Manager`] runs every configured
 //! instance for the daemon.
 
+pub mod alert;
 mod attach;
 pub mod fsm;
 pub mod garp;
@@ -15,7 +16,9 @@ pub mod packet;
 pub mod process;
 pub mod runtime;
 pub mod script;
+pub mod script_check;
 pub mod socket;
+pub mod statics;
 pub mod sync;
 pub mod track;
 
@@ -40,4 +43,7 @@ pub enum VrrpError {
     Vip(crate::net::vip::VipError),
     #[error("{0}")]
     Sysctl(crate::net::sysctl::SysctlError),
+    /// A script user that cannot be used, or an unsafe script under `enable_script_security`.
+    #[error("{0}")]
+    Script(String),
 }

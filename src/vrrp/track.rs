@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::fsm::FaultReason;
-use crate::config::vrrp::{Tracked, VrrpInstance, VrrpScript};
+use crate::config::vrrp::{ScriptUser, Tracked, VrrpInstance, VrrpScript};
 
 /// What tracking says about one instance right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,11 +149,15 @@ impl RiseFall {
 
 /// Runs `sh -c script` once: success is exit status 0 within `timeout`; a timeout kills it and
 /// counts as a failure (keepalived issue #535).
-pub async fn run_once(script: &str, timeout: Duration) -> bool {
-    let child = super::script::shell(script, "sh", &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
+pub async fn run_once(script: &str, timeout: Duration, user: Option<&ScriptUser>) -> bool {
+    let child = match super::script::shell(script, "sh", &[], user) {
+        Ok(mut c) => c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn(),
+        Err(e) => {
+            // Refused scripts count as failing: never fail open.
+            tracing::error!("vrrp_script {script:?}: {e}");
+            return false;
+        }
+    };
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -204,7 +208,7 @@ pub fn spawn_script(def: VrrpScript) -> ScriptHandle {
             tokio::select! {
                 _ = stop_rx.changed() => break,
                 _ = tick.tick() => {
-                    let ok = run_once(&d.script, d.timeout).await;
+                    let ok = run_once(&d.script, d.timeout, d.user.as_ref()).await;
                     if let Some(now_ok) = rf.feed(ok) {
                         tracing::info!(script = %d.name, "vrrp_script is now {}", if now_ok { "OK" } else { "FAILED" });
                         let _ = state_tx.send(now_ok);
@@ -274,6 +278,9 @@ mod tests {
             unicast_src_ip: None,
             unicast_peers: vec![],
             vips: vec![VipDef { addr: "192.0.2.100".parse().expect("ip"), prefix: 32, dev: None, label: None }],
+            vips_excluded: vec![],
+            routes: vec![],
+            rules: vec![],
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
             garp_master_refresh: None,
@@ -420,10 +427,10 @@ mod tests {
 
     #[tokio::test]
     async fn scripts_succeed_fail_and_time_out() {
-        assert!(run_once("exit 0", Duration::from_secs(5)).await);
-        assert!(!run_once("exit 3", Duration::from_secs(5)).await);
+        assert!(run_once("exit 0", Duration::from_secs(5), None).await);
+        assert!(!run_once("exit 3", Duration::from_secs(5), None).await);
         let t0 = std::time::Instant::now();
-        assert!(!run_once("sleep 5", Duration::from_millis(100)).await);
+        assert!(!run_once("sleep 5", Duration::from_millis(100), None).await);
         assert!(t0.elapsed() < Duration::from_secs(3), "timeout kills the script");
     }
 }

@@ -228,7 +228,7 @@ fn script_and_group_rules() {
 
 #[test]
 fn unknown_keys_are_reported() {
-    has(&inst("use_vmac = true"), "unknown key `use_vmac`");
+    has(&inst("frobnicate = true"), "unknown key `frobnicate`");
 }
 
 #[test]
@@ -345,4 +345,56 @@ fn sync_group_tracking_applies_to_every_member() {
     }
     has(&format!("{two}track_interface = [{{ name = \"eth9\", weight = -10 }}]\n"), "weight 0 only");
     warns(&format!("{two}track_script = [{{ name = \"nope\" }}]\n"), "track script nope not found, ignoring");
+}
+
+#[test]
+fn routes_rules_and_static_entries_are_checked_where_written() {
+    has(
+        &inst("virtual_routes = [\"198.51.100.0/24 via 192.0.2.1 or 192.0.2.2\"]"),
+        "vrrp_instance[0].virtual_routes[0]",
+    );
+    has(&inst("virtual_rules = [\"from 192.0.2.0/24\"]"), "needs `table T` or an action");
+    has(&inst("virtual_ipaddress_excluded = [\"192.0.2.100\"]"), "address listed twice");
+    has(&format!("static_ipaddress = [\"198.51.100.1/32\"]\n{}", inst("")), "a static address needs `dev IF`");
+    has(&format!("static_routes = [\"198.51.100.0/24 mtu 1400 dev eth0\"]\n{}", inst("")), "static_routes[0]");
+    has(
+        &format!("static_rules = [\"to 198.51.100.0/24 table 1\", \"to 198.51.100.0/24  table 1\"]\n{}", inst("")),
+        "listed twice",
+    );
+    let v = snap(&inst(
+        "virtual_ipaddress_excluded = [\"2001:db8::1/64 dev eth1\"]\nvirtual_routes = [\"blackhole 203.0.113.0/24\"]",
+    ));
+    assert_eq!(v.instances[0].vips_excluded[0].dev.as_deref(), Some("eth1"));
+    assert_eq!(v.instances[0].routes[0].kind, 6);
+}
+
+#[test]
+fn script_user_is_checked_where_written() {
+    has(&format!("[global]\nscript_user = \"a b c\"\n{}", inst("")), "global.script_user");
+    let s = snap(&format!(
+        "[global]\nscript_user = \"nobody\"\nenable_script_security = true\n{}[[vrrp_script]]\nname = \"c\"\nscript = \"/bin/true\"\nuser = \"root root\"\n",
+        inst("")
+    ));
+    assert!(s.script_security);
+    assert_eq!(s.scripts[0].user, Some(ScriptUser { user: "root".into(), group: Some("root".into()) }));
+}
+
+#[test]
+fn smtp_alert_needs_a_server_and_recipients() {
+    has(&inst("smtp_alert = true"), "smtp_alert needs [global] smtp_server");
+    has(&inst("smtp_alert = true"), "at least one recipient");
+    has(&format!("[global]\nnotification_email = [\"not an address\"]\n{}", inst("")), "global.notification_email[0]");
+    has(&format!("[global]\nsmtp_server = \"127.0.0.1 99999\"\n{}", inst("")), "bad port");
+    let v = snap(&format!(
+        "[global]\nsmtp_server = \"127.0.0.1\"\nnotification_email = [\"ops@example.org\"]\nsmtp_alert = true\n{}",
+        inst("")
+    ));
+    assert!(v.instances[0].notify.smtp_alert, "[global] smtp_alert is the default");
+    assert_eq!(v.smtp.map(|s| (s.port, s.timeout)), Some((25, Duration::from_secs(30))));
+}
+
+#[test]
+fn vmac_is_refused_by_name() {
+    has(&inst("use_vmac = true"), "`use_vmac` is not supported by lbha yet: VRRP virtual MAC interfaces");
+    has(&inst("vmac_xmit_base = true"), "`vmac_xmit_base` is not supported by lbha yet");
 }

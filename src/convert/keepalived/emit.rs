@@ -21,6 +21,9 @@ const INSTANCE_ORDER: &[&str] = &[
     "unicast_src_ip",
     "unicast_peer",
     "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
@@ -33,8 +36,9 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify_fault",
     "notify_stop",
     "notify",
+    "smtp_alert",
 ];
-const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
 const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
@@ -47,7 +51,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_src_ip",
     "mcast_src_ip",
     "lvs_sync_daemon_interface",
-    "smtp_alert",
     "debug",
     "strict_mode",
     "accept",
@@ -59,9 +62,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "lower_prio_no_advert",
     "higher_prio_send_advert",
     "kernel_rx_buf_size",
-    "virtual_routes",
-    "virtual_rules",
-    "virtual_ipaddress_excluded",
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "track_bfd",
@@ -82,9 +82,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
 const TOP_UNSUPPORTED: &[&str] = &[
     "virtual_server",
     "virtual_server_group",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "linkbeat_interfaces",
     "bfd_instance",
     "garp_group",
@@ -157,11 +154,31 @@ fn command(s: &Stmt) -> String {
     s.words[1..].join(" ")
 }
 
+/// A notify script: keepalived reads `SCRIPT [USER [GROUP]]`, the script quoted when it has
+/// arguments. lbha runs every notify as `[global] script_user`, so a per-script user is refused
+/// rather than appended to the command as arguments.
+fn notify_command(c: &Stmt, cx: &mut Cx) -> Option<String> {
+    let script = cx.arg(c, 1)?;
+    if c.words.len() > 2 {
+        cx.error(
+            c,
+            format!(
+                "keepalived runs this script as user `{}`; lbha runs notify scripts as [global] script_user (set it, or quote the script with its arguments)",
+                c.words[2..].join(" ")
+            ),
+        );
+        return None;
+    }
+    Some(script.to_string())
+}
+
 /// Defaults `global_defs` gives every instance.
 #[derive(Default)]
 struct Globals {
     version: Option<(i64, Src)>,
     garp: Vec<(&'static str, Value, Src)>,
+    /// Keys of lbha's `[global]` (`script_user`, `enable_script_security`).
+    global: Vec<(&'static str, Value, Src)>,
 }
 
 /// Converts keepalived statements into `doc`. Returns what was reported.
@@ -176,9 +193,14 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
         Comments(Vec<String>),
     }
     let mut outs: Vec<(&Stmt, Out)> = Vec::new();
+    let mut root: Vec<(&'static str, String, Src)> = Vec::new();
     for s in &cfg.stmts {
         let out = match s.keyword() {
             "global_defs" => Out::Comments(Vec::new()),
+            "static_ipaddress" | "static_routes" | "static_rules" => {
+                statics(s, &mut root, &mut cx);
+                Out::Comments(Vec::new())
+            }
             "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
             "track_file" | "vrrp_track_file" => Out::Table("vrrp_track_file", track_file(s, &mut cx), TRACK_FILE_ORDER),
             "vrrp_track_process" | "track_process" => {
@@ -198,13 +220,14 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                     "notify_fault",
                     "notify_stop",
                     "notify",
+                    "smtp_alert",
                 ],
             ),
             kw => {
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
                     (
                         ReportKind::Unsupported,
-                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS or static routes)"),
+                        format!("`{kw}` is not supported yet by lbha (lbha does VRRP, not LVS/IPVS)"),
                     )
                 } else {
                     (ReportKind::Unknown, "not a keepalived keyword lbha knows".to_string())
@@ -246,6 +269,8 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
             }
         }
     }
+    global_keys(doc, &g.global);
+    root_lists(doc, &root);
     doc.pend(cfg.tail.iter().cloned());
     cx.reports.sort_by_key(|r| (r.loc.file.clone(), r.loc.line));
     Ok(cx.reports)
@@ -274,24 +299,90 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                     g.garp.push(("garp_master_refresh", v.into(), src(c)));
                 }
             }
-            "router_id" => cx.report(
-                c,
-                ReportKind::Ignored,
-                "names this node in keepalived's e-mail alerts and SNMP, which lbha does not send",
-            ),
-            "notification_email"
-            | "notification_email_from"
-            | "smtp_server"
-            | "smtp_connect_timeout"
-            | "smtp_helo_name" => cx.report(c, ReportKind::Unsupported, "e-mail alerts are not implemented in lbha"),
-            "enable_script_security" | "script_user" => cx.report(
-                c,
-                ReportKind::Unsupported,
-                "lbha runs scripts as its own user; script user switching is not implemented",
-            ),
+            "router_id" | "notification_email_from" | "smtp_helo_name" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    g.global.push((global_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "smtp_server" => {
+                if cx.arg(c, 1).is_some() {
+                    g.global.push(("smtp_server", c.words[1..].join(" ").into(), src(c)));
+                }
+            }
+            "smtp_connect_timeout" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.global.push(("smtp_connect_timeout", v.into(), src(c)));
+                }
+            }
+            "notification_email" => {
+                let mut a = Array::new();
+                for m in c.children() {
+                    for w in &m.words {
+                        a.push(w.as_str());
+                    }
+                }
+                g.global.push(("notification_email", Value::Array(a), src(c)));
+            }
+            "smtp_alert" | "smtp_alert_vrrp" => {
+                if let Some(b) = boolean(c, cx) {
+                    g.global.push((global_key(c.keyword()), b.into(), src(c)));
+                }
+            }
+            "enable_script_security" => g.global.push(("enable_script_security", true.into(), src(c))),
+            "script_user" => {
+                if cx.arg(c, 1).is_some() {
+                    if c.words.len() > 3 {
+                        cx.error(c, "takes a user and at most a group");
+                    } else {
+                        g.global.push(("script_user", c.words[1..].join(" ").into(), src(c)));
+                    }
+                }
+            }
             _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
         }
     }
+}
+
+fn global_key(kw: &str) -> &'static str {
+    match kw {
+        "router_id" => "router_id",
+        "notification_email_from" => "notification_email_from",
+        "smtp_helo_name" => "smtp_helo_name",
+        "smtp_alert" => "smtp_alert",
+        _ => "smtp_alert_vrrp",
+    }
+}
+
+/// keepalived's `KEYWORD [BOOL]`: alone it means true.
+fn boolean(c: &Stmt, cx: &mut Cx) -> Option<bool> {
+    match c.arg(1).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("true" | "yes" | "on" | "1") => Some(true),
+        Some("false" | "no" | "off" | "0") => Some(false),
+        Some(other) => {
+            cx.error(c, format!("expected true or false, not `{other}`"));
+            None
+        }
+    }
+}
+
+/// Adds `keys` to `[global]`: into the table the haproxy.cfg conversion made, or a new one.
+fn global_keys(doc: &mut Doc, keys: &[(&'static str, Value, Src)]) {
+    let Some((_, _, first)) = keys.first() else {
+        return;
+    };
+    if let Some(t) = doc.doc.get_mut("global").and_then(|i| i.as_table_mut()) {
+        for (k, v, s) in keys {
+            t.insert(k, toml_edit::Item::Value(v.clone()));
+            doc.origins.add(format!("global.{k}"), s.loc.clone());
+        }
+        return;
+    }
+    let mut out = TableOut::default();
+    for (k, v, s) in keys {
+        out.set(k, v.clone(), s.clone());
+    }
+    let header = vec![" global_defs".to_string()];
+    doc.table("global", false, header, &first.loc, &out, &["script_user", "enable_script_security", "router_id"]);
 }
 
 fn name_of(s: &Stmt, out: &mut TableOut, cx: &mut Cx) {
@@ -332,7 +423,16 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
                     );
                 }
             }
-            "user" | "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+            "user" => {
+                if cx.arg(c, 1).is_some() {
+                    if c.words.len() > 3 {
+                        cx.error(c, "takes a user and at most a group");
+                    } else {
+                        out.set("user", c.words[1..].join(" "), src(c));
+                    }
+                }
+            }
+            "init_fail" => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
             _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a vrrp_script keyword lbha knows"),
         }
     }
@@ -539,18 +639,30 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                     out.push("unicast_peer", p.keyword(), src(p));
                 }
             }
-            "virtual_ipaddress" => {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 for v in c.children() {
                     if let Some(text) = vip(v, cx) {
-                        out.push("virtual_ipaddress", text, src(v));
+                        out.push(kw, text, src(v));
+                    }
+                }
+            }
+            "virtual_routes" | "virtual_rules" => {
+                for r in c.children() {
+                    if let Some(text) = route_or_rule(kw, r, cx) {
+                        out.push(kw, text, src(r));
                     }
                 }
             }
             "track_interface" | "track_script" => tracks(c, kw, &mut out, cx),
             "track_file" | "track_process" => track_file_refs(c, kw, &mut out, cx),
+            "smtp_alert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set("smtp_alert", b, src(c));
+                }
+            }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
-                if cx.arg(c, 1).is_some() {
-                    out.set(kw, command(c), src(c));
+                if let Some(cmd) = notify_command(c, cx) {
+                    out.set(kw, cmd, src(c));
                 }
             }
             _ if INSTANCE_UNSUPPORTED.contains(&kw) => {
@@ -560,6 +672,52 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
         }
     }
     out
+}
+
+/// A `*_routes` / `*_rules` entry, checked as lbha will read it (a located error otherwise).
+fn route_or_rule(kw: &str, r: &Stmt, cx: &mut Cx) -> Option<String> {
+    let text = r.words.join(" ");
+    let checked = if kw.ends_with("routes") {
+        crate::net::route::parse_route(&text).map(|_| ())
+    } else {
+        crate::net::route::parse_rule(&text).map(|_| ())
+    };
+    match checked {
+        Ok(()) => Some(text),
+        Err(e) => {
+            cx.error(r, e);
+            None
+        }
+    }
+}
+
+/// Top-level `static_ipaddress` / `static_routes` / `static_rules` blocks, for [`root_lists`].
+fn statics(s: &Stmt, root: &mut Vec<(&'static str, String, Src)>, cx: &mut Cx) {
+    let key = match s.keyword() {
+        "static_ipaddress" => "static_ipaddress",
+        "static_routes" => "static_routes",
+        _ => "static_rules",
+    };
+    for c in s.children() {
+        let text = if key == "static_ipaddress" { vip(c, cx) } else { route_or_rule(key, c, cx) };
+        if let Some(t) = text {
+            root.push((key, t, src(c)));
+        }
+    }
+}
+
+/// lbha's top-level arrays (`static_*`), before every table.
+fn root_lists(doc: &mut Doc, root: &[(&'static str, String, Src)]) {
+    for key in ["static_ipaddress", "static_routes", "static_rules"] {
+        let mut a = Array::new();
+        for (k, text, s) in root.iter().filter(|(k, _, _)| *k == key) {
+            doc.origins.add(format!("{k}[{}]", a.len()), s.loc.clone());
+            a.push(text.as_str());
+        }
+        if !a.is_empty() {
+            doc.doc.insert(key, toml_edit::Item::Value(Value::Array(a)));
+        }
+    }
 }
 
 /// `ADDR[/LEN] [dev IF] [label L] [brd X] [scope S] ...`: lbha keeps `dev` and `label`.
@@ -611,11 +769,16 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 out.set("group", a, src(c));
             }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
-                if cx.arg(c, 1).is_some() {
-                    out.set(c.keyword(), command(c), src(c));
+                if let Some(cmd) = notify_command(c, cx) {
+                    out.set(c.keyword(), cmd, src(c));
                 }
             }
             kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
+            "smtp_alert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set("smtp_alert", b, src(c));
+                }
+            }
             _ => cx.drop(
                 &mut out,
                 c,

@@ -39,8 +39,6 @@ fn keepalived_maps_onto_the_vrrp_schema() {
     assert_eq!(
         kinds(&c),
         [
-            (2, ReportKind::Ignored),
-            (4, ReportKind::Unsupported),
             (32, ReportKind::Unsupported),
             (42, ReportKind::Unsupported),
             (43, ReportKind::Unknown),
@@ -81,4 +79,90 @@ fn keepalived_corpus_passes_lbha_validation() {
             assert_eq!(web.sync_group.as_deref(), Some("VG_1"));
         }
     }
+}
+
+#[test]
+fn keepalived_script_user_and_security() {
+    let c = keepalived_conv(
+        "global_defs {\n  script_user nobody nogroup\n  enable_script_security\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  user root\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  track_script {\n    chk\n  }\n}\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["global"]["script_user"].as_str(), Some("nobody nogroup"));
+    assert_eq!(t["global"]["enable_script_security"].as_bool(), Some(true));
+    assert_eq!(t["vrrp_script"][0]["user"].as_str(), Some("root"));
+    assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+    let s = snap(&c);
+    assert!(s.vrrp.script_security);
+    assert_eq!(s.vrrp.script_user.as_ref().map(|u| u.user.as_str()), Some("nobody"));
+    assert_eq!(s.vrrp.scripts[0].user.as_ref().map(|u| u.user.as_str()), Some("root"));
+}
+
+#[test]
+fn keepalived_routes_rules_and_static_entries() {
+    let c = keepalived_conv(
+        "static_ipaddress {\n  198.51.100.1/32 dev eth0\n}\nstatic_routes {\n  203.0.113.0/25 via 192.0.2.1 table 200\n}\nstatic_rules {\n  to 203.0.113.0/25 table 200 priority 200\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  virtual_ipaddress_excluded {\n    2001:db8::100/128\n  }\n  virtual_routes {\n    src 192.0.2.100 to 198.51.100.128/25 via 192.0.2.1 dev eth0\n    blackhole 203.0.113.128/25\n  }\n  virtual_rules {\n    from 192.0.2.100 table 100\n  }\n}\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["static_ipaddress"][0].as_str(), Some("198.51.100.1/32 dev eth0"));
+    assert_eq!(t["static_routes"][0].as_str(), Some("203.0.113.0/25 via 192.0.2.1 table 200"));
+    assert_eq!(t["static_rules"][0].as_str(), Some("to 203.0.113.0/25 table 200 priority 200"));
+    let i = &t["vrrp_instance"][0];
+    assert_eq!(i["virtual_ipaddress_excluded"][0].as_str(), Some("2001:db8::100/128"));
+    assert_eq!(i["virtual_routes"][1].as_str(), Some("blackhole 203.0.113.128/25"));
+    assert_eq!(i["virtual_rules"][0].as_str(), Some("from 192.0.2.100 table 100"));
+    assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+    let s = snap(&c);
+    assert_eq!((s.vrrp.statics.addrs.len(), s.vrrp.statics.routes.len(), s.vrrp.statics.rules.len()), (1, 1, 1));
+    let v = &s.vrrp.instances[0];
+    assert_eq!((v.vips_excluded.len(), v.routes.len(), v.rules.len()), (1, 2, 1));
+}
+
+#[test]
+fn keepalived_unsupported_route_options_are_located_errors() {
+    let mut none = |_: &str, _: &Path| Ok(Vec::new());
+    let k = crate::convert::keepalived::ast::parse(
+        "vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  virtual_routes {\n    198.51.100.0/24 via 192.0.2.1 or 192.0.2.2\n  }\n}\n",
+        Path::new("k.conf"),
+        &mut none,
+    )
+    .unwrap();
+    let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
+    assert!(e.starts_with("k.conf:8: "), "{e}");
+    assert!(e.contains("\"or\" is not supported"), "{e}");
+}
+
+#[test]
+fn keepalived_email_alerts() {
+    let c = keepalived_conv(
+        "global_defs {\n  router_id lb1\n  notification_email {\n    ops@example.org\n    oncall@example.org\n  }\n  notification_email_from lb1@example.org\n  smtp_server 127.0.0.1 2525\n  smtp_helo_name lb1.example.org\n  smtp_connect_timeout 5\n  smtp_alert_vrrp\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  smtp_alert false\n}\nvrrp_sync_group G1 {\n  group {\n    VI_1\n  }\n  smtp_alert\n}\n",
+    );
+    let t = table(&c);
+    let g = &t["global"];
+    assert_eq!(g["router_id"].as_str(), Some("lb1"));
+    assert_eq!(g["notification_email"][1].as_str(), Some("oncall@example.org"));
+    assert_eq!(g["smtp_server"].as_str(), Some("127.0.0.1 2525"));
+    assert_eq!(g["smtp_connect_timeout"].as_str(), Some("5s"));
+    assert_eq!(g["smtp_alert_vrrp"].as_bool(), Some(true));
+    assert_eq!(t["vrrp_instance"][0]["smtp_alert"].as_bool(), Some(false));
+    assert_eq!(t["vrrp_sync_group"][0]["smtp_alert"].as_bool(), Some(true));
+    assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+    let s = snap(&c);
+    assert!(!s.vrrp.instances[0].notify.smtp_alert);
+    assert!(s.vrrp.sync_groups[0].notify.smtp_alert);
+    let smtp = s.vrrp.smtp.expect("mail settings");
+    assert_eq!((smtp.host.as_str(), smtp.port, smtp.timeout), ("127.0.0.1", 2525, Duration::from_secs(5)));
+}
+
+#[test]
+fn keepalived_notify_with_a_user_is_a_located_error() {
+    let mut none = |_: &str, _: &Path| Ok(Vec::new());
+    let k = crate::convert::keepalived::ast::parse(
+        "vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    192.0.2.100\n  }\n  notify_master /etc/keepalived/m.sh nobody\n}\n",
+        Path::new("k.conf"),
+        &mut none,
+    )
+    .unwrap();
+    let e = convert(None, Some(&k), Path::new("."), &no_env).unwrap_err().to_string();
+    assert!(e.starts_with("k.conf:7: "), "{e}");
+    assert!(e.contains("as user `nobody`"), "{e}");
 }

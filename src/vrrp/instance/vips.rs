@@ -17,10 +17,11 @@ pub fn vip_keys(cfg: &VrrpInstance, runtime: &[VipDef]) -> BTreeSet<String> {
     vip_list(cfg, runtime).into_iter().map(|(dev, vip)| held_key(&dev, &vip)).collect()
 }
 
-/// Configured VIPs, then runtime ones the config does not list.
+/// Configured VIPs (advertised, then excluded), then runtime ones the config does not list.
 fn vip_list(cfg: &VrrpInstance, runtime: &[VipDef]) -> Vec<(String, Vip)> {
-    let runtime = runtime.iter().filter(|r| !cfg.vips.iter().any(|c| c.addr == r.addr));
-    cfg.vips.iter().chain(runtime).map(|v| dev_vip(cfg, v)).collect()
+    let configured = || cfg.vips.iter().chain(&cfg.vips_excluded);
+    let runtime = runtime.iter().filter(|r| !configured().any(|c| c.addr == r.addr));
+    configured().chain(runtime).map(|v| dev_vip(cfg, v)).collect()
 }
 
 /// A VIP with its interface (the instance's unless it names one).
@@ -131,10 +132,12 @@ impl Runner {
                 rest = rest.get(done + 1..).unwrap_or_default();
             }
         }
+        self.add_routes().await;
     }
 
     /// Removes the VIPs; `stale` marks the start-up sweep (quiet when nothing was there).
     pub(super) async fn del_vips(&mut self, stale: bool) {
+        self.del_routes().await;
         for (dev, vips) in by_dev(self.vip_list()) {
             match self.vip.del_many(&dev, &vips).await {
                 Ok(done) if stale && done.contains(&true) => {
