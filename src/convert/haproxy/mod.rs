@@ -16,6 +16,7 @@ mod rules;
 mod server;
 mod server_side;
 mod tcp;
+mod upstream;
 
 use super::out::{Doc, Src, TableOut};
 use super::report::{ConvertError, ConvertErrors, Report, ReportKind};
