@@ -292,6 +292,23 @@ fn proto_h2_multiplexes_client_requests_on_one_server_connection() {
     assert_eq!(count.conns.load(SeqCst), 1, "on one connection");
 }
 
+/// `add server ... proto h2` at runtime: the new server is spoken to in HTTP/2.
+#[test]
+fn a_runtime_server_can_speak_h2() {
+    let (srv, count) = h2_server(1);
+    let (h1, _) = conn_id_server();
+    let fe = free_port();
+    let server = format!("{{ name = \"old\", addr = \"127.0.0.1:{h1}\" }}");
+    let lb = Lbha::start(&config(fe, "", &server), &[fe]);
+    let add = format!("add server be/new 127.0.0.1:{srv} proto h2 maxqueue 10 max-reuse 100");
+    assert_eq!(lb.ctl(&[&add]), "New server registered.\n\n");
+    assert_eq!(lb.ctl(&["disable server be/old", "enable server be/new"]), "\n\n");
+    let r = get(fe, "/rt");
+    assert!(r.text().contains("HTTP/2.0"), "{}", r.text());
+    assert_eq!(count.requests.load(SeqCst), 1);
+    assert!(lb.ctl(&["add server be/bad 127.0.0.1:1 proto h3"]).contains("'proto'"));
+}
+
 /// gRPC through lbha: an HTTP/2 frontend, an h2c server. A real grpcio server and client
 /// (Debian python3-grpcio): unary and server-streaming calls, a status with details and
 /// trailing metadata reach the client.
