@@ -391,3 +391,64 @@ else:
         for k, v in e.trailing_metadata() or ():
             print("trailer: %s=%s" % (k, v))
 "#;
+
+/// An HTTP/2-over-TLS server (rustls, ALPN `h2` only) answering `tls <alpn> <version>`.
+fn h2_tls_server(dir: &TempDir) -> (u16, std::path::PathBuf) {
+    use hyper::service::service_fn;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca = dir.write("ca.pem", &ck.cert.pem());
+    let key = rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(s).await else { return };
+                    let alpn = String::from_utf8_lossy(tls.get_ref().1.alpn_protocol().unwrap_or(b"none")).to_string();
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let body = format!("tls {alpn} {:?} {}", req.version(), req.uri());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from(body),
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (port, ca)
+}
+
+/// `ssl` + `proto = "h2"`: HTTP/2 over TLS, `h2` offered in ALPN, the certificate verified.
+#[test]
+fn proto_h2_over_tls_offers_h2_in_alpn() {
+    let dir = TempDir::new("h2tls");
+    let (srv, ca) = h2_tls_server(&dir);
+    let fe = free_port();
+    let server = format!(
+        "{{ name = \"s\", addr = \"127.0.0.1:{srv}\", ssl = true, ca_file = \"{}\", sni = \"localhost\", proto = \"h2\" }}",
+        ca.display()
+    );
+    let lb = Lbha::start(&config(fe, "", &server), &[fe]);
+    let r = get(fe, "/secure");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), lb.log_text());
+    assert_eq!(r.text(), "tls h2 HTTP/2.0 https://test/secure");
+}
