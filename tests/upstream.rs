@@ -228,9 +228,9 @@ fn bad_upstream_keys_are_located_errors() {
 
 // ---- HTTP/2 to servers ----
 
-/// An h2c server (hyper): answers `h2 conn N` with the HTTP version it saw; each request waits
-/// until `quorum` requests are in flight at once (at most 5 s), so a test can see streams share
-/// a connection.
+/// An h2c server (hyper): answers `h2 conn N` with the HTTP version it saw; a request for `/wait`
+/// waits until `quorum` requests are in flight at once (at most 5 s), so a test can see streams
+/// share a connection.
 fn h2_server(quorum: usize) -> (u16, Arc<Count>) {
     use hyper::service::service_fn;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -254,7 +254,9 @@ fn h2_server(quorum: usize) -> (u16, Arc<Count>) {
                             let now = count.active.fetch_add(1, SeqCst) + 1;
                             count.max_active.fetch_max(now, SeqCst);
                             let until = tokio::time::Instant::now() + Duration::from_secs(5);
-                            while count.max_active.load(SeqCst) < quorum && tokio::time::Instant::now() < until {
+                            let wait = req.uri().path() == "/wait";
+                            while wait && count.max_active.load(SeqCst) < quorum && tokio::time::Instant::now() < until
+                            {
                                 tokio::time::sleep(Duration::from_millis(10)).await;
                             }
                             count.active.fetch_sub(1, SeqCst);
@@ -282,11 +284,14 @@ fn proto_h2_multiplexes_client_requests_on_one_server_connection() {
     let fe = free_port();
     let server = format!("{{ name = \"s\", addr = \"127.0.0.1:{srv}\", proto = \"h2\" }}");
     let _lb = Lbha::start(&config(fe, "http_reuse = \"always\"\n", &server), &[fe]);
-    let all: Vec<_> = (0..3).map(|_| std::thread::spawn(move || get(fe, "/x?y=1"))).collect();
+    // Requests arriving together before any connection exists each open one (as in HAProxy):
+    // one first, so the others find it.
+    assert!(get(fe, "/").text().contains("HTTP/2.0 http://test/"));
+    let all: Vec<_> = (0..3).map(|_| std::thread::spawn(move || get(fe, "/wait?y=1"))).collect();
     for t in all {
         let r = t.join().unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
-        assert!(r.text().contains("HTTP/2.0 http://test/x?y=1"), "{}", r.text());
+        assert!(r.text().contains("HTTP/2.0 http://test/wait?y=1"), "{}", r.text());
     }
     assert_eq!(count.max_active.load(SeqCst), 3, "three streams at once");
     assert_eq!(count.conns.load(SeqCst), 1, "on one connection");
