@@ -184,6 +184,9 @@ fn maxqueue_full_answers_503() {
     assert_eq!(first.join().unwrap(), 200);
     assert_eq!(second.join().unwrap(), 200, "the queued request is served");
     assert!(lb.log_text().contains("queue full"), "{}", lb.log_text());
+    let stat = lb.ctl(&["show stat"]);
+    let row = stat.lines().find(|l| l.starts_with("be,s,")).unwrap_or_else(|| panic!("{stat}"));
+    assert_eq!(row.split(',').nth(25), Some("1"), "qlimit is the server's maxqueue: {row}");
 }
 
 /// `minconn`/`fullconn`: with the backend far below `fullconn`, the server takes `minconn`
