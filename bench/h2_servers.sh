@@ -55,7 +55,6 @@ http {
     fastcgi_temp_path $WORK/nginx-tmp;
     uwsgi_temp_path $WORK/nginx-tmp;
     scgi_temp_path $WORK/nginx-tmp;
-    http2_max_requests 1000000;
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:18781 http2;
