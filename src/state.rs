@@ -130,6 +130,12 @@ pub struct ServerRt {
     pub check_failures: AtomicU64,
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
+    /// `minconn` and the backend's `fullconn`: the dynamic limit (see `proxy::upstream`).
+    pub minconn: AtomicU32,
+    pub fullconn: AtomicU32,
+    /// `maxqueue` (0 = no limit), and the requests waiting for this server in particular.
+    pub maxqueue: AtomicU32,
+    pub queued: AtomicU32,
     downtime_ms: AtomicU64,
     /// An `agent-check` said `down` (`failed`, `stopped`) and has not said `up` since.
     agent_down: AtomicBool,
@@ -160,6 +166,10 @@ impl ServerRt {
             kill: watch::channel(0).0,
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
+            minconn: AtomicU32::new(0),
+            fullconn: AtomicU32::new(0),
+            maxqueue: AtomicU32::new(0),
+            queued: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
@@ -270,6 +280,17 @@ impl ServerRt {
     pub fn usable(&self) -> bool {
         self.is_up() && self.admin() != Admin::Maint && !self.no_addr.load(Relaxed)
     }
+    /// The session limit with the backend holding `beconn`: `maxconn`, or with `minconn`
+    /// HAProxy's dynamic limit (0 = no limit).
+    pub fn limit(&self, beconn: u32) -> u32 {
+        let (max, min, full) = (self.maxconn.load(Relaxed), self.minconn.load(Relaxed), self.fullconn.load(Relaxed));
+        crate::proxy::upstream::dynamic_maxconn(max, min, full, beconn)
+    }
+    /// At its limit with the backend holding `beconn`: new requests wait in the backend queue.
+    pub fn full_at(&self, beconn: u32) -> bool {
+        let m = self.limit(beconn);
+        m > 0 && self.counters.cur_sessions.load(Relaxed) >= m
+    }
     /// At `maxconn`: new requests wait in the backend queue.
     pub fn full(&self) -> bool {
         let m = self.maxconn.load(Relaxed);
@@ -310,7 +331,8 @@ impl ServerState for BackendRt {
     // Drain sets the weight to 0 for new traffic; persistence still reaches the server through
     // `usable`.
     fn usable(&self, idx: usize) -> bool {
-        self.servers.get(idx).is_some_and(|s| s.usable() && !s.full())
+        let beconn = self.counters.cur_sessions.load(Relaxed);
+        self.servers.get(idx).is_some_and(|s| s.usable() && !s.full_at(beconn))
     }
     fn conns(&self, idx: usize) -> u32 {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
@@ -379,6 +401,9 @@ impl Registry {
                             }
                             rt.configure(s.slowstart, s.shutdown_on_down);
                             rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.minconn.store(s.upstream.minconn, Relaxed);
+                            rt.fullconn.store(b.reuse.fullconn, Relaxed);
+                            rt.maxqueue.store(s.upstream.maxqueue, Relaxed);
                             rt.no_addr.store(s.unresolved, Relaxed);
                             rt.clone()
                         })

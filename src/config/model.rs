@@ -324,6 +324,10 @@ pub struct Section {
     pub log_targets: Option<Vec<String>>,
     /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
     pub retry_on: Option<String>,
+    /// `http-reuse never|safe|aggressive|always`.
+    pub http_reuse: Option<String>,
+    /// Backend load at which servers reach their `maxconn` (HAProxy's `fullconn`).
+    pub fullconn: Option<u32>,
     /// `tcp-request connection expect-proxy layer4 [if|unless COND]`: `true`, or `{ if = "COND" }`.
     pub expect_proxy: Option<ExpectProxyDef>,
 }
@@ -809,6 +813,18 @@ pub struct Server {
     pub resolve_net: Option<String>,
     /// HAProxy's `server-template`: this entry stands for servers `<name>1`..`<name>N`.
     pub template: Option<u32>,
+    /// `"h2"`: HTTP/2 to this server (HAProxy's `proto h2`): h2c in clear, h2 with `ssl`.
+    pub proto: Option<String>,
+    /// Idle connections kept for this server (HAProxy's `pool-max-conn`; -1: no limit).
+    pub pool_max_conn: Option<i64>,
+    /// Times a server connection may be reused (HAProxy's `max-reuse`; -1: no limit).
+    pub max_reuse: Option<i64>,
+    /// This server's `pool_purge_delay` (default: the backend's).
+    pub pool_purge_delay: Option<ConfDuration>,
+    /// Requests that may wait for this server (HAProxy's `maxqueue`; 0: no limit).
+    pub maxqueue: Option<u32>,
+    /// Limit while the backend is idle, rising to `maxconn` at `fullconn` (HAProxy's `minconn`).
+    pub minconn: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -398,6 +398,8 @@ pub struct Backend {
     pub log_health_checks: bool,
     /// `retry-on`: which failures are retried (default: connection failures).
     pub retry_on: crate::proxy::retry_on::RetryOn,
+    /// `http_reuse`, `fullconn`.
+    pub reuse: crate::proxy::upstream::BackendOpts,
 }
 
 #[derive(Debug, Clone)]
@@ -425,4 +427,6 @@ pub struct Server {
     pub unresolved: bool,
     /// Its address is kept current by a `[[resolvers]]` section.
     pub dns: Option<super::resolvers::ServerDns>,
+    /// `proto`, `pool_max_conn`, `max_reuse`, `pool_purge_delay`, `maxqueue`, `minconn`.
+    pub upstream: crate::proxy::upstream::ServerOpts,
 }

@@ -22,6 +22,7 @@ mod server_side;
 mod stktable;
 mod tls_side;
 mod track;
+mod upstream;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -55,6 +56,8 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "pool_purge_delay",
     "tcp_response",
     "tcp_response_inspect_delay",
+    "http_reuse",
+    "fullconn",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -139,6 +142,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
     k!(log_targets => "log_targets");
     k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
+    k!(http_reuse => "http_reuse", fullconn => "fullconn");
     v
 }
 
@@ -270,6 +274,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     for (f, n) in frontends.iter_mut().zip(&fronts) {
         f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
     }
+    upstream::default_fullconn(&frontends, &mut backends, global.maxconn);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
     let mut vrrp = super::vrrp::validate(
         &file.vrrp_instance,
@@ -629,6 +634,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         errors: Default::default(),
         log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
+        reuse: upstream::backend(s, defaults, &p, cx),
     }
 }
 
@@ -713,6 +719,7 @@ fn server(
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
         unresolved,
         dns,
+        upstream: upstream::server(sv, sp, cx),
     })
 }
 

@@ -29,6 +29,13 @@ pub struct ServerFields {
     pub verify: Option<String>,
     pub ca_file: Option<String>,
     pub sni: Option<String>,
+    /// `proto h2`, `maxqueue`, `minconn`, `pool-max-conn`, `max-reuse`, `pool-purge-delay`.
+    pub proto: Option<String>,
+    pub maxqueue: Option<u32>,
+    pub minconn: Option<u32>,
+    pub pool_max_conn: Option<i64>,
+    pub max_reuse: Option<i64>,
+    pub pool_purge_delay: Option<String>,
 }
 
 /// HAProxy server keywords that HAProxy 2.6 refuses on `add server` (its own message).
@@ -52,13 +59,10 @@ const NOT_SUPPORTED: &[&str] = &[
     "check-sni",
     "check-alpn",
     "alpn",
-    "proto",
     "crt",
     "crl-file",
     "ciphers",
     "ciphersuites",
-    "maxqueue",
-    "minconn",
     "observe",
     "error-limit",
     "on-error",
@@ -66,9 +70,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "source",
     "usesrc",
     "namespace",
-    "pool-max-conn",
-    "pool-purge-delay",
-    "max-reuse",
     "tfo",
     "ws",
 ];
@@ -96,6 +97,18 @@ impl ServerFields {
         opt_s("verify", &self.verify);
         opt_s("ca_file", &self.ca_file);
         opt_s("sni", &self.sni);
+        opt_s("proto", &self.proto);
+        opt_s("pool_purge_delay", &self.pool_purge_delay);
+        for (k, v) in [("maxqueue", self.maxqueue), ("minconn", self.minconn)] {
+            if let Some(v) = v {
+                t.insert(k, n(v));
+            }
+        }
+        for (k, v) in [("pool_max_conn", self.pool_max_conn), ("max_reuse", self.max_reuse)] {
+            if let Some(v) = v {
+                t.insert(k, toml_edit::Value::from(v));
+            }
+        }
         for (k, v) in [("weight", self.weight), ("maxconn", self.maxconn), ("rise", self.rise), ("fall", self.fall)] {
             if let Some(v) = v {
                 t.insert(k, n(v));
@@ -162,6 +175,22 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<ServerFields, String> {
                 f.check_addr = Some(v.to_string());
             }
             "cookie" => f.cookie = Some(arg()?.to_string()),
+            "proto" => match arg()? {
+                "h2" => f.proto = Some("h2".into()),
+                "h1" => f.proto = None,
+                v => return Err(format!("'proto' supports only 'h2' (and 'h1', the default) in lbha, got '{v}'.")),
+            },
+            "maxqueue" => f.maxqueue = Some(number(kw, arg()?)?),
+            "minconn" => f.minconn = Some(number(kw, arg()?)?),
+            "pool-max-conn" | "max-reuse" => {
+                let v = arg()?;
+                let n = match v.parse::<i64>() {
+                    Ok(n) if (-1..=i64::from(u32::MAX)).contains(&n) => n,
+                    _ => return Err(format!("'{kw}' expects -1 or a positive integer, got '{v}'.")),
+                };
+                if kw == "max-reuse" { f.max_reuse = Some(n) } else { f.pool_max_conn = Some(n) }
+            }
+            "pool-purge-delay" => f.pool_purge_delay = Some(duration(kw, arg()?)?),
             "on-marked-down" => {
                 let v = arg()?;
                 if v != "shutdown-sessions" {
@@ -282,6 +311,23 @@ mod tests {
         assert_eq!(f.sni.as_deref(), Some("api.example"));
         assert_eq!(add("app.internal:80").unwrap().addr, "app.internal:80");
         assert_eq!(add("::1:80").unwrap_err(), "missing port in '::1:80' (lbha needs ADDR:PORT, [V6]:PORT for IPv6)");
+        let f = add(
+            "127.0.0.1:80 proto h2 maxconn 10 minconn 2 maxqueue 5 pool-max-conn -1 max-reuse 9 pool-purge-delay 2s",
+        )
+        .unwrap();
+        let t = f.to_inline_table().to_string();
+        for want in [
+            "proto = \"h2\"",
+            "minconn = 2",
+            "maxqueue = 5",
+            "pool_max_conn = -1",
+            "max_reuse = 9",
+            "pool_purge_delay = \"2000ms\"",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert!(add("127.0.0.1:80 proto h3").unwrap_err().contains("'proto'"));
+        assert!(add("127.0.0.1:80 max-reuse -5").unwrap_err().contains("'max-reuse'"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum ProxyError {
     ServerTimeout,
     ConnectFailed,
     QueueTimeout,
+    /// Every server was full and as many requests as their `maxqueue` allow were waiting.
+    QueueFull,
     /// Health checks marked the server down while the request waited for its response, and the
     /// server has `on-marked-down shutdown-sessions`.
     ServerMarkedDown,
@@ -33,6 +35,7 @@ impl ProxyError {
             ProxyError::NoServer
             | ProxyError::ConnectFailed
             | ProxyError::QueueTimeout
+            | ProxyError::QueueFull
             | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -49,6 +52,7 @@ impl ProxyError {
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
             ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
+            ProxyError::QueueFull => "queue full: every server at maxconn with maxqueue requests waiting",
             ProxyError::ServerMarkedDown => {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
@@ -65,6 +69,7 @@ impl ProxyError {
                 | ProxyError::NoServer
                 | ProxyError::ConnectFailed
                 | ProxyError::QueueTimeout
+                | ProxyError::QueueFull
                 | ProxyError::ServerMarkedDown
         )
     }

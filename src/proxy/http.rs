@@ -396,7 +396,7 @@ async fn forward(
     active: &Arc<Active>,
     fi: usize,
     bi: usize,
-    cx: &ConnCtx,
+    cx: &Arc<ConnCtx>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let fe = &active.snap.frontends[fi];
     let be = &active.snap.backends[bi];
@@ -421,6 +421,8 @@ async fn forward(
     {
         parts.headers.insert(header::HOST, v);
     }
+    // `te: trailers` may cross to an HTTP/2 server (gRPC needs it); see `upstream::shape`.
+    let te_trailers = super::upstream::wants_trailers(&parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     if fe.forwardfor.is_some() || be.forwardfor.is_some() {
         if let Some(name) = forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.peer.ip(), &parts.headers)
@@ -477,6 +479,9 @@ async fn forward(
     // last one and `redispatch` is set (or the server went down meanwhile).
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0u32;
+    // `http_reuse`: which idle connections this request may take.
+    let reuse = be.reuse.http_reuse;
+    let want = reuse.want(cx.requests.load(Relaxed) <= 1);
     // Set after a reused connection broke: the next attempt opens a new one.
     let mut fresh = false;
     // Timings feed only the httplog line; without it the clock is not read.
@@ -492,6 +497,7 @@ async fn forward(
             queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await.map_err(|e| match e {
                 queue::NoSlot::NoServer => ProxyError::NoServer,
                 queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+                queue::NoSlot::QueueFull => ProxyError::QueueFull,
             })?
         };
         let srt = &brt.servers[si];
@@ -501,8 +507,13 @@ async fn forward(
         let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));
         let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
             pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
+        } else if reuse == super::upstream::HttpReuse::Never {
+            match cx.private.take(pool).await {
+                Some(s) => Ok((s, true)),
+                None => pool.connect(be.timeouts.connect).await.map(|s| (s, false)),
+            }
         } else {
-            pool.get(be.timeouts.connect).await
+            pool.get(be.timeouts.connect, want).await
         };
         let (mut sender, reused) = match got {
             Ok(s) => s,
@@ -524,6 +535,11 @@ async fn forward(
             }
         };
         let t_conn = clock();
+        if sender.is_h2() && (connect || upgrade.is_some()) {
+            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "CONNECT and protocol upgrades cannot be sent to an HTTP/2 server");
+            return Err(ProxyError::ServerFailed);
+        }
+        super::upstream::shape(&mut req, sender.is_h2(), be.servers[si].tls.is_some(), te_trailers);
         // What is needed to send the request again if the reused connection turns out dead.
         let replay = ((reused && replayable) || l7_replayable).then(|| {
             let mut r = Request::new(empty());
@@ -684,11 +700,12 @@ async fn forward(
         let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
+        let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
         let body = Metered::new(body, be.timeouts.server, counters, false)
-            .on_end(move || {
-                if keep {
-                    pool.put(sender);
-                }
+            .on_end(move || match owner {
+                Some(cx) if keep => cx.private.put(&pool, sender),
+                _ if keep => pool.put(sender),
+                _ => {}
             })
             .hold(vec![session, _backend_session]);
         let mut body = body.boxed_unsync();

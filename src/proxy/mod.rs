@@ -22,6 +22,7 @@ pub mod shutdown;
 pub mod tcp;
 pub mod tcp_rules;
 pub mod track;
+pub mod upstream;
 pub mod vars;
 
 use crate::config::Snapshot;
@@ -45,7 +46,7 @@ const MAX_HEADER_BYTES: usize = framing::MAX_HEAD;
 
 /// Server pools by (backend, server, address): kept across reloads while all three match.
 /// TLS servers get a new pool per snapshot (their settings may have changed), hence the pointer.
-type PoolMap = HashMap<(String, String, SocketAddr, usize), Arc<Pool>>;
+type PoolMap = HashMap<(String, String, SocketAddr, usize, bool), Arc<Pool>>;
 /// Frontend connection limits by (frontend, maxconn).
 type LimitMap = HashMap<(String, u32), Arc<Semaphore>>;
 
@@ -150,6 +151,8 @@ pub struct ConnCtx {
     pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
     /// The PROXY header it came with, and its TLS facts, for `send-proxy` towards servers.
     pub client: proxy_proto::ClientInfo,
+    /// Server connections kept for this client connection only (`http_reuse = "never"`).
+    pub private: pool::Private,
 }
 
 impl ConnCtx {
@@ -292,6 +295,7 @@ impl Proxy {
             sess_vars: Default::default(),
             tls_info: Default::default(),
             client: proxy_proto::ClientInfo { received, ..Default::default() },
+            private: Default::default(),
         });
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
@@ -722,12 +726,12 @@ fn build_active(
                 .iter()
                 .map(|s| {
                     let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
-                    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id);
-                    let p = pmap
-                        .get(&key)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone(), b.pool_purge_delay)));
+                    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id, s.upstream.h2);
+                    let p = pmap.get(&key).cloned().unwrap_or_else(|| {
+                        Arc::new(Pool::new(s.addr, s.tls.clone(), s.upstream.h2, b.pool_purge_delay))
+                    });
                     p.set_max_age(b.pool_purge_delay);
+                    p.set_opts(&s.upstream);
                     next.insert(key, p.clone());
                     p
                 })

@@ -1,10 +1,14 @@
-//! Keep-alive connections to servers, one idle list per server. A connection goes back to the list
-//! only after its response body has been read to the end, so a reused connection is always clean.
+//! Keep-alive connections to servers, one idle list per server. An HTTP/1 connection goes back to
+//! the list only after its response body has been read to the end, so a reused connection is
+//! always clean. An HTTP/2 connection (`proto h2`, or `h2` chosen by ALPN) is shared: requests
+//! of several clients run on it as streams at once.
 
 use super::body::ProxyBody;
+use super::upstream::{ServerOpts, Want};
 use crate::config::snapshot::ServerTls;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::client::conn::{TrySendError, http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -20,7 +24,53 @@ const IDLE_MAX: usize = 1024;
 /// dropped (its dispatcher normally gets there right after the response's last byte).
 const PARK_LIMIT: Duration = Duration::from_secs(1);
 
-pub type Sender = SendRequest<ProxyBody>;
+/// One server connection, HTTP/1.1 or HTTP/2, and how many requests it has carried.
+#[derive(Debug)]
+pub struct Sender {
+    tx: Tx,
+    served: u32,
+    /// Identifies a shared HTTP/2 connection in its pool.
+    id: u64,
+}
+
+#[derive(Debug)]
+enum Tx {
+    H1(http1::SendRequest<ProxyBody>),
+    H2(http2::SendRequest<ProxyBody>),
+}
+
+impl Sender {
+    pub fn is_closed(&self) -> bool {
+        match &self.tx {
+            Tx::H1(s) => s.is_closed(),
+            Tx::H2(s) => s.is_closed(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match &self.tx {
+            Tx::H1(s) => s.is_ready(),
+            Tx::H2(s) => !s.is_closed(),
+        }
+    }
+
+    /// The server speaks HTTP/2 on this connection.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.tx, Tx::H2(_))
+    }
+
+    /// Sends one request; an error that carries the request back means it never left.
+    pub async fn try_send_request(
+        &mut self,
+        req: http::Request<ProxyBody>,
+    ) -> Result<http::Response<Incoming>, TrySendError<http::Request<ProxyBody>>> {
+        self.served = self.served.saturating_add(1);
+        match &mut self.tx {
+            Tx::H1(s) => s.try_send_request(req).await,
+            Tx::H2(s) => s.try_send_request(req).await,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -36,39 +86,116 @@ pub enum ConnectError {
     Handshake(hyper::Error),
 }
 
+/// A shared HTTP/2 connection: requests take clones of its sender.
+#[derive(Debug)]
+struct Shared {
+    tx: http2::SendRequest<ProxyBody>,
+    id: u64,
+    served: u32,
+    /// Last taken or released: it is purged `pool_purge_delay` after.
+    since: Instant,
+}
+
 #[derive(Debug)]
 pub struct Pool {
     addr: SocketAddr,
     tls: Option<ServerTls>,
+    /// `proto h2`: HTTP/2 whatever ALPN says.
+    h2: bool,
     idle: Mutex<Vec<(Sender, Instant)>>,
+    shared: Mutex<Vec<Shared>>,
+    next_id: AtomicU64,
     /// `pool_purge_delay` in ms: idle connections older than this are closed.
     max_age_ms: AtomicU64,
+    /// `pool_max_conn`, `max_reuse` (they may change on reload; pools outlive it).
+    opts: Mutex<ServerOpts>,
     /// A sweeper task is running (only while connections are idle).
     sweeping: AtomicBool,
 }
 
+/// Connections a client connection keeps for itself (`http_reuse = "never"`), by pool.
+#[derive(Debug, Default)]
+pub struct Private(Mutex<Vec<(std::sync::Weak<Pool>, Sender)>>);
+
+impl Private {
+    /// The open connection this client connection keeps to `pool`'s server, if any, once its
+    /// dispatcher is ready (it may not have seen the end of the last response yet).
+    pub async fn take(&self, pool: &Arc<Pool>) -> Option<Sender> {
+        let mut s = {
+            let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            v.retain(|(p, s)| p.strong_count() > 0 && !s.is_closed());
+            let i = v.iter().position(|(p, _)| std::ptr::eq(p.as_ptr(), Arc::as_ptr(pool)))?;
+            v.swap_remove(i).1
+        };
+        let ready = match &mut s.tx {
+            Tx::H1(tx) => tokio::time::timeout(PARK_LIMIT, tx.ready()).await.is_ok_and(|r| r.is_ok()),
+            Tx::H2(tx) => !tx.is_closed(),
+        };
+        ready.then_some(s)
+    }
+
+    /// Keeps a connection whose exchange ended cleanly (one per server is enough: HTTP/1
+    /// requests of one client connection come one after the other).
+    pub fn put(&self, pool: &Arc<Pool>, s: Sender) {
+        if s.is_closed() || !pool.reusable(s.served) {
+            return;
+        }
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(p, _)| !std::ptr::eq(p.as_ptr(), Arc::as_ptr(pool)));
+        v.push((Arc::downgrade(pool), s));
+    }
+}
+
 /// HTTP/1.1 handshake on a connected stream; the connection task runs until the server or the
 /// last sender closes it.
-async fn handshake<I>(io: I) -> Result<Sender, ConnectError>
+async fn handshake<I>(io: I, h2: bool) -> Result<Tx, ConnectError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    if h2 {
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(ConnectError::Handshake)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("server h2 connection ended: {e}");
+            }
+        });
+        return Ok(Tx::H2(sender));
+    }
     let (sender, conn) = http1::Builder::new().handshake(TokioIo::new(io)).await.map_err(ConnectError::Handshake)?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("server connection ended: {e}");
         }
     });
-    Ok(sender)
+    Ok(Tx::H1(sender))
+}
+
+/// The TLS settings to use: `proto h2` offers only `h2` in ALPN, as HAProxy does.
+fn tls_for(tls: Option<ServerTls>, h2: bool) -> Option<ServerTls> {
+    let mut tls = tls?;
+    if h2 {
+        let mut config = (*tls.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        tls.config = Arc::new(config);
+    }
+    Some(tls)
 }
 
 impl Pool {
-    pub fn new(addr: SocketAddr, tls: Option<ServerTls>, max_age: Duration) -> Self {
+    pub fn new(addr: SocketAddr, tls: Option<ServerTls>, h2: bool, max_age: Duration) -> Self {
         let pool = Self {
             addr,
-            tls,
+            tls: tls_for(tls, h2),
+            h2,
             idle: Mutex::new(Vec::new()),
+            shared: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
             max_age_ms: AtomicU64::new(0),
+            opts: Mutex::new(ServerOpts::default()),
             sweeping: AtomicBool::new(false),
         };
         pool.set_max_age(max_age);
@@ -78,6 +205,22 @@ impl Pool {
     /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).
     pub fn set_max_age(&self, d: Duration) {
         self.max_age_ms.store(d.as_millis() as u64, Relaxed);
+    }
+
+    /// The server's `pool_max_conn` and `max_reuse` (and `pool_purge_delay` when it has one).
+    pub fn set_opts(&self, opts: &ServerOpts) {
+        if let Some(d) = opts.pool_purge_delay {
+            self.set_max_age(d);
+        }
+        *self.opts.lock().unwrap_or_else(|p| p.into_inner()) = opts.clone();
+    }
+
+    fn reusable(&self, served: u32) -> bool {
+        self.opts.lock().unwrap_or_else(|p| p.into_inner()).reusable(served)
+    }
+
+    fn idle_limit(&self) -> usize {
+        self.opts.lock().unwrap_or_else(|p| p.into_inner()).pool_max_conn.unwrap_or(IDLE_MAX).min(IDLE_MAX)
     }
 
     fn max_age(&self) -> Duration {
@@ -93,18 +236,44 @@ impl Pool {
         self.max_age_ms.load(Relaxed)
     }
 
-    /// A ready connection: an idle one if any is still open, else a new one.
+    /// A ready connection: an idle one `want` allows if any is still open, else a new one.
     /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
-    pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
-        if let Some(s) = self.take_ready() {
+    pub async fn get(&self, connect_timeout: Duration, want: Want) -> Result<(Sender, bool), ConnectError> {
+        if want != Want::New
+            && let Some(s) = self.take_shared(want).or_else(|| self.take_ready(want))
+        {
             return Ok((s, true));
         }
-        self.connect(connect_timeout).await.map(|s| (s, false))
+        let s = self.connect(connect_timeout).await?;
+        // A new HTTP/2 connection is shared at once when the request may share (concurrent
+        // requests then become streams on it instead of opening connections of their own).
+        if want != Want::New
+            && let Tx::H2(tx) = &s.tx
+        {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.len() < self.idle_limit() && self.reusable(1) {
+                shared.push(Shared { tx: tx.clone(), id: s.id, served: 1, since: Instant::now() });
+            }
+        }
+        Ok((s, false))
+    }
+
+    /// A stream on a shared HTTP/2 connection that `want` allows.
+    fn take_shared(&self, want: Want) -> Option<Sender> {
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let max_age = self.max_age();
+        shared.retain(|c| !c.tx.is_closed() && now.saturating_duration_since(c.since) <= max_age);
+        let c = shared.iter_mut().find(|c| want.fits(c.served) && self.reusable(c.served))?;
+        c.served += 1;
+        c.since = now;
+        // `served` is counted on the shared entry; the clone starts past it.
+        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id })
     }
 
     /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
     /// way, and ones not ready yet stay for a later taker.
-    fn take_ready(&self) -> Option<Sender> {
+    fn take_ready(&self, want: Want) -> Option<Sender> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut not_yet = Vec::new();
         let mut found = None;
@@ -115,11 +284,11 @@ impl Pool {
             if s.is_closed() || age > max_age {
                 continue;
             }
-            if s.is_ready() {
+            if s.is_ready() && want.fits(s.served) {
                 found = Some(s);
                 break;
             }
-            if age <= PARK_LIMIT {
+            if s.is_ready() || age <= PARK_LIMIT {
                 not_yet.push((s, since));
             }
         }
@@ -149,29 +318,48 @@ impl Pool {
                 tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;
             }
             match &self.tls {
-                None => Ok(handshake(stream).await?),
+                None => handshake(stream, self.h2).await,
                 Some(tls) => {
                     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
                     let s = connector.connect(tls.sni.clone(), stream).await.map_err(ConnectError::Tls)?;
-                    Ok(handshake(s).await?)
+                    // HTTP/2 when asked, or when the server chose it among the ALPN offers.
+                    let h2 = self.h2 || s.get_ref().1.alpn_protocol() == Some(b"h2");
+                    handshake(s, h2).await
                 }
             }
         };
-        tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))
+        let tx = tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))?;
+        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed) })
     }
 
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
     /// end of the response yet; takers skip it until it has, so none ever waits on one (and no
-    /// task or timer is spent per request to watch it).
+    /// task or timer is spent per request to watch it). An HTTP/2 connection joins the shared
+    /// ones (or, already there, is marked as used now).
     pub fn put(self: &Arc<Self>, s: Sender) {
         if s.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < IDLE_MAX {
-            idle.push((s, Instant::now()));
+        let limit = self.idle_limit();
+        match s.tx {
+            Tx::H2(tx) => {
+                let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(c) = shared.iter_mut().find(|c| c.id == s.id) {
+                    c.since = Instant::now();
+                } else if shared.len() < limit && self.reusable(s.served) {
+                    shared.push(Shared { tx, id: s.id, served: s.served, since: Instant::now() });
+                }
+            }
+            Tx::H1(_) => {
+                if !self.reusable(s.served) {
+                    return;
+                }
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < limit {
+                    idle.push((s, Instant::now()));
+                }
+            }
         }
-        drop(idle);
         if !self.sweeping.swap(true, Relaxed) {
             self.sweep();
         }
@@ -203,11 +391,14 @@ impl Pool {
         let max_age = self.max_age();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|(s, since)| !s.is_closed() && now.saturating_duration_since(*since) <= max_age);
-        idle.len()
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retain(|c| !c.tx.is_closed() && now.saturating_duration_since(c.since) <= max_age);
+        idle.len() + shared.len()
     }
 
-    /// Idle connections kept (also for `show servers conn`).
+    /// Idle connections kept (also for `show servers conn`); shared HTTP/2 ones included.
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        idle + self.shared.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

@@ -1,6 +1,8 @@
 //! Getting a server slot: pick a server with room (below its `maxconn`), or wait in the backend
-//! queue until a session ends, for at most `timeout queue`.
+//! queue until a session ends, for at most `timeout queue`. A server's limit is its `maxconn`, or
+//! with `minconn` the dynamic limit of `proxy::upstream`; `maxqueue` bounds the waiting.
 
+use super::upstream;
 use crate::balance;
 use crate::config::snapshot::Backend;
 use crate::state::{BackendRt, SessionGuard};
@@ -13,6 +15,8 @@ pub enum NoSlot {
     NoServer,
     /// Servers are up but stayed full for `timeout queue`.
     QueueTimeout,
+    /// Servers are full and their `maxqueue` requests are already waiting.
+    QueueFull,
 }
 
 /// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
@@ -43,11 +47,12 @@ pub async fn acquire(
     brt: &BackendRt,
     key: &balance::Request<'_>,
     avoid: Option<usize>,
-    prefer: Option<usize>,
+    mut prefer: Option<usize>,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     // Fixed when the first wait starts (most requests never wait, and never read the clock).
     let mut deadline = None;
     loop {
+        let beconn = brt.counters.cur_sessions.load(Relaxed);
         let preferred = prefer.filter(|&p| avoid.is_none() && brt.servers.get(p).is_some_and(|s| s.usable()));
         let pick = match (avoid, preferred) {
             (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
@@ -56,7 +61,7 @@ pub async fn acquire(
         };
         if let Some(si) = pick {
             let srv = &brt.servers[si];
-            if let Some(g) = srv.counters.try_open_session(srv.maxconn.load(Relaxed), &brt.counters) {
+            if let Some(g) = srv.counters.try_open_session(srv.limit(beconn), &brt.counters) {
                 return Ok((si, g));
             }
             // Another request took the last slot between the pick and here: pick again. A full
@@ -65,17 +70,45 @@ pub async fn acquire(
                 continue;
             }
         }
-        if !brt.servers.iter().any(|s| s.usable() && s.full()) {
+        if !brt.servers.iter().any(|s| s.usable() && s.full_at(beconn)) {
             return Err(NoSlot::NoServer);
         }
         let q = &brt.counters.queue;
+        let mine = preferred.map(|p| &brt.servers[p]);
+        match mine {
+            // As HAProxy: once `maxqueue` requests wait for the persistent server, the next ones
+            // go to another server (persistence is broken rather than the request refused).
+            Some(s) if !upstream::queue_has_room(s.queued.load(Relaxed), bound(s.maxqueue.load(Relaxed))) => {
+                prefer = None;
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                let bounds = brt.servers.iter().filter(|s| s.usable()).map(|s| bound(s.maxqueue.load(Relaxed)));
+                let total = bounds.sum::<Option<u32>>();
+                if !upstream::queue_has_room(q.cur.load(Relaxed), total) {
+                    return Err(NoSlot::QueueFull);
+                }
+            }
+        }
         let waiting = q.cur.fetch_add(1, Relaxed) + 1;
         q.max.fetch_max(waiting, Relaxed);
+        if let Some(s) = mine {
+            s.queued.fetch_add(1, Relaxed);
+        }
         let until = *deadline.get_or_insert_with(|| Instant::now() + be.timeouts.queue);
         let woke = tokio::time::timeout_at(until, q.notify.notified()).await;
         q.cur.fetch_sub(1, Relaxed);
+        if let Some(s) = mine {
+            s.queued.fetch_sub(1, Relaxed);
+        }
         if woke.is_err() {
             return Err(NoSlot::QueueTimeout);
         }
     }
+}
+
+/// A `maxqueue` as a bound: 0 is none.
+fn bound(maxqueue: u32) -> Option<u32> {
+    (maxqueue > 0).then_some(maxqueue)
 }

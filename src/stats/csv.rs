@@ -79,7 +79,7 @@ pub fn csv_rows(active: &Active) -> Vec<Vec<String>> {
             opt(r.chkdown),
             opt(r.lastchg),
             opt(r.downtime),
-            String::new(),
+            opt(r.qlimit),
             pid.to_string(),
             "0".into(),
             "0".into(),

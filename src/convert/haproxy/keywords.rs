@@ -90,9 +90,7 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("log-tag", "a per-proxy log tag is not supported yet (the global `log_tag` is)"),
     ("error-log-format", "error-log-format is not supported yet"),
     ("compression", "compression is not implemented"),
-    ("http-reuse", "lbha's pool reuses idle server connections on its own terms"),
     ("http-send-name-header", "not implemented"),
-    ("fullconn", "dynamic server maxconn (minconn/fullconn) is not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),
     ("rate-limit", "not implemented"),
@@ -190,8 +188,6 @@ pub const OPTIONS_TCP_CHECK: &[&str] =
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
-    ("maxqueue", true),
-    ("minconn", true),
     ("on-error", true),
     ("on-marked-up", true),
     ("observe", true),
@@ -209,7 +205,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("check-sni", true),
     ("check-alpn", true),
     ("check-proto", true),
-    ("proto", true),
     ("force-sslv3", false),
     ("force-tlsv10", false),
     ("force-tlsv11", false),
@@ -224,10 +219,7 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("tls-tickets", false),
     ("allow-0rtt", false),
     ("tfo", false),
-    ("pool-max-conn", true),
-    ("pool-purge-delay", true),
     ("pool-low-conn", true),
-    ("max-reuse", true),
     ("source", true),
     ("usesrc", true),
     ("namespace", true),

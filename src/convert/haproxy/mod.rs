@@ -17,6 +17,7 @@ mod server;
 mod server_side;
 mod tcp;
 mod track;
+mod upstream;
 
 use super::out::{Doc, Src, TableOut};
 use super::report::{ConvertError, ConvertErrors, Report, ReportKind};

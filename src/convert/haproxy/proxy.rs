@@ -357,6 +357,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "bind" => bind(st, d, cx),
         "tcp-check" => super::server_side::tcp_check_rule(st, d, cx),
         "retry-on" => super::server_side::retry_on(st, d, cx),
+        "http-reuse" | "fullconn" => super::upstream::proxy_directive(st, d, cx),
         "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
             super::server_side::expect_proxy(st, d, cx)
         }

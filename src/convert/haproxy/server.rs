@@ -46,6 +46,12 @@ const FIELDS: &[&str] = &[
     "resolvers",
     "resolve_prefer",
     "resolve_net",
+    "proto",
+    "pool_max_conn",
+    "max_reuse",
+    "pool_purge_delay",
+    "maxqueue",
+    "minconn",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -216,6 +222,9 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(v) => p.set("agent_send", super::server_side::escape_text(v)),
                 None => cx.error(d, "`agent-send` needs a value"),
             },
+            "proto" | "pool-max-conn" | "pool-purge-delay" | "max-reuse" | "maxqueue" | "minconn" => {
+                took_value = super::upstream::server_param(w, value, |k, v| p.set(k, v), cx, d);
+            }
             "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "check-send-proxy" | "proxy-v2-options" => {
                 took_value = super::server_side::proxy_param(w, value, |k, v| p.set(k, v), cx, d);
             }

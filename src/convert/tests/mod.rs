@@ -150,7 +150,7 @@ fn forwardfor_except_header_and_if_none_convert() {
 #[test]
 fn servers_and_default_server() {
     let c = conv(&format!(
-        "{FE_BE}backend be\n  default-server inter 3s fall 2 weight 5\n  server a 127.0.0.1:81 check rise 4 fastinter 500 downinter 1m addr 127.0.0.9 port 8081\n  server b [::1]:82 backup disabled maxconn 7 weight 0 no-check\n  server c ::1:83 cookie C slowstart 10s maxqueue 5 check\n"
+        "{FE_BE}backend be\n  default-server inter 3s fall 2 weight 5\n  server a 127.0.0.1:81 check rise 4 fastinter 500 downinter 1m addr 127.0.0.9 port 8081\n  server b [::1]:82 backup disabled maxconn 7 weight 0 no-check\n  server c ::1:83 cookie C slowstart 10s observe layer7 check\n"
     ));
     let s = snap(&c);
     let sv = &s.backends[0].servers;
@@ -165,9 +165,9 @@ fn servers_and_default_server() {
     assert!(sv[1].backup && sv[1].disabled && sv[1].check.is_none());
     assert_eq!((sv[1].weight, sv[1].maxconn), (0, Some(7)));
     assert_eq!(sv[2].addr.to_string(), "[::1]:83");
-    // `cookie C` means nothing without a backend cookie; `maxqueue` is not supported yet.
+    // `cookie C` means nothing without a backend cookie; `observe` is not supported yet.
     assert_eq!(kinds(&c), [(10, ReportKind::Unsupported), (10, ReportKind::Note)]);
-    assert!(c.reports[0].message.contains("`maxqueue 5`"), "{}", c.reports[0]);
+    assert!(c.reports[0].message.contains("`observe layer7`"), "{}", c.reports[0]);
     assert_eq!(table(&c)["backend"][0]["servers"][2]["slowstart"].as_str(), Some("10s"));
 
     // Unknown parameters and addresses lbha cannot use are reported, never dropped silently.
@@ -839,3 +839,4 @@ fn tcp_rules_and_sni_routing() {
 mod init_addr;
 mod resolvers;
 mod server_side;
+mod upstream;
