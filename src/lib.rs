@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod balance;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -19,6 +19,42 @@ pub struct ConfigFile {
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
+    /// HAProxy's `cache NAME` sections (the small-object cache).
+    pub cache: Vec<CacheDef>,
+}
+
+/// `cache NAME`: an in-memory store of small responses, shared by the rules that name it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CacheDef {
+    pub name: String,
+    /// Memory for all objects, in megabytes (HAProxy's `total-max-size`).
+    pub total_max_size: Option<u64>,
+    /// Largest object stored, in bytes (default: `total_max_size` / 256).
+    pub max_object_size: Option<u64>,
+    /// Longest an object is served, in seconds (default 60).
+    pub max_age: Option<u64>,
+    /// Store responses that carry `Vary` (on `Accept-Encoding`, `Referer`, `Origin`).
+    pub process_vary: Option<bool>,
+    /// Variants kept per URL with `process_vary` (default 10).
+    pub max_secondary_entries: Option<u32>,
+}
+
+/// `compression algo|type|offload|direction`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CompressionDef {
+    /// `"gzip"`, `"deflate"`, `"raw-deflate"`, `"identity"`, in order of preference.
+    pub algo: Option<Vec<String>>,
+    /// Content-Type prefixes to compress; absent: every type but multipart.
+    #[serde(rename = "type")]
+    pub type_: Option<Vec<String>>,
+    /// Remove `Accept-Encoding` from requests so servers send plain bodies for lbha to compress.
+    pub offload: Option<bool>,
+    /// `"response"` (the only direction HAProxy 2.6 has).
+    pub direction: Option<String>,
+    /// Bodies of known length below this many bytes are not compressed (default 256; 0: all).
+    pub minsize_res: Option<ConfSize>,
 }
 
 /// `[api]`: the HAProxy Data Plane API v2 server.
@@ -187,6 +223,8 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// HAProxy's `compression` keywords.
+    pub compression: Option<CompressionDef>,
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]
@@ -319,6 +357,10 @@ pub struct HttpRule {
     pub set_header: Option<HeaderAction>,
     pub add_header: Option<HeaderAction>,
     pub del_header: Option<String>,
+    /// `http-request cache-use NAME`: answer from the named cache when it holds the object.
+    pub cache_use: Option<String>,
+    /// `http-response cache-store NAME`: keep the response in the named cache.
+    pub cache_store: Option<String>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,

@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
     pub api: Option<ApiSettings>,
+    /// `cache` sections, with their stores (emptied by a reload, as in HAProxy).
+    pub caches: Vec<Arc<crate::cache::Cache>>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
 }
@@ -136,6 +138,7 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
+    pub compression: Option<Arc<crate::proxy::compress::Settings>>,
 }
 
 /// What a frontend logs to the global targets.
@@ -179,12 +182,25 @@ pub struct HttpRule {
 
 #[derive(Debug, Clone)]
 pub enum HttpAction {
-    Return { status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Bytes },
-    Deny { status: StatusCode },
-    Redirect { target: RedirectTarget, code: StatusCode },
+    Return {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    },
+    Deny {
+        status: StatusCode,
+    },
+    Redirect {
+        target: RedirectTarget,
+        code: StatusCode,
+    },
     SetHeader(HeaderName, HeaderValue),
     AddHeader(HeaderName, HeaderValue),
     DelHeader(HeaderName),
+    /// `http-request cache-use NAME`.
+    CacheUse(Arc<crate::cache::Cache>),
+    /// `http-response cache-store NAME`.
+    CacheStore(Arc<crate::cache::Cache>),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +237,7 @@ pub struct Backend {
     pub persist: crate::persist::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    pub compression: Option<Arc<crate::proxy::compress::Settings>>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod compression;
 mod persist;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
@@ -100,6 +101,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
 struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
     base_dir: &'a Path,
+    caches: &'a [std::sync::Arc<crate::cache::Cache>],
 }
 
 impl Ctx<'_> {
@@ -134,7 +136,8 @@ impl Named<'_> {
 
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
-    let mut cx = Ctx { problems, base_dir };
+    let caches = crate::cache::build(&file.cache, problems);
+    let mut cx = Ctx { problems, base_dir, caches: &caches };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -145,6 +148,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
     // Checked here once; the sections that inherit them do not report them again.
     forwardfor(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
+    compression::settings(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
     let mut backs: Vec<Named> = Vec::new();
@@ -199,6 +203,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         userlists,
         vrrp,
         api,
+        caches,
         warnings: Vec::new(),
     })
 }
@@ -500,6 +505,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
+        compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
     }
 }
 
@@ -949,6 +955,7 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+        compression: compression::settings(s, defaults, &p, true, cx),
     }
 }
 
@@ -1108,6 +1115,14 @@ fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx
             Err(_) => cx.err_v(rp.key("del_header"), "invalid header name", h),
         }
     }
+    for (key, name, store) in [("cache_use", &r.cache_use, false), ("cache_store", &r.cache_store, true)] {
+        let Some(name) = name else { continue };
+        match cx.caches.iter().find(|c| c.name == *name) {
+            Some(c) if store => actions.push((key, HttpAction::CacheStore(c.clone()))),
+            Some(c) => actions.push((key, HttpAction::CacheUse(c.clone()))),
+            None => cx.err_v(rp.key(key), "no such cache", name),
+        }
+    }
     if actions.len() > 1 {
         let names: Vec<&str> = actions.iter().map(|a| a.0).collect();
         cx.err(rp.clone(), format!("one action per rule, found {}", names.join(", ")));
@@ -1120,8 +1135,12 @@ fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx
             return None;
         }
     };
-    if response && matches!(name, "return" | "deny" | "redirect") {
-        cx.err(rp.key(name), "only set_header, add_header and del_header apply to responses");
+    if response && matches!(name, "return" | "deny" | "redirect" | "cache_use") {
+        cx.err(rp.key(name), "only set_header, add_header, del_header and cache_store apply to responses");
+        return None;
+    }
+    if !response && name == "cache_store" {
+        cx.err(rp.key(name), "cache_store applies to responses (http_response)");
         return None;
     }
     Some(action)

@@ -240,9 +240,15 @@ async fn serve(
     let Some(bi) = chosen else {
         return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
     };
+    let cached = crate::cache::take(&mut req);
+    let pair =
+        super::compress::Pair { fe: fe.compression.as_deref(), be: active.snap.backends[bi].compression.as_deref() };
+    let offer = super::compress::request(&mut req, pair);
     match forward(req, &active, fi, bi, &cx).await {
         Ok(mut resp) => {
+            crate::cache::keep(&mut resp, cached);
             apply_response_rules(&mut resp, &fe.http_response, &fe.acls, &active, &cx);
+            let resp = super::compress::response(resp, offer.as_ref());
             let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
             finish(&fcnt, resp, close)
         }
@@ -336,6 +342,13 @@ fn apply_request_rules(
             HttpAction::DelHeader(n) => {
                 req.headers_mut().remove(n);
             }
+            HttpAction::CacheUse(c) => {
+                if let Some(r) = crate::cache::use_cache(c, req) {
+                    return Some(r);
+                }
+            }
+            // Validation refuses cache-store in http_request.
+            HttpAction::CacheStore(_) => {}
         }
     }
     None
@@ -369,8 +382,12 @@ fn apply_response_rules(
             HttpAction::DelHeader(n) => {
                 resp.headers_mut().remove(n);
             }
+            HttpAction::CacheStore(c) => crate::cache::store(c, resp),
             // Validation refuses answering actions in http_response.
-            HttpAction::Return { .. } | HttpAction::Deny { .. } | HttpAction::Redirect { .. } => {}
+            HttpAction::Return { .. }
+            | HttpAction::Deny { .. }
+            | HttpAction::Redirect { .. }
+            | HttpAction::CacheUse(_) => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
 pub mod body;
+pub mod compress;
 pub mod errors;
 pub mod framing;
 pub mod http;
