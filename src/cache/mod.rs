@@ -205,6 +205,25 @@ impl Cache {
     }
 }
 
+/// `show cache` for every cache section: text as HAProxy lays it out, and JSON.
+pub fn show_all(caches: &[Arc<Cache>], now: SystemTime) -> (String, serde_json::Value) {
+    let mut text = String::new();
+    let mut list = Vec::new();
+    for c in caches {
+        c.show(now, &mut text);
+        let st = c.store();
+        list.push(serde_json::json!({
+            "name": c.name,
+            "total_max_size": c.total,
+            "used": st.used,
+            "objects": st.lru.len(),
+            "hits": c.hits.load(Relaxed),
+            "misses": c.misses.load(Relaxed),
+        }));
+    }
+    (text, serde_json::json!({ "caches": list }))
+}
+
 /// What `cache-use` learnt about a request, carried to `cache-store` with the response.
 #[derive(Debug, Clone)]
 pub struct Lookup {

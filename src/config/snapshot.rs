@@ -238,6 +238,9 @@ pub struct Backend {
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
+    /// `http-request cache-use` and `http-response cache-store` rules of a backend section (the
+    /// only http rules lbha runs in a backend).
+    pub cache_rules: (Vec<HttpRule>, Vec<HttpRule>),
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod cache;
 mod compression;
 mod persist;
 
@@ -72,7 +73,8 @@ impl Kind {
         match self {
             Kind::Listen => true,
             Kind::Frontend => !BACKEND_ONLY_KEYS.contains(&key),
-            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && !NAMED_ONLY[1..].contains(&key),
+            // A backend's http rules may only be cache_use / cache_store (validate/cache.rs).
+            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && key != "acl",
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
                     && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
@@ -506,6 +508,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
+        cache_rules: cache::backend_rules(n, mode_of(s, defaults), cx),
     }
 }
 

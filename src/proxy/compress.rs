@@ -114,7 +114,7 @@ fn old_agent(ua: &[u8]) -> bool {
 }
 
 /// The algorithm for a request: the acceptable coding with the best q-value (the first of equals,
-/// `*` meaning the first configured); `identity` when configured and nothing else matched.
+/// `*` meaning the last configured, as HAProxy 2.6 found by a differential run); `identity` when configured and nothing else matched.
 pub fn choose<'v>(
     algos: &[Algo],
     accept_encoding: impl Iterator<Item = &'v [u8]>,
@@ -142,7 +142,8 @@ pub fn choose<'v>(
             if q <= best.map_or(0, |b| b.1) {
                 continue;
             }
-            let hit = algos.iter().find(|a| item.starts_with('*') || token.eq_ignore_ascii_case(a.coding()));
+            // HAProxy 2.6 keeps its list last-configured first: `*` takes the last one.
+            let hit = algos.iter().rev().find(|a| item.starts_with('*') || token.eq_ignore_ascii_case(a.coding()));
             if let Some(&a) = hit {
                 best = Some((a, q));
             }
@@ -377,8 +378,220 @@ impl Body for Compressed {
     }
 }
 
+/// The decision table shared by the unit tests and the differential run against haproxy
+/// (tests/compression.rs): frontend `compression algo gzip deflate`, `type text/html text/plain`.
+pub mod table {
+    /// One row of the decision table: request facts, response head, whether to compress. The
+    /// integration test runs the same rows through lbha and haproxy.
+    pub struct Row {
+        pub name: &'static str,
+        pub accept: &'static str,
+        pub method: &'static str,
+        pub status: u16,
+        pub headers: &'static [(&'static str, &'static str)],
+        pub body_len: usize,
+        /// The client's `User-Agent` (empty: none).
+        pub ua: &'static str,
+        pub want: Option<&'static str>,
+    }
+
+    pub const TABLE: &[Row] = &[
+        Row {
+            name: "plain",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: Some("gzip"),
+        },
+        Row {
+            name: "deflate",
+            accept: "deflate",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: Some("deflate"),
+        },
+        Row {
+            name: "q prefers deflate",
+            accept: "gzip;q=0.2, deflate;q=0.9",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/plain")],
+            body_len: 4000,
+            ua: "",
+            want: Some("deflate"),
+        },
+        Row {
+            name: "no accept",
+            accept: "",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "unknown coding",
+            accept: "br",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "already encoded",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html"), ("content-encoding", "br")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "no-transform",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html"), ("cache-control", "public, no-transform")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "partial",
+            accept: "gzip",
+            method: "GET",
+            status: 206,
+            headers: &[("content-type", "text/html"), ("content-range", "bytes 0-3999/8000")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "not found",
+            accept: "gzip",
+            method: "GET",
+            status: 404,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "head",
+            accept: "gzip",
+            method: "HEAD",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "type not listed",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "image/png")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "type with charset",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/plain; charset=utf-8")],
+            body_len: 4000,
+            ua: "",
+            want: Some("gzip"),
+        },
+        Row {
+            name: "no type",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "multipart",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "multipart/mixed; boundary=x")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "weak etag",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html"), ("etag", "W/\"v1\"")],
+            body_len: 4000,
+            ua: "",
+            want: Some("gzip"),
+        },
+        Row {
+            name: "bad etag",
+            accept: "gzip",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html"), ("etag", "v1")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+        Row {
+            name: "created",
+            accept: "gzip",
+            method: "GET",
+            status: 201,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: Some("gzip"),
+        },
+        Row {
+            name: "star",
+            accept: "*",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: Some("deflate"),
+        },
+        Row {
+            name: "refused q=0",
+            accept: "gzip;q=0",
+            method: "GET",
+            status: 200,
+            headers: &[("content-type", "text/html")],
+            body_len: 4000,
+            ua: "",
+            want: None,
+        },
+    ];
+}
+
 #[cfg(test)]
 mod tests {
+    use super::table::{Row, TABLE};
     use super::*;
 
     fn ae(values: &[&str]) -> Vec<Vec<u8>> {
@@ -399,7 +612,7 @@ mod tests {
         assert_eq!(pick(&both, &["gzip;q=0.5, deflate"]), Some(Deflate), "the best q wins");
         assert_eq!(pick(&both, &["gzip;q=0, br"]), None, "q=0 refuses");
         assert_eq!(pick(&both, &["br"]), None);
-        assert_eq!(pick(&both, &["*"]), Some(Gzip), "* is the first configured");
+        assert_eq!(pick(&both, &["*"]), Some(Deflate), "* is the last configured, as in HAProxy");
         assert_eq!(pick(&both, &["GZIP"]), Some(Gzip));
         assert_eq!(pick(&both, &["br", "deflate ; q=0.8"]), Some(Deflate), "several fields");
         assert_eq!(pick(&[RawDeflate], &["deflate"]), Some(RawDeflate));
@@ -427,186 +640,11 @@ mod tests {
         assert_eq!(ua("Mozilla/5.0 (X11; Linux x86_64)"), Some(Algo::Gzip));
     }
 
-    /// One row of the decision table: request facts, response head, whether to compress. The
-    /// integration test runs the same rows through lbha and haproxy.
-    pub struct Row {
-        pub name: &'static str,
-        pub accept: &'static str,
-        pub method: &'static str,
-        pub status: u16,
-        pub headers: &'static [(&'static str, &'static str)],
-        pub body_len: usize,
-        pub want: Option<&'static str>,
-    }
-
-    pub const TABLE: &[Row] = &[
-        Row {
-            name: "plain",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: Some("gzip"),
-        },
-        Row {
-            name: "deflate",
-            accept: "deflate",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: Some("deflate"),
-        },
-        Row {
-            name: "q prefers deflate",
-            accept: "gzip;q=0.2, deflate;q=0.9",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/plain")],
-            body_len: 4000,
-            want: Some("deflate"),
-        },
-        Row {
-            name: "no accept",
-            accept: "",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "unknown coding",
-            accept: "br",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "already encoded",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html"), ("content-encoding", "br")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "no-transform",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html"), ("cache-control", "public, no-transform")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "partial",
-            accept: "gzip",
-            method: "GET",
-            status: 206,
-            headers: &[("content-type", "text/html"), ("content-range", "bytes 0-3999/8000")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "not found",
-            accept: "gzip",
-            method: "GET",
-            status: 404,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "head",
-            accept: "gzip",
-            method: "HEAD",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "type not listed",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "image/png")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "type with charset",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/plain; charset=utf-8")],
-            body_len: 4000,
-            want: Some("gzip"),
-        },
-        Row { name: "no type", accept: "gzip", method: "GET", status: 200, headers: &[], body_len: 4000, want: None },
-        Row {
-            name: "multipart",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "multipart/mixed; boundary=x")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "weak etag",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html"), ("etag", "W/\"v1\"")],
-            body_len: 4000,
-            want: Some("gzip"),
-        },
-        Row {
-            name: "bad etag",
-            accept: "gzip",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html"), ("etag", "v1")],
-            body_len: 4000,
-            want: None,
-        },
-        Row {
-            name: "created",
-            accept: "gzip",
-            method: "GET",
-            status: 201,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: Some("gzip"),
-        },
-        Row {
-            name: "star",
-            accept: "*",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: Some("gzip"),
-        },
-        Row {
-            name: "refused q=0",
-            accept: "gzip;q=0",
-            method: "GET",
-            status: 200,
-            headers: &[("content-type", "text/html")],
-            body_len: 4000,
-            want: None,
-        },
-    ];
-
     fn offer_for(row: &Row, types: &[&str]) -> Option<Offer> {
         let mut b = Request::builder().method(row.method).uri("/");
+        if !row.ua.is_empty() {
+            b = b.header("user-agent", row.ua);
+        }
         if !row.accept.is_empty() {
             b = b.header("accept-encoding", row.accept);
         }
@@ -620,7 +658,7 @@ mod tests {
         request(&mut req, Pair { fe: Some(&s), be: None })
     }
 
-    pub fn head(row: &Row) -> HeaderMap {
+    fn head(row: &Row) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (n, v) in row.headers {
             h.append(http::HeaderName::from_static(n), HeaderValue::from_static(v));

@@ -240,6 +240,10 @@ async fn serve(
     let Some(bi) = chosen else {
         return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
     };
+    let be_cache = &active.snap.backends[bi].cache_rules;
+    if let Some(resp) = apply_request_rules(&mut req, &be_cache.0, &[], &active, &cx) {
+        return finish(&fcnt, resp, close_client);
+    }
     let cached = crate::cache::take(&mut req);
     let pair =
         super::compress::Pair { fe: fe.compression.as_deref(), be: active.snap.backends[bi].compression.as_deref() };
@@ -247,6 +251,7 @@ async fn serve(
     match forward(req, &active, fi, bi, &cx).await {
         Ok(mut resp) => {
             crate::cache::keep(&mut resp, cached);
+            apply_response_rules(&mut resp, &be_cache.1, &[], &active, &cx);
             apply_response_rules(&mut resp, &fe.http_response, &fe.acls, &active, &cx);
             let resp = super::compress::response(resp, offer.as_ref());
             let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;

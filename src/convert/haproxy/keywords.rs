@@ -104,7 +104,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("declare", "logging is not implemented in lbha yet"),
     ("unique-id-format", "unique request ids are not implemented"),
     ("unique-id-header", "unique request ids are not implemented"),
-    ("compression", "compression is not implemented"),
     ("errorfile", "custom error pages are not implemented"),
     ("errorfiles", "custom error pages are not implemented"),
     ("errorloc", "custom error pages are not implemented"),

@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod checks;
+mod compcache;
 mod cond;
 mod global;
 mod keywords;
@@ -154,6 +155,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Defaults(usize),
         Proxy(ProxyOut),
         Userlist(TableOut),
+        Cache(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -192,6 +194,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 Item::Proxy(out)
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
+            SectionKind::Cache => Item::Cache(compcache::cache_section(sec, &mut cx)),
             SectionKind::Peers | SectionKind::Resolvers | SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
@@ -275,6 +278,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             }
             Item::Userlist(t) => {
                 doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users"]);
+            }
+            Item::Cache(t) => {
+                doc.table("cache", true, header(sec, &t.dropped), &sec.loc, &t, compcache::CACHE_ORDER);
             }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);

@@ -44,6 +44,7 @@ pub const ORDER: &[&str] = &[
     "tcplog",
     "dontlognull",
     "stats",
+    "compression",
 ];
 
 /// Keys that only mean something on the backend side: the validator's own list.
@@ -375,6 +376,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         },
         "acl" => super::rules::acl(st, d, cx),
         "use_backend" => super::rules::use_backend(st, d, cx),
+        "compression" => super::compcache::compression(st, d, cx),
         "http-request" => super::rules::http_rule(st, d, false, cx),
         "http-response" => super::rules::http_rule(st, d, true, cx),
         "redirect" => super::rules::redirect_kw(st, d, cx),

@@ -503,10 +503,15 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx)
         cx.error(d, "missing action");
         return;
     };
-    if !st.allowed(cx, d, key) {
+    // lbha runs cache rules in a backend too (the only http rules it takes there).
+    let cache_rule = matches!(action, "cache-use" | "cache-store");
+    let backend_cache = cache_rule && st.kind == super::proxy::ProxyKind::Backend;
+    if !backend_cache && !st.allowed(cx, d, key) {
         return;
     }
     let parsed = match (action, response) {
+        ("cache-use", false) => cache_action(d, "cache_use"),
+        ("cache-store", true) => cache_action(d, "cache_store"),
         ("set-header" | "add-header" | "del-header", _) => header_action(d, action),
         ("return", false) => return_action(d, 2),
         ("deny", false) => deny_action(d, 2),
@@ -523,6 +528,11 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx)
             st.rules.requests.push((value, s));
         }
     }
+}
+
+/// `cache-use NAME` / `cache-store NAME`, then the condition.
+fn cache_action(d: &Directive, key: &'static str) -> Result<Parsed, Fail> {
+    Ok((key, value_at(d, 2, key)?.into(), 3, Vec::new()))
 }
 
 fn finish_rule(st: &mut St, d: &Directive, parsed: Result<Parsed, Fail>, cx: &mut Cx) -> Option<(Value, Src)> {
