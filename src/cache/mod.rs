@@ -333,7 +333,11 @@ pub fn store(cache: &Arc<Cache>, resp: &mut Response<ProxyBody>) {
         age: ok.age,
     };
     let body = std::mem::replace(resp.body_mut(), empty());
-    let tee = Tee { inner: body, buf: Some(BytesMut::new()), obj: Some(obj), vary: ok.vary, lookup: l };
+    let mut tee = Tee { inner: body, buf: Some(BytesMut::new()), obj: Some(obj), vary: ok.vary, lookup: l };
+    if tee.inner.is_end_stream() {
+        // An empty body is never polled.
+        tee.commit();
+    }
     use http_body_util::BodyExt;
     *resp.body_mut() = tee.boxed_unsync();
 }
@@ -348,6 +352,20 @@ struct Tee {
     lookup: Lookup,
 }
 
+impl Tee {
+    /// Stores the copy once the whole body passed.
+    fn commit(&mut self) {
+        if let (Some(buf), Some(mut obj)) = (self.buf.take(), self.obj.take()) {
+            obj.body = buf.freeze();
+            obj.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(obj.body.len()));
+            let c = &self.lookup.cache;
+            let vary = std::mem::take(&mut self.vary);
+            let primary = std::mem::take(&mut self.lookup.primary);
+            c.store().put(primary, vary, &self.lookup.varied, obj, c.total, c.max_secondary);
+        }
+    }
+}
+
 impl Body for Tee {
     type Data = Bytes;
     type Error = BoxError;
@@ -358,30 +376,25 @@ impl Body for Tee {
         match &frame {
             Some(Ok(f)) => match (f.data_ref(), this.buf.as_mut()) {
                 (Some(d), Some(buf)) if (buf.len() + d.len()) as u64 <= this.lookup.cache.limits.max_object => {
-                    buf.extend_from_slice(d)
+                    buf.extend_from_slice(d);
+                    // With a known length the client side stops polling after the last byte:
+                    // the end is seen here, not as a `None` frame.
+                    if this.inner.is_end_stream() {
+                        this.commit();
+                    }
                 }
                 (Some(_), _) => this.buf = None,
                 // Trailers are not kept: the stored object would not be the same response.
                 (None, _) => this.buf = None,
             },
             Some(Err(_)) => this.buf = None,
-            None => {
-                if let (Some(buf), Some(mut obj)) = (this.buf.take(), this.obj.take()) {
-                    obj.body = buf.freeze();
-                    obj.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(obj.body.len()));
-                    let c = &this.lookup.cache;
-                    let vary = std::mem::take(&mut this.vary);
-                    let primary = std::mem::take(&mut this.lookup.primary);
-                    c.store().put(primary, vary, &this.lookup.varied, obj, c.total, c.max_secondary);
-                }
-            }
+            None => this.commit(),
         }
         Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        // Reports the end only through a `None` frame, so the copy is always stored.
-        false
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
