@@ -33,13 +33,16 @@ readonly ACL_BACKEND=be_shop
 readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
 
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
-# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https).
+# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https),
+# gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl).
 readonly SCENARIOS=(
     "http-3b|http|http keep-alive, 3-byte body|http|/|plain"
     "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
     "tcp-3b|tcp|tcp mode, 3-byte body|tcp|/|plain"
     "acl-3b|acl|ACL routing (20 ACLs, 10 backends, last rule matches), keep-alive, 3-byte body|http|$ACL_PATH|acl"
     "https-3b|https|https keep-alive (TLS termination, plain http to nginx), 3-byte body|http|/|tls"
+    "gzip-64k|gzip|gzip of a 64 KiB compressible text body (Accept-Encoding: gzip), level 1|http|/64k|gzip"
+    "cache-4k|cache|cache hits of a 4 KiB object (max-age=3600 from nginx)|http|/4k|cache"
 )
 
 LBHA="$REPO_ROOT/target/release/lbha"
@@ -52,7 +55,8 @@ SELECTED=()   # entries of SCENARIOS to run, in table order
 
 WORK=""
 PIDS=()
-declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=()
+declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=() CPU_US=()
+WRK_HEADER=""   # one extra request header for wrk and the probes (the gzip scenario's Accept-Encoding)
 CERT=""
 
 usage() {
@@ -193,7 +197,8 @@ check_prerequisites() {
         exit 2
     fi
     local tmpl
-    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl; do
+    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl \
+        haproxy-gzip.cfg.tmpl lbha-gzip.toml.tmpl haproxy-cache.cfg.tmpl lbha-cache.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -264,6 +269,10 @@ NGINX_PID=""
 start_nginx() {
     mkdir -p "$WORK/www" "$WORK/nginx-tmp"
     head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
+    head -c 4096 /dev/zero | tr '\0' 'c' >"$WORK/www/4k"
+    # Text that compresses like a page or a log (about 5:1 at level 1), not a run of one byte.
+    seq 1 5000 | awk '{ printf "%06d GET /app/v1/items/%d?page=%d HTTP/1.1 200 user=u%d ok\n", $1, $1 * 7 % 1000, $1 % 13, $1 % 97 }' |
+        head -c 65536 >"$WORK/www/64k"
     # As root nginx would drop its worker to "nobody", which cannot read the 0700 temp dir.
     local user_directive=""
     ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
@@ -300,6 +309,8 @@ start_proxies() {
     local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts=""
     case $variant in
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
+        gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;
+        cache) htmpl=haproxy-cache.cfg.tmpl ltmpl=lbha-cache.toml.tmpl ;;
         tls) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
     esac
     render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT"
@@ -339,6 +350,20 @@ probe() {
     status=${status%$'\r'}
     [[ $status == "HTTP/1.1 200"* ]] ||
         die "$name on $scheme://$HOST:$port did not answer GET $path (Host: $host) with 200 (status line: '${status:-none}')"
+}
+
+# expect_header NAME PORT PATH REQUEST_HEADER REGEX: the response head to one GET carrying
+# REQUEST_HEADER must have a line matching REGEX (lower-cased), so the scenario measures what it says.
+expect_header() {
+    local name=$1 port=$2 path=$3 hdr=$4 re=$5 head
+    # shellcheck disable=SC2016 # $0..$3 belong to the inner bash, which gets them as arguments
+    head=$(timeout 5 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n" "$2" "$0" "$3" >&3
+        sed -n "1,/^\r\$/p" <&3' "$HOST" "$port" "$path" "$hdr" 2>/dev/null | tr -d '\r' | tr 'A-Z' 'a-z') || true
+    grep -Eq "$re" <<<"$head" ||
+        die "$name on $HOST:$port: GET $path with '$hdr' gave no header matching /$re/; head:"$'\n'"$head"
+    log "  checked: $name answers GET $path ($hdr) with $(grep -E "$re" <<<"$head" | head -n 1)"
 }
 
 # "protocol cipher key-exchange" that an OpenSSL client (as wrk is) negotiates with HOST:PORT.
@@ -400,6 +425,7 @@ parse_wrk() {
             return -1
         }
         /^Requests\/sec:/ { rps = $2; have_rps = 1 }
+        / requests in / { reqs = $1 }
         $1 == "99%" { p99 = to_ms($2); have_p99 = 1 }
         /^ *Socket errors:/ {
             for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(/,/, "", v); errs += v }
@@ -407,7 +433,7 @@ parse_wrk() {
         /^ *Non-2xx or 3xx responses:/ { errs += $NF }
         END {
             if (!have_rps || !have_p99 || p99 < 0) exit 1
-            printf "%s %.3f %d\n", rps, p99, errs
+            printf "%s %.3f %d %d\n", rps, p99, errs, reqs
         }' "$1"
 }
 
@@ -415,8 +441,14 @@ parse_wrk() {
 run_wrk() {
     local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-}
     local url="$scheme://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
-    local headers=()
+    local headers=() pid="" t0=0 t1
     [[ -z $host ]] || headers=(-H "Host: $host")
+    [[ -z $WRK_HEADER ]] || headers+=(-H "$WRK_HEADER")
+    case $target in
+        haproxy) pid=$HAPROXY_PID ;;
+        lbha) pid=$LBHA_PID ;;
+    esac
+    [[ -z $pid ]] || t0=$(cpu_ticks "$pid")
     # In the background plus `wait`, so a Ctrl-C or SIGTERM runs the trap at once: bash defers traps
     # while a foreground child runs, and skips the INT trap when that child (wrk) handles SIGINT itself.
     timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
@@ -430,12 +462,23 @@ run_wrk() {
         die "wrk against $target ($url) exited with status $rc$(log_tail "$out")"
     fi
     parsed=$(parse_wrk "$out") || die "could not parse the wrk report for $target ($url)$(log_tail "$out")"
-    local rps p99 errs
-    read -r rps p99 errs <<<"$parsed"
+    local rps p99 errs reqs
+    read -r rps p99 errs reqs <<<"$parsed"
+    if [[ -n $pid ]]; then
+        t1=$(cpu_ticks "$pid")
+        CPU_US[$scen/$target]+="$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+            'BEGIN { if (n > 0) printf "%.2f", d / hz * 1e6 / n; else print 0 }') "
+    fi
     RPS[$scen/$target]+="$rps "
     P99[$scen/$target]+="$p99 "
     ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
     log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$rps") req/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
+}
+
+# User plus system CPU time of a process so far, in clock ticks (fields 14 and 15 of its stat;
+# the command name in field 2 is skipped by cutting after its closing parenthesis).
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 ensure_alive() {
@@ -478,6 +521,19 @@ bench_scenario() {
     log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
     probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
     probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
+    WRK_HEADER=""
+    case $variant in
+        gzip)
+            WRK_HEADER="Accept-Encoding: gzip"
+            expect_header haproxy "$HAPROXY_PORT" "$path" "$WRK_HEADER" '^content-encoding: gzip'
+            expect_header lbha "$LBHA_PORT" "$path" "$WRK_HEADER" '^content-encoding: gzip'
+            ;;
+        cache)
+            # The probes above stored the object; a hit carries Age.
+            expect_header haproxy "$HAPROXY_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
+            expect_header lbha "$LBHA_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
+            ;;
+    esac
     if [[ $variant == acl ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
         check_acl_route lbha "$LBHA_STATS_PORT"
@@ -548,6 +604,21 @@ build_report() {
     if [[ -n ${TLS_PARAMS[haproxy]:-} ]]; then
         printf '\nTLS in the https scenario (self-signed ECDSA P-256 certificate made at run time; as an OpenSSL client negotiates it): HAProxy %s, lbha %s.\n' \
             "${TLS_PARAMS[haproxy]}" "${TLS_PARAMS[lbha]}"
+    fi
+    local cpu_rows=""
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        [[ $variant == gzip || $variant == cache ]] || continue
+        local h_cpu l_cpu
+        h_cpu=$(median "${CPU_US[$scen/haproxy]}")
+        l_cpu=$(median "${CPU_US[$scen/lbha]}")
+        cpu_rows+=$(printf '| %s | %.1f | %.1f | %s |' "$label" "$h_cpu" "$l_cpu" "$(ratio "$h_cpu" "$l_cpu")")$'\n'
+    done
+    if [[ -n $cpu_rows ]]; then
+        printf '\nCPU per request of the proxy process (user + system time over the wrk run / requests served; median of runs):\n\n'
+        printf '| scenario | HAProxy µs/req | lbha µs/req | efficiency (HAProxy µs / lbha µs; >= 1.00 means lbha uses no more CPU) |\n'
+        printf '|---|---:|---:|---:|\n'
+        printf '%s' "$cpu_rows"
     fi
     printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'
     printf '| scenario | direct req/s | direct p99 ms | errors |\n'

@@ -68,7 +68,7 @@ type Key = (String, String);
 
 /// Objects by key, least recently used first out, within a byte budget.
 pub struct Store {
-    lru: lru::LruCache<Key, (Object, u64)>,
+    lru: lru::LruCache<Key, (Arc<Object>, u64)>,
     /// Per primary key: the headers its responses vary on and its stored secondary keys.
     primaries: HashMap<String, (Vec<HeaderName>, Vec<String>)>,
     used: u64,
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// The fresh object for a request, if any; an expired one is dropped on the way.
-    pub fn get(&mut self, primary: &str, req: &HeaderMap, now: u64) -> Option<Object> {
+    pub fn get(&mut self, primary: &str, req: &HeaderMap, now: u64) -> Option<Arc<Object>> {
         let vary = &self.primaries.get(primary)?.0;
         let key = (primary.to_string(), policy::secondary(vary, req));
         let (obj, _) = self.lru.get(&key)?;
@@ -100,7 +100,7 @@ impl Store {
             self.forget(&key);
             return None;
         }
-        Some(obj.clone())
+        Some(Arc::clone(obj))
     }
 
     /// Stores an object; false when it does not fit or its URL has `max` variants already.
@@ -139,7 +139,7 @@ impl Store {
         let entry = self.primaries.entry(key.0.clone()).or_insert_with(|| (vary, Vec::new()));
         entry.1.push(key.1.clone());
         self.used += size;
-        self.lru.put(key, (obj, size));
+        self.lru.put(key, (Arc::new(obj), size));
         true
     }
 

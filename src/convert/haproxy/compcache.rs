@@ -91,3 +91,45 @@ pub(super) fn cache_section(sec: &Section, cx: &mut Cx) -> TableOut {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::snapshot::HttpAction;
+    use crate::convert::report::ReportKind;
+    use crate::convert::tests::conv;
+    use crate::proxy::compress::Algo;
+
+    const CFG: &str = "defaults\n  mode http\n  compression algo gzip\n\
+        cache static\n  total-max-size 4\n  max-object-size 10000\n  max-age 30\n  process-vary on\n  max-secondary-entries 5\n\
+        frontend f\n  bind 127.0.0.1:18080\n  compression type text/html text/plain\n  http-request cache-use static if { path_beg /s }\n  http-response cache-store static\n  default_backend b\n\
+        backend b\n  compression algo gzip deflate\n  compression offload\n  compression direction request\n  http-request cache-use static\n  http-response cache-store static\n  server s 127.0.0.1:18081\n";
+
+    #[test]
+    fn compression_cache_sections_and_cache_rules_map_one_to_one() {
+        let c = conv(CFG);
+        let s = crate::config::parse(&c.toml, std::path::Path::new("lbha.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+        let cache = &s.caches[0];
+        assert_eq!((cache.name.as_str(), cache.total, cache.limits.max_object), ("static", 4 << 20, 10000));
+        assert_eq!((cache.limits.max_age, cache.limits.process_vary, cache.max_secondary), (30, true, 5));
+        let f = &s.frontends[0];
+        assert!(matches!(f.http_request[0].action, HttpAction::CacheUse(_)));
+        assert!(f.http_request[0].cond.is_some());
+        assert!(matches!(f.http_response[0].action, HttpAction::CacheStore(_)));
+        let fc = f.compression.as_ref().unwrap();
+        assert_eq!(
+            (fc.algos.as_slice(), fc.types.as_slice()),
+            ([Algo::Gzip].as_slice(), ["text/html", "text/plain"].map(String::from).as_slice())
+        );
+        let b = &s.backends[0];
+        let bc = b.compression.as_ref().unwrap();
+        assert_eq!(bc.algos, [Algo::Gzip, Algo::Deflate]);
+        assert!(bc.offload);
+        assert!(matches!(b.cache_rules.0[0].action, HttpAction::CacheUse(_)));
+        assert!(matches!(b.cache_rules.1[0].action, HttpAction::CacheStore(_)));
+        // Only `compression direction request` was not converted.
+        let dropped: Vec<usize> =
+            c.reports.iter().filter(|r| r.kind == ReportKind::Unsupported).map(|r| r.loc.line).collect();
+        assert_eq!(dropped, [19], "{:?}", c.reports);
+    }
+}
