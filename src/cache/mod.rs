@@ -57,18 +57,21 @@ pub struct Object {
 }
 
 impl Object {
-    fn size(&self, key: &Key) -> u64 {
+    fn size(&self, key: &str) -> u64 {
         let heads: usize = self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
-        (self.body.len() + heads + key.0.len() + key.1.len()) as u64 + OVERHEAD
+        (self.body.len() + heads + key.len()) as u64 + OVERHEAD
     }
 }
 
-/// Primary key (host and URI) and secondary key (the varied request headers).
-type Key = (String, String);
+/// The store's key: the primary key (host and URI), then the secondary key (the varied request
+/// headers) after a NUL when there is one, so the common case looks up by the URI alone.
+fn full_key(primary: &str, secondary: &str) -> String {
+    if secondary.is_empty() { primary.to_string() } else { format!("{primary}\0{secondary}") }
+}
 
 /// Objects by key, least recently used first out, within a byte budget.
 pub struct Store {
-    lru: lru::LruCache<Key, (Arc<Object>, u64)>,
+    lru: lru::LruCache<String, (Arc<Object>, u64)>,
     /// Per primary key: the headers its responses vary on and its stored secondary keys.
     primaries: HashMap<String, (Vec<HeaderName>, Vec<String>)>,
     used: u64,
@@ -79,14 +82,14 @@ impl Store {
         Store { lru: lru::LruCache::unbounded(), primaries: HashMap::new(), used: 0 }
     }
 
-    fn forget(&mut self, key: &Key) {
-        if let Some((_, size)) = self.lru.pop(key) {
+    fn forget(&mut self, primary: &str, secondary: &str) {
+        if let Some((_, size)) = self.lru.pop(full_key(primary, secondary).as_str()) {
             self.used -= size;
         }
-        if let Some((_, secs)) = self.primaries.get_mut(&key.0) {
-            secs.retain(|s| *s != key.1);
+        if let Some((_, secs)) = self.primaries.get_mut(primary) {
+            secs.retain(|s| s != secondary);
             if secs.is_empty() {
-                self.primaries.remove(&key.0);
+                self.primaries.remove(primary);
             }
         }
     }
@@ -94,13 +97,18 @@ impl Store {
     /// The fresh object for a request, if any; an expired one is dropped on the way.
     pub fn get(&mut self, primary: &str, req: &HeaderMap, now: u64) -> Option<Arc<Object>> {
         let vary = &self.primaries.get(primary)?.0;
-        let key = (primary.to_string(), policy::secondary(vary, req));
-        let (obj, _) = self.lru.get(&key)?;
+        let secondary = policy::secondary(vary, req);
+        let hit = if secondary.is_empty() {
+            self.lru.get(primary)
+        } else {
+            self.lru.get(full_key(primary, &secondary).as_str())
+        };
+        let obj = Arc::clone(&hit?.0);
         if obj.expires <= now {
-            self.forget(&key);
+            self.forget(primary, &secondary);
             return None;
         }
-        Some(Arc::clone(obj))
+        Some(obj)
     }
 
     /// Stores an object; false when it does not fit or its URL has `max` variants already.
@@ -113,31 +121,32 @@ impl Store {
         total: u64,
         max: u32,
     ) -> bool {
-        let key = (primary, policy::secondary(&vary, req));
+        let secondary = policy::secondary(&vary, req);
+        let key = full_key(&primary, &secondary);
         let size = obj.size(&key);
         if size > total {
             return false;
         }
-        self.forget(&key);
-        if let Some((old_vary, secs)) = self.primaries.get(&key.0)
-            && (*old_vary != vary || secs.len() >= max as usize)
-        {
-            // The server changed what it varies on, or too many variants: start this URL over
-            // only when the variants no longer match, else refuse the extra one (HAProxy's
-            // `max-secondary-entries`).
-            if *old_vary == vary {
+        self.forget(&primary, &secondary);
+        if let Some((old_vary, secs)) = self.primaries.get(&primary) {
+            if *old_vary != vary {
+                // The server changed what it varies on: the old variants can no longer be found.
+                for s in secs.clone() {
+                    self.forget(&primary, &s);
+                }
+            } else if secs.len() >= max as usize {
+                // HAProxy's `max-secondary-entries`: no more variants of this URL.
                 return false;
-            }
-            for s in secs.clone() {
-                self.forget(&(key.0.clone(), s));
             }
         }
         while self.used + size > total {
-            let Some((k, _)) = self.lru.peek_lru().map(|(k, v)| (k.clone(), v.1)) else { break };
-            self.forget(&k);
+            let Some(k) = self.lru.peek_lru().map(|(k, _)| k.clone()) else { break };
+            let (p, s) = k.split_once('\0').unwrap_or((&k, ""));
+            let (p, s) = (p.to_string(), s.to_string());
+            self.forget(&p, &s);
         }
-        let entry = self.primaries.entry(key.0.clone()).or_insert_with(|| (vary, Vec::new()));
-        entry.1.push(key.1.clone());
+        let entry = self.primaries.entry(primary).or_insert_with(|| (vary, Vec::new()));
+        entry.1.push(secondary);
         self.used += size;
         self.lru.put(key, (Arc::new(obj), size));
         true
@@ -147,7 +156,7 @@ impl Store {
     pub fn invalidate(&mut self, primary: &str) {
         let secs = self.primaries.get(primary).map(|p| p.1.clone()).unwrap_or_default();
         for s in secs {
-            self.forget(&(primary.to_string(), s));
+            self.forget(primary, &s);
         }
     }
 
@@ -179,7 +188,7 @@ impl Cache {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `show cache`: HAProxy's layout, one line per cache and one per object.
+    /// `show cache`: one line per cache (budget, use, hits, misses), then one per object.
     pub fn show(&self, now: SystemTime, out: &mut String) {
         use std::fmt::Write;
         let now = policy::secs(now);
@@ -194,7 +203,8 @@ impl Cache {
             self.hits.load(Relaxed),
             self.misses.load(Relaxed)
         );
-        for ((primary, secondary), (obj, size)) in st.lru.iter() {
+        for (key, (obj, size)) in st.lru.iter() {
+            let (primary, secondary) = key.split_once('\0').unwrap_or((key, ""));
             let vary = if secondary.is_empty() {
                 String::new()
             } else {
@@ -205,7 +215,7 @@ impl Cache {
     }
 }
 
-/// `show cache` for every cache section: text as HAProxy lays it out, and JSON.
+/// `show cache` for every cache section, as text and as JSON.
 pub fn show_all(caches: &[Arc<Cache>], now: SystemTime) -> (String, serde_json::Value) {
     let mut text = String::new();
     let mut list = Vec::new();
@@ -496,7 +506,7 @@ mod tests {
         let mut s = Store::new();
         let none = HeaderMap::new();
         let body = "b".repeat(1000);
-        let one = obj(&body, 0, 100).size(&("h/0".into(), String::new()));
+        let one = obj(&body, 0, 100).size("h/0");
         let total = one * 3;
         for i in 0..3 {
             assert!(s.put(format!("h/{i}"), vec![], &none, obj(&body, 0, 100), total, 10));
