@@ -182,24 +182,13 @@ pub struct HttpRule {
 
 #[derive(Debug, Clone)]
 pub enum HttpAction {
-    Return {
-        status: StatusCode,
-        headers: Vec<(HeaderName, HeaderValue)>,
-        body: Bytes,
-    },
-    Deny {
-        status: StatusCode,
-    },
-    Redirect {
-        target: RedirectTarget,
-        code: StatusCode,
-    },
+    Return { status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Bytes },
+    Deny { status: StatusCode },
+    Redirect { target: RedirectTarget, code: StatusCode },
     SetHeader(HeaderName, HeaderValue),
     AddHeader(HeaderName, HeaderValue),
     DelHeader(HeaderName),
-    /// `http-request cache-use NAME`.
     CacheUse(Arc<crate::cache::Cache>),
-    /// `http-response cache-store NAME`.
     CacheStore(Arc<crate::cache::Cache>),
 }
 

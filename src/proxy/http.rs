@@ -389,10 +389,8 @@ fn apply_response_rules(
             }
             HttpAction::CacheStore(c) => crate::cache::store(c, resp),
             // Validation refuses answering actions in http_response.
-            HttpAction::Return { .. }
-            | HttpAction::Deny { .. }
-            | HttpAction::Redirect { .. }
-            | HttpAction::CacheUse(_) => {}
+            HttpAction::Return { .. } | HttpAction::Deny { .. } | HttpAction::Redirect { .. } => {}
+            HttpAction::CacheUse(_) => {}
         }
     }
 }
