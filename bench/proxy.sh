@@ -271,8 +271,10 @@ start_nginx() {
     head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
     head -c 4096 /dev/zero | tr '\0' 'c' >"$WORK/www/4k"
     # Text that compresses like a page or a log (about 5:1 at level 1), not a run of one byte.
-    seq 1 5000 | awk '{ printf "%06d GET /app/v1/items/%d?page=%d HTTP/1.1 200 user=u%d ok\n", $1, $1 * 7 % 1000, $1 % 13, $1 % 97 }' |
-        head -c 65536 >"$WORK/www/64k"
+    # (Cut with truncate: `| head -c` would end awk with SIGPIPE, fatal under pipefail.)
+    seq 1 5000 | awk '{ printf "%06d GET /app/v1/items/%d?page=%d HTTP/1.1 200 user=u%d ok\n", $1, $1 * 7 % 1000, $1 % 13, $1 % 97 }' \
+        >"$WORK/www/64k"
+    truncate -s 65536 "$WORK/www/64k"
     # As root nginx would drop its worker to "nobody", which cannot read the 0700 temp dir.
     local user_directive=""
     ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
