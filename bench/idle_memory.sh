@@ -19,10 +19,13 @@ readonly HAPROXY_PORT=18280
 readonly LBHA_PORT=18290
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=10
-readonly MAX_CONNECTIONS=20000
+readonly MAX_CONNECTIONS=60000
+# One client address reaches one server port through ~28,000 ephemeral ports; past that the
+# client spreads its connections over 127.0.0.2, 127.0.0.3, ...
+readonly PER_SOURCE=20000
 
 LBHA="$REPO_ROOT/target/release/lbha"
-CONNECTIONS=5000
+CONNECTIONS=5000   # a comma-separated list: one measurement per count
 PIDS=()
 
 usage() {
@@ -30,7 +33,8 @@ usage() {
 usage: $BENCH_NAME [--lbha PATH] [--connections N]
 
   --lbha PATH        lbha binary (default: target/release/lbha)
-  --connections N    idle connections per measurement, 1..$MAX_CONNECTIONS (default 5000)
+  --connections LIST idle connections per measurement, each 1..$MAX_CONNECTIONS, e.g. 10000,50000
+                     (default 5000)
 EOF
 }
 
@@ -42,16 +46,27 @@ while (($#)); do
         *) usage_error "unknown option: $1" ;;
     esac
 done
-[[ $CONNECTIONS =~ ^[0-9]+$ ]] && ((CONNECTIONS >= 1 && CONNECTIONS <= MAX_CONNECTIONS)) \
-    || usage_error "--connections must be 1..$MAX_CONNECTIONS"
+[[ $CONNECTIONS =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "--connections must be a list of counts such as 10000,50000"
+IFS=',' read -r -a COUNTS <<<"$CONNECTIONS"
+MOST=0
+for n in "${COUNTS[@]}"; do
+    ((n >= 1 && n <= MAX_CONNECTIONS)) || usage_error "--connections: each count must be 1..$MAX_CONNECTIONS (got $n)"
+    ((n > MOST)) && MOST=$n
+done
 command -v python3 >/dev/null || { log "python3 is missing: apt-get install -y python3"; exit 2; }
 [[ -x $LBHA ]] || { log "no lbha binary at $LBHA: run cargo build --release"; exit 2; }
 HAPROXY=$(command -v haproxy || true)
 [[ -n $HAPROXY ]] || log "haproxy not installed (apt-get install -y haproxy): measuring lbha alone"
 
-# Each side of every connection is a descriptor of this shell's children.
-ulimit -n $((CONNECTIONS * 2 + 256)) 2>/dev/null \
-    || die "cannot raise the descriptor limit to $((CONNECTIONS * 2 + 256)) (hard limit $(ulimit -Hn))"
+# Each side of every connection is a descriptor of one of this shell's children (the proxy holds one
+# end, the client the other). Root may raise the hard limit of this shell (and so of what it
+# starts) where the container allows it; nothing outside it changes.
+NEED_FDS=$((MOST + 256))
+if (($(ulimit -Hn) < NEED_FDS)) && ((EUID == 0)); then
+    ulimit -Hn "$NEED_FDS" 2>/dev/null || true
+fi
+ulimit -n "$NEED_FDS" 2>/dev/null \
+    || die "cannot raise the descriptor limit to $NEED_FDS (hard limit $(ulimit -Hn))"
 
 WORK=$(mktemp -d)
 cleanup() {
@@ -70,7 +85,7 @@ done
 
 cat >"$WORK/lbha.toml" <<EOF
 [global]
-maxconn = $((CONNECTIONS + 100))
+maxconn = $((MOST + 100))
 nbthread = 1
 [defaults]
 mode = "http"
@@ -83,7 +98,7 @@ EOF
 
 cat >"$WORK/haproxy.cfg" <<EOF
 global
-    maxconn $((CONNECTIONS + 100))
+    maxconn $((MOST + 100))
     nbthread 1
     no strict-limits
 defaults
@@ -96,12 +111,12 @@ frontend web
     http-request return status 200 content-type text/plain string ok
 EOF
 
-# measure NAME PID PORT KIND: one Markdown row; KIND is "silent" or "keep-alive".
+# measure NAME PID PORT KIND N: one Markdown row; KIND is "silent" or "keep-alive".
 measure() {
-    timeout 300 python3 - "$@" "$CONNECTIONS" <<'EOF'
+    timeout 600 python3 - "$@" "$PER_SOURCE" <<'EOF'
 import socket, sys, time
 
-name, pid, port, mode, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+name, pid, port, mode, n, per_source = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 
 def rss():
     with open(f"/proc/{pid}/status") as f:
@@ -119,8 +134,8 @@ def request(s):
             raise SystemExit(f"{name}: connection closed before the answer")
         data += chunk
 
-def connect():
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def connect(i=0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(f"127.0.0.{1 + i // per_source}", 0))
     s.settimeout(10)
     return s
 
@@ -130,8 +145,8 @@ time.sleep(1)
 kind = "sent nothing" if mode == "silent" else "keep-alive, after one request"
 base = rss()
 conns = []
-for _ in range(n):
-    s = connect()
+for i in range(n):
+    s = connect(i)
     if mode != "silent":
         request(s)
     conns.append(s)
@@ -142,7 +157,7 @@ for s in conns:
 time.sleep(3)
 after = rss()
 per = (held - base) * 1024 / n
-print(f"| {name} | {kind} | {base / 1024:.1f} | {held / 1024:.1f} | {per / 1024:.2f} | {after / 1024:.1f} |")
+print(f"| {name} | {n} | {kind} | {base / 1024:.1f} | {held / 1024:.1f} | {per / 1024:.2f} | {after / 1024:.1f} |")
 EOF
 }
 
@@ -155,24 +170,26 @@ start_wait() {
 }
 
 ROWS=()
+for count in "${COUNTS[@]}"; do
 for kind in silent keep-alive; do
     "$LBHA" run -c "$WORK/lbha.toml" -S "$WORK/ctl.sock" >"$WORK/lbha.log" 2>&1 &
     PIDS+=($!)
     start_wait $LBHA_PORT lbha
-    ROWS+=("$(measure lbha "${PIDS[-1]}" $LBHA_PORT $kind)") || die "lbha measurement failed$(log_tail "$WORK/lbha.log")"
+    ROWS+=("$(measure lbha "${PIDS[-1]}" $LBHA_PORT $kind "$count")") || die "lbha measurement failed$(log_tail "$WORK/lbha.log")"
     stop_pid "${PIDS[-1]}"
     if [[ -n $HAPROXY ]]; then
         "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
         PIDS+=($!)
         start_wait $HAPROXY_PORT haproxy
-        ROWS+=("$(measure haproxy "${PIDS[-1]}" $HAPROXY_PORT $kind)") \
+        ROWS+=("$(measure haproxy "${PIDS[-1]}" $HAPROXY_PORT $kind "$count")") \
             || die "haproxy measurement failed$(log_tail "$WORK/haproxy.log")"
         stop_pid "${PIDS[-1]}"
     fi
 done
+done
 
-echo "$CONNECTIONS idle connections on $HOST, RSS in MiB (per connection in KiB):"
+echo "Idle connections on $HOST, RSS in MiB (per connection in KiB):"
 echo
-echo "| proxy | connections | before | while open | per connection | after closing |"
-echo "|---|---|---|---|---|---|"
+echo "| proxy | count | connections | before | while open | per connection | after closing |"
+echo "|---|---:|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"

@@ -34,13 +34,18 @@ readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_l
 
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
 # listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https),
-# gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl).
+# gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl),
+# tlsclose (tls, every request on a new connection: handshakes per second), h2c (a `proto h2` bind,
+# h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx). --nbthread adds a 7th field.
 readonly SCENARIOS=(
     "http-3b|http|http keep-alive, 3-byte body|http|/|plain"
     "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
     "tcp-3b|tcp|tcp mode, 3-byte body|tcp|/|plain"
     "acl-3b|acl|ACL routing (20 ACLs, 10 backends, last rule matches), keep-alive, 3-byte body|http|$ACL_PATH|acl"
     "https-3b|https|https keep-alive (TLS termination, plain http to nginx), 3-byte body|http|/|tls"
+    "https-new|https|https, a new TLS connection per request (Connection: close), 3-byte body|http|/|tlsclose"
+    "h2-3b|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 3-byte body|http|/|h2c"
+    "h2-16k|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 16 KiB body|http|/16k|h2c"
     "gzip-64k|gzip|gzip of a 64 KiB compressible text body (Accept-Encoding: gzip), level 1|http|/64k|gzip"
     "cache-4k|cache|cache hits of a 4 KiB object (max-age=3600 from nginx)|http|/4k|cache"
 )
@@ -51,10 +56,13 @@ CONNECTIONS=64
 RUNS=3
 OUT_FILE=""
 SCENARIO_LIST=""
-SELECTED=()   # entries of SCENARIOS to run, in table order
+SELECTED=()   # entries of SCENARIOS to run, in table order, each with its nbthread appended
+NBTHREADS=1   # --nbthread: comma-separated thread counts, each scenario runs at every one
+H2_STREAMS=10
 
 WORK=""
 PIDS=()
+LOAD_CPUS=0   # where wrk/h2load run for the scenario at hand
 declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=() CPU_US=()
 WRK_HEADER=""   # one extra request header for wrk and the probes (the gzip scenario's Accept-Encoding)
 CERT=""
@@ -62,7 +70,7 @@ CERT=""
 usage() {
     cat <<EOF
 usage: bench/proxy.sh [--lbha PATH] [--duration 10s] [--connections 64] [--runs 3] [--out FILE]
-                      [--scenarios LIST]
+                      [--scenarios LIST] [--nbthread LIST]
 
 Runs wrk against HAProxy (127.0.0.1:$HAPROXY_PORT) and lbha (127.0.0.1:$LBHA_PORT), both balancing
 over one nginx-light worker on 127.0.0.1:$NGINX_PORT1 and :$NGINX_PORT2, in http keep-alive, tcp mode,
@@ -75,6 +83,9 @@ ratios.
   --runs N           runs per proxy and scenario; the median is reported (default: 3)
   --scenarios LIST   comma-separated scenarios to run (default: all):
 $(scenario_help)
+  --nbthread LIST    thread counts for both proxies, e.g. 1,2 (default: 1); with more than one
+                     thread the proxies, nginx and the load generator share both CPUs (this machine
+                     has two), and each proxy's scaling against its own 1-thread figure is reported
   --out FILE         also write the result tables to FILE
   -h, --help         show this help
 
@@ -104,7 +115,7 @@ scenario_help() {
 parse_args() {
     while (($# > 0)); do
         case $1 in
-            --lbha | --duration | --connections | --runs | --out | --scenarios)
+            --lbha | --duration | --connections | --runs | --out | --scenarios | --nbthread)
                 (($# >= 2)) || usage_error "$1 needs a value"
                 case $1 in
                     --lbha) LBHA=$2 ;;
@@ -113,6 +124,7 @@ parse_args() {
                     --runs) RUNS=$2 ;;
                     --out) OUT_FILE=$2 ;;
                     --scenarios) SCENARIO_LIST=$2 ;;
+                    --nbthread) NBTHREADS=$2 ;;
                 esac
                 shift 2
                 ;;
@@ -123,7 +135,26 @@ parse_args() {
     [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || usage_error "--duration must look like 10s, 2m or 1h (got '$DURATION')"
     [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer (got '$CONNECTIONS')"
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer (got '$RUNS')"
+    [[ $NBTHREADS =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]] || usage_error "--nbthread must be a list such as 1,2 (got '$NBTHREADS')"
     select_scenarios
+    expand_threads
+}
+
+# One entry per selected scenario and thread count: id "ID" at 1 thread, "ID-tN" at N threads.
+expand_threads() {
+    local entry id group label mode path variant nt counts=() out=()
+    IFS=',' read -r -a counts <<<"$NBTHREADS"
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r id group label mode path variant <<<"$entry"
+        for nt in "${counts[@]}"; do
+            if ((nt == 1)); then
+                out+=("$id|$group|$label|$mode|$path|$variant|1")
+            else
+                out+=("$id-t$nt|$group|$label, nbthread $nt|$mode|$path|$variant|$nt")
+            fi
+        done
+    done
+    SELECTED=("${out[@]}")
 }
 
 # Fills SELECTED from --scenarios: each item is a scenario id or a group; table order is kept.
@@ -156,11 +187,12 @@ select_scenarios() {
     done
 }
 
-# True when a selected scenario has this variant (plain, acl, tls).
+# True when a selected scenario has this variant (plain, acl, tls, tlsclose, h2c).
 selected_variant() {
-    local entry
+    local entry id group label mode path variant threads
     for entry in "${SELECTED[@]}"; do
-        [[ ${entry##*|} == "$1" ]] && return 0
+        IFS='|' read -r id group label mode path variant threads <<<"$entry"
+        [[ $variant == "$1" ]] && return 0
     done
     return 1
 }
@@ -181,8 +213,11 @@ check_prerequisites() {
     command -v nginx >/dev/null || missing+=(nginx-light)
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
-    if selected_variant tls; then
+    if selected_variant tls || selected_variant tlsclose; then
         command -v openssl >/dev/null || missing+=(openssl)
+    fi
+    if selected_variant h2c; then
+        command -v h2load >/dev/null || missing+=(nghttp2-client)
     fi
     if ((${#missing[@]} > 0)); then
         local sudo=""
@@ -305,7 +340,8 @@ make_cert() {
 HAPROXY_PID=""
 LBHA_PID=""
 start_proxies() {
-    local mode=$1 scen=$2 variant=$3
+    local mode=$1 scen=$2 variant=$3 threads=$4 cpus=$CPU_PROXY
+    ((threads == 1)) || cpus="$CPU_LOAD,$CPU_PROXY"
     local hcfg="$WORK/haproxy-$scen.cfg" lcfg="$WORK/lbha-$scen.toml"
     local hlog="$WORK/haproxy-$scen.log" llog="$WORK/lbha-$scen.log"
     local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts=""
@@ -313,17 +349,18 @@ start_proxies() {
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
         gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;
         cache) htmpl=haproxy-cache.cfg.tmpl ltmpl=lbha-cache.toml.tmpl ;;
-        tls) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
+        tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
+        h2c) bind_opts=" proto h2" ;;
     esac
-    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT"
-    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT"
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
-    start_bg "$hlog" taskset -c "$CPU_PROXY" haproxy -db -f "$hcfg"
+    start_bg "$hlog" taskset -c "$cpus" haproxy -db -f "$hcfg"
     HAPROXY_PID=$STARTED_PID
 
     "$LBHA" check -c "$lcfg" >"$llog" 2>&1 || die "lbha check rejected $lcfg$(log_tail "$llog")"
-    start_bg "$llog" taskset -c "$CPU_PROXY" "$LBHA" run -c "$lcfg" -S "$(dirname "$lcfg")/lbha.sock"
+    start_bg "$llog" taskset -c "$cpus" "$LBHA" run -c "$lcfg" -S "$(dirname "$lcfg")/lbha.sock"
     LBHA_PID=$STARTED_PID
 
     wait_port haproxy "$HAPROXY_PORT" "$HAPROXY_PID" "$hlog"
@@ -339,6 +376,11 @@ start_proxies() {
 # probe NAME PORT PATH [SCHEME [HOST_HEADER]]; https goes through `openssl s_client`.
 probe() {
     local name=$1 port=$2 path=$3 scheme=${4:-http} host=${5:-$HOST} status
+    if [[ $scheme == h2c ]]; then
+        timeout 10 h2load -n1 -c1 "http://$HOST:$port$path" 2>&1 | grep -q ' 1 succeeded' ||
+            die "$name on h2c://$HOST:$port did not answer GET $path over cleartext HTTP/2"
+        return
+    fi
     if [[ $scheme == https ]]; then
         status=$(printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$host" |
             timeout 5 openssl s_client -quiet -connect "$HOST:$port" 2>/dev/null | head -n 1) || true
@@ -439,9 +481,10 @@ parse_wrk() {
         }' "$1"
 }
 
-# run_wrk TARGET SCENARIO RUN PORT PATH [SCHEME [HOST_HEADER]]
+# run_wrk TARGET SCENARIO RUN PORT PATH [SCHEME [HOST_HEADER [CLOSE]]]; CLOSE=close sends
+# `Connection: close`, so every request opens a new connection (a TLS handshake over https).
 run_wrk() {
-    local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-}
+    local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-} close=${8:-}
     local url="$scheme://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
     local headers=() pid="" t0=0 t1
     [[ -z $host ]] || headers=(-H "Host: $host")
@@ -451,10 +494,11 @@ run_wrk() {
         lbha) pid=$LBHA_PID ;;
     esac
     [[ -z $pid ]] || t0=$(cpu_ticks "$pid")
+    [[ -z $close ]] || headers+=(-H "Connection: close")
     # In the background plus `wait`, so a Ctrl-C or SIGTERM runs the trap at once: bash defers traps
     # while a foreground child runs, and skips the INT trap when that child (wrk) handles SIGINT itself.
     timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
-        taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${headers[@]}" "$url" >"$out" 2>&1 &
+        taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${headers[@]}" "$url" >"$out" 2>&1 &
     local wrk_pid=$!
     PIDS+=("$wrk_pid")
     wait "$wrk_pid" || rc=$?
@@ -483,6 +527,45 @@ cpu_ticks() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+# run_h2load TARGET SCENARIO RUN PORT PATH: cleartext HTTP/2 with $CONNECTIONS connections of
+# $H2_STREAMS concurrent streams each; h2load prints no percentiles, so p99 comes from its
+# per-request log.
+run_h2load() {
+    local target=$1 scen=$2 run=$3 port=$4 path=$5
+    local url="http://$HOST:$port$path" out="$WORK/h2load-$scen-$target-$run.txt"
+    local reqlog="$WORK/h2load-$scen-$target-$run.log" rc=0 parsed
+    timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
+        taskset -c "$LOAD_CPUS" h2load -t1 -c"$CONNECTIONS" -m"$H2_STREAMS" -D "$(duration_secs)" \
+        --log-file="$reqlog" "$url" >"$out" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    if ((rc != 0)); then
+        ensure_target_alive "$target" "$scen"
+        die "h2load against $target ($url) exited with status $rc$(log_tail "$out")"
+    fi
+    parsed=$(parse_h2load "$out" "$reqlog") || die "could not parse the h2load report for $target ($url)$(log_tail "$out")"
+    local rps p99 errs
+    read -r rps p99 errs <<<"$parsed"
+    RPS[$scen/$target]+="$rps "
+    P99[$scen/$target]+="$p99 "
+    ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
+    log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$rps") req/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
+}
+
+# "req/s p99_ms errors" from h2load's report and per-request log (start, status, duration in us).
+parse_h2load() {
+    local report=$1 reqlog=$2 rps errs p99
+    rps=$(awk '/^finished in/ { print $4 + 0; found = 1 } END { if (!found) exit 1 }' "$report") || return 1
+    errs=$(awk '
+        /^requests:/ { e += $10 + $12 + $14; r = 1 }
+        /^status codes:/ { e += $5 + $7 + $9 }
+        END { if (!r) exit 1; print e }' "$report") || return 1
+    p99=$(cut -f3 "$reqlog" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }') || return 1
+    printf '%s %s %d\n' "$rps" "$p99" "$errs"
+}
+
 ensure_alive() {
     local name=$1 pid=$2 logfile=$3
     alive "$pid" || die "$name died during the benchmark$(log_tail "$logfile")"
@@ -509,17 +592,28 @@ median() {
         END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+port_of() {
+    case $1 in
+        haproxy) echo "$HAPROXY_PORT" ;;
+        lbha) echo "$LBHA_PORT" ;;
+    esac
+}
+
 # lbha / HAProxy with two decimals, or n/a when HAProxy measured zero.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
 }
 
 bench_scenario() {
-    local scen=$1 label=$2 mode=$3 path=$4 variant=$5 run scheme=http host=""
-    [[ $variant == tls ]] && scheme=https
+    local scen=$1 label=$2 mode=$3 path=$4 variant=$5 threads=$6 run scheme=http host="" close="" tool=wrk
+    [[ $variant == tls || $variant == tlsclose ]] && scheme=https
+    [[ $variant == tlsclose ]] && close=close
+    [[ $variant == h2c ]] && scheme=h2c tool=h2load
     [[ $variant == acl ]] && host=$ACL_HOST
-    log "scenario: $label (proxy mode $mode, wrk over $scheme, GET $path${host:+, Host: $host})"
-    start_proxies "$mode" "$scen" "$variant"
+    LOAD_CPUS=$CPU_LOAD
+    ((threads == 1)) || LOAD_CPUS="$CPU_LOAD,$CPU_PROXY"
+    log "scenario: $label (proxy mode $mode, $tool over $scheme, GET $path${host:+, Host: $host})"
+    start_proxies "$mode" "$scen" "$variant" "$threads"
     log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
     probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
     probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
@@ -540,25 +634,28 @@ bench_scenario() {
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
         check_acl_route lbha "$LBHA_STATS_PORT"
     fi
-    if [[ $variant == tls ]]; then
+    if [[ $variant == tls || $variant == tlsclose ]]; then
         TLS_PARAMS[haproxy]=$(tls_params "$HAPROXY_PORT")
         TLS_PARAMS[lbha]=$(tls_params "$LBHA_PORT")
         log "  TLS as an OpenSSL client sees it: haproxy ${TLS_PARAMS[haproxy]}, lbha ${TLS_PARAMS[lbha]}"
     fi
+    local first=haproxy second=lbha
     for ((run = 1; run <= RUNS; run++)); do
-        # nginx speaks plain http only; the direct reference shows the backend's share of the cost.
-        run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path" http "$host"
         # Alternate which proxy goes first so slow drift in the machine hits both alike.
-        if ((run % 2)); then
-            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path" "$scheme" "$host"
-            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path" "$scheme" "$host"
+        if ((run % 2)); then first=haproxy second=lbha; else first=lbha second=haproxy; fi
+        if [[ $tool == h2load ]]; then
+            # nginx-light here answers no cleartext HTTP/2: no direct reference for these rows.
+            run_h2load "$first" "$scen" "$run" "$(port_of "$first")" "$path"
+            run_h2load "$second" "$scen" "$run" "$(port_of "$second")" "$path"
         else
-            run_wrk lbha "$scen" "$run" "$LBHA_PORT" "$path" "$scheme" "$host"
-            run_wrk haproxy "$scen" "$run" "$HAPROXY_PORT" "$path" "$scheme" "$host"
+            # nginx speaks plain http only; the direct reference shows the backend's share of the cost.
+            run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path" http "$host" "$close"
+            run_wrk "$first" "$scen" "$run" "$(port_of "$first")" "$path" "$scheme" "$host" "$close"
+            run_wrk "$second" "$scen" "$run" "$(port_of "$second")" "$path" "$scheme" "$host" "$close"
+            ensure_target_alive direct "$scen"
         fi
         ensure_target_alive haproxy "$scen"
         ensure_target_alive lbha "$scen"
-        ensure_target_alive direct "$scen"
     done
     if [[ $variant == acl ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
@@ -571,13 +668,13 @@ bench_scenario() {
 }
 
 build_report() {
-    local entry scen group label mode path variant
+    local entry scen group label mode path variant threads
     local h_rps l_rps h_p99 l_p99 r_rps r_p99 met=0 total=0 misses=()
     printf '%s\n' "$SETUP_LINE" ""
     printf '| scenario | HAProxy req/s | lbha req/s | ratio req/s (lbha/HAProxy) | HAProxy p99 ms | lbha p99 ms | ratio p99 | HAProxy RSS MiB | lbha RSS MiB | errors |\n'
     printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
     for entry in "${SELECTED[@]}"; do
-        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
         h_rps=$(median "${RPS[$scen/haproxy]}")
         l_rps=$(median "${RPS[$scen/lbha]}")
         h_p99=$(median "${P99[$scen/haproxy]}")
@@ -609,7 +706,7 @@ build_report() {
     fi
     local cpu_rows=""
     for entry in "${SELECTED[@]}"; do
-        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
         [[ $variant == gzip || $variant == cache ]] || continue
         local h_cpu l_cpu
         h_cpu=$(median "${CPU_US[$scen/haproxy]}")
@@ -622,15 +719,36 @@ build_report() {
         printf '|---|---:|---:|---:|\n'
         printf '%s' "$cpu_rows"
     fi
+    scaling_table
     printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'
     printf '| scenario | direct req/s | direct p99 ms | errors |\n'
     printf '|---|---:|---:|---:|\n'
     for entry in "${SELECTED[@]}"; do
-        IFS='|' read -r scen group label mode path variant <<<"$entry"
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
+        [[ $variant == h2c ]] && continue
         [[ $variant == acl ]] && path+=" (Host: $ACL_HOST)"
-        [[ $variant == tls ]] && path+=" (plain http)"
+        [[ $variant == tls || $variant == tlsclose ]] && path+=" (plain http)"
         printf '| %s: GET %s | %.0f | %.2f | %d |\n' "$label" "$path" \
             "$(median "${RPS[$scen/direct]}")" "$(median "${P99[$scen/direct]}")" "${ERRS[$scen/direct]}"
+    done
+}
+
+# For scenarios run at more than one thread count: each proxy against its own 1-thread figure.
+scaling_table() {
+    local entry scen group label mode path variant threads base header=""
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
+        ((threads > 1)) || continue
+        base=${scen%-t"$threads"}
+        [[ -n ${RPS[$base/haproxy]:-} ]] || continue
+        if [[ -z $header ]]; then
+            header=1
+            printf '\nScaling, req/s at N threads over the same proxy'"'"'s req/s at 1 thread (the proxies share both CPUs with nginx and the load generator, so this is a lower bound):\n\n'
+            printf '| scenario | HAProxy scaling | lbha scaling |\n|---|---:|---:|\n'
+        fi
+        printf '| %s | %s | %s |\n' "$label" \
+            "$(ratio "$(median "${RPS[$scen/haproxy]}")" "$(median "${RPS[$base/haproxy]}")")" \
+            "$(ratio "$(median "${RPS[$scen/lbha]}")" "$(median "${RPS[$base/lbha]}")")"
     done
 }
 
@@ -651,7 +769,10 @@ main() {
     nginx_v=$(nginx -v 2>&1 | sed 's|.*nginx/||')
     wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') || true
     pinning="nginx (1 worker) and wrk on CPU $CPU_LOAD (taskset -c $CPU_LOAD); the proxy under test on CPU $CPU_PROXY (taskset -c $CPU_PROXY)"
-    SETUP_LINE="Setup: HAProxy $haproxy_v and lbha ($LBHA), nbthread 1 each, over nginx $nginx_v (1 worker, access_log off) on $HOST; wrk ${wrk_v:-?} -t1 -c$CONNECTIONS -d$DURATION --latency; median of $RUNS runs, proxies alternated; CPU pinning: $pinning; $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(date -u +%Y-%m-%d)."
+    local h2load_v=""
+    selected_variant h2c && h2load_v="; h2load $(h2load --version 2>&1 | awk '{ print $2; exit }') -t1 -c$CONNECTIONS -m$H2_STREAMS -D $(duration_secs) for the HTTP/2 rows"
+    pinning+="; at nbthread N > 1 everything shares CPUs $CPU_LOAD,$CPU_PROXY"
+    SETUP_LINE="Setup: HAProxy $haproxy_v and lbha ($LBHA), nbthread $NBTHREADS each (per row), over nginx $nginx_v (1 worker, access_log off) on $HOST; wrk ${wrk_v:-?} -t1 -c$CONNECTIONS -d$DURATION --latency$h2load_v; median of $RUNS runs, proxies alternated; CPU pinning: $pinning; $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(date -u +%Y-%m-%d)."
 
     log "CPU pinning: $pinning"
     local load
@@ -664,14 +785,14 @@ main() {
     start_nginx
     log "nginx up on $HOST:$NGINX_PORT1 and :$NGINX_PORT2, pinning: $(taskset -cp "$NGINX_PID" | sed 's/.*: /cpu /')"
 
-    if selected_variant tls; then
+    if selected_variant tls || selected_variant tlsclose; then
         make_cert
     fi
 
-    local entry scen group label mode path variant
+    local entry scen group label mode path variant threads
     for entry in "${SELECTED[@]}"; do
-        IFS='|' read -r scen group label mode path variant <<<"$entry"
-        bench_scenario "$scen" "$label" "$mode" "$path" "$variant"
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
+        bench_scenario "$scen" "$label" "$mode" "$path" "$variant" "$threads"
     done
 
     local report

@@ -301,6 +301,11 @@ impl Bed {
         self.lbha(node, &name, &cfg)
     }
 
+    /// The process id (`ip netns exec` execs the command, so it is the command's).
+    pub fn pid(&self, proc_: usize) -> Option<u32> {
+        self.procs[proc_].child.as_ref().map(Child::id)
+    }
+
     pub fn log(&self, proc_: usize) -> String {
         std::fs::read_to_string(&self.procs[proc_].log).unwrap_or_default()
     }
@@ -383,6 +388,25 @@ impl Proc {
         let _ = c.kill();
         let _ = c.wait();
         self.child = None;
+    }
+}
+
+/// A child process killed (by PID, from Rust) and reaped when dropped, also when a test fails.
+pub struct Reaped(pub Option<Child>);
+
+impl Reaped {
+    /// Kills it now.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -355,13 +355,26 @@ fn vrrp_runs_as_an_unprivileged_user() {
     let mut bed = Bed::new("runas", &[("lb1", 11)]);
     let lb1 = bed.node("lb1");
     let state = bed.dir.join("state");
+    // The notify script writes its capabilities where `nobody` may write.
+    let caps_dir = bed.dir.join("caps");
+    std::fs::create_dir_all(&caps_dir).expect("dir");
+    std::fs::set_permissions(&caps_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let caps = caps_dir.join("notify-caps");
     let cfg = format!(
-        "[global]\nuser = \"nobody\"\nstate_dir = \"{}\"\n\n{}",
+        "[global]\nuser = \"nobody\"\nstate_dir = \"{}\"\n\n{}notify_master = \"grep -E '^Cap(Amb|Eff|Prm)' /proc/self/status > {}\"\n",
         state.display(),
-        bed::v3_instance("VI_1", "eth0", 51, 150, &format!("\"{VIP}/32\""))
+        bed::v3_instance("VI_1", "eth0", 51, 150, &format!("\"{VIP}/32\"")),
+        caps.display()
     );
     let p = bed.lbha(&lb1, "lb1", &cfg);
     wait_for(Duration::from_secs(10), || lb1.has_addr(VIP)).expect("master as nobody");
+    // Scripts run without the daemon's ambient capabilities (CAP_NET_ADMIN could change routes).
+    wait_for(Duration::from_secs(5), || std::fs::read_to_string(&caps).is_ok_and(|s| s.lines().count() == 3))
+        .expect("notify_master ran");
+    let got = std::fs::read_to_string(&caps).unwrap_or_default();
+    for l in got.lines() {
+        assert!(l.ends_with("0000000000000000"), "a notify script has capabilities: {got}");
+    }
     assert!(bed.log(p).contains("running as uid 65534"), "{}", bed.log(p));
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&state).expect("state_dir created"));
     assert_eq!(owner, 65534, "state_dir belongs to the user");

@@ -4,13 +4,16 @@
 //! Built without root, every test is marked ignored ("needs root", see build.rs), so
 //! `cargo test` reports them as ignored rather than passed.
 
+mod announce;
 mod bed;
 mod bench;
 mod failover;
+mod fate;
 mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
 mod sync_group;
+mod track_file;
 mod upgrade;
 mod vip;

@@ -66,3 +66,37 @@ fn sync_group_members_fail_over_together() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(group_on(&lb1, &lb2), "stable on lb1");
 }
+
+/// The group's own notifies (keepalived's `notify_master|backup|fault|stop` and `notify` in
+/// `vrrp_sync_group`): run when the group as a whole changes state, `notify` with
+/// `GROUP NAME STATE 0`, and `notify_stop` at a clean stop before the process exits.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn sync_group_notifies() {
+    if !bed::root_or_skip("sync_group_notifies") {
+        return;
+    }
+    let mut bed = Bed::new("syncnotify", &[("lb1", 11)]);
+    bed.wire("lb1", "eth1", "br1", "198.51.100.11/24", "02:00:00:00:01:11");
+    let lb1 = bed.node("lb1");
+    let (master, any, stop) = (bed.dir.join("master"), bed.dir.join("any"), bed.dir.join("stop"));
+    let cfg = format!(
+        "{}{}notify_master = \"echo m >> {}\"\nnotify = \"echo >> {}\"\nnotify_stop = \"sleep 1; echo s > {}\"\n",
+        bed::global_state_dir(&bed.dir.join("state")),
+        config(150),
+        master.display(),
+        any.display(),
+        stop.display()
+    );
+    let p = bed.lbha(&lb1, "lb1", &cfg);
+    wait_for(Duration::from_secs(10), || std::fs::read_to_string(&master).is_ok_and(|s| s == "m\n"))
+        .expect("the group's notify_master ran once");
+    wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&any).is_ok_and(|s| s.lines().any(|l| l == "GROUP G MASTER 0"))
+    })
+    .expect("notify GROUP G MASTER 0");
+    let got = std::fs::read_to_string(&any).unwrap_or_default();
+    assert!(got.lines().next() == Some("GROUP G BACKUP 0"), "the group starts as BACKUP: {got:?}");
+    bed.term(p);
+    assert_eq!(std::fs::read_to_string(&stop).unwrap_or_default(), "s\n", "notify_stop finished before exit");
+}

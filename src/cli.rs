@@ -148,6 +148,11 @@ enum Show {
         #[arg(long)]
         json: bool,
     },
+    /// `[[announce]]` VIPs: announced or withdrawn, and why.
+    Announce {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +268,7 @@ pub fn main() -> ExitCode {
             }
             Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
             Show::Vrrp { json: j } => ask(&socket, &json("show vrrp", j)),
+            Show::Announce { json: j } => ask(&socket, &json("show announce", j)),
         },
         Cmd::Server { action } => {
             let (cmd, j) = match action {

@@ -131,6 +131,12 @@ pub struct ServerRt {
     /// Concurrent sessions allowed (0 = no limit), from the config.
     pub maxconn: AtomicU32,
     downtime_ms: AtomicU64,
+    /// An `agent-check` said `down` (`failed`, `stopped`) and has not said `up` since.
+    agent_down: AtomicBool,
+    /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
+    nolb: AtomicBool,
+    /// No address yet (`init_addr` ... `none`): never takes traffic, whatever its admin state.
+    pub no_addr: AtomicBool,
 }
 
 impl ServerRt {
@@ -155,10 +161,25 @@ impl ServerRt {
             check_failures: AtomicU64::new(0),
             maxconn: AtomicU32::new(0),
             downtime_ms: AtomicU64::new(0),
+            agent_down: AtomicBool::new(false),
+            nolb: AtomicBool::new(false),
+            no_addr: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
-        self.up.load(Relaxed)
+        self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
+    }
+    /// `http-check disable-on-404`: true when it changed.
+    pub fn set_nolb(&self, on: bool) -> bool {
+        self.nolb.swap(on, Relaxed) != on
+    }
+    pub fn nolb(&self) -> bool {
+        self.nolb.load(Relaxed)
+    }
+    /// The agent's own up/down, which keeps a server down whatever its checks say; true when
+    /// it changed.
+    pub fn set_agent_up(&self, up: bool) -> bool {
+        self.agent_down.swap(!up, Relaxed) == up
     }
     /// Records a health transition: coming up starts the slowstart ramp; going down ends the
     /// server's sessions when `on_marked_down = "shutdown-sessions"`.
@@ -247,7 +268,7 @@ impl ServerRt {
     }
     /// Up, not in maintenance: may take traffic (drain only takes persistent traffic).
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() != Admin::Maint
+        self.is_up() && self.admin() != Admin::Maint && !self.no_addr.load(Relaxed)
     }
     /// At `maxconn`: new requests wait in the backend queue.
     pub fn full(&self) -> bool {
@@ -256,9 +277,13 @@ impl ServerRt {
     }
     /// HAProxy's status column.
     pub fn status(&self) -> &'static str {
+        if self.no_addr.load(Relaxed) {
+            return "MAINT (resolution)";
+        }
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
+            (_, true) if self.nolb() => "NOLB",
             (_, true) => "UP",
             (_, false) => "DOWN",
         }
@@ -291,7 +316,9 @@ impl ServerState for BackendRt {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
     }
     fn weight(&self, idx: usize) -> u32 {
-        self.servers.get(idx).map_or(0, |s| if s.admin() == Admin::Drain { 0 } else { s.effective_weight() })
+        self.servers
+            .get(idx)
+            .map_or(0, |s| if s.admin() == Admin::Drain || s.nolb() { 0 } else { s.effective_weight() })
     }
 }
 
@@ -303,6 +330,8 @@ pub struct Registry {
     servers: Mutex<HashMap<(String, String), Arc<ServerRt>>>,
     /// Stick tables by backend name, kept while the table definition is unchanged.
     tables: Mutex<HashMap<String, Arc<crate::persist::Runtime>>>,
+    /// Every configured stick table, by name.
+    pub sticks: crate::stktable::Registry,
 }
 
 /// Runtime state matched to one snapshot, index for index.
@@ -310,9 +339,18 @@ pub struct Registry {
 pub struct Attached {
     pub frontends: Vec<Arc<Counters>>,
     pub backends: Vec<BackendRt>,
+    /// The snapshot's stick tables.
+    pub tables: crate::stktable::registry::Tables,
 }
 
 impl Registry {
+    /// Creates the runtime entry of a server about to be added at runtime, in maintenance (as
+    /// HAProxy's `add server`), so it takes no request before `enable server`.
+    pub fn prepare_maint(&self, backend: &str, server: &str, weight: u32) {
+        let rt = Arc::new(ServerRt::new(weight, true));
+        lock(&self.servers).insert((backend.to_string(), server.to_string()), rt);
+    }
+
     /// Finds or creates the runtime entries for every object of `snap`, and forgets objects that
     /// are gone. A server whose configured weight changed takes the new weight.
     pub fn attach(&self, snap: &Snapshot) -> Attached {
@@ -321,6 +359,7 @@ impl Registry {
         let mut sv = lock(&self.servers);
         let mut tables = lock(&self.tables);
         let mut next_tables = HashMap::new();
+        let sticks = self.sticks.attach(&snap.stick_tables);
         let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
         let mut keep = std::collections::HashSet::new();
         let backends =
@@ -340,10 +379,15 @@ impl Registry {
                             }
                             rt.configure(s.slowstart, s.shutdown_on_down);
                             rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+                            rt.no_addr.store(s.unresolved, Relaxed);
                             rt.clone()
                         })
                         .collect(),
                     persist: b.persist.stick.as_ref().map(|st| {
+                        if let Some(shared) = sticks.find(&b.name) {
+                            let rt = crate::persist::Runtime::shared(st.table, shared.clone(), sticks.epoch());
+                            return Arc::new(rt);
+                        }
                         let t =
                             tables.get(&b.name).filter(|t| t.table_spec() == Some(st.table)).cloned().unwrap_or_else(
                                 || Arc::new(crate::persist::Runtime::new(Some(st.table), Instant::now())),
@@ -357,7 +401,7 @@ impl Registry {
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
         *tables = next_tables;
-        Attached { frontends, backends }
+        Attached { frontends, backends, tables: sticks }
     }
 }
 
@@ -434,10 +478,11 @@ mod tests {
         let a = reg.attach(&parse(&src("1m")));
         let b = reg.attach(&parse(&src("1m")));
         let c = reg.attach(&parse(&src("2m")));
+        assert!(a.backends[0].persist.is_some());
         let (a, b, c) = (
-            a.backends[0].persist.clone().unwrap(),
-            b.backends[0].persist.clone().unwrap(),
-            c.backends[0].persist.clone().unwrap(),
+            a.tables.find("be").unwrap().clone(),
+            b.tables.find("be").unwrap().clone(),
+            c.tables.find("be").unwrap().clone(),
         );
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&b, &c), "a changed table starts empty");

@@ -223,7 +223,7 @@ default_backend = "be"
 [[backend]]
 name = "be"
 servers = [{ name = "s1", addr = "127.0.0.1:2" }]
-http_request = [{ set_header = { name = "X", value = "y" } }]
+http_response = [{ cache_use = "c" }]
 "#;
     let path = dir.write("lbha.toml", bad);
     let out = std::process::Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
@@ -233,8 +233,8 @@ http_request = [{ set_header = { name = "X", value = "y" } }]
         "cache[0].total_max_size",
         "frontend[0].http_request[0].cache_use",
         "no such cache",
-        "backend[0].http_request[0]",
-        "only cache_use and cache_store",
+        "frontend[0].http_request[1].cache_store: `cache_store` is not an action of http_request",
+        "backend[0].http_response[0].cache_use: `cache_use` is not an action of http_response",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }

@@ -390,10 +390,7 @@ fn an_h2_connect_tunnel_outlives_http_keep_alive() {
 
 /// An HTTP/2 client that leaves a stream's flow-control window at 0 never takes the response:
 /// the connection is closed after `timeout client` instead of holding its slot for ever.
-/// Ignored: it passes alone but failed about one full parallel run in two (no stall detected,
-/// cause not found yet); the mechanism is covered by `proxy::idle::stall_tests`.
 #[test]
-#[ignore = "flaky under a loaded parallel run; see the doc comment"]
 fn an_h2_stream_left_at_window_zero_is_closed_after_timeout_client() {
     let a = Backend::start("A");
     let port = free_port();
@@ -419,4 +416,64 @@ fn an_h2_stream_left_at_window_zero_is_closed_after_timeout_client() {
         assert!(ended.is_ok(), "the stalled connection is still open after 20 s:\n{}", l.log_text());
         drop(resp);
     });
+}
+
+/// Parking (see `proxy::park`) hands the TLS stream back from hyper and makes a new hyper
+/// connection for the next request: the session must carry on as if nothing happened.
+#[test]
+fn a_parked_https_connection_serves_its_next_request() {
+    let dir = TempDir::new("tls-park");
+    let (crt, der) = cert(&dir, "site.pem");
+    let a = Backend::start("A");
+    let port = free_port();
+    let l = Lbha::start(&tls_config(port, &crt, a.port), &[port]);
+    rt().block_on(async {
+        let tls = tls_connect(port, client_config(&der, &[b"http/1.1"])).await;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        for round in 0..3 {
+            let req = hyper::Request::get("/")
+                .header("host", "localhost")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap_or_else(|e| panic!("request {round}: {e}"));
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "A");
+            // Timers fire late on a loaded machine: wait for the park itself.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while !l.log_text().contains("idle HTTP/1 connection parked") {
+                assert!(std::time::Instant::now() < deadline, "not parked:\n{}", l.log_text());
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+    assert_eq!(a.connections(), 1, "the backend connection is reused across parks too");
+}
+
+#[test]
+fn a_websocket_upgrade_on_a_parked_connection_tunnels_both_ways() {
+    let ws = kit::head_server(kit::Answer::UpgradeIfAsked);
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ tunnel = \"5s\" }}\n[[listen]]\nname = \"ws\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{ws}\" }}]\n"
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().text(), "no");
+    // Timers fire late on a loaded machine: wait for the park itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !l.log_text().contains("idle HTTP/1 connection parked") {
+        assert!(std::time::Instant::now() < deadline, "not parked:\n{}", l.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 101);
+    for msg in [&b"ping"[..], b"after a park"] {
+        s.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
 }

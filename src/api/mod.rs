@@ -13,8 +13,10 @@ pub mod json;
 pub mod resources;
 pub mod router;
 pub mod runtime;
+pub mod runtime_add;
 pub mod server;
 pub mod spec;
+mod stick_tables;
 pub mod store;
 
 use crate::config::snapshot::ApiSettings;

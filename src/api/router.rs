@@ -69,8 +69,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/services/haproxy/reloads/{id}"),
     ("GET", "/services/haproxy/runtime/info"),
     ("GET", "/services/haproxy/runtime/servers"),
+    ("POST", "/services/haproxy/runtime/servers"),
     ("GET", "/services/haproxy/runtime/servers/{name}"),
     ("PUT", "/services/haproxy/runtime/servers/{name}"),
+    ("GET", "/services/haproxy/runtime/stick_tables"),
+    ("GET", "/services/haproxy/runtime/stick_tables/{name}"),
+    ("GET", "/services/haproxy/runtime/stick_table_entries"),
+    ("DELETE", "/services/haproxy/runtime/servers/{name}"),
     ("GET", "/services/haproxy/stats/native"),
 ];
 

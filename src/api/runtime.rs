@@ -80,12 +80,54 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             let i = find(name)?;
             Ok(Reply::json(200, json::to_value(&view(i, &b.servers[i], &rts[i])), version))
         }
+        ("POST", None) => {
+            let body = json::parse_body(&req.body)?;
+            let cmd = super::runtime_add::add_command(backend, &body)?;
+            let name = match &cmd {
+                crate::control::servers_rt::RtCommand::AddServer(r, _) => r.server.clone(),
+                _ => String::new(),
+            };
+            super::runtime_add::run(&st.proxy, cmd).await?;
+            tracing::info!(backend = %backend, server = %name, "runtime server added through the API");
+            let a = st.proxy.active.load_full();
+            let bi =
+                a.snap.backend(backend).map(|(i, _)| i).ok_or_else(|| ApiError::Internal("backend gone".into()))?;
+            let b = &a.snap.backends[bi];
+            let i = b
+                .servers
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| ApiError::Internal("server gone".into()))?;
+            Ok(Reply::json(201, json::to_value(&view(i, &b.servers[i], &a.rt.backends[bi].servers[i])), version))
+        }
+        ("DELETE", Some(name)) => {
+            find(name)?;
+            let r = crate::control::ServerRef { backend: backend.to_string(), server: name.to_string() };
+            super::runtime_add::run(&st.proxy, crate::control::servers_rt::RtCommand::DelServer(r)).await?;
+            tracing::info!(backend = %backend, server = %name, "runtime server deleted through the API");
+            Ok(Reply::empty(204, version))
+        }
         ("PUT", Some(name)) => {
             let i = find(name)?;
             let body = json::parse_body(&req.body)?;
             let want: RuntimeServer = json::decode(&body, &[])?;
             if let Some(w) = want.weight {
                 json::check_range("weight", i64::from(w), 0, 256)?;
+            }
+            // lbha extension: a new address or port, as `set server B/S addr A port P`.
+            let cur = b.servers[i].addr;
+            let ip = match &want.address {
+                Some(a) => a.parse().map_err(|_| ApiError::Schema {
+                    code: 605,
+                    message: format!("address: an IP address is required, got {a:?}"),
+                })?,
+                None => cur.ip(),
+            };
+            let port = want.port.unwrap_or(cur.port());
+            if std::net::SocketAddr::new(ip, port) != cur {
+                let r = crate::control::ServerRef { backend: backend.to_string(), server: name.to_string() };
+                let cmd = crate::control::servers_rt::RtCommand::SetAddr(r, ip, Some(port));
+                super::runtime_add::run(&st.proxy, cmd).await?;
             }
             let rt = &rts[i];
             if let Some(a) = want.admin_state {
@@ -103,7 +145,14 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 rt.set_weight(w);
             }
             tracing::info!(backend = %backend, server = %name, "runtime server state changed through the API");
-            Ok(Reply::json(200, json::to_value(&view(i, &b.servers[i], rt)), version))
+            let a = st.proxy.active.load_full();
+            let now = a.snap.backend(backend).and_then(|(bi, nb)| {
+                nb.servers
+                    .iter()
+                    .position(|s| s.name == name)
+                    .map(|si| view(si, &nb.servers[si], &a.rt.backends[bi].servers[si]))
+            });
+            Ok(Reply::json(200, json::to_value(&now.unwrap_or_else(|| view(i, &b.servers[i], rt))), version))
         }
         _ => Err(ApiError::MethodNotAllowed("not allowed".into())),
     }
@@ -293,6 +342,8 @@ pub fn discovery(template: &str) -> Json {
         ],
         _ => &[
             ("/services/haproxy/runtime/servers", "Runtime servers"),
+            ("/services/haproxy/runtime/stick_tables", "Stick tables"),
+            ("/services/haproxy/runtime/stick_table_entries", "Stick table entries"),
             ("/services/haproxy/runtime/info", "Process information"),
         ],
     };

@@ -90,6 +90,8 @@ async fn dispatch(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         _ if t.starts_with("/services/haproxy/transactions") => handlers::transactions(st, req).await,
         _ if t.starts_with("/services/haproxy/reloads") => handlers::reloads(st, req).await,
         _ if t.starts_with("/services/haproxy/runtime/servers") => runtime::servers(st, req).await,
+        _ if t.starts_with("/services/haproxy/runtime/stick_tables") => super::stick_tables::tables(st, req).await,
+        "/services/haproxy/runtime/stick_table_entries" => super::stick_tables::entries(st, req).await,
         _ => Ok(Reply::json(200, runtime::discovery(t), version().await)),
     }
 }

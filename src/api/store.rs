@@ -67,6 +67,44 @@ struct Journal {
     base: u64,
     sha256: String,
     txn: Option<String>,
+    /// The process committing: during `lbha upgrade` the old one may still be finishing a commit
+    /// when the new one opens the store. Absent in journals of older versions.
+    #[serde(default)]
+    pid: Option<u32>,
+}
+
+/// How long a starting process waits for another live process's commit to finish.
+const OTHER_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits while a live process other than this one has a commit in flight in `dir` (its
+/// journal exists), so that its temp files and journal are not taken for a crash's leftovers.
+/// True if the commit finished (or there was none), false if the wait ran out.
+fn wait_for_other_writer(dir: &Path, wait: std::time::Duration) -> bool {
+    let jp = dir.join(JOURNAL);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let writer = std::fs::read_to_string(&jp)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Journal>(&t).ok())
+            .and_then(|j| j.pid)
+            .filter(|&pid| pid != std::process::id() && process_alive(pid));
+        let Some(pid) = writer else {
+            return true;
+        };
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!("process {pid} has had a commit in flight for {wait:?}; taking its journal over");
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
 }
 
 const JOURNAL: &str = "commit.json";
@@ -123,6 +161,7 @@ impl Store {
             .mode(0o700)
             .create(&tdir)
             .map_err(|e| io_err("cannot create", &tdir, e))?;
+        wait_for_other_writer(&dir, OTHER_WRITER_WAIT);
         remove_stale_temps(&dir, &[]);
         remove_stale_temps(&tdir, &[]);
         if let (Some(cdir), Some(name)) = (config.parent(), config.file_name().and_then(|n| n.to_str())) {
@@ -454,7 +493,8 @@ impl Store {
         let reload_id = self.next_reload_id()?;
         let digest = sha256_hex(&text);
         let jp = self.dir.join(JOURNAL);
-        let journal = Journal { base, sha256: digest.clone(), txn: txn.map(str::to_string) };
+        let journal =
+            Journal { base, sha256: digest.clone(), txn: txn.map(str::to_string), pid: Some(std::process::id()) };
         let js = serde_json::to_string(&journal).map_err(|e| ApiError::Internal(e.to_string()))?;
         write_atomic(&jp, js.as_bytes()).map_err(|e| io_err("cannot write", &jp, e))?;
         if let Err(e) = write_atomic(&self.config, text.as_bytes()) {
@@ -544,6 +584,37 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    fn journal_of(dir: &Path, pid: u32) {
+        let j = Journal { base: 1, sha256: "x".into(), txn: None, pid: Some(pid) };
+        std::fs::write(dir.join(JOURNAL), serde_json::to_string(&j).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_live_writers_commit_is_waited_for_and_a_dead_ones_is_not() {
+        let (_s, _config, state) = scratch("writer");
+        std::fs::create_dir_all(&state).unwrap();
+        let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        journal_of(&state, other.id());
+        // Still in flight when the (short) wait runs out.
+        assert!(!wait_for_other_writer(&state, Duration::from_millis(200)));
+        // Finished meanwhile: the wait ends with it.
+        let jp = state.join(JOURNAL);
+        let remover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            std::fs::remove_file(jp).unwrap();
+        });
+        assert!(wait_for_other_writer(&state, Duration::from_secs(30)));
+        remover.join().unwrap();
+        // A writer that died mid-commit is a crash's leftover: no wait.
+        other.kill().unwrap();
+        other.wait().unwrap();
+        journal_of(&state, other.id());
+        assert!(wait_for_other_writer(&state, Duration::from_secs(30)));
+        // Our own journal (a crash of this very process is not possible) is no reason to wait.
+        journal_of(&state, std::process::id());
+        assert!(wait_for_other_writer(&state, Duration::from_secs(30)));
     }
 
     /// A config dir holding an 0600 lbha.toml, and a state dir.
@@ -646,7 +717,7 @@ mod tests {
         let mut s = Store::open(&config, &state, 5).unwrap();
         let t = s.create_txn(2).unwrap();
         s.stage(&t.id, set_maxconn(20)).unwrap();
-        let j = Journal { base: 2, sha256: "0".repeat(64), txn: Some(t.id.clone()) };
+        let j = Journal { base: 2, sha256: "0".repeat(64), txn: Some(t.id.clone()), pid: None };
         std::fs::write(state.join("api").join(JOURNAL), serde_json::to_string(&j).unwrap()).unwrap();
         drop(s);
         let s = Store::open(&config, &state, 5).unwrap();

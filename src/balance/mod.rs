@@ -202,6 +202,14 @@ impl Selector {
         &self.algorithm
     }
 
+    /// The hash type of a hashing algorithm (None for the others).
+    pub fn hash_type(&self) -> Option<HashType> {
+        match &self.strategy {
+            Strategy::Hash { hash_type, .. } => Some(*hash_type),
+            _ => None,
+        }
+    }
+
     /// Index of the chosen server, or None when no server is usable.
     pub fn pick(&self, req: &Request<'_>, state: &dyn ServerState) -> Option<usize> {
         self.select(req, state, None)

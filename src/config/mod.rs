@@ -2,9 +2,11 @@
 //! Pipeline: read file → TOML syntax and types (serde) → unknown keys (all of them) → semantic checks
 //! (all of them) → every problem located at file:line:column with its field path and value.
 
+pub mod announce;
 pub mod api;
 pub mod error;
 pub mod model;
+pub mod resolvers;
 pub mod snapshot;
 pub mod units;
 pub mod validate;
@@ -28,6 +30,8 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
 /// A value of the wrong type does not hide the others: its key is taken out and the file read
 /// again, until it reads (at most [`MAX_TYPE_ERRORS`] times), so every error is reported at once.
 pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
+    let expanded = crate::dns::template::expand(src).map_err(|e| ConfigErrors::whole_file(path, e))?;
+    let src = expanded.as_deref().unwrap_or(src);
     let loc = Locator::new(src);
     let fail = |mut errors: Vec<error::Located>| {
         errors.sort_by_key(|e| (e.line, e.column));

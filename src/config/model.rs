@@ -14,13 +14,23 @@ pub struct ConfigFile {
     pub backend: Vec<Section>,
     pub listen: Vec<Section>,
     pub userlist: Vec<Userlist>,
+    /// HAProxy's `http-errors NAME` sections: named sets of `errorfile` lines for `errorfiles`.
+    pub http_errors: Vec<HttpErrorsDef>,
     pub vrrp_instance: Vec<super::vrrp::InstanceDef>,
     pub vrrp_script: Vec<super::vrrp::ScriptDef>,
     pub vrrp_sync_group: Vec<super::vrrp::SyncGroupDef>,
+    pub vrrp_track_file: Vec<super::vrrp::TrackFileDef>,
+    pub vrrp_track_process: Vec<super::vrrp::TrackProcessDef>,
+    /// VIPs announced to the router through FRR (`[[announce]]`).
+    pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
     /// HAProxy's `cache NAME` sections (the small-object cache).
     pub cache: Vec<CacheDef>,
+    /// HAProxy's `resolvers` sections: DNS servers that keep server addresses current.
+    pub resolvers: Vec<super::resolvers::ResolversDef>,
+    /// HAProxy's `peers` sections: who replicates the stick tables that name them.
+    pub peers: Vec<PeersDef>,
 }
 
 /// `cache NAME`: an in-memory store of small responses, shared by the rules that name it.
@@ -55,6 +65,20 @@ pub struct CompressionDef {
     pub direction: Option<String>,
     /// Bodies of known length below this many bytes are not compressed (default 256; 0: all).
     pub minsize_res: Option<ConfSize>,
+}
+
+/// `peers NAME` with `peer NAME ADDR:PORT` lines, or 2.x's `bind ADDR:PORT` plus
+/// `server NAME [ADDR:PORT]` (the local peer's server line has no address).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PeersDef {
+    pub name: String,
+    /// `"NAME ADDR:PORT"`; the local peer's line gives the address it listens on.
+    pub peer: Vec<String>,
+    /// `"ADDR:PORT"` the local peer listens on (2.x form, with `server`).
+    pub bind: Option<String>,
+    /// `"NAME ADDR:PORT"`, or `"NAME"` for the local peer (2.x form).
+    pub server: Vec<String>,
 }
 
 /// `[api]`: the HAProxy Data Plane API v2 server.
@@ -93,6 +117,10 @@ pub struct Global {
     pub log: Vec<String>,
     /// `"rfc3164"` (default) or `"rfc5424"`.
     pub log_format: Option<String>,
+    /// `log-tag`: the program name in syslog lines (default "lbha").
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: `true` for this host's name, or a name.
+    pub log_send_hostname: Option<HttpLogOpt>,
     /// The operator's control socket (HAProxy's `stats socket ... mode 600 level admin`).
     pub control_socket: Option<ControlSocket>,
     /// Where runtime server state (admin state, weights) is kept across restarts (HAProxy's
@@ -107,6 +135,8 @@ pub struct Global {
     pub user: Option<String>,
     /// Run as this group (name or gid), as HAProxy's `group`/`gid`.
     pub group: Option<String>,
+    /// This node's name in `peers` sections (HAProxy's `localpeer` / `-L`); default: the hostname.
+    pub localpeer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +232,14 @@ pub struct Section {
     pub default_backend: Option<String>,
     pub http_request: Option<Vec<HttpRule>>,
     pub http_response: Option<Vec<HttpRule>>,
+    /// `http-after-response` rules: run last, on every response, lbha's own included.
+    pub http_after_response: Option<Vec<HttpRule>>,
+    /// `option http-buffer-request`: wait for the whole body before the rules (`req.body`).
+    pub http_buffer_request: Option<bool>,
+    /// `monitor-uri`: lbha answers 200 itself on this path (503 when `monitor_fail` holds).
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless COND`, written as `"if COND"`.
+    pub monitor_fail: Option<String>,
     pub check: Option<CheckDef>,
     pub servers: Option<Vec<Server>>,
     pub stats: Option<Stats>,
@@ -225,6 +263,103 @@ pub struct Section {
     pub pool_purge_delay: Option<ConfDuration>,
     /// HAProxy's `compression` keywords.
     pub compression: Option<CompressionDef>,
+    /// `tcp-request inspect-delay`: how long content rules may wait for the client's first bytes.
+    pub tcp_request_inspect_delay: Option<ConfDuration>,
+    /// `tcp-request connection|session|content ACTION [if|unless COND]`.
+    pub tcp_request: Option<Vec<crate::tcprules::config::TcpRuleDef>>,
+    /// `tcp-response inspect-delay`.
+    pub tcp_response_inspect_delay: Option<ConfDuration>,
+    /// `tcp-response content accept|reject [if|unless COND]`.
+    pub tcp_response: Option<Vec<crate::tcprules::config::TcpRuleDef>>,
+    /// `errorfile CODE FILE`: `{ 503 = "errors/503.http" }`, raw HTTP responses sent instead of
+    /// the built-in page.
+    pub errorfile: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorloc CODE URL` (a 302 to URL instead of the page for CODE).
+    pub errorloc: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc302: Option<std::collections::BTreeMap<String, String>>,
+    pub errorloc303: Option<std::collections::BTreeMap<String, String>>,
+    /// `errorfiles NAME [CODE...]`: the pages of an `[[http_errors]]` section.
+    pub errorfiles: Option<Vec<ErrorFilesDef>>,
+    /// `http-error status CODE ...`.
+    pub http_error: Option<Vec<HttpErrorDef>>,
+    /// `log-format`: the line written per request instead of the `httplog` one.
+    pub log_format: Option<String>,
+    /// `log-format-sd`: RFC 5424 structured data sent with each line.
+    pub log_format_sd: Option<String>,
+    /// Request capture slots in order: `{ header = "Host", len = 32 }` (`capture request header`)
+    /// or `{ len = 64 }` (`declare capture request`, filled by `http-request capture ... id N`).
+    pub capture_request: Option<Vec<CaptureDef>>,
+    pub capture_response: Option<Vec<CaptureDef>>,
+    /// `unique-id-format` and `unique-id-header`.
+    pub unique_id_format: Option<String>,
+    pub unique_id_header: Option<String>,
+    /// `option dontlog-normal`: log only errors.
+    pub dontlog_normal: Option<bool>,
+    /// `option log-separate-errors`: errors at level err instead of info.
+    pub log_separate_errors: Option<bool>,
+    /// `option log-health-checks`: log every check result change, not only UP/DOWN.
+    pub log_health_checks: Option<bool>,
+    /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
+    /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
+    pub log_targets: Option<Vec<String>>,
+    /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
+    pub retry_on: Option<String>,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`: `true`, or `{ if = "COND" }`.
+    pub expect_proxy: Option<ExpectProxyDef>,
+}
+
+/// One capture slot (`capture request header NAME len N` or `declare capture request len N`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureDef {
+    pub header: Option<String>,
+    pub len: usize,
+}
+
+/// `http-errors NAME` with its `errorfile CODE FILE` lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorsDef {
+    pub name: String,
+    pub errorfile: std::collections::BTreeMap<String, String>,
+}
+
+/// `errorfiles NAME [CODE...]`; no codes: all of the section's pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorFilesDef {
+    pub name: String,
+    pub codes: Vec<u16>,
+}
+
+/// `http-error status CODE [content-type T] [string S|file F|errorfile F|errorfiles NAME|
+/// default-errorfiles] [hdr NAME VALUE]...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpErrorDef {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub string: Option<String>,
+    pub file: Option<String>,
+    pub lf_string: Option<String>,
+    pub lf_file: Option<String>,
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
+    /// `"Name: value"`.
+    pub hdr: Vec<String>,
+}
+
+/// `expect_proxy = true` or `expect_proxy = { if = "COND" }` / `{ unless = "COND" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectProxyDef {
+    Always(bool),
+    When {
+        #[serde(rename = "if")]
+        if_: Option<String>,
+        unless: Option<String>,
+    },
 }
 
 /// `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [preserve] [httponly] [secure]
@@ -245,7 +380,7 @@ pub struct CookieDef {
     pub maxlife: Option<ConfDuration>,
 }
 
-/// `stick-table type ip|integer|string [len N] size N [expire T]`.
+/// `stick-table type ip|ipv6|integer|string|binary [len N] size N [expire T] [nopurge] [peers P] [store ...]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct StickTableDef {
@@ -255,6 +390,12 @@ pub struct StickTableDef {
     pub len: Option<usize>,
     pub size: Option<ConfSize>,
     pub expire: Option<ConfDuration>,
+    /// When full, refuse new entries instead of evicting the oldest.
+    pub nopurge: bool,
+    /// The `peers` section replicating this table.
+    pub peers: Option<String>,
+    /// Data types kept per entry: `"gpc0"`, `"http_req_rate(10s)"`, `"gpc(2)"`, `"gpc_rate(2,10s)"`.
+    pub store: Option<Vec<String>>,
 }
 
 /// One of `stick on`, `stick match`, `stick store-request`, `stick store-response`.
@@ -326,6 +467,8 @@ pub struct Timeouts {
     pub tunnel: Option<ConfDuration>,
     /// How long a request may wait for a server slot (servers at `maxconn`).
     pub queue: Option<ConfDuration>,
+    /// How long `http-request tarpit` holds a request before its answer (default `connect`).
+    pub tarpit: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
 }
 
@@ -356,7 +499,23 @@ pub struct HttpRule {
     pub redirect: Option<RedirectAction>,
     pub set_header: Option<HeaderAction>,
     pub add_header: Option<HeaderAction>,
-    pub del_header: Option<String>,
+    pub del_header: Option<DelHeaderAction>,
+    pub allow: Option<bool>,
+    pub tarpit: Option<DenyAction>,
+    pub auth: Option<AuthAction>,
+    pub replace_header: Option<ReplaceHeaderAction>,
+    pub replace_value: Option<ReplaceHeaderAction>,
+    pub set_path: Option<String>,
+    pub set_pathq: Option<String>,
+    pub set_query: Option<String>,
+    pub set_uri: Option<String>,
+    pub set_method: Option<String>,
+    pub replace_path: Option<ReplaceAction>,
+    pub replace_pathq: Option<ReplaceAction>,
+    pub replace_uri: Option<ReplaceAction>,
+    pub set_var: Option<SetVarAction>,
+    pub unset_var: Option<String>,
+    pub set_status: Option<SetStatusAction>,
     /// `http-request cache-use NAME`: answer from the named cache when it holds the object.
     pub cache_use: Option<String>,
     /// `http-response cache-store NAME`: keep the response in the named cache.
@@ -366,12 +525,71 @@ pub struct HttpRule {
     pub unless: Option<String>,
 }
 
+/// `del-header NAME [-m str|beg|end|sub|reg]`: a name, or `{ name, match }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DelHeaderAction {
+    Name(String),
+    Match {
+        name: String,
+        #[serde(rename = "match")]
+        method: Option<String>,
+    },
+}
+
+/// `auth [realm R]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthAction {
+    pub realm: Option<String>,
+}
+
+/// `replace-header NAME REGEX REPLACE` / `replace-value ...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplaceHeaderAction {
+    pub name: String,
+    pub regex: String,
+    pub replace: String,
+}
+
+/// `replace-path REGEX REPLACE` and friends.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplaceAction {
+    pub regex: String,
+    pub replace: String,
+}
+
+/// `set-var(VAR) EXPR`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetVarAction {
+    /// `scope.name`, e.g. `txn.host`.
+    pub var: String,
+    /// A sample expression, e.g. `req.hdr(host),lower`.
+    pub expr: String,
+}
+
+/// `set-status CODE [reason STR]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetStatusAction {
+    pub status: u16,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ReturnAction {
     pub status: Option<u16>,
     pub content_type: Option<String>,
     pub body: Option<String>,
+    /// `lf-string`: the body is a log-format string.
+    pub lf_string: Option<String>,
+    /// `file` / `lf-file`: the body is read from a file at load time.
+    pub file: Option<String>,
+    pub lf_file: Option<String>,
     pub headers: Vec<String>,
 }
 
@@ -379,6 +597,11 @@ pub struct ReturnAction {
 #[serde(default)]
 pub struct DenyAction {
     pub status: Option<u16>,
+    pub content_type: Option<String>,
+    /// `string` / `lf-string` / `file`: the body of the answer.
+    pub string: Option<String>,
+    pub lf_string: Option<String>,
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -386,7 +609,12 @@ pub struct DenyAction {
 pub struct RedirectAction {
     pub location: Option<String>,
     pub prefix: Option<String>,
+    pub scheme: Option<String>,
     pub code: Option<u16>,
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -413,6 +641,31 @@ pub struct CheckDef {
     pub downinter: Option<ConfDuration>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    /// `option tcp-check` with its `tcp-check` rules, one line each as HAProxy writes them after
+    /// `tcp-check`: `"connect port 6379"`, `'send PING\r\n'`, `"expect string +PONG"`.
+    pub tcp_check: Option<Vec<String>>,
+    /// `option redis-check`.
+    pub redis_check: Option<bool>,
+    /// `option mysql-check`: `true`, or its arguments `"user NAME [post-41|pre-41]"`.
+    pub mysql_check: Option<FlagOrText>,
+    /// `option pgsql-check user NAME`: `"user NAME"`.
+    pub pgsql_check: Option<String>,
+    /// `option smtpchk`: `true`, or `"EHLO domain"` / `"HELO domain"`.
+    pub smtpchk: Option<FlagOrText>,
+    /// `option ldap-check`.
+    pub ldap_check: Option<bool>,
+    /// `option ssl-hello-chk`.
+    pub ssl_hello_chk: Option<bool>,
+    /// `http-check disable-on-404` (with `http`).
+    pub disable_on_404: Option<bool>,
+}
+
+/// `true`/`false`, or a keyword's arguments as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FlagOrText {
+    Flag(bool),
+    Text(String),
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -455,6 +708,33 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// Server name sent in the TLS handshake and checked in the certificate.
     pub sni: Option<String>,
+    /// PROXY protocol v1 header on every connection to this server.
+    pub send_proxy: bool,
+    /// PROXY protocol v2 header on every connection to this server.
+    pub send_proxy_v2: bool,
+    /// `"ssl,authority"`: TLVs added to the v2 header.
+    pub proxy_v2_options: Option<String>,
+    /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
+    pub check_send_proxy: bool,
+    /// Ask an agent for weight and state (HAProxy's `agent-check`); needs `agent_port`.
+    pub agent_check: bool,
+    pub agent_port: Option<u16>,
+    /// The agent's address when not the server's.
+    pub agent_addr: Option<String>,
+    /// Interval between agent queries (default: `inter`, else 2s).
+    pub agent_inter: Option<ConfDuration>,
+    /// Sent to the agent once connected (HAProxy-escaped: `\n`, `\r`).
+    pub agent_send: Option<String>,
+    /// HAProxy's `init-addr`: `"last,libc,none"` or an IP as the last resort (see README).
+    pub init_addr: Option<String>,
+    /// The `[[resolvers]]` section that keeps this server's address current (`addr` is a name).
+    pub resolvers: Option<String>,
+    /// `"ipv4"` or `"ipv6"` (default): the family tried first.
+    pub resolve_prefer: Option<String>,
+    /// Networks preferred among the answers (HAProxy's `resolve-net`), `"10.0.0.0/8,..."`.
+    pub resolve_net: Option<String>,
+    /// HAProxy's `server-template`: this entry stands for servers `<name>1`..`<name>N`.
+    pub template: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

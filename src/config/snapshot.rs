@@ -3,8 +3,10 @@
 
 use crate::balance::{Algorithm, Selector};
 use crate::routing::{Acl, Condition};
+use crate::sample::{LogFormat, SampleExpr, VarRef};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
+use regex::bytes::Regex;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +22,20 @@ pub struct Snapshot {
     pub backends: Vec<Backend>,
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
+    pub announce: super::announce::AnnounceSettings,
     pub api: Option<ApiSettings>,
     /// `cache` sections, with their stores (emptied by a reload, as in HAProxy).
     pub caches: Vec<Arc<crate::cache::Cache>>,
+    /// Every `stick_table` of frontends, backends and listen sections, in file order.
+    pub stick_tables: Vec<crate::stktable::TableDef>,
+    /// `[[resolvers]]` sections.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
+    /// `peers` sections that hold the local peer.
+    pub peers: Vec<crate::peers::net::Section>,
     /// Located warnings (`file:line:col: warning: ...`): reported, but the file is valid.
     pub warnings: Vec<String>,
+    /// Map and pattern files the rules use, loaded and indexed.
+    pub maps: crate::maps::Loaded,
 }
 
 /// The Data Plane API server's settings (`[api]`).
@@ -58,6 +69,8 @@ impl Snapshot {
 pub struct GlobalSettings {
     pub log: Vec<crate::log::LogTarget>,
     pub log_framing: crate::log::format::Framing,
+    /// `log_tag`, `log_send_hostname`.
+    pub log_ident: crate::log::Ident,
     pub maxconn: u32,
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
@@ -115,6 +128,8 @@ pub struct Timeouts {
     pub tunnel: Duration,
     pub queue: Duration,
     pub check: Option<Duration>,
+    /// `http-request tarpit` holds a request this long before answering.
+    pub tarpit: Duration,
 }
 
 #[derive(Debug)]
@@ -131,6 +146,12 @@ pub struct Frontend {
     pub default_backend: Option<usize>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    pub http_after_response: Vec<HttpRule>,
+    /// `use_backend %[expr]`: the backend named by a sample, looked up per request.
+    pub dyn_switching: Vec<DynSwitchRule>,
+    /// `monitor-uri` and `monitor fail` (the condition turns the answer into a 503).
+    pub monitor: Option<(String, Option<Condition>)>,
+    pub buffer_request: bool,
     pub stats: Option<StatsSettings>,
     pub log: LogMode,
     /// With `LogMode::Http`: write HAProxy's CLF line (`option httplog clf`).
@@ -139,6 +160,21 @@ pub struct Frontend {
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
+    /// `tcp-request` rules; in mode tcp also the ACLs and `use_backend` rules.
+    pub tcp: crate::tcprules::FrontRules,
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` (with those of `defaults`).
+    pub errors: crate::proxy::errpages::ErrorPages,
+    /// `log_format`, captures, `unique_id_format`, `dontlog_normal`, `log_separate_errors`.
+    pub logging: Arc<crate::proxy::logrec::FrontLog>,
+    /// `tcp-request connection expect-proxy layer4 [if|unless COND]`.
+    pub expect_proxy: Option<ExpectProxy>,
+}
+
+/// `tcp-request connection expect-proxy layer4`: a PROXY header is required from clients the
+/// condition (on the real peer) matches.
+#[derive(Debug)]
+pub struct ExpectProxy {
+    pub cond: Option<Condition>,
 }
 
 /// What a frontend logs to the global targets.
@@ -158,6 +194,8 @@ pub struct Bind {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cleartext HTTP/2 with prior knowledge (`proto h2`).
     pub h2: bool,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// `ssl` towards a server.
@@ -165,6 +203,15 @@ pub struct Bind {
 pub struct ServerTls {
     pub config: Arc<rustls::ClientConfig>,
     pub sni: rustls_pki_types::ServerName<'static>,
+}
+
+/// `use_backend %[expr] [if COND]`, in the order of `switching` (see `position`).
+#[derive(Debug)]
+pub struct DynSwitchRule {
+    /// Index in `switching` before which this rule is tried.
+    pub position: usize,
+    pub name: LogFormat,
+    pub cond: Option<Condition>,
 }
 
 /// `use_backend NAME [if COND]`.
@@ -180,23 +227,119 @@ pub struct HttpRule {
     pub cond: Option<Condition>,
 }
 
+/// One action of `http_request`, `http_response` or `http_after_response`; the proxy runs them
+/// in `proxy::rules`. Values written as log-format strings are parsed here once.
 #[derive(Debug, Clone)]
 pub enum HttpAction {
-    Return { status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Bytes },
-    Deny { status: StatusCode },
-    Redirect { target: RedirectTarget, code: StatusCode },
-    SetHeader(HeaderName, HeaderValue),
-    AddHeader(HeaderName, HeaderValue),
+    Return {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    },
+    Deny {
+        status: StatusCode,
+    },
+    Redirect {
+        target: RedirectTarget,
+        code: StatusCode,
+        opts: RedirectOpts,
+    },
+    SetHeader(HeaderName, LogFormat),
+    AddHeader(HeaderName, LogFormat),
     DelHeader(HeaderName),
+    /// `del-header NAME -m beg|end|sub|reg|str`: every header whose name matches.
+    DelHeaders(NameMatch),
+    /// `return`/`deny` whose body is an `lf-string`/`lf-file`, rendered per request; `deny`
+    /// counts the request as denied.
+    ReturnLf {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: LogFormat,
+        deny: bool,
+    },
+    /// Stops the evaluation of this rule list.
+    Allow,
+    /// `auth [realm R]`: a 401 (407 for a proxy request) asking for Basic credentials.
+    Auth {
+        realm: String,
+    },
+    /// `replace-header` (whole lines) or `replace-value` (each comma-separated value).
+    ReplaceHeader {
+        name: HeaderName,
+        regex: Regex,
+        replace: LogFormat,
+        each_value: bool,
+    },
+    SetPath(LogFormat),
+    SetPathQ(LogFormat),
+    SetQuery(LogFormat),
+    SetUri(LogFormat),
+    SetMethod(LogFormat),
+    ReplacePath {
+        regex: Regex,
+        replace: LogFormat,
+        with_query: bool,
+    },
+    ReplaceUri {
+        regex: Regex,
+        replace: LogFormat,
+    },
+    SetVar {
+        var: VarRef,
+        expr: SampleExpr,
+    },
+    UnsetVar(VarRef),
+    SetStatus {
+        status: StatusCode,
+        reason: Option<String>,
+    },
+    /// Holds the request for `timeout tarpit`, then answers `status` (500 by default).
+    Tarpit {
+        status: StatusCode,
+    },
+    /// `http-request cache-use NAME`: answers from the cache when it holds the object.
     CacheUse(Arc<crate::cache::Cache>),
+    /// `http-response cache-store NAME`: marks the response for storing.
     CacheStore(Arc<crate::cache::Cache>),
 }
 
 #[derive(Debug, Clone)]
 pub enum RedirectTarget {
-    Location(String),
+    /// A log-format string.
+    Location(LogFormat),
     /// The request's path and query are appended to the prefix.
     Prefix(String),
+    /// `scheme S`: the same host and path with another scheme.
+    Scheme(String),
+}
+
+/// How `del-header -m` matches header names (lowercase patterns; `Reg` ignores case).
+#[derive(Debug, Clone)]
+pub enum NameMatch {
+    Beg(String),
+    End(String),
+    Sub(String),
+    Reg(Regex),
+}
+
+impl NameMatch {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Beg(p) => name.starts_with(p.as_str()),
+            NameMatch::End(p) => name.ends_with(p.as_str()),
+            NameMatch::Sub(p) => name.contains(p.as_str()),
+            NameMatch::Reg(r) => r.is_match(name.as_bytes()),
+        }
+    }
+}
+
+/// `drop-query`, `append-slash`, `set-cookie NAME[=VALUE]`, `clear-cookie NAME`.
+#[derive(Debug, Clone, Default)]
+pub struct RedirectOpts {
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -227,9 +370,19 @@ pub struct Backend {
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
-    /// `http-request cache-use` and `http-response cache-store` rules of a backend section (the
-    /// only http rules lbha runs in a backend).
-    pub cache_rules: (Vec<HttpRule>, Vec<HttpRule>),
+    /// `tcp-response content` rules.
+    pub tcp: crate::tcprules::BackRules,
+    /// The backend's own rules, run after the frontend's (HAProxy's order), with its ACLs.
+    pub acls: Vec<Acl>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
+    pub http_after_response: Vec<HttpRule>,
+    /// Error pages used once this backend is chosen.
+    pub errors: crate::proxy::errpages::ErrorPages,
+    /// `option log-health-checks`: log each change of a server's check result.
+    pub log_health_checks: bool,
+    /// `retry-on`: which failures are retried (default: connection failures).
+    pub retry_on: crate::proxy::retry_on::RetryOn,
 }
 
 #[derive(Debug, Clone)]
@@ -248,4 +401,13 @@ pub struct Server {
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
     pub tls: Option<ServerTls>,
+    /// `send-proxy` / `send-proxy-v2` (with `proxy-v2-options`).
+    pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
+    /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter`, `agent-send`.
+    pub agent: Option<crate::health::agent::AgentSpec>,
+    /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
+    /// until `set server B/S addr` gives it one or a later load resolves its name.
+    pub unresolved: bool,
+    /// Its address is kept current by a `[[resolvers]]` section.
+    pub dns: Option<super::resolvers::ServerDns>,
 }

@@ -5,17 +5,22 @@ use super::model::{self, ConfigFile, ConnMode, Mode, Section};
 use super::snapshot::*;
 use crate::balance::{Algorithm, HashType, Selector, ServerSpec};
 use crate::health;
-use crate::routing::{Acl, Condition};
-use bytes::Bytes;
+use crate::routing::Condition;
 use http::{HeaderName, HeaderValue, StatusCode};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
-mod cache;
 mod compression;
+mod errpages;
+mod http_rules;
+mod init_addr;
+mod logging;
+mod peers;
 mod persist;
+mod server_side;
+mod stktable;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -36,6 +41,7 @@ const DEFAULT_BODY_MIN_RATE: u32 = 512;
 pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "servers",
     "retries",
+    "retry_on",
     "redispatch",
     "balance",
     "hash_type",
@@ -46,6 +52,8 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "stick",
     "appsession",
     "pool_purge_delay",
+    "tcp_response",
+    "tcp_response_inspect_delay",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -67,17 +75,44 @@ impl Kind {
     }
     /// HAProxy's per-keyword "allowed in" flags.
     fn allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull", "body_min_rate"];
-        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "body_min_rate",
+            "tcp_request",
+            "tcp_request_inspect_delay",
+            "monitor_uri",
+            "monitor_fail",
+            "http_buffer_request",
+            "log_targets",
+            "expect_proxy",
+        ];
+        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
             Kind::Listen => true,
-            Kind::Frontend => !BACKEND_ONLY_KEYS.contains(&key),
-            // A backend's http rules may only be cache_use / cache_store (validate/cache.rs).
-            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend" && key != "acl",
+            // Frontends hold stick tables too (for `track-sc` counters), as in HAProxy.
+            Kind::Frontend => key == "stick_table" || !BACKEND_ONLY_KEYS.contains(&key),
+            Kind::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Kind::Defaults => {
                 !NAMED_ONLY.contains(&key)
-                    && !["bind", "use_backend", "servers", "stats", "stick_table", "stick", "appsession"].contains(&key)
+                    && ![
+                        "bind",
+                        "use_backend",
+                        "servers",
+                        "stats",
+                        "stick_table",
+                        "stick",
+                        "appsession",
+                        "expect_proxy",
+                    ]
+                    .contains(&key)
+                    && !["tcp_request", "tcp_response"].contains(&key)
             }
         }
     }
@@ -96,7 +131,13 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        http_request => "http_request", http_response => "http_response", check => "check",
        servers => "servers", stats => "stats", log => "log", httplog => "httplog", tcplog => "tcplog",
        dontlognull => "dontlognull", cookie => "cookie", stick_table => "stick_table", stick => "stick",
-       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay");
+       appsession => "appsession", body_min_rate => "body_min_rate", pool_purge_delay => "pool_purge_delay",
+       http_after_response => "http_after_response", http_buffer_request => "http_buffer_request",
+       monitor_uri => "monitor_uri", monitor_fail => "monitor_fail");
+    k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
+       tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
+    k!(log_targets => "log_targets");
+    k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
     v
 }
 
@@ -104,6 +145,10 @@ struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
     base_dir: &'a Path,
     caches: &'a [std::sync::Arc<crate::cache::Cache>],
+    /// Map and pattern files the rules name.
+    maps: crate::maps::Loader,
+    /// Names of the `[[resolvers]]` sections.
+    resolvers: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -139,7 +184,18 @@ impl Named<'_> {
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
     let caches = crate::cache::build(&file.cache, problems);
-    let mut cx = Ctx { problems, base_dir, caches: &caches };
+    let resolvers = super::resolvers::validate(
+        &file.resolvers,
+        || std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("cannot read /etc/resolv.conf: {e}")),
+        problems,
+    );
+    let mut cx = Ctx {
+        problems,
+        base_dir,
+        maps: crate::maps::Loader::new(base_dir),
+        resolvers: resolvers.iter().map(|r| r.name.clone()).collect(),
+        caches: &caches,
+    };
     let global = global(&file.global, &mut cx);
     let global = GlobalSettings {
         control_socket: control_socket(&file.global, base_dir, &mut cx),
@@ -177,23 +233,48 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     unique_names(&backs, "backend or listen", &mut cx);
 
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
-    let backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
+    errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
+    for (b, n) in backends.iter_mut().zip(&backs) {
+        backend_rules(b, n, &backend_index, &mut cx);
+        // A listen's pages are reported by its frontend half.
+        let before = cx.problems.len();
+        b.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+        if n.kind == Kind::Listen {
+            cx.problems.truncate(before);
+        } else {
+            logging::backend_warnings(n.sec, &n.path(), &mut cx);
+        }
+    }
     let mut seen_binds: HashMap<SocketAddr, String> = HashMap::new();
-    let frontends: Vec<Frontend> = fronts
+    let mut frontends: Vec<Frontend> = fronts
         .iter()
         .map(|n| frontend(n, &file.defaults, &backend_index, &backends, &mut seen_binds, &mut cx))
         .collect();
+    for (f, n) in frontends.iter_mut().zip(&fronts) {
+        f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
+    }
     let userlists = userlists(&file.userlist, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
-    let vrrp = super::vrrp::validate(
+    let mut vrrp = super::vrrp::validate(
         &file.vrrp_instance,
         &file.vrrp_script,
         &file.vrrp_sync_group,
         &backend_names,
         cx.problems,
     );
+    let bind_addrs: Vec<SocketAddr> = frontends.iter().flat_map(|f| f.binds.iter().map(|b| b.addr)).collect();
+    super::vrrp::default_track_proxy(&mut vrrp, &file.vrrp_instance, &bind_addrs);
+    super::vrrp::track_files(&mut vrrp, &file.vrrp_track_file, &file.vrrp_instance, cx.problems);
+    super::vrrp::track_processes(&mut vrrp, &file.vrrp_track_process, &file.vrrp_instance, cx.problems);
+    let announce = super::announce::validate(&file.announce, &backend_names, cx.problems);
+    super::announce::check_user(&announce, global.user.as_deref(), cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
+    let stick_tables = stktable::tables(&fronts, &backs, &mut cx);
+    let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
+    let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
@@ -204,9 +285,14 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         backends,
         userlists,
         vrrp,
+        announce,
         api,
         caches,
+        stick_tables,
+        resolvers,
+        peers,
         warnings: Vec::new(),
+        maps,
     })
 }
 
@@ -271,6 +357,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     GlobalSettings {
         log,
         log_framing,
+        log_ident: logging::ident(g),
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
         nbthread: g.nbthread,
         spread_checks: spread,
@@ -438,6 +525,7 @@ fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
         http_keep_alive: pick(|t| t.http_keep_alive).unwrap_or(http_request),
         tunnel: pick(|t| t.tunnel).unwrap_or(client.max(server)),
         check: pick(|t| t.check),
+        tarpit: pick(|t| t.tarpit).unwrap_or(connect),
     }
 }
 
@@ -508,7 +596,20 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
-        cache_rules: cache::backend_rules(n, mode_of(s, defaults), cx),
+        tcp: crate::tcprules::config::back(
+            s,
+            &format!("{} {}", n.kind.table(), n.name()),
+            &p,
+            cx.problems,
+            &mut cx.maps,
+        ),
+        acls: Vec::new(),
+        http_request: Vec::new(),
+        http_response: Vec::new(),
+        http_after_response: Vec::new(),
+        errors: Default::default(),
+        log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
+        retry_on: server_side::retry_on(s, defaults, &p, cx),
     }
 }
 
@@ -521,11 +622,19 @@ fn server(
     global: &GlobalSettings,
     cx: &mut Ctx,
 ) -> Option<Server> {
-    let addr = match resolve_addr(&sv.addr) {
-        Ok(a) => Some(a),
+    let methods = match sv.init_addr.as_deref().map(init_addr::parse) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            cx.err_v(sp.key("init_addr"), e, sv.init_addr.as_deref().unwrap_or(""));
+            None
+        }
+    };
+    let (addr, unresolved) = match init_addr::server_addr(&sv.addr, methods.as_deref(), resolve_addr) {
+        Ok((a, u)) => (Some(a), u),
         Err(e) => {
             cx.err_v(sp.key("addr"), e, &sv.addr);
-            None
+            (None, false)
         }
     };
     let weight = sv.weight.unwrap_or(1);
@@ -536,10 +645,15 @@ fn server(
     if sv.check_port == Some(0) {
         cx.err_v(sp.key("check_port"), "must be between 1 and 65535", 0);
     }
+    let dns = super::resolvers::server(sv, sp, &cx.resolvers, cx.problems);
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
-    let check = if sv.check {
+    let send_proxy = server_side::send_proxy(sv, sp, cx);
+    // Without an address, nothing to check until it gets one.
+    let check = if sv.check && !unresolved {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
+    } else if sv.check {
+        None
     } else {
         for (set, key) in [
             (sv.inter.is_some(), "inter"),
@@ -576,6 +690,10 @@ fn server(
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
         tls,
+        send_proxy,
+        agent: server_side::agent(sv, sp, addr, timeouts, cx),
+        unresolved,
+        dns,
     })
 }
 
@@ -610,7 +728,9 @@ fn check_spec(
     if inter.is_zero() {
         cx.err_v(sp.key("inter"), "must be greater than 0", "0");
     }
+    let seq = def.and_then(|d| server_side::check_seq(d, &cp(), cx));
     let kind = match def {
+        _ if seq.is_some() => health::CheckKind::Seq(seq?),
         Some(d) if d.external.is_some() => {
             let ext = d.external.as_ref()?;
             health::CheckKind::External(health::ExternalCheck {
@@ -627,6 +747,7 @@ fn check_spec(
             }
             match health::HttpCheck::from_haproxy(&text) {
                 Ok(mut hc) => {
+                    hc.disable_on_404 = d.disable_on_404 == Some(true);
                     if let Some(e) = &d.expect {
                         match health::Expect::parse(e) {
                             Ok(x) => hc.expect = x,
@@ -656,6 +777,7 @@ fn check_spec(
         backend: backend.to_string(),
         server: sv.name.clone(),
         host_header: None,
+        proxy_header: server_side::check_proxy_header(sv),
     })
 }
 
@@ -698,7 +820,7 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     let mut words = line.split_whitespace();
     let addr = parse_bind(words.next().unwrap_or(""))?;
-    let (mut ssl, mut crt, mut alpn, mut h2) = (false, None, Vec::new(), false);
+    let (mut ssl, mut crt, mut alpn, mut h2, mut accept_proxy) = (false, None, Vec::new(), false, false);
     while let Some(w) = words.next() {
         let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
@@ -709,7 +831,8 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
                 "h2" => h2 = true,
                 other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
             },
-            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto)")),
+            "accept-proxy" => accept_proxy = true,
+            other => return Err(format!("unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy)")),
         }
     }
     for p in &alpn {
@@ -726,7 +849,7 @@ fn parse_bind_line(line: &str, base_dir: &Path) -> Result<Bind, String> {
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, h2 })
+    Ok(Bind { addr, tls, h2, accept_proxy })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -825,32 +948,9 @@ fn frontend(
     }
     in_range(s.maxconn, 1..=MAX_COUNT, p.key("maxconn"), cx);
 
-    let acl_defs = s.acl.as_deref().unwrap_or(&[]);
-    let mut acls: Vec<Acl> = Vec::new();
-    let mut acl_names: Vec<&str> = Vec::new();
-    for (i, a) in acl_defs.iter().enumerate() {
-        let ap = p.key("acl").index(i);
-        if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
-            cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
-        }
-        let parsed = Acl::parse(&a.cond, cx.base_dir);
-        if let Err(e) = &parsed {
-            cx.err_v(ap.key("cond"), e.to_string(), &a.cond);
-        }
-        // Several lines of one name are ORed, as in HAProxy. A line that failed to parse keeps
-        // its name's place (the file is refused anyway) so later conditions still resolve.
-        let acl = parsed.or_else(|_| Acl::parse("always_false", cx.base_dir));
-        if let Ok(acl) = acl {
-            check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
-            match acl_names.iter().position(|n| *n == a.name) {
-                Some(j) => acls[j].or(acl),
-                None => {
-                    acl_names.push(&a.name);
-                    acls.push(acl);
-                }
-            }
-        }
-    }
+    // In mode tcp, ACLs and use_backend are compiled by `tcprules` (they read stream contents).
+    let (acls, acl_names) =
+        if mode == Mode::Tcp { (Vec::new(), Vec::new()) } else { http_rules::acls(s, &p, backend_index, cx) };
     let lookup = |name: &str| acl_names.iter().position(|n| *n == name);
     let parse_cond =
         |if_: &Option<String>, unless: &Option<String>, rp: &FieldPath, cx: &mut Ctx| -> Option<Condition> {
@@ -866,6 +966,7 @@ fn frontend(
             match Condition::parse(&text.0, &lookup, cx.base_dir) {
                 Ok(c) => {
                     check_backend_refs(c.referenced_backends(), backend_index, &rp.key(text.1), cx);
+                    http_rules::load_maps(c.map_refs(), &rp.key(text.1), cx);
                     Some(c)
                 }
                 Err(e) => {
@@ -876,9 +977,17 @@ fn frontend(
         };
 
     let mut switching = Vec::new();
-    for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate() {
+    let mut dyn_switching = Vec::new();
+    for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate().filter(|_| mode == Mode::Http) {
         let up = p.key("use_backend").index(i);
         let cond = parse_cond(&u.if_, &u.unless, &up, cx);
+        // A name built from samples is looked up per request, as in HAProxy.
+        if u.backend.contains('%') {
+            if let Some(name) = http_rules::log_format(&u.backend, &up.key("backend"), cx) {
+                dyn_switching.push(DynSwitchRule { position: switching.len(), name, cond });
+            }
+            continue;
+        }
         match backend_index.get(u.backend.as_str()) {
             Some(&b) => {
                 check_mode(mode, &backends[b], &up.key("backend"), cx);
@@ -908,23 +1017,21 @@ fn frontend(
         }
     };
 
-    let rules = |list: &Option<Vec<model::HttpRule>>, key: &str, response: bool, cx: &mut Ctx| -> Vec<HttpRule> {
-        let mut out = Vec::new();
-        let list = list.as_deref().unwrap_or(&[]);
-        if !list.is_empty() && mode == Mode::Tcp {
-            cx.err(p.key(key), format!("`{key}` rules need mode http"));
+    use http_rules::Phase;
+    let http_request = http_rules::rules(&s.http_request, Phase::Request, mode, &acl_names, &p, cx);
+    let http_response = http_rules::rules(&s.http_response, Phase::Response, mode, &acl_names, &p, cx);
+    let http_after_response = http_rules::rules(&s.http_after_response, Phase::After, mode, &acl_names, &p, cx);
+    let monitor = match (s.monitor_uri.as_ref().or(defaults.monitor_uri.as_ref()), &s.monitor_fail) {
+        (Some(uri), fail) => {
+            let cond = fail.as_ref().and_then(|f| monitor_fail(f, &acl_names, &p, cx));
+            Some((uri.clone(), cond))
         }
-        for (i, r) in list.iter().enumerate() {
-            let rp = p.key(key).index(i);
-            let cond = parse_cond(&r.if_, &r.unless, &rp, cx);
-            if let Some(action) = http_action(r, &rp, response, cx) {
-                out.push(HttpRule { action, cond });
-            }
+        (None, Some(_)) => {
+            cx.err(p.key("monitor_fail"), "`monitor_fail` needs `monitor_uri`");
+            None
         }
-        out
+        (None, None) => None,
     };
-    let http_request = rules(&s.http_request, "http_request", false, cx);
-    let http_response = rules(&s.http_response, "http_response", true, cx);
 
     // HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
     let mut stats = match (&s.stats, mode) {
@@ -940,6 +1047,20 @@ fn frontend(
             Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
         }
     }
+    let by_name = |b: &str| backend_index.get(b).copied();
+    let (tcp, targets) = crate::tcprules::config::front(
+        s,
+        defaults,
+        &format!("{} {}", n.kind.table(), n.name()),
+        mode,
+        &p,
+        &by_name,
+        cx.problems,
+        &mut cx.maps,
+    );
+    for (b, path) in targets {
+        check_mode(mode, &backends[b], &path, cx);
+    }
     Frontend {
         name: n.name().to_string(),
         mode,
@@ -953,12 +1074,30 @@ fn frontend(
         default_backend,
         http_request,
         http_response,
+        http_after_response,
+        dyn_switching,
+        monitor,
+        buffer_request: s.http_buffer_request.or(defaults.http_buffer_request).unwrap_or(false),
         stats,
         log: log_mode(s, defaults, mode, &p, cx),
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         compression: compression::settings(s, defaults, &p, true, cx),
+        tcp,
+        errors: Default::default(),
+        logging: std::sync::Arc::new(logging::front(s, defaults, &p, mode, cx)),
+        expect_proxy: match &s.expect_proxy {
+            None | Some(model::ExpectProxyDef::Always(false)) => None,
+            Some(model::ExpectProxyDef::Always(true)) => Some(ExpectProxy { cond: None }),
+            Some(model::ExpectProxyDef::When { if_, unless }) => {
+                let ep = p.key("expect_proxy");
+                if if_.is_none() && unless.is_none() {
+                    cx.err(ep.clone(), "expected `true` or a table with `if` or `unless`");
+                }
+                Some(ExpectProxy { cond: parse_cond(if_, unless, &ep, cx) })
+            }
+        },
     }
 }
 
@@ -975,11 +1114,13 @@ fn log_clf(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> bool
 }
 
 fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut Ctx) -> LogMode {
+    let own_targets = s.log_targets.as_ref().or(defaults.log_targets.as_ref()).is_some_and(|t| !t.is_empty());
     match s.log.as_deref().or(defaults.log.as_deref()) {
-        None => return LogMode::Off,
-        Some("global") => {}
+        // `no log` (HAProxy) turns off what `[defaults]` set.
+        Some("none") | None if !own_targets => return LogMode::Off,
+        None | Some("global" | "none") => {}
         Some(other) => {
-            cx.err_v(p.key("log"), "lbha logs to the [global] targets: use \"global\"", other);
+            cx.err_v(p.key("log"), "expected \"global\" or \"none\" (a proxy's own targets go in log_targets)", other);
             return LogMode::Off;
         }
     }
@@ -1005,6 +1146,8 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
             LogMode::Tcp
         }
         (false, true, _) => LogMode::Tcp,
+        // A `log_format` logs each request with that line, as in HAProxy.
+        (false, false, Mode::Http) if s.log_format.is_some() || defaults.log_format.is_some() => LogMode::Http,
         (false, false, _) => LogMode::Connect,
     }
 }
@@ -1061,92 +1204,32 @@ fn status(
     StatusCode::from_u16(c).unwrap_or(StatusCode::OK)
 }
 
-fn http_action(r: &model::HttpRule, rp: &FieldPath, response: bool, cx: &mut Ctx) -> Option<HttpAction> {
-    let mut actions = Vec::new();
-    if let Some(ret) = &r.return_ {
-        let status = status(ret.status, 200, &rp.key("return").key("status"), 200..=599, cx);
-        let mut headers = Vec::new();
-        if let Some(ct) = &ret.content_type
-            && let Some(h) = header_pair("content-type", ct, &rp.key("return").key("content_type"), cx)
-        {
-            headers.push(h);
-        }
-        for (i, h) in ret.headers.iter().enumerate() {
-            let hp = rp.key("return").key("headers").index(i);
-            match h.split_once(':') {
-                Some((name, value)) => headers.extend(header_pair(name.trim(), value.trim(), &hp, cx)),
-                None => cx.err_v(hp, "expected \"Name: value\"", h),
-            }
-        }
-        let body = Bytes::from(ret.body.clone().unwrap_or_default());
-        actions.push(("return", HttpAction::Return { status, headers, body }));
-    }
-    if let Some(d) = &r.deny {
-        actions.push((
-            "deny",
-            HttpAction::Deny { status: status(d.status, 403, &rp.key("deny").key("status"), 200..=599, cx) },
-        ));
-    }
-    if let Some(rd) = &r.redirect {
-        let rpp = rp.key("redirect");
-        let target = match (&rd.location, &rd.prefix) {
-            (Some(l), None) => Some(RedirectTarget::Location(l.clone())),
-            (None, Some(pf)) => Some(RedirectTarget::Prefix(pf.trim_end_matches('/').to_string())),
-            _ => {
-                cx.err(rpp.clone(), "redirect needs exactly one of `location` or `prefix`");
-                None
-            }
-        };
-        let code = status(rd.code, 302, &rpp.key("code"), 301..=308, cx);
-        if let Some(target) = target {
-            actions.push(("redirect", HttpAction::Redirect { target, code }));
-        }
-    }
-    if let Some(h) = &r.set_header
-        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("set_header"), cx)
-    {
-        actions.push(("set_header", HttpAction::SetHeader(n, v)));
-    }
-    if let Some(h) = &r.add_header
-        && let Some((n, v)) = header_pair(&h.name, &h.value, &rp.key("add_header"), cx)
-    {
-        actions.push(("add_header", HttpAction::AddHeader(n, v)));
-    }
-    if let Some(h) = &r.del_header {
-        match HeaderName::from_bytes(h.as_bytes()) {
-            Ok(n) => actions.push(("del_header", HttpAction::DelHeader(n))),
-            Err(_) => cx.err_v(rp.key("del_header"), "invalid header name", h),
-        }
-    }
-    for (key, name, store) in [("cache_use", &r.cache_use, false), ("cache_store", &r.cache_store, true)] {
-        let Some(name) = name else { continue };
-        match cx.caches.iter().find(|c| c.name == *name) {
-            Some(c) if store => actions.push((key, HttpAction::CacheStore(c.clone()))),
-            Some(c) => actions.push((key, HttpAction::CacheUse(c.clone()))),
-            None => cx.err_v(rp.key(key), "no such cache", name),
-        }
-    }
-    if actions.len() > 1 {
-        let names: Vec<&str> = actions.iter().map(|a| a.0).collect();
-        cx.err(rp.clone(), format!("one action per rule, found {}", names.join(", ")));
-        return None;
-    }
-    let (name, action) = match actions.pop() {
-        Some(a) => a,
-        None => {
-            cx.err(rp.clone(), "rule has no action (return, deny, redirect, set_header, add_header, del_header)");
+/// `monitor fail if COND` / `unless COND`.
+fn monitor_fail(text: &str, names: &[&str], p: &FieldPath, cx: &mut Ctx) -> Option<Condition> {
+    let (kw, rest) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    let (if_, unless) = match kw {
+        "if" => (Some(rest.to_string()), None),
+        "unless" => (None, Some(rest.to_string())),
+        _ => {
+            cx.err_v(p.key("monitor_fail"), "expected \"if COND\" or \"unless COND\"", text);
             return None;
         }
     };
-    if response && matches!(name, "return" | "deny" | "redirect" | "cache_use") {
-        cx.err(rp.key(name), "only set_header, add_header, del_header and cache_store apply to responses");
-        return None;
+    http_rules::cond(names, &if_, &unless, &p.key("monitor_fail"), cx)
+}
+
+/// A backend's own ACLs and rules (a listen's are its frontend's, run once, as in HAProxy).
+fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize>, cx: &mut Ctx) {
+    if n.kind != Kind::Backend {
+        return;
     }
-    if !response && name == "cache_store" {
-        cx.err(rp.key(name), "cache_store applies to responses (http_response)");
-        return None;
-    }
-    Some(action)
+    use http_rules::Phase;
+    let (s, p) = (n.sec, n.path());
+    let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
+    b.acls = acls;
+    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, cx);
+    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, cx);
+    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, cx);
 }
 
 fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {

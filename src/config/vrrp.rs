@@ -53,6 +53,13 @@ pub struct InstanceDef {
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
     pub track_backend: Vec<TrackBackendDef>,
+    /// Fate sharing: Fault while the proxy cannot serve the VIPs (see `crate::fate`). Default:
+    /// on when a listener is bound on one of the VIPs or on the wildcard address.
+    pub track_proxy: Option<bool>,
+    /// keepalived's `track_file { NAME [weight W [reverse]] }`.
+    pub track_file: Vec<TrackFileRef>,
+    /// keepalived's `track_process { NAME [weight W [reverse]] }`.
+    pub track_process: Vec<TrackFileRef>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
@@ -81,6 +88,49 @@ pub struct TrackBackendDef {
     pub weight: Option<i64>,
 }
 
+/// `[[vrrp_track_file]]`: keepalived's `track_file` (`vrrp_track_file`) block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackFileDef {
+    pub name: String,
+    pub file: String,
+    /// Default weight of the instances' references (keepalived: 1).
+    pub weight: Option<i64>,
+    pub reverse: bool,
+    /// Written at start when the file is missing (or always, with `overwrite`).
+    pub init_file: Option<InitFileDef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InitFileDef {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
+/// `[[vrrp_track_process]]`: keepalived's `vrrp_track_process` block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackProcessDef {
+    pub name: String,
+    /// The process name (as `ps -e` shows it) or its executable's path.
+    pub process: String,
+    /// At least this many must run (keepalived: 1).
+    pub quorum: Option<i64>,
+    pub weight: Option<i64>,
+    pub reverse: bool,
+    /// A change must last this long before it counts (keepalived's `delay`).
+    pub delay: Option<ConfDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TrackFileRef {
+    pub name: String,
+    pub weight: Option<i64>,
+    pub reverse: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ScriptDef {
@@ -98,6 +148,15 @@ pub struct ScriptDef {
 pub struct SyncGroupDef {
     pub name: String,
     pub group: Vec<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    /// Called on every group change with `GROUP NAME STATE 0`.
+    pub notify: Option<String>,
+    /// Tracked by every member (weight 0: one failing puts the group in FAULT).
+    pub track_interface: Vec<TrackDef>,
+    pub track_script: Vec<TrackDef>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +167,26 @@ pub struct VrrpSettings {
     pub instances: Vec<VrrpInstance>,
     pub scripts: Vec<VrrpScript>,
     pub sync_groups: Vec<SyncGroup>,
+    pub track_files: Vec<VrrpTrackFile>,
+}
+
+/// A validated `[[vrrp_track_file]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpTrackFile {
+    pub name: String,
+    pub file: std::path::PathBuf,
+    /// `init_file`: the value, and whether it overwrites an existing file.
+    pub init: Option<(i64, bool)>,
+}
+
+/// A tracked file of an instance, its weight resolved (`reverse` applied): 0 means FAULT while
+/// the file holds a non-zero value; otherwise value × weight is added to the priority, and a
+/// result below -253 means FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile {
+    pub name: String,
+    pub file: std::path::PathBuf,
+    pub weight: i64,
 }
 
 impl VrrpSettings {
@@ -180,6 +259,11 @@ pub struct VrrpInstance {
     /// Weights already resolved (the track's own, else the script's).
     pub track_scripts: Vec<Tracked>,
     pub track_backends: Vec<Tracked>,
+    /// Fault while the proxy cannot serve the VIPs (`crate::fate`), resolved by
+    /// [`default_track_proxy`].
+    pub track_proxy: bool,
+    pub track_files: Vec<TrackedFile>,
+    pub track_processes: Vec<TrackedProcess>,
     pub notify: NotifyScripts,
     pub sync_group: Option<String>,
 }
@@ -205,6 +289,8 @@ pub struct VrrpScript {
 pub struct SyncGroup {
     pub name: String,
     pub members: Vec<String>,
+    /// Run when the group as a whole changes state (keepalived's group notifies).
+    pub notify: NotifyScripts,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,6 +347,12 @@ impl Cx<'_> {
     fn err_v(&mut self, path: FieldPath, msg: impl Into<String>, value: impl std::fmt::Display) {
         self.problems.push(Problem::new(path, msg).with_value(value));
     }
+    /// What keepalived 2.2.7 accepts with a warning (its words), so a converted config still loads.
+    fn warn(&mut self, path: FieldPath, msg: impl Into<String>) {
+        let mut p = Problem::new(path, msg);
+        p.warning = true;
+        self.problems.push(p);
+    }
     /// An integer within `range`, or a problem and `None`.
     fn int(
         &mut self,
@@ -314,10 +406,195 @@ pub fn validate(
         }
         out.push(inst);
     }
+    group_tracking(groups, &scripts, &mut out, &mut cx);
     VrrpSettings {
         instances: out,
         scripts,
-        sync_groups: groups.iter().map(|g| SyncGroup { name: g.name.clone(), members: g.group.clone() }).collect(),
+        sync_groups: groups
+            .iter()
+            .map(|g| SyncGroup {
+                name: g.name.clone(),
+                members: g.group.clone(),
+                notify: NotifyScripts {
+                    master: g.notify_master.clone(),
+                    backup: g.notify_backup.clone(),
+                    fault: g.notify_fault.clone(),
+                    stop: g.notify_stop.clone(),
+                    any: g.notify.clone(),
+                },
+            })
+            .collect(),
+        track_files: Vec::new(),
+    }
+}
+
+/// A tracked process of an instance: OK while at least `quorum` processes named `process` run
+/// (a change counts once it lasted `delay`); the weight as for scripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedProcess {
+    pub name: String,
+    pub process: String,
+    pub quorum: u32,
+    pub delay: Duration,
+    pub weight: i32,
+}
+
+/// Validates `[[vrrp_track_process]]` and resolves each instance's `track_process` references.
+pub fn track_processes(
+    vrrp: &mut VrrpSettings,
+    defs: &[TrackProcessDef],
+    instances: &[InstanceDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    let mut valid: HashMap<&str, TrackedProcess> = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_track_process").index(i);
+        if d.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if valid.contains_key(d.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_track_process name", &d.name);
+        }
+        if d.process.trim().is_empty() || d.process.contains(char::is_whitespace) {
+            cx.err_v(p.key("process"), "one process name or path, without parameters", &d.process);
+        }
+        let quorum = cx.int(d.quorum, 1, 1..=65535, p.key("quorum")).unwrap_or(1);
+        let w = cx.int(d.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, p.key("weight")).unwrap_or(0);
+        valid.insert(
+            d.name.as_str(),
+            TrackedProcess {
+                name: d.name.clone(),
+                process: d.process.clone(),
+                quorum: quorum as u32,
+                delay: d.delay.map_or(Duration::ZERO, |x| x.0),
+                weight: if d.reverse { -w } else { w } as i32,
+            },
+        );
+    }
+    for (i, d) in instances.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_instance").index(i).key("track_process");
+        let mut out: Vec<TrackedProcess> = Vec::new();
+        for (j, t) in d.track_process.iter().enumerate() {
+            let tp = p.index(j);
+            let Some(def) = valid.get(t.name.as_str()) else {
+                cx.warn(tp.key("name"), format!("track process {} not found, ignoring (as keepalived)", t.name));
+                continue;
+            };
+            if out.iter().any(|x| x.name == t.name) {
+                cx.warn(
+                    tp.key("name"),
+                    format!("({}) duplicate track_process {} - ignoring (as keepalived)", d.name, t.name),
+                );
+                continue;
+            }
+            let w = match t.weight {
+                Some(w) => cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32,
+                None => def.weight,
+            };
+            out.push(TrackedProcess { weight: if t.reverse { -w } else { w }, ..def.clone() });
+        }
+        if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
+            inst.track_processes = out;
+        }
+    }
+}
+
+/// `track_interface` / `track_script` in a `vrrp_sync_group`: tracked by every member, with weight 0
+/// (keepalived refuses another weight there unless `sync_group_tracking_weight`, which lbha lacks).
+fn group_tracking(groups: &[SyncGroupDef], scripts: &[VrrpScript], out: &mut [VrrpInstance], cx: &mut Cx) {
+    for (i, g) in groups.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_sync_group").index(i);
+        for (key, defs) in [("track_interface", &g.track_interface), ("track_script", &g.track_script)] {
+            for (j, t) in defs.iter().enumerate() {
+                let tp = p.key(key).index(j);
+                if t.weight.is_some_and(|w| w != 0) {
+                    cx.err_v(
+                        tp.key("weight"),
+                        "a sync group tracks with weight 0 only (as keepalived)",
+                        t.weight.unwrap_or(0),
+                    );
+                    continue;
+                }
+                if key == "track_script" && !scripts.iter().any(|s| s.name == t.name) {
+                    cx.warn(tp.key("name"), format!("track script {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
+                if key == "track_interface" && (t.name.is_empty() || t.name.len() > 15 || t.name.contains(['/', ' '])) {
+                    cx.err_v(tp.key("name"), "not a valid interface name", &t.name);
+                    continue;
+                }
+                for inst in out.iter_mut().filter(|x| g.group.contains(&x.name)) {
+                    let list = if key == "track_script" { &mut inst.track_scripts } else { &mut inst.track_interfaces };
+                    if !list.iter().any(|x| x.name == t.name) {
+                        list.push(Tracked { name: t.name.clone(), weight: 0 });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// keepalived's track_file weights span the C int range.
+const MAX_FILE_WEIGHT: i64 = i32::MAX as i64;
+
+/// Validates `[[vrrp_track_file]]` and resolves each instance's `track_file` references.
+pub fn track_files(
+    vrrp: &mut VrrpSettings,
+    defs: &[TrackFileDef],
+    instances: &[InstanceDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    let mut names = HashSet::new();
+    let mut weights = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_track_file").index(i);
+        if d.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+        } else if !names.insert(d.name.as_str()) {
+            cx.err_v(p.key("name"), "duplicate vrrp_track_file name", &d.name);
+        }
+        if !d.file.starts_with('/') {
+            cx.err_v(p.key("file"), "needs an absolute path", &d.file);
+        }
+        let w = cx.int(d.weight, 1, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, p.key("weight")).unwrap_or(1);
+        weights.insert(d.name.as_str(), if d.reverse { -w } else { w });
+        vrrp.track_files.push(VrrpTrackFile {
+            name: d.name.clone(),
+            file: d.file.clone().into(),
+            init: d.init_file.as_ref().map(|x| (x.value, x.overwrite)),
+        });
+    }
+    for (i, d) in instances.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_instance").index(i).key("track_file");
+        let mut out = Vec::new();
+        for (j, t) in d.track_file.iter().enumerate() {
+            let tp = p.index(j);
+            let Some(def) = vrrp.track_files.iter().find(|f| f.name == t.name) else {
+                // As keepalived: "track file NAME not found, ignoring...".
+                cx.warn(tp.key("name"), format!("track file {} not found, ignoring (as keepalived)", t.name));
+                continue;
+            };
+            if out.iter().any(|f: &TrackedFile| f.name == t.name) {
+                cx.warn(
+                    tp.key("name"),
+                    format!("({}) duplicate track_file {} - ignoring (as keepalived)", d.name, t.name),
+                );
+                continue;
+            }
+            let w = match t.weight {
+                Some(w) => cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0),
+                None => weights.get(t.name.as_str()).copied().unwrap_or(1),
+            };
+            out.push(TrackedFile {
+                name: def.name.clone(),
+                file: def.file.clone(),
+                weight: if t.reverse { -w } else { w },
+            });
+        }
+        if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
+            inst.track_files = out;
+        }
     }
 }
 
@@ -466,13 +743,18 @@ fn instance(
     if preempt_delay > MAX_PREEMPT_DELAY {
         cx.err_v(p.key("preempt_delay"), "must be at most 1000s", format!("{preempt_delay:?}"));
     }
-    if d.nopreempt && state == Some(StateHint::Master) {
-        cx.err(p.key("nopreempt"), "nopreempt needs state = \"BACKUP\" (a MASTER hint always preempts)");
+    // keepalived: "Warning - nopreempt will not work with initial state MASTER - clearing".
+    let nopreempt = d.nopreempt && state != Some(StateHint::Master);
+    if d.nopreempt && !nopreempt {
+        cx.warn(
+            p.key("nopreempt"),
+            format!("({}) nopreempt will not work with initial state MASTER - ignored (as keepalived)", d.name),
+        );
     }
-    if d.nopreempt && !preempt_delay.is_zero() {
+    if nopreempt && !preempt_delay.is_zero() {
         cx.err(p.key("preempt_delay"), "preempt_delay has no effect with nopreempt");
     }
-    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, version, &p.key("authentication"), cx));
+    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, &d.name, version, &p.key("authentication"), cx));
     let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
     let garp_master_repeat =
         cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
@@ -517,7 +799,7 @@ fn instance(
             cx.err(p.key(key), "empty command");
         }
     }
-    if cx.problems.len() > start {
+    if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
     Some(VrrpInstance {
@@ -528,7 +810,7 @@ fn instance(
         advert_int,
         version: version? as u8,
         state,
-        preempt: !d.nopreempt,
+        preempt: !nopreempt,
         preempt_delay,
         auth_pass,
         unicast_src_ip,
@@ -543,6 +825,9 @@ fn instance(
         track_interfaces,
         track_scripts,
         track_backends,
+        track_proxy: d.track_proxy.unwrap_or(false),
+        track_files: Vec::new(),
+        track_processes: Vec::new(),
         notify: NotifyScripts {
             master: d.notify_master.clone(),
             backup: d.notify_backup.clone(),
@@ -552,6 +837,19 @@ fn instance(
         },
         sync_group,
     })
+}
+
+/// `track_proxy` left unset is on for an instance whose VIPs carry binds: a listener on one of
+/// them, or on the wildcard address of their family.
+pub fn default_track_proxy(vrrp: &mut VrrpSettings, defs: &[InstanceDef], binds: &[std::net::SocketAddr]) {
+    for inst in &mut vrrp.instances {
+        let set = defs.iter().find(|d| d.name == inst.name).and_then(|d| d.track_proxy);
+        inst.track_proxy = set.unwrap_or_else(|| {
+            inst.vips.iter().any(|v| {
+                binds.iter().any(|b| b.ip() == v.addr || (b.ip().is_unspecified() && b.is_ipv4() == v.addr.is_ipv4()))
+            })
+        });
+    }
 }
 
 fn vips(d: &InstanceDef, p: &FieldPath, cx: &mut Cx) -> Vec<VipDef> {
@@ -594,9 +892,13 @@ fn vips(d: &InstanceDef, p: &FieldPath, cx: &mut Cx) -> Vec<VipDef> {
     out
 }
 
-fn auth(a: &AuthDef, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option<String> {
+fn auth(a: &AuthDef, name: &str, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option<String> {
     if version == Some(3) {
-        cx.err(p.clone(), "authentication exists only in VRRPv2");
+        // keepalived: "(VI_1) VRRP version 3 does not support authentication. Ignoring."
+        cx.warn(
+            p.clone(),
+            format!("({name}) VRRP version 3 does not support authentication - ignored (as keepalived)"),
+        );
         return None;
     }
     match a.auth_type.as_str() {
@@ -615,15 +917,20 @@ fn auth(a: &AuthDef, version: Option<i64>, p: &FieldPath, cx: &mut Cx) -> Option
         return None;
     }
     if a.auth_pass.len() > 8 {
-        cx.err(p.key("auth_pass"), "at most 8 characters (keepalived silently uses only the first 8; write those)");
-        return None;
+        // keepalived: "Truncating auth_pass to 8 characters"; the peers compare those 8 bytes.
+        let Some(cut) = a.auth_pass.get(..8) else {
+            cx.err_v(p.key("auth_pass"), "longer than 8 bytes and cut inside a character", &a.auth_pass);
+            return None;
+        };
+        cx.warn(p.key("auth_pass"), format!("truncating auth_pass to 8 characters ({cut:?}), as keepalived"));
+        return Some(cut.to_string());
     }
     Some(a.auth_pass.clone())
 }
 
 fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpAddr>, Vec<IpAddr>) {
     let family_ok = |ip: &IpAddr| ip.is_ipv6() == v6;
-    let src = d.unicast_src_ip.as_deref().and_then(|s| match s.parse::<IpAddr>() {
+    let src = d.unicast_src_ip.as_deref().and_then(|s| match without_prefix(s).parse::<IpAddr>() {
         Ok(ip) if family_ok(&ip) => Some(ip),
         Ok(_) => {
             cx.err_v(p.key("unicast_src_ip"), "must be of the family of the virtual addresses", s);
@@ -637,7 +944,7 @@ fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpA
     let mut peers = Vec::new();
     for (j, s) in d.unicast_peer.iter().enumerate() {
         let pp = p.key("unicast_peer").index(j);
-        match s.parse::<IpAddr>() {
+        match without_prefix(s).parse::<IpAddr>() {
             Ok(ip) if !family_ok(&ip) => cx.err_v(pp, "must be of the family of the virtual addresses", s),
             Ok(ip) if ip.is_multicast() || ip.is_unspecified() => {
                 cx.err_v(pp, "a unicast peer needs a unicast address", s)
@@ -650,6 +957,14 @@ fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpA
     (src, peers)
 }
 
+/// keepalived accepts a prefix length on `unicast_src_ip` and `unicast_peer` and ignores it.
+fn without_prefix(s: &str) -> &str {
+    match s.split_once('/') {
+        Some((addr, len)) if !len.is_empty() && len.bytes().all(|b| b.is_ascii_digit()) => addr,
+        _ => s,
+    }
+}
+
 fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: &mut Cx) -> Vec<Tracked> {
     let mut out = Vec::new();
     for (j, t) in defs.iter().enumerate() {
@@ -658,7 +973,12 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
         if let Some(scripts) = scripts {
             match scripts.iter().find(|s| s.name == t.name) {
                 Some(s) => default = i64::from(s.weight),
-                None => cx.err_v(tp.key("name"), "no such vrrp_script", &t.name),
+                None => {
+                    // keepalived: "(VI_1) track script NAME not found, ignoring...". Dropping it
+                    // only ever keeps the instance out of a fault the script could not report.
+                    cx.warn(tp.key("name"), format!("track script {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
             }
         }
         let w = cx.int(t.weight, default, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));

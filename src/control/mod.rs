@@ -6,8 +6,10 @@
 
 pub mod client;
 pub mod facts;
+pub mod maps;
 pub mod parse;
 pub mod reply;
+pub mod servers_rt;
 pub mod servers_state;
 pub mod stat_json;
 pub mod status;

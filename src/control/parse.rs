@@ -133,6 +133,7 @@ pub enum Command {
     },
     /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
     ShowVrrp,
+    ShowAnnounce,
     /// `vip add ADDR[/LEN] dev IF [label L] [instance N]` (ADDR may be a range).
     VipAdd(VipRequest),
     /// `vip del ADDR[/LEN] [dev IF] [instance N]`.
@@ -149,6 +150,25 @@ pub enum Command {
     /// `_upgrade`: the new process asks for the sockets; the rest of the connection speaks the
     /// handover protocol (as HAProxy's hidden `_getsocks`).
     TakeOver,
+    /// `show|add|set|del|clear|commit map ...`, `show|add|del|clear acl ...`.
+    Map(super::maps::MapCmd),
+    /// `show table [NAME [filter]]`, `clear table NAME [filter]`, `set table NAME key K [data.T V]*`.
+    Table(crate::stktable::cli::TableCmd),
+    /// `expert-mode on|off` (HAProxy's): allows `debug dev` on this connection.
+    ExpertMode(bool),
+    /// HAProxy's `debug dev loop <ms>` / `debug dev panic`: a real stall or panic of a proxy
+    /// thread, to test the watchdog and the panic hook (`track_proxy`).
+    DebugDev(DebugDev),
+    /// Runtime servers and limits (`add server`, `set server ... addr`, `set maxconn`, ...).
+    Runtime(super::servers_rt::RtCommand),
+}
+
+/// What `debug dev` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugDev {
+    /// Busy-loop the thread running the command for this many milliseconds (at most 60000).
+    Loop(u64),
+    Panic,
 }
 
 impl Command {
@@ -164,7 +184,14 @@ impl Command {
             | Command::VipAdd(_)
             | Command::VipDel(_)
             | Command::Upgrade { .. }
-            | Command::TakeOver => Level::Admin,
+            | Command::TakeOver
+            | Command::ExpertMode(_)
+            | Command::DebugDev(_) => Level::Admin,
+            Command::Map(m) => m.level(),
+            // As HAProxy: reading tables needs operator, changing them admin.
+            Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
+            Command::Table(_) => Level::Admin,
+            Command::Runtime(r) => r.level(),
             _ => Level::User,
         }
     }
@@ -177,7 +204,7 @@ impl Command {
                 | Command::DisableServer(_)
                 | Command::SetServerState(..)
                 | Command::SetServerWeight(..)
-        )
+        ) || matches!(self, Command::Runtime(r) if r.level() == Level::Admin)
     }
 }
 
@@ -213,10 +240,18 @@ pub enum ParseError {
     NotUtf8,
     #[error("{0}. Usage: {1}")]
     Vip(String, &'static str),
+    /// A map or ACL command's usage error, in HAProxy's words.
+    #[error("{0}")]
+    Map(String),
+    /// HAProxy's own text for a bad `show|clear|set table`.
+    #[error("{0}")]
+    Table(String),
+    /// HAProxy's own wording for a runtime server command.
+    #[error("{0}")]
+    Custom(String),
 }
 
-const USAGE_SET_SERVER: &str =
-    "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>%";
+const USAGE_SET_SERVER: &str = "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>% | addr <ip> [port <p>] | check-port <p> | health up|down | fqdn <name>";
 const USAGE_VIP_ADD: &str = "vip add ADDR[/LEN]|FIRST-LAST[/LEN] dev IFACE [label LABEL] [instance NAME]";
 const USAGE_VIP_DEL: &str = "vip del ADDR[/LEN]|FIRST-LAST[/LEN] [dev IFACE] [instance NAME]";
 const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
@@ -309,6 +344,9 @@ fn parse_words(words: &[String]) -> Parsed {
 }
 
 fn command(w: &[&str]) -> Result<Command, ParseError> {
+    if let Some(r) = super::servers_rt::parse(w) {
+        return r.map(Command::Runtime);
+    }
     let command = match w {
         ["help"] => Command::Help,
         ["prompt"] => Command::Prompt,
@@ -372,6 +410,10 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             no_extra(rest)?;
             Command::ShowVrrp
         }
+        ["show", "announce", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowAnnounce
+        }
         ["vip", "add", rest @ ..] => Command::VipAdd(
             parse_request(rest, "add", true).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_ADD))?,
         ),
@@ -388,10 +430,29 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
         ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
         ["_upgrade"] => Command::TakeOver,
+        [verb @ ("show" | "add" | "set" | "del" | "clear" | "commit"), kind @ ("map" | "acl"), rest @ ..] => {
+            Command::Map(super::maps::parse(verb, kind, rest).map_err(ParseError::Map)?)
+        }
+        ["show", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Show, rest)?,
+        ["clear", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Clear, rest)?,
+        ["set", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Set, rest)?,
+        ["expert-mode", "on"] => Command::ExpertMode(true),
+        ["expert-mode", "off"] => Command::ExpertMode(false),
+        ["expert-mode", ..] => return Err(ParseError::Usage("expert-mode on|off")),
+        ["debug", "dev", "loop", ms] => match ms.parse::<u64>() {
+            Ok(n) if n <= 60_000 => Command::DebugDev(DebugDev::Loop(n)),
+            _ => return Err(ParseError::Usage("debug dev loop <ms> (0 to 60000)")),
+        },
+        ["debug", "dev", "panic"] => Command::DebugDev(DebugDev::Panic),
+        ["debug", ..] => return Err(ParseError::Usage("debug dev loop <ms> | debug dev panic (expert mode)")),
         [] => return Err(ParseError::Unknown("json".into())),
         other => return Err(ParseError::Unknown(other.join(" "))),
     };
     Ok(command)
+}
+
+fn table_cmd(action: crate::stktable::cli::Action, rest: &[&str]) -> Result<Command, ParseError> {
+    crate::stktable::cli::parse(action, rest).map(Command::Table).map_err(ParseError::Table)
 }
 
 fn no_extra(rest: &[&str]) -> Result<(), ParseError> {
@@ -497,12 +558,34 @@ The following commands are valid at this level:
   set server <bk>/<srv> weight <w>|<w>%   : change a server's weight (0-256, or % of its configured weight)
   set weight <bk>/<srv> <w>|<w>%          : same as above
   get weight <bk>/<srv>                   : report a server's current and configured weight
+  add server <bk>/<srv> <addr>:<port> [kw]* : add a server (starts in maintenance; kept across reloads)
+  del server <bk>/<srv>                   : remove a server in maintenance without connections
+  set server <bk>/<srv> addr <ip> [port <p>] : change a server's address (kept across reloads)
+  set server <bk>/<srv> check-port <p>    : change the port health checks probe
+  set server <bk>/<srv> health up|down    : force the check result until the next check
+  enable|disable health <bk>/<srv>        : start or stop a server's health checks
+  enable|disable frontend <fe>            : stop or resume accepting on a frontend
+  set maxconn frontend <fe> <n> | server <bk>/<srv> <n> | global <n> : change a connection limit
+  show servers conn [<bk>]                : server connections: in use and idle in the pools
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
+  show announce [json]                    : [[announce]] VIPs: announced or withdrawn, and why
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
+  show map|acl [<file>|#<id>]             : list map / ACL pattern files, or one file's entries
+  add map <map> <key> <value>             : add an entry to a map (kept across reloads until committed)
+  set map <map> <key>|#<ref> <value>      : change the value of a map's entries
+  del map|acl <file> <key>|#<ref>         : delete entries
+  add acl <file> <pattern>                : add a pattern to an ACL pattern file
+  clear map|acl <file>                    : delete every entry
+  commit map <file>|#<id>                 : write a map or pattern file's live content to its file
+  show table [<table> [key <k> | data.<type> <op> <v>]*] : list stick tables or dump one table's entries
+  clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
+  set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry
   upgrade [<binary>]                      : hand sockets, VRRP roles and server state to a new executable, then drain
+  expert-mode on|off                      : allow the debug dev commands on this connection
+  debug dev loop <ms> | debug dev panic   : (expert) stall or panic a proxy thread, to test track_proxy
   json <command>                          : answer any command in JSON
 Commands may be chained on one line with ';'.
 ";
@@ -650,6 +733,7 @@ mod tests {
     #[test]
     fn vrrp_and_vip_commands() {
         assert_eq!(cmd("show vrrp"), Command::ShowVrrp);
+        assert_eq!(cmd("show announce"), Command::ShowAnnounce);
         let r = parse("show vrrp json").unwrap();
         assert!(r.json);
         assert_eq!(cmd("vip list"), Command::VipList { instance: None });
@@ -670,6 +754,18 @@ mod tests {
         assert!(matches!(parse("vip frob"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("vip list x"), Err(ParseError::Usage(_))));
         assert_eq!(parse("show vrrp now"), Err(ParseError::Extra("now".into())));
+    }
+
+    #[test]
+    fn expert_mode_and_debug_dev() {
+        assert_eq!(cmd("expert-mode on"), Command::ExpertMode(true));
+        assert_eq!(cmd("expert-mode off"), Command::ExpertMode(false));
+        assert_eq!(cmd("debug dev loop 800"), Command::DebugDev(DebugDev::Loop(800)));
+        assert_eq!(cmd("debug dev panic"), Command::DebugDev(DebugDev::Panic));
+        assert!(parse("debug dev loop 60001").is_err());
+        assert!(parse("debug dev loop x").is_err());
+        assert!(parse("expert-mode maybe").is_err());
+        assert_eq!(cmd("debug dev panic").level(), Level::Admin);
     }
 
     #[test]

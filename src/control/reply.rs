@@ -36,6 +36,8 @@ pub struct Session {
     pub severity: Severity,
     /// What this connection may do: the socket's level, or lower after `user`/`operator`.
     pub level: super::parse::Level,
+    /// `expert-mode on`: `debug dev` commands allowed (HAProxy's expert mode).
+    pub expert: bool,
 }
 
 /// The prompt that follows every answer in interactive mode.

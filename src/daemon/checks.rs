@@ -14,6 +14,11 @@ struct Sink {
     rt: Arc<ServerRt>,
     proxy: Arc<Proxy>,
     name: String,
+    backend: String,
+    /// The last check passed (servers start UP, as in HAProxy), for `log_health_checks`.
+    passing: std::sync::atomic::AtomicBool,
+    /// `http-check disable-on-404`.
+    disable_on_404: bool,
 }
 
 impl HealthSink for Sink {
@@ -27,6 +32,23 @@ impl HealthSink for Sink {
         }
         self.rt.checked.store(true, Relaxed);
         self.rt.check_duration_ms.store(duration.as_millis() as u64, Relaxed);
+        if self.passing.swap(ok, Relaxed) != ok {
+            let active = self.proxy.active.load();
+            if active.snap.backend(&self.backend).is_some_and(|(_, b)| b.log_health_checks) {
+                let msg = health_check_line(&self.name, ok, detail, duration);
+                active.logger.log(Level::Notice, &msg);
+            }
+        }
+    }
+    fn on_pass_status(&self, status: Option<u16>) {
+        if self.disable_on_404 && self.rt.set_nolb(status == Some(404)) {
+            let msg = match status == Some(404) {
+                true => format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name),
+                false => format!("Server {} leaves NOLB: its check no longer answers 404", self.name),
+            };
+            tracing::info!("{msg}");
+            self.proxy.active.load().logger.log(Level::Notice, &msg);
+        }
     }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
@@ -41,6 +63,12 @@ impl HealthSink for Sink {
     }
 }
 
+/// HAProxy's `option log-health-checks` line for a changed check result.
+fn health_check_line(server: &str, ok: bool, detail: &str, duration: Duration) -> String {
+    let verdict = if ok { "succeeded" } else { "failed" };
+    format!("Health check for server {server} {verdict}, reason: {detail}, check duration: {}ms.", duration.as_millis())
+}
+
 struct Running {
     spec: String,
     stop: watch::Sender<bool>,
@@ -52,6 +80,10 @@ pub struct Checks {
     /// Started with the first checker; `None` after a failed start, checkers then share the
     /// proxy's runtime.
     thread: Option<Option<health::CheckThread>>,
+    /// `agent-check`s, by (backend, server).
+    agents: HashMap<(String, String), super::agent::Running>,
+    /// Servers whose checks `disable health` stopped (kept across reloads).
+    disabled: std::collections::HashSet<(String, String)>,
 }
 
 impl Checks {
@@ -64,6 +96,9 @@ impl Checks {
             for (si, s) in b.servers.iter().enumerate() {
                 let Some(spec) = &s.check else { continue };
                 let key = (b.name.clone(), s.name.clone());
+                if self.disabled.contains(&key) {
+                    continue;
+                }
                 let text = format!("{spec:?}");
                 if let Some(r) = self.running.remove(&key) {
                     if r.spec == text {
@@ -76,6 +111,9 @@ impl Checks {
                     rt: active.rt.backends[bi].servers[si].clone(),
                     proxy: proxy.clone(),
                     name: format!("{}/{}", b.name, s.name),
+                    backend: b.name.clone(),
+                    passing: std::sync::atomic::AtomicBool::new(true),
+                    disable_on_404: matches!(&spec.kind, health::CheckKind::Http(h) if h.disable_on_404),
                 };
                 next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
             }
@@ -84,6 +122,11 @@ impl Checks {
             let _ = r.stop.send(true);
         }
         self.running = next;
+        let mut agents = std::mem::take(&mut self.agents);
+        if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
+            super::agent::reconcile(&mut agents, proxy, self.runtime());
+        }
+        self.agents = agents;
     }
 
     fn runtime(&mut self) -> Option<&tokio::runtime::Handle> {
@@ -95,10 +138,34 @@ impl Checks {
         thread.as_ref().map(health::CheckThread::handle)
     }
 
+    /// `enable|disable health`: a server without running checks counts as UP, as in HAProxy.
+    pub fn set_enabled(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str, on: bool) {
+        let key = (backend.to_string(), server.to_string());
+        if on {
+            self.disabled.remove(&key);
+        } else {
+            self.disabled.insert(key.clone());
+            if let Some(r) = self.running.remove(&key) {
+                let _ = r.stop.send(true);
+            }
+        }
+        self.reconcile(proxy);
+    }
+
+    /// Restarts a server's checker from its current state (after `set server ... health`), so
+    /// its rise/fall counting starts over from the forced state.
+    pub fn restart(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str) {
+        if let Some(r) = self.running.remove(&(backend.to_string(), server.to_string())) {
+            let _ = r.stop.send(true);
+        }
+        self.reconcile(proxy);
+    }
+
     pub fn stop_all(&mut self) {
         for (_, r) in self.running.drain() {
             let _ = r.stop.send(true);
         }
+        self.agents.clear();
     }
 }
 
@@ -110,4 +177,17 @@ fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sin
         None => health::spawn_checker_init(spec, init, Arc::new(sink), rx),
     };
     Running { spec: text, stop }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn health_check_lines_read_like_haproxys() {
+        let d = std::time::Duration::from_millis(3);
+        assert_eq!(
+            super::health_check_line("be/s1", false, "Layer4 connection refused", d),
+            "Health check for server be/s1 failed, reason: Layer4 connection refused, check duration: 3ms."
+        );
+        assert!(super::health_check_line("be/s1", true, "Layer4 check passed", d).contains(" succeeded, "));
+    }
 }

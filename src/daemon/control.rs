@@ -178,6 +178,8 @@ pub struct Shared {
     reloads: Mutex<ReloadLog>,
     /// The VRRP instances, owned here so `show status` can read them and reloads update them.
     pub vrrp: tokio::sync::Mutex<Option<crate::vrrp::Manager>>,
+    /// `[[announce]]` state for `show announce`, set once the announcer runs.
+    pub announce: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<crate::announce::VipStatus>>>>,
 }
 
 impl Shared {
@@ -200,6 +202,7 @@ impl Shared {
             upgrade_tx,
             reloads: Mutex::new(ReloadLog::default()),
             vrrp: tokio::sync::Mutex::new(None),
+            announce: std::sync::OnceLock::new(),
         })
     }
 
@@ -520,6 +523,11 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     session.severity = s;
                     Reply::ok("", json!({}))
                 }
+                Ok(Command::ExpertMode(on)) => {
+                    session.expert = on;
+                    Reply::ok("", json!({ "expert": on }))
+                }
+                Ok(Command::DebugDev(d)) => super::debug_dev::run(d, session.expert),
                 // `permitted` checked the peer's uid for both.
                 Ok(Command::Upgrade { binary }) => upgrade(shared, binary).await,
                 Ok(Command::TakeOver) => {
@@ -621,12 +629,21 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         },
         Command::Reload { terminate } => reload(shared, terminate).await,
         Command::ShowVrrp => super::vip::show_vrrp(shared).await,
+        Command::ShowAnnounce => crate::announce::show::reply(shared.announce.get()),
         Command::VipList { instance } => super::vip::list(shared, instance.as_deref()).await,
         Command::VipAdd(req) => super::vip::add(shared, req).await,
         Command::VipDel(req) => super::vip::del(shared, req).await,
+        Command::Map(m) => super::maps::execute(shared, m),
         // Connection-level commands are handled by the connection loop.
-        Command::Quit | Command::Prompt | Command::SetSeverityOutput(_) | Command::Lower(_) => Reply::ok("", json!({})),
+        Command::Quit
+        | Command::Prompt
+        | Command::SetSeverityOutput(_)
+        | Command::Lower(_)
+        | Command::ExpertMode(_)
+        | Command::DebugDev(_) => Reply::ok("", json!({})),
         Command::Upgrade { .. } | Command::TakeOver => Reply::error("Only on a control socket connection."),
+        Command::Table(t) => super::tables::execute(&active, &t),
+        Command::Runtime(rt) => super::dynamic::control_reply(&shared.proxy, rt).await,
     }
 }
 

@@ -3,11 +3,16 @@
 //! exchanges in flight finish within `hard_stop_after`, then exit. `upgrade` hands everything to
 //! a new executable (see [`upgrade`]) and drains the same way.
 
+pub mod agent;
 pub mod checks;
 pub mod control;
+mod debug_dev;
+pub mod dynamic;
+mod maps;
 pub mod privs;
 mod start;
 pub mod state_file;
+mod tables;
 pub mod upgrade;
 mod vip;
 
@@ -54,6 +59,7 @@ impl Source {
 }
 
 /// Loads and validates the configuration, from lbha.toml or from an haproxy.cfg.
+#[allow(dead_code)]
 fn load(src: &Source) -> Result<Snapshot, String> {
     let path = src.path.as_path();
     let snap = if src.haproxy {
@@ -95,8 +101,13 @@ pub fn run(opts: RunOptions) -> ExitCode {
         }
         ExitCode::from(1)
     };
-    let snap = match load(&opts.source) {
-        Ok(s) => s,
+    let (snap, runtime) = match dynamic::load_initial(&opts.source) {
+        Ok((s, st)) => {
+            for w in &s.warnings {
+                tracing::warn!("{w}");
+            }
+            (s, st)
+        }
         Err(e) => return give_up(&mut incoming, &e),
     };
     raise_fd_limit();
@@ -141,7 +152,10 @@ pub fn run(opts: RunOptions) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(opts.source, snap, (ctl_sock, ctl_settings), threads, incoming)) {
+    // Fate sharing (`track_proxy`): a stalled proxy thread or a panic gives the VIPs away.
+    crate::fate::spawn_watchdog(rt.handle().clone());
+    crate::fate::install_panic_hook();
+    match rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), threads, incoming)) {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -294,7 +308,7 @@ fn fd_limit_warning(limit: u64, maxconn: u32, needed: u64) -> Option<String> {
 
 async fn serve(
     source: Source,
-    snap: Snapshot,
+    (snap, mut runtime): (Snapshot, dynamic::State),
     (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
     threads: usize,
     mut incoming: Option<upgrade::new::Incoming>,
@@ -312,6 +326,16 @@ async fn serve(
         (None, Some(p)) => state_file::load(p, &proxy),
         (None, None) => {}
     }
+    // Before the listeners: they bind the VIPs it holds.
+    let announcer = match crate::announce::Announcer::start(&proxy.active.load().snap, &proxy).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(i) = incoming.as_mut() {
+                i.abort(&e);
+            }
+            return Err(e);
+        }
+    };
     let mut listeners = Listeners::default();
     let inherited = incoming.as_mut().map(upgrade::new::Incoming::take_listeners).unwrap_or_default();
     let fresh = match listeners.adopt(&proxy.active.load().snap, inherited) {
@@ -327,6 +351,9 @@ async fn serve(
     let mut checks = checks::Checks::default();
     checks.reconcile(&proxy);
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let (runtime_tx, mut runtime_rx) = tokio::sync::mpsc::channel(16);
+    let _ = proxy.runtime.set(runtime_tx);
+    tokio::spawn(crate::dns::task::run(proxy.clone()));
     let (upgrade_tx, mut upgrade_rx) = tokio::sync::mpsc::channel(4);
     let (api_reload, mut api_reloads) = crate::api::reload_channel();
     let mut parts = start::Parts {
@@ -345,6 +372,11 @@ async fn serve(
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // Peers replicate the stick tables; the edge stops with this process (dropped at the end).
+    let _peers = crate::peers::net::start(&proxy).await?;
+    if let Some(a) = &announcer {
+        let _ = shared.announce.set(a.status_handle());
+    }
     let mut ctl = Some(ctl);
     let mut upgrades = upgrade::Upgrades::default();
     let mut upgraded = false;
@@ -364,13 +396,16 @@ async fn serve(
                 }
             }
             _ = hup.recv() => {
-                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("SIGHUP", Requester::Signal, &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(reply) = api_reloads.recv() => {
-                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("Data Plane API", Requester::Api(reply), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
             }
             Some(req) = reload_rx.recv() => {
-                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared).await;
+                reload_for("control socket", Requester::Control(req), &source, &proxy, &mut listeners, &mut checks, &shared, &mut runtime).await;
+            }
+            Some(req) = runtime_rx.recv() => {
+                dynamic::handle(req, &proxy, &mut listeners, &mut checks, &mut runtime).await;
             }
             Some(msg) = upgrade_rx.recv() => match msg {
                 upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &source, shared.socket_path()),
@@ -397,6 +432,11 @@ async fn serve(
             ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
+    // Withdraw before drain: the router sends no new flows here while the proxy finishes. After
+    // an upgrade the successor announces on the same device: nothing to withdraw.
+    if let Some(a) = announcer.as_ref().filter(|_| !upgraded) {
+        a.withdraw_all().await;
+    }
     if upgraded {
         // The new process serves the control socket, API, VRRP and state file now.
         if let Some(c) = ctl.take() {
@@ -417,6 +457,14 @@ async fn serve(
         }
     }
     drain(&proxy, &mut listeners, &mut checks).await;
+    if let Some(a) = announcer {
+        if upgraded {
+            // The successor holds the same VIPs now.
+            drop(a);
+        } else {
+            a.release_all().await;
+        }
+    }
     // The runtime kills what still runs when it ends: `notify_stop` gets its chance first.
     if let Some(n) = notify_scripts {
         n.wait(NOTIFY_AT_STOP).await;
@@ -474,6 +522,7 @@ async fn reload_for(
     listeners: &mut Listeners,
     checks: &mut checks::Checks,
     shared: &control::Shared,
+    runtime: &mut dynamic::State,
 ) {
     let mut states = vec![NotifyState::Reloading];
     states.extend(NotifyState::monotonic_usec_now().ok());
@@ -482,11 +531,19 @@ async fn reload_for(
     // Parsing and validating a large file takes a while; off the runtime thread, so the proxy
     // keeps serving meanwhile (with nbthread = 1 it is the same thread).
     let owned = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || load(&owned))
+    let overlay = runtime.overlay.clone();
+    let loaded = tokio::task::spawn_blocking(move || dynamic::load(&owned, &overlay))
         .await
         .unwrap_or_else(|e| Err(format!("configuration loader failed: {e}")));
     let old = proxy.active.load().snap.clone();
-    let r = loaded.and_then(|snap| reload(snap, proxy, listeners, checks, terminate));
+    let r = loaded.and_then(|(snap, base, dropped)| {
+        for w in &snap.warnings {
+            tracing::warn!("{w}");
+        }
+        let g = reload(snap, proxy, listeners, checks, terminate)?;
+        runtime.reloaded(base, &dropped);
+        Ok(g)
+    });
     let warnings = match &r {
         Ok(_) => restart_only(&old, &proxy.active.load().snap, shared.threads()),
         Err(_) => Vec::new(),
@@ -540,9 +597,22 @@ fn restart_only(old: &Snapshot, new: &Snapshot, threads: usize) -> Vec<String> {
     if n.server_state_file != o.server_state_file {
         out.push("global.server_state_file: takes effect at the next restart or upgrade".to_string());
     }
+    // Privileges were dropped at start: the running process cannot take another identity.
+    if (&n.user, &n.group) != (&o.user, &o.group) {
+        out.push("global.user and global.group: take effect at the next restart or upgrade".to_string());
+    }
+    // The announcer starts with the process, before the listeners bind its VIPs.
+    if old.announce.groups.is_empty() && !new.announce.groups.is_empty() {
+        out.push("announce: a first [[announce]] takes effect at the next restart or upgrade".to_string());
+    }
     let api = |s: &Snapshot| s.api.as_ref().map(|a| (a.bind, a.state_dir.clone(), a.tls.is_some()));
     if api(new) != api(old) {
         out.push("api: bind, state_dir and ssl_crt take effect at the next restart or upgrade".to_string());
+    }
+    if new.peers != old.peers {
+        out.push(
+            "peers: the local peer, its address and the peer lists take effect at the next restart or upgrade".into(),
+        );
     }
     out
 }
@@ -646,12 +716,20 @@ mod tests {
     fn restart_only_settings_are_named() {
         let parse = |t: &str| config::parse(t, std::path::Path::new("t.toml")).unwrap();
         let old = parse("[global]\nnbthread = 1\n");
-        let new = parse("[global]\nnbthread = 2\nstate_dir = \"/tmp/x\"\nmaxconn = 5\n");
+        let new = parse("[global]\nnbthread = 2\nstate_dir = \"/tmp/x\"\nmaxconn = 5\nuser = \"nobody\"\n");
         let w = restart_only(&old, &new, 1);
+        assert!(w.iter().any(|l| l.starts_with("global.user and global.group")), "{w:?}");
         assert!(w.iter().any(|l| l.starts_with("global.nbthread: 2 threads")), "{w:?}");
         assert!(w.iter().any(|l| l.starts_with("global.state_dir")), "{w:?}");
         // maxconn is applied by the reload itself.
         assert!(!w.iter().any(|l| l.contains("maxconn")), "{w:?}");
         assert!(restart_only(&old, &old, 1).is_empty());
+        let announcing = parse(
+            "[[backend]]\nname = \"web\"\n[[announce]]\nname = \"v\"\naddress = [\"192.0.2.10\"]\ntrack_backend = [\"web\"]\n",
+        );
+        let w = restart_only(&old, &announcing, 1);
+        assert!(w.iter().any(|l| l.starts_with("announce: a first [[announce]]")), "{w:?}");
+        // Changing or removing announcements is a reload's business.
+        assert!(!restart_only(&announcing, &old, 1).iter().any(|l| l.starts_with("announce")));
     }
 }

@@ -6,7 +6,8 @@
 //! Linux keeps credentials per thread and a new thread copies its creator's, so the switch is made
 //! while the process has one thread, before the runtime starts; every thread then runs with the
 //! same reduced set. The three capabilities are also ambient, so what the daemon starts (`lbha
-//! upgrade`'s new process, notify scripts, external checks) runs as the user with them.
+//! upgrade`'s new process, external checks) runs as the user with them; VRRP's scripts clear them
+//! (`vrrp::script`).
 
 use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
@@ -112,6 +113,24 @@ pub fn switch(t: &Target) -> Result<(), String> {
 }
 
 /// Sets the effective, permitted and inheritable sets of the calling thread to `mask`.
+/// Makes `c`'s child clear its ambient capability set before `exec`: commands lbha starts
+/// (VRRP scripts, external checks) must not inherit the network capabilities kept for
+/// `lbha upgrade` (see the module doc).
+pub fn without_ambient_caps(c: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2), which
+    // is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            let r = nix::libc::prctl(nix::libc::PR_CAP_AMBIENT, nix::libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+            // EINVAL: a kernel without ambient capabilities (before 4.3) has none to clear.
+            if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(nix::libc::EINVAL) {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn capset(mask: u64) -> nix::Result<()> {
     #[repr(C)]
     struct Header {

@@ -55,6 +55,7 @@ fn command(spec: &CheckSpec, ext: &ExternalCheck, load: ServerLoad) -> Command {
         .stderr(Stdio::null())
         // A checker stopped mid-check (reload, shutdown) must not leave the command running.
         .kill_on_drop(true);
+    crate::daemon::privs::without_ambient_caps(&mut cmd);
     cmd
 }
 
@@ -90,6 +91,7 @@ mod tests {
             backend: "php_server".into(),
             server: "php_server_1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

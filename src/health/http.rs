@@ -57,6 +57,9 @@ pub fn examine(check: &HttpCheck, buf: &[u8], head_only: bool) -> Progress {
         Ok(None) => return Progress::NeedMore,
         Err(e) => return Progress::Done(Err(e)),
     };
+    if check.disable_on_404 && status == 404 {
+        return Progress::Done(Ok(404));
+    }
     if let Some(ok) = check.expect.status_ok(status) {
         return Progress::Done(verdict_status(ok, status));
     }
@@ -243,6 +246,20 @@ mod tests {
 
     fn addr() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+
+    #[test]
+    fn disable_on_404_passes_a_404_whatever_the_expect_rule() {
+        let mut c = check("GET /health", Some("status 200"));
+        let resp = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(examine(&c, resp, false), Progress::Done(Err(ProbeError::L7WrongStatus { status: 404 })));
+        c.disable_on_404 = true;
+        assert_eq!(examine(&c, resp, false), Progress::Done(Ok(404)));
+        // Other failures still fail.
+        assert_eq!(
+            examine(&c, b"HTTP/1.1 500 X\r\n\r\n", false),
+            Progress::Done(Err(ProbeError::L7WrongStatus { status: 500 }))
+        );
     }
 
     #[test]

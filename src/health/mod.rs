@@ -7,6 +7,7 @@
 //!                     ▲  interval: inter / fastinter / downinter ± spread_checks
 //! ```
 
+pub mod agent;
 mod conn;
 mod external;
 mod http;
@@ -15,6 +16,7 @@ mod risefall;
 mod scheduler;
 mod slowstart;
 mod spec;
+pub mod tcpcheck;
 mod thread;
 mod timing;
 

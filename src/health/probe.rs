@@ -98,7 +98,11 @@ impl Prober {
         match &spec.kind {
             CheckKind::Http(check) => Self {
                 sock: None,
-                request: http::build_request(check, spec.host_header.as_deref(), spec.addr),
+                request: [
+                    spec.proxy_header.as_deref().unwrap_or_default(),
+                    &http::build_request(check, spec.host_header.as_deref(), spec.addr),
+                ]
+                .concat(),
                 head_only: check.method.eq_ignore_ascii_case("HEAD"),
                 buf: Vec::new(),
             },
@@ -114,7 +118,8 @@ impl Prober {
         let connected = AtomicBool::new(false);
         let (detail, status) = match &spec.kind {
             CheckKind::Tcp => {
-                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr)).await?;
+                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr, spec.proxy_header.as_deref()))
+                    .await?;
                 ("Layer4 check passed", None)
             }
             CheckKind::Http(check) => {
@@ -127,6 +132,11 @@ impl Prober {
             CheckKind::External(ext) => {
                 external::run(spec, ext, load).await?;
                 ("External check passed", None)
+            }
+            CheckKind::Seq(seq) => {
+                let header = spec.proxy_header.as_deref();
+                bounded(deadline, &connected, seq_check(&mut self.sock, spec.addr, seq, header, &connected)).await?;
+                (if seq.proto == Some("SSL") { "Layer6 check passed" } else { "Layer7 check passed" }, None)
             }
         };
         Ok(ProbeOk { detail, status, duration: started.elapsed() })
@@ -201,13 +211,65 @@ async fn bounded<T>(
 
 /// A connect that completes passes; on loopback it usually has before `connect` returns, and
 /// then the socket never meets the poller.
-async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr) -> Result<(), ProbeError> {
+/// Runs a `tcp-check` sequence (see [`tcpcheck`](super::tcpcheck)). Each `connect` rule opens
+/// a new connection on the kept socket; the PROXY header (`check-send-proxy`) goes first on a
+/// connection to the check's own port.
+async fn seq_check(
+    home: &mut Option<Socket>,
+    addr: SocketAddr,
+    seq: &super::tcpcheck::Seq,
+    proxy_header: Option<&[u8]>,
+    connected: &AtomicBool,
+) -> Result<(), ProbeError> {
+    use super::tcpcheck::{Action, Run};
+    let mut run = Run::new(seq);
+    let Action::Connect(mut port) = run.step() else {
+        return Err(ProbeError::L4Error { detail: "tcp-check sequence without a connection".into() });
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        let target = port.map_or(addr, |p| SocketAddr::new(addr.ip(), p));
+        connected.store(false, Relaxed);
+        let mut conn = Lease::connect(home, target)?;
+        match conn.outcome() {
+            Outcome::Connected => {}
+            Outcome::Failed(e) => return Err(e),
+            Outcome::Pending => conn.connected().await?,
+        }
+        connected.store(true, Relaxed);
+        if let (Some(h), None) = (proxy_header, port) {
+            conn.send_all(h).await?;
+        }
+        loop {
+            match run.step() {
+                Action::Connect(p) => {
+                    port = p;
+                    break;
+                }
+                Action::Send(data) => conn.send_all(data).await?,
+                Action::Recv => match conn.recv(&mut buf).await {
+                    Ok(0) | Err(_) => run.closed(),
+                    Ok(n) => run.feed(&buf[..n]),
+                },
+                Action::Pass(_) => return Ok(()),
+                Action::Fail(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// With `check-send-proxy` the PROXY header is sent once connected.
+async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr, proxy_header: Option<&[u8]>) -> Result<(), ProbeError> {
     let mut conn = Lease::connect(sock, addr)?;
     match conn.outcome() {
-        Outcome::Connected => Ok(()),
-        Outcome::Failed(e) => Err(e),
-        Outcome::Pending => conn.connected().await,
+        Outcome::Connected => {}
+        Outcome::Failed(e) => return Err(e),
+        Outcome::Pending => conn.connected().await?,
     }
+    if let Some(h) = proxy_header {
+        conn.send_all(h).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,6 +294,7 @@ mod tests {
             backend: "be".into(),
             server: "s1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub trait HealthSink: Send + Sync + 'static {
     fn on_transition(&self, t: &Transition);
     /// After every check, the rise/fall position ("UP 1/3" on a stats page).
     fn on_state(&self, _state: HealthState) {}
+    /// After every passed check, the HTTP status it got (`http-check disable-on-404`).
+    fn on_pass_status(&self, _status: Option<u16>) {}
     /// Connection figures passed to external checks.
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
@@ -85,6 +87,9 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
             Err(fail) => write!(detail, "{fail}"),
         };
         sink.on_check(ok, &detail, duration);
+        if let Ok(pass) = &result {
+            sink.on_pass_status(pass.status);
+        }
         let before = rf.state();
         match rf.observe_with(ok, &detail) {
             Some(t) => {
@@ -178,6 +183,7 @@ mod tests {
             backend: "be".into(),
             server: "s1".into(),
             host_header: None,
+            proxy_header: None,
         }
     }
 

@@ -29,6 +29,8 @@ pub enum HealthError {
     BadExpect { text: String, why: &'static str },
     #[error("invalid expect status {text:?}; expected codes or ranges like 200,300-399")]
     BadStatus { text: String },
+    #[error("invalid tcp-check rule {line:?}: {why}")]
+    BadTcpCheck { line: String, why: String },
     #[error("invalid expect regex {pattern:?}: {source}")]
     BadRegex {
         pattern: String,
@@ -44,6 +46,8 @@ pub enum CheckKind {
     Tcp,
     Http(HttpCheck),
     External(ExternalCheck),
+    /// `tcp-check` rules, or a protocol check built from them (redis, mysql, ...).
+    Seq(super::tcpcheck::Seq),
 }
 
 /// The settings of one server's checker, resolved from config.
@@ -68,6 +72,8 @@ pub struct CheckSpec {
     pub server: String,
     /// Host header for HTTP checks when the check text sets none.
     pub host_header: Option<String>,
+    /// A PROXY protocol header sent first on every check connection (`check-send-proxy`).
+    pub proxy_header: Option<Vec<u8>>,
 }
 
 /// HAProxy's `external-check command`, run once per check.
@@ -103,6 +109,9 @@ pub struct HttpCheck {
     pub version: HttpVersion,
     pub headers: Vec<(String, String)>,
     pub expect: Expect,
+    /// `http-check disable-on-404`: a 404 passes the check but takes the server out of load
+    /// balancing (HAProxy's NOLB) until it answers otherwise.
+    pub disable_on_404: bool,
 }
 
 impl HttpCheck {
@@ -157,6 +166,7 @@ impl HttpCheck {
             version,
             headers,
             expect: Expect::default(),
+            disable_on_404: false,
         })
     }
 

@@ -46,6 +46,83 @@ pub fn facility(s: &str) -> Option<u8> {
 pub enum Framing {
     Rfc3164,
     Rfc5424,
+    /// RFC 3164 without the host name.
+    Local,
+    /// `<level>text`, for a local collector (systemd reads the level).
+    Short,
+    /// `<priority>text`.
+    Priority,
+    /// The text alone.
+    Raw,
+    /// `ISO-8601-date text`.
+    Iso,
+    /// `<priority>ISO-8601-date text`.
+    Timed,
+}
+
+impl Framing {
+    /// HAProxy's `log ... format NAME` names.
+    pub fn parse(s: &str) -> Option<Framing> {
+        Some(match s {
+            "rfc3164" => Framing::Rfc3164,
+            "rfc5424" => Framing::Rfc5424,
+            "local" => Framing::Local,
+            "short" => Framing::Short,
+            "priority" => Framing::Priority,
+            "raw" => Framing::Raw,
+            "iso" => Framing::Iso,
+            "timed" => Framing::Timed,
+            _ => return None,
+        })
+    }
+}
+
+/// What goes around a message.
+pub struct Header<'a> {
+    pub facility: u8,
+    pub level: Level,
+    pub at: SystemTime,
+    /// `log-send-hostname`: the name lines carry (none by default, as in HAProxy: RFC 5424 then
+    /// says `-`).
+    pub host: Option<&'a str>,
+    /// `log-tag`.
+    pub tag: &'a str,
+    pub pid: u32,
+    /// `log-format-sd` output (RFC 5424 only).
+    pub sd: Option<&'a str>,
+}
+
+/// HAProxy's ISO 8601 time: microseconds and a numeric UTC offset.
+fn iso(t: SystemTime) -> String {
+    let s = humantime::format_rfc3339_micros(t).to_string();
+    format!("{}+00:00", s.trim_end_matches('Z'))
+}
+
+/// A complete line in `framing`.
+pub fn frame(framing: Framing, h: &Header<'_>, msg: &str) -> String {
+    let pri = h.facility as u32 * 8 + h.level as u32;
+    let p = parts(h.at);
+    let (tag, pid) = (h.tag, h.pid);
+    match framing {
+        Framing::Rfc3164 | Framing::Local => {
+            let day = p.day.trim_start_matches('0');
+            let host = match (framing, h.host) {
+                (Framing::Rfc3164, Some(host)) => format!("{host} "),
+                _ => String::new(),
+            };
+            format!("<{pri}>{} {:>2} {} {host}{tag}[{pid}]: {msg}", MONTHS[p.month], day, p.hms)
+        }
+        // HAProxy's host field is `-` unless `log-send-hostname` names one.
+        Framing::Rfc5424 => {
+            let sd = h.sd.filter(|s| !s.is_empty()).unwrap_or("-");
+            format!("<{pri}>1 {} {} {tag} {pid} - {sd} {msg}", iso(h.at), h.host.unwrap_or("-"))
+        }
+        Framing::Short => format!("<{}>{msg}", h.level as u32),
+        Framing::Priority => format!("<{pri}>{msg}"),
+        Framing::Raw => msg.to_string(),
+        Framing::Iso => format!("{} {msg}", iso(h.at)),
+        Framing::Timed => format!("<{}>{} {msg}", h.level as u32, iso(h.at)),
+    }
 }
 
 /// Calendar parts of a UTC time, taken from humantime's fixed-width RFC 3339 rendering.
@@ -55,7 +132,6 @@ struct Parts {
     day: String,
     hms: String,
     millis: String,
-    rfc3339: String,
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -70,7 +146,6 @@ fn parts(t: SystemTime) -> Parts {
         day: s.get(8..10).unwrap_or("01").to_string(),
         hms: s.get(11..19).unwrap_or("00:00:00").to_string(),
         millis: s.get(20..23).unwrap_or("000").to_string(),
-        rfc3339: s,
     }
 }
 
@@ -90,15 +165,8 @@ pub fn syslog_line(
     pid: u32,
     msg: &str,
 ) -> String {
-    let pri = facility as u32 * 8 + level as u32;
-    let p = parts(now);
-    match framing {
-        Framing::Rfc3164 => {
-            let day = p.day.trim_start_matches('0');
-            format!("<{pri}>{} {:>2} {} {host} lbha[{pid}]: {msg}", MONTHS[p.month], day, p.hms)
-        }
-        Framing::Rfc5424 => format!("<{pri}>1 {} {host} lbha {pid} - - {msg}", p.rfc3339),
-    }
+    let h = Header { facility, level, at: now, host: Some(host), tag: "lbha", pid, sd: None };
+    frame(framing, &h, msg)
 }
 
 /// What one HTTP exchange did, for an `httplog` line.
@@ -220,8 +288,37 @@ mod tests {
         );
         assert_eq!(
             syslog_line(Framing::Rfc5424, 16, Level::Notice, t(), "lb1", 42, "hello"),
-            "<133>1 2026-11-05T02:49:33.123Z lb1 lbha 42 - - hello"
+            "<133>1 2026-11-05T02:49:33.123000+00:00 lb1 lbha 42 - - hello"
         );
+    }
+
+    #[test]
+    fn every_framing() {
+        let h = |host| Header {
+            facility: 16,
+            level: Level::Info,
+            at: t(),
+            host,
+            tag: "web",
+            pid: 42,
+            sd: Some("[x@1 a=\"b\"]"),
+        };
+        let f = |fr, host| frame(fr, &h(host), "hi");
+        assert_eq!(f(Framing::Rfc3164, None), "<134>Nov  5 02:49:33 web[42]: hi");
+        assert_eq!(f(Framing::Rfc3164, Some("box")), "<134>Nov  5 02:49:33 box web[42]: hi");
+        assert_eq!(f(Framing::Local, Some("box")), "<134>Nov  5 02:49:33 web[42]: hi");
+        assert_eq!(f(Framing::Rfc5424, None), "<134>1 2026-11-05T02:49:33.123000+00:00 - web 42 - [x@1 a=\"b\"] hi");
+        assert_eq!(
+            f(Framing::Rfc5424, Some("box")),
+            "<134>1 2026-11-05T02:49:33.123000+00:00 box web 42 - [x@1 a=\"b\"] hi"
+        );
+        assert_eq!(f(Framing::Short, None), "<6>hi");
+        assert_eq!(f(Framing::Priority, None), "<134>hi");
+        assert_eq!(f(Framing::Raw, None), "hi");
+        assert_eq!(f(Framing::Iso, None), "2026-11-05T02:49:33.123000+00:00 hi");
+        assert_eq!(f(Framing::Timed, None), "<6>2026-11-05T02:49:33.123000+00:00 hi");
+        assert_eq!(Framing::parse("raw"), Some(Framing::Raw));
+        assert_eq!(Framing::parse("fancy"), None);
     }
 
     #[test]

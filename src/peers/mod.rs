@@ -1,5 +1,5 @@
 //! HAProxy's peers protocol (stick-table replication), version 2.1 as HAProxy 2.6 speaks it,
-//! and the sliding-window rate counters whose snapshots it carries. Pure: no I/O, no clock
+//! and the sliding-window rate counters whose snapshots it carries. Pure but for [`net`]: no I/O, no clock
 //! (callers pass `now`). The wire facts come from `shared/reference/peers.md` and the captures
 //! next to it, against which `golden` tests every message byte for byte.
 //!
@@ -10,6 +10,7 @@
 //! - [`datatype`]: data type ids and encodings.
 //! - [`session`]: one session's state machine (handshake, acks, resync, heartbeats).
 //! - [`reconnect`]: when to connect again after a refused connect or a lost session.
+//! - [`net`]: the tokio edge (listener, connectors, sessions over sockets).
 //! - [`freq`]: `freq_ctr`, the per-period rate counter behind `conn_rate(P)` and friends.
 
 pub mod codec;
@@ -18,6 +19,7 @@ pub mod entry;
 pub mod error;
 pub mod freq;
 pub mod handshake;
+pub mod net;
 pub mod reconnect;
 pub mod session;
 pub mod varint;

@@ -18,12 +18,11 @@ pub mod stick;
 pub mod table;
 
 pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, TableSpec};
-pub use table::{StickKey, StickTable};
+pub use table::{StickKey, StickTable, Stuck};
 
+use crate::stktable::{SharedTable, Table, TableDef};
 use cookie::Edit;
 use http::{HeaderMap, HeaderValue, header};
-use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// HAProxy's cookie modes; `Passive` (no mode) only reads a cookie the application sets.
@@ -79,8 +78,11 @@ pub struct StickSpec {
 pub struct ServerKey {
     /// The server's `cookie` value.
     pub cookie: Option<String>,
-    /// Stable identity stored in tables, so entries survive reloads that reorder servers.
-    pub id: u64,
+    /// Stored as `server_key`: entries follow the server by name across reloads that reorder
+    /// servers.
+    pub name: String,
+    /// HAProxy's numeric server id (its position, from 1), stored as `server_id`.
+    pub num: i32,
 }
 
 /// A backend's persistence settings; `servers` is in the backend's server order.
@@ -91,33 +93,53 @@ pub struct Spec {
     pub servers: Vec<ServerKey>,
 }
 
-/// The id a server's entries are stored under: a hash of its name.
-pub fn server_id(name: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    h.finish()
+/// The table definition stick rules imply when the backend's table is not in the registry (an
+/// `appsession` table): keys of the rule's type, `server_id` and `server_key`.
+pub fn implied_def(name: &str, t: TableSpec) -> TableDef {
+    let key = match t.key {
+        KeyType::Ip => crate::stktable::KeyKind::Ip,
+        KeyType::Integer => crate::stktable::KeyKind::Integer,
+        KeyType::String { len } => crate::stktable::KeyKind::String { len },
+    };
+    TableDef {
+        name: name.to_string(),
+        key,
+        size: t.size,
+        expire: t.expire,
+        nopurge: false,
+        peers: None,
+        store: crate::stktable::def::with_server_key(Vec::new()),
+    }
 }
 
-/// Live tables of one backend, kept across reloads while the table definition is unchanged.
+/// A backend's stick table as its rules use it; the table is shared with the runtime API.
 #[derive(Debug)]
 pub struct Runtime {
     spec: Option<TableSpec>,
-    table: Option<Mutex<StickTable>>,
+    table: Option<SharedTable>,
+    epoch: Instant,
 }
 
 impl Runtime {
+    /// A table of its own (tests, `appsession`).
     pub fn new(spec: Option<TableSpec>, epoch: Instant) -> Self {
-        Self { spec, table: spec.map(|t| Mutex::new(StickTable::new(t.size, t.expire, epoch))) }
+        let table = spec.map(|t| SharedTable::new(std::sync::Mutex::new(Table::new(implied_def("", t)))));
+        Self { spec, table, epoch }
+    }
+
+    /// Rules over a registry table; `epoch` is the registry's clock origin.
+    pub fn shared(spec: TableSpec, table: SharedTable, epoch: Instant) -> Self {
+        Self { spec: Some(spec), table: Some(table), epoch }
     }
 
     pub fn table_spec(&self) -> Option<TableSpec> {
         self.spec
     }
 
-    fn with_table<R>(&self, f: impl FnOnce(&mut StickTable) -> R) -> Option<R> {
+    fn with_table<R>(&self, f: impl FnOnce(&mut StickTable<'_>) -> R) -> Option<R> {
         let m = self.table.as_ref()?;
-        let mut t = m.lock().unwrap_or_else(|p| p.into_inner());
-        Some(f(&mut t))
+        let mut t = crate::stktable::registry::lock(m);
+        Some(f(&mut StickTable { t: &mut t, epoch: self.epoch }))
     }
 
     /// Entries in the table (0 without one).
@@ -186,8 +208,12 @@ impl Spec {
         self.cookie.is_none() && self.stick.is_none()
     }
 
-    fn index_of_id(&self, id: u64) -> Option<usize> {
-        self.servers.iter().position(|s| s.id == id)
+    /// The server an entry names: by name when it has one, else by number.
+    fn index_of(&self, stuck: &Stuck) -> Option<usize> {
+        match &stuck.name {
+            Some(n) => self.servers.iter().position(|s| &s.name == n),
+            None => self.servers.iter().position(|s| s.num == stuck.num),
+        }
     }
 
     /// Finds the server the request should stick to. `usable(i)`: server i is up and not in
@@ -210,9 +236,9 @@ impl Spec {
                         continue;
                     };
                     if rule.matches()
-                        && let Some(id) = t.get(&key, clock.now)
+                        && let Some(stuck) = t.get(&key, clock.now)
                         && d.server.is_none()
-                        && let Some(i) = self.index_of_id(id)
+                        && let Some(i) = self.index_of(&stuck)
                         && usable(i)
                     {
                         d.server = Some(i);
@@ -320,7 +346,7 @@ impl Spec {
             if d.store.is_some() || learned.is_some() {
                 rt.with_table(|t| {
                     for k in d.store.iter().cloned().chain(learned) {
-                        t.set(k, srv.id, clock.now);
+                        t.set(k, srv.num, &srv.name, clock.now);
                     }
                 });
             }

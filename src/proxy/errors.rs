@@ -1,8 +1,8 @@
 //! Responses the proxy writes itself, with HAProxy's short HTML bodies so clients and monitoring
 //! that parse them keep working.
 
-use super::body::{ProxyBody, full};
-use http::{HeaderValue, Response, StatusCode, header};
+use super::body::ProxyBody;
+use http::{Response, StatusCode};
 
 /// Why the proxy answered instead of a server; shown in logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,47 +70,24 @@ impl ProxyError {
     }
 }
 
-/// HAProxy's body text for a status.
-pub fn page_text(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
-        414 => "<html><body><h1>414 URI Too Long</h1>\nThe request line is too long.\n</body></html>\n",
-        403 => "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
-        429 => {
-            "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
-        }
-        408 => {
-            "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
-        }
-        431 => {
-            "<html><body><h1>431 Request Header Fields Too Large</h1>\nThe request header section is too large.\n</body></html>\n"
-        }
-        500 => "<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n",
-        502 => {
-            "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
-        }
-        503 => {
-            "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
-        }
-        504 => "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
-        _ => "<html><body><h1>Error</h1>\nThe request could not be served.\n</body></html>\n",
-    }
-}
-
 /// A complete error response after which the connection is closed, as HAProxy does for 400,
 /// 408, 431, 502 and 504.
 pub fn page(status: StatusCode) -> Response<ProxyBody> {
-    let mut r = page_keep(status);
-    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
+    built(status, true)
 }
 
 /// A complete error response that leaves the connection open (denials, 503).
 pub fn page_keep(status: StatusCode) -> Response<ProxyBody> {
-    let mut r = Response::new(full(page_text(status)));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    built(status, false)
+}
+
+/// HAProxy's built-in page, marked so the proxy's own page for the code can replace it.
+fn built(status: StatusCode, close: bool) -> Response<ProxyBody> {
+    let mut reply = super::errpages::Reply::builtin(status.as_u16());
+    // HAProxy's 400 and 408 pages close whoever sends them.
+    let close = close || reply.close;
+    reply.close = close;
+    let mut r = reply.response();
+    r.extensions_mut().insert(super::errpages::Builtin { code: status.as_u16(), close });
     r
 }

@@ -1,13 +1,18 @@
-//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → http_request rules →
-//! stats → choose backend → choose server and connect (with retries) → forward → http_response rules.
+//! HTTP mode: hyper 1 on both sides. Phases per request: check framing → monitor-uri → frontend
+//! http_request rules → stats → choose backend → backend http_request rules → choose server and
+//! connect (with retries) → forward → backend then frontend http_response rules →
+//! http_after_response rules (also on lbha's own answers). Rules run in `proxy::rules`.
 
 use super::body::{Metered, Progress, ProxyBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
+use super::retry_on::Failure;
+use super::rules::{self, Outcome, Txn};
+use super::sample_ctx::StreamCtx;
+use super::vars::TxnVars;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
-use crate::config::snapshot::{ConnMode, Forwardfor, HttpAction, HttpRule, LogMode, RedirectTarget};
-use crate::routing::Facts;
+use crate::config::snapshot::{ConnMode, Forwardfor, LogMode};
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
@@ -134,16 +139,6 @@ fn forwarded_for(
     Some(name)
 }
 
-fn facts<'a, B>(req: &'a Request<B>, cx: &ConnCtx) -> Facts<'a> {
-    Facts {
-        method: Some(req.method()),
-        uri: Some(req.uri()),
-        headers: Some(req.headers()),
-        src: cx.peer.ip(),
-        dst_port: cx.local.port(),
-    }
-}
-
 fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Response<ProxyBody> {
     fcnt.count_status(resp.status().as_u16());
     if close {
@@ -170,26 +165,68 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
 }
 
 /// Serves one request of a client connection.
-pub async fn handle(req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
+pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
         return page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
-    if active.snap.frontends[fi].log != LogMode::Http || !active.logger.enabled() {
-        return serve(req, verdict, &cx, &active, fi).await;
+    let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
+    let fe = &active.snap.frontends[fi];
+    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
+    if !logs {
+        let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+        let resp = super::errpages::customize(resp, &active.snap, fi);
+        return after_response(resp, &cx, &active, fi, bi, &vars);
     }
     let start = httplog::Start::new(&req, &cx, first);
-    let resp = serve(req, verdict, &cx, &active, fi).await;
+    let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+    let resp = super::errpages::customize(resp, &active.snap, fi);
+    let resp = after_response(resp, &cx, &active, fi, bi, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
 }
 
+/// `http_after_response` rules, the backend's then the frontend's, on every response,
+/// lbha's own included (as HAProxy). They cannot answer.
+fn after_response(
+    mut resp: Response<ProxyBody>,
+    cx: &ConnCtx,
+    active: &Active,
+    fi: usize,
+    bi: Option<usize>,
+    vars: &TxnVars<'_>,
+) -> Response<ProxyBody> {
+    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None };
+    let fe = &active.snap.frontends[fi];
+    if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
+        rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
+    }
+    rules::response(&fe.http_after_response, &fe.acls, &mut resp, &t);
+    resp
+}
+
 async fn serve(
+    req: Request<Incoming>,
+    verdict: Verdict,
+    cx: &Arc<ConnCtx>,
+    active: &Arc<Active>,
+    fi: usize,
+    vars: &TxnVars<'_>,
+) -> (Response<ProxyBody>, Option<usize>) {
+    let mut picked = None;
+    let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked).await;
+    (resp, picked)
+}
+
+async fn serve_picking(
     mut req: Request<Incoming>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
     active: &Arc<Active>,
     fi: usize,
+    vars: &TxnVars<'_>,
+    picked: &mut Option<usize>,
 ) -> Response<ProxyBody> {
     let cx = cx.clone();
     let active = active.clone();
@@ -210,9 +247,33 @@ async fn serve(
     // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
-    if let Some(resp) = apply_request_rules(&mut req, &fe.http_request, &fe.acls, &active, &cx) {
-        if resp.status() == StatusCode::FORBIDDEN {
+    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None };
+    // `monitor-uri` is answered before any rule, as in HAProxy.
+    if let Some(resp) = rules::monitor(fe, &req, &t) {
+        return finish(&fcnt, resp, close_client);
+    }
+    // `option http-buffer-request`: the whole body first, so rules can read `req.body`.
+    let buffered = if fe.buffer_request && http_body::Body::is_end_stream(req.body()) {
+        Some(bytes::Bytes::new())
+    } else if fe.buffer_request {
+        let limit = active.snap.global.bufsize;
+        match rules::buffer_body(req.body_mut(), limit, fe.timeouts.http_request).await {
+            Ok(b) => Some(b),
+            Err(why) if why.starts_with("request body larger") => {
+                return finish(&fcnt, page_keep(StatusCode::PAYLOAD_TOO_LARGE), true);
+            }
+            Err(why) => return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why)),
+        }
+    } else {
+        None
+    };
+    t.body = buffered.as_deref();
+    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+        if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        if tarpit {
+            tokio::time::sleep(fe.timeouts.tarpit).await;
         }
         return finish(&fcnt, resp, close_client);
     }
@@ -222,37 +283,46 @@ async fn serve(
         if let Some(r) = crate::stats::challenge(&req, st) {
             return finish(&fcnt, r, false);
         }
-        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &facts(&req, &cx), &*active));
+        let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
+        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**cx.proxy.maps.store.load()));
         if req.method() == http::Method::POST && admin {
             return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
         }
         let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
         return finish(&fcnt, resp, false);
     }
-    let chosen = {
-        let f = facts(&req, &cx);
-        fe.switching
-            .iter()
-            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &f, &*active)))
-            .map(|r| r.backend)
-            .or(fe.default_backend)
-    };
+    let chosen = rules::choose_backend(fe, &req, &t);
     let Some(bi) = chosen else {
         return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
     };
-    let be_cache = &active.snap.backends[bi].cache_rules;
-    if let Some(resp) = apply_request_rules(&mut req, &be_cache.0, &[], &active, &cx) {
+    *picked = Some(bi);
+    t.backend = Some(bi);
+    // The backend's own rules run after the frontend's, as in HAProxy.
+    let be = &active.snap.backends[bi];
+    if let Outcome::Answer { resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+        if denied {
+            fcnt.denied_req.fetch_add(1, Relaxed);
+        }
+        if tarpit {
+            tokio::time::sleep(be.timeouts.tarpit).await;
+        }
         return finish(&fcnt, resp, close_client);
     }
     let cached = crate::cache::take(&mut req);
-    let pair =
-        super::compress::Pair { fe: fe.compression.as_deref(), be: active.snap.backends[bi].compression.as_deref() };
+    let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
     let offer = super::compress::request(&mut req, pair);
-    match forward(req, &active, fi, bi, &cx).await {
+    match forward(req, buffered.clone(), &active, fi, bi, &cx).await {
         Ok(mut resp) => {
             crate::cache::keep(&mut resp, cached);
-            apply_response_rules(&mut resp, &be_cache.1, &[], &active, &cx);
-            apply_response_rules(&mut resp, &fe.http_response, &fe.acls, &active, &cx);
+            // Response rules: the backend's first, then the frontend's; an answer replaces the
+            // server's response.
+            let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
+            for (list, acls) in lists {
+                if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
+                    resp = own;
+                    break;
+                }
+            }
             let resp = super::compress::response(resp, offer.as_ref());
             let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
             finish(&fcnt, resp, close)
@@ -263,7 +333,9 @@ async fn serve(
             if let ProxyError::BadRequest(_) = e {
                 fcnt.errors_req.fetch_add(1, Relaxed);
             }
-            finish(&fcnt, error_page(e), false)
+            let mut resp = error_page(e);
+            resp.extensions_mut().insert(super::errpages::AtBackend(bi));
+            finish(&fcnt, resp, false)
         }
     }
 }
@@ -296,109 +368,11 @@ async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Resp
     }
 }
 
-/// Runs `http_request` rules in order; a rule that answers ends the request.
-fn apply_request_rules(
-    req: &mut Request<Incoming>,
-    rules: &[HttpRule],
-    acls: &[crate::routing::Acl],
-    active: &Active,
-    cx: &ConnCtx,
-) -> Option<Response<ProxyBody>> {
-    for rule in rules {
-        let hit = rule.cond.as_ref().is_none_or(|c| c.eval(acls, &facts(req, cx), active));
-        if !hit {
-            continue;
-        }
-        match &rule.action {
-            HttpAction::Return { status, headers, body } => {
-                let mut r = Response::new(full(body.clone()));
-                *r.status_mut() = *status;
-                for (n, v) in headers {
-                    r.headers_mut().append(n.clone(), v.clone());
-                }
-                return Some(r);
-            }
-            HttpAction::Deny { status } => {
-                let mut r = page_keep(*status);
-                *r.status_mut() = *status;
-                return Some(r);
-            }
-            HttpAction::Redirect { target, code } => {
-                let loc = match target {
-                    RedirectTarget::Location(l) => l.clone(),
-                    RedirectTarget::Prefix(p) => {
-                        format!("{p}{}", req.uri().path_and_query().map(|x| x.as_str()).unwrap_or("/"))
-                    }
-                };
-                let mut r = Response::new(empty());
-                *r.status_mut() = *code;
-                if let Ok(v) = HeaderValue::from_str(&loc) {
-                    r.headers_mut().insert(header::LOCATION, v);
-                }
-                r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-                return Some(r);
-            }
-            HttpAction::SetHeader(n, v) => {
-                req.headers_mut().insert(n.clone(), v.clone());
-            }
-            HttpAction::AddHeader(n, v) => {
-                req.headers_mut().append(n.clone(), v.clone());
-            }
-            HttpAction::DelHeader(n) => {
-                req.headers_mut().remove(n);
-            }
-            HttpAction::CacheUse(c) => {
-                if let Some(r) = crate::cache::use_cache(c, req) {
-                    return Some(r);
-                }
-            }
-            // Validation refuses cache-store in http_request.
-            HttpAction::CacheStore(_) => {}
-        }
-    }
-    None
-}
-
-fn apply_response_rules(
-    resp: &mut Response<ProxyBody>,
-    rules: &[HttpRule],
-    acls: &[crate::routing::Acl],
-    active: &Active,
-    cx: &ConnCtx,
-) {
-    for rule in rules {
-        let f = Facts {
-            method: None,
-            uri: None,
-            headers: Some(resp.headers()),
-            src: cx.peer.ip(),
-            dst_port: cx.local.port(),
-        };
-        if !rule.cond.as_ref().is_none_or(|c| c.eval(acls, &f, active)) {
-            continue;
-        }
-        match &rule.action {
-            HttpAction::SetHeader(n, v) => {
-                resp.headers_mut().insert(n.clone(), v.clone());
-            }
-            HttpAction::AddHeader(n, v) => {
-                resp.headers_mut().append(n.clone(), v.clone());
-            }
-            HttpAction::DelHeader(n) => {
-                resp.headers_mut().remove(n);
-            }
-            HttpAction::CacheStore(c) => crate::cache::store(c, resp),
-            // Validation refuses answering actions in http_response.
-            HttpAction::Return { .. } | HttpAction::Deny { .. } | HttpAction::Redirect { .. } => {}
-            HttpAction::CacheUse(_) => {}
-        }
-    }
-}
-
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
 async fn forward(
     mut req: Request<Incoming>,
+    buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
     fi: usize,
     bi: usize,
@@ -412,7 +386,7 @@ async fn forward(
     // 101. A CONNECT is forwarded as HAProxy 2.6 does: the tunnel opens if the server answers 2xx.
     let connect = req.method() == http::Method::CONNECT;
     let upgrade = if connect { None } else { upgrade_protocol(&req) };
-    let client_upgrade = (connect || upgrade.is_some()).then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
     let (mut parts, body) = req.into_parts();
     // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
     let exchange = parts.extensions.remove::<super::idle::Handover>();
@@ -454,9 +428,18 @@ async fn forward(
     parts.version = Version::HTTP_11;
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
-    let replayable = body.is_end_stream() && upgrade.is_none() && idempotent(&parts.method);
+    // An empty buffered body is no body.
+    let buffered = buffered.filter(|b| !b.is_empty());
+    let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
+    // `retry-on` beyond connection failures: a request without a body can be sent again as is.
+    let l7_replayable =
+        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
     let mut progress = None;
-    let body: ProxyBody = if body.is_end_stream() {
+    let body: ProxyBody = if let Some(b) = buffered {
+        // Read whole by `option http-buffer-request`; the client's body is at its end.
+        brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
+        full(b)
+    } else if body.is_end_stream() {
         empty()
     } else {
         let p = Arc::new(Progress::new());
@@ -494,8 +477,10 @@ async fn forward(
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
         let t_slot = clock();
-        let got = if std::mem::take(&mut fresh) {
-            pool.connect(be.timeouts.connect).await.map(|s| (s, false))
+        // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
+        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));
+        let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
+            pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
         } else {
             pool.get(be.timeouts.connect).await
         };
@@ -504,7 +489,7 @@ async fn forward(
             Err(e) => {
                 srt.counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
                     return Err(ProxyError::ConnectFailed);
                 }
                 attempt += 1;
@@ -520,7 +505,7 @@ async fn forward(
         };
         let t_conn = clock();
         // What is needed to send the request again if the reused connection turns out dead.
-        let replay = (reused && replayable).then(|| {
+        let replay = ((reused && replayable) || l7_replayable).then(|| {
             let mut r = Request::new(empty());
             *r.method_mut() = req.method().clone();
             *r.uri_mut() = req.uri().clone();
@@ -542,6 +527,31 @@ async fn forward(
         } else {
             sending.await
         };
+        // `retry-on`: the failure of this attempt, if it is to be tried again.
+        let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
+        let failure = match &sent {
+            Err(_) => Some(Failure::Timeout),
+            Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
+            Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+            Ok(Err(e)) if broke_before_response(e.error()) => Some(Failure::Empty),
+            Ok(Err(e)) if e.error().is_parse() => Some(Failure::Junk),
+            Ok(Err(_)) => None,
+        };
+        if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
+            && let Some(again) = replay
+        {
+            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "retry-on: {f:?}; retrying");
+            if !matches!(f, Failure::Status(_)) {
+                srt.counters.errors_resp.fetch_add(1, Relaxed);
+            }
+            req = again;
+            attempt += 1;
+            srt.counters.retries.fetch_add(1, Relaxed);
+            brt.counters.retries.fetch_add(1, Relaxed);
+            fresh = true;
+            slot = Some((si, session));
+            continue;
+        }
         let mut resp = match sent {
             Err(_) => {
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
@@ -594,7 +604,9 @@ async fn forward(
                 srt.counters.errors_resp.fetch_add(1, Relaxed);
                 return Err(ProxyError::ServerFailed);
             };
+            let client_upgrade = client_upgrade.claim();
             let server_upgrade = hyper::upgrade::on(&mut resp);
+            let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
             let counters = vec![brt.counters.clone(), srt.counters.clone()];
             let idle = be.timeouts.tunnel;
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
@@ -610,7 +622,7 @@ async fn forward(
                 let tunnel = async {
                     match tokio::try_join!(client_upgrade, server_upgrade) {
                         Ok((c, s)) => {
-                            if let Err(e) = super::tcp::tunnel(TokioIo::new(c), TokioIo::new(s), idle, &counters).await
+                            if let Err(e) = super::tcp::tunnel(c, TokioIo::new(s), idle, &counters).await
                             {
                                 tracing::debug!("tunnel ended: {e}");
                             }
@@ -649,7 +661,7 @@ async fn forward(
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
         crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
-        let keep = conn_mode == ConnMode::KeepAlive;
+        let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let body = Metered::new(body, be.timeouts.server, counters, false)

@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
@@ -31,6 +32,8 @@ pub struct Start {
     pub at: Instant,
     pub tq: i64,
     pub line: String,
+    /// The request's record (see `logrec`), rendered instead of the fixed line.
+    pub log: Option<super::logrec::LogHandle>,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -41,7 +44,8 @@ impl Start {
     pub fn new<B>(req: &http::Request<B>, cx: &ConnCtx, first: bool) -> Start {
         let at = Instant::now();
         let tq = if first { ms(at - cx.accepted.1) } else { 0 };
-        Start { at, tq, line: format!("{} {} {:?}", req.method(), req.uri(), req.version()) }
+        let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
+        Start { at, tq, line: format!("{} {} {:?}", req.method(), req.uri(), req.version()), log }
     }
 }
 
@@ -54,10 +58,21 @@ pub fn wrap(
     cx: &ConnCtx,
 ) -> Response<ProxyBody> {
     let picked = resp.extensions().get::<Picked>().copied();
-    let err = resp.extensions().get::<ProxyError>().copied();
+    // A built-in page no ProxyError explains came from a rule (`deny`): HAProxy's PR state.
+    let err = resp
+        .extensions()
+        .get::<ProxyError>()
+        .copied()
+        .or_else(|| resp.extensions().get::<super::errpages::Builtin>().is_some().then_some(ProxyError::Denied));
+    let at_backend = resp.extensions().get::<super::errpages::AtBackend>().map(|a| a.0);
     let status = resp.status().as_u16();
+    if let Some(h) = &start.log {
+        super::logrec::capture_response_headers(h, resp.headers());
+        h.lock().res_headers = resp.headers().clone();
+    }
     let (parts, body) = resp.into_parts();
-    let pending = Pending { start, active, fi, picked, err, status, client: cx.peer, accepted: cx.accepted.0 };
+    let pending =
+        Pending { start, active, fi, picked, err, status, client: cx.peer, accepted: cx.accepted.0, at_backend };
     let body = Logged { inner: body, bytes: 0, ended: false, pending: Some(pending) };
     Response::from_parts(parts, body.boxed_unsync())
 }
@@ -71,6 +86,7 @@ struct Pending {
     status: u16,
     client: std::net::SocketAddr,
     accepted: std::time::SystemTime,
+    at_backend: Option<usize>,
 }
 
 impl Pending {
@@ -81,7 +97,11 @@ impl Pending {
             Some(p) => {
                 (snap.backends[p.backend].name.as_str(), snap.backends[p.backend].servers[p.server].name.as_str())
             }
-            None => (fe.name.as_str(), "<NOSRV>"),
+            // A failure after the backend was chosen names the backend, as HAProxy does.
+            None => match self.at_backend {
+                Some(b) => (snap.backends[b].name.as_str(), "<NOSRV>"),
+                None => (fe.name.as_str(), "<NOSRV>"),
+            },
         };
         let termination = match (self.err, ended) {
             (Some(ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge), _) => ['P', 'R'],
@@ -97,6 +117,61 @@ impl Pending {
             (None, false) => ['C', 'D'],
         };
         let p = self.picked;
+        if let Some(h) = self.start.log.clone() {
+            let mut rec = h.lock().clone();
+            rec.backend = backend.to_string();
+            rec.server = server.to_string();
+            if let Some(p) = p {
+                rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
+                let brt = &self.active.rt.backends[p.backend];
+                rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
+                rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
+                rec.srvconn = brt.servers[p.server].counters.cur_sessions.load(Relaxed) as u64;
+                rec.srv_queue = brt.servers[p.server].counters.queue.cur.load(Relaxed) as u64;
+            }
+            rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
+            rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
+            // lbha sees the request once its head is in: the wait before it counts as TR.
+            (rec.th, rec.ti, rec.t_recv) = (0, 0, self.start.tq);
+            rec.tw = p.map_or(-1, |p| p.tw);
+            rec.tc = p.map_or(-1, |p| p.tc);
+            rec.tr = p.map_or(-1, |p| p.tr);
+            rec.tt = ms(self.start.at.elapsed()) + self.start.tq;
+            rec.status = Some(self.status);
+            rec.bytes_out = bytes;
+            rec.bytes_in = request_bytes(&rec);
+            rec.termination = termination;
+            rec.retries = p.map_or(0, |p| p.retries);
+            let Some(level) = h.spec.level(&rec) else { return };
+            if fe.log_clf && h.spec.format.is_none() {
+                let line = httplog_clf(&HttpRecord {
+                    client: self.client,
+                    accepted: self.accepted,
+                    frontend: &fe.name,
+                    backend,
+                    server,
+                    timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
+                    status: self.status,
+                    bytes,
+                    termination,
+                    retries: rec.retries,
+                    request_line: &self.start.line,
+                });
+                self.active.fe_logger(self.fi).log(level, &line);
+                return;
+            }
+            let line = match &h.spec.format {
+                Some(f) => crate::log::record::render(f, &rec),
+                None => crate::log::record::render(default_format(), &rec),
+            };
+            let sd = h
+                .spec
+                .format_sd
+                .as_ref()
+                .map(|f| String::from_utf8_lossy(&crate::log::record::render(f, &rec)).into_owned());
+            self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), &String::from_utf8_lossy(&line));
+            return;
+        }
         let rec = HttpRecord {
             client: self.client,
             accepted: self.accepted,
@@ -118,8 +193,30 @@ impl Pending {
         };
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
         let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
-        self.active.logger.log(level, &line);
+        self.active.fe_logger(self.fi).log(level, &line);
     }
+}
+
+/// HAProxy 2.6's `option httplog` format, parsed once.
+fn default_format() -> &'static crate::sample::LogFormat {
+    static F: std::sync::OnceLock<crate::sample::LogFormat> = std::sync::OnceLock::new();
+    F.get_or_init(|| crate::sample::LogFormat::parse(super::logrec::HTTPLOG).expect("the httplog format parses"))
+}
+
+/// `%U`: the request head as it is written on the wire, plus a declared body length.
+fn request_bytes(rec: &crate::log::record::Record) -> u64 {
+    let line = rec.method.as_ref().map_or(0, |m| m.as_str().len())
+        + rec.uri.as_ref().map_or(0, |u| u.to_string().len())
+        + "HTTP/1.1".len()
+        + 4;
+    let fields: usize = rec.req_headers.iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    let body = rec
+        .req_headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    (line + fields + 2 + body) as u64
 }
 
 struct Logged {

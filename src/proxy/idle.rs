@@ -57,6 +57,8 @@ pub struct Activity {
     awaiting_head: AtomicBool,
     /// A write to the client is blocked (see [`State::writing`]).
     writing: AtomicBool,
+    /// Wakes every timer of the connection (the idle timer and, for HTTP/1, the park timer):
+    /// each creates its `notified()` before it reads the state, so none misses a change.
     changed: Notify,
     /// The clocks of the response bodies in progress (see [`Tracked`]), counted from `base`.
     bodies: Mutex<Vec<Weak<AtomicU64>>>,
@@ -92,8 +94,17 @@ impl Activity {
     /// A request reached the service; it counts as in progress until the guard is dropped (with
     /// the response body, once its last byte left or the stream was reset).
     pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.lock().active += 1;
+        let first = {
+            let mut s = self.lock();
+            s.active += 1;
+            s.active == 1
+        };
         self.awaiting_head.store(false, Relaxed);
+        // The timer may be asleep until the idle deadline; with a request in progress it has to
+        // watch for stalled responses instead.
+        if first {
+            self.changed.notify_waiters();
+        }
         InFlight(self.clone())
     }
 
@@ -106,7 +117,7 @@ impl Activity {
             s.head_from = None;
             self.awaiting_head.store(true, Relaxed);
             drop(s);
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
@@ -119,14 +130,14 @@ impl Activity {
         if s.active == 0 && s.head_from.is_none() {
             s.head_from = Some(Instant::now());
             drop(s);
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
     /// A write to the client would block (`true`) or went through (`false`).
     fn write_blocked(&self, blocked: bool) {
         if self.writing.swap(blocked, Relaxed) && !blocked {
-            self.changed.notify_one();
+            self.changed.notify_waiters();
         }
     }
 
@@ -190,6 +201,31 @@ impl Activity {
             }
         }
     }
+}
+
+impl Activity {
+    /// Resolves once an HTTP/1 connection has been between requests for `after`: at least one
+    /// exchange done, none in progress, nothing of the next head read, the last response gone.
+    pub async fn parkable(&self, after: std::time::Duration) {
+        loop {
+            let changed = self.changed.notified();
+            match park_at(&self.state(), after) {
+                Some(at) if at <= Instant::now() => return,
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
+
+/// When a connection in state `s` may be parked, if nothing changes (see [`Activity::parkable`]).
+pub fn park_at(s: &State, after: std::time::Duration) -> Option<Instant> {
+    (s.active == 0 && !s.writing && s.done > 0 && s.head_from.is_none()).then(|| s.since + after)
 }
 
 /// A request in progress; ends it when dropped.
@@ -370,6 +406,7 @@ mod tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 
@@ -403,6 +440,20 @@ mod tests {
         let (mut s, _) = state(0, 1, None);
         s.writing = true;
         assert_eq!(deadline(&s, &timeouts(1, 1)), None);
+    }
+
+    #[test]
+    fn only_a_connection_between_requests_is_parked() {
+        let after = std::time::Duration::from_secs(1);
+        let (fresh, _) = state(0, 0, None);
+        assert_eq!(park_at(&fresh, after), None, "before the first request");
+        let (busy, _) = state(1, 3, None);
+        assert_eq!(park_at(&busy, after), None, "a request in progress");
+        let (head, _) = state(0, 3, Some(5));
+        assert_eq!(park_at(&head, after), None, "the next head has started");
+        let (idle, t0) = state(0, 3, None);
+        assert_eq!(park_at(&State { writing: true, ..idle }, after), None, "a response still leaving");
+        assert_eq!(park_at(&idle, after), Some(t0 + after));
     }
 
     #[test]
@@ -462,6 +513,7 @@ mod stall_tests {
             tunnel: s(30),
             queue: s(5),
             check: None,
+            tarpit: s(5),
         }
     }
 
@@ -481,6 +533,40 @@ mod stall_tests {
         tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.unwrap();
         assert!(body.frame().await.is_some());
         // A frame was taken and nobody comes back for the next one.
+        let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
+        assert_eq!(why, Expiry::Stalled);
+    }
+
+    /// The idle timer and the park timer wait on the same connection: the end of a request must
+    /// reach both (with one wake-up for one waiter, the park timer could wait for ever).
+    #[tokio::test]
+    async fn the_end_of_a_request_wakes_the_park_timer_beside_the_idle_timer() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100_000);
+        let req = a.begin();
+        let idle = a.expired(&t);
+        let park = a.parkable(Duration::from_millis(50));
+        tokio::pin!(idle, park);
+        assert!(futures::FutureExt::now_or_never(&mut idle).is_none());
+        assert!(futures::FutureExt::now_or_never(&mut park).is_none());
+        drop(req);
+        tokio::select! {
+            () = &mut park => {}
+            _ = &mut idle => panic!("not idle yet"),
+            () = tokio::time::sleep(Duration::from_secs(10)) => panic!("the park timer missed the end of the request"),
+        }
+    }
+
+    /// The timer first ran on an idle connection (asleep until `http_request`, 30 s here); the
+    /// stream that then starts is never read: the timer must wake to watch it.
+    #[tokio::test]
+    async fn a_stream_that_starts_after_the_timer_slept_is_still_watched() {
+        let a = Activity::new(Instant::now());
+        let t = timeouts(100);
+        let timer = a.expired(&t);
+        tokio::pin!(timer);
+        assert!(futures::FutureExt::now_or_never(&mut timer).is_none());
+        let (_tx, _body) = server_body(&a);
         let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("the stall expires");
         assert_eq!(why, Expiry::Stalled);
     }

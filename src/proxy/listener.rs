@@ -115,10 +115,14 @@ impl Listeners {
                     let sock = Arc::new(l);
                     let (stop, rx) = watch::channel(false);
                     let task = tokio::spawn(accept_loop(sock.clone(), addr, proxy.clone(), rx));
+                    crate::fate::listener_ok(addr);
                     tracing::info!("listening on {addr}");
                     self.running.insert(addr, Running { stop, task, sock });
                 }
-                Err(e) => tracing::error!("cannot serve {addr}: {e}"),
+                Err(e) => {
+                    tracing::error!("cannot serve {addr}: {e}");
+                    crate::fate::listener_failed(addr, &format!("cannot serve: {e}"));
+                }
             }
         }
         let gone: Vec<SocketAddr> = self.running.keys().filter(|a| !active.binds.contains_key(a)).copied().collect();
@@ -164,16 +168,46 @@ fn frontend_limit(proxy: &Proxy, addr: SocketAddr) -> Option<Arc<Semaphore>> {
     active.binds.get(&addr).and_then(|&fi| active.fe_limits[fi].clone())
 }
 
+/// Whether the frontend of the listener at `addr` is stopped by `disable frontend`.
+fn frontend_paused(
+    proxy: &Proxy,
+    addr: SocketAddr,
+    rx: &mut watch::Receiver<std::collections::HashSet<String>>,
+) -> bool {
+    let names = rx.borrow_and_update();
+    if names.is_empty() {
+        return false;
+    }
+    let active = proxy.active.load();
+    active.binds.get(&addr).is_some_and(|&fi| names.contains(&active.snap.frontends[fi].name))
+}
+
 /// Accepts connections one at a time. Once a connection waits in the backlog, it takes its
 /// frontend's `maxconn` slot first and a global slot second, then accepts: a frontend at its limit
 /// stops accepting, so the connections beyond it wait in the kernel backlog (as HAProxy's do)
 /// instead of holding global slots other frontends need; and a bind with nothing to accept holds
 /// no slot, so another bind of the same frontend can use it.
-async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, stop: watch::Receiver<bool>) {
+    accept_until_stopped(l, addr, proxy, stop).await;
+    // Closed on purpose (reload, stop): not a failure of the proxy.
+    crate::fate::listener_ok(addr);
+}
+
+async fn accept_until_stopped(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut reloads = proxy.reloads.subscribe();
+    let mut paused = proxy.paused.subscribe();
     let mut accept_errors = ErrorLog::default();
     loop {
         reloads.borrow_and_update();
+        // `disable frontend`: connections wait in the backlog until `enable frontend`.
+        if frontend_paused(&proxy, addr, &mut paused) {
+            tokio::select! {
+                _ = paused.changed() => {}
+                _ = reloads.changed() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            continue;
+        }
         let mut ready = tokio::select! {
             r = l.readable() => match r {
                 Ok(g) => g,
@@ -183,6 +217,7 @@ async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut 
                 }
             },
             _ = stop.wait_for(|s| *s) => return,
+            _ = paused.changed() => continue,
         };
         let fe_permit = match frontend_limit(&proxy, addr) {
             None => None,
@@ -223,11 +258,47 @@ async fn accept_loop(l: Arc<Listener>, addr: SocketAddr, proxy: Arc<Proxy>, mut 
                         if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
                     tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
                 }
+                if is_out_of_descriptors(&e) {
+                    crate::fate::out_of_fds(addr);
+                } else if !still_listening(l.get_ref()) {
+                    // Reported at once (the VIP moves away); listening again only after a while,
+                    // so the instances see the failure even when the socket recovers at once.
+                    tracing::error!("{addr} no longer listens: {e}");
+                    crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+                    tokio::select! {
+                        _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                    relisten(l.get_ref(), addr);
+                }
                 // EMFILE and friends: back off instead of spinning.
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
         }
     }
+}
+
+/// How long a listener that stopped listening stays failed before it tries to listen again.
+const LISTEN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A socket that no longer listens (aborted by `ss -K`, say) is a failed listener for the VRRP
+/// instances tracking the proxy until it listens again.
+fn relisten(l: &std::net::TcpListener, addr: SocketAddr) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a descriptor the listener owns and keeps open.
+    let r = unsafe { nix::libc::listen(l.as_raw_fd(), BACKLOG) };
+    if r == 0 && still_listening(l) {
+        tracing::warn!("{addr} had stopped listening: listening again");
+        crate::fate::listener_ok(addr);
+    } else {
+        let e = io::Error::last_os_error();
+        tracing::error!("{addr} no longer listens and cannot listen again: {e}");
+        crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+    }
+}
+
+fn still_listening(l: &std::net::TcpListener) -> bool {
+    socket2::SockRef::from(l).is_listener().unwrap_or(false)
 }
 
 /// How long an accept loop waits after a failed accept before trying again.

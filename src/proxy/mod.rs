@@ -3,17 +3,26 @@
 pub mod body;
 pub mod compress;
 pub mod errors;
+pub mod errpages;
 pub mod framing;
 pub mod http;
 pub mod httplog;
 pub mod idle;
 pub mod io;
 pub mod listener;
+pub mod logrec;
+pub mod park;
 pub mod pool;
+pub mod proxy_proto;
 pub mod queue;
 pub mod resize;
+pub mod retry_on;
+pub mod rules;
+pub mod sample_ctx;
 pub mod shutdown;
 pub mod tcp;
+pub mod tcp_rules;
+pub mod vars;
 
 use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
@@ -26,6 +35,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
@@ -52,6 +62,16 @@ pub struct Active {
     pub fe_limits: Vec<Option<Arc<Semaphore>>>,
     /// Syslog output of this snapshot's `[global] log` targets.
     pub logger: Arc<crate::log::Logger>,
+    /// Per frontend, when it has `log_targets` of its own: those plus (with `log = "global"`) the
+    /// global ones; else `logger`.
+    pub fe_loggers: Vec<Option<Arc<crate::log::Logger>>>,
+}
+
+impl Active {
+    /// Where frontend `fi`'s lines go.
+    pub fn fe_logger(&self, fi: usize) -> &Arc<crate::log::Logger> {
+        self.fe_loggers.get(fi).and_then(Option::as_ref).unwrap_or(&self.logger)
+    }
 }
 
 impl crate::routing::Live for Active {
@@ -75,6 +95,14 @@ pub struct Proxy {
     pub reloads: watch::Sender<Reload>,
     pub tracker: TaskTracker,
     pub started: Instant,
+    /// Map and pattern files with their runtime changes, read lock-free per lookup.
+    pub maps: crate::maps::Shared,
+    /// `proc.*` variables: one set for the process, kept across reloads.
+    pub proc_vars: vars::VarStore,
+    /// Runtime server changes go to the serve loop through this (set once it runs).
+    pub runtime: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::dynamic::Request>>,
+    /// Frontends stopped by `disable frontend`; their listeners accept nothing meanwhile.
+    pub paused: watch::Sender<std::collections::HashSet<String>>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -114,6 +142,14 @@ pub struct ConnCtx {
     pub requests: std::sync::atomic::AtomicU64,
     /// The connection's slots while it is served; a tunnel it opens takes a share (see [`Slots`]).
     slots: Mutex<Option<Arc<Slots>>>,
+    /// What the `tcp-request` stages share (variables, TLS facts).
+    pub rules: tcp_rules::ConnState,
+    /// `sess.*` variables of this client connection.
+    pub sess_vars: vars::VarStore,
+    /// What the TLS handshake settled (`ssl_fc_sni`, `ssl_fc_alpn`, `ssl_fc_protocol`).
+    pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
+    /// The PROXY header it came with, and its TLS facts, for `send-proxy` towards servers.
+    pub client: proxy_proto::ClientInfo,
 }
 
 impl ConnCtx {
@@ -146,6 +182,8 @@ impl Proxy {
         let pools = Mutex::new(HashMap::new());
         let limits = Mutex::new(HashMap::new());
         let active = build_active(Arc::new(snap), 1, &registry, &pools, &limits);
+        let maps = crate::maps::Shared::default();
+        maps.install(&active.snap.maps);
         Arc::new(Self {
             active: ArcSwap::from_pointee(active),
             registry,
@@ -157,6 +195,10 @@ impl Proxy {
             reloads: watch::channel(Reload { generation: 1, terminate: false }).0,
             tracker: TaskTracker::new(),
             started: Instant::now(),
+            maps,
+            proc_vars: Default::default(),
+            runtime: std::sync::OnceLock::new(),
+            paused: watch::channel(std::collections::HashSet::new()).0,
         })
     }
 
@@ -167,6 +209,9 @@ impl Proxy {
     pub fn install(&self, snap: Snapshot, terminate: bool) -> Arc<Active> {
         let generation = self.active.load().generation + 1;
         let a = Arc::new(build_active(Arc::new(snap), generation, &self.registry, &self.pools, &self.limits));
+        for note in self.maps.install(&a.snap.maps) {
+            tracing::warn!("{note}");
+        }
         self.active.store(a.clone());
         self.reloads.send_replace(Reload { generation, terminate });
         a
@@ -221,9 +266,19 @@ impl Proxy {
         let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
             return;
         };
+        // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
+        // Boxed, so a connection without one carries none of the wait's state.
+        let (peer, received) = if proxy_proto::expected(peer, local, fe, &bind, &**self.maps.store.load()) {
+            match Box::pin(proxy_proto::accept(&sock, peer, local, fe, &active, &self.drain)).await {
+                Some(got) => got,
+                None => return,
+            }
+        } else {
+            (peer, None)
+        };
         if fe.log == LogMode::Connect {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
-            active.logger.log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
+            active.fe_logger(fi).log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
         }
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
@@ -233,7 +288,15 @@ impl Proxy {
             accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
             requests: std::sync::atomic::AtomicU64::new(0),
             slots: Mutex::new(Some(Arc::new(slots))),
+            rules: tcp_rules::ConnState::default(),
+            sess_vars: Default::default(),
+            tls_info: Default::default(),
+            client: proxy_proto::ClientInfo { received, ..Default::default() },
         });
+        if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
+            tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
+            return;
+        }
         let t = fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
         let bufsize = active.snap.global.bufsize;
@@ -246,30 +309,56 @@ impl Proxy {
                 Some(tls) => {
                     let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                     match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await,
-                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
-                }
-                None => Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await,
-            },
-            Mode::Http => match bind.tls {
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                         Ok(Ok(stream)) => {
-                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            Box::pin(self.serve_http(stream, cx.clone(), conn)).await
+                            cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                            if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                                Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                            }
                         }
                         Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }
                 None => {
-                    if self.first_byte(&sock, cx.local, t.http_request, active.generation).await {
+                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx) {
+                        Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await
+                    }
+                }
+            },
+            Mode::Http => match bind.tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
+                        Ok(Ok(stream))
+                            if {
+                                cx.rules.set_tls(tcp_rules::TlsFacts::of(stream.get_ref().1));
+                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                                !tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                                    || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                            } =>
+                        {
+                            tracing::debug!(client = %peer, "rejected by tcp-request session");
+                            drop(stream);
+                        }
+                        Ok(Ok(stream)) => {
+                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
+                            self.serve_http(stream, cx.clone(), conn).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => {
+                    if tcp_rules::allowed(&fe.tcp.session, &fe.tcp.acls, &active, &cx)
+                        && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                        && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
+                    {
                         let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
-                        Box::pin(self.serve_http(sock, cx.clone(), conn)).await
+                        self.serve_http(sock, cx.clone(), conn).await
                     }
                 }
             },
@@ -301,51 +390,76 @@ impl Proxy {
         }
     }
 
-    async fn serve_http<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    /// HTTP/2 and HTTP/1 are separate boxed futures: one async fn for both would be as large
+    /// as HTTP/2's (hyper's h2 connection is held in it) for every parked HTTP/1 connection.
+    fn serve_http<'a, I>(
+        &'a self,
+        io: I,
+        cx: Arc<ConnCtx>,
+        conn: HttpConn,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let HttpConn { t, h2, born, fcnt, bufsize } = conn;
+        if conn.h2 { Box::pin(self.serve_h2(io, cx, conn)) } else { Box::pin(self.serve_h1(io, cx, conn)) }
+    }
+
+    async fn serve_h2<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let HttpConn { t, born, fcnt, bufsize, .. } = conn;
         let activity = idle::Activity::new(cx.accepted.1);
-        if h2 {
-            // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
-            // the head must fit `tune_bufsize` as an HTTP/1 head must.
-            let limit = framing::head_limit(bufsize);
-            let svc_cx = cx.clone();
-            let svc_activity = activity.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let cx = svc_cx.clone();
-                // Counted from the HEADERS frame, before the stream's task first runs.
-                let stream = idle::Handover::new(svc_activity.begin());
-                let mut req = req;
-                req.extensions_mut().insert(stream.clone());
-                let activity = svc_activity.clone();
-                async move {
-                    let verdict = framing::judge_h2(&req, limit);
-                    let resp = http::handle(req, verdict, cx).await;
-                    Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
-                }
-            });
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that
-            // `judge_h2` (414/431) rather than h2's own refusal decides, for any `tune_bufsize`.
-            let list_max = MAX_HEADER_BYTES.max(limit + 8192);
-            builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
-            let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
-            let conn = builder.serve_connection(TokioIo::new(io), svc);
-            return self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await;
-        }
-        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
-        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
-        let io = TokioIo::new(framing::Guard::new(watched, verdicts.clone()));
+        // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
+        // the head must fit `tune_bufsize` as an HTTP/1 head must.
+        let limit = framing::head_limit(bufsize);
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
+            // Counted from the HEADERS frame, before the stream's task first runs.
+            let stream = idle::Handover::new(svc_activity.begin());
+            let mut req = req;
+            req.extensions_mut().insert(stream.clone());
+            let activity = svc_activity.clone();
+            async move {
+                let verdict = framing::judge_h2(&req, limit);
+                let resp = http::handle(req, verdict, cx).await;
+                Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
+            }
+        });
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that
+        // `judge_h2` (414/431) rather than h2's own refusal decides, for any `tune_bufsize`.
+        let list_max = MAX_HEADER_BYTES.max(limit + 8192);
+        builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
+        let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
+    }
+
+    async fn serve_h1<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let HttpConn { t, born, fcnt, bufsize, .. } = conn;
+        let activity = idle::Activity::new(cx.accepted.1);
+        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
+        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
+        // Outermost, so that bytes replayed after a park are not scanned twice.
+        let mut sock = park::Rewind::new(framing::Guard::new(watched, verdicts.clone()));
+        let upgrades = park::ManualUpgrade::default();
+        let svc_cx = cx.clone();
+        let svc_activity = activity.clone();
+        let svc_upgrades = upgrades.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let cx = svc_cx.clone();
+            let upgrades = svc_upgrades.clone();
             let verdict = verdicts.next();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
             req.extensions_mut().insert(exchange.clone());
+            req.extensions_mut().insert(upgrades.clone());
             // Boxed: hyper keeps room for one service future per connection from its start, so
             // an idle connection would carry a request's worth of state; boxed, that is a pointer.
             Box::pin(async move {
@@ -367,9 +481,71 @@ impl Proxy {
             .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
             .max_headers(framing::HYPER_MAX_HEADERS)
+            // HAProxy adds no `Date` of its own; a server's passes through.
+            .auto_date_header(false)
             .keep_alive(true);
-        let conn = builder.serve_connection(io, svc).with_upgrades();
-        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity).await
+        loop {
+            // Boxed, both: while parked the task keeps only what `unpark` needs, not room for
+            // hyper's connection and the futures around it.
+            let mut conn = Box::new(KeepIo(builder.serve_connection(TokioIo::new(sock), svc.clone())));
+            let ended = Box::pin(self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, true)).await;
+            let parts = conn.0.into_parts();
+            sock = parts.io.into_inner();
+            sock.unread(parts.read_buf);
+            match ended {
+                Ended::Parked => tracing::debug!(client = %cx.peer, "idle HTTP/1 connection parked"),
+                Ended::Done { finished: true } => {
+                    // hyper let go after an upgrade, or after a last exchange (client's close,
+                    // `Connection: close`): the socket goes to the tunnel or is closed politely.
+                    if let Some(mut sock) = upgrades.hand_over(Box::new(sock)) {
+                        let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
+                    }
+                    return;
+                }
+                Ended::Done { finished: false } => return,
+            }
+            if !sock.has_unread() && !self.unpark(&mut sock, &cx, born, &t, &activity).await {
+                let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
+                return;
+            }
+        }
+    }
+
+    /// A parked connection waits for the first byte of its next request on the bare socket.
+    /// False when it is to be closed instead: the client left, the idle timer ran out, a stop
+    /// or a reload that removed its bind.
+    async fn unpark<T>(
+        &self,
+        sock: &mut park::Rewind<T>,
+        cx: &ConnCtx,
+        born: u64,
+        t: &crate::config::snapshot::Timeouts,
+        activity: &idle::Activity,
+    ) -> bool
+    where
+        T: tokio::io::AsyncRead + Unpin,
+    {
+        let mut byte = [0u8; 1];
+        let got = {
+            let read = sock.read(&mut byte);
+            tokio::pin!(read);
+            let mut drain = self.drain.subscribe();
+            let local = cx.local;
+            tokio::select! {
+                r = &mut read => matches!(r, Ok(1)),
+                _ = activity.expired(t) => false,
+                // As in `run_conn`: a request already on its way is still answered.
+                _ = drained(&mut drain) => {
+                    let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
+                    matches!(tokio::time::timeout(grace, &mut read).await, Ok(Ok(1)))
+                }
+                _ = self.expiry(born, |a| !a.binds.contains_key(&local), false) => false,
+            }
+        };
+        if got {
+            sock.unread(bytes::Bytes::copy_from_slice(&byte));
+        }
+        got
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -381,45 +557,55 @@ impl Proxy {
         born: u64,
         t: &crate::config::snapshot::Timeouts,
         activity: &idle::Activity,
-    ) {
+        parks: bool,
+    ) -> Ended {
         let keep_alive = t.http_keep_alive;
         let mut drain = self.drain.subscribe();
         let local = cx.local;
         tokio::select! {
-            res = conn.as_mut() => log_end(cx, res.err()),
+            res = conn.as_mut() => finish(cx, Some(res)),
+            () = activity.parkable(park::PARK_AFTER), if parks => {
+                let done = activity.state().done;
+                conn.as_mut().shut_gracefully();
+                // Idle, hyper closes at once; a request it had just taken would be answered
+                // with `Connection: close`, so the connection is not parked then.
+                match tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
+                    Ok(Ok(())) if activity.state().done == done => Ended::Parked,
+                    res => finish(cx, res.ok()),
+                }
+            }
             why = activity.expired(t) => {
                 // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
                 // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();
-                if let Ok(res) = tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await {
-                    log_end(cx, res.err());
-                }
+                let ended = finish(cx, tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await.ok());
                 match why {
                     idle::Expiry::Idle => tracing::debug!(client = %cx.peer, "idle client connection closed (timeout http-request / http-keep-alive)"),
                     idle::Expiry::Stalled => tracing::info!(client = %cx.peer, "client connection closed: a response left unread for timeout client"),
                 }
+                ended
             }
             _ = drained(&mut drain) => {
                 // A request may already be on its way on an idle connection: for a moment it is
                 // still answered (with `Connection: close`); then finish what is in flight and close.
                 let grace = DRAIN_IDLE_GRACE.min(keep_alive);
                 match tokio::time::timeout(grace, conn.as_mut()).await {
-                    Ok(res) => log_end(cx, res.err()),
+                    Ok(res) => finish(cx, Some(res)),
                     Err(_) => {
                         conn.as_mut().shut_gracefully();
-                        log_end(cx, conn.as_mut().await.err());
+                        finish(cx, Some(conn.as_mut().await))
                     }
                 }
             }
             cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+                let mut ended = Ended::Done { finished: false };
                 if cut == Cut::Stale {
                     conn.as_mut().shut_gracefully();
                     let grace = self.active.load().snap.global.hard_stop_after;
-                    if let Ok(res) = tokio::time::timeout(grace, conn.as_mut()).await {
-                        log_end(cx, res.err());
-                    }
+                    ended = finish(cx, tokio::time::timeout(grace, conn.as_mut()).await.ok());
                 }
                 tracing::debug!(client = %cx.peer, "connection closed by reload ({cut:?})");
+                ended
             }
         }
     }
@@ -430,16 +616,55 @@ trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
     fn shut_gracefully(self: std::pin::Pin<&mut Self>);
 }
 
-impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+/// How [`Proxy::run_conn`] left a connection.
+enum Ended {
+    /// Idle between HTTP/1 requests: hyper let go of the socket, which waits on its own.
+    Parked,
+    /// Over; `finished` when hyper completed (its socket may then be handed to a tunnel or closed
+    /// politely), not when it was cut or gave up with an error.
+    Done { finished: bool },
+}
+
+/// Logs how a connection's future ended (`None`: it was given up on).
+fn finish(cx: &ConnCtx, res: Option<Result<(), hyper::Error>>) -> Ended {
+    match res {
+        Some(res) => {
+            let finished = res.is_ok();
+            log_end(cx, res.err());
+            Ended::Done { finished }
+        }
+        None => Ended::Done { finished: false },
+    }
+}
+
+/// hyper's HTTP/1 connection polled so that it lets go of the socket instead of closing it:
+/// [`park`] and upgrades take it from there.
+struct KeepIo<I, S: hyper::service::HttpService<hyper::body::Incoming>>(hyper::server::conn::http1::Connection<I, S>);
+
+impl<I, S> std::future::Future for KeepIo<I, S>
 where
-    Self: std::future::Future<Output = Result<(), hyper::Error>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
+    S::Future: Unpin,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<(), hyper::Error>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        self.get_mut().0.poll_without_shutdown(cx)
+    }
+}
+
+impl<I, S> Graceful for KeepIo<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
+    S::Future: Unpin,
     S::ResBody: http_body::Body + 'static,
     <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
-        self.graceful_shutdown();
+        std::pin::Pin::new(&mut self.get_mut().0).graceful_shutdown();
     }
 }
 
@@ -526,6 +751,20 @@ fn build_active(
             binds.insert(b.addr, i);
         }
     }
-    let logger = crate::log::Logger::start(snap.global.log.clone(), snap.global.log_framing);
-    Active { generation, snap, rt, pools, binds, fe_limits, logger }
+    let logger =
+        crate::log::Logger::start_with(snap.global.log.clone(), snap.global.log_framing, snap.global.log_ident.clone());
+    let fe_loggers = snap
+        .frontends
+        .iter()
+        .map(|f| {
+            (!f.logging.targets.is_empty()).then(|| {
+                let mut targets = f.logging.targets.clone();
+                if f.logging.global {
+                    targets.extend(snap.global.log.iter().cloned());
+                }
+                crate::log::Logger::start_with(targets, snap.global.log_framing, snap.global.log_ident.clone())
+            })
+        })
+        .collect();
+    Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers }
 }

@@ -88,6 +88,11 @@ impl Pool {
         self.addr
     }
 
+    /// `pool_purge_delay` in milliseconds.
+    pub fn purge_delay_ms(&self) -> u64 {
+        self.max_age_ms.load(Relaxed)
+    }
+
     /// A ready connection: an idle one if any is still open, else a new one.
     /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
     pub async fn get(&self, connect_timeout: Duration) -> Result<(Sender, bool), ConnectError> {
@@ -123,13 +128,26 @@ impl Pool {
     }
 
     pub async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+        self.connect_with(connect_timeout, None).await
+    }
+
+    /// A new connection that starts with `preface` (a PROXY protocol header) before anything
+    /// else, TLS included.
+    pub async fn connect_with(
+        &self,
+        connect_timeout: Duration,
+        preface: Option<&[u8]>,
+    ) -> Result<Sender, ConnectError> {
         let fut = async {
-            let stream = match TcpStream::connect(self.addr).await {
+            let mut stream = match TcpStream::connect(self.addr).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
                 Err(e) => return Err(ConnectError::Io(e)),
                 Ok(s) => s,
             };
             let _ = stream.set_nodelay(true);
+            if let Some(p) = preface {
+                tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;
+            }
             match &self.tls {
                 None => Ok(handshake(stream).await?),
                 Some(tls) => {
@@ -188,7 +206,8 @@ impl Pool {
         idle.len()
     }
 
-    fn idle_count(&self) -> usize {
+    /// Idle connections kept (also for `show servers conn`).
+    pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

@@ -36,7 +36,7 @@ where
 {
     let out = session(client, &active, fi, &cx).await;
     let fe = &active.snap.frontends[fi];
-    if fe.log != LogMode::Tcp || !active.logger.enabled() {
+    if fe.log != LogMode::Tcp || !active.fe_logger(fi).enabled() {
         return;
     }
     let bytes_in = out.session.bytes_in.load(Relaxed);
@@ -60,7 +60,7 @@ where
         termination: out.termination,
         retries: out.retries,
     };
-    active.logger.log(Level::Info, &tcplog(&rec));
+    active.fe_logger(fi).log(Level::Info, &tcplog(&rec));
 }
 
 async fn session<C>(client: C, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx>) -> Outcome
@@ -71,19 +71,28 @@ where
     let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
-    let bi = {
-        let facts = crate::routing::Facts {
-            method: None,
-            uri: None,
-            headers: None,
-            src: cx.peer.ip(),
-            dst_port: cx.local.port(),
-        };
-        fe.switching
-            .iter()
-            .find(|r| r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, &facts, &**active)))
-            .map(|r| r.backend)
-            .or(fe.default_backend)
+    let mut client = std::pin::pin!(client);
+    // `tcp-request content`: the first bytes, held until the rules decide.
+    let early = match super::tcp_rules::inspect(&mut client, &fe.tcp, active, cx, active.snap.global.bufsize).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            tracing::debug!(client = %cx.peer, frontend = %fe.name, "rejected by tcp-request content");
+            fcnt.denied_req.fetch_add(1, Relaxed);
+            out.termination = ['P', 'R'];
+            return out;
+        }
+        Err(e) => {
+            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
+            out.termination = ['C', 'R'];
+            return out;
+        }
+    };
+    let bi = if fe.mode == crate::config::snapshot::Mode::Tcp {
+        super::tcp_rules::choose_backend(active, fi, cx, &early)
+    } else {
+        let vars = super::vars::TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
+        let t = super::rules::Txn { cx, active, frontend: fi, backend: None, vars: &vars, body: None };
+        super::rules::choose(fe, &super::sample_ctx::StreamCtx::conn(cx, active, fi), &t)
     };
     let Some(bi) = bi else {
         tracing::info!(client = %cx.peer, frontend = %fe.name, "no backend for this connection");
@@ -125,7 +134,7 @@ where
                 };
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
-                if attempt >= be.retries {
+                if !be.retry_on.retry(super::retry_on::Failure::Conn, true, attempt, be.retries) {
                     out.termination = ['S', 'C'];
                     return out;
                 }
@@ -140,8 +149,35 @@ where
             }
         }
     };
+    let mut server = server;
     let _ = server.set_nodelay(true);
+    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx) {
+        tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+        out.termination = ['P', 'D'];
+        return out;
+    }
+    if let Some(how) = be.servers[si].send_proxy {
+        let line = cx.client.header_for(how, cx.peer, cx.local);
+        if let Err(e) = server.write_all(&line).await {
+            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "sending the PROXY header failed: {e}");
+            out.termination = ['S', 'C'];
+            return out;
+        }
+    }
     crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
+    if !early.is_empty() {
+        if let Err(e) = tokio::time::timeout(be.timeouts.server, server.write_all(&early))
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")))
+        {
+            tracing::debug!(client = %cx.peer, backend = %be.name, "sending the inspected bytes failed: {e}");
+            out.termination = ['S', 'D'];
+            return out;
+        }
+        for c in [&fcnt, &brt.counters, &brt.servers[si].counters, &out.session] {
+            c.bytes_in.fetch_add(early.len() as u64, Relaxed);
+        }
+    }
     let srt = &brt.servers[si];
     let up: Vec<Arc<Counters>> = vec![fcnt.clone(), brt.counters.clone(), srt.counters.clone(), out.session.clone()];
     let (local, server_key) = (cx.local, (be.name.as_str(), be.servers[si].name.as_str(), be.servers[si].addr));

@@ -1,14 +1,21 @@
-//! One compiled ACL: a fetch, a match method and its patterns (any may match).
+//! One compiled ACL: a sample expression, a match method and its patterns (any may match).
+//!
+//! The fetch part is HAProxy's sample language ([`crate::sample`]): any fetch with converters,
+//! plus the ACL-only names that imply a match method (`path_beg`, `hdr_dom(host)`, `hdr_val`,
+//! `hdr_ip`, ...). Samples are cast to the type the match method expects, as HAProxy does.
 
-use super::fetch::Fetch;
+use super::RoutingError;
 use super::lex::{self, Word};
-use super::pattern::{MatchMethod, Matcher};
-use super::{Facts, Live, RoutingError};
+use super::pattern::{Kind, MatchMethod, Matcher, Sample, StrMatch};
+use crate::sample::{Fetch, Maps, MatchKind, SampleContext, SampleExpr, SmpType, Value};
+use std::net::IpAddr;
 use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct Acl {
-    fetch: Fetch,
+    expr: SampleExpr,
+    /// The type samples are cast to before matching; `None` for `-m found`.
+    want: Option<SmpType>,
     matcher: Matcher,
     /// Later `acl` lines of the same name: HAProxy ORs them with this one.
     or: Vec<Acl>,
@@ -34,24 +41,115 @@ const PREDEFINED: [(&str, &str); 16] = [
     ("METH_TRACE", "method TRACE"),
 ];
 
+/// Suffixes HAProxy appends to a fetch name to imply a match method (`path_beg`, `hdr_ip`).
+const SUFFIXES: [(&str, MatchMethod); 10] = [
+    ("beg", MatchMethod::Str(StrMatch::Beg)),
+    ("end", MatchMethod::Str(StrMatch::End)),
+    ("sub", MatchMethod::Str(StrMatch::Sub)),
+    ("dir", MatchMethod::Str(StrMatch::Dir)),
+    ("dom", MatchMethod::Str(StrMatch::Dom)),
+    ("reg", MatchMethod::Reg),
+    ("len", MatchMethod::Len),
+    ("val", MatchMethod::Int),
+    ("ip", MatchMethod::Ip),
+    ("found", MatchMethod::Found),
+];
+
+/// Fetches that take those suffixes in HAProxy 2.6.
+const SUFFIX_BASES: &[&str] = &[
+    "path",
+    "url",
+    "base",
+    "query",
+    "urlp",
+    "url_param",
+    "hdr",
+    "req.hdr",
+    "req.fhdr",
+    "shdr",
+    "res.hdr",
+    "res.fhdr",
+    "cook",
+    "req.cook",
+    "scook",
+    "res.cook",
+    "ssl_fc_sni",
+    "req.ssl_sni",
+    "req_ssl_sni",
+    "method",
+];
+
 /// A flag word: unquoted, a dash, and not a negative number (`-1` is a pattern).
 fn is_flag(w: &Word) -> bool {
     !w.quoted && w.text.starts_with('-') && !w.text[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// Patterns of a `-f` file: one per line; blank lines and lines starting with `#` are skipped
-/// and surrounding whitespace is trimmed.
-fn read_patterns(base_dir: &Path, file: &str, into: &mut Vec<String>) -> Result<(), RoutingError> {
+/// Patterns of a `-f` file: one per line (the whole line, as HAProxy); with `-M` the file is a
+/// map and its keys are the patterns.
+fn read_patterns(base_dir: &Path, file: &str, map: bool, into: &mut Vec<String>) -> Result<(), RoutingError> {
     let path = base_dir.join(file);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| RoutingError::PatternFile { path: path.clone(), error: e.to_string() })?;
-    into.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+    let text =
+        std::fs::read(&path).map_err(|e| RoutingError::PatternFile { path: path.clone(), error: e.to_string() })?;
+    let entries = crate::sample::parse_map_file(&text, !map);
+    into.extend(entries.into_iter().map(|e| {
+        let key = String::from_utf8_lossy(&e.key).into_owned();
+        if map { key } else { key.trim_end().to_string() }
+    }));
     Ok(())
+}
+
+/// The fetch word of an ACL and the match method its name implies, if any.
+fn parse_fetch(word: &str) -> Result<(SampleExpr, Option<MatchMethod>), RoutingError> {
+    let first = match SampleExpr::parse(word) {
+        Ok(e) => return Ok((e, None)),
+        Err(e) => e,
+    };
+    let name_len = word.find(['(', ',']).unwrap_or(word.len());
+    let name = &word[..name_len];
+    if let Some((base, suffix)) = name.rsplit_once('_')
+        && let Some((_, method)) = SUFFIXES.iter().find(|(s, _)| *s == suffix)
+        && SUFFIX_BASES.contains(&base)
+    {
+        let rewritten = format!("{base}{}", &word[name_len..]);
+        return SampleExpr::parse(&rewritten).map(|e| (e, Some(*method))).map_err(RoutingError::from);
+    }
+    if first.offset == 0 && first.reason == "unknown fetch method" {
+        return Err(RoutingError::UnknownFetch { fetch: word.to_string() });
+    }
+    Err(first.into())
+}
+
+/// The type an expression produces after its converters (`None`: a variable, any type).
+fn out_type(expr: &SampleExpr) -> Option<SmpType> {
+    match (expr.convs.last(), &expr.fetch) {
+        (Some(c), _) => Some(c.types().1),
+        (None, Fetch::Var { .. }) => None,
+        (None, f) => Some(f.out_type()),
+    }
+}
+
+fn kind_of(t: Option<SmpType>) -> Kind {
+    match t {
+        Some(SmpType::Sint) => Kind::Int,
+        Some(SmpType::Bool) => Kind::Bool,
+        Some(SmpType::Addr | SmpType::Ipv4 | SmpType::Ipv6) => Kind::Ip,
+        _ => Kind::Str,
+    }
+}
+
+/// The sample type a match method reads (HAProxy's `expect_type`); `None` for `found`.
+fn wanted(method: MatchMethod) -> Option<SmpType> {
+    match method {
+        MatchMethod::Found => None,
+        MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => Some(SmpType::Str),
+        MatchMethod::Int | MatchMethod::Bool => Some(SmpType::Sint),
+        MatchMethod::Ip => Some(SmpType::Addr),
+    }
 }
 
 impl Acl {
     /// Compiles the text after the ACL's name, e.g. `path_end .php .html`, `hdr(host) -i
-    /// example.com`, `src 192.0.2.0/24`, `nbsrv(static) lt 1`, `path_beg -f paths.lst`.
+    /// example.com`, `src 192.0.2.0/24`, `req.hdr(host),lower -m dom example.com`.
     /// A relative `-f` path is read from `base_dir`; no I/O happens after this.
     pub fn parse(expr: &str, base_dir: &Path) -> Result<Acl, RoutingError> {
         Acl::from_words(&lex::words(expr)?, base_dir)
@@ -62,8 +160,8 @@ impl Acl {
             return Err(RoutingError::Empty);
         };
         let fetch_word = head.text.as_str();
-        let (fetch, implied) = Fetch::parse(fetch_word)?;
-        let (mut icase, mut explicit, mut files) = (false, None, Vec::new());
+        let (expr, implied) = parse_fetch(fetch_word)?;
+        let (mut icase, mut explicit, mut files, mut map) = (false, None, Vec::new(), false);
         let mut rest = rest.iter();
         let mut patterns: Vec<String> = Vec::new();
         while let Some(w) = rest.next() {
@@ -80,6 +178,7 @@ impl Acl {
                 "-i" => icase = true,
                 "-n" => {} // never resolve names: there is nothing to turn off
                 "-f" => files.push(value()?),
+                "-M" => map = true,
                 "-m" => {
                     let name = value()?;
                     let method = MatchMethod::parse(name)
@@ -90,7 +189,7 @@ impl Acl {
                     explicit = Some(method);
                 }
                 "--" => break,
-                "-u" | "-M" => {
+                "-u" => {
                     return Err(RoutingError::UnsupportedFlag { flag: w.text.clone() });
                 }
                 _ => {
@@ -100,12 +199,16 @@ impl Acl {
         }
         patterns.extend(rest.map(|w| w.text.clone()));
         for file in &files {
-            read_patterns(base_dir, file, &mut patterns)?;
+            read_patterns(base_dir, file, map, &mut patterns)?;
         }
 
-        let kind = fetch.kind();
-        let method = implied.or(explicit).unwrap_or(MatchMethod::default_for(kind));
-        if !method.applies_to(kind) {
+        let ty = out_type(&expr);
+        let method = implied.or(explicit).unwrap_or(MatchMethod::default_for(kind_of(ty)));
+        let want = wanted(method);
+        // HAProxy accepts a match method when a cast from the sample's type to the method's exists.
+        if let (Some(have), Some(want)) = (ty, want)
+            && !have.casts_to(want)
+        {
             return Err(RoutingError::IncompatibleMatch { fetch: fetch_word.to_string(), method: method.name() });
         }
         match (method.takes_patterns(), patterns.first()) {
@@ -119,7 +222,7 @@ impl Acl {
             _ => {}
         }
         let matcher = Matcher::compile(method, icase, &patterns)?;
-        Ok(Acl { fetch, matcher, or: Vec::new() })
+        Ok(Acl { expr, want, matcher, or: Vec::new() })
     }
 
     /// HAProxy's predefined ACL of that name (`TRUE`, `LOCALHOST`, `METH_GET`, ...).
@@ -128,9 +231,26 @@ impl Acl {
         Acl::parse(expr, Path::new("")).ok()
     }
 
-    pub fn matches(&self, facts: &Facts<'_>, live: &dyn Live) -> bool {
-        self.fetch.any(facts, live, &mut |sample| self.matcher.matches(sample))
-            || self.or.iter().any(|a| a.matches(facts, live))
+    pub fn matches(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+        self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v)) || self.or.iter().any(|a| a.matches(ctx, maps))
+    }
+
+    fn test(&self, v: Value) -> bool {
+        let Some(want) = self.want else {
+            return true;
+        };
+        let Some(v) = v.cast(want) else {
+            return false;
+        };
+        let sample = match &v {
+            Value::Str(b) | Value::Bin(b) => Sample::Str(b),
+            Value::Meth(m) => Sample::Str(m.as_bytes()),
+            Value::Sint(n) => Sample::Int(*n),
+            Value::Bool(b) => Sample::Bool(*b),
+            Value::Ipv4(a) => Sample::Ip(IpAddr::V4(*a)),
+            Value::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
+        };
+        self.matcher.matches(sample)
     }
 
     /// Adds another line of the same name: the ACL then matches when either does.
@@ -138,15 +258,26 @@ impl Acl {
         self.or.push(other);
     }
 
-    /// Backends named by `nbsrv(...)`, so config validation can check they exist.
+    /// Backends named by `nbsrv(...)`, `be_conn(...)`, ..., so config validation can check they exist.
     pub fn referenced_backends(&self) -> Vec<&str> {
-        self.fetch.backend().into_iter().chain(self.or.iter().flat_map(|a| a.referenced_backends())).collect()
+        let own = match &self.expr.fetch {
+            Fetch::Nbsrv(Some(b)) | Fetch::BeConn(Some(b)) | Fetch::Connslots(Some(b)) => Some(b.as_str()),
+            Fetch::SrvIsUp { backend: Some(b), .. } => Some(b.as_str()),
+            _ => None,
+        };
+        own.into_iter().chain(self.or.iter().flat_map(|a| a.referenced_backends())).collect()
+    }
+
+    /// Map files the expression reads, so the loader can index them.
+    pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
+        self.expr.map_refs().chain(self.or.iter().flat_map(|a| a.map_refs())).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::{Ctx, Facts, Live};
     use http::{HeaderMap, HeaderValue, Method, Uri};
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -200,7 +331,7 @@ mod tests {
     }
 
     fn hit(expr: &str, req: &Req) -> bool {
-        acl(expr).matches(&req.facts(), &live())
+        acl(expr).matches(&Ctx(req.facts(), &live()), &crate::sample::MapSet::default())
     }
 
     fn err(expr: &str) -> RoutingError {
@@ -310,10 +441,10 @@ mod tests {
     fn http_fetches_never_match_in_tcp_mode() {
         let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
         for expr in ["path_beg /", "url_reg .*", "hdr(host) -m found", "method GET", "urlp(a) -m found"] {
-            assert!(!acl(expr).matches(&facts, &live()), "{expr}");
+            assert!(!acl(expr).matches(&Ctx(facts, &live()), &crate::sample::MapSet::default()), "{expr}");
         }
-        assert!(acl("src 192.0.2.1").matches(&facts, &live()));
-        assert!(!acl("req.hdr_cnt(host) eq 0").matches(&facts, &live()));
+        assert!(acl("src 192.0.2.1").matches(&Ctx(facts, &live()), &crate::sample::MapSet::default()));
+        assert!(!acl("req.hdr_cnt(host) eq 0").matches(&Ctx(facts, &live()), &crate::sample::MapSet::default()));
     }
 
     #[test]
@@ -346,23 +477,27 @@ mod tests {
         let live = live();
         for (path, want) in [("/api/x", true), ("/static/y", true), ("/admin", false), ("/other", false)] {
             let r = Req::new(path);
-            assert_eq!(a.matches(&r.facts(), &live), want, "{path}");
+            assert_eq!(a.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()), want, "{path}");
         }
         // Absolute paths ignore base_dir; inline patterns and several files combine. Flags come
         // before patterns, as in HAProxy.
         let abs = dir.join("paths.lst");
         let expr = format!("path_beg -f {} -f paths.lst /inline", abs.display());
         let b = Acl::parse(&expr, &dir).unwrap();
-        assert!(b.matches(&Req::new("/inline/1").facts(), &live));
-        assert!(b.matches(&Req::new("/api").facts(), &live));
+        assert!(b.matches(&Ctx(Req::new("/inline/1").facts(), &live), &crate::sample::MapSet::default()));
+        assert!(b.matches(&Ctx(Req::new("/api").facts(), &live), &crate::sample::MapSet::default()));
         // Networks and integers load the same way; an empty file never matches.
         let dir = temp_file("nets.lst", "10.0.0.0/8\n2001:db8::/32\n");
         let n = Acl::parse("src -f nets.lst", &dir).unwrap();
         let mut r = Req::new("/");
         r.src = "10.1.1.1";
-        assert!(n.matches(&r.facts(), &live));
+        assert!(n.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()));
         let dir = temp_file("empty.lst", "# nothing yet\n");
-        assert!(!Acl::parse("path -f empty.lst", &dir).unwrap().matches(&r.facts(), &live));
+        assert!(
+            !Acl::parse("path -f empty.lst", &dir)
+                .unwrap()
+                .matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default())
+        );
         let dir = temp_file("bad.lst", "10.0.0.0/8\nnot-an-ip\n");
         assert!(
             matches!(Acl::parse("src -f bad.lst", &dir), Err(RoutingError::BadAddress { pattern, .. }) if pattern == "not-an-ip")
@@ -377,15 +512,15 @@ mod tests {
         assert_eq!(err(""), E::Empty);
         assert_eq!(err("   "), E::Empty);
         assert_eq!(err("pathbeg /a"), E::UnknownFetch { fetch: s("pathbeg") });
-        assert!(matches!(err("hdr /a"), E::FetchArgument { fetch, .. } if fetch == "hdr"));
+        assert!(matches!(err("hdr(host,x) /a"), E::Sample(_)));
+        assert!(matches!(err("path,nosuchconv /a"), E::Sample(_)));
+        assert!(matches!(err("src,lower(1) x"), E::Sample(_)));
         assert_eq!(err("path -x /a"), E::BadFlag { flag: s("-x") });
         assert_eq!(err("path -u 1 /a"), E::UnsupportedFlag { flag: s("-u") });
         assert_eq!(err("path -f"), E::MissingFlagValue { flag: s("-f") });
         assert_eq!(err("path -m"), E::MissingFlagValue { flag: s("-m") });
         assert_eq!(err("path -m regex x"), E::UnknownMatch { method: s("regex") });
-        assert_eq!(err("src -m beg 10."), E::IncompatibleMatch { fetch: s("src"), method: "beg" });
-        assert_eq!(err("dst_port -m reg 80"), E::IncompatibleMatch { fetch: s("dst_port"), method: "reg" });
-        assert_eq!(err("path -m ip 10.0.0.1"), E::IncompatibleMatch { fetch: s("path"), method: "ip" });
+        assert_eq!(err("req.body -m int 1"), E::IncompatibleMatch { fetch: s("req.body"), method: "int" });
         assert_eq!(err("path_beg -m end /a"), E::ConflictingMatch { fetch: s("path_beg") });
         assert_eq!(err("path -m beg -m end /a"), E::ConflictingMatch { fetch: s("path") });
         assert_eq!(err("path_beg"), E::MissingPattern { fetch: s("path_beg") });
@@ -410,6 +545,51 @@ mod tests {
     }
 
     #[test]
+    fn sample_expressions_with_converters_and_casts() {
+        let r = Req::new("/Static/A.PNG?id=42")
+            .header("host", "WWW.Example.com:8080")
+            .header("x-forwarded-for", "198.51.100.7")
+            .header("content-length", "12");
+        assert!(hit("path,lower -m beg /static/", &r));
+        assert!(!hit("path -m beg /static/", &r));
+        assert!(hit("req.hdr(host),lower,field(1,:) www.example.com", &r));
+        assert!(hit("hdr_dom(host) -i example.com", &r));
+        assert!(hit("path,length gt 5", &r));
+        assert!(hit("urlp(id),mul(2) 84", &r));
+        assert!(hit("url_param(id) -m int 42", &r), "a string sample cast to an integer");
+        // HAProxy casts the sample to the method's type: an address matched as a string, a
+        // port as a string, a header as an address.
+        assert!(hit("src -m beg 192.0.2.", &r));
+        assert!(hit("dst_port -m reg ^8.$", &r));
+        assert!(hit("hdr_ip(x-forwarded-for) 198.51.100.0/24", &r));
+        assert!(hit("req.hdr(x-forwarded-for) -m ip 198.51.100.7", &r));
+        assert!(hit("hdr_val(content-length) ge 12", &r));
+        assert!(hit("req.hdr_cnt(host) eq 1", &r));
+        assert!(hit("hdr(host) -m found", &r) && !hit("hdr(x-none) -m found", &r));
+        assert!(hit("path_len 13", &r));
+        assert!(hit("src,ipmask(24) 192.0.2.0", &r));
+        assert!(hit("str(abc) -m str abc", &r));
+        assert!(hit("int(3) 3", &r) && hit("bool(1) -m bool", &r) && !hit("bool(0) -m bool", &r));
+        assert!(hit("method GET", &r) && hit("method -i get", &r));
+        assert!(hit("req.proto_http -m bool", &r));
+        assert!(hit("req.fhdr(host) -m end :8080", &r));
+        assert!(hit("base -m beg WWW.Example.com:8080/Static", &r));
+        assert!(hit("base_sub Static/A", &r));
+        assert!(hit("cook_cnt eq 0", &r));
+    }
+
+    #[test]
+    fn map_files_as_pattern_lists() {
+        let dir = temp_file("hosts.map", "# comment\nwww.example.com be1\napi.example.com be2\n");
+        let r = Req::new("/").header("host", "api.example.com");
+        let live = live();
+        let yes = Acl::parse("hdr(host) -M -f hosts.map", &dir).unwrap();
+        assert!(yes.matches(&Ctx(r.facts(), &live), &crate::sample::MapSet::default()));
+        let other = Req::new("/").header("host", "be2");
+        assert!(!yes.matches(&Ctx(other.facts(), &live), &crate::sample::MapSet::default()), "values are not patterns");
+    }
+
+    #[test]
     fn error_messages_name_the_token() {
         for (expr, token) in [
             ("pathbeg /a", "pathbeg"),
@@ -429,7 +609,9 @@ mod tests {
         let live = live();
         let r = Req::new("/x");
         let facts = r.facts();
-        let m = |name: &str, f: &Facts<'_>| Acl::predefined(name).unwrap().matches(f, &live);
+        let m = |name: &str, f: &Facts<'_>| {
+            Acl::predefined(name).unwrap().matches(&Ctx(*f, &live), &crate::sample::MapSet::default())
+        };
         for (name, _) in PREDEFINED {
             assert!(Acl::predefined(name).is_some(), "{name}");
         }

@@ -2,9 +2,10 @@
 //! `||` or `or` separates alternatives (AND binds tighter), `!` negates one term, and
 //! `{ FETCH PATTERN... }` is an anonymous ACL. There are no parentheses.
 
+use super::RoutingError;
 use super::acl::Acl;
 use super::lex::{self, Word};
-use super::{Facts, Live, RoutingError};
+use crate::sample::{Maps, MatchKind, SampleContext};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -30,11 +31,11 @@ enum AclRef {
 }
 
 impl Term {
-    fn eval(&self, acls: &[Acl], facts: &Facts<'_>, live: &dyn Live) -> bool {
+    fn eval(&self, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
         let hit = match &self.acl {
             // Indexes come from the same ACL list at load time; a mismatch cannot match.
-            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.matches(facts, live)),
-            AclRef::Inline(a) => a.matches(facts, live),
+            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.matches(ctx, maps)),
+            AclRef::Inline(a) => a.matches(ctx, maps),
         };
         hit != self.negate
     }
@@ -82,9 +83,22 @@ impl Condition {
         }
     }
 
-    pub fn eval(&self, acls: &[Acl], facts: &Facts<'_>, live: &dyn Live) -> bool {
-        let hit = self.any_of.iter().any(|all| all.iter().all(|t| t.eval(acls, facts, live)));
+    pub fn eval(&self, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+        let hit = self.any_of.iter().any(|all| all.iter().all(|t| t.eval(acls, ctx, maps)));
         hit != self.unless
+    }
+
+    /// Map files read by anonymous ACLs; declared ACLs report their own.
+    pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
+        self.any_of
+            .iter()
+            .flatten()
+            .filter_map(|t| match &t.acl {
+                AclRef::Inline(a) => Some(a.map_refs()),
+                AclRef::Named(_) => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
@@ -161,6 +175,7 @@ fn named(name: &str, negate: bool, acl_names: &dyn Fn(&str) -> Option<usize>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::{Ctx, Facts, Live};
     use http::{Method, Uri};
 
     struct Live2(usize);
@@ -189,7 +204,7 @@ mod tests {
             src: src.parse().unwrap(),
             dst_port: 80,
         };
-        c.eval(&acls, &facts, &Live2(0))
+        c.eval(&acls, &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default())
     }
 
     fn eval(cond: &str, path: &str) -> bool {
@@ -258,9 +273,9 @@ mod tests {
         let acls = [Acl::parse("always_false", Path::new(".")).unwrap()];
         let c = Condition::parse("if TRUE", &names, Path::new(".")).unwrap();
         let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
-        assert!(!c.eval(&acls, &facts, &Live2(0)));
+        assert!(!c.eval(&acls, &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default()));
         // An index outside the list never matches.
-        assert!(!c.eval(&[], &facts, &Live2(0)));
+        assert!(!c.eval(&[], &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default()));
     }
 
     #[test]
@@ -269,8 +284,8 @@ mod tests {
         let c = Condition::parse("if { nbsrv(static) lt 1 } || { nbsrv(php) eq 0 } a", &names, Path::new(".")).unwrap();
         assert_eq!(c.referenced_backends(), ["static", "php"]);
         let facts = Facts { method: None, uri: None, headers: None, src: "192.0.2.1".parse().unwrap(), dst_port: 80 };
-        assert!(c.eval(&acls, &facts, &Live2(0)));
-        assert!(!c.eval(&acls, &facts, &Live2(2)));
+        assert!(c.eval(&acls, &Ctx(facts, &Live2(0)), &crate::sample::MapSet::default()));
+        assert!(!c.eval(&acls, &Ctx(facts, &Live2(2)), &crate::sample::MapSet::default()));
         let named = Condition::parse("if a b", &names, Path::new(".")).unwrap();
         assert!(named.referenced_backends().is_empty());
     }

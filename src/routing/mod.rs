@@ -1,34 +1,22 @@
 //! HAProxy ACLs and conditions: `acl NAME FETCH [FLAGS] PATTERN...` and the `if` / `unless`
 //! expressions of `use_backend` and `http-request` rules.
 //!
-//! Everything that can fail is done at load time: words are split, fetches resolved, regexes
-//! and networks compiled and `-f` pattern files read. Evaluation does no I/O and cannot fail; it
-//! reads the request through [`Facts`] and live backend health through [`Live`].
+//! Everything that can fail is done at load time: words are split, sample expressions parsed,
+//! regexes and networks compiled and `-f` pattern files read. Evaluation does no I/O and cannot
+//! fail; it reads the stream through [`crate::sample::SampleContext`].
 
 mod acl;
 mod cond;
-mod fetch;
-mod lex;
+pub(crate) mod lex;
 mod pattern;
 
 pub use acl::Acl;
 pub use cond::Condition;
 pub use pattern::Net;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
-/// What an ACL can look at. In TCP mode the HTTP parts are `None`, and HTTP fetches never match.
-#[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
-    pub method: Option<&'a http::Method>,
-    pub uri: Option<&'a http::Uri>,
-    pub headers: Option<&'a http::HeaderMap>,
-    pub src: IpAddr,
-    pub dst_port: u16,
-}
-
-/// Live state an ACL may read.
+/// Live state of backends, as `nbsrv` and keepalived's `track_backend` read it.
 pub trait Live {
     /// Usable servers of a backend right now (HAProxy's `nbsrv`); 0 for an unknown backend.
     fn nbsrv(&self, backend: &str) -> usize;
@@ -44,8 +32,8 @@ pub enum RoutingError {
     UnknownFetch { fetch: String },
     #[error("`{fetch}`: {reason}")]
     FetchArgument { fetch: String, reason: &'static str },
-    #[error("converter `{converter}` in `{expr}` is not supported yet")]
-    Converter { converter: String, expr: String },
+    #[error("{0}")]
+    Sample(#[from] crate::sample::ParseError),
     #[error("unknown flag `{flag}` (expected -i, -f <file>, -m <method>, -n or --)")]
     BadFlag { flag: String },
     #[error("flag `{flag}` is not supported")]
@@ -94,4 +82,40 @@ pub enum RoutingError {
     EmptyBraces,
     #[error("`{token}`: braces must be separated by spaces")]
     BraceSpacing { token: String },
+}
+
+/// A request as the unit tests of this module describe it, with live backend state.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts<'a> {
+    pub method: Option<&'a http::Method>,
+    pub uri: Option<&'a http::Uri>,
+    pub headers: Option<&'a http::HeaderMap>,
+    pub src: std::net::IpAddr,
+    pub dst_port: u16,
+}
+
+#[cfg(test)]
+pub(crate) struct Ctx<'a>(pub Facts<'a>, pub &'a dyn Live);
+
+#[cfg(test)]
+impl crate::sample::SampleContext for Ctx<'_> {
+    fn src(&self) -> Option<std::net::SocketAddr> {
+        Some(std::net::SocketAddr::new(self.0.src, 40000))
+    }
+    fn dst(&self) -> Option<std::net::SocketAddr> {
+        Some(std::net::SocketAddr::new([127, 0, 0, 1].into(), self.0.dst_port))
+    }
+    fn method(&self) -> Option<&http::Method> {
+        self.0.method
+    }
+    fn uri(&self) -> Option<&http::Uri> {
+        self.0.uri
+    }
+    fn req_headers(&self) -> Option<&http::HeaderMap> {
+        self.0.headers
+    }
+    fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
+        Some(self.1.nbsrv(backend?) as i64)
+    }
 }

@@ -2,6 +2,7 @@
 //! patterns, compiled once at load time. An ACL matches a sample when any pattern matches.
 
 use super::RoutingError;
+use crate::sample::{DIR_DELIMS, DOM_DELIMS};
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -91,16 +92,6 @@ impl MatchMethod {
             Kind::Int => MatchMethod::Int,
             Kind::Ip => MatchMethod::Ip,
             Kind::Bool => MatchMethod::Bool,
-        }
-    }
-
-    pub(super) fn applies_to(self, kind: Kind) -> bool {
-        match self {
-            MatchMethod::Found => true,
-            MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => kind == Kind::Str,
-            MatchMethod::Int => kind == Kind::Int,
-            MatchMethod::Ip => kind == Kind::Ip,
-            MatchMethod::Bool => matches!(kind, Kind::Bool | Kind::Int),
         }
     }
 
@@ -375,23 +366,10 @@ fn str_match(how: StrMatch, icase: bool, s: &[u8], p: &[u8]) -> bool {
     }
 }
 
-/// `p` occurs in `s` with a delimiter (or the end of `s`) on both sides. `p` was trimmed of
-/// delimiters at compile time; an empty `p` matches nothing.
-/// What separates the words of `-m dir` and `-m dom`, as in HAProxy: a query string ends a path,
-/// and a port ends a host name (`example.com:8080` is in domain `example.com`).
-const DIR_DELIMS: &[u8] = b"/?";
-const DOM_DELIMS: &[u8] = b"/?.:";
-
+/// `p` occurs in `s` with a delimiter (or the end of `s`) on both sides (the matcher maps use
+/// too). `p` was trimmed of delimiters at compile time; an empty `p` matches nothing.
 fn word_match(s: &[u8], p: &[u8], delims: &[u8], icase: bool) -> bool {
-    if p.is_empty() || s.len() < p.len() {
-        return false;
-    }
-    (0..=s.len() - p.len()).any(|at| {
-        let before = at == 0 || delims.contains(&s[at - 1]);
-        let end = at + p.len();
-        let after = end == s.len() || delims.contains(&s[end]);
-        before && after && eq(&s[at..end], p, icase)
-    })
+    !p.is_empty() && crate::sample::match_word(s, p, delims, icase)
 }
 
 #[cfg(test)]
@@ -570,9 +548,7 @@ mod tests {
             assert_eq!(MatchMethod::parse(name).unwrap().name(), name);
         }
         assert_eq!(MatchMethod::parse("regex"), None);
-        assert!(MatchMethod::Reg.applies_to(Kind::Str) && !MatchMethod::Reg.applies_to(Kind::Int));
-        assert!(MatchMethod::Ip.applies_to(Kind::Ip) && !MatchMethod::Ip.applies_to(Kind::Str));
-        assert!(MatchMethod::Found.applies_to(Kind::Int) && !MatchMethod::Found.takes_patterns());
+        assert!(!MatchMethod::Found.takes_patterns() && MatchMethod::Int.takes_patterns());
         assert_eq!(MatchMethod::default_for(Kind::Ip), MatchMethod::Ip);
     }
 }

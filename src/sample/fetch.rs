@@ -106,6 +106,10 @@ pub trait SampleContext {
     fn hostname(&self) -> Option<&str> {
         None
     }
+    /// The request's `unique-id-format` value (`unique-id`).
+    fn unique_id(&self) -> Option<&str> {
+        None
+    }
     /// Local time at `unix` for `ltime`: the UTC offset in seconds and the zone's abbreviation
     /// (`%z`, `%Z`); UTC unless the proxy knows better.
     fn local_zone(&self, _unix: i64) -> (i64, &str) {
@@ -198,7 +202,10 @@ pub enum Fetch {
     },
     Rand(Option<u64>),
     Hostname,
+    UniqueId,
     Always(bool),
+    /// `req.proto_http`: the stream carries HTTP.
+    ProtoHttp,
 }
 
 impl Fetch {
@@ -212,7 +219,7 @@ impl Fetch {
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
-            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) => T::Bool,
+            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) | Fetch::ProtoHttp => T::Bool,
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
             _ => T::Str,
@@ -247,8 +254,10 @@ impl Fetch {
             "req.ssl_sni" | "req_ssl_sni" => fixed(Fetch::ReqSslSni),
             "req.ssl_hello_type" | "req_ssl_hello_type" => fixed(Fetch::ReqSslHelloType),
             "hostname" => fixed(Fetch::Hostname),
+            "unique-id" => fixed(Fetch::UniqueId),
             "always_true" => fixed(Fetch::Always(true)),
             "always_false" => fixed(Fetch::Always(false)),
+            "req.proto_http" | "req_proto_http" => fixed(Fetch::ProtoHttp),
             "str" | "int" | "bool" | "ipv4" | "ipv6" | "bin" | "meth" => {
                 a.count(1, 1)?;
                 constant(call.name, a.str(0)?)
@@ -478,7 +487,9 @@ impl Fetch {
                 }))
             }
             Fetch::Hostname => s(ctx.hostname()?.as_bytes()),
+            Fetch::UniqueId => s(ctx.unique_id()?.as_bytes()),
             Fetch::Always(b) => Some(Value::Bool(*b)),
+            Fetch::ProtoHttp => Some(Value::Bool(ctx.method().is_some())),
         }
     }
 }

@@ -204,15 +204,20 @@ fn str_match(kind: MatchKind, s: &[u8], p: &[u8]) -> bool {
     match kind {
         MatchKind::End => s.ends_with(p),
         MatchKind::Sub => memchr::memmem::find(s, p).is_some(),
-        MatchKind::Dir => match_word(s, p, b"/?"),
-        MatchKind::Dom => match_word(s, p, b"/?.:"),
+        MatchKind::Dir => match_word(s, p, DIR_DELIMS, false),
+        MatchKind::Dom => match_word(s, p, DOM_DELIMS, false),
         _ => false,
     }
 }
 
+/// What separates the words of `-m dir` / `map_dir` and `-m dom` / `map_dom`, as in HAProxy: a
+/// query string ends a path, and a port ends a host name.
+pub(crate) const DIR_DELIMS: &[u8] = b"/?";
+pub(crate) const DOM_DELIMS: &[u8] = b"/?.:";
+
 /// HAProxy's `match_word`: `p` (without its own leading/trailing delimiters) appears in `s`
-/// between delimiters or the ends of `s`.
-fn match_word(s: &[u8], p: &[u8], delims: &[u8]) -> bool {
+/// between delimiters or the ends of `s`; ACLs and maps share it.
+pub(crate) fn match_word(s: &[u8], p: &[u8], delims: &[u8], icase: bool) -> bool {
     let is_delim = |c: &u8| delims.contains(c);
     let start = p.iter().position(|c| !is_delim(c)).unwrap_or(p.len());
     let end = p.iter().rposition(|c| !is_delim(c)).map_or(start, |e| e + 1);
@@ -226,7 +231,9 @@ fn match_word(s: &[u8], p: &[u8], delims: &[u8]) -> bool {
             may_match = true;
             continue;
         }
-        if may_match && s[i..].starts_with(p) && (i + p.len() == s.len() || is_delim(&s[i + p.len()])) {
+        let here = &s[i..i + p.len()];
+        let same = if icase { here.eq_ignore_ascii_case(p) } else { here == p };
+        if may_match && same && (i + p.len() == s.len() || is_delim(&s[i + p.len()])) {
             return true;
         }
         may_match = false;

@@ -3,8 +3,8 @@
 //!
 //! This is a top-level module rather than part of `routing` because ACLs are only one of its
 //! consumers: header values, redirect locations, `return` bodies, `use_backend` names and log
-//! formats evaluate the same expressions. `routing` keeps its own narrower fetch set until the
-//! proxy is wired onto this one.
+//! formats evaluate the same expressions; `routing`'s ACLs are built on them, and the proxy
+//! implements [`SampleContext`] in `proxy::sample_ctx`.
 //!
 //! Everything that can fail is done when an expression is parsed: keywords are resolved, arguments
 //! typed, regexes compiled and types checked along the converter chain (HAProxy's
@@ -34,7 +34,11 @@ mod tests_fetch;
 pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext};
+/// A TLS ClientHello carrying an SNI, for tests of what reads one.
+#[cfg(test)]
+pub(crate) use hello::tests::client_hello;
 pub use logfmt::{LogFormat, Segment};
+pub(crate) use map::{DIR_DELIMS, DOM_DELIMS, match_word};
 pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, parse_map_file};
 pub use value::{SmpType, Value, read_int64};
 

@@ -91,7 +91,7 @@ fn backend_rows<'a>(active: &'a Active, bi: usize, out: &mut Vec<Row<'a>>) {
                 if s.backup { bck += 1 } else { act += 1 }
             }
             let checked = s.check.is_some();
-            let status = if checked || !rt.is_up() || rt.admin() != Admin::Ready { rt.status() } else { "no check" };
+            let status = if checked || !rt.usable() || rt.admin() != Admin::Ready { rt.status() } else { "no check" };
             let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
             out.push(Row {
                 kind: Kind::Server,

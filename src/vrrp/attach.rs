@@ -221,6 +221,9 @@ mod tests {
             track_interfaces: vec![],
             track_scripts: vec![],
             track_backends: vec![],
+            track_proxy: false,
+            track_files: vec![],
+            track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }

@@ -246,6 +246,8 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         held: BTreeSet::new(),
         own_fault: None,
         delta: 0,
+        last_links: Vec::new(),
+        process_state: HashMap::new(),
     };
     let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
     Ok(Running { cfg, status, stop, cmd, join })
@@ -288,6 +290,10 @@ struct Runner {
     held: BTreeSet<String>,
     own_fault: Option<FaultReason>,
     delta: i32,
+    /// The last interface listing that worked.
+    last_links: Vec<LinkInfo>,
+    /// `track_process` states, by name.
+    process_state: HashMap<String, super::process::Debounce>,
 }
 
 /// This round's observations for [`track::evaluate`].
@@ -296,6 +302,9 @@ struct Seen<'a> {
     primary: &'a str,
     scripts: &'a HashMap<String, watch::Receiver<bool>>,
     live: &'a LiveFn,
+    proxy: Option<String>,
+    files: HashMap<std::path::PathBuf, i64>,
+    processes: HashMap<String, bool>,
 }
 
 impl Observed for Seen<'_> {
@@ -310,6 +319,15 @@ impl Observed for Seen<'_> {
     }
     fn nbsrv(&self, backend: &str) -> usize {
         (self.live)(backend)
+    }
+    fn proxy_fault(&self) -> Option<String> {
+        self.proxy.clone()
+    }
+    fn file_value(&self, path: &std::path::Path) -> i64 {
+        self.files.get(path).copied().unwrap_or(0)
+    }
+    fn process_ok(&self, name: &str) -> bool {
+        self.processes.get(name).copied().unwrap_or(false)
     }
 }
 
@@ -336,6 +354,7 @@ impl Runner {
         let mut tick = tokio::time::interval(TRACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_rx = self.deps.group.as_ref().map(|(_, g)| g.subscribe());
+        let mut fate_rx = crate::fate::subscribe();
         loop {
             let deadline = self.deadline;
             let sleep = async move {
@@ -350,6 +369,7 @@ impl Runner {
                     Some(Stop::Handover { keep, reply }) => {
                         let state = self.fsm.state();
                         self.del_vips_except(&keep).await;
+                        crate::fate::publish(&self.cfg.name, None);
                         tracing::info!(
                             instance = %self.cfg.name,
                             "vrrp instance handed over as {} (no priority-0 advert)",
@@ -360,6 +380,8 @@ impl Runner {
                     }
                     Some(Stop::Shutdown) | None => break,
                 },
+                // Before the timer: a master whose proxy failed must not send one more advert.
+                Ok(()) = fate_rx.changed(), if self.cfg.track_proxy => self.track(false).await,
                 _ = sleep => {
                     self.deadline = None;
                     // A process paused past the master-down interval (SIGSTOP, a VM stall) finds
@@ -380,6 +402,7 @@ impl Runner {
         self.event(Event::Shutdown).await;
         // Whatever happened before, never leave a VIP behind on a clean stop.
         self.del_vips(false).await;
+        crate::fate::publish(&self.cfg.name, None);
         if let Some((_, g)) = &self.deps.group {
             g.send_if_modified(|grp| grp.remove(&self.cfg.name));
         }
@@ -561,7 +584,29 @@ impl Runner {
     /// Re-evaluates the interface and tracking and feeds changes to the fsm. `initial` runs before
     /// Startup.
     async fn track(&mut self, initial: bool) {
-        let links = tokio::task::spawn_blocking(link::all).await.unwrap_or_default();
+        let paths: Vec<std::path::PathBuf> = self.cfg.track_files.iter().map(|f| f.file.clone()).collect();
+        let wanted: Vec<String> = self.cfg.track_processes.iter().map(|p| p.process.clone()).collect();
+        let (mut links, files, counts) = tokio::task::spawn_blocking(move || {
+            let files: HashMap<std::path::PathBuf, i64> =
+                paths.into_iter().map(|p| (p.clone(), track::read_file_value(&p))).collect();
+            (link::all(), files, super::process::count(&wanted))
+        })
+        .await
+        .unwrap_or_default();
+        let now = Instant::now();
+        let mut processes = HashMap::new();
+        for p in &self.cfg.track_processes {
+            let running = counts.get(&p.process).copied().unwrap_or(0) >= p.quorum;
+            let ok = self.process_state.entry(p.name.clone()).or_default().feed(now, running, p.delay);
+            processes.insert(p.name.clone(), ok);
+        }
+        // Never empty (`lo` is always there) unless the listing failed, out of descriptors say:
+        // go on with the last one rather than take every interface for gone.
+        if links.is_empty() {
+            links = self.last_links.clone();
+        } else {
+            self.last_links = links.clone();
+        }
         let primary = links.iter().find(|l| l.name == self.cfg.interface);
         if let Some(src) = self.attach.reconcile(&self.cfg, primary, &self.deps.runtime)
             && src != self.src
@@ -569,7 +614,21 @@ impl Runner {
             self.src = src;
             self.fsm.set_primary_addr(src);
         }
-        let seen = Seen { links, primary: &self.cfg.interface, scripts: &self.deps.scripts, live: &self.deps.live };
+        let proxy = if self.cfg.track_proxy {
+            let vips: Vec<IpAddr> = self.vip_list().iter().map(|(_, v)| v.addr).collect();
+            crate::fate::current().concerning(&vips)
+        } else {
+            None
+        };
+        let seen = Seen {
+            links,
+            primary: &self.cfg.interface,
+            scripts: &self.deps.scripts,
+            live: &self.deps.live,
+            proxy,
+            files,
+            processes,
+        };
         let out = track::evaluate(&self.cfg, &seen);
         // A missing interface says more than "interface down".
         let own = self.attach.fault().or(out.fault);
@@ -643,6 +702,43 @@ impl Runner {
             s.master = master;
             s.vips_held = held;
         });
+        crate::fate::publish(&self.cfg.name, Some(self.last_gasp()));
+    }
+
+    /// What resigning now takes, for a panic or a stalled runtime (`crate::fate`).
+    fn last_gasp(&self) -> crate::fate::LastGasp {
+        let master = self.fsm.state() == State::Master;
+        let mut adverts = Vec::new();
+        if master && let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) {
+            let advert = Advert {
+                version: self.version,
+                vrid: self.cfg.vrid,
+                priority: 0,
+                max_advert_int: interval,
+                auth: self.auth,
+                addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
+            };
+            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            for dst in &self.dests {
+                if let Ok(b) = packet::encode_with(&advert, self.src, *dst, form) {
+                    adverts.push((*dst, b));
+                }
+            }
+        }
+        let vips = if master {
+            self.vip_list().into_iter().filter(|(dev, v)| self.held.contains(&held_key(dev, v))).collect()
+        } else {
+            Vec::new()
+        };
+        crate::fate::LastGasp {
+            track_proxy: self.cfg.track_proxy,
+            master,
+            ifname: self.cfg.interface.clone(),
+            ifindex: self.attach.bound().map_or(0, |b| b.ifindex),
+            src: self.src,
+            adverts,
+            vips,
+        }
     }
 }
 
@@ -669,16 +765,9 @@ fn reason_text(r: &fsm::Reason) -> String {
 }
 
 /// Runs a notify command through the shell with `args` as "$@", bounded by [`NOTIFY_TIMEOUT`].
-async fn run_notify(cmd: &str, args: &[String]) {
+pub(super) async fn run_notify(cmd: &str, args: &[String]) {
     let script = if args.is_empty() { cmd.to_string() } else { format!("{cmd} \"$@\"") };
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&script)
-        .arg("lbha-notify")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+    let child = super::script::shell(&script, "lbha-notify", args).spawn();
     match child {
         Ok(mut c) => {
             if tokio::time::timeout(NOTIFY_TIMEOUT, c.wait()).await.is_err() {

@@ -82,7 +82,11 @@ pub struct Manager {
     store_broken: Option<String>,
     /// Notify scripts still running, so a stop waits for them (`notify_stop` above all).
     notify_scripts: TaskTracker,
+    /// Sync groups whose notifies are watched, with the scripts they run.
+    group_watchers: HashMap<String, (GroupNotify, tokio::task::JoinHandle<()>)>,
 }
+
+use crate::config::vrrp::NotifyScripts as GroupNotify;
 
 /// What a runtime VIP change did in one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +153,7 @@ impl Manager {
             store,
             store_broken: None,
             notify_scripts: TaskTracker::new(),
+            group_watchers: HashMap::new(),
         };
         match runtime::load(&m.store) {
             Ok(loaded) => {
@@ -284,6 +289,9 @@ impl Manager {
             return Ok(());
         }
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;
+        for f in &settings.track_files {
+            init_track_file(f);
+        }
         for s in &settings.scripts {
             let used = settings.instances.iter().any(|i| i.track_scripts.iter().any(|t| t.name == s.name));
             if used && !self.scripts.contains_key(&s.name) {
@@ -309,7 +317,68 @@ impl Manager {
             order.push(running);
         }
         self.instances = order;
+        self.watch_groups(settings);
         Ok(())
+    }
+
+    /// Runs each sync group's notifies when the group as a whole changes state (keepalived's
+    /// `notify_master|backup|fault` and `notify GROUP NAME STATE 0` in `vrrp_sync_group`).
+    fn watch_groups(&mut self, settings: &VrrpSettings) {
+        self.group_watchers.retain(|name, (n, h)| {
+            let keep = settings.sync_groups.iter().any(|g| g.name == *name && g.notify == *n);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for g in &settings.sync_groups {
+            if g.notify == GroupNotify::default() || self.group_watchers.contains_key(&g.name) {
+                continue;
+            }
+            let Some(group) = self.groups.get(&g.name).cloned() else { continue };
+            let (name, n, tracker) = (g.name.clone(), g.notify.clone(), self.notify_scripts.clone());
+            let mut rx = group.subscribe();
+            let task = tokio::spawn(async move {
+                let mut last = None;
+                loop {
+                    let now = rx.borrow_and_update().state();
+                    if last != Some(now) {
+                        last = Some(now);
+                        let (state, specific) = match now {
+                            super::sync::GroupState::Master => ("MASTER", n.master.clone()),
+                            super::sync::GroupState::Backup => ("BACKUP", n.backup.clone()),
+                            super::sync::GroupState::Fault => ("FAULT", n.fault.clone()),
+                        };
+                        tracing::info!("vrrp sync group {name} is now {state}");
+                        let args = ["GROUP".to_string(), name.clone(), state.to_string(), "0".to_string()];
+                        let any = n.any.clone();
+                        tracker.spawn(async move {
+                            if let Some(cmd) = specific {
+                                super::instance::run_notify(&cmd, &[]).await;
+                            }
+                            if let Some(cmd) = any {
+                                super::instance::run_notify(&cmd, &args).await;
+                            }
+                        });
+                    }
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            });
+            self.group_watchers.insert(g.name.clone(), (g.notify.clone(), task));
+        }
+    }
+
+    /// Stops the group watchers; with `stop`, runs each group's `notify_stop`.
+    fn stop_groups(&mut self, stop: bool) {
+        for (name, (n, h)) in self.group_watchers.drain() {
+            h.abort();
+            if stop && let Some(cmd) = n.stop {
+                tracing::info!("vrrp sync group {name} stops");
+                self.notify_scripts.spawn(async move { super::instance::run_notify(&cmd, &[]).await });
+            }
+        }
     }
 
     fn deps(&mut self, cfg: &VrrpInstance) -> Deps {
@@ -538,6 +607,7 @@ impl Manager {
         for (_, h) in self.scripts.drain() {
             h.stop();
         }
+        self.stop_groups(false);
         handed
     }
 
@@ -550,6 +620,7 @@ impl Manager {
         for (_, h) in self.scripts.drain() {
             h.stop();
         }
+        self.stop_groups(true);
         NotifyScripts(self.notify_scripts.clone())
     }
 }
@@ -565,6 +636,17 @@ impl NotifyScripts {
         if tokio::time::timeout(limit, self.0.wait()).await.is_err() {
             tracing::warn!("{} vrrp notify script(s) still running after {limit:?} at stop: killed", self.0.len());
         }
+    }
+}
+
+/// keepalived's `init_file`: writes the value when the file is missing, or always with `overwrite`.
+fn init_track_file(f: &crate::config::vrrp::VrrpTrackFile) {
+    let Some((value, overwrite)) = f.init else { return };
+    if !overwrite && f.file.exists() {
+        return;
+    }
+    if let Err(e) = std::fs::write(&f.file, format!("{value}\n")) {
+        tracing::warn!("vrrp_track_file {}: cannot initialise {}: {e}", f.name, f.file.display());
     }
 }
 

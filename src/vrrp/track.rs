@@ -28,6 +28,20 @@ pub trait Observed {
     fn script_ok(&self, name: &str) -> bool;
     /// Usable servers of a backend (`nbsrv`).
     fn nbsrv(&self, backend: &str) -> usize;
+    /// Why the proxy cannot serve this instance's VIPs (`track_proxy`), if it cannot.
+    fn proxy_fault(&self) -> Option<String>;
+    /// The number a tracked file holds (0 when missing or not a number, as keepalived).
+    fn file_value(&self, path: &std::path::Path) -> i64;
+    /// A `track_process` has its quorum (after its delay).
+    fn process_ok(&self, name: &str) -> bool;
+}
+
+/// A tracked file's number: its first word as an integer, else 0.
+pub fn read_file_value(path: &std::path::Path) -> i64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse::<i64>().ok()))
+        .unwrap_or(0)
 }
 
 /// keepalived: weight 0 → Fault while failing; weight > 0 → added while OK; weight < 0 → added
@@ -58,6 +72,33 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     }
     for t in &inst.track_backends {
         apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
+    }
+    for t in &inst.track_processes {
+        let tr = Tracked { name: t.name.clone(), weight: t.weight };
+        apply(&tr, seen.process_ok(&t.name), "process", &mut fault, &mut delta);
+    }
+    for f in &inst.track_files {
+        let v = seen.file_value(&f.file);
+        if f.weight == 0 {
+            if v != 0 && fault.is_none() {
+                fault = Some(FaultReason::Tracker(format!("track_file {} holds {v}", f.name)));
+            }
+            continue;
+        }
+        let r = v.saturating_mul(f.weight);
+        if r < -253 {
+            if fault.is_none() {
+                fault = Some(FaultReason::Tracker(format!("track_file {} holds {v} (x {} = {r})", f.name, f.weight)));
+            }
+        } else {
+            delta = delta.saturating_add(r.clamp(-254, 254) as i32);
+        }
+    }
+    if inst.track_proxy
+        && fault.is_none()
+        && let Some(why) = seen.proxy_fault()
+    {
+        fault = Some(FaultReason::Tracker(why));
     }
     Outcome { fault, delta }
 }
@@ -109,13 +150,9 @@ impl RiseFall {
 /// Runs `sh -c script` once: success is exit status 0 within `timeout`; a timeout kills it and
 /// counts as a failure (keepalived issue #535).
 pub async fn run_once(script: &str, timeout: Duration) -> bool {
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::null())
+    let child = super::script::shell(script, "sh", &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
@@ -190,6 +227,8 @@ mod tests {
         ifaces: HashMap<&'static str, bool>,
         scripts: HashMap<&'static str, bool>,
         backends: HashMap<&'static str, usize>,
+        proxy: Option<String>,
+        files: HashMap<&'static str, i64>,
     }
 
     impl Observed for Seen {
@@ -204,6 +243,15 @@ mod tests {
         }
         fn nbsrv(&self, backend: &str) -> usize {
             self.backends.get(backend).copied().unwrap_or(0)
+        }
+        fn proxy_fault(&self) -> Option<String> {
+            self.proxy.clone()
+        }
+        fn file_value(&self, path: &std::path::Path) -> i64 {
+            self.files.get(path.to_str().unwrap_or("")).copied().unwrap_or(0)
+        }
+        fn process_ok(&self, name: &str) -> bool {
+            name != "down"
         }
     }
 
@@ -235,6 +283,9 @@ mod tests {
             track_interfaces: vec![t("eth1", -30)],
             track_scripts: vec![t("chk", 20), t("must", 0)],
             track_backends: vec![t("web", 0), t("api", -50)],
+            track_proxy: true,
+            track_files: vec![],
+            track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
         }
@@ -246,6 +297,8 @@ mod tests {
             ifaces: HashMap::from([("eth1", true)]),
             scripts: HashMap::from([("chk", true), ("must", true)]),
             backends: HashMap::from([("web", 2), ("api", 1)]),
+            proxy: None,
+            files: HashMap::new(),
         }
     }
 
@@ -275,6 +328,71 @@ mod tests {
         let mut s = seen();
         s.scripts.insert("must", false);
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));
+    }
+
+    #[test]
+    fn a_proxy_fault_means_fault_only_with_track_proxy() {
+        let mut s = seen();
+        s.proxy = Some("proxy listener 192.0.2.100:80 failed: gone".into());
+        let o = evaluate(&inst(), &s);
+        assert_eq!(o.fault, Some(FaultReason::Tracker("proxy listener 192.0.2.100:80 failed: gone".into())));
+        let mut off = inst();
+        off.track_proxy = false;
+        assert_eq!(evaluate(&off, &s), Outcome { fault: None, delta: 20 });
+    }
+
+    #[test]
+    fn track_files_follow_keepalived() {
+        use crate::config::vrrp::TrackedFile;
+        let f = |name: &str, weight| TrackedFile { name: name.into(), file: format!("/f/{name}").into(), weight };
+        let mut i = inst();
+        i.track_scripts.clear();
+        i.track_files = vec![f("a", 0), f("b", -10), f("c", 2)];
+        let mut s = seen();
+        assert_eq!(evaluate(&i, &s), Outcome { fault: None, delta: 0 }, "missing files hold 0");
+        s.files.insert("/f/b", 3);
+        s.files.insert("/f/c", 5);
+        assert_eq!(evaluate(&i, &s), Outcome { fault: None, delta: -30 + 10 });
+        s.files.insert("/f/a", 1);
+        assert_eq!(evaluate(&i, &s).fault, Some(FaultReason::Tracker("track_file a holds 1".into())));
+        s.files.insert("/f/a", 0);
+        s.files.insert("/f/b", 26);
+        assert_eq!(
+            evaluate(&i, &s).fault,
+            Some(FaultReason::Tracker("track_file b holds 26 (x -10 = -260)".into())),
+            "below -253: FAULT"
+        );
+    }
+
+    #[test]
+    fn track_processes_weigh_as_scripts() {
+        use crate::config::vrrp::TrackedProcess;
+        let p = |name: &str, weight| TrackedProcess {
+            name: name.into(),
+            process: "x".into(),
+            quorum: 1,
+            delay: Duration::ZERO,
+            weight,
+        };
+        let mut i = inst();
+        i.track_scripts.clear();
+        i.track_processes = vec![p("up", 5), p("down", -20)];
+        assert_eq!(evaluate(&i, &seen()), Outcome { fault: None, delta: -15 });
+        i.track_processes = vec![p("down", 0)];
+        assert_eq!(evaluate(&i, &seen()).fault, Some(FaultReason::Tracker("process down failed".into())));
+    }
+
+    #[test]
+    fn a_file_value_is_its_first_number() {
+        let dir = std::env::temp_dir().join(format!("lbha-trackfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("v");
+        std::fs::write(&p, " -12 \n").expect("write");
+        assert_eq!(read_file_value(&p), -12);
+        std::fs::write(&p, "x").expect("write");
+        assert_eq!(read_file_value(&p), 0);
+        assert_eq!(read_file_value(&dir.join("missing")), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -164,6 +164,14 @@ impl Lbha {
         Self::start_to(dir, args, file, config, stderr, wait_ports)
     }
 
+    /// Starts `lbha run -c` on `config` written into `dir`, beside files the test put there
+    /// (map files, pages) that the config names by relative path.
+    pub fn start_in(dir: TempDir, config: &str, wait_ports: &[u16]) -> Lbha {
+        let log = dir.0.join("lbha.log");
+        let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
+        Self::start_to(dir, &["run", "-c"], "lbha.toml", config, stderr, wait_ports)
+    }
+
     /// Starts `lbha run -c` with its stderr going to `stderr`; `log` stays empty.
     pub fn start_with_stderr(config: &str, stderr: std::os::fd::OwnedFd, wait_ports: &[u16]) -> Lbha {
         Self::start_to(TempDir::new("lbha"), &["run", "-c"], "lbha.toml", config, Stdio::from(stderr), wait_ports)

@@ -87,7 +87,12 @@ pub(super) fn spec(
         stick,
         servers: servers
             .iter()
-            .map(|sv| ServerKey { cookie: sv.cookie.clone(), id: persist::server_id(&sv.name) })
+            .enumerate()
+            .map(|(i, sv)| ServerKey {
+                cookie: sv.cookie.clone(),
+                name: sv.name.clone(),
+                num: i32::try_from(i + 1).unwrap_or(i32::MAX),
+            })
             .collect(),
     }
 }
@@ -164,32 +169,27 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     };
     let tp = p.key("stick_table");
     let before = cx.problems.len();
+    // The table's own fields are checked with every table (`validate::stktable`); here only
+    // what stick rules need of it.
     let key = match t.type_.as_deref() {
         Some("ip") => KeyType::Ip,
         Some("integer") => KeyType::Integer,
         Some("string") => KeyType::String { len: t.len.unwrap_or(stick::DEFAULT_STRING_LEN) },
-        Some(other) => {
-            cx.err_v(tp.key("type"), "expected \"ip\", \"integer\" or \"string\"", other);
-            KeyType::Ip
+        Some(other @ ("ipv6" | "binary")) if !rules_src.is_empty() => {
+            cx.err_v(tp.key("type"), "stick rules need a table of type ip, integer or string", other);
+            return None;
         }
-        None => {
-            cx.err(tp.clone(), "missing `type` (\"ip\", \"integer\" or \"string\")");
-            KeyType::Ip
-        }
+        _ => return None,
     };
-    match (t.len, key) {
-        (Some(0), KeyType::String { .. }) => cx.err_v(tp.key("len"), "must be at least 1", 0),
-        (Some(_), KeyType::Ip | KeyType::Integer) => cx.err(tp.key("len"), "only string tables take `len`"),
-        _ => {}
+    let size = match t.size {
+        Some(s) if s.0 >= 1 && s.0 <= u64::from(u32::MAX) => usize::try_from(s.0).unwrap_or(usize::MAX),
+        _ => return None,
+    };
+    if t.len == Some(0) || t.expire.is_some_and(|e| e.0.is_zero()) {
+        return None;
     }
-    let size = table_size(t.size, &tp.key("size"), cx);
-    if t.expire.is_some_and(|e| e.0.is_zero()) {
-        cx.err_v(tp.key("expire"), "must be greater than 0 (leave it out to never expire)", "0");
-    }
-    // HAProxy accepts a table without rules (it holds `track-sc` counters); lbha has no
-    // counters yet, so the table does nothing here.
     if rules_src.is_empty() {
-        cx.warn(tp.clone(), "has no effect without `stick` rules (it would only hold track-sc counters, which lbha does not support yet)");
+        return None;
     }
     let mut rules = Vec::new();
     for (i, r) in rules_src.iter().enumerate() {

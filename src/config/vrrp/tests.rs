@@ -20,6 +20,17 @@ fn has(src: &str, want: &str) {
     assert!(errs.iter().any(|e| e.contains(want)), "expected {want:?} in {errs:#?}");
 }
 
+/// Loads with a warning containing `want`; returns the VRRP settings.
+fn warns(src: &str, want: &str) -> VrrpSettings {
+    match parse(src, Path::new("t.toml")) {
+        Ok(s) => {
+            assert!(s.warnings.iter().any(|w| w.contains(want)), "expected warning {want:?} in {:#?}", s.warnings);
+            s.vrrp
+        }
+        Err(e) => panic!("unexpected errors: {e}"),
+    }
+}
+
 fn snap(src: &str) -> VrrpSettings {
     match parse(src, Path::new("t.toml")) {
         Ok(s) => s.vrrp,
@@ -112,7 +123,11 @@ fn state_version_and_interval() {
 #[test]
 fn preemption_rules() {
     has(&inst("preempt_delay = \"1001s\""), "at most 1000s");
-    has(&inst("nopreempt = true\nstate = \"MASTER\"\npriority = 200"), "nopreempt needs state");
+    let v = warns(
+        &inst("nopreempt = true\nstate = \"MASTER\"\npriority = 200"),
+        "(VI_1) nopreempt will not work with initial state MASTER - ignored",
+    );
+    assert!(v.instances[0].preempt, "keepalived clears nopreempt");
     has(&inst("nopreempt = true\npreempt_delay = \"5s\""), "no effect with nopreempt");
 }
 
@@ -123,8 +138,17 @@ fn authentication_rules() {
     has(&inst("authentication = { auth_type = \"AH\", auth_pass = \"x\" }"), "not supported");
     has(&inst("authentication = { auth_type = \"pass\", auth_pass = \"x\" }"), "must be \"PASS\"");
     has(&inst("authentication = { auth_type = \"PASS\" }"), "missing password");
-    has(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"123456789\" }"), "at most 8");
-    has(&inst("version = 3\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"), "only in VRRPv2");
+    let v = warns(
+        &inst("authentication = { auth_type = \"PASS\", auth_pass = \"123456789\" }"),
+        "authentication.auth_pass: truncating auth_pass to 8 characters (\"12345678\")",
+    );
+    assert_eq!(v.instances[0].auth_pass.as_deref(), Some("12345678"));
+    has(&inst("authentication = { auth_type = \"PASS\", auth_pass = \"1234567\u{e9}\" }"), "cut inside a character");
+    let v = warns(
+        &inst("version = 3\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"),
+        "(VI_1) VRRP version 3 does not support authentication - ignored",
+    );
+    assert_eq!(v.instances[0].auth_pass, None);
 }
 
 #[test]
@@ -149,13 +173,19 @@ fn unicast_rules() {
     has(&inst("unicast_peer = [\"192.0.2.1\", \"192.0.2.1\"]"), "duplicate peer");
     has(&inst("unicast_peer = [\"224.0.0.18\"]"), "needs a unicast address");
     has(&inst("unicast_peer = [\"x\"]"), "unicast_peer[0]: not an IP address");
+    // keepalived takes (and ignores) a prefix length on both.
+    let v = snap(&inst("unicast_src_ip = \"192.0.2.11/24\"\nunicast_peer = [\"192.0.2.12/24\"]"));
+    assert_eq!(v.instances[0].unicast_src_ip, Some("192.0.2.11".parse().expect("ip")));
+    assert_eq!(v.instances[0].unicast_peers, vec!["192.0.2.12".parse::<IpAddr>().expect("ip")]);
+    has(&inst("unicast_peer = [\"192.0.2.12/x\"]"), "not an IP address");
 }
 
 #[test]
 fn tracking_rules() {
     has(&inst("track_backend = [{ backend = \"nope\" }]"), "track_backend[0].backend: no such backend (nope)");
     has(&inst("track_backend = [{ backend = \"web\", weight = 300 }]"), "between -254 and 254 (300)");
-    has(&inst("track_script = [{ name = \"missing\" }]"), "no such vrrp_script (missing)");
+    let v = warns(&inst("track_script = [{ name = \"missing\" }]"), "track script missing not found, ignoring");
+    assert!(v.instances[0].track_scripts.is_empty());
     has(&inst("track_interface = [{ name = \"a/b\" }]"), "not a valid interface name");
     has(&inst("garp_master_repeat = -1"), "garp_master_repeat: must be between 0 and 255");
     has(&inst("notify_master = \"  \""), "notify_master: empty command");
@@ -234,4 +264,85 @@ fn rfc9568_checksum_is_for_v3_over_ipv4() {
         &inst("v3_checksum_as_v2 = true").replace("192.0.2.100", "2001:db8::100"),
         "v3_checksum_as_v2: applies to IPv4 only",
     );
+}
+
+#[test]
+fn track_proxy_is_on_when_the_vips_carry_binds() {
+    let fe = |bind: &str| format!("[[listen]]\nname = \"fe\"\nbind = [\"{bind}\"]\nservers = []\n");
+    assert!(!snap(&inst("")).instances[0].track_proxy, "no listener at all");
+    assert!(snap(&format!("{}{}", fe("192.0.2.100:80"), inst(""))).instances[0].track_proxy);
+    assert!(snap(&format!("{}{}", fe("0.0.0.0:80"), inst(""))).instances[0].track_proxy, "wildcard bind");
+    assert!(!snap(&format!("{}{}", fe("192.0.2.7:80"), inst(""))).instances[0].track_proxy, "another address");
+    assert!(!snap(&format!("{}{}", fe("[::]:80"), inst(""))).instances[0].track_proxy, "another family");
+    let off = snap(&format!("{}{}", fe("192.0.2.100:80"), inst("track_proxy = false")));
+    assert!(!off.instances[0].track_proxy, "explicitly off");
+    assert!(snap(&inst("track_proxy = true")).instances[0].track_proxy, "explicitly on");
+}
+
+#[test]
+fn track_files_resolve_weights_as_keepalived() {
+    let tf = "[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/lbha/tf\"\nweight = -5\ninit_file = { value = 3 }\n\
+              [[vrrp_track_file]]\nname = \"rev\"\nfile = \"/run/lbha/rev\"\nreverse = true\n";
+    let v = snap(&format!("{tf}{}", inst("track_file = [{ name = \"tf\" }, { name = \"rev\" }]")));
+    let w: Vec<i64> = v.instances[0].track_files.iter().map(|f| f.weight).collect();
+    assert_eq!(w, [-5, -1]);
+    let v = warns(
+        &format!(
+            "{tf}{}",
+            inst(
+                "track_file = [{ name = \"tf\", weight = 0 }, { name = \"rev\", weight = 4, reverse = true }, { name = \"tf\" }]"
+            )
+        ),
+        "(VI_1) duplicate track_file tf - ignoring",
+    );
+    let w: Vec<i64> = v.instances[0].track_files.iter().map(|f| f.weight).collect();
+    assert_eq!(w, [0, -4]);
+    assert_eq!(v.track_files[0].init, Some((3, false)));
+    assert_eq!(v.track_files[0].file, std::path::PathBuf::from("/run/lbha/tf"));
+    let v = warns(&inst("track_file = [{ name = \"nope\" }]"), "track file nope not found, ignoring");
+    assert!(v.instances[0].track_files.is_empty());
+    has(
+        &format!("[[vrrp_track_file]]\nname = \"x\"\nfile = \"rel\"\n{}", inst("")),
+        "vrrp_track_file[0].file: needs an absolute path (rel)",
+    );
+    has(
+        &format!("{tf}[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/a\"\n{}", inst("")),
+        "duplicate vrrp_track_file name (tf)",
+    );
+}
+
+#[test]
+fn track_processes_resolve_as_keepalived() {
+    let tp =
+        "[[vrrp_track_process]]\nname = \"hap\"\nprocess = \"haproxy\"\nquorum = 2\nweight = -30\ndelay = \"2s\"\n";
+    let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\" }]")));
+    let t = &v.instances[0].track_processes[0];
+    assert_eq!((t.process.as_str(), t.quorum, t.weight, t.delay), ("haproxy", 2, -30, Duration::from_secs(2)));
+    let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\", weight = 10, reverse = true }]")));
+    assert_eq!(v.instances[0].track_processes[0].weight, -10);
+    warns(&inst("track_process = [{ name = \"nope\" }]"), "track process nope not found, ignoring");
+    has(
+        &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a b\"\n{}", inst("")),
+        "vrrp_track_process[0].process: one process name or path, without parameters (a b)",
+    );
+    has(
+        &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a\"\nquorum = 0\n{}", inst("")),
+        "quorum: must be between 1",
+    );
+}
+
+#[test]
+fn sync_group_tracking_applies_to_every_member() {
+    let two = format!(
+        "[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = -20\n{}[[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth1\"\n\
+         virtual_router_id = 52\nvirtual_ipaddress = [\"192.0.2.101\"]\n[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        inst("")
+    );
+    let v = snap(&format!("{two}track_interface = [{{ name = \"eth9\" }}]\ntrack_script = [{{ name = \"chk\" }}]\n"));
+    for i in &v.instances {
+        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0 }], "{}", i.name);
+        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0 }], "{}", i.name);
+    }
+    has(&format!("{two}track_interface = [{{ name = \"eth9\", weight = -10 }}]\n"), "weight 0 only");
+    warns(&format!("{two}track_script = [{{ name = \"nope\" }}]\n"), "track script nope not found, ignoring");
 }

@@ -168,6 +168,11 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
                 );
             }
         }
+        Some("disable-on-404") => {
+            if st.allowed(cx, d, "check") {
+                st.out.set_in("check", "disable_on_404", true, src(d));
+            }
+        }
         Some(other) => {
             cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`http-check {other}` is not supported yet"))
         }

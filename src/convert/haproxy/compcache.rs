@@ -125,8 +125,8 @@ mod tests {
         let bc = b.compression.as_ref().unwrap();
         assert_eq!(bc.algos, [Algo::Gzip, Algo::Deflate]);
         assert!(bc.offload);
-        assert!(matches!(b.cache_rules.0[0].action, HttpAction::CacheUse(_)));
-        assert!(matches!(b.cache_rules.1[0].action, HttpAction::CacheStore(_)));
+        assert!(matches!(b.http_request[0].action, HttpAction::CacheUse(_)));
+        assert!(matches!(b.http_response[0].action, HttpAction::CacheStore(_)));
         // Only `compression direction request` was not converted.
         let dropped: Vec<usize> =
             c.reports.iter().filter(|r| r.kind == ReportKind::Unsupported).map(|r| r.loc.line).collect();

@@ -14,11 +14,14 @@ pub const ORDER: &[&str] = &[
     "hard_stop_after",
     "log",
     "log_format",
+    "log_tag",
+    "log_send_hostname",
     "control_socket",
     "server_state_file",
     "tune_bufsize",
     "user",
     "group",
+    "localpeer",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -53,6 +56,14 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             }
         }
         "log" => log(d, out, cx),
+        "log-tag" => match d.arg(1) {
+            Some(t) => out.set("log_tag", t, src(d)),
+            None => cx.error(d, "missing tag"),
+        },
+        "log-send-hostname" => match d.arg(1) {
+            Some(h) => out.set("log_send_hostname", h, src(d)),
+            None => out.set("log_send_hostname", true, src(d)),
+        },
         "stats" if d.arg(1) == Some("socket") => stats_socket(d, out, cx),
         "stats" => {
             let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
@@ -63,6 +74,10 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                 out.set("tune_bufsize", i64::from(n), src(d));
             }
         }
+        "localpeer" => match d.arg(1) {
+            Some(v) => out.set("localpeer", v, src(d)),
+            None => cx.error(d, "missing name"),
+        },
         // `uid`/`gid` are the numeric forms; lbha's keys take either.
         "user" | "uid" | "group" | "gid" => match d.arg(1) {
             Some(v) => out.set(if matches!(kw, "user" | "uid") { "user" } else { "group" }, v, src(d)),
@@ -88,20 +103,26 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
 /// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]` → `log = ["TARGET
 /// FACILITY LEVEL"]`, checked with lbha's own target parser.
 fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
+    if let Some(line) = log_line(d, out, cx) {
+        out.push("log", line, src(d));
+    }
+}
+
+/// One `log` line as lbha writes it (checked with lbha's own target parser); `None` when it
+/// was reported and dropped.
+pub(super) fn log_line(d: &Directive, out: &mut TableOut, cx: &mut Cx) -> Option<String> {
     let mut words: Vec<&str> = Vec::new();
+    let mut opts: Vec<String> = Vec::new();
     let mut left = Vec::new();
     let mut i = 1;
     while let Some(w) = d.arg(i) {
         match (w, d.arg(i + 1)) {
-            ("len" | "sample", Some(v)) => {
+            ("sample", Some(v)) => {
                 left.push(format!("{w} {v}"));
                 i += 2;
             }
-            ("format", Some(f)) => {
-                match f {
-                    "rfc3164" | "rfc5424" => out.set("log_format", f, src(d)),
-                    _ => left.push(format!("format {f}")),
-                }
+            ("len" | "format", Some(v)) => {
+                opts.push(format!("{w} {v}"));
                 i += 2;
             }
             _ => {
@@ -112,7 +133,7 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
     }
     let Some(first) = words.first() else {
         cx.error(d, "missing log target");
-        return;
+        return None;
     };
     let target =
         ["udp@", "udp4@", "ipv4@", "udp6@", "ipv6@"].iter().find_map(|p| first.strip_prefix(p)).unwrap_or(first);
@@ -120,8 +141,9 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
         left.push(format!("minimum level {}", words[3]));
         words.truncate(3);
     }
-    let mut line = vec![target];
-    line.extend(&words[1..]);
+    let mut line = vec![target.to_string()];
+    line.extend(opts);
+    line.extend(words[1..].iter().map(|w| w.to_string()));
     let line = line.join(" ");
     match crate::log::LogTarget::parse(&line) {
         Ok(_) => {
@@ -132,10 +154,16 @@ fn log(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                     format!("`{}` is not supported yet and was left out", left.join(", ")),
                 );
             }
-            out.push("log", line, src(d));
+            Some(line)
         }
         Err(e) => {
-            cx.drop(out, d, ReportKind::Unsupported, format!("{e} (lbha logs to syslog over UDP or a unix socket)"))
+            cx.drop(
+                out,
+                d,
+                ReportKind::Unsupported,
+                format!("{e} (lbha logs to UDP, a unix socket, stdout or stderr)"),
+            );
+            None
         }
     }
 }

@@ -26,8 +26,6 @@ pub const GLOBAL_IGNORED: &[(&str, &str)] = &[
 
 /// Known `global` keywords lbha has no counterpart for yet.
 pub const GLOBAL_UNSUPPORTED: &[&str] = &[
-    "log-tag",
-    "log-send-hostname",
     "log-format",
     "stats",
     "ca-base",
@@ -46,7 +44,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "nosplice",
     "nogetaddrinfo",
     "noreuseport",
-    "localpeer",
     "lua-load",
     "lua-load-per-thread",
     "lua-prepend-path",
@@ -96,31 +93,13 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// Known proxy keywords lbha has no counterpart for yet, with what they do when it helps.
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
-    ("log-format", "logging is not implemented in lbha yet"),
-    ("log-format-sd", "logging is not implemented in lbha yet"),
-    ("log-tag", "logging is not implemented in lbha yet"),
-    ("error-log-format", "logging is not implemented in lbha yet"),
-    ("capture", "logging is not implemented in lbha yet"),
-    ("declare", "logging is not implemented in lbha yet"),
-    ("unique-id-format", "unique request ids are not implemented"),
-    ("unique-id-header", "unique request ids are not implemented"),
-    ("errorfile", "custom error pages are not implemented"),
-    ("errorfiles", "custom error pages are not implemented"),
-    ("errorloc", "custom error pages are not implemented"),
-    ("errorloc302", "custom error pages are not implemented"),
-    ("errorloc303", "custom error pages are not implemented"),
-    ("http-error", "custom error pages are not implemented"),
+    ("log-tag", "a per-proxy log tag is not supported yet (the global `log_tag` is)"),
+    ("error-log-format", "error-log-format is not supported yet"),
     ("http-reuse", "lbha's pool reuses idle server connections on its own terms"),
-    ("http-after-response", "not implemented"),
     ("http-send-name-header", "not implemented"),
     ("fullconn", "dynamic server maxconn (minconn/fullconn) is not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),
-    ("monitor-uri", "not implemented; an `http-request return` rule does the same"),
-    ("monitor", "not implemented"),
     ("monitor-net", "not implemented"),
-    ("tcp-request", "tcp-request rules are not implemented"),
-    ("tcp-response", "tcp-response rules are not implemented"),
-    ("tcp-check", "lbha checks TCP servers with a plain connect"),
     ("rate-limit", "not implemented"),
     ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
@@ -128,10 +107,8 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("force-persist", "force-persist rules are not supported yet"),
     ("ignore-persist", "ignore-persist rules are not supported yet"),
     ("persist", "persistence is not converted yet"),
-    ("server-template", "server templates (DNS service discovery) are not implemented"),
     ("server-state-file-name", "server state files are not implemented"),
     ("dispatch", "not implemented"),
-    ("retry-on", "lbha retries failed connects only"),
     ("email-alert", "not implemented"),
     ("max-keep-alive-queue", "not implemented"),
     ("max-session-srv-conns", "not implemented"),
@@ -175,13 +152,9 @@ pub const PROXY_IGNORED: &[(&str, &str)] = &[
 
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
-    ("dontlog-normal", "logging is not implemented in lbha yet"),
-    ("log-health-checks", "logging is not implemented in lbha yet"),
-    ("log-separate-errors", "logging is not implemented in lbha yet"),
-    ("logasap", "logging is not implemented in lbha yet"),
+    ("logasap", "not supported yet: lbha logs when the response is done"),
     ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
-    ("http-buffer-request", "lbha streams request bodies"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),
     ("http-ignore-probes", "not implemented"),
@@ -216,7 +189,7 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("spop-check", "lbha checks with a plain TCP connect"),
 ];
 
-/// Protocol checks that lbha does as a plain TCP connect.
+/// Protocol checks (`option tcp-check`, `redis-check`, ...): see `server_side::check_option`.
 pub const OPTIONS_TCP_CHECK: &[&str] =
     &["tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check"];
 
@@ -231,22 +204,7 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("track", true),
     ("redir", true),
     ("id", true),
-    ("agent-check", false),
-    ("agent-port", true),
-    ("agent-inter", true),
-    ("agent-addr", true),
-    ("agent-send", true),
-    ("resolvers", true),
-    ("resolve-prefer", true),
-    ("resolve-net", true),
-    ("resolve-opts", true),
-    ("init-addr", true),
-    ("send-proxy", false),
-    ("send-proxy-v2", false),
-    ("send-proxy-v2-ssl", false),
     ("send-proxy-v2-ssl-cn", false),
-    ("proxy-v2-options", true),
-    ("check-send-proxy", false),
     ("no-ssl", false),
     ("check-ssl", false),
     ("verifyhost", true),

@@ -5,13 +5,18 @@ pub mod ast;
 mod checks;
 mod compcache;
 mod cond;
+mod errlog;
 mod global;
 mod keywords;
 pub mod lex;
+mod peers;
 mod persist;
 mod proxy;
+mod resolvers;
 mod rules;
 mod server;
+mod server_side;
+mod tcp;
 
 use super::out::{Doc, Src, TableOut};
 use super::report::{ConvertError, ConvertErrors, Report, ReportKind};
@@ -156,6 +161,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Proxy(ProxyOut),
         Userlist(TableOut),
         Cache(TableOut),
+        HttpErrors(TableOut),
+        Resolvers(TableOut),
+        Peers(TableOut),
         Skipped,
     }
     let mut items: Vec<(usize, Item)> = Vec::new();
@@ -195,7 +203,10 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
             SectionKind::Cache => Item::Cache(compcache::cache_section(sec, &mut cx)),
-            SectionKind::Peers | SectionKind::Resolvers | SectionKind::Other => {
+            SectionKind::Other if sec.keyword == "http-errors" => Item::HttpErrors(errlog::section(sec, &mut cx)),
+            SectionKind::Resolvers => Item::Resolvers(resolvers::resolvers(sec, &mut cx)),
+            SectionKind::Peers => Item::Peers(peers::convert(sec, &mut cx)),
+            SectionKind::Other => {
                 cx.reports.push(Report {
                     loc: sec.loc.clone(),
                     kind: ReportKind::Unsupported,
@@ -282,6 +293,15 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             Item::Cache(t) => {
                 doc.table("cache", true, header(sec, &t.dropped), &sec.loc, &t, compcache::CACHE_ORDER);
             }
+            Item::HttpErrors(t) => {
+                doc.table("http_errors", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "errorfile"]);
+            }
+            Item::Resolvers(t) => {
+                doc.table("resolvers", true, header(sec, &t.dropped), &sec.loc, &t, resolvers::ORDER);
+            }
+            Item::Peers(t) => {
+                doc.table("peers", true, header(sec, &t.dropped), &sec.loc, &t, peers::ORDER);
+            }
             Item::Skipped => {
                 let mut lines = header(sec, &[]);
                 lines.push(format!(" [line {}, {}] whole section", sec.loc.line, ReportKind::Unsupported.label()));
@@ -292,7 +312,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 doc.pend(lines);
             }
         }
-        if sec.kind != SectionKind::Peers && sec.kind != SectionKind::Resolvers && sec.kind != SectionKind::Other {
+        if sec.kind != SectionKind::Other {
             doc.pend(sec.tail.iter().cloned());
         }
     }

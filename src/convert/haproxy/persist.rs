@@ -83,13 +83,8 @@ pub(super) fn cookie(st: &mut St, d: &Directive, cx: &mut Cx) {
     st.out.set("cookie", Value::InlineTable(t), src(d));
 }
 
-/// `stick-table type T [len N] size N [expire T] ...`.
+/// `stick-table type T [len N] size N [expire T] [nopurge] [peers P] [store LIST] ...`.
 pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
-    if st.kind == ProxyKind::Frontend {
-        let msg = "a frontend's stick-table holds counters for `track-sc` rules, which lbha does not support yet";
-        cx.drop(&mut st.out, d, ReportKind::Unsupported, msg);
-        return;
-    }
     if !st.allowed(cx, d, "stick_table") {
         return;
     }
@@ -101,19 +96,15 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
         i += 2;
         match w {
             "type" => match v {
-                Some(ty @ ("ip" | "integer" | "string")) => {
+                Some(ty @ ("ip" | "ipv6" | "integer" | "string" | "binary")) => {
                     t.insert("type", ty.into());
-                }
-                Some("ipv6") => {
-                    cx.report(d, ReportKind::Note, "written as type ip, which holds IPv4 and IPv6 keys");
-                    t.insert("type", "ip".into());
                 }
                 Some(other) => {
                     cx.drop(
                         &mut st.out,
                         d,
                         ReportKind::Unsupported,
-                        format!("stick tables of type `{other}` are not supported yet"),
+                        format!("stick tables of type `{other}` are not supported"),
                     );
                     return;
                 }
@@ -136,7 +127,27 @@ pub(super) fn stick_table(st: &mut St, d: &Directive, cx: &mut Cx) {
                     t.insert("expire", e);
                 }
             }
-            "nopurge" | "recv-only" => {
+            "nopurge" => {
+                t.insert("nopurge", true.into());
+                i -= 1;
+            }
+            "store" => match v {
+                Some(list) => {
+                    let mut a = toml_edit::Array::new();
+                    for item in crate::stktable::def::split_store(list) {
+                        a.push(item);
+                    }
+                    t.insert("store", Value::Array(a));
+                }
+                None => cx.error(d, "`store` needs a list of data types"),
+            },
+            "peers" => match v {
+                Some(p) => {
+                    t.insert("peers", p.into());
+                }
+                None => cx.error(d, "`peers` needs a section name"),
+            },
+            "recv-only" => {
                 left.push(w.to_string());
                 i -= 1;
             }

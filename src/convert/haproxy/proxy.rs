@@ -40,9 +40,25 @@ pub const ORDER: &[&str] = &[
     "stick",
     "appsession",
     "log",
+    "log_targets",
     "httplog",
     "tcplog",
     "dontlognull",
+    "dontlog_normal",
+    "log_separate_errors",
+    "log_health_checks",
+    "log_format",
+    "log_format_sd",
+    "capture_request",
+    "capture_response",
+    "unique_id_format",
+    "unique_id_header",
+    "errorfile",
+    "errorfiles",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "http_error",
     "stats",
     "compression",
 ];
@@ -70,20 +86,35 @@ impl ProxyKind {
 
     /// lbha's "allowed in" rule for a key (the one `config::validate` applies).
     pub fn lbha_allows(self, key: &str) -> bool {
-        const FRONT_ONLY: &[&str] =
-            &["bind", "use_backend", "maxconn", "stats", "log", "httplog", "tcplog", "dontlognull"];
+        const FRONT_ONLY: &[&str] = &[
+            "bind",
+            "use_backend",
+            "maxconn",
+            "stats",
+            "log",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "monitor_uri",
+            "monitor_fail",
+            "http_buffer_request",
+            "log_targets",
+            "expect_proxy",
+        ];
         match self {
             Self::Listen => true,
-            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => {
                 !FRONT_ONLY.contains(&key)
-                    && !["default_backend", "acl", "http_request", "http_response"].contains(&key)
+                    && key != "default_backend"
+                    && !["tcp_request", "tcp_request_inspect_delay"].contains(&key)
             }
             Self::Defaults => ![
                 "name",
                 "acl",
                 "http_request",
                 "http_response",
+                "http_after_response",
                 "bind",
                 "use_backend",
                 "servers",
@@ -91,6 +122,9 @@ impl ProxyKind {
                 "stick_table",
                 "stick",
                 "appsession",
+                "tcp_request",
+                "tcp_response",
+                "expect_proxy",
             ]
             .contains(&key),
         }
@@ -101,7 +135,7 @@ impl ProxyKind {
     fn haproxy_allows(self, key: &str) -> bool {
         const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
         match self {
-            Self::Frontend => !BACKEND_KEYS.contains(&key),
+            Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => !FE.contains(&key),
             Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
             Self::Listen => true,
@@ -285,6 +319,9 @@ pub fn inline_defaults(p: &mut ProxyOut, d: &DefaultsInfo) {
 
 fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
     let kw = d.keyword();
+    if super::errlog::directive(st, d, cx) {
+        return;
+    }
     match kw {
         "no" | "default" => {
             let mut inner = d.clone();
@@ -292,7 +329,8 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             if inner.keyword() == "option" {
                 option(st, &inner, Some(kw), cx);
             } else if inner.keyword() == "log" && kw == "no" {
-                st.out.remove("log");
+                st.out.remove("log_targets");
+                st.put(cx, d, "log", "none");
             } else if inner.keyword() == "log" {
                 cx.drop(&mut st.out, d, ReportKind::Unsupported, "logging is not implemented in lbha yet");
             } else {
@@ -302,12 +340,13 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "option" => option(st, d, None, cx),
         "log" => match d.arg(1) {
             Some("global") => st.put(cx, d, "log", "global"),
-            Some(_) => cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                "lbha logs proxies to the [global] log targets only (`log global`)",
-            ),
+            Some(_) => {
+                if let Some(line) = super::global::log_line(d, &mut st.out, cx)
+                    && st.allowed(cx, d, "log_targets")
+                {
+                    st.out.push("log_targets", line, src(d));
+                }
+            }
             None => cx.error(d, "missing log target"),
         },
         "mode" => match d.arg(1) {
@@ -317,6 +356,11 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             None => cx.error(d, "missing mode"),
         },
         "bind" => bind(st, d, cx),
+        "tcp-check" => super::server_side::tcp_check_rule(st, d, cx),
+        "retry-on" => super::server_side::retry_on(st, d, cx),
+        "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
+            super::server_side::expect_proxy(st, d, cx)
+        }
         "maxconn" => {
             if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
                 st.put(cx, d, "maxconn", i64::from(n));
@@ -377,11 +421,20 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "acl" => super::rules::acl(st, d, cx),
         "use_backend" => super::rules::use_backend(st, d, cx),
         "compression" => super::compcache::compression(st, d, cx),
-        "http-request" => super::rules::http_rule(st, d, false, cx),
-        "http-response" => super::rules::http_rule(st, d, true, cx),
+        "http-request" => super::rules::http_rule(st, d, super::rules::Phase::Request, cx),
+        "http-response" => super::rules::http_rule(st, d, super::rules::Phase::Response, cx),
+        "http-after-response" => super::rules::http_rule(st, d, super::rules::Phase::After, cx),
+        "tcp-request" => super::tcp::tcp_rule(st, d, false, cx),
+        "tcp-response" => super::tcp::tcp_rule(st, d, true, cx),
         "redirect" => super::rules::redirect_kw(st, d, cx),
+        "monitor-uri" => match d.arg(1) {
+            Some(uri) => st.put(cx, d, "monitor_uri", uri),
+            None => cx.error(d, "missing uri"),
+        },
+        "monitor" => super::rules::monitor(st, d, cx),
         "block" => super::rules::block(st, d, cx),
         "server" => server::server(st, d, cx),
+        "server-template" => server::server_template(st, d, cx),
         "cookie" => super::persist::cookie(st, d, cx),
         "stick-table" => super::persist::stick_table(st, d, cx),
         "stick" => super::persist::stick(st, d, cx),
@@ -416,7 +469,8 @@ fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, 
         Some("tunnel") => "tunnel",
         Some("check") => "check",
         Some("queue") => "queue",
-        Some("client-fin" | "server-fin" | "tarpit") => {
+        Some("tarpit") => "tarpit",
+        Some("client-fin" | "server-fin") => {
             cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
             return;
         }
@@ -459,6 +513,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
             ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
+            ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
             ("verify", Some("required" | "optional")) => {
                 let msg = "client certificate verification is not supported yet; the bind is dropped rather than accepting clients HAProxy would refuse";
@@ -471,7 +526,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 continue;
             }
         }
-        i += if w == "ssl" { 1 } else { 2 };
+        i += if matches!(w, "ssl" | "accept-proxy") { 1 } else { 2 };
     }
     if !st.allowed(cx, d, "bind") {
         return;
@@ -608,8 +663,10 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
+        "dontlog-normal" | "log-separate-errors" | "log-health-checks" => flag(st, cx, &name.replace('-', "_")),
         "httpslog" => {
             cx.report(d, ReportKind::Approximated, "written as `option httplog`: lbha's lines have no TLS fields");
             flag(st, cx, "httplog");
@@ -641,12 +698,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "http-use-htx" => {
             cx.drop(&mut st.out, d, ReportKind::Ignored, "HAProxy 2.x always uses HTX; no meaning for lbha")
         }
-        n if OPTIONS_TCP_CHECK.contains(&n) => cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Approximated,
-            "protocol checks are not implemented; servers with `check` get a plain TCP connect check",
-        ),
+        n if OPTIONS_TCP_CHECK.contains(&n) => super::server_side::check_option(st, d, prefix, cx),
         n => match OPTIONS_UNSUPPORTED.iter().find(|(k, _)| *k == n) {
             Some((_, why)) => cx.drop(&mut st.out, d, ReportKind::Unsupported, *why),
             None => cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown option `{n}`")),

@@ -122,8 +122,10 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
         );
     }
     let ws = &owned[..];
-    if let Err(e) = Acl::parse(&words(ws), cx.base_dir) {
-        let why = converter(&ws[..1]).unwrap_or_else(|| e.to_string());
+    // In mode tcp lbha compiles ACLs over sample expressions (`tcprules`).
+    let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Acl::parse(&words(ws)).is_ok();
+    if let (Err(e), false) = (Acl::parse(&words(ws), cx.base_dir), tcp_ok) {
+        let why = e.to_string();
         cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("{why}; rules that use this acl are dropped too"));
         return;
     }
@@ -175,28 +177,6 @@ pub(super) fn acl(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
 }
 
-/// A converter chained to a fetch (`req.hdr(host),lower`): lbha's ACLs take none yet, and saying
-/// so beats the parser's complaint about the unexpected comma.
-fn converter(fetches: &[String]) -> Option<String> {
-    for f in fetches {
-        let mut depth = 0i32;
-        for (i, c) in f.char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                ',' if depth == 0 => {
-                    return Some(format!(
-                        "converter `{}` in `{f}` is not supported yet (lbha's acls take a fetch without converters)",
-                        &f[i + 1..]
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
-    None
-}
-
 /// The condition starting at word `i` (`if ...` / `unless ...`), checked against the ACLs
 /// declared so far: `Ok(None)` when there is none.
 pub(super) fn condition(
@@ -213,7 +193,14 @@ pub(super) fn condition(
             return Err((ReportKind::Unknown, format!("unexpected `{other}` (expected `if` or `unless`)")));
         }
     };
-    let mut ws = d.args[i + 1..].to_vec();
+    // `!{ ... }` is `!` then `{`, as HAProxy reads it.
+    let mut ws: Vec<String> = d.args[i + 1..]
+        .iter()
+        .flat_map(|w| match w.as_str() {
+            "!{" => vec!["!".to_string(), "{".to_string()],
+            _ => vec![w.clone()],
+        })
+        .collect();
     absolute_pattern_files(&mut ws, cx.base_dir);
     let alts = |n: &str| -> Option<Vec<String>> {
         let more: Vec<String> =
@@ -224,12 +211,11 @@ pub(super) fn condition(
     let text = words(&ws);
     let names: Vec<&str> = st.rules.acls.iter().map(|a| a.name.as_str()).collect();
     let lookup = |n: &str| names.iter().position(|x| *x == n);
-    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir).map_err(|e| {
-        // The fetch of an anonymous acl is the word after `{`.
-        let fetches: Vec<String> = ws.windows(2).filter(|p| p[0] == "{").map(|p| p[1].clone()).collect();
-        let why = converter(&fetches).unwrap_or_else(|| e.to_string());
-        (ReportKind::Unsupported, format!("condition not converted: {why}"))
-    })?;
+    let tcp_ok = super::tcp::tcp_mode(st) && crate::tcprules::Cond::parse(&format!("{kw} {text}"), &lookup).is_ok();
+    Condition::parse(&format!("{kw} {text}"), &lookup, cx.base_dir)
+        .map(|_| ())
+        .or_else(|e| if tcp_ok { Ok(()) } else { Err(e) })
+        .map_err(|e| (ReportKind::Unsupported, format!("condition not converted: {e}")))?;
     Ok(Some((kw, text)))
 }
 
@@ -309,7 +295,7 @@ fn expand(ws: &[String], alts: &dyn Fn(&str) -> Option<Vec<String>>) -> Vec<Stri
     out
 }
 
-fn with_condition(
+pub(super) fn with_condition(
     st: &St,
     d: &Directive,
     i: usize,
@@ -327,10 +313,8 @@ pub(super) fn use_backend(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.error(d, "missing backend name");
         return;
     };
-    let Some(name) = literal(name) else {
-        cx.drop(&mut st.out, d, ReportKind::Unsupported, "dynamic backend names (log-format) are not supported yet");
-        return;
-    };
+    // A dynamic name stays a log-format string, which lbha evaluates per request.
+    let name = literal(name).filter(|n| !n.contains('%')).unwrap_or_else(|| name.to_string());
     if !st.allowed(cx, d, "use_backend") {
         return;
     }
@@ -362,11 +346,19 @@ fn status_at(d: &Directive, i: usize, what: &str) -> Result<i64, Fail> {
     }
 }
 
+/// A static header of a `return` (lbha sends those as they are).
 fn header_value(v: &str) -> Result<String, Fail> {
-    literal(v).ok_or_else(|| Fail::Unsupported("header values with log-format variables are not supported yet".into()))
+    literal(v)
+        .ok_or_else(|| Fail::Unsupported("`return hdr` values with log-format variables are not supported yet".into()))
 }
 
-fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
+/// A file an action reads, made absolute from the haproxy.cfg directory.
+fn file_at(d: &Directive, i: usize, what: &str, base: &std::path::Path) -> Result<String, Fail> {
+    let f = value_at(d, i, what)?;
+    Ok(if std::path::Path::new(&f).is_absolute() { f } else { base.join(&f).display().to_string() })
+}
+
+fn return_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
     let mut headers = Array::new();
     while let Some(w) = d.arg(i) {
@@ -390,10 +382,16 @@ fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
                 headers.push(format!("{n}: {v}"));
                 i += 3;
             }
-            "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles" => {
-                return Err(Fail::Unsupported(format!(
-                    "`return {w}` is not supported yet (lbha takes status, content-type, string, hdr)"
-                )));
+            "lf-string" => {
+                t.insert("lf_string", value_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "file" | "lf-file" => {
+                t.insert(if w == "file" { "file" } else { "lf_file" }, file_at(d, i + 1, w, base)?.into());
+                i += 2;
+            }
+            "errorfile" | "errorfiles" | "default-errorfiles" => {
+                return Err(Fail::Unsupported(format!("`return {w}` is not supported yet (custom error pages)")));
             }
             other => return Err(Fail::Bad(format!("unknown return option `{other}`"))),
         }
@@ -404,7 +402,7 @@ fn return_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
     Ok(("return", Value::InlineTable(t), i, Vec::new()))
 }
 
-fn deny_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
+fn deny_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
     let mut left = Vec::new();
     while let Some(w) = d.arg(i) {
@@ -418,7 +416,15 @@ fn deny_action(d: &Directive, mut i: usize) -> Result<Parsed, Fail> {
                 left.push(format!("hdr {} {}", d.arg(i + 1).unwrap_or_default(), d.arg(i + 2).unwrap_or_default()));
                 i += 3;
             }
-            "content-type" | "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" => {
+            "content-type" | "string" | "lf-string" => {
+                t.insert(w.replace('-', "_").as_str(), value_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "file" => {
+                t.insert("file", file_at(d, i + 1, w, base)?.into());
+                i += 2;
+            }
+            "lf-file" | "errorfile" | "errorfiles" => {
                 left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
                 i += 2;
             }
@@ -439,12 +445,14 @@ fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
     let kind = d.arg(start).unwrap_or_default();
     let target = value_at(d, start + 1, kind)?;
-    let target = literal(&target)
-        .ok_or_else(|| Fail::Unsupported("redirect targets with log-format variables are not supported yet".into()))?;
     match kind {
-        "location" | "prefix" => t.insert(kind, target.into()),
-        "scheme" => {
-            return Err(Fail::Unsupported("`redirect scheme` is not supported yet".into()));
+        // lbha's location is a log-format string, as HAProxy's.
+        "location" => t.insert(kind, target.into()),
+        "prefix" | "scheme" => {
+            let target = literal(&target).ok_or_else(|| {
+                Fail::Unsupported(format!("`redirect {kind}` with log-format variables is not supported yet"))
+            })?;
+            t.insert(kind, target.into())
         }
         _ => {
             return Err(Fail::Bad(format!("expected `location`, `prefix` or `scheme`, got `{kind}`")));
@@ -459,12 +467,16 @@ fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
                 t.insert("code", status_at(d, i + 1, w)?.into());
                 i += 2;
             }
-            "drop-query" | "append-slash" | "ignore-empty" => {
+            "drop-query" | "append-slash" => {
+                t.insert(w.replace('-', "_").as_str(), true.into());
+                i += 1;
+            }
+            "ignore-empty" => {
                 left.push(w.to_string());
                 i += 1;
             }
             "set-cookie" | "clear-cookie" => {
-                left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
+                t.insert(w.replace('-', "_").as_str(), value_at(d, i + 1, w)?.into());
                 i += 2;
             }
             other => return Err(Fail::Bad(format!("unknown redirect option `{other}`"))),
@@ -481,12 +493,15 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     match action {
         "del-header" => {
             if d.arg(3) == Some("-m") {
-                return Err(Fail::Unsupported("`del-header -m` is not supported yet".into()));
+                let mut t = InlineTable::new();
+                t.insert("name", name.into());
+                t.insert("match", value_at(d, 4, "-m")?.into());
+                return Ok(("del_header", Value::InlineTable(t), 5, Vec::new()));
             }
             Ok(("del_header", Value::from(name), 3, Vec::new()))
         }
         _ => {
-            let value = header_value(&value_at(d, 3, action)?)?;
+            let value = value_at(d, 3, action)?;
             let mut t = InlineTable::new();
             t.insert("name", name.into());
             t.insert("value", value.into());
@@ -496,36 +511,117 @@ fn header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     }
 }
 
-/// `http-request ACTION ...` and `http-response ACTION ...`.
-pub(super) fn http_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) {
-    let key = if response { "http_response" } else { "http_request" };
+/// `ACTION NAME REGEX FMT` (`replace-header`, `replace-value`).
+fn replace_header_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    t.insert("name", value_at(d, 2, action)?.into());
+    t.insert("regex", value_at(d, 3, action)?.into());
+    t.insert("replace", value_at(d, 4, action)?.into());
+    let key = if action == "replace-header" { "replace_header" } else { "replace_value" };
+    Ok((key, Value::InlineTable(t), 5, Vec::new()))
+}
+
+/// `ACTION REGEX FMT` (`replace-path`, `replace-pathq`, `replace-uri`).
+fn replace_action(d: &Directive, key: &'static str) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    t.insert("regex", value_at(d, 2, key)?.into());
+    t.insert("replace", value_at(d, 3, key)?.into());
+    Ok((key, Value::InlineTable(t), 4, Vec::new()))
+}
+
+/// `set-var(VAR) EXPR` / `unset-var(VAR)`.
+fn var_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let var = action
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .ok_or_else(|| Fail::Bad(format!("expected `{action}` as set-var(scope.name)")))?;
+    if action.starts_with("unset-var") {
+        return Ok(("unset_var", Value::from(var), 2, Vec::new()));
+    }
+    let mut t = InlineTable::new();
+    t.insert("var", var.into());
+    t.insert("expr", value_at(d, 2, action)?.into());
+    Ok(("set_var", Value::InlineTable(t), 3, Vec::new()))
+}
+
+/// `set-status CODE [reason TEXT]`.
+fn set_status_action(d: &Directive) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    t.insert("status", status_at(d, 2, "set-status")?.into());
+    let mut i = 3;
+    if d.arg(3) == Some("reason") {
+        t.insert("reason", value_at(d, 4, "reason")?.into());
+        i = 5;
+    }
+    Ok(("set_status", Value::InlineTable(t), i, Vec::new()))
+}
+
+/// `auth [realm REALM]`.
+fn auth_action(d: &Directive) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    let mut i = 2;
+    if d.arg(2) == Some("realm") {
+        t.insert("realm", value_at(d, 3, "realm")?.into());
+        i = 4;
+    }
+    Ok(("auth", Value::InlineTable(t), i, Vec::new()))
+}
+
+/// Which rule list a directive feeds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Request,
+    Response,
+    After,
+}
+
+/// `http-request ACTION ...`, `http-response ACTION ...` and `http-after-response ACTION ...`.
+pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
+    let key = match phase {
+        Phase::Request => "http_request",
+        Phase::Response => "http_response",
+        Phase::After => "http_after_response",
+    };
     let Some(action) = d.arg(1) else {
         cx.error(d, "missing action");
         return;
     };
-    // lbha runs cache rules in a backend too (the only http rules it takes there).
-    let cache_rule = matches!(action, "cache-use" | "cache-store");
-    let backend_cache = cache_rule && st.kind == super::proxy::ProxyKind::Backend;
-    if !backend_cache && !st.allowed(cx, d, key) {
+    if !st.allowed(cx, d, key) {
         return;
     }
-    let parsed = match (action, response) {
-        ("cache-use", false) => cache_action(d, "cache_use"),
-        ("cache-store", true) => cache_action(d, "cache_store"),
-        ("set-header" | "add-header" | "del-header", _) => header_action(d, action),
-        ("return", false) => return_action(d, 2),
-        ("deny", false) => deny_action(d, 2),
-        ("redirect", false) => redirect_action(d, 2),
-        (_, true) => Err(Fail::Unsupported(format!(
-            "`http-response {action}` is not supported yet (lbha applies set-header, add-header and del-header to responses)"
-        ))),
-        _ => Err(Fail::Unsupported(format!("`http-request {action}` is not supported yet"))),
+    let (req, res) = (phase == Phase::Request, phase == Phase::Response);
+    let one =
+        |k: &'static str| -> Result<Parsed, Fail> { Ok((k, Value::from(value_at(d, 2, action)?), 3, Vec::new())) };
+    let base = cx.base_dir;
+    let name = action.split('(').next().unwrap_or(action);
+    let parsed = match name {
+        "cache-use" if req => cache_action(d, "cache_use"),
+        "cache-store" if res => cache_action(d, "cache_store"),
+        "set-header" | "add-header" | "del-header" => header_action(d, action),
+        "replace-header" | "replace-value" => replace_header_action(d, action),
+        "set-var" | "unset-var" => var_action(d, action),
+        "set-status" if !req => set_status_action(d),
+        "return" if req || res => return_action(d, 2, base),
+        "deny" if req || res => deny_action(d, 2, base),
+        "tarpit" if req => deny_action(d, 2, base).map(|(_, v, i, notes)| ("tarpit", v, i, notes)),
+        "redirect" if req || res => redirect_action(d, 2),
+        "allow" if req || res => Ok(("allow", Value::from(true), 2, Vec::new())),
+        "auth" if req => auth_action(d),
+        "set-path" if req => one("set_path"),
+        "set-pathq" if req => one("set_pathq"),
+        "set-query" if req => one("set_query"),
+        "set-uri" if req => one("set_uri"),
+        "set-method" if req => one("set_method"),
+        "replace-path" if req => replace_action(d, "replace_path"),
+        "replace-pathq" if req => replace_action(d, "replace_pathq"),
+        "replace-uri" if req => replace_action(d, "replace_uri"),
+        _ => Err(Fail::Unsupported(format!("`{} {action}` is not supported yet", d.keyword()))),
     };
     if let Some((value, s)) = finish_rule(st, d, parsed, cx) {
-        if response {
-            st.out.push(key, value, s);
-        } else {
+        if req {
             st.rules.requests.push((value, s));
+        } else {
+            st.out.push(key, value, s);
         }
     }
 }
@@ -571,6 +667,22 @@ pub(super) fn redirect_kw(st: &mut St, d: &Directive, cx: &mut Cx) {
     let parsed = redirect_action(d, 1);
     if let Some(rule) = finish_rule(st, d, parsed, cx) {
         st.rules.redirects.push(rule);
+    }
+}
+
+/// `monitor fail if|unless COND`.
+pub(super) fn monitor(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if d.arg(1) != Some("fail") {
+        cx.error(d, "expected `monitor fail if|unless COND`");
+        return;
+    }
+    if !st.allowed(cx, d, "monitor_fail") {
+        return;
+    }
+    match condition(st, d, 2, cx) {
+        Ok(Some((kw, text))) => st.out.set("monitor_fail", format!("{kw} {text}"), src(d)),
+        Ok(None) => cx.error(d, "`monitor fail` needs a condition"),
+        Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
     }
 }
 

@@ -28,6 +28,19 @@ const FIELDS: &[&str] = &[
     "verify",
     "ca_file",
     "sni",
+    "send_proxy",
+    "send_proxy_v2",
+    "proxy_v2_options",
+    "check_send_proxy",
+    "agent_check",
+    "agent_port",
+    "agent_addr",
+    "agent_inter",
+    "agent_send",
+    "init_addr",
+    "resolvers",
+    "resolve_prefer",
+    "resolve_net",
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -115,6 +128,21 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(v) => p.set("cookie", v),
                 None => cx.error(d, "`cookie` needs a value"),
             },
+            "resolvers" | "resolve-prefer" | "resolve-net" => match value {
+                Some(v) => p.set(
+                    match w {
+                        "resolvers" => "resolvers",
+                        "resolve-prefer" => "resolve_prefer",
+                        _ => "resolve_net",
+                    },
+                    v,
+                ),
+                None => cx.error(d, format!("`{w}` needs a value")),
+            },
+            "init-addr" => match value {
+                Some(v) => p.set("init_addr", v),
+                None => cx.error(d, "`init-addr` needs a value"),
+            },
             "slowstart" => {
                 if let Some(t) = cx.time(d, value, w) {
                     p.set("slowstart", t);
@@ -143,6 +171,38 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
             "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
                 Some(name) => p.set("sni", name),
                 None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
+            },
+            "agent-check" | "no-agent-check" => {
+                p.set("agent_check", w == "agent-check");
+                took_value = false;
+            }
+            "agent-port" => match value.and_then(|v| cx.parse_num::<u16>(d, v, w)) {
+                Some(n) => p.set("agent_port", i64::from(n)),
+                None if value.is_none() => cx.error(d, "`agent-port` needs a value"),
+                None => {}
+            },
+            "agent-inter" => {
+                if let Some(t) = cx.time(d, value, w) {
+                    p.set("agent_inter", t);
+                }
+            }
+            "agent-addr" => match value {
+                Some(a) => p.set("agent_addr", a),
+                None => cx.error(d, "`agent-addr` needs a value"),
+            },
+            "agent-send" => match value {
+                Some(v) => p.set("agent_send", super::server_side::escape_text(v)),
+                None => cx.error(d, "`agent-send` needs a value"),
+            },
+            "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "check-send-proxy" | "proxy-v2-options" => {
+                took_value = super::server_side::proxy_param(w, value, |k, v| p.set(k, v), cx, d);
+            }
+            // lbha never gives two servers sharing a name the same address (HAProxy's default
+            // `prevent-dup-ip`) and reads no SRV weights: those options change nothing.
+            "resolve-opts" => match value {
+                Some(v) if v.split(',').all(|o| o == "prevent-dup-ip" || o == "ignore-weight") => {}
+                Some(v) => left.unsupported.push(format!("resolve-opts {v}")),
+                None => cx.error(d, "`resolve-opts` needs a value"),
             },
             "addr" => match value {
                 Some(a) => p.set("check_addr", a),
@@ -205,6 +265,30 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
         cx.error(d, "expected `server <name> <address>[:port] [params]`");
         return;
     };
+    entry(st, d, name, addr, 3, None, cx);
+}
+
+/// `server-template <prefix> <num>|1-<num> <fqdn>:<port> [params]`: one entry with `template`.
+pub(super) fn server_template(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let (Some(name), Some(n), Some(addr)) = (d.arg(1), d.arg(2), d.arg(3)) else {
+        cx.error(d, "expected `server-template <prefix> <num> <fqdn>[:port] [params]`");
+        return;
+    };
+    let count = match n.split_once('-') {
+        None => n.parse::<i64>().ok(),
+        Some(("1", hi)) => hi.parse::<i64>().ok(),
+        Some(_) => {
+            cx.error(d, "a server-template range must start at 1 (lbha names the servers <prefix>1..<prefix>N)");
+            return;
+        }
+    };
+    match count {
+        Some(c) if c >= 1 => entry(st, d, name, addr, 4, Some(c), cx),
+        _ => cx.error(d, format!("`{n}` is not a number of servers")),
+    }
+}
+
+fn entry(st: &mut St, d: &Directive, name: &str, addr: &str, start: usize, template: Option<i64>, cx: &mut Cx) {
     if !st.allowed(cx, d, "servers") {
         return;
     }
@@ -221,7 +305,7 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     };
     let mut p = st.servers.clone();
     let mut own = ServerParams::default();
-    let left = params(d, 3, &mut own, cx);
+    let left = params(d, start, &mut own, cx);
     report_leftovers(d, &left, "server", cx);
     for (k, v) in own.fields.iter().cloned() {
         p.set(k, v);
@@ -242,6 +326,9 @@ pub(super) fn server(st: &mut St, d: &Directive, cx: &mut Cx) {
     let mut t = InlineTable::new();
     t.insert("name", name.into());
     t.insert("addr", addr.into());
+    if let Some(n) = template {
+        t.insert("template", n.into());
+    }
     for key in FIELDS {
         if let Some((_, v)) = p.fields.iter().find(|f| f.0 == *key) {
             t.insert(*key, v.clone());

@@ -26,6 +26,8 @@ const INSTANCE_ORDER: &[&str] = &[
     "garp_master_refresh",
     "track_interface",
     "track_script",
+    "track_file",
+    "track_process",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -33,6 +35,8 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify",
 ];
 const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall"];
+const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
+const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
@@ -60,8 +64,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "virtual_ipaddress_excluded",
     "notify_master_rx_lower_pri",
     "notify_deleted",
-    "track_process",
-    "track_file",
     "track_bfd",
     "unicast_ttl",
     "unicast_fault_no_peer",
@@ -84,16 +86,12 @@ const TOP_UNSUPPORTED: &[&str] = &[
     "static_routes",
     "static_rules",
     "linkbeat_interfaces",
-    "vrrp_track_process",
-    "vrrp_track_file",
     "bfd_instance",
     "garp_group",
     "net_namespace",
     "net_namespace_ipvs",
     "instance",
     "use_pid_dir",
-    "track_process",
-    "track_file",
 ];
 
 struct Cx {
@@ -182,8 +180,26 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
         let out = match s.keyword() {
             "global_defs" => Out::Comments(Vec::new()),
             "vrrp_script" => Out::Table("vrrp_script", script(s, &mut cx), SCRIPT_ORDER),
+            "track_file" | "vrrp_track_file" => Out::Table("vrrp_track_file", track_file(s, &mut cx), TRACK_FILE_ORDER),
+            "vrrp_track_process" | "track_process" => {
+                Out::Table("vrrp_track_process", track_process(s, &mut cx), TRACK_PROCESS_ORDER)
+            }
             "vrrp_instance" => Out::Table("vrrp_instance", instance(s, &g, &mut cx), INSTANCE_ORDER),
-            "vrrp_sync_group" => Out::Table("vrrp_sync_group", sync_group(s, &mut cx), &["name", "group"]),
+            "vrrp_sync_group" => Out::Table(
+                "vrrp_sync_group",
+                sync_group(s, &mut cx),
+                &[
+                    "name",
+                    "group",
+                    "track_interface",
+                    "track_script",
+                    "notify_master",
+                    "notify_backup",
+                    "notify_fault",
+                    "notify_stop",
+                    "notify",
+                ],
+            ),
             kw => {
                 let (kind, msg) = if TOP_UNSUPPORTED.contains(&kw) {
                     (
@@ -323,6 +339,116 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
     out
 }
 
+/// `track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`.
+fn track_file(s: &Stmt, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    for c in s.children() {
+        match c.keyword() {
+            "file" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    out.set("file", v, src(c));
+                }
+            }
+            "weight" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set("weight", v, src(c));
+                }
+                match c.arg(2) {
+                    None => {}
+                    Some("reverse") => out.set("reverse", true, src(c)),
+                    Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+                }
+            }
+            "init_file" => {
+                let mut it = InlineTable::new();
+                let mut value = 0;
+                for w in &c.words[1..] {
+                    match (w.as_str(), w.parse::<i64>()) {
+                        ("overwrite", _) => {
+                            it.insert("overwrite", true.into());
+                        }
+                        (_, Ok(n)) => value = n,
+                        _ => cx.error(c, format!("expected `[VALUE] [overwrite]`, not `{w}`")),
+                    }
+                }
+                it.insert("value", value.into());
+                it.sort_values();
+                out.set("init_file", Value::InlineTable(it), src(c));
+            }
+            _ => cx.drop(&mut out, c, ReportKind::Unknown, "not a track_file keyword lbha knows"),
+        }
+    }
+    out
+}
+
+/// `vrrp_track_process NAME { process P; quorum N; weight W [reverse]; delay S }`.
+fn track_process(s: &Stmt, cx: &mut Cx) -> TableOut {
+    let mut out = TableOut::default();
+    name_of(s, &mut out, cx);
+    for c in s.children() {
+        match c.keyword() {
+            "process" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    out.set("process", v, src(c));
+                }
+                if c.words.len() > 2 {
+                    cx.report(
+                        c,
+                        ReportKind::Unsupported,
+                        "process parameters are not matched by lbha; converted by name",
+                    );
+                }
+            }
+            "quorum" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set("quorum", v, src(c));
+                }
+            }
+            "weight" => {
+                if let Some(v) = cx.int(c, 1) {
+                    out.set("weight", v, src(c));
+                }
+                match c.arg(2) {
+                    None => {}
+                    Some("reverse") => out.set("reverse", true, src(c)),
+                    Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+                }
+            }
+            "delay" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    out.set("delay", v, src(c));
+                }
+            }
+            _ => cx.drop(&mut out, c, ReportKind::Unsupported, "not supported yet by lbha"),
+        }
+    }
+    out
+}
+
+/// An instance's `track_file { NAME [weight W [reverse]] }` (or `track_process`).
+fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
+    for t in c.children() {
+        let mut it = InlineTable::new();
+        it.insert("name", t.keyword().into());
+        match (t.arg(1), t.arg(2), t.arg(3)) {
+            (None, ..) => {}
+            (Some("weight"), Some(w), rev) => match (w.parse::<i64>(), rev) {
+                (Ok(n), None) => {
+                    it.insert("weight", n.into());
+                }
+                (Ok(n), Some("reverse")) => {
+                    it.insert("weight", n.into());
+                    it.insert("reverse", true.into());
+                }
+                _ => cx.error(t, "expected `NAME [weight N [reverse]]`"),
+            },
+            _ => cx.error(t, "expected `NAME [weight N [reverse]]`"),
+        }
+        out.push(key, Value::InlineTable(it), src(t));
+    }
+}
+
 /// `track_interface { eth0 weight -10 }` / `track_script { chk weight 2 }`.
 fn tracks(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     for t in c.children() {
@@ -421,6 +547,7 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "track_interface" | "track_script" => tracks(c, kw, &mut out, cx),
+            "track_file" | "track_process" => track_file_refs(c, kw, &mut out, cx),
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                 if cx.arg(c, 1).is_some() {
                     out.set(kw, command(c), src(c));
@@ -483,11 +610,17 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 }
                 out.set("group", a, src(c));
             }
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                if cx.arg(c, 1).is_some() {
+                    out.set(c.keyword(), command(c), src(c));
+                }
+            }
+            kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
             _ => cx.drop(
                 &mut out,
                 c,
                 ReportKind::Unsupported,
-                "sync group settings other than `group` are not supported yet",
+                "sync group settings other than `group` and the notifies are not supported yet",
             ),
         }
     }

@@ -178,10 +178,37 @@ fn servers_and_default_server() {
     assert_eq!(snap(&c).backends[0].servers.len(), 1);
 }
 
+/// Every `stick-table` argument of HAProxy 2.6 that lbha keeps.
+#[test]
+fn stick_tables_in_full() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  stick-table type ipv6 size 1m expire 10s store http_req_rate(10s),conn_cur,gpc(2),gpc_rate(2,1m)\n  default_backend st_bin\nbackend st_bin\n  stick-table type binary len 8 size 1k nopurge peers mesh store bytes_out_cnt\nglobal\n  localpeer lb1\npeers mesh\n  peer lb1 127.0.0.1:10000\n  peer lb2 127.0.0.2:10000\n",
+    );
+    let t = table(&c);
+    let fe = &t["frontend"][0]["stick_table"];
+    assert_eq!(fe["type"].as_str(), Some("ipv6"));
+    let store: Vec<&str> = fe["store"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(store, ["http_req_rate(10s)", "conn_cur", "gpc(2)", "gpc_rate(2,1m)"]);
+    let be = &t["backend"][0]["stick_table"];
+    assert_eq!(
+        (be["type"].as_str(), be["len"].as_integer(), be["nopurge"].as_bool()),
+        (Some("binary"), Some(8), Some(true))
+    );
+    assert_eq!(be["peers"].as_str(), Some("mesh"));
+    let peers = &t["peers"][0];
+    assert_eq!(peers["name"].as_str(), Some("mesh"));
+    let lines: Vec<&str> = peers["peer"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["lb1 127.0.0.1:10000", "lb2 127.0.0.2:10000"]);
+    assert_eq!(t["global"]["localpeer"].as_str(), Some("lb1"));
+    let s = snap(&c);
+    assert_eq!(s.peers[0].remotes[0].name, "lb2");
+    assert_eq!(s.stick_tables.len(), 2);
+}
+
 #[test]
 fn persistence() {
     let c = conv(
-        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m peers mypeers\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
     );
     let t = table(&c);
     let web = &t["backend"][0];
@@ -202,7 +229,6 @@ fn persistence() {
         kinds(&c),
         [
             (9, ReportKind::Approximated),
-            (12, ReportKind::Approximated),
             (14, ReportKind::Unsupported),
             (17, ReportKind::Approximated),
             (21, ReportKind::Ignored),
@@ -245,10 +271,10 @@ fn http_checks() {
     assert_eq!(t["backend"][0]["check"]["http"].as_str(), Some("GET /"));
     snap(&c);
 
-    // Protocol checks fall back to TCP connects, and say so.
+    // Protocol checks are kept (see tests/server_side.rs).
     let c = conv(&format!("{FE_BE}backend be\n  option mysql-check user haproxy\n  server a 127.0.0.1:1 check\n"));
-    assert_eq!(kinds(&c), [(7, ReportKind::Approximated)]);
-    assert_eq!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Tcp);
+    assert!(kinds(&c).is_empty());
+    assert!(matches!(snap(&c).backends[0].servers[0].check.as_ref().unwrap().kind, CheckKind::Seq(_)));
 }
 
 #[test]
@@ -292,16 +318,16 @@ fn acls_and_switching() {
     let acl = t["frontend"][0]["acl"].as_array().unwrap();
     assert_eq!(acl[0]["cond"].as_str(), Some("path_end .php .php5"));
     assert_eq!(acl[1]["cond"].as_str(), Some("path_beg -i /api/"));
-    assert_eq!(acl.len(), 2);
+    assert_eq!(acl[2]["cond"].as_str(), Some("ssl_fc"));
+    assert_eq!(acl.len(), 3);
     let ub = t["frontend"][0]["use_backend"].as_array().unwrap();
     assert_eq!(ub[1]["if"].as_str(), Some("api || { hdr(host) -i api.example.org }"));
-    assert_eq!(ub[2]["unless"].as_str(), Some("api"));
-    assert_eq!(ub.len(), 3);
-    // The unsupported fetch and the rule that needs it are both reported.
-    // A routing rule lost is less protection (traffic meant elsewhere reaches the default backend).
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (11, ReportKind::Weakens)]);
+    assert_eq!(ub[2]["if"].as_str(), Some("ssl"));
+    assert_eq!(ub[3]["unless"].as_str(), Some("api"));
+    assert_eq!(ub.len(), 4);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
     let s = snap(&c);
-    assert_eq!(s.frontends[0].switching.len(), 3);
+    assert_eq!(s.frontends[0].switching.len(), 4);
 
     // Quoted patterns survive the trip into lbha's condition syntax.
     let c = conv(&format!(
@@ -322,7 +348,8 @@ fn lost_protections_are_reported_as_weaker() {
         "{FE_BE}  acl bad req.hdr(host),lower -m str evil\n  http-request deny if bad\n  http-request auth realm x\n  tcp-request connection reject if {{ src 10.0.0.0/8 }}\n  http-request set-var(txn.x) str(1)\nbackend be\n  server a 127.0.0.1:1\nlisten st\n  bind :8404\n  mode http\n  stats enable\n  stats http-request auth unless {{ src 127.0.0.1 }}\n"
     ));
     let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
-    assert_eq!(weak, [7, 8, 9, 17], "{:?}", c.reports);
+    // The acl with a converter, `auth`, `tcp-request connection` and `set-var` convert now.
+    assert_eq!(weak, [17], "{:?}", c.reports);
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
@@ -334,7 +361,8 @@ fn disabled_bind_maxconn_and_after_response_are_weaker_inspect_delay_is_not() {
         "{FE_BE}  bind :81 maxconn 10\n  http-after-response set-header X-Frame-Options DENY\n  tcp-request inspect-delay 5s\nbackend be\n  server a 127.0.0.1:1\nlisten off\n  disabled\n  bind :82\n  server a 127.0.0.1:1\n"
     ));
     let weak: Vec<usize> = c.weakened().iter().map(|r| r.loc.line).collect();
-    assert_eq!(weak, [6, 7, 12], "{:?}", c.reports);
+    // http-after-response converts now.
+    assert_eq!(weak, [6, 12], "{:?}", c.reports);
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
@@ -357,10 +385,8 @@ fn units_and_reports_as_haproxy_means_them() {
             .map(|r| (r.kind, r.message.clone()))
             .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
     };
-    let (k, m) = msg(5);
-    assert!(k == ReportKind::Unsupported && m.contains("track-sc"), "{m}");
-    let (k, m) = msg(6);
-    assert!(k == ReportKind::Unsupported && m.contains("converter `lower`"), "{m}");
+    assert_eq!(table(&c)["frontend"][0]["stick_table"]["expire"].as_str(), Some("30s"), "frontends keep their tables");
+    assert!(c.reports.iter().all(|r| r.loc.line != 6), "converters in acls convert: {:?}", c.reports);
     let (k, m) = msg(10);
     assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
     assert!(table(&c)["backend"][0].get("stick").is_none());
@@ -426,7 +452,21 @@ fn http_request_and_response_rules() {
         .iter()
         .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
         .collect();
-    assert_eq!(acts, ["Deny", "Return", "Deny", "SetHeader", "AddHeader", "DelHeader", "Redirect", "Redirect"]);
+    assert_eq!(
+        acts,
+        [
+            "Deny",
+            "Return",
+            "Deny",
+            "SetHeader",
+            "AddHeader",
+            "DelHeader",
+            "Redirect",
+            "SetHeader",
+            "Tarpit",
+            "Redirect"
+        ]
+    );
     match &f.http_request[1].action {
         HttpAction::Return { status, headers, body } => {
             assert_eq!(status.as_u16(), 200);
@@ -437,21 +477,61 @@ fn http_request_and_response_rules() {
     }
     match &f.http_request[4].action {
         HttpAction::AddHeader(n, v) => {
-            assert_eq!((n.as_str(), v.to_str().unwrap()), ("x-pct", "100%"))
+            assert_eq!(n.as_str(), "x-pct");
+            assert!(matches!(v.segments.as_slice(), [crate::sample::Segment::Literal(t)] if t == b"100%"));
         }
         other => panic!("{other:?}"),
     }
-    match &f.http_request[7].action {
-        HttpAction::Redirect { target: RedirectTarget::Prefix(p), code } => {
+    match &f.http_request[9].action {
+        HttpAction::Redirect { target: RedirectTarget::Prefix(p), code, .. } => {
             assert_eq!((p.as_str(), code.as_u16()), ("https://example.org", 301))
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(f.http_response.len(), 2);
-    assert_eq!(
-        kinds(&c),
-        [(12, ReportKind::Note), (13, ReportKind::Unsupported), (14, ReportKind::Weakens), (17, ReportKind::Weakens)]
+    assert_eq!(f.http_response.len(), 3);
+    assert_eq!(kinds(&c), [(12, ReportKind::Note)]);
+}
+
+/// Issue 15: every action of the rule language converts one to one, in frontends and backends.
+#[test]
+fn rule_language_actions_convert() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request set-var(txn.h) req.hdr(host),lower\n  http-request set-header X-H %[var(txn.h)]\n  http-request replace-header X-A ^a(.*) b\\1\n  http-request replace-value X-B ^c$ d\n  http-request set-path /p%[path]\n  http-request set-query q=1\n  http-request replace-path ^/old(.*) /new\\1\n  http-request replace-uri ^(.*)$ \\1\n  http-request set-method GET\n  http-request del-header X-S -m beg\n  http-request unset-var(txn.h)\n  http-request allow if { src 127.0.0.1 }\n  http-request auth realm Private if { path_beg /p }\n  http-request deny deny_status 429 content-type text/plain string busy\n  http-request return status 200 lf-string \"hi %[src]\"\n  redirect scheme https code 301 if !{ ssl_fc }\n  http-request redirect location /x%[path] drop-query append-slash set-cookie A=1 clear-cookie B\n  http-response set-status 299 reason Fine\n  http-response deny if { status 500 }\n  http-after-response set-header X-F DENY\n  monitor-uri /up\n  monitor fail if { nbsrv(be) lt 1 }\n  use_backend %[req.hdr(host)]\n  default_backend be\nbackend be\n  acl p path_beg /p\n  http-request set-header X-B 1 if p\n  http-response add-header X-R 1\n  http-after-response del-header Server\n  server a 127.0.0.1:1\n",
     );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let f = &s.frontends[0];
+    let acts: Vec<String> = f
+        .http_request
+        .iter()
+        .map(|r| format!("{:?}", r.action).split([' ', '(', '{']).next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        acts,
+        [
+            "SetVar",
+            "SetHeader",
+            "ReplaceHeader",
+            "ReplaceHeader",
+            "SetPath",
+            "SetQuery",
+            "ReplacePath",
+            "ReplaceUri",
+            "SetMethod",
+            "DelHeaders",
+            "UnsetVar",
+            "Allow",
+            "Auth",
+            "ReturnLf",
+            "ReturnLf",
+            "Redirect",
+            "Redirect"
+        ]
+    );
+    assert_eq!((f.http_response.len(), f.http_after_response.len()), (2, 1));
+    assert_eq!((f.dyn_switching.len(), f.monitor.is_some()), (1, true));
+    let b = &s.backends[0];
+    assert_eq!((b.acls.len(), b.http_request.len(), b.http_response.len(), b.http_after_response.len()), (1, 1, 1, 1));
 }
 
 #[test]
@@ -476,7 +556,9 @@ fn binds() {
         ]
     );
     assert_eq!(table(&c)["frontend"][0]["bind"][2]["name"].as_str(), Some("web"));
-    assert_eq!(kinds(&c), [(9, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    // `accept-proxy` is kept; the unix socket bind is not supported.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
+    assert!(s.frontends[0].binds[8].accept_proxy);
     assert_eq!(s.frontends[0].mode, Mode::Tcp);
 
     // TLS termination, ALPN and cleartext HTTP/2 keep their options (the certificate path made
@@ -529,8 +611,15 @@ fn logging() {
     let t = table(&c);
     let g = &t["global"];
     let logs: Vec<&str> = g["log"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(logs, ["127.0.0.1 local2 info", "127.0.0.1:5140 local0 notice", "/dev/log daemon"]);
-    assert_eq!(g["log_format"].as_str(), Some("rfc5424"));
+    assert_eq!(
+        logs,
+        [
+            "127.0.0.1 local2 info",
+            "127.0.0.1:5140 len 4096 format rfc5424 local0 notice",
+            "/dev/log daemon",
+            "stdout format raw local0"
+        ]
+    );
     assert_eq!(g["control_socket"]["path"].as_str(), Some("/run/haproxy/admin.sock"));
     assert_eq!(g["control_socket"]["mode"].as_str(), Some("660"));
     assert_eq!(g["control_socket"]["level"].as_str(), Some("admin"));
@@ -545,15 +634,10 @@ fn logging() {
         (d["log"].as_str(), d["httplog"].as_bool(), d["dontlognull"].as_bool()),
         (Some("global"), Some(true), Some(true))
     );
-    assert!(t["frontend"][0].get("log").is_none());
+    assert_eq!(t["frontend"][0]["log"].as_str(), Some("none"), "`no log` turns off what defaults set");
     assert_eq!(
         kinds(&c),
-        [
-            (3, ReportKind::Approximated),
-            (5, ReportKind::Unsupported),
-            (6, ReportKind::Approximated),
-            (18, ReportKind::Unsupported)
-        ]
+        [(3, ReportKind::Approximated), (6, ReportKind::Approximated), (18, ReportKind::Unsupported)]
     );
     snap(&c);
 }
@@ -596,12 +680,11 @@ fn global_and_userlist() {
 
 #[test]
 fn other_sections_are_reported_whole() {
-    let c = conv(&format!(
-        "{FE_BE}backend be\n  server a 127.0.0.1:1\npeers mypeers\n  peer a 127.0.0.1:1024\nresolvers dns\n  nameserver ns 127.0.0.53:53\n"
-    ));
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported), (10, ReportKind::Unsupported)]);
+    // `peers` and `resolvers` sections convert (their own tests); `mailers` is reported whole.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:1\nmailers mta\n  mailer smtp1 127.0.0.1:587\n"));
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
     assert!(c.toml.contains("# [line 8, not supported yet by lbha] whole section"), "{}", c.toml);
-    assert!(c.toml.contains("peer a 127.0.0.1:1024"));
+    assert!(c.toml.contains("mailer smtp1 127.0.0.1:587"));
 }
 
 #[test]
@@ -678,9 +761,38 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
     let c = conv(
         "defaults\n  mode http\nfrontend fe\n  bind :80\n  balance roundrobin\n  default_backend be\nbackend be\n  bind :81\n  acl a path /\n  server a 127.0.0.1:1\n",
     );
-    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (8, ReportKind::Ignored), (9, ReportKind::Unsupported)]);
+    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (8, ReportKind::Ignored)]);
     snap(&c);
 }
 
+mod errlog;
 mod keepalived;
 mod random;
+
+/// `tcp-request` / `tcp-response` rules and SNI routing in mode tcp convert one to one.
+#[test]
+fn tcp_rules_and_sni_routing() {
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind 127.0.0.1:8443\n  tcp-request inspect-delay 5s\n  tcp-request connection reject if { src 192.0.2.0/24 }\n  tcp-request content set-var(sess.sni) req.ssl_sni\n  tcp-request content accept if { req_ssl_hello_type 1 }\n  acl is_a req.ssl_sni -i a.example\n  use_backend be_a if is_a\n  use_backend %[req.ssl_sni,lower]\n  default_backend be_a\nbackend be_a\n  server a 127.0.0.1:1\n  tcp-response inspect-delay 1s\n  tcp-response content reject if { src 203.0.113.1 }\n",
+    );
+    assert_eq!(c.strict_failures(), 0, "{:?}\n{}", c.reports, c.toml);
+    assert!(c.toml.contains("content = \"set-var(sess.sni) req.ssl_sni\""), "{}", c.toml);
+    let s = snap(&c);
+    let t = &s.frontends[0].tcp;
+    assert_eq!(t.inspect_delay, Some(Duration::from_secs(5)));
+    assert_eq!((t.connection.len(), t.content.len(), t.switching.len()), (1, 2, 2));
+    assert_eq!(s.backends[0].tcp.response.len(), 1);
+    // An unsupported action is reported on its line, not dropped silently.
+    let c = conv("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request content capture req.ssl_sni len 10\n");
+    assert!(c.reports.iter().any(|r| r.loc.line == 5 && r.kind == ReportKind::Unsupported), "{:?}", c.reports);
+    // In mode http, connection rules and content rules that need no request bytes convert.
+    let c = conv(&format!(
+        "{FE_BE}  tcp-request connection reject if {{ src 192.0.2.0/24 }}\n  tcp-request content reject if {{ src 192.0.2.1 }}\nbackend be\n  server a 127.0.0.1:1\n"
+    ));
+    let s = snap(&c);
+    assert_eq!((s.frontends[0].tcp.connection.len(), s.frontends[0].tcp.content.len()), (1, 1));
+}
+
+mod init_addr;
+mod resolvers;
+mod server_side;

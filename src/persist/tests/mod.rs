@@ -19,7 +19,7 @@ pub(super) fn servers(cookies: &[Option<&str>]) -> Vec<ServerKey> {
     cookies
         .iter()
         .enumerate()
-        .map(|(i, c)| ServerKey { cookie: c.map(str::to_string), id: server_id(&format!("s{i}")) })
+        .map(|(i, c)| ServerKey { cookie: c.map(str::to_string), name: format!("s{i}"), num: i as i32 + 1 })
         .collect()
 }
 

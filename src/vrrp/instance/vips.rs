@@ -30,7 +30,7 @@ fn dev_vip(cfg: &VrrpInstance, v: &VipDef) -> (String, Vip) {
 }
 
 impl Runner {
-    fn vip_list(&self) -> Vec<(String, Vip)> {
+    pub(super) fn vip_list(&self) -> Vec<(String, Vip)> {
         vip_list(&self.cfg, &self.deps.runtime)
     }
 

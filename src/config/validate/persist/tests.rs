@@ -57,7 +57,7 @@ fn snapshot_carries_the_spec() {
     assert_eq!(st.table.size, 1024);
     assert_eq!(st.table.expire, Some(std::time::Duration::from_secs(10)));
     assert_eq!(p.servers[1].cookie.as_deref(), Some("B"));
-    assert_eq!(p.servers[1].id, crate::persist::server_id("b"));
+    assert_eq!((p.servers[1].name.as_str(), p.servers[1].num), ("b", 2));
 }
 
 #[test]
@@ -168,7 +168,8 @@ fn stick_rules_without_table() {
     has("stick = [{ on = \"src\" }]", TWO, "backend[0].stick: stick rules need a `stick_table`");
 }
 
-/// Issue 14 item 30: HAProxy accepts a table without rules (it exists for counters): a warning.
+/// HAProxy accepts a table without rules (it holds counters, filled by the runtime API): no
+/// warning, and the table is in the snapshot.
 #[test]
 fn table_without_rules() {
     ok("stick_table = { type = \"ip\", size = 10 }", PLAIN);
@@ -176,7 +177,9 @@ fn table_without_rules() {
         "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"be\"\nservers = [{PLAIN}]\nstick_table = {{ type = \"ip\", size = 10 }}\n"
     );
     let snap = parse(&src, Path::new("t.toml")).unwrap();
-    assert!(snap.warnings.iter().any(|w| w.contains("backend[0].stick_table: has no effect without `stick` rules")));
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+    assert_eq!(snap.stick_tables.len(), 1);
+    assert!(snap.backends[0].persist.stick.is_none());
 }
 
 #[test]
@@ -184,7 +187,7 @@ fn table_type() {
     has(
         "stick_table = { type = \"ipv4\", size = 10 }\nstick = [{ on = \"src\" }]",
         TWO,
-        "stick_table.type: expected \"ip\", \"integer\" or \"string\" (ipv4)",
+        "stick_table.type: expected \"ip\", \"ipv6\", \"integer\", \"string\" or \"binary\" (ipv4)",
     );
     has("stick_table = { size = 10 }\nstick = [{ on = \"src\" }]", TWO, "stick_table: missing `type`");
 }
@@ -194,7 +197,7 @@ fn table_len() {
     has(
         "stick_table = { type = \"ip\", len = 4, size = 10 }\nstick = [{ on = \"src\" }]",
         TWO,
-        "stick_table.len: only string tables take `len`",
+        "stick_table.len: only string and binary tables take `len`",
     );
     has(
         "stick_table = { type = \"string\", len = 0, size = 10 }\nstick = [{ on = \"src\" }]",

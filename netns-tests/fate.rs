@@ -1,0 +1,174 @@
+//! Fate sharing (`track_proxy`): the master's proxy fails while its process lives, and the VIP
+//! moves to the backup. One test per failure kind, each with a client probing every 10 ms; the
+//! outage it saw is printed (`-- --nocapture`) and recorded in bench/README.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::bed::{self, Bed, Prober, VIP, ms, only_on, outage, wait_for};
+use crate::failover::{Pair, lb_config, pair};
+
+/// v3, 100 ms adverts; both start as BACKUP with nopreempt, so lb1 (150) wins the first election
+/// and the measurement ends with lb2 master (lb1 coming back does not take the VIP again).
+const EXTRA: &str = "state = \"BACKUP\"\nnopreempt = true";
+
+/// Starts the pair and a prober; returns lb1's process once lb1 alone serves the VIP.
+fn start(tag: &str) -> (Pair, usize, Prober) {
+    let mut two = pair(tag);
+    // lb2 starts once lb1 is master: with nopreempt, whichever is master first stays so.
+    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", EXTRA));
+    wait_for(Duration::from_secs(10), || two.lb1.has_addr(VIP)).expect("lb1 master");
+    let p2 = two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", EXTRA));
+    wait_for(Duration::from_secs(10), || two.bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
+    let probe = Prober::start(&two.client, VIP);
+    let t = Instant::now();
+    wait_for(Duration::from_secs(5), || probe.ok_after(t).is_some()).expect("HTTP via lb1");
+    (two, p1, probe)
+}
+
+/// Waits for lb2 to hold the VIP alone and serve it; returns the client's outage since `t`.
+fn moved(two: &Pair, p1: usize, probe: Prober, t: Instant, kind: &str) -> Duration {
+    let took = wait_for(Duration::from_secs(10), || only_on(&two.lb2, &two.lb1));
+    if took.is_none() {
+        two.bed.dump_logs();
+        panic!("{kind}: the VIP did not move to lb2");
+    }
+    let t_ok = Instant::now();
+    wait_for(Duration::from_secs(5), || probe.ok_after(t_ok).is_some()).expect("HTTP via lb2");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = outage(&probe.finish(), t);
+    println!(
+        "track_proxy, {kind}: VIP on lb2 alone after {}, client outage {} (v3, 100 ms adverts)",
+        ms(took.unwrap_or_default()),
+        ms(out)
+    );
+    let _ = p1;
+    out
+}
+
+/// Sends control socket commands (one line) to the daemon named `name`; returns the first line.
+fn control(bed: &Bed, name: &str, line: &str) -> String {
+    let path = bed.dir.join(format!("{name}.sock"));
+    let mut s = UnixStream::connect(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(format!("{line}\n").as_bytes()).expect("send");
+    let mut first = String::new();
+    let _ = BufReader::new(s).read_line(&mut first);
+    first
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_listener_that_stops_listening_moves_the_vip() {
+    if !bed::root_or_skip("a_listener_that_stops_listening_moves_the_vip") {
+        return;
+    }
+    let (two, p1, probe) = start("fate-listen");
+    let t = Instant::now();
+    // The kernel aborts the listening socket (SOCK_DESTROY), as a failed listener.
+    bed::run(&["ip", "netns", "exec", &two.lb1.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP}:80")])
+        .expect("ss -K");
+    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)");
+    let log = two.bed.log(p1);
+    assert!(log.contains("proxy listener 192.0.2.100:80 failed"), "the fault names the listener:\n{log}");
+    // It listens again a second later, and lb1 returns to BACKUP (nopreempt: lb2 keeps the VIP).
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
+    assert!(two.bed.log(p1).contains("listening again"));
+    assert!(only_on(&two.lb2, &two.lb1));
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn running_out_of_descriptors_moves_the_vip() {
+    if !bed::root_or_skip("running_out_of_descriptors_moves_the_vip") {
+        return;
+    }
+    let (two, p1, probe) = start("fate-fds");
+    let pid = two.bed.pid(p1).expect("lb1 runs").to_string();
+    // A few below what is open: health checks open and close sockets meanwhile.
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds").count().saturating_sub(4);
+    let was = bed::run(&["prlimit", "--pid", &pid, "--nofile", "--output=SOFT,HARD", "--noheadings"]).expect("prlimit");
+    let (before, lowered) = match was.split_whitespace().collect::<Vec<_>>()[..] {
+        // Only the soft limit changes: raising a hard limit again takes CAP_SYS_RESOURCE.
+        [soft, hard] => (format!("--nofile={soft}:{hard}"), format!("--nofile={open}:{hard}")),
+        _ => panic!("prlimit said {was:?}"),
+    };
+    let t = Instant::now();
+    // No descriptor left: the next client connection cannot be accepted.
+    bed::run(&["prlimit", "--pid", &pid, &lowered]).expect("prlimit");
+    moved(&two, p1, probe, t, "out of file descriptors (soft RLIMIT_NOFILE lowered below the open count)");
+    let log = two.bed.log(p1);
+    assert!(log.contains("proxy out of file descriptors"), "the fault names the cause:\n{log}");
+    bed::run(&["prlimit", "--pid", &pid, &before]).expect("prlimit");
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_stalled_proxy_thread_moves_the_vip() {
+    if !bed::root_or_skip("a_stalled_proxy_thread_moves_the_vip") {
+        return;
+    }
+    let (two, p1, probe) = start("fate-stall");
+    let bed_dir = two.bed.dir.clone();
+    let t = Instant::now();
+    // One proxy thread busy-loops for 3 s (HAProxy's `debug dev loop`); the watchdog sees it.
+    let looper = std::thread::spawn(move || {
+        let path = bed_dir.join("lb1.sock");
+        let mut s = UnixStream::connect(&path).map_err(|e| e.to_string())?;
+        s.write_all(b"expert-mode on; debug dev loop 3000\n").map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(15))).map_err(|e| e.to_string())?;
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut all);
+        Ok::<String, String>(all)
+    });
+    moved(&two, p1, probe, t, "one proxy thread stalled (debug dev loop 3000)");
+    let _ = looper.join();
+    let log = two.bed.log(p1);
+    assert!(log.contains("proxy stalled"), "the watchdog reported it:\n{log}");
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
+    assert!(only_on(&two.lb2, &two.lb1), "lb1 does not take the VIP back");
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_panic_moves_the_vip_before_the_process_ends() {
+    if !bed::root_or_skip("a_panic_moves_the_vip_before_the_process_ends") {
+        return;
+    }
+    let (two, p1, probe) = start("fate-panic");
+    let t = Instant::now();
+    // The connection ends with the process: no answer to wait for.
+    let _ = control(&two.bed, "lb1", "expert-mode on; debug dev panic");
+    moved(&two, p1, probe, t, "panic (debug dev panic)");
+    let log = two.bed.log(p1);
+    assert!(log.contains("resigning VRRP master(s) VI_1"), "the panic hook resigned:\n{log}");
+    assert!(!two.lb1.has_addr(VIP), "the VIP is gone from lb1");
+    let pid = two.bed.pid(p1).expect("pid");
+    wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    })
+    .expect("the process ended");
+}
+
+/// Without `track_proxy` (explicitly off) a failed listener leaves the VIP where it is, as
+/// keepalived + HAProxy without a track script.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn track_proxy_off_keeps_the_vip() {
+    if !bed::root_or_skip("track_proxy_off_keeps_the_vip") {
+        return;
+    }
+    let mut two = pair("fate-off");
+    let extra = format!("{EXTRA}\ntrack_proxy = false");
+    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", &extra));
+    wait_for(Duration::from_secs(10), || two.lb1.has_addr(VIP)).expect("lb1 master");
+    let p2 = two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", &extra));
+    wait_for(Duration::from_secs(10), || two.bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
+    bed::run(&["ip", "netns", "exec", &two.lb1.ns, "ss", "-K", "state", "listening", "src", &format!("{VIP}:80")])
+        .expect("ss -K");
+    wait_for(Duration::from_secs(5), || two.bed.log(p1).contains("no longer listens")).expect("the failure is seen");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(only_on(&two.lb1, &two.lb2), "lb1 keeps the VIP without track_proxy");
+}

@@ -1,0 +1,235 @@
+//! Validation of error pages: `errorfile`, `errorloc*`, `errorfiles`, `http-error` and the
+//! `[[http_errors]]` sections. Files are read and checked here, once per load, as HAProxy does;
+//! a proxy starts from the pages of `defaults` and its own lines replace them code by code.
+
+use super::super::error::FieldPath;
+use super::super::model::{self, Section};
+use super::Ctx;
+use crate::proxy::errpages::{CODES, ErrorPages, Reply};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use std::collections::{BTreeMap, HashMap};
+
+/// The `[[http_errors]]` sections, by name, with their pages read.
+pub(super) fn sections(defs: &[model::HttpErrorsDef], bufsize: usize, cx: &mut Ctx) -> HashMap<String, ErrorPages> {
+    let mut out = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        let p = FieldPath::root().key("http_errors").index(i);
+        if d.name.is_empty() {
+            cx.err(p.key("name"), "missing name");
+            continue;
+        }
+        let mut pages = ErrorPages::default();
+        files(&d.errorfile, &p.key("errorfile"), bufsize, &mut pages, cx);
+        if out.insert(d.name.clone(), pages).is_some() {
+            cx.err_v(p.key("name"), "duplicate http_errors section", &d.name);
+        }
+    }
+    out
+}
+
+/// A proxy's pages: those of `defaults`, then its own `errorfiles`, `errorfile`, `errorloc*` and
+/// `http_error`, later ones replacing earlier ones for the same code.
+pub(super) fn pages(
+    s: &Section,
+    defaults: &Section,
+    named: &HashMap<String, ErrorPages>,
+    path: &FieldPath,
+    bufsize: usize,
+    cx: &mut Ctx,
+) -> ErrorPages {
+    let mut pages = ErrorPages::default();
+    let dp = FieldPath::root().key("defaults");
+    // Problems in `defaults` are reported once, by the defaults section itself (see `report_defaults`).
+    let mut quiet = Vec::new();
+    let mut silent = Ctx {
+        problems: &mut quiet,
+        base_dir: cx.base_dir,
+        maps: crate::maps::Loader::new(cx.base_dir),
+        resolvers: Vec::new(),
+        caches: cx.caches,
+    };
+    own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
+    own(s, named, path, bufsize, &mut pages, cx);
+    pages
+}
+
+/// Reports the problems of the `defaults` section's error pages, once.
+pub(super) fn report_defaults(defaults: &Section, named: &HashMap<String, ErrorPages>, bufsize: usize, cx: &mut Ctx) {
+    let mut pages = ErrorPages::default();
+    own(defaults, named, &FieldPath::root().key("defaults"), bufsize, &mut pages, cx);
+}
+
+fn own(
+    s: &Section,
+    named: &HashMap<String, ErrorPages>,
+    p: &FieldPath,
+    bufsize: usize,
+    pages: &mut ErrorPages,
+    cx: &mut Ctx,
+) {
+    for (i, e) in s.errorfiles.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let ep = p.key("errorfiles").index(i);
+        match named.get(&e.name) {
+            None => cx.err_v(ep.key("name"), "no such http_errors section", &e.name),
+            Some(set) => {
+                for code in set.codes() {
+                    if (e.codes.is_empty() || e.codes.contains(&code))
+                        && let Some(r) = set.get(code)
+                    {
+                        pages.set(code, r.clone());
+                    }
+                }
+                for c in e.codes.iter().filter(|c| !CODES.contains(c)) {
+                    cx.warn(
+                        ep.key("codes"),
+                        format!("status code {c} not handled, error customization will be ignored"),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(map) = &s.errorfile {
+        files(map, &p.key("errorfile"), bufsize, pages, cx);
+    }
+    for (key, redirect) in [("errorloc", 302), ("errorloc302", 302), ("errorloc303", 303)] {
+        let map = match key {
+            "errorloc" => &s.errorloc,
+            "errorloc302" => &s.errorloc302,
+            _ => &s.errorloc303,
+        };
+        for (code_text, url) in map.iter().flatten() {
+            let kp = p.key(key).key(code_text);
+            let Some(code) = code(code_text, &kp, cx) else { continue };
+            match Reply::location(redirect, url) {
+                Ok(r) => pages.set(code, r),
+                Err(e) => cx.err_v(kp, e, url),
+            }
+        }
+    }
+    for (i, h) in s.http_error.as_deref().unwrap_or(&[]).iter().enumerate() {
+        http_error(h, &p.key("http_error").index(i), named, bufsize, pages, cx);
+    }
+}
+
+/// A code key (`"503"`); codes HAProxy has no page for are ignored with its warning.
+fn code(text: &str, p: &FieldPath, cx: &mut Ctx) -> Option<u16> {
+    match text.parse::<u16>() {
+        Ok(c) if CODES.contains(&c) => Some(c),
+        Ok(c) => {
+            cx.warn(p.clone(), format!("status code {c} not handled, error customization will be ignored"));
+            None
+        }
+        Err(_) => {
+            cx.err_v(p.clone(), "expected a status code", text);
+            None
+        }
+    }
+}
+
+fn read(file: &str, p: &FieldPath, cx: &mut Ctx) -> Option<Vec<u8>> {
+    let path = cx.base_dir.join(file);
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            cx.err_v(p.clone(), format!("cannot read {}: {e}", path.display()), file);
+            None
+        }
+    }
+}
+
+fn errorfile(file: &str, p: &FieldPath, bufsize: usize, cx: &mut Ctx) -> Option<Reply> {
+    let raw = read(file, p, cx)?;
+    match Reply::parse_raw(&raw, bufsize) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            cx.err_v(p.clone(), format!("invalid errorfile: {e}"), file);
+            None
+        }
+    }
+}
+
+fn files(map: &BTreeMap<String, String>, p: &FieldPath, bufsize: usize, pages: &mut ErrorPages, cx: &mut Ctx) {
+    for (code_text, file) in map {
+        let kp = p.key(code_text);
+        let Some(c) = code(code_text, &kp, cx) else { continue };
+        if let Some(r) = errorfile(file, &kp, bufsize, cx) {
+            pages.set(c, r);
+        }
+    }
+}
+
+fn http_error(
+    h: &model::HttpErrorDef,
+    p: &FieldPath,
+    named: &HashMap<String, ErrorPages>,
+    bufsize: usize,
+    pages: &mut ErrorPages,
+    cx: &mut Ctx,
+) {
+    if !CODES.contains(&h.status) {
+        cx.err_v(p.key("status"), format!("status code must be one of {CODES:?}"), h.status);
+        return;
+    }
+    if h.lf_string.is_some() || h.lf_file.is_some() {
+        cx.err(p.clone(), "lf_string and lf_file (log-format bodies) are not supported in http_error yet");
+        return;
+    }
+    let sources =
+        [h.string.is_some(), h.file.is_some(), h.errorfile.is_some(), h.errorfiles.is_some(), h.default_errorfiles];
+    if sources.iter().filter(|x| **x).count() > 1 {
+        cx.err(p.clone(), "use one of string, file, errorfile, errorfiles, default_errorfiles");
+        return;
+    }
+    let mut extra = Vec::new();
+    for (i, line) in h.hdr.iter().enumerate() {
+        let hp = p.key("hdr").index(i);
+        let Some((n, v)) = line.split_once(':') else {
+            cx.err_v(hp, "expected \"Name: value\"", line);
+            continue;
+        };
+        if v.contains('%') {
+            cx.err_v(hp, "log-format header values are not supported in http_error yet", line);
+            continue;
+        }
+        match (HeaderName::from_bytes(n.trim().as_bytes()), HeaderValue::from_str(v.trim())) {
+            (Ok(n), Ok(v)) => extra.push((n, v)),
+            _ => cx.err_v(hp, "invalid header", line),
+        }
+    }
+    let reply = if let Some(f) = &h.errorfile {
+        errorfile(f, &p.key("errorfile"), bufsize, cx)
+    } else if let Some(name) = &h.errorfiles {
+        match named.get(name) {
+            Some(set) => Some(set.get(h.status).cloned().unwrap_or_else(|| Reply::builtin(h.status))),
+            None => {
+                cx.err_v(p.key("errorfiles"), "no such http_errors section", name);
+                None
+            }
+        }
+    } else if h.default_errorfiles {
+        Some(Reply::builtin(h.status))
+    } else {
+        let body = match (&h.string, &h.file) {
+            (Some(s), _) => Some(Bytes::from(s.clone())),
+            (None, Some(f)) => read(f, &p.key("file"), cx).map(Bytes::from),
+            (None, None) => Some(Bytes::new()),
+        };
+        let Some(body) = body else { return };
+        if !body.is_empty() && h.content_type.is_none() {
+            cx.err(p.key("content_type"), "a body needs a content_type");
+            return;
+        }
+        if body.len() > bufsize {
+            cx.err(
+                p.clone(),
+                format!("body of {} bytes is larger than the buffer (tune_bufsize {bufsize})", body.len()),
+            );
+            return;
+        }
+        Some(Reply::custom(h.status, h.content_type.as_deref(), body, extra))
+    };
+    if let Some(r) = reply {
+        pages.set(h.status, r);
+    }
+}

@@ -1,0 +1,477 @@
+//! HTTP rule lists (`http_request`, `http_response`, `http_after_response`) in frontends,
+//! listens and backends: ACLs, conditions, actions and the map files they read. Everything a
+//! rule evaluates is parsed here once.
+
+use super::{Ctx, header_pair, status};
+use crate::config::error::FieldPath;
+use crate::config::model::{self, Mode, Section};
+use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget};
+use crate::routing::{Acl, Condition};
+use crate::sample::{LogFormat, MatchKind, SampleExpr, Segment, VarRef};
+use bytes::Bytes;
+use http::{HeaderName, StatusCode};
+
+/// Which rule list an action is in: each allows its own actions, as in HAProxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Request,
+    Response,
+    After,
+}
+
+impl Phase {
+    fn key(self) -> &'static str {
+        match self {
+            Phase::Request => "http_request",
+            Phase::Response => "http_response",
+            Phase::After => "http_after_response",
+        }
+    }
+    fn allows(self, action: &str) -> bool {
+        const HEADERS: &[&str] = &["set_header", "add_header", "del_header", "replace_header", "replace_value"];
+        const VARS: &[&str] = &["set_var", "unset_var"];
+        match self {
+            Phase::Request => action != "set_status" && action != "cache_store",
+            Phase::Response => {
+                HEADERS.contains(&action)
+                    || VARS.contains(&action)
+                    || ["allow", "deny", "set_status", "redirect", "return", "cache_store"].contains(&action)
+            }
+            Phase::After => HEADERS.contains(&action) || VARS.contains(&action) || action == "set_status",
+        }
+    }
+}
+
+/// Registers the map files `refs` name (relative to the config's directory) with the shared
+/// map store, which the control socket's map commands change at run time.
+pub(super) fn load_maps<'a>(refs: impl IntoIterator<Item = (&'a str, MatchKind)>, at: &FieldPath, cx: &mut Ctx) {
+    for (path, kind) in refs {
+        if let Err(e) = cx.maps.need(path, kind, false, false, &at.to_string()) {
+            cx.err_v(at.clone(), format!("map file: {e}"), path);
+        }
+    }
+}
+
+fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind)> {
+    lf.segments
+        .iter()
+        .flat_map(|s| match s {
+            Segment::Expr { expr, .. } => expr.map_refs().collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Parses a log-format value (header value, location, body), loading the maps it reads.
+pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+    match LogFormat::parse(text) {
+        Ok(lf) => {
+            load_maps(lf_maps(&lf), at, cx);
+            Some(lf)
+        }
+        Err(e) => {
+            cx.err_v(at.clone(), e.to_string(), text);
+            None
+        }
+    }
+}
+
+/// The ACLs of a section, several lines of one name ORed, and their names by index.
+pub(super) fn acls<'s>(
+    s: &'s Section,
+    p: &FieldPath,
+    backend_index: &std::collections::HashMap<&str, usize>,
+    cx: &mut Ctx,
+) -> (Vec<Acl>, Vec<&'s str>) {
+    let mut acls: Vec<Acl> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for (i, a) in s.acl.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let ap = p.key("acl").index(i);
+        if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) {
+            cx.err_v(ap.key("name"), "acl names use letters, digits, '_', '-', '.', ':'", &a.name);
+        }
+        let acl = match Acl::parse(&a.cond, cx.base_dir) {
+            Ok(acl) => {
+                load_maps(acl.map_refs(), &ap.key("cond"), cx);
+                super::check_backend_refs(acl.referenced_backends(), backend_index, &ap.key("cond"), cx);
+                acl
+            }
+            Err(e) => {
+                cx.err_v(ap.key("cond"), e.to_string(), &a.cond);
+                match Acl::parse("always_false", cx.base_dir) {
+                    Ok(f) => f,
+                    Err(_) => continue,
+                }
+            }
+        };
+        match names.iter().position(|n| *n == a.name) {
+            Some(j) => acls[j].or(acl),
+            None => {
+                names.push(&a.name);
+                acls.push(acl);
+            }
+        }
+    }
+    (acls, names)
+}
+
+/// `if`/`unless` of one rule against the section's ACL names.
+pub(super) fn cond(
+    names: &[&str],
+    if_: &Option<String>,
+    unless: &Option<String>,
+    rp: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<Condition> {
+    let (text, key) = match (if_, unless) {
+        (Some(_), Some(_)) => {
+            cx.err(rp.clone(), "use either `if` or `unless`, not both");
+            return None;
+        }
+        (Some(c), None) => (format!("if {c}"), "if"),
+        (None, Some(c)) => (format!("unless {c}"), "unless"),
+        (None, None) => return None,
+    };
+    let lookup = |n: &str| names.iter().position(|x| *x == n);
+    match Condition::parse(&text, &lookup, cx.base_dir) {
+        Ok(c) => {
+            load_maps(c.map_refs(), &rp.key(key), cx);
+            Some(c)
+        }
+        Err(e) => {
+            cx.err_v(rp.key(key), e.to_string(), text.split_once(' ').map(|x| x.1).unwrap_or(""));
+            None
+        }
+    }
+}
+
+/// One rule list of a section.
+pub(super) fn rules(
+    list: &Option<Vec<model::HttpRule>>,
+    phase: Phase,
+    mode: Mode,
+    names: &[&str],
+    p: &FieldPath,
+    cx: &mut Ctx,
+) -> Vec<HttpRule> {
+    let key = phase.key();
+    let list = list.as_deref().unwrap_or(&[]);
+    if !list.is_empty() && mode == Mode::Tcp {
+        cx.err(p.key(key), format!("`{key}` rules need mode http"));
+    }
+    let mut out = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let rp = p.key(key).index(i);
+        let cond = cond(names, &r.if_, &r.unless, &rp, cx);
+        if let Some(action) = action(r, &rp, phase, cx) {
+            out.push(HttpRule { action, cond });
+        }
+    }
+    out
+}
+
+fn regex(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<regex::bytes::Regex> {
+    regex::bytes::Regex::new(text).map_err(|e| cx.err_v(at.clone(), format!("bad regex: {e}"), text)).ok()
+}
+
+fn header_name(name: &str, at: &FieldPath, cx: &mut Ctx) -> Option<HeaderName> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| cx.err_v(at.clone(), "invalid header name", name)).ok()
+}
+
+fn var_ref(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<VarRef> {
+    VarRef::parse(text)
+        .ok_or_else(|| cx.err_v(at.clone(), "expected scope.name with scope proc, sess, txn, req or res", text))
+        .ok()
+}
+
+/// A body given inline or read from a file (relative to the config's directory) at load time.
+fn body_text(inline: Option<&str>, file: Option<&str>, at: &FieldPath, cx: &mut Ctx) -> Option<String> {
+    match (inline, file) {
+        (Some(s), None) => Some(s.to_string()),
+        (None, Some(f)) => {
+            let path = super::resolve(cx.base_dir, f);
+            std::fs::read_to_string(&path)
+                .map_err(|e| cx.err_v(at.clone(), format!("cannot read {}: {e}", path.display()), f))
+                .ok()
+        }
+        (None, None) => Some(String::new()),
+        (Some(_), Some(_)) => {
+            cx.err(at.clone(), "give the body inline or as a file, not both");
+            None
+        }
+    }
+}
+
+/// An answer's headers: its content type and `Name: value` lines.
+fn answer_headers(
+    content_type: Option<&str>,
+    lines: &[String],
+    at: &FieldPath,
+    cx: &mut Ctx,
+) -> Vec<(HeaderName, http::HeaderValue)> {
+    let mut headers = Vec::new();
+    if let Some(ct) = content_type {
+        headers.extend(header_pair("content-type", ct, &at.key("content_type"), cx));
+    }
+    for (i, h) in lines.iter().enumerate() {
+        let hp = at.key("headers").index(i);
+        match h.split_once(':') {
+            Some((name, value)) => headers.extend(header_pair(name.trim(), value.trim(), &hp, cx)),
+            None => cx.err_v(hp, "expected \"Name: value\"", h),
+        }
+    }
+    headers
+}
+
+fn answer(
+    status: StatusCode,
+    headers: Vec<(HeaderName, http::HeaderValue)>,
+    body: String,
+    lf: bool,
+    deny: bool,
+    at: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<HttpAction> {
+    if !lf {
+        if deny && body.is_empty() && headers.is_empty() {
+            return Some(HttpAction::Deny { status });
+        }
+        if !deny {
+            return Some(HttpAction::Return { status, headers, body: Bytes::from(body) });
+        }
+        // A deny with its own body still counts as denied.
+        let body = LogFormat { segments: vec![Segment::Literal(body.into_bytes())] };
+        return Some(HttpAction::ReturnLf { status, headers, body, deny });
+    }
+    let body = log_format(&body, at, cx)?;
+    Some(HttpAction::ReturnLf { status, headers, body, deny })
+}
+
+/// The one action of a rule, checked against what its list allows.
+pub(super) fn action(r: &model::HttpRule, rp: &FieldPath, phase: Phase, cx: &mut Ctx) -> Option<HttpAction> {
+    let mut found: Vec<&'static str> = Vec::new();
+    macro_rules! has {
+        ($($f:ident => $n:literal),*) => { $( if r.$f.is_some() { found.push($n); } )* };
+    }
+    has!(return_ => "return", deny => "deny", redirect => "redirect", set_header => "set_header",
+         add_header => "add_header", del_header => "del_header", allow => "allow", tarpit => "tarpit",
+         auth => "auth", replace_header => "replace_header", replace_value => "replace_value",
+         set_path => "set_path", set_pathq => "set_pathq", set_query => "set_query", set_uri => "set_uri",
+         set_method => "set_method", replace_path => "replace_path", replace_pathq => "replace_pathq",
+         replace_uri => "replace_uri", set_var => "set_var", unset_var => "unset_var", set_status => "set_status");
+    has!(cache_use => "cache_use", cache_store => "cache_store");
+    let name = match found.as_slice() {
+        [one] => *one,
+        [] => {
+            cx.err(rp.clone(), "rule has no action (e.g. deny, return, redirect, set_header, set_var)");
+            return None;
+        }
+        many => {
+            cx.err(rp.clone(), format!("one action per rule, found {}", many.join(", ")));
+            return None;
+        }
+    };
+    if !phase.allows(name) {
+        cx.err(rp.key(name), format!("`{name}` is not an action of {}", phase.key()));
+        return None;
+    }
+    let ap = rp.key(name);
+    let lf = |text: &str, cx: &mut Ctx| log_format(text, &ap, cx);
+    Some(match name {
+        "return" => {
+            let ret = r.return_.as_ref()?;
+            let st = status(ret.status, 200, &ap.key("status"), 200..=599, cx);
+            let headers = answer_headers(ret.content_type.as_deref(), &ret.headers, &ap, cx);
+            let inline = [(&ret.body, false), (&ret.lf_string, true)];
+            let files = [(&ret.file, false), (&ret.lf_file, true)];
+            let given: Vec<(&str, bool, bool)> = inline
+                .iter()
+                .filter_map(|(t, l)| t.as_deref().map(|t| (t, *l, false)))
+                .chain(files.iter().filter_map(|(t, l)| t.as_deref().map(|t| (t, *l, true))))
+                .collect();
+            match given.as_slice() {
+                [] => return answer(st, headers, String::new(), false, false, &ap, cx),
+                [(t, l, file)] => {
+                    let body = if *file { body_text(None, Some(t), &ap, cx)? } else { t.to_string() };
+                    return answer(st, headers, body, *l, false, &ap, cx);
+                }
+                _ => {
+                    cx.err(ap, "give one of body, lf_string, file or lf_file");
+                    return None;
+                }
+            }
+        }
+        "deny" => {
+            let d = r.deny.as_ref()?;
+            let st = status(d.status, 403, &ap.key("status"), 200..=599, cx);
+            let headers = answer_headers(d.content_type.as_deref(), &[], &ap, cx);
+            let (text, lf) = match (&d.string, &d.lf_string) {
+                (Some(s), None) => (Some(s.as_str()), false),
+                (None, Some(s)) => (Some(s.as_str()), true),
+                (None, None) => (None, false),
+                _ => {
+                    cx.err(ap, "give string or lf_string, not both");
+                    return None;
+                }
+            };
+            let body = body_text(text, d.file.as_deref(), &ap, cx)?;
+            return answer(st, headers, body, lf, true, &ap, cx);
+        }
+        "tarpit" => {
+            let d = r.tarpit.as_ref()?;
+            if d.content_type.is_some() || d.string.is_some() || d.lf_string.is_some() || d.file.is_some() {
+                cx.err(ap, "a tarpit answers with lbha's error page: only `status` is taken");
+                return None;
+            }
+            HttpAction::Tarpit { status: status(d.status, 500, &ap.key("status"), 200..=599, cx) }
+        }
+        "allow" => {
+            if r.allow != Some(true) {
+                cx.err(ap, "write `allow = true`");
+                return None;
+            }
+            HttpAction::Allow
+        }
+        "auth" => HttpAction::Auth { realm: r.auth.as_ref()?.realm.clone().unwrap_or_else(|| "lbha".to_string()) },
+        "redirect" => {
+            let rd = r.redirect.as_ref()?;
+            let target = match (&rd.location, &rd.prefix, &rd.scheme) {
+                (Some(l), None, None) => RedirectTarget::Location(lf(l, cx)?),
+                (None, Some(pf), None) => RedirectTarget::Prefix(pf.trim_end_matches('/').to_string()),
+                (None, None, Some(s)) => RedirectTarget::Scheme(s.clone()),
+                _ => {
+                    cx.err(ap, "redirect needs exactly one of `location`, `prefix` or `scheme`");
+                    return None;
+                }
+            };
+            let code = status(rd.code, 302, &ap.key("code"), 301..=308, cx);
+            let opts = RedirectOpts {
+                drop_query: rd.drop_query,
+                append_slash: rd.append_slash,
+                set_cookie: rd.set_cookie.clone(),
+                clear_cookie: rd.clear_cookie.clone(),
+            };
+            HttpAction::Redirect { target, code, opts }
+        }
+        "set_header" | "add_header" => {
+            let h = if name == "set_header" { r.set_header.as_ref()? } else { r.add_header.as_ref()? };
+            let n = header_name(&h.name, &ap.key("name"), cx);
+            let v = log_format(&h.value, &ap.key("value"), cx);
+            let (n, v) = (n?, v?);
+            if name == "set_header" { HttpAction::SetHeader(n, v) } else { HttpAction::AddHeader(n, v) }
+        }
+        "del_header" => {
+            let (name, method) = match r.del_header.as_ref()? {
+                model::DelHeaderAction::Name(n) => (n, None),
+                model::DelHeaderAction::Match { name, method } => (name, method.as_deref()),
+            };
+            let lower = name.to_ascii_lowercase();
+            match method.unwrap_or("str") {
+                "str" => HttpAction::DelHeader(header_name(name, &ap.key("name"), cx)?),
+                "beg" => HttpAction::DelHeaders(NameMatch::Beg(lower)),
+                "end" => HttpAction::DelHeaders(NameMatch::End(lower)),
+                "sub" => HttpAction::DelHeaders(NameMatch::Sub(lower)),
+                "reg" => HttpAction::DelHeaders(NameMatch::Reg(regex(&format!("(?i){name}"), &ap.key("name"), cx)?)),
+                other => {
+                    cx.err_v(ap.key("match"), "expected str, beg, end, sub or reg", other);
+                    return None;
+                }
+            }
+        }
+        "replace_header" | "replace_value" => {
+            let h = if name == "replace_header" { r.replace_header.as_ref()? } else { r.replace_value.as_ref()? };
+            let n = header_name(&h.name, &ap.key("name"), cx);
+            let re = regex(&h.regex, &ap.key("regex"), cx);
+            let rep = log_format(&h.replace, &ap.key("replace"), cx);
+            HttpAction::ReplaceHeader { name: n?, regex: re?, replace: rep?, each_value: name == "replace_value" }
+        }
+        "set_path" => HttpAction::SetPath(lf(r.set_path.as_deref()?, cx)?),
+        "set_pathq" => HttpAction::SetPathQ(lf(r.set_pathq.as_deref()?, cx)?),
+        "set_query" => HttpAction::SetQuery(lf(r.set_query.as_deref()?, cx)?),
+        "set_uri" => HttpAction::SetUri(lf(r.set_uri.as_deref()?, cx)?),
+        "set_method" => HttpAction::SetMethod(lf(r.set_method.as_deref()?, cx)?),
+        "replace_path" | "replace_pathq" | "replace_uri" => {
+            let rep = match name {
+                "replace_path" => r.replace_path.as_ref()?,
+                "replace_pathq" => r.replace_pathq.as_ref()?,
+                _ => r.replace_uri.as_ref()?,
+            };
+            let re = regex(&rep.regex, &ap.key("regex"), cx);
+            let with = log_format(&rep.replace, &ap.key("replace"), cx);
+            let (regex, replace) = (re?, with?);
+            match name {
+                "replace_uri" => HttpAction::ReplaceUri { regex, replace },
+                _ => HttpAction::ReplacePath { regex, replace, with_query: name == "replace_pathq" },
+            }
+        }
+        "set_var" => {
+            let sv = r.set_var.as_ref()?;
+            let var = var_ref(&sv.var, &ap.key("var"), cx);
+            let expr = match SampleExpr::parse(&sv.expr) {
+                Ok(e) => {
+                    load_maps(e.map_refs(), &ap.key("expr"), cx);
+                    Some(e)
+                }
+                Err(e) => {
+                    cx.err_v(ap.key("expr"), e.to_string(), &sv.expr);
+                    None
+                }
+            };
+            HttpAction::SetVar { var: var?, expr: expr? }
+        }
+        "unset_var" => HttpAction::UnsetVar(var_ref(r.unset_var.as_deref()?, &ap, cx)?),
+        "set_status" => {
+            let ss = r.set_status.as_ref()?;
+            let st = status(Some(ss.status), 200, &ap.key("status"), 100..=999, cx);
+            HttpAction::SetStatus { status: st, reason: ss.reason.clone() }
+        }
+        "cache_use" | "cache_store" => {
+            let cache = if name == "cache_use" { r.cache_use.as_deref()? } else { r.cache_store.as_deref()? };
+            let Some(c) = cx.caches.iter().find(|c| c.name == cache) else {
+                cx.err_v(ap, "no such cache", cache);
+                return None;
+            };
+            if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_list_takes_haproxy_s_actions() {
+        for a in ["deny", "return", "redirect", "auth", "tarpit", "set_path", "set_var", "allow"] {
+            assert!(Phase::Request.allows(a), "{a}");
+        }
+        assert!(!Phase::Request.allows("set_status"));
+        for a in ["allow", "deny", "return", "redirect", "set_status", "set_header", "replace_value", "set_var"] {
+            assert!(Phase::Response.allows(a), "{a}");
+        }
+        for a in ["auth", "tarpit", "set_path", "set_method", "replace_uri"] {
+            assert!(!Phase::Response.allows(a), "{a}");
+        }
+        for a in ["set_header", "add_header", "del_header", "replace_header", "set_status", "unset_var"] {
+            assert!(Phase::After.allows(a), "{a}");
+        }
+        for a in ["deny", "return", "redirect", "allow"] {
+            assert!(!Phase::After.allows(a), "{a}");
+        }
+        // HAProxy: cache-use is a request action, cache-store a response one.
+        assert!(Phase::Request.allows("cache_use") && !Phase::Request.allows("cache_store"));
+        assert!(Phase::Response.allows("cache_store") && !Phase::Response.allows("cache_use"));
+        assert!(!Phase::After.allows("cache_use") && !Phase::After.allows("cache_store"));
+    }
+
+    #[test]
+    fn header_names_match_as_del_header_m() {
+        assert!(NameMatch::Beg("x-secret-".into()).matches("x-secret-a"));
+        assert!(!NameMatch::Beg("x-secret-".into()).matches("x-secret"));
+        assert!(NameMatch::End("-id".into()).matches("x-req-id"));
+        assert!(NameMatch::Sub("debug".into()).matches("x-debug-level"));
+        let re = regex::bytes::Regex::new("(?i)^X-[a-z]+$").unwrap();
+        assert!(NameMatch::Reg(re.clone()).matches("x-abc") && !NameMatch::Reg(re).matches("x-a-b"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Validation of a frontend's logging: `log_format`, `log_format_sd`, capture slots,
+//! `unique_id_format`/`unique_id_header`, `dontlog_normal`, `log_separate_errors`, and the
+//! global `log_tag` / `log_send_hostname`. Formats are parsed once here; an unknown variable or
+//! a bad expression is a located error.
+
+use super::super::error::FieldPath;
+use super::super::model::{self, Mode, Section};
+use super::Ctx;
+use crate::proxy::logrec::{FrontLog, Slot};
+use crate::sample::LogFormat;
+use http::HeaderName;
+
+/// HAProxy's limit on a capture length is the buffer; lbha keeps slots small and bounded.
+const MAX_CAPTURE: usize = 65_535;
+
+pub(super) fn ident(g: &model::Global) -> crate::log::Ident {
+    let hostname = match &g.log_send_hostname {
+        Some(model::HttpLogOpt::Format(name)) => Some(name.clone()),
+        Some(model::HttpLogOpt::On(true)) => {
+            Some(nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default())
+        }
+        _ => None,
+    };
+    crate::log::Ident { tag: g.log_tag.clone().filter(|t| !t.is_empty()), hostname }
+}
+
+fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+    let text = text?;
+    match LogFormat::parse(text) {
+        Ok(f) => match crate::log::record::check(&f) {
+            Ok(()) => Some(f),
+            Err(e) => {
+                cx.err_v(p, e, text);
+                None
+            }
+        },
+        Err(e) => {
+            cx.err_v(p, e.to_string(), text);
+            None
+        }
+    }
+}
+
+fn slots(defs: Option<&Vec<model::CaptureDef>>, p: FieldPath, cx: &mut Ctx) -> Vec<Slot> {
+    let mut out = Vec::new();
+    for (i, d) in defs.into_iter().flatten().enumerate() {
+        let sp = p.index(i);
+        if d.len == 0 || d.len > MAX_CAPTURE {
+            cx.err_v(sp.key("len"), format!("len must be in 1..={MAX_CAPTURE}"), d.len);
+        }
+        let header = match &d.header {
+            Some(h) => match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    cx.err_v(sp.key("header"), "invalid header name", h);
+                    None
+                }
+            },
+            None => None,
+        };
+        out.push(Slot { header, len: d.len });
+    }
+    out
+}
+
+/// `log_targets` of the proxy (its own replace those of `defaults`).
+fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<crate::log::LogTarget> {
+    let (list, at) = match (&s.log_targets, &defaults.log_targets) {
+        (Some(l), _) => (l, p.key("log_targets")),
+        (None, Some(l)) => (l, FieldPath::root().key("defaults").key("log_targets")),
+        (None, None) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, l) in list.iter().enumerate() {
+        match crate::log::LogTarget::parse(l) {
+            Ok(t) => out.push(t),
+            Err(e) => cx.err_v(at.index(i), e, l),
+        }
+    }
+    out
+}
+
+/// Frontend-side logging keys in a backend section: ignored there, with a warning, as HAProxy does.
+pub(super) fn backend_warnings(s: &Section, p: &FieldPath, cx: &mut Ctx) {
+    let set = [
+        ("log_format", s.log_format.is_some()),
+        ("log_format_sd", s.log_format_sd.is_some()),
+        ("capture_request", s.capture_request.is_some()),
+        ("capture_response", s.capture_response.is_some()),
+        ("unique_id_format", s.unique_id_format.is_some()),
+        ("unique_id_header", s.unique_id_header.is_some()),
+        ("dontlog_normal", s.dontlog_normal.is_some()),
+        ("log_separate_errors", s.log_separate_errors.is_some()),
+    ];
+    for (key, _) in set.iter().filter(|(_, on)| *on) {
+        cx.warn(p.key(key), "has no effect in a backend section (HAProxy ignores it there too)");
+    }
+}
+
+pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> FrontLog {
+    let pick = |own: &Option<String>, def: &Option<String>| own.as_ref().or(def.as_ref()).cloned();
+    let fmt = pick(&s.log_format, &defaults.log_format);
+    let sd = pick(&s.log_format_sd, &defaults.log_format_sd);
+    if mode == Mode::Tcp && s.log_format.is_some() {
+        cx.err(p.key("log_format"), "log_format in a tcp frontend is not supported yet (tcplog only)");
+    }
+    let key = |own: bool, k: &str| if own { p.key(k) } else { FieldPath::root().key("defaults").key(k) };
+    let format_at = |text: &Option<String>, own: bool, k: &str, cx: &mut Ctx| format(text.as_ref(), key(own, k), cx);
+    let header = pick(&s.unique_id_header, &defaults.unique_id_header);
+    let unique_id_header = header.and_then(|h| {
+        HeaderName::from_bytes(h.as_bytes())
+            .map_err(|_| cx.err_v(key(s.unique_id_header.is_some(), "unique_id_header"), "invalid header name", &h))
+            .ok()
+    });
+    let uid = pick(&s.unique_id_format, &defaults.unique_id_format);
+    if unique_id_header.is_some() && uid.is_none() {
+        cx.err(p.key("unique_id_header"), "unique_id_header needs a unique_id_format");
+    }
+    FrontLog {
+        format: if mode == Mode::Http { format_at(&fmt, s.log_format.is_some(), "log_format", cx) } else { None },
+        format_sd: format_at(&sd, s.log_format_sd.is_some(), "log_format_sd", cx),
+        req_slots: slots(s.capture_request.as_ref(), p.key("capture_request"), cx),
+        res_slots: slots(s.capture_response.as_ref(), p.key("capture_response"), cx),
+        unique_id: format_at(&uid, s.unique_id_format.is_some(), "unique_id_format", cx),
+        unique_id_header,
+        dontlog_normal: s.dontlog_normal.or(defaults.dontlog_normal).unwrap_or(false),
+        separate_errors: s.log_separate_errors.or(defaults.log_separate_errors).unwrap_or(false),
+        targets: targets(s, defaults, p, cx),
+        global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+    use std::path::Path;
+
+    fn problems(src: &str) -> String {
+        match parse(src, Path::new("lbha.toml")) {
+            Ok(s) => s.warnings.join("\n"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn formats_are_checked_at_load_with_their_location() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n";
+        let e = problems(&format!("{fe}log_format = \"%ci %zz\"\n"));
+        assert!(e.contains("frontend[0].log_format") && e.contains("unknown log-format variable '%zz'"), "{e}");
+        let e = problems(&format!("{fe}unique_id_format = \"%[nope()]\"\n"));
+        assert!(e.contains("frontend[0].unique_id_format"), "{e}");
+        let e = problems(&format!("{fe}capture_request = [{{ header = \"Host\", len = 0 }}]\n"));
+        assert!(e.contains("frontend[0].capture_request[0].len"), "{e}");
+        let e = problems(&format!("{fe}unique_id_header = \"X-Id\"\n"));
+        assert!(e.contains("unique_id_header needs a unique_id_format"), "{e}");
+        let e = problems(&format!("{fe}log_targets = [\"stdout format fancy local0\"]\n"));
+        assert!(e.contains("frontend[0].log_targets[0]") && e.contains("fancy"), "{e}");
+        let w = problems(
+            "[[backend]]\nname = \"b\"\nmode = \"http\"\nlog_format = \"%ci\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:1\" }]\n",
+        );
+        assert!(w.contains("backend[0].log_format: has no effect in a backend section"), "{w}");
+    }
+}

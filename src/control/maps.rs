@@ -1,0 +1,217 @@
+//! `show map`, `add map`, `set map`, `del map`, `clear map`, `show acl`, `add acl`, `del acl`,
+//! `clear acl` with HAProxy's syntax and replies, and lbha's `commit map FILE` (runtime changes
+//! reach the file only through it). Files are named as the configuration names them, or `#ID`
+//! from `show map` / `show acl`; entries by key, or `#0x...` from `show map FILE`.
+
+use super::Reply;
+use crate::maps::overlay::{Op, OpError};
+use crate::maps::{MapFile, MapStore};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapCmd {
+    Show { acl: bool, file: Option<String> },
+    Add { acl: bool, file: String, key: String, value: String },
+    Set { file: String, key: String, value: String },
+    Del { acl: bool, file: String, key: String },
+    Clear { acl: bool, file: String },
+    Commit { file: String },
+}
+
+impl MapCmd {
+    /// Changing entries is for `operator` and up, as in HAProxy; writing files for `admin`.
+    pub fn level(&self) -> super::parse::Level {
+        use super::parse::Level;
+        match self {
+            MapCmd::Show { .. } => Level::User,
+            MapCmd::Commit { .. } => Level::Admin,
+            _ => Level::Operator,
+        }
+    }
+}
+
+/// Parses the words after `VERB map|acl`; `Err` holds HAProxy's message.
+pub fn parse(verb: &str, kind: &str, rest: &[&str]) -> Result<MapCmd, String> {
+    let acl = kind == "acl";
+    let s = |x: &str| x.to_string();
+    let del_usage = if acl {
+        "This command expects two parameters: ACL identifier and key."
+    } else {
+        "This command expects two parameters: map identifier and key."
+    };
+    Ok(match (verb, acl, rest) {
+        ("show", _, []) => MapCmd::Show { acl, file: None },
+        ("show", _, [f]) => MapCmd::Show { acl, file: Some(s(f)) },
+        ("add", false, [f, k, v]) => MapCmd::Add { acl, file: s(f), key: s(k), value: s(v) },
+        ("add", false, _) => {
+            return Err(
+                "'add map' expects three parameters (map identifier, key and value); payloads are not supported".into(),
+            );
+        }
+        ("add", true, [f, k]) => MapCmd::Add { acl, file: s(f), key: s(k), value: String::new() },
+        ("add", true, _) => return Err("'add acl' expects two parameters: ACL identifier and pattern.".into()),
+        ("set", false, [f, k, v]) => MapCmd::Set { file: s(f), key: s(k), value: s(v) },
+        ("set", false, _) => return Err("'set map' expects three parameters: map identifier, key and value.".into()),
+        ("del", _, [f, k]) => MapCmd::Del { acl, file: s(f), key: s(k) },
+        ("del", _, _) => return Err(del_usage.into()),
+        ("clear", _, [f]) => MapCmd::Clear { acl, file: s(f) },
+        ("clear", _, _) => return Err(format!("'clear {kind}' expects a {kind} identifier.")),
+        ("commit", false, [f]) if !f.starts_with('@') => MapCmd::Commit { file: s(f) },
+        ("commit", false, _) => {
+            return Err("Usage: commit map <file>|#<id> (writes the map's live content to its file; versions are not supported)".into());
+        }
+        _ => return Err(format!("'{verb} {kind}' is not supported.")),
+    })
+}
+
+fn unknown(acl: bool) -> String {
+    if acl {
+        "Unknown ACL identifier. Please use #<id> or <file>."
+    } else {
+        "Unknown map identifier. Please use #<id> or <file>."
+    }
+    .to_string()
+}
+
+/// The file a command names, among maps (`acl` false) or pattern files.
+fn resolve<'s>(store: &'s MapStore, r: &str, acl: bool) -> Result<&'s MapFile, String> {
+    match store.find(r) {
+        Some(f) if f.pattern == acl => Ok(f),
+        _ => Err(unknown(acl)),
+    }
+}
+
+/// `show map` / `show acl` (no file): the list of files; `show map FILE`: its entries.
+pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> usize) -> Reply {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let Some(r) = file else {
+        let mut text = String::from("# id (file) description\n");
+        let mut list = Vec::new();
+        for f in store.files().filter(|f| f.pattern == acl) {
+            let what = if acl { "acl" } else { "map" };
+            text.push_str(&format!(
+                "{} ({}) pattern loaded from file '{}' used by {what} in {}. curr_ver=0 next_ver=0 entry_cnt={} uncommitted={}\n",
+                f.id,
+                f.name,
+                f.path.display(),
+                f.users.join(", "),
+                f.entries.len(),
+                pending(&f.name)
+            ));
+            list.push(json!({ "id": f.id, "file": f.name, "path": f.path.display().to_string(),
+                "entries": f.entries.len(), "uncommitted": pending(&f.name) }));
+        }
+        return Reply::ok(text, json!(list));
+    };
+    let f = match resolve(store, r, acl) {
+        Ok(f) => f,
+        Err(e) => return Reply::error(e),
+    };
+    let mut text = String::new();
+    let mut list = Vec::new();
+    for e in &f.entries {
+        if acl {
+            text.push_str(&format!("{:#x} {}\n", e.id, s(&e.key)));
+            list.push(json!({ "id": format!("{:#x}", e.id), "key": s(&e.key) }));
+        } else {
+            text.push_str(&format!("{:#x} {} {}\n", e.id, s(&e.key), s(&e.value)));
+            list.push(json!({ "id": format!("{:#x}", e.id), "key": s(&e.key), "value": s(&e.value) }));
+        }
+    }
+    Reply::ok(text, json!(list))
+}
+
+/// An entry's key and value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// The operation a changing command stands for, on the file it names; `Err` is the reply.
+pub fn op(store: &MapStore, cmd: &MapCmd) -> Result<(String, Op), String> {
+    let entry_ref = |f: &MapFile, key: &str| -> Result<Option<KeyValue>, String> {
+        let Some(id) = key.strip_prefix('#') else { return Ok(None) };
+        let id = id.strip_prefix("0x").map_or_else(|| id.parse::<u64>().ok(), |h| u64::from_str_radix(h, 16).ok());
+        match id.and_then(|id| f.entries.iter().find(|e| e.id == id)) {
+            Some(e) => Ok(Some((e.key.clone(), e.value.clone()))),
+            None => Err("Key not found.".into()),
+        }
+    };
+    match cmd {
+        MapCmd::Add { acl: true, file, key, .. } => {
+            if store.find(file).is_some_and(|f| !f.pattern) {
+                return Err(
+                    "This ACL is shared with a map containing samples. You must use the command 'add map' to add values."
+                        .into(),
+                );
+            }
+            let f = resolve(store, file, true)?;
+            Ok((f.name.clone(), Op::Add { key: key.clone().into_bytes(), value: Vec::new() }))
+        }
+        MapCmd::Add { file, key, value, .. } => {
+            let f = resolve(store, file, false)?;
+            Ok((f.name.clone(), Op::Add { key: key.clone().into_bytes(), value: value.clone().into_bytes() }))
+        }
+        MapCmd::Set { file, key, value } => {
+            let f = resolve(store, file, false)?;
+            let op = match entry_ref(f, key).map_err(|_| "entry not found.".to_string())? {
+                Some((k, old)) => Op::SetOne { key: k, old, value: value.clone().into_bytes() },
+                None => Op::Set { key: key.clone().into_bytes(), value: value.clone().into_bytes() },
+            };
+            Ok((f.name.clone(), op))
+        }
+        MapCmd::Del { acl, file, key } => {
+            let f = resolve(store, file, *acl)?;
+            let op = match entry_ref(f, key)? {
+                Some((k, v)) => Op::DelOne { key: k, value: v },
+                None => Op::Del { key: key.clone().into_bytes() },
+            };
+            Ok((f.name.clone(), op))
+        }
+        MapCmd::Clear { acl, file } => Ok((resolve(store, file, *acl)?.name.clone(), Op::Clear)),
+        MapCmd::Show { .. } | MapCmd::Commit { .. } => Err("not a change".into()),
+    }
+}
+
+/// HAProxy's wording for a change the file's index refuses.
+pub fn op_error(e: OpError, op: &Op) -> String {
+    match (e, op) {
+        (OpError::Invalid(reason), Op::Add { key, .. }) if reason.contains("IPv4") => {
+            format!("'{}' is not a valid IPv4 or IPv6 address.", String::from_utf8_lossy(key))
+        }
+        (OpError::Invalid(reason), Op::Add { key, .. }) => {
+            format!("'{}' is not a valid pattern: {reason}.", String::from_utf8_lossy(key))
+        }
+        (e, _) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_haproxys_messages() {
+        let p = |verb, kind, rest: &[&str]| parse(verb, kind, rest);
+        assert_eq!(p("show", "map", &[]), Ok(MapCmd::Show { acl: false, file: None }));
+        assert_eq!(p("show", "acl", &["#1"]), Ok(MapCmd::Show { acl: true, file: Some("#1".into()) }));
+        assert_eq!(
+            p("add", "map", &["sni.map", "a", "be"]),
+            Ok(MapCmd::Add { acl: false, file: "sni.map".into(), key: "a".into(), value: "be".into() })
+        );
+        assert!(p("add", "map", &["sni.map", "a"]).unwrap_err().starts_with("'add map' expects three parameters"));
+        assert_eq!(
+            p("add", "acl", &["b.lst", "10.0.0.1"]),
+            Ok(MapCmd::Add { acl: true, file: "b.lst".into(), key: "10.0.0.1".into(), value: String::new() })
+        );
+        assert_eq!(
+            p("set", "map", &["m"]).unwrap_err(),
+            "'set map' expects three parameters: map identifier, key and value."
+        );
+        assert_eq!(p("del", "map", &[]).unwrap_err(), "This command expects two parameters: map identifier and key.");
+        assert_eq!(p("del", "acl", &["f", "k"]), Ok(MapCmd::Del { acl: true, file: "f".into(), key: "k".into() }));
+        assert_eq!(p("clear", "acl", &["f"]), Ok(MapCmd::Clear { acl: true, file: "f".into() }));
+        assert_eq!(p("commit", "map", &["f"]), Ok(MapCmd::Commit { file: "f".into() }));
+        assert!(p("commit", "map", &["@1", "f"]).unwrap_err().contains("versions are not supported"));
+        assert!(p("set", "acl", &["f", "k", "v"]).unwrap_err().contains("not supported"));
+        assert_eq!(MapCmd::Show { acl: false, file: None }.level(), crate::control::parse::Level::User);
+        assert_eq!(MapCmd::Clear { acl: false, file: "f".into() }.level(), crate::control::parse::Level::Operator);
+    }
+}

@@ -1,0 +1,62 @@
+//! `tcp-request` and `tcp-response` lines: `inspect-delay`, and `connection|session|content`
+//! rules with their action words kept as HAProxy writes them (lbha's `tcp_request` takes
+//! `accept`, `reject`, `set-var(...) EXPR`, `unset-var(...)`).
+
+use super::ast::Directive;
+use super::proxy::St;
+use super::{Cx, src};
+use crate::convert::report::ReportKind;
+use toml_edit::{InlineTable, Value};
+
+/// Whether the proxy is in mode tcp as converted so far (HAProxy's default mode is tcp).
+pub(super) fn tcp_mode(st: &St) -> bool {
+    let own = st.out.value("mode").or_else(|| st.defaults.and_then(|d| d.out.value("mode")));
+    own.and_then(Value::as_str).is_none_or(|m| m == "tcp")
+}
+
+pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) {
+    let (kw, key) = if response { ("tcp-response", "tcp_response") } else { ("tcp-request", "tcp_request") };
+    match d.arg(1) {
+        Some("inspect-delay") => {
+            let delay_key = if response { "tcp_response_inspect_delay" } else { "tcp_request_inspect_delay" };
+            if let Some(v) = cx.time(d, d.arg(2), &format!("{kw} inspect-delay"))
+                && st.allowed(cx, d, delay_key)
+            {
+                st.out.set(delay_key, v, src(d));
+            }
+            return;
+        }
+        Some(set @ ("connection" | "session" | "content")) if !response || set == "content" => {}
+        Some(other) => {
+            cx.error(d, format!("unknown `{kw}` ruleset `{other}`"));
+            return;
+        }
+        None => {
+            cx.error(d, format!("`{kw}` needs a ruleset (connection, session, content) or inspect-delay"));
+            return;
+        }
+    }
+    let set = d.arg(1).unwrap_or_default();
+    let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
+    let action = d.args[2..end].join(" ");
+    if let Err(e) = crate::tcprules::parse_action(&action) {
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, e);
+        return;
+    }
+    if !st.allowed(cx, d, key) {
+        return;
+    }
+    let mut t = InlineTable::new();
+    t.insert(set, action.into());
+    match super::rules::condition(st, d, end, cx) {
+        Ok(Some((k, text))) => {
+            t.insert(k, text.into());
+        }
+        Ok(None) => {}
+        Err((kind, m)) => {
+            cx.drop(&mut st.out, d, kind, m);
+            return;
+        }
+    }
+    st.out.push(key, Value::InlineTable(t), src(d));
+}

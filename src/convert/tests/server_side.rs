@@ -1,0 +1,117 @@
+//! Conversion of issue 17's server-side keywords: PROXY protocol.
+
+use super::*;
+
+#[test]
+fn proxy_protocol_keywords_convert_and_validate() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080 accept-proxy\n  bind 127.0.0.1:8081\n\
+         \x20 tcp-request connection expect-proxy layer4 if { src 10.0.0.0/8 }\n  default_backend be\n\
+         backend be\n  server a 127.0.0.1:81 send-proxy check\n  server b 127.0.0.1:82 send-proxy-v2 proxy-v2-options ssl,authority,unique-id\n\
+         \x20 server c 127.0.0.1:83 send-proxy-v2-ssl check check-send-proxy port 9000\n",
+    );
+    let s = snap(&c);
+    let fe = &s.frontends[0];
+    assert!(fe.binds[0].accept_proxy && !fe.binds[1].accept_proxy);
+    assert!(fe.expect_proxy.as_ref().is_some_and(|e| e.cond.is_some()));
+    let sv = &s.backends[0].servers;
+    let sp = |i: usize| sv[i].send_proxy.expect("send-proxy kept");
+    assert!(!sp(0).v2);
+    assert!(sp(1).v2 && sp(1).ssl && sp(1).authority);
+    assert!(sp(2).v2 && sp(2).ssl && !sp(2).authority);
+    // Checks carry the header: `a` by default (same address), `c` by check-send-proxy.
+    assert_eq!(sv[0].check.as_ref().unwrap().proxy_header.as_deref(), Some(&b"PROXY UNKNOWN\r\n"[..]));
+    assert_eq!(sv[2].check.as_ref().unwrap().proxy_header.as_ref().map(Vec::len), Some(16));
+    // unique-id cannot be sent yet: said so, and left out.
+    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
+    assert!(c.reports[0].message.contains("unique-id"), "{}", c.reports[0]);
+    assert_eq!(table(&c)["frontend"][0]["expect_proxy"]["if"].as_str(), Some("{ src 10.0.0.0/8 }"));
+
+    // Unconditional expect-proxy.
+    let c =
+        conv(&format!("{FE_BE}  tcp-request connection expect-proxy layer4\nbackend be\n  server a 127.0.0.1:81\n"));
+    assert!(snap(&c).frontends[0].expect_proxy.as_ref().is_some_and(|e| e.cond.is_none()));
+}
+
+#[test]
+fn protocol_checks_and_tcp_check_rules_convert_and_validate() {
+    use crate::health::tcpcheck::{Rule, Step};
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind 127.0.0.1:8080\n  default_backend rd\n\
+         backend rd\n  option tcp-check\n  tcp-check connect port 6379\n  tcp-check send PING\\r\\n\n\
+         \x20 tcp-check comment \"the answer\"\n  tcp-check expect string +PONG\n  server a 127.0.0.1:81 check\n\
+         backend my\n  option mysql-check user haproxy\n  server a 127.0.0.1:82 check\n\
+         backend pg\n  option pgsql-check user postgres\n  server a 127.0.0.1:83 check\n\
+         backend sm\n  option smtpchk EHLO mx.example\n  server a 127.0.0.1:84 check\n\
+         backend last\n  option redis-check\n  option ldap-check\n  server a 127.0.0.1:85 check\n\
+         backend ssl\n  option ssl-hello-chk\n  server a 127.0.0.1:86 check\n",
+    );
+    let s = snap(&c);
+    let kind = |b: usize| match &s.backends[b].servers[0].check.as_ref().unwrap().kind {
+        CheckKind::Seq(q) => q.clone(),
+        other => panic!("{other:?}"),
+    };
+    let rd = kind(0);
+    assert_eq!(rd.steps.len(), 4);
+    assert_eq!(rd.steps[0], Step::Connect { port: Some(6379), comment: None });
+    assert_eq!(rd.steps[1], Step::Send { data: b"PING\r\n".to_vec(), comment: None });
+    let Step::Expect(e) = &rd.steps[3] else { panic!() };
+    assert_eq!((&e.rule, e.comment.as_deref()), (&Rule::String(b"+PONG".to_vec()), Some("the answer")));
+    assert_eq!(kind(1).proto, Some("MySQL"));
+    assert_eq!(kind(2).proto, Some("PostgreSQL"));
+    let Step::Send { data, .. } = &kind(3).steps[3] else { panic!() };
+    assert_eq!(data, b"EHLO mx.example\r\n");
+    // The last option wins, as in HAProxy.
+    assert_eq!(kind(4).proto, Some("LDAP"));
+    assert_eq!(kind(5).proto, Some("SSL"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["check"]["tcp_check"][1].as_str(), Some("send PING\\r\\n"));
+
+    // A rule lbha cannot run is reported and left out.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option tcp-check\n  tcp-check send-lf %[src]\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn agent_check_parameters_convert_and_validate() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:81 weight 20 agent-check agent-port 9999 agent-inter 3s agent-addr 127.0.0.2 agent-send \"hello\\n\"\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let ag = s.backends[0].servers[0].agent.as_ref().expect("agent kept");
+    assert_eq!(ag.addr.to_string(), "127.0.0.2:9999");
+    assert_eq!(ag.inter, Duration::from_secs(3));
+    assert_eq!(ag.send, b"hello\n");
+    // agent-check without agent-port is refused by lbha as by HAProxy.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 agent-check\n"));
+    let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).unwrap_err();
+    assert!(format!("{e:?}").contains("agent_port"), "{e:?}");
+}
+
+#[test]
+fn http_check_disable_on_404_converts() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk GET /health\n  http-check disable-on-404\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let CheckKind::Http(h) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else { panic!() };
+    assert!(h.disable_on_404);
+}
+
+#[test]
+fn retry_on_converts_and_validates() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  retries 2\n  retry-on conn-failure 503 empty-response\n  server a 127.0.0.1:81\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let r = snap(&c).backends[0].retry_on;
+    use crate::proxy::retry_on::Failure;
+    assert!(r.retry(Failure::Status(503), true, 0, 2) && r.retry(Failure::Conn, false, 0, 2));
+    assert!(!r.retry(Failure::Status(502), true, 0, 2));
+    let e = conv_err(&format!("{FE_BE}backend be\n  retry-on 418\n  server a 127.0.0.1:81\n"));
+    assert!(e.iter().any(|m| m.contains("418")), "{e:?}");
+}

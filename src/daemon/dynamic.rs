@@ -1,0 +1,516 @@
+//! Runs runtime server changes in the serve loop (it owns the listeners and the checkers). A change
+//! that alters the server set or a limit is an [`Overlay`] edit: the overlay is applied to the
+//! configuration text last loaded, validated like the file, and swapped in like a reload, so the
+//! balancers see the new server set at once and every later load (reload, restart with
+//! `server_state_file`) keeps it. The overlay is saved next to the state file,
+//! `<server_state_file>.runtime.json`.
+
+use super::Source;
+use super::checks::Checks;
+use crate::balance::{Algorithm, HashType};
+use crate::config::Snapshot;
+use crate::control::ServerRef;
+use crate::control::servers_rt::{OpState, RtCommand};
+use crate::dynamic::overlay::{self, Dropped, FrontendEdit};
+use crate::dynamic::{Outcome, Overlay, Request};
+use crate::proxy::Proxy;
+use crate::proxy::listener::Listeners;
+use crate::state::Admin;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The configuration text last loaded, before the overlay.
+#[derive(Clone)]
+pub struct Base {
+    text: String,
+    path: PathBuf,
+    /// haproxy.cfg origins of the converted text, to locate errors in the source.
+    origins: Option<Arc<crate::convert::Origins>>,
+}
+
+/// What the serve loop keeps for runtime changes.
+pub struct State {
+    base: Base,
+    pub overlay: Overlay,
+    /// Where the overlay is saved (`server_state_file` + `.runtime.json`), if anywhere.
+    file: Option<PathBuf>,
+}
+
+fn overlay_file(snap: &Snapshot) -> Option<PathBuf> {
+    snap.global.server_state_file.as_ref().map(|p| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".runtime.json");
+        PathBuf::from(s)
+    })
+}
+
+/// Reads the configuration: lbha.toml as is, or an haproxy.cfg converted in memory.
+pub fn read_base(src: &Source) -> Result<Base, String> {
+    if !src.haproxy {
+        let text = std::fs::read_to_string(&src.path)
+            .map_err(|e| format!("{}: cannot read config: {e}", src.path.display()))?;
+        // Templates expanded here too, so runtime changes name their servers.
+        let text =
+            crate::dns::template::expand(&text).map_err(|e| format!("{}: {e}", src.path.display()))?.unwrap_or(text);
+        return Ok(Base { text, path: src.path.clone(), origins: None });
+    }
+    let conv = crate::convert::io::convert_files(Some(&src.path), None).map_err(|e| e.to_string())?;
+    let weakened = conv.weakened();
+    if !src.allow_weaker && !weakened.is_empty() {
+        return Err(crate::convert::weaker_error(&weakened));
+    }
+    for r in &conv.reports {
+        tracing::warn!("{r}");
+    }
+    let text = crate::dns::template::expand(&conv.toml)?.unwrap_or(conv.toml);
+    Ok(Base { text, path: src.path.clone(), origins: Some(Arc::new(conv.origins)) })
+}
+
+/// Validates the base with the overlay applied.
+pub fn build(base: &Base, overlay: &Overlay) -> Result<(Snapshot, Dropped), String> {
+    let (text, dropped) = overlay.apply(&base.text)?;
+    let r = crate::config::parse(&text, &base.path);
+    match (&base.origins, r) {
+        (None, Ok(s)) => Ok((s, dropped)),
+        (None, Err(e)) => Err(e.to_string()),
+        (Some(o), Ok(mut s)) => {
+            s.warnings = s.warnings.iter().map(|w| crate::convert::locate_warning(w, o)).collect();
+            Ok((s, dropped))
+        }
+        (Some(o), Err(e)) => Err(crate::convert::locate_errors(&e, o).join("\n")),
+    }
+}
+
+/// The first load: the file, then the saved overlay if `server_state_file` has one. A saved
+/// overlay that no longer validates is logged and left out (kept for a later reload).
+pub fn load_initial(src: &Source) -> Result<(Snapshot, State), String> {
+    let base = read_base(src)?;
+    let (snap, _) = build(&base, &Overlay::default())?;
+    let file = overlay_file(&snap);
+    let overlay = match &file {
+        Some(f) => read_overlay(f),
+        None => Overlay::default(),
+    };
+    let mut st = State { base, overlay, file };
+    if st.overlay.is_empty() {
+        return Ok((snap, st));
+    }
+    match build(&st.base, &st.overlay) {
+        Ok((s, dropped)) => {
+            log_dropped(&dropped);
+            st.overlay.prune(&dropped);
+            tracing::info!(
+                "runtime servers and changes restored from {}",
+                st.file.as_ref().map_or(String::new(), |f| f.display().to_string())
+            );
+            Ok((s, st))
+        }
+        Err(e) => {
+            tracing::error!(
+                "the saved runtime server changes do not apply to this configuration, starting without them:\n{e}"
+            );
+            Ok((snap, st))
+        }
+    }
+}
+
+/// A reload: the file read again, the overlay applied.
+pub fn load(src: &Source, overlay: &Overlay) -> Result<(Snapshot, Base, Dropped), String> {
+    let base = read_base(src)?;
+    match build(&base, overlay) {
+        Ok((s, d)) => Ok((s, base, d)),
+        // The file alone may still be good: serve it, with the overlay left out (and logged).
+        Err(e) if !overlay.is_empty() => {
+            let (s, _) = build(&base, &Overlay::default())?;
+            tracing::error!("runtime server changes left out of this reload, they no longer validate:\n{e}");
+            Ok((s, base, Vec::new()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl State {
+    /// Records a successful reload's base and what it dropped, and saves the overlay.
+    pub fn reloaded(&mut self, base: Base, dropped: &Dropped) {
+        self.base = base;
+        log_dropped(dropped);
+        self.overlay.prune(dropped);
+        self.save();
+    }
+
+    fn save(&self) {
+        let Some(f) = &self.file else { return };
+        let r = if self.overlay.is_empty() {
+            match std::fs::remove_file(f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            let text = serde_json::to_vec_pretty(&self.overlay).unwrap_or_default();
+            crate::fsutil::write_atomic(f, &text)
+        };
+        if let Err(e) = r {
+            tracing::warn!("cannot save runtime server changes to {}: {e}", f.display());
+        }
+    }
+}
+
+fn read_overlay(f: &Path) -> Overlay {
+    match std::fs::read(f) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            tracing::error!("{}: cannot read runtime server changes ({e}); ignored", f.display());
+            Overlay::default()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Overlay::default(),
+        Err(e) => {
+            tracing::error!("cannot read {}: {e}; runtime server changes ignored", f.display());
+            Overlay::default()
+        }
+    }
+}
+
+fn log_dropped(d: &Dropped) {
+    for (_, why) in d {
+        tracing::warn!("{why}");
+    }
+}
+
+/// The serve loop's side: runs one request and answers it.
+pub async fn handle(req: Request, proxy: &Arc<Proxy>, listeners: &mut Listeners, checks: &mut Checks, st: &mut State) {
+    let out = run(req.command, proxy, listeners, checks, st).await;
+    if req.reply.send(out).is_err() {
+        tracing::debug!("the client of a runtime server change has gone");
+    }
+}
+
+fn not_found(m: &str) -> (u16, String) {
+    (404, m.to_string())
+}
+
+fn refused(m: impl Into<String>) -> (u16, String) {
+    (400, m.into())
+}
+
+/// Finds a server in the active snapshot: (backend index, server index).
+fn find(proxy: &Proxy, r: &ServerRef) -> Result<(usize, usize), (u16, String)> {
+    let a = proxy.active.load();
+    crate::control::facts::find_server(&a, r).map_err(not_found)
+}
+
+/// HAProxy 2.6 adds servers only to backends whose algorithm can take a new server at once.
+fn dynamic_capable(b: &crate::config::snapshot::Backend) -> bool {
+    match b.algorithm {
+        Algorithm::StaticRr => false,
+        Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_) => {
+            b.selector.hash_type() == Some(HashType::Consistent)
+        }
+        _ => true,
+    }
+}
+
+async fn run(
+    cmd: RtCommand,
+    proxy: &Arc<Proxy>,
+    listeners: &mut Listeners,
+    checks: &mut Checks,
+    st: &mut State,
+) -> Outcome {
+    let active = proxy.active.load_full();
+    match cmd {
+        RtCommand::AddServer(r, fields) => {
+            let Some((_, b)) = active.snap.backend(&r.backend) else {
+                return Err(not_found("No such backend."));
+            };
+            if !dynamic_capable(b) {
+                return Err(refused("Backend must use a dynamic load balancing to support dynamic servers."));
+            }
+            if b.servers.iter().any(|s| s.name == r.server) {
+                return Err((409, "Already exists a server with the same name in backend.".into()));
+            }
+            // As in HAProxy, a new server starts in maintenance: `enable server` puts it in service.
+            proxy.registry.prepare_maint(&r.backend, &r.server, fields.weight.unwrap_or(1));
+            let mut next = st.overlay.clone();
+            next.add(&r.backend, *fields);
+            apply(next, proxy, listeners, checks, st).await?;
+            tracing::info!("server {r} added (control socket)");
+            Ok("New server registered.".into())
+        }
+        RtCommand::DelServer(r) => {
+            let (bi, si) = find(proxy, &r)?;
+            let rt = &active.rt.backends[bi].servers[si];
+            if rt.admin() != Admin::Maint {
+                return Err((409, "Only servers in maintenance mode can be deleted.".into()));
+            }
+            if rt.counters.cur_sessions.load(Relaxed) > 0 {
+                return Err((409, "Server still has connections attached to it, cannot remove it.".into()));
+            }
+            let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+            let mut next = st.overlay.clone();
+            next.delete(&r.backend, &r.server, ca.as_deref());
+            apply(next, proxy, listeners, checks, st).await?;
+            tracing::info!("server {r} deleted (control socket)");
+            Ok("Server deleted.".into())
+        }
+        RtCommand::SetAddr(r, ip, port) => {
+            let (bi, si) = find(proxy, &r)?;
+            let old = active.snap.backends[bi].servers[si].addr;
+            let new = SocketAddr::new(ip, port.unwrap_or(old.port()));
+            let mut msg = if ip == old.ip() {
+                "no need to change the addr".to_string()
+            } else {
+                format!("IP changed from '{}' to '{ip}'", old.ip())
+            };
+            if let Some(p) = port {
+                if p == old.port() {
+                    msg.push_str(", no need to change the port");
+                } else {
+                    msg.push_str(&format!(", port changed from '{}' to '{p}'", old.port()));
+                }
+            }
+            msg.push_str(" by 'stats socket command'");
+            if new != old {
+                let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+                let mut next = st.overlay.clone();
+                next.set_addr(&r.backend, &r.server, ca.as_deref(), new.to_string());
+                apply(next, proxy, listeners, checks, st).await?;
+                tracing::info!("server {r} address {old} -> {new} (control socket)");
+            }
+            Ok(msg)
+        }
+        RtCommand::SetCheckPort(r, port) => {
+            let (bi, si) = find(proxy, &r)?;
+            if active.snap.backends[bi].servers[si].check.is_none() {
+                return Err(refused("health checks are not enabled on this server"));
+            }
+            let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+            let mut next = st.overlay.clone();
+            next.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
+        RtCommand::SetHealth(r, state) => {
+            let (bi, si) = find(proxy, &r)?;
+            let up = match state {
+                OpState::Up => true,
+                OpState::Down => false,
+                OpState::Stopping => {
+                    return Err(refused("'stopping' is not supported by lbha: use 'set server <b>/<s> state drain'."));
+                }
+            };
+            active.rt.backends[bi].servers[si].set_up(up);
+            checks.restart(proxy, &r.backend, &r.server);
+            Ok(String::new())
+        }
+        RtCommand::SetAgent(r, _) => {
+            find(proxy, &r)?;
+            Err(refused("agent checks are not enabled on this server."))
+        }
+        RtCommand::SetFqdn(r, fqdn) => {
+            let (bi, si) = find(proxy, &r)?;
+            let sv = &active.snap.backends[bi].servers[si];
+            let (Some(d), Some(ca)) = (&sv.dns, overlay::config_addr(&st.base.text, &r.backend, &r.server)) else {
+                return Err(refused("set server <b>/<s> fqdn failed because no resolution is configured."));
+            };
+            if fqdn.is_empty() || fqdn.starts_with('_') || fqdn.contains([':', ' ', '/']) {
+                return Err(refused(format!("set server <b>/<s> fqdn: invalid name '{fqdn}'.")));
+            }
+            // The new name keeps the port; the resolvers answer for it from their next round.
+            let mut next = st.overlay.clone();
+            next.set_addr(&r.backend, &r.server, Some(&ca), format!("{fqdn}:{}", d.port));
+            apply(next, proxy, listeners, checks, st).await?;
+            tracing::info!("server {r} FQDN {} -> {fqdn} (control socket)", d.host);
+            Ok(format!("{r} changed its FQDN from {} to {fqdn} by 'stats socket command'", d.host))
+        }
+        RtCommand::Health(r, on) => {
+            let (bi, si) = find(proxy, &r)?;
+            if active.snap.backends[bi].servers[si].check.is_none() {
+                if on {
+                    return Err(refused("Health check was not configured on this server, cannot enable."));
+                }
+                return Ok(String::new());
+            }
+            if !on {
+                active.rt.backends[bi].servers[si].set_up(true);
+            }
+            checks.set_enabled(proxy, &r.backend, &r.server, on);
+            Ok(String::new())
+        }
+        RtCommand::Agent(r, on) => {
+            find(proxy, &r)?;
+            if on {
+                return Err(refused("Agent was not configured on this server, cannot enable."));
+            }
+            Ok(String::new())
+        }
+        RtCommand::Frontend(f, on) => {
+            if active.snap.frontend(&f).is_none() {
+                return Err(not_found("No such frontend."));
+            }
+            let mut changed = false;
+            proxy.paused.send_if_modified(|p| {
+                changed = if on { p.remove(&f) } else { p.insert(f.clone()) };
+                changed
+            });
+            match (changed, on) {
+                (false, true) => Err(refused("All sockets are already enabled.")),
+                (false, false) => Err(refused("All sockets are already disabled.")),
+                _ => {
+                    tracing::info!("frontend {f} {} (control socket)", if on { "enabled" } else { "disabled" });
+                    Ok(String::new())
+                }
+            }
+        }
+        RtCommand::MaxconnFrontend(f, n) => {
+            if active.snap.frontend(&f).is_none() {
+                return Err(not_found("No such frontend."));
+            }
+            if n == 0 {
+                return Err(refused("Value out of range."));
+            }
+            let mut next = st.overlay.clone();
+            next.frontends.insert(f, FrontendEdit { maxconn: Some(n) });
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
+        RtCommand::MaxconnServer(r, n) => {
+            find(proxy, &r)?;
+            let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+            let mut next = st.overlay.clone();
+            next.set_server_maxconn(&r.backend, &r.server, ca.as_deref(), n);
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
+        RtCommand::MaxconnGlobal(n) => {
+            if n == 0 {
+                return Err(refused("Value out of range."));
+            }
+            let mut next = st.overlay.clone();
+            next.global_maxconn = Some(n);
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
+        RtCommand::ShowServersConn(b) => show_servers_conn(&active, b.as_deref()),
+        RtCommand::Dns(changes) => {
+            let mut next = st.overlay.clone();
+            for (r, ip) in &changes {
+                // Servers added at runtime take no `resolvers`: only the file's are resolved.
+                let Some(ca) = overlay::config_addr(&st.base.text, &r.backend, &r.server) else { continue };
+                let v = ip.map_or_else(|| "none".to_string(), |ip| ip.to_string());
+                tracing::info!("server {r} ({ca}): address from DNS now {v}");
+                next.set_dns(&r.backend, &r.server, &ca, v);
+            }
+            apply(next, proxy, listeners, checks, st).await?;
+            Ok(String::new())
+        }
+    }
+}
+
+/// The control socket's answer: HAProxy's text; the JSON form says whether it worked.
+pub async fn control_reply(proxy: &Proxy, command: RtCommand) -> crate::control::Reply {
+    use serde_json::json;
+    match crate::dynamic::submit(proxy, command).await {
+        Ok(text) => crate::control::Reply::ok(text.clone(), json!({ "success": true, "message": text.trim_end() })),
+        Err((_, m)) => crate::control::Reply::error(m),
+    }
+}
+
+/// Validates the base with `next` applied and swaps it in; `next` becomes the overlay.
+async fn apply(
+    next: Overlay,
+    proxy: &Arc<Proxy>,
+    listeners: &mut Listeners,
+    checks: &mut Checks,
+    st: &mut State,
+) -> Result<(), (u16, String)> {
+    let base = st.base.clone();
+    let candidate = next.clone();
+    let built = tokio::task::spawn_blocking(move || build(&base, &candidate))
+        .await
+        .unwrap_or_else(|e| Err(format!("validation failed: {e}")));
+    let (snap, dropped) = built.map_err(refused)?;
+    super::reload(snap, proxy, listeners, checks, false).map_err(refused)?;
+    st.overlay = next;
+    log_dropped(&dropped);
+    st.overlay.prune(&dropped);
+    st.save();
+    let p = proxy.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || super::state_file::save(&p)).await {
+        tracing::warn!("saving server state failed: {e}");
+    }
+    Ok(())
+}
+
+/// `show servers conn [<backend>]`: HAProxy's columns; lbha keeps one idle list per server.
+fn show_servers_conn(active: &crate::proxy::Active, only: Option<&str>) -> Outcome {
+    if let Some(b) = only
+        && active.snap.backend(b).is_none()
+    {
+        return Err(not_found("Can't find backend."));
+    }
+    let mut out = String::from(
+        "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\n",
+    );
+    for (bi, b) in active.snap.backends.iter().enumerate() {
+        if only.is_some_and(|o| o != b.name) {
+            continue;
+        }
+        for (si, s) in b.servers.iter().enumerate() {
+            let rt = &active.rt.backends[bi].servers[si];
+            let pool = &active.pools[bi][si];
+            let idle = pool.idle_count();
+            out.push_str(&format!(
+                "{}/{} {}/{} {} {} - {} {} {} {} 0 {} -1 {} {}\n",
+                b.name,
+                s.name,
+                bi + 1,
+                si + 1,
+                s.addr.ip(),
+                s.addr.port(),
+                pool.purge_delay_ms(),
+                rt.counters.cur_sessions.load(Relaxed),
+                rt.counters.max_sessions.load(Relaxed),
+                rt.counters.cur_sessions.load(Relaxed) + idle as u32,
+                idle,
+                idle,
+                idle,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(text: &str) -> Snapshot {
+        crate::config::parse(text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn only_dynamic_algorithms_take_runtime_servers() {
+        let be = |balance: &str| {
+            let s = snap(&format!(
+                "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"b\"\n{balance}\nservers = [{{ name = \"a\", addr = \"127.0.0.1:1\" }}]\n"
+            ));
+            dynamic_capable(&s.backends[0])
+        };
+        assert!(be(""));
+        assert!(be("balance = \"leastconn\""));
+        assert!(be("balance = \"first\""));
+        assert!(be("balance = \"random\""));
+        assert!(!be("balance = \"static-rr\""));
+        assert!(!be("balance = \"source\""));
+        assert!(be("balance = \"source\"\nhash_type = \"consistent\""));
+        assert!(!be("balance = \"uri\""));
+    }
+
+    #[test]
+    fn the_overlay_file_sits_next_to_the_state_file() {
+        let s = snap("[global]\nserver_state_file = \"/var/lib/lbha/state\"\n");
+        assert_eq!(overlay_file(&s).unwrap(), PathBuf::from("/var/lib/lbha/state.runtime.json"));
+        assert!(overlay_file(&snap("")).is_none());
+    }
+}

@@ -1,0 +1,293 @@
+//! Map and pattern files at run time: loaded (relative to the config's directory) when a
+//! configuration is validated, indexed once per match kind, and served from one store that the
+//! proxy reads lock-free per lookup (`ArcSwap`). Runtime changes from the control socket
+//! (`add map`, `set map`, `del map`, `clear map`, `add acl`, `del acl`) are kept as an ordered
+//! list of operations per file and applied again onto the files a reload reads, so they
+//! survive reloads; they reach the file itself only on `commit map FILE`.
+
+pub mod overlay;
+
+use crate::sample::{MapEntry, MapError, MatchKind, PatternMap, Value, parse_map_file};
+use arc_swap::ArcSwap;
+use overlay::Op;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Entry ids shown by `show map FILE` and accepted as `#ID` keys: unique in the process.
+static NEXT_ENTRY: AtomicU64 = AtomicU64::new(0x1000);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: u64,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl Entry {
+    pub fn new(key: Vec<u8>, value: Vec<u8>) -> Entry {
+        Entry { id: NEXT_ENTRY.fetch_add(1, Relaxed), key, value }
+    }
+}
+
+/// One map or pattern file with its indexes.
+#[derive(Debug)]
+pub struct MapFile {
+    /// The name the configuration uses (`map(sni.map)`, `-f block.lst`): the store's key.
+    pub name: String,
+    pub path: PathBuf,
+    /// An ACL pattern file (`-f` without `-M`): whole lines, no values.
+    pub pattern: bool,
+    /// Who uses it, for `show map` / `show acl`.
+    pub users: Vec<String>,
+    /// `#ID` of `show map`/`show acl`.
+    pub id: usize,
+    pub entries: Vec<Entry>,
+    /// (kind, case-folded, index).
+    indexes: Vec<(MatchKind, bool, PatternMap)>,
+}
+
+impl MapFile {
+    fn map_entries(&self) -> Vec<MapEntry> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| MapEntry { line: i + 1, key: e.key.clone(), value: e.value.clone() })
+            .collect()
+    }
+
+    /// Builds an index for `kind` unless present.
+    pub fn index(&mut self, kind: MatchKind, icase: bool) -> Result<(), MapError> {
+        if self.indexes.iter().any(|(k, i, _)| *k == kind && *i == icase) {
+            return Ok(());
+        }
+        let entries = self.map_entries();
+        let entries = if icase { crate::tcprules::fold_entries(kind, &entries) } else { entries };
+        let map = PatternMap::build(kind, &entries)?;
+        self.indexes.push((kind, icase, map));
+        Ok(())
+    }
+
+    /// The same file with other entries, every index rebuilt.
+    pub fn with_entries(&self, entries: Vec<Entry>) -> Result<MapFile, MapError> {
+        let mut f = MapFile {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            pattern: self.pattern,
+            users: self.users.clone(),
+            id: self.id,
+            entries,
+            indexes: Vec::new(),
+        };
+        for (k, i, _) in &self.indexes {
+            f.index(*k, *i)?;
+        }
+        Ok(f)
+    }
+
+    pub fn lookup(&self, kind: MatchKind, icase: bool, key: &Value) -> Option<&[u8]> {
+        let (_, _, m) = self.indexes.iter().find(|(k, i, _)| *k == kind && *i == icase)?;
+        m.lookup(key)
+    }
+
+    /// The file's text as `commit map` writes it.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            out.extend_from_slice(&e.key);
+            if !self.pattern {
+                out.push(b' ');
+                out.extend_from_slice(&e.value);
+            }
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+/// The files a configuration uses, as validation loaded them.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub files: Vec<Arc<MapFile>>,
+}
+
+/// Collects and loads the files a configuration names while it is validated.
+#[derive(Debug)]
+pub struct Loader {
+    base_dir: PathBuf,
+    files: Vec<MapFile>,
+}
+
+impl Loader {
+    pub fn new(base_dir: &Path) -> Loader {
+        Loader { base_dir: base_dir.to_path_buf(), files: Vec::new() }
+    }
+
+    /// Registers a use of file `name` indexed for `kind`: reads it the first time (relative to
+    /// the config's directory) and builds the index. `pattern`: an ACL pattern file.
+    pub fn need(&mut self, name: &str, kind: MatchKind, icase: bool, pattern: bool, user: &str) -> Result<(), String> {
+        let pos = match self.files.iter().position(|f| f.name == name) {
+            Some(i) => {
+                if self.files[i].pattern != pattern {
+                    return Err(format!(
+                        "`{name}` is used both as a map and as an ACL pattern file (use `-M` to read a map as patterns)"
+                    ));
+                }
+                i
+            }
+            None => {
+                let path = self.base_dir.join(name);
+                let text = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let entries = parse_map_file(&text, pattern).into_iter().map(|e| Entry::new(e.key, e.value)).collect();
+                let id = self.files.len();
+                self.files.push(MapFile {
+                    name: name.to_string(),
+                    path,
+                    pattern,
+                    users: Vec::new(),
+                    id,
+                    entries,
+                    indexes: Vec::new(),
+                });
+                id
+            }
+        };
+        let f = &mut self.files[pos];
+        if !f.users.iter().any(|u| u == user) {
+            f.users.push(user.to_string());
+        }
+        f.index(kind, icase)
+            .map_err(|e| format!("{}: line {}: key `{}`: {}", f.path.display(), e.line, e.key, e.reason))
+    }
+
+    pub fn finish(self) -> Loaded {
+        Loaded { files: self.files.into_iter().map(Arc::new).collect() }
+    }
+}
+
+/// What the proxy reads: every file by name.
+#[derive(Debug, Default)]
+pub struct MapStore {
+    files: HashMap<String, Arc<MapFile>>,
+    /// Names in `#ID` order.
+    order: Vec<String>,
+}
+
+impl MapStore {
+    pub fn get(&self, name: &str) -> Option<&Arc<MapFile>> {
+        self.files.get(name)
+    }
+
+    /// Files in `#ID` order.
+    pub fn files(&self) -> impl Iterator<Item = &Arc<MapFile>> {
+        self.order.iter().filter_map(|n| self.files.get(n))
+    }
+
+    /// A file by `FILE` or `#ID`.
+    pub fn find(&self, r: &str) -> Option<&Arc<MapFile>> {
+        match r.strip_prefix('#') {
+            Some(id) => id.parse::<usize>().ok().and_then(|id| self.files().find(|f| f.id == id)),
+            None => self.files.get(r),
+        }
+    }
+
+    fn with(&self, file: Arc<MapFile>) -> MapStore {
+        let mut files = self.files.clone();
+        files.insert(file.name.clone(), file);
+        MapStore { files, order: self.order.clone() }
+    }
+}
+
+impl crate::sample::Maps for MapStore {
+    fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]> {
+        self.files.get(path)?.lookup(kind, false, key)
+    }
+}
+
+impl crate::tcprules::PatternStore for MapStore {
+    fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
+        self.files.get(file).is_some_and(|f| f.lookup(kind, icase, key).is_some())
+    }
+}
+
+/// The live store plus the runtime changes, owned by the proxy.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub store: ArcSwap<MapStore>,
+    /// Runtime operations per file name, in order, not yet committed to the file.
+    ops: Mutex<HashMap<String, Vec<Op>>>,
+}
+
+impl Shared {
+    /// Installs a freshly loaded configuration's files with the runtime changes applied again.
+    /// Returns a note per change that no longer applies (e.g. a `set map` on a key the new file
+    /// lacks), for the log.
+    pub fn install(&self, loaded: &Loaded) -> Vec<String> {
+        let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        let mut notes = Vec::new();
+        let mut files = HashMap::new();
+        let mut order = Vec::new();
+        for f in &loaded.files {
+            let file = match ops.get(&f.name).filter(|o| !o.is_empty()) {
+                None => f.clone(),
+                Some(list) => {
+                    let mut entries = f.entries.clone();
+                    for op in list {
+                        if let Err(e) = overlay::apply(op, &mut entries) {
+                            notes.push(format!(
+                                "{}: runtime change `{}` no longer applies: {e}",
+                                f.name,
+                                op.describe()
+                            ));
+                        }
+                    }
+                    match f.with_entries(entries) {
+                        Ok(nf) => Arc::new(nf),
+                        Err(e) => {
+                            notes.push(format!("{}: runtime changes dropped: {e}", f.name));
+                            f.clone()
+                        }
+                    }
+                }
+            };
+            order.push(f.name.clone());
+            files.insert(f.name.clone(), file);
+        }
+        self.store.store(Arc::new(MapStore { files, order }));
+        notes
+    }
+
+    /// Applies one runtime change to the live store and remembers it for reloads.
+    pub fn change(&self, name: &str, op: Op) -> Result<(), overlay::OpError> {
+        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.store.load();
+        let file = store.get(name).ok_or(overlay::OpError::NoFile)?;
+        let mut entries = file.entries.clone();
+        let op = overlay::apply(&op, &mut entries).map(|()| op)?;
+        let nf = file.with_entries(entries).map_err(|e| overlay::OpError::Invalid(e.reason))?;
+        self.store.store(Arc::new(store.with(Arc::new(nf))));
+        ops.entry(name.to_string()).or_default().push(op);
+        Ok(())
+    }
+
+    /// Writes a file's live content to disk (temporary file, fsync, rename) and forgets its
+    /// runtime changes, which the file now holds.
+    pub fn commit(&self, name: &str) -> Result<PathBuf, String> {
+        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.store.load();
+        let file = store.get(name).ok_or("Unknown map identifier.")?;
+        crate::fsutil::write_atomic(&file.path, &file.render())
+            .map_err(|e| format!("cannot write {}: {e}", file.path.display()))?;
+        ops.remove(name);
+        Ok(file.path.clone())
+    }
+
+    /// Runtime changes not yet committed, per file.
+    pub fn pending(&self, name: &str) -> usize {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).get(name).map_or(0, Vec::len)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+//! Runtime map changes as operations on a file's entry list, so the same list can be applied
+//! again onto the file a reload reads. Operations that named an entry by `#ID` are recorded by
+//! the entry's key and value at the time, since ids do not survive a reload.
+
+use super::Entry;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Add {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Every entry of the key gets the value (`set map FILE KEY VALUE`).
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// One entry, found by its key and former value (`set map FILE #ID VALUE`).
+    SetOne {
+        key: Vec<u8>,
+        old: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Every entry of the key (`del map FILE KEY`).
+    Del {
+        key: Vec<u8>,
+    },
+    /// One entry, found by key and value (`del map FILE #ID`).
+    DelOne {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Clear,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    #[error("Unknown map identifier. Please use #<id> or <file>.")]
+    NoFile,
+    /// HAProxy's reply for the command (`Key not found.`, `entry not found.`).
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Op {
+    /// How the log names it.
+    pub fn describe(&self) -> String {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match self {
+            Op::Add { key, value } => format!("add {} {}", s(key), s(value)),
+            Op::Set { key, value } | Op::SetOne { key, value, .. } => format!("set {} {}", s(key), s(value)),
+            Op::Del { key } | Op::DelOne { key, .. } => format!("del {}", s(key)),
+            Op::Clear => "clear".into(),
+        }
+    }
+}
+
+pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
+    match op {
+        Op::Add { key, value } => entries.push(Entry::new(key.clone(), value.clone())),
+        Op::Set { key, value } => {
+            let mut found = false;
+            for e in entries.iter_mut().filter(|e| e.key == *key) {
+                e.value = value.clone();
+                found = true;
+            }
+            if !found {
+                return Err(OpError::NotFound("entry not found."));
+            }
+        }
+        Op::SetOne { key, old, value } => {
+            let e = entries
+                .iter_mut()
+                .find(|e| e.key == *key && e.value == *old)
+                .ok_or(OpError::NotFound("entry not found."))?;
+            e.value = value.clone();
+        }
+        Op::Del { key } => {
+            let before = entries.len();
+            entries.retain(|e| e.key != *key);
+            if entries.len() == before {
+                return Err(OpError::NotFound("Key not found."));
+            }
+        }
+        Op::DelOne { key, value } => {
+            let i = entries
+                .iter()
+                .position(|e| e.key == *key && e.value == *value)
+                .ok_or(OpError::NotFound("Key not found."))?;
+            entries.remove(i);
+        }
+        Op::Clear => entries.clear(),
+    }
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! The peers I/O edge: one listener for the local peer's address and one connector per remote
+//! peer, each session driven by the pure [`Session`] state machine. Tables are found by name in
+//! the running snapshot at every step, so a reload that keeps a table keeps replicating it; a
+//! reload that changes the replicated tables ends the sessions, which reconnect with the new set.
+//!
+//! Bad input never goes further than its connection: a connection from an address not listed in
+//! the section is closed at once, a wrong hello gets its status code, a malformed message the
+//! protocol's error message and a close; each is counted and logged.
+
+use super::codec::{DEFAULT_MAX_LEN, Message, next_frame};
+use super::entry::{DictRx, DictTx, Entry, Value};
+use super::handshake::{self, HelloCheck, VERSION, VERSION_DOWNGRADED, Version};
+use super::reconnect;
+use super::session::{Event, LocalTable, Out, Phase, Session};
+use crate::proxy::Proxy;
+use crate::stktable::registry::lock;
+use crate::stktable::{TableDef, wire};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A validated `peers` section that holds the local peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    /// This node's peer name.
+    pub local: String,
+    pub bind: SocketAddr,
+    pub remotes: Vec<Remote>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_LINE: usize = 256;
+/// How long a starting node waits for a lesson before it answers lessons as up to date itself.
+const RESYNC_MS: u64 = 5000;
+
+/// The running edge; dropping it stops every task.
+#[derive(Debug, Default)]
+pub struct Edge {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Node {
+    sec: Section,
+    proxy: Arc<Proxy>,
+    /// Learned from a peer (or gave up waiting): lessons we give are complete.
+    resynced: AtomicBool,
+    started: u64,
+    /// Generation of the session each remote peer holds (0: none); a newer session replaces it.
+    slots: Vec<AtomicU64>,
+    next_gen: AtomicU64,
+    errors: AtomicU64,
+    /// Last update pushed to each remote peer, by table name: a new session goes on from there,
+    /// so changes made while the peer was away reach it.
+    pushed: std::sync::Mutex<std::collections::HashMap<(usize, String), u32>>,
+}
+
+impl Node {
+    fn now(&self) -> u64 {
+        self.proxy.active.load().rt.tables.now_ms()
+    }
+
+    /// The tables this section replicates, in the running snapshot.
+    fn defs(&self) -> Vec<TableDef> {
+        let a = self.proxy.active.load();
+        a.snap.stick_tables.iter().filter(|d| d.peers.as_deref() == Some(&self.sec.name)).cloned().collect()
+    }
+
+    fn error(&self, peer: &str, what: impl std::fmt::Display) {
+        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!("peers {}: {peer}: {what} ({n} errors so far)", self.sec.name);
+    }
+}
+
+/// Binds every section's listener and starts its tasks.
+pub async fn start(proxy: &Arc<Proxy>) -> Result<Edge, String> {
+    let mut edge = Edge::default();
+    let sections = proxy.active.load().snap.peers.clone();
+    for sec in sections {
+        let l = listen(sec.bind).map_err(|e| format!("peers {}: bind {}: {e}", sec.name, sec.bind))?;
+        let started = proxy.active.load().rt.tables.now_ms();
+        let node = Arc::new(Node {
+            slots: sec.remotes.iter().map(|_| AtomicU64::new(0)).collect(),
+            sec,
+            proxy: proxy.clone(),
+            resynced: AtomicBool::new(false),
+            started,
+            next_gen: AtomicU64::new(1),
+            errors: AtomicU64::new(0),
+            pushed: Default::default(),
+        });
+        tracing::info!("peers {}: local peer {} listening on {}", node.sec.name, node.sec.local, node.sec.bind);
+        edge.tasks.push(tokio::spawn(accept_loop(node.clone(), l)));
+        for i in 0..node.sec.remotes.len() {
+            edge.tasks.push(tokio::spawn(connect_loop(node.clone(), i)));
+        }
+    }
+    Ok(edge)
+}
+
+/// SO_REUSEPORT: during `lbha upgrade` the new process binds while the old one still listens.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    s.set_reuseaddr(true)?;
+    s.set_reuseport(true)?;
+    s.bind(addr)?;
+    s.listen(64)
+}
+
+async fn accept_loop(node: Arc<Node>, l: TcpListener) {
+    loop {
+        let (s, from) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("peers {}: accept: {e}", node.sec.name);
+                tokio::time::sleep(TICK).await;
+                continue;
+            }
+        };
+        if !node.sec.remotes.iter().any(|r| r.addr.ip() == from.ip()) {
+            node.error(&from.to_string(), "connection from an address not in the section, closed");
+            continue;
+        }
+        tokio::spawn(callee(node.clone(), s, from));
+    }
+}
+
+async fn callee(node: Arc<Node>, mut s: TcpStream, from: SocketAddr) {
+    let mut buf = Vec::new();
+    let local = node.sec.local.clone();
+    let is_peer = |n: &[u8]| node.sec.remotes.iter().any(|r| r.name.as_bytes() == n && r.addr.ip() == from.ip());
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let (peer, used, version) = loop {
+        match handshake::check_hello(&buf, &local, is_peer, MAX_LINE) {
+            Err(e) => return node.error(&from.to_string(), e),
+            Ok(HelloCheck::Reject(st)) => {
+                let _ = s.write_all(st.line().as_bytes()).await;
+                return node.error(&from.to_string(), format_args!("hello refused with {}", st.code()));
+            }
+            Ok(HelloCheck::Accept { hello, used }) => {
+                let name = String::from_utf8_lossy(hello.peer).into_owned();
+                break (name, used, hello.version);
+            }
+            Ok(HelloCheck::Incomplete) => {}
+        }
+        match tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return node.error(&from.to_string(), "no complete hello"),
+        }
+    };
+    let Some(idx) = node.sec.remotes.iter().position(|r| r.name == peer) else { return };
+    buf.drain(..used);
+    let defs = node.defs();
+    let now = node.now();
+    let mut sess = Session::callee(local_tables(&defs), now, !node.resynced.load(Ordering::Relaxed));
+    let outs = sess.on_hello(
+        now,
+        &HelloCheck::Accept { hello: handshake::Hello { version, peer: peer.as_bytes(), rest: b"" }, used: 0 },
+    );
+    let mut c = Conn::new(node, idx, defs, sess);
+    let mut out = Vec::new();
+    c.emit(&outs, &mut out);
+    tracing::info!("peers {}: session with {peer} ({from}) accepted", c.node.sec.name);
+    c.run(s, buf, out).await;
+}
+
+async fn connect_loop(node: Arc<Node>, idx: usize) {
+    let remote = node.sec.remotes[idx].clone();
+    let mut version = VERSION;
+    let mut start = node.now();
+    loop {
+        let mut lost = None;
+        for at in reconnect::attempt(start) {
+            let wait = at.saturating_sub(node.now());
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            while node.slots[idx].load(Ordering::Acquire) != 0 {
+                tokio::time::sleep(TICK).await;
+            }
+            let Ok(Ok(s)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(remote.addr)).await else {
+                continue;
+            };
+            match caller(&node, idx, s, version).await {
+                Some(code) if Session::wants_downgrade(code) => version = VERSION_DOWNGRADED,
+                _ => {}
+            }
+            lost = Some(node.now());
+            break;
+        }
+        start = match lost {
+            Some(t) => reconnect::after_lost_session(t, random()),
+            None => reconnect::next_attempt(start),
+        };
+    }
+}
+
+fn random() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_micros())
+}
+
+/// An outgoing session; the status code when the hello was refused.
+async fn caller(node: &Arc<Node>, idx: usize, mut s: TcpStream, version: Version) -> Option<u32> {
+    let remote = &node.sec.remotes[idx];
+    let hello = handshake::hello(version, &remote.name, &node.sec.local, std::process::id());
+    s.write_all(hello.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let (code, used) = loop {
+        match handshake::take_line(&buf, MAX_LINE) {
+            Err(e) => {
+                node.error(&remote.name, e);
+                return None;
+            }
+            Ok(Some((line, n))) => break (handshake::parse_status(line), n),
+            Ok(None) => {}
+        }
+        match tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return None,
+        }
+    };
+    buf.drain(..used);
+    let defs = node.defs();
+    let now = node.now();
+    let mut sess = Session::caller(local_tables(&defs), now, !node.resynced.load(Ordering::Relaxed), version);
+    let outs = sess.on_status(now, code);
+    if sess.phase() != Phase::Open {
+        node.error(&remote.name, format_args!("our hello was refused with {code}"));
+        return Some(code);
+    }
+    let mut c = Conn::new(node.clone(), idx, defs, sess);
+    let mut out = Vec::new();
+    c.emit(&outs, &mut out);
+    tracing::info!("peers {}: session with {} ({}) established", node.sec.name, remote.name, remote.addr);
+    c.run(s, buf, out).await;
+    None
+}
+
+fn local_tables(defs: &[TableDef]) -> Vec<LocalTable> {
+    defs.iter()
+        .map(|d| {
+            let (key_type, len) = wire::key_type(d.key);
+            LocalTable { name: d.name.clone(), key_type, key_len: len as u64 }
+        })
+        .collect()
+}
+
+/// One open session and what it has pushed.
+struct Conn {
+    node: Arc<Node>,
+    idx: usize,
+    generation: u64,
+    defs: Vec<TableDef>,
+    sess: Session,
+    dict_rx: DictRx,
+    dict_tx: DictTx,
+    /// Per table: last local update id pushed.
+    pushed: Vec<u32>,
+}
+
+impl Conn {
+    fn new(node: Arc<Node>, idx: usize, defs: Vec<TableDef>, sess: Session) -> Conn {
+        let generation = node.next_gen.fetch_add(1, Ordering::Relaxed);
+        node.slots[idx].store(generation, Ordering::Release);
+        let tables = node.proxy.active.load().rt.tables.clone();
+        let known = node.pushed.lock().unwrap_or_else(|p| p.into_inner());
+        let pushed = defs
+            .iter()
+            .map(|d| match known.get(&(idx, d.name.clone())) {
+                Some(&p) => p,
+                None => tables.find(&d.name).map_or(0, |t| lock(t).last_update()),
+            })
+            .collect();
+        drop(known);
+        Conn { node, idx, generation, defs, sess, dict_rx: DictRx::default(), dict_tx: DictTx::default(), pushed }
+    }
+
+    fn peer(&self) -> &str {
+        &self.node.sec.remotes[self.idx].name
+    }
+
+    fn emit(&mut self, outs: &[Out], out: &mut Vec<u8>) {
+        for o in outs {
+            o.encode(out);
+        }
+    }
+
+    async fn run(mut self, s: TcpStream, mut buf: Vec<u8>, mut out: Vec<u8>) {
+        let (mut rd, mut wr) = s.into_split();
+        let mut tick = tokio::time::interval(TICK);
+        let mut eof = false;
+        // Bytes that came with the handshake are handled first.
+        let mut pending = !buf.is_empty();
+        while self.sess.phase() == Phase::Open {
+            if !out.is_empty() {
+                if wr.write_all(&out).await.is_err() {
+                    break;
+                }
+                out.clear();
+            }
+            if eof {
+                break;
+            }
+            if pending {
+                pending = false;
+                self.receive(&mut buf, &mut out);
+                continue;
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) | Err(_) => eof = true,
+                    Ok(_) => self.receive(&mut buf, &mut out),
+                },
+                _ = tick.tick() => self.on_tick(&mut out),
+            }
+        }
+        if !out.is_empty() {
+            let _ = wr.write_all(&out).await;
+        }
+        let _ = wr.shutdown().await;
+        let _ = self.node.slots[self.idx].compare_exchange(self.generation, 0, Ordering::AcqRel, Ordering::Relaxed);
+        tracing::info!("peers {}: session with {} closed", self.node.sec.name, self.peer());
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<u8>) {
+        let now = self.node.now();
+        if self.node.slots[self.idx].load(Ordering::Acquire) != self.generation {
+            // A newer session with this peer won (two nodes connected at once).
+            self.sess = closed(&self.sess);
+            return;
+        }
+        if self.node.defs() != self.defs {
+            tracing::info!("peers {}: replicated tables changed, restarting the session", self.node.sec.name);
+            self.sess = closed(&self.sess);
+            return;
+        }
+        if !self.node.resynced.load(Ordering::Relaxed) && now.saturating_sub(self.node.started) >= RESYNC_MS {
+            self.node.resynced.store(true, Ordering::Relaxed);
+        }
+        self.push(now, out);
+        let outs = self.sess.poll(now);
+        if outs.contains(&Out::Close) {
+            self.node.error(self.peer(), "peer silent for too long, session dropped");
+        }
+        self.emit(&outs, out);
+    }
+
+    /// Sends the entries changed locally since the last push.
+    fn push(&mut self, now: u64, out: &mut Vec<u8>) {
+        let tables = self.node.proxy.active.load().rt.tables.clone();
+        let start = out.len();
+        for (i, def) in self.defs.iter().enumerate() {
+            let Some(shared) = tables.find(&def.name) else { continue };
+            let t = lock(shared);
+            if t.last_update() == self.pushed[i] {
+                continue;
+            }
+            let changed = t.changed_since(self.pushed[i], now);
+            self.pushed[i] = t.last_update();
+            self.node
+                .pushed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((self.idx, def.name.clone()), self.pushed[i]);
+            if changed.is_empty() {
+                continue;
+            }
+            if self.sess.tx_begin(i) {
+                wire::definition(def, Session::local_id(i), out);
+            }
+            for (k, e) in changed {
+                let id = self.sess.tx_update(e.update_id());
+                wire::update(def, k, &e, id, false, now, &mut self.dict_tx, out);
+            }
+        }
+        if out.len() > start {
+            self.sess.note_sent(now);
+        }
+    }
+
+    /// A full lesson: every live entry of every table (timed updates to 2.1 peers), then the end.
+    fn teach(&mut self, now: u64, out: &mut Vec<u8>) {
+        let tables = self.node.proxy.active.load().rt.tables.clone();
+        let timed = self.sess.tx_timed();
+        let mut n = 0;
+        for (i, def) in self.defs.iter().enumerate() {
+            let Some(shared) = tables.find(&def.name) else { continue };
+            let mut t = lock(shared);
+            t.purge(now);
+            self.sess.tx_begin(i);
+            wire::definition(def, Session::local_id(i), out);
+            for (seq, (k, e)) in t.sorted(now).into_iter().enumerate() {
+                let id = self.sess.tx_update(seq as u32 + 1);
+                wire::update(def, k, &e, id, timed, now, &mut self.dict_tx, out);
+                n += 1;
+            }
+        }
+        self.sess.note_sent(now);
+        let up_to_date = self.node.resynced.load(Ordering::Relaxed);
+        let outs = self.sess.teach_done(now, up_to_date);
+        self.emit(&outs, out);
+        tracing::info!("peers {}: taught {n} entries to {}", self.node.sec.name, self.peer());
+    }
+
+    /// Handles every complete message in `buf` and drops them from it.
+    fn receive(&mut self, buf: &mut Vec<u8>, out: &mut Vec<u8>) {
+        let now = self.node.now();
+        let mut used = 0;
+        while self.sess.phase() == Phase::Open {
+            let (frame, n) = match next_frame(&buf[used..], DEFAULT_MAX_LEN) {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(e) => {
+                    self.node.error(self.peer(), format_args!("unreadable stream: {e}"));
+                    let outs = self.sess.on_stream_error(now, &e);
+                    self.emit(&outs, out);
+                    break;
+                }
+            };
+            used += n;
+            let msg = match Message::decode(frame) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.node
+                        .error(self.peer(), format_args!("bad message {:02x} {:02x}: {e}", frame.class, frame.typ));
+                    let outs = self.sess.on_decode_error(now, &frame, &e);
+                    self.emit(&outs, out);
+                    continue;
+                }
+            };
+            if let Message::Error(e) = &msg {
+                self.node.error(self.peer(), format_args!("peer reported error {e:?}"));
+            }
+            let (outs, ev) = self.sess.on_message(now, &msg);
+            self.emit(&outs, out);
+            match ev {
+                Some(Event::Apply { table, expire, .. }) => {
+                    let Message::Update(u) = &msg else { continue };
+                    let Some(shape) = self.sess.rx_shape() else { continue };
+                    let entry = match Entry::decode(u.body, shape) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            self.node.error(self.peer(), format_args!("bad update: {e}"));
+                            let outs = self.sess.on_decode_error(now, &frame, &e);
+                            self.emit(&outs, out);
+                            continue;
+                        }
+                    };
+                    self.apply(table, &entry, expire, now);
+                }
+                Some(Event::TeachRequested) => self.teach(now, out),
+                Some(Event::Learned { up_to_date }) => {
+                    self.node.resynced.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        "peers {}: resync from {} {}",
+                        self.node.sec.name,
+                        self.peer(),
+                        if up_to_date { "finished" } else { "partial" }
+                    );
+                }
+                Some(Event::TeachConfirmed | Event::Acked { .. }) | None => {}
+            }
+        }
+        buf.drain(..used);
+        let acks = self.sess.take_acks(now);
+        self.emit(&acks, out);
+    }
+
+    fn apply(&mut self, table: usize, entry: &Entry<'_>, expire: Option<u32>, now: u64) {
+        let mut server_key = None;
+        for (_, v) in &entry.values {
+            if let Value::Dict(d) = v {
+                server_key = self.dict_rx.resolve(d).map(|b| String::from_utf8_lossy(b).into_owned());
+            }
+        }
+        let Some(def) = self.defs.get(table) else { return };
+        let tables = self.node.proxy.active.load().rt.tables.clone();
+        let Some(shared) = tables.find(&def.name) else { return };
+        let mut t = lock(shared);
+        if !wire::apply(&mut t, &entry.key, &entry.values, server_key.as_deref(), expire, now) {
+            tracing::debug!("peers {}: update for {} not applied (key or room)", self.node.sec.name, def.name);
+        }
+    }
+}
+
+/// A session marked closed, for the loop to end.
+fn closed(s: &Session) -> Session {
+    let mut c = s.clone();
+    c.on_stream_error(0, &super::DecodeError::BadLength);
+    c
+}

@@ -1,0 +1,144 @@
+//! A frontend's logging settings (`log-format`, captures, `unique-id-format`, `dontlog-normal`,
+//! `log-separate-errors`) and the per-request [`Record`] they fill: made when the request
+//! arrives, carried in the request's extensions so rules can fill capture slots, completed and
+//! rendered by `httplog` when the response is done.
+
+use super::ConnCtx;
+use crate::log::format::Level;
+use crate::log::record::{self, Record};
+use crate::sample::LogFormat;
+use http::{HeaderName, HeaderValue, Request};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// HAProxy 2.6's `option httplog` format.
+pub const HTTPLOG: &str =
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+
+/// One capture slot: `capture request header NAME len N` (a header) or `declare capture
+/// request len N` (filled by `http-request capture ... id N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub header: Option<HeaderName>,
+    pub len: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct FrontLog {
+    /// `log-format`; `None`: the `httplog` line.
+    pub format: Option<LogFormat>,
+    /// `log-format-sd`: RFC 5424 structured data, rendered like the message.
+    pub format_sd: Option<LogFormat>,
+    pub req_slots: Vec<Slot>,
+    pub res_slots: Vec<Slot>,
+    pub unique_id: Option<LogFormat>,
+    pub unique_id_header: Option<HeaderName>,
+    pub dontlog_normal: bool,
+    pub separate_errors: bool,
+    /// `log_targets`: this frontend's own targets.
+    pub targets: Vec<crate::log::LogTarget>,
+    /// `log = "global"`: the `[global]` targets too.
+    pub global: bool,
+}
+
+impl FrontLog {
+    /// Whether requests need a record even when no line is written (unique ids, captures).
+    fn needs_record(&self) -> bool {
+        self.unique_id.is_some() || !self.req_slots.is_empty() || !self.res_slots.is_empty()
+    }
+
+    /// The line's level, or `None` when `dontlog-normal` drops it (HAProxy's `strm_log`).
+    pub fn level(&self, rec: &Record) -> Option<Level> {
+        let err = rec.is_error();
+        if !err && self.dontlog_normal {
+            return None;
+        }
+        Some(if err && self.separate_errors { Level::Err } else { Level::Info })
+    }
+}
+
+/// The request's record, shared with rules (capture slots) and the log writer.
+#[derive(Clone)]
+pub struct LogHandle {
+    pub rec: Arc<Mutex<Record>>,
+    pub spec: Arc<FrontLog>,
+}
+
+impl LogHandle {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Fills request capture slot `slot` of the request (`http-request capture ... id N`), cut to
+/// the slot's declared length; a slot that does not exist is ignored (validation refuses it).
+pub fn capture<B>(req: &Request<B>, slot: usize, value: &[u8]) {
+    if let Some(h) = req.extensions().get::<LogHandle>()
+        && let Some(s) = h.spec.req_slots.get(slot)
+    {
+        h.lock().capture_request(slot, value, s.len);
+    }
+}
+
+/// Fills response capture slot `slot` (`http-response capture ... id N`).
+pub fn capture_response<B>(req_handle: Option<&LogHandle>, slot: usize, value: &[u8]) {
+    if let Some(h) = req_handle
+        && let Some(s) = h.spec.res_slots.get(slot)
+    {
+        h.lock().capture_response(slot, value, s.len);
+    }
+}
+
+/// `%rt`: requests seen by this process.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
+}
+
+/// Starts the request's record when the frontend logs or needs ids or captures: takes the
+/// header captures, computes the unique id (and adds its header), and leaves the handle in the
+/// request's extensions.
+pub fn prepare<B>(req: &mut Request<B>, cx: &ConnCtx, spec: &Arc<FrontLog>, frontend: &str, logs: bool) {
+    if !logs && !spec.needs_record() {
+        return;
+    }
+    let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
+    rec.request_at = std::time::SystemTime::now();
+    rec.tls = cx.tls;
+    rec.method = Some(req.method().clone());
+    rec.uri = Some(req.uri().clone());
+    rec.version = Some(req.version());
+    rec.req_headers = req.headers().clone();
+    rec.request_counter = REQUESTS.fetch_add(1, Relaxed);
+    rec.hostname = hostname();
+    rec.captures_req = spec
+        .req_slots
+        .iter()
+        .map(|s| s.header.as_ref().and_then(|h| req.headers().get(h)).map(|v| v.as_bytes()))
+        .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    for (i, s) in spec.req_slots.iter().enumerate() {
+        if let Some(v) = rec.captures_req[i].take() {
+            rec.capture_request(i, v.as_bytes(), s.len);
+        }
+    }
+    rec.captures_res = vec![None; spec.res_slots.len()];
+    if let Some(f) = &spec.unique_id {
+        let id = String::from_utf8_lossy(&record::render(f, &rec)).into_owned();
+        if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
+            req.headers_mut().insert(name.clone(), v);
+        }
+        rec.unique_id = Some(id);
+    }
+    req.extensions_mut().insert(LogHandle { rec: Arc::new(Mutex::new(rec)), spec: spec.clone() });
+}
+
+/// Takes the response header captures.
+pub fn capture_response_headers(h: &LogHandle, headers: &http::HeaderMap) {
+    for (i, s) in h.spec.res_slots.iter().enumerate() {
+        if let Some(v) = s.header.as_ref().and_then(|n| headers.get(n)) {
+            h.lock().capture_response(i, v.as_bytes(), s.len);
+        }
+    }
+}

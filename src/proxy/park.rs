@@ -1,0 +1,174 @@
+//! Parking idle HTTP/1 client connections. hyper keeps a read buffer and a header write buffer
+//! (8 KiB each) for as long as its connection object lives, so a kept-alive client that waits
+//! between requests would cost ~16 KiB where HAProxy's costs ~1 KiB. After [`PARK_AFTER`] with
+//! nothing in progress the connection hands its socket back ([`Rewind`] keeps any byte already
+//! read) and a new hyper connection is made when the next request starts.
+//!
+//! Parking needs hyper's `without_shutdown` API, which does not run upgrades: an HTTP/1 upgrade
+//! (WebSocket, CONNECT) reaches the tunnel through [`ManualUpgrade`] instead.
+
+use bytes::{Buf, Bytes};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+/// How long an HTTP/1 connection stays idle with its hyper state before it is parked. Long
+/// enough that a busy keep-alive connection never pays for a new hyper connection per request.
+pub const PARK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A socket with bytes to replay before reading from it again.
+pub struct Rewind<T> {
+    pre: Bytes,
+    inner: T,
+}
+
+impl<T> Rewind<T> {
+    pub fn new(inner: T) -> Self {
+        Self { pre: Bytes::new(), inner }
+    }
+
+    /// Bytes to be read before the socket's own: `front` first, then what was already waiting.
+    pub fn unread(&mut self, front: Bytes) {
+        if front.is_empty() {
+            return;
+        }
+        self.pre = if self.pre.is_empty() { front } else { [&front[..], &self.pre[..]].concat().into() };
+    }
+
+    pub fn has_unread(&self) -> bool {
+        !self.pre.is_empty()
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            buf.put_slice(&self.pre[..n]);
+            self.pre.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, b)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, b)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The client side of a tunnel, whichever way it was obtained.
+pub trait ClientIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientIo for T {}
+
+pub type ClientTunnel = Box<dyn ClientIo>;
+
+/// An HTTP/1 connection's upgrade slot, put in each request's extensions. The proxy arms it
+/// once the server agreed to the upgrade; when hyper has written that answer and let go of
+/// the socket, the connection's task sends the socket down the armed channel.
+#[derive(Clone, Default)]
+pub struct ManualUpgrade(Arc<Mutex<Option<oneshot::Sender<ClientTunnel>>>>);
+
+impl ManualUpgrade {
+    /// Claims the socket once hyper is done with it.
+    pub fn arm(&self) -> oneshot::Receiver<ClientTunnel> {
+        let (tx, rx) = oneshot::channel();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// Hands the socket to the tunnel if one was armed; gives it back otherwise.
+    pub fn hand_over(&self, io: ClientTunnel) -> Option<ClientTunnel> {
+        match self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // A tunnel that already gave up drops the socket, which closes it.
+            Some(tx) => {
+                let _ = tx.send(io);
+                None
+            }
+            None => Some(io),
+        }
+    }
+}
+
+/// Where the client side of a tunnel will come from: the HTTP/1 connection's own socket, or
+/// hyper's upgrade of an HTTP/2 stream.
+pub enum ClientSide {
+    Manual(ManualUpgrade),
+    Hyper(hyper::upgrade::OnUpgrade),
+}
+
+impl ClientSide {
+    /// For a request that may open a tunnel.
+    pub fn of<B>(req: &mut http::Request<B>) -> Self {
+        match req.extensions_mut().remove::<ManualUpgrade>() {
+            Some(m) => Self::Manual(m),
+            None => Self::Hyper(hyper::upgrade::on(req)),
+        }
+    }
+
+    /// Called once the server agreed, before its answer goes back to hyper (which must find the
+    /// slot armed when it lets go of the socket); resolves to the client's socket.
+    pub fn claim(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ClientTunnel, String>> + Send>> {
+        match self {
+            Self::Manual(m) => {
+                let rx = m.arm();
+                Box::pin(
+                    async move { rx.await.map_err(|_| "the client connection ended before the upgrade".to_string()) },
+                )
+            }
+            Self::Hyper(up) => Box::pin(async move {
+                up.await.map(|c| Box::new(hyper_util::rt::TokioIo::new(c)) as ClientTunnel).map_err(|e| e.to_string())
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn replayed_bytes_come_first_then_the_socket() {
+        let (mut a, b) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"C").await.unwrap();
+        let mut r = Rewind::new(b);
+        r.unread(Bytes::from_static(b"B"));
+        r.unread(Bytes::from_static(b"A"));
+        assert!(r.has_unread());
+        let mut got = [0u8; 3];
+        r.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ABC");
+        assert!(!r.has_unread());
+    }
+
+    #[tokio::test]
+    async fn an_armed_upgrade_takes_the_socket_and_an_unarmed_one_gives_it_back() {
+        let slot = ManualUpgrade::default();
+        let (_a, b) = tokio::io::duplex(8);
+        let io = slot.hand_over(Box::new(b)).expect("nothing armed: the socket comes back");
+        let rx = slot.arm();
+        assert!(slot.hand_over(io).is_none());
+        assert!(rx.await.is_ok());
+    }
+}

@@ -1,0 +1,554 @@
+//! Runs HTTP rule lists (`http_request`, `http_response`, `http_after_response`) in HAProxy's
+//! order: a list stops at an answering action (`deny`, `return`, `redirect`, `auth`) or at
+//! `allow`. Everything was parsed at validation; here only samples are fetched and rendered.
+
+use super::body::{ProxyBody, empty, full};
+use super::errors::page_keep;
+use super::sample_ctx::StreamCtx;
+use super::vars::TxnVars;
+use super::{Active, ConnCtx};
+use crate::config::snapshot::{Frontend, HttpAction, HttpRule, RedirectOpts, RedirectTarget};
+use crate::routing::Acl;
+use crate::sample::{LogFormat, SampleContext};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
+use regex::bytes::Regex;
+
+/// Where rules run: the connection, its snapshot and the transaction's variables.
+pub struct Txn<'a> {
+    pub cx: &'a ConnCtx,
+    pub active: &'a Active,
+    pub frontend: usize,
+    pub backend: Option<usize>,
+    pub vars: &'a TxnVars<'a>,
+    /// The request body buffered by `option http-buffer-request` (`req.body`).
+    pub body: Option<&'a [u8]>,
+}
+
+/// What a rule list ended with.
+pub enum Outcome {
+    /// Every rule ran (or `allow` stopped the list): go on.
+    Continue,
+    /// An answer to send instead of going on; `denied` for `deny` and `tarpit` (counted as
+    /// such); `tarpit` answers only after `timeout tarpit`.
+    Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
+}
+
+/// Log variables a header value or a body may hold (`%ci`, `%fp`, ...); others render empty.
+fn log_var<'t>(t: &'t Txn<'t>) -> impl Fn(&str, &[String]) -> Option<Vec<u8>> + 't {
+    move |name, _flags| {
+        let s = match name {
+            "ci" => t.cx.peer.ip().to_string(),
+            "cp" => t.cx.peer.port().to_string(),
+            "fi" => t.cx.local.ip().to_string(),
+            "fp" => t.cx.local.port().to_string(),
+            "f" | "ft" => t.active.snap.frontends.get(t.frontend)?.name.clone(),
+            "b" => t.active.snap.backends.get(t.backend?)?.name.clone(),
+            "H" => SampleContext::hostname(&StreamCtx::conn(t.cx, t.active, t.frontend))?.to_string(),
+            _ => return None,
+        };
+        Some(s.into_bytes())
+    }
+}
+
+fn render(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>) -> Vec<u8> {
+    if let [crate::sample::Segment::Literal(text)] = lf.segments.as_slice() {
+        return text.clone();
+    }
+    lf.render(ctx, &**t.cx.proxy.maps.store.load(), &log_var(t))
+}
+
+/// HAProxy's `exp_replace`: the replacement with `\N` standing for capture N. The parts of the
+/// subject the regex did not match are not kept, as in HAProxy.
+fn expand(re: &Regex, subject: &[u8], replace: &[u8]) -> Option<Vec<u8>> {
+    let caps = re.captures(subject)?;
+    let mut out = Vec::with_capacity(replace.len());
+    let mut i = 0;
+    while i < replace.len() {
+        match (replace[i], replace.get(i + 1)) {
+            (b'\\', Some(d)) if d.is_ascii_digit() => {
+                out.extend_from_slice(caps.get((d - b'0') as usize).map_or(&b""[..], |m| m.as_bytes()));
+                i += 2;
+            }
+            (b'\\', Some(b'\\')) => {
+                out.push(b'\\');
+                i += 2;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn set_value(h: &mut HeaderMap, name: &HeaderName, v: Vec<u8>, append: bool) {
+    // A value that cannot be a header (a control byte) is not set, as HAProxy fails the rewrite.
+    let Ok(v) = HeaderValue::from_bytes(&v) else { return };
+    if append {
+        h.append(name.clone(), v);
+    } else {
+        h.insert(name.clone(), v);
+    }
+}
+
+/// `replace-header` / `replace-value` on every line of `name`.
+fn replace_header(h: &mut HeaderMap, name: &HeaderName, re: &Regex, replace: &[u8], each_value: bool) {
+    let old: Vec<Vec<u8>> = h.get_all(name).iter().map(|v| v.as_bytes().to_vec()).collect();
+    if old.is_empty() {
+        return;
+    }
+    let new: Vec<Vec<u8>> = old
+        .iter()
+        .map(|line| {
+            if !each_value {
+                return expand(re, line, replace).unwrap_or_else(|| line.clone());
+            }
+            let parts: Vec<Vec<u8>> = line
+                .split(|&c| c == b',')
+                .map(|p| {
+                    let p = p.trim_ascii();
+                    expand(re, p, replace).unwrap_or_else(|| p.to_vec())
+                })
+                .collect();
+            // HAProxy joins the rewritten values with a bare comma.
+            parts.join(&b","[..])
+        })
+        .collect();
+    h.remove(name);
+    for v in new {
+        set_value(h, name, v, true);
+    }
+}
+
+/// The request target with a new path and/or query; `None` keeps that part.
+fn rebuild_uri(uri: &Uri, path: Option<&[u8]>, query: Option<Option<&[u8]>>) -> Option<Uri> {
+    let path = path.unwrap_or(uri.path().as_bytes());
+    let query = query.unwrap_or(uri.query().map(str::as_bytes));
+    let mut pq = path.to_vec();
+    if let Some(q) = query {
+        pq.push(b'?');
+        pq.extend_from_slice(q);
+    }
+    with_path_and_query(uri, &pq)
+}
+
+fn with_path_and_query(uri: &Uri, pq: &[u8]) -> Option<Uri> {
+    let pq = if pq.is_empty() { &b"/"[..] } else { pq };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(pq).ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+fn redirect(
+    target: &RedirectTarget,
+    code: StatusCode,
+    opts: &RedirectOpts,
+    ctx: &dyn SampleContext,
+    t: &Txn<'_>,
+) -> Response<ProxyBody> {
+    let path = ctx.uri().map_or("/", |u| u.path());
+    let pq = ctx.uri().and_then(|u| u.path_and_query()).map_or("/", |p| p.as_str());
+    let mut tail = if opts.drop_query { path.to_string() } else { pq.to_string() };
+    if opts.append_slash && opts.drop_query && !tail.ends_with('/') {
+        tail.push('/');
+    }
+    let loc = match target {
+        RedirectTarget::Location(lf) => String::from_utf8_lossy(&render(lf, ctx, t)).into_owned(),
+        RedirectTarget::Prefix(p) => format!("{p}{tail}"),
+        RedirectTarget::Scheme(s) => {
+            let host = ctx.req_headers().and_then(|h| h.get(header::HOST)).and_then(|h| h.to_str().ok());
+            match host {
+                Some(h) => format!("{s}://{h}{tail}"),
+                None => format!("{s}://{tail}"),
+            }
+        }
+    };
+    let mut r = Response::new(empty());
+    *r.status_mut() = code;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&loc) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if let Some(c) = &opts.set_cookie
+        && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/;"))
+    {
+        h.append(header::SET_COOKIE, v);
+    }
+    if let Some(c) = &opts.clear_cookie
+        && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/; Max-Age=0;"))
+    {
+        h.append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The answer of `return`, `deny`, `redirect` or `auth`, if `action` is one.
+fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<Outcome> {
+    let (resp, denied) = match action {
+        HttpAction::Return { status, headers, body } => {
+            let mut r = Response::new(full(body.clone()));
+            *r.status_mut() = *status;
+            for (n, v) in headers {
+                r.headers_mut().append(n.clone(), v.clone());
+            }
+            (r, false)
+        }
+        HttpAction::ReturnLf { status, headers, body, deny } => {
+            let mut r = Response::new(full(render(body, ctx, t)));
+            *r.status_mut() = *status;
+            for (n, v) in headers {
+                r.headers_mut().append(n.clone(), v.clone());
+            }
+            (r, *deny)
+        }
+        HttpAction::Deny { status } => (page_keep(*status), true),
+        HttpAction::Tarpit { status } => {
+            return Some(Outcome::Answer { resp: page_keep(*status), denied: true, tarpit: true });
+        }
+        HttpAction::Redirect { target, code, opts } => (redirect(target, *code, opts, ctx, t), false),
+        HttpAction::Auth { realm } => {
+            let mut r = page_keep(StatusCode::UNAUTHORIZED);
+            let v = format!("Basic realm=\"{}\"", realm.replace(['"', '\\'], ""));
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            (r, false)
+        }
+        _ => return None,
+    };
+    Some(Outcome::Answer { resp, denied, tarpit: false })
+}
+
+fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, t: &Txn<'_>) -> bool {
+    rule.cond.as_ref().is_none_or(|c| c.eval(acls, ctx, &**t.cx.proxy.maps.store.load()))
+}
+
+/// Runs one `http_request` list on the request.
+pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    for rule in rules {
+        // Values are rendered while the request is only read, then applied.
+        let change = {
+            let ctx = StreamCtx {
+                backend: t.backend,
+                req_body: t.body,
+                ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
+            };
+            match step(rule, acls, &ctx, t) {
+                Step::Stop(out) => return out,
+                Step::Next => continue,
+                Step::Apply(change) => change,
+            }
+        };
+        // `cache-use`: a stored object answers; a miss leaves what `cache-store` needs on the request.
+        if let Change::CacheUse(c) = change {
+            if let Some(resp) = crate::cache::use_cache(c, req) {
+                return Outcome::Answer { resp, denied: false, tarpit: false };
+            }
+            continue;
+        }
+        change.apply_req(req);
+    }
+    Outcome::Continue
+}
+
+/// What one rule does to the exchange, once judged against it.
+enum Step<'r> {
+    /// An answer, or `allow`: no later rule of the list runs.
+    Stop(Outcome),
+    /// Its condition failed, or it changed a variable: on to the next rule.
+    Next,
+    /// A rewrite, rendered while the message is only read, to apply to it.
+    Apply(Change<'r>),
+}
+
+fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Step<'r> {
+    if !hit(rule, acls, ctx, t) {
+        return Step::Next;
+    }
+    if let Some(out) = answer(&rule.action, ctx, t) {
+        return Step::Stop(out);
+    }
+    match &rule.action {
+        HttpAction::Allow => Step::Stop(Outcome::Continue),
+        HttpAction::SetVar { var, expr } => {
+            if let Some(v) = expr.eval(ctx, &**t.cx.proxy.maps.store.load()) {
+                t.vars.set(var, v);
+            }
+            Step::Next
+        }
+        HttpAction::UnsetVar(var) => {
+            t.vars.unset(var);
+            Step::Next
+        }
+        a => Step::Apply(Change::render(a, ctx, t)),
+    }
+}
+
+/// Runs one `http_response` or `http_after_response` list on a response.
+pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>, t: &Txn<'_>) -> Outcome {
+    for rule in rules {
+        let change = {
+            let ctx = StreamCtx {
+                backend: t.backend,
+                vars: Some(t.vars),
+                status: Some(resp.status().as_u16()),
+                res_headers: Some(resp.headers()),
+                ..StreamCtx::conn(t.cx, t.active, t.frontend)
+            };
+            match step(rule, acls, &ctx, t) {
+                Step::Stop(out) => return out,
+                Step::Next => continue,
+                Step::Apply(change) => change,
+            }
+        };
+        change.apply_res(resp);
+    }
+    Outcome::Continue
+}
+
+/// A rewrite with its values rendered, ready to apply.
+enum Change<'r> {
+    None,
+    Header { name: &'r HeaderName, value: Vec<u8>, append: bool },
+    Del(&'r HeaderName),
+    DelMatching(&'r crate::config::snapshot::NameMatch),
+    Replace { name: &'r HeaderName, regex: &'r Regex, replace: Vec<u8>, each_value: bool },
+    Uri(Option<Uri>),
+    Method(Vec<u8>),
+    Status(StatusCode, Option<String>),
+    CacheUse(&'r std::sync::Arc<crate::cache::Cache>),
+    CacheStore(&'r std::sync::Arc<crate::cache::Cache>),
+}
+
+impl<'r> Change<'r> {
+    fn render(a: &'r HttpAction, ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Change<'r> {
+        let uri = ctx.uri;
+        match a {
+            HttpAction::SetHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: false },
+            HttpAction::AddHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: true },
+            HttpAction::DelHeader(n) => Change::Del(n),
+            HttpAction::DelHeaders(m) => Change::DelMatching(m),
+            HttpAction::ReplaceHeader { name, regex, replace, each_value } => {
+                Change::Replace { name, regex, replace: render(replace, ctx, t), each_value: *each_value }
+            }
+            HttpAction::SetPath(lf) => Change::Uri(uri.and_then(|u| rebuild_uri(u, Some(&render(lf, ctx, t)), None))),
+            HttpAction::SetQuery(lf) => {
+                let q = render(lf, ctx, t);
+                Change::Uri(uri.and_then(|u| rebuild_uri(u, None, Some((!q.is_empty()).then_some(&q[..])))))
+            }
+            HttpAction::SetPathQ(lf) => Change::Uri(uri.and_then(|u| with_path_and_query(u, &render(lf, ctx, t)))),
+            HttpAction::SetUri(lf) => Change::Uri(Uri::try_from(render(lf, ctx, t)).ok()),
+            HttpAction::ReplacePath { regex, replace, with_query } => Change::Uri(uri.and_then(|u| {
+                let rep = render(replace, ctx, t);
+                if *with_query {
+                    let pq = u.path_and_query().map_or("/", |p| p.as_str());
+                    with_path_and_query(u, &expand(regex, pq.as_bytes(), &rep)?)
+                } else {
+                    rebuild_uri(u, Some(&expand(regex, u.path().as_bytes(), &rep)?), None)
+                }
+            })),
+            HttpAction::ReplaceUri { regex, replace } => Change::Uri(uri.and_then(|u| {
+                let new = expand(regex, u.to_string().as_bytes(), &render(replace, ctx, t))?;
+                Uri::try_from(new).ok()
+            })),
+            HttpAction::SetMethod(lf) => Change::Method(render(lf, ctx, t)),
+            HttpAction::SetStatus { status, reason } => Change::Status(*status, reason.clone()),
+            HttpAction::CacheUse(c) => Change::CacheUse(c),
+            HttpAction::CacheStore(c) => Change::CacheStore(c),
+            _ => Change::None,
+        }
+    }
+
+    fn apply_headers(self, h: &mut HeaderMap) -> Option<Change<'r>> {
+        match self {
+            Change::Header { name, value, append } => set_value(h, name, value, append),
+            Change::Del(n) => {
+                h.remove(n);
+            }
+            Change::DelMatching(m) => {
+                let doomed: Vec<HeaderName> = h.keys().filter(|k| m.matches(k.as_str())).cloned().collect();
+                for n in doomed {
+                    h.remove(n);
+                }
+            }
+            Change::Replace { name, regex, replace, each_value } => {
+                replace_header(h, name, regex, &replace, each_value)
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    fn apply_req<B>(self, req: &mut Request<B>) {
+        match self.apply_headers(req.headers_mut()) {
+            Some(Change::Uri(Some(u))) => *req.uri_mut() = u,
+            Some(Change::Method(m)) => {
+                if let Ok(m) = http::Method::from_bytes(&m) {
+                    *req.method_mut() = m;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_res(self, resp: &mut Response<ProxyBody>) {
+        match self.apply_headers(resp.headers_mut()) {
+            Some(Change::Status(st, reason)) => {
+                *resp.status_mut() = st;
+                resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
+                if let Some(r) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok()) {
+                    resp.extensions_mut().insert(r);
+                }
+            }
+            // Only a response to a `cache-use` of the same cache is stored.
+            Some(Change::CacheStore(c)) => crate::cache::store(c, resp),
+            _ => {}
+        }
+    }
+}
+
+/// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
+pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
+    let ctx = StreamCtx { req_body: t.body, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
+    choose(fe, &ctx, t)
+}
+
+pub fn choose(fe: &Frontend, ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Option<usize> {
+    let maps = &**t.cx.proxy.maps.store.load();
+    let mut dynamic = fe.dyn_switching.iter().peekable();
+    for i in 0..=fe.switching.len() {
+        while let Some(d) = dynamic.next_if(|d| d.position <= i) {
+            if d.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, ctx, maps)) {
+                let name = render(&d.name, ctx, t);
+                let found = std::str::from_utf8(&name).ok().and_then(|n| t.active.snap.backend(n));
+                // A name that is no backend, or one of another mode, skips the rule.
+                if let Some((bi, be)) = found
+                    && be.mode == fe.mode
+                {
+                    return Some(bi);
+                }
+            }
+        }
+        if let Some(r) = fe.switching.get(i)
+            && r.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, ctx, maps))
+        {
+            return Some(r.backend);
+        }
+    }
+    fe.default_backend
+}
+
+/// The user of `userlist` whose Basic credentials the request carries, if they are valid.
+pub fn http_auth_user<'s>(ctx: &'s StreamCtx<'_>, userlist: &str) -> Option<&'s str> {
+    use base64::Engine;
+    let list = ctx.active.snap.userlists.iter().find(|l| l.name == userlist)?;
+    let v = ctx.req_headers?.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (user, pw) = raw.split_once(':')?;
+    let (name, stored) = list.users.iter().find(|(n, _)| n == user)?;
+    let ok = match stored {
+        crate::config::snapshot::Password::Insecure(p) => p == pw,
+        crate::config::snapshot::Password::Hash(h) => crate::api::auth::verify_hash(pw, h),
+    };
+    ok.then_some(name.as_str())
+}
+
+/// `option http-buffer-request`: reads the whole body (up to `limit` bytes) before the rules
+/// run, leaving the request's own body at its end. `Err` when the body is larger than the
+/// limit or the client fails or stalls past `idle`.
+pub async fn buffer_body(
+    body: &mut hyper::body::Incoming,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<bytes::Bytes, &'static str> {
+    use http_body_util::BodyExt;
+    let mut out = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err("request body timeout"),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(_))) => return Err("invalid request body"),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if out.len() + data.len() > limit {
+                        return Err("request body larger than the buffer");
+                    }
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// `monitor-uri`: HAProxy's answer, 503 when `monitor fail` holds.
+pub fn monitor<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<Response<ProxyBody>> {
+    let (uri, fail) = fe.monitor.as_ref()?;
+    if req.uri().path() != uri {
+        return None;
+    }
+    let ctx = StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars));
+    let failed = fail.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**t.cx.proxy.maps.store.load()));
+    let (status, text) = if failed {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+        )
+    } else {
+        (StatusCode::OK, "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n")
+    };
+    let mut r = Response::new(full(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacements_expand_captures_and_drop_the_rest_as_haproxy() {
+        let re = Regex::new(r"^/api/(.*)$").unwrap();
+        assert_eq!(expand(&re, b"/api/v1/x", br"/v2/\1").unwrap(), b"/v2/v1/x");
+        assert_eq!(expand(&re, b"/web", br"/v2/\1"), None);
+        let re = Regex::new(r"foo").unwrap();
+        assert_eq!(expand(&re, b"a foo b", b"bar").unwrap(), b"bar", "only the replacement is kept");
+        assert_eq!(expand(&re, b"foo", br"x\\y\9").unwrap(), br"x\y");
+    }
+
+    #[test]
+    fn uris_are_rebuilt_part_by_part() {
+        let u: Uri = "/a/b?x=1".parse().unwrap();
+        assert_eq!(rebuild_uri(&u, Some(b"/c"), None).unwrap(), "/c?x=1");
+        assert_eq!(rebuild_uri(&u, None, Some(Some(b"y=2"))).unwrap(), "/a/b?y=2");
+        assert_eq!(rebuild_uri(&u, None, Some(None)).unwrap(), "/a/b");
+        let abs: Uri = "http://example.com/a?q".parse().unwrap();
+        assert_eq!(rebuild_uri(&abs, Some(b"/z"), None).unwrap(), "http://example.com/z?q");
+        assert_eq!(with_path_and_query(&u, b"").unwrap(), "/");
+    }
+
+    #[test]
+    fn replace_header_and_replace_value() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("one, two"));
+        h.append("x-a", HeaderValue::from_static("three"));
+        let name = HeaderName::from_static("x-a");
+        let re = Regex::new("^t(.*)$").unwrap();
+        let mut v = h.clone();
+        replace_header(&mut v, &name, &re, br"T\1", true);
+        let got: Vec<&str> = v.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
+        assert_eq!(got, ["one,Two", "Three"]);
+        replace_header(&mut h, &name, &re, br"T\1", false);
+        let got: Vec<&str> = h.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
+        assert_eq!(got, ["one, two", "Three"], "the whole line must match");
+    }
+}

@@ -1,0 +1,187 @@
+//! What sample fetches read in the proxy: the connection, the request and response of the
+//! current transaction, its variables and live backend state. Built per rule evaluation from
+//! borrowed parts, so nothing is copied.
+
+use super::vars::TxnVars;
+use super::{Active, ConnCtx};
+use crate::routing::Live;
+use crate::sample::{SampleContext, Value, VarRef};
+use http::{HeaderMap, Method, Uri, Version};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// What a client's TLS handshake settled, kept on the connection.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<u8>>,
+    pub protocol: Option<&'static str>,
+}
+
+impl TlsInfo {
+    pub fn of(c: &rustls::ServerConnection) -> TlsInfo {
+        let protocol = c.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "unknown",
+        });
+        TlsInfo { sni: c.server_name().map(str::to_string), alpn: c.alpn_protocol().map(<[u8]>::to_vec), protocol }
+    }
+}
+
+/// One stream as fetches see it. HTTP parts are `None` in TCP mode or before they exist.
+pub struct StreamCtx<'a> {
+    pub cx: &'a ConnCtx,
+    pub active: &'a Active,
+    pub frontend: usize,
+    /// The backend once chosen (`nbsrv` without argument reads it).
+    pub backend: Option<usize>,
+    pub vars: Option<&'a TxnVars<'a>>,
+    pub method: Option<&'a Method>,
+    pub uri: Option<&'a Uri>,
+    pub version: Option<Version>,
+    pub req_headers: Option<&'a HeaderMap>,
+    pub req_body: Option<&'a [u8]>,
+    pub status: Option<u16>,
+    pub res_headers: Option<&'a HeaderMap>,
+}
+
+impl<'a> StreamCtx<'a> {
+    /// A connection with no HTTP parts yet (TCP mode).
+    pub fn conn(cx: &'a ConnCtx, active: &'a Active, frontend: usize) -> StreamCtx<'a> {
+        StreamCtx {
+            cx,
+            active,
+            frontend,
+            backend: None,
+            vars: None,
+            method: None,
+            uri: None,
+            version: None,
+            req_headers: None,
+            req_body: None,
+            status: None,
+            res_headers: None,
+        }
+    }
+
+    /// A request (its parts).
+    pub fn request<B>(
+        cx: &'a ConnCtx,
+        active: &'a Active,
+        frontend: usize,
+        req: &'a http::Request<B>,
+        vars: Option<&'a TxnVars<'a>>,
+    ) -> StreamCtx<'a> {
+        StreamCtx {
+            method: Some(req.method()),
+            uri: Some(req.uri()),
+            version: Some(req.version()),
+            req_headers: Some(req.headers()),
+            vars,
+            ..StreamCtx::conn(cx, active, frontend)
+        }
+    }
+
+    fn backend_index(&self, name: Option<&str>) -> Option<usize> {
+        match name {
+            Some(n) => self.active.snap.backend(n).map(|(i, _)| i),
+            None => self.backend,
+        }
+    }
+}
+
+impl SampleContext for StreamCtx<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.cx.peer)
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        Some(self.cx.local)
+    }
+    fn method(&self) -> Option<&Method> {
+        self.method
+    }
+    fn uri(&self) -> Option<&Uri> {
+        self.uri
+    }
+    fn version(&self) -> Option<Version> {
+        self.version
+    }
+    fn req_headers(&self) -> Option<&HeaderMap> {
+        self.req_headers
+    }
+    fn req_body(&self) -> Option<&[u8]> {
+        self.req_body
+    }
+    fn status(&self) -> Option<u16> {
+        self.status
+    }
+    fn res_headers(&self) -> Option<&HeaderMap> {
+        self.res_headers
+    }
+    fn tls(&self) -> Option<bool> {
+        Some(self.cx.tls)
+    }
+    fn tls_sni(&self) -> Option<&str> {
+        self.cx.tls_info.get()?.sni.as_deref()
+    }
+    fn tls_protocol(&self) -> Option<&str> {
+        self.cx.tls_info.get()?.protocol
+    }
+    fn tls_alpn(&self) -> Option<&[u8]> {
+        self.cx.tls_info.get()?.alpn.as_deref()
+    }
+    fn var(&self, var: &VarRef) -> Option<Value> {
+        self.vars?.get(var)
+    }
+    fn http_auth(&self, userlist: &str) -> Option<bool> {
+        Some(super::rules::http_auth_user(self, userlist).is_some())
+    }
+    fn http_auth_group(&self, userlist: &str) -> Option<String> {
+        // lbha's userlists have no groups: an authenticated user is in none.
+        super::rules::http_auth_user(self, userlist)?;
+        None
+    }
+    fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        Some(self.active.nbsrv(&self.active.snap.backends[i].name) as i64)
+    }
+    fn srv_is_up(&self, backend: Option<&str>, server: &str) -> Option<bool> {
+        let i = self.backend_index(backend)?;
+        let be = &self.active.snap.backends[i];
+        let si = be.servers.iter().position(|s| s.name == server)?;
+        Some(self.active.rt.backends[i].servers.get(si)?.usable())
+    }
+    fn be_conn(&self, backend: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        Some(self.active.rt.backends[i].counters.cur_sessions.load(Relaxed) as i64)
+    }
+    fn fe_conn(&self, frontend: Option<&str>) -> Option<i64> {
+        let i = match frontend {
+            Some(n) => self.active.snap.frontend(n)?.0,
+            None => self.frontend,
+        };
+        Some(self.active.rt.frontends.get(i)?.cur_sessions.load(Relaxed) as i64)
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn now(&self) -> Option<(i64, u32)> {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some((d.as_secs() as i64, d.subsec_micros()))
+    }
+    fn random(&self) -> Option<u32> {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.cx.requests.load(Relaxed));
+        Some(h.finish() as u32)
+    }
+    fn hostname(&self) -> Option<&str> {
+        Some(hostname())
+    }
+}
+
+fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default())
+}

@@ -1,0 +1,94 @@
+//! Variables of `set-var(scope.name)` / `var(scope.name)`. HAProxy's scopes have different
+//! lifetimes: `proc` lives as long as the process (shared by every connection and kept across
+//! reloads), `sess` as long as the client connection, `txn` one request and its response, `req`
+//! and `res` only while the request or the response is processed.
+
+use crate::sample::{Value, VarRef, VarScope};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One scope's variables. A mutex because `proc` and `sess` are shared between tasks; each
+/// access is a short lookup.
+#[derive(Debug, Default)]
+pub struct VarStore(Mutex<HashMap<String, Value>>);
+
+impl VarStore {
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+    pub fn set(&self, name: &str, v: Value) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v);
+    }
+    pub fn unset(&self, name: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+}
+
+/// The scopes one transaction sees: its own `txn`/`req`/`res` and borrowed `sess` and `proc`.
+pub struct TxnVars<'a> {
+    pub proc: &'a VarStore,
+    pub sess: &'a VarStore,
+    pub txn: VarStore,
+    pub req: VarStore,
+    pub res: VarStore,
+}
+
+impl<'a> TxnVars<'a> {
+    pub fn new(proc: &'a VarStore, sess: &'a VarStore) -> TxnVars<'a> {
+        TxnVars { proc, sess, txn: VarStore::default(), req: VarStore::default(), res: VarStore::default() }
+    }
+
+    /// The store of `scope`; `check` (health checks) has none here.
+    fn scope(&self, scope: VarScope) -> Option<&VarStore> {
+        Some(match scope {
+            VarScope::Proc => self.proc,
+            VarScope::Sess => self.sess,
+            VarScope::Txn => &self.txn,
+            VarScope::Req => &self.req,
+            VarScope::Res => &self.res,
+            VarScope::Check => return None,
+        })
+    }
+
+    pub fn get(&self, var: &VarRef) -> Option<Value> {
+        self.scope(var.scope)?.get(&var.name)
+    }
+    pub fn set(&self, var: &VarRef, v: Value) {
+        if let Some(s) = self.scope(var.scope) {
+            s.set(&var.name, v);
+        }
+    }
+    pub fn unset(&self, var: &VarRef) {
+        if let Some(s) = self.scope(var.scope) {
+            s.unset(&var.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> VarRef {
+        VarRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn scopes_are_separate_and_proc_and_sess_are_shared() {
+        let (proc, sess) = (VarStore::default(), VarStore::default());
+        let a = TxnVars::new(&proc, &sess);
+        a.set(&v("txn.x"), Value::Sint(1));
+        a.set(&v("proc.x"), Value::Sint(2));
+        a.set(&v("sess.x"), Value::Sint(3));
+        assert_eq!(a.get(&v("txn.x")), Some(Value::Sint(1)));
+        assert_eq!(a.get(&v("req.x")), None);
+        let b = TxnVars::new(&proc, &sess);
+        assert_eq!(b.get(&v("txn.x")), None, "txn is per transaction");
+        assert_eq!(b.get(&v("proc.x")), Some(Value::Sint(2)));
+        assert_eq!(b.get(&v("sess.x")), Some(Value::Sint(3)));
+        b.unset(&v("proc.x"));
+        assert_eq!(a.get(&v("proc.x")), None);
+        a.set(&v("check.x"), Value::Sint(4));
+        assert_eq!(a.get(&v("check.x")), None);
+    }
+}

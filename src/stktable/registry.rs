@@ -1,0 +1,110 @@
+//! The live tables, by name. A reload keeps a table (entries and all) when its definition is
+//! unchanged; a changed definition starts an empty table. Time for the tables is milliseconds
+//! since the registry was created, on the monotonic clock.
+
+use super::def::TableDef;
+use super::table::Table;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+pub type SharedTable = Arc<Mutex<Table>>;
+
+/// Locks a table; a panic elsewhere while holding it leaves the entries usable.
+pub fn lock(t: &SharedTable) -> MutexGuard<'_, Table> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    epoch: Instant,
+    tables: Mutex<HashMap<String, SharedTable>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { epoch: Instant::now(), tables: Mutex::default() }
+    }
+}
+
+/// The tables of one snapshot, in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    list: Vec<SharedTable>,
+    names: Vec<String>,
+    epoch: Option<Instant>,
+}
+
+impl Tables {
+    pub fn find(&self, name: &str) -> Option<&SharedTable> {
+        self.names.iter().position(|n| n == name).map(|i| &self.list[i])
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &SharedTable> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The instant the tables' milliseconds count from.
+    pub fn epoch(&self) -> std::time::Instant {
+        self.epoch.unwrap_or_else(std::time::Instant::now)
+    }
+
+    /// Now, in the tables' milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.map_or(0, |e| e.elapsed().as_millis() as u64)
+    }
+}
+
+impl Registry {
+    /// Tables for `defs`: the live one where the definition is unchanged, else a new one.
+    /// Tables no longer defined are dropped.
+    pub fn attach(&self, defs: &[TableDef]) -> Tables {
+        let mut map = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = HashMap::new();
+        let mut list = Vec::with_capacity(defs.len());
+        for d in defs {
+            let t = map
+                .get(&d.name)
+                .filter(|t| lock(t).def() == d)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Mutex::new(Table::new(d.clone()))));
+            next.insert(d.name.clone(), t.clone());
+            list.push(t);
+        }
+        *map = next;
+        Tables { list, names: defs.iter().map(|d| d.name.clone()).collect(), epoch: Some(self.epoch) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stktable::{KeyKind, TKey};
+
+    fn def(name: &str, size: usize) -> TableDef {
+        TableDef { name: name.into(), key: KeyKind::Ip, size, expire: None, nopurge: false, peers: None, store: vec![] }
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_tables() {
+        let r = Registry::default();
+        let a = r.attach(&[def("a", 10), def("b", 10)]);
+        lock(a.find("a").unwrap()).touch(&TKey::Ip([1, 2, 3, 4]), 0);
+        lock(a.find("b").unwrap()).touch(&TKey::Ip([1, 2, 3, 4]), 0);
+        let b = r.attach(&[def("a", 10), def("b", 20)]);
+        assert_eq!(lock(b.find("a").unwrap()).len(), 1, "same definition: kept");
+        assert_eq!(lock(b.find("b").unwrap()).len(), 0, "new size: a new table");
+        assert!(b.find("c").is_none());
+        let c = r.attach(&[def("b", 20)]);
+        assert!(c.find("a").is_none());
+        assert!(Arc::ptr_eq(c.find("b").unwrap(), b.find("b").unwrap()));
+    }
+}

@@ -1,0 +1,604 @@
+//! One live table. Entries live `expire` after their last touch, so least recently touched is
+//! soonest to expire: one LRU list gives both the expiry sweep and the eviction of the oldest
+//! entry when full (unless `nopurge`). Entries in use (`use=`, tracked by a session) are neither
+//! purged nor evicted. Values sit in one boxed `[u32]` per entry laid out from the `store` list.
+//!
+//! Every change through [`EntryMut`] gives the entry a new update id (HAProxy's `update`), what a
+//! peers push needs to find the changes a peer has not acknowledged.
+
+use super::def::{KeyKind, Stored, TableDef};
+use super::key::TKey;
+use crate::peers::datatype::{DataType, Encoding};
+use crate::peers::freq::FreqCtr;
+use lru::LruCache;
+use std::sync::Arc;
+
+/// Distinct `server_key` strings a table remembers; more (only a misbehaving peer sends them)
+/// are stored as "no value".
+const MAX_DICT: usize = 4096;
+
+#[derive(Debug)]
+struct Entry {
+    /// Absolute expiry in ms; 0: never.
+    exp: u64,
+    update: u32,
+    refs: u32,
+    data: Box<[u32]>,
+}
+
+pub struct Table {
+    def: TableDef,
+    /// Word offset of each stored type, in `def.store` order.
+    offsets: Vec<u16>,
+    words: usize,
+    map: LruCache<TKey, Entry>,
+    dict: Vec<Arc<str>>,
+    update: u32,
+    evicted: u64,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("name", &self.def.name).field("len", &self.map.len()).finish()
+    }
+}
+
+/// Where a stored value sits, shared by views and mutators.
+#[derive(Clone, Copy)]
+struct Layout<'a> {
+    def: &'a TableDef,
+    offsets: &'a [u16],
+}
+
+impl Layout<'_> {
+    fn find(&self, dt: DataType) -> Option<(Stored, usize)> {
+        let i = self.def.store.iter().position(|s| s.dt == dt)?;
+        Some((self.def.store[i], usize::from(self.offsets[i])))
+    }
+
+    /// The slot of element `idx` of `dt`: offset, width in words, the stored type.
+    fn slot(&self, dt: DataType, idx: usize) -> Option<(Stored, usize)> {
+        let (s, off) = self.find(dt)?;
+        if idx >= s.count as usize {
+            return None;
+        }
+        let w = match dt.encoding() {
+            Encoding::RateArray => 3,
+            Encoding::UintArray => 1,
+            _ => 0,
+        };
+        Some((s, off + idx * w))
+    }
+}
+
+fn freq(d: &[u32], off: usize) -> FreqCtr {
+    FreqCtr { curr_tick: d[off], curr_ctr: d[off + 1], prev_ctr: d[off + 2] }
+}
+
+fn put_freq(d: &mut [u32], off: usize, f: FreqCtr) {
+    d[off] = f.curr_tick;
+    d[off + 1] = f.curr_ctr;
+    d[off + 2] = f.prev_ctr;
+}
+
+/// HAProxy 2.6's gpc0/gpc1 (and their rates) fall back to element 0/1 of the `gpc` array when
+/// the table stores the array instead.
+fn gpc_slot(l: &Layout<'_>, idx: usize, rate: bool) -> Option<(Stored, usize)> {
+    let single = match (idx, rate) {
+        (0, false) => Some(DataType::GPC0),
+        (1, false) => Some(DataType::GPC1),
+        (0, true) => Some(DataType::GPC0_RATE),
+        (1, true) => Some(DataType::GPC1_RATE),
+        _ => None,
+    };
+    single.and_then(|d| l.slot(d, 0)).or_else(|| l.slot(if rate { DataType::GPC_RATE } else { DataType::GPC }, idx))
+}
+
+impl Table {
+    pub fn new(def: TableDef) -> Table {
+        let mut offsets = Vec::with_capacity(def.store.len());
+        let mut words = 0usize;
+        for s in &def.store {
+            offsets.push(words as u16);
+            words += s.words();
+        }
+        Table { def, offsets, words, map: LruCache::unbounded(), dict: Vec::new(), update: 0, evicted: 0 }
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout { def: &self.def, offsets: &self.offsets }
+    }
+
+    pub fn def(&self) -> &TableDef {
+        &self.def
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        self.def.key
+    }
+
+    /// Entries held, expired ones not yet purged included (HAProxy's `used`).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Entries dropped to make room.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// The last update id given to a change.
+    pub fn last_update(&self) -> u32 {
+        self.update
+    }
+
+    fn live(e: &Entry, now: u64) -> bool {
+        e.exp == 0 || e.exp > now || e.refs > 0
+    }
+
+    /// Drops expired entries that nobody uses, from the old end; returns how many.
+    pub fn purge(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        let mut skipped = 0;
+        while skipped < self.map.len() {
+            let Some((_, e)) = self.map.peek_lru() else { break };
+            if e.exp == 0 || e.exp > now {
+                break;
+            }
+            if e.refs > 0 {
+                // In use: it stays, and the next oldest gets its chance.
+                if let Some((k, e)) = self.map.pop_lru() {
+                    self.map.push(k, e);
+                }
+                skipped += 1;
+                continue;
+            }
+            self.map.pop_lru();
+            n += 1;
+        }
+        n
+    }
+
+    /// Makes room for one entry: false when the table is full and may not evict (`nopurge`, or
+    /// every entry in use).
+    fn make_room(&mut self, now: u64) -> bool {
+        if self.map.len() < self.def.size {
+            return true;
+        }
+        self.purge(now);
+        if self.map.len() < self.def.size {
+            return true;
+        }
+        if self.def.nopurge {
+            return false;
+        }
+        for _ in 0..self.map.len() {
+            let Some((k, e)) = self.map.pop_lru() else { break };
+            if e.refs == 0 {
+                self.evicted += 1;
+                return true;
+            }
+            self.map.push(k, e);
+        }
+        false
+    }
+
+    /// Finds or creates the entry for `key` and refreshes its expiry (HAProxy's lookup-or-create
+    /// then touch, what `track-sc` and `set table` do). None: the table is full and may not evict.
+    pub fn touch(&mut self, key: &TKey, now: u64) -> Option<EntryMut<'_>> {
+        let exp = self.exp_from(now);
+        let fresh = match self.map.get_mut(key) {
+            Some(e) if Self::live(e, now) => {
+                e.exp = exp;
+                false
+            }
+            Some(e) => {
+                e.data.fill(0);
+                e.exp = exp;
+                true
+            }
+            None => {
+                if !self.make_room(now) {
+                    return None;
+                }
+                let data = vec![0u32; self.words].into_boxed_slice();
+                self.map.push(key.clone(), Entry { exp, update: 0, refs: 0, data });
+                true
+            }
+        };
+        let layout = Layout { def: &self.def, offsets: &self.offsets };
+        let e = self.map.get_mut(key)?;
+        Some(EntryMut { l: layout, e, dict: &mut self.dict, update: &mut self.update, now, dirty: fresh })
+    }
+
+    fn exp_from(&self, now: u64) -> u64 {
+        match self.def.expire_ms() {
+            0 => 0,
+            x => now.saturating_add(x).max(1),
+        }
+    }
+
+    /// The live entry for `key`, without touching it.
+    pub fn get(&self, key: &TKey, now: u64) -> Option<EntryView<'_>> {
+        let e = self.map.peek(key).filter(|e| Self::live(e, now))?;
+        Some(EntryView { l: self.layout(), e, dict: &self.dict, now })
+    }
+
+    /// The live entry for `key` to change, without refreshing its expiry.
+    pub fn get_mut(&mut self, key: &TKey, now: u64) -> Option<EntryMut<'_>> {
+        let layout = Layout { def: &self.def, offsets: &self.offsets };
+        let e = self.map.peek_mut(key).filter(|e| Self::live(e, now))?;
+        Some(EntryMut { l: layout, e, dict: &mut self.dict, update: &mut self.update, now, dirty: false })
+    }
+
+    /// Sets an entry's remaining lifetime (a peer's timed update): `ms` from `now`.
+    pub fn set_expire_in(&mut self, key: &TKey, now: u64, ms: u64) {
+        if let Some(e) = self.map.peek_mut(key) {
+            e.exp = now.saturating_add(ms).max(1);
+        }
+    }
+
+    /// Gives `key` back the update id it had before a peer's update changed it: received
+    /// changes are not pushed on (HAProxy's touch_remote), which keeps two nodes from echoing
+    /// an update back and forth.
+    pub fn restore_update(&mut self, key: &TKey, id: u32) {
+        if let Some(e) = self.map.peek_mut(key) {
+            e.update = id;
+        }
+    }
+
+    /// Live entries changed locally after update `since` (wrapping order), oldest change first.
+    pub fn changed_since(&self, since: u32, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
+        let last = self.update;
+        let mut v: Vec<_> = self
+            .sorted(now)
+            .into_iter()
+            .filter(|(_, e)| {
+                let id = e.update_id();
+                id != 0 && id.wrapping_sub(since) as i32 > 0 && last.wrapping_sub(id) as i32 >= 0
+            })
+            .collect();
+        v.sort_by_key(|(_, e)| e.update_id().wrapping_sub(since));
+        v
+    }
+
+    /// Removes `key` unless it is in use; whether it was removed.
+    pub fn remove(&mut self, key: &TKey) -> bool {
+        if self.map.peek(key).is_some_and(|e| e.refs == 0) {
+            self.map.pop(key);
+            return true;
+        }
+        false
+    }
+
+    /// Removes every unused entry `drop` selects (and expired ones); how many.
+    pub fn remove_if(&mut self, now: u64, mut drop: impl FnMut(&TKey, &EntryView<'_>) -> bool) -> usize {
+        let layout = Layout { def: &self.def, offsets: &self.offsets };
+        let doomed: Vec<TKey> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.refs == 0)
+            .filter(|(k, e)| !Self::live(e, now) || drop(k, &EntryView { l: layout, e, dict: &self.dict, now }))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &doomed {
+            self.map.pop(k);
+        }
+        doomed.len()
+    }
+
+    /// Live entries in HAProxy's tree order (what `show table` lists).
+    pub fn sorted(&self, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
+        let l = self.layout();
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .filter(|(_, e)| Self::live(e, now))
+            .map(|(k, e)| (k, EntryView { l, e, dict: &self.dict, now }))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// Rough bytes held per entry (key, values, list and map overhead), for sizing.
+    pub fn entry_bytes(&self) -> usize {
+        std::mem::size_of::<TKey>() + std::mem::size_of::<Entry>() + self.words * 4 + 48
+    }
+}
+
+/// Read access to one entry at `now`.
+#[derive(Clone, Copy)]
+pub struct EntryView<'a> {
+    l: Layout<'a>,
+    e: &'a Entry,
+    dict: &'a [Arc<str>],
+    now: u64,
+}
+
+impl<'a> EntryView<'a> {
+    /// Sessions tracking the entry (`use=`).
+    pub fn use_count(&self) -> u32 {
+        self.e.refs
+    }
+
+    /// Milliseconds left (`exp=`); 0 without expiry or when due.
+    pub fn expires_in(&self) -> u64 {
+        if self.e.exp == 0 { 0 } else { self.e.exp.saturating_sub(self.now) }
+    }
+
+    pub fn update_id(&self) -> u32 {
+        self.e.update
+    }
+
+    /// The entry's address, which `show table` prints as its identity.
+    pub fn addr(&self) -> usize {
+        self.e as *const Entry as usize
+    }
+
+    /// Whether the table stores `dt`.
+    pub fn has(&self, dt: DataType) -> bool {
+        self.l.find(dt).is_some()
+    }
+
+    /// Element `idx` (0 for plain types) of `dt` as a number: counters as stored, rates as
+    /// events per period over the sliding window, server_id signed; None when not stored (or
+    /// server_key, which is text).
+    pub fn read(&self, dt: DataType, idx: usize) -> Option<i64> {
+        let (s, off) = self.l.slot(dt, idx)?;
+        let d = &self.e.data;
+        Some(match dt.encoding() {
+            Encoding::Signed => i64::from(d[off] as i32),
+            Encoding::Uint | Encoding::UintArray => i64::from(d[off]),
+            Encoding::Ull => (u64::from(d[off]) | (u64::from(d[off + 1]) << 32)) as i64,
+            Encoding::Rate | Encoding::RateArray => i64::from(freq(d, off).read(self.now as u32, s.period)),
+            Encoding::Dict => return None,
+        })
+    }
+
+    /// The raw counter behind a rate (for a peer update's snapshot).
+    pub fn freq(&self, dt: DataType, idx: usize) -> Option<FreqCtr> {
+        let (_, off) = self.l.slot(dt, idx).filter(|_| dt.is_rate())?;
+        Some(freq(&self.e.data, off))
+    }
+
+    pub fn server_id(&self) -> Option<i32> {
+        self.read(DataType::SERVER_ID, 0).map(|v| v as i32)
+    }
+
+    /// The server name stored with the server id (`server_key`), if any.
+    pub fn server_key(&self) -> Option<&'a str> {
+        let (_, off) = self.l.find(DataType::SERVER_KEY)?;
+        let i = self.e.data[off] as usize;
+        i.checked_sub(1).and_then(|i| self.dict.get(i)).map(|s| &**s)
+    }
+
+    /// `gpc0`/`gpc1` or element `idx` of the `gpc` array (HAProxy 2.6's fallback).
+    pub fn gpc(&self, idx: usize) -> Option<u32> {
+        let (_, off) = gpc_slot(&self.l, idx, false)?;
+        Some(self.e.data[off])
+    }
+
+    pub fn gpc_rate(&self, idx: usize) -> Option<u32> {
+        let (s, off) = gpc_slot(&self.l, idx, true)?;
+        Some(freq(&self.e.data, off).read(self.now as u32, s.period))
+    }
+
+    /// `gpt0` or element `idx` of the `gpt` array.
+    pub fn gpt(&self, idx: usize) -> Option<u32> {
+        let (_, off) = (if idx == 0 { self.l.slot(DataType::GPT0, 0) } else { None })
+            .or_else(|| self.l.slot(DataType::GPT, idx))?;
+        Some(self.e.data[off])
+    }
+}
+
+/// Write access to one entry at `now`; dropping it after a change gives the entry a new update id.
+pub struct EntryMut<'a> {
+    l: Layout<'a>,
+    e: &'a mut Entry,
+    dict: &'a mut Vec<Arc<str>>,
+    update: &'a mut u32,
+    now: u64,
+    dirty: bool,
+}
+
+impl Drop for EntryMut<'_> {
+    fn drop(&mut self) {
+        if self.dirty {
+            *self.update = self.update.wrapping_add(1);
+            self.e.update = *self.update;
+        }
+    }
+}
+
+impl EntryMut<'_> {
+    pub fn view(&self) -> EntryView<'_> {
+        EntryView { l: self.l, e: self.e, dict: self.dict, now: self.now }
+    }
+
+    /// Adds `n` to a counter or `n` events to a rate (element `idx` of arrays); false when the
+    /// table does not store it.
+    pub fn add(&mut self, dt: DataType, idx: usize, n: u64) -> bool {
+        let Some((s, off)) = self.l.slot(dt, idx) else { return false };
+        self.add_at(s, off, n);
+        true
+    }
+
+    fn add_at(&mut self, s: Stored, off: usize, n: u64) {
+        let d = &mut self.e.data;
+        match s.dt.encoding() {
+            Encoding::Uint | Encoding::UintArray => d[off] = d[off].wrapping_add(n as u32),
+            Encoding::Ull => {
+                let v = (u64::from(d[off]) | (u64::from(d[off + 1]) << 32)).wrapping_add(n);
+                d[off] = v as u32;
+                d[off + 1] = (v >> 32) as u32;
+            }
+            Encoding::Rate | Encoding::RateArray => {
+                let mut f = freq(d, off);
+                f.update(self.now as u32, s.period, n as u32);
+                put_freq(d, off, f);
+            }
+            Encoding::Signed | Encoding::Dict => return,
+        }
+        self.dirty = true;
+    }
+
+    fn inc2(&mut self, cnt: DataType, rate: DataType, n: u64) {
+        self.add(cnt, 0, n);
+        self.add(rate, 0, n);
+    }
+
+    /// A new connection: conn_cnt, conn_rate and conn_cur.
+    pub fn conn_open(&mut self) {
+        self.inc2(DataType::CONN_CNT, DataType::CONN_RATE, 1);
+        self.add(DataType::CONN_CUR, 0, 1);
+    }
+
+    /// A tracked connection ended: conn_cur down (never below 0).
+    pub fn conn_close(&mut self) {
+        if let Some((_, off)) = self.l.slot(DataType::CONN_CUR, 0) {
+            self.e.data[off] = self.e.data[off].saturating_sub(1);
+            self.dirty = true;
+        }
+    }
+
+    pub fn inc_sess(&mut self) {
+        self.inc2(DataType::SESS_CNT, DataType::SESS_RATE, 1);
+    }
+
+    pub fn inc_http_req(&mut self) {
+        self.inc2(DataType::HTTP_REQ_CNT, DataType::HTTP_REQ_RATE, 1);
+    }
+
+    pub fn inc_http_err(&mut self) {
+        self.inc2(DataType::HTTP_ERR_CNT, DataType::HTTP_ERR_RATE, 1);
+    }
+
+    pub fn inc_http_fail(&mut self) {
+        self.inc2(DataType::HTTP_FAIL_CNT, DataType::HTTP_FAIL_RATE, 1);
+    }
+
+    pub fn add_bytes_in(&mut self, n: u64) {
+        self.inc2(DataType::BYTES_IN_CNT, DataType::BYTES_IN_RATE, n);
+    }
+
+    pub fn add_bytes_out(&mut self, n: u64) {
+        self.inc2(DataType::BYTES_OUT_CNT, DataType::BYTES_OUT_RATE, n);
+    }
+
+    /// `sc-inc-gpc0` (idx 0), `sc-inc-gpc1` (idx 1), `sc-inc-gpc(idx,..)`: the counter and its
+    /// rate; the new counter value, None when neither is stored.
+    pub fn inc_gpc(&mut self, idx: usize) -> Option<u32> {
+        let c = gpc_slot(&self.l, idx, false);
+        let r = gpc_slot(&self.l, idx, true);
+        if let Some((s, off)) = r {
+            self.add_at(s, off, 1);
+        }
+        let (s, off) = c?;
+        self.add_at(s, off, 1);
+        Some(self.e.data[off])
+    }
+
+    /// `sc-clr-gpc0/1` and `sc_clr_gpc(idx)`: zero the counter, returning the old value.
+    pub fn clr_gpc(&mut self, idx: usize) -> Option<u32> {
+        let (_, off) = gpc_slot(&self.l, idx, false)?;
+        self.dirty = true;
+        Some(std::mem::take(&mut self.e.data[off]))
+    }
+
+    /// `sc-set-gpt0` (idx 0) / `sc-set-gpt(idx,..)`.
+    pub fn set_gpt(&mut self, idx: usize, v: u32) -> bool {
+        let slot =
+            (if idx == 0 { self.l.slot(DataType::GPT0, 0) } else { None }).or_else(|| self.l.slot(DataType::GPT, idx));
+        let Some((_, off)) = slot else { return false };
+        self.e.data[off] = v;
+        self.dirty = true;
+        true
+    }
+
+    /// What a stick rule stores: the server's numeric id and its name.
+    pub fn set_server(&mut self, id: i32, name: Option<&str>) {
+        if let Some((_, off)) = self.l.slot(DataType::SERVER_ID, 0) {
+            self.e.data[off] = id as u32;
+            self.dirty = true;
+        }
+        let Some((_, off)) = self.l.slot(DataType::SERVER_KEY, 0) else { return };
+        let idx = match name {
+            None => 0,
+            Some(n) => match self.dict.iter().position(|s| &**s == n) {
+                Some(i) => i + 1,
+                None if self.dict.len() < MAX_DICT => {
+                    self.dict.push(n.into());
+                    self.dict.len()
+                }
+                None => 0,
+            },
+        };
+        self.e.data[off] = idx as u32;
+        self.dirty = true;
+    }
+
+    /// `set table ... data.TYPE VALUE` as HAProxy 2.6 does it: counters take the value cut to
+    /// their width; a rate restarts its period now with VALUE events and no history; arrays
+    /// take element 0. False when the type is not stored or not settable (server_key).
+    pub fn set_value(&mut self, dt: DataType, v: i64) -> bool {
+        let Some((_, off)) = self.l.slot(dt, 0) else { return false };
+        let d = &mut self.e.data;
+        match dt.encoding() {
+            Encoding::Signed | Encoding::Uint | Encoding::UintArray => d[off] = v as u32,
+            Encoding::Ull => {
+                d[off] = v as u32;
+                d[off + 1] = ((v as u64) >> 32) as u32;
+            }
+            Encoding::Rate | Encoding::RateArray => {
+                put_freq(d, off, FreqCtr { curr_tick: (self.now as u32) & !1, curr_ctr: v as u32, prev_ctr: 0 })
+            }
+            Encoding::Dict => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Sets element `idx` of a counter array (or a plain counter at 0), as a peer sends it.
+    pub fn set_at(&mut self, dt: DataType, idx: usize, v: u64) -> bool {
+        let Some((_, off)) = self.l.slot(dt, idx) else { return false };
+        match dt.encoding() {
+            Encoding::Uint | Encoding::UintArray => self.e.data[off] = v as u32,
+            Encoding::Ull => {
+                self.e.data[off] = v as u32;
+                self.e.data[off + 1] = (v >> 32) as u32;
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Writes a rate counter as received from a peer.
+    pub fn set_freq(&mut self, dt: DataType, idx: usize, f: FreqCtr) -> bool {
+        let Some((_, off)) = self.l.slot(dt, idx).filter(|_| dt.is_rate()) else { return false };
+        put_freq(&mut self.e.data, off, f);
+        self.dirty = true;
+        true
+    }
+
+    /// A session starts tracking the entry: it is kept until released.
+    pub fn acquire(&mut self) {
+        self.e.refs = self.e.refs.saturating_add(1);
+    }
+
+    pub fn release(&mut self) {
+        self.e.refs = self.e.refs.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

@@ -1,0 +1,418 @@
+//! Validation of `tcp_request`, `tcp_request_inspect_delay`, `tcp_response`,
+//! `tcp_response_inspect_delay`, and (in `mode tcp`) `acl` and `use_backend`, into
+//! [`FrontRules`] / [`BackRules`]. Map and pattern files the rules name are loaded here.
+
+use super::{Acl, Action, BackRules, Cond, FrontRules, Rule, Switch, Target, parse_action};
+use crate::config::error::{FieldPath, Problem};
+use crate::config::model::Section;
+use crate::config::snapshot::Mode;
+use crate::maps::Loader;
+use crate::sample::{Fetch, LogFormat, Segment};
+use serde::Deserialize;
+
+/// One `tcp-request` / `tcp-response` rule: the ruleset key holds the action words as HAProxy
+/// writes them (`accept`, `reject`, `set-var(sess.x) req.ssl_sni`, `unset-var(sess.x)`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TcpRuleDef {
+    pub connection: Option<String>,
+    pub session: Option<String>,
+    pub content: Option<String>,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Connection,
+    Session,
+    Content,
+    /// `tcp-request content` in mode http: decided at once, without reading the request.
+    HttpContent,
+    Response,
+    Switch,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Connection => "tcp-request connection",
+            Stage::Session => "tcp-request session",
+            Stage::Content | Stage::HttpContent => "tcp-request content",
+            Stage::Response => "tcp-response content",
+            Stage::Switch => "use_backend",
+        }
+    }
+}
+
+/// Why a fetch cannot be used at this stage (HAProxy refuses these at load time too).
+fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
+    use Fetch as F;
+    let http = matches!(
+        f,
+        F::Base
+            | F::Base32
+            | F::Path
+            | F::PathQ
+            | F::Url
+            | F::Query
+            | F::UrlParam { .. }
+            | F::UrlIp
+            | F::ReqHdr { .. }
+            | F::ReqHdrCnt { .. }
+            | F::ReqHdrNames { .. }
+            | F::Cook(_)
+            | F::CookCnt(_)
+            | F::Method
+            | F::ReqVer
+            | F::ReqBody
+            | F::ResHdr { .. }
+            | F::Status
+            | F::HttpAuth(_)
+            | F::HttpAuthGroup(_)
+    );
+    let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
+    let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn);
+    if http {
+        return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
+    }
+    // What a TCP stream's sample context does not provide yet: refused rather than never
+    // matching (a `reject if` on it would fail open).
+    if matches!(
+        f,
+        F::Rand(_) | F::Hostname | F::SrvIsUp { .. } | F::BeConn(_) | F::FeConn(_) | F::Connslots(_) | F::Nbsrv(None)
+    ) {
+        return Some(format!(
+            "this fetch is not supported in {} rules yet (supported: src, src_port, dst, dst_port, req.len, req.payload, req.ssl_sni, req_ssl_hello_type, ssl_fc*, var, nbsrv(BACKEND), env, date, constants)",
+            stage.name()
+        ));
+    }
+    if payload && stage == Stage::HttpContent {
+        return Some("request contents are not available in tcp-request content rules in mode http yet".into());
+    }
+    if payload && matches!(stage, Stage::Connection | Stage::Session) {
+        return Some(format!(
+            "request contents are not available in {} rules: use tcp-request content (with inspect-delay)",
+            stage.name()
+        ));
+    }
+    if tls && stage == Stage::Connection {
+        return Some("TLS facts are not available before the handshake: use tcp-request session or content".into());
+    }
+    None
+}
+
+struct Acls<'a> {
+    names: Vec<&'a str>,
+    /// Per name: the compiled ACL, or the failing line and why.
+    compiled: Vec<Result<Acl, (usize, String)>>,
+    used: Vec<bool>,
+}
+
+impl<'a> Acls<'a> {
+    fn compile(s: &'a Section) -> Acls<'a> {
+        let mut a = Acls { names: Vec::new(), compiled: Vec::new(), used: Vec::new() };
+        for (i, d) in s.acl.as_deref().unwrap_or(&[]).iter().enumerate() {
+            let r = Acl::parse(&d.cond).map_err(|e| (i, e));
+            match a.names.iter().position(|n| *n == d.name) {
+                Some(j) => match (&mut a.compiled[j], r) {
+                    (Ok(acc), Ok(x)) => acc.or(x),
+                    (slot @ Ok(_), Err(e)) => *slot = Err(e),
+                    (Err(_), _) => {}
+                },
+                None => {
+                    a.names.push(&d.name);
+                    a.compiled.push(r);
+                    a.used.push(false);
+                }
+            }
+        }
+        a
+    }
+}
+
+/// Checks and registers what a condition reads.
+struct Walk<'p, 'l> {
+    problems: &'p mut Vec<Problem>,
+    maps: &'l mut Loader,
+    user: String,
+    /// Whether `nbsrv(NAME)` names a backend (unknown in a backend section: not checked).
+    backend_known: &'l dyn Fn(&str) -> bool,
+}
+
+impl Walk<'_, '_> {
+    fn acl(&mut self, a: &Acl, stage: Stage, path: &FieldPath, text: &str) {
+        for f in a.fetches() {
+            if let Some(why) = unavailable(f, stage) {
+                self.problems.push(Problem::new(path.clone(), why).with_value(text));
+            }
+            if let Fetch::Nbsrv(Some(b)) = f
+                && !(self.backend_known)(b)
+            {
+                self.problems
+                    .push(Problem::new(path.clone(), format!("nbsrv: no such backend `{b}`")).with_value(text));
+            }
+        }
+        for (file, kind, icase, is_map) in a.file_refs() {
+            if let Err(e) = self.maps.need(&file, kind, icase, !is_map, &format!("acl in {}", self.user)) {
+                self.problems.push(Problem::new(path.clone(), e).with_value(&file));
+            }
+        }
+        for (file, kind) in a.map_refs() {
+            if let Err(e) = self.maps.need(&file, kind, false, false, &format!("map in {}", self.user)) {
+                self.problems.push(Problem::new(path.clone(), e).with_value(&file));
+            }
+        }
+    }
+
+    fn expr_maps<'e>(&mut self, refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind)>, path: &FieldPath) {
+        for (file, kind) in refs {
+            if let Err(e) = self.maps.need(file, kind, false, false, &format!("map in {}", self.user)) {
+                self.problems.push(Problem::new(path.clone(), e).with_value(file));
+            }
+        }
+    }
+}
+
+fn cond(
+    if_: &Option<String>,
+    unless: &Option<String>,
+    path: &FieldPath,
+    stage: Stage,
+    acls: &mut Acls,
+    w: &mut Walk,
+) -> Result<Option<Cond>, ()> {
+    let (text, key) = match (if_, unless) {
+        (Some(_), Some(_)) => {
+            w.problems.push(Problem::new(path.clone(), "use either `if` or `unless`, not both"));
+            return Err(());
+        }
+        (Some(c), None) => (format!("if {c}"), "if"),
+        (None, Some(c)) => (format!("unless {c}"), "unless"),
+        (None, None) => return Ok(None),
+    };
+    let raw = &text[key.len() + 1..];
+    let names = acls.names.clone();
+    let c = Cond::parse(&text, &|n| names.iter().position(|x| *x == n)).map_err(|e| {
+        w.problems.push(Problem::new(path.key(key), e).with_value(raw));
+    })?;
+    for a in c.inline_acls() {
+        w.acl(a, stage, &path.key(key), raw);
+    }
+    for i in c.named().collect::<Vec<_>>() {
+        acls.used[i] = true;
+        if let Ok(a) = &acls.compiled[i] {
+            w.acl(a, stage, &path.key(key), raw);
+        }
+    }
+    Ok(Some(c))
+}
+
+fn rules(
+    list: &[TcpRuleDef],
+    stage: Stage,
+    key: &str,
+    p: &FieldPath,
+    acls: &mut Acls,
+    w: &mut Walk,
+    out: &mut [&mut Vec<Rule>; 3],
+) {
+    for (i, r) in list.iter().enumerate() {
+        let rp = p.key(key).index(i);
+        let set: Vec<(usize, &str, &String)> =
+            [("connection", &r.connection), ("session", &r.session), ("content", &r.content)]
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, (n, v))| v.as_ref().map(|v| (j, n, v)))
+                .collect();
+        let (slot, word, text) = match set.as_slice() {
+            [one] => *one,
+            [] => {
+                w.problems.push(Problem::new(rp, "give the ruleset and action, e.g. `content = \"accept\"`"));
+                continue;
+            }
+            _ => {
+                w.problems.push(Problem::new(rp, "one ruleset per rule (`connection`, `session` or `content`)"));
+                continue;
+            }
+        };
+        let stage = match (stage, slot) {
+            (Stage::Response, 2) => Stage::Response,
+            (Stage::Response, _) => {
+                w.problems
+                    .push(Problem::new(rp.key(word), "tcp-response has only the `content` ruleset").with_value(text));
+                continue;
+            }
+            (_, 0) => Stage::Connection,
+            (_, 1) => Stage::Session,
+            (Stage::HttpContent, _) => Stage::HttpContent,
+            _ => Stage::Content,
+        };
+        let action = match parse_action(text) {
+            Ok(a) => a,
+            Err(e) => {
+                w.problems.push(Problem::new(rp.key(word), e).with_value(text));
+                continue;
+            }
+        };
+        if let Action::SetVar(_, e) = &action {
+            for f in [&e.fetch] {
+                if let Some(why) = unavailable(f, stage) {
+                    w.problems.push(Problem::new(rp.key(word), why).with_value(text));
+                }
+            }
+            w.expr_maps(e.map_refs(), &rp.key(word));
+        }
+        let Ok(c) = cond(&r.if_, &r.unless, &rp, stage, acls, w) else { continue };
+        out[slot].push(Rule { action, cond: c });
+    }
+}
+
+/// A frontend's (or listen's) TCP rules; in `mode tcp` also its ACLs and `use_backend`.
+/// Returns the rules and the static backends `use_backend` names, with their paths, for the
+/// caller's mode check.
+#[allow(clippy::too_many_arguments)]
+pub fn front(
+    s: &Section,
+    defaults: &Section,
+    section: &str,
+    mode: Mode,
+    p: &FieldPath,
+    backend: &dyn Fn(&str) -> Option<usize>,
+    problems: &mut Vec<Problem>,
+    maps: &mut Loader,
+) -> (FrontRules, Vec<(usize, FieldPath)>) {
+    let mut acls = Acls::compile(s);
+    let known = |b: &str| backend(b).is_some();
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &known };
+    let mut fr = FrontRules {
+        inspect_delay: s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0),
+        ..FrontRules::default()
+    };
+    let list = s.tcp_request.as_deref().unwrap_or(&[]);
+    {
+        let FrontRules { connection, session, content, .. } = &mut fr;
+        let stage = if mode == Mode::Http { Stage::HttpContent } else { Stage::Content };
+        rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
+    }
+    if mode == Mode::Http
+        && fr
+            .connection
+            .iter()
+            .chain(&fr.session)
+            .chain(&fr.content)
+            .any(|r| matches!(r.action, Action::SetVar(..) | Action::UnsetVar(_)))
+    {
+        w.problems
+            .push(Problem::new(p.key("tcp_request"), "`set-var` in tcp_request rules is supported in mode tcp only"));
+    }
+    if fr.inspect_delay.is_none()
+        && mode == Mode::Tcp
+        && fr.content.iter().any(|r| r.cond.is_some())
+        && s.tcp_request_inspect_delay.is_none()
+    {
+        let mut warn = Problem::new(
+            p.key("tcp_request"),
+            "content rules without `tcp_request_inspect_delay` decide on whatever bytes have arrived (as in HAProxy)",
+        );
+        warn.warning = true;
+        w.problems.push(warn);
+    }
+    let mut static_targets = Vec::new();
+    if mode == Mode::Tcp {
+        for (i, u) in s.use_backend.as_deref().unwrap_or(&[]).iter().enumerate() {
+            let up = p.key("use_backend").index(i);
+            let target = if u.backend.contains("%[") {
+                match LogFormat::parse(&u.backend) {
+                    Ok(f) if f.segments.iter().any(|s| matches!(s, Segment::LogVar { .. })) => {
+                        w.problems.push(
+                            Problem::new(up.key("backend"), "log variables (`%x`) are not supported in backend names")
+                                .with_value(&u.backend),
+                        );
+                        continue;
+                    }
+                    Ok(f) => {
+                        for seg in &f.segments {
+                            if let Segment::Expr { expr, .. } = seg {
+                                if let Some(why) = unavailable(&expr.fetch, Stage::Switch) {
+                                    w.problems.push(Problem::new(up.key("backend"), why).with_value(&u.backend));
+                                }
+                                w.expr_maps(expr.map_refs(), &up.key("backend"));
+                            }
+                        }
+                        Target::Dynamic(f)
+                    }
+                    Err(e) => {
+                        w.problems.push(Problem::new(up.key("backend"), e.to_string()).with_value(&u.backend));
+                        continue;
+                    }
+                }
+            } else {
+                match backend(&u.backend) {
+                    Some(b) => {
+                        static_targets.push((b, up.key("backend")));
+                        Target::Backend(b)
+                    }
+                    None => {
+                        w.problems.push(Problem::new(up.key("backend"), "no such backend").with_value(&u.backend));
+                        continue;
+                    }
+                }
+            };
+            let Ok(c) = cond(&u.if_, &u.unless, &up, Stage::Switch, &mut acls, &mut w) else { continue };
+            fr.switching.push(Switch { target, cond: c });
+        }
+        // In mode tcp every ACL is compiled here, used or not, as HAProxy checks them all.
+        for (j, a) in acls.compiled.iter().enumerate() {
+            if let Ok(a) = a {
+                let ap = p.key("acl").index(j);
+                w.acl(a, Stage::Switch, &ap.key("cond"), "");
+            }
+        }
+    }
+    let defs = s.acl.as_deref().unwrap_or(&[]);
+    for (j, r) in acls.compiled.into_iter().enumerate() {
+        let acl = match r {
+            Ok(a) => a,
+            Err((i, e)) => {
+                if mode == Mode::Tcp || acls.used[j] {
+                    let ap = p.key("acl").index(i).key("cond");
+                    w.problems.push(Problem::new(ap, e).with_value(&defs[i].cond));
+                }
+                Acl::predefined("FALSE").unwrap_or_else(unreachable_acl)
+            }
+        };
+        fr.acls.push(acl);
+    }
+    (fr, static_targets)
+}
+
+fn unreachable_acl() -> Acl {
+    // `always_false` always parses; this keeps the list aligned if it ever did not.
+    Acl::parse("always_false").expect("always_false is a valid ACL")
+}
+
+/// A backend's (or listen's) `tcp-response content` rules.
+pub fn back(s: &Section, section: &str, p: &FieldPath, problems: &mut Vec<Problem>, maps: &mut Loader) -> BackRules {
+    // A listen's ACLs serve both halves.
+    let mut acls = Acls::compile(s);
+    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &|_| true };
+    let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
+    let list = s.tcp_response.as_deref().unwrap_or(&[]);
+    rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
+    let defs = s.acl.as_deref().unwrap_or(&[]);
+    let mut compiled = Vec::new();
+    for (j, r) in acls.compiled.into_iter().enumerate() {
+        compiled.push(match r {
+            Ok(a) => a,
+            Err((i, e)) => {
+                if acls.used[j] {
+                    w.problems.push(Problem::new(p.key("acl").index(i).key("cond"), e).with_value(&defs[i].cond));
+                }
+                unreachable_acl()
+            }
+        });
+    }
+    BackRules { response, acls: compiled }
+}

@@ -1,0 +1,137 @@
+use super::*;
+use crate::sample::{MapSet, MatchKind, SampleContext, client_hello, parse_map_file};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+struct Ctx {
+    buf: Vec<u8>,
+    src: SocketAddr,
+    vars: RefCell<Vec<(VarRef, Value)>>,
+}
+
+impl SampleContext for Ctx {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.src)
+    }
+    fn req_payload(&self) -> Option<&[u8]> {
+        Some(&self.buf)
+    }
+    fn req_len(&self) -> Option<usize> {
+        Some(self.buf.len())
+    }
+    fn var(&self, v: &VarRef) -> Option<Value> {
+        self.vars.borrow().iter().find(|(k, _)| k == v).map(|(_, x)| x.clone())
+    }
+}
+
+fn ctx(buf: &[u8]) -> Ctx {
+    Ctx { buf: buf.to_vec(), src: "192.0.2.7:4000".parse().unwrap(), vars: RefCell::new(Vec::new()) }
+}
+
+fn env<'a>(c: &'a Ctx, maps: &'a MapSet, final_: bool) -> Env<'a> {
+    Env { ctx: c, maps, patterns: &NoPatterns, final_ }
+}
+
+fn cond(text: &str) -> Cond {
+    Cond::parse(text, &|_| None).unwrap()
+}
+
+fn rule(action: &str, c: Option<&str>) -> Rule {
+    Rule { action: parse_action(action).unwrap(), cond: c.map(cond) }
+}
+
+#[test]
+fn hello_rules_wait_for_the_whole_record() {
+    let maps = MapSet::default();
+    let hello = client_hello("a.example");
+    let rules = [rule("accept", Some("if { req_ssl_hello_type 1 }"))];
+    let set = |_: &VarRef, _: Option<Value>| {};
+    for cut in [0, 3, 5, hello.len() - 1] {
+        let c = ctx(&hello[..cut]);
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set), Verdict::Wait(0), "cut at {cut}");
+        // At the delay the rules decide with what is there: no match, so the default accept.
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &set), Verdict::Accept);
+    }
+    let c = ctx(&hello);
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set), Verdict::Accept);
+    // Not TLS at all: decided at once, nothing to wait for.
+    let c = ctx(b"GET / HTTP/1.1\r\n");
+    let reject_plain = [rule("reject", Some("unless { req_ssl_hello_type 1 }"))];
+    assert_eq!(run(&reject_plain, 0, &[], &env(&c, &maps, false), &set), Verdict::Reject);
+}
+
+#[test]
+fn sni_conditions_maps_and_dynamic_backends() {
+    let mut maps = MapSet::default();
+    let entries = parse_map_file(b"a.example be_a\nb.example be_b\n", false);
+    maps.insert("sni.map", MatchKind::Str, &entries).unwrap();
+    let c = ctx(&client_hello("B.Example"));
+    let e = env(&c, &maps, true);
+    assert_eq!(cond("if { req.ssl_sni -i b.example }").eval(&[], &e), Tri::Pass);
+    assert_eq!(cond("if { req.ssl_sni b.example }").eval(&[], &e), Tri::Fail, "case-sensitive without -i");
+    assert_eq!(cond("if { req.ssl_sni_end -i .example } !{ src 192.0.2.0/24 }").eval(&[], &e), Tri::Fail);
+    assert_eq!(cond("if { req.ssl_sni_end -i .example } || FALSE").eval(&[], &e), Tri::Pass);
+    let sw = [
+        Switch { target: Target::Backend(9), cond: Some(cond("if { src 10.0.0.0/8 }")) },
+        Switch { target: Target::Dynamic(LogFormat::parse("%[req.ssl_sni,lower,map(sni.map)]").unwrap()), cond: None },
+    ];
+    let by_name = |n: &str| ["be_a", "be_b"].iter().position(|x| *x == n);
+    assert_eq!(switch(&sw, &[], &e, &by_name), Some(Some(1)));
+    let c = ctx(&client_hello("c.example"));
+    assert_eq!(switch(&sw, &[], &env(&c, &maps, true), &by_name), Some(None), "unknown name: the default backend");
+}
+
+#[test]
+fn named_acls_set_var_and_the_rule_order() {
+    let maps = MapSet::default();
+    let acls = vec![Acl::parse("req.len ge 4").unwrap(), Acl::parse("var(sess.seen) -m found").unwrap()];
+    let names = ["big", "seen"];
+    let parse = |t: &str| Cond::parse(t, &|n| names.iter().position(|x| *x == n)).unwrap();
+    let rules = [
+        Rule { action: parse_action("set-var(sess.seen) req.len").unwrap(), cond: Some(parse("if big")) },
+        Rule { action: parse_action("reject").unwrap(), cond: Some(parse("unless seen")) },
+    ];
+    let c = ctx(b"ab");
+    let set = |v: &VarRef, val: Option<Value>| {
+        let mut vars = c.vars.borrow_mut();
+        vars.retain(|(k, _)| k != v);
+        vars.extend(val.map(|x| (v.clone(), x)));
+    };
+    // `req.len` may still grow: the first rule waits.
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, false), &set), Verdict::Wait(0));
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, true), &set), Verdict::Reject);
+    let c2 = ctx(b"abcdef");
+    let set2 = |v: &VarRef, val: Option<Value>| c2.vars.borrow_mut().extend(val.map(|x| (v.clone(), x)));
+    assert_eq!(run(&rules, 0, &acls, &env(&c2, &maps, false), &set2), Verdict::Accept);
+    assert_eq!(c2.var(&VarRef::parse("sess.seen").unwrap()), Some(Value::Sint(6)));
+}
+
+#[test]
+fn three_valued_logic_like_haproxy() {
+    let maps = MapSet::default();
+    let c = ctx(b"");
+    let e = env(&c, &maps, false);
+    // A missing sample ANDed with a false term is false; ORed with a true one is true.
+    assert_eq!(cond("if { req.len gt 10 } FALSE").eval(&[], &e), Tri::Fail);
+    assert_eq!(cond("if { req.len gt 10 } || TRUE").eval(&[], &e), Tri::Pass);
+    assert_eq!(cond("if !{ req.len gt 10 }").eval(&[], &e), Tri::Miss);
+    assert_eq!(cond("unless { req.payload(0,2) -m bin 1603 }").eval(&[], &e), Tri::Miss);
+    assert_eq!(cond("if { req.payload(0,2) -m bin 1603 }").eval(&[], &env(&c, &maps, true)), Tri::Fail);
+}
+
+#[test]
+fn parse_errors_are_clear() {
+    let err = |t: &str| Cond::parse(t, &|_| None).unwrap_err();
+    assert!(err("if nosuch").contains("unknown acl `nosuch`"));
+    assert!(err("when TRUE").contains("must start with `if` or `unless`"));
+    assert!(err("if { src }").contains("needs at least one pattern"));
+    assert!(err("if { req.ssl_sni -m nope x }").contains("unknown match method"));
+    assert!(err("if { nofetch x }").contains("unknown fetch"));
+    assert!(err("if {src 1.2.3.4 }").contains("braces must be separated"));
+    assert!(err("if TRUE ||").contains("ends without an ACL"));
+    assert!(parse_action("capture req.ssl_sni len 10").unwrap_err().contains("not supported"));
+    assert!(parse_action("set-var(proc.x) src").unwrap_err().contains("proc."));
+    assert!(parse_action("set-var(sess.x)").unwrap_err().contains("needs a sample expression"));
+    assert!(parse_action("accept now").unwrap_err().contains("takes no argument"));
+    assert!(matches!(parse_action("unset-var(txn.a)").unwrap(), Action::UnsetVar(_)));
+}

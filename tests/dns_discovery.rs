@@ -1,0 +1,227 @@
+//! DNS service discovery against a real DNS server (dnsmasq, started here on 127.0.0.1): a
+//! server template follows the records while traffic flows, a DNS outage keeps the last
+//! addresses, and a reload keeps them too.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// An HTTP server on `ip:port` answering its own IP as the body, until the test ends.
+fn backend_on(ip: &'static str, port: u16) {
+    let l = TcpListener::bind((ip, port)).unwrap_or_else(|e| panic!("bind {ip}:{port}: {e}"));
+    std::thread::spawn(move || {
+        for s in l.incoming().take(100_000) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                if read_request_head(&mut s).is_some() {
+                    let body = ip.as_bytes();
+                    let head =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = s.write_all(head.as_bytes());
+                    let _ = s.write_all(body);
+                }
+            });
+        }
+    });
+}
+
+fn body(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then(|| out.rsplit("\r\n\r\n").next().unwrap_or("").to_string())
+}
+
+/// Waits (at most 20 s) until `n` answers in a row satisfy `ok`; the last answers on failure.
+fn wait_for(port: u16, n: usize, what: &str, ok: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        last = (0..n).filter_map(|_| body(port)).collect();
+        if last.len() == n && ok(&last) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: last answers {last:?}");
+}
+
+struct Dnsmasq {
+    child: Reaped,
+}
+
+impl Dnsmasq {
+    fn start(dir: &Path, hosts: &Path, port: u16) -> Dnsmasq {
+        let child = Command::new("dnsmasq")
+            .arg("-k")
+            .arg(format!("--port={port}"))
+            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts"])
+            .arg(format!("--addn-hosts={}", hosts.display()))
+            .args(["--conf-file=/dev/null", "--user=root", "--local-ttl=1"])
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq starts");
+        Dnsmasq { child: Reaped::new(child) }
+    }
+    /// Rereads the hosts file.
+    fn reload(&self) {
+        send_signal(self.child.id(), 1);
+    }
+}
+
+#[test]
+fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns");
+    let hosts = dir.write("hosts", "127.0.0.2 app.lbha.test\n");
+    let dns_port = free_port();
+    let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    let bport = free_port();
+    backend_on("127.0.0.2", bport);
+    backend_on("127.0.0.3", bport);
+    let port = free_port();
+    let text = format!(
+        "[[resolvers]]\nname = \"dns\"\nnameservers = [{{ name = \"local\", addr = \"127.0.0.1:{dns_port}\" }}]\n\
+         timeout_resolve = \"200ms\"\ntimeout_retry = \"300ms\"\nresolve_retries = 2\nhold_valid = \"200ms\"\n\
+         hold_timeout = \"5m\"\n\
+         [defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"app\", addr = \"app.lbha.test:{bport}\", template = 3, resolvers = \"dns\", resolve_prefer = \"ipv4\" }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    wait_for(port, 4, "the first answer fills a slot", |b| b.iter().all(|x| x == "127.0.0.2"));
+    let st = l.ctl(&["show servers state web"]);
+    assert!(st.contains(" app1 127.0.0.2 ") && st.contains(" app3 "), "{st}");
+
+    // Records change while traffic flows: the second address enters rotation, then the first leaves.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let (s, f) = (stop.clone(), failed.clone());
+    let traffic = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut n = 0;
+        while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
+            n += 1;
+            if body(port).is_none() {
+                f.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        n
+    });
+    std::fs::write(&hosts, "127.0.0.2 app.lbha.test\n127.0.0.3 app.lbha.test\n").unwrap();
+    dns.reload();
+    wait_for(port, 8, "both addresses in rotation", |b| {
+        b.iter().any(|x| x == "127.0.0.2") && b.iter().any(|x| x == "127.0.0.3")
+    });
+    std::fs::write(&hosts, "127.0.0.3 app.lbha.test\n").unwrap();
+    dns.reload();
+    wait_for(port, 8, "only the remaining address", |b| b.iter().all(|x| x == "127.0.0.3"));
+    stop.store(true, Ordering::SeqCst);
+    let sent = traffic.join().unwrap();
+    assert!(sent > 0);
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+
+    // The DNS server goes away: the last addresses stay (hold timeout), also across a reload.
+    drop(dns);
+    std::thread::sleep(Duration::from_secs(2));
+    let seen: Vec<String> = (0..8).filter_map(|_| body(port)).collect();
+    assert_eq!(seen, vec!["127.0.0.3"; 8]);
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    std::thread::sleep(Duration::from_secs(1));
+    let seen: Vec<String> = (0..8).filter_map(|_| body(port)).collect();
+    assert_eq!(seen, vec!["127.0.0.3"; 8], "the addresses outlive a reload during the outage");
+    let st = l.ctl(&["show servers state web"]);
+    assert!(st.contains(" 127.0.0.3 "), "{st}");
+}
+
+#[test]
+fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns-nx");
+    let hosts = dir.write("hosts", "127.0.0.2 one.lbha.test\n");
+    let dns_port = free_port();
+    let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    let bport = free_port();
+    backend_on("127.0.0.2", bport);
+    let port = free_port();
+    // Without a record dnsmasq (no upstream) answers NXDOMAIN or REFUSED: both holds are short.
+    let text = format!(
+        "[[resolvers]]\nname = \"dns\"\nnameservers = [{{ name = \"local\", addr = \"udp@127.0.0.1:{dns_port}\" }}]\n\
+         timeout_resolve = \"200ms\"\nhold_valid = \"200ms\"\nhold_nx = \"1s\"\nhold_refused = \"1s\"\naccepted_payload_size = 1232\n\
+         [defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"one\", addr = \"one.lbha.test:{bport}\", init_addr = \"none\", resolvers = \"dns\", resolve_net = \"127.0.0.0/8\" }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    wait_for(port, 3, "the name resolves", |b| b.iter().all(|x| x == "127.0.0.2"));
+    std::fs::write(&hosts, "").unwrap();
+    dns.reload();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut st = String::new();
+    while Instant::now() < deadline {
+        st = l.ctl(&["show stat"]);
+        if st.contains("MAINT (resolution)") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(st.contains("MAINT (resolution)"), "{st}");
+    assert_eq!(body(port), None, "no server: 503");
+    std::fs::write(&hosts, "127.0.0.2 one.lbha.test\n127.0.0.4 two.lbha.test\n").unwrap();
+    dns.reload();
+    wait_for(port, 3, "the record is back", |b| b.iter().all(|x| x == "127.0.0.2"));
+    // `set server fqdn` points the server at another name; its resolvers follow it.
+    backend_on("127.0.0.4", bport);
+    assert_eq!(
+        l.ctl(&["set server web/one fqdn two.lbha.test"]),
+        "web/one changed its FQDN from one.lbha.test to two.lbha.test by 'stats socket command'\n\n"
+    );
+    wait_for(port, 3, "the new name's address", |b| b.iter().all(|x| x == "127.0.0.4"));
+    assert!(l.ctl(&["set server web/one fqdn _x._tcp.two"]).contains("invalid name"));
+}
+
+#[test]
+fn an_haproxy_config_with_resolvers_and_server_template_runs_as_converted() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns-hap");
+    let hosts = dir.write("hosts", "127.0.0.3 tpl.lbha.test\n");
+    let dns_port = free_port();
+    let _dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    let bport = free_port();
+    backend_on("127.0.0.3", bport);
+    let port = free_port();
+    let cfg = format!(
+        "resolvers dns\n  nameserver local 127.0.0.1:{dns_port}\n  resolve_retries 2\n  timeout resolve 200ms\n  timeout retry 300ms\n  hold valid 200ms\n  hold obsolete 0s\n  accepted_payload_size 1232\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{port}\n  balance roundrobin\n  server-template app 2 tpl.lbha.test:{bport} resolvers dns resolve-prefer ipv4 init-addr none\n"
+    );
+    // HAProxy 2.6, the oracle, takes the same file.
+    if Command::new("haproxy").arg("-v").output().is_ok() {
+        let f = dir.write("haproxy.cfg", &cfg);
+        let out = Command::new("haproxy").arg("-c").arg("-f").arg(&f).output().unwrap();
+        assert!(out.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _l = Lbha::start_haproxy(&cfg, &[port]);
+    wait_for(port, 3, "the converted template is filled from DNS", |b| b.iter().all(|x| x == "127.0.0.3"));
+}

@@ -1,0 +1,340 @@
+//! `log-format`, captures, unique ids, `dontlog-normal`, `log-separate-errors` and `log-tag`,
+//! compared field by field with the real HAProxy 2.6: both log the same request to a UDP syslog
+//! receiver of the test, from the same configuration, to the same backend.
+
+mod common;
+mod kit;
+
+use common::{Lbha, TempDir, free_port, raw};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Haproxy(Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn haproxy_bin() -> Option<&'static str> {
+    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn start_haproxy(dir: &TempDir, cfg: &str, port: u16) -> Haproxy {
+    let path = dir.write("haproxy.cfg", cfg);
+    let child = Command::new(haproxy_bin().unwrap())
+        .args(["-db", "-f"])
+        .arg(&path)
+        .env("TZ", "UTC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let mut h = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(h.0.try_wait().unwrap().is_none(), "haproxy exited; config:\n{cfg}");
+        assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h
+}
+
+struct Syslog(UdpSocket);
+
+impl Syslog {
+    fn new() -> Syslog {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        Syslog(s)
+    }
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+    /// Every line that arrives within a bounded wait for one containing `needle`.
+    fn until(&self, needle: &str) -> Vec<String> {
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while Instant::now() < end {
+            let mut buf = [0u8; 8192];
+            if let Ok(n) = self.0.recv(&mut buf) {
+                let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = l.contains(needle);
+                lines.push(l);
+                if done {
+                    return lines;
+                }
+            }
+        }
+        panic!("no line with {needle:?}; got {lines:#?}");
+    }
+}
+
+/// The message after `TAG[PID]: `, and the `<PRI>`.
+fn split(line: &str) -> (String, String) {
+    let pri = line[..line.find('>').unwrap() + 1].to_string();
+    let msg = line.split_once("]: ").map(|x| x.1).unwrap_or(line).trim_end_matches('\n').to_string();
+    (pri, msg)
+}
+
+/// Fields that differ by nature between two runs: the client and frontend ports and timers.
+const FORMAT: &str = "%ci %fi %f %ft %b %s %si %ST %B %tsc %rc %ac/%fc/%bc/%sc %sq/%bq %hr %hs %{+Q}r %HM %HU %HP %HQ %HV %ID %[src] %[unique-id] %CC %CS";
+
+fn haproxy_cfg(port: u16, syslog: u16, server: u16, dead: u16) -> String {
+    format!(
+        "global\n  log 127.0.0.1:{syslog} local0 info\n  log-tag lbtest\n\
+         defaults\n  mode http\n  log global\n  retries 0\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend f\n  bind 127.0.0.1:{port}\n  capture request header Host len 20\n  capture request header X-Nope len 8\n\
+         \x20 capture response header Content-Type len 5\n  unique-id-format %[req.hdr(x-trace)]-%ci\n  unique-id-header X-Req-ID\n\
+         \x20 log-format \"{FORMAT}\"\n  option log-separate-errors\n\
+         \x20 use_backend dead if {{ path /dead }}\n  default_backend b\n\
+         backend b\n  server s 127.0.0.1:{server}\n\
+         backend dead\n  server d 127.0.0.1:{dead}\n"
+    )
+}
+
+fn lbha_cfg(port: u16, syslog: u16, server: u16, dead: u16) -> String {
+    format!(
+        r#"
+[global]
+log = ["127.0.0.1:{syslog} local0 info"]
+log_tag = "lbtest"
+[defaults]
+mode = "http"
+log = "global"
+retries = 0
+timeout = {{ connect = "2s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+capture_request = [{{ header = "Host", len = 20 }}, {{ header = "X-Nope", len = 8 }}]
+capture_response = [{{ header = "Content-Type", len = 5 }}]
+unique_id_format = "%[req.hdr(x-trace)]-%ci"
+unique_id_header = "X-Req-ID"
+log_format = "{FORMAT}"
+log_separate_errors = true
+use_backend = [{{ backend = "dead", if = "{{ path /dead }}" }}]
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{server}" }}]
+[[backend]]
+name = "dead"
+servers = [{{ name = "d", addr = "127.0.0.1:{dead}" }}]
+"#
+    )
+}
+
+#[test]
+fn log_format_lines_match_haproxys_field_by_field() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    web.add_header("Content-Type: text/plain");
+    let dead = free_port();
+    let dir = TempDir::new("logfmt");
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let _h = start_haproxy(&dir, &haproxy_cfg(hp, hs.port(), web.port, dead), hp);
+    let _l = Lbha::start(&lbha_cfg(lp, ls.port(), web.port, dead), &[lp]);
+    let req = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Trace: t42\r\nConnection: close\r\n\r\n";
+    for port in [hp, lp] {
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
+    }
+    // Both sent the unique id to the server.
+    let ids: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-req-id").map(str::to_string)).collect();
+    assert_eq!(ids, ["t42-127.0.0.1", "t42-127.0.0.1"]);
+    let theirs = hs.until("/a/b");
+    let ours = ls.until("/a/b");
+    let (tp, tm) = split(theirs.last().unwrap());
+    let (op, om) = split(ours.last().unwrap());
+    assert_eq!(op, tp, "priority\n  haproxy: {theirs:?}\n  lbha:    {ours:?}");
+    assert!(ours.last().unwrap().contains(" lbtest["), "log_tag: {ours:?}");
+    // The syslog header (RFC 3164, no host name unless log-send-hostname) matches once the
+    // digits of the date and pid are masked.
+    let mask = |l: &str| {
+        l[..l.find("]: ").unwrap()].chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect::<String>()
+    };
+    assert_eq!(mask(ours.last().unwrap()), mask(theirs.last().unwrap()));
+    let tf: Vec<&str> = tm.split(' ').collect();
+    let of: Vec<&str> = om.split(' ').collect();
+    assert_eq!(of.len(), tf.len(), "field count\n  haproxy: {tm}\n  lbha:    {om}");
+    for (i, (t, o)) in tf.iter().zip(&of).enumerate() {
+        // %ac/%fc/%bc/%sc (field 11) count connections, which the two count at different moments.
+        if i == 11 {
+            assert_eq!(o.split('/').count(), 4, "{om}");
+            continue;
+        }
+        // %B (field 8): HAProxy counts its internal (HTX) form of the response head too; lbha
+        // counts the body bytes sent.
+        if i == 8 {
+            assert!(o.parse::<u64>().is_ok(), "{om}");
+            continue;
+        }
+        assert_eq!(o, t, "field {i}\n  haproxy: {tm}\n  lbha:    {om}");
+    }
+
+    // An error (connection refused: 503) is logged at level err with log-separate-errors.
+    let req = "GET /dead HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    for port in [hp, lp] {
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 503);
+    }
+    let theirs = hs.until("/dead");
+    let ours = ls.until("/dead");
+    let (tp, tm) = split(theirs.last().unwrap());
+    let (op, om) = split(ours.last().unwrap());
+    assert_eq!(tp, "<131>", "{theirs:?}");
+    assert_eq!(op, tp, "{ours:?}");
+    let pick = |m: &str, i: usize| m.split(' ').nth(i).unwrap().to_string();
+    // %s (field 5) differs: lbha does not yet say which server a failed connect went to.
+    for i in [2, 4, 7, 9, 10] {
+        assert_eq!(pick(&om, i), pick(&tm, i), "field {i}\n  haproxy: {tm}\n  lbha:    {om}");
+    }
+}
+
+#[test]
+fn dontlog_normal_keeps_only_errors_and_the_default_httplog_has_haproxys_fields() {
+    let web = kit::Web::start("W");
+    let syslog = Syslog::new();
+    let (port, dead) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+retries = 0
+timeout = {{ connect = "2s" }}
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+httplog = true
+dontlog_normal = true
+http_request = [{{ deny = {{}}, if = "{{ path /no }}" }}]
+capture_request = [{{ header = "Host", len = 4 }}]
+use_backend = [{{ backend = "dead", if = "{{ path /dead }}" }}]
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+[[backend]]
+name = "dead"
+servers = [{{ name = "d", addr = "127.0.0.1:{dead}" }}]
+"#,
+        syslog.port(),
+        web.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let ok = "GET /fine HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    // A denial is an error for dontlog_normal (HAProxy's PR state), so it is logged.
+    let denied = "GET /no HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(port, denied.as_bytes()).unwrap().status, 403);
+    assert_eq!(raw(port, ok.as_bytes()).unwrap().status, 200);
+    let bad = "GET /dead HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(port, bad.as_bytes()).unwrap().status, 503);
+    let lines = syslog.until("/dead");
+    assert!(!lines.iter().any(|l| l.contains("/fine")), "a normal request was logged: {lines:?}");
+    let deny = lines.iter().find(|l| l.contains("/no ")).expect("the denial is logged");
+    assert!(deny.contains(" 403 ") && deny.contains(" PR-- "), "{deny}");
+    let (pri, msg) = split(lines.last().unwrap());
+    // Without log_separate_errors an error stays at info, as in HAProxy.
+    assert_eq!(pri, "<134>");
+    let f: Vec<&str> = msg.split(' ').collect();
+    // %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r
+    assert_eq!(f[2], "f", "{msg}");
+    assert!(f[3].starts_with("dead/"), "{msg}");
+    assert_eq!(f[5], "503", "{msg}");
+    assert_eq!(f[7..10], ["-", "-", "SC--"], "{msg}");
+    assert_eq!(f[12], "{exam}", "capture cut to its len: {msg}");
+    assert_eq!(f[13..], ["\"GET", "/dead", "HTTP/1.1\""], "{msg}");
+}
+
+/// A proxy's own `log` lines (`log_targets`) get its lines; with `log = "global"` the global
+/// targets too, with `log = "none"` (`no log`) only its own.
+#[test]
+fn per_proxy_log_targets() {
+    let web = kit::Web::start("W");
+    let (global, own, only) = (Syslog::new(), Syslog::new(), Syslog::new());
+    let (a, b) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+httplog = true
+[[frontend]]
+name = "both"
+bind = ["127.0.0.1:{a}"]
+log_targets = ["127.0.0.1:{} format raw local1"]
+default_backend = "b"
+[[frontend]]
+name = "mine"
+bind = ["127.0.0.1:{b}"]
+log = "none"
+log_targets = ["127.0.0.1:{} format short local1"]
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+"#,
+        global.port(),
+        own.port(),
+        only.port(),
+        web.port
+    );
+    let _l = Lbha::start(&cfg, &[a, b]);
+    let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw(a, req("/to-both").as_bytes()).unwrap().status, 200);
+    assert_eq!(raw(b, req("/to-mine").as_bytes()).unwrap().status, 200);
+    let g = global.until("/to-both");
+    assert!(g.last().unwrap().starts_with("<134>"), "{g:?}");
+    let o = own.until("/to-both");
+    assert!(o.last().unwrap().starts_with("127.0.0.1:"), "raw format: {o:?}");
+    let m = only.until("/to-mine");
+    assert!(m.last().unwrap().starts_with("<6>127.0.0.1:"), "short format: {m:?}");
+    // The global target never saw the `log = "none"` frontend's request.
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = global.0.recv(&mut buf) {
+        assert!(!String::from_utf8_lossy(&buf[..n]).contains("/to-mine"));
+    }
+}
+
+/// `log_health_checks`: each change of a server's check result is logged, before the server
+/// is even marked down.
+#[test]
+fn log_health_checks_logs_each_result_change() {
+    let syslog = Syslog::new();
+    let (port, dead) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+default_backend = "b"
+[[backend]]
+name = "b"
+log_health_checks = true
+servers = [{{ name = "s", addr = "127.0.0.1:{dead}", check = true, inter = "100ms", fall = 3 }}]
+"#,
+        syslog.port()
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let lines = syslog.until("Health check for server b/s failed, reason: ");
+    let line = lines.last().unwrap();
+    assert!(line.starts_with("<133>") && line.contains("check duration: "), "{line}");
+}

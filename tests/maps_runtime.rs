@@ -1,0 +1,139 @@
+//! Maps and ACL pattern files at run time on the real daemon: `show`/`add`/`set`/`del`/`clear`
+//! over the control socket take effect on the next connection, survive a reload, and reach the
+//! file only on `commit map`.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Answers `tag` to every connection that sends something, then closes.
+fn tag_server(tag: &'static str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 16384];
+                if s.read(&mut buf).unwrap_or(0) > 0 {
+                    let _ = s.write_all(tag.as_bytes());
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A real rustls ClientHello for `sni`; what comes back before the close.
+fn hello_through(port: u16, sni: &str) -> String {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while conn.wants_write() {
+        if conn.write_tls(&mut s).is_err() {
+            return String::new();
+        }
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn runtime_map_and_acl_changes_survive_reload_until_committed() {
+    let (a, b, d) = (tag_server("A"), tag_server("B"), tag_server("D"));
+    let port = free_port();
+    let dir = TempDir::new("maps-runtime");
+    dir.write("sni.map", "a.example be_a\n");
+    dir.write("block.lst", "# blocked clients\n192.0.2.1\n");
+    let config = format!(
+        r#"
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "1s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "tls_in"
+bind = ["127.0.0.1:{port}"]
+default_backend = "be_d"
+tcp_request_inspect_delay = "5s"
+tcp_request = [
+  {{ connection = "reject", if = "{{ src -f block.lst }}" }},
+  {{ content = "accept", if = "{{ req_ssl_hello_type 1 }}" }},
+]
+use_backend = [{{ backend = "%[req.ssl_sni,lower,map(sni.map)]" }}]
+[[backend]]
+name = "be_a"
+servers = [{{ name = "a", addr = "127.0.0.1:{a}" }}]
+[[backend]]
+name = "be_b"
+servers = [{{ name = "b", addr = "127.0.0.1:{b}" }}]
+[[backend]]
+name = "be_d"
+servers = [{{ name = "d", addr = "127.0.0.1:{d}" }}]
+"#
+    );
+    let lb = Lbha::start_in(dir, &config, &[port]);
+    let map_path = lb.dir.0.join("sni.map");
+    let list = lb.ctl(&["show map"]);
+    assert!(list.starts_with("# id (file) description\n1 (sni.map) pattern loaded from file"), "{list}");
+    assert!(list.contains("entry_cnt=1"), "{list}");
+    assert!(lb.ctl(&["show acl"]).contains("0 (block.lst)"));
+    assert_eq!(hello_through(port, "b.example"), "D");
+
+    assert_eq!(lb.ctl(&["add map sni.map b.example be_b"]), "\n");
+    assert_eq!(hello_through(port, "B.example"), "B", "the added entry routes at once");
+    let entries = lb.ctl(&["show map #1"]);
+    let lines: Vec<&str> = entries.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{entries}");
+    assert!(lines[0].starts_with("0x") && lines[0].ends_with(" a.example be_a"), "{entries}");
+    let a_ref = lines[0].split(' ').next().unwrap();
+
+    // HAProxy's error replies.
+    assert_eq!(lb.ctl(&["add map nosuch.map k v"]), "Unknown map identifier. Please use #<id> or <file>.\n\n");
+    assert_eq!(lb.ctl(&["del map sni.map zz"]), "Key not found.\n\n");
+    assert_eq!(lb.ctl(&["set map sni.map zz be_b"]), "entry not found.\n\n");
+    assert_eq!(lb.ctl(&["add acl block.lst notanip"]), "'notanip' is not a valid IPv4 or IPv6 address.\n\n");
+    assert!(lb.ctl(&["add acl sni.map x"]).starts_with("This ACL is shared with a map"));
+
+    // Block loopback by pattern: the connection rule refuses the next client.
+    assert_eq!(lb.ctl(&["add acl block.lst 127.0.0.0/8"]), "\n");
+    assert_eq!(hello_through(port, "a.example"), "", "refused by tcp-request connection");
+
+    // A reload keeps every runtime change.
+    let reloaded = lb.ctl(&["reload"]);
+    assert!(reloaded.contains("Success=1"), "{reloaded}");
+    assert_eq!(hello_through(port, "a.example"), "", "still blocked after the reload");
+    assert_eq!(lb.ctl(&["del acl block.lst 127.0.0.0/8"]), "\n");
+    assert_eq!(hello_through(port, "b.example"), "B", "the map entry survived the reload");
+    assert_eq!(
+        lb.ctl(&[&format!("set map sni.map {a_ref} be_b")]),
+        "entry not found.\n\n",
+        "entry ids do not survive a reload"
+    );
+
+    // Nothing reached the file yet; `commit map` writes the live content.
+    assert_eq!(std::fs::read_to_string(&map_path).unwrap(), "a.example be_a\n");
+    assert_eq!(lb.ctl(&["set map sni.map a.example be_b"]), "\n");
+    assert_eq!(hello_through(port, "a.example"), "B");
+    assert_eq!(lb.ctl(&["commit map sni.map"]), "\n");
+    assert_eq!(std::fs::read_to_string(&map_path).unwrap(), "a.example be_b\nb.example be_b\n");
+    assert!(lb.ctl(&["show map"]).contains("uncommitted=0"));
+    assert_eq!(lb.ctl(&["clear map sni.map"]), "\n");
+    assert_eq!(hello_through(port, "b.example"), "D");
+}

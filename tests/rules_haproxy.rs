@@ -1,0 +1,244 @@
+//! Differential test of the HTTP rule language against the real HAProxy 2.6 (Debian's
+//! `haproxy`): one rule-heavy haproxy.cfg runs under HAProxy and, converted, under lbha; the same
+//! requests go to both, and what each backend received and what each client got must agree.
+//!
+//! Compared: status, the `Location`, `Set-Cookie`, `WWW-Authenticate`, `Content-Type` and `X-*`
+//! response headers, bodies lbha or HAProxy wrote themselves, and the method, target and `X-*`
+//! headers the server received. Known differences, not compared:
+//! - `Date`, `Server`, `Content-Length`/`Transfer-Encoding` and `Connection` framing headers
+//!   (each proxy frames on its own terms).
+//! - Header name case: HAProxy sends names in lowercase over HTTP/1.1, hyper too; compared
+//!   case-insensitively all the same.
+
+mod common;
+mod kit;
+
+use common::{Lbha, Resp, TempDir, free_port, raw};
+use kit::Web;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Haproxy(Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn haproxy_bin() -> Option<&'static str> {
+    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn config(port: u16, app: u16, api: u16, map: &str) -> String {
+    format!(
+        r#"
+global
+  maxconn 100
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+  timeout tarpit 200ms
+
+userlist users
+  user alice insecure-password secret
+
+frontend fe
+  bind 127.0.0.1:{port}
+  option http-buffer-request
+  acl is_api path_beg /api/
+  acl local src 127.0.0.0/8
+  acl known req.hdr(host),lower -M -f {map}
+  acl php path_end .php
+  acl php path_end .php5
+  acl admin_path path_beg -i /admin
+  acl has_token urlp(token) -m found
+  acl big hdr_val(x-size) gt 100
+  acl from_lan hdr_ip(x-forwarded-for) 10.0.0.0/8
+  http-request deny deny_status 400 unless known
+  http-request set-var(txn.host) req.hdr(host),lower,field(1,.)
+  http-request set-var(txn.path) path
+  http-request set-header X-Host-Label %[var(txn.host)]
+  http-request add-header X-Client %[src] if local
+  http-request set-header X-Php yes if php
+  http-request set-header X-Lang %[req.hdr(accept-language),lower,word(1,;)]
+  http-request set-header X-Sum %[urlp(a),add(2),mul(3)]
+  http-request set-header X-Hash %[str(abc),crc32]
+  http-request set-header X-Body-Len %[req.body,length]
+  http-request set-header X-Body %[req.body] if {{ req.body -m found }}
+  http-request set-header X-Big yes if big
+  http-request set-header X-Lan yes if from_lan
+  http-request del-header X-Debug
+  http-request del-header X-Secret- -m beg
+  http-request replace-header X-Tag ^v(.*)$ version-\1
+  http-request replace-value X-List ^b$ B
+  http-request replace-path ^/old/(.*) /new/\1
+  http-request set-query q=%[urlp(q),upper] if {{ urlp(q) -m found }}
+  http-request set-method POST if {{ path_beg /post-me }}
+  http-request set-path /moved%[path] if {{ path_beg /move }}
+  http-request deny deny_status 429 content-type text/plain string "slow down" if {{ path_beg /slow }}
+  http-request deny if admin_path !has_token
+  http-request return status 200 content-type text/plain lf-string "hello %[req.hdr(x-name)] %[path]" if {{ path /hello }}
+  http-request redirect location /to/%[urlp(to)] code 302 if {{ path /go }}
+  http-request redirect prefix http://other.example drop-query set-cookie SEEN=1 if {{ path_beg /prefixed }}
+  http-request tarpit if {{ path /trap }}
+  http-request deny deny_status 404 if {{ path /deny404 }}
+  http-request deny deny_status 405 if {{ path /deny405 }}
+  http-request deny deny_status 410 if {{ path /deny410 }}
+  http-request deny deny_status 413 if {{ path /deny413 }}
+  http-request redirect location /bye clear-cookie SEEN= if {{ path /logout }}
+  http-request auth realm Private if {{ path_beg /private }} !{{ http_auth(users) }}
+  redirect scheme https code 301 if {{ path_beg /secure }} !{{ ssl_fc }}
+  use_backend %[req.hdr(host),lower,map({map},app)] if !is_api
+  use_backend api if is_api
+  default_backend app
+  http-response set-header X-Seen-Host %[var(txn.host)]
+  http-response set-status 299 if {{ res.hdr(x-app) -m found }} {{ status 200 }}
+  http-after-response set-header X-Frame-Options DENY
+
+backend app
+  http-response add-header X-App-Backend 1
+  server a 127.0.0.1:{app}
+
+backend api
+  acl v1 path_beg /api/v1
+  http-request set-header X-Backend-Rule "api %[var(txn.host)]"
+  http-request set-header X-V1 yes if v1
+  http-response set-header X-Api-Path %[var(txn.path)]
+  server b 127.0.0.1:{api}
+"#
+    )
+}
+
+/// Requests: path and extra header lines.
+const REQUESTS: &[(&str, &str)] = &[
+    ("/old/page?q=abc", "X-Debug: 1\r\nX-Secret-A: 1\r\nX-Secret: kept\r\nX-Tag: v7\r\nX-List: a, b\r\n"),
+    ("/index.php", "Accept-Language: EN;q=1\r\n"),
+    ("/index.php5?a=5", "X-Size: 200\r\nX-Forwarded-For: 10.1.2.3\r\n"),
+    ("/post-me", ""),
+    ("/move/x", ""),
+    ("/slow/x", ""),
+    ("/admin/x", ""),
+    ("/ADMIN/x?token=1", ""),
+    ("/hello", "X-Name: bob\r\n"),
+    ("/go?to=there", ""),
+    ("/prefixed/x?a=1", ""),
+    ("/private", ""),
+    ("/private", "Authorization: Basic YWxpY2U6c2VjcmV0\r\n"),
+    ("/private", "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"),
+    ("/secure/x?a=1", ""),
+    ("/api/v1/users", ""),
+    ("/deny404", ""),
+    ("/trap", ""),
+    ("/deny405", ""),
+    ("/deny410", ""),
+    ("/deny413", ""),
+    ("/logout", ""),
+    ("/api/v2/users", ""),
+];
+
+fn request(port: u16, host: &str, path: &str, extra: &str) -> Resp {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+    raw(port, req.as_bytes()).expect("answer")
+}
+
+/// What a client got: status, compared headers, and the body unless a server wrote it.
+fn client_view(r: &Resp) -> String {
+    let mut hs: Vec<String> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            let n = n.to_ascii_lowercase();
+            n.starts_with("x-") || ["location", "set-cookie", "www-authenticate", "content-type"].contains(&n.as_str())
+        })
+        .map(|(n, v)| format!("{}: {v}", n.to_ascii_lowercase()))
+        .collect();
+    hs.sort();
+    format!("{} {hs:?} body={:?}", r.status, r.text())
+}
+
+fn server_view(w: &Web, before: usize) -> String {
+    w.requests()
+        .iter()
+        .skip(before)
+        .map(|q| {
+            let mut hs: Vec<String> = q
+                .headers
+                .iter()
+                .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-"))
+                .map(|(n, v)| format!("{}: {v}", n.to_ascii_lowercase()))
+                .collect();
+            hs.sort();
+            format!("{} {} {hs:?}", q.method, q.target)
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn a_rule_heavy_config_behaves_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy");
+    let map = dir.write("hosts.map", "api.example.com api\nwww.example.com app\n").display().to_string();
+    let (hap_app, hap_api, our_app, our_api) = (Web::start("ha"), Web::start("hb"), Web::start("la"), Web::start("lb"));
+    for w in [&hap_app, &our_app] {
+        w.add_header("X-App: yes");
+        w.set_body("from the server");
+    }
+    for w in [&hap_api, &our_api] {
+        w.set_body("from the server");
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &config(hport, hap_app.port, hap_api.port, &map));
+    let child = Command::new(bin)
+        .args(["-db", "-f"])
+        .arg(&hcfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let mut hap = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", hport)).is_err() {
+        assert!(hap.0.try_wait().unwrap().is_none(), "haproxy exited");
+        assert!(Instant::now() < deadline, "haproxy did not listen on {hport}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _lbha = Lbha::start_haproxy(&config(lport, our_app.port, our_api.port, &map), &[lport]);
+
+    let mut diffs = Vec::new();
+    for host in ["www.example.com", "API.example.com", "evil.example.com"] {
+        for (path, extra) in REQUESTS {
+            let counts = |a: &Web, b: &Web| (a.requests().len(), b.requests().len());
+            let (h0, h1) = counts(&hap_app, &hap_api);
+            let (l0, l1) = counts(&our_app, &our_api);
+            let theirs = request(hport, host, path, extra);
+            let ours = request(lport, host, path, extra);
+            let them = format!(
+                "client {}\n  app {}\n  api {}",
+                client_view(&theirs),
+                server_view(&hap_app, h0),
+                server_view(&hap_api, h1)
+            );
+            let us = format!(
+                "client {}\n  app {}\n  api {}",
+                client_view(&ours),
+                server_view(&our_app, l0),
+                server_view(&our_api, l1)
+            );
+            if them != us {
+                diffs.push(format!("{host}{path}\n haproxy: {them}\n lbha:    {us}"));
+            }
+        }
+    }
+    assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+}

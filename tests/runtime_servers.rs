@@ -1,0 +1,349 @@
+//! Runtime servers on the control socket (`add server`, `del server`, `set server ... addr`,
+//! `enable|disable health|frontend`, `set maxconn`, `show servers conn`) with real backends under
+//! traffic, and what survives a reload and a restart.
+
+mod api_support;
+mod common;
+use api_support::ApiLbha;
+use common::*;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn config(port: u16, servers: &[(&str, u16)], extra: &str) -> String {
+    let list: Vec<String> =
+        servers.iter().map(|(n, p)| format!("{{ name = \"{n}\", addr = \"127.0.0.1:{p}\" }}")).collect();
+    format!(
+        "{extra}\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{}]\n\
+         [[backend]]\nname = \"fixed\"\nbalance = \"static-rr\"\nservers = [{{ name = \"x\", addr = \"127.0.0.1:{}\" }}]\n",
+        list.join(", "),
+        servers[0].1
+    )
+}
+
+/// Requests in a loop on another thread until stopped (bounded in time and count), counting
+/// answers that were not a 200.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicUsize>,
+    sent: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(port: u16) -> Traffic {
+        let (stop, failed, sent): (_, Arc<AtomicUsize>, Arc<AtomicUsize>) =
+            (Arc::new(AtomicBool::new(false)), Arc::default(), Arc::default());
+        let (s, f, n) = (stop.clone(), Arc::clone(&failed), Arc::clone(&sent));
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut i = 0;
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline && i < 20_000 {
+                i += 1;
+                let ok =
+                    raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").is_ok_and(|r| r.status == 200);
+                if !ok {
+                    f.fetch_add(1, Ordering::SeqCst);
+                }
+                n.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Traffic { stop, failed, sent, thread: Some(thread) }
+    }
+
+    /// Stops and returns (sent, failed).
+    fn finish(mut self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        (self.sent.load(Ordering::SeqCst), self.failed.load(Ordering::SeqCst))
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Waits (at most 15 s) until a request is answered by `body`.
+fn wait_body(port: u16, body: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if get(port, "/").text() == body {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no answer from {body} within 15 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn bodies(port: u16, n: usize) -> Vec<String> {
+    (0..n).map(|_| get(port, "/").text()).collect()
+}
+
+#[test]
+fn a_server_added_under_traffic_takes_requests_and_leaves_cleanly() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("a", a.port)], ""), &[port]);
+    let traffic = Traffic::start(port);
+    let add = format!("add server web/b 127.0.0.1:{} weight 1", b.port);
+    assert_eq!(l.ctl(&[&add]), "New server registered.\n\n");
+    // As in HAProxy, a new server starts in maintenance.
+    assert!(bodies(port, 6).iter().all(|x| x == "a"));
+    assert_eq!(l.ctl(&["enable server web/b"]), "\n");
+    wait_body(port, "b");
+    assert_eq!(l.ctl(&["del server web/b"]), "Only servers in maintenance mode can be deleted.\n\n");
+    l.ctl(&["disable server web/b"]);
+    assert_eq!(l.ctl(&["del server web/b"]), "Server deleted.\n\n");
+    let (sent, failed) = traffic.finish();
+    assert!(sent > 0);
+    assert_eq!(failed, 0, "no request failed while servers came and went ({sent} sent)");
+    assert!(bodies(port, 6).iter().all(|x| x == "a"));
+    let state = l.ctl(&["show servers state web"]);
+    assert!(!state.contains(" b 127.0.0.1"), "{state}");
+    assert_eq!(l.ctl(&["del server web/b"]), "No such server.\n\n");
+}
+
+#[test]
+fn haproxy_refusals() {
+    let a = Backend::start("a");
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("a", a.port)], ""), &[port]);
+    let ask = |c: &str| l.ctl(&[c]);
+    assert_eq!(
+        ask("add server fixed/y 127.0.0.1:1"),
+        "Backend must use a dynamic load balancing to support dynamic servers.\n\n"
+    );
+    assert_eq!(ask("add server web/a 127.0.0.1:1"), "Already exists a server with the same name in backend.\n\n");
+    assert_eq!(ask("add server nope/a 127.0.0.1:1"), "No such backend.\n\n");
+    assert_eq!(ask("add server web/z 127.0.0.1:1 bogus"), "unknown keyword 'bogus'.\n\n");
+    assert_eq!(
+        ask("add server web/z 127.0.0.1:1 resolvers dns"),
+        "'resolvers' option is not accepted for dynamic server\n\n"
+    );
+    assert_eq!(ask("set server web/a check-port 9000"), "health checks are not enabled on this server\n\n");
+    assert_eq!(ask("set server web/a agent up"), "agent checks are not enabled on this server.\n\n");
+    assert_eq!(ask("enable health web/a"), "Health check was not configured on this server, cannot enable.\n\n");
+    assert_eq!(ask("set server web/a addr 127.0.0.1"), "no need to change the addr by 'stats socket command'\n\n");
+    assert_eq!(ask("set server web/a addr bogus"), "Invalid addr 'bogus' by 'stats socket command'\n\n");
+    assert_eq!(ask("set maxconn global 0"), "Value out of range.\n\n");
+    assert_eq!(ask("enable frontend web"), "All sockets are already enabled.\n\n");
+    assert_eq!(ask("enable frontend nope"), "No such frontend.\n\n");
+    // A server refused by validation names the problem; nothing changes.
+    let e = ask("add server web/z 127.0.0.1:1 ca-file /nonexistent/ca.pem ssl");
+    assert!(e.contains("ca_file") || e.contains("ca-file") || e.contains("nonexistent"), "{e}");
+    assert!(!ask("show servers state web").contains(" z "));
+    // Admin only.
+    assert_eq!(l.ctl(&["user", "add server web/z 127.0.0.1:1"]), "\nPermission denied\n\n");
+    let conn = ask("show servers conn web");
+    assert!(conn.starts_with("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max"), "{conn}");
+    assert!(conn.contains(&format!("web/a 1/1 127.0.0.1 {} - ", a.port)), "{conn}");
+}
+
+#[test]
+fn address_changes_and_runtime_servers_survive_reload_and_restart() {
+    let (a, b, c) = (Backend::start("a"), Backend::start("b"), Backend::start("c"));
+    let port = free_port();
+    let keep = TempDir::new("rt-state");
+    let state = keep.0.join("server-state");
+    let extra = format!("[global]\nserver_state_file = \"{}\"", state.display());
+    let text = config(port, &[("s", a.port)], &extra);
+    let mut l = Lbha::start(&text, &[port]);
+    let traffic = Traffic::start(port);
+    let set = format!("set server web/s addr 127.0.0.1 port {}", b.port);
+    assert_eq!(
+        l.ctl(&[&set]),
+        format!(
+            "no need to change the addr, port changed from '{}' to '{}' by 'stats socket command'\n\n",
+            a.port, b.port
+        )
+    );
+    wait_body(port, "b");
+    let add = format!("add server web/c 127.0.0.1:{}", c.port);
+    assert_eq!(l.ctl(&[&add, "enable server web/c"]), "New server registered.\n\n\n");
+    wait_body(port, "c");
+    let (_, failed) = traffic.finish();
+    assert_eq!(failed, 0);
+    // Reload: the file still says `a`; the runtime changes are kept.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c") && seen.iter().any(|x| x == "c"), "{seen:?}");
+    // Restart: the overlay and the admin state come back from next to the state file.
+    l.signal(15);
+    assert!(l.wait_exit(Duration::from_secs(15)).is_some(), "lbha did not stop");
+    assert!(keep.0.join("server-state.runtime.json").exists());
+    let l2 = Lbha::start(&text, &[port]);
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c") && seen.iter().any(|x| x == "c"), "{seen:?}");
+    let st = l2.ctl(&["show servers state web"]);
+    assert!(st.contains(" c 127.0.0.1 2 0 "), "c is up and ready after the restart:\n{st}");
+    // A changed file wins: the runtime address of `s` is dropped once the file changes it.
+    let edited = text.replace(
+        &format!("127.0.0.1:{}\" }}]\n[[backend]]", a.port),
+        &format!("127.0.0.1:{}\" }}]\n[[backend]]", c.port),
+    );
+    std::fs::write(&l2.config, &edited).unwrap();
+    assert!(l2.ctl(&["reload"]).starts_with("Success=1"));
+    let seen = bodies(port, 6);
+    assert!(seen.iter().all(|x| x == "c"), "s now follows the file (c), and c is c: {seen:?}");
+    drop(a);
+}
+
+#[test]
+fn health_checks_can_be_stopped_and_forced() {
+    let a = Backend::start("a");
+    let dead = free_port();
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, inter = \"100ms\", rise = 1, fall = 1 }}, \
+         {{ name = \"d\", addr = \"127.0.0.1:{dead}\", check = true, inter = \"100ms\", rise = 1, fall = 1 }}]\n",
+        a.port
+    );
+    let l = Lbha::start(&text, &[port]);
+    let op = |name: &str| {
+        let st = l.ctl(&["show servers state web"]);
+        st.lines()
+            .find(|x| x.split_whitespace().nth(3) == Some(name))
+            .and_then(|x| x.split_whitespace().nth(5).map(String::from))
+            .unwrap_or_else(|| panic!("{name} in {st}"))
+    };
+    let wait_op = |name: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while op(name) != want {
+            assert!(Instant::now() < deadline, "{name} never reached op state {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_op("d", "0");
+    // Without checks a server counts as up, as in HAProxy.
+    assert_eq!(l.ctl(&["disable health web/d"]), "\n");
+    assert_eq!(op("d"), "2");
+    assert_eq!(l.ctl(&["enable health web/d"]), "\n");
+    wait_op("d", "0");
+    // Forced down (counted as a down transition), the next passing check takes it up again.
+    wait_op("a", "2");
+    let chkdown = || {
+        let st = l.ctl(&["show stat"]);
+        let row = st.lines().find(|x| x.starts_with("web,a,")).map(String::from).unwrap_or_else(|| panic!("{st}"));
+        row.split(',').nth(22).unwrap_or("").parse::<u64>().unwrap_or(0)
+    };
+    let before = chkdown();
+    assert_eq!(l.ctl(&["set server web/a health down"]), "\n");
+    assert_eq!(chkdown(), before + 1);
+    wait_op("a", "2");
+    // The check port follows `set server ... check-port` (to the dead port: down).
+    assert_eq!(l.ctl(&[&format!("set server web/a check-port {dead}")]), "\n");
+    wait_op("a", "0");
+}
+
+#[test]
+fn a_disabled_frontend_accepts_nothing_until_enabled() {
+    let a = Backend::start("a");
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("a", a.port)], ""), &[port]);
+    assert_eq!(l.ctl(&["disable frontend web"]), "\n");
+    assert_eq!(l.ctl(&["disable frontend web"]), "All sockets are already disabled.\n\n");
+    let before = a.seen.requests.load(Ordering::SeqCst);
+    // The connection waits in the backlog; its request is answered once the frontend is back.
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(s.read(&mut buf).is_err(), "answered while the frontend was disabled");
+    assert_eq!(a.seen.requests.load(Ordering::SeqCst), before);
+    assert_eq!(l.ctl(&["enable frontend web"]), "\n");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 200);
+    // Limits: a frontend and a server limit are taken at once and kept by a reload.
+    assert_eq!(l.ctl(&["set maxconn frontend web 7", "set maxconn server web/a 3"]), "\n\n");
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let stat = l.ctl(&["show stat"]);
+    let slim =
+        |row: &str| stat.lines().find(|x| x.starts_with(row)).and_then(|x| x.split(',').nth(6)).map(String::from);
+    assert_eq!(slim("web,FRONTEND").as_deref(), Some("7"), "{stat}");
+    assert_eq!(slim("web,a,").as_deref(), Some("3"), "{stat}");
+    assert_eq!(l.ctl(&["set maxconn global 50"]), "\n");
+    assert!(l.ctl(&["show info"]).contains("Maxconn: 50\n"));
+}
+
+#[test]
+fn the_data_plane_api_adds_moves_and_deletes_runtime_servers() {
+    let (a, b, c) = (Backend::start("A"), Backend::start("B"), Backend::start("C"));
+    let fe = free_port();
+    let api = ApiLbha::start(&format!(
+        "[[backend]]\nname = \"be\"\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"be\"\n",
+        a.port
+    ));
+    let mut lbha = api.lbha;
+    lbha.wait_port(fe);
+    let api = ApiLbha::with(lbha, api.port, api.state);
+    let rs = "/v2/services/haproxy/runtime/servers";
+    let before = api.config_text();
+    let body = format!(r#"{{"name":"s2","address":"127.0.0.1","port":{},"weight":1}}"#, b.port);
+    let (s, v) = api.json("POST", &format!("{rs}?backend=be"), Some(&body));
+    assert_eq!(
+        (s, v["admin_state"].as_str(), v["port"].as_u64()),
+        (201, Some("maint"), Some(u64::from(b.port))),
+        "{v}"
+    );
+    let (s, v) = api.json("POST", &format!("{rs}?backend=be"), Some(&body));
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = api.json("POST", &format!("{rs}?backend=nope"), Some(&body));
+    assert_eq!(s, 404);
+    let (s, v) = api.json("PUT", &format!("{rs}/s2?backend=be"), Some(r#"{"admin_state":"ready"}"#));
+    assert_eq!(s, 200, "{v}");
+    wait_body(fe, "B");
+    // A new port through PUT moves the traffic (`set server addr`).
+    let (s, v) = api.json("PUT", &format!("{rs}/s2?backend=be"), Some(&format!(r#"{{"port":{}}}"#, c.port)));
+    assert_eq!((s, v["port"].as_u64()), (200, Some(u64::from(c.port))), "{v}");
+    wait_body(fe, "C");
+    // Runtime only: the configuration file is untouched.
+    assert_eq!(api.config_text(), before);
+    let (s, v) = api.json("DELETE", &format!("{rs}/s2?backend=be"), None);
+    assert_eq!(s, 409, "only servers in maintenance: {v}");
+    api.json("PUT", &format!("{rs}/s2?backend=be"), Some(r#"{"admin_state":"maint"}"#));
+    assert_eq!(api.call("DELETE", &format!("{rs}/s2?backend=be"), None).status, 204);
+    let (s, _) = api.json("GET", &format!("{rs}/s2?backend=be"), None);
+    assert_eq!(s, 404);
+    assert!(bodies(fe, 4).iter().all(|x| x == "A"));
+}
+
+/// `init-addr none` (here without `libc`, so the test makes no DNS query): a name that does not
+/// resolve leaves its server in maintenance (resolution) until `set server addr` gives it one.
+#[test]
+fn an_unresolved_server_waits_for_an_address_and_the_haproxy_config_converts() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let cfg = format!(
+        "global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{port}\n  default-server init-addr none\n  server a 127.0.0.1:{}\n  server app app.example.invalid:{} check\n",
+        a.port, b.port
+    );
+    let l = Lbha::start_haproxy(&cfg, &[port]);
+    let stat = l.ctl(&["show stat"]);
+    assert!(stat.lines().any(|x| x.starts_with("web,app,") && x.contains("MAINT (resolution)")), "{stat}");
+    // Even put in service, it has nowhere to send traffic.
+    l.ctl(&["enable server web/app"]);
+    assert!(bodies(port, 6).iter().all(|x| x == "a"));
+    let set = format!("set server web/app addr 127.0.0.1 port {}", b.port);
+    assert_eq!(
+        l.ctl(&[&set]),
+        "IP changed from '0.0.0.0' to '127.0.0.1', no need to change the port by 'stats socket command'\n\n"
+    );
+    wait_body(port, "b");
+    // Its check starts with the address, and a reload keeps it.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    wait_body(port, "b");
+}

@@ -1,0 +1,329 @@
+//! `tcp-request` / `tcp-response` rules and SNI routing in mode tcp, with real TLS clients
+//! (rustls) and plain TCP backends that record what they receive.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A plain TCP server that reads the first bytes of each connection, records them, answers
+/// `tag` and closes: it plays a TLS backend that the proxy passes the ClientHello to.
+fn tag_server(tag: &'static str) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { continue };
+            let rec = rec.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = vec![0u8; 16384];
+                let n = s.read(&mut buf).unwrap_or(0);
+                // lbha's start-up probe connects and sends nothing: not a session worth recording.
+                if n > 0 {
+                    rec.lock().unwrap().push(buf[..n].to_vec());
+                }
+                let _ = s.write_all(tag.as_bytes());
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Sends a real rustls ClientHello for `sni` and returns what comes back before the close
+/// (a backend's tag, or nothing when the proxy refused the connection).
+fn hello_through(port: u16, sni: &str) -> String {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while conn.wants_write() {
+        conn.write_tls(&mut s).unwrap();
+    }
+    read_all(&mut s)
+}
+
+fn read_all(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn sni_config(port: u16, a: u16, b: u16, d: u16, front: &str) -> String {
+    format!(
+        r#"
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "1s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "tls_in"
+bind = ["127.0.0.1:{port}"]
+default_backend = "be_default"
+{front}
+[[backend]]
+name = "be_a"
+servers = [{{ name = "a", addr = "127.0.0.1:{a}" }}]
+[[backend]]
+name = "be_b"
+servers = [{{ name = "b", addr = "127.0.0.1:{b}" }}]
+[[backend]]
+name = "be_default"
+servers = [{{ name = "d", addr = "127.0.0.1:{d}" }}]
+"#
+    )
+}
+
+#[test]
+fn sni_routing_by_map_file_passes_the_hello_through() {
+    let ((a, seen_a), (b, seen_b), (d, _)) = (tag_server("A"), tag_server("B"), tag_server("D"));
+    let port = free_port();
+    let dir = TempDir::new("tcprules-map");
+    dir.write("sni.map", "# sni -> backend\na.example be_a\nb.example be_b\n");
+    let front = r#"
+tcp_request_inspect_delay = "5s"
+tcp_request = [{ content = "accept", if = "{ req_ssl_hello_type 1 }" }]
+use_backend = [{ backend = "%[req.ssl_sni,lower,map(sni.map)]" }]
+"#;
+    let _lb = Lbha::start_in(dir, &sni_config(port, a, b, d, front), &[port]);
+    assert_eq!(hello_through(port, "a.example"), "A");
+    assert_eq!(hello_through(port, "B.EXAMPLE"), "B", "the SNI is lowered before the map lookup");
+    assert_eq!(hello_through(port, "c.example"), "D", "no map entry: the default backend");
+    // The backend got the client's ClientHello intact: a handshake record naming the host.
+    let got = seen_b.lock().unwrap()[0].clone();
+    assert_eq!(got[0], 0x16, "a TLS handshake record");
+    assert!(got.windows(9).any(|w| w.eq_ignore_ascii_case(b"b.example")));
+    assert_eq!(seen_a.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn sni_conditions_set_var_and_reject() {
+    let ((a, _), (b, seen_b), (d, seen_d)) = (tag_server("A"), tag_server("B"), tag_server("D"));
+    let port = free_port();
+    let front = r#"
+tcp_request_inspect_delay = "5s"
+acl = [{ name = "is_b", cond = "var(sess.sni) -m end -i .b.example" }]
+tcp_request = [
+  { content = "reject", if = "{ req.ssl_sni -i evil.example }" },
+  { content = "set-var(sess.sni) req.ssl_sni" },
+  { content = "accept", if = "{ req_ssl_hello_type 1 }" },
+]
+use_backend = [
+  { backend = "be_a", if = "{ req.ssl_sni -i a.example }" },
+  { backend = "be_b", if = "is_b" },
+]
+"#;
+    let _lb = Lbha::start_in(TempDir::new("tcprules-cond"), &sni_config(port, a, b, d, front), &[port]);
+    assert_eq!(hello_through(port, "A.example"), "A");
+    assert_eq!(hello_through(port, "www.b.example"), "B", "routed by the variable the content rule set");
+    assert_eq!(hello_through(port, "other.example"), "D");
+    assert_eq!(hello_through(port, "evil.example"), "", "rejected: no backend sees it");
+    let stat = _lb.ctl(&["show stat"]);
+    let fe = stat.lines().find(|l| l.starts_with("tls_in,FRONTEND,")).unwrap_or_else(|| panic!("{stat}"));
+    assert_eq!(fe.split(',').nth(10), Some("1"), "dreq counts the content reject: {stat}");
+    assert_eq!(seen_b.lock().unwrap().len(), 1);
+    assert_eq!(seen_d.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn inspect_delay_expiry_decides_with_what_arrived() {
+    let ((a, _), (b, _), (d, seen_d)) = (tag_server("A"), tag_server("B"), tag_server("D"));
+    let port = free_port();
+    // Partial or missing TLS records wait for the delay; then the rules decide: a client that
+    // sent a truncated record is rejected, one that sent plain text goes on with its bytes.
+    let front = r#"
+tcp_request_inspect_delay = "300ms"
+tcp_request = [
+  { content = "accept", if = "{ req_ssl_hello_type 1 }" },
+  { content = "reject", if = "{ req.payload(0,1) -m bin 16 }" },
+]
+"#;
+    let _lb = Lbha::start_in(TempDir::new("tcprules-delay"), &sni_config(port, a, b, d, front), &[port]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0x02]).unwrap();
+    assert_eq!(read_all(&mut s), "", "a truncated TLS record is rejected when the delay expires");
+
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"PING").unwrap();
+    assert_eq!(read_all(&mut s), "D");
+    assert_eq!(seen_d.lock().unwrap().as_slice(), [b"PING".to_vec()], "the inspected bytes reach the server");
+}
+
+#[test]
+fn connection_rules_and_response_rules() {
+    let ((a, _), (b, _), (d, seen_d)) = (tag_server("A"), tag_server("B"), tag_server("D"));
+    let port = free_port();
+    let front = r#"
+tcp_request = [{ connection = "reject", if = "{ dst_port 1 }" }, { connection = "accept", if = "LOCALHOST" }, { connection = "reject" }]
+"#;
+    let mut cfg = sni_config(port, a, b, d, front);
+    let _lb = Lbha::start_in(TempDir::new("tcprules-conn"), &cfg, &[port]);
+    assert_eq!(hello_through(port, "x.example"), "D", "accepted: the client is on loopback");
+    drop(_lb);
+
+    // A backend that refuses every session by `tcp-response content`.
+    let port = free_port();
+    cfg = sni_config(port, a, b, d, "").replace(
+        "name = \"be_default\"",
+        "name = \"be_default\"\ntcp_response = [{ content = \"reject\", unless = \"{ src 192.0.2.1 }\" }]",
+    );
+    let _lb = Lbha::start_in(TempDir::new("tcprules-resp"), &cfg, &[port]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"hello").unwrap();
+    assert_eq!(read_all(&mut s), "", "the response is refused");
+    assert!(
+        !seen_d.lock().unwrap().iter().any(|b| b == b"hello"),
+        "the server got the bytes, not the client its answer"
+    );
+}
+
+#[test]
+fn config_errors_are_located() {
+    let dir = TempDir::new("tcprules-check");
+    let bad = r#"
+[defaults]
+mode = "tcp"
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:1"]
+acl = [{ name = "h", cond = "path_beg /x" }]
+tcp_request = [
+  { connection = "reject", if = "{ req.ssl_sni x }" },
+  { content = "capture req.ssl_sni len 10" },
+  { content = "accept", if = "{ nosuch 1 }" },
+  { content = "reject", if = "{ nbsrv(typo) lt 1 }" },
+  { content = "reject", if = "{ be_conn(x) gt 1 }" },
+]
+use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
+"#;
+    let cfg = dir.write("bad.toml", bad);
+    let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{err}");
+    for want in [
+        "frontend[0].acl[0].cond",
+        "HTTP fetches are not available",
+        "frontend[0].tcp_request[0].if",
+        "request contents are not available in tcp-request connection",
+        "frontend[0].tcp_request[1].content",
+        "action `capture` is not supported",
+        "frontend[0].tcp_request[2].if",
+        "unknown fetch",
+        "missing.map",
+        "nbsrv: no such backend `typo`",
+        "frontend[0].tcp_request[4].if",
+        "this fetch is not supported in tcp-request content rules yet",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
+
+/// On an `ssl` bind in mode tcp, session rules see the handshake (`ssl_fc`, `ssl_fc_sni`) and
+/// the clear bytes are relayed.
+#[test]
+fn session_rules_on_a_tls_bind_read_the_handshake() {
+    let (d, seen_d) = tag_server("D");
+    let (a, b) = (tag_server("A").0, tag_server("B").0);
+    let port = free_port();
+    let dir = TempDir::new("tcprules-tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["ok.example".to_string(), "no.example".to_string()]).unwrap();
+    let crt = dir.write("site.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let front = r#"
+tcp_request = [
+  { session = "reject", unless = "{ ssl_fc } { ssl_fc_sni -i ok.example }" },
+  { content = "set-var(sess.proto) ssl_fc_protocol" },
+]
+"#;
+    let cfg = sni_config(port, a, b, d, front).replace(
+        &format!("bind = [\"127.0.0.1:{port}\"]"),
+        &format!("bind = [\"127.0.0.1:{port} ssl crt {}\"]", crt.display()),
+    );
+    let _lb = Lbha::start_in(dir, &cfg, &[port]);
+    let talk = |sni: &str| -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        if tls.write_all(b"hello over tls").is_err() {
+            return String::new();
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    assert_eq!(talk("ok.example"), "D", "the right SNI passes the session rule");
+    assert_eq!(seen_d.lock().unwrap().as_slice(), [b"hello over tls".to_vec()], "the server gets the clear bytes");
+    assert_eq!(talk("no.example"), "", "another SNI is rejected after the handshake");
+    assert_eq!(seen_d.lock().unwrap().len(), 1);
+}
+
+/// In mode http, `tcp-request connection` and `content` rules that need no request bytes decide
+/// before any HTTP is read.
+#[test]
+fn http_frontends_take_connection_and_content_rules() {
+    let be = Backend::start("web");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let front = |name: &str, port: u16, rules: &str| {
+        format!(
+            "[[frontend]]\nname = \"{name}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"web\"\ntcp_request = {rules}\n"
+        )
+    };
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"10s\", server = \"10s\" }}\n{}{}{}[[backend]]\nname = \"web\"\nservers = [{{ name = \"w\", addr = \"127.0.0.1:{}\" }}]\n",
+        front("conn", p1, r#"[{ connection = "reject", if = "LOCALHOST" }]"#),
+        front("content", p2, r#"[{ content = "reject", unless = "{ src 192.0.2.0/24 }" }]"#),
+        front("open", p3, r#"[{ content = "accept", if = "{ src 127.0.0.0/8 }" }, { content = "reject" }]"#),
+        be.port
+    );
+    let _lb = Lbha::start_in(TempDir::new("tcprules-http"), &cfg, &[p1, p2, p3]);
+    for port in [p1, p2] {
+        let r = raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.status == 0), "port {port} answered");
+    }
+    assert_eq!(get(p3, "/").status, 200);
+    assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "only the accepted client's request");
+
+    // A content rule reading request bytes is refused in mode http, with its location.
+    let dir = TempDir::new("tcprules-http-bad");
+    let bad = cfg.replace(
+        r#"{ content = "accept", if = "{ src 127.0.0.0/8 }" }"#,
+        r#"{ content = "accept", if = "{ req.len gt 0 }" }"#,
+    );
+    let path = dir.write("bad.toml", &bad);
+    let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("mode http"), "{err}");
+}
