@@ -290,6 +290,8 @@ pub struct Section {
     /// or `{ len = 64 }` (`declare capture request`, filled by `http-request capture ... id N`).
     pub capture_request: Option<Vec<CaptureDef>>,
     pub capture_response: Option<Vec<CaptureDef>>,
+    /// `capture cookie NAME len N`: the request's and the response's cookie for `%CC`/`%CS`.
+    pub capture_cookie: Option<CaptureCookieDef>,
     /// `unique-id-format` and `unique-id-header`.
     pub unique_id_format: Option<String>,
     pub unique_id_header: Option<String>,
@@ -313,6 +315,14 @@ pub struct Section {
 #[serde(default, deny_unknown_fields)]
 pub struct CaptureDef {
     pub header: Option<String>,
+    pub len: usize,
+}
+
+/// `capture cookie NAME len N`: NAME is the start of the cookie's name (`NAME=` for exactly it).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureCookieDef {
+    pub name: String,
     pub len: usize,
 }
 

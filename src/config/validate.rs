@@ -92,6 +92,7 @@ impl Kind {
             "http_buffer_request",
             "log_targets",
             "expect_proxy",
+            "capture_cookie",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -110,6 +111,7 @@ impl Kind {
                         "stick",
                         "appsession",
                         "expect_proxy",
+                        "capture_cookie",
                     ]
                     .contains(&key)
                     && !["tcp_request", "tcp_response"].contains(&key)
@@ -136,7 +138,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        monitor_uri => "monitor_uri", monitor_fail => "monitor_fail");
     k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
-    k!(log_targets => "log_targets");
+    k!(log_targets => "log_targets", capture_cookie => "capture_cookie");
     k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
     v
 }

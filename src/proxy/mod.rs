@@ -456,8 +456,10 @@ impl Proxy {
             let cx = svc_cx.clone();
             let upgrades = svc_upgrades.clone();
             let verdict = verdicts.next();
+            let head = svc_activity.head_start();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
+            req.extensions_mut().insert(head);
             req.extensions_mut().insert(exchange.clone());
             req.extensions_mut().insert(upgrades.clone());
             // Boxed: hyper keeps room for one service future per connection from its start, so

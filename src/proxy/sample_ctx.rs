@@ -16,6 +16,8 @@ pub struct TlsInfo {
     pub sni: Option<String>,
     pub alpn: Option<Vec<u8>>,
     pub protocol: Option<&'static str>,
+    /// When the handshake ended (`%Th` counts from the accept to here).
+    pub done: Option<tokio::time::Instant>,
 }
 
 impl TlsInfo {
@@ -25,7 +27,12 @@ impl TlsInfo {
             rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
             _ => "unknown",
         });
-        TlsInfo { sni: c.server_name().map(str::to_string), alpn: c.alpn_protocol().map(<[u8]>::to_vec), protocol }
+        TlsInfo {
+            sni: c.server_name().map(str::to_string),
+            alpn: c.alpn_protocol().map(<[u8]>::to_vec),
+            protocol,
+            done: Some(tokio::time::Instant::now()),
+        }
     }
 }
 

@@ -51,6 +51,7 @@ pub const ORDER: &[&str] = &[
     "log_format_sd",
     "capture_request",
     "capture_response",
+    "capture_cookie",
     "unique_id_format",
     "unique_id_header",
     "errorfile",
@@ -100,6 +101,7 @@ impl ProxyKind {
             "http_buffer_request",
             "log_targets",
             "expect_proxy",
+            "capture_cookie",
         ];
         match self {
             Self::Listen => true,
@@ -125,6 +127,7 @@ impl ProxyKind {
                 "tcp_request",
                 "tcp_response",
                 "expect_proxy",
+                "capture_cookie",
             ]
             .contains(&key),
         }
