@@ -21,6 +21,7 @@ readonly NGINX_PORT1=18081
 readonly NGINX_PORT2=18082
 readonly HAPROXY_STATS_PORT=18083  # ACL scenario only: proves which backend served the requests
 readonly LBHA_STATS_PORT=18093
+readonly SINK_PORT=18095          # log-format scenario only: the UDP syslog sink both proxies log to
 readonly CPU_LOAD=0    # nginx and wrk
 readonly CPU_PROXY=1   # the proxy under test
 readonly PORT_WAIT_SECS=10
@@ -35,6 +36,7 @@ readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_l
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
 # listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), tls (plain with an ssl bind, wrk over https),
 # gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl),
+# logfmt (conf/*-logfmt.*.tmpl, a 15-field log-format line per request to a UDP sink, udp_sink.py),
 # tlsclose (tls, every request on a new connection: handshakes per second), h2c (a `proto h2` bind,
 # h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx). --nbthread adds a 7th field.
 readonly SCENARIOS=(
@@ -48,6 +50,7 @@ readonly SCENARIOS=(
     "h2-16k|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 16 KiB body|http|/16k|h2c"
     "gzip-64k|gzip|gzip of a 64 KiB compressible text body (Accept-Encoding: gzip), level 1|http|/64k|gzip"
     "cache-4k|cache|cache hits of a 4 KiB object (max-age=3600 from nginx)|http|/4k|cache"
+    "logfmt-15|logfmt|custom log-format (15 fields) per request to a UDP syslog sink, 3-byte body|http|/|logfmt"
 )
 
 LBHA="$REPO_ROOT/target/release/lbha"
@@ -233,7 +236,8 @@ check_prerequisites() {
     fi
     local tmpl
     for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl \
-        haproxy-gzip.cfg.tmpl lbha-gzip.toml.tmpl haproxy-cache.cfg.tmpl lbha-cache.toml.tmpl; do
+        haproxy-gzip.cfg.tmpl lbha-gzip.toml.tmpl haproxy-cache.cfg.tmpl lbha-cache.toml.tmpl \
+        haproxy-logfmt.cfg.tmpl lbha-logfmt.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -339,6 +343,7 @@ make_cert() {
 # Starts HAProxy and lbha for one scenario; sets HAPROXY_PID and LBHA_PID.
 HAPROXY_PID=""
 LBHA_PID=""
+SINK_PID=""
 start_proxies() {
     local mode=$1 scen=$2 variant=$3 threads=$4 cpus=$CPU_PROXY
     ((threads == 1)) || cpus="$CPU_LOAD,$CPU_PROXY"
@@ -349,11 +354,17 @@ start_proxies() {
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
         gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;
         cache) htmpl=haproxy-cache.cfg.tmpl ltmpl=lbha-cache.toml.tmpl ;;
+        logfmt)
+            htmpl=haproxy-logfmt.cfg.tmpl ltmpl=lbha-logfmt.toml.tmpl
+            # Pinned with the load generator: the sink's cost is the same for both proxies.
+            start_bg "$WORK/sink.log" taskset -c "$CPU_LOAD" python3 "$SCRIPT_DIR/udp_sink.py" "$HOST" "$SINK_PORT" "$WORK/sink.state"
+            SINK_PID=$STARTED_PID
+            ;;
         tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
         h2c) bind_opts=" proto h2" ;;
     esac
-    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads"
-    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads"
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
     start_bg "$hlog" taskset -c "$cpus" haproxy -db -f "$hcfg"
@@ -629,6 +640,10 @@ bench_scenario() {
             expect_header haproxy "$HAPROXY_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
             expect_header lbha "$LBHA_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
             ;;
+        logfmt)
+            expect_log_line haproxy "$HAPROXY_PORT" "$path"
+            expect_log_line lbha "$LBHA_PORT" "$path"
+            ;;
     esac
     if [[ $variant == acl ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
@@ -665,6 +680,29 @@ bench_scenario() {
     RSS[$scen/lbha]=$(peak_rss_mib "$LBHA_PID")
     stop_pid "$LBHA_PID"
     stop_pid "$HAPROXY_PID"
+    if [[ -n $SINK_PID ]]; then
+        log "  UDP sink: $(head -n 1 "$WORK/sink.state") datagrams in all"
+        stop_pid "$SINK_PID"
+        SINK_PID=""
+    fi
+}
+
+# expect_log_line NAME PORT PATH: one request through NAME must reach the UDP sink as a line with
+# the 15 fields (the request line last, quoted), so the scenario measures logging that happens.
+expect_log_line() {
+    local name=$1 port=$2 path=$3 before after line deadline=$((SECONDS + 10))
+    before=$(head -n 1 "$WORK/sink.state" 2>/dev/null || echo 0)
+    probe "$name" "$port" "$path"
+    while :; do
+        after=$(head -n 1 "$WORK/sink.state" 2>/dev/null || echo 0)
+        ((after > before)) && break
+        ((SECONDS < deadline)) || die "$name: no log line reached the UDP sink on $HOST:$SINK_PORT$(log_tail "$WORK/sink.log")"
+        sleep 0.2
+    done
+    line=$(sed -n 2p "$WORK/sink.state")
+    grep -Eq "[0-9.]+:[0-9]+ \[[^]]+\] bench bench/n[12] [0-9-]+/[0-9-]+/[0-9-]+/[0-9-]+/[0-9-]+ 200 [0-9]+ [-A-Za-z]{4} \"GET $path HTTP/1.1\"\$" <<<"$line" ||
+        die "$name: the sink's line does not have the 15 fields: $line"
+    log "  checked: $name logs $line"
 }
 
 build_report() {

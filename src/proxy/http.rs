@@ -174,15 +174,18 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
     let fe = &active.snap.frontends[fi];
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
-    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
+    // An `lf-string` error page renders over the request's record.
+    let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs || lf_pages);
+    let rec = if lf_pages { req.extensions().get::<super::logrec::LogHandle>().cloned() } else { None };
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
-        let resp = super::errpages::customize(resp, &active.snap, fi);
+        let resp = super::errpages::customize(resp, &active.snap, fi, rec.as_ref());
         return after_response(resp, &cx, &active, fi, bi, &vars);
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
-    let resp = super::errpages::customize(resp, &active.snap, fi);
+    let resp = super::errpages::customize(resp, &active.snap, fi, rec.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
 }

@@ -24,7 +24,7 @@ pub(super) fn ident(g: &model::Global) -> crate::log::Ident {
     crate::log::Ident { tag: g.log_tag.clone().filter(|t| !t.is_empty()), hostname }
 }
 
-fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+pub(super) fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
     let text = text?;
     match LogFormat::parse(text) {
         Ok(f) => match crate::log::record::check(&f) {
