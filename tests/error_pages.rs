@@ -228,3 +228,18 @@ fn a_bad_errorfile_is_refused_with_its_location() {
     assert!(err.contains("frontend[0].errorfile.503"), "{err}");
     assert!(err.contains("payload size does not match the announced content-length (5 != 9)"), "{err}");
 }
+
+#[test]
+fn a_bad_lf_string_error_page_is_refused_with_its_location() {
+    let dir = TempDir::new("errpages-badlf");
+    let cfg = dir.write(
+        "lbha.toml",
+        "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n\
+         http_error = [{ status = 503, content_type = \"text/plain\", lf_string = \"down %Zz\" }, { status = 502, lf_string = \"x\" }]\n",
+    );
+    let out = Command::new(common::lbha_bin()).arg("check").arg("-c").arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("frontend[0].http_error[0].lf_string") && err.contains("%Zz"), "{err}");
+    assert!(err.contains("frontend[0].http_error[1].content_type: a body needs a content_type"), "{err}");
+}
