@@ -21,6 +21,7 @@ readonly NGINX_PORT1=18081
 readonly NGINX_PORT2=18082
 readonly HAPROXY_STATS_PORT=18083  # ACL scenario only: proves which backend served the requests
 readonly LBHA_STATS_PORT=18093
+readonly SINK_PORT=18095          # log-format scenario only: the UDP syslog sink both proxies log to
 readonly CPU_LOAD=0    # nginx and wrk
 readonly CPU_PROXY=1   # the proxy under test
 readonly PORT_WAIT_SECS=10
@@ -35,6 +36,8 @@ readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_l
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
 # listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), track (conf/*-track.*.tmpl: plain plus the
 # stick-counter rate limit), tls (plain with an ssl bind, wrk over https),
+# gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl),
+# logfmt (conf/*-logfmt.*.tmpl, a 15-field log-format line per request to a UDP sink, udp_sink.py),
 # tlsclose (tls, every request on a new connection: handshakes per second), h2c (a `proto h2` bind,
 # h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx). --nbthread adds a 7th field.
 readonly SCENARIOS=(
@@ -47,6 +50,9 @@ readonly SCENARIOS=(
     "https-new|https|https, a new TLS connection per request (Connection: close), 3-byte body|http|/|tlsclose"
     "h2-3b|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 3-byte body|http|/|h2c"
     "h2-16k|h2|HTTP/2 clients (h2load, 64 connections x 10 streams, cleartext h2), 16 KiB body|http|/16k|h2c"
+    "gzip-64k|gzip|gzip of a 64 KiB compressible text body (Accept-Encoding: gzip), level 1|http|/64k|gzip"
+    "cache-4k|cache|cache hits of a 4 KiB object (max-age=3600 from nginx)|http|/4k|cache"
+    "logfmt-15|logfmt|custom log-format (15 fields) per request to a UDP syslog sink, 3-byte body|http|/|logfmt"
 )
 
 LBHA="$REPO_ROOT/target/release/lbha"
@@ -62,7 +68,8 @@ H2_STREAMS=10
 WORK=""
 PIDS=()
 LOAD_CPUS=0   # where wrk/h2load run for the scenario at hand
-declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=()
+declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=() CPU_US=()
+WRK_HEADER=""   # one extra request header for wrk and the probes (the gzip scenario's Accept-Encoding)
 CERT=""
 
 usage() {
@@ -230,7 +237,10 @@ check_prerequisites() {
         exit 2
     fi
     local tmpl
-    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl haproxy-track.cfg.tmpl lbha-track.toml.tmpl; do
+    for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl \
+        haproxy-track.cfg.tmpl lbha-track.toml.tmpl \
+        haproxy-gzip.cfg.tmpl lbha-gzip.toml.tmpl haproxy-cache.cfg.tmpl lbha-cache.toml.tmpl \
+        haproxy-logfmt.cfg.tmpl lbha-logfmt.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -301,6 +311,12 @@ NGINX_PID=""
 start_nginx() {
     mkdir -p "$WORK/www" "$WORK/nginx-tmp"
     head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
+    head -c 4096 /dev/zero | tr '\0' 'c' >"$WORK/www/4k"
+    # Text that compresses like a page or a log (about 5:1 at level 1), not a run of one byte.
+    # (Cut with truncate: `| head -c` would end awk with SIGPIPE, fatal under pipefail.)
+    seq 1 5000 | awk '{ printf "%06d GET /app/v1/items/%d?page=%d HTTP/1.1 200 user=u%d ok\n", $1, $1 * 7 % 1000, $1 % 13, $1 % 97 }' \
+        >"$WORK/www/64k"
+    truncate -s 65536 "$WORK/www/64k"
     # As root nginx would drop its worker to "nobody", which cannot read the 0700 temp dir.
     local user_directive=""
     ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
@@ -330,6 +346,7 @@ make_cert() {
 # Starts HAProxy and lbha for one scenario; sets HAPROXY_PID and LBHA_PID.
 HAPROXY_PID=""
 LBHA_PID=""
+SINK_PID=""
 start_proxies() {
     local mode=$1 scen=$2 variant=$3 threads=$4 cpus=$CPU_PROXY
     ((threads == 1)) || cpus="$CPU_LOAD,$CPU_PROXY"
@@ -339,11 +356,19 @@ start_proxies() {
     case $variant in
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
         track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
+        gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;
+        cache) htmpl=haproxy-cache.cfg.tmpl ltmpl=lbha-cache.toml.tmpl ;;
+        logfmt)
+            htmpl=haproxy-logfmt.cfg.tmpl ltmpl=lbha-logfmt.toml.tmpl
+            # Pinned with the load generator: the sink's cost is the same for both proxies.
+            start_bg "$WORK/sink.log" taskset -c "$CPU_LOAD" python3 "$SCRIPT_DIR/udp_sink.py" "$HOST" "$SINK_PORT" "$WORK/sink.state"
+            SINK_PID=$STARTED_PID
+            ;;
         tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
         h2c) bind_opts=" proto h2" ;;
     esac
-    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads"
-    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads"
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
     start_bg "$hlog" taskset -c "$cpus" haproxy -db -f "$hcfg"
@@ -384,6 +409,20 @@ probe() {
     status=${status%$'\r'}
     [[ $status == "HTTP/1.1 200"* ]] ||
         die "$name on $scheme://$HOST:$port did not answer GET $path (Host: $host) with 200 (status line: '${status:-none}')"
+}
+
+# expect_header NAME PORT PATH REQUEST_HEADER REGEX: the response head to one GET carrying
+# REQUEST_HEADER must have a line matching REGEX (lower-cased), so the scenario measures what it says.
+expect_header() {
+    local name=$1 port=$2 path=$3 hdr=$4 re=$5 head
+    # shellcheck disable=SC2016 # $0..$3 belong to the inner bash, which gets them as arguments
+    head=$(timeout 5 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n" "$2" "$0" "$3" >&3
+        sed -n "1,/^\r\$/p" <&3' "$HOST" "$port" "$path" "$hdr" 2>/dev/null | tr -d '\r' | tr 'A-Z' 'a-z') || true
+    grep -Eq "$re" <<<"$head" ||
+        die "$name on $HOST:$port: GET $path with '$hdr' gave no header matching /$re/; head:"$'\n'"$head"
+    log "  checked: $name answers GET $path ($hdr) with $(grep -E "$re" <<<"$head" | head -n 1)"
 }
 
 # "protocol cipher key-exchange" that an OpenSSL client (as wrk is) negotiates with HOST:PORT.
@@ -445,6 +484,7 @@ parse_wrk() {
             return -1
         }
         /^Requests\/sec:/ { rps = $2; have_rps = 1 }
+        / requests in / { reqs = $1 }
         $1 == "99%" { p99 = to_ms($2); have_p99 = 1 }
         /^ *Socket errors:/ {
             for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(/,/, "", v); errs += v }
@@ -452,7 +492,7 @@ parse_wrk() {
         /^ *Non-2xx or 3xx responses:/ { errs += $NF }
         END {
             if (!have_rps || !have_p99 || p99 < 0) exit 1
-            printf "%s %.3f %d\n", rps, p99, errs
+            printf "%s %.3f %d %d\n", rps, p99, errs, reqs
         }' "$1"
 }
 
@@ -461,8 +501,14 @@ parse_wrk() {
 run_wrk() {
     local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-} close=${8:-}
     local url="$scheme://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
-    local headers=()
+    local headers=() pid="" t0=0 t1
     [[ -z $host ]] || headers=(-H "Host: $host")
+    [[ -z $WRK_HEADER ]] || headers+=(-H "$WRK_HEADER")
+    case $target in
+        haproxy) pid=$HAPROXY_PID ;;
+        lbha) pid=$LBHA_PID ;;
+    esac
+    [[ -z $pid ]] || t0=$(cpu_ticks "$pid")
     [[ -z $close ]] || headers+=(-H "Connection: close")
     # In the background plus `wait`, so a Ctrl-C or SIGTERM runs the trap at once: bash defers traps
     # while a foreground child runs, and skips the INT trap when that child (wrk) handles SIGINT itself.
@@ -477,12 +523,23 @@ run_wrk() {
         die "wrk against $target ($url) exited with status $rc$(log_tail "$out")"
     fi
     parsed=$(parse_wrk "$out") || die "could not parse the wrk report for $target ($url)$(log_tail "$out")"
-    local rps p99 errs
-    read -r rps p99 errs <<<"$parsed"
+    local rps p99 errs reqs
+    read -r rps p99 errs reqs <<<"$parsed"
+    if [[ -n $pid ]]; then
+        t1=$(cpu_ticks "$pid")
+        CPU_US[$scen/$target]+="$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+            'BEGIN { if (n > 0) printf "%.2f", d / hz * 1e6 / n; else print 0 }') "
+    fi
     RPS[$scen/$target]+="$rps "
     P99[$scen/$target]+="$p99 "
     ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
     log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$rps") req/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
+}
+
+# User plus system CPU time of a process so far, in clock ticks (fields 14 and 15 of its stat;
+# the command name in field 2 is skipped by cutting after its closing parenthesis).
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 # run_h2load TARGET SCENARIO RUN PORT PATH: cleartext HTTP/2 with $CONNECTIONS connections of
@@ -575,6 +632,23 @@ bench_scenario() {
     log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
     probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
     probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
+    WRK_HEADER=""
+    case $variant in
+        gzip)
+            WRK_HEADER="Accept-Encoding: gzip"
+            expect_header haproxy "$HAPROXY_PORT" "$path" "$WRK_HEADER" '^content-encoding: gzip'
+            expect_header lbha "$LBHA_PORT" "$path" "$WRK_HEADER" '^content-encoding: gzip'
+            ;;
+        cache)
+            # The probes above stored the object; a hit carries Age.
+            expect_header haproxy "$HAPROXY_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
+            expect_header lbha "$LBHA_PORT" "$path" "X-Bench: 1" '^age: [0-9]'
+            ;;
+        logfmt)
+            expect_log_line haproxy "$HAPROXY_PORT" "$path"
+            expect_log_line lbha "$LBHA_PORT" "$path"
+            ;;
+    esac
     if [[ $variant == acl ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
         check_acl_route lbha "$LBHA_STATS_PORT"
@@ -610,6 +684,29 @@ bench_scenario() {
     RSS[$scen/lbha]=$(peak_rss_mib "$LBHA_PID")
     stop_pid "$LBHA_PID"
     stop_pid "$HAPROXY_PID"
+    if [[ -n $SINK_PID ]]; then
+        log "  UDP sink: $(head -n 1 "$WORK/sink.state") datagrams in all"
+        stop_pid "$SINK_PID"
+        SINK_PID=""
+    fi
+}
+
+# expect_log_line NAME PORT PATH: one request through NAME must reach the UDP sink as a line with
+# the 15 fields (the request line last, quoted), so the scenario measures logging that happens.
+expect_log_line() {
+    local name=$1 port=$2 path=$3 before after line deadline=$((SECONDS + 10))
+    before=$(head -n 1 "$WORK/sink.state" 2>/dev/null || echo 0)
+    probe "$name" "$port" "$path"
+    while :; do
+        after=$(head -n 1 "$WORK/sink.state" 2>/dev/null || echo 0)
+        ((after > before)) && break
+        ((SECONDS < deadline)) || die "$name: no log line reached the UDP sink on $HOST:$SINK_PORT$(log_tail "$WORK/sink.log")"
+        sleep 0.2
+    done
+    line=$(sed -n 2p "$WORK/sink.state")
+    grep -Eq "[0-9.]+:[0-9]+ \[[^]]+\] bench bench/n[12] [0-9-]+/[0-9-]+/[0-9-]+/[0-9-]+/[0-9-]+ 200 [0-9]+ [-A-Za-z]{4} \"GET $path HTTP/1.1\"\$" <<<"$line" ||
+        die "$name: the sink's line does not have the 15 fields: $line"
+    log "  checked: $name logs $line"
 }
 
 build_report() {
@@ -648,6 +745,21 @@ build_report() {
     if [[ -n ${TLS_PARAMS[haproxy]:-} ]]; then
         printf '\nTLS in the https scenario (self-signed ECDSA P-256 certificate made at run time; as an OpenSSL client negotiates it): HAProxy %s, lbha %s.\n' \
             "${TLS_PARAMS[haproxy]}" "${TLS_PARAMS[lbha]}"
+    fi
+    local cpu_rows=""
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
+        [[ $variant == gzip || $variant == cache ]] || continue
+        local h_cpu l_cpu
+        h_cpu=$(median "${CPU_US[$scen/haproxy]}")
+        l_cpu=$(median "${CPU_US[$scen/lbha]}")
+        cpu_rows+=$(printf '| %s | %.1f | %.1f | %s |' "$label" "$h_cpu" "$l_cpu" "$(ratio "$h_cpu" "$l_cpu")")$'\n'
+    done
+    if [[ -n $cpu_rows ]]; then
+        printf '\nCPU per request of the proxy process (user + system time over the wrk run / requests served; median of runs):\n\n'
+        printf '| scenario | HAProxy µs/req | lbha µs/req | efficiency (HAProxy µs / lbha µs; >= 1.00 means lbha uses no more CPU) |\n'
+        printf '|---|---:|---:|---:|\n'
+        printf '%s' "$cpu_rows"
     fi
     scaling_table
     printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'

@@ -4,6 +4,7 @@
 pub mod announce;
 pub mod api;
 pub mod balance;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -97,6 +97,7 @@ const FILES: &[(&str, &str)] = &[
         "be503.http",
         "HTTP/1.1 503 Backend Down\r\nContent-Type: text/plain\r\nX-Page: be\r\nContent-Length: 8\r\n\r\nbe down\n",
     ),
+    ("lf504.txt", "timed out on %[path] for %[req.hdr(host)]\n"),
     ("d410.http", "HTTP/1.1 410 Gone For Good\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\ngone\n"),
     ("s429.http", "HTTP/1.1 429 Slow Down\r\nRetry-After: 5\r\nContent-Length: 5\r\n\r\nslow\n"),
     (
@@ -117,7 +118,9 @@ fn haproxy_cfg(port: u16, dir: &str) -> String {
         "defaults\n  mode http\n  retries 0\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n  errorfile 410 {dir}/d410.http\n\
          http-errors site\n  errorfile 429 {dir}/s429.http\n  errorfile 503 {dir}/fe503.http\n\
          frontend f\n  bind 127.0.0.1:{port}\n  errorfiles site 429\n  errorfile 503 {dir}/fe503.http\n  errorloc 404 http://x.example/nf\n  errorloc303 405 /other\n\
-         \x20 http-error status 501 content-type text/plain string \"not here\" hdr X-Why nope\n  errorfile 500 {dir}/close500.http\n\
+         \x20 http-error status 501 content-type text/plain string \"not here\" hdr X-Why nope\n\
+         \x20 http-error status 502 content-type text/plain lf-string \"no gateway to %[path] (%ci)\"\n\
+         \x20 http-error status 504 content-type text/plain lf-file {dir}/lf504.txt\n  errorfile 500 {dir}/close500.http\n\
          \x20 http-request deny if {{ path /deny }}\n{denies}\
          \x20 http-request deny deny_status 410 if {{ path /gone }}\n  http-request deny deny_status 429 if {{ path /slow }}\n\
          \x20 http-request deny deny_status 404 if {{ path /nf }}\n  http-request deny deny_status 405 if {{ path /other }}\n\
@@ -151,7 +154,11 @@ errorfiles = [{{ name = "site", codes = [429] }}]
 errorfile = {{ 503 = "{dir}/fe503.http", 500 = "{dir}/close500.http" }}
 errorloc = {{ 404 = "http://x.example/nf" }}
 errorloc303 = {{ 405 = "/other" }}
-http_error = [{{ status = 501, content_type = "text/plain", string = "not here", hdr = ["X-Why: nope"] }}]
+http_error = [
+  {{ status = 501, content_type = "text/plain", string = "not here", hdr = ["X-Why: nope"] }},
+  {{ status = 502, content_type = "text/plain", lf_string = "no gateway to %[path] (%ci)" }},
+  {{ status = 504, content_type = "text/plain", lf_file = "{dir}/lf504.txt" }},
+]
 http_request = [
   {{ deny = {{}}, if = "{{ path /deny }}" }},
 {denies}  {{ deny = {{ status = 410 }}, if = "{{ path /gone }}" }},
@@ -220,4 +227,19 @@ fn a_bad_errorfile_is_refused_with_its_location() {
     assert!(!out.status.success());
     assert!(err.contains("frontend[0].errorfile.503"), "{err}");
     assert!(err.contains("payload size does not match the announced content-length (5 != 9)"), "{err}");
+}
+
+#[test]
+fn a_bad_lf_string_error_page_is_refused_with_its_location() {
+    let dir = TempDir::new("errpages-badlf");
+    let cfg = dir.write(
+        "lbha.toml",
+        "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n\
+         http_error = [{ status = 503, content_type = \"text/plain\", lf_string = \"down %Zz\" }, { status = 502, lf_string = \"x\" }]\n",
+    );
+    let out = Command::new(common::lbha_bin()).arg("check").arg("-c").arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("frontend[0].http_error[0].lf_string") && err.contains("%Zz"), "{err}");
+    assert!(err.contains("frontend[0].http_error[1].content_type: a body needs a content_type"), "{err}");
 }

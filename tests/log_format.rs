@@ -90,7 +90,7 @@ fn haproxy_cfg(port: u16, syslog: u16, server: u16, dead: u16) -> String {
         "global\n  log 127.0.0.1:{syslog} local0 info\n  log-tag lbtest\n\
          defaults\n  mode http\n  log global\n  retries 0\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
          frontend f\n  bind 127.0.0.1:{port}\n  capture request header Host len 20\n  capture request header X-Nope len 8\n\
-         \x20 capture response header Content-Type len 5\n  unique-id-format %[req.hdr(x-trace)]-%ci\n  unique-id-header X-Req-ID\n\
+         \x20 capture response header Content-Type len 5\n  capture cookie SESS len 12\n  unique-id-format %[req.hdr(x-trace)]-%ci\n  unique-id-header X-Req-ID\n\
          \x20 log-format \"{FORMAT}\"\n  option log-separate-errors\n\
          \x20 use_backend dead if {{ path /dead }}\n  default_backend b\n\
          backend b\n  server s 127.0.0.1:{server}\n\
@@ -114,6 +114,7 @@ name = "f"
 bind = ["127.0.0.1:{port}"]
 capture_request = [{{ header = "Host", len = 20 }}, {{ header = "X-Nope", len = 8 }}]
 capture_response = [{{ header = "Content-Type", len = 5 }}]
+capture_cookie = {{ name = "SESS", len = 12 }}
 unique_id_format = "%[req.hdr(x-trace)]-%ci"
 unique_id_header = "X-Req-ID"
 log_format = "{FORMAT}"
@@ -138,13 +139,14 @@ fn log_format_lines_match_haproxys_field_by_field() {
     }
     let web = kit::Web::start("W");
     web.add_header("Content-Type: text/plain");
+    web.add_header("Set-Cookie: SESSNEW=n1; Path=/; HttpOnly");
     let dead = free_port();
     let dir = TempDir::new("logfmt");
     let (hs, ls) = (Syslog::new(), Syslog::new());
     let (hp, lp) = (free_port(), free_port());
     let _h = start_haproxy(&dir, &haproxy_cfg(hp, hs.port(), web.port, dead), hp);
     let _l = Lbha::start(&lbha_cfg(lp, ls.port(), web.port, dead), &[lp]);
-    let req = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Trace: t42\r\nConnection: close\r\n\r\n";
+    let req = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Trace: t42\r\nCookie: a=1; SESSID=abcdefghijklmnop\r\nConnection: close\r\n\r\n";
     for port in [hp, lp] {
         assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
     }
@@ -393,4 +395,56 @@ fn capture_actions_and_set_log_level_match_haproxy() {
     assert!(ours[0].1.starts_with("200 {/a/lon|curl-lik|abc} {"), "{:?}", ours[0]);
     assert_eq!(ours[1].0, "<131>", "set-log-level err: {:?}", ours[1]);
     assert_eq!(ours[2].0, "<133>", "set-log-level notice: {:?}", ours[2]);
+}
+
+/// `%Th %Ti %TR %Tq`: an idle wait before the first byte (and between keep-alive requests) is
+/// `%Ti`, not `%TR`; `%Tq` is their sum, as in HAProxy.
+#[test]
+fn idle_time_before_a_request_is_ti() {
+    use std::io::{Read, Write};
+    let web = kit::Web::start("W");
+    let syslog = Syslog::new();
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{port}"]
+log_format = "%HP %Th %Ti %TR %Tq"
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+"#,
+        syslog.port(),
+        web.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let timers = |path: &str| -> Vec<i64> {
+        let lines = syslog.until(&format!("{path} "));
+        let (_, msg) = split(lines.last().unwrap());
+        msg.split(' ').skip(1).map(|t| t.parse().unwrap()).collect()
+    };
+    for path in ["/one", "/two"] {
+        std::thread::sleep(Duration::from_millis(400));
+        write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let t = timers(path);
+        assert_eq!(t[0], 0, "no handshake on a plain connection: {t:?}");
+        assert!(t[1] >= 350, "the wait before the first byte is %Ti: {t:?}");
+        assert_eq!(t[3], t[0] + t[1] + t[2], "%Tq = %Th + %Ti + %TR: {t:?}");
+    }
 }

@@ -29,12 +29,48 @@ pub struct ConfigFile {
     pub announce: Vec<super::announce::AnnounceDef>,
     /// The Data Plane API server; absent means no API.
     pub api: Option<Api>,
+    /// HAProxy's `cache NAME` sections (the small-object cache).
+    pub cache: Vec<CacheDef>,
     /// HAProxy's `resolvers` sections: DNS servers that keep server addresses current.
     pub resolvers: Vec<super::resolvers::ResolversDef>,
     /// HAProxy's `peers` sections: who replicates the stick tables that name them.
     pub peers: Vec<PeersDef>,
     /// Config sync between the two nodes of a pair (`crate::cluster`).
     pub cluster: Option<super::cluster::ClusterDef>,
+}
+
+/// `cache NAME`: an in-memory store of small responses, shared by the rules that name it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CacheDef {
+    pub name: String,
+    /// Memory for all objects, in megabytes (HAProxy's `total-max-size`).
+    pub total_max_size: Option<u64>,
+    /// Largest object stored, in bytes (default: `total_max_size` / 256).
+    pub max_object_size: Option<u64>,
+    /// Longest an object is served, in seconds (default 60).
+    pub max_age: Option<u64>,
+    /// Store responses that carry `Vary` (on `Accept-Encoding`, `Referer`, `Origin`).
+    pub process_vary: Option<bool>,
+    /// Variants kept per URL with `process_vary` (default 10).
+    pub max_secondary_entries: Option<u32>,
+}
+
+/// `compression algo|type|offload|direction`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CompressionDef {
+    /// `"gzip"`, `"deflate"`, `"raw-deflate"`, `"identity"`, in order of preference.
+    pub algo: Option<Vec<String>>,
+    /// Content-Type prefixes to compress; absent: every type but multipart.
+    #[serde(rename = "type")]
+    pub type_: Option<Vec<String>>,
+    /// Remove `Accept-Encoding` from requests so servers send plain bodies for lbha to compress.
+    pub offload: Option<bool>,
+    /// `"response"` (the only direction HAProxy 2.6 has).
+    pub direction: Option<String>,
+    /// Bodies of known length below this many bytes are not compressed (default 256; 0: all).
+    pub minsize_res: Option<ConfSize>,
 }
 
 /// `peers NAME` with `peer NAME ADDR:PORT` lines, or 2.x's `bind ADDR:PORT` plus
@@ -283,6 +319,8 @@ pub struct Section {
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
     pub pool_purge_delay: Option<ConfDuration>,
+    /// HAProxy's `compression` keywords.
+    pub compression: Option<CompressionDef>,
     /// `tcp-request inspect-delay`: how long content rules may wait for the client's first bytes.
     pub tcp_request_inspect_delay: Option<ConfDuration>,
     /// `tcp-request connection|session|content ACTION [if|unless COND]`.
@@ -310,6 +348,8 @@ pub struct Section {
     /// or `{ len = 64 }` (`declare capture request`, filled by `http-request capture ... id N`).
     pub capture_request: Option<Vec<CaptureDef>>,
     pub capture_response: Option<Vec<CaptureDef>>,
+    /// `capture cookie NAME len N`: the request's and the response's cookie for `%CC`/`%CS`.
+    pub capture_cookie: Option<CaptureCookieDef>,
     /// `unique-id-format` and `unique-id-header`.
     pub unique_id_format: Option<String>,
     pub unique_id_header: Option<String>,
@@ -337,6 +377,14 @@ pub struct Section {
 #[serde(default, deny_unknown_fields)]
 pub struct CaptureDef {
     pub header: Option<String>,
+    pub len: usize,
+}
+
+/// `capture cookie NAME len N`: NAME is the start of the cookie's name (`NAME=` for exactly it).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureCookieDef {
+    pub name: String,
     pub len: usize,
 }
 
@@ -554,6 +602,10 @@ pub struct HttpRule {
     pub sc_inc_gpc: Option<ScGpcAction>,
     pub sc_set_gpt0: Option<ScGpcAction>,
     pub sc_set_gpt: Option<ScGpcAction>,
+    /// `http-request cache-use NAME`: answer from the named cache when it holds the object.
+    pub cache_use: Option<String>,
+    /// `http-response cache-store NAME`: keep the response in the named cache.
+    pub cache_store: Option<String>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,

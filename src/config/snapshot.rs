@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub vrrp: super::vrrp::VrrpSettings,
     pub announce: super::announce::AnnounceSettings,
     pub api: Option<ApiSettings>,
+    /// `cache` sections, with their stores (emptied by a reload, as in HAProxy).
+    pub caches: Vec<Arc<crate::cache::Cache>>,
     /// Every `stick_table` of frontends, backends and listen sections, in file order.
     pub stick_tables: Vec<crate::stktable::TableDef>,
     /// `[[resolvers]]` sections.
@@ -167,6 +169,7 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
+    pub compression: Option<Arc<crate::proxy::compress::Settings>>,
     /// `tcp-request` rules; in mode tcp also the ACLs and `use_backend` rules.
     pub tcp: crate::tcprules::FrontRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` (with those of `defaults`).
@@ -317,6 +320,10 @@ pub enum HttpAction {
     },
     /// `track-sc<N>`, `sc-inc-gpc*`, `sc-set-gpt*`.
     Stick(crate::stktable::track::StickAction),
+    /// `http-request cache-use NAME`: answers from the cache when it holds the object.
+    CacheUse(Arc<crate::cache::Cache>),
+    /// `http-response cache-store NAME`: marks the response for storing.
+    CacheStore(Arc<crate::cache::Cache>),
 }
 
 #[derive(Debug, Clone)]
@@ -385,6 +392,7 @@ pub struct Backend {
     pub persist: crate::persist::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    pub compression: Option<Arc<crate::proxy::compress::Settings>>,
     /// `tcp-response content` rules.
     pub tcp: crate::tcprules::BackRules,
     /// The backend's own rules, run after the frontend's (HAProxy's order), with its ACLs.

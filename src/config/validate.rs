@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod compression;
 mod errpages;
 mod http_rules;
 mod init_addr;
@@ -96,6 +97,7 @@ impl Kind {
             "http_buffer_request",
             "log_targets",
             "expect_proxy",
+            "capture_cookie",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -114,6 +116,7 @@ impl Kind {
                         "stick",
                         "appsession",
                         "expect_proxy",
+                        "capture_cookie",
                     ]
                     .contains(&key)
                     && !["tcp_request", "tcp_response"].contains(&key)
@@ -140,7 +143,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        monitor_uri => "monitor_uri", monitor_fail => "monitor_fail");
     k!(tcp_request => "tcp_request", tcp_request_inspect_delay => "tcp_request_inspect_delay",
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
-    k!(log_targets => "log_targets");
+    k!(log_targets => "log_targets", capture_cookie => "capture_cookie");
     k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     v
@@ -149,6 +152,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
 struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
     base_dir: &'a Path,
+    caches: &'a [std::sync::Arc<crate::cache::Cache>],
     /// Map and pattern files the rules name.
     maps: crate::maps::Loader,
     /// Names of the `[[resolvers]]` sections.
@@ -195,6 +199,7 @@ impl Named<'_> {
 
 pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
     let start = problems.len();
+    let caches = crate::cache::build(&file.cache, problems);
     let resolvers = super::resolvers::validate(
         &file.resolvers,
         || std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("cannot read /etc/resolv.conf: {e}")),
@@ -209,6 +214,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         tls_defaults: Default::default(),
         tables: Vec::new(),
         owner: String::new(),
+        caches: &caches,
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
@@ -221,6 +227,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     check_allowed(Kind::Defaults, &file.defaults, &FieldPath::root().key("defaults"), &mut cx);
     // Checked here once; the sections that inherit them do not report them again.
     forwardfor(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
+    compression::settings(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
     let mut backs: Vec<Named> = Vec::new();
@@ -311,6 +318,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         vrrp,
         announce,
         api,
+        caches,
         stick_tables,
         resolvers,
         peers,
@@ -619,6 +627,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
+        compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
         tcp: crate::tcprules::config::back(
             s,
             &format!("{} {}", n.kind.table(), n.name()),
@@ -1165,6 +1174,7 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
+        compression: compression::settings(s, defaults, &p, true, cx),
         tcp,
         errors: Default::default(),
         logging: std::sync::Arc::new(logging),

@@ -118,6 +118,8 @@ pub enum Command {
         backend: Option<String>,
     },
     ShowBackend,
+    /// `show cache`: each cache section's use and objects.
+    ShowCache,
     /// lbha's one-screen summary (`lbha status`).
     ShowStatus,
     EnableServer(ServerRef),
@@ -374,6 +376,10 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             no_extra(rest)?;
             Command::ShowBackend
         }
+        ["show", "cache", rest @ ..] => {
+            no_extra(rest)?;
+            Command::ShowCache
+        }
         ["show", "status", rest @ ..] => {
             no_extra(rest)?;
             Command::ShowStatus
@@ -549,6 +555,7 @@ The following commands are valid at this level:
   show servers state [<backend>] [json]   : dump runtime server state (server-state-file format)
   show backend [json]                     : list backends
   show status [json]                      : one-screen summary: frontends, backends, reload, VRRP
+  show cache [json]                       : each cache: memory used, hits, misses, and its objects
   enable server <bk>/<srv>                : take a server out of maintenance
   disable server <bk>/<srv>               : put a server in maintenance
   set server <bk>/<srv> state ready|drain|maint : change a server's admin state
@@ -633,6 +640,7 @@ mod tests {
     fn haproxy_commands() {
         assert_eq!(cmd("help"), Command::Help);
         assert_eq!(cmd("show info"), Command::ShowInfo);
+        assert_eq!(cmd("show cache"), Command::ShowCache);
         assert_eq!(cmd("show stat"), Command::ShowStat(StatFilter::default()));
         assert_eq!(cmd("show servers state"), Command::ShowServersState { backend: None });
         assert_eq!(cmd("show servers state web"), Command::ShowServersState { backend: Some("web".into()) });

@@ -566,6 +566,10 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
     let active = shared.proxy.active.load_full();
     match cmd {
         Command::Help => Reply::ok(HELP, json!({ "help": HELP.lines().collect::<Vec<_>>() })),
+        Command::ShowCache => {
+            let (text, json) = crate::cache::show_all(&active.snap.caches, std::time::SystemTime::now());
+            Reply::ok(text, json)
+        }
         Command::ShowInfo => {
             let f = facts::info_fields(&active, &shared.process(), &shared.reload_summary());
             Reply::ok(stat_json::info_text(&f), stat_json::info_json(&f))

@@ -50,6 +50,9 @@ pub struct Record {
     /// `capture request header` / `declare capture request` slots, in declaration order.
     pub captures_req: Vec<Option<String>>,
     pub captures_res: Vec<Option<String>>,
+    /// `capture cookie`: the request's (`%CC`) and the response's (`%CS`).
+    pub cookie_req: Option<String>,
+    pub cookie_res: Option<String>,
     pub unique_id: Option<String>,
     /// Request number since start (`%rt`).
     pub request_counter: u64,
@@ -113,6 +116,8 @@ impl Record {
             res_headers: HeaderMap::new(),
             captures_req: Vec::new(),
             captures_res: Vec::new(),
+            cookie_req: None,
+            cookie_res: None,
             unique_id: None,
             request_counter: 0,
             pid: std::process::id(),
@@ -214,8 +219,10 @@ impl Record {
             "pid" => Int(self.pid as i64),
             "H" => Text(self.hostname.clone()),
             "rt" => Int(self.request_counter as i64),
-            // No cookie capture, no backend source address: HAProxy prints `-` then too.
-            "CC" | "CS" | "bi" | "bp" | "sslv" | "sslc" => return None,
+            "CC" => Text(self.cookie_req.clone()?),
+            "CS" => Text(self.cookie_res.clone()?),
+            // No backend source address: HAProxy prints `-` then too.
+            "bi" | "bp" | "sslv" | "sslc" => return None,
             _ => return None,
         })
     }

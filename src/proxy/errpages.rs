@@ -101,7 +101,21 @@ pub struct Reply {
     pub close: bool,
     /// No length: the body ends when the connection does, as HAProxy sends such an errorfile.
     pub no_length: bool,
+    /// `http-error ... lf-string|lf-file`: the body, rendered per request in place of `body`.
+    pub lf_body: Option<LfBody>,
 }
+
+/// A log-format body; two are the same when they are the same parsed format.
+#[derive(Debug, Clone)]
+pub struct LfBody(pub Arc<crate::sample::LogFormat>);
+
+impl PartialEq for LfBody {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LfBody {}
 
 fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -125,6 +139,7 @@ impl Reply {
             body: Bytes::from_static(body.as_bytes()),
             close: matches!(code, 400 | 408),
             no_length: false,
+            lf_body: None,
         }
     }
 
@@ -143,6 +158,7 @@ impl Reply {
             body: Bytes::new(),
             close: false,
             no_length: false,
+            lf_body: None,
         })
     }
 
@@ -159,7 +175,18 @@ impl Reply {
         if let Some(ct) = content_type {
             headers.push((header::CONTENT_TYPE, hv(ct)));
         }
-        Reply { status, reason: None, version: Version::HTTP_11, headers, body, close: false, no_length: false }
+        // HAProxy's own reason phrase for the code (`http_get_reason`) where it is not the usual one.
+        let reason = (code == 502).then(|| Bytes::from_static(b"Bad Gateway or Proxy Error"));
+        Reply {
+            status,
+            reason,
+            version: Version::HTTP_11,
+            headers,
+            body,
+            close: false,
+            no_length: false,
+            lf_body: None,
+        }
     }
 
     /// An `errorfile`: a complete HTTP/1 response, checked as HAProxy checks it at load (a
@@ -216,7 +243,7 @@ impl Reply {
             return Err(format!("payload size does not match the announced content-length ({} != {n})", body.len()));
         }
         let no_length = length.is_none();
-        Ok(Reply { status, reason, version, headers, body, close: close || no_length, no_length })
+        Ok(Reply { status, reason, version, headers, body, close: close || no_length, no_length, lf_body: None })
     }
 
     pub fn response(&self) -> Response<ProxyBody> {
@@ -279,6 +306,8 @@ impl http_body::Body for Once {
 #[derive(Debug, Clone, Default)]
 pub struct ErrorPages {
     pages: Vec<(u16, Arc<Reply>)>,
+    /// Some page renders its body per request (the request's record must be kept for it).
+    lf: bool,
 }
 
 impl ErrorPages {
@@ -287,11 +316,15 @@ impl ErrorPages {
     }
     /// Sets the page for `code`, replacing an earlier one (a later line wins, as in HAProxy).
     pub fn set(&mut self, code: u16, reply: Reply) {
+        self.lf |= reply.lf_body.is_some();
         self.pages.retain(|(c, _)| *c != code);
         self.pages.push((code, Arc::new(reply)));
     }
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
+    }
+    pub fn has_lf(&self) -> bool {
+        self.lf
     }
     pub fn codes(&self) -> Vec<u16> {
         self.pages.iter().map(|(c, _)| *c).collect()
@@ -316,6 +349,7 @@ pub fn customize(
     resp: Response<ProxyBody>,
     snap: &crate::config::snapshot::Snapshot,
     fi: usize,
+    rec: Option<&super::logrec::LogHandle>,
 ) -> Response<ProxyBody> {
     let Some(b) = resp.extensions().get::<Builtin>().copied() else { return resp };
     let be = resp.extensions().get::<AtBackend>().and_then(|a| snap.backends.get(a.0)).map(|b| &b.errors);
@@ -326,10 +360,24 @@ pub fn customize(
     let closing = b.close || resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes() == b"close");
     let mut reply = choose(be, fe, b.code);
     reply.close |= closing;
+    if let Some(lf) = reply.lf_body.take() {
+        // Rendered over the request as the log sees it (`%[req.hdr(host)]`, `%ci`, `%ID`, ...).
+        let body = rec.map(|h| crate::log::record::render(&lf.0, &h.lock())).unwrap_or_default();
+        set_length(&mut reply.headers, body.len());
+        reply.body = Bytes::from(body);
+    }
     let (parts, _) = resp.into_parts();
     let mut out = reply.response();
     out.extensions_mut().extend(parts.extensions);
     out
+}
+
+fn set_length(headers: &mut [(HeaderName, HeaderValue)], len: usize) {
+    for (n, v) in headers.iter_mut() {
+        if *n == header::CONTENT_LENGTH {
+            *v = HeaderValue::from(len);
+        }
+    }
 }
 
 /// The answer for `code`: the backend's page once a backend is chosen, else the frontend's,

@@ -175,18 +175,20 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     super::track::http_request(&active, &cx.rules.stk);
     let fe = &active.snap.frontends[fi];
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
-    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs);
+    // An `lf-string` error page renders over the request's record.
+    let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs || lf_pages);
     let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
-        let resp = super::errpages::customize(resp, &active.snap, fi);
+        let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
         return resp;
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
-    let resp = super::errpages::customize(resp, &active.snap, fi);
+    let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
     httplog::wrap(resp, start, active, fi, &cx)
@@ -333,8 +335,12 @@ async fn serve_picking(
         }
         return finish(&fcnt, resp, close_client);
     }
+    let cached = crate::cache::take(&mut req);
+    let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
+    let offer = super::compress::request(&mut req, pair);
     match forward(req, buffered.clone(), &active, fi, bi, &cx).await {
         Ok(mut resp) => {
+            crate::cache::keep(&mut resp, cached);
             // Response rules: the backend's first, then the frontend's; an answer replaces the
             // server's response.
             let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
@@ -344,6 +350,7 @@ async fn serve_picking(
                     break;
                 }
             }
+            let resp = super::compress::response(resp, offer.as_ref());
             let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
             finish(&fcnt, resp, close)
         }

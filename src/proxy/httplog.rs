@@ -31,6 +31,8 @@ pub struct Picked {
 pub struct Start {
     pub at: Instant,
     pub tq: i64,
+    /// `%Th`, `%Ti`, `%TR` (see [`head_timers`]).
+    pub head: [i64; 3],
     pub line: String,
     /// The request's record (see `logrec`), rendered instead of the fixed line.
     pub log: Option<super::logrec::LogHandle>,
@@ -45,7 +47,33 @@ impl Start {
         let at = Instant::now();
         let tq = if first { ms(at - cx.accepted.1) } else { 0 };
         let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
-        Start { at, tq, line: format!("{} {} {:?}", req.method(), req.uri(), req.version()), log }
+        let handshake = cx.tls_info.get().and_then(|t| t.done);
+        let head = head_timers(cx.accepted.1, handshake, req.extensions().get(), first, at);
+        Start { at, tq, head, line: format!("{} {} {:?}", req.method(), req.uri(), req.version()), log }
+    }
+}
+
+/// HAProxy's `%Th` (accept to the end of the TLS handshake, first request only), `%Ti` (idle
+/// before the request's first byte: from the handshake, or from the end of the last exchange) and
+/// `%TR` (first byte to a complete head). Without a first-byte time (HTTP/2 streams) the whole
+/// wait counts as `%TR`, and later requests start at 0.
+pub fn head_timers(
+    accepted: Instant,
+    handshake: Option<Instant>,
+    head: Option<&super::idle::HeadStart>,
+    first: bool,
+    at: Instant,
+) -> [i64; 3] {
+    let ready = if first { handshake.unwrap_or(accepted).max(accepted) } else { at };
+    let th = if first { ms(ready - accepted) } else { 0 };
+    let from = match head {
+        Some(h) if first => h.idle_from.max(ready),
+        Some(h) => h.idle_from,
+        None => ready,
+    };
+    match head.and_then(|h| h.first_byte) {
+        Some(fb) if fb >= from && fb <= at => [th, ms(fb - from), ms(at - fb)],
+        _ => [th, 0, ms(at.saturating_duration_since(from))],
     }
 }
 
@@ -132,12 +160,11 @@ impl Pending {
             }
             rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
             rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
-            // lbha sees the request once its head is in: the wait before it counts as TR.
-            (rec.th, rec.ti, rec.t_recv) = (0, 0, self.start.tq);
+            [rec.th, rec.ti, rec.t_recv] = self.start.head;
             rec.tw = p.map_or(-1, |p| p.tw);
             rec.tc = p.map_or(-1, |p| p.tc);
             rec.tr = p.map_or(-1, |p| p.tr);
-            rec.tt = ms(self.start.at.elapsed()) + self.start.tq;
+            rec.tt = ms(self.start.at.elapsed()) + self.start.head.iter().sum::<i64>();
             rec.status = Some(self.status);
             rec.bytes_out = bytes;
             rec.bytes_in = request_bytes(&rec);
@@ -261,5 +288,30 @@ impl Drop for Logged {
         if let Some(p) = self.pending.take() {
             p.write(self.bytes, ended);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_timers;
+    use crate::proxy::idle::HeadStart;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn head_timers_split_handshake_idle_and_head() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // First request over TLS: 30 ms handshake, 200 ms idle, 5 ms of head.
+        let h = HeadStart { idle_from: t0, first_byte: Some(at(230)) };
+        assert_eq!(head_timers(t0, Some(at(30)), Some(&h), true, at(235)), [30, 200, 5]);
+        // Plain: no handshake.
+        assert_eq!(head_timers(t0, None, Some(&h), true, at(235)), [0, 230, 5]);
+        // A keep-alive request: idle from the end of the last exchange.
+        let h = HeadStart { idle_from: at(1000), first_byte: Some(at(1400)) };
+        assert_eq!(head_timers(t0, Some(at(30)), Some(&h), false, at(1402)), [0, 400, 2]);
+        // HTTP/2 (no first-byte time): the first request's wait is TR, later ones start at 0.
+        assert_eq!(head_timers(t0, None, None, true, at(50)), [0, 0, 50]);
+        assert_eq!(head_timers(t0, None, None, false, at(5000)), [0, 0, 0]);
     }
 }

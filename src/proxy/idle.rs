@@ -79,7 +79,8 @@ impl Activity {
     pub fn new(accepted: Instant) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State { active: 0, done: 0, since: accepted, head_from: None, writing: false }),
-            awaiting_head: AtomicBool::new(false),
+            // The first request's first byte is noted too (`%Ti` of the log).
+            awaiting_head: AtomicBool::new(true),
             writing: AtomicBool::new(false),
             changed: Notify::new(),
             bodies: Mutex::new(Vec::new()),
@@ -139,6 +140,13 @@ impl Activity {
         if self.writing.swap(blocked, Relaxed) && !blocked {
             self.changed.notify_waiters();
         }
+    }
+
+    /// Where the next HTTP/1 request's idle time starts (the accept or the end of the last
+    /// exchange) and when its first byte came, for the log's `%Ti` and `%TR`.
+    pub fn head_start(&self) -> HeadStart {
+        let s = self.lock();
+        HeadStart { idle_from: s.since, first_byte: s.head_from }
     }
 
     pub fn state(&self) -> State {
@@ -226,6 +234,13 @@ impl Activity {
 /// When a connection in state `s` may be parked, if nothing changes (see [`Activity::parkable`]).
 pub fn park_at(s: &State, after: std::time::Duration) -> Option<Instant> {
     (s.active == 0 && !s.writing && s.done > 0 && s.head_from.is_none()).then(|| s.since + after)
+}
+
+/// A request's [`Activity::head_start`], carried in its extensions to the log.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadStart {
+    pub idle_from: Instant,
+    pub first_byte: Option<Instant>,
 }
 
 /// A request in progress; ends it when dropped.

@@ -31,6 +31,8 @@ pub struct FrontLog {
     pub format_sd: Option<LogFormat>,
     pub req_slots: Vec<Slot>,
     pub res_slots: Vec<Slot>,
+    /// `capture cookie NAME len N`: `%CC` / `%CS`.
+    pub cookie: Option<(String, usize)>,
     pub unique_id: Option<LogFormat>,
     pub unique_id_header: Option<HeaderName>,
     pub dontlog_normal: bool,
@@ -44,7 +46,7 @@ pub struct FrontLog {
 impl FrontLog {
     /// Whether requests need a record even when no line is written (unique ids, captures).
     fn needs_record(&self) -> bool {
-        self.unique_id.is_some() || !self.req_slots.is_empty() || !self.res_slots.is_empty()
+        self.unique_id.is_some() || !self.req_slots.is_empty() || !self.res_slots.is_empty() || self.cookie.is_some()
     }
 
     /// The line's level, or `None` when `dontlog-normal` or `set-log-level silent` drops it.
@@ -124,6 +126,9 @@ pub fn prepare<B>(req: &mut Request<B>, cx: &ConnCtx, spec: &Arc<FrontLog>, fron
         }
     }
     rec.captures_res = vec![None; spec.res_slots.len()];
+    if let Some((name, len)) = &spec.cookie {
+        rec.cookie_req = req_cookie(req.headers(), name, *len);
+    }
     if let Some(f) = &spec.unique_id {
         let id = String::from_utf8_lossy(&record::render(f, &rec)).into_owned();
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
@@ -134,11 +139,55 @@ pub fn prepare<B>(req: &mut Request<B>, cx: &ConnCtx, spec: &Arc<FrontLog>, fron
     req.extensions_mut().insert(LogHandle { rec: Arc::new(Mutex::new(rec)), spec: spec.clone() });
 }
 
+/// `%CC`: the first request cookie whose `name=value` starts with `name`, cut to `len` bytes.
+pub fn req_cookie(headers: &http::HeaderMap, name: &str, len: usize) -> Option<String> {
+    let found = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .map(<[u8]>::trim_ascii)
+        .find(|c| c.starts_with(name.as_bytes()))?;
+    Some(String::from_utf8_lossy(&found[..found.len().min(len)]).into_owned())
+}
+
+/// `%CS`: the `name=value` of the first `Set-Cookie` whose cookie starts with `name` (without its
+/// attributes, as HAProxy logs it), cut to `len` bytes.
+pub fn res_cookie(headers: &http::HeaderMap, name: &str, len: usize) -> Option<String> {
+    let found = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().split(|&b| b == b';').next().unwrap_or_default().trim_ascii())
+        .find(|c| c.starts_with(name.as_bytes()))?;
+    Some(String::from_utf8_lossy(&found[..found.len().min(len)]).into_owned())
+}
+
 /// Takes the response header captures.
 pub fn capture_response_headers(h: &LogHandle, headers: &http::HeaderMap) {
+    if let Some((name, len)) = &h.spec.cookie {
+        h.lock().cookie_res = res_cookie(headers, name, *len);
+    }
     for (i, s) in h.spec.res_slots.iter().enumerate() {
         if let Some(v) = s.header.as_ref().and_then(|n| headers.get(n)) {
             h.lock().capture_response(i, v.as_bytes(), s.len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_captures_match_the_name_start_as_haproxy() {
+        let mut h = http::HeaderMap::new();
+        h.append(http::header::COOKIE, HeaderValue::from_static("a=1; SESSID=abcdef"));
+        h.append(http::header::COOKIE, HeaderValue::from_static("SESS=second"));
+        assert_eq!(req_cookie(&h, "SESS", 8).as_deref(), Some("SESSID=a"));
+        assert_eq!(req_cookie(&h, "SESS=", 64).as_deref(), Some("SESS=second"));
+        assert_eq!(req_cookie(&h, "nope", 64), None);
+        h.append(http::header::SET_COOKIE, HeaderValue::from_static("other=1"));
+        h.append(http::header::SET_COOKIE, HeaderValue::from_static("SESSNEW=n1; Path=/"));
+        assert_eq!(res_cookie(&h, "SESS", 64).as_deref(), Some("SESSNEW=n1"));
+        assert_eq!(res_cookie(&h, "SESS", 4).as_deref(), Some("SESS"));
     }
 }

@@ -1,6 +1,7 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
 pub mod body;
+pub mod compress;
 pub mod errors;
 pub mod errpages;
 pub mod framing;
@@ -465,8 +466,10 @@ impl Proxy {
             let cx = svc_cx.clone();
             let upgrades = svc_upgrades.clone();
             let verdict = verdicts.next();
+            let head = svc_activity.head_start();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
+            req.extensions_mut().insert(head);
             req.extensions_mut().insert(exchange.clone());
             req.extensions_mut().insert(upgrades.clone());
             // Boxed: hyper keeps room for one service future per connection from its start, so

@@ -252,6 +252,13 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
                 Step::Apply(change) => change,
             }
         };
+        // `cache-use`: a stored object answers; a miss leaves what `cache-store` needs on the request.
+        if let Change::CacheUse(c) = change {
+            if let Some(resp) = crate::cache::use_cache(c, req) {
+                return Outcome::Answer { resp, denied: false, tarpit: false };
+            }
+            continue;
+        }
         change.apply_req(req);
     }
     Outcome::Continue
@@ -342,6 +349,8 @@ enum Change<'r> {
     Uri(Option<Uri>),
     Method(Vec<u8>),
     Status(StatusCode, Option<String>),
+    CacheUse(&'r std::sync::Arc<crate::cache::Cache>),
+    CacheStore(&'r std::sync::Arc<crate::cache::Cache>),
 }
 
 impl<'r> Change<'r> {
@@ -377,6 +386,8 @@ impl<'r> Change<'r> {
             })),
             HttpAction::SetMethod(lf) => Change::Method(render(lf, ctx, t)),
             HttpAction::SetStatus { status, reason } => Change::Status(*status, reason.clone()),
+            HttpAction::CacheUse(c) => Change::CacheUse(c),
+            HttpAction::CacheStore(c) => Change::CacheStore(c),
             _ => Change::None,
         }
     }
@@ -414,12 +425,17 @@ impl<'r> Change<'r> {
     }
 
     fn apply_res(self, resp: &mut Response<ProxyBody>) {
-        if let Some(Change::Status(st, reason)) = self.apply_headers(resp.headers_mut()) {
-            *resp.status_mut() = st;
-            resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
-            if let Some(r) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok()) {
-                resp.extensions_mut().insert(r);
+        match self.apply_headers(resp.headers_mut()) {
+            Some(Change::Status(st, reason)) => {
+                *resp.status_mut() = st;
+                resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
+                if let Some(r) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok()) {
+                    resp.extensions_mut().insert(r);
+                }
             }
+            // Only a response to a `cache-use` of the same cache is stored.
+            Some(Change::CacheStore(c)) => crate::cache::store(c, resp),
+            _ => {}
         }
     }
 }

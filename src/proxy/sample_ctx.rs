@@ -18,6 +18,8 @@ pub struct TlsInfo {
     pub protocol: Option<&'static str>,
     /// The client's certificate (mutual TLS), for the `ssl_c_*` fetches.
     pub client_cert: Option<std::sync::Arc<crate::tls::peer::PeerCert>>,
+    /// When the handshake ended (`%Th` counts from the accept to here).
+    pub done: Option<tokio::time::Instant>,
 }
 
 impl TlsInfo {
@@ -37,6 +39,7 @@ impl TlsInfo {
             alpn: c.alpn_protocol().map(<[u8]>::to_vec),
             protocol,
             client_cert,
+            done: Some(tokio::time::Instant::now()),
         }
     }
 }

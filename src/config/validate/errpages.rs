@@ -51,6 +51,7 @@ pub(super) fn pages(
         tls_defaults: Default::default(),
         tables: Vec::new(),
         owner: String::new(),
+        caches: cx.caches,
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);
@@ -174,14 +175,17 @@ fn http_error(
         cx.err_v(p.key("status"), format!("status code must be one of {CODES:?}"), h.status);
         return;
     }
-    if h.lf_string.is_some() || h.lf_file.is_some() {
-        cx.err(p.clone(), "lf_string and lf_file (log-format bodies) are not supported in http_error yet");
-        return;
-    }
-    let sources =
-        [h.string.is_some(), h.file.is_some(), h.errorfile.is_some(), h.errorfiles.is_some(), h.default_errorfiles];
+    let sources = [
+        h.string.is_some(),
+        h.file.is_some(),
+        h.lf_string.is_some(),
+        h.lf_file.is_some(),
+        h.errorfile.is_some(),
+        h.errorfiles.is_some(),
+        h.default_errorfiles,
+    ];
     if sources.iter().filter(|x| **x).count() > 1 {
-        cx.err(p.clone(), "use one of string, file, errorfile, errorfiles, default_errorfiles");
+        cx.err(p.clone(), "use one of string, file, lf_string, lf_file, errorfile, errorfiles, default_errorfiles");
         return;
     }
     let mut extra = Vec::new();
@@ -212,6 +216,23 @@ fn http_error(
         }
     } else if h.default_errorfiles {
         Some(Reply::builtin(h.status))
+    } else if h.lf_string.is_some() || h.lf_file.is_some() {
+        let (text, at) = match (&h.lf_string, &h.lf_file) {
+            (Some(s), _) => (Some(s.clone()), p.key("lf_string")),
+            (None, Some(f)) => {
+                (read(f, &p.key("lf_file"), cx).map(|b| String::from_utf8_lossy(&b).into_owned()), p.key("lf_file"))
+            }
+            (None, None) => (None, p.clone()),
+        };
+        let Some(text) = text else { return };
+        if h.content_type.is_none() {
+            cx.err(p.key("content_type"), "a body needs a content_type");
+            return;
+        }
+        let Some(lf) = super::logging::format(Some(&text), at, cx) else { return };
+        let mut r = Reply::custom(h.status, h.content_type.as_deref(), Bytes::new(), extra);
+        r.lf_body = Some(crate::proxy::errpages::LfBody(std::sync::Arc::new(lf)));
+        Some(r)
     } else {
         let body = match (&h.string, &h.file) {
             (Some(s), _) => Some(Bytes::from(s.clone())),

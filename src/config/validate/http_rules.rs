@@ -34,12 +34,12 @@ impl Phase {
         const VARS: &[&str] = &["set_var", "unset_var"];
         const SC: &[&str] = &["sc_inc_gpc0", "sc_inc_gpc1", "sc_inc_gpc", "sc_set_gpt0", "sc_set_gpt"];
         match self {
-            Phase::Request => action != "set_status",
+            Phase::Request => action != "set_status" && action != "cache_store",
             Phase::Response => {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
                     || SC.contains(&action)
-                    || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level"]
+                    || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level", "cache_store"]
                         .contains(&action)
             }
             Phase::After => {
@@ -318,6 +318,7 @@ pub(super) fn action(
          capture => "capture", set_log_level => "set_log_level", use_service => "use_service",
          track_sc0 => "track_sc0", track_sc1 => "track_sc1", track_sc2 => "track_sc2", sc_inc_gpc0 => "sc_inc_gpc0",
          sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
+    has!(cache_use => "cache_use", cache_store => "cache_store");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -503,6 +504,14 @@ pub(super) fn action(
             HttpAction::SetStatus { status: st, reason: ss.reason.clone() }
         }
         n if n.starts_with("track_sc") || n.starts_with("sc_") => return super::track::http_action(r, n, &ap, cx),
+        "cache_use" | "cache_store" => {
+            let cache = if name == "cache_use" { r.cache_use.as_deref()? } else { r.cache_store.as_deref()? };
+            let Some(c) = cx.caches.iter().find(|c| c.name == cache) else {
+                cx.err_v(ap, "no such cache", cache);
+                return None;
+            };
+            if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
+        }
         _ => return None,
     })
 }
@@ -588,6 +597,10 @@ mod tests {
         for a in ["deny", "return", "redirect", "allow"] {
             assert!(!Phase::After.allows(a), "{a}");
         }
+        // HAProxy: cache-use is a request action, cache-store a response one.
+        assert!(Phase::Request.allows("cache_use") && !Phase::Request.allows("cache_store"));
+        assert!(Phase::Response.allows("cache_store") && !Phase::Response.allows("cache_use"));
+        assert!(!Phase::After.allows("cache_use") && !Phase::After.allows("cache_store"));
     }
 
     fn problems(src: &str) -> String {

@@ -24,7 +24,7 @@ pub(super) fn ident(g: &model::Global) -> crate::log::Ident {
     crate::log::Ident { tag: g.log_tag.clone().filter(|t| !t.is_empty()), hostname }
 }
 
-fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+pub(super) fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
     let text = text?;
     match LogFormat::parse(text) {
         Ok(f) => match crate::log::record::check(&f) {
@@ -61,6 +61,20 @@ fn slots(defs: Option<&Vec<model::CaptureDef>>, p: FieldPath, cx: &mut Ctx) -> V
         out.push(Slot { header, len: d.len });
     }
     out
+}
+
+/// `capture_cookie`: a name start and a length, as HAProxy's `capture cookie`.
+fn cookie(def: Option<&model::CaptureCookieDef>, p: FieldPath, cx: &mut Ctx) -> Option<(String, usize)> {
+    let d = def?;
+    if d.name.is_empty() || d.name.bytes().any(|b| b <= b' ' || b == b';') {
+        cx.err_v(p.key("name"), "expected a cookie name (ending with `=` to match it exactly)", &d.name);
+        return None;
+    }
+    if d.len == 0 || d.len > MAX_CAPTURE {
+        cx.err_v(p.key("len"), format!("len must be in 1..={MAX_CAPTURE}"), d.len);
+        return None;
+    }
+    Some((d.name.clone(), d.len))
 }
 
 /// `log_targets` of the proxy (its own replace those of `defaults`).
@@ -121,6 +135,7 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         format_sd: format_at(&sd, s.log_format_sd.is_some(), "log_format_sd", cx),
         req_slots: slots(s.capture_request.as_ref(), p.key("capture_request"), cx),
         res_slots: slots(s.capture_response.as_ref(), p.key("capture_response"), cx),
+        cookie: cookie(s.capture_cookie.as_ref(), p.key("capture_cookie"), cx),
         unique_id: format_at(&uid, s.unique_id_format.is_some(), "unique_id_format", cx),
         unique_id_header,
         dontlog_normal: s.dontlog_normal.or(defaults.dontlog_normal).unwrap_or(false),
@@ -151,6 +166,10 @@ mod tests {
         assert!(e.contains("frontend[0].unique_id_format"), "{e}");
         let e = problems(&format!("{fe}capture_request = [{{ header = \"Host\", len = 0 }}]\n"));
         assert!(e.contains("frontend[0].capture_request[0].len"), "{e}");
+        let e = problems(&format!("{fe}capture_cookie = {{ name = \"a b\", len = 8 }}\n"));
+        assert!(e.contains("frontend[0].capture_cookie.name"), "{e}");
+        let e = problems(&format!("{fe}capture_cookie = {{ name = \"SID\", len = 0 }}\n"));
+        assert!(e.contains("frontend[0].capture_cookie.len"), "{e}");
         let e = problems(&format!("{fe}unique_id_header = \"X-Id\"\n"));
         assert!(e.contains("unique_id_header needs a unique_id_format"), "{e}");
         let e = problems(&format!("{fe}log_targets = [\"stdout format fancy local0\"]\n"));

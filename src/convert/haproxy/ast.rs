@@ -15,6 +15,8 @@ pub enum SectionKind {
     Userlist,
     Peers,
     Resolvers,
+    /// `cache NAME`.
+    Cache,
     /// A section HAProxy knows that lbha has no counterpart for (`mailers`, `cache`, ...).
     Other,
 }
@@ -33,7 +35,7 @@ const SECTIONS: &[(&str, SectionKind)] = &[
     ("program", SectionKind::Other),
     ("http-errors", SectionKind::Other),
     ("ring", SectionKind::Other),
-    ("cache", SectionKind::Other),
+    ("cache", SectionKind::Cache),
     ("log-forward", SectionKind::Other),
     ("fcgi-app", SectionKind::Other),
     ("crt-store", SectionKind::Other),

@@ -93,9 +93,17 @@ fn capture(st: &mut St, d: &Directive, cx: &mut Cx) {
                 st.out.push(key, t, src(d));
             }
         }
-        ("cookie", ..) => {
-            cx.drop(&mut st.out, d, ReportKind::Unsupported, "capture cookie is not supported yet (%CC/%CS log `-`)")
-        }
+        ("cookie", Some(name), Some("len"), Some(len), _) => match len.parse::<i64>() {
+            Ok(len) => {
+                let mut t = InlineTable::new();
+                t.insert("name", name.into());
+                t.insert("len", len.into());
+                if st.allowed(cx, d, "capture_cookie") {
+                    st.out.set("capture_cookie", t, src(d));
+                }
+            }
+            Err(_) => cx.error(d, "expected `capture cookie NAME len N`"),
+        },
         _ => cx.error(d, "expected `capture request|response header NAME len N`"),
     }
 }

@@ -89,7 +89,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("log-tag", "a per-proxy log tag is not supported yet (the global `log_tag` is)"),
     ("error-log-format", "error-log-format is not supported yet"),
-    ("compression", "compression is not implemented"),
     ("http-send-name-header", "not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),

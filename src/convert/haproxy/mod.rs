@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod checks;
+mod compcache;
 mod cond;
 mod errlog;
 mod global;
@@ -161,6 +162,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         Defaults(usize),
         Proxy(ProxyOut),
         Userlist(TableOut),
+        Cache(TableOut),
         HttpErrors(TableOut),
         Resolvers(TableOut),
         Peers(TableOut),
@@ -202,6 +204,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                 Item::Proxy(out)
             }
             SectionKind::Userlist => Item::Userlist(global::userlist(sec, &mut cx)),
+            SectionKind::Cache => Item::Cache(compcache::cache_section(sec, &mut cx)),
             SectionKind::Other if sec.keyword == "http-errors" => Item::HttpErrors(errlog::section(sec, &mut cx)),
             SectionKind::Resolvers => Item::Resolvers(resolvers::resolvers(sec, &mut cx)),
             SectionKind::Peers => Item::Peers(peers::convert(sec, &mut cx)),
@@ -288,6 +291,9 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
             }
             Item::Userlist(t) => {
                 doc.table("userlist", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "users", "groups"]);
+            }
+            Item::Cache(t) => {
+                doc.table("cache", true, header(sec, &t.dropped), &sec.loc, &t, compcache::CACHE_ORDER);
             }
             Item::HttpErrors(t) => {
                 doc.table("http_errors", true, header(sec, &t.dropped), &sec.loc, &t, &["name", "errorfile"]);

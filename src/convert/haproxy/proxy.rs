@@ -51,6 +51,7 @@ pub const ORDER: &[&str] = &[
     "log_format_sd",
     "capture_request",
     "capture_response",
+    "capture_cookie",
     "unique_id_format",
     "unique_id_header",
     "errorfile",
@@ -60,6 +61,7 @@ pub const ORDER: &[&str] = &[
     "errorloc303",
     "http_error",
     "stats",
+    "compression",
 ];
 
 /// Keys that only mean something on the backend side: the validator's own list.
@@ -99,6 +101,7 @@ impl ProxyKind {
             "http_buffer_request",
             "log_targets",
             "expect_proxy",
+            "capture_cookie",
         ];
         match self {
             Self::Listen => true,
@@ -124,6 +127,7 @@ impl ProxyKind {
                 "tcp_request",
                 "tcp_response",
                 "expect_proxy",
+                "capture_cookie",
             ]
             .contains(&key),
         }
@@ -420,6 +424,7 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         },
         "acl" => super::rules::acl(st, d, cx),
         "use_backend" => super::rules::use_backend(st, d, cx),
+        "compression" => super::compcache::compression(st, d, cx),
         "http-request" => super::rules::http_rule(st, d, super::rules::Phase::Request, cx),
         "http-response" => super::rules::http_rule(st, d, super::rules::Phase::Response, cx),
         "http-after-response" => super::rules::http_rule(st, d, super::rules::Phase::After, cx),

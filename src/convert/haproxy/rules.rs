@@ -625,6 +625,8 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
     let base = cx.base_dir;
     let name = action.split('(').next().unwrap_or(action);
     let parsed = match name {
+        "cache-use" if req => cache_action(d, "cache_use"),
+        "cache-store" if res => cache_action(d, "cache_store"),
         "set-header" | "add-header" | "del-header" => header_action(d, action),
         "replace-header" | "replace-value" => replace_header_action(d, action),
         "set-var" | "unset-var" => var_action(d, action),
@@ -658,6 +660,11 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
             st.out.push(key, value, s);
         }
     }
+}
+
+/// `cache-use NAME` / `cache-store NAME`, then the condition.
+fn cache_action(d: &Directive, key: &'static str) -> Result<Parsed, Fail> {
+    Ok((key, value_at(d, 2, key)?.into(), 3, Vec::new()))
 }
 
 fn finish_rule(st: &mut St, d: &Directive, parsed: Result<Parsed, Fail>, cx: &mut Cx) -> Option<(Value, Src)> {
