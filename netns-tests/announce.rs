@@ -124,6 +124,8 @@ fn lb_config() -> String {
     format!(
         r#"[global]
 hard_stop_after = "2s"
+# One proxy thread: a stall stops everything but the watchdog (the announcer too).
+nbthread = 1
 
 [[listen]]
 name = "web"
@@ -263,6 +265,27 @@ fn vips_are_announced_by_bgp_per_healthy_node_and_withdrawn() {
     let t = paths(std::slice::from_ref(&ip_a))
         .unwrap_or_else(|| panic!("router paths {:?} after b lost its link", router_paths(&r, &rdir)));
     eprintln!("b's path dropped {} after its link went down (BFD 100 ms x 3)", bed::ms(t));
+
+    // a's proxy stalls (its one runtime thread stuck 6 s, HAProxy's `debug dev loop`): the
+    // announcer cannot run, so the watchdog's last gasp takes the device down and the router
+    // drops a's path while the process lives; once the thread moves again a comes back.
+    let sock = bed.dir.join("lb-a.sock");
+    let looper = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+        s.write_all(b"expert-mode on; debug dev loop 6000\n").map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(15))).map_err(|e| e.to_string())?;
+        let mut all = String::new();
+        let _ = s.read_to_string(&mut all);
+        Ok::<String, String>(all)
+    });
+    let t = paths(&[]).unwrap_or_else(|| panic!("router paths {:?} while a stalled", router_paths(&r, &rdir)));
+    eprintln!("a's path dropped {} after its proxy stalled", bed::ms(t));
+    let _ = looper.join();
+    paths(std::slice::from_ref(&ip_a))
+        .unwrap_or_else(|| panic!("router paths {:?} after a's stall", router_paths(&r, &rdir)));
+    let log = bed.log(lb_a);
+    assert!(log.contains("announcement device down") && log.contains("proxy stalled"), "a's log:\n{log}");
 
     // A reload that removes the VIP withdraws it, then lets it go after hard_stop_after; a reload
     // that brings it back announces it again.

@@ -164,9 +164,30 @@ pub fn publish(name: &str, gasp: Option<LastGasp>) {
     }
 }
 
-/// Whether any instance of this process tracks the proxy.
+/// Whether any instance of this process tracks the proxy, or the process announces VIPs
+/// (`[[announce]]`, which always follows the proxy's health).
 pub fn tracked() -> bool {
-    lock_briefly().is_some_and(|g| g.values().any(|x| x.track_proxy))
+    ANNOUNCE_GASP.get().is_some() || lock_briefly().is_some_and(|g| g.values().any(|x| x.track_proxy))
+}
+
+/// The announcer's last gasp: `false` withdraws every announcement at once, `true` lets them be
+/// announced again. Plain system calls, so it works from the watchdog and the panic hook while
+/// the runtime the announcer lives on cannot run.
+static ANNOUNCE_GASP: std::sync::OnceLock<fn(bool) -> std::io::Result<()>> = std::sync::OnceLock::new();
+
+/// Registers the announcer's last gasp (once per process).
+pub fn set_announce_gasp(f: fn(bool) -> std::io::Result<()>) {
+    let _ = ANNOUNCE_GASP.set(f);
+}
+
+fn announce_gasp(up: bool) {
+    if let Some(f) = ANNOUNCE_GASP.get() {
+        match f(up) {
+            Ok(()) if up => eprintln!("lbha: announcements may resume"),
+            Ok(()) => eprintln!("lbha: every announcement withdrawn (announcement device down)"),
+            Err(e) => eprintln!("lbha: announcement device: {e}"),
+        }
+    }
 }
 
 /// The registry, unless it stays locked (a panic while it was held): the caller goes on without.
@@ -367,9 +388,13 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
                     tracing::error!("proxy stalled: {why}; VRRP masters tracking the proxy resign");
                     set_stalled(Some(why.clone()));
                     resign(false, &format!("proxy stalled ({why})"));
+                    announce_gasp(false);
                 }
                 Some(false) => {
                     tracing::warn!("proxy runtime threads move again: stall over");
+                    // The announcer, running again, withdrew meanwhile (the stall is still
+                    // reported through the hold); it announces again once the report ends.
+                    announce_gasp(true);
                     set_stalled(None);
                 }
                 None => {}
@@ -381,8 +406,9 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
     }
 }
 
-/// On a panic: the default report, then, when an instance tracks the proxy, its masters resign
-/// and the process ends (systemd restarts it; the peer serves meanwhile).
+/// On a panic: the default report, then, when an instance tracks the proxy or VIPs are
+/// announced, the masters resign, the announcements are withdrawn, and the process ends
+/// (systemd restarts it; the peer or the other nodes serve meanwhile).
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -391,6 +417,7 @@ pub fn install_panic_hook() {
         }
         // First: the default report may capture a backtrace, which takes a while.
         resign(true, "panic");
+        announce_gasp(false);
         default(info);
         eprintln!("lbha: panic with track_proxy on: the process ends");
         std::process::abort();

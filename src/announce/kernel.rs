@@ -69,6 +69,28 @@ fn create_tun(name: &str) -> Result<OwnedFd, String> {
     Ok(fd)
 }
 
+const SIOCGIFFLAGS: u16 = 0x8913;
+const SIOCSIFFLAGS: u16 = 0x8914;
+const IFF_UP: i16 = 0x1;
+nix::ioctl_readwrite_bad!(siocgifflags, SIOCGIFFLAGS, IfReq);
+nix::ioctl_write_ptr_bad!(siocsifflags, SIOCSIFFLAGS, IfReq);
+
+/// Takes [`DEVICE`] down (every announcement withdrawn at once: the kernel drops the routes of
+/// its addresses and tells zebra) or up again, with two ioctls and no runtime: the last gasp of
+/// a stalled or panicking process (`fate`).
+pub fn set_device_up(up: bool) -> std::io::Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let mut req = IfReq { name: [0; 16], flags: 0, _pad: [0; 22] };
+    req.name[..DEVICE.len()].copy_from_slice(DEVICE.as_bytes());
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write a `struct ifreq` (name, then the flags).
+    unsafe { siocgifflags(sock.as_raw_fd(), &mut req) }?;
+    req.flags = if up { req.flags | IFF_UP } else { req.flags & !IFF_UP };
+    // SAFETY: as above.
+    unsafe { siocsifflags(sock.as_raw_fd(), &req) }?;
+    Ok(())
+}
+
 /// The netlink socket and this process's announcement device.
 pub struct Kernel {
     handle: rtnetlink::Handle,

@@ -122,6 +122,7 @@ impl Announcer {
             }
         }
         tracing::info!("announce: VIPs held; announced on device {}", kernel.device());
+        crate::fate::set_announce_gasp(kernel::set_device_up);
         let status = Arc::new(Mutex::new(Vec::new()));
         let task = Task {
             kernel,
