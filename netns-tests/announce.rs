@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const VIP: &str = "203.0.113.10";
+/// The VRRP pair's VIP on the nodes' own segment (192.0.2.0/24).
+const RACK_VIP: &str = "192.0.2.200";
 pub const ZEBRA: &str = "/usr/lib/frr/zebra";
 pub const BGPD: &str = "/usr/lib/frr/bgpd";
 const BFDD: &str =
@@ -139,6 +141,16 @@ servers = [{{ name = "s", addr = "127.0.0.1:8080", check = true }}]
 name = "vip"
 address = ["{VIP}"]
 track_backend = ["web"]
+
+# One config holds both: a VRRP pair on the nodes' own segment next to the BGP announcement.
+[[vrrp_instance]]
+name = "rack"
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+version = 3
+advert_int = "100ms"
+virtual_ipaddress = ["{RACK_VIP}/32"]
 "#
     )
 }
@@ -218,6 +230,21 @@ fn vips_are_announced_by_bgp_per_healthy_node_and_withdrawn() {
     let hold = a.ip(&["route", "show", "table", "local", VIP]).unwrap_or_default();
     assert!(hold.contains("dev lo") && hold.contains("proto 250"), "node a's hold: {hold}");
     assert!(get_from(&r).is_some_and(|body| body == "a" || body == "b"), "the VIP answers from the router");
+    // The VRRP pair in the same configs: one node holds the rack VIP, and `lbha status` shows
+    // the instance and the announcement side by side.
+    let holds = |n: &Node| {
+        n.ip(&["-o", "addr", "show", "dev", "eth0"]).unwrap_or_default().contains(&format!(" {RACK_VIP}/32"))
+    };
+    wait_for(Duration::from_secs(10), || holds(&a) != holds(&b)).expect("exactly one node holds the VRRP VIP");
+    let status = |name: &str| {
+        let sock = bed.dir.join(format!("{name}.sock")).display().to_string();
+        bed::run(&[env!("CARGO_BIN_EXE_lbha"), "-S", &sock, "status"]).unwrap_or_else(|e| e)
+    };
+    for name in ["lb-a", "lb-b"] {
+        let st = status(name);
+        assert!(st.contains("rack") && st.contains("\nAnnounce\n"), "{name}'s status:\n{st}");
+        assert!(st.contains(&format!("vip {VIP} protocol 250: announced")), "{name}'s status:\n{st}");
+    }
     // Only lbha's routes are redistributed: not the nodes' own connected 192.0.2.0/24.
     let bgp: serde_json::Value =
         serde_json::from_str(&vtysh(&r, &rdir, "show ip bgp json").unwrap_or_default()).unwrap_or_default();
