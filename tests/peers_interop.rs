@@ -319,13 +319,17 @@ fn peers_section_tables_replicate_with_haproxy() {
 }
 
 /// Holds the peer connections it forwards until the test lets them go, so both nodes' hellos
-/// cross; counts connections held and pairs open.
+/// cross; counts connections held and pairs open. It can also cut every open pair, and `mute`
+/// swallows what dialers send (counted in `swallowed`), as a peer that never reads.
 #[derive(Default)]
 struct Gate {
     go: std::sync::atomic::AtomicBool,
     stop: std::sync::atomic::AtomicBool,
     held: std::sync::atomic::AtomicUsize,
     open: std::sync::atomic::AtomicUsize,
+    mute: std::sync::atomic::AtomicBool,
+    swallowed: std::sync::atomic::AtomicUsize,
+    pairs: std::sync::Mutex<Vec<TcpStream>>,
 }
 
 impl Gate {
@@ -350,9 +354,18 @@ impl Gate {
                     }
                     let Ok(s) = TcpStream::connect(("127.0.0.1", target)) else { return };
                     g.open.fetch_add(1, SeqCst);
+                    g.pairs.lock().unwrap().extend([c.try_clone().unwrap(), s.try_clone().unwrap()]);
                     let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                    let g2 = g.clone();
                     let up = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut &c2, &mut &s2);
+                        let mut b = [0u8; 4096];
+                        while let Ok(n @ 1..) = (&c2).read(&mut b) {
+                            if g2.mute.load(SeqCst) {
+                                g2.swallowed.fetch_add(n, SeqCst);
+                            } else if (&s2).write_all(&b[..n]).is_err() {
+                                break;
+                            }
+                        }
                         let _ = s2.shutdown(std::net::Shutdown::Both);
                     });
                     let _ = std::io::copy(&mut &s, &mut &c);
@@ -363,6 +376,81 @@ impl Gate {
             }
         });
     }
+
+    /// Holds new connections, ends every open pair and waits until none is left.
+    fn cut(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.go.store(false, SeqCst);
+        for s in self.pairs.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.open.load(SeqCst) != 0 {
+            assert!(Instant::now() < deadline, "the cut sessions never ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Waits until `what` is in the log of `node`.
+fn wait_log(node: &Lbha, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !node.log_text().contains(what) {
+        assert!(Instant::now() < deadline, "{what:?} never logged:\n{}", node.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A session that ends takes nothing with it: the next one pushes every change the peer did not
+/// acknowledge, whether made while no session was up (and the ended session had pushed nothing)
+/// or pushed by the ended session into a connection the peer never read. The peer, resynced
+/// already, asks for no lesson, so only pushes can carry them. Only `a` dials (`b` knows `a` at
+/// a closed port), through the gate.
+#[test]
+fn a_new_session_pushes_what_the_ended_one_did_not_deliver() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (pa, pb, closed) = (free_port(), free_port(), free_port());
+    let lb = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gb = lb.local_addr().unwrap().port();
+    let gate = std::sync::Arc::new(Gate::default());
+    gate.go.store(true, SeqCst);
+    gate.forward(lb, pb);
+    struct Stop(std::sync::Arc<Gate>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.stop.store(true, SeqCst);
+            self.0.cut();
+        }
+    }
+    let _stop = Stop(gate.clone());
+    let a = Lbha::start(&lbha_config("a", &[("a", pa), ("b", gb)]), &[pa]);
+    a.ctl(&["set table st key 198.51.100.1 data.gpc0 1"]);
+    let b = Lbha::start(&lbha_config("b", &[("a", closed), ("b", pb)]), &[pb]);
+    // b learns from a, so it asks no later session for a lesson.
+    wait_log(&b, "resync from a");
+    let has = |d: String, want: &str| d.split_whitespace().any(|w| w == want);
+    assert!(has(wait_entry(&b.sock, "st", "198.51.100.1", None), "gpc0=1"));
+    // A change made while no session is up.
+    gate.cut();
+    a.ctl(&["set table st key 198.51.100.5 data.gpc0 5"]);
+    gate.go.store(true, SeqCst);
+    assert!(has(wait_entry(&b.sock, "st", "198.51.100.5", None), "gpc0=5"));
+    // A change pushed into a session b never reads, which then ends.
+    gate.mute.store(true, SeqCst);
+    let before = gate.swallowed.load(SeqCst);
+    a.ctl(&["set table st key 198.51.100.6 data.gpc0 6"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // More than a heartbeat: the update (with its table definition) was sent.
+    while gate.swallowed.load(SeqCst) < before + 16 {
+        assert!(Instant::now() < deadline, "a never pushed 198.51.100.6");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    gate.cut();
+    gate.mute.store(false, SeqCst);
+    gate.go.store(true, SeqCst);
+    assert!(has(wait_entry(&b.sock, "st", "198.51.100.6", None), "gpc0=6"));
+    let logs = b.log_text();
+    assert!(logs.matches("accepted").count() >= 3, "three sessions were opened:\n{logs}");
 }
 
 /// Two nodes dialing each other at the same moment (HAProxy's collision): each side takes the

@@ -9,11 +9,13 @@
 //! - [`entry`]: update bodies (keys, values, the server_key dictionary cache).
 //! - [`datatype`]: data type ids and encodings.
 //! - [`session`]: one session's state machine (handshake, acks, resync, heartbeats).
+//! - [`cursor`]: which local changes a peer still needs (pushed, acked, taught).
 //! - [`reconnect`]: when to connect again after a refused connect or a lost session.
 //! - [`net`]: the tokio edge (listener, connectors, sessions over sockets).
 //! - [`freq`]: `freq_ctr`, the per-period rate counter behind `conn_rate(P)` and friends.
 
 pub mod codec;
+pub mod cursor;
 pub mod datatype;
 pub mod entry;
 pub mod error;

@@ -8,6 +8,7 @@
 //! protocol's error message and a close; each is counted and logged.
 
 use super::codec::{DEFAULT_MAX_LEN, Message, next_frame};
+use super::cursor::{self, Cursor};
 use super::entry::{DictRx, DictTx, Entry};
 use super::handshake::{self, HelloCheck, VERSION, VERSION_DOWNGRADED, Version};
 use super::reconnect;
@@ -71,9 +72,11 @@ struct Node {
     slots: Vec<AtomicU64>,
     next_gen: AtomicU64,
     errors: AtomicU64,
-    /// Last update pushed to each remote peer, by table name: a new session goes on from there,
-    /// so changes made while the peer was away reach it.
-    pushed: std::sync::Mutex<std::collections::HashMap<(usize, String), u32>>,
+    /// Last local update each remote peer acknowledged, by table name (from the start of the
+    /// edge or of the first session for a table new to it): a new session pushes everything
+    /// after, so changes made while the peer was away, or sent by a session that ended before
+    /// the peer read them, reach it.
+    acked: std::sync::Mutex<std::collections::HashMap<(usize, String), u32>>,
 }
 
 impl Node {
@@ -85,6 +88,25 @@ impl Node {
     fn defs(&self) -> Vec<TableDef> {
         let a = self.proxy.active.load();
         a.snap.stick_tables.iter().filter(|d| d.peers.as_deref() == Some(&self.sec.name)).cloned().collect()
+    }
+
+    fn acked(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(usize, String), u32>> {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where a new session with remote `idx` starts pushing table `name`, whose last update id
+    /// is now `last` (remembered when the table is new to this peer).
+    fn resume(&self, idx: usize, name: &str, last: u32) -> u32 {
+        *self.acked().entry((idx, name.to_string())).or_insert(last)
+    }
+
+    /// Remote `idx` has every change of table `name` up to `id`.
+    fn record_ack(&self, idx: usize, name: &str, id: u32) {
+        let mut acked = self.acked();
+        let e = acked.entry((idx, name.to_string())).or_insert(id);
+        if cursor::after(id, *e) {
+            *e = id;
+        }
     }
 
     fn error(&self, peer: &str, what: impl std::fmt::Display) {
@@ -108,8 +130,17 @@ pub async fn start(proxy: &Arc<Proxy>) -> Result<Edge, String> {
             started,
             next_gen: AtomicU64::new(1),
             errors: AtomicU64::new(0),
-            pushed: Default::default(),
+            acked: Default::default(),
         });
+        // Changes made from now on reach each peer even if no session is up yet.
+        let tables = proxy.active.load().rt.tables.clone();
+        for d in node.defs() {
+            let Some(t) = tables.find(&d.name) else { continue };
+            let last = lock(t).last_update();
+            for i in 0..node.sec.remotes.len() {
+                node.resume(i, &d.name, last);
+            }
+        }
         tracing::info!("peers {}: local peer {} listening on {}", node.sec.name, node.sec.local, node.sec.bind);
         edge.tasks.push(tokio::spawn(accept_loop(node.clone(), l)));
         for i in 0..node.sec.remotes.len() {
@@ -269,8 +300,8 @@ struct Conn {
     sess: Session,
     dict_rx: DictRx,
     dict_tx: DictTx,
-    /// Per table: last local update id pushed.
-    pushed: Vec<u32>,
+    /// Per table: what was pushed and acked.
+    cursors: Vec<Cursor>,
     /// Table ids the peer defined (a switch to another one is an error).
     defined_ids: std::collections::HashSet<u64>,
 }
@@ -280,15 +311,13 @@ impl Conn {
         let generation = node.next_gen.fetch_add(1, Ordering::Relaxed);
         node.slots[idx].store(generation, Ordering::Release);
         let tables = node.proxy.active.load().rt.tables.clone();
-        let known = node.pushed.lock().unwrap_or_else(|p| p.into_inner());
-        let pushed = defs
+        let cursors = defs
             .iter()
-            .map(|d| match known.get(&(idx, d.name.clone())) {
-                Some(&p) => p,
-                None => tables.find(&d.name).map_or(0, |t| lock(t).last_update()),
+            .map(|d| {
+                let last = tables.find(&d.name).map_or(0, |t| lock(t).last_update());
+                Cursor::resume(node.resume(idx, &d.name, last))
             })
             .collect();
-        drop(known);
         Conn {
             node,
             idx,
@@ -297,7 +326,7 @@ impl Conn {
             sess,
             dict_rx: DictRx::default(),
             dict_tx: DictTx::default(),
-            pushed,
+            cursors,
             defined_ids: Default::default(),
         }
     }
@@ -384,16 +413,11 @@ impl Conn {
         for (i, def) in self.defs.iter().enumerate() {
             let Some(shared) = tables.find(&def.name) else { continue };
             let t = lock(shared);
-            if t.last_update() == self.pushed[i] {
+            if t.last_update() == self.cursors[i].pushed {
                 continue;
             }
-            let changed = t.changed_since(self.pushed[i], now);
-            self.pushed[i] = t.last_update();
-            self.node
-                .pushed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((self.idx, def.name.clone()), self.pushed[i]);
+            let changed = t.changed_since(self.cursors[i].pushed, now);
+            self.cursors[i].pushed_up_to(t.last_update());
             if changed.is_empty() {
                 continue;
             }
@@ -419,6 +443,7 @@ impl Conn {
             let Some(shared) = tables.find(&def.name) else { continue };
             let mut t = lock(shared);
             t.purge(now);
+            self.cursors[i].taught_up_to(t.last_update());
             self.sess.tx_begin(i);
             wire::definition(def, Session::local_id(i), out);
             for (seq, (k, e)) in t.sorted(now).into_iter().enumerate() {
@@ -512,7 +537,21 @@ impl Conn {
                         if up_to_date { "finished" } else { "partial" }
                     );
                 }
-                Some(Event::TeachConfirmed | Event::Acked { .. }) | None => {}
+                Some(Event::TeachConfirmed) => {
+                    for i in 0..self.cursors.len() {
+                        if self.cursors[i].lesson_confirmed() {
+                            self.node.record_ack(self.idx, &self.defs[i].name, self.cursors[i].acked);
+                        }
+                    }
+                }
+                Some(Event::Acked { table, update }) => {
+                    if let Some(c) = self.cursors.get_mut(table)
+                        && c.ack(update)
+                    {
+                        self.node.record_ack(self.idx, &self.defs[table].name, update);
+                    }
+                }
+                None => {}
             }
         }
         buf.drain(..used);
