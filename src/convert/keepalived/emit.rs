@@ -439,6 +439,18 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
     out
 }
 
+/// `weight W [reverse]` of a `track_file` or `vrrp_track_process` block.
+fn weight(c: &Stmt, out: &mut TableOut, cx: &mut Cx) {
+    if let Some(v) = cx.int(c, 1) {
+        out.set("weight", v, src(c));
+    }
+    match c.arg(2) {
+        None => {}
+        Some("reverse") => out.set("reverse", true, src(c)),
+        Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+    }
+}
+
 /// `track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`.
 fn track_file(s: &Stmt, cx: &mut Cx) -> TableOut {
     let mut out = TableOut::default();
@@ -450,16 +462,7 @@ fn track_file(s: &Stmt, cx: &mut Cx) -> TableOut {
                     out.set("file", v, src(c));
                 }
             }
-            "weight" => {
-                if let Some(v) = cx.int(c, 1) {
-                    out.set("weight", v, src(c));
-                }
-                match c.arg(2) {
-                    None => {}
-                    Some("reverse") => out.set("reverse", true, src(c)),
-                    Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
-                }
-            }
+            "weight" => weight(c, &mut out, cx),
             "init_file" => {
                 let mut it = InlineTable::new();
                 let mut value = 0;
@@ -505,16 +508,7 @@ fn track_process(s: &Stmt, cx: &mut Cx) -> TableOut {
                     out.set("quorum", v, src(c));
                 }
             }
-            "weight" => {
-                if let Some(v) = cx.int(c, 1) {
-                    out.set("weight", v, src(c));
-                }
-                match c.arg(2) {
-                    None => {}
-                    Some("reverse") => out.set("reverse", true, src(c)),
-                    Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
-                }
-            }
+            "weight" => weight(c, &mut out, cx),
             "delay" => {
                 if let Some(v) = cx.secs(c, 1) {
                     out.set("delay", v, src(c));
