@@ -5,55 +5,16 @@
 mod common;
 mod kit;
 use common::*;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::time::Duration;
 
-/// Answers `tag` to every connection that sends something, then closes.
+/// A tag server's port (what it received is not needed here).
 fn tag_server(tag: &'static str) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(64) {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut buf = [0u8; 16384];
-                if s.read(&mut buf).unwrap_or(0) > 0 {
-                    let _ = s.write_all(tag.as_bytes());
-                }
-            });
-        }
-    });
-    port
+    common::tag_server(tag).0
 }
 
-/// A real rustls ClientHello for `sni`; what comes back before the close.
+/// A real ClientHello for `sni`; what comes back before the close (nothing when the proxy
+/// refused the connection, even before the hello was written).
 fn hello_through(port: u16, sni: &str) -> String {
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    while conn.wants_write() {
-        if conn.write_tls(&mut s).is_err() {
-            return String::new();
-        }
-    }
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    tls_hello(port, sni).unwrap_or_default()
 }
 
 #[test]

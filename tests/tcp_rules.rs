@@ -3,66 +3,15 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A plain TCP server that reads the first bytes of each connection, records them, answers
-/// `tag` and closes: it plays a TLS backend that the proxy passes the ClientHello to.
-fn tag_server(tag: &'static str) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let rec = seen.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(64) {
-            let Ok(mut s) = s else { continue };
-            let rec = rec.clone();
-            std::thread::spawn(move || {
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut buf = vec![0u8; 16384];
-                let n = s.read(&mut buf).unwrap_or(0);
-                // lbha's start-up probe connects and sends nothing: not a session worth recording.
-                if n > 0 {
-                    rec.lock().unwrap().push(buf[..n].to_vec());
-                }
-                let _ = s.write_all(tag.as_bytes());
-            });
-        }
-    });
-    (port, seen)
-}
-
-/// Sends a real rustls ClientHello for `sni` and returns what comes back before the close
-/// (a backend's tag, or nothing when the proxy refused the connection).
+/// A real ClientHello for `sni` through `port`: what comes back before the close.
 fn hello_through(port: u16, sni: &str) -> String {
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    while conn.wants_write() {
-        conn.write_tls(&mut s).unwrap();
-    }
-    read_all(&mut s)
-}
-
-fn read_all(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    tls_hello(port, sni).unwrap()
 }
 
 fn sni_config(port: u16, a: u16, b: u16, d: u16, front: &str) -> String {
@@ -157,12 +106,12 @@ tcp_request = [
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(&[0x16, 0x03, 0x01, 0x02]).unwrap();
-    assert_eq!(read_all(&mut s), "", "a truncated TLS record is rejected when the delay expires");
+    assert_eq!(read_to_close(&mut s), "", "a truncated TLS record is rejected when the delay expires");
 
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"PING").unwrap();
-    assert_eq!(read_all(&mut s), "D");
+    assert_eq!(read_to_close(&mut s), "D");
     assert_eq!(seen_d.lock().unwrap().as_slice(), [b"PING".to_vec()], "the inspected bytes reach the server");
 }
 
@@ -188,7 +137,7 @@ tcp_request = [{ connection = "reject", if = "{ dst_port 1 }" }, { connection = 
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"hello").unwrap();
-    assert_eq!(read_all(&mut s), "", "the response is refused");
+    assert_eq!(read_to_close(&mut s), "", "the response is refused");
     assert!(
         !seen_d.lock().unwrap().iter().any(|b| b == b"hello"),
         "the server got the bytes, not the client its answer"
@@ -273,15 +222,7 @@ tcp_request = [
         if tls.write_all(b"hello over tls").is_err() {
             return String::new();
         }
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            match tls.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        read_to_close(&mut tls)
     };
     assert_eq!(talk("ok.example"), "D", "the right SNI passes the session rule");
     assert_eq!(seen_d.lock().unwrap().as_slice(), [b"hello over tls".to_vec()], "the server gets the clear bytes");

@@ -537,3 +537,61 @@ pub fn echo_server() -> u16 {
     });
     port
 }
+
+/// A plain TCP server that reads the first bytes of each connection, records them, answers
+/// `tag` and closes: it plays a TLS backend that the proxy passes the ClientHello to.
+pub fn tag_server(tag: &'static str) -> (u16, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { continue };
+            let rec = rec.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = vec![0u8; 16384];
+                let n = s.read(&mut buf).unwrap_or(0);
+                // lbha's start-up probe connects and sends nothing: not a session worth recording.
+                if n > 0 {
+                    rec.lock().unwrap().push(buf[..n].to_vec());
+                }
+                let _ = s.write_all(tag.as_bytes());
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Sends a real rustls ClientHello for `sni` and returns what comes back before the close
+/// (a backend's tag, or nothing when the proxy refused the connection); `Err` when the hello
+/// could not even be written.
+pub fn tls_hello(port: u16, sni: &str) -> std::io::Result<String> {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while conn.wants_write() {
+        conn.write_tls(&mut s)?;
+    }
+    Ok(read_to_close(&mut s))
+}
+
+/// Everything the peer sends until it closes (or the read times out), as text.
+pub fn read_to_close(s: &mut impl Read) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
