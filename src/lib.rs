@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod convert;
 pub mod daemon;

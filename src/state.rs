@@ -39,6 +39,18 @@ pub struct Counters {
     pub http_responses: [AtomicU64; 6],
     /// Used by backends only.
     pub queue: Queue,
+    /// Server response times (request sent to response head, HAProxy's Tr) by [`time_bucket`]:
+    /// the console's percentiles come from the differences second by second.
+    pub resp_times: [AtomicU64; TIME_BUCKETS],
+}
+
+/// Buckets of [`Counters::resp_times`]: under 1 ms, then one per power of two of milliseconds
+/// up to 2^14 ms, then everything longer.
+pub const TIME_BUCKETS: usize = 16;
+
+/// The bucket of a response time in milliseconds; bucket `i` holds times below `2^i` ms.
+pub fn time_bucket(ms: u64) -> usize {
+    if ms == 0 { 0 } else { ((64 - ms.leading_zeros()) as usize).min(TIME_BUCKETS - 1) }
 }
 
 impl Counters {
@@ -74,6 +86,10 @@ impl Counters {
             _ => 5,
         };
         self.http_responses[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn count_time(&self, d: Duration) {
+        self.resp_times[time_bucket(d.as_millis() as u64)].fetch_add(1, Relaxed);
     }
 }
 

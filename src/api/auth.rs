@@ -105,6 +105,11 @@ impl Verified {
         };
         let (user, pw) =
             header.and_then(parse_basic).ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        self.check_user(list, user, pw).await
+    }
+
+    /// Ok if `user` is in `list` with password `pw` (the console's login form).
+    pub async fn check_user(&self, list: &Userlist, user: String, pw: String) -> Result<(), ApiError> {
         if pw.len() > MAX_PASSWORD_LEN {
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
         }

@@ -201,24 +201,54 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     read_timeout: Duration,
     st: Arc<ApiState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let handler = move |req| {
+        let st = st.clone();
+        async move { handle(st, req, read_timeout).await }
+    };
+    serve_http(l, tls, read_timeout, stop, "API", None, handler).await
+}
+
+/// The HTTP/1 accept loop the API and the console share: TLS when configured, heads bounded by
+/// `read_timeout`, graceful stop; `limit` bounds the connections served at once (the rest wait
+/// in the backlog). `handler` answers each request.
+pub async fn serve_http<F, Fut>(
+    l: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+    limit: Option<Arc<tokio::sync::Semaphore>>,
+    handler: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     loop {
+        let permit = match &limit {
+            Some(s) => tokio::select! {
+                p = s.clone().acquire_owned() => p.ok(),
+                _ = stopped(&mut stop) => return,
+            },
+            None => None,
+        };
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!("API accept failed: {e}");
+                    tracing::warn!("{what} accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = stopped(&mut stop) => return,
         };
-        let st = st.clone();
+        let handler = handler.clone();
         let mut stop_conn = stop.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let sock: Box<dyn Io> = match tls {
                 None => Box::new(sock),
                 Some(cfg) => {
@@ -226,19 +256,19 @@ pub async fn serve(
                     match tokio::time::timeout(read_timeout, acceptor.accept(sock)).await {
                         Ok(Ok(s)) => Box::new(s),
                         Ok(Err(e)) => {
-                            tracing::debug!(client = %peer, "API TLS handshake failed: {e}");
+                            tracing::debug!(client = %peer, "{what} TLS handshake failed: {e}");
                             return;
                         }
                         Err(_) => {
-                            tracing::debug!(client = %peer, "API TLS handshake timed out");
+                            tracing::debug!(client = %peer, "{what} TLS handshake timed out");
                             return;
                         }
                     }
                 }
             };
             let svc = hyper::service::service_fn(move |req| {
-                let st = st.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(st, req, read_timeout).await) }
+                let fut = handler(req);
+                async move { Ok::<_, std::convert::Infallible>(fut.await) }
             });
             let mut b = hyper::server::conn::http1::Builder::new();
             b.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
@@ -247,7 +277,7 @@ pub async fn serve(
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
-                        tracing::debug!(client = %peer, "API connection ended: {e}");
+                        tracing::debug!(client = %peer, "{what} connection ended: {e}");
                     }
                 }
                 _ = stopped(&mut stop_conn) => {

@@ -5,6 +5,7 @@
 pub mod announce;
 pub mod api;
 pub mod cluster;
+pub mod console;
 pub mod error;
 pub mod model;
 pub mod resolvers;

@@ -37,6 +37,8 @@ pub struct ConfigFile {
     pub peers: Vec<PeersDef>,
     /// Config sync between the two nodes of a pair (`crate::cluster`).
     pub cluster: Option<super::cluster::ClusterDef>,
+    /// The web console (`crate::console`); absent means none.
+    pub console: Option<super::console::ConsoleDef>,
 }
 
 /// `cache NAME`: an in-memory store of small responses, shared by the rules that name it.

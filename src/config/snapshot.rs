@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub vrrp: super::vrrp::VrrpSettings,
     pub announce: super::announce::AnnounceSettings,
     pub api: Option<ApiSettings>,
+    /// `[console]`: the web console; absent means none.
+    pub console: Option<super::console::ConsoleSettings>,
     /// `cache` sections, with their stores (emptied by a reload, as in HAProxy).
     pub caches: Vec<Arc<crate::cache::Cache>>,
     /// Every `stick_table` of frontends, backends and listen sections, in file order.

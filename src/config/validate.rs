@@ -301,6 +301,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     super::announce::check_user(&announce, global.user.as_deref(), cx.problems);
     let api = file.api.as_ref().and_then(|a| super::api::validate(a, &userlists, base_dir, cx.problems));
     let cluster = file.cluster.as_ref().and_then(|c| super::cluster::validate(c, base_dir, cx.problems));
+    let console = file.console.as_ref().and_then(|c| super::console::validate(c, &userlists, base_dir, cx.problems));
     let mut stick_tables = stktable::tables(&fronts, &backs, &mut cx);
     stick_tables.extend(peers::tables(file, &stick_tables, &mut cx));
     let peers = peers::sections(file, &fronts, &backs, &mut cx);
@@ -318,6 +319,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         vrrp,
         announce,
         api,
+        console,
         caches,
         stick_tables,
         resolvers,

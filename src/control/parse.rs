@@ -134,6 +134,14 @@ pub enum Command {
     /// VRRP instances: state, priorities, VIPs configured / runtime / held, last transition.
     ShowVrrp,
     ShowAnnounce,
+    /// `show events [SINCE]`: the console's timeline (VRRP, servers, reloads, upgrades).
+    ShowEvents {
+        since: u64,
+    },
+    /// `show traffic [NAME]`: the console's 15-minute history per frontend and backend.
+    ShowTraffic {
+        name: Option<String>,
+    },
     /// `vip add ADDR[/LEN] dev IF [label L] [instance N]` (ADDR may be a range).
     VipAdd(VipRequest),
     /// `vip del ADDR[/LEN] [dev IF] [instance N]`.
@@ -417,6 +425,15 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             no_extra(rest)?;
             Command::ShowAnnounce
         }
+        ["show", "events"] => Command::ShowEvents { since: 0 },
+        ["show", "events", n] => {
+            Command::ShowEvents { since: n.parse().map_err(|_| ParseError::Usage("show events [<sequence number>]"))? }
+        }
+        ["show", "events", ..] => return Err(ParseError::Usage("show events [<sequence number>]")),
+        ["show", "traffic", rest @ ..] if rest.len() <= 1 => {
+            Command::ShowTraffic { name: rest.first().map(|n| n.to_string()) }
+        }
+        ["show", "traffic", ..] => return Err(ParseError::Usage("show traffic [<frontend or backend>]")),
         ["vip", "add", rest @ ..] => Command::VipAdd(
             parse_request(rest, "add", true).map_err(|e| ParseError::Vip(e.to_string(), USAGE_VIP_ADD))?,
         ),
@@ -574,6 +591,8 @@ The following commands are valid at this level:
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
   show announce [json]                    : [[announce]] VIPs: announced or withdrawn, and why
+  show events [since] [json]              : timeline of VRRP, server, reload and upgrade events
+  show traffic [name] [json]              : 15-minute traffic history per frontend/backend ([console])
   vip add <addr>[/len] dev <if> [label <l>] [instance <n>] : add a runtime VIP (or a range a.b.c.1-100/24) to a VRRP instance
   vip del <addr>[/len] [dev <if>] [instance <n>] : delete runtime VIPs
   vip list [instance <n>]                 : every VIP, configured and runtime, and whether this node holds it
@@ -739,6 +758,9 @@ mod tests {
     fn vrrp_and_vip_commands() {
         assert_eq!(cmd("show vrrp"), Command::ShowVrrp);
         assert_eq!(cmd("show announce"), Command::ShowAnnounce);
+        assert_eq!(cmd("show events"), Command::ShowEvents { since: 0 });
+        assert_eq!(cmd("show events 12"), Command::ShowEvents { since: 12 });
+        assert_eq!(cmd("show traffic web"), Command::ShowTraffic { name: Some("web".into()) });
         let r = parse("show vrrp json").unwrap();
         assert!(r.json);
         assert_eq!(cmd("vip list"), Command::VipList { instance: None });

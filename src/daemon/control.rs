@@ -219,6 +219,16 @@ impl Shared {
             }
             log.last = Some(Outcome { at: Instant::now(), trigger, result: r.clone().map_err(|e| error_lines(&e)) });
         }
+        let text = match r {
+            Ok(g) => format!("reloaded by {trigger}: generation {g}"),
+            Err(e) => format!("reload by {trigger} failed: {}", error_lines(e).join("; ")),
+        };
+        crate::console::events::record(
+            crate::console::events::Kind::Reload,
+            self.config.display().to_string(),
+            text,
+            r.is_ok(),
+        );
         if r.is_ok() {
             let active = self.proxy.active.load();
             if active.snap.global.control_socket != self.configured_socket {
@@ -561,6 +571,17 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     }
 }
 
+/// Runs one command for the web console as a control connection would: the same answer, and a
+/// runtime change offered to the cluster peer (`crate::console` checked the role first).
+pub async fn run_for_console(shared: &Shared, line: &str, cmd: Command) -> Reply {
+    let pass_on = super::cluster::passed_on(&cmd);
+    let reply = execute(shared, cmd).await;
+    if let (true, Some(c), Reply::Ok { .. }) = (pass_on, shared.cluster.get(), &reply) {
+        c.offer_runtime(line);
+    }
+    reply
+}
+
 /// Runs one command against the live state.
 pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
     let active = shared.proxy.active.load_full();
@@ -658,6 +679,14 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::Table(t) => super::tables::execute(&active, &t),
         Command::Runtime(rt) => super::dynamic::control_reply(&shared.proxy, rt).await,
         Command::Cluster(c) => super::cluster::execute(shared, c).await,
+        Command::ShowEvents { since } => {
+            let (text, j) = crate::console::events::reply(since);
+            Reply::ok(text, j)
+        }
+        Command::ShowTraffic { name } => match crate::console::traffic::reply(name.as_deref()) {
+            Ok((text, j)) => Reply::ok(text, j),
+            Err(e) => Reply::error(e),
+        },
     }
 }
 
@@ -671,6 +700,8 @@ async fn set_admin(shared: &Shared, active: &crate::proxy::Active, r: &crate::co
     rt.set_admin(a);
     if old != a {
         tracing::info!("server {r} admin state {} -> {} (control socket)", admin_word(old), admin_word(a));
+        let text = format!("admin state {} -> {}", admin_word(old), admin_word(a));
+        crate::console::events::record(crate::console::events::Kind::Server, r.to_string(), text, true);
     }
     shared.save_state().await;
     server_reply(r, a, rt.weight(), active.snap.backends[bi].servers[si].weight)

@@ -369,11 +369,17 @@ async fn serve(
         reload_tx,
         upgrade_tx,
     };
+    let took_over = incoming.is_some();
     let started = match incoming {
         None => start::fresh(&mut parts, ctl_sock, ctl_settings.path).await,
         Some(i) => start::taken_over(&mut parts, i).await,
     };
     let start::Started { shared, ctl, mut api } = started?;
+    // The web console; on an upgrade it binds once the previous process lets the address go.
+    let mut console = match &proxy.active.load().snap.console {
+        Some(c) => Some(crate::console::Console::start(c, shared.clone(), took_over)?),
+        None => None,
+    };
     // Config sync with the other node; a reload it asks for applies what the peer sent.
     let (cluster_reload, mut cluster_reloads) = crate::api::reload_channel();
     if let Some(node) = cluster::Node::start(&shared, cluster_reload).await? {
@@ -444,6 +450,9 @@ async fn serve(
     }
     // Withdraw before drain: the router sends no new flows here while the proxy finishes. After
     // an upgrade the successor announces on the same device: nothing to withdraw.
+    if let Some(c) = console.take() {
+        c.stop().await;
+    }
     if let Some(a) = announcer.as_ref().filter(|_| !upgraded) {
         a.withdraw_all().await;
     }

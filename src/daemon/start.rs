@@ -82,7 +82,11 @@ pub async fn taken_over(p: &mut Parts<'_>, inc: Incoming) -> Result<Started, Str
         Ok(started) => {
             let (_, done) = blocking(inc, |i| i.done()).await?;
             match done {
-                Ok(()) => tracing::info!("took over from pid {old}: it drains and exits"),
+                Ok(()) => {
+                    tracing::info!("took over from pid {old}: it drains and exits");
+                    let text = format!("lbha {} took over from pid {old}", env!("CARGO_PKG_VERSION"));
+                    crate::console::events::record(crate::console::events::Kind::Upgrade, "upgrade", text, true);
+                }
                 Err(e) => tracing::error!("cannot tell pid {old} the takeover is complete: {e}"),
             }
             Ok(started)

@@ -114,6 +114,11 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
 
 fn log_transition(spec: &CheckSpec, t: &Transition, duration: Duration) {
     let (b, s, ms) = (&spec.backend, &spec.server, duration.as_millis());
+    let (text, up) = match t {
+        Transition::Down { reason } => (format!("DOWN, reason: {reason}, check duration: {ms}ms"), false),
+        Transition::Up { reason } => (format!("UP, reason: {reason}, check duration: {ms}ms"), true),
+    };
+    crate::console::events::record(crate::console::events::Kind::Server, format!("{b}/{s}"), text, up);
     match t {
         Transition::Down { reason } => tracing::warn!(
             backend = %b, server = %s,

@@ -493,6 +493,12 @@ impl Runner {
             from.keepalived_name(),
             to.keepalived_name()
         );
+        crate::console::events::record(
+            crate::console::events::Kind::Vrrp,
+            self.cfg.name.clone(),
+            format!("{} -> {} ({reason}), priority {prio}", from.keepalived_name(), to.keepalived_name()),
+            to != State::Fault,
+        );
         self.with_status(|s| {
             s.last_transition = Some(TransitionInfo { from, to, reason: reason.clone(), at: SystemTime::now() });
             if to == State::Master {

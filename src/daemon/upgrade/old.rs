@@ -109,6 +109,12 @@ impl Upgrades {
             }
         };
         tracing::error!("upgrade failed, still serving: {why}");
+        crate::console::events::record(
+            crate::console::events::Kind::Upgrade,
+            "upgrade",
+            format!("failed, still serving: {why}"),
+            false,
+        );
         let _ = p.reply.send(Err(why));
     }
 
@@ -131,6 +137,12 @@ impl Upgrades {
         }
         if let Err(e) = r {
             tracing::error!("upgrade failed, still serving: {e}");
+            crate::console::events::record(
+                crate::console::events::Kind::Upgrade,
+                "upgrade",
+                format!("failed, still serving: {e}"),
+                false,
+            );
         }
         let _ = p.reply.send(r.clone());
     }
