@@ -175,6 +175,22 @@ enum Show {
         #[arg(long)]
         json: bool,
     },
+    /// The events timeline the web console shows: VRRP transitions, server state changes,
+    /// reloads and upgrades, oldest first.
+    Events {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The web console's 15-minute traffic history per frontend and backend (`[console]`).
+    Traffic {
+        /// Only this frontend or backend.
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -291,6 +307,14 @@ pub fn main() -> ExitCode {
             Show::Backends { json: j } => ask(&socket, &json("show backend", j)),
             Show::Vrrp { json: j } => ask(&socket, &json("show vrrp", j)),
             Show::Announce { json: j } => ask(&socket, &json("show announce", j)),
+            Show::Events { since, json: j } => ask(&socket, &json(&format!("show events {since}"), j)),
+            Show::Traffic { name, json: j } => {
+                let cmd = match name {
+                    Some(n) => format!("show traffic {}", escape(&n)),
+                    None => "show traffic".into(),
+                };
+                ask(&socket, &json(&cmd, j))
+            }
         },
         Cmd::Server { action } => {
             let (cmd, j) = match action {

@@ -106,7 +106,8 @@ function drawVrrp(v, status) {
 
 function drawCluster(c) {
   if (!c || !c.ok || !c.j || c.j.error === 'no [cluster]' || !c.j.nodes) {
-    replace('cluster-body', el('p', {}, 'Config sync: ', c && c.j && (c.j.error || c.j.errorStr) ? (c.j.error || c.j.errorStr) : 'not configured', '.'));
+    const why = c && c.j && (c.j.error || c.j.errorStr) ? (c.j.error || c.j.errorStr) : 'not configured.';
+    replace('cluster-body', el('p', {}, 'Config sync: ', why));
     return;
   }
   const cards = c.j.nodes.map((n) => el('div', { class: 'card', 'data-node': n.node },
@@ -242,12 +243,15 @@ function chart(title, unit, lines) {
   const vals = lines.flatMap((l) => l.data.filter((x) => x !== null));
   const max = Math.max(1, ...vals);
   const n = Math.max(...lines.map((l) => l.data.length), 0);
+  // At least a minute wide, so a fresh daemon's first seconds are not a sliver at the edge.
+  const span = Math.max(60, n);
+  const dx = W / span;
   const svg = el('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + (H + 2), preserveAspectRatio: 'none', role: 'img', 'aria-label': title });
   svg.append(el('line', { x1: 0, y1: H + 1, x2: W, y2: H + 1, stroke: '#d0d7de' }));
   lines.forEach((l, k) => {
-    const off = W - l.data.length;
+    const off = span - l.data.length;
     const pts = [];
-    l.data.forEach((v, i) => { if (v !== null) pts.push((off + i) + ',' + (H + 1 - (v / max) * H).toFixed(1)); });
+    l.data.forEach((v, i) => { if (v !== null) pts.push(((off + i) * dx).toFixed(1) + ',' + (H + 1 - (v / max) * H).toFixed(1)); });
     svg.append(el('polyline', { class: 's' + k, points: pts.join(' '), 'data-points': pts.length }));
   });
   const last = (d) => { for (let i = d.length - 1; i >= 0; i--) if (d[i] !== null) return d[i]; return null; };
