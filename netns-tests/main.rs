@@ -8,6 +8,7 @@ mod announce;
 mod bed;
 mod bench;
 mod cluster;
+mod console;
 mod failover;
 mod fate;
 mod interop;

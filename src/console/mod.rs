@@ -168,7 +168,7 @@ fn asset(body: &'static str, ctype: &'static str) -> Response<Full<Bytes>> {
     with_headers(Response::new(Full::new(Bytes::from_static(body.as_bytes()))), ctype)
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(req: &Request<Incoming>, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

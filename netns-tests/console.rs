@@ -1,0 +1,144 @@
+//! The web console in a real browser during a failover: headless Chromium (through chromedriver,
+//! both in the client's namespace) watches lb2's console while lb1, the master, is killed; the
+//! page must show lb2 as MASTER and the transition in its timeline. Prints how long the page took
+//! after the kill and after lb2 took the VIP (the issue asks for 2 s; no timing assertion here).
+
+use crate::bed::{self, VIP, enter_ns, only_on, wait_for};
+use crate::failover::{lb_config, pair};
+use fantoccini::{ClientBuilder, Locator};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const CONSOLE_PORT: u16 = 8404;
+const DRIVER_PORT: u16 = 9515;
+
+fn console_extra(node_ip: &str) -> String {
+    format!(
+        r#"
+[[userlist]]
+name = "ops"
+users = [{{ name = "viewer", insecure_password = "viewpw" }}]
+
+[console]
+bind = "{node_ip}:{CONSOLE_PORT}"
+userlist = "ops"
+allow_insecure_http = true
+"#
+    )
+}
+
+fn on_path(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|d| d.join(tool).is_file())
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn failover_appears_on_the_console() {
+    if !bed::root_or_skip("failover_appears_on_the_console") {
+        return;
+    }
+    if !on_path("chromium") || !on_path("chromedriver") {
+        println!("skipped: chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)");
+        return;
+    }
+    let mut p = pair("console");
+    let (lb1, lb2, client) = (p.lb1.clone(), p.lb2.clone(), p.client.clone());
+    let p1 = p.bed.lbha(&lb1, "lb1", &lb_config(150, 3, "100ms", &console_extra(&lb1.ip)));
+    p.bed.lbha(&lb2, "lb2", &lb_config(100, 3, "100ms", &console_extra(&lb2.ip)));
+    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master");
+    p.bed.spawn(&client, "chromedriver.log", &["chromedriver", &format!("--port={DRIVER_PORT}")]);
+
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let url = format!("http://{}:{CONSOLE_PORT}/console/", lb2.ip);
+    let ns = client.ns.clone();
+    // The browser side runs on a thread moved into the client's namespace: its sockets (to
+    // chromedriver on the namespace's loopback) are made there.
+    let browser = std::thread::spawn(move || -> Result<(Instant, String), String> {
+        enter_ns(&ns)?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", DRIVER_PORT)).is_err() {
+                if Instant::now() > deadline {
+                    return Err("chromedriver did not listen".to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".into(),
+                serde_json::json!({ "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"] }),
+            );
+            let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
+                .await
+                .map_err(|e| format!("cannot start chromium: {e}"))?;
+            let role = || async {
+                let e = c.find(Locator::Css("tr[data-instance='VI_1'] .state")).await.ok()?;
+                e.text().await.ok()
+            };
+            let steps = async {
+                c.goto(&url).await.map_err(|e| e.to_string())?;
+                let user =
+                    c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("user")).await.map_err(|e| e.to_string())?;
+                user.send_keys("viewer").await.map_err(|e| e.to_string())?;
+                c.find(Locator::Id("password")).await.map_err(|e| e.to_string())?.send_keys("viewpw").await.map_err(|e| e.to_string())?;
+                c.find(Locator::Id("login-submit")).await.map_err(|e| e.to_string())?.click().await.map_err(|e| e.to_string())?;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while role().await.as_deref() != Some("BACKUP") {
+                    if Instant::now() > deadline {
+                        return Err(format!("the page never showed lb2 as BACKUP (shows {:?})", role().await));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let _ = ready_tx.send(Ok(()));
+                // Generous: the measurement is printed, not asserted.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    if role().await.as_deref() == Some("MASTER") {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err("the page never showed lb2 as MASTER".into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let seen = Instant::now();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let events = loop {
+                    let t = c.find(Locator::Id("events-body")).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+                    if t.contains("VI_1: BACKUP -> MASTER") || Instant::now() > deadline {
+                        break t;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                Ok((seen, events))
+            }
+            .await;
+            if let Err(e) = &steps {
+                let _ = ready_tx.send(Err(e.clone()));
+            }
+            let _ = c.close().await;
+            steps
+        })
+    });
+    match ready_rx.recv_timeout(Duration::from_secs(90)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("browser: {e}"),
+        Err(e) => panic!("browser did not get ready: {e}"),
+    }
+    let killed = Instant::now();
+    p.bed.kill9(p1);
+    let vip_moved = wait_for(Duration::from_secs(10), || lb2.has_addr(VIP)).map(|d| killed + d);
+    let (seen, events) = browser.join().expect("browser thread").unwrap_or_else(|e| panic!("browser: {e}"));
+    assert!(events.contains("VI_1: BACKUP -> MASTER"), "the timeline lacks the transition:\n{events}");
+    let vip_moved = vip_moved.expect("lb2 took the VIP");
+    println!(
+        "console failover: page showed MASTER {} ms after the kill, {} ms after lb2 took the VIP",
+        (seen - killed).as_millis(),
+        seen.saturating_duration_since(vip_moved).as_millis()
+    );
+}
