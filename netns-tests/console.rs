@@ -115,6 +115,12 @@ fn failover_appears_on_the_console() {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 };
+                c.set_window_size(1280, 1300).await.map_err(|e| e.to_string())?;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                if let (Ok(png), Some(keep)) = (c.screenshot().await, std::env::var_os("LBHA_KEEP_SCREENSHOTS")) {
+                    let _ = std::fs::create_dir_all(&keep);
+                    let _ = std::fs::write(std::path::Path::new(&keep).join("console-failover.png"), png);
+                }
                 Ok((seen, events))
             }
             .await;

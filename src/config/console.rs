@@ -130,3 +130,50 @@ pub(super) fn validate(
         read_timeout,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::errors;
+
+    const LIST: &str = "[[userlist]]\nname = \"ops\"\nusers = [{ name = \"a\", insecure_password = \"x\", groups = [\"admins\"] }]\ngroups = [{ name = \"admins\" }]\n";
+
+    fn console(body: &str) -> String {
+        format!("{LIST}[console]\n{body}")
+    }
+
+    #[test]
+    fn located_errors() {
+        let e = errors(&console("bind = \"192.0.2.1:8404\"\nuserlist = \"ops\"\n"));
+        assert!(
+            e.iter()
+                .any(|x| x.starts_with("6:") && x.contains("console.bind: plain HTTP") && x.contains("192.0.2.1:8404")),
+            "{e:#?}"
+        );
+        let e = errors(&console("bind = \"127.0.0.1:8404\"\nuserlist = \"nope\"\nadmin_group = \"x\"\n"));
+        assert!(e.iter().any(|x| x.contains("console.userlist: no such userlist (nope)")), "{e:#?}");
+        let e = errors(&console(
+            "bind = \"127.0.0.1:8404\"\nuserlist = \"ops\"\nadmin_group = \"wheel\"\nread_group = \"admins\"\n",
+        ));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].contains("console.admin_group: no such group in userlist 'ops' (wheel)"), "{e:#?}");
+        let e = errors(&console("userlist = \"ops\"\nsession_timeout = \"0s\"\n"));
+        assert!(e.iter().any(|x| x.contains("console.bind: missing")), "{e:#?}");
+        assert!(e.iter().any(|x| x.contains("console.session_timeout: must be more than 0")), "{e:#?}");
+        let e = errors(&console("bind = \"127.0.0.1:8404\"\nuserlist = \"ops\"\nssl_crt = \"missing.pem\"\n"));
+        assert!(e.iter().any(|x| x.contains("console.ssl_crt") && x.contains("missing.pem")), "{e:#?}");
+    }
+
+    #[test]
+    fn valid_settings() {
+        assert!(
+            errors(&console("bind = \"127.0.0.1:8404\"\nuserlist = \"ops\"\nadmin_group = \"admins\"\n")).is_empty()
+        );
+        let insecure = console("bind = \"192.0.2.1:8404\"\nuserlist = \"ops\"\nallow_insecure_http = true\n");
+        assert!(errors(&insecure).is_empty());
+        let snap = crate::config::parse(&insecure, std::path::Path::new("t.toml")).unwrap();
+        let c = snap.console.expect("console settings");
+        assert!(c.insecure_http);
+        assert_eq!(c.session_timeout, std::time::Duration::from_secs(8 * 3600));
+        assert_eq!(c.read_group, None);
+    }
+}

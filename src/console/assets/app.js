@@ -175,7 +175,7 @@ function drawServers(state, stat) {
       const cells = [
         el('td', { 'data-label': 'Server' }, s.srv_name, ' ', el('small', {}, s.srv_addr + ':' + s.srv_port)),
         el('td', { 'data-label': 'State', class: 'srv-state' }, el('span', { class: stateClass(shown) }, shown)),
-        el('td', { 'data-label': 'Check' }, st.check_status || (s.check ? JSON.stringify(s.check) : 'none')),
+        el('td', { 'data-label': 'Check' }, st.check_status || (typeof s.check === 'string' ? s.check : 'none')),
         el('td', { 'data-label': 'Weight', class: 'srv-weight' }, s.weight + (s.weight !== s.initial_weight ? ' (configured ' + s.initial_weight + ')' : '')),
         el('td', { 'data-label': 'Sessions' }, st.scur ?? 0),
         el('td', { 'data-label': 'Queue' }, st.qcur ?? 0),
