@@ -198,3 +198,43 @@ fn endpoints_answer_the_cli_json_and_polling_does_not_grow_the_daemon() {
     println!("console polling: VmRSS {before} kB before, {after} kB after 9600 requests");
     assert!(after < before + 16 * 1024, "the daemon grew from {before} kB to {after} kB while polled");
 }
+
+#[test]
+fn the_console_follows_an_upgrade() {
+    let a = Backend::start("a");
+    let (web, console) = (free_port(), free_port());
+    let l = Lbha::start(&setup(a.port, web, console), &[console]);
+    let old = l.served_pid();
+    let (code, out, err) = l.cli(&["upgrade"]);
+    let new = l.served_pid();
+    // The harness knows only the first process: kill the new one by PID at the end, also on failure.
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0 as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _kill = (new != old).then_some(Kill(new));
+    assert_eq!(code, 0, "upgrade failed:\n{out}{err}\n{}", l.log_text());
+    assert_ne!(new, old);
+    // The new process takes the console's address once the old one lets it go, and its
+    // timeline starts with the takeover. Sessions signed by the old process no longer count.
+    let basic = "Authorization: Basic YWRtaW46YWRtaW5wdw==\r\n";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = std::panic::catch_unwind(|| request(console, "GET", "/console/api/v1/status", basic, ""));
+        if let Ok(r) = r
+            && r.status == 200
+            && json(&r)["pid"] == new
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the new process never served the console");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ev = json(&request(console, "GET", "/console/api/v1/events", basic, ""));
+    let first = &ev["events"][0];
+    assert_eq!((first["kind"].as_str(), first["ok"].as_bool()), (Some("upgrade"), Some(true)), "{ev}");
+    assert!(first["text"].as_str().unwrap().contains(&format!("took over from pid {old}")), "{ev}");
+}
