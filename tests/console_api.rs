@@ -176,7 +176,9 @@ fn endpoints_answer_the_cli_json_and_polling_does_not_grow_the_daemon() {
     assert_eq!(sides, ["frontend", "backend"]);
     let fe = &t["series"][0];
     assert!(fe["req"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>() >= 50, "{fe}");
-    assert_eq!(json(&request(console, "GET", "/console/api/v1/nope", &viewer, "")).get("errorStr").is_some(), true);
+    let nope = request(console, "GET", "/console/api/v1/nope", &viewer, "");
+    assert_eq!(nope.status, 404);
+    assert!(json(&nope).get("errorStr").is_some());
 
     // A page polling: every endpoint, many times. Memory after a warm-up stays put.
     let round = |n: usize| {
