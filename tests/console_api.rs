@@ -166,6 +166,22 @@ fn endpoints_answer_the_cli_json_and_polling_does_not_grow_the_daemon() {
     let (_, out, _) = l.cli(&["show", "events", "--json"]);
     let cli_events: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(json(&request(console, "GET", "/console/api/v1/events", &viewer, "")), cli_events);
+    // A reload and a weight change land in the timeline, with their outcome.
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = l.cli(&["server", "weight", "web/a", "7"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let ev = json(&request(console, "GET", "/console/api/v1/events", &viewer, ""));
+    let ev = ev["events"].as_array().unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e["kind"] == "reload" && e["ok"] == true && e["text"].as_str().unwrap().contains("generation 2")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| e["kind"] == "server" && e["subject"] == "web/a" && e["text"] == "weight 1 -> 7"),
+        "{ev:?}"
+    );
     // Traffic: the ring fills, one slot a second, and has `web` on both sides.
     for _ in 0..50 {
         let _ = get(web, "/");

@@ -650,6 +650,8 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             let old = rt.weight();
             rt.set_weight(w);
             tracing::info!("server {r} weight {old} -> {w} (control socket)");
+            let text = format!("weight {old} -> {w}");
+            crate::console::events::record(crate::console::events::Kind::Server, r.to_string(), text, true);
             shared.save_state().await;
             server_reply(&r, rt.admin(), w, initial)
         }

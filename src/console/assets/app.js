@@ -287,7 +287,9 @@ async function refresh(now) {
   try {
     const want = (every) => now || tick % every === 0;
     const jobs = [];
-    jobs.push(Promise.all([get('servers'), get('stat')]).then(([a, b]) => drawServers(a, b)));
+    // Servers and charts every 2 s (the stats of a big config are large); the pair and the
+    // timeline every second, so a failover shows within about a second.
+    if (want(2)) jobs.push(Promise.all([get('servers'), get('stat')]).then(([a, b]) => drawServers(a, b)));
     jobs.push(Promise.all([get('vrrp'), want(5) ? get('status') : null]).then(([v, s]) => {
       if (s) lastStatus = s;
       drawVrrp(v, lastStatus);
@@ -298,7 +300,7 @@ async function refresh(now) {
       events.splice(0, Math.max(0, events.length - MAX_EVENTS));
       drawEvents();
     }));
-    jobs.push(get('traffic').then(drawTraffic));
+    if (want(2)) jobs.push(get('traffic').then(drawTraffic));
     if (want(5)) jobs.push(get('cluster').then(drawCluster));
     if (want(3)) jobs.push(get('vips').then(drawVips));
     await Promise.all(jobs);
