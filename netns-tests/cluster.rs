@@ -10,7 +10,7 @@ use crate::bed::{self, Bed, Node, VIP, ms, only_on, wait_for};
 
 const KEY: &str = "netns-pair-secret-0123";
 
-fn config(bed: &Bed, me: &Node, name: &str, peer: &Node, peer_name: &str, prio: u8) -> String {
+pub(crate) fn config(bed: &Bed, me: &Node, name: &str, peer: &Node, peer_name: &str, prio: u8) -> String {
     let dir = bed.dir.display();
     let fp = std::fs::read_to_string(bed.dir.join(format!("{peer_name}.sha256"))).unwrap_or_default();
     format!(
@@ -48,7 +48,7 @@ local_keys = ["global.state_dir"]
     )
 }
 
-fn cert(bed: &Bed, name: &str) {
+pub(crate) fn cert(bed: &Bed, name: &str) {
     use std::fmt::Write;
     let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
     std::fs::write(bed.dir.join(format!("{name}.pem")), format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()))

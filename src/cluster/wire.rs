@@ -75,6 +75,10 @@ pub struct NodeStatus {
     pub state: SyncState,
     /// `(instance, role)` per VRRP instance.
     pub vrrp: Vec<(String, String)>,
+    /// Each VRRP instance as `show vrrp` shows it (priority, master, VIPs held, last transition),
+    /// for the web console's pair view; absent from older peers.
+    #[serde(default)]
+    pub instances: Vec<crate::control::vrrp::InstanceView>,
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -514,7 +514,22 @@ impl Node {
             SyncMode::Auto => "auto",
             SyncMode::Manual => "manual",
         };
-        NodeStatus { node: s.node.clone(), sync: sync.into(), state: self.current(), vrrp: self.roles().await }
+        NodeStatus {
+            node: s.node.clone(),
+            sync: sync.into(),
+            state: self.current(),
+            vrrp: self.roles().await,
+            instances: self.instances().await,
+        }
+    }
+
+    /// This node's VRRP instances as `show vrrp` shows them.
+    async fn instances(&self) -> Vec<crate::control::vrrp::InstanceView> {
+        let Some(shared) = self.shared.upgrade() else { return Vec::new() };
+        let g = shared.vrrp.lock().await;
+        let Some(m) = g.as_ref() else { return Vec::new() };
+        let path = m.store_path().display().to_string();
+        crate::control::vrrp::vrrp_view(&m.report(), &m.list(), &path, SystemTime::now()).instances
     }
 
     /// Looks at the peer every second; pushes what it missed (auto mode).
@@ -697,6 +712,7 @@ impl Node {
                 "version": n.state.version,
                 "hash": n.state.hash,
                 "vrrp": n.vrrp.iter().map(|(i, r)| json!({ "instance": i, "role": r })).collect::<Vec<_>>(),
+                "instances": n.instances,
                 "last_sync": n.state.last_sync.as_ref().map(|l| json!({ "at": l.at, "outcome": l.outcome })),
             })
         };

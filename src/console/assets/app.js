@@ -10,6 +10,7 @@ const events = [];
 const MAX_EVENTS = 500;
 let tick = 0;
 let lastStatus = null;
+let clusterBusy = false;
 
 function el(tag, attrs, ...kids) {
   const svg = ['svg', 'polyline', 'line', 'text', 'g'].includes(tag);
@@ -88,6 +89,12 @@ function drawVrrp(v, status) {
   const inst = v.j.instances || [];
   const node = status && status.ok ? status.j : null;
   const title = 'This node' + (node ? ' (pid ' + node.pid + ', generation ' + node.generation + ')' : '');
+  replace('pair-body', el('div', { class: 'card' }, el('h3', {}, title),
+    inst.length === 0 ? el('p', {}, 'No VRRP instance configured.') : vrrpTable(inst, 'vrrp-table')));
+}
+
+// Instances as `show vrrp` gives them (this node's, or a [cluster] peer's).
+function vrrpTable(inst, id) {
   const rows = inst.map((i) => el('tr', { 'data-instance': i.name },
     el('td', { 'data-label': 'Instance' }, i.name, ' (', i.interface, ', VRID ', i.vrid, ')'),
     el('td', { 'data-label': 'Role' }, el('span', { class: stateClass(i.state) }, i.state)),
@@ -97,11 +104,9 @@ function drawVrrp(v, status) {
     el('td', { 'data-label': 'Last transition' }, i.last_transition
       ? i.last_transition.from + ' \u2192 ' + i.last_transition.to + ', ' + i.last_transition.reason + ', ' + ago(i.last_transition.ago_sec)
       : 'none')));
-  replace('pair-body', el('div', { class: 'card' }, el('h3', {}, title),
-    inst.length === 0 ? el('p', {}, 'No VRRP instance configured.') :
-      el('div', { class: 'scroll' }, el('table', { class: 'srv', id: 'vrrp-table' },
-        el('thead', {}, el('tr', {}, ['Instance', 'Role', 'Priority', 'Master', 'VIPs held', 'Last transition'].map((h) => el('th', { scope: 'col' }, h)))),
-        el('tbody', {}, rows)))));
+  return el('div', { class: 'scroll' }, el('table', { class: 'srv', id },
+    el('thead', {}, el('tr', {}, ['Instance', 'Role', 'Priority', 'Master', 'VIPs held', 'Last transition'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, rows)));
 }
 
 function drawCluster(c) {
@@ -118,8 +123,9 @@ function drawCluster(c) {
       el('dt', {}, 'Hash'), el('dd', {}, n.hash ? String(n.hash).slice(0, 12) : 'unknown'),
       el('dt', {}, 'Sync'), el('dd', {}, n.sync ?? 'unknown'),
       el('dt', {}, 'VRRP'), el('dd', {}, (n.vrrp || []).map((r) => r.instance + ' ' + r.role).join(', ') || 'none'),
-      el('dt', {}, 'Last sync'), el('dd', {}, n.last_sync ? new Date(n.last_sync.at * 1000).toLocaleString() + ' ' + n.last_sync.outcome : 'never'))));
-  replace('cluster-body', el('p', {}, 'Relation: ', c.j.relation || 'unknown (peer unreachable)'), el('div', { class: 'nodes' }, cards));
+      el('dt', {}, 'Last sync'), el('dd', {}, n.last_sync ? new Date(n.last_sync.at * 1000).toLocaleString() + ' ' + n.last_sync.outcome : 'never')),
+    n.instances && n.instances.length ? vrrpTable(n.instances, null) : null));
+  replace('cluster-body', el('h3', {}, 'Both nodes (config sync)'), el('p', {}, 'Relation: ', c.j.relation || 'unknown (peer unreachable)'), el('div', { class: 'nodes' }, cards));
 }
 
 // ---- servers ----
@@ -301,7 +307,12 @@ async function refresh(now) {
       drawEvents();
     }));
     if (want(2)) jobs.push(get('traffic').then(drawTraffic));
-    if (want(5)) jobs.push(get('cluster').then(drawCluster));
+    // Asking the peer may take up to [cluster] timeout when it is down: not waited for, so it
+    // never holds back the rest of the page.
+    if (want(2) && !clusterBusy) {
+      clusterBusy = true;
+      get('cluster').then(drawCluster, () => {}).finally(() => { clusterBusy = false; });
+    }
     if (want(3)) jobs.push(get('vips').then(drawVips));
     await Promise.all(jobs);
     say('');
