@@ -36,7 +36,15 @@ pub struct State {
     pub overlay: Overlay,
     /// Where the overlay is saved (`server_state_file` + `.runtime.json`), if anywhere.
     file: Option<PathBuf>,
+    /// The base's model, read on the first `add server` after a load: what a runtime server is
+    /// validated against.
+    model: Option<Arc<crate::config::model::ConfigFile>>,
+    /// When the overlay and the server state are next written, if changes wait for it.
+    save_at: Option<tokio::time::Instant>,
 }
+
+/// How long changes may wait to be written together (a burst of `add server` is one write).
+const SAVE_BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn overlay_file(snap: &Snapshot) -> Option<PathBuf> {
     snap.global.server_state_file.as_ref().map(|p| {
@@ -93,7 +101,7 @@ pub fn load_initial(src: &Source) -> Result<(Snapshot, State), String> {
         Some(f) => read_overlay(f),
         None => Overlay::default(),
     };
-    let mut st = State { base, overlay, file };
+    let mut st = State { base, overlay, file, model: None, save_at: None };
     if st.overlay.is_empty() {
         return Ok((snap, st));
     }
@@ -135,12 +143,45 @@ impl State {
     /// Records a successful reload's base and what it dropped, and saves the overlay.
     pub fn reloaded(&mut self, base: Base, dropped: &Dropped) {
         self.base = base;
+        self.model = None;
         log_dropped(dropped);
         self.overlay.prune(dropped);
         self.save();
     }
 
-    fn save(&self) {
+    /// When batched changes are due to be written (see [`State::flush`]).
+    pub fn save_due(&self) -> Option<tokio::time::Instant> {
+        self.save_at
+    }
+
+    /// Writes the overlay and the server state file if changes wait: at the end of a batch, and
+    /// before the process stops or hands over to an upgrade. Each write replaces the file
+    /// atomically with the newest state, so a crash leaves the last complete one.
+    pub async fn flush(&mut self, proxy: &Arc<Proxy>) {
+        if self.save_at.take().is_none() {
+            return;
+        }
+        self.save();
+        let p = proxy.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || super::state_file::save(&p)).await {
+            tracing::warn!("saving server state failed: {e}");
+        }
+    }
+
+    /// The model of the base configuration, parsed once per load.
+    fn model(&mut self) -> Result<Arc<crate::config::model::ConfigFile>, String> {
+        if let Some(m) = &self.model {
+            return Ok(m.clone());
+        }
+        let m: crate::config::model::ConfigFile =
+            toml::from_str(&self.base.text).map_err(|e| format!("cannot read the configuration again: {e}"))?;
+        let m = Arc::new(m);
+        self.model = Some(m.clone());
+        Ok(m)
+    }
+
+    fn save(&mut self) {
+        self.save_at = None;
         let Some(f) = &self.file else { return };
         let r = if self.overlay.is_empty() {
             match std::fs::remove_file(f) {
@@ -220,7 +261,7 @@ async fn run(
     let active = proxy.active.load_full();
     match cmd {
         RtCommand::AddServer(r, fields) => {
-            let Some((_, b)) = active.snap.backend(&r.backend) else {
+            let Some((bi, b)) = active.snap.backend(&r.backend) else {
                 return Err(not_found("No such backend."));
             };
             if !dynamic_capable(b) {
@@ -229,11 +270,21 @@ async fn run(
             if b.servers.iter().any(|s| s.name == r.server) {
                 return Err((409, "Already exists a server with the same name in backend.".into()));
             }
+            // Only the new server is validated, against its backend; the rest is as served.
+            let model = st.model().map_err(refused)?;
+            let checked = crate::config::validate::runtime_server(&model, &active.snap, b, &fields)
+                .map_err(|e| refused(e.join("\n")))?;
+            for w in &checked.warnings {
+                tracing::warn!("server {r}: {w}");
+            }
             // As in HAProxy, a new server starts in maintenance: `enable server` puts it in service.
-            proxy.registry.prepare_maint(&r.backend, &r.server, fields.weight.unwrap_or(1));
-            let mut next = st.overlay.clone();
-            next.add(&r.backend, *fields);
-            apply(next, proxy, listeners, checks, st).await?;
+            proxy.registry.prepare_maint(&r.backend, &r.server, checked.server.weight);
+            let grown = crate::config::validate::with_server(b, checked.server);
+            let si = grown.servers.len() - 1;
+            proxy.add_server(bi, grown);
+            checks.add_server(proxy, bi, si);
+            st.overlay.add(&r.backend, *fields);
+            st.save_at.get_or_insert_with(|| tokio::time::Instant::now() + SAVE_BATCH);
             tracing::info!("server {r} added (control socket)");
             Ok("New server registered.".into())
         }

@@ -4,7 +4,7 @@
 //! a restart. The file wins over the overlay: a change to a server the file has since changed is
 //! dropped, as is a runtime server whose name the file now uses. Pure: text in, text out.
 
-use super::keywords::ServerFields;
+use crate::config::model::Server;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
@@ -13,7 +13,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Added {
     pub backend: String,
-    pub server: ServerFields,
+    pub server: Server,
 }
 
 /// Runtime changes to a server of the file, made while it had `config_addr`.
@@ -180,7 +180,7 @@ impl Overlay {
     }
 
     /// The runtime-added server `backend/server`, if it is one.
-    pub fn added_mut(&mut self, backend: &str, server: &str) -> Option<&mut ServerFields> {
+    pub fn added_mut(&mut self, backend: &str, server: &str) -> Option<&mut Server> {
         self.added.iter_mut().find(|a| a.backend == backend && a.server.name == server).map(|a| &mut a.server)
     }
 
@@ -191,7 +191,7 @@ impl Overlay {
             .or_insert_with(|| ServerEdit { config_addr: config_addr.to_string(), ..ServerEdit::default() })
     }
 
-    pub fn add(&mut self, backend: &str, server: ServerFields) {
+    pub fn add(&mut self, backend: &str, server: Server) {
         self.added.push(Added { backend: backend.to_string(), server });
     }
 
@@ -288,7 +288,7 @@ impl Overlay {
                     let why = format!("server {k}: the file now has a server of that name; the runtime one is dropped");
                     dropped.push((k, why));
                 } else {
-                    push_server(t, a.server.to_inline_table());
+                    push_server(t, super::keywords::inline_table(&a.server));
                 }
             }
         }
@@ -349,8 +349,8 @@ name = "x"
 addr = "127.0.0.1:9001"
 "#;
 
-    fn fields(name: &str, addr: &str) -> ServerFields {
-        ServerFields { name: name.into(), addr: addr.into(), check: true, ..ServerFields::default() }
+    fn fields(name: &str, addr: &str) -> Server {
+        Server { name: name.into(), addr: addr.into(), check: true, ..Server::default() }
     }
 
     fn snap(text: &str) -> crate::config::Snapshot {
