@@ -360,7 +360,8 @@ fn a_burst_of_runtime_servers_is_saved_in_batches_and_survives_a_restart() {
     let extra = format!("[global]\nserver_state_file = \"{}\"", state.display());
     let text = config(port, &[("s", a.port)], &extra);
     let mut l = Lbha::start(&text, &[port]);
-    let mut lines: Vec<String> = (0..40).map(|i| format!("add server web/n{i} 127.0.0.1:{} weight 2", b.port)).collect();
+    let mut lines: Vec<String> =
+        (0..40).map(|i| format!("add server web/n{i} 127.0.0.1:{} weight 2", b.port)).collect();
     // Refused by the server checks of a load (`inter` needs `check`): nothing of it is applied.
     lines.insert(20, "add server web/bad 127.0.0.1:1 inter 1s".into());
     lines.push("enable server web/n39".into());
@@ -391,4 +392,31 @@ fn a_burst_of_runtime_servers_is_saved_in_batches_and_survives_a_restart() {
     }
     assert!(!st.contains(" bad "), "{st}");
     wait_body(port, "b");
+}
+
+/// `set server ... addr` on a runtime server and on a server of the file is served at once (only
+/// that server is checked and its backend rebuilt), and a reload keeps both.
+#[test]
+fn one_server_changes_are_live_and_kept_by_a_reload() {
+    let (a, b, c) = (Backend::start("a"), Backend::start("b"), Backend::start("c"));
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("s", a.port)], ""), &[port]);
+    let add = format!("add server web/r 127.0.0.1:{}", a.port);
+    assert_eq!(l.ctl(&[&add, "enable server web/r"]), "New server registered.\n\n\n");
+    let to_c = format!("set server web/r addr 127.0.0.1 port {}", c.port);
+    assert!(l.ctl(&[&to_c]).contains(&format!("port changed from '{}' to '{}'", a.port, c.port)));
+    wait_body(port, "c");
+    let to_b = format!("set server web/s addr 127.0.0.1 port {}", b.port);
+    assert!(l.ctl(&[&to_b]).contains("port changed"));
+    wait_body(port, "b");
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c"), "{seen:?}");
+    let m = l.ctl(&["set maxconn server web/r 5"]);
+    assert!(m.trim().is_empty(), "{m}");
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c") && seen.iter().any(|x| x == "c"), "{seen:?}");
+    let st = l.ctl(&["show servers state web"]);
+    assert!(st.contains(" r 127.0.0.1 2 0 ") && st.contains(&format!(" {} ", c.port)), "{st}");
+    drop(a);
 }

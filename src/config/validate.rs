@@ -26,7 +26,7 @@ mod tls_side;
 mod track;
 mod upstream;
 
-pub use runtime_server::{Checked, runtime_server, with_server};
+pub use runtime_server::{Checked, model_server, runtime_server, with_server};
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);

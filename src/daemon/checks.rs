@@ -141,20 +141,25 @@ impl Checks {
         spawn(self.runtime(), spec.clone(), text, sink)
     }
 
-    /// Starts the checker of server `si` of backend `bi`, just added at runtime, leaving the
-    /// others alone (what `reconcile` would do for it, without visiting every server).
-    pub fn add_server(&mut self, proxy: &Arc<Proxy>, bi: usize, si: usize) {
+    /// (Re)starts the checker of server `si` of backend `bi`, just added or changed at runtime,
+    /// leaving the others alone (what `reconcile` would do for it, without visiting every server).
+    pub fn restart_server(&mut self, proxy: &Arc<Proxy>, bi: usize, si: usize) {
         let active = proxy.active.load_full();
         let (b, s) = (&active.snap.backends[bi], &active.snap.backends[bi].servers[si]);
-        let Some(spec) = &s.check else { return };
         let key = (b.name.clone(), s.name.clone());
+        let text = s.check.as_ref().map(|spec| format!("{spec:?}"));
+        if let Some(r) = self.running.remove(&key) {
+            if Some(&r.spec) == text.as_ref() {
+                self.running.insert(key, r);
+                return;
+            }
+            let _ = r.stop.send(true);
+        }
+        let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if self.disabled.contains(&key) {
             return;
         }
-        if let Some(r) = self.running.remove(&key) {
-            let _ = r.stop.send(true);
-        }
-        let r = self.start(proxy, &active, (bi, si), spec, format!("{spec:?}"));
+        let r = self.start(proxy, &active, (bi, si), spec, text);
         self.running.insert(key, r);
     }
 

@@ -168,6 +168,11 @@ impl State {
         }
     }
 
+    /// Schedules the write of the overlay and server state (see [`State::flush`]).
+    fn changed(&mut self) {
+        self.save_at.get_or_insert_with(|| tokio::time::Instant::now() + SAVE_BATCH);
+    }
+
     /// The model of the base configuration, parsed once per load.
     fn model(&mut self) -> Result<Arc<crate::config::model::ConfigFile>, String> {
         if let Some(m) = &self.model {
@@ -271,20 +276,15 @@ async fn run(
                 return Err((409, "Already exists a server with the same name in backend.".into()));
             }
             // Only the new server is validated, against its backend; the rest is as served.
+            let si = b.servers.len();
             let model = st.model().map_err(refused)?;
-            let checked = crate::config::validate::runtime_server(&model, &active.snap, b, &fields)
-                .map_err(|e| refused(e.join("\n")))?;
-            for w in &checked.warnings {
-                tracing::warn!("server {r}: {w}");
-            }
+            let checked = check_one(&model, &active, bi, si, &r, &fields)?;
             // As in HAProxy, a new server starts in maintenance: `enable server` puts it in service.
-            proxy.registry.prepare_maint(&r.backend, &r.server, checked.server.weight);
-            let grown = crate::config::validate::with_server(b, checked.server);
-            let si = grown.servers.len() - 1;
-            proxy.add_server(bi, grown);
-            checks.add_server(proxy, bi, si);
+            proxy.registry.prepare_maint(&r.backend, &r.server, checked.weight);
+            proxy.swap_server(bi, si, crate::config::validate::with_server(b, si, checked));
+            checks.restart_server(proxy, bi, si);
             st.overlay.add(&r.backend, *fields);
-            st.save_at.get_or_insert_with(|| tokio::time::Instant::now() + SAVE_BATCH);
+            st.changed();
             tracing::info!("server {r} added (control socket)");
             Ok("New server registered.".into())
         }
@@ -323,9 +323,10 @@ async fn run(
             msg.push_str(" by 'stats socket command'");
             if new != old {
                 let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-                let mut next = st.overlay.clone();
-                next.set_addr(&r.backend, &r.server, ca.as_deref(), new.to_string());
-                apply(next, proxy, listeners, checks, st).await?;
+                let (b, sv) = (&r.backend, &r.server);
+                let record = |o: &mut Overlay| o.set_addr(b, sv, ca.as_deref(), new.to_string());
+                let edit = |s: &mut crate::config::model::Server| s.addr = new.to_string();
+                change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
                 tracing::info!("server {r} address {old} -> {new} (control socket)");
             }
             Ok(msg)
@@ -336,9 +337,9 @@ async fn run(
                 return Err(refused("health checks are not enabled on this server"));
             }
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-            let mut next = st.overlay.clone();
-            next.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
-            apply(next, proxy, listeners, checks, st).await?;
+            let record = |o: &mut Overlay| o.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
+            let edit = |s: &mut crate::config::model::Server| s.check_port = Some(port);
+            change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
             Ok(String::new())
         }
         RtCommand::SetHealth(r, state) => {
@@ -426,11 +427,11 @@ async fn run(
             Ok(String::new())
         }
         RtCommand::MaxconnServer(r, n) => {
-            find(proxy, &r)?;
+            let at = find(proxy, &r)?;
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-            let mut next = st.overlay.clone();
-            next.set_server_maxconn(&r.backend, &r.server, ca.as_deref(), n);
-            apply(next, proxy, listeners, checks, st).await?;
+            let record = |o: &mut Overlay| o.set_server_maxconn(&r.backend, &r.server, ca.as_deref(), n);
+            let edit = |s: &mut crate::config::model::Server| s.maxconn = (n > 0).then_some(n);
+            change_one(at, &r, edit, record, (proxy, listeners, checks, st)).await?;
             Ok(String::new())
         }
         RtCommand::MaxconnGlobal(n) => {
@@ -456,6 +457,53 @@ async fn run(
             Ok(String::new())
         }
     }
+}
+
+/// Validates `sv` as server `si` of backend `bi` (only it, against its backend).
+fn check_one(
+    model: &crate::config::model::ConfigFile,
+    active: &crate::proxy::Active,
+    bi: usize,
+    si: usize,
+    r: &ServerRef,
+    sv: &crate::config::model::Server,
+) -> Result<crate::config::snapshot::Server, (u16, String)> {
+    let b = &active.snap.backends[bi];
+    let checked =
+        crate::config::validate::runtime_server(model, &active.snap, b, si, sv).map_err(|e| refused(e.join("\n")))?;
+    for w in &checked.warnings {
+        tracing::warn!("server {r}: {w}");
+    }
+    Ok(checked.server)
+}
+
+/// Serves server `r` (at `bi`/`si`) changed by `edit`, validating and rebuilding only it and its
+/// backend, then records the change with `record` once it is in service. A server the overlay
+/// cannot describe alone (not found in the model) goes the whole way: `record` on a copy,
+/// validated with the whole configuration.
+async fn change_one(
+    (bi, si): (usize, usize),
+    r: &ServerRef,
+    edit: impl FnOnce(&mut crate::config::model::Server),
+    record: impl FnOnce(&mut Overlay),
+    ctx: (&Arc<Proxy>, &mut Listeners, &mut Checks, &mut State),
+) -> Result<(), (u16, String)> {
+    let (proxy, listeners, checks, st) = ctx;
+    let active = proxy.active.load_full();
+    let model = st.model().map_err(refused)?;
+    let file = crate::config::validate::model_server(&model, &r.backend, &r.server);
+    let Some(mut sv) = st.overlay.server(file, &r.backend, &r.server) else {
+        let mut next = st.overlay.clone();
+        record(&mut next);
+        return apply(next, proxy, listeners, checks, st).await;
+    };
+    edit(&mut sv);
+    let checked = check_one(&model, &active, bi, si, r, &sv)?;
+    proxy.swap_server(bi, si, crate::config::validate::with_server(&active.snap.backends[bi], si, checked));
+    checks.restart_server(proxy, bi, si);
+    record(&mut st.overlay);
+    st.changed();
+    Ok(())
 }
 
 /// The control socket's answer: HAProxy's text; the JSON form says whether it worked.

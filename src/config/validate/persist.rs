@@ -65,19 +65,20 @@ pub(super) fn spec(
             }
         }
     }
-    persist::Spec {
-        cookie,
-        stick,
-        servers: servers
-            .iter()
-            .enumerate()
-            .map(|(i, sv)| ServerKey {
-                cookie: sv.cookie.clone(),
-                name: sv.name.clone(),
-                num: i32::try_from(i + 1).unwrap_or(i32::MAX),
-            })
-            .collect(),
-    }
+    persist::Spec { cookie, stick, servers: server_keys(servers) }
+}
+
+/// The servers as persistence knows them, in the backend's order.
+pub(super) fn server_keys(servers: &[Server]) -> Vec<ServerKey> {
+    servers
+        .iter()
+        .enumerate()
+        .map(|(i, sv)| ServerKey {
+            cookie: sv.cookie.clone(),
+            name: sv.name.clone(),
+            num: i32::try_from(i + 1).unwrap_or(i32::MAX),
+        })
+        .collect()
 }
 
 /// A server's `cookie` value against the backend's cookie settings (`own`: set in the backend,

@@ -4,19 +4,31 @@
 
 use super::*;
 
+/// Server `server` of section `backend` (a backend or a listen) as `file` writes it.
+pub fn model_server<'a>(file: &'a ConfigFile, backend: &str, server: &str) -> Option<&'a model::Server> {
+    file.backend
+        .iter()
+        .chain(&file.listen)
+        .filter(|s| s.name.as_deref() == Some(backend))
+        .flat_map(|s| s.servers.as_deref().unwrap_or(&[]))
+        .find(|s| s.name == server)
+}
+
 /// What the server checks of a full load said about one runtime server.
 pub struct Checked {
     pub server: Server,
     pub warnings: Vec<String>,
 }
 
-/// Validates `sv` as the next server of `live` (the backend as served by `snap`), with the
-/// section settings of `file` (the configuration `snap` was built from). Errors are one line each,
+/// Validates `sv` as server number `at` of `live` (the backend as served by `snap`: `at` is the
+/// position of the server it replaces, or one past the end for a new one), with the section
+/// settings of `file` (the configuration `snap` was built from). Errors are one line each,
 /// `backend[I].servers[N].key: message (value: V)` as the file's would be.
 pub fn runtime_server(
     file: &ConfigFile,
     snap: &Snapshot,
     live: &Backend,
+    at: usize,
     sv: &model::Server,
 ) -> Result<Checked, Vec<String>> {
     let find = |secs: &[Section]| secs.iter().position(|s| s.name.as_deref() == Some(live.name.as_str()));
@@ -27,7 +39,7 @@ pub fn runtime_server(
         return Err(vec![format!("backend {}: not in the configuration it was loaded from", live.name)]);
     };
     let n = Named { kind, index, sec };
-    let sp = n.path().key("servers").index(live.servers.len());
+    let sp = n.path().key("servers").index(at);
     let base_dir = snap.source.parent().unwrap_or(Path::new("."));
     let mut problems = Vec::new();
     let mut cx = Ctx {
@@ -63,11 +75,15 @@ pub fn runtime_server(
     }
 }
 
-/// `live` with `server` appended: the balancer and the persistence keys rebuilt for the new
-/// server list, every other setting shared with `live`.
-pub fn with_server(live: &Backend, server: Server) -> Backend {
+/// `live` with `server` at position `at` (replacing the one there, or appended one past the end):
+/// the balancer and the persistence keys rebuilt for the new server list, every other setting
+/// shared with `live`.
+pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     let mut servers = live.servers.clone();
-    servers.push(server);
+    match servers.get_mut(at) {
+        Some(s) => *s = server,
+        None => servers.push(server),
+    }
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -75,11 +91,7 @@ pub fn with_server(live: &Backend, server: Server) -> Backend {
     let selector =
         Selector::new(&live.algorithm, hash_type, &specs, live.selector.allbackups()).with_server_ids(&names);
     let mut persist = live.persist.clone();
-    persist.servers.extend(servers.last().map(|s| crate::persist::ServerKey {
-        cookie: s.cookie.clone(),
-        name: s.name.clone(),
-        num: i32::try_from(servers.len()).unwrap_or(i32::MAX),
-    }));
+    persist.servers = persist::server_keys(&servers);
     Backend {
         name: live.name.clone(),
         mode: live.mode,
@@ -149,7 +161,8 @@ servers = [{ name = "x", addr = "127.0.0.1:9001" }]
         let (_, live) = snap.backend(backend).unwrap();
         let words: Vec<&str> = line.split_whitespace().collect();
         let sv = parse_add(words[0], &words[1..]).unwrap();
-        runtime_server(&file, &snap, live, &sv).map(|c| with_server(live, c.server))
+        let at = live.servers.len();
+        runtime_server(&file, &snap, live, at, &sv).map(|c| with_server(live, at, c.server))
     }
 
     #[test]
