@@ -30,6 +30,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system) the process has used: steadier than wall time on a loaded machine.
+TICKS=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$TICKS" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 wait_sock() {
     for _ in $(seq 100); do [[ -S $1 ]] && return 0; sleep 0.1; done
     echo "socket $1 never appeared" >&2; exit 1
@@ -86,8 +89,10 @@ PIDS+=($!)
 HPID=$!
 wait_sock "$WORK/h.sock"
 h_before=$(rss_kib $HPID)
+h_cpu0=$(cpu_s $HPID)
 read -r h_one h_each h_ok < <(drive "$WORK/h.sock" haproxy dyn s)
 h_after=$(rss_kib $HPID)
+h_cpu=$(awk -v a="$h_cpu0" -v b="$(cpu_s $HPID)" 'BEGIN {printf "%.2f", b - a}')
 
 # lbha, one thread, state kept in the temporary directory.
 cat >"$WORK/l.toml" <<CFG
@@ -114,10 +119,12 @@ LPID=$!
 wait_sock "$WORK/l.sock"
 sleep 0.5
 l_before=$(rss_kib $LPID)
+l_cpu0=$(cpu_s $LPID)
 read -r l_one l_each l_ok < <(drive "$WORK/l.sock" lbha dyn s)
 l_after=$(rss_kib $LPID)
+l_cpu=$(awk -v a="$l_cpu0" -v b="$(cpu_s $LPID)" 'BEGIN {printf "%.2f", b - a}')
 
 printf '%s servers added twice (one session, then one connection per command)\n' "$N"
-printf '| proxy | one session | one connection each | added | RSS before | RSS after |\n|---|---|---|---|---|---|\n'
-printf '| HAProxy %s | %s s | %s s | %s | %s KiB | %s KiB |\n' "$(haproxy -v | awk 'NR==1 {print $3}')" "$h_one" "$h_each" "$h_ok" "$h_before" "$h_after"
-printf '| lbha | %s s | %s s | %s | %s KiB | %s KiB |\n' "$l_one" "$l_each" "$l_ok" "$l_before" "$l_after"
+printf '| proxy | one session | one connection each | added | CPU (both) | RSS before | RSS after |\n|---|---|---|---|---|---|---|\n'
+printf '| HAProxy %s | %s s | %s s | %s | %s s | %s KiB | %s KiB |\n' "$(haproxy -v | awk 'NR==1 {print $3}')" "$h_one" "$h_each" "$h_ok" "$h_cpu" "$h_before" "$h_after"
+printf '| lbha | %s s | %s s | %s | %s s | %s KiB | %s KiB |\n' "$l_one" "$l_each" "$l_ok" "$l_cpu" "$l_before" "$l_after"

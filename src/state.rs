@@ -373,7 +373,7 @@ pub struct Registry {
 }
 
 /// Runtime state matched to one snapshot, index for index.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Attached {
     pub frontends: Vec<Arc<Counters>>,
     pub backends: Vec<BackendRt>,
@@ -411,17 +411,7 @@ impl Registry {
                         .map(|s| {
                             let key = (b.name.clone(), s.name.clone());
                             keep.insert(key.clone());
-                            let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
-                            if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
-                                rt.set_weight(s.weight);
-                            }
-                            rt.configure(s.slowstart, s.shutdown_on_down);
-                            rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
-                            rt.minconn.store(s.upstream.minconn, Relaxed);
-                            rt.fullconn.store(b.reuse.fullconn, Relaxed);
-                            rt.maxqueue.store(s.upstream.maxqueue, Relaxed);
-                            rt.no_addr.store(s.unresolved, Relaxed);
-                            rt.clone()
+                            server_rt(&mut sv, key, b, s)
                         })
                         .collect(),
                     persist: b.persist.stick.as_ref().map(|st| {
@@ -444,6 +434,37 @@ impl Registry {
         *tables = next_tables;
         Attached { frontends, backends, tables: sticks }
     }
+}
+
+impl Registry {
+    /// The runtime entry of a server added to the live snapshot at runtime (see `attach`).
+    pub fn attach_server(
+        &self,
+        b: &crate::config::snapshot::Backend,
+        s: &crate::config::snapshot::Server,
+    ) -> Arc<ServerRt> {
+        server_rt(&mut lock(&self.servers), (b.name.clone(), s.name.clone()), b, s)
+    }
+}
+
+/// Finds or creates a server's runtime entry and gives it the snapshot's settings.
+fn server_rt(
+    sv: &mut HashMap<(String, String), Arc<ServerRt>>,
+    key: (String, String),
+    b: &crate::config::snapshot::Backend,
+    s: &crate::config::snapshot::Server,
+) -> Arc<ServerRt> {
+    let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+    if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
+        rt.set_weight(s.weight);
+    }
+    rt.configure(s.slowstart, s.shutdown_on_down);
+    rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
+    rt.minconn.store(s.upstream.minconn, Relaxed);
+    rt.fullconn.store(b.reuse.fullconn, Relaxed);
+    rt.maxqueue.store(s.upstream.maxqueue, Relaxed);
+    rt.no_addr.store(s.unresolved, Relaxed);
+    rt.clone()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -347,3 +347,76 @@ fn an_unresolved_server_waits_for_an_address_and_the_haproxy_config_converts() {
     assert!(l.ctl(&["reload"]).starts_with("Success=1"));
     wait_body(port, "b");
 }
+
+/// A burst of `add server` in one session: each is served at once, a refused one changes nothing,
+/// the burst reaches the overlay file without a stop (written in batches), one added just before
+/// a stop is written by the stop, and all of them come back after a restart.
+#[test]
+fn a_burst_of_runtime_servers_is_saved_in_batches_and_survives_a_restart() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let keep = TempDir::new("rt-burst");
+    let state = keep.0.join("server-state");
+    let extra = format!("[global]\nserver_state_file = \"{}\"", state.display());
+    let text = config(port, &[("s", a.port)], &extra);
+    let mut l = Lbha::start(&text, &[port]);
+    let mut lines: Vec<String> =
+        (0..40).map(|i| format!("add server web/n{i} 127.0.0.1:{} weight 2", b.port)).collect();
+    // Refused by the server checks of a load (`inter` needs `check`): nothing of it is applied.
+    lines.insert(20, "add server web/bad 127.0.0.1:1 inter 1s".into());
+    lines.push("enable server web/n39".into());
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = l.ctl(&refs);
+    assert_eq!(out.matches("New server registered.").count(), 40, "{out}");
+    assert!(out.contains("servers[21].inter: has no effect without `check = true`"), "{out}");
+    wait_body(port, "b");
+    let st = l.ctl(&["show servers state web"]);
+    assert!(st.contains(" n0 ") && st.contains(" n39 ") && !st.contains(" bad "), "{st}");
+    // Written without a stop, within the batch window (waited for with a generous bound).
+    let saved = keep.0.join("server-state.runtime.json");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("\"n39\"")) {
+        assert!(Instant::now() < deadline, "the runtime servers were not written within 15 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!std::fs::read_to_string(&saved).unwrap().contains("\"bad\""));
+    let late = format!("add server web/late 127.0.0.1:{}", b.port);
+    assert_eq!(l.ctl(&[&late, "enable server web/late"]), "New server registered.\n\n\n");
+    l.signal(15);
+    assert!(l.wait_exit(Duration::from_secs(15)).is_some(), "lbha did not stop");
+    assert!(std::fs::read_to_string(&saved).unwrap().contains("\"late\""), "the stop wrote the last change");
+    let l2 = Lbha::start(&text, &[port]);
+    let st = l2.ctl(&["show servers state web"]);
+    for name in [" n0 ", " n20 ", " n39 ", " late "] {
+        assert!(st.contains(name), "{name} after the restart:\n{st}");
+    }
+    assert!(!st.contains(" bad "), "{st}");
+    wait_body(port, "b");
+}
+
+/// `set server ... addr` on a runtime server and on a server of the file is served at once (only
+/// that server is checked and its backend rebuilt), and a reload keeps both.
+#[test]
+fn one_server_changes_are_live_and_kept_by_a_reload() {
+    let (a, b, c) = (Backend::start("a"), Backend::start("b"), Backend::start("c"));
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("s", a.port)], ""), &[port]);
+    let add = format!("add server web/r 127.0.0.1:{}", a.port);
+    assert_eq!(l.ctl(&[&add, "enable server web/r"]), "New server registered.\n\n\n");
+    let to_c = format!("set server web/r addr 127.0.0.1 port {}", c.port);
+    assert!(l.ctl(&[&to_c]).contains(&format!("port changed from '{}' to '{}'", a.port, c.port)));
+    wait_body(port, "c");
+    let to_b = format!("set server web/s addr 127.0.0.1 port {}", b.port);
+    assert!(l.ctl(&[&to_b]).contains("port changed"));
+    wait_body(port, "b");
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c"), "{seen:?}");
+    let m = l.ctl(&["set maxconn server web/r 5"]);
+    assert!(m.trim().is_empty(), "{m}");
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let seen = bodies(port, 8);
+    assert!(seen.iter().all(|x| x == "b" || x == "c") && seen.iter().any(|x| x == "c"), "{seen:?}");
+    let st = l.ctl(&["show servers state web"]);
+    assert!(st.contains(" r 127.0.0.1 2 0 ") && st.contains(&format!(" {} ", c.port)), "{st}");
+    drop(a);
+}

@@ -203,6 +203,11 @@ impl Selector {
     }
 
     /// The hash type of a hashing algorithm (None for the others).
+    /// `option allbackups`, as given to [`Selector::new`].
+    pub fn allbackups(&self) -> bool {
+        self.allbackups
+    }
+
     pub fn hash_type(&self) -> Option<HashType> {
         match &self.strategy {
             Strategy::Hash { hash_type, .. } => Some(*hash_type),

@@ -3,7 +3,7 @@
 //! with `_` for `-` so an operator recognises them.
 
 use super::units::{ConfDuration, ConfSize};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -798,7 +798,9 @@ pub struct ExternalCheckDef {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Also what `add server` parses its keywords into (`dynamic::keywords`), and how a runtime
+/// server is saved: one list of server keywords.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Server {
     pub name: String,

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 pub use super::model::{ConnMode, Mode};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     pub source: PathBuf,
     pub global: GlobalSettings,
-    pub frontends: Vec<Frontend>,
-    pub backends: Vec<Backend>,
+    pub frontends: Arc<Vec<Frontend>>,
+    pub backends: Vec<Arc<Backend>>,
     pub userlists: Vec<Userlist>,
     pub vrrp: super::vrrp::VrrpSettings,
     pub announce: super::announce::AnnounceSettings,
@@ -58,7 +58,7 @@ pub struct ApiSettings {
 
 impl Snapshot {
     pub fn backend(&self, name: &str) -> Option<(usize, &Backend)> {
-        self.backends.iter().enumerate().find(|(_, b)| b.name == name)
+        self.backends.iter().enumerate().find(|(_, b)| b.name == name).map(|(i, b)| (i, &**b))
     }
     pub fn frontend(&self, name: &str) -> Option<(usize, &Frontend)> {
         self.frontends.iter().enumerate().find(|(_, f)| f.name == name)
@@ -233,7 +233,7 @@ pub struct SwitchRule {
     pub cond: Option<Condition>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HttpRule {
     pub action: HttpAction,
     pub cond: Option<Condition>,
@@ -396,7 +396,7 @@ pub struct Backend {
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
     /// `tcp-response content` rules.
-    pub tcp: crate::tcprules::BackRules,
+    pub tcp: Arc<crate::tcprules::BackRules>,
     /// The backend's own rules, run after the frontend's (HAProxy's order), with its ACLs.
     pub acls: Vec<Acl>,
     pub http_request: Vec<HttpRule>,

@@ -1,6 +1,6 @@
 //! Durations and sizes as operators write them in HAProxy and keepalived configs.
 
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::time::Duration;
 
 /// A duration from the config: an integer is milliseconds (HAProxy's default unit), a string takes
@@ -28,6 +28,16 @@ impl<'de> Deserialize<'de> for ConfDuration {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Written back as `"1500ms"` (`"250us"` below a millisecond), which reads back the same.
+impl Serialize for ConfDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_micros() {
+            us if us % 1000 == 0 => s.serialize_str(&format!("{}ms", us / 1000)),
+            us => s.serialize_str(&format!("{us}us")),
+        }
     }
 }
 

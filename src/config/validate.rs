@@ -19,11 +19,14 @@ mod init_addr;
 mod logging;
 mod peers;
 mod persist;
+mod runtime_server;
 mod server_side;
 mod stktable;
 mod tls_side;
 mod track;
 mod upstream;
+
+pub use runtime_server::{Checked, model_server, runtime_server, with_server};
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -313,8 +316,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     Some(Snapshot {
         source: source.to_path_buf(),
         global,
-        frontends,
-        backends,
+        frontends: std::sync::Arc::new(frontends),
+        backends: backends.into_iter().map(std::sync::Arc::new).collect(),
         userlists,
         vrrp,
         announce,
@@ -630,14 +633,14 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         persist,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
-        tcp: crate::tcprules::config::back(
+        tcp: std::sync::Arc::new(crate::tcprules::config::back(
             s,
             &format!("{} {}", n.kind.table(), n.name()),
             &p,
             cx.problems,
             &mut cx.maps,
             &cx.tables,
-        ),
+        )),
         acls: Vec::new(),
         http_request: Vec::new(),
         http_response: Vec::new(),

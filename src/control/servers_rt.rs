@@ -3,7 +3,7 @@
 //! `set maxconn`, `show servers conn`. Parsing only; `daemon::dynamic` runs them.
 
 use super::parse::{Level, ParseError, ServerRef};
-use crate::dynamic::ServerFields;
+use crate::config::model::Server;
 
 /// `set server B/S health|agent up|down|stopping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum OpState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtCommand {
-    AddServer(ServerRef, Box<ServerFields>),
+    AddServer(ServerRef, Box<Server>),
     DelServer(ServerRef),
     /// `set server B/S addr IP [port P]`.
     SetAddr(ServerRef, std::net::IpAddr, Option<u16>),

@@ -107,15 +107,7 @@ impl Checks {
                     }
                     let _ = r.stop.send(true);
                 }
-                let sink = Sink {
-                    rt: active.rt.backends[bi].servers[si].clone(),
-                    proxy: proxy.clone(),
-                    name: format!("{}/{}", b.name, s.name),
-                    backend: b.name.clone(),
-                    passing: std::sync::atomic::AtomicBool::new(true),
-                    disable_on_404: matches!(&spec.kind, health::CheckKind::Http(h) if h.disable_on_404),
-                };
-                next.insert(key, spawn(self.runtime(), spec.clone(), text, sink));
+                next.insert(key, self.start(proxy, &active, (bi, si), spec, text));
             }
         }
         for (_, r) in self.running.drain() {
@@ -127,6 +119,48 @@ impl Checks {
             super::agent::reconcile(&mut agents, proxy, self.runtime());
         }
         self.agents = agents;
+    }
+
+    fn start(
+        &mut self,
+        proxy: &Arc<Proxy>,
+        active: &crate::proxy::Active,
+        (bi, si): (usize, usize),
+        spec: &health::CheckSpec,
+        text: String,
+    ) -> Running {
+        let (b, s) = (&active.snap.backends[bi], &active.snap.backends[bi].servers[si]);
+        let sink = Sink {
+            rt: active.rt.backends[bi].servers[si].clone(),
+            proxy: proxy.clone(),
+            name: format!("{}/{}", b.name, s.name),
+            backend: b.name.clone(),
+            passing: std::sync::atomic::AtomicBool::new(true),
+            disable_on_404: matches!(&spec.kind, health::CheckKind::Http(h) if h.disable_on_404),
+        };
+        spawn(self.runtime(), spec.clone(), text, sink)
+    }
+
+    /// (Re)starts the checker of server `si` of backend `bi`, just added or changed at runtime,
+    /// leaving the others alone (what `reconcile` would do for it, without visiting every server).
+    pub fn restart_server(&mut self, proxy: &Arc<Proxy>, bi: usize, si: usize) {
+        let active = proxy.active.load_full();
+        let (b, s) = (&active.snap.backends[bi], &active.snap.backends[bi].servers[si]);
+        let key = (b.name.clone(), s.name.clone());
+        let text = s.check.as_ref().map(|spec| format!("{spec:?}"));
+        if let Some(r) = self.running.remove(&key) {
+            if Some(&r.spec) == text.as_ref() {
+                self.running.insert(key, r);
+                return;
+            }
+            let _ = r.stop.send(true);
+        }
+        let (Some(spec), Some(text)) = (&s.check, text) else { return };
+        if self.disabled.contains(&key) {
+            return;
+        }
+        let r = self.start(proxy, &active, (bi, si), spec, text);
+        self.running.insert(key, r);
     }
 
     fn runtime(&mut self) -> Option<&tokio::runtime::Handle> {

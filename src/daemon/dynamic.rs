@@ -36,7 +36,15 @@ pub struct State {
     pub overlay: Overlay,
     /// Where the overlay is saved (`server_state_file` + `.runtime.json`), if anywhere.
     file: Option<PathBuf>,
+    /// The base's model, read on the first `add server` after a load: what a runtime server is
+    /// validated against.
+    model: Option<Arc<crate::config::model::ConfigFile>>,
+    /// When the overlay and the server state are next written, if changes wait for it.
+    save_at: Option<tokio::time::Instant>,
 }
+
+/// How long changes may wait to be written together (a burst of `add server` is one write).
+const SAVE_BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn overlay_file(snap: &Snapshot) -> Option<PathBuf> {
     snap.global.server_state_file.as_ref().map(|p| {
@@ -93,7 +101,7 @@ pub fn load_initial(src: &Source) -> Result<(Snapshot, State), String> {
         Some(f) => read_overlay(f),
         None => Overlay::default(),
     };
-    let mut st = State { base, overlay, file };
+    let mut st = State { base, overlay, file, model: None, save_at: None };
     if st.overlay.is_empty() {
         return Ok((snap, st));
     }
@@ -135,12 +143,50 @@ impl State {
     /// Records a successful reload's base and what it dropped, and saves the overlay.
     pub fn reloaded(&mut self, base: Base, dropped: &Dropped) {
         self.base = base;
+        self.model = None;
         log_dropped(dropped);
         self.overlay.prune(dropped);
         self.save();
     }
 
-    fn save(&self) {
+    /// When batched changes are due to be written (see [`State::flush`]).
+    pub fn save_due(&self) -> Option<tokio::time::Instant> {
+        self.save_at
+    }
+
+    /// Writes the overlay and the server state file if changes wait: at the end of a batch, and
+    /// before the process stops or hands over to an upgrade. Each write replaces the file
+    /// atomically with the newest state, so a crash leaves the last complete one.
+    pub async fn flush(&mut self, proxy: &Arc<Proxy>) {
+        if self.save_at.take().is_none() {
+            return;
+        }
+        self.save();
+        let p = proxy.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || super::state_file::save(&p)).await {
+            tracing::warn!("saving server state failed: {e}");
+        }
+    }
+
+    /// Schedules the write of the overlay and server state (see [`State::flush`]).
+    fn changed(&mut self) {
+        self.save_at.get_or_insert_with(|| tokio::time::Instant::now() + SAVE_BATCH);
+    }
+
+    /// The model of the base configuration, parsed once per load.
+    fn model(&mut self) -> Result<Arc<crate::config::model::ConfigFile>, String> {
+        if let Some(m) = &self.model {
+            return Ok(m.clone());
+        }
+        let m: crate::config::model::ConfigFile =
+            toml::from_str(&self.base.text).map_err(|e| format!("cannot read the configuration again: {e}"))?;
+        let m = Arc::new(m);
+        self.model = Some(m.clone());
+        Ok(m)
+    }
+
+    fn save(&mut self) {
+        self.save_at = None;
         let Some(f) = &self.file else { return };
         let r = if self.overlay.is_empty() {
             match std::fs::remove_file(f) {
@@ -220,7 +266,7 @@ async fn run(
     let active = proxy.active.load_full();
     match cmd {
         RtCommand::AddServer(r, fields) => {
-            let Some((_, b)) = active.snap.backend(&r.backend) else {
+            let Some((bi, b)) = active.snap.backend(&r.backend) else {
                 return Err(not_found("No such backend."));
             };
             if !dynamic_capable(b) {
@@ -229,11 +275,16 @@ async fn run(
             if b.servers.iter().any(|s| s.name == r.server) {
                 return Err((409, "Already exists a server with the same name in backend.".into()));
             }
+            // Only the new server is validated, against its backend; the rest is as served.
+            let si = b.servers.len();
+            let model = st.model().map_err(refused)?;
+            let checked = check_one(&model, &active, bi, si, &r, &fields)?;
             // As in HAProxy, a new server starts in maintenance: `enable server` puts it in service.
-            proxy.registry.prepare_maint(&r.backend, &r.server, fields.weight.unwrap_or(1));
-            let mut next = st.overlay.clone();
-            next.add(&r.backend, *fields);
-            apply(next, proxy, listeners, checks, st).await?;
+            proxy.registry.prepare_maint(&r.backend, &r.server, checked.weight);
+            proxy.swap_server(bi, si, crate::config::validate::with_server(b, si, checked));
+            checks.restart_server(proxy, bi, si);
+            st.overlay.add(&r.backend, *fields);
+            st.changed();
             tracing::info!("server {r} added (control socket)");
             Ok("New server registered.".into())
         }
@@ -272,9 +323,10 @@ async fn run(
             msg.push_str(" by 'stats socket command'");
             if new != old {
                 let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-                let mut next = st.overlay.clone();
-                next.set_addr(&r.backend, &r.server, ca.as_deref(), new.to_string());
-                apply(next, proxy, listeners, checks, st).await?;
+                let (b, sv) = (&r.backend, &r.server);
+                let record = |o: &mut Overlay| o.set_addr(b, sv, ca.as_deref(), new.to_string());
+                let edit = |s: &mut crate::config::model::Server| s.addr = new.to_string();
+                change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
                 tracing::info!("server {r} address {old} -> {new} (control socket)");
             }
             Ok(msg)
@@ -285,9 +337,9 @@ async fn run(
                 return Err(refused("health checks are not enabled on this server"));
             }
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-            let mut next = st.overlay.clone();
-            next.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
-            apply(next, proxy, listeners, checks, st).await?;
+            let record = |o: &mut Overlay| o.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
+            let edit = |s: &mut crate::config::model::Server| s.check_port = Some(port);
+            change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
             Ok(String::new())
         }
         RtCommand::SetHealth(r, state) => {
@@ -375,11 +427,11 @@ async fn run(
             Ok(String::new())
         }
         RtCommand::MaxconnServer(r, n) => {
-            find(proxy, &r)?;
+            let at = find(proxy, &r)?;
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
-            let mut next = st.overlay.clone();
-            next.set_server_maxconn(&r.backend, &r.server, ca.as_deref(), n);
-            apply(next, proxy, listeners, checks, st).await?;
+            let record = |o: &mut Overlay| o.set_server_maxconn(&r.backend, &r.server, ca.as_deref(), n);
+            let edit = |s: &mut crate::config::model::Server| s.maxconn = (n > 0).then_some(n);
+            change_one(at, &r, edit, record, (proxy, listeners, checks, st)).await?;
             Ok(String::new())
         }
         RtCommand::MaxconnGlobal(n) => {
@@ -405,6 +457,53 @@ async fn run(
             Ok(String::new())
         }
     }
+}
+
+/// Validates `sv` as server `si` of backend `bi` (only it, against its backend).
+fn check_one(
+    model: &crate::config::model::ConfigFile,
+    active: &crate::proxy::Active,
+    bi: usize,
+    si: usize,
+    r: &ServerRef,
+    sv: &crate::config::model::Server,
+) -> Result<crate::config::snapshot::Server, (u16, String)> {
+    let b = &active.snap.backends[bi];
+    let checked =
+        crate::config::validate::runtime_server(model, &active.snap, b, si, sv).map_err(|e| refused(e.join("\n")))?;
+    for w in &checked.warnings {
+        tracing::warn!("server {r}: {w}");
+    }
+    Ok(checked.server)
+}
+
+/// Serves server `r` (at `bi`/`si`) changed by `edit`, validating and rebuilding only it and its
+/// backend, then records the change with `record` once it is in service. A server the overlay
+/// cannot describe alone (not found in the model) goes the whole way: `record` on a copy,
+/// validated with the whole configuration.
+async fn change_one(
+    (bi, si): (usize, usize),
+    r: &ServerRef,
+    edit: impl FnOnce(&mut crate::config::model::Server),
+    record: impl FnOnce(&mut Overlay),
+    ctx: (&Arc<Proxy>, &mut Listeners, &mut Checks, &mut State),
+) -> Result<(), (u16, String)> {
+    let (proxy, listeners, checks, st) = ctx;
+    let active = proxy.active.load_full();
+    let model = st.model().map_err(refused)?;
+    let file = crate::config::validate::model_server(&model, &r.backend, &r.server);
+    let Some(mut sv) = st.overlay.server(file, &r.backend, &r.server) else {
+        let mut next = st.overlay.clone();
+        record(&mut next);
+        return apply(next, proxy, listeners, checks, st).await;
+    };
+    edit(&mut sv);
+    let checked = check_one(&model, &active, bi, si, r, &sv)?;
+    proxy.swap_server(bi, si, crate::config::validate::with_server(&active.snap.backends[bi], si, checked));
+    checks.restart_server(proxy, bi, si);
+    record(&mut st.overlay);
+    st.changed();
+    Ok(())
 }
 
 /// The control socket's answer: HAProxy's text; the JSON form says whether it worked.

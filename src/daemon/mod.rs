@@ -423,8 +423,13 @@ async fn serve(
             Some(req) = runtime_rx.recv() => {
                 dynamic::handle(req, &proxy, &mut listeners, &mut checks, &mut runtime).await;
             }
+            _ = save_due(runtime.save_due()) => runtime.flush(&proxy).await,
             Some(msg) = upgrade_rx.recv() => match msg {
-                upgrade::UpgradeMsg::Start(req) => upgrades.start(req, &source, shared.socket_path()),
+                upgrade::UpgradeMsg::Start(req) => {
+                    // The successor reads the runtime changes from disk: all of them.
+                    runtime.flush(&proxy).await;
+                    upgrades.start(req, &source, shared.socket_path())
+                }
                 upgrade::UpgradeMsg::Attach(att) => {
                     let Some(c) = ctl.as_mut() else { continue };
                     let pid = att.pid;
@@ -448,6 +453,7 @@ async fn serve(
             ev = upgrades.event() => upgrades.on_event(ev).await,
         }
     }
+    runtime.flush(&proxy).await;
     // Withdraw before drain: the router sends no new flows here while the proxy finishes. After
     // an upgrade the successor announces on the same device: nothing to withdraw.
     if let Some(c) = console.take() {
@@ -531,6 +537,14 @@ fn status_line(proxy: &Proxy, failed_reload: Option<&str>) -> String {
         s.push_str(&format!("; last reload failed: {e}"));
     }
     s
+}
+
+/// Resolves when batched runtime changes are due to be written; never without any.
+async fn save_due(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One reload, whatever asked for it: run it, log a failure, record the outcome for `show info`

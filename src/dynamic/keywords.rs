@@ -1,42 +1,9 @@
-//! `add server B/S ADDR [keywords]`: HAProxy's server-line keywords, turned into the fields of a
-//! native `[[backend]] servers` entry so a runtime server goes through the same validation as one
-//! written in the file. Pure: no I/O.
+//! `add server B/S ADDR [keywords]`: HAProxy's server-line keywords, parsed straight into the
+//! config model's [`Server`] (the one list of server keywords), so a runtime server goes through
+//! the same validation as one written in the file. Pure: no I/O.
 
-use serde::{Deserialize, Serialize};
-
-/// One runtime server as native config fields (names as in lbha.toml).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServerFields {
-    pub name: String,
-    pub addr: String,
-    pub weight: Option<u32>,
-    pub backup: bool,
-    pub disabled: bool,
-    pub maxconn: Option<u32>,
-    pub check: bool,
-    pub inter: Option<String>,
-    pub fastinter: Option<String>,
-    pub downinter: Option<String>,
-    pub rise: Option<u32>,
-    pub fall: Option<u32>,
-    pub check_addr: Option<String>,
-    pub check_port: Option<u16>,
-    pub cookie: Option<String>,
-    pub slowstart: Option<String>,
-    pub on_marked_down: Option<String>,
-    pub ssl: bool,
-    pub verify: Option<String>,
-    pub ca_file: Option<String>,
-    pub sni: Option<String>,
-    /// `proto h2`, `maxqueue`, `minconn`, `pool-max-conn`, `max-reuse`, `pool-purge-delay`.
-    pub proto: Option<String>,
-    pub maxqueue: Option<u32>,
-    pub minconn: Option<u32>,
-    pub pool_max_conn: Option<i64>,
-    pub max_reuse: Option<i64>,
-    pub pool_purge_delay: Option<String>,
-}
+use crate::config::model::Server;
+use crate::config::units::ConfDuration;
 
 /// HAProxy server keywords that HAProxy 2.6 refuses on `add server` (its own message).
 const REFUSED_AT_RUNTIME: &[&str] = &["init-addr", "resolvers", "resolve-opts", "resolve-prefer", "resolve-net"];
@@ -74,65 +41,33 @@ const NOT_SUPPORTED: &[&str] = &[
     "ws",
 ];
 
-impl ServerFields {
-    /// The `servers` entry for lbha.toml.
-    pub fn to_inline_table(&self) -> toml_edit::InlineTable {
-        let mut t = toml_edit::InlineTable::new();
-        let s = |v: &str| toml_edit::Value::from(v);
-        let n = |v: u32| toml_edit::Value::from(i64::from(v));
-        t.insert("name", s(&self.name));
-        t.insert("addr", s(&self.addr));
-        let mut opt_s = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                t.insert(k, s(v));
-            }
-        };
-        opt_s("inter", &self.inter);
-        opt_s("fastinter", &self.fastinter);
-        opt_s("downinter", &self.downinter);
-        opt_s("check_addr", &self.check_addr);
-        opt_s("cookie", &self.cookie);
-        opt_s("slowstart", &self.slowstart);
-        opt_s("on_marked_down", &self.on_marked_down);
-        opt_s("verify", &self.verify);
-        opt_s("ca_file", &self.ca_file);
-        opt_s("sni", &self.sni);
-        opt_s("proto", &self.proto);
-        opt_s("pool_purge_delay", &self.pool_purge_delay);
-        for (k, v) in [("maxqueue", self.maxqueue), ("minconn", self.minconn)] {
-            if let Some(v) = v {
-                t.insert(k, n(v));
-            }
+/// The `servers` entry for lbha.toml: the keys a server sets, without those left at their defaults.
+pub fn inline_table(sv: &Server) -> toml_edit::InlineTable {
+    let written = |s: &Server| match toml::Value::try_from(s) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    let defaults = written(&Server::default());
+    let mut t = toml_edit::InlineTable::new();
+    for (k, v) in written(sv) {
+        if k != "name" && k != "addr" && defaults.get(&k) == Some(&v) {
+            continue;
         }
-        for (k, v) in [("pool_max_conn", self.pool_max_conn), ("max_reuse", self.max_reuse)] {
-            if let Some(v) = v {
-                t.insert(k, toml_edit::Value::from(v));
-            }
+        // A scalar of a flat struct: its TOML text is a valid inline value.
+        if let Ok(v) = v.to_string().parse::<toml_edit::Value>() {
+            t.insert(&k, v);
         }
-        for (k, v) in [("weight", self.weight), ("maxconn", self.maxconn), ("rise", self.rise), ("fall", self.fall)] {
-            if let Some(v) = v {
-                t.insert(k, n(v));
-            }
-        }
-        if let Some(p) = self.check_port {
-            t.insert("check_port", n(u32::from(p)));
-        }
-        for (k, v) in [("backup", self.backup), ("disabled", self.disabled), ("check", self.check), ("ssl", self.ssl)] {
-            if v {
-                t.insert(k, toml_edit::Value::from(true));
-            }
-        }
-        t
     }
+    t
 }
 
 /// Parses `ADDR [keywords]` of `add server` for server `name`. Errors are HAProxy's wording where
 /// HAProxy has one.
-pub fn parse_add(name: &str, args: &[&str]) -> Result<ServerFields, String> {
+pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
     let Some((addr, kws)) = args.split_first() else {
         return Err("'server' expects <name> and <addr>[:<port>] as arguments.".into());
     };
-    let mut f = ServerFields { name: name.to_string(), addr: parse_addr(addr)?, ..ServerFields::default() };
+    let mut f = Server { name: name.to_string(), addr: parse_addr(addr)?, ..Server::default() };
     let mut it = kws.iter();
     while let Some(&kw) = it.next() {
         let mut arg = || it.next().copied().ok_or_else(|| format!("'{kw}' expects an argument."));
@@ -275,19 +210,19 @@ fn positive(kw: &str, v: &str) -> Result<u32, String> {
     }
 }
 
-fn duration(kw: &str, v: &str) -> Result<String, String> {
+fn duration(kw: &str, v: &str) -> Result<ConfDuration, String> {
     let d = crate::config::units::parse_duration(v).map_err(|e| format!("'{kw}': {e}"))?;
     if d.is_zero() {
         return Err(format!("'{kw}' has to be > 0."));
     }
-    Ok(format!("{}ms", d.as_millis().max(1)))
+    Ok(ConfDuration(std::time::Duration::from_millis(d.as_millis().max(1) as u64)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn add(line: &str) -> Result<ServerFields, String> {
+    fn add(line: &str) -> Result<Server, String> {
         let w: Vec<&str> = line.split_whitespace().collect();
         parse_add("s", &w)
     }
@@ -302,9 +237,9 @@ mod tests {
             (f.weight, f.maxconn, f.rise, f.fall, f.check_port),
             (Some(5), Some(10), Some(1), Some(2), Some(9000))
         );
-        assert_eq!(f.inter.as_deref(), Some("1000ms"));
+        assert_eq!(f.inter, Some(ConfDuration(std::time::Duration::from_secs(1))));
         assert_eq!(f.cookie.as_deref(), Some("c1"));
-        let t = f.to_inline_table().to_string();
+        let t = inline_table(&f).to_string();
         assert!(t.contains("name = \"s\"") && t.contains("check = true") && t.contains("weight = 5"), "{t}");
         let f = add("[::1]:80 ssl verify none sni str(api.example) disabled").unwrap();
         assert_eq!((f.addr.as_str(), f.ssl, f.disabled), ("[::1]:80", true, true));
@@ -315,7 +250,7 @@ mod tests {
             "127.0.0.1:80 proto h2 maxconn 10 minconn 2 maxqueue 5 pool-max-conn -1 max-reuse 9 pool-purge-delay 2s",
         )
         .unwrap();
-        let t = f.to_inline_table().to_string();
+        let t = inline_table(&f).to_string();
         for want in [
             "proto = \"h2\"",
             "minconn = 2",
@@ -328,6 +263,22 @@ mod tests {
         }
         assert!(add("127.0.0.1:80 proto h3").unwrap_err().contains("'proto'"));
         assert!(add("127.0.0.1:80 max-reuse -5").unwrap_err().contains("'max-reuse'"));
+    }
+
+    /// The table a runtime server is written as reads back to the same server, with only the
+    /// keys it sets, and the saved JSON of the old per-field mirror still reads.
+    #[test]
+    fn the_written_server_reads_back_the_same() {
+        let f = add("[::1]:80 check inter 1500ms fall 2 backup cookie c ssl verify none pool-max-conn -1").unwrap();
+        let t = inline_table(&f);
+        let keys: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), 10, "{t}");
+        let back: Server =
+            toml::from_str(&format!("s = {t}")).map(|m: toml::Table| m["s"].clone().try_into().unwrap()).unwrap();
+        assert_eq!(back, f);
+        let old = r#"{"name":"c","addr":"127.0.0.1:1","weight":null,"backup":false,"check":true,"inter":"1000ms","sni":null}"#;
+        let s: Server = serde_json::from_str(old).unwrap();
+        assert_eq!(s, add("127.0.0.1:1 check inter 1s").map(|f| Server { name: "c".into(), ..f }).unwrap());
     }
 
     #[test]

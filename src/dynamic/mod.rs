@@ -6,7 +6,7 @@
 pub mod keywords;
 pub mod overlay;
 
-pub use keywords::{ServerFields, parse_add};
+pub use keywords::parse_add;
 pub use overlay::Overlay;
 
 /// A runtime change for the serve loop, which owns the listeners and the checkers.

@@ -4,7 +4,7 @@
 //! a restart. The file wins over the overlay: a change to a server the file has since changed is
 //! dropped, as is a runtime server whose name the file now uses. Pure: text in, text out.
 
-use super::keywords::ServerFields;
+use crate::config::model::Server;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
@@ -13,7 +13,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Added {
     pub backend: String,
-    pub server: ServerFields,
+    pub server: Server,
 }
 
 /// Runtime changes to a server of the file, made while it had `config_addr`.
@@ -180,8 +180,34 @@ impl Overlay {
     }
 
     /// The runtime-added server `backend/server`, if it is one.
-    pub fn added_mut(&mut self, backend: &str, server: &str) -> Option<&mut ServerFields> {
+    pub fn added_mut(&mut self, backend: &str, server: &str) -> Option<&mut Server> {
         self.added.iter_mut().find(|a| a.backend == backend && a.server.name == server).map(|a| &mut a.server)
+    }
+
+    /// Server `backend/server` as the next load would read it: a runtime server as added, or
+    /// `file` (the file's entry) with this overlay's edits (None once deleted).
+    pub fn server(&self, file: Option<&Server>, backend: &str, server: &str) -> Option<Server> {
+        if let Some(a) = self.added.iter().find(|a| a.backend == backend && a.server.name == server) {
+            return Some(a.server.clone());
+        }
+        let mut sv = file?.clone();
+        let Some(ed) = self.edits.get(&key(backend, server)) else { return Some(sv) };
+        if ed.deleted || ed.config_addr != sv.addr {
+            return None;
+        }
+        if let Some(a) = &ed.addr {
+            sv.addr = a.clone();
+        }
+        if let Some(d) = &ed.dns {
+            sv.init_addr = Some(d.clone());
+        }
+        sv.check_port = ed.check_port.or(sv.check_port);
+        match ed.maxconn {
+            Some(0) => sv.maxconn = None,
+            Some(m) => sv.maxconn = Some(m),
+            None => {}
+        }
+        Some(sv)
     }
 
     /// The edit record of a file server, created with the file's current address.
@@ -191,7 +217,7 @@ impl Overlay {
             .or_insert_with(|| ServerEdit { config_addr: config_addr.to_string(), ..ServerEdit::default() })
     }
 
-    pub fn add(&mut self, backend: &str, server: ServerFields) {
+    pub fn add(&mut self, backend: &str, server: Server) {
         self.added.push(Added { backend: backend.to_string(), server });
     }
 
@@ -288,7 +314,7 @@ impl Overlay {
                     let why = format!("server {k}: the file now has a server of that name; the runtime one is dropped");
                     dropped.push((k, why));
                 } else {
-                    push_server(t, a.server.to_inline_table());
+                    push_server(t, super::keywords::inline_table(&a.server));
                 }
             }
         }
@@ -349,8 +375,8 @@ name = "x"
 addr = "127.0.0.1:9001"
 "#;
 
-    fn fields(name: &str, addr: &str) -> ServerFields {
-        ServerFields { name: name.into(), addr: addr.into(), check: true, ..ServerFields::default() }
+    fn fields(name: &str, addr: &str) -> Server {
+        Server { name: name.into(), addr: addr.into(), check: true, ..Server::default() }
     }
 
     fn snap(text: &str) -> crate::config::Snapshot {
@@ -427,6 +453,29 @@ addr = "127.0.0.1:9001"
         o.add("empty", fields("s", "127.0.0.1:1"));
         let s = snap(&o.apply(base).unwrap().0);
         assert_eq!(s.backends[0].servers[0].name, "s");
+    }
+
+    /// What a single-server change validates is what the next load would read for that server.
+    #[test]
+    fn one_server_as_the_next_load_reads_it() {
+        let file = Server { name: "a".into(), addr: "127.0.0.1:8001".into(), ..Server::default() };
+        let mut o = Overlay::default();
+        assert_eq!(o.server(Some(&file), "be", "a"), Some(file.clone()));
+        o.set_addr("be", "a", Some("127.0.0.1:8001"), "127.0.0.2:8001".into());
+        o.set_check_port("be", "a", Some("127.0.0.1:8001"), 9000);
+        o.set_server_maxconn("be", "a", Some("127.0.0.1:8001"), 7);
+        let want = Server { addr: "127.0.0.2:8001".into(), check_port: Some(9000), maxconn: Some(7), ..file.clone() };
+        assert_eq!(o.server(Some(&file), "be", "a"), Some(want));
+        o.set_server_maxconn("be", "a", Some("127.0.0.1:8001"), 0);
+        assert_eq!(o.server(Some(&file), "be", "a").unwrap().maxconn, None);
+        // The file changed the server since: the edits no longer describe it.
+        let moved = Server { addr: "127.0.0.9:1".into(), ..file.clone() };
+        assert_eq!(o.server(Some(&moved), "be", "a"), None);
+        o.add("be", fields("c", "127.0.0.1:8003"));
+        assert_eq!(o.server(None, "be", "c"), Some(fields("c", "127.0.0.1:8003")));
+        assert_eq!(o.server(None, "be", "nope"), None);
+        o.delete("be", "a", Some("127.0.0.1:8001"));
+        assert_eq!(o.server(Some(&file), "be", "a"), None);
     }
 
     #[test]

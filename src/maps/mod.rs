@@ -107,7 +107,7 @@ impl MapFile {
 }
 
 /// The files a configuration uses, as validation loaded them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub files: Vec<Arc<MapFile>>,
 }

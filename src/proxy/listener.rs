@@ -64,7 +64,7 @@ impl Listeners {
     /// before anything changes means a failure leaves the running set as it was.
     pub fn bind_new(&self, snap: &Snapshot) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
         let mut fresh = Vec::new();
-        for f in &snap.frontends {
+        for f in snap.frontends.iter() {
             for addr in f.binds.iter().map(|b| b.addr) {
                 if !self.running.contains_key(&addr) {
                     let l = bind(addr).map_err(|source| BindError { addr, frontend: f.name.clone(), source })?;
@@ -84,7 +84,7 @@ impl Listeners {
         mut inherited: HashMap<SocketAddr, OwnedFd>,
     ) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
         let mut fresh = Vec::new();
-        for f in &snap.frontends {
+        for f in snap.frontends.iter() {
             for addr in f.binds.iter().map(|b| b.addr) {
                 if self.running.contains_key(&addr) || fresh.iter().any(|(a, _)| *a == addr) {
                     continue;

@@ -10,6 +10,7 @@ pub mod httplog;
 pub mod idle;
 pub mod io;
 pub mod listener;
+mod live_edit;
 pub mod logrec;
 pub mod park;
 pub mod pool;
@@ -711,6 +712,26 @@ async fn drained(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|d| *d).await.map(|_| ());
 }
 
+/// A server's connection pool: the one it had when its address, TLS and protocol are the same
+/// (kept in `next`), else a new one.
+fn pool_for(
+    pmap: &PoolMap,
+    next: &mut PoolMap,
+    b: &crate::config::snapshot::Backend,
+    s: &crate::config::snapshot::Server,
+) -> Arc<Pool> {
+    let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
+    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id, s.upstream.h2);
+    let p = pmap
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone(), s.upstream.h2, b.pool_purge_delay)));
+    p.set_max_age(b.pool_purge_delay);
+    p.set_opts(&s.upstream);
+    next.insert(key, p.clone());
+    p
+}
+
 fn build_active(
     snap: Arc<Snapshot>,
     generation: u64,
@@ -721,26 +742,8 @@ fn build_active(
     let rt = registry.attach(&snap);
     let mut pmap = pools.lock().unwrap_or_else(|p| p.into_inner());
     let mut next = HashMap::new();
-    let pools: Vec<Vec<Arc<Pool>>> = snap
-        .backends
-        .iter()
-        .map(|b| {
-            b.servers
-                .iter()
-                .map(|s| {
-                    let tls_id = s.tls.as_ref().map_or(0, |t| Arc::as_ptr(&t.config) as usize);
-                    let key = (b.name.clone(), s.name.clone(), s.addr, tls_id, s.upstream.h2);
-                    let p = pmap.get(&key).cloned().unwrap_or_else(|| {
-                        Arc::new(Pool::new(s.addr, s.tls.clone(), s.upstream.h2, b.pool_purge_delay))
-                    });
-                    p.set_max_age(b.pool_purge_delay);
-                    p.set_opts(&s.upstream);
-                    next.insert(key, p.clone());
-                    p
-                })
-                .collect()
-        })
-        .collect();
+    let pools: Vec<Vec<Arc<Pool>>> =
+        snap.backends.iter().map(|b| b.servers.iter().map(|s| pool_for(&pmap, &mut next, b, s)).collect()).collect();
     *pmap = next;
     let mut lmap = limits.lock().unwrap_or_else(|p| p.into_inner());
     let mut next_l = HashMap::new();

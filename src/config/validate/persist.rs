@@ -44,24 +44,7 @@ pub(super) fn spec(
         _ => None,
     };
     for (i, sv) in servers_src.iter().enumerate() {
-        let sp = p.key("servers").index(i).key("cookie");
-        match (&sv.cookie, &cookie) {
-            (Some(v), Some(_)) if !is_cookie_value(v) => {
-                cx.err_v(sp, "cookie values are printable, without blanks or \" , ; \\ | ~", v)
-            }
-            (Some(v), None) => {
-                cx.err_v(sp, "has no effect without the backend's `cookie` (persistence cookie settings)", v)
-            }
-            (None, Some(c)) if own && !sv.backup => cx.err(
-                p.key("servers").index(i),
-                format!(
-                    "server `{}` needs a `cookie` value for the backend's `{}` cookie \
-                     (only backup servers may go without)",
-                    sv.name, c.name
-                ),
-            ),
-            _ => {}
-        }
+        server_cookie(sv, cookie.as_ref(), own, &p.key("servers").index(i), cx);
     }
     let stick = stick_spec(s, p, cx);
     // TCP mode has no request to read: only the client's address can stick it.
@@ -82,18 +65,42 @@ pub(super) fn spec(
             }
         }
     }
-    persist::Spec {
-        cookie,
-        stick,
-        servers: servers
-            .iter()
-            .enumerate()
-            .map(|(i, sv)| ServerKey {
-                cookie: sv.cookie.clone(),
-                name: sv.name.clone(),
-                num: i32::try_from(i + 1).unwrap_or(i32::MAX),
-            })
-            .collect(),
+    persist::Spec { cookie, stick, servers: server_keys(servers) }
+}
+
+/// The servers as persistence knows them, in the backend's order.
+pub(super) fn server_keys(servers: &[Server]) -> Vec<ServerKey> {
+    servers
+        .iter()
+        .enumerate()
+        .map(|(i, sv)| ServerKey {
+            cookie: sv.cookie.clone(),
+            name: sv.name.clone(),
+            num: i32::try_from(i + 1).unwrap_or(i32::MAX),
+        })
+        .collect()
+}
+
+/// A server's `cookie` value against the backend's cookie settings (`own`: set in the backend,
+/// not inherited from `defaults`); `sp` is the server's path.
+pub(super) fn server_cookie(sv: &model::Server, cookie: Option<&CookieSpec>, own: bool, sp: &FieldPath, cx: &mut Ctx) {
+    let cp = sp.key("cookie");
+    match (&sv.cookie, cookie) {
+        (Some(v), Some(_)) if !is_cookie_value(v) => {
+            cx.err_v(cp, "cookie values are printable, without blanks or \" , ; \\ | ~", v)
+        }
+        (Some(v), None) => {
+            cx.err_v(cp, "has no effect without the backend's `cookie` (persistence cookie settings)", v)
+        }
+        (None, Some(c)) if own && !sv.backup => cx.err(
+            sp.clone(),
+            format!(
+                "server `{}` needs a `cookie` value for the backend's `{}` cookie \
+                 (only backup servers may go without)",
+                sv.name, c.name
+            ),
+        ),
+        _ => {}
     }
 }
 
