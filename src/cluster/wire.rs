@@ -38,9 +38,10 @@ pub enum Request {
     Abort {
         hash: String,
     },
-    /// A runtime change (`vip add`, `set server ...`) to run on the peer too.
+    /// The runtime ledger (`vip add`, `set server ...`): run what you lack, as for a config.
     Runtime {
-        command: String,
+        offer: Offer,
+        entries: super::runtime::Entries,
     },
 }
 
@@ -75,6 +76,9 @@ pub struct NodeStatus {
     pub state: SyncState,
     /// `(instance, role)` per VRRP instance.
     pub vrrp: Vec<(String, String)>,
+    /// The runtime ledger's version and hash (`runtime::Ledger`).
+    #[serde(default)]
+    pub runtime: SyncState,
 }
 
 fn provider() -> Arc<CryptoProvider> {
