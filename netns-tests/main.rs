@@ -22,3 +22,4 @@ mod sync_group;
 mod track_file;
 mod upgrade;
 mod vip;
+mod vmac;
