@@ -403,4 +403,5 @@ fn vmac_names_and_modes() {
     assert!(snap(&inst("use_vmac = false")).instances[0].vmac.is_none());
     has(&inst("vmac_xmit_base = true"), "vmac_xmit_base: needs use_vmac");
     has(&inst("use_vmac = \"a/b\""), "not a valid name for the VMAC interface");
+    has(&inst("use_vmac = true").replace("192.0.2.100", "2001:db8::100"), "not supported for IPv6 instances yet");
 }
