@@ -287,7 +287,7 @@ impl Bed {
         let cfg = cfg.display().to_string();
         // Each daemon gets its own control socket: the namespaces share one filesystem.
         let sock = self.dir.join(format!("{name}.sock")).display().to_string();
-        self.spawn(node, &format!("{name}.log"), &[env!("CARGO_BIN_EXE_lbha"), "run", "-c", &cfg, "-S", &sock])
+        self.spawn(node, &format!("{name}.log"), &[&lbha_bin(), "run", "-c", &cfg, "-S", &sock])
     }
 
     /// A tiny HTTP server on `node`:80 answering `body` (lbha with an `http_request return`).
@@ -411,6 +411,12 @@ impl Drop for Reaped {
 }
 
 /// Polls `f` every 10 ms for at most `limit`; returns how long it took.
+/// The lbha binary the daemons run: `LBHA_BIN` (a release build, for the measurements in
+/// bench/README.md), else the one cargo built with the tests.
+pub fn lbha_bin() -> String {
+    std::env::var("LBHA_BIN").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| env!("CARGO_BIN_EXE_lbha").to_string())
+}
+
 pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();
     while t0.elapsed() < limit {

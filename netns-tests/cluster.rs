@@ -1,7 +1,8 @@
 //! `[cluster]` config sync between two nodes of a pair over the bed's network: a change on lb1 is
 //! live on lb2 (latency printed), lb2 down during three changes catches up on return, a real
 //! partition (link down) with changes on both sides is detected and the next change refused,
-//! and lb2 killed at any point of a sync keeps a whole, valid config.
+//! and lb2 killed at any point of a sync keeps a whole, valid config. Runtime server changes
+//! made while the peer is cut off reach it when it returns; made on both sides, they conflict.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,6 +23,11 @@ name = "vip"
 mode = "http"
 bind = ["{VIP}:80"]
 http_request = [{{ return = {{ status = 200, body = "pair\n" }} }}]
+
+[[backend]]
+name = "be"
+mode = "http"
+servers = [{{ name = "s1", addr = "203.0.113.10:80" }}, {{ name = "s2", addr = "203.0.113.11:80" }}]
 
 [[vrrp_instance]]
 name = "VI_1"
@@ -226,4 +232,75 @@ fn a_partition_with_changes_on_both_sides_is_refused_and_kills_never_leave_a_bad
         wait_for(Duration::from_secs(20), || has_backend(&p.bed, "lb2", &want)).expect("lb2 catches up after the kill");
     }
     assert_eq!(relation(&p.bed, "lb1"), "in sync");
+}
+
+/// `srv_admin_state` and `srv_uweight` of `be/<srv>` on `name`.
+fn server(bed: &Bed, name: &str, srv: &str) -> Option<(String, String)> {
+    let (_, out, _) = cli(bed, name, &["cmd", "show servers state be"]);
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.get(3) == Some(&srv))
+        .and_then(|w| Some((w.get(6)?.to_string(), w.get(7)?.to_string())))
+}
+
+fn has_server(bed: &Bed, name: &str, srv: &str, admin: &str, weight: &str) -> bool {
+    server(bed, name, srv) == Some((admin.to_string(), weight.to_string()))
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn runtime_changes_made_while_the_peer_was_cut_off_reach_it_and_conflicts_are_refused() {
+    if !bed::root_or_skip("runtime_changes_made_while_the_peer_was_cut_off_reach_it_and_conflicts_are_refused") {
+        return;
+    }
+    let p = pair("cluster-rt");
+    // Live: a change on lb1 runs on lb2 before lb1 answers.
+    let (code, out, err) = cli(&p.bed, "lb1", &["cmd", "set weight be/s2 9"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(has_server(&p.bed, "lb2", "s2", "0", "9"), "{:?}", server(&p.bed, "lb2", "s2"));
+
+    // lb2 cut off: the changes apply on lb1 only, and say so.
+    p.lb2.ip(&["link", "set", "eth0", "down"]).unwrap();
+    for c in ["disable server be/s1", "set weight be/s1 30", "set server be/s2 state drain"] {
+        let (code, out, err) = cli(&p.bed, "lb1", &["cmd", c]);
+        assert_eq!(code, 0, "{c}: {out}{err}");
+        assert!(out.contains("applied on this node only"), "{c}: {out}");
+    }
+    assert!(has_server(&p.bed, "lb2", "s1", "0", "1") && has_server(&p.bed, "lb2", "s2", "0", "9"));
+    // Back: lb2, which kept running, takes all three.
+    p.lb2.ip(&["link", "set", "eth0", "up"]).unwrap();
+    let t = Instant::now();
+    wait_for(Duration::from_secs(20), || {
+        has_server(&p.bed, "lb2", "s1", "1", "30") && has_server(&p.bed, "lb2", "s2", "8", "9")
+    })
+    .unwrap_or_else(|| panic!("lb2 caught up: {:?} {:?}", server(&p.bed, "lb2", "s1"), server(&p.bed, "lb2", "s2")));
+    eprintln!("runtime catch-up: lb2 had the three changes {} after its link came back", ms(t.elapsed()));
+    wait_for(Duration::from_secs(10), || runtime_relation(&p.bed, "lb2") == "in sync").expect("runtime in sync");
+
+    // A partition with runtime changes on both sides: nothing merged, the next change refused.
+    p.lb2.ip(&["link", "set", "eth0", "down"]).unwrap();
+    assert_eq!(cli(&p.bed, "lb1", &["cmd", "set weight be/s1 41"]).0, 0);
+    assert_eq!(cli(&p.bed, "lb2", &["cmd", "set weight be/s2 42"]).0, 0);
+    p.lb2.ip(&["link", "set", "eth0", "up"]).unwrap();
+    wait_for(Duration::from_secs(15), || p.bed.log(p.p1).contains("runtime settings of lb1 and lb2 diverged"))
+        .expect("lb1 sees the runtime split");
+    assert!(has_server(&p.bed, "lb2", "s1", "1", "30") && has_server(&p.bed, "lb1", "s2", "8", "9"), "nothing merged");
+    let (code, out, err) = cli(&p.bed, "lb2", &["cmd", "set weight be/s1 43"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(format!("{out}{err}").contains("conflict: both nodes changed"), "{out}{err}");
+    assert!(has_server(&p.bed, "lb2", "s1", "1", "30") && has_server(&p.bed, "lb1", "s1", "1", "41"));
+    // lb1's settings win.
+    let (code, out, err) = cli(&p.bed, "lb1", &["cluster", "push", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(has_server(&p.bed, "lb2", "s1", "1", "41"), "{:?}", server(&p.bed, "lb2", "s1"));
+    assert_eq!(runtime_relation(&p.bed, "lb1"), "in sync");
+    let _ = (&p.lb1, p.p2);
+}
+
+fn runtime_relation(bed: &Bed, name: &str) -> String {
+    let (_, out, _) = cli(bed, name, &["cluster", "status", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v["runtime_relation"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }

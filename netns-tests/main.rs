@@ -23,3 +23,4 @@ mod sync_group;
 mod track_file;
 mod upgrade;
 mod vip;
+mod vmac;

@@ -332,3 +332,48 @@ impl Drop for Kill {
         send_signal(self.0, 9);
     }
 }
+
+fn runtime_server(a: &ApiLbha, name: &str) -> (u16, serde_json::Value) {
+    a.json("GET", &format!("/v2/services/haproxy/runtime/servers/{name}?backend=be"), None)
+}
+
+#[test]
+fn runtime_server_changes_through_the_api_reach_the_peer_and_one_that_was_down_catches_up() {
+    let web = Backend::start("W");
+    let (na, nb) = (node("a"), node("b"));
+    let a = start(&na, &config(&na, &nb, web.port, &default_opts()));
+    let b = start(&nb, &config(&nb, &na, web.port, &default_opts()));
+    let put = |a: &ApiLbha, name: &str, body: &str| {
+        a.json("PUT", &format!("/v2/services/haproxy/runtime/servers/{name}?backend=be"), Some(body))
+    };
+
+    // The peer runs it before the API answers.
+    let (s, body) = put(&a, "s1", r#"{"admin_state":"drain","weight":7}"#);
+    assert_eq!(s, 200, "{body}");
+    assert_eq!((body["admin_state"].as_str(), body["weight"].as_u64()), (Some("drain"), Some(7)), "{body}");
+    let (s, v) = runtime_server(&b, "s1");
+    assert_eq!((s, v["admin_state"].as_str(), v["weight"].as_u64()), (200, Some("drain"), Some(7)), "{v}");
+    let add = format!(r#"{{"name":"s9","address":"127.0.0.1","port":{}}}"#, web.port);
+    let (s, body) = a.json("POST", "/v2/services/haproxy/runtime/servers?backend=be", Some(&add));
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(runtime_server(&b, "s9").0, 200);
+    let (s, body) = put(&a, "s9", r#"{"admin_state":"maint"}"#);
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = a.json("DELETE", "/v2/services/haproxy/runtime/servers/s9?backend=be", None);
+    assert_eq!(s, 204, "{body}");
+    assert_eq!(runtime_server(&b, "s9").0, 404);
+
+    // b down: the change applies on a; b, started again, takes what it missed.
+    let b_text = b.config_text();
+    drop(b);
+    let (s, body) = put(&a, "s1", r#"{"admin_state":"maint","weight":3}"#);
+    assert_eq!(s, 200, "{body}");
+    wait_log(|| a.lbha.log_text(), "applied on this node only");
+    let b = start(&nb, &b_text);
+    wait_for("b taking the runtime settings", Duration::from_secs(15), || {
+        let (_, v) = runtime_server(&b, "s1");
+        v["admin_state"] == "maint" && v["weight"] == 3
+    });
+    assert_eq!(runtime_server(&b, "s9").0, 404);
+    wait_for("runtime in sync", Duration::from_secs(10), || status_json(&a)["runtime_relation"] == "in sync");
+}

@@ -14,6 +14,7 @@ pub mod resources;
 pub mod router;
 pub mod runtime;
 pub mod runtime_add;
+pub mod runtime_sync;
 pub mod server;
 pub mod spec;
 mod stick_tables;

@@ -87,7 +87,10 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 crate::control::servers_rt::RtCommand::AddServer(r, _) => r.server.clone(),
                 _ => String::new(),
             };
-            super::runtime_add::run(&st.proxy, cmd).await?;
+            match st.proxy.cluster_runtime.get() {
+                Some(h) => super::runtime_sync::run(h, vec![super::runtime_sync::add_line(backend, &body)?]).await?,
+                None => super::runtime_add::run(&st.proxy, cmd).await.map(drop)?,
+            }
             tracing::info!(backend = %backend, server = %name, "runtime server added through the API");
             let a = st.proxy.active.load_full();
             let bi =
@@ -103,7 +106,12 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
         ("DELETE", Some(name)) => {
             find(name)?;
             let r = crate::control::ServerRef { backend: backend.to_string(), server: name.to_string() };
-            super::runtime_add::run(&st.proxy, crate::control::servers_rt::RtCommand::DelServer(r)).await?;
+            match st.proxy.cluster_runtime.get() {
+                Some(h) => super::runtime_sync::run(h, vec![super::runtime_sync::del_line(backend, name)]).await?,
+                None => super::runtime_add::run(&st.proxy, crate::control::servers_rt::RtCommand::DelServer(r))
+                    .await
+                    .map(drop)?,
+            }
             tracing::info!(backend = %backend, server = %name, "runtime server deleted through the API");
             Ok(Reply::empty(204, version))
         }
@@ -124,25 +132,31 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 None => cur.ip(),
             };
             let port = want.port.unwrap_or(cur.port());
-            if std::net::SocketAddr::new(ip, port) != cur {
+            if let Some(h) = st.proxy.cluster_runtime.get() {
+                let new = Some(std::net::SocketAddr::new(ip, port)).filter(|a| *a != cur);
+                super::runtime_sync::run(h, super::runtime_sync::put_lines(backend, name, &want, new)).await?;
+            } else if std::net::SocketAddr::new(ip, port) != cur {
                 let r = crate::control::ServerRef { backend: backend.to_string(), server: name.to_string() };
                 let cmd = crate::control::servers_rt::RtCommand::SetAddr(r, ip, Some(port));
                 super::runtime_add::run(&st.proxy, cmd).await?;
             }
             let rt = &rts[i];
-            if let Some(a) = want.admin_state {
-                rt.set_admin(match a {
-                    AdminState::Ready => Admin::Ready,
-                    AdminState::Drain => Admin::Drain,
-                    AdminState::Maint => Admin::Maint,
-                });
-            }
-            if let Some(o) = want.operational_state {
-                // Like `set server health`: the next check result takes over again.
-                rt.set_up(o == OpState::Up);
-            }
-            if let Some(w) = want.weight {
-                rt.set_weight(w);
+            // With `[cluster]` the lines above did it, through the sync path.
+            if st.proxy.cluster_runtime.get().is_none() {
+                if let Some(a) = want.admin_state {
+                    rt.set_admin(match a {
+                        AdminState::Ready => Admin::Ready,
+                        AdminState::Drain => Admin::Drain,
+                        AdminState::Maint => Admin::Maint,
+                    });
+                }
+                if let Some(o) = want.operational_state {
+                    // Like `set server health`: the next check result takes over again.
+                    rt.set_up(o == OpState::Up);
+                }
+                if let Some(w) = want.weight {
+                    rt.set_weight(w);
+                }
             }
             tracing::info!(backend = %backend, server = %name, "runtime server state changed through the API");
             let a = st.proxy.active.load_full();

@@ -4,8 +4,17 @@
 //! catch-up) do the I/O.
 
 pub mod decide;
+pub mod runtime;
 pub mod shared;
 pub mod wire;
+
+/// Runs a runtime change line through the node's sync path (the Data Plane API's runtime
+/// endpoints use it, as the control socket does); an error says whether it was a conflict.
+pub type RuntimeHook = std::sync::Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), (bool, String)>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// How a refusal for a conflict starts, so the Data Plane API can answer it with 409.
 pub const CONFLICT: &str = "cluster conflict: ";

@@ -38,9 +38,10 @@ pub enum Request {
     Abort {
         hash: String,
     },
-    /// A runtime change (`vip add`, `set server ...`) to run on the peer too.
+    /// The runtime ledger (`vip add`, `set server ...`): run what you lack, as for a config.
     Runtime {
-        command: String,
+        offer: Offer,
+        entries: super::runtime::Entries,
     },
 }
 
@@ -79,6 +80,9 @@ pub struct NodeStatus {
     /// for the web console's pair view; absent from older peers.
     #[serde(default)]
     pub instances: Vec<crate::control::vrrp::InstanceView>,
+    /// The runtime ledger's version and hash (`runtime::Ledger`).
+    #[serde(default)]
+    pub runtime: SyncState,
 }
 
 fn provider() -> Arc<CryptoProvider> {

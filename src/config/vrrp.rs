@@ -81,6 +81,17 @@ pub struct InstanceDef {
     /// keepalived's `smtp_alert`: mail state changes (default: `[global] smtp_alert_vrrp` /
     /// `smtp_alert`).
     pub smtp_alert: Option<bool>,
+    /// keepalived's `use_vmac [NAME]`: `true` (named `vrrp.VRID`) or the interface's name.
+    pub use_vmac: Option<UseVmac>,
+    /// keepalived's `vmac_xmit_base`: adverts go out of `interface`, not the VMAC.
+    pub vmac_xmit_base: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum UseVmac {
+    On(bool),
+    Named(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,13 +249,8 @@ impl VrrpSettings {
 
 /// keepalived keys lbha knows but does not implement yet, with why: refused by name rather than
 /// as unknown keys.
-pub fn not_supported(key: &str) -> Option<&'static str> {
-    match key {
-        "use_vmac" | "vmac_xmit_base" => {
-            Some("VRRP virtual MAC interfaces (macvlan) are not implemented; the VIPs stay on `interface`")
-        }
-        _ => None,
-    }
+pub fn not_supported(_key: &str) -> Option<&'static str> {
+    None
 }
 
 /// keepalived's `state` hint.
@@ -324,9 +330,23 @@ pub struct VrrpInstance {
     pub track_processes: Vec<TrackedProcess>,
     pub notify: NotifyScripts,
     pub sync_group: Option<String>,
+    /// `use_vmac`: the VIPs live on a macvlan interface with the VRRP virtual MAC.
+    pub vmac: Option<Vmac>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vmac {
+    pub name: String,
+    /// `vmac_xmit_base`: adverts from `interface` (with its own MAC) instead of the VMAC.
+    pub xmit_base: bool,
 }
 
 impl VrrpInstance {
+    /// Where a VIP without `dev` goes: the VMAC, else `interface`.
+    pub fn vip_dev(&self) -> &str {
+        self.vmac.as_ref().map_or(&self.interface, |v| &v.name)
+    }
+
     pub fn is_ipv6(&self) -> bool {
         self.vips.first().is_some_and(|v| v.addr.is_ipv6())
     }
@@ -864,10 +884,12 @@ fn instance(
             cx.err(p.key(key), "empty command");
         }
     }
+    let vmac = vmac(d, p, vrid, v6, cx);
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
     Some(VrrpInstance {
+        vmac,
         name: d.name.clone(),
         interface: d.interface.clone(),
         vrid: vrid? as u8,
@@ -1054,4 +1076,31 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
         out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32 });
     }
     out
+}
+
+/// `use_vmac` / `vmac_xmit_base`: the VMAC's name (keepalived's default `vrrp.VRID`).
+fn vmac(d: &InstanceDef, p: &FieldPath, vrid: Option<i64>, v6: bool, cx: &mut Cx) -> Option<Vmac> {
+    let name = match &d.use_vmac {
+        None | Some(UseVmac::On(false)) => None,
+        Some(UseVmac::On(true)) => Some(format!("vrrp.{}", vrid.unwrap_or(0))),
+        Some(UseVmac::Named(n)) => Some(n.clone()),
+    };
+    let Some(name) = name else {
+        if d.vmac_xmit_base {
+            cx.err(p.key("vmac_xmit_base"), "needs use_vmac");
+        }
+        return None;
+    };
+    if !crate::control::vip::valid_ifname(&name) || name == d.interface {
+        cx.err_v(
+            p.key("use_vmac"),
+            "not a valid name for the VMAC interface (at most 15 characters, not `interface`)",
+            &name,
+        );
+    }
+    if v6 {
+        // The VMAC would need its own link-local address to send and receive v3 IPv6 adverts.
+        cx.err(p.key("use_vmac"), "not supported for IPv6 instances yet (IPv4 only)");
+    }
+    Some(Vmac { name, xmit_base: d.vmac_xmit_base })
 }

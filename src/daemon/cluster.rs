@@ -14,6 +14,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::OwnedMutexGuard;
 
+mod runtime;
+
 /// The trigger name of a reload that applies what the peer sent (never offered back).
 pub const TRIGGER: &str = "cluster sync";
 /// How often a node looks at its peer: catch-up after a partition starts within this.
@@ -33,6 +35,10 @@ pub struct Node {
     reload: ReloadFn,
     peer: std::sync::Mutex<PeerView>,
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The runtime ledger (in memory: a restarted node takes its peer's), held for an exchange.
+    rt: Arc<tokio::sync::Mutex<crate::cluster::runtime::Ledger>>,
+    /// Its last state, for `status` answers that must not wait.
+    rt_current: std::sync::Mutex<SyncState>,
 }
 
 struct Held {
@@ -116,7 +122,10 @@ impl Node {
             reload,
             peer: std::sync::Mutex::new(PeerView::default()),
             tasks: std::sync::Mutex::new(Vec::new()),
+            rt: Arc::default(),
+            rt_current: std::sync::Mutex::new(crate::cluster::runtime::Ledger::default().state),
         });
+        runtime::install_hook(shared, &node);
         node.save(&st);
         tracing::info!(
             "cluster: node {} listening on {} for {} at {}; config version {} ({})",
@@ -370,7 +379,7 @@ impl Node {
                 }
                 Response::Done
             }
-            Request::Runtime { command } => self.runtime(&command).await,
+            Request::Runtime { offer, entries } => self.take_runtime(offer, entries, s).await,
         }
     }
 
@@ -462,45 +471,6 @@ impl Node {
         }
     }
 
-    async fn runtime(&self, command: &str) -> Response {
-        let Some(shared) = self.shared.upgrade() else { return Response::Failed { reason: "stopping".into() } };
-        let mut errors = Vec::new();
-        for p in crate::control::parse::parse_line(command) {
-            match p.command {
-                Ok(cmd) if passed_on(&cmd) => {
-                    if let crate::control::reply::Reply::Err { text, .. } = super::control::execute(&shared, cmd).await
-                    {
-                        errors.push(text);
-                    }
-                }
-                Ok(_) => errors.push(format!("not a runtime change the peer may make: {command}")),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if errors.is_empty() {
-            tracing::info!("cluster: ran the peer's runtime change: {command}");
-            Response::Done
-        } else {
-            Response::Failed { reason: errors.join("; ") }
-        }
-    }
-
-    /// Passes a runtime change made here to the peer (auto mode), without waiting for it.
-    pub fn offer_runtime(&self, line: &str) {
-        let Some(s) = self.settings().filter(|s| s.sync == SyncMode::Auto) else { return };
-        let command = line.trim().to_string();
-        tokio::spawn(async move {
-            match wire::call(&s, &Request::Runtime { command: command.clone() }).await {
-                Ok(Response::Done) => tracing::info!("cluster: {} ran `{command}` too", s.peer_name),
-                Ok(Response::Failed { reason }) => {
-                    tracing::warn!("cluster: {} could not run `{command}`: {reason}", s.peer_name)
-                }
-                Ok(other) => tracing::warn!("cluster: unexpected answer to `{command}`: {other:?}"),
-                Err(e) => tracing::warn!("cluster: `{command}` not passed on: {e}"),
-            }
-        });
-    }
-
     async fn roles(&self) -> Vec<(String, String)> {
         let Some(shared) = self.shared.upgrade() else { return Vec::new() };
         let g = shared.vrrp.lock().await;
@@ -520,6 +490,7 @@ impl Node {
             state: self.current(),
             vrrp: self.roles().await,
             instances: self.instances().await,
+            runtime: self.rt_current(),
         }
     }
 
@@ -573,6 +544,12 @@ impl Node {
                     s.node, s.peer_name, guard.version, peer.state.version
                 ),
                 _ => String::new(),
+            };
+            drop(guard);
+            let note = match self.catch_up_runtime(&s, &peer.runtime).await {
+                Some(n) if note.is_empty() => n,
+                Some(n) => format!("{note}; {n}"),
+                None => note,
             };
             if note != last_note && !note.is_empty() {
                 tracing::warn!("cluster: {note}");
@@ -632,7 +609,14 @@ impl Node {
             Response::Status(p) => p,
             other => return Err(format!("unexpected answer: {other:?}")),
         };
-        self.push_locked(&mut guard, &s, force, peer.state.version).await
+        let config = self.push_locked(&mut guard, &s, force, peer.state.version).await;
+        drop(guard);
+        let runtime = self.push_runtime(&s, force, &peer.runtime).await;
+        match (config, runtime) {
+            (Ok(c), Ok(r)) => Ok(format!("{c}; {r}")),
+            (Err(e), _) => Err(e),
+            (Ok(c), Err(r)) => Err(format!("{c}; but {r}")),
+        }
     }
 
     /// `lbha cluster diff`: what a push would change on the peer.
@@ -702,6 +686,13 @@ impl Node {
             Err(e) => text.push_str(&format!("{} (peer at {}): unreachable: {e}\n", s.peer_name, s.peer_addr)),
         }
         text.push_str(&format!("relation: {}\n", relation.unwrap_or("unknown (peer unreachable)")));
+        let rt_relation = peer.as_ref().ok().map(|p| decide::relation(&me.runtime, &p.runtime).as_str());
+        text.push_str(&format!(
+            "runtime settings: this node version {} ({}), relation: {}\n",
+            me.runtime.version,
+            short(&me.runtime.hash),
+            rt_relation.unwrap_or("unknown (peer unreachable)")
+        ));
         let node_json = |n: &NodeStatus, this: bool, reachable: bool, error: Option<&str>| {
             json!({
                 "node": n.node,
@@ -714,20 +705,27 @@ impl Node {
                 "vrrp": n.vrrp.iter().map(|(i, r)| json!({ "instance": i, "role": r })).collect::<Vec<_>>(),
                 "instances": n.instances,
                 "last_sync": n.state.last_sync.as_ref().map(|l| json!({ "at": l.at, "outcome": l.outcome })),
+                "runtime": { "version": n.runtime.version, "hash": n.runtime.hash },
             })
         };
         let peer_json = match &peer {
             Ok(p) => node_json(p, false, true, None),
             Err(e) => json!({ "node": s.peer_name, "self": false, "reachable": false, "error": e }),
         };
-        (text, json!({ "nodes": [node_json(&me, true, true, None), peer_json], "relation": relation }))
+        (
+            text,
+            json!({
+                "nodes": [node_json(&me, true, true, None), peer_json],
+                "relation": relation,
+                "runtime_relation": rt_relation,
+            }),
+        )
     }
 }
 
-/// Runtime changes that go to the peer too: VIPs and server state.
+/// Runtime changes that go to the peer too: VIPs and server state (each has a ledger slot).
 pub fn passed_on(cmd: &crate::control::Command) -> bool {
-    use crate::control::Command as C;
-    matches!(cmd, C::VipAdd(_) | C::VipDel(_)) || cmd.mutates_servers()
+    crate::cluster::runtime::slot(cmd).is_some()
 }
 
 /// `cluster status|diff|push` on the control socket.

@@ -512,8 +512,8 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
         if parsed.is_empty() && session.prompt {
             send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
         }
-        let mut passed = false;
-        for p in parsed {
+        let words = crate::control::parse::split_line(&line);
+        for (i, p) in parsed.into_iter().enumerate() {
             let peer_uid = peer.map(|c| c.uid());
             let command = p
                 .command
@@ -556,15 +556,11 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     }
                     Reply::error("_upgrade must be the last thing sent before the handover.")
                 }
-                Ok(cmd) => {
-                    let pass_on = super::cluster::passed_on(&cmd);
-                    let reply = execute(shared, cmd).await;
-                    if let (true, false, Some(c), Reply::Ok { .. }) = (pass_on, passed, shared.cluster.get(), &reply) {
-                        passed = true;
-                        c.offer_runtime(&line);
-                    }
-                    reply
-                }
+                Ok(cmd) => match shared.cluster.get() {
+                    // `[cluster]`: the peer takes it too (or refuses it for a conflict).
+                    Some(c) if super::cluster::passed_on(&cmd) => c.run_runtime(shared, cmd, &words[i]).await,
+                    _ => execute(shared, cmd).await,
+                },
             };
             send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
         }

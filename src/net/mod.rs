@@ -9,3 +9,4 @@ pub mod link;
 pub mod route;
 pub mod sysctl;
 pub mod vip;
+pub mod vmac;

@@ -98,6 +98,11 @@ impl VipHandle {
         Ok(VipHandle { handle })
     }
 
+    /// The netlink handle itself (links: `super::vmac`).
+    pub fn netlink(&self) -> &rtnetlink::Handle {
+        &self.handle
+    }
+
     /// Routes and rules over the same socket.
     pub fn routes(&self) -> super::route::Routes {
         super::route::Routes::new(self.handle.clone())

@@ -106,6 +106,8 @@ pub struct Proxy {
     pub runtime: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::dynamic::Request>>,
     /// Frontends stopped by `disable frontend`; their listeners accept nothing meanwhile.
     pub paused: watch::Sender<std::collections::HashSet<String>>,
+    /// `[cluster]`: runtime changes made through the Data Plane API go to the peer through this.
+    pub cluster_runtime: std::sync::OnceLock<crate::cluster::RuntimeHook>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -204,6 +206,7 @@ impl Proxy {
             proc_vars: Default::default(),
             runtime: std::sync::OnceLock::new(),
             paused: watch::channel(std::collections::HashSet::new()).0,
+            cluster_runtime: std::sync::OnceLock::new(),
         })
     }
 

@@ -63,13 +63,16 @@ pub struct Attachment {
     detached: Option<Detached>,
     /// Interface index of the last sockets, for the log when they are reopened.
     last_ifindex: Option<u32>,
+    /// `use_vmac` without `vmac_xmit_base`: the sockets on the VMAC.
+    tx: Option<(VrrpSocket, Bound)>,
 }
 
 impl Attachment {
     /// Opens the sockets if the interface is there. A missing interface or source address is a
     /// Fault to wait out (logged); a socket that cannot be opened (no CAP_NET_RAW) is an error.
     pub fn start(cfg: &VrrpInstance, link: Option<&LinkInfo>, runtime: &[VipDef]) -> Result<Attachment, SocketError> {
-        let mut a = Attachment { ifname: cfg.interface.clone(), sock: None, detached: None, last_ifindex: None };
+        let mut a =
+            Attachment { ifname: cfg.interface.clone(), sock: None, detached: None, last_ifindex: None, tx: None };
         match wanted(cfg, link, runtime) {
             Ok(b) => {
                 a.sock = Some((open(&cfg.interface, b)?, b));
@@ -147,20 +150,50 @@ impl Attachment {
     }
 
     /// The next datagram; never ready without sockets.
+    /// (Through a VMAC, multicast adverts from a peer's VMAC arrive there: the kernel hands a
+    /// frame whose source is one of its own macvlans' MAC to that macvlan, not to the parent.)
     pub async fn recv(&self) -> Result<Result<Received, super::socket::HeaderError>, SocketError> {
-        match &self.sock {
-            Some((s, _)) => s.recv().await,
-            None => std::future::pending().await,
+        match (&self.sock, &self.tx) {
+            (Some((s, _)), Some((v, _))) => tokio::select! {
+                r = s.recv() => r,
+                r = v.recv() => r,
+            },
+            (Some((s, _)), None) => s.recv().await,
+            _ => std::future::pending().await,
         }
     }
 
     /// A datagram already queued, without waiting; `None` when none is (or there is no socket).
     pub fn try_recv(&self) -> Option<Result<Result<Received, super::socket::HeaderError>, SocketError>> {
-        self.sock.as_ref().and_then(|(s, _)| s.try_recv())
+        let vmac = || self.tx.as_ref().and_then(|(s, _)| s.try_recv());
+        self.sock.as_ref().and_then(|(s, _)| s.try_recv()).or_else(vmac)
+    }
+
+    /// `use_vmac` without `vmac_xmit_base`: adverts leave through the VMAC (so their source MAC
+    /// is the virtual MAC), from the base interface's address, and are received on both (unicast
+    /// ones arrive on the base). Until the VMAC is usable they go out of the base.
+    pub fn reconcile_tx(&mut self, cfg: &VrrpInstance, vmac: Option<&LinkInfo>) {
+        let want = match (&cfg.vmac, vmac, self.bound()) {
+            (Some(v), Some(l), Some(b)) if !v.xmit_base && l.up => Some(Bound { ifindex: l.index, src: b.src }),
+            _ => None,
+        };
+        if want == self.tx.as_ref().map(|(_, b)| *b) {
+            return;
+        }
+        self.tx = None;
+        if let (Some(w), Some(v)) = (want, &cfg.vmac) {
+            match VrrpSocket::open_on_vmac(&v.name, w.ifindex, w.src) {
+                Ok(s) => {
+                    tracing::info!(instance = %cfg.name, "adverts leave through the VMAC {} (from {})", v.name, w.src);
+                    self.tx = Some((s, w));
+                }
+                Err(e) => tracing::warn!(instance = %cfg.name, "adverts leave through {} meanwhile: {e}", self.ifname),
+            }
+        }
     }
 
     pub async fn send(&self, payload: &[u8], dst: IpAddr) -> Result<(), SocketError> {
-        match &self.sock {
+        match self.tx.as_ref().or(self.sock.as_ref()) {
             Some((s, _)) => s.send(payload, dst).await,
             None => Err(SocketError::Send {
                 dst,
@@ -229,6 +262,7 @@ mod tests {
             track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
+            vmac: None,
         }
     }
 

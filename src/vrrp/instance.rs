@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod routes;
 mod vips;
+mod vmac;
 
 pub use vips::vip_keys;
 
@@ -342,10 +343,12 @@ impl Runner {
         match taken_over {
             Some(state) => {
                 tracing::info!(instance = %self.cfg.name, "vrrp instance continues as {}", state.keepalived_name());
+                self.ensure_vmac().await;
                 self.track(true).await;
                 self.event(Event::TakeOver(state)).await;
             }
             None => {
+                self.ensure_vmac().await;
                 // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
                 self.del_vips(true).await;
                 self.track(true).await;
@@ -403,6 +406,7 @@ impl Runner {
         self.event(Event::Shutdown).await;
         // Whatever happened before, never leave a VIP behind on a clean stop.
         self.del_vips(false).await;
+        self.remove_vmac().await;
         crate::fate::publish(&self.cfg.name, None);
         if let Some((_, g)) = &self.deps.group {
             g.send_if_modified(|grp| grp.remove(&self.cfg.name));
@@ -623,6 +627,14 @@ impl Runner {
         {
             self.src = src;
             self.fsm.set_primary_addr(src);
+        }
+        if let Some(v) = &self.cfg.vmac {
+            let vmac = links.iter().find(|l| l.name == v.name);
+            // Its parent came back (recreated, or late at start): the VMAC goes back on it.
+            if vmac.is_none() && primary.is_some() {
+                self.ensure_vmac().await;
+            }
+            self.attach.reconcile_tx(&self.cfg, vmac);
         }
         let proxy = if self.cfg.track_proxy {
             let vips: Vec<IpAddr> = self.vip_list().iter().map(|(_, v)| v.addr).collect();

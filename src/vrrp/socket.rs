@@ -83,6 +83,16 @@ impl VrrpSocket {
     /// Opens both sockets on `ifname` (index `ifindex`), sending from `src` (the primary IPv4
     /// address, the IPv6 link-local address, or `unicast_src_ip`).
     pub fn open(ifname: &str, ifindex: u32, src: IpAddr) -> Result<VrrpSocket, SocketError> {
+        Self::open_with(ifname, ifindex, src, true)
+    }
+
+    /// Sockets on a VMAC sending from its parent's address: the bound device alone picks the
+    /// way out (IP_MULTICAST_IF by that address would name the parent, which the kernel refuses).
+    pub fn open_on_vmac(ifname: &str, ifindex: u32, src: IpAddr) -> Result<VrrpSocket, SocketError> {
+        Self::open_with(ifname, ifindex, src, false)
+    }
+
+    fn open_with(ifname: &str, ifindex: u32, src: IpAddr, multicast_if: bool) -> Result<VrrpSocket, SocketError> {
         let setup = |what: &'static str| {
             let ifname = ifname.to_string();
             move |source: io::Error| match source.kind() {
@@ -103,7 +113,9 @@ impl VrrpSocket {
                 rx.set_multicast_all_v4(false).map_err(setup("IP_MULTICAST_ALL"))?;
                 rx.join_multicast_v4_n(&MCAST_V4, &InterfaceIndexOrAddress::Index(ifindex))
                     .map_err(setup("IP_ADD_MEMBERSHIP 224.0.0.18"))?;
-                tx.set_multicast_if_v4(&v4).map_err(setup("IP_MULTICAST_IF"))?;
+                if multicast_if {
+                    tx.set_multicast_if_v4(&v4).map_err(setup("IP_MULTICAST_IF"))?;
+                }
                 tx.set_multicast_ttl_v4(u32::from(VRRP_TTL)).map_err(setup("IP_MULTICAST_TTL"))?;
                 tx.set_ttl_v4(u32::from(VRRP_TTL)).map_err(setup("IP_TTL"))?;
                 tx.set_tos_v4(u32::from(VRRP_TOS)).map_err(setup("IP_TOS"))?;

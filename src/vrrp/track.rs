@@ -295,6 +295,7 @@ mod tests {
             track_processes: vec![],
             notify: NotifyScripts::default(),
             sync_group: None,
+            vmac: None,
         }
     }
 

@@ -394,7 +394,14 @@ fn smtp_alert_needs_a_server_and_recipients() {
 }
 
 #[test]
-fn vmac_is_refused_by_name() {
-    has(&inst("use_vmac = true"), "`use_vmac` is not supported by lbha yet: VRRP virtual MAC interfaces");
-    has(&inst("vmac_xmit_base = true"), "`vmac_xmit_base` is not supported by lbha yet");
+fn vmac_names_and_modes() {
+    let v = snap(&inst("use_vmac = true"));
+    assert_eq!(v.instances[0].vmac.as_ref().map(|m| (m.name.as_str(), m.xmit_base)), Some(("vrrp.51", false)));
+    assert_eq!(v.instances[0].vip_dev(), "vrrp.51");
+    let v = snap(&inst("use_vmac = \"vmac0\"\nvmac_xmit_base = true"));
+    assert_eq!(v.instances[0].vmac.as_ref().map(|m| (m.name.as_str(), m.xmit_base)), Some(("vmac0", true)));
+    assert!(snap(&inst("use_vmac = false")).instances[0].vmac.is_none());
+    has(&inst("vmac_xmit_base = true"), "vmac_xmit_base: needs use_vmac");
+    has(&inst("use_vmac = \"a/b\""), "not a valid name for the VMAC interface");
+    has(&inst("use_vmac = true").replace("192.0.2.100", "2001:db8::100"), "not supported for IPv6 instances yet");
 }

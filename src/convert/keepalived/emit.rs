@@ -37,6 +37,8 @@ const INSTANCE_ORDER: &[&str] = &[
     "notify_stop",
     "notify",
     "smtp_alert",
+    "use_vmac",
+    "vmac_xmit_base",
 ];
 const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
@@ -44,8 +46,6 @@ const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "r
 
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "use_vmac",
-    "vmac_xmit_base",
     "native_ipv6",
     "dont_track_primary",
     "track_src_ip",
@@ -607,6 +607,12 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "nopreempt" => out.set("nopreempt", true, src(c)),
+            // `use_vmac [NAME]`: keepalived names it `vrrp.VRID` by default, as lbha does.
+            "use_vmac" => match c.arg(1) {
+                Some(name) => out.set("use_vmac", name, src(c)),
+                None => out.set("use_vmac", true, src(c)),
+            },
+            "vmac_xmit_base" => out.set("vmac_xmit_base", true, src(c)),
             "preempt" => {
                 out.remove("nopreempt");
             }

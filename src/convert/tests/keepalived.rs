@@ -31,20 +31,25 @@ fn keepalived_maps_onto_the_vrrp_schema() {
     assert_eq!(i["track_interface"][0]["weight"].as_integer(), Some(-10));
     assert_eq!(i["track_script"][0]["name"].as_str(), Some("chk_haproxy"));
     assert_eq!(i["notify_master"].as_str(), Some("/etc/keepalived/notify.sh master"));
+    assert_eq!(i["use_vmac"].as_bool(), Some(true));
     let s = &t["vrrp_script"][0];
     assert_eq!(s["script"].as_str(), Some("killall -0 haproxy"));
     assert_eq!((s["interval"].as_str(), s["timeout"].as_str()), (Some("2s"), Some("1.5s")));
     assert_eq!((s["weight"].as_integer(), s["fall"].as_integer()), (Some(-20), Some(3)));
     assert_eq!(t["vrrp_sync_group"][0]["group"][0].as_str(), Some("VI_1"));
-    assert_eq!(
-        kinds(&c),
-        [
-            (32, ReportKind::Unsupported),
-            (42, ReportKind::Unsupported),
-            (43, ReportKind::Unknown),
-            (50, ReportKind::Unsupported)
-        ]
+    assert_eq!(kinds(&c), [(32, ReportKind::Unsupported), (43, ReportKind::Unknown), (50, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn vmac_keywords_convert_and_validate() {
+    let c = keepalived_conv(
+        "vrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  use_vmac vmac7\n  vmac_xmit_base\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n",
     );
+    let t = table(&c);
+    let i = &t["vrrp_instance"][0];
+    assert_eq!((i["use_vmac"].as_str(), i["vmac_xmit_base"].as_bool()), (Some("vmac7"), Some(true)));
+    let snap = crate::config::parse(&c.toml, Path::new("/etc/lbha/t.toml")).unwrap();
+    assert_eq!(snap.vrrp.instances[0].vip_dev(), "vmac7");
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn vip_list(cfg: &VrrpInstance, runtime: &[VipDef]) -> Vec<(String, Vip)> {
 
 /// A VIP with its interface (the instance's unless it names one).
 fn dev_vip(cfg: &VrrpInstance, v: &VipDef) -> (String, Vip) {
-    let dev = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+    let dev = v.dev.clone().unwrap_or_else(|| cfg.vip_dev().to_string());
     (dev, Vip { addr: v.addr, prefix: v.prefix, label: v.label.clone() })
 }
 

@@ -1,0 +1,84 @@
+//! `use_vmac`: the master holds the VIP on a macvlan with the VRRP virtual MAC, so the client's
+//! ARP answer carries 00:00:5e:00:01:33 (VRID 51) and does not change when the VIP moves; the
+//! sysctls are keepalived's; a clean stop removes the VMAC and puts the parent's back. Adverts
+//! through the VMAC (keepalived's default) and from the base interface (`vmac_xmit_base`).
+
+use std::time::Duration;
+
+use crate::bed::{self, Node, VIP, http_get, wait_for};
+use crate::failover::{lb_config, pair};
+
+const VMAC: &str = "vrrp.51";
+const VIRTUAL_MAC: &str = "00:00:5e:00:01:33";
+
+fn on_vmac(n: &Node) -> bool {
+    n.ip(&["-o", "addr", "show", "dev", VMAC]).is_ok_and(|s| s.contains(&format!(" {VIP}/")))
+}
+
+fn has_vmac(n: &Node) -> bool {
+    n.ip(&["-o", "link", "show", "dev", VMAC]).is_ok_and(|s| s.contains(VIRTUAL_MAC))
+}
+
+fn conf(n: &Node, ifname: &str, key: &str) -> String {
+    bed::run(&["ip", "netns", "exec", &n.ns, "cat", &format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")])
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn serves(client: &Node) -> bool {
+    crate::bed::enter_ns(&client.ns).is_ok()
+        && http_get(format!("{VIP}:80").parse().unwrap(), Duration::from_millis(500)).is_some()
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn the_vip_answers_arp_with_the_virtual_mac_and_moves_with_it() {
+    if !bed::root_or_skip("the_vip_answers_arp_with_the_virtual_mac_and_moves_with_it") {
+        return;
+    }
+    moves("use_vmac = true");
+}
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn vmac_xmit_base_sends_adverts_from_the_base_interface() {
+    if !bed::root_or_skip("vmac_xmit_base_sends_adverts_from_the_base_interface") {
+        return;
+    }
+    moves("use_vmac = true\nvmac_xmit_base = true");
+}
+
+fn moves(extra: &str) {
+    let mut two = pair("vmac");
+    let (lb1, lb2, client) = (two.lb1.clone(), two.lb2.clone(), two.client.clone());
+    let before = conf(&lb1, "eth0", "arp_ignore");
+    let p1 = two.bed.lbha(&lb1, "lb1", &lb_config(150, 3, "100ms", extra));
+    wait_for(Duration::from_secs(10), || on_vmac(&lb1)).expect("lb1 master on its VMAC");
+    two.bed.lbha(&lb2, "lb2", &lb_config(100, 3, "100ms", extra));
+    wait_for(Duration::from_secs(10), || has_vmac(&lb2)).expect("lb2's VMAC");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(on_vmac(&lb1) && !on_vmac(&lb2), "lb1 stays master with lb2 as backup");
+    assert!(!lb1.has_addr(VIP), "the VIP is on the VMAC, not on eth0");
+    assert!(has_vmac(&lb1));
+    // keepalived's sysctls.
+    assert_eq!(conf(&lb1, VMAC, "arp_ignore"), "1");
+    assert_eq!(conf(&lb1, VMAC, "accept_local"), "1");
+    assert_eq!((conf(&lb1, "eth0", "arp_ignore").as_str(), conf(&lb1, "eth0", "arp_filter").as_str()), ("1", "1"));
+
+    // The client resolves the VIP to the virtual MAC and is served.
+    let c = client.clone();
+    let served = std::thread::spawn(move || wait_for(Duration::from_secs(5), || serves(&c)).is_some());
+    assert!(served.join().unwrap_or(false), "HTTP through lb1");
+    assert_eq!(client.neigh_mac(VIP).as_deref(), Some(VIRTUAL_MAC));
+
+    // lb1 stops: its VMAC goes and eth0's sysctls come back; lb2 takes the VIP and the same MAC
+    // now reaches lb2 (the client's neighbour entry did not change).
+    two.bed.term(p1);
+    wait_for(Duration::from_secs(10), || on_vmac(&lb2)).expect("lb2 master");
+    assert!(!has_vmac(&lb1), "the VMAC is removed on stop");
+    assert_eq!(conf(&lb1, "eth0", "arp_ignore"), before);
+    let c = client.clone();
+    let served = std::thread::spawn(move || wait_for(Duration::from_secs(5), || serves(&c)).is_some());
+    assert!(served.join().unwrap_or(false), "HTTP through lb2");
+    assert_eq!(client.neigh_mac(VIP).as_deref(), Some(VIRTUAL_MAC));
+}
