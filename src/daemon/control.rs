@@ -570,12 +570,14 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
 /// Runs one command for the web console as a control connection would: the same answer, and a
 /// runtime change offered to the cluster peer (`crate::console` checked the role first).
 pub async fn run_for_console(shared: &Shared, line: &str, cmd: Command) -> Reply {
-    let pass_on = super::cluster::passed_on(&cmd);
-    let reply = execute(shared, cmd).await;
-    if let (true, Some(c), Reply::Ok { .. }) = (pass_on, shared.cluster.get(), &reply) {
-        c.offer_runtime(line);
+    match shared.cluster.get() {
+        Some(c) if super::cluster::passed_on(&cmd) => {
+            // The console sends one command per request (`parse_change` refused anything else).
+            let words = crate::control::parse::split_line(line).into_iter().next().unwrap_or_default();
+            c.run_runtime(shared, cmd, &words).await
+        }
+        _ => execute(shared, cmd).await,
     }
-    reply
 }
 
 /// Runs one command against the live state.
