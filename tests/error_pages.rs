@@ -119,7 +119,7 @@ fn haproxy_cfg(port: u16, dir: &str) -> String {
          http-errors site\n  errorfile 429 {dir}/s429.http\n  errorfile 503 {dir}/fe503.http\n\
          frontend f\n  bind 127.0.0.1:{port}\n  errorfiles site 429\n  errorfile 503 {dir}/fe503.http\n  errorloc 404 http://x.example/nf\n  errorloc303 405 /other\n\
          \x20 http-error status 501 content-type text/plain string \"not here\" hdr X-Why nope\n\
-         \x20 http-error status 502 content-type text/plain lf-string \"no gateway to %[path] (%ci)\"\n\
+         \x20 http-error status 502 content-type text/plain lf-string \"no gateway to %[path] (%ci)\" hdr X-Where \"%[path]-%ci\" hdr X-Static fixed\n\
          \x20 http-error status 504 content-type text/plain lf-file {dir}/lf504.txt\n  errorfile 500 {dir}/close500.http\n\
          \x20 http-request deny if {{ path /deny }}\n{denies}\
          \x20 http-request deny deny_status 410 if {{ path /gone }}\n  http-request deny deny_status 429 if {{ path /slow }}\n\
@@ -156,7 +156,7 @@ errorloc = {{ 404 = "http://x.example/nf" }}
 errorloc303 = {{ 405 = "/other" }}
 http_error = [
   {{ status = 501, content_type = "text/plain", string = "not here", hdr = ["X-Why: nope"] }},
-  {{ status = 502, content_type = "text/plain", lf_string = "no gateway to %[path] (%ci)" }},
+  {{ status = 502, content_type = "text/plain", lf_string = "no gateway to %[path] (%ci)", hdr = ["X-Where: %[path]-%ci", "X-Static: fixed"] }},
   {{ status = 504, content_type = "text/plain", lf_file = "{dir}/lf504.txt" }},
 ]
 http_request = [
@@ -235,11 +235,14 @@ fn a_bad_lf_string_error_page_is_refused_with_its_location() {
     let cfg = dir.write(
         "lbha.toml",
         "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n\
-         http_error = [{ status = 503, content_type = \"text/plain\", lf_string = \"down %Zz\" }, { status = 502, lf_string = \"x\" }]\n",
+         http_error = [{ status = 503, content_type = \"text/plain\", lf_string = \"down %Zz\" }, { status = 502, lf_string = \"x\" }, \
+         { status = 504, hdr = [\"X-Ok: %[path]\", \"X-Bad: %[nope()]\"] }]\n",
     );
     let out = Command::new(common::lbha_bin()).arg("check").arg("-c").arg(&cfg).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("frontend[0].http_error[0].lf_string") && err.contains("%Zz"), "{err}");
     assert!(err.contains("frontend[0].http_error[1].content_type: a body needs a content_type"), "{err}");
+    assert!(err.contains("frontend[0].http_error[2].hdr[1]") && err.contains("nope"), "{err}");
+    assert!(!err.contains("http_error[2].hdr[0]"), "{err}");
 }

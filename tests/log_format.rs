@@ -26,11 +26,15 @@ fn haproxy_bin() -> Option<&'static str> {
 }
 
 fn start_haproxy(dir: &TempDir, cfg: &str, port: u16) -> Haproxy {
+    start_haproxy_tz(dir, cfg, port, "UTC")
+}
+
+fn start_haproxy_tz(dir: &TempDir, cfg: &str, port: u16, tz: &str) -> Haproxy {
     let path = dir.write("haproxy.cfg", cfg);
     let child = Command::new(haproxy_bin().unwrap())
         .args(["-db", "-f"])
         .arg(&path)
-        .env("TZ", "UTC")
+        .env("TZ", tz)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -447,4 +451,136 @@ servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
         assert!(t[1] >= 350, "the wait before the first byte is %Ti: {t:?}");
         assert_eq!(t[3], t[0] + t[1] + t[2], "%Tq = %Th + %Ti + %TR: {t:?}");
     }
+}
+
+/// A server that answers every request with a short 200 and closes, remembering the source
+/// port of each connection (what `%bp` must show).
+fn port_recording_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u16>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten().take(64) {
+            s2.lock().unwrap().push(c.peer_addr().unwrap().port());
+            let mut c = c;
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            if !buf.is_empty() {
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// `%bi %bp` (the server connection's own address), `%sslv %sslc` (the client's TLS version and
+/// cipher), `%Tl %trl` (local time, here in a `TZ` of +05:30), `%Td %Tu` and `%lc`: the same
+/// HTTPS requests through HAProxy 2.6 and lbha, compared field by field where the values do not
+/// differ by nature.
+#[test]
+fn tls_backend_source_and_local_time_vars_match_haproxy() {
+    if haproxy_bin().is_none() || which("curl").is_none() {
+        println!("skipped: needs haproxy and curl (apt-get install haproxy curl)");
+        return;
+    }
+    let dir = TempDir::new("logfmt-tls");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    let pem = dir.write("site.pem", &format!("{}{}", cert.pem(), key.serialize_pem()));
+    let pem = pem.display();
+    let (server, ports) = port_recording_server();
+    let fmt = "%HP %bi %bp %sslv %sslc %Tl %trl %Td %Tu %lc %ft";
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let tz = "XST-5:30";
+    let hcfg = format!(
+        "global\n  log 127.0.0.1:{} local0 info\n\
+         defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend f\n  bind 127.0.0.1:{hp} ssl crt {pem}\n  log-format \"{fmt}\"\n  default_backend b\n\
+         backend b\n  server s 127.0.0.1:{server}\n",
+        hs.port()
+    );
+    let _h = start_haproxy_tz(&dir, &hcfg, hp, tz);
+    let lcfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{} local0 info"]
+[defaults]
+mode = "http"
+log = "global"
+timeout = {{ connect = "2s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{lp} ssl crt {pem}"]
+log_format = "{fmt}"
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [{{ name = "s", addr = "127.0.0.1:{server}" }}]
+"#,
+        ls.port()
+    );
+    let _l = common::Lbha::start_env(&lcfg, &[("TZ", tz)], &[lp]);
+    let fetch = |port: u16, path: &str| {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("https://127.0.0.1:{port}{path}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{path} via {port}");
+    };
+    let lines = |log: &Syslog, port: u16| -> Vec<Vec<String>> {
+        fetch(port, "/one");
+        fetch(port, "/two");
+        let got = log.until("/two ");
+        let msgs: Vec<String> =
+            got.iter().map(|l| split(l).1).filter(|m| m.starts_with("/one ") || m.starts_with("/two ")).collect();
+        msgs.iter().map(|m| m.split(' ').map(str::to_string).collect()).collect()
+    };
+    let theirs = lines(&hs, hp);
+    let before = ports.lock().unwrap().len();
+    let ours = lines(&ls, lp);
+    let our_ports: Vec<String> = ports.lock().unwrap()[before..].iter().map(u16::to_string).collect();
+    assert_eq!((theirs.len(), ours.len()), (2, 2), "{theirs:?} {ours:?}");
+    // %HP %bi %sslv %sslc and %ft (with `~` for TLS): the same.
+    for i in [0, 1, 3, 4, 12] {
+        for (t, o) in theirs.iter().zip(&ours) {
+            assert_eq!(o[i], t[i], "field {i}\n  haproxy: {t:?}\n  lbha:    {o:?}");
+        }
+    }
+    assert_eq!(ours[0][3], "TLSv1.3", "{ours:?}");
+    // %bp: the port the server saw the request come from.
+    assert_eq!([ours[0][2].clone(), ours[1][2].clone()], our_ports[..], "{ours:?}");
+    // %Tl and %trl: local time with the zone's offset, in HAProxy's shape.
+    let mask = |f: &str| f.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect::<String>();
+    for (t, o) in theirs.iter().zip(&ours) {
+        for i in [5, 7] {
+            assert_eq!(o[i + 1], "+0530", "{o:?}");
+            assert_eq!(
+                (mask(&o[i]), &o[i + 1]),
+                (mask(&t[i]), &t[i + 1]),
+                "field {i}\n  haproxy: {t:?}\n  lbha:    {o:?}"
+            );
+        }
+        // %Td and %Tu: numbers, the transfer part within the whole.
+        let (td, tu): (i64, i64) = (o[9].parse().unwrap(), o[10].parse().unwrap());
+        assert!(td >= 0 && tu >= td, "{o:?}");
+    }
+    // %lc counts the frontend's lines: one more for the second request, in both.
+    let lc = |l: &[Vec<String>]| (l[0][11].parse::<i64>().unwrap(), l[1][11].parse::<i64>().unwrap());
+    let ((t1, t2), (o1, o2)) = (lc(&theirs), lc(&ours));
+    assert_eq!((o2 - o1, t2 - t1), (1, 1), "{theirs:?} {ours:?}");
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.exists())
 }

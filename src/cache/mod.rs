@@ -254,7 +254,11 @@ fn primary<B>(req: &Request<B>) -> String {
         .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("");
     let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    format!("{}{pq}", host.to_ascii_lowercase())
+    // One allocation per lookup: this runs for every request, hits included.
+    let mut key = String::with_capacity(host.len() + pq.len());
+    key.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    key.push_str(pq);
+    key
 }
 
 /// `http-request cache-use`: a stored answer for this request (200, or 304 to a matching

@@ -92,67 +92,213 @@ pub struct Header<'a> {
     pub sd: Option<&'a str>,
 }
 
-/// HAProxy's ISO 8601 time: microseconds and a numeric UTC offset.
-fn iso(t: SystemTime) -> String {
-    let s = humantime::format_rfc3339_micros(t).to_string();
-    format!("{}+00:00", s.trim_end_matches('Z'))
-}
-
 /// A complete line in `framing`.
 pub fn frame(framing: Framing, h: &Header<'_>, msg: &str) -> String {
-    let pri = h.facility as u32 * 8 + h.level as u32;
-    let p = parts(h.at);
-    let (tag, pid) = (h.tag, h.pid);
+    let mut out = Vec::with_capacity(msg.len() + 64);
+    frame_into(&mut out, framing, h, msg.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends the line in `framing` to `out`, with no allocation of its own.
+pub fn frame_into(out: &mut Vec<u8>, framing: Framing, h: &Header<'_>, msg: &[u8]) {
+    let pri = h.facility as i64 * 8 + h.level as i64;
+    let (tag, pid) = (h.tag.as_bytes(), h.pid as i64);
     match framing {
         Framing::Rfc3164 | Framing::Local => {
-            let day = p.day.trim_start_matches('0');
-            let host = match (framing, h.host) {
-                (Framing::Rfc3164, Some(host)) => format!("{host} "),
-                _ => String::new(),
-            };
-            format!("<{pri}>{} {:>2} {} {host}{tag}[{pid}]: {msg}", MONTHS[p.month], day, p.hms)
+            let c = Civil::of(h.at);
+            pri_tag(out, pri);
+            out.extend_from_slice(MONTHS[c.month].as_bytes());
+            out.push(b' ');
+            if c.day < 10 {
+                out.push(b' ');
+            }
+            push_int(out, c.day as i64);
+            out.push(b' ');
+            c.hms(out);
+            out.push(b' ');
+            if let (Framing::Rfc3164, Some(host)) = (framing, h.host) {
+                out.extend_from_slice(host.as_bytes());
+                out.push(b' ');
+            }
+            out.extend_from_slice(tag);
+            out.push(b'[');
+            push_int(out, pid);
+            out.extend_from_slice(b"]: ");
         }
         // HAProxy's host field is `-` unless `log-send-hostname` names one.
         Framing::Rfc5424 => {
-            let sd = h.sd.filter(|s| !s.is_empty()).unwrap_or("-");
-            format!("<{pri}>1 {} {} {tag} {pid} - {sd} {msg}", iso(h.at), h.host.unwrap_or("-"))
+            pri_tag(out, pri);
+            out.extend_from_slice(b"1 ");
+            iso_into(out, h.at);
+            out.push(b' ');
+            out.extend_from_slice(h.host.unwrap_or("-").as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(tag);
+            out.push(b' ');
+            push_int(out, pid);
+            out.extend_from_slice(b" - ");
+            out.extend_from_slice(h.sd.filter(|s| !s.is_empty()).unwrap_or("-").as_bytes());
+            out.push(b' ');
         }
-        Framing::Short => format!("<{}>{msg}", h.level as u32),
-        Framing::Priority => format!("<{pri}>{msg}"),
-        Framing::Raw => msg.to_string(),
-        Framing::Iso => format!("{} {msg}", iso(h.at)),
-        Framing::Timed => format!("<{}>{} {msg}", h.level as u32, iso(h.at)),
+        Framing::Short => pri_tag(out, h.level as i64),
+        Framing::Priority => pri_tag(out, pri),
+        Framing::Raw => {}
+        Framing::Iso => {
+            iso_into(out, h.at);
+            out.push(b' ');
+        }
+        Framing::Timed => {
+            pri_tag(out, h.level as i64);
+            iso_into(out, h.at);
+            out.push(b' ');
+        }
+    }
+    out.extend_from_slice(msg);
+}
+
+fn pri_tag(out: &mut Vec<u8>, pri: i64) {
+    out.push(b'<');
+    push_int(out, pri);
+    out.push(b'>');
+}
+
+/// HAProxy's ISO 8601 time: microseconds and a numeric UTC offset.
+fn iso_into(out: &mut Vec<u8>, t: SystemTime) {
+    let c = Civil::of(t);
+    push_int(out, c.year);
+    out.push(b'-');
+    push_pad(out, c.month as i64 + 1, 2);
+    out.push(b'-');
+    push_pad(out, c.day as i64, 2);
+    out.push(b'T');
+    c.hms(out);
+    out.push(b'.');
+    push_pad(out, c.micros as i64, 6);
+    out.extend_from_slice(b"+00:00");
+}
+
+/// A decimal number, without going through `fmt`.
+pub fn push_int(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `n` zero-padded to `width` digits.
+fn push_pad(out: &mut Vec<u8>, n: i64, width: usize) {
+    let start = out.len();
+    push_int(out, n);
+    let len = out.len() - start;
+    if len < width {
+        out.splice(start..start, std::iter::repeat_n(b'0', width - len));
     }
 }
 
-/// Calendar parts of a UTC time, taken from humantime's fixed-width RFC 3339 rendering.
-struct Parts {
-    year: String,
+/// Calendar fields of a UTC time (times before 1970 read as 1970).
+struct Civil {
+    year: i64,
+    /// 0 = January.
     month: usize,
-    day: String,
-    hms: String,
-    millis: String,
+    day: u32,
+    secs_of_day: u32,
+    micros: u32,
+}
+
+impl Civil {
+    /// Howard Hinnant's days-to-civil algorithm: a few integer operations, no formatting.
+    fn of(t: SystemTime) -> Civil {
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Civil::at(d.as_secs() as i64, d.subsec_micros())
+    }
+
+    fn at(secs: i64, micros: u32) -> Civil {
+        let z = secs.div_euclid(86_400) + 719_468;
+        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 2 } else { mp - 10 } as usize;
+        let year = yoe + era * 400 + i64::from(month <= 1);
+        Civil { year, month, day, secs_of_day: secs.rem_euclid(86_400) as u32, micros }
+    }
+
+    /// `HH:MM:SS`.
+    fn hms(&self, out: &mut Vec<u8>) {
+        let s = self.secs_of_day as i64;
+        push_pad(out, s / 3600, 2);
+        out.push(b':');
+        push_pad(out, s / 60 % 60, 2);
+        out.push(b':');
+        push_pad(out, s % 60, 2);
+    }
+
+    /// `25/Nov/2026:02:49:33`.
+    fn clf(&self, out: &mut Vec<u8>) {
+        push_pad(out, self.day as i64, 2);
+        out.push(b'/');
+        out.extend_from_slice(MONTHS[self.month].as_bytes());
+        out.push(b'/');
+        push_int(out, self.year);
+        out.push(b':');
+        self.hms(out);
+    }
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-fn parts(t: SystemTime) -> Parts {
-    let s = humantime::format_rfc3339_millis(t).to_string();
-    // "2026-11-25T02:49:33.123Z"
-    let month = s.get(5..7).and_then(|m| m.parse::<usize>().ok()).unwrap_or(1).clamp(1, 12) - 1;
-    Parts {
-        year: s.get(0..4).unwrap_or("1970").to_string(),
-        month,
-        day: s.get(8..10).unwrap_or("01").to_string(),
-        hms: s.get(11..19).unwrap_or("00:00:00").to_string(),
-        millis: s.get(20..23).unwrap_or("000").to_string(),
-    }
+/// `%Tl`/`%trl`, appended: the local time with its offset, `06/Dec/2026:05:41:44 +0100`.
+pub fn local_date_into(out: &mut Vec<u8>, t: SystemTime) {
+    let offset = local_offset(t);
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    Civil::at(secs + offset, 0).clf(out);
+    out.extend_from_slice(if offset < 0 { b" -" } else { b" +" });
+    let m = offset.abs() / 60;
+    push_pad(out, m / 60, 2);
+    push_pad(out, m % 60, 2);
+}
+
+/// The local time zone's offset from UTC at `t`, in seconds (the C library's `localtime_r`,
+/// which reads `TZ` as HAProxy does).
+fn local_offset(t: SystemTime) -> i64 {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as nix::libc::time_t;
+    // SAFETY: `localtime_r` only writes the `tm` it is given; a zeroed `tm` is a valid value.
+    let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !nix::libc::localtime_r(&secs, &mut tm).is_null() };
+    if ok { tm.tm_gmtoff } else { 0 }
+}
+
+/// HAProxy's accept date, appended: `25/Nov/2026:02:49:33.123`.
+pub fn accept_date_into(out: &mut Vec<u8>, t: SystemTime) {
+    let c = Civil::of(t);
+    c.clf(out);
+    out.push(b'.');
+    push_pad(out, (c.micros / 1000) as i64, 3);
+}
+
+/// `%T`, appended: `06/Dec/2026:04:41:44 +0000`.
+pub fn gmt_date_into(out: &mut Vec<u8>, t: SystemTime) {
+    Civil::of(t).clf(out);
+    out.extend_from_slice(b" +0000");
 }
 
 /// HAProxy's accept date: `25/Nov/2026:02:49:33.123`.
 pub fn accept_date(t: SystemTime) -> String {
-    let p = parts(t);
-    format!("{}/{}/{}:{}.{}", p.day, MONTHS[p.month], p.year, p.hms, p.millis)
+    let mut out = Vec::with_capacity(24);
+    accept_date_into(&mut out, t);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A complete syslog datagram.
@@ -211,19 +357,18 @@ pub fn httplog(r: &HttpRecord<'_>) -> String {
 /// configuration manual (8.2.3) defines the format.
 pub fn httplog_clf(r: &HttpRecord<'_>) -> String {
     let [tq, tw, tc, tr, tt] = r.timers;
-    let p = parts(r.accepted);
+    let mut date = Vec::with_capacity(32);
+    gmt_date_into(&mut date, r.accepted);
+    let c = Civil::of(r.accepted);
     format!(
-        "{} - - [{}/{}/{}:{} +0000] \"{}\" {} {} \"\" \"\" {} {} \"{}\" \"{}\" \"{}\" {tq} {tw} {tc} {tr} {tt} {}{}-- 0 0 0 0 {} 0 0 \"\" \"\" \"\" \"\"",
+        "{} - - [{}] \"{}\" {} {} \"\" \"\" {} {:03} \"{}\" \"{}\" \"{}\" {tq} {tw} {tc} {tr} {tt} {}{}-- 0 0 0 0 {} 0 0 \"\" \"\" \"\" \"\"",
         r.client.ip(),
-        p.day,
-        MONTHS[p.month],
-        p.year,
-        p.hms,
+        String::from_utf8_lossy(&date),
         r.request_line.replace('"', "%22"),
         r.status,
         r.bytes,
         r.client.port(),
-        p.millis,
+        c.micros / 1000,
         r.frontend,
         r.backend,
         r.server,
@@ -278,6 +423,36 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(accept_date(t()), "05/Nov/2026:02:49:33.123");
+    }
+
+    /// The hand-made calendar against humantime's, over four centuries of days and times
+    /// (leap years, century rules, month ends).
+    #[test]
+    fn calendar_matches_humantime() {
+        let mut secs: u64 = 0;
+        while secs < 13_000_000_000 {
+            let t = UNIX_EPOCH + Duration::from_micros(secs * 1_000_000 + 123_456);
+            let mut ours = Vec::new();
+            iso_into(&mut ours, t);
+            let want = humantime::format_rfc3339_micros(t).to_string().replace('Z', "+00:00");
+            assert_eq!(String::from_utf8(ours).unwrap(), want);
+            secs += 86_400 * 3 + 3_599;
+        }
+    }
+
+    #[test]
+    fn local_dates_carry_the_offset() {
+        let mut out = Vec::new();
+        local_date_into(&mut out, t());
+        let s = String::from_utf8(out).unwrap();
+        // `05/Nov/2026:08:19:33 +0530` in India, `... +0000` in UTC: the shape is fixed.
+        assert_eq!(s.len(), "05/Nov/2026:02:49:33 +0000".len(), "{s}");
+        assert!(s.contains("/Nov/2026:") && (s.contains(" +") || s.contains(" -")), "{s}");
+        let mut n = Vec::new();
+        push_int(&mut n, -1234);
+        push_int(&mut n, 0);
+        push_pad(&mut n, 7, 3);
+        assert_eq!(n, b"-12340007");
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub struct Ident {
     pub hostname: Option<String>,
 }
 
-/// One message waiting to be framed for each target.
+/// One message waiting for a stream target (`stdout`/`stderr`).
 struct Msg {
     level: Level,
     at: SystemTime,
@@ -120,56 +120,133 @@ struct Msg {
     text: String,
 }
 
-/// Sends lines to every target through a bounded queue; each target frames them its way.
-#[derive(Debug)]
+/// Sends lines to every target, each framed its way. Datagram targets (UDP, unix sockets) get
+/// one non-blocking send from the calling thread, as HAProxy does: no queue, no task hop, and a
+/// full socket buffer drops the line (counted) instead of waiting. Stream targets (`stdout`,
+/// `stderr`) can block, so their lines go through a bounded queue to one writer task.
 pub struct Logger {
-    tx: mpsc::Sender<Msg>,
+    targets: Vec<LogTarget>,
+    frame: Frame,
+    dgram: Dgram,
+    /// `Some` when a stream target exists.
+    tx: Option<mpsc::Sender<Msg>>,
     pub dropped: AtomicU64,
-    targets: usize,
 }
 
-impl std::fmt::Debug for Msg {
+impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        f.debug_struct("Logger").field("targets", &self.targets).finish_non_exhaustive()
     }
 }
 
+/// The sockets datagram targets are sent from, made once per logger.
+#[derive(Default)]
+struct Dgram {
+    udp4: Option<std::net::UdpSocket>,
+    udp6: Option<std::net::UdpSocket>,
+    unix: Option<std::os::unix::net::UnixDatagram>,
+}
+
+impl Dgram {
+    fn open(targets: &[LogTarget]) -> Dgram {
+        let udp = |any: &str| {
+            let s = std::net::UdpSocket::bind(any).ok()?;
+            s.set_nonblocking(true).ok()?;
+            Some(s)
+        };
+        let has = |f: fn(&Target) -> bool| targets.iter().any(|t| f(&t.target));
+        Dgram {
+            udp4: if has(|t| matches!(t, Target::Udp(a) if a.is_ipv4())) { udp("0.0.0.0:0") } else { None },
+            udp6: if has(|t| matches!(t, Target::Udp(a) if a.is_ipv6())) { udp("[::]:0") } else { None },
+            unix: if has(|t| matches!(t, Target::Unix(_))) {
+                std::os::unix::net::UnixDatagram::unbound().ok().filter(|s| s.set_nonblocking(true).is_ok())
+            } else {
+                None
+            },
+        }
+    }
+
+    /// One datagram; `Err` when the line could not be sent now (dropped).
+    fn send(&self, target: &Target, line: &[u8]) -> std::io::Result<()> {
+        let gone = || std::io::Error::from(std::io::ErrorKind::NotConnected);
+        match target {
+            Target::Udp(a) => {
+                let s = if a.is_ipv4() { &self.udp4 } else { &self.udp6 };
+                s.as_ref().ok_or_else(gone)?.send_to(line, a).map(|_| ())
+            }
+            Target::Unix(p) => self.unix.as_ref().ok_or_else(gone)?.send_to(line, p).map(|_| ()),
+            Target::Stdout | Target::Stderr => Err(gone()),
+        }
+    }
+}
+
+thread_local! {
+    /// The line being framed, reused so a log line costs no allocation.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Logger {
-    /// Starts the sender task. Must run inside a tokio runtime.
+    /// Starts the logger (and, for `stdout`/`stderr` targets, its writer task: then it must run
+    /// inside a tokio runtime).
     pub fn start(targets: Vec<LogTarget>, framing: Framing) -> Arc<Logger> {
         Self::start_with(targets, framing, Ident::default())
     }
 
     pub fn start_with(targets: Vec<LogTarget>, framing: Framing, ident: Ident) -> Arc<Logger> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let n = targets.len();
         let frame = Frame { framing, ident, pid: std::process::id() };
-        tokio::spawn(send_loop(rx, targets, frame));
-        Arc::new(Logger { tx, dropped: AtomicU64::new(0), targets: n })
+        let streams: Vec<LogTarget> =
+            targets.iter().filter(|t| matches!(t.target, Target::Stdout | Target::Stderr)).cloned().collect();
+        let tx = (!streams.is_empty()).then(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(stream_loop(rx, streams, frame.clone()));
+            tx
+        });
+        let dgram = Dgram::open(&targets);
+        Arc::new(Logger { targets, frame, dgram, tx, dropped: AtomicU64::new(0) })
     }
 
     pub fn enabled(&self) -> bool {
-        self.targets > 0
+        !self.targets.is_empty()
     }
 
-    /// Queues one message; never waits.
+    /// Sends (or queues) one message; never waits.
     pub fn log(&self, level: Level, msg: &str) {
-        self.log_sd(level, None, msg);
+        self.log_sd(level, None, msg.as_bytes());
     }
 
-    /// Queues one message with RFC 5424 structured data (`log-format-sd`).
-    pub fn log_sd(&self, level: Level, sd: Option<&str>, msg: &str) {
-        if self.targets == 0 {
+    /// One message with RFC 5424 structured data (`log-format-sd`); `msg` as rendered (bytes
+    /// that are not UTF-8 are sent as they are, as HAProxy does).
+    pub fn log_sd(&self, level: Level, sd: Option<&str>, msg: &[u8]) {
+        if self.targets.is_empty() {
             return;
         }
-        let m = Msg { level, at: SystemTime::now(), sd: sd.map(str::to_string), text: msg.to_string() };
-        if self.tx.try_send(m).is_err() {
-            self.dropped.fetch_add(1, Relaxed);
+        let at = SystemTime::now();
+        let mut queued = false;
+        for t in self.targets.iter().filter(|t| level <= t.max_level) {
+            if matches!(t.target, Target::Stdout | Target::Stderr) {
+                if !queued {
+                    queued = true;
+                    let text = String::from_utf8_lossy(msg).into_owned();
+                    let m = Msg { level, at, sd: sd.map(str::to_string), text };
+                    if self.tx.as_ref().is_none_or(|tx| tx.try_send(m).is_err()) {
+                        self.dropped.fetch_add(1, Relaxed);
+                    }
+                }
+                continue;
+            }
+            let sent = LINE.with_borrow_mut(|line| {
+                self.frame.line_into(line, t, level, at, sd, msg);
+                self.dgram.send(&t.target, line)
+            });
+            if sent.is_err() {
+                self.dropped.fetch_add(1, Relaxed);
+            }
         }
     }
 }
 
-/// What the sender needs to frame a line.
+/// What a line needs to be framed.
+#[derive(Clone)]
 struct Frame {
     framing: Framing,
     ident: Ident,
@@ -177,57 +254,46 @@ struct Frame {
 }
 
 impl Frame {
-    fn line(&self, t: &LogTarget, m: &Msg) -> String {
+    /// The complete line for `t` in `out`: framed, cut to the target's `len`, newline-ended
+    /// (on the wire as on a terminal, as HAProxy sends it).
+    fn line_into(&self, out: &mut Vec<u8>, t: &LogTarget, level: Level, at: SystemTime, sd: Option<&str>, msg: &[u8]) {
+        out.clear();
         let tag = self.ident.tag.as_deref().unwrap_or("lbha");
-        let framing = t.framing.unwrap_or(self.framing);
-        let mut line = format::frame(
-            framing,
-            &format::Header {
-                facility: t.facility,
-                level: m.level,
-                at: m.at,
-                host: self.ident.hostname.as_deref(),
-                tag,
-                pid: self.pid,
-                sd: m.sd.as_deref(),
-            },
-            &m.text,
-        );
-        if line.len() > t.len {
+        let h = format::Header {
+            facility: t.facility,
+            level,
+            at,
+            host: self.ident.hostname.as_deref(),
+            tag,
+            pid: self.pid,
+            sd,
+        };
+        format::frame_into(out, t.framing.unwrap_or(self.framing), &h, msg);
+        if out.len() > t.len {
             let mut cut = t.len;
-            while !line.is_char_boundary(cut) {
+            // Cut on a character boundary when the text is UTF-8.
+            while cut > 0 && (out[cut] & 0xC0) == 0x80 {
                 cut -= 1;
             }
-            line.truncate(cut);
+            out.truncate(cut);
         }
-        line
+        out.push(b'\n');
     }
 }
 
-async fn send_loop(mut rx: mpsc::Receiver<Msg>, targets: Vec<LogTarget>, frame: Frame) {
+async fn stream_loop(mut rx: mpsc::Receiver<Msg>, targets: Vec<LogTarget>, frame: Frame) {
     use tokio::io::AsyncWriteExt;
-    let udp4 = tokio::net::UdpSocket::bind("0.0.0.0:0").await.ok();
-    let udp6 = tokio::net::UdpSocket::bind("[::]:0").await.ok();
-    let unix = tokio::net::UnixDatagram::unbound().ok();
     let (mut stdout, mut stderr) = (tokio::io::stdout(), tokio::io::stderr());
+    let mut line = Vec::new();
     while let Some(m) = rx.recv().await {
         for t in targets.iter().filter(|t| m.level <= t.max_level) {
-            // Every line ends with a newline, on the wire as on a terminal, as HAProxy sends it.
-            let datagram = format!("{}\n", frame.line(t, &m));
+            frame.line_into(&mut line, t, m.level, m.at, m.sd.as_deref(), m.text.as_bytes());
             let sent = match &t.target {
-                Target::Udp(a) => match if a.is_ipv4() { &udp4 } else { &udp6 } {
-                    Some(s) => s.send_to(datagram.as_bytes(), a).await.map(|_| ()),
-                    None => Ok(()),
-                },
-                Target::Unix(p) => match &unix {
-                    Some(s) => s.send_to(datagram.as_bytes(), p).await.map(|_| ()),
-                    None => Ok(()),
-                },
-                Target::Stdout => stdout.write_all(datagram.as_bytes()).await,
-                Target::Stderr => stderr.write_all(datagram.as_bytes()).await,
+                Target::Stderr => stderr.write_all(&line).await,
+                _ => stdout.write_all(&line).await,
             };
             if let Err(e) = sent {
-                tracing::debug!("log send to {:?} failed: {e}", t.target);
+                tracing::debug!("log write to {:?} failed: {e}", t.target);
             }
         }
     }
@@ -272,7 +338,11 @@ mod tests {
         let frame = Frame { framing: Framing::Rfc3164, ident: Ident::default(), pid: 1 };
         let mut t = LogTarget::parse("stdout format raw local0").unwrap();
         t.len = 80;
-        let m = Msg { level: Level::Info, at: SystemTime::now(), sd: None, text: "x".repeat(100) };
-        assert_eq!(frame.line(&t, &m).len(), 80);
+        let mut line = Vec::new();
+        frame.line_into(&mut line, &t, Level::Info, SystemTime::now(), None, "x".repeat(100).as_bytes());
+        assert_eq!(line.len(), 81, "80 bytes and the newline");
+        // A cut never splits a character.
+        frame.line_into(&mut line, &t, Level::Info, SystemTime::now(), None, "é".repeat(60).as_bytes());
+        assert_eq!((line.len(), std::str::from_utf8(&line).is_ok()), (81, true));
     }
 }

@@ -2,7 +2,6 @@
 //! (`%ci`, `%Tr`, `%{+Q}r`, `%hr`, ...). Pure: the proxy fills the record, this renders it; the
 //! record is also a [`SampleContext`] so `%[...]` expressions read the same request.
 
-use super::format::accept_date;
 use crate::sample::{LogFormat, MapSet, SampleContext, Segment};
 use http::{HeaderMap, Method, Uri, Version};
 use std::net::SocketAddr;
@@ -21,6 +20,11 @@ pub struct Record {
     pub backend: String,
     pub server: String,
     pub server_addr: Option<SocketAddr>,
+    /// The local address of the connection to the server (`%bi:%bp`).
+    pub backend_src: Option<SocketAddr>,
+    /// The client connection's TLS version and cipher, OpenSSL's names (`%sslv`, `%sslc`).
+    pub tls_version: Option<&'static str>,
+    pub tls_cipher: Option<&'static str>,
     /// Th, Ti, TR, Tw, Tc, Tr, Tt.
     pub th: i64,
     pub ti: i64,
@@ -56,8 +60,10 @@ pub struct Record {
     pub unique_id: Option<String>,
     /// Request number since start (`%rt`).
     pub request_counter: u64,
+    /// Lines this frontend logged before this one (`%lc`).
+    pub log_counter: u64,
     pub pid: u32,
-    pub hostname: String,
+    pub hostname: &'static str,
     /// Set by `set-log-level`: the line's level instead of the usual one.
     pub level: Option<LevelSet>,
 }
@@ -91,6 +97,9 @@ impl Record {
             backend: frontend.to_string(),
             server: "<NOSRV>".into(),
             server_addr: None,
+            backend_src: None,
+            tls_version: None,
+            tls_cipher: None,
             th: 0,
             ti: 0,
             t_recv: -1,
@@ -120,8 +129,9 @@ impl Record {
             cookie_res: None,
             unique_id: None,
             request_counter: 0,
+            log_counter: 0,
             pid: std::process::id(),
-            hostname: String::new(),
+            hostname: "",
             level: None,
         }
     }
@@ -145,46 +155,107 @@ impl Record {
         self.termination[0] != '-' || self.retries > 0 || self.status.is_some_and(|s| s >= 500)
     }
 
-    fn request_line(&self) -> Option<String> {
-        let m = self.method.as_ref()?;
-        let u = self.uri.as_ref()?;
-        Some(format!("{m} {u} {}", version_text(self.version?)))
+    /// `%r` (`METHOD URI VERSION`), appended; false when the request had no head.
+    fn request_line_into(&self, out: &mut Vec<u8>) -> bool {
+        let (Some(m), Some(u), Some(v)) = (&self.method, &self.uri, self.version) else { return false };
+        out.extend_from_slice(m.as_str().as_bytes());
+        out.push(b' ');
+        uri_into(out, u);
+        out.push(b' ');
+        out.extend_from_slice(version_text(v).as_bytes());
+        true
     }
 
-    /// One log variable; `None` when HAProxy prints `-`.
-    fn var(&self, name: &str) -> Option<Val> {
+    /// The request line as text (`option httplog clf`).
+    pub fn request_line(&self) -> Option<String> {
+        let mut out = Vec::new();
+        self.request_line_into(&mut out).then(|| String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// One log variable: a number, or text appended to `out` (the caller escapes it); `None`
+    /// when HAProxy prints `-`.
+    fn var(&self, name: &str, out: &mut Vec<u8>) -> Option<Val> {
         use Val::{Int, Text};
-        let ip = |a: Option<SocketAddr>| a.map(|a| Text(a.ip().to_string()));
+        let text = |out: &mut Vec<u8>, t: &str| {
+            out.extend_from_slice(t.as_bytes());
+            Text
+        };
+        let ip = |out: &mut Vec<u8>, a: Option<SocketAddr>| {
+            use std::io::Write;
+            let _ = write!(out, "{}", a?.ip());
+            Some(Text)
+        };
         let port = |a: Option<SocketAddr>| a.map(|a| Int(a.port() as i64));
         let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
         let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis()) as i64;
-        let hdrs = |c: &[Option<String>], sep: &str, brace: bool| {
+        let hdrs = |out: &mut Vec<u8>, c: &[Option<String>], sep: &str, brace: bool| {
+            // No capture configured: nothing at all, and the next space is dropped.
             if c.is_empty() {
-                // No capture configured: nothing at all, and the next space is dropped.
-                return Text(String::new());
+                return Text;
             }
-            let inner = c.iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>().join(sep);
-            Text(if brace { format!("{{{inner}}}") } else { inner })
+            if brace {
+                out.push(b'{');
+            }
+            for (i, v) in c.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep.as_bytes());
+                }
+                out.extend_from_slice(v.as_deref().unwrap_or_default().as_bytes());
+            }
+            if brace {
+                out.push(b'}');
+            }
+            Text
         };
         Some(match name {
-            "ci" => ip(Some(self.client))?,
+            "ci" => ip(out, Some(self.client))?,
             "cp" => port(Some(self.client))?,
-            "fi" => ip(Some(self.local))?,
+            "fi" => ip(out, Some(self.local))?,
             "fp" => port(Some(self.local))?,
-            "si" => ip(self.server_addr)?,
+            "si" => ip(out, self.server_addr)?,
             "sp" => port(self.server_addr)?,
-            "t" => Text(accept_date(self.accepted)),
-            "tr" => Text(accept_date(self.request_at)),
-            "T" => Text(gmt_date(self.accepted)),
+            "bi" => ip(out, self.backend_src)?,
+            "bp" => port(self.backend_src)?,
+            "t" => {
+                super::format::accept_date_into(out, self.accepted);
+                Text
+            }
+            "tr" => {
+                super::format::accept_date_into(out, self.request_at);
+                Text
+            }
+            "T" => {
+                super::format::gmt_date_into(out, self.accepted);
+                Text
+            }
             "Ts" => Int(secs(self.accepted)),
-            "ms" => Text(format!("{:03}", ms(self.accepted))),
-            "trg" => Text(gmt_date(self.request_at)),
-            "ts" => Text(self.termination.iter().collect()),
-            "tsc" => Text(format!("{}{}--", self.termination[0], self.termination[1])),
-            "f" => Text(self.frontend.clone()),
-            "ft" => Text(if self.tls { format!("{}~", self.frontend) } else { self.frontend.clone() }),
-            "b" => Text(self.backend.clone()),
-            "s" => Text(self.server.clone()),
+            "ms" => {
+                let n = ms(self.accepted);
+                out.extend_from_slice(&[b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+                Text
+            }
+            "trg" => {
+                super::format::gmt_date_into(out, self.request_at);
+                Text
+            }
+            "ts" => {
+                out.extend(self.termination.iter().map(|&c| c as u8));
+                Text
+            }
+            "tsc" => {
+                out.extend(self.termination.iter().map(|&c| c as u8));
+                text(out, "--")
+            }
+            "f" => text(out, &self.frontend),
+            "ft" => {
+                text(out, &self.frontend);
+                if self.tls {
+                    out.push(b'~');
+                }
+                Text
+            }
+            "b" => text(out, &self.backend),
+            "s" => text(out, &self.server),
             "Th" => Int(self.th),
             "Ti" => Int(self.ti),
             "TR" => Int(self.t_recv),
@@ -194,6 +265,24 @@ impl Record {
             "Tr" => Int(self.tr),
             "Ta" => Int(if self.tt < 0 { -1 } else { self.tt - self.th - self.ti }),
             "Tt" => Int(self.tt),
+            // Data transfer: what is left of Tt after the request, queue, connect and response
+            // phases (-1 when one of them never happened), as HAProxy's `%Td`.
+            "Td" => Int(if self.tt < 0 || self.tr < 0 || self.t_recv < 0 || self.tw < 0 || self.tc < 0 {
+                -1
+            } else {
+                self.tt - (self.th + self.ti + self.t_recv) - self.tw - self.tc - self.tr
+            }),
+            // The session as the client saw it, without the idle time before the request.
+            "Tu" => Int(if self.tt < 0 { -1 } else { self.tt - self.ti }),
+            "Tl" => {
+                super::format::local_date_into(out, self.accepted);
+                Text
+            }
+            "trl" => {
+                super::format::local_date_into(out, self.request_at);
+                Text
+            }
+            "lc" => Int(self.log_counter as i64),
             "ST" => Int(self.status? as i64),
             "B" => Int(self.bytes_out as i64),
             "U" => Int(self.bytes_in as i64),
@@ -204,28 +293,42 @@ impl Record {
             "rc" => Int(self.retries as i64),
             "sq" => Int(self.srv_queue as i64),
             "bq" => Int(self.be_queue as i64),
-            "hr" => hdrs(&self.captures_req, "|", true),
-            "hrl" => hdrs(&self.captures_req, " ", false),
-            "hs" => hdrs(&self.captures_res, "|", true),
-            "hsl" => hdrs(&self.captures_res, " ", false),
-            "r" => Text(self.request_line()?),
-            "HM" => Text(self.method.as_ref()?.to_string()),
-            "HU" => Text(self.uri.as_ref()?.to_string()),
-            "HP" => Text(self.uri.as_ref()?.path().to_string()),
-            "HPO" => Text(self.uri.as_ref()?.path().to_string()),
-            "HQ" => Text(self.uri.as_ref()?.query().map(|q| format!("?{q}")).unwrap_or_default()),
-            "HV" => Text(version_text(self.version?).to_string()),
-            "ID" => Text(self.unique_id.clone()?),
+            "hr" => hdrs(out, &self.captures_req, "|", true),
+            "hrl" => hdrs(out, &self.captures_req, " ", false),
+            "hs" => hdrs(out, &self.captures_res, "|", true),
+            "hsl" => hdrs(out, &self.captures_res, " ", false),
+            "r" => self.request_line_into(out).then_some(Text)?,
+            "HM" => text(out, self.method.as_ref()?.as_str()),
+            "HU" => {
+                uri_into(out, self.uri.as_ref()?);
+                Text
+            }
+            "HP" | "HPO" => text(out, self.uri.as_ref()?.path()),
+            "HQ" => {
+                if let Some(q) = self.uri.as_ref()?.query() {
+                    out.push(b'?');
+                    out.extend_from_slice(q.as_bytes());
+                }
+                Text
+            }
+            "HV" => text(out, version_text(self.version?)),
+            "ID" => text(out, self.unique_id.as_deref()?),
             "pid" => Int(self.pid as i64),
-            "H" => Text(self.hostname.clone()),
+            "H" => text(out, self.hostname),
             "rt" => Int(self.request_counter as i64),
-            "CC" => Text(self.cookie_req.clone()?),
-            "CS" => Text(self.cookie_res.clone()?),
-            // No backend source address: HAProxy prints `-` then too.
-            "bi" | "bp" | "sslv" | "sslc" => return None,
+            "CC" => text(out, self.cookie_req.as_deref()?),
+            "CS" => text(out, self.cookie_res.as_deref()?),
+            "sslv" => text(out, self.tls_version?),
+            "sslc" => text(out, self.tls_cipher?),
             _ => return None,
         })
     }
+}
+
+/// A URI as the request line carried it.
+fn uri_into(out: &mut Vec<u8>, u: &Uri) {
+    use std::io::Write;
+    let _ = write!(out, "{u}");
 }
 
 fn cut(v: &[u8], len: usize) -> String {
@@ -242,15 +345,10 @@ fn version_text(v: Version) -> &'static str {
     }
 }
 
-/// `%T`: `06/Dec/2026:04:41:44 +0000`.
-fn gmt_date(t: SystemTime) -> String {
-    let d = accept_date(t);
-    format!("{} +0000", &d[..d.len().saturating_sub(4)])
-}
-
+/// What a variable gave: a number (printed in decimal or `%{+X}` hex) or text already appended.
 enum Val {
     Int(i64),
-    Text(String),
+    Text,
 }
 
 /// Variables HAProxy 2.6 knows, so a format with a typo is refused at load.
@@ -258,7 +356,7 @@ pub const VARS: &[&str] = &[
     "ci", "cp", "fi", "fp", "si", "sp", "bi", "bp", "t", "tr", "T", "Ts", "ms", "trg", "ts", "tsc", "f", "ft", "b",
     "s", "Th", "Ti", "TR", "Tq", "Tw", "Tc", "Tr", "Ta", "Tt", "ST", "B", "U", "ac", "fc", "bc", "sc", "rc", "sq",
     "bq", "hr", "hrl", "hs", "hsl", "r", "HM", "HU", "HP", "HPO", "HQ", "HV", "ID", "pid", "H", "rt", "CC", "CS",
-    "sslv", "sslc", "o",
+    "sslv", "sslc", "o", "Td", "Tu", "Tl", "trl", "lc",
 ];
 
 /// Checks a parsed format: known variables, no map lookups (the log writer has no maps).
@@ -302,6 +400,11 @@ impl Flags {
 }
 
 fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
+    let plain = |b: u8| b > 0x1f && b != 0x7f && b != b'"' && b != b'\\';
+    if !flags.quote && text.iter().all(|&b| plain(b)) {
+        out.extend_from_slice(text);
+        return;
+    }
     if flags.quote {
         out.push(b'"');
     }
@@ -310,7 +413,10 @@ fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
             b'"' if flags.quote || flags.escape => out.extend_from_slice(b"#22"),
             b'\\' if flags.escape => out.extend_from_slice(b"\\\\"),
             // HAProxy writes control bytes in logs as `#XX`.
-            0..=0x1f | 0x7f => out.extend_from_slice(format!("#{b:02X}").as_bytes()),
+            0..=0x1f | 0x7f => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'#', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
             _ => out.push(b),
         }
     }
@@ -322,9 +428,17 @@ fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
 /// Renders `f` for `rec`: variables HAProxy's way (`-` when absent, `%{+Q}` quotes, `%{+X}`
 /// hex numbers, `%{+X}o` sets flags for the rest of the line), samples as text.
 pub fn render(f: &LogFormat, rec: &Record) -> Vec<u8> {
-    let maps = MapSet::default();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(256);
+    render_into(&mut out, f, rec);
+    out
+}
+
+/// [`render`], appended to `out`.
+pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
+    let mut maps = None;
     let mut global = Flags::default();
+    // A variable's text, escaped into `out` afterwards.
+    let mut val = Vec::with_capacity(64);
     // HAProxy's separators: a space is written only after something that printed, so runs of
     // spaces and the space after an empty `%hr` collapse.
     let mut last_space = true;
@@ -348,21 +462,32 @@ pub fn render(f: &LogFormat, rec: &Record) -> Vec<u8> {
             Segment::LogVar { name, flags } if name == "o" => global = global.apply(flags),
             Segment::LogVar { name, flags } => {
                 let fl = global.apply(flags);
-                match rec.var(name) {
+                val.clear();
+                match rec.var(name, &mut val) {
                     Some(Val::Int(n)) if fl.hex => {
-                        emit(&mut out, format!("{n:X}").as_bytes(), Flags { quote: false, ..fl })
+                        use std::io::Write;
+                        // HAProxy pads these three to 4 hex digits (`%04X`).
+                        let _ = if matches!(name.as_str(), "Ts" | "rt" | "lc") {
+                            write!(val, "{n:04X}")
+                        } else {
+                            write!(val, "{n:X}")
+                        };
+                        emit(out, &val, Flags { quote: false, ..fl })
                     }
-                    Some(Val::Int(n)) => emit(&mut out, n.to_string().as_bytes(), Flags { quote: false, ..fl }),
-                    Some(Val::Text(t)) if t.is_empty() && matches!(name.as_str(), "hr" | "hs" | "hrl" | "hsl") => {}
-                    Some(Val::Text(t)) => emit(&mut out, t.as_bytes(), fl),
-                    None => emit(&mut out, b"-", Flags { quote: false, ..fl }),
+                    Some(Val::Int(n)) => {
+                        super::format::push_int(&mut val, n);
+                        emit(out, &val, Flags { quote: false, ..fl })
+                    }
+                    Some(Val::Text) if val.is_empty() && matches!(name.as_str(), "hr" | "hs" | "hrl" | "hsl") => {}
+                    Some(Val::Text) => emit(out, &val, fl),
+                    None => emit(out, b"-", Flags { quote: false, ..fl }),
                 }
             }
             Segment::Expr { expr, flags } => {
                 let fl = global.apply(flags);
-                match expr.eval_str(rec, &maps) {
-                    Some(v) => emit(&mut out, &v, fl),
-                    None => emit(&mut out, b"-", Flags { quote: false, ..fl }),
+                match expr.eval_str(rec, maps.get_or_insert_with(MapSet::default)) {
+                    Some(v) => emit(out, &v, fl),
+                    None => emit(out, b"-", Flags { quote: false, ..fl }),
                 }
             }
         }
@@ -370,7 +495,15 @@ pub fn render(f: &LogFormat, rec: &Record) -> Vec<u8> {
             last_space = false;
         }
     }
-    out
+}
+
+/// What rendering `f` reads beyond the record's fixed fields, so the proxy fills only that.
+pub fn needs_headers(f: &LogFormat) -> bool {
+    f.segments.iter().any(|s| match s {
+        Segment::Expr { .. } => true,
+        Segment::LogVar { name, .. } => name == "U",
+        Segment::Literal(_) => false,
+    })
 }
 
 impl SampleContext for Record {
@@ -406,7 +539,7 @@ impl SampleContext for Record {
         Some((d.as_secs() as i64, d.subsec_micros()))
     }
     fn hostname(&self) -> Option<&str> {
-        Some(&self.hostname)
+        Some(self.hostname)
     }
     fn unique_id(&self) -> Option<&str> {
         self.unique_id.as_deref()
@@ -441,7 +574,10 @@ mod tests {
         r.unique_id = Some("ABC-1".into());
         r.request_counter = 42;
         r.pid = 99;
-        r.hostname = "lb1".into();
+        r.hostname = "lb1";
+        r.backend_src = Some("127.0.0.1:51000".parse().unwrap());
+        (r.tls_version, r.tls_cipher) = (Some("TLSv1.3"), Some("TLS_AES_256_GCM_SHA384"));
+        r.log_counter = 3;
         r
     }
 
@@ -472,7 +608,11 @@ mod tests {
             ("%{+Q}r", "\"GET /a/b?x=1 HTTP/1.1\""),
             ("%HM %HU %HP %HQ %HV", "GET /a/b?x=1 /a/b ?x=1 HTTP/1.1"),
             ("%ID %pid %H %rt", "ABC-1 99 lb1 42"),
-            ("%CC %CS %bi", "- - -"),
+            ("%CC %CS", "- -"),
+            ("%bi:%bp", "127.0.0.1:51000"),
+            ("%sslv %sslc", "TLSv1.3 TLS_AES_256_GCM_SHA384"),
+            ("%Td %Tu", "2 40"),
+            ("%lc %{+X}lc %{+X}rt", "3 0003 002A"),
             ("%{+X}o %Ts %ST", "6AEBEEBD C8"),
             ("%[req.hdr(host)] %[res.hdr(content-type)] %[unique-id]", "example.com text/plain ABC-1"),
             ("%{+Q}[req.hdr(nope)]", "-"),
@@ -490,8 +630,10 @@ mod tests {
         r.tls = true;
         r.server_addr = None;
         r.status = None;
-        let f = LogFormat::parse("%ft %si %ST").unwrap();
-        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - -");
+        r.tr = -1;
+        r.tls_version = None;
+        let f = LogFormat::parse("%ft %si %ST %Td %sslv").unwrap();
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - - -1 -");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use super::body::{BoxError, ProxyBody};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use http_body::{Body, Frame};
-use std::io::Write;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -289,52 +288,118 @@ pub fn response(resp: Response<ProxyBody>, offer: Option<&Offer>) -> Response<Pr
     Response::from_parts(parts, body.boxed_unsync())
 }
 
-enum Encoder {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    Zlib(flate2::write::ZlibEncoder<Vec<u8>>),
-    Raw(flate2::write::DeflateEncoder<Vec<u8>>),
+/// A streaming encoder over a reusable deflate state (see [`State`]): gzip adds its 10-byte
+/// header and CRC-32/length trailer around raw deflate; zlib's wrapper comes from the state.
+struct Encoder {
+    state: Option<State>,
+    gzip: bool,
+    /// Output not handed out yet (the gzip header before the first piece).
+    pending: Vec<u8>,
+    crc: flate2::Crc,
 }
+
+/// One deflate state (about 300 KiB with its window and hash tables). Kept per thread after a
+/// response and reset for the next one, as HAProxy keeps its zlib contexts in a pool: allocating
+/// and touching fresh pages for each response cost more than the level-1 compression itself.
+struct State {
+    c: flate2::Compress,
+    zlib: bool,
+}
+
+/// Idle states kept per thread.
+const IDLE_STATES: usize = 16;
+
+thread_local! {
+    static STATES: std::cell::RefCell<Vec<State>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl State {
+    fn take(zlib: bool) -> State {
+        let reused = STATES.with_borrow_mut(|v| v.iter().rposition(|s| s.zlib == zlib).map(|i| v.swap_remove(i)));
+        reused.unwrap_or_else(|| State { c: flate2::Compress::new(flate2::Compression::new(LEVEL), zlib), zlib })
+    }
+
+    /// Back to this thread's pool, reset (a state abandoned mid-stream is reset too).
+    fn give_back(mut self) {
+        self.c.reset();
+        // During thread exit the pool is gone: the state is simply freed.
+        let _ = STATES.try_with(|v| {
+            let mut v = v.borrow_mut();
+            if v.len() < IDLE_STATES {
+                v.push(self);
+            }
+        });
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if let Some(s) = self.state.take() {
+            s.give_back();
+        }
+    }
+}
+
+/// gzip's header as flate2 writes it at level 1: no name or time, "fastest" (4), OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
 impl Encoder {
     fn new(algo: Algo) -> Encoder {
-        let level = flate2::Compression::new(LEVEL);
-        match algo {
-            Algo::Gzip | Algo::Identity => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
-            Algo::Deflate => Encoder::Zlib(flate2::write::ZlibEncoder::new(Vec::new(), level)),
-            Algo::RawDeflate => Encoder::Raw(flate2::write::DeflateEncoder::new(Vec::new(), level)),
+        let gzip = matches!(algo, Algo::Gzip | Algo::Identity);
+        let state = State::take(algo == Algo::Deflate);
+        let pending = if gzip { GZIP_HEADER.to_vec() } else { Vec::new() };
+        Encoder { state: Some(state), gzip, pending, crc: flate2::Crc::new() }
+    }
+
+    /// Runs `data` through the state with `flush` until it is consumed and, for a flush, until
+    /// the state has no more output.
+    fn run(&mut self, mut data: &[u8], flush: flate2::FlushCompress) -> std::io::Result<()> {
+        let Some(st) = self.state.as_mut() else { return Ok(()) };
+        let out = &mut self.pending;
+        loop {
+            out.reserve(data.len() / 2 + 1024);
+            let before_in = st.c.total_in();
+            let status = st.c.compress_vec(data, out, flush).map_err(std::io::Error::other)?;
+            data = &data[(st.c.total_in() - before_in) as usize..];
+            let room_left = out.len() < out.capacity();
+            match status {
+                flate2::Status::StreamEnd => return Ok(()),
+                _ if data.is_empty() && room_left => return Ok(()),
+                _ => {}
+            }
         }
     }
-    /// Compresses `data` and sync-flushes, so the client gets what the server sent so far.
-    fn chunk(&mut self, data: &[u8]) -> std::io::Result<Bytes> {
-        let out = match self {
-            Encoder::Gzip(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                e.get_mut()
-            }
-            Encoder::Zlib(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                e.get_mut()
-            }
-            Encoder::Raw(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                e.get_mut()
-            }
-        };
-        Ok(Bytes::from(std::mem::take(out)))
+
+    /// Compresses `data` without flushing: output comes when the state has enough.
+    fn feed(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.gzip {
+            self.crc.update(data);
+        }
+        self.run(data, flate2::FlushCompress::None)
     }
-    fn finish(self) -> std::io::Result<Bytes> {
-        Ok(Bytes::from(match self {
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Zlib(e) => e.finish()?,
-            Encoder::Raw(e) => e.finish()?,
-        }))
+
+    /// What was compressed so far, sync-flushed so the client can read all of it.
+    fn flush(&mut self) -> std::io::Result<Bytes> {
+        self.run(&[], flate2::FlushCompress::Sync)?;
+        Ok(Bytes::from(std::mem::take(&mut self.pending)))
+    }
+
+    /// The rest of the stream and the coding's tail; the state goes back to the pool.
+    fn finish(mut self) -> std::io::Result<Bytes> {
+        self.run(&[], flate2::FlushCompress::Finish)?;
+        let mut out = std::mem::take(&mut self.pending);
+        if self.gzip {
+            out.extend_from_slice(&self.crc.sum().to_le_bytes());
+            out.extend_from_slice(&self.crc.amount().to_le_bytes());
+        }
+        Ok(Bytes::from(out))
     }
 }
 
-/// The streaming body: one compressed chunk out per data frame in.
+/// The streaming body: what the server sent is compressed as it arrives; output is flushed
+/// when the server has nothing more ready (so the client is never kept waiting for data lbha
+/// has), and a body that arrives at once is compressed in one go and finished without a
+/// separate flush.
 struct Compressed {
     inner: ProxyBody,
     /// None once the stream's end was written.
@@ -352,19 +417,26 @@ impl Body for Compressed {
             let Some(enc) = this.enc.as_mut() else {
                 return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
             };
-            match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => {
+                    // Nothing more for now: send what was compressed so far.
+                    let out = enc.flush()?;
+                    if out.is_empty() {
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
-                        let out = enc.chunk(&data)?;
-                        if out.is_empty() {
+                        enc.feed(&data)?;
+                        if !this.inner.is_end_stream() {
                             continue;
                         }
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     Err(frame) => this.trailers = frame.into_trailers().ok(),
                 },
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {}
             }
             // The end of the stream, or trailers (which come last): write the coding's tail.
             if let Some(enc) = this.enc.take() {
@@ -726,7 +798,8 @@ mod tests {
         use http_body_util::BodyExt;
         let parts: Vec<Bytes> = (0..5).map(|i| Bytes::from(format!("chunk {i} ").repeat(200))).collect();
         let plain: Vec<u8> = parts.concat();
-        for algo in [Algo::Gzip, Algo::Deflate, Algo::RawDeflate] {
+        // Twice each: the second response runs on a state the first gave back.
+        for algo in [Algo::Gzip, Algo::Deflate, Algo::RawDeflate, Algo::Gzip, Algo::Deflate, Algo::RawDeflate] {
             let stream = futures_util::stream::iter(parts.clone()).map(|b| Ok::<_, BoxError>(Frame::data(b)));
             let body = http_body_util::StreamBody::new(stream).boxed_unsync();
             let mut resp = Response::new(body);
@@ -737,7 +810,7 @@ mod tests {
             assert_eq!(h[header::CONTENT_ENCODING], algo.coding());
             assert_eq!(h[header::ETAG], "W/\"abc\"");
             assert_eq!(h[header::VARY], "Accept-Encoding");
-            assert!(frames.len() >= 5, "one compressed chunk per frame in, got {}", frames.len());
+            assert_eq!(frames.len(), 1, "frames ready at once are compressed in one go");
             let packed: Vec<u8> = frames.concat();
             assert!(packed.len() < plain.len() / 4);
             let mut out = Vec::new();
@@ -750,6 +823,41 @@ mod tests {
             .unwrap();
             assert_eq!(out, plain, "{algo:?}");
         }
+    }
+
+    /// A server that sends a piece and then waits: the client gets that piece (sync-flushed)
+    /// at once, not when the body ends.
+    #[tokio::test]
+    async fn what_arrived_is_flushed_while_the_server_waits() {
+        use http_body_util::BodyExt;
+        use std::io::Read;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        let mut resp = Response::new(http_body_util::StreamBody::new(stream).boxed_unsync());
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let offer = Offer { algo: Algo::Gzip, head: false, http10: false, types: vec![], minsize: 0 };
+        let mut body = response(resp, Some(&offer)).into_body();
+        let mut got = Vec::new();
+        let mut plain = Vec::new();
+        for i in 0..3 {
+            let piece = format!("piece {i} ").repeat(100);
+            plain.extend_from_slice(piece.as_bytes());
+            tx.send(Ok(Frame::data(Bytes::from(piece)))).await.unwrap();
+            let f = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.unwrap();
+            got.extend_from_slice(&f.unwrap().unwrap().into_data().unwrap());
+            // A sync flush ends on a block boundary: everything so far decodes.
+            let mut out = Vec::with_capacity(plain.len() * 2);
+            let mut d = flate2::Decompress::new(false);
+            d.decompress_vec(&got[10..], &mut out, flate2::FlushDecompress::Sync).unwrap();
+            assert_eq!(out, plain, "after piece {i}");
+        }
+        drop(tx);
+        while let Some(f) = body.frame().await {
+            got.extend_from_slice(&f.unwrap().into_data().unwrap());
+        }
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&got[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, plain);
     }
 
     #[test]

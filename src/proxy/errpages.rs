@@ -103,6 +103,17 @@ pub struct Reply {
     pub no_length: bool,
     /// `http-error ... lf-string|lf-file`: the body, rendered per request in place of `body`.
     pub lf_body: Option<LfBody>,
+    /// `http-error ... hdr NAME FMT` with a log-format value: rendered per request and put
+    /// before `headers[at]` (HAProxy leaves a header out when its value renders empty).
+    pub lf_headers: Vec<LfHeader>,
+}
+
+/// One header whose value is a log-format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LfHeader {
+    pub at: usize,
+    pub name: HeaderName,
+    pub value: LfBody,
 }
 
 /// A log-format body; two are the same when they are the same parsed format.
@@ -140,6 +151,7 @@ impl Reply {
             close: matches!(code, 400 | 408),
             no_length: false,
             lf_body: None,
+            lf_headers: Vec::new(),
         }
     }
 
@@ -159,6 +171,7 @@ impl Reply {
             close: false,
             no_length: false,
             lf_body: None,
+            lf_headers: Vec::new(),
         })
     }
 
@@ -186,6 +199,7 @@ impl Reply {
             close: false,
             no_length: false,
             lf_body: None,
+            lf_headers: Vec::new(),
         }
     }
 
@@ -243,7 +257,17 @@ impl Reply {
             return Err(format!("payload size does not match the announced content-length ({} != {n})", body.len()));
         }
         let no_length = length.is_none();
-        Ok(Reply { status, reason, version, headers, body, close: close || no_length, no_length, lf_body: None })
+        Ok(Reply {
+            status,
+            reason,
+            version,
+            headers,
+            body,
+            close: close || no_length,
+            no_length,
+            lf_body: None,
+            lf_headers: Vec::new(),
+        })
     }
 
     pub fn response(&self) -> Response<ProxyBody> {
@@ -316,7 +340,7 @@ impl ErrorPages {
     }
     /// Sets the page for `code`, replacing an earlier one (a later line wins, as in HAProxy).
     pub fn set(&mut self, code: u16, reply: Reply) {
-        self.lf |= reply.lf_body.is_some();
+        self.lf |= reply.lf_body.is_some() || !reply.lf_headers.is_empty();
         self.pages.retain(|(c, _)| *c != code);
         self.pages.push((code, Arc::new(reply)));
     }
@@ -365,6 +389,15 @@ pub fn customize(
         let body = rec.map(|h| crate::log::record::render(&lf.0, &h.lock())).unwrap_or_default();
         set_length(&mut reply.headers, body.len());
         reply.body = Bytes::from(body);
+    }
+    // Last first, so the earlier positions still hold.
+    for h in std::mem::take(&mut reply.lf_headers).into_iter().rev() {
+        let value = rec.map(|r| crate::log::record::render(&h.value.0, &r.lock())).unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_bytes(&value)
+            && !value.is_empty()
+        {
+            reply.headers.insert(h.at.min(reply.headers.len()), (h.name, v));
+        }
     }
     let (parts, _) = resp.into_parts();
     let mut out = reply.response();

@@ -177,7 +177,7 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
-    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs || lf_pages);
+    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
     let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
@@ -713,6 +713,7 @@ async fn forward(
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
+        let src = sender.local_addr();
         let body = Metered::new(body, be.timeouts.server, counters, false)
             .on_end(move || match owner {
                 Some(cx) if keep => cx.private.put(&pool, sender),
@@ -735,6 +736,7 @@ async fn forward(
                 tc: if reused { 0 } else { ms(t_conn - t_slot) },
                 tr: ms(t_conn.elapsed()),
                 retries: attempt,
+                src,
             });
         }
         return Ok(resp);

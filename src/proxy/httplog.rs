@@ -25,6 +25,8 @@ pub struct Picked {
     pub tc: i64,
     pub tr: i64,
     pub retries: u32,
+    /// The server connection's local address (`%bi:%bp`).
+    pub src: Option<std::net::SocketAddr>,
 }
 
 /// What the request looked like before it was handled.
@@ -33,6 +35,7 @@ pub struct Start {
     pub tq: i64,
     /// `%Th`, `%Ti`, `%TR` (see [`head_timers`]).
     pub head: [i64; 3],
+    /// The request line, when there is no record.
     pub line: String,
     /// The request's record (see `logrec`), rendered instead of the fixed line.
     pub log: Option<super::logrec::LogHandle>,
@@ -49,7 +52,10 @@ impl Start {
         let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
         let handshake = cx.tls_info.get().and_then(|t| t.done);
         let head = head_timers(cx.accepted.1, handshake, req.extensions().get(), first, at);
-        Start { at, tq, head, line: format!("{} {} {:?}", req.method(), req.uri(), req.version()), log }
+        // With a record, the line is rendered from it instead.
+        let line =
+            if log.is_none() { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
+        Start { at, tq, head, line, log }
     }
 }
 
@@ -96,7 +102,9 @@ pub fn wrap(
     let status = resp.status().as_u16();
     if let Some(h) = &start.log {
         super::logrec::capture_response_headers(h, resp.headers());
-        h.lock().res_headers = resp.headers().clone();
+        if h.spec.needs_headers {
+            h.lock().res_headers = resp.headers().clone();
+        }
     }
     let (parts, body) = resp.into_parts();
     let pending =
@@ -146,12 +154,18 @@ impl Pending {
             (None, false) => ['C', 'D'],
         };
         let p = self.picked;
-        if let Some(h) = self.start.log.clone() {
-            let mut rec = h.lock().clone();
+        if let Some(h) = self.start.log {
+            let spec = h.spec;
+            // The exchange is over: the record is ours alone, unless a clone still lives.
+            let mut rec = match Arc::try_unwrap(h.rec) {
+                Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+                Err(shared) => shared.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            };
             rec.backend = backend.to_string();
             rec.server = server.to_string();
             if let Some(p) = p {
                 rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
+                rec.backend_src = p.src;
                 let brt = &self.active.rt.backends[p.backend];
                 rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
                 rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
@@ -167,11 +181,14 @@ impl Pending {
             rec.tt = ms(self.start.at.elapsed()) + self.start.head.iter().sum::<i64>();
             rec.status = Some(self.status);
             rec.bytes_out = bytes;
-            rec.bytes_in = request_bytes(&rec);
+            if spec.needs_headers {
+                rec.bytes_in = request_bytes(&rec);
+            }
             rec.termination = termination;
             rec.retries = p.map_or(0, |p| p.retries);
-            let Some(level) = h.spec.level(&rec) else { return };
-            if fe.log_clf && h.spec.format.is_none() {
+            let Some(level) = spec.level(&rec) else { return };
+            rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
+            if fe.log_clf && spec.format.is_none() {
                 let line = httplog_clf(&HttpRecord {
                     client: self.client,
                     accepted: self.accepted,
@@ -183,21 +200,24 @@ impl Pending {
                     bytes,
                     termination,
                     retries: rec.retries,
-                    request_line: &self.start.line,
+                    request_line: &rec.request_line().unwrap_or_default(),
                 });
                 self.active.fe_logger(self.fi).log(level, &line);
                 return;
             }
-            let line = match &h.spec.format {
-                Some(f) => crate::log::record::render(f, &rec),
-                None => crate::log::record::render(default_format(), &rec),
-            };
-            let sd = h
-                .spec
+            let sd = spec
                 .format_sd
                 .as_ref()
                 .map(|f| String::from_utf8_lossy(&crate::log::record::render(f, &rec)).into_owned());
-            self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), &String::from_utf8_lossy(&line));
+            let format = match &spec.format {
+                Some(f) => f,
+                None => default_format(),
+            };
+            MSG.with_borrow_mut(|line| {
+                line.clear();
+                crate::log::record::render_into(line, format, &rec);
+                self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), line);
+            });
             return;
         }
         let rec = HttpRecord {
@@ -223,6 +243,11 @@ impl Pending {
         let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
         self.active.fe_logger(self.fi).log(level, &line);
     }
+}
+
+thread_local! {
+    /// The message being rendered, reused so a line costs no allocation for its text.
+    static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// HAProxy 2.6's `option httplog` format, parsed once.

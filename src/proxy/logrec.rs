@@ -41,9 +41,21 @@ pub struct FrontLog {
     pub targets: Vec<crate::log::LogTarget>,
     /// `log = "global"`: the `[global]` targets too.
     pub global: bool,
+    /// A format reads the request's headers (`%[...]` or `%U`): only then does the record
+    /// keep a copy of them (and of the response's).
+    pub needs_headers: bool,
+    /// Lines logged so far (`%lc`).
+    pub log_count: AtomicU64,
 }
 
 impl FrontLog {
+    /// Sets [`FrontLog::needs_headers`] from the formats.
+    pub fn with_needs(mut self) -> FrontLog {
+        self.needs_headers =
+            [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(record::needs_headers);
+        self
+    }
+
     /// Whether requests need a record even when no line is written (unique ids, captures).
     fn needs_record(&self) -> bool {
         self.unique_id.is_some() || !self.req_slots.is_empty() || !self.res_slots.is_empty() || self.cookie.is_some()
@@ -94,35 +106,47 @@ impl LogHandle {
 /// `%rt`: requests seen by this process.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
-fn hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
+/// The host name, read once (as HAProxy does at start-up).
+fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default())
 }
 
 /// Starts the request's record when the frontend logs or needs ids or captures: takes the
 /// header captures, computes the unique id (and adds its header), and leaves the handle in the
-/// request's extensions.
-pub fn prepare<B>(req: &mut Request<B>, cx: &ConnCtx, spec: &Arc<FrontLog>, frontend: &str, logs: bool) {
-    if !logs && !spec.needs_record() {
+/// request's extensions. `lf_pages`: an `lf-string` error page may render over the record, so
+/// it keeps the request's headers for its `%[...]` expressions.
+pub fn prepare<B>(
+    req: &mut Request<B>,
+    cx: &ConnCtx,
+    spec: &Arc<FrontLog>,
+    frontend: &str,
+    logs: bool,
+    lf_pages: bool,
+) {
+    if !logs && !lf_pages && !spec.needs_record() {
         return;
     }
     let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
     rec.request_at = std::time::SystemTime::now();
     rec.tls = cx.tls;
+    if let Some(t) = cx.tls_info.get() {
+        (rec.tls_version, rec.tls_cipher) = (t.protocol, t.cipher);
+    }
     rec.method = Some(req.method().clone());
     rec.uri = Some(req.uri().clone());
     rec.version = Some(req.version());
-    rec.req_headers = req.headers().clone();
+    if spec.needs_headers || lf_pages {
+        rec.req_headers = req.headers().clone();
+    }
     rec.request_counter = REQUESTS.fetch_add(1, Relaxed);
     rec.hostname = hostname();
-    rec.captures_req = spec
-        .req_slots
-        .iter()
-        .map(|s| s.header.as_ref().and_then(|h| req.headers().get(h)).map(|v| v.as_bytes()))
-        .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
-        .collect();
-    for (i, s) in spec.req_slots.iter().enumerate() {
-        if let Some(v) = rec.captures_req[i].take() {
-            rec.capture_request(i, v.as_bytes(), s.len);
+    if !spec.req_slots.is_empty() {
+        rec.captures_req = vec![None; spec.req_slots.len()];
+        for (i, s) in spec.req_slots.iter().enumerate() {
+            if let Some(v) = s.header.as_ref().and_then(|h| req.headers().get(h)) {
+                rec.capture_request(i, v.as_bytes(), s.len);
+            }
         }
     }
     rec.captures_res = vec![None; spec.res_slots.len()];

@@ -31,6 +31,8 @@ pub struct Sender {
     served: u32,
     /// Identifies a shared HTTP/2 connection in its pool.
     id: u64,
+    /// The connection's own address (`%bi:%bp` in logs).
+    local: Option<SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,11 @@ impl Sender {
             Tx::H1(s) => s.is_ready(),
             Tx::H2(s) => !s.is_closed(),
         }
+    }
+
+    /// The connection's local address, the source the server sees.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// The server speaks HTTP/2 on this connection.
@@ -91,6 +98,7 @@ pub enum ConnectError {
 struct Shared {
     tx: http2::SendRequest<ProxyBody>,
     id: u64,
+    local: Option<SocketAddr>,
     served: u32,
     /// Last taken or released: it is purged `pool_purge_delay` after.
     since: Instant,
@@ -252,7 +260,7 @@ impl Pool {
         {
             let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
             if shared.len() < self.idle_limit() && self.reusable(1) {
-                shared.push(Shared { tx: tx.clone(), id: s.id, served: 1, since: Instant::now() });
+                shared.push(Shared { tx: tx.clone(), id: s.id, local: s.local, served: 1, since: Instant::now() });
             }
         }
         Ok((s, false))
@@ -268,7 +276,7 @@ impl Pool {
         c.served += 1;
         c.since = now;
         // `served` is counted on the shared entry; the clone starts past it.
-        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id })
+        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local })
     }
 
     /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
@@ -314,10 +322,11 @@ impl Pool {
                 Ok(s) => s,
             };
             let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().ok();
             if let Some(p) = preface {
                 tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;
             }
-            match &self.tls {
+            let tx = match &self.tls {
                 None => handshake(stream, self.h2).await,
                 Some(tls) => {
                     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
@@ -326,10 +335,11 @@ impl Pool {
                     let h2 = self.h2 || s.get_ref().1.alpn_protocol() == Some(b"h2");
                     handshake(s, h2).await
                 }
-            }
+            };
+            tx.map(|tx| (tx, local))
         };
-        let tx = tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))?;
-        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed) })
+        let (tx, local) = tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))?;
+        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local })
     }
 
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
@@ -347,7 +357,7 @@ impl Pool {
                 if let Some(c) = shared.iter_mut().find(|c| c.id == s.id) {
                     c.since = Instant::now();
                 } else if shared.len() < limit && self.reusable(s.served) {
-                    shared.push(Shared { tx, id: s.id, served: s.served, since: Instant::now() });
+                    shared.push(Shared { tx, id: s.id, local: s.local, served: s.served, since: Instant::now() });
                 }
             }
             Tx::H1(_) => {

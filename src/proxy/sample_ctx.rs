@@ -16,6 +16,8 @@ pub struct TlsInfo {
     pub sni: Option<String>,
     pub alpn: Option<Vec<u8>>,
     pub protocol: Option<&'static str>,
+    /// The negotiated suite's OpenSSL name (`%sslc`).
+    pub cipher: Option<&'static str>,
     /// The client's certificate (mutual TLS), for the `ssl_c_*` fetches.
     pub client_cert: Option<std::sync::Arc<crate::tls::peer::PeerCert>>,
     /// When the handshake ended (`%Th` counts from the accept to here).
@@ -38,6 +40,7 @@ impl TlsInfo {
             sni: c.server_name().map(str::to_string),
             alpn: c.alpn_protocol().map(<[u8]>::to_vec),
             protocol,
+            cipher: c.negotiated_cipher_suite().and_then(|s| crate::tls::policy::openssl_name(s.suite())),
             client_cert,
             done: Some(tokio::time::Instant::now()),
         }

@@ -293,6 +293,12 @@ fn suite12(i: usize) -> SupportedCipherSuite {
     ][i]
 }
 
+/// The OpenSSL name of a negotiated suite (what HAProxy's `%sslc` and `ssl_fc_cipher` print).
+pub fn openssl_name(suite: rustls::CipherSuite) -> Option<&'static str> {
+    let tls12 = (0..TLS12_SUITES.len()).find(|&i| suite12(i).suite() == suite).map(|i| TLS12_SUITES[i].0);
+    tls12.or_else(|| TLS13_SUITES.iter().find(|(_, f)| f().suite() == suite).map(|(n, _)| *n))
+}
+
 type SuiteFn = fn() -> SupportedCipherSuite;
 const TLS13_SUITES: [(&str, SuiteFn); 3] = [
     ("TLS_AES_128_GCM_SHA256", || rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256),
@@ -462,6 +468,14 @@ mod tests {
         assert!(policy("ciphersuites TLS_FOO").resolve().err().unwrap().contains("TLS_FOO"));
         let r = policy("ciphersuites TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256").resolve().unwrap();
         assert_eq!(r.provider.cipher_suites.len(), 7);
+    }
+
+    #[test]
+    fn negotiated_suites_have_openssl_names() {
+        use rustls::CipherSuite as C;
+        assert_eq!(openssl_name(C::TLS13_AES_256_GCM_SHA384), Some("TLS_AES_256_GCM_SHA384"));
+        assert_eq!(openssl_name(C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), Some("ECDHE-RSA-AES128-GCM-SHA256"));
+        assert_eq!(openssl_name(C::TLS_RSA_WITH_AES_128_CBC_SHA), None);
     }
 
     #[test]

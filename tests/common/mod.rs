@@ -177,7 +177,26 @@ impl Lbha {
         Self::start_to(TempDir::new("lbha"), &["run", "-c"], "lbha.toml", config, Stdio::from(stderr), wait_ports)
     }
 
+    /// [`Lbha::start`] with extra environment variables (`TZ` for local-time log fields).
+    pub fn start_env(config: &str, env: &[(&str, &str)], wait_ports: &[u16]) -> Lbha {
+        let dir = TempDir::new("lbha");
+        let stderr = Stdio::from(std::fs::File::create(dir.0.join("lbha.log")).unwrap());
+        Self::start_to_env(dir, &["run", "-c"], "lbha.toml", config, stderr, env, wait_ports)
+    }
+
     fn start_to(dir: TempDir, args: &[&str], file: &str, config: &str, stderr: Stdio, wait_ports: &[u16]) -> Lbha {
+        Self::start_to_env(dir, args, file, config, stderr, &[], wait_ports)
+    }
+
+    fn start_to_env(
+        dir: TempDir,
+        args: &[&str],
+        file: &str,
+        config: &str,
+        stderr: Stdio,
+        env: &[(&str, &str)],
+        wait_ports: &[u16],
+    ) -> Lbha {
         let cfg = dir.write(file, config);
         let log = dir.0.join("lbha.log");
         let sock = dir.0.join("ctl.sock");
@@ -186,6 +205,7 @@ impl Lbha {
             .arg(&cfg)
             .arg("-S")
             .arg(&sock)
+            .envs(env.iter().copied())
             .env("LBHA_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -189,19 +189,28 @@ fn http_error(
         return;
     }
     let mut extra = Vec::new();
+    // Values with a `%` are log-format strings, as every `hdr` value is in HAProxy.
+    let mut lf_headers = Vec::new();
     for (i, line) in h.hdr.iter().enumerate() {
         let hp = p.key("hdr").index(i);
         let Some((n, v)) = line.split_once(':') else {
             cx.err_v(hp, "expected \"Name: value\"", line);
             continue;
         };
+        let Ok(name) = HeaderName::from_bytes(n.trim().as_bytes()) else {
+            cx.err_v(hp, "invalid header name", line);
+            continue;
+        };
         if v.contains('%') {
-            cx.err_v(hp, "log-format header values are not supported in http_error yet", line);
+            if let Some(lf) = super::logging::format(Some(&v.trim().to_string()), hp, cx) {
+                let value = crate::proxy::errpages::LfBody(std::sync::Arc::new(lf));
+                lf_headers.push(crate::proxy::errpages::LfHeader { at: extra.len(), name, value });
+            }
             continue;
         }
-        match (HeaderName::from_bytes(n.trim().as_bytes()), HeaderValue::from_str(v.trim())) {
-            (Ok(n), Ok(v)) => extra.push((n, v)),
-            _ => cx.err_v(hp, "invalid header", line),
+        match HeaderValue::from_str(v.trim()) {
+            Ok(v) => extra.push((name, v)),
+            _ => cx.err_v(hp, "invalid header value", line),
         }
     }
     let reply = if let Some(f) = &h.errorfile {
@@ -253,7 +262,8 @@ fn http_error(
         }
         Some(Reply::custom(h.status, h.content_type.as_deref(), body, extra))
     };
-    if let Some(r) = reply {
+    if let Some(mut r) = reply {
+        r.lf_headers = lf_headers;
         pages.set(h.status, r);
     }
 }

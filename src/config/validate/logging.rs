@@ -142,7 +142,10 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         separate_errors: s.log_separate_errors.or(defaults.log_separate_errors).unwrap_or(false),
         targets: targets(s, defaults, p, cx),
         global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
+        needs_headers: false,
+        log_count: Default::default(),
     }
+    .with_needs()
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
          defaults\n  mode http\n  log global\n  errorfile 503 {p}\n  option dontlog-normal\n  option log-separate-errors\n  option log-health-checks\n\
          frontend fe\n  bind 127.0.0.1:8080\n  errorfiles site 503\n  errorloc 403 http://x/denied\n  errorloc303 429 /slow\n\
          \x20 http-error status 500 content-type text/plain string oops hdr X-A b\n\
-         \x20 http-error status 502 content-type text/plain lf-string \"no way to %[path]\"\n\
-         \x20 log-format \"%ci %[src] %{{+Q}}r\"\n  log-format-sd \"[x@1 a=\\\"%ci\\\"]\"\n\
+         \x20 http-error status 502 content-type text/plain lf-string \"no way to %[path]\" hdr X-Where \"%[path] %ci\"\n\
+         \x20 log-format \"%ci %[src] %{{+Q}}r %bi:%bp %sslv %sslc %Td %Tu %Tl %trl %lc\"\n  log-format-sd \"[x@1 a=\\\"%ci\\\"]\"\n\
          \x20 capture request header Host len 20\n  declare capture request len 32\n  capture response header Server len 9\n  capture cookie SESS len 16\n\
          \x20 unique-id-format %{{+X}}o%ci\n  unique-id-header X-Id\n  default_backend be\n\
          backend be\n  errorloc302 503 /down\n  server a 127.0.0.1:1\n\
@@ -40,7 +40,8 @@ fn error_page_and_logging_keywords_convert_one_to_one() {
     assert_eq!((he["status"].as_integer(), he["string"].as_str()), (Some(500), Some("oops")));
     assert_eq!(he["hdr"][0].as_str(), Some("X-A: b"));
     assert_eq!(f["http_error"][1]["lf_string"].as_str(), Some("no way to %[path]"));
-    assert_eq!(f["log_format"].as_str(), Some("%ci %[src] %{+Q}r"));
+    assert_eq!(f["http_error"][1]["hdr"][0].as_str(), Some("X-Where: %[path] %ci"));
+    assert_eq!(f["log_format"].as_str(), Some("%ci %[src] %{+Q}r %bi:%bp %sslv %sslc %Td %Tu %Tl %trl %lc"));
     assert_eq!(f["log_format_sd"].as_str(), Some("[x@1 a=\"%ci\"]"));
     assert_eq!(f["capture_request"][0]["header"].as_str(), Some("Host"));
     assert_eq!(f["capture_request"][1]["len"].as_integer(), Some(32));
