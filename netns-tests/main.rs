@@ -14,6 +14,7 @@ mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
+mod peers_failover;
 mod routes;
 mod scaleout;
 mod script_user;
