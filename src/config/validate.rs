@@ -303,6 +303,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let cluster = file.cluster.as_ref().and_then(|c| super::cluster::validate(c, base_dir, cx.problems));
     let mut stick_tables = stktable::tables(&fronts, &backs, &mut cx);
     stick_tables.extend(peers::tables(file, &stick_tables, &mut cx));
+    persist::sticky_named_tables(&backs, &mut stick_tables);
     let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
     let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();
