@@ -86,6 +86,18 @@ pub fn signal_pid(pid: u32, sig: &str) -> Result<(), String> {
         .map_err(|e| format!("kill {sig} {pid}: {e}"))
 }
 
+/// Kills every process of `node` as a crashing machine would lose them: all frozen first, so none
+/// (keepalived's VRRP child gets SIGTERM when its parent dies) sends a last priority-0 advert.
+pub fn kill_node(node: &Node) {
+    let pids = run(&["ip", "netns", "pids", &node.ns]).unwrap_or_default();
+    let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    for sig in ["-STOP", "-KILL"] {
+        for &pid in &pids {
+            let _ = signal_pid(pid, sig);
+        }
+    }
+}
+
 /// Kills every process inside `ns` (all started by these tests) and deletes it.
 fn remove_ns(ns: &str) {
     if let Ok(pids) = run(&["ip", "netns", "pids", ns]) {

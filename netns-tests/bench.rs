@@ -79,15 +79,8 @@ fn one(stack: Stack, v: u8, event: Event) -> Option<Duration> {
     let t_event = Instant::now();
     match event {
         Event::Kill => {
-            // Freeze first so no process (keepalived's VRRP child gets SIGTERM when its parent
-            // dies) can send a last priority-0 advert: the node's services vanish at once.
-            let pids = bed::run(&["ip", "netns", "pids", &lb1.ns]).unwrap_or_default();
-            let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
-            for sig in ["-STOP", "-KILL"] {
-                for &pid in &pids {
-                    let _ = bed::signal_pid(pid, sig);
-                }
-            }
+            // The node's services vanish at once.
+            bed::kill_node(&lb1);
         }
         Event::Graceful => bed.sigterm(d1),
     }

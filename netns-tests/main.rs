@@ -15,6 +15,7 @@ mod interop;
 mod missing_iface;
 mod modes;
 mod netlink;
+mod peers_failover;
 mod routes;
 mod scaleout;
 mod script_user;

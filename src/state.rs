@@ -417,7 +417,11 @@ impl Registry {
                     persist: b.persist.stick.as_ref().map(|st| {
                         if let Some(shared) = sticks.find(&b.name) {
                             let rt = crate::persist::Runtime::shared(st.table, shared.clone(), sticks.epoch());
-                            return Arc::new(rt);
+                            return Arc::new(rt.with_named_tables(st, &sticks));
+                        }
+                        if st.rules.iter().any(|r| r.table.is_some()) {
+                            let rt = crate::persist::Runtime::new(Some(st.table), sticks.epoch());
+                            return Arc::new(rt.with_named_tables(st, &sticks));
                         }
                         let t =
                             tables.get(&b.name).filter(|t| t.table_spec() == Some(st.table)).cloned().unwrap_or_else(

@@ -11,7 +11,7 @@ use common::*;
 use kit::Web;
 use lbha::proxy::compress::table::{Row, TABLE};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -231,27 +231,6 @@ fn ask(port: u16, i: usize, row: &Row) -> Resp {
     let mut s = connect(port);
     s.write_all(req.as_bytes()).unwrap();
     read_response(&mut s, row.method == "HEAD").unwrap()
-}
-
-fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
-    let dir = TempDir::new("haproxy-comp");
-    let path = dir.write("haproxy.cfg", cfg);
-    let child = std::process::Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Reaped::new(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "haproxy exited; config:\n{cfg}");
-        assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, dir)
 }
 
 #[test]

@@ -440,3 +440,74 @@ fn nocache_marks_only_cacheable_answers_that_carry_the_inserted_cookie() {
     assert!(set_cookie(&post, "SERVERID").is_some(), "the cookie is inserted on a POST answer too");
     assert!(cache_control(&post).is_empty(), "no cache keeps a POST answer");
 }
+
+/// HAProxy 2.6's `stick on|match|store-response ... table T if|unless COND`, the haproxy.cfg
+/// lines unchanged, run by lbha and by the real HAProxy with the same requests: a rule applies
+/// only where its condition holds, and writes and reads the named table (listed there by
+/// `show table`), not the backend's.
+#[test]
+fn stick_rules_with_a_named_table_and_conditions_as_haproxy() {
+    let (a, b) = (Web::start("a"), Web::start("b"));
+    b.add_header("X-Sess: sb");
+    let cfg = |port: u16, sock: &str| {
+        format!(
+            "global\n    stats socket {sock} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             backend st\n    stick-table type string len 32 size 1k expire 5m\n\
+             listen web\n    bind 127.0.0.1:{port}\n    balance roundrobin\n    acl app path_beg /app\n\
+             \x20   stick on hdr(x-user) table st if app\n\
+             \x20   stick store-response res.hdr(x-sess) table st if {{ status 200 }}\n\
+             \x20   stick match req.hdr(x-sess) table st unless {{ path_beg /free }}\n\
+             \x20   server a 127.0.0.1:{}\n    server b 127.0.0.1:{}\n",
+            a.port, b.port
+        )
+    };
+    let who = |port: u16, path: &str, hdr: &str| {
+        let r = get_with(port, path, None, hdr);
+        assert_eq!(r.status, 200, "{path}");
+        String::from_utf8_lossy(&r.body).trim().to_string()
+    };
+    let check = |port: u16, show: &dyn Fn() -> String, label: &str| {
+        let first = who(port, "/app/x", "X-User: u1\r\n");
+        for _ in 0..4 {
+            assert_eq!(who(port, "/app/y", "X-User: u1\r\n"), first, "{label}: /app sticks by x-user");
+        }
+        // Outside /app the rule does not apply: round robin reaches both servers.
+        let other: Vec<String> = (0..4).map(|_| who(port, "/other", "X-User: u1\r\n")).collect();
+        assert!(other.iter().any(|s| s == "a") && other.iter().any(|s| s == "b"), "{label}: {other:?}");
+        // b's X-Sess was learned (status 200) into st: the session sticks to b, except under
+        // /free where the match rule does not apply.
+        for _ in 0..4 {
+            assert_eq!(who(port, "/s", "X-Sess: sb\r\n"), "b", "{label}: learned session");
+        }
+        let free: Vec<String> = (0..4).map(|_| who(port, "/free", "X-Sess: sb\r\n")).collect();
+        assert!(free.iter().any(|s| s == "a"), "{label}: /free is balanced: {free:?}");
+        let t = show();
+        assert!(t.contains("# table: st, type: string"), "{label}: {t}");
+        assert!(t.contains("key=u1 ") && t.contains("key=sb "), "{label}: both keys in st:\n{t}");
+        assert_eq!(t.matches(" key=").count(), 2, "{label}: only those:\n{t}");
+    };
+    let port = free_port();
+    // lbha's `-S` replaces the stats socket line.
+    let lb = Lbha::start_haproxy(&cfg(port, "/nonexistent/unused.sock"), &[port]);
+    check(port, &|| lb.ctl(&["show table st"]), "lbha");
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        println!("skipped the HAProxy run: no haproxy");
+        return;
+    }
+    let hport = free_port();
+    let hdir = TempDir::new("stick-cond-hap");
+    let hsock = hdir.0.join("hap.sock");
+    let (_hap, _d) = haproxy(&cfg(hport, &hsock.display().to_string()), hport);
+    check(
+        hport,
+        &|| {
+            let mut s = std::os::unix::net::UnixStream::connect(&hsock).unwrap();
+            s.write_all(b"show table st\n").unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        },
+        "haproxy",
+    );
+}

@@ -481,6 +481,11 @@ pub struct StickRuleDef {
     pub match_: Option<String>,
     pub store_request: Option<String>,
     pub store_response: Option<String>,
+    /// `table T`: another section's (or a peers section's) table instead of the backend's own.
+    pub table: Option<String>,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
 }
 
 /// `appsession COOKIE len N timeout T [request-learn]` (HAProxy 1.4).

@@ -307,6 +307,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let console = file.console.as_ref().and_then(|c| super::console::validate(c, &userlists, base_dir, cx.problems));
     let mut stick_tables = stktable::tables(&fronts, &backs, &mut cx);
     stick_tables.extend(peers::tables(file, &stick_tables, &mut cx));
+    persist::sticky_named_tables(&backs, &mut stick_tables);
     let peers = peers::sections(file, &fronts, &backs, &mut cx);
 
     let maps = std::mem::replace(&mut cx.maps, crate::maps::Loader::new(base_dir)).finish();

@@ -41,6 +41,9 @@ pub struct Remote {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+/// Pushes woken by changes are at least this far apart: a burst leaves in batches, and each
+/// push's pass over the table is paid at most this often.
+const COALESCE: Duration = Duration::from_millis(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 256;
 /// Table ids remembered per session: far above any real section, a bound against a flood.
@@ -344,6 +347,8 @@ impl Conn {
     async fn run(mut self, s: TcpStream, mut buf: Vec<u8>, mut out: Vec<u8>) {
         let (mut rd, mut wr) = s.into_split();
         let mut tick = tokio::time::interval(TICK);
+        let wake = self.node.proxy.active.load().rt.tables.wake().clone();
+        let mut next_push = tokio::time::Instant::now();
         let mut eof = false;
         // Bytes that came with the handshake are handled first.
         let mut pending = !buf.is_empty();
@@ -362,12 +367,30 @@ impl Conn {
                 self.receive(&mut buf, &mut out);
                 continue;
             }
-            tokio::select! {
-                r = rd.read_buf(&mut buf) => match r {
-                    Ok(0) | Err(_) => eof = true,
-                    Ok(_) => self.receive(&mut buf, &mut out),
-                },
-                _ = tick.tick() => self.on_tick(&mut out),
+            // Armed before looking, so a change made after the look wakes us.
+            let changed = wake.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            wake.arm();
+            let woken = if self.unpushed() {
+                true
+            } else {
+                tokio::select! {
+                    r = rd.read_buf(&mut buf) => match r {
+                        Ok(0) | Err(_) => eof = true,
+                        Ok(_) => self.receive(&mut buf, &mut out),
+                    },
+                    _ = tick.tick() => self.on_tick(&mut out),
+                    _ = &mut changed => {}
+                }
+                !eof && self.unpushed()
+            };
+            if woken {
+                tokio::time::sleep_until(next_push).await;
+                let t0 = tokio::time::Instant::now();
+                self.push(self.node.now(), &mut out);
+                // Each push passes over the tables: at most a fifth of the time goes to that.
+                next_push = t0 + COALESCE.max(t0.elapsed() * 5);
             }
         }
         if !out.is_empty() {
@@ -404,6 +427,15 @@ impl Conn {
             self.node.error(self.peer(), "peer silent for too long, session dropped");
         }
         self.emit(&outs, out);
+    }
+
+    /// Whether a table has local changes this session has not pushed.
+    fn unpushed(&self) -> bool {
+        let tables = self.node.proxy.active.load().rt.tables.clone();
+        self.defs
+            .iter()
+            .zip(&self.cursors)
+            .any(|(def, c)| tables.find(&def.name).is_some_and(|t| lock(t).last_update() != c.pushed))
     }
 
     /// Sends the entries changed locally since the last push.

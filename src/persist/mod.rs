@@ -17,7 +17,7 @@ pub mod cookie;
 pub mod stick;
 pub mod table;
 
-pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, TableSpec};
+pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, StickCond, TableSpec};
 pub use table::{StickKey, StickTable, Stuck};
 
 use crate::stktable::{SharedTable, Table, TableDef};
@@ -118,18 +118,49 @@ pub struct Runtime {
     spec: Option<TableSpec>,
     table: Option<SharedTable>,
     epoch: Instant,
+    /// Tables rules name with `table T`, by name.
+    others: Vec<(String, SharedTable)>,
+}
+
+/// The key type a stick rule casts its sample to for a table of `kind`.
+fn key_type(kind: crate::stktable::KeyKind) -> KeyType {
+    use crate::stktable::KeyKind;
+    match kind {
+        KeyKind::Ip | KeyKind::Ipv6 => KeyType::Ip,
+        KeyKind::Integer => KeyType::Integer,
+        KeyKind::String { len } | KeyKind::Binary { len } => KeyType::String { len },
+    }
 }
 
 impl Runtime {
     /// A table of its own (tests, `appsession`).
     pub fn new(spec: Option<TableSpec>, epoch: Instant) -> Self {
         let table = spec.map(|t| SharedTable::new(std::sync::Mutex::new(Table::new(implied_def("", t)))));
-        Self { spec, table, epoch }
+        Self { spec, table, epoch, others: Vec::new() }
     }
 
     /// Rules over a registry table; `epoch` is the registry's clock origin.
     pub fn shared(spec: TableSpec, table: SharedTable, epoch: Instant) -> Self {
-        Self { spec: Some(spec), table: Some(table), epoch }
+        Self { spec: Some(spec), table: Some(table), epoch, others: Vec::new() }
+    }
+
+    /// Adds a table that rules name with `table NAME`.
+    pub fn with_other(mut self, name: &str, table: SharedTable) -> Self {
+        self.others.push((name.to_string(), table));
+        self
+    }
+
+    /// Adds every table `st`'s rules name, from the snapshot's tables (validation made sure
+    /// they exist).
+    pub fn with_named_tables(mut self, st: &StickSpec, tables: &crate::stktable::registry::Tables) -> Self {
+        for name in st.rules.iter().filter_map(|r| r.table.as_deref()) {
+            if let Some(t) = tables.find(name)
+                && !self.others.iter().any(|(n, _)| n == name)
+            {
+                self = self.with_other(name, t.clone());
+            }
+        }
+        self
     }
 
     pub fn table_spec(&self) -> Option<TableSpec> {
@@ -137,7 +168,15 @@ impl Runtime {
     }
 
     fn with_table<R>(&self, f: impl FnOnce(&mut StickTable<'_>) -> R) -> Option<R> {
-        let m = self.table.as_ref()?;
+        self.with_rule_table(None, f)
+    }
+
+    /// The table a rule uses: its `table T`, else the backend's own.
+    fn with_rule_table<R>(&self, name: Option<&str>, f: impl FnOnce(&mut StickTable<'_>) -> R) -> Option<R> {
+        let m = match name {
+            None => self.table.as_ref()?,
+            Some(n) => &self.others.iter().find(|(o, _)| o == n)?.1,
+        };
         let mut t = crate::stktable::registry::lock(m);
         Some(f(&mut StickTable { t: &mut t, epoch: self.epoch }))
     }
@@ -196,8 +235,8 @@ pub struct Decision {
     cookie_server: Option<usize>,
     last_seen: Option<u64>,
     first_seen: Option<u64>,
-    /// The first `store-request` sample, stored once the server is known.
-    store: Option<StickKey>,
+    /// The first `store-request` sample and its rule's table, stored once the server is known.
+    store: Option<(Option<String>, StickKey)>,
     /// The request's method is neither GET nor HEAD: no cache keeps the response, so `nocache`
     /// has nothing to mark.
     pub uncacheable_method: bool,
@@ -225,27 +264,40 @@ impl Spec {
         usable: &dyn Fn(usize) -> bool,
         clock: Clock,
     ) -> Decision {
+        self.on_request_if(req, rt, usable, clock, &|_| true)
+    }
+
+    /// [`Spec::on_request`] where a rule with a condition applies only when `holds` says so.
+    pub fn on_request_if(
+        &self,
+        req: &ReqView<'_>,
+        rt: Option<&Runtime>,
+        usable: &dyn Fn(usize) -> bool,
+        clock: Clock,
+        holds: &dyn Fn(&StickCond) -> bool,
+    ) -> Decision {
         let mut d = Decision::default();
         if let Some(c) = &self.cookie {
             self.read_cookie(c, req.headers, usable, clock, &mut d);
         }
-        if let (Some(st), Some(rt)) = (&self.stick, rt) {
-            rt.with_table(|t| {
-                for rule in st.rules.iter().filter(|r| !r.fetch.on_response()) {
-                    let Some(key) = rule.fetch.request_value(req).and_then(|v| v.key(st.table.key)) else {
-                        continue;
-                    };
-                    if rule.matches()
-                        && let Some(stuck) = t.get(&key, clock.now)
-                        && d.server.is_none()
-                        && let Some(i) = self.index_of(&stuck)
-                        && usable(i)
-                    {
-                        d.server = Some(i);
-                    }
-                    if rule.stores_request() && d.store.is_none() {
-                        d.store = Some(key);
-                    }
+        let (Some(st), Some(rt)) = (&self.stick, rt) else { return d };
+        for rule in st.rules.iter().filter(|r| !r.fetch.on_response()) {
+            if rule.cond.as_ref().is_some_and(|c| !holds(c)) {
+                continue;
+            }
+            let Some(value) = rule.fetch.request_value(req) else { continue };
+            rt.with_rule_table(rule.table.as_deref(), |t| {
+                let Some(key) = value.key(key_type(t.t.kind())) else { return };
+                if rule.matches()
+                    && let Some(stuck) = t.get(&key, clock.now)
+                    && d.server.is_none()
+                    && let Some(i) = self.index_of(&stuck)
+                    && usable(i)
+                {
+                    d.server = Some(i);
+                }
+                if rule.stores_request() && d.store.is_none() {
+                    d.store = Some((rule.table.clone(), key));
                 }
             });
         }
@@ -334,21 +386,43 @@ impl Spec {
         rt: Option<&Runtime>,
         clock: Clock,
     ) {
+        self.on_response_if(d, server, status, headers, rt, clock, &|_| true);
+    }
+
+    /// [`Spec::on_response`] where a `store-response` rule with a condition applies only when
+    /// `holds` says so.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_response_if(
+        &self,
+        d: &Decision,
+        server: usize,
+        status: u16,
+        headers: &mut HeaderMap,
+        rt: Option<&Runtime>,
+        clock: Clock,
+        holds: &dyn Fn(&StickCond) -> bool,
+    ) {
         let Some(srv) = self.servers.get(server) else {
             return;
         };
         if let (Some(st), Some(rt)) = (&self.stick, rt) {
-            let learned = st
-                .rules
-                .iter()
-                .filter(|r| r.kind == RuleKind::StoreResponse)
-                .find_map(|r| r.fetch.response_value(headers)?.key(st.table.key));
-            if d.store.is_some() || learned.is_some() {
-                rt.with_table(|t| {
-                    for k in d.store.iter().cloned().chain(learned) {
-                        t.set(k, srv.num, &srv.name, clock.now);
-                    }
+            if let Some((table, k)) = &d.store {
+                rt.with_rule_table(table.as_deref(), |t| t.set(k.clone(), srv.num, &srv.name, clock.now));
+            }
+            // The first store-response rule that applies and finds its sample.
+            for r in st.rules.iter().filter(|r| r.kind == RuleKind::StoreResponse) {
+                if r.cond.as_ref().is_some_and(|c| !holds(c)) {
+                    continue;
+                }
+                let Some(v) = r.fetch.response_value(headers) else { continue };
+                let stored = rt.with_rule_table(r.table.as_deref(), |t| {
+                    let key = v.key(key_type(t.t.kind()))?;
+                    t.set(key, srv.num, &srv.name, clock.now);
+                    Some(())
                 });
+                if stored.flatten().is_some() {
+                    break;
+                }
             }
         }
         if let Some(c) = &self.cookie {
@@ -404,39 +478,6 @@ impl Spec {
             headers.append(header::CACHE_CONTROL, HeaderValue::from_static("private"));
         }
     }
-}
-
-/// The proxy's request hook: the persistence decision for this request (empty without
-/// persistence). Usable means up and not in maintenance; draining servers keep their sessions.
-pub fn request_hook(
-    spec: &Spec,
-    rt: &crate::state::BackendRt,
-    req: &http::request::Parts,
-    src: std::net::IpAddr,
-) -> Decision {
-    if spec.is_empty() {
-        return Decision::default();
-    }
-    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(src) };
-    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
-    let mut d = spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system());
-    d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
-    d
-}
-
-/// The proxy's response hook, once server `server` has answered.
-pub fn response_hook(
-    spec: &Spec,
-    rt: &crate::state::BackendRt,
-    d: &Decision,
-    server: usize,
-    resp: &mut http::response::Parts,
-) {
-    if spec.is_empty() {
-        return;
-    }
-    let status = resp.status.as_u16();
-    spec.on_response(d, server, status, &mut resp.headers, rt.persist.as_deref(), Clock::system());
 }
 
 /// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).

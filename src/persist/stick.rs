@@ -203,9 +203,32 @@ pub enum RuleKind {
 pub struct Rule {
     pub kind: RuleKind,
     pub fetch: Fetch,
+    /// `table T`: the table this rule reads and writes (None: the backend's own).
+    pub table: Option<String>,
+    /// `if`/`unless`: the rule applies only when this holds.
+    pub cond: Option<StickCond>,
 }
 
+/// A rule's condition; two are the same when written the same (what a reload compares).
+#[derive(Debug, Clone)]
+pub struct StickCond {
+    pub text: String,
+    pub cond: crate::routing::Condition,
+}
+
+impl PartialEq for StickCond {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for StickCond {}
+
 impl Rule {
+    /// A rule on the backend's own table, without a condition.
+    pub fn new(kind: RuleKind, fetch: Fetch) -> Rule {
+        Rule { kind, fetch, table: None, cond: None }
+    }
+
     pub fn matches(&self) -> bool {
         matches!(self.kind, RuleKind::On | RuleKind::Match)
     }
@@ -219,11 +242,11 @@ impl Rule {
 /// `request_learn` also learn ids clients present.
 pub fn appsession_rules(cookie: &str, request_learn: bool) -> Vec<Rule> {
     let mut v = vec![
-        Rule { kind: RuleKind::Match, fetch: Fetch::SessionId(cookie.to_string()) },
-        Rule { kind: RuleKind::StoreResponse, fetch: Fetch::ResCookie(cookie.to_string()) },
+        Rule::new(RuleKind::Match, Fetch::SessionId(cookie.to_string())),
+        Rule::new(RuleKind::StoreResponse, Fetch::ResCookie(cookie.to_string())),
     ];
     if request_learn {
-        v.push(Rule { kind: RuleKind::StoreRequest, fetch: Fetch::SessionId(cookie.to_string()) });
+        v.push(Rule::new(RuleKind::StoreRequest, Fetch::SessionId(cookie.to_string())));
     }
     v
 }

@@ -419,7 +419,7 @@ async fn forward(
     let exchange = parts.extensions.remove::<super::idle::Handover>();
     // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
     // (b): hide the persistence cookie from the server (indirect, prefix).
-    let stuck = crate::persist::request_hook(&be.persist, brt, &parts, cx.peer.ip());
+    let stuck = super::stick_rules::request(active, cx, fi, bi, &parts);
     be.persist.strip_request(&mut parts.headers);
     // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
     if parts.version == Version::HTTP_2
@@ -708,7 +708,7 @@ async fn forward(
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
-        crate::persist::response_hook(&be.persist, brt, &stuck, si, &mut parts);
+        super::stick_rules::response(active, cx, (fi, bi), &stuck, si, &mut parts);
         let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];

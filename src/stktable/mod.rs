@@ -18,6 +18,7 @@ pub mod key;
 pub mod registry;
 pub mod table;
 pub mod track;
+pub mod wake;
 pub mod wire;
 
 pub use def::{KeyKind, Stored, TableDef};

@@ -19,11 +19,13 @@ pub fn lock(t: &SharedTable) -> MutexGuard<'_, Table> {
 pub struct Registry {
     epoch: Instant,
     tables: Mutex<HashMap<String, SharedTable>>,
+    /// Signalled by every replicated table (`peers`) at a local change.
+    wake: Arc<super::wake::Wake>,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { epoch: Instant::now(), tables: Mutex::default() }
+        Registry { epoch: Instant::now(), tables: Mutex::default(), wake: Arc::default() }
     }
 }
 
@@ -33,6 +35,7 @@ pub struct Tables {
     list: Vec<SharedTable>,
     names: Vec<String>,
     epoch: Option<Instant>,
+    wake: Arc<super::wake::Wake>,
 }
 
 impl Tables {
@@ -57,6 +60,11 @@ impl Tables {
         self.epoch.unwrap_or_else(std::time::Instant::now)
     }
 
+    /// What the replicated tables signal at a local change.
+    pub fn wake(&self) -> &Arc<super::wake::Wake> {
+        &self.wake
+    }
+
     /// Now, in the tables' milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.epoch.map_or(0, |e| e.elapsed().as_millis() as u64)
@@ -71,16 +79,23 @@ impl Registry {
         let mut next = HashMap::new();
         let mut list = Vec::with_capacity(defs.len());
         for d in defs {
-            let t = map
-                .get(&d.name)
-                .filter(|t| lock(t).def() == d)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Mutex::new(Table::new(d.clone()))));
+            let t = map.get(&d.name).filter(|t| lock(t).def() == d).cloned().unwrap_or_else(|| {
+                let mut t = Table::new(d.clone());
+                if d.peers.is_some() {
+                    t.set_wake(self.wake.clone());
+                }
+                Arc::new(Mutex::new(t))
+            });
             next.insert(d.name.clone(), t.clone());
             list.push(t);
         }
         *map = next;
-        Tables { list, names: defs.iter().map(|d| d.name.clone()).collect(), epoch: Some(self.epoch) }
+        Tables {
+            list,
+            names: defs.iter().map(|d| d.name.clone()).collect(),
+            epoch: Some(self.epoch),
+            wake: self.wake.clone(),
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Table {
     dict: Vec<Arc<str>>,
     update: u32,
     evicted: u64,
+    /// Replicated tables: wakes the peers sessions at a local change.
+    wake: Option<Arc<super::wake::Wake>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -102,7 +104,7 @@ impl Table {
             offsets.push(words as u16);
             words += s.words();
         }
-        Table { def, offsets, words, map: LruCache::unbounded(), dict: Vec::new(), update: 0, evicted: 0 }
+        Table { def, offsets, words, map: LruCache::unbounded(), dict: Vec::new(), update: 0, evicted: 0, wake: None }
     }
 
     fn layout(&self) -> Layout<'_> {
@@ -133,6 +135,11 @@ impl Table {
     /// Entries dropped to make room.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Signals `wake` at every local change (a replicated table's peers sessions).
+    pub fn set_wake(&mut self, wake: std::sync::Arc<super::wake::Wake>) {
+        self.wake = Some(wake);
     }
 
     /// The last update id given to a change.
@@ -216,7 +223,16 @@ impl Table {
         };
         let layout = Layout { def: &self.def, offsets: &self.offsets };
         let e = self.map.get_mut(key)?;
-        Some(EntryMut { l: layout, e, dict: &mut self.dict, update: &mut self.update, now, dirty: fresh })
+        Some(EntryMut {
+            l: layout,
+            e,
+            dict: &mut self.dict,
+            update: &mut self.update,
+            now,
+            dirty: fresh,
+            quiet: false,
+            wake: self.wake.as_deref(),
+        })
     }
 
     fn exp_from(&self, now: u64) -> u64 {
@@ -236,22 +252,22 @@ impl Table {
     pub fn get_mut(&mut self, key: &TKey, now: u64) -> Option<EntryMut<'_>> {
         let layout = Layout { def: &self.def, offsets: &self.offsets };
         let e = self.map.peek_mut(key).filter(|e| Self::live(e, now))?;
-        Some(EntryMut { l: layout, e, dict: &mut self.dict, update: &mut self.update, now, dirty: false })
+        Some(EntryMut {
+            l: layout,
+            e,
+            dict: &mut self.dict,
+            update: &mut self.update,
+            now,
+            dirty: false,
+            quiet: false,
+            wake: self.wake.as_deref(),
+        })
     }
 
     /// Sets an entry's remaining lifetime (a peer's timed update): `ms` from `now`.
     pub fn set_expire_in(&mut self, key: &TKey, now: u64, ms: u64) {
         if let Some(e) = self.map.peek_mut(key) {
             e.exp = now.saturating_add(ms).max(1);
-        }
-    }
-
-    /// Gives `key` back the update id it had before a peer's update changed it: received
-    /// changes are not pushed on (HAProxy's touch_remote), which keeps two nodes from echoing
-    /// an update back and forth.
-    pub fn restore_update(&mut self, key: &TKey, id: u32) {
-        if let Some(e) = self.map.peek_mut(key) {
-            e.update = id;
         }
     }
 
@@ -411,18 +427,31 @@ pub struct EntryMut<'a> {
     update: &'a mut u32,
     now: u64,
     dirty: bool,
+    /// A peer's update: the entry keeps its update id and wakes nobody (not pushed on).
+    quiet: bool,
+    wake: Option<&'a super::wake::Wake>,
 }
 
 impl Drop for EntryMut<'_> {
     fn drop(&mut self) {
-        if self.dirty {
+        if self.dirty && !self.quiet {
             *self.update = self.update.wrapping_add(1);
             self.e.update = *self.update;
+            if let Some(w) = self.wake {
+                w.signal();
+            }
         }
     }
 }
 
 impl EntryMut<'_> {
+    /// Marks the changes as a peer's (HAProxy's touch_remote): no new update id, so they are
+    /// not pushed back, and the table's last update id stays, so no session wakes for them.
+    pub fn remote(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
     pub fn view(&self) -> EntryView<'_> {
         EntryView { l: self.l, e: self.e, dict: self.dict, now: self.now }
     }

@@ -6,7 +6,7 @@
 
 use super::def::{KeyKind, TableDef};
 use super::key::TKey;
-use super::table::{EntryView, Table};
+use super::table::{EntryMut, EntryView, Table};
 use crate::peers::codec::{Definition, Message, Update};
 use crate::peers::datatype::{DataType, Encoding};
 use crate::peers::entry::{Dict, DictRx, DictTx, Entry, Key, KeyType, Shape, Value};
@@ -59,9 +59,8 @@ pub fn apply(
     now: u64,
 ) -> bool {
     let Some(k) = table_key(key, t.kind()) else { return false };
-    let before = t.get(&k, now).map_or(0, |e| e.update_id());
     {
-        let Some(mut e) = t.touch(&k, now) else { return false };
+        let Some(mut e) = t.touch(&k, now).map(EntryMut::remote) else { return false };
         let now32 = now as u32;
         for (dt, v) in values {
             if dt.is_local() || !e.view().has(*dt) {
@@ -102,7 +101,6 @@ pub fn apply(
     if let Some(ms) = expire {
         t.set_expire_in(&k, now, u64::from(ms));
     }
-    t.restore_update(&k, before);
     true
 }
 
@@ -246,7 +244,15 @@ mod tests {
         let entry = Entry::decode(up.body, &their).unwrap();
         let mut t = Table::new(def);
         let now = 1_000_000;
+        let wake = std::sync::Arc::new(crate::stktable::wake::Wake::default());
+        t.set_wake(wake.clone());
+        wake.arm();
         assert!(apply(&mut t, &entry.key, &entry.values, Some("s1"), None, now));
+        assert_eq!(t.last_update(), 0, "a peer's update is not a local change: nothing to push on");
+        assert!(t.changed_since(0, now).is_empty());
+        assert!(wake.is_armed(), "and no session is woken for it");
+        t.touch(&TKey::Ip([127, 0, 0, 12]), now).unwrap().inc_http_req();
+        assert!(!wake.is_armed(), "a local change wakes the sessions");
         let out = cli::run(&cli::parse(cli::Action::Show, &["be_src"]).unwrap(), &mut t, now).unwrap();
         let line = out.lines().nth(1).unwrap();
         let (_, rest) = line.split_once(": ").unwrap();

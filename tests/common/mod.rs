@@ -615,3 +615,25 @@ pub fn read_to_close(s: &mut impl Read) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The real HAProxy (Debian's `haproxy`) on `cfg`, once it listens on `port`; killed on drop.
+pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
+    let dir = TempDir::new("haproxy");
+    let path = dir.write("haproxy.cfg", cfg);
+    let child = std::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped::new(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "haproxy exited; config:\n{cfg}");
+        assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, dir)
+}

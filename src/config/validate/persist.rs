@@ -7,7 +7,7 @@ use super::super::model::{self, Mode, Section};
 use super::super::snapshot::Server;
 use super::Ctx;
 use crate::persist::{
-    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickSpec, TableSpec, stick,
+    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickCond, StickSpec, TableSpec, stick,
 };
 use std::time::Duration;
 
@@ -56,6 +56,12 @@ pub(super) fn spec(
             cx.err(p.key("appsession"), "appsession needs mode http");
         } else if let Some(st) = &stick {
             for (i, r) in st.rules.iter().enumerate() {
+                if r.cond.is_some() {
+                    cx.err(
+                        p.key("stick").index(i),
+                        "conditions on stick rules need mode http (not supported in mode tcp yet)",
+                    );
+                }
                 if !r.fetch.is_address() {
                     cx.err(
                         p.key("stick").index(i),
@@ -169,10 +175,13 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     }
     let rules_src = s.stick.as_deref().unwrap_or(&[]);
     let Some(t) = &s.stick_table else {
-        if !rules_src.is_empty() {
-            cx.err(p.key("stick"), "stick rules need a `stick_table` in this backend");
+        if rules_src.iter().any(|r| r.table.is_none()) {
+            cx.err(p.key("stick"), "stick rules need a `stick_table` in this backend (or `table` naming another)");
+            return None;
         }
-        return None;
+        // Every rule names its table: the backend keeps none of its own.
+        let own = TableSpec { key: KeyType::Ip, size: 1, expire: None };
+        return stick_rules(s, rules_src, None, p, cx).map(|rules| StickSpec { table: own, rules });
     };
     let tp = p.key("stick_table");
     let before = cx.problems.len();
@@ -198,6 +207,35 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     if rules_src.is_empty() {
         return None;
     }
+    let rules = stick_rules(s, rules_src, Some(key), p, cx)?;
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(StickSpec { table: TableSpec { key, size, expire: t.expire.map(|d| d.0) }, rules })
+}
+
+/// The ACL names of a section by index, as `http_rules::acls` numbers them (several lines of one
+/// name are one ACL).
+fn acl_names(s: &Section) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for a in s.acl.as_deref().unwrap_or(&[]) {
+        if !names.contains(&a.name.as_str()) {
+            names.push(&a.name);
+        }
+    }
+    names
+}
+
+/// The rules; `own`: the key type of the backend's own table, if it has one.
+fn stick_rules(
+    s: &Section,
+    rules_src: &[model::StickRuleDef],
+    own: Option<KeyType>,
+    p: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<Vec<Rule>> {
+    let before = cx.problems.len();
+    let names = acl_names(s);
     let mut rules = Vec::new();
     for (i, r) in rules_src.iter().enumerate() {
         let rp = p.key("stick").index(i);
@@ -231,16 +269,40 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
             cx.err_v(fp, why, text);
             continue;
         }
-        if fetch.is_address() && key == KeyType::Integer {
+        if let Some(name) = &r.table
+            && !cx.tables.iter().any(|t| t == name)
+        {
+            cx.err_v(
+                rp.key("table"),
+                "no stick table of this name (a section's or a peers section's `SECTION/NAME`)",
+                name,
+            );
+            continue;
+        }
+        if fetch.is_address() && r.table.is_none() && own == Some(KeyType::Integer) {
             cx.err_v(fp, "src is an address: use a table of type ip or string", text);
             continue;
         }
-        rules.push(Rule { kind, fetch });
+        let cond = super::http_rules::cond(&names, &r.if_, &r.unless, &rp, cx).map(|cond| StickCond {
+            text: r
+                .if_
+                .as_ref()
+                .map_or_else(|| format!("unless {}", r.unless.as_deref().unwrap_or("")), |c| format!("if {c}")),
+            cond,
+        });
+        rules.push(Rule { kind, fetch, table: r.table.clone(), cond });
     }
-    if cx.problems.len() > before {
-        return None;
+    (cx.problems.len() == before).then_some(rules)
+}
+
+/// Tables that other backends' stick rules name with `table` keep `server_id` and `server_key`
+/// too, as HAProxy adds them to any table stick rules use.
+pub(super) fn sticky_named_tables(backs: &[super::Named], defs: &mut [crate::stktable::TableDef]) {
+    let named: Vec<&str> =
+        backs.iter().flat_map(|n| n.sec.stick.iter().flatten()).filter_map(|r| r.table.as_deref()).collect();
+    for d in defs.iter_mut().filter(|d| named.contains(&d.name.as_str())) {
+        d.store = crate::stktable::def::with_server_key(std::mem::take(&mut d.store));
     }
-    Some(StickSpec { table: TableSpec { key, size, expire: t.expire.map(|d| d.0) }, rules })
 }
 
 fn table_size(size: Option<super::super::units::ConfSize>, p: &FieldPath, cx: &mut Ctx) -> usize {

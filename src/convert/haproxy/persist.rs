@@ -197,22 +197,20 @@ pub(super) fn stick(st: &mut St, d: &Directive, cx: &mut Cx) {
     if !st.allowed(cx, d, "stick") {
         return;
     }
-    match d.arg(3) {
-        None => {}
-        Some("table") => {
-            cx.drop(
-                &mut st.out,
-                d,
-                ReportKind::Unsupported,
-                "stick rules on another proxy's table are not supported yet",
-            );
-            return;
-        }
-        Some(_) => {
-            cx.drop(&mut st.out, d, ReportKind::Unsupported, "conditions on stick rules are not supported yet");
-            return;
-        }
-    }
+    let mut next = 3;
+    let table = match d.arg(3) {
+        Some("table") => match d.arg(4) {
+            Some(t) => {
+                next = 5;
+                Some(t)
+            }
+            None => {
+                cx.error(d, "`table` needs a table name");
+                return;
+            }
+        },
+        _ => None,
+    };
     if let Err(e) = crate::persist::stick::Fetch::parse(pattern) {
         cx.drop(
             &mut st.out,
@@ -224,7 +222,13 @@ pub(super) fn stick(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
     let mut t = InlineTable::new();
     t.insert(key, pattern.into());
-    st.out.push("stick", Value::InlineTable(t), src(d));
+    if let Some(name) = table {
+        t.insert("table", name.into());
+    }
+    match super::rules::with_condition(st, d, next, t, cx) {
+        Ok(t) => st.out.push("stick", Value::InlineTable(t), src(d)),
+        Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+    }
 }
 
 /// `appsession COOKIE len N timeout T [request-learn] [prefix] [mode M]`.

@@ -230,7 +230,7 @@ fn peers_table_lines() {
 #[test]
 fn persistence() {
     let c = conv(
-        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m\n  stick on src\n  stick match req.cook(uid) table other\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend web\nbackend web\n  cookie SERVERID insert indirect nocache httponly domain .example.org maxidle 30m\n  server a 127.0.0.1:1 cookie A check on-marked-down shutdown-sessions\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 backup\nbackend sticky\n  stick-table type ip size 200k expire 30m\n  stick on src\n  stick match req.cook(uid) table sticky if { path_beg /app }\n  server a 127.0.0.1:4\nbackend learned\n  appsession JSESSIONID len 64 timeout 5h request-learn prefix\n  server a 127.0.0.1:5\nbackend tcp_one\n  mode tcp\n  cookie SRV insert\n  server a 127.0.0.1:6 cookie X\n",
     );
     let t = table(&c);
     let web = &t["backend"][0];
@@ -244,6 +244,8 @@ fn persistence() {
     let sticky = &t["backend"][1];
     assert_eq!(sticky["stick_table"]["size"].as_str(), Some("200k"));
     assert_eq!(sticky["stick"][0]["on"].as_str(), Some("src"));
+    assert_eq!(sticky["stick"][1]["table"].as_str(), Some("sticky"));
+    assert_eq!(sticky["stick"][1]["if"].as_str(), Some("{ path_beg /app }"));
     assert_eq!(t["backend"][2]["appsession"]["request_learn"].as_bool(), Some(true));
     assert!(t["backend"][3].get("cookie").is_none());
     assert!(t["backend"][3]["servers"][0].get("cookie").is_none());
@@ -251,7 +253,6 @@ fn persistence() {
         kinds(&c),
         [
             (9, ReportKind::Approximated),
-            (14, ReportKind::Unsupported),
             (17, ReportKind::Approximated),
             (21, ReportKind::Ignored),
             (22, ReportKind::Note)

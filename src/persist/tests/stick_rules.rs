@@ -10,7 +10,7 @@ fn stick_spec(key: KeyType, expire: u64, rules: Vec<Rule>) -> (Spec, Runtime, In
 }
 
 fn rule(kind: RuleKind, f: &str) -> Rule {
-    Rule { kind, fetch: Fetch::parse(f).unwrap() }
+    Rule::new(kind, Fetch::parse(f).unwrap())
 }
 
 #[test]
@@ -160,4 +160,59 @@ fn entries_follow_servers_by_name_not_position() {
     assert_eq!(d.server, Some(0));
     let src: IpAddr = "127.0.0.1".parse().unwrap();
     assert!(rt.with_table(|t| t.peek(&StickKey::Ip(src), base)).flatten().is_some());
+}
+
+/// `stick on src table T if COND`: the rule reads and writes T (with T's key type), and only
+/// when its condition holds.
+#[test]
+fn rules_on_a_named_table_with_conditions() {
+    use crate::stktable::{KeyKind, SharedTable, Table, TableDef};
+    let base = Instant::now();
+    let named: SharedTable = std::sync::Arc::new(std::sync::Mutex::new(Table::new(TableDef {
+        name: "shared".into(),
+        key: KeyKind::String { len: 8 },
+        size: 10,
+        expire: None,
+        nopurge: false,
+        peers: None,
+        store: crate::stktable::def::with_server_key(Vec::new()),
+    })));
+    let own = TableSpec { key: KeyType::Ip, size: 1, expire: None };
+    let rt = Runtime::new(Some(own), base).with_other("shared", named.clone());
+    let cond =
+        |text: &str| StickCond { text: text.into(), cond: crate::routing::Condition::parse(text, &|_| None).unwrap() };
+    let mut on = rule(RuleKind::On, "hdr(x-user)");
+    on.table = Some("shared".into());
+    on.cond = Some(cond("if { path_beg /app }"));
+    let mut learn = rule(RuleKind::StoreResponse, "res.hdr(x-srv-user)");
+    learn.table = Some("shared".into());
+    learn.cond = Some(cond("unless { status 500 }"));
+    let spec = Spec {
+        cookie: None,
+        stick: Some(StickSpec { table: own, rules: vec![on, learn] }),
+        servers: servers(&[None, None, None]),
+    };
+    // The caller evaluates conditions; here "holds" stands for the request being under /app and
+    // the response not being a 500.
+    let run = |holds: bool, user: &str, fallback: usize, resp: &[(&str, &str)]| {
+        let h = hm(&[("x-user", user)]);
+        let uri: Uri = "/".parse().unwrap();
+        let view = ReqView { headers: &h, uri: Some(&uri), src: None };
+        let c = clock(base, 0);
+        let d = spec.on_request_if(&view, Some(&rt), &ALL_UP, c, &|_| holds);
+        let mut r = hm(resp);
+        spec.on_response_if(&d, d.server.unwrap_or(fallback), 200, &mut r, Some(&rt), c, &|_| holds);
+        d.server
+    };
+    assert_eq!(run(false, "alice", 1, &[]), None);
+    assert_eq!(crate::stktable::registry::lock(&named).len(), 0, "condition false: nothing stored");
+    assert_eq!(run(true, "alice", 1, &[]), None, "learned now");
+    assert_eq!(crate::stktable::registry::lock(&named).len(), 1, "stored in the named table");
+    assert_eq!(rt.len(), 0, "the backend's own table is untouched");
+    assert_eq!(run(true, "alice", 0, &[]), Some(1), "matched through the named table");
+    assert_eq!(run(false, "alice", 0, &[]), None, "condition false: no match");
+    // store-response into the named table, cut to its key length (string len 8).
+    run(true, "bob", 2, &[("x-srv-user", "carol-long-name")]);
+    let t = crate::stktable::registry::lock(&named);
+    assert_eq!(t.len(), 3, "bob (store-request) and carol-lo (store-response)");
 }

@@ -332,3 +332,39 @@ fn table_size_has_haproxy_range() {
         "backend[0].stick_table.size: must be at most 4294967295 entries (5368709120)",
     );
 }
+
+#[test]
+fn stick_rules_with_table_and_conditions() {
+    let src = |rules: &str, mode: &str| {
+        format!(
+            "[defaults]\nmode = \"{mode}\"\n[[backend]]\nname = \"st\"\nstick_table = {{ type = \"string\", len = 16, size = \"1k\" }}\n\
+             [[backend]]\nname = \"be\"\nservers = [{PLAIN}]\nacl = [{{ name = \"app\", cond = \"path_beg /app\" }}]\nstick = [{rules}]\n"
+        )
+    };
+    let good = src(
+        "{ on = \"src\", table = \"st\", if = \"app\" }, { store_response = \"res.cook(SID)\", table = \"st\", unless = \"{ status 500 }\" }",
+        "http",
+    );
+    let snap = parse(&good, Path::new("t.toml")).unwrap();
+    let st = snap.backends[1].persist.stick.as_ref().unwrap();
+    assert_eq!(st.rules[0].table.as_deref(), Some("st"));
+    assert_eq!(st.rules[0].cond.as_ref().map(|c| c.text.as_str()), Some("if app"));
+    assert_eq!(st.rules[1].cond.as_ref().map(|c| c.text.as_str()), Some("unless { status 500 }"));
+    let named = snap.stick_tables.iter().find(|t| t.name == "st").unwrap();
+    let stored: Vec<&str> = named.store.iter().map(|s| s.dt.name()).collect();
+    assert_eq!(stored, ["server_id", "server_key"], "a table stick rules name keeps the server");
+    for (rules, mode, want) in [
+        ("{ on = \"src\", table = \"nope\" }", "http", "backend[1].stick[0].table: no stick table of this name"),
+        ("{ on = \"src\" }", "http", "stick rules need a `stick_table` in this backend (or `table` naming another)"),
+        ("{ on = \"src\", table = \"st\", if = \"missing_acl\" }", "http", "backend[1].stick[0].if"),
+        ("{ on = \"src\", table = \"st\", if = \"a\", unless = \"b\" }", "http", "use either `if` or `unless`"),
+        (
+            "{ on = \"src\", table = \"st\", if = \"{ src 10.0.0.0/8 }\" }",
+            "tcp",
+            "conditions on stick rules need mode http",
+        ),
+    ] {
+        let errs = crate::config::tests::errors(&src(rules, mode));
+        assert!(errs.iter().any(|e| e.contains(want)), "{rules}: expected {want:?} in {errs:#?}");
+    }
+}
