@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub mod certs;
 pub mod peer;
 pub mod policy;
+pub mod store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -71,6 +72,11 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 /// `crt` may be a file or a directory of `.pem` files (one certificate each, chosen by SNI; the
 /// first in name order is the default, as in HAProxy).
 pub fn load_certs(crt: &Path) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
+    Ok(load_files(crt)?.into_iter().map(|(_, k)| k).collect())
+}
+
+/// [`load_certs`] with the file each certificate came from.
+pub fn load_files(crt: &Path) -> Result<Vec<(PathBuf, Arc<CertifiedKey>)>, TlsError> {
     if crt.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(crt)
             .map_err(|e| TlsError::Read { path: crt.to_path_buf(), error: e.to_string() })?
@@ -81,9 +87,9 @@ pub fn load_certs(crt: &Path) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
         if files.is_empty() {
             return Err(TlsError::EmptyDir { path: crt.to_path_buf() });
         }
-        files.iter().map(|f| load_pair(f)).collect()
+        files.into_iter().map(|f| load_pair(&f).map(|k| (f, k))).collect()
     } else {
-        Ok(vec![load_pair(crt)?])
+        Ok(vec![(crt.to_path_buf(), load_pair(crt)?)])
     }
 }
 
@@ -134,11 +140,7 @@ fn ca_roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
 pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
     let mut entries = Vec::new();
     for crt in &o.crt {
-        entries.extend(load_certs(crt)?.into_iter().map(|key| certs::Entry {
-            names: certs::cert_names(&key),
-            key,
-            negated: Vec::new(),
-        }));
+        entries.extend(load_files(crt)?.into_iter().map(|(file, key)| certs::Entry::own(key, Some(file))));
     }
     for list in &o.crt_list {
         entries.extend(certs::load_crt_list(list)?);
@@ -170,7 +172,9 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
             builder.with_client_cert_verifier(vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
         }
     };
-    let mut cfg = builder.with_cert_resolver(Arc::new(certs::Resolver::new(entries, o.strict_sni)));
+    let resolver = Arc::new(certs::Resolver::new(entries, o.strict_sni));
+    store::register(&resolver);
+    let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.ignore_client_order = r.server_order;
     Ok((Arc::new(cfg), r.warnings))
@@ -297,11 +301,7 @@ mod tests {
         let d = tmp("sni");
         write_pair(&d, "1-default.pem", &["default.example"]);
         write_pair(&d, "2-shop.pem", &["shop.example", "*.shop.example"]);
-        let entries = load_certs(&d)
-            .unwrap()
-            .into_iter()
-            .map(|key| certs::Entry { names: certs::cert_names(&key), key, negated: Vec::new() })
-            .collect();
+        let entries = load_certs(&d).unwrap().into_iter().map(|key| certs::Entry::own(key, None)).collect();
         let r = certs::Resolver::new(entries, false);
         assert_eq!(&*r.candidates("shop.example"), [1]);
         assert_eq!(&*r.candidates("api.shop.example"), [1]);

@@ -840,6 +840,8 @@ pub struct Server {
     pub sni: Option<String>,
     /// Client certificate and key (one PEM file) presented to the server.
     pub crt: Option<String>,
+    /// ALPN offered to the server, `"h2,http/1.1"` (HAProxy's `alpn`; default `http/1.1`).
+    pub alpn: Option<String>,
     /// OpenSSL cipher list for TLS 1.2 towards this server.
     pub ciphers: Option<String>,
     /// TLS 1.3 suites towards this server.
@@ -855,6 +857,12 @@ pub struct Server {
     pub proxy_v2_options: Option<String>,
     /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
     pub check_send_proxy: bool,
+    /// Health checks over TLS (HAProxy's `check-ssl`; implied by `ssl` without `check_port`/`check_addr`).
+    pub check_ssl: bool,
+    /// SNI of TLS checks (HAProxy's `check-sni`; default: `sni`).
+    pub check_sni: Option<String>,
+    /// ALPN offered by TLS checks, `"h2,http/1.1"` (HAProxy's `check-alpn`; default: none).
+    pub check_alpn: Option<String>,
     /// Ask an agent for weight and state (HAProxy's `agent-check`); needs `agent_port`.
     pub agent_check: bool,
     pub agent_port: Option<u16>,

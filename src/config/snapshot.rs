@@ -215,6 +215,8 @@ pub struct Bind {
 pub struct ServerTls {
     pub config: Arc<rustls::ClientConfig>,
     pub sni: rustls_pki_types::ServerName<'static>,
+    /// `sni EXPR`: the SNI of each request's connection (else `sni`).
+    pub sni_expr: Option<Arc<crate::sample::SampleExpr>>,
 }
 
 /// `use_backend %[expr] [if COND]`, in the order of `switching` (see `position`).

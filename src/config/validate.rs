@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod check_tls;
 mod compression;
 mod errpages;
 mod http_rules;
@@ -692,6 +693,7 @@ fn server(
     // Without an address, nothing to check until it gets one.
     let check = if sv.check && !unresolved {
         check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
+            .map(|c| health::CheckSpec { tls: check_tls::check_tls(sv, sp, c.addr, tls.as_ref(), cx), ..c })
     } else if sv.check {
         None
     } else {
@@ -819,6 +821,7 @@ fn check_spec(
         server: sv.name.clone(),
         host_header: None,
         proxy_header: server_side::check_proxy_header(sv),
+        tls: None,
     })
 }
 
@@ -929,13 +932,14 @@ fn server_tls(
             (sv.ca_file.is_some(), "ca_file"),
             (sv.sni.is_some(), "sni"),
             (sv.crt.is_some(), "crt"),
+            (sv.alpn.is_some(), "alpn"),
             (sv.ciphers.is_some(), "ciphers"),
             (sv.ciphersuites.is_some(), "ciphersuites"),
             (sv.ssl_min_ver.is_some(), "ssl_min_ver"),
             (sv.ssl_max_ver.is_some(), "ssl_max_ver"),
         ] {
             // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
-            if set {
+            if set && !sv.check_ssl {
                 cx.warn(sp.key(key), "has no effect without `ssl = true`");
             }
         }
@@ -954,16 +958,7 @@ fn server_tls(
         cx.err(sp.key("ca_file"), "`verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)");
         return None;
     }
-    let sni = match &sv.sni {
-        Some(n) => match rustls_pki_types::ServerName::try_from(n.clone()) {
-            Ok(n) => n,
-            Err(_) => {
-                cx.err_v(sp.key("sni"), "not a valid server name", n);
-                return None;
-            }
-        },
-        None => rustls_pki_types::ServerName::IpAddress(addr.ip().into()),
-    };
+    let (sni, sni_expr) = tls_side::server_sni(sv, sp, addr, cx)?;
     let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
     let crt = sv.crt.as_ref().map(|c| base_dir.join(c));
     match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {
@@ -971,7 +966,7 @@ fn server_tls(
             for w in warnings {
                 cx.warn(sp.key("ssl"), w);
             }
-            Some(ServerTls { config, sni })
+            Some(ServerTls { config: tls_side::server_alpn(sv, sp, config, cx)?, sni, sni_expr })
         }
         Err(e) => {
             let (key, val) = match &e {

@@ -171,6 +171,8 @@ pub enum Command {
     DebugDev(DebugDev),
     /// Runtime servers and limits (`add server`, `set server ... addr`, `set maxconn`, ...).
     Runtime(super::servers_rt::RtCommand),
+    /// `show|set|commit|abort|new|del ssl cert ...`: certificate rotation without a reload.
+    SslCert(super::sslcert::CertCmd),
 }
 
 /// What `debug dev` does.
@@ -203,6 +205,7 @@ impl Command {
             Command::Table(_) => Level::Admin,
             Command::Runtime(r) => r.level(),
             Command::Cluster(c) => c.level(),
+            Command::SslCert(c) => c.level(),
             _ => Level::User,
         }
     }
@@ -417,6 +420,9 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
             return Err(ParseError::Usage("set weight <backend>/<server> <0-256>|<N>%"));
         }
         ["get", "weight", rest @ ..] => Command::GetWeight(one_server(rest, "get weight <backend>/<server>")?),
+        [verb @ ("show" | "set" | "commit" | "abort" | "new" | "del"), "ssl", "cert", rest @ ..] => {
+            Command::SslCert(super::sslcert::parse(verb, rest).map_err(ParseError::Custom)?)
+        }
         ["show", "vrrp", rest @ ..] => {
             no_extra(rest)?;
             Command::ShowVrrp
@@ -604,6 +610,11 @@ The following commands are valid at this level:
   add acl <file> <pattern>                : add a pattern to an ACL pattern file
   clear map|acl <file>                    : delete every entry
   commit map <file>|#<id>                 : write a map or pattern file's live content to its file
+  show ssl cert [<file>|*<file>]          : list certificates, or one certificate (* for the uncommitted one)
+  set ssl cert <file> <<                  : stage a new certificate and key (PEM payload up to an empty line)
+  commit ssl cert <file>                  : serve the staged certificate to new handshakes and write it to <file>
+  abort ssl cert <file>                   : drop the staged certificate
+  new ssl cert <file> | del ssl cert <file> : create an empty certificate in memory | delete one no bind uses
   show table [<table> [key <k> | data.<type> <op> <v>]*] : list stick tables or dump one table's entries
   clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
   set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry

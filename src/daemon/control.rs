@@ -473,6 +473,36 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, out: &mut Vec<
     Ok(if too_long { LineRead::TooLong } else { LineRead::Line })
 }
 
+/// Largest payload after a `<<` command (a certificate chain and its key fit many times).
+const MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// HAProxy's payload: the lines after a command ending in `<<`, up to an empty line (or the end of
+/// a one-shot connection). `None` if it is too long or not UTF-8 (the command then sees none).
+async fn read_payload<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> io::Result<Option<String>> {
+    let mut payload = String::new();
+    let mut ok = true;
+    let mut buf = Vec::new();
+    loop {
+        let read = match tokio::time::timeout(IDLE_TIMEOUT, read_line(r, &mut buf)).await {
+            Ok(res) => res?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "payload not ended")),
+        };
+        match read {
+            LineRead::Eof => break,
+            LineRead::Line if buf.is_empty() => break,
+            LineRead::TooLong => ok = false,
+            LineRead::Line => match std::str::from_utf8(&buf) {
+                Ok(l) if payload.len() + l.len() < MAX_PAYLOAD => {
+                    payload.push_str(l);
+                    payload.push('\n');
+                }
+                _ => ok = false,
+            },
+        }
+    }
+    Ok((ok && !payload.is_empty()).then_some(payload))
+}
+
 /// Sends bytes, giving up on a client that stops reading.
 async fn send<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
     match tokio::time::timeout(IDLE_TIMEOUT, w.write_all(bytes)).await {
@@ -508,7 +538,12 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                 }
             },
         };
-        let parsed = parse_line(&line);
+        let mut parsed = parse_line(&line);
+        if crate::control::sslcert::wants_payload(&line)
+            && let Some(payload) = read_payload(&mut r).await?
+        {
+            crate::control::sslcert::attach(&mut parsed, payload);
+        }
         if parsed.is_empty() && session.prompt {
             send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
         }
@@ -687,6 +722,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Ok((text, j)) => Reply::ok(text, j),
             Err(e) => Reply::error(e),
         },
+        Command::SslCert(c) => super::sslcert::execute(c),
     }
 }
 

@@ -11,6 +11,7 @@ mod debug_dev;
 pub mod dynamic;
 mod maps;
 pub mod privs;
+mod sslcert;
 mod start;
 pub mod state_file;
 mod tables;

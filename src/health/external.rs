@@ -92,6 +92,7 @@ mod tests {
             server: "php_server_1".into(),
             host_header: None,
             proxy_header: None,
+            tls: None,
         }
     }
 

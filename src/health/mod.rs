@@ -19,11 +19,14 @@ mod spec;
 pub mod tcpcheck;
 mod thread;
 mod timing;
+mod tls;
 
 pub use probe::{ProbeError, ProbeOk, Prober, ServerLoad, probe, probe_with};
 pub use risefall::{HealthState, InitState, RiseFall, Transition};
 pub use scheduler::{HealthSink, spawn_checker, spawn_checker_init, spawn_checker_on};
 pub use slowstart::ramp_weight;
-pub use spec::{CheckKind, CheckSpec, Expect, ExpectRule, ExternalCheck, HealthError, HttpCheck, HttpVersion};
+pub use spec::{
+    CheckKind, CheckSpec, CheckTls, Expect, ExpectRule, ExternalCheck, HealthError, HttpCheck, HttpVersion,
+};
 pub use thread::CheckThread;
 pub use timing::{base_interval, initial_offset, jitter};

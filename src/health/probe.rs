@@ -52,6 +52,11 @@ pub enum ProbeError {
     L4Timeout,
     #[error("Layer4 connection problem, info: {detail}")]
     L4Error { detail: String },
+    #[error("Layer6 timeout")]
+    L6Timeout,
+    /// The TLS handshake of `check-ssl` failed.
+    #[error("Layer6 invalid response, info: {detail}")]
+    L6Response { detail: String },
     #[error("Layer7 timeout")]
     L7Timeout,
     #[error("Layer7 response error, info: {detail}")]
@@ -89,6 +94,8 @@ pub async fn probe_with(spec: &CheckSpec, load: ServerLoad) -> Result<ProbeOk, P
 pub struct Prober {
     sock: Option<Socket>,
     request: Vec<u8>,
+    /// Where the HTTP request starts in `request` (after the PROXY header).
+    request_at: usize,
     head_only: bool,
     buf: Vec<u8>,
 }
@@ -98,6 +105,7 @@ impl Prober {
         match &spec.kind {
             CheckKind::Http(check) => Self {
                 sock: None,
+                request_at: spec.proxy_header.as_ref().map_or(0, Vec::len),
                 request: [
                     spec.proxy_header.as_deref().unwrap_or_default(),
                     &http::build_request(check, spec.host_header.as_deref(), spec.addr),
@@ -117,6 +125,13 @@ impl Prober {
         // Set once connected, so the one deadline can tell a Layer4 timeout from a Layer7 one.
         let connected = AtomicBool::new(false);
         let (detail, status) = match &spec.kind {
+            CheckKind::Tcp | CheckKind::Http(_) | CheckKind::Seq(_) if let Some(tls) = &spec.tls => {
+                let http = match &spec.kind {
+                    CheckKind::Http(c) => Some((c, &self.request[self.request_at..], self.head_only)),
+                    _ => None,
+                };
+                super::tls::probe(spec, tls, http, &mut self.buf, deadline).await?
+            }
             CheckKind::Tcp => {
                 bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr, spec.proxy_header.as_deref()))
                     .await?;
@@ -165,29 +180,55 @@ impl HttpExchange<'_> {
         }
         connected.store(true, Relaxed);
         conn.send_all(&self.request[sent..]).await?;
-        // `buf` keeps its length (initialized bytes) from probe to probe, so reads need no
-        // zeroing; `filled` is this response's part.
-        let mut filled = 0;
-        loop {
-            if buf.len() < filled + READ_CHUNK {
-                buf.resize(filled + READ_CHUNK, 0);
-            }
-            let n = conn
-                .recv(&mut buf[filled..filled + READ_CHUNK])
-                .await
-                .map_err(|e| ProbeError::L7ResponseError { detail: e.to_string() })?;
-            filled += n;
-            let buf = &buf[..filled];
-            if n == 0 {
-                return http::finish(self.check, buf, self.head_only);
-            }
-            if let Progress::Done(result) = http::examine(self.check, buf, self.head_only) {
-                return result;
-            }
-            // `examine` decides before this can grow far past head and body limits.
-            if filled > http::MAX_HEAD + http::MAX_BODY + READ_CHUNK {
-                return Err(ProbeError::L7InvalidResponse { detail: "response too large".into() });
-            }
+        read_response(&mut conn, self.check, buf, self.head_only).await
+    }
+}
+
+/// A check connection, plain ([`Lease`]) or TLS.
+pub(super) trait CheckIo {
+    async fn send_all(&mut self, data: &[u8]) -> Result<(), ProbeError>;
+    /// What has arrived, waiting for it; 0 at end of stream.
+    async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl CheckIo for Lease<'_> {
+    async fn send_all(&mut self, data: &[u8]) -> Result<(), ProbeError> {
+        Lease::send_all(self, data).await
+    }
+    async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Lease::recv(self, buf).await
+    }
+}
+
+/// Reads an HTTP check's response until it decides.
+pub(super) async fn read_response(
+    conn: &mut impl CheckIo,
+    check: &HttpCheck,
+    buf: &mut Vec<u8>,
+    head_only: bool,
+) -> Result<u16, ProbeError> {
+    // `buf` keeps its length (initialized bytes) from probe to probe, so reads need no
+    // zeroing; `filled` is this response's part.
+    let mut filled = 0;
+    loop {
+        if buf.len() < filled + READ_CHUNK {
+            buf.resize(filled + READ_CHUNK, 0);
+        }
+        let n = conn
+            .recv(&mut buf[filled..filled + READ_CHUNK])
+            .await
+            .map_err(|e| ProbeError::L7ResponseError { detail: e.to_string() })?;
+        filled += n;
+        let buf = &buf[..filled];
+        if n == 0 {
+            return http::finish(check, buf, head_only);
+        }
+        if let Progress::Done(result) = http::examine(check, buf, head_only) {
+            return result;
+        }
+        // `examine` decides before this can grow far past head and body limits.
+        if filled > http::MAX_HEAD + http::MAX_BODY + READ_CHUNK {
+            return Err(ProbeError::L7InvalidResponse { detail: "response too large".into() });
         }
     }
 }
@@ -240,20 +281,31 @@ async fn seq_check(
         if let (Some(h), None) = (proxy_header, port) {
             conn.send_all(h).await?;
         }
-        loop {
-            match run.step() {
-                Action::Connect(p) => {
-                    port = p;
-                    break;
-                }
-                Action::Send(data) => conn.send_all(data).await?,
-                Action::Recv => match conn.recv(&mut buf).await {
-                    Ok(0) | Err(_) => run.closed(),
-                    Ok(n) => run.feed(&buf[..n]),
-                },
-                Action::Pass(_) => return Ok(()),
-                Action::Fail(e) => return Err(e),
-            }
+        match seq_steps(&mut conn, &mut run, &mut buf).await? {
+            Some(p) => port = p,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Runs a sequence's steps on one connection: `Some(port)` when the next step opens another
+/// connection, `None` when the sequence passed.
+pub(super) async fn seq_steps(
+    conn: &mut impl CheckIo,
+    run: &mut super::tcpcheck::Run<'_>,
+    buf: &mut [u8],
+) -> Result<Option<Option<u16>>, ProbeError> {
+    use super::tcpcheck::Action;
+    loop {
+        match run.step() {
+            Action::Connect(p) => return Ok(Some(p)),
+            Action::Send(data) => conn.send_all(data).await?,
+            Action::Recv => match conn.recv(buf).await {
+                Ok(0) | Err(_) => run.closed(),
+                Ok(n) => run.feed(&buf[..n]),
+            },
+            Action::Pass(_) => return Ok(None),
+            Action::Fail(e) => return Err(e),
         }
     }
 }
@@ -295,6 +347,7 @@ mod tests {
             server: "s1".into(),
             host_header: None,
             proxy_header: None,
+            tls: None,
         }
     }
 

@@ -189,6 +189,7 @@ mod tests {
             server: "s1".into(),
             host_header: None,
             proxy_header: None,
+            tls: None,
         }
     }
 

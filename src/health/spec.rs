@@ -74,6 +74,22 @@ pub struct CheckSpec {
     pub host_header: Option<String>,
     /// A PROXY protocol header sent first on every check connection (`check-send-proxy`).
     pub proxy_header: Option<Vec<u8>>,
+    /// Checks over TLS (`check-ssl`, or an `ssl` server checked on its own address).
+    pub tls: Option<CheckTls>,
+}
+
+/// The TLS of a server's checks: its client config (the server's `verify`, `ca-file`, `crt` and
+/// policy, with `check-alpn`) and the name sent as SNI and verified (`check-sni`).
+#[derive(Debug, Clone)]
+pub struct CheckTls {
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    pub name: rustls_pki_types::ServerName<'static>,
+}
+
+impl PartialEq for CheckTls {
+    fn eq(&self, o: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.config, &o.config) && self.name == o.name
+    }
 }
 
 /// HAProxy's `external-check command`, run once per check.

@@ -509,6 +509,8 @@ async fn forward(
         };
         let srt = &brt.servers[si];
         let pool = &active.pools[bi][si];
+        let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
+        let pool = sni_pool.as_ref().unwrap_or(pool);
         let t_slot = clock();
         // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
         let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));

@@ -21,6 +21,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
+pub mod sni;
 pub mod stick_rules;
 pub mod tcp;
 pub mod tcp_rules;

@@ -119,7 +119,14 @@ pub struct Pool {
     opts: Mutex<ServerOpts>,
     /// A sweeper task is running (only while connections are idle).
     sweeping: AtomicBool,
+    /// Pools of a server whose `sni` is an expression, one per SNI value: connections are
+    /// reused only for requests with the same SNI, as in HAProxy.
+    by_sni: Mutex<std::collections::HashMap<String, Arc<Pool>>>,
 }
+
+/// SNI values whose pools are kept per server; past it, a request with a new value gets a
+/// connection of its own.
+const SNI_POOLS_MAX: usize = 1024;
 
 /// Connections a client connection keeps for itself (`http_reuse = "never"`), by pool.
 #[derive(Debug, Default)]
@@ -205,9 +212,27 @@ impl Pool {
             max_age_ms: AtomicU64::new(0),
             opts: Mutex::new(ServerOpts::default()),
             sweeping: AtomicBool::new(false),
+            by_sni: Mutex::new(std::collections::HashMap::new()),
         };
         pool.set_max_age(max_age);
         pool
+    }
+
+    /// The pool for connections whose TLS handshake sends `name` as SNI (a server's `sni`
+    /// expression evaluated for a request).
+    pub fn for_sni(&self, name: &str) -> Option<Arc<Pool>> {
+        let tls = self.tls.as_ref()?;
+        let mut pools = self.by_sni.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.get(name) {
+            return Some(p.clone());
+        }
+        let sni = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
+        let p = Arc::new(Pool::new(self.addr, Some(ServerTls { sni, ..tls.clone() }), self.h2, self.max_age()));
+        p.set_opts(&self.opts.lock().unwrap_or_else(|e| e.into_inner()));
+        if pools.len() < SNI_POOLS_MAX {
+            pools.insert(name.to_string(), p.clone());
+        }
+        Some(p)
     }
 
     /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).

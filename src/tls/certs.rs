@@ -3,6 +3,7 @@
 //! and an RSA certificate for one name), else the bind's first certificate, as in HAProxy.
 
 use super::TlsError;
+use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
@@ -17,6 +18,17 @@ pub struct Entry {
     pub names: Vec<String>,
     /// `!name` filters of a `crt-list` line.
     pub negated: Vec<String>,
+    /// The file the certificate came from: `set ssl cert FILE` replaces it at runtime.
+    pub file: Option<PathBuf>,
+    /// The names came from `crt-list` filters, so a new certificate in the file keeps them.
+    pub fixed_names: bool,
+}
+
+impl Entry {
+    /// An entry serving the certificate's own names.
+    pub fn own(key: Arc<CertifiedKey>, file: Option<PathBuf>) -> Entry {
+        Entry { names: cert_names(&key), key, negated: Vec::new(), file, fixed_names: false }
+    }
 }
 
 /// The names in a certificate: its DNS subject alternative names, else its common name.
@@ -103,38 +115,78 @@ pub fn load_crt_list(path: &Path) -> Result<Vec<Entry>, TlsError> {
     let lines = parse_crt_list(&text, base).map_err(|e| TlsError::Ca { path: path.to_path_buf(), error: e })?;
     let mut out = Vec::new();
     for (file, filters) in lines {
-        for key in super::load_certs(&file)? {
+        for (file, key) in super::load_files(&file)? {
             let (negated, names): (Vec<String>, Vec<String>) =
                 filters.iter().cloned().partition(|f| f.starts_with('!'));
             let negated = negated.into_iter().map(|n| n[1..].to_string()).collect();
+            let fixed_names = !names.is_empty();
             let names = if names.is_empty() { cert_names(&key) } else { names };
-            out.push(Entry { key, names, negated });
+            out.push(Entry { key, names, negated, file: Some(file), fixed_names });
         }
     }
     Ok(out)
 }
 
+/// The entries a handshake sees, with the candidates per name found so far; replaced whole by
+/// `commit ssl cert`, so a handshake never sees a cache from older names.
+#[derive(Debug)]
+struct State {
+    entries: Vec<Entry>,
+    cache: Mutex<HashMap<String, Arc<[usize]>>>,
+}
+
 /// Picks the certificate for a handshake; remembers the candidates per name.
 #[derive(Debug)]
 pub struct Resolver {
-    entries: Vec<Entry>,
+    state: ArcSwap<State>,
     strict_sni: bool,
-    cache: Mutex<HashMap<String, Arc<[usize]>>>,
 }
 
 impl Resolver {
     pub fn new(entries: Vec<Entry>, strict_sni: bool) -> Resolver {
-        Resolver { entries, strict_sni, cache: Mutex::new(HashMap::new()) }
+        Resolver { state: ArcSwap::from_pointee(State { entries, cache: Mutex::new(HashMap::new()) }), strict_sni }
+    }
+
+    /// The files whose certificates this resolver serves.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.state.load().entries.iter().filter_map(|e| e.file.clone()).collect()
+    }
+
+    /// What `file` serves now.
+    pub fn key_of(&self, file: &Path) -> Option<Arc<CertifiedKey>> {
+        self.state.load().entries.iter().find(|e| e.file.as_deref() == Some(file)).map(|e| e.key.clone())
+    }
+
+    /// Serves `key` instead of what came from `file` (its own names, unless `crt-list` filters
+    /// fixed them); new handshakes see it at once. How many entries changed.
+    pub fn replace(&self, file: &Path, key: &Arc<CertifiedKey>) -> usize {
+        let mut entries = self.state.load().entries.clone();
+        let mut n = 0;
+        for e in entries.iter_mut().filter(|e| e.file.as_deref() == Some(file)) {
+            e.key = key.clone();
+            if !e.fixed_names {
+                e.names = cert_names(key);
+            }
+            n += 1;
+        }
+        if n > 0 {
+            self.state.store(Arc::new(State { entries, cache: Mutex::new(HashMap::new()) }));
+        }
+        n
     }
 
     /// Entries serving `sni`, best fit first (exact names before wildcards, then file order).
     pub fn candidates(&self, sni: &str) -> Arc<[usize]> {
+        Self::candidates_in(&self.state.load(), sni)
+    }
+
+    fn candidates_in(st: &State, sni: &str) -> Arc<[usize]> {
         let sni = sni.to_ascii_lowercase();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = st.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.get(&sni) {
             return c.clone();
         }
-        let fits: Vec<(u8, usize)> = self.entries.iter().enumerate().map(|(i, e)| (e.fit(&sni), i)).collect();
+        let fits: Vec<(u8, usize)> = st.entries.iter().enumerate().map(|(i, e)| (e.fit(&sni), i)).collect();
         let best = fits.iter().map(|f| f.0).max().unwrap_or(0);
         let c: Arc<[usize]> =
             if best == 0 { Arc::from([]) } else { fits.iter().filter(|f| f.0 == best).map(|f| f.1).collect() };
@@ -147,20 +199,22 @@ impl Resolver {
     /// The first candidate whose key the client can verify, else the first candidate, else the
     /// default (first) certificate.
     pub fn pick(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        let cands = sni.map(|s| self.candidates(s)).unwrap_or_else(|| Arc::from([]));
+        let st = self.state.load();
+        let entries = &st.entries;
+        let cands = sni.map(|s| Self::candidates_in(&st, s)).unwrap_or_else(|| Arc::from([]));
         let pool: Vec<usize> = if cands.is_empty() && self.strict_sni {
             return None;
         } else if cands.is_empty() {
             // No name matched: HAProxy's default certificate, with its same-name siblings.
-            let first = self.entries.first()?;
-            (0..self.entries.len()).filter(|i| self.entries[*i].names == first.names).collect()
+            let first = entries.first()?;
+            (0..entries.len()).filter(|i| entries[*i].names == first.names).collect()
         } else {
             cands.to_vec()
         };
         pool.iter()
-            .find(|i| self.entries[**i].key.key.choose_scheme(schemes).is_some())
+            .find(|i| entries[**i].key.key.choose_scheme(schemes).is_some())
             .or(pool.first())
-            .map(|i| self.entries[*i].key.clone())
+            .map(|i| entries[*i].key.clone())
     }
 }
 
@@ -193,8 +247,7 @@ mod tests {
     }
 
     fn entry(names: &[&str], alg: &'static rcgen::SignatureAlgorithm) -> Entry {
-        let key = key(names, alg);
-        Entry { names: cert_names(&key), key, negated: Vec::new() }
+        Entry::own(key(names, alg), None)
     }
 
     #[test]
@@ -216,11 +269,11 @@ mod tests {
         let rsa_only = [S::RSA_PSS_SHA256, S::RSA_PKCS1_SHA256];
         let ec_only = [S::ECDSA_NISTP256_SHA256];
         let pick = |sni, schemes: &[S]| r.pick(sni, schemes).unwrap().cert[0].clone();
-        assert_eq!(pick(Some("www.shop.example"), &rsa_only), r.entries[3].key.cert[0]);
-        assert_eq!(pick(Some("www.shop.example"), &ec_only), r.entries[2].key.cert[0]);
-        assert_eq!(pick(Some("nothing.example"), &ec_only), r.entries[0].key.cert[0], "the default");
-        assert_eq!(pick(None, &rsa_only), r.entries[0].key.cert[0], "no fit: the default anyway");
-        let strict = Resolver::new(r.entries.clone(), true);
+        assert_eq!(pick(Some("www.shop.example"), &rsa_only), r.state.load().entries[3].key.cert[0]);
+        assert_eq!(pick(Some("www.shop.example"), &ec_only), r.state.load().entries[2].key.cert[0]);
+        assert_eq!(pick(Some("nothing.example"), &ec_only), r.state.load().entries[0].key.cert[0], "the default");
+        assert_eq!(pick(None, &rsa_only), r.state.load().entries[0].key.cert[0], "no fit: the default anyway");
+        let strict = Resolver::new(r.state.load().entries.clone(), true);
         assert!(strict.pick(Some("nothing.example"), &ec_only).is_none(), "strict-sni");
         assert!(strict.pick(Some("www.shop.example"), &ec_only).is_some());
     }

@@ -203,9 +203,95 @@ pub(super) fn server_policy(sv: &model::Server, sp: &FieldPath, defaults: &Polic
     ok.then_some(pol)
 }
 
+/// Whether a server's `sni` is a sample expression (HAProxy's syntax) rather than a name: it
+/// parses as one (`req.hdr(host)`, `ssl_fc_sni`, `req.ssl_sni,lower`; a host name is no known
+/// fetch), or has arguments (so a bad expression is reported as such).
+fn sni_is_expr(v: &str) -> bool {
+    v.contains('(') || crate::sample::SampleExpr::parse(v).is_ok()
+}
+
+/// A server's `sni`: a constant name, or an expression evaluated per request (a constant
+/// `str(NAME)` is taken as the name). The default is the server's address.
+pub(super) fn server_sni(
+    sv: &model::Server,
+    sp: &FieldPath,
+    addr: std::net::SocketAddr,
+    cx: &mut Ctx,
+) -> Option<(rustls_pki_types::ServerName<'static>, Option<std::sync::Arc<crate::sample::SampleExpr>>)> {
+    let default = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let Some(v) = &sv.sni else { return Some((default, None)) };
+    let name = match v.strip_prefix("str(").and_then(|n| n.strip_suffix(')')) {
+        Some(n) => n,
+        None if sni_is_expr(v) => {
+            return match crate::sample::SampleExpr::parse(v) {
+                Ok(e) => Some((default, Some(std::sync::Arc::new(e)))),
+                Err(e) => {
+                    cx.err_v(sp.key("sni"), e.to_string(), v);
+                    None
+                }
+            };
+        }
+        None => v,
+    };
+    match rustls_pki_types::ServerName::try_from(name.to_string()) {
+        Ok(n) => Some((n, None)),
+        Err(_) => {
+            cx.err_v(sp.key("sni"), "not a valid server name", v);
+            None
+        }
+    }
+}
+
+/// An ALPN list, `"h2,http/1.1"` (server `alpn`, `check_alpn`).
+pub(super) fn alpn_list(s: &str) -> Result<Vec<Vec<u8>>, String> {
+    let list: Vec<Vec<u8>> = s.split(',').map(|p| p.trim().as_bytes().to_vec()).collect();
+    if list.iter().any(|p| p.is_empty() || p.len() > 255) {
+        return Err("expected protocol names separated by commas, such as \"h2,http/1.1\"".into());
+    }
+    Ok(list)
+}
+
+/// A server's `alpn` over its client config (`proto h2` still offers only `h2`).
+pub(super) fn server_alpn(
+    sv: &model::Server,
+    sp: &FieldPath,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    cx: &mut Ctx,
+) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let Some(a) = &sv.alpn else { return Some(config) };
+    match alpn_list(a) {
+        Ok(list) => {
+            let mut c = (*config).clone();
+            c.alpn_protocols = list;
+            Some(std::sync::Arc::new(c))
+        }
+        Err(e) => {
+            cx.err_v(sp.key("alpn"), e, a);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sni_names_and_expressions() {
+        for e in ["req.hdr(host)", "ssl_fc_sni", "req.hdr(host),lower", "var(txn.sni)", "req.ssl_sni"] {
+            assert!(sni_is_expr(e), "{e}");
+        }
+        for n in ["www.example.com", "a.example", "localhost.localdomain"] {
+            assert!(!sni_is_expr(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn alpn_lists() {
+        assert_eq!(alpn_list("h2,http/1.1").unwrap(), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert!(alpn_list("h2,,x").is_err());
+        assert!(alpn_list("").is_err());
+    }
 
     fn words(line: &str) -> Result<BindWords, String> {
         let mut b = BindWords::new(&Policy::default());

@@ -29,6 +29,7 @@ const FIELDS: &[&str] = &[
     "ca_file",
     "sni",
     "crt",
+    "alpn",
     "ciphers",
     "ciphersuites",
     "ssl_min_ver",
@@ -37,6 +38,9 @@ const FIELDS: &[&str] = &[
     "send_proxy_v2",
     "proxy_v2_options",
     "check_send_proxy",
+    "check_ssl",
+    "check_sni",
+    "check_alpn",
     "agent_check",
     "agent_port",
     "agent_addr",
@@ -55,8 +59,19 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Settings that only matter to a server with `check`.
-const CHECK_ONLY: &[&str] =
-    &["inter", "fastinter", "downinter", "rise", "fall", "check_addr", "check_port", "on_marked_down"];
+const CHECK_ONLY: &[&str] = &[
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "check_addr",
+    "check_port",
+    "on_marked_down",
+    "check_ssl",
+    "check_sni",
+    "check_alpn",
+];
 
 /// Server settings from `default-server` lines and a server's own parameters.
 #[derive(Debug, Clone, Default)]
@@ -195,10 +210,26 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 ),
                 None => cx.error(d, format!("`{w}` needs a value")),
             },
-            // HAProxy's `sni` is an expression; a constant `str(NAME)` is what lbha can send.
-            "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
-                Some(name) => p.set("sni", name),
-                None => left.unsupported.push(format!("sni {}", value.unwrap_or_default())),
+            // HAProxy's `sni` is an expression: a constant `str(NAME)` becomes the name, anything
+            // else stays an expression, evaluated per request.
+            "sni" => match value {
+                Some(v) => p.set("sni", v.strip_prefix("str(").and_then(|n| n.strip_suffix(')')).unwrap_or(v)),
+                None => cx.error(d, "`sni` needs a value"),
+            },
+            "check-ssl" | "no-check-ssl" => {
+                p.set("check_ssl", w == "check-ssl");
+                took_value = false;
+            }
+            "check-sni" | "check-alpn" | "alpn" => match value {
+                Some(v) => p.set(
+                    match w {
+                        "check-sni" => "check_sni",
+                        "check-alpn" => "check_alpn",
+                        _ => "alpn",
+                    },
+                    v,
+                ),
+                None => cx.error(d, format!("`{w}` needs a value")),
             },
             "agent-check" | "no-agent-check" => {
                 p.set("agent_check", w == "agent-check");

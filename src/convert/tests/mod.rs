@@ -633,7 +633,13 @@ fn server_tls() {
         (Some(true), Some("none"), Some("www.example.org"))
     );
     assert_eq!(t["backend"][0]["servers"][1]["ca_file"].as_str(), Some("/etc/ssl/certs/ca-certificates.crt"));
-    assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
+    // A per-request expression is kept as one.
+    assert_eq!(t["backend"][0]["servers"][1]["sni"].as_str(), Some("req.hdr(host)"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert!(sv[0].tls.as_ref().unwrap().sni_expr.is_none());
+    assert!(sv[1].tls.as_ref().unwrap().sni_expr.is_some());
 }
 
 #[test]

@@ -115,3 +115,30 @@ fn retry_on_converts_and_validates() {
     let e = conv_err(&format!("{FE_BE}backend be\n  retry-on 418\n  server a 127.0.0.1:81\n"));
     assert!(e.iter().any(|m| m.contains("418")), "{e:?}");
 }
+
+#[test]
+fn check_ssl_sni_alpn_convert_and_validate() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080\n  default_backend be\n\
+         backend be\n  option httpchk GET /health\n\
+         \x20 server a 127.0.0.1:81 check check-ssl verify none check-sni a.example check-alpn h2,http/1.1\n\
+         \x20 server b 127.0.0.1:82 ssl verify none check port 9000\n\
+         \x20 server c 127.0.0.1:83 ssl verify none check alpn h2,http/1.1\n",
+    );
+    assert!(kinds(&c).is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    let a = &t["backend"][0]["servers"][0];
+    assert_eq!(a["check_ssl"].as_bool(), Some(true));
+    assert_eq!(a["check_sni"].as_str(), Some("a.example"));
+    assert_eq!(a["check_alpn"].as_str(), Some("h2,http/1.1"));
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    let tls = sv[0].check.as_ref().unwrap().tls.as_ref().expect("check-ssl");
+    assert_eq!(tls.name, rustls_pki_types::ServerName::try_from("a.example").unwrap());
+    assert_eq!(tls.config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert!(sv[1].check.as_ref().unwrap().tls.is_none(), "an ssl server checked on another port: plain");
+    assert!(sv[2].check.as_ref().unwrap().tls.is_some(), "an ssl server checked on its address: TLS");
+    assert_eq!(t["backend"][0]["servers"][2]["alpn"].as_str(), Some("h2,http/1.1"));
+    assert_eq!(sv[2].tls.as_ref().unwrap().config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert!(sv[2].check.as_ref().unwrap().tls.as_ref().unwrap().config.alpn_protocols.is_empty(), "checks: no ALPN");
+}

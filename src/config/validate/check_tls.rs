@@ -1,0 +1,85 @@
+//! TLS of health checks (issue 17): `check_ssl`, `check_sni`, `check_alpn`, and the server's
+//! `verify`, `ca_file`, `crt` and policy applied to them, as HAProxy does. An `ssl` server is
+//! checked over TLS unless `check_port` or `check_addr` send its checks elsewhere.
+
+use super::super::error::FieldPath;
+use super::super::model;
+use super::super::snapshot::ServerTls;
+use super::{Ctx, tls_side};
+use crate::health::CheckTls;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The client config of a `check_ssl` server that has no `ssl`: its `verify`, `ca_file`, `crt`
+/// and policy, as for traffic.
+fn own_config(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> Option<Arc<rustls::ClientConfig>> {
+    let verify = match sv.verify.as_deref().unwrap_or("required") {
+        "required" => true,
+        "none" => false,
+        other => {
+            cx.err_v(sp.key("verify"), "must be \"required\" or \"none\"", other);
+            return None;
+        }
+    };
+    let ca = sv.ca_file.as_ref().map(|c| cx.base_dir.join(c));
+    if verify && ca.is_none() {
+        cx.err(
+            sp.key("ca_file"),
+            "`check_ssl` with `verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)",
+        );
+        return None;
+    }
+    let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
+    let crt = sv.crt.as_ref().map(|c| cx.base_dir.join(c));
+    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {
+        Ok((c, _warnings)) => Some(c),
+        Err(e) => {
+            cx.err(sp.key("check_ssl"), e.to_string());
+            None
+        }
+    }
+}
+
+/// The TLS of this server's checks, or `None` for plain checks.
+pub(super) fn check_tls(
+    sv: &model::Server,
+    sp: &FieldPath,
+    target: SocketAddr,
+    server: Option<&ServerTls>,
+    cx: &mut Ctx,
+) -> Option<CheckTls> {
+    let implied = sv.ssl && sv.check_port.is_none() && sv.check_addr.is_none();
+    if !sv.check_ssl && !implied {
+        for (set, key) in [(sv.check_sni.is_some(), "check_sni"), (sv.check_alpn.is_some(), "check_alpn")] {
+            if set {
+                cx.warn(sp.key(key), "has no effect: checks are not over TLS (set `check_ssl = true`)");
+            }
+        }
+        return None;
+    }
+    let base = match server {
+        Some(s) => s.config.clone(),
+        None if sv.ssl => return None, // the server's TLS error is reported already
+        None => own_config(sv, sp, cx)?,
+    };
+    let mut config = (*base).clone();
+    config.alpn_protocols = match sv.check_alpn.as_deref().map(tls_side::alpn_list) {
+        None => Vec::new(),
+        Some(Ok(l)) => l,
+        Some(Err(e)) => {
+            cx.err_v(sp.key("check_alpn"), e, sv.check_alpn.as_deref().unwrap_or(""));
+            return None;
+        }
+    };
+    let name = match &sv.check_sni {
+        Some(n) => match rustls_pki_types::ServerName::try_from(n.clone()) {
+            Ok(n) => n,
+            Err(_) => {
+                cx.err_v(sp.key("check_sni"), "not a valid server name", n);
+                return None;
+            }
+        },
+        None => server.map_or_else(|| rustls_pki_types::ServerName::IpAddress(target.ip().into()), |s| s.sni.clone()),
+    };
+    Some(CheckTls { config: Arc::new(config), name })
+}
