@@ -20,6 +20,8 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
+#[cfg(test)]
+mod sizes;
 pub mod tcp;
 pub mod tcp_rules;
 pub mod track;
@@ -419,7 +421,7 @@ impl Proxy {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let HttpConn { t, born, fcnt, bufsize, .. } = conn;
-        let activity = idle::Activity::new(cx.accepted.1);
+        let activity = idle::Activity::watching_stalls(cx.accepted.1);
         // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
         // the head must fit `tune_bufsize` as an HTTP/1 head must.
         let limit = framing::head_limit(bufsize);
