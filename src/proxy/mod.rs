@@ -313,19 +313,24 @@ impl Proxy {
             // its first byte stays small.
             Mode::Tcp => match bind.tls {
                 // An `ssl` bind in TCP mode terminates TLS and relays the clear bytes.
+                // Boxed: the TLS stream (rustls state, kilobytes) would otherwise take room in the
+                // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
-                    let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
-                    match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => {
-                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
-                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                            if tcp_rules::session_allowed(fe, &active, &cx) {
-                                Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                    Box::pin(async {
+                        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
+                        match tokio::time::timeout(t.client, accept).await {
+                            Ok(Ok(stream)) => {
+                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                                if tcp_rules::session_allowed(fe, &active, &cx) {
+                                    Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                                }
                             }
+                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                         }
-                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
+                    })
+                    .await
                 }
                 None => {
                     if tcp_rules::session_allowed(fe, &active, &cx) {
@@ -334,28 +339,33 @@ impl Proxy {
                 }
             },
             Mode::Http => match bind.tls {
+                // Boxed: the TLS stream (rustls state, kilobytes) would otherwise take room in the
+                // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
-                        Ok(Ok(stream))
-                            if {
-                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
-                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                !tcp_rules::session_allowed(fe, &active, &cx)
-                                    || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
-                            } =>
-                        {
-                            tracing::debug!(client = %peer, "rejected by tcp-request session");
-                            drop(stream);
+                    Box::pin(async {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                        match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
+                            Ok(Ok(stream))
+                                if {
+                                    let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                    proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                                    !tcp_rules::session_allowed(fe, &active, &cx)
+                                        || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                                } =>
+                            {
+                                tracing::debug!(client = %peer, "rejected by tcp-request session");
+                                drop(stream);
+                            }
+                            Ok(Ok(stream)) => {
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
+                                self.serve_http(stream, cx.clone(), conn).await
+                            }
+                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                         }
-                        Ok(Ok(stream)) => {
-                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            self.serve_http(stream, cx.clone(), conn).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
+                    })
+                    .await
                 }
                 None => {
                     if tcp_rules::session_allowed(fe, &active, &cx)

@@ -75,6 +75,6 @@ async fn what_an_idle_connection_holds() {
     // Bounds a little above the debug build's sizes (release ones are smaller): a request's
     // future is moved into a box on every request, and a connection's task lives as long as it.
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
-    assert!(conn_task <= 4608, "serve_conn future {conn_task} B");
+    assert!(conn_task <= 2048, "serve_conn future {conn_task} B (4,272 while it held room for a TLS stream)");
     assert!(h1_size <= 2048, "serve_h1 future {h1_size} B");
 }
