@@ -64,6 +64,7 @@ SCENARIO_LIST=""
 SELECTED=()   # entries of SCENARIOS to run, in table order, each with its nbthread appended
 NBTHREADS=1   # --nbthread: comma-separated thread counts, each scenario runs at every one
 H2_STREAMS=10
+CPU_ALL=0     # --cpu-all: the CPU-per-request table for every row, not only gzip and cache
 
 WORK=""
 PIDS=()
@@ -92,6 +93,8 @@ $(scenario_help)
                      thread the proxies, nginx and the load generator share both CPUs (this machine
                      has two), and each proxy's scaling against its own 1-thread figure is reported
   --out FILE         also write the result tables to FILE
+  --cpu-all          print the CPU time per request of each proxy for every row (default: only
+                     the gzip and cache rows)
   -h, --help         show this help
 
 Exit status: 0 when the table was printed, 1 when the benchmark failed, 2 on usage errors or
@@ -133,6 +136,7 @@ parse_args() {
                 esac
                 shift 2
                 ;;
+            --cpu-all) CPU_ALL=1; shift ;;
             -h | --help) usage; exit 0 ;;
             *) usage_error "unknown argument: $1" ;;
         esac
@@ -749,7 +753,8 @@ build_report() {
     local cpu_rows=""
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
-        [[ $variant == gzip || $variant == cache || $variant == logfmt ]] || continue
+        [[ $CPU_ALL == 1 || $variant == gzip || $variant == cache || $variant == logfmt ]] || continue
+        [[ -n ${CPU_US[$scen/haproxy]:-} && -n ${CPU_US[$scen/lbha]:-} ]] || continue   # h2load rows
         local h_cpu l_cpu
         h_cpu=$(median "${CPU_US[$scen/haproxy]}")
         l_cpu=$(median "${CPU_US[$scen/lbha]}")

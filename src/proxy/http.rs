@@ -104,6 +104,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for v in h.get_all(header::CONNECTION) {
         let Ok(v) = v.to_str() else { continue };
         for token in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            // The usual tokens (`keep-alive`, `upgrade`) name fields of the list above, already
+            // found if present: no need to parse them as names.
+            if HOP_BY_HOP.iter().any(|n| token.eq_ignore_ascii_case(n)) {
+                continue;
+            }
             // from_bytes lowercases; a token that is not a valid name cannot name a field.
             if let Ok(n) = http::HeaderName::from_bytes(token.as_bytes())
                 && !doomed.contains(&n)

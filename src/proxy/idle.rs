@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -36,23 +37,61 @@ pub struct State {
 /// `http_request` after the accept; later, the next request must start within `http_keep_alive`
 /// of the last exchange and its head be complete `http_request` after its first byte.
 pub fn deadline(s: &State, t: &Timeouts) -> Option<Instant> {
+    idle_deadline(s, t.http_request, t.http_keep_alive)
+}
+
+fn idle_deadline(s: &State, http_request: Duration, http_keep_alive: Duration) -> Option<Instant> {
     if s.active > 0 || s.writing {
         return None;
     }
     if s.done == 0 {
-        return Some(s.since + t.http_request);
+        return Some(s.since + http_request);
     }
     Some(match s.head_from {
-        Some(first_byte) => first_byte + t.http_request,
-        None => s.since + t.http_keep_alive,
+        Some(first_byte) => first_byte + http_request,
+        None => s.since + http_keep_alive,
     })
+}
+
+/// The state and what the connection's timers sleep until, under one lock: a change wakes the
+/// timers only when it moves a deadline earlier than the one they sleep until (a timer that wakes
+/// early looks again and sleeps on), so a busy kept-alive connection does not wake its timers at
+/// every request.
+#[derive(Debug)]
+struct Guarded {
+    s: State,
+    /// `http_request` and `http_keep_alive`, once [`Activity::expired`] has run.
+    limits: Option<(Duration, Duration)>,
+    /// When [`Activity::expired`] wakes up by itself; none while it does not sleep.
+    idle_alarm: Option<Instant>,
+    /// [`Activity::parkable`] waits for a change, with no alarm of its own.
+    park_waits: bool,
+    /// HTTP/2: response bodies are watched for stalls once a request is in progress, which the
+    /// idle timer does by looking (see [`Activity::expired`]), so it must know at once.
+    stalls: bool,
+}
+
+impl Guarded {
+    /// Whether the timers must look at the state now (`writing` from outside the lock).
+    fn wakes_timers(&self, writing: bool) -> bool {
+        let s = State { writing, ..self.s };
+        let expiry = match self.limits {
+            Some((req, ka)) => match (idle_deadline(&s, req, ka), self.idle_alarm) {
+                (Some(d), Some(alarm)) => d < alarm,
+                (Some(_), None) => true,
+                (None, _) => self.stalls,
+            },
+            None => true,
+        };
+        expiry || (self.park_waits && park_at(&s, Duration::ZERO).is_some())
+    }
 }
 
 /// The connection's [`State`], shared by the service (requests begin and end), the socket (first
 /// byte of the next head) and the timer that closes the connection.
 #[derive(Debug)]
 pub struct Activity {
-    state: Mutex<State>,
+    state: Mutex<Guarded>,
     /// Set while idle after an exchange, so the socket reports only the first byte that follows.
     awaiting_head: AtomicBool,
     /// A write to the client is blocked (see [`State::writing`]).
@@ -78,7 +117,13 @@ pub enum Expiry {
 impl Activity {
     pub fn new(accepted: Instant) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State { active: 0, done: 0, since: accepted, head_from: None, writing: false }),
+            state: Mutex::new(Guarded {
+                s: State { active: 0, done: 0, since: accepted, head_from: None, writing: false },
+                limits: None,
+                idle_alarm: None,
+                park_waits: false,
+                stalls: false,
+            }),
             // The first request's first byte is noted too (`%Ti` of the log).
             awaiting_head: AtomicBool::new(true),
             writing: AtomicBool::new(false),
@@ -88,37 +133,48 @@ impl Activity {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    /// For an HTTP/2 connection, whose response bodies (see [`Activity::track`]) are watched
+    /// for stalls while requests are in progress.
+    pub fn watching_stalls(accepted: Instant) -> Arc<Self> {
+        let a = Self::new(accepted);
+        a.lock().stalls = true;
+        a
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Guarded> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A request reached the service; it counts as in progress until the guard is dropped (with
     /// the response body, once its last byte left or the stream was reset).
     pub fn begin(self: &Arc<Self>) -> InFlight {
-        let first = {
-            let mut s = self.lock();
-            s.active += 1;
-            s.active == 1
+        let wake = {
+            let mut g = self.lock();
+            g.s.active += 1;
+            g.s.active == 1 && g.wakes_timers(self.writing.load(Relaxed))
         };
         self.awaiting_head.store(false, Relaxed);
-        // The timer may be asleep until the idle deadline; with a request in progress it has to
-        // watch for stalled responses instead.
-        if first {
+        // An idle timer that fires while the request is in progress looks again and watches for
+        // stalled responses from then on; nothing moved earlier, so nothing to wake.
+        if wake {
             self.changed.notify_waiters();
         }
         InFlight(self.clone())
     }
 
     fn end(&self) {
-        let mut s = self.lock();
-        s.active = s.active.saturating_sub(1);
-        s.done += 1;
-        if s.active == 0 {
-            s.since = Instant::now();
-            s.head_from = None;
+        let mut g = self.lock();
+        g.s.active = g.s.active.saturating_sub(1);
+        g.s.done += 1;
+        if g.s.active == 0 {
+            g.s.since = Instant::now();
+            g.s.head_from = None;
             self.awaiting_head.store(true, Relaxed);
-            drop(s);
-            self.changed.notify_waiters();
+            let wake = g.wakes_timers(self.writing.load(Relaxed));
+            drop(g);
+            if wake {
+                self.changed.notify_waiters();
+            }
         }
     }
 
@@ -127,11 +183,14 @@ impl Activity {
         if !self.awaiting_head.swap(false, Relaxed) {
             return;
         }
-        let mut s = self.lock();
-        if s.active == 0 && s.head_from.is_none() {
-            s.head_from = Some(Instant::now());
-            drop(s);
-            self.changed.notify_waiters();
+        let mut g = self.lock();
+        if g.s.active == 0 && g.s.head_from.is_none() {
+            g.s.head_from = Some(Instant::now());
+            let wake = g.wakes_timers(self.writing.load(Relaxed));
+            drop(g);
+            if wake {
+                self.changed.notify_waiters();
+            }
         }
     }
 
@@ -145,23 +204,24 @@ impl Activity {
     /// Where the next HTTP/1 request's idle time starts (the accept or the end of the last
     /// exchange) and when its first byte came, for the log's `%Ti` and `%TR`.
     pub fn head_start(&self) -> HeadStart {
-        let s = self.lock();
-        HeadStart { idle_from: s.since, first_byte: s.head_from }
+        let g = self.lock();
+        HeadStart { idle_from: g.s.since, first_byte: g.s.head_from }
     }
 
     pub fn state(&self) -> State {
-        State { writing: self.writing.load(Relaxed), ..*self.lock() }
+        State { writing: self.writing.load(Relaxed), ..self.lock().s }
     }
 
     /// Wraps a response body so that hyper leaving it unread counts as a stall (see [`Tracked`]).
     pub fn track<B>(&self, inner: B, req: Option<InFlight>) -> Tracked<B> {
         let clock = Arc::new(AtomicU64::new(0));
-        let t = Tracked { inner, _req: req, clock, base: self.base, timed: true };
+        let weak = Arc::downgrade(&clock);
+        let t = Tracked { inner, _req: req, clock: Some((clock, self.base)) };
         // Waiting for its first read from the start.
         t.waiting();
         let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
         bodies.retain(|w| w.strong_count() > 0);
-        bodies.push(Arc::downgrade(&t.clock));
+        bodies.push(weak);
         t
     }
 
@@ -180,32 +240,37 @@ impl Activity {
         tokio::pin!(sleep);
         loop {
             let changed = self.changed.notified();
-            match deadline(&self.state(), t) {
-                // In progress: a stall is not announced (it would cost a wake-up per frame), so
-                // look again every quarter of `timeout client`.
-                None => {
-                    let now = Instant::now();
-                    let next = match self.stalled_since() {
-                        Some(since) if since + t.client <= now => return Expiry::Stalled,
-                        Some(since) => since + t.client,
-                        None => now + t.client / 4,
-                    };
-                    sleep.as_mut().reset(next.min(now + t.client / 4));
-                    tokio::select! {
-                        () = &mut sleep => {}
-                        () = changed => {}
-                    }
-                }
-                Some(d) if d <= Instant::now() => return Expiry::Idle,
-                Some(d) => {
-                    if sleep.deadline() != d {
-                        sleep.as_mut().reset(d);
-                    }
-                    tokio::select! {
-                        () = &mut sleep => {}
-                        () = changed => {}
-                    }
-                }
+            // The state is read and the alarm noted under one lock, so a change made after
+            // either sees the alarm this pass sets (and wakes it if the change comes earlier).
+            let alarm = {
+                let mut g = self.lock();
+                g.limits = Some((t.http_request, t.http_keep_alive));
+                let s = State { writing: self.writing.load(Relaxed), ..g.s };
+                let now = Instant::now();
+                let alarm = match deadline(&s, t) {
+                    // In progress: a stall is not announced (it would cost a wake-up per frame),
+                    // so look again every quarter of `timeout client`.
+                    None => match self.stalled_since() {
+                        Some(since) if since + t.client <= now => Err(Expiry::Stalled),
+                        Some(since) => Ok((since + t.client).min(now + t.client / 4)),
+                        None => Ok(now + t.client / 4),
+                    },
+                    Some(d) if d <= now => Err(Expiry::Idle),
+                    Some(d) => Ok(d),
+                };
+                g.idle_alarm = alarm.ok();
+                alarm
+            };
+            let alarm = match alarm {
+                Ok(at) => at,
+                Err(why) => return why,
+            };
+            if sleep.deadline() != alarm {
+                sleep.as_mut().reset(alarm);
+            }
+            tokio::select! {
+                () = &mut sleep => {}
+                () = changed => {}
             }
         }
     }
@@ -217,7 +282,13 @@ impl Activity {
     pub async fn parkable(&self, after: std::time::Duration) {
         loop {
             let changed = self.changed.notified();
-            match park_at(&self.state(), after) {
+            let at = {
+                let mut g = self.lock();
+                let at = park_at(&State { writing: self.writing.load(Relaxed), ..g.s }, after);
+                g.park_waits = at.is_none();
+                at
+            };
+            match at {
                 Some(at) if at <= Instant::now() => return,
                 Some(at) => {
                     tokio::select! {
@@ -279,11 +350,9 @@ pub struct Tracked<B> {
     inner: B,
     _req: Option<InFlight>,
     /// Nanoseconds after `base`, plus one, since when it waits to be read; 0 while not waiting.
-    clock: Arc<AtomicU64>,
-    base: Instant,
-    /// HTTP/2: the clock is read, so a body that becomes ready while hyper waits for the client's
-    /// window must start it (see [`ReadyWake`]).
-    timed: bool,
+    /// HTTP/2 only: the clock is read, so a body that becomes ready while hyper waits for the
+    /// client's window must start it (see [`ReadyWake`]).
+    clock: Option<(Arc<AtomicU64>, Instant)>,
 }
 
 /// A body clock's reading for now: nanoseconds after `base`, plus one (0 means not waiting).
@@ -314,11 +383,13 @@ impl<B> Tracked<B> {
     /// Without a clock anyone reads (HTTP/1: a client that stops reading blocks the socket
     /// writes, which `io::StallGuard` times out).
     pub fn untimed(inner: B, req: Option<InFlight>) -> Self {
-        Self { inner, _req: req, clock: Arc::new(AtomicU64::new(0)), base: Instant::now(), timed: false }
+        Self { inner, _req: req, clock: None }
     }
 
     fn waiting(&self) {
-        self.clock.store(clock_now(self.base), Relaxed);
+        if let Some((clock, base)) = &self.clock {
+            clock.store(clock_now(*base), Relaxed);
+        }
     }
 }
 
@@ -327,9 +398,9 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        self.clock.store(0, Relaxed);
-        let r = if self.timed {
-            let wake = ReadyWake { clock: self.clock.clone(), base: self.base, inner: cx.waker().clone() };
+        let r = if let Some((clock, base)) = &self.clock {
+            clock.store(0, Relaxed);
+            let wake = ReadyWake { clock: clock.clone(), base: *base, inner: cx.waker().clone() };
             let waker = std::task::Waker::from(Arc::new(wake));
             Pin::new(&mut self.inner).poll_frame(&mut Context::from_waker(&waker))
         } else {
@@ -512,6 +583,80 @@ mod tests {
 }
 
 #[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    fn guarded(active: u32, alarm_in: Option<u64>, park_waits: bool, stalls: bool) -> (Guarded, Instant) {
+        let t0 = Instant::now();
+        let s = State { active, done: 1, since: t0, head_from: None, writing: false };
+        let limits = Some((Duration::from_secs(10), Duration::from_secs(5)));
+        let idle_alarm = alarm_in.map(|s| t0 + Duration::from_secs(s));
+        (Guarded { s, limits, idle_alarm, park_waits, stalls }, t0)
+    }
+
+    #[test]
+    fn only_a_deadline_earlier_than_the_alarm_wakes_the_idle_timer() {
+        // Idle since t0: the keep-alive deadline is t0 + 5 s.
+        let (g, _) = guarded(0, Some(4), false, false);
+        assert!(!g.wakes_timers(false), "the alarm rings first and the timer looks again then");
+        let (g, _) = guarded(0, Some(7), false, false);
+        assert!(g.wakes_timers(false), "the timer would sleep past the deadline");
+        let (g, _) = guarded(0, None, false, false);
+        assert!(g.wakes_timers(false), "a timer without an alarm");
+    }
+
+    #[test]
+    fn a_request_starting_wakes_only_a_stall_watching_timer() {
+        let (g, _) = guarded(1, Some(1), false, false);
+        assert!(!g.wakes_timers(false), "HTTP/1: the idle timer looks again when its alarm rings");
+        let (g, _) = guarded(1, Some(100), false, true);
+        assert!(g.wakes_timers(false), "HTTP/2: stalls are watched from the first stream on");
+    }
+
+    #[test]
+    fn a_park_timer_waiting_for_a_change_is_woken_when_parking_becomes_possible() {
+        let (g, _) = guarded(0, Some(100), true, false);
+        assert!(g.wakes_timers(false));
+        let (g, _) = guarded(1, Some(100), true, false);
+        assert!(!g.wakes_timers(false), "a request in progress: nothing to park yet");
+        let (g, _) = guarded(0, Some(100), true, false);
+        assert!(!g.wakes_timers(true), "a response still leaving: nothing to park yet");
+    }
+
+    #[test]
+    fn without_limits_known_every_change_wakes() {
+        let (mut g, _) = guarded(0, Some(100), false, false);
+        g.limits = None;
+        assert!(g.wakes_timers(false));
+    }
+
+    /// The timer sleeps until `http_request` (30 s) from the accept; the keep-alive deadline
+    /// after the first exchange (100 ms) comes before that: the end of the exchange wakes it.
+    #[tokio::test]
+    async fn a_keep_alive_shorter_than_the_alarm_still_closes_on_time() {
+        let a = Activity::new(Instant::now());
+        let t = Timeouts {
+            connect: Duration::from_secs(5),
+            client: Duration::from_secs(30),
+            server: Duration::from_secs(30),
+            http_request: Duration::from_secs(30),
+            http_keep_alive: Duration::from_millis(100),
+            tunnel: Duration::from_secs(30),
+            queue: Duration::from_secs(5),
+            check: None,
+            tarpit: Duration::from_secs(5),
+        };
+        let timer = a.expired(&t);
+        tokio::pin!(timer);
+        assert!(futures::FutureExt::now_or_never(&mut timer).is_none());
+        drop(a.begin());
+        let why = tokio::time::timeout(Duration::from_secs(10), &mut timer).await.expect("closed on keep-alive");
+        assert_eq!(why, Expiry::Idle);
+    }
+}
+
+#[cfg(test)]
+/// HTTP/2 activities (`watching_stalls`): response bodies are tracked for stalls.
 mod stall_tests {
     use super::*;
     use http_body_util::BodyExt;
@@ -534,7 +679,7 @@ mod stall_tests {
 
     #[tokio::test]
     async fn a_response_left_unread_for_timeout_client_expires_the_connection() {
-        let a = Activity::new(Instant::now());
+        let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100);
         let (tx, mut body) = server_body(&a);
         // Waiting on the server (polled, pending): not a stall.
@@ -556,7 +701,7 @@ mod stall_tests {
     /// reach both (with one wake-up for one waiter, the park timer could wait for ever).
     #[tokio::test]
     async fn the_end_of_a_request_wakes_the_park_timer_beside_the_idle_timer() {
-        let a = Activity::new(Instant::now());
+        let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100_000);
         let req = a.begin();
         let idle = a.expired(&t);
@@ -576,7 +721,7 @@ mod stall_tests {
     /// stream that then starts is never read: the timer must wake to watch it.
     #[tokio::test]
     async fn a_stream_that_starts_after_the_timer_slept_is_still_watched() {
-        let a = Activity::new(Instant::now());
+        let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100);
         let timer = a.expired(&t);
         tokio::pin!(timer);
@@ -590,7 +735,7 @@ mod stall_tests {
     /// client's window and so never polls it again: the data waiting counts as a stall.
     #[tokio::test]
     async fn data_that_becomes_ready_unpolled_starts_the_stall_clock() {
-        let a = Activity::new(Instant::now());
+        let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100);
         let (tx, mut body) = server_body(&a);
         assert!(futures::FutureExt::now_or_never(body.frame()).is_none());
@@ -605,7 +750,7 @@ mod stall_tests {
     /// send it: still a stall, although the body itself has ended.
     #[tokio::test]
     async fn a_last_frame_hyper_cannot_send_is_a_stall_too() {
-        let a = Activity::new(Instant::now());
+        let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100);
         let mut body = a.track(http_body_util::Full::new(Bytes::from_static(b"A")), Some(a.begin()));
         assert!(body.frame().await.is_some());

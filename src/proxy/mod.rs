@@ -22,6 +22,8 @@ pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
 pub mod sni;
+#[cfg(test)]
+mod sizes;
 pub mod stick_rules;
 pub mod tcp;
 pub mod tcp_rules;
@@ -317,19 +319,24 @@ impl Proxy {
             // its first byte stays small.
             Mode::Tcp => match bind.tls {
                 // An `ssl` bind in TCP mode terminates TLS and relays the clear bytes.
+                // Boxed: the TLS stream (rustls state, kilobytes) would otherwise take room in the
+                // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
-                    let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
-                    match tokio::time::timeout(t.client, accept).await {
-                        Ok(Ok(stream)) => {
-                            let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
-                            proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                            if tcp_rules::session_allowed(fe, &active, &cx) {
-                                Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                    Box::pin(async {
+                        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
+                        match tokio::time::timeout(t.client, accept).await {
+                            Ok(Ok(stream)) => {
+                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                                if tcp_rules::session_allowed(fe, &active, &cx) {
+                                    Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
+                                }
                             }
+                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                         }
-                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
+                    })
+                    .await
                 }
                 None => {
                     if tcp_rules::session_allowed(fe, &active, &cx) {
@@ -338,28 +345,33 @@ impl Proxy {
                 }
             },
             Mode::Http => match bind.tls {
+                // Boxed: the TLS stream (rustls state, kilobytes) would otherwise take room in the
+                // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
-                        Ok(Ok(stream))
-                            if {
-                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
-                                proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                !tcp_rules::session_allowed(fe, &active, &cx)
-                                    || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
-                            } =>
-                        {
-                            tracing::debug!(client = %peer, "rejected by tcp-request session");
-                            drop(stream);
+                    Box::pin(async {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                        match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
+                            Ok(Ok(stream))
+                                if {
+                                    let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                    proxy_proto::note_tls(&cx.client, stream.get_ref().1);
+                                    !tcp_rules::session_allowed(fe, &active, &cx)
+                                        || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                                } =>
+                            {
+                                tracing::debug!(client = %peer, "rejected by tcp-request session");
+                                drop(stream);
+                            }
+                            Ok(Ok(stream)) => {
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
+                                self.serve_http(stream, cx.clone(), conn).await
+                            }
+                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                         }
-                        Ok(Ok(stream)) => {
-                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
-                            self.serve_http(stream, cx.clone(), conn).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
+                    })
+                    .await
                 }
                 None => {
                     if tcp_rules::session_allowed(fe, &active, &cx)
@@ -425,7 +437,7 @@ impl Proxy {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let HttpConn { t, born, fcnt, bufsize, .. } = conn;
-        let activity = idle::Activity::new(cx.accepted.1);
+        let activity = idle::Activity::watching_stalls(cx.accepted.1);
         // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
         // the head must fit `tune_bufsize` as an HTTP/1 head must.
         let limit = framing::head_limit(bufsize);

@@ -363,7 +363,11 @@ impl Pool {
             };
             tx.map(|tx| (tx, local))
         };
-        let (tx, local) = tokio::time::timeout(connect_timeout, fut).await.unwrap_or(Err(ConnectError::Timeout))?;
+        // Boxed: the connect, TLS and handshake futures take kilobytes, and every future that
+        // may connect (`get`, and so each request's) would otherwise carry room for them, to be
+        // moved along with it on every request.
+        let (tx, local) =
+            tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout))?;
         Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local })
     }
 

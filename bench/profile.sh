@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Where the time goes in the http keep-alive 3-byte-body row, lbha next to HAProxy, as counts per
+# request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
+# switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
+# instructions per request (valgrind's callgrind, for machines without hardware counters) and a
+# `perf record -g` profile. See bench/PROFILE.md.
+set -euo pipefail
+
+export PATH="$PATH:/usr/sbin:/sbin"
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
+REPO_ROOT=$(dirname "$SCRIPT_DIR")
+CONF_DIR="$SCRIPT_DIR/conf"
+readonly SCRIPT_DIR REPO_ROOT CONF_DIR
+
+readonly HOST=127.0.0.1
+readonly HAPROXY_PORT=18380
+readonly LBHA_PORT=18390
+readonly NGINX_PORT1=18381
+readonly NGINX_PORT2=18382
+readonly PORT_WAIT_SECS=10
+readonly STOP_WAIT_SECS=5
+
+LBHA="$REPO_ROOT/target/release/lbha"
+DURATION=10
+CONNECTIONS=64
+RECORD=""       # directory for perf.data of each proxy
+CALLGRIND=0
+ONLY="haproxy lbha"
+PIDS=()
+WORK=""
+
+usage() {
+    cat <<EOF
+usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
+                   [--record DIR] [--callgrind]
+
+  --lbha PATH       lbha binary (default: target/release/lbha)
+  --duration S      seconds of wrk per proxy (default 10)
+  --connections N   wrk connections, one wrk thread (default 64)
+  --only NAME       profile one proxy only
+  --record DIR      also run 'perf record -g' on each proxy (DIR/NAME.perf.data, DIR/NAME.top.txt)
+  --callgrind       also count instructions per request under valgrind's callgrind (the proxy
+                    runs ~50x slower there, so wrk is given 3x the duration)
+EOF
+}
+
+while (($#)); do
+    case $1 in
+        --lbha) LBHA=${2:?}; shift 2 ;;
+        --duration) DURATION=${2:?}; shift 2 ;;
+        --connections) CONNECTIONS=${2:?}; shift 2 ;;
+        --only) ONLY=${2:?}; shift 2 ;;
+        --record) RECORD=${2:?}; shift 2 ;;
+        --callgrind) CALLGRIND=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage_error "unknown option: $1" ;;
+    esac
+done
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
+[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
+[[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
+for tool in haproxy nginx wrk perf taskset; do
+    command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
+done
+((CALLGRIND == 0)) || command -v valgrind >/dev/null || { log "missing valgrind (apt-get install -y valgrind)"; exit 2; }
+[[ -x $LBHA ]] || { log "no lbha binary at $LBHA: run cargo build --release"; exit 2; }
+for port in $HAPROXY_PORT $LBHA_PORT $NGINX_PORT1 $NGINX_PORT2; do
+    ! port_open "$port" || die "something already listens on $HOST:$port"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lbha-profile.XXXXXX")
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[i]}"
+    done
+    rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_bg() {
+    local logfile=$1
+    shift
+    "$@" >"$logfile" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+wait_port() {
+    local name=$1 port=$2 pid=$3 logfile=$4 deadline=$((SECONDS + ${5:-$PORT_WAIT_SECS}))
+    while ! port_open "$port"; do
+        alive "$pid" || die "$name exited during startup$(log_tail "$logfile")"
+        ((SECONDS < deadline)) || die "$name did not listen on $HOST:$port in time$(log_tail "$logfile")"
+        sleep 0.1
+    done
+}
+
+# wrk for S seconds (bounded by a timeout of its own); prints the number of requests it completed.
+run_wrk() {
+    local port=$1 secs=$2 out=$3
+    timeout --kill-after=5 $((secs + 30)) taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 20s \
+        "http://$HOST:$port/" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
+    grep -q 'Non-2xx\|Socket errors' "$out" && die "wrk saw errors$(log_tail "$out")"
+    awk '/ requests in / { print $1 }' "$out"
+}
+
+# nginx as bench/proxy.sh runs it: one worker on CPU 0 serving "ok\n".
+mkdir -p "$WORK/www" "$WORK/nginx-tmp"
+user_directive=""
+((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
+render nginx.conf.tmpl "$WORK/nginx.conf" USER_DIRECTIVE="$user_directive"
+start_bg "$WORK/nginx.log" taskset -c 0 nginx -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf"
+wait_port nginx "$NGINX_PORT1" "$STARTED_PID" "$WORK/nginx-error.log"
+
+render haproxy-http.cfg.tmpl "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="" NBTHREAD=1
+render lbha.toml.tmpl "$WORK/lbha.toml" MODE=http PORT="$LBHA_PORT" BIND_OPTS="" NBTHREAD=1
+"$LBHA" check -c "$WORK/lbha.toml" >"$WORK/check.log" 2>&1 || die "lbha check failed$(log_tail "$WORK/check.log")"
+
+# start_proxy NAME [WRAPPER...]: the proxy pinned to CPU 1; sets PROXY_PID and PROXY_PORT.
+start_proxy() {
+    local name=$1
+    shift
+    case $name in
+        haproxy) PROXY_PORT=$HAPROXY_PORT
+            start_bg "$WORK/$name.log" taskset -c 1 "$@" haproxy -db -f "$WORK/haproxy.cfg" ;;
+        lbha) PROXY_PORT=$LBHA_PORT
+            start_bg "$WORK/$name.log" taskset -c 1 "$@" "$LBHA" run -c "$WORK/lbha.toml" -S "$WORK/lbha.sock" ;;
+    esac
+    PROXY_PID=$STARTED_PID
+    wait_port "$name" "$PROXY_PORT" "$PROXY_PID" "$WORK/$name.log" 60
+}
+
+printf '# profile of the http keep-alive 3-byte-body row (%s)\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+printf 'load average at start: %s; wrk -t1 -c%s -d%ss on CPU 0 with nginx, proxy nbthread 1 on CPU 1\n\n' \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$CONNECTIONS" "$DURATION"
+
+declare -A PER=()
+for name in $ONLY; do
+    start_proxy "$name"
+    run_wrk "$PROXY_PORT" 2 "$WORK/warm.txt" >/dev/null
+    # Counters of the proxy's threads only (-p follows all of them), started before wrk and
+    # stopped after it, so what they count is the wrk run's requests.
+    # Two runs: CPU time and scheduling alone first (syscall tracepoints cost CPU time of their
+    # own), then the syscalls by kind.
+    stat_out="$WORK/$name.stat"
+    : >"$stat_out"
+    for events in task-clock,context-switches,cpu-migrations,sched:sched_wakeup 'syscalls:sys_enter_*'; do
+        perf stat -x, -p "$PROXY_PID" -o "$WORK/one.stat" -e "$events" 2>/dev/null &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+        sleep 0.5
+        reqs=$(run_wrk "$PROXY_PORT" "$DURATION" "$WORK/$name.wrk")
+        kill -INT "$perf_pid"
+        wait "$perf_pid" 2>/dev/null || true
+        forget_pid "$perf_pid"
+        awk -F, -v n="$reqs" '$1 ~ /^[0-9.]+$/ { printf "%s,%s,%s\n", $1 / n, $2, $3 }' "$WORK/one.stat" >>"$stat_out"
+        [[ $events == task-clock* ]] && rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/$name.wrk")
+    done
+    printf '## %s: %s req/s in the first run\n\n| event | per request |\n|---|---:|\n' "$name" "$rps"
+    awk -F, -v n=1 -v name="$name" '
+        $1 ~ /^[0-9.]+$/ && $1 + 0 > 0 {
+            ev = $3; v = $1 / n
+            if (ev == "task-clock") { ev = "CPU time (us)"; v = $1 / n * 1000 }
+            sub(/^syscalls:sys_enter_/, "syscall ", ev)
+            if (ev ~ /^syscall /) total += v
+            printf "| %s | %.3f |\n", ev, v
+            print name, ev, v > "/dev/stderr"
+        }
+        END { printf "| syscalls, all | %.3f |\n", total; print name, "syscalls, all", total > "/dev/stderr" }' \
+        "$stat_out" 2>>"$WORK/per.txt"
+    printf '\n'
+    if [[ -n $RECORD ]]; then
+        mkdir -p "$RECORD"
+        perf record -q -g -F 2999 -p "$PROXY_PID" -o "$RECORD/$name.perf.data" 2>/dev/null &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+        sleep 0.5
+        run_wrk "$PROXY_PORT" "$DURATION" "$WORK/$name-rec.wrk" >/dev/null
+        kill -INT "$perf_pid"
+        wait "$perf_pid" 2>/dev/null || true
+        forget_pid "$perf_pid"
+        perf report -i "$RECORD/$name.perf.data" --no-children --percent-limit 0.7 --stdio -g none \
+            --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' >"$RECORD/$name.top.txt" || true
+        printf 'perf record: %s (top functions, self time: %s)\n\n' "$RECORD/$name.perf.data" "$RECORD/$name.top.txt"
+    fi
+    stop_pid "$PROXY_PID"
+    if ((CALLGRIND)); then
+        cg_out="$WORK/$name.callgrind"
+        start_proxy "$name" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p"
+        run_wrk "$PROXY_PORT" 3 "$WORK/cg-warm.txt" >/dev/null
+        callgrind_control -i on "$PROXY_PID" >/dev/null
+        reqs=$(run_wrk "$PROXY_PORT" $((DURATION * 3)) "$WORK/$name-cg.wrk")
+        callgrind_control -i off "$PROXY_PID" >/dev/null
+        stop_pid "$PROXY_PID"
+        ir=$(cat "$cg_out".* | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+        printf 'callgrind: %s requests, %s instructions, %.0f instructions per request\n\n' \
+            "$reqs" "$ir" "$(awk -v i="$ir" -v n="$reqs" 'BEGIN { print i / n }')"
+        echo "$name instructions $(awk -v i="$ir" -v n="$reqs" 'BEGIN { print i / n }')" >>"$WORK/per.txt"
+        [[ -z $RECORD ]] || cp "$cg_out".* "$RECORD/" 2>/dev/null || true
+    fi
+done
+
+if [[ $ONLY == "haproxy lbha" ]]; then
+    printf '## side by side, per request\n\n| event | HAProxy | lbha | lbha/HAProxy |\n|---|---:|---:|---:|\n'
+    awk '
+        { ev = $2; for (i = 3; i < NF; i++) ev = ev " " $i; v[$1, ev] = $NF; if (!(ev in seen)) { seen[ev] = 1; order[++k] = ev } }
+        END {
+            for (i = 1; i <= k; i++) {
+                e = order[i]; h = v["haproxy", e] + 0; l = v["lbha", e] + 0
+                printf "| %s | %.3f | %.3f | %s |\n", e, h, l, (h > 0 ? sprintf("%.2f", l / h) : "-")
+            }
+        }' "$WORK/per.txt"
+fi

@@ -1,0 +1,80 @@
+//! What an idle client connection holds, in bytes: the futures and structures that live for as
+//! long as the connection does. `cargo test --lib proxy::sizes -- --nocapture` prints them; the
+//! bounds keep them from growing back unnoticed (bench/PROFILE.md, "idle memory").
+
+use super::*;
+use std::future::Future;
+
+fn size<F: Future>(_: &F) -> usize {
+    std::mem::size_of::<F>()
+}
+
+fn proxy() -> Arc<Proxy> {
+    let src = "[global]\nnbthread = 1\n[defaults]\nmode = \"http\"\n[[frontend]]\nname = \"web\"\n\
+               bind = [\"127.0.0.1:1\"]\nhttp_request = [{ return = { status = 200 } }]\n";
+    Proxy::new(crate::config::parse(src, std::path::Path::new("t.toml")).unwrap())
+}
+
+#[tokio::test]
+async fn what_an_idle_connection_holds() {
+    let proxy = proxy();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (sock, peer) = l.accept().await.unwrap();
+    let global = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+    let serve = proxy.clone().serve_conn(sock, peer, addr, Slots::new(None, global));
+    let conn_task = size(&serve);
+    drop(serve);
+    let (sock, _) = {
+        let _keep = &client;
+        let c2 = TcpStream::connect(addr).await.unwrap();
+        let got = l.accept().await.unwrap();
+        drop(c2);
+        got
+    };
+    let cx = Arc::new(ConnCtx {
+        proxy: proxy.clone(),
+        peer,
+        local: addr,
+        tls: false,
+        accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
+        requests: Default::default(),
+        slots: Mutex::new(None),
+        rules: Default::default(),
+        sess_vars: Default::default(),
+        tls_info: Default::default(),
+        client: Default::default(),
+        private: Default::default(),
+    });
+    let active = proxy.active.load_full();
+    let t = active.snap.frontends[0].timeouts;
+    let conn = HttpConn { t, h2: false, born: 1, fcnt: active.rt.frontends[0].clone(), bufsize: 16384 };
+    let h1 = proxy.serve_h1(sock, cx.clone(), conn);
+    let h1_size = size(&h1);
+    drop(h1);
+    let activity = idle::Activity::new(tokio::time::Instant::now());
+    let expired = size(&activity.expired(&t));
+    let parkable = size(&activity.parkable(park::PARK_AFTER));
+    let mut drain = proxy.drain.subscribe();
+    let drained = size(&drained(&mut drain));
+    let expiry = size(&proxy.expiry(1, |_| false, false));
+    let pool = Arc::new(pool::Pool::new(addr, None, false, std::time::Duration::from_secs(1)));
+    let get = size(&pool.get(std::time::Duration::from_secs(1), upstream::Want::Any));
+    let connect = size(&pool.connect_with(std::time::Duration::from_secs(1), None));
+    println!("Pool::get {get} B, Pool::connect_with {connect} B");
+    println!("serve_conn future (the connection's task) {conn_task} B");
+    println!("serve_h1 future (boxed while serving HTTP/1) {h1_size} B");
+    println!("ConnCtx {} B", std::mem::size_of::<ConnCtx>());
+    println!("idle::Activity {} B", std::mem::size_of::<idle::Activity>());
+    println!("framing::Verdicts {} B", std::mem::size_of::<framing::Verdicts>());
+    println!(
+        "Activity::expired {expired} B, Activity::parkable {parkable} B, drained {drained} B, Proxy::expiry {expiry} B"
+    );
+    println!("tokio Sleep {} B", std::mem::size_of::<tokio::time::Sleep>());
+    // Bounds a little above the debug build's sizes (release ones are smaller): a request's
+    // future is moved into a box on every request, and a connection's task lives as long as it.
+    assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
+    assert!(conn_task <= 2048, "serve_conn future {conn_task} B (4,272 while it held room for a TLS stream)");
+    assert!(h1_size <= 2048, "serve_h1 future {h1_size} B");
+}
