@@ -234,7 +234,7 @@ fn cond(
     let raw = &text[key.len() + 1..];
     let names = acls.names.clone();
     let mut c = Cond::parse(&text, &|n| names.iter().position(|x| *x == n)).map_err(|e| {
-        w.problems.push(Problem::new(path.key(key), e).with_value(raw));
+        w.problems.push(Problem::new(path.key(key), e.to_string()).with_value(raw));
     })?;
     w.resolve_exprs(c.inline_acls_mut().flat_map(|a| a.exprs_mut()), &path.key(key), raw);
     for a in c.inline_acls() {

@@ -7,14 +7,16 @@
 //! "final" flag, and a rule set answers accept, reject, or "wait for more data from rule i".
 //! The proxy (`proxy::tcp_rules`) buffers the client's first bytes and drives it.
 //!
-//! The condition language here reads `sample::SampleExpr` fetches; `routing::Condition` cannot
-//! (it has no payload or TLS fetches). The two are to be unified.
+//! Conditions are `routing::Cond` (one grammar and evaluator with HTTP rules) over this
+//! module's ACLs, which know when request bytes are still missing; which fetches a rule set may
+//! read is checked per stage at validation (`config`).
 
 mod cond;
 pub mod config;
 
+pub use crate::routing::{Env, Tri};
 pub use crate::sample::matcher::{Method, NoPatterns, fold_entries};
-pub use cond::{Acl, Cond, Env, Tri};
+pub use cond::{Acl, Cond};
 
 use crate::sample::{LogFormat, SampleExpr, Value, VarRef};
 use std::time::Duration;

@@ -141,14 +141,14 @@ fn three_valued_logic_like_haproxy() {
 
 #[test]
 fn parse_errors_are_clear() {
-    let err = |t: &str| Cond::parse(t, &|_| None).unwrap_err();
+    let err = |t: &str| Cond::parse(t, &|_| None).unwrap_err().to_string();
     assert!(err("if nosuch").contains("unknown acl `nosuch`"));
     assert!(err("when TRUE").contains("must start with `if` or `unless`"));
     assert!(err("if { src }").contains("needs at least one pattern"));
     assert!(err("if { req.ssl_sni -m nope x }").contains("unknown match method"));
     assert!(err("if { nofetch x }").contains("unknown fetch"));
     assert!(err("if {src 1.2.3.4 }").contains("braces must be separated"));
-    assert!(err("if TRUE ||").contains("ends without an ACL"));
+    assert!(err("if TRUE ||").contains("`||` has nothing to apply to"));
     assert!(parse_action("capture req.ssl_sni").unwrap_err().contains("expected `capture SAMPLE len N`"));
     assert!(parse_action("capture req.ssl_sni len 0").unwrap_err().contains("at least 1"));
     assert!(parse_action("capture req.ssl_sni len x").unwrap_err().contains("needs a number"));
