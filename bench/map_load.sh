@@ -193,7 +193,12 @@ measure() {
             "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/$name.log" 2>&1 &
         fi
         PIDS+=($!)
-        out=$(time_to_answer "${PIDS[-1]}" "$port") || die "$name with the $map map: no answer$(log_tail "$WORK/$name.log")"
+        # This runs in a subshell (the caller's $(...)), whose EXIT trap is not the script's:
+        # stop the proxy here before failing.
+        out=$(time_to_answer "${PIDS[-1]}" "$port") || {
+            stop_pid "${PIDS[-1]}"
+            die "$name with the $map map: no answer$(log_tail "$WORK/$name.log")"
+        }
         read -r -a f <<<"$out"
         t+=("${f[0]}") c+=("${f[1]}") r+=("${f[2]}")
         stop_pid "${PIDS[-1]}"
@@ -204,8 +209,11 @@ measure() {
 ROWS=()
 for name in lbha haproxy; do
     [[ $name == haproxy && -z $HAPROXY ]] && continue
-    read -r bt bc br <<<"$(measure "$name" big)"
-    read -r st sc sr <<<"$(measure "$name" small)"
+    # A failed measurement (die in the subshell) stops the script here.
+    big=$(measure "$name" big) || exit 1
+    small=$(measure "$name" small) || exit 1
+    read -r bt bc br <<<"$big"
+    read -r st sc sr <<<"$small"
     ROWS+=("$(awk -v n="$name" -v bt="$bt" -v bc="$bc" -v br="$br" -v st="$st" -v sc="$sc" -v sr="$sr" 'BEGIN {
         printf "| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.1f |", n, bt, bc, br / 1024, st, sr / 1024, (br - sr) / 1024 }')")
 done

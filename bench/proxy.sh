@@ -762,7 +762,7 @@ build_report() {
     local cpu_rows=""
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
-        [[ $variant == gzip || $variant == cache ]] || continue
+        [[ $variant == gzip || $variant == cache || $variant == acl* ]] || continue
         local h_cpu l_cpu
         h_cpu=$(median "${CPU_US[$scen/haproxy]}")
         l_cpu=$(median "${CPU_US[$scen/lbha]}")
