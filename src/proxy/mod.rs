@@ -20,6 +20,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
+mod stats_source;
 pub mod tcp;
 pub mod tcp_rules;
 pub mod track;
