@@ -7,6 +7,7 @@ pub mod api;
 pub mod cluster;
 pub mod error;
 pub mod model;
+pub mod persist_spec;
 pub mod resolvers;
 pub mod snapshot;
 pub mod units;
