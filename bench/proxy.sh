@@ -32,9 +32,12 @@ readonly ACL_HOST=shop.example.com
 readonly ACL_PATH=/app/v1/items/42
 readonly ACL_BACKEND=be_shop
 readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
+# The aclmap scenario's map: this many hosts, ACL_HOST (to be_shop) the last line.
+readonly MAP_ENTRIES=10000
 
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
-# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), track (conf/*-track.*.tmpl: plain plus the
+# listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), aclmap (acl, whose last rule names its
+# backend by a lookup in a 10,000-entry map, $MAP_ENTRIES), track (conf/*-track.*.tmpl: plain plus the
 # stick-counter rate limit), tls (plain with an ssl bind, wrk over https),
 # gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl),
 # logfmt (conf/*-logfmt.*.tmpl, a 15-field log-format line per request to a UDP sink, udp_sink.py),
@@ -45,6 +48,7 @@ readonly SCENARIOS=(
     "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
     "tcp-3b|tcp|tcp mode, 3-byte body|tcp|/|plain"
     "acl-3b|acl|ACL routing (20 ACLs, 10 backends, last rule matches), keep-alive, 3-byte body|http|$ACL_PATH|acl"
+    "aclmap-3b|acl|ACL routing (20 ACLs) + use_backend by a 10,000-entry map (map_str of the Host), keep-alive, 3-byte body|http|$ACL_PATH|aclmap"
     "track-3b|track|rate limit (track-sc0 src, deny if sc_http_req_rate(0) gt 100000000), keep-alive, 3-byte body|http|/|track"
     "https-3b|https|https keep-alive (TLS termination, plain http to nginx), 3-byte body|http|/|tls"
     "https-new|https|https, a new TLS connection per request (Connection: close), 3-byte body|http|/|tlsclose"
@@ -263,7 +267,7 @@ raise_fd_limit() {
 
 check_ports_free() {
     local port ports=("$NGINX_PORT1" "$NGINX_PORT2" "$HAPROXY_PORT" "$LBHA_PORT")
-    if selected_variant acl; then
+    if selected_variant acl || selected_variant aclmap; then
         ports+=("$HAPROXY_STATS_PORT" "$LBHA_STATS_PORT")
     fi
     for port in "${ports[@]}"; do
@@ -356,9 +360,18 @@ start_proxies() {
     ((threads == 1)) || cpus="$CPU_LOAD,$CPU_PROXY"
     local hcfg="$WORK/haproxy-$scen.cfg" lcfg="$WORK/lbha-$scen.toml"
     local hlog="$WORK/haproxy-$scen.log" llog="$WORK/lbha-$scen.log"
-    local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts=""
+    local htmpl="haproxy-$mode.cfg.tmpl" ltmpl=lbha.toml.tmpl bind_opts="" shop_rule=$ACL_BACKEND
     case $variant in
         acl) htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl ;;
+        aclmap)
+            htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl
+            shop_rule="%[req.hdr(host),lower,map($WORK/hosts.map,be_php)]"
+            # Every other host maps to one of the nine other backends; the request's host is the last line.
+            awk -v n="$MAP_ENTRIES" -v host="$ACL_HOST" -v shop="$ACL_BACKEND" -v list="$ACL_BACKENDS" 'BEGIN {
+                split(list, be, " ")
+                for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
+                printf "%s %s\n", host, shop }' >"$WORK/hosts.map" || die "could not write $WORK/hosts.map"
+            ;;
         track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
         gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;
         cache) htmpl=haproxy-cache.cfg.tmpl ltmpl=lbha-cache.toml.tmpl ;;
@@ -371,8 +384,8 @@ start_proxies() {
         tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
         h2c) bind_opts=" proto h2" ;;
     esac
-    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
-    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT"
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
     start_bg "$hlog" taskset -c "$cpus" haproxy -db -f "$hcfg"
@@ -384,7 +397,7 @@ start_proxies() {
 
     wait_port haproxy "$HAPROXY_PORT" "$HAPROXY_PID" "$hlog"
     wait_port lbha "$LBHA_PORT" "$LBHA_PID" "$llog"
-    if [[ $variant == acl ]]; then
+    if [[ $variant == acl* ]]; then
         wait_port "haproxy stats" "$HAPROXY_STATS_PORT" "$HAPROXY_PID" "$hlog"
         wait_port "lbha stats" "$LBHA_STATS_PORT" "$LBHA_PID" "$llog"
     fi
@@ -628,7 +641,7 @@ bench_scenario() {
     [[ $variant == tls || $variant == tlsclose ]] && scheme=https
     [[ $variant == tlsclose ]] && close=close
     [[ $variant == h2c ]] && scheme=h2c tool=h2load
-    [[ $variant == acl ]] && host=$ACL_HOST
+    [[ $variant == acl* ]] && host=$ACL_HOST
     LOAD_CPUS=$CPU_LOAD
     ((threads == 1)) || LOAD_CPUS="$CPU_LOAD,$CPU_PROXY"
     log "scenario: $label (proxy mode $mode, $tool over $scheme, GET $path${host:+, Host: $host})"
@@ -653,7 +666,7 @@ bench_scenario() {
             expect_log_line lbha "$LBHA_PORT" "$path"
             ;;
     esac
-    if [[ $variant == acl ]]; then
+    if [[ $variant == acl* ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
         check_acl_route lbha "$LBHA_STATS_PORT"
     fi
@@ -680,7 +693,7 @@ bench_scenario() {
         ensure_target_alive haproxy "$scen"
         ensure_target_alive lbha "$scen"
     done
-    if [[ $variant == acl ]]; then
+    if [[ $variant == acl* ]]; then
         check_acl_route haproxy "$HAPROXY_STATS_PORT"
         check_acl_route lbha "$LBHA_STATS_PORT"
     fi
@@ -753,7 +766,7 @@ build_report() {
     local cpu_rows=""
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
-        [[ $CPU_ALL == 1 || $variant == gzip || $variant == cache || $variant == logfmt ]] || continue
+        [[ $CPU_ALL == 1 || $variant == gzip || $variant == cache || $variant == logfmt || $variant == acl* ]] || continue
         [[ -n ${CPU_US[$scen/haproxy]:-} && -n ${CPU_US[$scen/lbha]:-} ]] || continue   # h2load rows
         local h_cpu l_cpu
         h_cpu=$(median "${CPU_US[$scen/haproxy]}")
@@ -773,7 +786,7 @@ build_report() {
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
         [[ $variant == h2c ]] && continue
-        [[ $variant == acl ]] && path+=" (Host: $ACL_HOST)"
+        [[ $variant == acl* ]] && path+=" (Host: $ACL_HOST)"
         [[ $variant == tls || $variant == tlsclose ]] && path+=" (plain http)"
         printf '| %s: GET %s | %.0f | %.2f | %d |\n' "$label" "$path" \
             "$(median "${RPS[$scen/direct]}")" "$(median "${P99[$scen/direct]}")" "${ERRS[$scen/direct]}"

@@ -584,3 +584,58 @@ servers = [{{ name = "s", addr = "127.0.0.1:{server}" }}]
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.exists())
 }
+
+/// `tcp-request content capture SAMPLE len N` in a tcp and an http frontend, shown by
+/// `%[capture.req.hdr(N)]` and `%hr` in both modes' `log-format` and read by an
+/// `http-request set-header`: lbha (from the same haproxy.cfg) logs what HAProxy 2.6 logs. The
+/// SNI capture waits for the ClientHello through its condition: without one it would run on the
+/// first (empty) look at the stream and capture nothing, in HAProxy as in lbha.
+#[test]
+fn tcp_content_captures_in_tcp_and_http_log_formats_match_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let (tag, seen) = common::tag_server("T");
+    let web = kit::Web::start("W");
+    let cfg = |tp: u16, hp: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n  log-tag lbtest\n\
+             defaults\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend t\n  mode tcp\n  bind 127.0.0.1:{tp}\n  declare capture request len 4\n\
+             \x20 tcp-request inspect-delay 5s\n  tcp-request content capture req.ssl_sni,upper len 6 if {{ req_ssl_hello_type 1 }}\n\
+             \x20 tcp-request content capture src len 20\n  tcp-request content accept if {{ req_ssl_hello_type 1 }}\n\
+             \x20 log-format \"T %f %b %s [%[capture.req.hdr(1)]] [%[capture.req.hdr(2)]] [%[capture.req.hdr(0)]] %hr %hrl %ts\"\n\
+             \x20 default_backend tb\n\
+             frontend h\n  mode http\n  bind 127.0.0.1:{hp}\n  tcp-request content capture src,ipmask(8) len 9\n\
+             \x20 capture request header Host len 10\n  http-request set-header X-Cap %[capture.req.hdr(0)]-%[capture.req.hdr(1)]\n\
+             \x20 log-format \"H %ST %hr [%[capture.req.hdr(0)]] %{{+Q}}r\"\n  default_backend hb\n\
+             backend tb\n  mode tcp\n  server t 127.0.0.1:{tag}\n\
+             backend hb\n  mode http\n  server w 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let (htp, hhp, ltp, lhp) = (free_port(), free_port(), free_port(), free_port());
+    let (hlog, llog) = (Syslog::new(), Syslog::new());
+    let dir = TempDir::new("tcpcapture");
+    let _h = start_haproxy(&dir, &cfg(htp, hhp, hlog.port()), htp);
+    let _l = Lbha::start_haproxy(&cfg(ltp, lhp, llog.port()), &[ltp, lhp]);
+    let run = |tp: u16, hp: u16, log: &Syslog| {
+        assert_eq!(common::tls_hello(tp, "svc.example").unwrap(), "T");
+        let tline = log.until("SVC.EX").last().map(|l| split(l).1).unwrap();
+        let req = "GET /x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+        assert_eq!(raw(hp, req.as_bytes()).unwrap().status, 200);
+        let hline = log.until("/x").last().map(|l| split(l).1).unwrap();
+        (tline, hline)
+    };
+    let theirs = run(htp, hhp, &hlog);
+    let ours = run(ltp, lhp, &llog);
+    assert_eq!(ours, theirs, "lbha vs HAProxy");
+    // What the lines say, so the comparison cannot pass on two empty logs.
+    assert_eq!(ours.0, "T t tb t [SVC.EX] [127.0.0.1] [-] {|SVC.EX|127.0.0.1} - SVC.EX 127.0.0.1 --", "{ours:?}");
+    assert_eq!(ours.1, "H 200 {127.0.0.0|example.co} [127.0.0.0] \"GET /x HTTP/1.1\"", "{ours:?}");
+    // The backend got the ClientHello from both, and the header built from both slots.
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    let caps: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-cap").map(str::to_string)).collect();
+    assert_eq!(caps, ["127.0.0.0-example.co", "127.0.0.0-example.co"]);
+}

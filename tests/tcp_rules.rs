@@ -156,7 +156,7 @@ bind = ["127.0.0.1:1"]
 acl = [{ name = "h", cond = "path_beg /x" }]
 tcp_request = [
   { connection = "reject", if = "{ req.ssl_sni x }" },
-  { content = "capture req.ssl_sni len 10" },
+  { session = "capture src len 10" },
   { content = "accept", if = "{ nosuch 1 }" },
   { content = "reject", if = "{ nbsrv(typo) lt 1 }" },
   { content = "reject", if = "{ be_conn(x) gt 1 }" },
@@ -172,8 +172,8 @@ use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
         "HTTP fetches are not available",
         "frontend[0].tcp_request[0].if",
         "request contents are not available in tcp-request connection",
-        "frontend[0].tcp_request[1].content",
-        "action `capture` is not supported",
+        "frontend[0].tcp_request[1].session",
+        "`capture` is not available in tcp-request session rules",
         "frontend[0].tcp_request[2].if",
         "unknown fetch",
         "missing.map",

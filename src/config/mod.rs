@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod console;
 pub mod error;
 pub mod model;
+pub mod persist_spec;
 pub mod resolvers;
 pub mod snapshot;
 pub mod units;

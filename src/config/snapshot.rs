@@ -393,7 +393,7 @@ pub struct Backend {
     pub conn_mode: ConnMode,
     pub forwardfor: Option<Forwardfor>,
     /// Cookie and stick-table persistence; empty when the backend has none.
-    pub persist: crate::persist::Spec,
+    pub persist: super::persist_spec::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,

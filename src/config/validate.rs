@@ -1149,6 +1149,7 @@ fn frontend(
         cx.problems,
         &mut cx.maps,
         &cx.tables,
+        &mut logging.req_slots,
     );
     for (b, path) in targets {
         check_mode(mode, &backends[b], &path, cx);
@@ -1240,6 +1241,7 @@ fn log_mode(s: &Section, defaults: &Section, mode: Mode, p: &FieldPath, cx: &mut
         (false, true, _) => LogMode::Tcp,
         // A `log_format` logs each request with that line, as in HAProxy.
         (false, false, Mode::Http) if s.log_format.is_some() || defaults.log_format.is_some() => LogMode::Http,
+        (false, false, Mode::Tcp) if s.log_format.is_some() || defaults.log_format.is_some() => LogMode::Tcp,
         (false, false, _) => LogMode::Connect,
     }
 }

@@ -200,7 +200,8 @@ impl Record {
                 if i > 0 {
                     out.extend_from_slice(sep.as_bytes());
                 }
-                out.extend_from_slice(v.as_deref().unwrap_or_default().as_bytes());
+                // `%hrl`/`%hsl` print `-` for an empty slot, `%hr`/`%hs` nothing, as HAProxy.
+                out.extend_from_slice(v.as_deref().unwrap_or(if brace { "" } else { "-" }).as_bytes());
             }
             if brace {
                 out.push(b'}');
@@ -544,6 +545,10 @@ impl SampleContext for Record {
     fn unique_id(&self) -> Option<&str> {
         self.unique_id.as_deref()
     }
+    fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
+        let c = if response { &self.captures_res } else { &self.captures_req };
+        c.get(slot)?.as_ref().map(|v| v.as_bytes().to_vec())
+    }
 }
 
 #[cfg(test)]
@@ -603,7 +608,7 @@ mod tests {
             ("%ST %B %U", "200 1234 56"),
             ("%ac/%fc/%bc/%sc/%rc %sq/%bq", "7/6/5/4/1 3/2"),
             ("%hr %hs", "{example.com|} {text/plain}"),
-            ("%hrl|%hsl", "example.com |text/plain"),
+            ("%hrl|%hsl", "example.com -|text/plain"),
             ("%r", "GET /a/b?x=1 HTTP/1.1"),
             ("%{+Q}r", "\"GET /a/b?x=1 HTTP/1.1\""),
             ("%HM %HU %HP %HQ %HV", "GET /a/b?x=1 /a/b ?x=1 HTTP/1.1"),
@@ -650,6 +655,8 @@ mod tests {
         r.capture_request(1, b"0123456789", 4);
         r.capture_request(9, b"ignored", 4);
         assert_eq!(r.captures_req[1].as_deref(), Some("0123"));
+        let slots = LogFormat::parse("%[capture.req.hdr(1)] %[capture.req.hdr(0)] %[capture.res.hdr(0)]").unwrap();
+        assert_eq!(String::from_utf8(render(&slots, &r)).unwrap(), "0123 example.com text/plain");
         assert!(check(&LogFormat::parse("%zz").unwrap()).unwrap_err().contains("%zz"));
         let quoted = {
             r.uri = Some("/a\"b".parse().unwrap_or_else(|_| "/x".parse().unwrap()));

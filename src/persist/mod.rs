@@ -17,81 +17,14 @@ pub mod cookie;
 pub mod stick;
 pub mod table;
 
-pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, StickCond, TableSpec};
+pub use crate::config::persist_spec::{CookieMode, CookieSpec, ServerKey, Spec, StickCond, StickSpec};
+pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, TableSpec};
 pub use table::{StickKey, StickTable, Stuck};
 
 use crate::stktable::{SharedTable, Table, TableDef};
 use cookie::Edit;
 use http::{HeaderMap, HeaderValue, header};
 use std::time::{Duration, Instant};
-
-/// HAProxy's cookie modes; `Passive` (no mode) only reads a cookie the application sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CookieMode {
-    Passive,
-    Insert,
-    Rewrite,
-    Prefix,
-}
-
-/// A backend's `cookie NAME [mode] [options]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CookieSpec {
-    pub name: String,
-    pub mode: CookieMode,
-    pub indirect: bool,
-    pub nocache: bool,
-    pub preserve: bool,
-    pub httponly: bool,
-    pub secure: bool,
-    pub domain: Option<String>,
-    pub maxidle: Option<Duration>,
-    pub maxlife: Option<Duration>,
-}
-
-impl CookieSpec {
-    pub fn new(name: &str, mode: CookieMode) -> Self {
-        Self {
-            name: name.to_string(),
-            mode,
-            indirect: false,
-            nocache: false,
-            preserve: false,
-            httponly: false,
-            secure: false,
-            domain: None,
-            maxidle: None,
-            maxlife: None,
-        }
-    }
-}
-
-/// A backend's stick table and rules (also what `appsession` becomes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StickSpec {
-    pub table: TableSpec,
-    pub rules: Vec<Rule>,
-}
-
-/// One server as persistence knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerKey {
-    /// The server's `cookie` value.
-    pub cookie: Option<String>,
-    /// Stored as `server_key`: entries follow the server by name across reloads that reorder
-    /// servers.
-    pub name: String,
-    /// HAProxy's numeric server id (its position, from 1), stored as `server_id`.
-    pub num: i32,
-}
-
-/// A backend's persistence settings; `servers` is in the backend's server order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Spec {
-    pub cookie: Option<CookieSpec>,
-    pub stick: Option<StickSpec>,
-    pub servers: Vec<ServerKey>,
-}
 
 /// The table definition stick rules imply when the backend's table is not in the registry (an
 /// `appsession` table): keys of the rule's type, `server_id` and `server_key`.

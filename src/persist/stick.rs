@@ -3,98 +3,13 @@
 
 use super::cookie;
 use super::table::StickKey;
+pub use crate::config::persist_spec::{
+    DEFAULT_STRING_LEN, Fetch, FetchError, KeyType, Rule, RuleKind, TableSpec, appsession_rules,
+};
 use http::{HeaderMap, Uri};
 use std::net::IpAddr;
-use std::time::Duration;
-
-/// The table's `type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    Ip,
-    Integer,
-    /// Keys longer than `len` bytes are cut (HAProxy's `type string len N`).
-    String {
-        len: usize,
-    },
-}
-
-/// HAProxy's default `len` for string tables.
-pub const DEFAULT_STRING_LEN: usize = 32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableSpec {
-    pub key: KeyType,
-    pub size: usize,
-    pub expire: Option<Duration>,
-}
-
-/// Where a value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetch {
-    /// The client's address.
-    Src,
-    /// `cookie(NAME)` / `req.cook(NAME)`.
-    ReqCookie(String),
-    /// `hdr(NAME)` / `req.hdr(NAME)`: the last value (after the last comma).
-    ReqHdr(String),
-    /// `url_param(NAME)` / `urlp(NAME)`: from the query string.
-    UrlParam(String),
-    /// `res.cook(NAME)` / `set-cookie(NAME)`: from the server's `Set-Cookie`.
-    ResCookie(String),
-    /// `res.hdr(NAME)` / `shdr(NAME)`.
-    ResHdr(String),
-    /// `appsession`: the session id in a request cookie, a `;NAME=` path parameter (matched
-    /// case-insensitively, as servlet containers write `;jsessionid=`), or a `NAME=` query parameter.
-    SessionId(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    #[error(
-        "unknown fetch (expected src, cookie(NAME), req.cook(NAME), hdr(NAME), req.hdr(NAME), url_param(NAME), urlp(NAME), res.cook(NAME), set-cookie(NAME), res.hdr(NAME) or shdr(NAME))"
-    )]
-    Unknown,
-    #[error("{0}() needs a name between the parentheses")]
-    MissingName(String),
-}
 
 impl Fetch {
-    pub fn parse(text: &str) -> Result<Fetch, FetchError> {
-        let t = text.trim();
-        if t == "src" {
-            return Ok(Fetch::Src);
-        }
-        let Some((func, rest)) = t.split_once('(') else {
-            return Err(FetchError::Unknown);
-        };
-        let Some(arg) = rest.strip_suffix(')') else {
-            return Err(FetchError::Unknown);
-        };
-        let arg = arg.trim();
-        let make: fn(String) -> Fetch = match func.trim() {
-            "cookie" | "req.cook" => Fetch::ReqCookie,
-            "hdr" | "req.hdr" => Fetch::ReqHdr,
-            "url_param" | "urlp" => Fetch::UrlParam,
-            "res.cook" | "set-cookie" => Fetch::ResCookie,
-            "res.hdr" | "shdr" => Fetch::ResHdr,
-            _ => return Err(FetchError::Unknown),
-        };
-        if arg.is_empty() {
-            return Err(FetchError::MissingName(func.trim().to_string()));
-        }
-        Ok(make(arg.to_string()))
-    }
-
-    /// Reads the response (as opposed to the request).
-    pub fn on_response(&self) -> bool {
-        matches!(self, Fetch::ResCookie(_) | Fetch::ResHdr(_))
-    }
-
-    /// A client address: only ip and string tables can hold it.
-    pub fn is_address(&self) -> bool {
-        matches!(self, Fetch::Src)
-    }
-
     /// The request-side value, as text or an address.
     pub fn request_value(&self, req: &ReqView<'_>) -> Option<Value> {
         match self {
@@ -187,68 +102,6 @@ pub fn path_param<'a>(path: &'a str, name: &str) -> Option<&'a str> {
         let (k, v) = seg.split_once('=')?;
         k.eq_ignore_ascii_case(name).then(|| v.split('/').next().unwrap_or(""))
     })
-}
-
-/// What a rule does with its sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleKind {
-    /// `stick on`: match, and store on the request side.
-    On,
-    Match,
-    StoreRequest,
-    StoreResponse,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub kind: RuleKind,
-    pub fetch: Fetch,
-    /// `table T`: the table this rule reads and writes (None: the backend's own).
-    pub table: Option<String>,
-    /// `if`/`unless`: the rule applies only when this holds.
-    pub cond: Option<StickCond>,
-}
-
-/// A rule's condition; two are the same when written the same (what a reload compares).
-#[derive(Debug, Clone)]
-pub struct StickCond {
-    pub text: String,
-    pub cond: crate::routing::Condition,
-}
-
-impl PartialEq for StickCond {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-impl Eq for StickCond {}
-
-impl Rule {
-    /// A rule on the backend's own table, without a condition.
-    pub fn new(kind: RuleKind, fetch: Fetch) -> Rule {
-        Rule { kind, fetch, table: None, cond: None }
-    }
-
-    pub fn matches(&self) -> bool {
-        matches!(self.kind, RuleKind::On | RuleKind::Match)
-    }
-    pub fn stores_request(&self) -> bool {
-        matches!(self.kind, RuleKind::On | RuleKind::StoreRequest)
-    }
-}
-
-/// HAProxy 1.4's `appsession COOKIE len N timeout T [request-learn]` as a table and rules: learn
-/// the server from the application's `Set-Cookie`, match the id in a cookie or the URL, and with
-/// `request_learn` also learn ids clients present.
-pub fn appsession_rules(cookie: &str, request_learn: bool) -> Vec<Rule> {
-    let mut v = vec![
-        Rule::new(RuleKind::Match, Fetch::SessionId(cookie.to_string())),
-        Rule::new(RuleKind::StoreResponse, Fetch::ResCookie(cookie.to_string())),
-    ];
-    if request_learn {
-        v.push(Rule::new(RuleKind::StoreRequest, Fetch::SessionId(cookie.to_string())));
-    }
-    v
 }
 
 #[cfg(test)]

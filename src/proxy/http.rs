@@ -310,14 +310,14 @@ async fn serve_picking(
         && crate::stats::wants(&req, st)
     {
         if let Some(r) = crate::stats::challenge(&req, st) {
-            return finish(&fcnt, r, false);
+            return finish(&fcnt, r.map(full), false);
         }
         let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
         let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**cx.proxy.maps.store.load()));
         if req.method() == http::Method::POST && admin {
             return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
         }
-        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin);
+        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin).map(full);
         return finish(&fcnt, resp, false);
     }
     let chosen = rules::choose_backend(fe, &req, &t);

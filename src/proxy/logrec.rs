@@ -149,6 +149,12 @@ pub fn prepare<B>(
             }
         }
     }
+    // `tcp-request content capture` ran on the connection, before this request.
+    for (slot, v) in cx.rules.captures() {
+        if let Some(s) = spec.req_slots.get(slot) {
+            rec.capture_request(slot, &v, s.len);
+        }
+    }
     rec.captures_res = vec![None; spec.res_slots.len()];
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
@@ -161,6 +167,25 @@ pub fn prepare<B>(
         rec.unique_id = Some(id);
     }
     req.extensions_mut().insert(LogHandle { rec: Arc::new(Mutex::new(rec)), spec: spec.clone() });
+}
+
+/// A TCP session's record for a `log-format` line (mode tcp): the connection, the captures
+/// its `tcp-request content` rules made, and the unique id; the caller adds how it went.
+pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
+    let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
+    rec.tls = cx.tls;
+    rec.hostname = hostname();
+    rec.request_counter = REQUESTS.fetch_add(1, Relaxed);
+    rec.captures_req = vec![None; spec.req_slots.len()];
+    for (slot, v) in cx.rules.captures() {
+        if let Some(s) = spec.req_slots.get(slot) {
+            rec.capture_request(slot, &v, s.len);
+        }
+    }
+    if let Some(f) = &spec.unique_id {
+        rec.unique_id = Some(String::from_utf8_lossy(&record::render(f, &rec)).into_owned());
+    }
+    rec
 }
 
 /// `%CC`: the first request cookie whose `name=value` starts with `name`, cut to `len` bytes.

@@ -24,6 +24,7 @@ pub mod shutdown;
 pub mod sni;
 #[cfg(test)]
 mod sizes;
+mod stats_source;
 pub mod stick_rules;
 pub mod tcp;
 pub mod tcp_rules;

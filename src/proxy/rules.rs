@@ -244,6 +244,7 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
             let ctx = StreamCtx {
                 backend: t.backend,
                 req_body: t.body,
+                log: t.log,
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
             match step(rule, acls, &ctx, t) {
@@ -326,6 +327,7 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 vars: Some(t.vars),
                 status: Some(resp.status().as_u16()),
                 res_headers: Some(resp.headers()),
+                log: t.log,
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
             };
             match step(rule, acls, &ctx, t) {
@@ -442,7 +444,8 @@ impl<'r> Change<'r> {
 
 /// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
 pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
-    let ctx = StreamCtx { req_body: t.body, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
+    let ctx =
+        StreamCtx { req_body: t.body, log: t.log, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
     choose(fe, &ctx, t)
 }
 

@@ -62,6 +62,8 @@ pub struct StreamCtx<'a> {
     pub req_body: Option<&'a [u8]>,
     pub status: Option<u16>,
     pub res_headers: Option<&'a HeaderMap>,
+    /// The request's log record, whose capture slots `capture.req.hdr(N)` reads.
+    pub log: Option<&'a super::logrec::LogHandle>,
 }
 
 impl<'a> StreamCtx<'a> {
@@ -80,6 +82,7 @@ impl<'a> StreamCtx<'a> {
             req_body: None,
             status: None,
             res_headers: None,
+            log: None,
         }
     }
 
@@ -203,6 +206,11 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
         super::track::fetch(self.active, &self.cx.rules.stk, self.vars.map(|v| &v.stk), self.cx.peer, f)
+    }
+    fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
+        let rec = self.log?.lock();
+        let c = if response { &rec.captures_res } else { &rec.captures_req };
+        c.get(slot)?.as_ref().map(|v| v.as_bytes().to_vec())
     }
 }
 

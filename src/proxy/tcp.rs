@@ -51,6 +51,30 @@ where
         (Some(b), None) => (snap.backends[b].name.as_str(), "<NOSRV>"),
         _ => (fe.name.as_str(), "<NOSRV>"),
     };
+    if let Some(f) = &fe.logging.format {
+        let mut rec = super::logrec::tcp_record(&cx, &fe.logging, &fe.name);
+        rec.backend = backend.to_string();
+        rec.server = server.to_string();
+        if let (Some(b), Some(s)) = (out.backend, out.server) {
+            rec.server_addr = Some(snap.backends[b].servers[s].addr);
+            let brt = &active.rt.backends[b];
+            rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
+            rec.srvconn = brt.servers[s].counters.cur_sessions.load(Relaxed) as u64;
+        }
+        rec.feconn = active.rt.frontends[fi].cur_sessions.load(Relaxed) as u64;
+        rec.actconn = active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
+        (rec.tw, rec.tc, rec.tt) = (out.tw, out.tc, cx.accepted.1.elapsed().as_millis() as i64);
+        rec.bytes_out = out.session.bytes_out.load(Relaxed);
+        rec.bytes_in = bytes_in;
+        rec.termination = out.termination;
+        rec.retries = out.retries;
+        let Some(level) = fe.logging.level(&rec) else { return };
+        let line = crate::log::record::render(f, &rec);
+        let sd = fe.logging.format_sd.as_ref().map(|f| crate::log::record::render(f, &rec));
+        let sd = sd.map(|b| String::from_utf8_lossy(&b).into_owned());
+        active.fe_logger(fi).log_sd(level, sd.as_deref(), &line);
+        return;
+    }
     let rec = TcpRecord {
         client: cx.peer,
         accepted: cx.accepted.0,

@@ -5,7 +5,7 @@
 use super::{Active, ConnCtx};
 use crate::maps::MapStore;
 use crate::sample::{SampleContext, Value, VarRef};
-use crate::tcprules::{Env, FrontRules, Rule, Verdict};
+use crate::tcprules::{Effects, Env, FrontRules, Rule, Verdict};
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,9 +17,27 @@ pub struct ConnState {
     vars: Mutex<Vec<(VarRef, Value)>>,
     /// The session's tracked stick counters (`tcp-request ... track-sc*`).
     pub stk: crate::stktable::track::Trackers,
+    /// `tcp-request content capture`: (request capture slot, value already cut to its length).
+    captures: Mutex<Vec<(usize, Vec<u8>)>>,
 }
 
 impl ConnState {
+    fn capture(&self, slot: usize, value: &[u8]) {
+        let mut c = self.captures.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|(s, _)| *s != slot);
+        c.push((slot, value.to_vec()));
+    }
+
+    /// The captures the TCP rules made, for the log record of the session or its requests.
+    pub fn captures(&self) -> Vec<(usize, Vec<u8>)> {
+        self.captures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn captured(&self, slot: usize) -> Option<Vec<u8>> {
+        let c = self.captures.lock().unwrap_or_else(|p| p.into_inner());
+        c.iter().find(|(s, _)| *s == slot).map(|(_, v)| v.clone())
+    }
+
     fn set_var(&self, v: &VarRef, val: Option<Value>) {
         let mut vars = self.vars.lock().unwrap_or_else(|p| p.into_inner());
         vars.retain(|(k, _)| k != v);
@@ -87,6 +105,9 @@ impl SampleContext for TcpCtx<'_> {
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
         super::track::fetch(self.active, &self.state.stk, None, self.src, f)
     }
+    fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
+        if response { None } else { self.state.captured(slot) }
+    }
 }
 
 /// A stick action of a TCP rule, for the session.
@@ -103,6 +124,24 @@ pub fn session_allowed(fe: &crate::config::snapshot::Frontend, active: &Active, 
     ok
 }
 
+/// What the rules' non-deciding actions do on this connection.
+struct ConnEffects<'a> {
+    active: &'a Active,
+    cx: &'a ConnCtx,
+}
+
+impl Effects for ConnEffects<'_> {
+    fn set_var(&self, var: &VarRef, value: Option<Value>) {
+        self.cx.rules.set_var(var, value)
+    }
+    fn stick(&self, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
+        stick(self.active, self.cx, a, env)
+    }
+    fn capture(&self, slot: usize, value: &[u8]) {
+        self.cx.rules.capture(slot, value)
+    }
+}
+
 fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, buf: &'a [u8]) -> TcpCtx<'a> {
     TcpCtx { src: cx.peer, dst: cx.local, tls_bind: cx.tls, tls: &cx.tls_info, state: &cx.rules, buf, active }
 }
@@ -116,8 +155,7 @@ pub fn allowed(rules: &[Rule], fr_acls: &[crate::tcprules::Acl], active: &Active
     let store = cx.proxy.maps.store.load();
     let c = ctx(active, cx, &[]);
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    let stick = |a: &_, env: &Env<'_>| stick(active, cx, a, env);
-    crate::tcprules::run(rules, 0, fr_acls, &env, &|v, val| cx.rules.set_var(v, val), &stick) != Verdict::Reject
+    crate::tcprules::run(rules, 0, fr_acls, &env, &ConnEffects { active, cx }) != Verdict::Reject
 }
 
 /// Content inspection: reads the client's first bytes until the content rules accept or reject,
@@ -144,8 +182,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
             let store = cx.proxy.maps.store.load();
             let c = ctx(active, cx, &buf);
             let env = Env { ctx: &c, maps: &**store, final_ };
-            let stick = |a: &_, env: &Env<'_>| stick(active, cx, a, env);
-            crate::tcprules::run(&rules.content, from, &rules.acls, &env, &|v, val| cx.rules.set_var(v, val), &stick)
+            crate::tcprules::run(&rules.content, from, &rules.acls, &env, &ConnEffects { active, cx })
         };
         match verdict {
             Verdict::Accept => return Ok(Some(buf)),

@@ -1,50 +1,121 @@
 //! `if` / `unless` conditions over ACLs, with HAProxy's grammar: terms side by side are ANDed,
 //! `||` or `or` separates alternatives (AND binds tighter), `!` negates one term, and
 //! `{ FETCH PATTERN... }` is an anonymous ACL. There are no parentheses.
+//!
+//! One parser and one evaluator for every rule site: HTTP conditions are made of
+//! [`Acl`]s, TCP ones of `tcprules::Acl`s (which know when request bytes are still missing);
+//! what a site may fetch is checked by that site's validation. Evaluation is HAProxy's
+//! three-valued `acl_exec_cond`, short-circuited the same way.
 
 use super::RoutingError;
 use super::acl::Acl;
 use super::lex::{self, Word};
 use crate::sample::{Maps, MatchKind, SampleContext};
 
-#[derive(Debug, Clone)]
-pub struct Condition {
-    /// `unless`: the result is inverted.
-    unless: bool,
-    /// Alternatives; each holds terms that must all match.
-    any_of: Vec<Vec<Term>>,
+/// HAProxy's `ACL_TEST_FAIL` (0), `ACL_TEST_MISS` (1), `ACL_TEST_PASS` (3): AND is `&`, OR is `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    Fail = 0,
+    Miss = 1,
+    Pass = 3,
 }
 
-#[derive(Debug, Clone)]
-struct Term {
-    negate: bool,
-    acl: AclRef,
-}
-
-#[derive(Debug, Clone)]
-enum AclRef {
-    /// Index into the frontend's ACL list.
-    Named(usize),
-    /// An anonymous `{ ... }` ACL or a predefined one, owned by the condition.
-    Inline(Box<Acl>),
-}
-
-impl Term {
-    fn eval(&self, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
-        let hit = match &self.acl {
-            // Indexes come from the same ACL list at load time; a mismatch cannot match.
-            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.matches(ctx, maps)),
-            AclRef::Inline(a) => a.matches(ctx, maps),
-        };
-        hit != self.negate
+impl Tri {
+    fn from_bits(b: u8) -> Tri {
+        match b {
+            0 => Tri::Fail,
+            3 => Tri::Pass,
+            _ => Tri::Miss,
+        }
+    }
+    fn and(self, o: Tri) -> Tri {
+        Tri::from_bits(self as u8 & o as u8)
+    }
+    pub fn or(self, o: Tri) -> Tri {
+        Tri::from_bits(self as u8 | o as u8)
+    }
+    fn not(self) -> Tri {
+        match self {
+            Tri::Fail => Tri::Pass,
+            Tri::Pass => Tri::Fail,
+            Tri::Miss => Tri::Miss,
+        }
     }
 }
 
-impl Condition {
+/// What a condition reads besides its patterns: the stream and the pattern/map store.
+pub struct Env<'a> {
+    pub ctx: &'a dyn SampleContext,
+    /// Maps and `-f` pattern files.
+    pub maps: &'a dyn Maps,
+    /// No more request data will come (`inspect-delay` over, buffer full, client closed, or
+    /// no delay configured): nothing is "missing" any more.
+    pub final_: bool,
+}
+
+/// What a condition needs of the ACLs it is made of.
+pub trait CondAcl: Sized {
+    /// Compiles an anonymous ACL, the words between `{` and `}`.
+    fn from_words(words: &[Word]) -> Result<Self, RoutingError>;
+    /// HAProxy's predefined ACL of that name, as this site knows them.
+    fn predefined(name: &str) -> Option<Self>;
+    fn eval(&self, env: &Env<'_>) -> Tri;
+}
+
+impl CondAcl for Acl {
+    fn from_words(words: &[Word]) -> Result<Acl, RoutingError> {
+        Acl::from_words(words)
+    }
+    fn predefined(name: &str) -> Option<Acl> {
+        Acl::predefined(name)
+    }
+    /// An HTTP request is complete when rules see it: never "missing".
+    fn eval(&self, env: &Env<'_>) -> Tri {
+        if self.matches(env.ctx, env.maps) { Tri::Pass } else { Tri::Fail }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cond<A> {
+    /// `unless`: the result is inverted.
+    unless: bool,
+    /// Alternatives; each holds terms that must all match.
+    any_of: Vec<Vec<Term<A>>>,
+}
+
+/// An HTTP condition.
+pub type Condition = Cond<Acl>;
+
+#[derive(Debug, Clone)]
+struct Term<A> {
+    negate: bool,
+    acl: AclRef<A>,
+}
+
+#[derive(Debug, Clone)]
+enum AclRef<A> {
+    /// Index into the section's ACL list.
+    Named(usize),
+    /// An anonymous `{ ... }` ACL or a predefined one, owned by the condition.
+    Inline(Box<A>),
+}
+
+impl<A: CondAcl> Term<A> {
+    fn eval(&self, acls: &[A], env: &Env<'_>) -> Tri {
+        let r = match &self.acl {
+            // Indexes come from the same ACL list at load time; a mismatch cannot match.
+            AclRef::Named(i) => acls.get(*i).map_or(Tri::Fail, |a| a.eval(env)),
+            AclRef::Inline(a) => a.eval(env),
+        };
+        if self.negate { r.not() } else { r }
+    }
+}
+
+impl<A: CondAcl> Cond<A> {
     /// Parses `if a b || !c`, `unless { path_beg /api }`, ... `acl_names` maps a declared ACL
-    /// name to its index in the list later passed to [`Condition::eval`]; HAProxy's predefined
+    /// name to its index in the list later passed to the evaluation; HAProxy's predefined
     /// ACLs (`TRUE`, `LOCALHOST`, `METH_GET`, ...) are known without declaring them.
-    pub fn parse(expr: &str, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Condition, RoutingError> {
+    pub fn parse(expr: &str, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Cond<A>, RoutingError> {
         let words = lex::words(expr)?;
         let (unless, body) = match words.split_first() {
             None => return Err(RoutingError::EmptyCondition),
@@ -54,7 +125,7 @@ impl Condition {
                 return Err(RoutingError::MissingKeyword { found: k.text.clone() });
             }
         };
-        let mut any_of: Vec<Vec<Term>> = vec![Vec::new()];
+        let mut any_of: Vec<Vec<Term<A>>> = vec![Vec::new()];
         let mut last_or: Option<&str> = None;
         let mut words = body.iter();
         while let Some(w) = words.next() {
@@ -74,82 +145,87 @@ impl Condition {
         match (any_of.last().is_none_or(Vec::is_empty), last_or) {
             (true, Some(op)) => Err(RoutingError::DanglingOperator { operator: op.to_string() }),
             (true, None) => Err(RoutingError::EmptyCondition),
-            (false, _) => Ok(Condition { unless, any_of }),
+            (false, _) => Ok(Cond { unless, any_of }),
         }
     }
 
-    pub fn eval(&self, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
-        let hit = self.any_of.iter().any(|all| all.iter().all(|t| t.eval(acls, ctx, maps)));
-        hit != self.unless
+    /// HAProxy's `acl_exec_cond`: an alternative stops at its first failing term, the
+    /// condition at its first passing alternative; a missing sample is neither.
+    pub fn eval_tri(&self, acls: &[A], env: &Env<'_>) -> Tri {
+        let mut r = Tri::Fail;
+        for all in &self.any_of {
+            let mut suite = Tri::Pass;
+            for t in all {
+                suite = suite.and(t.eval(acls, env));
+                if suite == Tri::Fail {
+                    break;
+                }
+            }
+            r = r.or(suite);
+            if r == Tri::Pass {
+                break;
+            }
+        }
+        if self.unless { r.not() } else { r }
     }
 
-    /// Map files read by anonymous ACLs; declared ACLs report their own.
-    pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
-        self.any_of
-            .iter()
-            .flatten()
-            .filter_map(|t| match &t.acl {
-                AclRef::Inline(a) => Some(a.map_refs()),
-                AclRef::Named(_) => None,
-            })
-            .flatten()
-            .collect()
-    }
-
-    /// Userlists (and groups) read by anonymous ACLs; declared ACLs report their own.
-    pub fn auth_refs(&self) -> Vec<(&str, &[String])> {
-        self.any_of
-            .iter()
-            .flatten()
-            .filter_map(|t| match &t.acl {
-                AclRef::Inline(a) => Some(a.auth_refs()),
-                AclRef::Named(_) => None,
-            })
-            .flatten()
-            .collect()
-    }
-
-    /// `-f` files of anonymous ACLs; declared ACLs report their own.
-    pub fn file_refs(&self) -> Vec<(&str, MatchKind, bool, bool)> {
-        self.any_of
-            .iter()
-            .flatten()
-            .filter_map(|t| match &t.acl {
-                AclRef::Inline(a) => Some(a.file_refs()),
-                AclRef::Named(_) => None,
-            })
-            .flatten()
-            .collect()
+    /// Anonymous and predefined ACLs (declared ones are checked in their own list).
+    pub fn inline_acls(&self) -> impl Iterator<Item = &A> {
+        self.any_of.iter().flatten().filter_map(|t| match &t.acl {
+            AclRef::Inline(a) => Some(&**a),
+            AclRef::Named(_) => None,
+        })
     }
 
     /// Anonymous ACLs, for load-time resolution; declared ACLs are resolved in their list.
-    pub fn inline_acls_mut(&mut self) -> impl Iterator<Item = &mut Acl> {
+    pub fn inline_acls_mut(&mut self) -> impl Iterator<Item = &mut A> {
         self.any_of.iter_mut().flatten().filter_map(|t| match &mut t.acl {
             AclRef::Inline(a) => Some(&mut **a),
             AclRef::Named(_) => None,
         })
     }
 
+    /// Indexes of the declared ACLs used.
+    pub fn named(&self) -> impl Iterator<Item = usize> + '_ {
+        self.any_of.iter().flatten().filter_map(|t| match t.acl {
+            AclRef::Named(i) => Some(i),
+            AclRef::Inline(_) => None,
+        })
+    }
+}
+
+impl Cond<Acl> {
+    pub fn eval(&self, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+        self.eval_tri(acls, &Env { ctx, maps, final_: true }) == Tri::Pass
+    }
+
+    /// Map files read by anonymous ACLs; declared ACLs report their own.
+    pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
+        self.inline_acls().flat_map(Acl::map_refs).collect()
+    }
+
+    /// Userlists (and groups) read by anonymous ACLs; declared ACLs report their own.
+    pub fn auth_refs(&self) -> Vec<(&str, &[String])> {
+        self.inline_acls().flat_map(Acl::auth_refs).collect()
+    }
+
+    /// `-f` files of anonymous ACLs; declared ACLs report their own.
+    pub fn file_refs(&self) -> Vec<(&str, MatchKind, bool, bool)> {
+        self.inline_acls().flat_map(Acl::file_refs).collect()
+    }
+
     /// Backends named by `nbsrv(...)` in anonymous ACLs; declared ACLs report their own.
     pub fn referenced_backends(&self) -> Vec<&str> {
-        self.any_of
-            .iter()
-            .flatten()
-            .filter_map(|t| match &t.acl {
-                AclRef::Inline(a) => Some(a.referenced_backends()),
-                AclRef::Named(_) => None,
-            })
-            .flatten()
-            .collect()
+        self.inline_acls().flat_map(Acl::referenced_backends).collect()
     }
 }
 
 /// One term starting at `first`: `[!]name`, `! name`, `[!]{ ... }`.
-fn parse_term<'w>(
+fn parse_term<'w, A: CondAcl>(
     first: &'w Word,
     rest: &mut impl Iterator<Item = &'w Word>,
     acl_names: &dyn Fn(&str) -> Option<usize>,
-) -> Result<Term, RoutingError> {
+) -> Result<Term<A>, RoutingError> {
     let mut negate = false;
     let mut w = first;
     let name = loop {
@@ -182,7 +258,7 @@ fn parse_term<'w>(
             if inner.is_empty() {
                 return Err(RoutingError::EmptyBraces);
             }
-            Ok(Term { negate, acl: AclRef::Inline(Box::new(Acl::from_words(&inner)?)) })
+            Ok(Term { negate, acl: AclRef::Inline(Box::new(A::from_words(&inner)?)) })
         }
         "}" => Err(RoutingError::UnbalancedBrace),
         _ if name.starts_with('{') || name.ends_with('}') => Err(RoutingError::BraceSpacing { token: w.text.clone() }),
@@ -190,11 +266,15 @@ fn parse_term<'w>(
     }
 }
 
-fn named(name: &str, negate: bool, acl_names: &dyn Fn(&str) -> Option<usize>) -> Result<Term, RoutingError> {
+fn named<A: CondAcl>(
+    name: &str,
+    negate: bool,
+    acl_names: &dyn Fn(&str) -> Option<usize>,
+) -> Result<Term<A>, RoutingError> {
     let acl = match acl_names(name) {
         Some(i) => AclRef::Named(i),
         None => AclRef::Inline(Box::new(
-            Acl::predefined(name).ok_or_else(|| RoutingError::UnknownAcl { name: name.to_string() })?,
+            A::predefined(name).ok_or_else(|| RoutingError::UnknownAcl { name: name.to_string() })?,
         )),
     };
     Ok(Term { negate, acl })

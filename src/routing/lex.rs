@@ -11,19 +11,19 @@ use super::RoutingError;
 /// One word and whether any part of it was quoted or escaped (a quoted `"{"` is a pattern,
 /// not a brace).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Word {
+pub struct Word {
     pub text: String,
     pub quoted: bool,
 }
 
 impl Word {
     /// An unquoted word equal to `s`.
-    pub(crate) fn is(&self, s: &str) -> bool {
+    pub fn is(&self, s: &str) -> bool {
         !self.quoted && self.text == s
     }
 }
 
-pub(crate) fn words(input: &str) -> Result<Vec<Word>, RoutingError> {
+pub fn words(input: &str) -> Result<Vec<Word>, RoutingError> {
     let mut out = Vec::new();
     let mut chars = input.chars().peekable();
     loop {

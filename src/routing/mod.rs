@@ -7,11 +7,11 @@
 
 mod acl;
 mod cond;
-pub(crate) mod lex;
+pub mod lex;
 mod pattern;
 
 pub use acl::Acl;
-pub use cond::Condition;
+pub use cond::{Cond, CondAcl, Condition, Env, Tri};
 pub use pattern::Net;
 
 /// Live state of backends, as `nbsrv` and keepalived's `track_backend` read it.
@@ -82,6 +82,9 @@ pub enum RoutingError {
     BraceSpacing { token: String },
     #[error("`{fetch}` takes group names only (no converter, `-m`, `-i` or `-f`), as in HAProxy")]
     AuthGroupForm { fetch: String },
+    /// A TCP ACL's compile error (`tcprules::Acl`), as it says it.
+    #[error("{0}")]
+    Acl(String),
 }
 
 /// A request as the unit tests of this module describe it, with live backend state.

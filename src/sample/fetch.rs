@@ -128,6 +128,11 @@ pub trait SampleContext {
     fn stick(&self, _f: &super::fetch_sc::StickFetch) -> Option<Value> {
         None
     }
+    /// What capture slot `slot` of the request (or, with `response`, the response) holds
+    /// (`capture.req.hdr(N)`, `capture.res.hdr(N)`).
+    fn capture(&self, _response: bool, _slot: usize) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Unit of `date`'s result.
@@ -218,6 +223,11 @@ pub enum Fetch {
     Rand(Option<u64>),
     Hostname,
     UniqueId,
+    /// `capture.req.hdr(N)` / `capture.res.hdr(N)`: a capture slot's content.
+    Capture {
+        response: bool,
+        slot: usize,
+    },
     Always(bool),
     /// `req.proto_http`: the stream carries HTTP.
     ProtoHttp,
@@ -350,6 +360,14 @@ impl Fetch {
                 a.count(1, 1)?;
                 let list = a.str(0)?.to_string();
                 Ok(if name == "http_auth" { Fetch::HttpAuth(list) } else { Fetch::HttpAuthGroup(list) })
+            }
+            name @ ("capture.req.hdr" | "capture.res.hdr") => {
+                a.count(1, 1)?;
+                let slot = a.sint(0)?;
+                if slot < 0 {
+                    return Err(a.err(Some(1), "a capture slot number is 0 or more"));
+                }
+                Ok(Fetch::Capture { response: name == "capture.res.hdr", slot: slot as usize })
             }
             "nbsrv" => a.count(0, 1).map(|_| Fetch::Nbsrv(opt(0))),
             "be_conn" => a.count(0, 1).map(|_| Fetch::BeConn(opt(0))),
@@ -526,6 +544,7 @@ impl Fetch {
             }
             Fetch::Hostname => s(ctx.hostname()?.as_bytes()),
             Fetch::UniqueId => s(ctx.unique_id()?.as_bytes()),
+            Fetch::Capture { response, slot } => Some(Value::Str(ctx.capture(*response, *slot)?)),
             Fetch::Always(b) => Some(Value::Bool(*b)),
             Fetch::ProtoHttp => Some(Value::Bool(ctx.method().is_some())),
             Fetch::Stick(f) => ctx.stick(f),

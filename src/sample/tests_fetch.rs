@@ -89,6 +89,9 @@ impl SampleContext for Fake {
     fn hostname(&self) -> Option<&str> {
         Some("lb1")
     }
+    fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
+        (!response && slot == 1).then(|| b"example.com".to_vec())
+    }
 }
 
 fn request() -> Fake {
@@ -284,4 +287,16 @@ fn acls_see_every_occurrence() {
     assert_eq!(all("path"), strs(&["/a/b.php"]));
     assert_eq!(all("hdr(nope)"), strs(&[]));
     assert_eq!(all("hdr(x-list),b64dec"), strs(&[]), "a converter failing drops the occurrence");
+}
+
+#[test]
+fn capture_slots() {
+    let r = request();
+    assert_eq!(get(&r, "capture.req.hdr(1)"), s("example.com"));
+    assert_eq!(get(&r, "capture.req.hdr(1),upper"), s("EXAMPLE.COM"));
+    assert_eq!(get(&r, "capture.req.hdr(0)"), None);
+    assert_eq!(get(&r, "capture.res.hdr(1)"), None);
+    for bad in ["capture.req.hdr", "capture.req.hdr(-1)", "capture.req.hdr(x)", "capture.res.hdr(1,2)"] {
+        assert!(SampleExpr::parse(bad).is_err(), "{bad}");
+    }
 }

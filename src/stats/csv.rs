@@ -1,7 +1,7 @@
 //! `;csv`: HAProxy's stats CSV (`show stat`), the first 50 columns in HAProxy's order.
 
+use super::Source;
 use super::rows::{Kind, rows};
-use crate::proxy::Active;
 use std::sync::atomic::Ordering::Relaxed;
 
 pub const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,";
@@ -10,7 +10,7 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-pub fn csv(active: &Active) -> String {
+pub fn csv(active: &dyn Source) -> String {
     csv_from_rows(&csv_rows(active))
 }
 
@@ -39,7 +39,7 @@ fn csv_field(f: &str) -> std::borrow::Cow<'_, str> {
 
 /// The rows as unquoted fields, one per column of [`HEADER`], so other encoders (the control
 /// socket's JSON) share one source of figures.
-pub fn csv_rows(active: &Active) -> Vec<Vec<String>> {
+pub fn csv_rows(active: &dyn Source) -> Vec<Vec<String>> {
     let pid = std::process::id();
     let mut out = Vec::new();
     for r in rows(active) {

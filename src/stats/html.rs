@@ -1,9 +1,9 @@
 //! The HTML stats page: one table per proxy, colour by state, and (with `admin`) a form that sets
 //! servers READY / DRAIN / MAINT.
 
+use super::Source;
 use super::rows::{Kind, rows};
 use crate::config::snapshot::StatsSettings;
-use crate::proxy::Active;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -27,7 +27,7 @@ th{background:#20507a;color:#fff}td.n{text-align:left}tr.fe td{background:#e8eef
 tr.UP td,tr.no.check td{background:#c0ffc0}tr.DOWN td{background:#ff9090}tr.MAINT td{background:#c8c8ff}\
 tr.DRAIN td{background:#ffd090}.legend span{padding:1px 6px;margin-right:6px}";
 
-pub fn html(st: &StatsSettings, active: &Active, uptime: Duration, admin: bool) -> String {
+pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bool) -> String {
     let mut s = String::with_capacity(16 * 1024);
     let _ = write!(
         s,
@@ -44,7 +44,7 @@ pub fn html(st: &StatsSettings, active: &Active, uptime: Duration, admin: bool) 
         esc(&version),
         std::process::id(),
         human_secs(uptime.as_secs()),
-        active.generation,
+        active.generation(),
         esc(&format!("{};csv", st.uri)),
     );
     s.push_str("<p class=legend><span style=\"background:#c0ffc0\">UP</span><span style=\"background:#ff9090\">DOWN</span><span style=\"background:#ffd090\">DRAIN</span><span style=\"background:#c8c8ff\">MAINT</span></p>");

@@ -9,11 +9,37 @@ pub mod rows;
 pub use csv::{HEADER as CSV_HEADER, csv, csv_from_rows, csv_rows};
 
 use crate::config::snapshot::StatsSettings;
-use crate::proxy::Active;
-use crate::proxy::body::{ProxyBody, full};
 use crate::state::Admin;
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use std::time::Duration;
+
+/// The running proxy as the stats read it; `proxy::Active` implements it, so this module
+/// reads the proxy without depending on it.
+pub trait Source {
+    /// The configuration generation (`lbha_config_generation`).
+    fn generation(&self) -> u64;
+    fn snap(&self) -> &crate::config::snapshot::Snapshot;
+    /// Live counters and server states of that snapshot.
+    fn rt(&self) -> &crate::state::Attached;
+    /// Log lines dropped so far because the sender was behind.
+    fn log_dropped(&self) -> u64;
+}
+
+impl<T: Source + ?Sized> Source for std::sync::Arc<T> {
+    fn generation(&self) -> u64 {
+        (**self).generation()
+    }
+    fn snap(&self) -> &crate::config::snapshot::Snapshot {
+        (**self).snap()
+    }
+    fn rt(&self) -> &crate::state::Attached {
+        (**self).rt()
+    }
+    fn log_dropped(&self) -> u64 {
+        (**self).log_dropped()
+    }
+}
 
 /// Whether the `Authorization` header carries one of the configured `user:password` pairs.
 fn authorized<B>(req: &Request<B>, st: &StatsSettings) -> bool {
@@ -70,12 +96,12 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// The 401 a stats listener answers when `stats auth` is configured and the request does not
 /// carry one of its users. Checked before anything else, admin actions included, as HAProxy does.
-pub fn challenge<B>(req: &Request<B>, st: &StatsSettings) -> Option<Response<ProxyBody>> {
+pub fn challenge<B>(req: &Request<B>, st: &StatsSettings) -> Option<Response<Bytes>> {
     if authorized(req, st) {
         return None;
     }
-    let mut r = Response::new(full(
-        "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+    let mut r = Response::new(Bytes::from_static(
+        b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
     ));
     *r.status_mut() = StatusCode::UNAUTHORIZED;
     let realm = st.realm.replace('"', "'");
@@ -91,10 +117,10 @@ pub fn challenge<B>(req: &Request<B>, st: &StatsSettings) -> Option<Response<Pro
 pub fn serve<B>(
     req: &Request<B>,
     st: &StatsSettings,
-    active: &Active,
+    active: &dyn Source,
     uptime: Duration,
     admin: bool,
-) -> Response<ProxyBody> {
+) -> Response<Bytes> {
     if let Some(r) = challenge(req, st) {
         return r;
     }
@@ -106,7 +132,7 @@ pub fn serve<B>(
     } else {
         (html::html(st, active, uptime, admin), "text/html; charset=utf-8")
     };
-    let mut r = Response::new(full(body));
+    let mut r = Response::new(Bytes::from(body));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
@@ -119,7 +145,7 @@ pub fn wants<B>(req: &Request<B>, st: &StatsSettings) -> bool {
 }
 
 /// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`).
-pub fn apply_admin(active: &Active, form: &str) -> Result<String, String> {
+pub fn apply_admin(active: &dyn Source, form: &str) -> Result<String, String> {
     let mut backend = None;
     let mut servers = Vec::new();
     let mut action = None;
@@ -139,13 +165,13 @@ pub fn apply_admin(active: &Active, form: &str) -> Result<String, String> {
         Some("maint") => Admin::Maint,
         other => return Err(format!("unknown action {other:?} (ready, drain, maint)")),
     };
-    let (bi, b) = active.snap.backend(&backend).ok_or_else(|| format!("no backend {backend:?}"))?;
+    let (bi, b) = active.snap().backend(&backend).ok_or_else(|| format!("no backend {backend:?}"))?;
     if servers.is_empty() {
         return Err("no server selected".into());
     }
     for s in &servers {
         let si = b.servers.iter().position(|x| &x.name == s).ok_or_else(|| format!("no server {backend}/{s}"))?;
-        active.rt.backends[bi].servers[si].set_admin(admin);
+        active.rt().backends[bi].servers[si].set_admin(admin);
     }
     Ok(format!("{} server(s) of {backend} set to {admin:?}", servers.len()))
 }

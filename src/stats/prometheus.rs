@@ -1,7 +1,7 @@
 //! Prometheus text exposition of the same figures, under stable `lbha_` names.
 
+use super::Source;
 use super::rows::{Kind, Row, rows};
-use crate::proxy::Active;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -149,7 +149,7 @@ const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 /// The exposition format's media type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn metrics(active: &Active, uptime: Duration) -> String {
+pub fn metrics(active: &dyn Source, uptime: Duration) -> String {
     let rows = rows(active);
     let mut s = String::new();
     let _ = writeln!(
@@ -160,12 +160,12 @@ pub fn metrics(active: &Active, uptime: Duration) -> String {
     let _ = writeln!(
         s,
         "# HELP lbha_config_generation Configurations loaded since start\n# TYPE lbha_config_generation gauge\nlbha_config_generation {}",
-        active.generation
+        active.generation()
     );
     let _ = writeln!(
         s,
         "# HELP lbha_log_dropped_total Log lines dropped because the queue was full\n# TYPE lbha_log_dropped_total counter\nlbha_log_dropped_total {}",
-        active.logger.dropped.load(Relaxed)
+        active.log_dropped()
     );
     for (kind, prefix) in [(Kind::Frontend, "frontend"), (Kind::Backend, "backend"), (Kind::Server, "server")] {
         for f in FAMILIES {

@@ -1,6 +1,6 @@
 //! One row per frontend, server and backend: the figures every stats view renders.
 
-use crate::proxy::Active;
+use super::Source;
 use crate::state::{Admin, Counters};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +59,8 @@ impl<'a> Row<'a> {
 
 /// Proxy by proxy in config order, as HAProxy lists them: the FRONTEND row, then the servers,
 /// then the BACKEND row (a `listen` section has all three under one name).
-pub fn rows(active: &Active) -> Vec<Row<'_>> {
-    let snap = &active.snap;
+pub fn rows(active: &dyn Source) -> Vec<Row<'_>> {
+    let snap = active.snap();
     let mut names: Vec<&str> = snap.frontends.iter().map(|f| f.name.as_str()).collect();
     for b in &snap.backends {
         if !names.contains(&b.name.as_str()) {
@@ -70,7 +70,7 @@ pub fn rows(active: &Active) -> Vec<Row<'_>> {
     let mut out = Vec::new();
     for name in names {
         if let Some((i, f)) = snap.frontend(name) {
-            let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt.frontends[i]);
+            let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt().frontends[i]);
             r.slim = f.maxconn;
             out.push(r);
         }
@@ -81,10 +81,10 @@ pub fn rows(active: &Active) -> Vec<Row<'_>> {
     out
 }
 
-fn backend_rows<'a>(active: &'a Active, bi: usize, out: &mut Vec<Row<'a>>) {
-    let b = &active.snap.backends[bi];
+fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
+    let b = &active.snap().backends[bi];
     {
-        let brt = &active.rt.backends[bi];
+        let brt = &active.rt().backends[bi];
         let (mut act, mut bck, mut weight) = (0, 0, 0);
         for (si, s) in b.servers.iter().enumerate() {
             let rt = &brt.servers[si];

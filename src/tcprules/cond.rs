@@ -1,50 +1,32 @@
-//! ACLs and `if`/`unless` conditions over sample expressions, with HAProxy's three-valued
+//! TCP ACLs: sample expressions matched with `sample::matcher`, with HAProxy's three-valued
 //! result: a rule reading request bytes that have not arrived yet is neither true nor false but
 //! "missing data" (`ACL_TEST_MISS`), and the rule set waits for more until `inspect-delay`.
+//! Conditions over them are `routing::Cond`, the one condition grammar and evaluator.
 
 use crate::routing::lex::{self, Word};
+use crate::routing::{CondAcl, Env, RoutingError, Tri};
 use crate::sample::matcher::{Matcher, Method};
-use crate::sample::{Fetch, Maps, SampleContext, SampleExpr, SmpType};
+use crate::sample::{Fetch, SampleContext, SampleExpr, SmpType};
 
-/// HAProxy's `ACL_TEST_FAIL` (0), `ACL_TEST_MISS` (1), `ACL_TEST_PASS` (3): AND is `&`, OR is `|`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tri {
-    Fail = 0,
-    Miss = 1,
-    Pass = 3,
-}
+/// A condition of TCP rules and of `use_backend` in mode tcp.
+pub type Cond = crate::routing::Cond<Acl>;
 
-impl Tri {
-    fn from_bits(b: u8) -> Tri {
-        match b {
-            0 => Tri::Fail,
-            3 => Tri::Pass,
-            _ => Tri::Miss,
-        }
-    }
-    fn and(self, o: Tri) -> Tri {
-        Tri::from_bits(self as u8 & o as u8)
-    }
-    fn or(self, o: Tri) -> Tri {
-        Tri::from_bits(self as u8 | o as u8)
-    }
-    fn not(self) -> Tri {
-        match self {
-            Tri::Fail => Tri::Pass,
-            Tri::Pass => Tri::Fail,
-            Tri::Miss => Tri::Miss,
-        }
+impl Cond {
+    pub fn eval(&self, acls: &[Acl], env: &Env<'_>) -> Tri {
+        self.eval_tri(acls, env)
     }
 }
 
-/// What a condition reads besides its patterns: the stream and the pattern/map store.
-pub struct Env<'a> {
-    pub ctx: &'a dyn SampleContext,
-    /// Maps and `-f` pattern files.
-    pub maps: &'a dyn Maps,
-    /// No more request data will come (`inspect-delay` over, buffer full, client closed, or
-    /// no delay configured): nothing is "missing" any more.
-    pub final_: bool,
+impl CondAcl for Acl {
+    fn from_words(words: &[Word]) -> Result<Acl, RoutingError> {
+        Acl::from_words(words).map_err(RoutingError::Acl)
+    }
+    fn predefined(name: &str) -> Option<Acl> {
+        Acl::predefined(name)
+    }
+    fn eval(&self, env: &Env<'_>) -> Tri {
+        Acl::eval(self, env)
+    }
 }
 
 #[derive(Debug)]
@@ -231,126 +213,5 @@ fn hello_incomplete(p: &[u8]) -> bool {
         [0x16, ..] if p.len() < 5 => true,
         [0x16, _, _, hi, lo, rest @ ..] => rest.len() < (*hi as usize) << 8 | *lo as usize,
         _ => false,
-    }
-}
-
-#[derive(Debug)]
-pub struct Cond {
-    unless: bool,
-    any_of: Vec<Vec<Term>>,
-}
-
-#[derive(Debug)]
-struct Term {
-    negate: bool,
-    acl: AclRef,
-}
-
-#[derive(Debug)]
-enum AclRef {
-    Named(usize),
-    Inline(Box<Acl>),
-}
-
-impl Cond {
-    /// Parses `if a b || !c`, `unless { req.ssl_sni -i a.example }`; `acl` resolves a declared
-    /// ACL name to its index in the list later given to [`Cond::eval`].
-    pub fn parse(text: &str, acl: &dyn Fn(&str) -> Option<usize>) -> Result<Cond, String> {
-        let words = lex::words(text).map_err(|e| e.to_string())?;
-        let (unless, body) = match words.split_first() {
-            Some((k, b)) if k.is("if") => (false, b),
-            Some((k, b)) if k.is("unless") => (true, b),
-            Some((k, _)) => return Err(format!("condition must start with `if` or `unless`, got `{}`", k.text)),
-            None => return Err("empty condition".into()),
-        };
-        let mut any_of: Vec<Vec<Term>> = vec![Vec::new()];
-        let mut i = 0;
-        while i < body.len() {
-            let w = &body[i];
-            i += 1;
-            if w.is("||") || w.is("or") {
-                if any_of.last().is_none_or(Vec::is_empty) {
-                    return Err(format!("`{}` has nothing to apply to", w.text));
-                }
-                any_of.push(Vec::new());
-                continue;
-            }
-            let mut negate = false;
-            let mut text = w.text.as_str();
-            if !w.quoted {
-                let stripped = text.trim_start_matches('!');
-                negate = (text.len() - stripped.len()) % 2 == 1;
-                text = stripped;
-            }
-            if text.is_empty() {
-                // A lone `!` applies to the next word.
-                let Some(next) = body.get(i) else { return Err("`!` has nothing to apply to".into()) };
-                i += 1;
-                text = next.text.as_str();
-                if next.is("{") {
-                    text = "{";
-                }
-            }
-            let acl = if text == "{" && !w.quoted {
-                let close = body[i..].iter().position(|x| x.is("}")).ok_or("unbalanced braces in condition")?;
-                let inner = &body[i..i + close];
-                if inner.iter().any(|x| x.is("{")) {
-                    return Err("braces cannot nest in a condition".into());
-                }
-                i += close + 1;
-                AclRef::Inline(Box::new(Acl::from_words(inner)?))
-            } else if text.starts_with('{') || text.ends_with('}') {
-                return Err(format!("`{text}`: braces must be separated by spaces"));
-            } else if let Some(idx) = acl(text) {
-                AclRef::Named(idx)
-            } else if let Some(p) = Acl::predefined(text) {
-                AclRef::Inline(Box::new(p))
-            } else {
-                return Err(format!("unknown acl `{text}`"));
-            };
-            if let Some(g) = any_of.last_mut() {
-                g.push(Term { negate, acl });
-            }
-        }
-        if any_of.last().is_none_or(Vec::is_empty) {
-            return Err("condition ends without an ACL".into());
-        }
-        Ok(Cond { unless, any_of })
-    }
-
-    pub fn eval(&self, acls: &[Acl], env: &Env<'_>) -> Tri {
-        let term = |t: &Term| {
-            let r = match &t.acl {
-                AclRef::Named(i) => acls.get(*i).map_or(Tri::Fail, |a| a.eval(env)),
-                AclRef::Inline(a) => a.eval(env),
-            };
-            if t.negate { r.not() } else { r }
-        };
-        let r =
-            self.any_of.iter().fold(Tri::Fail, |acc, all| acc.or(all.iter().fold(Tri::Pass, |a, t| a.and(term(t)))));
-        if self.unless { r.not() } else { r }
-    }
-
-    /// Inline ACLs (declared ones are reported by their own list).
-    pub fn inline_acls(&self) -> impl Iterator<Item = &Acl> {
-        self.any_of.iter().flatten().filter_map(|t| match &t.acl {
-            AclRef::Inline(a) => Some(&**a),
-            AclRef::Named(_) => None,
-        })
-    }
-
-    pub fn inline_acls_mut(&mut self) -> impl Iterator<Item = &mut Acl> {
-        self.any_of.iter_mut().flatten().filter_map(|t| match &mut t.acl {
-            AclRef::Inline(a) => Some(&mut **a),
-            AclRef::Named(_) => None,
-        })
-    }
-
-    /// Indexes of the declared ACLs used.
-    pub fn named(&self) -> impl Iterator<Item = usize> + '_ {
-        self.any_of.iter().flatten().filter_map(|t| match t.acl {
-            AclRef::Named(i) => Some(i),
-            AclRef::Inline(_) => None,
-        })
     }
 }

@@ -7,6 +7,7 @@ use crate::config::error::{FieldPath, Problem};
 use crate::config::model::Section;
 use crate::config::snapshot::Mode;
 use crate::maps::Loader;
+use crate::proxy::logrec::Slot;
 use crate::sample::{Fetch, LogFormat, Segment};
 use serde::Deserialize;
 
@@ -71,6 +72,7 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
             | F::Status
             | F::HttpAuth(_)
             | F::HttpAuthGroup(_)
+            | F::Capture { response: true, .. }
     );
     let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
     let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn | F::SslC(_));
@@ -142,6 +144,9 @@ struct Walk<'p, 'l> {
     /// The section's name (the default table of stick rules and fetches) and the tables.
     owner: &'l str,
     tables: &'l [String],
+    /// The frontend's request capture slots, which `capture ... len N` extends (`None` in a
+    /// backend: tcp-response has no capture).
+    slots: Option<&'l mut Vec<Slot>>,
 }
 
 impl Walk<'_, '_> {
@@ -229,7 +234,7 @@ fn cond(
     let raw = &text[key.len() + 1..];
     let names = acls.names.clone();
     let mut c = Cond::parse(&text, &|n| names.iter().position(|x| *x == n)).map_err(|e| {
-        w.problems.push(Problem::new(path.key(key), e).with_value(raw));
+        w.problems.push(Problem::new(path.key(key), e.to_string()).with_value(raw));
     })?;
     w.resolve_exprs(c.inline_acls_mut().flat_map(|a| a.exprs_mut()), &path.key(key), raw);
     for a in c.inline_acls() {
@@ -305,7 +310,12 @@ fn rules(
                 continue;
             }
         };
-        if let Action::SetVar(_, e) = &mut action {
+        if let Action::Capture(c) = &mut action
+            && !capture_slot(c, stage, &rp.key(word), text, w)
+        {
+            continue;
+        }
+        if let Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) = &mut action {
             w.resolve_exprs([&mut *e], &rp.key(word), text);
             for f in [&e.fetch] {
                 if let Some(why) = unavailable(f, stage) {
@@ -317,6 +327,41 @@ fn rules(
         let Ok(c) = cond(&r.if_, &r.unless, &rp, stage, acls, w) else { continue };
         out[slot].push(Rule { action, cond: c });
     }
+}
+
+/// Gives a `capture` its slot: `len N` declares one after the frontend's others, `id N` names a
+/// declared one. HAProxy takes `capture` in content rules only.
+fn capture_slot(c: &mut super::Capture, stage: Stage, at: &FieldPath, text: &str, w: &mut Walk) -> bool {
+    if !matches!(stage, Stage::Content | Stage::HttpContent) {
+        w.problems.push(
+            Problem::new(
+                at.clone(),
+                format!("`capture` is not available in {} rules (use tcp-request content)", stage.name()),
+            )
+            .with_value(text),
+        );
+        return false;
+    }
+    let Some(slots) = w.slots.as_deref_mut() else {
+        w.problems.push(Problem::new(at.clone(), "no capture slots here").with_value(text));
+        return false;
+    };
+    match c.len {
+        Some(len) => {
+            slots.push(Slot { header: None, len });
+            c.slot = slots.len() - 1;
+        }
+        None => match slots.get(c.slot) {
+            Some(s) => c.cut = s.len,
+            None => {
+                w.problems.push(
+                    Problem::new(at.clone(), "no such capture slot (declare it in capture_request)").with_value(text),
+                );
+                return false;
+            }
+        },
+    }
+    true
 }
 
 /// A frontend's (or listen's) TCP rules; in `mode tcp` also its ACLs and `use_backend`.
@@ -333,11 +378,13 @@ pub fn front(
     problems: &mut Vec<Problem>,
     maps: &mut Loader,
     tables: &[String],
+    slots: &mut Vec<Slot>,
 ) -> (FrontRules, Vec<(usize, FieldPath)>) {
     let mut acls = Acls::compile(s);
     let known = |b: &str| backend(b).is_some();
     let owner = s.name.as_deref().unwrap_or("");
-    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &known, owner, tables };
+    let mut w =
+        Walk { problems, maps, user: section.to_string(), backend_known: &known, owner, tables, slots: Some(slots) };
     w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);
     let mut fr = FrontRules {
         inspect_delay: s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0),
@@ -458,7 +505,8 @@ pub fn back(
     // A listen's ACLs serve both halves.
     let mut acls = Acls::compile(s);
     let owner = s.name.as_deref().unwrap_or("");
-    let mut w = Walk { problems, maps, user: section.to_string(), backend_known: &|_| true, owner, tables };
+    let mut w =
+        Walk { problems, maps, user: section.to_string(), backend_known: &|_| true, owner, tables, slots: None };
     // Reported by the frontend half of a listen.
     let before = w.problems.len();
     w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);

@@ -7,14 +7,16 @@
 //! "final" flag, and a rule set answers accept, reject, or "wait for more data from rule i".
 //! The proxy (`proxy::tcp_rules`) buffers the client's first bytes and drives it.
 //!
-//! The condition language here reads `sample::SampleExpr` fetches; `routing::Condition` cannot
-//! (it has no payload or TLS fetches). The two are to be unified.
+//! Conditions are `routing::Cond` (one grammar and evaluator with HTTP rules) over this
+//! module's ACLs, which know when request bytes are still missing; which fetches a rule set may
+//! read is checked per stage at validation (`config`).
 
 mod cond;
 pub mod config;
 
+pub use crate::routing::{Env, Tri};
 pub use crate::sample::matcher::{Method, NoPatterns, fold_entries};
-pub use cond::{Acl, Cond, Env, Tri};
+pub use cond::{Acl, Cond};
 
 use crate::sample::{LogFormat, SampleExpr, Value, VarRef};
 use std::time::Duration;
@@ -27,6 +29,20 @@ pub enum Action {
     UnsetVar(VarRef),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt*`, done by the proxy.
     Stick(crate::stktable::track::StickAction),
+    /// `capture SAMPLE len N` (a new request capture slot, numbered at validation) or
+    /// `capture SAMPLE id N` (a declared one, lbha's form for converted configs).
+    Capture(Capture),
+}
+
+#[derive(Debug)]
+pub struct Capture {
+    pub expr: SampleExpr,
+    /// `len N` as written; `None` for `id N`.
+    pub len: Option<usize>,
+    /// The request capture slot filled: the `id`, or the slot `len` declared.
+    pub slot: usize,
+    /// The slot's length (the value is cut to it); set at validation for `id N`.
+    pub cut: usize,
 }
 
 #[derive(Debug)]
@@ -80,17 +96,18 @@ pub enum Verdict {
     Wait(usize),
 }
 
+/// What the proxy does for the actions that act and go on: `set-var`/`unset-var`, the
+/// stick-counter actions, and `capture` (slot, value).
+pub trait Effects {
+    fn set_var(&self, var: &VarRef, value: Option<Value>);
+    fn stick(&self, action: &crate::stktable::track::StickAction, env: &Env<'_>);
+    fn capture(&self, slot: usize, value: &[u8]);
+}
+
 /// Runs `rules` from index `from`: the first matching `accept` or `reject` decides; `set-var`,
-/// `unset-var` and the stick-counter actions (through `stick`) act and go on; no decision is
-/// an accept, as in HAProxy.
-pub fn run(
-    rules: &[Rule],
-    from: usize,
-    acls: &[Acl],
-    env: &Env<'_>,
-    set_var: &dyn Fn(&VarRef, Option<Value>),
-    stick: &dyn Fn(&crate::stktable::track::StickAction, &Env<'_>),
-) -> Verdict {
+/// `unset-var`, `capture` and the stick-counter actions act (through `fx`) and go on; no
+/// decision is an accept, as in HAProxy.
+pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Effects) -> Verdict {
     for (i, rule) in rules.iter().enumerate().skip(from) {
         if let Some(c) = &rule.cond {
             match c.eval(acls, env) {
@@ -104,11 +121,17 @@ pub fn run(
             Action::Reject => return Verdict::Reject,
             Action::SetVar(v, e) => {
                 if let Some(val) = e.eval(env.ctx, env.maps) {
-                    set_var(v, Some(val));
+                    fx.set_var(v, Some(val));
                 }
             }
-            Action::UnsetVar(v) => set_var(v, None),
-            Action::Stick(a) => stick(a, env),
+            Action::UnsetVar(v) => fx.set_var(v, None),
+            Action::Stick(a) => fx.stick(a, env),
+            // A sample that cannot be fetched leaves the slot empty, as in HAProxy.
+            Action::Capture(c) => {
+                if let Some(v) = c.expr.eval_str(env.ctx, env.maps) {
+                    fx.capture(c.slot, &v[..v.len().min(c.cut)]);
+                }
+            }
         }
     }
     Verdict::Accept
@@ -138,7 +161,7 @@ pub fn switch(
 }
 
 /// Parses a rule's action words: `accept`, `reject`, `set-var(scope.name) EXPR`,
-/// `unset-var(scope.name)`.
+/// `unset-var(scope.name)`, `capture EXPR len N|id N`, and the stick-counter actions.
 pub fn parse_action(text: &str) -> Result<Action, String> {
     let text = text.trim();
     let (head, rest) = match text.find(|c: char| c.is_whitespace()) {
@@ -169,14 +192,31 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         h if h.starts_with("unset-var(") && h.ends_with(')') && rest.is_empty() => {
             Ok(Action::UnsetVar(var(&h[10..h.len() - 1])?))
         }
+        "capture" => capture(rest).map(Action::Capture),
         "" => Err("missing action (expected accept, reject, set-var(...) or unset-var(...))".into()),
         other => match crate::stktable::track::parse_words(other, rest)? {
             Some(a) => Ok(Action::Stick(a)),
             None => Err(format!(
-                "action `{other}` is not supported (supported: accept, reject, set-var(scope.name) EXPR, unset-var(scope.name), track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
+                "action `{other}` is not supported (supported: accept, reject, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
             )),
         },
     }
+}
+
+/// `capture EXPR len N` or `capture EXPR id N`: the words after `capture`. The expression is
+/// one word, as in HAProxy.
+fn capture(rest: &str) -> Result<Capture, String> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let [sample, kind @ ("len" | "id"), n] = words.as_slice() else {
+        return Err(format!("expected `capture SAMPLE len N` (or `id N`), got `capture {rest}`"));
+    };
+    let n: usize = n.parse().map_err(|_| format!("`capture ... {kind}` needs a number, got `{n}`"))?;
+    let expr = SampleExpr::parse(sample).map_err(|e| e.to_string())?;
+    Ok(match *kind {
+        "len" if n == 0 => return Err("`capture ... len` must be at least 1".into()),
+        "len" => Capture { expr, len: Some(n), slot: 0, cut: n },
+        _ => Capture { expr, len: None, slot: n, cut: 0 },
+    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,26 @@ fn cond(text: &str) -> Cond {
     Cond::parse(text, &|_| None).unwrap()
 }
 
+/// Variables through `set`, captures into `captured`; stick actions do nothing.
+struct Fx<'a> {
+    set: &'a dyn Fn(&VarRef, Option<Value>),
+    captured: RefCell<Vec<(usize, Vec<u8>)>>,
+}
+
+impl Effects for Fx<'_> {
+    fn set_var(&self, var: &VarRef, value: Option<Value>) {
+        (self.set)(var, value)
+    }
+    fn stick(&self, _: &crate::stktable::track::StickAction, _: &Env<'_>) {}
+    fn capture(&self, slot: usize, value: &[u8]) {
+        self.captured.borrow_mut().push((slot, value.to_vec()));
+    }
+}
+
+fn fx<'a>(set: &'a dyn Fn(&VarRef, Option<Value>)) -> Fx<'a> {
+    Fx { set, captured: RefCell::new(Vec::new()) }
+}
+
 fn rule(action: &str, c: Option<&str>) -> Rule {
     Rule { action: parse_action(action).unwrap(), cond: c.map(cond) }
 }
@@ -48,16 +68,16 @@ fn hello_rules_wait_for_the_whole_record() {
     let set = |_: &VarRef, _: Option<Value>| {};
     for cut in [0, 3, 5, hello.len() - 1] {
         let c = ctx(&hello[..cut]);
-        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Wait(0), "cut at {cut}");
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &fx(&set)), Verdict::Wait(0), "cut at {cut}");
         // At the delay the rules decide with what is there: no match, so the default accept.
-        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &set, &|_, _| {}), Verdict::Accept);
+        assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &fx(&set)), Verdict::Accept);
     }
     let c = ctx(&hello);
-    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Accept);
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, false), &fx(&set)), Verdict::Accept);
     // Not TLS at all: decided at once, nothing to wait for.
     let c = ctx(b"GET / HTTP/1.1\r\n");
     let reject_plain = [rule("reject", Some("unless { req_ssl_hello_type 1 }"))];
-    assert_eq!(run(&reject_plain, 0, &[], &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Reject);
+    assert_eq!(run(&reject_plain, 0, &[], &env(&c, &maps, false), &fx(&set)), Verdict::Reject);
 }
 
 #[test]
@@ -98,11 +118,11 @@ fn named_acls_set_var_and_the_rule_order() {
         vars.extend(val.map(|x| (v.clone(), x)));
     };
     // `req.len` may still grow: the first rule waits.
-    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, false), &set, &|_, _| {}), Verdict::Wait(0));
-    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, true), &set, &|_, _| {}), Verdict::Reject);
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, false), &fx(&set)), Verdict::Wait(0));
+    assert_eq!(run(&rules, 0, &acls, &env(&c, &maps, true), &fx(&set)), Verdict::Reject);
     let c2 = ctx(b"abcdef");
     let set2 = |v: &VarRef, val: Option<Value>| c2.vars.borrow_mut().extend(val.map(|x| (v.clone(), x)));
-    assert_eq!(run(&rules, 0, &acls, &env(&c2, &maps, false), &set2, &|_, _| {}), Verdict::Accept);
+    assert_eq!(run(&rules, 0, &acls, &env(&c2, &maps, false), &fx(&set2)), Verdict::Accept);
     assert_eq!(c2.var(&VarRef::parse("sess.seen").unwrap()), Some(Value::Sint(6)));
 }
 
@@ -121,17 +141,46 @@ fn three_valued_logic_like_haproxy() {
 
 #[test]
 fn parse_errors_are_clear() {
-    let err = |t: &str| Cond::parse(t, &|_| None).unwrap_err();
+    let err = |t: &str| Cond::parse(t, &|_| None).unwrap_err().to_string();
     assert!(err("if nosuch").contains("unknown acl `nosuch`"));
     assert!(err("when TRUE").contains("must start with `if` or `unless`"));
     assert!(err("if { src }").contains("needs at least one pattern"));
     assert!(err("if { req.ssl_sni -m nope x }").contains("unknown match method"));
     assert!(err("if { nofetch x }").contains("unknown fetch"));
     assert!(err("if {src 1.2.3.4 }").contains("braces must be separated"));
-    assert!(err("if TRUE ||").contains("ends without an ACL"));
-    assert!(parse_action("capture req.ssl_sni len 10").unwrap_err().contains("not supported"));
+    assert!(err("if TRUE ||").contains("`||` has nothing to apply to"));
+    assert!(parse_action("capture req.ssl_sni").unwrap_err().contains("expected `capture SAMPLE len N`"));
+    assert!(parse_action("capture req.ssl_sni len 0").unwrap_err().contains("at least 1"));
+    assert!(parse_action("capture req.ssl_sni len x").unwrap_err().contains("needs a number"));
+    assert!(parse_action("capture nofetch len 4").unwrap_err().contains("unknown fetch"));
+    assert!(parse_action("nope").unwrap_err().contains("capture EXPR len N"));
     assert!(parse_action("set-var(proc.x) src").unwrap_err().contains("proc."));
     assert!(parse_action("set-var(sess.x)").unwrap_err().contains("needs a sample expression"));
     assert!(parse_action("accept now").unwrap_err().contains("takes no argument"));
     assert!(matches!(parse_action("unset-var(txn.a)").unwrap(), Action::UnsetVar(_)));
+}
+
+#[test]
+fn capture_fills_its_slot_and_goes_on() {
+    let maps = MapSet::default();
+    let hello = client_hello("a.example");
+    let c = ctx(&hello);
+    let mut rules = vec![
+        rule("capture req.ssl_sni len 5", None),
+        rule("capture req.payload(0,1),hex id 3", None),
+        rule("capture var(sess.none) len 4", None),
+        rule("reject", Some("if { req.len lt 1 }")),
+    ];
+    if let Action::Capture(c) = &mut rules[0].action {
+        assert_eq!((c.len, c.slot, c.cut), (Some(5), 0, 5));
+        c.slot = 5;
+    }
+    if let Action::Capture(c) = &mut rules[1].action {
+        assert_eq!((c.len, c.slot), (None, 3));
+        c.cut = 8;
+    }
+    let fx = fx(&|_, _| {});
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &fx), Verdict::Accept);
+    // The unset variable captures nothing.
+    assert_eq!(*fx.captured.borrow(), [(5, b"a.exa".to_vec()), (3, b"16".to_vec())]);
 }

@@ -77,6 +77,24 @@ fn cookie(def: Option<&model::CaptureCookieDef>, p: FieldPath, cx: &mut Ctx) -> 
     Some((d.name.clone(), d.len))
 }
 
+/// HAProxy 2.6's log variables reserved for HTTP mode (its `haproxy -c` refuses them in a tcp
+/// proxy).
+const HTTP_ONLY: &[&str] =
+    &["tr", "trg", "Ti", "TR", "Tq", "Tr", "Ta", "r", "HM", "HU", "HP", "HPO", "HQ", "HV", "CC", "CS"];
+
+/// A `log_format` in mode tcp: the HTTP-only variables are refused, as HAProxy does.
+fn tcp_format(f: LogFormat, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+    for seg in &f.segments {
+        if let crate::sample::Segment::LogVar { name, .. } = seg
+            && HTTP_ONLY.contains(&name.as_str())
+        {
+            cx.err_v(at.clone(), format!("format variable '{name}' is reserved for HTTP mode"), format!("%{name}"));
+            return None;
+        }
+    }
+    Some(f)
+}
+
 /// `log_targets` of the proxy (its own replace those of `defaults`).
 fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<crate::log::LogTarget> {
     let (list, at) = match (&s.log_targets, &defaults.log_targets) {
@@ -115,9 +133,6 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
     let pick = |own: &Option<String>, def: &Option<String>| own.as_ref().or(def.as_ref()).cloned();
     let fmt = pick(&s.log_format, &defaults.log_format);
     let sd = pick(&s.log_format_sd, &defaults.log_format_sd);
-    if mode == Mode::Tcp && s.log_format.is_some() {
-        cx.err(p.key("log_format"), "log_format in a tcp frontend is not supported yet (tcplog only)");
-    }
     let key = |own: bool, k: &str| if own { p.key(k) } else { FieldPath::root().key("defaults").key(k) };
     let format_at = |text: &Option<String>, own: bool, k: &str, cx: &mut Ctx| format(text.as_ref(), key(own, k), cx);
     let header = pick(&s.unique_id_header, &defaults.unique_id_header);
@@ -131,7 +146,10 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         cx.err(p.key("unique_id_header"), "unique_id_header needs a unique_id_format");
     }
     FrontLog {
-        format: if mode == Mode::Http { format_at(&fmt, s.log_format.is_some(), "log_format", cx) } else { None },
+        format: match format_at(&fmt, s.log_format.is_some(), "log_format", cx) {
+            Some(f) if mode == Mode::Tcp => tcp_format(f, &key(s.log_format.is_some(), "log_format"), cx),
+            f => f,
+        },
         format_sd: format_at(&sd, s.log_format_sd.is_some(), "log_format_sd", cx),
         req_slots: slots(s.capture_request.as_ref(), p.key("capture_request"), cx),
         res_slots: slots(s.capture_response.as_ref(), p.key("capture_response"), cx),
@@ -175,6 +193,9 @@ mod tests {
         assert!(e.contains("frontend[0].capture_cookie.len"), "{e}");
         let e = problems(&format!("{fe}unique_id_header = \"X-Id\"\n"));
         assert!(e.contains("unique_id_header needs a unique_id_format"), "{e}");
+        let tcp = fe.replace("\"http\"", "\"tcp\"");
+        let e = problems(&format!("{tcp}log_format = \"%ci %[capture.req.hdr(0)] %hr %ST %{{+Q}}r\"\n"));
+        assert!(e.contains("frontend[0].log_format") && e.contains("'r' is reserved for HTTP mode"), "{e}");
         let e = problems(&format!("{fe}log_targets = [\"stdout format fancy local0\"]\n"));
         assert!(e.contains("frontend[0].log_targets[0]") && e.contains("fancy"), "{e}");
         let w = problems(

@@ -4,11 +4,12 @@
 
 use super::super::error::FieldPath;
 use super::super::model::{self, Mode, Section};
+use super::super::persist_spec::{
+    self as persist, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickCond, StickSpec,
+    TableSpec,
+};
 use super::super::snapshot::Server;
 use super::Ctx;
-use crate::persist::{
-    self, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickCond, StickSpec, TableSpec, stick,
-};
 use std::time::Duration;
 
 /// Default `size` of an appsession table (HAProxy 1.4 had no bound; this keeps memory finite).
@@ -190,7 +191,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     let key = match t.type_.as_deref() {
         Some("ip") => KeyType::Ip,
         Some("integer") => KeyType::Integer,
-        Some("string") => KeyType::String { len: t.len.unwrap_or(stick::DEFAULT_STRING_LEN) },
+        Some("string") => KeyType::String { len: t.len.unwrap_or(persist::DEFAULT_STRING_LEN) },
         Some(other @ ("ipv6" | "binary")) if !rules_src.is_empty() => {
             cx.err_v(tp.key("type"), "stick rules need a table of type ip, integer or string", other);
             return None;
@@ -353,7 +354,7 @@ fn appsession(a: &model::AppSessionDef, p: &FieldPath, cx: &mut Ctx) -> Option<S
     }
     Some(StickSpec {
         table: TableSpec { key: KeyType::String { len }, size, expire: timeout },
-        rules: stick::appsession_rules(&a.cookie, a.request_learn),
+        rules: persist::appsession_rules(&a.cookie, a.request_learn),
     })
 }
 

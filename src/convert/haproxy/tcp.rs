@@ -1,6 +1,6 @@
 //! `tcp-request` and `tcp-response` lines: `inspect-delay`, and `connection|session|content`
 //! rules with their action words kept as HAProxy writes them (lbha's `tcp_request` takes
-//! `accept`, `reject`, `set-var(...) EXPR`, `unset-var(...)`).
+//! `accept`, `reject`, `set-var(...) EXPR`, `unset-var(...)`, `capture EXPR len|id N`).
 
 use super::ast::Directive;
 use super::proxy::St;
@@ -38,7 +38,30 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
     }
     let set = d.arg(1).unwrap_or_default();
     let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
-    let action = d.args[2..end].join(" ");
+    let mut action = d.args[2..end].join(" ");
+    // `capture SAMPLE len N` declares a request slot where HAProxy does, among `capture request
+    // header` and `declare capture` (the numbering `%hr` and `capture.req.hdr(N)` see), and
+    // lbha's rule names it by `id`.
+    if let [cap, sample, len, n] = &d.args[2..end]
+        && cap == "capture"
+        && len == "len"
+        && set == "content"
+        && !response
+        && let Ok(n) = n.parse::<u32>()
+        && n > 0
+        && matches!(st.kind, super::proxy::ProxyKind::Frontend | super::proxy::ProxyKind::Listen)
+        && st.allowed(cx, d, "capture_request")
+    {
+        let mut slot = InlineTable::new();
+        slot.insert("len", i64::from(n).into());
+        st.out.push("capture_request", slot, src(d));
+        let id = st.out.list_mut("capture_request").map_or(0, |l| l.len() - 1);
+        action = format!("capture {sample} id {id}");
+    }
+    if d.args.get(2).is_some_and(|a| a == "capture") && (set != "content" || response) {
+        cx.error(d, format!("'capture' is not allowed in '{kw} {set}' rules (as in HAProxy: content rules only)"));
+        return;
+    }
     if let Err(e) = crate::tcprules::parse_action(&action) {
         cx.drop(&mut st.out, d, ReportKind::Unsupported, e);
         return;

@@ -832,9 +832,21 @@ fn tcp_rules_and_sni_routing() {
     assert_eq!(t.inspect_delay, Some(Duration::from_secs(5)));
     assert_eq!((t.connection.len(), t.content.len(), t.switching.len()), (1, 2, 2));
     assert_eq!(s.backends[0].tcp.response.len(), 1);
+    // `capture ... len` declares its slot in HAProxy's order (after `declare capture`, before
+    // a later `capture request header`) and the rule names it.
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind :1\n  declare capture request len 4\n  tcp-request content capture req.ssl_sni len 10\n  capture request header Host len 6\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(c.strict_failures(), 0, "{:?}\n{}", c.reports, c.toml);
+    assert!(c.toml.contains("content = \"capture req.ssl_sni id 1\""), "{}", c.toml);
+    let s = snap(&c);
+    let lens: Vec<usize> = s.frontends[0].logging.req_slots.iter().map(|s| s.len).collect();
+    assert_eq!(lens, [4, 10, 6]);
     // An unsupported action is reported on its line, not dropped silently.
-    let c = conv("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request content capture req.ssl_sni len 10\n");
+    let c = conv("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request content set-mark 1\n");
     assert!(c.reports.iter().any(|r| r.loc.line == 5 && r.kind == ReportKind::Unsupported), "{:?}", c.reports);
+    let e = conv_err("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request session capture src len 10\n");
+    assert!(e.iter().any(|m| m.contains(":5") && m.contains("content rules only")), "{e:?}");
     // In mode http, connection rules and content rules that need no request bytes convert.
     let c = conv(&format!(
         "{FE_BE}  tcp-request connection reject if {{ src 192.0.2.0/24 }}\n  tcp-request content reject if {{ src 192.0.2.1 }}\nbackend be\n  server a 127.0.0.1:1\n"

@@ -52,7 +52,7 @@ fn snapshot_carries_the_spec() {
     let snap = parse(&src, Path::new("t.toml")).unwrap();
     let p = &snap.backends[0].persist;
     let c = p.cookie.as_ref().unwrap();
-    assert_eq!((c.name.as_str(), c.mode, c.indirect), ("SID", crate::persist::CookieMode::Insert, true));
+    assert_eq!((c.name.as_str(), c.mode, c.indirect), ("SID", crate::config::persist_spec::CookieMode::Insert, true));
     let st = p.stick.as_ref().unwrap();
     assert_eq!(st.table.size, 1024);
     assert_eq!(st.table.expire, Some(std::time::Duration::from_secs(10)));
