@@ -21,9 +21,9 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod shutdown;
-pub mod sni;
 #[cfg(test)]
 mod sizes;
+pub mod sni;
 mod stats_source;
 pub mod stick_rules;
 pub mod tcp;

@@ -5,8 +5,7 @@
 use super::super::error::FieldPath;
 use super::super::model::{self, Mode, Section};
 use super::super::persist_spec::{
-    self as persist, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickCond, StickSpec,
-    TableSpec,
+    self as persist, CookieMode, CookieSpec, Fetch, KeyType, Rule, RuleKind, ServerKey, StickCond, StickSpec, TableSpec,
 };
 use super::super::snapshot::Server;
 use super::Ctx;
