@@ -154,12 +154,16 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some(v) => p.set("cookie", v),
                 None => cx.error(d, "`cookie` needs a value"),
             },
-            "resolvers" | "resolve-prefer" | "resolve-net" => match value {
+            // Keywords that take one value and keep their name, with `_` for `-`.
+            "resolvers" | "resolve-prefer" | "resolve-net" | "check-sni" | "check-alpn" | "alpn" => match value {
                 Some(v) => p.set(
                     match w {
                         "resolvers" => "resolvers",
                         "resolve-prefer" => "resolve_prefer",
-                        _ => "resolve_net",
+                        "resolve-net" => "resolve_net",
+                        "check-sni" => "check_sni",
+                        "check-alpn" => "check_alpn",
+                        _ => "alpn",
                     },
                     v,
                 ),
@@ -220,17 +224,6 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 p.set("check_ssl", w == "check-ssl");
                 took_value = false;
             }
-            "check-sni" | "check-alpn" | "alpn" => match value {
-                Some(v) => p.set(
-                    match w {
-                        "check-sni" => "check_sni",
-                        "check-alpn" => "check_alpn",
-                        _ => "alpn",
-                    },
-                    v,
-                ),
-                None => cx.error(d, format!("`{w}` needs a value")),
-            },
             "agent-check" | "no-agent-check" => {
                 p.set("agent_check", w == "agent-check");
                 took_value = false;
