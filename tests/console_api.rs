@@ -256,3 +256,42 @@ fn the_console_follows_an_upgrade() {
     assert_eq!((first["kind"].as_str(), first["ok"].as_bool()), (Some("upgrade"), Some(true)), "{ev}");
     assert!(first["text"].as_str().unwrap().contains(&format!("took over from pid {old}")), "{ev}");
 }
+
+/// With `ssl_crt` the console is HTTPS only: the login answers over TLS with a `Secure` session
+/// cookie, the session works over TLS, and a plain-HTTP request to the same port gets no page.
+#[test]
+fn with_a_certificate_the_console_is_https_and_its_cookie_secure() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        println!("skipped: needs curl (apt-get install curl)");
+        return;
+    }
+    let a = Backend::start("a");
+    let (web, console) = (free_port(), free_port());
+    let dir = TempDir::new("console-tls");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    let pem = dir.write("console.pem", &format!("{}{}", cert.pem(), key.serialize_pem()));
+    let cfg = format!("{}ssl_crt = \"{}\"\n", setup(a.port, web, console), pem.display());
+    let _l = Lbha::start(&cfg, &[console]);
+    let base = format!("https://127.0.0.1:{console}");
+    let curl = |args: &[&str]| {
+        let out =
+            std::process::Command::new("curl").args(["-sk", "--max-time", "10", "-i"]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let origin = format!("Origin: {base}");
+    let login =
+        curl(&["-X", "POST", "-H", &origin, "--data", "user=viewer&password=viewpw", &format!("{base}/console/login")]);
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = login
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no session cookie: {login}"));
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    let session = cookie.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string();
+    let me = curl(&["-H", &format!("Cookie: {session}"), &format!("{base}/console/api/v1/session")]);
+    assert!(me.starts_with("HTTP/1.1 200") && me.contains("viewer"), "{me}");
+    // Plain HTTP on the TLS port: no console page comes back.
+    let plain = raw(console, format!("GET /console/ HTTP/1.1\r\nHost: 127.0.0.1:{console}\r\n\r\n").as_bytes());
+    assert!(!matches!(plain, Ok(ref r) if r.status == 200), "plain HTTP served the console");
+}
