@@ -945,19 +945,7 @@ fn server_tls(
         }
         return None;
     }
-    let verify = match sv.verify.as_deref().unwrap_or("required") {
-        "required" => true,
-        "none" => false,
-        other => {
-            cx.err_v(sp.key("verify"), "must be \"required\" or \"none\"", other);
-            return None;
-        }
-    };
-    let ca = sv.ca_file.as_ref().map(|c| base_dir.join(c));
-    if verify && ca.is_none() {
-        cx.err(sp.key("ca_file"), "`verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)");
-        return None;
-    }
+    let (verify, ca) = tls_side::server_verify(sv, sp, base_dir, "", cx)?;
     let (sni, sni_expr) = tls_side::server_sni(sv, sp, addr, cx)?;
     let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
     let crt = sv.crt.as_ref().map(|c| base_dir.join(c));

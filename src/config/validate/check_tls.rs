@@ -13,22 +13,7 @@ use std::sync::Arc;
 /// The client config of a `check_ssl` server that has no `ssl`: its `verify`, `ca_file`, `crt`
 /// and policy, as for traffic.
 fn own_config(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> Option<Arc<rustls::ClientConfig>> {
-    let verify = match sv.verify.as_deref().unwrap_or("required") {
-        "required" => true,
-        "none" => false,
-        other => {
-            cx.err_v(sp.key("verify"), "must be \"required\" or \"none\"", other);
-            return None;
-        }
-    };
-    let ca = sv.ca_file.as_ref().map(|c| cx.base_dir.join(c));
-    if verify && ca.is_none() {
-        cx.err(
-            sp.key("ca_file"),
-            "`check_ssl` with `verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)",
-        );
-        return None;
-    }
+    let (verify, ca) = tls_side::server_verify(sv, sp, cx.base_dir, "`check_ssl` with ", cx)?;
     let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
     let crt = sv.crt.as_ref().map(|c| cx.base_dir.join(c));
     match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {

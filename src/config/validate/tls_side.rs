@@ -182,6 +182,35 @@ impl BindWords {
     }
 }
 
+/// A server's `verify` (default `required`) and its `ca_file` resolved against the config's
+/// directory, for traffic and for checks alike; `required` without a `ca_file` is an error whose
+/// text starts with `what` (which setting asked for TLS).
+pub(super) fn server_verify(
+    sv: &model::Server,
+    sp: &FieldPath,
+    base_dir: &Path,
+    what: &str,
+    cx: &mut Ctx,
+) -> Option<(bool, Option<PathBuf>)> {
+    let verify = match sv.verify.as_deref().unwrap_or("required") {
+        "required" => true,
+        "none" => false,
+        other => {
+            cx.err_v(sp.key("verify"), "must be \"required\" or \"none\"", other);
+            return None;
+        }
+    };
+    let ca = sv.ca_file.as_ref().map(|c| base_dir.join(c));
+    if verify && ca.is_none() {
+        cx.err(
+            sp.key("ca_file"),
+            format!("{what}`verify = \"required\"` needs `ca_file` (or set `verify = \"none\"`)"),
+        );
+        return None;
+    }
+    Some((verify, ca))
+}
+
 /// A server's policy: `ssl-default-server-*` then its own `ciphers`, `ssl_min_ver`, ...
 pub(super) fn server_policy(sv: &model::Server, sp: &FieldPath, defaults: &Policy, cx: &mut Ctx) -> Option<Policy> {
     let mut pol = defaults.clone();
