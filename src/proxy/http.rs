@@ -563,7 +563,8 @@ async fn forward(
             *r.headers_mut() = req.headers().clone();
             r
         });
-        let t_sent = std::time::Instant::now();
+        // The console's response-time percentiles (crate::console::traffic), only kept with one.
+        let t_sent = active.snap.console.is_some().then(std::time::Instant::now);
         let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
         let sent = if be.servers[si].shutdown_on_down {
             // Subscribed before the request leaves: a mark-down from now on ends the wait.
@@ -645,10 +646,11 @@ async fn forward(
         };
         srt.counters.count_status(resp.status().as_u16());
         brt.counters.count_status(resp.status().as_u16());
-        // The console's response-time percentiles (crate::console::traffic).
-        let tr = t_sent.elapsed();
-        brt.counters.count_time(tr);
-        active.rt.frontends[fi].count_time(tr);
+        if let Some(t) = t_sent {
+            let tr = t.elapsed();
+            brt.counters.count_time(tr);
+            active.rt.frontends[fi].count_time(tr);
+        }
         srt.counters.requests.fetch_add(1, Relaxed);
         brt.counters.requests.fetch_add(1, Relaxed);
         let opens_tunnel =
