@@ -167,3 +167,33 @@ servers = [
         assert!(Instant::now() < deadline, "A never came back");
     }
 }
+
+#[test]
+fn a_server_added_at_runtime_takes_agent_keywords() {
+    let a = Web::start("A");
+    let c = Web::start("C");
+    let agent = Agent::start("up\n");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    // The control socket takes `\\` for one backslash (as HAProxy's): `status\\n` is `status\n`.
+    let add = format!(
+        "add server web/c 127.0.0.1:{} weight 10 agent-check agent-port {} agent-inter 100ms agent-send status\\\\n",
+        c.port, agent.port
+    );
+    assert_eq!(l.ctl(&[&add]), "New server registered.\n\n");
+    assert_eq!(l.ctl(&["enable server web/c"]), "\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !bodies(port, 6).contains(&"C".to_string()) {
+        assert!(Instant::now() < deadline, "the runtime server never took traffic");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    agent.say("down\n");
+    wait_log(|| l.log_text(), "Server web/c changed by agent-check: agent DOWN");
+    wait_all(port, "A");
+    assert!(agent.seen.lock().unwrap().iter().any(|l| l == "status\n"), "{:?}", agent.seen.lock().unwrap());
+}

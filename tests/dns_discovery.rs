@@ -1,6 +1,6 @@
 //! DNS service discovery against a real DNS server (dnsmasq, started here on 127.0.0.1): a
-//! server template follows the records while traffic flows, a DNS outage keeps the last
-//! addresses, and a reload keeps them too.
+//! server template follows the records (A/AAAA or SRV) while traffic flows, a DNS outage keeps
+//! the last addresses, and a reload keeps them too.
 
 mod common;
 use common::*;
@@ -61,6 +61,10 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     fn start(dir: &Path, hosts: &Path, port: u16) -> Dnsmasq {
+        Self::start_with(dir, hosts, port, &[])
+    }
+    /// With more options (`--srv-host=...`: dnsmasq rereads those only when restarted).
+    fn start_with(dir: &Path, hosts: &Path, port: u16, extra: &[String]) -> Dnsmasq {
         let child = Command::new("dnsmasq")
             .arg("-k")
             .arg(format!("--port={port}"))
@@ -68,6 +72,7 @@ impl Dnsmasq {
             .arg(format!("--addn-hosts={}", hosts.display()))
             .args(["--conf-file=/dev/null", "--user=root", "--local-ttl=1"])
             .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -224,4 +229,138 @@ fn an_haproxy_config_with_resolvers_and_server_template_runs_as_converted() {
     }
     let _l = Lbha::start_haproxy(&cfg, &[port]);
     wait_for(port, 3, "the converted template is filled from DNS", |b| b.iter().all(|x| x == "127.0.0.3"));
+}
+
+/// `--srv-host` options for `_http._tcp.svc.lbha.test`: (target, port, weight).
+fn srv_hosts(recs: &[(&str, u16, u16)]) -> Vec<String> {
+    recs.iter().map(|(t, p, w)| format!("--srv-host=_http._tcp.svc.lbha.test,{t},{p},0,{w}")).collect()
+}
+
+/// (address, weight, port) of each server in `show servers state` lines, by server name.
+fn state_rows(st: &str) -> Vec<(String, String, String, String)> {
+    st.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.trim().chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 18).then(|| (f[3].to_string(), f[4].to_string(), f[7].to_string(), f[18].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows_changes() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns-srv");
+    // b.lbha.test has an A record dnsmasq puts in the additional section; c.lbha.test none.
+    let hosts = dir.write("hosts", "127.0.0.2 a.lbha.test\n127.0.0.3 b.lbha.test\n");
+    let dns_port = free_port();
+    let (pa, pb) = (free_port(), free_port());
+    backend_on("127.0.0.2", pa);
+    backend_on("127.0.0.3", pb);
+    let first = srv_hosts(&[("a.lbha.test", pa, 512), ("c.lbha.test", 9, 10)]);
+    let dns = Dnsmasq::start_with(&dir.0, &hosts, dns_port, &first);
+    let port = free_port();
+    let resolvers = format!(
+        "[[resolvers]]\nname = \"dns\"\nnameservers = [{{ name = \"local\", addr = \"127.0.0.1:{dns_port}\" }}]\n\
+         timeout_resolve = \"200ms\"\ntimeout_retry = \"300ms\"\nresolve_retries = 2\nhold_valid = \"200ms\"\n\
+         hold_timeout = \"5m\"\n"
+    );
+    let text = format!(
+        "{resolvers}[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"app\", addr = \"_http._tcp.svc.lbha.test\", template = 3, resolvers = \"dns\", resolve_prefer = \"ipv4\" }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    wait_for(port, 4, "the SRV record fills a slot with its port", |b| b.iter().all(|x| x == "127.0.0.2"));
+    let rows = state_rows(&l.ctl(&["show servers state web"]));
+    let filled: Vec<_> = rows.iter().filter(|r| r.1 != "0.0.0.0").collect();
+    assert_eq!(filled.len(), 1, "{rows:?}");
+    assert_eq!((filled[0].1.as_str(), filled[0].2.as_str()), ("127.0.0.2", "2"), "weight 512 is 2: {rows:?}");
+    assert_eq!(filled[0].3, pa.to_string());
+
+    // HAProxy 2.6 on the same records: the same addresses, ports and weights.
+    if Command::new("haproxy").arg("-v").output().is_ok() {
+        let hport = free_port();
+        let sock = dir.0.join("haproxy.sock");
+        let cfg = format!(
+            "global\n  stats socket {} level admin\nresolvers dns\n  nameserver local 127.0.0.1:{dns_port}\n  timeout resolve 200ms\n  hold valid 200ms\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             listen web\n  bind 127.0.0.1:{hport}\n  server-template app 3 _http._tcp.svc.lbha.test resolvers dns resolve-prefer ipv4 init-addr none\n",
+            sock.display()
+        );
+        let (_h, _hd) = haproxy(&cfg, hport);
+        let want: Vec<(String, String, String)> =
+            filled.iter().map(|r| (r.1.clone(), r.2.clone(), r.3.clone())).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        while Instant::now() < deadline {
+            use std::os::unix::net::UnixStream;
+            if let Ok(mut s) = UnixStream::connect(&sock) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = s.write_all(b"show servers state web\n");
+                got = state_rows(&read_to_close(&mut s))
+                    .into_iter()
+                    .filter(|r| r.1 != "-")
+                    .map(|r| (r.1, r.2, r.3))
+                    .collect();
+                if got == want {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(got, want, "HAProxy 2.6 on the same SRV records");
+    }
+
+    // Records change while traffic flows: b enters with its own port and weight, then a leaves.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let (s, f) = (stop.clone(), failed.clone());
+    let traffic = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut n = 0;
+        while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
+            n += 1;
+            if body(port).is_none() {
+                f.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        n
+    });
+    drop(dns);
+    let dns = Dnsmasq::start_with(
+        &dir.0,
+        &hosts,
+        dns_port,
+        &srv_hosts(&[("a.lbha.test", pa, 512), ("b.lbha.test", pb, 65535)]),
+    );
+    wait_for(port, 12, "both records in rotation", |b| {
+        b.iter().any(|x| x == "127.0.0.2") && b.iter().any(|x| x == "127.0.0.3")
+    });
+    let rows = state_rows(&l.ctl(&["show servers state web"]));
+    assert!(rows.iter().any(|r| r.1 == "127.0.0.3" && r.2 == "256" && r.3 == pb.to_string()), "{rows:?}");
+    drop(dns);
+    let _dns = Dnsmasq::start_with(&dir.0, &hosts, dns_port, &srv_hosts(&[("b.lbha.test", pb, 1)]));
+    wait_for(port, 8, "only the remaining record", |b| b.iter().all(|x| x == "127.0.0.3"));
+    stop.store(true, Ordering::SeqCst);
+    assert!(traffic.join().unwrap() > 0);
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+    // The record's new weight (1: HAProxy's (1 + 255) / 256 = 1) follows.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rows = Vec::new();
+    while Instant::now() < deadline {
+        rows = state_rows(&l.ctl(&["show servers state web"]));
+        if rows.iter().any(|r| r.1 == "127.0.0.3" && r.2 == "1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(rows.iter().any(|r| r.1 == "127.0.0.3" && r.2 == "1"), "{rows:?}");
+    // `set server fqdn` cannot point an SRV slot at a host name.
+    let name = &rows[0].0;
+    assert!(l.ctl(&[&format!("set server web/{name} fqdn x.lbha.test")]).contains("SRV"));
 }

@@ -420,3 +420,48 @@ fn one_server_changes_are_live_and_kept_by_a_reload() {
     assert!(st.contains(" r 127.0.0.1 2 0 ") && st.contains(&format!(" {} ", c.port)), "{st}");
     drop(a);
 }
+
+/// A server that reads a PROXY v2 header before its request, records whether it came, and answers.
+fn proxy_v2_backend() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().take(10_000) {
+            let Ok(mut c) = c else { return };
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut sig = [0u8; 16];
+            if c.read_exact(&mut sig).is_err() {
+                continue;
+            }
+            if &sig[..12] == b"\r\n\r\n\0\r\nQUIT\n" {
+                s2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut rest = vec![0u8; usize::from(u16::from_be_bytes([sig[14], sig[15]]))];
+                let _ = c.read_exact(&mut rest);
+            }
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\npp");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_server_added_with_send_proxy_v2_sends_the_header() {
+    let a = Backend::start("a");
+    let (pp, seen) = proxy_v2_backend();
+    let port = free_port();
+    let l = Lbha::start(&config(port, &[("a", a.port)], ""), &[port]);
+    let add = format!("add server web/p 127.0.0.1:{pp} send-proxy-v2");
+    assert_eq!(l.ctl(&[&add]), "New server registered.\n\n");
+    l.ctl(&["disable server web/a"]);
+    assert_eq!(l.ctl(&["enable server web/p"]), "\n");
+    wait_body(port, "pp");
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst) > 0, "no PROXY v2 header reached the server");
+    // TLS keywords are validated as the file's: a missing client certificate is refused.
+    let bad = l.ctl(&["add server web/t 127.0.0.1:1 ssl verify none crt /nonexistent/c.pem"]);
+    assert!(bad.contains("c.pem"), "{bad}");
+}

@@ -880,6 +880,9 @@ pub struct Server {
     pub resolve_prefer: Option<String>,
     /// Networks preferred among the answers (HAProxy's `resolve-net`), `"10.0.0.0/8,..."`.
     pub resolve_net: Option<String>,
+    /// HAProxy's `resolve-opts`: `"prevent-dup-ip"` (lbha's behaviour) and `"ignore-weight"`
+    /// (SRV weights leave the server's weight alone), comma separated.
+    pub resolve_opts: Option<String>,
     /// HAProxy's `server-template`: this entry stands for servers `<name>1`..`<name>N`.
     pub template: Option<u32>,
     /// `"h2"`: HTTP/2 to this server (HAProxy's `proto h2`): h2c in clear, h2 with `ssl`.

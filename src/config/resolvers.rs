@@ -76,7 +76,12 @@ pub struct Resolvers {
 pub struct ServerDns {
     pub resolvers: String,
     pub host: String,
+    /// The port of `addr` (0 for SRV: each record gives its own).
     pub port: u16,
+    /// `host` names SRV records (`_service._proto.domain`): port and weight come from them.
+    pub srv: bool,
+    /// `resolve_opts = "ignore-weight"`: SRV weights do not change the server's weight.
+    pub ignore_weight: bool,
     pub prefer_v6: bool,
     pub nets: Vec<IpNetwork>,
 }
@@ -190,7 +195,11 @@ pub fn server(
     known: &[String],
     problems: &mut Vec<Problem>,
 ) -> Option<ServerDns> {
-    for (set, k) in [(sv.resolve_prefer.is_some(), "resolve_prefer"), (sv.resolve_net.is_some(), "resolve_net")] {
+    for (set, k) in [
+        (sv.resolve_prefer.is_some(), "resolve_prefer"),
+        (sv.resolve_net.is_some(), "resolve_net"),
+        (sv.resolve_opts.is_some(), "resolve_opts"),
+    ] {
         if set && sv.resolvers.is_none() {
             problems.push(Problem::new(sp.key(k), "only means something with `resolvers`"));
         }
@@ -207,6 +216,22 @@ pub fn server(
             true
         }
     };
+    let mut ignore_weight = false;
+    for o in sv.resolve_opts.as_deref().unwrap_or("").split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "prevent-dup-ip" => {}
+            "ignore-weight" => ignore_weight = true,
+            "allow-dup-ip" => problems.push(
+                Problem::new(
+                    sp.key("resolve_opts"),
+                    "`allow-dup-ip` is not supported by lbha: servers sharing a name take one address each",
+                )
+                .with_value(o),
+            ),
+            _ => problems
+                .push(Problem::new(sp.key("resolve_opts"), "expected prevent-dup-ip or ignore-weight").with_value(o)),
+        }
+    }
     let mut nets = Vec::new();
     for n in sv.resolve_net.as_deref().unwrap_or("").split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match n.parse::<IpNetwork>() {
@@ -220,25 +245,42 @@ pub fn server(
         // An address needs no resolution (a runtime `set server addr` may also have put one there).
         return None;
     }
+    if sv.addr.starts_with('_') {
+        // SRV: the records give the ports; a port written after the name is ignored, as HAProxy does.
+        let host = sv.addr.split(':').next().unwrap_or("");
+        if host.split('.').filter(|l| !l.is_empty()).count() < 3 {
+            problems.push(
+                Problem::new(sp.key("addr"), "expected an SRV name `_service._proto.domain`").with_value(&sv.addr),
+            );
+            return None;
+        }
+        return Some(ServerDns {
+            resolvers: name.clone(),
+            host: host.to_string(),
+            port: 0,
+            srv: true,
+            ignore_weight,
+            prefer_v6,
+            nets,
+        });
+    }
     let Some((host, port)) = sv.addr.rsplit_once(':') else {
         problems.push(Problem::new(sp.key("addr"), "expected name:port").with_value(&sv.addr));
         return None;
     };
-    if host.starts_with('_') {
-        problems.push(
-            Problem::new(
-                sp.key("addr"),
-                "SRV records (`_service._proto.name`) are not supported by lbha: name A/AAAA records with a port",
-            )
-            .with_value(&sv.addr),
-        );
-        return None;
-    }
     let Ok(port) = port.parse::<u16>() else {
         problems.push(Problem::new(sp.key("addr"), "expected name:port").with_value(&sv.addr));
         return None;
     };
-    Some(ServerDns { resolvers: name.clone(), host: host.to_string(), port, prefer_v6, nets })
+    Some(ServerDns {
+        resolvers: name.clone(),
+        host: host.to_string(),
+        port,
+        srv: false,
+        ignore_weight,
+        prefer_v6,
+        nets,
+    })
 }
 
 #[cfg(test)]
@@ -322,7 +364,20 @@ resolve_retries = 0
         let d = server(&sv, &sp, &known, &mut p).unwrap();
         assert!(p.is_empty());
         assert_eq!((d.host.as_str(), d.port, d.prefer_v6, d.nets.len()), ("app.example", 8080, false, 2));
+        sv.addr = "_http._tcp.app.example".into();
+        let d = server(&sv, &sp, &known, &mut p).unwrap();
+        assert_eq!((d.host.as_str(), d.port, d.srv), ("_http._tcp.app.example", 0, true));
         sv.addr = "_http._tcp.app.example:80".into();
+        assert_eq!(server(&sv, &sp, &known, &mut p).unwrap().host, "_http._tcp.app.example");
+        assert!(p.is_empty());
+        sv.resolve_opts = Some("prevent-dup-ip,ignore-weight".into());
+        assert!(server(&sv, &sp, &known, &mut p).unwrap().ignore_weight);
+        assert!(p.is_empty());
+        sv.resolve_opts = Some("allow-dup-ip".into());
+        server(&sv, &sp, &known, &mut p);
+        assert!(p.pop().unwrap().message.contains("allow-dup-ip"));
+        sv.resolve_opts = None;
+        sv.addr = "_http._tcp".into();
         assert!(server(&sv, &sp, &known, &mut p).is_none());
         sv.addr = "app.example:80".into();
         sv.resolvers = Some("other".into());
@@ -330,6 +385,6 @@ resolve_retries = 0
         server(&sv, &sp, &known, &mut p);
         let all: Vec<String> = p.iter().map(show).collect();
         let all = all.join("\n");
-        assert!(all.contains("SRV") && all.contains("no such") && all.contains("ipv5"), "{all}");
+        assert!(all.contains("_service._proto.domain") && all.contains("no such") && all.contains("ipv5"), "{all}");
     }
 }

@@ -31,7 +31,7 @@ pub enum RtCommand {
     MaxconnGlobal(u32),
     ShowServersConn(Option<String>),
     /// Not a command: the resolvers' new addresses (None: no address), sent by `dns::task`.
-    Dns(Vec<(ServerRef, Option<std::net::IpAddr>)>),
+    Dns(Vec<(ServerRef, Option<crate::dns::state::Found>)>),
 }
 
 impl RtCommand {

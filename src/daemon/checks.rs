@@ -155,6 +155,12 @@ impl Checks {
             }
             let _ = r.stop.send(true);
         }
+        // The server's agent follows it too (one added at runtime starts its own).
+        if s.agent.is_some() || !self.agents.is_empty() {
+            let mut agents = std::mem::take(&mut self.agents);
+            super::agent::reconcile(&mut agents, proxy, self.runtime());
+            self.agents = agents;
+        }
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if self.disabled.contains(&key) {
             return;

@@ -365,6 +365,9 @@ async fn run(
             let (Some(d), Some(ca)) = (&sv.dns, overlay::config_addr(&st.base.text, &r.backend, &r.server)) else {
                 return Err(refused("set server <b>/<s> fqdn failed because no resolution is configured."));
             };
+            if d.srv {
+                return Err(refused("set server <b>/<s> fqdn failed because its name is an SRV record."));
+            }
             if fqdn.is_empty() || fqdn.starts_with('_') || fqdn.contains([':', ' ', '/']) {
                 return Err(refused(format!("set server <b>/<s> fqdn: invalid name '{fqdn}'.")));
             }
@@ -449,9 +452,16 @@ async fn run(
             for (r, ip) in &changes {
                 // Servers added at runtime take no `resolvers`: only the file's are resolved.
                 let Some(ca) = overlay::config_addr(&st.base.text, &r.backend, &r.server) else { continue };
-                let v = ip.map_or_else(|| "none".to_string(), |ip| ip.to_string());
+                let v = ip.map_or_else(
+                    || "none".to_string(),
+                    |f| match f.srv {
+                        Some((port, _)) => std::net::SocketAddr::new(f.ip, port).to_string(),
+                        None => f.ip.to_string(),
+                    },
+                );
+                let weight = ip.and_then(|f| f.srv).map(|(_, w)| w);
                 tracing::info!("server {r} ({ca}): address from DNS now {v}");
-                next.set_dns(&r.backend, &r.server, &ca, v);
+                next.set_dns(&r.backend, &r.server, &ca, v, weight);
             }
             apply(next, proxy, listeners, checks, st).await?;
             Ok(String::new())

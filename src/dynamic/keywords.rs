@@ -14,22 +14,7 @@ const NOT_SUPPORTED: &[&str] = &[
     "track",
     "redir",
     "id",
-    "agent-check",
-    "agent-port",
-    "agent-inter",
-    "agent-addr",
-    "agent-send",
-    "send-proxy",
-    "send-proxy-v2",
-    "check-send-proxy",
-    "check-ssl",
-    "check-sni",
-    "check-alpn",
-    "alpn",
-    "crt",
     "crl-file",
-    "ciphers",
-    "ciphersuites",
     "observe",
     "error-limit",
     "on-error",
@@ -149,6 +134,36 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
                     _ => return Err(format!("'sni' supports only a constant 'str(NAME)' in lbha, got '{v}'.")),
                 }
             }
+            "send-proxy" | "no-send-proxy" => f.send_proxy = kw == "send-proxy",
+            "send-proxy-v2" | "no-send-proxy-v2" => f.send_proxy_v2 = kw == "send-proxy-v2",
+            // HAProxy's shorthand for `send-proxy-v2 proxy-v2-options ssl`.
+            "send-proxy-v2-ssl" => {
+                f.send_proxy_v2 = true;
+                f.proxy_v2_options = Some("ssl".into());
+            }
+            "proxy-v2-options" => f.proxy_v2_options = Some(arg()?.to_string()),
+            "check-send-proxy" => f.check_send_proxy = true,
+            "check-ssl" | "no-check-ssl" => f.check_ssl = kw == "check-ssl",
+            "check-sni" => f.check_sni = Some(arg()?.to_string()),
+            "check-alpn" => f.check_alpn = Some(arg()?.to_string()),
+            "alpn" => f.alpn = Some(arg()?.to_string()),
+            "crt" => f.crt = Some(arg()?.to_string()),
+            "ciphers" => f.ciphers = Some(arg()?.to_string()),
+            "ciphersuites" => f.ciphersuites = Some(arg()?.to_string()),
+            "ssl-min-ver" => f.ssl_min_ver = Some(arg()?.to_string()),
+            "ssl-max-ver" => f.ssl_max_ver = Some(arg()?.to_string()),
+            "agent-check" | "no-agent-check" => f.agent_check = kw == "agent-check",
+            "agent-port" => {
+                let v = arg()?;
+                match v.parse::<u16>() {
+                    Ok(p) if p > 0 => f.agent_port = Some(p),
+                    _ => return Err(format!("invalid port '{v}' for 'agent-port' (expected 1-65535).")),
+                }
+            }
+            "agent-inter" => f.agent_inter = Some(duration(kw, arg()?)?),
+            "agent-addr" => f.agent_addr = Some(arg()?.to_string()),
+            // Kept HAProxy-escaped (`\n`), as the file's `agent_send`.
+            "agent-send" => f.agent_send = Some(arg()?.to_string()),
             k if REFUSED_AT_RUNTIME.contains(&k) => {
                 return Err(format!("'{k}' option is not accepted for dynamic server"));
             }
@@ -262,6 +277,40 @@ mod tests {
             assert!(t.contains(want), "{want} in {t}");
         }
         assert!(add("127.0.0.1:80 proto h3").unwrap_err().contains("'proto'"));
+        // TLS, PROXY protocol, check and agent keywords: the file's keys, validated as the file's.
+        let f = add(
+            "127.0.0.1:443 ssl verify none alpn h2,http/1.1 crt /c.pem ciphers ECDHE ciphersuites TLS_AES_128_GCM_SHA256 \
+             ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 check check-ssl check-sni c.example check-alpn h2 send-proxy-v2-ssl \
+             check-send-proxy agent-check agent-port 9999 agent-inter 2s agent-addr 127.0.0.2 agent-send ready\\n",
+        )
+        .unwrap();
+        let t = inline_table(&f).to_string();
+        for want in [
+            "alpn = \"h2,http/1.1\"",
+            "crt = \"/c.pem\"",
+            "ciphers = \"ECDHE\"",
+            "ciphersuites = \"TLS_AES_128_GCM_SHA256\"",
+            "ssl_min_ver = \"TLSv1.2\"",
+            "ssl_max_ver = \"TLSv1.3\"",
+            "check_ssl = true",
+            "check_sni = \"c.example\"",
+            "check_alpn = \"h2\"",
+            "send_proxy_v2 = true",
+            "proxy_v2_options = \"ssl\"",
+            "check_send_proxy = true",
+            "agent_check = true",
+            "agent_port = 9999",
+            "agent_inter = \"2000ms\"",
+            "agent_addr = \"127.0.0.2\"",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert_eq!(f.agent_send.as_deref(), Some("ready\\n"));
+        let f = add("127.0.0.1:80 send-proxy proxy-v2-options authority no-check-ssl no-agent-check").unwrap();
+        assert!(f.send_proxy && !f.check_ssl && !f.agent_check);
+        assert_eq!(f.proxy_v2_options.as_deref(), Some("authority"));
+        assert!(add("127.0.0.1:80 agent-port 0").unwrap_err().contains("'agent-port'"));
+        assert_eq!(add("127.0.0.1:80 alpn").unwrap_err(), "'alpn' expects an argument.");
         assert!(add("127.0.0.1:80 max-reuse -5").unwrap_err().contains("'max-reuse'"));
     }
 

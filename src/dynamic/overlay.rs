@@ -29,6 +29,8 @@ pub struct ServerEdit {
     /// The address its resolvers last gave (an IP), or `none`: written as its `init_addr`, so the
     /// name stays in `addr` and every load starts from the last answer (HAProxy's `init-addr last`).
     pub dns: Option<String>,
+    /// The weight its SRV record last gave (written as its `weight`).
+    pub dns_weight: Option<u32>,
 }
 
 /// Runtime changes to a frontend (`set maxconn frontend`).
@@ -241,9 +243,14 @@ impl Overlay {
         }
     }
 
-    /// Records what the resolvers gave a file server (an IP, or `none`).
-    pub fn set_dns(&mut self, backend: &str, server: &str, config_addr: &str, v: String) {
-        self.edit(backend, server, config_addr).dns = Some(v);
+    /// Records what the resolvers gave a file server (an IP, `IP:PORT` for an SRV slot, or
+    /// `none`) and, for an SRV slot, its weight.
+    pub fn set_dns(&mut self, backend: &str, server: &str, config_addr: &str, v: String, weight: Option<u32>) {
+        let e = self.edit(backend, server, config_addr);
+        e.dns = Some(v);
+        if weight.is_some() {
+            e.dns_weight = weight;
+        }
     }
 
     pub fn set_check_port(&mut self, backend: &str, server: &str, config_addr: Option<&str>, port: u16) {
@@ -297,6 +304,9 @@ impl Overlay {
                 }
                 if let Some(d) = &ed.dns {
                     e.set("init_addr", Value::from(d.as_str()));
+                }
+                if let Some(w) = ed.dns_weight {
+                    e.set("weight", Value::from(i64::from(w)));
                 }
                 if let Some(p) = ed.check_port {
                     e.set("check_port", Value::from(i64::from(p)));

@@ -14,6 +14,8 @@ pub enum Method {
     Libc,
     None,
     Ip(IpAddr),
+    /// An address with its port: what the resolvers last gave an SRV server (its record's port).
+    Addr(SocketAddr),
 }
 
 /// Parses `last,libc,none,IP` (comma separated, at least one).
@@ -24,9 +26,10 @@ pub fn parse(text: &str) -> Result<Vec<Method>, String> {
             "last" => Method::Last,
             "libc" => Method::Libc,
             "none" => Method::None,
-            ip => match ip.parse() {
-                Ok(a) => Method::Ip(a),
-                Err(_) => return Err(format!("unknown method `{ip}` (expected last, libc, none or an IP address)")),
+            ip => match (ip.parse(), ip.parse()) {
+                (Ok(a), _) => Method::Ip(a),
+                (_, Ok(sa)) => Method::Addr(sa),
+                _ => return Err(format!("unknown method `{ip}` (expected last, libc, none or an IP address)")),
             },
         });
     }
@@ -47,6 +50,8 @@ pub fn server_addr(
     };
     let port = match addr.rsplit_once(':').map(|(_, p)| p.parse::<u16>()) {
         Some(Ok(p)) => p,
+        // An SRV name: its records give the port.
+        _ if addr.starts_with('_') => 0,
         _ => return Err("expected host:port".into()),
     };
     let mut why = String::from("not resolved by any `init_addr` method");
@@ -58,6 +63,7 @@ pub fn server_addr(
                 Err(e) => why = e,
             },
             Method::Ip(ip) => return Ok((SocketAddr::new(*ip, port), false)),
+            Method::Addr(a) => return Ok((*a, false)),
             Method::None => return Ok((SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port), true)),
         }
     }
@@ -96,5 +102,10 @@ mod tests {
         assert_eq!(server_addr("127.0.0.1:9", Some(&none), fail).unwrap(), ("127.0.0.1:9".parse().unwrap(), false));
         assert!(parse("last,dns").unwrap_err().contains("`dns`"));
         assert!(server_addr("app.invalid", Some(&none), fail).is_err());
+        // SRV names have no port of their own; the resolvers' last answer carries one.
+        let srv = "_http._tcp.app.invalid";
+        assert_eq!(server_addr(srv, Some(&none), fail).unwrap(), ("0.0.0.0:0".parse().unwrap(), true));
+        let last = parse("127.0.0.2:8080").unwrap();
+        assert_eq!(server_addr(srv, Some(&last), fail).unwrap(), ("127.0.0.2:8080".parse().unwrap(), false));
     }
 }

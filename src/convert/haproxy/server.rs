@@ -50,6 +50,7 @@ const FIELDS: &[&str] = &[
     "resolvers",
     "resolve_prefer",
     "resolve_net",
+    "resolve_opts",
     "proto",
     "pool_max_conn",
     "max_reuse",
@@ -253,9 +254,13 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 took_value = super::server_side::proxy_param(w, value, |k, v| p.set(k, v), cx, d);
             }
             // lbha never gives two servers sharing a name the same address (HAProxy's default
-            // `prevent-dup-ip`) and reads no SRV weights: those options change nothing.
+            // `prevent-dup-ip`); `ignore-weight` keeps SRV weights off the server's weight.
             "resolve-opts" => match value {
-                Some(v) if v.split(',').all(|o| o == "prevent-dup-ip" || o == "ignore-weight") => {}
+                Some(v) if v.split(',').all(|o| o == "prevent-dup-ip" || o == "ignore-weight") => {
+                    if v.split(',').any(|o| o == "ignore-weight") {
+                        p.set("resolve_opts", "ignore-weight");
+                    }
+                }
                 Some(v) => left.unsupported.push(format!("resolve-opts {v}")),
                 None => cx.error(d, "`resolve-opts` needs a value"),
             },
@@ -429,6 +434,10 @@ fn strip_family(s: &str) -> Result<&str, AddrError> {
 /// A server address as lbha's `addr` (`HOST:PORT`, `[V6]:PORT`).
 pub fn server_addr(s: &str) -> Result<String, AddrError> {
     let s = strip_family(s)?;
+    if s.starts_with('_') {
+        // An SRV name: the records give the ports (a port written after it is ignored).
+        return Ok(s.split(':').next().unwrap_or(s).to_string());
+    }
     let Some((host, port)) = split_host_port(s) else {
         return Err(AddrError::Unsupported(
             "a server without a port (HAProxy reuses the client's destination port) is not supported".into(),

@@ -31,3 +31,18 @@ fn resolvers_and_server_templates_convert() {
     let e = conv_err("backend be\n  server-template web 2-3 app.example:80\n");
     assert!(e.join("\n").contains("start at 1"), "{e:?}");
 }
+
+#[test]
+fn srv_server_templates_convert_without_a_port() {
+    let c = conv(
+        "resolvers dns\n  nameserver ns1 127.0.0.1:53\n\
+         defaults\n  mode http\nbackend be\n  server-template web 2 _http._tcp.app.example.invalid:80 resolvers dns resolve-opts prevent-dup-ip,ignore-weight init-addr none\n",
+    );
+    let t = table(&c);
+    let servers = t["backend"].as_array().unwrap()[0]["servers"].as_array().unwrap().clone();
+    assert_eq!(servers[0]["addr"].as_str(), Some("_http._tcp.app.example.invalid"));
+    assert_eq!(servers[0]["resolve_opts"].as_str(), Some("ignore-weight"));
+    let s = crate::config::parse(&c.toml, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+    let d = s.backends[0].servers[1].dns.as_ref().unwrap();
+    assert!(d.srv && d.ignore_weight && s.backends[0].servers[1].unresolved);
+}
