@@ -162,9 +162,12 @@ kind = "sent nothing" if mode == "silent" else "keep-alive, after one request"
 base = rss()
 conns = []
 for i in range(n):
-    s = connect(i)
-    if mode != "silent":
-        request(s)
+    try:
+        s = connect(i)
+        if mode != "silent":
+            request(s)
+    except OSError as e:
+        raise SystemExit(f"{name}: connection {i + 1} of {n} ({kind}): {e}")
     conns.append(s)
 time.sleep(2)
 held = rss()
