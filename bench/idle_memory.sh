@@ -59,14 +59,30 @@ HAPROXY=$(command -v haproxy || true)
 [[ -n $HAPROXY ]] || log "haproxy not installed (apt-get install -y haproxy): measuring lbha alone"
 
 # Each side of every connection is a descriptor of one of this shell's children (the proxy holds one
-# end, the client the other). Root may raise the hard limit of this shell (and so of what it
-# starts) where the container allows it; nothing outside it changes.
-NEED_FDS=$((MOST + 256))
+# end, the client the other, each process under its own limit). Root may raise the hard limit of
+# this shell (and so of what it starts) where the container allows it (CAP_SYS_RESOURCE); nothing
+# outside it changes. Where it cannot, each count above what fits is measured at the largest count
+# that fits instead, and the table says so.
+readonly FD_HEADROOM=256
+NEED_FDS=$((MOST + FD_HEADROOM))
 if (($(ulimit -Hn) < NEED_FDS)) && ((EUID == 0)); then
-    ulimit -Hn "$NEED_FDS" 2>/dev/null || true
+    ulimit -Hn "$NEED_FDS" 2>/dev/null || prlimit --pid $$ --nofile="$NEED_FDS:$NEED_FDS" 2>/dev/null || true
 fi
-ulimit -n "$NEED_FDS" 2>/dev/null \
-    || die "cannot raise the descriptor limit to $NEED_FDS (hard limit $(ulimit -Hn))"
+HARD_FDS=$(ulimit -Hn)
+[[ $HARD_FDS == unlimited ]] && HARD_FDS=$NEED_FDS
+ulimit -n "$((HARD_FDS < NEED_FDS ? HARD_FDS : NEED_FDS))" \
+    || die "cannot raise the descriptor limit (hard limit $HARD_FDS)"
+FIT=$((HARD_FDS - FD_HEADROOM))
+((FIT >= 1)) || die "the descriptor hard limit ($HARD_FDS) leaves no room for connections"
+NOTES=()
+for i in "${!COUNTS[@]}"; do
+    if ((COUNTS[i] > FIT)); then
+        NOTES+=("${COUNTS[i]} connections asked for: the descriptor hard limit is $HARD_FDS and could not be raised (nr_open $(cat /proc/sys/fs/nr_open 2>/dev/null || echo '?'); raising it needs root with CAP_SYS_RESOURCE), so $FIT were measured instead.")
+        log "${NOTES[-1]}"
+        COUNTS[i]=$FIT
+    fi
+done
+((MOST <= FIT)) || MOST=$FIT
 
 WORK=$(mktemp -d)
 cleanup() {
@@ -146,9 +162,12 @@ kind = "sent nothing" if mode == "silent" else "keep-alive, after one request"
 base = rss()
 conns = []
 for i in range(n):
-    s = connect(i)
-    if mode != "silent":
-        request(s)
+    try:
+        s = connect(i)
+        if mode != "silent":
+            request(s)
+    except OSError as e:
+        raise SystemExit(f"{name}: connection {i + 1} of {n} ({kind}): {e}")
     conns.append(s)
 time.sleep(2)
 held = rss()
@@ -193,3 +212,7 @@ echo
 echo "| proxy | count | connections | before | while open | per connection | after closing |"
 echo "|---|---:|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+if ((${#NOTES[@]})); then
+    echo
+    printf '%s\n' "${NOTES[@]}"
+fi

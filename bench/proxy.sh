@@ -22,6 +22,10 @@ readonly NGINX_PORT2=18082
 readonly HAPROXY_STATS_PORT=18083  # ACL scenario only: proves which backend served the requests
 readonly LBHA_STATS_PORT=18093
 readonly SINK_PORT=18095          # log-format scenario only: the UDP syslog sink both proxies log to
+readonly WS_PORT1=18084           # WebSocket scenario only: the two echo servers (bench/ws_echo.py)
+readonly WS_PORT2=18085
+readonly WS_MAX_MESSAGES=10000000 # a bound on each WebSocket client run besides its duration
+readonly RATE_LOADS="50 90"       # tail-latency scenario: constant rates, % of each proxy's own maximum
 readonly CPU_LOAD=0    # nginx and wrk
 readonly CPU_PROXY=1   # the proxy under test
 readonly PORT_WAIT_SECS=10
@@ -42,7 +46,9 @@ readonly MAP_ENTRIES=10000
 # gzip (conf/*-gzip.*.tmpl, wrk sends Accept-Encoding: gzip), cache (conf/*-cache.*.tmpl),
 # logfmt (conf/*-logfmt.*.tmpl, a 15-field log-format line per request to a UDP sink, udp_sink.py),
 # tlsclose (tls, every request on a new connection: handshakes per second), h2c (a `proto h2` bind,
-# h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx). --nbthread adds a 7th field.
+# h2load instead of wrk; the proxies still speak HTTP/1.1 to nginx), ws (conf/*-ws.*.tmpl: WebSocket
+# echo through the proxy to bench/ws_echo.py, messages per second), rate (h2load --h1: the maximum
+# rate, then constant rates at RATE_LOADS % of it with p50/p99/p99.9). --nbthread adds a 7th field.
 readonly SCENARIOS=(
     "http-3b|http|http keep-alive, 3-byte body|http|/|plain"
     "http-16k|http|http keep-alive, 16 KiB body|http|/16k|plain"
@@ -57,6 +63,8 @@ readonly SCENARIOS=(
     "gzip-64k|gzip|gzip of a 64 KiB compressible text body (Accept-Encoding: gzip), level 1|http|/64k|gzip"
     "cache-4k|cache|cache hits of a 4 KiB object (max-age=3600 from nginx)|http|/4k|cache"
     "logfmt-15|logfmt|custom log-format (15 fields) per request to a UDP syslog sink, 3-byte body|http|/|logfmt"
+    "ws-echo|ws|WebSocket echo (32-byte messages, one in flight per connection; Python echo server and client)|http|/ws|ws"
+    "rate-3b|latency|http keep-alive at constant rates (h2load --h1 --rps), 3-byte body: maximum, then 50% and 90% of it|http|/|rate"
 )
 
 LBHA="$REPO_ROOT/target/release/lbha"
@@ -69,11 +77,12 @@ SELECTED=()   # entries of SCENARIOS to run, in table order, each with its nbthr
 NBTHREADS=1   # --nbthread: comma-separated thread counts, each scenario runs at every one
 H2_STREAMS=10
 CPU_ALL=0     # --cpu-all: the CPU-per-request table for every row, not only gzip and cache
+DIRECT=1      # --no-direct: skip the runs straight to the backends (the reference table)
 
 WORK=""
 PIDS=()
 LOAD_CPUS=0   # where wrk/h2load run for the scenario at hand
-declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=() CPU_US=()
+declare -A RPS=() P99=() ERRS=() RSS=() TLS_PARAMS=() CPU_US=() LAT=()
 WRK_HEADER=""   # one extra request header for wrk and the probes (the gzip scenario's Accept-Encoding)
 CERT=""
 
@@ -99,6 +108,7 @@ $(scenario_help)
   --out FILE         also write the result tables to FILE
   --cpu-all          print the CPU time per request of each proxy for every row (default: only
                      the gzip and cache rows)
+  --no-direct        skip the reference runs straight to the backends (bench/smoke.sh, for time)
   -h, --help         show this help
 
 Exit status: 0 when the table was printed, 1 when the benchmark failed, 2 on usage errors or
@@ -141,6 +151,7 @@ parse_args() {
                 shift 2
                 ;;
             --cpu-all) CPU_ALL=1; shift ;;
+            --no-direct) DIRECT=0; shift ;;
             -h | --help) usage; exit 0 ;;
             *) usage_error "unknown argument: $1" ;;
         esac
@@ -229,8 +240,11 @@ check_prerequisites() {
     if selected_variant tls || selected_variant tlsclose; then
         command -v openssl >/dev/null || missing+=(openssl)
     fi
-    if selected_variant h2c; then
+    if selected_variant h2c || selected_variant rate; then
         command -v h2load >/dev/null || missing+=(nghttp2-client)
+    fi
+    if selected_variant ws; then
+        command -v python3 >/dev/null || missing+=(python3)
     fi
     if ((${#missing[@]} > 0)); then
         local sudo=""
@@ -248,7 +262,7 @@ check_prerequisites() {
     for tmpl in nginx.conf.tmpl haproxy-http.cfg.tmpl haproxy-tcp.cfg.tmpl lbha.toml.tmpl haproxy-acl.cfg.tmpl lbha-acl.toml.tmpl \
         haproxy-track.cfg.tmpl lbha-track.toml.tmpl \
         haproxy-gzip.cfg.tmpl lbha-gzip.toml.tmpl haproxy-cache.cfg.tmpl lbha-cache.toml.tmpl \
-        haproxy-logfmt.cfg.tmpl lbha-logfmt.toml.tmpl; do
+        haproxy-logfmt.cfg.tmpl lbha-logfmt.toml.tmpl haproxy-ws.cfg.tmpl lbha-ws.toml.tmpl; do
         [[ -r $CONF_DIR/$tmpl ]] || die "missing config template $CONF_DIR/$tmpl"
     done
     if ! taskset -c "$CPU_LOAD,$CPU_PROXY" true 2>/dev/null; then
@@ -270,6 +284,7 @@ check_ports_free() {
     if selected_variant acl || selected_variant aclmap; then
         ports+=("$HAPROXY_STATS_PORT" "$LBHA_STATS_PORT")
     fi
+    selected_variant ws && ports+=("$WS_PORT1" "$WS_PORT2")
     for port in "${ports[@]}"; do
         if port_open "$port"; then
             die "something already listens on $HOST:$port; stop it first (it would skew or break the benchmark)"
@@ -383,9 +398,17 @@ start_proxies() {
             ;;
         tls | tlsclose) bind_opts=" ssl crt $CERT alpn h2,http/1.1" ;;
         h2c) bind_opts=" proto h2" ;;
+        ws)
+            htmpl=haproxy-ws.cfg.tmpl ltmpl=lbha-ws.toml.tmpl
+            # Pinned with the load generator, as nginx is: the same for both proxies.
+            start_bg "$WORK/ws-echo.log" taskset -c "$CPU_LOAD" python3 "$SCRIPT_DIR/ws_echo.py" server "$HOST" "$WS_PORT1" "$WS_PORT2"
+            SINK_PID=$STARTED_PID
+            wait_port "ws echo server" "$WS_PORT1" "$SINK_PID" "$WORK/ws-echo.log"
+            wait_port "ws echo server" "$WS_PORT2" "$SINK_PID" "$WORK/ws-echo.log"
+            ;;
     esac
-    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule"
-    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule"
+    render "$htmpl" "$hcfg" MODE="$mode" PORT="$HAPROXY_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$HAPROXY_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule" WS_PORT1="$WS_PORT1" WS_PORT2="$WS_PORT2"
+    render "$ltmpl" "$lcfg" MODE="$mode" PORT="$LBHA_PORT" BIND_OPTS="$bind_opts" STATS_PORT="$LBHA_STATS_PORT" NBTHREAD="$threads" SINK_PORT="$SINK_PORT" SHOP_RULE="$shop_rule" WS_PORT1="$WS_PORT1" WS_PORT2="$WS_PORT2"
 
     haproxy -c -q -f "$hcfg" >"$hlog" 2>&1 || die "haproxy rejected $hcfg$(log_tail "$hlog")"
     start_bg "$hlog" taskset -c "$cpus" haproxy -db -f "$hcfg"
@@ -598,6 +621,108 @@ parse_h2load() {
     printf '%s %s %d\n' "$rps" "$p99" "$errs"
 }
 
+# run_ws TARGET SCENARIO RUN PORT: $CONNECTIONS WebSocket connections through TARGET to the echo
+# servers, each with one 32-byte message in flight, for the wrk duration (and at most
+# WS_MAX_MESSAGES in all); records messages per second, p99 per message and CPU per message.
+run_ws() {
+    local target=$1 scen=$2 run=$3 port=$4 out="$WORK/ws-$scen-$1-$3.txt" rc=0 pid="" t0=0 t1
+    case $target in
+        haproxy) pid=$HAPROXY_PID ;;
+        lbha) pid=$LBHA_PID ;;
+    esac
+    [[ -z $pid ]] || t0=$(cpu_ticks "$pid")
+    timeout --foreground --kill-after=5 "$WRK_TIMEOUT" taskset -c "$LOAD_CPUS" \
+        python3 "$SCRIPT_DIR/ws_echo.py" client "$HOST" "$port" "$CONNECTIONS" "$(duration_secs)" "$WS_MAX_MESSAGES" >"$out" 2>&1 &
+    local ws_pid=$!
+    PIDS+=("$ws_pid")
+    wait "$ws_pid" || rc=$?
+    forget_pid "$ws_pid"
+    if ((rc != 0)); then
+        ensure_target_alive "$target" "$scen"
+        die "the WebSocket client against $target ($HOST:$port) exited with status $rc$(log_tail "$out")"
+    fi
+    local mps p99 errs msgs
+    read -r mps p99 errs msgs < <(tail -n 1 "$out") || true
+    [[ $msgs =~ ^[0-9]+$ ]] || die "could not parse the WebSocket client's report for $target$(log_tail "$out")"
+    record "$target" "$scen" "$mps" "$p99" "$errs" "$msgs" "$pid" "$t0"
+    log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$mps") msg/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
+}
+
+# record TARGET SCENARIO RATE P99 ERRORS COUNT PID CPU_TICKS_BEFORE: one run's figures.
+record() {
+    local target=$1 scen=$2 rate=$3 p99=$4 errs=$5 count=$6 pid=$7 t0=$8 t1
+    if [[ -n $pid ]]; then
+        t1=$(cpu_ticks "$pid")
+        CPU_US[$scen/$target]+="$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$count" \
+            'BEGIN { if (n > 0) printf "%.2f", d / hz * 1e6 / n; else print 0 }') "
+    fi
+    RPS[$scen/$target]+="$rate "
+    P99[$scen/$target]+="$p99 "
+    ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
+}
+
+# run_rate TARGET SCENARIO RUN PORT PATH: h2load over HTTP/1.1 ($CONNECTIONS connections, one
+# request in flight each), first as fast as it goes (the target's maximum), then at each of
+# RATE_LOADS % of that maximum (--rps per connection: a constant rate); p50/p99/p99.9 come from
+# h2load's per-request log. h2load times a request from when it is sent, so time a request waits
+# behind a slow one is not counted (unlike wrk2's coordinated-omission correction): below the
+# maximum that wait is small, and it is the same tool for both proxies.
+run_rate() {
+    local target=$1 scen=$2 run=$3 port=$4 path=$5 url="http://$HOST:$4$5" pct max rps pid="" t0=0
+    case $target in
+        haproxy) pid=$HAPROXY_PID ;;
+        lbha) pid=$LBHA_PID ;;
+    esac
+    [[ -z $pid ]] || t0=$(cpu_ticks "$pid")
+    rate_h2load "$target" "$scen" "$run" max "$url" || return 1
+    local rate p50 p99 p999 errs n
+    read -r rate p50 p99 p999 errs n <<<"$RATE_RESULT"
+    record "$target" "$scen" "$rate" "$p99" "$errs" "$n" "$pid" "$t0"
+    max=$rate
+    log "  run $run/$RUNS $(printf '%-7s' "$target") max $(printf '%10.0f' "$rate") req/s  p50/p99/p99.9 $p50/$p99/$p999 ms  errors $errs"
+    for pct in $RATE_LOADS; do
+        rps=$(awk -v m="$max" -v p="$pct" -v c="$CONNECTIONS" 'BEGIN { r = m * p / 100 / c; printf "%.2f", (r < 0.01 ? 0.01 : r) }')
+        rate_h2load "$target" "$scen" "$run" "$pct" "$url" --rps="$rps"
+        read -r rate p50 p99 p999 errs n <<<"$RATE_RESULT"
+        LAT[$scen/$target/$pct]+="$p50 "
+        LAT[$scen/$target/$pct/99]+="$p99 "
+        LAT[$scen/$target/$pct/999]+="$p999 "
+        LAT[$scen/$target/$pct/rate]+="$rate "
+        ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
+        log "  run $run/$RUNS $(printf '%-7s' "$target") at $pct% ($(printf '%.0f' "$rate") req/s)  p50/p99/p99.9 $p50/$p99/$p999 ms  errors $errs"
+    done
+}
+
+# rate_h2load TARGET SCENARIO RUN TAG URL [H2LOAD_ARGS...]: sets RATE_RESULT to
+# "req/s p50_ms p99_ms p99.9_ms errors requests".
+RATE_RESULT=""
+rate_h2load() {
+    local target=$1 scen=$2 run=$3 tag=$4 url=$5 rc=0
+    shift 5
+    local out="$WORK/rate-$scen-$target-$run-$tag.txt" reqlog="$WORK/rate-$scen-$target-$run-$tag.log"
+    timeout --foreground --kill-after=5 "$WRK_TIMEOUT" \
+        taskset -c "$LOAD_CPUS" h2load --h1 -t1 -c"$CONNECTIONS" -D "$(duration_secs)" "$@" --log-file="$reqlog" "$url" >"$out" 2>&1 &
+    local h_pid=$!
+    PIDS+=("$h_pid")
+    wait "$h_pid" || rc=$?
+    forget_pid "$h_pid"
+    if ((rc != 0)); then
+        ensure_target_alive "$target" "$scen"
+        die "h2load against $target ($url) exited with status $rc$(log_tail "$out")"
+    fi
+    local parsed rps p99 errs pcts
+    parsed=$(parse_h2load "$out" "$reqlog") || die "could not parse the h2load report for $target ($url)$(log_tail "$out")"
+    read -r rps p99 errs <<<"$parsed"
+    pcts=$(cut -f3 "$reqlog" | sort -n | awk '
+        { v[NR] = $1 }
+        function at(q,   i) { i = int(NR * q); if (i < 1) i = 1; return v[i] / 1000 }
+        END { if (NR == 0) exit 1; printf "%.3f %.3f %.3f %d", at(0.5), at(0.99), at(0.999), NR }') ||
+        die "h2load against $target ($url) logged no request$(log_tail "$out")"
+    local p50 p99b p999 n
+    read -r p50 p99b p999 n <<<"$pcts"
+    RATE_RESULT="$rps $p50 $p99b $p999 $errs $n"
+}
+
 ensure_alive() {
     local name=$1 pid=$2 logfile=$3
     alive "$pid" || die "$name died during the benchmark$(log_tail "$logfile")"
@@ -641,14 +766,26 @@ bench_scenario() {
     [[ $variant == tls || $variant == tlsclose ]] && scheme=https
     [[ $variant == tlsclose ]] && close=close
     [[ $variant == h2c ]] && scheme=h2c tool=h2load
+    [[ $variant == ws ]] && tool=ws-echo
+    [[ $variant == rate ]] && tool="h2load --h1 --rps"
     [[ $variant == acl* ]] && host=$ACL_HOST
     LOAD_CPUS=$CPU_LOAD
     ((threads == 1)) || LOAD_CPUS="$CPU_LOAD,$CPU_PROXY"
     log "scenario: $label (proxy mode $mode, $tool over $scheme, GET $path${host:+, Host: $host})"
     start_proxies "$mode" "$scen" "$variant" "$threads"
     log "  pinning: haproxy $(taskset -cp "$HAPROXY_PID" | sed 's/.*: /cpu /'), lbha $(taskset -cp "$LBHA_PID" | sed 's/.*: /cpu /')"
-    probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
-    probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
+    if [[ $variant == ws ]]; then
+        # Ten messages each way through each proxy before the runs: the upgrade and the echo work.
+        local p
+        for p in "$HAPROXY_PORT" "$LBHA_PORT"; do
+            timeout 20 python3 "$SCRIPT_DIR/ws_echo.py" client "$HOST" "$p" 1 10 10 >"$WORK/ws-probe.txt" 2>&1 &&
+                [[ $(awk '{ print $4 }' "$WORK/ws-probe.txt") == 10 ]] ||
+                die "no WebSocket echo through $HOST:$p$(log_tail "$WORK/ws-probe.txt")$(log_tail "$WORK/ws-echo.log")"
+        done
+    else
+        probe haproxy "$HAPROXY_PORT" "$path" "$scheme" "${host:-$HOST}"
+        probe lbha "$LBHA_PORT" "$path" "$scheme" "${host:-$HOST}"
+    fi
     WRK_HEADER=""
     case $variant in
         gzip)
@@ -679,16 +816,24 @@ bench_scenario() {
     for ((run = 1; run <= RUNS; run++)); do
         # Alternate which proxy goes first so slow drift in the machine hits both alike.
         if ((run % 2)); then first=haproxy second=lbha; else first=lbha second=haproxy; fi
-        if [[ $tool == h2load ]]; then
+        if [[ $variant == ws ]]; then
+            # The echo servers straight, as the reference.
+            ((DIRECT == 0)) || run_ws direct "$scen" "$run" "$WS_PORT1"
+            run_ws "$first" "$scen" "$run" "$(port_of "$first")"
+            run_ws "$second" "$scen" "$run" "$(port_of "$second")"
+        elif [[ $variant == rate ]]; then
+            run_rate "$first" "$scen" "$run" "$(port_of "$first")" "$path"
+            run_rate "$second" "$scen" "$run" "$(port_of "$second")" "$path"
+        elif [[ $tool == h2load ]]; then
             # nginx-light here answers no cleartext HTTP/2: no direct reference for these rows.
             run_h2load "$first" "$scen" "$run" "$(port_of "$first")" "$path"
             run_h2load "$second" "$scen" "$run" "$(port_of "$second")" "$path"
         else
             # nginx speaks plain http only; the direct reference shows the backend's share of the cost.
-            run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path" http "$host" "$close"
+            ((DIRECT == 0)) || run_wrk direct "$scen" "$run" "$NGINX_PORT1" "$path" http "$host" "$close"
             run_wrk "$first" "$scen" "$run" "$(port_of "$first")" "$path" "$scheme" "$host" "$close"
             run_wrk "$second" "$scen" "$run" "$(port_of "$second")" "$path" "$scheme" "$host" "$close"
-            ensure_target_alive direct "$scen"
+            ((DIRECT == 0)) || ensure_target_alive direct "$scen"
         fi
         ensure_target_alive haproxy "$scen"
         ensure_target_alive lbha "$scen"
@@ -702,7 +847,7 @@ bench_scenario() {
     stop_pid "$LBHA_PID"
     stop_pid "$HAPROXY_PID"
     if [[ -n $SINK_PID ]]; then
-        log "  UDP sink: $(head -n 1 "$WORK/sink.state") datagrams in all"
+        [[ $variant == ws ]] || log "  UDP sink: $(head -n 1 "$WORK/sink.state") datagrams in all"
         stop_pid "$SINK_PID"
         SINK_PID=""
     fi
@@ -766,7 +911,7 @@ build_report() {
     local cpu_rows=""
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
-        [[ $CPU_ALL == 1 || $variant == gzip || $variant == cache || $variant == logfmt || $variant == acl* ]] || continue
+        [[ $CPU_ALL == 1 || $variant == gzip || $variant == cache || $variant == logfmt || $variant == acl* || $variant == ws ]] || continue
         [[ -n ${CPU_US[$scen/haproxy]:-} && -n ${CPU_US[$scen/lbha]:-} ]] || continue   # h2load rows
         local h_cpu l_cpu
         h_cpu=$(median "${CPU_US[$scen/haproxy]}")
@@ -780,16 +925,41 @@ build_report() {
         printf '%s' "$cpu_rows"
     fi
     scaling_table
+    latency_table
+    ((DIRECT == 1)) || return 0
     printf '\nReference, wrk straight to nginx (no proxy), measured in the same runs:\n\n'
     printf '| scenario | direct req/s | direct p99 ms | errors |\n'
     printf '|---|---:|---:|---:|\n'
     for entry in "${SELECTED[@]}"; do
         IFS='|' read -r scen group label mode path variant threads <<<"$entry"
-        [[ $variant == h2c ]] && continue
+        [[ $variant == h2c || $variant == rate ]] && continue
+        [[ $variant == ws ]] && path+=" (WebSocket echo server, messages/s)"
         [[ $variant == acl* ]] && path+=" (Host: $ACL_HOST)"
         [[ $variant == tls || $variant == tlsclose ]] && path+=" (plain http)"
         printf '| %s: GET %s | %.0f | %.2f | %d |\n' "$label" "$path" \
             "$(median "${RPS[$scen/direct]}")" "$(median "${P99[$scen/direct]}")" "${ERRS[$scen/direct]}"
+    done
+}
+
+# For the constant-rate scenarios: p50/p99/p99.9 at each load, medians of runs.
+latency_table() {
+    local entry scen group label mode path variant threads pct t
+    for entry in "${SELECTED[@]}"; do
+        IFS='|' read -r scen group label mode path variant threads <<<"$entry"
+        [[ $variant == rate ]] || continue
+        printf '\nTail latency, %s (each proxy at its own maximum from the same run; h2load times each request from its send):\n\n' "$label"
+        printf '| load | HAProxy req/s | HAProxy p50 / p99 / p99.9 ms | lbha req/s | lbha p50 / p99 / p99.9 ms | ratio p99 | ratio p99.9 |\n'
+        printf '|---|---:|---|---:|---|---:|---:|\n'
+        for pct in $RATE_LOADS; do
+            local row="| $pct% of own maximum" h99 l99 h999 l999
+            for t in haproxy lbha; do
+                row+=$(printf ' | %.0f | %s / %s / %s' "$(median "${LAT[$scen/$t/$pct/rate]}")" \
+                    "$(median "${LAT[$scen/$t/$pct]}")" "$(median "${LAT[$scen/$t/$pct/99]}")" "$(median "${LAT[$scen/$t/$pct/999]}")")
+            done
+            h99=$(median "${LAT[$scen/haproxy/$pct/99]}") l99=$(median "${LAT[$scen/lbha/$pct/99]}")
+            h999=$(median "${LAT[$scen/haproxy/$pct/999]}") l999=$(median "${LAT[$scen/lbha/$pct/999]}")
+            printf '%s | %s | %s |\n' "$row" "$(ratio "$l99" "$h99")" "$(ratio "$l999" "$h999")"
+        done
     done
 }
 
@@ -830,7 +1000,7 @@ main() {
     wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') || true
     pinning="nginx (1 worker) and wrk on CPU $CPU_LOAD (taskset -c $CPU_LOAD); the proxy under test on CPU $CPU_PROXY (taskset -c $CPU_PROXY)"
     local h2load_v=""
-    selected_variant h2c && h2load_v="; h2load $(h2load --version 2>&1 | awk '{ print $2; exit }') -t1 -c$CONNECTIONS -m$H2_STREAMS -D $(duration_secs) for the HTTP/2 rows"
+    selected_variant h2c || selected_variant rate && h2load_v="; h2load $(h2load --version 2>&1 | awk '{ print $2; exit }') -t1 -c$CONNECTIONS -m$H2_STREAMS -D $(duration_secs) for the HTTP/2 rows"
     pinning+="; at nbthread N > 1 everything shares CPUs $CPU_LOAD,$CPU_PROXY"
     SETUP_LINE="Setup: HAProxy $haproxy_v and lbha ($LBHA), nbthread $NBTHREADS each (per row), over nginx $nginx_v (1 worker, access_log off) on $HOST; wrk ${wrk_v:-?} -t1 -c$CONNECTIONS -d$DURATION --latency$h2load_v; median of $RUNS runs, proxies alternated; CPU pinning: $pinning; $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(date -u +%Y-%m-%d)."
 

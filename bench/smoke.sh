@@ -11,7 +11,7 @@ OUT=$(mktemp "${TMPDIR:-/tmp}/lbha-smoke.XXXXXX")
 trap 'rm -f -- "$OUT"' EXIT
 
 # Extra arguments go to proxy.sh (--lbha PATH, --scenarios LIST, --nbthread LIST, ...).
-"$SCRIPT_DIR/proxy.sh" --runs 1 --duration "$DURATION" --cpu-all --out "$OUT" "$@" >/dev/null
+"$SCRIPT_DIR/proxy.sh" --runs 1 --duration "$DURATION" --cpu-all --no-direct --out "$OUT" "$@" >/dev/null
 
 printf 'lbha / HAProxy, one %s run per row (load average now %s):\n\n' "$DURATION" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '%7s %7s %7s  %s\n' "req/s" "p99" "CPU/req" "row"

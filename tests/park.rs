@@ -106,3 +106,75 @@ fn a_client_that_leaves_while_parked_is_forgotten() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `Proxy::idle_wait`: a parked connection and one that has sent nothing wait on the proxy's one
+/// shared wake; a stop or a reload must still reach each of them long before their idle timers.
+const LONG_IDLE: &str = "client = \"30s\", http_request = \"1h\", http_keep_alive = \"1h\"";
+
+fn parked_client(l: &Lbha, port: u16) -> std::net::TcpStream {
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+    wait_parked(l);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+fn closed_by_lbha(s: &mut std::net::TcpStream, what: &str) {
+    let mut buf = [0u8; 16];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("{what}: the idle connection was not closed ({other:?})"),
+    }
+}
+
+#[test]
+fn a_stop_closes_parked_and_silent_connections() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let mut l =
+        Lbha::start(&format!("[global]\nhard_stop_after = \"1h\"\n{}", listen(port, a.port, LONG_IDLE)), &[port]);
+    let mut parked = parked_client(&l, port);
+    let mut silent = connect(port);
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    l.signal(15);
+    closed_by_lbha(&mut parked, "parked, at a stop");
+    closed_by_lbha(&mut silent, "sent nothing, at a stop");
+    assert!(l.wait_exit(Duration::from_secs(30)).is_some(), "lbha stopped:\n{}", l.log_text());
+}
+
+#[test]
+fn a_reload_cuts_idle_connections_it_ends_and_keeps_the_others() {
+    let a = Backend::start("A");
+    let (port, other) = (free_port(), free_port());
+    let l = Lbha::start(&listen(port, a.port, LONG_IDLE), &[port]);
+    let mut parked = parked_client(&l, port);
+    // A reload that keeps the bind: the parked connection stays and serves its next request.
+    let (code, out, err) = l.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    parked.write_all(b"GET /again HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut parked, false).unwrap().status, 200, "kept across a plain reload");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while l.log_text().matches(PARKED).count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not parked again:
+{}",
+            l.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A terminating reload cuts it.
+    let (code, out, err) = l.cli(&["reload", "--terminate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    closed_by_lbha(&mut parked, "parked, at a terminating reload");
+    // A reload that removes its bind cuts a connection that has sent nothing.
+    let mut silent = connect(port);
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let tmp = l.config.with_extension("tmp");
+    std::fs::write(&tmp, listen(other, a.port, LONG_IDLE)).unwrap();
+    std::fs::rename(&tmp, &l.config).unwrap();
+    l.signal(1);
+    closed_by_lbha(&mut silent, "sent nothing, bind removed by a reload");
+}

@@ -516,7 +516,7 @@ async fn drain(proxy: &Arc<Proxy>, listeners: &mut Listeners, checks: &mut check
     tracing::info!("stopping: no new connections, finishing those in flight (at most {hard_stop:?})");
     listeners.close_all().await;
     checks.stop_all();
-    proxy.drain.send_replace(true);
+    proxy.start_drain();
     proxy.tracker.close();
     if tokio::time::timeout(hard_stop, proxy.tracker.wait()).await.is_err() {
         tracing::warn!("hard_stop_after reached: closing {} remaining connections", proxy.tracker.len());

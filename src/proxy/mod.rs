@@ -113,6 +113,9 @@ pub struct Proxy {
     pub paused: watch::Sender<std::collections::HashSet<String>>,
     /// `[cluster]`: runtime changes made through the Data Plane API go to the peer through this.
     pub cluster_runtime: std::sync::OnceLock<crate::cluster::RuntimeHook>,
+    /// Wakes every idle connection at a stop or a reload (see `Proxy::idle_wait` in `park.rs`): one shared
+    /// wake instead of two watch futures per connection.
+    pub idle_wake: tokio::sync::Notify,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -212,6 +215,7 @@ impl Proxy {
             runtime: std::sync::OnceLock::new(),
             paused: watch::channel(std::collections::HashSet::new()).0,
             cluster_runtime: std::sync::OnceLock::new(),
+            idle_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -227,7 +231,14 @@ impl Proxy {
         }
         self.active.store(a.clone());
         self.reloads.send_replace(Reload { generation, terminate });
+        self.idle_wake.notify_waiters();
         a
+    }
+
+    /// Connections finish their current exchange and close; idle ones are woken to look.
+    pub fn start_drain(&self) {
+        self.drain.send_replace(true);
+        self.idle_wake.notify_waiters();
     }
 
     /// Resolves when a connection born in generation `born` has to go: `Cut::Now` after a
@@ -408,15 +419,9 @@ impl Proxy {
     ) -> bool {
         // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
         let mut byte = [0u8; 1];
-        let readable = tokio::time::timeout(http_request, sock.peek(&mut byte));
-        tokio::pin!(readable);
-        let mut drain = self.drain.subscribe();
-        tokio::select! {
-            r = &mut readable => matches!(r, Ok(Ok(_))),
-            // As in `run_conn`: a request already on its way is still answered.
-            _ = drained(&mut drain) => matches!(tokio::time::timeout(DRAIN_IDLE_GRACE, readable).await, Ok(Ok(Ok(_)))),
-            _ = self.expiry(born, |a| !a.binds.contains_key(&local), false) => false,
-        }
+        let readable = async { sock.peek(&mut byte).await.is_ok() };
+        let deadline = tokio::time::Instant::now() + http_request;
+        self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE).await
     }
 
     /// HTTP/2 and HTTP/1 are separate boxed futures: one async fn for both would be as large
@@ -504,21 +509,11 @@ impl Proxy {
                 Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take())))
             })
         });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        // hyper's header read timer would also run while the connection waits for its next
-        // request; `idle` keeps `http_request` and `http_keep_alive` apart instead.
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
-            .max_headers(framing::HYPER_MAX_HEADERS)
-            // HAProxy adds no `Date` of its own; a server's passes through.
-            .auto_date_header(false)
-            .keep_alive(true);
         loop {
             // Boxed, both: while parked the task keeps only what `unpark` needs, not room for
             // hyper's connection and the futures around it.
-            let mut conn = Box::new(KeepIo(builder.serve_connection(TokioIo::new(sock), svc.clone())));
+            // The builder is a temporary: a parked connection does not keep it.
+            let mut conn = Box::new(KeepIo(h1_builder(bufsize).serve_connection(TokioIo::new(sock), svc.clone())));
             let ended = Box::pin(self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, true)).await;
             let parts = conn.0.into_parts();
             sock = parts.io.into_inner();
@@ -557,22 +552,12 @@ impl Proxy {
         T: tokio::io::AsyncRead + Unpin,
     {
         let mut byte = [0u8; 1];
-        let got = {
-            let read = sock.read(&mut byte);
-            tokio::pin!(read);
-            let mut drain = self.drain.subscribe();
-            let local = cx.local;
-            tokio::select! {
-                r = &mut read => matches!(r, Ok(1)),
-                _ = activity.expired(t) => false,
-                // As in `run_conn`: a request already on its way is still answered.
-                _ = drained(&mut drain) => {
-                    let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
-                    matches!(tokio::time::timeout(grace, &mut read).await, Ok(Ok(1)))
-                }
-                _ = self.expiry(born, |a| !a.binds.contains_key(&local), false) => false,
-            }
-        };
+        let read = async { matches!(sock.read(&mut byte).await, Ok(1)) };
+        // Parked means idle: nothing moves the deadline until the next byte.
+        let deadline =
+            idle::deadline(&activity.state(), t).unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
+        let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
+        let got = self.idle_wait(read, deadline, cx.local, born, grace).await;
         if got {
             sock.unread(bytes::Bytes::copy_from_slice(&byte));
         }
@@ -640,6 +625,22 @@ impl Proxy {
             }
         }
     }
+}
+
+/// hyper's HTTP/1 server settings for a client connection.
+fn h1_builder(bufsize: usize) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's header read timer would also run while the connection waits for its next
+    // request; `idle` keeps `http_request` and `http_keep_alive` apart instead.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEADER_BYTES.max(bufsize + 8192))
+        .max_headers(framing::HYPER_MAX_HEADERS)
+        // HAProxy adds no `Date` of its own; a server's passes through.
+        .auto_date_header(false)
+        .keep_alive(true);
+    builder
 }
 
 /// hyper's HTTP/1 and HTTP/2 server connections: both finish in-flight work before closing.

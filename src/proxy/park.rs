@@ -143,6 +143,51 @@ impl ClientSide {
     }
 }
 
+impl super::Proxy {
+    /// Waits for `ready` (the client's next byte) on an idle connection, which keeps only its
+    /// socket, one timer and the proxy's shared wake meanwhile: false at `deadline`, at a reload
+    /// that ends the connection (terminating, or its bind removed), or, once a stop began, when
+    /// nothing came within `drain_grace` (a request already on its way is still answered).
+    pub(super) async fn idle_wait<F: std::future::Future<Output = bool>>(
+        &self,
+        ready: F,
+        deadline: tokio::time::Instant,
+        local: std::net::SocketAddr,
+        born: u64,
+        drain_grace: std::time::Duration,
+    ) -> bool {
+        tokio::pin!(ready);
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        let mut draining = false;
+        loop {
+            let wake = self.idle_wake.notified();
+            tokio::pin!(wake);
+            // Registered before the state is read, so a stop or reload in between still wakes it.
+            wake.as_mut().enable();
+            if !draining && *self.drain.borrow() {
+                draining = true;
+                sleep.as_mut().reset(deadline.min(tokio::time::Instant::now() + drain_grace));
+            }
+            if self.reload_ends(born, local) {
+                return false;
+            }
+            tokio::select! {
+                r = &mut ready => return r,
+                () = &mut sleep => return false,
+                () = wake => {}
+            }
+        }
+    }
+
+    /// A reload since generation `born` ends a connection on `local`: a terminating one, or one
+    /// whose config no longer binds `local` (as [`super::Proxy::expiry`] without grace).
+    fn reload_ends(&self, born: u64, local: std::net::SocketAddr) -> bool {
+        let ev = *self.reloads.borrow();
+        ev.generation > born && (ev.terminate || !self.active.load().binds.contains_key(&local))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
