@@ -48,15 +48,13 @@ const STALL_HOLD: Duration = Duration::from_secs(1);
 /// Free descriptors it takes to call an exhaustion over: a client connection needs two (its own
 /// and its server's), and a few more keep it from flapping at the edge.
 const FD_HEADROOM: usize = 16;
-/// Upper bound on a last-gasp resignation (adverts, the wait for the new master, VIP removal).
-const RESIGN_LIMIT: Duration = Duration::from_secs(2);
-/// The longest a resigning master keeps its VIPs waiting for the new master's first advert.
-const HOLD_LIMIT: Duration = Duration::from_secs(1);
+/// Upper bound on a last-gasp resignation (adverts and VIP removal).
+const RESIGN_LIMIT: Duration = Duration::from_secs(1);
 
 /// `[global] proxy_stall_threshold`, in ms (set at start and at each reload).
 static STALL_MS: AtomicU64 = AtomicU64::new(STALL_THRESHOLD.as_millis() as u64);
 /// Set once the process resigned for good (a panic): no advert with a priority above 0 leaves it
-/// any more, so none undoes the priority-0 adverts while the VIPs are held for the new master.
+/// any more, so none undoes the priority-0 adverts before the process ends.
 static FINAL: AtomicBool = AtomicBool::new(false);
 
 /// Sets the stall threshold the watchdog applies.
@@ -170,8 +168,7 @@ fn set_stalled(why: Option<String>) {
 // Last gasp: what an instance needs to resign without its task.
 
 /// What one VRRP instance would do to resign now: send `adverts` (priority 0, encoded for each
-/// destination) from `src` on `ifname`, and remove `vips` (interface, address) once the new master
-/// of `vrid` is heard (or after [`hold_for`]).
+/// destination) from `src` on `ifname`, and remove `vips` (interface, address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastGasp {
     pub track_proxy: bool,
@@ -179,8 +176,6 @@ pub struct LastGasp {
     pub ifname: String,
     pub ifindex: u32,
     pub src: IpAddr,
-    pub vrid: u8,
-    pub advert_int: Duration,
     pub adverts: Vec<(IpAddr, Vec<u8>)>,
     pub vips: Vec<(String, crate::net::vip::Vip)>,
 }
@@ -243,26 +238,11 @@ pub fn to_resign(gasps: &BTreeMap<String, LastGasp>, all: bool) -> Vec<(String, 
     gasps.iter().filter(|(_, g)| g.master && (all || g.track_proxy)).map(|(n, g)| (n.clone(), g.clone())).collect()
 }
 
-/// How long a resigning master keeps its VIPs for the new master: a backup takes over a skew time
-/// after the priority-0 advert (at most one advert interval), and its first advert follows; four
-/// intervals leave room for a loaded backup, within [`HOLD_LIMIT`].
-pub fn hold_for(g: &LastGasp) -> Duration {
-    (g.advert_int * 4).min(HOLD_LIMIT)
-}
-
-/// Whether `payload` (a VRRP message from `src`) is another router's advert for `vrid` with a
-/// priority above 0: the new master, so the resigning one may let the VIPs go. The checksum is not
-/// verified: a forged message could only end the hold early, which is what resigning did before.
-pub fn new_master_heard(payload: &[u8], src: IpAddr, own: IpAddr, vrid: u8) -> bool {
-    matches!(payload, [vt, v, prio, ..] if matches!(vt >> 4, 2 | 3) && vt & 0x0f == 1 && *v == vrid && *prio > 0)
-        && src != own
-}
-
-/// Sends the priority-0 adverts of the masters [`to_resign`] picks, keeps their VIPs until each
-/// one's new master advertises (the backup takes over a skew time later; meanwhile this node's
-/// other proxy threads still serve, where removing the VIPs at once left them unanswered), then
-/// removes them. Runs on a plain thread (this may run on a stalled or panicking runtime thread),
-/// within [`RESIGN_LIMIT`]. Returns the instances resigned.
+/// Sends the priority-0 adverts of the masters [`to_resign`] picks and removes their VIPs, from a
+/// plain thread (this may run on a stalled or panicking runtime thread), within [`RESIGN_LIMIT`].
+/// Returns the instances resigned. (Keeping the VIPs until the new master's first advert was
+/// tried: when that advert was missed, both nodes answered ARP for the hold and a client's
+/// neighbour entry could go back to this node, then point at nothing for seconds.)
 pub fn resign(all: bool, why: &str) -> Vec<String> {
     let Some(list) = lock_briefly().map(|g| to_resign(&g, all)) else {
         return Vec::new();
@@ -274,16 +254,13 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
     eprintln!("lbha: {why}: resigning VRRP master(s) {} (priority 0, VIPs removed)", names.join(", "));
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("lbha-resign".into()).spawn(move || {
-        let sockets: Vec<Option<socket2::Socket>> = list
-            .iter()
-            .map(|(name, g)| {
-                advert_socket(g)
-                    .and_then(|s| g.adverts.iter().try_for_each(|(dst, b)| send_to(&s, b, *dst)).map(|()| s))
-                    .map_err(|e| eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}"))
-                    .ok()
-            })
-            .collect();
-        hold_then_remove(&list, &sockets);
+        for (name, g) in &list {
+            let sent = advert_socket(g).and_then(|s| g.adverts.iter().try_for_each(|(dst, b)| send_to(&s, b, *dst)));
+            if let Err(e) = sent {
+                eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
+            }
+        }
+        remove_vips(&list);
         let _ = tx.send(());
     });
     if spawned.is_ok() && rx.recv_timeout(RESIGN_LIMIT).is_err() {
@@ -292,8 +269,7 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
     names
 }
 
-/// A raw VRRP socket on the instance's interface, sending from its source address; it also
-/// receives the adverts arriving there (the instance's own socket joined the group).
+/// A raw VRRP socket on the instance's interface, sending from its source address.
 fn advert_socket(g: &LastGasp) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let domain = if g.src.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
@@ -319,7 +295,6 @@ fn advert_socket(g: &LastGasp) -> std::io::Result<socket2::Socket> {
         }
     }
     s.set_write_timeout(Some(Duration::from_millis(200)))?;
-    s.set_read_timeout(Some(Duration::from_millis(2)))?;
     Ok(s)
 }
 
@@ -327,63 +302,25 @@ fn send_to(s: &socket2::Socket, bytes: &[u8], dst: IpAddr) -> std::io::Result<()
     s.send_to(bytes, &socket2::SockAddr::from(SocketAddr::new(dst, 0))).map(|_| ())
 }
 
-/// One datagram from the socket, as (source, VRRP message); `None` on a timeout or a malformed one.
-fn recv_advert(s: &socket2::Socket, v4: bool) -> Option<(IpAddr, Vec<u8>)> {
-    use std::os::fd::AsRawFd;
-    let mut buf = vec![0u8; 1500];
-    if v4 {
-        let n = std::io::Read::read(&mut &*s, &mut buf).ok()?;
-        let r = crate::vrrp::socket::split_ipv4(&buf[..n]).ok()?;
-        Some((r.src, r.payload))
-    } else {
-        let (n, from) = nix::sys::socket::recvfrom::<nix::sys::socket::SockaddrIn6>(s.as_raw_fd(), &mut buf).ok()?;
-        buf.truncate(n);
-        Some((IpAddr::V6(from?.ip()), buf))
-    }
-}
-
-/// Waits, per instance, for its new master's advert (bounded by [`hold_for`]), then removes its
-/// VIPs; an instance without a socket removes them at once.
-fn hold_then_remove(list: &[(String, LastGasp)], sockets: &[Option<socket2::Socket>]) {
+/// Removes the VIPs of every instance resigned.
+fn remove_vips(list: &[(String, LastGasp)]) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return eprintln!("lbha: cannot remove VIPs: {e}"),
     };
-    let h = match rt.block_on(async { crate::net::vip::VipHandle::new() }) {
-        Ok(h) => h,
-        Err(e) => return eprintln!("lbha: cannot remove VIPs: {e}"),
-    };
-    let remove = |name: &str, g: &LastGasp| {
-        rt.block_on(async {
+    rt.block_on(async {
+        let h = match crate::net::vip::VipHandle::new() {
+            Ok(h) => h,
+            Err(e) => return eprintln!("lbha: cannot remove VIPs: {e}"),
+        };
+        for (name, g) in list {
             for (dev, vip) in &g.vips {
                 if let Err(e) = h.del(dev, vip).await {
                     eprintln!("lbha: vrrp_instance {name}: {e}");
                 }
             }
-        })
-    };
-    let start = Instant::now();
-    let mut waiting: Vec<usize> = Vec::new();
-    for (i, (name, g)) in list.iter().enumerate() {
-        match &sockets[i] {
-            Some(_) if !g.vips.is_empty() => waiting.push(i),
-            _ => remove(name, g),
         }
-    }
-    while !waiting.is_empty() {
-        waiting.retain(|&i| {
-            let (name, g) = &list[i];
-            let heard = sockets[i]
-                .as_ref()
-                .and_then(|s| recv_advert(s, g.src.is_ipv4()))
-                .is_some_and(|(src, m)| new_master_heard(&m, src, g.src, g.vrid));
-            if heard || start.elapsed() >= hold_for(g) {
-                remove(name, g);
-                return false;
-            }
-            true
-        });
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,15 +541,15 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
 /// On a panic, when an instance tracks the proxy or VIPs are announced: the masters resign (on a
 /// thread of their own, which then ends the process: systemd restarts it; the peer or the other
 /// nodes serve meanwhile) and the announcements are withdrawn. A runtime thread's panic then goes
-/// on as usual (the runtime ends the task that panicked) so the thread keeps serving the other
-/// tasks while the VIPs are held for the new master; any other thread waits for the end.
+/// on as usual (the runtime ends the task that panicked), so the thread is not held up by the
+/// resignation; any other thread waits for the end.
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if !tracked() {
             return default(info);
         }
-        // No advert above priority 0 may follow the priority-0 ones while the VIPs are held.
+        // No advert above priority 0 may follow the priority-0 ones.
         let first = !FINAL.swap(true, Ordering::SeqCst);
         let spawned = first
             && std::thread::Builder::new()
@@ -784,21 +721,6 @@ mod tests {
     }
 
     #[test]
-    fn the_new_master_is_another_routers_advert_for_the_vrid_above_priority_0() {
-        let own = ip("192.0.2.11");
-        let peer = ip("192.0.2.12");
-        // v3 advert, VRID 51, priority 100.
-        let m = [0x31, 51, 100, 0, 0, 10, 0, 0];
-        assert!(new_master_heard(&m, peer, own, 51));
-        assert!(!new_master_heard(&m, own, own, 51), "our own advert, looped back");
-        assert!(!new_master_heard(&m, peer, own, 52), "another VRID");
-        assert!(!new_master_heard(&[0x31, 51, 0, 0], peer, own, 51), "another resigning router");
-        assert!(!new_master_heard(&[0x32, 51, 100, 0], peer, own, 51), "not an advert");
-        assert!(new_master_heard(&[0x21, 51, 100, 1], peer, own, 51), "v2");
-        assert!(!new_master_heard(&[0x31, 51], peer, own, 51), "truncated");
-    }
-
-    #[test]
     fn a_stall_is_held_a_while_after_it_ends() {
         let t0 = Instant::now();
         let mut l = StallLatch::default();
@@ -818,8 +740,6 @@ mod tests {
             ifname: "eth0".into(),
             ifindex: 2,
             src: ip("192.0.2.11"),
-            vrid: 51,
-            advert_int: Duration::from_millis(100),
             adverts: vec![],
             vips: vec![],
         };
@@ -829,9 +749,5 @@ mod tests {
         let names = |v: Vec<(String, LastGasp)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
         assert_eq!(names(to_resign(&all, false)), ["A"]);
         assert_eq!(names(to_resign(&all, true)), ["A", "B"]);
-        // VIPs are held for the new master four adverts at most, and never past a second.
-        assert_eq!(hold_for(&all["A"]), Duration::from_millis(400));
-        let slow = LastGasp { advert_int: Duration::from_secs(1), ..g(true, true) };
-        assert_eq!(hold_for(&slow), HOLD_LIMIT);
     }
 }

@@ -767,8 +767,6 @@ impl Runner {
             ifname: self.cfg.interface.clone(),
             ifindex: self.attach.bound().map_or(0, |b| b.ifindex),
             src: self.src,
-            vrid: self.cfg.vrid,
-            advert_int: self.cfg.advert_int,
             adverts,
             vips,
         }
