@@ -192,3 +192,68 @@ fn vmac_with_keepalived() {
     assert!(on_vmac(&lb2) && !on_vmac(&lb1), "lbha stays backup behind keepalived");
     assert!(!bed.log(p2).contains("dropped advert"), "{}", bed.log(p2));
 }
+
+/// `use_vmac` with a VRRPv3 IPv6 instance on both sides: each makes a `vrrp.52` with
+/// 00:00:5e:00:02:34 and sends its adverts through it from a link-local address; each follows the
+/// other's, and the VIP moves both ways.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn ipv6_vmac_with_keepalived() {
+    let test = "ipv6_vmac_with_keepalived";
+    if !bed::root_or_skip(test) {
+        return;
+    }
+    if !std::path::Path::new(KEEPALIVED).exists() {
+        panic!("{test}: needs keepalived at {KEEPALIVED} (Debian: apt-get install keepalived)");
+    }
+    const VIP6: &str = "2001:db8::100";
+    let mut bed = Bed::new("ka-vmac6", &[("lb1", 11), ("lb2", 12), ("client", 50)]);
+    let (lb1, lb2, client) = (bed.node("lb1"), bed.node("lb2"), bed.node("client"));
+    for (n, host) in [(&lb1, "11"), (&lb2, "12"), (&client, "50")] {
+        n.ip(&["-6", "addr", "add", &format!("2001:db8::{host}/64"), "dev", "eth0", "nodad"]).expect("v6 address");
+        wait_for(Duration::from_secs(5), || {
+            n.ip(&["-6", "addr", "show", "dev", "eth0", "tentative"]).is_ok_and(|s| s.trim().is_empty())
+        })
+        .expect("link-local ready");
+    }
+    let on_vmac = |n: &Node| {
+        n.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]).is_ok_and(|s| s.contains(&format!(" {VIP6}/")))
+    };
+    let lbha_conf = |priority: u8| {
+        format!(
+            "[[vrrp_instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvirtual_router_id = 52\npriority = {priority}\n\
+             advert_int = \"100ms\"\nuse_vmac = true\nvirtual_ipaddress = [\"{VIP6}/128\"]\n"
+        )
+    };
+    let ka_conf = "global_defs {\n    router_id ka\n}\nvrrp_instance VI_6 {\n    state BACKUP\n    interface eth0\n    \
+                   virtual_router_id 52\n    priority 100\n    advert_int 0.1\n    version 3\n    use_vmac\n    \
+                   virtual_ipaddress {\n        2001:db8::100/128\n    }\n}\n";
+    let ka = keepalived(&mut bed, &lb2, "ka", ka_conf);
+    let p1 = bed.lbha(&lb1, "lb1", &lbha_conf(150));
+    let ok = wait_for(Duration::from_secs(10), || on_vmac(&lb1) && bed.log(ka).contains("Entering BACKUP STATE"));
+    if ok.is_none() {
+        bed.dump_logs();
+        panic!("lbha master on its IPv6 VMAC, keepalived backup");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(on_vmac(&lb1) && !on_vmac(&lb2), "keepalived follows lbha's adverts from the VMAC");
+    println!(
+        "interop vmac (IPv6): keepalived's VMAC addresses: {:?}",
+        lb2.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]).unwrap_or_default()
+    );
+    let vip6: std::net::SocketAddr = format!("[{VIP6}]:80").parse().expect("addr");
+    wait_for(Duration::from_secs(5), || bed::reaches(&client, vip6)).expect("the client reaches the VIP on lbha");
+    assert_eq!(client.neigh_mac(VIP6).as_deref(), Some("00:00:5e:00:02:34"));
+
+    let t0 = Instant::now();
+    bed.term(p1);
+    wait_for(Duration::from_secs(5), || on_vmac(&lb2)).expect("keepalived takes the VIP on its VMAC");
+    println!("interop vmac (IPv6): SIGTERM lbha -> keepalived master on its VMAC after {}", ms(t0.elapsed()));
+    wait_for(Duration::from_secs(5), || bed::reaches(&client, vip6)).expect("the client reaches the VIP on keepalived");
+
+    // lbha (50) comes back behind keepalived and follows its VMAC-sourced adverts.
+    let p2 = bed.lbha(&lb1, "lb1-low", &lbha_conf(50));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(on_vmac(&lb2) && !on_vmac(&lb1), "lbha stays backup behind keepalived");
+    assert!(!bed.log(p2).contains("dropped advert"), "{}", bed.log(p2));
+}

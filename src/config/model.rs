@@ -137,6 +137,8 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     /// Upper bound on how long old connections may keep running after a stop or reload.
     pub hard_stop_after: Option<ConfDuration>,
+    /// `track_proxy`'s watchdog: a proxy runtime thread awake in one poll this long is stalled.
+    pub proxy_stall_threshold: Option<ConfDuration>,
     /// Syslog targets: `"127.0.0.1 local2 info"`, `"[::1]:5140 local0"`, `"/dev/log daemon notice"`.
     pub log: Vec<String>,
     /// `"rfc3164"` (default) or `"rfc5424"`.

@@ -79,6 +79,8 @@ pub struct GlobalSettings {
     pub nbthread: Option<usize>,
     pub spread_checks: u8,
     pub hard_stop_after: Duration,
+    /// `proxy_stall_threshold` (`crate::fate`).
+    pub proxy_stall_threshold: Duration,
     pub control_socket: ControlSocketSettings,
     pub server_state_file: Option<PathBuf>,
     /// `[global] state_dir`, resolved: runtime VIPs live here.

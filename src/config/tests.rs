@@ -348,6 +348,7 @@ fn numbers_have_haproxy_ranges() {
     has("[global]\nnbthread = 65\n", "global.nbthread: must be at least 1 and at most 64 (65)");
     has("[global]\nmaxconn = 4294967295\n", "2:11 global.maxconn: must be at least 1 and at most 2147483647");
     has("[global]\nhard_stop_after = \"25d\"\n", "2:19 global.hard_stop_after: timer overflow");
+    has("[global]\nproxy_stall_threshold = \"10ms\"\n", "global.proxy_stall_threshold: must be at least 30 ms (10 ms)");
     has(&with_base("[[frontend]]\nname = \"f\"\nmaxconn = 3000000000\n"), "frontend[0].maxconn: must be at least 1");
     let be = |extra: &str, srv: &str| {
         with_base(&format!(

@@ -374,6 +374,15 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
     if spread > 50 {
         cx.err_v(p.key("spread_checks"), "must be between 0 and 50 (percent)", spread);
     }
+    let stall = g.proxy_stall_threshold.map_or(crate::fate::STALL_THRESHOLD, |d| d.0);
+    if stall < crate::fate::MIN_STALL_THRESHOLD {
+        let min = crate::fate::MIN_STALL_THRESHOLD.as_millis();
+        cx.err_v(
+            p.key("proxy_stall_threshold"),
+            format!("must be at least {min} ms"),
+            format!("{} ms", stall.as_millis()),
+        );
+    }
     let bufsize = g.tune_bufsize.map_or(crate::proxy::framing::DEFAULT_BUFSIZE, |b| b as usize);
     if !(1024..=16 << 20).contains(&bufsize) {
         cx.err_v(p.key("tune_bufsize"), "must be between 1024 and 16777216 (bytes)", bufsize);
@@ -401,6 +410,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
         nbthread: g.nbthread,
         spread_checks: spread,
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
+        proxy_stall_threshold: stall,
         control_socket: ControlSocketSettings {
             path: DEFAULT_CONTROL_SOCKET.into(),
             mode: DEFAULT_CONTROL_MODE,

@@ -884,7 +884,7 @@ fn instance(
             cx.err(p.key(key), "empty command");
         }
     }
-    let vmac = vmac(d, p, vrid, v6, cx);
+    let vmac = vmac(d, p, vrid, cx);
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
@@ -1079,7 +1079,7 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
 }
 
 /// `use_vmac` / `vmac_xmit_base`: the VMAC's name (keepalived's default `vrrp.VRID`).
-fn vmac(d: &InstanceDef, p: &FieldPath, vrid: Option<i64>, v6: bool, cx: &mut Cx) -> Option<Vmac> {
+fn vmac(d: &InstanceDef, p: &FieldPath, vrid: Option<i64>, cx: &mut Cx) -> Option<Vmac> {
     let name = match &d.use_vmac {
         None | Some(UseVmac::On(false)) => None,
         Some(UseVmac::On(true)) => Some(format!("vrrp.{}", vrid.unwrap_or(0))),
@@ -1097,10 +1097,6 @@ fn vmac(d: &InstanceDef, p: &FieldPath, vrid: Option<i64>, v6: bool, cx: &mut Cx
             "not a valid name for the VMAC interface (at most 15 characters, not `interface`)",
             &name,
         );
-    }
-    if v6 {
-        // The VMAC would need its own link-local address to send and receive v3 IPv6 adverts.
-        cx.err(p.key("use_vmac"), "not supported for IPv6 instances yet (IPv4 only)");
     }
     Some(Vmac { name, xmit_base: d.vmac_xmit_base })
 }

@@ -150,11 +150,17 @@ pub fn run(opts: RunOptions) -> ExitCode {
         b.worker_threads(threads);
         b
     };
-    let rt = match builder.enable_all().on_thread_park(collect_when_idle).build() {
+    // The runtime threads' heartbeats for the `track_proxy` watchdog (`crate::fate`).
+    let parked = || {
+        crate::fate::beat();
+        collect_when_idle();
+    };
+    let rt = match builder.enable_all().on_thread_park(parked).on_thread_unpark(crate::fate::beat).build() {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
     // Fate sharing (`track_proxy`): a stalled proxy thread or a panic gives the VIPs away.
+    crate::fate::set_stall_threshold(snap.global.proxy_stall_threshold);
     crate::fate::spawn_watchdog(rt.handle().clone());
     crate::fate::install_panic_hook();
     match rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), threads, incoming)) {
@@ -705,6 +711,7 @@ pub fn reload(
 ) -> Result<u64, String> {
     let fresh = listeners.bind_new(&snap).map_err(|e| e.to_string())?;
     let maxconn = snap.global.maxconn as usize;
+    crate::fate::set_stall_threshold(snap.global.proxy_stall_threshold);
     let active = proxy.install(snap, terminate);
     proxy.global_size.resize(maxconn);
     listeners.activate(fresh, proxy);

@@ -458,6 +458,10 @@ impl Runner {
     }
 
     async fn send_advert(&mut self, priority: u8) {
+        // The process resigned for good (a panic): its priority-0 adverts stand.
+        if priority > 0 && crate::fate::resigned() {
+            return;
+        }
         let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) else {
             return;
         };
@@ -633,6 +637,11 @@ impl Runner {
             // Its parent came back (recreated, or late at start): the VMAC goes back on it.
             if vmac.is_none() && primary.is_some() {
                 self.ensure_vmac().await;
+            } else if let (Some(ll), Some(l)) = (primary.and_then(|p| p.link_local_v6()), vmac)
+                && self.cfg.is_ipv6()
+                && !l.addrs.contains(&IpAddr::V6(ll))
+            {
+                self.vmac_link_local().await;
             }
             self.attach.reconcile_tx(&self.cfg, vmac);
         }

@@ -403,5 +403,7 @@ fn vmac_names_and_modes() {
     assert!(snap(&inst("use_vmac = false")).instances[0].vmac.is_none());
     has(&inst("vmac_xmit_base = true"), "vmac_xmit_base: needs use_vmac");
     has(&inst("use_vmac = \"a/b\""), "not a valid name for the VMAC interface");
-    has(&inst("use_vmac = true").replace("192.0.2.100", "2001:db8::100"), "not supported for IPv6 instances yet");
+    // IPv6 (VRRPv3): the VMAC gets the virtual MAC 00:00:5e:00:02:VRID and its parent's link-local.
+    let v = snap(&inst("use_vmac = true\nversion = 3").replace("192.0.2.100", "2001:db8::100"));
+    assert_eq!(v.instances[0].vip_dev(), "vrrp.51");
 }
