@@ -69,9 +69,12 @@ pub enum ParseError {
 /// `Ok(None)`: more bytes are needed; on success the head's bytes are taken from `buf`.
 pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, ParseError> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut slots);
-        let len = match res.parse(buf) {
+        // Uninitialised slots: zeroing room for 100 fields on every response costs more than
+        // parsing the few a response has.
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut slots)
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(ParseError::TooLarge),
             Ok(httparse::Status::Partial) => return Ok(None),
@@ -91,15 +94,17 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         // Offsets into the head, so names and values can share its bytes once it is frozen.
         let base = buf.as_ptr() as usize;
         let n = res.headers.len();
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let mut spans = [const { std::mem::MaybeUninit::<[usize; 4]>::uninit() }; MAX_HEADERS];
         for (h, s) in res.headers.iter().zip(spans.iter_mut()) {
             let name = h.name.as_ptr() as usize - base;
             let value = h.value.as_ptr() as usize - base;
-            *s = (name, name + h.name.len(), value, value + h.value.len());
+            s.write([name, name + h.name.len(), value, value + h.value.len()]);
         }
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(n);
-        for &(n0, n1, v0, v1) in &spans[..n] {
+        for s in &spans[..n] {
+            // SAFETY: the loop above wrote the first `n` spans (one per parsed field).
+            let [n0, n1, v0, v1] = unsafe { s.assume_init() };
             let name =
                 HeaderName::from_bytes(&head[n0..n1]).map_err(|_| ParseError::Head(httparse::Error::HeaderName))?;
             let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
