@@ -585,8 +585,8 @@ async fn forward(
             Err(_) => Some(Failure::Timeout),
             Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
             Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
-            Ok(Err(e)) if broke_before_response(e.error()) => Some(Failure::Empty),
-            Ok(Err(e)) if e.error().is_parse() => Some(Failure::Junk),
+            Ok(Err(e)) if e.broke_before_response() => Some(Failure::Empty),
+            Ok(Err(e)) if e.is_parse() => Some(Failure::Junk),
             Ok(Err(_)) => None,
         };
         if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
@@ -626,8 +626,8 @@ async fn forward(
                     // Sent on a reused connection the server had closed, and nothing came back:
                     // an idempotent request without a body goes again on a new connection, as
                     // HAProxy does (counted as a retry, with no pause: the server is not at fault).
-                    None if replay.is_some() && attempt < be.retries && broke_before_response(e.error()) => {
-                        tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {}; retrying", e.error());
+                    None if replay.is_some() && attempt < be.retries && e.broke_before_response() => {
+                        tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {e}; retrying");
                         req = replay.unwrap_or_else(|| Request::new(empty()));
                         attempt += 1;
                         srt.counters.retries.fetch_add(1, Relaxed);
@@ -638,7 +638,7 @@ async fn forward(
                     }
                     _ => {
                         srt.counters.errors_resp.fetch_add(1, Relaxed);
-                        tracing::warn!(backend = %be.name, server = %be.servers[si].name, "server error: {}", e.error());
+                        tracing::warn!(backend = %be.name, server = %be.servers[si].name, "server error: {e}");
                         return Err(ProxyError::ServerFailed);
                     }
                 }
@@ -776,18 +776,6 @@ async fn server_wait<F: std::future::Future>(
 fn idempotent(m: &http::Method) -> bool {
     use http::Method;
     [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE, Method::PUT, Method::DELETE].contains(m)
-}
-
-/// A server connection that ended before any response: closed, reset or shut by the server.
-fn broke_before_response(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return true;
-    }
-    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
-    io.is_some_and(|io| {
-        use std::io::ErrorKind::*;
-        matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
-    })
 }
 
 /// The pause before the next connect attempt: HAProxy waits min(`timeout connect`, 1 s) when it

@@ -5,6 +5,7 @@ pub mod compress;
 pub mod errors;
 pub mod errpages;
 pub mod framing;
+pub mod h1client;
 pub mod http;
 pub mod httplog;
 pub mod idle;

@@ -4,6 +4,7 @@
 //! of several clients run on it as streams at once.
 
 use super::body::ProxyBody;
+use super::h1client::{self, Lean, LeanBody, LeanError};
 use super::upstream::{ServerOpts, Want};
 use crate::config::snapshot::ServerTls;
 use hyper::body::Incoming;
@@ -39,6 +40,108 @@ pub struct Sender {
 enum Tx {
     H1(http1::SendRequest<ProxyBody>),
     H2(http2::SendRequest<ProxyBody>),
+    /// A plain HTTP/1.1 connection driven from the requesting task (`h1client`); it becomes
+    /// `H1` for a request that path does not carry.
+    Lean(Lean),
+}
+
+/// A response body from either client.
+#[derive(Debug)]
+pub enum UpBody {
+    Hyper(Incoming),
+    Lean(LeanBody),
+}
+
+impl http_body::Body for UpBody {
+    type Data = bytes::Bytes;
+    type Error = super::body::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            UpBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpBody::Lean(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::Hyper(b) => b.is_end_stream(),
+            UpBody::Lean(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            UpBody::Hyper(b) => b.size_hint(),
+            UpBody::Lean(b) => b.size_hint(),
+        }
+    }
+}
+
+/// A request that failed on a server connection, from either client.
+#[derive(Debug)]
+pub enum SendError {
+    Hyper(TrySendError<http::Request<ProxyBody>>),
+    Lean(h1client::Failed<http::Request<ProxyBody>>),
+}
+
+impl SendError {
+    /// The request, when it never left.
+    pub fn message(&self) -> Option<&http::Request<ProxyBody>> {
+        match self {
+            SendError::Hyper(e) => e.message(),
+            SendError::Lean(e) => e.unsent.as_ref(),
+        }
+    }
+
+    pub fn take_message(&mut self) -> Option<http::Request<ProxyBody>> {
+        match self {
+            SendError::Hyper(e) => e.take_message(),
+            SendError::Lean(e) => e.unsent.take(),
+        }
+    }
+
+    /// The server answered something that is not HTTP.
+    pub fn is_parse(&self) -> bool {
+        match self {
+            SendError::Hyper(e) => e.error().is_parse(),
+            SendError::Lean(e) => matches!(e.error, LeanError::Parse(_)),
+        }
+    }
+
+    /// The connection ended before any response: closed, reset or shut by the server.
+    pub fn broke_before_response(&self) -> bool {
+        let io = match self {
+            SendError::Hyper(e) => {
+                let e = e.error();
+                if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+                    return true;
+                }
+                std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>())
+            }
+            SendError::Lean(e) => match &e.error {
+                LeanError::Closed | LeanError::Incomplete => return true,
+                LeanError::Io(io) => Some(io),
+                LeanError::Parse(_) => None,
+            },
+        };
+        io.is_some_and(|io| {
+            use std::io::ErrorKind::*;
+            matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
+        })
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Hyper(e) => e.error().fmt(f),
+            SendError::Lean(e) => e.error.fmt(f),
+        }
+    }
 }
 
 impl Sender {
@@ -46,6 +149,7 @@ impl Sender {
         match &self.tx {
             Tx::H1(s) => s.is_closed(),
             Tx::H2(s) => s.is_closed(),
+            Tx::Lean(l) => l.is_closed(),
         }
     }
 
@@ -53,6 +157,7 @@ impl Sender {
         match &self.tx {
             Tx::H1(s) => s.is_ready(),
             Tx::H2(s) => !s.is_closed(),
+            Tx::Lean(l) => !l.is_closed(),
         }
     }
 
@@ -70,11 +175,26 @@ impl Sender {
     pub async fn try_send_request(
         &mut self,
         req: http::Request<ProxyBody>,
-    ) -> Result<http::Response<Incoming>, TrySendError<http::Request<ProxyBody>>> {
+    ) -> Result<http::Response<UpBody>, SendError> {
         self.served = self.served.saturating_add(1);
+        if matches!(self.tx, Tx::Lean(_)) && !h1client::fits(&req) {
+            // hyper takes the connection over (a request body, an upgrade, ...), for good.
+            let Tx::Lean(lean) = std::mem::replace(&mut self.tx, Tx::Lean(Lean::closed())) else { unreachable!() };
+            let Some(io) = lean.into_io() else {
+                return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req) }));
+            };
+            match Box::pin(handshake(io, false)).await {
+                Ok(tx) => self.tx = tx,
+                Err(e) => {
+                    let error = LeanError::Io(std::io::Error::other(e.to_string()));
+                    return Err(SendError::Lean(h1client::Failed { error, unsent: Some(req) }));
+                }
+            }
+        }
         match &mut self.tx {
-            Tx::H1(s) => s.try_send_request(req).await,
-            Tx::H2(s) => s.try_send_request(req).await,
+            Tx::H1(s) => s.try_send_request(req).await.map(|r| r.map(UpBody::Hyper)).map_err(SendError::Hyper),
+            Tx::H2(s) => s.try_send_request(req).await.map(|r| r.map(UpBody::Hyper)).map_err(SendError::Hyper),
+            Tx::Lean(l) => l.send(req).await.map(|r| r.map(UpBody::Lean)).map_err(SendError::Lean),
         }
     }
 }
@@ -145,6 +265,7 @@ impl Private {
         let ready = match &mut s.tx {
             Tx::H1(tx) => tokio::time::timeout(PARK_LIMIT, tx.ready()).await.is_ok_and(|r| r.is_ok()),
             Tx::H2(tx) => !tx.is_closed(),
+            Tx::Lean(l) => !l.is_closed(),
         };
         ready.then_some(s)
     }
@@ -352,6 +473,8 @@ impl Pool {
                 tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;
             }
             let tx = match &self.tls {
+                // Plain HTTP/1.1: no connection task, see `h1client`.
+                None if !self.h2 => Ok(Tx::Lean(Lean::new(stream))),
                 None => handshake(stream, self.h2).await,
                 Some(tls) => {
                     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
@@ -389,7 +512,7 @@ impl Pool {
                     shared.push(Shared { tx, id: s.id, local: s.local, served: s.served, since: Instant::now() });
                 }
             }
-            Tx::H1(_) => {
+            Tx::H1(_) | Tx::Lean(_) => {
                 if !self.reusable(s.served) {
                     return;
                 }
