@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Where the time goes in the http keep-alive 3-byte-body row, lbha next to HAProxy, as counts per
+# Where the time goes in the http keep-alive 3-byte-body row (or, with --scenario, the acl, aclmap
+# or track row of bench/proxy.sh), lbha next to HAProxy, as counts per
 # request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
 # switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
 # instructions per request (valgrind's callgrind, for machines without hardware counters) and a
@@ -20,6 +21,14 @@ readonly HAPROXY_PORT=18380
 readonly LBHA_PORT=18390
 readonly NGINX_PORT1=18381
 readonly NGINX_PORT2=18382
+readonly HAPROXY_STATS_PORT=18383
+readonly LBHA_STATS_PORT=18393
+# The acl scenarios' request and map, as bench/proxy.sh sends and writes them.
+readonly ACL_HOST=shop.example.com
+readonly ACL_PATH=/app/v1/items/42
+readonly ACL_BACKEND=be_shop
+readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
+readonly MAP_ENTRIES=10000
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=5
 
@@ -28,6 +37,7 @@ DURATION=10
 CONNECTIONS=64
 RECORD=""       # directory for perf.data of each proxy
 CALLGRIND=0
+SCENARIO=http
 ONLY="haproxy lbha"
 PIDS=()
 WORK=""
@@ -35,7 +45,7 @@ WORK=""
 usage() {
     cat <<EOF
 usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
-                   [--record DIR] [--callgrind]
+                   [--record DIR] [--callgrind] [--scenario http|acl|aclmap|track]
 
   --lbha PATH       lbha binary (default: target/release/lbha)
   --duration S      seconds of wrk per proxy (default 10)
@@ -44,6 +54,10 @@ usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|h
   --record DIR      also run 'perf record -g' on each proxy (DIR/NAME.perf.data, DIR/NAME.top.txt)
   --callgrind       also count instructions per request under valgrind's callgrind (the proxy
                     runs ~50x slower there, so wrk is given 3x the duration)
+  --scenario NAME   http (default: the http-3b row), acl (20 ACLs, the last use_backend
+                    matches), aclmap (acl + use_backend by map_str in a 10,000-entry map) or
+                    track (track-sc0 + deny on sc_http_req_rate): bench/proxy.sh's rows of those
+                    names, from the same conf/*.tmpl and with the same request
 EOF
 }
 
@@ -55,6 +69,7 @@ while (($#)); do
         --only) ONLY=${2:?}; shift 2 ;;
         --record) RECORD=${2:?}; shift 2 ;;
         --callgrind) CALLGRIND=1; shift ;;
+        --scenario | --config) SCENARIO=${2:?}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage_error "unknown option: $1" ;;
     esac
@@ -62,12 +77,13 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
 [[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
+[[ $SCENARIO =~ ^(http|acl|aclmap|track)$ ]] || usage_error "--scenario takes http, acl, aclmap or track"
 for tool in haproxy nginx wrk perf taskset; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
 done
 ((CALLGRIND == 0)) || command -v valgrind >/dev/null || { log "missing valgrind (apt-get install -y valgrind)"; exit 2; }
 [[ -x $LBHA ]] || { log "no lbha binary at $LBHA: run cargo build --release"; exit 2; }
-for port in $HAPROXY_PORT $LBHA_PORT $NGINX_PORT1 $NGINX_PORT2; do
+for port in $HAPROXY_PORT $LBHA_PORT $NGINX_PORT1 $NGINX_PORT2 $HAPROXY_STATS_PORT $LBHA_STATS_PORT; do
     ! port_open "$port" || die "something already listens on $HOST:$port"
 done
 
@@ -103,7 +119,7 @@ wait_port() {
 run_wrk() {
     local port=$1 secs=$2 out=$3
     timeout --kill-after=5 $((secs + 30)) taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 20s \
-        "http://$HOST:$port/" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
+        "${WRK_HOST[@]}" "http://$HOST:$port$WRK_PATH" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
     grep -q 'Non-2xx\|Socket errors' "$out" && die "wrk saw errors$(log_tail "$out")"
     awk '/ requests in / { print $1 }' "$out"
 }
@@ -116,8 +132,27 @@ render nginx.conf.tmpl "$WORK/nginx.conf" USER_DIRECTIVE="$user_directive"
 start_bg "$WORK/nginx.log" taskset -c 0 nginx -e "$WORK/nginx-error.log" -p "$WORK/" -c "$WORK/nginx.conf"
 wait_port nginx "$NGINX_PORT1" "$STARTED_PID" "$WORK/nginx-error.log"
 
-render haproxy-http.cfg.tmpl "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="" NBTHREAD=1
-render lbha.toml.tmpl "$WORK/lbha.toml" MODE=http PORT="$LBHA_PORT" BIND_OPTS="" NBTHREAD=1
+WRK_PATH=/
+WRK_HOST=()
+htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl shop_rule=$ACL_BACKEND
+case $SCENARIO in
+    acl | aclmap)
+        htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl WRK_PATH=$ACL_PATH WRK_HOST=(-H "Host: $ACL_HOST")
+        if [[ $SCENARIO == aclmap ]]; then
+            shop_rule="%[req.hdr(host),lower,map($WORK/hosts.map,be_php)]"
+            awk -v n="$MAP_ENTRIES" -v host="$ACL_HOST" -v shop="$ACL_BACKEND" -v list="$ACL_BACKENDS" 'BEGIN {
+                split(list, be, " ")
+                for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
+                printf "%s %s\n", host, shop }' >"$WORK/hosts.map" || die "could not write $WORK/hosts.map"
+        fi
+        ;;
+    track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
+esac
+render "$htmpl" "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="" NBTHREAD=1 \
+    STATS_PORT="$HAPROXY_STATS_PORT" SHOP_RULE="$shop_rule"
+render "$ltmpl" "$WORK/lbha.toml" MODE=http PORT="$LBHA_PORT" BIND_OPTS="" NBTHREAD=1 \
+    STATS_PORT="$LBHA_STATS_PORT" SHOP_RULE="$shop_rule"
+haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/hcheck.log" 2>&1 || die "haproxy rejected its config$(log_tail "$WORK/hcheck.log")"
 "$LBHA" check -c "$WORK/lbha.toml" >"$WORK/check.log" 2>&1 || die "lbha check failed$(log_tail "$WORK/check.log")"
 
 # start_proxy NAME [WRAPPER...]: the proxy pinned to CPU 1; sets PROXY_PID and PROXY_PORT.
@@ -134,7 +169,7 @@ start_proxy() {
     wait_port "$name" "$PROXY_PORT" "$PROXY_PID" "$WORK/$name.log" 60
 }
 
-printf '# profile of the http keep-alive 3-byte-body row (%s)\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+printf '# profile of the %s row (%s)\n\n' "$SCENARIO" "$(date -u '+%Y-%m-%d %H:%M UTC')"
 printf 'load average at start: %s; wrk -t1 -c%s -d%ss on CPU 0 with nginx, proxy nbthread 1 on CPU 1\n\n' \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$CONNECTIONS" "$DURATION"
 

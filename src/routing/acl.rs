@@ -224,9 +224,20 @@ impl Acl {
             Fetch::HttpAuthGroup(list) if !self.groups.is_empty() => ctx
                 .http_auth_group(list)
                 .is_some_and(|user| self.groups.iter().any(|g| ctx.user_in_group(list, &user, g))),
-            _ => self.expr.eval_all(ctx, maps).into_iter().any(|v| self.patterns.test(v, maps)),
+            _ => self.own_match(ctx, maps),
         };
         own || self.or.iter().any(|a| a.matches(ctx, maps))
+    }
+
+    /// Samples lent by the request when the fetch has no converter (no copy, no list), else
+    /// every sample of the expression.
+    fn own_match(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+        if self.expr.convs.is_empty()
+            && let Some(hit) = self.expr.fetch.any_lent(ctx, &mut |s| self.patterns.test_lent(s, maps))
+        {
+            return hit;
+        }
+        self.expr.eval_all(ctx, maps).into_iter().any(|v| self.patterns.test(v, maps))
     }
 
     /// `-f` files: (name, index kind, case-folded, read as a map with `-M`), for validation to
@@ -339,6 +350,50 @@ mod tests {
 
     fn err(expr: &str) -> RoutingError {
         Acl::parse(expr).unwrap_err()
+    }
+
+    /// The lent-sample path (fetch without converter) decides as copying every sample would.
+    #[test]
+    fn lent_samples_match_as_copied_ones() {
+        let reqs = [
+            Req::new("/app/v1/items/42?x=1")
+                .header("host", "Shop.Example.com")
+                .header("x-list", "a, b,\"c,d\"")
+                .header("x-list", "5"),
+            Req::new("http://h.example/abs?q").header("host", "h.example"),
+            Req::new("/"),
+        ];
+        let acls = [
+            "path_beg /app/",
+            "path -m len gt 3",
+            "url_reg ^/app/.*x=1$",
+            "url http://h.example/abs?q",
+            "url_len 1",
+            "hdr(host) -i shop.example.com",
+            "hdr(host) shop.example.com",
+            "hdr(host) -m found",
+            "hdr(x-list) b",
+            "hdr(x-list) -m int 5",
+            "hdr(x-list) -m bin 61",
+            "req.fhdr(x-list) -m sub c,d",
+            "req.hdr -m beg a",
+            "method GET",
+            "method -m len 3",
+            "src 192.0.2.0/24",
+            "src -m str 192.0.2.10",
+            "src -m end .10",
+        ];
+        let maps = crate::sample::MapSet::default();
+        for r in &reqs {
+            let ctx = Ctx(r.facts(), &live());
+            for a in acls {
+                let acl = acl(a);
+                let copied = acl.expr.eval_all(&ctx, &maps).into_iter().any(|v| acl.patterns.test(v, &maps));
+                assert_eq!(acl.matches(&ctx, &maps), copied, "{a} on {}", r.uri);
+            }
+        }
+        let r = &reqs[0];
+        assert!(hit("hdr(x-list) b", r) && hit("url_reg ^/app/.*x=1$", r) && hit("src -m end .10", r));
     }
 
     #[test]

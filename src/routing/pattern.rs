@@ -5,7 +5,7 @@
 //! once).
 
 use super::RoutingError;
-use crate::sample::{DIR_DELIMS, DOM_DELIMS, Maps, MatchKind, SmpType, Value};
+use crate::sample::{DIR_DELIMS, DOM_DELIMS, Maps, MatchKind, Sample, SmpType, Value};
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -19,15 +19,6 @@ impl Maps for NoPatterns {
     fn lookup(&self, _: &str, _: MatchKind, _: &Value) -> Option<&[u8]> {
         None
     }
-}
-
-/// One value produced by a fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sample<'a> {
-    Str(&'a [u8]),
-    Int(i64),
-    Ip(IpAddr),
-    Bool(bool),
 }
 
 /// What kind of samples a fetch produces, to check the match method against it.
@@ -414,7 +405,16 @@ impl Matcher {
             (Matcher::Bool, Sample::Bool(b)) => b,
             (Matcher::Bool, Sample::Int(n)) => n != 0,
             (Matcher::Exact { icase: true, set }, Sample::Str(s)) if s.iter().any(u8::is_ascii_uppercase) => {
-                set.contains(&s.to_ascii_lowercase()[..])
+                // Folded on the stack: host names and methods fit.
+                let mut buf = [0u8; 128];
+                match buf.get_mut(..s.len()) {
+                    Some(b) => {
+                        b.copy_from_slice(s);
+                        b.make_ascii_lowercase();
+                        set.contains(&b[..])
+                    }
+                    None => set.contains(&s.to_ascii_lowercase()[..]),
+                }
             }
             (Matcher::Exact { set, .. }, Sample::Str(s)) => set.contains(s),
             (Matcher::Str { how, icase, patterns }, Sample::Str(s)) => {
@@ -479,6 +479,30 @@ impl Patterns {
             Value::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
         };
         self.inline.matches(sample) || (!self.files.is_empty() && self.files_match(v, maps))
+    }
+
+    /// [`Patterns::test`] for a sample lent by the request: no copy when it already has the
+    /// type the method reads (and no `-f` file has to be asked).
+    pub(crate) fn test_lent(&self, s: Sample<'_>, maps: &dyn Maps) -> bool {
+        let ready = match (self.method.wants(), s) {
+            (None, _) => return true,
+            (Some(SmpType::Str), Sample::Str(_)) | (Some(SmpType::Addr), Sample::Ip(_)) => true,
+            _ => false,
+        };
+        if ready && self.inline.matches(s) {
+            return true;
+        }
+        if ready && self.files.is_empty() {
+            return false;
+        }
+        let v = match s {
+            Sample::Str(b) => Value::Str(b.to_vec()),
+            Sample::Int(n) => Value::Sint(n),
+            Sample::Bool(b) => Value::Bool(b),
+            Sample::Ip(std::net::IpAddr::V4(a)) => Value::Ipv4(a),
+            Sample::Ip(std::net::IpAddr::V6(a)) => Value::Ipv6(a),
+        };
+        if ready { self.files_match(v, maps) } else { self.test(v, maps) }
     }
 
     /// The store's key for a sample already cast: its length for `len`, lower-cased for `-i`
