@@ -397,15 +397,10 @@ pub fn front(
         rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
     }
     if mode == Mode::Http
-        && fr
-            .connection
-            .iter()
-            .chain(&fr.session)
-            .chain(&fr.content)
-            .any(|r| match &r.action {
-                Action::SetVar(v, _) | Action::UnsetVar(v) => v.scope != crate::sample::VarScope::Sess,
-                _ => false,
-            })
+        && fr.connection.iter().chain(&fr.session).chain(&fr.content).any(|r| match &r.action {
+            Action::SetVar(v, _) | Action::UnsetVar(v) => v.scope != crate::sample::VarScope::Sess,
+            _ => false,
+        })
     {
         w.problems.push(Problem::new(
             p.key("tcp_request"),
