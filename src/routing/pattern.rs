@@ -325,6 +325,9 @@ impl Net {
     }
 }
 
+/// Up to this many exact patterns are compared one by one instead of looked up in a set.
+const FEW: usize = 8;
+
 /// Compiled patterns of one ACL.
 #[derive(Debug, Clone)]
 pub(crate) enum Matcher {
@@ -352,6 +355,12 @@ impl Matcher {
         Ok(match method {
             MatchMethod::Found => Matcher::Found,
             MatchMethod::Bool => Matcher::Bool,
+            // A few patterns are compared in turn: cheaper than hashing the sample.
+            MatchMethod::Str(StrMatch::Exact) if patterns.len() <= FEW => Matcher::Str {
+                how: StrMatch::Exact,
+                icase,
+                patterns: patterns.iter().map(|p| p.as_bytes().into()).collect(),
+            },
             MatchMethod::Str(StrMatch::Exact) => Matcher::Exact {
                 icase,
                 set: patterns
@@ -574,6 +583,17 @@ mod tests {
         let ci = m("str", true, &["Example.COM"]);
         assert!(ci.matches(s("example.com")) && ci.matches(s("EXAMPLE.com")));
         assert!(!ci.matches(s("www.example.com")));
+    }
+
+    #[test]
+    fn exact_sets_beyond_a_few_patterns() {
+        let many: Vec<String> = (0..20).map(|i| format!("Host{i}.example")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cs = m("str", false, &many);
+        assert!(matches!(cs, Matcher::Exact { .. }) && matches!(m("str", false, &["a"]), Matcher::Str { .. }));
+        assert!(cs.matches(s("Host19.example")) && !cs.matches(s("host19.example")));
+        let ci = m("str", true, &many);
+        assert!(ci.matches(s("HOST7.EXAMPLE")) && !ci.matches(s("host7.example.com")));
     }
 
     #[test]
