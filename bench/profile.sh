@@ -23,12 +23,7 @@ readonly NGINX_PORT2=18382
 readonly SINK_PORT=18383
 readonly HAPROXY_STATS_PORT=18384
 readonly LBHA_STATS_PORT=18394
-# The acl rows' request and map, as bench/proxy.sh sends and writes them.
-readonly ACL_HOST=shop.example.com
-readonly ACL_PATH=/app/v1/items/42
-readonly ACL_BACKEND=be_shop
-readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
-readonly MAP_ENTRIES=10000
+# The acl rows' request and map: ACL_* and MAP_ENTRIES in lib.sh.
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=5
 
@@ -158,10 +153,7 @@ case $SCENARIO in
         if [[ $SCENARIO == aclmap ]]; then
             shop_rule="%[req.hdr(host),lower,map($WORK/hosts.map,be_php)]"
             # Every other host maps to one of the nine other backends; the request's host is the last line.
-            awk -v n="$MAP_ENTRIES" -v host="$ACL_HOST" -v shop="$ACL_BACKEND" -v list="$ACL_BACKENDS" 'BEGIN {
-                split(list, be, " ")
-                for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
-                printf "%s %s\n", host, shop }' >"$WORK/hosts.map" || die "could not write $WORK/hosts.map"
+            write_hosts_map "$WORK/hosts.map" "$MAP_ENTRIES" "$ACL_HOST" "$ACL_BACKEND" "$ACL_BACKENDS"
         fi
         ;;
     track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
