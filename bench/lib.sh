@@ -69,3 +69,21 @@ render() {
     left=$(grep -v '^[[:space:]]*#' "$dest" | grep -o '@[A-Z0-9_]*@' | sort -u | tr '\n' ' ') || true
     [[ -z $left ]] || die "placeholders left unfilled in $dest (from $CONF_DIR/$tmpl): $left"
 }
+
+# The ACL rows' request (bench/proxy.sh, bench/profile.sh), which only the last use_backend rule
+# (to ACL_BACKEND) matches, and the aclmap rows' map size (ACL_HOST, to be_shop, the last line).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+readonly ACL_HOST=shop.example.com ACL_PATH=/app/v1/items/42 ACL_BACKEND=be_shop \
+    ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop" \
+    MAP_ENTRIES=10000
+
+# The aclmap rows' map (bench/proxy.sh, bench/profile.sh): N-1 hosts hN.example.com spread over
+# the backends of LIST but the last, then "HOST SHOP" as the last line.
+# write_hosts_map DEST N HOST SHOP LIST
+write_hosts_map() {
+    local dest=$1 n=$2 host=$3 shop=$4 list=$5
+    awk -v n="$n" -v host="$host" -v shop="$shop" -v list="$list" 'BEGIN {
+        split(list, be, " ")
+        for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
+        printf "%s %s\n", host, shop }' >"$dest" || die "could not write $dest"
+}

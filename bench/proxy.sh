@@ -31,13 +31,7 @@ readonly CPU_PROXY=1   # the proxy under test
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=5
 
-# The ACL scenario's request, which only the last use_backend rule (to ACL_BACKEND) matches.
-readonly ACL_HOST=shop.example.com
-readonly ACL_PATH=/app/v1/items/42
-readonly ACL_BACKEND=be_shop
-readonly ACL_BACKENDS="be_api be_admin be_static be_php be_upload be_images be_legacy be_internal be_reports be_shop"
-# The aclmap scenario's map: this many hosts, ACL_HOST (to be_shop) the last line.
-readonly MAP_ENTRIES=10000
+# The ACL scenarios' request and map: ACL_* and MAP_ENTRIES in lib.sh.
 
 # id|group|label|proxy mode|path|variant. --scenarios takes ids or groups. Variants: plain (one
 # listen section), acl (conf/*-acl.*.tmpl, Host: $ACL_HOST), aclmap (acl, whose last rule names its
@@ -382,10 +376,7 @@ start_proxies() {
             htmpl=haproxy-acl.cfg.tmpl ltmpl=lbha-acl.toml.tmpl
             shop_rule="%[req.hdr(host),lower,map($WORK/hosts.map,be_php)]"
             # Every other host maps to one of the nine other backends; the request's host is the last line.
-            awk -v n="$MAP_ENTRIES" -v host="$ACL_HOST" -v shop="$ACL_BACKEND" -v list="$ACL_BACKENDS" 'BEGIN {
-                split(list, be, " ")
-                for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
-                printf "%s %s\n", host, shop }' >"$WORK/hosts.map" || die "could not write $WORK/hosts.map"
+            write_hosts_map "$WORK/hosts.map" "$MAP_ENTRIES" "$ACL_HOST" "$ACL_BACKEND" "$ACL_BACKENDS"
             ;;
         track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
         gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl ;;

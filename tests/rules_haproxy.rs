@@ -4,7 +4,8 @@
 //!
 //! Compared: status, the `Location`, `Set-Cookie`, `WWW-Authenticate`, `Content-Type` and `X-*`
 //! response headers, bodies lbha or HAProxy wrote themselves, and the method, target and `X-*`
-//! headers the server received. Known differences, not compared:
+//! headers the server received, and every ACL match method (`X-M-*` headers). Known
+//! differences, not compared:
 //! - `Date`, `Server`, `Content-Length`/`Transfer-Encoding` and `Connection` framing headers
 //!   (each proxy frames on its own terms).
 //! - Header name case: HAProxy sends names in lowercase over HTTP/1.1, hyper too; compared
@@ -74,6 +75,18 @@ frontend fe
   http-request set-header X-Body %[req.body] if {{ req.body -m found }}
   http-request set-header X-Big yes if big
   http-request set-header X-Lan yes if from_lan
+  http-request set-header X-M-Dom 1 if {{ hdr(host) -m dom example.com }}
+  http-request set-header X-M-Dir 1 if {{ path -m dir x }}
+  http-request set-header X-M-Len 1 if {{ path -m len gt 8 }}
+  http-request set-header X-M-Int 1 if {{ urlp(a) -m int 1 ge 5 }}
+  http-request set-header X-M-Reg 1 if {{ path -m reg -i ^/INDEX }}
+  http-request set-header X-M-Sub 1 if {{ path -m sub -i USERS }}
+  http-request set-header X-M-End 1 if {{ path -m end .php5 }}
+  http-request set-header X-M-Str 1 if {{ path -m str -i /HELLO }}
+  http-request set-header X-M-Beg 1 if {{ hdr(host) -m beg -i api. }}
+  http-request set-header X-M-Ip 1 if {{ hdr(x-forwarded-for) -m ip 10.0.0.0/8 }}
+  http-request set-header X-M-Bool 1 if {{ urlp(a),bool -m bool }}
+  http-request set-header X-M-Found 1 if {{ hdr(x-tag) -m found }}
   http-request del-header X-Debug
   http-request del-header X-Secret- -m beg
   http-request replace-header X-Tag ^v(.*)$ version-\1
@@ -141,6 +154,8 @@ const REQUESTS: &[(&str, &str)] = &[
     ("/deny413", ""),
     ("/logout", ""),
     ("/api/v2/users", ""),
+    ("/a/x/b?a=1", ""),
+    ("/INDEX.html?a=0", "X-Forwarded-For: 192.0.2.1\r\n"),
 ];
 
 fn request(port: u16, host: &str, path: &str, extra: &str) -> Resp {

@@ -268,3 +268,32 @@ fn http_frontends_take_connection_and_content_rules() {
     assert!(!out.status.success());
     assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("mode http"), "{err}");
 }
+
+/// In mode http, `tcp-request connection|session|content set-var(sess.NAME)` sets the
+/// connection's session variable, which every HTTP request on it reads; other scopes are refused.
+#[test]
+fn http_frontends_see_session_variables_of_tcp_rules() {
+    let be = Backend::start("web");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"10s\", server = \"10s\" }}\n\
+         [[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"web\"\n\
+         tcp_request = [{{ connection = \"set-var(sess.peer) src\" }}, {{ session = \"set-var(sess.tag) str(s1)\" }}, \
+         {{ content = \"set-var(sess.gone) str(x)\" }}, {{ content = \"unset-var(sess.gone)\" }}]\n\
+         http_request = [{{ set_header = {{ name = \"X-Sess\", value = \"%[var(sess.peer)]-%[var(sess.tag)]-%[var(sess.gone)]\" }} }}]\n\
+         [[backend]]\nname = \"web\"\nservers = [{{ name = \"w\", addr = \"127.0.0.1:{}\" }}]\n",
+        be.port
+    );
+    let _lb = Lbha::start_in(TempDir::new("tcprules-http-vars"), &cfg, &[port]);
+    assert_eq!(get(port, "/").status, 200);
+    let seen = be.seen.last_headers.lock().unwrap().clone();
+    let x = seen.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-sess")).map(|(_, v)| v.clone());
+    assert_eq!(x.as_deref(), Some("127.0.0.1-s1-"), "{seen:?}");
+
+    let dir = TempDir::new("tcprules-http-vars-bad");
+    let path = dir.write("bad.toml", &cfg.replace("set-var(sess.tag)", "set-var(txn.tag)"));
+    let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` scope only"), "{err}");
+}

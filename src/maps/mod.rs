@@ -63,7 +63,7 @@ impl MapFile {
             return Ok(());
         }
         let entries = self.map_entries();
-        let entries = if icase { crate::tcprules::fold_entries(kind, &entries) } else { entries };
+        let entries = if icase { crate::sample::fold_entries(kind, &entries) } else { entries };
         let map = PatternMap::build(kind, &entries)?;
         self.indexes.push((kind, icase, map));
         Ok(())

@@ -132,6 +132,13 @@ struct ConnEffects<'a> {
 
 impl Effects for ConnEffects<'_> {
     fn set_var(&self, var: &VarRef, value: Option<Value>) {
+        // The connection's `sess` scope is also what its HTTP transactions read.
+        if var.scope == crate::sample::VarScope::Sess {
+            match &value {
+                Some(v) => self.cx.sess_vars.set(&var.name, v.clone()),
+                None => self.cx.sess_vars.unset(&var.name),
+            }
+        }
         self.cx.rules.set_var(var, value)
     }
     fn stick(&self, a: &crate::stktable::track::StickAction, env: &Env<'_>) {

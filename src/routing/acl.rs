@@ -6,19 +6,15 @@
 
 use super::RoutingError;
 use super::lex::{self, Word};
-use super::pattern::{Kind, MatchMethod, Matcher, Sample, StrMatch};
-use crate::sample::{Fetch, Maps, MatchKind, SampleContext, SampleExpr, SmpType, Value};
-use std::net::IpAddr;
+use super::pattern::{Kind, MatchMethod, Patterns, StrMatch};
+use crate::sample::{Fetch, Maps, MatchKind, SampleContext, SampleExpr, SmpType};
 
 #[derive(Debug, Clone)]
 pub struct Acl {
     expr: SampleExpr,
-    /// The type samples are cast to before matching; `None` for `-m found`.
-    want: Option<SmpType>,
-    matcher: Matcher,
-    /// `-f FILE` patterns, looked up in the shared map store at each match, so `add acl` /
-    /// `del acl` on the control socket take effect at once.
-    files: Option<FileMatcher>,
+    patterns: Patterns,
+    /// `-M`: the `-f` files are maps whose keys are the patterns.
+    files_are_maps: bool,
     /// `http_auth_group(L) G...`: the groups the authenticated user must be in one of (HAProxy
     /// matches this fetch against group membership, not as a string).
     groups: Vec<String>,
@@ -89,33 +85,6 @@ fn is_flag(w: &Word) -> bool {
     !w.quoted && w.text.starts_with('-') && !w.text[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// An ACL's `-f` files: their names in the map store, how the store indexes them, and
-/// whether they are maps read as pattern lists (`-M`).
-#[derive(Debug, Clone)]
-struct FileMatcher {
-    matcher: std::sync::Arc<crate::sample::matcher::Matcher>,
-    maps: bool,
-}
-
-/// The store's match method for one of ours.
-fn store_method(m: MatchMethod) -> crate::sample::matcher::Method {
-    use crate::sample::matcher::Method as M;
-    match m {
-        MatchMethod::Str(StrMatch::Exact) => M::Str,
-        MatchMethod::Str(StrMatch::Beg) => M::Beg,
-        MatchMethod::Str(StrMatch::End) => M::End,
-        MatchMethod::Str(StrMatch::Sub) => M::Sub,
-        MatchMethod::Str(StrMatch::Dir) => M::Dir,
-        MatchMethod::Str(StrMatch::Dom) => M::Dom,
-        MatchMethod::Reg => M::Reg,
-        MatchMethod::Len => M::Len,
-        MatchMethod::Found => M::Found,
-        MatchMethod::Int => M::Int,
-        MatchMethod::Ip => M::Ip,
-        MatchMethod::Bool => M::Bool,
-    }
-}
-
 /// The fetch word of an ACL and the match method its name implies, if any.
 fn parse_fetch(word: &str) -> Result<(SampleExpr, Option<MatchMethod>), RoutingError> {
     let first = match SampleExpr::parse(word) {
@@ -152,16 +121,6 @@ fn kind_of(t: Option<SmpType>) -> Kind {
         Some(SmpType::Bool) => Kind::Bool,
         Some(SmpType::Addr | SmpType::Ipv4 | SmpType::Ipv6) => Kind::Ip,
         _ => Kind::Str,
-    }
-}
-
-/// The sample type a match method reads (HAProxy's `expect_type`); `None` for `found`.
-fn wanted(method: MatchMethod) -> Option<SmpType> {
-    match method {
-        MatchMethod::Found => None,
-        MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => Some(SmpType::Str),
-        MatchMethod::Int | MatchMethod::Bool => Some(SmpType::Sint),
-        MatchMethod::Ip => Some(SmpType::Addr),
     }
 }
 
@@ -224,13 +183,13 @@ impl Acl {
             if patterns.is_empty() {
                 return Err(RoutingError::MissingPattern { fetch: fetch_word.to_string() });
             }
-            let matcher = Matcher::compile(MatchMethod::Found, false, &[])?;
-            return Ok(Acl { expr, want: None, matcher, files: None, groups: patterns, or: Vec::new() });
+            let patterns_ = Patterns::compile(MatchMethod::Found, false, &[], Vec::new())?;
+            return Ok(Acl { expr, patterns: patterns_, files_are_maps: false, groups: patterns, or: Vec::new() });
         }
 
         let ty = out_type(&expr);
         let method = implied.or(explicit).unwrap_or(MatchMethod::default_for(kind_of(ty)));
-        let want = wanted(method);
+        let want = method.wants();
         // HAProxy accepts a match method when a cast from the sample's type to the method's exists.
         if let (Some(have), Some(want)) = (ty, want)
             && !have.casts_to(want)
@@ -247,20 +206,11 @@ impl Acl {
             }
             _ => {}
         }
-        let files = if files.is_empty() {
-            None
-        } else if !method.takes_patterns() {
-            return Err(RoutingError::UnexpectedPattern {
-                fetch: fetch_word.to_string(),
-                pattern: format!("-f {}", files[0]),
-            });
-        } else {
-            let m = crate::sample::matcher::Matcher::compile(store_method(method), icase, &[], files)
-                .map_err(|reason| RoutingError::FilePatterns { fetch: fetch_word.to_string(), reason })?;
-            Some(FileMatcher { matcher: std::sync::Arc::new(m), maps: map })
-        };
-        let matcher = Matcher::compile(method, icase, &patterns)?;
-        Ok(Acl { expr, want, matcher, files, groups: Vec::new(), or: Vec::new() })
+        if let (false, Some(f)) = (method.takes_patterns(), files.first()) {
+            return Err(RoutingError::UnexpectedPattern { fetch: fetch_word.to_string(), pattern: format!("-f {f}") });
+        }
+        let patterns = Patterns::compile(method, icase, &patterns, files)?;
+        Ok(Acl { expr, patterns, files_are_maps: map, groups: Vec::new(), or: Vec::new() })
     }
 
     /// HAProxy's predefined ACL of that name (`TRUE`, `LOCALHOST`, `METH_GET`, ...).
@@ -274,18 +224,28 @@ impl Acl {
             Fetch::HttpAuthGroup(list) if !self.groups.is_empty() => ctx
                 .http_auth_group(list)
                 .is_some_and(|user| self.groups.iter().any(|g| ctx.user_in_group(list, &user, g))),
-            _ => self.expr.eval_all(ctx, maps).into_iter().any(|v| self.test(v, maps)),
+            _ => self.own_match(ctx, maps),
         };
         own || self.or.iter().any(|a| a.matches(ctx, maps))
+    }
+
+    /// Samples lent by the request when the fetch has no converter (no copy, no list), else
+    /// every sample of the expression.
+    fn own_match(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+        if self.expr.convs.is_empty()
+            && let Some(hit) = self.expr.fetch.any_lent(ctx, &mut |s| self.patterns.test_lent(s, maps))
+        {
+            return hit;
+        }
+        self.expr.eval_all(ctx, maps).into_iter().any(|v| self.patterns.test(v, maps))
     }
 
     /// `-f` files: (name, index kind, case-folded, read as a map with `-M`), for validation to
     /// load into the map store.
     pub fn file_refs(&self) -> Vec<(&str, MatchKind, bool, bool)> {
-        let own = self.files.iter().flat_map(|f| {
-            let kind = f.matcher.method.kind().unwrap_or(MatchKind::Str);
-            f.matcher.files.iter().map(move |n| (n.as_str(), kind, f.matcher.icase, f.maps))
-        });
+        let p = &self.patterns;
+        let kind = p.method.kind().unwrap_or(MatchKind::Str);
+        let own = p.files.iter().map(move |n| (n.as_str(), kind, p.icase, self.files_are_maps));
         own.chain(self.or.iter().flat_map(|a| a.file_refs())).collect()
     }
 
@@ -297,29 +257,6 @@ impl Acl {
             _ => None,
         };
         own.into_iter().chain(self.or.iter().flat_map(|a| a.auth_refs())).collect()
-    }
-
-    fn test(&self, v: Value, maps: &dyn Maps) -> bool {
-        if let Some(f) = &self.files
-            && f.matcher.matches(v.clone(), maps)
-        {
-            return true;
-        }
-        let Some(want) = self.want else {
-            return true;
-        };
-        let Some(v) = v.cast(want) else {
-            return false;
-        };
-        let sample = match &v {
-            Value::Str(b) | Value::Bin(b) => Sample::Str(b),
-            Value::Meth(m) => Sample::Str(m.as_bytes()),
-            Value::Sint(n) => Sample::Int(*n),
-            Value::Bool(b) => Sample::Bool(*b),
-            Value::Ipv4(a) => Sample::Ip(IpAddr::V4(*a)),
-            Value::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
-        };
-        self.matcher.matches(sample)
     }
 
     /// Adds another line of the same name: the ACL then matches when either does.
@@ -413,6 +350,50 @@ mod tests {
 
     fn err(expr: &str) -> RoutingError {
         Acl::parse(expr).unwrap_err()
+    }
+
+    /// The lent-sample path (fetch without converter) decides as copying every sample would.
+    #[test]
+    fn lent_samples_match_as_copied_ones() {
+        let reqs = [
+            Req::new("/app/v1/items/42?x=1")
+                .header("host", "Shop.Example.com")
+                .header("x-list", "a, b,\"c,d\"")
+                .header("x-list", "5"),
+            Req::new("http://h.example/abs?q").header("host", "h.example"),
+            Req::new("/"),
+        ];
+        let acls = [
+            "path_beg /app/",
+            "path -m len gt 3",
+            "url_reg ^/app/.*x=1$",
+            "url http://h.example/abs?q",
+            "url_len 1",
+            "hdr(host) -i shop.example.com",
+            "hdr(host) shop.example.com",
+            "hdr(host) -m found",
+            "hdr(x-list) b",
+            "hdr(x-list) -m int 5",
+            "hdr(x-list) -m bin 61",
+            "req.fhdr(x-list) -m sub c,d",
+            "req.hdr -m beg a",
+            "method GET",
+            "method -m len 3",
+            "src 192.0.2.0/24",
+            "src -m str 192.0.2.10",
+            "src -m end .10",
+        ];
+        let maps = crate::sample::MapSet::default();
+        for r in &reqs {
+            let ctx = Ctx(r.facts(), &live());
+            for a in acls {
+                let acl = acl(a);
+                let copied = acl.expr.eval_all(&ctx, &maps).into_iter().any(|v| acl.patterns.test(v, &maps));
+                assert_eq!(acl.matches(&ctx, &maps), copied, "{a} on {}", r.uri);
+            }
+        }
+        let r = &reqs[0];
+        assert!(hit("hdr(x-list) b", r) && hit("url_reg ^/app/.*x=1$", r) && hit("src -m end .10", r));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod acl;
 mod cond;
 pub mod lex;
-mod pattern;
+pub(crate) mod pattern;
 
 pub use acl::Acl;
 pub use cond::{Cond, CondAcl, Condition, Env, Tri};
@@ -39,7 +39,7 @@ pub enum RoutingError {
     #[error("flag `{flag}` needs a value")]
     MissingFlagValue { flag: String },
     #[error(
-        "unknown match method `-m {method}` (expected str, beg, end, sub, dir, dom, reg, len, found, int, ip or bool)"
+        "unknown match method `-m {method}` (expected str, beg, end, sub, dir, dom, reg, len, found, int, ip, bool or bin)"
     )]
     UnknownMatch { method: String },
     #[error("`{fetch}` cannot be matched with `-m {method}`")]
@@ -52,6 +52,8 @@ pub enum RoutingError {
     UnexpectedPattern { fetch: String, pattern: String },
     #[error("bad regex `{pattern}`: {error}")]
     BadRegex { pattern: String, error: String },
+    #[error("`{pattern}` is not an even number of hex digits")]
+    BadHex { pattern: String },
     #[error("bad address or network `{pattern}`: {reason}")]
     BadAddress { pattern: String, reason: &'static str },
     #[error("bad integer or range `{pattern}` (expected e.g. `80`, `1024:65535`, `:1023`)")]

@@ -1,24 +1,29 @@
-//! Match methods (HAProxy's `-m str|beg|end|sub|dir|dom|reg|len|found|int|ip`) and their
-//! patterns, compiled once at load time. An ACL matches a sample when any pattern matches.
+//! Match methods (HAProxy's `-m str|beg|end|sub|dir|dom|reg|len|found|int|ip|bool|bin`) and
+//! their patterns, compiled once at load time: the one pattern compiler of HTTP and TCP ACLs.
+//! An ACL matches a sample when any inline pattern matches, or any pattern of its `-f` files
+//! (looked up in the shared map store at each match, so `add acl` / `del acl` take effect at
+//! once).
 
 use super::RoutingError;
-use crate::sample::{DIR_DELIMS, DOM_DELIMS};
+use crate::sample::{DIR_DELIMS, DOM_DELIMS, Maps, MatchKind, Sample, SmpType, Value};
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// One value produced by a fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Sample<'a> {
-    Str(&'a [u8]),
-    Int(i64),
-    Ip(IpAddr),
-    Bool(bool),
+/// No maps and no pattern files.
+#[cfg(test)]
+pub struct NoPatterns;
+
+#[cfg(test)]
+impl Maps for NoPatterns {
+    fn lookup(&self, _: &str, _: MatchKind, _: &Value) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// What kind of samples a fetch produces, to check the match method against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Str,
     Int,
     Ip,
@@ -26,7 +31,7 @@ pub(super) enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StrMatch {
+pub(crate) enum StrMatch {
     Exact,
     Beg,
     End,
@@ -38,7 +43,7 @@ pub(super) enum StrMatch {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MatchMethod {
+pub(crate) enum MatchMethod {
     Str(StrMatch),
     Reg,
     Len,
@@ -46,11 +51,13 @@ pub(super) enum MatchMethod {
     Int,
     Ip,
     Bool,
+    /// Raw bytes against hex patterns (`req.payload(0,3) -m bin 160301`).
+    Bin,
 }
 
 impl MatchMethod {
     /// The `-m` names.
-    pub(super) fn parse(name: &str) -> Option<MatchMethod> {
+    pub(crate) fn parse(name: &str) -> Option<MatchMethod> {
         Some(match name {
             "str" => MatchMethod::Str(StrMatch::Exact),
             "beg" => MatchMethod::Str(StrMatch::Beg),
@@ -64,11 +71,12 @@ impl MatchMethod {
             "int" => MatchMethod::Int,
             "ip" => MatchMethod::Ip,
             "bool" => MatchMethod::Bool,
+            "bin" => MatchMethod::Bin,
             _ => return None,
         })
     }
 
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             MatchMethod::Str(StrMatch::Exact) => "str",
             MatchMethod::Str(StrMatch::Beg) => "beg",
@@ -82,11 +90,12 @@ impl MatchMethod {
             MatchMethod::Int => "int",
             MatchMethod::Ip => "ip",
             MatchMethod::Bool => "bool",
+            MatchMethod::Bin => "bin",
         }
     }
 
     /// The method used when neither a `_suffix` nor `-m` names one.
-    pub(super) fn default_for(kind: Kind) -> MatchMethod {
+    pub(crate) fn default_for(kind: Kind) -> MatchMethod {
         match kind {
             Kind::Str => MatchMethod::Str(StrMatch::Exact),
             Kind::Int => MatchMethod::Int,
@@ -95,14 +104,53 @@ impl MatchMethod {
         }
     }
 
+    /// HAProxy's default for a fetch of this output type (TCP ACLs; HTTP ACLs match binary
+    /// samples as strings, see [`MatchMethod::default_for`]).
+    pub(crate) fn default_for_type(t: SmpType) -> MatchMethod {
+        match t {
+            SmpType::Bin => MatchMethod::Bin,
+            SmpType::Bool => MatchMethod::Bool,
+            SmpType::Sint => MatchMethod::Int,
+            SmpType::Addr | SmpType::Ipv4 | SmpType::Ipv6 => MatchMethod::Ip,
+            SmpType::Str | SmpType::Meth => MatchMethod::Str(StrMatch::Exact),
+        }
+    }
+
     /// `found` and `bool` test the sample itself and take no patterns.
-    pub(super) fn takes_patterns(self) -> bool {
+    pub(crate) fn takes_patterns(self) -> bool {
         !matches!(self, MatchMethod::Found | MatchMethod::Bool)
+    }
+
+    /// The sample type this method reads (HAProxy's `expect_type`); `None` for `found`.
+    pub(crate) fn wants(self) -> Option<SmpType> {
+        match self {
+            MatchMethod::Found => None,
+            MatchMethod::Str(_) | MatchMethod::Reg | MatchMethod::Len => Some(SmpType::Str),
+            MatchMethod::Int | MatchMethod::Bool => Some(SmpType::Sint),
+            MatchMethod::Ip => Some(SmpType::Addr),
+            MatchMethod::Bin => Some(SmpType::Bin),
+        }
+    }
+
+    /// How the map store indexes `-f` files for this method (`None`: it takes no patterns).
+    pub(crate) fn kind(self) -> Option<MatchKind> {
+        Some(match self {
+            MatchMethod::Found | MatchMethod::Bool => return None,
+            MatchMethod::Int | MatchMethod::Len => MatchKind::Int,
+            MatchMethod::Ip => MatchKind::Ip,
+            MatchMethod::Bin | MatchMethod::Str(StrMatch::Exact) => MatchKind::Str,
+            MatchMethod::Str(StrMatch::Beg) => MatchKind::Beg,
+            MatchMethod::Str(StrMatch::End) => MatchKind::End,
+            MatchMethod::Str(StrMatch::Sub) => MatchKind::Sub,
+            MatchMethod::Str(StrMatch::Dir) => MatchKind::Dir,
+            MatchMethod::Str(StrMatch::Dom) => MatchKind::Dom,
+            MatchMethod::Reg => MatchKind::Reg,
+        })
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
+pub(crate) enum Op {
     Eq,
     Ne,
     Lt,
@@ -127,7 +175,7 @@ impl Op {
 
 /// `eq 3`-style comparisons, or inclusive ranges `1024:65535`, `:1023`, `1024:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum IntTest {
+pub(crate) enum IntTest {
     Cmp(Op, i64),
     Range(Option<i64>, Option<i64>),
 }
@@ -156,36 +204,50 @@ fn int_value(s: &str) -> Result<i64, RoutingError> {
     })
 }
 
-/// An optional leading operator applies to every value after it; without one, each value is an
-/// exact number or a range.
+/// An operator applies to every value after it, up to the next operator (HAProxy memorises
+/// it); without one, each value is an exact number or a range.
 fn int_tests(patterns: &[String]) -> Result<Vec<IntTest>, RoutingError> {
-    let op = patterns.first().and_then(|p| Op::parse(p));
-    let values = if op.is_some() { &patterns[1..] } else { patterns };
-    if let (Some(_), []) = (op, values) {
-        return Err(RoutingError::MissingOperand { operator: patterns[0].clone() });
+    let mut op: Option<(Op, &String)> = None;
+    // An operator waits for its first value.
+    let mut waiting = false;
+    let mut tests = Vec::with_capacity(patterns.len());
+    for v in patterns {
+        if let Some(o) = Op::parse(v) {
+            if let (true, Some((_, name))) = (waiting, op) {
+                return Err(RoutingError::MissingOperand { operator: name.clone() });
+            }
+            (op, waiting) = (Some((o, v)), true);
+            continue;
+        }
+        waiting = false;
+        tests.push(int_test(op, v)?);
     }
-    values
-        .iter()
-        .map(|v| match (op, v.split_once(':')) {
-            (Some(_), Some(_)) => {
-                Err(RoutingError::OperatorWithRange { operator: patterns[0].clone(), pattern: v.clone() })
+    if let (true, Some((_, name))) = (waiting, op) {
+        return Err(RoutingError::MissingOperand { operator: name.clone() });
+    }
+    Ok(tests)
+}
+
+fn int_test(op: Option<(Op, &String)>, v: &str) -> Result<IntTest, RoutingError> {
+    match (op, v.split_once(':')) {
+        (Some((_, name)), Some(_)) => {
+            Err(RoutingError::OperatorWithRange { operator: name.clone(), pattern: v.to_string() })
+        }
+        (Some((op, _)), None) => Ok(IntTest::Cmp(op, int_value(v)?)),
+        (None, None) => Ok(IntTest::Cmp(Op::Eq, int_value(v)?)),
+        (None, Some((lo, hi))) => {
+            let bad = || RoutingError::BadInteger { pattern: v.to_string() };
+            let bound = |s: &str| {
+                if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| bad()) }
+            };
+            let (lo, hi) = (bound(lo)?, bound(hi)?);
+            match (lo, hi) {
+                (None, None) => Err(bad()),
+                (Some(l), Some(h)) if l > h => Err(bad()),
+                _ => Ok(IntTest::Range(lo, hi)),
             }
-            (Some(op), None) => Ok(IntTest::Cmp(op, int_value(v)?)),
-            (None, None) => Ok(IntTest::Cmp(Op::Eq, int_value(v)?)),
-            (None, Some((lo, hi))) => {
-                let bad = || RoutingError::BadInteger { pattern: v.clone() };
-                let bound = |s: &str| {
-                    if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| bad()) }
-                };
-                let (lo, hi) = (bound(lo)?, bound(hi)?);
-                match (lo, hi) {
-                    (None, None) => Err(bad()),
-                    (Some(l), Some(h)) if l > h => Err(bad()),
-                    _ => Ok(IntTest::Range(lo, hi)),
-                }
-            }
-        })
-        .collect()
+        }
+    }
 }
 
 /// An address or network, kept in canonical form (IPv4-mapped IPv6 becomes IPv4) so `src
@@ -263,9 +325,12 @@ impl Net {
     }
 }
 
+/// Up to this many exact patterns are compared one by one instead of looked up in a set.
+const FEW: usize = 8;
+
 /// Compiled patterns of one ACL.
 #[derive(Debug, Clone)]
-pub(super) enum Matcher {
+pub(crate) enum Matcher {
     Found,
     Bool,
     /// Exact strings: a set lookup, so long pattern files stay cheap. With `-i` the set holds
@@ -286,10 +351,16 @@ pub(super) enum Matcher {
 }
 
 impl Matcher {
-    pub(super) fn compile(method: MatchMethod, icase: bool, patterns: &[String]) -> Result<Matcher, RoutingError> {
+    pub(crate) fn compile(method: MatchMethod, icase: bool, patterns: &[String]) -> Result<Matcher, RoutingError> {
         Ok(match method {
             MatchMethod::Found => Matcher::Found,
             MatchMethod::Bool => Matcher::Bool,
+            // A few patterns are compared in turn: cheaper than hashing the sample.
+            MatchMethod::Str(StrMatch::Exact) if patterns.len() <= FEW => Matcher::Str {
+                how: StrMatch::Exact,
+                icase,
+                patterns: patterns.iter().map(|p| p.as_bytes().into()).collect(),
+            },
             MatchMethod::Str(StrMatch::Exact) => Matcher::Exact {
                 icase,
                 set: patterns
@@ -321,19 +392,38 @@ impl Matcher {
                     })
                     .collect::<Result<_, _>>()?,
             ),
+            MatchMethod::Bin => Matcher::Exact {
+                icase,
+                set: patterns
+                    .iter()
+                    .map(|p| {
+                        let b = hex(p).ok_or_else(|| RoutingError::BadHex { pattern: p.clone() })?;
+                        Ok(if icase { b.to_ascii_lowercase() } else { b }.into_boxed_slice())
+                    })
+                    .collect::<Result<_, RoutingError>>()?,
+            },
             MatchMethod::Len => Matcher::Len(int_tests(patterns)?),
             MatchMethod::Int => Matcher::Int(int_tests(patterns)?),
             MatchMethod::Ip => Matcher::Ip(patterns.iter().map(|p| Net::parse(p)).collect::<Result<_, _>>()?),
         })
     }
 
-    pub(super) fn matches(&self, sample: Sample<'_>) -> bool {
+    pub(crate) fn matches(&self, sample: Sample<'_>) -> bool {
         match (self, sample) {
             (Matcher::Found, _) => true,
             (Matcher::Bool, Sample::Bool(b)) => b,
             (Matcher::Bool, Sample::Int(n)) => n != 0,
             (Matcher::Exact { icase: true, set }, Sample::Str(s)) if s.iter().any(u8::is_ascii_uppercase) => {
-                set.contains(&s.to_ascii_lowercase()[..])
+                // Folded on the stack: host names and methods fit.
+                let mut buf = [0u8; 128];
+                match buf.get_mut(..s.len()) {
+                    Some(b) => {
+                        b.copy_from_slice(s);
+                        b.make_ascii_lowercase();
+                        set.contains(&b[..])
+                    }
+                    None => set.contains(&s.to_ascii_lowercase()[..]),
+                }
             }
             (Matcher::Exact { set, .. }, Sample::Str(s)) => set.contains(s),
             (Matcher::Str { how, icase, patterns }, Sample::Str(s)) => {
@@ -348,6 +438,97 @@ impl Matcher {
             (Matcher::Ip(nets), Sample::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
             _ => false,
         }
+    }
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// An ACL's match method with its inline patterns and `-f` files.
+#[derive(Debug, Clone)]
+pub(crate) struct Patterns {
+    pub(crate) method: MatchMethod,
+    pub(crate) icase: bool,
+    inline: Matcher,
+    /// `-f` files, by their name in the configuration (the map store's key).
+    pub(crate) files: Vec<String>,
+}
+
+impl Patterns {
+    /// Compiles inline patterns; `files` are named, not read (validation loads them into the
+    /// map store).
+    pub(crate) fn compile(
+        method: MatchMethod,
+        icase: bool,
+        patterns: &[String],
+        files: Vec<String>,
+    ) -> Result<Patterns, RoutingError> {
+        Ok(Patterns { method, icase, inline: Matcher::compile(method, icase, patterns)?, files })
+    }
+
+    /// Whether one sample matches: cast to the type the method reads, as HAProxy does, then
+    /// tested against the inline patterns and the `-f` files.
+    pub(crate) fn test(&self, v: Value, maps: &dyn Maps) -> bool {
+        let Some(want) = self.method.wants() else {
+            return true;
+        };
+        let Some(v) = v.cast(want) else {
+            return false;
+        };
+        let sample = match &v {
+            Value::Str(b) | Value::Bin(b) => Sample::Str(b),
+            Value::Meth(m) => Sample::Str(m.as_bytes()),
+            Value::Sint(n) => Sample::Int(*n),
+            Value::Bool(b) => Sample::Bool(*b),
+            Value::Ipv4(a) => Sample::Ip(IpAddr::V4(*a)),
+            Value::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
+        };
+        self.inline.matches(sample) || (!self.files.is_empty() && self.files_match(v, maps))
+    }
+
+    /// [`Patterns::test`] for a sample lent by the request: no copy when it already has the
+    /// type the method reads (and no `-f` file has to be asked).
+    pub(crate) fn test_lent(&self, s: Sample<'_>, maps: &dyn Maps) -> bool {
+        let ready = match (self.method.wants(), s) {
+            (None, _) => return true,
+            (Some(SmpType::Str), Sample::Str(_)) | (Some(SmpType::Addr), Sample::Ip(_)) => true,
+            _ => false,
+        };
+        if ready && self.inline.matches(s) {
+            return true;
+        }
+        if ready && self.files.is_empty() {
+            return false;
+        }
+        let v = match s {
+            Sample::Str(b) => Value::Str(b.to_vec()),
+            Sample::Int(n) => Value::Sint(n),
+            Sample::Bool(b) => Value::Bool(b),
+            Sample::Ip(std::net::IpAddr::V4(a)) => Value::Ipv4(a),
+            Sample::Ip(std::net::IpAddr::V6(a)) => Value::Ipv6(a),
+        };
+        if ready { self.files_match(v, maps) } else { self.test(v, maps) }
+    }
+
+    /// The store's key for a sample already cast: its length for `len`, lower-cased for `-i`
+    /// (the store folds the files' patterns the same way).
+    fn files_match(&self, v: Value, maps: &dyn Maps) -> bool {
+        let Some(kind) = self.method.kind() else {
+            return false;
+        };
+        let key = match (self.method, v) {
+            (MatchMethod::Len, Value::Str(b) | Value::Bin(b)) => Value::Sint(b.len() as i64),
+            (MatchMethod::Reg, Value::Bin(b)) => Value::Str(b),
+            (MatchMethod::Reg, v) => v,
+            (_, Value::Str(b) | Value::Bin(b)) if self.icase => Value::Str(b.to_ascii_lowercase()),
+            (_, Value::Bin(b)) => Value::Str(b),
+            (_, v) => v,
+        };
+        self.files.iter().any(|f| maps.contains(f, kind, self.icase, &key))
     }
 }
 
@@ -402,6 +583,17 @@ mod tests {
         let ci = m("str", true, &["Example.COM"]);
         assert!(ci.matches(s("example.com")) && ci.matches(s("EXAMPLE.com")));
         assert!(!ci.matches(s("www.example.com")));
+    }
+
+    #[test]
+    fn exact_sets_beyond_a_few_patterns() {
+        let many: Vec<String> = (0..20).map(|i| format!("Host{i}.example")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cs = m("str", false, &many);
+        assert!(matches!(cs, Matcher::Exact { .. }) && matches!(m("str", false, &["a"]), Matcher::Str { .. }));
+        assert!(cs.matches(s("Host19.example")) && !cs.matches(s("host19.example")));
+        let ci = m("str", true, &many);
+        assert!(ci.matches(s("HOST7.EXAMPLE")) && !ci.matches(s("host7.example.com")));
     }
 
     #[test]
@@ -550,5 +742,77 @@ mod tests {
         assert_eq!(MatchMethod::parse("regex"), None);
         assert!(!MatchMethod::Found.takes_patterns() && MatchMethod::Int.takes_patterns());
         assert_eq!(MatchMethod::default_for(Kind::Ip), MatchMethod::Ip);
+    }
+
+    // Through `Patterns`, as TCP and HTTP ACLs call it: samples of any type are cast first.
+    fn pat(method: &str, icase: bool, pats: &[&str]) -> Patterns {
+        let pats: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
+        Patterns::compile(MatchMethod::parse(method).unwrap(), icase, &pats, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn values_are_cast_to_the_method() {
+        let t = |p: &Patterns, v: Value| p.test(v, &NoPatterns);
+        assert!(t(&pat("str", true, &["A.Example"]), Value::str("a.EXAMPLE")));
+        assert!(t(&pat("end", true, &[".Example.com"]), Value::str("www.example.COM")));
+        assert!(t(&pat("reg", true, &["^A+$"]), Value::str("aaa")));
+        assert!(t(&pat("len", false, &["gt", "3"]), Value::str("abcd")));
+        assert!(!t(&pat("len", false, &["gt", "3"]), Value::str("abc")));
+        assert!(t(&pat("bin", false, &["160301"]), Value::Bin(vec![0x16, 3, 1])));
+        assert!(!t(&pat("bin", false, &["160301"]), Value::Bin(vec![0x16, 3, 3])));
+        assert!(t(&pat("found", false, &[]), Value::str("")));
+        assert!(t(&pat("int", false, &["ge", "10"]), Value::str("12")));
+        assert!(t(&pat("bool", false, &[]), Value::Bool(true)) && !t(&pat("bool", false, &[]), Value::Bool(false)));
+        let ip = pat("ip", false, &["127.0.0.0/8", "::1"]);
+        assert!(t(&ip, Value::Ipv4("127.1.2.3".parse().unwrap())) && t(&ip, Value::str("::1")));
+        assert!(!t(&ip, Value::Ipv4("10.0.0.1".parse().unwrap())) && !t(&ip, Value::str("nothost")));
+        assert!(t(&pat("str", false, &["GET"]), Value::Meth("GET".into())));
+    }
+
+    #[test]
+    fn operators_apply_until_the_next() {
+        let t = |pats: &[&str], n: i64| m("int", false, pats).matches(Sample::Int(n));
+        // `1 lt 0`: exactly 1, or below 0.
+        assert!(t(&["1", "lt", "0"], 1) && t(&["1", "lt", "0"], -4) && !t(&["1", "lt", "0"], 0));
+        assert!(t(&["ge", "10", "le", "2"], 1) && t(&["ge", "10", "le", "2"], 11) && !t(&["ge", "10", "le", "2"], 5));
+        assert_eq!(err("int", &["lt", "gt", "3"]), RoutingError::MissingOperand { operator: "lt".into() });
+        assert_eq!(err("bin", &["abc"]), RoutingError::BadHex { pattern: "abc".into() });
+        assert_eq!(err("bin", &["zz"]), RoutingError::BadHex { pattern: "zz".into() });
+    }
+
+    /// Records the keys `-f` lookups ask the store for.
+    struct Store(std::cell::RefCell<Vec<(String, MatchKind, bool, Value)>>);
+
+    impl Maps for Store {
+        fn lookup(&self, _: &str, _: MatchKind, _: &Value) -> Option<&[u8]> {
+            None
+        }
+        fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
+            self.0.borrow_mut().push((file.to_string(), kind, icase, key.clone()));
+            false
+        }
+    }
+
+    #[test]
+    fn files_are_asked_with_the_stores_key() {
+        let ask = |method: &str, icase: bool, v: Value| {
+            let store = Store(Default::default());
+            let p = Patterns::compile(MatchMethod::parse(method).unwrap(), icase, &[], vec!["a.lst".into()]).unwrap();
+            assert!(!p.test(v, &store));
+            store.0.into_inner().pop().map(|(f, k, i, v)| {
+                assert_eq!(f, "a.lst");
+                (k, i, v)
+            })
+        };
+        assert_eq!(ask("str", true, Value::str("AbC")), Some((MatchKind::Str, true, Value::str("abc"))));
+        assert_eq!(ask("beg", false, Value::str("AbC")), Some((MatchKind::Beg, false, Value::str("AbC"))));
+        assert_eq!(ask("reg", true, Value::str("AbC")), Some((MatchKind::Reg, true, Value::str("AbC"))));
+        assert_eq!(ask("len", false, Value::str("abc")), Some((MatchKind::Int, false, Value::Sint(3))));
+        assert_eq!(ask("int", false, Value::str("42")), Some((MatchKind::Int, false, Value::Sint(42))));
+        assert_eq!(ask("bin", false, Value::Bin(vec![1, 2])), Some((MatchKind::Str, false, Value::str("\x01\x02"))));
+        let v4 = Value::Ipv4("192.0.2.1".parse().unwrap());
+        assert_eq!(ask("ip", false, Value::str("192.0.2.1")), Some((MatchKind::Ip, false, v4)));
+        // A sample that cannot be cast never reaches the store.
+        assert_eq!(ask("ip", false, Value::str("x")), None);
     }
 }

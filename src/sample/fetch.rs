@@ -9,7 +9,7 @@ use super::args::{Args, Call};
 use super::conv::VarRef;
 use super::fetch_http::{base, cookies, first_header, header, header_values, split_values, url_param, url_params};
 use super::hello;
-use super::value::{SmpType, Value};
+use super::value::{Sample, SmpType, Value};
 use http::{HeaderMap, Method, Uri, Version};
 use std::net::{IpAddr, SocketAddr};
 
@@ -432,6 +432,40 @@ impl Fetch {
                 .map_or(Vec::new(), |q| strs(url_params(q.as_bytes(), name.as_deref(), delims, *icase))),
             _ => self.fetch(ctx).into_iter().collect(),
         }
+    }
+
+    /// Each sample [`Fetch::fetch_all`] gives, lent from the request without a copy, to `f`
+    /// until it returns true; `None` when this fetch has nothing to lend (use `fetch_all`).
+    /// ACLs over a fetch without converters match this way.
+    pub fn any_lent(&self, ctx: &dyn SampleContext, f: &mut dyn FnMut(Sample<'_>) -> bool) -> Option<bool> {
+        Some(match self {
+            Fetch::Src => ctx.src().is_some_and(|a| f(Sample::Ip(a.ip()))),
+            Fetch::Path => ctx.uri().is_some_and(|u| f(Sample::Str(u.path().as_bytes()))),
+            // An origin-form target is the URL as written; other forms are rebuilt by `fetch`.
+            Fetch::Url => match ctx.uri() {
+                None => false,
+                Some(u) if u.scheme().is_some() => return None,
+                Some(u) => f(Sample::Str(u.path_and_query()?.as_str().as_bytes())),
+            },
+            Fetch::Method => ctx.method().is_some_and(|m| f(Sample::Str(m.as_str().as_bytes()))),
+            Fetch::ReqHdr { name, occ: None, full } => {
+                let Some(h) = ctx.req_headers() else {
+                    return Some(false);
+                };
+                let mut line = |l: &http::HeaderValue| {
+                    if *full {
+                        f(Sample::Str(l.as_bytes()))
+                    } else {
+                        split_values(l.as_bytes()).any(|v| f(Sample::Str(v)))
+                    }
+                };
+                match name {
+                    Some(n) => h.get_all(n.as_str()).iter().any(&mut line),
+                    None => h.values().any(line),
+                }
+            }
+            _ => return None,
+        })
     }
 
     /// The sample, or `None` when the context lacks it (HAProxy's "fetch failed").

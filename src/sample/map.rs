@@ -89,6 +89,22 @@ pub fn parse_map_file(text: &[u8], pattern_file: bool) -> Vec<MapEntry> {
     entries
 }
 
+/// Folds entries for a case-insensitive index (an ACL's `-i -f FILE`): lower-cased keys,
+/// `(?i)` regexes.
+pub fn fold_entries(kind: MatchKind, entries: &[MapEntry]) -> Vec<MapEntry> {
+    entries
+        .iter()
+        .map(|e| {
+            let key = match kind {
+                MatchKind::Reg => [b"(?i)".as_slice(), &e.key].concat(),
+                MatchKind::Ip | MatchKind::Int => e.key.clone(),
+                _ => e.key.to_ascii_lowercase(),
+            };
+            MapEntry { line: e.line, key, value: e.value.clone() }
+        })
+        .collect()
+}
+
 /// Entry indexes into `values`.
 type Idx = u32;
 

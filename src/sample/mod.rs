@@ -24,7 +24,6 @@ mod fetch_sc;
 mod hello;
 mod logfmt;
 mod map;
-pub mod matcher;
 mod timefmt;
 mod value;
 
@@ -42,8 +41,8 @@ pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 pub(crate) use hello::tests::client_hello;
 pub use logfmt::{LogFormat, Segment};
 pub(crate) use map::{DIR_DELIMS, DOM_DELIMS, match_word};
-pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, parse_map_file};
-pub use value::{SmpType, Value, read_int64};
+pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, fold_entries, parse_map_file};
+pub use value::{Sample, SmpType, Value, read_int64};
 
 /// Map lookup as converters see it; [`MapSet`] is the store, the proxy may bring its own.
 pub trait Maps {

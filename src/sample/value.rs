@@ -18,6 +18,16 @@ pub enum SmpType {
 }
 
 /// One sample. Strings are bytes: a header or a body need not be UTF-8.
+/// A sample as a match method reads it: borrowed from a [`Value`], or lent straight from the
+/// request ([`super::Fetch::any_lent`]) so matching copies nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+    Ip(std::net::IpAddr),
+    Bool(bool),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Bool(bool),

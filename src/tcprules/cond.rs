@@ -1,11 +1,11 @@
-//! TCP ACLs: sample expressions matched with `sample::matcher`, with HAProxy's three-valued
+//! TCP ACLs: sample expressions matched with `routing::pattern` (the HTTP ACLs' compiler), with HAProxy's three-valued
 //! result: a rule reading request bytes that have not arrived yet is neither true nor false but
 //! "missing data" (`ACL_TEST_MISS`), and the rule set waits for more until `inspect-delay`.
 //! Conditions over them are `routing::Cond`, the one condition grammar and evaluator.
 
 use crate::routing::lex::{self, Word};
+use crate::routing::pattern::{MatchMethod as Method, Patterns, StrMatch};
 use crate::routing::{CondAcl, Env, RoutingError, Tri};
-use crate::sample::matcher::{Matcher, Method};
 use crate::sample::{Fetch, SampleContext, SampleExpr, SmpType};
 
 /// A condition of TCP rules and of `use_backend` in mode tcp.
@@ -32,7 +32,7 @@ impl CondAcl for Acl {
 #[derive(Debug)]
 pub struct Acl {
     expr: SampleExpr,
-    matcher: Matcher,
+    matcher: Patterns,
     /// `-M`: the `-f` files are maps whose keys are the patterns.
     pub files_are_maps: bool,
     /// Later lines of the same name, ORed.
@@ -49,14 +49,14 @@ const PREDEFINED: [(&str, &str); 4] = [
 
 /// ACL-only suffixes of fetch names (`path_beg`, `hdr_end(host)`, `req.ssl_sni_end`, ...).
 const SUFFIXES: [(&str, Method); 11] = [
-    ("_beg", Method::Beg),
-    ("_end", Method::End),
-    ("_sub", Method::Sub),
-    ("_dir", Method::Dir),
-    ("_dom", Method::Dom),
+    ("_beg", Method::Str(StrMatch::Beg)),
+    ("_end", Method::Str(StrMatch::End)),
+    ("_sub", Method::Str(StrMatch::Sub)),
+    ("_dir", Method::Str(StrMatch::Dir)),
+    ("_dom", Method::Str(StrMatch::Dom)),
     ("_reg", Method::Reg),
     ("_len", Method::Len),
-    ("_str", Method::Str),
+    ("_str", Method::Str(StrMatch::Exact)),
     ("_ip", Method::Ip),
     ("_val", Method::Int),
     ("_found", Method::Found),
@@ -130,14 +130,17 @@ impl Acl {
             }
         }
         patterns.extend(rest.map(|w| w.text.clone()));
-        let method = implied.or(explicit).unwrap_or_else(|| Method::default_for(out_type(&expr)));
-        if method.kind().is_some() && patterns.is_empty() && files.is_empty() {
+        let method = implied.or(explicit).unwrap_or_else(|| Method::default_for_type(out_type(&expr)));
+        if method.takes_patterns() && patterns.is_empty() && files.is_empty() {
             return Err(format!("`{}` needs at least one pattern", head.text));
         }
-        if method.kind().is_none() && !files.is_empty() {
+        if !method.takes_patterns() && !files.is_empty() {
             return Err("`-f` needs a match method that takes patterns".into());
         }
-        let matcher = Matcher::compile(method, icase, &patterns, files)?;
+        if let (false, Some(p)) = (method.takes_patterns(), patterns.first()) {
+            return Err(format!("match method takes no pattern, got `{p}`"));
+        }
+        let matcher = Patterns::compile(method, icase, &patterns, files).map_err(|e| e.to_string())?;
         Ok(Acl { expr, matcher, files_are_maps: maps, or: Vec::new() })
     }
 
@@ -150,7 +153,7 @@ impl Acl {
     }
 
     pub fn eval(&self, env: &Env<'_>) -> Tri {
-        let hit = self.expr.eval_all(env.ctx, env.maps).into_iter().any(|v| self.matcher.matches(v, env.maps));
+        let hit = self.expr.eval_all(env.ctx, env.maps).into_iter().any(|v| self.matcher.test(v, env.maps));
         let own = if hit {
             Tri::Pass
         } else if !env.final_ && pending(&self.expr.fetch, env.ctx) {

@@ -397,15 +397,15 @@ pub fn front(
         rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
     }
     if mode == Mode::Http
-        && fr
-            .connection
-            .iter()
-            .chain(&fr.session)
-            .chain(&fr.content)
-            .any(|r| matches!(r.action, Action::SetVar(..) | Action::UnsetVar(_)))
+        && fr.connection.iter().chain(&fr.session).chain(&fr.content).any(|r| match &r.action {
+            Action::SetVar(v, _) | Action::UnsetVar(v) => v.scope != crate::sample::VarScope::Sess,
+            _ => false,
+        })
     {
-        w.problems
-            .push(Problem::new(p.key("tcp_request"), "`set-var` in tcp_request rules is supported in mode tcp only"));
+        w.problems.push(Problem::new(
+            p.key("tcp_request"),
+            "`set-var` in tcp_request rules of a mode http section takes the `sess` scope only (HTTP rules read it as `var(sess.NAME)`)",
+        ));
     }
     if fr.inspect_delay.is_none()
         && mode == Mode::Tcp

@@ -15,7 +15,6 @@ mod cond;
 pub mod config;
 
 pub use crate::routing::{Env, Tri};
-pub use crate::sample::matcher::{Method, NoPatterns, fold_entries};
 pub use cond::{Acl, Cond};
 
 use crate::sample::{LogFormat, SampleExpr, Value, VarRef};
