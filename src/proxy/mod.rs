@@ -7,6 +7,7 @@ pub mod errpages;
 pub mod framing;
 pub mod http;
 pub mod httplog;
+pub mod htx_bytes;
 pub mod idle;
 pub mod io;
 pub mod listener;
