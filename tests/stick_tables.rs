@@ -219,3 +219,36 @@ fn stick_entries_are_visible_settable_and_survive_reload() {
     let denied = lb.ctl(&["user", "set table be key 1.1.1.1 data.gpc0 1", "show table be"]);
     assert!(denied.contains("Permission denied"), "{denied}");
 }
+
+/// A pipelined batch on one control connection (how `bench/peers.py` fills a table): every
+/// command runs and is answered, in order, though the answers leave together.
+#[test]
+fn a_pipelined_batch_is_answered_in_full_and_in_order() {
+    let cfg = "[[backend]]\nname = \"t\"\nstick_table = { type = \"ip\", size = 10000, expire = \"5m\", store = [\"gpc0\"] }\n";
+    let lb = Lbha::start(cfg, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&lb.sock).is_err() {
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut batch = String::new();
+    for i in 0..1000 {
+        batch += &format!(
+            "set table t key 10.0.{}.{} data.gpc0 {i}\nshow table t key 10.0.{}.{}\n",
+            i / 256,
+            i % 256,
+            i / 256,
+            i % 256
+        );
+    }
+    let out = ask_socket(&lb.sock, batch.trim_end());
+    let shown: Vec<&str> = out.lines().filter(|l| l.contains(" key=")).collect();
+    assert_eq!(shown.len(), 1000, "one answer per show");
+    for (i, l) in shown.iter().enumerate() {
+        assert!(
+            l.contains(&format!("key=10.0.{}.{} ", i / 256, i % 256)) && l.ends_with(&format!("gpc0={i}")),
+            "{i}: {l}"
+        );
+    }
+    assert!(ask_socket(&lb.sock, "show table").contains("used:1000"));
+}
