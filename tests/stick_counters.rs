@@ -7,7 +7,7 @@
 mod common;
 mod kit;
 
-use common::{Lbha, Resp, TempDir, connect, free_port, lbha_bin, read_response};
+use common::{Lbha, Resp, TempDir, connect, free_port, lbha_bin, normalize_table, read_response};
 use kit::Web;
 use std::io::Write;
 use std::net::TcpStream;
@@ -243,27 +243,6 @@ impl Drop for Haproxy {
     }
 }
 
-/// Entry addresses differ between processes; non-zero `exp=` values by milliseconds.
-fn normalize(s: &str) -> String {
-    s.lines()
-        .map(|l| {
-            l.split(' ')
-                .map(|w| {
-                    if w.starts_with("0x") {
-                        "0x:"
-                    } else if w.starts_with("exp=") {
-                        "exp=~"
-                    } else {
-                        w
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The same mixed traffic through HAProxy 2.6 and through lbha on one haproxy.cfg: the
 /// counters each keeps must be the same.
 #[test]
@@ -345,8 +324,8 @@ fn counters_match_haproxy_2_6() {
     loop {
         let mut diffs = Vec::new();
         for t in ["fe", "conns", "arr"] {
-            let h = normalize(&ask_h(&format!("show table {t}")));
-            let l = normalize(&lb.ctl(&[&format!("show table {t}")]));
+            let h = normalize_table(&ask_h(&format!("show table {t}")));
+            let l = normalize_table(&lb.ctl(&[&format!("show table {t}")]));
             if h != l {
                 diffs.push(format!("--- haproxy\n{h}\n--- lbha\n{l}"));
             }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Lbha, TempDir, free_port};
-use std::io::{Read, Write};
+use common::{Lbha, TempDir, ask_socket, free_port, normalize_table};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,35 +17,6 @@ const INT_STORE: &str = "http_req_cnt,gpc(2),gpc_rate(2,10s),gpt(2)";
 fn toml_list(store: &str) -> String {
     let items = lbha::stktable::def::split_store(store);
     items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
-}
-
-/// One command per connection, as `socat` does; the answer up to the close.
-fn ask(sock: &Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-/// Entry addresses and remaining lifetimes differ between processes and by milliseconds:
-/// `0x...:` becomes `0x:`, a non-zero `exp=N` becomes `exp=~` (exp=0, no expiry, stays).
-fn normalize(s: &str) -> String {
-    s.lines()
-        .map(|l| {
-            let l = match l.split_once(": key=") {
-                Some((a, rest)) if a.starts_with("0x") => format!("0x: key={rest}"),
-                _ => l.to_string(),
-            };
-            l.split(' ')
-                .map(|w| if w.starts_with("exp=") && w != "exp=0" { "exp=~" } else { w })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 struct Haproxy(Child);
@@ -183,8 +154,8 @@ fn runtime_commands_answer_as_haproxy_2_6() {
     let lb = Lbha::start(&lb_cfg, &[lport]);
     let mut diffs = Vec::new();
     for cmd in COMMANDS {
-        let h = normalize(&ask(&hsock, cmd));
-        let l = normalize(&ask(&lb.sock, cmd));
+        let h = normalize_table(&ask_socket(&hsock, cmd));
+        let l = normalize_table(&ask_socket(&lb.sock, cmd));
         if h != l {
             diffs.push(format!("$ {cmd}\n--- haproxy\n{h}\n--- lbha\n{l}"));
         }
@@ -247,4 +218,37 @@ fn stick_entries_are_visible_settable_and_survive_reload() {
     assert!(out.starts_with("# table: be, type: ip, size:200, used:0"), "{out}");
     let denied = lb.ctl(&["user", "set table be key 1.1.1.1 data.gpc0 1", "show table be"]);
     assert!(denied.contains("Permission denied"), "{denied}");
+}
+
+/// A pipelined batch on one control connection (how `bench/peers.py` fills a table): every
+/// command runs and is answered, in order, though the answers leave together.
+#[test]
+fn a_pipelined_batch_is_answered_in_full_and_in_order() {
+    let cfg = "[[backend]]\nname = \"t\"\nstick_table = { type = \"ip\", size = 10000, expire = \"5m\", store = [\"gpc0\"] }\n";
+    let lb = Lbha::start(cfg, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&lb.sock).is_err() {
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut batch = String::new();
+    for i in 0..1000 {
+        batch += &format!(
+            "set table t key 10.0.{}.{} data.gpc0 {i}\nshow table t key 10.0.{}.{}\n",
+            i / 256,
+            i % 256,
+            i / 256,
+            i % 256
+        );
+    }
+    let out = ask_socket(&lb.sock, batch.trim_end());
+    let shown: Vec<&str> = out.lines().filter(|l| l.contains(" key=")).collect();
+    assert_eq!(shown.len(), 1000, "one answer per show");
+    for (i, l) in shown.iter().enumerate() {
+        assert!(
+            l.contains(&format!("key=10.0.{}.{} ", i / 256, i % 256)) && l.ends_with(&format!("gpc0={i}")),
+            "{i}: {l}"
+        );
+    }
+    assert!(ask_socket(&lb.sock, "show table").contains("used:1000"));
 }

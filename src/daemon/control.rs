@@ -517,23 +517,34 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     let mut r = BufReader::new(r);
     let mut session = Session { level: shared.configured_socket.level, ..Session::default() };
     let mut buf = Vec::new();
+    // Answers wait here while more complete commands are already read: a pipelined batch
+    // (100,000 `set table`) is answered in a few writes, not one per command.
+    let mut out = Vec::new();
     loop {
+        if !out.is_empty() && (!r.buffer().contains(&b'\n') || out.len() >= 64 * 1024) {
+            send(&mut w, &out).await?;
+            out.clear();
+        }
         let read = match tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut r, &mut buf)).await {
             Ok(res) => res?,
             Err(_) => return Ok(()),
         };
         let line = match read {
-            LineRead::Eof => return Ok(()),
+            LineRead::Eof => {
+                // The client may have stopped reading: its answers then go nowhere, as before.
+                let _ = send(&mut w, &out).await;
+                return Ok(());
+            }
             LineRead::TooLong => {
                 let reply = Reply::error(ParseError::TooLong.to_string());
-                send(&mut w, frame(&reply, false, session).as_bytes()).await?;
+                out.extend_from_slice(frame(&reply, false, session).as_bytes());
                 continue;
             }
             LineRead::Line => match std::str::from_utf8(&buf) {
                 Ok(l) => l.to_string(),
                 Err(_) => {
                     let reply = Reply::error(ParseError::NotUtf8.to_string());
-                    send(&mut w, frame(&reply, false, session).as_bytes()).await?;
+                    out.extend_from_slice(frame(&reply, false, session).as_bytes());
                     continue;
                 }
             },
@@ -545,7 +556,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             crate::control::sslcert::attach(&mut parsed, payload);
         }
         if parsed.is_empty() && session.prompt {
-            send(&mut w, crate::control::reply::PROMPT.as_bytes()).await?;
+            out.extend_from_slice(crate::control::reply::PROMPT.as_bytes());
         }
         let words = crate::control::parse::split_line(&line);
         for (i, p) in parsed.into_iter().enumerate() {
@@ -561,6 +572,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     Reply::ok("", json!({ "level": session.level.as_str() }))
                 }
                 Ok(Command::Quit) => {
+                    send(&mut w, &out).await?;
                     w.shutdown().await?;
                     return Ok(());
                 }
@@ -582,6 +594,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                 Ok(Command::TakeOver) => {
                     // The rest of the connection is the handover; nothing may wait in our buffer.
                     if r.buffer().is_empty() {
+                        send(&mut w, &out).await?;
                         let stream = r.into_inner().reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
                         let attach = Attach { stream, pid: peer.and_then(|p| p.pid()) };
                         if shared.upgrade_tx.send(UpgradeMsg::Attach(attach)).await.is_err() {
@@ -597,7 +610,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
                     _ => execute(shared, cmd).await,
                 },
             };
-            send(&mut w, frame(&reply, p.json, session).as_bytes()).await?;
+            out.extend_from_slice(frame(&reply, p.json, session).as_bytes());
         }
     }
 }

@@ -444,12 +444,13 @@ impl Conn {
         let start = out.len();
         for (i, def) in self.defs.iter().enumerate() {
             let Some(shared) = tables.find(&def.name) else { continue };
-            let t = lock(shared);
+            let mut t = lock(shared);
             if t.last_update() == self.cursors[i].pushed {
                 continue;
             }
+            let last = t.last_update();
             let changed = t.changed_since(self.cursors[i].pushed, now);
-            self.cursors[i].pushed_up_to(t.last_update());
+            self.cursors[i].pushed_up_to(last);
             if changed.is_empty() {
                 continue;
             }

@@ -178,6 +178,7 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
     super::track::http_request(&active, &cx.rules.stk);
+    let bytes = super::htx_bytes::start(&active, &mut req);
     let fe = &active.snap.frontends[fi];
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     // An `lf-string` error page renders over the request's record.
@@ -189,13 +190,14 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
         let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
-        return resp;
+        return super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
     }
     let start = httplog::Start::new(&req, &cx, first);
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
     let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
+    let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
     httplog::wrap(resp, start, active, fi, &cx)
 }
 
@@ -472,12 +474,16 @@ async fn forward(
     let body: ProxyBody = if let Some(b) = buffered {
         // Read whole by `option http-buffer-request`; the client's body is at its end.
         brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
+        if let Some(t) = parts.extensions.get::<super::htx_bytes::Tally>() {
+            t.add(b.len() as u64);
+        }
         full(b)
     } else if body.is_end_stream() {
         empty()
     } else {
         let p = Arc::new(Progress::new());
         progress = Some(p.clone());
+        let body = super::htx_bytes::Counted::new(body, parts.extensions.get().cloned());
         Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
             .flag_failure(client_failed.clone())
             .progress(p)
@@ -715,6 +721,7 @@ async fn forward(
             return Ok(out);
         }
         let (mut parts, body) = resp.into_parts();
+        super::htx_bytes::mark_server(active, &mut parts);
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
         super::stick_rules::response(active, cx, (fi, bi), &stuck, si, &mut parts);

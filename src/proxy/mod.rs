@@ -8,6 +8,7 @@ pub mod framing;
 pub mod h1client;
 pub mod http;
 pub mod httplog;
+pub mod htx_bytes;
 pub mod idle;
 pub mod io;
 pub mod listener;

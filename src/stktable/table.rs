@@ -37,6 +37,34 @@ pub struct Table {
     evicted: u64,
     /// Replicated tables: wakes the peers sessions at a local change.
     wake: Option<Arc<super::wake::Wake>>,
+    /// Replicated tables: the local changes in update order (HAProxy's update tree), so a push
+    /// visits only what changed since its cursor instead of the whole table.
+    journal: Option<Journal>,
+}
+
+/// Each changed key under its latest update id, ids widened to 64 bits (`seq`, whose low 32
+/// bits are the table's update id) so that the order survives the u32 wrap. A key changed again
+/// leaves its older record behind; a push skips records whose entry has a newer id or is gone,
+/// and the journal is rebuilt from the table once stale records outnumber live ones.
+#[derive(Debug, Default)]
+struct Journal {
+    seq: u64,
+    by_id: std::collections::BTreeMap<u64, TKey>,
+}
+
+impl Journal {
+    /// Gives `key` the next id; the new update id.
+    fn record(&mut self, key: TKey) -> u32 {
+        self.seq += 1;
+        self.by_id.insert(self.seq, key);
+        self.seq as u32
+    }
+
+    /// `id`, an update id at most 2^31 before the last, as a `seq`.
+    fn widen(&self, id: u32) -> Option<u64> {
+        let back = (self.seq as u32).wrapping_sub(id);
+        (back as i32 >= 0).then(|| self.seq.saturating_sub(u64::from(back)))
+    }
 }
 
 impl std::fmt::Debug for Table {
@@ -104,7 +132,17 @@ impl Table {
             offsets.push(words as u16);
             words += s.words();
         }
-        Table { def, offsets, words, map: LruCache::unbounded(), dict: Vec::new(), update: 0, evicted: 0, wake: None }
+        Table {
+            def,
+            offsets,
+            words,
+            map: LruCache::unbounded(),
+            dict: Vec::new(),
+            update: 0,
+            evicted: 0,
+            wake: None,
+            journal: None,
+        }
     }
 
     fn layout(&self) -> Layout<'_> {
@@ -140,6 +178,20 @@ impl Table {
     /// Signals `wake` at every local change (a replicated table's peers sessions).
     pub fn set_wake(&mut self, wake: std::sync::Arc<super::wake::Wake>) {
         self.wake = Some(wake);
+        self.rebuild_journal();
+    }
+
+    /// The journal again from the entries' own update ids (enabling it, or dropping stale
+    /// records).
+    fn rebuild_journal(&mut self) {
+        let seq = self.journal.as_ref().map_or(u64::from(self.update), |j| j.seq);
+        let mut j = Journal { seq, by_id: Default::default() };
+        for (k, e) in self.map.iter() {
+            if let Some(id) = j.widen(e.update).filter(|_| e.update != 0) {
+                j.by_id.insert(id, k.clone());
+            }
+        }
+        self.journal = Some(j);
     }
 
     /// The last update id given to a change.
@@ -232,6 +284,7 @@ impl Table {
             dirty: fresh,
             quiet: false,
             wake: self.wake.as_deref(),
+            journal: self.journal.as_mut().map(|j| (j, key.clone())),
         })
     }
 
@@ -261,6 +314,7 @@ impl Table {
             dirty: false,
             quiet: false,
             wake: self.wake.as_deref(),
+            journal: self.journal.as_mut().map(|j| (j, key.clone())),
         })
     }
 
@@ -274,9 +328,26 @@ impl Table {
     /// Live entries changed locally after update `since` (wrapping order), oldest change first.
     /// One pass over the table and a sort of the changed ones only: peers call this every push
     /// tick, and sorting a million entries by key each time stalled the sender.
-    pub fn changed_since(&self, since: u32, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
+    pub fn changed_since(&mut self, since: u32, now: u64) -> Vec<(&TKey, EntryView<'_>)> {
+        if let Some(j) = &self.journal
+            && j.by_id.len() > 2 * self.map.len() + 1024
+        {
+            self.rebuild_journal();
+        }
         let last = self.update;
         let l = self.layout();
+        if let Some(j) = &self.journal {
+            let Some(from) = j.widen(since) else { return Vec::new() };
+            return j
+                .by_id
+                .range(from + 1..)
+                .filter_map(|(&id, k)| {
+                    let e = self.map.peek(k)?;
+                    (e.update == id as u32 && Self::live(e, now))
+                        .then_some((k, EntryView { l, e, dict: &self.dict, now }))
+                })
+                .collect();
+        }
         let mut v: Vec<_> = self
             .map
             .iter()
@@ -425,6 +496,8 @@ pub struct EntryMut<'a> {
     e: &'a mut Entry,
     dict: &'a mut Vec<Arc<str>>,
     update: &'a mut u32,
+    /// A replicated table's journal, and the entry's key to record in it.
+    journal: Option<(&'a mut Journal, TKey)>,
     now: u64,
     dirty: bool,
     /// A peer's update: the entry keeps its update id and wakes nobody (not pushed on).
@@ -435,7 +508,10 @@ pub struct EntryMut<'a> {
 impl Drop for EntryMut<'_> {
     fn drop(&mut self) {
         if self.dirty && !self.quiet {
-            *self.update = self.update.wrapping_add(1);
+            *self.update = match self.journal.take() {
+                Some((j, key)) => j.record(key),
+                None => self.update.wrapping_add(1),
+            };
             self.e.update = *self.update;
             if let Some(w) = self.wake {
                 w.signal();

@@ -154,6 +154,34 @@ pub fn each(stream: Option<&Trackers>, session: &Trackers, epoch: Instant, mut f
     }
 }
 
+/// Where counts go, once per counter number: the stream's entry, else the session's (as
+/// [`each`]), kept apart from the trackers so that counting can go on after the stream ends
+/// (the bytes of a response body still streaming). Empty when nothing is tracked.
+pub fn targets(stream: Option<&Trackers>, session: &Trackers) -> Vec<(SharedTable, TKey)> {
+    let mut out = Vec::new();
+    if !stream.is_some_and(Trackers::used) && !session.used() {
+        return out;
+    }
+    let (st, se) = (stream.map(Trackers::slots), session.slots());
+    for n in 0..MAX_SC {
+        let s = st.as_ref().and_then(|s| s[n].as_ref()).or(se[n].as_ref());
+        if let Some(s) = s {
+            out.push((s.table.clone(), s.key.clone()));
+        }
+    }
+    out
+}
+
+/// Adds an exchange's bytes (client to server, server to client) to `targets`.
+pub fn add_bytes(targets: &[(SharedTable, TKey)], epoch: Instant, bytes_in: u64, bytes_out: u64) {
+    for (table, key) in targets {
+        if let Some(mut e) = lock(table).get_mut(key, ms(epoch)) {
+            e.add_bytes_in(bytes_in);
+            e.add_bytes_out(bytes_out);
+        }
+    }
+}
+
 /// The entry counter `n` names for fetches: the stream's, else the session's.
 pub fn pick<'a>(stream: Option<&'a Trackers>, session: &'a Trackers, n: usize) -> Option<&'a Trackers> {
     match stream {

@@ -637,3 +637,34 @@ pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
     }
     (child, dir)
 }
+
+/// A `show table` answer with what differs between processes taken out: entry addresses
+/// (`0x...:` becomes `0x:`) and remaining lifetimes (a non-zero `exp=N` becomes `exp=~`; exp=0,
+/// no expiry, stays).
+pub fn normalize_table(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let l = match l.split_once(": key=") {
+                Some((a, rest)) if a.starts_with("0x") => format!("0x: key={rest}"),
+                _ => l.to_string(),
+            };
+            l.split(' ')
+                .map(|w| if w.starts_with("exp=") && w != "exp=0" { "exp=~" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One command on a stats/control socket, one connection per command as `socat` does; the
+/// answer up to the close.
+pub fn ask_socket(sock: &std::path::Path, cmd: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
