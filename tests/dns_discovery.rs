@@ -55,6 +55,41 @@ fn wait_for(port: u16, n: usize, what: &str, ok: impl Fn(&[String]) -> bool) {
     panic!("{what}: last answers {last:?}");
 }
 
+/// Requests sent every 5 ms (at most 20,000, at most 60 s) while a test changes DNS records.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Traffic {
+    fn start(port: u16) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (s, f) = (stop.clone(), failed.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut n = 0;
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
+                n += 1;
+                if body(port).is_none() {
+                    f.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n
+        });
+        Traffic { stop, failed, thread }
+    }
+
+    /// Stops the requests; every one of them must have been answered.
+    fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        assert!(self.thread.join().unwrap() > 0);
+        assert_eq!(self.failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+    }
+}
+
 struct Dnsmasq {
     child: Reaped,
 }
@@ -113,21 +148,7 @@ fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
     assert!(st.contains(" app1 127.0.0.2 ") && st.contains(" app3 "), "{st}");
 
     // Records change while traffic flows: the second address enters rotation, then the first leaves.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let (s, f) = (stop.clone(), failed.clone());
-    let traffic = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut n = 0;
-        while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
-            n += 1;
-            if body(port).is_none() {
-                f.fetch_add(1, Ordering::SeqCst);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        n
-    });
+    let traffic = Traffic::start(port);
     std::fs::write(&hosts, "127.0.0.2 app.lbha.test\n127.0.0.3 app.lbha.test\n").unwrap();
     dns.reload();
     wait_for(port, 8, "both addresses in rotation", |b| {
@@ -136,10 +157,7 @@ fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
     std::fs::write(&hosts, "127.0.0.3 app.lbha.test\n").unwrap();
     dns.reload();
     wait_for(port, 8, "only the remaining address", |b| b.iter().all(|x| x == "127.0.0.3"));
-    stop.store(true, Ordering::SeqCst);
-    let sent = traffic.join().unwrap();
-    assert!(sent > 0);
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+    traffic.finish();
 
     // The DNS server goes away: the last addresses stay (hold timeout), also across a reload.
     drop(dns);
@@ -316,21 +334,7 @@ fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows
     }
 
     // Records change while traffic flows: b enters with its own port and weight, then a leaves.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let (s, f) = (stop.clone(), failed.clone());
-    let traffic = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut n = 0;
-        while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
-            n += 1;
-            if body(port).is_none() {
-                f.fetch_add(1, Ordering::SeqCst);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        n
-    });
+    let traffic = Traffic::start(port);
     drop(dns);
     let dns = Dnsmasq::start_with(
         &dir.0,
@@ -346,9 +350,7 @@ fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows
     drop(dns);
     let _dns = Dnsmasq::start_with(&dir.0, &hosts, dns_port, &srv_hosts(&[("b.lbha.test", pb, 1)]));
     wait_for(port, 8, "only the remaining record", |b| b.iter().all(|x| x == "127.0.0.3"));
-    stop.store(true, Ordering::SeqCst);
-    assert!(traffic.join().unwrap() > 0);
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+    traffic.finish();
     // The record's new weight (1: HAProxy's (1 + 255) / 256 = 1) follows.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut rows = Vec::new();

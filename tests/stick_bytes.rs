@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Lbha, TempDir, ask_socket, connect, free_port, normalize_table, read_request_head, read_response};
+use common::{Lbha, TempDir, ask_socket, connect, free_port, read_request_head, read_response, wait_tables_agree};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -204,21 +204,6 @@ fn byte_counters_match_haproxy_2_6() {
     }
     let (h_seen, l_seen) = (traffic(hport, htcp), traffic(lport, ltcp));
     assert_eq!(h_seen, l_seen, "answers (status per request; bytes for tcp)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut diffs = Vec::new();
-        for t in ["fe", "conns", "ft"] {
-            let h = normalize_table(&ask_socket(&hsock, &format!("show table {t}")));
-            let l = normalize_table(&ask_socket(&lb.sock, &format!("show table {t}")));
-            if h != l {
-                diffs.push(format!("--- haproxy\n{h}\n--- lbha\n{l}"));
-            }
-        }
-        if diffs.is_empty() {
-            break;
-        }
-        // The last bytes count when each side notices the connection's end.
-        assert!(Instant::now() < deadline, "byte counters differ:\n{}", diffs.join("\n"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The last bytes count when each side notices the connection's end.
+    wait_tables_agree(&["fe", "conns", "ft"], |c| ask_socket(&hsock, c), |c| ask_socket(&lb.sock, c), "byte counters");
 }

@@ -7,7 +7,7 @@
 mod common;
 mod kit;
 
-use common::{Lbha, Resp, TempDir, connect, free_port, lbha_bin, normalize_table, read_response};
+use common::{Lbha, Resp, TempDir, connect, free_port, lbha_bin, read_response, wait_tables_agree};
 use kit::Web;
 use std::io::Write;
 use std::net::TcpStream;
@@ -320,23 +320,8 @@ fn counters_match_haproxy_2_6() {
         let _ = std::io::Read::read_to_string(&mut s, &mut out);
         out
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut diffs = Vec::new();
-        for t in ["fe", "conns", "arr"] {
-            let h = normalize_table(&ask_h(&format!("show table {t}")));
-            let l = normalize_table(&lb.ctl(&[&format!("show table {t}")]));
-            if h != l {
-                diffs.push(format!("--- haproxy\n{h}\n--- lbha\n{l}"));
-            }
-        }
-        if diffs.is_empty() {
-            break;
-        }
-        // Connections close asynchronously on both sides: give conn_cur time to settle.
-        assert!(Instant::now() < deadline, "counters differ:\n{}", diffs.join("\n"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // Connections close asynchronously on both sides: give conn_cur time to settle.
+    wait_tables_agree(&["fe", "conns", "arr"], ask_h, |c| lb.ctl(&[c]), "counters");
     let got: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-c").map(str::to_string)).collect();
     // Only what the earlier requests settled: conn_cur and sess_cnt move with connections that
     // close asynchronously, so they are compared in the tables above, not here.

@@ -657,6 +657,28 @@ pub fn normalize_table(s: &str) -> String {
         .join("\n")
 }
 
+/// Waits (at most 20 s) until HAProxy's and lbha's `show table T` agree for every table, after
+/// `normalize_table`: counters settle when each side notices a connection's end.
+#[allow(dead_code)]
+pub fn wait_tables_agree(tables: &[&str], haproxy: impl Fn(&str) -> String, lbha: impl Fn(&str) -> String, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut diffs = Vec::new();
+        for t in tables {
+            let h = normalize_table(&haproxy(&format!("show table {t}")));
+            let l = normalize_table(&lbha(&format!("show table {t}")));
+            if h != l {
+                diffs.push(format!("--- haproxy\n{h}\n--- lbha\n{l}"));
+            }
+        }
+        if diffs.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} differ:\n{}", diffs.join("\n"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// One command on a stats/control socket, one connection per command as `socat` does; the
 /// answer up to the close.
 pub fn ask_socket(sock: &std::path::Path, cmd: &str) -> String {
