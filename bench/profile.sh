@@ -230,7 +230,7 @@ for name in $ONLY; do
         printf 'callgrind: %s requests, %s instructions, %.0f instructions per request\n\n' \
             "$reqs" "$ir" "$(awk -v i="$ir" -v n="$reqs" 'BEGIN { print i / n }')"
         echo "$name instructions $(awk -v i="$ir" -v n="$reqs" 'BEGIN { print i / n }')" >>"$WORK/per.txt"
-        [[ -z $RECORD ]] || cp "$cg_out".* "$RECORD/" 2>/dev/null || true
+        [[ -z $RECORD ]] || { mkdir -p "$RECORD" && cp "$cg_out".* "$RECORD/"; } 2>/dev/null || true
     fi
 done
 
