@@ -165,3 +165,61 @@ fn connect_tunnel_is_logged() {
     let line = syslog.wait_for("\"CONNECT example.com:443 HTTP/1.1\"");
     assert!(line.contains(" 200 "), "{line}");
 }
+
+/// A backend's `log` lines: its server events go to its own targets (plus the global ones with
+/// `log = "global"`), and nowhere with `log = "none"`, as HAProxy sends a backend's events to
+/// the backend's loggers.
+#[test]
+fn backend_log_lines_take_its_server_events() {
+    let (mut global, mut own) = (Syslog::new(), Syslog::new());
+    let web = free_port();
+    let (dead1, dead2, dead3) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+log = ["127.0.0.1:{g} local2 info"]
+[defaults]
+log = "global"
+timeout = {{ connect = "1s" }}
+[[frontend]]
+name = "web"
+mode = "http"
+bind = ["127.0.0.1:{web}"]
+default_backend = "own"
+[[backend]]
+name = "own"
+mode = "http"
+log_targets = ["127.0.0.1:{o} local3 info"]
+servers = [{{ name = "gone", addr = "127.0.0.1:{dead1}", check = true, inter = 100, fall = 1 }}]
+[[backend]]
+name = "mute"
+mode = "http"
+log = "none"
+servers = [{{ name = "gone", addr = "127.0.0.1:{dead2}", check = true, inter = 100, fall = 1 }}]
+[[backend]]
+name = "plain"
+mode = "http"
+servers = [{{ name = "gone", addr = "127.0.0.1:{dead3}", check = true, inter = 100, fall = 1 }}]
+"#,
+        g = global.port(),
+        o = own.port(),
+    );
+    let _l = Lbha::start(&cfg, &[web]);
+    // The backend's own target, facility local3 (19 * 8 + notice 5 = 157), and the global one too.
+    let line = own.wait_for("Server own/gone is DOWN");
+    assert!(line.starts_with("<157>"), "{line}");
+    global.wait_for("Server own/gone is DOWN");
+    // A backend without log lines of its own keeps the global targets.
+    global.wait_for("Server plain/gone is DOWN");
+    // `log = "none"`: its server went down too (all three check at the same pace; a margin for
+    // its line to arrive, were it sent) and said nothing.
+    std::thread::sleep(Duration::from_millis(500));
+    for s in [&mut global, &mut own] {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.sock.recv(&mut buf) {
+            s.lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        assert!(!s.lines.iter().any(|l| l.contains("mute/gone")), "{:#?}", s.lines);
+    }
+    assert!(!own.lines.iter().any(|l| l.contains("plain/gone")), "{:#?}", own.lines);
+}

@@ -245,8 +245,8 @@ pub struct Lookup {
     varied: HeaderMap,
 }
 
-/// The primary key: host and URI, as HAProxy hashes them.
-fn primary<B>(req: &Request<B>) -> String {
+/// The primary key: host and URI, as HAProxy hashes them, written into `key`.
+fn primary_into<B>(req: &Request<B>, key: &mut String) {
     let host = req
         .uri()
         .authority()
@@ -254,25 +254,34 @@ fn primary<B>(req: &Request<B>) -> String {
         .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("");
     let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    // One allocation per lookup: this runs for every request, hits included.
-    let mut key = String::with_capacity(host.len() + pq.len());
+    key.clear();
+    key.reserve(host.len() + pq.len());
     key.extend(host.chars().map(|c| c.to_ascii_lowercase()));
     key.push_str(pq);
-    key
+}
+
+thread_local! {
+    /// The key of the request being looked up, reused: a hit allocates nothing for it.
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// `http-request cache-use`: a stored answer for this request (200, or 304 to a matching
 /// conditional request), else the request remembers what `cache-store` needs.
 pub fn use_cache<B>(cache: &Arc<Cache>, req: &mut Request<B>) -> Option<Response<ProxyBody>> {
     let allowed = policy::request(req.method(), req.headers());
-    let primary = primary(req);
+    let now = policy::secs(SystemTime::now());
+    // A hit needs the key only for the lookup; a miss keeps a copy for `cache-store`.
+    let (found, primary) = KEY.with_borrow_mut(|key| {
+        primary_into(req, key);
+        let found = if allowed.lookup { cache.store().get(key, req.headers(), now) } else { None };
+        let primary = if found.is_none() { key.clone() } else { String::new() };
+        (found, primary)
+    });
+    if let Some(obj) = found {
+        cache.hits.fetch_add(1, Relaxed);
+        return Some(answer(&obj, req.method() == Method::HEAD, req.headers(), now));
+    }
     if allowed.lookup {
-        let now = SystemTime::now();
-        let found = cache.store().get(&primary, req.headers(), policy::secs(now));
-        if let Some(obj) = found {
-            cache.hits.fetch_add(1, Relaxed);
-            return Some(answer(&obj, req.method() == Method::HEAD, req.headers(), policy::secs(now)));
-        }
         cache.misses.fetch_add(1, Relaxed);
     }
     let mut varied = HeaderMap::new();

@@ -410,6 +410,10 @@ pub struct Backend {
     pub errors: crate::proxy::errpages::ErrorPages,
     /// `option log-health-checks`: log each change of a server's check result.
     pub log_health_checks: bool,
+    /// Where the backend's own events go (server state changes, health checks): `None`, the
+    /// `[global] log` targets; `Some`, its `log_targets` (with the global ones under `log =
+    /// "global"`), or nothing under `log = "none"`.
+    pub log_targets: Option<Vec<crate::log::LogTarget>>,
     /// `retry-on`: which failures are retried (default: connection failures).
     pub retry_on: crate::proxy::retry_on::RetryOn,
     /// `http_reuse`, `fullconn`.

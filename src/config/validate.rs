@@ -89,7 +89,6 @@ impl Kind {
             "use_backend",
             "maxconn",
             "stats",
-            "log",
             "httplog",
             "tcplog",
             "dontlognull",
@@ -99,7 +98,6 @@ impl Kind {
             "monitor_uri",
             "monitor_fail",
             "http_buffer_request",
-            "log_targets",
             "expect_proxy",
             "capture_cookie",
         ];
@@ -659,6 +657,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         http_after_response: Vec::new(),
         errors: Default::default(),
         log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
+        log_targets: logging::back(s, defaults, &p, n.kind == Kind::Backend, &global.log, cx),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
         reuse: upstream::backend(s, defaults, &p, cx),
     }

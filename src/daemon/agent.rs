@@ -124,6 +124,7 @@ pub fn apply(r: &AgentReply, rt: &ServerRt, configured_weight: u32, name: &str, 
         let desc = r.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
         let msg = format!("Server {name} changed by agent-check: {}{desc}", changes.join(", "));
         tracing::info!("{msg}");
-        proxy.active.load().logger.log(Level::Notice, &msg);
+        let backend = name.split_once('/').map_or(name, |(b, _)| b);
+        proxy.active.load().be_logger(backend).log(Level::Notice, &msg);
     }
 }

@@ -36,7 +36,7 @@ impl HealthSink for Sink {
             let active = self.proxy.active.load();
             if active.snap.backend(&self.backend).is_some_and(|(_, b)| b.log_health_checks) {
                 let msg = health_check_line(&self.name, ok, detail, duration);
-                active.logger.log(Level::Notice, &msg);
+                active.be_logger(&self.backend).log(Level::Notice, &msg);
             }
         }
     }
@@ -47,7 +47,7 @@ impl HealthSink for Sink {
                 false => format!("Server {} leaves NOLB: its check no longer answers 404", self.name),
             };
             tracing::info!("{msg}");
-            self.proxy.active.load().logger.log(Level::Notice, &msg);
+            self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
         }
     }
     fn on_transition(&self, t: &Transition) {
@@ -56,7 +56,7 @@ impl HealthSink for Sink {
         self.rt.set_up(up);
         let state = if up { "UP" } else { "DOWN" };
         let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
-        self.proxy.active.load().logger.log(Level::Notice, &msg);
+        self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
         if !up && self.rt.shuts_down_sessions() && open > 0 {
             tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
         }

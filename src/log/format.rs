@@ -105,16 +105,17 @@ pub fn frame_into(out: &mut Vec<u8>, framing: Framing, h: &Header<'_>, msg: &[u8
     let (tag, pid) = (h.tag.as_bytes(), h.pid as i64);
     match framing {
         Framing::Rfc3164 | Framing::Local => {
-            let c = Civil::of(h.at);
             pri_tag(out, pri);
-            out.extend_from_slice(MONTHS[c.month].as_bytes());
-            out.push(b' ');
-            if c.day < 10 {
+            per_second(&SYSLOG_DATE, out, h.at, |c, out| {
+                out.extend_from_slice(MONTHS[c.month].as_bytes());
                 out.push(b' ');
-            }
-            push_int(out, c.day as i64);
-            out.push(b' ');
-            c.hms(out);
+                if c.day < 10 {
+                    out.push(b' ');
+                }
+                push_int(out, c.day as i64);
+                out.push(b' ');
+                c.hms(out);
+            });
             out.push(b' ');
             if let (Framing::Rfc3164, Some(host)) = (framing, h.host) {
                 out.extend_from_slice(host.as_bytes());
@@ -198,6 +199,19 @@ pub fn push_int(out: &mut Vec<u8>, n: i64) {
 
 /// `n` zero-padded to `width` digits.
 fn push_pad(out: &mut Vec<u8>, n: i64, width: usize) {
+    // The usual case (times of day, days, milliseconds) without moving digits afterwards.
+    if (0..1000).contains(&n) && width <= 3 {
+        let digits = [b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+        let need = if n >= 100 {
+            3
+        } else if n >= 10 {
+            2
+        } else {
+            1
+        };
+        out.extend_from_slice(&digits[3 - width.max(need)..]);
+        return;
+    }
     let start = out.len();
     push_int(out, n);
     let len = out.len() - start;
@@ -282,16 +296,47 @@ fn local_offset(t: SystemTime) -> i64 {
 
 /// HAProxy's accept date, appended: `25/Nov/2026:02:49:33.123`.
 pub fn accept_date_into(out: &mut Vec<u8>, t: SystemTime) {
-    let c = Civil::of(t);
-    c.clf(out);
+    per_second(&CLF_DATE, out, t, Civil::clf);
     out.push(b'.');
-    push_pad(out, (c.micros / 1000) as i64, 3);
+    let millis = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+    push_pad(out, millis as i64, 3);
 }
 
 /// `%T`, appended: `06/Dec/2026:04:41:44 +0000`.
 pub fn gmt_date_into(out: &mut Vec<u8>, t: SystemTime) {
-    Civil::of(t).clf(out);
+    per_second(&CLF_DATE, out, t, Civil::clf);
     out.extend_from_slice(b" +0000");
+}
+
+/// A date's text for one second, kept per thread: lines of the same second reuse it.
+type SecondText = std::cell::Cell<(i64, [u8; 32], u8)>;
+
+thread_local! {
+    static CLF_DATE: SecondText = const { std::cell::Cell::new((i64::MIN, [0; 32], 0)) };
+    static SYSLOG_DATE: SecondText = const { std::cell::Cell::new((i64::MIN, [0; 32], 0)) };
+}
+
+/// Appends `write`'s text for `t`'s second, formatted once per second per thread.
+fn per_second(
+    cache: &'static std::thread::LocalKey<SecondText>,
+    out: &mut Vec<u8>,
+    t: SystemTime,
+    write: fn(&Civil, &mut Vec<u8>),
+) {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (at, text, len) = cache.get();
+    if at == secs {
+        out.extend_from_slice(&text[..len as usize]);
+        return;
+    }
+    let start = out.len();
+    write(&Civil::at(secs, 0), out);
+    let new = &out[start..];
+    if new.len() <= 32 {
+        let mut text = [0; 32];
+        text[..new.len()].copy_from_slice(new);
+        cache.set((secs, text, new.len() as u8));
+    }
 }
 
 /// HAProxy's accept date: `25/Nov/2026:02:49:33.123`.
@@ -423,6 +468,31 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(accept_date(t()), "05/Nov/2026:02:49:33.123");
+    }
+
+    /// The text kept for a second serves only that second: the same second with other
+    /// milliseconds, the next second, and an earlier one again.
+    #[test]
+    fn dates_formatted_once_per_second_stay_exact() {
+        let at = |ms: u64| t() + Duration::from_millis(ms);
+        assert_eq!(accept_date(at(0)), "05/Nov/2026:02:49:33.123");
+        assert_eq!(accept_date(at(800)), "05/Nov/2026:02:49:33.923");
+        assert_eq!(accept_date(at(877)), "05/Nov/2026:02:49:34.000");
+        assert_eq!(accept_date(at(86_400_000)), "06/Nov/2026:02:49:33.123");
+        assert_eq!(accept_date(at(0)), "05/Nov/2026:02:49:33.123");
+        let mut out = Vec::new();
+        gmt_date_into(&mut out, at(877));
+        assert_eq!(out, b"05/Nov/2026:02:49:34 +0000");
+        let line = |ms| syslog_line(Framing::Rfc3164, 18, Level::Info, at(ms), "h", 1, "x");
+        assert_eq!(line(0), "<150>Nov  5 02:49:33 h lbha[1]: x");
+        assert_eq!(line(877), "<150>Nov  5 02:49:34 h lbha[1]: x");
+        assert_eq!(line(86_400_000 * 5), "<150>Nov 10 02:49:33 h lbha[1]: x");
+        let mut n = Vec::new();
+        for (v, w) in [(5, 2), (42, 2), (123, 2), (7, 3), (999, 3), (0, 1), (1234, 3), (12, 6)] {
+            push_pad(&mut n, v, w);
+            n.push(b' ');
+        }
+        assert_eq!(n, b"05 42 123 007 999 0 1234 000012 ");
     }
 
     /// The hand-made calendar against humantime's, over four centuries of days and times

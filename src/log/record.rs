@@ -68,6 +68,12 @@ pub struct Record {
     pub level: Option<LevelSet>,
 }
 
+/// The process id, read once: `getpid` is a system call per request otherwise.
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// What `set-log-level` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LevelSet {
@@ -130,7 +136,7 @@ impl Record {
             unique_id: None,
             request_counter: 0,
             log_counter: 0,
-            pid: std::process::id(),
+            pid: pid(),
             hostname: "",
             level: None,
         }
@@ -181,8 +187,7 @@ impl Record {
             Text
         };
         let ip = |out: &mut Vec<u8>, a: Option<SocketAddr>| {
-            use std::io::Write;
-            let _ = write!(out, "{}", a?.ip());
+            ip_into(out, a?.ip());
             Some(Text)
         };
         let port = |a: Option<SocketAddr>| a.map(|a| Int(a.port() as i64));
@@ -208,119 +213,120 @@ impl Record {
             }
             Text
         };
-        Some(match name {
-            "ci" => ip(out, Some(self.client))?,
-            "cp" => port(Some(self.client))?,
-            "fi" => ip(out, Some(self.local))?,
-            "fp" => port(Some(self.local))?,
-            "si" => ip(out, self.server_addr)?,
-            "sp" => port(self.server_addr)?,
-            "bi" => ip(out, self.backend_src)?,
-            "bp" => port(self.backend_src)?,
-            "t" => {
+        // On the bytes: a decision tree on length and bytes, not one string compare per arm.
+        Some(match name.as_bytes() {
+            b"ci" => ip(out, Some(self.client))?,
+            b"cp" => port(Some(self.client))?,
+            b"fi" => ip(out, Some(self.local))?,
+            b"fp" => port(Some(self.local))?,
+            b"si" => ip(out, self.server_addr)?,
+            b"sp" => port(self.server_addr)?,
+            b"bi" => ip(out, self.backend_src)?,
+            b"bp" => port(self.backend_src)?,
+            b"t" => {
                 super::format::accept_date_into(out, self.accepted);
                 Text
             }
-            "tr" => {
+            b"tr" => {
                 super::format::accept_date_into(out, self.request_at);
                 Text
             }
-            "T" => {
+            b"T" => {
                 super::format::gmt_date_into(out, self.accepted);
                 Text
             }
-            "Ts" => Int(secs(self.accepted)),
-            "ms" => {
+            b"Ts" => Int(secs(self.accepted)),
+            b"ms" => {
                 let n = ms(self.accepted);
                 out.extend_from_slice(&[b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
                 Text
             }
-            "trg" => {
+            b"trg" => {
                 super::format::gmt_date_into(out, self.request_at);
                 Text
             }
-            "ts" => {
+            b"ts" => {
                 out.extend(self.termination.iter().map(|&c| c as u8));
                 Text
             }
-            "tsc" => {
+            b"tsc" => {
                 out.extend(self.termination.iter().map(|&c| c as u8));
                 text(out, "--")
             }
-            "f" => text(out, &self.frontend),
-            "ft" => {
+            b"f" => text(out, &self.frontend),
+            b"ft" => {
                 text(out, &self.frontend);
                 if self.tls {
                     out.push(b'~');
                 }
                 Text
             }
-            "b" => text(out, &self.backend),
-            "s" => text(out, &self.server),
-            "Th" => Int(self.th),
-            "Ti" => Int(self.ti),
-            "TR" => Int(self.t_recv),
-            "Tq" => Int(if self.t_recv < 0 { -1 } else { self.th + self.ti + self.t_recv }),
-            "Tw" => Int(self.tw),
-            "Tc" => Int(self.tc),
-            "Tr" => Int(self.tr),
-            "Ta" => Int(if self.tt < 0 { -1 } else { self.tt - self.th - self.ti }),
-            "Tt" => Int(self.tt),
+            b"b" => text(out, &self.backend),
+            b"s" => text(out, &self.server),
+            b"Th" => Int(self.th),
+            b"Ti" => Int(self.ti),
+            b"TR" => Int(self.t_recv),
+            b"Tq" => Int(if self.t_recv < 0 { -1 } else { self.th + self.ti + self.t_recv }),
+            b"Tw" => Int(self.tw),
+            b"Tc" => Int(self.tc),
+            b"Tr" => Int(self.tr),
+            b"Ta" => Int(if self.tt < 0 { -1 } else { self.tt - self.th - self.ti }),
+            b"Tt" => Int(self.tt),
             // Data transfer: what is left of Tt after the request, queue, connect and response
             // phases (-1 when one of them never happened), as HAProxy's `%Td`.
-            "Td" => Int(if self.tt < 0 || self.tr < 0 || self.t_recv < 0 || self.tw < 0 || self.tc < 0 {
+            b"Td" => Int(if self.tt < 0 || self.tr < 0 || self.t_recv < 0 || self.tw < 0 || self.tc < 0 {
                 -1
             } else {
                 self.tt - (self.th + self.ti + self.t_recv) - self.tw - self.tc - self.tr
             }),
             // The session as the client saw it, without the idle time before the request.
-            "Tu" => Int(if self.tt < 0 { -1 } else { self.tt - self.ti }),
-            "Tl" => {
+            b"Tu" => Int(if self.tt < 0 { -1 } else { self.tt - self.ti }),
+            b"Tl" => {
                 super::format::local_date_into(out, self.accepted);
                 Text
             }
-            "trl" => {
+            b"trl" => {
                 super::format::local_date_into(out, self.request_at);
                 Text
             }
-            "lc" => Int(self.log_counter as i64),
-            "ST" => Int(self.status? as i64),
-            "B" => Int(self.bytes_out as i64),
-            "U" => Int(self.bytes_in as i64),
-            "ac" => Int(self.actconn as i64),
-            "fc" => Int(self.feconn as i64),
-            "bc" => Int(self.beconn as i64),
-            "sc" => Int(self.srvconn as i64),
-            "rc" => Int(self.retries as i64),
-            "sq" => Int(self.srv_queue as i64),
-            "bq" => Int(self.be_queue as i64),
-            "hr" => hdrs(out, &self.captures_req, "|", true),
-            "hrl" => hdrs(out, &self.captures_req, " ", false),
-            "hs" => hdrs(out, &self.captures_res, "|", true),
-            "hsl" => hdrs(out, &self.captures_res, " ", false),
-            "r" => self.request_line_into(out).then_some(Text)?,
-            "HM" => text(out, self.method.as_ref()?.as_str()),
-            "HU" => {
+            b"lc" => Int(self.log_counter as i64),
+            b"ST" => Int(self.status? as i64),
+            b"B" => Int(self.bytes_out as i64),
+            b"U" => Int(self.bytes_in as i64),
+            b"ac" => Int(self.actconn as i64),
+            b"fc" => Int(self.feconn as i64),
+            b"bc" => Int(self.beconn as i64),
+            b"sc" => Int(self.srvconn as i64),
+            b"rc" => Int(self.retries as i64),
+            b"sq" => Int(self.srv_queue as i64),
+            b"bq" => Int(self.be_queue as i64),
+            b"hr" => hdrs(out, &self.captures_req, "|", true),
+            b"hrl" => hdrs(out, &self.captures_req, " ", false),
+            b"hs" => hdrs(out, &self.captures_res, "|", true),
+            b"hsl" => hdrs(out, &self.captures_res, " ", false),
+            b"r" => self.request_line_into(out).then_some(Text)?,
+            b"HM" => text(out, self.method.as_ref()?.as_str()),
+            b"HU" => {
                 uri_into(out, self.uri.as_ref()?);
                 Text
             }
-            "HP" | "HPO" => text(out, self.uri.as_ref()?.path()),
-            "HQ" => {
+            b"HP" | b"HPO" => text(out, self.uri.as_ref()?.path()),
+            b"HQ" => {
                 if let Some(q) = self.uri.as_ref()?.query() {
                     out.push(b'?');
                     out.extend_from_slice(q.as_bytes());
                 }
                 Text
             }
-            "HV" => text(out, version_text(self.version?)),
-            "ID" => text(out, self.unique_id.as_deref()?),
-            "pid" => Int(self.pid as i64),
-            "H" => text(out, self.hostname),
-            "rt" => Int(self.request_counter as i64),
-            "CC" => text(out, self.cookie_req.as_deref()?),
-            "CS" => text(out, self.cookie_res.as_deref()?),
-            "sslv" => text(out, self.tls_version?),
-            "sslc" => text(out, self.tls_cipher?),
+            b"HV" => text(out, version_text(self.version?)),
+            b"ID" => text(out, self.unique_id.as_deref()?),
+            b"pid" => Int(self.pid as i64),
+            b"H" => text(out, self.hostname),
+            b"rt" => Int(self.request_counter as i64),
+            b"CC" => text(out, self.cookie_req.as_deref()?),
+            b"CS" => text(out, self.cookie_res.as_deref()?),
+            b"sslv" => text(out, self.tls_version?),
+            b"sslc" => text(out, self.tls_cipher?),
             _ => return None,
         })
     }
@@ -329,7 +335,31 @@ impl Record {
 /// A URI as the request line carried it.
 fn uri_into(out: &mut Vec<u8>, u: &Uri) {
     use std::io::Write;
-    let _ = write!(out, "{u}");
+    match (u.scheme(), u.path_and_query()) {
+        // Origin form, the usual case: the path and query as they are, without the formatter.
+        (None, Some(pq)) if u.authority().is_none() => out.extend_from_slice(pq.as_str().as_bytes()),
+        _ => {
+            let _ = write!(out, "{u}");
+        }
+    }
+}
+
+/// An address as `Display` writes it; IPv4 (the usual case) without the formatter.
+fn ip_into(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    use std::io::Write;
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, b) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                super::format::push_int(out, b as i64);
+            }
+        }
+        v6 => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 fn cut(v: &[u8], len: usize) -> String {
@@ -438,8 +468,8 @@ pub fn render(f: &LogFormat, rec: &Record) -> Vec<u8> {
 pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
     let mut maps = None;
     let mut global = Flags::default();
-    // A variable's text, escaped into `out` afterwards.
-    let mut val = Vec::with_capacity(64);
+    // A variable's text, escaped into `out` afterwards; the buffer is reused from line to line.
+    let mut val = VAL.take();
     // HAProxy's separators: a space is written only after something that printed, so runs of
     // spaces and the space after an empty `%hr` collapse.
     let mut last_space = true;
@@ -468,7 +498,7 @@ pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
                     Some(Val::Int(n)) if fl.hex => {
                         use std::io::Write;
                         // HAProxy pads these three to 4 hex digits (`%04X`).
-                        let _ = if matches!(name.as_str(), "Ts" | "rt" | "lc") {
+                        let _ = if matches!(name.as_bytes(), b"Ts" | b"rt" | b"lc") {
                             write!(val, "{n:04X}")
                         } else {
                             write!(val, "{n:X}")
@@ -479,7 +509,8 @@ pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
                         super::format::push_int(&mut val, n);
                         emit(out, &val, Flags { quote: false, ..fl })
                     }
-                    Some(Val::Text) if val.is_empty() && matches!(name.as_str(), "hr" | "hs" | "hrl" | "hsl") => {}
+                    Some(Val::Text) if val.is_empty() && matches!(name.as_bytes(), b"hr" | b"hs" | b"hrl" | b"hsl") => {
+                    }
                     Some(Val::Text) => emit(out, &val, fl),
                     None => emit(out, b"-", Flags { quote: false, ..fl }),
                 }
@@ -496,6 +527,12 @@ pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
             last_space = false;
         }
     }
+    VAL.set(val);
+}
+
+thread_local! {
+    /// [`render_into`]'s buffer for one variable's text.
+    static VAL: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// What rendering `f` reads beyond the record's fixed fields, so the proxy fills only that.

@@ -161,8 +161,11 @@ impl Pending {
                 Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
                 Err(shared) => shared.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             };
-            rec.backend = backend.to_string();
-            rec.server = server.to_string();
+            // In the strings the record was made with (usually large enough): no allocation.
+            rec.backend.clear();
+            rec.backend.push_str(backend);
+            rec.server.clear();
+            rec.server.push_str(server);
             if let Some(p) = p {
                 rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
                 rec.backend_src = p.src;

@@ -43,6 +43,7 @@ impl Proxy {
             fe_limits: old.fe_limits.clone(),
             logger: old.logger.clone(),
             fe_loggers: old.fe_loggers.clone(),
+            be_loggers: old.be_loggers.clone(),
         });
         self.active.store(a.clone());
         a

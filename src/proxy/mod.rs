@@ -75,12 +75,20 @@ pub struct Active {
     /// Per frontend, when it has `log_targets` of its own: those plus (with `log = "global"`) the
     /// global ones; else `logger`.
     pub fe_loggers: Vec<Option<Arc<crate::log::Logger>>>,
+    /// Per backend, when its `log` lines differ from `[global]`'s (see `Backend::log_targets`).
+    pub be_loggers: Vec<Option<Arc<crate::log::Logger>>>,
 }
 
 impl Active {
     /// Where frontend `fi`'s lines go.
     pub fn fe_logger(&self, fi: usize) -> &Arc<crate::log::Logger> {
         self.fe_loggers.get(fi).and_then(Option::as_ref).unwrap_or(&self.logger)
+    }
+
+    /// Where the events of the backend named `backend` go (its servers' state changes and checks).
+    pub fn be_logger(&self, backend: &str) -> &Arc<crate::log::Logger> {
+        let own = self.snap.backend(backend).and_then(|(i, _)| self.be_loggers.get(i)?.as_ref());
+        own.unwrap_or(&self.logger)
     }
 }
 
@@ -802,5 +810,13 @@ fn build_active(
             })
         })
         .collect();
-    Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers }
+    let be_loggers = snap
+        .backends
+        .iter()
+        .map(|b| {
+            let t = b.log_targets.clone()?;
+            Some(crate::log::Logger::start_with(t, snap.global.log_framing, snap.global.log_ident.clone()))
+        })
+        .collect();
+    Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers, be_loggers }
 }

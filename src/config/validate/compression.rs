@@ -66,7 +66,7 @@ pub(super) fn settings(
         match c.direction.as_deref().unwrap_or("") {
             "response" => {}
             d @ ("request" | "both") => errs.push(
-                Problem::new(p.key("direction"), "not supported: lbha compresses responses only, as HAProxy 2.6")
+                Problem::new(p.key("direction"), "not supported: lbha compresses responses only (HAProxy 2.6 compresses responses only and refuses `compression direction` altogether; 2.8 added request compression)")
                     .with_value(d),
             ),
             d => errs.push(Problem::new(p.key("direction"), "expected \"response\"").with_value(d)),

@@ -95,6 +95,37 @@ fn tcp_format(f: LogFormat, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
     Some(f)
 }
 
+/// A backend's `log` lines, for its server events (state changes, health checks), as HAProxy
+/// sends a backend's events to the backend's loggers. Without targets of its own the backend
+/// keeps the `[global]` ones (`None`) unless `log = "none"` silences it. `report`: false for
+/// the backend half of a `listen`, whose frontend half reports the same keys.
+pub(super) fn back(
+    s: &Section,
+    defaults: &Section,
+    p: &FieldPath,
+    report: bool,
+    global: &[crate::log::LogTarget],
+    cx: &mut Ctx,
+) -> Option<Vec<crate::log::LogTarget>> {
+    let log = s.log.as_deref().or(defaults.log.as_deref());
+    let mut own = if report {
+        if let Some(other) = log.filter(|l| !matches!(*l, "global" | "none")) {
+            cx.err_v(p.key("log"), "expected \"global\" or \"none\" (a proxy's own targets go in log_targets)", other);
+        }
+        targets(s, defaults, p, cx)
+    } else {
+        let list = s.log_targets.as_ref().or(defaults.log_targets.as_ref());
+        list.into_iter().flatten().filter_map(|l| crate::log::LogTarget::parse(l).ok()).collect()
+    };
+    if own.is_empty() {
+        return (log == Some("none")).then(Vec::new);
+    }
+    if log == Some("global") {
+        own.extend(global.iter().cloned());
+    }
+    Some(own)
+}
+
 /// `log_targets` of the proxy (its own replace those of `defaults`).
 fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<crate::log::LogTarget> {
     let (list, at) = match (&s.log_targets, &defaults.log_targets) {
@@ -202,5 +233,26 @@ mod tests {
             "[[backend]]\nname = \"b\"\nmode = \"http\"\nlog_format = \"%ci\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:1\" }]\n",
         );
         assert!(w.contains("backend[0].log_format: has no effect in a backend section"), "{w}");
+    }
+
+    #[test]
+    fn backend_log_lines_pick_their_targets() {
+        let global = "[global]\nlog = [\"127.0.0.1:514 local0\"]\n";
+        let be = "[[backend]]\nname = \"b\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:1\" }]\n";
+        let targets = |extra: &str| {
+            let snap = parse(&format!("{global}{be}{extra}"), Path::new("lbha.toml")).expect("valid");
+            snap.backends[0].log_targets.as_ref().map(|t| t.iter().map(|t| t.facility).collect::<Vec<_>>())
+        };
+        // Nothing of its own: the global targets (`None`); `none` silences; own ones replace the
+        // global ones, or add to them with `global`.
+        assert_eq!(targets(""), None);
+        assert_eq!(targets("log = \"global\"\n"), None);
+        assert_eq!(targets("log = \"none\"\n"), Some(vec![]));
+        assert_eq!(targets("log_targets = [\"127.0.0.1:515 local3\"]\n"), Some(vec![19]));
+        assert_eq!(targets("log = \"global\"\nlog_targets = [\"127.0.0.1:515 local3\"]\n"), Some(vec![19, 16]));
+        let e = problems(&format!("{be}log_targets = [\"nowhere local0\"]\n"));
+        assert!(e.contains("backend[0].log_targets[0]"), "{e}");
+        let e = problems(&format!("{be}log = \"loud\"\n"));
+        assert!(e.contains("backend[0].log") && e.contains("loud"), "{e}");
     }
 }

@@ -113,6 +113,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         http_after_response: live.http_after_response.clone(),
         errors: live.errors.clone(),
         log_health_checks: live.log_health_checks,
+        log_targets: live.log_targets.clone(),
         retry_on: live.retry_on,
         reuse: live.reuse,
     }
