@@ -231,22 +231,16 @@ struct Civil {
 }
 
 impl Civil {
-    /// Howard Hinnant's days-to-civil algorithm: a few integer operations, no formatting.
     fn of(t: SystemTime) -> Civil {
         let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Civil::at(d.as_secs() as i64, d.subsec_micros())
     }
 
+    /// The calendar of `sample`'s `ltime`/`utime` converters, in UTC.
     fn at(secs: i64, micros: u32) -> Civil {
-        let z = secs.div_euclid(86_400) + 719_468;
-        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 2 } else { mp - 10 } as usize;
-        let year = yoe + era * 400 + i64::from(month <= 1);
-        Civil { year, month, day, secs_of_day: secs.rem_euclid(86_400) as u32, micros }
+        let tm = crate::sample::timefmt::Tm::at(secs, 0);
+        let secs_of_day = tm.hour * 3600 + tm.min * 60 + tm.sec;
+        Civil { year: tm.year, month: tm.month as usize - 1, day: tm.day, secs_of_day, micros }
     }
 
     /// `HH:MM:SS`.

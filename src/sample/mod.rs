@@ -24,7 +24,7 @@ mod fetch_sc;
 mod hello;
 mod logfmt;
 mod map;
-mod timefmt;
+pub(crate) mod timefmt;
 mod value;
 
 #[cfg(test)]

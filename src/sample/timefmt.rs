@@ -3,7 +3,7 @@
 
 /// A broken-down time (proleptic Gregorian calendar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tm {
+pub(crate) struct Tm {
     pub year: i64,
     /// 1..=12
     pub month: u32,
