@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An HTTP server on `ip:port` answering its own IP as the body, until the test ends.
@@ -33,12 +33,20 @@ fn backend_on(ip: &'static str, port: u16) {
 }
 
 fn body(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").ok()?;
+    answer(port).ok()
+}
+
+/// The body of a 200 answer, or what went wrong instead.
+fn answer(port: u16) -> Result<String, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").map_err(|e| format!("write: {e}"))?;
     let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.starts_with("HTTP/1.1 200").then(|| out.rsplit("\r\n\r\n").next().unwrap_or("").to_string())
+    s.read_to_string(&mut out).map_err(|e| format!("read: {e} after {out:?}"))?;
+    match out.starts_with("HTTP/1.1 200") {
+        true => Ok(out.rsplit("\r\n\r\n").next().unwrap_or("").to_string()),
+        false => Err(out),
+    }
 }
 
 /// Waits (at most 20 s) until `n` answers in a row satisfy `ok`; the last answers on failure.
@@ -58,22 +66,24 @@ fn wait_for(port: u16, n: usize, what: &str, ok: impl Fn(&[String]) -> bool) {
 /// Requests sent every 5 ms (at most 20,000, at most 60 s) while a test changes DNS records.
 struct Traffic {
     stop: Arc<AtomicBool>,
-    failed: Arc<AtomicUsize>,
+    /// Each failed request: when (since the start) and what came back.
+    failed: Arc<Mutex<Vec<(Duration, String)>>>,
     thread: std::thread::JoinHandle<usize>,
 }
 
 impl Traffic {
     fn start(port: u16) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
-        let failed = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(Mutex::new(Vec::new()));
         let (s, f) = (stop.clone(), failed.clone());
         let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs(60);
             let mut n = 0;
             while !s.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
                 n += 1;
-                if body(port).is_none() {
-                    f.fetch_add(1, Ordering::SeqCst);
+                if let Err(e) = answer(port) {
+                    f.lock().unwrap().push((start.elapsed(), e));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -83,10 +93,11 @@ impl Traffic {
     }
 
     /// Stops the requests; every one of them must have been answered.
-    fn finish(self) {
+    fn finish(self, l: &Lbha) {
         self.stop.store(true, Ordering::SeqCst);
         assert!(self.thread.join().unwrap() > 0);
-        assert_eq!(self.failed.load(Ordering::SeqCst), 0, "requests failed while the records changed");
+        let failed = self.failed.lock().unwrap();
+        assert!(failed.is_empty(), "requests failed while the records changed: {failed:?}\n{}", l.log_text());
     }
 }
 
@@ -157,7 +168,7 @@ fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
     std::fs::write(&hosts, "127.0.0.3 app.lbha.test\n").unwrap();
     dns.reload();
     wait_for(port, 8, "only the remaining address", |b| b.iter().all(|x| x == "127.0.0.3"));
-    traffic.finish();
+    traffic.finish(&l);
 
     // The DNS server goes away: the last addresses stay (hold timeout), also across a reload.
     drop(dns);
@@ -350,7 +361,7 @@ fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows
     drop(dns);
     let _dns = Dnsmasq::start_with(&dir.0, &hosts, dns_port, &srv_hosts(&[("b.lbha.test", pb, 1)]));
     wait_for(port, 8, "only the remaining record", |b| b.iter().all(|x| x == "127.0.0.3"));
-    traffic.finish();
+    traffic.finish(&l);
     // The record's new weight (1: HAProxy's (1 + 255) / 256 = 1) follows.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut rows = Vec::new();
