@@ -332,6 +332,11 @@ impl ServerRt {
 pub struct BackendRt {
     pub counters: Arc<Counters>,
     pub servers: Vec<Arc<ServerRt>>,
+    /// Which servers have no address in this generation's snapshot. A server's runtime entry is
+    /// shared across generations and takes the newest snapshot's `no_addr` before that snapshot
+    /// is live: a request still holding the older snapshot must not pick a server whose address
+    /// there is only a placeholder.
+    pub no_addr: Vec<bool>,
     /// Stick table, when the backend has persistence rules.
     pub persist: Option<Arc<crate::persist::Runtime>>,
 }
@@ -339,7 +344,12 @@ pub struct BackendRt {
 impl BackendRt {
     /// Servers that can take new traffic right now (HAProxy's `nbsrv`).
     pub fn nbsrv(&self) -> usize {
-        self.servers.iter().filter(|s| s.usable() && s.weight() > 0).count()
+        (0..self.servers.len()).filter(|&i| self.server_usable(i) && self.servers[i].weight() > 0).count()
+    }
+
+    /// Server `i` may take traffic with this generation's address (see [`BackendRt::no_addr`]).
+    pub fn server_usable(&self, i: usize) -> bool {
+        !self.no_addr.get(i).copied().unwrap_or(false) && self.servers.get(i).is_some_and(|s| s.usable())
     }
 }
 
@@ -348,7 +358,7 @@ impl ServerState for BackendRt {
     // `usable`.
     fn usable(&self, idx: usize) -> bool {
         let beconn = self.counters.cur_sessions.load(Relaxed);
-        self.servers.get(idx).is_some_and(|s| s.usable() && !s.full_at(beconn))
+        self.server_usable(idx) && !self.servers[idx].full_at(beconn)
     }
     fn conns(&self, idx: usize) -> u32 {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
@@ -414,6 +424,7 @@ impl Registry {
                             server_rt(&mut sv, key, b, s)
                         })
                         .collect(),
+                    no_addr: b.servers.iter().map(|s| s.unresolved).collect(),
                     persist: b.persist.stick.as_ref().map(|st| {
                         if let Some(shared) = sticks.find(&b.name) {
                             let rt = crate::persist::Runtime::shared(st.table, shared.clone(), sticks.epoch());
@@ -506,8 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn a_server_without_address_in_its_generation_is_not_usable_there() {
+        // A newer snapshot gave the shared entry an address; this generation still has none.
+        let shared = Arc::new(server());
+        let old =
+            BackendRt { counters: Arc::default(), servers: vec![shared.clone()], no_addr: vec![true], persist: None };
+        let new = BackendRt { no_addr: vec![false], ..old.clone() };
+        assert!(shared.usable());
+        assert!(!ServerState::usable(&old, 0) && !old.server_usable(0));
+        assert_eq!(old.nbsrv(), 0);
+        assert!(ServerState::usable(&new, 0));
+        assert_eq!(new.nbsrv(), 1);
+    }
+
+    #[test]
     fn drain_keeps_the_server_usable_for_persistence_only() {
-        let rt = BackendRt { counters: Arc::default(), servers: vec![Arc::new(server())], persist: None };
+        let rt = BackendRt {
+            counters: Arc::default(),
+            servers: vec![Arc::new(server())],
+            no_addr: vec![false],
+            persist: None,
+        };
         rt.servers[0].set_admin(Admin::Drain);
         assert!(ServerState::usable(&rt, 0), "persistence may still use it");
         assert_eq!(ServerState::weight(&rt, 0), 0, "no new traffic");

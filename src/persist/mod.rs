@@ -420,7 +420,7 @@ pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net
     }
     let headers = HeaderMap::new();
     let view = ReqView { headers: &headers, uri: None, src: Some(src) };
-    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    let usable = |i: usize| rt.server_usable(i);
     spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
 }
 

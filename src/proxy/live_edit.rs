@@ -25,12 +25,14 @@ impl Proxy {
             let mut fresh = std::collections::HashMap::new();
             let pool = pool_for(&pmap, &mut fresh, &next, s);
             pmap.extend(fresh);
-            let (servers, bpools) = (&mut rt.backends[bi].servers, &mut pools[bi]);
-            if si < servers.len() {
-                servers[si] = srt;
+            let (brt, bpools) = (&mut rt.backends[bi], &mut pools[bi]);
+            if si < brt.servers.len() {
+                brt.servers[si] = srt;
+                brt.no_addr[si] = s.unresolved;
                 bpools[si] = pool;
             } else {
-                servers.push(srt);
+                brt.servers.push(srt);
+                brt.no_addr.push(s.unresolved);
                 bpools.push(pool);
             }
         }

@@ -30,7 +30,7 @@ pub async fn next_slot(
     prefer: Option<usize>,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     match held {
-        Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.servers[prev].usable() => Ok((prev, g)),
+        Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.server_usable(prev) => Ok((prev, g)),
         Some((prev, g)) => {
             drop(g);
             brt.counters.redispatches.fetch_add(1, Relaxed);
@@ -53,7 +53,7 @@ pub async fn acquire(
     let mut deadline = None;
     loop {
         let beconn = brt.counters.cur_sessions.load(Relaxed);
-        let preferred = prefer.filter(|&p| avoid.is_none() && brt.servers.get(p).is_some_and(|s| s.usable()));
+        let preferred = prefer.filter(|&p| avoid.is_none() && brt.server_usable(p));
         let pick = match (avoid, preferred) {
             (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
             (None, Some(p)) => Some(p),
@@ -70,7 +70,7 @@ pub async fn acquire(
                 continue;
             }
         }
-        if !brt.servers.iter().any(|s| s.usable() && s.full_at(beconn)) {
+        if !(0..brt.servers.len()).any(|i| brt.server_usable(i) && brt.servers[i].full_at(beconn)) {
             return Err(NoSlot::NoServer);
         }
         let q = &brt.counters.queue;
@@ -84,7 +84,9 @@ pub async fn acquire(
             }
             Some(_) => {}
             None => {
-                let bounds = brt.servers.iter().filter(|s| s.usable()).map(|s| bound(s.maxqueue.load(Relaxed)));
+                let bounds = (0..brt.servers.len())
+                    .filter(|&i| brt.server_usable(i))
+                    .map(|i| bound(brt.servers[i].maxqueue.load(Relaxed)));
                 let total = bounds.sum::<Option<u32>>();
                 if !upstream::queue_has_room(q.cur.load(Relaxed), total) {
                     return Err(NoSlot::QueueFull);

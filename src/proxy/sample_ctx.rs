@@ -175,7 +175,7 @@ impl SampleContext for StreamCtx<'_> {
         let i = self.backend_index(backend)?;
         let be = &self.active.snap.backends[i];
         let si = be.servers.iter().position(|s| s.name == server)?;
-        Some(self.active.rt.backends[i].servers.get(si)?.usable())
+        Some(self.active.rt.backends[i].server_usable(si))
     }
     fn be_conn(&self, backend: Option<&str>) -> Option<i64> {
         let i = self.backend_index(backend)?;

@@ -37,7 +37,7 @@ pub fn request(active: &Active, cx: &ConnCtx, fi: usize, bi: usize, req: &http::
     let maps = cx.proxy.maps.store.load();
     let holds = |c: &StickCond| c.cond.eval(acls(active, bi), &ctx, &**maps);
     let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.peer.ip()) };
-    let usable = |i: usize| rt.servers.get(i).is_some_and(|s| s.usable());
+    let usable = |i: usize| rt.server_usable(i);
     let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &holds);
     d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
     d
