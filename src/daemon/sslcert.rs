@@ -76,7 +76,7 @@ fn file_cmd(c: FileCmd) -> Reply {
         }
         FileCmd::Show(kind, Some(name)) => {
             let (file, index) = sslca::split_index(&name);
-            reply(sslca::show_one(kind, &name, index, s.status(kind, file)))
+            reply(sslca::show_one(kind, file, index, s.status(kind, file)))
         }
         FileCmd::Set { kind, add, payload: None, .. } => {
             Reply::error(sslca::set_usage(kind, if add { "add" } else { "set" }))
