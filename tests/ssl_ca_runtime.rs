@@ -524,6 +524,27 @@ fn ocsp_response_set_stapled_shown_and_kept_by_a_reload() {
     assert!(out.starts_with("Signed Certificate Timestamp lists are not supported by lbha"), "{out}");
     assert!(lb.ctl(&["reload"]).starts_with("Success=1"), "reload");
     assert_eq!(get_tls(port, None).1.as_deref(), Some(revoked.as_slice()), "a reload staples the committed response");
+
+    // HAProxy 2.6 on the files lbha wrote (`FILE.ocsp`, `FILE.issuer`) shows the same.
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        eprintln!("skipped: the HAProxy comparison needs haproxy");
+        return;
+    }
+    let hport = free_port();
+    let sock = dir.0.join("stats.sock");
+    let cfg = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend f\n  bind 127.0.0.1:{hport} ssl crt {f}\n  http-request return status 200\n",
+        sock.display()
+    );
+    let (_h, _hd) = haproxy(&cfg, hport);
+    assert_eq!(get_tls(hport, None).1.as_deref(), Some(revoked.as_slice()), "HAProxy staples the same");
+    assert_eq!(lb.ctl(&["show ssl ocsp-response"]).trim_end(), ask_socket(&sock, "show ssl ocsp-response").trim_end());
+    let ours = lb.ctl(&[&format!("show ssl ocsp-response {id}")]);
+    let theirs = ask_socket(&sock, &format!("show ssl ocsp-response {id}"));
+    let upto = |t: &str| t.lines().take_while(|l| !l.starts_with("    Next Update")).collect::<Vec<_>>().join("\n");
+    assert_eq!(upto(&ours), upto(&theirs), "{theirs}");
+    let key = |t: &str| t.lines().find(|l| l.starts_with("OCSP Response Key")).map(str::to_string);
+    assert_eq!(key(&lb.ctl(&[&format!("show ssl cert {f}")])), key(&ask_socket(&sock, &format!("show ssl cert {f}"))));
 }
 
 #[test]

@@ -540,6 +540,10 @@ mod tests {
         assert_eq!(ok.unwrap(), "Committing /c/ca.pem.\nSuccess!");
         assert_eq!(parse_pem(Kind::Ca, &wrote).unwrap().len(), 2);
         assert_eq!(auth.root_hint_subjects().len(), 2, "swapped");
+        assert!(auth.put(b"id".to_vec(), b"session".to_vec()));
+        s.set(Kind::Ca, f, &a.pem(), false).unwrap();
+        s.commit(Kind::Ca, f, |_, _| Ok(())).unwrap();
+        assert_eq!(auth.get(b"id"), None, "sessions made under the old CAs are not resumed");
         assert!(s.del(Kind::Ca, f).unwrap_err().contains("in use, can't be deleted!"));
         // A CRL must be a CRL.
         assert_eq!(
