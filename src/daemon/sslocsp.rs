@@ -10,16 +10,7 @@ use std::path::Path;
 
 /// The issuer of a served certificate: the next of its chain, else its `.issuer` file.
 fn issuer(file: &Path, ck: &rustls::sign::CertifiedKey) -> Option<Vec<u8>> {
-    use rustls_pki_types::pem::PemObject;
-    if let Some(c) = ck.cert.get(1) {
-        return Some(c.to_vec());
-    }
-    let pem = std::fs::read(store::sibling(file, "issuer")).ok()?;
-    rustls_pki_types::CertificateDer::pem_slice_iter(&pem).next()?.ok().map(|c| c.to_vec())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    store::issuer_der(ck, std::fs::read(store::sibling(file, "issuer")).ok())
 }
 
 /// Every stapled response with the file it belongs to.
@@ -28,13 +19,10 @@ fn stapled() -> Vec<(std::path::PathBuf, ocsp::Response)> {
 }
 
 fn set(b64: &str) -> Result<String, String> {
-    use base64::Engine;
-    let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(clean)
-        .map_err(|_| "'set ssl ocsp-response' received invalid base64 encoded response.".to_string())?;
+    let der = ocsp::from_base64(b64)
+        .ok_or_else(|| "'set ssl ocsp-response' received invalid base64 encoded response.".to_string())?;
     let r = ocsp::parse(&der).map_err(|e| format!("{e}."))?;
-    ocsp::check(&r, now()).map_err(|e| format!("{}.", e.trim_end_matches('.')))?;
+    ocsp::check(&r, ocsp::now()).map_err(|e| format!("{}.", e.trim_end_matches('.')))?;
     let file = store::global()
         .staple(&der, |f, k| ocsp::is_about(&r, &k.cert[0], issuer(f, k).as_deref()), crate::fsutil::write_atomic)
         .map_err(|e| format!("{e}."))?;

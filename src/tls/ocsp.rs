@@ -196,6 +196,18 @@ pub fn is_about(r: &Response, cert: &[u8], issuer: Option<&[u8]>) -> bool {
     }
 }
 
+/// A response as the runtime API takes it: base64, line breaks and spaces ignored.
+pub fn from_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(clean).ok()
+}
+
+/// The current time for [`check`].
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 fn hex_upper(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }

@@ -226,13 +226,10 @@ fn edit(
             Ok(Pending { file: file.to_path_buf(), key: Arc::new(ck), pem: format!("{}{k}", chain_pem(o)), extra })
         }
         (Part::Ocsp, Some(o)) => {
-            use base64::Engine;
-            let clean: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(clean)
-                .map_err(|_| fail("Error reading OCSP response in base64 format".into()))?;
+            let der = super::ocsp::from_base64(payload)
+                .ok_or_else(|| fail("Error reading OCSP response in base64 format".into()))?;
             let r = super::ocsp::parse(&der).map_err(fail)?;
-            super::ocsp::check(&r, now()).map_err(fail)?;
+            super::ocsp::check(&r, super::ocsp::now()).map_err(fail)?;
             let staged_issuer = extra.iter().find(|(p, _)| *p == sibling(file, "issuer")).and_then(|e| e.1.clone());
             let issuer = issuer_der(o, staged_issuer.or_else(|| read(&sibling(file, "issuer"))));
             if !super::ocsp::is_about(&r, &o.cert[0], issuer.as_deref()) {
@@ -274,16 +271,12 @@ fn edit(
 }
 
 /// The issuer of a certificate: the next one of its chain, else a `.issuer` file (PEM).
-fn issuer_der(ck: &CertifiedKey, issuer_pem: Option<Vec<u8>>) -> Option<Vec<u8>> {
+pub fn issuer_der(ck: &CertifiedKey, issuer_pem: Option<Vec<u8>>) -> Option<Vec<u8>> {
     if let Some(c) = ck.cert.get(1) {
         return Some(c.to_vec());
     }
     let pem = issuer_pem?;
     CertificateDer::pem_slice_iter(&pem).next()?.ok().map(|c| c.to_vec())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Store {
