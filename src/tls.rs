@@ -10,7 +10,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod cafile;
 pub mod certs;
+pub mod ocsp;
 pub mod peer;
 pub mod policy;
 pub mod store;
@@ -123,17 +125,22 @@ pub struct BindTls {
     pub crl_file: Option<PathBuf>,
 }
 
-fn ca_roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+/// A CA file's certificates, checked as trust anchors, and their DER (what the runtime API
+/// shows and replaces).
+fn ca_roots(ca: &Path) -> Result<(rustls::RootCertStore, Vec<Vec<u8>>), TlsError> {
     let mut roots = rustls::RootCertStore::empty();
+    let mut ders = Vec::new();
     let err = |e: String| TlsError::Ca { path: ca.to_path_buf(), error: e };
     let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(e.to_string()))?;
     for c in certs {
-        roots.add(c.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
+        let c = c.map_err(|e| err(e.to_string()))?;
+        ders.push(c.to_vec());
+        roots.add(c).map_err(|e| err(e.to_string()))?;
     }
     if roots.is_empty() {
         return Err(TlsError::NoCert { path: ca.to_path_buf() });
     }
-    Ok(roots)
+    Ok((roots, ders))
 }
 
 /// The rustls server config of a bind, and the policy's warnings.
@@ -150,26 +157,32 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&r.versions)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut session_storage = None;
     let builder = match (o.verify, &o.ca_file) {
         (ClientVerify::None, _) => builder.with_no_client_auth(),
         (_, None) => return Err(TlsError::Policy("`verify optional|required` needs `ca-file`".into())),
         (v, Some(ca)) => {
-            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(ca_roots(ca)?), provider);
-            if let Some(crl) = &o.crl_file {
-                let err = |e: String| TlsError::Ca { path: crl.clone(), error: e };
-                let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
-                    .map_err(|e| err(e.to_string()))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| err(e.to_string()))?;
-                if crls.is_empty() {
-                    return Err(err("holds no CRL".into()));
+            let roots: Vec<Vec<u8>> = ca_roots(ca)?.1;
+            let crl = match &o.crl_file {
+                Some(crl) => {
+                    let err = |e: String| TlsError::Ca { path: crl.clone(), error: e };
+                    let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
+                        .map_err(|e| err(e.to_string()))?
+                        .map(|c| c.map(|c| c.to_vec()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| err(e.to_string()))?;
+                    if crls.is_empty() {
+                        return Err(err("holds no CRL".into()));
+                    }
+                    Some((crl.as_path(), crls))
                 }
-                vb = vb.with_crls(crls);
-            }
-            if v == ClientVerify::Optional {
-                vb = vb.allow_unauthenticated();
-            }
-            builder.with_client_cert_verifier(vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+                None => None,
+            };
+            // Swappable by `commit ssl ca-file|crl-file`; it also keeps the sessions.
+            let auth = cafile::ClientAuth::new(ca, roots, crl, v == ClientVerify::Optional, provider)
+                .map_err(TlsError::Rustls)?;
+            session_storage = Some(auth.clone() as Arc<dyn rustls::server::StoresServerSessions>);
+            builder.with_client_cert_verifier(auth)
         }
     };
     let resolver = Arc::new(certs::Resolver::new(entries, o.strict_sni));
@@ -177,6 +190,9 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
     let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.ignore_client_order = r.server_order;
+    if let Some(s) = session_storage {
+        cfg.session_storage = s;
+    }
     Ok((Arc::new(cfg), r.warnings))
 }
 
@@ -237,7 +253,7 @@ pub fn server_side_config(
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let builder = if verify {
         builder.with_root_certificates(match ca_file {
-            Some(ca) => ca_roots(ca)?,
+            Some(ca) => ca_roots(ca)?.0,
             None => rustls::RootCertStore::empty(),
         })
     } else {

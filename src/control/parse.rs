@@ -423,6 +423,12 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         [verb @ ("show" | "set" | "commit" | "abort" | "new" | "del"), "ssl", "cert", rest @ ..] => {
             Command::SslCert(super::sslcert::parse(verb, rest).map_err(ParseError::Custom)?)
         }
+        [
+            verb @ ("show" | "set" | "add" | "commit" | "abort" | "new" | "del"),
+            "ssl",
+            what @ ("ca-file" | "crl-file" | "ocsp-response"),
+            rest @ ..,
+        ] => Command::SslCert(super::sslca::parse(verb, what, rest).map_err(ParseError::Custom)?),
         ["show", "vrrp", rest @ ..] => {
             no_extra(rest)?;
             Command::ShowVrrp
@@ -615,6 +621,14 @@ The following commands are valid at this level:
   commit ssl cert <file>                  : serve the staged certificate to new handshakes and write it to <file>
   abort ssl cert <file>                   : drop the staged certificate
   new ssl cert <file> | del ssl cert <file> : create an empty certificate in memory | delete one no bind uses
+  show ssl ca-file|crl-file [<file>[:<n>]] : list CA / CRL files, or one file's certificates / CRLs
+  set ssl ca-file|crl-file <file> <<      : stage new content for a CA / CRL file (PEM payload)
+  add ssl ca-file <file> <<               : stage CA certificates added to a CA file
+  commit ssl ca-file|crl-file <file>      : verify new client certificates with the staged file and write it
+  abort ssl ca-file|crl-file <file>       : drop the staged file
+  new|del ssl ca-file|crl-file <file>     : create an empty file in memory | delete one no bind uses
+  set ssl ocsp-response <base64>|<<       : staple a new OCSP response for the certificate it is about
+  show ssl ocsp-response [<id>]           : list the stapled responses' certificate IDs, or one response
   show table [<table> [key <k> | data.<type> <op> <v>]*] : list stick tables or dump one table's entries
   clear table <table> [key <k> | data.<type> <op> <v>]* : remove entries from a stick table
   set table <table> key <k> [data.<type> <v>]* : create or update a stick table entry

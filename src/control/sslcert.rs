@@ -2,7 +2,6 @@
 //! payload that follows a command ending in `<<` (the next lines, up to an empty line).
 
 use crate::tls::store::Status;
-use rustls::sign::CertifiedKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertCmd {
@@ -17,13 +16,19 @@ pub enum CertCmd {
     Abort(String),
     New(String),
     Del(String),
+    /// `VERB ssl ca-file|crl-file ...`.
+    File(super::sslca::FileCmd),
+    /// `set|show ssl ocsp-response`.
+    Ocsp(super::sslca::OcspCmd),
 }
 
 impl CertCmd {
     /// Reading needs operator, changing admin (HAProxy's levels for these commands).
     pub fn level(&self) -> super::parse::Level {
         match self {
-            CertCmd::Show(_) => super::parse::Level::Operator,
+            CertCmd::Show(_)
+            | CertCmd::File(super::sslca::FileCmd::Show(..))
+            | CertCmd::Ocsp(super::sslca::OcspCmd::Show(_)) => super::parse::Level::Operator,
             _ => super::parse::Level::Admin,
         }
     }
@@ -36,10 +41,12 @@ pub fn wants_payload(line: &str) -> bool {
 
 /// Hands the payload to the line's last command, if it takes one.
 pub fn attach(parsed: &mut [super::Parsed], payload: String) {
-    if let Some(super::Parsed { command: Ok(super::Command::SslCert(CertCmd::Set { payload: p, .. })), .. }) =
-        parsed.last_mut()
-    {
-        *p = Some(payload);
+    match parsed.last_mut() {
+        Some(super::Parsed { command: Ok(super::Command::SslCert(CertCmd::Set { payload: p, .. })), .. }) => {
+            *p = Some(payload)
+        }
+        Some(super::Parsed { command: Ok(super::Command::SslCert(c)), .. }) => super::sslca::attach(c, payload),
+        _ => {}
     }
 }
 
@@ -88,7 +95,7 @@ pub fn show_list(tx: Option<&std::path::Path>, files: &[std::path::PathBuf]) -> 
 }
 
 /// OpenSSL's `ASN1_TIME_print`: `Dec  6 10:10:24 2026 GMT`.
-fn openssl_time(t: &x509_parser::time::ASN1Time) -> String {
+pub(crate) fn openssl_time(t: &x509_parser::time::ASN1Time) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let d = t.to_datetime();
     format!(
@@ -106,11 +113,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-/// The lines HAProxy prints for one certificate of a chain.
-fn cert_lines(ck: &CertifiedKey, out: &mut String) {
+/// The lines HAProxy prints for a certificate and its chain.
+pub(crate) fn cert_lines(chain: &[rustls_pki_types::CertificateDer<'_>], out: &mut String) {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     use x509_parser::public_key::PublicKey;
-    let Some(der) = ck.cert.first() else { return };
+    let Some(der) = chain.first() else { return };
     let (Ok((_, c)), Some(p)) = (X509Certificate::from_der(der), crate::tls::peer::PeerCert::parse(der)) else {
         return;
     };
@@ -118,8 +125,9 @@ fn cert_lines(ck: &CertifiedKey, out: &mut String) {
     out.push_str(&format!("Serial: {}\n", hex(&p.serial)));
     out.push_str(&format!("notBefore: {}\n", openssl_time(&c.validity().not_before)));
     out.push_str(&format!("notAfter: {}\n", openssl_time(&c.validity().not_after)));
-    if let Ok(Some(san)) = c.subject_alternative_name() {
-        let names: Vec<String> = san
+    // Printed even when empty, as HAProxy does.
+    let names: Vec<String> = match c.subject_alternative_name() {
+        Ok(Some(san)) => san
             .value
             .general_names
             .iter()
@@ -127,9 +135,10 @@ fn cert_lines(ck: &CertifiedKey, out: &mut String) {
                 GeneralName::DNSName(n) => Some(format!("DNS:{n}")),
                 _ => None,
             })
-            .collect();
-        out.push_str(&format!("Subject Alternative Name: {}\n", names.join(", ")));
-    }
+            .collect(),
+        _ => Vec::new(),
+    };
+    out.push_str(&format!("Subject Alternative Name: {}\n", names.join(", ")));
     let alg = match c.public_key().parsed() {
         Ok(PublicKey::EC(ec)) => format!("EC{}", ec.key_size()),
         Ok(PublicKey::RSA(rsa)) => format!("RSA{}", rsa.key_size()),
@@ -139,7 +148,7 @@ fn cert_lines(ck: &CertifiedKey, out: &mut String) {
     out.push_str(&format!("SHA1 FingerPrint: {}\n", hex(&p.sha1)));
     out.push_str(&format!("Subject: {}\n", dn(&p.subject)));
     out.push_str(&format!("Issuer: {}\n", dn(&p.issuer)));
-    for der in ck.cert.iter().skip(1) {
+    for der in chain.iter().skip(1) {
         if let Some(p) = crate::tls::peer::PeerCert::parse(der) {
             out.push_str(&format!("Chain Subject: {}\nChain Issuer: {}\n", dn(&p.subject), dn(&p.issuer)));
         }
@@ -155,15 +164,19 @@ pub fn show_one(name: &str, st: Option<Status>) -> Result<String, String> {
     match &st {
         Status::Used(ck) => {
             out.push_str("Status: Used\n");
-            cert_lines(ck, &mut out);
+            cert_lines(&ck.cert, &mut out);
         }
         Status::Unused(ck) => {
             out.push_str("Status: Unused\n");
-            cert_lines(ck, &mut out);
+            cert_lines(&ck.cert, &mut out);
         }
         Status::Empty => out.push_str("Status: Empty\n"),
     }
-    out.push_str("OCSP Response Key: \n");
+    let key = match &st {
+        Status::Used(ck) | Status::Unused(ck) => ck.ocsp.as_deref().and_then(|d| crate::tls::ocsp::parse(d).ok()),
+        Status::Empty => None,
+    };
+    out.push_str(&format!("OCSP Response Key: {}\n", key.map(|r| crate::tls::ocsp::key_hex(&r)).unwrap_or_default()));
     Ok(out)
 }
 

@@ -12,6 +12,7 @@ pub mod dynamic;
 mod maps;
 pub mod privs;
 mod sslcert;
+mod sslocsp;
 mod start;
 pub mod state_file;
 mod tables;

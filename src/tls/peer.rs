@@ -32,6 +32,11 @@ fn entries(name: &X509Name<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A name's entries with OpenSSL's short names (for [`PeerCert::dn`]).
+pub fn name_entries(name: &X509Name<'_>) -> Vec<(String, String)> {
+    entries(name)
+}
+
 fn utc(t: &x509_parser::time::ASN1Time) -> String {
     let d = t.to_datetime();
     format!(

@@ -18,6 +18,25 @@ pub struct Pending {
     pub file: PathBuf,
     pub key: Arc<CertifiedKey>,
     pub pem: String,
+    /// `FILE.ocsp` / `FILE.issuer` a commit writes (`None`: removes a response the new
+    /// certificate made stale).
+    pub extra: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+/// What a `set ssl cert` name targets: HAProxy's `FILE.key`, `FILE.ocsp`, `FILE.issuer` and
+/// `FILE.sctl` forms change one part of `FILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Pem,
+    Key,
+    Ocsp,
+    Issuer,
+    Sctl,
+}
+
+/// `FILE.ocsp` and the like, next to `file`.
+pub fn sibling(file: &Path, ext: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{ext}", file.display()))
 }
 
 #[derive(Default)]
@@ -74,7 +93,7 @@ pub enum Status {
 }
 
 /// PEM blocks of a text: (label, block with its BEGIN/END lines).
-fn pem_blocks(text: &str) -> Vec<(String, String)> {
+pub(crate) fn pem_blocks(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut cur: Option<(String, String)> = None;
     for line in text.lines() {
@@ -132,11 +151,178 @@ pub fn key_block(text: &str) -> Option<String> {
     pem_blocks(text).into_iter().find(|(l, _)| is_key(l)).map(|(_, b)| b)
 }
 
+/// The certificate file and part a `set ssl cert` name is about: the name itself when known,
+/// else `FILE` of `FILE.key|.ocsp|.issuer|.sctl`.
+fn split_part(g: &mut Inner, name: &Path) -> (PathBuf, Part) {
+    if g.current(name).is_ok() {
+        return (name.to_path_buf(), Part::Pem);
+    }
+    let text = name.display().to_string();
+    for (ext, part) in [("key", Part::Key), ("ocsp", Part::Ocsp), ("issuer", Part::Issuer), ("sctl", Part::Sctl)] {
+        if let Some(base) = text.strip_suffix(&format!(".{ext}"))
+            && g.current(Path::new(base)).is_ok()
+        {
+            return (PathBuf::from(base), part);
+        }
+    }
+    (name.to_path_buf(), Part::Pem)
+}
+
+/// The chain as PEM, for a file written with a new key, response or issuer.
+fn chain_pem(ck: &CertifiedKey) -> String {
+    let ders: Vec<Vec<u8>> = ck.cert.iter().map(|c| c.to_vec()).collect();
+    super::cafile::to_pem(super::cafile::Kind::Ca, &ders)
+}
+
+fn signing(key_pem: &str) -> Option<Arc<dyn rustls::sign::SigningKey>> {
+    let der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).ok()?;
+    rustls::crypto::ring::default_provider().key_provider.load_private_key(der).ok()
+}
+
+/// A certificate, its key's PEM and the side files already staged.
+type Base = (Arc<CertifiedKey>, Option<String>, Vec<(PathBuf, Option<Vec<u8>>)>);
+
+/// The transaction a `set ssl cert` payload makes of `base` (what the transaction or the file
+/// holds: its certificate, its key's PEM, the side files already staged).
+fn edit(
+    file: &Path,
+    name: &Path,
+    part: Part,
+    payload: &str,
+    base: Option<Base>,
+    read: &dyn Fn(&Path) -> Option<Vec<u8>>,
+) -> Result<Pending, String> {
+    let fail = |what: String| format!("{what}\nCan't load the payload\nCan't update {}!", name.display());
+    let (old, old_key, mut extra) = match base {
+        Some(b) => (Some(b.0), b.1, b.2),
+        None => (None, None, Vec::new()),
+    };
+    let has_cert = pem_blocks(payload).iter().any(|(l, _)| l == "CERTIFICATE");
+    let new_key = key_block(payload);
+    match (part, &old) {
+        // A certificate (with or without its key), as HAProxy; or a key alone, which keeps the
+        // certificate (a `FILE.key` payload in HAProxy).
+        (Part::Pem, _) if has_cert => {
+            let (key, pem) = parse_payload(file, payload, old_key.as_deref())?;
+            let mut ck = (*key).clone();
+            // A response about the old certificate is dropped with it, on disk too.
+            if let Some(o) = old.as_ref().and_then(|o| o.ocsp.clone())
+                && super::ocsp::parse(&o)
+                    .is_ok_and(|r| super::ocsp::is_about(&r, &ck.cert[0], ck.cert.get(1).map(|c| c.as_ref())))
+            {
+                ck.ocsp = Some(o);
+            } else if old.as_ref().is_some_and(|o| o.ocsp.is_some()) {
+                extra.retain(|(p, _)| *p != sibling(file, "ocsp"));
+                extra.push((sibling(file, "ocsp"), None));
+            }
+            Ok(Pending { file: file.to_path_buf(), key: Arc::new(ck), pem, extra })
+        }
+        (Part::Pem | Part::Key, Some(o)) => {
+            let what = if part == Part::Pem { "certificate" } else { "private key" };
+            let Some(k) = new_key else { return Err(unable(what, file)) };
+            let Some(sk) = signing(&k) else { return Err(unable("private key", file)) };
+            let mut ck = CertifiedKey::new(o.cert.clone(), sk);
+            ck.ocsp = o.ocsp.clone();
+            Ok(Pending { file: file.to_path_buf(), key: Arc::new(ck), pem: format!("{}{k}", chain_pem(o)), extra })
+        }
+        (Part::Ocsp, Some(o)) => {
+            let der = super::ocsp::from_base64(payload)
+                .ok_or_else(|| fail("Error reading OCSP response in base64 format".into()))?;
+            let r = super::ocsp::parse(&der).map_err(fail)?;
+            super::ocsp::check(&r, super::ocsp::now()).map_err(fail)?;
+            let staged_issuer = extra.iter().find(|(p, _)| *p == sibling(file, "issuer")).and_then(|e| e.1.clone());
+            let issuer = issuer_der(o, staged_issuer.or_else(|| read(&sibling(file, "issuer"))));
+            if !super::ocsp::is_about(&r, &o.cert[0], issuer.as_deref()) {
+                return Err(fail("OCSP single response: Certificate ID does not match certificate and issuer".into()));
+            }
+            let mut ck = (**o).clone();
+            ck.ocsp = Some(der.clone());
+            extra.retain(|(p, _)| *p != sibling(file, "ocsp"));
+            extra.push((sibling(file, "ocsp"), Some(der)));
+            let pem = format!("{}{}", chain_pem(o), old_key.unwrap_or_default());
+            Ok(Pending { file: file.to_path_buf(), key: Arc::new(ck), pem, extra })
+        }
+        (Part::Issuer, Some(o)) => {
+            let blocks: String =
+                pem_blocks(payload).into_iter().filter(|(l, _)| l == "CERTIFICATE").map(|(_, b)| b).collect();
+            let der = CertificateDer::pem_slice_iter(blocks.as_bytes()).next().and_then(|c| c.ok());
+            let Some(der) = der else {
+                return Err(fail(format!("unable to load issuer from file '{}'.", name.display())));
+            };
+            use x509_parser::prelude::FromDer;
+            let issued = match (
+                x509_parser::certificate::X509Certificate::from_der(&der),
+                x509_parser::certificate::X509Certificate::from_der(&o.cert[0]),
+            ) {
+                (Ok((_, i)), Ok((_, c))) => i.subject().as_raw() == c.issuer().as_raw(),
+                _ => false,
+            };
+            if !issued {
+                return Err(fail(format!("'{}' is not the issuer of the certificate", name.display())));
+            }
+            extra.retain(|(p, _)| *p != sibling(file, "issuer"));
+            extra.push((sibling(file, "issuer"), Some(blocks.into_bytes())));
+            let pem = format!("{}{}", chain_pem(o), old_key.unwrap_or_default());
+            Ok(Pending { file: file.to_path_buf(), key: o.clone(), pem, extra })
+        }
+        (Part::Pem, None) => Err(unable("certificate", file)),
+        _ => Err(fail(format!("'{}' has no certificate yet", file.display()))),
+    }
+}
+
+/// The issuer of a certificate: the next one of its chain, else a `.issuer` file (PEM).
+pub fn issuer_der(ck: &CertifiedKey, issuer_pem: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    if let Some(c) = ck.cert.get(1) {
+        return Some(c.to_vec());
+    }
+    let pem = issuer_pem?;
+    CertificateDer::pem_slice_iter(&pem).next()?.ok().map(|c| c.to_vec())
+}
+
 impl Store {
     pub fn register(&self, r: &Arc<Resolver>) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         g.resolvers.retain(|w| w.strong_count() > 0);
         g.resolvers.push(Arc::downgrade(r));
+    }
+
+    /// Every served file and what it serves (the first bind's, once per file).
+    pub fn served(&self) -> Vec<(PathBuf, Arc<CertifiedKey>)> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(PathBuf, Arc<CertifiedKey>)> = Vec::new();
+        for r in g.live() {
+            for f in r.files() {
+                if !out.iter().any(|o| o.0 == f)
+                    && let Some(k) = r.key_of(&f)
+                {
+                    out.push((f, k));
+                }
+            }
+        }
+        out
+    }
+
+    /// `set ssl ocsp-response`: staples `der` on the served file whose certificate `about`
+    /// accepts, after `persist` wrote it next to the file. The file, or HAProxy's message.
+    pub fn staple(
+        &self,
+        der: &[u8],
+        about: impl Fn(&Path, &CertifiedKey) -> bool,
+        persist: impl FnOnce(&Path, &[u8]) -> std::io::Result<()>,
+    ) -> Result<PathBuf, String> {
+        let Some((file, key)) = self.served().into_iter().find(|(f, k)| about(f, k)) else {
+            return Err("OCSP single response: Certificate ID does not match any certificate or issuer".into());
+        };
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let path = sibling(&file, "ocsp");
+        persist(&path, der).map_err(|e| format!("Can't write '{}': {e}", path.display()))?;
+        let mut ck = (*key).clone();
+        ck.ocsp = Some(der.to_vec());
+        let ck = Arc::new(ck);
+        for r in g.live() {
+            r.replace(&file, &ck);
+        }
+        Ok(file)
     }
 
     /// `show ssl cert`: the open transaction's file, and every known file in name order.
@@ -160,10 +346,19 @@ impl Store {
         g.detached.get(file).map(|k| k.clone().map_or(Status::Empty, Status::Unused))
     }
 
-    /// `set ssl cert FILE <<`: opens or updates the transaction. `disk_key` reads the key the
-    /// file on disk holds, for a payload with only a certificate.
-    pub fn set(&self, file: &Path, payload: &str, disk_key: impl FnOnce() -> Option<String>) -> Result<String, String> {
+    /// `set ssl cert FILE <<` (or `FILE.key|.ocsp|.issuer|.sctl <<`): opens or updates the
+    /// transaction. `read` reads a file on disk (the served file's key, a `.issuer`), for
+    /// payloads that change one part.
+    pub fn set(&self, name: &Path, payload: &str, read: impl Fn(&Path) -> Option<Vec<u8>>) -> Result<String, String> {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (file, part) = split_part(&mut g, name);
+        let file = file.as_path();
+        if part == Part::Sctl {
+            return Err(format!(
+                "Signed Certificate Timestamp lists are not supported by lbha (rustls cannot send them)\nCan't load the payload\nCan't update {}!",
+                name.display()
+            ));
+        }
         if let Some(t) = &g.tx
             && t.file != file
         {
@@ -174,19 +369,20 @@ impl Store {
                 file.display()
             ));
         }
-        if g.current(file).is_err() {
+        let Ok(current) = g.current(file) else {
             return Err(format!(
                 "Can't replace a certificate which is not referenced by the configuration!\nCan't update {}!",
                 file.display()
             ));
-        }
-        let old_key = match &g.tx {
-            Some(t) => key_block(&t.pem),
-            None => disk_key(),
         };
-        let (key, pem) = parse_payload(file, payload, old_key.as_deref())?;
+        let text = |b: Option<Vec<u8>>| b.and_then(|b| String::from_utf8(b).ok());
+        let base = match &g.tx {
+            Some(t) => Some((t.key.clone(), key_block(&t.pem), t.extra.clone())),
+            None => current.map(|k| (k, text(read(file)).and_then(|t| key_block(&t)), Vec::new())),
+        };
+        let pending = edit(file, name, part, payload, base, &read)?;
         let verb = if g.tx.is_some() { "updated" } else { "created" };
-        g.tx = Some(Pending { file: file.to_path_buf(), key, pem });
+        g.tx = Some(pending);
         Ok(format!("Transaction {verb} for certificate {}!", file.display()))
     }
 
@@ -215,7 +411,7 @@ impl Store {
     pub fn commit(
         &self,
         file: &Path,
-        persist: impl FnOnce(&Path, &str) -> std::io::Result<()>,
+        mut persist: impl FnMut(&Path, Option<&[u8]>) -> std::io::Result<()>,
     ) -> Result<String, String> {
         let cant = |e: String| format!("{e}\nCan't commit {}!", file.display());
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -240,8 +436,11 @@ impl Store {
         let live = g.live();
         let served = live.iter().any(|r| r.key_of(file).is_some());
         if served {
-            persist(file, &t.pem)
+            persist(file, Some(t.pem.as_bytes()))
                 .map_err(|e| cant(format!("Can't write '{}': {e}; the old certificate stays.", file.display())))?;
+            for (path, bytes) in &t.extra {
+                persist(path, bytes.as_deref()).map_err(|e| cant(format!("Can't write '{}': {e}", path.display())))?;
+            }
         }
         let dots: usize = live.iter().map(|r| usize::from(r.replace(file, &t.key) > 0)).sum();
         if let Some(slot) = g.detached.get_mut(file) {
@@ -308,20 +507,23 @@ mod tests {
         let f = Path::new("/c/site.pem");
         assert_eq!(s.abort(f).unwrap_err(), "No ongoing transaction!");
         assert!(s.commit(f, |_, _| Ok(())).unwrap_err().starts_with("No ongoing transaction! !\nCan't commit"));
-        let e = s.set(Path::new("/c/other.pem"), &c2, || None).unwrap_err();
+        let e = s.set(Path::new("/c/other.pem"), &c2, |_| None).unwrap_err();
         assert!(e.starts_with("Can't replace a certificate which is not referenced"), "{e}");
-        let e = s.set(f, "garbage", || None).unwrap_err();
+        let e = s.set(f, "garbage", |_| None).unwrap_err();
         assert_eq!(
             e,
             "unable to load certificate from file '/c/site.pem'.\nCan't load the payload\nCan't update /c/site.pem!"
         );
-        assert!(s.set(f, &k2, || None).unwrap_err().contains("unable to load certificate"), "a key alone");
+        // A key alone keeps the certificate (HAProxy's `FILE.key`); a mismatch shows at commit.
+        assert_eq!(s.set(f, &k2, |_| None).unwrap(), "Transaction created for certificate /c/site.pem!");
+        assert!(s.commit(f, |_, _| Ok(())).unwrap_err().contains("inconsistencies"));
+        s.abort(f).unwrap();
         assert_eq!(
-            s.set(f, &format!("{c2}{k2}"), || None).unwrap(),
+            s.set(f, &format!("{c2}{k2}"), |_| None).unwrap(),
             "Transaction created for certificate /c/site.pem!"
         );
-        assert!(s.set(f, &format!("{c2}{k2}"), || None).unwrap().starts_with("Transaction updated"));
-        assert!(s.set(Path::new("/c/x.pem"), &c2, || None).unwrap_err().contains("ongoing transaction is about"));
+        assert!(s.set(f, &format!("{c2}{k2}"), |_| None).unwrap().starts_with("Transaction updated"));
+        assert!(s.set(Path::new("/c/x.pem"), &c2, |_| None).unwrap_err().contains("ongoing transaction is about"));
         assert!(matches!(s.status("*/c/site.pem"), Some(Status::Unused(_))));
         assert_eq!(cn(&r), ["old.example"], "nothing served before the commit");
         assert_eq!(s.list(), (Some(f.to_path_buf()), vec![f.to_path_buf()]));
@@ -331,7 +533,7 @@ mod tests {
         assert_eq!(cn(&r), ["old.example"]);
         let mut written = String::new();
         let ok = s.commit(f, |_, pem| {
-            written = pem.to_string();
+            written = String::from_utf8(pem.unwrap().to_vec()).unwrap();
             Ok(())
         });
         assert_eq!(ok.unwrap(), "Committing /c/site.pem.\nSuccess!");
@@ -339,7 +541,7 @@ mod tests {
         assert_eq!(cn(&r), ["new.example"], "served at once");
         assert!(s.status("*/c/site.pem").is_none());
         // A certificate alone keeps the file's key: a mismatch is refused at commit, as HAProxy.
-        s.set(f, &c1, || key_block(&written)).unwrap();
+        s.set(f, &c1, |_| Some(written.clone().into_bytes())).unwrap();
         let e = s.commit(f, |_, _| Ok(())).unwrap_err();
         assert_eq!(
             e,
@@ -351,6 +553,50 @@ mod tests {
     }
 
     #[test]
+    fn key_issuer_ocsp_and_sctl_forms() {
+        let s = Store::default();
+        let (c1, k1) = pair("a.example");
+        let (_, k2) = pair("b.example");
+        let r = served("/c/s.pem", &c1, &k1);
+        s.register(&r);
+        let f = Path::new("/c/s.pem");
+        let disk = format!("{c1}{k1}");
+        let read = |p: &Path| (p == f).then(|| disk.clone().into_bytes());
+        let e = s.set(Path::new("/c/s.pem.sctl"), "AAAA", read).unwrap_err();
+        assert!(e.contains("not supported") && e.ends_with("Can't update /c/s.pem.sctl!"), "{e}");
+        let e = s.set(Path::new("/c/s.pem.key"), &c1, read).unwrap_err();
+        assert!(e.starts_with("unable to load private key"), "{e}");
+        let e = s.set(Path::new("/c/s.pem.ocsp"), "!!", read).unwrap_err();
+        assert!(e.starts_with("Error reading OCSP response in base64 format\n"), "{e}");
+        let e = s.set(Path::new("/c/s.pem.ocsp"), "QUJD", read).unwrap_err();
+        assert!(e.starts_with("Unable to parse OCSP response\n"), "{e}");
+        let mut op = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        op.distinguished_name.push(rcgen::DnType::CommonName, "Other CA");
+        let other = op.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem();
+        let e = s.set(Path::new("/c/s.pem.issuer"), &other, read).unwrap_err();
+        assert!(e.contains("is not the issuer"), "{e}");
+        // The key of the file is replaced, the certificate kept: written whole at commit.
+        assert_eq!(
+            s.set(Path::new("/c/s.pem.key"), &k2, read).unwrap(),
+            "Transaction created for certificate /c/s.pem!"
+        );
+        assert!(s.commit(f, |_, _| Ok(())).unwrap_err().contains("inconsistencies"));
+        assert_eq!(
+            s.set(Path::new("/c/s.pem.key"), &k1, read).unwrap(),
+            "Transaction updated for certificate /c/s.pem!"
+        );
+        let mut files = Vec::new();
+        s.commit(f, |p, b| {
+            files.push((p.to_path_buf(), b.map(<[u8]>::to_vec)));
+            Ok(())
+        })
+        .unwrap();
+        let text = String::from_utf8(files[0].1.clone().unwrap()).unwrap();
+        assert_eq!((files.len(), key_block(&text).unwrap()), (1, k1.clone()));
+        assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
     fn new_and_del_certificates() {
         let s = Store::default();
         let f = Path::new("/c/n.pem");
@@ -359,7 +605,7 @@ mod tests {
         assert_eq!(s.new_cert(f).unwrap_err(), "Certificate '/c/n.pem' already exists!");
         assert!(matches!(s.status("/c/n.pem"), Some(Status::Empty)));
         let (c, k) = pair("n.example");
-        s.set(f, &format!("{c}{k}"), || None).unwrap();
+        s.set(f, &format!("{c}{k}"), |_| None).unwrap();
         assert!(s.del(f).unwrap_err().contains("ongoing transaction"));
         let mut wrote = false;
         assert_eq!(
