@@ -13,6 +13,8 @@ pub struct Timeline {
     pub detected: Option<f64>,
     /// The old master's first priority-0 advert on the wire.
     pub resigned: Option<f64>,
+    /// The old master's last advert above priority 0 (a stalled runtime may stop them early).
+    pub old_advert: Option<f64>,
     /// The new master's first advert.
     pub new_advert: Option<f64>,
     /// The new master's first gratuitous ARP for the VIP.
@@ -51,6 +53,8 @@ pub fn read(capture: &str, t0: f64, old: &str, new: &str, client: &str, vip: &st
         let prio0 = vrrp && rest.contains(" prio 0,");
         if src == old && prio0 && tl.resigned.is_none() {
             tl.resigned = Some(ms(t));
+        } else if src == old && vrrp && !prio0 && tl.resigned.is_none() {
+            tl.old_advert = Some(ms(t));
         } else if src == new && vrrp && !prio0 && tl.new_advert.is_none() {
             tl.new_advert = Some(ms(t));
         } else if src == new && rest.contains("ethertype ARP") && rest.contains(vip) && tl.garp.is_none() {
@@ -103,10 +107,11 @@ impl std::fmt::Display for Timeline {
         };
         write!(
             f,
-            "began {} | detected {} | priority-0 advert {} (+{}) | new master's advert {} (+{}) | GARP {} (+{}) | \
+            "began {} | old master's last advert {} | detected {} | priority-0 advert {} (+{}) | new master's advert {} (+{}) | GARP {} (+{}) | \
              first SYN to it {} | first answer through it {} (+{} after GARP) | last answer through the old {} | \
              SYNs lost to the old {} (ms after the failure)",
             at(self.began),
+            at(self.old_advert),
             at(self.detected),
             at(self.resigned),
             gap(self.detected, self.resigned),
@@ -147,6 +152,7 @@ mod tests {
         let tl = read(cap, 100.002, OLD, NEW, CLIENT, "192.0.2.100");
         let near = |x: Option<f64>, want: f64| assert!(x.is_some_and(|v| (v - want).abs() < 0.01), "{x:?} != {want}");
         near(tl.resigned, 10.0);
+        assert_eq!(tl.old_advert, None, "its last advert came before the failure");
         near(tl.new_advert, 71.0);
         near(tl.garp, 72.0);
         near(tl.first_syn_new, 78.0);
