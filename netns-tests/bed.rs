@@ -313,6 +313,17 @@ impl Bed {
         self.lbha(node, &name, &cfg)
     }
 
+    /// Captures every frame on the switch's bridge (tcpdump, epoch timestamps, link-level
+    /// headers) into `<dir>/<log>`, for timelines of a failover; `None` when tcpdump is missing.
+    /// Returns once tcpdump captures.
+    pub fn capture(&mut self, log: &str) -> Option<usize> {
+        run(&["tcpdump", "--version"]).ok()?;
+        let sw = Node { ns: self.sw.clone(), ip: String::new(), mac: String::new() };
+        let p = self.spawn(&sw, log, &["tcpdump", "-i", "br0", "-n", "-e", "-tt", "-l"]);
+        wait_for(Duration::from_secs(5), || self.log(p).contains("listening on"))?;
+        Some(p)
+    }
+
     /// The process id (`ip netns exec` execs the command, so it is the command's).
     pub fn pid(&self, proc_: usize) -> Option<u32> {
         self.procs[proc_].child.as_ref().map(Child::id)

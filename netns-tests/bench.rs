@@ -105,8 +105,14 @@ fn bench_failover() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     println!("| event on the master | stack | VRRP | median outage | runs (ms) |");
     println!("|---|---|---|---:|---|");
+    // `ONLY=v3-graceful` (say) runs the rows whose VRRP version and event match.
+    let only = std::env::var("ONLY").unwrap_or_default();
     for (v, label) in [(2u8, "v2, advert 1 s"), (3, "v3, advert 100 ms")] {
         for event in [Event::Kill, Event::Graceful] {
+            let row = format!("v{v}-{}", if event == Event::Kill { "kill" } else { "graceful" });
+            if !only.is_empty() && !only.split(',').any(|o| o == row) {
+                continue;
+            }
             for stack in [Stack::Lbha, Stack::KeepalivedHaproxy] {
                 let all: Vec<Duration> = (0..runs).filter_map(|_| one(stack, v, event)).collect();
                 let list: Vec<String> = all.iter().map(|d| d.as_millis().to_string()).collect();

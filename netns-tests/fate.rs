@@ -4,10 +4,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bed::{self, Bed, Node, Prober, VIP, ms, only_on, outage, wait_for};
 use crate::failover::{Pair, lb_config, pair};
+use crate::timeline;
 
 /// v3, 100 ms adverts; both start as BACKUP with nopreempt, so lb1 (150) wins the first election
 /// and the measurement ends with lb2 master (lb1 coming back does not take the VIP again).
@@ -15,20 +16,32 @@ const EXTRA: &str = "state = \"BACKUP\"\nnopreempt = true";
 
 /// Starts the pair and a prober; returns lb1's process once lb1 alone serves the VIP.
 fn start(tag: &str) -> (Pair, usize, Prober) {
+    start_with(tag, EXTRA)
+}
+
+/// [`start`] with `extra` at the end of both configs.
+fn start_with(tag: &str, extra: &str) -> (Pair, usize, Prober) {
     let mut two = pair(tag);
     // lb2 starts once lb1 is master: with nopreempt, whichever is master first stays so.
-    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", EXTRA));
+    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", extra));
     wait_for(Duration::from_secs(10), || two.lb1.has_addr(VIP)).expect("lb1 master");
-    let p2 = two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", EXTRA));
+    let p2 = two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", extra));
     wait_for(Duration::from_secs(10), || two.bed.log(p2).contains("-> BACKUP")).expect("lb2 backup");
     let probe = Prober::start(&two.client, VIP);
     let t = Instant::now();
     wait_for(Duration::from_secs(5), || probe.ok_after(t).is_some()).expect("HTTP via lb1");
+    // Where the time goes, when tcpdump is installed (printed, never asserted).
+    two.bed.capture(CAPTURE);
     (two, p1, probe)
 }
 
+/// The switch's capture log.
+const CAPTURE: &str = "switch.cap";
+
 /// Waits for lb2 to hold the VIP alone and serve it; returns the client's outage since `t`.
-fn moved(two: &Pair, p1: usize, probe: Prober, t: Instant, kind: &str) -> Duration {
+/// `seen`: lb1's log line that says it saw the failure.
+fn moved(two: &Pair, p1: usize, probe: Prober, t: Instant, kind: &str, seen: Option<&str>) -> Duration {
+    let t0 = (SystemTime::now() - t.elapsed()).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
     let took = wait_for(Duration::from_secs(10), || only_on(&two.lb2, &two.lb1));
     if took.is_none() {
         two.bed.dump_logs();
@@ -43,7 +56,12 @@ fn moved(two: &Pair, p1: usize, probe: Prober, t: Instant, kind: &str) -> Durati
         ms(took.unwrap_or_default()),
         ms(out)
     );
-    let _ = p1;
+    if let Some(cap) = two.bed.procs.iter().position(|p| p.log.ends_with(CAPTURE)) {
+        let mut tl = timeline::read(&two.bed.log(cap), t0, &two.lb1.mac, &two.lb2.mac, &two.client.mac, VIP);
+        tl.detected = seen.and_then(|m| timeline::logged(&two.bed.log(p1), t0, m));
+        tl.began = timeline::logged(&two.bed.log(p1), t0, "debug dev loop:");
+        println!("track_proxy, {kind}: timeline: {tl}");
+    }
     out
 }
 
@@ -73,7 +91,7 @@ fn a_listener_that_stops_listening_moves_the_vip() {
     let (two, p1, probe) = start("fate-listen");
     let t = Instant::now();
     kill_listener(&two.lb1);
-    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)");
+    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)", Some("no longer listens"));
     let log = two.bed.log(p1);
     assert!(log.contains("proxy listener 192.0.2.100:80 failed"), "the fault names the listener:\n{log}");
     // It listens again a second later, and lb1 returns to BACKUP (nopreempt: lb2 keeps the VIP).
@@ -94,7 +112,7 @@ fn a_listener_that_listens_again_after_ss_k_serves() {
     let (mut two, p1, probe) = start("fate-relisten");
     let t = Instant::now();
     kill_listener(&two.lb1);
-    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)");
+    moved(&two, p1, probe, t, "listener on the VIP stops listening (ss -K)", Some("no longer listens"));
     wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
     assert!(two.bed.log(p1).contains("listening again"));
     // lb2 resigns: lb1, healthy again by its own account, takes the VIP back and must serve it.
@@ -132,7 +150,14 @@ fn running_out_of_descriptors_moves_the_vip() {
     let t = Instant::now();
     // No descriptor left: the next client connection cannot be accepted.
     bed::run(&["prlimit", "--pid", &pid, &lowered]).expect("prlimit");
-    moved(&two, p1, probe, t, "out of file descriptors (soft RLIMIT_NOFILE lowered below the open count)");
+    moved(
+        &two,
+        p1,
+        probe,
+        t,
+        "out of file descriptors (soft RLIMIT_NOFILE lowered below the open count)",
+        Some("out of file descriptors"),
+    );
     // The log line may trail the move (the writer is a task of its own, on a loaded machine).
     let named = wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("proxy out of file descriptors"));
     assert!(named.is_some(), "the fault names the cause:\n{}", two.bed.log(p1));
@@ -146,7 +171,24 @@ fn a_stalled_proxy_thread_moves_the_vip() {
     if !bed::root_or_skip("a_stalled_proxy_thread_moves_the_vip") {
         return;
     }
-    let (two, p1, probe) = start("fate-stall");
+    stall("fate-stall", EXTRA, "one proxy thread stalled (debug dev loop 3000)");
+}
+
+/// The same with the least `proxy_stall_threshold` (30 ms): the setting reaches the watchdog.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_stall_at_the_least_threshold_moves_the_vip() {
+    if !bed::root_or_skip("a_stall_at_the_least_threshold_moves_the_vip") {
+        return;
+    }
+    let extra = format!("{EXTRA}\n\n[global]\nproxy_stall_threshold = \"30ms\"");
+    let log = stall("fate-stall30", &extra, "one proxy thread stalled, proxy_stall_threshold 30 ms");
+    assert!(log.contains("stuck in one poll"), "the watchdog named the stall:\n{log}");
+}
+
+/// One proxy thread of lb1 busy-loops for 3 s; the VIP must move. Returns lb1's log.
+fn stall(tag: &str, extra: &str, kind: &str) -> String {
+    let (two, p1, probe) = start_with(tag, extra);
     let bed_dir = two.bed.dir.clone();
     let t = Instant::now();
     // One proxy thread busy-loops for 3 s (HAProxy's `debug dev loop`); the watchdog sees it.
@@ -159,12 +201,13 @@ fn a_stalled_proxy_thread_moves_the_vip() {
         let _ = std::io::Read::read_to_string(&mut s, &mut all);
         Ok::<String, String>(all)
     });
-    moved(&two, p1, probe, t, "one proxy thread stalled (debug dev loop 3000)");
+    moved(&two, p1, probe, t, kind, Some("proxy stalled"));
     let _ = looper.join();
     let log = two.bed.log(p1);
     assert!(log.contains("proxy stalled"), "the watchdog reported it:\n{log}");
     wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT -> BACKUP")).expect("lb1 back to BACKUP");
     assert!(only_on(&two.lb2, &two.lb1), "lb1 does not take the VIP back");
+    two.bed.log(p1)
 }
 
 #[test]
@@ -177,7 +220,7 @@ fn a_panic_moves_the_vip_before_the_process_ends() {
     let t = Instant::now();
     // The connection ends with the process: no answer to wait for.
     let _ = control(&two.bed, "lb1", "expert-mode on; debug dev panic");
-    moved(&two, p1, probe, t, "panic (debug dev panic)");
+    moved(&two, p1, probe, t, "panic (debug dev panic)", None);
     let log = two.bed.log(p1);
     assert!(log.contains("resigning VRRP master(s) VI_1"), "the panic hook resigned:\n{log}");
     assert!(!two.lb1.has_addr(VIP), "the VIP is gone from lb1");

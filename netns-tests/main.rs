@@ -21,6 +21,7 @@ mod scaleout;
 mod script_user;
 mod smtp_alert;
 mod sync_group;
+mod timeline;
 mod track_file;
 mod upgrade;
 mod vip;

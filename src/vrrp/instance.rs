@@ -249,6 +249,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
         own_fault: None,
         delta: 0,
         last_links: Vec::new(),
+        last_observed: Default::default(),
         process_state: HashMap::new(),
     };
     let join = tokio::spawn(runner.run(stop_rx, cmd_rx, taken_over));
@@ -294,6 +295,8 @@ struct Runner {
     delta: i32,
     /// The last interface listing that worked.
     last_links: Vec<LinkInfo>,
+    /// The tracked files' values and processes' states the last tracking round saw.
+    last_observed: (HashMap<std::path::PathBuf, i64>, HashMap<String, bool>),
     /// `track_process` states, by name.
     process_state: HashMap<String, super::process::Debounce>,
 }
@@ -385,7 +388,7 @@ impl Runner {
                     Some(Stop::Shutdown) | None => break,
                 },
                 // Before the timer: a master whose proxy failed must not send one more advert.
-                Ok(()) = fate_rx.changed(), if self.cfg.track_proxy => self.track(false).await,
+                Ok(()) = fate_rx.changed(), if self.cfg.track_proxy => self.track_proxy_change().await,
                 _ = sleep => {
                     self.deadline = None;
                     // A process paused past the master-down interval (SIGSTOP, a VM stall) finds
@@ -625,6 +628,26 @@ impl Runner {
         } else {
             self.last_links = links.clone();
         }
+        self.last_observed = (files.clone(), processes.clone());
+        self.judge(links, files, processes, initial).await;
+    }
+
+    /// The proxy's faults changed: judged again with what the last tracking round saw, so a master
+    /// resigns now instead of after an interface listing on the blocking pool (which, on a loaded
+    /// machine or out of descriptors, is where the time went).
+    async fn track_proxy_change(&mut self) {
+        let (files, processes) = self.last_observed.clone();
+        self.judge(self.last_links.clone(), files, processes, false).await;
+    }
+
+    /// Feeds what tracking observed to the fsm.
+    async fn judge(
+        &mut self,
+        links: Vec<LinkInfo>,
+        files: HashMap<std::path::PathBuf, i64>,
+        processes: HashMap<String, bool>,
+        initial: bool,
+    ) {
         let primary = links.iter().find(|l| l.name == self.cfg.interface);
         if let Some(src) = self.attach.reconcile(&self.cfg, primary, &self.deps.runtime)
             && src != self.src
