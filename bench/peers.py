@@ -82,13 +82,23 @@ class Node:
         with open(path, "w") as f:
             f.write(cfg)
         self.log = open(os.path.join(work, f"{kind}-{me}.log"), "w")
+        # The previous pair's socket file is still there: ready means it answers, not exists.
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.sock):
+        while not self.answers():
             if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
                 raise SystemExit(f"{kind} {me} did not start (see {self.log.name})")
             time.sleep(0.05)
-        time.sleep(0.2)
+
+    def answers(self):
+        try:
+            self.ask("show table")
+            return True
+        except OSError:
+            return False
 
     def stop(self):
         if self.proc.poll() is None:
@@ -158,13 +168,22 @@ def wait_used(node, want, since):
 def pair(kind, binary, work):
     ports = (free_port(), free_port())
     a = Node(kind, binary, work, "a", ports)
-    b = Node(kind, binary, work, "b", ports)
-    # The session is up when an entry crosses.
-    a.ask("set table t key 192.0.2.1 data.gpc0 1")
-    if wait_used(b, 1, time.monotonic()) is None:
-        raise SystemExit(f"{kind}: no replication between the two nodes")
-    a.ask("clear table t")
-    b.ask("clear table t")
+    try:
+        b = Node(kind, binary, work, "b", ports)
+    except BaseException:
+        a.stop()
+        raise
+    try:
+        # The session is up when an entry crosses.
+        a.ask("set table t key 192.0.2.1 data.gpc0 1")
+        if wait_used(b, 1, time.monotonic()) is None:
+            raise SystemExit(f"{kind}: no replication between the two nodes")
+        a.ask("clear table t")
+        b.ask("clear table t")
+    except BaseException:
+        a.stop()
+        b.stop()
+        raise
     return a, b
 
 
@@ -188,14 +207,19 @@ def lag(kind, binary, work):
     a, b = pair(kind, binary, work)
     try:
         sent = {}
+        # How long A took to answer each `set table`: a slow answer is lag on A's side.
+        answer = []
+        polls = []
         stop = threading.Event()
         seen = {}
 
         def poll():
             end = time.monotonic() + LAG_SECS + 30
             while time.monotonic() < end and not (stop.is_set() and len(seen) >= len(sent)):
+                asked = time.monotonic()
                 out = b.ask("show table t")
                 now = time.monotonic()
+                polls.append((now - asked) * 1000)
                 for line in out.splitlines():
                     if " key=" in line:
                         k = line.split(" key=", 1)[1].split(" ", 1)[0]
@@ -213,6 +237,7 @@ def lag(kind, binary, work):
             k = ip(i)
             sent[k] = time.monotonic()
             a.ask(f"set table t key {k} data.gpc0 1")
+            answer.append((time.monotonic() - sent[k]) * 1000)
         stop.set()
         t.join()
         lags = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
@@ -222,7 +247,9 @@ def lag(kind, binary, work):
         pct = lambda p: lags[min(len(lags) - 1, int(len(lags) * p))]
         return (
             f"{len(sent):,} entries at {LAG_RATE}/s: lag p50 {pct(0.5):.0f} ms, p99 {pct(0.99):.0f} ms, "
-            f"max {lags[-1]:.0f} ms (poll every {POLL * 1000:.0f} ms){f', {missing} never seen' if missing else ''}"
+            f"max {lags[-1]:.0f} ms (poll every {POLL * 1000:.0f} ms){f', {missing} never seen' if missing else ''}; "
+            f"A answered set table in p99 {sorted(answer)[int(len(answer) * 0.99)]:.0f} ms, max {max(answer):.0f} ms; "
+            f"B answered show table in p99 {sorted(polls)[int(len(polls) * 0.99)]:.0f} ms, max {max(polls):.0f} ms"
         )
     finally:
         a.stop()

@@ -43,7 +43,8 @@ fn measure(what: &str, kind: KeyKind, rates: bool, key: impl Fn(usize) -> TKey) 
     let t0 = Instant::now();
     let mut t = Table::new(def);
     for i in 0..ENTRIES {
-        let Some(mut e) = t.touch(&key(i), 0) else { panic!("table full at {i}") };
+        let k = key(i);
+        let Some(mut e) = t.touch(&k, 0) else { panic!("table full at {i}") };
         if rates {
             e.conn_open();
             e.inc_http_req();

@@ -564,7 +564,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             let command = p
                 .command
                 .map_err(|e| e.to_string())
-                .and_then(|c| permitted(&c, session.level, peer_uid, nix::unistd::geteuid().as_raw()).map(|()| c));
+                .and_then(|c| permitted(&c, session.level, peer_uid, || nix::unistd::geteuid().as_raw()).map(|()| c));
             let reply = match command {
                 Err(e) => Reply::error(e),
                 Ok(Command::Lower(l)) => {
@@ -793,8 +793,11 @@ async fn vrrp_status(shared: &Shared) -> Vec<crate::control::status::VrrpStatus>
 /// user whatever the socket's level: a group given access to the socket (mode 660) must not gain
 /// either, and the owner must keep both on an operator socket (what `lbha convert` writes for a
 /// `stats socket` without `level`, HAProxy's default). Everything else goes by level, as HAProxy.
-fn permitted(cmd: &Command, level: Level, peer_uid: Option<u32>, me: u32) -> Result<(), String> {
+/// `me`: this process's uid, asked only for the commands that need it (a syscall otherwise
+/// paid by every command of a batch).
+fn permitted(cmd: &Command, level: Level, peer_uid: Option<u32>, me: impl FnOnce() -> u32) -> Result<(), String> {
     if matches!(cmd, Command::Upgrade { .. } | Command::TakeOver) {
+        let me = me();
         return match peer_uid {
             Some(u) if u == 0 || u == me => Ok(()),
             Some(u) => Err(format!("Permission denied: upgrade is for root or uid {me}, not uid {u}.")),
@@ -893,18 +896,18 @@ mod tests {
         let me = 1000;
         for line in ["upgrade", "_upgrade"] {
             for level in [Level::User, Level::Operator, Level::Admin] {
-                assert_eq!(permitted(&cmd(line), level, Some(me), me), Ok(()), "{line} {level:?}");
-                assert_eq!(permitted(&cmd(line), level, Some(0), me), Ok(()), "{line} {level:?}");
-                assert!(permitted(&cmd(line), level, Some(1001), me).is_err(), "{line} {level:?}");
-                assert!(permitted(&cmd(line), level, None, me).is_err(), "{line} {level:?}");
+                assert_eq!(permitted(&cmd(line), level, Some(me), || me), Ok(()), "{line} {level:?}");
+                assert_eq!(permitted(&cmd(line), level, Some(0), || me), Ok(()), "{line} {level:?}");
+                assert!(permitted(&cmd(line), level, Some(1001), || me).is_err(), "{line} {level:?}");
+                assert!(permitted(&cmd(line), level, None, || me).is_err(), "{line} {level:?}");
             }
         }
         // Changes stay admin-only, even for root.
         for line in ["reload", "vip del 10.0.0.1", "disable server b/s", "set weight b/s 1"] {
-            assert_eq!(permitted(&cmd(line), Level::Operator, Some(0), me), Err("Permission denied".into()));
-            assert_eq!(permitted(&cmd(line), Level::Admin, Some(1001), me), Ok(()));
+            assert_eq!(permitted(&cmd(line), Level::Operator, Some(0), || me), Err("Permission denied".into()));
+            assert_eq!(permitted(&cmd(line), Level::Admin, Some(1001), || me), Ok(()));
         }
-        assert_eq!(permitted(&cmd("show info"), Level::User, None, me), Ok(()));
+        assert_eq!(permitted(&cmd("show info"), Level::User, None, || me), Ok(()));
     }
 
     #[tokio::test]

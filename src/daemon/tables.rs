@@ -22,7 +22,13 @@ pub fn execute(active: &crate::proxy::Active, cmd: &TableCmd) -> Reply {
     match cli::run(cmd, &mut t, now) {
         Ok(text) if cmd.action == Action::Show => Reply::ok(text, cli::show_json(cmd, &t, now)),
         Ok(text) => {
-            tracing::info!("table {name}: {:?} (control socket)", cmd.action);
+            // `set table` comes in batches of thousands (a peer's state, a benchmark): per
+            // command it is debug; a `clear` stays in the log.
+            if cmd.action == Action::Set {
+                tracing::debug!("table {name}: {:?} (control socket)", cmd.action);
+            } else {
+                tracing::info!("table {name}: {:?} (control socket)", cmd.action);
+            }
             Reply::ok(text, json!({ "table": name, "used": t.len() }))
         }
         Err(e) => Reply::error(e),

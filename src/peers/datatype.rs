@@ -121,6 +121,11 @@ impl DataType {
         matches!(self.encoding(), Encoding::UintArray | Encoding::RateArray)
     }
 
+    /// `bytes_in_*` and `bytes_out_*`.
+    pub fn counts_bytes(self) -> bool {
+        (Self::BYTES_IN_CNT.0..=Self::BYTES_OUT_RATE.0).contains(&self.0)
+    }
+
     pub fn is_rate(self) -> bool {
         matches!(self.encoding(), Encoding::Rate | Encoding::RateArray)
     }

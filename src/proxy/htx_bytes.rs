@@ -103,10 +103,10 @@ pub struct Start {
     body: Tally,
 }
 
-/// Measures a request as it arrives, when some table could track it; the body's bytes are
+/// Measures a request as it arrives, when some table could count it; the body's bytes are
 /// added as it is forwarded (see [`Counted`]).
 pub fn start<B>(active: &super::Active, req: &mut http::Request<B>) -> Option<Start> {
-    if active.rt.tables.is_empty() {
+    if !active.rt.tables.counts_bytes() {
         return None;
     }
     let head = request_head(req.method().as_str(), uri_len(req.uri()), req.headers());
@@ -122,9 +122,9 @@ pub struct ServerHead {
     chunked: bool,
 }
 
-/// Marks a server's response with its measure, when some table could track the exchange.
+/// Marks a server's response with its measure, when some table could count the exchange.
 pub fn mark_server(active: &super::Active, parts: &mut http::response::Parts) {
-    if active.rt.tables.is_empty() {
+    if !active.rt.tables.counts_bytes() {
         return;
     }
     let reason = parts

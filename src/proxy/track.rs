@@ -24,12 +24,11 @@ pub fn act(
     let tables = &active.rt.tables;
     match a {
         StickAction::Track(t) => {
-            let Some(table) = tables.find(&t.table) else { return };
+            let Some((table, kind)) = tables.find_keyed(&t.table) else { return };
             let target = stream.unwrap_or(session);
             if target.is_tracked(t.sc) {
                 return;
             }
-            let kind = lock(table).kind();
             let Some(key) = t.key.eval(ctx, maps).and_then(|v| track::key_of(&v, kind)) else { return };
             target.track(t.sc, table, key, tables.epoch(), |e| {
                 if stream.is_some() {
@@ -148,7 +147,7 @@ pub fn session_start(active: &Active, session: &Trackers) {
 
 /// Bytes of an exchange (client to server, server to client).
 pub fn bytes(active: &Active, session: &Trackers, stream: Option<&Trackers>, bytes_in: u64, bytes_out: u64) {
-    if bytes_in == 0 && bytes_out == 0 {
+    if (bytes_in == 0 && bytes_out == 0) || !active.rt.tables.counts_bytes() {
         return;
     }
     track::each(stream, session, active.rt.tables.epoch(), |e| {

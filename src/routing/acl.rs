@@ -352,6 +352,45 @@ mod tests {
         Acl::parse(expr).unwrap_err()
     }
 
+    /// A counter answering `value`, counting how often it is fetched.
+    struct Counter(Option<crate::sample::Value>, std::cell::Cell<u32>);
+
+    impl SampleContext for Counter {
+        fn stick(&self, _f: &crate::sample::StickFetch) -> Option<crate::sample::Value> {
+            self.1.set(self.1.get() + 1);
+            self.0.clone()
+        }
+    }
+
+    /// Stick counters are lent as numbers (no list), fetched once per match, and decide as
+    /// the copied samples would.
+    #[test]
+    fn stick_counters_match_lent_as_copied() {
+        use crate::sample::Value;
+        let maps = crate::sample::MapSet::default();
+        for v in [Some(Value::Sint(7)), Some(Value::Sint(0)), Some(Value::Bool(true)), None] {
+            for a in [
+                "sc_http_req_rate(0) gt 5",
+                "sc_http_req_rate(0) -m int le 7",
+                "sc0_get_gpc0 eq 0",
+                "sc_http_req_rate(0) -m found",
+                "sc_http_req_rate(0) -m str 7",
+                "sc0_tracked -m bool",
+                "src_conn_cur(t) ge 1",
+            ] {
+                let acl = acl(a);
+                let copied = {
+                    let ctx = Counter(v.clone(), Default::default());
+                    acl.expr.eval_all(&ctx, &maps).into_iter().any(|v| acl.patterns.test(v, &maps))
+                };
+                let ctx = Counter(v.clone(), Default::default());
+                assert_eq!(acl.matches(&ctx, &maps), copied, "{a} on {v:?}");
+                assert_eq!(ctx.1.get(), 1, "{a}: fetched once");
+            }
+        }
+        assert!(acl("sc_http_req_rate(0) gt 5").matches(&Counter(Some(Value::Sint(7)), Default::default()), &maps));
+    }
+
     /// The lent-sample path (fetch without converter) decides as copying every sample would.
     #[test]
     fn lent_samples_match_as_copied_ones() {

@@ -448,6 +448,17 @@ impl Fetch {
                 Some(u) => f(Sample::Str(u.path_and_query()?.as_str().as_bytes())),
             },
             Fetch::Method => ctx.method().is_some_and(|m| f(Sample::Str(m.as_str().as_bytes()))),
+            // Counters are numbers or booleans. Evaluated here once whatever it gives: a stick
+            // fetch may change the entry (`sc_inc_gpc0`).
+            Fetch::Stick(sf) => match ctx.stick(sf) {
+                None => false,
+                Some(Value::Sint(n)) => f(Sample::Int(n)),
+                Some(Value::Bool(b)) => f(Sample::Bool(b)),
+                Some(Value::Ipv4(a)) => f(Sample::Ip(a.into())),
+                Some(Value::Ipv6(a)) => f(Sample::Ip(a.into())),
+                Some(Value::Str(b) | Value::Bin(b)) => f(Sample::Str(&b)),
+                Some(Value::Meth(m)) => f(Sample::Str(m.as_bytes())),
+            },
             Fetch::ReqHdr { name, occ: None, full } => {
                 let Some(h) = ctx.req_headers() else {
                     return Some(false);

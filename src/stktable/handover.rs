@@ -93,7 +93,8 @@ mod tests {
         for (i, name) in ["a/t", "b/t", "be"].iter().enumerate() {
             let mut t = lock(old.find(name).unwrap());
             for n in 0..=i as u8 {
-                let mut e = t.touch(&TKey::Ip([10, 0, n, 1]), now - 1000 * u64::from(n)).unwrap();
+                let k = TKey::Ip([10, 0, n, 1]);
+                let mut e = t.touch(&k, now - 1000 * u64::from(n)).unwrap();
                 e.inc_gpc(0);
                 e.inc_http_req();
                 e.set_server(2, Some("s2"));

@@ -34,13 +34,23 @@ impl Default for Registry {
 pub struct Tables {
     list: Vec<SharedTable>,
     names: Vec<String>,
+    /// Each table's key type (fixed for a table's life: a new `type` is a new table), so a
+    /// key is built without taking the table's lock.
+    kinds: Vec<super::KeyKind>,
     epoch: Option<Instant>,
     wake: Arc<super::wake::Wake>,
+    /// Some table stores `bytes_in_*` or `bytes_out_*`.
+    bytes: bool,
 }
 
 impl Tables {
     pub fn find(&self, name: &str) -> Option<&SharedTable> {
         self.names.iter().position(|n| n == name).map(|i| &self.list[i])
+    }
+
+    /// The table `name` and its key type.
+    pub fn find_keyed(&self, name: &str) -> Option<(&SharedTable, super::KeyKind)> {
+        self.names.iter().position(|n| n == name).map(|i| (&self.list[i], self.kinds[i]))
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &SharedTable> {
@@ -63,6 +73,12 @@ impl Tables {
     /// What the replicated tables signal at a local change.
     pub fn wake(&self) -> &Arc<super::wake::Wake> {
         &self.wake
+    }
+
+    /// Whether an exchange's bytes can count anywhere: only then are they measured (per
+    /// request: the head's size, a shared tally and a counting body).
+    pub fn counts_bytes(&self) -> bool {
+        self.bytes
     }
 
     /// Now, in the tables' milliseconds.
@@ -93,8 +109,10 @@ impl Registry {
         Tables {
             list,
             names: defs.iter().map(|d| d.name.clone()).collect(),
+            kinds: defs.iter().map(|d| d.key).collect(),
             epoch: Some(self.epoch),
             wake: self.wake.clone(),
+            bytes: defs.iter().flat_map(|d| &d.store).any(|s| s.dt.counts_bytes()),
         }
     }
 }
@@ -121,5 +139,24 @@ mod tests {
         let c = r.attach(&[def("b", 20)]);
         assert!(c.find("a").is_none());
         assert!(Arc::ptr_eq(c.find("b").unwrap(), b.find("b").unwrap()));
+    }
+
+    #[test]
+    fn bytes_are_measured_only_where_a_table_counts_them() {
+        let r = Registry::default();
+        let store = |s: &[&str]| {
+            let s: Vec<String> = s.iter().map(|x| x.to_string()).collect();
+            crate::stktable::def::parse_store(&s).unwrap()
+        };
+        let mut a = def("a", 10);
+        a.store = store(&["http_req_rate(10s)", "conn_cur", "gpc0"]);
+        let t = r.attach(std::slice::from_ref(&a));
+        assert!(!t.counts_bytes());
+        assert_eq!(t.find_keyed("a").map(|(_, k)| k), Some(KeyKind::Ip));
+        for b in ["bytes_in_cnt", "bytes_in_rate(1s)", "bytes_out_cnt", "bytes_out_rate(1s)"] {
+            let mut d = def("b", 10);
+            d.store = store(&[b]);
+            assert!(r.attach(&[a.clone(), d]).counts_bytes(), "{b}");
+        }
     }
 }

@@ -252,7 +252,7 @@ impl Table {
 
     /// Finds or creates the entry for `key` and refreshes its expiry (HAProxy's lookup-or-create
     /// then touch, what `track-sc` and `set table` do). None: the table is full and may not evict.
-    pub fn touch(&mut self, key: &TKey, now: u64) -> Option<EntryMut<'_>> {
+    pub fn touch<'a>(&'a mut self, key: &'a TKey, now: u64) -> Option<EntryMut<'a>> {
         let exp = self.exp_from(now);
         let fresh = match self.map.get_mut(key) {
             Some(e) if Self::live(e, now) => {
@@ -274,7 +274,8 @@ impl Table {
             }
         };
         let layout = Layout { def: &self.def, offsets: &self.offsets };
-        let e = self.map.get_mut(key)?;
+        // Already the most recent: no second move in the LRU list.
+        let e = self.map.peek_mut(key)?;
         Some(EntryMut {
             l: layout,
             e,
@@ -284,7 +285,7 @@ impl Table {
             dirty: fresh,
             quiet: false,
             wake: self.wake.as_deref(),
-            journal: self.journal.as_mut().map(|j| (j, key.clone())),
+            journal: self.journal.as_mut().map(|j| (j, key)),
         })
     }
 
@@ -302,7 +303,7 @@ impl Table {
     }
 
     /// The live entry for `key` to change, without refreshing its expiry.
-    pub fn get_mut(&mut self, key: &TKey, now: u64) -> Option<EntryMut<'_>> {
+    pub fn get_mut<'a>(&'a mut self, key: &'a TKey, now: u64) -> Option<EntryMut<'a>> {
         let layout = Layout { def: &self.def, offsets: &self.offsets };
         let e = self.map.peek_mut(key).filter(|e| Self::live(e, now))?;
         Some(EntryMut {
@@ -314,7 +315,7 @@ impl Table {
             dirty: false,
             quiet: false,
             wake: self.wake.as_deref(),
-            journal: self.journal.as_mut().map(|j| (j, key.clone())),
+            journal: self.journal.as_mut().map(|j| (j, key)),
         })
     }
 
@@ -496,8 +497,9 @@ pub struct EntryMut<'a> {
     e: &'a mut Entry,
     dict: &'a mut Vec<Arc<str>>,
     update: &'a mut u32,
-    /// A replicated table's journal, and the entry's key to record in it.
-    journal: Option<(&'a mut Journal, TKey)>,
+    /// A replicated table's journal, and the entry's key to record in it (cloned only when the
+    /// entry did change: most calls on a tracked entry read or change nothing).
+    journal: Option<(&'a mut Journal, &'a TKey)>,
     now: u64,
     dirty: bool,
     /// A peer's update: the entry keeps its update id and wakes nobody (not pushed on).
@@ -509,7 +511,7 @@ impl Drop for EntryMut<'_> {
     fn drop(&mut self) {
         if self.dirty && !self.quiet {
             *self.update = match self.journal.take() {
-                Some((j, key)) => j.record(key),
+                Some((j, key)) => j.record(key.clone()),
                 None => self.update.wrapping_add(1),
             };
             self.e.update = *self.update;

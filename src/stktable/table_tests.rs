@@ -41,7 +41,8 @@ fn counters_and_rates_follow_traffic() {
     ));
     let t0 = 1_000_000u64;
     {
-        let mut e = t.touch(&ip(1), t0).unwrap();
+        let k = ip(1);
+        let mut e = t.touch(&k, t0).unwrap();
         e.conn_open();
         e.inc_sess();
         e.inc_http_req();
@@ -94,7 +95,8 @@ fn rates_slide_as_haproxy_computes() {
 fn gpc_gpt_and_arrays() {
     let mut t = Table::new(def(KeyKind::Ip, 10, None, &["gpc0", "gpc1", "gpc0_rate(10s)", "gpt0"]));
     {
-        let mut e = t.touch(&ip(1), 0).unwrap();
+        let k = ip(1);
+        let mut e = t.touch(&k, 0).unwrap();
         assert_eq!(e.inc_gpc(0), Some(1));
         assert_eq!(e.inc_gpc(0), Some(2));
         assert_eq!(e.inc_gpc(1), Some(1));
@@ -167,7 +169,8 @@ fn nopurge_refuses_when_full() {
 fn set_value_as_the_runtime_api() {
     let mut t = Table::new(def(KeyKind::Ip, 10, Some(300), &["server_id", "gpt0", "conn_rate(10s)", "bytes_in_cnt"]));
     {
-        let mut e = t.touch(&ip(1), 1000).unwrap();
+        let k = ip(1);
+        let mut e = t.touch(&k, 1000).unwrap();
         assert!(e.set_value(DataType::SERVER_ID, -7));
         assert!(e.set_value(DataType::GPT0, 4_294_967_296), "cut to 32 bits");
         assert!(e.set_value(DataType::CONN_RATE, 7));
@@ -256,6 +259,30 @@ fn the_journal_gives_what_changed_since_a_cursor_in_update_order() {
     assert_eq!(changes(&mut t, 3, 0), [(1, 5)]);
     assert_eq!(changes(&mut t, 5, 0), []);
     assert_eq!(changes(&mut t, 0, 20_000), [], "expired entries are not pushed");
+}
+
+#[test]
+fn only_a_change_is_journalled() {
+    let kind = KeyKind::String { len: 8 };
+    let mut t = Table::new(def(kind, 10, None, &["gpc0"]));
+    t.set_wake(Arc::new(crate::stktable::wake::Wake::default()));
+    let k = TKey::from_bytes(b"alice", kind);
+    t.touch(&k, 0).unwrap();
+    assert_eq!(t.get_mut(&k, 0).unwrap().view().gpc(0), Some(0), "a read");
+    t.touch(&k, 1).unwrap();
+    let records = |t: &Table| t.journal.as_ref().unwrap().by_id.values().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        (t.last_update(), records(&t)),
+        (1, vec![k.clone()]),
+        "created once, then neither read nor touch records"
+    );
+    t.get_mut(&k, 2).unwrap().add(DataType::GPC0, 0, 1);
+    assert_eq!((t.last_update(), records(&t)), (2, vec![k.clone(), k.clone()]));
+    assert_eq!(changes_of(&mut t), [2]);
+}
+
+fn changes_of(t: &mut Table) -> Vec<u32> {
+    t.changed_since(0, 0).iter().map(|(_, e)| e.update_id()).collect()
 }
 
 #[test]

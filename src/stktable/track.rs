@@ -125,9 +125,10 @@ impl Trackers {
         if !self.used.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let taken: Vec<Slot> = self.slots().iter_mut().filter_map(Option::take).collect();
-        let Some(epoch) = *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) else { return };
-        for s in taken {
+        let epoch = *self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        // Slots, then table: the order `track` and `with` lock in.
+        for s in self.slots().iter_mut().filter_map(Option::take) {
+            let Some(epoch) = epoch else { continue };
             let mut t = lock(&s.table);
             if let Some(mut e) = t.get_mut(&s.key, ms(epoch)) {
                 e.conn_close();
