@@ -140,7 +140,12 @@ impl Scanner {
                         if b.is_empty() {
                             return;
                         }
-                        // The usual case: the whole head arrived in this read; judge it in place.
+                        // The usual case: the whole head arrived in this read; judge it in place,
+                        // parsed once (no separate search for its end).
+                        if let Some(end) = self.judge_whole(b) {
+                            b = &b[end..];
+                            continue;
+                        }
                         if let Some(end) = find_end(b) {
                             self.judge(&b[..end]);
                             b = &b[end..];
@@ -263,9 +268,30 @@ impl Scanner {
         }
     }
 
+    /// Judges a head that starts `b` and ends within it, when it ends with CRLF CRLF within the
+    /// limit (what `find_end` would find): returns its length. Anything else (partial, bare LF
+    /// endings, unparseable, too large) is left to the general path, so both give one verdict.
+    fn judge_whole(&mut self, b: &[u8]) -> Option<usize> {
+        let mut hs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let Ok(httparse::Status::Complete(end)) = req.parse_with_uninit_headers(b, &mut hs) else {
+            return None;
+        };
+        if end > self.limit || !b[..end].ends_with(b"\r\n\r\n") {
+            return None;
+        }
+        let (verdict, next) = verdict_of(&req);
+        self.record(verdict, next);
+        Some(end)
+    }
+
     fn judge(&mut self, head: &[u8]) {
         let (verdict, next) =
             if head.len() > self.limit { (Some(oversized(head, self.limit)), State::Done) } else { judge_head(head) };
+        self.record(verdict, next);
+    }
+
+    fn record(&mut self, verdict: Option<Verdict>, next: State) {
         match verdict {
             Some(v) => {
                 if v != Verdict::Ok {
@@ -301,6 +327,11 @@ fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
         Err(httparse::Error::TooManyHeaders) => return (Some(Verdict::TooLarge), State::Done),
         _ => return (None, State::Done),
     }
+    verdict_of(&req)
+}
+
+/// The verdict for a completely parsed head and the body framing that follows it.
+fn verdict_of(req: &httparse::Request<'_, '_>) -> (Option<Verdict>, State) {
     let mut cl: Vec<&[u8]> = Vec::new();
     let mut te: Vec<&[u8]> = Vec::new();
     for h in req.headers.iter() {
@@ -532,6 +563,29 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
         };
         assert_eq!(verdicts(&req("000000000000000000004")), [Verdict::Ok, Verdict::Ok]);
         assert_eq!(verdicts(&req("10000000000000004")), [Verdict::Bad("invalid chunked body")]);
+    }
+
+    #[test]
+    fn heads_judged_in_place_get_the_verdict_of_the_general_path() {
+        // A whole head in one read is parsed once (`judge_whole`); `verdicts` compares that with
+        // the same bytes fed in pieces (the general path, which searches for CRLF CRLF first).
+        // Heads the in-place path leaves alone: bare-LF endings, a CRLF CRLF only in a later
+        // body, unparseable ones and pipelined mixtures.
+        for input in [
+            &b"GET / HTTP/1.1\nHost: a\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST / HTTP/1.1\nContent-Length: 4\n\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /\x01 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+            b"\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+        ] {
+            let whole = verdicts(input);
+            assert!(!whole.is_empty(), "{:?}", String::from_utf8_lossy(input));
+        }
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n");
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, Verdict::Bad("duplicate Content-Length")]);
     }
 
     #[test]

@@ -26,35 +26,40 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 /// material of request smuggling, so they are refused rather than repaired.
 pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
     let h = req.headers();
-    let cl = h.get_all(header::CONTENT_LENGTH).iter().count();
-    let te: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
-    if cl > 1 {
+    // One lookup per field: its first value and whether there is another.
+    let first_and_more = |name| {
+        let mut all = h.get_all(name).iter();
+        (all.next(), all.next().is_some())
+    };
+    let (cl, cls) = first_and_more(header::CONTENT_LENGTH);
+    let (te, tes) = first_and_more(header::TRANSFER_ENCODING);
+    if cls {
         return Err("duplicate Content-Length");
     }
-    if cl == 1 && !te.is_empty() {
+    if cl.is_some() && te.is_some() {
         return Err("both Content-Length and Transfer-Encoding");
     }
-    if let Some(v) = h.get(header::CONTENT_LENGTH)
+    if let Some(v) = cl
         && (v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit))
     {
         return Err("malformed Content-Length");
     }
-    if !te.is_empty() {
+    if let Some(te) = te {
         if req.version() != Version::HTTP_11 {
             return Err("Transfer-Encoding in HTTP/1.0");
         }
-        if te.len() > 1 || !te[0].as_bytes().eq_ignore_ascii_case(b"chunked") {
+        if tes || !te.as_bytes().eq_ignore_ascii_case(b"chunked") {
             return Err("unsupported Transfer-Encoding");
         }
     }
-    let hosts = h.get_all(header::HOST).iter().count();
-    if hosts > 1 {
+    let (host, hosts) = first_and_more(header::HOST);
+    if hosts {
         return Err("duplicate Host");
     }
-    if req.version() == Version::HTTP_11 && hosts == 0 {
+    if req.version() == Version::HTTP_11 && host.is_none() {
         return Err("missing Host");
     }
-    if let (Some(auth), Some(host)) = (req.uri().authority(), h.get(header::HOST))
+    if let (Some(auth), Some(host)) = (req.uri().authority(), host)
         && !auth.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or(""))
     {
         return Err("Host disagrees with the request target");
@@ -94,13 +99,34 @@ const HOP_BY_HOP: [&str; 8] = [
     "proxy-connection",
 ];
 
+/// `HOP_BY_HOP` as names, in the same order: removing by name does not parse it again.
+static HOP_NAMES: [http::HeaderName; HOP_BY_HOP.len()] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+];
+
 /// Hop-by-hop fields plus whatever `Connection` names. The names present are found in one pass
 /// and removed by their parsed name: most messages carry one or none (`Connection: keep-alive`).
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let mut doomed: Vec<http::HeaderName> = h.keys().filter(|k| HOP_BY_HOP.contains(&k.as_str())).cloned().collect();
-    if doomed.is_empty() {
+    // Which of the fixed names are present, in the map's order (removing in another order would
+    // reorder the fields left): indices, so the common case allocates nothing.
+    let (mut hop, mut n) = ([0u8; HOP_BY_HOP.len()], 0);
+    for k in h.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|&x| x == k.as_str()) {
+            hop[n] = i as u8;
+            n += 1;
+        }
+    }
+    if n == 0 {
         return;
     }
+    let mut doomed: Vec<http::HeaderName> = Vec::new();
     for v in h.get_all(header::CONNECTION) {
         let Ok(v) = v.to_str() else { continue };
         for token in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -117,6 +143,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
                 doomed.push(n);
             }
         }
+    }
+    for &i in &hop[..n] {
+        h.remove(&HOP_NAMES[i as usize]);
     }
     for n in doomed {
         h.remove(n);

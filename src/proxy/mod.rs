@@ -5,6 +5,7 @@ pub mod compress;
 pub mod errors;
 pub mod errpages;
 pub mod framing;
+mod gate;
 pub mod h1client;
 pub mod http;
 pub mod httplog;
@@ -588,9 +589,12 @@ impl Proxy {
         let keep_alive = t.http_keep_alive;
         let mut drain = self.drain.subscribe();
         let local = cx.local;
+        // The branches but the connection's own are gated: a request wakes the task several
+        // times, and none of them has anything to do then (`gate`).
+        use gate::Gated;
         tokio::select! {
             res = conn.as_mut() => finish(cx, Some(res)),
-            () = activity.parkable(park::PARK_AFTER), if parks => {
+            () = Gated::new(activity.parkable(park::PARK_AFTER)), if parks => {
                 let done = activity.state().done;
                 conn.as_mut().shut_gracefully();
                 // Idle, hyper closes at once; a request it had just taken would be answered
@@ -600,7 +604,7 @@ impl Proxy {
                     res => finish(cx, res.ok()),
                 }
             }
-            why = activity.expired(t) => {
+            why = Gated::new(activity.expired(t)) => {
                 // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
                 // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();
@@ -611,7 +615,7 @@ impl Proxy {
                 }
                 ended
             }
-            _ = drained(&mut drain) => {
+            _ = Gated::new(drained(&mut drain)) => {
                 // A request may already be on its way on an idle connection: for a moment it is
                 // still answered (with `Connection: close`); then finish what is in flight and close.
                 let grace = DRAIN_IDLE_GRACE.min(keep_alive);
@@ -623,7 +627,7 @@ impl Proxy {
                     }
                 }
             }
-            cut = self.expiry(born, |a| !a.binds.contains_key(&local), false) => {
+            cut = Gated::new(self.expiry(born, |a| !a.binds.contains_key(&local), false)) => {
                 let mut ended = Ended::Done { finished: false };
                 if cut == Cut::Stale {
                     conn.as_mut().shut_gracefully();

@@ -175,6 +175,10 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
     }
     let rules_src = s.stick.as_deref().unwrap_or(&[]);
     let Some(t) = &s.stick_table else {
+        // No table and no rules: no stick persistence, so the per-request hooks are skipped.
+        if rules_src.is_empty() {
+            return None;
+        }
         if rules_src.iter().any(|r| r.table.is_none()) {
             cx.err(p.key("stick"), "stick rules need a `stick_table` in this backend (or `table` naming another)");
             return None;

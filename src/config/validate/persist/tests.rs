@@ -182,6 +182,16 @@ fn table_without_rules() {
     assert!(snap.backends[0].persist.stick.is_none());
 }
 
+/// A backend without cookie, table or rules has no persistence at all: the proxy skips the
+/// per-request hooks only then.
+#[test]
+fn plain_backend_has_no_persistence() {
+    let src = format!("[defaults]\nmode = \"http\"\n[[backend]]\nname = \"be\"\nservers = [{PLAIN}]\n");
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert!(snap.backends[0].persist.stick.is_none());
+    assert!(snap.backends[0].persist.is_empty());
+}
+
 #[test]
 fn table_type() {
     has(
