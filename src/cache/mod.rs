@@ -54,9 +54,20 @@ pub struct Object {
     /// The `Age` the server reported.
     pub age: u64,
     pub modified: SystemTime,
+    /// What a hit answers with: `headers` and a last `Age` field whose value each hit replaces
+    /// in place (see [`Object::seal`]).
+    served: HeaderMap,
 }
 
 impl Object {
+    /// Makes the headers hits are answered with, once when the object is stored: a hit then
+    /// clones them and sets its `Age` without growing the copy (an added field would reallocate
+    /// the clone, which has no room to spare).
+    fn seal(&mut self) {
+        self.served = self.headers.clone();
+        self.served.insert(header::AGE, HeaderValue::from_static("0"));
+    }
+
     fn size(&self, key: &str) -> u64 {
         let heads: usize = self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
         (self.body.len() + heads + key.len()) as u64 + OVERHEAD
@@ -301,7 +312,7 @@ pub fn answer(obj: &Object, head: bool, req: &HeaderMap, now: u64) -> Response<P
     let etag = obj.headers.get(header::ETAG);
     let fresh = policy::not_modified(req, etag, obj.modified);
     let mut r = if fresh || head { Response::new(empty()) } else { Response::new(full(obj.body.clone())) };
-    *r.headers_mut() = obj.headers.clone();
+    *r.headers_mut() = obj.served.clone();
     if fresh {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         for n in [header::CONTENT_LENGTH, header::CONTENT_TYPE, header::CONTENT_ENCODING, header::TRANSFER_ENCODING] {
@@ -310,8 +321,24 @@ pub fn answer(obj: &Object, head: bool, req: &HeaderMap, now: u64) -> Response<P
     } else {
         *r.status_mut() = obj.status;
     }
-    r.headers_mut().insert(header::AGE, HeaderValue::from(age));
+    r.headers_mut().insert(header::AGE, age_value(age));
     r
+}
+
+thread_local! {
+    /// The last `Age` value made: hits within the same second share it instead of each
+    /// formatting (and allocating) their own.
+    static AGE: std::cell::RefCell<(u64, HeaderValue)> =
+        const { std::cell::RefCell::new((0, HeaderValue::from_static("0"))) };
+}
+
+fn age_value(age: u64) -> HeaderValue {
+    AGE.with_borrow_mut(|(n, v)| {
+        if *n != age {
+            (*n, *v) = (age, HeaderValue::from(age));
+        }
+        v.clone()
+    })
 }
 
 /// Moves the lookup from the request (which goes to the server) to its response.
@@ -354,6 +381,7 @@ pub fn store(cache: &Arc<Cache>, resp: &mut Response<ProxyBody>) {
         stored,
         expires: stored + ok.ttl,
         age: ok.age,
+        served: HeaderMap::new(),
     };
     let body = std::mem::replace(resp.body_mut(), empty());
     let mut tee = Tee { inner: body, buf: Some(BytesMut::new()), obj: Some(obj), vary: ok.vary, lookup: l };
@@ -381,6 +409,7 @@ impl Tee {
         if let (Some(buf), Some(mut obj)) = (self.buf.take(), self.obj.take()) {
             obj.body = buf.freeze();
             obj.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(obj.body.len()));
+            obj.seal();
             let c = &self.lookup.cache;
             let vary = std::mem::take(&mut self.vary);
             let primary = std::mem::take(&mut self.lookup.primary);
@@ -492,6 +521,7 @@ mod tests {
             expires: stored + ttl,
             age: 0,
             modified: SystemTime::UNIX_EPOCH,
+            served: HeaderMap::new(),
         }
     }
 
@@ -554,8 +584,15 @@ mod tests {
         let mut o = obj("hello", 100, 60);
         o.age = 3;
         o.headers = hdr(&[("etag", "\"v1\""), ("content-type", "text/plain"), ("content-length", "5")]);
+        o.seal();
         let r = answer(&o, false, &HeaderMap::new(), 110);
         assert_eq!((r.status(), r.headers()[header::AGE].to_str().unwrap()), (StatusCode::OK, "13"));
+        // The next second's hit says so; the stored headers keep their order, `Age` last.
+        let r = answer(&o, false, &HeaderMap::new(), 111);
+        let names: Vec<_> = r.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["etag", "content-type", "content-length", "age"]);
+        assert_eq!(r.headers()[header::AGE], "14");
+        assert!(o.headers.get(header::AGE).is_none(), "the object's own headers have no Age");
         let r = answer(&o, false, &hdr(&[("if-none-match", "\"v1\"")]), 110);
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
         assert!(r.headers().get(header::CONTENT_LENGTH).is_none());

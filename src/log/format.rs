@@ -180,6 +180,15 @@ fn iso_into(out: &mut Vec<u8>, t: SystemTime) {
 
 /// A decimal number, without going through `fmt`.
 pub fn push_int(out: &mut Vec<u8>, n: i64) {
+    // Timers, counters and octets are mostly small.
+    if (0..100).contains(&n) {
+        if n >= 10 {
+            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        } else {
+            out.push(b'0' + n as u8);
+        }
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut v = n.unsigned_abs();

@@ -93,15 +93,91 @@ impl LevelSet {
 
 impl Record {
     pub fn new(client: SocketAddr, local: SocketAddr, accepted: SystemTime, frontend: &str) -> Record {
+        let names = [frontend.to_string(), frontend.to_string(), "<NOSRV>".into()];
+        Record::blank(client, local, accepted, names)
+    }
+
+    /// Makes this record what [`Record::new`] returns, in the strings, slots and header maps it
+    /// already has: a record reused for the next request allocates nothing. Field by field (the
+    /// destructuring names every one, so a new field cannot be left out), which costs less than
+    /// building a new record and dropping the old one.
+    pub fn reset(&mut self, client: SocketAddr, local: SocketAddr, accepted: SystemTime, frontend: &str) {
+        let Record {
+            client: c,
+            local: l,
+            accepted: a,
+            request_at,
+            tls,
+            frontend: f,
+            backend,
+            server,
+            server_addr,
+            backend_src,
+            tls_version,
+            tls_cipher,
+            th,
+            ti,
+            t_recv,
+            tw,
+            tc,
+            tr,
+            tt,
+            status,
+            bytes_out,
+            bytes_in,
+            termination,
+            retries,
+            actconn,
+            feconn,
+            beconn,
+            srvconn,
+            srv_queue,
+            be_queue,
+            method,
+            uri,
+            version,
+            req_headers,
+            res_headers,
+            captures_req,
+            captures_res,
+            cookie_req,
+            cookie_res,
+            unique_id,
+            request_counter,
+            log_counter,
+            pid: p,
+            hostname,
+            level,
+        } = self;
+        (*c, *l, *a, *request_at, *tls) = (client, local, accepted, accepted, false);
+        for (s, v) in [f, backend, server].into_iter().zip([frontend, frontend, "<NOSRV>"]) {
+            s.clear();
+            s.push_str(v);
+        }
+        (*server_addr, *backend_src, *tls_version, *tls_cipher) = (None, None, None, None);
+        (*th, *ti, *t_recv, *tw, *tc, *tr, *tt) = (0, 0, -1, -1, -1, -1, -1);
+        (*status, *bytes_out, *bytes_in, *termination, *retries) = (None, 0, 0, ['-', '-'], 0);
+        (*actconn, *feconn, *beconn, *srvconn, *srv_queue, *be_queue) = (0, 0, 0, 0, 0, 0);
+        (*method, *uri, *version) = (None, None, None);
+        req_headers.clear();
+        res_headers.clear();
+        captures_req.clear();
+        captures_res.clear();
+        (*cookie_req, *cookie_res, *unique_id) = (None, None, None);
+        (*request_counter, *log_counter, *p, *hostname, *level) = (0, 0, pid(), "", None);
+    }
+
+    fn blank(client: SocketAddr, local: SocketAddr, accepted: SystemTime, names: [String; 3]) -> Record {
+        let [frontend, backend, server] = names;
         Record {
             client,
             local,
             accepted,
             request_at: accepted,
             tls: false,
-            frontend: frontend.to_string(),
-            backend: frontend.to_string(),
-            server: "<NOSRV>".into(),
+            frontend,
+            backend,
+            server,
             server_addr: None,
             backend_src: None,
             tls_version: None,
@@ -414,7 +490,11 @@ struct Flags {
 }
 
 impl Flags {
+    #[inline]
     fn apply(mut self, list: &[String]) -> Flags {
+        if list.is_empty() {
+            return self;
+        }
         for f in list {
             match f.as_str() {
                 "+Q" => self.quote = true,
@@ -430,9 +510,19 @@ impl Flags {
     }
 }
 
+/// A byte a log line carries as it is, whatever the flags.
+fn plain(b: u8) -> bool {
+    b > 0x1f && b != 0x7f && b != b'"' && b != b'\\'
+}
+
+/// Whether every byte is [`plain`]: a reduction without an early exit, which the compiler
+/// vectorises.
+fn all_plain(text: &[u8]) -> bool {
+    text.iter().fold(true, |ok, &b| ok & plain(b))
+}
+
 fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
-    let plain = |b: u8| b > 0x1f && b != 0x7f && b != b'"' && b != b'\\';
-    if !flags.quote && text.iter().all(|&b| plain(b)) {
+    if !flags.quote && all_plain(text) {
         out.extend_from_slice(text);
         return;
     }
@@ -477,6 +567,21 @@ pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
         let start = out.len();
         match seg {
             Segment::Literal(t) => {
+                let mut t = &t[..];
+                if last_space {
+                    while let [b' ', rest @ ..] = t {
+                        t = rest;
+                    }
+                }
+                // Now a space can only follow something printed: without a run of spaces inside,
+                // the literal goes out whole.
+                if !t.windows(2).any(|w| w == b"  ") {
+                    if let Some(&l) = t.last() {
+                        out.extend_from_slice(t);
+                        last_space = l == b' ';
+                    }
+                    continue;
+                }
                 for &b in t {
                     if b == b' ' {
                         if !last_space {
@@ -492,27 +597,48 @@ pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
             }
             Segment::LogVar { name, flags } if name == "o" => global = global.apply(flags),
             Segment::LogVar { name, flags } => {
-                let fl = global.apply(flags);
-                val.clear();
-                match rec.var(name, &mut val) {
-                    Some(Val::Int(n)) if fl.hex => {
-                        use std::io::Write;
-                        // HAProxy pads these three to 4 hex digits (`%04X`).
-                        let _ = if matches!(name.as_bytes(), b"Ts" | b"rt" | b"lc") {
-                            write!(val, "{n:04X}")
-                        } else {
-                            write!(val, "{n:X}")
-                        };
-                        emit(out, &val, Flags { quote: false, ..fl })
-                    }
+                let fl = if flags.is_empty() { global } else { global.apply(flags) };
+                // Written straight into the line; only text that needs escaping (rare) goes
+                // through `val` and `emit`.
+                if fl.quote {
+                    out.push(b'"');
+                }
+                let body = out.len();
+                match rec.var(name, out) {
                     Some(Val::Int(n)) => {
-                        super::format::push_int(&mut val, n);
-                        emit(out, &val, Flags { quote: false, ..fl })
+                        out.truncate(start);
+                        if fl.hex {
+                            use std::io::Write;
+                            // HAProxy pads these three to 4 hex digits (`%04X`).
+                            let _ = if matches!(name.as_bytes(), b"Ts" | b"rt" | b"lc") {
+                                write!(out, "{n:04X}")
+                            } else {
+                                write!(out, "{n:X}")
+                            };
+                        } else {
+                            super::format::push_int(out, n);
+                        }
                     }
-                    Some(Val::Text) if val.is_empty() && matches!(name.as_bytes(), b"hr" | b"hs" | b"hrl" | b"hsl") => {
+                    Some(Val::Text)
+                        if out.len() == body && matches!(name.as_bytes(), b"hr" | b"hs" | b"hrl" | b"hsl") =>
+                    {
+                        out.truncate(start);
                     }
-                    Some(Val::Text) => emit(out, &val, fl),
-                    None => emit(out, b"-", Flags { quote: false, ..fl }),
+                    Some(Val::Text) if all_plain(&out[body..]) => {
+                        if fl.quote {
+                            out.push(b'"');
+                        }
+                    }
+                    Some(Val::Text) => {
+                        val.clear();
+                        val.extend_from_slice(&out[body..]);
+                        out.truncate(start);
+                        emit(out, &val, fl);
+                    }
+                    None => {
+                        out.truncate(start);
+                        out.push(b'-');
+                    }
                 }
             }
             Segment::Expr { expr, flags } => {
@@ -660,6 +786,9 @@ mod tests {
             ("%{+Q}[req.hdr(nope)]", "-"),
             ("100%% %[src]", "100% 192.0.2.7"),
             ("a  b", "a b"),
+            ("[%ST]  x ", "[200] x "),
+            ("  %ST %ST", "200 200"),
+            ("%ST%hr  /%ST", "200{example.com|} /200"),
         ];
         for (fmt, want) in cases {
             assert_eq!(one(fmt), want, "{fmt}");
@@ -703,5 +832,26 @@ mod tests {
         // No capture slots: `%hr` prints nothing and takes its space with it.
         r.captures_req.clear();
         assert_eq!(String::from_utf8(render(&LogFormat::parse("%ST %hr %ST").unwrap(), &r)).unwrap(), "200 200");
+    }
+
+    #[test]
+    fn text_that_needs_escaping_is_escaped_as_before() {
+        let mut r = rec();
+        r.captures_req = vec![Some("a\"b\\c\x01".into())];
+        let f = LogFormat::parse("%{+Q}hrl %{+E}hrl %hrl %{+Q}ci %{+Q}ST %{+Q}CC").unwrap();
+        let want = "\"a#22b\\c#01\" a#22b\\\\c#01 a\"b\\c#01 \"192.0.2.7\" 200 -";
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), want);
+    }
+
+    #[test]
+    fn a_reset_record_is_a_new_one() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (client, local) = ("198.51.100.1:1234".parse().unwrap(), "127.0.0.1:80".parse().unwrap());
+        let mut used = rec();
+        used.cookie_req = Some("c=1".into());
+        used.level = Some(LevelSet::Silent);
+        used.reset(client, local, t, "front");
+        let fresh = Record::new(client, local, t, "front");
+        assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
     }
 }

@@ -126,7 +126,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn write(self, bytes: u64, ended: bool) {
+    fn write(mut self, bytes: u64, ended: bool) {
         let snap = &self.active.snap;
         let fe = &snap.frontends[self.fi];
         let (backend, server) = match self.picked {
@@ -153,76 +153,22 @@ impl Pending {
             // The body did not reach its end: the client went away (or the server cut it).
             (None, false) => ['C', 'D'],
         };
-        let p = self.picked;
-        if let Some(h) = self.start.log {
-            let spec = h.spec;
-            // The exchange is over: the record is ours alone, unless a clone still lives.
-            let mut rec = match Arc::try_unwrap(h.rec) {
-                Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
-                Err(shared) => shared.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            };
-            // In the strings the record was made with (usually large enough): no allocation.
-            rec.backend.clear();
-            rec.backend.push_str(backend);
-            rec.server.clear();
-            rec.server.push_str(server);
-            if let Some(p) = p {
-                rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
-                rec.backend_src = p.src;
-                let brt = &self.active.rt.backends[p.backend];
-                rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
-                rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
-                rec.srvconn = brt.servers[p.server].counters.cur_sessions.load(Relaxed) as u64;
-                rec.srv_queue = brt.servers[p.server].counters.queue.cur.load(Relaxed) as u64;
+        if let Some(h) = self.start.log.take() {
+            let super::logrec::LogHandle { rec: shared, spec } = h;
+            // The exchange is over: the record is ours alone (it goes back to the spares once
+            // written), unless a clone still lives.
+            if Arc::strong_count(&shared) == 1 {
+                let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner());
+                self.write_record(&mut rec, &spec, backend, server, termination, bytes);
+                drop(rec);
+                super::logrec::recycle(shared);
+            } else {
+                let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                self.write_record(&mut rec, &spec, backend, server, termination, bytes);
             }
-            rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
-            rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
-            [rec.th, rec.ti, rec.t_recv] = self.start.head;
-            rec.tw = p.map_or(-1, |p| p.tw);
-            rec.tc = p.map_or(-1, |p| p.tc);
-            rec.tr = p.map_or(-1, |p| p.tr);
-            rec.tt = ms(self.start.at.elapsed()) + self.start.head.iter().sum::<i64>();
-            rec.status = Some(self.status);
-            rec.bytes_out = bytes;
-            if spec.needs_headers {
-                rec.bytes_in = request_bytes(&rec);
-            }
-            rec.termination = termination;
-            rec.retries = p.map_or(0, |p| p.retries);
-            let Some(level) = spec.level(&rec) else { return };
-            rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
-            if fe.log_clf && spec.format.is_none() {
-                let line = httplog_clf(&HttpRecord {
-                    client: self.client,
-                    accepted: self.accepted,
-                    frontend: &fe.name,
-                    backend,
-                    server,
-                    timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
-                    status: self.status,
-                    bytes,
-                    termination,
-                    retries: rec.retries,
-                    request_line: &rec.request_line().unwrap_or_default(),
-                });
-                self.active.fe_logger(self.fi).log(level, &line);
-                return;
-            }
-            let sd = spec
-                .format_sd
-                .as_ref()
-                .map(|f| String::from_utf8_lossy(&crate::log::record::render(f, &rec)).into_owned());
-            let format = match &spec.format {
-                Some(f) => f,
-                None => default_format(),
-            };
-            MSG.with_borrow_mut(|line| {
-                line.clear();
-                crate::log::record::render_into(line, format, &rec);
-                self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), line);
-            });
             return;
         }
+        let p = self.picked;
         let rec = HttpRecord {
             client: self.client,
             accepted: self.accepted,
@@ -245,6 +191,80 @@ impl Pending {
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
         let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
         self.active.fe_logger(self.fi).log(level, &line);
+    }
+
+    /// The line of a request with a record (`log-format`, captures): the record completed with
+    /// how the exchange went, then rendered.
+    fn write_record(
+        &self,
+        rec: &mut crate::log::record::Record,
+        spec: &super::logrec::FrontLog,
+        backend: &str,
+        server: &str,
+        termination: [char; 2],
+        bytes: u64,
+    ) {
+        let p = self.picked;
+        let snap = &self.active.snap;
+        let fe = &snap.frontends[self.fi];
+        // In the strings the record was made with (usually large enough): no allocation.
+        rec.backend.clear();
+        rec.backend.push_str(backend);
+        rec.server.clear();
+        rec.server.push_str(server);
+        if let Some(p) = p {
+            rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
+            rec.backend_src = p.src;
+            let brt = &self.active.rt.backends[p.backend];
+            rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
+            rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
+            rec.srvconn = brt.servers[p.server].counters.cur_sessions.load(Relaxed) as u64;
+            rec.srv_queue = brt.servers[p.server].counters.queue.cur.load(Relaxed) as u64;
+        }
+        rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
+        rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
+        [rec.th, rec.ti, rec.t_recv] = self.start.head;
+        rec.tw = p.map_or(-1, |p| p.tw);
+        rec.tc = p.map_or(-1, |p| p.tc);
+        rec.tr = p.map_or(-1, |p| p.tr);
+        rec.tt = ms(self.start.at.elapsed()) + self.start.head.iter().sum::<i64>();
+        rec.status = Some(self.status);
+        rec.bytes_out = bytes;
+        if spec.needs_headers {
+            rec.bytes_in = request_bytes(rec);
+        }
+        rec.termination = termination;
+        rec.retries = p.map_or(0, |p| p.retries);
+        let Some(level) = spec.level(rec) else { return };
+        rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
+        if fe.log_clf && spec.format.is_none() {
+            let line = httplog_clf(&HttpRecord {
+                client: self.client,
+                accepted: self.accepted,
+                frontend: &fe.name,
+                backend,
+                server,
+                timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
+                status: self.status,
+                bytes,
+                termination,
+                retries: rec.retries,
+                request_line: &rec.request_line().unwrap_or_default(),
+            });
+            self.active.fe_logger(self.fi).log(level, &line);
+            return;
+        }
+        let sd =
+            spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&crate::log::record::render(f, rec)).into_owned());
+        let format = match &spec.format {
+            Some(f) => f,
+            None => default_format(),
+        };
+        MSG.with_borrow_mut(|line| {
+            line.clear();
+            crate::log::record::render_into(line, format, rec);
+            self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), line);
+        });
     }
 }
 

@@ -127,7 +127,9 @@ pub fn prepare<B>(
     if !logs && !lf_pages && !spec.needs_record() {
         return;
     }
-    let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
+    let handle = spare_record(cx, frontend);
+    let mut guard = handle.lock().unwrap_or_else(|p| p.into_inner());
+    let rec = &mut *guard;
     rec.request_at = std::time::SystemTime::now();
     rec.tls = cx.tls;
     if let Some(t) = cx.tls_info.get() {
@@ -142,7 +144,7 @@ pub fn prepare<B>(
     rec.request_counter = REQUESTS.fetch_add(1, Relaxed);
     rec.hostname = hostname();
     if !spec.req_slots.is_empty() {
-        rec.captures_req = vec![None; spec.req_slots.len()];
+        rec.captures_req.resize(spec.req_slots.len(), None);
         for (i, s) in spec.req_slots.iter().enumerate() {
             if let Some(v) = s.header.as_ref().and_then(|h| req.headers().get(h)) {
                 rec.capture_request(i, v.as_bytes(), s.len);
@@ -155,18 +157,50 @@ pub fn prepare<B>(
             rec.capture_request(slot, &v, s.len);
         }
     }
-    rec.captures_res = vec![None; spec.res_slots.len()];
+    rec.captures_res.resize(spec.res_slots.len(), None);
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
     if let Some(f) = &spec.unique_id {
-        let id = String::from_utf8_lossy(&record::render(f, &rec)).into_owned();
+        let id = String::from_utf8_lossy(&record::render(f, rec)).into_owned();
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
         rec.unique_id = Some(id);
     }
-    req.extensions_mut().insert(LogHandle { rec: Arc::new(Mutex::new(rec)), spec: spec.clone() });
+    drop(guard);
+    req.extensions_mut().insert(LogHandle { rec: handle, spec: spec.clone() });
+}
+
+/// Records of finished requests, at most this many per thread.
+const SPARE_MAX: usize = 64;
+
+thread_local! {
+    /// Records whose line was written, kept for the next requests: a logged request then
+    /// allocates no record, no lock and no strings of its own.
+    static SPARE: std::cell::RefCell<Vec<Arc<Mutex<Record>>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A blank record for a request: a spare one, reset, or a new one.
+fn spare_record(cx: &ConnCtx, frontend: &str) -> Arc<Mutex<Record>> {
+    match SPARE.with_borrow_mut(Vec::pop) {
+        Some(r) => {
+            r.lock().unwrap_or_else(|p| p.into_inner()).reset(cx.peer, cx.local, cx.accepted.0, frontend);
+            r
+        }
+        None => Arc::new(Mutex::new(Record::new(cx.peer, cx.local, cx.accepted.0, frontend))),
+    }
+}
+
+/// Keeps a record whose line was written for a later request, when nothing else holds it.
+pub fn recycle(rec: Arc<Mutex<Record>>) {
+    if Arc::strong_count(&rec) == 1 && Arc::weak_count(&rec) == 0 {
+        SPARE.with_borrow_mut(|s| {
+            if s.len() < SPARE_MAX {
+                s.push(rec);
+            }
+        });
+    }
 }
 
 /// A TCP session's record for a `log-format` line (mode tcp): the connection, the captures
