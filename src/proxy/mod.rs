@@ -467,11 +467,13 @@ impl Proxy {
             let mut req = req;
             req.extensions_mut().insert(stream.clone());
             let activity = svc_activity.clone();
-            async move {
+            // Boxed: hyper spawns a task per stream, and the task (its spawn, its output) would
+            // otherwise copy the whole request future, kilobytes, several times per request.
+            Box::pin(async move {
                 let verdict = framing::judge_h2(&req, limit);
                 let resp = http::handle(req, verdict, cx).await;
                 Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
-            }
+            })
         });
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         // Room above the HTTP/1-equivalent limit for HPACK's 32 bytes per field, so that

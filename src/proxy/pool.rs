@@ -24,6 +24,10 @@ const IDLE_MAX: usize = 1024;
 /// How long a returned connection may take to become ready for its next request before it is
 /// dropped (its dispatcher normally gets there right after the response's last byte).
 const PARK_LIMIT: Duration = Duration::from_secs(1);
+/// Streams put on one shared HTTP/2 connection before the next request opens another, as
+/// HAProxy spreads streams over several connections. RFC 9113 asks servers to allow at least
+/// 100 at once (nginx allows 128): past the server's own limit, h2 would only queue them.
+const H2_STREAMS_MAX: u32 = 100;
 
 /// One server connection, HTTP/1.1 or HTTP/2, and how many requests it has carried.
 #[derive(Debug)]
@@ -34,6 +38,26 @@ pub struct Sender {
     id: u64,
     /// The connection's own address (`%bi:%bp` in logs).
     local: Option<SocketAddr>,
+    /// The stream this sender holds on a shared HTTP/2 connection, counted until it is dropped
+    /// (after the response's last byte, or on failure).
+    _stream: Option<Stream>,
+}
+
+/// One open stream on a shared HTTP/2 connection.
+#[derive(Debug)]
+struct Stream(Arc<std::sync::atomic::AtomicU32>);
+
+impl Stream {
+    fn open(count: &Arc<std::sync::atomic::AtomicU32>) -> Self {
+        count.fetch_add(1, Relaxed);
+        Stream(count.clone())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -222,6 +246,8 @@ struct Shared {
     served: u32,
     /// Last taken or released: it is purged `pool_purge_delay` after.
     since: Instant,
+    /// Streams open on it now.
+    streams: Arc<std::sync::atomic::AtomicU32>,
 }
 
 #[derive(Debug)]
@@ -398,7 +424,7 @@ impl Pool {
         {
             return Ok((s, true));
         }
-        let s = self.connect(connect_timeout).await?;
+        let mut s = self.connect(connect_timeout).await?;
         // A new HTTP/2 connection is shared at once when the request may share (concurrent
         // requests then become streams on it instead of opening connections of their own).
         if want != Want::New
@@ -406,7 +432,10 @@ impl Pool {
         {
             let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
             if shared.len() < self.idle_limit() && self.reusable(1) {
-                shared.push(Shared { tx: tx.clone(), id: s.id, local: s.local, served: 1, since: Instant::now() });
+                let streams = Arc::default();
+                s._stream = Some(Stream::open(&streams));
+                let (tx, id, local) = (tx.clone(), s.id, s.local);
+                shared.push(Shared { tx, id, local, served: 1, since: Instant::now(), streams });
             }
         }
         Ok((s, false))
@@ -418,11 +447,17 @@ impl Pool {
         let now = Instant::now();
         let max_age = self.max_age();
         shared.retain(|c| !c.tx.is_closed() && now.saturating_duration_since(c.since) <= max_age);
-        let c = shared.iter_mut().find(|c| want.fits(c.served) && self.reusable(c.served))?;
+        // The first one below the stream limit (streams packed on few connections, as HAProxy
+        // fills one before the next: spreading them costs more, smaller writes); none: the
+        // request opens a new connection.
+        let c = shared
+            .iter_mut()
+            .find(|c| want.fits(c.served) && self.reusable(c.served) && c.streams.load(Relaxed) < H2_STREAMS_MAX)?;
         c.served += 1;
         c.since = now;
         // `served` is counted on the shared entry; the clone starts past it.
-        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local })
+        let stream = Some(Stream::open(&c.streams));
+        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local, _stream: stream })
     }
 
     /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
@@ -491,7 +526,7 @@ impl Pool {
         // moved along with it on every request.
         let (tx, local) =
             tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout))?;
-        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local })
+        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local, _stream: None })
     }
 
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
@@ -509,7 +544,9 @@ impl Pool {
                 if let Some(c) = shared.iter_mut().find(|c| c.id == s.id) {
                     c.since = Instant::now();
                 } else if shared.len() < limit && self.reusable(s.served) {
-                    shared.push(Shared { tx, id: s.id, local: s.local, served: s.served, since: Instant::now() });
+                    let streams = s._stream.as_ref().map(|st| st.0.clone()).unwrap_or_default();
+                    let (id, local, served, since) = (s.id, s.local, s.served, Instant::now());
+                    shared.push(Shared { tx, id, local, served, since, streams });
                 }
             }
             Tx::H1(_) | Tx::Lean(_) => {
@@ -562,5 +599,59 @@ impl Pool {
     pub fn idle_count(&self) -> usize {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
         idle + self.shared.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An h2c server on loopback that answers every request with an empty 200.
+    async fn h2c_server() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Empty::<bytes::Bytes>::new(),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn streams_past_the_limit_open_another_connection() {
+        let addr = h2c_server().await;
+        let pool = Arc::new(Pool::new(addr, None, true, Duration::from_secs(60)));
+        let get = || pool.get(Duration::from_secs(10), Want::Any);
+        let mut held = Vec::new();
+        for _ in 0..H2_STREAMS_MAX {
+            held.push(get().await.unwrap().0);
+        }
+        let first = held[0].id;
+        assert!(held.iter().all(|s| s.id == first), "the first connection takes {H2_STREAMS_MAX} streams");
+        let (second, reused) = get().await.unwrap();
+        assert!(!reused, "a full connection is not taken");
+        assert_ne!(second.id, first);
+        assert_eq!(pool.idle_count(), 2, "the new connection is shared too");
+        // The first connection's streams end: it takes streams again.
+        held.clear();
+        let (again, reused) = get().await.unwrap();
+        assert!(reused);
+        assert_eq!(again.id, first);
+        // A stream still works on it.
+        let mut again = again;
+        let mut req = http::Request::new(super::super::body::empty());
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = again.try_send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
     }
 }
