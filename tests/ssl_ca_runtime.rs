@@ -7,7 +7,6 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -134,24 +133,10 @@ fn get_tls(port: u16, client: Option<&(String, String)>) -> (Result<String, Stri
             .unwrap(),
         None => b.with_no_client_auth(),
     };
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap()).unwrap();
-    let tcp = connect(port);
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    let r = (|| {
-        s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        match s.read_to_end(&mut out) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let text = String::from_utf8_lossy(&out).to_string();
-        match text.split_once("\r\n\r\n") {
-            Some((_, b)) => Ok(b.to_string()),
-            None => Err(format!("no response: {text:?}")),
-        }
-    })();
+    let r = https_get_raw(Arc::new(cfg), port).and_then(|text| match text.split_once("\r\n\r\n") {
+        Some((_, b)) => Ok(b.to_string()),
+        None => Err(format!("no response: {text:?}")),
+    });
     let ocsp = seen.lock().unwrap().clone().filter(|o| !o.is_empty());
     (r, ocsp)
 }

@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -110,19 +109,7 @@ fn https_get(
         }
         None => b.with_no_client_auth(),
     };
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap()).unwrap();
-    let tcp = connect(port);
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    match s.read_to_end(&mut out) {
-        Ok(_) => {}
-        // A close without close_notify after the whole answer is fine here.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let text = String::from_utf8_lossy(&out).to_string();
+    let text = https_get_raw(Arc::new(cfg), port)?;
     Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(text))
 }
 

@@ -584,6 +584,23 @@ pub fn tag_server(tag: &'static str) -> (u16, Arc<std::sync::Mutex<Vec<Vec<u8>>>
     (port, seen)
 }
 
+/// `GET / HTTP/1.0` over TLS with `cfg` (for `localhost`): the whole answer, or the handshake's
+/// or the connection's error. A close without close_notify after an answer is fine here.
+pub fn https_get_raw(cfg: Arc<rustls::ClientConfig>, port: u16) -> Result<String, String> {
+    let conn = rustls::ClientConnection::new(cfg, "localhost".try_into().unwrap()).unwrap();
+    let tcp = connect(port);
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(String::from_utf8_lossy(&out).to_string())
+}
+
 /// Sends a real rustls ClientHello for `sni` and returns what comes back before the close
 /// (a backend's tag, or nothing when the proxy refused the connection); `Err` when the hello
 /// could not even be written.
