@@ -6,70 +6,10 @@
 //! HAProxy 2.6's for the same commands.
 
 mod common;
+use common::pki::TestCa;
 use common::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-
-struct Ca {
-    pem: String,
-    key_pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-fn ca(cn: &str) -> Ca {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let key_pem = key.serialize_pem();
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let pem = p.self_signed(&key).unwrap().pem();
-    Ca { pem, key_pem, issuer: rcgen::Issuer::new(p, key) }
-}
-
-/// A certificate signed by `ca` (client or `localhost` server) and its key, as PEM.
-fn leaf(ca: &Ca, cn: &str, serial: u8, client: bool, key: Option<&rcgen::KeyPair>) -> (String, String) {
-    let own = rcgen::KeyPair::generate().unwrap();
-    let key = key.unwrap_or(&own);
-    let names = if client { vec![] } else { vec!["localhost".to_string()] };
-    let mut p = rcgen::CertificateParams::new(names).unwrap();
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, serial]));
-    p.extended_key_usages = vec![if client {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    }];
-    (p.signed_by(key, &ca.issuer).unwrap().pem(), key.serialize_pem())
-}
-
-fn crl(ca: &Ca, revoked: &[u8]) -> String {
-    rcgen::CertificateRevocationListParams {
-        this_update: rcgen::date_time_ymd(2024, 1, 1),
-        next_update: rcgen::date_time_ymd(2099, 1, 1),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: revoked
-            .iter()
-            .map(|s| rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from_slice(&[0x0a, *s]),
-                revocation_time: rcgen::date_time_ymd(2024, 1, 2),
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca.issuer)
-    .unwrap()
-    .pem()
-    .unwrap()
-}
 
 fn der(pem: &str) -> rustls_pki_types::CertificateDer<'static> {
     use rustls_pki_types::pem::PemObject;
@@ -174,13 +114,13 @@ http_request = [{{ return = {{ status = 200, content_type = "text/plain", lf_str
 #[test]
 fn ca_file_commit_applies_to_new_handshakes_and_survives_a_reload() {
     let dir = TempDir::new("ssl-ca-rt");
-    let (a, b) = (ca("CA A"), ca("CA B"));
-    let srv = leaf(&a, "localhost", 1, false, None);
+    let (a, b) = (TestCa::new("CA A"), TestCa::new("CA B"));
+    let srv = a.leaf(None, "localhost", 1, false, None);
     let srv_f = dir.write("srv.pem", &format!("{}{}", srv.0, srv.1));
     let ca_f = dir.write("ca.pem", &a.pem);
     let f = ca_f.display().to_string();
-    let alice = leaf(&a, "alice", 2, true, None);
-    let bob = leaf(&b, "bob", 3, true, None);
+    let alice = a.leaf(None, "alice", 2, true, None);
+    let bob = b.leaf(None, "bob", 3, true, None);
     let port = free_port();
     let lb = Lbha::start(&config(port, &format!("ssl crt {} ca-file {f} verify required", srv_f.display())), &[port]);
     assert!(accepted(port, &alice));
@@ -269,13 +209,13 @@ fn ca_file_commit_applies_to_new_handshakes_and_survives_a_reload() {
 #[test]
 fn crl_commit_revokes_at_once_and_a_bad_one_changes_nothing() {
     let dir = TempDir::new("ssl-crl-rt");
-    let a = ca("CA A");
-    let srv = leaf(&a, "localhost", 1, false, None);
+    let a = TestCa::new("CA A");
+    let srv = a.leaf(None, "localhost", 1, false, None);
     let srv_f = dir.write("srv.pem", &format!("{}{}", srv.0, srv.1));
     let ca_f = dir.write("ca.pem", &a.pem);
-    let crl_f = dir.write("crl.pem", &crl(&a, &[99]));
+    let crl_f = dir.write("crl.pem", &a.crl(&[99]));
     let f = crl_f.display().to_string();
-    let (alice, carol) = (leaf(&a, "alice", 2, true, None), leaf(&a, "carol", 4, true, None));
+    let (alice, carol) = (a.leaf(None, "alice", 2, true, None), a.leaf(None, "carol", 4, true, None));
     let port = free_port();
     let bind = format!("ssl crt {} ca-file {} verify required crl-file {f}", srv_f.display(), ca_f.display());
     let lb = Lbha::start(&config(port, &bind), &[port]);
@@ -284,7 +224,7 @@ fn crl_commit_revokes_at_once_and_a_bad_one_changes_nothing() {
     let show = lb.ctl(&[&format!("show ssl crl-file {f}")]);
     assert!(show.contains("Issuer: /CN=CA A\n") && show.contains("    Serial Number: 0A63\n"), "{show}");
 
-    let revoking = crl(&a, &[2]);
+    let revoking = a.crl(&[2]);
     let out = ctl(&lb, &with_payload(&format!("set ssl crl-file {f} <<"), &revoking));
     assert_eq!(out, format!("transaction created for CRL {f}!\n\n"));
     assert!(accepted(port, &alice), "not before the commit");
@@ -326,11 +266,11 @@ fn crl_commit_revokes_at_once_and_a_bad_one_changes_nothing() {
 #[test]
 fn ca_and_crl_replies_match_haproxy() {
     require_tool("haproxy", "haproxy");
-    let (a, b) = (ca("CA A"), ca("CA B"));
-    let srv = leaf(&a, "localhost", 1, false, None);
+    let (a, b) = (TestCa::new("CA A"), TestCa::new("CA B"));
+    let srv = a.leaf(None, "localhost", 1, false, None);
     let files = |dir: &TempDir| {
         let s = dir.write("srv.pem", &format!("{}{}", srv.0, srv.1));
-        (s, dir.write("ca.pem", &a.pem), dir.write("crl.pem", &crl(&a, &[99])))
+        (s, dir.write("ca.pem", &a.pem), dir.write("crl.pem", &a.crl(&[99])))
     };
     let hdir = TempDir::new("ssl-ca-haproxy");
     let (hs, hca, hcrl) = files(&hdir);
@@ -385,7 +325,7 @@ fn ca_and_crl_replies_match_haproxy() {
         vec!["show ssl ca-file @/nope.pem".into()],
         vec!["show ssl crl-file".into()],
         vec!["show ssl crl-file @/crl.pem".into()],
-        with_payload("set ssl crl-file @/crl.pem <<", &crl(&a, &[2])),
+        with_payload("set ssl crl-file @/crl.pem <<", &a.crl(&[2])),
         vec!["show ssl crl-file".into()],
         vec!["commit ssl crl-file @/crl.pem".into()],
         with_payload("set ssl crl-file @/crl.pem <<", "garbage"),
@@ -410,7 +350,7 @@ fn ca_and_crl_replies_match_haproxy() {
 }
 
 /// `openssl ocsp` answering for `cert` (PEM) as `ca`, with `status` `V` (good) or `R`.
-fn ocsp_response(dir: &TempDir, ca: &Ca, cert: &str, serial: u8, status: char, tag: &str) -> Vec<u8> {
+fn ocsp_response(dir: &TempDir, ca: &TestCa, cert: &str, serial: u8, status: char, tag: &str) -> Vec<u8> {
     let ca_f = dir.write(&format!("ocsp-ca-{tag}.pem"), &ca.pem);
     let key_f = dir.write(&format!("ocsp-ca-{tag}.key"), &ca.key_pem);
     let cert_f = dir.write(&format!("ocsp-leaf-{tag}.pem"), cert);
@@ -453,8 +393,8 @@ fn b64(der: &[u8]) -> String {
 fn ocsp_response_set_stapled_shown_and_kept_by_a_reload() {
     require_tool("openssl", "openssl");
     let dir = TempDir::new("ssl-ocsp-rt");
-    let a = ca("CA A");
-    let srv = leaf(&a, "localhost", 1, false, None);
+    let a = TestCa::new("CA A");
+    let srv = a.leaf(None, "localhost", 1, false, None);
     let srv_f = dir.write("srv.pem", &format!("{}{}", srv.0, srv.1));
     let f = srv_f.display().to_string();
     let port = free_port();
@@ -481,7 +421,7 @@ fn ocsp_response_set_stapled_shown_and_kept_by_a_reload() {
     );
     assert_eq!(lb.ctl(&["set ssl ocsp-response"]), "'set ssl ocsp-response' expects response in base64 encoding.\n\n");
     assert_eq!(lb.ctl(&[&format!("set ssl ocsp-response {}", b64(b"junk"))]), "Unable to parse OCSP response.\n\n");
-    let other = leaf(&a, "localhost", 7, false, None);
+    let other = a.leaf(None, "localhost", 7, false, None);
     let foreign = ocsp_response(&dir, &a, &other.0, 7, 'V', "foreign");
     assert_eq!(
         lb.ctl(&[&format!("set ssl ocsp-response {}", b64(&foreign))]),
@@ -535,11 +475,11 @@ fn ocsp_response_set_stapled_shown_and_kept_by_a_reload() {
 #[test]
 fn partial_cert_payloads_keep_the_other_part() {
     let dir = TempDir::new("ssl-partial-rt");
-    let a = ca("CA A");
+    let a = TestCa::new("CA A");
     let k1 = rcgen::KeyPair::generate().unwrap();
-    let c1 = leaf(&a, "one", 1, false, Some(&k1));
-    let c2 = leaf(&a, "two", 2, false, Some(&k1));
-    let (c3, k3) = leaf(&a, "three", 3, false, None);
+    let c1 = a.leaf(None, "one", 1, false, Some(&k1));
+    let c2 = a.leaf(None, "two", 2, false, Some(&k1));
+    let (c3, k3) = a.leaf(None, "three", 3, false, None);
     let srv_f = dir.write("srv.pem", &format!("{}{}", c1.0, c1.1));
     let f = srv_f.display().to_string();
     let port = free_port();

@@ -3,6 +3,7 @@
 //! and client certificates towards servers (`crt`), tried with OpenSSL's s_client and rustls.
 
 mod common;
+use common::pki::TestCa;
 use common::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,54 +20,18 @@ struct Pki {
 }
 
 fn pki(dir: &TempDir) -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>, cn: &str, serial: u8, client: bool| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(names).unwrap();
-        p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name.push(rcgen::DnType::OrganizationName, "Acme");
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, serial]));
-        p.extended_key_usages = vec![if client {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let c = p.signed_by(&key, &issuer).unwrap();
-        format!("{}{}", c.pem(), key.serialize_pem())
+    let ca = TestCa::new("Test CA");
+    let leaf = |cn: &str, serial: u8, client: bool| {
+        let (cert, key) = ca.leaf(Some("Acme"), cn, serial, client, None);
+        format!("{cert}{key}")
     };
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update: rcgen::date_time_ymd(2024, 1, 1),
-        next_update: rcgen::date_time_ymd(2099, 1, 1),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from_slice(&[0x0a, 3]),
-            revocation_time: rcgen::date_time_ymd(2024, 1, 2),
-            reason_code: None,
-            invalidity_date: None,
-        }],
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&issuer)
-    .unwrap();
     Pki {
-        ca: dir.write("ca.pem", &ca_cert.pem()),
-        server: dir.write("server.pem", &leaf(vec!["localhost".into()], "localhost", 1, false)),
-        client: dir.write("alice.pem", &leaf(vec![], "alice", 2, true)),
-        revoked: dir.write("mallory.pem", &leaf(vec![], "mallory", 3, true)),
-        crl: dir.write("crl.pem", &crl.pem().unwrap()),
-        ca_der: ca_cert.der().clone(),
+        ca: dir.write("ca.pem", &ca.pem),
+        server: dir.write("server.pem", &leaf("localhost", 1, false)),
+        client: dir.write("alice.pem", &leaf("alice", 2, true)),
+        revoked: dir.write("mallory.pem", &leaf("mallory", 3, true)),
+        crl: dir.write("crl.pem", &ca.crl(&[3])),
+        ca_der: ca.der.clone(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Test harness: runs the real `lbha` binary on loopback against backends the test starts.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::PathBuf;
