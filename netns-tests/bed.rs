@@ -171,6 +171,16 @@ impl Node {
     }
 
     /// Whether `addr` is configured on eth0.
+    /// Adds `2001:db8::<host>/64` on eth0 (no DAD) and waits until the link-local address,
+    /// the source of VRRPv3 adverts and Neighbor Advertisements, has finished DAD.
+    pub fn add_v6(&self, host: &str) {
+        self.ip(&["-6", "addr", "add", &format!("2001:db8::{host}/64"), "dev", "eth0", "nodad"]).expect("v6 address");
+        wait_for(Duration::from_secs(5), || {
+            self.ip(&["-6", "addr", "show", "dev", "eth0", "tentative"]).is_ok_and(|s| s.trim().is_empty())
+        })
+        .expect("link-local ready");
+    }
+
     pub fn has_addr(&self, addr: &str) -> bool {
         self.ip(&["-o", "addr", "show", "dev", "eth0"]).is_ok_and(|s| s.contains(&format!(" {addr}/")))
     }

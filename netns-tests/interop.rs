@@ -210,11 +210,7 @@ fn ipv6_vmac_with_keepalived() {
     let mut bed = Bed::new("ka-vmac6", &[("lb1", 11), ("lb2", 12), ("client", 50)]);
     let (lb1, lb2, client) = (bed.node("lb1"), bed.node("lb2"), bed.node("client"));
     for (n, host) in [(&lb1, "11"), (&lb2, "12"), (&client, "50")] {
-        n.ip(&["-6", "addr", "add", &format!("2001:db8::{host}/64"), "dev", "eth0", "nodad"]).expect("v6 address");
-        wait_for(Duration::from_secs(5), || {
-            n.ip(&["-6", "addr", "show", "dev", "eth0", "tentative"]).is_ok_and(|s| s.trim().is_empty())
-        })
-        .expect("link-local ready");
+        n.add_v6(host);
     }
     let on_vmac = |n: &Node| {
         n.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]).is_ok_and(|s| s.contains(&format!(" {VIP6}/")))

@@ -73,12 +73,7 @@ fn ipv6_v3_failover_with_unsolicited_na() {
     let mut bed = Bed::new("ipv6", &[("lb1", 11), ("lb2", 12), ("client", 50)]);
     let (lb1, lb2, client) = (bed.node("lb1"), bed.node("lb2"), bed.node("client"));
     for (n, host) in [(&lb1, "11"), (&lb2, "12"), (&client, "50")] {
-        n.ip(&["-6", "addr", "add", &format!("2001:db8::{host}/64"), "dev", "eth0", "nodad"]).expect("v6 address");
-        // The link-local address (advert source) must finish DAD first.
-        wait_for(Duration::from_secs(5), || {
-            n.ip(&["-6", "addr", "show", "dev", "eth0", "tentative"]).is_ok_and(|s| s.trim().is_empty())
-        })
-        .expect("link-local ready");
+        n.add_v6(host);
     }
     let p1 = bed.lbha(&lb1, "lb1", &v6_config(150));
     bed.lbha(&lb2, "lb2", &v6_config(100));

@@ -117,11 +117,7 @@ fn ipv6_vmac_carries_the_parents_link_local_and_moves() {
     let mut bed = bed::Bed::new("vmac6", &[("lb1", 11), ("lb2", 12), ("client", 50)]);
     let (lb1, lb2, client) = (bed.node("lb1"), bed.node("lb2"), bed.node("client"));
     for (n, host) in [(&lb1, "11"), (&lb2, "12"), (&client, "50")] {
-        n.ip(&["-6", "addr", "add", &format!("2001:db8::{host}/64"), "dev", "eth0", "nodad"]).expect("v6 address");
-        wait_for(Duration::from_secs(5), || {
-            n.ip(&["-6", "addr", "show", "dev", "eth0", "tentative"]).is_ok_and(|s| s.trim().is_empty())
-        })
-        .expect("link-local ready");
+        n.add_v6(host);
     }
     let on_vmac6 = |n: &Node| v6_addrs(n, VMAC6).contains(&format!(" {VIP6}/"));
     let p1 = bed.lbha(&lb1, "lb1", &v6_config(150));
