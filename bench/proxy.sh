@@ -532,7 +532,7 @@ parse_wrk() {
 run_wrk() {
     local target=$1 scen=$2 run=$3 port=$4 path=$5 scheme=${6:-http} host=${7:-} close=${8:-}
     local url="$scheme://$HOST:$port$path" out="$WORK/wrk-$scen-$target-$run.txt" rc=0 parsed
-    local headers=() pid="" t0=0 t1
+    local headers=() pid="" t0=0
     [[ -z $host ]] || headers=(-H "Host: $host")
     [[ -z $WRK_HEADER ]] || headers+=(-H "$WRK_HEADER")
     case $target in
@@ -556,14 +556,7 @@ run_wrk() {
     parsed=$(parse_wrk "$out") || die "could not parse the wrk report for $target ($url)$(log_tail "$out")"
     local rps p99 errs reqs
     read -r rps p99 errs reqs <<<"$parsed"
-    if [[ -n $pid ]]; then
-        t1=$(cpu_ticks "$pid")
-        CPU_US[$scen/$target]+="$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
-            'BEGIN { if (n > 0) printf "%.2f", d / hz * 1e6 / n; else print 0 }') "
-    fi
-    RPS[$scen/$target]+="$rps "
-    P99[$scen/$target]+="$p99 "
-    ERRS[$scen/$target]=$((${ERRS[$scen/$target]:-0} + errs))
+    record "$target" "$scen" "$rps" "$p99" "$errs" "$reqs" "$pid" "$t0"
     log "  run $run/$RUNS $(printf '%-7s' "$target") $(printf '%10.0f' "$rps") req/s  p99 $(printf '%7.2f' "$p99") ms  errors $errs"
 }
 
