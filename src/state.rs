@@ -157,8 +157,6 @@ pub struct ServerRt {
     agent_down: AtomicBool,
     /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
     nolb: AtomicBool,
-    /// No address yet (`init_addr` ... `none`): never takes traffic, whatever its admin state.
-    pub no_addr: AtomicBool,
 }
 
 impl ServerRt {
@@ -189,7 +187,6 @@ impl ServerRt {
             downtime_ms: AtomicU64::new(0),
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
-            no_addr: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -292,9 +289,10 @@ impl ServerRt {
     pub fn set_weight(&self, w: u32) {
         self.weight.store(w, Relaxed);
     }
-    /// Up, not in maintenance: may take traffic (drain only takes persistent traffic).
+    /// Up, not in maintenance: may take traffic (drain only takes persistent traffic) if it has
+    /// an address, which is its generation's to say ([`BackendRt::server_usable`]).
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() != Admin::Maint && !self.no_addr.load(Relaxed)
+        self.is_up() && self.admin() != Admin::Maint
     }
     /// The session limit with the backend holding `beconn`: `maxconn`, or with `minconn`
     /// HAProxy's dynamic limit (0 = no limit).
@@ -312,11 +310,8 @@ impl ServerRt {
         let m = self.maxconn.load(Relaxed);
         m > 0 && self.counters.cur_sessions.load(Relaxed) >= m
     }
-    /// HAProxy's status column.
+    /// HAProxy's status column for a server with an address ([`BackendRt::server_status`]).
     pub fn status(&self) -> &'static str {
-        if self.no_addr.load(Relaxed) {
-            return "MAINT (resolution)";
-        }
         match (self.admin(), self.is_up()) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
@@ -332,10 +327,10 @@ impl ServerRt {
 pub struct BackendRt {
     pub counters: Arc<Counters>,
     pub servers: Vec<Arc<ServerRt>>,
-    /// Which servers have no address in this generation's snapshot. A server's runtime entry is
-    /// shared across generations and takes the newest snapshot's `no_addr` before that snapshot
-    /// is live: a request still holding the older snapshot must not pick a server whose address
-    /// there is only a placeholder.
+    /// Which servers have no address in this generation's snapshot (`init_addr` ... `none`, a
+    /// DNS slot not filled): they never take traffic, whatever their admin state. Kept here, not
+    /// in a server's runtime entry, which is shared across generations: a request still holding
+    /// an older snapshot must not pick a server whose address there is only a placeholder.
     pub no_addr: Vec<bool>,
     /// Stick table, when the backend has persistence rules.
     pub persist: Option<Arc<crate::persist::Runtime>>,
@@ -350,6 +345,14 @@ impl BackendRt {
     /// Server `i` may take traffic with this generation's address (see [`BackendRt::no_addr`]).
     pub fn server_usable(&self, i: usize) -> bool {
         !self.no_addr.get(i).copied().unwrap_or(false) && self.servers.get(i).is_some_and(|s| s.usable())
+    }
+
+    /// HAProxy's status column for server `i`.
+    pub fn server_status(&self, i: usize) -> &'static str {
+        if self.no_addr.get(i).copied().unwrap_or(false) {
+            return "MAINT (resolution)";
+        }
+        self.servers[i].status()
     }
 }
 
@@ -478,7 +481,6 @@ fn server_rt(
     rt.minconn.store(s.upstream.minconn, Relaxed);
     rt.fullconn.store(b.reuse.fullconn, Relaxed);
     rt.maxqueue.store(s.upstream.maxqueue, Relaxed);
-    rt.no_addr.store(s.unresolved, Relaxed);
     rt.clone()
 }
 

@@ -98,12 +98,13 @@ fn backend_status(active: &Active) -> Vec<BackendStatus> {
         .iter()
         .enumerate()
         .map(|(bi, b)| {
-            let rts = &active.rt.backends[bi].servers;
+            let brt = &active.rt.backends[bi];
+            let rts = &brt.servers;
             BackendStatus {
                 name: b.name.clone(),
                 mode: mode_word(b.mode).into(),
                 balance: b.algorithm.to_string(),
-                up: rts.iter().filter(|r| r.usable()).count(),
+                up: (0..rts.len()).filter(|&i| brt.server_usable(i)).count(),
                 total: b.servers.len(),
                 servers: b
                     .servers

@@ -88,13 +88,14 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
         let (mut act, mut bck, mut weight) = (0, 0, 0);
         for (si, s) in b.servers.iter().enumerate() {
             let rt = &brt.servers[si];
-            let usable = rt.usable();
+            let usable = brt.server_usable(si);
             if usable {
                 weight += rt.weight();
                 if s.backup { bck += 1 } else { act += 1 }
             }
             let checked = s.check.is_some();
-            let status = if checked || !rt.usable() || rt.admin() != Admin::Ready { rt.status() } else { "no check" };
+            let status =
+                if checked || !usable || rt.admin() != Admin::Ready { brt.server_status(si) } else { "no check" };
             let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
             out.push(Row {
                 kind: Kind::Server,
