@@ -305,6 +305,9 @@ impl Manager {
         if settings.instances.is_empty() {
             return Ok(());
         }
+        // Instances, tracked scripts and group watchers live on the speaker's runtime, so a
+        // stalled proxy never stops them (`speaker`). Dropped before this function returns.
+        let _speaker = super::speaker::enter();
         super::script::configure(settings).map_err(VrrpError::Script)?;
         super::alert::configure(settings).map_err(VrrpError::Script)?;
         sysctl::set_nonlocal_bind().map_err(VrrpError::Sysctl)?;

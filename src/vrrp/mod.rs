@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod script;
 pub mod script_check;
 pub mod socket;
+pub mod speaker;
 pub mod statics;
 pub mod sync;
 pub mod track;
