@@ -508,18 +508,24 @@ pub fn http_get(addr: SocketAddr, timeout: Duration) -> Option<String> {
 pub type Sample = (Instant, Duration, Option<String>);
 type Samples = Arc<Mutex<Vec<Sample>>>;
 
-/// A client thread in its own namespace sending a new request every 10 ms (50 ms timeout), as in
-/// baselines.md, recording when each one succeeded.
+/// A client in its own namespace sending HTTP requests to one address, recording when each one
+/// started, how long it took and its answer.
 pub struct Prober {
     stop: Arc<AtomicBool>,
     samples: Samples,
     handle: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
+/// Requests a paced prober may have in flight: one takes at most about twice its timeout (the
+/// connect, then the answer), so 16 keep a 10 ms cadence with a 50 ms timeout.
+const IN_FLIGHT: usize = 16;
+
 impl Prober {
+    /// A new request every 10 ms (50 ms timeout), as in baselines.md, whether or not the earlier
+    /// ones answered ([`Prober::paced`]).
     pub fn start(client: &Node, target: &str) -> Prober {
         let ip = target.parse::<IpAddr>().unwrap_or(IpAddr::from([192, 0, 2, 100]));
-        Prober::start_at(client, SocketAddr::new(ip, 80), Duration::from_millis(50), Duration::from_millis(10))
+        Prober::paced(client, SocketAddr::new(ip, 80), Duration::from_millis(50), Duration::from_millis(10))
     }
 
     /// A request to `addr` with `timeout`, then a `pause`, over and over (bounded: two minutes).
@@ -543,10 +549,68 @@ impl Prober {
         Prober { stop, samples, handle: Some(handle) }
     }
 
+    /// A new request to `addr` every `every`, each with its own `timeout`, from up to
+    /// [`IN_FLIGHT`] threads in the client's namespace (bounded: two minutes). A request that
+    /// hangs (its SYN went to a node that no longer holds the address) does not hold up the next
+    /// one, so the cadence stays `every` while nobody answers and an outage is measured to
+    /// within `every`, not within the timeout. A request that finds every thread busy starts
+    /// late, and is recorded with the time it really started.
+    pub fn paced(client: &Node, addr: SocketAddr, timeout: Duration, every: Duration) -> Prober {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Samples = Arc::default();
+        let (flag, out) = (stop.clone(), samples.clone());
+        let ns = client.ns.clone();
+        let handle = std::thread::spawn(move || {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let rx = Arc::new(Mutex::new(rx));
+            let workers: Vec<_> = (0..IN_FLIGHT)
+                .map(|_| {
+                    let (rx, out, ns) = (rx.clone(), out.clone(), ns.clone());
+                    std::thread::spawn(move || {
+                        enter_ns(&ns)?;
+                        // Ends when the ticker drops its sender.
+                        while rx.lock().unwrap_or_else(|e| e.into_inner()).recv().is_ok() {
+                            let at = Instant::now();
+                            let r = http_get(addr, timeout);
+                            out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
+                        }
+                        Ok::<(), String>(())
+                    })
+                })
+                .collect();
+            let t0 = Instant::now();
+            let mut next = t0;
+            // Bounded: two minutes or the stop flag (or no worker left).
+            while !flag.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(120) && tx.send(()).is_ok() {
+                next += every;
+                match next.checked_duration_since(Instant::now()) {
+                    Some(d) => std::thread::sleep(d),
+                    // Late (a loaded machine): the next one now, without a burst to catch up.
+                    None => next = Instant::now(),
+                }
+            }
+            drop(tx);
+            let mut failed = Ok(());
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => failed = Err(e),
+                    Err(_) => failed = Err("prober worker panicked".to_string()),
+                }
+            }
+            failed
+        });
+        Prober { stop, samples, handle: Some(handle) }
+    }
+
     /// The last successful answer's body line, if any request started after `t` succeeded.
     pub fn ok_after(&self, t: Instant) -> Option<String> {
         let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        s.iter().rev().take_while(|(at, _, _)| *at >= t).find_map(|(_, _, r)| r.clone())
+        // Recorded as they end: a paced prober's are not in the order they started.
+        s.iter()
+            .filter(|(at, _, r)| *at >= t && r.is_some())
+            .max_by_key(|(at, _, _)| *at)
+            .and_then(|(_, _, r)| r.clone())
     }
 
     /// Stops and returns the samples.
@@ -554,7 +618,7 @@ impl Prober {
         self.finish_timed().into_iter().map(|(at, _, r)| (at, r)).collect()
     }
 
-    /// Stops and returns the samples with each request's duration.
+    /// Stops and returns the samples with each request's duration, in the order they started.
     pub fn finish_timed(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
@@ -564,7 +628,9 @@ impl Prober {
                 Err(_) => panic!("prober thread panicked"),
             }
         }
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut all = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()));
+        all.sort_by_key(|(at, _, _)| *at);
+        all
     }
 }
 
@@ -577,9 +643,12 @@ impl Drop for Prober {
     }
 }
 
-/// Longest time without a successful answer after `from` (a failure until the end counts too).
+/// Longest time without a successful answer around and after `from`: from the start of the last
+/// request that succeeded before it (or `from`) to the start of the next that succeeded, and so
+/// on (a failure until the end counts too). `samples` in the order they started.
 pub fn outage(samples: &[(Instant, Option<String>)], from: Instant) -> Duration {
-    let mut last_ok = from;
+    let mut last_ok =
+        samples.iter().filter(|(at, r)| *at <= from && r.is_some()).map(|(at, _)| *at).max().unwrap_or(from);
     let mut worst = Duration::ZERO;
     for (at, r) in samples.iter().filter(|(at, _)| *at >= from) {
         if r.is_some() {
@@ -595,4 +664,24 @@ pub fn outage(samples: &[(Instant, Option<String>)], from: Instant) -> Duration 
 
 pub fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_runs_from_the_last_answer_before_the_failure_to_the_next() {
+        let t = Instant::now();
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let ok = Some("be1".to_string());
+        let samples =
+            vec![(at(0), ok.clone()), (at(10), ok.clone()), (at(20), None), (at(30), None), (at(95), ok.clone())];
+        // Failure at 15: the last answer started at 10, the next at 95.
+        assert_eq!(outage(&samples, at(15)), Duration::from_millis(85));
+        // No answer before the failure: counted from the failure.
+        assert_eq!(outage(&samples[2..], at(15)), Duration::from_millis(80));
+        // None after it either: until the last request.
+        assert_eq!(outage(&samples[..4], at(15)), Duration::from_millis(20));
+    }
 }
