@@ -186,21 +186,61 @@ fn a_stall_at_the_least_threshold_moves_the_vip() {
     assert!(log.contains("stuck in one poll"), "the watchdog named the stall:\n{log}");
 }
 
-/// One proxy thread of lb1 busy-loops for 3 s; the VIP must move. Returns lb1's log.
-fn stall(tag: &str, extra: &str, kind: &str) -> String {
-    let (two, p1, probe) = start_with(tag, extra);
-    let bed_dir = two.bed.dir.clone();
-    let t = Instant::now();
-    // One proxy thread busy-loops for 3 s (HAProxy's `debug dev loop`); the watchdog sees it.
-    let looper = std::thread::spawn(move || {
-        let path = bed_dir.join("lb1.sock");
+/// With `nbthread = 1` the proxy runs on one current-thread runtime; a stall of it is the
+/// watchdog's to detect, and VRRP (on a runtime of its own) reports it with a priority-0 advert.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_stall_of_the_only_proxy_thread_moves_the_vip() {
+    if !bed::root_or_skip("a_stall_of_the_only_proxy_thread_moves_the_vip") {
+        return;
+    }
+    let extra = format!("{EXTRA}\n\n[global]\nnbthread = 1");
+    stall("fate-stall1", &extra, "the only proxy thread stalled (nbthread 1, debug dev loop 3000)");
+}
+
+/// A stall of the only proxy thread shorter than the watchdog's thresholds (here 700 ms: below
+/// the 1 s of a thread blocked, and a 10 s `proxy_stall_threshold`) keeps the VIP where it is:
+/// VRRP runs on a runtime of its own and goes on advertising. Sharing the proxy's runtime, it
+/// fell silent and the backup took over once its master-down interval (361 ms) ran out.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_short_stall_of_the_only_proxy_thread_keeps_the_vip() {
+    if !bed::root_or_skip("a_short_stall_of_the_only_proxy_thread_keeps_the_vip") {
+        return;
+    }
+    let extra = format!("{EXTRA}\n\n[global]\nnbthread = 1\nproxy_stall_threshold = \"10s\"");
+    let (two, p1, _probe) = start_with("fate-short", &extra);
+    let p2 = two.bed.procs.iter().position(|p| p.log.ends_with("lb2.log")).expect("lb2 runs");
+    let answer = dev_loop(&two.bed, 700).join();
+    assert!(matches!(answer, Ok(Ok(_))), "the control socket answered after the loop: {answer:?}");
+    assert!(two.bed.log(p1).contains("busy-loops for 700 ms"), "the loop ran:\n{}", two.bed.log(p1));
+    // Longer than lb2's master-down interval after the loop, had lb1 stopped advertising.
+    std::thread::sleep(Duration::from_millis(500));
+    let (log1, log2) = (two.bed.log(p1), two.bed.log(p2));
+    assert!(!log2.contains("-> MASTER"), "lb2 took over during lb1's short stall:\n{log2}");
+    assert!(!log1.contains("proxy stalled"), "a stall below the thresholds was reported:\n{log1}");
+    assert!(only_on(&two.lb1, &two.lb2), "lb1 keeps the VIP");
+}
+
+/// `debug dev loop MS` on lb1's control socket, from a thread; its answer once the loop is over.
+fn dev_loop(bed: &Bed, ms: u64) -> std::thread::JoinHandle<Result<String, String>> {
+    let path = bed.dir.join("lb1.sock");
+    std::thread::spawn(move || {
         let mut s = UnixStream::connect(&path).map_err(|e| e.to_string())?;
-        s.write_all(b"expert-mode on; debug dev loop 3000\n").map_err(|e| e.to_string())?;
+        s.write_all(format!("expert-mode on; debug dev loop {ms}\n").as_bytes()).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(15))).map_err(|e| e.to_string())?;
         let mut all = String::new();
         let _ = std::io::Read::read_to_string(&mut s, &mut all);
-        Ok::<String, String>(all)
-    });
+        Ok(all)
+    })
+}
+
+/// One proxy thread of lb1 busy-loops for 3 s; the VIP must move. Returns lb1's log.
+fn stall(tag: &str, extra: &str, kind: &str) -> String {
+    let (two, p1, probe) = start_with(tag, extra);
+    let t = Instant::now();
+    // One proxy thread busy-loops for 3 s (HAProxy's `debug dev loop`); the watchdog sees it.
+    let looper = dev_loop(&two.bed, 3000);
     moved(&two, p1, probe, t, kind, Some("proxy stalled"));
     let _ = looper.join();
     let log = two.bed.log(p1);
