@@ -647,17 +647,26 @@ impl Drop for Prober {
 /// request that succeeded before it (or `from`) to the start of the next that succeeded, and so
 /// on (a failure until the end counts too). `samples` in the order they started.
 pub fn outage(samples: &[(Instant, Option<String>)], from: Instant) -> Duration {
+    let (a, b) = outage_span(samples, from);
+    b.saturating_duration_since(a)
+}
+
+/// Where [`outage`] lies: the starts of the answered requests around it.
+pub fn outage_span(samples: &[(Instant, Option<String>)], from: Instant) -> (Instant, Instant) {
     let mut last_ok =
         samples.iter().filter(|(at, r)| *at <= from && r.is_some()).map(|(at, _)| *at).max().unwrap_or(from);
-    let mut worst = Duration::ZERO;
+    let mut worst = (last_ok, last_ok);
+    let longer = |w: (Instant, Instant), a: Instant, b: Instant| {
+        if b.saturating_duration_since(a) > w.1.saturating_duration_since(w.0) { (a, b) } else { w }
+    };
     for (at, r) in samples.iter().filter(|(at, _)| *at >= from) {
         if r.is_some() {
-            worst = worst.max(at.saturating_duration_since(last_ok));
+            worst = longer(worst, last_ok, *at);
             last_ok = *at;
         }
     }
     if let Some((end, _)) = samples.last() {
-        worst = worst.max(end.saturating_duration_since(last_ok));
+        worst = longer(worst, last_ok, *end);
     }
     worst
 }

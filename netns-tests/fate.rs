@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::bed::{self, Bed, Node, Prober, VIP, ms, only_on, outage, wait_for};
+use crate::bed::{self, Bed, Node, Prober, VIP, ms, only_on, outage, outage_span, wait_for};
 use crate::failover::{Pair, lb_config, pair};
 use crate::timeline;
 
@@ -50,11 +50,19 @@ fn moved(two: &Pair, p1: usize, probe: Prober, t: Instant, kind: &str, seen: Opt
     let t_ok = Instant::now();
     wait_for(Duration::from_secs(5), || probe.ok_after(t_ok).is_some()).expect("HTTP via lb2");
     std::thread::sleep(Duration::from_millis(300));
-    let out = outage(&probe.finish(), t);
+    let samples = probe.finish();
+    let out = outage(&samples, t);
+    // Where the outage lies, in ms after the failure (negative: before it).
+    let (a, b) = outage_span(&samples, t);
+    let after =
+        |x: Instant| x.checked_duration_since(t).map_or_else(|| -(t - x).as_secs_f64(), |d| d.as_secs_f64()) * 1e3;
+    let failed = samples.iter().filter(|(at, r)| *at > a && *at < b && r.is_none()).count();
     println!(
-        "track_proxy, {kind}: VIP on lb2 alone after {}, client outage {} (v3, 100 ms adverts)",
+        "track_proxy, {kind}: VIP on lb2 alone after {}, client outage {} (from {:.1} to {:.1} ms, {failed} requests failed in it; v3, 100 ms adverts)",
         ms(took.unwrap_or_default()),
-        ms(out)
+        ms(out),
+        after(a),
+        after(b),
     );
     if let Some(cap) = two.bed.procs.iter().position(|p| p.log.ends_with(CAPTURE)) {
         let mut tl = timeline::read(&two.bed.log(cap), t0, &two.lb1.mac, &two.lb2.mac, &two.client.mac, VIP);
