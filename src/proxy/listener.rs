@@ -246,11 +246,8 @@ async fn accept_until_stopped(
         };
         // Nonblocking: the connection may be gone (taken by another process sharing the socket
         // during a binary upgrade); then the slots go back and the loop waits again.
-        let accepted = match ready.try_io(|l| l.get_ref().accept()) {
-            Ok(r) => r.and_then(|(sock, peer)| {
-                sock.set_nonblocking(true)?;
-                Ok((tokio::net::TcpStream::from_std(sock)?, peer))
-            }),
+        let accepted = match ready.try_io(|l| accept_nonblocking(l.get_ref())) {
+            Ok(r) => r.and_then(|(sock, peer)| Ok((tokio::net::TcpStream::from_std(sock)?, peer))),
             Err(_would_block) => continue,
         };
         match accepted {
@@ -317,6 +314,15 @@ fn relisten(addr: SocketAddr) -> Option<Listener> {
 
 fn still_listening(l: &std::net::TcpListener) -> bool {
     socket2::SockRef::from(l).is_listener().unwrap_or(false)
+}
+
+/// `accept4` with `SOCK_NONBLOCK`: the socket comes out non-blocking, instead of one more
+/// `ioctl(FIONBIO)` per connection after `std`'s accept (which sets only `SOCK_CLOEXEC`).
+fn accept_nonblocking(l: &std::net::TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    use nix::libc::{SOCK_CLOEXEC, SOCK_NONBLOCK};
+    let (sock, peer) = socket2::SockRef::from(l).accept4(SOCK_CLOEXEC | SOCK_NONBLOCK)?;
+    let peer = peer.as_socket().ok_or_else(|| io::Error::other("accepted a connection without an IP address"))?;
+    Ok((sock.into(), peer))
 }
 
 /// How long an accept loop waits after a failed accept before trying again.
