@@ -363,6 +363,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_accepted_socket_is_non_blocking_and_knows_its_peer() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut sock, peer) = accept_nonblocking(&l).unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        // Nothing sent yet: a blocking socket would wait here forever.
+        let err = std::io::Read::read(&mut sock, &mut [0u8; 1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        l.set_nonblocking(true).unwrap();
+        assert_eq!(accept_nonblocking(&l).unwrap_err().kind(), io::ErrorKind::WouldBlock, "no second connection");
+    }
+
+    #[test]
     fn only_a_tcp_socket_listening_on_the_address_is_adopted() {
         let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = l.local_addr().unwrap();
