@@ -87,3 +87,15 @@ write_hosts_map() {
         for (i = 1; i < n; i++) printf "h%d.example.com %s\n", i, be[i % 9 + 1]
         printf "%s %s\n", host, shop }' >"$dest" || die "could not write $dest"
 }
+
+# Self-signed ECDSA P-256 certificate and its key in one PEM file, the form HAProxy's `crt` wants;
+# lbha reads the same file. Made fresh for every run in $WORK (removed with it); sets CERT.
+make_cert() {
+    mkdir -m 700 "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=bench.lbha.test" -addext "subjectAltName=DNS:bench.lbha.test,IP:$HOST" \
+        -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >"$WORK/openssl.log" 2>&1 ||
+        die "openssl could not make the self-signed certificate$(log_tail "$WORK/openssl.log")"
+    CERT="$WORK/tls/bench.pem"
+    cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$CERT" || die "could not write $CERT"
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the time goes in the http keep-alive 3-byte-body row (or, with --scenario, the logfmt,
-# cache, acl, aclmap or track row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
+# cache, acl, aclmap, track, https or https-new row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
 # switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
 # instructions per request (valgrind's callgrind, for machines without hardware counters) and a
 # `perf record -g` profile. See bench/PROFILE.md.
@@ -41,7 +41,7 @@ WORK=""
 usage() {
     cat <<EOF
 usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
-                   [--record DIR] [--callgrind] [--no-perf] [--scenario http|logfmt|cache|acl|aclmap|track]
+                   [--record DIR] [--callgrind] [--no-perf] [--scenario http|logfmt|cache|acl|aclmap|track|https|https-new]
 
   --lbha PATH       lbha binary (default: target/release/lbha)
   --duration S      seconds of wrk per proxy (default 10)
@@ -57,7 +57,10 @@ usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|h
                     object (GET /4k, conf/*-cache.*.tmpl); acl: 20 ACLs, the last use_backend
                     matches (conf/*-acl.*.tmpl, GET /app/v1/items/42, Host: shop.example.com);
                     aclmap: acl whose last rule names its backend by map() in a 10,000-entry
-                    map; track: track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl).
+                    map; track: track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl);
+                    https: the http scenario over TLS (an ssl bind with a self-signed ECDSA P-256
+                    certificate, wrk keeps its connections); https-new: the same with
+                    Connection: close, a TLS handshake per request.
                     A row's increment is its figure minus the http scenario's.
 EOF
 }
@@ -79,9 +82,10 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
 [[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
-[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|track)$ ]] || usage_error "--scenario takes http, logfmt, cache, acl, aclmap or track"
+[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|track|https|https-new)$ ]] ||
+    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, track, https or https-new"
 ((PERF || CALLGRIND)) || usage_error "--no-perf without --callgrind measures nothing"
-for tool in haproxy nginx wrk perf taskset; do
+for tool in haproxy nginx wrk perf taskset openssl; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
 done
 ((CALLGRIND == 0)) || command -v valgrind >/dev/null || { log "missing valgrind (apt-get install -y valgrind)"; exit 2; }
@@ -122,7 +126,7 @@ wait_port() {
 run_wrk() {
     local port=$1 secs=$2 out=$3
     timeout --kill-after=5 $((secs + 30)) taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 20s \
-        "${WRK_HOST[@]}" "http://$HOST:$port$URL_PATH" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
+        "${WRK_HOST[@]}" "$SCHEME://$HOST:$port$URL_PATH" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
     grep -q 'Non-2xx\|Socket errors' "$out" && die "wrk saw errors$(log_tail "$out")"
     awk '/ requests in / { print $1 }' "$out"
 }
@@ -138,6 +142,8 @@ wait_port nginx "$NGINX_PORT1" "$STARTED_PID" "$WORK/nginx-error.log"
 
 URL_PATH=/
 WRK_HOST=()
+SCHEME=http
+BIND_OPTS=""
 shop_rule=$ACL_BACKEND
 case $SCENARIO in
     http) htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl ;;
@@ -157,10 +163,17 @@ case $SCENARIO in
         fi
         ;;
     track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
+    https | https-new)
+        htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl SCHEME=https
+        make_cert
+        BIND_OPTS=" ssl crt $CERT alpn h2,http/1.1"
+        # wrk keeps no TLS sessions: every connection of https-new is a full handshake.
+        [[ $SCENARIO == https ]] || WRK_HOST=(-H "Connection: close")
+        ;;
 esac
-render "$htmpl" "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="" NBTHREAD=1 SINK_PORT="$SINK_PORT" \
+render "$htmpl" "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="$BIND_OPTS" NBTHREAD=1 SINK_PORT="$SINK_PORT" \
     STATS_PORT="$HAPROXY_STATS_PORT" SHOP_RULE="$shop_rule"
-render "$ltmpl" "$WORK/lbha.toml" MODE=http PORT="$LBHA_PORT" BIND_OPTS="" NBTHREAD=1 SINK_PORT="$SINK_PORT" \
+render "$ltmpl" "$WORK/lbha.toml" MODE=http PORT="$LBHA_PORT" BIND_OPTS="$BIND_OPTS" NBTHREAD=1 SINK_PORT="$SINK_PORT" \
     STATS_PORT="$LBHA_STATS_PORT" SHOP_RULE="$shop_rule"
 haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/hcheck.log" 2>&1 || die "haproxy rejected its config$(log_tail "$WORK/hcheck.log")"
 if [[ $ONLY == *lbha* ]]; then

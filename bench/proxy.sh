@@ -348,18 +348,6 @@ start_nginx() {
     probe nginx "$NGINX_PORT2" /16k
 }
 
-# Self-signed ECDSA P-256 certificate and its key in one PEM file, the form HAProxy's `crt` wants;
-# lbha reads the same file. Made fresh for every run and removed with the temp dir.
-make_cert() {
-    mkdir -m 700 "$WORK/tls"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=bench.lbha.test" -addext "subjectAltName=DNS:bench.lbha.test,IP:$HOST" \
-        -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >"$WORK/openssl.log" 2>&1 ||
-        die "openssl could not make the self-signed certificate$(log_tail "$WORK/openssl.log")"
-    CERT="$WORK/tls/bench.pem"
-    cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$CERT" || die "could not write $CERT"
-}
-
 # Starts HAProxy and lbha for one scenario; sets HAPROXY_PID and LBHA_PID.
 HAPROXY_PID=""
 LBHA_PID=""

@@ -15,6 +15,7 @@ pub mod certs;
 pub mod ocsp;
 pub mod peer;
 pub mod policy;
+pub mod random;
 pub mod store;
 
 #[derive(Debug, thiserror::Error)]

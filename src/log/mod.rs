@@ -12,6 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
+/// Without `LBHA_LOG`: info, but rustls only from errors up. rustls warns on its own about what
+/// a peer sent (one line per handshake of every client that sends an IP address as SNI, as wrk
+/// and many scanners do): a formatted line and a write per connection that HAProxy does not
+/// log either; a failed handshake is logged by the proxy itself.
+const DEFAULT_FILTER: &str = "info,rustls=error";
+
 /// The daemon's own log on stderr. Colour only on a terminal (journald would show escape codes as
 /// byte arrays), and a stderr that went away (`lbha run | head`, a dead journald) costs the lines,
 /// never the process: write errors are dropped instead of reported on the same broken stderr,
@@ -19,7 +25,7 @@ use tokio::sync::mpsc;
 pub fn init_stderr() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LBHA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

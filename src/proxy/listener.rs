@@ -246,11 +246,8 @@ async fn accept_until_stopped(
         };
         // Nonblocking: the connection may be gone (taken by another process sharing the socket
         // during a binary upgrade); then the slots go back and the loop waits again.
-        let accepted = match ready.try_io(|l| l.get_ref().accept()) {
-            Ok(r) => r.and_then(|(sock, peer)| {
-                sock.set_nonblocking(true)?;
-                Ok((tokio::net::TcpStream::from_std(sock)?, peer))
-            }),
+        let accepted = match ready.try_io(|l| accept_nonblocking(l.get_ref())) {
+            Ok(r) => r.and_then(|(sock, peer)| Ok((tokio::net::TcpStream::from_std(sock)?, peer))),
             Err(_would_block) => continue,
         };
         match accepted {
@@ -319,6 +316,15 @@ fn still_listening(l: &std::net::TcpListener) -> bool {
     socket2::SockRef::from(l).is_listener().unwrap_or(false)
 }
 
+/// `accept4` with `SOCK_NONBLOCK`: the socket comes out non-blocking, instead of one more
+/// `ioctl(FIONBIO)` per connection after `std`'s accept (which sets only `SOCK_CLOEXEC`).
+fn accept_nonblocking(l: &std::net::TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    use nix::libc::{SOCK_CLOEXEC, SOCK_NONBLOCK};
+    let (sock, peer) = socket2::SockRef::from(l).accept4(SOCK_CLOEXEC | SOCK_NONBLOCK)?;
+    let peer = peer.as_socket().ok_or_else(|| io::Error::other("accepted a connection without an IP address"))?;
+    Ok((sock.into(), peer))
+}
+
 /// How long an accept loop waits after a failed accept before trying again.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -355,6 +361,19 @@ impl ErrorLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accepted_socket_is_non_blocking_and_knows_its_peer() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut sock, peer) = accept_nonblocking(&l).unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        // Nothing sent yet: a blocking socket would wait here forever.
+        let err = std::io::Read::read(&mut sock, &mut [0u8; 1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        l.set_nonblocking(true).unwrap();
+        assert_eq!(accept_nonblocking(&l).unwrap_err().kind(), io::ErrorKind::WouldBlock, "no second connection");
+    }
 
     #[test]
     fn only_a_tcp_socket_listening_on_the_address_is_adopted() {

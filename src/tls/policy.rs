@@ -194,7 +194,10 @@ impl Policy {
             kx_groups = groups;
         }
         let server_order = (self.ciphers.is_some() || self.ciphersuites.is_some()) && !self.prefer_client_ciphers;
-        Ok(Resolved { provider: CryptoProvider { cipher_suites, kx_groups, ..base }, versions, server_order, warnings })
+        // rustls' own random values from a per-thread generator instead of a syscall each.
+        let secure_random = &super::random::ThreadRandom;
+        let provider = CryptoProvider { cipher_suites, kx_groups, secure_random, ..base };
+        Ok(Resolved { provider, versions, server_order, warnings })
     }
 }
 
