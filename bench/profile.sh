@@ -257,6 +257,9 @@ for name in $ONLY; do
         callgrind_control -i on "$PROXY_PID" >/dev/null
         reqs=$(run_wrk "$PROXY_PORT" $((DURATION * 3)) "$WORK/$name-cg.wrk")
         callgrind_control -i off "$PROXY_PID" >/dev/null
+        # Dumped now: a proxy that a loaded machine keeps from stopping in time is killed
+        # without writing its counts.
+        callgrind_control -d "$PROXY_PID" >/dev/null
         stop_pid "$PROXY_PID"
         ir=$(cat "$cg_out".* | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
         printf 'callgrind: %s requests, %s instructions, %.0f instructions per request\n\n' \

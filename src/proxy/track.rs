@@ -47,14 +47,11 @@ pub fn act(
                 }
                 ScAction::IncGpc { .. } => None,
             };
-            let n = s.sc();
-            if let Some(tr) = track::pick(stream, session, n) {
-                tr.with(n, None, tables.epoch(), |e| {
-                    if let Some(e) = e {
-                        s.apply(e, value)
-                    }
-                });
-            }
+            track::with_sc(stream, session, s.sc(), None, tables.epoch(), |e| {
+                if let Some(e) = e {
+                    s.apply(e, value)
+                }
+            });
         }
     }
 }
@@ -74,9 +71,10 @@ pub fn fetch(
     };
     match f.src {
         StickSource::Sc(n) => {
-            let n = usize::from(n);
-            let Some(tr) = track::pick(stream, session, n) else { return f.untracked() };
-            tr.with(n, named, tables.epoch(), |e| f.eval(e)).flatten()
+            match track::with_sc(stream, session, usize::from(n), named, tables.epoch(), |e| f.eval(e)) {
+                Some(v) => v,
+                None => f.untracked(),
+            }
         }
         StickSource::Src => {
             let mut t = lock(named?);

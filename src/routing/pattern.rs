@@ -495,7 +495,9 @@ impl Patterns {
     pub(crate) fn test_lent(&self, s: Sample<'_>, maps: &dyn Maps) -> bool {
         let ready = match (self.method.wants(), s) {
             (None, _) => return true,
-            (Some(SmpType::Str), Sample::Str(_)) | (Some(SmpType::Addr), Sample::Ip(_)) => true,
+            (Some(SmpType::Str), Sample::Str(_))
+            | (Some(SmpType::Addr), Sample::Ip(_))
+            | (Some(SmpType::Sint), Sample::Int(_)) => true,
             _ => false,
         };
         if ready && self.inline.matches(s) {

@@ -5,6 +5,10 @@
 //!
 //! Every change through [`EntryMut`] gives the entry a new update id (HAProxy's `update`), what a
 //! peers push needs to find the changes a peer has not acknowledged.
+//!
+//! Entries sit in a slab that the LRU list indexes, so that a tracked entry (which stays while
+//! in use) is reached again through its [`Handle`] without a key lookup, as HAProxy's stick
+//! counters keep a pointer to their entry.
 
 use super::def::{KeyKind, Stored, TableDef};
 use super::key::TKey;
@@ -26,12 +30,25 @@ struct Entry {
     data: Box<[u32]>,
 }
 
+/// Where an entry sits, for reaching it again without a lookup while it is in use ([`EntryMut::handle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handle {
+    idx: u32,
+    generation: u32,
+}
+
 pub struct Table {
     def: TableDef,
     /// Word offset of each stored type, in `def.store` order.
     offsets: Vec<u16>,
     words: usize,
-    map: LruCache<TKey, Entry>,
+    /// Each key's place in `slab`, least recently touched first.
+    map: LruCache<TKey, u32>,
+    slab: Vec<Entry>,
+    /// Per slab place, bumped when its entry goes, so that a stale [`Handle`] finds nothing.
+    gens: Vec<u32>,
+    /// Slab places free for reuse (their value storage kept).
+    free: Vec<u32>,
     dict: Vec<Arc<str>>,
     update: u32,
     evicted: u64,
@@ -137,6 +154,9 @@ impl Table {
             offsets,
             words,
             map: LruCache::unbounded(),
+            slab: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
             dict: Vec::new(),
             update: 0,
             evicted: 0,
@@ -147,6 +167,26 @@ impl Table {
 
     fn layout(&self) -> Layout<'_> {
         Layout { def: &self.def, offsets: &self.offsets }
+    }
+
+    /// A slab place for a new entry expiring at `exp`.
+    fn alloc(&mut self, exp: u64) -> u32 {
+        if let Some(i) = self.free.pop() {
+            let e = &mut self.slab[i as usize];
+            e.data.fill(0);
+            (e.exp, e.update, e.refs) = (exp, 0, 0);
+            return i;
+        }
+        let data = vec![0u32; self.words].into_boxed_slice();
+        self.slab.push(Entry { exp, update: 0, refs: 0, data });
+        self.gens.push(0);
+        (self.slab.len() - 1) as u32
+    }
+
+    /// Gives back the place of an entry that left the map.
+    fn release_slot(&mut self, i: u32) {
+        self.gens[i as usize] = self.gens[i as usize].wrapping_add(1);
+        self.free.push(i);
     }
 
     pub fn def(&self) -> &TableDef {
@@ -186,7 +226,8 @@ impl Table {
     fn rebuild_journal(&mut self) {
         let seq = self.journal.as_ref().map_or(u64::from(self.update), |j| j.seq);
         let mut j = Journal { seq, by_id: Default::default() };
-        for (k, e) in self.map.iter() {
+        for (k, &i) in self.map.iter() {
+            let e = &self.slab[i as usize];
             if let Some(id) = j.widen(e.update).filter(|_| e.update != 0) {
                 j.by_id.insert(id, k.clone());
             }
@@ -208,19 +249,21 @@ impl Table {
         let mut n = 0;
         let mut skipped = 0;
         while skipped < self.map.len() {
-            let Some((_, e)) = self.map.peek_lru() else { break };
+            let Some((_, &i)) = self.map.peek_lru() else { break };
+            let e = &self.slab[i as usize];
             if e.exp == 0 || e.exp > now {
                 break;
             }
             if e.refs > 0 {
                 // In use: it stays, and the next oldest gets its chance.
-                if let Some((k, e)) = self.map.pop_lru() {
-                    self.map.push(k, e);
+                if let Some((k, i)) = self.map.pop_lru() {
+                    self.map.push(k, i);
                 }
                 skipped += 1;
                 continue;
             }
             self.map.pop_lru();
+            self.release_slot(i);
             n += 1;
         }
         n
@@ -240,12 +283,13 @@ impl Table {
             return false;
         }
         for _ in 0..self.map.len() {
-            let Some((k, e)) = self.map.pop_lru() else { break };
-            if e.refs == 0 {
+            let Some((k, i)) = self.map.pop_lru() else { break };
+            if self.slab[i as usize].refs == 0 {
+                self.release_slot(i);
                 self.evicted += 1;
                 return true;
             }
-            self.map.push(k, e);
+            self.map.push(k, i);
         }
         false
     }
@@ -254,39 +298,54 @@ impl Table {
     /// then touch, what `track-sc` and `set table` do). None: the table is full and may not evict.
     pub fn touch<'a>(&'a mut self, key: &'a TKey, now: u64) -> Option<EntryMut<'a>> {
         let exp = self.exp_from(now);
-        let fresh = match self.map.get_mut(key) {
-            Some(e) if Self::live(e, now) => {
+        // One lookup, which also makes the entry the most recent.
+        let (i, fresh) = match self.map.get(key).copied() {
+            Some(i) => {
+                let e = &mut self.slab[i as usize];
+                let fresh = !Self::live(e, now);
+                if fresh {
+                    e.data.fill(0);
+                }
                 e.exp = exp;
-                false
-            }
-            Some(e) => {
-                e.data.fill(0);
-                e.exp = exp;
-                true
+                (i, fresh)
             }
             None => {
                 if !self.make_room(now) {
                     return None;
                 }
-                let data = vec![0u32; self.words].into_boxed_slice();
-                self.map.push(key.clone(), Entry { exp, update: 0, refs: 0, data });
-                true
+                let i = self.alloc(exp);
+                self.map.push(key.clone(), i);
+                (i, true)
             }
         };
-        let layout = Layout { def: &self.def, offsets: &self.offsets };
-        // Already the most recent: no second move in the LRU list.
-        let e = self.map.peek_mut(key)?;
-        Some(EntryMut {
-            l: layout,
-            e,
+        Some(self.entry_mut(i, key, now, fresh))
+    }
+
+    /// Write access to the entry at slab place `i` (whose key is `key`).
+    fn entry_mut<'a>(&'a mut self, i: u32, key: &'a TKey, now: u64, dirty: bool) -> EntryMut<'a> {
+        let handle = Handle { idx: i, generation: self.gens[i as usize] };
+        EntryMut {
+            l: Layout { def: &self.def, offsets: &self.offsets },
+            e: &mut self.slab[i as usize],
+            handle,
             dict: &mut self.dict,
             update: &mut self.update,
             now,
-            dirty: fresh,
+            dirty,
             quiet: false,
             wake: self.wake.as_deref(),
             journal: self.journal.as_mut().map(|j| (j, key)),
-        })
+        }
+    }
+
+    /// The entry `h` was taken from, to change, if it is still there (an entry in use always
+    /// is): no lookup and no expiry refresh. `key` is the entry's key, for the journal.
+    pub fn held_mut<'a>(&'a mut self, h: Handle, key: &'a TKey, now: u64) -> Option<EntryMut<'a>> {
+        // A place's generation moves on when its entry goes, so a match is the same entry.
+        if self.gens.get(h.idx as usize) != Some(&h.generation) {
+            return None;
+        }
+        Some(self.entry_mut(h.idx, key, now, false))
     }
 
     fn exp_from(&self, now: u64) -> u64 {
@@ -298,31 +357,23 @@ impl Table {
 
     /// The live entry for `key`, without touching it.
     pub fn get(&self, key: &TKey, now: u64) -> Option<EntryView<'_>> {
-        let e = self.map.peek(key).filter(|e| Self::live(e, now))?;
+        let e = self.map.peek(key).map(|&i| &self.slab[i as usize]).filter(|e| Self::live(e, now))?;
         Some(EntryView { l: self.layout(), e, dict: &self.dict, now })
     }
 
     /// The live entry for `key` to change, without refreshing its expiry.
     pub fn get_mut<'a>(&'a mut self, key: &'a TKey, now: u64) -> Option<EntryMut<'a>> {
-        let layout = Layout { def: &self.def, offsets: &self.offsets };
-        let e = self.map.peek_mut(key).filter(|e| Self::live(e, now))?;
-        Some(EntryMut {
-            l: layout,
-            e,
-            dict: &mut self.dict,
-            update: &mut self.update,
-            now,
-            dirty: false,
-            quiet: false,
-            wake: self.wake.as_deref(),
-            journal: self.journal.as_mut().map(|j| (j, key)),
-        })
+        let i = *self.map.peek(key)?;
+        if !Self::live(&self.slab[i as usize], now) {
+            return None;
+        }
+        Some(self.entry_mut(i, key, now, false))
     }
 
     /// Sets an entry's remaining lifetime (a peer's timed update): `ms` from `now`.
     pub fn set_expire_in(&mut self, key: &TKey, now: u64, ms: u64) {
-        if let Some(e) = self.map.peek_mut(key) {
-            e.exp = now.saturating_add(ms).max(1);
+        if let Some(&i) = self.map.peek(key) {
+            self.slab[i as usize].exp = now.saturating_add(ms).max(1);
         }
     }
 
@@ -343,7 +394,7 @@ impl Table {
                 .by_id
                 .range(from + 1..)
                 .filter_map(|(&id, k)| {
-                    let e = self.map.peek(k)?;
+                    let e = &self.slab[*self.map.peek(k)? as usize];
                     (e.update == id as u32 && Self::live(e, now))
                         .then_some((k, EntryView { l, e, dict: &self.dict, now }))
                 })
@@ -352,6 +403,7 @@ impl Table {
         let mut v: Vec<_> = self
             .map
             .iter()
+            .map(|(k, &i)| (k, &self.slab[i as usize]))
             .filter(|(_, e)| {
                 let id = e.update;
                 id != 0 && id.wrapping_sub(since) as i32 > 0 && last.wrapping_sub(id) as i32 >= 0 && Self::live(e, now)
@@ -364,8 +416,11 @@ impl Table {
 
     /// Removes `key` unless it is in use; whether it was removed.
     pub fn remove(&mut self, key: &TKey) -> bool {
-        if self.map.peek(key).is_some_and(|e| e.refs == 0) {
+        if let Some(&i) = self.map.peek(key)
+            && self.slab[i as usize].refs == 0
+        {
             self.map.pop(key);
+            self.release_slot(i);
             return true;
         }
         false
@@ -377,12 +432,15 @@ impl Table {
         let doomed: Vec<TKey> = self
             .map
             .iter()
+            .map(|(k, &i)| (k, &self.slab[i as usize]))
             .filter(|(_, e)| e.refs == 0)
             .filter(|(k, e)| !Self::live(e, now) || drop(k, &EntryView { l: layout, e, dict: &self.dict, now }))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &doomed {
-            self.map.pop(k);
+            if let Some(i) = self.map.pop(k) {
+                self.release_slot(i);
+            }
         }
         doomed.len()
     }
@@ -393,6 +451,7 @@ impl Table {
         let mut v: Vec<_> = self
             .map
             .iter()
+            .map(|(k, &i)| (k, &self.slab[i as usize]))
             .filter(|(_, e)| Self::live(e, now))
             .map(|(k, e)| (k, EntryView { l, e, dict: &self.dict, now }))
             .collect();
@@ -402,7 +461,8 @@ impl Table {
 
     /// Rough bytes held per entry (key, values, list and map overhead), for sizing.
     pub fn entry_bytes(&self) -> usize {
-        std::mem::size_of::<TKey>() + std::mem::size_of::<Entry>() + self.words * 4 + 48
+        // The map's value and the slab's generation: 4 bytes each.
+        std::mem::size_of::<TKey>() + std::mem::size_of::<Entry>() + 8 + self.words * 4 + 48
     }
 }
 
@@ -495,6 +555,7 @@ impl<'a> EntryView<'a> {
 pub struct EntryMut<'a> {
     l: Layout<'a>,
     e: &'a mut Entry,
+    handle: Handle,
     dict: &'a mut Vec<Arc<str>>,
     update: &'a mut u32,
     /// A replicated table's journal, and the entry's key to record in it (cloned only when the
@@ -528,6 +589,11 @@ impl EntryMut<'_> {
     pub fn remote(mut self) -> Self {
         self.quiet = true;
         self
+    }
+
+    /// Where the entry sits, to reach it again with [`Table::held_mut`] while it is in use.
+    pub fn handle(&self) -> Handle {
+        self.handle
     }
 
     pub fn view(&self) -> EntryView<'_> {

@@ -13,9 +13,10 @@
 
 use super::key::TKey;
 use super::registry::{SharedTable, lock};
-use super::table::EntryMut;
+use super::table::{EntryMut, Handle};
 use crate::sample::Value;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Counters per session or stream, as HAProxy's default `tune.stick-counters`.
@@ -24,17 +25,30 @@ pub const MAX_SC: usize = 3;
 struct Slot {
     table: SharedTable,
     key: TKey,
+    /// The entry itself, reached without a lookup: it stays in the table while tracked.
+    at: Handle,
 }
+
+impl Slot {
+    /// Runs `f` on the tracked entry, or on the same key in `other` (`None` when `other` lacks
+    /// it). Takes the table's lock.
+    fn with<R>(&self, other: Option<&SharedTable>, now: u64, f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R) -> R {
+        match other.filter(|o| !Arc::ptr_eq(o, &self.table)) {
+            Some(o) => f(lock(o).get_mut(&self.key, now).as_mut()),
+            None => f(lock(&self.table).held_mut(self.at, &self.key, now).as_mut()),
+        }
+    }
+}
+
+type Slots = [Option<Slot>; MAX_SC];
 
 /// The entries one session or stream tracks.
 #[derive(Default)]
 pub struct Trackers {
-    slots: Mutex<[Option<Slot>; MAX_SC]>,
-    /// The tables' clock origin, to release entries at their own time.
-    epoch: Mutex<Option<Instant>>,
+    slots: Mutex<Slots>,
     /// Whether anything was tracked: most sessions and requests track nothing, and then count
     /// and release without taking a lock.
-    used: std::sync::atomic::AtomicBool,
+    used: AtomicBool,
 }
 
 impl std::fmt::Debug for Trackers {
@@ -49,16 +63,21 @@ fn ms(epoch: Instant) -> u64 {
 }
 
 impl Trackers {
-    fn slots(&self) -> std::sync::MutexGuard<'_, [Option<Slot>; MAX_SC]> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The slots, locked, when anything was tracked.
+    fn held(&self) -> Option<std::sync::MutexGuard<'_, Slots>> {
+        self.used().then(|| self.slots())
+    }
+
     pub fn is_tracked(&self, n: usize) -> bool {
-        self.used() && self.slots().get(n).is_some_and(Option::is_some)
+        self.held().is_some_and(|s| s.get(n).is_some_and(Option::is_some))
     }
 
     fn used(&self) -> bool {
-        self.used.load(std::sync::atomic::Ordering::Relaxed)
+        self.used.load(Ordering::Relaxed)
     }
 
     /// `track-sc<n>`: only the first tracking of a counter applies. Finds or creates the entry,
@@ -78,16 +97,16 @@ impl Trackers {
         if slot.is_some() {
             return false;
         }
-        {
+        let at = {
             let mut t = lock(table);
             let Some(mut e) = t.touch(&key, ms(epoch)) else { return false };
             e.acquire();
             e.conn_open();
             first(&mut e);
-        }
-        *slot = Some(Slot { table: table.clone(), key });
-        *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(epoch);
-        self.used.store(true, std::sync::atomic::Ordering::Relaxed);
+            e.handle()
+        };
+        *slot = Some(Slot { table: table.clone(), key, at });
+        self.used.store(true, Ordering::Relaxed);
         true
     }
 
@@ -100,37 +119,20 @@ impl Trackers {
         epoch: Instant,
         f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
     ) -> Option<R> {
-        if !self.used() {
-            return None;
-        }
-        let slots = self.slots();
+        let slots = self.held()?;
         let s = slots.get(n)?.as_ref()?;
-        let mut t = lock(other.unwrap_or(&s.table));
-        let mut e = t.get_mut(&s.key, ms(epoch));
-        Some(f(e.as_mut()))
-    }
-
-    /// Runs `f` on entry `n` if tracked; false if not.
-    fn on(&self, n: usize, epoch: Instant, f: &mut dyn FnMut(&mut EntryMut<'_>)) -> bool {
-        self.with(n, None, epoch, |e| {
-            if let Some(e) = e {
-                f(e)
-            }
-        })
-        .is_some()
+        Some(s.with(other, ms(epoch), f))
     }
 
     /// Ends the tracking: `conn_cur` down, the entries no longer in use. Idempotent.
     pub fn release(&self) {
-        if !self.used.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        if !self.used.swap(false, Ordering::Relaxed) {
             return;
         }
-        let epoch = *self.epoch.lock().unwrap_or_else(|p| p.into_inner());
-        // Slots, then table: the order `track` and `with` lock in.
+        // Slots, then table: the order `track` and `with` lock in. Neither change reads the
+        // clock.
         for s in self.slots().iter_mut().filter_map(Option::take) {
-            let Some(epoch) = epoch else { continue };
-            let mut t = lock(&s.table);
-            if let Some(mut e) = t.get_mut(&s.key, ms(epoch)) {
+            if let Some(mut e) = lock(&s.table).held_mut(s.at, &s.key, 0) {
                 e.conn_close();
                 e.release();
             }
@@ -145,14 +147,42 @@ impl Drop for Trackers {
 }
 
 /// Runs `f` once per counter number on the stream's entry, else the session's (HAProxy's
-/// `stream_inc_*_ctr`).
+/// `stream_inc_*_ctr`). Each side's slots are locked once, the stream's first.
 pub fn each(stream: Option<&Trackers>, session: &Trackers, epoch: Instant, mut f: impl FnMut(&mut EntryMut<'_>)) {
-    for n in 0..MAX_SC {
-        if stream.is_some_and(|s| s.on(n, epoch, &mut f)) {
-            continue;
-        }
-        session.on(n, epoch, &mut f);
+    let st = stream.and_then(Trackers::held);
+    let se = session.held();
+    if st.is_none() && se.is_none() {
+        return;
     }
+    let now = ms(epoch);
+    for n in 0..MAX_SC {
+        let s = st.as_ref().and_then(|s| s[n].as_ref()).or_else(|| se.as_ref().and_then(|s| s[n].as_ref()));
+        if let Some(s) = s {
+            s.with(None, now, |e| {
+                if let Some(e) = e {
+                    f(e)
+                }
+            });
+        }
+    }
+}
+
+/// Runs `f` on the entry counter `n` names (the stream's, else the session's), or on its key
+/// in `other`; `None` when neither tracks `n`. One slots lock on the side that tracks it.
+pub fn with_sc<R>(
+    stream: Option<&Trackers>,
+    session: &Trackers,
+    n: usize,
+    other: Option<&SharedTable>,
+    epoch: Instant,
+    f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
+) -> Option<R> {
+    if let Some(slots) = stream.and_then(Trackers::held)
+        && let Some(Some(s)) = slots.get(n)
+    {
+        return Some(s.with(other, ms(epoch), f));
+    }
+    session.with(n, other, epoch, f)
 }
 
 /// Where counts go, once per counter number: the stream's entry, else the session's (as
@@ -180,14 +210,6 @@ pub fn add_bytes(targets: &[(SharedTable, TKey)], epoch: Instant, bytes_in: u64,
             e.add_bytes_in(bytes_in);
             e.add_bytes_out(bytes_out);
         }
-    }
-}
-
-/// The entry counter `n` names for fetches: the stream's, else the session's.
-pub fn pick<'a>(stream: Option<&'a Trackers>, session: &'a Trackers, n: usize) -> Option<&'a Trackers> {
-    match stream {
-        Some(s) if s.is_tracked(n) => Some(s),
-        _ => session.is_tracked(n).then_some(session),
     }
 }
 
@@ -400,7 +422,6 @@ mod tests {
     use crate::peers::datatype::DataType;
     use crate::stktable::def::parse_store;
     use crate::stktable::{KeyKind, Table, TableDef};
-    use std::sync::Arc;
 
     fn shared(store: &[&str]) -> SharedTable {
         let store: Vec<String> = store.iter().map(|s| s.to_string()).collect();
@@ -444,19 +465,50 @@ mod tests {
 
     #[test]
     fn fetches_see_the_stream_first_and_other_tables_by_key() {
-        let (t, u) = (shared(&["conn_cur"]), shared(&["gpc0"]));
+        let (t, u, v) = (shared(&["conn_cur"]), shared(&["gpc0"]), shared(&["gpt0"]));
         let k = TKey::Ip([127, 0, 0, 9]);
         let epoch = Instant::now();
         let (sess, stream) = (Trackers::default(), Trackers::default());
-        assert!(pick(Some(&stream), &sess, 0).is_none());
-        sess.track(0, &t, k.clone(), epoch, |_| {});
-        assert!(std::ptr::eq(pick(Some(&stream), &sess, 0).unwrap(), &sess));
-        stream.track(0, &t, k.clone(), epoch, |_| {});
-        assert!(std::ptr::eq(pick(Some(&stream), &sess, 0).unwrap(), &stream));
-        assert_eq!(sess.with(0, Some(&u), epoch, |e| e.is_some()), Some(false), "key absent from the other table");
-        lock(&u).touch(&k, 0);
-        assert_eq!(sess.with(0, Some(&u), epoch, |e| e.is_some()), Some(true));
+        // Which table the entry found is in: `u` stores gpc0, `t` does not.
+        let in_u = |e: Option<&mut EntryMut<'_>>| e.map(|e| e.view().has(DataType::GPC0));
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), None, "nothing tracked");
+        assert!(sess.track(0, &u, k.clone(), epoch, |_| {}));
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), Some(Some(true)), "the session's");
+        assert!(stream.track(0, &t, k.clone(), epoch, |_| {}));
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), Some(Some(false)), "the stream's first");
+        assert_eq!(with_sc(None, &sess, 0, None, epoch, in_u), Some(Some(true)));
+        assert_eq!(with_sc(Some(&stream), &sess, 1, None, epoch, in_u), None);
+        assert_eq!(sess.with(0, Some(&v), epoch, |e| e.is_some()), Some(false), "key absent from the other table");
+        lock(&v).touch(&k, 0);
+        assert_eq!(sess.with(0, Some(&v), epoch, |e| e.is_some()), Some(true));
+        assert_eq!(stream.with(0, Some(&u), epoch, in_u), Some(Some(true)), "the same key in the session's table");
         assert_eq!(sess.with(2, None, epoch, |_| ()), None);
+    }
+
+    #[test]
+    fn a_tracked_entry_is_reached_without_its_key_while_in_use() {
+        let t = shared(&["conn_cur", "http_req_cnt"]);
+        let k = TKey::Ip([127, 0, 0, 5]);
+        let epoch = Instant::now();
+        let a = Trackers::default();
+        assert!(a.track(0, &t, k.clone(), epoch, |_| {}));
+        // Purges, evictions and removals pass over an entry in use: its place stays its own.
+        {
+            let mut l = lock(&t);
+            assert!(!l.remove(&k));
+            assert_eq!(l.remove_if(u64::MAX, |_, _| true), 0);
+            for n in 0..20u8 {
+                l.touch(&TKey::Ip([10, 0, 0, n]), 0);
+            }
+            l.purge(u64::MAX);
+        }
+        each(None, &a, epoch, |e| e.inc_http_req());
+        assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(1));
+        drop(a);
+        assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(0));
+        // Once released it can go, and a new entry may take its place.
+        lock(&t).purge(u64::MAX);
+        assert_eq!(lock(&t).len(), 0);
     }
 
     #[test]
