@@ -180,30 +180,12 @@ fn iso_into(out: &mut Vec<u8>, t: SystemTime) {
 
 /// A decimal number, without going through `fmt`.
 pub fn push_int(out: &mut Vec<u8>, n: i64) {
-    // Timers, counters and octets are mostly small.
-    if (0..100).contains(&n) {
-        if n >= 10 {
-            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
-        } else {
-            out.push(b'0' + n as u8);
-        }
-        return;
+    // Timers and counters are mostly one digit.
+    if (0..10).contains(&n) {
+        out.push(b'0' + n as u8);
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// `n` zero-padded to `width` digits.

@@ -1,6 +1,7 @@
 //! Logging to syslog: a bounded queue feeds one sender task, so a slow or absent log server never
 //! slows the proxy; lines that do not fit are dropped and counted.
 
+pub mod compiled;
 pub mod format;
 pub mod record;
 

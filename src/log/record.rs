@@ -2,7 +2,8 @@
 //! (`%ci`, `%Tr`, `%{+Q}r`, `%hr`, ...). Pure: the proxy fills the record, this renders it; the
 //! record is also a [`SampleContext`] so `%[...]` expressions read the same request.
 
-use crate::sample::{LogFormat, MapSet, SampleContext, Segment};
+use super::compiled::Var;
+use crate::sample::SampleContext;
 use http::{HeaderMap, Method, Uri, Version};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -256,8 +257,9 @@ impl Record {
 
     /// One log variable: a number, or text appended to `out` (the caller escapes it); `None`
     /// when HAProxy prints `-`.
-    fn var(&self, name: &str, out: &mut Vec<u8>) -> Option<Val> {
+    pub(super) fn var(&self, var: Var, out: &mut Vec<u8>) -> Option<Val> {
         use Val::{Int, Text};
+        use Var::*;
         let text = |out: &mut Vec<u8>, t: &str| {
             out.extend_from_slice(t.as_bytes());
             Text
@@ -289,121 +291,119 @@ impl Record {
             }
             Text
         };
-        // On the bytes: a decision tree on length and bytes, not one string compare per arm.
-        Some(match name.as_bytes() {
-            b"ci" => ip(out, Some(self.client))?,
-            b"cp" => port(Some(self.client))?,
-            b"fi" => ip(out, Some(self.local))?,
-            b"fp" => port(Some(self.local))?,
-            b"si" => ip(out, self.server_addr)?,
-            b"sp" => port(self.server_addr)?,
-            b"bi" => ip(out, self.backend_src)?,
-            b"bp" => port(self.backend_src)?,
-            b"t" => {
+        Some(match var {
+            Ci => ip(out, Some(self.client))?,
+            Cp => port(Some(self.client))?,
+            Fi => ip(out, Some(self.local))?,
+            Fp => port(Some(self.local))?,
+            Si => ip(out, self.server_addr)?,
+            Sp => port(self.server_addr)?,
+            Bi => ip(out, self.backend_src)?,
+            Bp => port(self.backend_src)?,
+            T => {
                 super::format::accept_date_into(out, self.accepted);
                 Text
             }
-            b"tr" => {
+            Tr => {
                 super::format::accept_date_into(out, self.request_at);
                 Text
             }
-            b"T" => {
+            TGmt => {
                 super::format::gmt_date_into(out, self.accepted);
                 Text
             }
-            b"Ts" => Int(secs(self.accepted)),
-            b"ms" => {
+            Ts => Int(secs(self.accepted)),
+            Ms => {
                 let n = ms(self.accepted);
                 out.extend_from_slice(&[b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
                 Text
             }
-            b"trg" => {
+            Trg => {
                 super::format::gmt_date_into(out, self.request_at);
                 Text
             }
-            b"ts" => {
+            TsState => {
                 out.extend(self.termination.iter().map(|&c| c as u8));
                 Text
             }
-            b"tsc" => {
+            Tsc => {
                 out.extend(self.termination.iter().map(|&c| c as u8));
                 text(out, "--")
             }
-            b"f" => text(out, &self.frontend),
-            b"ft" => {
+            F => text(out, &self.frontend),
+            Ft => {
                 text(out, &self.frontend);
                 if self.tls {
                     out.push(b'~');
                 }
                 Text
             }
-            b"b" => text(out, &self.backend),
-            b"s" => text(out, &self.server),
-            b"Th" => Int(self.th),
-            b"Ti" => Int(self.ti),
-            b"TR" => Int(self.t_recv),
-            b"Tq" => Int(if self.t_recv < 0 { -1 } else { self.th + self.ti + self.t_recv }),
-            b"Tw" => Int(self.tw),
-            b"Tc" => Int(self.tc),
-            b"Tr" => Int(self.tr),
-            b"Ta" => Int(if self.tt < 0 { -1 } else { self.tt - self.th - self.ti }),
-            b"Tt" => Int(self.tt),
+            B => text(out, &self.backend),
+            S => text(out, &self.server),
+            Th => Int(self.th),
+            Ti => Int(self.ti),
+            TRecv => Int(self.t_recv),
+            Tq => Int(if self.t_recv < 0 { -1 } else { self.th + self.ti + self.t_recv }),
+            Tw => Int(self.tw),
+            Tc => Int(self.tc),
+            TResp => Int(self.tr),
+            Ta => Int(if self.tt < 0 { -1 } else { self.tt - self.th - self.ti }),
+            Tt => Int(self.tt),
             // Data transfer: what is left of Tt after the request, queue, connect and response
             // phases (-1 when one of them never happened), as HAProxy's `%Td`.
-            b"Td" => Int(if self.tt < 0 || self.tr < 0 || self.t_recv < 0 || self.tw < 0 || self.tc < 0 {
+            Td => Int(if self.tt < 0 || self.tr < 0 || self.t_recv < 0 || self.tw < 0 || self.tc < 0 {
                 -1
             } else {
                 self.tt - (self.th + self.ti + self.t_recv) - self.tw - self.tc - self.tr
             }),
             // The session as the client saw it, without the idle time before the request.
-            b"Tu" => Int(if self.tt < 0 { -1 } else { self.tt - self.ti }),
-            b"Tl" => {
+            Tu => Int(if self.tt < 0 { -1 } else { self.tt - self.ti }),
+            Tl => {
                 super::format::local_date_into(out, self.accepted);
                 Text
             }
-            b"trl" => {
+            Trl => {
                 super::format::local_date_into(out, self.request_at);
                 Text
             }
-            b"lc" => Int(self.log_counter as i64),
-            b"ST" => Int(self.status? as i64),
-            b"B" => Int(self.bytes_out as i64),
-            b"U" => Int(self.bytes_in as i64),
-            b"ac" => Int(self.actconn as i64),
-            b"fc" => Int(self.feconn as i64),
-            b"bc" => Int(self.beconn as i64),
-            b"sc" => Int(self.srvconn as i64),
-            b"rc" => Int(self.retries as i64),
-            b"sq" => Int(self.srv_queue as i64),
-            b"bq" => Int(self.be_queue as i64),
-            b"hr" => hdrs(out, &self.captures_req, "|", true),
-            b"hrl" => hdrs(out, &self.captures_req, " ", false),
-            b"hs" => hdrs(out, &self.captures_res, "|", true),
-            b"hsl" => hdrs(out, &self.captures_res, " ", false),
-            b"r" => self.request_line_into(out).then_some(Text)?,
-            b"HM" => text(out, self.method.as_ref()?.as_str()),
-            b"HU" => {
+            Lc => Int(self.log_counter as i64),
+            St => Int(self.status? as i64),
+            Bytes => Int(self.bytes_out as i64),
+            BytesIn => Int(self.bytes_in as i64),
+            Ac => Int(self.actconn as i64),
+            Fc => Int(self.feconn as i64),
+            Bc => Int(self.beconn as i64),
+            Sc => Int(self.srvconn as i64),
+            Rc => Int(self.retries as i64),
+            Sq => Int(self.srv_queue as i64),
+            Bq => Int(self.be_queue as i64),
+            Hr => hdrs(out, &self.captures_req, "|", true),
+            Hrl => hdrs(out, &self.captures_req, " ", false),
+            Hs => hdrs(out, &self.captures_res, "|", true),
+            Hsl => hdrs(out, &self.captures_res, " ", false),
+            R => self.request_line_into(out).then_some(Text)?,
+            Hm => text(out, self.method.as_ref()?.as_str()),
+            Hu => {
                 uri_into(out, self.uri.as_ref()?);
                 Text
             }
-            b"HP" | b"HPO" => text(out, self.uri.as_ref()?.path()),
-            b"HQ" => {
+            Hp | Hpo => text(out, self.uri.as_ref()?.path()),
+            Hq => {
                 if let Some(q) = self.uri.as_ref()?.query() {
                     out.push(b'?');
                     out.extend_from_slice(q.as_bytes());
                 }
                 Text
             }
-            b"HV" => text(out, version_text(self.version?)),
-            b"ID" => text(out, self.unique_id.as_deref()?),
-            b"pid" => Int(self.pid as i64),
-            b"H" => text(out, self.hostname),
-            b"rt" => Int(self.request_counter as i64),
-            b"CC" => text(out, self.cookie_req.as_deref()?),
-            b"CS" => text(out, self.cookie_res.as_deref()?),
-            b"sslv" => text(out, self.tls_version?),
-            b"sslc" => text(out, self.tls_cipher?),
-            _ => return None,
+            Hv => text(out, version_text(self.version?)),
+            Id => text(out, self.unique_id.as_deref()?),
+            Pid => Int(self.pid as i64),
+            H => text(out, self.hostname),
+            Rt => Int(self.request_counter as i64),
+            Cc => text(out, self.cookie_req.as_deref()?),
+            Cs => text(out, self.cookie_res.as_deref()?),
+            Sslv => text(out, self.tls_version?),
+            Sslc => text(out, self.tls_cipher?),
         })
     }
 }
@@ -453,221 +453,9 @@ fn version_text(v: Version) -> &'static str {
 }
 
 /// What a variable gave: a number (printed in decimal or `%{+X}` hex) or text already appended.
-enum Val {
+pub(super) enum Val {
     Int(i64),
     Text,
-}
-
-/// Variables HAProxy 2.6 knows, so a format with a typo is refused at load.
-pub const VARS: &[&str] = &[
-    "ci", "cp", "fi", "fp", "si", "sp", "bi", "bp", "t", "tr", "T", "Ts", "ms", "trg", "ts", "tsc", "f", "ft", "b",
-    "s", "Th", "Ti", "TR", "Tq", "Tw", "Tc", "Tr", "Ta", "Tt", "ST", "B", "U", "ac", "fc", "bc", "sc", "rc", "sq",
-    "bq", "hr", "hrl", "hs", "hsl", "r", "HM", "HU", "HP", "HPO", "HQ", "HV", "ID", "pid", "H", "rt", "CC", "CS",
-    "sslv", "sslc", "o", "Td", "Tu", "Tl", "trl", "lc",
-];
-
-/// Checks a parsed format: known variables, no map lookups (the log writer has no maps).
-pub fn check(f: &LogFormat) -> Result<(), String> {
-    for seg in &f.segments {
-        match seg {
-            Segment::LogVar { name, .. } if !VARS.contains(&name.as_str()) => {
-                return Err(format!("unknown log-format variable '%{name}'"));
-            }
-            Segment::Expr { expr, .. } if expr.map_refs().next().is_some() => {
-                return Err("map converters are not supported in log formats yet".into());
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy, Default)]
-struct Flags {
-    quote: bool,
-    hex: bool,
-    escape: bool,
-}
-
-impl Flags {
-    #[inline]
-    fn apply(mut self, list: &[String]) -> Flags {
-        if list.is_empty() {
-            return self;
-        }
-        for f in list {
-            match f.as_str() {
-                "+Q" => self.quote = true,
-                "-Q" => self.quote = false,
-                "+X" => self.hex = true,
-                "-X" => self.hex = false,
-                "+E" => self.escape = true,
-                "-E" => self.escape = false,
-                _ => {}
-            }
-        }
-        self
-    }
-}
-
-/// A byte a log line carries as it is, whatever the flags.
-fn plain(b: u8) -> bool {
-    b > 0x1f && b != 0x7f && b != b'"' && b != b'\\'
-}
-
-/// Whether every byte is [`plain`]: a reduction without an early exit, which the compiler
-/// vectorises.
-fn all_plain(text: &[u8]) -> bool {
-    text.iter().fold(true, |ok, &b| ok & plain(b))
-}
-
-fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
-    if !flags.quote && all_plain(text) {
-        out.extend_from_slice(text);
-        return;
-    }
-    if flags.quote {
-        out.push(b'"');
-    }
-    for &b in text {
-        match b {
-            b'"' if flags.quote || flags.escape => out.extend_from_slice(b"#22"),
-            b'\\' if flags.escape => out.extend_from_slice(b"\\\\"),
-            // HAProxy writes control bytes in logs as `#XX`.
-            0..=0x1f | 0x7f => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.extend_from_slice(&[b'#', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-            }
-            _ => out.push(b),
-        }
-    }
-    if flags.quote {
-        out.push(b'"');
-    }
-}
-
-/// Renders `f` for `rec`: variables HAProxy's way (`-` when absent, `%{+Q}` quotes, `%{+X}`
-/// hex numbers, `%{+X}o` sets flags for the rest of the line), samples as text.
-pub fn render(f: &LogFormat, rec: &Record) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    render_into(&mut out, f, rec);
-    out
-}
-
-/// [`render`], appended to `out`.
-pub fn render_into(out: &mut Vec<u8>, f: &LogFormat, rec: &Record) {
-    let mut maps = None;
-    let mut global = Flags::default();
-    // A variable's text, escaped into `out` afterwards; the buffer is reused from line to line.
-    let mut val = VAL.take();
-    // HAProxy's separators: a space is written only after something that printed, so runs of
-    // spaces and the space after an empty `%hr` collapse.
-    let mut last_space = true;
-    for seg in &f.segments {
-        let start = out.len();
-        match seg {
-            Segment::Literal(t) => {
-                let mut t = &t[..];
-                if last_space {
-                    while let [b' ', rest @ ..] = t {
-                        t = rest;
-                    }
-                }
-                // Now a space can only follow something printed: without a run of spaces inside,
-                // the literal goes out whole.
-                if !t.windows(2).any(|w| w == b"  ") {
-                    if let Some(&l) = t.last() {
-                        out.extend_from_slice(t);
-                        last_space = l == b' ';
-                    }
-                    continue;
-                }
-                for &b in t {
-                    if b == b' ' {
-                        if !last_space {
-                            out.push(b' ');
-                            last_space = true;
-                        }
-                    } else {
-                        out.push(b);
-                        last_space = false;
-                    }
-                }
-                continue;
-            }
-            Segment::LogVar { name, flags } if name == "o" => global = global.apply(flags),
-            Segment::LogVar { name, flags } => {
-                let fl = if flags.is_empty() { global } else { global.apply(flags) };
-                // Written straight into the line; only text that needs escaping (rare) goes
-                // through `val` and `emit`.
-                if fl.quote {
-                    out.push(b'"');
-                }
-                let body = out.len();
-                match rec.var(name, out) {
-                    Some(Val::Int(n)) => {
-                        out.truncate(start);
-                        if fl.hex {
-                            use std::io::Write;
-                            // HAProxy pads these three to 4 hex digits (`%04X`).
-                            let _ = if matches!(name.as_bytes(), b"Ts" | b"rt" | b"lc") {
-                                write!(out, "{n:04X}")
-                            } else {
-                                write!(out, "{n:X}")
-                            };
-                        } else {
-                            super::format::push_int(out, n);
-                        }
-                    }
-                    Some(Val::Text)
-                        if out.len() == body && matches!(name.as_bytes(), b"hr" | b"hs" | b"hrl" | b"hsl") =>
-                    {
-                        out.truncate(start);
-                    }
-                    Some(Val::Text) if all_plain(&out[body..]) => {
-                        if fl.quote {
-                            out.push(b'"');
-                        }
-                    }
-                    Some(Val::Text) => {
-                        val.clear();
-                        val.extend_from_slice(&out[body..]);
-                        out.truncate(start);
-                        emit(out, &val, fl);
-                    }
-                    None => {
-                        out.truncate(start);
-                        out.push(b'-');
-                    }
-                }
-            }
-            Segment::Expr { expr, flags } => {
-                let fl = global.apply(flags);
-                match expr.eval_str(rec, maps.get_or_insert_with(MapSet::default)) {
-                    Some(v) => emit(out, &v, fl),
-                    None => emit(out, b"-", Flags { quote: false, ..fl }),
-                }
-            }
-        }
-        if out.len() > start {
-            last_space = false;
-        }
-    }
-    VAL.set(val);
-}
-
-thread_local! {
-    /// [`render_into`]'s buffer for one variable's text.
-    static VAL: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// What rendering `f` reads beyond the record's fixed fields, so the proxy fills only that.
-pub fn needs_headers(f: &LogFormat) -> bool {
-    f.segments.iter().any(|s| match s {
-        Segment::Expr { .. } => true,
-        Segment::LogVar { name, .. } => name == "U",
-        Segment::Literal(_) => false,
-    })
 }
 
 impl SampleContext for Record {
@@ -715,11 +503,17 @@ impl SampleContext for Record {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::log::compiled::LineFormat;
+    use crate::sample::LogFormat;
     use std::time::Duration;
 
-    fn rec() -> Record {
+    fn render(f: &LogFormat, r: &Record) -> Vec<u8> {
+        LineFormat::compile(f).unwrap().render(r)
+    }
+
+    pub(crate) fn rec() -> Record {
         // 2026-11-05T02:49:33.123Z
         let t = UNIX_EPOCH + Duration::from_millis(1_793_846_973_123);
         let mut r = Record::new("192.0.2.7:40000".parse().unwrap(), "127.0.0.1:8080".parse().unwrap(), t, "web");
@@ -750,9 +544,8 @@ mod tests {
     }
 
     fn one(fmt: &str) -> String {
-        let f = LogFormat::parse(fmt).unwrap();
-        check(&f).unwrap();
-        String::from_utf8(render(&f, &rec())).unwrap()
+        let f = LineFormat::compile(&LogFormat::parse(fmt).unwrap()).unwrap();
+        String::from_utf8(f.render(&rec())).unwrap()
     }
 
     #[test]
@@ -823,7 +616,7 @@ mod tests {
         assert_eq!(r.captures_req[1].as_deref(), Some("0123"));
         let slots = LogFormat::parse("%[capture.req.hdr(1)] %[capture.req.hdr(0)] %[capture.res.hdr(0)]").unwrap();
         assert_eq!(String::from_utf8(render(&slots, &r)).unwrap(), "0123 example.com text/plain");
-        assert!(check(&LogFormat::parse("%zz").unwrap()).unwrap_err().contains("%zz"));
+        assert!(LineFormat::compile(&LogFormat::parse("%zz").unwrap()).unwrap_err().contains("%zz"));
         let quoted = {
             r.uri = Some("/a\"b".parse().unwrap_or_else(|_| "/x".parse().unwrap()));
             String::from_utf8(render(&LogFormat::parse("%{+Q}HU").unwrap(), &r)).unwrap()

@@ -118,7 +118,7 @@ pub struct LfHeader {
 
 /// A log-format body; two are the same when they are the same parsed format.
 #[derive(Debug, Clone)]
-pub struct LfBody(pub Arc<crate::sample::LogFormat>);
+pub struct LfBody(pub Arc<crate::log::compiled::LineFormat>);
 
 impl PartialEq for LfBody {
     fn eq(&self, other: &Self) -> bool {
@@ -386,13 +386,13 @@ pub fn customize(
     reply.close |= closing;
     if let Some(lf) = reply.lf_body.take() {
         // Rendered over the request as the log sees it (`%[req.hdr(host)]`, `%ci`, `%ID`, ...).
-        let body = rec.map(|h| crate::log::record::render(&lf.0, &h.lock())).unwrap_or_default();
+        let body = rec.map(|h| lf.0.render(&h.lock())).unwrap_or_default();
         set_length(&mut reply.headers, body.len());
         reply.body = Bytes::from(body);
     }
     // Last first, so the earlier positions still hold.
     for h in std::mem::take(&mut reply.lf_headers).into_iter().rev() {
-        let value = rec.map(|r| crate::log::record::render(&h.value.0, &r.lock())).unwrap_or_default();
+        let value = rec.map(|r| h.value.0.render(&r.lock())).unwrap_or_default();
         if let Ok(v) = HeaderValue::from_bytes(&value)
             && !value.is_empty()
         {

@@ -212,17 +212,16 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
-    super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
-    let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
+    let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
     if !logs {
-        let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+        let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
         let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
         return super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
     }
-    let start = httplog::Start::new(&req, &cx, first);
-    let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars).await;
+    let start = httplog::Start::new(&req, &cx, first, log.clone());
+    let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
@@ -269,12 +268,16 @@ async fn serve(
     active: &Arc<Active>,
     fi: usize,
     vars: &TxnVars<'_>,
+    log: Option<&super::logrec::LogHandle>,
 ) -> (Response<ProxyBody>, Option<usize>) {
     let mut picked = None;
-    let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked).await;
+    let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked, log).await;
     (resp, picked)
 }
 
+// The request's log record comes as an argument: carried in the request's extensions, it cost
+// an allocation and a map insert per request.
+#[allow(clippy::too_many_arguments)]
 async fn serve_picking(
     mut req: Request<Incoming>,
     verdict: Verdict,
@@ -283,6 +286,7 @@ async fn serve_picking(
     fi: usize,
     vars: &TxnVars<'_>,
     picked: &mut Option<usize>,
+    log: Option<&super::logrec::LogHandle>,
 ) -> Response<ProxyBody> {
     let cx = cx.clone();
     let active = active.clone();
@@ -303,8 +307,7 @@ async fn serve_picking(
     // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
-    let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
-    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log: log.as_ref() };
+    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
     // `monitor-uri` is answered before any rule, as in HAProxy.
     if let Some(resp) = rules::monitor(fe, &req, &t) {
         return finish(&fcnt, resp, close_client);

@@ -46,10 +46,9 @@ fn ms(d: std::time::Duration) -> i64 {
 }
 
 impl Start {
-    pub fn new<B>(req: &http::Request<B>, cx: &ConnCtx, first: bool) -> Start {
+    pub fn new<B>(req: &http::Request<B>, cx: &ConnCtx, first: bool, log: Option<super::logrec::LogHandle>) -> Start {
         let at = Instant::now();
         let tq = if first { ms(at - cx.accepted.1) } else { 0 };
-        let log = req.extensions().get::<super::logrec::LogHandle>().cloned();
         let handshake = cx.tls_info.get().and_then(|t| t.done);
         let head = head_timers(cx.accepted.1, handshake, req.extensions().get(), first, at);
         // With a record, the line is rendered from it instead.
@@ -254,15 +253,14 @@ impl Pending {
             self.active.fe_logger(self.fi).log(level, &line);
             return;
         }
-        let sd =
-            spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&crate::log::record::render(f, rec)).into_owned());
+        let sd = spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&f.render(rec)).into_owned());
         let format = match &spec.format {
             Some(f) => f,
             None => default_format(),
         };
         MSG.with_borrow_mut(|line| {
             line.clear();
-            crate::log::record::render_into(line, format, rec);
+            format.render_into(line, rec);
             self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), line);
         });
     }
@@ -273,10 +271,13 @@ thread_local! {
     static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// HAProxy 2.6's `option httplog` format, parsed once.
-fn default_format() -> &'static crate::sample::LogFormat {
-    static F: std::sync::OnceLock<crate::sample::LogFormat> = std::sync::OnceLock::new();
-    F.get_or_init(|| crate::sample::LogFormat::parse(super::logrec::HTTPLOG).expect("the httplog format parses"))
+/// HAProxy 2.6's `option httplog` format, compiled once.
+fn default_format() -> &'static crate::log::compiled::LineFormat {
+    static F: std::sync::OnceLock<crate::log::compiled::LineFormat> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let f = crate::sample::LogFormat::parse(super::logrec::HTTPLOG).expect("the httplog format parses");
+        crate::log::compiled::LineFormat::compile(&f).expect("the httplog format compiles")
+    })
 }
 
 /// `%U`: the request head as it is written on the wire, plus a declared body length.

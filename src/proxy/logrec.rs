@@ -1,12 +1,12 @@
 //! A frontend's logging settings (`log-format`, captures, `unique-id-format`, `dontlog-normal`,
 //! `log-separate-errors`) and the per-request [`Record`] they fill: made when the request
-//! arrives, carried in the request's extensions so rules can fill capture slots, completed and
+//! arrives, passed along with the request so rules can fill capture slots, completed and
 //! rendered by `httplog` when the response is done.
 
 use super::ConnCtx;
+use crate::log::compiled::LineFormat;
 use crate::log::format::Level;
 use crate::log::record::{self, Record};
-use crate::sample::LogFormat;
 use http::{HeaderName, HeaderValue, Request};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -26,14 +26,14 @@ pub struct Slot {
 #[derive(Debug, Default)]
 pub struct FrontLog {
     /// `log-format`; `None`: the `httplog` line.
-    pub format: Option<LogFormat>,
+    pub format: Option<LineFormat>,
     /// `log-format-sd`: RFC 5424 structured data, rendered like the message.
-    pub format_sd: Option<LogFormat>,
+    pub format_sd: Option<LineFormat>,
     pub req_slots: Vec<Slot>,
     pub res_slots: Vec<Slot>,
     /// `capture cookie NAME len N`: `%CC` / `%CS`.
     pub cookie: Option<(String, usize)>,
-    pub unique_id: Option<LogFormat>,
+    pub unique_id: Option<LineFormat>,
     pub unique_id_header: Option<HeaderName>,
     pub dontlog_normal: bool,
     pub separate_errors: bool,
@@ -52,7 +52,7 @@ impl FrontLog {
     /// Sets [`FrontLog::needs_headers`] from the formats.
     pub fn with_needs(mut self) -> FrontLog {
         self.needs_headers =
-            [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(record::needs_headers);
+            [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(LineFormat::needs_headers);
         self
     }
 
@@ -113,8 +113,9 @@ fn hostname() -> &'static str {
 }
 
 /// Starts the request's record when the frontend logs or needs ids or captures: takes the
-/// header captures, computes the unique id (and adds its header), and leaves the handle in the
-/// request's extensions. `lf_pages`: an `lf-string` error page may render over the record, so
+/// header captures, computes the unique id (and adds its header), and returns the handle the
+/// exchange passes to its rules and its log line (not in the request's extensions: inserting
+/// there allocates per request). `lf_pages`: an `lf-string` error page may render over the record, so
 /// it keeps the request's headers for its `%[...]` expressions.
 pub fn prepare<B>(
     req: &mut Request<B>,
@@ -123,9 +124,9 @@ pub fn prepare<B>(
     frontend: &str,
     logs: bool,
     lf_pages: bool,
-) {
+) -> Option<LogHandle> {
     if !logs && !lf_pages && !spec.needs_record() {
-        return;
+        return None;
     }
     let handle = spare_record(cx, frontend);
     let mut guard = handle.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,10 +152,13 @@ pub fn prepare<B>(
             }
         }
     }
-    // `tcp-request content capture` ran on the connection, before this request.
-    for (slot, v) in cx.rules.captures() {
-        if let Some(s) = spec.req_slots.get(slot) {
-            rec.capture_request(slot, &v, s.len);
+    // `tcp-request content capture` ran on the connection, before this request (only slots
+    // the frontend declares take them, so without slots the connection's list is not read).
+    if !spec.req_slots.is_empty() {
+        for (slot, v) in cx.rules.captures() {
+            if let Some(s) = spec.req_slots.get(slot) {
+                rec.capture_request(slot, &v, s.len);
+            }
         }
     }
     rec.captures_res.resize(spec.res_slots.len(), None);
@@ -162,14 +166,14 @@ pub fn prepare<B>(
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
     if let Some(f) = &spec.unique_id {
-        let id = String::from_utf8_lossy(&record::render(f, rec)).into_owned();
+        let id = String::from_utf8_lossy(&f.render(rec)).into_owned();
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
         rec.unique_id = Some(id);
     }
     drop(guard);
-    req.extensions_mut().insert(LogHandle { rec: handle, spec: spec.clone() });
+    Some(LogHandle { rec: handle, spec: spec.clone() })
 }
 
 /// Records of finished requests, at most this many per thread.
@@ -217,7 +221,7 @@ pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
         }
     }
     if let Some(f) = &spec.unique_id {
-        rec.unique_id = Some(String::from_utf8_lossy(&record::render(f, &rec)).into_owned());
+        rec.unique_id = Some(String::from_utf8_lossy(&f.render(&rec)).into_owned());
     }
     rec
 }

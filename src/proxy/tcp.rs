@@ -69,8 +69,8 @@ where
         rec.termination = out.termination;
         rec.retries = out.retries;
         let Some(level) = fe.logging.level(&rec) else { return };
-        let line = crate::log::record::render(f, &rec);
-        let sd = fe.logging.format_sd.as_ref().map(|f| crate::log::record::render(f, &rec));
+        let line = f.render(&rec);
+        let sd = fe.logging.format_sd.as_ref().map(|f| f.render(&rec));
         let sd = sd.map(|b| String::from_utf8_lossy(&b).into_owned());
         active.fe_logger(fi).log_sd(level, sd.as_deref(), &line);
         return;

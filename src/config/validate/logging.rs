@@ -6,6 +6,7 @@
 use super::super::error::FieldPath;
 use super::super::model::{self, Mode, Section};
 use super::Ctx;
+use crate::log::compiled::LineFormat;
 use crate::proxy::logrec::{FrontLog, Slot};
 use crate::sample::LogFormat;
 use http::HeaderName;
@@ -24,11 +25,11 @@ pub(super) fn ident(g: &model::Global) -> crate::log::Ident {
     crate::log::Ident { tag: g.log_tag.clone().filter(|t| !t.is_empty()), hostname }
 }
 
-pub(super) fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
+pub(super) fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LineFormat> {
     let text = text?;
     match LogFormat::parse(text) {
-        Ok(f) => match crate::log::record::check(&f) {
-            Ok(()) => Some(f),
+        Ok(f) => match LineFormat::compile(&f) {
+            Ok(f) => Some(f),
             Err(e) => {
                 cx.err_v(p, e, text);
                 None
@@ -83,11 +84,9 @@ const HTTP_ONLY: &[&str] =
     &["tr", "trg", "Ti", "TR", "Tq", "Tr", "Ta", "r", "HM", "HU", "HP", "HPO", "HQ", "HV", "CC", "CS"];
 
 /// A `log_format` in mode tcp: the HTTP-only variables are refused, as HAProxy does.
-fn tcp_format(f: LogFormat, at: &FieldPath, cx: &mut Ctx) -> Option<LogFormat> {
-    for seg in &f.segments {
-        if let crate::sample::Segment::LogVar { name, .. } = seg
-            && HTTP_ONLY.contains(&name.as_str())
-        {
+fn tcp_format(f: LineFormat, at: &FieldPath, cx: &mut Ctx) -> Option<LineFormat> {
+    for name in f.vars().map(crate::log::compiled::Var::name) {
+        if HTTP_ONLY.contains(&name) {
             cx.err_v(at.clone(), format!("format variable '{name}' is reserved for HTTP mode"), format!("%{name}"));
             return None;
         }

@@ -1,0 +1,507 @@
+//! A `log-format` compiled once, when the configuration is validated: literal text with its
+//! spacing already worked out, log variables as [`Var`] ids with their flags resolved (`%o`
+//! included), `%[...]` samples already parsed. Writing a line is then one pass over the items,
+//! with no variable names matched and no flags re-read per request.
+
+use super::record::{Record, Val};
+use crate::sample::{LogFormat, MapSet, SampleExpr, Segment};
+
+/// The log variables of HAProxy 2.6 that lbha renders (`%o` is resolved at compile time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    Ci,
+    Cp,
+    Fi,
+    Fp,
+    Si,
+    Sp,
+    Bi,
+    Bp,
+    T,
+    Tr,
+    TGmt,
+    Ts,
+    Ms,
+    Trg,
+    TsState,
+    Tsc,
+    F,
+    Ft,
+    B,
+    S,
+    Th,
+    Ti,
+    TRecv,
+    Tq,
+    Tw,
+    Tc,
+    TResp,
+    Ta,
+    Tt,
+    St,
+    Bytes,
+    BytesIn,
+    Ac,
+    Fc,
+    Bc,
+    Sc,
+    Rc,
+    Sq,
+    Bq,
+    Hr,
+    Hrl,
+    Hs,
+    Hsl,
+    R,
+    Hm,
+    Hu,
+    Hp,
+    Hpo,
+    Hq,
+    Hv,
+    Id,
+    Pid,
+    H,
+    Rt,
+    Cc,
+    Cs,
+    Sslv,
+    Sslc,
+    Td,
+    Tu,
+    Tl,
+    Trl,
+    Lc,
+}
+
+/// Each variable with the name a format spells it with.
+const NAMES: &[(&str, Var)] = &[
+    ("ci", Var::Ci),
+    ("cp", Var::Cp),
+    ("fi", Var::Fi),
+    ("fp", Var::Fp),
+    ("si", Var::Si),
+    ("sp", Var::Sp),
+    ("bi", Var::Bi),
+    ("bp", Var::Bp),
+    ("t", Var::T),
+    ("tr", Var::Tr),
+    ("T", Var::TGmt),
+    ("Ts", Var::Ts),
+    ("ms", Var::Ms),
+    ("trg", Var::Trg),
+    ("ts", Var::TsState),
+    ("tsc", Var::Tsc),
+    ("f", Var::F),
+    ("ft", Var::Ft),
+    ("b", Var::B),
+    ("s", Var::S),
+    ("Th", Var::Th),
+    ("Ti", Var::Ti),
+    ("TR", Var::TRecv),
+    ("Tq", Var::Tq),
+    ("Tw", Var::Tw),
+    ("Tc", Var::Tc),
+    ("Tr", Var::TResp),
+    ("Ta", Var::Ta),
+    ("Tt", Var::Tt),
+    ("ST", Var::St),
+    ("B", Var::Bytes),
+    ("U", Var::BytesIn),
+    ("ac", Var::Ac),
+    ("fc", Var::Fc),
+    ("bc", Var::Bc),
+    ("sc", Var::Sc),
+    ("rc", Var::Rc),
+    ("sq", Var::Sq),
+    ("bq", Var::Bq),
+    ("hr", Var::Hr),
+    ("hrl", Var::Hrl),
+    ("hs", Var::Hs),
+    ("hsl", Var::Hsl),
+    ("r", Var::R),
+    ("HM", Var::Hm),
+    ("HU", Var::Hu),
+    ("HP", Var::Hp),
+    ("HPO", Var::Hpo),
+    ("HQ", Var::Hq),
+    ("HV", Var::Hv),
+    ("ID", Var::Id),
+    ("pid", Var::Pid),
+    ("H", Var::H),
+    ("rt", Var::Rt),
+    ("CC", Var::Cc),
+    ("CS", Var::Cs),
+    ("sslv", Var::Sslv),
+    ("sslc", Var::Sslc),
+    ("Td", Var::Td),
+    ("Tu", Var::Tu),
+    ("Tl", Var::Tl),
+    ("trl", Var::Trl),
+    ("lc", Var::Lc),
+];
+
+impl Var {
+    pub fn parse(name: &str) -> Option<Var> {
+        NAMES.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+    }
+
+    pub fn name(self) -> &'static str {
+        NAMES.iter().find(|(_, v)| *v == self).map_or("", |(n, _)| n)
+    }
+
+    /// The capture lists: empty, they print nothing at all (not even `%{+Q}` quotes).
+    fn is_capture_list(self) -> bool {
+        matches!(self, Var::Hr | Var::Hrl | Var::Hs | Var::Hsl)
+    }
+
+    /// Text that never holds a byte needing an escape (addresses, dates, fixed words), so its
+    /// bytes need not be checked.
+    fn always_plain(self) -> bool {
+        use Var::*;
+        matches!(self, Ci | Fi | Si | Bi | T | Tr | TGmt | Ms | Trg | TsState | Tsc | Hv | Tl | Trl | Sslv | Sslc)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Flags {
+    quote: bool,
+    hex: bool,
+    escape: bool,
+}
+
+impl Flags {
+    fn apply(mut self, list: &[String]) -> Flags {
+        for f in list {
+            match f.as_str() {
+                "+Q" => self.quote = true,
+                "-Q" => self.quote = false,
+                "+X" => self.hex = true,
+                "-X" => self.hex = false,
+                "+E" => self.escape = true,
+                "-E" => self.escape = false,
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    /// Text. HAProxy writes a space only after something that printed: `space` is a leading
+    /// run of spaces (one space, or none after a space), `text` the rest with inner runs of
+    /// spaces already collapsed to one.
+    Lit {
+        space: bool,
+        text: Box<[u8]>,
+    },
+    /// A variable, with the `%o` flags before it and its own applied; `plain`: its text never
+    /// needs an escape (see [`Var::always_plain`]).
+    Var {
+        var: Var,
+        flags: Flags,
+        plain: bool,
+    },
+    Expr {
+        expr: SampleExpr,
+        flags: Flags,
+    },
+}
+
+/// A compiled `log-format` (see the module doc).
+#[derive(Debug, Clone, Default)]
+pub struct LineFormat {
+    items: Vec<Item>,
+    /// Rendering reads the request's headers (`%[...]` or `%U`).
+    needs_headers: bool,
+}
+
+impl LineFormat {
+    /// Compiles a parsed format; an unknown variable or a map lookup (the log writer has no
+    /// maps) is refused.
+    pub fn compile(f: &LogFormat) -> Result<LineFormat, String> {
+        let mut items = Vec::with_capacity(f.segments.len());
+        let mut global = Flags::default();
+        for seg in &f.segments {
+            match seg {
+                Segment::Literal(t) => items.push(literal(t)),
+                Segment::LogVar { name, flags } if name == "o" => global = global.apply(flags),
+                Segment::LogVar { name, flags } => {
+                    let var = Var::parse(name).ok_or_else(|| format!("unknown log-format variable '%{name}'"))?;
+                    items.push(Item::Var { var, flags: global.apply(flags), plain: var.always_plain() });
+                }
+                Segment::Expr { expr, .. } if expr.map_refs().next().is_some() => {
+                    return Err("map converters are not supported in log formats yet".into());
+                }
+                Segment::Expr { expr, flags } => {
+                    items.push(Item::Expr { expr: expr.clone(), flags: global.apply(flags) })
+                }
+            }
+        }
+        let needs_headers = items.iter().any(|i| match i {
+            Item::Expr { .. } => true,
+            Item::Var { var, .. } => *var == Var::BytesIn,
+            Item::Lit { .. } => false,
+        });
+        Ok(LineFormat { items, needs_headers })
+    }
+
+    pub fn needs_headers(&self) -> bool {
+        self.needs_headers
+    }
+
+    /// The variables the format uses, in order.
+    pub fn vars(&self) -> impl Iterator<Item = Var> + '_ {
+        self.items.iter().filter_map(|i| match i {
+            Item::Var { var, .. } => Some(*var),
+            _ => None,
+        })
+    }
+
+    pub fn render(&self, rec: &Record) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.render_into(&mut out, rec);
+        out
+    }
+
+    /// Renders the line for `rec`, appended to `out`: variables HAProxy's way (`-` when absent,
+    /// `%{+Q}` quotes, `%{+X}` hex numbers), samples as text.
+    pub fn render_into(&self, out: &mut Vec<u8>, rec: &Record) {
+        let mut maps = None;
+        let mut last_space = true;
+        for item in &self.items {
+            let start = out.len();
+            match item {
+                Item::Lit { space, text } => {
+                    if *space && !last_space {
+                        out.push(b' ');
+                        last_space = true;
+                    }
+                    if let Some(&l) = text.last() {
+                        put(out, text);
+                        last_space = l == b' ';
+                    }
+                    continue;
+                }
+                &Item::Var { var, flags, plain } => var_into(out, rec, var, flags, plain),
+                Item::Expr { expr, flags } => match expr.eval_str(rec, maps.get_or_insert_with(MapSet::default)) {
+                    Some(v) => emit(out, &v, *flags),
+                    None => out.push(b'-'),
+                },
+            }
+            if out.len() > start {
+                last_space = false;
+            }
+        }
+    }
+}
+
+/// A literal's item: see [`Item::Lit`].
+fn literal(t: &[u8]) -> Item {
+    let rest = &t[t.iter().take_while(|&&b| b == b' ').count()..];
+    let mut text = Vec::with_capacity(rest.len());
+    for &b in rest {
+        if !(b == b' ' && text.last() == Some(&b' ')) {
+            text.push(b);
+        }
+    }
+    Item::Lit { space: rest.len() < t.len(), text: text.into_boxed_slice() }
+}
+
+/// Short text (separators, most variables) without a call to `memcpy`.
+#[inline]
+fn put(out: &mut Vec<u8>, t: &[u8]) {
+    if t.len() <= 2 {
+        for &b in t {
+            out.push(b);
+        }
+    } else {
+        out.extend_from_slice(t);
+    }
+}
+
+/// One variable, written straight into the line; only text that needs escaping (rare) is
+/// copied out and escaped.
+fn var_into(out: &mut Vec<u8>, rec: &Record, var: Var, fl: Flags, plain: bool) {
+    let start = out.len();
+    if fl.quote {
+        out.push(b'"');
+    }
+    let body = out.len();
+    match rec.var(var, out) {
+        Some(Val::Int(n)) => {
+            out.truncate(start);
+            if fl.hex {
+                use std::io::Write;
+                // HAProxy pads these three to 4 hex digits (`%04X`).
+                let _ = if matches!(var, Var::Ts | Var::Rt | Var::Lc) {
+                    write!(out, "{n:04X}")
+                } else {
+                    write!(out, "{n:X}")
+                };
+            } else {
+                super::format::push_int(out, n);
+            }
+        }
+        Some(Val::Text) if out.len() == body && var.is_capture_list() => out.truncate(start),
+        Some(Val::Text) if plain || all_plain(&out[body..]) => {
+            if fl.quote {
+                out.push(b'"');
+            }
+        }
+        Some(Val::Text) => {
+            let val = out[body..].to_vec();
+            out.truncate(start);
+            emit(out, &val, fl);
+        }
+        None => {
+            out.truncate(start);
+            out.push(b'-');
+        }
+    }
+}
+
+/// Bytes a log line carries as they are, whatever the flags: not a control byte, `"` or `\`.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 256 {
+        t[b] = b != 0x7f && b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// Whether every byte is plain: a reduction without an early exit.
+fn all_plain(text: &[u8]) -> bool {
+    text.iter().fold(true, |ok, &b| ok & PLAIN[b as usize])
+}
+
+fn emit(out: &mut Vec<u8>, text: &[u8], flags: Flags) {
+    if !flags.quote && all_plain(text) {
+        out.extend_from_slice(text);
+        return;
+    }
+    if flags.quote {
+        out.push(b'"');
+    }
+    for &b in text {
+        match b {
+            b'"' if flags.quote || flags.escape => out.extend_from_slice(b"#22"),
+            b'\\' if flags.escape => out.extend_from_slice(b"\\\\"),
+            // HAProxy writes control bytes in logs as `#XX`.
+            0..=0x1f | 0x7f => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'#', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            _ => out.push(b),
+        }
+    }
+    if flags.quote {
+        out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record::tests::rec;
+
+    fn line(fmt: &str, r: &Record) -> String {
+        let f = LineFormat::compile(&LogFormat::parse(fmt).unwrap()).unwrap();
+        String::from_utf8(f.render(r)).unwrap()
+    }
+
+    /// The second record: values missing, text that needs escaping, IPv6, TLS.
+    fn rec2() -> Record {
+        let mut r = rec();
+        r.captures_req = vec![Some("a\"b\\c\x01".into()), None];
+        r.captures_res.clear();
+        (r.server_addr, r.backend_src, r.status, r.tr, r.tt) = (None, None, None, -1, -1);
+        (r.tls, r.tls_version, r.tls_cipher, r.unique_id) = (true, None, None, None);
+        r.cookie_req = Some("SID=\"x\"".into());
+        r.cookie_res = Some("S=1".into());
+        r.client = "[2001:db8::1]:443".parse().unwrap();
+        (r.method, r.uri, r.version) = (None, None, None);
+        r.hostname = "h\"st";
+        r
+    }
+
+    #[test]
+    fn every_variable_with_flags_renders_as_the_interpreting_renderer_did() {
+        const GOLDEN: &[(usize, &str, &str)] = include!("testdata/vars_golden.rs");
+        let recs = [rec(), rec2()];
+        let mut seen = std::collections::HashSet::new();
+        for &(r, fmt, want) in GOLDEN {
+            assert_eq!(line(fmt, &recs[r]), want, "record {r}, {fmt}");
+            seen.insert(fmt.rsplit(['%', '}']).next().unwrap());
+        }
+        // Every variable but the local dates (their text depends on the machine's zone).
+        for &(name, _) in NAMES {
+            assert!(seen.contains(name) || matches!(name, "Tl" | "trl"), "{name} untested");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_are_refused() {
+        for &(name, var) in NAMES {
+            assert_eq!(Var::parse(name), Some(var));
+            assert_eq!(var.name(), name);
+        }
+        let err = LineFormat::compile(&LogFormat::parse("%ci %zz").unwrap()).unwrap_err();
+        assert!(err.contains("%zz"), "{err}");
+    }
+
+    #[test]
+    fn literals_are_compiled_with_their_spacing() {
+        let lit = |t: &[u8]| match literal(t) {
+            Item::Lit { space, text } => (space, text.to_vec()),
+            _ => unreachable!(),
+        };
+        assert_eq!(lit(b"a  b"), (false, b"a b".to_vec()));
+        assert_eq!(lit(b"  x  "), (true, b"x ".to_vec()));
+        assert_eq!(lit(b"   "), (true, Vec::new()));
+        assert_eq!(lit(b"] "), (false, b"] ".to_vec()));
+        // Around variables that print nothing (`%hr` without captures) or something.
+        let mut r = rec();
+        r.captures_req.clear();
+        assert_eq!(line("%ST  %hr   %ST ", &r), "200 200 ");
+        assert_eq!(line("   %hr x", &r), "x");
+        assert_eq!(line("%hr  ", &r), "");
+    }
+
+    #[test]
+    fn o_flags_apply_to_the_rest_of_the_line_and_are_resolved_once() {
+        let f = LineFormat::compile(&LogFormat::parse("%ST %{+Q}o %ci %{-Q}b %{+X}ST").unwrap()).unwrap();
+        assert_eq!(f.vars().map(Var::name).collect::<Vec<_>>(), ["ST", "ci", "b", "ST"]);
+        let flags: Vec<Flags> = f
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Var { flags, .. } => Some(*flags),
+                _ => None,
+            })
+            .collect();
+        let q = Flags { quote: true, ..Flags::default() };
+        assert_eq!(flags, [Flags::default(), q, Flags::default(), Flags { hex: true, ..q }]);
+        assert_eq!(String::from_utf8(f.render(&rec())).unwrap(), "200 \"192.0.2.7\" app C8");
+    }
+
+    #[test]
+    fn needs_headers_only_for_samples_and_request_bytes() {
+        let needs = |s: &str| LineFormat::compile(&LogFormat::parse(s).unwrap()).unwrap().needs_headers();
+        assert!(!needs(crate::proxy::logrec::HTTPLOG));
+        assert!(needs("%U"));
+        assert!(needs("%[req.hdr(host)]"));
+    }
+
+    #[test]
+    fn plain_bytes_are_what_the_escaper_leaves_alone() {
+        for b in 0..=255u8 {
+            let mut out = Vec::new();
+            emit(&mut out, &[b], Flags { escape: true, ..Flags::default() });
+            assert_eq!(PLAIN[b as usize], out == [b], "byte {b:#x}");
+        }
+    }
+}
