@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the time goes in the http keep-alive 3-byte-body row (or, with --scenario, the logfmt,
-# cache, acl, aclmap, track, https or https-new row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
+# cache, acl, aclmap, rules, track, https or https-new row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
 # switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
 # instructions per request (valgrind's callgrind, for machines without hardware counters) and a
 # `perf record -g` profile. See bench/PROFILE.md.
@@ -41,7 +41,7 @@ WORK=""
 usage() {
     cat <<EOF
 usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
-                   [--record DIR] [--callgrind] [--no-perf] [--scenario http|logfmt|cache|acl|aclmap|track|https|https-new]
+                   [--record DIR] [--callgrind] [--no-perf] [--scenario http|logfmt|cache|acl|aclmap|rules|track|https|https-new]
 
   --lbha PATH       lbha binary (default: target/release/lbha)
   --duration S      seconds of wrk per proxy (default 10)
@@ -57,7 +57,9 @@ usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|h
                     object (GET /4k, conf/*-cache.*.tmpl); acl: 20 ACLs, the last use_backend
                     matches (conf/*-acl.*.tmpl, GET /app/v1/items/42, Host: shop.example.com);
                     aclmap: acl whose last rule names its backend by map() in a 10,000-entry
-                    map; track: track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl);
+                    map; rules: issue 15's rule-heavy frontend, aclmap with map_str plus ten
+                    set-header %[...] rules and a replace-path (conf/*-rules.*.tmpl); track:
+                    track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl);
                     https: the http scenario over TLS (an ssl bind with a self-signed ECDSA P-256
                     certificate, wrk keeps its connections); https-new: the same with
                     Connection: close, a TLS handshake per request.
@@ -82,8 +84,8 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
 [[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
-[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|track|https|https-new)$ ]] ||
-    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, track, https or https-new"
+[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|rules|track|https|https-new)$ ]] ||
+    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, rules, track, https or https-new"
 ((PERF || CALLGRIND)) || usage_error "--no-perf without --callgrind measures nothing"
 for tool in haproxy nginx wrk perf taskset openssl; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
@@ -162,12 +164,18 @@ case $SCENARIO in
             write_hosts_map "$WORK/hosts.map" "$MAP_ENTRIES" "$ACL_HOST" "$ACL_BACKEND" "$ACL_BACKENDS"
         fi
         ;;
+    rules)
+        htmpl=haproxy-rules.cfg.tmpl ltmpl=lbha-rules.toml.tmpl URL_PATH=$ACL_PATH WRK_HOST=(-H "Host: $ACL_HOST")
+        shop_rule="%[req.hdr(host),lower,map_str($WORK/hosts.map,be_php)]"
+        write_hosts_map "$WORK/hosts.map" "$MAP_ENTRIES" "$ACL_HOST" "$ACL_BACKEND" "$ACL_BACKENDS"
+        ;;
     track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
     https | https-new)
         htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl SCHEME=https
         make_cert
         BIND_OPTS=" ssl crt $CERT alpn h2,http/1.1"
-        # wrk keeps no TLS sessions: every connection of https-new is a full handshake.
+        # wrk resumes its TLS sessions (SSL_clear keeps the session): after each connection's first
+        # handshake, https-new measures TLS 1.3 resumptions (bench/PROFILE.md, session 7).
         [[ $SCENARIO == https ]] || WRK_HOST=(-H "Connection: close")
         ;;
 esac

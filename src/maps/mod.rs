@@ -169,7 +169,7 @@ impl Loader {
 /// What the proxy reads: every file by name.
 #[derive(Debug, Default)]
 pub struct MapStore {
-    files: HashMap<String, Arc<MapFile>>,
+    files: HashMap<String, Arc<MapFile>, foldhash::fast::RandomState>,
     /// Names in `#ID` order.
     order: Vec<String>,
 }
@@ -223,7 +223,7 @@ impl Shared {
     pub fn install(&self, loaded: &Loaded) -> Vec<String> {
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let mut notes = Vec::new();
-        let mut files = HashMap::new();
+        let mut files = HashMap::default();
         let mut order = Vec::new();
         for f in &loaded.files {
             let file = match ops.get(&f.name).filter(|o| !o.is_empty()) {

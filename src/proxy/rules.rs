@@ -88,7 +88,8 @@ fn expand(re: &Regex, subject: &[u8], replace: &[u8]) -> Option<Vec<u8>> {
 
 fn set_value(h: &mut HeaderMap, name: &HeaderName, v: Vec<u8>, append: bool) {
     // A value that cannot be a header (a control byte) is not set, as HAProxy fails the rewrite.
-    let Ok(v) = HeaderValue::from_bytes(&v) else { return };
+    // The rendered bytes become the value as they are (`from_bytes` would copy them).
+    let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(v)) else { return };
     if append {
         h.append(name.clone(), v);
     } else {

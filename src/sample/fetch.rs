@@ -7,7 +7,9 @@
 use super::ParseError;
 use super::args::{Args, Call};
 use super::conv::VarRef;
-use super::fetch_http::{base, cookies, first_header, header, header_values, split_values, url_param, url_params};
+use super::fetch_http::{
+    HdrName, base, cookies, first_header, header, header_values, split_values, url_param, url_params,
+};
 use super::hello;
 use super::value::{Sample, SmpType, Value};
 use http::{HeaderMap, Method, Uri, Version};
@@ -166,7 +168,7 @@ pub enum Fetch {
     /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines);
     /// `occ` is the occurrence argument when one is given.
     ReqHdr {
-        name: Option<String>,
+        name: Option<HdrName>,
         occ: Option<i64>,
         full: bool,
     },
@@ -184,7 +186,7 @@ pub enum Fetch {
     ReqLen,
     ReqBody,
     ResHdr {
-        name: Option<String>,
+        name: Option<HdrName>,
         occ: Option<i64>,
         full: bool,
     },
@@ -321,7 +323,7 @@ impl Fetch {
             name @ ("hdr" | "req.hdr" | "req.fhdr" | "res.hdr" | "res.fhdr" | "shdr") => {
                 a.count(0, 2)?;
                 let occ = a.get(1).filter(|o| !o.is_empty()).map(|_| a.sint(1)).transpose()?;
-                let (name_arg, full) = (opt(0), name.ends_with("fhdr"));
+                let (name_arg, full) = (opt(0).map(HdrName::new), name.ends_with("fhdr"));
                 if full && name_arg.is_none() {
                     return Err(a.err(Some(1), "missing header name"));
                 }
@@ -413,10 +415,10 @@ impl Fetch {
         let strs = |v: Vec<&[u8]>| v.into_iter().map(|s| Value::Str(s.to_vec())).collect();
         match self {
             Fetch::ReqHdr { name, occ: None, full } => {
-                ctx.req_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_deref(), *full)))
+                ctx.req_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_ref(), *full)))
             }
             Fetch::ResHdr { name, occ: None, full } => {
-                ctx.res_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_deref(), *full)))
+                ctx.res_headers().map_or(Vec::new(), |h| strs(header_values(h, name.as_ref(), *full)))
             }
             Fetch::Cook(name) => ctx.req_headers().map_or(Vec::new(), |h| {
                 strs(
@@ -471,7 +473,7 @@ impl Fetch {
                     }
                 };
                 match name {
-                    Some(n) => h.get_all(n.as_str()).iter().any(&mut line),
+                    Some(n) => n.lines(h).any(&mut line),
                     None => h.values().any(line),
                 }
             }
@@ -508,8 +510,8 @@ impl Fetch {
                 IpAddr::V4(a) => Some(Value::Ipv4(a)),
                 IpAddr::V6(_) => None,
             },
-            Fetch::ReqHdr { name, occ, full } => header(ctx.req_headers()?, name.as_deref(), *occ, *full),
-            Fetch::ResHdr { name, occ, full } => header(ctx.res_headers()?, name.as_deref(), *occ, *full),
+            Fetch::ReqHdr { name, occ, full } => header(ctx.req_headers()?, name.as_ref(), *occ, *full),
+            Fetch::ResHdr { name, occ, full } => header(ctx.res_headers()?, name.as_ref(), *occ, *full),
             Fetch::ReqHdrCnt { name, full } => {
                 let h = ctx.req_headers()?;
                 let lines: Vec<&[u8]> = match name {

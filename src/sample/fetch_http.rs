@@ -27,9 +27,15 @@ pub(super) fn first_header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h [u8]>
 
 /// Comma-separated values of a header line, trimmed; commas inside double quotes do not split.
 pub(super) fn split_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // Most lines hold one value: no quote tracking byte by byte then.
     let mut rest = Some(line);
+    let mut single = !line.contains(&b',');
     std::iter::from_fn(move || {
         let s = rest?;
+        if single {
+            (rest, single) = (None, false);
+            return Some(s.trim_ascii());
+        }
         let mut quoted = false;
         let end = s.iter().position(|&c| {
             if c == b'"' {
@@ -46,19 +52,56 @@ pub(super) fn split_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// A header name as a fetch argument: the text as written, and its parsed form so a lookup does
+/// not parse the name again for every request (`None`: no valid header name, found nowhere).
+#[derive(Debug, Clone)]
+pub struct HdrName {
+    text: String,
+    key: Option<http::HeaderName>,
+}
+
+impl HdrName {
+    pub fn new(text: String) -> HdrName {
+        let key = http::HeaderName::from_bytes(text.as_bytes()).ok();
+        HdrName { text, key }
+    }
+
+    /// Every line of this header in `h`.
+    pub fn lines<'h>(&self, h: &'h HeaderMap) -> impl Iterator<Item = &'h http::HeaderValue> {
+        self.key.as_ref().into_iter().flat_map(move |k| h.get_all(k).iter())
+    }
+}
+
+impl std::ops::Deref for HdrName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for HdrName {
+    fn eq(&self, other: &HdrName) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for HdrName {}
+
 /// The `occ`th value (1-based; negative from the end; 0 or none the last) of header `name`, or
 /// of all headers when no name is given. HAProxy 2.6 gives nothing for a bare `hdr`.
-pub(super) fn header(h: &HeaderMap, name: Option<&str>, occ: Option<i64>, full: bool) -> Option<Value> {
+pub(super) fn header(h: &HeaderMap, name: Option<&HdrName>, occ: Option<i64>, full: bool) -> Option<Value> {
     if name.is_none() && occ.is_none() {
         return None;
     }
     let occ = occ.unwrap_or(0);
+    // Counted from the front: no list of the values is needed.
+    if occ >= 0 {
+        let mut values = values_iter(h, name, full);
+        let v = if occ == 0 { values.last() } else { values.nth((occ - 1) as usize) };
+        return v.map(|v| Value::Str(v.to_vec()));
+    }
     let values = header_values(h, name, full);
-    let i = match occ {
-        0 => values.len().checked_sub(1)?,
-        n if n > 0 => (n - 1) as usize,
-        n => values.len().checked_sub(n.unsigned_abs() as usize)?,
-    };
+    let i = values.len().checked_sub(occ.unsigned_abs() as usize)?;
     values.get(i).map(|v| Value::Str(v.to_vec()))
 }
 
@@ -89,12 +132,23 @@ pub(super) fn url_param<'q>(query: &'q [u8], name: Option<&str>, delims: &[u8], 
 
 /// Every value of header `name` (of all headers when `None`): comma-separated values, or whole
 /// lines with `full`.
-pub(super) fn header_values<'h>(h: &'h HeaderMap, name: Option<&str>, full: bool) -> Vec<&'h [u8]> {
-    let lines: Vec<&[u8]> = match name {
-        Some(n) => h.get_all(n).iter().map(|v| v.as_bytes()).collect(),
-        None => h.values().map(|v| v.as_bytes()).collect(),
-    };
-    if full { lines } else { lines.into_iter().flat_map(split_values).collect() }
+pub(super) fn header_values<'h>(h: &'h HeaderMap, name: Option<&HdrName>, full: bool) -> Vec<&'h [u8]> {
+    values_iter(h, name, full).collect()
+}
+
+/// [`header_values`] one by one.
+fn values_iter<'h>(h: &'h HeaderMap, name: Option<&HdrName>, full: bool) -> impl Iterator<Item = &'h [u8]> {
+    let named = name.map(|n| n.lines(h));
+    let all = name.is_none().then(|| h.values());
+    let lines = named.into_iter().flatten().chain(all.into_iter().flatten());
+    lines.map(|v| v.as_bytes()).flat_map(move |l| {
+        let mut split = (!full).then(|| split_values(l));
+        let mut whole = full.then_some(l);
+        std::iter::from_fn(move || match &mut split {
+            Some(s) => s.next(),
+            None => whole.take(),
+        })
+    })
 }
 
 /// Every value of parameter `name` (of every parameter when `None`) in a query string.

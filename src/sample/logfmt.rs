@@ -108,6 +108,10 @@ impl LogFormat {
     /// Renders the string: a sample that cannot be fetched renders as nothing (as in an
     /// `lf-string`); log variables are rendered by `log_var`.
     pub fn render(&self, ctx: &dyn SampleContext, maps: &dyn Maps, log_var: &LogVarFn<'_>) -> Vec<u8> {
+        // A lone `%[expr]` (`use_backend %[...]`, most header values) is the sample itself.
+        if let [Segment::Expr { expr, .. }] = self.segments.as_slice() {
+            return expr.eval_str(ctx, maps).unwrap_or_default();
+        }
         let mut out = Vec::new();
         for seg in &self.segments {
             match seg {

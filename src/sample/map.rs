@@ -8,7 +8,11 @@
 
 use super::Maps;
 use super::value::{Value, v6_to_v4};
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// Maps keyed by request data are looked up on every request: foldhash (randomly seeded) instead
+/// of SipHash.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,14 +138,14 @@ impl PatternMap {
         let idx = |i: usize| i as Idx;
         let index = match kind {
             MatchKind::Str => {
-                let mut m = HashMap::with_capacity(entries.len());
+                let mut m = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
                 for (i, e) in entries.iter().enumerate() {
                     m.entry(e.key.clone().into_boxed_slice()).or_insert(idx(i));
                 }
                 Index::Str(m)
             }
             MatchKind::Beg => {
-                let mut m = HashMap::with_capacity(entries.len());
+                let mut m = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
                 for (i, e) in entries.iter().enumerate() {
                     m.entry(e.key.clone().into_boxed_slice()).or_insert(idx(i));
                 }
@@ -269,8 +273,8 @@ fn int_range(key: &[u8]) -> Option<(i64, i64)> {
 }
 
 fn ip_index(entries: &[MapEntry]) -> Result<Index, MapError> {
-    let mut v4: HashMap<u32, HashMap<u32, Idx>> = HashMap::new();
-    let mut v6: HashMap<u32, HashMap<u128, Idx>> = HashMap::new();
+    let mut v4: HashMap<u32, HashMap<u32, Idx>> = HashMap::default();
+    let mut v6: HashMap<u32, HashMap<u128, Idx>> = HashMap::default();
     for (i, e) in entries.iter().enumerate() {
         let k = std::str::from_utf8(&e.key).map_err(|_| bad(e, "not UTF-8".into()))?;
         let (addr, mask) = match k.split_once('/') {

@@ -71,11 +71,11 @@ impl Value {
             (Value::Sint(i), T::Bool) => Value::Bool(i != 0),
             (Value::Sint(i), T::Addr | T::Ipv4) => Value::Ipv4(Ipv4Addr::from(i as u32)),
             (Value::Sint(i), T::Ipv6) => Value::Ipv6(Ipv4Addr::from(i as u32).to_ipv6_mapped()),
-            (Value::Sint(i), T::Str) => Value::Str(i.to_string().into_bytes()),
+            (Value::Sint(i), T::Str) => Value::Str(int_text(i)),
             (Value::Sint(i), T::Bin) => Value::Bin(i.to_be_bytes().to_vec()),
             (Value::Ipv4(a), T::Sint) => Value::Sint(u32::from(a) as i64),
             (Value::Ipv4(a), T::Ipv6) => Value::Ipv6(a.to_ipv6_mapped()),
-            (Value::Ipv4(a), T::Str) => Value::Str(a.to_string().into_bytes()),
+            (Value::Ipv4(a), T::Str) => Value::Str(ipv4_text(a)),
             (Value::Ipv4(a), T::Bin) => Value::Bin(a.octets().to_vec()),
             (Value::Ipv6(a), T::Ipv4) => Value::Ipv4(v6_to_v4(a)?),
             (Value::Ipv6(a), T::Str) => Value::Str(a.to_string().into_bytes()),
@@ -185,6 +185,46 @@ pub fn v6_to_v4(a: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
+/// Decimal digits of `n` into the end of `buf`; the index of the first digit. Header values and
+/// map keys format numbers on every request: without `fmt`'s machinery.
+fn digits(mut n: u64, buf: &mut [u8; 20]) -> usize {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return at;
+        }
+    }
+}
+
+/// `i` as `i.to_string()` writes it.
+fn int_text(i: i64) -> Vec<u8> {
+    let mut buf = [0u8; 20];
+    let at = digits(i.unsigned_abs(), &mut buf);
+    let mut out = Vec::with_capacity(buf.len() - at + 1);
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[at..]);
+    out
+}
+
+/// `a` as `a.to_string()` writes it (dotted quad).
+fn ipv4_text(a: Ipv4Addr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(15);
+    for (k, o) in a.octets().into_iter().enumerate() {
+        if k > 0 {
+            out.push(b'.');
+        }
+        let mut buf = [0u8; 20];
+        let at = digits(o.into(), &mut buf);
+        out.extend_from_slice(&buf[at..]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +269,18 @@ mod tests {
         assert!(!SmpType::Bool.casts_to(SmpType::Ipv4));
         assert!(SmpType::Ipv4.casts_to(SmpType::Addr));
         assert!(!SmpType::Meth.casts_to(SmpType::Sint));
+    }
+
+    #[test]
+    fn numbers_and_addresses_format_as_display_does() {
+        for i in [0, 7, -7, 10, 99, 100, 12345, -40000, i64::MAX, i64::MIN] {
+            assert_eq!(int_text(i), i.to_string().into_bytes(), "{i}");
+            assert_eq!(Value::Sint(i).cast(SmpType::Str), Some(Value::Str(i.to_string().into_bytes())));
+        }
+        for a in ["0.0.0.0", "127.0.0.1", "10.20.255.9", "255.255.255.255", "192.0.2.100"] {
+            let ip: Ipv4Addr = a.parse().unwrap();
+            assert_eq!(ipv4_text(ip), a.as_bytes());
+            assert_eq!(Value::Ipv4(ip).cast(SmpType::Str), Some(Value::Str(a.as_bytes().to_vec())));
+        }
     }
 }
