@@ -10,7 +10,8 @@ REQS=200000
 CLIENTS=32
 STREAMS=10
 RUNS=1
-usage() { echo "usage: $0 [--lbha PATH] [--requests N] [--clients N] [--streams N] [--runs N]"; }
+PERF=0
+usage() { echo "usage: $0 [--lbha PATH] [--requests N] [--clients N] [--streams N] [--runs N] [--perf]"; }
 while (($#)); do
     case $1 in
         --lbha) LBHA=$2; shift 2 ;;
@@ -18,6 +19,9 @@ while (($#)); do
         --clients) CLIENTS=$2; shift 2 ;;
         --streams) STREAMS=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
+        # Also one more run per proxy under `perf stat -p` (counts per request that do not
+        # depend on how loaded the machine is: CPU time, syscalls by kind).
+        --perf) PERF=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -116,10 +120,33 @@ run() { # PORT -> req/s
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# perf_run NAME PID PORT: per-request CPU time and syscalls of one more run, into $WORK/NAME.per.
+perf_run() {
+    local name=$1 pid=$2 port=$3 events perf_pid
+    : >"$WORK/$name.per"
+    for events in task-clock,context-switches 'syscalls:sys_enter_*'; do
+        perf stat -x, -p "$pid" -o "$WORK/$name.stat" -e "$events" 2>/dev/null &
+        perf_pid=$!
+        sleep 0.5
+        run "$port" >/dev/null
+        kill -INT "$perf_pid"
+        wait "$perf_pid" 2>/dev/null || true
+        awk -F, -v n="$REQS" '$1 ~ /^[0-9.]+$/ && $1 > 0 {
+            ev = $3; v = $1 / n
+            if (ev == "task-clock") { ev = "CPU time (us)"; v *= 1000 }
+            sub(/^syscalls:sys_enter_/, "syscall ", ev)
+            if (ev ~ /^syscall /) total += v
+            printf "%s,%.3f\n", ev, v
+        } END { if (total) printf "syscalls (all),%.3f\n", total }' "$WORK/$name.stat" >>"$WORK/$name.per"
+    done
+}
+
 haproxy -f "$WORK/h.cfg" -db >"$WORK/h.log" 2>&1 &
+HPID=$!
 PIDS+=($!)
 wait_port 18780
 "$LBHA" run -c "$WORK/l.toml" >"$WORK/l.log" 2>&1 &
+LPID=$!
 PIDS+=($!)
 wait_port 18790
 run 18780 >/dev/null # warm-up
@@ -130,3 +157,13 @@ printf 'h2load -n %s -c %s -m %s, h2c to the proxy, proto h2 to two nginx h2c se
     "$REQS" "$CLIENTS" "$STREAMS" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '| proxy | req/s |\n|---|---|\n| HAProxy %s | %s |\n| lbha | %s |\n' "$(haproxy -v | awk 'NR==1 {print $3}')" "$h" "$l"
 awk -v l="$l" -v h="$h" 'BEGIN { printf "lbha/HAProxy: %.2f\n", l / h }'
+if ((PERF)); then
+    command -v perf >/dev/null || { echo "--perf needs perf (apt-get install linux-perf)" >&2; exit 2; }
+    perf_run haproxy "$HPID" 18780
+    perf_run lbha "$LPID" 18790
+    printf '\nper request (perf stat -p over one %s-request run each):\n\n| event | HAProxy | lbha | lbha/HAProxy |\n|---|---:|---:|---:|\n' "$REQS"
+    awk -F, 'FNR == NR { h[$1] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 }; next }
+        { l[$1] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+        END { for (i = 1; i <= k; i++) { e = order[i]; printf "| %s | %.3f | %.3f | %s |\n", e, h[e], l[e], (h[e] > 0 ? sprintf("%.2f", l[e] / h[e]) : "-") } }' \
+        "$WORK/haproxy.per" "$WORK/lbha.per"
+fi

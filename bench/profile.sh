@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the time goes in the http keep-alive 3-byte-body row (or, with --scenario, the logfmt,
-# cache, acl, aclmap, rules, track, https or https-new row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
+# cache, acl, aclmap, rules, track, https, https-new, h2-3b or h2-16k row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
 # switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
 # instructions per request (valgrind's callgrind, for machines without hardware counters) and a
 # `perf record -g` profile. See bench/PROFILE.md.
@@ -16,13 +16,15 @@ CONF_DIR="$SCRIPT_DIR/conf"
 readonly SCRIPT_DIR REPO_ROOT CONF_DIR
 
 readonly HOST=127.0.0.1
-readonly HAPROXY_PORT=18380
-readonly LBHA_PORT=18390
-readonly NGINX_PORT1=18381
-readonly NGINX_PORT2=18382
-readonly SINK_PORT=18383
-readonly HAPROXY_STATS_PORT=18384
-readonly LBHA_STATS_PORT=18394
+# PROFILE_PORT_BASE moves every port (two profiles side by side on one machine).
+readonly PORT_BASE=${PROFILE_PORT_BASE:-18380}
+readonly HAPROXY_PORT=$PORT_BASE
+readonly LBHA_PORT=$((PORT_BASE + 10))
+readonly NGINX_PORT1=$((PORT_BASE + 1))
+readonly NGINX_PORT2=$((PORT_BASE + 2))
+readonly SINK_PORT=$((PORT_BASE + 3))
+readonly HAPROXY_STATS_PORT=$((PORT_BASE + 4))
+readonly LBHA_STATS_PORT=$((PORT_BASE + 14))
 # The acl rows' request and map: ACL_* and MAP_ENTRIES in lib.sh.
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=5
@@ -41,7 +43,8 @@ WORK=""
 usage() {
     cat <<EOF
 usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
-                   [--record DIR] [--callgrind] [--no-perf] [--scenario http|logfmt|cache|acl|aclmap|rules|track|https|https-new]
+                   [--record DIR] [--callgrind] [--no-perf]
+                   [--scenario http|logfmt|cache|acl|aclmap|rules|track|https|https-new|h2-3b|h2-16k]
 
   --lbha PATH       lbha binary (default: target/release/lbha)
   --duration S      seconds of wrk per proxy (default 10)
@@ -62,7 +65,9 @@ usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|h
                     track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl);
                     https: the http scenario over TLS (an ssl bind with a self-signed ECDSA P-256
                     certificate, wrk keeps its connections); https-new: the same with
-                    Connection: close, a TLS handshake per request.
+                    Connection: close, a TLS handshake per request;
+                    h2-3b, h2-16k: cleartext HTTP/2 clients (a \`proto h2\` bind, h2load -c N -m 10
+                    instead of wrk; HTTP/1.1 to nginx), GET / or GET /16k.
                     A row's increment is its figure minus the http scenario's.
 EOF
 }
@@ -84,8 +89,8 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
 [[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
-[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|rules|track|https|https-new)$ ]] ||
-    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, rules, track, https or https-new"
+[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|rules|track|https|https-new|h2-3b|h2-16k)$ ]] ||
+    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, rules, track, https, https-new, h2-3b or h2-16k"
 ((PERF || CALLGRIND)) || usage_error "--no-perf without --callgrind measures nothing"
 for tool in haproxy nginx wrk perf taskset openssl; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
@@ -125,8 +130,18 @@ wait_port() {
 }
 
 # wrk for S seconds (bounded by a timeout of its own); prints the number of requests it completed.
+# The h2 scenarios run h2load instead (10 streams per connection) and print the same.
 run_wrk() {
     local port=$1 secs=$2 out=$3
+    if ((H2)); then
+        timeout --kill-after=5 $((secs + 30)) taskset -c 0 h2load -t1 -c"$CONNECTIONS" -m10 -D "$secs" \
+            "http://$HOST:$port$URL_PATH" >"$out" 2>&1 || die "h2load failed$(log_tail "$out")"
+        awk '/^requests:/ { if ($10 + $12 + $14 > 0) bad = 1; n = $8 }
+             END { if (bad || n == 0) exit 1; print n }' "$out" || die "h2load saw failures$(log_tail "$out")"
+        # The req/s line in wrk's words, for the report below.
+        awk '/^finished in/ { print "Requests/sec: " $4 }' "$out" >>"$out"
+        return
+    fi
     timeout --kill-after=5 $((secs + 30)) taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 20s \
         "${WRK_HOST[@]}" "$SCHEME://$HOST:$port$URL_PATH" >"$out" 2>&1 || die "wrk failed$(log_tail "$out")"
     grep -q 'Non-2xx\|Socket errors' "$out" && die "wrk saw errors$(log_tail "$out")"
@@ -136,6 +151,7 @@ run_wrk() {
 # nginx as bench/proxy.sh runs it: one worker on CPU 0 serving "ok\n".
 mkdir -p "$WORK/www" "$WORK/nginx-tmp"
 head -c 4096 /dev/zero | tr '\0' 'c' >"$WORK/www/4k"
+head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
 user_directive=""
 ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
 render nginx.conf.tmpl "$WORK/nginx.conf" USER_DIRECTIVE="$user_directive"
@@ -145,6 +161,7 @@ wait_port nginx "$NGINX_PORT1" "$STARTED_PID" "$WORK/nginx-error.log"
 URL_PATH=/
 WRK_HOST=()
 SCHEME=http
+H2=0
 BIND_OPTS=""
 shop_rule=$ACL_BACKEND
 case $SCENARIO in
@@ -177,6 +194,11 @@ case $SCENARIO in
         # wrk resumes its TLS sessions (SSL_clear keeps the session): after each connection's first
         # handshake, https-new measures TLS 1.3 resumptions (bench/PROFILE.md, session 7).
         [[ $SCENARIO == https ]] || WRK_HOST=(-H "Connection: close")
+        ;;
+    h2-3b | h2-16k)
+        command -v h2load >/dev/null || { log "missing h2load (apt-get install -y nghttp2-client)"; exit 2; }
+        htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl H2=1 BIND_OPTS=" proto h2"
+        [[ $SCENARIO == h2-16k ]] && URL_PATH=/16k
         ;;
 esac
 render "$htmpl" "$WORK/haproxy.cfg" MODE=http PORT="$HAPROXY_PORT" BIND_OPTS="$BIND_OPTS" NBTHREAD=1 SINK_PORT="$SINK_PORT" \

@@ -1,6 +1,7 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
 pub mod body;
+mod coalesce;
 pub mod compress;
 pub mod errors;
 pub mod errpages;
@@ -481,6 +482,7 @@ impl Proxy {
         let list_max = MAX_HEADER_BYTES.max(limit + 8192);
         builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(list_max).unwrap_or(u32::MAX));
         let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
+        let io = coalesce::Coalesce::new(io, coalesce::DEFAULT_LIMIT);
         let conn = builder.serve_connection(TokioIo::new(io), svc);
         self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
     }
