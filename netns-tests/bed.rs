@@ -508,6 +508,13 @@ pub fn http_get(addr: SocketAddr, timeout: Duration) -> Option<String> {
 pub type Sample = (Instant, Duration, Option<String>);
 type Samples = Arc<Mutex<Vec<Sample>>>;
 
+/// One request, recorded with when it started and how long it took.
+fn probe(addr: SocketAddr, timeout: Duration, out: &Samples) {
+    let at = Instant::now();
+    let r = http_get(addr, timeout);
+    out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
+}
+
 /// A client in its own namespace sending HTTP requests to one address, recording when each one
 /// started, how long it took and its answer.
 pub struct Prober {
@@ -539,9 +546,7 @@ impl Prober {
             let t0 = Instant::now();
             // Bounded: two minutes or the stop flag.
             while !flag.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(120) {
-                let at = Instant::now();
-                let r = http_get(addr, timeout);
-                out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
+                probe(addr, timeout, &out);
                 std::thread::sleep(pause);
             }
             Ok(())
@@ -570,9 +575,7 @@ impl Prober {
                         enter_ns(&ns)?;
                         // Ends when the ticker drops its sender.
                         while rx.lock().unwrap_or_else(|e| e.into_inner()).recv().is_ok() {
-                            let at = Instant::now();
-                            let r = http_get(addr, timeout);
-                            out.lock().unwrap_or_else(|e| e.into_inner()).push((at, at.elapsed(), r));
+                            probe(addr, timeout, &out);
                         }
                         Ok::<(), String>(())
                     })
