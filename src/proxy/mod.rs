@@ -47,7 +47,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
@@ -545,7 +545,10 @@ impl Proxy {
                 }
                 Ended::Done { finished: false } => return,
             }
-            if !sock.has_unread() && !self.unpark(&mut sock, &cx, born, &t, &activity).await {
+            if !sock.has_unread()
+                && !sock.get_mut().has_pending()
+                && !self.unpark(&mut sock, &cx, born, &t, &activity).await
+            {
                 let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
                 return;
             }
@@ -557,7 +560,7 @@ impl Proxy {
     /// or a reload that removed its bind.
     async fn unpark<T>(
         &self,
-        sock: &mut park::Rewind<T>,
+        sock: &mut park::Rewind<framing::Guard<T>>,
         cx: &ConnCtx,
         born: u64,
         t: &crate::config::snapshot::Timeouts,
@@ -566,17 +569,14 @@ impl Proxy {
     where
         T: tokio::io::AsyncRead + Unpin,
     {
-        let mut byte = [0u8; 1];
-        let read = async { matches!(sock.read(&mut byte).await, Ok(1)) };
+        // The bytes stay with the framing guard, which hands hyper whole heads only.
+        let guard = sock.get_mut();
+        let read = std::future::poll_fn(|cx| guard.poll_arrival(cx));
         // Parked means idle: nothing moves the deadline until the next byte.
         let deadline =
             idle::deadline(&activity.state(), t).unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
         let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
-        let got = self.idle_wait(read, deadline, cx.local, born, grace).await;
-        if got {
-            sock.unread(bytes::Bytes::copy_from_slice(&byte));
-        }
-        got
+        self.idle_wait(read, deadline, cx.local, born, grace).await
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
