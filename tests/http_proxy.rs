@@ -562,6 +562,16 @@ fn refused_heads_get_the_proxys_page_and_a_badreq_log_line() {
     assert_eq!(count(" 431 "), 1, "{log}");
     assert_eq!(count(" PR-- "), 5, "{log}");
 
+    // `show errors`: the last refused head of the frontend, dumped with its offsets.
+    let shown = l.ctl(&["show errors"]);
+    assert!(shown.starts_with("Total events captured on ["), "{shown}");
+    assert!(shown.contains("] : 5\n"), "{shown}");
+    assert!(shown.contains("frontend web (#1): invalid request"), "{shown}");
+    assert!(shown.contains("reason: header section too large :"), "{shown}");
+    assert!(shown.contains("  00000  GET /many HTTP/1.1\\r\\n\n"), "{shown}");
+    assert!(!l.ctl(&["show errors web response"]).contains("frontend web"));
+    assert!(l.ctl(&["show errors nope"]).contains("No such proxy."));
+
     // The same 101 fields written a few bytes at a time: refused once the 101st field shows.
     let mut s = connect(port);
     for piece in many.as_bytes().chunks(700) {

@@ -190,6 +190,8 @@ pub struct Scanner {
     /// so from then on they all pass as they come, judged still (if the upgrade fails, the
     /// service gets the verdicts of the requests that follow), but not held back or refused.
     lenient: bool,
+    /// The last refused head as it came (`show errors`), until the service takes it.
+    refused: Option<Vec<u8>>,
 }
 
 impl Default for Scanner {
@@ -200,7 +202,7 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new(limit: usize) -> Self {
-        Self { state: State::Head, head: Vec::new(), limit, verdicts: VecDeque::new(), lenient: false }
+        Self { state: State::Head, head: Vec::new(), limit, verdicts: VecDeque::new(), lenient: false, refused: None }
     }
 
     /// Judges `b` and says what of it may go on to hyper (None: all of it).
@@ -277,6 +279,7 @@ impl Scanner {
                 if self.record(verdict, next) {
                     out.push(Seg::Held(head));
                 } else {
+                    self.refused = Some(head);
                     out.push(Seg::StandIn);
                 }
                 i + end - had
@@ -284,13 +287,13 @@ impl Scanner {
             Parsed::Partial if self.head.len() <= self.limit => i + take,
             Parsed::Whole(..) | Parsed::Partial => {
                 let v = oversized(&self.head, self.limit);
-                self.head = Vec::new();
+                self.refused = Some(std::mem::take(&mut self.head));
                 self.record(v, State::Refused);
                 out.push(Seg::StandIn);
                 b.len()
             }
             Parsed::Refused(v) => {
-                self.head = Vec::new();
+                self.refused = Some(std::mem::take(&mut self.head));
                 self.record(v, State::Refused);
                 out.push(Seg::StandIn);
                 b.len()
@@ -389,7 +392,11 @@ impl Scanner {
             return None;
         }
         let (verdict, next) = verdict_of(&req);
-        Some((end, self.record(verdict, next)))
+        let ok = self.record(verdict, next);
+        if !ok {
+            self.refused = Some(b[..end].to_vec());
+        }
+        Some((end, ok))
     }
 
     /// Queues a head's verdict; true when it passed.
@@ -482,6 +489,10 @@ fn framing_of(req: &httparse::Request<'_, '_>, cl: &[&[u8]], te: &[&[u8]]) -> (V
     (Verdict::Ok, State::Head)
 }
 
+/// A refused head's bytes, carried to the service with the stand-in request.
+#[derive(Debug, Clone)]
+pub struct Refused(pub Vec<u8>);
+
 /// Verdicts shared between the socket wrapper and the HTTP service of one connection.
 #[derive(Debug, Default)]
 pub struct Verdicts(Mutex<Scanner>);
@@ -495,6 +506,11 @@ impl Verdicts {
     /// The verdict for the next request hyper hands to the service.
     pub fn next(&self) -> Verdict {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).verdicts.pop_front().unwrap_or(Verdict::Ok)
+    }
+
+    /// The refused head's bytes, once (they go to the frontend's `show errors` capture).
+    pub fn take_refused(&self) -> Option<Refused> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).refused.take().map(Refused)
     }
 }
 

@@ -218,6 +218,14 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
     // A refused head reached the service as the framing guard's stand-in: no request line to show.
     let bad_request = !matches!(verdict, Verdict::Ok | Verdict::BadBody);
+    if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
+        let why = match verdict {
+            Verdict::Bad(why) => why,
+            Verdict::UriTooLong => "request line too long",
+            _ => "header section too large",
+        };
+        active.rt.frontends[fi].capture_error(cx.peer, why, r.0);
+    }
     if bad_request && let Some(l) = &log {
         l.lock().bad_request = true;
     }

@@ -508,6 +508,11 @@ impl Proxy {
             let head = svc_activity.head_start();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
+            if !matches!(verdict, framing::Verdict::Ok | framing::Verdict::BadBody)
+                && let Some(r) = verdicts.take_refused()
+            {
+                req.extensions_mut().insert(r);
+            }
             req.extensions_mut().insert(head);
             req.extensions_mut().insert(exchange.clone());
             req.extensions_mut().insert(upgrades.clone());
