@@ -590,3 +590,46 @@ fn refused_heads_get_the_proxys_page_and_a_badreq_log_line() {
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     assert_eq!(requests(), before + 1);
 }
+
+/// `timeout http-request` with a head begun: HAProxy's 408 page, a `<BADREQ>` line with `cR--`,
+/// and nothing forwarded. A connection idle between requests, or one that never sent a byte, is
+/// closed without an answer (lbha behaves as with `option http-ignore-probes` there).
+#[test]
+fn a_head_cut_by_timeout_http_request_gets_a_408() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nlog = [\"stderr format raw local0\"]\n{}",
+        config(port, &[a.port], "httplog = true\nlog = \"global\"", "")
+    )
+    .replace("server = \"5s\" }", "server = \"5s\", http_request = \"400ms\" }");
+    assert!(cfg.contains("http_request = \"400ms\""), "{cfg}");
+    let l = Lbha::start(&cfg, &[port]);
+    let mut s = connect(port);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Half").unwrap();
+    let r = read_response(&mut s, false).expect("a 408");
+    assert_eq!(r.status, 408);
+    assert!(r.text().contains("<h1>408 Request Time-out</h1>"), "{}", r.text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !l.log_text().contains(" 408 ") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = l.log_text();
+    let line = log.lines().find(|l| l.contains(" 408 ")).unwrap_or_else(|| panic!("no 408 line:\n{log}"));
+    assert!(line.contains(" cR-- ") && line.ends_with("\"<BADREQ>\""), "{line}");
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Idle after a request, and silent from the start: closed, no answer.
+    for first in [&b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"[..], b""] {
+        let mut s = connect(port);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(first).unwrap();
+        if !first.is_empty() {
+            assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+        }
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).expect("closed by the proxy");
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    }
+}

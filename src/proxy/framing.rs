@@ -9,6 +9,7 @@ use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -43,6 +44,8 @@ pub enum Verdict {
     TooLarge,
     /// The head passed but its chunked body's framing is broken: 400 (hyper had the head).
     BadBody,
+    /// The head did not complete within `timeout http-request`: 408.
+    TimedOut,
 }
 
 /// Which limit a head past `limit` bytes broke: the request line's (414) when no line end
@@ -192,6 +195,8 @@ pub struct Scanner {
     lenient: bool,
     /// The last refused head as it came (`show errors`), until the service takes it.
     refused: Option<Vec<u8>>,
+    /// Some byte came on this connection.
+    seen: bool,
 }
 
 impl Default for Scanner {
@@ -202,11 +207,20 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new(limit: usize) -> Self {
-        Self { state: State::Head, head: Vec::new(), limit, verdicts: VecDeque::new(), lenient: false, refused: None }
+        Self {
+            state: State::Head,
+            head: Vec::new(),
+            limit,
+            verdicts: VecDeque::new(),
+            lenient: false,
+            refused: None,
+            seen: false,
+        }
     }
 
     /// Judges `b` and says what of it may go on to hyper (None: all of it).
     pub fn feed(&mut self, b: &[u8]) -> Option<Vec<Seg>> {
+        self.seen |= !b.is_empty();
         let mut out = Out { segs: None, passed: 0, discard: self.lenient };
         let mut i = 0;
         while i < b.len() {
@@ -399,6 +413,20 @@ impl Scanner {
         Some((end, ok))
     }
 
+    /// `timeout http-request` ran out while waiting for a head: true when the client is to get
+    /// a 408 (HAProxy's rule: a head had begun, or nothing came at all on a new connection
+    /// unless `option http-ignore-probes`), which the service answers through the stand-in.
+    pub fn time_out(&mut self, ignore_probes: bool) -> bool {
+        let begun = !self.head.is_empty();
+        let probe = !self.seen && !ignore_probes;
+        if self.state != State::Head || self.lenient || !(begun || probe) {
+            return false;
+        }
+        self.head = Vec::new();
+        self.record(Verdict::TimedOut, State::Refused);
+        true
+    }
+
     /// Queues a head's verdict; true when it passed.
     fn record(&mut self, v: Verdict, next: State) -> bool {
         let ok = v == Verdict::Ok;
@@ -495,12 +523,23 @@ pub struct Refused(pub Vec<u8>);
 
 /// Verdicts shared between the socket wrapper and the HTTP service of one connection.
 #[derive(Debug, Default)]
-pub struct Verdicts(Mutex<Scanner>);
+pub struct Verdicts(Mutex<Scanner>, AtomicBool);
 
 impl Verdicts {
     /// Verdicts for heads of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self(Mutex::new(Scanner::new(limit)))
+        Self(Mutex::new(Scanner::new(limit)), AtomicBool::new(false))
+    }
+
+    /// `timeout http-request` ran out while hyper waits for a head: true when the guard is to
+    /// hand hyper the stand-in of a 408 at its next read (see [`Scanner::time_out`]), so the
+    /// caller keeps polling the connection for the answer.
+    pub fn time_out(&self, ignore_probes: bool) -> bool {
+        let answer = self.0.lock().unwrap_or_else(|p| p.into_inner()).time_out(ignore_probes);
+        if answer {
+            self.1.store(true, Relaxed);
+        }
+        answer
     }
 
     /// The verdict for the next request hyper hands to the service.
@@ -610,6 +649,12 @@ impl<T: AsyncRead + Unpin> Guard<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.verdicts.1.load(Relaxed) && !self.refused {
+            // A 408 is due (`Verdicts::time_out`): hyper reads its stand-in next.
+            self.verdicts.1.store(false, Relaxed);
+            self.release = [&self.release[..], STAND_IN].concat().into();
+            self.refused = true;
+        }
         // Bounded: each round consumes socket bytes, and a head held back is at most `limit`.
         loop {
             if !self.release.is_empty() {
@@ -790,6 +835,27 @@ GET /b HTTP/1.1\nHost: a\n\n";
             assert_eq!(s.feed(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), None);
             assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, Verdict::Bad("duplicate Content-Length")]);
         }
+    }
+
+    #[test]
+    fn timeout_http_request_gives_a_408_as_haproxy_does() {
+        // Nothing came on a new connection: a 408, unless `option http-ignore-probes`.
+        assert!(!Scanner::default().time_out(true));
+        let mut s = Scanner::default();
+        assert!(s.time_out(false));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::TimedOut]);
+        // A head had begun: a 408 either way, and nothing more is judged.
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\nHo");
+        assert!(s.time_out(true));
+        assert_eq!(s.feed(b"st: a\r\n\r\n"), Some(vec![]));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::TimedOut]);
+        // Idle between requests, or inside a body: closed without an answer.
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!s.time_out(false));
+        s.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
+        assert!(!s.time_out(false));
     }
 
     #[test]

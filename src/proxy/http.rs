@@ -185,9 +185,10 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
     tracing::info!(client = %cx.peer, frontend, status = err.status().as_u16(), "{}", err.reason());
     match err {
         // As HAProxy's `ereq`: every request refused for its head.
-        ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge => {
-            fcnt.errors_req.fetch_add(1, Relaxed)
-        }
+        ProxyError::BadRequest(_)
+        | ProxyError::UriTooLong
+        | ProxyError::HeadersTooLarge
+        | ProxyError::RequestTimeout => fcnt.errors_req.fetch_add(1, Relaxed),
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
@@ -320,6 +321,7 @@ async fn serve_picking(
         // part was too large, and a client or monitor treats them as client errors all the same.
         Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
         Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
+        Verdict::TimedOut => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
