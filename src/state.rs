@@ -42,6 +42,32 @@ pub struct Counters {
     /// Server response times (request sent to response head, HAProxy's Tr) by [`time_bucket`]:
     /// the console's percentiles come from the differences second by second.
     pub resp_times: [AtomicU64; TIME_BUCKETS],
+    /// The last request refused for its head (`show errors`), frontends only.
+    pub last_error: Mutex<Option<Box<ErrorCapture>>>,
+}
+
+/// A request head refused by the proxy, as `show errors` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCapture {
+    pub at: SystemTime,
+    /// Process-wide event number (HAProxy's `event #N`).
+    pub event: u64,
+    pub client: std::net::SocketAddr,
+    pub reason: &'static str,
+    /// The head as it came, up to the buffer's size.
+    pub bytes: Vec<u8>,
+}
+
+/// Refused heads captured since start (`show errors`' "Total events captured").
+pub static ERROR_EVENTS: AtomicU64 = AtomicU64::new(0);
+
+impl Counters {
+    /// Keeps `bytes` as the frontend's last refused request.
+    pub fn capture_error(&self, client: std::net::SocketAddr, reason: &'static str, bytes: Vec<u8>) {
+        let event = ERROR_EVENTS.fetch_add(1, Relaxed);
+        let c = ErrorCapture { at: SystemTime::now(), event, client, reason, bytes };
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(c));
+    }
 }
 
 /// Buckets of [`Counters::resp_times`]: under 1 ms, then one per power of two of milliseconds

@@ -507,3 +507,129 @@ fn connect_is_forwarded_and_tunnels_after_a_2xx() {
     let r = raw(port, b"CONNECT refused.example:443 HTTP/1.1\r\nHost: refused.example:443\r\n\r\n").unwrap();
     assert_eq!((r.status, r.text().as_str()), (403, "no"));
 }
+
+/// Heads the framing guard refuses (unparseable, folded, too many fields, ambiguous framing)
+/// never reach hyper or a server: the client gets HAProxy's 400 (or 431) page, the log a
+/// `<BADREQ>` line, and a good request before them on the same connection is still answered. A
+/// head that arrives in pieces, bare-LF line ends included, is served once complete.
+#[test]
+fn refused_heads_get_the_proxys_page_and_a_badreq_log_line() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nlog = [\"stderr format raw local0\"]\n{}",
+        config(port, &[a.port], "httplog = true\nlog = \"global\"", "")
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let requests = || a.seen.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let fields: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    let many = format!("GET /many HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
+    for (what, bad, status) in [
+        ("bad request line", "GET /x HTTP/1.1 x\r\nHost: t\r\n\r\n".to_string(), 400),
+        ("control byte in the method", "G\x01T /x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("obs-fold", "GET /x HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n".into(), 400),
+        (
+            "two different Content-Lengths",
+            "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".into(),
+            400,
+        ),
+        ("101 header fields", many.clone(), 431),
+    ] {
+        let before = requests();
+        // A good request first, in the same write: answered, then the bad one refused.
+        let mut s = connect(port);
+        s.write_all(format!("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n{bad}").as_bytes()).unwrap();
+        let first = read_response(&mut s, false).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(first.status, 200, "{what}");
+        let second = read_response(&mut s, false).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(second.status, status, "{what}");
+        assert!(
+            second.text().contains(&format!("<h1>{status} ")),
+            "{what}: the proxy's page, not hyper's: {:?}",
+            second.text()
+        );
+        assert_eq!(second.header("connection"), Some("close"), "{what}");
+        assert_eq!(requests(), before + 1, "{what}: only the good request reached the server");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while l.log_text().matches("\"<BADREQ>\"").count() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = l.log_text();
+    let count = |needle: &str| log.lines().filter(|line| line.contains(needle)).count();
+    assert_eq!(count("\"<BADREQ>\""), 5, "{log}");
+    assert_eq!(count(" 400 "), 4, "{log}");
+    assert_eq!(count(" 431 "), 1, "{log}");
+    assert_eq!(count(" PR-- "), 5, "{log}");
+
+    // `show errors`: the last refused head of the frontend, dumped with its offsets.
+    let shown = l.ctl(&["show errors"]);
+    assert!(shown.starts_with("Total events captured on ["), "{shown}");
+    assert!(shown.contains("] : 5\n"), "{shown}");
+    assert!(shown.contains("frontend web (#1): invalid request"), "{shown}");
+    assert!(shown.contains("reason: header section too large :"), "{shown}");
+    assert!(shown.contains("  00000  GET /many HTTP/1.1\\r\\n\n"), "{shown}");
+    assert!(!l.ctl(&["show errors web response"]).contains("frontend web"));
+    assert!(l.ctl(&["show errors nope"]).contains("No such proxy."));
+
+    // The same 101 fields written a few bytes at a time: refused once the 101st field shows.
+    let mut s = connect(port);
+    for piece in many.as_bytes().chunks(700) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(read_response(&mut s, false).unwrap().status, 431);
+
+    // A good head in pieces, with bare LF line ends: served once complete.
+    let before = requests();
+    let mut s = connect(port);
+    for piece in ["GET /slow HT", "TP/1.1\nHo", "st: t\n", "\n"] {
+        s.write_all(piece.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+    assert_eq!(requests(), before + 1);
+}
+
+/// `timeout http-request` with a head begun: HAProxy's 408 page, a `<BADREQ>` line with `cR--`,
+/// and nothing forwarded. A connection idle between requests, or one that never sent a byte, is
+/// closed without an answer (lbha behaves as with `option http-ignore-probes` there).
+#[test]
+fn a_head_cut_by_timeout_http_request_gets_a_408() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nlog = [\"stderr format raw local0\"]\n{}",
+        config(port, &[a.port], "httplog = true\nlog = \"global\"", "")
+    )
+    .replace("server = \"5s\" }", "server = \"5s\", http_request = \"400ms\" }");
+    assert!(cfg.contains("http_request = \"400ms\""), "{cfg}");
+    let l = Lbha::start(&cfg, &[port]);
+    let mut s = connect(port);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Half").unwrap();
+    let r = read_response(&mut s, false).expect("a 408");
+    assert_eq!(r.status, 408);
+    assert!(r.text().contains("<h1>408 Request Time-out</h1>"), "{}", r.text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !l.log_text().contains(" 408 ") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = l.log_text();
+    let line = log.lines().find(|l| l.contains(" 408 ")).unwrap_or_else(|| panic!("no 408 line:\n{log}"));
+    assert!(line.contains(" cR-- ") && line.ends_with("\"<BADREQ>\""), "{line}");
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Idle after a request, and silent from the start: closed, no answer.
+    for first in [&b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"[..], b""] {
+        let mut s = connect(port);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(first).unwrap();
+        if !first.is_empty() {
+            assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+        }
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).expect("closed by the proxy");
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod errors;
 pub mod facts;
 pub mod maps;
 pub mod parse;

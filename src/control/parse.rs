@@ -118,6 +118,11 @@ pub enum Command {
         backend: Option<String>,
     },
     ShowBackend,
+    /// `show errors [PROXY|#ID] [request|response]`: the last refused request of each frontend.
+    ShowErrors {
+        proxy: Option<String>,
+        response: bool,
+    },
     /// `show cache`: each cache section's use and objects.
     ShowCache,
     /// lbha's one-screen summary (`lbha status`).
@@ -203,6 +208,8 @@ impl Command {
             // As HAProxy: reading tables needs operator, changing them admin.
             Command::Table(t) if t.action == crate::stktable::cli::Action::Show => Level::Operator,
             Command::Table(_) => Level::Admin,
+            // As HAProxy: captured requests may carry credentials.
+            Command::ShowErrors { .. } => Level::Operator,
             Command::Runtime(r) => r.level(),
             Command::Cluster(c) => c.level(),
             Command::SslCert(c) => c.level(),
@@ -386,6 +393,18 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["show", "backend", rest @ ..] => {
             no_extra(rest)?;
             Command::ShowBackend
+        }
+        ["show", "errors", rest @ ..] => {
+            let (proxy, dir) = match rest {
+                [] => (None, None),
+                [d @ ("request" | "response")] => (None, Some(*d)),
+                [p] => (Some(p.to_string()), None),
+                [p, d @ ("request" | "response")] => (Some(p.to_string()), Some(*d)),
+                [_, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
+            };
+            // HAProxy: `-1` (or nothing) stands for every proxy.
+            let proxy = proxy.filter(|p| p != "-1");
+            Command::ShowErrors { proxy, response: dir == Some("response") }
         }
         ["show", "cache", rest @ ..] => {
             no_extra(rest)?;
@@ -584,6 +603,7 @@ The following commands are valid at this level:
   show servers state [<backend>] [json]   : dump runtime server state (server-state-file format)
   show backend [json]                     : list backends
   show status [json]                      : one-screen summary: frontends, backends, reload, VRRP
+  show errors [PROXY|#ID] [request|response] : the last request each frontend refused for its head, dumped
   show cache [json]                       : each cache: memory used, hits, misses, and its objects
   enable server <bk>/<srv>                : take a server out of maintenance
   disable server <bk>/<srv>               : put a server in maintenance
@@ -685,6 +705,9 @@ mod tests {
         assert_eq!(cmd("help"), Command::Help);
         assert_eq!(cmd("show info"), Command::ShowInfo);
         assert_eq!(cmd("show cache"), Command::ShowCache);
+        assert_eq!(cmd("show errors"), Command::ShowErrors { proxy: None, response: false });
+        assert_eq!(cmd("show errors -1 response"), Command::ShowErrors { proxy: None, response: true });
+        assert_eq!(cmd("show errors #2 request"), Command::ShowErrors { proxy: Some("#2".into()), response: false });
         assert_eq!(cmd("show stat"), Command::ShowStat(StatFilter::default()));
         assert_eq!(cmd("show servers state"), Command::ShowServersState { backend: None });
         assert_eq!(cmd("show servers state web"), Command::ShowServersState { backend: Some("web".into()) });

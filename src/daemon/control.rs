@@ -633,6 +633,40 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
     let active = shared.proxy.active.load_full();
     match cmd {
         Command::Help => Reply::ok(HELP, json!({ "help": HELP.lines().collect::<Vec<_>>() })),
+        Command::ShowErrors { proxy, response } => {
+            let fes = &active.snap.frontends;
+            let wanted = |i: usize, name: &str| match &proxy {
+                None => true,
+                Some(p) => p == name || p.strip_prefix('#').unwrap_or(p).parse::<usize>() == Ok(i + 1),
+            };
+            if proxy.as_ref().is_some_and(|_| {
+                !fes.iter().enumerate().any(|(i, f)| wanted(i, &f.name))
+                    && active.snap.backend(proxy.as_deref().unwrap_or("")).is_none()
+            }) {
+                return Reply::error("No such proxy.");
+            }
+            // Only request heads are captured (lbha refuses no response for its head).
+            let captures: Vec<_> = if response {
+                Vec::new()
+            } else {
+                fes.iter()
+                    .enumerate()
+                    .filter(|(i, f)| wanted(*i, &f.name))
+                    .filter_map(|(i, f)| {
+                        let c = active.rt.frontends[i].last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+                        Some((f.name.clone(), i + 1, c))
+                    })
+                    .collect()
+            };
+            let shown: Vec<_> = captures
+                .iter()
+                .map(|(n, id, c)| crate::control::errors::Shown { proxy: n, id: *id, capture: c })
+                .collect();
+            let total = crate::state::ERROR_EVENTS.load(std::sync::atomic::Ordering::Relaxed);
+            let text =
+                crate::control::errors::render(std::time::SystemTime::now(), total, &shown, active.snap.global.bufsize);
+            Reply::ok(text.clone(), json!({ "errors": text }))
+        }
         Command::ShowCache => {
             let (text, json) = crate::cache::show_all(&active.snap.caches, std::time::SystemTime::now());
             Reply::ok(text, json)

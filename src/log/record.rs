@@ -67,6 +67,8 @@ pub struct Record {
     pub hostname: &'static str,
     /// Set by `set-log-level`: the line's level instead of the usual one.
     pub level: Option<LevelSet>,
+    /// The request head was refused as unparseable or too large: `%r` is HAProxy's `<BADREQ>`.
+    pub bad_request: bool,
 }
 
 /// The process id, read once: `getpid` is a system call per request otherwise.
@@ -149,6 +151,7 @@ impl Record {
             pid: p,
             hostname,
             level,
+            bad_request,
         } = self;
         (*c, *l, *a, *request_at, *tls) = (client, local, accepted, accepted, false);
         for (s, v) in [f, backend, server].into_iter().zip([frontend, frontend, "<NOSRV>"]) {
@@ -165,7 +168,7 @@ impl Record {
         captures_req.clear();
         captures_res.clear();
         (*cookie_req, *cookie_res, *unique_id) = (None, None, None);
-        (*request_counter, *log_counter, *p, *hostname, *level) = (0, 0, pid(), "", None);
+        (*request_counter, *log_counter, *p, *hostname, *level, *bad_request) = (0, 0, pid(), "", None, false);
     }
 
     fn blank(client: SocketAddr, local: SocketAddr, accepted: SystemTime, names: [String; 3]) -> Record {
@@ -216,6 +219,7 @@ impl Record {
             pid: pid(),
             hostname: "",
             level: None,
+            bad_request: false,
         }
     }
 
@@ -240,6 +244,10 @@ impl Record {
 
     /// `%r` (`METHOD URI VERSION`), appended; false when the request had no head.
     fn request_line_into(&self, out: &mut Vec<u8>) -> bool {
+        if self.bad_request {
+            out.extend_from_slice(b"<BADREQ>");
+            return true;
+        }
         let (Some(m), Some(u), Some(v)) = (&self.method, &self.uri, self.version) else { return false };
         out.extend_from_slice(m.as_str().as_bytes());
         out.push(b' ');

@@ -12,6 +12,8 @@ pub enum ProxyError {
     UriTooLong,
     /// The header section does not fit `tune_bufsize`, or has more than 100 fields.
     HeadersTooLarge,
+    /// The request head did not complete within `timeout http-request`.
+    RequestTimeout,
     Denied,
     NoServer,
     ServerFailed,
@@ -31,6 +33,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Denied => StatusCode::FORBIDDEN,
             ProxyError::NoServer
             | ProxyError::ConnectFailed
@@ -46,6 +49,7 @@ impl ProxyError {
             ProxyError::BadRequest(why) => why,
             ProxyError::UriTooLong => "request line larger than the buffer (tune_bufsize)",
             ProxyError::HeadersTooLarge => "header section larger than the buffer (tune_bufsize) or too many fields",
+            ProxyError::RequestTimeout => "timeout http-request: the request head did not complete in time",
             ProxyError::Denied => "denied by rule",
             ProxyError::NoServer => "no server available",
             ProxyError::ServerFailed => "server returned an invalid or incomplete response",

@@ -5,11 +5,13 @@
 //! the next head on a kept-alive connection. The HTTP service takes one verdict per request and
 //! answers 400, 414 or 431 before anything reaches a server.
 
+use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// hyper's own limit for a request head: above it hyper answers 431 before the scanner's verdict
@@ -28,8 +30,9 @@ pub fn head_limit(bufsize: usize) -> usize {
 /// 100 and answers 400 to 101 (measured); lbha takes 100 too and answers 431 (RFC 6585) to 101.
 const MAX_HEADERS: usize = 100;
 
-/// hyper's own field limit, above `MAX_HEADERS` so the scanner's verdict (431) is what counts.
-pub const HYPER_MAX_HEADERS: usize = 128;
+/// hyper's own field limit. hyper sees only heads the scanner passed, so no more than
+/// `MAX_HEADERS`; above 100 hyper would move its two field arrays to the heap for every request.
+pub const HYPER_MAX_HEADERS: usize = MAX_HEADERS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -39,6 +42,10 @@ pub enum Verdict {
     UriTooLong,
     /// The header section does not fit the buffer, or has too many fields: 431.
     TooLarge,
+    /// The head passed but its chunked body's framing is broken: 400 (hyper had the head).
+    BadBody,
+    /// The head did not complete within `timeout http-request`: 408.
+    TimedOut,
 }
 
 /// Which limit a head past `limit` bytes broke: the request line's (414) when no line end
@@ -99,22 +106,97 @@ enum Chunk {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
+    /// An upgrade was asked for (see [`Scanner::lenient`]); then the body framing given.
+    Upgrade(Box<State>),
     Head,
     Body(u64),
     Chunked(Chunk),
-    /// After a verdict against the request, or a body whose framing is lost: the connection will
-    /// be closed, nothing more is judged.
+    /// A body whose framing is lost after its head was handed on: the request's verdict turned
+    /// bad (if the service had not taken it yet) and bytes pass unjudged; hyper fails the body.
     Done,
+    /// A head was refused and its stand-in handed on: nothing more reaches hyper.
+    Refused,
+}
+
+/// Where the bytes hyper reads come from after one read of the socket. The scanner holds a
+/// request head back until it is complete and judged, so hyper never parses a head the scanner
+/// refused (it would answer with its own bare 400 or 431, unlogged), nor a head larger than the
+/// buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A range of the bytes just read.
+    Fed(std::ops::Range<usize>),
+    /// A head that began in an earlier read, whole.
+    Held(Vec<u8>),
+    /// A refused head: hyper gets [`STAND_IN`], which the service answers with the verdict.
+    StandIn,
+}
+
+/// What hyper reads in place of a refused head: a minimal request, so that the service (not
+/// hyper) answers it, with the verdict's page, log line and counters.
+pub const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+
+/// The segments of one read, built only when they differ from "all of it" (the usual case: whole
+/// heads and bodies).
+struct Out {
+    segs: Option<Vec<Seg>>,
+    /// While `segs` is none, everything before this passed.
+    passed: usize,
+    /// Judging only: the bytes pass whatever the scanner makes of them (after an upgrade).
+    discard: bool,
+}
+
+impl Out {
+    fn pass(&mut self, r: std::ops::Range<usize>) {
+        if r.is_empty() || self.discard {
+            return;
+        }
+        match &mut self.segs {
+            None if r.start == self.passed => self.passed = r.end,
+            None => self.push(Seg::Fed(r)),
+            Some(v) => match v.last_mut() {
+                Some(Seg::Fed(last)) if last.end == r.start => last.end = r.end,
+                _ => v.push(Seg::Fed(r)),
+            },
+        }
+    }
+
+    fn push(&mut self, s: Seg) {
+        if self.discard {
+            return;
+        }
+        let v =
+            self.segs.get_or_insert_with(|| if self.passed > 0 { vec![Seg::Fed(0..self.passed)] } else { Vec::new() });
+        v.push(s);
+    }
+
+    /// None: all `len` bytes pass as they are.
+    fn finish(self, len: usize) -> Option<Vec<Seg>> {
+        match self.segs {
+            None if self.passed == len => None,
+            None => Some(if self.passed > 0 { vec![Seg::Fed(0..self.passed)] } else { Vec::new() }),
+            Some(v) => Some(v),
+        }
+    }
 }
 
 /// Pure scanner: feed it bytes in any split, collect verdicts in request order.
 #[derive(Debug)]
 pub struct Scanner {
     state: State,
+    /// The head being read, when it did not come whole in one read.
     head: Vec<u8>,
     /// Largest head accepted (`head_limit`).
     limit: usize,
     pub verdicts: VecDeque<Verdict>,
+    /// A request asked for an upgrade (WebSocket, CONNECT): what follows may be a tunnel's bytes,
+    /// so from then on they all pass as they come, judged still (if the upgrade fails, the
+    /// service gets the verdicts of the requests that follow), but not held back or refused.
+    lenient: bool,
+    /// The last refused head as it came (`show errors`), until the service takes it.
+    refused: Option<Vec<u8>>,
+    /// Some byte came on this connection.
+    seen: bool,
 }
 
 impl Default for Scanner {
@@ -125,70 +207,113 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new(limit: usize) -> Self {
-        Self { state: State::Head, head: Vec::new(), limit, verdicts: VecDeque::new() }
-    }
-
-    pub fn feed(&mut self, mut b: &[u8]) {
-        while !b.is_empty() {
-            match self.state.clone() {
-                State::Done => return,
-                State::Head => {
-                    // Leading empty lines before a request line are allowed (RFC 9112 §2.2).
-                    if self.head.is_empty() {
-                        let skip = b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
-                        b = &b[skip..];
-                        if b.is_empty() {
-                            return;
-                        }
-                        // The usual case: the whole head arrived in this read; judge it in place,
-                        // parsed once (no separate search for its end).
-                        if let Some(end) = self.judge_whole(b) {
-                            b = &b[end..];
-                            continue;
-                        }
-                        if let Some(end) = find_end(b) {
-                            self.judge(&b[..end]);
-                            b = &b[end..];
-                            continue;
-                        }
-                    }
-                    let start = self.head.len().saturating_sub(3);
-                    let take = b.len().min(self.limit + 4 - self.head.len().min(self.limit + 4));
-                    self.head.extend_from_slice(&b[..take]);
-                    match find_end(&self.head[start..]).map(|e| e + start) {
-                        Some(end) => {
-                            let used = end - (self.head.len() - take);
-                            b = &b[used..];
-                            self.head.truncate(end);
-                            // Taken, not cleared: a kept-alive connection that goes idle
-                            // should not keep a head's worth (up to `limit`) of capacity.
-                            let head = std::mem::take(&mut self.head);
-                            self.judge(&head);
-                        }
-                        None if self.head.len() > self.limit => {
-                            // hyper may refuse it first with its own 431 (past `MAX_HEAD`); if
-                            // it does not, the service answers 414 or 431 from this verdict.
-                            self.verdicts.push_back(oversized(&self.head, self.limit));
-                            self.head = Vec::new();
-                            self.state = State::Done;
-                            return;
-                        }
-                        None => return,
-                    }
-                }
-                State::Body(n) => {
-                    let k = (b.len() as u64).min(n);
-                    b = &b[k as usize..];
-                    self.state = if n == k { State::Head } else { State::Body(n - k) };
-                }
-                State::Chunked(c) => {
-                    let used = self.chunk(c, b);
-                    b = &b[used..];
-                }
-            }
+        Self {
+            state: State::Head,
+            head: Vec::new(),
+            limit,
+            verdicts: VecDeque::new(),
+            lenient: false,
+            refused: None,
+            seen: false,
         }
     }
 
+    /// Judges `b` and says what of it may go on to hyper (None: all of it).
+    pub fn feed(&mut self, b: &[u8]) -> Option<Vec<Seg>> {
+        self.seen |= !b.is_empty();
+        let mut out = Out { segs: None, passed: 0, discard: self.lenient };
+        let mut i = 0;
+        while i < b.len() {
+            if self.lenient && !out.discard {
+                out.pass(i..b.len());
+                out.discard = true;
+            }
+            match self.state.clone() {
+                State::Done => {
+                    out.pass(i..b.len());
+                    break;
+                }
+                State::Refused => break,
+                State::Upgrade(next) => {
+                    self.lenient = true;
+                    self.state = *next;
+                }
+                State::Head => i = self.head_bytes(b, i, &mut out),
+                State::Body(n) => {
+                    let k = ((b.len() - i) as u64).min(n) as usize;
+                    out.pass(i..i + k);
+                    i += k;
+                    self.state = if n == k as u64 { State::Head } else { State::Body(n - k as u64) };
+                }
+                State::Chunked(c) => {
+                    let used = self.chunk(c, &b[i..]);
+                    out.pass(i..i + used);
+                    i += used;
+                }
+            }
+        }
+        if self.lenient && out.segs.is_none() && out.passed == 0 {
+            return None;
+        }
+        out.finish(b.len())
+    }
+
+    /// Reads head bytes from `b[i..]`; returns where the head (or what was taken of it) ends.
+    fn head_bytes(&mut self, b: &[u8], mut i: usize, out: &mut Out) -> usize {
+        if self.head.is_empty() {
+            // Leading empty lines before a request line are allowed (RFC 9112 §2.2).
+            let skip = b[i..].iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
+            out.pass(i..i + skip);
+            i += skip;
+            if i == b.len() {
+                return i;
+            }
+            // The usual case: the whole head arrived in this read; judged in place, parsed once.
+            if let Some((end, ok)) = self.judge_whole(&b[i..]) {
+                if ok {
+                    out.pass(i..i + end);
+                } else {
+                    out.push(Seg::StandIn);
+                }
+                return i + end;
+            }
+        }
+        let had = self.head.len();
+        let take = (b.len() - i).min(self.limit + 1 - had.min(self.limit + 1));
+        self.head.extend_from_slice(&b[i..i + take]);
+        // A head can only end, or turn out unparseable, with a new line (re-parsing at every
+        // byte of a slow head would cost its length squared).
+        let parse = had == 0 || memchr::memchr(b'\n', &b[i..i + take]).is_some();
+        match if parse { parse_head(&self.head) } else { Parsed::Partial } {
+            Parsed::Whole(end, verdict, next) if end <= self.limit => {
+                self.head.truncate(end);
+                // Taken, not cleared: a kept-alive connection that goes idle should not keep a
+                // head's worth (up to `limit`) of capacity.
+                let head = std::mem::take(&mut self.head);
+                if self.record(verdict, next) {
+                    out.push(Seg::Held(head));
+                } else {
+                    self.refused = Some(head);
+                    out.push(Seg::StandIn);
+                }
+                i + end - had
+            }
+            Parsed::Partial if self.head.len() <= self.limit => i + take,
+            Parsed::Whole(..) | Parsed::Partial => {
+                let v = oversized(&self.head, self.limit);
+                self.refused = Some(std::mem::take(&mut self.head));
+                self.record(v, State::Refused);
+                out.push(Seg::StandIn);
+                b.len()
+            }
+            Parsed::Refused(v) => {
+                self.refused = Some(std::mem::take(&mut self.head));
+                self.record(v, State::Refused);
+                out.push(Seg::StandIn);
+                b.len()
+            }
+        }
+    }
     /// Advances the chunked-body state by at most one step; returns bytes consumed.
     fn chunk(&mut self, c: Chunk, b: &[u8]) -> usize {
         // The verdict of this body's request is still queued when the head came in the same
@@ -196,7 +321,7 @@ impl Scanner {
         let lost = |s: &mut Self| {
             s.state = State::Done;
             if let Some(v) = s.verdicts.back_mut() {
-                *v = Verdict::Bad("invalid chunked body");
+                *v = Verdict::BadBody;
             }
             b.len()
         };
@@ -268,42 +393,53 @@ impl Scanner {
         }
     }
 
-    /// Judges a head that starts `b` and ends within it, when it ends with CRLF CRLF within the
-    /// limit (what `find_end` would find): returns its length. Anything else (partial, bare LF
-    /// endings, unparseable, too large) is left to the general path, so both give one verdict.
-    fn judge_whole(&mut self, b: &[u8]) -> Option<usize> {
+    /// Judges a head that starts `b` and ends within it, within the limit: its length and
+    /// whether it passed. Anything else (partial, unparseable, too large) is left to the general
+    /// path, so both give one verdict.
+    fn judge_whole(&mut self, b: &[u8]) -> Option<(usize, bool)> {
         let mut hs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let Ok(httparse::Status::Complete(end)) = req.parse_with_uninit_headers(b, &mut hs) else {
             return None;
         };
-        if end > self.limit || !b[..end].ends_with(b"\r\n\r\n") {
+        if end > self.limit {
             return None;
         }
         let (verdict, next) = verdict_of(&req);
-        self.record(verdict, next);
-        Some(end)
-    }
-
-    fn judge(&mut self, head: &[u8]) {
-        let (verdict, next) =
-            if head.len() > self.limit { (Some(oversized(head, self.limit)), State::Done) } else { judge_head(head) };
-        self.record(verdict, next);
-    }
-
-    fn record(&mut self, verdict: Option<Verdict>, next: State) {
-        match verdict {
-            Some(v) => {
-                if v != Verdict::Ok {
-                    self.state = State::Done;
-                } else {
-                    self.state = next;
-                }
-                self.verdicts.push_back(v);
-            }
-            // Not parseable: hyper rejects it and closes.
-            None => self.state = State::Done,
+        let ok = self.record(verdict, next);
+        if !ok {
+            self.refused = Some(b[..end].to_vec());
         }
+        Some((end, ok))
+    }
+
+    /// `timeout http-request` ran out while waiting for a head: true when the client is to get
+    /// a 408 (HAProxy's rule: a head had begun, or nothing came at all on a new connection
+    /// unless `option http-ignore-probes`), which the service answers through the stand-in.
+    pub fn time_out(&mut self, ignore_probes: bool) -> bool {
+        let begun = !self.head.is_empty();
+        let probe = !self.seen && !ignore_probes;
+        if self.state != State::Head || self.lenient || !(begun || probe) {
+            return false;
+        }
+        self.head = Vec::new();
+        self.record(Verdict::TimedOut, State::Refused);
+        true
+    }
+
+    /// Queues a head's verdict; true when it passed.
+    fn record(&mut self, v: Verdict, next: State) -> bool {
+        let ok = v == Verdict::Ok;
+        self.state = match next {
+            _ if !ok => State::Refused,
+            State::Upgrade(next) => {
+                self.lenient = true;
+                *next
+            }
+            next => next,
+        };
+        self.verdicts.push_back(v);
+        ok
     }
 }
 
@@ -313,25 +449,32 @@ fn after_size_line(value: u64) -> Chunk {
     if value == 0 { Chunk::Trailer(0) } else { Chunk::Data(value) }
 }
 
-fn find_end(b: &[u8]) -> Option<usize> {
-    memchr::memmem::find(b, b"\r\n\r\n").map(|p| p + 4)
+/// A head read so far, parsed.
+enum Parsed {
+    /// Complete: its length, its verdict and the body framing that follows it.
+    Whole(usize, Verdict, State),
+    Partial,
+    /// Not a request head, or one with too many fields.
+    Refused(Verdict),
 }
 
-/// The verdict for one complete head and the body framing that follows it.
-fn judge_head(head: &[u8]) -> (Option<Verdict>, State) {
+fn parse_head(head: &[u8]) -> Parsed {
     // Uninitialised: zeroing room for 100 fields cost more than parsing a small head.
     let mut hs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, &mut hs) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Err(httparse::Error::TooManyHeaders) => return (Some(Verdict::TooLarge), State::Done),
-        _ => return (None, State::Done),
+        Ok(httparse::Status::Complete(end)) => {
+            let (v, next) = verdict_of(&req);
+            Parsed::Whole(end, v, next)
+        }
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => Parsed::Refused(Verdict::TooLarge),
+        Err(_) => Parsed::Refused(Verdict::Bad("malformed request head")),
     }
-    verdict_of(&req)
 }
 
 /// The verdict for a completely parsed head and the body framing that follows it.
-fn verdict_of(req: &httparse::Request<'_, '_>) -> (Option<Verdict>, State) {
+fn verdict_of(req: &httparse::Request<'_, '_>) -> (Verdict, State) {
     let mut cl: Vec<&[u8]> = Vec::new();
     let mut te: Vec<&[u8]> = Vec::new();
     for h in req.headers.iter() {
@@ -341,7 +484,14 @@ fn verdict_of(req: &httparse::Request<'_, '_>) -> (Option<Verdict>, State) {
             te.push(h.value);
         }
     }
-    let bad = |why| (Some(Verdict::Bad(why)), State::Done);
+    let (v, next) = framing_of(req, &cl, &te);
+    let upgrade = req.method == Some("CONNECT") || req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+    if upgrade && v == Verdict::Ok { (v, State::Upgrade(Box::new(next))) } else { (v, next) }
+}
+
+/// The verdict from a head's framing fields.
+fn framing_of(req: &httparse::Request<'_, '_>, cl: &[&[u8]], te: &[&[u8]]) -> (Verdict, State) {
+    let bad = |why| (Verdict::Bad(why), State::Refused);
     if cl.len() > 1 {
         return bad("duplicate Content-Length");
     }
@@ -353,7 +503,7 @@ fn verdict_of(req: &httparse::Request<'_, '_>) -> (Option<Verdict>, State) {
             return bad("malformed Content-Length");
         }
         let n: u64 = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-        return (Some(Verdict::Ok), if n == 0 { State::Head } else { State::Body(n) });
+        return (Verdict::Ok, if n == 0 { State::Head } else { State::Body(n) });
     }
     if !te.is_empty() {
         if req.version != Some(1) {
@@ -362,50 +512,169 @@ fn verdict_of(req: &httparse::Request<'_, '_>) -> (Option<Verdict>, State) {
         if te.len() > 1 || !te[0].eq_ignore_ascii_case(b"chunked") {
             return bad("unsupported Transfer-Encoding");
         }
-        return (Some(Verdict::Ok), State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false }));
+        return (Verdict::Ok, State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false }));
     }
-    (Some(Verdict::Ok), State::Head)
+    (Verdict::Ok, State::Head)
 }
+
+/// A refused head's bytes, carried to the service with the stand-in request.
+#[derive(Debug, Clone)]
+pub struct Refused(pub Vec<u8>);
 
 /// Verdicts shared between the socket wrapper and the HTTP service of one connection.
 #[derive(Debug, Default)]
-pub struct Verdicts(Mutex<Scanner>);
+pub struct Verdicts(Mutex<Scanner>, AtomicBool);
 
 impl Verdicts {
     /// Verdicts for heads of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self(Mutex::new(Scanner::new(limit)))
+        Self(Mutex::new(Scanner::new(limit)), AtomicBool::new(false))
+    }
+
+    /// `timeout http-request` ran out while hyper waits for a head: true when the guard is to
+    /// hand hyper the stand-in of a 408 at its next read (see [`Scanner::time_out`]), so the
+    /// caller keeps polling the connection for the answer.
+    pub fn time_out(&self, ignore_probes: bool) -> bool {
+        let answer = self.0.lock().unwrap_or_else(|p| p.into_inner()).time_out(ignore_probes);
+        if answer {
+            self.1.store(true, Relaxed);
+        }
+        answer
     }
 
     /// The verdict for the next request hyper hands to the service.
     pub fn next(&self) -> Verdict {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).verdicts.pop_front().unwrap_or(Verdict::Ok)
     }
+
+    /// The refused head's bytes, once (they go to the frontend's `show errors` capture).
+    pub fn take_refused(&self) -> Option<Refused> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).refused.take().map(Refused)
+    }
 }
 
-/// Wraps the client socket and scans what hyper reads.
+/// Wraps the client socket: judges what arrives and hands hyper only judged heads (see [`Seg`]).
 pub struct Guard<T> {
     inner: T,
     verdicts: Arc<Verdicts>,
+    /// Judged bytes hyper has not taken yet.
+    release: Bytes,
+    /// A head was refused: the socket is read only to notice the client's close.
+    refused: bool,
 }
+
+/// A read smaller than this (not hyper's) goes through a buffer of the guard's own, so a head
+/// held back is not read a byte per system call.
+const SMALL_READ: usize = 1024;
 
 impl<T> Guard<T> {
     pub fn new(inner: T, verdicts: Arc<Verdicts>) -> Self {
-        Self { inner, verdicts }
+        Self { inner, verdicts, release: Bytes::new(), refused: false }
+    }
+
+    /// Judged bytes are waiting for hyper (a parked connection serves them at once).
+    pub fn has_pending(&self) -> bool {
+        !self.release.is_empty()
+    }
+
+    /// Rebuilds what hyper gets from one read's bytes and the scanner's segments.
+    fn queue(&mut self, fresh: &[u8], segs: Vec<Seg>) {
+        let mut out = Vec::new();
+        for s in segs {
+            match s {
+                Seg::Fed(r) => out.extend_from_slice(&fresh[r]),
+                Seg::Held(h) if out.is_empty() => out = h,
+                Seg::Held(h) => out.extend_from_slice(&h),
+                Seg::StandIn => {
+                    out.extend_from_slice(STAND_IN);
+                    self.refused = true;
+                }
+            }
+        }
+        self.release = if self.release.is_empty() { out.into() } else { [&self.release[..], &out].concat().into() };
+    }
+}
+
+impl<T: AsyncRead + Unpin> Guard<T> {
+    /// Reads the socket into the scanner once: Ready(true) when bytes came (judged, queued or
+    /// held), Ready(false) at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<bool>> {
+        if self.refused {
+            // Nothing more reaches hyper; what the client still sends is dropped.
+            let mut scratch = [0u8; 2048];
+            let mut rb = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+            return Poll::Ready(Ok(!rb.filled().is_empty()));
+        }
+        if buf.remaining() < SMALL_READ {
+            let mut scratch = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+            let fresh = rb.filled();
+            if fresh.is_empty() {
+                return Poll::Ready(Ok(false));
+            }
+            let segs = self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
+            self.queue(fresh, segs.unwrap_or_else(|| vec![Seg::Fed(0..fresh.len())]));
+            return Poll::Ready(Ok(true));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let fresh = &buf.filled()[before..];
+        if fresh.is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        let segs = self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
+        if let Some(segs) = segs {
+            let fresh = fresh.to_vec();
+            buf.set_filled(before);
+            self.queue(&fresh, segs);
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    /// Waits for the client's next bytes without handing them on (a parked connection): true when
+    /// some came, false at the end of the stream or an error.
+    pub fn poll_arrival(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.has_pending() {
+            return Poll::Ready(true);
+        }
+        let mut none = ReadBuf::new(&mut []);
+        match ready!(self.poll_fill(cx, &mut none)) {
+            Ok(got) => Poll::Ready(got),
+            Err(_) => Poll::Ready(false),
+        }
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = r {
-            let fresh = &buf.filled()[before..];
-            if !fresh.is_empty() {
-                self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
+        if self.verdicts.1.load(Relaxed) && !self.refused {
+            // A 408 is due (`Verdicts::time_out`): hyper reads its stand-in next.
+            self.verdicts.1.store(false, Relaxed);
+            self.release = [&self.release[..], STAND_IN].concat().into();
+            self.refused = true;
+        }
+        // Bounded: each round consumes socket bytes, and a head held back is at most `limit`.
+        loop {
+            if !self.release.is_empty() {
+                let n = self.release.len().min(buf.remaining());
+                buf.put_slice(&self.release[..n]);
+                self.release.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            let before = buf.filled().len();
+            let g = &mut *self;
+            match ready!(g.poll_fill(cx, buf)) {
+                // The end of the stream; after a refusal hyper is answering the stand-in and
+                // closes by itself, so the end is not passed on (it would drop that answer).
+                Ok(false) if g.refused => return Poll::Pending,
+                Ok(false) => return Poll::Ready(Ok(())),
+                Ok(true) if buf.filled().len() > before => return Poll::Ready(Ok(())),
+                Ok(true) => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        r
     }
 }
 
@@ -506,7 +775,116 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
         assert_eq!(s.verdicts.iter().copied().collect::<Vec<_>>(), [Verdict::TooLarge]);
         let mut s = Scanner::default();
         s.feed(b"GARBAGE\r\n\r\nGET / HTTP/1.1\r\n\r\n");
-        assert!(s.verdicts.is_empty(), "hyper rejects it and closes; nothing more is judged");
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Bad("malformed request head")], "nothing more is judged");
+    }
+
+    /// What hyper reads when `input` arrives in the given pieces.
+    fn handed_on(input: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut s = Scanner::default();
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &to in cuts.iter().chain([input.len()].iter()) {
+            let piece = &input[from..to];
+            match s.feed(piece) {
+                None => out.extend_from_slice(piece),
+                Some(segs) => {
+                    for seg in segs {
+                        match seg {
+                            Seg::Fed(r) => out.extend_from_slice(&piece[r]),
+                            Seg::Held(h) => out.extend_from_slice(&h),
+                            Seg::StandIn => out.extend_from_slice(STAND_IN),
+                        }
+                    }
+                }
+            }
+            from = to;
+        }
+        out
+    }
+
+    #[test]
+    fn hyper_reads_the_same_bytes_whatever_the_split_and_whole_heads_only() {
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+GET /b HTTP/1.1\nHost: a\n\n";
+        for cut in 0..input.len() {
+            assert_eq!(handed_on(input, &[cut]), input, "split at {cut}");
+        }
+        // A head in pieces reaches hyper only once complete, bare-LF endings included.
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(b"GET /b HTTP/1.1\nHo"), Some(vec![]));
+        assert_eq!(s.feed(b"st: a\n"), Some(vec![]));
+        assert_eq!(s.feed(b"\nGET"), Some(vec![Seg::Held(b"GET /b HTTP/1.1\nHost: a\n\n".to_vec())]));
+        assert_eq!(s.feed(b" / HTTP/1.1\r\n\r\n"), Some(vec![Seg::Held(b"GET / HTTP/1.1\r\n\r\n".to_vec())]));
+        // The usual read, whole heads and bodies: nothing is copied.
+        assert_eq!(s.feed(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Ok; 4]);
+    }
+
+    #[test]
+    fn after_an_upgrade_request_bytes_pass_as_they_come_and_are_still_judged() {
+        for head in [
+            &b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"[..],
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ] {
+            let mut s = Scanner::default();
+            assert_eq!(s.feed(&[head, b"hel"].concat()), None, "tunnel bytes are not held");
+            assert_eq!(s.feed(b"lo"), None);
+            // The upgrade failed and the client goes on: later heads are judged, not refused here.
+            let mut s = Scanner::default();
+            s.feed(head);
+            assert_eq!(s.feed(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), None);
+            assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, Verdict::Bad("duplicate Content-Length")]);
+        }
+    }
+
+    #[test]
+    fn timeout_http_request_gives_a_408_as_haproxy_does() {
+        // Nothing came on a new connection: a 408, unless `option http-ignore-probes`.
+        assert!(!Scanner::default().time_out(true));
+        let mut s = Scanner::default();
+        assert!(s.time_out(false));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::TimedOut]);
+        // A head had begun: a 408 either way, and nothing more is judged.
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\nHo");
+        assert!(s.time_out(true));
+        assert_eq!(s.feed(b"st: a\r\n\r\n"), Some(vec![]));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::TimedOut]);
+        // Idle between requests, or inside a body: closed without an answer.
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!s.time_out(false));
+        s.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
+        assert!(!s.time_out(false));
+    }
+
+    #[test]
+    fn a_refused_head_never_reaches_hyper_and_nothing_after_it_does() {
+        let ok = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+        let smuggle = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n";
+        let fields: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{fields}\r\n").into_bytes();
+        for (bad, verdict) in [
+            (&smuggle[..], Verdict::Bad("both Content-Length and Transfer-Encoding")),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Verdict::Bad("malformed request head")),
+            (b"G\x01T / HTTP/1.1\r\n\r\n", Verdict::Bad("malformed request head")),
+            (&many[..], Verdict::TooLarge),
+        ] {
+            let input = [&ok[..], bad].concat();
+            let want = [&ok[..], STAND_IN].concat();
+            for cut in 0..input.len() {
+                assert_eq!(handed_on(&input, &[cut]), want, "{:?} split at {cut}", String::from_utf8_lossy(bad));
+            }
+            let mut s = Scanner::default();
+            s.feed(&input);
+            assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, verdict]);
+        }
+        // A head that never ends is refused at the limit, with what came so far held back.
+        let mut s = Scanner::new(100);
+        assert_eq!(s.feed(b"GET / HTTP/1.1\r\nX: "), Some(vec![]));
+        assert_eq!(s.feed(&[b'y'; 100]), Some(vec![Seg::StandIn]));
+        assert_eq!(s.feed(b"\r\n\r\n"), Some(vec![]));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::TooLarge]);
     }
 
     #[test]
@@ -562,7 +940,7 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
                 .into_bytes()
         };
         assert_eq!(verdicts(&req("000000000000000000004")), [Verdict::Ok, Verdict::Ok]);
-        assert_eq!(verdicts(&req("10000000000000004")), [Verdict::Bad("invalid chunked body")]);
+        assert_eq!(verdicts(&req("10000000000000004")), [Verdict::BadBody]);
     }
 
     #[test]
@@ -600,7 +978,7 @@ GET /z HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
 
     #[test]
     fn lost_chunk_framing_turns_the_queued_verdict_bad_and_stops_judging() {
-        let bad = [Verdict::Bad("invalid chunked body")];
+        let bad = [Verdict::BadBody];
         let input = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(verdicts(input), bad);
         assert_eq!(verdicts(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcdXY"), bad);

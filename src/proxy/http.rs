@@ -184,7 +184,11 @@ fn finish(fcnt: &Counters, mut resp: Response<ProxyBody>, close: bool) -> Respon
 fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Response<ProxyBody> {
     tracing::info!(client = %cx.peer, frontend, status = err.status().as_u16(), "{}", err.reason());
     match err {
-        ProxyError::BadRequest(_) => fcnt.errors_req.fetch_add(1, Relaxed),
+        // As HAProxy's `ereq`: every request refused for its head.
+        ProxyError::BadRequest(_)
+        | ProxyError::UriTooLong
+        | ProxyError::HeadersTooLarge
+        | ProxyError::RequestTimeout => fcnt.errors_req.fetch_add(1, Relaxed),
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
@@ -213,6 +217,19 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
     let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
+    // A refused head reached the service as the framing guard's stand-in: no request line to show.
+    let bad_request = !matches!(verdict, Verdict::Ok | Verdict::BadBody);
+    if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
+        let why = match verdict {
+            Verdict::Bad(why) => why,
+            Verdict::UriTooLong => "request line too long",
+            _ => "header section too large",
+        };
+        active.rt.frontends[fi].capture_error(cx.peer, why, r.0);
+    }
+    if bad_request && let Some(l) = &log {
+        l.lock().bad_request = true;
+    }
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
         let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
@@ -220,7 +237,10 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
         track_done(&resp, &cx, &active, &vars);
         return super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
     }
-    let start = httplog::Start::new(&req, &cx, first, log.clone());
+    let mut start = httplog::Start::new(&req, &cx, first, log.clone());
+    if bad_request && start.log.is_none() {
+        start.line = "<BADREQ>".into();
+    }
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -296,10 +316,12 @@ async fn serve_picking(
     let framing = match verdict {
         Verdict::Ok => check_framing(&req),
         Verdict::Bad(why) => Err(why),
+        Verdict::BadBody => Err("invalid chunked body"),
         // HAProxy 2.6 answers 400 here; RFC 9110's 414 and RFC 6585's 431 tell the client which
         // part was too large, and a client or monitor treats them as client errors all the same.
         Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
         Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
+        Verdict::TimedOut => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));

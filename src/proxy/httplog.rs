@@ -141,6 +141,7 @@ impl Pending {
         let termination = match (self.err, ended) {
             (Some(ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge), _) => ['P', 'R'],
             (Some(ProxyError::Denied), _) => ['P', 'R'],
+            (Some(ProxyError::RequestTimeout), _) => ['c', 'R'],
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],

@@ -47,7 +47,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
@@ -484,7 +484,7 @@ impl Proxy {
         let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
         let io = coalesce::Coalesce::new(io, coalesce::DEFAULT_LIMIT);
         let conn = builder.serve_connection(TokioIo::new(io), svc);
-        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, false).await;
+        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, None).await;
     }
 
     async fn serve_h1<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
@@ -501,13 +501,19 @@ impl Proxy {
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
         let svc_upgrades = upgrades.clone();
+        let svc_verdicts = verdicts.clone();
         let svc = hyper::service::service_fn(move |req| {
             let cx = svc_cx.clone();
             let upgrades = svc_upgrades.clone();
-            let verdict = verdicts.next();
+            let verdict = svc_verdicts.next();
             let head = svc_activity.head_start();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
+            if !matches!(verdict, framing::Verdict::Ok | framing::Verdict::BadBody)
+                && let Some(r) = svc_verdicts.take_refused()
+            {
+                req.extensions_mut().insert(r);
+            }
             req.extensions_mut().insert(head);
             req.extensions_mut().insert(exchange.clone());
             req.extensions_mut().insert(upgrades.clone());
@@ -529,7 +535,8 @@ impl Proxy {
             // hyper's connection and the futures around it.
             // The builder is a temporary: a parked connection does not keep it.
             let mut conn = Box::new(KeepIo(h1_builder(bufsize).serve_connection(TokioIo::new(sock), svc.clone())));
-            let ended = Box::pin(self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, true)).await;
+            let run = self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, Some(&verdicts));
+            let ended = Box::pin(run).await;
             let parts = conn.0.into_parts();
             sock = parts.io.into_inner();
             sock.unread(parts.read_buf);
@@ -545,7 +552,10 @@ impl Proxy {
                 }
                 Ended::Done { finished: false } => return,
             }
-            if !sock.has_unread() && !self.unpark(&mut sock, &cx, born, &t, &activity).await {
+            if !sock.has_unread()
+                && !sock.get_mut().has_pending()
+                && !self.unpark(&mut sock, &cx, born, &t, &activity).await
+            {
                 let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
                 return;
             }
@@ -557,7 +567,7 @@ impl Proxy {
     /// or a reload that removed its bind.
     async fn unpark<T>(
         &self,
-        sock: &mut park::Rewind<T>,
+        sock: &mut park::Rewind<framing::Guard<T>>,
         cx: &ConnCtx,
         born: u64,
         t: &crate::config::snapshot::Timeouts,
@@ -566,17 +576,14 @@ impl Proxy {
     where
         T: tokio::io::AsyncRead + Unpin,
     {
-        let mut byte = [0u8; 1];
-        let read = async { matches!(sock.read(&mut byte).await, Ok(1)) };
+        // The bytes stay with the framing guard, which hands hyper whole heads only.
+        let guard = sock.get_mut();
+        let read = std::future::poll_fn(|cx| guard.poll_arrival(cx));
         // Parked means idle: nothing moves the deadline until the next byte.
         let deadline =
             idle::deadline(&activity.state(), t).unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
         let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
-        let got = self.idle_wait(read, deadline, cx.local, born, grace).await;
-        if got {
-            sock.unread(bytes::Bytes::copy_from_slice(&byte));
-        }
-        got
+        self.idle_wait(read, deadline, cx.local, born, grace).await
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -588,8 +595,10 @@ impl Proxy {
         born: u64,
         t: &crate::config::snapshot::Timeouts,
         activity: &idle::Activity,
-        parks: bool,
+        // HTTP/1: the connection parks when idle, and a head cut by `timeout http-request` gets a 408.
+        h1: Option<&framing::Verdicts>,
     ) -> Ended {
+        let parks = h1.is_some();
         let keep_alive = t.http_keep_alive;
         let mut drain = self.drain.subscribe();
         let local = cx.local;
@@ -609,6 +618,10 @@ impl Proxy {
                 }
             }
             why = Gated::new(activity.expired(t)) => {
+                if why == idle::Expiry::Idle && h1.is_some_and(|v| v.time_out(true)) {
+                    // A head had begun: the service answers its stand-in with HAProxy's 408 (logged).
+                    return finish(cx, tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await.ok());
+                }
                 // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
                 // a GOAWAY first (a stalled stream does not finish within the grace).
                 conn.as_mut().shut_gracefully();

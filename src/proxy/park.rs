@@ -41,6 +41,10 @@ impl<T> Rewind<T> {
     pub fn has_unread(&self) -> bool {
         !self.pre.is_empty()
     }
+
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
