@@ -721,6 +721,10 @@ pub struct ReturnAction {
     pub file: Option<String>,
     pub lf_file: Option<String>,
     pub headers: Vec<String>,
+    /// `errorfile FILE` / `errorfiles NAME` / `default-errorfiles`: an error page answers.
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -732,6 +736,13 @@ pub struct DenyAction {
     pub string: Option<String>,
     pub lf_string: Option<String>,
     pub file: Option<String>,
+    pub lf_file: Option<String>,
+    /// `hdr NAME FMT` lines, `Name: value`.
+    pub headers: Vec<String>,
+    /// `errorfile FILE` / `errorfiles NAME` / `default-errorfiles`: an error page answers.
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

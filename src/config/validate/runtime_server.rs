@@ -52,6 +52,7 @@ pub fn runtime_server(
         tls_defaults: Default::default(),
         tables: Vec::new(),
         owner: String::new(),
+        replies: Default::default(),
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     // The file's own problems were reported when it was loaded: only the server's count here.
