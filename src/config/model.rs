@@ -366,6 +366,8 @@ pub struct Section {
     /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
     /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
     pub log_targets: Option<Vec<String>>,
+    /// `log-tag`: the tag of this proxy's syslog lines, over `[global] log_tag`.
+    pub log_tag: Option<String>,
     /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
     pub retry_on: Option<String>,
     /// `http-reuse never|safe|aggressive|always`.

@@ -424,6 +424,8 @@ pub struct Backend {
     /// `[global] log` targets; `Some`, its `log_targets` (with the global ones under `log =
     /// "global"`), or nothing under `log = "none"`.
     pub log_targets: Option<Vec<crate::log::LogTarget>>,
+    /// `log_tag` of the backend (or `defaults`): the tag of its lines, over the global one.
+    pub log_tag: Option<String>,
     /// `retry-on`: which failures are retried (default: connection failures).
     pub retry_on: crate::proxy::retry_on::RetryOn,
     /// `http_reuse`, `fullconn`.

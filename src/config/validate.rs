@@ -662,6 +662,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         errors: Default::default(),
         log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
         log_targets: logging::back(s, defaults, &p, n.kind == Kind::Backend, &global.log, cx),
+        log_tag: logging::tag(s, defaults, &p, cx),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
         reuse: upstream::backend(s, defaults, &p, cx),
     }

@@ -115,6 +115,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         errors: live.errors.clone(),
         log_health_checks: live.log_health_checks,
         log_targets: live.log_targets.clone(),
+        log_tag: live.log_tag.clone(),
         retry_on: live.retry_on,
         reuse: live.reuse,
     }

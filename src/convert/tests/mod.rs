@@ -820,7 +820,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 mod errlog;
 mod keepalived;
 mod random;
-mod rule_replies;
+mod rule_gaps;
 
 /// `tcp-request` / `tcp-response` rules and SNI routing in mode tcp convert one to one.
 #[test]

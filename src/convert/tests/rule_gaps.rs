@@ -1,5 +1,5 @@
 //! `deny`/`return` with error pages and log-format headers, `redirect prefix|scheme` with
-//! log-format: converted one to one, nothing left out.
+//! log-format, per-proxy `log-tag`: converted one to one, nothing left out.
 
 use super::*;
 
@@ -60,4 +60,21 @@ fn deny_and_return_replies_convert_one_to_one() {
         other => panic!("{other:?}"),
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn per_proxy_log_tag_converts() {
+    let c = conv(
+        "defaults\n  mode http\n  log-tag d\nfrontend fe\n  bind :80\n  log-tag web\n  default_backend be\n\
+         backend be\n  log-tag app\n  server a 127.0.0.1:1\n",
+    );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    assert_eq!(t["defaults"]["log_tag"].as_str(), Some("d"));
+    assert_eq!(t["frontend"][0]["log_tag"].as_str(), Some("web"));
+    assert_eq!(t["backend"][0]["log_tag"].as_str(), Some("app"));
+    let s = snap(&c);
+    assert_eq!(s.frontends[0].logging.tag.as_deref(), Some("web"));
+    assert_eq!(s.backends[0].log_tag.as_deref(), Some("app"));
+    assert!(conv_err("defaults\n  log-tag\n").iter().any(|e| e.contains("needs a tag")));
 }
