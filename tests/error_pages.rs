@@ -246,3 +246,135 @@ fn a_bad_lf_string_error_page_is_refused_with_its_location() {
     assert!(err.contains("frontend[0].http_error[2].hdr[1]") && err.contains("nope"), "{err}");
     assert!(!err.contains("http_error[2].hdr[0]"), "{err}");
 }
+
+/// How much of an answer must agree with HAProxy's: all of it, the same lines in any order
+/// (lbha writes `content-type` first), or the status and `location` of a redirect (lbha sends
+/// no `cache-control` with one).
+#[derive(Clone, Copy)]
+enum Same {
+    Bytes,
+    Lines,
+    Location,
+}
+
+fn same(how: Same, a: &Seen, b: &Seen) -> bool {
+    let lines = |s: &Seen| {
+        let mut l: Vec<String> = s.head.lines().map(str::to_ascii_lowercase).filter(|l| !l.is_empty()).collect();
+        l[1..].sort();
+        l
+    };
+    let loc = |s: &Seen| {
+        let l = lines(s);
+        (l[0].clone(), l.into_iter().find(|x| x.starts_with("location:")))
+    };
+    match how {
+        Same::Bytes => a == b,
+        Same::Lines => lines(a) == lines(b) && a.body == b.body && a.kept_open == b.kept_open,
+        Same::Location => loc(a) == loc(b),
+    }
+}
+
+const RULE_PAGES: &[(&str, Same)] = &[
+    ("/deny", Same::Bytes),
+    ("/rf", Same::Bytes),
+    ("/df", Same::Bytes),
+    ("/rs", Same::Bytes),
+    ("/ds", Same::Bytes),
+    ("/rd", Same::Bytes),
+    ("/dd", Same::Bytes),
+    ("/bd", Same::Bytes),
+    ("/dh", Same::Bytes),
+    ("/dl", Same::Lines),
+    ("/rh", Same::Lines),
+    ("/pre", Same::Location),
+    ("/sch", Same::Location),
+];
+
+/// `deny`/`return` with `errorfile`, `errorfiles`, `default-errorfiles`, `lf-file` and
+/// log-format `hdr` values, and `redirect prefix|scheme` with log-format, against HAProxy.
+#[test]
+fn rule_answers_with_error_pages_and_log_formats_match_haproxys() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("errpages-rules");
+    for (name, text) in FILES {
+        dir.write(name, text);
+    }
+    dir.write("f403.http", "HTTP/1.1 403 Go Away\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\naway\n");
+    dir.write("lf.txt", "denied %[path] on %[req.hdr(host)]\n");
+    let d = dir.0.display().to_string();
+    let (hp, lp) = (free_port(), free_port());
+    let hcfg = format!(
+        "defaults\n  mode http\n  retries 0\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+         http-errors site\n  errorfile 503 {d}/fe503.http\n\
+         frontend f\n  bind 127.0.0.1:{hp}\n  errorfile 403 {d}/f403.http\n\
+         \x20 http-request deny if {{ path /deny }}\n\
+         \x20 http-request return status 404 errorfile {d}/s429.http if {{ path /rf }}\n\
+         \x20 http-request deny deny_status 404 errorfile {d}/s429.http if {{ path /df }}\n\
+         \x20 http-request return status 503 errorfiles site if {{ path /rs }}\n\
+         \x20 http-request deny deny_status 404 errorfiles site if {{ path /ds }}\n\
+         \x20 http-request return status 403 default-errorfiles if {{ path /rd }}\n\
+         \x20 http-request deny deny_status 403 default-errorfiles if {{ path /dd }}\n\
+         \x20 use_backend b if {{ path /bd }}\n\
+         \x20 http-request deny hdr x-d 1 if {{ path /dh }}\n\
+         \x20 http-request deny deny_status 404 content-type text/plain lf-file {d}/lf.txt hdr x-h \"v %[req.hdr(host)]\" hdr x-e \"%[req.hdr(x-none)]\" if {{ path /dl }}\n\
+         \x20 http-request return status 200 content-type text/plain string ok hdr x-p \"%[path]\" hdr x-s fixed if {{ path /rh }}\n\
+         \x20 http-request redirect prefix /p%[req.hdr(host)] if {{ path /pre }}\n\
+         \x20 http-request redirect scheme %[req.hdr(host)]s code 301 if {{ path /sch }}\n\
+         \x20 default_backend dead\n\
+         backend dead\n  server s 127.0.0.1:1\n\
+         backend b\n  errorfile 503 {d}/be503.http\n  http-request return status 503 default-errorfiles\n"
+    );
+    let lcfg = format!(
+        r#"
+[defaults]
+mode = "http"
+retries = 0
+timeout = {{ connect = "2s", client = "10s", server = "10s" }}
+[[http_errors]]
+name = "site"
+errorfile = {{ 503 = "{d}/fe503.http" }}
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:{lp}"]
+errorfile = {{ 403 = "{d}/f403.http" }}
+http_request = [
+  {{ deny = {{}}, if = "{{ path /deny }}" }},
+  {{ return = {{ status = 404, errorfile = "{d}/s429.http" }}, if = "{{ path /rf }}" }},
+  {{ deny = {{ status = 404, errorfile = "{d}/s429.http" }}, if = "{{ path /df }}" }},
+  {{ return = {{ status = 503, errorfiles = "site" }}, if = "{{ path /rs }}" }},
+  {{ deny = {{ status = 404, errorfiles = "site" }}, if = "{{ path /ds }}" }},
+  {{ return = {{ status = 403, default_errorfiles = true }}, if = "{{ path /rd }}" }},
+  {{ deny = {{ status = 403, default_errorfiles = true }}, if = "{{ path /dd }}" }},
+  {{ deny = {{ headers = ["x-d: 1"] }}, if = "{{ path /dh }}" }},
+  {{ deny = {{ status = 404, content_type = "text/plain", lf_file = "{d}/lf.txt", headers = ["x-h: v %[req.hdr(host)]", "x-e: %[req.hdr(x-none)]"] }}, if = "{{ path /dl }}" }},
+  {{ return = {{ status = 200, content_type = "text/plain", body = "ok", headers = ["x-p: %[path]", "x-s: fixed"] }}, if = "{{ path /rh }}" }},
+  {{ redirect = {{ prefix = "/p%[req.hdr(host)]" }}, if = "{{ path /pre }}" }},
+  {{ redirect = {{ scheme = "%[req.hdr(host)]s", code = 301 }}, if = "{{ path /sch }}" }},
+]
+use_backend = [{{ backend = "b", if = "{{ path /bd }}" }}]
+default_backend = "dead"
+[[backend]]
+name = "dead"
+servers = [{{ name = "s", addr = "127.0.0.1:1" }}]
+[[backend]]
+name = "b"
+errorfile = {{ 503 = "{d}/be503.http" }}
+http_request = [{{ return = {{ status = 503, default_errorfiles = true }} }}]
+"#
+    );
+    let hcfg = dir.write("haproxy.cfg", &hcfg);
+    let _h = start_haproxy(&hcfg, hp);
+    let _l = Lbha::start(&lcfg, &[lp]);
+    let mut diffs = Vec::new();
+    for (p, how) in RULE_PAGES {
+        let theirs = exchange(hp, p);
+        let ours = exchange(lp, p);
+        if !same(*how, &theirs, &ours) {
+            diffs.push(format!("{p}\n  haproxy: {theirs:?}\n  lbha:    {ours:?}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{} of {} differ:\n{}", diffs.len(), RULE_PAGES.len(), diffs.join("\n"));
+}

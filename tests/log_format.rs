@@ -639,3 +639,46 @@ fn tcp_content_captures_in_tcp_and_http_log_formats_match_haproxy() {
     let caps: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-cap").map(str::to_string)).collect();
     assert_eq!(caps, ["127.0.0.0-example.co", "127.0.0.0-example.co"]);
 }
+
+/// `log-tag` in a proxy and in `defaults` over the global one: each line's tag is its
+/// frontend's, as HAProxy 2.6 sends it (same haproxy.cfg for both).
+#[test]
+fn per_proxy_log_tags_match_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let cfg = |a: u16, b: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n  log-tag glob\n\
+             defaults\n  mode http\n  log global\n  log-tag dflt\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend fa\n  bind 127.0.0.1:{a}\n  log-tag tag-a\n  log-format \"%f %ST\"\n  default_backend w\n\
+             frontend fb\n  bind 127.0.0.1:{b}\n  log-format \"%f %ST\"\n  default_backend w\n\
+             backend w\n  server w 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    // The tag of the line that says `needle`: the word before `[PID]: `.
+    let tag_of = |log: &Syslog, needle: &str| {
+        let line = log.until(needle).last().cloned().unwrap();
+        let head = line.split_once("]: ").map(|x| x.0).unwrap_or_default();
+        head.rsplit_once('[').map(|x| x.0).unwrap_or_default().rsplit(' ').next().unwrap_or_default().to_string()
+    };
+    let run = |a: u16, b: u16, log: &Syslog| {
+        let req = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        assert_eq!(raw(a, req).unwrap().status, 200);
+        let ta = tag_of(log, "fa 200");
+        assert_eq!(raw(b, req).unwrap().status, 200);
+        (ta, tag_of(log, "fb 200"))
+    };
+    let (ha, hb, la, lb) = (free_port(), free_port(), free_port(), free_port());
+    let (hlog, llog) = (Syslog::new(), Syslog::new());
+    let dir = TempDir::new("logtag");
+    let _h = start_haproxy(&dir, &cfg(ha, hb, hlog.port()), ha);
+    let _l = Lbha::start_haproxy(&cfg(la, lb, llog.port()), &[la, lb]);
+    let theirs = run(ha, hb, &hlog);
+    let ours = run(la, lb, &llog);
+    assert_eq!(ours, theirs, "lbha vs HAProxy");
+    assert_eq!(ours, ("tag-a".to_string(), "dflt".to_string()));
+}

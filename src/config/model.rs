@@ -366,6 +366,8 @@ pub struct Section {
     /// `log ADDR FACILITY ...` lines of this proxy: targets besides (or, without `log =
     /// "global"`, instead of) the `[global]` ones; same syntax as `[global] log`.
     pub log_targets: Option<Vec<String>>,
+    /// `log-tag`: the tag of this proxy's syslog lines, over `[global] log_tag`.
+    pub log_tag: Option<String>,
     /// `retry-on`: `"conn-failure empty-response 503"` (HAProxy's keywords).
     pub retry_on: Option<String>,
     /// `http-reuse never|safe|aggressive|always`.
@@ -721,6 +723,10 @@ pub struct ReturnAction {
     pub file: Option<String>,
     pub lf_file: Option<String>,
     pub headers: Vec<String>,
+    /// `errorfile FILE` / `errorfiles NAME` / `default-errorfiles`: an error page answers.
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -732,6 +738,13 @@ pub struct DenyAction {
     pub string: Option<String>,
     pub lf_string: Option<String>,
     pub file: Option<String>,
+    pub lf_file: Option<String>,
+    /// `hdr NAME FMT` lines, `Name: value`.
+    pub headers: Vec<String>,
+    /// `errorfile FILE` / `errorfiles NAME` / `default-errorfiles`: an error page answers.
+    pub errorfile: Option<String>,
+    pub errorfiles: Option<String>,
+    pub default_errorfiles: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

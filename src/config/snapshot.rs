@@ -272,6 +272,16 @@ pub enum HttpAction {
         headers: Vec<(HeaderName, HeaderValue)>,
         body: LogFormat,
         deny: bool,
+        /// `hdr NAME FMT` values with `%`, rendered per request after `headers` (left out
+        /// when empty, as HAProxy does).
+        lf_headers: Vec<(HeaderName, LogFormat)>,
+    },
+    /// `deny`/`return` with `errorfile`/`errorfiles` (`page`, resolved at load) or
+    /// `default-errorfiles` (`None`: the proxy's own page for `status`, as a plain `deny`).
+    ErrorPage {
+        status: StatusCode,
+        page: Option<Arc<crate::proxy::errpages::Reply>>,
+        deny: bool,
     },
     /// Stops the evaluation of this rule list.
     Allow,
@@ -336,10 +346,10 @@ pub enum HttpAction {
 pub enum RedirectTarget {
     /// A log-format string.
     Location(LogFormat),
-    /// The request's path and query are appended to the prefix.
-    Prefix(String),
-    /// `scheme S`: the same host and path with another scheme.
-    Scheme(String),
+    /// The request's path and query are appended to the prefix (a log-format string).
+    Prefix(LogFormat),
+    /// `scheme S`: the same host and path with another scheme (a log-format string).
+    Scheme(LogFormat),
 }
 
 /// How `del-header -m` matches header names (lowercase patterns; `Reg` ignores case).
@@ -414,6 +424,8 @@ pub struct Backend {
     /// `[global] log` targets; `Some`, its `log_targets` (with the global ones under `log =
     /// "global"`), or nothing under `log = "none"`.
     pub log_targets: Option<Vec<crate::log::LogTarget>>,
+    /// `log_tag` of the backend (or `defaults`): the tag of its lines, over the global one.
+    pub log_tag: Option<String>,
     /// `retry-on`: which failures are retried (default: connection failures).
     pub retry_on: crate::proxy::retry_on::RetryOn,
     /// `http_reuse`, `fullconn`.

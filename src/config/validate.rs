@@ -167,6 +167,8 @@ struct Ctx<'a> {
     /// stick-counter rules and fetches may name.
     tables: Vec<String>,
     owner: String,
+    /// `[[http_errors]]` sections, for `deny`/`return` with `errorfiles`.
+    replies: errpages::Replies,
 }
 
 impl Ctx<'_> {
@@ -217,6 +219,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         tables: Vec::new(),
         owner: String::new(),
         caches: &caches,
+        replies: Default::default(),
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
@@ -264,6 +267,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
     let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
     errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
+    cx.replies = errpages::Replies { sets: error_sets.clone(), bufsize: global.bufsize };
     for (b, n) in backends.iter_mut().zip(&backs) {
         backend_rules(b, n, &backend_index, &mut cx);
         // A listen's pages are reported by its frontend half.
@@ -658,6 +662,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         errors: Default::default(),
         log_health_checks: s.log_health_checks.or(defaults.log_health_checks).unwrap_or(false),
         log_targets: logging::back(s, defaults, &p, n.kind == Kind::Backend, &global.log, cx),
+        log_tag: logging::tag(s, defaults, &p, cx),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
         reuse: upstream::backend(s, defaults, &p, cx),
     }

@@ -391,6 +391,8 @@ async fn serve_picking(
         } else {
             resp.extensions_mut().insert(super::track::Answered);
         }
+        // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
+        resp.extensions_mut().insert(super::errpages::AtBackend(bi));
         if tarpit {
             tokio::time::sleep(be.timeouts.tarpit).await;
         }

@@ -41,6 +41,8 @@ pub struct FrontLog {
     pub targets: Vec<crate::log::LogTarget>,
     /// `log = "global"`: the `[global]` targets too.
     pub global: bool,
+    /// `log_tag` of the frontend (or `defaults`): the tag of its lines, over the global one.
+    pub tag: Option<String>,
     /// A format reads the request's headers (`%[...]` or `%U`): only then does the record
     /// keep a copy of them (and of the response's).
     pub needs_headers: bool,

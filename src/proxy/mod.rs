@@ -818,16 +818,22 @@ fn build_active(
     }
     let logger =
         crate::log::Logger::start_with(snap.global.log.clone(), snap.global.log_framing, snap.global.log_ident.clone());
+    // A proxy's `log_tag` replaces the global one in its lines.
+    let ident = |tag: &Option<String>| crate::log::Ident {
+        tag: tag.clone().or_else(|| snap.global.log_ident.tag.clone()),
+        ..snap.global.log_ident.clone()
+    };
     let fe_loggers = snap
         .frontends
         .iter()
         .map(|f| {
-            (!f.logging.targets.is_empty()).then(|| {
+            let tagged = f.logging.tag.is_some() && f.logging.global;
+            (!f.logging.targets.is_empty() || tagged).then(|| {
                 let mut targets = f.logging.targets.clone();
                 if f.logging.global {
                     targets.extend(snap.global.log.iter().cloned());
                 }
-                crate::log::Logger::start_with(targets, snap.global.log_framing, snap.global.log_ident.clone())
+                crate::log::Logger::start_with(targets, snap.global.log_framing, ident(&f.logging.tag))
             })
         })
         .collect();
@@ -835,8 +841,12 @@ fn build_active(
         .backends
         .iter()
         .map(|b| {
-            let t = b.log_targets.clone()?;
-            Some(crate::log::Logger::start_with(t, snap.global.log_framing, snap.global.log_ident.clone()))
+            let t = match (&b.log_targets, &b.log_tag) {
+                (Some(t), _) => t.clone(),
+                (None, Some(_)) => snap.global.log.clone(),
+                (None, None) => return None,
+            };
+            Some(crate::log::Logger::start_with(t, snap.global.log_framing, ident(&b.log_tag)))
         })
         .collect();
     Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers, be_loggers }

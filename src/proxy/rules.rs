@@ -160,8 +160,9 @@ fn redirect(
     }
     let loc = match target {
         RedirectTarget::Location(lf) => String::from_utf8_lossy(&render(lf, ctx, t)).into_owned(),
-        RedirectTarget::Prefix(p) => format!("{p}{tail}"),
+        RedirectTarget::Prefix(p) => format!("{}{tail}", String::from_utf8_lossy(&render(p, ctx, t))),
         RedirectTarget::Scheme(s) => {
+            let s = String::from_utf8_lossy(&render(s, ctx, t)).into_owned();
             let host = ctx.req_headers().and_then(|h| h.get(header::HOST)).and_then(|h| h.to_str().ok());
             match host {
                 Some(h) => format!("{s}://{h}{tail}"),
@@ -200,13 +201,24 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
             }
             (r, false)
         }
-        HttpAction::ReturnLf { status, headers, body, deny } => {
+        HttpAction::ReturnLf { status, headers, body, deny, lf_headers } => {
             let mut r = Response::new(full(render(body, ctx, t)));
             *r.status_mut() = *status;
             for (n, v) in headers {
                 r.headers_mut().append(n.clone(), v.clone());
             }
+            for (n, lf) in lf_headers {
+                let v = render(lf, ctx, t);
+                if let Ok(v) = HeaderValue::from_bytes(&v)
+                    && !v.is_empty()
+                {
+                    r.headers_mut().append(n.clone(), v);
+                }
+            }
             (r, *deny)
+        }
+        HttpAction::ErrorPage { status, page, deny } => {
+            (page.as_ref().map_or_else(|| page_keep(*status), |p| p.response()), *deny)
         }
         HttpAction::Deny { status } => (page_keep(*status), true),
         HttpAction::Metrics => {

@@ -207,6 +207,9 @@ impl SampleContext for StreamCtx<'_> {
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
         super::track::fetch(self.active, &self.cx.rules.stk, self.vars.map(|v| &v.stk), self.cx.peer, f)
     }
+    fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
+        super::track::fetch_key(self.active, f, key)
+    }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
         let rec = self.log?.lock();
         let c = if response { &rec.captures_res } else { &rec.captures_req };

@@ -105,6 +105,9 @@ impl SampleContext for TcpCtx<'_> {
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
         super::track::fetch(self.active, &self.state.stk, None, self.src, f)
     }
+    fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
+        super::track::fetch_key(self.active, f, key)
+    }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
         if response { None } else { self.state.captured(slot) }
     }

@@ -87,7 +87,19 @@ pub fn fetch(
             let t = lock(named?);
             f.table_stat(t.len(), t.def().size)
         }
+        StickSource::Key => None,
     }
+}
+
+/// A `table_*` / `in_table` converter: `key`, made a key of the table's type, looked up as
+/// the `src_*` fetches look up the client's address (HAProxy's `smp_to_stkey`).
+pub fn fetch_key(active: &Active, f: &StickFetch, key: &Value) -> Option<Value> {
+    let tables = &active.rt.tables;
+    let mut t = lock(tables.find(f.table.as_deref()?)?);
+    let key = crate::stktable::track::key_of(key, t.kind())?;
+    let expire = t.def().expire.map_or(0, |d| d.as_millis() as u64);
+    let mut e = t.get_mut(&key, tables.now_ms());
+    f.eval_key(e.as_mut(), expire)
 }
 
 /// A new HTTP request: `http_req_*` on what the session tracks.

@@ -162,6 +162,8 @@ pub enum Converter {
         offset: i64,
         unit: TimeUnit,
     },
+    /// `table_*(table)` and `in_table(table)`: the input looked up in a stick table.
+    Table(Box<super::StickFetch>),
 }
 
 impl Converter {
@@ -184,6 +186,8 @@ impl Converter {
             Converter::Bool | Converter::Not => (T::Sint, T::Bool),
             Converter::Hash { .. } | Converter::Xxh64 { .. } => (T::Bin, T::Sint),
             Converter::Time { .. } | Converter::HttpDate { .. } => (T::Sint, T::Str),
+            // Any input: it becomes a key of the table's type when applied.
+            Converter::Table(f) => (T::Str, f.out_type()),
         }
     }
 
@@ -359,7 +363,7 @@ impl Converter {
                 };
                 Converter::HttpDate { offset: a.opt_sint(0, 0)?, unit }
             }
-            _ => return Ok(None),
+            name => return Ok(super::fetch_sc::parse_conv(&a, name)?.map(|f| Converter::Table(Box::new(f)))),
         }))
     }
 }

@@ -16,6 +16,9 @@ const TIME_MASK: i64 = 0x007f_ffff_ffff_ffff;
 impl Converter {
     /// Applies the converter; `None` when HAProxy's converter fails (the sample is then absent).
     pub fn apply(&self, input: Value, ctx: &dyn SampleContext, maps: &dyn Maps) -> Option<Value> {
+        if let Converter::Table(f) = self {
+            return ctx.stick_key(f, &input);
+        }
         let (in_type, _) = self.types();
         let v = input.cast(in_type)?;
         Some(match (self, v) {

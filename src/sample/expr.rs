@@ -106,6 +106,14 @@ impl SampleExpr {
         }
     }
 
+    /// The tables its `table_*` / `in_table` converters name.
+    pub fn conv_tables(&self) -> impl Iterator<Item = &str> {
+        self.convs.iter().filter_map(|c| match c {
+            Converter::Table(f) => f.table.as_deref(),
+            _ => None,
+        })
+    }
+
     /// The maps the expression reads, so the loader can build each once per match kind.
     pub fn map_refs(&self) -> impl Iterator<Item = (&str, MatchKind)> {
         self.convs.iter().filter_map(|c| match c {

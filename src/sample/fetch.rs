@@ -130,6 +130,10 @@ pub trait SampleContext {
     fn stick(&self, _f: &super::fetch_sc::StickFetch) -> Option<Value> {
         None
     }
+    /// A `table_*` / `in_table` converter: `key` looked up in the converter's table.
+    fn stick_key(&self, _f: &super::fetch_sc::StickFetch, _key: &Value) -> Option<Value> {
+        None
+    }
     /// What capture slot `slot` of the request (or, with `response`, the response) holds
     /// (`capture.req.hdr(N)`, `capture.res.hdr(N)`).
     fn capture(&self, _response: bool, _slot: usize) -> Option<Vec<u8>> {

@@ -22,6 +22,8 @@ pub enum Source {
     Src,
     /// The table itself (`table_cnt`, `table_avl`).
     Table,
+    /// The converter's input looked up in the table (`table_*` converters, `in_table`).
+    Key,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,69 @@ pub enum Op {
     Trackers,
     Cnt,
     Avl,
+    /// `in_table`: whether the key is in the table.
+    InTable,
+    /// `table_expire` / `table_idle`: milliseconds until the entry expires / since it was
+    /// last touched, the default when the key is absent.
+    Expire(Option<i64>),
+    Idle(Option<i64>),
+}
+
+/// HAProxy's `table_*` converters by their name's tail: the `src_*` reads, some named otherwise.
+fn conv_op(op: &str) -> Option<Op> {
+    Some(match op {
+        "gpc0" => Op::GetGpc(0),
+        "gpc1" => Op::GetGpc(1),
+        "gpt0" => Op::GetGpt(0),
+        "server_id" => Op::Read(DataType::SERVER_ID),
+        "trackers" => Op::Trackers,
+        "get_gpc0" | "get_gpc1" | "get_gpt0" | "inc_gpc0" | "inc_gpc1" | "clr_gpc0" | "clr_gpc1" => return None,
+        o => plain(o)?,
+    })
+}
+
+/// `table_<type>(table)`, `table_gpc|gpc_rate|gpt(idx,table)`, `table_expire|idle(table[,default])`
+/// and `in_table(table)`: `None` when the name is no table converter.
+pub(super) fn parse_conv(a: &Args<'_, '_>, name: &str) -> Result<Option<StickFetch>, ParseError> {
+    let (op, first) = match name.strip_prefix("table_") {
+        _ if name == "in_table" => (Op::InTable, 0),
+        None => return Ok(None),
+        Some(o @ ("expire" | "idle")) => {
+            a.count(1, 2)?;
+            let d = a.get(1).filter(|d| !d.is_empty()).map(|_| a.sint(1)).transpose()?;
+            (if o == "expire" { Op::Expire(d) } else { Op::Idle(d) }, 0)
+        }
+        Some(o @ ("gpc" | "gpc_rate" | "gpt")) => {
+            a.count(2, 2)?;
+            let i = a.sint(0)?;
+            if !(0..i64::from(crate::stktable::def::MAX_ARRAY)).contains(&i) {
+                return Err(a.err(Some(1), format!("array index must be 0 to {}", crate::stktable::def::MAX_ARRAY - 1)));
+            }
+            let i = i as usize;
+            (
+                if o == "gpc" {
+                    Op::GetGpc(i)
+                } else if o == "gpt" {
+                    Op::GetGpt(i)
+                } else {
+                    Op::GpcRate(i)
+                },
+                1,
+            )
+        }
+        Some(o) => match conv_op(o) {
+            Some(op) => (op, 0),
+            None => return Ok(None),
+        },
+    };
+    if !matches!(op, Op::Expire(_) | Op::Idle(_)) {
+        a.count(first + 1, first + 1)?;
+    }
+    let table = a.str(first)?;
+    if table.is_empty() {
+        return Err(a.err(Some(first + 1), "missing table name"));
+    }
+    Ok(Some(StickFetch { src: Source::Key, op, table: Some(table.to_string()) }))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +221,7 @@ pub(super) fn parse(a: &Args<'_, '_>, call: &Call<'_>) -> Result<StickFetch, Par
 
 impl StickFetch {
     pub fn out_type(&self) -> SmpType {
-        if self.op == Op::Tracked { SmpType::Bool } else { SmpType::Sint }
+        if matches!(self.op, Op::Tracked | Op::InTable) { SmpType::Bool } else { SmpType::Sint }
     }
 
     /// Whether evaluating it changes the entry (`inc`, `clr`, `updt`).
@@ -189,6 +254,8 @@ impl StickFetch {
         let Some(e) = e else {
             return Some(match self.op {
                 Op::Tracked => Value::Bool(self.src != Source::Src),
+                Op::InTable => Value::Bool(false),
+                Op::Expire(d) | Op::Idle(d) => Value::Sint(d?),
                 _ => Value::Sint(0),
             });
         };
@@ -207,6 +274,18 @@ impl StickFetch {
             Op::Tracked => Some(Value::Bool(true)),
             Op::Trackers => Some(Value::Sint(i64::from(e.view().use_count()))),
             Op::Cnt | Op::Avl => None,
+            Op::InTable => Some(Value::Bool(true)),
+            Op::Expire(_) => Some(Value::Sint(e.view().expires_in() as i64)),
+            // As HAProxy: the table's expiry less what is left of the entry's.
+            Op::Idle(_) => None,
+        }
+    }
+
+    /// [`Self::eval`] for a converter: `table_idle` also needs the table's `expire` (ms).
+    pub fn eval_key(&self, e: Option<&mut EntryMut<'_>>, table_expire: u64) -> Option<Value> {
+        match (self.op, e) {
+            (Op::Idle(_), Some(e)) => Some(Value::Sint(table_expire.saturating_sub(e.view().expires_in()) as i64)),
+            (_, e) => self.eval(e),
         }
     }
 }
@@ -312,5 +391,118 @@ mod tests {
         assert_eq!(sf("sc0_get_gpc0").eval(Some(&mut e)), Some(Value::Sint(0)), "gpc0 reads gpc[0] in 2.6");
         assert_eq!(sf("sc_get_gpt(1,0)").eval(Some(&mut e)), Some(Value::Sint(0)));
         assert_eq!(sf("sc_get_gpt(2,0)").eval(Some(&mut e)), None, "past the array");
+    }
+}
+
+#[cfg(test)]
+mod conv_tests {
+    use super::*;
+    use crate::sample::SampleExpr;
+    use crate::sample::conv::Converter;
+    use crate::stktable::def::parse_store;
+    use crate::stktable::{KeyKind, TKey, Table, TableDef};
+
+    fn tc(text: &str) -> StickFetch {
+        let e = SampleExpr::parse(&format!("req.hdr(k),{text}")).unwrap_or_else(|e| panic!("{text}: {e}"));
+        match e.convs.into_iter().next() {
+            Some(Converter::Table(f)) => *f,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_table_converter_of_haproxy_parses() {
+        let read = |n: &str| DataType::from_name(n).map(Op::Read).unwrap();
+        for (text, op) in [
+            ("table_bytes_in_rate(t)", read("bytes_in_rate")),
+            ("table_bytes_out_rate(t)", read("bytes_out_rate")),
+            ("table_conn_cnt(t)", read("conn_cnt")),
+            ("table_conn_cur(t)", read("conn_cur")),
+            ("table_conn_rate(t)", read("conn_rate")),
+            ("table_sess_cnt(t)", read("sess_cnt")),
+            ("table_sess_rate(t)", read("sess_rate")),
+            ("table_http_req_cnt(t)", read("http_req_cnt")),
+            ("table_http_req_rate(t)", read("http_req_rate")),
+            ("table_http_err_cnt(t)", read("http_err_cnt")),
+            ("table_http_err_rate(t)", read("http_err_rate")),
+            ("table_http_fail_cnt(t)", read("http_fail_cnt")),
+            ("table_http_fail_rate(t)", read("http_fail_rate")),
+            ("table_server_id(t)", Op::Read(DataType::SERVER_ID)),
+            ("table_kbytes_in(t)", Op::KBytes(DataType::BYTES_IN_CNT)),
+            ("table_kbytes_out(t)", Op::KBytes(DataType::BYTES_OUT_CNT)),
+            ("table_gpc0(t)", Op::GetGpc(0)),
+            ("table_gpc1(t)", Op::GetGpc(1)),
+            ("table_gpc0_rate(t)", Op::GpcRate(0)),
+            ("table_gpc1_rate(t)", Op::GpcRate(1)),
+            ("table_gpt0(t)", Op::GetGpt(0)),
+            ("table_gpc(2,t)", Op::GetGpc(2)),
+            ("table_gpc_rate(1,t)", Op::GpcRate(1)),
+            ("table_gpt(3,t)", Op::GetGpt(3)),
+            ("table_trackers(t)", Op::Trackers),
+            ("in_table(t)", Op::InTable),
+            ("table_expire(t)", Op::Expire(None)),
+            ("table_idle(t,-1)", Op::Idle(Some(-1))),
+        ] {
+            let f = tc(text);
+            assert_eq!((f.src, f.op, f.table.as_deref()), (Source::Key, op, Some("t")), "{text}");
+        }
+        assert_eq!(tc("in_table(t)").out_type(), SmpType::Bool);
+        for bad in [
+            "table_conn_cur",
+            "table_conn_cur(t,u)",
+            "table_gpc(t)",
+            "table_gpc(100,t)",
+            "table_get_gpc0(t)",
+            "table_inc_gpc0(t)",
+            "table_cnt(t)",
+            "table_updt_conn_cnt(t)",
+            "table_expire(t,x)",
+        ] {
+            assert!(SampleExpr::parse(&format!("req.hdr(k),{bad}")).is_err(), "{bad}");
+        }
+        let e = SampleExpr::parse("src,table_conn_cur(a),add(1),in_table(b)").unwrap();
+        assert_eq!(e.conv_tables().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn answers_by_key_as_haproxy() {
+        let store: Vec<String> = ["conn_cur", "gpc0", "http_req_rate(10s)"].iter().map(|s| s.to_string()).collect();
+        let kind = KeyKind::String { len: 32 };
+        let mut t = Table::new(TableDef {
+            name: "t".into(),
+            key: kind,
+            size: 10,
+            expire: Some(std::time::Duration::from_secs(60)),
+            nopurge: false,
+            peers: None,
+            store: parse_store(&store).unwrap(),
+        });
+        let k = crate::stktable::track::key_of(&Value::Str(b"alice".to_vec()), kind).unwrap();
+        assert_eq!(k, TKey::from_bytes(b"alice", kind));
+        {
+            let mut e = t.touch(&k, 1000).unwrap();
+            e.conn_open();
+            e.inc_http_req();
+            e.inc_gpc(0);
+        }
+        let mut e = t.get_mut(&k, 11_000).unwrap();
+        assert_eq!(tc("table_conn_cur(t)").eval_key(Some(&mut e), 60_000), Some(Value::Sint(1)));
+        assert_eq!(tc("table_http_req_rate(t)").eval_key(Some(&mut e), 60_000), Some(Value::Sint(1)));
+        assert_eq!(tc("table_gpc0(t)").eval_key(Some(&mut e), 60_000), Some(Value::Sint(1)));
+        assert_eq!(tc("in_table(t)").eval_key(Some(&mut e), 60_000), Some(Value::Bool(true)));
+        assert_eq!(tc("table_conn_cnt(t)").eval_key(Some(&mut e), 60_000), None, "not stored");
+        let exp = tc("table_expire(t)").eval_key(Some(&mut e), 60_000);
+        let idle = tc("table_idle(t)").eval_key(Some(&mut e), 60_000);
+        match (exp, idle) {
+            (Some(Value::Sint(x)), Some(Value::Sint(i))) => {
+                assert_eq!(x + i, 60_000, "left + idle = the table's expire")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Absent: 0, false, or the default (none without one).
+        assert_eq!(tc("table_conn_cur(t)").eval_key(None, 60_000), Some(Value::Sint(0)));
+        assert_eq!(tc("in_table(t)").eval_key(None, 60_000), Some(Value::Bool(false)));
+        assert_eq!(tc("table_expire(t,-1)").eval_key(None, 60_000), Some(Value::Sint(-1)));
+        assert_eq!(tc("table_idle(t)").eval_key(None, 60_000), None);
     }
 }

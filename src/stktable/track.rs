@@ -387,7 +387,15 @@ pub fn resolve_exprs<'a>(
     owner: &str,
     known: &dyn Fn(&str) -> bool,
 ) -> Vec<String> {
-    exprs.into_iter().filter_map(|e| e.stick_mut()).filter_map(|f| resolve_fetch(f, owner, known).err()).collect()
+    let mut errs = Vec::new();
+    for e in exprs {
+        // `table_*` converters name their table, which must exist (HAProxy's check too).
+        for t in e.conv_tables().filter(|t| !known(t)) {
+            errs.push(format!("no stick table named `{t}`"));
+        }
+        errs.extend(e.stick_mut().and_then(|f| resolve_fetch(f, owner, known).err()));
+    }
+    errs
 }
 
 impl StickAction {

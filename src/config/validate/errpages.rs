@@ -52,6 +52,7 @@ pub(super) fn pages(
         tables: Vec::new(),
         owner: String::new(),
         caches: cx.caches,
+        replies: Default::default(),
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);
@@ -266,4 +267,81 @@ fn http_error(
         r.lf_headers = lf_headers;
         pages.set(h.status, r);
     }
+}
+
+/// The `[[http_errors]]` sections and the buffer size, for the rules that answer with an
+/// error page.
+#[derive(Default)]
+pub(super) struct Replies {
+    pub sets: HashMap<String, ErrorPages>,
+    pub bufsize: usize,
+}
+
+/// Where a `deny`/`return` takes its error page from.
+pub(super) struct PageSource<'a> {
+    pub errorfile: Option<&'a str>,
+    pub errorfiles: Option<&'a str>,
+    pub default_errorfiles: bool,
+}
+
+impl PageSource<'_> {
+    pub fn given(&self) -> bool {
+        self.errorfile.is_some() || self.errorfiles.is_some() || self.default_errorfiles
+    }
+}
+
+/// Codes HAProxy has a page for, so `errorfiles` and `default-errorfiles` can answer with them.
+const PAGE_CODES: [u16; 17] = [200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504];
+
+/// `deny`/`return` answered by an error page, as HAProxy's http reply: `errorfile FILE` is
+/// sent as it is (its own status), `errorfiles NAME` is that section's page for `status` (an
+/// empty answer when it has none, with HAProxy's warning), `default-errorfiles` the proxy's own
+/// page for `status`. `body` says a body was given too (an error, as in HAProxy); a content
+/// type or headers are ignored with HAProxy's warning.
+pub(super) fn rule_page(
+    src: &PageSource,
+    status: http::StatusCode,
+    body: bool,
+    extras: (bool, bool),
+    deny: bool,
+    at: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<crate::config::snapshot::HttpAction> {
+    let given = [src.errorfile.is_some(), src.errorfiles.is_some(), src.default_errorfiles];
+    if body || given.iter().filter(|g| **g).count() > 1 {
+        cx.err(at.clone(), "give one of a body, errorfile, errorfiles or default_errorfiles");
+        return None;
+    }
+    if extras.0 {
+        cx.warn(at.key("content_type"), "content_type is ignored with an error page, as HAProxy does");
+    }
+    if extras.1 {
+        cx.warn(at.key("headers"), "headers are ignored with an error page, as HAProxy does");
+    }
+    let code = status.as_u16();
+    if src.errorfile.is_none() && !PAGE_CODES.contains(&code) {
+        cx.err_v(at.key("status"), format!("no error page for this status; use one of {PAGE_CODES:?}"), code);
+        return None;
+    }
+    let page = if let Some(f) = src.errorfile {
+        Some(errorfile(f, &at.key("errorfile"), cx.replies.bufsize, cx)?)
+    } else if let Some(name) = src.errorfiles {
+        let Some(set) = cx.replies.sets.get(name) else {
+            cx.err_v(at.key("errorfiles"), "no such http_errors section", name);
+            return None;
+        };
+        Some(match set.get(code) {
+            Some(r) => r.clone(),
+            None => {
+                cx.warn(
+                    at.key("errorfiles"),
+                    format!("status {code} is not in http_errors section `{name}`: the answer is empty"),
+                );
+                Reply::custom(code, None, Bytes::new(), Vec::new())
+            }
+        })
+    } else {
+        None
+    };
+    Some(crate::config::snapshot::HttpAction::ErrorPage { status, page: page.map(std::sync::Arc::new), deny })
 }

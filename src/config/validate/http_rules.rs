@@ -2,6 +2,7 @@
 //! listens and backends: ACLs, conditions, actions and the map files they read. Everything a
 //! rule evaluates is parsed here once.
 
+use super::errpages::{self, PageSource};
 use super::{Ctx, header_pair, status};
 use crate::config::error::FieldPath;
 use crate::config::model::{self, Mode, Section};
@@ -250,30 +251,34 @@ fn body_text(inline: Option<&str>, file: Option<&str>, at: &FieldPath, cx: &mut 
     }
 }
 
-/// An answer's headers: its content type and `Name: value` lines.
-fn answer_headers(
-    content_type: Option<&str>,
-    lines: &[String],
-    at: &FieldPath,
-    cx: &mut Ctx,
-) -> Vec<(HeaderName, http::HeaderValue)> {
+/// An answer's headers: its content type and `Name: value` lines. Values with a `%` are
+/// log-format strings (HAProxy's `hdr NAME FMT`), rendered per request: the second list.
+type Headers = (Vec<(HeaderName, http::HeaderValue)>, Vec<(HeaderName, LogFormat)>);
+
+fn answer_headers(content_type: Option<&str>, lines: &[String], at: &FieldPath, cx: &mut Ctx) -> Headers {
     let mut headers = Vec::new();
+    let mut lf_headers = Vec::new();
     if let Some(ct) = content_type {
         headers.extend(header_pair("content-type", ct, &at.key("content_type"), cx));
     }
     for (i, h) in lines.iter().enumerate() {
         let hp = at.key("headers").index(i);
         match h.split_once(':') {
+            Some((name, value)) if value.contains('%') => {
+                let n = header_name(name.trim(), &hp, cx);
+                let v = log_format(value.trim(), &hp, cx);
+                lf_headers.extend(n.zip(v));
+            }
             Some((name, value)) => headers.extend(header_pair(name.trim(), value.trim(), &hp, cx)),
             None => cx.err_v(hp, "expected \"Name: value\"", h),
         }
     }
-    headers
+    (headers, lf_headers)
 }
 
 fn answer(
     status: StatusCode,
-    headers: Vec<(HeaderName, http::HeaderValue)>,
+    (headers, lf_headers): Headers,
     body: String,
     lf: bool,
     deny: bool,
@@ -281,18 +286,18 @@ fn answer(
     cx: &mut Ctx,
 ) -> Option<HttpAction> {
     if !lf {
-        if deny && body.is_empty() && headers.is_empty() {
+        if deny && body.is_empty() && headers.is_empty() && lf_headers.is_empty() {
             return Some(HttpAction::Deny { status });
         }
-        if !deny {
+        if !deny && lf_headers.is_empty() {
             return Some(HttpAction::Return { status, headers, body: Bytes::from(body) });
         }
         // A deny with its own body still counts as denied.
         let body = LogFormat { segments: vec![Segment::Literal(body.into_bytes())] };
-        return Some(HttpAction::ReturnLf { status, headers, body, deny });
+        return Some(HttpAction::ReturnLf { status, headers, body, deny, lf_headers });
     }
     let body = log_format(&body, at, cx)?;
-    Some(HttpAction::ReturnLf { status, headers, body, deny })
+    Some(HttpAction::ReturnLf { status, headers, body, deny, lf_headers })
 }
 
 /// The one action of a rule, checked against what its list allows.
@@ -340,7 +345,6 @@ pub(super) fn action(
         "return" => {
             let ret = r.return_.as_ref()?;
             let st = status(ret.status, 200, &ap.key("status"), 200..=599, cx);
-            let headers = answer_headers(ret.content_type.as_deref(), &ret.headers, &ap, cx);
             let inline = [(&ret.body, false), (&ret.lf_string, true)];
             let files = [(&ret.file, false), (&ret.lf_file, true)];
             let given: Vec<(&str, bool, bool)> = inline
@@ -348,6 +352,16 @@ pub(super) fn action(
                 .filter_map(|(t, l)| t.as_deref().map(|t| (t, *l, false)))
                 .chain(files.iter().filter_map(|(t, l)| t.as_deref().map(|t| (t, *l, true))))
                 .collect();
+            let src = PageSource {
+                errorfile: ret.errorfile.as_deref(),
+                errorfiles: ret.errorfiles.as_deref(),
+                default_errorfiles: ret.default_errorfiles,
+            };
+            if src.given() {
+                let extras = (ret.content_type.is_some(), !ret.headers.is_empty());
+                return errpages::rule_page(&src, st, !given.is_empty(), extras, false, &ap, cx);
+            }
+            let headers = answer_headers(ret.content_type.as_deref(), &ret.headers, &ap, cx);
             match given.as_slice() {
                 [] => return answer(st, headers, String::new(), false, false, &ap, cx),
                 [(t, l, file)] => {
@@ -363,22 +377,38 @@ pub(super) fn action(
         "deny" => {
             let d = r.deny.as_ref()?;
             let st = status(d.status, 403, &ap.key("status"), 200..=599, cx);
-            let headers = answer_headers(d.content_type.as_deref(), &[], &ap, cx);
-            let (text, lf) = match (&d.string, &d.lf_string) {
-                (Some(s), None) => (Some(s.as_str()), false),
-                (None, Some(s)) => (Some(s.as_str()), true),
-                (None, None) => (None, false),
-                _ => {
-                    cx.err(ap, "give string or lf_string, not both");
-                    return None;
-                }
+            let src = PageSource {
+                errorfile: d.errorfile.as_deref(),
+                errorfiles: d.errorfiles.as_deref(),
+                default_errorfiles: d.default_errorfiles,
             };
-            let body = body_text(text, d.file.as_deref(), &ap, cx)?;
+            let bodies = [d.string.is_some(), d.lf_string.is_some(), d.file.is_some(), d.lf_file.is_some()];
+            if src.given() {
+                let extras = (d.content_type.is_some(), !d.headers.is_empty());
+                return errpages::rule_page(&src, st, bodies.contains(&true), extras, true, &ap, cx);
+            }
+            if bodies.iter().filter(|b| **b).count() > 1 {
+                cx.err(ap, "give one of string, lf_string, file or lf_file");
+                return None;
+            }
+            let headers = answer_headers(d.content_type.as_deref(), &d.headers, &ap, cx);
+            let text = d.string.as_deref().or(d.lf_string.as_deref());
+            let body = body_text(text, d.file.as_deref().or(d.lf_file.as_deref()), &ap, cx)?;
+            let lf = d.lf_string.is_some() || d.lf_file.is_some();
             return answer(st, headers, body, lf, true, &ap, cx);
         }
         "tarpit" => {
             let d = r.tarpit.as_ref()?;
-            if d.content_type.is_some() || d.string.is_some() || d.lf_string.is_some() || d.file.is_some() {
+            if d.content_type.is_some()
+                || d.string.is_some()
+                || d.lf_string.is_some()
+                || d.file.is_some()
+                || d.lf_file.is_some()
+                || !d.headers.is_empty()
+                || d.errorfile.is_some()
+                || d.errorfiles.is_some()
+                || d.default_errorfiles
+            {
                 cx.err(ap, "a tarpit answers with lbha's error page: only `status` is taken");
                 return None;
             }
@@ -396,8 +426,8 @@ pub(super) fn action(
             let rd = r.redirect.as_ref()?;
             let target = match (&rd.location, &rd.prefix, &rd.scheme) {
                 (Some(l), None, None) => RedirectTarget::Location(lf(l, cx)?),
-                (None, Some(pf), None) => RedirectTarget::Prefix(pf.trim_end_matches('/').to_string()),
-                (None, None, Some(s)) => RedirectTarget::Scheme(s.clone()),
+                (None, Some(pf), None) => RedirectTarget::Prefix(lf(pf.trim_end_matches('/'), cx)?),
+                (None, None, Some(s)) => RedirectTarget::Scheme(lf(s, cx)?),
                 _ => {
                     cx.err(ap, "redirect needs exactly one of `location`, `prefix` or `scheme`");
                     return None;
@@ -642,6 +672,35 @@ mod tests {
         assert!(e.contains("http_request[0].use_service") && e.contains("prometheus-exporter"), "{e}");
         let e = check("http_response = [{ use_service = \"prometheus-exporter\" }]", "");
         assert!(e.contains("is not an action of http_response"), "{e}");
+    }
+
+    #[test]
+    fn error_page_replies_are_checked_as_haproxy_does() {
+        let fe = "[[http_errors]]\nname = \"site\"\nerrorfile = {}\n\
+                  [[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n";
+        let check = |rules: &str| problems(&format!("{fe}http_request = [{rules}]\n"));
+        assert_eq!(check("{ deny = { default_errorfiles = true, status = 429 } }"), "");
+        let e = check("{ return = { status = 418, default_errorfiles = true } }");
+        assert!(e.contains("http_request[0].return.status") && e.contains("no error page"), "{e}");
+        let e = check("{ return = { status = 503, errorfiles = \"nope\" } }");
+        assert!(e.contains("return.errorfiles") && e.contains("no such http_errors section"), "{e}");
+        // HAProxy: a section without the code answers empty, with a warning.
+        let e = check("{ deny = { status = 503, errorfiles = \"site\" } }");
+        assert!(e.contains("deny.errorfiles") && e.contains("the answer is empty"), "{e}");
+        let e = check("{ deny = { string = \"x\", default_errorfiles = true } }");
+        assert!(e.contains("give one of a body, errorfile"), "{e}");
+        let e = check("{ deny = { content_type = \"text/plain\", headers = [\"a: b\"], default_errorfiles = true } }");
+        assert!(e.contains("deny.content_type") && e.contains("deny.headers") && e.contains("ignored"), "{e}");
+        let e = check("{ deny = { errorfile = \"/nonexistent/x.http\" } }");
+        assert!(e.contains("deny.errorfile") && e.contains("cannot read"), "{e}");
+        let e = check("{ deny = { string = \"x\", lf_file = \"f\" } }");
+        assert!(e.contains("give one of string, lf_string, file or lf_file"), "{e}");
+        let e = check("{ return = { headers = [\"x-a: %[nope()]\"] } }");
+        assert!(e.contains("http_request[0].return.headers[0]") && e.contains("nope"), "{e}");
+        let e = check("{ tarpit = { errorfiles = \"site\" } }");
+        assert!(e.contains("only `status` is taken"), "{e}");
+        let e = check("{ redirect = { prefix = \"/%[nope()]\" } }");
+        assert!(e.contains("redirect") && e.contains("nope"), "{e}");
     }
 
     #[test]

@@ -125,6 +125,22 @@ pub(super) fn back(
     Some(own)
 }
 
+/// `log_tag` of the proxy, else of `defaults` (HAProxy's precedence: the proxy's, then the
+/// global one).
+pub(super) fn tag(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<String> {
+    let (t, at) = match (&s.log_tag, &defaults.log_tag) {
+        (Some(t), _) => (t, p.key("log_tag")),
+        (None, Some(t)) => (t, FieldPath::root().key("defaults").key("log_tag")),
+        (None, None) => return None,
+    };
+    // HAProxy takes the tag as one word; a syslog TAG has no spaces.
+    if t.is_empty() || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        cx.err_v(at, "expected a tag without spaces", t);
+        return None;
+    }
+    Some(t.clone())
+}
+
 /// `log_targets` of the proxy (its own replace those of `defaults`).
 fn targets(s: &Section, defaults: &Section, p: &FieldPath, cx: &mut Ctx) -> Vec<crate::log::LogTarget> {
     let (list, at) = match (&s.log_targets, &defaults.log_targets) {
@@ -190,6 +206,7 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         separate_errors: s.log_separate_errors.or(defaults.log_separate_errors).unwrap_or(false),
         targets: targets(s, defaults, p, cx),
         global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
+        tag: tag(s, defaults, p, cx),
         needs_headers: false,
         log_count: Default::default(),
     }
@@ -206,6 +223,23 @@ mod tests {
             Ok(s) => s.warnings.join("\n"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn log_tags_are_single_words() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\n";
+        assert_eq!(problems(&format!("{fe}log_tag = \"web-1\"\n")), "");
+        let e = problems(&format!("{fe}log_tag = \"a b\"\n"));
+        assert!(e.contains("frontend[0].log_tag") && e.contains("without spaces"), "{e}");
+        let e = problems(&format!("[defaults]\nlog_tag = \"\"\n{fe}"));
+        assert!(e.contains("defaults.log_tag"), "{e}");
+        let s = crate::config::parse(
+            &format!("[defaults]\nlog_tag = \"d\"\n{fe}log_tag = \"own\"\n[[backend]]\nname = \"b\"\n"),
+            Path::new("lbha.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.frontends[0].logging.tag.as_deref(), Some("own"));
+        assert_eq!(s.backends[0].log_tag.as_deref(), Some("d"), "inherited from defaults");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub fn runtime_server(
         tls_defaults: Default::default(),
         tables: Vec::new(),
         owner: String::new(),
+        replies: Default::default(),
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     // The file's own problems were reported when it was loaded: only the server's count here.
@@ -114,6 +115,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         errors: live.errors.clone(),
         log_health_checks: live.log_health_checks,
         log_targets: live.log_targets.clone(),
+        log_tag: live.log_tag.clone(),
         retry_on: live.retry_on,
         reuse: live.reuse,
     }

@@ -87,7 +87,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// Known proxy keywords lbha has no counterpart for yet, with what they do when it helps.
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
-    ("log-tag", "a per-proxy log tag is not supported yet (the global `log_tag` is)"),
     ("error-log-format", "error-log-format is not supported yet"),
     ("http-send-name-header", "not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),

@@ -350,6 +350,10 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
             None => cx.error(d, "missing log target"),
         },
+        "log-tag" => match d.arg(1) {
+            Some(t) => st.put(cx, d, "log_tag", t),
+            None => cx.error(d, "`log-tag` needs a tag"),
+        },
         "mode" => match d.arg(1) {
             Some(m @ ("http" | "tcp")) => st.put(cx, d, "mode", m),
             Some("health") => cx.drop(&mut st.out, d, ReportKind::Unsupported, "mode health is not implemented"),

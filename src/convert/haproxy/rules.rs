@@ -346,12 +346,6 @@ fn status_at(d: &Directive, i: usize, what: &str) -> Result<i64, Fail> {
     }
 }
 
-/// A static header of a `return` (lbha sends those as they are).
-fn header_value(v: &str) -> Result<String, Fail> {
-    literal(v)
-        .ok_or_else(|| Fail::Unsupported("`return hdr` values with log-format variables are not supported yet".into()))
-}
-
 /// A file an action reads, made absolute from the haproxy.cfg directory.
 fn file_at(d: &Directive, i: usize, what: &str, base: &std::path::Path) -> Result<String, Fail> {
     let f = value_at(d, i, what)?;
@@ -376,9 +370,10 @@ fn return_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<
                 t.insert("body", value_at(d, i + 1, w)?.into());
                 i += 2;
             }
+            // A value with `%` is a log-format string in lbha too (`%%` stays an escape).
             "hdr" => {
                 let n = value_at(d, i + 1, w)?;
-                let v = header_value(&value_at(d, i + 2, w)?)?;
+                let v = value_at(d, i + 2, w)?;
                 headers.push(format!("{n}: {v}"));
                 i += 3;
             }
@@ -386,12 +381,17 @@ fn return_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<
                 t.insert("lf_string", value_at(d, i + 1, w)?.into());
                 i += 2;
             }
-            "file" | "lf-file" => {
-                t.insert(if w == "file" { "file" } else { "lf_file" }, file_at(d, i + 1, w, base)?.into());
+            "file" | "lf-file" | "errorfile" => {
+                t.insert(w.replace('-', "_").as_str(), file_at(d, i + 1, w, base)?.into());
                 i += 2;
             }
-            "errorfile" | "errorfiles" | "default-errorfiles" => {
-                return Err(Fail::Unsupported(format!("`return {w}` is not supported yet (custom error pages)")));
+            "errorfiles" => {
+                t.insert("errorfiles", value_at(d, i + 1, w)?.into());
+                i += 2;
+            }
+            "default-errorfiles" => {
+                t.insert("default_errorfiles", true.into());
+                i += 1;
             }
             other => return Err(Fail::Bad(format!("unknown return option `{other}`"))),
         }
@@ -404,7 +404,7 @@ fn return_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<
 
 fn deny_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
-    let mut left = Vec::new();
+    let mut headers = Array::new();
     while let Some(w) = d.arg(i) {
         match w {
             "if" | "unless" => break,
@@ -413,32 +413,30 @@ fn deny_action(d: &Directive, mut i: usize, base: &std::path::Path) -> Result<Pa
                 i += 2;
             }
             "hdr" => {
-                left.push(format!("hdr {} {}", d.arg(i + 1).unwrap_or_default(), d.arg(i + 2).unwrap_or_default()));
+                let n = value_at(d, i + 1, w)?;
+                let v = value_at(d, i + 2, w)?;
+                headers.push(format!("{n}: {v}"));
                 i += 3;
             }
-            "content-type" | "string" | "lf-string" => {
+            "content-type" | "string" | "lf-string" | "errorfiles" => {
                 t.insert(w.replace('-', "_").as_str(), value_at(d, i + 1, w)?.into());
                 i += 2;
             }
-            "file" => {
-                t.insert("file", file_at(d, i + 1, w, base)?.into());
-                i += 2;
-            }
-            "lf-file" | "errorfile" | "errorfiles" => {
-                left.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
+            "file" | "lf-file" | "errorfile" => {
+                t.insert(w.replace('-', "_").as_str(), file_at(d, i + 1, w, base)?.into());
                 i += 2;
             }
             "default-errorfiles" => {
-                left.push(w.to_string());
+                t.insert("default_errorfiles", true.into());
                 i += 1;
             }
             other => return Err(Fail::Bad(format!("unknown deny option `{other}`"))),
         }
     }
-    if !left.is_empty() {
-        left = vec![format!("lbha answers a deny with its own body; `{}` left out", left.join(" "))];
+    if !headers.is_empty() {
+        t.insert("headers", Value::Array(headers));
     }
-    Ok(("deny", Value::InlineTable(t), i, left))
+    Ok(("deny", Value::InlineTable(t), i, Vec::new()))
 }
 
 fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
@@ -446,14 +444,8 @@ fn redirect_action(d: &Directive, start: usize) -> Result<Parsed, Fail> {
     let kind = d.arg(start).unwrap_or_default();
     let target = value_at(d, start + 1, kind)?;
     match kind {
-        // lbha's location is a log-format string, as HAProxy's.
-        "location" => t.insert(kind, target.into()),
-        "prefix" | "scheme" => {
-            let target = literal(&target).ok_or_else(|| {
-                Fail::Unsupported(format!("`redirect {kind}` with log-format variables is not supported yet"))
-            })?;
-            t.insert(kind, target.into())
-        }
+        // lbha's location, prefix and scheme are log-format strings, as HAProxy's.
+        "location" | "prefix" | "scheme" => t.insert(kind, target.into()),
         _ => {
             return Err(Fail::Bad(format!("expected `location`, `prefix` or `scheme`, got `{kind}`")));
         }
