@@ -188,7 +188,7 @@ impl Pending {
             request_line: &self.start.line,
         };
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
-        let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
+        let line = if fe.log_clf { httplog_clf(&rec, b"") } else { httplog(&rec) };
         self.active.fe_logger(self.fi).log(level, &line);
     }
 
@@ -237,19 +237,22 @@ impl Pending {
         let Some(level) = spec.level(rec) else { return };
         rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
         if fe.log_clf && spec.format.is_none() {
-            let line = httplog_clf(&HttpRecord {
-                client: self.client,
-                accepted: self.accepted,
-                frontend: &fe.name,
-                backend,
-                server,
-                timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
-                status: self.status,
-                bytes,
-                termination,
-                retries: rec.retries,
-                request_line: &rec.request_line().unwrap_or_default(),
-            });
+            let line = httplog_clf(
+                &HttpRecord {
+                    client: self.client,
+                    accepted: self.accepted,
+                    frontend: &fe.name,
+                    backend,
+                    server,
+                    timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
+                    status: self.status,
+                    bytes,
+                    termination,
+                    retries: rec.retries,
+                    request_line: &rec.request_line().unwrap_or_default(),
+                },
+                &clf_captures().render(rec),
+            );
             self.active.fe_logger(self.fi).log(level, &line);
             return;
         }
@@ -277,6 +280,15 @@ fn default_format() -> &'static crate::log::compiled::LineFormat {
     F.get_or_init(|| {
         let f = crate::sample::LogFormat::parse(super::logrec::HTTPLOG).expect("the httplog format parses");
         crate::log::compiled::LineFormat::compile(&f).expect("the httplog format compiles")
+    })
+}
+
+/// The capture lists ending an `option httplog clf` line, compiled once.
+fn clf_captures() -> &'static crate::log::compiled::LineFormat {
+    static F: std::sync::OnceLock<crate::log::compiled::LineFormat> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let f = crate::sample::LogFormat::parse("%{+Q}hrl %{+Q}hsl").expect("the clf captures parse");
+        crate::log::compiled::LineFormat::compile(&f).expect("the clf captures compile")
     })
 }
 
