@@ -230,3 +230,91 @@ fn pgsql_check_against_postgresql() {
     drop(pg);
     wait_log(|| l.log_text(), "Server pg/s is DOWN");
 }
+
+/// A TCP server on 127.0.0.1 that writes `banner` to each connection and closes it: a server
+/// that answers, but not with the protocol a check expects.
+fn banner_server(banner: &'static [u8]) -> u16 {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = c.write_all(banner);
+        }
+    });
+    port
+}
+
+/// A backend `name` with `check` against `127.0.0.1:port`, servers as in [`config`].
+fn backend(name: &str, check: &str, port: u16) -> String {
+    format!(
+        "\n[[backend]]\nname = \"{name}\"\ncheck = {check}\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{port}\", check = true, inter = 200, rise = 1, fall = 2 }}]\n"
+    )
+}
+
+#[test]
+fn smtpchk_against_aiosmtpd() {
+    const PYTHON: &str = "/usr/bin/python3";
+    let has = Command::new(PYTHON).args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+    if !has {
+        println!("skipped: smtpchk needs {PYTHON} with aiosmtpd (Debian: python3-aiosmtpd)");
+        return;
+    }
+    let port = free_port();
+    let child = Command::new(PYTHON)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn aiosmtpd");
+    let mut smtp = Proc(child);
+    wait_port(port, "aiosmtpd", &mut smtp);
+    let refusing = banner_server(b"554 5.3.2 not accepting mail\r\n");
+    let front = free_port();
+    let cfg = config(port, front, &[("plain", "{ smtpchk = true }"), ("ehlo", r#"{ smtpchk = "EHLO lb.example" }"#)])
+        + &backend("refusing", "{ smtpchk = true }", refusing);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server plain/s succeeded");
+    wait_log(|| l.log_text(), "Health check for server ehlo/s succeeded");
+    wait_log(|| l.log_text(), "Server refusing/s is DOWN, reason: Layer7");
+    let log = l.log_text();
+    assert!(!log.contains("Server plain/s is DOWN") && !log.contains("Server ehlo/s is DOWN"), "{log}");
+    // Stopping the SMTP server takes its backends down.
+    drop(smtp);
+    wait_log(|| l.log_text(), "Server plain/s is DOWN");
+}
+
+#[test]
+fn ssl_hello_chk_against_openssl_s_server() {
+    let Some(openssl) = find(&["/usr/bin/openssl", "/usr/local/bin/openssl"]) else {
+        println!("skipped: openssl is not installed (apt-get install openssl)");
+        return;
+    };
+    let dir = TempDir::new("sslhello");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.write("cert.pem", &ck.cert.pem());
+    let key = dir.write("key.pem", &ck.signing_key.serialize_pem());
+    let port = free_port();
+    let child = Command::new(openssl)
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_server");
+    let mut server = Proc(child);
+    wait_port(port, "openssl s_server", &mut server);
+    let plain = banner_server(b"220 smtp.example ESMTP\r\n");
+    let front = free_port();
+    let cfg = config(port, front, &[("tls", "{ ssl_hello_chk = true }")])
+        + &backend("cleartext", "{ ssl_hello_chk = true }", plain);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server tls/s succeeded");
+    wait_log(|| l.log_text(), "Server cleartext/s is DOWN, reason: Layer");
+    assert!(!l.log_text().contains("Server tls/s is DOWN"), "{}", l.log_text());
+    drop(server);
+    wait_log(|| l.log_text(), "Server tls/s is DOWN");
+}
