@@ -318,3 +318,60 @@ fn ssl_hello_chk_against_openssl_s_server() {
     drop(server);
     wait_log(|| l.log_text(), "Server tls/s is DOWN");
 }
+
+/// Starts Debian's slapd in the foreground on 127.0.0.1:`port` with an empty database in `dir`;
+/// `extra` goes before the database (e.g. `disallow bind_anon`).
+fn slapd(slapd: &Path, dir: &TempDir, port: u16, extra: &str) -> Proc {
+    let data = dir.0.join(format!("data-{port}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let conf = dir.write(
+        &format!("slapd-{port}.conf"),
+        &format!(
+            "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd-{port}.pid\nmodulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n{extra}\ndatabase mdb\nsuffix \"dc=example,dc=com\"\n\
+             rootdn \"cn=admin,dc=example,dc=com\"\nrootpw secret\ndirectory {data}\n",
+            dir = dir.0.display(),
+            data = data.display()
+        ),
+    );
+    let child = Command::new(slapd)
+        .arg("-f")
+        .arg(&conf)
+        .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn slapd");
+    let mut p = Proc(child);
+    wait_port(port, "slapd", &mut p);
+    p
+}
+
+#[test]
+fn ldap_check_binds_anonymously_to_slapd() {
+    let Some(bin) = find(&["/usr/sbin/slapd"]) else {
+        println!("skipped: slapd is not installed (apt-get install slapd)");
+        return;
+    };
+    if !Path::new("/etc/ldap/schema/core.schema").is_file() || !Path::new("/usr/lib/ldap/back_mdb.so").exists() {
+        println!("skipped: slapd's core schema or back_mdb module is missing");
+        return;
+    }
+    let dir = TempDir::new("slapd");
+    let (open, closed) = (free_port(), free_port());
+    let open_server = slapd(&bin, &dir, open, "");
+    let _closed_server = slapd(&bin, &dir, closed, "disallow bind_anon");
+    let not_ldap = banner_server(b"220 smtp.example ESMTP\r\n");
+    let front = free_port();
+    let cfg = config(open, front, &[("ldap", "{ ldap_check = true }")])
+        + &backend("noanon", "{ ldap_check = true }", closed)
+        + &backend("notldap", "{ ldap_check = true }", not_ldap);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server ldap/s succeeded");
+    // slapd answers the anonymous bind with inappropriateAuthentication (48).
+    wait_log(|| l.log_text(), "Server noanon/s is DOWN, reason: Layer7");
+    wait_log(|| l.log_text(), "Server notldap/s is DOWN, reason: Layer7 invalid response, info: Not LDAPv3 protocol");
+    assert!(!l.log_text().contains("Server ldap/s is DOWN"), "{}", l.log_text());
+    drop(open_server);
+    wait_log(|| l.log_text(), "Server ldap/s is DOWN");
+}
