@@ -304,3 +304,86 @@ fn runtime_relation(bed: &Bed, name: &str) -> String {
         .and_then(|v| v["runtime_relation"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// The node that starts a sync (lb1, whose reload pushes the change) killed at various points
+/// of it: lb2 keeps a whole, valid file, takes the VIP, and once lb1 is back on its file both
+/// hold the change and are in sync.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn killing_the_node_that_starts_a_sync_never_leaves_a_bad_file() {
+    if !bed::root_or_skip("killing_the_node_that_starts_a_sync_never_leaves_a_bad_file") {
+        return;
+    }
+    let mut p = pair("cluster-killsrc");
+    for (i, delay) in [0u64, 5, 20, 60, 150].into_iter().enumerate() {
+        let name = format!("src{i}");
+        let dir = p.bed.dir.clone();
+        let reload = std::thread::spawn(move || {
+            let p = dir.join("lb1.toml");
+            let mut text = std::fs::read_to_string(&p).unwrap();
+            text.push_str(&format!("\n[[backend]]\nname = \"{name}\"\nmode = \"http\"\n"));
+            std::fs::write(&p, text).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_lbha")).arg("-S").arg(dir.join("lb1.sock")).arg("reload").output()
+        });
+        std::thread::sleep(Duration::from_millis(delay));
+        p.bed.kill9(p.p1);
+        // The reload's own outcome does not matter: lb1 died under it.
+        let _ = reload.join();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_lbha")).args(["check", "-c"]).arg(file(&p.bed, "lb2")).output().unwrap();
+        assert!(
+            out.status.success(),
+            "lb2's file after lb1's kill at {delay} ms: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // (lb1's address stays on its link: a SIGKILL leaves no time to remove it.)
+        wait_for(Duration::from_secs(10), || p.lb2.has_addr(VIP)).expect("lb2 takes the VIP");
+        assert!(has_backend(&p.bed, "lb2", "be"), "lb2 still runs its config: {}", p.bed.log(p.p2));
+        let text = std::fs::read_to_string(file(&p.bed, "lb1")).unwrap();
+        p.p1 = p.bed.lbha(&p.lb1, "lb1", &text);
+        let want = format!("src{i}");
+        wait_for(Duration::from_secs(20), || {
+            has_backend(&p.bed, "lb1", &want)
+                && has_backend(&p.bed, "lb2", &want)
+                && relation(&p.bed, "lb1") == "in sync"
+        })
+        .unwrap_or_else(|| {
+            p.bed.dump_logs();
+            panic!(
+                "after lb1's kill at {delay} ms and its restart: lb2 has {want}: {}, relation {:?}",
+                has_backend(&p.bed, "lb2", &want),
+                relation(&p.bed, "lb1")
+            )
+        });
+        wait_for(Duration::from_secs(10), || only_on(&p.lb1, &p.lb2)).expect("lb1 master again");
+    }
+}
+
+/// A peer with another shared key: lb2 refuses lb1's sync and says why, lb1 logs the refusal,
+/// and the change stays on lb1 only.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_sync_with_the_wrong_key_is_rejected_and_logged() {
+    if !bed::root_or_skip("a_sync_with_the_wrong_key_is_rejected_and_logged") {
+        return;
+    }
+    let mut bed = Bed::new("cluster-key", &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    cert(&bed, "lb1");
+    cert(&bed, "lb2");
+    let c1 = config(&bed, &lb1, "lb1", &lb2, "lb2", 150);
+    let c2 = config(&bed, &lb2, "lb2", &lb1, "lb1", 100).replace(KEY, "another-netns-secret-987");
+    let p1 = bed.lbha(&lb1, "lb1", &c1);
+    let p2 = bed.lbha(&lb2, "lb2", &c2);
+    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lb1 master: VRRP does not need the key");
+    let (code, out, err) = change(&bed, "lb1", "nope");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(has_backend(&bed, "lb1", "nope"));
+    wait_for(Duration::from_secs(10), || bed.log(p2).contains("rejected a sync connection"))
+        .unwrap_or_else(|| panic!("lb2 logs the refusal:\n{}", bed.log(p2)));
+    assert!(bed.log(p2).contains("shared key differs"), "{}", bed.log(p2));
+    wait_for(Duration::from_secs(10), || bed.log(p1).contains("wrong shared key"))
+        .unwrap_or_else(|| panic!("lb1 logs why its sync failed:\n{}", bed.log(p1)));
+    assert!(!has_backend(&bed, "lb2", "nope"), "nothing crossed with the wrong key");
+    assert_ne!(relation(&bed, "lb1"), "in sync");
+}

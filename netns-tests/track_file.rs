@@ -71,3 +71,40 @@ fn a_tracked_process_moves_the_vip() {
     let _again = start();
     wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 back and preempts");
 }
+
+/// `track_interface` with a weight: a real link of the master's namespace set down lowers its
+/// priority below the backup's (150 - 60 < 100) and the VIP moves; up again, the master
+/// preempts. With weight 0 the same link puts the master in FAULT.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_tracked_interface_going_down_moves_the_vip() {
+    if !bed::root_or_skip("a_tracked_interface_going_down_moves_the_vip") {
+        return;
+    }
+    let mut two = pair("trackif");
+    // Veth pairs inside lb1's namespace: links of its own that the test sets down and up.
+    for (link, peer) in [("trk0", "trk0p"), ("trk1", "trk1p")] {
+        two.lb1.ip(&["link", "add", link, "type", "veth", "peer", "name", peer]).expect("add a veth pair");
+        for l in [link, peer] {
+            two.lb1.ip(&["link", "set", l, "up"]).expect("set it up");
+        }
+    }
+    let extra = "track_interface = [{ name = \"trk0\", weight = -60 }, { name = \"trk1\", weight = 0 }]\n";
+    let p1 = two.bed.lbha(&two.lb1, "lb1", &lb_config(150, 3, "100ms", extra));
+    two.bed.lbha(&two.lb2, "lb2", &lb_config(100, 3, "100ms", ""));
+    wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 master");
+
+    two.lb1.ip(&["link", "set", "trk0", "down"]).unwrap();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb2, &two.lb1))
+        .unwrap_or_else(|| panic!("lb1 at 90: lb2 takes the VIP\n{}", two.bed.log(p1)));
+    assert!(!two.bed.log(p1).contains("FAULT"), "a weighted link lowers the priority only: {}", two.bed.log(p1));
+    two.lb1.ip(&["link", "set", "trk0", "up"]).unwrap();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 back at 150 and preempts");
+
+    two.lb1.ip(&["link", "set", "trk1", "down"]).unwrap();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb2, &two.lb1)).expect("lb1 FAULT: lb2 takes the VIP");
+    wait_for(Duration::from_secs(10), || two.bed.log(p1).contains("FAULT"))
+        .unwrap_or_else(|| panic!("lb1 logs its FAULT\n{}", two.bed.log(p1)));
+    two.lb1.ip(&["link", "set", "trk1", "up"]).unwrap();
+    wait_for(Duration::from_secs(10), || only_on(&two.lb1, &two.lb2)).expect("lb1 out of FAULT and preempts");
+}

@@ -462,3 +462,164 @@ backend api
     assert_eq!(get_h(port, "/staff/x", &auth("alice", "a")).status, 200);
     assert_eq!(app.requests().pop().unwrap().header("x-user"), Some("alice"));
 }
+
+#[test]
+fn uri_rewrites_unset_var_and_answers_from_files() {
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let port = free_port();
+    let dir = TempDir::new("rules-files");
+    let plain = dir.write("plain.txt", "static %[path] body\n");
+    let lf = dir.write("lf.txt", "dynamic %[path] for %[req.hdr(x-name)]\n");
+    let denied = dir.write("denied.txt", "go away\n");
+    let rules = format!(
+        r#"
+http_request = [
+  {{ set_var = {{ var = "txn.gone", expr = "str(here)" }} }},
+  {{ unset_var = "txn.gone", if = "{{ path_beg /unset }}" }},
+  {{ set_header = {{ name = "X-Gone", value = "%[var(txn.gone)]" }}, if = "{{ var(txn.gone) -m found }}" }},
+  {{ set_pathq = "/pq%[path]?n=1", if = "{{ path_beg /setpq }}" }},
+  {{ replace_pathq = {{ regex = "^/rpq/([^?]*)\\?(.*)$", replace = "/rpq-new/\\1?\\2&x=1" }} }},
+  {{ set_uri = "/su%[path]?from=uri", if = "{{ path_beg /seturi }}" }},
+  {{ replace_uri = {{ regex = "^/ru/(.*)", replace = "/ru-new/\\1" }} }},
+  {{ return = {{ status = 200, content_type = "text/plain", file = "{plain}" }}, if = "{{ path /file }}" }},
+  {{ return = {{ status = 201, content_type = "text/plain", lf_file = "{lf}", headers = ["X-From: lf"] }}, if = "{{ path /lffile }}" }},
+  {{ deny = {{ status = 451, content_type = "text/plain", file = "{denied}" }}, if = "{{ path /denied }}" }},
+]
+"#,
+        plain = plain.display(),
+        lf = lf.display(),
+        denied = denied.display()
+    );
+    let _l = Lbha::start(&config(port, &app, &api, &rules, "", ""), &[port]);
+
+    let target = |path: &str| {
+        let r = get_h(port, path, "");
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        app.requests().pop().unwrap()
+    };
+    assert_eq!(target("/setpq/a?old=1").target, "/pq/setpq/a?n=1");
+    assert_eq!(target("/rpq/b?k=v").target, "/rpq-new/b?k=v&x=1");
+    assert_eq!(target("/seturi/c?q=2").target, "/su/seturi/c?from=uri");
+    assert_eq!(target("/ru/d?z=3").target, "/ru-new/d?z=3", "replace-uri sees the query too");
+    let kept = target("/kept");
+    assert_eq!((kept.target.as_str(), kept.header("x-gone")), ("/kept", Some("here")));
+    assert_eq!(target("/unset").header("x-gone"), None, "unset-var removed txn.gone");
+
+    let before = app.requests().len();
+    let r = get_h(port, "/file", "");
+    assert_eq!((r.status, r.text().as_str()), (200, "static %[path] body\n"), "`file` is sent as it is");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let r = get_h(port, "/lffile", "X-Name: bob\r\n");
+    assert_eq!((r.status, r.text().as_str()), (201, "dynamic /lffile for bob\n"), "`lf_file` is a log format");
+    assert_eq!(r.header("x-from"), Some("lf"));
+    let r = get_h(port, "/denied", "");
+    assert_eq!((r.status, r.text().as_str()), (451, "go away\n"));
+    assert_eq!(app.requests().len(), before, "answers from files never reach the server");
+}
+
+#[test]
+fn response_rules_answer_rewrite_and_keep_variables() {
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let port = free_port();
+    for h in ["X-Drop: 1", "X-Ver: v3", "X-Multi: a, b", "X-Kept: yes"] {
+        app.add_header(h);
+    }
+    let rules = r#"
+http_request = [{ set_var = { var = "txn.path", expr = "path" } }]
+http_response = [
+  { allow = true, if = "{ var(txn.path) -m beg /rallow }" },
+  { deny = { status = 502, content_type = "text/plain", string = "bad answer" }, if = "{ var(txn.path) -m beg /rdeny } || { var(txn.path) -m beg /rallow }" },
+  { return = { status = 203, content_type = "text/plain", lf_string = "ret %[var(txn.path)]" }, if = "{ var(txn.path) -m beg /rreturn }" },
+  { redirect = { location = "/elsewhere", code = 303 }, if = "{ var(txn.path) -m beg /rredirect }" },
+  { del_header = "X-Drop" },
+  { replace_header = { name = "X-Ver", regex = "^v(.*)$", replace = "version-\\1" } },
+  { replace_value = { name = "X-Multi", regex = "^b$", replace = "B" } },
+  { set_var = { var = "txn.ver", expr = "res.hdr(x-ver)" } },
+  { set_header = { name = "X-Var", value = "%[var(txn.ver)]" } },
+]
+"#;
+    let _l = Lbha::start(&config(port, &app, &api, rules, "", ""), &[port]);
+
+    let r = get_h(port, "/plain", "");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-drop"), None);
+    assert_eq!(r.header("x-ver"), Some("version-3"));
+    assert_eq!(r.header("x-multi"), Some("a,B"));
+    assert_eq!(r.header("x-var"), Some("version-3"), "set-var reads the rewritten response");
+    assert_eq!(r.header("x-kept"), Some("yes"));
+    assert_eq!(r.text(), "app");
+
+    let r = get_h(port, "/rallow", "");
+    assert_eq!(r.status, 200, "allow stops the list before the deny: {r:?}");
+    assert_eq!(r.header("x-drop"), Some("1"), "and before the rewrites");
+    assert_eq!(r.header("x-var"), None);
+
+    let r = get_h(port, "/rdeny", "");
+    assert_eq!((r.status, r.text().as_str()), (502, "bad answer"));
+    assert_eq!(r.header("x-kept"), None, "the server's answer is replaced");
+    let r = get_h(port, "/rreturn", "");
+    assert_eq!((r.status, r.text().as_str()), (203, "ret /rreturn"));
+    let r = get_h(port, "/rredirect", "");
+    assert_eq!((r.status, r.header("location")), (303, Some("/elsewhere")));
+    let targets: Vec<String> = app.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(
+        targets,
+        ["/plain", "/rallow", "/rdeny", "/rreturn", "/rredirect"],
+        "response rules run after the server"
+    );
+}
+
+/// `fe_conn`, `be_conn` and `connslots` read the live counters: a request held open on the
+/// backend and an idle client connection show in the values a later request sees.
+#[test]
+fn connection_count_fetches_see_live_sessions() {
+    use std::io::Write;
+    let (app, api) = (Web::start("app"), Web::start("api"));
+    let port = free_port();
+    let rules = r#"
+http_request = [{ set_header = { name = "X-Fe", value = "%[fe_conn] %[be_conn(app)] %[connslots(app)] %[connslots(api)]" } }]
+"#;
+    let api_rules = r#"http_request = [{ set_header = { name = "X-Be", value = "%[be_conn] %[connslots]" } }]"#;
+    let cfg = config(port, &app, &api, rules, "", "").replace(
+        &format!("servers = [{{ name = \"a\", addr = \"127.0.0.1:{}\" }}]", app.port),
+        &format!(
+            "servers = [{{ name = \"a\", addr = \"127.0.0.1:{}\", maxconn = 10, maxqueue = 5 }}]\n{api_rules}",
+            app.port
+        ),
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+
+    // Alone: sessions of earlier requests may take a moment to close, so ask until they have.
+    let alone = |want_fe: &str, want_be: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = get_h(port, "/x", "");
+            assert_eq!(r.status, 200);
+            let seen = app.requests().pop().unwrap();
+            let got = (seen.header("x-fe").unwrap_or("").to_string(), seen.header("x-be").unwrap_or("").to_string());
+            if got == (want_fe.to_string(), want_be.to_string()) || std::time::Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert_eq!(alone("1 0 15 -1", "1 15"), ("1 0 15 -1".into(), "1 15".into()), "api has no maxconn: -1");
+
+    // Hold one request on the server (its body never ends) and one idle client connection.
+    let conns = app.connections();
+    let mut held = connect(port);
+    held.write_all(b"POST /held HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 100\r\n\r\npart").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.connections() == conns {
+        assert!(std::time::Instant::now() < deadline, "the held request did not reach the server");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _idle = connect(port);
+    assert_eq!(
+        alone("3 1 14 -1", "2 14"),
+        ("3 1 14 -1".into(), "2 14".into()),
+        "three client connections, one session on the server"
+    );
+    drop(held);
+    assert_eq!(alone("2 0 15 -1", "1 15"), ("2 0 15 -1".into(), "1 15".into()), "the held session ended");
+}

@@ -682,3 +682,143 @@ fn per_proxy_log_tags_match_haproxy() {
     assert_eq!(ours, theirs, "lbha vs HAProxy");
     assert_eq!(ours, ("tag-a".to_string(), "dflt".to_string()));
 }
+
+/// Digit runs collapsed (dates, pids, ports): the shape of a line.
+fn shape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('0') {
+                out.push('0');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits (bounded) until `file` holds a line containing `needle` per entry of `starts`, and
+/// returns those lines in the order of `starts` (each the first line beginning with it).
+fn lines_in(file: &std::path::Path, needle: &str, starts: &[&str]) -> Vec<String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let found: Vec<Option<String>> = starts
+            .iter()
+            .map(|s| text.lines().find(|l| l.contains(needle) && l.starts_with(s)).map(str::to_string))
+            .collect();
+        if found.iter().all(Option::is_some) {
+            return found.into_iter().map(Option::unwrap).collect();
+        }
+        assert!(Instant::now() < end, "no lines {starts:?} with {needle:?} in {}:\n{text}", file.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `log stdout|stderr format raw|iso|rfc5424|short`, a UDP `format rfc5424` target with
+/// `log-format-sd`, and `option httplog clf`: lbha (from the same haproxy.cfg) writes the lines
+/// HAProxy 2.6 writes. Dates, pids, client ports, timers and byte counts are masked; the rest
+/// must be equal.
+#[test]
+fn stream_targets_rfc5424_sd_and_clf_lines_match_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let cfg = |fp: u16, gp: u16, cp: u16, syslog: u16| {
+        format!(
+            "global\n  log stdout format raw local0 info\n  log stdout format iso local0 info\n\
+             \x20 log stdout format rfc5424 local0 info\n  log stderr format short local0 info\n\
+             \x20 log 127.0.0.1:{syslog} format rfc5424 local0 info\n  log-tag lbtest\n\
+             defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{fp}\n  log-format \"%ci %f %b %s %ST %HM %HU\"\n\
+             \x20 log-format-sd [exampleSDID@1234\\ m=\\\"%HM\\\"\\ st=\\\"%ST\\\"\\ c=\\\"%ci\\\"]\n  default_backend b\n\
+             frontend g\n  bind 127.0.0.1:{gp}\n  option httplog clf\n  default_backend b\n\
+             frontend c\n  bind 127.0.0.1:{cp}\n  option httplog clf\n  capture request header Host len 10\n\
+             \x20 capture request header X-None len 4\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let dir = TempDir::new("logstreams");
+    // Runs one daemon (`cmd` with stdout and stderr in files), sends the two requests, and
+    // returns the lines: stdout raw, iso, rfc5424, stderr short, UDP rfc5424; for each request.
+    let run = |name: &str, mut cmd: Command, [fp, gp, cp]: [u16; 3], syslog: &Syslog| {
+        let out = dir.0.join(format!("{name}.out"));
+        let err = dir.0.join(format!("{name}.err"));
+        cmd.env("TZ", "UTC").stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+        let mut child = common::Reaped::new(cmd.spawn().expect("spawn"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for p in [fp, gp, cp] {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "{name} exited: {}",
+                    std::fs::read_to_string(&err).unwrap()
+                );
+                assert!(Instant::now() < deadline, "{name} did not listen on {p}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        assert_eq!(raw(fp, b"GET /p1?a=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap().status, 200);
+        assert_eq!(raw(gp, b"GET /p2?b=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap().status, 200);
+        assert_eq!(raw(cp, b"GET /p3 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n").unwrap().status, 200);
+        let mut all = Vec::new();
+        for needle in ["/p1", "/p2", "/p3"] {
+            let mut ls = lines_in(&out, needle, &["127.0.0.1 ", "20", "<134>1 "]);
+            ls.extend(lines_in(&err, needle, &["<6>"]));
+            ls.push(syslog.until(needle).pop().unwrap().trim_end().to_string());
+            all.push(ls);
+        }
+        drop(child);
+        all
+    };
+    let hports = [free_port(), free_port(), free_port()];
+    let lports = [free_port(), free_port(), free_port()];
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hports[0], hports[1], hports[2], hs.port()));
+    let mut h = Command::new(haproxy_bin().unwrap());
+    h.args(["-db", "-f"]).arg(&hcfg);
+    let theirs = run("haproxy", h, hports, &hs);
+    let lcfg = dir.write("lbha-haproxy.cfg", &cfg(lports[0], lports[1], lports[2], ls.port()));
+    let mut l = Command::new(common::lbha_bin());
+    l.args(["run", "--haproxy-config"]).arg(&lcfg).arg("-S").arg(dir.0.join("ctl.sock"));
+    let ours = run("lbha", l, lports, &ls);
+
+    // The log-format line: everything after the header is equal.
+    let msg = "127.0.0.1 f b s 200 GET /p1?a=1";
+    for (t, o) in theirs[0].iter().zip(&ours[0]) {
+        let (th, oh) = (t.split_once(msg), o.split_once(msg));
+        assert!(th.is_some_and(|(_, rest)| rest.is_empty()), "haproxy: {t}");
+        assert!(oh.is_some_and(|(_, rest)| rest.is_empty()), "lbha:    {o}\nhaproxy: {t}");
+        assert_eq!(shape(oh.unwrap().0), shape(th.unwrap().0), "header\n  haproxy: {t}\n  lbha:    {o}");
+    }
+    assert!(
+        ours[0][2].contains(" lbtest ")
+            && ours[0][2].contains(r#" [exampleSDID@1234 m="GET" st="200" c="127.0.0.1"] "#)
+    );
+    assert!(ours[0][4].contains(r#" [exampleSDID@1234 m="GET" st="200" c="127.0.0.1"] "#), "{}", ours[0][4]);
+
+    // The CLF lines (without captures, then with them): fields compared one by one, except the
+    // date, %B, %cp, %ms, the timers and the connection counts (which the two count at
+    // different moments).
+    let clf = "127.0.0.1 - - [";
+    for (t, o) in theirs[1].iter().zip(&ours[1]).chain(theirs[2].iter().zip(&ours[2])) {
+        let (th, tm) = t.split_at(t.find(clf).unwrap_or_else(|| panic!("haproxy: {t}")));
+        let (oh, om) = o.split_at(o.find(clf).unwrap_or_else(|| panic!("lbha: {o}\nhaproxy: {t}")));
+        assert_eq!(shape(oh), shape(th), "header\n  haproxy: {t}\n  lbha:    {o}");
+        let (tf, of): (Vec<&str>, Vec<&str>) = (tm.split(' ').collect(), om.split(' ').collect());
+        assert_eq!(of.len(), tf.len(), "field count\n  haproxy: {tm}\n  lbha:    {om}");
+        for (i, (a, b)) in tf.iter().zip(&of).enumerate() {
+            match i {
+                3 => assert_eq!(shape(b), shape(a), "date\n  haproxy: {tm}\n  lbha:    {om}"),
+                9 | 12 | 13 | 17..=21 | 23..=26 => assert!(b.parse::<u64>().is_ok(), "field {i}: {om}"),
+                _ => assert_eq!(b, a, "field {i}\n  haproxy: {tm}\n  lbha:    {om}"),
+            }
+        }
+    }
+    assert!(ours[1][0].contains(r#" "GET /p2?b=2 HTTP/1.1" 200 "#), "{}", ours[1][0]);
+    assert!(ours[2][0].contains(r#" "" "" "example.co" "#), "{}", ours[2][0]);
+}

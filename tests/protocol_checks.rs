@@ -230,3 +230,148 @@ fn pgsql_check_against_postgresql() {
     drop(pg);
     wait_log(|| l.log_text(), "Server pg/s is DOWN");
 }
+
+/// A TCP server on 127.0.0.1 that writes `banner` to each connection and closes it: a server
+/// that answers, but not with the protocol a check expects.
+fn banner_server(banner: &'static [u8]) -> u16 {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = c.write_all(banner);
+        }
+    });
+    port
+}
+
+/// A backend `name` with `check` against `127.0.0.1:port`, servers as in [`config`].
+fn backend(name: &str, check: &str, port: u16) -> String {
+    format!(
+        "\n[[backend]]\nname = \"{name}\"\ncheck = {check}\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{port}\", check = true, inter = 200, rise = 1, fall = 2 }}]\n"
+    )
+}
+
+#[test]
+fn smtpchk_against_aiosmtpd() {
+    const PYTHON: &str = "/usr/bin/python3";
+    let has = Command::new(PYTHON).args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+    if !has {
+        println!("skipped: smtpchk needs {PYTHON} with aiosmtpd (Debian: python3-aiosmtpd)");
+        return;
+    }
+    let port = free_port();
+    let child = Command::new(PYTHON)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn aiosmtpd");
+    let mut smtp = Proc(child);
+    wait_port(port, "aiosmtpd", &mut smtp);
+    let refusing = banner_server(b"554 5.3.2 not accepting mail\r\n");
+    let front = free_port();
+    let cfg = config(port, front, &[("plain", "{ smtpchk = true }"), ("ehlo", r#"{ smtpchk = "EHLO lb.example" }"#)])
+        + &backend("refusing", "{ smtpchk = true }", refusing);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server plain/s succeeded");
+    wait_log(|| l.log_text(), "Health check for server ehlo/s succeeded");
+    wait_log(|| l.log_text(), "Server refusing/s is DOWN, reason: Layer7");
+    let log = l.log_text();
+    assert!(!log.contains("Server plain/s is DOWN") && !log.contains("Server ehlo/s is DOWN"), "{log}");
+    // Stopping the SMTP server takes its backends down.
+    drop(smtp);
+    wait_log(|| l.log_text(), "Server plain/s is DOWN");
+}
+
+#[test]
+fn ssl_hello_chk_against_openssl_s_server() {
+    let Some(openssl) = find(&["/usr/bin/openssl", "/usr/local/bin/openssl"]) else {
+        println!("skipped: openssl is not installed (apt-get install openssl)");
+        return;
+    };
+    let dir = TempDir::new("sslhello");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.write("cert.pem", &ck.cert.pem());
+    let key = dir.write("key.pem", &ck.signing_key.serialize_pem());
+    let port = free_port();
+    let child = Command::new(openssl)
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_server");
+    let mut server = Proc(child);
+    wait_port(port, "openssl s_server", &mut server);
+    let plain = banner_server(b"220 smtp.example ESMTP\r\n");
+    let front = free_port();
+    let cfg = config(port, front, &[("tls", "{ ssl_hello_chk = true }")])
+        + &backend("cleartext", "{ ssl_hello_chk = true }", plain);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server tls/s succeeded");
+    wait_log(|| l.log_text(), "Server cleartext/s is DOWN, reason: Layer");
+    assert!(!l.log_text().contains("Server tls/s is DOWN"), "{}", l.log_text());
+    drop(server);
+    wait_log(|| l.log_text(), "Server tls/s is DOWN");
+}
+
+/// Starts Debian's slapd in the foreground on 127.0.0.1:`port` with an empty database in `dir`;
+/// `extra` goes before the database (e.g. `disallow bind_anon`).
+fn slapd(slapd: &Path, dir: &TempDir, port: u16, extra: &str) -> Proc {
+    let data = dir.0.join(format!("data-{port}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let conf = dir.write(
+        &format!("slapd-{port}.conf"),
+        &format!(
+            "include /etc/ldap/schema/core.schema\npidfile {dir}/slapd-{port}.pid\nmodulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n{extra}\ndatabase mdb\nsuffix \"dc=example,dc=com\"\n\
+             rootdn \"cn=admin,dc=example,dc=com\"\nrootpw secret\ndirectory {data}\n",
+            dir = dir.0.display(),
+            data = data.display()
+        ),
+    );
+    let child = Command::new(slapd)
+        .arg("-f")
+        .arg(&conf)
+        .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn slapd");
+    let mut p = Proc(child);
+    wait_port(port, "slapd", &mut p);
+    p
+}
+
+#[test]
+fn ldap_check_binds_anonymously_to_slapd() {
+    let Some(bin) = find(&["/usr/sbin/slapd"]) else {
+        println!("skipped: slapd is not installed (apt-get install slapd)");
+        return;
+    };
+    if !Path::new("/etc/ldap/schema/core.schema").is_file() || !Path::new("/usr/lib/ldap/back_mdb.so").exists() {
+        println!("skipped: slapd's core schema or back_mdb module is missing");
+        return;
+    }
+    let dir = TempDir::new("slapd");
+    let (open, closed) = (free_port(), free_port());
+    let open_server = slapd(&bin, &dir, open, "");
+    let _closed_server = slapd(&bin, &dir, closed, "disallow bind_anon");
+    let not_ldap = banner_server(b"220 smtp.example ESMTP\r\n");
+    let front = free_port();
+    let cfg = config(open, front, &[("ldap", "{ ldap_check = true }")])
+        + &backend("noanon", "{ ldap_check = true }", closed)
+        + &backend("notldap", "{ ldap_check = true }", not_ldap);
+    let l = Lbha::start(&cfg, &[front]);
+    wait_log(|| l.log_text(), "Health check for server ldap/s succeeded");
+    // slapd answers the anonymous bind with inappropriateAuthentication (48).
+    wait_log(|| l.log_text(), "Server noanon/s is DOWN, reason: Layer7");
+    wait_log(|| l.log_text(), "Server notldap/s is DOWN, reason: Layer7 invalid response, info: Not LDAPv3 protocol");
+    assert!(!l.log_text().contains("Server ldap/s is DOWN"), "{}", l.log_text());
+    drop(open_server);
+    wait_log(|| l.log_text(), "Server ldap/s is DOWN");
+}

@@ -196,6 +196,58 @@ fn server_view(w: &Web, before: usize) -> String {
         .join(" | ")
 }
 
+/// Starts HAProxy on `cfg` and waits until it listens on `port`.
+fn start(bin: &str, cfg: &std::path::Path, port: u16) -> Haproxy {
+    let child = Command::new(bin)
+        .args(["-db", "-f"])
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let mut hap = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(hap.0.try_wait().unwrap().is_none(), "haproxy exited");
+        assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hap
+}
+
+/// Sends each request to HAProxy and lbha (`ports`) and lists where the clients' or the servers'
+/// views differ; `webs` are HAProxy's app and api servers, then lbha's.
+fn differences(ports: (u16, u16), webs: [&Web; 4], hosts: &[&str], requests: &[(&str, &str)]) -> Vec<String> {
+    let (hport, lport) = ports;
+    let [hap_app, hap_api, our_app, our_api] = webs;
+    let mut diffs = Vec::new();
+    for host in hosts {
+        for (path, extra) in requests {
+            let counts = |a: &Web, b: &Web| (a.requests().len(), b.requests().len());
+            let (h0, h1) = counts(hap_app, hap_api);
+            let (l0, l1) = counts(our_app, our_api);
+            let theirs = request(hport, host, path, extra);
+            let ours = request(lport, host, path, extra);
+            let them = format!(
+                "client {}\n  app {}\n  api {}",
+                client_view(&theirs),
+                server_view(hap_app, h0),
+                server_view(hap_api, h1)
+            );
+            let us = format!(
+                "client {}\n  app {}\n  api {}",
+                client_view(&ours),
+                server_view(our_app, l0),
+                server_view(our_api, l1)
+            );
+            if them != us {
+                diffs.push(format!("{host}{path}\n haproxy: {them}\n lbha:    {us}"));
+            }
+        }
+    }
+    diffs
+}
+
 #[test]
 fn a_rule_heavy_config_behaves_as_in_haproxy() {
     let Some(bin) = haproxy_bin() else {
@@ -214,46 +266,100 @@ fn a_rule_heavy_config_behaves_as_in_haproxy() {
     }
     let (hport, lport) = (free_port(), free_port());
     let hcfg = dir.write("haproxy.cfg", &config(hport, hap_app.port, hap_api.port, &map));
-    let child = Command::new(bin)
-        .args(["-db", "-f"])
-        .arg(&hcfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn haproxy");
-    let mut hap = Haproxy(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", hport)).is_err() {
-        assert!(hap.0.try_wait().unwrap().is_none(), "haproxy exited");
-        assert!(Instant::now() < deadline, "haproxy did not listen on {hport}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _hap = start(bin, &hcfg, hport);
     let _lbha = Lbha::start_haproxy(&config(lport, our_app.port, our_api.port, &map), &[lport]);
 
-    let mut diffs = Vec::new();
-    for host in ["www.example.com", "API.example.com", "evil.example.com"] {
-        for (path, extra) in REQUESTS {
-            let counts = |a: &Web, b: &Web| (a.requests().len(), b.requests().len());
-            let (h0, h1) = counts(&hap_app, &hap_api);
-            let (l0, l1) = counts(&our_app, &our_api);
-            let theirs = request(hport, host, path, extra);
-            let ours = request(lport, host, path, extra);
-            let them = format!(
-                "client {}\n  app {}\n  api {}",
-                client_view(&theirs),
-                server_view(&hap_app, h0),
-                server_view(&hap_api, h1)
-            );
-            let us = format!(
-                "client {}\n  app {}\n  api {}",
-                client_view(&ours),
-                server_view(&our_app, l0),
-                server_view(&our_api, l1)
-            );
-            if them != us {
-                diffs.push(format!("{host}{path}\n haproxy: {them}\n lbha:    {us}"));
-            }
-        }
-    }
+    let webs = [&hap_app, &hap_api, &our_app, &our_api];
+    let diffs =
+        differences((hport, lport), webs, &["www.example.com", "API.example.com", "evil.example.com"], REQUESTS);
     assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+/// URI rewrites, `unset-var`, answers with bodies from files, and every `http-response` answer
+/// and rewrite, under both.
+#[test]
+fn uri_rewrites_file_answers_and_response_rules_behave_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-res");
+    let plain = dir.write("plain.txt", "static %[path] body\n").display().to_string();
+    let lf = dir.write("lf.txt", "dynamic %[path] for %[req.hdr(x-name)]\n").display().to_string();
+    let cfg = |port: u16, app: u16, api: u16| {
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  http-request set-var(txn.path) path
+  http-request set-var(txn.gone) str(here)
+  http-request unset-var(txn.gone) if {{ path_beg /unset }}
+  http-request set-header X-Gone %[var(txn.gone)] if {{ var(txn.gone) -m found }}
+  http-request set-pathq /pq%[path]?n=1 if {{ path_beg /setpq }}
+  http-request replace-pathq ^/rpq/([^?]*)\?(.*)$ /rpq-new/\1?\2&x=1
+  http-request set-uri /su%[path]?from=uri if {{ path_beg /seturi }}
+  http-request replace-uri ^/ru/(.*) /ru-new/\1
+  http-request return status 200 content-type text/plain file {plain} if {{ path /file }}
+  http-request return status 201 content-type text/plain lf-file {lf} hdr X-From lf if {{ path /lffile }}
+  http-request deny deny_status 451 content-type text/plain file {plain} if {{ path /denied }}
+  use_backend api if {{ path_beg /api }}
+  default_backend app
+  http-response allow if {{ var(txn.path) -m beg /rallow }}
+  http-response deny deny_status 502 content-type text/plain string "bad answer" if {{ var(txn.path) -m beg /rdeny }} || {{ var(txn.path) -m beg /rallow }}
+  http-response return status 203 content-type text/plain lf-string "ret %[var(txn.path)]" if {{ var(txn.path) -m beg /rreturn }}
+  http-response redirect location /elsewhere code 303 if {{ var(txn.path) -m beg /rredirect }}
+  http-response del-header X-Drop
+  http-response replace-header X-Ver ^v(.*)$ version-\1
+  http-response replace-value X-Multi ^b$ B
+  http-response set-var(txn.ver) res.hdr(x-ver)
+  http-response set-header X-Var %[var(txn.ver)]
+
+backend app
+  server a 127.0.0.1:{app}
+
+backend api
+  http-response deny deny_status 503 if {{ var(txn.path) -m beg /api/deny }}
+  http-response set-header X-Api-Ver %[res.hdr(x-ver)]
+  server b 127.0.0.1:{api}
+"#
+        )
+    };
+    let (hap_app, hap_api, our_app, our_api) = (Web::start("ha"), Web::start("hb"), Web::start("la"), Web::start("lb"));
+    for w in [&hap_app, &hap_api, &our_app, &our_api] {
+        for h in ["X-Drop: 1", "X-Ver: v3", "X-Multi: a, b", "X-Kept: yes"] {
+            w.add_header(h);
+        }
+        w.set_body("from the server");
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, hap_app.port, hap_api.port));
+    let _hap = start(bin, &hcfg, hport);
+    let _lbha = Lbha::start_haproxy(&cfg(lport, our_app.port, our_api.port), &[lport]);
+    let requests: &[(&str, &str)] = &[
+        ("/plain", ""),
+        ("/unset", ""),
+        ("/setpq/a?old=1", ""),
+        ("/rpq/b?k=v", ""),
+        ("/seturi/c?q=2", ""),
+        ("/ru/d?z=3", ""),
+        ("/file", ""),
+        ("/lffile", "X-Name: bob\r\n"),
+        ("/denied", ""),
+        ("/rallow", ""),
+        ("/rdeny", ""),
+        ("/rreturn", ""),
+        ("/rredirect", ""),
+        ("/api/x", ""),
+        ("/api/deny", ""),
+    ];
+    let webs = [&hap_app, &hap_api, &our_app, &our_api];
+    let diffs = differences((hport, lport), webs, &["www.example.com"], requests);
+    assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+    assert_eq!(our_app.requests().len(), 10, "the answers from files never reached the server");
 }

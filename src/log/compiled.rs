@@ -155,6 +155,12 @@ impl Var {
         matches!(self, Var::Hr | Var::Hrl | Var::Hs | Var::Hsl)
     }
 
+    /// Dates, timers and the termination state: HAProxy writes them unquoted even under `+Q`.
+    fn never_quoted(self) -> bool {
+        use Var::*;
+        matches!(self, T | Tr | TGmt | Ms | Trg | TsState | Tsc | Tl | Trl)
+    }
+
     /// Text that never holds a byte needing an escape (addresses, dates, fixed words), so its
     /// bytes need not be checked.
     fn always_plain(self) -> bool {
@@ -229,7 +235,9 @@ impl LineFormat {
                 Segment::LogVar { name, flags } if name == "o" => global = global.apply(flags),
                 Segment::LogVar { name, flags } => {
                     let var = Var::parse(name).ok_or_else(|| format!("unknown log-format variable '%{name}'"))?;
-                    items.push(Item::Var { var, flags: global.apply(flags), plain: var.always_plain() });
+                    let mut flags = global.apply(flags);
+                    flags.quote &= !var.never_quoted();
+                    items.push(Item::Var { var, flags, plain: var.always_plain() });
                 }
                 Segment::Expr { expr, .. } if expr.map_refs().next().is_some() => {
                     return Err("map converters are not supported in log formats yet".into());
@@ -287,7 +295,7 @@ impl LineFormat {
                 &Item::Var { var, flags, plain } => var_into(out, rec, var, flags, plain),
                 Item::Expr { expr, flags } => match expr.eval_str(rec, maps.get_or_insert_with(MapSet::default)) {
                     Some(v) => emit(out, &v, *flags),
-                    None => out.push(b'-'),
+                    None => absent(out, *flags),
                 },
             }
             if out.len() > start {
@@ -324,6 +332,17 @@ fn put(out: &mut Vec<u8>, t: &[u8]) {
 /// One variable, written straight into the line; only text that needs escaping (rare) is
 /// copied out and escaped.
 fn var_into(out: &mut Vec<u8>, rec: &Record, var: Var, fl: Flags, plain: bool) {
+    // Quoted, `%hrl`/`%hsl` quote each slot as HAProxy does (`"a" ""`).
+    if fl.quote && matches!(var, Var::Hrl | Var::Hsl) {
+        let slots = if var == Var::Hrl { &rec.captures_req } else { &rec.captures_res };
+        for (i, v) in slots.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            emit(out, v.as_deref().unwrap_or("").as_bytes(), fl);
+        }
+        return;
+    }
     let start = out.len();
     if fl.quote {
         out.push(b'"');
@@ -357,8 +376,17 @@ fn var_into(out: &mut Vec<u8>, rec: &Record, var: Var, fl: Flags, plain: bool) {
         }
         None => {
             out.truncate(start);
-            out.push(b'-');
+            absent(out, fl);
         }
+    }
+}
+
+/// An absent value: `-`, or `""` when quoted (HAProxy's `lf_text`).
+fn absent(out: &mut Vec<u8>, fl: Flags) {
+    if fl.quote {
+        out.extend_from_slice(b"\"\"");
+    } else {
+        out.push(b'-');
     }
 }
 
@@ -503,5 +531,19 @@ mod tests {
             emit(&mut out, &[b], Flags { escape: true, ..Flags::default() });
             assert_eq!(PLAIN[b as usize], out == [b], "byte {b:#x}");
         }
+    }
+
+    /// What HAProxy 2.6 logs for this format (checked with it): a quoted absent value is `""`,
+    /// a capture list quotes each slot (and an empty list prints nothing), dates, timers, the
+    /// termination state and numbers are never quoted.
+    #[test]
+    fn quotes_as_haproxy() {
+        let mut r = rec();
+        (r.captures_res, r.unique_id, r.cookie_req, r.cookie_res) = (Vec::new(), None, None, None);
+        r.termination = ['-', '-'];
+        let fmt = "%{+Q}CC|%{+Q}hrl|%{+Q}hr|%{+Q}b|%{+Q}CS|%{+Q}hsl|%{+Q}ID|%{+Q}[var(txn.nope)]|%CC|%[var(txn.nope)]|\
+                   %{+Q}trg|%{+Q}ms|%{+Q}tsc|%{+Q}ST|%{+Q}ci";
+        let want = r#"""|"example.com" ""|"{example.com|}"|"app"|""||""|""|-|-|05/Nov/2026:02:49:33 +0000|123|----|200|"192.0.2.7""#;
+        assert_eq!(line(fmt, &r), want);
     }
 }

@@ -384,14 +384,15 @@ pub fn httplog(r: &HttpRecord<'_>) -> String {
 
 /// HAProxy's `option httplog clf` message: the Common Log Format, then HAProxy's own fields
 /// (client port, accept milliseconds, proxy names, timers, termination state, counts), as its
-/// configuration manual (8.2.3) defines the format.
+/// configuration manual (8.2.3) defines the format, for a request without a log record (no
+/// capture slots, so `%hrl %hsl` print nothing; with a record, its compiled CLF format is used).
 pub fn httplog_clf(r: &HttpRecord<'_>) -> String {
     let [tq, tw, tc, tr, tt] = r.timers;
     let mut date = Vec::with_capacity(32);
     gmt_date_into(&mut date, r.accepted);
     let c = Civil::of(r.accepted);
     format!(
-        "{} - - [{}] \"{}\" {} {} \"\" \"\" {} {:03} \"{}\" \"{}\" \"{}\" {tq} {tw} {tc} {tr} {tt} {}{}-- 0 0 0 0 {} 0 0 \"\" \"\" \"\" \"\"",
+        "{} - - [{}] \"{}\" {} {} \"\" \"\" {} {:03} \"{}\" \"{}\" \"{}\" {tq} {tw} {tc} {tr} {tt} {}{}-- 0 0 0 0 {} 0 0 \"\" \"\" ",
         r.client.ip(),
         String::from_utf8_lossy(&date),
         r.request_line.replace('"', "%22"),
@@ -582,7 +583,7 @@ mod tests {
         // Issue 14 item 29: `option httplog clf` keeps HAProxy's CLF line.
         assert_eq!(
             httplog_clf(&r),
-            "192.0.2.7 - - [05/Nov/2026:02:49:33 +0000] \"GET /index.php HTTP/1.1\" 200 1234 \"\" \"\" 40000 123 \"http_80_in\" \"php_server\" \"php_server_1\" 0 0 1 5 7 ---- 0 0 0 0 0 0 0 \"\" \"\" \"\" \"\""
+            "192.0.2.7 - - [05/Nov/2026:02:49:33 +0000] \"GET /index.php HTTP/1.1\" 200 1234 \"\" \"\" 40000 123 \"http_80_in\" \"php_server\" \"php_server_1\" 0 0 1 5 7 ---- 0 0 0 0 0 0 0 \"\" \"\" "
         );
         let t2 = TcpRecord {
             client: "192.0.2.7:40001".parse().unwrap(),

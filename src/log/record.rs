@@ -584,7 +584,7 @@ pub(crate) mod tests {
             ("%lc %{+X}lc %{+X}rt", "3 0003 002A"),
             ("%{+X}o %Ts %ST", "6AEBEEBD C8"),
             ("%[req.hdr(host)] %[res.hdr(content-type)] %[unique-id]", "example.com text/plain ABC-1"),
-            ("%{+Q}[req.hdr(nope)]", "-"),
+            ("%{+Q}[req.hdr(nope)]", "\"\""),
             ("100%% %[src]", "100% 192.0.2.7"),
             ("a  b", "a b"),
             ("[%ST]  x ", "[200] x "),
@@ -640,7 +640,7 @@ pub(crate) mod tests {
         let mut r = rec();
         r.captures_req = vec![Some("a\"b\\c\x01".into())];
         let f = LogFormat::parse("%{+Q}hrl %{+E}hrl %hrl %{+Q}ci %{+Q}ST %{+Q}CC").unwrap();
-        let want = "\"a#22b\\c#01\" a#22b\\\\c#01 a\"b\\c#01 \"192.0.2.7\" 200 -";
+        let want = "\"a#22b\\c#01\" a#22b\\\\c#01 a\"b\\c#01 \"192.0.2.7\" 200 \"\"";
         assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), want);
     }
 

@@ -384,6 +384,8 @@ async fn serve_picking(
     t.backend = Some(bi);
     // The backend's own rules run after the frontend's, as in HAProxy.
     let be = &active.snap.backends[bi];
+    // As HAProxy: the request counts in the backend's sessions (`be_conn`) once assigned to it.
+    let backend_session = active.rt.backends[bi].counters.open_session();
     if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);
@@ -401,7 +403,7 @@ async fn serve_picking(
     let cached = crate::cache::take(&mut req);
     let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
     let offer = super::compress::request(&mut req, pair);
-    match forward(req, buffered.clone(), &active, fi, bi, &cx).await {
+    match forward(req, buffered.clone(), &active, fi, bi, &cx, backend_session).await {
         Ok(mut resp) => {
             crate::cache::keep(&mut resp, cached);
             // Response rules: the backend's first, then the frontend's; an answer replaces the
@@ -467,6 +469,7 @@ async fn forward(
     fi: usize,
     bi: usize,
     cx: &Arc<ConnCtx>,
+    _backend_session: SessionGuard,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let fe = &active.snap.frontends[fi];
     let be = &active.snap.backends[bi];
@@ -547,7 +550,6 @@ async fn forward(
             .boxed_unsync()
     };
     let mut req = Request::from_parts(parts, body);
-    let _backend_session = brt.counters.open_session();
 
     // The server slot held across retries: a retry stays on the same server unless it is the
     // last one and `redispatch` is set (or the server went down meanwhile).

@@ -237,26 +237,10 @@ impl Pending {
         rec.retries = p.map_or(0, |p| p.retries);
         let Some(level) = spec.level(rec) else { return };
         rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
-        if fe.log_clf && spec.format.is_none() {
-            let line = httplog_clf(&HttpRecord {
-                client: self.client,
-                accepted: self.accepted,
-                frontend: &fe.name,
-                backend,
-                server,
-                timers: [rec.t_recv, rec.tw, rec.tc, rec.tr, rec.tt],
-                status: self.status,
-                bytes,
-                termination,
-                retries: rec.retries,
-                request_line: &rec.request_line().unwrap_or_default(),
-            });
-            self.active.fe_logger(self.fi).log(level, &line);
-            return;
-        }
         let sd = spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&f.render(rec)).into_owned());
         let format = match &spec.format {
             Some(f) => f,
+            None if fe.log_clf => clf_format(),
             None => default_format(),
         };
         MSG.with_borrow_mut(|line| {
@@ -278,6 +262,16 @@ fn default_format() -> &'static crate::log::compiled::LineFormat {
     F.get_or_init(|| {
         let f = crate::sample::LogFormat::parse(super::logrec::HTTPLOG).expect("the httplog format parses");
         crate::log::compiled::LineFormat::compile(&f).expect("the httplog format compiles")
+    })
+}
+
+/// HAProxy 2.6's `option httplog clf` format, compiled once.
+fn clf_format() -> &'static crate::log::compiled::LineFormat {
+    const CLF: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
+    static F: std::sync::OnceLock<crate::log::compiled::LineFormat> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let f = crate::sample::LogFormat::parse(CLF).expect("the clf format parses");
+        crate::log::compiled::LineFormat::compile(&f).expect("the clf format compiles")
     })
 }
 

@@ -188,6 +188,16 @@ impl SampleContext for StreamCtx<'_> {
         };
         Some(self.active.rt.frontends.get(i)?.cur_sessions.load(Relaxed) as i64)
     }
+    fn connslots(&self, backend: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        let be = &self.active.rt.backends[i];
+        let servers = (0..be.servers.len()).filter(|&s| be.server_usable(s)).map(|s| {
+            let sv = &be.servers[s];
+            let load = |a: &std::sync::atomic::AtomicU32| a.load(Relaxed);
+            (load(&sv.maxconn), load(&sv.counters.cur_sessions), load(&sv.maxqueue), load(&sv.queued))
+        });
+        Some(connslots(servers))
+    }
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
@@ -217,7 +227,32 @@ impl SampleContext for StreamCtx<'_> {
     }
 }
 
+/// HAProxy's `connslots` over the usable servers' `(maxconn, sessions, maxqueue, queued)`: the
+/// free connection and queue slots, or -1 when a server has no `maxconn` or no `maxqueue`
+/// (unbounded, as HAProxy answers).
+fn connslots(servers: impl Iterator<Item = (u32, u32, u32, u32)>) -> i64 {
+    let mut free = 0i64;
+    for (maxconn, cur, maxqueue, queued) in servers {
+        if maxconn == 0 || maxqueue == 0 {
+            return -1;
+        }
+        free += (i64::from(maxconn) - i64::from(cur)) + (i64::from(maxqueue) - i64::from(queued));
+    }
+    free
+}
+
 fn hostname() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connslots_sums_free_slots_or_says_unbounded() {
+        assert_eq!(super::connslots([(10, 3, 5, 1), (2, 2, 1, 0)].into_iter()), 12);
+        assert_eq!(super::connslots([(10, 0, 5, 0), (2, 0, 0, 0)].into_iter()), -1, "no maxqueue");
+        assert_eq!(super::connslots([(0, 0, 5, 0)].into_iter()), -1, "no maxconn");
+        assert_eq!(super::connslots(std::iter::empty()), 0, "no usable server");
+    }
 }
