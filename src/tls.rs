@@ -17,6 +17,8 @@ pub mod peer;
 pub mod policy;
 pub mod random;
 pub mod store;
+mod verifyhost;
+pub use verifyhost::ServerCheck;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -124,6 +126,9 @@ pub struct BindTls {
     pub verify: ClientVerify,
     pub ca_file: Option<PathBuf>,
     pub crl_file: Option<PathBuf>,
+    /// `crt-base`: where the relative certificate paths of `crt-list` lines are taken from (else
+    /// the list's directory).
+    pub crt_base: Option<PathBuf>,
 }
 
 /// A CA file's certificates, checked as trust anchors, and their DER (what the runtime API
@@ -151,7 +156,7 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
         entries.extend(load_files(crt)?.into_iter().map(|(file, key)| certs::Entry::own(key, Some(file))));
     }
     for list in &o.crt_list {
-        entries.extend(certs::load_crt_list(list)?);
+        entries.extend(certs::load_crt_list(list, o.crt_base.as_deref())?);
     }
     let r = o.policy.resolve().map_err(TlsError::Policy)?;
     let provider = Arc::new(r.provider);
@@ -165,18 +170,7 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
         (v, Some(ca)) => {
             let roots: Vec<Vec<u8>> = ca_roots(ca)?.1;
             let crl = match &o.crl_file {
-                Some(crl) => {
-                    let err = |e: String| TlsError::Ca { path: crl.clone(), error: e };
-                    let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
-                        .map_err(|e| err(e.to_string()))?
-                        .map(|c| c.map(|c| c.to_vec()))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| err(e.to_string()))?;
-                    if crls.is_empty() {
-                        return Err(err("holds no CRL".into()));
-                    }
-                    Some((crl.as_path(), crls))
-                }
+                Some(crl) => Some((crl.as_path(), load_crls(crl)?)),
                 None => None,
             };
             // Swappable by `commit ssl ca-file|crl-file`; it also keeps the sessions.
@@ -195,6 +189,20 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
         cfg.session_storage = s;
     }
     Ok((Arc::new(cfg), r.warnings))
+}
+
+/// The CRLs of a `crl-file`, as DER.
+fn load_crls(crl: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
+    let err = |e: String| TlsError::Ca { path: crl.to_path_buf(), error: e };
+    let crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(crl)
+        .map_err(|e| err(e.to_string()))?
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if crls.is_empty() {
+        return Err(err("holds no CRL".into()));
+    }
+    Ok(crls)
 }
 
 /// `verify none`: HAProxy's choice for servers with self-signed certificates. Signatures are still
@@ -236,7 +244,7 @@ impl ServerCertVerifier for NoVerify {
 
 /// Client side towards a server with `ssl`: `verify = "none"`, or `"required"` against `ca_file`.
 pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
-    Ok(server_side_config(verify, ca_file, None, &policy::Policy::default())?.0)
+    Ok(server_side_config(verify, ca_file, None, &ServerCheck::default(), &policy::Policy::default())?.0)
 }
 
 /// Client side towards a server: verification, HAProxy's `crt` (a client certificate) and the
@@ -245,6 +253,7 @@ pub fn server_side_config(
     verify: bool,
     ca_file: Option<&Path>,
     crt: Option<&Path>,
+    check: &ServerCheck,
     policy: &policy::Policy,
 ) -> Result<(Arc<ClientConfig>, Vec<String>), TlsError> {
     let r = policy.resolve().map_err(TlsError::Policy)?;
@@ -253,10 +262,20 @@ pub fn server_side_config(
         .with_protocol_versions(&r.versions)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let builder = if verify {
-        builder.with_root_certificates(match ca_file {
+        let roots = match ca_file {
             Some(ca) => ca_roots(ca)?.0,
             None => rustls::RootCertStore::empty(),
-        })
+        };
+        let crls = match &check.crl_file {
+            Some(crl) => load_crls(crl)?,
+            None => Vec::new(),
+        };
+        builder.dangerous().with_custom_certificate_verifier(verifyhost::verifier(
+            roots,
+            crls,
+            check.verifyhost.clone(),
+            provider.clone(),
+        )?)
     } else {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
     };
@@ -270,6 +289,9 @@ pub fn server_side_config(
         None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if policy.no_tls_tickets {
+        cfg.resumption = cfg.resumption.clone().tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+    }
     Ok((Arc::new(cfg), r.warnings))
 }
 

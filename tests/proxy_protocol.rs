@@ -311,3 +311,38 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     assert!(st.success(), "{st}");
     assert!(l.log_text().contains("stopping before the PROXY header came"), "{}", l.log_text());
 }
+
+#[test]
+fn proxy_v2_options_unique_id_sends_the_request_id_to_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("pp-uid");
+    let (front, back) = (free_port(), free_port());
+    let hcfg = format!(
+        "global\n  maxconn 100\ndefaults\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+         frontend back\n  mode http\n  bind 127.0.0.1:{back} accept-proxy\n\
+         \x20 http-request return status 200 content-type text/plain lf-string \"uid=%[fc_pp_unique_id]\"\n"
+    );
+    let _h = start_haproxy(&dir, &hcfg, &[back]);
+    let lcfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "front"
+bind = ["127.0.0.1:{front}"]
+unique_id_format = "req-%[req.hdr(x-n)]"
+servers = [{{ name = "h", addr = "127.0.0.1:{back}", send_proxy_v2 = true, proxy_v2_options = "unique-id" }}]
+"#
+    );
+    let l = Lbha::start(&lcfg, &[front]);
+    for n in 1..=3 {
+        let r = raw(front, format!("GET / HTTP/1.1\r\nHost: t\r\nx-n: {n}\r\nConnection: close\r\n\r\n").as_bytes())
+            .unwrap_or_else(|e| panic!("no answer: {e}\n{}", l.log_text()));
+        assert_eq!(r.text(), format!("uid=req-{n}"), "{}", l.log_text());
+    }
+}

@@ -465,3 +465,111 @@ fn a_server_added_with_send_proxy_v2_sends_the_header() {
     let bad = l.ctl(&["add server web/t 127.0.0.1:1 ssl verify none crt /nonexistent/c.pem"]);
     assert!(bad.contains("c.pem"), "{bad}");
 }
+
+/// An `agent-check` agent answering every connection with the current `word` (bounded in time).
+struct Agent {
+    port: u16,
+    word: Arc<std::sync::Mutex<String>>,
+    asked: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Agent {
+    fn start(word: &str) -> Agent {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (word, asked, stop) = (Arc::new(std::sync::Mutex::new(word.to_string())), Arc::default(), Arc::default());
+        let (w, n, s): (_, Arc<AtomicUsize>, Arc<AtomicBool>) =
+            (Arc::clone(&word), Arc::clone(&asked), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        let text = w.lock().unwrap().clone();
+                        let _ = c.write_all(text.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Agent { port, word, asked, stop }
+    }
+
+    fn say(&self, w: &str) {
+        *self.word.lock().unwrap() = w.to_string();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn agents_and_stopping_are_set_from_the_socket_as_in_haproxy() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let agent = Agent::start("ready\n");
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, inter = \"100ms\", rise = 1, fall = 1, \
+         agent_check = true, agent_port = {}, agent_inter = \"100ms\" }}, \
+         {{ name = \"b\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port, agent.port, b.port
+    );
+    let l = Lbha::start(&text, &[port]);
+    let ask = |c: &str| l.ctl(&[c]);
+    let status = |name: &str| {
+        let st = ask("show stat");
+        let row = st.lines().find(|x| x.starts_with(&format!("web,{name},"))).unwrap_or_else(|| panic!("{st}"));
+        row.split(',').nth(17).unwrap_or("").to_string()
+    };
+    let wait_status = |name: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status(name) != want {
+            assert!(Instant::now() < deadline, "{name} never became {want} (now {})", status(name));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_status("a", "UP");
+    // The agent's own state: down keeps the server out whatever its checks say, up lets it back.
+    assert_eq!(ask("set server web/a agent down"), "\n");
+    assert_eq!(status("a"), "DOWN");
+    assert!(bodies(port, 6).iter().all(|x| x == "b"));
+    assert_eq!(ask("set server web/a agent up"), "\n");
+    assert_eq!(status("a"), "UP");
+    assert_eq!(ask("set server web/a agent stopping"), "'set server <srv> agent' expects 'up' or 'down'.\n\n");
+    // A stopped agent no longer counts and is no longer asked; a disabled agent cannot be set.
+    agent.say("down\n");
+    wait_status("a", "DOWN");
+    assert_eq!(ask("disable agent web/a"), "\n");
+    assert_eq!(status("a"), "UP");
+    let asked = agent.asked.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(agent.asked.load(Ordering::SeqCst) <= asked + 1, "the agent was still asked after disable agent");
+    assert_eq!(status("a"), "UP");
+    assert_eq!(ask("set server web/a agent down"), "agent checks are not enabled on this server.\n\n");
+    assert_eq!(ask("enable agent web/a"), "\n");
+    wait_status("a", "DOWN");
+    agent.say("up\n");
+    wait_status("a", "UP");
+    // A server without an agent: HAProxy's refusals.
+    assert_eq!(ask("enable agent web/b"), "Agent was not configured on this server, cannot enable.\n\n");
+    assert_eq!(ask("disable agent web/b"), "\n");
+    assert_eq!(ask("set server web/b agent up"), "agent checks are not enabled on this server.\n\n");
+    // `health stopping` is NOLB: up, no new traffic; without checks it lasts until `health up`.
+    assert_eq!(ask("set server web/b health stopping"), "\n");
+    assert_eq!(status("b"), "NOLB");
+    assert!(bodies(port, 6).iter().all(|x| x == "a"));
+    assert_eq!(ask("set server web/b health up"), "\n");
+    assert_eq!(status("b"), "no check");
+    wait_body(port, "b");
+    // With checks, the next passing check ends it, as in HAProxy.
+    assert_eq!(ask("set server web/a health stopping"), "\n");
+    wait_status("a", "UP");
+}

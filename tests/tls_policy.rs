@@ -406,3 +406,130 @@ fn cipher_strings_select_what_openssl_selects() {
         assert_eq!(got, want, "{s}");
     }
 }
+
+#[test]
+fn relative_paths_follow_ca_base_and_crt_base() {
+    let dir = TempDir::new("tls-bases");
+    let pki = pki(&dir);
+    // Relative entries of a crt-list follow crt_base too, not the list's own directory.
+    std::fs::create_dir_all(dir.0.join("lists")).unwrap();
+    dir.write("lists/certs.txt", "server.pem localhost\n");
+    let (up, list, front) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        r#"
+[global]
+ca_base = "{d}"
+crt_base = "{d}"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "up"
+bind = [
+  "127.0.0.1:{up} ssl crt server.pem ca-file ca.pem verify required crl-file crl.pem",
+  "127.0.0.1:{list} ssl crt-list lists/certs.txt",
+]
+http_request = [{{ return = {{ status = 200, content_type = "text/plain", lf_string = "%[ssl_c_s_dn(CN)]" }} }}]
+[[listen]]
+name = "front"
+bind = ["127.0.0.1:{front}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{up}", ssl = true, ca_file = "ca.pem", sni = "localhost", crt = "alice.pem" }}]
+"#,
+        d = dir.0.display(),
+    );
+    let _l = Lbha::start(&cfg, &[up, list, front]);
+    assert_eq!(get(front, "/").text(), "alice", "the server's crt and ca_file come from the bases");
+    assert!(https_get(up, &pki.ca_der, Some(&pki.revoked)).is_err(), "the crl-file came from ca_base");
+    assert_eq!(https_get(list, &pki.ca_der, None).unwrap(), "");
+    // Without the bases the same relative names are not found, and the error names them.
+    let (code, err) = check(&dir, &cfg.replace(&format!("crt_base = \"{}\"", dir.0.display()), ""));
+    assert_ne!(code, 0);
+    assert!(err.contains("server.pem") || err.contains("alice.pem"), "{err}");
+}
+
+#[test]
+fn server_lines_take_version_words_verifyhost_and_crl_file() {
+    let dir = TempDir::new("tls-srv-words");
+    let pki = pki(&dir);
+    // A CRL of the servers' own CA revoking the upstream's certificate (serial 1).
+    let ca2 = TestCa::new("Test CA 2");
+    let (cert, key) = ca2.leaf(Some("Acme"), "localhost", 1, false, None);
+    let (ca2_file, srv2) = (dir.write("ca2.pem", &ca2.pem), dir.write("srv2.pem", &format!("{cert}{key}")));
+    let revoking = dir.write("revoking.pem", &ca2.crl(&[1]));
+    let keeping = dir.write("keeping.pem", &ca2.crl(&[7]));
+    let (up, up2) = (free_port(), free_port());
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let listen = |name: &str, port: u16, server: &str| {
+        format!(
+            "[[listen]]\nname = \"{name}\"\nbind = [\"127.0.0.1:{port}\"]\nservers = [{{ name = \"s\", {server} }}]\n"
+        )
+    };
+    let ca = pki.ca.display().to_string();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"up\"\nbind = [\"127.0.0.1:{up} ssl crt {srv}\", \"127.0.0.1:{up2} ssl crt {srv2}\"]\n\
+         http_request = [{{ return = {{ status = 200, content_type = \"text/plain\", lf_string = \"%[ssl_fc_protocol]\" }} }}]\n{}{}{}{}{}{}",
+        listen(
+            "v12",
+            ports[0],
+            &format!(
+                "addr = \"127.0.0.1:{up}\", ssl = true, ca_file = \"{ca}\", sni = \"localhost\", no_tlsv13 = true, no_tls_tickets = true"
+            )
+        ),
+        listen(
+            "f13",
+            ports[1],
+            &format!(
+                "addr = \"127.0.0.1:{up}\", ssl = true, ca_file = \"{ca}\", sni = \"localhost\", force_tlsv13 = true"
+            )
+        ),
+        // No SNI: the name checked would be the address; verifyhost names the certificate's.
+        listen(
+            "vh_ok",
+            ports[2],
+            &format!("addr = \"127.0.0.1:{up}\", ssl = true, ca_file = \"{ca}\", verifyhost = \"localhost\"")
+        ),
+        listen(
+            "vh_bad",
+            ports[3],
+            &format!(
+                "addr = \"127.0.0.1:{up}\", ssl = true, ca_file = \"{ca}\", sni = \"localhost\", verifyhost = \"other.example\""
+            )
+        ),
+        listen(
+            "revoked",
+            ports[4],
+            &format!(
+                "addr = \"127.0.0.1:{up2}\", ssl = true, ca_file = \"{}\", sni = \"localhost\", crl_file = \"{}\"",
+                ca2_file.display(),
+                revoking.display()
+            )
+        ),
+        listen(
+            "kept",
+            ports[5],
+            &format!(
+                "addr = \"127.0.0.1:{up2}\", ssl = true, ca_file = \"{}\", sni = \"localhost\", crl_file = \"{}\"",
+                ca2_file.display(),
+                keeping.display()
+            )
+        ),
+        srv = pki.server.display(),
+        srv2 = srv2.display(),
+    );
+    let mut all = vec![up, up2];
+    all.extend(&ports);
+    let l = Lbha::start(&cfg, &all);
+    assert_eq!(get(ports[0], "/").text(), "TLSv1.2", "no_tlsv13");
+    assert_eq!(get(ports[1], "/").text(), "TLSv1.3", "force_tlsv13");
+    assert_eq!(get(ports[2], "/").text(), "TLSv1.3", "verifyhost names the certificate's host");
+    assert_eq!(get(ports[3], "/").status, 503, "verifyhost other than the certificate's name");
+    assert_eq!(get(ports[4], "/").status, 503, "the server's certificate is revoked");
+    assert_eq!(get(ports[5], "/").text(), "TLSv1.3", "a CRL not listing it");
+    drop(l);
+    // What rustls cannot do is an error at the server's key.
+    let bad = cfg.replace("force_tlsv13 = true", "force_tlsv10 = true");
+    let (code, err) = check(&dir, &bad);
+    assert_ne!(code, 0);
+    assert!(err.contains("force_tlsv10"), "{err}");
+}

@@ -173,6 +173,10 @@ pub struct Global {
     pub ssl_default_server_ciphers: Option<String>,
     pub ssl_default_server_ciphersuites: Option<String>,
     pub ssl_default_server_options: Option<String>,
+    /// HAProxy's `ca-base`/`crt-base`: relative `ca-file`/`crl-file` and `crt`/`crt-list` paths
+    /// (and those inside a `crt-list`) are taken from here; relative bases from the config's directory.
+    pub ca_base: Option<String>,
+    pub crt_base: Option<String>,
     /// keepalived's `script_user USER [GROUP]`: who runs VRRP scripts (see `config::vrrp`).
     pub script_user: Option<String>,
     /// keepalived's `enable_script_security`.
@@ -864,6 +868,23 @@ pub struct Server {
     /// `"TLSv1.2"` or `"TLSv1.3"`.
     pub ssl_min_ver: Option<String>,
     pub ssl_max_ver: Option<String>,
+    /// HAProxy's version words towards this server, as on binds (rustls has TLS 1.2 and 1.3).
+    pub no_sslv3: bool,
+    pub no_tlsv10: bool,
+    pub no_tlsv11: bool,
+    pub no_tlsv12: bool,
+    pub no_tlsv13: bool,
+    pub force_sslv3: bool,
+    pub force_tlsv10: bool,
+    pub force_tlsv11: bool,
+    pub force_tlsv12: bool,
+    pub force_tlsv13: bool,
+    /// TLS 1.2 resumption by session id only.
+    pub no_tls_tickets: bool,
+    /// The name the server's certificate must carry (default: the SNI, else the address).
+    pub verifyhost: Option<String>,
+    /// Revoked server certificates (with `verify = "required"`).
+    pub crl_file: Option<String>,
     /// PROXY protocol v1 header on every connection to this server.
     pub send_proxy: bool,
     /// PROXY protocol v2 header on every connection to this server.

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
+mod bases;
 mod check_tls;
 mod compression;
 mod errpages;
@@ -702,7 +703,7 @@ fn server(
     }
     let dns = super::resolvers::server(sv, sp, &cx.resolvers, cx.problems);
     let addr = addr?;
-    let tls = server_tls(sv, sp, addr, cx.base_dir, cx);
+    let tls = server_tls(sv, sp, addr, cx);
     let send_proxy = server_side::send_proxy(sv, sp, cx);
     // Without an address, nothing to check until it gets one.
     let check = if sv.check && !unresolved {
@@ -877,7 +878,7 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 /// A whole bind line: address then options (`ssl`, `crt FILE`, `alpn LIST`, `proto h2`).
 fn parse_bind_line(
     line: &str,
-    base_dir: &Path,
+    bases: &bases::Bases,
     tls_defaults: &crate::tls::policy::Policy,
     warnings: &mut Vec<String>,
 ) -> Result<Bind, String> {
@@ -889,7 +890,7 @@ fn parse_bind_line(
         let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
             "ssl" => ssl = true,
-            "crt" => crt = Some(base_dir.join(arg("a file or directory")?)),
+            "crt" => crt = Some(bases.crt.join(arg("a file or directory")?)),
             "alpn" => alpn = arg("a protocol list")?.split(',').map(str::to_string).collect(),
             "proto" => match arg("a protocol")?.as_str() {
                 "h2" => h2 = true,
@@ -897,7 +898,7 @@ fn parse_bind_line(
             },
             "accept-proxy" => accept_proxy = true,
             other => {
-                if !tls_words.word(other, &mut || words.next().map(str::to_string), base_dir)? {
+                if !tls_words.word(other, &mut || words.next().map(str::to_string), bases)? {
                     return Err(format!(
                         "unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy, ciphers, ciphersuites, curves, ssl-min-ver, ssl-max-ver, no-tlsv1x, ca-file, verify, crl-file)"
                     ));
@@ -933,13 +934,7 @@ fn parse_bind_line(
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
-fn server_tls(
-    sv: &model::Server,
-    sp: &FieldPath,
-    addr: SocketAddr,
-    base_dir: &Path,
-    cx: &mut Ctx,
-) -> Option<ServerTls> {
+fn server_tls(sv: &model::Server, sp: &FieldPath, addr: SocketAddr, cx: &mut Ctx) -> Option<ServerTls> {
     if !sv.ssl {
         for (set, key) in [
             (sv.verify.is_some(), "verify"),
@@ -951,6 +946,8 @@ fn server_tls(
             (sv.ciphersuites.is_some(), "ciphersuites"),
             (sv.ssl_min_ver.is_some(), "ssl_min_ver"),
             (sv.ssl_max_ver.is_some(), "ssl_max_ver"),
+            (sv.verifyhost.is_some(), "verifyhost"),
+            (sv.crl_file.is_some(), "crl_file"),
         ] {
             // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
             if set && !sv.check_ssl {
@@ -959,11 +956,13 @@ fn server_tls(
         }
         return None;
     }
-    let (verify, ca) = tls_side::server_verify(sv, sp, base_dir, "", cx)?;
+    let bases = cx.tls_defaults.bases.clone();
+    let (verify, ca) = tls_side::server_verify(sv, sp, &bases.ca, "", cx)?;
     let (sni, sni_expr) = tls_side::server_sni(sv, sp, addr, cx)?;
     let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
-    let crt = sv.crt.as_ref().map(|c| base_dir.join(c));
-    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {
+    let crt = sv.crt.as_ref().map(|c| bases.crt.join(c));
+    let check = tls_side::server_check(sv, sp, verify, cx)?;
+    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &check, &policy) {
         Ok((config, warnings)) => {
             for w in warnings {
                 cx.warn(sp.key("ssl"), w);
@@ -972,7 +971,10 @@ fn server_tls(
         }
         Err(e) => {
             let (key, val) = match &e {
-                crate::tls::TlsError::Policy(m) => (tls_side::server_key(m), String::new()),
+                crate::tls::TlsError::Policy(m) => (tls_side::server_policy_key(sv, m), String::new()),
+                crate::tls::TlsError::Ca { path, .. } if check.crl_file.as_ref() == Some(path) => {
+                    ("crl_file", sv.crl_file.clone().unwrap_or_default())
+                }
                 crate::tls::TlsError::Ca { .. } => ("ca_file", sv.ca_file.clone().unwrap_or_default()),
                 _ if sv.crt.is_some() => ("crt", sv.crt.clone().unwrap_or_default()),
                 _ => ("ca_file", sv.ca_file.clone().unwrap_or_default()),
@@ -1011,7 +1013,7 @@ fn frontend(
         }
         let b = &b.addr;
         let mut warns = Vec::new();
-        let parsed = parse_bind_line(b, cx.base_dir, &cx.tls_defaults.bind, &mut warns);
+        let parsed = parse_bind_line(b, &cx.tls_defaults.bases, &cx.tls_defaults.bind, &mut warns);
         for w in warns {
             cx.warn(p.key("bind").index(i), w);
         }

@@ -66,12 +66,12 @@ pub fn parse(w: &[&str]) -> Option<Result<RtCommand, ParseError>> {
             let st = match rest {
                 ["up"] => OpState::Up,
                 ["down"] => OpState::Down,
-                ["stopping"] => OpState::Stopping,
+                ["stopping"] if *what == "health" => OpState::Stopping,
                 [_, extra, ..] => return Some(Err(ParseError::Extra(extra.to_string()))),
                 _ => {
-                    return Some(Err(ParseError::Custom(format!(
-                        "'set server <srv> {what}' expects 'up', 'stopping', or 'down'."
-                    ))));
+                    // HAProxy's agent takes no `stopping`.
+                    let words = if *what == "agent" { "'up' or 'down'" } else { "'up', 'stopping', or 'down'" };
+                    return Some(Err(ParseError::Custom(format!("'set server <srv> {what}' expects {words}."))));
                 }
             };
             sref(sv).map(|r| if *what == "health" { RtCommand::SetHealth(r, st) } else { RtCommand::SetAgent(r, st) })
@@ -228,6 +228,7 @@ mod tests {
         );
         assert_eq!(e("set server be/m check-port x"), "provided port is not an integer");
         assert_eq!(e("set server be/m health x"), "'set server <srv> health' expects 'up', 'stopping', or 'down'.");
+        assert_eq!(e("set server be/m agent stopping"), "'set server <srv> agent' expects 'up' or 'down'.");
         assert_eq!(e("set maxconn global x"), "Value out of range.");
         assert_eq!(e("set maxconn frontend fe x"), "Value out of range.");
         assert!(parse(&["set", "server", "be/m"]).is_none(), "the existing parser answers with its usage");

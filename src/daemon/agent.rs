@@ -25,6 +25,7 @@ impl Drop for Running {
 /// Keeps unchanged agents, restarts changed ones, stops those of removed servers.
 pub fn reconcile(
     running: &mut HashMap<(String, String), Running>,
+    disabled: &std::collections::HashSet<(String, String)>,
     proxy: &Arc<Proxy>,
     rt: Option<&tokio::runtime::Handle>,
 ) {
@@ -34,6 +35,9 @@ pub fn reconcile(
         for (si, s) in b.servers.iter().enumerate() {
             let Some(spec) = &s.agent else { continue };
             let key = (b.name.clone(), s.name.clone());
+            if disabled.contains(&key) {
+                continue;
+            }
             let text = format!("{spec:?}/{}", s.weight);
             if let Some(r) = running.remove(&key)
                 && r.spec == text

@@ -41,10 +41,11 @@ impl HealthSink for Sink {
         }
     }
     fn on_pass_status(&self, status: Option<u16>) {
-        if self.disable_on_404 && self.rt.set_nolb(status == Some(404)) {
+        // A passing check also ends a NOLB forced by `set server ... health stopping`, as in HAProxy.
+        if self.rt.set_nolb(self.disable_on_404 && status == Some(404)) {
             let msg = match status == Some(404) {
                 true => format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name),
-                false => format!("Server {} leaves NOLB: its check no longer answers 404", self.name),
+                false => format!("Server {} leaves NOLB: its check passed", self.name),
             };
             tracing::info!("{msg}");
             self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
@@ -84,6 +85,8 @@ pub struct Checks {
     agents: HashMap<(String, String), super::agent::Running>,
     /// Servers whose checks `disable health` stopped (kept across reloads).
     disabled: std::collections::HashSet<(String, String)>,
+    /// Servers whose agents `disable agent` stopped (kept across reloads).
+    agents_disabled: std::collections::HashSet<(String, String)>,
 }
 
 impl Checks {
@@ -116,7 +119,7 @@ impl Checks {
         self.running = next;
         let mut agents = std::mem::take(&mut self.agents);
         if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
-            super::agent::reconcile(&mut agents, proxy, self.runtime());
+            super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
         }
         self.agents = agents;
     }
@@ -158,7 +161,7 @@ impl Checks {
         // The server's agent follows it too (one added at runtime starts its own).
         if s.agent.is_some() || !self.agents.is_empty() {
             let mut agents = std::mem::take(&mut self.agents);
-            super::agent::reconcile(&mut agents, proxy, self.runtime());
+            super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
             self.agents = agents;
         }
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
@@ -190,6 +193,22 @@ impl Checks {
             }
         }
         self.reconcile(proxy);
+    }
+
+    /// `enable|disable agent`: stops or restarts a server's agent.
+    pub fn set_agent_enabled(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str, on: bool) {
+        let key = (backend.to_string(), server.to_string());
+        if on {
+            self.agents_disabled.remove(&key);
+        } else {
+            self.agents_disabled.insert(key.clone());
+            self.agents.remove(&key);
+        }
+        self.reconcile(proxy);
+    }
+
+    pub fn agent_enabled(&self, backend: &str, server: &str) -> bool {
+        !self.agents_disabled.contains(&(backend.to_string(), server.to_string()))
     }
 
     /// Restarts a server's checker from its current state (after `set server ... health`), so

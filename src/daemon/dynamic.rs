@@ -344,20 +344,24 @@ async fn run(
         }
         RtCommand::SetHealth(r, state) => {
             let (bi, si) = find(proxy, &r)?;
-            let up = match state {
-                OpState::Up => true,
-                OpState::Down => false,
-                OpState::Stopping => {
-                    return Err(refused("'stopping' is not supported by lbha: use 'set server <b>/<s> state drain'."));
-                }
-            };
-            active.rt.backends[bi].servers[si].set_up(up);
+            let rt = &active.rt.backends[bi].servers[si];
+            // `stopping` is HAProxy's NOLB: up, no new non-persistent traffic, until a check passes.
+            rt.set_up(state != OpState::Down);
+            rt.set_nolb(state == OpState::Stopping);
             checks.restart(proxy, &r.backend, &r.server);
             Ok(String::new())
         }
-        RtCommand::SetAgent(r, _) => {
-            find(proxy, &r)?;
-            Err(refused("agent checks are not enabled on this server."))
+        RtCommand::SetAgent(r, state) => {
+            let (bi, si) = find(proxy, &r)?;
+            if active.snap.backends[bi].servers[si].agent.is_none() || !checks.agent_enabled(&r.backend, &r.server) {
+                return Err(refused("agent checks are not enabled on this server."));
+            }
+            // The parser takes only up and down for the agent, as HAProxy.
+            let up = state == OpState::Up;
+            if active.rt.backends[bi].servers[si].set_agent_up(up) {
+                tracing::info!("server {r} agent {} (control socket)", if up { "UP" } else { "DOWN" });
+            }
+            Ok(String::new())
         }
         RtCommand::SetFqdn(r, fqdn) => {
             let (bi, si) = find(proxy, &r)?;
@@ -393,10 +397,18 @@ async fn run(
             Ok(String::new())
         }
         RtCommand::Agent(r, on) => {
-            find(proxy, &r)?;
-            if on {
-                return Err(refused("Agent was not configured on this server, cannot enable."));
+            let (bi, si) = find(proxy, &r)?;
+            if active.snap.backends[bi].servers[si].agent.is_none() {
+                if on {
+                    return Err(refused("Agent was not configured on this server, cannot enable."));
+                }
+                return Ok(String::new());
             }
+            if !on {
+                // A stopped agent no longer holds the server down; the checks alone decide.
+                active.rt.backends[bi].servers[si].set_agent_up(true);
+            }
+            checks.set_agent_enabled(proxy, &r.backend, &r.server, on);
             Ok(String::new())
         }
         RtCommand::Frontend(f, on) => {

@@ -14,7 +14,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "track",
     "redir",
     "id",
-    "crl-file",
     "observe",
     "error-limit",
     "on-error",
@@ -152,6 +151,19 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             "ciphersuites" => f.ciphersuites = Some(arg()?.to_string()),
             "ssl-min-ver" => f.ssl_min_ver = Some(arg()?.to_string()),
             "ssl-max-ver" => f.ssl_max_ver = Some(arg()?.to_string()),
+            "verifyhost" => f.verifyhost = Some(arg()?.to_string()),
+            "crl-file" => f.crl_file = Some(arg()?.to_string()),
+            "no-sslv3" => f.no_sslv3 = true,
+            "no-tlsv10" => f.no_tlsv10 = true,
+            "no-tlsv11" => f.no_tlsv11 = true,
+            "no-tlsv12" => f.no_tlsv12 = true,
+            "no-tlsv13" => f.no_tlsv13 = true,
+            "force-sslv3" => f.force_sslv3 = true,
+            "force-tlsv10" => f.force_tlsv10 = true,
+            "force-tlsv11" => f.force_tlsv11 = true,
+            "force-tlsv12" => f.force_tlsv12 = true,
+            "force-tlsv13" => f.force_tlsv13 = true,
+            "no-tls-tickets" => f.no_tls_tickets = true,
             "agent-check" | "no-agent-check" => f.agent_check = kw == "agent-check",
             "agent-port" => {
                 let v = arg()?;
@@ -336,6 +348,9 @@ mod tests {
         assert_eq!(add("127.0.0.1:x").unwrap_err(), "invalid character 'x' in port number 'x' in '127.0.0.1:x'");
         assert!(add("127.0.0.1").unwrap_err().starts_with("missing port"));
         assert_eq!(add("127.0.0.1:1 bogus").unwrap_err(), "unknown keyword 'bogus'.");
+        let f = add("127.0.0.1:1 ssl no-tlsv13 no-tls-tickets verifyhost h.example crl-file c.pem").unwrap();
+        assert!(f.no_tlsv13 && f.no_tls_tickets && !f.force_tlsv12);
+        assert_eq!((f.verifyhost.as_deref(), f.crl_file.as_deref()), (Some("h.example"), Some("c.pem")));
         assert_eq!(add("127.0.0.1:1 weight 300").unwrap_err(), "weight of server s is not within 0 and 256 (300).");
         assert_eq!(
             add("127.0.0.1:1 init-addr none").unwrap_err(),

@@ -582,7 +582,8 @@ async fn forward(
         let pool = sni_pool.as_ref().unwrap_or(pool);
         let t_slot = clock();
         // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
-        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local));
+        let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
+        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local, uid));
         let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
             pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
         } else if reuse == super::upstream::HttpReuse::Never {

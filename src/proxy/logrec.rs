@@ -172,6 +172,7 @@ pub fn prepare<B>(
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
+        req.extensions_mut().insert(super::proxy_proto::UniqueId(id.clone()));
         rec.unique_id = Some(id);
     }
     drop(guard);

@@ -173,7 +173,14 @@ pub struct SendProxy {
     pub ssl: bool,
     /// `proxy-v2-options authority`: PP2_TYPE_AUTHORITY with the client's SNI.
     pub authority: bool,
+    /// `proxy-v2-options unique-id`: PP2_TYPE_UNIQUE_ID with the request's `unique-id-format`
+    /// id (left out when there is none, as HAProxy does).
+    pub unique_id: bool,
 }
+
+/// A request's unique id (`unique-id-format`), kept in its extensions for the PROXY header.
+#[derive(Debug, Clone)]
+pub struct UniqueId(pub String);
 
 /// What the client side of a connection tells a server through the header.
 #[derive(Debug, Clone, Default)]
@@ -184,6 +191,7 @@ pub struct Origin<'a> {
     /// TLS version name of the client connection (`TLSv1.3`), when it came over TLS.
     pub tls_version: Option<&'a str>,
     pub sni: Option<&'a str>,
+    pub unique_id: Option<&'a [u8]>,
 }
 
 /// The header bytes for one server connection.
@@ -214,6 +222,11 @@ pub fn build(how: SendProxy, origin: &Origin<'_>) -> Vec<u8> {
     }
     if how.ssl {
         b = b.write_tlv(v2::Type::SSL, &ssl_tlv(origin.tls_version)).unwrap_or_else(|_| unreachable_builder());
+    }
+    if how.unique_id
+        && let Some(id) = origin.unique_id
+    {
+        b = b.write_tlv(v2::Type::UniqueId, id).unwrap_or_else(|_| unreachable_builder());
     }
     b.build().unwrap_or_default()
 }
@@ -264,11 +277,11 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     /// The header for a server, given the client and the address it reached.
-    pub fn header_for(&self, how: SendProxy, peer: SocketAddr, local: SocketAddr) -> Vec<u8> {
+    pub fn header_for(&self, how: SendProxy, peer: SocketAddr, local: SocketAddr, unique_id: Option<&[u8]>) -> Vec<u8> {
         let dst = self.received.as_ref().and_then(|r| r.addrs).map_or(local, |(_, d)| d);
         let tls = self.tls.get();
         let sni = tls.and_then(|t| t.1.as_deref()).or(self.received.as_ref().and_then(|r| r.authority.as_deref()));
-        build(how, &Origin { addrs: Some((peer, dst)), tls_version: tls.map(|t| t.0), sni })
+        build(how, &Origin { addrs: Some((peer, dst)), tls_version: tls.map(|t| t.0), sni, unique_id })
     }
 }
 
@@ -379,11 +392,12 @@ mod tests {
             assert_eq!(scan(&v1[..i]), Scan::Need, "v1 cut at {i}");
         }
         let v2 = build(
-            SendProxy { v2: true, ssl: true, authority: true },
+            SendProxy { v2: true, ssl: true, authority: true, unique_id: false },
             &Origin {
                 addrs: Some((sa("192.0.2.7:1"), sa("198.51.100.1:2"))),
                 tls_version: Some("TLSv1.3"),
                 sni: Some("a.example"),
+                unique_id: None,
             },
         );
         for i in 0..v2.len() {
@@ -402,7 +416,7 @@ mod tests {
         let long = [b"PROXY ".as_slice(), &[b'1'; 120]].concat();
         assert!(matches!(scan(&long), Scan::Bad(why) if why.contains("107")));
         // A v2 signature with a wrong version nibble.
-        let mut v2 = build(SendProxy { v2: true, ssl: false, authority: false }, &Origin::default());
+        let mut v2 = build(SendProxy { v2: true, ssl: false, authority: false, unique_id: false }, &Origin::default());
         v2[12] = 0x11;
         assert!(matches!(scan(&v2), Scan::Bad(_)));
         // A declared length beyond the limit is refused before it is waited for.
@@ -413,16 +427,21 @@ mod tests {
 
     #[test]
     fn v2_carries_addresses_authority_and_ssl_and_reads_back() {
-        let how = SendProxy { v2: true, ssl: true, authority: true };
+        let how = SendProxy { v2: true, ssl: true, authority: true, unique_id: true };
         let o = Origin {
             addrs: Some((sa("[2001:db8::5]:4000"), sa("[2001:db8::1]:443"))),
             tls_version: Some("TLSv1.2"),
             sni: Some("www.example"),
+            unique_id: Some(b"req-42"),
         };
         let bytes = build(how, &o);
         let Scan::Done(r, _) = scan(&bytes) else { panic!() };
         assert_eq!(r.addrs, o.addrs);
         assert_eq!(r.authority.as_deref(), Some("www.example"));
+        assert_eq!(r.unique_id.as_deref(), Some(&b"req-42"[..]));
+        // Without an id (no `unique-id-format`) the TLV is left out, as HAProxy does.
+        let Scan::Done(r, _) = scan(&build(how, &Origin { unique_id: None, ..o.clone() })) else { panic!() };
+        assert_eq!(r.unique_id, None);
         let h = v2::Header::try_from(bytes.as_slice()).unwrap();
         let ssl = h.tlvs().map(Result::unwrap).find(|t| t.kind == v2::Type::SSL as u8).expect("ssl tlv");
         assert_eq!(ssl.value[0], 1, "PP2_CLIENT_SSL");
@@ -434,8 +453,11 @@ mod tests {
     #[test]
     fn checks_and_unknown_clients_send_local_or_unknown() {
         let none = Origin::default();
-        assert_eq!(build(SendProxy { v2: false, ssl: false, authority: false }, &none), b"PROXY UNKNOWN\r\n");
-        let local = build(SendProxy { v2: true, ssl: false, authority: false }, &none);
+        assert_eq!(
+            build(SendProxy { v2: false, ssl: false, authority: false, unique_id: false }, &none),
+            b"PROXY UNKNOWN\r\n"
+        );
+        let local = build(SendProxy { v2: true, ssl: false, authority: false, unique_id: false }, &none);
         assert_eq!(local.len(), 16);
         assert_eq!(local[12], 0x20, "version 2, LOCAL");
         assert!(matches!(scan(&local), Scan::Done(Received { addrs: None, version: 2, .. }, 16)));
@@ -444,7 +466,7 @@ mod tests {
     #[test]
     fn mixed_families_are_sent_as_ipv6() {
         let o = Origin { addrs: Some((sa("192.0.2.7:1"), sa("[2001:db8::1]:2"))), ..Origin::default() };
-        let line = build(SendProxy { v2: false, ssl: false, authority: false }, &o);
+        let line = build(SendProxy { v2: false, ssl: false, authority: false, unique_id: false }, &o);
         assert_eq!(line, b"PROXY TCP6 ::ffff:192.0.2.7 2001:db8::1 1 2\r\n");
     }
 
@@ -458,8 +480,12 @@ mod tests {
             }),
             ..ClientInfo::default()
         };
-        let bytes =
-            info.header_for(SendProxy { v2: true, ssl: false, authority: true }, sa("192.0.2.7:1"), sa("127.0.0.1:80"));
+        let bytes = info.header_for(
+            SendProxy { v2: true, ssl: false, authority: true, unique_id: false },
+            sa("192.0.2.7:1"),
+            sa("127.0.0.1:80"),
+            None,
+        );
         let Scan::Done(r, _) = scan(&bytes) else { panic!() };
         assert_eq!(r.addrs, Some((sa("192.0.2.7:1"), sa("203.0.113.9:443"))));
         assert_eq!(r.authority.as_deref(), Some("app.example"));

@@ -183,7 +183,7 @@ where
         return out;
     }
     if let Some(how) = be.servers[si].send_proxy {
-        let line = cx.client.header_for(how, cx.peer, cx.local);
+        let line = cx.client.header_for(how, cx.peer, cx.local, None);
         if let Err(e) = server.write_all(&line).await {
             tracing::warn!(backend = %be.name, server = %be.servers[si].name, "sending the PROXY header failed: {e}");
             out.termination = ['S', 'C'];

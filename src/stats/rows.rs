@@ -94,8 +94,11 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 if s.backup { bck += 1 } else { act += 1 }
             }
             let checked = s.check.is_some();
-            let status =
-                if checked || !usable || rt.admin() != Admin::Ready { brt.server_status(si) } else { "no check" };
+            let status = if checked || !usable || rt.admin() != Admin::Ready || rt.nolb() {
+                brt.server_status(si)
+            } else {
+                "no check"
+            };
             let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
             out.push(Row {
                 kind: Kind::Server,

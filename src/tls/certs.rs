@@ -108,10 +108,10 @@ pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<(PathBuf, Vec<Strin
 
 /// Entries for a `crt-list` file: each line's certificate with its filters (its own names when
 /// it has none).
-pub fn load_crt_list(path: &Path) -> Result<Vec<Entry>, TlsError> {
+pub fn load_crt_list(path: &Path, crt_base: Option<&Path>) -> Result<Vec<Entry>, TlsError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| TlsError::Read { path: path.to_path_buf(), error: e.to_string() })?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = crt_base.unwrap_or(path.parent().unwrap_or(Path::new(".")));
     let lines = parse_crt_list(&text, base).map_err(|e| TlsError::Ca { path: path.to_path_buf(), error: e })?;
     let mut out = Vec::new();
     for (file, filters) in lines {

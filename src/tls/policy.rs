@@ -22,6 +22,8 @@ pub struct Policy {
     no: [bool; 5],
     force: Option<usize>,
     pub prefer_client_ciphers: bool,
+    /// `no-tls-tickets`: towards servers, TLS 1.2 resumption by session id only.
+    pub no_tls_tickets: bool,
 }
 
 /// What the policy leaves: for `builder_with_provider(...).with_protocol_versions(...)`.
@@ -63,8 +65,8 @@ impl Policy {
             "force-tlsv12" => self.force = Some(TLS12),
             "force-tlsv13" => self.force = Some(TLS13),
             "prefer-client-ciphers" => self.prefer_client_ciphers = true,
-            // lbha issues no stateless session tickets: resumption uses its session cache.
-            "no-tls-tickets" => {}
+            // Binds: lbha issues no stateless session tickets (resumption uses its session cache).
+            "no-tls-tickets" => self.no_tls_tickets = true,
             _ => return Ok(false),
         }
         Ok(true)

@@ -13,10 +13,12 @@ use std::sync::Arc;
 /// The client config of a `check_ssl` server that has no `ssl`: its `verify`, `ca_file`, `crt`
 /// and policy, as for traffic.
 fn own_config(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> Option<Arc<rustls::ClientConfig>> {
-    let (verify, ca) = tls_side::server_verify(sv, sp, cx.base_dir, "`check_ssl` with ", cx)?;
+    let bases = cx.tls_defaults.bases.clone();
+    let (verify, ca) = tls_side::server_verify(sv, sp, &bases.ca, "`check_ssl` with ", cx)?;
     let policy = tls_side::server_policy(sv, sp, &cx.tls_defaults.server.clone(), cx)?;
-    let crt = sv.crt.as_ref().map(|c| cx.base_dir.join(c));
-    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &policy) {
+    let crt = sv.crt.as_ref().map(|c| bases.crt.join(c));
+    let check = tls_side::server_check(sv, sp, verify, cx)?;
+    match crate::tls::server_side_config(verify, ca.as_deref(), crt.as_deref(), &check, &policy) {
         Ok((c, _warnings)) => Some(c),
         Err(e) => {
             cx.err(sp.key("check_ssl"), e.to_string());

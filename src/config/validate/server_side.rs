@@ -13,7 +13,7 @@ pub(super) fn send_proxy(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> Op
     if sv.send_proxy && sv.send_proxy_v2 {
         cx.err(sp.key("send_proxy_v2"), "use either `send_proxy` or `send_proxy_v2`, not both");
     }
-    let mut how = SendProxy { v2: sv.send_proxy_v2, ssl: false, authority: false };
+    let mut how = SendProxy { v2: sv.send_proxy_v2, ssl: false, authority: false, unique_id: false };
     if let Some(opts) = &sv.proxy_v2_options {
         let op = sp.key("proxy_v2_options");
         if !sv.send_proxy_v2 {
@@ -23,8 +23,9 @@ pub(super) fn send_proxy(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> Op
             match o {
                 "ssl" => how.ssl = true,
                 "authority" => how.authority = true,
-                "unique-id" | "ssl-cipher" | "cert-cn" | "cert-sig" | "cert-key" | "crc32c" => {
-                    cx.err_v(op.clone(), "not supported by lbha yet (it can send ssl and authority)", o)
+                "unique-id" => how.unique_id = true,
+                "ssl-cipher" | "cert-cn" | "cert-sig" | "cert-key" | "crc32c" => {
+                    cx.err_v(op.clone(), "not supported by lbha yet (it can send ssl, authority and unique-id)", o)
                 }
                 other => cx.err_v(
                     op.clone(),
@@ -48,7 +49,7 @@ pub(super) fn check_proxy_header(sv: &model::Server) -> Option<Vec<u8>> {
     if !(sv.check_send_proxy || ((sv.send_proxy || sv.send_proxy_v2) && same_target)) {
         return None;
     }
-    let how = SendProxy { v2: sv.send_proxy_v2, ssl: false, authority: false };
+    let how = SendProxy { v2: sv.send_proxy_v2, ssl: false, authority: false, unique_id: false };
     Some(crate::proxy::proxy_proto::build(how, &Default::default()))
 }
 
@@ -232,11 +233,11 @@ mod tests {
         let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", send_proxy = true, send_proxy_v2 = true }", "", "");
         assert!(e.contains("t.toml:7") && e.contains("servers[0].send_proxy_v2"), "{e}");
         let e = err(
-            "{ name = \"a\", addr = \"127.0.0.1:2\", send_proxy_v2 = true, proxy_v2_options = \"ssl,unique-id\" }",
+            "{ name = \"a\", addr = \"127.0.0.1:2\", send_proxy_v2 = true, proxy_v2_options = \"ssl,unique-id,cert-cn\" }",
             "",
             "",
         );
-        assert!(e.contains("proxy_v2_options") && e.contains("not supported") && e.contains("unique-id"), "{e}");
+        assert!(e.contains("proxy_v2_options") && e.contains("not supported") && e.contains("cert-cn"), "{e}");
         let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", proxy_v2_options = \"ssl\" }", "", "");
         assert!(e.contains("without `send_proxy_v2"), "{e}");
         let e = err("{ name = \"a\", addr = \"127.0.0.1:2\", agent_check = true }", "", "");

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub(super) struct TlsDefaults {
     pub bind: Policy,
     pub server: Policy,
+    pub bases: super::bases::Bases,
 }
 
 pub(super) fn defaults(g: &model::Global, cx: &mut Ctx) -> TlsDefaults {
@@ -62,7 +63,7 @@ pub(super) fn defaults(g: &model::Global, cx: &mut Ctx) -> TlsDefaults {
         &g.ssl_default_server_options,
         "server",
     );
-    TlsDefaults { bind, server }
+    TlsDefaults { bind, server, bases: super::bases::Bases::new(g, cx.base_dir) }
 }
 
 /// The `global` key an error from `Policy::resolve` is about.
@@ -96,6 +97,7 @@ pub(super) struct BindWords {
     ca_file: Option<PathBuf>,
     crl_file: Option<PathBuf>,
     crt_list: Vec<PathBuf>,
+    crt_base: Option<PathBuf>,
     strict_sni: bool,
     /// Words given, for "has no effect without ssl".
     pub seen: Vec<String>,
@@ -107,12 +109,20 @@ impl BindWords {
     }
 
     /// Takes `w` if it is a TLS option of binds; `Ok(false)` otherwise.
-    pub fn word(&mut self, w: &str, next: &mut dyn FnMut() -> Option<String>, base_dir: &Path) -> Result<bool, String> {
+    pub fn word(
+        &mut self,
+        w: &str,
+        next: &mut dyn FnMut() -> Option<String>,
+        bases: &super::bases::Bases,
+    ) -> Result<bool, String> {
         let mut val = |what: &str| next().ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
-            "ca-file" => self.ca_file = Some(base_dir.join(val("a file")?)),
-            "crl-file" => self.crl_file = Some(base_dir.join(val("a file")?)),
-            "crt-list" => self.crt_list.push(base_dir.join(val("a file")?)),
+            "ca-file" => self.ca_file = Some(bases.ca.join(val("a file")?)),
+            "crl-file" => self.crl_file = Some(bases.ca.join(val("a file")?)),
+            "crt-list" => {
+                self.crt_list.push(bases.crt.join(val("a file")?));
+                self.crt_base = bases.crt_list_base();
+            }
             "strict-sni" => self.strict_sni = true,
             "verify" => {
                 self.verify = Some(match val("none, optional or required")?.as_str() {
@@ -174,6 +184,7 @@ impl BindWords {
             verify,
             ca_file: self.ca_file,
             crl_file: self.crl_file,
+            crt_base: self.crt_base,
             strict_sni: self.strict_sni,
         };
         let (cfg, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
@@ -211,10 +222,71 @@ pub(super) fn server_verify(
     Some((verify, ca))
 }
 
-/// A server's policy: `ssl-default-server-*` then its own `ciphers`, `ssl_min_ver`, ...
+/// A server's `verifyhost` and `crl_file` (from `ca_base`); with `verify = "none"` they check
+/// nothing, which is said.
+pub(super) fn server_check(
+    sv: &model::Server,
+    sp: &FieldPath,
+    verify: bool,
+    cx: &mut Ctx,
+) -> Option<crate::tls::ServerCheck> {
+    if !verify {
+        for (set, key) in [(sv.verifyhost.is_some(), "verifyhost"), (sv.crl_file.is_some(), "crl_file")] {
+            if set {
+                cx.warn(sp.key(key), "has no effect with `verify = \"none\"`");
+            }
+        }
+        return Some(crate::tls::ServerCheck::default());
+    }
+    let verifyhost = match &sv.verifyhost {
+        Some(h) => match rustls_pki_types::ServerName::try_from(h.clone()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                cx.err_v(sp.key("verifyhost"), "not a host name or address", h);
+                return None;
+            }
+        },
+        None => None,
+    };
+    let crl_file = sv.crl_file.as_ref().map(|f| cx.tls_defaults.bases.ca.join(f));
+    Some(crate::tls::ServerCheck { verifyhost, crl_file })
+}
+
+/// A server's version words (`no_tlsv13 = true`, ...) with their HAProxy names.
+fn server_version_words(sv: &model::Server) -> [(bool, &'static str, &'static str); 11] {
+    [
+        (sv.no_sslv3, "no-sslv3", "no_sslv3"),
+        (sv.no_tlsv10, "no-tlsv10", "no_tlsv10"),
+        (sv.no_tlsv11, "no-tlsv11", "no_tlsv11"),
+        (sv.no_tlsv12, "no-tlsv12", "no_tlsv12"),
+        (sv.no_tlsv13, "no-tlsv13", "no_tlsv13"),
+        (sv.force_sslv3, "force-sslv3", "force_sslv3"),
+        (sv.force_tlsv10, "force-tlsv10", "force_tlsv10"),
+        (sv.force_tlsv11, "force-tlsv11", "force_tlsv11"),
+        (sv.force_tlsv12, "force-tlsv12", "force_tlsv12"),
+        (sv.force_tlsv13, "force-tlsv13", "force_tlsv13"),
+        (sv.no_tls_tickets, "no-tls-tickets", "no_tls_tickets"),
+    ]
+}
+
+/// The server key a policy error is about, the version words included.
+pub(super) fn server_policy_key(sv: &model::Server, e: &str) -> &'static str {
+    server_version_words(sv)
+        .into_iter()
+        .find(|(on, word, _)| *on && e.starts_with(word))
+        .map_or_else(|| server_key(e), |(_, _, key)| key)
+}
+
+/// A server's policy: `ssl-default-server-*` then its own version words, `ciphers`, `ssl_min_ver`, ...
 pub(super) fn server_policy(sv: &model::Server, sp: &FieldPath, defaults: &Policy, cx: &mut Ctx) -> Option<Policy> {
     let mut pol = defaults.clone();
     let mut ok = true;
+    for (on, word, _) in server_version_words(sv) {
+        if on {
+            // Takes no value, so cannot fail.
+            let _ = pol.apply(word, &mut || None);
+        }
+    }
     for (key, word, v) in [
         ("ciphers", "ciphers", &sv.ciphers),
         ("ciphersuites", "ciphersuites", &sv.ciphersuites),
@@ -327,7 +399,8 @@ mod tests {
         let mut it = line.split_whitespace();
         while let Some(w) = it.next() {
             let mut next = || it.next().map(str::to_string);
-            if !b.word(w, &mut next, Path::new("/etc/lbha"))? {
+            let bases = super::super::bases::Bases::new(&model::Global::default(), Path::new("/etc/lbha"));
+            if !b.word(w, &mut next, &bases)? {
                 return Err(format!("not a TLS word: {w}"));
             }
         }

@@ -29,6 +29,8 @@ pub const ORDER: &[&str] = &[
     "ssl_default_server_ciphers",
     "ssl_default_server_ciphersuites",
     "ssl_default_server_options",
+    "ca_base",
+    "crt_base",
 ];
 
 pub fn convert(sec: &Section, cx: &mut Cx) -> TableOut {
@@ -105,6 +107,18 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
                 out.set(&kw.replace('-', "_"), words.join(" "), src(d));
             }
         }
+        "ca-base" | "crt-base" => match d.arg(1) {
+            Some(dir) => {
+                let dir = if std::path::Path::new(dir).is_absolute() {
+                    dir.to_string()
+                } else {
+                    cx.base_dir.join(dir).display().to_string()
+                };
+                out.set(&kw.replace('-', "_"), dir, src(d));
+                *if kw == "ca-base" { &mut cx.ca_base } else { &mut cx.crt_base } = true;
+            }
+            None => cx.error(d, "missing directory"),
+        },
         "server-state-file" => match d.arg(1) {
             Some(f) => out.set("server_state_file", f, src(d)),
             None => cx.error(d, "missing file name"),

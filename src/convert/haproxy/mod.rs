@@ -2,6 +2,7 @@
 //! [`convert`] maps each directive onto lbha's schema (`config::model`) or reports it.
 
 pub mod ast;
+mod bases;
 mod checks;
 mod compcache;
 mod cond;
@@ -34,6 +35,9 @@ pub(crate) struct Cx<'a> {
     pub errors: Vec<ConvertError>,
     /// Where relative pattern files (`acl ... -f FILE`) are looked up when validating ACLs.
     pub base_dir: &'a Path,
+    /// `global` set `ca-base` / `crt-base` (see `bases`).
+    pub ca_base: bool,
+    pub crt_base: bool,
 }
 
 impl Cx<'_> {
@@ -156,7 +160,7 @@ fn header(sec: &Section, dropped: &[String]) -> Vec<String> {
 
 /// Converts a parsed haproxy.cfg into `doc`, in source order. Returns what was reported.
 pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Vec<Report>, ConvertErrors> {
-    let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new(), base_dir };
+    let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new(), base_dir, ca_base: false, crt_base: false };
     enum Item {
         Global(TableOut),
         Defaults(usize),

@@ -509,26 +509,12 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
         let v = d.arg(i + 1);
         match (w, v) {
             ("ssl", _) => kept.push("ssl".to_string()),
-            ("crt", Some(f)) => {
-                let f = if std::path::Path::new(f).is_absolute() {
-                    f.to_string()
-                } else {
-                    cx.base_dir.join(f).display().to_string()
-                };
-                kept.push(format!("crt {f}"));
-            }
+            ("crt", Some(f)) => kept.push(format!("crt {}", cx.tls_path(w, f))),
             ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
             ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
             ("name", Some(n)) => name = Some(n),
-            ("ca-file" | "crl-file" | "crt-list", Some(f)) => {
-                let f = if std::path::Path::new(f).is_absolute() {
-                    f.to_string()
-                } else {
-                    cx.base_dir.join(f).display().to_string()
-                };
-                kept.push(format!("{w} {f}"));
-            }
+            ("ca-file" | "crl-file" | "crt-list", Some(f)) => kept.push(format!("{w} {}", cx.tls_path(w, f))),
             // TLS policy and client verification: lbha's validation maps them onto rustls.
             ("ciphers" | "ciphersuites" | "curves" | "ecdhe" | "ssl-min-ver" | "ssl-max-ver" | "verify", Some(v)) => {
                 kept.push(format!("{w} {v}"))

@@ -34,6 +34,19 @@ const FIELDS: &[&str] = &[
     "ciphersuites",
     "ssl_min_ver",
     "ssl_max_ver",
+    "no_sslv3",
+    "no_tlsv10",
+    "no_tlsv11",
+    "no_tlsv12",
+    "no_tlsv13",
+    "force_sslv3",
+    "force_tlsv10",
+    "force_tlsv11",
+    "force_tlsv12",
+    "force_tlsv13",
+    "no_tls_tickets",
+    "verifyhost",
+    "crl_file",
     "send_proxy",
     "send_proxy_v2",
     "proxy_v2_options",
@@ -57,6 +70,21 @@ const FIELDS: &[&str] = &[
     "pool_purge_delay",
     "maxqueue",
     "minconn",
+];
+
+/// TLS version words of a server line and their lbha keys (booleans).
+const VERSION_WORDS: &[(&str, &str)] = &[
+    ("no-sslv3", "no_sslv3"),
+    ("no-tlsv10", "no_tlsv10"),
+    ("no-tlsv11", "no_tlsv11"),
+    ("no-tlsv12", "no_tlsv12"),
+    ("no-tlsv13", "no_tlsv13"),
+    ("force-sslv3", "force_sslv3"),
+    ("force-tlsv10", "force_tlsv10"),
+    ("force-tlsv11", "force_tlsv11"),
+    ("force-tlsv12", "force_tlsv12"),
+    ("force-tlsv13", "force_tlsv13"),
+    ("no-tls-tickets", "no_tls_tickets"),
 ];
 
 /// Settings that only matter to a server with `check`.
@@ -194,15 +222,27 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 None => cx.error(d, "`verify` needs a value"),
             },
             "ca-file" => match value {
-                Some(f) if std::path::Path::new(f).is_absolute() => p.set("ca_file", f),
-                Some(f) => p.set("ca_file", cx.base_dir.join(f).display().to_string()),
+                Some(f) => p.set("ca_file", cx.tls_path(w, f)),
                 None => cx.error(d, "`ca-file` needs a value"),
             },
             "crt" => match value {
-                Some(f) if std::path::Path::new(f).is_absolute() => p.set("crt", f),
-                Some(f) => p.set("crt", cx.base_dir.join(f).display().to_string()),
+                Some(f) => p.set("crt", cx.tls_path(w, f)),
                 None => cx.error(d, "`crt` needs a value"),
             },
+            "crl-file" => match value {
+                Some(f) => p.set("crl_file", cx.tls_path(w, f)),
+                None => cx.error(d, "`crl-file` needs a value"),
+            },
+            "verifyhost" => match value {
+                Some(h) => p.set("verifyhost", h),
+                None => cx.error(d, "`verifyhost` needs a value"),
+            },
+            _ if VERSION_WORDS.iter().any(|(word, _)| *word == w) => {
+                if let Some((_, key)) = VERSION_WORDS.iter().find(|(word, _)| *word == w) {
+                    p.set(key, true);
+                }
+                took_value = false;
+            }
             "ciphers" | "ciphersuites" | "ssl-min-ver" | "ssl-max-ver" => match value {
                 Some(v) => p.set(
                     match w {

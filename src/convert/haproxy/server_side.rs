@@ -48,7 +48,7 @@ pub(super) fn proxy_param(
                 return true;
             };
             let (kept, left): (Vec<&str>, Vec<&str>) =
-                v.split(',').filter(|o| !o.is_empty()).partition(|o| matches!(*o, "ssl" | "authority"));
+                v.split(',').filter(|o| !o.is_empty()).partition(|o| matches!(*o, "ssl" | "authority" | "unique-id"));
             if !left.is_empty() {
                 let msg = format!("proxy-v2-options `{}` not supported yet by lbha; sent without them", left.join(","));
                 cx.report(d, crate::convert::report::ReportKind::Unsupported, msg);

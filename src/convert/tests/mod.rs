@@ -625,6 +625,37 @@ fn tls_defaults_and_server_policy() {
 }
 
 #[test]
+fn ca_base_and_crt_base_keep_relative_paths_for_lbha_to_resolve() {
+    let c = conv(
+        "global\n  ca-base /etc/ssl/certs\n  crt-base private\nfrontend fe\n  mode http\n  bind :443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional\n  default_backend be\nbackend be\n  server a 127.0.0.1:443 ssl ca-file ca.pem crt client.pem\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["global"]["ca_base"].as_str(), Some("/etc/ssl/certs"));
+    assert_eq!(t["global"]["crt_base"].as_str(), Some("./private"));
+    assert_eq!(
+        t["frontend"][0]["bind"][0].as_str(),
+        Some("*:443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional")
+    );
+    let a = &t["backend"][0]["servers"][0];
+    assert_eq!((a["ca_file"].as_str(), a["crt"].as_str()), (Some("ca.pem"), Some("client.pem")));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+}
+
+#[test]
+fn server_version_words_verifyhost_and_crl_file() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:443 ssl verify required ca-file /ca.pem no-sslv3 no-tlsv13 no-tls-tickets force-tlsv12 verifyhost www.example.org crl-file crl.pem\n"
+    ));
+    let t = table(&c);
+    let a = &t["backend"][0]["servers"][0];
+    for k in ["no_sslv3", "no_tlsv13", "no_tls_tickets", "force_tlsv12"] {
+        assert_eq!(a[k].as_bool(), Some(true), "{k}");
+    }
+    assert_eq!((a["verifyhost"].as_str(), a["crl_file"].as_str()), (Some("www.example.org"), Some("./crl.pem")));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+}
+
+#[test]
 fn server_tls() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  server a 127.0.0.1:443 ssl verify none sni str(www.example.org)\n  server b 127.0.0.1:444 ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt sni req.hdr(host)\n"

@@ -17,14 +17,12 @@ fn proxy_protocol_keywords_convert_and_validate() {
     let sv = &s.backends[0].servers;
     let sp = |i: usize| sv[i].send_proxy.expect("send-proxy kept");
     assert!(!sp(0).v2);
-    assert!(sp(1).v2 && sp(1).ssl && sp(1).authority);
+    assert!(sp(1).v2 && sp(1).ssl && sp(1).authority && sp(1).unique_id);
     assert!(sp(2).v2 && sp(2).ssl && !sp(2).authority);
     // Checks carry the header: `a` by default (same address), `c` by check-send-proxy.
     assert_eq!(sv[0].check.as_ref().unwrap().proxy_header.as_deref(), Some(&b"PROXY UNKNOWN\r\n"[..]));
     assert_eq!(sv[2].check.as_ref().unwrap().proxy_header.as_ref().map(Vec::len), Some(16));
-    // unique-id cannot be sent yet: said so, and left out.
-    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
-    assert!(c.reports[0].message.contains("unique-id"), "{}", c.reports[0]);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
     assert_eq!(table(&c)["frontend"][0]["expect_proxy"]["if"].as_str(), Some("{ src 10.0.0.0/8 }"));
 
     // Unconditional expect-proxy.
