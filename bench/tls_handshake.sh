@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # TLS handshakes per second and CPU per handshake, lbha against HAProxy 2.6 (OpenSSL 3), one
-# thread each: every request on a new TLS connection (wrk with `Connection: close`), answered by
-# the proxy itself (`http-request return`), so the row measures accepting, the handshake, one
-# small request and the close. Four rows: ECDSA P-256 and RSA 2048 certificates, TLS 1.3 and 1.2.
+# thread each: every request on a new TLS connection, answered by the proxy itself
+# (`http-request return`), so a row measures accepting, the handshake, one small request and the
+# close. Four rows: ECDSA P-256 and RSA 2048 certificates, TLS 1.3 and 1.2.
 #
-# The proxies run pinned to CPU 1, wrk to CPU 0. On a machine other work loads, handshakes per
-# second follow whatever CPU share the proxy got; the CPU time per handshake (user + system time
-# of the proxy process over the run, divided by the handshakes) does not, and is the figure to
-# compare.
+# Two modes. `full` (the default): parallel `openssl s_time -new` clients, each connection a new
+# OpenSSL object with no session to offer, so every handshake is a full one (key exchange and a
+# CertificateVerify/ServerKeyExchange signature with the certificate's key); HAProxy's own
+# counters (`show stat`: ssl_sess, ssl_reused_sess) are checked after every run and a run with a
+# resumed session fails the benchmark. `resume`: wrk with `Connection: close`, which reuses each
+# connection's OpenSSL object with SSL_clear and so offers its session again: after its first
+# connections almost every handshake is a resumption (TLS 1.3 PSK-DHE without certificate or
+# signature, TLS 1.2 abbreviated handshakes); HAProxy's counters are reported, not checked.
+#
+# The proxies run pinned to CPU 1, the clients to CPU 0. The clients are the bottleneck (an
+# OpenSSL 3 client spends more CPU on a handshake than either server), and on a machine other
+# work loads handshakes per second follow whatever CPU share each got; the CPU time per handshake
+# (user + system time of the proxy process over the run, divided by the handshakes) does not, and
+# is the figure to compare. Its inverse is the proxy's capacity: handshakes per second one
+# thread would do with a whole CPU.
 set -euo pipefail
 
 HOST=127.0.0.1
@@ -15,6 +26,8 @@ HAPROXY_PORT=18443
 LBHA_PORT=18444
 DURATION=10s
 CONNECTIONS=32
+CLIENTS=6
+MODE=full
 RUNS=3
 CPU_LOAD=0
 CPU_PROXY=1
@@ -24,12 +37,20 @@ OUT_FILE=""
 
 usage() {
     cat <<EOF
-usage: bench/tls_handshake.sh [--lbha PATH] [--duration 10s] [--connections 32] [--runs 3] [--out FILE]
+usage: bench/tls_handshake.sh [--mode full|resume] [--lbha PATH] [--duration 10s] [--runs 3]
+                              [--clients 6] [--connections 32] [--out FILE]
 
-Runs wrk (one thread, Connection: close) over https against HAProxy (127.0.0.1:$HAPROXY_PORT) and
-lbha (127.0.0.1:$LBHA_PORT), both with nbthread 1 and answering every request themselves, for
+Makes a new TLS connection per request to HAProxy (127.0.0.1:$HAPROXY_PORT) and lbha
+(127.0.0.1:$LBHA_PORT), both with nbthread 1 and answering every request themselves, for
 ECDSA P-256 and RSA 2048 certificates at TLS 1.3 and TLS 1.2, and prints a Markdown table of
-medians: handshakes/s and the proxy's CPU microseconds per handshake, with lbha/HAProxy ratios.
+medians: handshakes/s, the proxy's CPU microseconds per handshake and the capacity of one thread
+(1 s / CPU per handshake), with lbha/HAProxy ratios.
+
+  --mode full     (default) full handshakes: --clients parallel 'openssl s_time -new -www /'
+                  processes (HTTP/1.0, the proxy closes); checked against HAProxy's ssl_sess and
+                  ssl_reused_sess counters after every run
+  --mode resume   wrk -t1 -c CONNECTIONS with Connection: close: resumed handshakes (wrk keeps
+                  each connection's session across its reconnections)
 
 Exit status: 0 when the table was printed, 1 when the benchmark failed, 2 on usage errors or
 missing prerequisites.
@@ -41,9 +62,11 @@ die() { printf 'tls_handshake.sh: error: %s\n' "$*" >&2; exit 1; }
 
 while (($# > 0)); do
     case $1 in
-        --lbha | --duration | --connections | --runs | --out)
+        --lbha | --duration | --connections | --runs | --out | --clients | --mode)
             (($# >= 2)) || { usage >&2; exit 2; }
             case $1 in
+                --mode) MODE=$2 ;;
+                --clients) CLIENTS=$2 ;;
                 --lbha) LBHA=$2 ;;
                 --duration) DURATION=$2 ;;
                 --connections) CONNECTIONS=$2 ;;
@@ -57,8 +80,10 @@ while (($# > 0)); do
     esac
 done
 [[ $DURATION =~ ^[1-9][0-9]*s$ ]] || { log "--duration must look like 10s"; exit 2; }
-[[ $RUNS =~ ^[1-9][0-9]*$ && $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || { log "--runs and --connections take a positive number"; exit 2; }
-for tool in haproxy wrk openssl taskset; do
+[[ $RUNS =~ ^[1-9][0-9]*$ && $CONNECTIONS =~ ^[1-9][0-9]*$ && $CLIENTS =~ ^[1-9][0-9]*$ ]] ||
+    { log "--runs, --clients and --connections take a positive number"; exit 2; }
+[[ $MODE == full || $MODE == resume ]] || { log "--mode takes full or resume"; exit 2; }
+for tool in haproxy wrk openssl taskset socat; do
     command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
 done
 [[ -x $LBHA ]] || { log "no lbha binary at $LBHA (cargo build --release, or --lbha PATH)"; exit 2; }
@@ -107,6 +132,7 @@ global
     nbthread 1
     maxconn 10000
     no strict-limits
+    stats socket $WORK/h.sock level admin
 defaults
     mode http
     timeout connect 5s
@@ -154,28 +180,69 @@ stop() {
     PIDS=()
 }
 
-# measure PORT PID: prints "handshakes/s cpu_us_per_handshake errors".
-measure() {
-    local port=$1 pid=$2 out="$WORK/wrk.txt" t0 t1
-    t0=$(cpu_ticks "$pid")
-    timeout --kill-after=5 60 taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" \
-        -H "Connection: close" "https://$HOST:$port/" >"$out" 2>&1 || die "wrk failed: $(tail -n 5 "$out")"
-    t1=$(cpu_ticks "$pid")
-    awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
-        /requests in/ { n = $1 }
-        /Requests\/sec/ { rps = $2 }
-        /Socket errors/ { gsub(/[^0-9 ]/, " "); errs = $1 + $2 + $3 + $4 }
-        /Non-2xx/ { errs += $NF }
-        END { printf "%.0f %.1f %d\n", rps, (n > 0 ? d / hz * 1e6 / n : 0), errs }' "$out"
+# haproxy_ssl: HAProxy's frontend counters "ssl_sess ssl_reused_sess" (show stat).
+haproxy_ssl() {
+    echo "show stat" | socat - "UNIX-CONNECT:$WORK/h.sock" | awk -F, '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == "f" && $2 == "FRONTEND" { print $col["ssl_sess"], $col["ssl_reused_sess"] }'
 }
+
+# measure PORT PID VERSION: prints "handshakes/s cpu_us_per_handshake errors".
+measure() {
+    local port=$1 pid=$2 ver=$3 out="$WORK/client" t0 t1 s0="" s1 a0 b0 a1 b1 n=0 errs=0 secs=${DURATION%s} i c
+    [[ $port != "$HAPROXY_PORT" ]] || s0=$(haproxy_ssl)
+    t0=$(cpu_ticks "$pid")
+    if [[ $MODE == resume ]]; then
+        timeout --kill-after=5 60 taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" \
+            -H "Connection: close" "https://$HOST:$port/" >"$out.0" 2>&1 || die "wrk failed: $(tail -n 5 "$out.0")"
+        t1=$(cpu_ticks "$pid")
+        read -r n secs errs < <(awk '
+            /requests in/ { n = $1; s = $4 + 0 }
+            /Socket errors/ { gsub(/[^0-9 ]/, " "); errs = $1 + $2 + $3 + $4 }
+            /Non-2xx/ { errs += $NF }
+            END { print n + 0, s, errs + 0 }' "$out.0")
+    else
+        local cpids=()
+        for ((i = 0; i < CLIENTS; i++)); do
+            timeout --kill-after=5 $((secs + 30)) taskset -c "$CPU_LOAD" openssl s_time -connect "$HOST:$port" \
+                -new -"${ver/TLSv1./tls1_}" -time "$secs" -www / >"$out.$i" 2>&1 &
+            cpids+=($!)
+        done
+        for i in "${!cpids[@]}"; do
+            wait "${cpids[$i]}" || errs=$((errs + 1))
+        done
+        t1=$(cpu_ticks "$pid")
+        for ((i = 0; i < CLIENTS; i++)); do
+            c=$(awk '/connections in .* real seconds/ { print $1 }' "$out.$i")
+            [[ -n $c ]] || { errs=$((errs + 1)); log "s_time $i: $(tr -d '*' <"$out.$i" | tail -n 3)"; continue; }
+            n=$((n + c))
+            grep -q "bytes read [1-9]" "$out.$i" || errs=$((errs + 1))
+        done
+        # s_time counts for -time seconds of real time, plus the connection under way.
+    fi
+    if [[ $port == "$HAPROXY_PORT" ]]; then
+        s1=$(haproxy_ssl)
+        read -r a0 b0 <<<"$s0"
+        read -r a1 b1 <<<"$s1"
+        log "    HAProxy counters over the run: $((a1 - a0)) new TLS sessions, $((b1 - b0)) resumed"
+        if [[ $MODE == full ]] && ((b1 - b0 != 0 || a1 - a0 < n)); then
+            die "not full handshakes: HAProxy counted $((a1 - a0)) new and $((b1 - b0)) resumed sessions for $n connections"
+        fi
+    fi
+    awk -v n="$n" -v s="$secs" -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v e="$errs" \
+        'BEGIN { printf "%.0f %.1f %d\n", n / s, (n > 0 ? d / hz * 1e6 / n : 0), e }'
+}
+
+# cap CPU_US: handshakes per second of one thread with a whole CPU.
+cap() { awk -v c="$1" 'BEGIN { printf "%.0f", (c > 0 ? 1e6 / c : 0) }'; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 make_cert ecdsa -newkey ec -pkeyopt ec_paramgen_curve:prime256v1
 make_cert rsa -newkey rsa:2048
 
-table="| certificate | TLS | HAProxy hs/s | lbha hs/s | ratio | HAProxy CPU µs/hs | lbha CPU µs/hs | CPU ratio (HAProxy/lbha) | errors |
-|---|---|---:|---:|---:|---:|---:|---:|---:|"
+table="| certificate | TLS | HAProxy hs/s | lbha hs/s | HAProxy CPU µs/hs | lbha CPU µs/hs | HAProxy capacity hs/s | lbha capacity hs/s | capacity ratio (lbha/HAProxy) | errors |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cert in ecdsa rsa; do
     for ver in TLSv1.3 TLSv1.2; do
         log "$cert $ver"
@@ -186,8 +253,8 @@ for cert in ecdsa rsa; do
             order=(h l)
             ((run % 2)) || order=(l h)
             for t in "${order[@]}"; do
-                if [[ $t == h ]]; then read -r r c e < <(measure "$HAPROXY_PORT" "$HPID"); hr+="$r " hc+="$c "
-                else read -r r c e < <(measure "$LBHA_PORT" "$LPID"); lr+="$r " lc+="$c "; fi
+                if [[ $t == h ]]; then read -r r c e < <(measure "$HAPROXY_PORT" "$HPID" "$ver"); hr+="$r " hc+="$c "
+                else read -r r c e < <(measure "$LBHA_PORT" "$LPID" "$ver"); lr+="$r " lc+="$c "; fi
                 errs=$((errs + e))
                 log "  run $run $t: $r hs/s, $c µs CPU/hs, $e errors"
             done
@@ -195,10 +262,15 @@ for cert in ecdsa rsa; do
         stop
         H=$(median <<<"$hr") L=$(median <<<"$lr") HC=$(median <<<"$hc") LC=$(median <<<"$lc")
         name=$([[ $cert == ecdsa ]] && echo "ECDSA P-256" || echo "RSA 2048")
-        table+=$'\n'"| $name | ${ver#TLSv} | $H | $L | $(awk -v a="$L" -v b="$H" 'BEGIN { printf "%.2f", a / b }') | $HC | $LC | $(awk -v a="$HC" -v b="$LC" 'BEGIN { printf "%.2f", a / b }') | $errs |"
+        table+=$'\n'"| $name | ${ver#TLSv} | $H | $L | $HC | $LC | $(cap "$HC") | $(cap "$LC") | $(awk -v a="$HC" -v b="$LC" 'BEGIN { printf "%.2f", a / b }') | $errs |"
     done
 done
 printf '%s\n' "$table"
-printf '\nwrk -t1 -c%s -d%s, Connection: close; medians of %s runs; proxies nbthread 1 on CPU %s, wrk on CPU %s.\n' \
-    "$CONNECTIONS" "$DURATION" "$RUNS" "$CPU_PROXY" "$CPU_LOAD"
+if [[ $MODE == full ]]; then
+    client="$CLIENTS x openssl s_time -new -www / -time ${DURATION%s} (full handshakes, HAProxy: 0 resumed)"
+else
+    client="wrk -t1 -c$CONNECTIONS -d$DURATION, Connection: close (resumed handshakes)"
+fi
+printf '\n%s; medians of %s runs; proxies nbthread 1 on CPU %s, clients on CPU %s; load average %s.\n' \
+    "$client" "$RUNS" "$CPU_PROXY" "$CPU_LOAD" "$(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -z $OUT_FILE ]] || printf '%s\n' "$table" >"$OUT_FILE"

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub mod cafile;
 pub mod certs;
+pub mod hold;
 pub mod ocsp;
 pub mod peer;
 pub mod policy;
