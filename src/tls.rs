@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 pub mod cafile;
 pub mod certs;
-pub mod hold;
 pub mod ocsp;
 pub mod peer;
 pub mod policy;

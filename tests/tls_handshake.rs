@@ -1,8 +1,6 @@
-//! What a TLS bind writes at the end of a handshake is held until the connection next writes,
-//! reads or closes (src/tls/hold.rs): the TLS 1.3 tickets leave with the response, the TLS 1.2
-//! final flight before lbha waits for the request, and the alert of a failed handshake on the
-//! close. Tried with rustls and OpenSSL clients: tickets arrive and resume, nothing stalls, the
-//! alert reaches the client.
+//! The end of a TLS bind's handshake, with rustls and OpenSSL clients: TLS 1.3 tickets and TLS 1.2
+//! session ids arrive and resume, nothing stalls waiting for the request, and the alert of a
+//! failed handshake reaches the client.
 
 mod common;
 use common::*;

@@ -40,7 +40,6 @@ use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
 use crate::log::format::Level;
 use crate::state::{Attached, Registry};
-use crate::tls::hold::Held;
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pool::Pool;
@@ -348,10 +347,9 @@ impl Proxy {
                 // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
                     Box::pin(async {
-                        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(Held::new(sock)));
+                        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                         match tokio::time::timeout(t.client, accept).await {
-                            Ok(Ok(mut stream)) => {
-                                stream.get_mut().0.release();
+                            Ok(Ok(stream)) => {
                                 let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                 if tcp_rules::session_allowed(fe, &active, &cx) {
@@ -376,15 +374,7 @@ impl Proxy {
                 Some(tls) => {
                     Box::pin(async {
                         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                        // The handshake over, writes go through again (the tickets first).
-                        let accept = acceptor.accept(Held::new(sock));
-                        let accepted = tokio::time::timeout(t.http_request, Box::pin(accept)).await;
-                        match accepted.map(|r| {
-                            r.map(|mut s| {
-                                s.get_mut().0.release();
-                                s
-                            })
-                        }) {
+                        match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                             Ok(Ok(stream))
                                 if {
                                     let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
