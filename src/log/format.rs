@@ -101,6 +101,13 @@ pub fn frame(framing: Framing, h: &Header<'_>, msg: &str) -> String {
 
 /// Appends the line in `framing` to `out`, with no allocation of its own.
 pub fn frame_into(out: &mut Vec<u8>, framing: Framing, h: &Header<'_>, msg: &[u8]) {
+    head_into(out, framing, h);
+    out.extend_from_slice(msg);
+}
+
+/// Appends what goes before the message in `framing`: a message rendered right after it needs
+/// no copy of its own.
+pub fn head_into(out: &mut Vec<u8>, framing: Framing, h: &Header<'_>) {
     let pri = h.facility as i64 * 8 + h.level as i64;
     let (tag, pid) = (h.tag.as_bytes(), h.pid as i64);
     match framing {
@@ -154,7 +161,6 @@ pub fn frame_into(out: &mut Vec<u8>, framing: Framing, h: &Header<'_>, msg: &[u8
             out.push(b' ');
         }
     }
-    out.extend_from_slice(msg);
 }
 
 fn pri_tag(out: &mut Vec<u8>, pri: i64) {

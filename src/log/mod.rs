@@ -200,7 +200,7 @@ impl Logger {
     }
 
     pub fn start_with(targets: Vec<LogTarget>, framing: Framing, ident: Ident) -> Arc<Logger> {
-        let frame = Frame { framing, ident, pid: std::process::id() };
+        let frame = Frame { framing, ident, pid: std::process::id(), id: FRAMES.fetch_add(1, Relaxed) };
         let streams: Vec<LogTarget> =
             targets.iter().filter(|t| matches!(t.target, Target::Stdout | Target::Stderr)).cloned().collect();
         let tx = (!streams.is_empty()).then(|| {
@@ -227,13 +227,22 @@ impl Logger {
         if self.targets.is_empty() {
             return;
         }
-        let at = SystemTime::now();
+        self.log_render(level, SystemTime::now(), sd, |out| out.extend_from_slice(msg));
+    }
+
+    /// One message that `render` appends to the line right after the syslog header (no copy of
+    /// the message; rendered again for each further target), stamped `at`: the caller's clock
+    /// reading, so a request's line costs no clock read of its own.
+    pub fn log_render(&self, level: Level, at: SystemTime, sd: Option<&str>, render: impl Fn(&mut Vec<u8>)) {
         let mut queued = false;
         for t in self.targets.iter().filter(|t| level <= t.max_level) {
             if matches!(t.target, Target::Stdout | Target::Stderr) {
                 if !queued {
                     queued = true;
-                    let text = String::from_utf8_lossy(msg).into_owned();
+                    let mut text = Vec::new();
+                    render(&mut text);
+                    let text =
+                        String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                     let m = Msg { level, at, sd: sd.map(str::to_string), text };
                     if self.tx.as_ref().is_none_or(|tx| tx.try_send(m).is_err()) {
                         self.dropped.fetch_add(1, Relaxed);
@@ -242,7 +251,10 @@ impl Logger {
                 continue;
             }
             let sent = LINE.with_borrow_mut(|line| {
-                self.frame.line_into(line, t, level, at, sd, msg);
+                line.clear();
+                self.frame.head_into(line, t, level, at, sd);
+                render(line);
+                Frame::finish(line, t);
                 self.dgram.send(&t.target, line)
             });
             if sent.is_err() {
@@ -258,6 +270,28 @@ struct Frame {
     framing: Framing,
     ident: Ident,
     pid: u32,
+    /// Tells loggers apart in [`HEAD`] (their tags and host names may differ).
+    id: u64,
+}
+
+/// Numbers the loggers' frames (see [`Frame::id`]).
+static FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// What a header with a per-second date depends on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HeadKey {
+    frame: u64,
+    secs: u64,
+    facility: u8,
+    level: Level,
+    framing: Framing,
+}
+
+thread_local! {
+    /// The last RFC 3164 / `local` header this thread wrote: the lines of the same second,
+    /// logger, facility and level (nearly all of them under load) copy it instead of formatting
+    /// the priority, date, tag and pid again.
+    static HEAD: std::cell::RefCell<(Option<HeadKey>, Vec<u8>)> = const { std::cell::RefCell::new((None, Vec::new())) };
 }
 
 impl Frame {
@@ -265,6 +299,13 @@ impl Frame {
     /// (on the wire as on a terminal, as HAProxy sends it).
     fn line_into(&self, out: &mut Vec<u8>, t: &LogTarget, level: Level, at: SystemTime, sd: Option<&str>, msg: &[u8]) {
         out.clear();
+        self.head_into(out, t, level, at, sd);
+        out.extend_from_slice(msg);
+        Frame::finish(out, t);
+    }
+
+    /// What goes before the message in `t`'s framing, appended to `out`.
+    fn head_into(&self, out: &mut Vec<u8>, t: &LogTarget, level: Level, at: SystemTime, sd: Option<&str>) {
         let tag = self.ident.tag.as_deref().unwrap_or("lbha");
         let h = format::Header {
             facility: t.facility,
@@ -275,7 +316,25 @@ impl Frame {
             pid: self.pid,
             sd,
         };
-        format::frame_into(out, t.framing.unwrap_or(self.framing), &h, msg);
+        let framing = t.framing.unwrap_or(self.framing);
+        if !matches!(framing, Framing::Rfc3164 | Framing::Local) {
+            format::head_into(out, framing, &h);
+            return;
+        }
+        let secs = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let key = HeadKey { frame: self.id, secs, facility: t.facility, level, framing };
+        HEAD.with_borrow_mut(|(have, text)| {
+            if *have != Some(key) {
+                text.clear();
+                format::head_into(text, framing, &h);
+                *have = Some(key);
+            }
+            out.extend_from_slice(text);
+        });
+    }
+
+    /// Cuts a framed line to the target's `len` and ends it with a newline.
+    fn finish(out: &mut Vec<u8>, t: &LogTarget) {
         if out.len() > t.len {
             let mut cut = t.len;
             // Cut on a character boundary when the text is UTF-8.
@@ -342,7 +401,7 @@ mod tests {
         );
         assert!(LogTarget::parse("stdout format fancy local0").unwrap_err().contains("fancy"));
         assert!(LogTarget::parse("stdout len 5 local0").is_err());
-        let frame = Frame { framing: Framing::Rfc3164, ident: Ident::default(), pid: 1 };
+        let frame = Frame { framing: Framing::Rfc3164, ident: Ident::default(), pid: 1, id: u64::MAX };
         let mut t = LogTarget::parse("stdout format raw local0").unwrap();
         t.len = 80;
         let mut line = Vec::new();
@@ -351,5 +410,46 @@ mod tests {
         // A cut never splits a character.
         frame.line_into(&mut line, &t, Level::Info, SystemTime::now(), None, "é".repeat(60).as_bytes());
         assert_eq!((line.len(), std::str::from_utf8(&line).is_ok()), (81, true));
+    }
+
+    #[test]
+    fn reused_headers_are_the_ones_formatted_for_the_line() {
+        use std::time::Duration;
+        let t = LogTarget::parse("127.0.0.1 local0").unwrap();
+        let ident = |tag: &str| Ident { tag: Some(tag.into()), hostname: Some("h".into()) };
+        let a = Frame { framing: Framing::Rfc3164, ident: ident("a"), pid: 7, id: 1 };
+        let b = Frame { framing: Framing::Rfc3164, ident: ident("b"), pid: 7, id: 2 };
+        let local = Frame { framing: Framing::Local, ident: ident("a"), pid: 7, id: 3 };
+        let line = |f: &Frame, level, at| {
+            let mut v = Vec::new();
+            f.line_into(&mut v, &t, level, at, None, b"m");
+            String::from_utf8(v).unwrap()
+        };
+        let fresh = |f: &Frame, level, at| {
+            let h = format::Header {
+                facility: 16,
+                level,
+                at,
+                host: Some("h"),
+                tag: f.ident.tag.as_deref().unwrap(),
+                pid: 7,
+                sd: None,
+            };
+            format::frame(f.framing, &h, "m") + "\n"
+        };
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let later = at + Duration::from_millis(1500);
+        for (f, level, at) in [
+            (&a, Level::Info, at),
+            (&a, Level::Info, at + Duration::from_millis(999)),
+            (&b, Level::Info, at),
+            (&a, Level::Err, at),
+            (&local, Level::Err, at),
+            (&a, Level::Info, later),
+            (&a, Level::Info, at),
+        ] {
+            assert_eq!(line(f, level, at), fresh(f, level, at));
+        }
+        assert_ne!(line(&a, Level::Info, at), line(&a, Level::Info, later));
     }
 }

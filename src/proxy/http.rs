@@ -202,11 +202,16 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
     r
 }
 
-/// Serves one request of a client connection.
-pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCtx>) -> Response<ProxyBody> {
+/// Serves one request of a client connection; with the line to log once the response body is
+/// done (the connection's body wrapper carries it).
+pub async fn handle(
+    mut req: Request<Incoming>,
+    verdict: Verdict,
+    cx: Arc<ConnCtx>,
+) -> (Response<ProxyBody>, Option<httplog::Tail>) {
     let active = cx.proxy.active.load_full();
     let Some(&fi) = active.binds.get(&cx.local) else {
-        return page(StatusCode::SERVICE_UNAVAILABLE);
+        return (page(StatusCode::SERVICE_UNAVAILABLE), None);
     };
     let first = cx.requests.fetch_add(1, Relaxed) == 0;
     let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
@@ -216,7 +221,9 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
     let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
-    let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages);
+    // A logged request's one clock reading at its start: its record's date and its timers.
+    let at = logs.then(tokio::time::Instant::now);
+    let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages, at);
     // A refused head reached the service as the framing guard's stand-in: no request line to show.
     let bad_request = !matches!(verdict, Verdict::Ok | Verdict::BadBody);
     if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
@@ -235,18 +242,20 @@ pub async fn handle(mut req: Request<Incoming>, verdict: Verdict, cx: Arc<ConnCt
         let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
-        return super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
+        return (super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk), None);
     }
-    let mut start = httplog::Start::new(&req, &cx, first, log.clone());
+    let mut start = httplog::Start::new(&req, &cx, first, log, at.unwrap_or_else(tokio::time::Instant::now));
     if bad_request && start.log.is_none() {
         start.line = "<BADREQ>".into();
     }
+    let log = &start.log;
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
     let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
-    httplog::wrap(resp, start, active, fi, &cx)
+    let (resp, tail) = httplog::wrap(resp, start, active, fi, &cx);
+    (resp, Some(tail))
 }
 
 /// What the exchange adds to the stick counters it tracks at its end (`http_err_*`).

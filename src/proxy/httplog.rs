@@ -1,18 +1,13 @@
 //! `option httplog`: one line per request, written when the response body has been sent (or
 //! abandoned), with HAProxy's timers, byte count and termination state.
 
-use super::body::{BoxError, ProxyBody};
+use super::body::ProxyBody;
 use super::errors::ProxyError;
 use super::{Active, ConnCtx};
 use crate::log::format::{HttpRecord, Level, httplog, httplog_clf};
-use bytes::Bytes;
 use http::Response;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context, Poll};
 use tokio::time::Instant;
 
 /// Where a forwarded request went and how long each phase took, attached to the response.
@@ -32,6 +27,8 @@ pub struct Picked {
 /// What the request looked like before it was handled.
 pub struct Start {
     pub at: Instant,
+    /// `at` on the wall clock (see [`wall_clock`]).
+    pub wall: std::time::SystemTime,
     pub tq: i64,
     /// `%Th`, `%Ti`, `%TR` (see [`head_timers`]).
     pub head: [i64; 3],
@@ -45,16 +42,29 @@ fn ms(d: std::time::Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
+/// `at` on the wall clock: the connection's accept date plus the time since, so a request reads
+/// the clock once (HAProxy too derives its dates from one clock reading per loop).
+pub fn wall_clock(cx: &ConnCtx, at: Instant) -> std::time::SystemTime {
+    cx.accepted.0 + at.saturating_duration_since(cx.accepted.1)
+}
+
 impl Start {
-    pub fn new<B>(req: &http::Request<B>, cx: &ConnCtx, first: bool, log: Option<super::logrec::LogHandle>) -> Start {
-        let at = Instant::now();
+    /// `at`: when the request reached the proxy's handler (the clock reading `logrec::prepare`
+    /// dated the record with).
+    pub fn new<B>(
+        req: &http::Request<B>,
+        cx: &ConnCtx,
+        first: bool,
+        log: Option<super::logrec::LogHandle>,
+        at: Instant,
+    ) -> Start {
         let tq = if first { ms(at - cx.accepted.1) } else { 0 };
         let handshake = cx.tls_info.get().and_then(|t| t.done);
         let head = head_timers(cx.accepted.1, handshake, req.extensions().get(), first, at);
         // With a record, the line is rendered from it instead.
         let line =
             if log.is_none() { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
-        Start { at, tq, head, line, log }
+        Start { at, wall: wall_clock(cx, at), tq, head, line, log }
     }
 }
 
@@ -82,14 +92,15 @@ pub fn head_timers(
     }
 }
 
-/// Wraps the response body so the line is written when the body is done.
+/// What writes the line when the response body is done: the connection's body wrapper
+/// (`idle::Tracked`) carries it, so a logged response costs no body wrapper of its own.
 pub fn wrap(
     resp: Response<ProxyBody>,
     start: Start,
     active: Arc<Active>,
     fi: usize,
     cx: &ConnCtx,
-) -> Response<ProxyBody> {
+) -> (Response<ProxyBody>, Tail) {
     let picked = resp.extensions().get::<Picked>().copied();
     // A built-in page no ProxyError explains came from a rule (`deny`): HAProxy's PR state.
     let err = resp
@@ -105,11 +116,9 @@ pub fn wrap(
             h.lock().res_headers = resp.headers().clone();
         }
     }
-    let (parts, body) = resp.into_parts();
     let pending =
         Pending { start, active, fi, picked, err, status, client: cx.peer, accepted: cx.accepted.0, at_backend };
-    let body = Logged { inner: body, bytes: 0, ended: false, pending: Some(pending) };
-    Response::from_parts(parts, body.boxed_unsync())
+    (resp, Tail { pending: Box::new(pending), bytes: 0, ended: false })
 }
 
 struct Pending {
@@ -126,6 +135,9 @@ struct Pending {
 
 impl Pending {
     fn write(mut self, bytes: u64, ended: bool) {
+        // The exchange's one clock reading at its end: the timers and the line's date.
+        let elapsed = Instant::now().saturating_duration_since(self.start.at);
+        let sent = self.start.wall + elapsed;
         let snap = &self.active.snap;
         let fe = &snap.frontends[self.fi];
         let (backend, server) = match self.picked {
@@ -159,12 +171,12 @@ impl Pending {
             // written), unless a clone still lives.
             if Arc::strong_count(&shared) == 1 {
                 let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner());
-                self.write_record(&mut rec, &spec, backend, server, termination, bytes);
+                self.write_record(&mut rec, &spec, backend, server, termination, bytes, (elapsed, sent));
                 drop(rec);
                 super::logrec::recycle(shared);
             } else {
                 let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                self.write_record(&mut rec, &spec, backend, server, termination, bytes);
+                self.write_record(&mut rec, &spec, backend, server, termination, bytes, (elapsed, sent));
             }
             return;
         }
@@ -180,7 +192,7 @@ impl Pending {
                 p.map_or(-1, |p| p.tw),
                 p.map_or(-1, |p| p.tc),
                 p.map_or(-1, |p| p.tr),
-                ms(self.start.at.elapsed()) + self.start.tq,
+                ms(elapsed) + self.start.tq,
             ],
             status: self.status,
             bytes,
@@ -190,11 +202,13 @@ impl Pending {
         };
         let level = if self.status >= 500 { Level::Err } else { Level::Info };
         let line = if fe.log_clf { httplog_clf(&rec) } else { httplog(&rec) };
-        self.active.fe_logger(self.fi).log(level, &line);
+        self.active.fe_logger(self.fi).log_render(level, sent, None, |out| out.extend_from_slice(line.as_bytes()));
     }
 
     /// The line of a request with a record (`log-format`, captures): the record completed with
-    /// how the exchange went, then rendered.
+    /// how the exchange went, then rendered. `clock`: the time since the request came, and the
+    /// wall-clock time now.
+    #[allow(clippy::too_many_arguments)]
     fn write_record(
         &self,
         rec: &mut crate::log::record::Record,
@@ -203,6 +217,7 @@ impl Pending {
         server: &str,
         termination: [char; 2],
         bytes: u64,
+        (elapsed, sent): (std::time::Duration, std::time::SystemTime),
     ) {
         let p = self.picked;
         let snap = &self.active.snap;
@@ -227,7 +242,7 @@ impl Pending {
         rec.tw = p.map_or(-1, |p| p.tw);
         rec.tc = p.map_or(-1, |p| p.tc);
         rec.tr = p.map_or(-1, |p| p.tr);
-        rec.tt = ms(self.start.at.elapsed()) + self.start.head.iter().sum::<i64>();
+        rec.tt = ms(elapsed) + self.start.head.iter().sum::<i64>();
         rec.status = Some(self.status);
         rec.bytes_out = bytes;
         if spec.needs_headers {
@@ -243,17 +258,9 @@ impl Pending {
             None if fe.log_clf => clf_format(),
             None => default_format(),
         };
-        MSG.with_borrow_mut(|line| {
-            line.clear();
-            format.render_into(line, rec);
-            self.active.fe_logger(self.fi).log_sd(level, sd.as_deref(), line);
-        });
+        // Rendered straight into the syslog line.
+        self.active.fe_logger(self.fi).log_render(level, sent, sd.as_deref(), |out| format.render_into(out, rec));
     }
-}
-
-thread_local! {
-    /// The message being rendered, reused so a line costs no allocation for its text.
-    static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// HAProxy 2.6's `option httplog` format, compiled once.
@@ -291,47 +298,30 @@ fn request_bytes(rec: &crate::log::record::Record) -> u64 {
     (line + fields + 2 + body) as u64
 }
 
-struct Logged {
-    inner: ProxyBody,
+/// A logged request's line, waiting for the response body to be done: carried by the body's
+/// wrapper (`idle::Tracked`), which reports the frames that went out and writes the line when
+/// it is dropped (the body ended, or the client went away).
+pub struct Tail {
+    /// Boxed: the tail moves with the response, several times, and a pointer moves cheaper.
+    pending: Box<Pending>,
     bytes: u64,
     ended: bool,
-    pending: Option<Pending>,
 }
 
-impl Body for Logged {
-    type Data = Bytes;
-    type Error = BoxError;
+impl Tail {
+    /// The body has nothing more to send (also before its first frame: an empty body).
+    pub fn ended(&mut self) {
+        self.ended = true;
+    }
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
-        match &r {
-            Poll::Ready(Some(Ok(f))) => {
-                if let Some(d) = f.data_ref() {
-                    self.bytes += d.len() as u64;
-                }
-                if self.inner.is_end_stream() {
-                    self.ended = true;
-                }
-            }
-            Poll::Ready(None) => self.ended = true,
-            _ => {}
-        }
-        r
+    /// A data frame of `n` bytes went out.
+    pub fn sent(&mut self, n: usize) {
+        self.bytes += n as u64;
     }
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
 
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let ended = self.ended || self.inner.is_end_stream();
-        if let Some(p) = self.pending.take() {
-            p.write(self.bytes, ended);
-        }
+    /// Writes the line.
+    pub fn write(self) {
+        self.pending.write(self.bytes, self.ended);
     }
 }
 

@@ -213,10 +213,12 @@ impl Activity {
     }
 
     /// Wraps a response body so that hyper leaving it unread counts as a stall (see [`Tracked`]).
-    pub fn track<B>(&self, inner: B, req: Option<InFlight>) -> Tracked<B> {
+    /// `log`: the request's log line (see [`Tracked::untimed`]).
+    pub fn track<B: Body>(&self, inner: B, req: Option<InFlight>, log: Option<super::httplog::Tail>) -> Tracked<B> {
         let clock = Arc::new(AtomicU64::new(0));
         let weak = Arc::downgrade(&clock);
-        let t = Tracked { inner, _req: req, clock: Some((clock, self.base)) };
+        let log = Tracked::<B>::log_of(&inner, log);
+        let t = Tracked { inner, _req: req, clock: Some((clock, self.base)), log };
         // Waiting for its first read from the start.
         t.waiting();
         let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
@@ -353,6 +355,8 @@ pub struct Tracked<B> {
     /// HTTP/2 only: the clock is read, so a body that becomes ready while hyper waits for the
     /// client's window must start it (see [`ReadyWake`]).
     clock: Option<(Arc<AtomicU64>, Instant)>,
+    /// The request's log line, written when the body is done (see [`Tracked::logged`]).
+    log: Option<super::httplog::Tail>,
 }
 
 /// A body clock's reading for now: nanoseconds after `base`, plus one (0 means not waiting).
@@ -381,14 +385,40 @@ impl std::task::Wake for ReadyWake {
 
 impl<B> Tracked<B> {
     /// Without a clock anyone reads (HTTP/1: a client that stops reading blocks the socket
-    /// writes, which `io::StallGuard` times out).
-    pub fn untimed(inner: B, req: Option<InFlight>) -> Self {
-        Self { inner, _req: req, clock: None }
+    /// writes, which `io::StallGuard` times out). `log`: the request's log line, written when
+    /// the body is dropped, with the bytes that went out (one wrapper per response, not a boxed
+    /// one more).
+    pub fn untimed(inner: B, req: Option<InFlight>, log: Option<super::httplog::Tail>) -> Self
+    where
+        B: Body,
+    {
+        let log = Self::log_of(&inner, log);
+        Self { inner, _req: req, clock: None, log }
     }
 
     fn waiting(&self) {
         if let Some((clock, base)) = &self.clock {
             clock.store(clock_now(*base), Relaxed);
+        }
+    }
+}
+
+impl<B: Body> Tracked<B> {
+    /// A body with nothing to send is done before its first poll (hyper may never poll it).
+    fn log_of(inner: &B, log: Option<super::httplog::Tail>) -> Option<super::httplog::Tail> {
+        log.map(|mut t| {
+            if inner.is_end_stream() {
+                t.ended();
+            }
+            t
+        })
+    }
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        if let Some(t) = self.log.take() {
+            t.write();
         }
     }
 }
@@ -410,6 +440,21 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
         // drops the body (so the clock) only once it has.
         if matches!(r, Poll::Ready(Some(Ok(_)))) {
             self.waiting();
+        }
+        let this = &mut *self;
+        if let Some(t) = &mut this.log {
+            match &r {
+                Poll::Ready(Some(Ok(f))) => {
+                    if let Some(d) = f.data_ref() {
+                        t.sent(d.len());
+                    }
+                    if this.inner.is_end_stream() {
+                        t.ended();
+                    }
+                }
+                Poll::Ready(None) => t.ended(),
+                _ => {}
+            }
         }
         r
     }
@@ -752,7 +797,7 @@ mod stall_tests {
     async fn a_last_frame_hyper_cannot_send_is_a_stall_too() {
         let a = Activity::watching_stalls(Instant::now());
         let t = timeouts(100);
-        let mut body = a.track(http_body_util::Full::new(Bytes::from_static(b"A")), Some(a.begin()));
+        let mut body = a.track(http_body_util::Full::new(Bytes::from_static(b"A")), Some(a.begin()), None);
         assert!(body.frame().await.is_some());
         assert!(body.is_end_stream());
         let why = tokio::time::timeout(Duration::from_secs(10), a.expired(&t)).await.expect("the stall expires");
@@ -766,7 +811,7 @@ mod stall_tests {
     fn server_body(a: &Arc<Activity>) -> (FrameTx, Tracked<impl Body<Data = Bytes> + Unpin>) {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let inner = http_body_util::StreamBody::new(tokio_stream_shim(rx));
-        (tx, a.track(inner, Some(a.begin())))
+        (tx, a.track(inner, Some(a.begin()), None))
     }
 
     fn tokio_stream_shim<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {

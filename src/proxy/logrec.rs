@@ -118,7 +118,9 @@ fn hostname() -> &'static str {
 /// header captures, computes the unique id (and adds its header), and returns the handle the
 /// exchange passes to its rules and its log line (not in the request's extensions: inserting
 /// there allocates per request). `lf_pages`: an `lf-string` error page may render over the record, so
-/// it keeps the request's headers for its `%[...]` expressions.
+/// it keeps the request's headers for its `%[...]` expressions. `at`: the clock reading the
+/// request's log line uses, when it has one (otherwise the clock is read here).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare<B>(
     req: &mut Request<B>,
     cx: &ConnCtx,
@@ -126,6 +128,7 @@ pub fn prepare<B>(
     frontend: &str,
     logs: bool,
     lf_pages: bool,
+    at: Option<tokio::time::Instant>,
 ) -> Option<LogHandle> {
     if !logs && !lf_pages && !spec.needs_record() {
         return None;
@@ -133,7 +136,7 @@ pub fn prepare<B>(
     let handle = spare_record(cx, frontend);
     let mut guard = handle.lock().unwrap_or_else(|p| p.into_inner());
     let rec = &mut *guard;
-    rec.request_at = std::time::SystemTime::now();
+    rec.request_at = super::httplog::wall_clock(cx, at.unwrap_or_else(tokio::time::Instant::now));
     rec.tls = cx.tls;
     if let Some(t) = cx.tls_info.get() {
         (rec.tls_version, rec.tls_cipher) = (t.protocol, t.cipher);

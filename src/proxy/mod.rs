@@ -472,8 +472,8 @@ impl Proxy {
             // otherwise copy the whole request future, kilobytes, several times per request.
             Box::pin(async move {
                 let verdict = framing::judge_h2(&req, limit);
-                let resp = http::handle(req, verdict, cx).await;
-                Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take())))
+                let (resp, log) = http::handle(req, verdict, cx).await;
+                Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take(), log)))
             })
         });
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -520,14 +520,14 @@ impl Proxy {
             // Boxed: hyper keeps room for one service future per connection from its start, so
             // an idle connection would carry a request's worth of state; boxed, that is a pointer.
             Box::pin(async move {
-                let mut resp = http::handle(req, verdict, cx.clone()).await;
+                let (mut resp, log) = http::handle(req, verdict, cx.clone()).await;
                 // Stopping: the client learns the connection ends after this answer, instead of
                 // sending its next request into a connection being closed.
                 if *cx.proxy.drain.borrow() {
                     resp.headers_mut()
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take())))
+                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take(), log)))
             })
         });
         loop {
