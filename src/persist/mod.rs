@@ -68,7 +68,7 @@ fn key_type(kind: crate::stktable::KeyKind) -> KeyType {
 impl Runtime {
     /// A table of its own (tests, `appsession`).
     pub fn new(spec: Option<TableSpec>, epoch: Instant) -> Self {
-        let table = spec.map(|t| SharedTable::new(std::sync::Mutex::new(Table::new(implied_def("", t)))));
+        let table = spec.map(|t| crate::stktable::registry::shared(Table::new(implied_def("", t))));
         Self { spec, table, epoch, others: Vec::new() }
     }
 

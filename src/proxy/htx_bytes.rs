@@ -167,9 +167,10 @@ pub fn finish(
         return resp;
     }
     let out = resp.extensions().get::<ServerHead>().copied().unwrap_or_else(|| own_head(&resp));
-    let epoch = active.rt.tables.epoch();
+    // Read when the exchange ends.
+    let now = active.rt.tables.now();
     resp.map(|inner| {
-        Counting { inner, targets, epoch, start, out: out.head + u64::from(out.chunked) * END_BLOCK }.boxed_unsync()
+        Counting { inner, targets, now, start, out: out.head + u64::from(out.chunked) * END_BLOCK }.boxed_unsync()
     })
 }
 
@@ -177,7 +178,7 @@ pub fn finish(
 struct Counting {
     inner: ProxyBody,
     targets: Vec<(crate::stktable::SharedTable, crate::stktable::TKey)>,
-    epoch: std::time::Instant,
+    now: crate::stktable::Now,
     start: Start,
     out: u64,
 }
@@ -186,7 +187,7 @@ impl Drop for Counting {
     fn drop(&mut self) {
         let s = &self.start;
         let bytes_in = s.head + s.body.get() + u64::from(s.chunked) * END_BLOCK;
-        crate::stktable::track::add_bytes(&self.targets, self.epoch, bytes_in, self.out);
+        crate::stktable::track::add_bytes(&self.targets, &self.now, bytes_in, self.out);
     }
 }
 

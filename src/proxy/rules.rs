@@ -251,6 +251,8 @@ fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, t: &Txn<'_>) -> b
 
 /// Runs one `http_request` list on the request.
 pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    // One time for the pass's stick counters, as HAProxy's clock for one wake-up.
+    let now = t.active.rt.tables.now();
     for rule in rules {
         // Values are rendered while the request is only read, then applied.
         let change = {
@@ -258,6 +260,7 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
                 backend: t.backend,
                 req_body: t.body,
                 log: t.log,
+                now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
             match step(rule, acls, &ctx, t) {
@@ -324,7 +327,11 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
         }
         HttpAction::Stick(a) => {
             let maps = &**t.cx.proxy.maps.store.load();
-            super::track::act(t.active, &t.cx.rules.stk, Some(&t.vars.stk), a, ctx, maps);
+            let (session, stream) = (&t.cx.rules.stk, Some(&t.vars.stk));
+            match ctx.now {
+                Some(now) => super::track::act(t.active, session, stream, a, ctx, maps, now),
+                None => super::track::act(t.active, session, stream, a, ctx, maps, &t.active.rt.tables.now()),
+            }
             Step::Next
         }
         a => Step::Apply(Change::render(a, ctx, t)),
@@ -333,6 +340,7 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
 
 /// Runs one `http_response` or `http_after_response` list on a response.
 pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>, t: &Txn<'_>) -> Outcome {
+    let now = t.active.rt.tables.now();
     for rule in rules {
         let change = {
             let ctx = StreamCtx {
@@ -341,6 +349,7 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 status: Some(resp.status().as_u16()),
                 res_headers: Some(resp.headers()),
                 log: t.log,
+                now: Some(&now),
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
             };
             match step(rule, acls, &ctx, t) {

@@ -64,6 +64,8 @@ pub struct StreamCtx<'a> {
     pub res_headers: Option<&'a HeaderMap>,
     /// The request's log record, whose capture slots `capture.req.hdr(N)` reads.
     pub log: Option<&'a super::logrec::LogHandle>,
+    /// The stick tables' time of the rule pass (`None`: read at each stick fetch).
+    pub now: Option<&'a crate::stktable::Now>,
 }
 
 impl<'a> StreamCtx<'a> {
@@ -83,6 +85,7 @@ impl<'a> StreamCtx<'a> {
             status: None,
             res_headers: None,
             log: None,
+            now: None,
         }
     }
 
@@ -215,7 +218,11 @@ impl SampleContext for StreamCtx<'_> {
         Some(hostname())
     }
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
-        super::track::fetch(self.active, &self.cx.rules.stk, self.vars.map(|v| &v.stk), self.cx.peer, f)
+        let (stream, tables) = (self.vars.map(|v| &v.stk), &self.active.rt.tables);
+        match self.now {
+            Some(now) => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.peer, f, now),
+            None => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.peer, f, &tables.now()),
+        }
     }
     fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
         super::track::fetch_key(self.active, f, key)

@@ -103,7 +103,7 @@ impl SampleContext for TcpCtx<'_> {
         Some((d.as_secs() as i64, d.subsec_micros()))
     }
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
-        super::track::fetch(self.active, &self.state.stk, None, self.src, f)
+        super::track::fetch(self.active, &self.state.stk, None, self.src, f, &self.active.rt.tables.now())
     }
     fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
         super::track::fetch_key(self.active, f, key)
@@ -115,7 +115,7 @@ impl SampleContext for TcpCtx<'_> {
 
 /// A stick action of a TCP rule, for the session.
 fn stick(active: &Active, cx: &ConnCtx, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
-    super::track::act(active, &cx.rules.stk, None, a, env.ctx, env.maps)
+    super::track::act(active, &cx.rules.stk, None, a, env.ctx, env.maps, &active.rt.tables.now())
 }
 
 /// The `tcp-request session` rules; a session they let through counts in what it tracks.

@@ -5,14 +5,14 @@
 
 use super::Active;
 use crate::sample::{Maps, SampleContext, SmpType, StickFetch, StickSource, Value};
-use crate::stktable::TKey;
 use crate::stktable::registry::lock;
 use crate::stktable::track::{self, GptValue, ScAction, StickAction, Trackers};
+use crate::stktable::{Now, TKey};
 use std::net::SocketAddr;
 
 /// Runs a stick action. `stream`: the HTTP transaction's counters, where `http-request`
 /// tracking goes (and counts its request); `None` for `tcp-request` rules, which track for the
-/// session.
+/// session. `now`: the rule pass's time.
 pub fn act(
     active: &Active,
     session: &Trackers,
@@ -20,6 +20,7 @@ pub fn act(
     a: &StickAction,
     ctx: &dyn SampleContext,
     maps: &dyn Maps,
+    now: &Now,
 ) {
     let tables = &active.rt.tables;
     match a {
@@ -30,7 +31,7 @@ pub fn act(
                 return;
             }
             let Some(key) = t.key.eval(ctx, maps).and_then(|v| track::key_of(&v, kind)) else { return };
-            target.track(t.sc, table, key, tables.epoch(), |e| {
+            target.track(t.sc, table, key, now, |e| {
                 if stream.is_some() {
                     e.inc_http_req();
                 }
@@ -47,7 +48,7 @@ pub fn act(
                 }
                 ScAction::IncGpc { .. } => None,
             };
-            track::with_sc(stream, session, s.sc(), None, tables.epoch(), |e| {
+            track::with_sc(stream, session, s.sc(), None, now, |e| {
                 if let Some(e) = e {
                     s.apply(e, value)
                 }
@@ -56,13 +57,14 @@ pub fn act(
     }
 }
 
-/// A stick-counter fetch for a client at `src`.
+/// A stick-counter fetch for a client at `src`, at the rule pass's time `now`.
 pub fn fetch(
     active: &Active,
     session: &Trackers,
     stream: Option<&Trackers>,
     src: SocketAddr,
     f: &StickFetch,
+    now: &Now,
 ) -> Option<Value> {
     let tables = &active.rt.tables;
     let named = match &f.table {
@@ -70,16 +72,14 @@ pub fn fetch(
         None => None,
     };
     match f.src {
-        StickSource::Sc(n) => {
-            match track::with_sc(stream, session, usize::from(n), named, tables.epoch(), |e| f.eval(e)) {
-                Some(v) => v,
-                None => f.untracked(),
-            }
-        }
+        StickSource::Sc(n) => match track::with_sc(stream, session, usize::from(n), named, now, |e| f.eval(e)) {
+            Some(v) => v,
+            None => f.untracked(),
+        },
         StickSource::Src => {
             let mut t = lock(named?);
             let key = TKey::from_ip(src.ip(), t.kind())?;
-            let now = tables.now_ms();
+            let now = now.get();
             let mut e = if f.creates() { t.touch(&key, now) } else { t.get_mut(&key, now) };
             f.eval(e.as_mut())
         }
@@ -104,7 +104,7 @@ pub fn fetch_key(active: &Active, f: &StickFetch, key: &Value) -> Option<Value> 
 
 /// A new HTTP request: `http_req_*` on what the session tracks.
 pub fn http_request(active: &Active, session: &Trackers) {
-    track::each(None, session, active.rt.tables.epoch(), |e| e.inc_http_req());
+    track::each(None, session, &active.rt.tables.now(), |e| e.inc_http_req());
 }
 
 /// The end of an HTTP exchange: `http_err_*` for a client error, on the stream's counters else
@@ -112,13 +112,13 @@ pub fn http_request(active: &Active, session: &Trackers) {
 /// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
 /// `auth`) answered counts on the session's counters only.
 pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
-    let epoch = active.rt.tables.epoch();
+    let now = active.rt.tables.now();
     let (fail, err) = outcome(status, how);
     if let Some(with_stream) = fail {
-        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_fail());
+        track::each(with_stream.then_some(stream), session, &now, |e| e.inc_http_fail());
     }
     if let Some(with_stream) = err {
-        track::each(with_stream.then_some(stream), session, epoch, |e| e.inc_http_err());
+        track::each(with_stream.then_some(stream), session, &now, |e| e.inc_http_err());
     }
 }
 
@@ -152,7 +152,7 @@ pub struct Answered;
 
 /// A session passed its `tcp-request session` rules: `sess_*` on what it tracks.
 pub fn session_start(active: &Active, session: &Trackers) {
-    track::each(None, session, active.rt.tables.epoch(), |e| e.inc_sess());
+    track::each(None, session, &active.rt.tables.now(), |e| e.inc_sess());
 }
 
 /// Bytes of an exchange (client to server, server to client).
@@ -160,7 +160,7 @@ pub fn bytes(active: &Active, session: &Trackers, stream: Option<&Trackers>, byt
     if (bytes_in == 0 && bytes_out == 0) || !active.rt.tables.counts_bytes() {
         return;
     }
-    track::each(stream, session, active.rt.tables.epoch(), |e| {
+    track::each(stream, session, &active.rt.tables.now(), |e| {
         e.add_bytes_in(bytes_in);
         e.add_bytes_out(bytes_out);
     });

@@ -23,5 +23,5 @@ pub mod wire;
 
 pub use def::{KeyKind, Stored, TableDef};
 pub use key::TKey;
-pub use registry::{Registry, SharedTable};
+pub use registry::{Now, Registry, SharedTable};
 pub use table::{EntryMut, EntryView, Table};

@@ -5,14 +5,23 @@
 use super::def::TableDef;
 use super::table::Table;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub type SharedTable = Arc<Mutex<Table>>;
+/// A live table behind parking_lot's lock: taken a few times per tracked request, where std's
+/// poisoning checks cost as much as the lock itself. A panic elsewhere while holding it leaves
+/// the entries usable, as std's lock taken through its poison did.
+pub type SharedTable = Arc<parking_lot::Mutex<Table>>;
 
-/// Locks a table; a panic elsewhere while holding it leaves the entries usable.
-pub fn lock(t: &SharedTable) -> MutexGuard<'_, Table> {
-    t.lock().unwrap_or_else(|p| p.into_inner())
+/// A table, shared.
+pub fn shared(t: Table) -> SharedTable {
+    Arc::new(parking_lot::Mutex::new(t))
+}
+
+/// Locks a table.
+pub fn lock(t: &SharedTable) -> parking_lot::MutexGuard<'_, Table> {
+    t.lock()
 }
 
 #[derive(Debug)]
@@ -85,6 +94,42 @@ impl Tables {
     pub fn now_ms(&self) -> u64 {
         self.epoch.map_or(0, |e| e.elapsed().as_millis() as u64)
     }
+
+    /// The tables' time for one rule pass, read at its first use.
+    pub fn now(&self) -> Now {
+        Now { epoch: self.epoch, ms: AtomicU64::new(UNREAD) }
+    }
+}
+
+const UNREAD: u64 = u64::MAX;
+
+/// The tables' time (ms since the registry's epoch) for one pass over a request's rules, read
+/// from the clock once, at its first use: HAProxy reads its clock once per wake-up (`now_ms`),
+/// so the counts, rates and expiries one pass touches all see the same time. A pass that
+/// touches no table reads no clock.
+#[derive(Debug)]
+pub struct Now {
+    epoch: Option<Instant>,
+    /// An atomic only so that a rule pass's context stays `Sync`; one task reads it.
+    ms: AtomicU64,
+}
+
+impl Now {
+    /// A fixed time, for callers that have it already (and for tests).
+    pub fn at(ms: u64) -> Now {
+        Now { epoch: None, ms: AtomicU64::new(ms.min(UNREAD - 1)) }
+    }
+
+    pub fn get(&self) -> u64 {
+        match self.ms.load(Ordering::Relaxed) {
+            UNREAD => {
+                let ms = self.epoch.map_or(0, |e| e.elapsed().as_millis() as u64).min(UNREAD - 1);
+                self.ms.store(ms, Ordering::Relaxed);
+                ms
+            }
+            ms => ms,
+        }
+    }
 }
 
 impl Registry {
@@ -100,7 +145,7 @@ impl Registry {
                 if d.peers.is_some() {
                     t.set_wake(self.wake.clone());
                 }
-                Arc::new(Mutex::new(t))
+                shared(t)
             });
             next.insert(d.name.clone(), t.clone());
             list.push(t);
@@ -139,6 +184,19 @@ mod tests {
         let c = r.attach(&[def("b", 20)]);
         assert!(c.find("a").is_none());
         assert!(Arc::ptr_eq(c.find("b").unwrap(), b.find("b").unwrap()));
+    }
+
+    #[test]
+    fn a_pass_reads_the_clock_once() {
+        let r = Registry::default();
+        let t = r.attach(&[def("a", 10)]);
+        let now = t.now();
+        let first = now.get();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        assert_eq!(now.get(), first, "the time of the first read, not a new one");
+        assert!(t.now().get() > first, "a new pass reads the clock again");
+        assert_eq!(Now::at(42).get(), 42);
+        assert_eq!(Tables::default().now().get(), 0, "tables without a registry: time 0, as now_ms");
     }
 
     #[test]

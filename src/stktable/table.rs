@@ -39,8 +39,8 @@ pub struct Handle {
 
 pub struct Table {
     def: TableDef,
-    /// Word offset of each stored type, in `def.store` order.
-    offsets: Vec<u16>,
+    /// Each stored type and its word offset, by data type id.
+    by_type: ByType,
     words: usize,
     /// Each key's place in `slab`, least recently touched first.
     map: LruCache<TKey, u32>,
@@ -90,17 +90,30 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// Each data type's place in an entry (`None`: not stored), indexed by type id: a count finds
+/// its value without searching the `store` list.
+type ByType = [Option<(Stored, u16)>; crate::peers::datatype::COUNT as usize];
+
+fn by_type(store: &[Stored]) -> (ByType, usize) {
+    let mut by = [None; crate::peers::datatype::COUNT as usize];
+    let mut words = 0usize;
+    for s in store {
+        by[usize::from(s.dt.id())] = Some((*s, words as u16));
+        words += s.words();
+    }
+    (by, words)
+}
+
 /// Where a stored value sits, shared by views and mutators.
 #[derive(Clone, Copy)]
 struct Layout<'a> {
-    def: &'a TableDef,
-    offsets: &'a [u16],
+    by: &'a ByType,
 }
 
 impl Layout<'_> {
     fn find(&self, dt: DataType) -> Option<(Stored, usize)> {
-        let i = self.def.store.iter().position(|s| s.dt == dt)?;
-        Some((self.def.store[i], usize::from(self.offsets[i])))
+        let (s, off) = (*self.by.get(usize::from(dt.id()))?)?;
+        Some((s, usize::from(off)))
     }
 
     /// The slot of element `idx` of `dt`: offset, width in words, the stored type.
@@ -108,6 +121,9 @@ impl Layout<'_> {
         let (s, off) = self.find(dt)?;
         if idx >= s.count as usize {
             return None;
+        }
+        if idx == 0 {
+            return Some((s, off));
         }
         let w = match dt.encoding() {
             Encoding::RateArray => 3,
@@ -143,15 +159,10 @@ fn gpc_slot(l: &Layout<'_>, idx: usize, rate: bool) -> Option<(Stored, usize)> {
 
 impl Table {
     pub fn new(def: TableDef) -> Table {
-        let mut offsets = Vec::with_capacity(def.store.len());
-        let mut words = 0usize;
-        for s in &def.store {
-            offsets.push(words as u16);
-            words += s.words();
-        }
+        let (by_type, words) = by_type(&def.store);
         Table {
             def,
-            offsets,
+            by_type,
             words,
             map: LruCache::unbounded(),
             slab: Vec::new(),
@@ -166,7 +177,7 @@ impl Table {
     }
 
     fn layout(&self) -> Layout<'_> {
-        Layout { def: &self.def, offsets: &self.offsets }
+        Layout { by: &self.by_type }
     }
 
     /// A slab place for a new entry expiring at `exp`.
@@ -325,7 +336,7 @@ impl Table {
     fn entry_mut<'a>(&'a mut self, i: u32, key: &'a TKey, now: u64, dirty: bool) -> EntryMut<'a> {
         let handle = Handle { idx: i, generation: self.gens[i as usize] };
         EntryMut {
-            l: Layout { def: &self.def, offsets: &self.offsets },
+            l: Layout { by: &self.by_type },
             e: &mut self.slab[i as usize],
             handle,
             dict: &mut self.dict,
@@ -428,7 +439,7 @@ impl Table {
 
     /// Removes every unused entry `drop` selects (and expired ones); how many.
     pub fn remove_if(&mut self, now: u64, mut drop: impl FnMut(&TKey, &EntryView<'_>) -> bool) -> usize {
-        let layout = Layout { def: &self.def, offsets: &self.offsets };
+        let layout = Layout { by: &self.by_type };
         let doomed: Vec<TKey> = self
             .map
             .iter()

@@ -300,3 +300,21 @@ fn the_journal_drops_stale_records_and_keeps_order_across_the_id_wrap() {
     assert_eq!(j.widen(u32::MAX), Some(u64::from(u32::MAX)));
     assert_eq!(j.widen(5), None, "after the last id");
 }
+
+#[test]
+fn each_stored_type_is_found_by_its_id_at_its_offset() {
+    let d = def(KeyKind::Ip, 1, None, &["gpc(2)", "conn_rate(10s)", "http_req_cnt", "bytes_in_cnt"]);
+    let (by, words) = by_type(&d.store);
+    // Id order: conn_rate (3 words), http_req_cnt (1), bytes_in_cnt (2), gpc (1 per element).
+    assert_eq!(words, 3 + 1 + 2 + 2);
+    let off = |dt: DataType| by[usize::from(dt.id())].map(|(s, o)| (s.dt, o));
+    assert_eq!(off(DataType::CONN_RATE), Some((DataType::CONN_RATE, 0)));
+    assert_eq!(off(DataType::HTTP_REQ_CNT), Some((DataType::HTTP_REQ_CNT, 3)));
+    assert_eq!(off(DataType::BYTES_IN_CNT), Some((DataType::BYTES_IN_CNT, 4)));
+    assert_eq!(off(DataType::GPC), Some((DataType::GPC, 6)));
+    assert_eq!(off(DataType::CONN_CUR), None);
+    let l = Layout { by: &by };
+    assert_eq!(l.slot(DataType::GPC, 1).map(|(_, o)| o), Some(7), "element 1 of the array");
+    assert_eq!(l.slot(DataType::GPC, 2), None, "past the array");
+    assert_eq!(l.slot(DataType::HTTP_REQ_CNT, 1), None, "a plain type has element 0 only");
+}

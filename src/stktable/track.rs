@@ -12,12 +12,12 @@
 //! For each counter number the stream's entry is used, else the session's ([`each`]).
 
 use super::key::TKey;
-use super::registry::{SharedTable, lock};
+use super::registry::{Now, SharedTable, lock};
 use super::table::{EntryMut, Handle};
 use crate::sample::Value;
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// Counters per session or stream, as HAProxy's default `tune.stick-counters`.
 pub const MAX_SC: usize = 3;
@@ -53,22 +53,18 @@ pub struct Trackers {
 
 impl std::fmt::Debug for Trackers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.slots.lock().map(|s| s.iter().filter(|x| x.is_some()).count()).unwrap_or(0);
+        let n = self.slots.lock().iter().filter(|x| x.is_some()).count();
         f.debug_struct("Trackers").field("tracked", &n).finish()
     }
 }
 
-fn ms(epoch: Instant) -> u64 {
-    epoch.elapsed().as_millis() as u64
-}
-
 impl Trackers {
-    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    fn slots(&self) -> parking_lot::MutexGuard<'_, Slots> {
+        self.slots.lock()
     }
 
     /// The slots, locked, when anything was tracked.
-    fn held(&self) -> Option<std::sync::MutexGuard<'_, Slots>> {
+    fn held(&self) -> Option<parking_lot::MutexGuard<'_, Slots>> {
         self.used().then(|| self.slots())
     }
 
@@ -89,7 +85,7 @@ impl Trackers {
         n: usize,
         table: &SharedTable,
         key: TKey,
-        epoch: Instant,
+        now: &Now,
         first: impl FnOnce(&mut EntryMut<'_>),
     ) -> bool {
         let mut slots = self.slots();
@@ -99,7 +95,7 @@ impl Trackers {
         }
         let at = {
             let mut t = lock(table);
-            let Some(mut e) = t.touch(&key, ms(epoch)) else { return false };
+            let Some(mut e) = t.touch(&key, now.get()) else { return false };
             e.acquire();
             e.conn_open();
             first(&mut e);
@@ -116,12 +112,12 @@ impl Trackers {
         &self,
         n: usize,
         other: Option<&SharedTable>,
-        epoch: Instant,
+        now: &Now,
         f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
     ) -> Option<R> {
         let slots = self.held()?;
         let s = slots.get(n)?.as_ref()?;
-        Some(s.with(other, ms(epoch), f))
+        Some(s.with(other, now.get(), f))
     }
 
     /// Ends the tracking: `conn_cur` down, the entries no longer in use. Idempotent.
@@ -148,13 +144,13 @@ impl Drop for Trackers {
 
 /// Runs `f` once per counter number on the stream's entry, else the session's (HAProxy's
 /// `stream_inc_*_ctr`). Each side's slots are locked once, the stream's first.
-pub fn each(stream: Option<&Trackers>, session: &Trackers, epoch: Instant, mut f: impl FnMut(&mut EntryMut<'_>)) {
+pub fn each(stream: Option<&Trackers>, session: &Trackers, now: &Now, mut f: impl FnMut(&mut EntryMut<'_>)) {
     let st = stream.and_then(Trackers::held);
     let se = session.held();
     if st.is_none() && se.is_none() {
         return;
     }
-    let now = ms(epoch);
+    let now = now.get();
     for n in 0..MAX_SC {
         let s = st.as_ref().and_then(|s| s[n].as_ref()).or_else(|| se.as_ref().and_then(|s| s[n].as_ref()));
         if let Some(s) = s {
@@ -174,15 +170,15 @@ pub fn with_sc<R>(
     session: &Trackers,
     n: usize,
     other: Option<&SharedTable>,
-    epoch: Instant,
+    now: &Now,
     f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
 ) -> Option<R> {
     if let Some(slots) = stream.and_then(Trackers::held)
         && let Some(Some(s)) = slots.get(n)
     {
-        return Some(s.with(other, ms(epoch), f));
+        return Some(s.with(other, now.get(), f));
     }
-    session.with(n, other, epoch, f)
+    session.with(n, other, now, f)
 }
 
 /// Where counts go, once per counter number: the stream's entry, else the session's (as
@@ -204,9 +200,9 @@ pub fn targets(stream: Option<&Trackers>, session: &Trackers) -> Vec<(SharedTabl
 }
 
 /// Adds an exchange's bytes (client to server, server to client) to `targets`.
-pub fn add_bytes(targets: &[(SharedTable, TKey)], epoch: Instant, bytes_in: u64, bytes_out: u64) {
+pub fn add_bytes(targets: &[(SharedTable, TKey)], now: &Now, bytes_in: u64, bytes_out: u64) {
     for (table, key) in targets {
-        if let Some(mut e) = lock(table).get_mut(key, ms(epoch)) {
+        if let Some(mut e) = lock(table).get_mut(key, now.get()) {
             e.add_bytes_in(bytes_in);
             e.add_bytes_out(bytes_out);
         }
@@ -433,7 +429,7 @@ mod tests {
 
     fn shared(store: &[&str]) -> SharedTable {
         let store: Vec<String> = store.iter().map(|s| s.to_string()).collect();
-        Arc::new(Mutex::new(Table::new(TableDef {
+        crate::stktable::registry::shared(Table::new(TableDef {
             name: "t".into(),
             key: KeyKind::Ip,
             size: 10,
@@ -441,7 +437,7 @@ mod tests {
             nopurge: false,
             peers: None,
             store: parse_store(&store).unwrap(),
-        })))
+        }))
     }
 
     fn read(t: &SharedTable, k: &TKey, dt: DataType) -> Option<i64> {
@@ -452,16 +448,16 @@ mod tests {
     fn tracking_counts_a_connection_until_released() {
         let t = shared(&["conn_cnt", "conn_cur", "http_req_cnt"]);
         let k = TKey::Ip([127, 0, 0, 1]);
-        let epoch = Instant::now();
+        let now = Now::at(0);
         let (a, b) = (Trackers::default(), Trackers::default());
-        assert!(a.track(0, &t, k.clone(), epoch, |_| {}));
-        assert!(!a.track(0, &t, k.clone(), epoch, |_| {}), "only the first tracking applies");
-        assert!(b.track(1, &t, k.clone(), epoch, |e| e.inc_http_req()));
+        assert!(a.track(0, &t, k.clone(), &now, |_| {}));
+        assert!(!a.track(0, &t, k.clone(), &now, |_| {}), "only the first tracking applies");
+        assert!(b.track(1, &t, k.clone(), &now, |e| e.inc_http_req()));
         assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(2));
         assert_eq!(read(&t, &k, DataType::CONN_CNT), Some(2));
         assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(1));
         assert_eq!(lock(&t).get(&k, 0).unwrap().use_count(), 2);
-        each(Some(&b), &a, epoch, |e| e.inc_http_req());
+        each(Some(&b), &a, &now, |e| e.inc_http_req());
         assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(3), "counter 0 from the session, 1 from the stream");
         b.release();
         b.release();
@@ -475,31 +471,31 @@ mod tests {
     fn fetches_see_the_stream_first_and_other_tables_by_key() {
         let (t, u, v) = (shared(&["conn_cur"]), shared(&["gpc0"]), shared(&["gpt0"]));
         let k = TKey::Ip([127, 0, 0, 9]);
-        let epoch = Instant::now();
+        let now = Now::at(0);
         let (sess, stream) = (Trackers::default(), Trackers::default());
         // Which table the entry found is in: `u` stores gpc0, `t` does not.
         let in_u = |e: Option<&mut EntryMut<'_>>| e.map(|e| e.view().has(DataType::GPC0));
-        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), None, "nothing tracked");
-        assert!(sess.track(0, &u, k.clone(), epoch, |_| {}));
-        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), Some(Some(true)), "the session's");
-        assert!(stream.track(0, &t, k.clone(), epoch, |_| {}));
-        assert_eq!(with_sc(Some(&stream), &sess, 0, None, epoch, in_u), Some(Some(false)), "the stream's first");
-        assert_eq!(with_sc(None, &sess, 0, None, epoch, in_u), Some(Some(true)));
-        assert_eq!(with_sc(Some(&stream), &sess, 1, None, epoch, in_u), None);
-        assert_eq!(sess.with(0, Some(&v), epoch, |e| e.is_some()), Some(false), "key absent from the other table");
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, &now, in_u), None, "nothing tracked");
+        assert!(sess.track(0, &u, k.clone(), &now, |_| {}));
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, &now, in_u), Some(Some(true)), "the session's");
+        assert!(stream.track(0, &t, k.clone(), &now, |_| {}));
+        assert_eq!(with_sc(Some(&stream), &sess, 0, None, &now, in_u), Some(Some(false)), "the stream's first");
+        assert_eq!(with_sc(None, &sess, 0, None, &now, in_u), Some(Some(true)));
+        assert_eq!(with_sc(Some(&stream), &sess, 1, None, &now, in_u), None);
+        assert_eq!(sess.with(0, Some(&v), &now, |e| e.is_some()), Some(false), "key absent from the other table");
         lock(&v).touch(&k, 0);
-        assert_eq!(sess.with(0, Some(&v), epoch, |e| e.is_some()), Some(true));
-        assert_eq!(stream.with(0, Some(&u), epoch, in_u), Some(Some(true)), "the same key in the session's table");
-        assert_eq!(sess.with(2, None, epoch, |_| ()), None);
+        assert_eq!(sess.with(0, Some(&v), &now, |e| e.is_some()), Some(true));
+        assert_eq!(stream.with(0, Some(&u), &now, in_u), Some(Some(true)), "the same key in the session's table");
+        assert_eq!(sess.with(2, None, &now, |_| ()), None);
     }
 
     #[test]
     fn a_tracked_entry_is_reached_without_its_key_while_in_use() {
         let t = shared(&["conn_cur", "http_req_cnt"]);
         let k = TKey::Ip([127, 0, 0, 5]);
-        let epoch = Instant::now();
+        let now = Now::at(0);
         let a = Trackers::default();
-        assert!(a.track(0, &t, k.clone(), epoch, |_| {}));
+        assert!(a.track(0, &t, k.clone(), &now, |_| {}));
         // Purges, evictions and removals pass over an entry in use: its place stays its own.
         {
             let mut l = lock(&t);
@@ -510,7 +506,7 @@ mod tests {
             }
             l.purge(u64::MAX);
         }
-        each(None, &a, epoch, |e| e.inc_http_req());
+        each(None, &a, &now, |e| e.inc_http_req());
         assert_eq!(read(&t, &k, DataType::HTTP_REQ_CNT), Some(1));
         drop(a);
         assert_eq!(read(&t, &k, DataType::CONN_CUR), Some(0));

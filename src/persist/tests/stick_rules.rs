@@ -168,7 +168,7 @@ fn entries_follow_servers_by_name_not_position() {
 fn rules_on_a_named_table_with_conditions() {
     use crate::stktable::{KeyKind, SharedTable, Table, TableDef};
     let base = Instant::now();
-    let named: SharedTable = std::sync::Arc::new(std::sync::Mutex::new(Table::new(TableDef {
+    let named: SharedTable = crate::stktable::registry::shared(Table::new(TableDef {
         name: "shared".into(),
         key: KeyKind::String { len: 8 },
         size: 10,
@@ -176,7 +176,7 @@ fn rules_on_a_named_table_with_conditions() {
         nopurge: false,
         peers: None,
         store: crate::stktable::def::with_server_key(Vec::new()),
-    })));
+    }));
     let own = TableSpec { key: KeyType::Ip, size: 1, expire: None };
     let rt = Runtime::new(Some(own), base).with_other("shared", named.clone());
     let cond =
