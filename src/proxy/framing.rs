@@ -393,6 +393,10 @@ impl<T> Guard<T> {
     pub fn new(inner: T, verdicts: Arc<Verdicts>) -> Self {
         Self { inner, verdicts }
     }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
