@@ -195,6 +195,8 @@ struct Slot {
 impl Proxy {
     /// Hands an idle connection to the lot; gives it back once the lot has ended (a stop), and
     /// then it waits in its own task.
+    // The entry is moved, not boxed: a box would be one more allocation per park.
+    #[allow(clippy::result_large_err)]
     pub(super) fn park(self: &Arc<Self>, e: Entry) -> Result<(), Entry> {
         let (start, waker) = {
             let mut g = self.lot.lock();
