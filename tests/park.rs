@@ -178,3 +178,59 @@ fn a_reload_cuts_idle_connections_it_ends_and_keeps_the_others() {
     l.signal(1);
     closed_by_lbha(&mut silent, "sent nothing, bind removed by a reload");
 }
+
+/// The frontend's current sessions (`scur`) as `show stat` reports them.
+fn scur(l: &Lbha) -> String {
+    let stat = l.ctl(&["show stat"]);
+    stat.lines().find(|x| x.starts_with("web,FRONTEND,")).and_then(|x| x.split(',').nth(4)).unwrap_or("?").to_string()
+}
+
+/// A connection that sends nothing for a while leaves its task for the lot (`proxy::lot`); it is
+/// served when it speaks, and one that never does is closed at `timeout http-request`.
+#[test]
+fn a_silent_connection_in_the_lot_is_served_when_it_speaks_and_closed_at_http_request() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let l = Lbha::start(&listen(port, a.port, "client = \"30s\", http_request = \"8s\""), &[port]);
+    let mut late = connect(port);
+    let mut mute = connect(port);
+    mute.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Longer than the lot's grace (200 ms), shorter than `http_request`.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(scur(&l), "2", "both connections count while in the lot");
+    late.write_all(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let r = read_response(&mut late, false).unwrap();
+    assert_eq!((r.status, r.text()), (200, "A".to_string()));
+    closed_by_lbha(&mut mute, "sent nothing, past http_request");
+}
+
+/// A parked connection keeps its `maxconn` slot and its session: a second client waits until
+/// the parked one is closed by `timeout http-keep-alive`, and is then served; the first is served
+/// again after several parks before that.
+#[test]
+fn a_parked_connection_holds_its_maxconn_slot_until_its_keep_alive_ends() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nmaxconn = 1\n{}",
+        listen(port, a.port, "client = \"30s\", http_request = \"30s\", http_keep_alive = \"4s\"")
+    );
+    let l = Lbha::start(&cfg, &[port]);
+    let mut first = connect(port);
+    for round in 0..2 {
+        first.write_all(format!("GET /r{round} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut first, false).unwrap().status, 200, "round {round}");
+        std::thread::sleep(PAST_PARK);
+        wait_parked(&l);
+    }
+    assert_eq!(scur(&l), "1", "the parked connection is still a session");
+    // Queued in the kernel's backlog behind the parked connection's slot.
+    let mut second = connect(port);
+    second.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    second.write_all(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    first.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    closed_by_lbha(&mut first, "parked, past http_keep_alive");
+    let r = read_response(&mut second, false).unwrap();
+    assert_eq!((r.status, r.text()), (200, "A".to_string()), "served once the slot came back");
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

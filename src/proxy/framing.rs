@@ -645,6 +645,10 @@ impl<T: AsyncRead + Unpin> Guard<T> {
             Err(_) => Poll::Ready(false),
         }
     }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {

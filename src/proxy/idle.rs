@@ -479,6 +479,10 @@ impl<T> Watch<T> {
         Self { inner, activity, heads }
     }
 
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     fn wrote<R>(&self, r: Poll<R>) -> Poll<R> {
         self.activity.write_blocked(r.is_pending());
         r

@@ -26,6 +26,10 @@ impl<T> StallGuard<T> {
         Self { inner, counters, limit, sleep: None, armed: false }
     }
 
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match r {
             Poll::Pending => Poll::Pending,

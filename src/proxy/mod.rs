@@ -16,6 +16,7 @@ pub mod io;
 pub mod listener;
 mod live_edit;
 pub mod logrec;
+mod lot;
 pub mod park;
 pub mod pool;
 pub mod proxy_proto;
@@ -128,17 +129,54 @@ pub struct Proxy {
     /// Wakes every idle connection at a stop or a reload (see `Proxy::idle_wait` in `park.rs`): one shared
     /// wake instead of two watch futures per connection.
     pub idle_wake: tokio::sync::Notify,
+    /// Idle plain-HTTP connections, held as small structs by one task (`lot.rs`).
+    lot: lot::Lot,
 }
 
 /// What an HTTP connection needs to know about its frontend.
-struct HttpConn {
-    t: crate::config::snapshot::Timeouts,
+struct HttpConn<'a> {
+    t: &'a crate::config::snapshot::Timeouts,
     h2: bool,
     /// The generation it was accepted under.
     born: u64,
     fcnt: Arc<crate::state::Counters>,
     /// `[global] tune_bufsize`.
     bufsize: usize,
+}
+
+/// A client connection's context and the snapshot it was accepted under. Its drop ends the
+/// session, wherever the connection ends: the accept's task, or the wait of a parked one.
+struct Held {
+    cx: Arc<ConnCtx>,
+    active: Arc<Active>,
+    fi: usize,
+}
+
+impl Held {
+    fn fe(&self) -> &crate::config::snapshot::Frontend {
+        &self.active.snap.frontends[self.fi]
+    }
+
+    fn http(&self, h2: bool) -> HttpConn<'_> {
+        let (active, fi) = (&self.active, self.fi);
+        let (t, fcnt) = (&active.snap.frontends[fi].timeouts, active.rt.frontends[fi].clone());
+        HttpConn { t, h2, born: active.generation, fcnt, bufsize: active.snap.global.bufsize }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let cx = &self.cx;
+        // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
+        cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // An HTTP connection closed before its first request still counts one on what the
+        // session tracks, as HAProxy's (aborted) request does.
+        if self.fe().mode == Mode::Http && cx.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            track::http_request(&self.active, &cx.rules.stk);
+        }
+        // The session ends: what it tracked is released (conn_cur).
+        cx.rules.stk.release();
+    }
 }
 
 /// Why a connection from before a reload has to go.
@@ -172,7 +210,8 @@ pub struct ConnCtx {
     /// `sess.*` variables of this client connection.
     pub sess_vars: vars::VarStore,
     /// What the TLS handshake settled (`ssl_fc_sni`, `ssl_fc_alpn`, `ssl_fc_protocol`).
-    pub tls_info: std::sync::OnceLock<sample_ctx::TlsInfo>,
+    /// Boxed: only TLS connections have one.
+    pub tls_info: std::sync::OnceLock<Box<sample_ctx::TlsInfo>>,
     /// The PROXY header it came with, and its TLS facts, for `send-proxy` towards servers.
     pub client: proxy_proto::ClientInfo,
     /// Server connections kept for this client connection only (`http_reuse = "never"`).
@@ -228,6 +267,7 @@ impl Proxy {
             paused: watch::channel(std::collections::HashSet::new()).0,
             cluster_runtime: std::sync::OnceLock::new(),
             idle_wake: tokio::sync::Notify::new(),
+            lot: Default::default(),
         })
     }
 
@@ -291,24 +331,106 @@ impl Proxy {
 
     /// Serves one accepted client connection until it ends.
     /// `slots` are the `maxconn` slots the accept loop took before accepting.
-    pub async fn serve_conn(self: Arc<Self>, sock: TcpStream, peer: SocketAddr, local: SocketAddr, mut slots: Slots) {
-        let active = self.active.load_full();
-        let Some(&fi) = active.binds.get(&local) else {
+    pub async fn serve_conn(self: Arc<Self>, sock: TcpStream, peer: SocketAddr, local: SocketAddr, slots: Slots) {
+        // Boxed: the accept's state (PROXY header, TLS, TCP sessions) is gone before a plain
+        // HTTP connection waits, so a waiting or parked one holds only the wait's state.
+        let Some((sock, held, h2)) = Box::pin(self.open_conn(sock, peer, local, slots)).await else {
             return;
         };
+        let (local, born) = (held.cx.local, held.active.generation);
+        let deadline = tokio::time::Instant::now() + held.fe().timeouts.http_request;
+        // Most clients send at once; one that does not moves to the lot after a moment.
+        let lot_at = tokio::time::Instant::now() + lot::FRESH_GRACE;
+        match self.first_byte(&sock, local, deadline, born, Some(lot_at)).await {
+            Some(true) => {}
+            Some(false) => return,
+            None => {
+                let entry = lot::Entry {
+                    waiting: lot::Waiting::Fresh { sock, h2 },
+                    held,
+                    deadline,
+                    drain_grace: DRAIN_IDLE_GRACE,
+                };
+                let Err(lot::Entry { waiting: lot::Waiting::Fresh { sock, h2 }, held, .. }) = self.park(entry) else {
+                    return;
+                };
+                // The lot has closed (a stop): this task waits.
+                if self.first_byte(&sock, local, deadline, born, None).await == Some(true) {
+                    self.serve_fresh(sock, held, h2).await
+                }
+                return;
+            }
+        }
+        self.serve_fresh(sock, held, h2).await
+    }
+
+    /// Serves a plain connection whose first bytes came.
+    async fn serve_fresh(self: Arc<Self>, sock: TcpStream, held: Held, h2: bool) {
+        if h2 {
+            let cx = held.cx.clone();
+            return self.serve_http(sock, cx, held.http(true)).await;
+        }
+        let idle = H1Idle::new(sock, &held.cx, &held.http(false));
+        self.serve_h1_plain(idle, held).await
+    }
+
+    /// Serves a plain HTTP/1 connection in stretches (see `serve_h1`); between them it waits in
+    /// the lot, which holds it as a small struct and gives it a new task when its next request
+    /// comes. Once the lot has closed (a stop), this task waits itself.
+    async fn serve_h1_plain(self: Arc<Self>, mut idle: H1Idle<TcpStream>, mut held: Held) {
+        loop {
+            let stretch = {
+                let conn = held.http(false);
+                Box::pin(self.serve_h1_stretch(idle, &held.cx, &conn)).await
+            };
+            idle = match stretch {
+                Some(idle) => idle,
+                None => return,
+            };
+            tracing::debug!(client = %held.cx.peer, "idle HTTP/1 connection parked");
+            if idle.sock.has_unread() || idle.sock.get_ref().has_pending() {
+                continue;
+            }
+            let (deadline, drain_grace) = {
+                let t = &held.fe().timeouts;
+                // Parked means idle: nothing moves the deadline until the next byte.
+                let d = idle::deadline(&idle.activity.state(), t)
+                    .unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
+                (d, DRAIN_IDLE_GRACE.min(t.http_keep_alive))
+            };
+            let entry = lot::Entry { waiting: lot::Waiting::Parked(idle), held, deadline, drain_grace };
+            let Err(lot::Entry { waiting: lot::Waiting::Parked(back), held: back_held, .. }) = self.park(entry) else {
+                return;
+            };
+            (idle, held) = (back, back_held);
+            let conn = held.http(false);
+            if !self.unpark(&mut idle.sock, &held.cx, conn.born, conn.t, &idle.activity).await {
+                let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, idle.sock.shutdown()).await;
+                return;
+            }
+        }
+    }
+
+    /// Everything of a connection up to its HTTP exchanges: the PROXY header, the `tcp-request`
+    /// rules, TCP sessions and TLS connections to their end. A plain HTTP connection comes back
+    /// (with whether it speaks HTTP/2) to wait for its first byte.
+    async fn open_conn(
+        self: &Arc<Self>,
+        sock: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        mut slots: Slots,
+    ) -> Option<(TcpStream, Held, bool)> {
+        let active = self.active.load_full();
+        let &fi = active.binds.get(&local)?;
         let fe = &active.snap.frontends[fi];
         slots._session = Some(active.rt.frontends[fi].open_session());
         let _ = sock.set_nodelay(true);
-        let Some(bind) = fe.binds.iter().find(|b| b.addr == local).cloned() else {
-            return;
-        };
+        let bind = fe.binds.iter().find(|b| b.addr == local).cloned()?;
         // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
         // Boxed, so a connection without one carries none of the wait's state.
         let (peer, received) = if proxy_proto::expected(peer, local, fe, &bind, &**self.maps.store.load()) {
-            match Box::pin(proxy_proto::accept(&sock, peer, local, fe, &active, &self.drain)).await {
-                Some(got) => got,
-                None => return,
-            }
+            Box::pin(proxy_proto::accept(&sock, peer, local, fe, &active, &self.drain)).await?
         } else {
             (peer, None)
         };
@@ -327,14 +449,16 @@ impl Proxy {
             rules: tcp_rules::ConnState::default(),
             sess_vars: Default::default(),
             tls_info: Default::default(),
-            client: proxy_proto::ClientInfo { received, ..Default::default() },
+            client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
         });
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
-            return;
+            return None;
         }
-        let t = fe.timeouts;
+        // From here the session's end is `Held`'s drop, wherever the connection ends.
+        let held = Held { cx: cx.clone(), active: active.clone(), fi };
+        let t = &fe.timeouts;
         let fcnt = active.rt.frontends[fi].clone();
         let bufsize = active.snap.global.bufsize;
         match fe.mode {
@@ -350,7 +474,7 @@ impl Proxy {
                         let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
                         match tokio::time::timeout(t.client, accept).await {
                             Ok(Ok(stream)) => {
-                                let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                 if tcp_rules::session_allowed(fe, &active, &cx) {
                                     Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
@@ -377,7 +501,7 @@ impl Proxy {
                         match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
                             Ok(Ok(stream))
                                 if {
-                                    let _ = cx.tls_info.set(sample_ctx::TlsInfo::of(stream.get_ref().1));
+                                    let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
                                     proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                     !tcp_rules::session_allowed(fe, &active, &cx)
                                         || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
@@ -400,40 +524,32 @@ impl Proxy {
                 None => {
                     if tcp_rules::session_allowed(fe, &active, &cx)
                         && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
-                        && self.first_byte(&sock, cx.local, t.http_request, active.generation).await
                     {
-                        let conn = HttpConn { t, h2: bind.h2, born: active.generation, fcnt, bufsize };
-                        self.serve_http(sock, cx.clone(), conn).await
+                        return Some((sock, held, bind.h2));
                     }
                 }
             },
         }
-        // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
-        cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
-        // An HTTP connection closed before its first request still counts one on what the
-        // session tracks, as HAProxy's (aborted) request does.
-        if fe.mode == Mode::Http && cx.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            track::http_request(&active, &cx.rules.stk);
-        }
-        // The session ends: what it tracked is released (conn_cur).
-        cx.rules.stk.release();
+        drop(held);
+        None
     }
 
     /// Waits for the client's first byte before hyper's connection (its buffers and timers) is
     /// made, so a connection that has sent nothing costs only its socket and this task. False
     /// when it sent nothing within `timeout http-request`, or a stop or reload ends the wait.
+    /// None when `lot_at` came first (the connection is to move to the lot).
     async fn first_byte(
         &self,
         sock: &TcpStream,
         local: SocketAddr,
-        http_request: std::time::Duration,
+        deadline: tokio::time::Instant,
         born: u64,
-    ) -> bool {
+        lot_at: Option<tokio::time::Instant>,
+    ) -> Option<bool> {
         // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
         let mut byte = [0u8; 1];
         let readable = async { sock.peek(&mut byte).await.is_ok() };
-        let deadline = tokio::time::Instant::now() + http_request;
-        self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE).await
+        self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE, lot_at).await
     }
 
     /// HTTP/2 and HTTP/1 are separate boxed futures: one async fn for both would be as large
@@ -442,7 +558,7 @@ impl Proxy {
         &'a self,
         io: I,
         cx: Arc<ConnCtx>,
-        conn: HttpConn,
+        conn: HttpConn<'a>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -450,11 +566,12 @@ impl Proxy {
         if conn.h2 { Box::pin(self.serve_h2(io, cx, conn)) } else { Box::pin(self.serve_h1(io, cx, conn)) }
     }
 
-    async fn serve_h2<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    async fn serve_h2<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn<'_>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let HttpConn { t, born, fcnt, bufsize, .. } = conn;
+        let t = *t;
         let activity = idle::Activity::watching_stalls(cx.accepted.1);
         // HTTP/2 frames carry their own lengths: no HTTP/1 framing ambiguity to check, but
         // the head must fit `tune_bufsize` as an HTTP/1 head must.
@@ -487,17 +604,37 @@ impl Proxy {
         self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, None).await;
     }
 
-    async fn serve_h1<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn)
+    /// Serves an HTTP/1 connection: each stretch of requests in a boxed future (hyper's
+    /// connection and the futures around it), between which a parked connection holds only its
+    /// [`H1Idle`] and the wait for its next byte.
+    async fn serve_h1<I>(&self, io: I, cx: Arc<ConnCtx>, conn: HttpConn<'_>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let HttpConn { t, born, fcnt, bufsize, .. } = conn;
-        let activity = idle::Activity::new(cx.accepted.1);
-        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(bufsize)));
-        let watched = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt), activity.clone(), true);
-        // Outermost, so that bytes replayed after a park are not scanned twice.
-        let mut sock = park::Rewind::new(framing::Guard::new(watched, verdicts.clone()));
-        let upgrades = park::ManualUpgrade::default();
+        let mut idle = H1Idle::new(io, &cx, &conn);
+        loop {
+            idle = match Box::pin(self.serve_h1_stretch(idle, &cx, &conn)).await {
+                Some(idle) => idle,
+                None => return,
+            };
+            tracing::debug!(client = %cx.peer, "idle HTTP/1 connection parked");
+            if !idle.sock.has_unread()
+                && !idle.sock.get_ref().has_pending()
+                && !self.unpark(&mut idle.sock, &cx, conn.born, conn.t, &idle.activity).await
+            {
+                let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, idle.sock.shutdown()).await;
+                return;
+            }
+        }
+    }
+
+    /// One hyper connection over `idle`'s socket, until it parks (the socket comes back) or
+    /// the connection ends.
+    async fn serve_h1_stretch<I>(&self, idle: H1Idle<I>, cx: &Arc<ConnCtx>, conn: &HttpConn<'_>) -> Option<H1Idle<I>>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let H1Idle { sock, activity, verdicts, upgrades } = idle;
         let svc_cx = cx.clone();
         let svc_activity = activity.clone();
         let svc_upgrades = upgrades.clone();
@@ -530,35 +667,23 @@ impl Proxy {
                 Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take(), log)))
             })
         });
-        loop {
-            // Boxed, both: while parked the task keeps only what `unpark` needs, not room for
-            // hyper's connection and the futures around it.
-            // The builder is a temporary: a parked connection does not keep it.
-            let mut conn = Box::new(KeepIo(h1_builder(bufsize).serve_connection(TokioIo::new(sock), svc.clone())));
-            let run = self.run_conn(std::pin::Pin::new(&mut *conn), &cx, born, &t, &activity, Some(&verdicts));
-            let ended = Box::pin(run).await;
-            let parts = conn.0.into_parts();
-            sock = parts.io.into_inner();
-            sock.unread(parts.read_buf);
-            match ended {
-                Ended::Parked => tracing::debug!(client = %cx.peer, "idle HTTP/1 connection parked"),
-                Ended::Done { finished: true } => {
-                    // hyper let go after an upgrade, or after a last exchange (client's close,
-                    // `Connection: close`): the socket goes to the tunnel or is closed politely.
-                    if let Some(mut sock) = upgrades.hand_over(Box::new(sock)) {
-                        let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
-                    }
-                    return;
+        // The builder is a temporary: a parked connection does not keep it.
+        let mut hc = Box::new(KeepIo(h1_builder(conn.bufsize).serve_connection(TokioIo::new(sock), svc)));
+        let ended = self.run_conn(std::pin::Pin::new(&mut *hc), cx, conn.born, conn.t, &activity, Some(&verdicts)).await;
+        let parts = hc.0.into_parts();
+        let mut sock = parts.io.into_inner();
+        sock.unread(parts.read_buf);
+        match ended {
+            Ended::Parked => Some(H1Idle { sock, activity, verdicts, upgrades }),
+            Ended::Done { finished: true } => {
+                // hyper let go after an upgrade, or after a last exchange (client's close,
+                // `Connection: close`): the socket goes to the tunnel or is closed politely.
+                if let Some(mut sock) = upgrades.hand_over(Box::new(sock)) {
+                    let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
                 }
-                Ended::Done { finished: false } => return,
+                None
             }
-            if !sock.has_unread()
-                && !sock.get_mut().has_pending()
-                && !self.unpark(&mut sock, &cx, born, &t, &activity).await
-            {
-                let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, sock.shutdown()).await;
-                return;
-            }
+            Ended::Done { finished: false } => None,
         }
     }
 
@@ -583,7 +708,7 @@ impl Proxy {
         let deadline =
             idle::deadline(&activity.state(), t).unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
         let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
-        self.idle_wait(read, deadline, cx.local, born, grace).await
+        self.idle_wait(read, deadline, cx.local, born, grace, None).await == Some(true)
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -655,6 +780,27 @@ impl Proxy {
                 ended
             }
         }
+    }
+}
+
+/// An HTTP/1 client connection between two hyper connections: its socket (with the bytes
+/// hyper had read) and what outlives each hyper connection.
+struct H1Idle<I> {
+    sock: park::Rewind<framing::Guard<idle::Watch<io::StallGuard<I>>>>,
+    activity: Arc<idle::Activity>,
+    verdicts: Arc<framing::Verdicts>,
+    upgrades: park::ManualUpgrade,
+}
+
+impl<I> H1Idle<I> {
+    fn new(io: I, cx: &ConnCtx, conn: &HttpConn<'_>) -> Self {
+        let activity = idle::Activity::new(cx.accepted.1);
+        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(conn.bufsize)));
+        let watched =
+            idle::Watch::new(io::StallGuard::new(io, conn.t.client, conn.fcnt.clone()), activity.clone(), true);
+        // Outermost, so that bytes replayed after a park are not scanned twice.
+        let sock = park::Rewind::new(framing::Guard::new(watched, verdicts.clone()));
+        Self { sock, activity, verdicts, upgrades: park::ManualUpgrade::default() }
     }
 }
 

@@ -45,6 +45,10 @@ impl<T> Rewind<T> {
     pub fn get_mut(&mut self) -> &mut T {
         &mut self.inner
     }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
@@ -152,6 +156,7 @@ impl super::Proxy {
     /// socket, one timer and the proxy's shared wake meanwhile: false at `deadline`, at a reload
     /// that ends the connection (terminating, or its bind removed), or, once a stop began, when
     /// nothing came within `drain_grace` (a request already on its way is still answered).
+    /// None at `lot_at`, when the connection is to move to the lot (never once a stop began).
     pub(super) async fn idle_wait<F: std::future::Future<Output = bool>>(
         &self,
         ready: F,
@@ -159,9 +164,12 @@ impl super::Proxy {
         local: std::net::SocketAddr,
         born: u64,
         drain_grace: std::time::Duration,
-    ) -> bool {
+        lot_at: Option<tokio::time::Instant>,
+    ) -> Option<bool> {
         tokio::pin!(ready);
-        let sleep = tokio::time::sleep_until(deadline);
+        let mut end = deadline;
+        let mut lot_at = lot_at.filter(|l| *l < deadline);
+        let sleep = tokio::time::sleep_until(lot_at.unwrap_or(end));
         tokio::pin!(sleep);
         let mut draining = false;
         loop {
@@ -171,14 +179,16 @@ impl super::Proxy {
             wake.as_mut().enable();
             if !draining && *self.drain.borrow() {
                 draining = true;
-                sleep.as_mut().reset(deadline.min(tokio::time::Instant::now() + drain_grace));
+                lot_at = None;
+                end = deadline.min(tokio::time::Instant::now() + drain_grace);
+                sleep.as_mut().reset(end);
             }
             if self.reload_ends(born, local) {
-                return false;
+                return Some(false);
             }
             tokio::select! {
-                r = &mut ready => return r,
-                () = &mut sleep => return false,
+                r = &mut ready => return Some(r),
+                () = &mut sleep => return if lot_at.is_some() { None } else { Some(false) },
                 () = wake => {}
             }
         }
@@ -186,7 +196,7 @@ impl super::Proxy {
 
     /// A reload since generation `born` ends a connection on `local`: a terminating one, or one
     /// whose config no longer binds `local` (as [`super::Proxy::expiry`] without grace).
-    fn reload_ends(&self, born: u64, local: std::net::SocketAddr) -> bool {
+    pub(super) fn reload_ends(&self, born: u64, local: std::net::SocketAddr) -> bool {
         let ev = *self.reloads.borrow();
         ev.generation > born && (ev.terminate || !self.active.load().binds.contains_key(&local))
     }

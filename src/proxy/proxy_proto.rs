@@ -270,9 +270,10 @@ pub fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {
 /// and its TLS version and SNI (for `send-proxy-v2` options).
 #[derive(Debug, Default)]
 pub struct ClientInfo {
-    pub received: Option<Received>,
+    /// Boxed, both: every client connection holds a `ClientInfo`, few use it.
+    pub received: Option<Box<Received>>,
     /// TLS version name and SNI, set once the client's handshake is done.
-    pub tls: std::sync::OnceLock<(&'static str, Option<String>)>,
+    pub tls: std::sync::OnceLock<Box<(&'static str, Option<String>)>>,
 }
 
 impl ClientInfo {
@@ -357,7 +358,7 @@ pub async fn accept(
 /// Keeps the client's TLS version and SNI once its handshake is done.
 pub fn note_tls(info: &ClientInfo, conn: &rustls::ServerConnection) {
     let version = conn.protocol_version().map_or("TLS", tls_version_name);
-    let _ = info.tls.set((version, conn.server_name().map(str::to_string)));
+    let _ = info.tls.set(Box::new((version, conn.server_name().map(str::to_string))));
 }
 
 #[cfg(test)]
@@ -473,11 +474,11 @@ mod tests {
     #[test]
     fn a_forwarded_header_keeps_the_first_hop_destination_and_authority() {
         let info = ClientInfo {
-            received: Some(Received {
+            received: Some(Box::new(Received {
                 addrs: Some((sa("192.0.2.7:1"), sa("203.0.113.9:443"))),
                 authority: Some("app.example".into()),
                 ..Received::default()
-            }),
+            })),
             ..ClientInfo::default()
         };
         let bytes = info.header_for(

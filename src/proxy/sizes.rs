@@ -49,7 +49,7 @@ async fn what_an_idle_connection_holds() {
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;
-    let conn = HttpConn { t, h2: false, born: 1, fcnt: active.rt.frontends[0].clone(), bufsize: 16384 };
+    let conn = HttpConn { t: &t, h2: false, born: 1, fcnt: active.rt.frontends[0].clone(), bufsize: 16384 };
     let h1 = proxy.serve_h1(sock, cx.clone(), conn);
     let h1_size = size(&h1);
     drop(h1);
@@ -60,7 +60,7 @@ async fn what_an_idle_connection_holds() {
     let drained = size(&drained(&mut drain));
     let expiry = size(&proxy.expiry(1, |_| false, false));
     let idle_wait =
-        size(&proxy.idle_wait(std::future::ready(true), tokio::time::Instant::now(), addr, 1, DRAIN_IDLE_GRACE));
+        size(&proxy.idle_wait(std::future::ready(true), tokio::time::Instant::now(), addr, 1, DRAIN_IDLE_GRACE, None));
     let pool = Arc::new(pool::Pool::new(addr, None, false, std::time::Duration::from_secs(1)));
     let get = size(&pool.get(std::time::Duration::from_secs(1), upstream::Want::Any));
     let connect = size(&pool.connect_with(std::time::Duration::from_secs(1), None));
@@ -72,7 +72,7 @@ async fn what_an_idle_connection_holds() {
         "  of which tcp_rules::ConnState {} B, vars::VarStore {} B, OnceLock<TlsInfo> {} B, ClientInfo {} B, pool::Private {} B",
         std::mem::size_of::<tcp_rules::ConnState>(),
         std::mem::size_of::<vars::VarStore>(),
-        std::mem::size_of::<std::sync::OnceLock<sample_ctx::TlsInfo>>(),
+        std::mem::size_of::<std::sync::OnceLock<Box<sample_ctx::TlsInfo>>>(),
         std::mem::size_of::<proxy_proto::ClientInfo>(),
         std::mem::size_of::<pool::Private>()
     );
@@ -83,6 +83,8 @@ async fn what_an_idle_connection_holds() {
     );
     println!("Proxy::idle_wait (a parked or silent connection's wait) {idle_wait} B");
     println!("tokio Sleep {} B", std::mem::size_of::<tokio::time::Sleep>());
+    let entry = std::mem::size_of::<lot::Entry>();
+    println!("lot::Entry (an idle plain connection in the lot, besides ConnCtx and Activity) {entry} B");
     // Bounds a little above the debug build's sizes (release ones are smaller): a request's
     // future is moved into a box on every request, and a connection's task lives as long as it.
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
@@ -90,4 +92,5 @@ async fn what_an_idle_connection_holds() {
     assert!(h1_size <= 1536, "serve_h1 future {h1_size} B (1,880 while its idle wait held two watches and two timers)");
     // One timer and one shared wake: 752 B of timer and watch futures before (bench/README.md).
     assert!(idle_wait <= 512, "idle_wait future {idle_wait} B");
+    assert!(entry <= 320, "lot::Entry {entry} B");
 }

@@ -53,7 +53,7 @@ pub struct TcpCtx<'a> {
     pub dst: SocketAddr,
     pub tls_bind: bool,
     /// What the handshake settled (the connection's one record of it).
-    pub tls: &'a OnceLock<super::sample_ctx::TlsInfo>,
+    pub tls: &'a OnceLock<Box<super::sample_ctx::TlsInfo>>,
     pub state: &'a ConnState,
     pub buf: &'a [u8],
     pub active: &'a Active,
