@@ -669,7 +669,8 @@ impl Proxy {
         });
         // The builder is a temporary: a parked connection does not keep it.
         let mut hc = Box::new(KeepIo(h1_builder(conn.bufsize).serve_connection(TokioIo::new(sock), svc)));
-        let ended = self.run_conn(std::pin::Pin::new(&mut *hc), cx, conn.born, conn.t, &activity, Some(&verdicts)).await;
+        let ended =
+            self.run_conn(std::pin::Pin::new(&mut *hc), cx, conn.born, conn.t, &activity, Some(&verdicts)).await;
         let parts = hc.0.into_parts();
         let mut sock = parts.io.into_inner();
         sock.unread(parts.read_buf);
