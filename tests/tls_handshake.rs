@@ -4,9 +4,7 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 fn client(
     version: &'static rustls::SupportedProtocolVersion,
@@ -24,18 +22,7 @@ fn client(
 
 /// One GET over a new connection: the response and how the handshake went.
 fn get(cfg: &Arc<rustls::ClientConfig>, port: u16) -> Result<(String, rustls::HandshakeKind), String> {
-    let conn = rustls::ClientConnection::new(cfg.clone(), "localhost".try_into().unwrap()).unwrap();
-    let tcp = connect(port);
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    match s.read_to_end(&mut out) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    Ok((String::from_utf8_lossy(&out).to_string(), s.conn.handshake_kind().unwrap()))
+    https_get_kind(cfg.clone(), port)
 }
 
 #[test]

@@ -589,6 +589,11 @@ pub fn tag_server(tag: &'static str) -> (u16, Arc<std::sync::Mutex<Vec<Vec<u8>>>
 /// `GET / HTTP/1.0` over TLS with `cfg` (for `localhost`): the whole answer, or the handshake's
 /// or the connection's error. A close without close_notify after an answer is fine here.
 pub fn https_get_raw(cfg: Arc<rustls::ClientConfig>, port: u16) -> Result<String, String> {
+    https_get_kind(cfg, port).map(|(text, _)| text)
+}
+
+/// [`https_get_raw`], and whether the handshake was full or resumed.
+pub fn https_get_kind(cfg: Arc<rustls::ClientConfig>, port: u16) -> Result<(String, rustls::HandshakeKind), String> {
     let conn = rustls::ClientConnection::new(cfg, "localhost".try_into().unwrap()).unwrap();
     let tcp = connect(port);
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -600,7 +605,8 @@ pub fn https_get_raw(cfg: Arc<rustls::ClientConfig>, port: u16) -> Result<String
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
         Err(e) => return Err(e.to_string()),
     }
-    Ok(String::from_utf8_lossy(&out).to_string())
+    let kind = s.conn.handshake_kind().ok_or("the handshake did not complete")?;
+    Ok((String::from_utf8_lossy(&out).to_string(), kind))
 }
 
 /// Sends a real rustls ClientHello for `sni` and returns what comes back before the close
