@@ -161,8 +161,10 @@ users = [{ name = "alice", insecure_password = "secret" }]
 
     let r = get_h(port, "/secure/x?a=1", "");
     assert_eq!((r.status, r.header("location")), (301, Some("https://www.example.com/secure/x?a=1")));
+    assert_eq!(r.header("cache-control"), None, "a 301 may be cached, as in HAProxy");
     let r = get_h(port, "/moved/x?a=1", "");
     assert_eq!((r.status, r.header("location")), (302, Some("http://other.example/moved/x/")));
+    assert_eq!(r.header("cache-control"), Some("no-cache"), "HAProxy marks 302, 303 and 307 uncacheable");
     assert_eq!(r.header("set-cookie"), Some("SEEN=1; path=/;"));
     let r = get_h(port, "/go?to=there", "");
     assert_eq!(r.header("location"), Some("/to/there"));

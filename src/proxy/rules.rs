@@ -177,6 +177,10 @@ fn redirect(
         h.insert(header::LOCATION, v);
     }
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    // As HAProxy 2.6: a temporary redirect must not be cached (301 and 308 may be).
+    if matches!(code.as_u16(), 302 | 303 | 307) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     if let Some(c) = &opts.set_cookie
         && let Ok(v) = HeaderValue::from_str(&format!("{c}; path=/;"))
     {
