@@ -48,6 +48,13 @@ pub enum Verdict {
     TimedOut,
 }
 
+impl Verdict {
+    /// The service got the guard's stand-in for a head it refused, not the client's request.
+    pub fn stands_in(self) -> bool {
+        !matches!(self, Verdict::Ok | Verdict::BadBody)
+    }
+}
+
 /// Which limit a head past `limit` bytes broke: the request line's (414) when no line end
 /// appears within the limit, else the header section's (431).
 fn oversized(head: &[u8], limit: usize) -> Verdict {
@@ -106,8 +113,6 @@ enum Chunk {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
-    /// An upgrade was asked for (see [`Scanner::lenient`]); then the body framing given.
-    Upgrade(Box<State>),
     Head,
     Body(u64),
     Chunked(Chunk),
@@ -165,19 +170,23 @@ impl Out {
         if self.discard {
             return;
         }
-        let v =
-            self.segs.get_or_insert_with(|| if self.passed > 0 { vec![Seg::Fed(0..self.passed)] } else { Vec::new() });
-        v.push(s);
+        let passed = self.passed;
+        self.segs.get_or_insert_with(|| prefix(passed)).push(s);
     }
 
     /// None: all `len` bytes pass as they are.
     fn finish(self, len: usize) -> Option<Vec<Seg>> {
         match self.segs {
             None if self.passed == len => None,
-            None => Some(if self.passed > 0 { vec![Seg::Fed(0..self.passed)] } else { Vec::new() }),
+            None => Some(prefix(self.passed)),
             Some(v) => Some(v),
         }
     }
+}
+
+/// The segments of a read whose first `passed` bytes pass.
+fn prefix(passed: usize) -> Vec<Seg> {
+    if passed > 0 { vec![Seg::Fed(0..passed)] } else { Vec::new() }
 }
 
 /// Pure scanner: feed it bytes in any split, collect verdicts in request order.
@@ -221,7 +230,7 @@ impl Scanner {
     /// Judges `b` and says what of it may go on to hyper (None: all of it).
     pub fn feed(&mut self, b: &[u8]) -> Option<Vec<Seg>> {
         self.seen |= !b.is_empty();
-        let mut out = Out { segs: None, passed: 0, discard: self.lenient };
+        let mut out = Out { segs: None, passed: 0, discard: false };
         let mut i = 0;
         while i < b.len() {
             if self.lenient && !out.discard {
@@ -234,10 +243,6 @@ impl Scanner {
                     break;
                 }
                 State::Refused => break,
-                State::Upgrade(next) => {
-                    self.lenient = true;
-                    self.state = *next;
-                }
                 State::Head => i = self.head_bytes(b, i, &mut out),
                 State::Body(n) => {
                     let k = ((b.len() - i) as u64).min(n) as usize;
@@ -251,9 +256,6 @@ impl Scanner {
                     i += used;
                 }
             }
-        }
-        if self.lenient && out.segs.is_none() && out.passed == 0 {
-            return None;
         }
         out.finish(b.len())
     }
@@ -269,11 +271,13 @@ impl Scanner {
                 return i;
             }
             // The usual case: the whole head arrived in this read; judged in place, parsed once.
-            if let Some((end, ok)) = self.judge_whole(&b[i..]) {
-                if ok {
+            if let Parsed::Whole(end, j) = parse_head(&b[i..])
+                && end <= self.limit
+            {
+                if self.passes(j) {
                     out.pass(i..i + end);
                 } else {
-                    out.push(Seg::StandIn);
+                    self.refuse(b[i..i + end].to_vec(), out);
                 }
                 return i + end;
             }
@@ -284,36 +288,34 @@ impl Scanner {
         // A head can only end, or turn out unparseable, with a new line (re-parsing at every
         // byte of a slow head would cost its length squared).
         let parse = had == 0 || memchr::memchr(b'\n', &b[i..i + take]).is_some();
-        match if parse { parse_head(&self.head) } else { Parsed::Partial } {
-            Parsed::Whole(end, verdict, next) if end <= self.limit => {
+        let parsed = if parse { parse_head(&self.head) } else { Parsed::Partial };
+        match parsed {
+            Parsed::Whole(end, j) if end <= self.limit => {
                 self.head.truncate(end);
                 // Taken, not cleared: a kept-alive connection that goes idle should not keep a
                 // head's worth (up to `limit`) of capacity.
                 let head = std::mem::take(&mut self.head);
-                if self.record(verdict, next) {
+                if self.passes(j) {
                     out.push(Seg::Held(head));
                 } else {
-                    self.refused = Some(head);
-                    out.push(Seg::StandIn);
+                    self.refuse(head, out);
                 }
                 i + end - had
             }
             Parsed::Partial if self.head.len() <= self.limit => i + take,
-            Parsed::Whole(..) | Parsed::Partial => {
-                let v = oversized(&self.head, self.limit);
-                self.refused = Some(std::mem::take(&mut self.head));
-                self.record(v, State::Refused);
-                out.push(Seg::StandIn);
-                b.len()
-            }
-            Parsed::Refused(v) => {
-                self.refused = Some(std::mem::take(&mut self.head));
-                self.record(v, State::Refused);
-                out.push(Seg::StandIn);
+            refused => {
+                let v = match refused {
+                    Parsed::Refused(v) => v,
+                    _ => oversized(&self.head, self.limit),
+                };
+                self.verdicts.push_back(v);
+                let head = std::mem::take(&mut self.head);
+                self.refuse(head, out);
                 b.len()
             }
         }
     }
+
     /// Advances the chunked-body state by at most one step; returns bytes consumed.
     fn chunk(&mut self, c: Chunk, b: &[u8]) -> usize {
         // The verdict of this body's request is still queued when the head came in the same
@@ -393,26 +395,6 @@ impl Scanner {
         }
     }
 
-    /// Judges a head that starts `b` and ends within it, within the limit: its length and
-    /// whether it passed. Anything else (partial, unparseable, too large) is left to the general
-    /// path, so both give one verdict.
-    fn judge_whole(&mut self, b: &[u8]) -> Option<(usize, bool)> {
-        let mut hs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut []);
-        let Ok(httparse::Status::Complete(end)) = req.parse_with_uninit_headers(b, &mut hs) else {
-            return None;
-        };
-        if end > self.limit {
-            return None;
-        }
-        let (verdict, next) = verdict_of(&req);
-        let ok = self.record(verdict, next);
-        if !ok {
-            self.refused = Some(b[..end].to_vec());
-        }
-        Some((end, ok))
-    }
-
     /// `timeout http-request` ran out while waiting for a head: true when the client is to get
     /// a 408 (HAProxy's rule: a head had begun, or nothing came at all on a new connection
     /// unless `option http-ignore-probes`), which the service answers through the stand-in.
@@ -423,23 +405,29 @@ impl Scanner {
             return false;
         }
         self.head = Vec::new();
-        self.record(Verdict::TimedOut, State::Refused);
+        self.verdicts.push_back(Verdict::TimedOut);
+        self.state = State::Refused;
         true
     }
 
-    /// Queues a head's verdict; true when it passed.
-    fn record(&mut self, v: Verdict, next: State) -> bool {
-        let ok = v == Verdict::Ok;
-        self.state = match next {
-            _ if !ok => State::Refused,
-            State::Upgrade(next) => {
-                self.lenient = true;
-                *next
-            }
-            next => next,
-        };
-        self.verdicts.push_back(v);
+    /// Queues a complete head's verdict; true when it passed (what follows it is then read as
+    /// its body, and after an upgrade request, leniently).
+    fn passes(&mut self, j: Judged) -> bool {
+        let ok = j.verdict == Verdict::Ok;
+        self.verdicts.push_back(j.verdict);
+        if ok {
+            self.state = j.next;
+            self.lenient |= j.upgrade;
+        }
         ok
+    }
+
+    /// A head whose verdict (queued) refused it: its bytes are kept for `show errors`, hyper
+    /// gets the stand-in, and nothing more is judged.
+    fn refuse(&mut self, head: Vec<u8>, out: &mut Out) {
+        self.state = State::Refused;
+        self.refused = Some(head);
+        out.push(Seg::StandIn);
     }
 }
 
@@ -449,10 +437,18 @@ fn after_size_line(value: u64) -> Chunk {
     if value == 0 { Chunk::Trailer(0) } else { Chunk::Data(value) }
 }
 
+/// A complete head's verdict, the body framing that follows it, and whether it asks for an
+/// upgrade (WebSocket, `CONNECT`).
+struct Judged {
+    verdict: Verdict,
+    next: State,
+    upgrade: bool,
+}
+
 /// A head read so far, parsed.
 enum Parsed {
-    /// Complete: its length, its verdict and the body framing that follows it.
-    Whole(usize, Verdict, State),
+    /// Complete: its length and how it was judged.
+    Whole(usize, Judged),
     Partial,
     /// Not a request head, or one with too many fields.
     Refused(Verdict),
@@ -463,30 +459,29 @@ fn parse_head(head: &[u8]) -> Parsed {
     let mut hs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, &mut hs) {
-        Ok(httparse::Status::Complete(end)) => {
-            let (v, next) = verdict_of(&req);
-            Parsed::Whole(end, v, next)
-        }
+        Ok(httparse::Status::Complete(end)) => Parsed::Whole(end, judge(&req)),
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Err(httparse::Error::TooManyHeaders) => Parsed::Refused(Verdict::TooLarge),
         Err(_) => Parsed::Refused(Verdict::Bad("malformed request head")),
     }
 }
 
-/// The verdict for a completely parsed head and the body framing that follows it.
-fn verdict_of(req: &httparse::Request<'_, '_>) -> (Verdict, State) {
+/// Judges a completely parsed head, in one pass over its fields.
+fn judge(req: &httparse::Request<'_, '_>) -> Judged {
     let mut cl: Vec<&[u8]> = Vec::new();
     let mut te: Vec<&[u8]> = Vec::new();
+    let mut upgrade = req.method == Some("CONNECT");
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             cl.push(h.value);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             te.push(h.value);
+        } else if h.name.eq_ignore_ascii_case("upgrade") {
+            upgrade = true;
         }
     }
-    let (v, next) = framing_of(req, &cl, &te);
-    let upgrade = req.method == Some("CONNECT") || req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
-    if upgrade && v == Verdict::Ok { (v, State::Upgrade(Box::new(next))) } else { (v, next) }
+    let (verdict, next) = framing_of(req, &cl, &te);
+    Judged { verdict, next, upgrade }
 }
 
 /// The verdict from a head's framing fields.
@@ -523,33 +518,41 @@ pub struct Refused(pub Vec<u8>);
 
 /// Verdicts shared between the socket wrapper and the HTTP service of one connection.
 #[derive(Debug, Default)]
-pub struct Verdicts(Mutex<Scanner>, AtomicBool);
+pub struct Verdicts {
+    scanner: Mutex<Scanner>,
+    /// A 408 is due: the guard hands hyper its stand-in at the next read.
+    timed_out: AtomicBool,
+}
 
 impl Verdicts {
     /// Verdicts for heads of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self(Mutex::new(Scanner::new(limit)), AtomicBool::new(false))
+        Self { scanner: Mutex::new(Scanner::new(limit)), timed_out: AtomicBool::new(false) }
+    }
+
+    fn scanner(&self) -> std::sync::MutexGuard<'_, Scanner> {
+        self.scanner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `timeout http-request` ran out while hyper waits for a head: true when the guard is to
     /// hand hyper the stand-in of a 408 at its next read (see [`Scanner::time_out`]), so the
     /// caller keeps polling the connection for the answer.
     pub fn time_out(&self, ignore_probes: bool) -> bool {
-        let answer = self.0.lock().unwrap_or_else(|p| p.into_inner()).time_out(ignore_probes);
+        let answer = self.scanner().time_out(ignore_probes);
         if answer {
-            self.1.store(true, Relaxed);
+            self.timed_out.store(true, Relaxed);
         }
         answer
     }
 
     /// The verdict for the next request hyper hands to the service.
     pub fn next(&self) -> Verdict {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).verdicts.pop_front().unwrap_or(Verdict::Ok)
+        self.scanner().verdicts.pop_front().unwrap_or(Verdict::Ok)
     }
 
     /// The refused head's bytes, once (they go to the frontend's `show errors` capture).
     pub fn take_refused(&self) -> Option<Refused> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).refused.take().map(Refused)
+        self.scanner().refused.take().map(Refused)
     }
 }
 
@@ -577,8 +580,12 @@ impl<T> Guard<T> {
         !self.release.is_empty()
     }
 
-    /// Rebuilds what hyper gets from one read's bytes and the scanner's segments.
-    fn queue(&mut self, fresh: &[u8], segs: Vec<Seg>) {
+    /// Rebuilds what hyper gets from one read's bytes and the scanner's segments (none: all of them).
+    fn queue(&mut self, fresh: &[u8], segs: Option<Vec<Seg>>) {
+        let Some(segs) = segs else {
+            self.release = [&self.release[..], fresh].concat().into();
+            return;
+        };
         let mut out = Vec::new();
         for s in segs {
             match s {
@@ -614,8 +621,8 @@ impl<T: AsyncRead + Unpin> Guard<T> {
             if fresh.is_empty() {
                 return Poll::Ready(Ok(false));
             }
-            let segs = self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
-            self.queue(fresh, segs.unwrap_or_else(|| vec![Seg::Fed(0..fresh.len())]));
+            let segs = self.verdicts.scanner().feed(fresh);
+            self.queue(fresh, segs);
             return Poll::Ready(Ok(true));
         }
         let before = buf.filled().len();
@@ -624,8 +631,8 @@ impl<T: AsyncRead + Unpin> Guard<T> {
         if fresh.is_empty() {
             return Poll::Ready(Ok(false));
         }
-        let segs = self.verdicts.0.lock().unwrap_or_else(|p| p.into_inner()).feed(fresh);
-        if let Some(segs) = segs {
+        let segs = self.verdicts.scanner().feed(fresh);
+        if segs.is_some() {
             let fresh = fresh.to_vec();
             buf.set_filled(before);
             self.queue(&fresh, segs);
@@ -653,9 +660,9 @@ impl<T: AsyncRead + Unpin> Guard<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.verdicts.1.load(Relaxed) && !self.refused {
+        if self.verdicts.timed_out.load(Relaxed) && !self.refused {
             // A 408 is due (`Verdicts::time_out`): hyper reads its stand-in next.
-            self.verdicts.1.store(false, Relaxed);
+            self.verdicts.timed_out.store(false, Relaxed);
             self.release = [&self.release[..], STAND_IN].concat().into();
             self.refused = true;
         }
@@ -949,7 +956,7 @@ GET /b HTTP/1.1\nHost: a\n\n";
 
     #[test]
     fn heads_judged_in_place_get_the_verdict_of_the_general_path() {
-        // A whole head in one read is parsed once (`judge_whole`); `verdicts` compares that with
+        // A whole head in one read is judged in place (`head_bytes`); `verdicts` compares that with
         // the same bytes fed in pieces (the general path, which searches for CRLF CRLF first).
         // Heads the in-place path leaves alone: bare-LF endings, a CRLF CRLF only in a later
         // body, unparseable ones and pipelined mixtures.

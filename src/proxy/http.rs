@@ -225,7 +225,7 @@ pub async fn handle(
     let at = logs.then(tokio::time::Instant::now);
     let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages, at);
     // A refused head reached the service as the framing guard's stand-in: no request line to show.
-    let bad_request = !matches!(verdict, Verdict::Ok | Verdict::BadBody);
+    let bad_request = verdict.stands_in();
     if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
         let why = match verdict {
             Verdict::Bad(why) => why,

@@ -388,7 +388,7 @@ impl Proxy {
                 None => return,
             };
             tracing::debug!(client = %held.cx.peer, "idle HTTP/1 connection parked");
-            if idle.sock.has_unread() || idle.sock.get_ref().has_pending() {
+            if idle.has_input() {
                 continue;
             }
             let (deadline, drain_grace) = {
@@ -618,10 +618,7 @@ impl Proxy {
                 None => return,
             };
             tracing::debug!(client = %cx.peer, "idle HTTP/1 connection parked");
-            if !idle.sock.has_unread()
-                && !idle.sock.get_ref().has_pending()
-                && !self.unpark(&mut idle.sock, &cx, conn.born, conn.t, &idle.activity).await
-            {
+            if !idle.has_input() && !self.unpark(&mut idle.sock, &cx, conn.born, conn.t, &idle.activity).await {
                 let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, idle.sock.shutdown()).await;
                 return;
             }
@@ -646,7 +643,7 @@ impl Proxy {
             let head = svc_activity.head_start();
             let exchange = idle::Handover::new(svc_activity.begin());
             let mut req = req;
-            if !matches!(verdict, framing::Verdict::Ok | framing::Verdict::BadBody)
+            if verdict.stands_in()
                 && let Some(r) = svc_verdicts.take_refused()
             {
                 req.extensions_mut().insert(r);
@@ -802,6 +799,12 @@ impl<I> H1Idle<I> {
         // Outermost, so that bytes replayed after a park are not scanned twice.
         let sock = park::Rewind::new(framing::Guard::new(watched, verdicts.clone()));
         Self { sock, activity, verdicts, upgrades: park::ManualUpgrade::default() }
+    }
+
+    /// Bytes are already there for hyper (read back after hyper let go, or judged and waiting in
+    /// the framing guard): the connection is served again at once, without waiting.
+    fn has_input(&self) -> bool {
+        self.sock.has_unread() || self.sock.get_ref().has_pending()
     }
 }
 
