@@ -11,14 +11,14 @@ use std::time::SystemTime;
 pub struct Shown<'a> {
     pub proxy: &'a str,
     pub id: usize,
-    pub capture: &'a ErrorCapture,
+    pub capture: ErrorCapture,
 }
 
 /// The whole answer: HAProxy's header line, then each capture.
 pub fn render(now: SystemTime, total: u64, shown: &[Shown<'_>], buffer: usize) -> String {
     let mut out = format!("Total events captured on [{}] : {total}\n", accept_date(now));
     for s in shown {
-        let c = s.capture;
+        let c = &s.capture;
         out.push_str(" \n");
         let _ = writeln!(out, "[{}] frontend {} (#{}): invalid request", accept_date(c.at), s.proxy, s.id);
         let _ = writeln!(out, "  backend <NONE> (#-1), server <NONE> (#-1), event #{}, src {}", c.event, c.client);
@@ -72,7 +72,7 @@ mod tests {
         let text = render(
             UNIX_EPOCH + Duration::from_secs(1_765_000_001),
             4,
-            &[Shown { proxy: "fe", id: 2, capture: &c }],
+            &[Shown { proxy: "fe", id: 2, capture: c.clone() }],
             16384,
         );
         let want = concat!(
@@ -89,7 +89,7 @@ mod tests {
         assert_eq!(text, want);
         // A line longer than 64 bytes is cut into pieces.
         let long = ErrorCapture { bytes: vec![b'a'; 70], ..c };
-        let text = render(UNIX_EPOCH, 1, &[Shown { proxy: "fe", id: 1, capture: &long }], 100);
+        let text = render(UNIX_EPOCH, 1, &[Shown { proxy: "fe", id: 1, capture: long }], 100);
         assert!(text.ends_with(&format!("  00000  {}\n  00064  aaaaaa\n", "a".repeat(64))), "{text}");
     }
 }

@@ -635,32 +635,27 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         Command::Help => Reply::ok(HELP, json!({ "help": HELP.lines().collect::<Vec<_>>() })),
         Command::ShowErrors { proxy, response } => {
             let fes = &active.snap.frontends;
-            let wanted = |i: usize, name: &str| match &proxy {
-                None => true,
-                Some(p) => p == name || p.strip_prefix('#').unwrap_or(p).parse::<usize>() == Ok(i + 1),
-            };
-            if proxy.as_ref().is_some_and(|_| {
-                !fes.iter().enumerate().any(|(i, f)| wanted(i, &f.name))
-                    && active.snap.backend(proxy.as_deref().unwrap_or("")).is_none()
-            }) {
+            let picked: Vec<usize> = (0..fes.len())
+                .filter(|&i| match &proxy {
+                    None => true,
+                    Some(p) => *p == fes[i].name || p.strip_prefix('#').unwrap_or(p).parse::<usize>() == Ok(i + 1),
+                })
+                .collect();
+            if let Some(p) = &proxy
+                && picked.is_empty()
+                && active.snap.backend(p).is_none()
+            {
                 return Reply::error("No such proxy.");
             }
             // Only request heads are captured (lbha refuses no response for its head).
-            let captures: Vec<_> = if response {
-                Vec::new()
-            } else {
-                fes.iter()
-                    .enumerate()
-                    .filter(|(i, f)| wanted(*i, &f.name))
-                    .filter_map(|(i, f)| {
-                        let c = active.rt.frontends[i].last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
-                        Some((f.name.clone(), i + 1, c))
-                    })
-                    .collect()
-            };
-            let shown: Vec<_> = captures
-                .iter()
-                .map(|(n, id, c)| crate::control::errors::Shown { proxy: n, id: *id, capture: c })
+            let shown: Vec<_> = picked
+                .into_iter()
+                .filter(|_| !response)
+                .filter_map(|i| {
+                    let capture =
+                        active.rt.frontends[i].last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+                    Some(crate::control::errors::Shown { proxy: &fes[i].name, id: i + 1, capture: *capture })
+                })
                 .collect();
             let total = crate::state::ERROR_EVENTS.load(std::sync::atomic::Ordering::Relaxed);
             let text =
