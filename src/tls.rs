@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub mod cafile;
 pub mod certs;
+pub mod lines;
 pub mod ocsp;
 pub mod peer;
 pub mod policy;
@@ -129,6 +130,8 @@ pub struct BindTls {
     /// `crt-base`: where the relative certificate paths of `crt-list` lines are taken from (else
     /// the list's directory).
     pub crt_base: Option<PathBuf>,
+    /// `ca-base`: where relative `ca-file`/`crl-file` of `crt-list` lines are taken from.
+    pub ca_base: Option<PathBuf>,
 }
 
 /// A CA file's certificates, checked as trust anchors, and their DER (what the runtime API
@@ -149,15 +152,45 @@ fn ca_roots(ca: &Path) -> Result<(rustls::RootCertStore, Vec<Vec<u8>>), TlsError
     Ok((roots, ders))
 }
 
-/// The rustls server config of a bind, and the policy's warnings.
-pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
+/// What [`bind_config`] builds.
+pub type BindConfig = (Arc<ServerConfig>, Option<Arc<lines::PerLine>>, Vec<String>);
+
+/// The rustls server config of a bind, the configs of its `crt-list` lines with options (when
+/// any), and the policy's warnings.
+pub fn bind_config(o: &BindTls) -> Result<BindConfig, TlsError> {
     let mut entries = Vec::new();
     for crt in &o.crt {
         entries.extend(load_files(crt)?.into_iter().map(|(file, key)| certs::Entry::own(key, Some(file))));
     }
+    let mut groups = Vec::new();
     for list in &o.crt_list {
-        entries.extend(certs::load_crt_list(list, o.crt_base.as_deref())?);
+        entries.extend(certs::load_crt_list(list, o.crt_base.as_deref(), &mut groups)?);
     }
+    let resolver = Arc::new(certs::Resolver::new(entries, o.strict_sni));
+    store::register(&resolver);
+    if groups.is_empty() {
+        let (cfg, w) = server_for(o, resolver)?;
+        return Ok((cfg, None, w));
+    }
+    let group = |g| Arc::new(certs::GroupResolver { all: resolver.clone(), group: g });
+    let (base, mut warnings) = server_for(o, group(0))?;
+    let mut configs = vec![base.clone()];
+    for (i, g) in groups.iter().enumerate() {
+        let at = |e: String| TlsError::Ca { path: g.list.clone(), error: format!("line {}: {e}", g.line) };
+        let (lo, lw) = g.opts.over(o).map_err(at)?;
+        let (cfg, w) = server_for(&lo, group(i + 1)).map_err(|e| at(e.to_string()))?;
+        let fresh: Vec<String> = lw.into_iter().chain(w.into_iter().filter(|w| !warnings.contains(w))).collect();
+        warnings.extend(fresh.into_iter().map(|w| format!("{}: line {}: {w}", g.list.display(), g.line)));
+        configs.push(cfg);
+    }
+    Ok((base, Some(Arc::new(lines::PerLine { all: resolver, configs })), warnings))
+}
+
+/// One rustls server config: `o`'s policy, client verification and ALPN over `certs`.
+fn server_for(
+    o: &BindTls,
+    certs: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<(Arc<ServerConfig>, Vec<String>), TlsError> {
     let r = o.policy.resolve().map_err(TlsError::Policy)?;
     let provider = Arc::new(r.provider);
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -180,9 +213,7 @@ pub fn bind_config(o: &BindTls) -> Result<(Arc<ServerConfig>, Vec<String>), TlsE
             builder.with_client_cert_verifier(auth)
         }
     };
-    let resolver = Arc::new(certs::Resolver::new(entries, o.strict_sni));
-    store::register(&resolver);
-    let mut cfg = builder.with_cert_resolver(resolver);
+    let mut cfg = builder.with_cert_resolver(certs);
     cfg.alpn_protocols = o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.ignore_client_order = r.server_order;
     if let Some(s) = session_storage {

@@ -206,6 +206,8 @@ pub enum LogMode {
 pub struct Bind {
     pub addr: SocketAddr,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The configs of `crt-list` lines with `[options]`, chosen per handshake (`None`: `tls` serves all).
+    pub tls_lines: Option<Arc<crate::tls::lines::PerLine>>,
     /// Cleartext HTTP/2 with prior knowledge (`proto h2`).
     pub h2: bool,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.

@@ -911,10 +911,12 @@ fn parse_bind_line(
             return Err(format!("unsupported ALPN protocol {p:?} (h2, http/1.1)"));
         }
     }
+    let mut tls_lines = None;
     let tls = match (ssl, crt) {
         (true, crt) if crt.is_some() || tls_words.has_crt_list() => {
-            let (cfg, w) = tls_words.build(crt, alpn)?;
+            let (cfg, lines, w) = tls_words.build(crt, alpn)?;
             warnings.extend(w);
+            tls_lines = lines;
             Some(cfg)
         }
         (true, _) => return Err("`ssl` needs `crt FILE` or `crt-list FILE`".into()),
@@ -930,7 +932,7 @@ fn parse_bind_line(
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, h2, accept_proxy })
+    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.

@@ -471,7 +471,7 @@ impl Proxy {
                 // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
                     Box::pin(async {
-                        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(sock));
+                        let accept = Box::pin(crate::tls::lines::accept(tls, bind.tls_lines, sock));
                         match tokio::time::timeout(t.client, accept).await {
                             Ok(Ok(stream)) => {
                                 let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
@@ -497,8 +497,8 @@ impl Proxy {
                 // task of every connection of the frontend, plain ones and idle ones included.
                 Some(tls) => {
                     Box::pin(async {
-                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                        match tokio::time::timeout(t.http_request, Box::pin(acceptor.accept(sock))).await {
+                        let accept = crate::tls::lines::accept(tls, bind.tls_lines, sock);
+                        match tokio::time::timeout(t.http_request, Box::pin(accept)).await {
                             Ok(Ok(stream))
                                 if {
                                     let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));

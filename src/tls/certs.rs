@@ -22,12 +22,15 @@ pub struct Entry {
     pub file: Option<PathBuf>,
     /// The names came from `crt-list` filters, so a new certificate in the file keeps them.
     pub fixed_names: bool,
+    /// Which option set its handshakes use: 0 the bind's, n the n-th distinct `[options]` of
+    /// the bind's `crt-list` lines (see [`super::lines`]).
+    pub group: usize,
 }
 
 impl Entry {
     /// An entry serving the certificate's own names.
     pub fn own(key: Arc<CertifiedKey>, file: Option<PathBuf>) -> Entry {
-        Entry { names: cert_names(&key), key, negated: Vec::new(), file, fixed_names: false }
+        Entry { names: cert_names(&key), key, negated: Vec::new(), file, fixed_names: false, group: 0 }
     }
 }
 
@@ -67,16 +70,28 @@ fn fit(name: &str, sni: &str) -> u8 {
 
 impl Entry {
     fn fit(&self, sni: &str) -> u8 {
-        if self.negated.iter().any(|n| fit(n, sni) > 0) {
+        // `!*`: the line never matches by name, it is only a fallback (HAProxy's idiom).
+        if self.negated.iter().any(|n| n == "*" || fit(n, sni) > 0) {
             return 0;
         }
         self.names.iter().map(|n| fit(n, sni)).max().unwrap_or(0)
     }
 }
 
-/// One `crt-list` line: `FILE [[options]] [filter ...]`. Per-certificate options are refused
-/// (rustls takes one policy per bind); an empty `[]` is fine.
-pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+/// One line of a `crt-list` file: `FILE [[options ...]] [[!]filter ...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListLine {
+    /// 1-based, for errors.
+    pub line: usize,
+    pub file: PathBuf,
+    /// The words between `[` and `]` (bind ssl options for this certificate's handshakes).
+    pub options: Vec<String>,
+    /// Lower-case SNI filters, `!name` for negations.
+    pub filters: Vec<String>,
+}
+
+/// The lines of a `crt-list` file; relative certificate paths are taken from `base`.
+pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<ListLine>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -84,21 +99,23 @@ pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<(PathBuf, Vec<Strin
             continue;
         }
         let (file, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        if file.starts_with('[') {
+            return Err(format!("line {}: the certificate file comes first, then [options]", i + 1));
+        }
         let mut rest = rest.trim();
+        let mut options = Vec::new();
         if let Some(r) = rest.strip_prefix('[') {
             let Some((opts, after)) = r.split_once(']') else {
                 return Err(format!("line {}: `[` without `]`", i + 1));
             };
-            if !opts.trim().is_empty() {
-                return Err(format!(
-                    "line {}: per-certificate options [{}] are not supported yet (set them on the bind)",
-                    i + 1,
-                    opts.trim()
-                ));
-            }
+            options = opts.split_whitespace().map(str::to_string).collect();
             rest = after.trim();
         }
-        out.push((base.join(file), rest.split_whitespace().map(str::to_ascii_lowercase).collect()));
+        let filters: Vec<String> = rest.split_whitespace().map(str::to_ascii_lowercase).collect();
+        if let Some(f) = filters.iter().find(|f| f.contains(['[', ']'])) {
+            return Err(format!("line {}: {f:?}: options go in one [...] right after the certificate file", i + 1));
+        }
+        out.push(ListLine { line: i + 1, file: base.join(file), options, filters });
     }
     if out.is_empty() {
         return Err("no certificate listed".into());
@@ -107,21 +124,32 @@ pub fn parse_crt_list(text: &str, base: &Path) -> Result<Vec<(PathBuf, Vec<Strin
 }
 
 /// Entries for a `crt-list` file: each line's certificate with its filters (its own names when
-/// it has none).
-pub fn load_crt_list(path: &Path, crt_base: Option<&Path>) -> Result<Vec<Entry>, TlsError> {
+/// it has none). A line with `[options]` gets the group of its option set in `groups` (added
+/// when new), which the caller builds a config for.
+pub fn load_crt_list(
+    path: &Path,
+    crt_base: Option<&Path>,
+    groups: &mut Vec<super::lines::Group>,
+) -> Result<Vec<Entry>, TlsError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| TlsError::Read { path: path.to_path_buf(), error: e.to_string() })?;
     let base = crt_base.unwrap_or(path.parent().unwrap_or(Path::new(".")));
-    let lines = parse_crt_list(&text, base).map_err(|e| TlsError::Ca { path: path.to_path_buf(), error: e })?;
+    let located = |error: String| TlsError::Ca { path: path.to_path_buf(), error };
+    let lines = parse_crt_list(&text, base).map_err(located)?;
     let mut out = Vec::new();
-    for (file, filters) in lines {
-        for (file, key) in super::load_files(&file)? {
+    for l in lines {
+        let group = if l.options.is_empty() {
+            0
+        } else {
+            super::lines::group_of(groups, path, &l).map_err(|e| located(format!("line {}: {e}", l.line)))?
+        };
+        for (file, key) in super::load_files(&l.file)? {
             let (negated, names): (Vec<String>, Vec<String>) =
-                filters.iter().cloned().partition(|f| f.starts_with('!'));
+                l.filters.iter().cloned().partition(|f| f.starts_with('!'));
             let negated = negated.into_iter().map(|n| n[1..].to_string()).collect();
             let fixed_names = !names.is_empty();
             let names = if names.is_empty() { cert_names(&key) } else { names };
-            out.push(Entry { key, names, negated, file: Some(file), fixed_names });
+            out.push(Entry { key, names, negated, file: Some(file), fixed_names, group });
         }
     }
     Ok(out)
@@ -200,9 +228,27 @@ impl Resolver {
     /// default (first) certificate.
     pub fn pick(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
         let st = self.state.load();
+        self.choose(&st, sni, schemes, None).map(|i| st.entries[i].key.clone())
+    }
+
+    /// The option group of the entry [`Self::pick`] takes (`None`: none, so no handshake).
+    pub fn group_of(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<usize> {
+        let st = self.state.load();
+        self.choose(&st, sni, schemes, None).map(|i| st.entries[i].group)
+    }
+
+    /// The entry index a handshake gets; with `group`, only that group's entries (the same
+    /// choice as without when the group was [`Self::group_of`]'s, else the group's best).
+    fn choose(
+        &self,
+        st: &State,
+        sni: Option<&str>,
+        schemes: &[rustls::SignatureScheme],
+        group: Option<usize>,
+    ) -> Option<usize> {
         let entries = &st.entries;
-        let cands = sni.map(|s| Self::candidates_in(&st, s)).unwrap_or_else(|| Arc::from([]));
-        let pool: Vec<usize> = if cands.is_empty() && self.strict_sni {
+        let cands = sni.map(|s| Self::candidates_in(st, s)).unwrap_or_else(|| Arc::from([]));
+        let mut pool: Vec<usize> = if cands.is_empty() && self.strict_sni {
             return None;
         } else if cands.is_empty() {
             // No name matched: HAProxy's default certificate, with its same-name siblings.
@@ -211,16 +257,36 @@ impl Resolver {
         } else {
             cands.to_vec()
         };
-        pool.iter()
-            .find(|i| entries[**i].key.key.choose_scheme(schemes).is_some())
-            .or(pool.first())
-            .map(|i| entries[*i].key.clone())
+        if let Some(g) = group {
+            pool.retain(|i| entries[*i].group == g);
+            // Only when a `commit ssl cert` changed the names between the two choices.
+            if pool.is_empty() {
+                pool = (0..entries.len()).filter(|i| entries[*i].group == g).collect();
+            }
+        }
+        pool.iter().find(|i| entries[**i].key.key.choose_scheme(schemes).is_some()).or(pool.first()).copied()
     }
 }
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.pick(hello.server_name(), hello.signature_schemes())
+    }
+}
+
+/// The certificates of one option group of a bind: the config built for a `crt-list` line's
+/// options serves only that line's certificates, whatever a later choice would say.
+#[derive(Debug)]
+pub struct GroupResolver {
+    pub all: Arc<Resolver>,
+    pub group: usize,
+}
+
+impl ResolvesServerCert for GroupResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let st = self.all.state.load();
+        let i = self.all.choose(&st, hello.server_name(), hello.signature_schemes(), Some(self.group))?;
+        Some(st.entries[i].key.clone())
     }
 }
 
@@ -280,16 +346,48 @@ mod tests {
 
     #[test]
     fn crt_list_lines_and_filters() {
-        let l = parse_crt_list("# comment\n\na.pem\nb.pem [] *.example.org !secret.example.org\n", Path::new("/c"))
-            .unwrap();
-        assert_eq!(l[0], (PathBuf::from("/c/a.pem"), vec![]));
-        assert_eq!(l[1].1, ["*.example.org", "!secret.example.org"]);
-        assert!(parse_crt_list("a.pem [alpn h2] x\n", Path::new("/")).unwrap_err().contains("line 1"));
-        assert!(parse_crt_list("a.pem [alpn h2\n", Path::new("/")).is_err());
+        let l = parse_crt_list(
+            "# comment\n\na.pem\nb.pem [] *.example.org !Secret.example.org\n  c.pem [alpn h2,http/1.1 verify required ca-file ca.pem]\nd.pem [ssl-min-ver TLSv1.3] x.test\n",
+            Path::new("/c"),
+        )
+        .unwrap();
+        assert_eq!(l[0], ListLine { line: 3, file: PathBuf::from("/c/a.pem"), options: vec![], filters: vec![] });
+        assert_eq!((l[1].line, &l[1].options), (4, &Vec::<String>::new()));
+        assert_eq!(l[1].filters, ["*.example.org", "!secret.example.org"]);
+        assert_eq!(l[2].options, ["alpn", "h2,http/1.1", "verify", "required", "ca-file", "ca.pem"]);
+        assert!(l[2].filters.is_empty());
+        assert_eq!((l[3].line, l[3].options.len(), &l[3].filters[..]), (6, 2, &["x.test".to_string()][..]));
+        let e = parse_crt_list("a.pem\n\nb.pem [alpn h2\n", Path::new("/")).unwrap_err();
+        assert!(e.starts_with("line 3:") && e.contains("without `]`"), "{e}");
+        assert!(parse_crt_list("a.pem x.test [alpn h2]\n", Path::new("/")).unwrap_err().starts_with("line 1:"));
+        assert!(parse_crt_list("[alpn h2] a.pem\n", Path::new("/")).unwrap_err().starts_with("line 1:"));
         assert!(parse_crt_list("# none\n", Path::new("/")).is_err());
         let mut e = entry(&["x.example"], &rcgen::PKCS_ECDSA_P256_SHA256);
         e.names = vec!["*.example.org".into()];
         e.negated = vec!["secret.example.org".into()];
         assert_eq!((e.fit("www.example.org"), e.fit("secret.example.org")), (1, 0));
+        e.negated = vec!["*".into()];
+        assert_eq!(e.fit("www.example.org"), 0, "`!*`: a fallback only");
+    }
+
+    #[test]
+    fn groups_follow_the_chosen_entry() {
+        let ec = &rcgen::PKCS_ECDSA_P256_SHA256;
+        let rsa = &rcgen::PKCS_RSA_SHA256;
+        let mut e = vec![entry(&["a.test"], ec), entry(&["b.test"], ec), entry(&["b.test"], rsa)];
+        e[1].group = 1;
+        e[2].group = 2;
+        let r = Arc::new(Resolver::new(e, false));
+        let ec_only = [S::ECDSA_NISTP256_SHA256];
+        let rsa_only = [S::RSA_PSS_SHA256];
+        assert_eq!(r.group_of(Some("a.test"), &ec_only), Some(0));
+        assert_eq!(r.group_of(Some("b.test"), &ec_only), Some(1));
+        assert_eq!(r.group_of(Some("b.test"), &rsa_only), Some(2), "the key type chooses the line");
+        assert_eq!(r.group_of(Some("other.test"), &ec_only), Some(0), "the default's line");
+        let st = r.state.load();
+        assert_eq!(r.choose(&st, Some("b.test"), &ec_only, Some(2)), Some(2), "a group serves only its own");
+        assert_eq!(r.choose(&st, Some("b.test"), &rsa_only, Some(1)), Some(1));
+        let strict = Resolver::new(st.entries.clone(), true);
+        assert_eq!(strict.group_of(Some("other.test"), &ec_only), None);
     }
 }

@@ -98,6 +98,7 @@ pub(super) struct BindWords {
     crl_file: Option<PathBuf>,
     crt_list: Vec<PathBuf>,
     crt_base: Option<PathBuf>,
+    ca_base: Option<PathBuf>,
     strict_sni: bool,
     /// Words given, for "has no effect without ssl".
     pub seen: Vec<String>,
@@ -122,6 +123,7 @@ impl BindWords {
             "crt-list" => {
                 self.crt_list.push(bases.crt.join(val("a file")?));
                 self.crt_base = bases.crt_list_base();
+                self.ca_base = Some(bases.ca.clone());
             }
             "strict-sni" => self.strict_sni = true,
             "verify" => {
@@ -157,11 +159,7 @@ impl BindWords {
         !self.crt_list.is_empty()
     }
 
-    pub fn build(
-        self,
-        crt: Option<PathBuf>,
-        alpn: Vec<String>,
-    ) -> Result<(std::sync::Arc<rustls::ServerConfig>, Vec<String>), String> {
+    pub fn build(self, crt: Option<PathBuf>, alpn: Vec<String>) -> Result<crate::tls::BindConfig, String> {
         let verify = self.verify.unwrap_or_default();
         if verify != ClientVerify::None && self.ca_file.is_none() {
             return Err(
@@ -185,11 +183,12 @@ impl BindWords {
             ca_file: self.ca_file,
             crl_file: self.crl_file,
             crt_base: self.crt_base,
+            ca_base: self.ca_base,
             strict_sni: self.strict_sni,
         };
-        let (cfg, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
+        let (cfg, lines, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
         warnings.extend(w);
-        Ok((cfg, warnings))
+        Ok((cfg, lines, warnings))
     }
 }
 
