@@ -335,7 +335,8 @@ http_request = [{{ return = {{ status = 200, body = "ok" }} }}]
 fn crt_list_errors_name_the_file_and_line() {
     let dir = TempDir::new("tls-crt-list-err");
     let list = dir.write("list.txt", "missing.pem\n");
-    let opts = dir.write("opts.txt", "a.pem [alpn h2] a.test\n");
+    let opts = dir.write("opts.txt", "# npn\na.pem [npn h2] a.test\n");
+    let unknown = dir.write("unknown.txt", "\na.pem [alpn h2 no-tlsv12] a.test\n");
     let cfg = |f: &PathBuf| {
         format!(
             "[defaults]\nmode = \"http\"\n[[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:1 ssl crt-list {}\"]\nhttp_request = [{{ deny = {{}} }}]\n",
@@ -347,7 +348,150 @@ fn crt_list_errors_name_the_file_and_line() {
     assert!(err.contains("listen[0].bind[0]") && err.contains("missing.pem"), "{err}");
     let (code, err) = check(&dir, &cfg(&opts));
     assert_eq!(code, 1);
-    assert!(err.contains("opts.txt") && err.contains("line 1") && err.contains("not supported"), "{err}");
+    assert!(err.contains("opts.txt: line 2") && err.contains("`npn` is not supported"), "{err}");
+    let (code, err) = check(&dir, &cfg(&unknown));
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown.txt: line 2") && err.contains("unknown ssl keyword \"no-tlsv12\""), "{err}");
+    // A line asking for client certificates without any ca-file, on the line or the bind.
+    ck_pair(&dir, "a.pem", "a.test");
+    let noca = dir.write("noca.txt", "a.pem\na.pem [verify required] b.test\n");
+    let (code, err) = check(&dir, &cfg(&noca));
+    assert_eq!(code, 1);
+    assert!(err.contains("noca.txt: line 2") && err.contains("ca-file"), "{err}");
+}
+
+/// A self-signed rcgen certificate for `name`, written as one PEM file.
+fn ck_pair(dir: &TempDir, file: &str, name: &str) -> PathBuf {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    dir.write(file, &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()))
+}
+
+/// One HTTP/1.0 GET to `sni` (and `Host: host`) with rustls: the status and body (empty after
+/// an h2 handshake) and the ALPN protocol agreed, or the error.
+fn get_as(
+    port: u16,
+    sni: &str,
+    host: &str,
+    ca: &rustls_pki_types::CertificateDer<'static>,
+    client: Option<&PathBuf>,
+    tls12_only: bool,
+) -> Result<(String, Option<String>), String> {
+    use rustls_pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if tls12_only { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut cfg = match client {
+        Some(p) => {
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(p).unwrap().map(|c| c.unwrap()).collect();
+            b.with_client_auth_cert(certs, rustls_pki_types::PrivateKeyDer::from_pem_file(p).unwrap()).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), sni.to_string().try_into().unwrap()).unwrap();
+    let tcp = connect(port);
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.conn.complete_io(&mut s.sock).map_err(|e| e.to_string())?;
+    let alpn = s.conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).to_string());
+    if alpn.as_deref() == Some("h2") {
+        // The preface and empty SETTINGS: the server's SETTINGS back (or TLS 1.3's late alert).
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        return match s.read(&mut buf) {
+            Ok(n) if n >= 9 => Ok((String::new(), alpn)),
+            Ok(_) => Err("closed".into()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    s.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).unwrap_or("").to_string();
+    Ok((format!("{status} {}", text.split_once("\r\n\r\n").map_or("", |(_, b)| b)), alpn))
+}
+
+/// crt-list `[options]` hold for the handshakes that select their line only: ALPN, client
+/// certificates and the minimum version differ per name on one bind.
+#[test]
+fn crt_list_line_options_apply_per_certificate() {
+    let dir = TempDir::new("tls-crt-list-opts");
+    let ca = TestCa::new("Lines CA");
+    let leaf = |name: &str| {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&kp, &ca.issuer).unwrap();
+        format!("{}{}", c.pem(), kp.serialize_pem())
+    };
+    for (n, name) in
+        [("open", "open.test"), ("secure", "secure.test"), ("modern", "modern.test"), ("wild", "*.wild.test")]
+    {
+        dir.write(&format!("{n}.pem"), &leaf(name));
+    }
+    dir.write("ca.pem", &ca.pem);
+    let (cc, ck) = ca.leaf(Some("Acme"), "alice", 2, true, None);
+    let alice = dir.write("alice.pem", &format!("{cc}{ck}"));
+    dir.write(
+        "list.txt",
+        "open.pem [alpn http/1.1]\n\
+         secure.pem [verify required ca-file ca.pem alpn h2,http/1.1] secure.test\n\
+         modern.pem [ssl-min-ver TLSv1.3 alpn http/1.1] modern.test\n\
+         wild.pem [alpn http/1.1] *.wild.test !no.wild.test\n",
+    );
+    let p = free_port();
+    let body = "sni=%[ssl_fc_sni] used=%[ssl_c_used]";
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+[[listen]]
+name = "l"
+bind = ["127.0.0.1:{p} ssl crt-list list.txt alpn h2,http/1.1"]
+http_request = [
+  {{ deny = {{ status = 421 }}, if = "{{ hdr(host) -i secure.test }} !{{ ssl_c_used }}" }},
+  {{ return = {{ status = 200, content_type = "text/plain", lf_string = "{body}" }} }},
+]
+"#
+    );
+    let _l = Lbha::start_in(dir, &cfg, &[p]);
+    let ca = &ca.der;
+    // alpn: the open line offers HTTP/1.1 only, the secure line both (the bind's h2 is overridden).
+    let (b, alpn) = get_as(p, "open.test", "open.test", ca, None, false).unwrap();
+    assert_eq!((b.as_str(), alpn.as_deref()), ("200 sni=open.test used=0", Some("http/1.1")));
+    let (_, alpn) = get_as(p, "secure.test", "secure.test", ca, Some(&alice), false).unwrap();
+    assert_eq!(alpn.as_deref(), Some("h2"));
+    let (_, alpn) = get_as(p, "x.wild.test", "x.wild.test", ca, None, false).unwrap();
+    assert_eq!(alpn.as_deref(), Some("http/1.1"));
+    // verify required on one name: refused without a client certificate there, not elsewhere.
+    assert!(get_as(p, "secure.test", "secure.test", ca, None, false).is_err(), "no certificate, no session");
+    assert!(get_as(p, "secure.test", "secure.test", ca, None, true).is_err(), "TLS 1.2 too");
+    // No SNI match: the first line's certificate (open.test's, which this client refuses).
+    assert!(get_as(p, "other.test", "open.test", ca, None, false).unwrap_err().contains("not valid for name"));
+    // Choosing another SNI than the Host skips the secure line's check, as in HAProxy: a rule on
+    // the Host header closes that door.
+    let (b, _) = get_as(p, "open.test", "secure.test", ca, None, false).unwrap();
+    assert!(b.starts_with("421 "), "{b}");
+    let (_, alpn) = get_as(p, "secure.test", "secure.test", ca, Some(&alice), true).unwrap();
+    assert_eq!(alpn.as_deref(), Some("h2"), "TLS 1.2 with a certificate");
+    // ssl-min-ver TLSv1.3 on one line: a TLS 1.2 client is refused there, served elsewhere.
+    assert!(get_as(p, "modern.test", "modern.test", ca, None, true).is_err());
+    let (b, _) = get_as(p, "modern.test", "modern.test", ca, None, false).unwrap();
+    assert_eq!(b, "200 sni=modern.test used=0");
+    let (b, _) = get_as(p, "open.test", "open.test", ca, None, true).unwrap();
+    assert_eq!(b, "200 sni=open.test used=0");
+    // A negative filter: no.wild.test is not the wild line's, so the default (open) one answers.
+    assert!(get_as(p, "no.wild.test", "no.wild.test", ca, None, false).unwrap_err().contains("not valid for name"));
 }
 
 /// A reload reads the certificate files again: a renewed certificate is served without a restart.
