@@ -422,17 +422,20 @@ fn get_as(
     Ok((format!("{status} {}", text.split_once("\r\n\r\n").map_or("", |(_, b)| b)), alpn))
 }
 
+/// A server certificate for `name` signed by `ca`, with its key, as PEM.
+fn signed_leaf(ca: &TestCa, name: &str) -> String {
+    let kp = rcgen::KeyPair::generate().unwrap();
+    let c = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&kp, &ca.issuer).unwrap();
+    format!("{}{}", c.pem(), kp.serialize_pem())
+}
+
 /// crt-list `[options]` hold for the handshakes that select their line only: ALPN, client
 /// certificates and the minimum version differ per name on one bind.
 #[test]
 fn crt_list_line_options_apply_per_certificate() {
     let dir = TempDir::new("tls-crt-list-opts");
     let ca = TestCa::new("Lines CA");
-    let leaf = |name: &str| {
-        let kp = rcgen::KeyPair::generate().unwrap();
-        let c = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&kp, &ca.issuer).unwrap();
-        format!("{}{}", c.pem(), kp.serialize_pem())
-    };
+    let leaf = |name: &str| signed_leaf(&ca, name);
     for (n, name) in
         [("open", "open.test"), ("secure", "secure.test"), ("modern", "modern.test"), ("wild", "*.wild.test")]
     {
@@ -448,6 +451,7 @@ fn crt_list_line_options_apply_per_certificate() {
          modern.pem [ssl-min-ver TLSv1.3 alpn http/1.1] modern.test\n\
          wild.pem [alpn http/1.1] *.wild.test !no.wild.test\n",
     );
+    let secure = dir.0.join("secure.pem").display().to_string();
     let p = free_port();
     let body = "sni=%[ssl_fc_sni] used=%[ssl_c_used]";
     let cfg = format!(
@@ -459,12 +463,12 @@ timeout = {{ connect = "1s", client = "5s", server = "5s" }}
 name = "l"
 bind = ["127.0.0.1:{p} ssl crt-list list.txt alpn h2,http/1.1"]
 http_request = [
-  {{ deny = {{ status = 421 }}, if = "{{ hdr(host) -i secure.test }} !{{ ssl_c_used }}" }},
+  {{ deny = {{ status = 421 }}, if = "{{ req.hdr(host),field(1,:) -i secure.test }} !{{ ssl_c_used }}" }},
   {{ return = {{ status = 200, content_type = "text/plain", lf_string = "{body}" }} }},
 ]
 "#
     );
-    let _l = Lbha::start_in(dir, &cfg, &[p]);
+    let l = Lbha::start_in(dir, &cfg, &[p]);
     let ca = &ca.der;
     // alpn: the open line offers HTTP/1.1 only, the secure line both (the bind's h2 is overridden).
     let (b, alpn) = get_as(p, "open.test", "open.test", ca, None, false).unwrap();
@@ -480,8 +484,10 @@ http_request = [
     assert!(get_as(p, "other.test", "open.test", ca, None, false).unwrap_err().contains("not valid for name"));
     // Choosing another SNI than the Host skips the secure line's check, as in HAProxy: a rule on
     // the Host header closes that door.
-    let (b, _) = get_as(p, "open.test", "secure.test", ca, None, false).unwrap();
-    assert!(b.starts_with("421 "), "{b}");
+    for host in ["secure.test", "SECURE.test:443"] {
+        let (b, _) = get_as(p, "open.test", host, ca, None, false).unwrap();
+        assert!(b.starts_with("421 "), "{host}: {b}");
+    }
     let (_, alpn) = get_as(p, "secure.test", "secure.test", ca, Some(&alice), true).unwrap();
     assert_eq!(alpn.as_deref(), Some("h2"), "TLS 1.2 with a certificate");
     // ssl-min-ver TLSv1.3 on one line: a TLS 1.2 client is refused there, served elsewhere.
@@ -492,6 +498,17 @@ http_request = [
     assert_eq!(b, "200 sni=open.test used=0");
     // A negative filter: no.wild.test is not the wild line's, so the default (open) one answers.
     assert!(get_as(p, "no.wild.test", "no.wild.test", ca, None, false).unwrap_err().contains("not valid for name"));
+    // `set ssl cert` + `commit` on a line's certificate: served at once, with the line's options.
+    let ca2 = TestCa::new("Rotated CA");
+    let mut cmd = vec![format!("set ssl cert {secure} <<")];
+    cmd.extend(signed_leaf(&ca2, "secure.test").lines().map(str::to_string));
+    cmd.extend([String::new(), format!("commit ssl cert {secure}")]);
+    let out = l.ctl(&cmd.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("Success!"), "{out}");
+    let (_, alpn) = get_as(p, "secure.test", "secure.test", &ca2.der, Some(&alice), false).unwrap();
+    assert_eq!(alpn.as_deref(), Some("h2"));
+    assert!(get_as(p, "secure.test", "secure.test", &ca2.der, None, false).is_err(), "still verify required");
+    assert!(get_as(p, "open.test", "open.test", ca, None, false).is_ok(), "the other lines unchanged");
 }
 
 /// A reload reads the certificate files again: a renewed certificate is served without a restart.

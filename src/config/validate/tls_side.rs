@@ -187,6 +187,10 @@ impl BindWords {
             strict_sni: self.strict_sni,
         };
         let (cfg, lines, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
+        if lines.is_some() {
+            // `crt-list` lines with `verify` use the bind's files (their own warnings are theirs).
+            warnings.retain(|w| !w.starts_with("ca-file:") && !w.starts_with("crl-file:"));
+        }
         warnings.extend(w);
         Ok((cfg, lines, warnings))
     }
