@@ -382,4 +382,36 @@ mod tests {
         assert_eq!(default.cert, r.pick(Some("default.example"), &any).unwrap().cert, "the first is the default");
         std::fs::remove_dir_all(&d).unwrap();
     }
+
+    #[test]
+    fn crt_list_options_build_one_config_per_set_with_located_errors() {
+        let d = tmp("lines");
+        write_pair(&d, "a.pem", &["a.example"]);
+        write_pair(&d, "b.pem", &["b.example"]);
+        let list = d.join("list.txt");
+        let build = |text: &str| {
+            std::fs::write(&list, text).unwrap();
+            bind_config(&BindTls { crt_list: vec![list.clone()], alpn: vec!["http/1.1".into()], ..Default::default() })
+        };
+        let (_, lines, w) = build("a.pem\nb.pem [alpn h2]\n").unwrap();
+        let lines = lines.unwrap();
+        assert_eq!(lines.configs.len(), 2);
+        assert_eq!(lines.configs[1].alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(lines.configs[0].alpn_protocols, [b"http/1.1".to_vec()], "the bind's own");
+        assert!(w.is_empty(), "{w:?}");
+        let (_, lines, w) = build(
+            "a.pem [ciphers AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256]\nb.pem [alpn h2] b.example\nb.pem [alpn h2]\n",
+        )
+        .unwrap();
+        assert_eq!(lines.unwrap().configs.len(), 3, "equal option sets share a config");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("list.txt: line 1: ciphers") && w[0].contains("AES128-SHA"), "{w:?}");
+        let e = build("a.pem\n\nb.pem [ssl-max-ver TLSv1.1]\n").err().unwrap().to_string();
+        assert!(e.contains("list.txt: line 3: ssl-max-ver TLSv1.1"), "{e}");
+        let e = build("a.pem [ca-file nope.pem verify required]\n").err().unwrap().to_string();
+        assert!(e.contains("list.txt: line 1") && e.contains("nope.pem"), "{e}");
+        let (_, lines, _) = build("a.pem []\nb.pem\n").unwrap();
+        assert!(lines.is_none(), "no options: the one-config path");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
