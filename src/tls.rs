@@ -132,6 +132,8 @@ pub struct BindTls {
     pub crt_base: Option<PathBuf>,
     /// `ca-base`: where relative `ca-file`/`crl-file` of `crt-list` lines are taken from.
     pub ca_base: Option<PathBuf>,
+    /// `no-ca-names`: no CA names in the request for a client certificate.
+    pub no_ca_names: bool,
 }
 
 /// A CA file's certificates, checked as trust anchors, and their DER (what the runtime API
@@ -209,6 +211,9 @@ fn server_for(
             // Swappable by `commit ssl ca-file|crl-file`; it also keeps the sessions.
             let auth = cafile::ClientAuth::new(ca, roots, crl, v == ClientVerify::Optional, provider)
                 .map_err(TlsError::Rustls)?;
+            if o.no_ca_names {
+                auth.hide_ca_names();
+            }
             session_storage = Some(auth.clone() as Arc<dyn rustls::server::StoresServerSessions>);
             builder.with_client_cert_verifier(auth)
         }

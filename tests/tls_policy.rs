@@ -436,9 +436,15 @@ fn crt_list_line_options_apply_per_certificate() {
     let dir = TempDir::new("tls-crt-list-opts");
     let ca = TestCa::new("Lines CA");
     let leaf = |name: &str| signed_leaf(&ca, name);
-    for (n, name) in
-        [("open", "open.test"), ("secure", "secure.test"), ("modern", "modern.test"), ("wild", "*.wild.test")]
-    {
+    require_tool("openssl", "openssl");
+    let names = [
+        ("open", "open.test"),
+        ("secure", "secure.test"),
+        ("modern", "modern.test"),
+        ("wild", "*.wild.test"),
+        ("hidden", "hidden.test"),
+    ];
+    for (n, name) in names {
         dir.write(&format!("{n}.pem"), &leaf(name));
     }
     dir.write("ca.pem", &ca.pem);
@@ -449,7 +455,8 @@ fn crt_list_line_options_apply_per_certificate() {
         "open.pem [alpn http/1.1]\n\
          secure.pem [verify required ca-file ca.pem alpn h2,http/1.1] secure.test\n\
          modern.pem [ssl-min-ver TLSv1.3 alpn http/1.1] modern.test\n\
-         wild.pem [alpn http/1.1] *.wild.test !no.wild.test\n",
+         wild.pem [alpn http/1.1] *.wild.test !no.wild.test\n\
+         hidden.pem [verify optional ca-file ca.pem no-ca-names]\n",
     );
     let secure = dir.0.join("secure.pem").display().to_string();
     let p = free_port();
@@ -498,6 +505,14 @@ http_request = [
     assert_eq!(b, "200 sni=open.test used=0");
     // A negative filter: no.wild.test is not the wild line's, so the default (open) one answers.
     assert!(get_as(p, "no.wild.test", "no.wild.test", ca, None, false).unwrap_err().contains("not valid for name"));
+    // no-ca-names on one line: its request for a client certificate names no CA.
+    let named = s_client_text(p, "secure.test", &[]);
+    assert!(named.contains("Acceptable client certificate CA names\nCN = Lines CA"), "{named}");
+    let hidden = s_client_text(p, "hidden.test", &[]);
+    assert!(
+        hidden.contains("No client certificate CA names sent") && !hidden.contains("Lines CA\nRequested"),
+        "{hidden}"
+    );
     // `set ssl cert` + `commit` on a line's certificate: served at once, with the line's options.
     let ca2 = TestCa::new("Rotated CA");
     let mut cmd = vec![format!("set ssl cert {secure} <<")];

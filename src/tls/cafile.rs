@@ -72,6 +72,8 @@ pub struct ClientAuth {
     live: ArcSwap<Live>,
     /// Sessions resumed without a certificate check: dropped with the trust they were made under.
     sessions: ArcSwap<ServerSessionMemoryCache>,
+    /// `no-ca-names`: the CertificateRequest names no CA.
+    no_ca_names: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -120,9 +122,15 @@ impl ClientAuth {
             provider,
             live: ArcSwap::from_pointee(live),
             sessions: ArcSwap::new(ServerSessionMemoryCache::new(256)),
+            no_ca_names: Default::default(),
         });
         global().register(&a);
         Ok(a)
+    }
+
+    /// HAProxy's `no-ca-names`: clients are not told which CAs are accepted (set once, at load).
+    pub fn hide_ca_names(&self) {
+        self.no_ca_names.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn uses(&self, kind: Kind, file: &Path) -> bool {
@@ -164,6 +172,9 @@ impl ClientCertVerifier for ClientAuth {
         !self.optional
     }
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        if self.no_ca_names.load(std::sync::atomic::Ordering::Relaxed) {
+            return &[];
+        }
         self.live.load().hints
     }
     fn verify_client_cert(

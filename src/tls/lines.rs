@@ -25,10 +25,12 @@ pub struct LineOpts {
     pub crl_file: Option<String>,
     /// Policy words with their values (`ciphers`, `ssl-min-ver`, ...), in order.
     pub policy: Vec<(String, String)>,
+    pub no_ca_names: bool,
 }
 
 /// What HAProxy 2.6 accepts between the brackets, for the error on anything else.
-const KNOWN: &str = "alpn, ca-file, ciphers, ciphersuites, crl-file, curves, ecdhe, ssl-min-ver, ssl-max-ver, verify";
+const KNOWN: &str =
+    "alpn, ca-file, ciphers, ciphersuites, crl-file, curves, ecdhe, no-ca-names, ssl-min-ver, ssl-max-ver, verify";
 
 impl LineOpts {
     /// The words between `[` and `]`. HAProxy's own list: other bind options (`no-tlsv12`,
@@ -66,7 +68,8 @@ impl LineOpts {
                 "npn" => {
                     return Err("`npn` is not supported by lbha: rustls has no NPN (use `alpn`, which every current client speaks)".into());
                 }
-                "allow-0rtt" | "ca-verify-file" | "no-ca-names" => {
+                "no-ca-names" => o.no_ca_names = true,
+                "allow-0rtt" | "ca-verify-file" => {
                     return Err(format!("`{w}` is not supported by lbha yet (neither on a bind)"));
                 }
                 other => return Err(format!("unknown ssl keyword {other:?} in [...] (a crt-list line takes {KNOWN})")),
@@ -91,6 +94,7 @@ impl LineOpts {
         if let Some(c) = &self.crl_file {
             o.crl_file = Some(base.join(c));
         }
+        o.no_ca_names |= self.no_ca_names;
         for (w, v) in &self.policy {
             let mut once = Some(v.clone());
             o.policy.apply(w, &mut || once.take())?;
@@ -184,6 +188,7 @@ mod tests {
         assert_eq!(o.policy, [("ssl-min-ver".to_string(), "TLSv1.3".to_string())]);
         assert!(LineOpts::parse(&words("npn h2")).unwrap_err().contains("NPN"));
         assert!(LineOpts::parse(&words("allow-0rtt")).unwrap_err().contains("not supported"));
+        assert!(LineOpts::parse(&words("no-ca-names")).unwrap().no_ca_names);
         let e = LineOpts::parse(&words("no-tlsv12")).unwrap_err();
         assert!(e.starts_with("unknown ssl keyword \"no-tlsv12\""), "HAProxy refuses it too: {e}");
         assert!(LineOpts::parse(&words("verify sometimes")).unwrap_err().contains("sometimes"));

@@ -100,6 +100,7 @@ pub(super) struct BindWords {
     crt_base: Option<PathBuf>,
     ca_base: Option<PathBuf>,
     strict_sni: bool,
+    no_ca_names: bool,
     /// Words given, for "has no effect without ssl".
     pub seen: Vec<String>,
 }
@@ -126,6 +127,7 @@ impl BindWords {
                 self.ca_base = Some(bases.ca.clone());
             }
             "strict-sni" => self.strict_sni = true,
+            "no-ca-names" => self.no_ca_names = true,
             "verify" => {
                 self.verify = Some(match val("none, optional or required")?.as_str() {
                     "none" => ClientVerify::None,
@@ -185,6 +187,7 @@ impl BindWords {
             crt_base: self.crt_base,
             ca_base: self.ca_base,
             strict_sni: self.strict_sni,
+            no_ca_names: self.no_ca_names,
         };
         let (cfg, lines, w) = crate::tls::bind_config(&o).map_err(|e| e.to_string())?;
         if lines.is_some() {
@@ -419,6 +422,7 @@ mod tests {
         assert!(words("verify sometimes").unwrap_err().contains("sometimes"));
         assert!(words("ca-ignore-err all").unwrap_err().contains("not supported"));
         assert!(words("crt-list l.txt").unwrap().has_crt_list());
+        assert!(words("no-ca-names").unwrap().no_ca_names);
         assert!(words("verify").unwrap_err().contains("`verify` needs"));
         assert!(words("maxconn 10").unwrap_err().contains("not a TLS word"));
         let e = words("verify required").unwrap().build(Some("/nonexistent.pem".into()), vec![]).unwrap_err();

@@ -529,7 +529,8 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 | "force-tlsv13"
                 | "no-tls-tickets"
                 | "prefer-client-ciphers"
-                | "strict-sni",
+                | "strict-sni"
+                | "no-ca-names",
                 _,
             ) => {
                 kept.push(w.to_string());

@@ -627,14 +627,16 @@ fn tls_defaults_and_server_policy() {
 #[test]
 fn ca_base_and_crt_base_keep_relative_paths_for_lbha_to_resolve() {
     let c = conv(
-        "global\n  ca-base /etc/ssl/certs\n  crt-base private\nfrontend fe\n  mode http\n  bind :443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional\n  default_backend be\nbackend be\n  server a 127.0.0.1:443 ssl ca-file ca.pem crt client.pem\n",
+        "global\n  ca-base /etc/ssl/certs\n  crt-base private\nfrontend fe\n  mode http\n  bind :443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional no-ca-names\n  default_backend be\nbackend be\n  server a 127.0.0.1:443 ssl ca-file ca.pem crt client.pem\n",
     );
     let t = table(&c);
     assert_eq!(t["global"]["ca_base"].as_str(), Some("/etc/ssl/certs"));
     assert_eq!(t["global"]["crt_base"].as_str(), Some("./private"));
     assert_eq!(
         t["frontend"][0]["bind"][0].as_str(),
-        Some("*:443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional")
+        Some(
+            "*:443 ssl crt site.pem crt-list list.txt ca-file ca.pem crl-file /abs/crl.pem verify optional no-ca-names"
+        )
     );
     let a = &t["backend"][0]["servers"][0];
     assert_eq!((a["ca_file"].as_str(), a["crt"].as_str()), (Some("ca.pem"), Some("client.pem")));
