@@ -395,6 +395,10 @@ async fn serve_picking(
     let be = &active.snap.backends[bi];
     // As HAProxy: the request counts in the backend's sessions (`be_conn`) once assigned to it.
     let backend_session = active.rt.backends[bi].counters.open_session();
+    if !super::tcp_rules::http_backend(be, &req, &t) {
+        active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
+        return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
+    }
     if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);

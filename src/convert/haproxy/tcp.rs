@@ -37,6 +37,10 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         }
     }
     let set = d.arg(1).unwrap_or_default();
+    if !response && set != "content" && st.kind == super::proxy::ProxyKind::Backend {
+        cx.error(d, format!("tcp-request {set} is not allowed in a backend (not a frontend), as in HAProxy"));
+        return;
+    }
     let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
     let mut action = d.args[2..end].join(" ");
     // `capture SAMPLE len N` declares a request slot where HAProxy does, among `capture request
