@@ -179,7 +179,7 @@ use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
         "missing.map",
         "nbsrv: no such backend `typo`",
         "frontend[0].tcp_request[4].if",
-        "this fetch is not supported in tcp-request content rules yet",
+        "be_conn: no such backend `x`",
     ] {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
@@ -270,7 +270,8 @@ fn http_frontends_take_connection_and_content_rules() {
 }
 
 /// In mode http, `tcp-request connection|session|content set-var(sess.NAME)` sets the
-/// connection's session variable, which every HTTP request on it reads; other scopes are refused.
+/// connection's session variable, which every HTTP request on it reads; `proc` is the
+/// process's; other scopes are refused.
 #[test]
 fn http_frontends_see_session_variables_of_tcp_rules() {
     let be = Backend::start("web");
@@ -295,5 +296,5 @@ fn http_frontends_see_session_variables_of_tcp_rules() {
     let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` scope only"), "{err}");
+    assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` and `proc` scopes only"), "{err}");
 }

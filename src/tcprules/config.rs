@@ -196,6 +196,18 @@ impl Walk<'_, '_> {
     /// Reports why a rule at this stage cannot read `f`, or warns as HAProxy does when it
     /// reads what an HTTP request never gives.
     fn check(&mut self, f: &Fetch, stage: Stage, path: &FieldPath, text: &str) {
+        let named = match f {
+            Fetch::Nbsrv(Some(b)) => Some(("nbsrv", b)),
+            Fetch::BeConn(Some(b)) => Some(("be_conn", b)),
+            Fetch::Connslots(Some(b)) => Some(("connslots", b)),
+            Fetch::SrvIsUp { backend: Some(b), .. } => Some(("srv_is_up", b)),
+            _ => None,
+        };
+        if let Some((kw, b)) = named
+            && !(self.backend_known)(b)
+        {
+            self.problems.push(Problem::new(path.clone(), format!("{kw}: no such backend `{b}`")).with_value(text));
+        }
         if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
             self.problems.push(Problem::new(path.clone(), why).with_value(text));
         } else if stage == Stage::BackHttp
@@ -211,12 +223,6 @@ impl Walk<'_, '_> {
     fn acl(&mut self, a: &Acl, stage: Stage, path: &FieldPath, text: &str) {
         for f in a.fetches() {
             self.check(f, stage, path, text);
-            if let Fetch::Nbsrv(Some(b)) = f
-                && !(self.backend_known)(b)
-            {
-                self.problems
-                    .push(Problem::new(path.clone(), format!("nbsrv: no such backend `{b}`")).with_value(text));
-            }
         }
         for (file, kind, icase, is_map) in a.file_refs() {
             if let Err(e) = self.maps.need(&file, kind, icase, !is_map, &format!("acl in {}", self.user)) {

@@ -238,3 +238,5 @@ fn capture(rest: &str) -> Result<Capture, String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_config;
