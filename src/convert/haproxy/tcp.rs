@@ -62,6 +62,10 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         let id = st.out.list_mut("capture_request").map_or(0, |l| l.len() - 1);
         action = format!("capture {sample} id {id}");
     }
+    if d.args.get(2).is_some_and(|a| a == "capture") && st.kind == super::proxy::ProxyKind::Backend {
+        cx.error(d, format!("'{kw} {set} capture': a backend has no frontend capability (as in HAProxy)"));
+        return;
+    }
     if d.args.get(2).is_some_and(|a| a == "capture") && (set != "content" || response) {
         cx.error(d, format!("'capture' is not allowed in '{kw} {set}' rules (as in HAProxy: content rules only)"));
         return;
