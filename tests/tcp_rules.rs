@@ -230,8 +230,8 @@ tcp_request = [
     assert_eq!(seen_d.lock().unwrap().len(), 1);
 }
 
-/// In mode http, `tcp-request connection` and `content` rules that need no request bytes decide
-/// before any HTTP is read.
+/// In mode http, `tcp-request connection` rules decide before any HTTP is read, `content`
+/// rules on each request (a reject closes the connection without an answer).
 #[test]
 fn http_frontends_take_connection_and_content_rules() {
     let be = Backend::start("web");
@@ -256,17 +256,17 @@ fn http_frontends_take_connection_and_content_rules() {
     assert_eq!(get(p3, "/").status, 200);
     assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "only the accepted client's request");
 
-    // A content rule reading request bytes is refused in mode http, with its location.
+    // A connection rule reading request bytes is refused, with its location.
     let dir = TempDir::new("tcprules-http-bad");
     let bad = cfg.replace(
         r#"{ content = "accept", if = "{ src 127.0.0.0/8 }" }"#,
-        r#"{ content = "accept", if = "{ req.len gt 0 }" }"#,
+        r#"{ connection = "accept", if = "{ req.len gt 0 }" }"#,
     );
     let path = dir.write("bad.toml", &bad);
     let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("mode http"), "{err}");
+    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("tcp-request connection"), "{err}");
 }
 
 /// In mode http, `tcp-request connection|session|content set-var(sess.NAME)` sets the

@@ -305,11 +305,11 @@ fn nix_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
-/// An HTTP backend's content rules run for each request once the backend is chosen: a reject
+/// An HTTP frontend's content rules run for each request, a backend's once it is chosen: a reject
 /// closes the connection without an answer, `req.len` is HAProxy's measure of the request (the
 /// same number the real HAProxy gives), and variables they set are the transaction's.
 #[test]
-fn http_backend_content_rules_run_per_request() {
+fn http_content_rules_run_per_request() {
     let be = Backend::start("web");
     let port = free_port();
     let cfg = format!(
@@ -321,6 +321,10 @@ timeout = {{ connect = "1s", client = "10s", server = "10s" }}
 name = "f"
 bind = ["127.0.0.1:{port}"]
 default_backend = "web"
+tcp_request = [
+  {{ content = "reject", if = "{{ path /fe-no }}" }},
+  {{ content = "set-var(sess.n) str(f),concat(,sess.n)" }},
+]
 [[backend]]
 name = "web"
 tcp_request = [
@@ -350,7 +354,8 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     let second = header();
     let (len, n1) = first.split_once(' ').unwrap();
-    assert_eq!((n1, second.split_once(' ').unwrap().1), ("b", "bb"), "{first} / {second}");
+    // The frontend's rules, then the backend's, again for each request, as HAProxy.
+    assert_eq!((n1, second.split_once(' ').unwrap().1), ("bf", "bfbf"), "{first} / {second}");
     // HTX: 20 + GET + /abc + HTTP/1.1 + host(4+4) + user-agent(10+5) + 1.
     assert_eq!(len, "59");
 
@@ -361,6 +366,11 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), before);
     assert_eq!(dreq(&lb, "web,BACKEND,"), "1");
     assert_eq!(dreq(&lb, "f,FRONTEND,"), "1");
+    let r = raw(port, b"GET /fe-no HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.status == 0), "answered: {:?}", r.map(|r| r.status));
+    assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert_eq!(dreq(&lb, "web,BACKEND,"), "1", "refused before any backend");
+    assert_eq!(dreq(&lb, "f,FRONTEND,"), "2");
 
     // The real HAProxy measures the same request the same way.
     if std::process::Command::new("haproxy").arg("-v").output().is_err() {
@@ -370,7 +380,7 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     let hport = free_port();
     let hcfg = format!(
         "defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n\
-         frontend f\n  bind 127.0.0.1:{hport}\n  default_backend web\n\
+         frontend f\n  bind 127.0.0.1:{hport}\n  default_backend web\n  tcp-request content set-var(sess.n) str(f),concat(,sess.n)\n\
          backend web\n  tcp-request content set-var(txn.len) req.len\n  tcp-request content set-var(sess.n) str(b),concat(,sess.n)\n\
          http-request set-header X-Len \"%[var(txn.len)] %[var(sess.n)]\"\n  server w 127.0.0.1:{}\n",
         be.port
@@ -381,4 +391,7 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     s.write_all(req).unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     assert_eq!(header(), first, "HAProxy's req.len and variables");
+    s.write_all(req).unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+    assert_eq!(header(), second, "HAProxy's second request on the connection");
 }

@@ -504,13 +504,6 @@ impl Proxy {
                                     let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
                                     proxy_proto::note_tls(&cx.client, stream.get_ref().1);
                                     !tcp_rules::session_allowed(fi, &active, &cx)
-                                        || !tcp_rules::allowed(
-                                            &fe.tcp.content,
-                                            &fe.tcp.acls,
-                                            &active,
-                                            &cx,
-                                            tcp_rules::At { fi, bi: None },
-                                        )
                                 } =>
                             {
                                 tracing::debug!(client = %peer, "rejected by tcp-request session");
@@ -528,15 +521,7 @@ impl Proxy {
                     .await
                 }
                 None => {
-                    if tcp_rules::session_allowed(fi, &active, &cx)
-                        && tcp_rules::allowed(
-                            &fe.tcp.content,
-                            &fe.tcp.acls,
-                            &active,
-                            &cx,
-                            tcp_rules::At { fi, bi: None },
-                        )
-                    {
+                    if tcp_rules::session_allowed(fi, &active, &cx) {
                         return Some((sock, held, bind.h2));
                     }
                 }

@@ -108,8 +108,8 @@ fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, at: At, buf: &'a [u8]) -> Stream
     StreamCtx { backend: at.bi, payload: Some(buf), ..StreamCtx::conn(cx, active, at.fi) }
 }
 
-/// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`, and
-/// `content` of an HTTP frontend): true unless a `reject` matched.
+/// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true
+/// unless a `reject` matched.
 pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx, at: At) -> bool {
     if rules.is_empty() {
         return true;
@@ -204,12 +204,12 @@ impl Effects for TxnEffects<'_, '_> {
     }
 }
 
-/// A backend's `tcp-request content` rules on an HTTP request: as HAProxy's, they run for each
-/// request once the backend is chosen, before its `http-request` rules, over the parsed
-/// request (request bytes are never pending). False on a reject, which HAProxy answers by
-/// closing the connection without a response.
-pub fn http_backend<B>(be: &crate::config::snapshot::Backend, req: &http::Request<B>, t: &Txn<'_>) -> bool {
-    if be.tcp.content.is_empty() {
+/// A section's `tcp-request content` rules on an HTTP request: as HAProxy's, they run for
+/// each request, the frontend's first and a backend's once it is chosen (before its
+/// `http-request` rules), over the parsed request (request bytes are never pending). False on
+/// a reject, which HAProxy answers by closing the connection without a response.
+pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http::Request<B>, t: &Txn<'_>) -> bool {
+    if rules.is_empty() {
         return true;
     }
     let c = StreamCtx {
@@ -220,7 +220,7 @@ pub fn http_backend<B>(be: &crate::config::snapshot::Backend, req: &http::Reques
     };
     let store = t.cx.proxy.maps.store.load();
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    crate::tcprules::run(&be.tcp.content, 0, &be.tcp.acls, &env, &TxnEffects { t }) != Verdict::Reject
+    crate::tcprules::run(rules, 0, acls, &env, &TxnEffects { t }) != Verdict::Reject
 }
 
 /// Marks an answer that is never sent: the connection (an HTTP/2 stream) is closed instead,

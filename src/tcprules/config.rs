@@ -29,7 +29,7 @@ enum Stage {
     Connection,
     Session,
     Content,
-    /// `tcp-request content` in mode http: decided at once, without reading the request.
+    /// A frontend's `tcp-request content` in mode http: run on each parsed request.
     HttpContent,
     /// A backend's `tcp-request content` in mode http: run on each parsed request.
     BackHttp,
@@ -78,11 +78,9 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
     );
     let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
     let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn | F::SslC(_));
-    if http && (stage != Stage::BackHttp || matches!(f, F::HttpAuth(_) | F::HttpAuthGroup(_))) {
+    let on_request = matches!(stage, Stage::HttpContent | Stage::BackHttp);
+    if http && (!on_request || matches!(f, F::HttpAuth(_) | F::HttpAuthGroup(_))) {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
-    }
-    if payload && stage == Stage::HttpContent {
-        return Some("request contents are not available in tcp-request content rules in mode http yet".into());
     }
     if payload && matches!(stage, Stage::Connection | Stage::Session) {
         return Some(format!(
@@ -210,7 +208,7 @@ impl Walk<'_, '_> {
         }
         if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
             self.problems.push(Problem::new(path.clone(), why).with_value(text));
-        } else if stage == Stage::BackHttp
+        } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
             && matches!(f, Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType)
         {
             let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
@@ -474,7 +472,7 @@ pub fn front(
         rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
     }
     if mode == Mode::Http
-        && fr.connection.iter().chain(&fr.session).chain(&fr.content).any(|r| match &r.action {
+        && fr.connection.iter().chain(&fr.session).any(|r| match &r.action {
             Action::SetVar(v, _) | Action::UnsetVar(v) => {
                 !matches!(v.scope, crate::sample::VarScope::Sess | crate::sample::VarScope::Proc)
             }
@@ -483,7 +481,7 @@ pub fn front(
     {
         w.problems.push(Problem::new(
             p.key("tcp_request"),
-            "`set-var` in tcp_request rules of a mode http frontend takes the `sess` and `proc` scopes only (HTTP rules read them as `var(sess.NAME)`)",
+            "`set-var` in tcp_request connection and session rules of a mode http frontend takes the `sess` and `proc` scopes only (HTTP rules read them as `var(sess.NAME)`)",
         ));
     }
     if fr.inspect_delay.is_none()

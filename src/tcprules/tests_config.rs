@@ -156,4 +156,11 @@ fn stages_take_what_haproxy_gives_them() {
     let e = err(&config("http", r#"tcp_request = [{ connection = "set-var(txn.x) src" }]"#, "", ""));
     assert!(e.contains("`sess` and `proc` scopes only"), "{e}");
     ok(&config("http", "", r#"tcp_request = [{ content = "set-var(txn.x) src" }]"#, ""));
+    // An HTTP frontend's content rules run on each request too.
+    ok(&config("http", r#"tcp_request = [{ content = "set-var(txn.x) src" }]"#, "", ""));
+    for f in ["path /no", "req.len gt 10"] {
+        ok(&config("http", &rule("content", "reject", f), "", ""));
+    }
+    let e = err(&config("http", &rule("connection", "reject", "path /no"), "", ""));
+    assert!(e.contains("HTTP fetches are not available"), "{e}");
 }
