@@ -179,7 +179,7 @@ use_backend = [{ backend = "%[req.ssl_sni,map(missing.map)]" }]
         "missing.map",
         "nbsrv: no such backend `typo`",
         "frontend[0].tcp_request[4].if",
-        "this fetch is not supported in tcp-request content rules yet",
+        "be_conn: no such backend `x`",
     ] {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
@@ -230,8 +230,8 @@ tcp_request = [
     assert_eq!(seen_d.lock().unwrap().len(), 1);
 }
 
-/// In mode http, `tcp-request connection` and `content` rules that need no request bytes decide
-/// before any HTTP is read.
+/// In mode http, `tcp-request connection` rules decide before any HTTP is read, `content`
+/// rules on each request (a reject closes the connection without an answer).
 #[test]
 fn http_frontends_take_connection_and_content_rules() {
     let be = Backend::start("web");
@@ -256,21 +256,22 @@ fn http_frontends_take_connection_and_content_rules() {
     assert_eq!(get(p3, "/").status, 200);
     assert_eq!(be.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "only the accepted client's request");
 
-    // A content rule reading request bytes is refused in mode http, with its location.
+    // A connection rule reading request bytes is refused, with its location.
     let dir = TempDir::new("tcprules-http-bad");
     let bad = cfg.replace(
         r#"{ content = "accept", if = "{ src 127.0.0.0/8 }" }"#,
-        r#"{ content = "accept", if = "{ req.len gt 0 }" }"#,
+        r#"{ connection = "accept", if = "{ req.len gt 0 }" }"#,
     );
     let path = dir.write("bad.toml", &bad);
     let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("mode http"), "{err}");
+    assert!(err.contains("frontend[2].tcp_request[0].if") && err.contains("tcp-request connection"), "{err}");
 }
 
 /// In mode http, `tcp-request connection|session|content set-var(sess.NAME)` sets the
-/// connection's session variable, which every HTTP request on it reads; other scopes are refused.
+/// connection's session variable, which every HTTP request on it reads; `proc` is the
+/// process's; other scopes are refused.
 #[test]
 fn http_frontends_see_session_variables_of_tcp_rules() {
     let be = Backend::start("web");
@@ -295,5 +296,5 @@ fn http_frontends_see_session_variables_of_tcp_rules() {
     let out = Command::new(lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` scope only"), "{err}");
+    assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` and `proc` scopes only"), "{err}");
 }

@@ -94,8 +94,6 @@ impl Kind {
             "tcplog",
             "dontlognull",
             "body_min_rate",
-            "tcp_request",
-            "tcp_request_inspect_delay",
             "monitor_uri",
             "monitor_fail",
             "http_buffer_request",
@@ -650,7 +648,9 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
         tcp: std::sync::Arc::new(crate::tcprules::config::back(
             s,
+            defaults,
             &format!("{} {}", n.kind.table(), n.name()),
+            mode_of(s, defaults),
             &p,
             cx.problems,
             &mut cx.maps,

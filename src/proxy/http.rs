@@ -339,6 +339,9 @@ async fn serve_picking(
     // stats page after them, so a rule that guards the frontend guards its stats page too.
     let close_client = fe.conn_mode == ConnMode::Close;
     let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
+    if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
+        return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
+    }
     // `monitor-uri` is answered before any rule, as in HAProxy.
     if let Some(resp) = rules::monitor(fe, &req, &t) {
         return finish(&fcnt, resp, close_client);
@@ -395,6 +398,10 @@ async fn serve_picking(
     let be = &active.snap.backends[bi];
     // As HAProxy: the request counts in the backend's sessions (`be_conn`) once assigned to it.
     let backend_session = active.rt.backends[bi].counters.open_session();
+    if !super::tcp_rules::http_request(&be.tcp.content, &be.tcp.acls, &req, &t) {
+        active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
+        return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
+    }
     if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
         if denied {
             fcnt.denied_req.fetch_add(1, Relaxed);

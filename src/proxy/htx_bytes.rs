@@ -74,7 +74,7 @@ pub fn response_head(reason: usize, h: &HeaderMap) -> u64 {
 }
 
 /// The URI's length as the client wrote it.
-fn uri_len(u: &http::Uri) -> usize {
+pub(super) fn uri_len(u: &http::Uri) -> usize {
     let pq = u.path_and_query().map_or(0, |p| p.as_str().len());
     match (u.scheme_str(), u.authority()) {
         (Some(s), Some(a)) => s.len() + 3 + a.as_str().len() + pq,

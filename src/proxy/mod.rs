@@ -452,7 +452,7 @@ impl Proxy {
             client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
         });
-        if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
+        if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx, tcp_rules::At { fi, bi: None }) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
             return None;
         }
@@ -476,7 +476,7 @@ impl Proxy {
                             Ok(Ok(stream)) => {
                                 let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
                                 proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                if tcp_rules::session_allowed(fe, &active, &cx) {
+                                if tcp_rules::session_allowed(fi, &active, &cx) {
                                     Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                                 }
                             }
@@ -487,7 +487,7 @@ impl Proxy {
                     .await
                 }
                 None => {
-                    if tcp_rules::session_allowed(fe, &active, &cx) {
+                    if tcp_rules::session_allowed(fi, &active, &cx) {
                         Box::pin(tcp::serve(sock, active.clone(), fi, cx.clone())).await
                     }
                 }
@@ -503,8 +503,7 @@ impl Proxy {
                                 if {
                                     let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
                                     proxy_proto::note_tls(&cx.client, stream.get_ref().1);
-                                    !tcp_rules::session_allowed(fe, &active, &cx)
-                                        || !tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
+                                    !tcp_rules::session_allowed(fi, &active, &cx)
                                 } =>
                             {
                                 tracing::debug!(client = %peer, "rejected by tcp-request session");
@@ -522,9 +521,7 @@ impl Proxy {
                     .await
                 }
                 None => {
-                    if tcp_rules::session_allowed(fe, &active, &cx)
-                        && tcp_rules::allowed(&fe.tcp.content, &fe.tcp.acls, &active, &cx)
-                    {
+                    if tcp_rules::session_allowed(fi, &active, &cx) {
                         return Some((sock, held, bind.h2));
                     }
                 }
@@ -590,7 +587,7 @@ impl Proxy {
             Box::pin(async move {
                 let verdict = framing::judge_h2(&req, limit);
                 let (resp, log) = http::handle(req, verdict, cx).await;
-                Ok::<_, std::convert::Infallible>(resp.map(|b| activity.track(b, stream.take(), log)))
+                tcp_rules::answer(resp.map(|b| activity.track(b, stream.take(), log)))
             })
         });
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -661,7 +658,7 @@ impl Proxy {
                     resp.headers_mut()
                         .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(resp.map(|b| idle::Tracked::untimed(b, exchange.take(), log)))
+                tcp_rules::answer(resp.map(|b| idle::Tracked::untimed(b, exchange.take(), log)))
             })
         });
         // The builder is a temporary: a parked connection does not keep it.

@@ -66,6 +66,8 @@ pub struct StreamCtx<'a> {
     pub log: Option<&'a super::logrec::LogHandle>,
     /// The stick tables' time of the rule pass (`None`: read at each stick fetch).
     pub now: Option<&'a crate::stktable::Now>,
+    /// A TCP stream's first bytes, held for content inspection (`req.len`, `req.payload`).
+    pub payload: Option<&'a [u8]>,
 }
 
 impl<'a> StreamCtx<'a> {
@@ -86,6 +88,7 @@ impl<'a> StreamCtx<'a> {
             res_headers: None,
             log: None,
             now: None,
+            payload: None,
         }
     }
 
@@ -137,6 +140,22 @@ impl SampleContext for StreamCtx<'_> {
     fn req_body(&self) -> Option<&[u8]> {
         self.req_body
     }
+    fn req_len(&self) -> Option<usize> {
+        if let Some(p) = self.payload {
+            return Some(p.len());
+        }
+        // An HTTP request: HAProxy 2.6 counts it in its HTX form (see `htx_bytes`), with the
+        // body's bytes at hand.
+        let head = super::htx_bytes::request_head(
+            self.method?.as_str(),
+            super::htx_bytes::uri_len(self.uri?),
+            self.req_headers?,
+        );
+        Some(head as usize + self.req_body.map_or(0, <[u8]>::len))
+    }
+    fn req_payload(&self) -> Option<&[u8]> {
+        self.payload
+    }
     fn status(&self) -> Option<u16> {
         self.status
     }
@@ -159,7 +178,12 @@ impl SampleContext for StreamCtx<'_> {
         Some(self.cx.tls_info.get()?.client_cert.as_deref())
     }
     fn var(&self, var: &VarRef) -> Option<Value> {
-        self.vars?.get(var)
+        match self.vars {
+            Some(v) => v.get(var),
+            // Before any transaction (TCP rules): the connection's own and the process's.
+            None if var.scope == crate::sample::VarScope::Proc => self.cx.proxy.proc_vars.get(&var.name),
+            None => self.cx.rules.var(var),
+        }
     }
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(super::rules::http_auth_user(self, userlist).is_some())
@@ -228,7 +252,11 @@ impl SampleContext for StreamCtx<'_> {
         super::track::fetch_key(self.active, f, key)
     }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
-        let rec = self.log?.lock();
+        let Some(log) = self.log else {
+            // TCP rules: what `tcp-request content capture` took on this connection.
+            return if response { None } else { self.cx.rules.captured(slot) };
+        };
+        let rec = log.lock();
         let c = if response { &rec.captures_res } else { &rec.captures_req };
         c.get(slot)?.as_ref().map(|v| v.as_bytes().to_vec())
     }

@@ -99,7 +99,8 @@ where
     let fcnt = active.rt.frontends[fi].clone();
     let mut client = std::pin::pin!(client);
     // `tcp-request content`: the first bytes, held until the rules decide.
-    let early = match super::tcp_rules::inspect(&mut client, &fe.tcp, active, cx, active.snap.global.bufsize).await {
+    let fe_at = super::tcp_rules::At { fi, bi: None };
+    let early = match super::tcp_rules::inspect(&mut client, fe.tcp.inspection(), active, cx, fe_at, Vec::new()).await {
         Ok(Some(b)) => b,
         Ok(None) => {
             tracing::debug!(client = %cx.peer, frontend = %fe.name, "rejected by tcp-request content");
@@ -129,6 +130,23 @@ where
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
+    // The backend's own `tcp-request content` rules, over what the frontend held and more.
+    let be_at = super::tcp_rules::At { fi, bi: Some(bi) };
+    let early = match super::tcp_rules::inspect(&mut client, be.tcp.inspection(), active, cx, be_at, early).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-request content");
+            brt.counters.denied_req.fetch_add(1, Relaxed);
+            fcnt.denied_req.fetch_add(1, Relaxed);
+            out.termination = ['P', 'R'];
+            return out;
+        }
+        Err(e) => {
+            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
+            out.termination = ['C', 'R'];
+            return out;
+        }
+    };
     let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
     // Persistence: `stick on src` (the only fetch TCP mode has).
     let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.peer.ip());
@@ -177,7 +195,7 @@ where
     };
     let mut server = server;
     let _ = server.set_nodelay(true);
-    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx) {
+    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx, be_at) {
         tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
         out.termination = ['P', 'D'];
         return out;

@@ -2,12 +2,13 @@
 //! the TLS handshake, and `content` over the client's first bytes, which are buffered until the
 //! rules can decide or `inspect-delay` expires and then sent to the chosen server first.
 
+use super::rules::Txn;
+use super::sample_ctx::StreamCtx;
 use super::{Active, ConnCtx};
 use crate::maps::MapStore;
-use crate::sample::{SampleContext, Value, VarRef};
-use crate::tcprules::{Effects, Env, FrontRules, Rule, Verdict};
-use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
+use crate::sample::{Value, VarRef, VarScope};
+use crate::tcprules::{Effects, Env, Inspection, Rule, Verdict};
+use std::sync::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
@@ -33,9 +34,14 @@ impl ConnState {
         self.captures.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn captured(&self, slot: usize) -> Option<Vec<u8>> {
+    pub(super) fn captured(&self, slot: usize) -> Option<Vec<u8>> {
         let c = self.captures.lock().unwrap_or_else(|p| p.into_inner());
         c.iter().find(|(s, _)| *s == slot).map(|(_, v)| v.clone())
+    }
+
+    pub(super) fn var(&self, v: &VarRef) -> Option<Value> {
+        let vars = self.vars.lock().unwrap_or_else(|p| p.into_inner());
+        vars.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone())
     }
 
     fn set_var(&self, v: &VarRef, val: Option<Value>) {
@@ -47,80 +53,17 @@ impl ConnState {
     }
 }
 
-/// A TCP stream as sample fetches see it.
-pub struct TcpCtx<'a> {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub tls_bind: bool,
-    /// What the handshake settled (the connection's one record of it).
-    pub tls: &'a OnceLock<Box<super::sample_ctx::TlsInfo>>,
-    pub state: &'a ConnState,
-    pub buf: &'a [u8],
-    pub active: &'a Active,
-}
-
-impl SampleContext for TcpCtx<'_> {
-    fn src(&self) -> Option<SocketAddr> {
-        Some(self.src)
-    }
-    fn dst(&self) -> Option<SocketAddr> {
-        Some(self.dst)
-    }
-    fn req_len(&self) -> Option<usize> {
-        Some(self.buf.len())
-    }
-    fn req_payload(&self) -> Option<&[u8]> {
-        Some(self.buf)
-    }
-    fn tls(&self) -> Option<bool> {
-        Some(self.tls_bind)
-    }
-    fn tls_sni(&self) -> Option<&str> {
-        self.tls.get()?.sni.as_deref()
-    }
-    fn tls_protocol(&self) -> Option<&str> {
-        self.tls.get()?.protocol
-    }
-    fn tls_alpn(&self) -> Option<&[u8]> {
-        self.tls.get()?.alpn.as_deref()
-    }
-    fn tls_client_cert(&self) -> Option<Option<&crate::tls::peer::PeerCert>> {
-        Some(self.tls.get()?.client_cert.as_deref())
-    }
-    fn var(&self, v: &VarRef) -> Option<Value> {
-        let vars = self.state.vars.lock().unwrap_or_else(|p| p.into_inner());
-        vars.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone())
-    }
-    fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
-        let (i, _) = self.active.snap.backend(backend?)?;
-        Some(self.active.rt.backends[i].nbsrv() as i64)
-    }
-    fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-    fn now(&self) -> Option<(i64, u32)> {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
-        Some((d.as_secs() as i64, d.subsec_micros()))
-    }
-    fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
-        super::track::fetch(self.active, &self.state.stk, None, self.src, f, &self.active.rt.tables.now())
-    }
-    fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
-        super::track::fetch_key(self.active, f, key)
-    }
-    fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
-        if response { None } else { self.state.captured(slot) }
-    }
-}
-
-/// A stick action of a TCP rule, for the session.
-fn stick(active: &Active, cx: &ConnCtx, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
-    super::track::act(active, &cx.rules.stk, None, a, env.ctx, env.maps, &active.rt.tables.now())
+/// Where TCP rules run: the frontend and, once chosen, the backend.
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    pub fi: usize,
+    pub bi: Option<usize>,
 }
 
 /// The `tcp-request session` rules; a session they let through counts in what it tracks.
-pub fn session_allowed(fe: &crate::config::snapshot::Frontend, active: &Active, cx: &ConnCtx) -> bool {
-    let ok = allowed(&fe.tcp.session, &fe.tcp.acls, active, cx);
+pub fn session_allowed(fi: usize, active: &Active, cx: &ConnCtx) -> bool {
+    let fe = &active.snap.frontends[fi];
+    let ok = allowed(&fe.tcp.session, &fe.tcp.acls, active, cx, At { fi, bi: None });
     if ok {
         super::track::session_start(active, &cx.rules.stk);
     }
@@ -135,54 +78,65 @@ struct ConnEffects<'a> {
 
 impl Effects for ConnEffects<'_> {
     fn set_var(&self, var: &VarRef, value: Option<Value>) {
-        // The connection's `sess` scope is also what its HTTP transactions read.
-        if var.scope == crate::sample::VarScope::Sess {
-            match &value {
-                Some(v) => self.cx.sess_vars.set(&var.name, v.clone()),
-                None => self.cx.sess_vars.unset(&var.name),
-            }
+        // The connection's `sess` scope is also what its HTTP transactions read; `proc` is the
+        // process's.
+        let shared = match var.scope {
+            VarScope::Sess => &self.cx.sess_vars,
+            VarScope::Proc => &self.cx.proxy.proc_vars,
+            _ => return self.cx.rules.set_var(var, value),
+        };
+        match &value {
+            Some(v) => shared.set(&var.name, v.clone()),
+            None => shared.unset(&var.name),
         }
-        self.cx.rules.set_var(var, value)
+        if var.scope == VarScope::Sess {
+            self.cx.rules.set_var(var, value)
+        }
     }
     fn stick(&self, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
-        stick(self.active, self.cx, a, env)
+        let now = self.active.rt.tables.now();
+        super::track::act(self.active, &self.cx.rules.stk, None, a, env.ctx, env.maps, &now)
     }
     fn capture(&self, slot: usize, value: &[u8]) {
         self.cx.rules.capture(slot, value)
     }
 }
 
-fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, buf: &'a [u8]) -> TcpCtx<'a> {
-    TcpCtx { src: cx.peer, dst: cx.local, tls_bind: cx.tls, tls: &cx.tls_info, state: &cx.rules, buf, active }
+/// The stream as TCP rules see it: the connection and its first bytes (the HTTP side's
+/// sample context, without a request).
+fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, at: At, buf: &'a [u8]) -> StreamCtx<'a> {
+    StreamCtx { backend: at.bi, payload: Some(buf), ..StreamCtx::conn(cx, active, at.fi) }
 }
 
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true
 /// unless a `reject` matched.
-pub fn allowed(rules: &[Rule], fr_acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx) -> bool {
+pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx, at: At) -> bool {
     if rules.is_empty() {
         return true;
     }
     let store = cx.proxy.maps.store.load();
-    let c = ctx(active, cx, &[]);
+    let c = ctx(active, cx, at, &[]);
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    crate::tcprules::run(rules, 0, fr_acls, &env, &ConnEffects { active, cx }) != Verdict::Reject
+    crate::tcprules::run(rules, 0, acls, &env, &ConnEffects { active, cx }) != Verdict::Reject
 }
 
-/// Content inspection: reads the client's first bytes until the content rules accept or reject,
-/// or `inspect-delay` (or a full buffer, or the client's end of data) makes them final. Returns
-/// the bytes read, or `None` on a reject. Without content rules nothing is read.
+/// Content inspection: reads the client's bytes after `buf` (those an earlier stage held)
+/// until the content rules accept or reject, or `inspect-delay` (or a full buffer, or the
+/// client's end of data) makes them final. Returns the bytes held, or `None` on a reject.
+/// Without content rules nothing is read.
 pub async fn inspect<R: AsyncRead + Unpin>(
     client: &mut R,
-    rules: &FrontRules,
+    rules: Inspection<'_>,
     active: &Active,
     cx: &ConnCtx,
-    bufsize: usize,
+    at: At,
+    mut buf: Vec<u8>,
 ) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    if rules.content.is_empty() {
+    if rules.rules.is_empty() {
         return Ok(Some(buf));
     }
-    let deadline = rules.inspect_delay.map(|d| Instant::now() + d);
+    let bufsize = active.snap.global.bufsize;
+    let deadline = rules.delay.map(|d| Instant::now() + d);
     let mut from = 0;
     let mut eof = false;
     let mut chunk = vec![0u8; 16 * 1024];
@@ -190,9 +144,9 @@ pub async fn inspect<R: AsyncRead + Unpin>(
         let final_ = eof || buf.len() >= bufsize || deadline.is_none_or(|d| Instant::now() >= d);
         let verdict = {
             let store = cx.proxy.maps.store.load();
-            let c = ctx(active, cx, &buf);
+            let c = ctx(active, cx, at, &buf);
             let env = Env { ctx: &c, maps: &**store, final_ };
-            crate::tcprules::run(&rules.content, from, &rules.acls, &env, &ConnEffects { active, cx })
+            crate::tcprules::run(rules.rules, from, rules.acls, &env, &ConnEffects { active, cx })
         };
         match verdict {
             Verdict::Accept => return Ok(Some(buf)),
@@ -217,11 +171,82 @@ pub async fn inspect<R: AsyncRead + Unpin>(
 pub fn choose_backend(active: &Active, fi: usize, cx: &ConnCtx, buf: &[u8]) -> Option<usize> {
     let fe = &active.snap.frontends[fi];
     let store: arc_swap::Guard<std::sync::Arc<MapStore>> = cx.proxy.maps.store.load();
-    let c = ctx(active, cx, buf);
+    let c = ctx(active, cx, At { fi, bi: None }, buf);
     let env = Env { ctx: &c, maps: &**store, final_: true };
     let by_name = |n: &str| active.snap.backend(n).map(|(i, _)| i);
     match crate::tcprules::switch(&fe.tcp.switching, &fe.tcp.acls, &env, &by_name) {
         Some(Some(b)) => Some(b),
         _ => fe.default_backend,
+    }
+}
+
+/// What a backend's content rules do to an HTTP transaction: its variables, its stream's stick
+/// counters and its log record's captures.
+struct TxnEffects<'a, 't> {
+    t: &'a Txn<'t>,
+}
+
+impl Effects for TxnEffects<'_, '_> {
+    fn set_var(&self, var: &VarRef, value: Option<Value>) {
+        match value {
+            Some(v) => self.t.vars.set(var, v),
+            None => self.t.vars.unset(var),
+        }
+    }
+    fn stick(&self, a: &crate::stktable::track::StickAction, env: &Env<'_>) {
+        let (t, now) = (self.t, self.t.active.rt.tables.now());
+        super::track::act(t.active, &t.cx.rules.stk, Some(&t.vars.stk), a, env.ctx, env.maps, &now)
+    }
+    fn capture(&self, slot: usize, value: &[u8]) {
+        if let Some(h) = self.t.log {
+            h.capture(false, slot, value);
+        }
+    }
+}
+
+/// A section's `tcp-request content` rules on an HTTP request: as HAProxy's, they run for
+/// each request, the frontend's first and a backend's once it is chosen (before its
+/// `http-request` rules), over the parsed request (request bytes are never pending). False on
+/// a reject, which HAProxy answers by closing the connection without a response.
+pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http::Request<B>, t: &Txn<'_>) -> bool {
+    if rules.is_empty() {
+        return true;
+    }
+    let c = StreamCtx {
+        backend: t.backend,
+        req_body: t.body,
+        log: t.log,
+        ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
+    };
+    let store = t.cx.proxy.maps.store.load();
+    let env = Env { ctx: &c, maps: &**store, final_: true };
+    crate::tcprules::run(rules, 0, acls, &env, &TxnEffects { t }) != Verdict::Reject
+}
+
+/// Marks an answer that is never sent: the connection (an HTTP/2 stream) is closed instead,
+/// as HAProxy does on a `tcp-request content reject` of an HTTP request.
+#[derive(Debug, Clone, Copy)]
+pub struct Silent;
+
+impl std::fmt::Display for Silent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rejected by tcp-request content")
+    }
+}
+
+impl std::error::Error for Silent {}
+
+/// `resp` (logged and counted as the denial it stands for) marked as never sent.
+pub fn silent<B>(mut resp: http::Response<B>) -> http::Response<B> {
+    resp.extensions_mut().insert(Silent);
+    resp
+}
+
+/// The service's answer: the response, or the error that makes hyper close the connection
+/// (reset the stream) without one.
+pub fn answer<B>(resp: http::Response<B>) -> Result<http::Response<B>, Silent> {
+    match resp.extensions().get::<Silent>() {
+        Some(_) => Err(Silent),
+        None => Ok(resp),
     }
 }

@@ -29,8 +29,10 @@ enum Stage {
     Connection,
     Session,
     Content,
-    /// `tcp-request content` in mode http: decided at once, without reading the request.
+    /// A frontend's `tcp-request content` in mode http: run on each parsed request.
     HttpContent,
+    /// A backend's `tcp-request content` in mode http: run on each parsed request.
+    BackHttp,
     Response,
     Switch,
 }
@@ -40,7 +42,7 @@ impl Stage {
         match self {
             Stage::Connection => "tcp-request connection",
             Stage::Session => "tcp-request session",
-            Stage::Content | Stage::HttpContent => "tcp-request content",
+            Stage::Content | Stage::HttpContent | Stage::BackHttp => "tcp-request content",
             Stage::Response => "tcp-response content",
             Stage::Switch => "use_backend",
         }
@@ -76,22 +78,9 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
     );
     let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
     let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn | F::SslC(_));
-    if http {
+    let on_request = matches!(stage, Stage::HttpContent | Stage::BackHttp);
+    if http && (!on_request || matches!(f, F::HttpAuth(_) | F::HttpAuthGroup(_))) {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
-    }
-    // What a TCP stream's sample context does not provide yet: refused rather than never
-    // matching (a `reject if` on it would fail open).
-    if matches!(
-        f,
-        F::Rand(_) | F::Hostname | F::SrvIsUp { .. } | F::BeConn(_) | F::FeConn(_) | F::Connslots(_) | F::Nbsrv(None)
-    ) {
-        return Some(format!(
-            "this fetch is not supported in {} rules yet (supported: src, src_port, dst, dst_port, req.len, req.payload, req.ssl_sni, req_ssl_hello_type, ssl_fc*, var, nbsrv(BACKEND), env, date, constants)",
-            stage.name()
-        ));
-    }
-    if payload && stage == Stage::HttpContent {
-        return Some("request contents are not available in tcp-request content rules in mode http yet".into());
     }
     if payload && matches!(stage, Stage::Connection | Stage::Session) {
         return Some(format!(
@@ -147,20 +136,91 @@ struct Walk<'p, 'l> {
     /// The frontend's request capture slots, which `capture ... len N` extends (`None` in a
     /// backend: tcp-response has no capture).
     slots: Option<&'l mut Vec<Slot>>,
+    /// The section the rules are written in, which fills omitted proxy arguments.
+    own: Own<'l>,
+}
+
+/// What HAProxy knows of the section a sample is written in when it fills an omitted proxy
+/// argument (`nbsrv`, `be_conn`, `connslots`, `srv_is_up(SRV)`, `fe_conn`).
+struct Own<'a> {
+    name: &'a str,
+    frontend: bool,
+    backend: bool,
+    servers: Vec<&'a str>,
+}
+
+impl<'a> Own<'a> {
+    fn of(s: &'a Section, frontend: bool, backend: bool) -> Own<'a> {
+        let servers = s.servers.as_deref().unwrap_or(&[]).iter().map(|v| v.name.as_str()).collect();
+        Own { name: s.name.as_deref().unwrap_or(""), frontend, backend, servers }
+    }
+
+    /// Fills an omitted proxy argument with this section, as HAProxy does at load (so
+    /// `nbsrv` in a backend always counts that backend's servers), or says why it cannot.
+    fn fill(&self, f: &mut Fetch) -> Result<(), String> {
+        let no = |cap: &str, kw: &str| {
+            format!(
+                "`{kw}` without argument reads this section, which has no {cap} capability (name one: `{kw}(NAME)`)"
+            )
+        };
+        let (slot, cap, kw) = match f {
+            Fetch::Nbsrv(b @ None) => (b, self.backend, "nbsrv"),
+            Fetch::BeConn(b @ None) => (b, self.backend, "be_conn"),
+            Fetch::Connslots(b @ None) => (b, self.backend, "connslots"),
+            Fetch::FeConn(fe @ None) => {
+                if !self.frontend {
+                    return Err(no("frontend", "fe_conn"));
+                }
+                *fe = Some(self.name.to_string());
+                return Ok(());
+            }
+            Fetch::SrvIsUp { backend: b @ None, server } => {
+                if !self.servers.contains(&server.as_str()) {
+                    return Err(format!("srv_is_up: no server `{server}` in this section (write `BACKEND/SERVER`)"));
+                }
+                (b, true, "srv_is_up")
+            }
+            _ => return Ok(()),
+        };
+        if !cap {
+            return Err(no("backend", kw));
+        }
+        *slot = Some(self.name.to_string());
+        Ok(())
+    }
 }
 
 impl Walk<'_, '_> {
+    /// Reports why a rule at this stage cannot read `f`, or warns as HAProxy does when it
+    /// reads what an HTTP request never gives.
+    fn check(&mut self, f: &Fetch, stage: Stage, path: &FieldPath, text: &str) {
+        let named = match f {
+            Fetch::Nbsrv(Some(b)) => Some(("nbsrv", b)),
+            Fetch::BeConn(Some(b)) => Some(("be_conn", b)),
+            Fetch::Connslots(Some(b)) => Some(("connslots", b)),
+            Fetch::SrvIsUp { backend: Some(b), .. } => Some(("srv_is_up", b)),
+            _ => None,
+        };
+        if let Some((kw, b)) = named
+            && !(self.backend_known)(b)
+        {
+            self.problems.push(Problem::new(path.clone(), format!("{kw}: no such backend `{b}`")).with_value(text));
+        }
+        if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
+            self.problems.push(Problem::new(path.clone(), why).with_value(text));
+        } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
+            && matches!(f, Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType)
+        {
+            let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
+            let mut warn = Problem::new(path.clone(), why).with_value(text);
+            warn.warning = true;
+            self.problems.push(warn);
+        }
+    }
+
     fn acl(&mut self, a: &Acl, stage: Stage, path: &FieldPath, text: &str) {
         for f in a.fetches() {
-            if let Some(why) = unavailable(f, stage) {
-                self.problems.push(Problem::new(path.clone(), why).with_value(text));
-            }
-            if let Fetch::Nbsrv(Some(b)) = f
-                && !(self.backend_known)(b)
-            {
-                self.problems
-                    .push(Problem::new(path.clone(), format!("nbsrv: no such backend `{b}`")).with_value(text));
-            }
+            self.check(f, stage, path, text);
         }
         for (file, kind, icase, is_map) in a.file_refs() {
             if let Err(e) = self.maps.need(&file, kind, icase, !is_map, &format!("acl in {}", self.user)) {
@@ -191,6 +251,11 @@ impl Walk<'_, '_> {
         path: &FieldPath,
         text: &str,
     ) {
+        let mut exprs: Vec<_> = exprs.into_iter().collect();
+        // What cannot be filled stays empty and is reported where a rule uses it (`why`).
+        for e in &mut exprs {
+            let _ = self.own.fill(&mut e.fetch);
+        }
         let errs = crate::stktable::track::resolve_exprs(exprs, self.owner, &self.known());
         self.resolve(errs, path, text);
     }
@@ -287,6 +352,7 @@ fn rules(
             (_, 0) => Stage::Connection,
             (_, 1) => Stage::Session,
             (Stage::HttpContent, _) => Stage::HttpContent,
+            (Stage::BackHttp, _) => Stage::BackHttp,
             _ => Stage::Content,
         };
         let mut action = match parse_action(text) {
@@ -298,9 +364,7 @@ fn rules(
                         w.problems
                             .push(Problem::new(rp.key(word), "tcp-response has no track-sc action").with_value(text));
                     }
-                    if let Some(why) = unavailable(&t.key.fetch, stage) {
-                        w.problems.push(Problem::new(rp.key(word), why).with_value(text));
-                    }
+                    w.check(&t.key.fetch, stage, &rp.key(word), text);
                 }
                 Action::Stick(a)
             }
@@ -317,11 +381,7 @@ fn rules(
         }
         if let Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) = &mut action {
             w.resolve_exprs([&mut *e], &rp.key(word), text);
-            for f in [&e.fetch] {
-                if let Some(why) = unavailable(f, stage) {
-                    w.problems.push(Problem::new(rp.key(word), why).with_value(text));
-                }
-            }
+            w.check(&e.fetch, stage, &rp.key(word), text);
             w.expr_maps(e.map_refs(), &rp.key(word));
         }
         let Ok(c) = cond(&r.if_, &r.unless, &rp, stage, acls, w) else { continue };
@@ -332,7 +392,7 @@ fn rules(
 /// Gives a `capture` its slot: `len N` declares one after the frontend's others, `id N` names a
 /// declared one. HAProxy takes `capture` in content rules only.
 fn capture_slot(c: &mut super::Capture, stage: Stage, at: &FieldPath, text: &str, w: &mut Walk) -> bool {
-    if !matches!(stage, Stage::Content | Stage::HttpContent) {
+    if !matches!(stage, Stage::Content | Stage::HttpContent | Stage::BackHttp) {
         w.problems.push(
             Problem::new(
                 at.clone(),
@@ -343,7 +403,13 @@ fn capture_slot(c: &mut super::Capture, stage: Stage, at: &FieldPath, text: &str
         return false;
     }
     let Some(slots) = w.slots.as_deref_mut() else {
-        w.problems.push(Problem::new(at.clone(), "no capture slots here").with_value(text));
+        w.problems.push(
+            Problem::new(
+                at.clone(),
+                "`capture` needs a frontend: a backend has no capture slots (HAProxy refuses it there too)",
+            )
+            .with_value(text),
+        );
         return false;
     };
     match c.len {
@@ -383,8 +449,17 @@ pub fn front(
     let mut acls = Acls::compile(s);
     let known = |b: &str| backend(b).is_some();
     let owner = s.name.as_deref().unwrap_or("");
-    let mut w =
-        Walk { problems, maps, user: section.to_string(), backend_known: &known, owner, tables, slots: Some(slots) };
+    let own = Own::of(s, true, section.starts_with("listen "));
+    let mut w = Walk {
+        problems,
+        maps,
+        user: section.to_string(),
+        backend_known: &known,
+        owner,
+        tables,
+        slots: Some(slots),
+        own,
+    };
     w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);
     let mut fr = FrontRules {
         inspect_delay: s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0),
@@ -397,14 +472,16 @@ pub fn front(
         rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [connection, session, content]);
     }
     if mode == Mode::Http
-        && fr.connection.iter().chain(&fr.session).chain(&fr.content).any(|r| match &r.action {
-            Action::SetVar(v, _) | Action::UnsetVar(v) => v.scope != crate::sample::VarScope::Sess,
+        && fr.connection.iter().chain(&fr.session).any(|r| match &r.action {
+            Action::SetVar(v, _) | Action::UnsetVar(v) => {
+                !matches!(v.scope, crate::sample::VarScope::Sess | crate::sample::VarScope::Proc)
+            }
             _ => false,
         })
     {
         w.problems.push(Problem::new(
             p.key("tcp_request"),
-            "`set-var` in tcp_request rules of a mode http section takes the `sess` scope only (HTTP rules read it as `var(sess.NAME)`)",
+            "`set-var` in tcp_request connection and session rules of a mode http frontend takes the `sess` and `proc` scopes only (HTTP rules read them as `var(sess.NAME)`)",
         ));
     }
     if fr.inspect_delay.is_none()
@@ -432,12 +509,11 @@ pub fn front(
                         );
                         continue;
                     }
-                    Ok(f) => {
-                        for seg in &f.segments {
+                    Ok(mut f) => {
+                        for seg in &mut f.segments {
                             if let Segment::Expr { expr, .. } = seg {
-                                if let Some(why) = unavailable(&expr.fetch, Stage::Switch) {
-                                    w.problems.push(Problem::new(up.key("backend"), why).with_value(&u.backend));
-                                }
+                                let _ = w.own.fill(&mut expr.fetch);
+                                w.check(&expr.fetch, Stage::Switch, &up.key("backend"), &u.backend);
                                 w.expr_maps(expr.map_refs(), &up.key("backend"));
                             }
                         }
@@ -493,10 +569,14 @@ fn unreachable_acl() -> Acl {
     Acl::parse("always_false").expect("always_false is a valid ACL")
 }
 
-/// A backend's (or listen's) `tcp-response content` rules.
+/// A backend's (or listen's) `tcp-response content` rules, and a backend's `tcp-request
+/// content` rules and inspect-delay (a listen's are its frontend half's).
+#[allow(clippy::too_many_arguments)]
 pub fn back(
     s: &Section,
+    defaults: &Section,
     section: &str,
+    mode: Mode,
     p: &FieldPath,
     problems: &mut Vec<Problem>,
     maps: &mut Loader,
@@ -505,17 +585,38 @@ pub fn back(
     // A listen's ACLs serve both halves.
     let mut acls = Acls::compile(s);
     let owner = s.name.as_deref().unwrap_or("");
+    let listen = s.bind.is_some();
+    let own = Own::of(s, listen, true);
     let mut w =
-        Walk { problems, maps, user: section.to_string(), backend_known: &|_| true, owner, tables, slots: None };
+        Walk { problems, maps, user: section.to_string(), backend_known: &|_| true, owner, tables, slots: None, own };
     // Reported by the frontend half of a listen.
     let before = w.problems.len();
     w.resolve_acls(&mut acls, s.acl.as_deref().unwrap_or(&[]), p);
-    if s.bind.is_some() {
+    if listen {
         w.problems.truncate(before);
     }
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
+    let mut back = BackRules::default();
+    if !listen {
+        back.inspect_delay = s.tcp_request_inspect_delay.or(defaults.tcp_request_inspect_delay).map(|d| d.0);
+        let list = s.tcp_request.as_deref().unwrap_or(&[]);
+        for (i, r) in list.iter().enumerate() {
+            for (set, given) in [("connection", &r.connection), ("session", &r.session)] {
+                if let Some(text) = given {
+                    let at = p.key("tcp_request").index(i).key(set);
+                    let why = format!(
+                        "tcp-request {set} is not allowed because {section} is not a frontend (as in HAProxy: content rules only)"
+                    );
+                    w.problems.push(Problem::new(at, why).with_value(text));
+                }
+            }
+        }
+        let stage = if mode == Mode::Http { Stage::BackHttp } else { Stage::Content };
+        let (mut c1, mut c2) = (Vec::new(), Vec::new());
+        rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut back.content]);
+    }
     let defs = s.acl.as_deref().unwrap_or(&[]);
     let mut compiled = Vec::new();
     for (j, r) in acls.compiled.into_iter().enumerate() {
@@ -529,5 +630,7 @@ pub fn back(
             }
         });
     }
-    BackRules { response, acls: compiled }
+    back.response = response;
+    back.acls = compiled;
+    back
 }

@@ -64,12 +64,37 @@ pub struct FrontRules {
     pub switching: Vec<Switch>,
 }
 
-/// A backend's `tcp-response content` rules.
+/// A backend's `tcp-request content` and `tcp-response content` rules.
 #[derive(Debug, Default)]
 pub struct BackRules {
     pub response: Vec<Rule>,
-    /// A listen's declared ACLs, as the response rules see them.
+    /// The section's declared ACLs, as its rules see them.
     pub acls: Vec<Acl>,
+    /// A backend's own `tcp-request content` rules, run once it is chosen (a listen's are its
+    /// frontend half's, run once).
+    pub content: Vec<Rule>,
+    /// A backend's `tcp-request inspect-delay`.
+    pub inspect_delay: Option<Duration>,
+}
+
+/// One content inspection: a section's content rules, its ACLs and its inspect-delay.
+#[derive(Debug, Clone, Copy)]
+pub struct Inspection<'a> {
+    pub rules: &'a [Rule],
+    pub acls: &'a [Acl],
+    pub delay: Option<Duration>,
+}
+
+impl FrontRules {
+    pub fn inspection(&self) -> Inspection<'_> {
+        Inspection { rules: &self.content, acls: &self.acls, delay: self.inspect_delay }
+    }
+}
+
+impl BackRules {
+    pub fn inspection(&self) -> Inspection<'_> {
+        Inspection { rules: &self.content, acls: &self.acls, delay: self.inspect_delay }
+    }
 }
 
 #[derive(Debug)]
@@ -167,15 +192,8 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         Some(i) => (&text[..i], text[i..].trim()),
         None => (text, ""),
     };
-    let var = |inner: &str| {
-        VarRef::parse(inner).ok_or_else(|| format!("`{inner}` is not a variable name (scope.name)")).and_then(|v| {
-            if v.scope == crate::sample::VarScope::Proc {
-                Err("`proc.` variables are not supported in TCP rules yet".to_string())
-            } else {
-                Ok(v)
-            }
-        })
-    };
+    let var =
+        |inner: &str| VarRef::parse(inner).ok_or_else(|| format!("`{inner}` is not a variable name (scope.name)"));
     match head {
         "accept" | "reject" if !rest.is_empty() => Err(format!("`{head}` takes no argument, got `{rest}`")),
         "accept" => Ok(Action::Accept),
@@ -220,3 +238,5 @@ fn capture(rest: &str) -> Result<Capture, String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_config;

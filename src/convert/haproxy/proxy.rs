@@ -104,11 +104,7 @@ impl ProxyKind {
         match self {
             Self::Listen => true,
             Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
-            Self::Backend => {
-                !FRONT_ONLY.contains(&key)
-                    && key != "default_backend"
-                    && !["tcp_request", "tcp_request_inspect_delay"].contains(&key)
-            }
+            Self::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Self::Defaults => ![
                 "name",
                 "acl",

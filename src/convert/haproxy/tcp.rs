@@ -37,6 +37,10 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         }
     }
     let set = d.arg(1).unwrap_or_default();
+    if !response && set != "content" && st.kind == super::proxy::ProxyKind::Backend {
+        cx.error(d, format!("tcp-request {set} is not allowed in a backend (not a frontend), as in HAProxy"));
+        return;
+    }
     let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
     let mut action = d.args[2..end].join(" ");
     // `capture SAMPLE len N` declares a request slot where HAProxy does, among `capture request
@@ -57,6 +61,10 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         st.out.push("capture_request", slot, src(d));
         let id = st.out.list_mut("capture_request").map_or(0, |l| l.len() - 1);
         action = format!("capture {sample} id {id}");
+    }
+    if d.args.get(2).is_some_and(|a| a == "capture") && st.kind == super::proxy::ProxyKind::Backend {
+        cx.error(d, format!("'{kw} {set} capture': a backend has no frontend capability (as in HAProxy)"));
+        return;
     }
     if d.args.get(2).is_some_and(|a| a == "capture") && (set != "content" || response) {
         cx.error(d, format!("'capture' is not allowed in '{kw} {set}' rules (as in HAProxy: content rules only)"));
