@@ -126,6 +126,7 @@ where
         return out;
     };
     out.backend = Some(bi);
+    cx.sess.routed(active, bi, None);
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
@@ -145,6 +146,7 @@ where
         };
         let addr = be.servers[si].addr;
         out.server = Some(si);
+        cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();
         out.tw = (t_slot - t0).as_millis() as i64;
         match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
@@ -230,6 +232,10 @@ where
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed by reload ({cut:?})");
+            out.termination = ['K', 'D'];
+        }
+        () = cx.sess.killed() => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed (shutdown session)");
             out.termination = ['K', 'D'];
         }
     }
