@@ -293,3 +293,82 @@ fn shutdown_sessions_server_ends_those_on_that_server() {
     assert_eq!(one(&b.lb, "shutdown sessions server tcpl"), "Require 'backend/server'.\n");
     assert_eq!(one(&b.lb, "shutdown sessions server"), "Require 'backend/server'.\n");
 }
+
+/// A TLS keep-alive connection and a plain request still waiting for its answer both end at
+/// `shutdown session`, without an answer.
+#[test]
+fn tls_connections_and_requests_in_flight_end_too() {
+    let dir = TempDir::new("sess-tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let crt = dir.write("site.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let w = Backend::start("W1");
+    let (tls, web) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "30s", server = "30s", http_keep_alive = "30s" }}
+
+[[listen]]
+name = "secure"
+bind = ["127.0.0.1:{tls} ssl crt {}"]
+servers = [{{ name = "w1", addr = "127.0.0.1:{}" }}]
+
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{web}"]
+servers = [{{ name = "w1", addr = "127.0.0.1:{}" }}]
+"#,
+        crt.display(),
+        w.port,
+        w.port
+    );
+    let lb = Lbha::start(&cfg, &[tls, web]);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let ccfg =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(ccfg), "localhost".try_into().unwrap()).unwrap();
+    let tcp = connect(tls);
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("W1") {
+        let n = s.read(&mut buf).expect("the answer");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let l = line_of(&lb, &s.sock, "srv=w1");
+    assert!(l.contains(" fe=secure be=secure srv=w1 "), "{l}");
+    assert!(one(&lb, &format!("show sess {}", id_of(&l))).contains(" ssl=1 "), "TLS is shown");
+    assert_eq!(one(&lb, &format!("shutdown session {}", id_of(&l))), "");
+    let ended = match s.read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    };
+    assert!(ended, "the killed TLS connection sees its end");
+
+    // A request waiting for `/slow` (answered after 3 s): killed, it gets no answer at all.
+    let mut c = connect(web);
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let l = line_of(&lb, &c, "srv=w1");
+    assert_eq!(one(&lb, &format!("shutdown session {}", id_of(&l))), "");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let r = c.read_to_end(&mut all);
+    assert!(
+        r.is_ok() || r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "closed, not timed out: {r:?}"
+    );
+    assert!(all.is_empty(), "no answer: {}", String::from_utf8_lossy(&all));
+    // The proxy still serves.
+    let (_c, body) = http_conn(web);
+    assert_eq!(body, "W1");
+}

@@ -265,6 +265,80 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "oldest first");
     }
 
+    fn proxy() -> Arc<super::super::Proxy> {
+        let src = "[defaults]\nmode = \"tcp\"\n[[listen]]\nname = \"be\"\nbind = [\"127.0.0.1:1\"]\n\
+                   servers = [{ name = \"s1\", addr = \"127.0.0.1:2\" }, { name = \"s2\", addr = \"127.0.0.1:3\" }]\n";
+        super::super::Proxy::new(crate::config::parse(src, std::path::Path::new("t.toml")).unwrap())
+    }
+
+    /// A registered connection and its registry guard, as `open_conn` makes them.
+    fn conn(p: &Arc<super::super::Proxy>) -> (Arc<ConnCtx>, Guard) {
+        let id = p.sessions.next_id();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let cx = Arc::new(ConnCtx {
+            proxy: p.clone(),
+            peer: addr,
+            local: addr,
+            tls: false,
+            accepted: (std::time::SystemTime::now(), tokio::time::Instant::now()),
+            requests: Default::default(),
+            slots: std::sync::Mutex::new(None),
+            rules: Default::default(),
+            sess_vars: Default::default(),
+            tls_info: Default::default(),
+            client: Default::default(),
+            private: Default::default(),
+            sess: Facts::new(id, p.active.load_full(), 0),
+        });
+        p.sessions.register(&cx);
+        (cx, p.sessions.guard(id))
+    }
+
+    #[tokio::test]
+    async fn kills_reach_the_one_named_or_those_on_the_server() {
+        let p = proxy();
+        let active = p.active.load_full();
+        let (a, _ga) = conn(&p);
+        let (b, _gb) = conn(&p);
+        let (c, gc) = conn(&p);
+        assert_eq!(a.sess.route_names(), None);
+        a.sess.routed(&active, 0, None);
+        assert_eq!(a.sess.route_names(), Some(("be".into(), None)));
+        a.sess.routed(&active, 0, Some(0));
+        b.sess.routed(&active, 0, Some(1));
+        c.sess.routed(&active, 0, Some(1));
+        // The next request of `b` goes to s1: the route follows.
+        b.sess.routed(&active, 0, Some(0));
+        assert_eq!(b.sess.route_names(), Some(("be".into(), Some("s1".into()))));
+        assert_eq!(p.sessions.all().len(), 3);
+
+        let waiting = tokio::spawn({
+            let c = c.clone();
+            async move { c.sess.killed().await }
+        });
+        assert_eq!(p.sessions.kill_server("be", "s2"), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.unwrap().unwrap();
+        assert!(c.sess.is_killed() && !a.sess.is_killed() && !b.sess.is_killed());
+        assert_eq!(p.sessions.kill_server("be", "nope"), 0);
+        assert_eq!(p.sessions.kills(), 1);
+
+        assert!(p.sessions.kill(a.sess.id));
+        assert!(a.sess.is_killed() && !b.sess.is_killed());
+        // Its end already came: `or_killed` gives up at once.
+        assert_eq!(or_killed(std::future::pending::<()>(), &a.sess).await, None);
+        assert_eq!(or_killed(std::future::ready(7), &b.sess).await, Some(7));
+
+        // The guard's drop (the connection's end) removes the entry, even while `c` lives on.
+        drop(gc);
+        assert!(p.sessions.get(c.sess.id).is_none());
+        assert!(!p.sessions.kill(c.sess.id));
+        // A dropped connection is gone even before its guard.
+        let id = b.sess.id;
+        drop(b);
+        assert!(p.sessions.get(id).is_none());
+        assert_eq!(p.sessions.all().len(), 1);
+    }
+
     #[test]
     fn route_keys_differ_by_generation_backend_and_server() {
         let k = route_key(3, 1, Some(0));
