@@ -372,3 +372,62 @@ servers = [{{ name = "w1", addr = "127.0.0.1:{}" }}]
     let (_c, body) = http_conn(web);
     assert_eq!(body, "W1");
 }
+
+/// The same commands on HAProxy 2.6 and on lbha, each running one haproxy.cfg: the same answers
+/// (sessions' lines compared up to what only HAProxy has: its task and buffer fields).
+#[test]
+fn replies_match_haproxy() {
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        println!("skipped: haproxy is not installed");
+        return;
+    }
+    let server = echo();
+    let cfg = |port: u16, sock: &str| {
+        format!(
+            "global\n  stats socket {sock} level admin\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n\
+             listen px\n  bind 127.0.0.1:{port}\n  server s1 127.0.0.1:{server}\n"
+        )
+    };
+    let hport = free_port();
+    let hdir = TempDir::new("sess-hap");
+    let hsock = hdir.0.join("admin.sock");
+    let (_hap, _d) = haproxy(&cfg(hport, &hsock.display().to_string()), hport);
+    let lport = free_port();
+    let lb = Lbha::start_haproxy(&cfg(lport, "/nonexistent/unused.sock"), &[lport]);
+    let lask = |cmd: &str| answers(&lb.ctl(&[cmd])).concat();
+    let hask = |cmd: &str| ask_socket(&hsock, cmd).trim_end_matches('\n').to_string() + "\n";
+    let lask = |cmd: &str| {
+        let a = lask(cmd);
+        if a.is_empty() { "\n".to_string() } else { a }
+    };
+    for cmd in [
+        "shutdown session",
+        "shutdown session zz",
+        "shutdown session 0x1234",
+        "show sess 0x1234",
+        "shutdown sessions server",
+        "shutdown sessions server px",
+        "shutdown sessions server nope/s1",
+        "shutdown sessions server px/nope",
+        "shutdown sessions server px/s1",
+    ] {
+        assert_eq!(lask(cmd), hask(cmd), "{cmd}");
+    }
+
+    // A live TCP session on each: the same line, then the same kill.
+    let mut hc = tcp_session(hport);
+    let mut lc = tcp_session(lport);
+    let norm = |list: &str, c: &TcpStream| -> (String, String) {
+        let src = format!(" src={} ", c.local_addr().unwrap());
+        let l = list.lines().find(|l| l.contains(&src)).unwrap_or_else(|| panic!("no {src} in:\n{list}"));
+        let (id, rest) = l.split_once(": ").unwrap();
+        let rest = rest.replace(&src, " src=C ");
+        let upto = rest.find(" ts=").or_else(|| rest.find(" age=")).unwrap();
+        (id.to_string(), rest[..upto].to_string())
+    };
+    let (hid, hline) = norm(&hask("show sess"), &hc);
+    let (lid, lline) = norm(&line_of(&lb, &lc, "srv=s1"), &lc);
+    assert_eq!(lline, hline);
+    assert_eq!(lask(&format!("shutdown session {lid}")), hask(&format!("shutdown session {hid}")));
+    assert!(ends(&mut hc) && ends(&mut lc), "both closed");
+}
