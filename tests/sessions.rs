@@ -2,6 +2,7 @@
 //! against live TCP sessions and HTTP keep-alive connections (serving and parked).
 
 mod common;
+mod kit;
 
 use common::*;
 use std::io::{Read, Write};
@@ -430,4 +431,50 @@ fn replies_match_haproxy() {
     assert_eq!(lline, hline);
     assert_eq!(lask(&format!("shutdown session {lid}")), hask(&format!("shutdown session {hid}")));
     assert!(ends(&mut hc) && ends(&mut lc), "both closed");
+}
+
+/// A WebSocket tunnel outlives its HTTP exchange: it is still the session, listed on its server,
+/// and ends at `shutdown sessions server` while another tunnel goes on.
+#[test]
+fn websocket_tunnels_are_sessions_too() {
+    let (ws, other) = (kit::head_server(kit::Answer::Upgrade), kit::head_server(kit::Answer::Upgrade));
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "30s", server = "30s", tunnel = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{port}"]
+use_backend = [{{ backend = "two", if = "{{ path_beg /two }}" }}]
+default_backend = "one"
+
+[[backend]]
+name = "one"
+servers = [{{ name = "ws", addr = "127.0.0.1:{ws}" }}]
+
+[[backend]]
+name = "two"
+servers = [{{ name = "ws", addr = "127.0.0.1:{other}" }}]
+"#
+    );
+    let lb = Lbha::start(&cfg, &[port]);
+    let open = |path: &str| {
+        let mut c = connect(port);
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        c.write_all(head.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut c, false).unwrap().status, 101);
+        assert_eq!(echo_msg(&mut c, b"ping").unwrap(), b"ping", "tunnel is up");
+        c
+    };
+    let mut one_c = open("/one");
+    let mut two_c = open("/two");
+    line_of(&lb, &one_c, "be=one srv=ws ");
+    line_of(&lb, &two_c, "be=two srv=ws ");
+    assert_eq!(one(&lb, "shutdown sessions server one/ws"), "");
+    assert!(ends(&mut one_c), "the tunnel on one/ws ends");
+    assert_eq!(echo_msg(&mut two_c, b"pong").unwrap(), b"pong", "the tunnel on two/ws goes on");
 }
