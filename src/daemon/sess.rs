@@ -53,7 +53,7 @@ pub fn execute(proxy: &Proxy, cmd: SessCmd) -> Reply {
 /// What the registry knows of one connection, named from the snapshots that served it.
 fn row(cx: &ConnCtx) -> Row {
     let f = &cx.sess;
-    let fe = &f.accepted_in.snap.frontends[f.fi];
+    let fe = &f.accepted_in.snap.frontends[f.fi()];
     let (backend, server) = match f.route_detail() {
         Some((active, bi, si)) => {
             let b = &active.snap.backends[bi];
@@ -71,7 +71,7 @@ fn row(cx: &ConnCtx) -> Row {
         local: cx.local,
         accepted: cx.accepted.0,
         age: cx.accepted.1.elapsed(),
-        frontend: Named { name: fe.name.clone(), id: f.fi + 1, mode: mode_word(fe.mode) },
+        frontend: Named { name: fe.name.clone(), id: f.fi() + 1, mode: mode_word(fe.mode) },
         backend,
         server,
         tls: cx.tls,

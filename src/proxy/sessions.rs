@@ -140,8 +140,17 @@ impl Drop for Guard {
 /// The backend and server a connection's last request went to, in the snapshot that served it.
 struct Route {
     active: Arc<Active>,
-    bi: usize,
-    si: Option<usize>,
+    bi: u32,
+    /// `NO_SERVER` before one is chosen.
+    si: u32,
+}
+
+const NO_SERVER: u32 = u32::MAX;
+
+impl Route {
+    fn server(&self) -> Option<usize> {
+        (self.si != NO_SERVER).then_some(self.si as usize)
+    }
 }
 
 /// What the registry knows of one connection (held in its `ConnCtx`).
@@ -149,7 +158,7 @@ pub struct Facts {
     pub id: u64,
     /// The snapshot it was accepted under and its frontend there.
     pub accepted_in: Arc<Active>,
-    pub fi: usize,
+    fi: u32,
     route: Mutex<Option<Route>>,
     /// `route_key` of the route above, compared per request without the lock.
     key: AtomicU64,
@@ -175,7 +184,7 @@ impl Facts {
         Self {
             id,
             accepted_in,
-            fi,
+            fi: fi as u32,
             route: Mutex::new(None),
             key: AtomicU64::new(NO_KEY),
             killed: AtomicBool::new(false),
@@ -190,7 +199,8 @@ impl Facts {
         if key != NO_KEY && self.key.load(Ordering::Relaxed) == key {
             return;
         }
-        *self.route.lock() = Some(Route { active: active.clone(), bi, si });
+        let si = si.map_or(NO_SERVER, |s| s as u32);
+        *self.route.lock() = Some(Route { active: active.clone(), bi: bi as u32, si });
         self.key.store(key, Ordering::Relaxed);
     }
 
@@ -198,15 +208,20 @@ impl Facts {
     pub fn route_names(&self) -> Option<(String, Option<String>)> {
         let g = self.route.lock();
         let r = g.as_ref()?;
-        let b = &r.active.snap.backends[r.bi];
-        Some((b.name.clone(), r.si.map(|s| b.servers[s].name.clone())))
+        let b = &r.active.snap.backends[r.bi as usize];
+        Some((b.name.clone(), r.server().map(|s| b.servers[s].name.clone())))
     }
 
     /// The last route's backend and server, as indexes in their snapshot with its names,
     /// for `show sess ID` (see `crate::control::sess`).
     pub fn route_detail(&self) -> Option<(Arc<Active>, usize, Option<usize>)> {
         let g = self.route.lock();
-        g.as_ref().map(|r| (r.active.clone(), r.bi, r.si))
+        g.as_ref().map(|r| (r.active.clone(), r.bi as usize, r.server()))
+    }
+
+    /// Its frontend's index in `accepted_in`.
+    pub fn fi(&self) -> usize {
+        self.fi as usize
     }
 
     pub fn is_killed(&self) -> bool {

@@ -84,6 +84,7 @@ async fn what_an_idle_connection_holds() {
         std::mem::size_of::<proxy_proto::ClientInfo>(),
         std::mem::size_of::<pool::Private>()
     );
+    println!("  and sessions::Facts (show sess) {} B", std::mem::size_of::<sessions::Facts>());
     println!("idle::Activity {} B", std::mem::size_of::<idle::Activity>());
     println!("framing::Verdicts {} B", std::mem::size_of::<framing::Verdicts>());
     println!(
