@@ -478,3 +478,56 @@ servers = [{{ name = "ws", addr = "127.0.0.1:{other}" }}]
     assert!(ends(&mut one_c), "the tunnel on one/ws ends");
     assert_eq!(echo_msg(&mut two_c, b"pong").unwrap(), b"pong", "the tunnel on two/ws goes on");
 }
+
+/// An HTTP/2 connection with a stream waiting for `/slow` (answered after 3 s): killed, the
+/// stream fails without an answer and the connection ends.
+#[test]
+fn an_h2_connection_and_its_stream_in_flight_end() {
+    let w = Backend::start("W1");
+    let port = free_port();
+    let cfg = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ client = \"30s\", server = \"30s\" }}\n[[listen]]\nname = \"h2c\"\n\
+         bind = [\"127.0.0.1:{port} proto h2\"]\nservers = [{{ name = \"w1\", addr = \"127.0.0.1:{}\" }}]\n",
+        w.port
+    );
+    let lb = Lbha::start(&cfg, &[port]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let me = tcp.local_addr().unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        let conn = tokio::spawn(conn);
+        let req =
+            hyper::Request::get("http://h2c.test/slow").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+        let stream = tokio::spawn(send.send_request(req));
+        let src = format!(" src={me} ");
+        let id = tokio::task::spawn_blocking({
+            let sock = lb.sock.clone();
+            move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let list = ask_socket(&sock, "show sess");
+                    if let Some(l) = list.lines().find(|l| l.contains(&src) && l.contains("srv=w1")) {
+                        return id_of(l);
+                    }
+                    assert!(Instant::now() < deadline, "no {src} on w1 in:\n{list}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let sock = lb.sock.clone();
+        let answer =
+            tokio::task::spawn_blocking(move || ask_socket(&sock, &format!("shutdown session {id}"))).await.unwrap();
+        assert_eq!(answer, "\n");
+        let got = tokio::time::timeout(Duration::from_secs(10), stream).await.expect("the stream ends").unwrap();
+        assert!(got.is_err(), "no answer: {:?}", got.map(|r| r.status()));
+        tokio::time::timeout(Duration::from_secs(10), conn).await.expect("the connection ends").unwrap().ok();
+    });
+}
