@@ -531,3 +531,30 @@ fn an_h2_connection_and_its_stream_in_flight_end() {
         tokio::time::timeout(Duration::from_secs(10), conn).await.expect("the connection ends").unwrap().ok();
     });
 }
+
+/// A TCP session waiting in the queue (its server is at `maxconn`) is listed without a server
+/// and can be killed there; the one on the server goes on.
+#[test]
+fn a_queued_tcp_session_can_be_killed() {
+    let server = echo();
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "1s", client = "30s", server = "30s", queue = "30s" }}
+
+[[listen]]
+name = "q"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "s", addr = "127.0.0.1:{server}", maxconn = 1 }}]
+"#
+    );
+    let lb = Lbha::start(&cfg, &[port]);
+    let mut busy = tcp_session(port);
+    let mut queued = connect(port);
+    let l = line_of(&lb, &queued, "be=q srv=<none> ");
+    assert_eq!(one(&lb, &format!("shutdown session {}", id_of(&l))), "");
+    assert!(ends(&mut queued), "the queued session ends");
+    assert_eq!(echo_msg(&mut busy, b"on").unwrap(), b"on", "the one on the server goes on");
+}

@@ -136,9 +136,16 @@ where
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
-        let (si, session) = match queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await {
-            Ok(x) => x,
-            Err(e) => {
+        // A session waiting in the queue can be killed there too (`shutdown session`).
+        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server);
+        let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
+            None => {
+                tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");
+                out.termination = ['K', 'Q'];
+                return out;
+            }
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
                 out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
                 return out;
