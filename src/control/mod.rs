@@ -13,6 +13,7 @@ pub mod parse;
 pub mod reply;
 pub mod servers_rt;
 pub mod servers_state;
+pub mod sess;
 pub mod sslca;
 pub mod sslcert;
 pub mod stat_json;

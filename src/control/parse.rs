@@ -178,6 +178,8 @@ pub enum Command {
     Runtime(super::servers_rt::RtCommand),
     /// `show|set|commit|abort|new|del ssl cert ...`: certificate rotation without a reload.
     SslCert(super::sslcert::CertCmd),
+    /// `show sess`, `shutdown session`, `shutdown sessions server` (`control::sess`).
+    Sess(super::sess::SessCmd),
 }
 
 /// What `debug dev` does.
@@ -213,6 +215,7 @@ impl Command {
             Command::Runtime(r) => r.level(),
             Command::Cluster(c) => c.level(),
             Command::SslCert(c) => c.level(),
+            Command::Sess(c) => c.level(),
             _ => Level::User,
         }
     }
@@ -367,6 +370,9 @@ fn parse_words(words: &[String]) -> Parsed {
 fn command(w: &[&str]) -> Result<Command, ParseError> {
     if let Some(r) = super::servers_rt::parse(w) {
         return r.map(Command::Runtime);
+    }
+    if let Some(r) = super::sess::parse(w) {
+        return r.map(Command::Sess);
     }
     let command = match w {
         ["help"] => Command::Help,
@@ -620,6 +626,9 @@ The following commands are valid at this level:
   enable|disable frontend <fe>            : stop or resume accepting on a frontend
   set maxconn frontend <fe> <n> | server <bk>/<srv> <n> | global <n> : change a connection limit
   show servers conn [<bk>]                : server connections: in use and idle in the pools
+  show sess [<id>|all]                    : list client sessions, or one (or all) in detail
+  shutdown session <id>                   : kill a specific session
+  shutdown sessions server <bk>/<srv>     : kill sessions on a server
   reload                                  : reload the configuration file; answers Success=1 or every error
   show vrrp [json]                        : VRRP instances: state, priorities, VIPs configured/runtime/held, last transition
   show announce [json]                    : [[announce]] VIPs: announced or withdrawn, and why

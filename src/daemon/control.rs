@@ -765,6 +765,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             Err(e) => Reply::error(e),
         },
         Command::SslCert(c) => super::sslcert::execute(c),
+        Command::Sess(c) => super::sess::execute(&shared.proxy, c),
     }
 }
 

@@ -11,6 +11,7 @@ mod debug_dev;
 pub mod dynamic;
 mod maps;
 pub mod privs;
+mod sess;
 mod sslcert;
 mod sslocsp;
 mod start;

@@ -593,6 +593,7 @@ async fn forward(
             })?
         };
         let srt = &brt.servers[si];
+        cx.sess.routed(active, bi, Some(si));
         let pool = &active.pools[bi][si];
         let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
         let pool = sni_pool.as_ref().unwrap_or(pool);
@@ -754,6 +755,7 @@ async fn forward(
             // session, until the hard stop); a terminating reload cuts it.
             let hold = (cx.hold(), exchange.and_then(|h| h.take()));
             let proxy = cx.proxy.clone();
+            let killed = super::sessions::killed_owned(cx.clone());
             let (born, local) = (active.generation, cx.local);
             cx.proxy.tracker.spawn(async move {
                 let _hold = (session, _backend_session, hold);
@@ -777,6 +779,7 @@ async fn forward(
                 tokio::select! {
                     () = tunnel => {}
                     () = marked_down => tracing::info!(client = %peer, %server, "tunnel closed: server marked down (on-marked-down shutdown-sessions)"),
+                    () = killed => tracing::info!(client = %peer, %server, "tunnel killed (shutdown session)"),
                     cut = proxy.expiry(born, |a| !a.binds.contains_key(&local), true) => {
                         tracing::info!(client = %peer, %server, "tunnel closed by reload ({cut:?})");
                     }

@@ -223,6 +223,7 @@ impl Proxy {
         tokio::pin!(sleep);
         let mut draining = false;
         let mut generation = self.reloads.borrow().generation;
+        let mut kills = self.sessions.kills();
         loop {
             let wake = self.idle_wake.notified();
             tokio::pin!(wake);
@@ -246,6 +247,16 @@ impl Proxy {
                     }
                 }
             }
+            // `shutdown session(s)` (rare): the killed ones go.
+            let k = self.sessions.kills();
+            if k != kills {
+                kills = k;
+                for key in slots.keys() {
+                    if slots.get(key).expect("listed").entry.held.cx.sess.is_killed() {
+                        close(slots.remove(key));
+                    }
+                }
+            }
             let (new, ready) = {
                 let mut g = self.lot.lock();
                 (std::mem::take(&mut g.new), std::mem::take(&mut g.ready))
@@ -254,7 +265,8 @@ impl Proxy {
                 if draining {
                     entry.deadline = entry.deadline.min(now + entry.drain_grace);
                 }
-                if self.reload_ends(entry.held.active.generation, entry.held.cx.local) {
+                if self.reload_ends(entry.held.active.generation, entry.held.cx.local) || entry.held.cx.sess.is_killed()
+                {
                     close(Some(Slot { entry, waker: Waker::noop().clone() }));
                     continue;
                 }

@@ -25,6 +25,7 @@ pub mod resize;
 pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
+pub mod sessions;
 pub mod shutdown;
 #[cfg(test)]
 mod sizes;
@@ -131,6 +132,8 @@ pub struct Proxy {
     pub idle_wake: tokio::sync::Notify,
     /// Idle plain-HTTP connections, held as small structs by one task (`lot.rs`).
     lot: lot::Lot,
+    /// Every client connection, for `show sess` and `shutdown session(s)`.
+    pub sessions: Arc<sessions::Sessions>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -216,6 +219,8 @@ pub struct ConnCtx {
     pub client: proxy_proto::ClientInfo,
     /// Server connections kept for this client connection only (`http_reuse = "never"`).
     pub private: pool::Private,
+    /// Its entry in the session registry (`show sess`).
+    pub sess: sessions::Facts,
 }
 
 impl ConnCtx {
@@ -233,11 +238,13 @@ pub struct Slots {
     _fe: Option<tokio::sync::OwnedSemaphorePermit>,
     _global: tokio::sync::OwnedSemaphorePermit,
     _session: Option<crate::state::SessionGuard>,
+    /// Its entry in the session registry, removed with the slots.
+    _entry: Option<sessions::Guard>,
 }
 
 impl Slots {
     pub fn new(fe: Option<tokio::sync::OwnedSemaphorePermit>, global: tokio::sync::OwnedSemaphorePermit) -> Self {
-        Self { _fe: fe, _global: global, _session: None }
+        Self { _fe: fe, _global: global, _session: None, _entry: None }
     }
 }
 
@@ -268,6 +275,7 @@ impl Proxy {
             cluster_runtime: std::sync::OnceLock::new(),
             idle_wake: tokio::sync::Notify::new(),
             lot: Default::default(),
+            sessions: Default::default(),
         })
     }
 
@@ -341,7 +349,7 @@ impl Proxy {
         let deadline = tokio::time::Instant::now() + held.fe().timeouts.http_request;
         // Most clients send at once; one that does not moves to the lot after a moment.
         let lot_at = tokio::time::Instant::now() + lot::FRESH_GRACE;
-        match self.first_byte(&sock, local, deadline, born, Some(lot_at)).await {
+        match self.first_byte(&sock, local, deadline, born, Some(lot_at), &held.cx.sess).await {
             Some(true) => {}
             Some(false) => return,
             None => {
@@ -355,7 +363,7 @@ impl Proxy {
                     return;
                 };
                 // The lot has closed (a stop): this task waits.
-                if self.first_byte(&sock, local, deadline, born, None).await == Some(true) {
+                if self.first_byte(&sock, local, deadline, born, None, &held.cx.sess).await == Some(true) {
                     self.serve_fresh(sock, held, h2).await
                 }
                 return;
@@ -438,6 +446,8 @@ impl Proxy {
             let mode = if fe.mode == Mode::Http { "HTTP" } else { "TCP" };
             active.fe_logger(fi).log(Level::Info, &format!("Connect from {peer} to {local} ({}/{mode})", fe.name));
         }
+        let id = self.sessions.next_id();
+        slots._entry = Some(self.sessions.guard(id));
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
             peer,
@@ -451,7 +461,9 @@ impl Proxy {
             tls_info: Default::default(),
             client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
+            sess: sessions::Facts::new(id, active.clone(), fi),
         });
+        self.sessions.register(&cx);
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx, tcp_rules::At { fi, bi: None }) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
             return None;
@@ -542,11 +554,12 @@ impl Proxy {
         deadline: tokio::time::Instant,
         born: u64,
         lot_at: Option<tokio::time::Instant>,
+        sess: &sessions::Facts,
     ) -> Option<bool> {
         // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
         let mut byte = [0u8; 1];
         let readable = async { sock.peek(&mut byte).await.is_ok() };
-        self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE, lot_at).await
+        self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE, lot_at, sess).await
     }
 
     /// HTTP/2 and HTTP/1 are separate boxed futures: one async fn for both would be as large
@@ -703,7 +716,7 @@ impl Proxy {
         let deadline =
             idle::deadline(&activity.state(), t).unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
         let grace = DRAIN_IDLE_GRACE.min(t.http_keep_alive);
-        self.idle_wait(read, deadline, cx.local, born, grace, None).await == Some(true)
+        self.idle_wait(read, deadline, cx.local, born, grace, None, &cx.sess).await == Some(true)
     }
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
@@ -764,7 +777,12 @@ impl Proxy {
                     }
                 }
             }
-            cut = Gated::new(self.expiry(born, |a| !a.binds.contains_key(&local), false)) => {
+            cut = Gated::new(sessions::or_killed(self.expiry(born, |a| !a.binds.contains_key(&local), false), &cx.sess)) => {
+                let Some(cut) = cut else {
+                    // `shutdown session(s)`: the connection and what it has in flight end at once.
+                    tracing::info!(client = %cx.peer, "connection killed (shutdown session)");
+                    return Ended::Done { finished: false };
+                };
                 let mut ended = Ended::Done { finished: false };
                 if cut == Cut::Stale {
                     conn.as_mut().shut_gracefully();

@@ -157,6 +157,7 @@ impl super::Proxy {
     /// that ends the connection (terminating, or its bind removed), or, once a stop began, when
     /// nothing came within `drain_grace` (a request already on its way is still answered).
     /// None at `lot_at`, when the connection is to move to the lot (never once a stop began).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn idle_wait<F: std::future::Future<Output = bool>>(
         &self,
         ready: F,
@@ -165,6 +166,7 @@ impl super::Proxy {
         born: u64,
         drain_grace: std::time::Duration,
         lot_at: Option<tokio::time::Instant>,
+        sess: &super::sessions::Facts,
     ) -> Option<bool> {
         tokio::pin!(ready);
         let mut end = deadline;
@@ -183,7 +185,7 @@ impl super::Proxy {
                 end = deadline.min(tokio::time::Instant::now() + drain_grace);
                 sleep.as_mut().reset(end);
             }
-            if self.reload_ends(born, local) {
+            if self.reload_ends(born, local) || sess.is_killed() {
                 return Some(false);
             }
             tokio::select! {

@@ -46,6 +46,7 @@ async fn what_an_idle_connection_holds() {
         tls_info: Default::default(),
         client: Default::default(),
         private: Default::default(),
+        sess: sessions::Facts::new(0, proxy.active.load_full(), 0),
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;
@@ -59,8 +60,15 @@ async fn what_an_idle_connection_holds() {
     let mut drain = proxy.drain.subscribe();
     let drained = size(&drained(&mut drain));
     let expiry = size(&proxy.expiry(1, |_| false, false));
-    let idle_wait =
-        size(&proxy.idle_wait(std::future::ready(true), tokio::time::Instant::now(), addr, 1, DRAIN_IDLE_GRACE, None));
+    let idle_wait = size(&proxy.idle_wait(
+        std::future::ready(true),
+        tokio::time::Instant::now(),
+        addr,
+        1,
+        DRAIN_IDLE_GRACE,
+        None,
+        &cx.sess,
+    ));
     let pool = Arc::new(pool::Pool::new(addr, None, false, std::time::Duration::from_secs(1)));
     let get = size(&pool.get(std::time::Duration::from_secs(1), upstream::Want::Any));
     let connect = size(&pool.connect_with(std::time::Duration::from_secs(1), None));
@@ -76,6 +84,7 @@ async fn what_an_idle_connection_holds() {
         std::mem::size_of::<proxy_proto::ClientInfo>(),
         std::mem::size_of::<pool::Private>()
     );
+    println!("  and sessions::Facts (show sess) {} B", std::mem::size_of::<sessions::Facts>());
     println!("idle::Activity {} B", std::mem::size_of::<idle::Activity>());
     println!("framing::Verdicts {} B", std::mem::size_of::<framing::Verdicts>());
     println!(

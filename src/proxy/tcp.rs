@@ -127,6 +127,7 @@ where
         return out;
     };
     out.backend = Some(bi);
+    cx.sess.routed(active, bi, None);
     let be = &active.snap.backends[bi];
     let brt = &active.rt.backends[bi];
     let _bsess = brt.counters.open_session();
@@ -153,9 +154,16 @@ where
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
-        let (si, session) = match queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await {
-            Ok(x) => x,
-            Err(e) => {
+        // A session waiting in the queue can be killed there too (`shutdown session`).
+        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server);
+        let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
+            None => {
+                tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");
+                out.termination = ['K', 'Q'];
+                return out;
+            }
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
                 out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
                 return out;
@@ -163,6 +171,7 @@ where
         };
         let addr = be.servers[si].addr;
         out.server = Some(si);
+        cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();
         out.tw = (t_slot - t0).as_millis() as i64;
         match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
@@ -248,6 +257,10 @@ where
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed by reload ({cut:?})");
+            out.termination = ['K', 'D'];
+        }
+        () = cx.sess.killed() => {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed (shutdown session)");
             out.termination = ['K', 'D'];
         }
     }
