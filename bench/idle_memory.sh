@@ -20,9 +20,9 @@ readonly LBHA_PORT=18290
 readonly PORT_WAIT_SECS=10
 readonly STOP_WAIT_SECS=10
 readonly MAX_CONNECTIONS=60000
-# One client address reaches one server port through ~28,000 ephemeral ports; past that the
-# client spreads its connections over 127.0.0.2, 127.0.0.3, ...
-readonly PER_SOURCE=20000
+# One client address reaches one server port through ~28,000 ephemeral ports; the client spreads
+# its connections over 127.0.0.1, 127.0.0.2, ... so that no address comes near that.
+readonly PER_SOURCE=10000
 
 LBHA="$REPO_ROOT/target/release/lbha"
 CONNECTIONS=5000   # a comma-separated list: one measurement per count
@@ -130,7 +130,7 @@ EOF
 # measure NAME PID PORT KIND N: one Markdown row; KIND is "silent" or "keep-alive".
 measure() {
     timeout 600 python3 - "$@" "$PER_SOURCE" <<'EOF'
-import socket, sys, time
+import socket, struct, sys, time
 
 name, pid, port, mode, n, per_source = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 
@@ -150,9 +150,21 @@ def request(s):
             raise SystemExit(f"{name}: connection closed before the answer")
         data += chunk
 
+# The source port is chosen at connect(), by the whole address pair (IP_BIND_ADDRESS_NO_PORT):
+# a bind() to port 0 takes a port no other socket of that address holds, TIME_WAIT ones
+# included, and searches the range for it, so the opening slowed to ~30 a second once the
+# range was mostly taken (a 19,744-connection run never finished).
+IP_BIND_ADDRESS_NO_PORT = 24
+LINGER_RESET = struct.pack("ii", 1, 0)
+
 def connect(i=0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(f"127.0.0.{1 + i // per_source}", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    # Closed with a reset: no TIME_WAIT left to hold ports for the next rows.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+    s.bind((f"127.0.0.{1 + i // per_source}", 0))
     s.settimeout(10)
+    s.connect(("127.0.0.1", port))
     return s
 
 for _ in range(20):  # warm-up: what the first requests allocate is reused by every later one

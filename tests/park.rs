@@ -234,3 +234,32 @@ fn a_parked_connection_holds_its_maxconn_slot_until_its_keep_alive_ends() {
     assert_eq!((r.status, r.text()), (200, "A".to_string()), "served once the slot came back");
     assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[test]
+fn a_connection_back_from_the_lot_keeps_the_keep_alive_rules_and_times_its_next_head() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let t = "client = \"30s\", http_request = \"2s\", http_keep_alive = \"30s\"";
+    let l = Lbha::start(&listen(port, a.port, t), &[port]);
+    let mut s = connect(port);
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+    wait_parked(&l);
+    // Longer than `http_request` since the accept: between requests `http_keep_alive` rules.
+    std::thread::sleep(Duration::from_secs(3));
+    s.write_all(b"GET /2 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!((r.status, r.text()), (200, "A".to_string()));
+    // Parked again, then a head that begins and stalls: `http_request` from its first byte, 408.
+    let parks = l.log_text().matches(PARKED).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while l.log_text().matches(PARKED).count() == parks {
+        assert!(std::time::Instant::now() < deadline, "not parked again:\n{}", l.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.write_all(b"GET /3 HTTP/1.1\r\nHo").unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 408);
+    assert_eq!(a.seen.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -227,6 +227,15 @@ impl Scanner {
         }
     }
 
+    /// Between requests with nothing held: a new scanner that has seen bytes is the same.
+    fn at_rest(&self) -> bool {
+        self.state == State::Head
+            && self.head.is_empty()
+            && self.verdicts.is_empty()
+            && !self.lenient
+            && self.refused.is_none()
+    }
+
     /// Judges `b` and says what of it may go on to hyper (None: all of it).
     pub fn feed(&mut self, b: &[u8]) -> Option<Vec<Seg>> {
         self.seen |= !b.is_empty();
@@ -530,6 +539,21 @@ impl Verdicts {
         Self { scanner: Mutex::new(Scanner::new(limit)), timed_out: AtomicBool::new(false) }
     }
 
+    /// Verdicts for a kept-alive connection whose earlier requests left nothing behind (a parked
+    /// connection's are made again at its next request; see [`Verdicts::at_rest`]).
+    pub fn after_requests(limit: usize) -> Self {
+        let mut s = Scanner::new(limit);
+        s.seen = true;
+        Self { scanner: Mutex::new(s), timed_out: AtomicBool::new(false) }
+    }
+
+    /// Nothing pending: no head begun or held, no verdict queued, no 408 due, not lenient
+    /// after an upgrade request. Such verdicts can be dropped and made again with
+    /// [`Verdicts::after_requests`].
+    pub fn at_rest(&self) -> bool {
+        !self.timed_out.load(Relaxed) && self.scanner().at_rest()
+    }
+
     fn scanner(&self) -> std::sync::MutexGuard<'_, Scanner> {
         self.scanner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -655,6 +679,16 @@ impl<T: AsyncRead + Unpin> Guard<T> {
 
     pub fn get_ref(&self) -> &T {
         &self.inner
+    }
+
+    /// The guard holds nothing: no judged bytes waiting, no refused head, and its verdicts at
+    /// rest (see [`Verdicts::at_rest`]); it can be dropped and made again.
+    pub fn holds_nothing(&self) -> bool {
+        self.release.is_empty() && !self.refused && self.verdicts.at_rest()
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
     }
 }
 
@@ -846,6 +880,32 @@ GET /b HTTP/1.1\nHost: a\n\n";
             assert_eq!(s.feed(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), None);
             assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, Verdict::Bad("duplicate Content-Length")]);
         }
+    }
+
+    #[test]
+    fn verdicts_are_at_rest_only_between_requests_with_nothing_held() {
+        let v = Verdicts::new(head_limit(DEFAULT_BUFSIZE));
+        assert!(v.at_rest());
+        v.scanner().feed(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!v.at_rest(), "a verdict waits for the service");
+        assert_eq!(v.next(), Verdict::Ok);
+        assert!(v.at_rest());
+        v.scanner().feed(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+        v.next();
+        assert!(!v.at_rest(), "inside a body");
+        v.scanner().feed(b"cdGET / HT");
+        assert!(!v.at_rest(), "a head has begun");
+        v.scanner().feed(b"TP/1.1\r\n\r\n");
+        v.next();
+        assert!(v.at_rest());
+        v.scanner().feed(b"GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+        v.next();
+        assert!(!v.at_rest(), "lenient after an upgrade request");
+        // Made again after requests: a timeout between requests is no probe, so no 408.
+        let v = Verdicts::after_requests(head_limit(DEFAULT_BUFSIZE));
+        assert!(v.at_rest());
+        assert!(!v.time_out(false));
+        assert!(Verdicts::new(head_limit(DEFAULT_BUFSIZE)).time_out(false), "a new connection's probe");
     }
 
     #[test]

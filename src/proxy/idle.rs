@@ -133,6 +133,29 @@ impl Activity {
         })
     }
 
+    /// An HTTP/1 connection's activity made again after it was parked bare (see
+    /// [`Activity::at_rest`]): `done` exchanges, the last one ended at `since`.
+    pub fn resumed(accepted: Instant, done: u64, since: Instant) -> Arc<Self> {
+        let a = Self::new(accepted);
+        a.lock().s = State { active: 0, done, since, head_from: None, writing: false };
+        a
+    }
+
+    /// Between exchanges with nothing to remember but how many there were and when the last
+    /// ended: nothing in progress or being written, no next head begun, no response body left.
+    /// Such an activity can be dropped and made again with [`Activity::resumed`].
+    pub fn at_rest(&self) -> Option<(u64, Instant)> {
+        let s = self.state();
+        let bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+        let rests = s.active == 0
+            && !s.writing
+            && s.done > 0
+            && s.head_from.is_none()
+            && self.awaiting_head.load(Relaxed)
+            && bodies.iter().all(|w| w.strong_count() == 0);
+        rests.then_some((s.done, s.since))
+    }
+
     /// For an HTTP/2 connection, whose response bodies (see [`Activity::track`]) are watched
     /// for stalls while requests are in progress.
     pub fn watching_stalls(accepted: Instant) -> Arc<Self> {
@@ -483,6 +506,10 @@ impl<T> Watch<T> {
         &self.inner
     }
 
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
     fn wrote<R>(&self, r: Poll<R>) -> Poll<R> {
         self.activity.write_blocked(r.is_pending());
         r
@@ -613,6 +640,36 @@ mod tests {
         assert_eq!(deadline(&s, &timeouts(1, 3)), Some(s.since + Duration::from_secs(3)));
         a.bytes_arrived();
         assert!(a.state().head_from.is_some(), "the first byte after the exchange starts the head clock");
+    }
+
+    #[test]
+    fn only_an_activity_at_rest_between_exchanges_is_made_again_the_same() {
+        let t0 = Instant::now();
+        let a = Activity::new(t0);
+        assert_eq!(a.at_rest(), None, "no exchange yet: the first request's rules apply");
+        let g = a.begin();
+        assert_eq!(a.at_rest(), None, "in progress");
+        drop(g);
+        let s = a.state();
+        assert_eq!(a.at_rest(), Some((1, s.since)));
+        let body = a.track(http_body_util::Empty::<Bytes>::new(), None, None);
+        assert_eq!(a.at_rest(), None, "a response body is still out");
+        drop(body);
+        assert_eq!(a.at_rest(), Some((1, s.since)));
+        a.write_blocked(true);
+        assert_eq!(a.at_rest(), None, "the last response is still being written");
+        a.write_blocked(false);
+        a.bytes_arrived();
+        assert_eq!(a.at_rest(), None, "the next head has begun");
+
+        let b = Activity::resumed(t0, 1, s.since);
+        assert_eq!(b.state(), State { head_from: None, ..s });
+        let t = timeouts(10, 3);
+        assert_eq!(deadline(&b.state(), &t), deadline(&s, &t), "keep-alive rules, from the last exchange");
+        assert_eq!(b.head_start().idle_from, s.since, "%Ti counts from the last exchange");
+        assert_eq!(b.at_rest(), Some((1, s.since)));
+        b.bytes_arrived();
+        assert!(b.state().head_from.is_some(), "the next head's first byte is noted");
     }
 
     #[tokio::test]

@@ -30,6 +30,15 @@ impl<T> StallGuard<T> {
         &self.inner
     }
 
+    /// A write is stalled: its timer runs.
+    pub fn stalled_write(&self) -> bool {
+        self.armed
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
     fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match r {
             Poll::Pending => Poll::Pending,

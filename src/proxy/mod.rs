@@ -406,11 +406,21 @@ impl Proxy {
                     .unwrap_or_else(|| tokio::time::Instant::now() + t.http_keep_alive);
                 (d, DRAIN_IDLE_GRACE.min(t.http_keep_alive))
             };
-            let entry = lot::Entry { waiting: lot::Waiting::Parked(idle), held, deadline, drain_grace };
-            let Err(lot::Entry { waiting: lot::Waiting::Parked(back), held: back_held, .. }) = self.park(entry) else {
+            let waiting = match idle.shed() {
+                Ok(bare) => lot::Waiting::Bare(bare),
+                Err(whole) => lot::Waiting::Parked(whole),
+            };
+            let Err(lot::Entry { waiting, held: back_held, .. }) =
+                self.park(lot::Entry { waiting, held, deadline, drain_grace })
+            else {
                 return;
             };
-            (idle, held) = (back, back_held);
+            held = back_held;
+            idle = match waiting {
+                lot::Waiting::Parked(whole) => *whole,
+                lot::Waiting::Bare(bare) => H1Idle::resume(bare, &held.cx, &held.http(false)),
+                lot::Waiting::Fresh { .. } => return,
+            };
             let conn = held.http(false);
             if !self.unpark(&mut idle.sock, &held.cx, conn.born, conn.t, &idle.activity).await {
                 let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, idle.sock.shutdown()).await;
@@ -809,6 +819,10 @@ impl<I> H1Idle<I> {
     fn new(io: I, cx: &ConnCtx, conn: &HttpConn<'_>) -> Self {
         let activity = idle::Activity::new(cx.accepted.1);
         let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(conn.bufsize)));
+        Self::with(io, conn, activity, verdicts)
+    }
+
+    fn with(io: I, conn: &HttpConn<'_>, activity: Arc<idle::Activity>, verdicts: Arc<framing::Verdicts>) -> Self {
         let watched =
             idle::Watch::new(io::StallGuard::new(io, conn.t.client, conn.fcnt.clone()), activity.clone(), true);
         // Outermost, so that bytes replayed after a park are not scanned twice.
@@ -820,6 +834,36 @@ impl<I> H1Idle<I> {
     /// the framing guard): the connection is served again at once, without waiting.
     fn has_input(&self) -> bool {
         self.sock.has_unread() || self.sock.get_ref().has_pending()
+    }
+}
+
+impl H1Idle<TcpStream> {
+    /// A parked connection whose wrappers hold nothing but the socket and the count of its
+    /// exchanges is kept in the lot as that alone (the activity, verdicts and wrappers are
+    /// ~0.5 KiB a connection); anything else parks whole.
+    fn shed(self) -> Result<lot::Bare, Box<Self>> {
+        let guard = self.sock.get_ref();
+        let quiet = !self.sock.has_unread()
+            && guard.holds_nothing()
+            && !guard.get_ref().get_ref().stalled_write()
+            && self.upgrades.unarmed()
+            // Only this struct and its wrappers hold them: nothing of a request is left.
+            && Arc::strong_count(&self.activity) == 2
+            && Arc::strong_count(&self.verdicts) == 2;
+        match self.activity.at_rest() {
+            Some((done, since)) if quiet => {
+                let sock = self.sock.into_inner().into_inner().into_inner().into_inner();
+                Ok(lot::Bare { sock, done, since })
+            }
+            _ => Err(Box::new(self)),
+        }
+    }
+
+    /// Makes a bare parked connection whole again, as it was when it parked.
+    fn resume(bare: lot::Bare, cx: &ConnCtx, conn: &HttpConn<'_>) -> Self {
+        let activity = idle::Activity::resumed(cx.accepted.1, bare.done, bare.since);
+        let verdicts = Arc::new(framing::Verdicts::after_requests(framing::head_limit(conn.bufsize)));
+        Self::with(bare.sock, conn, activity, verdicts)
     }
 }
 

@@ -49,6 +49,11 @@ impl<T> Rewind<T> {
     pub fn get_ref(&self) -> &T {
         &self.inner
     }
+
+    /// The wrapped socket; bytes still to be replayed are dropped (check [`Rewind::has_unread`]).
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
@@ -98,6 +103,11 @@ pub type ClientTunnel = Box<dyn ClientIo>;
 pub struct ManualUpgrade(Arc<Mutex<Option<oneshot::Sender<ClientTunnel>>>>);
 
 impl ManualUpgrade {
+    /// No tunnel is waiting for the socket.
+    pub fn unarmed(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
     /// Claims the socket once hyper is done with it.
     pub fn arm(&self) -> oneshot::Receiver<ClientTunnel> {
         let (tx, rx) = oneshot::channel();

@@ -93,7 +93,14 @@ async fn what_an_idle_connection_holds() {
     println!("Proxy::idle_wait (a parked or silent connection's wait) {idle_wait} B");
     println!("tokio Sleep {} B", std::mem::size_of::<tokio::time::Sleep>());
     let entry = std::mem::size_of::<lot::Entry>();
-    println!("lot::Entry (an idle plain connection in the lot, besides ConnCtx and Activity) {entry} B");
+    println!("lot::Entry (an idle plain connection in the lot, besides ConnCtx) {entry} B");
+    let whole = std::mem::size_of::<H1Idle<TcpStream>>();
+    println!(
+        "  a kept-alive one parks bare (lot::Bare {} B); whole, it would hold H1Idle {whole} B, Activity and Verdicts",
+        std::mem::size_of::<lot::Bare>()
+    );
+    let trackers = std::mem::size_of::<crate::stktable::track::Trackers>();
+    println!("stktable::track::Trackers {trackers} B");
     // Bounds a little above the debug build's sizes (release ones are smaller): a request's
     // future is moved into a box on every request, and a connection's task lives as long as it.
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
@@ -101,5 +108,13 @@ async fn what_an_idle_connection_holds() {
     assert!(h1_size <= 1536, "serve_h1 future {h1_size} B (1,880 while its idle wait held two watches and two timers)");
     // One timer and one shared wake: 752 B of timer and watch futures before (bench/README.md).
     assert!(idle_wait <= 512, "idle_wait future {idle_wait} B");
-    assert!(entry <= 320, "lot::Entry {entry} B");
+    // 256 B while a parked connection's H1Idle sat in it unboxed (debug build).
+    assert!(entry <= 160, "lot::Entry {entry} B");
+    // 136 B while the slots were inline; every connection and request has trackers.
+    assert!(trackers <= 32, "Trackers {trackers} B");
+    assert!(
+        std::mem::size_of::<ConnCtx>() <= 400,
+        "ConnCtx {} B (464 with the trackers inline)",
+        std::mem::size_of::<ConnCtx>()
+    );
 }

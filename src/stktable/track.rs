@@ -45,7 +45,9 @@ type Slots = [Option<Slot>; MAX_SC];
 /// The entries one session or stream tracks.
 #[derive(Default)]
 pub struct Trackers {
-    slots: Mutex<Slots>,
+    /// Boxed once something is tracked: every client connection and request has trackers,
+    /// most never use them, and the slots are ~130 bytes.
+    slots: Mutex<Option<Box<Slots>>>,
     /// Whether anything was tracked: most sessions and requests track nothing, and then count
     /// and release without taking a lock.
     used: AtomicBool,
@@ -53,18 +55,18 @@ pub struct Trackers {
 
 impl std::fmt::Debug for Trackers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.slots.lock().iter().filter(|x| x.is_some()).count();
+        let n = self.slots.lock().as_ref().map_or(0, |s| s.iter().filter(|x| x.is_some()).count());
         f.debug_struct("Trackers").field("tracked", &n).finish()
     }
 }
 
 impl Trackers {
-    fn slots(&self) -> parking_lot::MutexGuard<'_, Slots> {
-        self.slots.lock()
+    fn slots(&self) -> parking_lot::MappedMutexGuard<'_, Slots> {
+        parking_lot::MutexGuard::map(self.slots.lock(), |s| &mut **s.get_or_insert_with(Box::default))
     }
 
     /// The slots, locked, when anything was tracked.
-    fn held(&self) -> Option<parking_lot::MutexGuard<'_, Slots>> {
+    fn held(&self) -> Option<parking_lot::MappedMutexGuard<'_, Slots>> {
         self.used().then(|| self.slots())
     }
 
