@@ -297,6 +297,8 @@ pub struct Section {
     pub use_backend: Option<Vec<UseBackend>>,
     pub default_backend: Option<String>,
     pub http_request: Option<Vec<HttpRule>>,
+    /// `option abortonclose`: a request still queued or connecting is dropped once its client closes.
+    pub abortonclose: Option<bool>,
     pub http_response: Option<Vec<HttpRule>>,
     /// `http-after-response` rules: run last, on every response, lbha's own included.
     pub http_after_response: Option<Vec<HttpRule>>,

@@ -408,6 +408,8 @@ pub struct Backend {
     pub persist: super::persist_spec::Spec,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
+    /// `option abortonclose` (see `proxy::abort`).
+    pub abortonclose: bool,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
     /// `tcp-response content` rules.
     pub tcp: Arc<crate::tcprules::BackRules>,

@@ -56,6 +56,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "allbackups",
     "check",
     "cookie",
+    "abortonclose",
     "stick_table",
     "stick",
     "appsession",
@@ -151,6 +152,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     v
 }
+    k!(abortonclose => "abortonclose");
 
 struct Ctx<'a> {
     problems: &'a mut Vec<Problem>,
@@ -652,6 +654,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             s,
             &format!("{} {}", n.kind.table(), n.name()),
             &p,
+        abortonclose: s.abortonclose.or(defaults.abortonclose).unwrap_or(false),
             cx.problems,
             &mut cx.maps,
             &cx.tables,

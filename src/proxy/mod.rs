@@ -1,5 +1,6 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
+mod abort;
 pub mod body;
 mod coalesce;
 pub mod compress;
@@ -216,6 +217,8 @@ pub struct ConnCtx {
     pub client: proxy_proto::ClientInfo,
     /// Server connections kept for this client connection only (`http_reuse = "never"`).
     pub private: pool::Private,
+    /// The client's TCP socket, watched by `option abortonclose` (see [`abort`]); -1: none.
+    pub fd: std::os::fd::RawFd,
 }
 
 impl ConnCtx {
@@ -451,6 +454,7 @@ impl Proxy {
             tls_info: Default::default(),
             client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
+            fd: std::os::fd::AsRawFd::as_raw_fd(&sock),
         });
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx) {
             tracing::debug!(client = %peer, frontend = %fe.name, "rejected by tcp-request connection");
@@ -820,6 +824,9 @@ fn h1_builder(bufsize: usize) -> hyper::server::conn::http1::Builder {
         .max_headers(framing::HYPER_MAX_HEADERS)
         // HAProxy adds no `Date` of its own; a server's passes through.
         .auto_date_header(false)
+        // A client that shuts its output still gets its answer, as from HAProxy; `option
+        // abortonclose` drops a waiting request instead (`abort`).
+        .half_close(true)
         .keep_alive(true);
     builder
 }

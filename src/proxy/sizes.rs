@@ -46,6 +46,7 @@ async fn what_an_idle_connection_holds() {
         tls_info: Default::default(),
         client: Default::default(),
         private: Default::default(),
+        fd: -1,
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;

@@ -142,7 +142,6 @@ pub const PROXY_IGNORED: &[(&str, &str)] = &[
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("logasap", "not supported yet: lbha logs when the response is done"),
-    ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),

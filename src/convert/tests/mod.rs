@@ -105,13 +105,14 @@ fn deprecated_timeouts_and_connection_modes() {
 #[test]
 fn proxy_options() {
     let c = conv(&format!(
-        "{FE_BE}  option forwardfor\n  maxconn 500\nbackend be\n  option redispatch\n  option allbackups\n  retries 5\n  balance uri len 10 depth 2\n  hash-type consistent\n  server a 127.0.0.1:1\n"
+        "{FE_BE}  option forwardfor\n  maxconn 500\nbackend be\n  option redispatch\n  option allbackups\n  option abortonclose\n  retries 5\n  balance uri len 10 depth 2\n  hash-type consistent\n  server a 127.0.0.1:1\n"
     ));
     let s = snap(&c);
     assert!(s.frontends[0].forwardfor.is_some());
     assert_eq!(s.frontends[0].maxconn, Some(500));
     let b = &s.backends[0];
     assert!(b.redispatch);
+    assert!(b.abortonclose);
     assert_eq!(b.retries, 5);
     let t = table(&c);
     assert_eq!(t["backend"][0]["balance"].as_str(), Some("uri len 10 depth 2"));
