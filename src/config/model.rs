@@ -607,6 +607,7 @@ pub struct HttpRule {
     pub set_status: Option<SetStatusAction>,
     pub capture: Option<CaptureAction>,
     /// `set-log-level LEVEL`: `emerg` .. `debug`, or `silent`.
+    pub set_var_fmt: Option<SetVarFmtAction>,
     pub set_log_level: Option<String>,
     /// `use-service NAME`: only `prometheus-exporter` (lbha's metrics).
     pub use_service: Option<String>,
@@ -713,6 +714,16 @@ pub struct SetVarAction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SetStatusAction {
+/// `set-var-fmt(VAR) FMT`: the variable takes the rendered log-format string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetVarFmtAction {
+    /// `scope.name`, e.g. `txn.from`.
+    pub var: String,
+    /// A log-format string, e.g. `%[src]:%[src_port]`.
+    pub fmt: String,
+}
+
     pub status: u16,
     pub reason: Option<String>,
 }

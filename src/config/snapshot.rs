@@ -317,6 +317,11 @@ pub enum HttpAction {
     UnsetVar(VarRef),
     /// `capture SAMPLE id N`: fills slot `slot` of the request's (or, with `response`, the
     /// response's) captures in the log record; `len` slots were numbered at validation.
+    /// `set-var-fmt(VAR) FMT`: the rendered string, always a string (an empty one included).
+    SetVarFmt {
+        var: VarRef,
+        fmt: LogFormat,
+    },
     Capture {
         expr: SampleExpr,
         slot: usize,

@@ -315,8 +315,20 @@ fn rules(
         {
             continue;
         }
-        if let Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) = &mut action {
-            w.resolve_exprs([&mut *e], &rp.key(word), text);
+        let mut exprs: Vec<&mut crate::sample::SampleExpr> = match &mut action {
+            Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) => vec![e],
+            Action::SetVarFmt(_, f) => f
+                .segments
+                .iter_mut()
+                .filter_map(|s| match s {
+                    crate::sample::Segment::Expr { expr, .. } => Some(expr),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for e in exprs.iter_mut() {
+            w.resolve_exprs([&mut **e], &rp.key(word), text);
             for f in [&e.fetch] {
                 if let Some(why) = unavailable(f, stage) {
                     w.problems.push(Problem::new(rp.key(word), why).with_value(text));
@@ -398,7 +410,9 @@ pub fn front(
     }
     if mode == Mode::Http
         && fr.connection.iter().chain(&fr.session).chain(&fr.content).any(|r| match &r.action {
-            Action::SetVar(v, _) | Action::UnsetVar(v) => v.scope != crate::sample::VarScope::Sess,
+            Action::SetVar(v, _) | Action::SetVarFmt(v, _) | Action::UnsetVar(v) => {
+                v.scope != crate::sample::VarScope::Sess
+            }
             _ => false,
         })
     {

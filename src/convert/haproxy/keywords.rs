@@ -221,7 +221,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
 const RULE_ACTIONS_HARMLESS: &[&str] = &[
     "set-var",
     "unset-var",
-    "set-var-fmt",
     "capture",
     "set-log-level",
     "set-nice",
