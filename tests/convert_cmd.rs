@@ -317,3 +317,15 @@ fn keepalived_track_files_and_processes_convert() {
     let check = lbha(&["check", "-c", s(&out)]);
     assert!(check.status.success(), "{}", text(&check.stderr));
 }
+
+#[test]
+fn debians_stock_haproxy_cfg_converts_strictly() {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/debian/haproxy.cfg");
+    let installed = PathBuf::from("/etc/haproxy/haproxy.cfg");
+    for f in [copy].into_iter().chain(installed.exists().then_some(installed)) {
+        let r = lbha(&["convert", "--haproxy", s(&f), "--strict"]);
+        assert!(r.status.success(), "{}: {}", f.display(), text(&r.stderr));
+        let toml = text(&r.stdout);
+        assert!(toml.contains("timeout = \"30s\""), "{toml}");
+    }
+}

@@ -22,6 +22,14 @@ pub const GLOBAL_IGNORED: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("node", "informational only (stats page node name)"),
     ("expose-experimental-directives", "lbha has no experimental directives"),
+    (
+        "tune.ssl.default-dh-param",
+        "rustls offers no finite-field DHE key exchange (ECDHE only), so DH parameters have nothing to apply to",
+    ),
+    (
+        "ssl-dh-param-file",
+        "rustls offers no finite-field DHE key exchange (ECDHE only), so DH parameters have nothing to apply to",
+    ),
 ];
 
 /// Known `global` keywords lbha has no counterpart for yet.
@@ -46,13 +54,10 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lua-load-per-thread",
     "lua-prepend-path",
     "server-state-base",
-    "ssl-dh-param-file",
-    "ssl-server-verify",
     "ssl-engine",
     "ssl-mode-async",
     "ssl-load-extra-files",
     "tune.maxrewrite",
-    "tune.ssl.default-dh-param",
     "tune.ssl.cachesize",
     "tune.http.maxhdr",
     "unix-bind",
