@@ -208,6 +208,7 @@ default_backend = "be_D"
     let now: Vec<String> = ["a.example", "b.example", "c.example"].iter().map(|h| routed(port, h)).collect();
     assert_eq!(now, ["D", "C", "C"], "version 1 replaced the whole content");
     assert_eq!(lb.ctl(&["commit map @1 hosts.map"]), "Version number out of range.\n\n", "already live");
+    assert!(lb.ctl(&["show map"]).contains("curr_ver=1 next_ver=1 entry_cnt=2"), "{}", lb.ctl(&["show map"]));
 
     // lbha's own `commit map FILE` (no version) still writes the live content to the file.
     assert_eq!(lb.ctl(&["commit map hosts.map"]), "\n");

@@ -184,24 +184,25 @@ pub fn resolve<'s>(store: &'s MapStore, r: &str, acl: bool) -> Result<&'s MapFil
 }
 
 /// `show map` / `show acl` (no file): the list of files; `show map FILE`: its entries.
-pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> usize) -> Reply {
+/// `pending`: a file's uncommitted changes and its `(curr_ver, next_ver)`.
+pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> (usize, (u32, u32))) -> Reply {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let Some(r) = file else {
         let mut text = String::from("# id (file) description\n");
         let mut list = Vec::new();
         for f in store.files().filter(|f| f.pattern == acl) {
             let what = if acl { "acl" } else { "map" };
+            let (uncommitted, (curr, next)) = pending(&f.name);
             text.push_str(&format!(
-                "{} ({}) pattern loaded from file '{}' used by {what} in {}. curr_ver=0 next_ver=0 entry_cnt={} uncommitted={}\n",
+                "{} ({}) pattern loaded from file '{}' used by {what} in {}. curr_ver={curr} next_ver={next} entry_cnt={} uncommitted={uncommitted}\n",
                 f.id,
                 f.name,
                 f.path.display(),
                 f.users.join(", "),
                 f.entries.len(),
-                pending(&f.name)
             ));
             list.push(json!({ "id": f.id, "file": f.name, "path": f.path.display().to_string(),
-                "entries": f.entries.len(), "uncommitted": pending(&f.name) }));
+                "entries": f.entries.len(), "uncommitted": uncommitted, "curr_ver": curr, "next_ver": next }));
         }
         return Reply::ok(text, json!(list));
     };

@@ -9,7 +9,9 @@ pub fn execute(shared: &Shared, cmd: MapCmd) -> Reply {
     let maps = &shared.proxy.maps;
     let store = maps.store.load();
     match &cmd {
-        MapCmd::Show { acl, file } => show(&store, *acl, file.as_deref(), &|n| maps.pending(n)),
+        MapCmd::Show { acl, file } => show(&store, *acl, file.as_deref(), &|n| {
+            (maps.pending(n), maps.versions.lock().unwrap_or_else(|p| p.into_inner()).numbers(n))
+        }),
         MapCmd::AddMany { .. } | MapCmd::Prepare { .. } | MapCmd::CommitVersion { .. } => {
             let r = crate::control::maps::resolve(&store, cmd_file(&cmd), cmd_acl(&cmd)).map(|f| f.name.clone());
             drop(store);
