@@ -183,9 +183,12 @@ pub fn resolve<'s>(store: &'s MapStore, r: &str, acl: bool) -> Result<&'s MapFil
     }
 }
 
+/// A file's uncommitted changes and its `(curr_ver, next_ver)`.
+pub type Pending = (usize, (u32, u32));
+
 /// `show map` / `show acl` (no file): the list of files; `show map FILE`: its entries.
 /// `pending`: a file's uncommitted changes and its `(curr_ver, next_ver)`.
-pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> (usize, (u32, u32))) -> Reply {
+pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> Pending) -> Reply {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let Some(r) = file else {
         let mut text = String::from("# id (file) description\n");
