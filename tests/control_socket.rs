@@ -560,3 +560,15 @@ fn levels_limit_what_a_socket_may_do() {
     assert_eq!(answers(&s.lb.ctl(&["disable server web/a"])), [""], "the default level is admin");
     assert!(bodies(s.port, 4).iter().all(|b| b == "B"));
 }
+
+#[test]
+fn an_idle_connection_is_closed_after_the_configured_timeout() {
+    // HAProxy's `stats timeout 1s`; lbha's default (60 s) would outlast the read below.
+    let s = setup("control_socket = { timeout = \"1s\" }");
+    let mut c = UnixStream::connect(&s.lb.sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(b"prompt\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).expect("the daemon closes the idle connection");
+    assert!(out.ends_with("> "), "{out:?}");
+}

@@ -79,12 +79,20 @@ fn reports_go_to_stderr_and_strict_fails_without_writing() {
     let dir = TempDir::new("convert-strict");
     let seed = data("seeds").into_iter().find(|p| s(p).ends_with("02_reference.cfg")).unwrap();
     let out = dir.0.join("lbha.toml");
+    // The seed converts whole; with an option lbha lacks in place of its `option abortonclose`
+    // (same line numbers), --strict refuses it.
+    let r = lbha(&["convert", "--haproxy", s(&seed), "--strict", "-o", s(&out)]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(text(&std::fs::read(&out).unwrap()).contains("abortonclose = true"));
+    std::fs::remove_file(&out).unwrap();
+    let lacking = std::fs::read_to_string(&seed).unwrap().replace("option abortonclose", "option logasap");
+    let seed = dir.write("02_reference.cfg", &lacking);
     let r = lbha(&["convert", "--haproxy", s(&seed), "--strict", "-o", s(&out)]);
     assert_eq!(r.status.code(), Some(1));
     let err = text(&r.stderr);
     // A proxy's own `log` line converts (to `log_targets`): no report for it.
     assert!(!err.contains("02_reference.cfg:23:"), "{err}");
-    assert!(err.contains("02_reference.cfg:31: not supported yet by lbha: `option abortonclose`"), "{err}");
+    assert!(err.contains("02_reference.cfg:31: not supported yet by lbha: `option logasap`"), "{err}");
     assert!(err.contains("02_reference.cfg:84: note: `server static_server_1`: the server's `cookie` value"), "{err}");
     assert!(err.contains("02_reference.cfg:11: ignored: `nbproc 16`"), "{err}");
     assert!(
@@ -308,4 +316,16 @@ fn keepalived_track_files_and_processes_convert() {
     }
     let check = lbha(&["check", "-c", s(&out)]);
     assert!(check.status.success(), "{}", text(&check.stderr));
+}
+
+#[test]
+fn debians_stock_haproxy_cfg_converts_strictly() {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/debian/haproxy.cfg");
+    let installed = PathBuf::from("/etc/haproxy/haproxy.cfg");
+    for f in [copy].into_iter().chain(installed.exists().then_some(installed)) {
+        let r = lbha(&["convert", "--haproxy", s(&f), "--strict"]);
+        assert!(r.status.success(), "{}: {}", f.display(), text(&r.stderr));
+        let toml = text(&r.stdout);
+        assert!(toml.contains("timeout = \"30s\""), "{toml}");
+    }
 }

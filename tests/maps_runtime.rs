@@ -148,3 +148,70 @@ servers = [{{ name = "b", addr = "127.0.0.1:{}" }}]
     assert_eq!(get("gamma.example"), (200, "B".to_string()));
     assert!(lb.ctl(&["show acl"]).contains("(beta.lst)"), "{}", lb.ctl(&["show acl"]));
 }
+
+/// The body of a request for `host` (each backend answers its name).
+fn routed(port: u16, host: &str) -> String {
+    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    String::from_utf8_lossy(&raw(port, req.as_bytes()).unwrap().body).into_owned()
+}
+
+#[test]
+fn payload_adds_and_versioned_replacement_with_haproxys_replies() {
+    let (a, b, c, d) = (Backend::start("A"), Backend::start("B"), Backend::start("C"), Backend::start("D"));
+    let port = free_port();
+    let dir = TempDir::new("maps-versions");
+    dir.write("hosts.map", "# host backend\n");
+    dir.write("block.lst", "192.0.2.1\n");
+    let be = |n: &str, p: u16| {
+        format!("[[backend]]\nname = \"be_{n}\"\nservers = [{{ name = \"s\", addr = \"127.0.0.1:{p}\" }}]\n")
+    };
+    let config = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+acl = [{{ name = "blocked", cond = "src -f block.lst" }}]
+http_request = [{{ deny = {{}}, if = "blocked" }}]
+use_backend = [{{ backend = "%[req.hdr(host),lower,map(hosts.map)]" }}]
+default_backend = "be_D"
+{}{}{}{}"#,
+        be("A", a.port),
+        be("B", b.port),
+        be("C", c.port),
+        be("D", d.port)
+    );
+    let lb = Lbha::start_in(dir, &config, &[port]);
+    assert_eq!(routed(port, "a.example"), "D");
+
+    // `add map FILE <<`: the payload's entries go live together.
+    assert_eq!(lb.ctl(&["add map hosts.map <<", "a.example be_A", "b.example be_B", ""]), "\n");
+    assert_eq!((routed(port, "a.example"), routed(port, "b.example")), ("A".into(), "B".into()));
+    assert_eq!(lb.ctl(&["add map hosts.map <<", "onlykey", ""]), "Missing value for key 'onlykey'.\n\n");
+    assert_eq!(lb.ctl(&["add acl block.lst <<", "192.0.2.2", "192.0.2.3", ""]), "\n");
+    assert_eq!(lb.ctl(&["show acl block.lst"]).lines().filter(|l| l.starts_with("0x")).count(), 3);
+
+    // A prepared version is filled unseen, then replaces the content at once.
+    assert_eq!(lb.ctl(&["prepare map hosts.map"]), "New version created: 1\n\n");
+    assert_eq!(lb.ctl(&["add map @1 hosts.map c.example be_C"]), "\n");
+    assert_eq!(lb.ctl(&["add map @1 hosts.map <<", "b.example be_C", ""]), "\n");
+    assert_eq!(routed(port, "c.example"), "D", "a staged entry does not route yet");
+    assert_eq!(
+        lb.ctl(&["add map @5 hosts.map x y"]),
+        "Version number in the future, please use 'prepare map' before.\n\n"
+    );
+    assert_eq!(lb.ctl(&["commit map @2 hosts.map"]), "Version number out of range.\n\n");
+    assert_eq!(lb.ctl(&["commit acl block.lst"]), "Missing version number.\n\n");
+    assert_eq!(lb.ctl(&["commit map @1 hosts.map"]), "\n");
+    let now: Vec<String> = ["a.example", "b.example", "c.example"].iter().map(|h| routed(port, h)).collect();
+    assert_eq!(now, ["D", "C", "C"], "version 1 replaced the whole content");
+    assert_eq!(lb.ctl(&["commit map @1 hosts.map"]), "Version number out of range.\n\n", "already live");
+    assert!(lb.ctl(&["show map"]).contains("curr_ver=1 next_ver=1 entry_cnt=2"), "{}", lb.ctl(&["show map"]));
+
+    // lbha's own `commit map FILE` (no version) still writes the live content to the file.
+    assert_eq!(lb.ctl(&["commit map hosts.map"]), "\n");
+    let file = std::fs::read_to_string(lb.dir.0.join("hosts.map")).unwrap();
+    assert!(file.contains("c.example be_C") && !file.contains("a.example"), "{file}");
+}

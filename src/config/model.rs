@@ -173,6 +173,8 @@ pub struct Global {
     pub ssl_default_server_ciphers: Option<String>,
     pub ssl_default_server_ciphersuites: Option<String>,
     pub ssl_default_server_options: Option<String>,
+    /// HAProxy's `ssl-server-verify`: `"none"` makes servers without their own `verify` unverified.
+    pub ssl_server_verify: Option<String>,
     /// HAProxy's `ca-base`/`crt-base`: relative `ca-file`/`crl-file` and `crt`/`crt-list` paths
     /// (and those inside a `crt-list`) are taken from here; relative bases from the config's directory.
     pub ca_base: Option<String>,
@@ -201,6 +203,8 @@ pub struct ControlSocket {
     pub mode: Option<OctalText>,
     /// HAProxy's `level`: `"user"`, `"operator"` (read only) or `"admin"` (default).
     pub level: Option<String>,
+    /// HAProxy's `stats timeout`: an idle connection is closed after this long (default 60s).
+    pub timeout: Option<ConfDuration>,
 }
 
 /// `httplog = true|false` or `httplog = "clf"`.
@@ -293,6 +297,8 @@ pub struct Section {
     pub balance: Option<String>,
     pub hash_type: Option<String>,
     pub allbackups: Option<bool>,
+    /// `option abortonclose`: a request still queued or connecting is dropped once its client closes.
+    pub abortonclose: Option<bool>,
     pub acl: Option<Vec<AclDef>>,
     pub use_backend: Option<Vec<UseBackend>>,
     pub default_backend: Option<String>,
@@ -601,6 +607,7 @@ pub struct HttpRule {
     pub replace_pathq: Option<ReplaceAction>,
     pub replace_uri: Option<ReplaceAction>,
     pub set_var: Option<SetVarAction>,
+    pub set_var_fmt: Option<SetVarFmtAction>,
     pub unset_var: Option<String>,
     pub set_status: Option<SetStatusAction>,
     pub capture: Option<CaptureAction>,
@@ -705,6 +712,16 @@ pub struct SetVarAction {
     pub var: String,
     /// A sample expression, e.g. `req.hdr(host),lower`.
     pub expr: String,
+}
+
+/// `set-var-fmt(VAR) FMT`: the variable takes the rendered log-format string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetVarFmtAction {
+    /// `scope.name`, e.g. `txn.from`.
+    pub var: String,
+    /// A log-format string, e.g. `%[src]:%[src_port]`.
+    pub fmt: String,
 }
 
 /// `set-status CODE [reason STR]`.

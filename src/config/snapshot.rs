@@ -99,6 +99,8 @@ pub struct ControlSocketSettings {
     pub mode: u32,
     /// What connections may do (HAProxy's `stats socket ... level`).
     pub level: crate::control::parse::Level,
+    /// A connection idle this long is closed (HAProxy's `stats timeout`).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +319,11 @@ pub enum HttpAction {
         expr: SampleExpr,
     },
     UnsetVar(VarRef),
+    /// `set-var-fmt(VAR) FMT`: the rendered string, always a string (an empty one included).
+    SetVarFmt {
+        var: VarRef,
+        fmt: LogFormat,
+    },
     /// `capture SAMPLE id N`: fills slot `slot` of the request's (or, with `response`, the
     /// response's) captures in the log record; `len` slots were numbered at validation.
     Capture {
@@ -403,6 +410,8 @@ pub struct Backend {
     pub servers: Vec<Server>,
     pub retries: u32,
     pub redispatch: bool,
+    /// `option abortonclose` (see `proxy::abort`).
+    pub abortonclose: bool,
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
     pub forwardfor: Option<Forwardfor>,

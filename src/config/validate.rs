@@ -38,6 +38,8 @@ const DEFAULT_SERVER: Duration = Duration::from_secs(30);
 const DEFAULT_INTER: Duration = Duration::from_secs(2);
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbha/lbha.sock";
 const DEFAULT_CONTROL_MODE: u32 = 0o600;
+/// How long an idle control socket connection stays open.
+const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lbha";
 /// HAProxy's default `pool-purge-delay`.
 const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
@@ -54,6 +56,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "balance",
     "hash_type",
     "allbackups",
+    "abortonclose",
     "check",
     "cookie",
     "stick_table",
@@ -147,6 +150,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(log_targets => "log_targets", capture_cookie => "capture_cookie");
     k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
+    k!(abortonclose => "abortonclose");
     v
 }
 
@@ -416,6 +420,7 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
             path: DEFAULT_CONTROL_SOCKET.into(),
             mode: DEFAULT_CONTROL_MODE,
             level: Default::default(),
+            timeout: DEFAULT_CONTROL_TIMEOUT,
         },
         server_state_file: None,
         state_dir: DEFAULT_STATE_DIR.into(),
@@ -519,7 +524,15 @@ fn control_socket(g: &model::Global, base_dir: &Path, cx: &mut Ctx) -> ControlSo
             Default::default()
         }),
     };
-    ControlSocketSettings { path, mode, level }
+    let timeout = match cs.and_then(|c| c.timeout.as_ref()) {
+        None => DEFAULT_CONTROL_TIMEOUT,
+        Some(t) if t.0.is_zero() => {
+            cx.err(p.key("timeout"), "must be more than 0");
+            DEFAULT_CONTROL_TIMEOUT
+        }
+        Some(t) => t.0,
+    };
+    ControlSocketSettings { path, mode, level, timeout }
 }
 
 /// `"600"`, `"0600"` or `"0o600"`, at most `777`.
@@ -639,6 +652,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         servers,
         retries: s.retries.or(defaults.retries).unwrap_or(3),
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
+        abortonclose: s.abortonclose.or(defaults.abortonclose).unwrap_or(false),
         timeouts,
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         // A listen section's options are reported by its frontend half.

@@ -10,12 +10,53 @@ use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MapCmd {
-    Show { acl: bool, file: Option<String> },
-    Add { acl: bool, file: String, key: String, value: String },
-    Set { file: String, key: String, value: String },
-    Del { acl: bool, file: String, key: String },
-    Clear { acl: bool, file: String },
-    Commit { file: String },
+    Show {
+        acl: bool,
+        file: Option<String>,
+    },
+    Add {
+        acl: bool,
+        file: String,
+        key: String,
+        value: String,
+    },
+    Set {
+        file: String,
+        key: String,
+        value: String,
+    },
+    Del {
+        acl: bool,
+        file: String,
+        key: String,
+    },
+    Clear {
+        acl: bool,
+        file: String,
+    },
+    Commit {
+        file: String,
+    },
+    /// `add map|acl [@VER] FILE <<` (entries from the payload, `None` until it is attached) and
+    /// `add map|acl @VER FILE KEY [VALUE]`; without a version the entries go live together.
+    AddMany {
+        acl: bool,
+        version: Option<u32>,
+        file: String,
+        entries: Option<Result<Vec<(String, String)>, String>>,
+    },
+    /// `prepare map|acl FILE`: a new version to fill and commit.
+    Prepare {
+        acl: bool,
+        file: String,
+    },
+    /// `commit map|acl @VER FILE`: that version becomes the live content at once (lbha's
+    /// `commit map FILE`, without a version, writes the file instead).
+    CommitVersion {
+        acl: bool,
+        version: u32,
+        file: String,
+    },
 }
 
 impl MapCmd {
@@ -25,6 +66,7 @@ impl MapCmd {
         match self {
             MapCmd::Show { .. } => Level::User,
             MapCmd::Commit { .. } => Level::Admin,
+            MapCmd::Prepare { .. } | MapCmd::CommitVersion { .. } | MapCmd::AddMany { .. } => Level::Operator,
             _ => Level::Operator,
         }
     }
@@ -34,6 +76,9 @@ impl MapCmd {
 pub fn parse(verb: &str, kind: &str, rest: &[&str]) -> Result<MapCmd, String> {
     let acl = kind == "acl";
     let s = |x: &str| x.to_string();
+    if let Some(cmd) = versioned(verb, acl, rest)? {
+        return Ok(cmd);
+    }
     let del_usage = if acl {
         "This command expects two parameters: ACL identifier and key."
     } else {
@@ -64,6 +109,63 @@ pub fn parse(verb: &str, kind: &str, rest: &[&str]) -> Result<MapCmd, String> {
     })
 }
 
+/// The payload and versioned forms of HAProxy 2.6: `add ... <<`, `add @VER ...`, `prepare`,
+/// `commit @VER`; `None` for the other commands.
+fn versioned(verb: &str, acl: bool, rest: &[&str]) -> Result<Option<MapCmd>, String> {
+    let version = rest.first().and_then(|w| crate::maps::versions::parse_version(w));
+    let after = if version.is_some() { &rest[1..] } else { rest };
+    let s = |x: &str| x.to_string();
+    Ok(Some(match (verb, acl, after) {
+        ("add", _, [f, "<<"]) => MapCmd::AddMany { acl, version, file: s(f), entries: None },
+        ("add", false, [f, k, v]) if version.is_some() => {
+            MapCmd::AddMany { acl, version, file: s(f), entries: Some(Ok(vec![(s(k), s(v))])) }
+        }
+        ("add", true, [f, k]) if version.is_some() => {
+            MapCmd::AddMany { acl, version, file: s(f), entries: Some(Ok(vec![(s(k), String::new())])) }
+        }
+        ("add", false, _) if version.is_some() => {
+            return Err("'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload".into());
+        }
+        ("add", true, _) if version.is_some() => {
+            return Err("'add acl' expects two parameters: ACL identifier and pattern.".into());
+        }
+        ("prepare", _, [f, ..]) if version.is_none() => MapCmd::Prepare { acl, file: s(f) },
+        ("prepare", _, _) => return Err(unknown(acl)),
+        ("commit", _, [f, ..]) => match version {
+            Some(v) => MapCmd::CommitVersion { acl, version: v, file: s(f) },
+            None if acl => return Err("Missing version number.".into()),
+            None => return Ok(None),
+        },
+        ("commit", _, []) if version.is_some() => {
+            return Err(if acl { "Missing ACL identifier." } else { "Missing map identifier." }.into());
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Hands a `<<` payload to `add map|acl FILE <<`: one `KEY VALUE` per line (a pattern per line
+/// for an ACL).
+pub fn attach(cmd: &mut MapCmd, payload: String) {
+    if let MapCmd::AddMany { acl, entries: e @ None, .. } = cmd {
+        *e = Some(payload_entries(&payload, *acl));
+    }
+}
+
+fn payload_entries(payload: &str, acl: bool) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for line in payload.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if acl {
+            out.push((line.to_string(), String::new()));
+            continue;
+        }
+        match line.split_once(char::is_whitespace) {
+            Some((k, v)) if !v.trim().is_empty() => out.push((k.to_string(), v.trim().to_string())),
+            _ => return Err(format!("Missing value for key '{}'.", line.split_whitespace().next().unwrap_or(line))),
+        }
+    }
+    Ok(out)
+}
+
 fn unknown(acl: bool) -> String {
     if acl {
         "Unknown ACL identifier. Please use #<id> or <file>."
@@ -74,32 +176,36 @@ fn unknown(acl: bool) -> String {
 }
 
 /// The file a command names, among maps (`acl` false) or pattern files.
-fn resolve<'s>(store: &'s MapStore, r: &str, acl: bool) -> Result<&'s MapFile, String> {
+pub fn resolve<'s>(store: &'s MapStore, r: &str, acl: bool) -> Result<&'s MapFile, String> {
     match store.find(r) {
         Some(f) if f.pattern == acl => Ok(f),
         _ => Err(unknown(acl)),
     }
 }
 
+/// A file's uncommitted changes and its `(curr_ver, next_ver)`.
+pub type Pending = (usize, (u32, u32));
+
 /// `show map` / `show acl` (no file): the list of files; `show map FILE`: its entries.
-pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> usize) -> Reply {
+/// `pending`: a file's uncommitted changes and its `(curr_ver, next_ver)`.
+pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&str) -> Pending) -> Reply {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let Some(r) = file else {
         let mut text = String::from("# id (file) description\n");
         let mut list = Vec::new();
         for f in store.files().filter(|f| f.pattern == acl) {
             let what = if acl { "acl" } else { "map" };
+            let (uncommitted, (curr, next)) = pending(&f.name);
             text.push_str(&format!(
-                "{} ({}) pattern loaded from file '{}' used by {what} in {}. curr_ver=0 next_ver=0 entry_cnt={} uncommitted={}\n",
+                "{} ({}) pattern loaded from file '{}' used by {what} in {}. curr_ver={curr} next_ver={next} entry_cnt={} uncommitted={uncommitted}\n",
                 f.id,
                 f.name,
                 f.path.display(),
                 f.users.join(", "),
                 f.entries.len(),
-                pending(&f.name)
             ));
             list.push(json!({ "id": f.id, "file": f.name, "path": f.path.display().to_string(),
-                "entries": f.entries.len(), "uncommitted": pending(&f.name) }));
+                "entries": f.entries.len(), "uncommitted": uncommitted, "curr_ver": curr, "next_ver": next }));
         }
         return Reply::ok(text, json!(list));
     };
@@ -166,7 +272,11 @@ pub fn op(store: &MapStore, cmd: &MapCmd) -> Result<(String, Op), String> {
             Ok((f.name.clone(), op))
         }
         MapCmd::Clear { acl, file } => Ok((resolve(store, file, *acl)?.name.clone(), Op::Clear)),
-        MapCmd::Show { .. } | MapCmd::Commit { .. } => Err("not a change".into()),
+        MapCmd::Show { .. }
+        | MapCmd::Commit { .. }
+        | MapCmd::AddMany { .. }
+        | MapCmd::Prepare { .. }
+        | MapCmd::CommitVersion { .. } => Err("not a change".into()),
     }
 }
 
@@ -209,7 +319,29 @@ mod tests {
         assert_eq!(p("del", "acl", &["f", "k"]), Ok(MapCmd::Del { acl: true, file: "f".into(), key: "k".into() }));
         assert_eq!(p("clear", "acl", &["f"]), Ok(MapCmd::Clear { acl: true, file: "f".into() }));
         assert_eq!(p("commit", "map", &["f"]), Ok(MapCmd::Commit { file: "f".into() }));
-        assert!(p("commit", "map", &["@1", "f"]).unwrap_err().contains("versions are not supported"));
+        assert_eq!(
+            p("commit", "map", &["@1", "f"]),
+            Ok(MapCmd::CommitVersion { acl: false, version: 1, file: "f".into() })
+        );
+        assert_eq!(p("commit", "acl", &["f"]).unwrap_err(), "Missing version number.");
+        assert_eq!(p("commit", "map", &["@1"]).unwrap_err(), "Missing map identifier.");
+        assert_eq!(p("prepare", "acl", &["f"]), Ok(MapCmd::Prepare { acl: true, file: "f".into() }));
+        let mut pay = p("add", "map", &["@2", "f", "<<"]).unwrap();
+        assert_eq!(pay, MapCmd::AddMany { acl: false, version: Some(2), file: "f".into(), entries: None });
+        attach(&mut pay, "a.example be1\nb.example  be 2\n".into());
+        let want = vec![("a.example".into(), "be1".into()), ("b.example".into(), "be 2".into())];
+        assert_eq!(pay, MapCmd::AddMany { acl: false, version: Some(2), file: "f".into(), entries: Some(Ok(want)) });
+        let mut bad = p("add", "map", &["f", "<<"]).unwrap();
+        attach(&mut bad, "onlykey\n".into());
+        assert!(
+            matches!(bad, MapCmd::AddMany { entries: Some(Err(ref e)), .. } if e == "Missing value for key 'onlykey'.")
+        );
+        let mut acl = p("add", "acl", &["f", "<<"]).unwrap();
+        attach(&mut acl, "10.0.0.2\n10.0.0.3\n".into());
+        assert!(matches!(acl, MapCmd::AddMany { entries: Some(Ok(ref v)), .. } if v.len() == 2));
+        assert!(
+            p("add", "map", &["@1", "f", "k"]).unwrap_err().contains("or one parameter (map identifier) and a payload")
+        );
         assert!(p("set", "acl", &["f", "k", "v"]).unwrap_err().contains("not supported"));
         assert_eq!(MapCmd::Show { acl: false, file: None }.level(), crate::control::parse::Level::User);
         assert_eq!(MapCmd::Clear { acl: false, file: "f".into() }.level(), crate::control::parse::Level::Operator);

@@ -488,9 +488,11 @@ fn command(w: &[&str]) -> Result<Command, ParseError> {
         ["upgrade", b] => Command::Upgrade { binary: Some(b.to_string()) },
         ["upgrade", _, extra, ..] => return Err(ParseError::Extra(extra.to_string())),
         ["_upgrade"] => Command::TakeOver,
-        [verb @ ("show" | "add" | "set" | "del" | "clear" | "commit"), kind @ ("map" | "acl"), rest @ ..] => {
-            Command::Map(super::maps::parse(verb, kind, rest).map_err(ParseError::Map)?)
-        }
+        [
+            verb @ ("show" | "add" | "set" | "del" | "clear" | "commit" | "prepare"),
+            kind @ ("map" | "acl"),
+            rest @ ..,
+        ] => Command::Map(super::maps::parse(verb, kind, rest).map_err(ParseError::Map)?),
         ["show", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Show, rest)?,
         ["clear", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Clear, rest)?,
         ["set", "table", rest @ ..] => table_cmd(crate::stktable::cli::Action::Set, rest)?,
@@ -645,6 +647,10 @@ The following commands are valid at this level:
   add acl <file> <pattern>                : add a pattern to an ACL pattern file
   clear map|acl <file>                    : delete every entry
   commit map <file>|#<id>                 : write a map or pattern file's live content to its file
+  add map|acl [@<ver>] <file> <<          : add the payload's entries (key value per line; a pattern per line for acl)
+  prepare map|acl <file>                  : open a new, empty version of a map or ACL (prints its number)
+  add map|acl @<ver> <file> <key> [<val>] : add an entry to that version, unseen by traffic
+  commit map|acl @<ver> <file>            : make that version the live content at once
   show ssl cert [<file>|*<file>]          : list certificates, or one certificate (* for the uncommitted one)
   set ssl cert <file> <<                  : stage a new certificate and key (PEM payload up to an empty line)
   commit ssl cert <file>                  : serve the staged certificate to new handshakes and write it to <file>

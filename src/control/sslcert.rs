@@ -46,6 +46,7 @@ pub fn attach(parsed: &mut [super::Parsed], payload: String) {
             *p = Some(payload)
         }
         Some(super::Parsed { command: Ok(super::Command::SslCert(c)), .. }) => super::sslca::attach(c, payload),
+        Some(super::Parsed { command: Ok(super::Command::Map(m)), .. }) => super::maps::attach(m, payload),
         _ => {}
     }
 }

@@ -525,7 +525,7 @@ async fn serve_conn(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             send(&mut w, &out).await?;
             out.clear();
         }
-        let read = match tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut r, &mut buf)).await {
+        let read = match tokio::time::timeout(shared.configured_socket.timeout, read_line(&mut r, &mut buf)).await {
             Ok(res) => res?,
             Err(_) => return Ok(()),
         };
@@ -959,6 +959,7 @@ mod tests {
             path: dir.join("run").join("lbha.sock"),
             mode: 0o600,
             level: crate::control::parse::Level::Admin,
+            timeout: IDLE_TIMEOUT,
         };
         // Creates the directory and the socket with its mode.
         let s = ControlSocket::open(&settings).unwrap();

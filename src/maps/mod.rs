@@ -6,6 +6,7 @@
 //! survive reloads; they reach the file itself only on `commit map FILE`.
 
 pub mod overlay;
+pub mod versions;
 
 use crate::sample::{MapEntry, MapError, MatchKind, PatternMap, Value, parse_map_file};
 use arc_swap::ArcSwap;
@@ -214,6 +215,8 @@ pub struct Shared {
     pub store: ArcSwap<MapStore>,
     /// Runtime operations per file name, in order, not yet committed to the file.
     ops: Mutex<HashMap<String, Vec<Op>>>,
+    /// `prepare map` versions staged per file.
+    pub versions: Mutex<versions::Versions>,
 }
 
 impl Shared {
@@ -255,17 +258,24 @@ impl Shared {
         notes
     }
 
-    /// Applies one runtime change to the live store and remembers it for reloads.
-    pub fn change(&self, name: &str, op: Op) -> Result<(), overlay::OpError> {
+    /// Applies several runtime changes in one swap (no lookup sees a part of them), or none.
+    pub fn change_all(&self, name: &str, list: Vec<Op>) -> Result<(), overlay::OpError> {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let store = self.store.load();
         let file = store.get(name).ok_or(overlay::OpError::NoFile)?;
         let mut entries = file.entries.clone();
-        let op = overlay::apply(&op, &mut entries).map(|()| op)?;
+        for op in &list {
+            overlay::apply(op, &mut entries)?;
+        }
         let nf = file.with_entries(entries).map_err(|e| overlay::OpError::Invalid(e.reason))?;
         self.store.store(Arc::new(store.with(Arc::new(nf))));
-        ops.entry(name.to_string()).or_default().push(op);
+        ops.entry(name.to_string()).or_default().extend(list);
         Ok(())
+    }
+
+    /// Applies one runtime change to the live store and remembers it for reloads.
+    pub fn change(&self, name: &str, op: Op) -> Result<(), overlay::OpError> {
+        self.change_all(name, vec![op])
     }
 
     /// Writes a file's live content to disk (temporary file, fsync, rename) and forgets its

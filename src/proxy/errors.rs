@@ -25,6 +25,11 @@ pub enum ProxyError {
     /// Health checks marked the server down while the request waited for its response, and the
     /// server has `on-marked-down shutdown-sessions`.
     ServerMarkedDown,
+    /// `option abortonclose`: the client closed while its request waited for a slot (`connecting`:
+    /// for its server connection). Nothing is sent back.
+    ClientAborted {
+        connecting: bool,
+    },
 }
 
 impl ProxyError {
@@ -42,6 +47,7 @@ impl ProxyError {
             | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::ClientAborted { .. } => StatusCode::BAD_REQUEST,
         }
     }
     pub fn reason(self) -> &'static str {
@@ -60,6 +66,7 @@ impl ProxyError {
             ProxyError::ServerMarkedDown => {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
+            ProxyError::ClientAborted { .. } => "client closed while its request waited for a server (abortonclose)",
         }
     }
 

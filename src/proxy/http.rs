@@ -536,6 +536,8 @@ async fn forward(
             parts.uri = u;
         }
     }
+    // `option abortonclose`; an HTTP/2 stream already ends with its connection.
+    let abort = super::abort::ClientClose::watch(cx.fd, be.abortonclose && parts.version != Version::HTTP_2);
     parts.version = Version::HTTP_11;
     let client_failed = Arc::new(AtomicBool::new(false));
     // A request the server may see twice without harm: sent again when a reused connection breaks.
@@ -586,7 +588,8 @@ async fn forward(
                 path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                 headers: Some(req.headers()),
             };
-            queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server).await.map_err(|e| match e {
+            let waited = abort.unless_closed(queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server));
+            waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
                 queue::NoSlot::NoServer => ProxyError::NoServer,
                 queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
                 queue::NoSlot::QueueFull => ProxyError::QueueFull,
@@ -601,16 +604,19 @@ async fn forward(
         // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
         let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
         let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local, uid));
-        let got = if proxy_line.is_some() || std::mem::take(&mut fresh) {
-            pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
-        } else if reuse == super::upstream::HttpReuse::Never {
-            match cx.private.take(pool).await {
-                Some(s) => Ok((s, true)),
-                None => pool.connect(be.timeouts.connect).await.map(|s| (s, false)),
+        let connecting = async {
+            if proxy_line.is_some() || std::mem::take(&mut fresh) {
+                pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
+            } else if reuse == super::upstream::HttpReuse::Never {
+                match cx.private.take(pool).await {
+                    Some(s) => Ok((s, true)),
+                    None => pool.connect(be.timeouts.connect).await.map(|s| (s, false)),
+                }
+            } else {
+                pool.get(be.timeouts.connect, want).await
             }
-        } else {
-            pool.get(be.timeouts.connect, want).await
         };
+        let got = abort.unless_closed(connecting).await.ok_or(ProxyError::ClientAborted { connecting: true })?;
         let (mut sender, reused) = match got {
             Ok(s) => s,
             Err(e) => {

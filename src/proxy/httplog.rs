@@ -161,6 +161,7 @@ impl Pending {
             (Some(ProxyError::ServerTimeout), _) => ['s', 'H'],
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
+            (Some(ProxyError::ClientAborted { connecting }), _) => ['C', if connecting { 'C' } else { 'Q' }],
             (None, true) => ['-', '-'],
             // The body did not reach its end: the client went away (or the server cut it).
             (None, false) => ['C', 'D'],

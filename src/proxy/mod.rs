@@ -1,5 +1,6 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
+mod abort;
 pub mod body;
 mod coalesce;
 pub mod compress;
@@ -221,6 +222,8 @@ pub struct ConnCtx {
     pub private: pool::Private,
     /// Its entry in the session registry (`show sess`).
     pub sess: sessions::Facts,
+    /// The client's TCP socket, watched by `option abortonclose` (see [`abort`]); -1: none.
+    pub fd: std::os::fd::RawFd,
 }
 
 impl ConnCtx {
@@ -472,6 +475,7 @@ impl Proxy {
             client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
             sess: sessions::Facts::new(id, active.clone(), fi),
+            fd: std::os::fd::AsRawFd::as_raw_fd(&sock),
         });
         self.sessions.register(&cx);
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx, tcp_rules::At { fi, bi: None }) {
@@ -879,6 +883,9 @@ fn h1_builder(bufsize: usize) -> hyper::server::conn::http1::Builder {
         .max_headers(framing::HYPER_MAX_HEADERS)
         // HAProxy adds no `Date` of its own; a server's passes through.
         .auto_date_header(false)
+        // A client that shuts its output still gets its answer, as from HAProxy; `option
+        // abortonclose` drops a waiting request instead (`abort`).
+        .half_close(true)
         .keep_alive(true);
     builder
 }

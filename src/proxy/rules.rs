@@ -310,6 +310,10 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
             }
             Step::Next
         }
+        HttpAction::SetVarFmt { var, fmt } => {
+            t.vars.set(var, Value::Str(render(fmt, ctx, t)));
+            Step::Next
+        }
         HttpAction::UnsetVar(var) => {
             t.vars.unset(var);
             Step::Next

@@ -379,8 +379,20 @@ fn rules(
         {
             continue;
         }
-        if let Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) = &mut action {
-            w.resolve_exprs([&mut *e], &rp.key(word), text);
+        let mut exprs: Vec<&mut crate::sample::SampleExpr> = match &mut action {
+            Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) => vec![e],
+            Action::SetVarFmt(_, f) => f
+                .segments
+                .iter_mut()
+                .filter_map(|s| match s {
+                    crate::sample::Segment::Expr { expr, .. } => Some(expr),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for e in exprs.iter_mut() {
+            w.resolve_exprs([&mut **e], &rp.key(word), text);
             w.check(&e.fetch, stage, &rp.key(word), text);
             w.expr_maps(e.map_refs(), &rp.key(word));
         }
@@ -473,7 +485,7 @@ pub fn front(
     }
     if mode == Mode::Http
         && fr.connection.iter().chain(&fr.session).any(|r| match &r.action {
-            Action::SetVar(v, _) | Action::UnsetVar(v) => {
+            Action::SetVar(v, _) | Action::SetVarFmt(v, _) | Action::UnsetVar(v) => {
                 !matches!(v.scope, crate::sample::VarScope::Sess | crate::sample::VarScope::Proc)
             }
             _ => false,

@@ -25,6 +25,8 @@ pub enum Action {
     Accept,
     Reject,
     SetVar(VarRef, SampleExpr),
+    /// `set-var-fmt(VAR) FMT`: the rendered log-format string.
+    SetVarFmt(VarRef, LogFormat),
     UnsetVar(VarRef),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt*`, done by the proxy.
     Stick(crate::stktable::track::StickAction),
@@ -148,6 +150,7 @@ pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Ef
                     fx.set_var(v, Some(val));
                 }
             }
+            Action::SetVarFmt(v, f) => fx.set_var(v, Some(Value::Str(f.render(env.ctx, env.maps, &|_, _| None)))),
             Action::UnsetVar(v) => fx.set_var(v, None),
             Action::Stick(a) => fx.stick(a, env),
             // A sample that cannot be fetched leaves the slot empty, as in HAProxy.
@@ -205,6 +208,11 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             }
             let e = SampleExpr::parse(rest).map_err(|e| e.to_string())?;
             Ok(Action::SetVar(v, e))
+        }
+        h if h.starts_with("set-var-fmt(") && h.ends_with(')') => {
+            let v = var(&h[12..h.len() - 1])?;
+            let f = LogFormat::parse(rest).map_err(|e| format!("`set-var-fmt`: {e}"))?;
+            Ok(Action::SetVarFmt(v, f))
         }
         h if h.starts_with("unset-var(") && h.ends_with(')') && rest.is_empty() => {
             Ok(Action::UnsetVar(var(&h[10..h.len() - 1])?))

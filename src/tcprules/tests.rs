@@ -186,3 +186,16 @@ fn capture_fills_its_slot_and_goes_on() {
     // The unset variable captures nothing.
     assert_eq!(*fx.captured.borrow(), [(5, b"a.exa".to_vec()), (3, b"16".to_vec())]);
 }
+
+#[test]
+fn set_var_fmt_stores_the_rendered_string() {
+    let maps = MapSet::default();
+    let rules =
+        [Rule { action: parse_action("set-var-fmt(sess.len) len=%[req.len] of %[req.len]").unwrap(), cond: None }];
+    let c = ctx(b"abcd");
+    let set = |v: &VarRef, val: Option<Value>| c.vars.borrow_mut().extend(val.map(|x| (v.clone(), x)));
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &fx(&set)), Verdict::Accept);
+    assert_eq!(c.var(&VarRef::parse("sess.len").unwrap()), Some(Value::Str(b"len=4 of 4".to_vec())));
+    assert!(parse_action("set-var-fmt(proc.x) a").unwrap_err().contains("proc."));
+    assert!(parse_action("set-var-fmt(sess.x) %[nofetch]").unwrap_err().contains("set-var-fmt"));
+}

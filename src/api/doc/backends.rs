@@ -20,6 +20,7 @@ pub struct Backend {
     pub redispatch: Option<Redispatch>,
     pub retries: Option<u32>,
     pub allbackups: Option<Toggle>,
+    pub abortonclose: Option<Toggle>,
     pub connect_timeout: Option<u64>,
     pub server_timeout: Option<u64>,
     pub tunnel_timeout: Option<u64>,
@@ -34,7 +35,6 @@ const HAPROXY_ONLY: &[&str] = &[
     "cookie",
     "stick_table",
     "http_reuse",
-    "abortonclose",
     "log_health_checks",
     "tcpka",
     "persist",
@@ -90,6 +90,7 @@ impl Backend {
             redispatch: read_toggle_obj(t, "redispatch").map(|enabled| Redispatch { enabled }),
             retries: get_int(t, "retries").map(|n| n as u32),
             allbackups: get_bool(t, "allbackups").map(Toggle::on),
+            abortonclose: get_bool(t, "abortonclose").map(Toggle::on),
             connect_timeout: ts[0],
             server_timeout: ts[1],
             tunnel_timeout: ts[2],
@@ -113,6 +114,7 @@ impl Backend {
         set_bool(t, "redispatch", self.redispatch.as_ref().map(|r| r.enabled.is_on()));
         set_int(t, "retries", self.retries.map(i64::from));
         set_bool(t, "allbackups", self.allbackups.map(Toggle::is_on));
+        set_bool(t, "abortonclose", self.abortonclose.map(Toggle::is_on));
         write_timeouts(
             t,
             &[

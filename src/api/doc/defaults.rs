@@ -21,6 +21,7 @@ pub struct Defaults {
     pub redispatch: Option<Redispatch>,
     pub retries: Option<u32>,
     pub allbackups: Option<Toggle>,
+    pub abortonclose: Option<Toggle>,
     pub maxconn: Option<u32>,
     pub default_backend: Option<String>,
     pub client_timeout: Option<u64>,
@@ -58,6 +59,7 @@ impl Defaults {
             redispatch: read_toggle_obj(t, "redispatch").map(|enabled| Redispatch { enabled }),
             retries: get_int(t, "retries").map(|n| n as u32),
             allbackups: get_bool(t, "allbackups").map(Toggle::on),
+            abortonclose: get_bool(t, "abortonclose").map(Toggle::on),
             maxconn: get_int(t, "maxconn").map(|n| n as u32),
             default_backend: get_str(t, "default_backend"),
             client_timeout: ts[0],
@@ -82,6 +84,7 @@ impl Defaults {
         set_bool(t, "redispatch", self.redispatch.as_ref().map(|r| r.enabled.is_on()));
         set_int(t, "retries", self.retries.map(i64::from));
         set_bool(t, "allbackups", self.allbackups.map(Toggle::is_on));
+        set_bool(t, "abortonclose", self.abortonclose.map(Toggle::is_on));
         set_int(t, "maxconn", self.maxconn.map(i64::from));
         set_str(t, "default_backend", self.default_backend.as_deref());
         write_timeouts(

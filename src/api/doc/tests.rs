@@ -254,3 +254,21 @@ fn bind_options_are_kept_when_a_bind_is_replaced() {
         "{d}"
     );
 }
+
+#[test]
+fn abortonclose_round_trips_on_backends_and_defaults() {
+    let mut d = doc();
+    let none = Scope::default();
+    write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"q","mode":"http","abortonclose":"enabled"})))
+        .unwrap();
+    write(&mut d, Kind::Defaults, &none, Write::Replace(None, &json!({"mode":"http","abortonclose":"disabled"})))
+        .unwrap();
+    let text = d.to_string();
+    assert!(text.contains("abortonclose = true"), "{text}");
+    assert!(text.contains("abortonclose = false"), "{text}");
+    valid(&d);
+    let b = read(&d, Kind::Backends, &none, Some("q")).unwrap();
+    assert_eq!(b["abortonclose"], json!("enabled"));
+    let bad = write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"r","abortonclose":"maybe"})));
+    assert!(bad.is_err());
+}

@@ -32,7 +32,7 @@ impl Phase {
     }
     fn allows(self, action: &str) -> bool {
         const HEADERS: &[&str] = &["set_header", "add_header", "del_header", "replace_header", "replace_value"];
-        const VARS: &[&str] = &["set_var", "unset_var"];
+        const VARS: &[&str] = &["set_var", "unset_var", "set_var_fmt"];
         const SC: &[&str] = &["sc_inc_gpc0", "sc_inc_gpc1", "sc_inc_gpc", "sc_set_gpt0", "sc_set_gpt"];
         match self {
             Phase::Request => action != "set_status" && action != "cache_store",
@@ -324,6 +324,7 @@ pub(super) fn action(
          track_sc0 => "track_sc0", track_sc1 => "track_sc1", track_sc2 => "track_sc2", sc_inc_gpc0 => "sc_inc_gpc0",
          sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
     has!(cache_use => "cache_use", cache_store => "cache_store");
+    has!(set_var_fmt => "set_var_fmt");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -510,6 +511,12 @@ pub(super) fn action(
             HttpAction::SetVar { var: var?, expr: expr? }
         }
         "unset_var" => HttpAction::UnsetVar(var_ref(r.unset_var.as_deref()?, &ap, cx)?),
+        "set_var_fmt" => {
+            let sv = r.set_var_fmt.as_ref()?;
+            let var = var_ref(&sv.var, &ap.key("var"), cx);
+            let fmt = log_format(&sv.fmt, &ap.key("fmt"), cx);
+            HttpAction::SetVarFmt { var: var?, fmt: fmt? }
+        }
         "capture" => capture(r.capture.as_ref()?, &ap, phase, slots, cx)?,
         "set_log_level" => {
             let text = r.set_log_level.as_deref()?;

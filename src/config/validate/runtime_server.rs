@@ -101,6 +101,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         servers,
         retries: live.retries,
         redispatch: live.redispatch,
+        abortonclose: live.abortonclose,
         timeouts: live.timeouts,
         conn_mode: live.conn_mode,
         forwardfor: live.forwardfor.clone(),

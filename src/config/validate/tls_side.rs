@@ -16,6 +16,8 @@ pub(super) struct TlsDefaults {
     pub bind: Policy,
     pub server: Policy,
     pub bases: super::bases::Bases,
+    /// `ssl_server_verify = "none"`: servers without their own `verify` are not verified.
+    pub server_verify_none: bool,
 }
 
 pub(super) fn defaults(g: &model::Global, cx: &mut Ctx) -> TlsDefaults {
@@ -63,7 +65,15 @@ pub(super) fn defaults(g: &model::Global, cx: &mut Ctx) -> TlsDefaults {
         &g.ssl_default_server_options,
         "server",
     );
-    TlsDefaults { bind, server, bases: super::bases::Bases::new(g, cx.base_dir) }
+    let server_verify_none = match g.ssl_server_verify.as_deref() {
+        None | Some("required") => false,
+        Some("none") => true,
+        Some(other) => {
+            cx.err_v(p.key("ssl_server_verify"), "must be \"required\" or \"none\"", other);
+            false
+        }
+    };
+    TlsDefaults { bind, server, bases: super::bases::Bases::new(g, cx.base_dir), server_verify_none }
 }
 
 /// The `global` key an error from `Policy::resolve` is about.
@@ -199,7 +209,7 @@ impl BindWords {
     }
 }
 
-/// A server's `verify` (default `required`) and its `ca_file` resolved against the config's
+/// A server's `verify` (default `required`, or `[global] ssl_server_verify`) and its `ca_file` resolved against the config's
 /// directory, for traffic and for checks alike; `required` without a `ca_file` is an error whose
 /// text starts with `what` (which setting asked for TLS).
 pub(super) fn server_verify(
@@ -209,7 +219,8 @@ pub(super) fn server_verify(
     what: &str,
     cx: &mut Ctx,
 ) -> Option<(bool, Option<PathBuf>)> {
-    let verify = match sv.verify.as_deref().unwrap_or("required") {
+    let default = if cx.tls_defaults.server_verify_none { "none" } else { "required" };
+    let verify = match sv.verify.as_deref().unwrap_or(default) {
         "required" => true,
         "none" => false,
         other => {
@@ -382,6 +393,25 @@ pub(super) fn server_alpn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssl_server_verify_sets_the_default_a_servers_own_verify_overrides() {
+        let cfg = |global: &str, server: &str| {
+            format!(
+                "[global]\n{global}\n[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{{ name = \"s\", addr = \"127.0.0.1:1\", ssl = true{server} }}]\n"
+            )
+        };
+        let parse = |t: String| crate::config::parse(&t, Path::new("t.toml")).map(|_| ()).map_err(|e| e.to_string());
+        let e = parse(cfg("", "")).unwrap_err();
+        assert!(e.contains("needs `ca_file`"), "{e}");
+        parse(cfg("ssl_server_verify = \"none\"", "")).unwrap();
+        let e = parse(cfg("ssl_server_verify = \"none\"", ", verify = \"required\"")).unwrap_err();
+        assert!(e.contains("needs `ca_file`"), "{e}");
+        let e = parse(cfg("ssl_server_verify = \"required\"", "")).unwrap_err();
+        assert!(e.contains("needs `ca_file`"), "{e}");
+        let e = parse(cfg("ssl_server_verify = \"maybe\"", ", verify = \"none\"")).unwrap_err();
+        assert!(e.contains("global.ssl_server_verify") && e.contains("must be \"required\" or \"none\""), "{e}");
+    }
 
     #[test]
     fn sni_names_and_expressions() {

@@ -74,6 +74,16 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
             None => out.set("log_send_hostname", true, src(d)),
         },
         "stats" if d.arg(1) == Some("socket") => stats_socket(d, out, cx),
+        "stats" if d.arg(1) == Some("timeout") => {
+            if let Some(t) = cx.time(d, d.arg(2), "stats timeout") {
+                out.set_in("control_socket", "timeout", t, src(d));
+            }
+        }
+        "ssl-server-verify" => match d.arg(1) {
+            Some(v @ ("none" | "required")) => out.set("ssl_server_verify", v, src(d)),
+            Some(v) => cx.error(d, format!("`ssl-server-verify` takes `none` or `required`, not `{v}`")),
+            None => cx.error(d, "missing value (none or required)"),
+        },
         "stats" => {
             let msg = format!("`stats {}` is not supported yet", d.arg(1).unwrap_or(""));
             cx.drop(out, d, ReportKind::Unsupported, msg);
@@ -211,7 +221,7 @@ fn stats_socket(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
         cx.error(d, "missing socket path");
         return;
     };
-    if out.get("control_socket").is_some() {
+    if out.get_in("control_socket", "path").is_some() {
         cx.drop(out, d, ReportKind::Unsupported, "lbha has one control socket; the first `stats socket` is used");
         return;
     }

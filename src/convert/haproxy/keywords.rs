@@ -22,6 +22,14 @@ pub const GLOBAL_IGNORED: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("node", "informational only (stats page node name)"),
     ("expose-experimental-directives", "lbha has no experimental directives"),
+    (
+        "tune.ssl.default-dh-param",
+        "rustls offers no finite-field DHE key exchange (ECDHE only), so DH parameters have nothing to apply to",
+    ),
+    (
+        "ssl-dh-param-file",
+        "rustls offers no finite-field DHE key exchange (ECDHE only), so DH parameters have nothing to apply to",
+    ),
 ];
 
 /// Known `global` keywords lbha has no counterpart for yet.
@@ -46,13 +54,10 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lua-load-per-thread",
     "lua-prepend-path",
     "server-state-base",
-    "ssl-dh-param-file",
-    "ssl-server-verify",
     "ssl-engine",
     "ssl-mode-async",
     "ssl-load-extra-files",
     "tune.maxrewrite",
-    "tune.ssl.default-dh-param",
     "tune.ssl.cachesize",
     "tune.http.maxhdr",
     "unix-bind",
@@ -142,7 +147,6 @@ pub const PROXY_IGNORED: &[(&str, &str)] = &[
 /// `option` names lbha does not convert, with why.
 pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("logasap", "not supported yet: lbha logs when the response is done"),
-    ("abortonclose", "lbha keeps a request whose client half-closed"),
     ("http-pretend-keepalive", "not implemented"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),
@@ -222,7 +226,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
 const RULE_ACTIONS_HARMLESS: &[&str] = &[
     "set-var",
     "unset-var",
-    "set-var-fmt",
     "capture",
     "set-log-level",
     "set-nice",

@@ -28,6 +28,7 @@ pub const ORDER: &[&str] = &[
     "balance",
     "hash_type",
     "allbackups",
+    "abortonclose",
     "acl",
     "use_backend",
     "default_backend",
@@ -676,6 +677,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             flag(st, cx, "redispatch");
         }
         "allbackups" => flag(st, cx, "allbackups"),
+        "abortonclose" => flag(st, cx, "abortonclose"),
         "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),

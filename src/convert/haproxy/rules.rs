@@ -536,6 +536,18 @@ fn var_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     Ok(("set_var", Value::InlineTable(t), 3, Vec::new()))
 }
 
+/// `set-var-fmt(VAR) FMT`.
+fn var_fmt_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let var = action
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .ok_or_else(|| Fail::Bad(format!("expected `{action}` as set-var-fmt(scope.name)")))?;
+    let mut t = InlineTable::new();
+    t.insert("var", var.into());
+    t.insert("fmt", value_at(d, 2, action)?.into());
+    Ok(("set_var_fmt", Value::InlineTable(t), 3, Vec::new()))
+}
+
 /// `set-status CODE [reason TEXT]`.
 fn set_status_action(d: &Directive) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
@@ -622,6 +634,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "set-header" | "add-header" | "del-header" => header_action(d, action),
         "replace-header" | "replace-value" => replace_header_action(d, action),
         "set-var" | "unset-var" => var_action(d, action),
+        "set-var-fmt" => var_fmt_action(d, action),
         "set-status" if !req => set_status_action(d),
         "return" if req || res => return_action(d, 2, base),
         "deny" if req || res => deny_action(d, 2, base),

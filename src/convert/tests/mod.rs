@@ -105,13 +105,14 @@ fn deprecated_timeouts_and_connection_modes() {
 #[test]
 fn proxy_options() {
     let c = conv(&format!(
-        "{FE_BE}  option forwardfor\n  maxconn 500\nbackend be\n  option redispatch\n  option allbackups\n  retries 5\n  balance uri len 10 depth 2\n  hash-type consistent\n  server a 127.0.0.1:1\n"
+        "{FE_BE}  option forwardfor\n  maxconn 500\nbackend be\n  option redispatch\n  option allbackups\n  option abortonclose\n  retries 5\n  balance uri len 10 depth 2\n  hash-type consistent\n  server a 127.0.0.1:1\n"
     ));
     let s = snap(&c);
     assert!(s.frontends[0].forwardfor.is_some());
     assert_eq!(s.frontends[0].maxconn, Some(500));
     let b = &s.backends[0];
     assert!(b.redispatch);
+    assert!(b.abortonclose);
     assert_eq!(b.retries, 5);
     let t = table(&c);
     assert_eq!(t["backend"][0]["balance"].as_str(), Some("uri len 10 depth 2"));
@@ -896,3 +897,23 @@ mod init_addr;
 mod resolvers;
 mod server_side;
 mod upstream;
+
+#[test]
+fn dh_params_ssl_server_verify_and_stats_timeout() {
+    let c = conv(&format!(
+        "global\n  stats timeout 30s\n  stats socket /run/haproxy/admin.sock mode 660 level admin\n  tune.ssl.default-dh-param 2048\n  ssl-dh-param-file /etc/haproxy/dh.pem\n  ssl-server-verify none\n{FE_BE}backend be\n  server a 127.0.0.1:443 ssl\n"
+    ));
+    let t = table(&c);
+    let g = &t["global"];
+    // `stats timeout` before `stats socket` is the same socket's setting.
+    assert_eq!(g["control_socket"]["timeout"].as_str(), Some("30s"));
+    assert_eq!(g["control_socket"]["path"].as_str(), Some("/run/haproxy/admin.sock"));
+    assert_eq!(g["ssl_server_verify"].as_str(), Some("none"));
+    // The DH lines are accepted with a note on why they mean nothing to rustls.
+    assert_eq!(kinds(&c), [(4, ReportKind::Ignored), (5, ReportKind::Ignored)]);
+    assert!(format!("{:?}", c.reports).contains("no finite-field DHE"), "{:?}", c.reports);
+    // A server without `verify` is then not verified: no `ca_file` is needed.
+    snap(&c);
+    let bad = conv_err(&format!("global\n  ssl-server-verify maybe\n{FE_BE}backend be\n  server a 127.0.0.1:1\n"));
+    assert!(bad.iter().any(|e| e.contains("takes `none` or `required`, not `maybe`")), "{bad:?}");
+}
