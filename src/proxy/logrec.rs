@@ -46,15 +46,19 @@ pub struct FrontLog {
     /// A format reads the request's headers (`%[...]` or `%U`): only then does the record
     /// keep a copy of them (and of the response's).
     pub needs_headers: bool,
+    /// The line's formats read the stream (variables, TLS, counters, maps: see
+    /// `LineFormat::needs_stream`): only then does the exchange keep it for the line.
+    pub needs_stream: bool,
     /// Lines logged so far (`%lc`).
     pub log_count: AtomicU64,
 }
 
 impl FrontLog {
-    /// Sets [`FrontLog::needs_headers`] from the formats.
+    /// Sets [`FrontLog::needs_headers`] and [`FrontLog::needs_stream`] from the formats.
     pub fn with_needs(mut self) -> FrontLog {
         self.needs_headers =
             [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(LineFormat::needs_headers);
+        self.needs_stream = [&self.format, &self.format_sd].into_iter().flatten().any(LineFormat::needs_stream);
         self
     }
 
@@ -120,16 +124,18 @@ fn hostname() -> &'static str {
 /// there allocates per request). `lf_pages`: an `lf-string` error page may render over the record, so
 /// it keeps the request's headers for its `%[...]` expressions. `at`: the clock reading the
 /// request's log line uses, when it has one (otherwise the clock is read here).
-#[allow(clippy::too_many_arguments)]
+/// `vars`: the transaction's variables, which the unique id's `%[...]` may read.
 pub fn prepare<B>(
     req: &mut Request<B>,
     cx: &ConnCtx,
-    spec: &Arc<FrontLog>,
-    frontend: &str,
+    (active, fi): (&super::Active, usize),
+    vars: &super::vars::TxnVars<'_>,
     logs: bool,
     lf_pages: bool,
     at: Option<tokio::time::Instant>,
 ) -> Option<LogHandle> {
+    let fe = &active.snap.frontends[fi];
+    let (spec, frontend) = (&fe.logging, fe.name.as_str());
     if !logs && !lf_pages && !spec.needs_record() {
         return None;
     }
@@ -171,7 +177,10 @@ pub fn prepare<B>(
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
     if let Some(f) = &spec.unique_id {
-        let id = String::from_utf8_lossy(&f.render(rec)).into_owned();
+        let mut id = Vec::new();
+        let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, None, Some(vars), rec);
+        f.render_with(&mut id, rec, &ctx, &**cx.proxy.maps.store.load());
+        let id = String::from_utf8_lossy(&id).into_owned();
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
