@@ -842,8 +842,9 @@ fn tagged(log: &Syslog, tag: &str, n: usize) -> Vec<String> {
 
 /// `%[...]` reading the stream at the end of the exchange, as HAProxy 2.6 does: a variable set
 /// by a request rule (`req.*` ones are gone by then), one set by a response rule, the tracked
-/// counter and the same entry by table, a map over a variable, `env`, converters over them.
-/// The same haproxy.cfg runs under both; the lines are compared whole.
+/// counter and the same entry by table, a map over a variable, `env`, converters over them, and
+/// a unique id built from them. The same haproxy.cfg runs under both; the lines are compared
+/// whole.
 #[test]
 fn stream_samples_in_log_formats_match_haproxy() {
     if haproxy_bin().is_none() {
@@ -857,7 +858,7 @@ fn stream_samples_in_log_formats_match_haproxy() {
     let (hp, lp) = (free_port(), free_port());
     let fmt = "L %[var(txn.host)] %[var(req.r)] %[var(res.st)] %[sc_http_req_rate(0)] %[src_http_req_rate(st)] \
                %[sc0_http_req_rate] %[var(txn.host),map({MAP},none)] %[env(LBHA_LOGT)] %{+Q}[var(txn.nope)] \
-               %[var(txn.nope)] %[ssl_fc] %[var(txn.host),upper] %[var(txn.n),add(2)] %HU";
+               %[var(txn.nope)] %[ssl_fc] %[var(txn.host),upper] %[var(txn.n),add(2)] %HU %ID";
     let fmt = fmt.replace("{MAP}", &map.display().to_string());
     let cfg = |port: u16, syslog: u16| {
         format!(
@@ -868,6 +869,7 @@ fn stream_samples_in_log_formats_match_haproxy() {
              \x20 http-request set-var(txn.host) req.hdr(host),lower\n  http-request set-var(req.r) str(rq)\n\
              \x20 http-request set-var(txn.n) int(40)\n  http-response set-var(res.st) status\n\
              \x20 log-format \"{fmt}\"\n  default_backend b\n\
+             \x20 unique-id-format %[var(txn.host)]-%[sc_http_req_rate(0)]\n  unique-id-header X-Uid\n\
              backend b\n  server s 127.0.0.1:{}\n",
             web.port
         )
@@ -895,19 +897,27 @@ fn stream_samples_in_log_formats_match_haproxy() {
     };
     let mut lines = Vec::new();
     for (port, log) in [(hp, &hs), (lp, &ls)] {
-        send(port, "Example.COM", "/one");
-        send(port, "other.test", "/two");
-        send(port, "nomap.test", "/three");
-        lines.push(tagged(log, "L ", 3));
+        // Each line awaited before the next request: HAProxy logs at the stream's end, which
+        // may come after the next request's.
+        let mut got = Vec::new();
+        for (host, path) in [("Example.COM", "/one"), ("other.test", "/two"), ("nomap.test", "/three")] {
+            send(port, host, path);
+            got.extend(tagged(log, "L ", 1));
+        }
+        lines.push(got);
     }
     let (theirs, ours) = (&lines[0], &lines[1]);
     assert_eq!(theirs.len(), 3, "{theirs:?}");
     assert_eq!(ours, theirs);
     assert_eq!(
-        ours[0], "L example.com - 200 1 1 1 site-a from-env \"\" - 0 EXAMPLE.COM 42 /one",
+        ours[0], "L example.com - 200 1 1 1 site-a from-env \"\" - 0 EXAMPLE.COM 42 /one example.com-1",
         "the values themselves, not only the same as HAProxy's"
     );
     assert!(ours[2].contains(" 3 3 3 none "), "{ours:?}");
+    // The unique id reads what the rules set (HAProxy renders it after them): both sent it.
+    let ids: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-uid").map(str::to_string)).collect();
+    let once = ["example.com-1", "other.test-2", "nomap.test-3"];
+    assert_eq!(ids, [once, once].concat());
 }
 
 /// `%[ssl_fc_sni]`, `%[ssl_fc_protocol]` and `%[ssl_fc]` on a TLS bind, and a unique id built

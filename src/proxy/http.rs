@@ -240,6 +240,7 @@ pub async fn handle(
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
         let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+        super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
@@ -252,6 +253,7 @@ pub async fn handle(
     let log = &start.log;
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+    super::logrec::late_unique_id::<()>(None, &t);
     let resp = super::errpages::customize(resp, &t);
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
@@ -416,6 +418,7 @@ async fn serve_picking(
         }
         return finish(&fcnt, resp, close_client);
     }
+    super::logrec::late_unique_id(Some(&mut req), &t);
     let cached = crate::cache::take(&mut req);
     let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
     let offer = super::compress::request(&mut req, pair);

@@ -176,19 +176,52 @@ pub fn prepare<B>(
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
-    if let Some(f) = &spec.unique_id {
-        let mut id = Vec::new();
+    if let Some(f) = spec.unique_id.as_ref().filter(|f| !f.needs_stream()) {
         let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, None, Some(vars), rec);
-        f.render_with(&mut id, rec, &ctx, &**cx.proxy.maps.store.load());
-        let id = String::from_utf8_lossy(&id).into_owned();
+        let id = render_id(f, rec, &ctx, &**cx.proxy.maps.store.load());
+        set_unique_id(spec, Some(req), rec, id);
+    }
+    drop(guard);
+    Some(LogHandle { rec: handle, spec: spec.clone() })
+}
+
+fn render_id(
+    f: &LineFormat,
+    rec: &Record,
+    ctx: &dyn crate::sample::SampleContext,
+    maps: &dyn crate::sample::Maps,
+) -> String {
+    let mut id = Vec::new();
+    f.render_with(&mut id, rec, ctx, maps);
+    String::from_utf8_lossy(&id).into_owned()
+}
+
+/// Puts the unique id in the record, and in the request (its header, and the id
+/// `send-proxy-v2` sends) when there is one.
+fn set_unique_id<B>(spec: &FrontLog, req: Option<&mut Request<B>>, rec: &mut Record, id: String) {
+    if let Some(req) = req {
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
         req.extensions_mut().insert(super::proxy_proto::UniqueId(id.clone()));
-        rec.unique_id = Some(id);
     }
-    drop(guard);
-    Some(LogHandle { rec: handle, spec: spec.clone() })
+    rec.unique_id = Some(id);
+}
+
+/// A unique id whose format reads the stream (`%[var(txn.x)]`, ...) is rendered once the
+/// `http_request` rules have run, as HAProxy generates it (`req`: before the request goes to
+/// the server), or when the exchange was answered without it (`req` `None`), so the rules'
+/// variables are set.
+pub fn late_unique_id<B>(req: Option<&mut Request<B>>, t: &super::rules::Txn<'_>) {
+    let Some(h) = t.log else { return };
+    let Some(f) = h.spec.unique_id.as_ref().filter(|f| f.needs_stream()) else { return };
+    let mut rec = h.lock();
+    if rec.unique_id.is_some() {
+        return;
+    }
+    let ctx = super::sample_ctx::StreamCtx::logged(t.cx, t.active, t.frontend, t.backend, Some(t.vars), &rec);
+    let id = render_id(f, &rec, &ctx, &**t.cx.proxy.maps.store.load());
+    set_unique_id(&h.spec, req, &mut rec, id);
 }
 
 /// Records of finished requests, at most this many per thread.
