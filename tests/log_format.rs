@@ -1024,3 +1024,38 @@ fn log_format_samples_with_unknown_tables_or_maps_are_located_errors() {
         assert!(err.contains(want), "{line}: want {want:?}\n{err}");
     }
 }
+
+/// In a tcp frontend the line reads the session's variables set by `tcp-request content`
+/// rules, as HAProxy logs them.
+#[test]
+fn tcp_log_formats_read_session_variables_as_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let dir = TempDir::new("logfmt-tcpvar");
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let cfg = |port: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n\
+             defaults\n  mode tcp\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  tcp-request content set-var(txn.t) str(tv)\n\
+             \x20 tcp-request content set-var(sess.s) str(sv),upper\n\
+             \x20 log-format \"T %[var(txn.t)] %[var(sess.s),lower] %[var(txn.nope)] %ft\"\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let _h = start_haproxy(&dir, &cfg(hp, hs.port()), hp);
+    let _l = Lbha::start_haproxy(&cfg(lp, ls.port()), &[lp]);
+    let mut lines = Vec::new();
+    for (port, log) in [(hp, &hs), (lp, &ls)] {
+        let req = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
+        lines.push(tagged(log, "T tv", 1));
+    }
+    assert_eq!(lines[1], lines[0]);
+    assert_eq!(lines[1], ["T tv sv - f"]);
+}

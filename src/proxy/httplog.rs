@@ -141,8 +141,9 @@ struct Pending {
     client: std::net::SocketAddr,
     accepted: std::time::SystemTime,
     at_backend: Option<usize>,
-    /// Kept only when the format reads the stream (see [`Tail::keep_stream`]).
-    stream: Option<Stream>,
+    /// Kept only when the format reads the stream (see [`Tail::keep_stream`]); boxed, so the
+    /// lines that do not carry it one word more.
+    stream: Option<Box<Stream>>,
 }
 
 /// What a line whose `%[...]` reads the stream keeps of it until the line is written, as
@@ -242,7 +243,7 @@ impl Pending {
         termination: [char; 2],
         bytes: u64,
         (elapsed, sent): (std::time::Duration, std::time::SystemTime),
-        stream: Option<Stream>,
+        stream: Option<Box<Stream>>,
     ) {
         let p = self.picked;
         let snap = &self.active.snap;
@@ -284,7 +285,7 @@ impl Pending {
         };
         let rec = &*rec;
         let logger = self.active.fe_logger(self.fi);
-        let Some(Stream { cx, backend, txn, res, stk }) = stream else {
+        let Some(Stream { cx, backend, txn, res, stk }) = stream.map(|s| *s) else {
             let sd = spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&f.render(rec)).into_owned());
             // Rendered straight into the syslog line.
             logger.log_render(level, sent, sd.as_deref(), |out| format.render_into(out, rec));
@@ -363,7 +364,7 @@ impl Tail {
     /// needs it: `FrontLog::needs_stream`, decided at load).
     pub fn keep_stream(&mut self, cx: &Arc<ConnCtx>, backend: Option<usize>, vars: super::vars::TxnVars<'_>) {
         let super::vars::TxnVars { txn, res, stk, .. } = vars;
-        self.pending.stream = Some(Stream { cx: cx.clone(), backend, txn, res, stk });
+        self.pending.stream = Some(Box::new(Stream { cx: cx.clone(), backend, txn, res, stk }));
     }
 
     /// Writes the line.
