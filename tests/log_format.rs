@@ -1025,8 +1025,8 @@ fn log_format_samples_with_unknown_tables_or_maps_are_located_errors() {
     }
 }
 
-/// In a tcp frontend the line reads the session's variables set by `tcp-request content`
-/// rules, as HAProxy logs them.
+/// In a tcp frontend the line and the unique id read the session's variables set by
+/// `tcp-request content` rules, as HAProxy logs them.
 #[test]
 fn tcp_log_formats_read_session_variables_as_haproxy() {
     if haproxy_bin().is_none() {
@@ -1043,7 +1043,8 @@ fn tcp_log_formats_read_session_variables_as_haproxy() {
              defaults\n  mode tcp\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
              frontend f\n  bind 127.0.0.1:{port}\n  tcp-request content set-var(txn.t) str(tv)\n\
              \x20 tcp-request content set-var(sess.s) str(sv),upper\n\
-             \x20 log-format \"T %[var(txn.t)] %[var(sess.s),lower] %[var(txn.nope)] %ft\"\n  default_backend b\n\
+             \x20 log-format \"T %[var(txn.t)] %[var(sess.s),lower] %[var(txn.nope)] %ft %ID\"\n  default_backend b\n\
+             \x20 unique-id-format u-%[var(sess.s)]\n\
              backend b\n  server s 127.0.0.1:{}\n",
             web.port
         )
@@ -1057,5 +1058,5 @@ fn tcp_log_formats_read_session_variables_as_haproxy() {
         lines.push(tagged(log, "T tv", 1));
     }
     assert_eq!(lines[1], lines[0]);
-    assert_eq!(lines[1], ["T tv sv - f"]);
+    assert_eq!(lines[1], ["T tv sv - f u-SV"]);
 }

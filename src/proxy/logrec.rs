@@ -257,7 +257,14 @@ pub fn recycle(rec: Arc<Mutex<Record>>) {
 
 /// A TCP session's record for a `log-format` line (mode tcp): the connection, the captures
 /// its `tcp-request content` rules made, and the unique id; the caller adds how it went.
-pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
+/// `ctx`: the session, for the unique id's `%[...]`.
+pub fn tcp_record(
+    cx: &ConnCtx,
+    spec: &FrontLog,
+    frontend: &str,
+    ctx: &dyn crate::sample::SampleContext,
+    maps: &dyn crate::sample::Maps,
+) -> Record {
     let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
     rec.tls = cx.tls;
     rec.hostname = hostname();
@@ -269,7 +276,7 @@ pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
         }
     }
     if let Some(f) = &spec.unique_id {
-        rec.unique_id = Some(String::from_utf8_lossy(&f.render(&rec)).into_owned());
+        rec.unique_id = Some(render_id(f, &rec, ctx, maps));
     }
     rec
 }
