@@ -822,3 +822,241 @@ fn stream_targets_rfc5424_sd_and_clf_lines_match_haproxy() {
     assert!(ours[1][0].contains(r#" "GET /p2?b=2 HTTP/1.1" 200 "#), "{}", ours[1][0]);
     assert!(ours[2][0].contains(r#" "" "" "example.co" "#), "{}", ours[2][0]);
 }
+
+/// The message lines of `log` that start with `tag`, once `n` of them arrived (not the line
+/// HAProxy logs for the connection that probed its port).
+fn tagged(log: &Syslog, tag: &str, n: usize) -> Vec<String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < end {
+        let mut buf = [0u8; 8192];
+        if let Ok(k) = log.0.recv(&mut buf) {
+            let (_, m) = split(&String::from_utf8_lossy(&buf[..k]));
+            if m.starts_with(tag) && !m.contains("<BADREQ>") {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// `%[...]` reading the stream at the end of the exchange, as HAProxy 2.6 does: a variable set
+/// by a request rule (`req.*` ones are gone by then), one set by a response rule, the tracked
+/// counter and the same entry by table, a map over a variable, `env`, converters over them, and
+/// a unique id built from them. The same haproxy.cfg runs under both; the lines are compared
+/// whole.
+#[test]
+fn stream_samples_in_log_formats_match_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let dir = TempDir::new("logfmt-stream");
+    let map = dir.write("hosts.map", "# host to site\nexample.com site-a\nother.test site-b\n");
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let fmt = "L %[var(txn.host)] %[var(req.r)] %[var(res.st)] %[sc_http_req_rate(0)] %[src_http_req_rate(st)] \
+               %[sc0_http_req_rate] %[var(txn.host),map({MAP},none)] %[env(LBHA_LOGT)] %{+Q}[var(txn.nope)] \
+               %[var(txn.nope)] %[ssl_fc] %[var(txn.host),upper] %[var(txn.n),add(2)] %HU %ID";
+    let fmt = fmt.replace("{MAP}", &map.display().to_string());
+    let cfg = |port: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n\
+             defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             backend st\n  stick-table type ip size 1k expire 1m store http_req_rate(1m)\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  http-request track-sc0 src table st\n\
+             \x20 http-request set-var(txn.host) req.hdr(host),lower\n  http-request set-var(req.r) str(rq)\n\
+             \x20 http-request set-var(txn.n) int(40)\n  http-response set-var(res.st) status\n\
+             \x20 log-format \"{fmt}\"\n  default_backend b\n\
+             \x20 unique-id-format %[var(txn.host)]-%[sc_http_req_rate(0)]\n  unique-id-header X-Uid\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let hcfg = cfg(hp, hs.port());
+    let path = dir.write("haproxy.cfg", &hcfg);
+    let child = Command::new(haproxy_bin().unwrap())
+        .args(["-db", "-f"])
+        .arg(&path)
+        .env("LBHA_LOGT", "from-env")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let _h = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", hp)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen on {hp}\n{hcfg}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _l = Lbha::start_haproxy_env(&cfg(lp, ls.port()), &[("LBHA_LOGT", "from-env")], &[lp]);
+    let send = |port: u16, host: &str, path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
+    };
+    let mut lines = Vec::new();
+    for (port, log) in [(hp, &hs), (lp, &ls)] {
+        // Each line awaited before the next request: HAProxy logs at the stream's end, which
+        // may come after the next request's.
+        let mut got = Vec::new();
+        for (host, path) in [("Example.COM", "/one"), ("other.test", "/two"), ("nomap.test", "/three")] {
+            send(port, host, path);
+            got.extend(tagged(log, "L ", 1));
+        }
+        lines.push(got);
+    }
+    let (theirs, ours) = (&lines[0], &lines[1]);
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours[0], "L example.com - 200 1 1 1 site-a from-env \"\" - 0 EXAMPLE.COM 42 /one example.com-1",
+        "the values themselves, not only the same as HAProxy's"
+    );
+    assert!(ours[2].contains(" 3 3 3 none "), "{ours:?}");
+    // The unique id reads what the rules set (HAProxy renders it after them): both sent it.
+    let ids: Vec<String> = web.requests().iter().filter_map(|r| r.header("x-uid").map(str::to_string)).collect();
+    let once = ["example.com-1", "other.test-2", "nomap.test-3"];
+    assert_eq!(ids, [once, once].concat());
+}
+
+/// `%[ssl_fc_sni]`, `%[ssl_fc_protocol]` and `%[ssl_fc]` on a TLS bind, and a unique id built
+/// from the SNI, as HAProxy logs them.
+#[test]
+fn tls_samples_in_log_formats_match_haproxy() {
+    if haproxy_bin().is_none() || which("curl").is_none() {
+        println!("skipped: needs haproxy and curl (apt-get install haproxy curl)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let dir = TempDir::new("logfmt-sni");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sni.test".to_string()]).unwrap().self_signed(&key).unwrap();
+    let pem = dir.write("site.pem", &format!("{}{}", cert.pem(), key.serialize_pem()));
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let cfg = |port: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n\
+             defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port} ssl crt {}\n  unique-id-format %[ssl_fc_sni]-%[ssl_fc]\n\
+             \x20 log-format \"S %[ssl_fc_sni] %[ssl_fc_protocol] %[ssl_fc] %ID\"\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            pem.display(),
+            web.port
+        )
+    };
+    let _h = start_haproxy(&dir, &cfg(hp, hs.port()), hp);
+    let _l = Lbha::start_haproxy(&cfg(lp, ls.port()), &[lp]);
+    let mut lines = Vec::new();
+    for (port, log) in [(hp, &hs), (lp, &ls)] {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "--tlsv1.3", "--resolve"])
+            .arg(format!("sni.test:{port}:127.0.0.1"))
+            .arg(format!("https://sni.test:{port}/"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "via {port}");
+        lines.push(tagged(log, "S ", 1));
+    }
+    assert_eq!(lines[1], lines[0]);
+    assert_eq!(lines[1], ["S sni.test TLSv1.3 1 sni.test-1"]);
+}
+
+/// An `http-error` page whose `lf-string` and header read a variable a rule set: the same
+/// body and header as HAProxy's.
+#[test]
+fn http_error_lf_pages_read_variables_as_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("logfmt-errvar");
+    let (hp, lp, dead) = (free_port(), free_port(), free_port());
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n  mode http\n  retries 0\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.who) req.hdr(x-who),upper\n\
+             \x20 http-error status 503 content-type text/plain lf-string \"down for %[var(txn.who)] at %[path]\" \
+             hdr X-Who \"%[var(txn.who),lower]\"\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:{dead}\n"
+        )
+    };
+    let _h = start_haproxy(&dir, &cfg(hp), hp);
+    let _l = Lbha::start_haproxy(&cfg(lp), &[lp]);
+    let req = "GET /p HTTP/1.1\r\nHost: h\r\nX-Who: Alice\r\nConnection: close\r\n\r\n";
+    let mut got = Vec::new();
+    for port in [hp, lp] {
+        let r = raw(port, req.as_bytes()).unwrap();
+        assert_eq!(r.status, 503);
+        let who = r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-who")).map(|(_, v)| v.clone());
+        got.push((String::from_utf8_lossy(&r.body).into_owned(), who));
+    }
+    assert_eq!(got[1], got[0]);
+    assert_eq!(got[1], ("down for ALICE at /p".to_string(), Some("alice".to_string())));
+}
+
+/// A table or map a format names that does not exist, and a fetch of the request buffer, are
+/// located errors (HAProxy refuses the three too).
+#[test]
+fn log_format_samples_with_unknown_tables_or_maps_are_located_errors() {
+    let dir = TempDir::new("logfmt-errs");
+    let cases = [
+        ("log_format = \"%[src_http_req_rate(nope)]\"", "frontend[0].log_format: no stick table named `nope`"),
+        (
+            "log_format_sd = \"%[src_http_req_rate]\"",
+            "frontend[0].log_format_sd: this section (`fe`) has no stick table",
+        ),
+        ("log_format = \"%[path,map(missing.map)]\"", "frontend[0].log_format: map file"),
+        ("unique_id_format = \"%[src,table_http_req_rate(nope)]\"", "frontend[0].unique_id_format: no stick table"),
+        ("log_format = \"%ci %[req.body]\"", "frontend[0].log_format: sample fetch 'req.body' cannot be used"),
+        ("http_error = [{ status = 503, lf_string = \"%[var(txn.x),map(gone.map)]\" }]", "frontend[0].http_error[0]"),
+    ];
+    for (i, (line, want)) in cases.iter().enumerate() {
+        let text = format!(
+            "[[frontend]]\nname = \"fe\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"be\"\n{line}\n\
+             [[backend]]\nname = \"be\"\nmode = \"http\"\nservers = [{{ name = \"s\", addr = \"127.0.0.1:1\" }}]\n"
+        );
+        let path = dir.write(&format!("c{i}.toml"), &text);
+        let out = Command::new(common::lbha_bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{line}: accepted\n{err}");
+        assert!(err.contains(want), "{line}: want {want:?}\n{err}");
+    }
+}
+
+/// In a tcp frontend the line and the unique id read the session's variables set by
+/// `tcp-request content` rules, as HAProxy logs them.
+#[test]
+fn tcp_log_formats_read_session_variables_as_haproxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let web = kit::Web::start("W");
+    let dir = TempDir::new("logfmt-tcpvar");
+    let (hs, ls) = (Syslog::new(), Syslog::new());
+    let (hp, lp) = (free_port(), free_port());
+    let cfg = |port: u16, syslog: u16| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n\
+             defaults\n  mode tcp\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  tcp-request content set-var(txn.t) str(tv)\n\
+             \x20 tcp-request content set-var(sess.s) str(sv),upper\n\
+             \x20 log-format \"T %[var(txn.t)] %[var(sess.s),lower] %[var(txn.nope)] %ft %ID\"\n  default_backend b\n\
+             \x20 unique-id-format u-%[var(sess.s)]\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let _h = start_haproxy(&dir, &cfg(hp, hs.port()), hp);
+    let _l = Lbha::start_haproxy(&cfg(lp, ls.port()), &[lp]);
+    let mut lines = Vec::new();
+    for (port, log) in [(hp, &hs), (lp, &ls)] {
+        let req = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
+        lines.push(tagged(log, "T tv", 1));
+    }
+    assert_eq!(lines[1], lines[0]);
+    assert_eq!(lines[1], ["T tv sv - f u-SV"]);
+}

@@ -4,7 +4,7 @@
 //! with no variable names matched and no flags re-read per request.
 
 use super::record::{Record, Val};
-use crate::sample::{LogFormat, MapSet, SampleExpr, Segment};
+use crate::sample::{Converter, Fetch, LogFormat, MapSet, Maps, Operand, SampleContext, SampleExpr, Segment};
 
 /// The log variables of HAProxy 2.6 that lbha renders (`%o` is resolved at compile time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,21 +198,12 @@ enum Item {
     /// Text. HAProxy writes a space only after something that printed: `space` is a leading
     /// run of spaces (one space, or none after a space), `text` the rest with inner runs of
     /// spaces already collapsed to one.
-    Lit {
-        space: bool,
-        text: Box<[u8]>,
-    },
+    Lit { space: bool, text: Box<[u8]> },
     /// A variable, with the `%o` flags before it and its own applied; `plain`: its text never
     /// needs an escape (see [`Var::always_plain`]).
-    Var {
-        var: Var,
-        flags: Flags,
-        plain: bool,
-    },
-    Expr {
-        expr: SampleExpr,
-        flags: Flags,
-    },
+    Var { var: Var, flags: Flags, plain: bool },
+    /// A sample; `stream`: the record alone cannot answer it (see [`record_answers`]).
+    Expr { expr: SampleExpr, flags: Flags, stream: bool },
 }
 
 /// A compiled `log-format` (see the module doc).
@@ -221,11 +212,14 @@ pub struct LineFormat {
     items: Vec<Item>,
     /// Rendering reads the request's headers (`%[...]` or `%U`).
     needs_headers: bool,
+    /// A `%[...]` reads what only the stream knows (see [`record_answers`]): the line is then
+    /// rendered with the stream's context, which the proxy keeps until the line is written.
+    needs_stream: bool,
 }
 
 impl LineFormat {
-    /// Compiles a parsed format; an unknown variable or a map lookup (the log writer has no
-    /// maps) is refused.
+    /// Compiles a parsed format; an unknown variable, or a fetch that has no value once the
+    /// request was forwarded (see [`gone_at_log_time`]), is refused.
     pub fn compile(f: &LogFormat) -> Result<LineFormat, String> {
         let mut items = Vec::with_capacity(f.segments.len());
         let mut global = Flags::default();
@@ -239,11 +233,15 @@ impl LineFormat {
                     flags.quote &= !var.never_quoted();
                     items.push(Item::Var { var, flags, plain: var.always_plain() });
                 }
-                Segment::Expr { expr, .. } if expr.map_refs().next().is_some() => {
-                    return Err("map converters are not supported in log formats yet".into());
-                }
                 Segment::Expr { expr, flags } => {
-                    items.push(Item::Expr { expr: expr.clone(), flags: global.apply(flags) })
+                    if let Some((name, why)) = gone_at_log_time(&expr.fetch) {
+                        return Err(format!(
+                            "sample fetch '{name}' cannot be used in a log format: it needs {why}, which is \
+                             gone when the line is written (HAProxy 2.6 refuses it too)"
+                        ));
+                    }
+                    let stream = !record_answers(expr);
+                    items.push(Item::Expr { expr: expr.clone(), flags: global.apply(flags), stream })
                 }
             }
         }
@@ -252,11 +250,16 @@ impl LineFormat {
             Item::Var { var, .. } => *var == Var::BytesIn,
             Item::Lit { .. } => false,
         });
-        Ok(LineFormat { items, needs_headers })
+        let needs_stream = items.iter().any(|i| matches!(i, Item::Expr { stream: true, .. }));
+        Ok(LineFormat { items, needs_headers, needs_stream })
     }
 
     pub fn needs_headers(&self) -> bool {
         self.needs_headers
+    }
+
+    pub fn needs_stream(&self) -> bool {
+        self.needs_stream
     }
 
     /// The variables the format uses, in order.
@@ -277,6 +280,25 @@ impl LineFormat {
     /// `%{+Q}` quotes, `%{+X}` hex numbers), samples as text.
     pub fn render_into(&self, out: &mut Vec<u8>, rec: &Record) {
         let mut maps = None;
+        self.items_into(out, rec, &mut |e, _| e.eval_str(rec, maps.get_or_insert_with(MapSet::default)));
+    }
+
+    /// Renders the line with the samples the record cannot answer read from `ctx` (the stream:
+    /// variables, TLS, stick counters, maps, ...), the rest from `rec` as [`Self::render_into`].
+    pub fn render_with(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
+        let mut none = None;
+        self.items_into(out, rec, &mut |e, stream| match stream {
+            true => e.eval_str(ctx, maps),
+            false => e.eval_str(rec, none.get_or_insert_with(MapSet::default)),
+        });
+    }
+
+    fn items_into(
+        &self,
+        out: &mut Vec<u8>,
+        rec: &Record,
+        sample: &mut dyn FnMut(&SampleExpr, bool) -> Option<Vec<u8>>,
+    ) {
         let mut last_space = true;
         for item in &self.items {
             let start = out.len();
@@ -293,7 +315,7 @@ impl LineFormat {
                     continue;
                 }
                 &Item::Var { var, flags, plain } => var_into(out, rec, var, flags, plain),
-                Item::Expr { expr, flags } => match expr.eval_str(rec, maps.get_or_insert_with(MapSet::default)) {
+                Item::Expr { expr, flags, stream } => match sample(expr, *stream) {
                     Some(v) => emit(out, &v, *flags),
                     None => absent(out, *flags),
                 },
@@ -303,6 +325,68 @@ impl LineFormat {
             }
         }
     }
+}
+
+/// What a fetch that reads the request buffer needs, when the line is written after the buffer
+/// was forwarded; `None` for every other fetch. HAProxy 2.6 refuses the same ones in a log
+/// format ("may not be reliably used here"). Header fetches stay: lbha keeps the headers.
+fn gone_at_log_time(f: &Fetch) -> Option<(&'static str, &'static str)> {
+    let name = match f {
+        Fetch::ReqBody => return Some(("req.body", "the buffered request body")),
+        Fetch::ReqLen => "req.len",
+        Fetch::ReqPayload { .. } => "req.payload",
+        Fetch::ReqSslSni => "req.ssl_sni",
+        Fetch::ReqSslHelloType => "req.ssl_hello_type",
+        _ => return None,
+    };
+    Some((name, "the request buffer"))
+}
+
+/// Whether the log record alone answers the expression (the request and response heads,
+/// addresses, captures, the unique id, dates): the line then needs nothing of the stream.
+/// Everything else (variables, TLS details, stick counters, server state, maps, `env`, `rand`,
+/// `http_auth`, converters reading variables or tables) is read through the stream's context.
+fn record_answers(e: &SampleExpr) -> bool {
+    use Fetch::*;
+    let fetch = matches!(
+        e.fetch,
+        Const(_)
+            | Src
+            | SrcPort
+            | Dst
+            | DstPort
+            | Base
+            | Base32
+            | Path
+            | PathQ
+            | Url
+            | Query
+            | UrlParam { .. }
+            | UrlIp
+            | ReqHdr { .. }
+            | ReqHdrCnt { .. }
+            | ReqHdrNames { .. }
+            | Cook(_)
+            | CookCnt(_)
+            | Method
+            | ReqVer
+            | ResHdr { .. }
+            | Status
+            | SslFc
+            | Date { .. }
+            | Hostname
+            | UniqueId
+            | Capture { .. }
+            | Always(_)
+            | ProtoHttp
+    );
+    fetch
+        && e.convs.iter().all(|c| match c {
+            Converter::Map { .. } | Converter::Table(_) | Converter::Strcmp(_) => false,
+            Converter::Concat { var, .. } => var.is_none(),
+            Converter::Arith(_, op) => matches!(op, Operand::Int(_)),
+            _ => true,
+        })
 }
 
 /// A literal's item: see [`Item::Lit`].
@@ -522,6 +606,76 @@ mod tests {
         assert!(!needs(crate::proxy::logrec::HTTPLOG));
         assert!(needs("%U"));
         assert!(needs("%[req.hdr(host)]"));
+    }
+
+    #[test]
+    fn needs_stream_only_for_what_the_record_cannot_answer() {
+        let needs = |s: &str| LineFormat::compile(&LogFormat::parse(s).unwrap()).unwrap().needs_stream();
+        assert!(!needs(crate::proxy::logrec::HTTPLOG));
+        for f in ["%[req.hdr(host),lower]", "%[src] %[status] %[capture.req.hdr(0)]", "%[path,add(1)]", "%[unique-id]"]
+        {
+            assert!(!needs(f), "{f}");
+        }
+        for f in [
+            "%[var(txn.x)]",
+            "%[ssl_fc_sni]",
+            "%[sc_http_req_rate(0)]",
+            "%[env(HOME)]",
+            "%[be_conn]",
+            "%[req.hdr(host),map(/m)]",
+            "%[src,table_http_req_rate(t)]",
+            "%[path,concat(x,txn.v)]",
+            "%[status,add(txn.n)]",
+            "%[path,strcmp(txn.p)]",
+        ] {
+            assert!(needs(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn fetches_of_the_request_buffer_are_refused_by_name() {
+        for (f, name) in [
+            ("%[req.body]", "req.body"),
+            ("x %[req.len]", "req.len"),
+            ("%[req.payload(0,4)]", "req.payload"),
+            ("%[req.ssl_sni]", "req.ssl_sni"),
+            ("%[req_ssl_hello_type]", "req.ssl_hello_type"),
+        ] {
+            let err = LineFormat::compile(&LogFormat::parse(f).unwrap()).unwrap_err();
+            assert!(err.contains(&format!("'{name}'")), "{f}: {err}");
+        }
+    }
+
+    /// A fake stream: one variable, an SNI and a map.
+    struct Stream;
+    impl SampleContext for Stream {
+        fn var(&self, _: &crate::sample::VarRef) -> Option<crate::sample::Value> {
+            Some(crate::sample::Value::Str(b"v1".to_vec()))
+        }
+        fn tls_sni(&self) -> Option<&str> {
+            Some("sni.test")
+        }
+        fn hostname(&self) -> Option<&str> {
+            Some("from-stream")
+        }
+    }
+    struct OneMap;
+    impl Maps for OneMap {
+        fn lookup(&self, path: &str, _: crate::sample::MatchKind, key: &crate::sample::Value) -> Option<&[u8]> {
+            (path == "/m" && matches!(key, crate::sample::Value::Str(k) if k == b"example.com")).then_some(b"back1")
+        }
+    }
+
+    #[test]
+    fn render_with_reads_the_stream_for_what_the_record_lacks() {
+        let f = "%ci %{+Q}[var(txn.x)] %[ssl_fc_sni] %[str(example.com),map(/m)] %[hostname] %[var(txn.y)]";
+        let f = LineFormat::compile(&LogFormat::parse(f).unwrap()).unwrap();
+        let mut out = Vec::new();
+        f.render_with(&mut out, &rec(), &Stream, &OneMap);
+        // A stream item reads all from the stream; `hostname` alone is the record's (lb1).
+        assert_eq!(String::from_utf8(out).unwrap(), "192.0.2.7 \"v1\" sni.test back1 lb1 v1");
+        // Without the stream, the record alone: absent.
+        assert_eq!(String::from_utf8(f.render(&rec())).unwrap(), "192.0.2.7 \"\" - - lb1 -");
     }
 
     #[test]

@@ -368,13 +368,10 @@ pub struct Builtin {
 pub struct AtBackend(pub usize);
 
 /// Replaces a built-in page by the proxy's own for its code, if it has one. The connection
-/// closes if lbha meant to close it or the page says so.
-pub fn customize(
-    resp: Response<ProxyBody>,
-    snap: &crate::config::snapshot::Snapshot,
-    fi: usize,
-    rec: Option<&super::logrec::LogHandle>,
-) -> Response<ProxyBody> {
+/// closes if lbha meant to close it or the page says so. `t`: the exchange, whose record and
+/// stream an `lf` page renders over.
+pub fn customize(resp: Response<ProxyBody>, t: &super::rules::Txn<'_>) -> Response<ProxyBody> {
+    let (snap, fi, rec) = (&t.active.snap, t.frontend, t.log);
     let Some(b) = resp.extensions().get::<Builtin>().copied() else { return resp };
     let be = resp.extensions().get::<AtBackend>().and_then(|a| snap.backends.get(a.0)).map(|b| &b.errors);
     let fe = snap.frontends.get(fi).map(|f| &f.errors);
@@ -384,15 +381,25 @@ pub fn customize(
     let closing = b.close || resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes() == b"close");
     let mut reply = choose(be, fe, b.code);
     reply.close |= closing;
+    // Rendered over the request as the log sees it (`%ci`, `%ID`, ...) and the stream as its
+    // rules do (`%[var(txn.x)]`, `%[ssl_fc_sni]`, ...).
+    let maps = &**t.cx.proxy.maps.store.load();
+    let render = |lf: &crate::log::compiled::LineFormat| {
+        let Some(h) = rec else { return Vec::new() };
+        let rec = h.lock();
+        let ctx = super::sample_ctx::StreamCtx::logged(t.cx, t.active, fi, t.backend, Some(t.vars), &rec);
+        let mut out = Vec::new();
+        lf.render_with(&mut out, &rec, &ctx, maps);
+        out
+    };
     if let Some(lf) = reply.lf_body.take() {
-        // Rendered over the request as the log sees it (`%[req.hdr(host)]`, `%ci`, `%ID`, ...).
-        let body = rec.map(|h| lf.0.render(&h.lock())).unwrap_or_default();
+        let body = render(&lf.0);
         set_length(&mut reply.headers, body.len());
         reply.body = Bytes::from(body);
     }
     // Last first, so the earlier positions still hold.
     for h in std::mem::take(&mut reply.lf_headers).into_iter().rev() {
-        let value = rec.map(|r| h.value.0.render(&r.lock())).unwrap_or_default();
+        let value = render(&h.value.0);
         if let Ok(v) = HeaderValue::from_bytes(&value)
             && !value.is_empty()
         {

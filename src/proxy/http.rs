@@ -223,7 +223,7 @@ pub async fn handle(
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
     // A logged request's one clock reading at its start: its record's date and its timers.
     let at = logs.then(tokio::time::Instant::now);
-    let log = super::logrec::prepare(&mut req, &cx, &fe.logging, &fe.name, logs, lf_pages, at);
+    let log = super::logrec::prepare(&mut req, &cx, (&active, fi), &vars, logs, lf_pages, at);
     // A refused head reached the service as the framing guard's stand-in: no request line to show.
     let bad_request = verdict.stands_in();
     if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
@@ -239,7 +239,9 @@ pub async fn handle(
     }
     if !logs {
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-        let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
+        let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+        super::logrec::late_unique_id::<()>(None, &t);
+        let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
         return (super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk), None);
@@ -250,11 +252,18 @@ pub async fn handle(
     }
     let log = &start.log;
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-    let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
+    let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+    super::logrec::late_unique_id::<()>(None, &t);
+    let resp = super::errpages::customize(resp, &t);
     let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
     track_done(&resp, &cx, &active, &vars);
     let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
-    let (resp, tail) = httplog::wrap(resp, start, active, fi, &cx);
+    // The line reads the stream (`LineFormat::needs_stream`): kept until it is written.
+    let keep = active.snap.frontends[fi].logging.needs_stream;
+    let (resp, mut tail) = httplog::wrap(resp, start, active, fi, &cx);
+    if keep {
+        tail.keep_stream(&cx, bi, vars);
+    }
     (resp, Some(tail))
 }
 
@@ -416,6 +425,7 @@ async fn serve_picking(
         }
         return finish(&fcnt, resp, close_client);
     }
+    super::logrec::late_unique_id(Some(&mut req), &t);
     let cached = crate::cache::take(&mut req);
     let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
     let offer = super::compress::request(&mut req, pair);

@@ -116,8 +116,18 @@ pub fn wrap(
             h.lock().res_headers = resp.headers().clone();
         }
     }
-    let pending =
-        Pending { start, active, fi, picked, err, status, client: cx.peer, accepted: cx.accepted.0, at_backend };
+    let pending = Pending {
+        start,
+        active,
+        fi,
+        picked,
+        err,
+        status,
+        client: cx.peer,
+        accepted: cx.accepted.0,
+        at_backend,
+        stream: None,
+    };
     (resp, Tail { pending: Box::new(pending), bytes: 0, ended: false })
 }
 
@@ -131,6 +141,21 @@ struct Pending {
     client: std::net::SocketAddr,
     accepted: std::time::SystemTime,
     at_backend: Option<usize>,
+    /// Kept only when the format reads the stream (see [`Tail::keep_stream`]); boxed, so the
+    /// lines that do not carry it one word more.
+    stream: Option<Box<Stream>>,
+}
+
+/// What a line whose `%[...]` reads the stream keeps of it until the line is written, as
+/// HAProxy evaluates a log line at the end of the stream: the connection (TLS facts, `sess.*`
+/// variables, server state), the chosen backend, the transaction's `txn.*` and `res.*`
+/// variables (`req.*` are gone by then, in HAProxy too) and its tracked counters.
+struct Stream {
+    cx: Arc<ConnCtx>,
+    backend: Option<usize>,
+    txn: super::vars::VarStore,
+    res: super::vars::VarStore,
+    stk: crate::stktable::track::Trackers,
 }
 
 impl Pending {
@@ -168,16 +193,17 @@ impl Pending {
         };
         if let Some(h) = self.start.log.take() {
             let super::logrec::LogHandle { rec: shared, spec } = h;
+            let stream = self.stream.take();
             // The exchange is over: the record is ours alone (it goes back to the spares once
             // written), unless a clone still lives.
             if Arc::strong_count(&shared) == 1 {
                 let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner());
-                self.write_record(&mut rec, &spec, backend, server, termination, bytes, (elapsed, sent));
+                self.write_record(&mut rec, &spec, (backend, server), termination, bytes, (elapsed, sent), stream);
                 drop(rec);
                 super::logrec::recycle(shared);
             } else {
                 let mut rec = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                self.write_record(&mut rec, &spec, backend, server, termination, bytes, (elapsed, sent));
+                self.write_record(&mut rec, &spec, (backend, server), termination, bytes, (elapsed, sent), stream);
             }
             return;
         }
@@ -214,11 +240,11 @@ impl Pending {
         &self,
         rec: &mut crate::log::record::Record,
         spec: &super::logrec::FrontLog,
-        backend: &str,
-        server: &str,
+        (backend, server): (&str, &str),
         termination: [char; 2],
         bytes: u64,
         (elapsed, sent): (std::time::Duration, std::time::SystemTime),
+        stream: Option<Box<Stream>>,
     ) {
         let p = self.picked;
         let snap = &self.active.snap;
@@ -253,14 +279,29 @@ impl Pending {
         rec.retries = p.map_or(0, |p| p.retries);
         let Some(level) = spec.level(rec) else { return };
         rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
-        let sd = spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&f.render(rec)).into_owned());
         let format = match &spec.format {
             Some(f) => f,
             None if fe.log_clf => clf_format(),
             None => default_format(),
         };
-        // Rendered straight into the syslog line.
-        self.active.fe_logger(self.fi).log_render(level, sent, sd.as_deref(), |out| format.render_into(out, rec));
+        let rec = &*rec;
+        let logger = self.active.fe_logger(self.fi);
+        let Some(Stream { cx, backend, txn, res, stk }) = stream.map(|s| *s) else {
+            let sd = spec.format_sd.as_ref().map(|f| String::from_utf8_lossy(&f.render(rec)).into_owned());
+            // Rendered straight into the syslog line.
+            logger.log_render(level, sent, sd.as_deref(), |out| format.render_into(out, rec));
+            return;
+        };
+        let vars =
+            super::vars::TxnVars { txn, res, stk, ..super::vars::TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars) };
+        let ctx = super::sample_ctx::StreamCtx::logged(&cx, &self.active, self.fi, backend, Some(&vars), rec);
+        let maps = &**cx.proxy.maps.store.load();
+        let sd = spec.format_sd.as_ref().map(|f| {
+            let mut out = Vec::new();
+            f.render_with(&mut out, rec, &ctx, maps);
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        logger.log_render(level, sent, sd.as_deref(), |out| format.render_with(out, rec, &ctx, maps));
     }
 }
 
@@ -318,6 +359,13 @@ impl Tail {
     /// A data frame of `n` bytes went out.
     pub fn sent(&mut self, n: usize) {
         self.bytes += n as u64;
+    }
+
+    /// Keeps what the format reads of the stream until the line is written (only when a format
+    /// needs it: `FrontLog::needs_stream`, decided at load).
+    pub fn keep_stream(&mut self, cx: &Arc<ConnCtx>, backend: Option<usize>, vars: super::vars::TxnVars<'_>) {
+        let super::vars::TxnVars { txn, res, stk, .. } = vars;
+        self.pending.stream = Some(Box::new(Stream { cx: cx.clone(), backend, txn, res, stk }));
     }
 
     /// Writes the line.

@@ -46,15 +46,19 @@ pub struct FrontLog {
     /// A format reads the request's headers (`%[...]` or `%U`): only then does the record
     /// keep a copy of them (and of the response's).
     pub needs_headers: bool,
+    /// The line's formats read the stream (variables, TLS, counters, maps: see
+    /// `LineFormat::needs_stream`): only then does the exchange keep it for the line.
+    pub needs_stream: bool,
     /// Lines logged so far (`%lc`).
     pub log_count: AtomicU64,
 }
 
 impl FrontLog {
-    /// Sets [`FrontLog::needs_headers`] from the formats.
+    /// Sets [`FrontLog::needs_headers`] and [`FrontLog::needs_stream`] from the formats.
     pub fn with_needs(mut self) -> FrontLog {
         self.needs_headers =
             [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(LineFormat::needs_headers);
+        self.needs_stream = [&self.format, &self.format_sd].into_iter().flatten().any(LineFormat::needs_stream);
         self
     }
 
@@ -120,16 +124,18 @@ fn hostname() -> &'static str {
 /// there allocates per request). `lf_pages`: an `lf-string` error page may render over the record, so
 /// it keeps the request's headers for its `%[...]` expressions. `at`: the clock reading the
 /// request's log line uses, when it has one (otherwise the clock is read here).
-#[allow(clippy::too_many_arguments)]
+/// `vars`: the transaction's variables, which the unique id's `%[...]` may read.
 pub fn prepare<B>(
     req: &mut Request<B>,
     cx: &ConnCtx,
-    spec: &Arc<FrontLog>,
-    frontend: &str,
+    (active, fi): (&super::Active, usize),
+    vars: &super::vars::TxnVars<'_>,
     logs: bool,
     lf_pages: bool,
     at: Option<tokio::time::Instant>,
 ) -> Option<LogHandle> {
+    let fe = &active.snap.frontends[fi];
+    let (spec, frontend) = (&fe.logging, fe.name.as_str());
     if !logs && !lf_pages && !spec.needs_record() {
         return None;
     }
@@ -170,16 +176,52 @@ pub fn prepare<B>(
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
-    if let Some(f) = &spec.unique_id {
-        let id = String::from_utf8_lossy(&f.render(rec)).into_owned();
+    if let Some(f) = spec.unique_id.as_ref().filter(|f| !f.needs_stream()) {
+        let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, None, Some(vars), rec);
+        let id = render_id(f, rec, &ctx, &**cx.proxy.maps.store.load());
+        set_unique_id(spec, Some(req), rec, id);
+    }
+    drop(guard);
+    Some(LogHandle { rec: handle, spec: spec.clone() })
+}
+
+fn render_id(
+    f: &LineFormat,
+    rec: &Record,
+    ctx: &dyn crate::sample::SampleContext,
+    maps: &dyn crate::sample::Maps,
+) -> String {
+    let mut id = Vec::new();
+    f.render_with(&mut id, rec, ctx, maps);
+    String::from_utf8_lossy(&id).into_owned()
+}
+
+/// Puts the unique id in the record, and in the request (its header, and the id
+/// `send-proxy-v2` sends) when there is one.
+fn set_unique_id<B>(spec: &FrontLog, req: Option<&mut Request<B>>, rec: &mut Record, id: String) {
+    if let Some(req) = req {
         if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);
         }
         req.extensions_mut().insert(super::proxy_proto::UniqueId(id.clone()));
-        rec.unique_id = Some(id);
     }
-    drop(guard);
-    Some(LogHandle { rec: handle, spec: spec.clone() })
+    rec.unique_id = Some(id);
+}
+
+/// A unique id whose format reads the stream (`%[var(txn.x)]`, ...) is rendered once the
+/// `http_request` rules have run, as HAProxy generates it (`req`: before the request goes to
+/// the server), or when the exchange was answered without it (`req` `None`), so the rules'
+/// variables are set.
+pub fn late_unique_id<B>(req: Option<&mut Request<B>>, t: &super::rules::Txn<'_>) {
+    let Some(h) = t.log else { return };
+    let Some(f) = h.spec.unique_id.as_ref().filter(|f| f.needs_stream()) else { return };
+    let mut rec = h.lock();
+    if rec.unique_id.is_some() {
+        return;
+    }
+    let ctx = super::sample_ctx::StreamCtx::logged(t.cx, t.active, t.frontend, t.backend, Some(t.vars), &rec);
+    let id = render_id(f, &rec, &ctx, &**t.cx.proxy.maps.store.load());
+    set_unique_id(&h.spec, req, &mut rec, id);
 }
 
 /// Records of finished requests, at most this many per thread.
@@ -215,7 +257,14 @@ pub fn recycle(rec: Arc<Mutex<Record>>) {
 
 /// A TCP session's record for a `log-format` line (mode tcp): the connection, the captures
 /// its `tcp-request content` rules made, and the unique id; the caller adds how it went.
-pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
+/// `ctx`: the session, for the unique id's `%[...]`.
+pub fn tcp_record(
+    cx: &ConnCtx,
+    spec: &FrontLog,
+    frontend: &str,
+    ctx: &dyn crate::sample::SampleContext,
+    maps: &dyn crate::sample::Maps,
+) -> Record {
     let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
     rec.tls = cx.tls;
     rec.hostname = hostname();
@@ -227,7 +276,7 @@ pub fn tcp_record(cx: &ConnCtx, spec: &FrontLog, frontend: &str) -> Record {
         }
     }
     if let Some(f) = &spec.unique_id {
-        rec.unique_id = Some(String::from_utf8_lossy(&f.render(&rec)).into_owned());
+        rec.unique_id = Some(render_id(f, &rec, ctx, maps));
     }
     rec
 }

@@ -68,6 +68,9 @@ pub struct StreamCtx<'a> {
     pub now: Option<&'a crate::stktable::Now>,
     /// A TCP stream's first bytes, held for content inspection (`req.len`, `req.payload`).
     pub payload: Option<&'a [u8]>,
+    /// The log record a line or an `lf` error page renders over (held locked, so `log` is
+    /// `None` then): its captures and unique id.
+    pub rec: Option<&'a crate::log::record::Record>,
 }
 
 impl<'a> StreamCtx<'a> {
@@ -89,6 +92,32 @@ impl<'a> StreamCtx<'a> {
             log: None,
             now: None,
             payload: None,
+            rec: None,
+        }
+    }
+
+    /// The request as its log record kept it (method, URI, headers, status, response headers,
+    /// captures, unique id), with the stream's variables and state: what a log line, a unique
+    /// id or an `lf` error page reads.
+    pub fn logged(
+        cx: &'a ConnCtx,
+        active: &'a Active,
+        frontend: usize,
+        backend: Option<usize>,
+        vars: Option<&'a TxnVars<'a>>,
+        rec: &'a crate::log::record::Record,
+    ) -> StreamCtx<'a> {
+        StreamCtx {
+            backend,
+            vars,
+            method: rec.method.as_ref(),
+            uri: rec.uri.as_ref(),
+            version: rec.version,
+            req_headers: rec.method.as_ref().map(|_| &rec.req_headers),
+            status: rec.status,
+            res_headers: rec.status.map(|_| &rec.res_headers),
+            rec: Some(rec),
+            ..StreamCtx::conn(cx, active, frontend)
         }
     }
 
@@ -251,7 +280,13 @@ impl SampleContext for StreamCtx<'_> {
     fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
         super::track::fetch_key(self.active, f, key)
     }
+    fn unique_id(&self) -> Option<&str> {
+        self.rec?.unique_id.as_deref()
+    }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
+        if let Some(rec) = self.rec {
+            return SampleContext::capture(rec, response, slot);
+        }
         let Some(log) = self.log else {
             // TCP rules: what `tcp-request content capture` took on this connection.
             return if response { None } else { self.cx.rules.captured(slot) };

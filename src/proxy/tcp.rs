@@ -52,7 +52,19 @@ where
         _ => (fe.name.as_str(), "<NOSRV>"),
     };
     if let Some(f) = &fe.logging.format {
-        let mut rec = super::logrec::tcp_record(&cx, &fe.logging, &fe.name);
+        // What the record cannot answer (variables, TLS, counters, maps) is read from the
+        // session as its `tcp-request` rules saw it, without the buffer (gone by now).
+        let ctx = super::tcp_rules::TcpCtx {
+            src: cx.peer,
+            dst: cx.local,
+            tls_bind: cx.tls,
+            tls: &cx.tls_info,
+            state: &cx.rules,
+            buf: &[],
+            active: &active,
+        };
+        let maps = &**cx.proxy.maps.store.load();
+        let mut rec = super::logrec::tcp_record(&cx, &fe.logging, &fe.name, &ctx, maps);
         rec.backend = backend.to_string();
         rec.server = server.to_string();
         if let (Some(b), Some(s)) = (out.backend, out.server) {
@@ -69,8 +81,13 @@ where
         rec.termination = out.termination;
         rec.retries = out.retries;
         let Some(level) = fe.logging.level(&rec) else { return };
-        let line = f.render(&rec);
-        let sd = fe.logging.format_sd.as_ref().map(|f| f.render(&rec));
+        let render = |f: &crate::log::compiled::LineFormat| {
+            let mut out = Vec::new();
+            f.render_with(&mut out, &rec, &ctx, maps);
+            out
+        };
+        let line = render(f);
+        let sd = fe.logging.format_sd.as_ref().map(render);
         let sd = sd.map(|b| String::from_utf8_lossy(&b).into_owned());
         active.fe_logger(fi).log_sd(level, sd.as_deref(), &line);
         return;

@@ -159,6 +159,13 @@ impl Lbha {
         Self::start_with(&["run", "--haproxy-config"], "haproxy.cfg", haproxy_cfg, wait_ports)
     }
 
+    /// [`Lbha::start_haproxy`] with extra environment variables.
+    pub fn start_haproxy_env(haproxy_cfg: &str, env: &[(&str, &str)], wait_ports: &[u16]) -> Lbha {
+        let dir = TempDir::new("lbha");
+        let stderr = Stdio::from(std::fs::File::create(dir.0.join("lbha.log")).unwrap());
+        Self::start_to_env(dir, &["run", "--haproxy-config"], "haproxy.cfg", haproxy_cfg, stderr, env, wait_ports)
+    }
+
     fn start_with(args: &[&str], file: &str, config: &str, wait_ports: &[u16]) -> Lbha {
         let dir = TempDir::new("lbha");
         let log = dir.0.join("lbha.log");

@@ -8,7 +8,6 @@ use super::super::model::{self, Mode, Section};
 use super::Ctx;
 use crate::log::compiled::LineFormat;
 use crate::proxy::logrec::{FrontLog, Slot};
-use crate::sample::LogFormat;
 use http::HeaderName;
 
 /// HAProxy's limit on a capture length is the buffer; lbha keeps slots small and bounded.
@@ -25,18 +24,15 @@ pub(super) fn ident(g: &model::Global) -> crate::log::Ident {
     crate::log::Ident { tag: g.log_tag.clone().filter(|t| !t.is_empty()), hostname }
 }
 
+/// Parses and compiles a format, loading the maps it reads and resolving its stick tables
+/// against the section being read (as a rule's value is: a missing map or table is an error).
 pub(super) fn format(text: Option<&String>, p: FieldPath, cx: &mut Ctx) -> Option<LineFormat> {
     let text = text?;
-    match LogFormat::parse(text) {
-        Ok(f) => match LineFormat::compile(&f) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                cx.err_v(p, e, text);
-                None
-            }
-        },
+    let f = super::http_rules::log_format(text, &p, cx)?;
+    match LineFormat::compile(&f) {
+        Ok(f) => Some(f),
         Err(e) => {
-            cx.err_v(p, e.to_string(), text);
+            cx.err_v(p, e, text);
             None
         }
     }
@@ -208,6 +204,7 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         global: s.log.as_deref().or(defaults.log.as_deref()) == Some("global"),
         tag: tag(s, defaults, p, cx),
         needs_headers: false,
+        needs_stream: false,
         log_count: Default::default(),
     }
     .with_needs()
