@@ -674,6 +674,15 @@ fn https_frontends_and_tls_servers_through_the_api() {
     assert_eq!(sv["data"]["verify"], "required", "{sv}");
     api.check_file();
 
+    // The frontend's log and monitor fields go through validation and the reload as well.
+    let v = api.version();
+    let fe = json!({"name": "outer", "mode": "http", "default_backend": "viatls", "httplog": true,
+        "dontlognull": "enabled", "log_format": "%ci %ST %[req.hdr(host)]", "monitor_uri": "/up"});
+    let (s, e) = api.json("PUT", &format!("{C}/frontends/outer?version={v}"), Some(&fe.to_string()));
+    assert_eq!(s, 202, "{e}");
+    assert_eq!(get(outer, "/up").status, 200);
+    api.check_file();
+
     // A field lbha cannot honour is still refused by name, and nothing is written.
     let v = api.version();
     let (s, e) = api.json(

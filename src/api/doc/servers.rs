@@ -1,5 +1,6 @@
 //! `servers?backend=`: entries of a backend's `servers` list.
 
+use super::common::{Kept, Mapped, check_kept, read_kept, write_kept};
 use super::*;
 use crate::api::json::{self, Toggle};
 use serde::{Deserialize, Serialize};
@@ -110,24 +111,9 @@ pub enum OnMarkedDown {
     ShutdownSessions,
 }
 
-/// How a field of [`MORE`] is kept in lbha's server table.
-#[derive(Clone, Copy)]
-enum Kept {
-    /// The same text.
-    Text,
-    /// `enabled` / `disabled` as a boolean; `Not` for a key that says the opposite.
-    Flag,
-    Not,
-    /// A number, or milliseconds as a duration.
-    Int,
-    Ms,
-    /// A list, kept as one comma-separated text.
-    List,
-}
-
 /// The server fields that map one to one onto a key of lbha's server (TLS, PROXY protocol,
 /// agent, slow start, queueing, pooling, DNS), as the API spells them, and lbha's keys.
-const MORE: &[(&str, &str, Kept)] = &[
+const MORE: Mapped = &[
     ("ssl", "ssl", Kept::Flag),
     ("ssl_certificate", "crt", Kept::Text),
     ("ssl_cafile", "ca_file", Kept::Text),
@@ -178,57 +164,8 @@ const MORE: &[(&str, &str, Kept)] = &[
 ];
 
 impl Server {
-    /// Adds the [`MORE`] fields from a server table; a value the API's schema does not take (a
-    /// spelling only lbha's file accepts) leaves that field out rather than the server.
-    fn read_more(self, t: &dyn TableLike) -> Server {
-        let Json::Object(mut obj) = json::to_value(&self) else { return self };
-        for (field, key, kept) in MORE {
-            let v = match kept {
-                Kept::Text => get_str(t, key).map(Json::from),
-                Kept::Flag => get_bool(t, key).map(|b| json::to_value(&Toggle::on(b))),
-                Kept::Not => get_bool(t, key).map(|b| json::to_value(&Toggle::on(!b))),
-                Kept::Int => get_int(t, key).map(Json::from),
-                Kept::Ms => get_ms(t, key).map(Json::from),
-                Kept::List => get_str(t, key).map(|s| s.split(',').map(|x| Json::from(x.trim())).collect()),
-            };
-            if let Some(v) = v {
-                let mut with = obj.clone();
-                with.insert(field.to_string(), v);
-                if serde_json::from_value::<Server>(Json::Object(with.clone())).is_ok() {
-                    obj = with;
-                }
-            }
-        }
-        serde_json::from_value(Json::Object(obj)).unwrap_or(self)
-    }
-
-    fn write_more(&self, t: &mut dyn TableLike) {
-        let v = json::to_value(self);
-        for (field, key, kept) in MORE {
-            let f = v.get(*field);
-            match kept {
-                Kept::Text => set_str(t, key, f.and_then(Json::as_str)),
-                Kept::Flag => set_bool(t, key, f.and_then(Json::as_str).map(|s| s == "enabled")),
-                Kept::Not => set_bool(t, key, f.and_then(Json::as_str).map(|s| s == "disabled")),
-                Kept::Int => set_int(t, key, f.and_then(Json::as_i64)),
-                Kept::Ms => set_ms(t, key, f.and_then(Json::as_u64)),
-                Kept::List => {
-                    let list = f
-                        .and_then(Json::as_array)
-                        .map(|a| a.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(","));
-                    set_str(t, key, list.as_deref())
-                }
-            }
-        }
-    }
-
     fn check_more(&self) -> ApiResult<()> {
-        let v = json::to_value(self);
-        for (field, _, kept) in MORE {
-            if let (Kept::Text, Some(Json::String(s))) = (kept, v.get(*field)) {
-                json::check_no_space(field, s)?;
-            }
-        }
+        check_kept(self, MORE)?;
         if let Some(p) = self.agent_port {
             json::check_range("agent-port", i64::from(p), 1, 65535)?;
         }
@@ -289,7 +226,7 @@ impl Server {
     pub fn read(t: &dyn TableLike) -> Server {
         let (address, port) = split_addr(&get_str(t, "addr").unwrap_or_default());
         let flag = |k: &str| get_bool(t, k).map(Toggle::on);
-        Server {
+        let s = Server {
             name: name_of(t).unwrap_or_default().to_string(),
             address,
             port,
@@ -307,8 +244,8 @@ impl Server {
             health_check_address: get_str(t, "check_addr"),
             cookie: get_str(t, "cookie"),
             ..Default::default()
-        }
-        .read_more(t)
+        };
+        read_kept(s, t, MORE)
     }
 
     pub fn write(&self, t: &mut dyn TableLike) {
@@ -328,7 +265,7 @@ impl Server {
         set_int(t, "check_port", self.health_check_port.map(i64::from));
         set_str(t, "check_addr", self.health_check_address.as_deref());
         set_str(t, "cookie", self.cookie.as_deref());
-        self.write_more(t);
+        write_kept(self, t, MORE);
     }
 }
 

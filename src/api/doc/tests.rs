@@ -327,3 +327,37 @@ fn server_tls_proxy_agent_and_dns_fields_map_onto_server_keys() {
         422
     );
 }
+
+#[test]
+fn frontend_log_fields_and_backend_reuse_fields_map_onto_section_keys() {
+    let mut d = doc();
+    let body = json!({"name": "logs", "mode": "http", "default_backend": "app", "clflog": true,
+        "dontlognull": "enabled", "http-buffer-request": "enabled", "log_format": "%ci:%cp [%t] %ST %[req.hdr(host)]",
+        "log_tag": "edge", "unique_id_format": "%{+X}o %ci:%cp", "unique_id_header": "X-Unique-ID",
+        "monitor_uri": "/up"});
+    write(&mut d, Kind::Frontends, &Scope::default(), Write::Create(&body)).unwrap();
+    let text = d.to_string();
+    for kv in [
+        "httplog = \"clf\"",
+        "dontlognull = true",
+        "http_buffer_request = true",
+        "log_format = \"%ci:%cp [%t] %ST %[req.hdr(host)]\"",
+        "monitor_uri = \"/up\"",
+    ] {
+        assert!(text.contains(kv), "{kv} in {text}");
+    }
+    assert_eq!(read(&d, Kind::Frontends, &Scope::default(), Some("logs")).unwrap(), body);
+    let plain = json!({"name": "logs", "httplog": true});
+    write(&mut d, Kind::Frontends, &Scope::default(), Write::Replace(Some("logs"), &plain)).unwrap();
+    assert!(d.to_string().contains("httplog = true") && !d.to_string().contains("log_format"), "{d}");
+    let spaced = json!({"name": "x", "log_tag": "two words"});
+    assert_eq!(write(&mut d, Kind::Frontends, &Scope::default(), Write::Create(&spaced)).unwrap_err().status(), 422);
+
+    let be = json!({"name": "app", "http_reuse": "safe", "log_health_checks": "enabled", "fullconn": 1000});
+    write(&mut d, Kind::Backends, &Scope::default(), Write::Replace(Some("app"), &be)).unwrap();
+    let text = d.to_string();
+    assert!(text.contains("http_reuse = \"safe\"") && text.contains("fullconn = 1000"), "{text}");
+    assert_eq!(read(&d, Kind::Backends, &Scope::default(), Some("app")).unwrap(), be);
+    // The servers of a replaced backend stay: the resource covers the section's own keys only.
+    assert!(text.contains("a2"), "{text}");
+}
