@@ -694,3 +694,45 @@ fn https_frontends_and_tls_servers_through_the_api() {
     assert!(e.to_string().contains("tfo"), "{e}");
     assert_eq!(api.version(), v);
 }
+
+/// Rule types beyond the first six, made through the API: each becomes lbha's rule, passes the
+/// commit's validation and acts on traffic.
+#[test]
+fn auth_set_var_replace_path_and_set_header_rules_through_the_api() {
+    let b = Backend::start("B");
+    let fe = free_port();
+    let extra = format!(
+        "{}[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"b\"\n",
+        backend_cfg("b", b.port)
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let url = format!("{C}/http_request_rules?parent_type=frontend&parent_name=fe&transaction_id={id}");
+    for r in [
+        json!({"index": 0, "type": "auth", "auth_realm": "admins", "cond": "unless", "cond_test": "{ http_auth(dataplaneapi) }"}),
+        json!({"index": 1, "type": "set-var", "var_scope": "txn", "var_name": "p", "var_expr": "path"}),
+        json!({"index": 2, "type": "replace-path", "path_match": "/old(.*)", "path_fmt": "\\1"}),
+        json!({"index": 3, "type": "set-header", "hdr_name": "X-Was", "hdr_format": "%[var(txn.p)] %[path]"}),
+    ] {
+        let (s, e) = api.json("POST", &url, Some(&r.to_string()));
+        assert_eq!(s, 202, "{r}: {e}");
+    }
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+
+    let denied = get(fe, "/old/x");
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.header("www-authenticate"), Some("Basic realm=\"admins\""));
+    let ok = raw(
+        fe,
+        format!("GET /old/x HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {AUTH}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    let seen = b.seen.last_headers.lock().unwrap().clone();
+    assert!(seen.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-was") && v == "/old/x /x"), "{seen:?}");
+    api.check_file();
+}

@@ -361,3 +361,51 @@ fn frontend_log_fields_and_backend_reuse_fields_map_onto_section_keys() {
     // The servers of a replaced backend stay: the resource covers the section's own keys only.
     assert!(text.contains("a2"), "{text}");
 }
+
+#[test]
+fn http_request_rules_of_every_common_type_round_trip() {
+    let mut d = doc();
+    let sc = scope(&[("parent_type", "frontend"), ("parent_name", "web")]);
+    let rules = [
+        json!({"type": "allow", "cond": "if", "cond_test": "{ src 127.0.0.1 }"}),
+        json!({"type": "tarpit", "deny_status": 429}),
+        json!({"type": "auth", "auth_realm": "admins"}),
+        json!({"type": "set-path", "path_fmt": "/v2%[path]"}),
+        json!({"type": "set-uri", "uri_fmt": "/x"}),
+        json!({"type": "replace-path", "path_match": "/api/(.*)", "path_fmt": "/\\1"}),
+        json!({"type": "replace-uri", "uri_match": "^http://[^/]*(.*)", "uri_fmt": "\\1"}),
+        json!({"type": "replace-header", "hdr_name": "Host", "hdr_match": "(.*):80", "hdr_format": "\\1"}),
+        json!({"type": "replace-value", "hdr_name": "X-List", "hdr_match": "a", "hdr_format": "b"}),
+        json!({"type": "set-var", "var_scope": "txn", "var_name": "host", "var_expr": "req.hdr(host),lower"}),
+        json!({"type": "unset-var", "var_scope": "txn", "var_name": "host"}),
+        json!({"type": "capture", "capture_sample": "req.hdr(user-agent)", "capture_len": 64}),
+        json!({"type": "track-sc0", "track_sc0_key": "src"}),
+        json!({"type": "track-sc1", "track_sc1_key": "src", "track_sc1_table": "st"}),
+        json!({"type": "set-log-level", "log_level": "silent"}),
+        json!({"type": "use-service", "service_name": "prometheus-exporter"}),
+    ];
+    for (i, r) in rules.iter().enumerate() {
+        let mut body = r.clone();
+        body["index"] = json!(i);
+        write(&mut d, Kind::HttpRequestRules, &sc, Write::Create(&body)).unwrap_or_else(|e| panic!("{r}: {e:?}"));
+    }
+    let got = read(&d, Kind::HttpRequestRules, &sc, None).unwrap();
+    for (i, r) in rules.iter().enumerate() {
+        let mut want = r.clone();
+        want["index"] = json!(i);
+        assert_eq!(got[i], want, "rule {i}");
+    }
+    let text = d.to_string();
+    for kv in ["allow = true", "set_var = { var = \"txn.host\"", "track_sc1 = { key = \"src\", table = \"st\" }"] {
+        assert!(text.contains(kv), "{kv} in {text}");
+    }
+    for (bad, status) in [
+        (json!({"index": 0, "type": "set-var", "var_scope": "global", "var_name": "x", "var_expr": "src"}), 422),
+        (json!({"index": 0, "type": "set-var", "var_scope": "txn", "var_name": "x"}), 422),
+        (json!({"index": 0, "type": "capture", "capture_sample": "src"}), 400),
+        (json!({"index": 0, "type": "lua", "lua_action": "x"}), 400),
+    ] {
+        let e = write(&mut d, Kind::HttpRequestRules, &sc, Write::Create(&bad)).unwrap_err();
+        assert_eq!(e.status(), status, "{bad}: {e:?}");
+    }
+}
