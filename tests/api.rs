@@ -615,3 +615,124 @@ fn same_name_acls_are_ored_acl_name_filters_and_servers_take_a_cookie() {
     assert_eq!(s2["data"]["cookie"], "c2");
     api.check_file();
 }
+
+/// An HTTPS frontend and a TLS server made through the API alone (no `raw`): the bind's TLS
+/// fields and the server's `ssl`, `ssl_cafile`, `verify` and `sni` become lbha's keys, the
+/// commit validates and reloads, and traffic flows over both TLS legs.
+#[test]
+fn https_frontends_and_tls_servers_through_the_api() {
+    let ca = pki::TestCa::new("API CA");
+    let (cert, key) = ca.leaf(None, "localhost", 1, false, None);
+    let plain = Backend::start("PLAIN");
+    let mut api = ApiLbha::start(&backend_cfg("dflt", plain.port));
+    let site = api.state.0.join("site.pem");
+    std::fs::write(&site, format!("{cert}{key}")).unwrap();
+    let ca_file = api.state.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (tls_port, outer) = (free_port(), free_port());
+
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let q = format!("transaction_id={id}");
+    for (path, body) in [
+        (format!("{C}/frontends?{q}"), json!({"name": "tls", "mode": "http", "default_backend": "dflt"})),
+        (
+            format!("{C}/binds?frontend=tls&{q}"),
+            json!({"name": "tls", "address": "127.0.0.1", "port": tls_port, "ssl": true,
+                   "ssl_certificate": site.display().to_string(), "alpn": "http/1.1", "ssl_min_ver": "TLSv1.2"}),
+        ),
+        (format!("{C}/backends?{q}"), json!({"name": "viatls", "mode": "http"})),
+        (
+            format!("{C}/servers?backend=viatls&{q}"),
+            json!({"name": "t1", "address": "127.0.0.1", "port": tls_port, "ssl": "enabled",
+                   "ssl_cafile": ca_file.display().to_string(), "verify": "required", "sni": "str(localhost)"}),
+        ),
+        (format!("{C}/frontends?{q}"), json!({"name": "outer", "mode": "http", "default_backend": "viatls"})),
+        (format!("{C}/binds?frontend=outer&{q}"), json!({"name": "o", "address": "127.0.0.1", "port": outer})),
+    ] {
+        let (s, e) = api.json("POST", &path, Some(&body.to_string()));
+        assert_eq!(s, 202, "{path}: {e}");
+    }
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+    api.lbha.wait_port(outer);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der.clone()).unwrap();
+    let client =
+        std::sync::Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let answer = https_get_raw(client, tls_port).expect("HTTPS through the API's bind");
+    assert!(answer.ends_with("PLAIN"), "{answer}");
+    // The outer frontend reaches the same backend through the TLS server leg.
+    assert_eq!(get(outer, "/").text(), "PLAIN");
+
+    let (_, b) = api.json("GET", &format!("{C}/binds/tls?frontend=tls"), None);
+    assert_eq!(b["data"]["ssl"], true, "{b}");
+    assert_eq!(b["data"]["ssl_min_ver"], "TLSv1.2", "{b}");
+    let (_, sv) = api.json("GET", &format!("{C}/servers/t1?backend=viatls"), None);
+    assert_eq!(sv["data"]["ssl"], "enabled", "{sv}");
+    assert_eq!(sv["data"]["verify"], "required", "{sv}");
+    api.check_file();
+
+    // The frontend's log and monitor fields go through validation and the reload as well.
+    let v = api.version();
+    let fe = json!({"name": "outer", "mode": "http", "default_backend": "viatls", "httplog": true,
+        "dontlognull": "enabled", "log_format": "%ci %ST %[req.hdr(host)]", "monitor_uri": "/up"});
+    let (s, e) = api.json("PUT", &format!("{C}/frontends/outer?version={v}"), Some(&fe.to_string()));
+    assert_eq!(s, 202, "{e}");
+    assert_eq!(get(outer, "/up").status, 200);
+    api.check_file();
+
+    // A field lbha cannot honour is still refused by name, and nothing is written.
+    let v = api.version();
+    let (s, e) = api.json(
+        "POST",
+        &format!("{C}/binds?frontend=tls&version={v}"),
+        Some(r#"{"name": "x", "port": 1, "tfo": true}"#),
+    );
+    assert_eq!(s, 400, "{e}");
+    assert!(e.to_string().contains("tfo"), "{e}");
+    assert_eq!(api.version(), v);
+}
+
+/// Rule types beyond the first six, made through the API: each becomes lbha's rule, passes the
+/// commit's validation and acts on traffic.
+#[test]
+fn auth_set_var_replace_path_and_set_header_rules_through_the_api() {
+    let b = Backend::start("B");
+    let fe = free_port();
+    let extra = format!(
+        "{}[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"b\"\n",
+        backend_cfg("b", b.port)
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let (_, t) = api.json("POST", &format!("{T}?version=1"), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let url = format!("{C}/http_request_rules?parent_type=frontend&parent_name=fe&transaction_id={id}");
+    for r in [
+        json!({"index": 0, "type": "auth", "auth_realm": "admins", "cond": "unless", "cond_test": "{ http_auth(dataplaneapi) }"}),
+        json!({"index": 1, "type": "set-var", "var_scope": "txn", "var_name": "p", "var_expr": "path"}),
+        json!({"index": 2, "type": "replace-path", "path_match": "/old(.*)", "path_fmt": "\\1"}),
+        json!({"index": 3, "type": "set-header", "hdr_name": "X-Was", "hdr_format": "%[var(txn.p)] %[path]"}),
+    ] {
+        let (s, e) = api.json("POST", &url, Some(&r.to_string()));
+        assert_eq!(s, 202, "{r}: {e}");
+    }
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+
+    let denied = get(fe, "/old/x");
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.header("www-authenticate"), Some("Basic realm=\"admins\""));
+    let ok = raw(
+        fe,
+        format!("GET /old/x HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {AUTH}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    let seen = b.seen.last_headers.lock().unwrap().clone();
+    assert!(seen.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-was") && v == "/old/x /x"), "{seen:?}");
+    api.check_file();
+}

@@ -28,18 +28,35 @@ pub struct Backend {
     pub http_request_timeout: Option<u64>,
     pub http_keep_alive_timeout: Option<u64>,
     pub default_server: Option<DefaultServer>,
+    pub http_reuse: Option<HttpReuse>,
+    pub log_health_checks: Option<Toggle>,
+    pub fullconn: Option<u32>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpReuse {
+    Aggressive,
+    Always,
+    Never,
+    Safe,
+}
+
+/// Fields kept one to one at a key of the section.
+const MORE: Mapped = &[
+    ("http_reuse", "http_reuse", Kept::Text),
+    ("log_health_checks", "log_health_checks", Kept::Flag),
+    ("fullconn", "fullconn", Kept::Int),
+    ("abortonclose", "abortonclose", Kept::Flag),
+];
 
 /// Backend fields of HAProxy's API that lbha has no setting for.
 const HAPROXY_ONLY: &[&str] = &[
     "cookie",
     "stick_table",
-    "http_reuse",
-    "log_health_checks",
     "tcpka",
     "persist",
     "prefer_last_server",
-    "fullconn",
     "id",
     "queue_timeout",
     "server_fin_timeout",
@@ -78,7 +95,7 @@ impl Backend {
     pub fn read(t: &dyn TableLike) -> Backend {
         let (adv_check, httpchk_params) = read_httpchk(t);
         let ts: Vec<Option<u64>> = TIMEOUTS.iter().map(|k| read_timeout(t, k)).collect();
-        Backend {
+        let b = Backend {
             name: name_of(t).unwrap_or_default().to_string(),
             mode: ProxyMode::read(t),
             balance: get_str(t, "balance").and_then(|s| Balance::from_text(&s)),
@@ -90,7 +107,7 @@ impl Backend {
             redispatch: read_toggle_obj(t, "redispatch").map(|enabled| Redispatch { enabled }),
             retries: get_int(t, "retries").map(|n| n as u32),
             allbackups: get_bool(t, "allbackups").map(Toggle::on),
-            abortonclose: get_bool(t, "abortonclose").map(Toggle::on),
+            abortonclose: None,
             connect_timeout: ts[0],
             server_timeout: ts[1],
             tunnel_timeout: ts[2],
@@ -98,7 +115,11 @@ impl Backend {
             http_request_timeout: ts[4],
             http_keep_alive_timeout: ts[5],
             default_server: DefaultServer::read(t),
-        }
+            http_reuse: None,
+            log_health_checks: None,
+            fullconn: None,
+        };
+        read_kept(b, t, MORE)
     }
 
     /// Writes every key this resource covers; keys it does not cover (servers, check headers
@@ -114,7 +135,7 @@ impl Backend {
         set_bool(t, "redispatch", self.redispatch.as_ref().map(|r| r.enabled.is_on()));
         set_int(t, "retries", self.retries.map(i64::from));
         set_bool(t, "allbackups", self.allbackups.map(Toggle::is_on));
-        set_bool(t, "abortonclose", self.abortonclose.map(Toggle::is_on));
+        write_kept(self, t, MORE);
         write_timeouts(
             t,
             &[

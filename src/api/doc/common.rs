@@ -387,3 +387,82 @@ pub fn nonzero(field: &str, v: Option<u32>) -> ApiResult<Option<u32>> {
     }
     Ok(v)
 }
+
+/// How an API field that maps one to one onto a key of lbha's section is kept there.
+#[derive(Clone, Copy)]
+pub enum Kept {
+    /// The same text: one word, or (`Line`) a line such as a log format.
+    Text,
+    Line,
+    /// `enabled` / `disabled` as a boolean; `Not` for a key that says the opposite.
+    Flag,
+    Not,
+    /// A JSON boolean as a boolean.
+    Bool,
+    /// A number, or milliseconds as a duration.
+    Int,
+    Ms,
+    /// A list, kept as one comma-separated text.
+    List,
+}
+
+/// API fields (as the API spells them) and the lbha keys they are kept at.
+pub type Mapped = &'static [(&'static str, &'static str, Kept)];
+
+/// `base` with the `map` fields read from `t`. A value the API's schema does not take (a
+/// spelling only lbha's file accepts) leaves that field out rather than the whole resource.
+pub fn read_kept<T: Serialize + serde::de::DeserializeOwned>(base: T, t: &dyn TableLike, map: Mapped) -> T {
+    let serde_json::Value::Object(mut obj) = crate::api::json::to_value(&base) else { return base };
+    for (field, key, kept) in map {
+        let v = match kept {
+            Kept::Text | Kept::Line => get_str(t, key).map(serde_json::Value::from),
+            Kept::Flag => get_bool(t, key).map(|b| crate::api::json::to_value(&Toggle::on(b))),
+            Kept::Not => get_bool(t, key).map(|b| crate::api::json::to_value(&Toggle::on(!b))),
+            Kept::Bool => get_bool(t, key).map(serde_json::Value::from),
+            Kept::Int => get_int(t, key).map(serde_json::Value::from),
+            Kept::Ms => get_ms(t, key).map(serde_json::Value::from),
+            Kept::List => get_str(t, key).map(|s| s.split(',').map(|x| serde_json::Value::from(x.trim())).collect()),
+        };
+        if let Some(v) = v {
+            let mut with = obj.clone();
+            with.insert(field.to_string(), v);
+            if serde_json::from_value::<T>(serde_json::Value::Object(with.clone())).is_ok() {
+                obj = with;
+            }
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(obj)).unwrap_or(base)
+}
+
+/// Writes (or removes) the `map` fields of `v` in `t`.
+pub fn write_kept<T: Serialize>(v: &T, t: &mut dyn TableLike, map: Mapped) {
+    let v = crate::api::json::to_value(v);
+    for (field, key, kept) in map {
+        let f = v.get(*field);
+        match kept {
+            Kept::Text | Kept::Line => set_str(t, key, f.and_then(serde_json::Value::as_str)),
+            Kept::Flag => set_bool(t, key, f.and_then(serde_json::Value::as_str).map(|s| s == "enabled")),
+            Kept::Not => set_bool(t, key, f.and_then(serde_json::Value::as_str).map(|s| s == "disabled")),
+            Kept::Bool => set_bool(t, key, f.and_then(serde_json::Value::as_bool)),
+            Kept::Int => set_int(t, key, f.and_then(serde_json::Value::as_i64)),
+            Kept::Ms => set_ms(t, key, f.and_then(serde_json::Value::as_u64)),
+            Kept::List => {
+                let list = f
+                    .and_then(serde_json::Value::as_array)
+                    .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join(","));
+                set_str(t, key, list.as_deref())
+            }
+        }
+    }
+}
+
+/// The `map` text fields of `v` hold no whitespace (lbha's keys take single words).
+pub fn check_kept<T: Serialize>(v: &T, map: Mapped) -> ApiResult<()> {
+    let v = crate::api::json::to_value(v);
+    for (field, _, kept) in map {
+        if let (Kept::Text, Some(serde_json::Value::String(s))) = (kept, v.get(*field)) {
+            crate::api::json::check_no_space(field, s)?;
+        }
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use super::common::*;
 use super::*;
-use crate::api::json;
+use crate::api::json::{self, Toggle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -18,7 +18,35 @@ pub struct Frontend {
     pub client_timeout: Option<u64>,
     pub http_request_timeout: Option<u64>,
     pub http_keep_alive_timeout: Option<u64>,
+    pub httplog: Option<bool>,
+    /// `option httplog clf`.
+    pub clflog: Option<bool>,
+    pub tcplog: Option<bool>,
+    pub dontlognull: Option<Toggle>,
+    pub dontlog_normal: Option<Toggle>,
+    pub log_separate_errors: Option<Toggle>,
+    #[serde(rename = "http-buffer-request")]
+    pub http_buffer_request: Option<Toggle>,
+    pub log_format: Option<String>,
+    pub log_tag: Option<String>,
+    pub unique_id_format: Option<String>,
+    pub unique_id_header: Option<String>,
+    pub monitor_uri: Option<String>,
 }
+
+/// Fields kept one to one at a key of the section (`httplog`/`clflog` share one, below).
+const MORE: Mapped = &[
+    ("tcplog", "tcplog", Kept::Bool),
+    ("dontlognull", "dontlognull", Kept::Flag),
+    ("dontlog_normal", "dontlog_normal", Kept::Flag),
+    ("log_separate_errors", "log_separate_errors", Kept::Flag),
+    ("http-buffer-request", "http_buffer_request", Kept::Flag),
+    ("log_format", "log_format", Kept::Line),
+    ("log_tag", "log_tag", Kept::Text),
+    ("unique_id_format", "unique_id_format", Kept::Line),
+    ("unique_id_header", "unique_id_header", Kept::Text),
+    ("monitor_uri", "monitor_uri", Kept::Text),
+];
 
 const HAPROXY_ONLY: &[&str] = &[
     "backlog",
@@ -26,22 +54,10 @@ const HAPROXY_ONLY: &[&str] = &[
     "client_fin_timeout",
     "tarpit_timeout",
     "originalto",
-    "httplog",
-    "tcplog",
-    "clflog",
     "httpslog",
-    "dontlognull",
-    "dontlog_normal",
-    "log_separate_errors",
     "logasap",
     "tcpka",
     "clitcpka",
-    "http-buffer-request",
-    "log_format",
-    "log_tag",
-    "unique_id_format",
-    "unique_id_header",
-    "monitor_uri",
     "stick_table",
     "compression",
     "stats_options",
@@ -61,11 +77,12 @@ impl Frontend {
             json::check_name("default_backend", b)?;
         }
         nonzero("maxconn", f.maxconn)?;
+        check_kept(&f, MORE)?;
         Ok(f)
     }
 
     pub fn read(t: &dyn TableLike) -> Frontend {
-        Frontend {
+        let f = Frontend {
             name: name_of(t).unwrap_or_default().to_string(),
             mode: ProxyMode::read(t),
             default_backend: get_str(t, "default_backend"),
@@ -75,7 +92,20 @@ impl Frontend {
             client_timeout: read_timeout(t, "client"),
             http_request_timeout: read_timeout(t, "http_request"),
             http_keep_alive_timeout: read_timeout(t, "http_keep_alive"),
-        }
+            httplog: get_bool(t, "httplog"),
+            clflog: get_str(t, "httplog").map(|f| f == "clf"),
+            tcplog: None,
+            dontlognull: None,
+            dontlog_normal: None,
+            log_separate_errors: None,
+            http_buffer_request: None,
+            log_format: None,
+            log_tag: None,
+            unique_id_format: None,
+            unique_id_header: None,
+            monitor_uri: None,
+        };
+        read_kept(f, t, MORE)
     }
 
     pub fn write(&self, t: &mut dyn TableLike) -> ApiResult<()> {
@@ -84,6 +114,11 @@ impl Frontend {
         set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));
         set_int(t, "maxconn", self.maxconn.map(i64::from));
         set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
+        match (self.clflog, self.httplog) {
+            (Some(true), _) => set_str(t, "httplog", Some("clf")),
+            (_, h) => set_bool(t, "httplog", h),
+        }
+        write_kept(self, t, MORE);
         write_timeouts(
             t,
             &[

@@ -16,7 +16,44 @@ pub enum RuleType {
     AddHeader,
     DelHeader,
     Return,
+    Allow,
+    Tarpit,
+    Auth,
+    SetPath,
+    SetUri,
+    ReplacePath,
+    ReplaceUri,
+    ReplaceHeader,
+    ReplaceValue,
+    SetVar,
+    UnsetVar,
+    Capture,
+    TrackSc0,
+    TrackSc1,
+    TrackSc2,
+    SetLogLevel,
+    UseService,
 }
+
+/// The rule types kept as one text at a key of lbha's rule, and the API field holding it.
+const TEXT_RULES: &[(RuleType, &str, &str)] = &[
+    (RuleType::SetPath, "set_path", "path_fmt"),
+    (RuleType::SetUri, "set_uri", "uri_fmt"),
+    (RuleType::SetLogLevel, "set_log_level", "log_level"),
+    (RuleType::UseService, "use_service", "service_name"),
+];
+
+/// `replace-*` rules: the key, the API fields of the regex and the replacement, and whether
+/// the rule names a header.
+const REPLACE_RULES: &[(RuleType, &str, &str, &str, bool)] = &[
+    (RuleType::ReplacePath, "replace_path", "path_match", "path_fmt", false),
+    (RuleType::ReplaceUri, "replace_uri", "uri_match", "uri_fmt", false),
+    (RuleType::ReplaceHeader, "replace_header", "hdr_match", "hdr_format", true),
+    (RuleType::ReplaceValue, "replace_value", "hdr_match", "hdr_format", true),
+];
+
+const TRACK_RULES: &[(RuleType, &str)] =
+    &[(RuleType::TrackSc0, "track_sc0"), (RuleType::TrackSc1, "track_sc1"), (RuleType::TrackSc2, "track_sc2")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,28 +88,57 @@ pub struct HttpRequestRule {
     pub return_content_type: Option<String>,
     pub return_content_format: Option<String>,
     pub return_hdrs: Option<Vec<ReturnHdr>>,
+    pub hdr_match: Option<String>,
+    pub path_fmt: Option<String>,
+    pub path_match: Option<String>,
+    pub uri_fmt: Option<String>,
+    pub uri_match: Option<String>,
+    pub auth_realm: Option<String>,
+    pub var_scope: Option<String>,
+    pub var_name: Option<String>,
+    pub var_expr: Option<String>,
+    pub capture_sample: Option<String>,
+    pub capture_len: Option<i64>,
+    pub capture_id: Option<i64>,
+    pub track_sc0_key: Option<String>,
+    pub track_sc0_table: Option<String>,
+    pub track_sc1_key: Option<String>,
+    pub track_sc1_table: Option<String>,
+    pub track_sc2_key: Option<String>,
+    pub track_sc2_table: Option<String>,
+    pub log_level: Option<String>,
+    pub service_name: Option<String>,
+}
+
+impl HttpRequestRule {
+    /// The `track_scN_key` / `track_scN_table` fields of counter `n`.
+    fn track(&mut self, n: usize) -> (&mut Option<String>, &mut Option<String>) {
+        match n {
+            0 => (&mut self.track_sc0_key, &mut self.track_sc0_table),
+            1 => (&mut self.track_sc1_key, &mut self.track_sc1_table),
+            _ => (&mut self.track_sc2_key, &mut self.track_sc2_table),
+        }
+    }
+
+    /// The value of one of the text fields named in the tables above.
+    fn field(&mut self, name: &str) -> &mut Option<String> {
+        match name {
+            "path_fmt" => &mut self.path_fmt,
+            "path_match" => &mut self.path_match,
+            "uri_fmt" => &mut self.uri_fmt,
+            "uri_match" => &mut self.uri_match,
+            "hdr_match" => &mut self.hdr_match,
+            "hdr_format" => &mut self.hdr_format,
+            "log_level" => &mut self.log_level,
+            _ => &mut self.service_name,
+        }
+    }
 }
 
 const HAPROXY_ONLY: &[&str] = &[
-    "hdr_match",
-    "var_name",
-    "var_scope",
-    "var_expr",
     "redir_option",
-    "auth_realm",
-    "capture_id",
-    "capture_len",
-    "capture_sample",
     "lua_action",
     "lua_params",
-    "service_name",
-    "track_sc0_key",
-    "track_sc0_table",
-    "path_fmt",
-    "path_match",
-    "uri_fmt",
-    "uri_match",
-    "log_level",
     "nice_value",
     "map_file",
     "map_keyfmt",
@@ -170,6 +236,49 @@ impl Indexed for HttpRequestRule {
                 .map(|(n, f)| ReturnHdr { name: n.trim().to_string(), fmt: f.trim().to_string() })
                 .collect();
             r.return_hdrs = (!hdrs.is_empty()).then_some(hdrs);
+        } else if get_bool(t, "allow") == Some(true) {
+            r.kind = Some(RuleType::Allow);
+        } else if let Some(d) = sub(t, "tarpit") {
+            r.kind = Some(RuleType::Tarpit);
+            r.deny_status = get_int(d, "status").map(|n| n as u16);
+        } else if let Some(a) = sub(t, "auth") {
+            r.kind = Some(RuleType::Auth);
+            r.auth_realm = get_str(a, "realm");
+        } else if let Some(v) = sub(t, "set_var") {
+            r.kind = Some(RuleType::SetVar);
+            let var = get_str(v, "var")?;
+            let (scope, name) = var.split_once('.')?;
+            (r.var_scope, r.var_name) = (Some(scope.to_string()), Some(name.to_string()));
+            r.var_expr = get_str(v, "expr");
+        } else if let Some(var) = get_str(t, "unset_var") {
+            r.kind = Some(RuleType::UnsetVar);
+            let (scope, name) = var.split_once('.')?;
+            (r.var_scope, r.var_name) = (Some(scope.to_string()), Some(name.to_string()));
+        } else if let Some(c) = sub(t, "capture") {
+            r.kind = Some(RuleType::Capture);
+            r.capture_sample = get_str(c, "sample");
+            r.capture_len = get_int(c, "len");
+            r.capture_id = get_int(c, "id");
+        } else if let Some((i, (kind, key))) = TRACK_RULES.iter().enumerate().find(|(_, (_, k))| t.contains_key(k)) {
+            r.kind = Some(*kind);
+            let (k, tb) = match t.get(key)? {
+                toml_edit::Value::String(s) => (Some(s.value().clone()), None),
+                toml_edit::Value::InlineTable(f) => (get_str(f, "key"), get_str(f, "table")),
+                _ => return None,
+            };
+            let (rk, rt) = r.track(i);
+            (*rk, *rt) = (k, tb);
+        } else if let Some((kind, key, field)) = TEXT_RULES.iter().find(|(_, k, _)| t.contains_key(k)) {
+            r.kind = Some(*kind);
+            *r.field(field) = get_str(t, key);
+        } else if let Some((kind, key, re, fmt, hdr)) = REPLACE_RULES.iter().find(|(_, k, ..)| t.contains_key(k)) {
+            let a = sub(t, key)?;
+            r.kind = Some(*kind);
+            *r.field(re) = get_str(a, "regex");
+            *r.field(fmt) = get_str(a, "replace");
+            if *hdr {
+                r.hdr_name = get_str(a, "name");
+            }
         } else {
             return None;
         }
@@ -223,6 +332,81 @@ impl Indexed for HttpRequestRule {
                     a.insert("headers", arr.into());
                 }
                 t.insert("return", a.into());
+            }
+            Some(RuleType::Allow) => {
+                t.insert("allow", true.into());
+            }
+            Some(RuleType::Tarpit) => {
+                if let Some(s) = self.deny_status {
+                    a.insert("status", i64::from(s).into());
+                }
+                t.insert("tarpit", a.into());
+            }
+            Some(RuleType::Auth) => {
+                if let Some(r) = &self.auth_realm {
+                    json::check_no_space("auth_realm", r)?;
+                    a.insert("realm", r.as_str().into());
+                }
+                t.insert("auth", a.into());
+            }
+            Some(k @ (RuleType::SetVar | RuleType::UnsetVar)) => {
+                let scope = need(&self.var_scope, "var_scope")?;
+                if !["proc", "sess", "txn", "req", "res"].contains(&scope) {
+                    return Err(ApiError::Schema {
+                        code: 606,
+                        message: "var_scope in body should be one of [proc sess txn req res]".into(),
+                    });
+                }
+                let var = format!("{scope}.{}", need(&self.var_name, "var_name")?);
+                if k == RuleType::UnsetVar {
+                    t.insert("unset_var", var.into());
+                } else {
+                    a.insert("var", var.into());
+                    a.insert("expr", need(&self.var_expr, "var_expr")?.into());
+                    t.insert("set_var", a.into());
+                }
+            }
+            Some(RuleType::Capture) => {
+                a.insert("sample", need(&self.capture_sample, "capture_sample")?.into());
+                match (self.capture_len, self.capture_id) {
+                    (Some(l), None) => a.insert("len", l.into()),
+                    (None, Some(i)) => a.insert("id", i.into()),
+                    _ => {
+                        return Err(ApiError::BadRequest(
+                            "capture: give capture_len or capture_id (one of them)".into(),
+                        ));
+                    }
+                };
+                t.insert("capture", a.into());
+            }
+            Some(k @ (RuleType::TrackSc0 | RuleType::TrackSc1 | RuleType::TrackSc2)) => {
+                let i = TRACK_RULES.iter().position(|(r, _)| *r == k).unwrap_or(0);
+                let mut me = self.clone();
+                let (key, table) = me.track(i);
+                let field = format!("track_sc{i}_key");
+                let key = need(key, &field)?;
+                a.insert("key", key.into());
+                if let Some(tb) = table {
+                    a.insert("table", tb.as_str().into());
+                }
+                t.insert(TRACK_RULES[i].1, a.into());
+            }
+            Some(k) if TEXT_RULES.iter().any(|(r, ..)| *r == k) => {
+                let (_, key, field) = TEXT_RULES.iter().find(|(r, ..)| *r == k).copied().unwrap_or(TEXT_RULES[0]);
+                let mut me = self.clone();
+                t.insert(key, need(me.field(field), field)?.into());
+            }
+            Some(k) => {
+                let (_, key, re, fmt, hdr) =
+                    REPLACE_RULES.iter().find(|(r, ..)| *r == k).copied().unwrap_or(REPLACE_RULES[0]);
+                let mut me = self.clone();
+                if hdr {
+                    a.insert("name", need(&self.hdr_name, "hdr_name")?.into());
+                }
+                a.insert("regex", need(me.field(re), re)?.into());
+                // An empty replacement is a real one (`replace-path /api(.*) \1` may yield "").
+                a.insert("replace", me.field(fmt).clone().ok_or_else(|| ApiError::required(fmt, "body"))?.into());
+                t.insert(key, a.into());
             }
             None => return Err(ApiError::required("type", "body")),
         }

@@ -1,12 +1,13 @@
 //! `servers?backend=`: entries of a backend's `servers` list.
 
+use super::common::{Kept, Mapped, check_kept, read_kept, write_kept};
 use super::*;
 use crate::api::json::{self, Toggle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use toml_edit::InlineTable;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     pub name: String,
@@ -26,44 +27,169 @@ pub struct Server {
     pub health_check_address: Option<String>,
     /// The value of the backend's persistence cookie for this server.
     pub cookie: Option<String>,
+    pub ssl: Option<Toggle>,
+    pub ssl_certificate: Option<String>,
+    pub ssl_cafile: Option<String>,
+    pub crl_file: Option<String>,
+    pub verify: Option<ServerVerify>,
+    pub verifyhost: Option<String>,
+    pub sni: Option<String>,
+    pub alpn: Option<String>,
+    pub proto: Option<String>,
+    pub ciphers: Option<String>,
+    pub ciphersuites: Option<String>,
+    pub ssl_min_ver: Option<super::binds::TlsVersion>,
+    pub ssl_max_ver: Option<super::binds::TlsVersion>,
+    pub no_sslv3: Option<Toggle>,
+    pub no_tlsv10: Option<Toggle>,
+    pub no_tlsv11: Option<Toggle>,
+    pub no_tlsv12: Option<Toggle>,
+    pub no_tlsv13: Option<Toggle>,
+    pub force_sslv3: Option<Toggle>,
+    pub force_tlsv10: Option<Toggle>,
+    pub force_tlsv11: Option<Toggle>,
+    pub force_tlsv12: Option<Toggle>,
+    pub force_tlsv13: Option<Toggle>,
+    /// HAProxy's API says `disabled` for `no-tls-tickets`.
+    pub tls_tickets: Option<Toggle>,
+    #[serde(rename = "send-proxy")]
+    pub send_proxy: Option<Toggle>,
+    #[serde(rename = "send-proxy-v2")]
+    pub send_proxy_v2: Option<Toggle>,
+    #[serde(rename = "proxy-v2-options")]
+    pub proxy_v2_options: Option<Vec<String>>,
+    #[serde(rename = "check-send-proxy")]
+    pub check_send_proxy: Option<Toggle>,
+    #[serde(rename = "check-ssl")]
+    pub check_ssl: Option<Toggle>,
+    pub check_sni: Option<String>,
+    pub check_alpn: Option<String>,
+    #[serde(rename = "agent-check")]
+    pub agent_check: Option<Toggle>,
+    #[serde(rename = "agent-port")]
+    pub agent_port: Option<u16>,
+    #[serde(rename = "agent-inter")]
+    pub agent_inter: Option<u64>,
+    #[serde(rename = "agent-addr")]
+    pub agent_addr: Option<String>,
+    #[serde(rename = "agent-send")]
+    pub agent_send: Option<String>,
+    pub slowstart: Option<u64>,
+    pub maxqueue: Option<u32>,
+    pub minconn: Option<u32>,
+    pub pool_max_conn: Option<i64>,
+    pub pool_purge_delay: Option<u64>,
+    pub max_reuse: Option<i64>,
+    pub resolvers: Option<String>,
+    #[serde(rename = "init-addr")]
+    pub init_addr: Option<String>,
+    #[serde(rename = "resolve-prefer")]
+    pub resolve_prefer: Option<ResolvePrefer>,
+    #[serde(rename = "resolve-net")]
+    pub resolve_net: Option<String>,
+    #[serde(rename = "on-marked-down")]
+    pub on_marked_down: Option<OnMarkedDown>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerVerify {
+    None,
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolvePrefer {
+    Ipv4,
+    Ipv6,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OnMarkedDown {
+    #[serde(rename = "shutdown-sessions")]
+    ShutdownSessions,
+}
+
+/// The server fields that map one to one onto a key of lbha's server (TLS, PROXY protocol,
+/// agent, slow start, queueing, pooling, DNS), as the API spells them, and lbha's keys.
+const MORE: Mapped = &[
+    ("ssl", "ssl", Kept::Flag),
+    ("ssl_certificate", "crt", Kept::Text),
+    ("ssl_cafile", "ca_file", Kept::Text),
+    ("crl_file", "crl_file", Kept::Text),
+    ("verify", "verify", Kept::Text),
+    ("verifyhost", "verifyhost", Kept::Text),
+    ("sni", "sni", Kept::Text),
+    ("alpn", "alpn", Kept::Text),
+    ("proto", "proto", Kept::Text),
+    ("ciphers", "ciphers", Kept::Text),
+    ("ciphersuites", "ciphersuites", Kept::Text),
+    ("ssl_min_ver", "ssl_min_ver", Kept::Text),
+    ("ssl_max_ver", "ssl_max_ver", Kept::Text),
+    ("no_sslv3", "no_sslv3", Kept::Flag),
+    ("no_tlsv10", "no_tlsv10", Kept::Flag),
+    ("no_tlsv11", "no_tlsv11", Kept::Flag),
+    ("no_tlsv12", "no_tlsv12", Kept::Flag),
+    ("no_tlsv13", "no_tlsv13", Kept::Flag),
+    ("force_sslv3", "force_sslv3", Kept::Flag),
+    ("force_tlsv10", "force_tlsv10", Kept::Flag),
+    ("force_tlsv11", "force_tlsv11", Kept::Flag),
+    ("force_tlsv12", "force_tlsv12", Kept::Flag),
+    ("force_tlsv13", "force_tlsv13", Kept::Flag),
+    ("tls_tickets", "no_tls_tickets", Kept::Not),
+    ("send-proxy", "send_proxy", Kept::Flag),
+    ("send-proxy-v2", "send_proxy_v2", Kept::Flag),
+    ("proxy-v2-options", "proxy_v2_options", Kept::List),
+    ("check-send-proxy", "check_send_proxy", Kept::Flag),
+    ("check-ssl", "check_ssl", Kept::Flag),
+    ("check_sni", "check_sni", Kept::Text),
+    ("check_alpn", "check_alpn", Kept::Text),
+    ("agent-check", "agent_check", Kept::Flag),
+    ("agent-port", "agent_port", Kept::Int),
+    ("agent-inter", "agent_inter", Kept::Ms),
+    ("agent-addr", "agent_addr", Kept::Text),
+    ("agent-send", "agent_send", Kept::Text),
+    ("slowstart", "slowstart", Kept::Ms),
+    ("maxqueue", "maxqueue", Kept::Int),
+    ("minconn", "minconn", Kept::Int),
+    ("pool_max_conn", "pool_max_conn", Kept::Int),
+    ("pool_purge_delay", "pool_purge_delay", Kept::Ms),
+    ("max_reuse", "max_reuse", Kept::Int),
+    ("resolvers", "resolvers", Kept::Text),
+    ("init-addr", "init_addr", Kept::Text),
+    ("resolve-prefer", "resolve_prefer", Kept::Text),
+    ("resolve-net", "resolve_net", Kept::Text),
+    ("on-marked-down", "on_marked_down", Kept::Text),
+];
+
+impl Server {
+    fn check_more(&self) -> ApiResult<()> {
+        check_kept(self, MORE)?;
+        if let Some(p) = self.agent_port {
+            json::check_range("agent-port", i64::from(p), 1, 65535)?;
+        }
+        if let Some(a) = &self.agent_addr
+            && a.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(ApiError::BadRequest(format!("agent-addr: not an IP address ({a})")));
+        }
+        Ok(())
+    }
 }
 
 /// Server fields of HAProxy's API that lbha has no setting for.
 const HAPROXY_ONLY: &[&str] = &[
     "id",
-    "ssl",
-    "agent-check",
-    "agent-port",
-    "agent-inter",
-    "agent-addr",
-    "send-proxy",
-    "send-proxy-v2",
-    "check-ssl",
-    "tls_tickets",
     "ssl_reuse",
     "tfo",
     "stick",
     "no_verifyhost",
-    "maxqueue",
-    "minconn",
-    "slowstart",
-    "pool_max_conn",
     "pool_low_conn",
-    "pool_purge_delay",
-    "ssl_certificate",
-    "ssl_cafile",
-    "sni",
-    "alpn",
-    "proto",
-    "resolvers",
-    "init-addr",
     "track",
     "source",
-    "verify",
-    "verifyhost",
     "on-error",
     "observe",
-    "resolve-prefer",
     "ws",
 ];
 
@@ -93,13 +219,14 @@ impl Server {
         if let Some(c) = &s.cookie {
             json::check_no_space("cookie", c)?;
         }
+        s.check_more()?;
         Ok(s)
     }
 
     pub fn read(t: &dyn TableLike) -> Server {
         let (address, port) = split_addr(&get_str(t, "addr").unwrap_or_default());
         let flag = |k: &str| get_bool(t, k).map(Toggle::on);
-        Server {
+        let s = Server {
             name: name_of(t).unwrap_or_default().to_string(),
             address,
             port,
@@ -116,7 +243,9 @@ impl Server {
             health_check_port: get_int(t, "check_port").map(|n| n as u16),
             health_check_address: get_str(t, "check_addr"),
             cookie: get_str(t, "cookie"),
-        }
+            ..Default::default()
+        };
+        read_kept(s, t, MORE)
     }
 
     pub fn write(&self, t: &mut dyn TableLike) {
@@ -136,6 +265,7 @@ impl Server {
         set_int(t, "check_port", self.health_check_port.map(i64::from));
         set_str(t, "check_addr", self.health_check_address.as_deref());
         set_str(t, "cookie", self.cookie.as_deref());
+        write_kept(self, t, MORE);
     }
 }
 
