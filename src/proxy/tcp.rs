@@ -54,14 +54,9 @@ where
     if let Some(f) = &fe.logging.format {
         // What the record cannot answer (variables, TLS, counters, maps) is read from the
         // session as its `tcp-request` rules saw it, without the buffer (gone by now).
-        let ctx = super::tcp_rules::TcpCtx {
-            src: cx.peer,
-            dst: cx.local,
-            tls_bind: cx.tls,
-            tls: &cx.tls_info,
-            state: &cx.rules,
-            buf: &[],
-            active: &active,
+        let ctx = super::sample_ctx::StreamCtx {
+            backend: out.backend,
+            ..super::sample_ctx::StreamCtx::conn(&cx, &active, fi)
         };
         let maps = &**cx.proxy.maps.store.load();
         let mut rec = super::logrec::tcp_record(&cx, &fe.logging, &fe.name, &ctx, maps);
