@@ -304,6 +304,7 @@ mod tests {
             client: Default::default(),
             private: Default::default(),
             sess: Facts::new(id, p.active.load_full(), 0),
+            fd: -1,
         });
         p.sessions.register(&cx);
         (cx, p.sessions.guard(id))

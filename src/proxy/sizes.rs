@@ -113,9 +113,11 @@ async fn what_an_idle_connection_holds() {
     assert!(entry <= 160, "lot::Entry {entry} B");
     // 136 B while the slots were inline; every connection and request has trackers.
     assert!(trackers <= 32, "Trackers {trackers} B");
+    // 352 B with the trackers made on first use; the session registry's entry (`show sess`)
+    // and the abortonclose socket add 88 B.
     assert!(
-        std::mem::size_of::<ConnCtx>() <= 400,
-        "ConnCtx {} B (464 with the trackers inline)",
+        std::mem::size_of::<ConnCtx>() <= 448,
+        "ConnCtx {} B (464 with the trackers inline, before the session registry)",
         std::mem::size_of::<ConnCtx>()
     );
 }

@@ -271,6 +271,9 @@ fn abortonclose_round_trips_on_backends_and_defaults() {
     assert_eq!(b["abortonclose"], json!("enabled"));
     let bad = write(&mut d, Kind::Backends, &none, Write::Create(&json!({"name":"r","abortonclose":"maybe"})));
     assert!(bad.is_err());
+}
+
+#[test]
 fn bind_tls_fields_become_bind_words_and_read_back() {
     let mut d: DocumentMut = "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:8443 proto h2\"]\n".parse().unwrap();
     let sf = scope(&[("frontend", "fe")]);
