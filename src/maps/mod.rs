@@ -209,6 +209,28 @@ impl crate::sample::Maps for MapStore {
     }
 }
 
+/// The live store, loaded at its first use: a rule pass holds one for all its rules, and most
+/// conditions read no map at all (an `ArcSwap` load costs about 60 instructions).
+pub struct Lazy<'a> {
+    from: &'a ArcSwap<MapStore>,
+    got: std::cell::OnceCell<arc_swap::Guard<Arc<MapStore>>>,
+}
+
+impl Lazy<'_> {
+    fn get(&self) -> &MapStore {
+        self.got.get_or_init(|| self.from.load())
+    }
+}
+
+impl crate::sample::Maps for Lazy<'_> {
+    fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]> {
+        crate::sample::Maps::lookup(self.get(), path, kind, key)
+    }
+    fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
+        crate::sample::Maps::contains(self.get(), file, kind, icase, key)
+    }
+}
+
 /// The live store plus the runtime changes, owned by the proxy.
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -220,6 +242,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The live store, loaded when first read.
+    pub fn lazy(&self) -> Lazy<'_> {
+        Lazy { from: &self.store, got: std::cell::OnceCell::new() }
+    }
+
     /// Installs a freshly loaded configuration's files with the runtime changes applied again.
     /// Returns a note per change that no longer applies (e.g. a `set map` on a key the new file
     /// lacks), for the log.

@@ -10,7 +10,7 @@ use super::vars::TxnVars;
 use super::{Active, ConnCtx};
 use crate::config::snapshot::{Frontend, HttpAction, HttpRule, RedirectOpts, RedirectTarget};
 use crate::routing::Acl;
-use crate::sample::{LogFormat, SampleContext, SmpType, Value};
+use crate::sample::{LogFormat, Maps, SampleContext, SmpType, Value};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
 use regex::bytes::Regex;
@@ -55,10 +55,15 @@ fn log_var<'t>(t: &'t Txn<'t>) -> impl Fn(&str, &[String]) -> Option<Vec<u8>> + 
 }
 
 fn render(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>) -> Vec<u8> {
+    render_in(lf, ctx, t, &t.cx.proxy.maps.lazy())
+}
+
+/// [`render`] with the rule pass's maps.
+fn render_in(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>, maps: &dyn Maps) -> Vec<u8> {
     if let [crate::sample::Segment::Literal(text)] = lf.segments.as_slice() {
         return text.clone();
     }
-    lf.render(ctx, &**t.cx.proxy.maps.store.load(), &log_var(t))
+    lf.render(ctx, maps, &log_var(t))
 }
 
 /// HAProxy's `exp_replace`: the replacement with `\N` standing for capture N. The parts of the
@@ -249,14 +254,18 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
     Some(Outcome::Answer { resp, denied, tarpit: false })
 }
 
-fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, t: &Txn<'_>) -> bool {
-    rule.cond.as_ref().is_none_or(|c| c.eval(acls, ctx, &**t.cx.proxy.maps.store.load()))
+fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) -> bool {
+    rule.cond.as_ref().is_none_or(|c| c.eval(acls, ctx, maps))
 }
 
 /// Runs one `http_request` list on the request.
 pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    if rules.is_empty() {
+        return Outcome::Continue;
+    }
     // One time for the pass's stick counters, as HAProxy's clock for one wake-up.
     let now = t.active.rt.tables.now();
+    let maps = t.cx.proxy.maps.lazy();
     for rule in rules {
         // Values are rendered while the request is only read, then applied.
         let change = {
@@ -267,7 +276,7 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
                 now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
-            match step(rule, acls, &ctx, t) {
+            match step(rule, acls, &ctx, t, &maps) {
                 Step::Stop(out) => return out,
                 Step::Next => continue,
                 Step::Apply(change) => change,
@@ -295,8 +304,8 @@ enum Step<'r> {
     Apply(Change<'r>),
 }
 
-fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Step<'r> {
-    if !hit(rule, acls, ctx, t) {
+fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, maps: &dyn Maps) -> Step<'r> {
+    if !hit(rule, acls, ctx, maps) {
         return Step::Next;
     }
     if let Some(out) = answer(&rule.action, ctx, t) {
@@ -305,7 +314,7 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
     match &rule.action {
         HttpAction::Allow => Step::Stop(Outcome::Continue),
         HttpAction::SetVar { var, expr } => {
-            if let Some(v) = expr.eval(ctx, &**t.cx.proxy.maps.store.load()) {
+            if let Some(v) = expr.eval(ctx, maps) {
                 t.vars.set(var, v);
             }
             Step::Next
@@ -320,7 +329,7 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
         }
         HttpAction::Capture { expr, slot, response } => {
             if let Some(h) = t.log
-                && let Some(v) = expr.eval(ctx, &**t.cx.proxy.maps.store.load())
+                && let Some(v) = expr.eval(ctx, maps)
                 && let Some(Value::Str(b) | Value::Bin(b)) = v.cast(SmpType::Str)
             {
                 h.capture(*response, *slot, &b);
@@ -334,7 +343,6 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
             Step::Next
         }
         HttpAction::Stick(a) => {
-            let maps = &**t.cx.proxy.maps.store.load();
             let (session, stream) = (&t.cx.rules.stk, Some(&t.vars.stk));
             match ctx.now {
                 Some(now) => super::track::act(t.active, session, stream, a, ctx, maps, now),
@@ -342,13 +350,17 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>) 
             }
             Step::Next
         }
-        a => Step::Apply(Change::render(a, ctx, t)),
+        a => Step::Apply(Change::render(a, ctx, t, maps)),
     }
 }
 
 /// Runs one `http_response` or `http_after_response` list on a response.
 pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>, t: &Txn<'_>) -> Outcome {
+    if rules.is_empty() {
+        return Outcome::Continue;
+    }
     let now = t.active.rt.tables.now();
+    let maps = t.cx.proxy.maps.lazy();
     for rule in rules {
         let change = {
             let ctx = StreamCtx {
@@ -360,7 +372,7 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 now: Some(&now),
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
             };
-            match step(rule, acls, &ctx, t) {
+            match step(rule, acls, &ctx, t, &maps) {
                 Step::Stop(out) => return out,
                 Step::Next => continue,
                 Step::Apply(change) => change,
@@ -386,25 +398,29 @@ enum Change<'r> {
 }
 
 impl<'r> Change<'r> {
-    fn render(a: &'r HttpAction, ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Change<'r> {
+    fn render(a: &'r HttpAction, ctx: &StreamCtx<'_>, t: &Txn<'_>, maps: &dyn Maps) -> Change<'r> {
         let uri = ctx.uri;
         match a {
-            HttpAction::SetHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: false },
-            HttpAction::AddHeader(n, v) => Change::Header { name: n, value: render(v, ctx, t), append: true },
+            HttpAction::SetHeader(n, v) => Change::Header { name: n, value: render_in(v, ctx, t, maps), append: false },
+            HttpAction::AddHeader(n, v) => Change::Header { name: n, value: render_in(v, ctx, t, maps), append: true },
             HttpAction::DelHeader(n) => Change::Del(n),
             HttpAction::DelHeaders(m) => Change::DelMatching(m),
             HttpAction::ReplaceHeader { name, regex, replace, each_value } => {
-                Change::Replace { name, regex, replace: render(replace, ctx, t), each_value: *each_value }
+                Change::Replace { name, regex, replace: render_in(replace, ctx, t, maps), each_value: *each_value }
             }
-            HttpAction::SetPath(lf) => Change::Uri(uri.and_then(|u| rebuild_uri(u, Some(&render(lf, ctx, t)), None))),
+            HttpAction::SetPath(lf) => {
+                Change::Uri(uri.and_then(|u| rebuild_uri(u, Some(&render_in(lf, ctx, t, maps)), None)))
+            }
             HttpAction::SetQuery(lf) => {
-                let q = render(lf, ctx, t);
+                let q = render_in(lf, ctx, t, maps);
                 Change::Uri(uri.and_then(|u| rebuild_uri(u, None, Some((!q.is_empty()).then_some(&q[..])))))
             }
-            HttpAction::SetPathQ(lf) => Change::Uri(uri.and_then(|u| with_path_and_query(u, &render(lf, ctx, t)))),
-            HttpAction::SetUri(lf) => Change::Uri(Uri::try_from(render(lf, ctx, t)).ok()),
+            HttpAction::SetPathQ(lf) => {
+                Change::Uri(uri.and_then(|u| with_path_and_query(u, &render_in(lf, ctx, t, maps))))
+            }
+            HttpAction::SetUri(lf) => Change::Uri(Uri::try_from(render_in(lf, ctx, t, maps)).ok()),
             HttpAction::ReplacePath { regex, replace, with_query } => Change::Uri(uri.and_then(|u| {
-                let rep = render(replace, ctx, t);
+                let rep = render_in(replace, ctx, t, maps);
                 if *with_query {
                     let pq = u.path_and_query().map_or("/", |p| p.as_str());
                     with_path_and_query(u, &expand(regex, pq.as_bytes(), &rep)?)
@@ -413,10 +429,10 @@ impl<'r> Change<'r> {
                 }
             })),
             HttpAction::ReplaceUri { regex, replace } => Change::Uri(uri.and_then(|u| {
-                let new = expand(regex, u.to_string().as_bytes(), &render(replace, ctx, t))?;
+                let new = expand(regex, u.to_string().as_bytes(), &render_in(replace, ctx, t, maps))?;
                 Uri::try_from(new).ok()
             })),
-            HttpAction::SetMethod(lf) => Change::Method(render(lf, ctx, t)),
+            HttpAction::SetMethod(lf) => Change::Method(render_in(lf, ctx, t, maps)),
             HttpAction::SetStatus { status, reason } => Change::Status(*status, reason.clone()),
             HttpAction::CacheUse(c) => Change::CacheUse(c),
             HttpAction::CacheStore(c) => Change::CacheStore(c),
@@ -480,12 +496,12 @@ pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option
 }
 
 pub fn choose(fe: &Frontend, ctx: &StreamCtx<'_>, t: &Txn<'_>) -> Option<usize> {
-    let maps = &**t.cx.proxy.maps.store.load();
+    let maps = &t.cx.proxy.maps.lazy();
     let mut dynamic = fe.dyn_switching.iter().peekable();
     for i in 0..=fe.switching.len() {
         while let Some(d) = dynamic.next_if(|d| d.position <= i) {
             if d.cond.as_ref().is_none_or(|c| c.eval(&fe.acls, ctx, maps)) {
-                let name = render(&d.name, ctx, t);
+                let name = render_in(&d.name, ctx, t, maps);
                 let found = std::str::from_utf8(&name).ok().and_then(|n| t.active.snap.backend(n));
                 // A name that is no backend, or one of another mode, skips the rule.
                 if let Some((bi, be)) = found

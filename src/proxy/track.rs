@@ -30,7 +30,7 @@ pub fn act(
             if target.is_tracked(t.sc) {
                 return;
             }
-            let Some(key) = t.key.eval(ctx, maps).and_then(|v| track::key_of(&v, kind)) else { return };
+            let Some(key) = track::key_for(&t.key, ctx, maps, kind) else { return };
             target.track(t.sc, table, key, now, |e| {
                 if stream.is_some() {
                     e.inc_http_req();
@@ -72,10 +72,15 @@ pub fn fetch(
         None => None,
     };
     match f.src {
-        StickSource::Sc(n) => match track::with_sc(stream, session, usize::from(n), named, now, |e| f.eval(e)) {
-            Some(v) => v,
-            None => f.untracked(),
-        },
+        StickSource::Sc(n) => {
+            let n = usize::from(n);
+            let v = if f.writes() {
+                track::with_sc(stream, session, n, named, now, |e| f.eval(e))
+            } else {
+                track::view_sc(stream, session, n, named, now, |e| f.read(e))
+            };
+            v.unwrap_or_else(|| f.untracked())
+        }
         StickSource::Src => {
             let mut t = lock(named?);
             let key = TKey::from_ip(src.ip(), t.kind())?;
@@ -112,8 +117,11 @@ pub fn http_request(active: &Active, session: &Trackers) {
 /// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
 /// `auth`) answered counts on the session's counters only.
 pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
-    let now = active.rt.tables.now();
     let (fail, err) = outcome(status, how);
+    if fail.is_none() && err.is_none() {
+        return;
+    }
+    let now = active.rt.tables.now();
     if let Some(with_stream) = fail {
         track::each(with_stream.then_some(stream), session, &now, |e| e.inc_http_fail());
     }

@@ -11,7 +11,7 @@ use super::ParseError;
 use super::args::{Args, Call};
 use super::value::{SmpType, Value};
 use crate::peers::datatype::DataType;
-use crate::stktable::EntryMut;
+use crate::stktable::{EntryMut, EntryView};
 
 /// Whose entry the fetch reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,35 +249,55 @@ impl StickFetch {
         }
     }
 
+    /// The answer when the key is not in the table.
+    fn absent(&self) -> Option<Value> {
+        Some(match self.op {
+            Op::Tracked => Value::Bool(self.src != Source::Src),
+            Op::InTable => Value::Bool(false),
+            Op::Expire(d) | Op::Idle(d) => Value::Sint(d?),
+            _ => Value::Sint(0),
+        })
+    }
+
     /// The answer from the entry found (`None`: the key is not in the table).
     pub fn eval(&self, e: Option<&mut EntryMut<'_>>) -> Option<Value> {
-        let Some(e) = e else {
-            return Some(match self.op {
-                Op::Tracked => Value::Bool(self.src != Source::Src),
-                Op::InTable => Value::Bool(false),
-                Op::Expire(d) | Op::Idle(d) => Value::Sint(d?),
-                _ => Value::Sint(0),
-            });
-        };
+        let Some(e) = e else { return self.absent() };
         let n = |v: Option<u32>| v.map(|v| Value::Sint(i64::from(v)));
         match self.op {
-            Op::Read(dt) => e.view().read(dt, 0).map(Value::Sint),
-            Op::KBytes(dt) => e.view().read(dt, 0).map(|v| Value::Sint(v >> 10)),
-            Op::GetGpc(i) => n(e.view().gpc(i)),
-            Op::GpcRate(i) => n(e.view().gpc_rate(i)),
-            Op::GetGpt(i) => n(e.view().gpt(i)),
             Op::IncGpc(i) => n(e.inc_gpc(i)),
             Op::ClrGpc(i) => n(e.clr_gpc(i)),
             Op::UpdtConnCnt => {
                 e.add(DataType::CONN_CNT, 0, 1).then(|| e.view().read(DataType::CONN_CNT, 0)).flatten().map(Value::Sint)
             }
+            _ => self.read(Some(e.view())),
+        }
+    }
+
+    /// Whether the fetch changes the entry it reads (`sc_inc_gpc0`, ...); the others can be
+    /// answered by [`Self::read`].
+    pub fn writes(&self) -> bool {
+        matches!(self.op, Op::IncGpc(_) | Op::ClrGpc(_) | Op::UpdtConnCnt)
+    }
+
+    /// [`Self::eval`] of a fetch that does not write.
+    pub fn read(&self, e: Option<EntryView<'_>>) -> Option<Value> {
+        let Some(e) = e else { return self.absent() };
+        let n = |v: Option<u32>| v.map(|v| Value::Sint(i64::from(v)));
+        match self.op {
+            Op::Read(dt) => e.read(dt, 0).map(Value::Sint),
+            Op::KBytes(dt) => e.read(dt, 0).map(|v| Value::Sint(v >> 10)),
+            Op::GetGpc(i) => n(e.gpc(i)),
+            Op::GpcRate(i) => n(e.gpc_rate(i)),
+            Op::GetGpt(i) => n(e.gpt(i)),
             Op::Tracked => Some(Value::Bool(true)),
-            Op::Trackers => Some(Value::Sint(i64::from(e.view().use_count()))),
+            Op::Trackers => Some(Value::Sint(i64::from(e.use_count()))),
             Op::Cnt | Op::Avl => None,
             Op::InTable => Some(Value::Bool(true)),
-            Op::Expire(_) => Some(Value::Sint(e.view().expires_in() as i64)),
+            Op::Expire(_) => Some(Value::Sint(e.expires_in() as i64)),
             // As HAProxy: the table's expiry less what is left of the entry's.
             Op::Idle(_) => None,
+            // Writers: answered by `eval`.
+            Op::IncGpc(_) | Op::ClrGpc(_) | Op::UpdtConnCnt => None,
         }
     }
 

@@ -5,7 +5,7 @@
 use super::def::KeyKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TKey {
     Ip([u8; 4]),
     Ipv6([u8; 16]),
@@ -15,6 +15,20 @@ pub enum TKey {
     Str(Box<[u8]>),
     /// Exactly the table's `len` bytes.
     Bin(Box<[u8]>),
+}
+
+/// Hashed as the key's bytes in one write (an address as one integer), which is all a table
+/// of one key type needs: keys of different variants never share a table. The derived hash
+/// wrote the variant, a length and the bytes, on every lookup of a tracked request.
+impl std::hash::Hash for TKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            TKey::Ip(a) => h.write_u32(u32::from_ne_bytes(*a)),
+            TKey::Ipv6(a) => h.write_u128(u128::from_ne_bytes(*a)),
+            TKey::Int(v) => h.write_u32(*v),
+            TKey::Str(b) | TKey::Bin(b) => h.write(b),
+        }
+    }
 }
 
 /// Why the runtime API refuses a key.

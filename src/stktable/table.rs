@@ -359,6 +359,31 @@ impl Table {
         Some(self.entry_mut(h.idx, key, now, false))
     }
 
+    /// A tracker lets go of the entry `h` was taken from (key `key`): `conn_cur` down, which
+    /// is a change, and its use count down, which is not. Nothing when the entry is gone.
+    pub fn unhold(&mut self, h: Handle, key: &TKey) {
+        if self.gens.get(h.idx as usize) != Some(&h.generation) {
+            return;
+        }
+        if self.by_type[usize::from(DataType::CONN_CUR.id())].is_some() {
+            let mut e = self.entry_mut(h.idx, key, 0, false);
+            e.conn_close();
+            e.release();
+            return;
+        }
+        let e = &mut self.slab[h.idx as usize];
+        e.refs = e.refs.saturating_sub(1);
+    }
+
+    /// The entry `h` was taken from, to read, if it is still there ([`Table::held_mut`]
+    /// without the means to change it).
+    pub fn held(&self, h: Handle, now: u64) -> Option<EntryView<'_>> {
+        if self.gens.get(h.idx as usize) != Some(&h.generation) {
+            return None;
+        }
+        Some(EntryView { l: self.layout(), e: &self.slab[h.idx as usize], dict: &self.dict, now })
+    }
+
     fn exp_from(&self, now: u64) -> u64 {
         match self.def.expire_ms() {
             0 => 0,
@@ -580,21 +605,29 @@ pub struct EntryMut<'a> {
 }
 
 impl Drop for EntryMut<'_> {
+    /// Inlined down to the test: most entries taken are only read (a tracked request's fetch).
+    #[inline]
     fn drop(&mut self) {
         if self.dirty && !self.quiet {
-            *self.update = match self.journal.take() {
-                Some((j, key)) => j.record(key.clone()),
-                None => self.update.wrapping_add(1),
-            };
-            self.e.update = *self.update;
-            if let Some(w) = self.wake {
-                w.signal();
-            }
+            self.commit();
         }
     }
 }
 
 impl EntryMut<'_> {
+    /// A change: the entry's new update id, in the journal, and the peers woken.
+    #[inline(never)]
+    fn commit(&mut self) {
+        *self.update = match self.journal.take() {
+            Some((j, key)) => j.record(key.clone()),
+            None => self.update.wrapping_add(1),
+        };
+        self.e.update = *self.update;
+        if let Some(w) = self.wake {
+            w.signal();
+        }
+    }
+
     /// Marks the changes as a peer's (HAProxy's touch_remote): no new update id, so they are
     /// not pushed back, and the table's last update id stays, so no session wakes for them.
     pub fn remote(mut self) -> Self {

@@ -318,3 +318,41 @@ fn each_stored_type_is_found_by_its_id_at_its_offset() {
     assert_eq!(l.slot(DataType::GPC, 2), None, "past the array");
     assert_eq!(l.slot(DataType::HTTP_REQ_CNT, 1), None, "a plain type has element 0 only");
 }
+
+#[test]
+fn letting_go_of_a_held_entry_lowers_conn_cur_and_its_use() {
+    let def = |store: &[&str]| TableDef {
+        name: "t".into(),
+        key: KeyKind::Ip,
+        size: 10,
+        expire: None,
+        nopurge: false,
+        peers: None,
+        store: parse_store(&store.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap(),
+    };
+    let k = TKey::Ip([10, 0, 0, 1]);
+    for store in [&["conn_cur"][..], &["http_req_rate(10s)"][..]] {
+        let mut t = Table::new(def(store));
+        let h = {
+            let mut e = t.touch(&k, 0).unwrap();
+            e.acquire();
+            e.conn_open();
+            e.handle()
+        };
+        let before = t.last_update();
+        t.unhold(h, &k);
+        let e = t.get(&k, 0).unwrap();
+        assert_eq!(e.use_count(), 0, "{store:?}");
+        if store == ["conn_cur"] {
+            assert_eq!(e.read(DataType::CONN_CUR, 0), Some(0));
+            assert_eq!(t.last_update(), before.wrapping_add(1), "conn_cur down is a change");
+        } else {
+            assert_eq!(t.last_update(), before, "the use count alone is no change");
+        }
+        // A stale handle finds nothing.
+        assert!(t.remove(&k));
+        t.touch(&TKey::Ip([10, 0, 0, 2]), 0);
+        t.unhold(h, &k);
+        assert_eq!(t.get(&TKey::Ip([10, 0, 0, 2]), 0).unwrap().use_count(), 0);
+    }
+}

@@ -13,7 +13,7 @@
 
 use super::key::TKey;
 use super::registry::{Now, SharedTable, lock};
-use super::table::{EntryMut, Handle};
+use super::table::{EntryMut, EntryView, Handle};
 use crate::sample::Value;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -36,6 +36,14 @@ impl Slot {
         match other.filter(|o| !Arc::ptr_eq(o, &self.table)) {
             Some(o) => f(lock(o).get_mut(&self.key, now).as_mut()),
             None => f(lock(&self.table).held_mut(self.at, &self.key, now).as_mut()),
+        }
+    }
+
+    /// [`Slot::with`] for reading only.
+    fn view<R>(&self, other: Option<&SharedTable>, now: u64, f: impl FnOnce(Option<EntryView<'_>>) -> R) -> R {
+        match other.filter(|o| !Arc::ptr_eq(o, &self.table)) {
+            Some(o) => f(lock(o).get(&self.key, now)),
+            None => f(lock(&self.table).held(self.at, now)),
         }
     }
 }
@@ -130,10 +138,7 @@ impl Trackers {
         // Slots, then table: the order `track` and `with` lock in. Neither change reads the
         // clock.
         for s in self.slots().iter_mut().filter_map(Option::take) {
-            if let Some(mut e) = lock(&s.table).held_mut(s.at, &s.key, 0) {
-                e.conn_close();
-                e.release();
-            }
+            lock(&s.table).unhold(s.at, &s.key);
         }
     }
 }
@@ -175,12 +180,30 @@ pub fn with_sc<R>(
     now: &Now,
     f: impl FnOnce(Option<&mut EntryMut<'_>>) -> R,
 ) -> Option<R> {
+    on_sc(stream, session, n, |s| s.with(other, now.get(), f))
+}
+
+/// [`with_sc`] for reading only: the entry is not taken to change.
+pub fn view_sc<R>(
+    stream: Option<&Trackers>,
+    session: &Trackers,
+    n: usize,
+    other: Option<&SharedTable>,
+    now: &Now,
+    f: impl FnOnce(Option<EntryView<'_>>) -> R,
+) -> Option<R> {
+    on_sc(stream, session, n, |s| s.view(other, now.get(), f))
+}
+
+/// Runs `f` on the slot of counter `n`, the stream's else the session's, its side locked.
+fn on_sc<R>(stream: Option<&Trackers>, session: &Trackers, n: usize, f: impl FnOnce(&Slot) -> R) -> Option<R> {
     if let Some(slots) = stream.and_then(Trackers::held)
         && let Some(Some(s)) = slots.get(n)
     {
-        return Some(s.with(other, now.get(), f));
+        return Some(f(s));
     }
-    session.with(n, other, now, f)
+    let slots = session.held()?;
+    Some(f(slots.get(n)?.as_ref()?))
 }
 
 /// Where counts go, once per counter number: the stream's entry, else the session's (as
@@ -209,6 +232,20 @@ pub fn add_bytes(targets: &[(SharedTable, TKey)], now: &Now, bytes_in: u64, byte
             e.add_bytes_out(bytes_out);
         }
     }
+}
+
+/// `track-sc`'s key: the expression's sample as a key of a table of `kind`. A bare `src` (the
+/// usual key) goes from the address to the key without a sample in between.
+pub fn key_for(
+    expr: &crate::sample::SampleExpr,
+    ctx: &dyn crate::sample::SampleContext,
+    maps: &dyn crate::sample::Maps,
+    kind: super::KeyKind,
+) -> Option<TKey> {
+    if expr.convs.is_empty() && matches!(expr.fetch, crate::sample::Fetch::Src) {
+        return TKey::from_ip(ctx.src()?.ip(), kind);
+    }
+    key_of(&expr.eval(ctx, maps)?, kind)
 }
 
 /// A sample as a key of a table of `kind`, as HAProxy casts it (None: no cast, e.g. a text that
@@ -578,6 +615,65 @@ mod tests {
         ScAction::SetGpt { idx: 0, sc: 0, value: GptValue::Int(0) }.apply(&mut e, Some(9));
         ScAction::SetGpt { idx: 0, sc: 0, value: GptValue::Int(0) }.apply(&mut e, None);
         assert_eq!((e.view().gpc(0), e.view().gpt(0)), (Some(1), Some(9)));
+    }
+
+    #[test]
+    fn a_bare_src_key_is_the_src_sample_cast() {
+        struct Peer(std::net::SocketAddr);
+        impl crate::sample::SampleContext for Peer {
+            fn src(&self) -> Option<std::net::SocketAddr> {
+                Some(self.0)
+            }
+        }
+        let maps = crate::routing::pattern::NoPatterns;
+        let src = crate::sample::SampleExpr::parse("src").unwrap();
+        let long = crate::sample::SampleExpr::parse("src,ipmask(32)").unwrap();
+        let kinds = [
+            KeyKind::Ip,
+            KeyKind::Ipv6,
+            KeyKind::Integer,
+            KeyKind::String { len: 32 },
+            KeyKind::String { len: 4 },
+            KeyKind::Binary { len: 16 },
+        ];
+        for addr in ["10.1.2.3:5", "[2001:db8::7]:5", "[::ffff:10.9.8.7]:5"] {
+            let ctx = Peer(addr.parse().unwrap());
+            for kind in kinds {
+                let slow = src.eval(&ctx, &maps).and_then(|v| key_of(&v, kind));
+                assert_eq!(key_for(&src, &ctx, &maps, kind), slow, "{addr} {kind:?}");
+            }
+            // With a converter the sample goes through its cast as before.
+            let slow = long.eval(&ctx, &maps).and_then(|v| key_of(&v, KeyKind::Ip));
+            assert_eq!(key_for(&long, &ctx, &maps, KeyKind::Ip), slow, "{addr}");
+        }
+    }
+
+    #[test]
+    fn read_only_fetches_answer_as_through_the_mutable_entry() {
+        let t = shared(&["conn_cur", "http_req_rate(10s)", "gpc0", "gpt0"]);
+        let k = TKey::Ip([127, 0, 0, 8]);
+        let now = Now::at(1000);
+        let (sess, stream) = (Trackers::default(), Trackers::default());
+        assert!(stream.track(0, &t, k.clone(), &now, |e| e.inc_http_req()));
+        for text in
+            ["sc_http_req_rate(0)", "sc0_conn_cur", "sc0_get_gpc0", "sc0_get_gpt0", "sc0_tracked", "sc0_trackers"]
+        {
+            let f = match crate::sample::SampleExpr::parse(text).unwrap().fetch {
+                crate::sample::Fetch::Stick(f) => *f,
+                _ => panic!(),
+            };
+            assert!(!f.writes(), "{text}");
+            let by_view = view_sc(Some(&stream), &sess, 0, None, &now, |e| f.read(e));
+            let by_mut = with_sc(Some(&stream), &sess, 0, None, &now, |e| f.eval(e));
+            assert_eq!(by_view, by_mut, "{text}");
+            assert!(by_view.flatten().is_some(), "{text}");
+            assert_eq!(view_sc(Some(&stream), &sess, 1, None, &now, |e| f.read(e)), None, "{text}: untracked");
+        }
+        let inc = match crate::sample::SampleExpr::parse("sc0_inc_gpc0").unwrap().fetch {
+            crate::sample::Fetch::Stick(f) => *f,
+            _ => panic!(),
+        };
+        assert!(inc.writes());
     }
 
     #[test]
