@@ -188,7 +188,8 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
         ProxyError::BadRequest(_)
         | ProxyError::UriTooLong
         | ProxyError::HeadersTooLarge
-        | ProxyError::RequestTimeout => fcnt.errors_req.fetch_add(1, Relaxed),
+        | ProxyError::RequestTimeout
+        | ProxyError::ClosedEarly => fcnt.errors_req.fetch_add(1, Relaxed),
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
@@ -218,7 +219,8 @@ pub async fn handle(
     super::track::http_request(&active, &cx.rules.stk);
     let bytes = super::htx_bytes::start(&active, &mut req);
     let fe = &active.snap.frontends[fi];
-    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
+    // `option dontlognull`: a connection that sent nothing is answered but not logged.
+    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled() && !(fe.dontlognull && verdict.is_probe());
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
     // A logged request's one clock reading at its start: its record's date and its timers.
@@ -248,6 +250,7 @@ pub async fn handle(
     if bad_request && start.log.is_none() {
         start.line = "<BADREQ>".into();
     }
+    start.refused = bad_request;
     let log = &start.log;
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let resp = super::errpages::customize(resp, &active.snap, fi, log.as_ref());
@@ -330,7 +333,8 @@ async fn serve_picking(
         // part was too large, and a client or monitor treats them as client errors all the same.
         Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
         Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
-        Verdict::TimedOut => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
+        Verdict::TimedOut | Verdict::Silent => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
+        Verdict::Closed | Verdict::Cut => return fail(&fcnt, &cx, &fe.name, ProxyError::ClosedEarly),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
