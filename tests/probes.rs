@@ -146,8 +146,9 @@ fn run_all(port: u16, log: &Syslog) -> Vec<(Case, String, Vec<String>)> {
     out
 }
 
-/// A log line without what differs between runs: the client's address and the date; timers
-/// become `-1`, `0` (under 300 ms) or `T` (the wait for a timeout).
+/// A log line without what differs between runs: the client's address, the date and the
+/// connection counts (the next client may already be connected); timers become `-1`, `0` (under
+/// 300 ms) or `T` (the wait for a timeout).
 fn norm(line: &str) -> String {
     let fields: Vec<&str> = line.split(' ').collect();
     let mut out = Vec::new();
@@ -166,6 +167,8 @@ fn norm(line: &str) -> String {
                 })
                 .collect();
             out.push(t.join("/"));
+        } else if i == 10 {
+            out.push("ac/fc/bc/sc/rc".into());
         } else {
             out.push(f.to_string());
         }
@@ -261,8 +264,8 @@ fn haproxy(bin: &str, cfg: &str, port: u16) -> (Reaped, TempDir) {
     (child, dir)
 }
 
-const LINE_408: &str = "fe fe/<NOSRV> -1/-1/-1/-1/T 408 0 - - cR-- 1/1/0/0/0 0/0 \"<BADREQ>\"";
-const LINE_400: &str = "fe fe/<NOSRV> -1/-1/-1/-1/0 400 0 - - CR-- 1/1/0/0/0 0/0 \"<BADREQ>\"";
+const LINE_408: &str = "fe fe/<NOSRV> -1/-1/-1/-1/T 408 0 - - cR-- ac/fc/bc/sc/rc 0/0 \"<BADREQ>\"";
+const LINE_400: &str = "fe fe/<NOSRV> -1/-1/-1/-1/0 400 0 - - CR-- ac/fc/bc/sc/rc 0/0 \"<BADREQ>\"";
 
 #[test]
 fn a_silent_connection_gets_haproxys_408_and_one_that_closes_a_cr_400_line() {
@@ -454,4 +457,24 @@ fn http_ignore_probes_in_a_backend_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("http_ignore_probes"), "{err}");
+}
+
+/// A `timeout http-request` shorter than the wait before a silent connection moves to the
+/// parking lot: the 408 comes from the connection's own task (the other path of the same rule),
+/// and a `timeout client` shorter than `http_request` bounds the wait (HAProxy 2.6 measured).
+#[test]
+fn a_short_http_request_or_client_timeout_gives_the_408_too() {
+    for timeouts in [r#"client = "10s", http_request = "100ms""#, r#"client = "100ms", http_request = "10s""#] {
+        let port = free_port();
+        let cfg = format!(
+            "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"2s\", server = \"10s\", {timeouts} }}\n\
+             [[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{port}\"]\n\
+             http_request = [{{ return = {{ status = 200, content_type = \"text/plain\", body = \"ok\" }} }}]\n"
+        );
+        let _l = Lbha::start(&cfg, &[port]);
+        let started = Instant::now();
+        let got = read_all(&mut client(port));
+        assert!(got.starts_with("HTTP/1.1 408 Request Time-out\r\n") && got.ends_with(PAGE_408), "{timeouts}: {got:?}");
+        assert!(started.elapsed() < Duration::from_secs(9), "{timeouts}: the shorter timeout applies");
+    }
 }
