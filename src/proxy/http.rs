@@ -267,6 +267,8 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
         super::track::Answer::Denied
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
+    } else if resp.extensions().get::<ProxyError>() == Some(&ProxyError::RequestTimeout) {
+        super::track::Answer::HeadTimeout
     } else {
         super::track::Answer::Other
     };

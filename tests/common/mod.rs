@@ -670,7 +670,8 @@ pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
         .unwrap();
     let mut child = Reaped::new(child);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // Seen in /proc, as `Lbha::wait_port`: a probe connection would count and log on one side.
+    while !listening(port) {
         assert!(child.try_wait().unwrap().is_none(), "haproxy exited; config:\n{cfg}");
         assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
