@@ -267,7 +267,10 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
         super::track::Answer::Denied
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
-    } else if resp.extensions().get::<ProxyError>() == Some(&ProxyError::RequestTimeout) {
+    } else if matches!(
+        resp.extensions().get::<ProxyError>(),
+        Some(ProxyError::RequestTimeout | ProxyError::ClosedEarly)
+    ) {
         super::track::Answer::HeadTimeout
     } else {
         super::track::Answer::Other
