@@ -186,7 +186,8 @@ fn scur(l: &Lbha) -> String {
 }
 
 /// A connection that sends nothing for a while leaves its task for the lot (`proxy::lot`); it is
-/// served when it speaks, and one that never does is closed at `timeout http-request`.
+/// served when it speaks, and one that never does gets HAProxy's 408 at `timeout http-request`
+/// (closed unanswered with `http_ignore_probes`: see tests/probes.rs).
 #[test]
 fn a_silent_connection_in_the_lot_is_served_when_it_speaks_and_closed_at_http_request() {
     let a = Backend::start("A");
@@ -201,7 +202,9 @@ fn a_silent_connection_in_the_lot_is_served_when_it_speaks_and_closed_at_http_re
     late.write_all(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let r = read_response(&mut late, false).unwrap();
     assert_eq!((r.status, r.text()), (200, "A".to_string()));
-    closed_by_lbha(&mut mute, "sent nothing, past http_request");
+    let mut answer = String::new();
+    let _ = mute.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408 Request Time-out\r\n"), "sent nothing, past http_request: {answer:?}");
 }
 
 /// A parked connection keeps its `maxconn` slot and its session: a second client waits until

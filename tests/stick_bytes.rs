@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Lbha, TempDir, ask_socket, connect, free_port, read_request_head, read_response, wait_tables_agree};
+use common::{
+    Lbha, TempDir, ask_socket, connect, free_port, listening, read_request_head, read_response, wait_tables_agree,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -193,11 +195,10 @@ fn byte_counters_match_haproxy_2_6() {
     );
     let lsock = dir.0.join("lbha-stats.sock");
     let lb = Lbha::start_haproxy(&config(lport, ltcp, origin, &lsock.display().to_string()), &[lport, ltcp]);
-    // As lbha's start waits for its ports: one connection without a request on each (on the
-    // HTTP port, an aborted request that counts on what the session tracks).
+    // As lbha's start waits for its ports: seen in /proc, no probe connection on either side.
     let deadline = Instant::now() + Duration::from_secs(10);
     for port in [hport, htcp] {
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !listening(port) {
             assert!(Instant::now() < deadline, "haproxy did not start");
             std::thread::sleep(Duration::from_millis(20));
         }

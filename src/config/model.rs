@@ -324,6 +324,8 @@ pub struct Section {
     pub tcplog: Option<bool>,
     /// `option dontlognull`: no line for connections that sent nothing.
     pub dontlognull: Option<bool>,
+    /// `option http-ignore-probes`: a connection that sends nothing is closed unanswered, unlogged.
+    pub http_ignore_probes: Option<bool>,
     /// Session persistence (HAProxy's `cookie`, `stick-table`, `stick`, `appsession`).
     pub cookie: Option<CookieDef>,
     pub stick_table: Option<StickTableDef>,

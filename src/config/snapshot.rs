@@ -173,6 +173,8 @@ pub struct Frontend {
     /// With `LogMode::Http`: write HAProxy's CLF line (`option httplog clf`).
     pub log_clf: bool,
     pub dontlognull: bool,
+    /// `option http-ignore-probes`: no 408 (nor 400, nor line) for a connection that sent nothing.
+    pub ignore_probes: bool,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,

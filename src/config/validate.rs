@@ -96,6 +96,7 @@ impl Kind {
             "httplog",
             "tcplog",
             "dontlognull",
+            "http_ignore_probes",
             "body_min_rate",
             "monitor_uri",
             "monitor_fail",
@@ -149,6 +150,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
        tcp_response => "tcp_response", tcp_response_inspect_delay => "tcp_response_inspect_delay");
     k!(log_targets => "log_targets", capture_cookie => "capture_cookie");
     k!(expect_proxy => "expect_proxy", retry_on => "retry_on");
+    k!(http_ignore_probes => "http_ignore_probes");
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     k!(abortonclose => "abortonclose");
     v
@@ -1195,6 +1197,7 @@ fn frontend(
         log: log_mode(s, defaults, mode, &p, cx),
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+        ignore_probes: s.http_ignore_probes.or(defaults.http_ignore_probes).unwrap_or(false),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         compression: compression::settings(s, defaults, &p, true, cx),
         tcp,

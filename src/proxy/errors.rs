@@ -14,6 +14,8 @@ pub enum ProxyError {
     HeadersTooLarge,
     /// The request head did not complete within `timeout http-request`.
     RequestTimeout,
+    /// The client closed within a request head, or before sending anything (HAProxy's 400, `CR--`).
+    ClosedEarly,
     Denied,
     NoServer,
     ServerFailed,
@@ -35,7 +37,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::ClosedEarly => StatusCode::BAD_REQUEST,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -56,6 +58,7 @@ impl ProxyError {
             ProxyError::UriTooLong => "request line larger than the buffer (tune_bufsize)",
             ProxyError::HeadersTooLarge => "header section larger than the buffer (tune_bufsize) or too many fields",
             ProxyError::RequestTimeout => "timeout http-request: the request head did not complete in time",
+            ProxyError::ClosedEarly => "the client closed the connection before its request head was complete",
             ProxyError::Denied => "denied by rule",
             ProxyError::NoServer => "no server available",
             ProxyError::ServerFailed => "server returned an invalid or incomplete response",

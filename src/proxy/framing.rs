@@ -46,12 +46,24 @@ pub enum Verdict {
     BadBody,
     /// The head did not complete within `timeout http-request`: 408.
     TimedOut,
+    /// Nothing came on a new connection within `timeout http-request`: 408 (a probe).
+    Silent,
+    /// A new connection ended before its first byte: 400, `CR--` (a probe).
+    Closed,
+    /// The connection ended within a head: 400, `CR--`.
+    Cut,
 }
 
 impl Verdict {
     /// The service got the guard's stand-in for a head it refused, not the client's request.
     pub fn stands_in(self) -> bool {
         !matches!(self, Verdict::Ok | Verdict::BadBody)
+    }
+
+    /// A connection that sent nothing: HAProxy answers and logs it unless
+    /// `option http-ignore-probes`, and `option dontlognull` hides its line.
+    pub fn is_probe(self) -> bool {
+        matches!(self, Verdict::Silent | Verdict::Closed)
     }
 }
 
@@ -414,7 +426,22 @@ impl Scanner {
             return false;
         }
         self.head = Vec::new();
-        self.verdicts.push_back(Verdict::TimedOut);
+        self.verdicts.push_back(if begun { Verdict::TimedOut } else { Verdict::Silent });
+        self.state = State::Refused;
+        true
+    }
+
+    /// The client closed (or reset) within a head, or before its first byte: true when it is
+    /// to get HAProxy's 400 and `CR--` line, which a connection that sent nothing gets unless
+    /// `option http-ignore-probes`.
+    pub fn closed(&mut self, ignore_probes: bool) -> bool {
+        let begun = !self.head.is_empty();
+        let probe = !self.seen && !ignore_probes;
+        if self.state != State::Head || self.lenient || !(begun || probe) {
+            return false;
+        }
+        self.head = Vec::new();
+        self.verdicts.push_back(if begun { Verdict::Cut } else { Verdict::Closed });
         self.state = State::Refused;
         true
     }
@@ -531,20 +558,22 @@ pub struct Verdicts {
     scanner: Mutex<Scanner>,
     /// A 408 is due: the guard hands hyper its stand-in at the next read.
     timed_out: AtomicBool,
+    /// `option http-ignore-probes`: a new connection that sends nothing is closed unanswered.
+    ignore_probes: bool,
 }
 
 impl Verdicts {
     /// Verdicts for heads of at most `limit` bytes.
-    pub fn new(limit: usize) -> Self {
-        Self { scanner: Mutex::new(Scanner::new(limit)), timed_out: AtomicBool::new(false) }
+    pub fn new(limit: usize, ignore_probes: bool) -> Self {
+        Self { scanner: Mutex::new(Scanner::new(limit)), timed_out: AtomicBool::new(false), ignore_probes }
     }
 
     /// Verdicts for a kept-alive connection whose earlier requests left nothing behind (a parked
     /// connection's are made again at its next request; see [`Verdicts::at_rest`]).
-    pub fn after_requests(limit: usize) -> Self {
+    pub fn after_requests(limit: usize, ignore_probes: bool) -> Self {
         let mut s = Scanner::new(limit);
         s.seen = true;
-        Self { scanner: Mutex::new(s), timed_out: AtomicBool::new(false) }
+        Self { scanner: Mutex::new(s), timed_out: AtomicBool::new(false), ignore_probes }
     }
 
     /// Nothing pending: no head begun or held, no verdict queued, no 408 due, not lenient
@@ -560,9 +589,12 @@ impl Verdicts {
 
     /// `timeout http-request` ran out while hyper waits for a head: true when the guard is to
     /// hand hyper the stand-in of a 408 at its next read (see [`Scanner::time_out`]), so the
-    /// caller keeps polling the connection for the answer.
-    pub fn time_out(&self, ignore_probes: bool) -> bool {
-        let answer = self.scanner().time_out(ignore_probes);
+    /// caller keeps polling the connection for the answer (also when one was already due).
+    pub fn time_out(&self) -> bool {
+        if self.timed_out.load(Relaxed) {
+            return true;
+        }
+        let answer = self.scanner().time_out(self.ignore_probes);
         if answer {
             self.timed_out.store(true, Relaxed);
         }
@@ -602,6 +634,18 @@ impl<T> Guard<T> {
     /// Judged bytes are waiting for hyper (a parked connection serves them at once).
     pub fn has_pending(&self) -> bool {
         !self.release.is_empty()
+    }
+
+    /// The stream ended within a head or before any byte: true when hyper is to read the
+    /// stand-in of a 400.
+    fn closed_early(&mut self) -> bool {
+        let v = &self.verdicts;
+        let answer = v.scanner().closed(v.ignore_probes);
+        if answer {
+            self.release = STAND_IN.into();
+            self.refused = true;
+        }
+        answer
     }
 
     /// Rebuilds what hyper gets from one read's bytes and the scanner's segments (none: all of them).
@@ -714,6 +758,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guard<T> {
                 // The end of the stream; after a refusal hyper is answering the stand-in and
                 // closes by itself, so the end is not passed on (it would drop that answer).
                 Ok(false) if g.refused => return Poll::Pending,
+                // Within a head, or before anything came: the service answers the stand-in (a 400).
+                Ok(false) | Err(_) if g.closed_early() => {}
                 Ok(false) => return Poll::Ready(Ok(())),
                 Ok(true) if buf.filled().len() > before => return Poll::Ready(Ok(())),
                 Ok(true) => {}
@@ -902,7 +948,7 @@ GET /b HTTP/1.1\nHost: a\n\n";
         v.next();
         assert!(!v.at_rest(), "lenient after an upgrade request");
         // Made again after requests: a timeout between requests is no probe, so no 408.
-        let v = Verdicts::after_requests(head_limit(DEFAULT_BUFSIZE));
+        let v = Verdicts::after_requests(head_limit(DEFAULT_BUFSIZE), false);
         assert!(v.at_rest());
         assert!(!v.time_out(false));
         assert!(Verdicts::new(head_limit(DEFAULT_BUFSIZE)).time_out(false), "a new connection's probe");
@@ -914,7 +960,8 @@ GET /b HTTP/1.1\nHost: a\n\n";
         assert!(!Scanner::default().time_out(true));
         let mut s = Scanner::default();
         assert!(s.time_out(false));
-        assert_eq!(Vec::from(s.verdicts), [Verdict::TimedOut]);
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Silent]);
+        assert!(Verdict::Silent.is_probe() && Verdict::Silent.stands_in() && !Verdict::TimedOut.is_probe());
         // A head had begun: a 408 either way, and nothing more is judged.
         let mut s = Scanner::default();
         s.feed(b"GET / HTTP/1.1\r\nHo");
@@ -927,6 +974,54 @@ GET /b HTTP/1.1\nHost: a\n\n";
         assert!(!s.time_out(false));
         s.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
         assert!(!s.time_out(false));
+    }
+
+    #[test]
+    fn a_connection_closed_before_its_first_byte_is_a_probe_as_in_haproxy() {
+        // Nothing came: a 400 (`CR--`), unless `option http-ignore-probes`.
+        let mut s = Scanner::default();
+        assert!(!s.closed(true));
+        assert!(s.closed(false));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Closed]);
+        assert!(Verdict::Closed.is_probe() && Verdict::Closed.stands_in());
+        // Once answered, or once any byte came (a head begun, or a kept-alive connection between
+        // requests), a close is not a probe.
+        let mut s = Scanner::default();
+        assert!(s.closed(false));
+        assert!(!s.closed(false));
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!s.closed(false));
+        // Within a head: a 400 either way, not a probe.
+        let mut s = Scanner::default();
+        s.feed(b"GET / HTTP/1.1\r\n\r\nGET / HT");
+        assert!(s.closed(true));
+        assert_eq!(Vec::from(s.verdicts), [Verdict::Ok, Verdict::Cut]);
+        assert!(Verdict::Cut.stands_in() && !Verdict::Cut.is_probe());
+    }
+
+    #[tokio::test]
+    async fn the_guard_hands_hyper_a_stand_in_when_a_new_connection_closes_unless_probes_are_ignored() {
+        use tokio::io::AsyncReadExt;
+        for ignore in [false, true] {
+            let v = Arc::new(Verdicts::new(head_limit(DEFAULT_BUFSIZE), ignore));
+            let mut g = Guard::new(&b""[..], v.clone());
+            let mut got = Vec::new();
+            // The stand-in is followed by a wait (hyper answers it and closes): bounded here.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), g.read_to_end(&mut got)).await;
+            if ignore {
+                assert!(got.is_empty());
+                assert_eq!(v.next(), Verdict::Ok, "nothing queued");
+            } else {
+                assert_eq!(got, STAND_IN);
+                assert_eq!(v.next(), Verdict::Closed);
+            }
+        }
+        // A silent connection's timer: Silent (a 408), and asking again while it is due says so.
+        let v = Verdicts::new(head_limit(DEFAULT_BUFSIZE), false);
+        assert!(v.time_out() && v.time_out());
+        assert_eq!(v.next(), Verdict::Silent);
+        assert!(!Verdicts::new(head_limit(DEFAULT_BUFSIZE), true).time_out());
     }
 
     #[test]

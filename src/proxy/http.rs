@@ -188,7 +188,8 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
         ProxyError::BadRequest(_)
         | ProxyError::UriTooLong
         | ProxyError::HeadersTooLarge
-        | ProxyError::RequestTimeout => fcnt.errors_req.fetch_add(1, Relaxed),
+        | ProxyError::RequestTimeout
+        | ProxyError::ClosedEarly => fcnt.errors_req.fetch_add(1, Relaxed),
         ProxyError::Denied => fcnt.denied_req.fetch_add(1, Relaxed),
         _ => 0,
     };
@@ -218,7 +219,8 @@ pub async fn handle(
     super::track::http_request(&active, &cx.rules.stk);
     let bytes = super::htx_bytes::start(&active, &mut req);
     let fe = &active.snap.frontends[fi];
-    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled();
+    // `option dontlognull`: a connection that sent nothing is answered but not logged.
+    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled() && !(fe.dontlognull && verdict.is_probe());
     // An `lf-string` error page renders over the request's record.
     let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
     // A logged request's one clock reading at its start: its record's date and its timers.
@@ -250,6 +252,7 @@ pub async fn handle(
     if bad_request && start.log.is_none() {
         start.line = "<BADREQ>".into();
     }
+    start.refused = bad_request;
     let log = &start.log;
     let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
     let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
@@ -273,6 +276,11 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
         super::track::Answer::Denied
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
+    } else if matches!(
+        resp.extensions().get::<ProxyError>(),
+        Some(ProxyError::RequestTimeout | ProxyError::ClosedEarly)
+    ) {
+        super::track::Answer::HeadTimeout
     } else {
         super::track::Answer::Other
     };
@@ -339,7 +347,8 @@ async fn serve_picking(
         // part was too large, and a client or monitor treats them as client errors all the same.
         Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
         Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
-        Verdict::TimedOut => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
+        Verdict::TimedOut | Verdict::Silent => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
+        Verdict::Closed | Verdict::Cut => return fail(&fcnt, &cx, &fe.name, ProxyError::ClosedEarly),
     };
     if let Err(why) = framing {
         return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));

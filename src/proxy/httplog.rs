@@ -36,6 +36,9 @@ pub struct Start {
     pub line: String,
     /// The request's record (see `logrec`), rendered instead of the fixed line.
     pub log: Option<super::logrec::LogHandle>,
+    /// A refused or timed-out head (`<BADREQ>`): as HAProxy, `%TR` and `%Tq` are -1 (the wait
+    /// counts in `%Ta`), `%B` and `%U` 0.
+    pub refused: bool,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -64,7 +67,7 @@ impl Start {
         // With a record, the line is rendered from it instead.
         let line =
             if log.is_none() { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
-        Start { at, wall: wall_clock(cx, at), tq, head, line, log }
+        Start { at, wall: wall_clock(cx, at), tq, head, line, log, refused: false }
     }
 }
 
@@ -160,6 +163,7 @@ struct Stream {
 
 impl Pending {
     fn write(mut self, bytes: u64, ended: bool) {
+        let bytes = if self.start.refused { 0 } else { bytes };
         // The exchange's one clock reading at its end: the timers and the line's date.
         let elapsed = Instant::now().saturating_duration_since(self.start.at);
         let sent = self.start.wall + elapsed;
@@ -179,6 +183,7 @@ impl Pending {
             (Some(ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge), _) => ['P', 'R'],
             (Some(ProxyError::Denied), _) => ['P', 'R'],
             (Some(ProxyError::RequestTimeout), _) => ['c', 'R'],
+            (Some(ProxyError::ClosedEarly), _) => ['C', 'R'],
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],
@@ -215,7 +220,7 @@ impl Pending {
             backend,
             server,
             timers: [
-                self.start.tq,
+                if self.start.refused { -1 } else { self.start.tq },
                 p.map_or(-1, |p| p.tw),
                 p.map_or(-1, |p| p.tc),
                 p.map_or(-1, |p| p.tr),
@@ -270,10 +275,16 @@ impl Pending {
         rec.tc = p.map_or(-1, |p| p.tc);
         rec.tr = p.map_or(-1, |p| p.tr);
         rec.tt = ms(elapsed) + self.start.head.iter().sum::<i64>();
+        if self.start.refused {
+            rec.t_recv = -1;
+        }
         rec.status = Some(self.status);
         rec.bytes_out = bytes;
         if spec.needs_headers {
             rec.bytes_in = request_bytes(rec);
+        }
+        if self.start.refused {
+            rec.bytes_in = 0;
         }
         rec.termination = termination;
         rec.retries = p.map_or(0, |p| p.retries);

@@ -37,7 +37,13 @@ pub struct State {
 /// `http_request` after the accept; later, the next request must start within `http_keep_alive`
 /// of the last exchange and its head be complete `http_request` after its first byte.
 pub fn deadline(s: &State, t: &Timeouts) -> Option<Instant> {
-    idle_deadline(s, t.http_request, t.http_keep_alive)
+    idle_deadline(s, head_wait(t), t.http_keep_alive)
+}
+
+/// How long a request head may take: `timeout http-request`, but never past `timeout client`
+/// (HAProxy 2.6 answers its 408 at the shorter of the two, measured).
+pub fn head_wait(t: &Timeouts) -> Duration {
+    t.http_request.min(t.client)
 }
 
 fn idle_deadline(s: &State, http_request: Duration, http_keep_alive: Duration) -> Option<Instant> {
@@ -261,7 +267,7 @@ impl Activity {
     /// Resolves once the connection has been idle past its deadline, or a response of it has
     /// been left unread for `timeout client`.
     pub async fn expired(&self, t: &Timeouts) -> Expiry {
-        let sleep = tokio::time::sleep_until(Instant::now() + t.http_request);
+        let sleep = tokio::time::sleep_until(Instant::now() + head_wait(t));
         tokio::pin!(sleep);
         loop {
             let changed = self.changed.notified();
@@ -269,7 +275,7 @@ impl Activity {
             // either sees the alarm this pass sets (and wakes it if the change comes earlier).
             let alarm = {
                 let mut g = self.lock();
-                g.limits = Some((t.http_request, t.http_keep_alive));
+                g.limits = Some((head_wait(t), t.http_keep_alive));
                 let s = State { writing: self.writing.load(Relaxed), ..g.s };
                 let now = Instant::now();
                 let alarm = match deadline(&s, t) {
@@ -576,6 +582,16 @@ mod tests {
         let t0 = Instant::now();
         let head_from = head_from.map(|s| t0 + Duration::from_secs(s));
         (State { active, done, since: t0, head_from, writing: false }, t0)
+    }
+
+    #[test]
+    fn a_head_waits_for_the_shorter_of_http_request_and_client() {
+        let mut t = timeouts(10, 5);
+        assert_eq!(head_wait(&t), Duration::from_secs(10));
+        t.client = Duration::from_secs(3);
+        assert_eq!(head_wait(&t), Duration::from_secs(3));
+        let (s, t0) = state(0, 0, None);
+        assert_eq!(deadline(&s, &t), Some(t0 + Duration::from_secs(3)));
     }
 
     #[test]

@@ -166,6 +166,11 @@ impl<E> Table<E> {
         self.entries.capacity()
     }
 
+    /// Removes the entry when `pred` holds for it.
+    fn remove_if(&mut self, key: usize, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        if self.get(key).is_some_and(pred) { self.remove(key) } else { None }
+    }
+
     fn get(&self, key: usize) -> Option<&E> {
         self.entries.get(key)?.as_ref().map(|(e, _)| e)
     }
@@ -316,6 +321,15 @@ impl Proxy {
                 self.poll_slot(&mut slots, key);
             }
             for key in slots.due(now) {
+                // A fresh connection's deadline is its head's: HAProxy's 408 (unless ignored).
+                if let Some(Slot {
+                    entry: Entry { waiting: Waiting::Fresh { sock, h2 }, held, deadline, .. }, ..
+                }) = slots.remove_if(key, |s| !draining && matches!(s.entry.waiting, Waiting::Fresh { .. }))
+                {
+                    let p = self.clone();
+                    self.tracker.spawn(async move { p.silent(sock, held, h2, deadline).await });
+                    continue;
+                }
                 tracing::debug!("idle client connection closed (timeout http-request / http-keep-alive)");
                 close(slots.remove(key));
             }
@@ -356,8 +370,10 @@ impl Proxy {
         let mut cx = Context::from_waker(&slot.waker);
         match readiness(slot.entry.waiting.tcp(), &mut cx) {
             Readiness::Pending => {}
-            Readiness::Gone => close(slots.remove(key)),
-            Readiness::Data => {
+            // A fresh connection that closed is served too: the framing guard makes it a probe's
+            // 400 (or closes it unanswered with `option http-ignore-probes`).
+            Readiness::Gone if !matches!(slot.entry.waiting, Waiting::Fresh { .. }) => close(slots.remove(key)),
+            Readiness::Gone | Readiness::Data => {
                 let Some(Slot { entry, .. }) = slots.remove(key) else { return };
                 let p = self.clone();
                 self.tracker.spawn(async move { p.resume(entry.waiting, entry.held).await });

@@ -146,6 +146,8 @@ struct HttpConn<'a> {
     fcnt: Arc<crate::state::Counters>,
     /// `[global] tune_bufsize`.
     bufsize: usize,
+    /// `option http-ignore-probes`.
+    ignore_probes: bool,
 }
 
 /// A client connection's context and the snapshot it was accepted under. Its drop ends the
@@ -164,7 +166,8 @@ impl Held {
     fn http(&self, h2: bool) -> HttpConn<'_> {
         let (active, fi) = (&self.active, self.fi);
         let (t, fcnt) = (&active.snap.frontends[fi].timeouts, active.rt.frontends[fi].clone());
-        HttpConn { t, h2, born: active.generation, fcnt, bufsize: active.snap.global.bufsize }
+        let ignore_probes = active.snap.frontends[fi].ignore_probes;
+        HttpConn { t, h2, born: active.generation, fcnt, bufsize: active.snap.global.bufsize, ignore_probes }
     }
 }
 
@@ -349,12 +352,12 @@ impl Proxy {
             return;
         };
         let (local, born) = (held.cx.local, held.active.generation);
-        let deadline = tokio::time::Instant::now() + held.fe().timeouts.http_request;
+        let deadline = tokio::time::Instant::now() + idle::head_wait(&held.fe().timeouts);
         // Most clients send at once; one that does not moves to the lot after a moment.
         let lot_at = tokio::time::Instant::now() + lot::FRESH_GRACE;
         match self.first_byte(&sock, local, deadline, born, Some(lot_at), &held.cx.sess).await {
             Some(true) => {}
-            Some(false) => return,
+            Some(false) => return self.silent(sock, held, h2, deadline).await,
             None => {
                 let entry = lot::Entry {
                     waiting: lot::Waiting::Fresh { sock, h2 },
@@ -366,13 +369,30 @@ impl Proxy {
                     return;
                 };
                 // The lot has closed (a stop): this task waits.
-                if self.first_byte(&sock, local, deadline, born, None, &held.cx.sess).await == Some(true) {
-                    self.serve_fresh(sock, held, h2).await
+                match self.first_byte(&sock, local, deadline, born, None, &held.cx.sess).await {
+                    Some(true) => self.serve_fresh(sock, held, h2).await,
+                    _ => self.silent(sock, held, h2, deadline).await,
                 }
                 return;
             }
         }
         self.serve_fresh(sock, held, h2).await
+    }
+
+    /// A plain connection that sent nothing until `deadline`, or whose wait a stop or reload
+    /// ended: as HAProxy, the timed-out one gets a 408 (and its log line), unless `option
+    /// http-ignore-probes` (or HTTP/2 by prior knowledge); the others are closed unanswered.
+    async fn silent(self: Arc<Self>, sock: TcpStream, held: Held, h2: bool, deadline: tokio::time::Instant) {
+        let timed_out = tokio::time::Instant::now() >= deadline
+            && !*self.drain.borrow()
+            && !self.reload_ends(held.active.generation, held.cx.local);
+        if !timed_out || h2 || held.fe().ignore_probes {
+            return;
+        }
+        let idle = H1Idle::new(sock, &held.cx, &held.http(false));
+        if idle.verdicts.time_out() {
+            self.serve_h1_plain(idle, held).await
+        }
     }
 
     /// Serves a plain connection whose first bytes came.
@@ -537,7 +557,8 @@ impl Proxy {
                             }
                             Ok(Ok(stream)) => {
                                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                                let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize };
+                                let ignore_probes = fe.ignore_probes;
+                                let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize, ignore_probes };
                                 self.serve_http(stream, cx.clone(), conn).await
                             }
                             Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
@@ -572,7 +593,11 @@ impl Proxy {
     ) -> Option<bool> {
         // `peek`, not `readable`: a fresh socket reports itself readable before anything arrived.
         let mut byte = [0u8; 1];
-        let readable = async { sock.peek(&mut byte).await.is_ok() };
+        // An error (a reset) ends the wait too: the framing guard makes it a probe's 400.
+        let readable = async {
+            let _ = sock.peek(&mut byte).await;
+            true
+        };
         self.idle_wait(readable, deadline, local, born, DRAIN_IDLE_GRACE, lot_at, sess).await
     }
 
@@ -765,8 +790,9 @@ impl Proxy {
                 }
             }
             why = Gated::new(activity.expired(t)) => {
-                if why == idle::Expiry::Idle && h1.is_some_and(|v| v.time_out(true)) {
-                    // A head had begun: the service answers its stand-in with HAProxy's 408 (logged).
+                if why == idle::Expiry::Idle && h1.is_some_and(|v| v.time_out()) {
+                    // A head had begun, or nothing came on a new connection (unless `option
+                    // http-ignore-probes`): the service answers its stand-in with HAProxy's 408.
                     return finish(cx, tokio::time::timeout(IDLE_CLOSE_GRACE, conn.as_mut()).await.ok());
                 }
                 // Idle past its timer with nothing in progress, or a stalled stream: HTTP/2 gets
@@ -822,7 +848,7 @@ struct H1Idle<I> {
 impl<I> H1Idle<I> {
     fn new(io: I, cx: &ConnCtx, conn: &HttpConn<'_>) -> Self {
         let activity = idle::Activity::new(cx.accepted.1);
-        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(conn.bufsize)));
+        let verdicts = Arc::new(framing::Verdicts::new(framing::head_limit(conn.bufsize), conn.ignore_probes));
         Self::with(io, conn, activity, verdicts)
     }
 
@@ -866,7 +892,8 @@ impl H1Idle<TcpStream> {
     /// Makes a bare parked connection whole again, as it was when it parked.
     fn resume(bare: lot::Bare, cx: &ConnCtx, conn: &HttpConn<'_>) -> Self {
         let activity = idle::Activity::resumed(cx.accepted.1, bare.done, bare.since);
-        let verdicts = Arc::new(framing::Verdicts::after_requests(framing::head_limit(conn.bufsize)));
+        let verdicts =
+            Arc::new(framing::Verdicts::after_requests(framing::head_limit(conn.bufsize), conn.ignore_probes));
         Self::with(bare.sock, conn, activity, verdicts)
     }
 }

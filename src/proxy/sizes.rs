@@ -51,7 +51,8 @@ async fn what_an_idle_connection_holds() {
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;
-    let conn = HttpConn { t: &t, h2: false, born: 1, fcnt: active.rt.frontends[0].clone(), bufsize: 16384 };
+    let fcnt = active.rt.frontends[0].clone();
+    let conn = HttpConn { t: &t, h2: false, born: 1, fcnt, bufsize: 16384, ignore_probes: false };
     let h1 = proxy.serve_h1(sock, cx.clone(), conn);
     let h1_size = size(&h1);
     drop(h1);

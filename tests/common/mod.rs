@@ -233,7 +233,7 @@ impl Lbha {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!("lbha exited early ({st}):\n{}", self.log_text());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if listening(port) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -317,6 +317,21 @@ impl Drop for Lbha {
 
 /// Signals a process the test started, by PID (no external `kill`, so it works when the tool is
 /// missing and never reports failure as success).
+/// Whether a socket listens on `port` (any address), read from `/proc/net/tcp{,6}` instead of
+/// connecting: a connection that sends nothing is a probe HAProxy (and lbha) answer, count and
+/// log (`CR--`, `<BADREQ>`), which would show in every test's log and counters.
+pub fn listening(port: u16) -> bool {
+    let want = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f).unwrap_or_default().lines().skip(1).any(|l| {
+            let mut fields = l.split_whitespace();
+            let local = fields.nth(1).unwrap_or("");
+            // The fourth field is the state; 0A is LISTEN.
+            fields.nth(1) == Some("0A") && format!("{local} ").ends_with(&want)
+        })
+    })
+}
+
 pub fn send_signal(pid: u32, sig: i32) {
     let sig = nix::sys::signal::Signal::try_from(sig).unwrap_or_else(|e| panic!("signal {sig}: {e}"));
     if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig) {
@@ -662,7 +677,8 @@ pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
         .unwrap();
     let mut child = Reaped::new(child);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // Seen in /proc, as `Lbha::wait_port`: a probe connection would count and log on one side.
+    while !listening(port) {
         assert!(child.try_wait().unwrap().is_none(), "haproxy exited; config:\n{cfg}");
         assert!(Instant::now() < deadline, "haproxy did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));

@@ -150,7 +150,6 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("http-pretend-keepalive", "not implemented"),
     ("http-tunnel", "removed in HAProxy 2.1; lbha keeps connections alive"),
     ("http-no-delay", "not implemented"),
-    ("http-ignore-probes", "not implemented"),
     ("http-use-proxy-header", "not implemented"),
     ("http_proxy", "not implemented"),
     ("http-restrict-req-hdr-names", "not implemented"),

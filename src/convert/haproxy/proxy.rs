@@ -45,6 +45,7 @@ pub const ORDER: &[&str] = &[
     "httplog",
     "tcplog",
     "dontlognull",
+    "http_ignore_probes",
     "dontlog_normal",
     "log_separate_errors",
     "log_health_checks",
@@ -96,6 +97,7 @@ impl ProxyKind {
             "httplog",
             "tcplog",
             "dontlognull",
+            "http_ignore_probes",
             "monitor_uri",
             "monitor_fail",
             "http_buffer_request",
@@ -134,7 +136,7 @@ impl ProxyKind {
         const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
         match self {
             Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
-            Self::Backend => !FE.contains(&key),
+            Self::Backend => !FE.contains(&key) && key != "http_ignore_probes",
             Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
             Self::Listen => true,
         }
@@ -679,6 +681,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "allbackups" => flag(st, cx, "allbackups"),
         "abortonclose" => flag(st, cx, "abortonclose"),
         "http-buffer-request" => flag(st, cx, "http_buffer_request"),
+        "http-ignore-probes" => flag(st, cx, "http_ignore_probes"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),
         "httplog" | "tcplog" | "dontlognull" => flag(st, cx, name),
         "dontlog-normal" | "log-separate-errors" | "log-health-checks" => flag(st, cx, &name.replace('-', "_")),

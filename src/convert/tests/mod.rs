@@ -129,6 +129,19 @@ fn proxy_options() {
 }
 
 #[test]
+fn http_ignore_probes_and_its_no_form_convert() {
+    let c = conv(
+        "defaults\n  mode http\n  option http-ignore-probes\nfrontend fe\n  bind 127.0.0.1:8080\n  default_backend be\nfrontend fe2\n  bind 127.0.0.1:8081\n  no option http-ignore-probes\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["defaults"]["http_ignore_probes"].as_bool(), Some(true));
+    assert_eq!(t["frontend"][1]["http_ignore_probes"].as_bool(), Some(false));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!((s.frontends[0].ignore_probes, s.frontends[1].ignore_probes), (true, false));
+}
+
+#[test]
 fn forwardfor_except_header_and_if_none_convert() {
     let c = conv(
         "defaults\n  mode http\n  option forwardfor except 10.0.0.0/8 if-none\nfrontend fe\n  bind :80\n  option forwardfor header X-Client except 127.0.0.0/8\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\nbackend inherits\n  server a 127.0.0.1:1\n",
