@@ -930,7 +930,7 @@ GET /b HTTP/1.1\nHost: a\n\n";
 
     #[test]
     fn verdicts_are_at_rest_only_between_requests_with_nothing_held() {
-        let v = Verdicts::new(head_limit(DEFAULT_BUFSIZE));
+        let v = Verdicts::new(head_limit(DEFAULT_BUFSIZE), false);
         assert!(v.at_rest());
         v.scanner().feed(b"GET / HTTP/1.1\r\n\r\n");
         assert!(!v.at_rest(), "a verdict waits for the service");
@@ -950,8 +950,9 @@ GET /b HTTP/1.1\nHost: a\n\n";
         // Made again after requests: a timeout between requests is no probe, so no 408.
         let v = Verdicts::after_requests(head_limit(DEFAULT_BUFSIZE), false);
         assert!(v.at_rest());
-        assert!(!v.time_out(false));
-        assert!(Verdicts::new(head_limit(DEFAULT_BUFSIZE)).time_out(false), "a new connection's probe");
+        assert!(!v.time_out());
+        assert!(Verdicts::new(head_limit(DEFAULT_BUFSIZE), false).time_out(), "a new connection's probe");
+        assert!(!Verdicts::new(head_limit(DEFAULT_BUFSIZE), true).time_out(), "option http-ignore-probes");
     }
 
     #[test]
