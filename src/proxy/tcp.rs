@@ -112,17 +112,11 @@ where
     let mut client = std::pin::pin!(client);
     // `tcp-request content`: the first bytes, held until the rules decide.
     let fe_at = super::tcp_rules::At { fi, bi: None };
-    let early = match super::tcp_rules::inspect(&mut client, fe.tcp.inspection(), active, cx, fe_at, Vec::new()).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            tracing::debug!(client = %cx.peer, frontend = %fe.name, "rejected by tcp-request content");
-            fcnt.denied_req.fetch_add(1, Relaxed);
-            out.termination = ['P', 'R'];
-            return out;
-        }
-        Err(e) => {
-            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
-            out.termination = ['C', 'R'];
+    let r = super::tcp_rules::inspect(&mut client, fe.tcp.inspection(), active, cx, fe_at, Vec::new()).await;
+    let early = match inspected(r, cx, &fe.name, &[&fcnt.denied_req]) {
+        Ok(b) => b,
+        Err(t) => {
+            out.termination = t;
             return out;
         }
     };
@@ -145,18 +139,11 @@ where
     let _bsess = brt.counters.open_session();
     // The backend's own `tcp-request content` rules, over what the frontend held and more.
     let be_at = super::tcp_rules::At { fi, bi: Some(bi) };
-    let early = match super::tcp_rules::inspect(&mut client, be.tcp.inspection(), active, cx, be_at, early).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-request content");
-            brt.counters.denied_req.fetch_add(1, Relaxed);
-            fcnt.denied_req.fetch_add(1, Relaxed);
-            out.termination = ['P', 'R'];
-            return out;
-        }
-        Err(e) => {
-            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
-            out.termination = ['C', 'R'];
+    let r = super::tcp_rules::inspect(&mut client, be.tcp.inspection(), active, cx, be_at, early).await;
+    let early = match inspected(r, cx, &be.name, &[&brt.counters.denied_req, &fcnt.denied_req]) {
+        Ok(b) => b,
+        Err(t) => {
+            out.termination = t;
             return out;
         }
     };
@@ -364,6 +351,30 @@ where
         for c in counters {
             let f = if inbound { &c.bytes_in } else { &c.bytes_out };
             f.fetch_add(n as u64, Relaxed);
+        }
+    }
+}
+
+/// The bytes a `tcp-request content` pass held, or the termination state that ends the
+/// session: a reject (counted as denied in `denied`) or a client error.
+fn inspected(
+    r: std::io::Result<Option<Vec<u8>>>,
+    cx: &ConnCtx,
+    section: &str,
+    denied: &[&std::sync::atomic::AtomicU64],
+) -> Result<Vec<u8>, [char; 2]> {
+    match r {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => {
+            tracing::debug!(client = %cx.peer, section, "rejected by tcp-request content");
+            for d in denied {
+                d.fetch_add(1, Relaxed);
+            }
+            Err(['P', 'R'])
+        }
+        Err(e) => {
+            tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
+            Err(['C', 'R'])
         }
     }
 }
