@@ -582,7 +582,9 @@ fn three_nodes_behind_a_bgp_router() {
     let t0 = Instant::now();
     c_node.ip(&["link", "set", "eth0", "down"]).expect("c's link down");
     let t_path = s.wait_v4(&[ip_of("a"), ip_of("b")], "c's link down");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Longer than the client's 2 s request timeout: a request in flight to c when its link
+    // went silent holds the (sequential) client that long, and the ones after it must land.
+    std::thread::sleep(Duration::from_millis(2500));
     let samples = load.finish_timed();
     let v = seen(&samples, t0);
     let kept = flows_after(&mut flows, "c");
