@@ -420,28 +420,26 @@ impl Scanner {
     /// a 408 (HAProxy's rule: a head had begun, or nothing came at all on a new connection
     /// unless `option http-ignore-probes`), which the service answers through the stand-in.
     pub fn time_out(&mut self, ignore_probes: bool) -> bool {
-        let begun = !self.head.is_empty();
-        let probe = !self.seen && !ignore_probes;
-        if self.state != State::Head || self.lenient || !(begun || probe) {
-            return false;
-        }
-        self.head = Vec::new();
-        self.verdicts.push_back(if begun { Verdict::TimedOut } else { Verdict::Silent });
-        self.state = State::Refused;
-        true
+        self.cut_short(ignore_probes, Verdict::TimedOut, Verdict::Silent)
     }
 
     /// The client closed (or reset) within a head, or before its first byte: true when it is
     /// to get HAProxy's 400 and `CR--` line, which a connection that sent nothing gets unless
     /// `option http-ignore-probes`.
     pub fn closed(&mut self, ignore_probes: bool) -> bool {
-        let begun = !self.head.is_empty();
-        let probe = !self.seen && !ignore_probes;
-        if self.state != State::Head || self.lenient || !(begun || probe) {
+        self.cut_short(ignore_probes, Verdict::Cut, Verdict::Closed)
+    }
+
+    /// A head that will not be completed: `begun` is queued when one had begun, `probe` when
+    /// nothing came on a new connection (unless `ignore_probes`); true when one was queued.
+    fn cut_short(&mut self, ignore_probes: bool, begun: Verdict, probe: Verdict) -> bool {
+        let has_begun = !self.head.is_empty();
+        let is_probe = !self.seen && !ignore_probes;
+        if self.state != State::Head || self.lenient || !(has_begun || is_probe) {
             return false;
         }
         self.head = Vec::new();
-        self.verdicts.push_back(if begun { Verdict::Cut } else { Verdict::Closed });
+        self.verdicts.push_back(if has_begun { begun } else { probe });
         self.state = State::Refused;
         true
     }
