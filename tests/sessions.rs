@@ -558,3 +558,43 @@ servers = [{{ name = "s", addr = "127.0.0.1:{server}", maxconn = 1 }}]
     assert!(ends(&mut queued), "the queued session ends");
     assert_eq!(echo_msg(&mut busy, b"on").unwrap(), b"on", "the one on the server goes on");
 }
+
+/// A listener whose accept queue is full: a further connect's SYN is dropped, so connecting to
+/// it waits out `timeout connect`. The queued connections are kept open with it.
+fn unanswering() -> (u16, Vec<TcpStream>, socket2::Socket) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    s.listen(0).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    // Backlog 0 still queues one connection; with it queued the queue is full, and the kernel
+    // drops the next SYN (a second connect here would hang itself).
+    let queued = vec![TcpStream::connect(("127.0.0.1", port)).unwrap()];
+    (port, queued, s)
+}
+
+#[test]
+fn a_tcp_session_killed_while_its_server_connect_hangs_ends_at_once() {
+    let (hang, _queued, _l) = unanswering();
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+timeout = {{ connect = "60s", client = "60s", server = "60s" }}
+
+[[listen]]
+name = "slow"
+mode = "tcp"
+bind = ["127.0.0.1:{port}"]
+servers = [{{ name = "h", addr = "127.0.0.1:{hang}" }}]
+"#
+    );
+    let lb = Lbha::start(&cfg, &[port]);
+    let mut c = connect(port);
+    // The session is routed to `h` and stays in its connect.
+    let line = line_of(&lb, &c, "srv=h");
+    assert_eq!(one(&lb, &format!("shutdown session {}", id_of(&line))), "");
+    // Before this was fixed the session ended only when the 60 s connect timeout ran out.
+    assert!(ends(&mut c), "the session killed in its connect sees its end");
+    assert!(!one(&lb, "show sess").contains(&format!("{}:", id_of(&line))));
+}

@@ -173,7 +173,16 @@ where
         cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();
         out.tw = (t_slot - t0).as_millis() as i64;
-        match tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)).await {
+        // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
+        let Some(connected) =
+            super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)), &cx.sess)
+                .await
+        else {
+            tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed while connecting (shutdown session)");
+            out.termination = ['K', 'C'];
+            return out;
+        };
+        match connected {
             Ok(Ok(s)) => {
                 out.tc = t_slot.elapsed().as_millis() as i64;
                 break (s, si, session);
@@ -194,8 +203,11 @@ where
                 out.retries = attempt;
                 brt.counters.retries.fetch_add(1, Relaxed);
                 let redispatching = be.redispatch && attempt == be.retries;
-                if let Some(pause) = super::http::retry_delay(be.timeouts.connect, !redispatching) {
-                    tokio::time::sleep(pause).await;
+                if let Some(pause) = super::http::retry_delay(be.timeouts.connect, !redispatching)
+                    && super::sessions::or_killed(tokio::time::sleep(pause), &cx.sess).await.is_none()
+                {
+                    out.termination = ['K', 'C'];
+                    return out;
                 }
                 slot = Some((si, session));
             }
