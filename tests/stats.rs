@@ -19,7 +19,7 @@ servers = [{{ name = "a", addr = "127.0.0.1:{a}", check = true, inter = 100 }}, 
 [[listen]]
 name = "stats"
 bind = ["127.0.0.1:{stats}"]
-stats = {{ uri = "/haproxy-status", auth = ["haadmin:123456", "ops:secret"], realm = "Private lands", refresh = "30s", admin = "if LOCALHOST" }}
+stats = {{ uri = "/haproxy-status", auth = ["haadmin:123456", "ops:secret"], realm = "Private lands", refresh = "30s", admin = "if LOCALHOST", metrics_uri = "/metrics" }}
 "#
     )
 }
@@ -214,4 +214,30 @@ http_request = [{{ redirect = {{ location = "https://stats.example/", code = 302
     assert_eq!(r.header("location"), Some("https://stats.example/"));
     // `stats auth` still guards the page when the rules let the request through.
     assert_eq!(get(stats, "/haproxy-status").status, 401);
+}
+
+/// HAProxy's stats take only the stats URI: without `metrics_uri`, `/metrics` on a proxy with
+/// `stats` (and no `stats auth`) reaches the application, and no metrics leak.
+#[test]
+fn metrics_are_not_served_unless_named() {
+    let a = Backend::start("A");
+    let web = free_port();
+    let config = format!(
+        r#"
+[defaults]
+mode = "http"
+[[listen]]
+name = "web"
+bind = ["127.0.0.1:{web}"]
+stats = {{ uri = "/haproxy?stats" }}
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+"#,
+        a.port
+    );
+    let _l = Lbha::start(&config, &[web]);
+    let r = get(web, "/metrics");
+    assert_eq!((r.status, r.text().as_str()), (200, "A"), "the application's /metrics");
+    let r = get(web, "/haproxy?stats;csv");
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("# pxname,"), "{}", r.text());
 }

@@ -157,6 +157,12 @@ pub struct Global {
     pub state_dir: Option<String>,
     /// HAProxy's `tune.bufsize`: a request head must fit it (less 1024 bytes kept for rewrites).
     pub tune_bufsize: Option<u32>,
+    /// `maxconnrate`: connections accepted per second, all listeners together (0: no limit).
+    pub maxconnrate: Option<u32>,
+    /// `maxsessrate`: sessions per second, all listeners together (0: no limit).
+    pub maxsessrate: Option<u32>,
+    /// `maxsslrate`: connections accepted per second on binds that terminate TLS (0: no limit).
+    pub maxsslrate: Option<u32>,
     /// Run as this user (name or uid) after start-up, as HAProxy's `user`/`uid`.
     pub user: Option<String>,
     /// Run as this group (name or gid), as HAProxy's `group`/`gid`.
@@ -299,6 +305,12 @@ pub struct Section {
     pub allbackups: Option<bool>,
     /// `option abortonclose`: a request still queued or connecting is dropped once its client closes.
     pub abortonclose: Option<bool>,
+    /// `rate-limit sessions`: new sessions per second on the frontend (0: no limit).
+    pub rate_limit_sessions: Option<u32>,
+    /// `option clitcpka` (or `tcpka`): `SO_KEEPALIVE` on client connections.
+    pub clitcpka: Option<bool>,
+    /// `option srvtcpka` (or `tcpka`): `SO_KEEPALIVE` on server connections.
+    pub srvtcpka: Option<bool>,
     pub acl: Option<Vec<AclDef>>,
     pub use_backend: Option<Vec<UseBackend>>,
     pub default_backend: Option<String>,
@@ -328,6 +340,8 @@ pub struct Section {
     pub http_ignore_probes: Option<bool>,
     /// Session persistence (HAProxy's `cookie`, `stick-table`, `stick`, `appsession`).
     pub cookie: Option<CookieDef>,
+    /// `dynamic-cookie-key`: the secret of `cookie ... dynamic`.
+    pub dynamic_cookie_key: Option<String>,
     pub stick_table: Option<StickTableDef>,
     pub stick: Option<Vec<StickRuleDef>>,
     pub appsession: Option<AppSessionDef>,
@@ -468,6 +482,11 @@ pub struct CookieDef {
     pub domain: Option<String>,
     pub maxidle: Option<ConfDuration>,
     pub maxlife: Option<ConfDuration>,
+    /// `attr "SameSite=None"`: each one appended to the inserted `Set-Cookie`, in order.
+    pub attr: Vec<String>,
+    /// `dynamic`: a server without `cookie` gets HAProxy's value derived from the section's
+    /// `dynamic_cookie_key`, its address and port.
+    pub dynamic: bool,
 }
 
 /// `stick-table type ip|ipv6|integer|string|binary [len N] size N [expire T] [nopurge] [peers P] [store ...]`.
@@ -565,6 +584,10 @@ pub struct Timeouts {
     /// How long `http-request tarpit` holds a request before its answer (default `connect`).
     pub tarpit: Option<ConfDuration>,
     pub check: Option<ConfDuration>,
+    /// `timeout client-fin`: the client's inactivity timeout once the server's side has closed.
+    pub client_fin: Option<ConfDuration>,
+    /// `timeout server-fin`: the server's inactivity timeout once the client's side has closed.
+    pub server_fin: Option<ConfDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -963,7 +986,8 @@ pub struct Stats {
     pub realm: Option<String>,
     pub refresh: Option<ConfDuration>,
     pub hide_version: bool,
-    /// Path of the Prometheus endpoint on this listener (default `/metrics`).
+    /// Path of the Prometheus endpoint on this listener; none unless set (HAProxy's stats take
+    /// only the stats URI, so a default would hide the application's own `/metrics`).
     pub metrics_uri: Option<String>,
     /// `stats admin`: who may set servers READY/DRAIN/MAINT from the page, e.g. `"if LOCALHOST"`.
     pub admin: Option<String>,

@@ -26,6 +26,22 @@ pub struct CookieSpec {
     pub domain: Option<String>,
     pub maxidle: Option<Duration>,
     pub maxlife: Option<Duration>,
+    /// The `attr` values joined by `"; "`, as HAProxy appends them; empty without any.
+    pub attrs: String,
+    /// `dynamic` with its key: servers without `cookie` get [`dynamic_cookie`]'s value.
+    pub dynamic_key: Option<String>,
+}
+
+/// HAProxy's dynamic cookie of a server: XXH64 (seed 0) of the key, the address's bytes (4 or
+/// 16, network order) and the port as a big-endian 32-bit number, printed as 16 hex digits.
+pub fn dynamic_cookie(key: &str, addr: std::net::SocketAddr) -> String {
+    let mut buf = key.as_bytes().to_vec();
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => buf.extend_from_slice(&ip.octets()),
+        std::net::IpAddr::V6(ip) => buf.extend_from_slice(&ip.octets()),
+    }
+    buf.extend_from_slice(&u32::from(addr.port()).to_be_bytes());
+    format!("{:016x}", xxhash_rust::xxh64::xxh64(&buf, 0))
 }
 
 impl CookieSpec {
@@ -41,6 +57,8 @@ impl CookieSpec {
             domain: None,
             maxidle: None,
             maxlife: None,
+            attrs: String::new(),
+            dynamic_key: None,
         }
     }
 }

@@ -87,6 +87,10 @@ pub struct GlobalSettings {
     pub state_dir: PathBuf,
     /// `[global] tune_bufsize`.
     pub bufsize: usize,
+    /// `maxconnrate`, `maxsessrate`, `maxsslrate` (`None`: no limit), see `proxy::rate`.
+    pub maxconnrate: Option<u32>,
+    pub maxsessrate: Option<u32>,
+    pub maxsslrate: Option<u32>,
     /// `[global] user` / `group`: who the daemon runs as after start-up.
     pub user: Option<String>,
     pub group: Option<String>,
@@ -146,6 +150,11 @@ pub struct Timeouts {
     pub check: Option<Duration>,
     /// `http-request tarpit` holds a request this long before answering.
     pub tarpit: Duration,
+    /// `timeout client-fin`: replaces the client's idle timeout once the server has closed its
+    /// side (TCP mode and tunnels); `None`: the idle timeout stays.
+    pub client_fin: Option<Duration>,
+    /// `timeout server-fin`: the same for the server once the client has closed its side.
+    pub server_fin: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -175,6 +184,10 @@ pub struct Frontend {
     pub dontlognull: bool,
     /// `option http-ignore-probes`: no 408 (nor 400, nor line) for a connection that sent nothing.
     pub ignore_probes: bool,
+    /// `option clitcpka`: `SO_KEEPALIVE` on accepted connections (the kernel's timers).
+    pub clitcpka: bool,
+    /// `rate-limit sessions` (`None`: no limit), see `proxy::rate`.
+    pub rate_limit_sessions: Option<u32>,
     /// Least request-body rate in bytes/s; 0 for none.
     pub body_min_rate: u32,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,
@@ -216,6 +229,9 @@ pub struct Bind {
     pub h2: bool,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `IPV6_V6ONLY` of an IPv6 bind: `v6only` (true), `v4v6` (false), or neither (`None`: the
+    /// system's `net.ipv6.bindv6only`, so `[::]:P` also takes IPv4 on Linux's default, as in HAProxy).
+    pub v6only: Option<bool>,
 }
 
 /// `ssl` towards a server.
@@ -399,7 +415,8 @@ pub struct StatsSettings {
     pub realm: String,
     pub refresh: Option<Duration>,
     pub hide_version: bool,
-    pub metrics_uri: String,
+    /// The Prometheus endpoint, only where `metrics_uri` is set; behind `stats auth` like the page.
+    pub metrics_uri: Option<String>,
     pub admin: Option<Condition>,
 }
 
@@ -414,6 +431,8 @@ pub struct Backend {
     pub redispatch: bool,
     /// `option abortonclose` (see `proxy::abort`).
     pub abortonclose: bool,
+    /// `option srvtcpka`: `SO_KEEPALIVE` on connections to the servers (the kernel's timers).
+    pub srvtcpka: bool,
     pub timeouts: Timeouts,
     pub conn_mode: ConnMode,
     pub forwardfor: Option<Forwardfor>,

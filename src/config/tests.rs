@@ -101,6 +101,17 @@ fn bad_bind() {
 }
 
 #[test]
+fn v4v6_and_v6only_bind_options() {
+    let src = with_base(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"[::]:80 v4v6\", \"[::]:81 v6only\", \"[::]:82 v4v6 v6only\", \"[::]:83\", \"127.0.0.1:80 v6only\"]\n",
+    );
+    let snap = parse(&src, Path::new("t.toml")).map_err(|e| e.to_string()).unwrap();
+    let v6: Vec<Option<bool>> = snap.frontends[0].binds.iter().map(|b| b.v6only).collect();
+    // `v6only` wins over `v4v6`, as in HAProxy; on an IPv4 address neither means anything.
+    assert_eq!(v6, [Some(false), Some(true), Some(true), None, Some(true)]);
+}
+
+#[test]
 fn bind_used_twice() {
     let src = with_base(
         "[[frontend]]\nname = \"a\"\nbind = [\"127.0.0.1:80\"]\n[[frontend]]\nname = \"b\"\nbind = [\"127.0.0.1:80\"]\n",

@@ -59,6 +59,8 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "abortonclose",
     "check",
     "cookie",
+    "dynamic_cookie_key",
+    "srvtcpka",
     "stick_table",
     "stick",
     "appsession",
@@ -103,6 +105,8 @@ impl Kind {
             "http_buffer_request",
             "expect_proxy",
             "capture_cookie",
+            "clitcpka",
+            "rate_limit_sessions",
         ];
         const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
         match self {
@@ -153,6 +157,8 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(http_ignore_probes => "http_ignore_probes");
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     k!(abortonclose => "abortonclose");
+    k!(dynamic_cookie_key => "dynamic_cookie_key");
+    k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
     v
 }
 
@@ -409,11 +415,16 @@ fn global(g: &model::Global, cx: &mut Ctx) -> GlobalSettings {
             crate::log::format::Framing::Rfc3164
         }
     };
+    // HAProxy takes 0 as no limit.
+    let rate = |v: Option<u32>| v.filter(|&n| n > 0);
     GlobalSettings {
         log,
         log_framing,
         log_ident: logging::ident(g),
         maxconn: g.maxconn.unwrap_or(DEFAULT_MAXCONN),
+        maxconnrate: rate(g.maxconnrate),
+        maxsessrate: rate(g.maxsessrate),
+        maxsslrate: rate(g.maxsslrate),
         nbthread: g.nbthread,
         spread_checks: spread,
         hard_stop_after: g.hard_stop_after.map(|d| d.0).unwrap_or(DEFAULT_HARD_STOP_AFTER),
@@ -591,6 +602,8 @@ fn timeouts(sec: &Section, defaults: &Section) -> Timeouts {
         tunnel: pick(|t| t.tunnel).unwrap_or(client.max(server)),
         check: pick(|t| t.check),
         tarpit: pick(|t| t.tarpit).unwrap_or(connect),
+        client_fin: pick(|t| t.client_fin),
+        server_fin: pick(|t| t.server_fin),
     }
 }
 
@@ -655,6 +668,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         retries: s.retries.or(defaults.retries).unwrap_or(3),
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
         abortonclose: s.abortonclose.or(defaults.abortonclose).unwrap_or(false),
+        srvtcpka: s.srvtcpka.or(defaults.srvtcpka).unwrap_or(false),
         timeouts,
         conn_mode: s.http_connection_mode.or(defaults.http_connection_mode).unwrap_or(ConnMode::KeepAlive),
         // A listen section's options are reported by its frontend half.
@@ -902,6 +916,7 @@ fn parse_bind_line(
     let mut words = line.split_whitespace();
     let addr = parse_bind(words.next().unwrap_or(""))?;
     let (mut ssl, mut crt, mut alpn, mut h2, mut accept_proxy) = (false, None, Vec::new(), false, false);
+    let (mut v4v6, mut v6only) = (false, false);
     while let Some(w) = words.next() {
         let mut arg = |what: &str| words.next().map(str::to_string).ok_or_else(|| format!("`{w}` needs {what}"));
         match w {
@@ -913,10 +928,12 @@ fn parse_bind_line(
                 other => return Err(format!("unsupported proto {other:?} (lbha knows h2)")),
             },
             "accept-proxy" => accept_proxy = true,
+            "v4v6" => v4v6 = true,
+            "v6only" => v6only = true,
             other => {
                 if !tls_words.word(other, &mut || words.next().map(str::to_string), bases)? {
                     return Err(format!(
-                        "unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy, ciphers, ciphersuites, curves, ssl-min-ver, ssl-max-ver, no-tlsv1x, ca-file, verify, crl-file)"
+                        "unknown bind option {other:?} (ssl, crt, alpn, proto, accept-proxy, v4v6, v6only, ciphers, ciphersuites, curves, ssl-min-ver, ssl-max-ver, no-tlsv1x, ca-file, verify, crl-file)"
                     ));
                 }
             }
@@ -948,7 +965,13 @@ fn parse_bind_line(
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy })
+    // As in HAProxy, `v6only` wins over `v4v6`, and both mean nothing on an IPv4 address.
+    let v6only = match (v6only, v4v6) {
+        (true, _) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
+    };
+    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy, v6only })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -1198,6 +1221,8 @@ fn frontend(
         log_clf: log_clf(s, defaults, &p, cx),
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         ignore_probes: s.http_ignore_probes.or(defaults.http_ignore_probes).unwrap_or(false),
+        clitcpka: s.clitcpka.or(defaults.clitcpka).unwrap_or(false),
+        rate_limit_sessions: s.rate_limit_sessions.or(defaults.rate_limit_sessions).filter(|&n| n > 0),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         compression: compression::settings(s, defaults, &p, true, cx),
         tcp,
@@ -1355,6 +1380,11 @@ fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSe
     if !uri.starts_with('/') {
         cx.err_v(p.key("uri"), "must start with '/'", &uri);
     }
+    if let Some(m) = &st.metrics_uri
+        && !m.starts_with('/')
+    {
+        cx.err_v(p.key("metrics_uri"), "must start with '/'", m);
+    }
     let mut auth = Vec::new();
     for (i, a) in st.auth.iter().enumerate() {
         match a.split_once(':') {
@@ -1368,7 +1398,7 @@ fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSe
         realm: st.realm.clone().unwrap_or_else(|| "lbha Statistics".to_string()),
         refresh: st.refresh.map(|d| d.0),
         hide_version: st.hide_version,
-        metrics_uri: st.metrics_uri.clone().unwrap_or_else(|| "/metrics".to_string()),
+        metrics_uri: st.metrics_uri.clone(),
         admin: None,
     }
 }

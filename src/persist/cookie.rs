@@ -220,6 +220,8 @@ pub struct InsertAttrs<'a> {
     pub domain: Option<&'a str>,
     pub httponly: bool,
     pub secure: bool,
+    /// `attr` values, already joined by `"; "` (empty: none).
+    pub extra: &'a str,
 }
 
 /// The `Set-Cookie` value insert mode sends. A server without a cookie value gets a removal
@@ -255,6 +257,10 @@ pub fn insert_value(
     }
     if attrs.secure {
         s.push_str("; Secure");
+    }
+    if !attrs.extra.is_empty() {
+        s.push_str("; ");
+        s.push_str(attrs.extra);
     }
     s
 }
@@ -397,7 +403,7 @@ mod tests {
     fn insert_value_forms() {
         let none = InsertAttrs::default();
         assert_eq!(insert_value("SID", Some("a"), None, &none), "SID=a; path=/");
-        let all = InsertAttrs { domain: Some(".example.com"), httponly: true, secure: true };
+        let all = InsertAttrs { domain: Some(".example.com"), httponly: true, secure: true, extra: "" };
         assert_eq!(insert_value("SID", Some("a"), None, &all), "SID=a; path=/; domain=.example.com; HttpOnly; Secure");
         assert_eq!(insert_value("SID", Some("a"), Some((1_700_000_000, None)), &none), "SID=a|ZVPxA; path=/");
         assert_eq!(
@@ -405,6 +411,33 @@ mod tests {
             "SID=a|ZVPxA|ZVPxA; path=/"
         );
         assert_eq!(insert_value("SID", None, None, &none), "SID=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/");
+    }
+
+    /// Set-Cookie values HAProxy 2.6.12 sent for `cookie SRV insert indirect nocache secure
+    /// httponly domain .example.com attr "SameSite=None" attr "Partitioned" dynamic` with
+    /// `dynamic-cookie-key "s3cr3t key"`, servers 127.0.0.1:18832 and [::1]:18833 (no `cookie`)
+    /// and 127.0.0.1:18834 (`cookie fixed`).
+    #[test]
+    fn attrs_and_dynamic_values_match_haproxy() {
+        use crate::config::persist_spec::dynamic_cookie;
+        let attrs = InsertAttrs {
+            domain: Some(".example.com"),
+            httponly: true,
+            secure: true,
+            extra: &["SameSite=None", "Partitioned"].join("; "),
+        };
+        let key = "s3cr3t key";
+        let tail = "; path=/; domain=.example.com; HttpOnly; Secure; SameSite=None; Partitioned";
+        for (addr, want) in [
+            ("127.0.0.1:18832", format!("SRV=ee2fbd396a3da11a{tail}")),
+            ("[::1]:18833", format!("SRV=1d3c0f23d0782938{tail}")),
+        ] {
+            let v = dynamic_cookie(key, addr.parse().unwrap());
+            assert_eq!(insert_value("SRV", Some(&v), None, &attrs), want, "{addr}");
+        }
+        assert_eq!(insert_value("SRV", Some("fixed"), None, &attrs), format!("SRV=fixed{tail}"));
+        // The removal sent for a server without a value carries them too, as in HAProxy.
+        assert!(insert_value("SRV", None, None, &attrs).ends_with("; Secure; SameSite=None; Partitioned"));
     }
 
     #[test]

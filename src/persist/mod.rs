@@ -401,7 +401,12 @@ impl Spec {
             return;
         }
         let dates = dated.then(|| (now, c.maxlife.map(|_| d.first_seen.unwrap_or(now))));
-        let attrs = cookie::InsertAttrs { domain: c.domain.as_deref(), httponly: c.httponly, secure: c.secure };
+        let attrs = cookie::InsertAttrs {
+            domain: c.domain.as_deref(),
+            httponly: c.httponly,
+            secure: c.secure,
+            extra: &c.attrs,
+        };
         let value = cookie::insert_value(&c.name, srv.cookie.as_deref(), dates, &attrs);
         let cache_private = c.nocache && !d.uncacheable_method && cookie::cacheable(status, headers);
         if let Ok(v) = HeaderValue::from_str(&value) {

@@ -773,6 +773,7 @@ async fn forward(
             let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
             let counters = vec![brt.counters.clone(), srt.counters.clone()];
             let idle = be.timeouts.tunnel;
+            let fins = (fe.timeouts.client_fin, be.timeouts.server_fin);
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
             let (peer, server) = (cx.peer, be.servers[si].name.clone());
             // The tunnel holds the client connection's slots and exchange, and runs on the
@@ -787,7 +788,7 @@ async fn forward(
                 let tunnel = async {
                     match tokio::try_join!(client_upgrade, server_upgrade) {
                         Ok((c, s)) => {
-                            if let Err(e) = super::tcp::tunnel(c, TokioIo::new(s), idle, &counters).await
+                            if let Err(e) = super::tcp::tunnel(c, TokioIo::new(s), idle, fins, &counters).await
                             {
                                 tracing::debug!("tunnel ended: {e}");
                             }

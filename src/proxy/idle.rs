@@ -575,6 +575,8 @@ mod tests {
             queue: s(5),
             check: None,
             tarpit: s(5),
+            client_fin: None,
+            server_fin: None,
         }
     }
 
@@ -767,6 +769,8 @@ mod wake_tests {
             queue: Duration::from_secs(5),
             check: None,
             tarpit: Duration::from_secs(5),
+            client_fin: None,
+            server_fin: None,
         };
         let timer = a.expired(&t);
         tokio::pin!(timer);
@@ -796,6 +800,8 @@ mod stall_tests {
             queue: s(5),
             check: None,
             tarpit: s(5),
+            client_fin: None,
+            server_fin: None,
         }
     }
 

@@ -15,13 +15,29 @@ use tokio::task::JoinHandle;
 
 const BACKLOG: i32 = 4096;
 
-/// Opens a listening socket. `IP_FREEBIND` lets a backup node bind a VIP it does not hold yet.
+/// Opens a listening socket for lbha's own services (API, console): IPv6-only on an IPv6 address,
+/// and exclusive. `IP_FREEBIND` lets a backup node bind a VIP it does not hold yet.
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    bind_with(addr, Some(true), false)
+}
+
+/// Opens a proxy listener as HAProxy does. `v6only` is the bind's `v6only`/`v4v6` (`None` leaves
+/// the system's default, so `[::]:P` takes IPv4 too on Linux's default). `SO_REUSEPORT` lets
+/// `0.0.0.0:P` (or `127.0.0.1:P`) and a dual-stack `[::]:P` both listen, as HAProxy's do; the
+/// kernel gives an IPv4 client to the IPv4 socket, the more specific match.
+pub fn bind_proxy(addr: SocketAddr, v6only: Option<bool>) -> io::Result<std::net::TcpListener> {
+    bind_with(addr, v6only, true)
+}
+
+fn bind_with(addr: SocketAddr, v6only: Option<bool>, reuseport: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
+    if reuseport {
+        sock.set_reuse_port(true)?;
+    }
+    if let (true, Some(only)) = (addr.is_ipv6(), v6only) {
+        sock.set_only_v6(only)?;
     }
     if addr.is_ipv4() {
         sock.set_freebind_v4(true)?;
@@ -65,9 +81,14 @@ impl Listeners {
     pub fn bind_new(&self, snap: &Snapshot) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
         let mut fresh = Vec::new();
         for f in snap.frontends.iter() {
-            for addr in f.binds.iter().map(|b| b.addr) {
+            for b in f.binds.iter() {
+                let addr = b.addr;
                 if !self.running.contains_key(&addr) {
-                    let l = bind(addr).map_err(|source| BindError { addr, frontend: f.name.clone(), source })?;
+                    let l = bind_proxy(addr, b.v6only).map_err(|source| BindError {
+                        addr,
+                        frontend: f.name.clone(),
+                        source,
+                    })?;
                     fresh.push((addr, l));
                 }
             }
@@ -85,13 +106,14 @@ impl Listeners {
     ) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
         let mut fresh = Vec::new();
         for f in snap.frontends.iter() {
-            for addr in f.binds.iter().map(|b| b.addr) {
+            for b in f.binds.iter() {
+                let addr = b.addr;
                 if self.running.contains_key(&addr) || fresh.iter().any(|(a, _)| *a == addr) {
                     continue;
                 }
                 let l = match inherited.remove(&addr) {
                     Some(fd) => inherited_listener(fd, addr),
-                    None => bind(addr),
+                    None => bind_proxy(addr, b.v6only),
                 };
                 fresh.push((addr, l.map_err(|source| BindError { addr, frontend: f.name.clone(), source })?));
             }
@@ -124,6 +146,8 @@ impl Listeners {
                 }
             }
         }
+        let names: std::collections::HashSet<&str> = active.snap.frontends.iter().map(|f| f.name.as_str()).collect();
+        proxy.rates.lock().unwrap_or_else(|p| p.into_inner()).retain_frontends(|n| names.contains(n));
         let gone: Vec<SocketAddr> = self.running.keys().filter(|a| !active.binds.contains_key(a)).copied().collect();
         for addr in gone {
             if let Some(r) = self.running.remove(&addr) {
@@ -172,6 +196,40 @@ fn inherited_listener(fd: OwnedFd, addr: SocketAddr) -> io::Result<std::net::Tcp
 fn frontend_limit(proxy: &Proxy, addr: SocketAddr) -> Option<Arc<Semaphore>> {
     let active = proxy.active.load();
     active.binds.get(&addr).and_then(|&fi| active.fe_limits[fi].clone())
+}
+
+/// Counts an accept on the listener at `addr` against the rate limits that apply to it, or says
+/// how long to wait first.
+fn admit_rate(proxy: &Proxy, addr: SocketAddr) -> Result<(), std::time::Duration> {
+    let active = proxy.active.load();
+    let g = &active.snap.global;
+    let Some(&fi) = active.binds.get(&addr) else { return Ok(()) };
+    let fe = &active.snap.frontends[fi];
+    let tls = fe.binds.iter().any(|b| b.addr == addr && b.tls.is_some());
+    let limits = super::rate::Limits {
+        conn: g.maxconnrate,
+        sess: g.maxsessrate,
+        ssl: g.maxsslrate.filter(|_| tls),
+        frontend: fe.rate_limit_sessions.map(|n| (fe.name.as_str(), n)),
+    };
+    if !limits.any() {
+        return Ok(());
+    }
+    let mut rates = proxy.rates.lock().unwrap_or_else(|p| p.into_inner());
+    rates.admit(std::time::Instant::now(), &limits)
+}
+
+/// Whether the frontend of the listener at `addr` has `option clitcpka`.
+fn frontend_tcpka(proxy: &Proxy, addr: SocketAddr) -> bool {
+    let active = proxy.active.load();
+    active.binds.get(&addr).is_some_and(|&fi| active.snap.frontends[fi].clitcpka)
+}
+
+/// The `v6only`/`v4v6` choice of the bind at `addr` in the active snapshot.
+fn bind_v6only(proxy: &Proxy, addr: SocketAddr) -> Option<bool> {
+    let active = proxy.active.load();
+    let fi = *active.binds.get(&addr)?;
+    active.snap.frontends[fi].binds.iter().find(|b| b.addr == addr)?.v6only
 }
 
 /// Whether the frontend of the listener at `addr` is stopped by `disable frontend`.
@@ -231,6 +289,16 @@ async fn accept_until_stopped(
             _ = stop.wait_for(|s| *s) => return,
             _ = paused.changed() => continue,
         };
+        // Past a rate limit, connections wait in the backlog until the rate has fallen back.
+        if let Err(wait) = admit_rate(&proxy, addr) {
+            drop(ready);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = reloads.changed() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            continue;
+        }
         let fe_permit = match frontend_limit(&proxy, addr) {
             None => None,
             Some(sem) => tokio::select! {
@@ -252,6 +320,9 @@ async fn accept_until_stopped(
         };
         match accepted {
             Ok((sock, peer)) => {
+                if frontend_tcpka(&proxy, addr) {
+                    let _ = socket2::SockRef::from(&sock).set_keepalive(true);
+                }
                 let p = proxy.clone();
                 proxy.tracker.spawn(p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit)));
             }
@@ -278,7 +349,7 @@ async fn accept_until_stopped(
                         _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
                         _ = stop.wait_for(|s| *s) => return,
                     }
-                    if let Some(new) = relisten(addr) {
+                    if let Some(new) = relisten(addr, bind_v6only(&proxy, addr)) {
                         sock.store(Arc::new(new));
                     }
                 }
@@ -297,8 +368,8 @@ const LISTEN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1
 /// aborted socket succeeds, but the kernel leaves that socket shut down and every connection it
 /// accepts inherits it (writes fail, the client's request is answered with a reset); and the
 /// reactor keeps reporting the old socket closed, so its accept loop would spin.
-fn relisten(addr: SocketAddr) -> Option<Listener> {
-    match bind(addr).and_then(watch_readable) {
+fn relisten(addr: SocketAddr, v6only: Option<bool>) -> Option<Listener> {
+    match bind_proxy(addr, v6only).and_then(watch_readable) {
         Ok(l) => {
             tracing::warn!("{addr} had stopped listening: listening again on a new socket");
             crate::fate::listener_ok(addr);
@@ -393,6 +464,78 @@ mod tests {
         s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
         let saddr = s.local_addr().unwrap().as_socket().unwrap();
         assert!(inherited_listener(OwnedFd::from(s), saddr).is_err());
+    }
+
+    /// Connects to `ip:port` and returns the port of the listener that accepted it, or `None` if
+    /// the connection was refused.
+    fn accepted_by(ip: &str, port: u16, ls: &[&std::net::TcpListener]) -> Option<usize> {
+        let c = std::net::TcpStream::connect((ip.parse::<std::net::IpAddr>().unwrap(), port)).ok()?;
+        // The handshake may finish on the listener's side a moment after connect returns.
+        for _ in 0..200 {
+            for (i, l) in ls.iter().enumerate() {
+                l.set_nonblocking(true).unwrap();
+                if let Ok((_, peer)) = l.accept() {
+                    // A dual-stack socket sees an IPv4 client as IPv4-mapped (`::ffff:a.b.c.d`).
+                    let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+                    assert_eq!(canonical(peer), canonical(c.local_addr().unwrap()));
+                    return Some(i);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("connected to {ip}:{port} but no listener has the connection");
+    }
+
+    fn system_dual_stack() -> bool {
+        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|s| s.trim() == "0")
+    }
+
+    #[test]
+    fn an_ipv6_wildcard_bind_takes_ipv4_unless_v6only() {
+        if !system_dual_stack() {
+            eprintln!("skipped: net.ipv6.bindv6only is not 0");
+            return;
+        }
+        // No option: the system default (dual-stack), as HAProxy leaves it.
+        let l = bind_proxy("[::]:0".parse().unwrap(), None).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(accepted_by("127.0.0.1", port, &[&l]), Some(0));
+        assert_eq!(accepted_by("::1", port, &[&l]), Some(0));
+        // `v4v6`: dual-stack.
+        let l = bind_proxy("[::]:0".parse().unwrap(), Some(false)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(accepted_by("127.0.0.1", port, &[&l]), Some(0));
+        // `v6only`: IPv4 clients are refused.
+        let l = bind_proxy("[::]:0".parse().unwrap(), Some(true)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(accepted_by("127.0.0.1", port, &[&l]), None);
+        assert_eq!(accepted_by("::1", port, &[&l]), Some(0));
+        // lbha's own services stay IPv6-only.
+        let l = bind("[::]:0".parse().unwrap()).unwrap();
+        assert_eq!(accepted_by("127.0.0.1", l.local_addr().unwrap().port(), &[&l]), None);
+    }
+
+    #[test]
+    fn ipv4_and_dual_stack_ipv6_binds_of_one_port_both_listen() {
+        if !system_dual_stack() {
+            eprintln!("skipped: net.ipv6.bindv6only is not 0");
+            return;
+        }
+        for v4 in ["0.0.0.0", "127.0.0.1"] {
+            let l4 = bind_proxy(format!("{v4}:0").parse().unwrap(), None).unwrap();
+            let port = l4.local_addr().unwrap().port();
+            let l6 = bind_proxy(format!("[::]:{port}").parse().unwrap(), None).unwrap();
+            // IPv4 goes to the IPv4 socket (the more specific), IPv6 to the other.
+            for _ in 0..4 {
+                assert_eq!(accepted_by("127.0.0.1", port, &[&l4, &l6]), Some(0), "{v4}");
+                assert_eq!(accepted_by("::1", port, &[&l4, &l6]), Some(1), "{v4}");
+            }
+        }
+        // A port held by a socket without SO_REUSEPORT stays taken.
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        let e = bind_proxy(format!("127.0.0.1:{port}").parse().unwrap(), None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod park;
 pub mod pool;
 pub mod proxy_proto;
 pub mod queue;
+pub mod rate;
 pub mod resize;
 pub mod retry_on;
 pub mod rules;
@@ -135,6 +136,8 @@ pub struct Proxy {
     lot: lot::Lot,
     /// Every client connection, for `show sess` and `shutdown session(s)`.
     pub sessions: Arc<sessions::Sessions>,
+    /// Accept rate counters (`maxconnrate`, `maxsessrate`, `maxsslrate`, `rate-limit sessions`).
+    pub rates: Mutex<rate::Rates>,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -282,6 +285,7 @@ impl Proxy {
             idle_wake: tokio::sync::Notify::new(),
             lot: Default::default(),
             sessions: Default::default(),
+            rates: Default::default(),
         })
     }
 
@@ -1021,6 +1025,7 @@ fn pool_for(
         .unwrap_or_else(|| Arc::new(Pool::new(s.addr, s.tls.clone(), s.upstream.h2, b.pool_purge_delay)));
     p.set_max_age(b.pool_purge_delay);
     p.set_opts(&s.upstream);
+    p.set_keepalive(b.srvtcpka);
     next.insert(key, p.clone());
     p
 }

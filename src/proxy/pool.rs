@@ -265,6 +265,8 @@ pub struct Pool {
     opts: Mutex<ServerOpts>,
     /// A sweeper task is running (only while connections are idle).
     sweeping: AtomicBool,
+    /// The backend's `option srvtcpka`: `SO_KEEPALIVE` on new connections.
+    keepalive: AtomicBool,
     /// Pools of a server whose `sni` is an expression, one per SNI value: connections are
     /// reused only for requests with the same SNI, as in HAProxy.
     by_sni: Mutex<std::collections::HashMap<String, Arc<Pool>>>,
@@ -359,6 +361,7 @@ impl Pool {
             max_age_ms: AtomicU64::new(0),
             opts: Mutex::new(ServerOpts::default()),
             sweeping: AtomicBool::new(false),
+            keepalive: AtomicBool::new(false),
             by_sni: Mutex::new(std::collections::HashMap::new()),
         };
         pool.set_max_age(max_age);
@@ -376,6 +379,7 @@ impl Pool {
         let sni = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
         let p = Arc::new(Pool::new(self.addr, Some(ServerTls { sni, ..tls.clone() }), self.h2, self.max_age()));
         p.set_opts(&self.opts.lock().unwrap_or_else(|e| e.into_inner()));
+        p.set_keepalive(self.keepalive.load(Relaxed));
         if pools.len() < SNI_POOLS_MAX {
             pools.insert(name.to_string(), p.clone());
         }
@@ -385,6 +389,11 @@ impl Pool {
     /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).
     pub fn set_max_age(&self, d: Duration) {
         self.max_age_ms.store(d.as_millis() as u64, Relaxed);
+    }
+
+    /// The backend's `option srvtcpka` (pools outlive reloads that may change it).
+    pub fn set_keepalive(&self, on: bool) {
+        self.keepalive.store(on, Relaxed);
     }
 
     /// The server's `pool_max_conn` and `max_reuse` (and `pool_purge_delay` when it has one).
@@ -503,6 +512,9 @@ impl Pool {
                 Ok(s) => s,
             };
             let _ = stream.set_nodelay(true);
+            if self.keepalive.load(Relaxed) {
+                let _ = socket2::SockRef::from(&stream).set_keepalive(true);
+            }
             let local = stream.local_addr().ok();
             if let Some(p) = preface {
                 tokio::io::AsyncWriteExt::write_all(&mut stream, p).await.map_err(ConnectError::Io)?;

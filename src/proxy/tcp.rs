@@ -215,6 +215,9 @@ where
     };
     let mut server = server;
     let _ = server.set_nodelay(true);
+    if be.srvtcpka {
+        let _ = socket2::SockRef::from(&server).set_keepalive(true);
+    }
     if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx, be_at) {
         tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
         out.termination = ['P', 'D'];
@@ -260,7 +263,13 @@ where
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed: server marked down (on-marked-down shutdown-sessions)");
             out.termination = ['S', 'D'];
         }
-        result = pipe(client, server, fe.timeouts.client, be.timeouts.server, &up) => {
+        result = pipe(
+            client,
+            server,
+            SideIdle::new(fe.timeouts.client, fe.timeouts.client_fin),
+            SideIdle::new(be.timeouts.server, be.timeouts.server_fin),
+            &up,
+        ) => {
             if let Err(e) = result {
                 tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
                 out.termination = if e.kind() == io::ErrorKind::TimedOut { ['c', 'D'] } else { ['C', 'D'] };
@@ -278,12 +287,34 @@ where
     out
 }
 
+/// The idle timeouts of one side: `idle` while both directions are open, `fin` (HAProxy's
+/// `timeout client-fin`/`server-fin`) once the other side has closed its half, from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SideIdle {
+    pub idle: Duration,
+    pub fin: Option<Duration>,
+}
+
+impl SideIdle {
+    pub fn new(idle: Duration, fin: Option<Duration>) -> Self {
+        Self { idle, fin }
+    }
+
+    /// The read timeout of this side, given whether the other side has closed its half.
+    pub fn limit(self, other_closed: bool) -> Duration {
+        match (other_closed, self.fin) {
+            (true, Some(f)) => f,
+            _ => self.idle,
+        }
+    }
+}
+
 /// Copies both ways until both directions have seen EOF, or an idle timeout or error ends it.
 pub async fn pipe<C: AsyncRead + AsyncWrite>(
     client: C,
     server: TcpStream,
-    client_idle: Duration,
-    server_idle: Duration,
+    client_idle: SideIdle,
+    server_idle: SideIdle,
     counters: &[Arc<Counters>],
 ) -> io::Result<()> {
     let (cr, cw) = tokio::io::split(client);
@@ -291,15 +322,39 @@ pub async fn pipe<C: AsyncRead + AsyncWrite>(
     halves(cr, cw, sr, sw, client_idle, server_idle, counters).await
 }
 
-/// The same for an upgraded HTTP connection (WebSocket), idle-bounded by `timeout tunnel`.
-pub async fn tunnel<A, B>(client: A, server: B, idle: Duration, counters: &[Arc<Counters>]) -> io::Result<()>
+/// The same for an upgraded HTTP connection (WebSocket), idle-bounded by `timeout tunnel`, and
+/// by `timeout client-fin`/`server-fin` once half closed.
+pub async fn tunnel<A, B>(
+    client: A,
+    server: B,
+    idle: Duration,
+    fins: (Option<Duration>, Option<Duration>),
+    counters: &[Arc<Counters>],
+) -> io::Result<()>
 where
     A: AsyncRead + AsyncWrite,
     B: AsyncRead + AsyncWrite,
 {
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = tokio::io::split(server);
-    halves(cr, cw, sr, sw, idle, idle, counters).await
+    halves(cr, cw, sr, sw, SideIdle::new(idle, fins.0), SideIdle::new(idle, fins.1), counters).await
+}
+
+/// One direction's end: set (and the other direction woken) once its EOF was passed on.
+#[derive(Default)]
+struct HalfClosed {
+    done: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl HalfClosed {
+    fn close(&self) {
+        self.done.store(true, Relaxed);
+        self.wake.notify_one();
+    }
+    fn is_closed(&self) -> bool {
+        self.done.load(Relaxed)
+    }
 }
 
 async fn halves<CR, CW, SR, SW>(
@@ -307,8 +362,8 @@ async fn halves<CR, CW, SR, SW>(
     cw: CW,
     sr: SR,
     sw: SW,
-    client_idle: Duration,
-    server_idle: Duration,
+    client_idle: SideIdle,
+    server_idle: SideIdle,
     counters: &[Arc<Counters>],
 ) -> io::Result<()>
 where
@@ -319,19 +374,33 @@ where
 {
     let start = Instant::now();
     let activity = AtomicU64::new(0);
-    let up = copy_half(cr, sw, client_idle, &activity, start, counters, true);
-    let down = copy_half(sr, cw, server_idle, &activity, start, counters, false);
+    let (client_closed, server_closed) = (HalfClosed::default(), HalfClosed::default());
+    // The client is read with `client-fin` once the server's EOF reached it, and the server with
+    // `server-fin` once the client's reached it, as HAProxy does on a shut write side.
+    let up = Half { idle: client_idle, other: &server_closed, mine: &client_closed, inbound: true };
+    let down = Half { idle: server_idle, other: &client_closed, mine: &server_closed, inbound: false };
+    let up = copy_half(cr, sw, up, &activity, start, counters);
+    let down = copy_half(sr, cw, down, &activity, start, counters);
     tokio::try_join!(up, down).map(|_| ())
+}
+
+/// What one direction of [`halves`] reads by.
+struct Half<'a> {
+    /// The timeouts of the side read.
+    idle: SideIdle,
+    /// The other direction: once it ended, the side read here is half closed.
+    other: &'a HalfClosed,
+    mine: &'a HalfClosed,
+    inbound: bool,
 }
 
 async fn copy_half<R, W>(
     mut r: R,
     mut w: W,
-    idle: Duration,
+    h: Half<'_>,
     activity: &AtomicU64,
     start: Instant,
     counters: &[Arc<Counters>],
-    inbound: bool,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -339,13 +408,22 @@ where
 {
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = match tokio::time::timeout(idle, r.read(&mut buf)).await {
+        let half_closed = h.other.is_closed();
+        let limit = h.idle.limit(half_closed);
+        // A read waiting with the full idle timeout starts again with the fin one when the other
+        // direction ends (reads are cancel-safe).
+        let wait_fin = !half_closed && h.idle.fin.is_some();
+        let read = tokio::select! {
+            r = tokio::time::timeout(limit, r.read(&mut buf)) => r,
+            () = h.other.wake.notified(), if wait_fin => continue,
+        };
+        let n = match read {
             Ok(res) => res?,
             Err(_) => {
                 // The other direction may be busy (a long download): only a session idle both ways
                 // times out.
                 let last = Duration::from_millis(activity.load(Relaxed));
-                if start.elapsed().saturating_sub(last) < idle {
+                if start.elapsed().saturating_sub(last) < limit {
                     continue;
                 }
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
@@ -353,15 +431,16 @@ where
         };
         if n == 0 {
             w.shutdown().await.ok();
+            h.mine.close();
             return Ok(());
         }
-        match tokio::time::timeout(idle, w.write_all(&buf[..n])).await {
+        match tokio::time::timeout(h.idle.idle, w.write_all(&buf[..n])).await {
             Ok(res) => res?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
         activity.store(start.elapsed().as_millis() as u64, Relaxed);
         for c in counters {
-            let f = if inbound { &c.bytes_in } else { &c.bytes_out };
+            let f = if h.inbound { &c.bytes_in } else { &c.bytes_out };
             f.fetch_add(n as u64, Relaxed);
         }
     }
@@ -387,6 +466,57 @@ fn inspected(
         Err(e) => {
             tracing::debug!(client = %cx.peer, "client error during content inspection: {e}");
             Err(['C', 'R'])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_takes_its_fin_timeout_once_the_other_has_closed() {
+        let (idle, fin) = (Duration::from_secs(30), Duration::from_secs(1));
+        assert_eq!(SideIdle::new(idle, Some(fin)).limit(false), idle);
+        assert_eq!(SideIdle::new(idle, Some(fin)).limit(true), fin);
+        assert_eq!(SideIdle::new(idle, None).limit(true), idle);
+    }
+
+    /// The client sends its request and closes its side; the server never answers nor closes.
+    /// With `server-fin` the session ends on it, long before the hour of `timeout server`.
+    #[tokio::test]
+    async fn a_half_closed_session_ends_on_the_fin_timeout() {
+        for fin_on_server in [true, false] {
+            let (mut client, proxy_client) = tokio::io::duplex(1024);
+            let (proxy_server, mut server) = tokio::io::duplex(1024);
+            let hour = Duration::from_secs(3600);
+            let fin = Some(Duration::from_millis(100));
+            let (cr, cw) = tokio::io::split(proxy_client);
+            let (sr, sw) = tokio::io::split(proxy_server);
+            let (client_idle, server_idle) = if fin_on_server {
+                (SideIdle::new(hour, None), SideIdle::new(hour, fin))
+            } else {
+                (SideIdle::new(hour, fin), SideIdle::new(hour, None))
+            };
+            let session = tokio::spawn(async move { halves(cr, cw, sr, sw, client_idle, server_idle, &[]).await });
+            if fin_on_server {
+                client.write_all(b"ping").await.unwrap();
+                client.shutdown().await.unwrap();
+                let mut got = Vec::new();
+                server.read_to_end(&mut got).await.unwrap();
+                assert_eq!(got, b"ping", "the request and the client's close reach the server");
+            } else {
+                // The server answers and closes; the client stays silent with its side open.
+                server.write_all(b"pong").await.unwrap();
+                server.shutdown().await.unwrap();
+                let mut got = [0u8; 4];
+                client.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"pong");
+            }
+            let r = tokio::time::timeout(Duration::from_secs(60), session).await;
+            let e = r.expect("ended by the fin timeout, not the hour-long idle one").unwrap().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+            drop((client, server));
         }
     }
 }

@@ -112,7 +112,7 @@ pub fn challenge<B>(req: &Request<B>, st: &StatsSettings) -> Option<Response<Byt
     Some(r)
 }
 
-/// Answers a GET on a stats listener: Prometheus text at `/metrics`, CSV when the URI has `;csv`,
+/// Answers a GET on a stats listener: Prometheus text at `metrics_uri`, CSV when the URI has `;csv`,
 /// HTML otherwise. `admin` says whether this client may change server states from the page.
 pub fn serve<B>(
     req: &Request<B>,
@@ -125,7 +125,7 @@ pub fn serve<B>(
         return r;
     }
     let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
-    let (body, ctype) = if req.uri().path() == st.metrics_uri {
+    let (body, ctype) = if is_metrics(req, st) {
         (prometheus::metrics(active, uptime), prometheus::CONTENT_TYPE)
     } else if pq.contains(";csv") {
         (csv::csv(active), "text/plain")
@@ -138,10 +138,14 @@ pub fn serve<B>(
     r
 }
 
-/// Whether a request is for this stats listener at all (page, CSV or metrics).
+/// Whether a request is for this stats listener at all: the stats URI's prefix, as HAProxy, and
+/// the Prometheus path only where the configuration names one.
 pub fn wants<B>(req: &Request<B>, st: &StatsSettings) -> bool {
-    req.uri().path() == st.metrics_uri
-        || req.uri().path_and_query().is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+    is_metrics(req, st) || req.uri().path_and_query().is_some_and(|pq| pq.as_str().starts_with(st.uri.as_str()))
+}
+
+fn is_metrics<B>(req: &Request<B>, st: &StatsSettings) -> bool {
+    st.metrics_uri.as_deref() == Some(req.uri().path())
 }
 
 /// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`).
@@ -197,7 +201,43 @@ fn url_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::base64_decode;
+    use super::{StatsSettings, base64_decode, challenge, wants};
+
+    fn settings(metrics_uri: Option<&str>, auth: &[(&str, &str)]) -> StatsSettings {
+        StatsSettings {
+            uri: "/haproxy?stats".into(),
+            auth: auth.iter().map(|(u, p)| (u.to_string(), p.to_string())).collect(),
+            realm: "r".into(),
+            refresh: None,
+            hide_version: false,
+            metrics_uri: metrics_uri.map(str::to_string),
+            admin: None,
+        }
+    }
+
+    fn req(pq: &str, basic: Option<&str>) -> http::Request<()> {
+        let mut b = http::Request::get(pq);
+        if let Some(v) = basic {
+            b = b.header("authorization", format!("Basic {v}"));
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn metrics_are_served_only_where_named_and_behind_stats_auth() {
+        // Without `metrics_uri`, `/metrics` is the application's, as with HAProxy.
+        let st = settings(None, &[]);
+        assert!(!wants(&req("/metrics", None), &st));
+        assert!(wants(&req("/haproxy?stats;csv", None), &st));
+        assert!(!wants(&req("/app", None), &st));
+        // Named: that path only, and `stats auth` guards it like the page.
+        let st = settings(Some("/metrics"), &[("ops", "secret")]);
+        assert!(wants(&req("/metrics", None), &st));
+        assert!(!wants(&req("/metrics/x", None), &st));
+        assert_eq!(challenge(&req("/metrics", None), &st).map(|r| r.status().as_u16()), Some(401));
+        // base64("ops:secret")
+        assert!(challenge(&req("/metrics", Some("b3BzOnNlY3JldA==")), &st).is_none());
+    }
 
     #[test]
     fn base64() {

@@ -36,6 +36,8 @@ pub struct Bind {
     pub force_tlsv12: Option<bool>,
     pub force_tlsv13: Option<bool>,
     pub accept_proxy: Option<bool>,
+    pub v4v6: Option<bool>,
+    pub v6only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -86,6 +88,8 @@ const WORDS: &[(&str, &str, bool)] = &[
     ("force_tlsv12", "force-tlsv12", false),
     ("force_tlsv13", "force-tlsv13", false),
     ("accept_proxy", "accept-proxy", false),
+    ("v4v6", "v4v6", false),
+    ("v6only", "v6only", false),
 ];
 
 /// Other words of lbha's bind lines that take a value, so a kept word keeps its value.
@@ -93,8 +97,6 @@ const VALUED: &[&str] = &["proto", "curves"];
 
 const HAPROXY_ONLY: &[&str] = &[
     "port-range-end",
-    "v4v6",
-    "v6only",
     "transparent",
     "defer_accept",
     "tfo",

@@ -38,9 +38,12 @@ pub(super) fn spec(
     // A cookie from `defaults` applies to HTTP backends only, and servers without a value there
     // simply are not persistent; one set in the backend itself must cover its servers.
     let own = s.cookie.is_some();
+    let key = s.dynamic_cookie_key.as_deref().or(defaults.dynamic_cookie_key.as_deref());
     let cookie = match (&s.cookie, &defaults.cookie) {
-        (Some(c), _) => cookie_spec(c, &p.key("cookie"), cx),
-        (None, Some(c)) if mode == Mode::Http => cookie_spec(c, &FieldPath::root().key("defaults").key("cookie"), cx),
+        (Some(c), _) => cookie_spec(c, &p.key("cookie"), key, cx),
+        (None, Some(c)) if mode == Mode::Http => {
+            cookie_spec(c, &FieldPath::root().key("defaults").key("cookie"), key, cx)
+        }
         _ => None,
     };
     for (i, sv) in servers_src.iter().enumerate() {
@@ -71,16 +74,19 @@ pub(super) fn spec(
             }
         }
     }
-    persist::Spec { cookie, stick, servers: server_keys(servers) }
+    let servers = server_keys(servers, cookie.as_ref());
+    persist::Spec { cookie, stick, servers }
 }
 
-/// The servers as persistence knows them, in the backend's order.
-pub(super) fn server_keys(servers: &[Server]) -> Vec<ServerKey> {
+/// The servers as persistence knows them, in the backend's order. With `cookie ... dynamic` and a
+/// key, a server without its own `cookie` value gets HAProxy's dynamic one.
+pub(super) fn server_keys(servers: &[Server], cookie: Option<&CookieSpec>) -> Vec<ServerKey> {
+    let key = cookie.and_then(|c| c.dynamic_key.as_deref());
     servers
         .iter()
         .enumerate()
         .map(|(i, sv)| ServerKey {
-            cookie: sv.cookie.clone(),
+            cookie: sv.cookie.clone().or_else(|| key.map(|k| crate::config::persist_spec::dynamic_cookie(k, sv.addr))),
             name: sv.name.clone(),
             num: i32::try_from(i + 1).unwrap_or(i32::MAX),
         })
@@ -98,7 +104,7 @@ pub(super) fn server_cookie(sv: &model::Server, cookie: Option<&CookieSpec>, own
         (Some(v), None) => {
             cx.err_v(cp, "has no effect without the backend's `cookie` (persistence cookie settings)", v)
         }
-        (None, Some(c)) if own && !sv.backup => cx.err(
+        (None, Some(c)) if own && !sv.backup && c.dynamic_key.is_none() => cx.err(
             sp.clone(),
             format!(
                 "server `{}` needs a `cookie` value for the backend's `{}` cookie \
@@ -110,7 +116,7 @@ pub(super) fn server_cookie(sv: &model::Server, cookie: Option<&CookieSpec>, own
     }
 }
 
-fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<CookieSpec> {
+fn cookie_spec(c: &model::CookieDef, p: &FieldPath, key: Option<&str>, cx: &mut Ctx) -> Option<CookieSpec> {
     let before = cx.problems.len();
     if !is_token(&c.name) {
         cx.err_v(p.key("name"), "a cookie name is a token: no blanks, controls or ()<>@,;:\\\"/[]?={}", &c.name);
@@ -148,10 +154,24 @@ fn cookie_spec(c: &model::CookieDef, p: &FieldPath, cx: &mut Ctx) -> Option<Cook
             cx.err_v(p.key(key), "must be at least 1s", format!("{:?}", v.0));
         }
     }
+    // HAProxy's rules: a non-empty value without controls or ';' (each is a `; ATTR` of its own).
+    for (i, a) in c.attr.iter().enumerate() {
+        if a.is_empty() || a.bytes().any(|b| b.is_ascii_control() || b == b';') {
+            cx.err_v(p.key("attr").index(i), "an attribute is not empty and has no control characters or ';'", a);
+        }
+    }
+    if let Some(k) = key
+        && k.is_empty()
+    {
+        cx.err(p.key("dynamic"), "`dynamic_cookie_key` is empty");
+    }
     if cx.problems.len() > before {
         return None;
     }
     Some(CookieSpec {
+        attrs: c.attr.join("; "),
+        // Without a key HAProxy derives nothing: servers keep their own values.
+        dynamic_key: if c.dynamic { key.map(str::to_string) } else { None },
         name: c.name.clone(),
         mode,
         indirect: c.indirect,

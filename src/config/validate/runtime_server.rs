@@ -92,7 +92,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     let selector =
         Selector::new(&live.algorithm, hash_type, &specs, live.selector.allbackups()).with_server_ids(&names);
     let mut persist = live.persist.clone();
-    persist.servers = persist::server_keys(&servers);
+    persist.servers = persist::server_keys(&servers, persist.cookie.as_ref());
     Backend {
         name: live.name.clone(),
         mode: live.mode,
@@ -102,6 +102,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         retries: live.retries,
         redispatch: live.redispatch,
         abortonclose: live.abortonclose,
+        srvtcpka: live.srvtcpka,
         timeouts: live.timeouts,
         conn_mode: live.conn_mode,
         forwardfor: live.forwardfor.clone(),

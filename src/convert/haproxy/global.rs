@@ -9,6 +9,9 @@ use toml_edit::{InlineTable, Value};
 
 pub const ORDER: &[&str] = &[
     "maxconn",
+    "maxconnrate",
+    "maxsessrate",
+    "maxsslrate",
     "nbthread",
     "spread_checks",
     "hard_stop_after",
@@ -47,6 +50,11 @@ fn directive(d: &Directive, out: &mut TableOut, cx: &mut Cx) {
         "maxconn" => {
             if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
                 out.set("maxconn", i64::from(n), src(d));
+            }
+        }
+        "maxconnrate" | "maxsessrate" | "maxsslrate" => {
+            if let Some(n) = cx.num::<u32>(d, 1, kw) {
+                out.set(kw, i64::from(n), src(d));
             }
         }
         "nbthread" => {

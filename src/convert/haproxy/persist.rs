@@ -37,6 +37,7 @@ pub(super) fn cookie(st: &mut St, d: &Directive, cx: &mut Cx) {
     let mut t = InlineTable::new();
     t.insert("name", name.into());
     let mut left = Vec::new();
+    let mut attrs = toml_edit::Array::new();
     let mut i = 2;
     while let Some(w) = d.arg(i) {
         i += 1;
@@ -63,19 +64,31 @@ pub(super) fn cookie(st: &mut St, d: &Directive, cx: &mut Cx) {
                 }
                 i += 1;
             }
-            "attr" | "dynamic" | "postonly" => {
-                if w == "attr" {
-                    left.push(format!("attr {}", d.arg(i).unwrap_or_default()));
-                    i += 1;
-                } else {
-                    left.push(w.to_string());
+            "attr" => {
+                let Some(v) = d.arg(i) else {
+                    cx.error(d, "`attr` needs a value");
+                    return;
+                };
+                // HAProxy refuses them too: each value is one `; ATTR` of the Set-Cookie.
+                if v.bytes().any(|b| b.is_ascii_control() || b == b';') {
+                    cx.error(d, format!("`attr` values have no control characters or ';' (got `{v}`)"));
+                    return;
                 }
+                attrs.push(v);
+                i += 1;
             }
+            "dynamic" => {
+                t.insert("dynamic", true.into());
+            }
+            "postonly" => left.push(w.to_string()),
             other => {
                 cx.error(d, format!("unknown cookie option `{other}`"));
                 return;
             }
         }
+    }
+    if !attrs.is_empty() {
+        t.insert("attr", Value::Array(attrs));
     }
     if !left.is_empty() {
         cx.report(d, ReportKind::Approximated, format!("`{}` is not supported yet and was left out", left.join(" ")));
@@ -315,6 +328,15 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
         }
     }
     let own_cookie = st.out.get("cookie").is_some();
+    // `dynamic` with a key (here or inherited): servers without a value get HAProxy's derived one.
+    let dynamic = st
+        .out
+        .value("cookie")
+        .or_else(|| st.defaults.and_then(|d| d.out.value("cookie")))
+        .and_then(|c| c.as_inline_table()?.get("dynamic")?.as_bool())
+        .unwrap_or(false)
+        && (st.out.get("dynamic_cookie_key").is_some()
+            || st.defaults.is_some_and(|d| d.out.get("dynamic_cookie_key").is_some()));
     let any_cookie = own_cookie || (http && st.defaults.is_some_and(|d| d.out.get("cookie").is_some()));
     let Some(servers) = st.out.list_mut("servers") else {
         return;
@@ -330,7 +352,7 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
                     "the server's `cookie` value has no effect without a backend `cookie` (in HAProxy too); left out";
                 cx.report_at(&s.loc, ReportKind::Note, &format!("server {name}"), msg);
             }
-            (false, true) if own_cookie && !backup => {
+            (false, true) if own_cookie && !backup && !dynamic => {
                 t.insert("cookie", name.as_str().into());
                 let msg = "HAProxy sets no persistence cookie for a server without `cookie`; lbha needs a value, so the server's name is used";
                 cx.report_at(&s.loc, ReportKind::Approximated, &format!("server {name}"), msg);

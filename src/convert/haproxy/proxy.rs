@@ -29,6 +29,9 @@ pub const ORDER: &[&str] = &[
     "hash_type",
     "allbackups",
     "abortonclose",
+    "clitcpka",
+    "srvtcpka",
+    "rate_limit_sessions",
     "acl",
     "use_backend",
     "default_backend",
@@ -103,6 +106,8 @@ impl ProxyKind {
             "http_buffer_request",
             "expect_proxy",
             "capture_cookie",
+            "clitcpka",
+            "rate_limit_sessions",
         ];
         match self {
             Self::Listen => true,
@@ -133,7 +138,17 @@ impl ProxyKind {
     /// Whether HAProxy gives the setting a meaning in this kind of section (it ignores backend
     /// settings in a frontend and frontend settings in a backend, with a warning).
     fn haproxy_allows(self, key: &str) -> bool {
-        const FE: &[&str] = &["bind", "maxconn", "use_backend", "default_backend", "httplog", "tcplog", "dontlognull"];
+        const FE: &[&str] = &[
+            "bind",
+            "maxconn",
+            "use_backend",
+            "default_backend",
+            "httplog",
+            "tcplog",
+            "dontlognull",
+            "clitcpka",
+            "rate_limit_sessions",
+        ];
         match self {
             Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => !FE.contains(&key) && key != "http_ignore_probes",
@@ -372,6 +387,14 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
         }
         "timeout" => timeout(st, d, d.arg(1), d.arg(2), cx),
+        "rate-limit" => match d.arg(1) {
+            Some("sessions") => {
+                if let Some(n) = cx.num::<u32>(d, 2, "rate-limit sessions") {
+                    st.put(cx, d, "rate_limit_sessions", i64::from(n));
+                }
+            }
+            _ => cx.error(d, "expected `rate-limit sessions <rate>`"),
+        },
         "contimeout" | "clitimeout" | "srvtimeout" => {
             let name = match kw {
                 "contimeout" => "connect",
@@ -441,6 +464,10 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "server" => server::server(st, d, cx),
         "server-template" => server::server_template(st, d, cx),
         "cookie" => super::persist::cookie(st, d, cx),
+        "dynamic-cookie-key" => match d.arg(1) {
+            Some(k) => st.put(cx, d, "dynamic_cookie_key", k),
+            None => cx.error(d, "missing key"),
+        },
         "stick-table" => super::persist::stick_table(st, d, cx),
         "stick" => super::persist::stick(st, d, cx),
         "appsession" => super::persist::appsession(st, d, cx),
@@ -475,10 +502,8 @@ fn timeout(st: &mut St, d: &Directive, name: Option<&str>, value: Option<&str>, 
         Some("check") => "check",
         Some("queue") => "queue",
         Some("tarpit") => "tarpit",
-        Some("client-fin" | "server-fin") => {
-            cx.drop(&mut st.out, d, ReportKind::Unsupported, "this timeout is not implemented");
-            return;
-        }
+        Some("client-fin") => "client_fin",
+        Some("server-fin") => "server_fin",
         Some(other) => {
             cx.drop(&mut st.out, d, ReportKind::Unknown, format!("unknown timeout `{other}`"));
             return;
@@ -512,6 +537,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
             ("alpn", Some(a)) => kept.push(format!("alpn {a}")),
             ("proto", Some("h2")) => kept.push("proto h2".to_string()),
             ("accept-proxy", _) => kept.push("accept-proxy".to_string()),
+            ("v4v6" | "v6only", _) => kept.push(w.to_string()),
             ("name", Some(n)) => name = Some(n),
             ("ca-file" | "crl-file" | "crt-list", Some(f)) => kept.push(format!("{w} {}", cx.tls_path(w, f))),
             // TLS policy and client verification: lbha's validation maps them onto rustls.
@@ -542,7 +568,7 @@ fn bind(st: &mut St, d: &Directive, cx: &mut Cx) {
                 continue;
             }
         }
-        i += if matches!(w, "ssl" | "accept-proxy") { 1 } else { 2 };
+        i += if matches!(w, "ssl" | "accept-proxy" | "v4v6" | "v6only") { 1 } else { 2 };
     }
     if !st.allowed(cx, d, "bind") {
         return;
@@ -680,6 +706,15 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         }
         "allbackups" => flag(st, cx, "allbackups"),
         "abortonclose" => flag(st, cx, "abortonclose"),
+        "clitcpka" | "srvtcpka" => flag(st, cx, name),
+        // Both sides, each where the section has it (a frontend has no server side).
+        "tcpka" => {
+            for key in ["clitcpka", "srvtcpka"] {
+                if st.kind.lbha_allows(key) {
+                    flag(st, cx, key);
+                }
+            }
+        }
         "http-buffer-request" => flag(st, cx, "http_buffer_request"),
         "http-ignore-probes" => flag(st, cx, "http_ignore_probes"),
         "httplog" if prefix.is_none() && d.args.last().is_some_and(|a| a == "clf") => st.put(cx, d, "httplog", "clf"),

@@ -403,6 +403,73 @@ fn disabled_bind_maxconn_and_after_response_are_weaker_inspect_delay_is_not() {
     assert!(super::weaker_error(&c.weakened()).contains("--allow-weaker"));
 }
 
+/// Global connection, session and TLS rates and `rate-limit sessions` convert: none weakens.
+#[test]
+fn accept_rate_limits() {
+    let c = conv(&format!(
+        "global\n  maxconnrate 100\n  maxsessrate 50\n  maxsslrate 20\n{FE_BE}  rate-limit sessions 10\nbackend be\n  server a 127.0.0.1:1\n"
+    ));
+    assert_eq!(kinds(&c), []);
+    assert!(c.weakened().is_empty());
+    let s = snap(&c);
+    let g = &s.global;
+    assert_eq!((g.maxconnrate, g.maxsessrate, g.maxsslrate), (Some(100), Some(50), Some(20)));
+    assert_eq!(s.frontends[0].rate_limit_sessions, Some(10));
+    let e = conv_err(&format!("{FE_BE}  rate-limit connections 10\nbackend be\n  server a 127.0.0.1:1\n"));
+    assert!(e.iter().any(|m| m.contains("expected `rate-limit sessions <rate>`")), "{e:?}");
+}
+
+/// `option tcpka` sets each side the section has; `timeout client-fin`/`server-fin` convert.
+#[test]
+fn tcp_keepalive_and_fin_timeouts() {
+    let c = conv(
+        "defaults\n  mode tcp\n  timeout client-fin 5s\n  timeout server-fin 7s\nfrontend fe\n  bind 127.0.0.1:9000\n  option tcpka\n  default_backend be\nbackend be\n  option tcpka\n  server a 127.0.0.1:1\nlisten both\n  bind 127.0.0.1:9001\n  option clitcpka\n  server a 127.0.0.1:2\nlisten none\n  bind 127.0.0.1:9002\n  option tcpka\n  no option srvtcpka\n  server a 127.0.0.1:3\n",
+    );
+    assert_eq!(kinds(&c), []);
+    let s = snap(&c);
+    let fe = |n: &str| s.frontends.iter().find(|f| f.name == n).unwrap();
+    let be = |n: &str| s.backends.iter().find(|b| b.name == n).unwrap();
+    assert!(fe("fe").clitcpka && be("be").srvtcpka);
+    assert!(fe("both").clitcpka && !be("both").srvtcpka);
+    assert!(fe("none").clitcpka && !be("none").srvtcpka);
+    assert_eq!(fe("fe").timeouts.client_fin, Some(Duration::from_secs(5)));
+    assert_eq!(be("be").timeouts.server_fin, Some(Duration::from_secs(7)));
+    assert!(table(&c)["frontend"][0].get("srvtcpka").is_none(), "a frontend has no server side");
+}
+
+/// `attr` and `dynamic` with `dynamic-cookie-key` (in the backend or inherited from defaults):
+/// servers without `cookie` get HAProxy's derived value, not their name.
+#[test]
+fn cookie_attr_and_dynamic() {
+    let c = conv(
+        "defaults\n  mode http\n  dynamic-cookie-key inherited\nbackend web\n  cookie SRV insert indirect nocache secure attr \"SameSite=None\" attr Partitioned dynamic\n  dynamic-cookie-key \"s3cr3t key\"\n  server a 127.0.0.1:18832\n  server b 127.0.0.1:18834 cookie fixed\nbackend plain\n  cookie SRV insert dynamic\n  server a 127.0.0.1:2\n",
+    );
+    assert_eq!(kinds(&c), []);
+    let t = table(&c);
+    let web = &t["backend"][0];
+    let attrs: Vec<&str> = web["cookie"]["attr"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(attrs, ["SameSite=None", "Partitioned"]);
+    assert_eq!(web["cookie"]["dynamic"].as_bool(), Some(true));
+    assert_eq!(web["dynamic_cookie_key"].as_str(), Some("s3cr3t key"));
+    assert!(web["servers"][0].get("cookie").is_none());
+    let s = snap(&c);
+    let spec = s.backends[0].persist.cookie.as_ref().unwrap();
+    assert_eq!(spec.attrs, "SameSite=None; Partitioned");
+    // The value HAProxy 2.6.12 sent for this server with this key.
+    let cookies: Vec<Option<&str>> = s.backends[0].persist.servers.iter().map(|k| k.cookie.as_deref()).collect();
+    assert_eq!(cookies, [Some("ee2fbd396a3da11a"), Some("fixed")]);
+    // The key from defaults reaches a backend without its own.
+    let plain = s.backends[1].persist.servers[0].cookie.clone().unwrap();
+    assert_eq!(plain, crate::config::persist_spec::dynamic_cookie("inherited", "127.0.0.1:2".parse().unwrap()));
+    // `attr` refuses what HAProxy refuses.
+    let e = conv_err("defaults\n  mode http\nbackend web\n  cookie SRV insert attr\n  server a 127.0.0.1:1 cookie a\n");
+    assert!(e.iter().any(|m| m.contains("`attr` needs a value")), "{e:?}");
+    let e = conv_err(
+        "defaults\n  mode http\nbackend web\n  cookie SRV insert attr \"a;b\"\n  server a 127.0.0.1:1 cookie a\n",
+    );
+    assert!(e.iter().any(|m| m.contains("no control characters or ';'")), "{e:?}");
+}
+
 /// Issue 14 item 29: HAProxy's seconds stay seconds; what lbha cannot do is reported as such.
 #[test]
 fn units_and_reports_as_haproxy_means_them() {
@@ -600,6 +667,16 @@ fn binds() {
     assert_eq!(kinds(&c), [(10, ReportKind::Unsupported)]);
     assert!(s.frontends[0].binds[8].accept_proxy);
     assert_eq!(s.frontends[0].mode, Mode::Tcp);
+    // `:::84` keeps HAProxy's meaning (the system's dual-stack default); `v4v6` and `v6only` are kept.
+    assert_eq!(s.frontends[0].binds[4].v6only, None);
+    let c = conv(
+        "frontend fe\n  mode tcp\n  bind :::86 v4v6\n  bind :::87 v6only\n  bind 0.0.0.0:86\n  default_backend be\nbackend be\n  mode tcp\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(kinds(&c), []);
+    let s = snap(&c);
+    let v6: Vec<Option<bool>> = s.frontends[0].binds.iter().map(|b| b.v6only).collect();
+    assert_eq!(v6, [Some(false), Some(true), None]);
+    assert_eq!(table(&c)["frontend"][0]["bind"][1].as_str(), Some("[::]:87 v6only"));
 
     // TLS termination, ALPN, cleartext HTTP/2, the TLS policy and client verification keep their
     // options (file paths made absolute); what lbha lacks is reported.
