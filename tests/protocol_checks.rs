@@ -182,7 +182,7 @@ fn mysql_check_logs_in_to_mariadb_and_reports_a_refused_user() {
     wait_log(|| l.log_text(), "Health check for server login/s succeeded");
     wait_log(
         || l.log_text(),
-        "Server nouser/s is DOWN, reason: Layer7 invalid response, info: MySQL error 1045: Access denied",
+        "Server nouser/s is DOWN, reason: Layer7 wrong status, info: MySQL error 1045: Access denied",
     );
     let log = l.log_text();
     assert!(!log.contains("Server greet/s is DOWN") && !log.contains("Server login/s is DOWN"), "{log}");

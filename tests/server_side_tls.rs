@@ -235,7 +235,8 @@ servers = [{{ name = "s", addr = "127.0.0.1:{sport}", ssl = true, verify = "none
 /// Issue 17 item 6: a `tcp-check` sequence whose `connect ssl sni alpn` upgrades its own
 /// connection, written as an haproxy.cfg that HAProxy 2.6 accepts (`haproxy -c`, when installed)
 /// and that lbha converts and runs: the right SNI and ALPN pass with the `on-success` text, a
-/// wrong ALPN fails with the chosen `error-status` and `on-error` text, a wrong SNI fails the
+/// wrong ALPN fails with the chosen `error-status` and `on-error` text (`min-recv`: the server
+/// keeps the connection open, so the status line decides), a wrong SNI fails the
 /// handshake at Layer6, and the same rules over a plain connection get no answer.
 #[test]
 fn tcp_check_connect_ssl_upgrades_its_connection() {
@@ -252,7 +253,7 @@ fn tcp_check_connect_ssl_upgrades_its_connection() {
          backend verified\n  option tcp-check\n  tcp-check connect ssl sni good.example alpn x-check\n{rules}\n  \
          tcp-check expect string 200\\ OK\n  {srv} ca-file {ca}\n\
          backend badalpn\n  option tcp-check\n  tcp-check connect ssl sni good.example alpn other\n{rules}\n  \
-         tcp-check expect string 200\\ OK error-status L7STS on-error \"not\\ 200\\ from\\ %s\"\n  {srv} verify none\n\
+         tcp-check expect min-recv 12 string 200\\ OK error-status L7STS on-error \"not\\ 200\\ from\\ %s\"\n  {srv} verify none\n\
          backend badsni\n  option tcp-check\n  tcp-check connect ssl sni bad.example alpn x-check\n{rules}\n  \
          tcp-check expect string 200\\ OK\n  {srv} verify none\n\
          backend plain\n  option tcp-check\n  tcp-check connect\n{rules}\n  tcp-check expect string 200\\ OK\n  {srv}\n",
