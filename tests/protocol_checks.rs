@@ -100,6 +100,17 @@ fn redis_check_and_tcp_check_sequences_against_redis() {
                 "wrong",
                 r#"{ tcp_check = ['send info\ replication\r\n', 'send QUIT\r\n', "comment 'replica wanted'", "expect string role:slave"] }"#,
             ),
+            // A log-format send and expect (redis echoes the backend's name), and a conditional
+            // pass: the server stays up but leaves load balancing.
+            (
+                "lf",
+                r#"{ tcp_check = ['send-lf ECHO\ %b\r\n', "expect string-lf %b", 'send QUIT\r\n', 'expect string +OK ok-status L7OKC on-success redis\ echoed\ %b'] }"#,
+            ),
+            // The status and text a failing rule chooses.
+            (
+                "st",
+                r#"{ tcp_check = ['send PING\r\n', 'expect min-recv 5 string +PANG error-status L7STS on-error redis\ said\ no\ to\ %s'] }"#,
+            ),
         ],
     );
     let l = Lbha::start(&cfg, &[front]);
@@ -109,8 +120,15 @@ fn redis_check_and_tcp_check_sequences_against_redis() {
         || l.log_text(),
         "Server wrong/s is DOWN, reason: Layer7 invalid response, info: TCPCHK did not match content 'role:slave' at step 4 comment: replica wanted",
     );
+    wait_log(
+        || l.log_text(),
+        "Health check for server lf/s succeeded, reason: Layer7 check conditionally passed, info: redis echoed lf",
+    );
+    wait_log(|| l.log_text(), "Server lf/s is NOLB: its check passed conditionally (L7OKC)");
+    wait_log(|| l.log_text(), "Server st/s is DOWN, reason: Layer7 wrong status, info: redis said no to s");
     let log = l.log_text();
     assert!(!log.contains("Server rd/s is DOWN") && !log.contains("Server seq/s is DOWN"), "{log}");
+    assert!(!log.contains("Server lf/s is DOWN"), "{log}");
 }
 
 #[test]
@@ -164,7 +182,7 @@ fn mysql_check_logs_in_to_mariadb_and_reports_a_refused_user() {
     wait_log(|| l.log_text(), "Health check for server login/s succeeded");
     wait_log(
         || l.log_text(),
-        "Server nouser/s is DOWN, reason: Layer7 invalid response, info: MySQL error 1045: Access denied",
+        "Server nouser/s is DOWN, reason: Layer7 wrong status, info: MySQL error 1045: Access denied",
     );
     let log = l.log_text();
     assert!(!log.contains("Server greet/s is DOWN") && !log.contains("Server login/s is DOWN"), "{log}");

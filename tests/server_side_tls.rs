@@ -231,3 +231,52 @@ servers = [{{ name = "s", addr = "127.0.0.1:{sport}", ssl = true, verify = "none
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen, vec![("good.example".to_string(), "x-check".to_string()); 2], "{seen:?}");
 }
+
+/// Issue 17 item 6: a `tcp-check` sequence whose `connect ssl sni alpn` upgrades its own
+/// connection, written as an haproxy.cfg that HAProxy 2.6 accepts (`haproxy -c`, when installed)
+/// and that lbha converts and runs: the right SNI and ALPN pass with the `on-success` text, a
+/// wrong ALPN fails with the chosen `error-status` and `on-error` text (`min-recv`: the server
+/// keeps the connection open, so the status line decides), a wrong SNI fails the
+/// handshake at Layer6, and the same rules over a plain connection get no answer.
+#[test]
+fn tcp_check_connect_ssl_upgrades_its_connection() {
+    let dir = TempDir::new("tcpcheck-tls");
+    let (sport, ca, seen) = https_server(&dir);
+    let port = free_port();
+    let srv = format!("server s 127.0.0.1:{sport} check inter 200 rise 1 fall 2");
+    let rules = r"  tcp-check send GET\ /\ HTTP/1.1\r\n\r\n";
+    let cfg = format!(
+        "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 2s\n  option log-health-checks\n\
+         frontend f\n  bind 127.0.0.1:{port}\n  default_backend good\n\
+         backend good\n  option tcp-check\n  tcp-check comment tls\n  tcp-check connect ssl sni good.example alpn x-check linger\n{rules}\n  \
+         tcp-check expect string 200\\ OK on-success \"TLS\\ ok\\ on\\ %b/%s\"\n  {srv} verify none\n\
+         backend verified\n  option tcp-check\n  tcp-check connect ssl sni good.example alpn x-check\n{rules}\n  \
+         tcp-check expect string 200\\ OK\n  {srv} ca-file {ca}\n\
+         backend badalpn\n  option tcp-check\n  tcp-check connect ssl sni good.example alpn other\n{rules}\n  \
+         tcp-check expect min-recv 12 string 200\\ OK error-status L7STS on-error \"not\\ 200\\ from\\ %s\"\n  {srv} verify none\n\
+         backend badsni\n  option tcp-check\n  tcp-check connect ssl sni bad.example alpn x-check\n{rules}\n  \
+         tcp-check expect string 200\\ OK\n  {srv} verify none\n\
+         backend plain\n  option tcp-check\n  tcp-check connect\n{rules}\n  tcp-check expect string 200\\ OK\n  {srv}\n",
+        ca = ca.display()
+    );
+    match ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+        Some(h) => {
+            let path = dir.write("haproxy.cfg", &cfg);
+            let out = std::process::Command::new(h).arg("-c").arg("-f").arg(&path).output().unwrap();
+            assert!(out.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        None => println!("haproxy -c skipped: haproxy is not installed"),
+    }
+    let l = Lbha::start_haproxy(&cfg, &[port]);
+    let log = || l.log_text();
+    wait_log(log, "Health check for server good/s succeeded, reason: Layer7 check passed, info: TLS ok on good/s");
+    wait_log(log, "Health check for server verified/s succeeded, reason: Layer7 check passed, info: (tcp-check)");
+    wait_log(log, "Server badalpn/s is DOWN, reason: Layer7 wrong status, info: not 200 from s");
+    wait_log(log, "Server badsni/s is DOWN, reason: Layer6 invalid response");
+    wait_log(log, "Server plain/s is DOWN, reason: Layer7");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&("good.example".into(), "x-check".into())), "{seen:?}");
+    assert!(seen.contains(&("good.example".into(), "other".into())), "{seen:?}");
+    let text = l.log_text();
+    assert!(!text.contains("Server good/s is DOWN") && !text.contains("Server verified/s is DOWN"), "{text}");
+}

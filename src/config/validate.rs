@@ -737,8 +737,11 @@ fn server(
     let send_proxy = server_side::send_proxy(sv, sp, cx);
     // Without an address, nothing to check until it gets one.
     let check = if sv.check && !unresolved {
-        check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx)
-            .map(|c| health::CheckSpec { tls: check_tls::check_tls(sv, sp, c.addr, tls.as_ref(), cx), ..c })
+        check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx).map(|c| {
+            let mut c = health::CheckSpec { tls: check_tls::check_tls(sv, sp, c.addr, tls.as_ref(), cx), ..c };
+            check_tls::seq_connects(sv, sp, &mut c, tls.as_ref(), cx);
+            c
+        })
     } else if sv.check {
         None
     } else {

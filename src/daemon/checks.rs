@@ -40,12 +40,16 @@ impl HealthSink for Sink {
             }
         }
     }
-    fn on_pass_status(&self, status: Option<u16>) {
+    fn on_pass_status(&self, status: Option<u16>, conditional: bool) {
         // A passing check also ends a NOLB forced by `set server ... health stopping`, as in HAProxy.
-        if self.rt.set_nolb(self.disable_on_404 && status == Some(404)) {
-            let msg = match status == Some(404) {
-                true => format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name),
-                false => format!("Server {} leaves NOLB: its check passed", self.name),
+        let on_404 = self.disable_on_404 && status == Some(404);
+        if self.rt.set_nolb(on_404 || conditional) {
+            let msg = match (on_404, conditional) {
+                (true, _) => {
+                    format!("Server {} is NOLB: its check answered 404 (http-check disable-on-404)", self.name)
+                }
+                (_, true) => format!("Server {} is NOLB: its check passed conditionally (L7OKC)", self.name),
+                _ => format!("Server {} leaves NOLB: its check passed", self.name),
             };
             tracing::info!("{msg}");
             self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);

@@ -8,14 +8,17 @@
 //! ```
 
 pub mod agent;
+pub mod check_ctx;
 mod conn;
 mod external;
 mod http;
 mod probe;
 mod risefall;
 mod scheduler;
+mod seq_io;
 mod slowstart;
 mod spec;
+pub mod status;
 pub mod tcpcheck;
 mod thread;
 mod timing;
@@ -28,5 +31,6 @@ pub use slowstart::ramp_weight;
 pub use spec::{
     CheckKind, CheckSpec, CheckTls, Expect, ExpectRule, ExternalCheck, HealthError, HttpCheck, HttpVersion,
 };
+pub use status::CheckStatus;
 pub use thread::CheckThread;
 pub use timing::{base_interval, initial_offset, jitter};

@@ -5,6 +5,7 @@ use super::conn::{Lease, Outcome};
 use super::external;
 use super::http::{self, Progress};
 use super::spec::{CheckKind, CheckSpec, HttpCheck};
+use super::status::CheckStatus;
 use socket2::Socket;
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,6 +31,12 @@ pub struct ProbeOk {
     /// The HTTP status of a Layer7 check.
     pub status: Option<u16>,
     pub duration: Duration,
+    /// A `tcp-check`'s message ("(tcp-check)", `on-success`, "Redis server is ok").
+    pub info: Option<String>,
+    /// A `tcp-check`'s `status-code`.
+    pub code: Option<i64>,
+    /// Passed conditionally (`ok-status L7OKC`): the server leaves load balancing (NOLB).
+    pub nolb: bool,
 }
 
 impl fmt::Display for ProbeOk {
@@ -37,6 +44,12 @@ impl fmt::Display for ProbeOk {
         f.write_str(self.detail)?;
         if let Some(code) = self.status {
             write!(f, ", code {code}")?;
+        }
+        if let Some(code) = self.code {
+            write!(f, ", code {code}")?;
+        }
+        if let Some(info) = &self.info {
+            write!(f, ", info: {info}")?;
         }
         Ok(())
     }
@@ -75,6 +88,22 @@ pub enum ProbeError {
     ExternalTimeout,
     #[error("External check error, info: {detail}")]
     ExternalError { detail: String },
+    /// A `tcp-check` verdict: the status its rule chose (`error-status`, `tout-status`) and its
+    /// message (`on-error`, or HAProxy's text).
+    #[error("{}", status_text(*status, info, *code))]
+    Status { status: CheckStatus, info: String, code: Option<i64> },
+}
+
+fn status_text(status: CheckStatus, info: &str, code: Option<i64>) -> String {
+    let mut s = status.desc().to_string();
+    if let Some(c) = code {
+        s.push_str(&format!(", code {c}"));
+    }
+    if !info.is_empty() {
+        s.push_str(", info: ");
+        s.push_str(info);
+    }
+    s
 }
 
 /// One check with no load figures (external checks then see 0 connections).
@@ -124,8 +153,17 @@ impl Prober {
         let deadline = started + spec.timeout;
         // Set once connected, so the one deadline can tell a Layer4 timeout from a Layer7 one.
         let connected = AtomicBool::new(false);
-        let (detail, status) = match &spec.kind {
-            CheckKind::Tcp | CheckKind::Http(_) | CheckKind::Seq(_) if let Some(tls) = &spec.tls => {
+        let mut pass =
+            ProbeOk { detail: "", status: None, duration: Duration::ZERO, info: None, code: None, nolb: false };
+        (pass.detail, pass.status) = match &spec.kind {
+            CheckKind::Seq(seq) => {
+                let p = super::seq_io::run(spec, seq, &mut self.sock, deadline).await?;
+                pass.info = p.info;
+                pass.code = p.code;
+                pass.nolb = p.status == CheckStatus::L7Okc;
+                (p.status.desc(), None)
+            }
+            CheckKind::Tcp | CheckKind::Http(_) if let Some(tls) = &spec.tls => {
                 let http = match &spec.kind {
                     CheckKind::Http(c) => Some((c, &self.request[self.request_at..], self.head_only)),
                     _ => None,
@@ -148,13 +186,9 @@ impl Prober {
                 external::run(spec, ext, load).await?;
                 ("External check passed", None)
             }
-            CheckKind::Seq(seq) => {
-                let header = spec.proxy_header.as_deref();
-                bounded(deadline, &connected, seq_check(&mut self.sock, spec.addr, seq, header, &connected)).await?;
-                (if seq.proto == Some("SSL") { "Layer6 check passed" } else { "Layer7 check passed" }, None)
-            }
         };
-        Ok(ProbeOk { detail, status, duration: started.elapsed() })
+        pass.duration = started.elapsed();
+        Ok(pass)
     }
 }
 
@@ -252,64 +286,6 @@ async fn bounded<T>(
 
 /// A connect that completes passes; on loopback it usually has before `connect` returns, and
 /// then the socket never meets the poller.
-/// Runs a `tcp-check` sequence (see [`tcpcheck`](super::tcpcheck)). Each `connect` rule opens
-/// a new connection on the kept socket; the PROXY header (`check-send-proxy`) goes first on a
-/// connection to the check's own port.
-async fn seq_check(
-    home: &mut Option<Socket>,
-    addr: SocketAddr,
-    seq: &super::tcpcheck::Seq,
-    proxy_header: Option<&[u8]>,
-    connected: &AtomicBool,
-) -> Result<(), ProbeError> {
-    use super::tcpcheck::{Action, Run};
-    let mut run = Run::new(seq);
-    let Action::Connect(mut port) = run.step() else {
-        return Err(ProbeError::L4Error { detail: "tcp-check sequence without a connection".into() });
-    };
-    let mut buf = [0u8; 4096];
-    loop {
-        let target = port.map_or(addr, |p| SocketAddr::new(addr.ip(), p));
-        connected.store(false, Relaxed);
-        let mut conn = Lease::connect(home, target)?;
-        match conn.outcome() {
-            Outcome::Connected => {}
-            Outcome::Failed(e) => return Err(e),
-            Outcome::Pending => conn.connected().await?,
-        }
-        connected.store(true, Relaxed);
-        if let (Some(h), None) = (proxy_header, port) {
-            conn.send_all(h).await?;
-        }
-        match seq_steps(&mut conn, &mut run, &mut buf).await? {
-            Some(p) => port = p,
-            None => return Ok(()),
-        }
-    }
-}
-
-/// Runs a sequence's steps on one connection: `Some(port)` when the next step opens another
-/// connection, `None` when the sequence passed.
-pub(super) async fn seq_steps(
-    conn: &mut impl CheckIo,
-    run: &mut super::tcpcheck::Run<'_>,
-    buf: &mut [u8],
-) -> Result<Option<Option<u16>>, ProbeError> {
-    use super::tcpcheck::Action;
-    loop {
-        match run.step() {
-            Action::Connect(p) => return Ok(Some(p)),
-            Action::Send(data) => conn.send_all(data).await?,
-            Action::Recv => match conn.recv(buf).await {
-                Ok(0) | Err(_) => run.closed(),
-                Ok(n) => run.feed(&buf[..n]),
-            },
-            Action::Pass(_) => return Ok(None),
-            Action::Fail(e) => return Err(e),
-        }
-    }
-}
-
 /// With `check-send-proxy` the PROXY header is sent once connected.
 async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr, proxy_header: Option<&[u8]>) -> Result<(), ProbeError> {
     let mut conn = Lease::connect(sock, addr)?;
@@ -597,5 +573,70 @@ mod tests {
         prober.probe(&s, ServerLoad::default()).await.expect("passes again");
         drop(listener);
         assert_eq!(prober.probe(&s, ServerLoad::default()).await, Err(ProbeError::L4Refused));
+    }
+
+    fn seq_kind(lines: &[String]) -> CheckKind {
+        let mut c = None;
+        let steps = lines.iter().filter_map(|l| super::super::tcpcheck::parse_line(l, &mut c).unwrap()).collect();
+        CheckKind::Seq(super::super::tcpcheck::Seq { steps, proto: None })
+    }
+
+    #[tokio::test]
+    async fn seq_connect_rules_open_their_own_connections() {
+        let own = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let other = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (own_addr, other_port) = (own.local_addr().unwrap(), other.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = own.accept().await {
+                let _ = s.write_all(b"A\n").await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        let (seen_tx, seen_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let Ok((mut s, _)) = other.accept().await else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.ends_with(b"hi\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(b"B\n").await;
+            seen_tx.send(got).ok();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        });
+        let lines = [
+            "connect".to_string(),
+            "expect string A".to_string(),
+            format!("connect port {other_port} send-proxy linger"),
+            r"send hi\r\n".to_string(),
+            "expect string B on-success done\\ %s".to_string(),
+        ];
+        let mut s = spec(own_addr, seq_kind(&lines));
+        s.timeout = Duration::from_secs(2);
+        let ok = probe(&s).await.expect("passes");
+        assert_eq!(ok.to_string(), "Layer7 check passed, info: done s1");
+        let got = seen_rx.await.expect("second connection seen");
+        assert!(got.starts_with(b"PROXY ") && got.ends_with(b"\r\nhi\r\n"), "{:?}", String::from_utf8_lossy(&got));
+    }
+
+    #[tokio::test]
+    async fn seq_timeout_reports_the_expect_tout_status() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hold = tokio::spawn(async move {
+            let conn = listener.accept().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(conn);
+        });
+        let mut s = spec(addr, seq_kind(&["send x".into(), "expect string y tout-status L6TOUT".into()]));
+        s.timeout = Duration::from_millis(200);
+        assert_eq!(probe(&s).await.expect_err("times out").to_string(), "Layer6 timeout");
+        let mut s = spec(addr, seq_kind(&["send x".into(), "expect string y".into()]));
+        s.timeout = Duration::from_millis(200);
+        assert_eq!(probe(&s).await, Err(ProbeError::L7Timeout));
+        hold.abort();
     }
 }

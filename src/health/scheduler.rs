@@ -20,8 +20,9 @@ pub trait HealthSink: Send + Sync + 'static {
     fn on_transition(&self, t: &Transition);
     /// After every check, the rise/fall position ("UP 1/3" on a stats page).
     fn on_state(&self, _state: HealthState) {}
-    /// After every passed check, the HTTP status it got (`http-check disable-on-404`).
-    fn on_pass_status(&self, _status: Option<u16>) {}
+    /// After every passed check, the HTTP status it got (`http-check disable-on-404`) and
+    /// whether it passed only conditionally (`ok-status L7OKC`): both mean NOLB.
+    fn on_pass_status(&self, _status: Option<u16>, _conditional: bool) {}
     /// Connection figures passed to external checks.
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
@@ -88,7 +89,7 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
         };
         sink.on_check(ok, &detail, duration);
         if let Ok(pass) = &result {
-            sink.on_pass_status(pass.status);
+            sink.on_pass_status(pass.status, pass.nolb);
         }
         let before = rf.state();
         match rf.observe_with(ok, &detail) {

@@ -1,16 +1,24 @@
-//! HAProxy's `tcp-check` sequences (`connect`, `send`, `send-binary`, `expect string|binary|
-//! rstring|rbinary`, `comment`) and the protocol checks HAProxy builds from them (`option
-//! redis-check`, `smtpchk`, `pgsql-check`, `mysql-check`, `ldap-check`, `ssl-hello-chk`).
+//! HAProxy's `tcp-check` sequences (`connect`, `send`, `send-lf`, `send-binary`,
+//! `send-binary-lf`, `expect string|binary|rstring|rbinary|string-lf|binary-lf`, `comment`) and
+//! the protocol checks HAProxy builds from them (`option redis-check`, `smtpchk`, `pgsql-check`,
+//! `mysql-check`, `ldap-check`, `ssl-hello-chk`).
 //!
 //! [`Run`] is the engine and is pure: it says what to do next (connect, send, read) and is fed
-//! the bytes read; the prober in `probe.rs` does the I/O. As in HAProxy, consecutive `expect`
-//! rules look at the same received data (a `send` starts a new exchange), an expect that does
-//! not match yet waits for more unless `min-recv` is met or the server closed, and a negated
-//! expect passes only once all the data is in.
+//! the bytes read; `seq_io.rs` does the I/O. As in HAProxy, consecutive `expect` rules look at
+//! the same received data (a `send` starts a new exchange), an expect that does not match yet
+//! waits for more unless `min-recv` is met or the server closed, and a negated expect passes
+//! only once all the data is in. The last rule decides the status (`ok-status`, else L7OK after
+//! an expect, L4OK or L6OK after a connect) and its message (`on-success`, else
+//! "(tcp-check)"); a failing expect reports `error-status` (else L7RSP) with `on-error` or
+//! HAProxy's "TCPCHK did not match content ..." text.
 
+use super::check_ctx::{CheckCtx, Expr, Fmt};
 use super::probe::ProbeError;
-use super::spec::HealthError;
+use super::spec::{CheckTls, HealthError};
+use super::status::{CheckStatus, StatusUse};
+use std::borrow::Cow;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// The most a check keeps of a server's answer (HAProxy's default buffer).
 pub const MAX_RECV: usize = 16 * 1024;
@@ -23,15 +31,56 @@ pub struct Seq {
     pub proto: Option<&'static str>,
 }
 
+/// The options of `tcp-check connect`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConnectOpts {
+    /// `port N`: else the port of `addr`, else the check's port.
+    pub port: Option<u16>,
+    /// `addr IP[:PORT]`: else the check's address.
+    pub addr: Option<(IpAddr, Option<u16>)>,
+    /// `default`: the server's check settings (`check-ssl`, `check-sni`, `check-alpn`,
+    /// `check-send-proxy`) apply where the rule sets nothing else.
+    pub default: bool,
+    /// The connection HAProxy adds before a sequence that does not start with `connect`.
+    pub implicit: bool,
+    pub send_proxy: bool,
+    pub ssl: bool,
+    pub sni: Option<String>,
+    /// `alpn`, as written (comma-separated).
+    pub alpn: Option<String>,
+    /// `linger`: close cleanly instead of with a reset.
+    pub linger: bool,
+    /// Filled per server from its TLS settings when this rule opens a TLS connection other
+    /// than the check's own (`ssl`, `sni`, `alpn`).
+    pub tls: Option<CheckTls>,
+    /// Filled per server: the PROXY header `send-proxy` sends (v2 when the server sends v2).
+    pub proxy_header: Option<Vec<u8>>,
+}
+
+impl ConnectOpts {
+    /// Where this rule connects, given the check's own target.
+    pub fn target(&self, check: SocketAddr) -> SocketAddr {
+        let ip = self.addr.map_or(check.ip(), |(ip, _)| ip);
+        let port = self.port.or(self.addr.and_then(|(_, p)| p)).unwrap_or(check.port());
+        SocketAddr::new(ip, port)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// `connect [port N] [linger] [comment C]`: a new connection (the previous one closes).
+    /// `connect [options]`: a new connection (the previous one closes).
     Connect {
-        port: Option<u16>,
+        opts: ConnectOpts,
         comment: Option<String>,
     },
     Send {
         data: Vec<u8>,
+        comment: Option<String>,
+    },
+    /// `send-lf` (`binary` false) and `send-binary-lf`: a log-format string rendered per check.
+    SendLf {
+        fmt: Fmt,
+        binary: bool,
         comment: Option<String>,
     },
     Expect(ExpectStep),
@@ -39,25 +88,36 @@ pub enum Step {
     Comment,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExpectStep {
     pub negate: bool,
     pub rule: Rule,
     /// `min-recv N`: decide once N bytes are in, instead of waiting for a match.
     pub min_recv: Option<usize>,
     pub comment: Option<String>,
-    /// `on-error` text (a fixed text; log-format is not supported).
-    pub on_error: Option<String>,
+    pub ok_status: Option<CheckStatus>,
+    pub err_status: Option<CheckStatus>,
+    pub tout_status: Option<CheckStatus>,
+    pub on_success: Option<Fmt>,
+    pub on_error: Option<Fmt>,
+    /// `status-code EXPR`: the check's code, shown with its status.
+    pub status_code: Option<Expr>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum Rule {
+    #[default]
+    Empty,
     String(Vec<u8>),
     /// Raw bytes, written in hex in the config.
     Binary(Vec<u8>),
     RString(regex::bytes::Regex),
     /// Matched against the data written as upper-case hex, as HAProxy does.
     RBinary(regex::Regex),
+    /// `string-lf`: the rendered text must be in the data.
+    StringLf(Fmt),
+    /// `binary-lf`: the rendered hex, decoded, must be in the data.
+    BinaryLf(Fmt),
     /// MySQL: a packet that is not an error (the server's greeting) at the start of the data.
     MysqlGreeting,
     /// MySQL: the packet after the greeting is an OK (the `user` could log in).
@@ -72,7 +132,9 @@ impl PartialEq for Rule {
             (Self::String(a), Self::String(b)) | (Self::Binary(a), Self::Binary(b)) => a == b,
             (Self::RString(a), Self::RString(b)) => a.as_str() == b.as_str(),
             (Self::RBinary(a), Self::RBinary(b)) => a.as_str() == b.as_str(),
-            (Self::MysqlGreeting, Self::MysqlGreeting)
+            (Self::StringLf(a), Self::StringLf(b)) | (Self::BinaryLf(a), Self::BinaryLf(b)) => a == b,
+            (Self::Empty, Self::Empty)
+            | (Self::MysqlGreeting, Self::MysqlGreeting)
             | (Self::MysqlOk, Self::MysqlOk)
             | (Self::LdapBind, Self::LdapBind) => true,
             _ => false,
@@ -88,44 +150,71 @@ impl fmt::Display for Rule {
             Self::Binary(_) => f.write_str(" (binary)"),
             Self::RString(_) => f.write_str(" (regex)"),
             Self::RBinary(_) => f.write_str(" (binary regex)"),
+            Self::StringLf(_) => f.write_str(" (log-format string)"),
+            Self::BinaryLf(_) => f.write_str(" (log-format binary)"),
             _ => f.write_str(" (custom function)"),
         }
     }
 }
 
+/// How a sequence passed: the status and the message of its last rule, and the `status-code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    pub status: CheckStatus,
+    pub info: Option<String>,
+    pub code: Option<i64>,
+}
+
 /// What the prober does next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Action<'a> {
-    /// Open a new connection (closing any open one), to the check port or `port`.
-    Connect(Option<u16>),
-    Send(&'a [u8]),
+    /// Open a new connection (closing any open one); then call [`Run::connected`].
+    Connect(&'a ConnectOpts),
+    Send(Cow<'a, [u8]>),
     /// Read more and call [`Run::feed`] (or [`Run::closed`] at end of stream).
     Recv,
-    Pass(String),
+    Pass(Passed),
     Fail(ProbeError),
 }
+
+/// The connection HAProxy opens before a sequence that starts with something else.
+static IMPLICIT: std::sync::LazyLock<ConnectOpts> =
+    std::sync::LazyLock::new(|| ConnectOpts { default: true, implicit: true, ..Default::default() });
 
 /// One run of a sequence.
 #[derive(Debug)]
 pub struct Run<'a> {
     seq: &'a Seq,
+    cx: CheckCtx<'a>,
     pos: usize,
     buf: Vec<u8>,
     closed: bool,
-    connected: bool,
+    started: bool,
     /// Set after a send: the next expect starts from fresh data.
     fresh: bool,
+    /// The last rule evaluated (comments aside), which decides the final status.
+    last: Option<&'a Step>,
+    /// The current connection is TLS (a sequence ending on it passes at Layer6).
+    tls: bool,
 }
 
 enum Verdict {
     Ok,
     Wait,
-    Fail(String),
+    Fail(CheckStatus, String),
+    /// A failure whose text names the rule's comment already.
+    FailCommented(CheckStatus, String),
 }
 
 impl<'a> Run<'a> {
-    pub fn new(seq: &'a Seq) -> Self {
-        Run { seq, pos: 0, buf: Vec::new(), closed: false, connected: false, fresh: false }
+    pub fn new(seq: &'a Seq, cx: CheckCtx<'a>) -> Self {
+        Run { seq, cx, pos: 0, buf: Vec::new(), closed: false, started: false, fresh: false, last: None, tls: false }
+    }
+
+    /// The connection asked for is open, to `target`, over TLS or not.
+    pub fn connected(&mut self, target: SocketAddr, tls: bool) {
+        self.cx.target = target;
+        self.tls = tls;
     }
 
     pub fn feed(&mut self, data: &[u8]) {
@@ -143,73 +232,167 @@ impl<'a> Run<'a> {
         self.pos + 1
     }
 
+    /// The status a timeout now reports, when the rule being evaluated chose one.
+    pub fn timeout_status(&self) -> Option<CheckStatus> {
+        match self.seq.steps.get(self.pos) {
+            Some(Step::Expect(e)) => e.tout_status,
+            _ => None,
+        }
+    }
+
     pub fn step(&mut self) -> Action<'a> {
-        if !self.connected {
-            self.connected = true;
-            if let Some(Step::Connect { port, .. }) = self.seq.steps.first() {
-                self.pos = 1;
-                return Action::Connect(*port);
+        if !self.started {
+            self.started = true;
+            let first = self.seq.steps.iter().position(|s| !matches!(s, Step::Comment));
+            if let Some(i) = first
+                && let Step::Connect { opts, .. } = &self.seq.steps[i]
+            {
+                self.pos = i + 1;
+                self.last = Some(&self.seq.steps[i]);
+                return Action::Connect(opts);
             }
-            return Action::Connect(None);
+            return Action::Connect(&IMPLICIT);
         }
         loop {
             let Some(step) = self.seq.steps.get(self.pos) else {
-                let msg = match self.seq.proto {
-                    Some(p) => format!("{p} server is ok"),
-                    None => "(tcp-check)".to_string(),
-                };
-                return Action::Pass(msg);
+                return Action::Pass(self.passed());
             };
             match step {
                 Step::Comment => self.pos += 1,
-                Step::Connect { port, .. } => {
+                Step::Connect { opts, .. } => {
                     self.pos += 1;
+                    self.last = Some(step);
                     self.buf.clear();
                     self.closed = false;
-                    return Action::Connect(*port);
+                    self.fresh = false;
+                    return Action::Connect(opts);
                 }
                 Step::Send { data, .. } => {
                     self.pos += 1;
+                    self.last = Some(step);
                     self.fresh = true;
-                    return Action::Send(data);
+                    return Action::Send(Cow::Borrowed(data));
+                }
+                Step::SendLf { fmt, binary, .. } => {
+                    self.last = Some(step);
+                    self.fresh = true;
+                    let text = fmt.render(&self.cx);
+                    let data = if *binary {
+                        match std::str::from_utf8(&text).ok().and_then(unhex) {
+                            Some(d) => d,
+                            None => {
+                                let info = format!(
+                                    "tcp-check send : failed to build log-format string at step {}",
+                                    self.step_id()
+                                );
+                                return Action::Fail(ProbeError::Status {
+                                    status: CheckStatus::L7Rsp,
+                                    info,
+                                    code: None,
+                                });
+                            }
+                        }
+                    } else {
+                        text
+                    };
+                    self.pos += 1;
+                    if data.is_empty() {
+                        continue;
+                    }
+                    return Action::Send(Cow::Owned(data));
                 }
                 Step::Expect(e) => {
+                    self.last = Some(step);
                     if std::mem::take(&mut self.fresh) {
                         self.buf.clear();
                     }
                     match self.judge(e) {
                         Verdict::Ok => self.pos += 1,
                         Verdict::Wait => return Action::Recv,
-                        Verdict::Fail(why) => {
-                            let mut detail = why;
+                        Verdict::Fail(status, mut info) => {
                             if let Some(c) = &e.comment {
-                                detail.push_str(" comment: ");
-                                detail.push_str(c);
+                                info.push_str(" comment: ");
+                                info.push_str(c);
                             }
-                            return Action::Fail(ProbeError::L7InvalidResponse { detail });
+                            return self.fail(e, status, info);
                         }
+                        Verdict::FailCommented(status, info) => return self.fail(e, status, info),
                     }
                 }
             }
         }
     }
 
+    /// The verdict once every rule passed, from the last one evaluated.
+    fn passed(&self) -> Passed {
+        let generic = || Some("(tcp-check)".to_string());
+        match self.last {
+            Some(Step::Expect(e)) => {
+                let info = match (&e.on_success, self.seq.proto) {
+                    (Some(f), _) => Some(String::from_utf8_lossy(&f.render(&self.cx)).into_owned()),
+                    (None, Some(p)) => Some(format!("{p} server is ok")),
+                    (None, None) => generic(),
+                };
+                let code = e.status_code.as_ref().and_then(|x| x.int(&self.cx));
+                Passed { status: e.ok_status.unwrap_or(CheckStatus::L7Ok), info, code }
+            }
+            Some(Step::Connect { .. }) | None => {
+                let implicit = !matches!(self.last, Some(Step::Connect { .. }));
+                Passed {
+                    status: if self.tls { CheckStatus::L6Ok } else { CheckStatus::L4Ok },
+                    info: if implicit { None } else { generic() },
+                    code: None,
+                }
+            }
+            Some(_) => Passed { status: CheckStatus::L7Ok, info: generic(), code: None },
+        }
+    }
+
     fn judge(&self, e: &ExpectStep) -> Verdict {
         let last = self.closed || self.buf.len() >= MAX_RECV;
+        let err_status = |default| e.err_status.unwrap_or(default);
+        if self.closed && self.buf.is_empty() {
+            let mut info = format!("TCPCHK got an empty response at step {}", self.step_id());
+            if let Some(c) = &e.comment {
+                info.push_str(&format!(" comment: '{c}'"));
+            }
+            return Verdict::FailCommented(err_status(CheckStatus::L7Rsp), info);
+        }
         if e.min_recv.is_some_and(|m| self.buf.len() < m) && !last {
             return Verdict::Wait;
         }
+        let lf_fail = |why: &str| Verdict::Fail(err_status(CheckStatus::L7Rsp), self.on_error(e, why.to_string()));
         let hit = match &e.rule {
             Rule::String(s) | Rule::Binary(s) => memchr::memmem::find(&self.buf, s).is_some(),
             Rule::RString(re) => re.is_match(&self.buf),
             Rule::RBinary(re) => re.is_match(&hex_upper(&self.buf)),
+            Rule::StringLf(f) | Rule::BinaryLf(f) => {
+                let text = f.render(&self.cx);
+                if text.is_empty() {
+                    return lf_fail("log-format string evaluated to an empty string");
+                }
+                let pat = if matches!(e.rule, Rule::BinaryLf(_)) {
+                    match std::str::from_utf8(&text).ok().and_then(unhex) {
+                        Some(p) => p,
+                        None => return lf_fail("Failed to parse hexastring resulting of eval of a log-format string"),
+                    }
+                } else {
+                    text
+                };
+                if self.buf.len() < pat.len() && !last {
+                    return Verdict::Wait;
+                }
+                memchr::memmem::find(&self.buf, &pat).is_some()
+            }
             Rule::MysqlGreeting | Rule::MysqlOk | Rule::LdapBind => {
                 return match custom(&e.rule, &self.buf, last) {
                     Custom::Wait => Verdict::Wait,
                     Custom::Ok => Verdict::Ok,
-                    Custom::Fail(why) => Verdict::Fail(e.on_error.clone().unwrap_or(why)),
+                    // A protocol's own reason comes first, as in HAProxy.
+                    Custom::Fail(status, why) => Verdict::Fail(status, why),
                 };
             }
+            Rule::Empty => false,
         };
         // No match yet: more data may bring one (a negated rule thus passes only once all the
         // data is in), unless `min-recv` says the data so far decides.
@@ -219,18 +402,30 @@ impl<'a> Run<'a> {
         if hit != e.negate {
             return Verdict::Ok;
         }
-        if let Some(m) = &e.on_error {
-            return Verdict::Fail(m.clone());
-        }
         let what = if hit { "TCPCHK matched unwanted content" } else { "TCPCHK did not match content" };
-        Verdict::Fail(format!("{what}{} at step {}", e.rule, self.step_id()))
+        let generic = format!("{what}{} at step {}", e.rule, self.step_id());
+        Verdict::Fail(err_status(CheckStatus::L7Rsp), self.on_error(e, generic))
+    }
+
+    fn fail(&self, e: &ExpectStep, status: CheckStatus, info: String) -> Action<'a> {
+        let code = e.status_code.as_ref().and_then(|x| x.int(&self.cx));
+        Action::Fail(ProbeError::Status { status, info, code })
+    }
+
+    /// `on-error` rendered, else `default`.
+    fn on_error(&self, e: &ExpectStep, default: String) -> String {
+        match &e.on_error {
+            Some(f) => String::from_utf8_lossy(&f.render(&self.cx)).into_owned(),
+            None => default,
+        }
     }
 }
 
 enum Custom {
     Wait,
     Ok,
-    Fail(String),
+    /// L7STS when the server answered with an error, L7RSP when it spoke something else.
+    Fail(CheckStatus, String),
 }
 
 /// One MySQL packet at `at`: (payload, end offset), or `None` while incomplete.
@@ -252,31 +447,32 @@ fn mysql_error(p: &[u8]) -> String {
 }
 
 fn custom(rule: &Rule, buf: &[u8], last: bool) -> Custom {
-    let incomplete =
-        |what: &str| if last { Custom::Fail(format!("{what}: incomplete response")) } else { Custom::Wait };
+    let incomplete = |what: &str| {
+        if last { Custom::Fail(CheckStatus::L7Rsp, format!("{what}: incomplete response")) } else { Custom::Wait }
+    };
     match rule {
         Rule::MysqlGreeting => match mysql_packet(buf, 0) {
             None => incomplete("MySQL"),
-            Some((p, _)) if p.first() == Some(&0xff) => Custom::Fail(mysql_error(p)),
+            Some((p, _)) if p.first() == Some(&0xff) => Custom::Fail(CheckStatus::L7Sts, mysql_error(p)),
             Some((p, _)) if p.first() == Some(&0x0a) || p.first() == Some(&0x09) => Custom::Ok,
-            Some(_) => Custom::Fail("MySQL: not a server greeting".into()),
+            Some(_) => Custom::Fail(CheckStatus::L7Rsp, "MySQL: not a server greeting".into()),
         },
         Rule::MysqlOk => {
             let Some((_, end)) = mysql_packet(buf, 0) else { return incomplete("MySQL") };
             match mysql_packet(buf, end) {
                 None => incomplete("MySQL"),
                 Some((p, _)) if p.first() == Some(&0x00) => Custom::Ok,
-                Some((p, _)) if p.first() == Some(&0xff) => Custom::Fail(mysql_error(p)),
-                Some(_) => Custom::Fail("MySQL: unexpected answer to the login".into()),
+                Some((p, _)) if p.first() == Some(&0xff) => Custom::Fail(CheckStatus::L7Sts, mysql_error(p)),
+                Some(_) => Custom::Fail(CheckStatus::L7Rsp, "MySQL: unexpected answer to the login".into()),
             }
         }
         Rule::LdapBind => match ldap_bind_result(buf) {
             None => incomplete("LDAP"),
             Some(Ok(0)) => Custom::Ok,
-            Some(Ok(code)) => Custom::Fail(format!("LDAPv3 bind failed, result code {code}")),
-            Some(Err(why)) => Custom::Fail(why.into()),
+            Some(Ok(code)) => Custom::Fail(CheckStatus::L7Sts, format!("LDAPv3 bind failed, result code {code}")),
+            Some(Err(why)) => Custom::Fail(CheckStatus::L7Rsp, why.into()),
         },
-        _ => Custom::Fail("not a custom rule".into()),
+        _ => Custom::Fail(CheckStatus::L7Rsp, "not a custom rule".into()),
     }
 }
 
@@ -363,29 +559,101 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Op
             Ok(Some(Step::Comment))
         }
         b"connect" => {
-            let mut port = None;
+            let mut opts = ConnectOpts::default();
             let mut i = 0;
             while i < rest.len() {
                 let w = text(&rest[i]);
                 let arg = rest.get(i + 1).map(|v| text(v));
+                let need = |what: &str| arg.clone().ok_or_else(|| bad(format!("`{w}` needs {what}")));
                 match w.as_str() {
                     "port" => {
-                        let p = arg.as_deref().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
-                        port = Some(p.ok_or_else(|| bad("`port` needs a number between 1 and 65535".into()))?);
+                        let a = need("a port")?;
+                        opts.port = Some(match a.parse::<u32>() {
+                            Ok(p @ 1..=65535) => p as u16,
+                            Ok(_) => return Err(bad(format!("`port` must be between 1 and 65535, got {a}"))),
+                            Err(_) if crate::sample::SampleExpr::parse(&a).is_ok() => {
+                                return Err(bad(format!(
+                                    "`port {a}`: a port from a sample expression is not supported by lbha; use a number"
+                                )));
+                            }
+                            Err(_) => return Err(bad(format!("`port` needs a number between 1 and 65535, got {a}"))),
+                        });
+                        i += 2;
+                    }
+                    "addr" => {
+                        let a = need("an IP address")?;
+                        opts.addr = Some(match (a.parse::<IpAddr>(), a.parse::<SocketAddr>()) {
+                            (Ok(ip), _) => (ip, None),
+                            (_, Ok(sa)) if sa.port() > 0 => (sa.ip(), Some(sa.port())),
+                            _ => {
+                                return Err(bad(format!(
+                                    "`addr` needs an IP address with an optional port (names are not resolved here), got {a}"
+                                )));
+                            }
+                        });
                         i += 2;
                     }
                     "comment" => {
-                        comment = Some(arg.ok_or_else(|| bad("`comment` needs a text".into()))?);
+                        comment = Some(need("a text")?);
                         i += 2;
                     }
-                    "default" | "linger" => i += 1,
-                    "send-proxy" | "via-socks4" | "ssl" | "sni" | "alpn" | "proto" | "addr" => {
-                        return Err(bad(format!("`connect {w}` is not supported by lbha yet")));
+                    "sni" => {
+                        let n = need("a server name")?;
+                        if rustls_pki_types::ServerName::try_from(n.as_str()).is_err() {
+                            return Err(bad(format!("`sni` needs a valid server name, got {n}")));
+                        }
+                        opts.sni = Some(n);
+                        i += 2;
                     }
-                    other => return Err(bad(format!("unknown connect option `{other}`"))),
+                    "alpn" => {
+                        let a = need("a protocol list")?;
+                        if a.split(',').any(|p| p.is_empty() || p.len() > 255) {
+                            return Err(bad(format!("`alpn` needs comma-separated protocol names, got {a}")));
+                        }
+                        opts.alpn = Some(a);
+                        i += 2;
+                    }
+                    "proto" => {
+                        let a = need("a MUX protocol")?;
+                        match a.as_str() {
+                            // The one TCP multiplexer of HAProxy 2.6: data as is, as lbha sends it.
+                            "none" => {}
+                            "h1" | "h2" | "fcgi" => {
+                                return Err(bad(format!("invalid MUX protocol '{a}' for tcp-check (only `none`)")));
+                            }
+                            _ => return Err(bad(format!("unknown MUX protocol '{a}'"))),
+                        }
+                        i += 2;
+                    }
+                    "default" => {
+                        opts.default = true;
+                        i += 1;
+                    }
+                    "linger" => {
+                        opts.linger = true;
+                        i += 1;
+                    }
+                    "send-proxy" => {
+                        opts.send_proxy = true;
+                        i += 1;
+                    }
+                    "ssl" => {
+                        opts.ssl = true;
+                        i += 1;
+                    }
+                    "via-socks4" => {
+                        return Err(bad(
+                            "`connect via-socks4` is not supported: lbha has no SOCKS4 proxy for servers".into()
+                        ));
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "unknown connect option `{other}` (expected comment, port, addr, send-proxy, ssl, sni, alpn, proto, via-socks4, linger or default)"
+                        )));
+                    }
                 }
             }
-            Ok(Some(Step::Connect { port, comment }))
+            Ok(Some(Step::Connect { opts, comment }))
         }
         b"send" | b"send-binary" => {
             let data = rest.first().ok_or_else(|| bad(format!("`{}` needs data", text(&kw))))?;
@@ -397,82 +665,86 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Op
             opts_comment(&rest[1..], &mut comment).map_err(|w| bad(w.into()))?;
             Ok(Some(Step::Send { data, comment }))
         }
-        b"send-lf" | b"send-binary-lf" | b"set-var" | b"unset-var" => {
-            Err(bad(format!("`{}` is not supported by lbha yet", text(&kw))))
+        b"send-lf" | b"send-binary-lf" => {
+            let f = rest.first().ok_or_else(|| bad(format!("`{}` needs a log-format string", text(&kw))))?;
+            let fmt = Fmt::parse(&text(f)).map_err(bad)?;
+            opts_comment(&rest[1..], &mut comment).map_err(|w| bad(w.into()))?;
+            Ok(Some(Step::SendLf { fmt, binary: kw == b"send-binary-lf", comment }))
         }
-        b"expect" => {
-            let mut i = 0;
-            let mut word = rest.first().map(|w| text(w)).ok_or_else(|| bad("`expect` needs a rule".into()))?;
-            let mut negate = false;
-            if word == "!" {
-                negate = true;
-                i += 1;
-                word = rest.get(i).map(|w| text(w)).ok_or_else(|| bad("`expect !` needs a rule".into()))?;
-            } else if let Some(w) = word.strip_prefix('!') {
-                negate = true;
-                word = w.to_string();
-            }
-            let mut min_recv = None;
-            let mut on_error = None;
-            // Options may come before the pattern (HAProxy allows `expect min-recv 5 string X`).
-            i += 1;
-            let mut rule = None;
-            let mut kind = word;
-            loop {
-                match kind.as_str() {
-                    "min-recv" => {
-                        let n = rest.get(i).map(|v| text(v)).and_then(|v| v.parse::<usize>().ok());
-                        min_recv = Some(n.ok_or_else(|| bad("`min-recv` needs a number".into()))?);
-                        i += 1;
-                    }
-                    "comment" => {
-                        comment =
-                            Some(rest.get(i).map(|v| text(v)).ok_or_else(|| bad("`comment` needs a text".into()))?);
-                        i += 1;
-                    }
-                    "on-error" => {
-                        on_error =
-                            Some(rest.get(i).map(|v| text(v)).ok_or_else(|| bad("`on-error` needs a text".into()))?);
-                        i += 1;
-                    }
-                    "string" | "binary" | "rstring" | "rbinary" if rule.is_none() => {
-                        let p = rest.get(i).ok_or_else(|| bad(format!("`expect {kind}` needs a pattern")))?;
-                        i += 1;
-                        rule = Some(match kind.as_str() {
-                            "string" => Rule::String(p.clone()),
-                            "binary" => Rule::Binary(
-                                unhex(&text(p))
-                                    .ok_or_else(|| bad("`binary` needs an even number of hex digits".into()))?,
-                            ),
-                            "rstring" => Rule::RString(
-                                regex::bytes::Regex::new(&text(p)).map_err(|e| bad(format!("bad regex: {e}")))?,
-                            ),
-                            _ => {
-                                Rule::RBinary(regex::Regex::new(&text(p)).map_err(|e| bad(format!("bad regex: {e}")))?)
-                            }
-                        });
-                    }
-                    "ok-status" | "error-status" | "tout-status" | "on-success" | "status-code" => {
-                        return Err(bad(format!("`expect ... {kind}` is not supported by lbha yet")));
-                    }
-                    "string-lf" | "binary-lf" | "custom" => {
-                        return Err(bad(format!("`expect {kind}` is not supported by lbha yet")));
-                    }
-                    other => return Err(bad(format!("unknown expect keyword `{other}`"))),
-                }
-                match rest.get(i) {
-                    Some(w) => {
-                        kind = text(w);
-                        i += 1;
-                    }
-                    None => break,
-                }
-            }
-            let rule = rule.ok_or_else(|| bad("`expect` needs string, binary, rstring or rbinary".into()))?;
-            Ok(Some(Step::Expect(ExpectStep { negate, rule, min_recv, comment, on_error })))
+        b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(&kw)))),
+        k if k.starts_with(b"set-var(") || k.starts_with(b"set-var-fmt(") || k.starts_with(b"unset-var(") => {
+            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(&kw))))
         }
+        b"expect" => parse_expect(&rest, comment).map(|e| Some(Step::Expect(e))).map_err(bad),
         other => Err(bad(format!("unknown tcp-check rule `{}`", text(other)))),
     }
+}
+
+/// `expect [options] [!] MATCH PATTERN [options]`: HAProxy takes the options before and after.
+fn parse_expect(rest: &[Vec<u8>], comment: Option<String>) -> Result<ExpectStep, String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut e = ExpectStep { comment, ..Default::default() };
+    let mut have_rule = false;
+    let mut i = 0;
+    while i < rest.len() {
+        let mut kind = text(&rest[i]);
+        let arg = |n: usize| rest.get(i + n).map(|v| text(v));
+        let need = |what: &str| arg(1).ok_or_else(|| format!("`{kind}` needs {what}"));
+        let status =
+            |usage| need("a status").and_then(|v| CheckStatus::parse(&v, usage).map_err(|w| format!("`{kind}`: {w}")));
+        match kind.as_str() {
+            "min-recv" => {
+                let v = need("a number")?;
+                e.min_recv = match v.parse::<i64>() {
+                    Ok(-1) => None,
+                    Ok(n) if n >= 0 => Some(n as usize),
+                    _ => return Err(format!("`min-recv` needs a number (or -1), got {v}")),
+                };
+            }
+            "comment" => e.comment = Some(need("a text")?),
+            "ok-status" => e.ok_status = Some(status(StatusUse::Ok)?),
+            "error-status" => e.err_status = Some(status(StatusUse::Error)?),
+            "tout-status" => e.tout_status = Some(status(StatusUse::Timeout)?),
+            "on-success" => e.on_success = Some(Fmt::parse(&need("a log-format string")?)?),
+            "on-error" => e.on_error = Some(Fmt::parse(&need("a log-format string")?)?),
+            "status-code" => {
+                let v = need("a sample expression")?;
+                e.status_code = Some(Expr::parse(&v).map_err(|w| format!("`status-code`: {w}"))?);
+            }
+            _ if have_rule => return Err(format!("unexpected word `{kind}` after the pattern")),
+            _ => {
+                if kind == "!" {
+                    e.negate = true;
+                    i += 1;
+                    kind = rest.get(i).map(|v| text(v)).ok_or("`expect !` needs a rule")?;
+                } else if let Some(k) = kind.strip_prefix('!') {
+                    e.negate = true;
+                    kind = k.to_string();
+                }
+                let p = rest.get(i + 1);
+                let pat = || p.ok_or_else(|| format!("`expect {kind}` needs a pattern"));
+                let regex_err = |e: regex::Error| format!("bad regex: {e}");
+                e.rule = match kind.as_str() {
+                    "string" => Rule::String(pat()?.clone()),
+                    "binary" => {
+                        Rule::Binary(unhex(&text(pat()?)).ok_or("`binary` needs an even number of hex digits")?)
+                    }
+                    "rstring" => Rule::RString(regex::bytes::Regex::new(&text(pat()?)).map_err(regex_err)?),
+                    "rbinary" => Rule::RBinary(regex::Regex::new(&text(pat()?)).map_err(regex_err)?),
+                    "string-lf" => Rule::StringLf(Fmt::parse(&text(pat()?))?),
+                    "binary-lf" => Rule::BinaryLf(Fmt::parse(&text(pat()?))?),
+                    "custom" => return Err("`expect custom` is HAProxy-internal and not supported".into()),
+                    other => return Err(format!("unknown expect keyword `{other}`")),
+                };
+                have_rule = true;
+            }
+        }
+        i += 2;
+    }
+    if !have_rule {
+        return Err("`expect` needs string, binary, rstring, rbinary, string-lf or binary-lf".into());
+    }
+    Ok(e)
 }
 
 fn opts_comment(rest: &[Vec<u8>], comment: &mut Option<String>) -> Result<(), &'static str> {
@@ -553,7 +825,12 @@ pub mod proto {
     use super::*;
 
     fn expect(negate: bool, rule: Rule, min_recv: Option<usize>, on_error: Option<&str>) -> Step {
-        Step::Expect(ExpectStep { negate, rule, min_recv, comment: None, on_error: on_error.map(str::to_string) })
+        Step::Expect(ExpectStep { negate, rule, min_recv, on_error: on_error.map(Fmt::text), ..Default::default() })
+    }
+
+    /// HAProxy's `connect default` that starts its protocol rulesets.
+    fn connect() -> Step {
+        Step::Connect { opts: ConnectOpts { default: true, ..Default::default() }, comment: None }
     }
 
     fn re(p: &str) -> regex::bytes::Regex {
@@ -575,7 +852,7 @@ pub mod proto {
     pub fn smtp(cmd: &str) -> Seq {
         Seq {
             steps: vec![
-                Step::Connect { port: None, comment: None },
+                connect(),
                 expect(false, Rule::RString(re(r"^[0-9]{3}[ \r]")), Some(4), None),
                 expect(false, Rule::RString(re(r"^2[0-9]{2}[ \r]")), Some(4), None),
                 Step::Send { data: format!("{cmd}\r\n").into_bytes(), comment: None },
@@ -596,7 +873,7 @@ pub mod proto {
         pkt.extend_from_slice(&[0, 0]);
         Seq {
             steps: vec![
-                Step::Connect { port: None, comment: None },
+                connect(),
                 Step::Send { data: pkt, comment: None },
                 expect(true, Rule::RString(re("^E")), Some(5), None),
                 expect(
@@ -614,7 +891,7 @@ pub mod proto {
     /// an error; with one, a login packet (no password) and a QUIT are sent and the login must
     /// be accepted.
     pub fn mysql(user: Option<&str>, pre41: bool) -> Seq {
-        let mut steps = vec![Step::Connect { port: None, comment: None }];
+        let mut steps = vec![connect()];
         if let Some(u) = user {
             let mut body: Vec<u8> = if pre41 {
                 vec![0x00, 0x80, 0x00, 0x00, 0x01]
@@ -671,7 +948,12 @@ pub mod proto {
         Seq {
             steps: vec![
                 Step::Send { data: hello, comment: None },
-                expect(false, Rule::RBinary(regex::Regex::new("^1[56]").expect("built-in")), Some(5), None),
+                Step::Expect(ExpectStep {
+                    rule: Rule::RBinary(regex::Regex::new("^1[56]").expect("built-in")),
+                    min_recv: Some(5),
+                    ok_status: Some(CheckStatus::L6Ok),
+                    ..Default::default()
+                }),
             ],
             proto: Some("SSL"),
         }
@@ -687,16 +969,29 @@ mod tests {
         Seq { steps: lines.iter().filter_map(|l| parse_line(l, &mut c).unwrap()).collect(), proto: None }
     }
 
+    fn cx() -> CheckCtx<'static> {
+        CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:6379".parse().unwrap() }
+    }
+
     /// Drives a run against a scripted server: `answers[i]` is what arrives after the i-th send
-    /// (or after connecting, for index 0), then the server closes if `close`.
+    /// (or after connecting, for index 0), then the server closes if `close`. A pass gives its
+    /// message.
     fn drive(s: &Seq, answers: &[&[u8]], close: bool) -> (Result<String, String>, Vec<Vec<u8>>) {
-        let mut run = Run::new(s);
+        let (r, sent) = drive_full(s, answers, close);
+        (r.map(|p| p.info.unwrap_or_default()), sent)
+    }
+
+    fn drive_full(s: &Seq, answers: &[&[u8]], close: bool) -> (Result<Passed, String>, Vec<Vec<u8>>) {
+        let mut run = Run::new(s, cx());
         let mut sent = Vec::new();
         let mut pending: std::collections::VecDeque<&[u8]> = answers.iter().copied().collect();
         let mut given_for_turn = false;
         for _ in 0..100 {
             match run.step() {
-                Action::Connect(_) => given_for_turn = false,
+                Action::Connect(o) => {
+                    given_for_turn = false;
+                    run.connected(o.target(cx().target), o.ssl);
+                }
                 Action::Send(d) => {
                     sent.push(d.to_vec());
                     given_for_turn = false;
@@ -735,8 +1030,8 @@ mod tests {
     #[test]
     fn a_match_split_over_reads_waits_for_the_rest() {
         let s = seq(&["expect string HELLO"]);
-        let mut run = Run::new(&s);
-        assert_eq!(run.step(), Action::Connect(None));
+        let mut run = Run::new(&s, cx());
+        assert!(matches!(run.step(), Action::Connect(o) if o.implicit && o.default));
         assert_eq!(run.step(), Action::Recv);
         run.feed(b"HEL");
         assert_eq!(run.step(), Action::Recv);
@@ -770,26 +1065,110 @@ mod tests {
 
     #[test]
     fn connect_rules_open_new_connections_on_their_port() {
-        let s = seq(&["connect port 6379 comment first", "send a", "connect", "expect string b"]);
-        let mut run = Run::new(&s);
-        assert_eq!(run.step(), Action::Connect(Some(6379)));
-        assert_eq!(run.step(), Action::Send(b"a"));
-        assert_eq!(run.step(), Action::Connect(None));
+        let s = seq(&[
+            "comment first",
+            "connect port 6380 comment first",
+            "send a",
+            "connect addr 127.0.0.2:7000 ssl sni db.example alpn x,y send-proxy linger proto none",
+            "expect string b",
+        ]);
+        let mut run = Run::new(&s, cx());
+        let Action::Connect(o) = run.step() else { panic!() };
+        assert_eq!((o.port, o.target(cx().target)), (Some(6380), "127.0.0.1:6380".parse().unwrap()));
+        assert_eq!(run.step(), Action::Send(Cow::Borrowed(b"a")));
+        let Action::Connect(o) = run.step() else { panic!() };
+        assert_eq!(o.target(cx().target), "127.0.0.2:7000".parse().unwrap());
+        assert!(o.ssl && o.send_proxy && o.linger && !o.default);
+        assert_eq!((o.sni.as_deref(), o.alpn.as_deref()), (Some("db.example"), Some("x,y")));
         assert_eq!(run.step(), Action::Recv);
+        let s = seq(&["connect addr ::1 port 25 default"]);
+        let Step::Connect { opts, .. } = &s.steps[0] else { panic!() };
+        assert_eq!(opts.target(cx().target), "[::1]:25".parse().unwrap());
+        assert!(opts.default);
+    }
+
+    #[test]
+    fn the_last_rule_chooses_the_status_and_the_message() {
+        // A sequence ending on a connect passes at Layer4 (Layer6 over TLS), with HAProxy's text;
+        // the implicit connect of an empty one says nothing.
+        let r = drive_full(&seq(&["connect"]), &[], false).0.unwrap();
+        assert_eq!((r.status, r.info.as_deref()), (CheckStatus::L4Ok, Some("(tcp-check)")));
+        let r = drive_full(&seq(&["connect ssl"]), &[], false).0.unwrap();
+        assert_eq!(r.status, CheckStatus::L6Ok);
+        let r = drive_full(&seq(&[]), &[], false).0.unwrap();
+        assert_eq!((r.status, r.info), (CheckStatus::L4Ok, None));
+        let s = seq(&["send a", "expect string b ok-status L7OKC on-success 'up %b/%s' status-code int(201)"]);
+        let r = drive_full(&s, &[b"b"], false).0.unwrap();
+        assert_eq!(r, Passed { status: CheckStatus::L7Okc, info: Some("up be/s1".into()), code: Some(201) });
+        let r = drive_full(&seq(&["send a", "expect string b"]), &[b"b"], false).0.unwrap();
+        assert_eq!((r.status, r.info.as_deref()), (CheckStatus::L7Ok, Some("(tcp-check)")));
+    }
+
+    #[test]
+    fn a_failing_expect_reports_its_error_status_and_on_error_text() {
+        let s = seq(&["send a", "expect string OK error-status L6RSP on-error 'bad %s' status-code int(7) comment c"]);
+        let err = drive(&s, &[b"NO"], true).0.unwrap_err();
+        assert_eq!(err, "Layer6 invalid response, code 7, info: bad s1 comment: c");
+        let s = seq(&["send a", "expect string OK error-status L4CON"]);
+        let err = drive(&s, &[b"NO"], true).0.unwrap_err();
+        assert_eq!(err, "Layer4 connection problem, info: TCPCHK did not match content 'OK' at step 2");
+        // Nothing at all before the close: HAProxy's own text, the comment quoted.
+        let s = seq(&["send a", "comment x", "expect ! string ERR"]);
+        let err = drive(&s, &[], true).0.unwrap_err();
+        assert_eq!(err, "Layer7 invalid response, info: TCPCHK got an empty response at step 3 comment: 'x'");
+        // The timeout status of the expect being evaluated.
+        let s = seq(&["send a", "expect string OK tout-status L6TOUT"]);
+        let mut run = Run::new(&s, cx());
+        run.step();
+        run.step();
+        assert_eq!(run.step(), Action::Recv);
+        assert_eq!(run.timeout_status(), Some(CheckStatus::L6Tout));
+    }
+
+    #[test]
+    fn log_format_sends_and_expects_render_per_check() {
+        let s = seq(&[
+            r"send-lf HELLO\ %[str(x),upper]\ %b/%s\ %si:%sp\r\n",
+            "send-binary-lf 41%[str(B),hex]",
+            "expect string-lf %s",
+            "expect binary-lf 7331",
+        ]);
+        let (r, sent) = drive(&s, &[b"-s1-"], false);
+        assert_eq!(r, Ok("(tcp-check)".into()));
+        assert_eq!(sent, [b"HELLO X be/s1 127.0.0.1:6379\r\n".to_vec(), b"AB".to_vec()]);
+        // An empty rendering sends nothing; a hex rendering that is not hex fails the check.
+        let s = seq(&["send-lf %[env(LBHA_TEST_SURELY_UNSET)]", "send-binary-lf zz", "expect string a"]);
+        let err = drive(&s, &[], true).0.unwrap_err();
+        assert_eq!(err, "Layer7 invalid response, info: tcp-check send : failed to build log-format string at step 2");
+        let s = seq(&["send a", "expect string-lf %[env(LBHA_TEST_SURELY_UNSET)]"]);
+        let err = drive(&s, &[b"x"], true).0.unwrap_err();
+        assert!(err.ends_with("log-format string evaluated to an empty string"), "{err}");
     }
 
     #[test]
     fn bad_rules_are_refused_with_the_reason() {
         let mut c = None;
         for (line, why) in [
-            ("expect", "needs a rule"),
+            ("expect", "needs string, binary"),
             ("expect string", "needs a pattern"),
             ("expect rstring (", "bad regex"),
             ("send-binary 0g", "hex"),
             ("connect port 0", "port"),
-            ("connect ssl", "not supported"),
-            ("send-lf %[src]", "not supported"),
-            ("expect string a error-status L7RSP", "not supported"),
+            ("connect port int(80)", "sample expression is not supported"),
+            ("connect via-socks4", "SOCKS4"),
+            ("connect proto h2", "invalid MUX protocol 'h2'"),
+            ("connect addr db.example", "IP address"),
+            ("connect sni", "needs a server name"),
+            ("connect alpn h2,,x", "alpn"),
+            ("send-lf %[nosuchfetch]", "log-format"),
+            ("expect string a error-status L7OK", "L4CON, L6RSP, L7RSP, L7STS"),
+            ("expect string a ok-status L7RSP", "L4OK, L6OK, L7OK, L7OKC"),
+            ("expect string a tout-status L4OK", "L4TOUT"),
+            ("expect string a on-error %[nosuch]", "log-format"),
+            ("expect string a status-code nosuch", "status-code"),
+            ("expect min-recv -2 string a", "min-recv"),
+            ("expect string a junk", "after the pattern"),
+            ("set-var(check.x) int(1)", "not supported"),
             ("frobnicate", "unknown"),
             (r"send a\", "backslash"),
         ] {

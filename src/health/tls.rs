@@ -1,9 +1,9 @@
 //! Checks over TLS (HAProxy's `check-ssl`, and checks of an `ssl` server on its own address):
 //! a new connection, the PROXY header if any, a TLS handshake with the check's SNI and ALPN, then
-//! the TCP, HTTP or `tcp-check` exchange over it. A handshake that fails (a certificate the
+//! the TCP or HTTP exchange over it (`tcp-check` sequences open theirs in `seq_io.rs`). A handshake that fails (a certificate the
 //! server's `verify`/`ca-file` refuse, a wrong SNI or ALPN) fails the check at Layer6.
 
-use super::probe::{CheckIo, ProbeError, read_response, seq_steps};
+use super::probe::{CheckIo, ProbeError, read_response};
 use super::spec::{CheckSpec, CheckTls, HttpCheck};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -76,55 +76,9 @@ pub(super) async fn probe(
             .await)?;
             Ok(("Layer7 check passed", Some(status)))
         }
-        (super::CheckKind::Seq(seq), _) => {
-            use super::tcpcheck::{Action, Run};
-            let mut run = Run::new(seq);
-            let Action::Connect(mut port) = run.step() else {
-                return Err(ProbeError::L4Error { detail: "tcp-check sequence without a connection".into() });
-            };
-            let mut chunk = [0u8; 4096];
-            loop {
-                // TLS and the PROXY header on connections to the check's own port, as
-                // HAProxy's `connect default`; `connect port N` opens a plain one.
-                let next = match port {
-                    None => {
-                        let mut conn = connect(spec.addr, tls, header, deadline).await?;
-                        l7(timeout_at(deadline, seq_steps(&mut conn, &mut run, &mut chunk)).await)?
-                    }
-                    Some(p) => {
-                        let target = SocketAddr::new(spec.addr.ip(), p);
-                        let mut conn = match timeout_at(deadline, TcpStream::connect(target)).await {
-                            Err(_) => return Err(ProbeError::L4Timeout),
-                            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                                return Err(ProbeError::L4Refused);
-                            }
-                            Ok(Err(e)) => return Err(ProbeError::L4Error { detail: e.to_string() }),
-                            Ok(Ok(s)) => Plain(s),
-                        };
-                        l7(timeout_at(deadline, seq_steps(&mut conn, &mut run, &mut chunk)).await)?
-                    }
-                };
-                match next {
-                    Some(p) => port = p,
-                    None => return Ok(("Layer7 check passed", None)),
-                }
-            }
-        }
         _ => {
             connect(spec.addr, tls, header, deadline).await?;
             Ok(("Layer6 check passed", None))
         }
-    }
-}
-
-/// A plain connection of a sequence whose first one is TLS (`connect port N`).
-struct Plain(TcpStream);
-
-impl CheckIo for Plain {
-    async fn send_all(&mut self, data: &[u8]) -> Result<(), ProbeError> {
-        self.0.write_all(data).await.map_err(|e| ProbeError::L4Error { detail: format!("sending: {e}") })
-    }
-    async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf).await
     }
 }

@@ -95,6 +95,18 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
                     Err(e) => cx.err_v(at.key("tcp_check").index(i), e.to_string(), line),
                 }
             }
+            // As HAProxy: with any `connect`, the first rule (comments aside) must be one.
+            let first = steps.iter().position(|s| !matches!(s, crate::health::tcpcheck::Step::Comment));
+            let has_connect = steps.iter().any(|s| matches!(s, crate::health::tcpcheck::Step::Connect { .. }));
+            if let Some(i) = first
+                && has_connect
+                && !matches!(steps[i], crate::health::tcpcheck::Step::Connect { .. })
+            {
+                cx.err(
+                    at.key("tcp_check"),
+                    "the first rule must be a `connect` (after comments) when the sequence has a `connect`",
+                );
+            }
             Seq { steps, proto: None }
         }
         Some("redis_check") => proto::redis(),

@@ -51,7 +51,7 @@ fn protocol_checks_and_tcp_check_rules_convert_and_validate() {
     };
     let rd = kind(0);
     assert_eq!(rd.steps.len(), 4);
-    assert_eq!(rd.steps[0], Step::Connect { port: Some(6379), comment: None });
+    assert!(matches!(&rd.steps[0], Step::Connect { opts, comment: None } if opts.port == Some(6379)));
     assert_eq!(rd.steps[1], Step::Send { data: b"PING\r\n".to_vec(), comment: None });
     let Step::Expect(e) = &rd.steps[3] else { panic!() };
     assert_eq!((&e.rule, e.comment.as_deref()), (&Rule::String(b"+PONG".to_vec()), Some("the answer")));
@@ -65,9 +65,27 @@ fn protocol_checks_and_tcp_check_rules_convert_and_validate() {
     assert!(c.reports.is_empty(), "{:?}", c.reports);
     assert_eq!(table(&c)["backend"][0]["check"]["tcp_check"][1].as_str(), Some("send PING\\r\\n"));
 
+    // The options of HAProxy 2.6 map one-to-one, log-format strings included.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option tcp-check\n  tcp-check connect port 6379 addr 127.0.0.1 send-proxy linger comment c\n\
+         \x20 tcp-check send-lf \"AUTH %[env(PW)]\\r\\n\"\n\
+         \x20 tcp-check expect string +OK ok-status L7OKC error-status L7STS tout-status L6TOUT on-error \"no %s\" status-code int(5)\n\
+         \x20 server a 127.0.0.1:81 check\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let rules = table(&c)["backend"][0]["check"]["tcp_check"].as_array().unwrap().clone();
+    assert_eq!(rules.get(1).and_then(|r| r.as_str()), Some("send-lf AUTH\\ %[env(PW)]\\r\\n"));
+    let s = snap(&c);
+    let CheckKind::Seq(q) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else { panic!() };
+    let Step::Expect(e) = &q.steps[2] else { panic!() };
+    assert_eq!(e.ok_status, Some(crate::health::CheckStatus::L7Okc));
+    assert_eq!(e.on_error.as_ref().map(|f| f.src.as_str()), Some("no %s"));
+    let Step::Connect { opts, .. } = &q.steps[0] else { panic!() };
+    assert!(opts.send_proxy && opts.linger && opts.proxy_header.is_some());
+
     // A rule lbha cannot run is reported and left out.
     let c = conv(&format!(
-        "{FE_BE}backend be\n  option tcp-check\n  tcp-check send-lf %[src]\n  server a 127.0.0.1:81 check\n"
+        "{FE_BE}backend be\n  option tcp-check\n  tcp-check connect via-socks4\n  server a 127.0.0.1:81 check\n"
     ));
     assert_eq!(kinds(&c), [(8, ReportKind::Unsupported)]);
 }
