@@ -6,7 +6,9 @@
 //! - a listener that stopped listening ([`listener_failed`], cleared when it listens again);
 //! - an accept that failed for lack of file descriptors ([`out_of_fds`], cleared by the next
 //!   accept that works);
-//! - a proxy runtime thread stuck in one poll for [`STALL_THRESHOLD`] ([`spawn_watchdog`]).
+//! - a proxy runtime thread stuck in one poll for [`STALL_THRESHOLD`] ([`spawn_watchdog`]): the
+//!   tasks that serve (connections, accept loops, the control socket, the API) run [`watched`], so
+//!   the watchdog knows which thread is inside one of their polls and since when.
 //!
 //! Two failures leave no runtime to act through: a stalled runtime and a panic. For those, each
 //! instance keeps a [`LastGasp`] up to date (its priority-0 adverts, already encoded, and the VIPs
@@ -23,17 +25,31 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-/// Default for `[global] proxy_stall_threshold`: a proxy runtime thread awake in one poll while
-/// this much CPU burned is stalled ([`StallDetector`]). Why no healthy thread comes near it: a
-/// runtime thread publishes its counts whenever it parks and after every 61 polls (tokio's event
-/// interval), and a proxy poll is a parse, a rule pass, a TLS handshake step or a compressed chunk:
-/// well under 1 ms of CPU, so 61 of them stay far below 100 ms (config loading and other long work
-/// run off the runtime threads). CPU, not wall time: machine load does not count against a thread.
-/// HAProxy's watchdog uses 1 s of CPU; this was 500 ms of wall time before, which kept a stalled
-/// proxy's VIP for half a second.
-pub const STALL_THRESHOLD: Duration = Duration::from_millis(100);
-/// The least `proxy_stall_threshold` accepted: below it, a few late rounds would decide.
+/// Default for `[global] proxy_stall_threshold`: a proxy runtime thread in one task poll for this
+/// long (wall time), having burned at least a quarter of it in CPU time ([`PollWatch`]), is
+/// stalled. Why no healthy poll comes near it: a proxy poll is a parse, a rule pass, a TLS
+/// handshake step (an RSA-2048 signature is 0.24 ms of CPU on this machine class, RSA-4096 4 ms),
+/// a compressed chunk (a 16 KiB buffer: under 1 ms) or a batch of at most 128 I/O operations
+/// (tokio's cooperative budget); config loading and other long work run off the runtime threads,
+/// and a config swap on them is a pointer store. So a healthy poll burns at most ~4 ms: the CPU
+/// condition (10 ms at 40 ms) leaves a margin of 2.5 over the worst, however long the machine
+/// keeps the thread from running (a thread waiting for a CPU burns none), and 40 ms of wall time is
+/// ten times the longest healthy poll on an idle machine. Detection then takes 40-60 ms on an idle
+/// node (the threshold plus up to two 10 ms watchdog rounds), or, on a loaded one, until the
+/// spinning thread has had 10 ms of CPU. Until session 10 the watchdog saw only what tokio
+/// publishes when a thread parks and every 61 polls, and needed 100 ms of CPU (61 RSA-2048 steps
+/// had to fit under it): 280-600 ms of wall time on a loaded node.
+pub const STALL_THRESHOLD: Duration = Duration::from_millis(40);
+/// The least `proxy_stall_threshold` accepted: below it, one late watchdog round would decide, and
+/// its CPU condition (7.5 ms) would come near a healthy RSA-4096 handshake step.
 pub const MIN_STALL_THRESHOLD: Duration = Duration::from_millis(30);
+/// The part of the threshold a poll must have burned in CPU time to be stalled: a poll longer in
+/// wall time than the threshold but not burning is a thread the machine does not run.
+const STALL_CPU_PART: u32 = 4;
+/// For the polls of tasks not spawned through [`watched`] (health checks, DNS, ...), the watchdog
+/// still reads what tokio publishes (every 61 polls, [`StallDetector`]): there the threshold is at
+/// least this much CPU, or 61 healthy polls could pass for one stuck.
+const BATCH_THRESHOLD: Duration = Duration::from_millis(100);
 /// How often the watchdog samples the runtime threads.
 const WATCH_EVERY: Duration = Duration::from_millis(10);
 /// The most one watchdog round adds to a thread's unchanged wall time, however late the round.
@@ -221,6 +237,58 @@ fn announce_gasp(up: bool) {
     }
 }
 
+/// Tells the pair's other node (over `[cluster]`'s authenticated channel) which masters resigned,
+/// as (instance, the address their adverts came from), so it takes over at once instead of after
+/// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Blocking, bounded; called on a
+/// thread of its own.
+pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) + Send + Sync>;
+
+/// Set while a `[cluster]` peer is configured.
+static HAND_OFF: Mutex<Option<HandOff>> = Mutex::new(None);
+/// The instances handed off lately, with when: a stall resigns from the watchdog and again from
+/// each instance task (as a fault), and one message is enough.
+static HANDED: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+/// No second message for the same instance within this.
+const HAND_OFF_ONCE: Duration = Duration::from_secs(1);
+/// The longest a hand-off may take: within [`RESIGN_LIMIT`], which a panic waits for.
+pub const HAND_OFF_LIMIT: Duration = Duration::from_millis(500);
+
+/// Sets (or with `None` clears) how to tell the peer node.
+pub fn set_hand_off(f: Option<HandOff>) {
+    *HAND_OFF.lock().unwrap_or_else(|e| e.into_inner()) = f;
+}
+
+/// Which of `list` to hand off at `now`: those not handed off within [`HAND_OFF_ONCE`]; records
+/// them. Pure.
+pub fn fresh_hand_offs(
+    handed: &mut BTreeMap<String, Instant>,
+    list: Vec<(String, IpAddr)>,
+    now: Instant,
+) -> Vec<(String, IpAddr)> {
+    handed.retain(|_, at| now.saturating_duration_since(*at) < HAND_OFF_ONCE);
+    // The first message's time stands: a repeat does not extend the window.
+    list.into_iter()
+        .filter(|(n, _)| {
+            let fresh = !handed.contains_key(n);
+            if fresh {
+                handed.insert(n.clone(), now);
+            }
+            fresh
+        })
+        .collect()
+}
+
+/// Tells the peer node, from a thread of its own, that these masters resigned (nothing without a
+/// `[cluster]` peer). The returned handle ends within [`HAND_OFF_LIMIT`].
+pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<std::thread::JoinHandle<()>> {
+    let f = HAND_OFF.lock().ok()?.clone()?;
+    let list = fresh_hand_offs(&mut *HANDED.lock().ok()?, list, Instant::now());
+    if list.is_empty() {
+        return None;
+    }
+    std::thread::Builder::new().name("lbha-hand-off".into()).spawn(move || f(list)).ok()
+}
+
 /// The registry, unless it stays locked (a panic while it was held): the caller goes on without.
 fn lock_briefly() -> Option<std::sync::MutexGuard<'static, BTreeMap<String, LastGasp>>> {
     for _ in 0..20 {
@@ -260,7 +328,12 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
                 eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
             }
         }
+        // The peer node, if it is one of a `[cluster]` pair, takes over meanwhile.
+        let told = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
         remove_vips(&list);
+        if let Some(t) = told {
+            let _ = t.join();
+        }
         let _ = tx.send(());
     });
     if spawned.is_ok() && rx.recv_timeout(RESIGN_LIMIT).is_err() {
@@ -419,26 +492,102 @@ impl CpuMeter {
     }
 }
 
-/// Heartbeats of the runtime threads, bumped by the threads themselves as they park and unpark
-/// (the runtime's `on_thread_park` / `on_thread_unpark`), with each thread's id for its CPU time.
-static BEATS: LazyLock<Mutex<Vec<Beat>>> = LazyLock::new(Default::default);
+/// What one proxy runtime thread tells the watchdog: its heartbeat count (bumped as it parks and
+/// unparks: the runtime's `on_thread_park` / `on_thread_unpark`) and its poll mark (bumped as it
+/// enters and leaves a poll of a [`watched`] task: odd while inside one). Each thread writes its
+/// own; the watchdog only reads.
+#[derive(Debug)]
+struct ThreadMarks {
+    tid: i32,
+    beats: AtomicU64,
+    polls: AtomicU64,
+}
 
-/// One runtime thread's id and heartbeat count.
-type Beat = (i32, std::sync::Arc<AtomicU64>);
+/// Every thread that registered, in registration order (entries of threads gone stay, never
+/// moving again: a few bytes each, and the proxy runtime's threads live as long as the process).
+static THREADS: Mutex<Vec<&'static ThreadMarks>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static MINE: std::cell::Cell<Option<&'static ThreadMarks>> = const { std::cell::Cell::new(None) };
+}
+
+/// This thread's marks, registered on first use.
+fn mine() -> &'static ThreadMarks {
+    MINE.with(|m| {
+        m.get().unwrap_or_else(|| {
+            let new: &'static ThreadMarks = Box::leak(Box::new(ThreadMarks {
+                tid: nix::unistd::gettid().as_raw(),
+                beats: AtomicU64::new(0),
+                polls: AtomicU64::new(0),
+            }));
+            THREADS.lock().unwrap_or_else(|e| e.into_inner()).push(new);
+            m.set(Some(new));
+            new
+        })
+    })
+}
 
 /// Called by each runtime thread when it parks or unparks.
 pub fn beat() {
-    thread_local! {
-        static MINE: std::cell::OnceCell<std::sync::Arc<AtomicU64>> = const { std::cell::OnceCell::new() };
+    mine().beats.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Bumps this thread's poll mark: odd from here until it drops. Inside a poll already (a watched
+/// future polled by another), it does nothing, so the mark stays that of the outer poll.
+struct PollMark(Option<&'static ThreadMarks>);
+
+impl PollMark {
+    fn enter() -> PollMark {
+        let m = mine();
+        // Only this thread writes its mark: a load and a store, no read-modify-write.
+        let v = m.polls.load(Ordering::Relaxed);
+        if v % 2 == 1 {
+            return PollMark(None);
+        }
+        m.polls.store(v + 1, Ordering::Relaxed);
+        PollMark(Some(m))
     }
-    MINE.with(|m| {
-        m.get_or_init(|| {
-            let a = std::sync::Arc::new(AtomicU64::new(0));
-            BEATS.lock().unwrap_or_else(|e| e.into_inner()).push((nix::unistd::gettid().as_raw(), a.clone()));
-            a
-        })
-        .fetch_add(1, Ordering::Relaxed);
-    });
+}
+
+impl Drop for PollMark {
+    /// Also when the poll unwinds: a panicking task is not a thread stuck in a poll.
+    fn drop(&mut self) {
+        if let Some(m) = self.0 {
+            m.polls.store(m.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A task whose polls the watchdog sees ([`watched`]).
+    pub struct Watched<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Watched<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let _mark = PollMark::enter();
+        self.project().inner.poll(cx)
+    }
+}
+
+/// Wraps a task spawned on the proxy runtime so that the watchdog knows when its thread is inside
+/// one of its polls: two relaxed stores of a thread-local counter per poll, no clock read.
+pub fn watched<F: std::future::Future>(inner: F) -> Watched<F> {
+    Watched { inner }
+}
+
+/// `tokio::spawn`, [`watched`].
+pub fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(watched(task))
 }
 
 /// A thread's CPU time so far (`/proc/self/task/TID/schedstat`, in ns); zero if unreadable.
@@ -449,10 +598,84 @@ fn thread_cpu(tid: i32) -> Duration {
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
-/// Each registered runtime thread's heartbeat count and CPU time now.
-pub fn beats() -> Vec<(u64, Duration)> {
-    let list: Vec<Beat> = BEATS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    list.iter().map(|(tid, a)| (a.load(Ordering::Relaxed), thread_cpu(*tid))).collect()
+/// One registered thread now: heartbeat count, poll mark, CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadSample {
+    pub beats: u64,
+    pub polls: u64,
+    pub cpu: Duration,
+}
+
+/// Each registered thread now, in registration order.
+pub fn threads() -> Vec<ThreadSample> {
+    let list: Vec<&'static ThreadMarks> = THREADS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    list.iter()
+        .map(|t| ThreadSample {
+            beats: t.beats.load(Ordering::Relaxed),
+            polls: t.polls.load(Ordering::Relaxed),
+            cpu: thread_cpu(t.tid),
+        })
+        .collect()
+}
+
+/// Finds a thread stuck in one poll of a [`watched`] task: its poll mark odd and unchanged for
+/// `threshold` of wall time while it burned a quarter of that in CPU time ([`STALL_CPU_PART`]), or
+/// for [`BLOCKED_THRESHOLD`] whatever it burned (blocked in a system call or on a lock). Wall time
+/// counts from the first round that saw the mark (so a poll is at least that old: never less
+/// than the threshold) and each round counts at most `max_round` (a watchdog kept from running
+/// does not count its own wait). The CPU condition keeps a loaded machine from passing for a
+/// stall: a healthy poll burns a few ms at most, however long the machine keeps its thread
+/// waiting. Pure: the caller passes the clock and the samples ([`threads`]).
+#[derive(Debug)]
+pub struct PollWatch {
+    /// Per thread: the poll mark last seen, the thread's CPU time when first seen, and the wall
+    /// time counted since.
+    last: Vec<(u64, Duration, Duration)>,
+    prev: Option<Instant>,
+    max_round: Duration,
+}
+
+impl Default for PollWatch {
+    fn default() -> Self {
+        PollWatch::new(MAX_ROUND)
+    }
+}
+
+/// A thread found stuck in one poll: its index among the samples, the wall and CPU time counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stuck {
+    pub thread: usize,
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl PollWatch {
+    pub fn new(max_round: Duration) -> Self {
+        PollWatch { last: Vec::new(), prev: None, max_round }
+    }
+
+    /// Feeds one round; returns the first thread stuck in one poll.
+    pub fn observe(&mut self, now: Instant, threads: &[ThreadSample], threshold: Duration) -> Option<Stuck> {
+        let round = self.prev.map_or(Duration::ZERO, |p| now.saturating_duration_since(p).min(self.max_round));
+        self.prev = Some(now);
+        // Threads only ever register: a new one starts unknown (an even mark never matches).
+        self.last.resize(threads.len(), (0, Duration::ZERO, Duration::ZERO));
+        let cpu_needed = threshold / STALL_CPU_PART;
+        let mut stuck = None;
+        for (i, (t, (mark, cpu0, waited))) in threads.iter().zip(self.last.iter_mut()).enumerate() {
+            if t.polls % 2 == 0 || t.polls != *mark {
+                (*mark, *cpu0, *waited) = (t.polls, t.cpu, Duration::ZERO);
+                continue;
+            }
+            *waited += round;
+            let burned = t.cpu.saturating_sub(*cpu0);
+            let long = (*waited >= threshold && burned >= cpu_needed) || *waited >= BLOCKED_THRESHOLD;
+            if long && stuck.is_none() {
+                stuck = Some(Stuck { thread: i, wall: *waited, cpu: burned });
+            }
+        }
+        stuck
+    }
 }
 
 /// The runtime's threads' heartbeats now.
@@ -499,6 +722,7 @@ impl StallLatch {
 pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
     let spawned = std::thread::Builder::new().name("lbha-watchdog".into()).spawn(move || {
         let metrics = handle.metrics();
+        let mut polls = PollWatch::default();
         let mut detector = StallDetector::default();
         let mut meter = CpuMeter::default();
         let mut latch = StallLatch::default();
@@ -506,17 +730,30 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
         loop {
             std::thread::sleep(WATCH_EVERY);
             let samples = sample(&metrics);
-            let cpu = meter.round(&beats());
+            let threads = threads();
+            let beats: Vec<(u64, Duration)> = threads.iter().map(|t| (t.beats, t.cpu)).collect();
+            let cpu = meter.round(&beats);
             let now = Instant::now();
-            let stuck = detector.observe(now, &samples, cpu, stall_threshold());
+            let threshold = stall_threshold();
+            let in_poll = polls.observe(now, &threads, threshold).map(|s| {
+                format!(
+                    "runtime thread {} stuck in one poll ({} ms, {} ms of CPU)",
+                    s.thread,
+                    s.wall.as_millis(),
+                    s.cpu.as_millis()
+                )
+            });
+            let batch = detector.observe(now, &samples, cpu, threshold.max(BATCH_THRESHOLD)).map(|(w, d)| {
+                format!("runtime thread {w} stuck in one poll ({} ms, not a watched task)", d.as_millis())
+            });
+            let stuck = in_poll.or(batch);
             if stuck.is_none() && rounds.is_multiple_of(5) {
                 recheck_fds();
             }
             rounds = rounds.wrapping_add(1);
             match latch.feed(now, stuck.is_some()) {
                 Some(true) => {
-                    let (w, d) = stuck.unwrap_or_default();
-                    let why = format!("runtime thread {w} stuck in one poll ({} ms)", d.as_millis());
+                    let why = stuck.unwrap_or_default();
                     tracing::error!("proxy stalled: {why}; VRRP masters tracking the proxy resign");
                     set_stalled(Some(why.clone()));
                     resign(false, &format!("proxy stalled ({why})"));
@@ -669,9 +906,10 @@ mod tests {
     }
 
     /// The non-stall case under load: a real two-thread runtime (with the daemon's heartbeat
-    /// hooks) kept busy by many tasks doing 0.2 ms of work per poll (hundreds of times a proxy
-    /// poll's), sampled as the watchdog does, is never taken for stalled at the default threshold,
-    /// even on a machine loaded by other work; a thread then spinning in one poll is.
+    /// hooks) kept busy by many watched tasks doing 0.2 ms of work per poll (hundreds of times a
+    /// proxy poll's), sampled as the watchdog does, is never taken for stalled at the default
+    /// threshold by either detector, even on a machine loaded by other work; a thread then
+    /// spinning in one poll of a watched task is.
     #[test]
     fn a_busy_runtime_is_not_stalled_and_a_spinning_thread_is() {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -692,32 +930,148 @@ mod tests {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         for _ in 0..64 {
             let stop = stop.clone();
-            rt.spawn(async move {
+            rt.spawn(watched(async move {
                 while !stop.load(Ordering::Relaxed) {
                     spin(Duration::from_micros(200));
                     tokio::task::yield_now().await;
                 }
-            });
+            }));
         }
-        let (mut d, mut m) = (StallDetector::default(), CpuMeter::default());
-        let mut round = || d.observe(Instant::now(), &sample(&metrics), m.round(&beats()), STALL_THRESHOLD);
+        let (mut p, mut d, mut m) = (PollWatch::default(), StallDetector::default(), CpuMeter::default());
+        let mut round = || {
+            let (now, t) = (Instant::now(), threads());
+            let beats: Vec<(u64, Duration)> = t.iter().map(|t| (t.beats, t.cpu)).collect();
+            let batch = d.observe(now, &sample(&metrics), m.round(&beats), BATCH_THRESHOLD);
+            (p.observe(now, &t, STALL_THRESHOLD), batch)
+        };
         // Bounded: 2 s of rounds.
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(WATCH_EVERY);
-            assert_eq!(round(), None, "a busy but healthy runtime taken for stalled");
+            assert_eq!(round(), (None, None), "a busy but healthy runtime taken for stalled");
         }
         stop.store(true, Ordering::Relaxed);
         // One task spins in one poll for 4 s.
-        rt.spawn(async move { spin(Duration::from_secs(4)) });
+        rt.spawn(watched(async move { spin(Duration::from_secs(4)) }));
         let t1 = Instant::now();
         let mut found = None;
         while found.is_none() && t1.elapsed() < Duration::from_secs(4) {
             std::thread::sleep(WATCH_EVERY);
-            found = round();
+            found = round().0;
         }
         assert!(found.is_some(), "a thread spinning in one poll was not found");
         rt.shutdown_background();
+    }
+
+    fn marks(polls: u64, cpu_ms: u64) -> ThreadSample {
+        ThreadSample { beats: 2, polls, cpu: Duration::from_millis(cpu_ms) }
+    }
+
+    #[test]
+    fn a_thread_in_one_watched_poll_past_the_threshold_while_burning_is_stuck() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let th = Duration::from_millis(40);
+        let mut w = PollWatch::new(Duration::from_millis(20));
+        // Thread 0 enters a poll (odd mark) and burns a quarter of a CPU from there; thread 1
+        // polls many short ones (its mark moves every round) at full speed.
+        assert_eq!(w.observe(ms(0), &[marks(7, 100), marks(9, 0)], th), None);
+        for i in 1..4 {
+            let s = [marks(7, 100 + 10 * i / 4), marks(9 + 2 * i, 10 * i)];
+            assert_eq!(w.observe(ms(i * 10), &s, th), None, "round {i}");
+        }
+        let s = [marks(7, 110), marks(17, 40)];
+        let stuck = Stuck { thread: 0, wall: th, cpu: Duration::from_millis(10) };
+        assert_eq!(w.observe(ms(40), &s, th), Some(stuck));
+        // It leaves the poll: over at once.
+        assert_eq!(w.observe(ms(50), &[marks(8, 112), marks(19, 50)], th), None);
+        // A new poll starts unknown: its first round counts nothing.
+        assert_eq!(w.observe(ms(60), &[marks(9, 115), marks(21, 60)], th), None);
+        assert_eq!(w.observe(ms(90), &[marks(9, 140), marks(23, 70)], th), None, "20 ms counted of 30");
+    }
+
+    #[test]
+    fn a_poll_kept_from_running_is_not_stuck_until_it_is_blocked_for_a_second() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let th = Duration::from_millis(40);
+        let mut w = PollWatch::new(Duration::from_millis(20));
+        assert_eq!(w.observe(ms(0), &[marks(3, 50)], th), None);
+        // 900 ms in one poll with 9 ms of CPU (below the 10 ms a quarter of 40 ms asks): a
+        // thread the machine does not run, or a short poll descheduled.
+        for i in 1..=90 {
+            assert_eq!(w.observe(ms(i * 10), &[marks(3, 50 + i / 10)], th), None, "round {i}");
+        }
+        // The watchdog itself waited 500 ms for a CPU: that round counts 20 ms, not 500.
+        assert_eq!(w.observe(ms(1400), &[marks(3, 59)], th), None);
+        for i in 1..=7 {
+            assert_eq!(w.observe(ms(1400 + i * 10), &[marks(3, 59)], th), None, "round {i}");
+        }
+        // A second of counted wall time: blocked in one poll, whatever it burned.
+        let stuck = Stuck { thread: 0, wall: BLOCKED_THRESHOLD, cpu: Duration::from_millis(9) };
+        assert_eq!(w.observe(ms(1480), &[marks(3, 59)], th), Some(stuck));
+    }
+
+    #[test]
+    fn threads_outside_a_watched_poll_or_newly_registered_are_not_stuck() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let th = Duration::from_millis(40);
+        let mut w = PollWatch::new(Duration::from_millis(20));
+        // An even mark: parked, or in the poll of a task not watched (the batch detector's
+        // business), however long and however much it burns.
+        for i in 0..50 {
+            assert_eq!(w.observe(ms(i * 10), &[marks(4, i * 10)], th), None, "round {i}");
+        }
+        // A second thread registers, already in a poll: it counts from its first round.
+        assert_eq!(w.observe(ms(500), &[marks(4, 500), marks(1, 0)], th), None);
+        for i in 1..4 {
+            assert_eq!(w.observe(ms(500 + i * 10), &[marks(4, 500), marks(1, i * 10)], th), None);
+        }
+        let stuck = Stuck { thread: 1, wall: th, cpu: th };
+        assert_eq!(w.observe(ms(540), &[marks(4, 500), marks(1, 40)], th), Some(stuck));
+    }
+
+    #[test]
+    fn a_watched_poll_marks_its_thread_and_a_panic_in_it_unmarks_it() {
+        let mark = || mine().polls.load(Ordering::Relaxed);
+        let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+        let before = mark();
+        assert_eq!(before % 2, 0);
+        // Inside: odd, and a watched future polled within does not change it.
+        let mut outer = std::pin::pin!(watched(async {
+            let seen = mark();
+            let inner = std::pin::pin!(watched(async { mark() }));
+            let nested =
+                std::future::Future::poll(inner, &mut std::task::Context::from_waker(std::task::Waker::noop()));
+            (seen, nested, mark())
+        }));
+        let std::task::Poll::Ready((seen, nested, after_inner)) = std::future::Future::poll(outer.as_mut(), cx) else {
+            panic!("ready at once")
+        };
+        assert_eq!((seen, nested, after_inner), (before + 1, std::task::Poll::Ready(before + 1), before + 1));
+        assert_eq!(mark(), before + 2);
+        // A poll that unwinds leaves the thread out of it.
+        let caught = std::panic::catch_unwind(|| {
+            // Unwinding without the panic hook: a hook printing a backtrace inside the poll would
+            // hold the mark odd for 100 ms of CPU, which a test running alongside would see.
+            let f = std::pin::pin!(watched(async { std::panic::resume_unwind(Box::new("in a poll")) }));
+            let _ = std::future::Future::poll(f, &mut std::task::Context::from_waker(std::task::Waker::noop()));
+        });
+        assert!(caught.is_err());
+        assert_eq!(mark(), before + 4);
+    }
+
+    #[test]
+    fn one_hand_off_per_instance_within_a_second() {
+        let t0 = Instant::now();
+        let mut handed = BTreeMap::new();
+        let l = |names: &[&str]| names.iter().map(|n| (n.to_string(), ip("192.0.2.11"))).collect::<Vec<_>>();
+        assert_eq!(fresh_hand_offs(&mut handed, l(&["A", "B"]), t0), l(&["A", "B"]));
+        // The instance task's fault after the watchdog's resignation: already told.
+        let later = t0 + Duration::from_millis(5);
+        assert_eq!(fresh_hand_offs(&mut handed, l(&["A", "C"]), later), l(&["C"]));
+        assert_eq!(fresh_hand_offs(&mut handed, l(&["A"]), t0 + HAND_OFF_ONCE), l(&["A"]), "a new resignation");
     }
 
     #[test]

@@ -247,7 +247,7 @@ pub async fn serve_http<F, Fut>(
         let handler = handler.clone();
         let mut stop_conn = stop.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        crate::fate::spawn(async move {
             let _permit = permit;
             let sock: Box<dyn Io> = match tls {
                 None => Box::new(sock),

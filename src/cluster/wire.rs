@@ -43,6 +43,11 @@ pub enum Request {
         offer: Offer,
         entries: super::runtime::Entries,
     },
+    /// These VRRP masters of mine resigned (instance, the address their adverts come from): take
+    /// them over now rather than after the skew time (`crate::fate::hand_off`).
+    Resigned {
+        instances: Vec<(String, std::net::IpAddr)>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -126,6 +126,7 @@ impl Node {
             rt_current: std::sync::Mutex::new(crate::cluster::runtime::Ledger::default().state),
         });
         runtime::install_hook(shared, &node);
+        install_hand_off(&node);
         node.save(&st);
         tracing::info!(
             "cluster: node {} listening on {} for {} at {}; config version {} ({})",
@@ -136,7 +137,7 @@ impl Node {
             st.version,
             short(&st.hash)
         );
-        let serve = tokio::spawn(node.clone().serve(listener, s.bind));
+        let serve = crate::fate::spawn(node.clone().serve(listener, s.bind));
         let catch_up = tokio::spawn(node.clone().catch_up());
         node.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([serve.abort_handle(), catch_up.abort_handle()]);
         Ok(Some(node))
@@ -331,7 +332,7 @@ impl Node {
                 }
             };
             let node = self.clone();
-            tokio::spawn(async move {
+            crate::fate::spawn(async move {
                 let Some(s) = node.settings() else { return };
                 let r = tokio::time::timeout(s.timeout * 4, node.connection(tcp, &s)).await;
                 match r {
@@ -380,6 +381,20 @@ impl Node {
                 Response::Done
             }
             Request::Runtime { offer, entries } => self.take_runtime(offer, entries, s).await,
+            Request::Resigned { instances } => {
+                let told = match self.shared.upgrade() {
+                    Some(shared) => shared.vrrp.lock().await.as_ref().map(|m| m.peer_resigned(&instances)),
+                    None => None,
+                };
+                let names: Vec<&str> = instances.iter().map(|(n, _)| n.as_str()).collect();
+                tracing::info!(
+                    "cluster: peer {} resigned VRRP master(s) {}: taking over {}",
+                    s.peer_name,
+                    names.join(", "),
+                    told.map_or("none (no VRRP)".into(), |t| if t.is_empty() { "none".into() } else { t.join(", ") })
+                );
+                Response::Done
+            }
         }
     }
 
@@ -724,6 +739,28 @@ impl Node {
 }
 
 /// Runtime changes that go to the peer too: VIPs and server state (each has a ledger slot).
+/// Lets a resigning master here tell the peer at once (`crate::fate::hand_off`): one sync
+/// request, from the caller's thread, bounded by [`crate::fate::HAND_OFF_LIMIT`].
+fn install_hand_off(node: &Arc<Node>) {
+    let node = Arc::downgrade(node);
+    crate::fate::set_hand_off(Some(Arc::new(move |instances: Vec<(String, std::net::IpAddr)>| {
+        let Some(s) = node.upgrade().and_then(|n| n.settings()) else { return };
+        let s = ClusterSettings { timeout: s.timeout.min(crate::fate::HAND_OFF_LIMIT), ..s };
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return tracing::warn!("cluster: cannot tell the peer of a resignation: {e}"),
+        };
+        let names: Vec<String> = instances.iter().map(|(n, _)| n.clone()).collect();
+        match rt.block_on(wire::call(&s, &Request::Resigned { instances })) {
+            Ok(Response::Done) => {
+                tracing::info!("cluster: told {} that VRRP master(s) {} resigned", s.peer_name, names.join(", "))
+            }
+            Ok(other) => tracing::warn!("cluster: {} answered a resignation with {other:?}", s.peer_name),
+            Err(e) => tracing::warn!("cluster: cannot tell the peer that {} resigned: {e}", names.join(", ")),
+        }
+    })));
+}
+
 pub fn passed_on(cmd: &crate::control::Command) -> bool {
     crate::cluster::runtime::slot(cmd).is_some()
 }

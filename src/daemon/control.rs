@@ -334,7 +334,7 @@ pub fn spawn(mut sock: ControlSocket, shared: Arc<Shared>) -> io::Result<Running
     let (mode, rx) = watch::channel(Mode::Serve);
     let (ack, seen) = watch::channel(Mode::Serve);
     tracing::info!("control socket listening on {}", sock.path.display());
-    let task = tokio::spawn(accept_loop(listener.clone(), shared, rx, ack));
+    let task = crate::fate::spawn(accept_loop(listener.clone(), shared, rx, ack));
     Ok(Running { mode, seen, task, listener, path: sock.path.clone(), id: sock.id })
 }
 
@@ -411,12 +411,12 @@ async fn accept_loop(
         match accepted {
             Ok((stream, _)) => {
                 let shared = shared.clone();
-                conns.spawn(async move {
+                conns.spawn(crate::fate::watched(async move {
                     if let Err(e) = serve_conn(stream, &shared).await {
                         tracing::debug!("control connection ended: {e}");
                     }
                     drop(permit);
-                });
+                }));
             }
             Err(e) => {
                 tracing::warn!("control socket accept failed: {e}");

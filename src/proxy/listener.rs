@@ -135,7 +135,7 @@ impl Listeners {
                 Ok(l) => {
                     let sock = Arc::new(ArcSwap::from_pointee(l));
                     let (stop, rx) = watch::channel(false);
-                    let task = tokio::spawn(accept_loop(sock.clone(), addr, proxy.clone(), rx));
+                    let task = crate::fate::spawn(accept_loop(sock.clone(), addr, proxy.clone(), rx));
                     crate::fate::listener_ok(addr);
                     tracing::info!("listening on {addr}");
                     self.running.insert(addr, Running { stop, task, sock });
@@ -324,7 +324,9 @@ async fn accept_until_stopped(
                     let _ = socket2::SockRef::from(&sock).set_keepalive(true);
                 }
                 let p = proxy.clone();
-                proxy.tracker.spawn(p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit)));
+                // Watched: the `track_proxy` watchdog sees a connection stuck in one poll.
+                let conn = p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit));
+                proxy.tracker.spawn(crate::fate::watched(conn));
             }
             Err(e) => {
                 let now = std::time::Instant::now();

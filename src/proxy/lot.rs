@@ -248,7 +248,7 @@ impl Proxy {
             (start, g.waker.take())
         };
         if start {
-            self.tracker.spawn(self.clone().run_lot());
+            self.tracker.spawn(crate::fate::watched(self.clone().run_lot()));
         } else if let Some(w) = waker {
             w.wake();
         }
@@ -327,7 +327,7 @@ impl Proxy {
                 }) = slots.remove_if(key, |s| !draining && matches!(s.entry.waiting, Waiting::Fresh { .. }))
                 {
                     let p = self.clone();
-                    self.tracker.spawn(async move { p.silent(sock, held, h2, deadline).await });
+                    self.tracker.spawn(crate::fate::watched(async move { p.silent(sock, held, h2, deadline).await }));
                     continue;
                 }
                 tracing::debug!("idle client connection closed (timeout http-request / http-keep-alive)");
@@ -376,7 +376,7 @@ impl Proxy {
             Readiness::Gone | Readiness::Data => {
                 let Some(Slot { entry, .. }) = slots.remove(key) else { return };
                 let p = self.clone();
-                self.tracker.spawn(async move { p.resume(entry.waiting, entry.held).await });
+                self.tracker.spawn(crate::fate::watched(async move { p.resume(entry.waiting, entry.held).await }));
             }
         }
     }

@@ -31,6 +31,8 @@ mod timers;
 #[cfg(test)]
 mod handover;
 #[cfg(test)]
+mod peer_resigned;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 mod tests;
@@ -126,6 +128,11 @@ pub enum Event {
     /// its VIPs and advertises at once, a backup keeps waiting. Neither sends a priority-0 advert or
     /// runs notify scripts, since the node's role does not change. Only acts in Initialize.
     TakeOver(State),
+    /// The master at this address told this node, over the authenticated `[cluster]` channel,
+    /// that it resigned (`track_proxy`, shutdown): a backup following it becomes master now
+    /// instead of after the skew time. Only from a master it follows: a third router, or a
+    /// message about a master it no longer follows, changes nothing (the RFC timers decide).
+    PeerResigned(IpAddr),
 }
 
 /// Output of the state machine, to be carried out in order.
@@ -168,6 +175,8 @@ pub enum Reason {
     SyncGroup(String),
     /// Role taken over from the previous process on this node (binary upgrade).
     Handover,
+    /// The pair's other node resigned this instance and said so over the cluster channel.
+    PeerResigned(IpAddr),
 }
 
 /// A recorded state change.
@@ -444,6 +453,14 @@ impl Instance {
                 }
             }
             Event::TakeOver(state) => self.on_take_over(now, state, &mut out),
+            Event::PeerResigned(src) => {
+                if self.state == State::Backup
+                    && self.wants_master.is_none()
+                    && self.master.is_some_and(|(m, _)| m == src)
+                {
+                    self.master_or_wait(now, Reason::PeerResigned(src), Reason::PeerResigned(src), &mut out);
+                }
+            }
         }
         let want = self.deadlines.earliest();
         if want != self.armed {

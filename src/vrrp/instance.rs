@@ -138,10 +138,19 @@ pub struct Deps {
 }
 
 /// A change of the runtime VIP set, answered with whether the addresses were added to (or
-/// removed from) the interface now, as a master does, or only recorded.
+/// removed from) the interface now, as a master does, or only recorded; or news from the pair's
+/// other node.
 pub enum RuntimeCmd {
-    Add { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
-    Del { vips: Vec<VipDef>, reply: oneshot::Sender<Result<bool, VipError>> },
+    Add {
+        vips: Vec<VipDef>,
+        reply: oneshot::Sender<Result<bool, VipError>>,
+    },
+    Del {
+        vips: Vec<VipDef>,
+        reply: oneshot::Sender<Result<bool, VipError>>,
+    },
+    /// The other node's master, advertising from this address, resigned ([`Event::PeerResigned`]).
+    PeerResigned(IpAddr),
 }
 
 /// The key of a held VIP in [`InstanceStatus::vips_held`].
@@ -171,6 +180,12 @@ impl Running {
     /// Hands a runtime VIP change to the instance task; `Err(cmd)` when the task has ended.
     pub async fn runtime(&self, cmd: RuntimeCmd) -> Result<(), RuntimeCmd> {
         self.cmd.send(cmd).await.map_err(|e| e.0)
+    }
+
+    /// Tells the instance the pair's other node resigned it (never waits: a full queue drops it,
+    /// and the RFC timers take over). Whether it was queued.
+    pub fn peer_resigned(&self, src: IpAddr) -> bool {
+        self.cmd.try_send(RuntimeCmd::PeerResigned(src)).is_ok()
     }
 
     /// Asks the instance to stop (priority-0 advert and VIP removal as master) and waits, bounded.
@@ -450,7 +465,13 @@ impl Runner {
 
     async fn act(&mut self, a: Action, before: State) {
         match a {
-            Action::SendAdvert { priority } => self.send_advert(priority).await,
+            Action::SendAdvert { priority } => {
+                self.send_advert(priority).await;
+                // A master resigning: the pair's other node (`[cluster]`) may take over now.
+                if priority == 0 {
+                    crate::fate::hand_off(vec![(self.cfg.name.clone(), self.src)]);
+                }
+            }
             Action::AddVips => self.add_vips().await,
             Action::DelVips => self.del_vips(false).await,
             Action::SendGarp { count } => self.garp(count),
@@ -815,6 +836,7 @@ fn reason_text(r: &fsm::Reason) -> String {
         fsm::Reason::Shutdown => "shutdown".into(),
         fsm::Reason::SyncGroup(why) => why.clone(),
         fsm::Reason::Handover => "taken over from the previous process (upgrade)".into(),
+        fsm::Reason::PeerResigned(src) => format!("the peer node ({src}) resigned over the cluster channel"),
     }
 }
 

@@ -509,6 +509,20 @@ impl Manager {
 
     /// Every VIP, configured and runtime, per instance in config order, then runtime VIPs of
     /// instances no longer configured.
+    /// The pair's other node resigned these instances (name, its advert source): each named one
+    /// that follows it as a backup takes over at once. Returns the instances told.
+    pub fn peer_resigned(&self, list: &[(String, IpAddr)]) -> Vec<String> {
+        let mut told = Vec::new();
+        for r in &self.instances {
+            if let Some((_, src)) = list.iter().find(|(n, _)| *n == r.cfg.name)
+                && r.peer_resigned(*src)
+            {
+                told.push(r.cfg.name.clone());
+            }
+        }
+        told
+    }
+
     pub fn list(&self) -> Vec<VipEntry> {
         let mut out = Vec::new();
         for rep in self.report() {

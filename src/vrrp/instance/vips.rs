@@ -41,6 +41,7 @@ impl Runner {
 
     pub(super) async fn on_runtime(&mut self, cmd: RuntimeCmd) {
         let (reply, result) = match cmd {
+            RuntimeCmd::PeerResigned(src) => return self.event(crate::vrrp::fsm::Event::PeerResigned(src)).await,
             RuntimeCmd::Add { vips, reply } => (reply, self.add_runtime(vips).await),
             RuntimeCmd::Del { vips, reply } => (reply, self.del_runtime(vips).await),
         };
