@@ -216,6 +216,8 @@ pub struct Bind {
     pub h2: bool,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `name`: the bind's label in connection error lines (else its number in the frontend).
+    pub name: Option<String>,
 }
 
 /// `ssl` towards a server.

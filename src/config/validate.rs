@@ -948,7 +948,7 @@ fn parse_bind_line(
     if h2 && tls.is_some() {
         return Err("`proto h2` is for cleartext binds; with ssl use `alpn h2,http/1.1`".into());
     }
-    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy })
+    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy, name: None })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -1029,6 +1029,7 @@ fn frontend(
         {
             cx.err_v(p.key("bind").index(i).key("name"), "duplicate bind name", name);
         }
+        let name = b.name.clone();
         let b = &b.addr;
         let mut warns = Vec::new();
         let parsed = parse_bind_line(b, &cx.tls_defaults.bases, &cx.tls_defaults.bind, &mut warns);
@@ -1036,7 +1037,8 @@ fn frontend(
             cx.warn(p.key("bind").index(i), w);
         }
         match parsed {
-            Ok(bind) => {
+            Ok(mut bind) => {
+                bind.name = name;
                 if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
                     cx.err_v(p.key("bind").index(i), format!("address already bound by `{other}`"), b);
                 }

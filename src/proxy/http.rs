@@ -276,10 +276,7 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
         super::track::Answer::Denied
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
-    } else if matches!(
-        resp.extensions().get::<ProxyError>(),
-        Some(ProxyError::RequestTimeout | ProxyError::ClosedEarly)
-    ) {
+    } else if matches!(resp.extensions().get::<ProxyError>(), Some(ProxyError::RequestTimeout)) {
         super::track::Answer::HeadTimeout
     } else {
         super::track::Answer::Other

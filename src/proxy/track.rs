@@ -150,9 +150,10 @@ fn outcome(status: u16, how: Answer) -> (Option<bool>, Option<bool>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Denied,
-    /// lbha's 408 to a head that did not come in time, or 400 to one the client closed before it
-    /// came: HAProxy 2.6 counts the request, not an error (measured for the 408; for the close
-    /// its count varies with the config, and no error is what `tests/stick_counters.rs` sees).
+    /// lbha's 408 to a head that did not come within `timeout http-request` (a silent new
+    /// connection's included): HAProxy 2.6 counts the request, not an error (its H1 mux's
+    /// request-timeout path). A head the client closed before it came (a `CR--` 400) is an
+    /// error there like any refused head: [`Answer::Other`]. Both measured in `tests/probes.rs`.
     HeadTimeout,
     /// By an answering `http-request` rule other than deny/tarpit.
     Rule,
