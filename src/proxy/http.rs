@@ -274,6 +274,8 @@ pub async fn handle(
 fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &TxnVars<'_>) {
     let how = if resp.extensions().get::<super::track::Denied>().is_some() {
         super::track::Answer::Denied
+    } else if resp.extensions().get::<super::track::Challenged>().is_some() {
+        super::track::Answer::Challenged
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
     } else if matches!(resp.extensions().get::<ProxyError>(), Some(ProxyError::RequestTimeout)) {
