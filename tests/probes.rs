@@ -539,6 +539,9 @@ fn handshake_case(case: Hs, port: u16, tls: &std::sync::Arc<rustls::ClientConfig
     }
 }
 
+/// A handshake case, what came of it, and its log lines as (priority, message).
+type HsOutcome = (Hs, String, Vec<(String, String)>);
+
 /// The handshake cases against one server: per case, its answer and its log lines as
 /// (syslog priority, message without the client's address and the date).
 fn handshake_run(
@@ -546,7 +549,7 @@ fn handshake_run(
     plain: u16,
     log: &Syslog,
     tls: &std::sync::Arc<rustls::ClientConfig>,
-) -> Vec<(Hs, String, Vec<(String, String)>)> {
+) -> Vec<HsOutcome> {
     let mut out = Vec::new();
     for (i, case) in [Hs::Silent, Hs::Closed, Hs::Garbage, Hs::Slow].into_iter().enumerate() {
         let got = handshake_case(case, tls_port, tls);
