@@ -5,8 +5,7 @@
 mod common;
 mod kit;
 
-use common::{Lbha, TempDir, free_port, raw};
-use std::net::UdpSocket;
+use common::{Lbha, Syslog, TempDir, free_port, raw};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,36 +46,6 @@ fn start_haproxy_tz(dir: &TempDir, cfg: &str, port: u16, tz: &str) -> Haproxy {
         std::thread::sleep(Duration::from_millis(20));
     }
     h
-}
-
-struct Syslog(UdpSocket);
-
-impl Syslog {
-    fn new() -> Syslog {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        Syslog(s)
-    }
-    fn port(&self) -> u16 {
-        self.0.local_addr().unwrap().port()
-    }
-    /// Every line that arrives within a bounded wait for one containing `needle`.
-    fn until(&self, needle: &str) -> Vec<String> {
-        let end = Instant::now() + Duration::from_secs(10);
-        let mut lines = Vec::new();
-        while Instant::now() < end {
-            let mut buf = [0u8; 8192];
-            if let Ok(n) = self.0.recv(&mut buf) {
-                let l = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let done = l.contains(needle);
-                lines.push(l);
-                if done {
-                    return lines;
-                }
-            }
-        }
-        panic!("no line with {needle:?}; got {lines:#?}");
-    }
 }
 
 /// The message after `TAG[PID]: `, and the `<PRI>`.
@@ -309,10 +278,7 @@ servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
     let m = only.until("/to-mine");
     assert!(m.last().unwrap().starts_with("<6>127.0.0.1:"), "short format: {m:?}");
     // The global target never saw the `log = "none"` frontend's request.
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = global.0.recv(&mut buf) {
-        assert!(!String::from_utf8_lossy(&buf[..n]).contains("/to-mine"));
-    }
+    assert!(!global.drain().iter().any(|l| l.contains("/to-mine")));
 }
 
 /// `log_health_checks`: each change of a server's check result is logged, before the server
@@ -829,9 +795,8 @@ fn tagged(log: &Syslog, tag: &str, n: usize) -> Vec<String> {
     let end = Instant::now() + Duration::from_secs(10);
     let mut out = Vec::new();
     while out.len() < n && Instant::now() < end {
-        let mut buf = [0u8; 8192];
-        if let Ok(k) = log.0.recv(&mut buf) {
-            let (_, m) = split(&String::from_utf8_lossy(&buf[..k]));
+        if let Some(l) = log.next() {
+            let (_, m) = split(&l);
             if m.starts_with(tag) && !m.contains("<BADREQ>") {
                 out.push(m);
             }

@@ -3,42 +3,11 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
-
-struct Syslog {
-    sock: UdpSocket,
-    lines: Vec<String>,
-}
-
-impl Syslog {
-    fn new() -> Syslog {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        Syslog { sock, lines: Vec::new() }
-    }
-    fn port(&self) -> u16 {
-        self.sock.local_addr().unwrap().port()
-    }
-    /// Waits (bounded) for a line containing `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            assert!(Instant::now() < end, "no log line with {needle:?}; got {:#?}", self.lines);
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.sock.recv(&mut buf) {
-                self.lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    }
-}
 
 #[test]
 fn httplog_tcplog_and_server_state_reach_syslog() {
-    let mut syslog = Syslog::new();
+    let syslog = Syslog::new();
     let a = Backend::start("A");
     let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let echo_port = echo.local_addr().unwrap().port();
@@ -92,7 +61,8 @@ servers = [{{ name = "e", addr = "127.0.0.1:{echo_port}" }}]
     drop(s);
     let line = syslog.wait_for(" db db/e ");
     assert!(line.contains(" 2 "), "bytes from the server: {line}");
-    assert_eq!(syslog.lines.iter().filter(|l| l.contains(" db db/")).count(), 1, "{:#?}", syslog.lines);
+    let lines = syslog.lines();
+    assert_eq!(lines.iter().filter(|l| l.contains(" db db/")).count(), 1, "{lines:#?}");
     // A health check taking a server down is logged at notice level.
     let line = syslog.wait_for("Server web/gone is DOWN");
     // <149> = local2 * 8 + notice (5)
@@ -149,7 +119,7 @@ fn log_lines_to_a_file_carry_no_colour_codes() {
 /// A CONNECT that opens a tunnel gets its httplog line like any request.
 #[test]
 fn connect_tunnel_is_logged() {
-    let mut syslog = Syslog::new();
+    let syslog = Syslog::new();
     let sport = connect_server(1, b"");
     let web = free_port();
     let cfg = format!(
@@ -171,7 +141,7 @@ fn connect_tunnel_is_logged() {
 /// the backend's loggers.
 #[test]
 fn backend_log_lines_take_its_server_events() {
-    let (mut global, mut own) = (Syslog::new(), Syslog::new());
+    let (global, own) = (Syslog::new(), Syslog::new());
     let web = free_port();
     let (dead1, dead2, dead3) = (free_port(), free_port(), free_port());
     let cfg = format!(
@@ -214,12 +184,10 @@ servers = [{{ name = "gone", addr = "127.0.0.1:{dead3}", check = true, inter = 1
     // `log = "none"`: its server went down too (all three check at the same pace; a margin for
     // its line to arrive, were it sent) and said nothing.
     std::thread::sleep(Duration::from_millis(500));
-    for s in [&mut global, &mut own] {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = s.sock.recv(&mut buf) {
-            s.lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        assert!(!s.lines.iter().any(|l| l.contains("mute/gone")), "{:#?}", s.lines);
+    for s in [&global, &own] {
+        let lines = s.drain();
+        assert!(!lines.iter().any(|l| l.contains("mute/gone")), "{lines:#?}");
     }
-    assert!(!own.lines.iter().any(|l| l.contains("plain/gone")), "{:#?}", own.lines);
+    let lines = own.lines();
+    assert!(!lines.iter().any(|l| l.contains("plain/gone")), "{lines:#?}");
 }

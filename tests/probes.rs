@@ -10,7 +10,7 @@ mod common;
 mod kit;
 use common::*;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,37 +18,9 @@ const PAGE_408: &str =
     "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
 const PAGE_400: &str = "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n";
 
-/// A syslog listener on loopback (UDP).
-struct Syslog(UdpSocket);
-
-impl Syslog {
-    fn new() -> Syslog {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        Syslog(s)
-    }
-    fn port(&self) -> u16 {
-        self.0.local_addr().unwrap().port()
-    }
-    /// The messages (after the syslog header) that arrive until one contains `needle` (bounded).
-    fn until(&self, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut out: Vec<String> = Vec::new();
-        while Instant::now() < deadline {
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.0.recv(&mut buf) {
-                let line = String::from_utf8_lossy(&buf[..n]).trim_end().to_string();
-                let msg = line.split_once("]: ").map_or(line.clone(), |x| x.1.to_string());
-                let done = msg.contains(needle);
-                out.push(msg);
-                if done {
-                    return out;
-                }
-            }
-        }
-        panic!("no log line with {needle:?}; got {out:#?}");
-    }
-}
+/// The stick counters the frontend tracks for every connection (`show table fe` after each case).
+const TRACK: &str = "  stick-table type ip size 1k expire 5m store http_req_cnt,http_err_cnt,http_err_rate(1m)\n\
+                     \x20 tcp-request connection track-sc0 src\n";
 
 /// The haproxy.cfg both run; `extra` goes into `defaults`, `fe_extra` into the frontend.
 fn cfg(port: u16, syslog: u16, web: u16, extra: &str, fe_extra: &str) -> String {
@@ -56,7 +28,7 @@ fn cfg(port: u16, syslog: u16, web: u16, extra: &str, fe_extra: &str) -> String 
         "global\n  log 127.0.0.1:{syslog} local0\n\
          defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  timeout client 10s\n\
          \x20 timeout server 10s\n  timeout http-request 700ms\n{extra}\
-         frontend fe\n  bind 127.0.0.1:{port}\n{fe_extra}  default_backend be\n\
+         frontend fe\n  bind 127.0.0.1:{port}\n{fe_extra}{TRACK}  default_backend be\n\
          backend be\n  server s 127.0.0.1:{web}\n"
     )
 }
@@ -126,22 +98,38 @@ fn run(case: Case, port: u16) -> String {
     }
 }
 
-/// Runs every case against `port`: what each client got, and each case's log lines.
-fn run_all(port: u16, log: &Syslog) -> Vec<(Case, String, Vec<String>)> {
+/// The stored counters of the client's entry in `show table fe`, as `(http_req_cnt,
+/// http_err_cnt, http_err_rate)`.
+fn counters(table: &str) -> (u64, u64, u64) {
+    let row = table.lines().find(|l| l.contains(" key=127.0.0.1 ")).unwrap_or_else(|| panic!("no entry: {table}"));
+    let field = |name: &str| -> u64 {
+        let f = row.split(' ').find_map(|f| f.strip_prefix(name)).unwrap_or_else(|| panic!("{name}: {row}"));
+        f.parse().unwrap_or_else(|e| panic!("{name}{f}: {e}"))
+    };
+    (field("http_req_cnt="), field("http_err_cnt="), field("http_err_rate(60000)="))
+}
+
+/// What one case left: the case, what its client got, its log lines, and the stick counters
+/// (see [`counters`]) once its end marker was logged.
+type Outcome = (Case, String, Vec<String>, (u64, u64, u64));
+
+/// Runs every case against `port`: what each client got, and each case's log lines;
+/// `table` answers `show table fe`.
+fn run_all(port: u16, log: &Syslog, table: impl Fn() -> String) -> Vec<Outcome> {
     let mut out = Vec::new();
     for (i, case) in CASES.into_iter().enumerate() {
         let got = run(case, port);
         let end = format!("/end-{i} ");
         let req = format!("GET {} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", end.trim_end());
         assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
-        let mut lines = log.until(&end);
+        let mut lines: Vec<String> = log.until(&end).iter().map(|l| syslog_message(l)).collect();
         lines.pop();
         if case == Case::KeepAliveIdle {
             // The request's own line (its fields are compared elsewhere); nothing may follow it.
             assert!(lines.first().is_some_and(|l| l.contains("\"GET /ka HTTP/1.1\"")), "{lines:#?}");
             lines.remove(0);
         }
-        out.push((case, got, lines));
+        out.push((case, got, lines, counters(&table())));
     }
     out
 }
@@ -189,13 +177,18 @@ type Expect = (Case, Option<(u16, &'static str)>, Option<&'static str>);
 /// What lbha does for each case under `extra`/`fe_extra`, checked against `expect`, and the
 /// same run on HAProxy compared line by line when it is installed.
 /// `counted`: the probes and cut heads the frontend counts (`ereq`, `hrsp_4xx`, `req_tot`).
-fn check(extra: &str, fe_extra: &str, counted: usize, expect: &[Expect]) {
+/// `tracked`: the client's `http_req_cnt` and `http_err_cnt` (the rate follows the count)
+/// after each case of [`CASES`] and its end marker (one request more each).
+fn check(extra: &str, fe_extra: &str, counted: usize, tracked: [(u64, u64); 6], expect: &[Expect]) {
     let web = kit::Web::start("W");
     let (lport, llog) = (free_port(), Syslog::new());
     let l = Lbha::start_haproxy(&cfg(lport, llog.port(), web.port, extra, fe_extra), &[lport]);
-    let ours = run_all(lport, &llog);
+    let ours = run_all(lport, &llog, || l.ctl(&["show table fe"]));
+    let ours_tracked: Vec<(u64, u64)> = ours.iter().map(|o| (o.3.0, o.3.1)).collect();
+    assert_eq!(ours_tracked, tracked, "http_req_cnt, http_err_cnt after each of {CASES:?}");
+    assert!(ours.iter().all(|o| o.3.1 == o.3.2), "http_err_rate follows http_err_cnt: {ours:?}");
     for (case, page_want, line_want) in expect {
-        let (_, got, lines) = ours.iter().find(|(c, ..)| c == case).unwrap();
+        let (_, got, lines, _) = ours.iter().find(|(c, ..)| c == case).unwrap();
         match page_want {
             Some((status, body)) => {
                 let (st, b) = page(got);
@@ -233,10 +226,12 @@ fn check(extra: &str, fe_extra: &str, counted: usize, expect: &[Expect]) {
         return;
     };
     let (hport, hlog) = (free_port(), Syslog::new());
-    let _h = haproxy(bin, &cfg(hport, hlog.port(), web.port, extra, fe_extra), hport);
-    let theirs = run_all(hport, &hlog);
-    for ((case, ours_got, ours_lines), (_, their_got, their_lines)) in ours.iter().zip(&theirs) {
+    let (_h, dir) = haproxy(bin, &cfg(hport, hlog.port(), web.port, extra, fe_extra), hport);
+    let theirs = run_all(hport, &hlog, || ask_haproxy(&dir, "show table fe"));
+    for ((case, ours_got, ours_lines, ours_table), (_, their_got, their_lines, their_table)) in ours.iter().zip(&theirs)
+    {
         assert_eq!(page(ours_got), page(their_got), "{case:?}: what the client got");
+        assert_eq!(ours_table, their_table, "{case:?}: the stick counters, lbha vs HAProxy");
         let o: Vec<String> = ours_lines.iter().map(|l| norm(l)).collect();
         let t: Vec<String> = their_lines.iter().map(|l| norm(l)).collect();
         assert_eq!(o, t, "{case:?}: log lines, lbha vs HAProxy");
@@ -249,10 +244,13 @@ fn haproxy_bin() -> Option<&'static str> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
-/// HAProxy on `cfg`, once it listens (seen in /proc, so no probe of ours shows in its log).
+/// HAProxy on `cfg`, once it listens (seen in /proc, so no probe of ours shows in its log),
+/// with its stats socket in the returned directory (see [`ask_haproxy`]).
 fn haproxy(bin: &str, cfg: &str, port: u16) -> (Reaped, TempDir) {
     let dir = TempDir::new("probes-haproxy");
-    let path = dir.write("haproxy.cfg", cfg);
+    let sock = dir.0.join("stats.sock");
+    let cfg = cfg.replacen("global\n", &format!("global\n  stats socket {} level admin\n", sock.display()), 1);
+    let path = dir.write("haproxy.cfg", &cfg);
     let child = Command::new(bin).arg("-db").arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
     let mut child = Reaped::new(child.unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -264,15 +262,27 @@ fn haproxy(bin: &str, cfg: &str, port: u16) -> (Reaped, TempDir) {
     (child, dir)
 }
 
+/// A command to the stats socket of [`haproxy`]'s instance.
+fn ask_haproxy(dir: &TempDir, cmd: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(dir.0.join("stats.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 const LINE_408: &str = "fe fe/<NOSRV> -1/-1/-1/-1/T 408 0 - - cR-- ac/fc/bc/sc/rc 0/0 \"<BADREQ>\"";
 const LINE_400: &str = "fe fe/<NOSRV> -1/-1/-1/-1/0 400 0 - - CR-- ac/fc/bc/sc/rc 0/0 \"<BADREQ>\"";
 
 #[test]
 fn a_silent_connection_gets_haproxys_408_and_one_that_closes_a_cr_400_line() {
+    // A 408 counts the request, a `CR--` 400 an error too (HAProxy's H1 mux).
     check(
         "",
         "",
         5,
+        [(2, 0), (4, 1), (6, 2), (8, 2), (10, 3), (12, 3)],
         &[
             (Case::Silent, Some((408, PAGE_408)), Some(LINE_408)),
             (Case::Closed, None, Some(LINE_400)),
@@ -286,10 +296,12 @@ fn a_silent_connection_gets_haproxys_408_and_one_that_closes_a_cr_400_line() {
 
 #[test]
 fn http_ignore_probes_closes_silent_connections_unanswered_and_unlogged() {
+    // Ignored probes count nothing.
     check(
         "  option http-ignore-probes\n",
         "",
         2,
+        [(1, 0), (2, 0), (3, 0), (5, 0), (7, 1), (9, 1)],
         &[
             (Case::Silent, None, None),
             (Case::Closed, None, None),
@@ -308,16 +320,19 @@ fn no_option_http_ignore_probes_in_a_frontend_undoes_the_defaults() {
         "  option http-ignore-probes\n",
         "  no option http-ignore-probes\n",
         5,
+        [(2, 0), (4, 1), (6, 2), (8, 2), (10, 3), (12, 3)],
         &[(Case::Silent, Some((408, PAGE_408)), Some(LINE_408)), (Case::Closed, None, Some(LINE_400))],
     );
 }
 
 #[test]
 fn dontlognull_answers_probes_but_does_not_log_them() {
+    // Unlogged, still counted.
     check(
         "  option dontlognull\n",
         "",
         5,
+        [(2, 0), (4, 1), (6, 2), (8, 2), (10, 3), (12, 3)],
         &[
             (Case::Silent, Some((408, PAGE_408)), None),
             (Case::Closed, None, None),
@@ -359,14 +374,14 @@ servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
     let bad = b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
     assert_eq!(raw(port, bad).unwrap().status, 400);
     let lines = log.until("BADREQ");
-    let l = lines.last().unwrap();
+    let l = &syslog_message(lines.last().unwrap());
     assert!(l.starts_with("TR=-1 Tq=-1 Th=0 Ti="), "{l}");
     assert!(l.contains(" Tw=-1 Tc=-1 Tr=-1 Ta="), "{l}");
     assert!(l.ends_with(" ST=400 B=0 U=0 PR-- \"<BADREQ>\""), "{l}");
     // Timed out with nothing sent: the whole wait is %Ta (and %Tt).
     let mut s = client(port);
     assert!(read_all(&mut s).starts_with("HTTP/1.1 408 "));
-    let l = log.until("BADREQ").pop().unwrap();
+    let l = syslog_message(&log.until("BADREQ").pop().unwrap());
     let field = |name: &str| -> i64 {
         l.split(' ').find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
     };
@@ -381,7 +396,7 @@ servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
     std::thread::sleep(Duration::from_millis(400));
     s.write_all(bad).unwrap();
     assert!(read_all(&mut s).starts_with("HTTP/1.1 400 "));
-    let l = log.until("BADREQ").pop().unwrap();
+    let l = syslog_message(&log.until("BADREQ").pop().unwrap());
     let field = |name: &str| -> i64 {
         l.split(' ').find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
     };
@@ -476,5 +491,155 @@ fn a_short_http_request_or_client_timeout_gives_the_408_too() {
         let got = read_all(&mut client(port));
         assert!(got.starts_with("HTTP/1.1 408 Request Time-out\r\n") && got.ends_with(PAGE_408), "{timeouts}: {got:?}");
         assert!(started.elapsed() < Duration::from_secs(9), "{timeouts}: the shorter timeout applies");
+    }
+}
+
+/// TLS clients that never complete their handshake, each followed by a request to `/end-N` on
+/// the plain bind (whose line marks where the case's lines end).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Hs {
+    /// Connects and sends nothing: `timeout client` ends it.
+    Silent,
+    /// Connects and closes.
+    Closed,
+    /// Sends a cleartext request instead of a ClientHello.
+    Garbage,
+    /// Waits longer than `timeout http-request` (shorter than `timeout client`) before its
+    /// handshake: the handshake completes.
+    Slow,
+}
+
+/// The case's client against the TLS bind `port`; what came of it (`Slow`'s handshake).
+fn handshake_case(case: Hs, port: u16, tls: &std::sync::Arc<rustls::ClientConfig>) -> String {
+    let mut s = client(port);
+    match case {
+        Hs::Silent => read_all(&mut s),
+        Hs::Closed => String::new(),
+        Hs::Garbage => {
+            // Answered by an alert or nothing (rustls and OpenSSL differ): the line is the point.
+            s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+            read_all(&mut s);
+            String::new()
+        }
+        Hs::Slow => {
+            std::thread::sleep(Duration::from_millis(900));
+            let conn = rustls::ClientConnection::new(tls.clone(), "localhost".try_into().unwrap()).unwrap();
+            let mut t = rustls::StreamOwned::new(conn, s);
+            while t.conn.is_handshaking() {
+                if let Err(e) = t.conn.complete_io(&mut t.sock) {
+                    return format!("handshake failed: {e}");
+                }
+            }
+            // A request, so that the connection does not end right after the handshake (HAProxy
+            // then logs the session's end as "fe/BIND: Success").
+            let _ = t.write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            let _ = t.read_to_end(&mut Vec::new());
+            "handshake done".to_string()
+        }
+    }
+}
+
+/// A handshake case, what came of it, and its log lines as (priority, message).
+type HsOutcome = (Hs, String, Vec<(String, String)>);
+
+/// The handshake cases against one server: per case, its answer and its log lines as
+/// (syslog priority, message without the client's address and the date).
+fn handshake_run(
+    tls_port: u16,
+    plain: u16,
+    log: &Syslog,
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+) -> Vec<HsOutcome> {
+    let mut out = Vec::new();
+    for (i, case) in [Hs::Silent, Hs::Closed, Hs::Garbage, Hs::Slow].into_iter().enumerate() {
+        let got = handshake_case(case, tls_port, tls);
+        let end = format!("/end-{i} ");
+        let req = format!("GET {} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", end.trim_end());
+        assert_eq!(raw(plain, req.as_bytes()).unwrap().status, 200);
+        let mut lines = log.until(&end);
+        lines.pop();
+        // `Slow`'s request is not this test's subject: HAProxy serves it, lbha answers a 408, as
+        // its HTTP/1 loop starts `timeout http-request` at the accept where HAProxy starts it at
+        // the end of the handshake (left to that loop's owner: see the session report).
+        let lines = lines
+            .iter()
+            .filter(|_| case != Hs::Slow)
+            .map(|l| {
+                let pri = l[..l.find('>').map_or(0, |i| i + 1)].to_string();
+                let msg = syslog_message(l);
+                (pri, msg.split_once("] ").map_or(msg.clone(), |x| x.1.to_string()))
+            })
+            .collect();
+        out.push((case, got, lines));
+    }
+    out
+}
+
+/// A TLS handshake is bounded by `timeout client` (not `timeout http-request`), and one that
+/// does not complete is logged as HAProxy 2.6 logs it: `fe/BIND: REASON` (the bind's name, else
+/// its number), at `err` with `option log-separate-errors`; `option dontlognull` hides a
+/// timeout and a close, not a failure. Compared with HAProxy when it is installed.
+#[test]
+fn an_unfinished_tls_handshake_is_bounded_by_timeout_client_and_logged_as_haproxy() {
+    use std::sync::Arc;
+    let dir = TempDir::new("probes-hs");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let crt = dir.write("site.pem", &format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let web = kit::Web::start("W");
+    let cfg = |plain: u16, named: u16, numbered: u16, syslog: u16, extra: &str| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0\n\
+             defaults\n  mode http\n  log global\n  option httplog\n{extra}  timeout connect 2s\n\
+             \x20 timeout client 3s\n  timeout server 10s\n  timeout http-request 300ms\n\
+             frontend fe\n  bind 127.0.0.1:{plain}\n  bind 127.0.0.1:{named} ssl crt {crt} name tlsbind\n\
+             \x20 bind 127.0.0.1:{numbered} ssl crt {crt}\n  default_backend be\n\
+             backend be\n  server s 127.0.0.1:{}\n",
+            web.port,
+            crt = crt.display()
+        )
+    };
+    let info = "<134>".to_string();
+    let expect = |bind: &str, pri: &str, dontlognull: bool| {
+        let line = |reason: &str| vec![(pri.to_string(), format!("fe/{bind}: {reason}"))];
+        vec![
+            (Hs::Silent, String::new(), if dontlognull { vec![] } else { line("Timeout during SSL handshake") }),
+            (
+                Hs::Closed,
+                String::new(),
+                if dontlognull { vec![] } else { line("Connection closed during SSL handshake") },
+            ),
+            (Hs::Garbage, String::new(), line("SSL handshake failure")),
+            (Hs::Slow, "handshake done".to_string(), vec![]),
+        ]
+    };
+    let haproxy_bin = haproxy_bin();
+    for (extra, pri, dontlognull) in [
+        ("", &info, false),
+        ("  option log-separate-errors\n", &"<131>".to_string(), false),
+        ("  option dontlognull\n", &info, true),
+    ] {
+        let (plain, named, numbered, log) = (free_port(), free_port(), free_port(), Syslog::new());
+        let l = Lbha::start_haproxy(&cfg(plain, named, numbered, log.port(), extra), &[plain, named, numbered]);
+        let ours = (handshake_run(named, plain, &log, &tls), handshake_run(numbered, plain, &log, &tls));
+        assert_eq!(ours.0, expect("tlsbind", pri, dontlognull), "{extra}\n{}", l.log_text());
+        assert_eq!(ours.1, expect("3", pri, dontlognull), "{extra}");
+        drop(l);
+        let Some(bin) = haproxy_bin else {
+            eprintln!("skipped: the comparison with HAProxy (haproxy is not installed)");
+            continue;
+        };
+        let (plain, named, numbered, log) = (free_port(), free_port(), free_port(), Syslog::new());
+        let _h = haproxy(bin, &cfg(plain, named, numbered, log.port(), extra), numbered);
+        let theirs = (handshake_run(named, plain, &log, &tls), handshake_run(numbered, plain, &log, &tls));
+        assert_eq!(ours, theirs, "{extra}: lbha, then HAProxy");
     }
 }

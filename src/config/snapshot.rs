@@ -232,6 +232,8 @@ pub struct Bind {
     /// `IPV6_V6ONLY` of an IPv6 bind: `v6only` (true), `v4v6` (false), or neither (`None`: the
     /// system's `net.ipv6.bindv6only`, so `[::]:P` also takes IPv4 on Linux's default, as in HAProxy).
     pub v6only: Option<bool>,
+    /// `name`: the bind's label in connection error lines (else its number in the frontend).
+    pub name: Option<String>,
 }
 
 /// `ssl` towards a server.

@@ -974,7 +974,7 @@ fn parse_bind_line(
         (false, true) => Some(false),
         (false, false) => None,
     };
-    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy, v6only })
+    Ok(Bind { addr, tls, tls_lines, h2, accept_proxy, v6only, name: None })
 }
 
 /// `ssl`, `verify`, `ca_file`, `sni` of a server.
@@ -1055,6 +1055,7 @@ fn frontend(
         {
             cx.err_v(p.key("bind").index(i).key("name"), "duplicate bind name", name);
         }
+        let name = b.name.clone();
         let b = &b.addr;
         let mut warns = Vec::new();
         let parsed = parse_bind_line(b, &cx.tls_defaults.bases, &cx.tls_defaults.bind, &mut warns);
@@ -1062,7 +1063,8 @@ fn frontend(
             cx.warn(p.key("bind").index(i), w);
         }
         match parsed {
-            Ok(bind) => {
+            Ok(mut bind) => {
+                bind.name = name;
                 if let Some(other) = seen_binds.insert(bind.addr, n.name().to_string()) {
                     cx.err_v(p.key("bind").index(i), format!("address already bound by `{other}`"), b);
                 }

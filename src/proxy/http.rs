@@ -274,12 +274,11 @@ pub async fn handle(
 fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &TxnVars<'_>) {
     let how = if resp.extensions().get::<super::track::Denied>().is_some() {
         super::track::Answer::Denied
+    } else if resp.extensions().get::<super::track::Challenged>().is_some() {
+        super::track::Answer::Challenged
     } else if resp.extensions().get::<super::track::Answered>().is_some() {
         super::track::Answer::Rule
-    } else if matches!(
-        resp.extensions().get::<ProxyError>(),
-        Some(ProxyError::RequestTimeout | ProxyError::ClosedEarly)
-    ) {
+    } else if matches!(resp.extensions().get::<ProxyError>(), Some(ProxyError::RequestTimeout)) {
         super::track::Answer::HeadTimeout
     } else {
         super::track::Answer::Other

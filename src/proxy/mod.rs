@@ -9,6 +9,7 @@ pub mod errpages;
 pub mod framing;
 mod gate;
 pub mod h1client;
+mod handshake;
 pub mod http;
 pub mod httplog;
 pub mod htx_bytes;
@@ -179,11 +180,10 @@ impl Drop for Held {
         let cx = &self.cx;
         // The connection's share; tunnels keep theirs (`cx` itself may outlive this in a task).
         cx.slots.lock().unwrap_or_else(|p| p.into_inner()).take();
-        // An HTTP connection closed before its first request still counts one on what the
-        // session tracks, as HAProxy's (aborted) request does.
-        if self.fe().mode == Mode::Http && cx.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            track::http_request(&self.active, &cx.rules.stk);
-        }
+        // A connection closed before its first request counts no request here: the probes HAProxy
+        // counts (its 408 and `CR--` 400) went through `http::handle`; an ignored probe, a failed
+        // TLS handshake and an HTTP/2 connection without a stream count none there either
+        // (measured, `tests/probes.rs`).
         // The session ends: what it tracked is released (conn_cur).
         cx.rules.stk.release();
     }
@@ -471,7 +471,8 @@ impl Proxy {
         let fe = &active.snap.frontends[fi];
         slots._session = Some(active.rt.frontends[fi].open_session());
         let _ = sock.set_nodelay(true);
-        let bind = fe.binds.iter().find(|b| b.addr == local).cloned()?;
+        let bind_ix = fe.binds.iter().position(|b| b.addr == local)?;
+        let bind = fe.binds[bind_ix].clone();
         // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
         // Boxed, so a connection without one carries none of the wait's state.
         let (peer, received) = if proxy_proto::expected(peer, local, fe, &bind, &**self.maps.store.load()) {
@@ -530,8 +531,8 @@ impl Proxy {
                                     Box::pin(tcp::serve(stream, active.clone(), fi, cx.clone())).await
                                 }
                             }
-                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                            Ok(Err(e)) => handshake_failed(&active, fi, &cx, bind_ix, Some(e)),
+                            Err(_) => handshake_failed(&active, fi, &cx, bind_ix, None),
                         }
                     })
                     .await
@@ -548,7 +549,8 @@ impl Proxy {
                 Some(tls) => {
                     Box::pin(async {
                         let accept = crate::tls::lines::accept(tls, bind.tls_lines, sock);
-                        match tokio::time::timeout(t.http_request, Box::pin(accept)).await {
+                        // `timeout client`, as HAProxy's embryonic session (not `http-request`).
+                        match tokio::time::timeout(t.client, Box::pin(accept)).await {
                             Ok(Ok(stream))
                                 if {
                                     let _ = cx.tls_info.set(Box::new(sample_ctx::TlsInfo::of(stream.get_ref().1)));
@@ -565,8 +567,8 @@ impl Proxy {
                                 let conn = HttpConn { t, h2, born: active.generation, fcnt, bufsize, ignore_probes };
                                 self.serve_http(stream, cx.clone(), conn).await
                             }
-                            Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
-                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+                            Ok(Err(e)) => handshake_failed(&active, fi, &cx, bind_ix, Some(e)),
+                            Err(_) => handshake_failed(&active, fi, &cx, bind_ix, None),
                         }
                     })
                     .await
@@ -1098,4 +1100,28 @@ fn build_active(
         })
         .collect();
     Active { generation, snap, rt, pools, binds, fe_limits, logger, fe_loggers, be_loggers }
+}
+
+/// A client's TLS handshake that did not complete (`error`; `None`: `timeout client` came
+/// first): HAProxy's connection error line when the frontend logs sessions (`handshake`).
+fn handshake_failed(
+    active: &Active,
+    fi: usize,
+    cx: &ConnCtx,
+    bind: usize,
+    error: Option<crate::tls::lines::HandshakeError>,
+) {
+    let failure = match &error {
+        Some(e) => handshake::Failure::of(&e.error, e.before_hello),
+        None => handshake::Failure::Timeout,
+    };
+    tracing::debug!(client = %cx.peer, error = ?error.map(|e| e.error), "TLS handshake: {}", failure.reason());
+    let fe = &active.snap.frontends[fi];
+    let logger = active.fe_logger(fi);
+    if !matches!(fe.log, LogMode::Http | LogMode::Tcp) || !logger.enabled() || !failure.logged(fe.dontlognull) {
+        return;
+    }
+    let label = handshake::bind_label(fe.binds[bind].name.as_deref(), bind);
+    let level = if fe.logging.separate_errors { Level::Err } else { Level::Info };
+    logger.log(level, &handshake::line(cx.peer, cx.accepted.0, &fe.name, &label, failure));
 }

@@ -247,6 +247,7 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
             if let Ok(v) = HeaderValue::from_str(&v) {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
+            r.extensions_mut().insert(super::track::Challenged);
             (r, false)
         }
         _ => return None,

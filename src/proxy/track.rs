@@ -114,8 +114,9 @@ pub fn http_request(active: &Active, session: &Trackers) {
 
 /// The end of an HTTP exchange: `http_err_*` for a client error, on the stream's counters else
 /// the session's. As HAProxy 2.6 counts (checked against it): a deny or tarpit whatever its
-/// status, a 4xx from a server or lbha; a 4xx that an `http-request return` (or `redirect`,
-/// `auth`) answered counts on the session's counters only.
+/// status, a 4xx from a server or lbha; an `http-request auth` 401 on the session's counters
+/// only; a 4xx that an `http-request return` answered not at all (measured: `return status
+/// 404` leaves `http_err_cnt` at 0 on both the session's and the stream's entries).
 pub fn http_done(active: &Active, session: &Trackers, stream: &Trackers, status: u16, how: Answer) {
     let (fail, err) = outcome(status, how);
     if fail.is_none() && err.is_none() {
@@ -139,7 +140,8 @@ fn outcome(status: u16, how: Answer) -> (Option<bool>, Option<bool>) {
     let err = match how {
         Answer::HeadTimeout => None,
         Answer::Denied => Some(true),
-        Answer::Rule if client_error => Some(false),
+        Answer::Challenged => Some(false),
+        Answer::Rule => None,
         _ if client_error => Some(true),
         _ => None,
     };
@@ -150,18 +152,25 @@ fn outcome(status: u16, how: Answer) -> (Option<bool>, Option<bool>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Denied,
-    /// lbha's 408 to a head that did not come in time, or 400 to one the client closed before it
-    /// came: HAProxy 2.6 counts the request, not an error (measured for the 408; for the close
-    /// its count varies with the config, and no error is what `tests/stick_counters.rs` sees).
+    /// lbha's 408 to a head that did not come within `timeout http-request` (a silent new
+    /// connection's included): HAProxy 2.6 counts the request, not an error (its H1 mux's
+    /// request-timeout path). A head the client closed before it came (a `CR--` 400) is an
+    /// error there like any refused head: [`Answer::Other`]. Both measured in `tests/probes.rs`.
     HeadTimeout,
-    /// By an answering `http-request` rule other than deny/tarpit.
+    /// By an answering `http-request` rule other than deny/tarpit/auth.
     Rule,
+    /// By `http-request auth` (its 401).
+    Challenged,
     Other,
 }
 
 /// Marks an answer made by an `http-request` rule (`return`, `redirect`, `auth`).
 #[derive(Debug, Clone, Copy)]
 pub struct Answered;
+
+/// Marks the 401 of `http-request auth`, which counts as an error where `return`'s 4xx does not.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenged;
 
 /// A session passed its `tcp-request session` rules: `sess_*` on what it tracks.
 pub fn session_start(active: &Active, session: &Trackers) {
@@ -191,7 +200,8 @@ mod tests {
     fn errors_and_failures_count_as_haproxy_2_6() {
         assert_eq!(outcome(200, Answer::Other), (None, None));
         assert_eq!(outcome(404, Answer::Other), (None, Some(true)), "a server's 4xx");
-        assert_eq!(outcome(404, Answer::Rule), (None, Some(false)), "`return status 404`: session only");
+        assert_eq!(outcome(404, Answer::Rule), (None, None), "`return status 404`: no error");
+        assert_eq!(outcome(401, Answer::Challenged), (None, Some(false)), "`auth`: session only");
         assert_eq!(outcome(302, Answer::Rule), (None, None));
         assert_eq!(outcome(403, Answer::Denied), (None, Some(true)));
         assert_eq!(outcome(500, Answer::Denied), (None, Some(true)), "a tarpit");

@@ -7,9 +7,11 @@
 
 use super::certs::{ListLine, Resolver};
 use super::{BindTls, ClientVerify};
+use futures::FutureExt;
 use futures::future::Either;
 use rustls::ServerConfig;
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -149,26 +151,49 @@ impl PerLine {
     }
 }
 
-type Boxed<IO> = Pin<Box<dyn Future<Output = std::io::Result<tokio_rustls::server::TlsStream<IO>>> + Send>>;
+/// A TLS accept that did not complete: the error, and whether the server had answered a
+/// ClientHello yet (HAProxy tells a close before it from a failure after it).
+#[derive(Debug)]
+pub struct HandshakeError {
+    pub error: std::io::Error,
+    pub before_hello: bool,
+}
+
+type Accepted<IO> = Result<tokio_rustls::server::TlsStream<IO>, HandshakeError>;
+type Boxed<IO> = Pin<Box<dyn Future<Output = Accepted<IO>> + Send>>;
 
 /// The TLS accept of a bind: the plain one-config accept when it has no per-line options,
 /// else ClientHello first and the selected line's config (boxed, so the plain path is unchanged).
-pub fn accept<IO>(
-    tls: Arc<ServerConfig>,
-    lines: Option<Arc<PerLine>>,
-    io: IO,
-) -> Either<tokio_rustls::Accept<IO>, Boxed<IO>>
+pub fn accept<IO>(tls: Arc<ServerConfig>, lines: Option<Arc<PerLine>>, io: IO) -> impl Future<Output = Accepted<IO>>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + AsRawFd + 'static,
 {
     match lines {
-        None => Either::Left(tokio_rustls::TlsAcceptor::from(tls).accept(io)),
+        None => Either::Left(
+            tokio_rustls::TlsAcceptor::from(tls)
+                .accept(io)
+                .into_fallible()
+                .map(|r| r.map_err(|(error, io)| HandshakeError { error, before_hello: !answered(io.as_raw_fd()) })),
+        ),
         Some(lines) => Either::Right(Box::pin(async move {
-            let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+            let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
+                .await
+                .map_err(|error| HandshakeError { error, before_hello: true })?;
             let cfg = lines.config_for(&start.client_hello());
-            start.into_stream(cfg).await
-        })),
+            start.into_stream(cfg).await.map_err(|error| HandshakeError { error, before_hello: false })
+        }) as Boxed<IO>),
     }
+}
+
+/// Whether this end of a TCP connection has sent anything (the server's answer to a
+/// ClientHello): bytes the peer acknowledged or segments in flight, from `TCP_INFO`.
+fn answered(fd: std::os::fd::RawFd) -> bool {
+    use nix::libc;
+    // SAFETY: `getsockopt` writes at most `len` bytes into the zeroed `tcp_info` it is given.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let ok = unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&raw mut info).cast(), &mut len) == 0 };
+    ok && (info.tcpi_bytes_acked > 0 || info.tcpi_unacked > 0)
 }
 
 #[cfg(test)]

@@ -738,3 +738,106 @@ pub fn ask_socket(sock: &std::path::Path, cmd: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// A syslog listener on loopback (UDP): the datagrams lbha or HAProxy sends it, kept in arrival
+/// order. Each wait is bounded (15 s).
+pub struct Syslog {
+    sock: std::net::UdpSocket,
+    /// Every datagram received so far.
+    seen: std::sync::Mutex<Vec<String>>,
+    /// How many of them [`Syslog::until`] has handed out.
+    taken: std::sync::Mutex<usize>,
+}
+
+impl Syslog {
+    pub fn new() -> Syslog {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        Syslog { sock, seen: Default::default(), taken: Default::default() }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    /// Receives one datagram if one comes within the read timeout.
+    fn recv_one(&self) -> bool {
+        let mut buf = [0u8; 8192];
+        match self.sock.recv(&mut buf) {
+            Ok(n) => {
+                self.seen.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The datagram after those handed out by this and [`Syslog::until`], if one is there or
+    /// comes within the read timeout (100 ms).
+    pub fn next(&self) -> Option<String> {
+        for _ in 0..2 {
+            {
+                let seen = self.seen.lock().unwrap();
+                let mut taken = self.taken.lock().unwrap();
+                if let Some(l) = seen.get(*taken) {
+                    *taken += 1;
+                    return Some(l.clone());
+                }
+            }
+            if !self.recv_one() {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Every datagram received so far, after those waiting on the socket.
+    pub fn drain(&self) -> Vec<String> {
+        while self.recv_one() {}
+        self.lines()
+    }
+
+    /// Every datagram received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The datagrams after those the previous call handed out, up to the first that contains
+    /// `needle` (included).
+    pub fn until(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            {
+                let seen = self.seen.lock().unwrap();
+                let mut taken = self.taken.lock().unwrap();
+                if let Some(i) = seen[*taken..].iter().position(|l| l.contains(needle)) {
+                    let out = seen[*taken..*taken + i + 1].to_vec();
+                    *taken += i + 1;
+                    return out;
+                }
+                assert!(Instant::now() < deadline, "no log line with {needle:?}; got {:#?}", &seen[*taken..]);
+            }
+            self.recv_one();
+        }
+    }
+
+    /// The first datagram received, now or before, that contains `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            {
+                let seen = self.seen.lock().unwrap();
+                if let Some(l) = seen.iter().find(|l| l.contains(needle)) {
+                    return l.clone();
+                }
+                assert!(Instant::now() < deadline, "no log line with {needle:?}; got {seen:#?}");
+            }
+            self.recv_one();
+        }
+    }
+}
+
+/// A syslog datagram's message: what follows the header's `TAG[PID]: `, without the line end.
+pub fn syslog_message(line: &str) -> String {
+    line.split_once("]: ").map_or(line, |x| x.1).trim_end().to_string()
+}
