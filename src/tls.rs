@@ -310,6 +310,7 @@ pub fn server_side_config(
             roots,
             crls,
             check.verifyhost.clone(),
+            check.any_name,
             provider.clone(),
         )?)
     } else {

@@ -505,3 +505,174 @@ fn two_nodes_dialing_at_once_end_with_one_session() {
     assert!(logs.matches("session with").count() >= 4, "both sessions were opened:\n{logs}");
     assert!(logs.contains("replaces this one"), "one gave way:\n{logs}");
 }
+
+/// A peer certificate signed by `ca`: the same one serves the listener and dials out, so it is
+/// for both server and client authentication. Certificate and key in one PEM, as `crt` takes.
+fn peer_pem(ca: &common::pki::TestCa, cn: &str) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p.extended_key_usages =
+        vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    format!("{}{}", p.signed_by(&key, &ca.issuer).unwrap().pem(), key.serialize_pem())
+}
+
+/// Mutual TLS words for a peers section: the listener asks for a client certificate from `ca`,
+/// the dialer checks the peer's against it and shows its own.
+fn mtls(crt: &Path, ca: &Path) -> String {
+    format!("ssl crt {} ca-file {} verify required", crt.display(), ca.display())
+}
+
+fn lbha_tls_config(me: &str, peers: &[(&str, u16)], crt: &Path, ca: &Path) -> String {
+    let words = mtls(crt, ca);
+    lbha_config(me, peers).replace(
+        "name = \"mesh\"\n",
+        &format!("name = \"mesh\"\ndefault_bind = \"{words}\"\ndefault_server = \"{words}\"\n"),
+    )
+}
+
+/// Waits until `what` is in the log of `node`, or fails with the log.
+fn wait_log_any(node: &Lbha, what: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = node.log_text();
+        if what.iter().all(|w| log.contains(w)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what:?} never logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two lbha nodes replicate over mutual TLS; the listener speaks nothing but TLS; a third node
+/// whose certificate comes from another CA is refused both ways (its client certificate by the
+/// listener, its server certificate by the dialer), each refusal logged, and none of its entries
+/// gets in.
+#[test]
+fn lbha_nodes_replicate_over_tls_and_refuse_another_ca() {
+    let dir = TempDir::new("peers-tls");
+    let (ca, rogue_ca) = (common::pki::TestCa::new("peers CA"), common::pki::TestCa::new("rogue CA"));
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let (crt_a, crt_b) = (dir.write("a.pem", &peer_pem(&ca, "a")), dir.write("b.pem", &peer_pem(&ca, "b")));
+    let crt_c = dir.write("c.pem", &peer_pem(&rogue_ca, "c"));
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let all = [("a", pa), ("b", pb), ("c", pc)];
+    let a = Lbha::start(&lbha_tls_config("a", &all, &crt_a, &ca_file), &[pa]);
+    a.ctl(&["set table st key 192.0.2.1 data.gpc0 1 data.gpt0 8"]);
+    let b = Lbha::start(&lbha_tls_config("b", &all[..2], &crt_b, &ca_file), &[pb]);
+    let first = data_of(&a.ctl(&["show table st"]), "192.0.2.1").unwrap();
+    assert_eq!(wait_entry(&b.sock, "st", "192.0.2.1", Some(&first)), first);
+    b.ctl(&["set table st key 192.0.2.2 data.gpc0 2 data.http_req_cnt 40"]);
+    let d = data_of(&b.ctl(&["show table st"]), "192.0.2.2").unwrap();
+    assert_eq!(wait_entry(&a.sock, "st", "192.0.2.2", Some(&d)), d);
+
+    // A clear-text hello gets no peers status from a TLS listener.
+    let mut s = TcpStream::connect(("127.0.0.1", pa)).unwrap();
+    let _ = s.write_all(b"HAProxyS 2.1\na\nb 1 1\n");
+    let got = read_all(&mut s);
+    assert!(!got.starts_with(b"200") && !got.starts_with(b"50"), "a clear-text answer: {got:?}");
+
+    // The rogue node trusts a's CA too (so its own check passes and a's is the one that refuses)
+    // and dials a with its rogue certificate.
+    let both_cas = dir.write("both-cas.pem", &format!("{}{}", rogue_ca.pem, ca.pem));
+    let c = Lbha::start(&lbha_tls_config("c", &[("a", pa), ("c", pc)], &crt_c, &both_cas), &[pc]);
+    c.ctl(&["set table st key 203.0.113.9 data.gpc0 9"]);
+    // a refuses c's client certificate, and c's server certificate when a dials c.
+    wait_log_any(
+        &a,
+        &[
+            "TLS handshake failed: invalid peer certificate",
+            &format!("TLS handshake with 127.0.0.1:{pc} failed: invalid peer certificate"),
+        ],
+    );
+    assert!(a.log_text().contains("errors so far"), "and counted:\n{}", a.log_text());
+    assert!(!a.ctl(&["show table st"]).contains("203.0.113.9"), "nothing from the rogue node");
+    // The good pair still replicates.
+    a.ctl(&["set table st key 192.0.2.3 data.gpc0 3"]);
+    let d = data_of(&a.ctl(&["show table st"]), "192.0.2.3").unwrap();
+    assert_eq!(wait_entry(&b.sock, "st", "192.0.2.3", Some(&d)), d);
+    assert!(!a.ctl(&["show table st"]).contains("203.0.113.9"), "nothing from the rogue node");
+}
+
+fn start_haproxy_tls(dir: &TempDir, sock: &Path, hport: u16, lport: u16, words: &str) -> Haproxy {
+    let cfg = format!(
+        "global\n    stats socket {} level admin\ndefaults\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         peers mesh\n    default-bind {words}\n    default-server {words}\n    peer hap 127.0.0.1:{hport}\n    peer lb 127.0.0.1:{lport}\n\
+         backend st\n    stick-table type ip size 1k expire 5m peers mesh store {STORE}\n",
+        sock.display()
+    );
+    let path = dir.write("hap.cfg", &cfg);
+    let check = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&path).output().expect("haproxy -c");
+    assert!(check.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&check.stderr));
+    let _ = std::fs::remove_file(sock);
+    let child = Command::new("haproxy")
+        .args(["-db", "-L", "hap", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy");
+    let h = Haproxy(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(sock).is_err() {
+        assert!(Instant::now() < deadline, "haproxy's stats socket never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h
+}
+
+/// Entries cross both ways between lbha and HAProxy, and HAProxy's resync fills an empty lbha.
+fn replicate_with_haproxy(lb: &Lbha, hsock: &Path) {
+    let want = data_of(&ask(hsock, "show table st"), "10.0.0.1").unwrap();
+    assert_eq!(wait_entry(&lb.sock, "st", "10.0.0.1", Some(&want)), want);
+    let r = lb.ctl(&["set table st key 10.0.0.2 data.gpc0 7 data.http_req_cnt 3 data.server_id 5"]);
+    assert!(!r.contains("rror"), "{r}");
+    let mine = data_of(&lb.ctl(&["show table st"]), "10.0.0.2").unwrap();
+    assert_eq!(wait_entry(hsock, "st", "10.0.0.2", Some(&mine)), mine);
+    ask(hsock, "set table st key 10.0.0.3 data.gpc0 9 data.gpt0 1");
+    let theirs = data_of(&ask(hsock, "show table st"), "10.0.0.3").unwrap();
+    assert_eq!(wait_entry(&lb.sock, "st", "10.0.0.3", Some(&theirs)), theirs);
+}
+
+/// lbha and HAProxy 2.6 replicate over mutual TLS, each direction of connection on its own:
+/// first only HAProxy can dial (lbha knows it at a closed port), so lbha's listener checks
+/// HAProxy's client certificate; then only lbha can dial (run from the same haproxy.cfg text,
+/// converted), so HAProxy checks lbha's.
+#[test]
+fn lbha_and_haproxy_replicate_over_tls_both_ways() {
+    if !have("haproxy") {
+        println!("skipped: haproxy is not installed (Debian: apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("peers-hap-tls");
+    let ca = common::pki::TestCa::new("peers CA");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let (crt_hap, crt_lb) = (dir.write("hap.pem", &peer_pem(&ca, "hap")), dir.write("lb.pem", &peer_pem(&ca, "lb")));
+    let hsock: PathBuf = dir.0.join("hap.sock");
+    let (hport, lport, closed) = (free_port(), free_port(), free_port());
+
+    // HAProxy dials lbha.
+    let hap = start_haproxy_tls(&dir, &hsock, hport, lport, &mtls(&crt_hap, &ca_file));
+    ask(&hsock, "set table st key 10.0.0.1 data.gpc0 4 data.http_req_cnt 12 data.gpt0 3");
+    let lb = Lbha::start(&lbha_tls_config("lb", &[("hap", closed), ("lb", lport)], &crt_lb, &ca_file), &[lport]);
+    replicate_with_haproxy(&lb, &hsock);
+    wait_log(&lb, "session with hap (127.0.0.1:");
+    assert!(lb.log_text().contains("accepted"), "HAProxy dialed:\n{}", lb.log_text());
+    drop(lb);
+    drop(hap);
+
+    // lbha dials HAProxy, from an haproxy.cfg converted by lbha itself.
+    let _hap = start_haproxy_tls(&dir, &hsock, hport, closed, &mtls(&crt_hap, &ca_file));
+    ask(&hsock, "set table st key 10.0.0.1 data.gpc0 4 data.http_req_cnt 12 data.gpt0 3");
+    let words = mtls(&crt_lb, &ca_file);
+    let cfg = format!(
+        "global\n    localpeer lb\ndefaults\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         peers mesh\n    default-bind {words}\n    default-server {words}\n    peer hap 127.0.0.1:{hport}\n    peer lb 127.0.0.1:{lport}\n\
+         backend st\n    stick-table type ip size 1k expire 5m peers mesh store {STORE}\n"
+    );
+    let lb = Lbha::start_haproxy(&cfg, &[lport]);
+    replicate_with_haproxy(&lb, &hsock);
+    wait_log(&lb, &format!("session with hap (127.0.0.1:{hport}) established"));
+    assert!(!lb.log_text().contains("accepted"), "only lbha dialed:\n{}", lb.log_text());
+}

@@ -76,17 +76,22 @@ pub struct CompressionDef {
 }
 
 /// `peers NAME` with `peer NAME ADDR:PORT` lines, or 2.x's `bind ADDR:PORT` plus
-/// `server NAME [ADDR:PORT]` (the local peer's server line has no address).
+/// `server NAME [ADDR:PORT]` (the local peer's server line has no address). Lines take HAProxy's
+/// TLS words after the address (`ssl verify required ca-file F crt F ...`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PeersDef {
     pub name: String,
-    /// `"NAME ADDR:PORT"`; the local peer's line gives the address it listens on.
+    /// `"NAME ADDR:PORT [server words]"`; the local peer's line gives the address it listens on.
     pub peer: Vec<String>,
-    /// `"ADDR:PORT"` the local peer listens on (2.x form, with `server`).
+    /// `"ADDR:PORT [bind words]"` the local peer listens on (2.x form, with `server`).
     pub bind: Option<String>,
-    /// `"NAME ADDR:PORT"`, or `"NAME"` for the local peer (2.x form).
+    /// `"NAME ADDR:PORT [server words]"`, or `"NAME [server words]"` for the local peer (2.x form).
     pub server: Vec<String>,
+    /// HAProxy's `default-bind`: bind words of the listener (`"ssl crt F ca-file F verify required"`).
+    pub default_bind: Option<String>,
+    /// HAProxy's `default-server`: server words every peer line starts from.
+    pub default_server: Option<String>,
     /// 2.x's `table NAME type ... size ...` lines: tables named `SECTION/NAME`, replicated here.
     pub table: Vec<PeersTableDef>,
 }

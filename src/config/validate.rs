@@ -20,6 +20,7 @@ mod http_rules;
 mod init_addr;
 mod logging;
 mod peers;
+mod peers_tls;
 mod persist;
 mod runtime_server;
 mod server_side;

@@ -6,6 +6,11 @@
 //! Bad input never goes further than its connection: a connection from an address not listed in
 //! the section is closed at once, a wrong hello gets its status code, a malformed message the
 //! protocol's error message and a close; each is counted and logged.
+//!
+//! With `ssl` (HAProxy's peer/bind TLS words) a session runs over rustls: the listener checks the
+//! address first, then the handshake (a client certificate when `verify required`), then the
+//! hello; a dialer sends its hello once its handshake checked the peer's certificate. A failed
+//! handshake is counted and logged like any other bad input.
 
 use super::codec::{DEFAULT_MAX_LEN, Message, next_frame};
 use super::cursor::{self, Cursor};
@@ -20,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -32,13 +37,61 @@ pub struct Section {
     pub local: String,
     pub bind: SocketAddr,
     pub remotes: Vec<Remote>,
+    /// TLS on the listener (`bind`/`default-bind ... ssl`).
+    pub tls: Option<Listen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
     pub name: String,
     pub addr: SocketAddr,
+    /// TLS towards this peer (`ssl` on its line or `default-server`).
+    pub tls: Option<Dial>,
 }
+
+/// The client side towards a peer.
+#[derive(Clone)]
+pub struct Dial {
+    pub config: Arc<rustls::ClientConfig>,
+    /// The `sni` (sent and checked), else the peer's address (no SNI sent).
+    pub name: rustls_pki_types::ServerName<'static>,
+    /// The words it was built from: what a reload compares.
+    pub words: String,
+}
+
+/// The server side of the listener.
+#[derive(Clone)]
+pub struct Listen {
+    pub config: Arc<rustls::ServerConfig>,
+    pub words: String,
+}
+
+impl PartialEq for Dial {
+    fn eq(&self, o: &Self) -> bool {
+        self.words == o.words
+    }
+}
+impl Eq for Dial {}
+impl PartialEq for Listen {
+    fn eq(&self, o: &Self) -> bool {
+        self.words == o.words
+    }
+}
+impl Eq for Listen {}
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dial({:?})", self.words)
+    }
+}
+impl std::fmt::Debug for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Listen({:?})", self.words)
+    }
+}
+
+/// A session's byte stream: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
 const TICK: Duration = Duration::from_millis(100);
 /// Pushes woken by changes are at least this far apart: a burst leaves in batches, and each
@@ -176,11 +229,29 @@ async fn accept_loop(node: Arc<Node>, l: TcpListener) {
             node.error(&from.to_string(), "connection from an address not in the section, closed");
             continue;
         }
-        tokio::spawn(callee(node.clone(), s, from));
+        match node.sec.tls.clone() {
+            None => {
+                tokio::spawn(callee(node.clone(), s, from));
+            }
+            Some(tls) => {
+                tokio::spawn(accept_tls(node.clone(), tls, s, from));
+            }
+        }
     }
 }
 
-async fn callee(node: Arc<Node>, mut s: TcpStream, from: SocketAddr) {
+/// The TLS handshake of an incoming connection (the client certificate checked when asked
+/// for), then the session.
+async fn accept_tls(node: Arc<Node>, tls: Listen, s: TcpStream, from: SocketAddr) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(s)).await {
+        Ok(Ok(s)) => callee(node, s, from).await,
+        Ok(Err(e)) => node.error(&from.to_string(), format_args!("TLS handshake failed: {e}")),
+        Err(_) => node.error(&from.to_string(), "TLS handshake timed out"),
+    }
+}
+
+async fn callee<S: Stream>(node: Arc<Node>, mut s: S, from: SocketAddr) {
     let mut buf = Vec::new();
     let local = node.sec.local.clone();
     let is_peer = |n: &[u8]| node.sec.remotes.iter().any(|r| r.name.as_bytes() == n && r.addr.ip() == from.ip());
@@ -190,6 +261,7 @@ async fn callee(node: Arc<Node>, mut s: TcpStream, from: SocketAddr) {
             Err(e) => return node.error(&from.to_string(), e),
             Ok(HelloCheck::Reject(st)) => {
                 let _ = s.write_all(st.line().as_bytes()).await;
+                let _ = s.flush().await;
                 return node.error(&from.to_string(), format_args!("hello refused with {}", st.code()));
             }
             Ok(HelloCheck::Accept { hello, used }) => {
@@ -234,7 +306,24 @@ async fn connect_loop(node: Arc<Node>, idx: usize) {
             let Ok(Ok(s)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(remote.addr)).await else {
                 continue;
             };
-            match caller(&node, idx, s, version).await {
+            let refused = match &remote.tls {
+                None => caller(&node, idx, s, version).await,
+                Some(tls) => {
+                    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(tls.name.clone(), s)).await {
+                        Ok(Ok(s)) => caller(&node, idx, s, version).await,
+                        Ok(Err(e)) => {
+                            node.error(&remote.name, format_args!("TLS handshake with {} failed: {e}", remote.addr));
+                            None
+                        }
+                        Err(_) => {
+                            node.error(&remote.name, format_args!("TLS handshake with {} timed out", remote.addr));
+                            None
+                        }
+                    }
+                }
+            };
+            match refused {
                 Some(code) if Session::wants_downgrade(code) => version = VERSION_DOWNGRADED,
                 _ => {}
             }
@@ -253,10 +342,11 @@ fn random() -> u32 {
 }
 
 /// An outgoing session; the status code when the hello was refused.
-async fn caller(node: &Arc<Node>, idx: usize, mut s: TcpStream, version: Version) -> Option<u32> {
+async fn caller<S: Stream>(node: &Arc<Node>, idx: usize, mut s: S, version: Version) -> Option<u32> {
     let remote = &node.sec.remotes[idx];
     let hello = handshake::hello(version, &remote.name, &node.sec.local, std::process::id());
     s.write_all(hello.as_bytes()).await.ok()?;
+    s.flush().await.ok()?;
     let mut buf = Vec::new();
     let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
     let (code, used) = loop {
@@ -344,8 +434,8 @@ impl Conn {
         }
     }
 
-    async fn run(mut self, s: TcpStream, mut buf: Vec<u8>, mut out: Vec<u8>) {
-        let (mut rd, mut wr) = s.into_split();
+    async fn run<S: Stream>(mut self, s: S, mut buf: Vec<u8>, mut out: Vec<u8>) {
+        let (mut rd, mut wr) = tokio::io::split(s);
         let mut tick = tokio::time::interval(TICK);
         let wake = self.node.proxy.active.load().rt.tables.wake().clone();
         let mut next_push = tokio::time::Instant::now();
@@ -354,7 +444,8 @@ impl Conn {
         let mut pending = !buf.is_empty();
         while self.sess.phase() == Phase::Open {
             if !out.is_empty() {
-                if wr.write_all(&out).await.is_err() {
+                // A TLS stream holds records until flushed.
+                if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
                 out.clear();
@@ -395,6 +486,7 @@ impl Conn {
         }
         if !out.is_empty() {
             let _ = wr.write_all(&out).await;
+            let _ = wr.flush().await;
         }
         let _ = wr.shutdown().await;
         let _ = self.node.slots[self.idx].compare_exchange(self.generation, 0, Ordering::AcqRel, Ordering::Relaxed);

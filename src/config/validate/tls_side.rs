@@ -266,7 +266,7 @@ pub(super) fn server_check(
         None => None,
     };
     let crl_file = sv.crl_file.as_ref().map(|f| cx.tls_defaults.bases.ca.join(f));
-    Some(crate::tls::ServerCheck { verifyhost, crl_file })
+    Some(crate::tls::ServerCheck { verifyhost, crl_file, any_name: false })
 }
 
 /// A server's version words (`no_tlsv13 = true`, ...) with their HAProxy names.

@@ -1007,3 +1007,52 @@ fn dh_params_ssl_server_verify_and_stats_timeout() {
     let bad = conv_err(&format!("global\n  ssl-server-verify maybe\n{FE_BE}backend be\n  server a 127.0.0.1:1\n"));
     assert!(bad.iter().any(|e| e.contains("takes `none` or `required`, not `maybe`")), "{bad:?}");
 }
+
+#[test]
+fn peers_tls_words() {
+    let d = std::env::temp_dir().join(format!("lbha-conv-peers-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (crt, ca) = (d.join("p.pem"), d.join("ca.pem"));
+    std::fs::write(&crt, format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem())).unwrap();
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let (crt, ca) = (crt.display().to_string(), ca.display().to_string());
+    let c = conv(&format!(
+        "global\n  localpeer a\npeers mesh\n  default-bind ssl crt {crt} ca-file {ca} verify required\n  default-server ssl crt {crt} ca-file {ca} check\n  peer a 127.0.0.1:10001\n  peer b 127.0.0.2:10002 sni str(b.example) weight 3\n"
+    ));
+    let t = table(&c);
+    let p = &t["peers"][0];
+    assert_eq!(p["default_bind"].as_str().unwrap(), format!("ssl crt {crt} ca-file {ca} verify required"));
+    assert_eq!(p["default_server"].as_str().unwrap(), format!("ssl crt {crt} ca-file {ca}"));
+    let lines: Vec<&str> = p["peer"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["a 127.0.0.1:10001", "b 127.0.0.2:10002 sni str(b.example)"]);
+    assert_eq!(kinds(&c), [(5, ReportKind::Ignored), (7, ReportKind::Ignored)]);
+    let s = snap(&c);
+    assert!(s.peers[0].tls.is_some() && s.peers[0].remotes[0].tls.is_some());
+
+    // A `default-server` after a peer line applies to the lines after it only: written into them.
+    let c = conv(
+        "global\n  localpeer a\npeers mesh\n  peer a 127.0.0.1:10001\n  default-server ssl verify none\n  peer b 127.0.0.2:10002\n",
+    );
+    let p = &table(&c)["peers"][0];
+    assert!(p.get("default_server").is_none());
+    let lines: Vec<&str> = p["peer"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["a 127.0.0.1:10001", "b 127.0.0.2:10002 ssl verify none"]);
+    // `default-bind` and `bind` are one listener: folded into `bind`, in file order; the local
+    // peer's `server` line has no address.
+    let c = conv(&format!(
+        "global\n  localpeer a\npeers mesh\n  default-bind ssl crt {crt}\n  bind 127.0.0.1:10001 ca-file {ca} verify required\n  server a ssl verify none\n  server b 127.0.0.2:10002 ssl verify none\n"
+    ));
+    let p = &table(&c)["peers"][0];
+    assert_eq!(p["bind"].as_str().unwrap(), format!("127.0.0.1:10001 ssl crt {crt} ca-file {ca} verify required"));
+    let lines: Vec<&str> = p["server"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["a ssl verify none", "b 127.0.0.2:10002 ssl verify none"]);
+    assert!(snap(&c).peers[0].tls.is_some());
+    // What lbha cannot honour is refused, at its line.
+    let e = conv_err("peers mesh\n  peer a 127.0.0.1:10001\n  peer b 127.0.0.2:10002 send-proxy\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("h.cfg:3: ") && e[0].contains("`send-proxy` is not supported on peer lines"), "{e:?}");
+    let e = conv_err("peers mesh\n  bind 127.0.0.1:10001 accept-proxy\n  server a\n");
+    assert!(e[0].starts_with("h.cfg:2: ") && e[0].contains("`accept-proxy` is not supported on a peers bind"), "{e:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
