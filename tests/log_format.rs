@@ -1025,3 +1025,77 @@ fn tcp_log_formats_read_session_variables_as_haproxy() {
     assert_eq!(lines[1], lines[0]);
     assert_eq!(lines[1], ["T tv sv - f u-SV"]);
 }
+
+/// `%[unique-id]` in an `http-request` rule generates the id on first use, as HAProxy 2.6 does:
+/// the rule, the `unique-id-header` the server sees and the log line carry the same value, made
+/// from the stream as it was when the rule first read it (`txn.a` is `one` then, `two` later).
+/// The same haproxy.cfg runs under both; then a classic `%{+X}o %ci:%cp_%Ts_%rt` id, whose value
+/// differs per run, is checked to be one value in all three places.
+#[test]
+fn unique_id_in_rules_is_generated_once_as_haproxy() {
+    let web = kit::Web::start("W");
+    let dir = TempDir::new("uid-rules");
+    let cfg = |port: u16, syslog: u16, format: &str| {
+        format!(
+            "global\n  log 127.0.0.1:{syslog} local0 info\n\
+             defaults\n  mode http\n  log global\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  option dontlognull\n\
+             \x20 unique-id-format {format}\n  unique-id-header X-Uid\n\
+             \x20 http-request set-var(txn.a) str(one)\n  http-request set-header X-Id %[unique-id]\n\
+             \x20 http-request set-var(txn.a) str(two)\n\
+             \x20 log-format \"L %ID %[var(txn.a)] %[unique-id]\"\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:{}\n",
+            web.port
+        )
+    };
+    let send = |port: u16, path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
+    };
+    let seen = |path: &str| {
+        let r = web.requests().into_iter().rev().find(|r| r.target == path).expect("the server saw it");
+        (r.header("x-id").map(str::to_string), r.header("x-uid").map(str::to_string))
+    };
+    let stream_fmt = "id-%[var(txn.a)]-%[req.hdr(host)]";
+    let mut lines = Vec::new();
+    if let Some(bin) = haproxy_bin() {
+        let (hs, hp) = (Syslog::new(), free_port());
+        let path = dir.write("haproxy.cfg", &cfg(hp, hs.port(), stream_fmt));
+        let child = Command::new(bin)
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn haproxy");
+        let _h = Haproxy(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", hp)).is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not listen on {hp}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        send(hp, "/h");
+        lines.push((tagged(&hs, "L ", 1), seen("/h")));
+    } else {
+        println!("skipped the HAProxy half: haproxy is not installed");
+    }
+    let (ls, lp) = (Syslog::new(), free_port());
+    let l = Lbha::start_haproxy(&cfg(lp, ls.port(), stream_fmt), &[lp]);
+    send(lp, "/l");
+    lines.push((tagged(&ls, "L ", 1), seen("/l")));
+    let want = (vec!["L id-one-t two id-one-t".to_string()], (Some("id-one-t".into()), Some("id-one-t".into())));
+    for (i, got) in lines.iter().enumerate() {
+        assert_eq!(got, &want, "run {i} (the last is lbha's)");
+    }
+    drop(l);
+    // A classic id reads nothing of the stream: still one value in the rule, the header and the log.
+    let (ls, lp) = (Syslog::new(), free_port());
+    let _l = Lbha::start_haproxy(&cfg(lp, ls.port(), "%{+X}o\\ %ci:%cp_%Ts_%rt"), &[lp]);
+    send(lp, "/c");
+    let line = tagged(&ls, "L ", 1);
+    let (x_id, x_uid) = seen("/c");
+    let id = x_id.expect("X-Id set from %[unique-id]");
+    assert!(id.starts_with("127.0.0.1:") || id.starts_with("7F000001:"), "{id}");
+    assert_eq!(x_uid.as_deref(), Some(id.as_str()));
+    assert_eq!(line, [format!("L {id} two {id}")]);
+}

@@ -215,3 +215,77 @@ default_backend = "be_D"
     let file = std::fs::read_to_string(lb.dir.0.join("hosts.map")).unwrap();
     assert!(file.contains("c.example be_C") && !file.contains("a.example"), "{file}");
 }
+
+/// HAProxy 2.6's `show map|acl @VER FILE` and `clear map|acl @VER FILE`: a prepared version is
+/// listed and emptied without touching traffic; `@VER` naming the live version is the live
+/// content; any other version is empty. Replies as HAProxy's (checked against 2.6.12).
+#[test]
+fn show_and_clear_a_version_with_haproxys_replies() {
+    let (a, d) = (Backend::start("A"), Backend::start("D"));
+    let port = free_port();
+    let dir = TempDir::new("maps-show-ver");
+    dir.write("hosts.map", "a.example be_A\n");
+    dir.write("block.lst", "192.0.2.1\n");
+    let config = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "10s", server = "10s" }}
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:{port}"]
+acl = [{{ name = "blocked", cond = "src -f block.lst" }}]
+http_request = [{{ deny = {{}}, if = "blocked" }}]
+use_backend = [{{ backend = "%[req.hdr(host),lower,map(hosts.map)]" }}]
+default_backend = "be_D"
+[[backend]]
+name = "be_A"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+[[backend]]
+name = "be_D"
+servers = [{{ name = "s", addr = "127.0.0.1:{}" }}]
+"#,
+        a.port, d.port
+    );
+    let lb = Lbha::start_in(dir, &config, &[port]);
+    let entries = |cmd: &str| -> Vec<String> {
+        lb.ctl(&[cmd])
+            .lines()
+            .filter(|l| l.starts_with("0x"))
+            .map(|l| l.split_once(' ').unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(lb.ctl(&["prepare map hosts.map"]), "New version created: 1\n\n");
+    assert_eq!(lb.ctl(&["add map @1 hosts.map b.example be_A"]), "\n");
+    assert_eq!(entries("show map @1 hosts.map"), ["b.example be_A"], "the staged entries");
+    assert_eq!(entries("show map @0 hosts.map"), ["a.example be_A"], "@0: the live version");
+    assert_eq!(entries("show map hosts.map"), ["a.example be_A"]);
+    assert_eq!(lb.ctl(&["show map @7 hosts.map"]), "\n", "no such version: empty");
+    assert_eq!(lb.ctl(&["show map @1"]), "Unknown map identifier. Please use #<id> or <file>.\n\n");
+    assert_eq!(lb.ctl(&["show map @1 nofile"]), "Unknown map identifier. Please use #<id> or <file>.\n\n");
+    assert_eq!(lb.ctl(&["clear map @1"]), "Missing map identifier.\n\n");
+    // Clearing the prepared version empties it; the live content still routes.
+    assert_eq!(lb.ctl(&["clear map @1 hosts.map"]), "\n");
+    assert_eq!(lb.ctl(&["show map @1 hosts.map"]), "\n");
+    assert_eq!(lb.ctl(&["clear map @7 hosts.map"]), "\n", "nothing to clear");
+    assert_eq!(routed(port, "a.example"), "A");
+    assert_eq!(lb.ctl(&["add map @1 hosts.map c.example be_A"]), "\n");
+    assert_eq!(lb.ctl(&["commit map @1 hosts.map"]), "\n");
+    assert_eq!((routed(port, "b.example"), routed(port, "c.example")), ("D".into(), "A".into()), "b was cleared");
+    // `clear map @CUR` is the live content's `clear map`.
+    assert_eq!(lb.ctl(&["clear map @1 hosts.map"]), "\n");
+    assert_eq!(lb.ctl(&["show map hosts.map"]), "\n");
+    assert_eq!(routed(port, "c.example"), "D");
+
+    // The same for pattern files.
+    assert_eq!(lb.ctl(&["prepare acl block.lst"]), "New version created: 1\n\n");
+    assert_eq!(lb.ctl(&["add acl @1 block.lst 127.0.0.1"]), "\n");
+    assert_eq!(entries("show acl @1 block.lst"), ["127.0.0.1"]);
+    assert_eq!(entries("show acl @0 block.lst"), ["192.0.2.1"]);
+    assert_eq!(lb.ctl(&["show acl @1"]), "Unknown ACL identifier. Please use #<id> or <file>.\n\n");
+    assert_eq!(lb.ctl(&["clear acl @1"]), "Missing ACL identifier.\n\n");
+    assert_eq!(lb.ctl(&["clear acl @1 block.lst"]), "\n");
+    assert_eq!(lb.ctl(&["commit acl @1 block.lst"]), "\n");
+    assert_eq!(routed(port, "x.example"), "D", "the cleared version did not block us");
+    assert_eq!(lb.ctl(&["show acl block.lst"]), "\n", "version 1 (empty) is live");
+}

@@ -511,3 +511,82 @@ fn stick_rules_with_a_named_table_and_conditions_as_haproxy() {
         "haproxy",
     );
 }
+
+/// HAProxy 2.6's `stick` rules over any sample expression: converters (`req.hdr(x-user),lower`,
+/// `res.hdr(x-sess),upper`) and a variable the `http-request` rules set, cast to the table's key
+/// type (an integer table here). The same haproxy.cfg lines run by lbha and by the real HAProxy
+/// with the same requests; the tables list the same keys.
+#[test]
+fn stick_rules_over_sample_expressions_as_haproxy() {
+    let (a, b) = (Web::start("a"), Web::start("b"));
+    b.add_header("X-Sess: sb");
+    let cfg = |port: u16, port2: u16, sock: &str| {
+        format!(
+            "global\n    stats socket {sock} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen web\n    bind 127.0.0.1:{port}\n    balance roundrobin\n\
+             \x20   stick-table type string len 32 size 1k expire 5m\n\
+             \x20   stick on req.hdr(x-user),lower\n\
+             \x20   stick store-response res.hdr(x-sess),upper\n\
+             \x20   stick match req.hdr(x-sess),upper\n\
+             \x20   server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n\
+             listen num\n    bind 127.0.0.1:{port2}\n    balance roundrobin\n\
+             \x20   stick-table type integer size 1k expire 5m\n\
+             \x20   http-request set-var(txn.uid) req.hdr(x-uid),mul(2)\n\
+             \x20   stick on var(txn.uid)\n\
+             \x20   server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n",
+            a = a.port,
+            b = b.port
+        )
+    };
+    let who = |port: u16, hdr: &str| {
+        let r = get_with(port, "/", None, hdr);
+        assert_eq!(r.status, 200);
+        String::from_utf8_lossy(&r.body).trim().to_string()
+    };
+    let check = |port: u16, port2: u16, show: &dyn Fn(&str) -> String, label: &str| {
+        let first = who(port, "X-User: Alice\r\n");
+        for u in ["alice", "ALICE", "aLiCe"] {
+            assert_eq!(who(port, &format!("X-User: {u}\r\n")), first, "{label}: {u} sticks as alice");
+        }
+        // b answered with X-Sess: sb at some point: learned as SB, matched in any case.
+        for _ in 0..2 {
+            who(port, "");
+        }
+        for s in ["sb", "SB", "Sb"] {
+            assert_eq!(who(port, &format!("X-Sess: {s}\r\n")), "b", "{label}: session {s}");
+        }
+        let t = show("web");
+        assert!(t.contains("key=alice ") && t.contains("key=SB "), "{label}: the converted keys:\n{t}");
+        assert!(!t.contains("key=Alice "), "{label}: {t}");
+        let first = who(port2, "X-Uid: 21\r\n");
+        for _ in 0..4 {
+            assert_eq!(who(port2, "X-Uid: 21\r\n"), first, "{label}: uid 21 sticks");
+        }
+        let t = show("num");
+        assert!(t.contains("type: integer") && t.contains("key=42 "), "{label}: the variable's value:\n{t}");
+    };
+    let (port, port2) = (free_port(), free_port());
+    let lb = Lbha::start_haproxy(&cfg(port, port2, "/nonexistent/unused.sock"), &[port, port2]);
+    check(port, port2, &|t| lb.ctl(&[&format!("show table {t}")]), "lbha");
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        println!("skipped the HAProxy run: no haproxy");
+        return;
+    }
+    let (hport, hport2) = (free_port(), free_port());
+    let hdir = TempDir::new("stick-expr-hap");
+    let hsock = hdir.0.join("hap.sock");
+    let (_hap, _d) = haproxy(&cfg(hport, hport2, &hsock.display().to_string()), hport);
+    check(
+        hport,
+        hport2,
+        &|t| {
+            let mut s = std::os::unix::net::UnixStream::connect(&hsock).unwrap();
+            s.write_all(format!("show table {t}\n").as_bytes()).unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        },
+        "haproxy",
+    );
+}

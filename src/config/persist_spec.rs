@@ -129,7 +129,27 @@ pub enum Fetch {
     /// `appsession`: the session id in a request cookie, a `;NAME=` path parameter (matched
     /// case-insensitively, as servlet containers write `;jsessionid=`), or a `NAME=` query parameter.
     SessionId(String),
+    /// Any other sample expression (`req.hdr(x-user),lower`, `src,ipmask(24)`, `var(txn.k)`),
+    /// evaluated over the stream by the proxy.
+    Expr(StickExpr),
 }
+
+/// A stick rule's sample expression, parsed once; two are the same when written the same (what
+/// a reload compares).
+#[derive(Debug, Clone)]
+pub struct StickExpr {
+    pub text: String,
+    pub expr: std::sync::Arc<crate::sample::SampleExpr>,
+    /// It reads the response (`res.hdr`, `status`): only `store-response` can use it.
+    pub on_response: bool,
+}
+
+impl PartialEq for StickExpr {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for StickExpr {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -170,12 +190,18 @@ impl Fetch {
 
     /// Reads the response (as opposed to the request).
     pub fn on_response(&self) -> bool {
-        matches!(self, Fetch::ResCookie(_) | Fetch::ResHdr(_))
+        match self {
+            Fetch::Expr(e) => e.on_response,
+            f => matches!(f, Fetch::ResCookie(_) | Fetch::ResHdr(_)),
+        }
     }
 
     /// A client address: only ip and string tables can hold it.
     pub fn is_address(&self) -> bool {
-        matches!(self, Fetch::Src)
+        match self {
+            Fetch::Expr(e) => matches!(e.expr.fetch, crate::sample::Fetch::Src) && e.expr.convs.is_empty(),
+            f => matches!(f, Fetch::Src),
+        }
     }
 }
 

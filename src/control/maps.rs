@@ -50,6 +50,20 @@ pub enum MapCmd {
         acl: bool,
         file: String,
     },
+    /// `show map|acl @VER FILE`: the entries of that version (the live one, a prepared one, or
+    /// nothing).
+    ShowVersion {
+        acl: bool,
+        version: u32,
+        file: String,
+    },
+    /// `clear map|acl @VER FILE`: empties that version (the live content when `@VER` is the
+    /// current one).
+    ClearVersion {
+        acl: bool,
+        version: u32,
+        file: String,
+    },
     /// `commit map|acl @VER FILE`: that version becomes the live content at once (lbha's
     /// `commit map FILE`, without a version, writes the file instead).
     CommitVersion {
@@ -64,7 +78,7 @@ impl MapCmd {
     pub fn level(&self) -> super::parse::Level {
         use super::parse::Level;
         match self {
-            MapCmd::Show { .. } => Level::User,
+            MapCmd::Show { .. } | MapCmd::ShowVersion { .. } => Level::User,
             MapCmd::Commit { .. } => Level::Admin,
             MapCmd::Prepare { .. } | MapCmd::CommitVersion { .. } | MapCmd::AddMany { .. } => Level::Operator,
             _ => Level::Operator,
@@ -128,6 +142,14 @@ fn versioned(verb: &str, acl: bool, rest: &[&str]) -> Result<Option<MapCmd>, Str
         }
         ("add", true, _) if version.is_some() => {
             return Err("'add acl' expects two parameters: ACL identifier and pattern.".into());
+        }
+        ("show", _, [f]) if version.is_some() => MapCmd::ShowVersion { acl, version: version.unwrap_or(0), file: s(f) },
+        ("show", _, []) if version.is_some() => return Err(unknown(acl)),
+        ("clear", _, [f, ..]) if version.is_some() => {
+            MapCmd::ClearVersion { acl, version: version.unwrap_or(0), file: s(f) }
+        }
+        ("clear", _, []) if version.is_some() => {
+            return Err(if acl { "Missing ACL identifier." } else { "Missing map identifier." }.into());
         }
         ("prepare", _, [f, ..]) if version.is_none() => MapCmd::Prepare { acl, file: s(f) },
         ("prepare", _, _) => return Err(unknown(acl)),
@@ -227,6 +249,25 @@ pub fn show(store: &MapStore, acl: bool, file: Option<&str>, pending: &dyn Fn(&s
     Reply::ok(text, json!(list))
 }
 
+/// `show map|acl @VER FILE` for a prepared version: its staged entries, numbered in order (they
+/// have no entry ids until committed).
+pub fn show_staged(acl: bool, pairs: &[(Vec<u8>, Vec<u8>)]) -> Reply {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut text = String::new();
+    let mut list = Vec::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let id = format!("{:#x}", i + 1);
+        if acl {
+            text.push_str(&format!("{id} {}\n", s(k)));
+            list.push(json!({ "id": id, "key": s(k) }));
+        } else {
+            text.push_str(&format!("{id} {} {}\n", s(k), s(v)));
+            list.push(json!({ "id": id, "key": s(k), "value": s(v) }));
+        }
+    }
+    Reply::ok(text, json!(list))
+}
+
 /// An entry's key and value.
 type KeyValue = (Vec<u8>, Vec<u8>);
 
@@ -273,6 +314,8 @@ pub fn op(store: &MapStore, cmd: &MapCmd) -> Result<(String, Op), String> {
         }
         MapCmd::Clear { acl, file } => Ok((resolve(store, file, *acl)?.name.clone(), Op::Clear)),
         MapCmd::Show { .. }
+        | MapCmd::ShowVersion { .. }
+        | MapCmd::ClearVersion { .. }
         | MapCmd::Commit { .. }
         | MapCmd::AddMany { .. }
         | MapCmd::Prepare { .. }
@@ -325,6 +368,18 @@ mod tests {
         );
         assert_eq!(p("commit", "acl", &["f"]).unwrap_err(), "Missing version number.");
         assert_eq!(p("commit", "map", &["@1"]).unwrap_err(), "Missing map identifier.");
+        assert_eq!(
+            p("show", "acl", &["@3", "#1"]),
+            Ok(MapCmd::ShowVersion { acl: true, version: 3, file: "#1".into() })
+        );
+        assert_eq!(
+            p("clear", "map", &["@2", "f"]),
+            Ok(MapCmd::ClearVersion { acl: false, version: 2, file: "f".into() })
+        );
+        assert_eq!(p("show", "map", &["@1"]).unwrap_err(), "Unknown map identifier. Please use #<id> or <file>.");
+        assert_eq!(p("clear", "map", &["@1"]).unwrap_err(), "Missing map identifier.");
+        assert_eq!(p("clear", "acl", &["@1"]).unwrap_err(), "Missing ACL identifier.");
+        assert_eq!(p("show", "map", &["f"]), Ok(MapCmd::Show { acl: false, file: Some("f".into()) }));
         assert_eq!(p("prepare", "acl", &["f"]), Ok(MapCmd::Prepare { acl: true, file: "f".into() }));
         let mut pay = p("add", "map", &["@2", "f", "<<"]).unwrap();
         assert_eq!(pay, MapCmd::AddMany { acl: false, version: Some(2), file: "f".into(), entries: None });

@@ -12,6 +12,14 @@ pub fn execute(shared: &Shared, cmd: MapCmd) -> Reply {
         MapCmd::Show { acl, file } => show(&store, *acl, file.as_deref(), &|n| {
             (maps.pending(n), maps.versions.lock().unwrap_or_else(|p| p.into_inner()).numbers(n))
         }),
+        MapCmd::ShowVersion { acl, file, .. } | MapCmd::ClearVersion { acl, file, .. } => {
+            let name = match crate::control::maps::resolve(&store, file, *acl) {
+                Ok(f) => f.name.clone(),
+                Err(e) => return Reply::error(e),
+            };
+            drop(store);
+            at_version(shared, &name, cmd)
+        }
         MapCmd::AddMany { .. } | MapCmd::Prepare { .. } | MapCmd::CommitVersion { .. } => {
             let r = crate::control::maps::resolve(&store, cmd_file(&cmd), cmd_acl(&cmd)).map(|f| f.name.clone());
             drop(store);
@@ -65,6 +73,36 @@ fn cmd_acl(cmd: &MapCmd) -> bool {
     match cmd {
         MapCmd::AddMany { acl, .. } | MapCmd::Prepare { acl, .. } | MapCmd::CommitVersion { acl, .. } => *acl,
         _ => false,
+    }
+}
+
+/// `show|clear map|acl @VER FILE` on file `name`: the live version is the file's content as
+/// `show map FILE` / `clear map FILE` see it; a prepared one its staged entries; any other
+/// version is empty and clearing it does nothing (HAProxy's empty replies).
+fn at_version(shared: &Shared, name: &str, cmd: MapCmd) -> Reply {
+    use crate::maps::versions::Version;
+    let maps = &shared.proxy.maps;
+    let mut versions = maps.versions.lock().unwrap_or_else(|p| p.into_inner());
+    match cmd {
+        MapCmd::ShowVersion { acl, version, .. } => match versions.version(name, version) {
+            Version::Live => {
+                drop(versions);
+                execute(shared, MapCmd::Show { acl, file: Some(name.to_string()) })
+            }
+            Version::Staged(pairs) => crate::control::maps::show_staged(acl, pairs),
+            Version::None => Reply::ok("", json!([])),
+        },
+        MapCmd::ClearVersion { acl, version, .. } => {
+            if versions.version(name, version) == Version::Live {
+                drop(versions);
+                return execute(shared, MapCmd::Clear { acl, file: name.to_string() });
+            }
+            if versions.clear_staged(name, version) {
+                tracing::info!("map {name}: version {version} cleared (control socket)");
+            }
+            Reply::ok("", json!({ "file": name }))
+        }
+        _ => Reply::error("not a versioned command"),
     }
 }
 

@@ -501,8 +501,8 @@ impl SampleContext for Record {
     fn hostname(&self) -> Option<&str> {
         Some(self.hostname)
     }
-    fn unique_id(&self) -> Option<&str> {
-        self.unique_id.as_deref()
+    fn unique_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.unique_id.as_deref().map(std::borrow::Cow::Borrowed)
     }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
         let c = if response { &self.captures_res } else { &self.captures_req };

@@ -79,10 +79,43 @@ impl Versions {
         }
     }
 
+    /// What version `ver` of `file` is for `show`/`clear map @VER`: the live one, a prepared one
+    /// (its staged entries), or none (replaced, or never prepared).
+    pub fn version(&self, file: &str, ver: u32) -> Version<'_> {
+        let f = self.files.get(file);
+        if ver == f.map_or(0, |f| f.curr) {
+            return Version::Live;
+        }
+        match f.and_then(|f| f.staged.get(&ver)) {
+            Some(p) => Version::Staged(p),
+            None => Version::None,
+        }
+    }
+
+    /// `clear map|acl @VER FILE` on a prepared version: its staged entries are dropped (the
+    /// version stays open). `false` when `ver` is not a prepared version.
+    pub fn clear_staged(&mut self, file: &str, ver: u32) -> bool {
+        match self.files.get_mut(file).and_then(|f| f.staged.get_mut(&ver)) {
+            Some(p) => {
+                p.clear();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// `(curr_ver, next_ver)` for `show map`.
     pub fn numbers(&self, file: &str) -> (u32, u32) {
         self.files.get(file).map_or((0, 0), |f| (f.curr, f.next))
     }
+}
+
+/// A version as `show map @VER` sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Version<'a> {
+    Live,
+    Staged(&'a Pairs),
+    None,
 }
 
 /// HAProxy's `@VER`: the digits after `@` (anything else reads as 0, as its `strtoul`).
@@ -121,6 +154,24 @@ mod tests {
         assert_eq!(v.add("m", true, 1, vec![kv("q", "1")]), Ok(AddTo::Gone));
         assert_eq!(v.add("m", false, 2, vec![kv("q", "1")]), Ok(AddTo::Live));
         assert_eq!(v.numbers("other"), (0, 0), "files are numbered apart");
+    }
+
+    #[test]
+    fn show_and_clear_a_version_as_haproxy() {
+        let mut v = Versions::default();
+        assert_eq!(v.version("m", 0), Version::Live, "version 0 is live before any commit");
+        assert_eq!(v.version("m", 1), Version::None, "never prepared");
+        assert_eq!(v.prepare("m"), 1);
+        v.add("m", false, 1, vec![kv("x", "9")]).unwrap();
+        assert_eq!(v.version("m", 1), Version::Staged(&vec![kv("x", "9")]));
+        assert!(v.clear_staged("m", 1));
+        assert_eq!(v.version("m", 1), Version::Staged(&vec![]), "emptied, still open");
+        assert!(!v.clear_staged("m", 7), "no such version: nothing to do");
+        v.add("m", false, 1, vec![kv("y", "1")]).unwrap();
+        assert_eq!(v.to_commit("m", 1), Ok(vec![kv("y", "1")]), "adds after a clear go in");
+        v.committed("m", 1);
+        assert_eq!(v.version("m", 1), Version::Live);
+        assert_eq!(v.version("m", 0), Version::None, "replaced");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod stick;
 pub mod table;
 
 pub use crate::config::persist_spec::{CookieMode, CookieSpec, ServerKey, Spec, StickCond, StickSpec};
-pub use stick::{Fetch, KeyType, ReqView, Rule, RuleKind, TableSpec};
+pub use stick::{Fetch, KeyType, NoStream, ReqView, Rule, RuleKind, Stream, TableSpec};
 pub use table::{StickKey, StickTable, Stuck};
 
 use crate::stktable::{SharedTable, Table, TableDef};
@@ -197,17 +197,18 @@ impl Spec {
         usable: &dyn Fn(usize) -> bool,
         clock: Clock,
     ) -> Decision {
-        self.on_request_if(req, rt, usable, clock, &|_| true)
+        self.on_request_if(req, rt, usable, clock, &NoStream)
     }
 
-    /// [`Spec::on_request`] where a rule with a condition applies only when `holds` says so.
+    /// [`Spec::on_request`] where a rule with a condition applies only when it holds on
+    /// `stream`, which also evaluates the rules' sample expressions.
     pub fn on_request_if(
         &self,
         req: &ReqView<'_>,
         rt: Option<&Runtime>,
         usable: &dyn Fn(usize) -> bool,
         clock: Clock,
-        holds: &dyn Fn(&StickCond) -> bool,
+        stream: &dyn Stream,
     ) -> Decision {
         let mut d = Decision::default();
         if let Some(c) = &self.cookie {
@@ -215,10 +216,14 @@ impl Spec {
         }
         let (Some(st), Some(rt)) = (&self.stick, rt) else { return d };
         for rule in st.rules.iter().filter(|r| !r.fetch.on_response()) {
-            if rule.cond.as_ref().is_some_and(|c| !holds(c)) {
+            if rule.cond.as_ref().is_some_and(|c| !stream.holds(c)) {
                 continue;
             }
-            let Some(value) = rule.fetch.request_value(req) else { continue };
+            let value = match &rule.fetch {
+                Fetch::Expr(e) => stream.sample(e).map(stick::Value::Sample),
+                f => f.request_value(req),
+            };
+            let Some(value) = value else { continue };
             rt.with_rule_table(rule.table.as_deref(), |t| {
                 let Some(key) = value.key(key_type(t.t.kind())) else { return };
                 if rule.matches()
@@ -319,11 +324,11 @@ impl Spec {
         rt: Option<&Runtime>,
         clock: Clock,
     ) {
-        self.on_response_if(d, server, status, headers, rt, clock, &|_| true);
+        self.on_response_if(d, server, status, headers, rt, clock, &NoStream);
     }
 
     /// [`Spec::on_response`] where a `store-response` rule with a condition applies only when
-    /// `holds` says so.
+    /// it holds on `stream`, which also evaluates the rules' sample expressions.
     #[allow(clippy::too_many_arguments)]
     pub fn on_response_if(
         &self,
@@ -333,7 +338,7 @@ impl Spec {
         headers: &mut HeaderMap,
         rt: Option<&Runtime>,
         clock: Clock,
-        holds: &dyn Fn(&StickCond) -> bool,
+        stream: &dyn Stream,
     ) {
         let Some(srv) = self.servers.get(server) else {
             return;
@@ -344,10 +349,14 @@ impl Spec {
             }
             // The first store-response rule that applies and finds its sample.
             for r in st.rules.iter().filter(|r| r.kind == RuleKind::StoreResponse) {
-                if r.cond.as_ref().is_some_and(|c| !holds(c)) {
+                if r.cond.as_ref().is_some_and(|c| !stream.holds(c)) {
                     continue;
                 }
-                let Some(v) = r.fetch.response_value(headers) else { continue };
+                let v = match &r.fetch {
+                    Fetch::Expr(e) => stream.sample(e).map(stick::Value::Sample),
+                    f => f.response_value(headers),
+                };
+                let Some(v) = v else { continue };
                 let stored = rt.with_rule_table(r.table.as_deref(), |t| {
                     let key = v.key(key_type(t.t.kind()))?;
                     t.set(key, srv.num, &srv.name, clock.now);
@@ -426,16 +435,41 @@ pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net
     let headers = HeaderMap::new();
     let view = ReqView { headers: &headers, uri: None, src: Some(src) };
     let usable = |i: usize| rt.server_usable(i);
-    spec.on_request(&view, rt.persist.as_deref(), &usable, Clock::system())
+    spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src))
+}
+
+/// TCP mode's stream as its stick rules see it: the client's address (validation leaves `src`
+/// as the only fetch there; an integer table reads it as an expression, to cast it).
+struct Src(std::net::IpAddr);
+
+impl Stream for Src {
+    fn holds(&self, _: &StickCond) -> bool {
+        true
+    }
+    fn sample(&self, e: &stick::StickExpr) -> Option<crate::sample::Value> {
+        use crate::sample::Value as S;
+        let plain_src = matches!(e.expr.fetch, crate::sample::Fetch::Src) && e.expr.convs.is_empty();
+        plain_src.then_some(match self.0 {
+            std::net::IpAddr::V4(a) => S::Ipv4(a),
+            std::net::IpAddr::V6(a) => S::Ipv6(a),
+        })
+    }
 }
 
 /// TCP mode's hook once connected to server `server`: stores the learned entries.
-pub fn tcp_connected_hook(spec: &Spec, rt: &crate::state::BackendRt, d: &Decision, server: usize) {
+/// `src`: the client, which a `store-response src` rule stores.
+pub fn tcp_connected_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    d: &Decision,
+    server: usize,
+    src: std::net::IpAddr,
+) {
     if spec.is_empty() {
         return;
     }
     let mut none = HeaderMap::new();
-    spec.on_response(d, server, 0, &mut none, rt.persist.as_deref(), Clock::system());
+    spec.on_response_if(d, server, 0, &mut none, rt.persist.as_deref(), Clock::system(), &Src(src));
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::cookie;
 use super::table::StickKey;
 pub use crate::config::persist_spec::{
-    DEFAULT_STRING_LEN, Fetch, FetchError, KeyType, Rule, RuleKind, TableSpec, appsession_rules,
+    DEFAULT_STRING_LEN, Fetch, FetchError, KeyType, Rule, RuleKind, StickCond, StickExpr, TableSpec, appsession_rules,
 };
 use http::{HeaderMap, Uri};
 use std::net::IpAddr;
@@ -22,7 +22,7 @@ impl Fetch {
                 .or_else(|| req.uri.and_then(|u| query_param(u, n)))
                 .filter(|v| !v.is_empty())
                 .map(Value::text),
-            Fetch::ResCookie(_) | Fetch::ResHdr(_) => None,
+            Fetch::ResCookie(_) | Fetch::ResHdr(_) | Fetch::Expr(_) => None,
         }
     }
 
@@ -43,11 +43,34 @@ pub struct ReqView<'a> {
     pub src: Option<IpAddr>,
 }
 
+/// What stick rules read beyond the plain request: their conditions and their sample
+/// expressions, evaluated by the proxy over the stream (variables, converters, the response).
+pub trait Stream {
+    /// Whether a rule's `if`/`unless` holds.
+    fn holds(&self, c: &StickCond) -> bool;
+    /// The sample of a rule's expression, `None` when it cannot be produced (the rule is skipped).
+    fn sample(&self, e: &StickExpr) -> Option<crate::sample::Value>;
+}
+
+/// No stream: every condition holds and expressions give nothing (TCP hooks, tests).
+pub struct NoStream;
+
+impl Stream for NoStream {
+    fn holds(&self, _: &StickCond) -> bool {
+        true
+    }
+    fn sample(&self, _: &StickExpr) -> Option<crate::sample::Value> {
+        None
+    }
+}
+
 /// A fetched sample before it is cast to the table's key type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Ip(IpAddr),
     Text(String),
+    /// A sample expression's typed value, cast with HAProxy's sample casts.
+    Sample(crate::sample::Value),
 }
 
 impl Value {
@@ -57,7 +80,24 @@ impl Value {
 
     /// Casts to the table's type; None when it does not convert (such a sample is ignored).
     pub fn key(self, t: KeyType) -> Option<StickKey> {
+        use crate::sample::{SmpType, Value as S};
         match (t, self) {
+            // A typed sample is cast as HAProxy casts it to the table's key type (`ip`: IPv4,
+            // an address kept as it is, as `src` is; `integer`: a signed integer; `string`: text).
+            (KeyType::Ip, Value::Sample(S::Ipv4(a))) => Some(StickKey::Ip(a.into())),
+            (KeyType::Ip, Value::Sample(S::Ipv6(a))) => Some(StickKey::Ip(a.into())),
+            (KeyType::Ip, Value::Sample(v)) => match v.cast(SmpType::Ipv4)? {
+                S::Ipv4(a) => Some(StickKey::Ip(a.into())),
+                _ => None,
+            },
+            (KeyType::Integer, Value::Sample(v)) => match v.cast(SmpType::Sint)? {
+                S::Sint(i) => Some(StickKey::Int(i)),
+                _ => None,
+            },
+            (t @ KeyType::String { .. }, Value::Sample(v)) => match v.cast(SmpType::Str)? {
+                S::Str(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()).key(t),
+                _ => None,
+            },
             (KeyType::Ip, Value::Ip(a)) => Some(StickKey::Ip(a)),
             (KeyType::Ip, Value::Text(s)) => s.trim().parse().ok().map(StickKey::Ip),
             (KeyType::Integer, Value::Text(s)) => s.trim().parse().ok().map(StickKey::Int),
@@ -66,6 +106,7 @@ impl Value {
                 let mut s = match v {
                     Value::Ip(a) => a.to_string(),
                     Value::Text(s) => s,
+                    Value::Sample(_) => return None,
                 };
                 if s.len() > len {
                     let mut cut = len;
@@ -199,6 +240,25 @@ mod tests {
             "cut on a char boundary"
         );
         assert_eq!(Value::text("").key(KeyType::String { len: 3 }), None);
+    }
+
+    #[test]
+    fn typed_samples_cast_as_haproxy_casts_to_the_table_type() {
+        use crate::sample::Value as S;
+        let v4: std::net::Ipv4Addr = "10.1.2.0".parse().unwrap();
+        let smp = |v: S, t: KeyType| Value::Sample(v).key(t);
+        assert_eq!(smp(S::Ipv4(v4), KeyType::Ip), Some(StickKey::Ip(v4.into())));
+        assert_eq!(smp(S::str("10.1.2.0"), KeyType::Ip), Some(StickKey::Ip(v4.into())));
+        assert_eq!(smp(S::Sint(1), KeyType::Ip), Some(StickKey::Ip("0.0.0.1".parse().unwrap())));
+        assert_eq!(smp(S::str("alice"), KeyType::Ip), None, "not an address: no key");
+        assert_eq!(smp(S::Ipv4(v4), KeyType::Integer), Some(StickKey::Int(0x0a01_0200)));
+        assert_eq!(smp(S::str("42abc"), KeyType::Integer), Some(StickKey::Int(42)), "HAProxy's read_int64");
+        assert_eq!(smp(S::Bool(true), KeyType::Integer), Some(StickKey::Int(1)));
+        assert_eq!(smp(S::Sint(-3), KeyType::String { len: 8 }), Some(StickKey::Str("-3".into())));
+        assert_eq!(smp(S::Ipv4(v4), KeyType::String { len: 32 }), Some(StickKey::Str("10.1.2.0".into())));
+        assert_eq!(smp(S::str("abcdefgh"), KeyType::String { len: 4 }), Some(StickKey::Str("abcd".into())));
+        assert_eq!(smp(S::Bin(b"ab\0cd".to_vec()), KeyType::String { len: 8 }), Some(StickKey::Str("ab".into())));
+        assert_eq!(smp(S::str(""), KeyType::String { len: 8 }), None, "an empty key is no key");
     }
 
     #[test]

@@ -437,7 +437,7 @@ async fn serve_picking(
     let cached = crate::cache::take(&mut req);
     let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
     let offer = super::compress::request(&mut req, pair);
-    match forward(req, buffered.clone(), &active, fi, bi, &cx, backend_session).await {
+    match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session).await {
         Ok(mut resp) => {
             crate::cache::keep(&mut resp, cached);
             // Response rules: the backend's first, then the frontend's; an answer replaces the
@@ -500,9 +500,9 @@ async fn forward(
     mut req: Request<Incoming>,
     buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
-    fi: usize,
-    bi: usize,
+    (fi, bi): (usize, usize),
     cx: &Arc<ConnCtx>,
+    t: &Txn<'_>,
     _backend_session: SessionGuard,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let fe = &active.snap.frontends[fi];
@@ -519,7 +519,7 @@ async fn forward(
     let exchange = parts.extensions.remove::<super::idle::Handover>();
     // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
     // (b): hide the persistence cookie from the server (indirect, prefix).
-    let stuck = super::stick_rules::request(active, cx, fi, bi, &parts);
+    let stuck = super::stick_rules::request(t, bi, &parts);
     be.persist.strip_request(&mut parts.headers);
     // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
     if parts.version == Version::HTTP_2
@@ -827,7 +827,7 @@ async fn forward(
         super::htx_bytes::mark_server(active, &mut parts);
         strip_hop_by_hop(&mut parts.headers);
         // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
-        super::stick_rules::response(active, cx, (fi, bi), &stuck, si, &mut parts);
+        super::stick_rules::response(t, bi, &stuck, si, &mut parts);
         let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
         let pool = pool.clone();
         let counters = vec![srt.counters.clone(), brt.counters.clone()];

@@ -176,10 +176,11 @@ pub fn prepare<B>(
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
+    // An id that reads nothing of the stream is the same whenever it is made: made here, while
+    // the record is at hand (its header goes on once the rules have run, as HAProxy adds it).
     if let Some(f) = spec.unique_id.as_ref().filter(|f| !f.needs_stream()) {
         let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, None, Some(vars), rec);
-        let id = render_id(f, rec, &ctx, &**cx.proxy.maps.store.load());
-        set_unique_id(spec, Some(req), rec, id);
+        rec.unique_id = Some(render_id(f, rec, &ctx, &**cx.proxy.maps.store.load()));
     }
     drop(guard);
     Some(LogHandle { rec: handle, spec: spec.clone() })
@@ -196,32 +197,39 @@ fn render_id(
     String::from_utf8_lossy(&id).into_owned()
 }
 
-/// Puts the unique id in the record, and in the request (its header, and the id
-/// `send-proxy-v2` sends) when there is one.
-fn set_unique_id<B>(spec: &FrontLog, req: Option<&mut Request<B>>, rec: &mut Record, id: String) {
-    if let Some(req) = req {
-        if let (Some(name), Ok(v)) = (&spec.unique_id_header, HeaderValue::from_str(&id)) {
-            req.headers_mut().insert(name.clone(), v);
-        }
-        req.extensions_mut().insert(super::proxy_proto::UniqueId(id.clone()));
+/// The request's unique id, generated from `unique-id-format` on first use (a rule's
+/// `%[unique-id]`, the header, the log line) and kept in the record so all three see one value,
+/// as HAProxy's `stream_generate_unique_id`. `None` without a format.
+pub fn unique_id(
+    h: &LogHandle,
+    cx: &ConnCtx,
+    active: &super::Active,
+    (fi, bi): (usize, Option<usize>),
+    vars: Option<&super::vars::TxnVars<'_>>,
+) -> Option<String> {
+    let f = h.spec.unique_id.as_ref()?;
+    let mut rec = h.lock();
+    if rec.unique_id.is_none() {
+        let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, bi, vars, &rec);
+        let id = render_id(f, &rec, &ctx, &**cx.proxy.maps.store.load());
+        rec.unique_id = Some(id);
     }
-    rec.unique_id = Some(id);
+    rec.unique_id.clone()
 }
 
-/// A unique id whose format reads the stream (`%[var(txn.x)]`, ...) is rendered once the
-/// `http_request` rules have run, as HAProxy generates it (`req`: before the request goes to
-/// the server), or when the exchange was answered without it (`req` `None`), so the rules'
-/// variables are set.
+/// Once the `http_request` rules have run: the unique id (generated now if no rule read it,
+/// so a format reading `%[var(txn.x)]` sees the rules' variables), put on the request going to
+/// the server (`unique-id-header`, and the id `send-proxy-v2` sends). `req` `None`: the
+/// exchange was answered without a server; the id is still made for the log line.
 pub fn late_unique_id<B>(req: Option<&mut Request<B>>, t: &super::rules::Txn<'_>) {
     let Some(h) = t.log else { return };
-    let Some(f) = h.spec.unique_id.as_ref().filter(|f| f.needs_stream()) else { return };
-    let mut rec = h.lock();
-    if rec.unique_id.is_some() {
-        return;
+    let Some(id) = unique_id(h, t.cx, t.active, (t.frontend, t.backend), Some(t.vars)) else { return };
+    if let Some(req) = req {
+        if let (Some(name), Ok(v)) = (&h.spec.unique_id_header, HeaderValue::from_str(&id)) {
+            req.headers_mut().insert(name.clone(), v);
+        }
+        req.extensions_mut().insert(super::proxy_proto::UniqueId(id));
     }
-    let ctx = super::sample_ctx::StreamCtx::logged(t.cx, t.active, t.frontend, t.backend, Some(t.vars), &rec);
-    let id = render_id(f, &rec, &ctx, &**t.cx.proxy.maps.store.load());
-    set_unique_id(&h.spec, req, &mut rec, id);
 }
 
 /// Records of finished requests, at most this many per thread.

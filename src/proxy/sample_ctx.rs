@@ -280,8 +280,14 @@ impl SampleContext for StreamCtx<'_> {
     fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {
         super::track::fetch_key(self.active, f, key)
     }
-    fn unique_id(&self) -> Option<&str> {
-        self.rec?.unique_id.as_deref()
+    fn unique_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(rec) = self.rec {
+            return rec.unique_id.as_deref().map(std::borrow::Cow::Borrowed);
+        }
+        // A rule's `%[unique-id]`: generated now when nothing asked for it before, and kept
+        // in the record for the header and the log line.
+        let id = super::logrec::unique_id(self.log?, self.cx, self.active, (self.frontend, self.backend), self.vars)?;
+        Some(std::borrow::Cow::Owned(id))
     }
     fn capture(&self, response: bool, slot: usize) -> Option<Vec<u8>> {
         if let Some(rec) = self.rec {

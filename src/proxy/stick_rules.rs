@@ -2,9 +2,11 @@
 //! over the request (on, match, store-request) or the response (store-response), against the
 //! ACLs of the section the rules are written in.
 
+use super::Active;
+use super::rules::Txn;
 use super::sample_ctx::StreamCtx;
-use super::{Active, ConnCtx};
-use crate::persist::{Clock, Decision, ReqView, StickCond};
+use crate::persist::stick::{StickCond, StickExpr, Stream};
+use crate::persist::{Clock, Decision, ReqView};
 use crate::routing::Acl;
 
 /// The ACLs named conditions refer to: the backend's own, or for a listen section (whose ACLs
@@ -17,9 +19,29 @@ fn acls(active: &Active, bi: usize) -> &[Acl] {
     active.snap.frontends.iter().find(|f| f.name == be.name).map_or(&[], |f| &f.acls)
 }
 
+/// A stick rule pass over one stream: conditions against the section's ACLs, expressions with
+/// their converters, both over the same stream view.
+struct Pass<'a> {
+    ctx: StreamCtx<'a>,
+    acls: &'a [Acl],
+    maps: &'a dyn crate::sample::Maps,
+}
+
+impl Stream for Pass<'_> {
+    fn holds(&self, c: &StickCond) -> bool {
+        c.cond.eval(self.acls, &self.ctx, self.maps)
+    }
+    fn sample(&self, e: &StickExpr) -> Option<crate::sample::Value> {
+        e.expr.eval(&self.ctx, self.maps)
+    }
+}
+
 /// The proxy's request hook: the persistence decision for this request (empty without
 /// persistence). Usable means up and not in maintenance; draining servers keep their sessions.
-pub fn request(active: &Active, cx: &ConnCtx, fi: usize, bi: usize, req: &http::request::Parts) -> Decision {
+/// `t`: the stream (variables, the log record with the unique id, a buffered body), which the
+/// rules' expressions may read.
+pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
+    let (active, cx) = (t.active, t.cx);
     let be = &active.snap.backends[bi];
     let spec = &be.persist;
     if spec.is_empty() {
@@ -28,30 +50,27 @@ pub fn request(active: &Active, cx: &ConnCtx, fi: usize, bi: usize, req: &http::
     let rt = &active.rt.backends[bi];
     let ctx = StreamCtx {
         backend: Some(bi),
+        vars: Some(t.vars),
         method: Some(&req.method),
         uri: Some(&req.uri),
         version: Some(req.version),
         req_headers: Some(&req.headers),
-        ..StreamCtx::conn(cx, active, fi)
+        req_body: t.body,
+        log: t.log,
+        ..StreamCtx::conn(cx, active, t.frontend)
     };
-    let maps = cx.proxy.maps.store.load();
-    let holds = |c: &StickCond| c.cond.eval(acls(active, bi), &ctx, &**maps);
+    let maps = cx.proxy.maps.lazy();
+    let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
     let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.peer.ip()) };
     let usable = |i: usize| rt.server_usable(i);
-    let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &holds);
+    let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass);
     d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
     d
 }
 
 /// The proxy's response hook, once server `server` has answered.
-pub fn response(
-    active: &Active,
-    cx: &ConnCtx,
-    (fi, bi): (usize, usize),
-    d: &Decision,
-    server: usize,
-    resp: &mut http::response::Parts,
-) {
+pub fn response(t: &Txn<'_>, bi: usize, d: &Decision, server: usize, resp: &mut http::response::Parts) {
+    let (active, cx) = (t.active, t.cx);
     let be = &active.snap.backends[bi];
     if be.persist.is_empty() {
         return;
@@ -61,12 +80,14 @@ pub fn response(
     let seen = resp.headers.clone();
     let ctx = StreamCtx {
         backend: Some(bi),
+        vars: Some(t.vars),
         status: Some(status),
         res_headers: Some(&seen),
-        ..StreamCtx::conn(cx, active, fi)
+        log: t.log,
+        ..StreamCtx::conn(cx, active, t.frontend)
     };
-    let maps = cx.proxy.maps.store.load();
-    let holds = |c: &StickCond| c.cond.eval(acls(active, bi), &ctx, &**maps);
+    let maps = cx.proxy.maps.lazy();
+    let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
     let rt = active.rt.backends[bi].persist.as_deref();
-    be.persist.on_response_if(d, server, status, &mut resp.headers, rt, Clock::system(), &holds);
+    be.persist.on_response_if(d, server, status, &mut resp.headers, rt, Clock::system(), &pass);
 }

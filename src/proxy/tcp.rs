@@ -231,7 +231,7 @@ where
             return out;
         }
     }
-    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si);
+    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si, cx.peer.ip());
     if !early.is_empty() {
         if let Err(e) = tokio::time::timeout(be.timeouts.server, server.write_all(&early))
             .await

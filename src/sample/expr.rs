@@ -71,6 +71,15 @@ impl SampleExpr {
         Ok((SampleExpr { fetch, convs }, pos))
     }
 
+    /// The type the expression produces, as checked at load time (`None` after `var()`, whose
+    /// type is whatever was stored, when no converter follows).
+    pub fn out_type(&self) -> Option<SmpType> {
+        match self.convs.last() {
+            Some(c) => Some(c.types().1),
+            None => (!matches!(self.fetch, Fetch::Var { .. })).then(|| self.fetch.out_type()),
+        }
+    }
+
     /// The sample, or `None` when the fetch or a converter fails.
     pub fn eval(&self, ctx: &dyn SampleContext, maps: &dyn Maps) -> Option<Value> {
         let mut v = self.fetch.fetch(ctx)?;

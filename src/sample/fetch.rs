@@ -117,8 +117,8 @@ pub trait SampleContext {
     fn hostname(&self) -> Option<&str> {
         None
     }
-    /// The request's `unique-id-format` value (`unique-id`).
-    fn unique_id(&self) -> Option<&str> {
+    /// The request's `unique-id-format` value (`unique-id`), generated on first use.
+    fn unique_id(&self) -> Option<std::borrow::Cow<'_, str>> {
         None
     }
     /// Local time at `unix` for `ltime`: the UTC offset in seconds and the zone's abbreviation

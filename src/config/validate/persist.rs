@@ -250,6 +250,101 @@ fn acl_names(s: &Section) -> Vec<&str> {
     names
 }
 
+/// Where a stick expression's fetch can be read, as HAProxy checks it at load time.
+#[derive(PartialEq)]
+enum Side {
+    Request,
+    Response,
+    Both,
+}
+
+fn side(f: &crate::sample::Fetch) -> Side {
+    use crate::sample::Fetch as F;
+    match f {
+        F::ResHdr { .. } | F::Status | F::Capture { response: true, .. } => Side::Response,
+        F::Base
+        | F::Base32
+        | F::Path
+        | F::PathQ
+        | F::Url
+        | F::Query
+        | F::UrlParam { .. }
+        | F::UrlIp
+        | F::ReqHdr { .. }
+        | F::ReqHdrCnt { .. }
+        | F::ReqHdrNames { .. }
+        | F::Cook(_)
+        | F::CookCnt(_)
+        | F::Method
+        | F::ReqVer
+        | F::ReqLen
+        | F::ReqBody
+        | F::ReqPayload { .. }
+        | F::ReqSslSni
+        | F::ReqSslHelloType
+        | F::HttpAuth(_)
+        | F::HttpAuthGroup(_) => Side::Request,
+        _ => Side::Both,
+    }
+}
+
+/// A stick rule's sample expression (`stick on req.hdr(x-user),lower`): parsed, checked against
+/// the side the rule reads (HAProxy's "none of which is available during request") and, for the
+/// backend's own table, against its key type (HAProxy's "type of fetch not usable with type of
+/// stick-table").
+fn stick_expr(text: &str, kind: RuleKind, own: Option<KeyType>) -> Result<persist::StickExpr, String> {
+    let expr = crate::sample::SampleExpr::parse(text.trim()).map_err(|e| e.to_string())?;
+    let name = text.trim().split([',', '(']).next().unwrap_or_default();
+    let on_response = kind == RuleKind::StoreResponse;
+    match side(&expr.fetch) {
+        Side::Response if !on_response => {
+            return Err(format!(
+                "fetch `{name}` reads the response, none of which is available during the request: use it in `store_response`"
+            ));
+        }
+        Side::Request if on_response => {
+            return Err(format!("fetch `{name}` reads the request, none of which is available for `store_response`"));
+        }
+        _ => {}
+    }
+    // lbha's HTTP stick rules see the parsed request, not its raw buffer.
+    if matches!(
+        expr.fetch,
+        crate::sample::Fetch::ReqPayload { .. }
+            | crate::sample::Fetch::ReqSslSni
+            | crate::sample::Fetch::ReqSslHelloType
+            | crate::sample::Fetch::ReqLen
+    ) {
+        return Err(format!("fetch `{name}` reads the raw request buffer: not supported in stick rules by lbha yet"));
+    }
+    // `method` is kept for the response in HAProxy; lbha's response pass does not carry it.
+    if on_response && matches!(expr.fetch, crate::sample::Fetch::Method) {
+        return Err("fetch `method` in `store_response` is not supported by lbha yet".into());
+    }
+    use crate::sample::SmpType as T;
+    // `src`/`dst` are addresses HAProxy declares as IPv4 for this check.
+    let out = expr.out_type().map(|t| if t == T::Addr { T::Ipv4 } else { t });
+    let table = own.map(|k| match k {
+        KeyType::Ip => T::Ipv4,
+        KeyType::Integer => T::Sint,
+        KeyType::String { .. } => T::Str,
+    });
+    if let (Some(out), Some(table)) = (out, table)
+        && !out.casts_to(table)
+    {
+        return Err(format!(
+            "a {} sample cannot be used with a table of type {}",
+            out.name(),
+            match table {
+                T::Ipv4 => "ip",
+                T::Sint => "integer",
+                _ => "string",
+            }
+        ));
+    }
+    Ok(persist::StickExpr { text: text.trim().to_string(), expr: std::sync::Arc::new(expr), on_response })
+}
+
 /// The rules; `own`: the key type of the backend's own table, if it has one.
 fn stick_rules(
     s: &Section,
@@ -277,12 +372,34 @@ fn stick_rules(
             continue;
         };
         let fp = rp.key(field);
+        // The classic forms keep their own readers; any other sample expression (converters
+        // included) is evaluated over the stream.
         let fetch = match Fetch::parse(text) {
+            // HAProxy casts the client's IPv4 address to a number for an integer table, and
+            // reads it for `store-response` too: the typed expression does both.
+            Ok(Fetch::Src)
+                if (r.table.is_none() && own == Some(KeyType::Integer)) || kind == RuleKind::StoreResponse =>
+            {
+                match stick_expr(text, kind, own) {
+                    Ok(e) => Fetch::Expr(e),
+                    Err(why) => {
+                        cx.err_v(fp, why, text);
+                        continue;
+                    }
+                }
+            }
             Ok(f) => f,
-            Err(e) => {
+            Err(e @ persist::FetchError::MissingName(_)) => {
                 cx.err_v(fp, e.to_string(), text);
                 continue;
             }
+            Err(persist::FetchError::Unknown) => match stick_expr(text, kind, own) {
+                Ok(e) => Fetch::Expr(e),
+                Err(why) => {
+                    cx.err_v(fp, why, text);
+                    continue;
+                }
+            },
         };
         if fetch.on_response() != (kind == RuleKind::StoreResponse) {
             let why = if fetch.on_response() {
@@ -301,10 +418,6 @@ fn stick_rules(
                 "no stick table of this name (a section's or a peers section's `SECTION/NAME`)",
                 name,
             );
-            continue;
-        }
-        if fetch.is_address() && r.table.is_none() && own == Some(KeyType::Integer) {
-            cx.err_v(fp, "src is an address: use a table of type ip or string", text);
             continue;
         }
         let cond = super::http_rules::cond(&names, &r.if_, &r.unless, &rp, cx).map(|cond| StickCond {

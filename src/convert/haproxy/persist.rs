@@ -224,13 +224,12 @@ pub(super) fn stick(st: &mut St, d: &Directive, cx: &mut Cx) {
         },
         _ => None,
     };
-    if let Err(e) = crate::persist::stick::Fetch::parse(pattern) {
-        cx.drop(
-            &mut st.out,
-            d,
-            ReportKind::Unsupported,
-            format!("stick pattern `{pattern}` is not supported yet: {e}"),
-        );
+    // The classic fetches, or any sample expression with its converters (lbha checks its side
+    // and type against the table when it loads the result).
+    if crate::persist::stick::Fetch::parse(pattern).is_err()
+        && let Err(e) = crate::sample::SampleExpr::parse(pattern)
+    {
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("stick pattern `{pattern}` is not supported: {e}"));
         return;
     }
     let mut t = InlineTable::new();

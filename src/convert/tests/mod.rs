@@ -482,18 +482,17 @@ fn units_and_reports_as_haproxy_means_them() {
     let t = table(&c);
     assert_eq!(t["backend"][0]["cookie"]["maxidle"].as_str(), Some("30s"));
     assert_eq!(t["backend"][0]["cookie"]["maxlife"].as_str(), Some("60s"));
-    let msg = |line: usize| {
-        c.reports
-            .iter()
-            .find(|r| r.loc.line == line)
-            .map(|r| (r.kind, r.message.clone()))
-            .unwrap_or_else(|| panic!("no report for line {line}: {:?}", c.reports))
-    };
     assert_eq!(table(&c)["frontend"][0]["stick_table"]["expire"].as_str(), Some("30s"), "frontends keep their tables");
     assert!(c.reports.iter().all(|r| r.loc.line != 6), "converters in acls convert: {:?}", c.reports);
-    let (k, m) = msg(10);
-    assert!(k == ReportKind::Unsupported && m.contains("stick pattern `dst`"), "{m}");
-    assert!(table(&c)["backend"][0].get("stick").is_none());
+    // Any sample expression is a stick pattern (issue 15): `dst` converts as written.
+    assert!(c.reports.iter().all(|r| r.loc.line != 10), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["stick"][0]["on"].as_str(), Some("dst"));
+    let c = conv(
+        "defaults\n  mode http\nbackend be\n  stick-table type string size 1k\n  stick on req.hdr(x-user),lower\n  stick store-response res.hdr(x),nope\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(table(&c)["backend"][0]["stick"][0]["on"].as_str(), Some("req.hdr(x-user),lower"));
+    let r = c.reports.iter().find(|r| r.loc.line == 6).expect("the unknown converter is reported");
+    assert!(r.kind == ReportKind::Unsupported && r.message.contains("unknown converter"), "{}", r.message);
     // `option httplog clf` keeps the CLF format.
     let c = conv(
         "global\n  log 127.0.0.1:514 local0\ndefaults\n  mode http\n  log global\nfrontend fe\n  bind :80\n  option httplog clf\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",

@@ -199,9 +199,9 @@ fn rules_on_a_named_table_with_conditions() {
         let uri: Uri = "/".parse().unwrap();
         let view = ReqView { headers: &h, uri: Some(&uri), src: None };
         let c = clock(base, 0);
-        let d = spec.on_request_if(&view, Some(&rt), &ALL_UP, c, &|_| holds);
+        let d = spec.on_request_if(&view, Some(&rt), &ALL_UP, c, &Holds(holds));
         let mut r = hm(resp);
-        spec.on_response_if(&d, d.server.unwrap_or(fallback), 200, &mut r, Some(&rt), c, &|_| holds);
+        spec.on_response_if(&d, d.server.unwrap_or(fallback), 200, &mut r, Some(&rt), c, &Holds(holds));
         d.server
     };
     assert_eq!(run(false, "alice", 1, &[]), None);
@@ -215,4 +215,16 @@ fn rules_on_a_named_table_with_conditions() {
     run(true, "bob", 2, &[("x-srv-user", "carol-long-name")]);
     let t = crate::stktable::registry::lock(&named);
     assert_eq!(t.len(), 3, "bob (store-request) and carol-lo (store-response)");
+}
+
+/// A stream where every condition holds or none does, and expressions give a fixed sample.
+struct Holds(bool);
+
+impl crate::persist::Stream for Holds {
+    fn holds(&self, _: &StickCond) -> bool {
+        self.0
+    }
+    fn sample(&self, _: &crate::persist::stick::StickExpr) -> Option<crate::sample::Value> {
+        None
+    }
 }

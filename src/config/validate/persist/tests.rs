@@ -252,7 +252,16 @@ fn rule_with_none_or_two_actions() {
 
 #[test]
 fn rule_fetch_unknown() {
-    has("stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"dst\" }]", TWO, "stick[0].on: unknown fetch");
+    has(
+        "stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"nope\" }]",
+        TWO,
+        "stick[0].on: in `nope`: `nope`: unknown fetch method",
+    );
+    has(
+        "stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"req.hdr(x),nope\" }]",
+        TWO,
+        "stick[0].on: in `req.hdr(x),nope`: `nope`: unknown converter",
+    );
     has(
         "stick_table = { type = \"ip\", size = 1 }\nstick = [{ on = \"cookie()\" }]",
         TWO,
@@ -275,12 +284,41 @@ fn rule_fetch_wrong_direction() {
 }
 
 #[test]
-fn src_into_integer_table() {
-    has(
-        "stick_table = { type = \"integer\", size = 1 }\nstick = [{ on = \"src\" }]",
-        TWO,
-        "stick[0].on: src is an address",
-    );
+fn src_into_integer_table_is_cast_as_haproxy() {
+    ok("stick_table = { type = \"integer\", size = 1 }\nstick = [{ on = \"src\" }]", PLAIN);
+}
+
+/// Any sample expression, checked as `haproxy -c` checks it (2.6.12's verdicts).
+#[test]
+fn sample_expressions_checked_as_haproxy() {
+    let t = |ty: &str, rule: &str| format!("stick_table = {{ type = \"{ty}\", size = 10 }}\nstick = [{rule}]");
+    for (ty, rule) in [
+        ("string", "{ on = \"req.hdr(x-user),lower\" }"),
+        ("string", "{ match = \"path,field(2,/)\" }"),
+        ("ip", "{ on = \"src,ipmask(24)\" }"),
+        ("ip", "{ on = \"req.hdr(x-forwarded-for)\" }"),
+        ("integer", "{ on = \"req.hdr(x),length\" }"),
+        ("integer", "{ on = \"always_true\" }"),
+        ("string", "{ on = \"var(txn.k)\" }"),
+        ("string", "{ on = \"dst\" }"),
+        ("string", "{ store_response = \"res.hdr(x-srv),lower\" }"),
+        ("string", "{ store_response = \"status\" }"),
+        ("ip", "{ store_response = \"src\" }"),
+        ("string", "{ store_response = \"unique-id\" }"),
+    ] {
+        ok(&t(ty, rule), PLAIN);
+    }
+    for (ty, rule, want) in [
+        ("string", "{ on = \"res.hdr(x)\" }", "stick[0].on: reads the response"),
+        ("string", "{ on = \"status\" }", "stick[0].on: fetch `status` reads the response"),
+        ("string", "{ store_response = \"path\" }", "stick[0].store_response: fetch `path` reads the request"),
+        ("string", "{ store_response = \"req.hdr(x)\" }", "stick[0].store_response: reads the request"),
+        ("ip", "{ on = \"req.body\" }", "a bin sample cannot be used with a table of type ip"),
+        ("ip", "{ on = \"always_true\" }", "a bool sample cannot be used with a table of type ip"),
+        ("string", "{ on = \"req.payload(0,4)\" }", "not supported in stick rules by lbha yet"),
+    ] {
+        has(&t(ty, rule), TWO, want);
+    }
 }
 
 #[test]
