@@ -699,7 +699,8 @@ impl Proxy {
                 sock
             }
             H1Conn::Hyper(keep) => {
-                let parts = keep.0.into_parts();
+                let KeepIo(hc) = *keep;
+                let parts = hc.into_parts();
                 let mut sock = parts.io.into_inner();
                 sock.unread(parts.read_buf);
                 sock
@@ -982,9 +983,12 @@ struct H1Stretch<R> {
     bufsize: usize,
 }
 
+// The whole stretch is boxed already (`serve_h1_stretch`), and `Gone` lives only while switching.
+#[allow(clippy::large_enum_variant)]
 enum H1Conn<R> {
     Lean(h1server::Lean<park::Rewind<R>>),
-    Hyper(KeepIo<TokioIo<park::Rewind<R>>, h1server::Service>),
+    /// Boxed: made only when a stretch meets a request the lean path does not serve.
+    Hyper(Box<KeepIo<TokioIo<park::Rewind<R>>, h1server::Service>>),
     /// Only while switching.
     Gone,
 }
@@ -1009,11 +1013,11 @@ where
                         let (mut sock, rest, svc) = lean.into_parts();
                         sock.unread(rest);
                         let hc = h1_builder(this.bufsize).serve_connection(TokioIo::new(sock), svc);
-                        this.conn = H1Conn::Hyper(KeepIo(hc));
+                        this.conn = H1Conn::Hyper(Box::new(KeepIo(hc)));
                     }
                 },
                 H1Conn::Hyper(keep) => {
-                    return std::pin::Pin::new(keep).poll(cx).map_err(Into::into);
+                    return std::pin::Pin::new(&mut **keep).poll(cx).map_err(Into::into);
                 }
                 H1Conn::Gone => return std::task::Poll::Ready(Ok(())),
             }
@@ -1028,7 +1032,7 @@ where
     fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
         match &mut self.get_mut().conn {
             H1Conn::Lean(lean) => lean.shut_gracefully(),
-            H1Conn::Hyper(keep) => std::pin::Pin::new(keep).shut_gracefully(),
+            H1Conn::Hyper(keep) => std::pin::Pin::new(&mut **keep).shut_gracefully(),
             H1Conn::Gone => {}
         }
     }
