@@ -23,6 +23,40 @@ pub fn empty() -> ProxyBody {
     http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
+/// A client request's body: hyper's, or none for a request the lean HTTP/1 server path
+/// (`h1server`) read itself (it takes only requests without a body).
+#[derive(Debug)]
+pub enum ReqBody {
+    Hyper(hyper::body::Incoming),
+    Empty,
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ReqBody::Hyper(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Hyper(b) => b.is_end_stream(),
+            ReqBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReqBody::Hyper(b) => b.size_hint(),
+            ReqBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("no data for {0:?} while streaming a body")]

@@ -604,6 +604,12 @@ impl Verdicts {
         self.scanner().verdicts.pop_front().unwrap_or(Verdict::Ok)
     }
 
+    /// The verdict the next request will take, if one is queued (the lean HTTP/1 path serves only
+    /// a head that passed, and leaves the verdict of any other to hyper's service).
+    pub fn peek(&self) -> Option<Verdict> {
+        self.scanner().verdicts.front().copied()
+    }
+
     /// The refused head's bytes, once (they go to the frontend's `show errors` capture).
     pub fn take_refused(&self) -> Option<Refused> {
         self.scanner().refused.take().map(Refused)

@@ -3,7 +3,7 @@
 //! connect (with retries) → forward → backend then frontend http_response rules →
 //! http_after_response rules (also on lbha's own answers). Rules run in `proxy::rules`.
 
-use super::body::{Metered, Progress, ProxyBody, empty, full};
+use super::body::{Metered, Progress, ProxyBody, ReqBody, empty, full};
 use super::errors::{ProxyError, page, page_keep};
 use super::framing::Verdict;
 use super::retry_on::Failure;
@@ -17,14 +17,13 @@ use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Checks RFC 9112 framing before anything reaches a server: ambiguous messages are the raw
 /// material of request smuggling, so they are refused rather than repaired.
-pub fn check_framing(req: &Request<Incoming>) -> Result<(), &'static str> {
+pub fn check_framing(req: &Request<ReqBody>) -> Result<(), &'static str> {
     let h = req.headers();
     // One lookup per field: its first value and whether there is another.
     let first_and_more = |name| {
@@ -206,7 +205,7 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
 /// Serves one request of a client connection; with the line to log once the response body is
 /// done (the connection's body wrapper carries it).
 pub async fn handle(
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
     verdict: Verdict,
     cx: Arc<ConnCtx>,
 ) -> (Response<ProxyBody>, Option<httplog::Tail>) {
@@ -307,7 +306,7 @@ fn after_response(
 }
 
 async fn serve(
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
     active: &Arc<Active>,
@@ -324,7 +323,7 @@ async fn serve(
 // an allocation and a map insert per request.
 #[allow(clippy::too_many_arguments)]
 async fn serve_picking(
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
     active: &Arc<Active>,
@@ -467,7 +466,7 @@ async fn serve_picking(
 }
 
 /// The stats page's admin form: apply it, then send the browser back to the page.
-async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Response<ProxyBody> {
+async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Response<ProxyBody> {
     const LIMIT: usize = 64 * 1024;
     let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
     let outcome = match body {
@@ -497,7 +496,7 @@ async fn stats_admin(req: Request<Incoming>, uri: &str, active: &Active) -> Resp
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
 async fn forward(
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
     buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
     (fi, bi): (usize, usize),

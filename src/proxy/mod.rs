@@ -9,6 +9,7 @@ pub mod errpages;
 pub mod framing;
 mod gate;
 pub mod h1client;
+pub mod h1server;
 mod handshake;
 pub mod http;
 pub mod httplog;
@@ -644,7 +645,7 @@ impl Proxy {
             // otherwise copy the whole request future, kilobytes, several times per request.
             Box::pin(async move {
                 let verdict = framing::judge_h2(&req, limit);
-                let (resp, log) = http::handle(req, verdict, cx).await;
+                let (resp, log) = http::handle(req.map(body::ReqBody::Hyper), verdict, cx).await;
                 tcp_rules::answer(resp.map(|b| activity.track(b, stream.take(), log)))
             })
         });
@@ -687,45 +688,31 @@ impl Proxy {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let H1Idle { sock, activity, verdicts, upgrades } = idle;
-        let svc_cx = cx.clone();
-        let svc_activity = activity.clone();
-        let svc_upgrades = upgrades.clone();
-        let svc_verdicts = verdicts.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let cx = svc_cx.clone();
-            let upgrades = svc_upgrades.clone();
-            let verdict = svc_verdicts.next();
-            let head = svc_activity.head_start();
-            let exchange = idle::Handover::new(svc_activity.begin());
-            let mut req = req;
-            if verdict.stands_in()
-                && let Some(r) = svc_verdicts.take_refused()
-            {
-                req.extensions_mut().insert(r);
-            }
-            req.extensions_mut().insert(head);
-            req.extensions_mut().insert(exchange.clone());
-            req.extensions_mut().insert(upgrades.clone());
-            // Boxed: hyper keeps room for one service future per connection from its start, so
-            // an idle connection would carry a request's worth of state; boxed, that is a pointer.
-            Box::pin(async move {
-                let (mut resp, log) = http::handle(req, verdict, cx.clone()).await;
-                // Stopping: the client learns the connection ends after this answer, instead of
-                // sending its next request into a connection being closed.
-                if *cx.proxy.drain.borrow() {
-                    resp.headers_mut()
-                        .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-                }
-                tcp_rules::answer(resp.map(|b| idle::Tracked::untimed(b, exchange.take(), log)))
-            })
-        });
-        // The builder is a temporary: a parked connection does not keep it.
-        let mut hc = Box::new(KeepIo(h1_builder(conn.bufsize).serve_connection(TokioIo::new(sock), svc)));
+        let svc = h1server::Service {
+            cx: cx.clone(),
+            activity: activity.clone(),
+            verdicts: verdicts.clone(),
+            upgrades: upgrades.clone(),
+        };
+        // Served lean while the requests are simple ones, by hyper from the first that is not.
+        let mut hc = Box::new(H1Stretch { conn: H1Conn::Lean(h1server::Lean::new(sock, svc)), bufsize: conn.bufsize });
         let ended =
             self.run_conn(std::pin::Pin::new(&mut *hc), cx, conn.born, conn.t, &activity, Some(&verdicts)).await;
-        let parts = hc.0.into_parts();
-        let mut sock = parts.io.into_inner();
-        sock.unread(parts.read_buf);
+        let sock = match hc.conn {
+            H1Conn::Lean(lean) => {
+                let (mut sock, rest, _) = lean.into_parts();
+                sock.unread(rest);
+                sock
+            }
+            H1Conn::Hyper(keep) => {
+                let KeepIo(hc) = *keep;
+                let parts = hc.into_parts();
+                let mut sock = parts.io.into_inner();
+                sock.unread(parts.read_buf);
+                sock
+            }
+            H1Conn::Gone => return None,
+        };
         match ended {
             Ended::Parked => Some(H1Idle { sock, activity, verdicts, upgrades }),
             Ended::Done { finished: true } => {
@@ -766,7 +753,7 @@ impl Proxy {
 
     /// Runs a client connection to its end; a stop or a reload that removed its bind lets the
     /// exchange in flight finish first, a terminating reload closes it at once.
-    async fn run_conn<C: Graceful>(
+    async fn run_conn<C: Graceful<E>, E: std::fmt::Display>(
         &self,
         mut conn: std::pin::Pin<&mut C>,
         cx: &ConnCtx,
@@ -923,8 +910,9 @@ fn h1_builder(bufsize: usize) -> hyper::server::conn::http1::Builder {
     builder
 }
 
-/// hyper's HTTP/1 and HTTP/2 server connections: both finish in-flight work before closing.
-trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
+/// hyper's HTTP/1 and HTTP/2 server connections, and the lean HTTP/1 one: all finish in-flight
+/// work before closing.
+trait Graceful<E>: std::future::Future<Output = Result<(), E>> {
     fn shut_gracefully(self: std::pin::Pin<&mut Self>);
 }
 
@@ -938,7 +926,7 @@ enum Ended {
 }
 
 /// Logs how a connection's future ended (`None`: it was given up on).
-fn finish(cx: &ConnCtx, res: Option<Result<(), hyper::Error>>) -> Ended {
+fn finish<E: std::fmt::Display>(cx: &ConnCtx, res: Option<Result<(), E>>) -> Ended {
     match res {
         Some(res) => {
             let finished = res.is_ok();
@@ -967,7 +955,7 @@ where
     }
 }
 
-impl<I, S> Graceful for KeepIo<I, S>
+impl<I, S> Graceful<hyper::Error> for KeepIo<I, S>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin,
     S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
@@ -980,7 +968,7 @@ where
     }
 }
 
-impl<I, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+impl<I, S, E> Graceful<hyper::Error> for hyper::server::conn::http2::Connection<I, S, E>
 where
     Self: std::future::Future<Output = Result<(), hyper::Error>>,
     I: hyper::rt::Read + hyper::rt::Write + Unpin,
@@ -994,7 +982,69 @@ where
     }
 }
 
-fn log_end(cx: &ConnCtx, err: Option<hyper::Error>) {
+/// One stretch of an HTTP/1 connection: [`h1server::Lean`] while its requests are simple ones,
+/// hyper's connection from the first that is not (with the bytes the lean path had read).
+struct H1Stretch<R> {
+    conn: H1Conn<R>,
+    bufsize: usize,
+}
+
+// The whole stretch is boxed already (`serve_h1_stretch`), and `Gone` lives only while switching.
+#[allow(clippy::large_enum_variant)]
+enum H1Conn<R> {
+    Lean(h1server::Lean<park::Rewind<R>>),
+    /// Boxed: made only when a stretch meets a request the lean path does not serve.
+    Hyper(Box<KeepIo<TokioIo<park::Rewind<R>>, h1server::Service>>),
+    /// Only while switching.
+    Gone,
+}
+
+type ConnError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<R> std::future::Future for H1Stretch<R>
+where
+    R: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    type Output = Result<(), ConnError>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.conn {
+                H1Conn::Lean(lean) => match std::task::ready!(lean.poll_step(cx)) {
+                    h1server::Step::Done(res) => return std::task::Poll::Ready(res.map_err(Into::into)),
+                    h1server::Step::Hyper => {
+                        let H1Conn::Lean(lean) = std::mem::replace(&mut this.conn, H1Conn::Gone) else {
+                            unreachable!()
+                        };
+                        let (mut sock, rest, svc) = lean.into_parts();
+                        sock.unread(rest);
+                        let hc = h1_builder(this.bufsize).serve_connection(TokioIo::new(sock), svc);
+                        this.conn = H1Conn::Hyper(Box::new(KeepIo(hc)));
+                    }
+                },
+                H1Conn::Hyper(keep) => {
+                    return std::pin::Pin::new(&mut **keep).poll(cx).map_err(Into::into);
+                }
+                H1Conn::Gone => return std::task::Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+impl<R> Graceful<ConnError> for H1Stretch<R>
+where
+    R: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn shut_gracefully(self: std::pin::Pin<&mut Self>) {
+        match &mut self.get_mut().conn {
+            H1Conn::Lean(lean) => lean.shut_gracefully(),
+            H1Conn::Hyper(keep) => std::pin::Pin::new(&mut **keep).shut_gracefully(),
+            H1Conn::Gone => {}
+        }
+    }
+}
+
+fn log_end<E: std::fmt::Display>(cx: &ConnCtx, err: Option<E>) {
     if let Some(e) = err {
         tracing::debug!(client = %cx.peer, "client connection ended: {e}");
     }

@@ -545,7 +545,7 @@ pub fn http_auth_user<'s>(ctx: &'s StreamCtx<'_>, userlist: &str) -> Option<&'s 
 /// run, leaving the request's own body at its end. `Err` when the body is larger than the
 /// limit or the client fails or stalls past `idle`.
 pub async fn buffer_body(
-    body: &mut hyper::body::Incoming,
+    body: &mut super::body::ReqBody,
     limit: usize,
     idle: std::time::Duration,
 ) -> Result<bytes::Bytes, &'static str> {
