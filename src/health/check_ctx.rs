@@ -114,8 +114,7 @@ impl SampleContext for CheckCtx<'_> {
         std::env::var(name).ok()
     }
     fn now(&self) -> Option<(i64, u32)> {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
-        Some((d.as_secs() as i64, d.subsec_micros()))
+        crate::sample::wall_clock()
     }
     fn random(&self) -> Option<u32> {
         use std::hash::{BuildHasher, Hasher};

@@ -495,8 +495,7 @@ impl SampleContext for Record {
         Some(self.tls)
     }
     fn now(&self) -> Option<(i64, u32)> {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-        Some((d.as_secs() as i64, d.subsec_micros()))
+        crate::sample::wall_clock()
     }
     fn hostname(&self) -> Option<&str> {
         Some(self.hostname)

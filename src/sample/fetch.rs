@@ -15,6 +15,13 @@ use super::value::{Sample, SmpType, Value};
 use http::{HeaderMap, Method, Uri, Version};
 use std::net::{IpAddr, SocketAddr};
 
+/// The system's clock as [`SampleContext::now`] gives it (Unix seconds, microseconds), for
+/// contexts that run against the real clock.
+pub fn wall_clock() -> Option<(i64, u32)> {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((d.as_secs() as i64, d.subsec_micros()))
+}
+
 /// What the proxy knows about a stream. Every method has a default meaning "not available", so
 /// a TCP stream, a request before its response or a test implements only what it has.
 pub trait SampleContext {

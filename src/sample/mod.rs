@@ -34,7 +34,7 @@ mod tests_fetch;
 
 pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
 pub use expr::SampleExpr;
-pub use fetch::{Fetch, SampleContext};
+pub use fetch::{Fetch, SampleContext, wall_clock};
 pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 /// A TLS ClientHello carrying an SNI, for tests of what reads one.
 #[cfg(test)]
