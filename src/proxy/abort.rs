@@ -44,19 +44,43 @@ impl ClientClose {
 
     /// Runs `step` unless the client closes first: then the connection is shut at once (HAProxy
     /// sends nothing to an aborted client) and `None` comes back.
-    pub async fn unless_closed<F: Future>(&self, step: F) -> Option<F::Output> {
-        if self.0.is_none() {
-            return Some(step.await);
+    pub fn unless_closed<F: Future>(&self, step: F) -> impl Future<Output = Option<F::Output>> {
+        let closed = self.0.as_ref().map(|_| self.closed());
+        UnlessClosed { step, closed, watched: self }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`ClientClose::unless_closed`]'s future, written out: an `async fn` with a `select!` would
+    /// hold `step` twice (its argument and the select's copy), and it sits in every request's
+    /// future (bench/PROFILE.md, session 11).
+    struct UnlessClosed<'a, F, C> {
+        #[pin]
+        step: F,
+        #[pin]
+        closed: Option<C>,
+        watched: &'a ClientClose,
+    }
+}
+
+impl<F: Future, C: Future<Output = ()>> Future for UnlessClosed<'_, F, C> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.project();
+        // The step first, as a biased select: an answer already there is not thrown away.
+        if let Poll::Ready(out) = this.step.poll(cx) {
+            return Poll::Ready(Some(out));
         }
-        tokio::select! {
-            biased;
-            out = step => Some(out),
-            () = self.closed() => {
-                if let Some(fd) = &self.0 {
+        match this.closed.as_pin_mut().map(|c| c.poll(cx)) {
+            Some(Poll::Ready(())) => {
+                if let Some(fd) = &this.watched.0 {
                     let _ = nix::sys::socket::shutdown(fd.get_ref().as_raw_fd(), nix::sys::socket::Shutdown::Both);
                 }
-                None
+                Poll::Ready(None)
             }
+            _ => Poll::Pending,
         }
     }
 }

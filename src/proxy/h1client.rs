@@ -417,58 +417,70 @@ impl Lean {
     }
 
     /// Sends one bodiless request and reads the response head.
-    pub async fn send<B>(&mut self, req: Request<B>) -> Result<Response<LeanBody>, Failed<Request<B>>> {
-        let taken = lock(&self.home).take();
-        let Some(mut conn) = taken else {
-            return Err(Failed { error: LeanError::Closed, unsent: Some(req) });
-        };
-        conn.out.clear();
-        encode_head(&req, &mut conn.out);
-        // The first write tells whether the connection was still open: a failure there means
-        // nothing reached the server, and the request may go elsewhere as is.
-        let Conn { io, out, buf } = &mut *conn;
-        let written = match io.write(out).await {
-            Ok(n) => n,
-            Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req) }),
-        };
-        if let Err(e) = io.write_all(&out[written..]).await {
-            return Err(Failed { error: LeanError::Io(e), unsent: None });
-        }
-        let head_request = req.method() == http::Method::HEAD;
-        drop(req);
-        let fail = |error| Failed { error, unsent: None };
-        let head = loop {
-            match parse_head(buf, head_request) {
-                Ok(Some(h)) => break h,
-                Ok(None) => {}
-                Err(e) => return Err(fail(LeanError::Parse(e))),
+    ///
+    /// An `async move` block rather than an `async fn`, so that the request is held once, not
+    /// also as the function's argument (bench/PROFILE.md, session 11).
+    #[allow(clippy::manual_async_fn)] // see the `async move` comment below
+    pub fn send<B>(
+        &mut self,
+        req: Request<B>,
+    ) -> impl Future<Output = Result<Response<LeanBody>, Failed<Request<B>>>> + '_
+    where
+        B: 'static,
+    {
+        async move {
+            let taken = lock(&self.home).take();
+            let Some(mut conn) = taken else {
+                return Err(Failed { error: LeanError::Closed, unsent: Some(req) });
+            };
+            conn.out.clear();
+            encode_head(&req, &mut conn.out);
+            // The first write tells whether the connection was still open: a failure there means
+            // nothing reached the server, and the request may go elsewhere as is.
+            let Conn { io, out, buf } = &mut *conn;
+            let written = match io.write(out).await {
+                Ok(n) => n,
+                Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req) }),
+            };
+            if let Err(e) = io.write_all(&out[written..]).await {
+                return Err(Failed { error: LeanError::Io(e), unsent: None });
             }
-            buf.reserve(READ_SIZE);
-            match tokio::io::AsyncReadExt::read_buf(io, buf).await {
-                Ok(0) if buf.is_empty() => return Err(fail(LeanError::Closed)),
-                Ok(0) => return Err(fail(LeanError::Incomplete)),
-                Ok(_) => {}
-                Err(e) => return Err(fail(LeanError::Io(e))),
+            let head_request = req.method() == http::Method::HEAD;
+            drop(req);
+            let fail = |error| Failed { error, unsent: None };
+            let head = loop {
+                match parse_head(buf, head_request) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {}
+                    Err(e) => return Err(fail(LeanError::Parse(e))),
+                }
+                buf.reserve(READ_SIZE);
+                match tokio::io::AsyncReadExt::read_buf(io, buf).await {
+                    Ok(0) if buf.is_empty() => return Err(fail(LeanError::Closed)),
+                    Ok(0) => return Err(fail(LeanError::Incomplete)),
+                    Ok(_) => {}
+                    Err(e) => return Err(fail(LeanError::Io(e))),
+                }
+            };
+            let kind = match head.framing {
+                Framing::None => Kind::Done,
+                Framing::Length(n) => Kind::Length(n),
+                Framing::Chunked => Kind::Chunked(Chunked::default()),
+                Framing::Close => Kind::Close,
+            };
+            let mut body = LeanBody { conn: Some(conn), kind, home: self.home.clone(), keep: head.keep_alive };
+            if matches!(body.kind, Kind::Done) {
+                body.finish();
             }
-        };
-        let kind = match head.framing {
-            Framing::None => Kind::Done,
-            Framing::Length(n) => Kind::Length(n),
-            Framing::Chunked => Kind::Chunked(Chunked::default()),
-            Framing::Close => Kind::Close,
-        };
-        let mut body = LeanBody { conn: Some(conn), kind, home: self.home.clone(), keep: head.keep_alive };
-        if matches!(body.kind, Kind::Done) {
-            body.finish();
+            let mut resp = Response::new(body);
+            *resp.status_mut() = head.status;
+            *resp.version_mut() = head.version;
+            *resp.headers_mut() = head.headers;
+            if let Some(r) = head.reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r).ok()) {
+                resp.extensions_mut().insert(r);
+            }
+            Ok(resp)
         }
-        let mut resp = Response::new(body);
-        *resp.status_mut() = head.status;
-        *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
-        if let Some(r) = head.reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r).ok()) {
-            resp.extensions_mut().insert(r);
-        }
-        Ok(resp)
     }
 }
 

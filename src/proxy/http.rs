@@ -204,69 +204,75 @@ fn error_page(e: ProxyError) -> Response<ProxyBody> {
 
 /// Serves one request of a client connection; with the line to log once the response body is
 /// done (the connection's body wrapper carries it).
-pub async fn handle(
+#[allow(clippy::manual_async_fn)] // see the `async move` comment below
+pub fn handle(
     mut req: Request<ReqBody>,
     verdict: Verdict,
     cx: Arc<ConnCtx>,
-) -> (Response<ProxyBody>, Option<httplog::Tail>) {
-    let active = cx.proxy.active.load_full();
-    let Some(&fi) = active.binds.get(&cx.local) else {
-        return (page(StatusCode::SERVICE_UNAVAILABLE), None);
-    };
-    let first = cx.requests.fetch_add(1, Relaxed) == 0;
-    let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
-    super::track::http_request(&active, &cx.rules.stk);
-    let bytes = super::htx_bytes::start(&active, &mut req);
-    let fe = &active.snap.frontends[fi];
-    // `option dontlognull`: a connection that sent nothing is answered but not logged.
-    let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled() && !(fe.dontlognull && verdict.is_probe());
-    // An `lf-string` error page renders over the request's record.
-    let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
-    // A logged request's one clock reading at its start: its record's date and its timers.
-    let at = logs.then(tokio::time::Instant::now);
-    let log = super::logrec::prepare(&mut req, &cx, (&active, fi), &vars, logs, lf_pages, at);
-    // A refused head reached the service as the framing guard's stand-in: no request line to show.
-    let bad_request = verdict.stands_in();
-    if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
-        let why = match verdict {
-            Verdict::Bad(why) => why,
-            Verdict::UriTooLong => "request line too long",
-            _ => "header section too large",
+) -> impl Future<Output = (Response<ProxyBody>, Option<httplog::Tail>)> {
+    // An `async move` block rather than an `async fn`: the arguments are held once, not also
+    // as copies beside them, in every request's future (bench/PROFILE.md, session 11).
+    async move {
+        let active = cx.proxy.active.load_full();
+        let Some(&fi) = active.binds.get(&cx.local) else {
+            return (page(StatusCode::SERVICE_UNAVAILABLE), None);
         };
-        active.rt.frontends[fi].capture_error(cx.peer, why, r.0);
-    }
-    if bad_request && let Some(l) = &log {
-        l.lock().bad_request = true;
-    }
-    if !logs {
+        let first = cx.requests.fetch_add(1, Relaxed) == 0;
+        let vars = TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
+        super::track::http_request(&active, &cx.rules.stk);
+        let bytes = super::htx_bytes::start(&active, &mut req);
+        let fe = &active.snap.frontends[fi];
+        // `option dontlognull`: a connection that sent nothing is answered but not logged.
+        let logs = fe.log == LogMode::Http && active.fe_logger(fi).enabled() && !(fe.dontlognull && verdict.is_probe());
+        // An `lf-string` error page renders over the request's record.
+        let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
+        // A logged request's one clock reading at its start: its record's date and its timers.
+        let at = logs.then(tokio::time::Instant::now);
+        let log = super::logrec::prepare(&mut req, &cx, (&active, fi), &vars, logs, lf_pages, at);
+        // A refused head reached the service as the framing guard's stand-in: no request line to show.
+        let bad_request = verdict.stands_in();
+        if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
+            let why = match verdict {
+                Verdict::Bad(why) => why,
+                Verdict::UriTooLong => "request line too long",
+                _ => "header section too large",
+            };
+            active.rt.frontends[fi].capture_error(cx.peer, why, r.0);
+        }
+        if bad_request && let Some(l) = &log {
+            l.lock().bad_request = true;
+        }
+        if !logs {
+            let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
+            let t =
+                Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+            super::logrec::late_unique_id::<()>(None, &t);
+            let resp = super::errpages::customize(resp, &t);
+            let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+            track_done(&resp, &cx, &active, &vars);
+            return (super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk), None);
+        }
+        let mut start = httplog::Start::new(&req, &cx, first, log, at.unwrap_or_else(tokio::time::Instant::now));
+        if bad_request && start.log.is_none() {
+            start.line = "<BADREQ>".into();
+        }
+        start.refused = bad_request;
+        let log = &start.log;
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
         let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
         super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
         track_done(&resp, &cx, &active, &vars);
-        return (super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk), None);
+        let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
+        // The line reads the stream (`LineFormat::needs_stream`): kept until it is written.
+        let keep = active.snap.frontends[fi].logging.needs_stream;
+        let (resp, mut tail) = httplog::wrap(resp, start, active, fi, &cx);
+        if keep {
+            tail.keep_stream(&cx, bi, vars);
+        }
+        (resp, Some(tail))
     }
-    let mut start = httplog::Start::new(&req, &cx, first, log, at.unwrap_or_else(tokio::time::Instant::now));
-    if bad_request && start.log.is_none() {
-        start.line = "<BADREQ>".into();
-    }
-    start.refused = bad_request;
-    let log = &start.log;
-    let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-    let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
-    super::logrec::late_unique_id::<()>(None, &t);
-    let resp = super::errpages::customize(resp, &t);
-    let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
-    track_done(&resp, &cx, &active, &vars);
-    let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
-    // The line reads the stream (`LineFormat::needs_stream`): kept until it is written.
-    let keep = active.snap.frontends[fi].logging.needs_stream;
-    let (resp, mut tail) = httplog::wrap(resp, start, active, fi, &cx);
-    if keep {
-        tail.keep_stream(&cx, bi, vars);
-    }
-    (resp, Some(tail))
 }
 
 /// What the exchange adds to the stick counters it tracks at its end (`http_err_*`).
@@ -305,7 +311,8 @@ fn after_response(
     resp
 }
 
-async fn serve(
+#[allow(clippy::manual_async_fn)] // see the `async move` comment below
+fn serve(
     req: Request<ReqBody>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
@@ -313,16 +320,21 @@ async fn serve(
     fi: usize,
     vars: &TxnVars<'_>,
     log: Option<&super::logrec::LogHandle>,
-) -> (Response<ProxyBody>, Option<usize>) {
-    let mut picked = None;
-    let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked, log).await;
-    (resp, picked)
+) -> impl Future<Output = (Response<ProxyBody>, Option<usize>)> {
+    // An `async move` block rather than an `async fn`: the arguments are held once, not also
+    // as copies beside them, in every request's future (bench/PROFILE.md, session 11).
+    async move {
+        let mut picked = None;
+        let resp = serve_picking(req, verdict, cx, active, fi, vars, &mut picked, log).await;
+        (resp, picked)
+    }
 }
 
 // The request's log record comes as an argument: carried in the request's extensions, it cost
 // an allocation and a map insert per request.
 #[allow(clippy::too_many_arguments)]
-async fn serve_picking(
+#[allow(clippy::manual_async_fn)] // see the `async move` comment below
+fn serve_picking(
     mut req: Request<ReqBody>,
     verdict: Verdict,
     cx: &Arc<ConnCtx>,
@@ -331,136 +343,140 @@ async fn serve_picking(
     vars: &TxnVars<'_>,
     picked: &mut Option<usize>,
     log: Option<&super::logrec::LogHandle>,
-) -> Response<ProxyBody> {
-    let cx = cx.clone();
-    let active = active.clone();
-    let fe = &active.snap.frontends[fi];
-    let fcnt = active.rt.frontends[fi].clone();
-    fcnt.requests.fetch_add(1, Relaxed);
-    let framing = match verdict {
-        Verdict::Ok => check_framing(&req),
-        Verdict::Bad(why) => Err(why),
-        Verdict::BadBody => Err("invalid chunked body"),
-        // HAProxy 2.6 answers 400 here; RFC 9110's 414 and RFC 6585's 431 tell the client which
-        // part was too large, and a client or monitor treats them as client errors all the same.
-        Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
-        Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
-        Verdict::TimedOut | Verdict::Silent => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
-        Verdict::Closed | Verdict::Cut => return fail(&fcnt, &cx, &fe.name, ProxyError::ClosedEarly),
-    };
-    if let Err(why) = framing {
-        return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
-    }
-    // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
-    // stats page after them, so a rule that guards the frontend guards its stats page too.
-    let close_client = fe.conn_mode == ConnMode::Close;
-    let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
-    if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
-        return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
-    }
-    // `monitor-uri` is answered before any rule, as in HAProxy.
-    if let Some(resp) = rules::monitor(fe, &req, &t) {
-        return finish(&fcnt, resp, close_client);
-    }
-    // `option http-buffer-request`: the whole body first, so rules can read `req.body`.
-    let buffered = if fe.buffer_request && http_body::Body::is_end_stream(req.body()) {
-        Some(bytes::Bytes::new())
-    } else if fe.buffer_request {
-        let limit = active.snap.global.bufsize;
-        match rules::buffer_body(req.body_mut(), limit, fe.timeouts.http_request).await {
-            Ok(b) => Some(b),
-            Err(why) if why.starts_with("request body larger") => {
-                return finish(&fcnt, page_keep(StatusCode::PAYLOAD_TOO_LARGE), true);
-            }
-            Err(why) => return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why)),
+) -> impl Future<Output = Response<ProxyBody>> {
+    // An `async move` block rather than an `async fn`: the arguments are held once, not also
+    // as copies beside them, in every request's future (bench/PROFILE.md, session 11).
+    async move {
+        let cx = cx.clone();
+        let active = active.clone();
+        let fe = &active.snap.frontends[fi];
+        let fcnt = active.rt.frontends[fi].clone();
+        fcnt.requests.fetch_add(1, Relaxed);
+        let framing = match verdict {
+            Verdict::Ok => check_framing(&req),
+            Verdict::Bad(why) => Err(why),
+            Verdict::BadBody => Err("invalid chunked body"),
+            // HAProxy 2.6 answers 400 here; RFC 9110's 414 and RFC 6585's 431 tell the client which
+            // part was too large, and a client or monitor treats them as client errors all the same.
+            Verdict::UriTooLong => return fail(&fcnt, &cx, &fe.name, ProxyError::UriTooLong),
+            Verdict::TooLarge => return fail(&fcnt, &cx, &fe.name, ProxyError::HeadersTooLarge),
+            Verdict::TimedOut | Verdict::Silent => return fail(&fcnt, &cx, &fe.name, ProxyError::RequestTimeout),
+            Verdict::Closed | Verdict::Cut => return fail(&fcnt, &cx, &fe.name, ProxyError::ClosedEarly),
+        };
+        if let Err(why) = framing {
+            return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why));
         }
-    } else {
-        None
-    };
-    t.body = buffered.as_deref();
-    if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
-        if denied {
-            fcnt.denied_req.fetch_add(1, Relaxed);
-            resp.extensions_mut().insert(super::track::Denied);
-        } else {
-            resp.extensions_mut().insert(super::track::Answered);
+        // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
+        // stats page after them, so a rule that guards the frontend guards its stats page too.
+        let close_client = fe.conn_mode == ConnMode::Close;
+        let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
+        if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
+            return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
-        if tarpit {
-            tokio::time::sleep(fe.timeouts.tarpit).await;
+        // `monitor-uri` is answered before any rule, as in HAProxy.
+        if let Some(resp) = rules::monitor(fe, &req, &t) {
+            return finish(&fcnt, resp, close_client);
         }
-        return finish(&fcnt, resp, close_client);
-    }
-    if let Some(st) = &fe.stats
-        && crate::stats::wants(&req, st)
-    {
-        if let Some(r) = crate::stats::challenge(&req, st) {
-            return finish(&fcnt, r.map(full), false);
-        }
-        let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
-        let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**cx.proxy.maps.store.load()));
-        if req.method() == http::Method::POST && admin {
-            return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
-        }
-        let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin).map(full);
-        return finish(&fcnt, resp, false);
-    }
-    let chosen = rules::choose_backend(fe, &req, &t);
-    let Some(bi) = chosen else {
-        return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
-    };
-    *picked = Some(bi);
-    t.backend = Some(bi);
-    // The backend's own rules run after the frontend's, as in HAProxy.
-    let be = &active.snap.backends[bi];
-    // As HAProxy: the request counts in the backend's sessions (`be_conn`) once assigned to it.
-    let backend_session = active.rt.backends[bi].counters.open_session();
-    if !super::tcp_rules::http_request(&be.tcp.content, &be.tcp.acls, &req, &t) {
-        active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
-        return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
-    }
-    if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
-        if denied {
-            fcnt.denied_req.fetch_add(1, Relaxed);
-            resp.extensions_mut().insert(super::track::Denied);
-        } else {
-            resp.extensions_mut().insert(super::track::Answered);
-        }
-        // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
-        resp.extensions_mut().insert(super::errpages::AtBackend(bi));
-        if tarpit {
-            tokio::time::sleep(be.timeouts.tarpit).await;
-        }
-        return finish(&fcnt, resp, close_client);
-    }
-    super::logrec::late_unique_id(Some(&mut req), &t);
-    let cached = crate::cache::take(&mut req);
-    let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
-    let offer = super::compress::request(&mut req, pair);
-    match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session).await {
-        Ok(mut resp) => {
-            crate::cache::keep(&mut resp, cached);
-            // Response rules: the backend's first, then the frontend's; an answer replaces the
-            // server's response.
-            let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
-            for (list, acls) in lists {
-                if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
-                    resp = own;
-                    break;
+        // `option http-buffer-request`: the whole body first, so rules can read `req.body`.
+        let buffered = if fe.buffer_request && http_body::Body::is_end_stream(req.body()) {
+            Some(bytes::Bytes::new())
+        } else if fe.buffer_request {
+            let limit = active.snap.global.bufsize;
+            match rules::buffer_body(req.body_mut(), limit, fe.timeouts.http_request).await {
+                Ok(b) => Some(b),
+                Err(why) if why.starts_with("request body larger") => {
+                    return finish(&fcnt, page_keep(StatusCode::PAYLOAD_TOO_LARGE), true);
                 }
+                Err(why) => return fail(&fcnt, &cx, &fe.name, ProxyError::BadRequest(why)),
             }
-            let resp = super::compress::response(resp, offer.as_ref());
-            let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
-            finish(&fcnt, resp, close)
+        } else {
+            None
+        };
+        t.body = buffered.as_deref();
+        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+            if denied {
+                fcnt.denied_req.fetch_add(1, Relaxed);
+                resp.extensions_mut().insert(super::track::Denied);
+            } else {
+                resp.extensions_mut().insert(super::track::Answered);
+            }
+            if tarpit {
+                tokio::time::sleep(fe.timeouts.tarpit).await;
+            }
+            return finish(&fcnt, resp, close_client);
         }
-        Err(e) => {
-            let be = &active.snap.backends[bi];
-            tracing::info!(client = %cx.peer, frontend = %fe.name, backend = %be.name, status = e.status().as_u16(), "{}", e.reason());
-            if let ProxyError::BadRequest(_) = e {
-                fcnt.errors_req.fetch_add(1, Relaxed);
+        if let Some(st) = &fe.stats
+            && crate::stats::wants(&req, st)
+        {
+            if let Some(r) = crate::stats::challenge(&req, st) {
+                return finish(&fcnt, r.map(full), false);
             }
-            let mut resp = error_page(e);
+            let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
+            let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**cx.proxy.maps.store.load()));
+            if req.method() == http::Method::POST && admin {
+                return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
+            }
+            let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin).map(full);
+            return finish(&fcnt, resp, false);
+        }
+        let chosen = rules::choose_backend(fe, &req, &t);
+        let Some(bi) = chosen else {
+            return fail(&fcnt, &cx, &fe.name, ProxyError::NoServer);
+        };
+        *picked = Some(bi);
+        t.backend = Some(bi);
+        // The backend's own rules run after the frontend's, as in HAProxy.
+        let be = &active.snap.backends[bi];
+        // As HAProxy: the request counts in the backend's sessions (`be_conn`) once assigned to it.
+        let backend_session = active.rt.backends[bi].counters.open_session();
+        if !super::tcp_rules::http_request(&be.tcp.content, &be.tcp.acls, &req, &t) {
+            active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
+            return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
+        }
+        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+            if denied {
+                fcnt.denied_req.fetch_add(1, Relaxed);
+                resp.extensions_mut().insert(super::track::Denied);
+            } else {
+                resp.extensions_mut().insert(super::track::Answered);
+            }
+            // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
-            finish(&fcnt, resp, false)
+            if tarpit {
+                tokio::time::sleep(be.timeouts.tarpit).await;
+            }
+            return finish(&fcnt, resp, close_client);
+        }
+        super::logrec::late_unique_id(Some(&mut req), &t);
+        let cached = crate::cache::take(&mut req);
+        let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
+        let offer = super::compress::request(&mut req, pair);
+        match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session).await {
+            Ok(mut resp) => {
+                crate::cache::keep(&mut resp, cached);
+                // Response rules: the backend's first, then the frontend's; an answer replaces the
+                // server's response.
+                let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
+                for (list, acls) in lists {
+                    if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
+                        resp = own;
+                        break;
+                    }
+                }
+                let resp = super::compress::response(resp, offer.as_ref());
+                let close = close_client || active.snap.backends[bi].conn_mode == ConnMode::Close;
+                finish(&fcnt, resp, close)
+            }
+            Err(e) => {
+                let be = &active.snap.backends[bi];
+                tracing::info!(client = %cx.peer, frontend = %fe.name, backend = %be.name, status = e.status().as_u16(), "{}", e.reason());
+                if let ProxyError::BadRequest(_) = e {
+                    fcnt.errors_req.fetch_add(1, Relaxed);
+                }
+                let mut resp = error_page(e);
+                resp.extensions_mut().insert(super::errpages::AtBackend(bi));
+                finish(&fcnt, resp, false)
+            }
         }
     }
 }
@@ -495,7 +511,8 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Respo
 
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
-async fn forward(
+#[allow(clippy::manual_async_fn)] // see the `async move` comment below
+fn forward(
     mut req: Request<ReqBody>,
     buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
@@ -503,285 +520,289 @@ async fn forward(
     cx: &Arc<ConnCtx>,
     t: &Txn<'_>,
     _backend_session: SessionGuard,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let fe = &active.snap.frontends[fi];
-    let be = &active.snap.backends[bi];
-    let brt = &active.rt.backends[bi];
-    let conn_mode = fe.conn_mode.max(be.conn_mode);
-    // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers
-    // 101. A CONNECT is forwarded as HAProxy 2.6 does: the tunnel opens if the server answers 2xx.
-    let connect = req.method() == http::Method::CONNECT;
-    let upgrade = if connect { None } else { upgrade_protocol(&req) };
-    let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
-    let (mut parts, body) = req.into_parts();
-    // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
-    let exchange = parts.extensions.remove::<super::idle::Handover>();
-    // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
-    // (b): hide the persistence cookie from the server (indirect, prefix).
-    let stuck = super::stick_rules::request(t, bi, &parts);
-    be.persist.strip_request(&mut parts.headers);
-    // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
-    if parts.version == Version::HTTP_2
-        && let Some(auth) = parts.uri.authority()
-        && let Ok(v) = HeaderValue::from_str(auth.as_str())
-    {
-        parts.headers.insert(header::HOST, v);
-    }
-    // `te: trailers` may cross to an HTTP/2 server (gRPC needs it); see `upstream::shape`.
-    let te_trailers = super::upstream::wants_trailers(&parts.headers);
-    strip_hop_by_hop(&mut parts.headers);
-    if fe.forwardfor.is_some() || be.forwardfor.is_some() {
-        if let Some(name) = forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.peer.ip(), &parts.headers)
-            && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
+    // An `async move` block rather than an `async fn`: the arguments are held once, not also
+    // as copies beside them, in every request's future (bench/PROFILE.md, session 11).
+    async move {
+        let fe = &active.snap.frontends[fi];
+        let be = &active.snap.backends[bi];
+        let brt = &active.rt.backends[bi];
+        let conn_mode = fe.conn_mode.max(be.conn_mode);
+        // A protocol upgrade (WebSocket) is offered to the server; the tunnel opens only if it answers
+        // 101. A CONNECT is forwarded as HAProxy 2.6 does: the tunnel opens if the server answers 2xx.
+        let connect = req.method() == http::Method::CONNECT;
+        let upgrade = if connect { None } else { upgrade_protocol(&req) };
+        let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
+        let (mut parts, body) = req.into_parts();
+        // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
+        let exchange = parts.extensions.remove::<super::idle::Handover>();
+        // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
+        // (b): hide the persistence cookie from the server (indirect, prefix).
+        let stuck = super::stick_rules::request(t, bi, &parts);
+        be.persist.strip_request(&mut parts.headers);
+        // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
+        if parts.version == Version::HTTP_2
+            && let Some(auth) = parts.uri.authority()
+            && let Ok(v) = HeaderValue::from_str(auth.as_str())
         {
-            parts.headers.append(name, v);
+            parts.headers.insert(header::HOST, v);
         }
-        let proto = if cx.tls { "https" } else { "http" };
-        parts.headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    }
-    if let Some(proto) = &upgrade {
-        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(header::UPGRADE, proto.clone());
-    } else if conn_mode != ConnMode::KeepAlive && !connect {
-        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    if parts.uri.scheme().is_some() {
-        let pq = parts.uri.path_and_query().cloned();
-        let mut p = http::uri::Parts::default();
-        p.path_and_query = pq;
-        if let Ok(u) = http::Uri::from_parts(p) {
-            parts.uri = u;
+        // `te: trailers` may cross to an HTTP/2 server (gRPC needs it); see `upstream::shape`.
+        let te_trailers = super::upstream::wants_trailers(&parts.headers);
+        strip_hop_by_hop(&mut parts.headers);
+        if fe.forwardfor.is_some() || be.forwardfor.is_some() {
+            if let Some(name) =
+                forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.peer.ip(), &parts.headers)
+                && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+            {
+                parts.headers.append(name, v);
+            }
+            let proto = if cx.tls { "https" } else { "http" };
+            parts.headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
         }
-    }
-    // `option abortonclose`; an HTTP/2 stream already ends with its connection.
-    let abort = super::abort::ClientClose::watch(cx.fd, be.abortonclose && parts.version != Version::HTTP_2);
-    parts.version = Version::HTTP_11;
-    let client_failed = Arc::new(AtomicBool::new(false));
-    // A request the server may see twice without harm: sent again when a reused connection breaks.
-    // An empty buffered body is no body.
-    let buffered = buffered.filter(|b| !b.is_empty());
-    let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
-    // `retry-on` beyond connection failures: a request without a body can be sent again as is.
-    let l7_replayable =
-        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
-    let mut progress = None;
-    let body: ProxyBody = if let Some(b) = buffered {
-        // Read whole by `option http-buffer-request`; the client's body is at its end.
-        brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
-        if let Some(t) = parts.extensions.get::<super::htx_bytes::Tally>() {
-            t.add(b.len() as u64);
+        if let Some(proto) = &upgrade {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, proto.clone());
+        } else if conn_mode != ConnMode::KeepAlive && !connect {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        full(b)
-    } else if body.is_end_stream() {
-        empty()
-    } else {
-        let p = Arc::new(Progress::new());
-        progress = Some(p.clone());
-        let body = super::htx_bytes::Counted::new(body, parts.extensions.get().cloned());
-        Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
-            .flag_failure(client_failed.clone())
-            .progress(p)
-            .min_rate(fe.body_min_rate, fe.timeouts.client)
-            .boxed_unsync()
-    };
-    let mut req = Request::from_parts(parts, body);
-
-    // The server slot held across retries: a retry stays on the same server unless it is the
-    // last one and `redispatch` is set (or the server went down meanwhile).
-    let mut slot: Option<(usize, SessionGuard)> = None;
-    let mut attempt = 0u32;
-    // `http_reuse`: which idle connections this request may take.
-    let reuse = be.reuse.http_reuse;
-    let want = reuse.want(cx.requests.load(Relaxed) <= 1);
-    // Set after a reused connection broke: the next attempt opens a new one.
-    let mut fresh = false;
-    // Timings feed only the httplog line; without it the clock is not read.
-    let clock = || (fe.log == LogMode::Http).then(tokio::time::Instant::now);
-    let t0 = clock();
-    loop {
-        let (si, session) = {
-            let key = balance::Request {
-                src: Some(cx.peer.ip()),
-                path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
-                headers: Some(req.headers()),
-            };
-            let waited = abort.unless_closed(queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server));
-            waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
-                queue::NoSlot::NoServer => ProxyError::NoServer,
-                queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
-                queue::NoSlot::QueueFull => ProxyError::QueueFull,
-            })?
+        if parts.uri.scheme().is_some() {
+            let pq = parts.uri.path_and_query().cloned();
+            let mut p = http::uri::Parts::default();
+            p.path_and_query = pq;
+            if let Ok(u) = http::Uri::from_parts(p) {
+                parts.uri = u;
+            }
+        }
+        // `option abortonclose`; an HTTP/2 stream already ends with its connection.
+        let abort = super::abort::ClientClose::watch(cx.fd, be.abortonclose && parts.version != Version::HTTP_2);
+        parts.version = Version::HTTP_11;
+        let client_failed = Arc::new(AtomicBool::new(false));
+        // A request the server may see twice without harm: sent again when a reused connection breaks.
+        // An empty buffered body is no body.
+        let buffered = buffered.filter(|b| !b.is_empty());
+        let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
+        // `retry-on` beyond connection failures: a request without a body can be sent again as is.
+        let l7_replayable =
+            be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
+        let mut progress = None;
+        let body: ProxyBody = if let Some(b) = buffered {
+            // Read whole by `option http-buffer-request`; the client's body is at its end.
+            brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
+            if let Some(t) = parts.extensions.get::<super::htx_bytes::Tally>() {
+                t.add(b.len() as u64);
+            }
+            full(b)
+        } else if body.is_end_stream() {
+            empty()
+        } else {
+            let p = Arc::new(Progress::new());
+            progress = Some(p.clone());
+            let body = super::htx_bytes::Counted::new(body, parts.extensions.get().cloned());
+            Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
+                .flag_failure(client_failed.clone())
+                .progress(p)
+                .min_rate(fe.body_min_rate, fe.timeouts.client)
+                .boxed_unsync()
         };
-        let srt = &brt.servers[si];
-        cx.sess.routed(active, bi, Some(si));
-        let pool = &active.pools[bi][si];
-        let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
-        let pool = sni_pool.as_ref().unwrap_or(pool);
-        let t_slot = clock();
-        // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
-        let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
-        let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local, uid));
-        let connecting = async {
-            if proxy_line.is_some() || std::mem::take(&mut fresh) {
-                pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
-            } else if reuse == super::upstream::HttpReuse::Never {
-                match cx.private.take(pool).await {
-                    Some(s) => Ok((s, true)),
-                    None => pool.connect(be.timeouts.connect).await.map(|s| (s, false)),
+        let mut req = Request::from_parts(parts, body);
+
+        // The server slot held across retries: a retry stays on the same server unless it is the
+        // last one and `redispatch` is set (or the server went down meanwhile).
+        let mut slot: Option<(usize, SessionGuard)> = None;
+        let mut attempt = 0u32;
+        // `http_reuse`: which idle connections this request may take.
+        let reuse = be.reuse.http_reuse;
+        let want = reuse.want(cx.requests.load(Relaxed) <= 1);
+        // Set after a reused connection broke: the next attempt opens a new one.
+        let mut fresh = false;
+        // Timings feed only the httplog line; without it the clock is not read.
+        let clock = || (fe.log == LogMode::Http).then(tokio::time::Instant::now);
+        let t0 = clock();
+        loop {
+            let (si, session) = {
+                let key = balance::Request {
+                    src: Some(cx.peer.ip()),
+                    path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
+                    headers: Some(req.headers()),
+                };
+                let waited = abort.unless_closed(queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server));
+                waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
+                    queue::NoSlot::NoServer => ProxyError::NoServer,
+                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+                    queue::NoSlot::QueueFull => ProxyError::QueueFull,
+                })?
+            };
+            let srt = &brt.servers[si];
+            cx.sess.routed(active, bi, Some(si));
+            let pool = &active.pools[bi][si];
+            let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
+            let pool = sni_pool.as_ref().unwrap_or(pool);
+            let t_slot = clock();
+            // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
+            let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
+            let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local, uid));
+            let connecting = async {
+                if proxy_line.is_some() || std::mem::take(&mut fresh) {
+                    pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
+                } else if reuse == super::upstream::HttpReuse::Never {
+                    match cx.private.take(pool).await {
+                        Some(s) => Ok((s, true)),
+                        None => pool.connect(be.timeouts.connect).await.map(|s| (s, false)),
+                    }
+                } else {
+                    pool.get(be.timeouts.connect, want).await
+                }
+            };
+            let got = abort.unless_closed(connecting).await.ok_or(ProxyError::ClientAborted { connecting: true })?;
+            let (mut sender, reused) = match got {
+                Ok(s) => s,
+                Err(e) => {
+                    srt.counters.errors_conn.fetch_add(1, Relaxed);
+                    tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
+                    if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
+                        return Err(ProxyError::ConnectFailed);
+                    }
+                    attempt += 1;
+                    srt.counters.retries.fetch_add(1, Relaxed);
+                    brt.counters.retries.fetch_add(1, Relaxed);
+                    let redispatching = be.redispatch && attempt == be.retries;
+                    if let Some(pause) = retry_delay(be.timeouts.connect, !redispatching) {
+                        tokio::time::sleep(pause).await;
+                    }
+                    slot = Some((si, session));
+                    continue;
+                }
+            };
+            let t_conn = clock();
+            if sender.is_h2() && (connect || upgrade.is_some()) {
+                tracing::warn!(backend = %be.name, server = %be.servers[si].name, "CONNECT and protocol upgrades cannot be sent to an HTTP/2 server");
+                return Err(ProxyError::ServerFailed);
+            }
+            super::upstream::shape(&mut req, sender.is_h2(), be.servers[si].tls.is_some(), te_trailers);
+            // What is needed to send the request again if the reused connection turns out dead.
+            let replay = ((reused && replayable) || l7_replayable).then(|| {
+                let mut r = Request::new(empty());
+                *r.method_mut() = req.method().clone();
+                *r.uri_mut() = req.uri().clone();
+                *r.version_mut() = req.version();
+                *r.headers_mut() = req.headers().clone();
+                r
+            });
+            // The console's response-time percentiles (crate::console::traffic), only kept with one.
+            let t_sent = active.snap.console.is_some().then(std::time::Instant::now);
+            let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
+            let sent = if be.servers[si].shutdown_on_down {
+                // Subscribed before the request leaves: a mark-down from now on ends the wait.
+                let marked_down = srt.session_end();
+                tokio::select! {
+                    sent = sending => sent,
+                    () = marked_down => {
+                        srt.counters.errors_resp.fetch_add(1, Relaxed);
+                        return Err(ProxyError::ServerMarkedDown);
+                    }
                 }
             } else {
-                pool.get(be.timeouts.connect, want).await
-            }
-        };
-        let got = abort.unless_closed(connecting).await.ok_or(ProxyError::ClientAborted { connecting: true })?;
-        let (mut sender, reused) = match got {
-            Ok(s) => s,
-            Err(e) => {
-                srt.counters.errors_conn.fetch_add(1, Relaxed);
-                tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
-                if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
-                    return Err(ProxyError::ConnectFailed);
+                sending.await
+            };
+            // `retry-on`: the failure of this attempt, if it is to be tried again.
+            let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
+            let failure = match &sent {
+                Err(_) => Some(Failure::Timeout),
+                Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
+                Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+                Ok(Err(e)) if e.broke_before_response() => Some(Failure::Empty),
+                Ok(Err(e)) if e.is_parse() => Some(Failure::Junk),
+                Ok(Err(_)) => None,
+            };
+            if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
+                && let Some(again) = replay
+            {
+                tracing::debug!(backend = %be.name, server = %be.servers[si].name, "retry-on: {f:?}; retrying");
+                if !matches!(f, Failure::Status(_)) {
+                    srt.counters.errors_resp.fetch_add(1, Relaxed);
                 }
+                req = again;
                 attempt += 1;
                 srt.counters.retries.fetch_add(1, Relaxed);
                 brt.counters.retries.fetch_add(1, Relaxed);
-                let redispatching = be.redispatch && attempt == be.retries;
-                if let Some(pause) = retry_delay(be.timeouts.connect, !redispatching) {
-                    tokio::time::sleep(pause).await;
-                }
+                fresh = true;
                 slot = Some((si, session));
                 continue;
             }
-        };
-        let t_conn = clock();
-        if sender.is_h2() && (connect || upgrade.is_some()) {
-            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "CONNECT and protocol upgrades cannot be sent to an HTTP/2 server");
-            return Err(ProxyError::ServerFailed);
-        }
-        super::upstream::shape(&mut req, sender.is_h2(), be.servers[si].tls.is_some(), te_trailers);
-        // What is needed to send the request again if the reused connection turns out dead.
-        let replay = ((reused && replayable) || l7_replayable).then(|| {
-            let mut r = Request::new(empty());
-            *r.method_mut() = req.method().clone();
-            *r.uri_mut() = req.uri().clone();
-            *r.version_mut() = req.version();
-            *r.headers_mut() = req.headers().clone();
-            r
-        });
-        // The console's response-time percentiles (crate::console::traffic), only kept with one.
-        let t_sent = active.snap.console.is_some().then(std::time::Instant::now);
-        let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
-        let sent = if be.servers[si].shutdown_on_down {
-            // Subscribed before the request leaves: a mark-down from now on ends the wait.
-            let marked_down = srt.session_end();
-            tokio::select! {
-                sent = sending => sent,
-                () = marked_down => {
+            let mut resp = match sent {
+                Err(_) => {
                     srt.counters.errors_resp.fetch_add(1, Relaxed);
-                    return Err(ProxyError::ServerMarkedDown);
+                    return Err(ProxyError::ServerTimeout);
                 }
-            }
-        } else {
-            sending.await
-        };
-        // `retry-on`: the failure of this attempt, if it is to be tried again.
-        let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
-        let failure = match &sent {
-            Err(_) => Some(Failure::Timeout),
-            Ok(Ok(r)) => Some(Failure::Status(r.status().as_u16())),
-            Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
-            Ok(Err(e)) if e.broke_before_response() => Some(Failure::Empty),
-            Ok(Err(e)) if e.is_parse() => Some(Failure::Junk),
-            Ok(Err(_)) => None,
-        };
-        if let Some(f) = failure.filter(|&f| l7_retry(f, attempt))
-            && let Some(again) = replay
-        {
-            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "retry-on: {f:?}; retrying");
-            if !matches!(f, Failure::Status(_)) {
-                srt.counters.errors_resp.fetch_add(1, Relaxed);
-            }
-            req = again;
-            attempt += 1;
-            srt.counters.retries.fetch_add(1, Relaxed);
-            brt.counters.retries.fetch_add(1, Relaxed);
-            fresh = true;
-            slot = Some((si, session));
-            continue;
-        }
-        let mut resp = match sent {
-            Err(_) => {
-                srt.counters.errors_resp.fetch_add(1, Relaxed);
-                return Err(ProxyError::ServerTimeout);
-            }
-            Ok(Ok(r)) => r,
-            Ok(Err(mut e)) => {
-                if client_failed.load(Relaxed) {
-                    return Err(ProxyError::BadRequest("invalid request body"));
-                }
-                // A pooled connection the server closed meanwhile: the request was never sent,
-                // so it is safe to send it again on a fresh connection.
-                let back = e.take_message();
-                match back {
-                    Some(back) if reused => {
-                        req = back;
-                        slot = Some((si, session));
-                        continue;
+                Ok(Ok(r)) => r,
+                Ok(Err(mut e)) => {
+                    if client_failed.load(Relaxed) {
+                        return Err(ProxyError::BadRequest("invalid request body"));
                     }
-                    // Sent on a reused connection the server had closed, and nothing came back:
-                    // an idempotent request without a body goes again on a new connection, as
-                    // HAProxy does (counted as a retry, with no pause: the server is not at fault).
-                    None if replay.is_some() && attempt < be.retries && e.broke_before_response() => {
-                        tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {e}; retrying");
-                        req = replay.unwrap_or_else(|| Request::new(empty()));
-                        attempt += 1;
-                        srt.counters.retries.fetch_add(1, Relaxed);
-                        brt.counters.retries.fetch_add(1, Relaxed);
-                        fresh = true;
-                        slot = Some((si, session));
-                        continue;
-                    }
-                    _ => {
-                        srt.counters.errors_resp.fetch_add(1, Relaxed);
-                        tracing::warn!(backend = %be.name, server = %be.servers[si].name, "server error: {e}");
-                        return Err(ProxyError::ServerFailed);
+                    // A pooled connection the server closed meanwhile: the request was never sent,
+                    // so it is safe to send it again on a fresh connection.
+                    let back = e.take_message();
+                    match back {
+                        Some(back) if reused => {
+                            req = back;
+                            slot = Some((si, session));
+                            continue;
+                        }
+                        // Sent on a reused connection the server had closed, and nothing came back:
+                        // an idempotent request without a body goes again on a new connection, as
+                        // HAProxy does (counted as a retry, with no pause: the server is not at fault).
+                        None if replay.is_some() && attempt < be.retries && e.broke_before_response() => {
+                            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {e}; retrying");
+                            req = replay.unwrap_or_else(|| Request::new(empty()));
+                            attempt += 1;
+                            srt.counters.retries.fetch_add(1, Relaxed);
+                            brt.counters.retries.fetch_add(1, Relaxed);
+                            fresh = true;
+                            slot = Some((si, session));
+                            continue;
+                        }
+                        _ => {
+                            srt.counters.errors_resp.fetch_add(1, Relaxed);
+                            tracing::warn!(backend = %be.name, server = %be.servers[si].name, "server error: {e}");
+                            return Err(ProxyError::ServerFailed);
+                        }
                     }
                 }
-            }
-        };
-        srt.counters.count_status(resp.status().as_u16());
-        brt.counters.count_status(resp.status().as_u16());
-        if let Some(t) = t_sent {
-            let tr = t.elapsed();
-            brt.counters.count_time(tr);
-            active.rt.frontends[fi].count_time(tr);
-        }
-        srt.counters.requests.fetch_add(1, Relaxed);
-        brt.counters.requests.fetch_add(1, Relaxed);
-        let opens_tunnel =
-            if connect { resp.status().is_success() } else { resp.status() == StatusCode::SWITCHING_PROTOCOLS };
-        if opens_tunnel {
-            let Some(client_upgrade) = client_upgrade else {
-                // A 101 nobody asked for would turn the connection into an unchecked tunnel.
-                srt.counters.errors_resp.fetch_add(1, Relaxed);
-                return Err(ProxyError::ServerFailed);
             };
-            let client_upgrade = client_upgrade.claim();
-            let server_upgrade = hyper::upgrade::on(&mut resp);
-            let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
-            let counters = vec![brt.counters.clone(), srt.counters.clone()];
-            let idle = be.timeouts.tunnel;
-            let fins = (fe.timeouts.client_fin, be.timeouts.server_fin);
-            let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
-            let (peer, server) = (cx.peer, be.servers[si].name.clone());
-            // The tunnel holds the client connection's slots and exchange, and runs on the
-            // proxy's tracker: it counts against `maxconn` and a stop waits for it (as for a TCP
-            // session, until the hard stop); a terminating reload cuts it.
-            let hold = (cx.hold(), exchange.and_then(|h| h.take()));
-            let proxy = cx.proxy.clone();
-            let killed = super::sessions::killed_owned(cx.clone());
-            let (born, local) = (active.generation, cx.local);
-            cx.proxy.tracker.spawn(async move {
+            srt.counters.count_status(resp.status().as_u16());
+            brt.counters.count_status(resp.status().as_u16());
+            if let Some(t) = t_sent {
+                let tr = t.elapsed();
+                brt.counters.count_time(tr);
+                active.rt.frontends[fi].count_time(tr);
+            }
+            srt.counters.requests.fetch_add(1, Relaxed);
+            brt.counters.requests.fetch_add(1, Relaxed);
+            let opens_tunnel =
+                if connect { resp.status().is_success() } else { resp.status() == StatusCode::SWITCHING_PROTOCOLS };
+            if opens_tunnel {
+                let Some(client_upgrade) = client_upgrade else {
+                    // A 101 nobody asked for would turn the connection into an unchecked tunnel.
+                    srt.counters.errors_resp.fetch_add(1, Relaxed);
+                    return Err(ProxyError::ServerFailed);
+                };
+                let client_upgrade = client_upgrade.claim();
+                let server_upgrade = hyper::upgrade::on(&mut resp);
+                let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
+                let counters = vec![brt.counters.clone(), srt.counters.clone()];
+                let idle = be.timeouts.tunnel;
+                let fins = (fe.timeouts.client_fin, be.timeouts.server_fin);
+                let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
+                let (peer, server) = (cx.peer, be.servers[si].name.clone());
+                // The tunnel holds the client connection's slots and exchange, and runs on the
+                // proxy's tracker: it counts against `maxconn` and a stop waits for it (as for a TCP
+                // session, until the hard stop); a terminating reload cuts it.
+                let hold = (cx.hold(), exchange.and_then(|h| h.take()));
+                let proxy = cx.proxy.clone();
+                let killed = super::sessions::killed_owned(cx.clone());
+                let (born, local) = (active.generation, cx.local);
+                cx.proxy.tracker.spawn(async move {
                 let _hold = (session, _backend_session, hold);
                 let tunnel = async {
                     match tokio::try_join!(client_upgrade, server_upgrade) {
@@ -809,75 +830,100 @@ async fn forward(
                     }
                 }
             });
-            let mut out = Response::new(empty());
-            *out.status_mut() = resp.status();
-            let mut headers = resp.headers().clone();
-            strip_hop_by_hop(&mut headers);
-            // A 2xx to CONNECT has no body: the tunnel starts right after the head.
-            headers.remove(header::CONTENT_LENGTH);
-            *out.headers_mut() = headers;
-            if let Some(proto) = upgrade {
-                out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                out.headers_mut().insert(header::UPGRADE, proto);
+                let mut out = Response::new(empty());
+                *out.status_mut() = resp.status();
+                let mut headers = resp.headers().clone();
+                strip_hop_by_hop(&mut headers);
+                // A 2xx to CONNECT has no body: the tunnel starts right after the head.
+                headers.remove(header::CONTENT_LENGTH);
+                *out.headers_mut() = headers;
+                if let Some(proto) = upgrade {
+                    out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    out.headers_mut().insert(header::UPGRADE, proto);
+                }
+                return Ok(out);
             }
-            return Ok(out);
+            let (mut parts, body) = resp.into_parts();
+            super::htx_bytes::mark_server(active, &mut parts);
+            strip_hop_by_hop(&mut parts.headers);
+            // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
+            super::stick_rules::response(t, bi, &stuck, si, &mut parts);
+            let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
+            let pool = pool.clone();
+            let counters = vec![srt.counters.clone(), brt.counters.clone()];
+            let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
+            let src = sender.local_addr();
+            let body = Metered::new(body, be.timeouts.server, counters, false)
+                .on_end(move || match owner {
+                    Some(cx) if keep => cx.private.put(&pool, sender),
+                    _ if keep => pool.put(sender),
+                    _ => {}
+                })
+                .hold(vec![session, _backend_session]);
+            let mut body = body.boxed_unsync();
+            if be.servers[si].shutdown_on_down {
+                body = super::shutdown::end_with(body, srt.session_end());
+            }
+            let mut resp = Response::from_parts(parts, body);
+            // Only the httplog line reads these; the extension map costs an allocation per response.
+            if let (Some(t0), Some(t_slot), Some(t_conn)) = (t0, t_slot, t_conn) {
+                let ms = |d: std::time::Duration| d.as_millis() as i64;
+                resp.extensions_mut().insert(httplog::Picked {
+                    backend: bi,
+                    server: si,
+                    tw: ms(t_slot - t0),
+                    tc: if reused { 0 } else { ms(t_conn - t_slot) },
+                    tr: ms(t_conn.elapsed()),
+                    retries: attempt,
+                    src,
+                });
+            }
+            return Ok(resp);
         }
-        let (mut parts, body) = resp.into_parts();
-        super::htx_bytes::mark_server(active, &mut parts);
-        strip_hop_by_hop(&mut parts.headers);
-        // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
-        super::stick_rules::response(t, bi, &stuck, si, &mut parts);
-        let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
-        let pool = pool.clone();
-        let counters = vec![srt.counters.clone(), brt.counters.clone()];
-        let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
-        let src = sender.local_addr();
-        let body = Metered::new(body, be.timeouts.server, counters, false)
-            .on_end(move || match owner {
-                Some(cx) if keep => cx.private.put(&pool, sender),
-                _ if keep => pool.put(sender),
-                _ => {}
-            })
-            .hold(vec![session, _backend_session]);
-        let mut body = body.boxed_unsync();
-        if be.servers[si].shutdown_on_down {
-            body = super::shutdown::end_with(body, srt.session_end());
-        }
-        let mut resp = Response::from_parts(parts, body);
-        // Only the httplog line reads these; the extension map costs an allocation per response.
-        if let (Some(t0), Some(t_slot), Some(t_conn)) = (t0, t_slot, t_conn) {
-            let ms = |d: std::time::Duration| d.as_millis() as i64;
-            resp.extensions_mut().insert(httplog::Picked {
-                backend: bi,
-                server: si,
-                tw: ms(t_slot - t0),
-                tc: if reused { 0 } else { ms(t_conn - t_slot) },
-                tr: ms(t_conn.elapsed()),
-                retries: attempt,
-                src,
-            });
-        }
-        return Ok(resp);
     }
 }
 
 /// Waits for the server's response head, for at most `timeout server` of inactivity: the clock
 /// restarts whenever the request body moves, so a slow upload is not a server timeout.
-async fn server_wait<F: std::future::Future>(
+fn server_wait<F: std::future::Future>(
     fut: F,
     idle: std::time::Duration,
     progress: Option<&Progress>,
-) -> Result<F::Output, ()> {
-    let mut fut = std::pin::pin!(fut);
-    let mut deadline = tokio::time::Instant::now() + idle;
-    loop {
-        if let Ok(out) = tokio::time::timeout_at(deadline, fut.as_mut()).await {
-            return Ok(out);
+) -> ServerWait<'_, F> {
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now() + idle);
+    ServerWait { fut, sleep, idle, progress }
+}
+
+pin_project_lite::pin_project! {
+    /// [`server_wait`]'s future, written out: an `async fn` would hold the awaited future twice
+    /// (its argument and the pinned copy it polls), and this one is moved into every request's
+    /// future (bench/PROFILE.md, session 11).
+    struct ServerWait<'p, F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        idle: std::time::Duration,
+        progress: Option<&'p Progress>,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for ServerWait<'_, F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(out));
         }
-        match progress.map(|p| p.last() + idle) {
-            Some(later) if later > tokio::time::Instant::now() => deadline = later,
-            _ => return Err(()),
+        while this.sleep.as_mut().poll(cx).is_ready() {
+            match this.progress.map(|p| p.last() + *this.idle) {
+                Some(later) if later > tokio::time::Instant::now() => this.sleep.as_mut().reset(later),
+                _ => return Poll::Ready(Err(())),
+            }
         }
+        Poll::Pending
     }
 }
 

@@ -196,23 +196,42 @@ impl Sender {
     }
 
     /// Sends one request; an error that carries the request back means it never left.
-    pub async fn try_send_request(
+    ///
+    /// A plain function over the one send it starts: an `async fn` would hold the request beside
+    /// the send that holds it too, in every request's future (bench/PROFILE.md, session 11).
+    #[allow(clippy::result_large_err)] // SendError as before; a closure now builds it
+    pub fn try_send_request(
         &mut self,
         req: http::Request<ProxyBody>,
-    ) -> Result<http::Response<UpBody>, SendError> {
+    ) -> impl Future<Output = Result<http::Response<UpBody>, SendError>> + '_ {
+        use futures_util::future::{Either, FutureExt, TryFutureExt};
         self.served = self.served.saturating_add(1);
         if matches!(self.tx, Tx::Lean(_)) && !h1client::fits(&req) {
             // hyper takes the connection over (a request body, an upgrade, ...), for good.
-            let Tx::Lean(lean) = std::mem::replace(&mut self.tx, Tx::Lean(Lean::closed())) else { unreachable!() };
-            let Some(io) = lean.into_io() else {
-                return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req) }));
-            };
-            match Box::pin(handshake(io, false)).await {
-                Ok(tx) => self.tx = tx,
-                Err(e) => {
-                    let error = LeanError::Io(std::io::Error::other(e.to_string()));
-                    return Err(SendError::Lean(h1client::Failed { error, unsent: Some(req) }));
-                }
+            return Either::Left(Box::pin(self.take_over(req)));
+        }
+        Either::Right(match &mut self.tx {
+            Tx::H1(s) => Either::Left(Either::Left(
+                s.try_send_request(req).map_ok(|r| r.map(UpBody::Hyper)).map_err(SendError::Hyper),
+            )),
+            Tx::H2(s) => Either::Left(Either::Right(
+                s.try_send_request(req).map_ok(|r| r.map(UpBody::Hyper)).map_err(SendError::Hyper),
+            )),
+            Tx::Lean(l) => Either::Right(l.send(req).map(|r| r.map(|r| r.map(UpBody::Lean)).map_err(SendError::Lean))),
+        })
+    }
+
+    /// The lean connection handed to hyper, then `req` sent through it: the rare path, boxed.
+    async fn take_over(&mut self, req: http::Request<ProxyBody>) -> Result<http::Response<UpBody>, SendError> {
+        let Tx::Lean(lean) = std::mem::replace(&mut self.tx, Tx::Lean(Lean::closed())) else { unreachable!() };
+        let Some(io) = lean.into_io() else {
+            return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req) }));
+        };
+        match Box::pin(handshake(io, false)).await {
+            Ok(tx) => self.tx = tx,
+            Err(e) => {
+                let error = LeanError::Io(std::io::Error::other(e.to_string()));
+                return Err(SendError::Lean(h1client::Failed { error, unsent: Some(req) }));
             }
         }
         match &mut self.tx {

@@ -75,6 +75,9 @@ async fn what_an_idle_connection_holds() {
     let get = size(&pool.get(std::time::Duration::from_secs(1), upstream::Want::Any));
     let connect = size(&pool.connect_with(std::time::Duration::from_secs(1), None));
     println!("Pool::get {get} B, Pool::connect_with {connect} B");
+    let req = ::http::Request::builder().uri("/").body(body::ReqBody::Empty).unwrap();
+    let handle = size(&http::handle(req, framing::Verdict::Ok, cx.clone()));
+    println!("http::handle future (boxed per request) {handle} B");
     println!("serve_conn future (the connection's task) {conn_task} B");
     println!("serve_h1 future (boxed while serving HTTP/1) {h1_size} B");
     println!("ConnCtx {} B", std::mem::size_of::<ConnCtx>());
@@ -105,6 +108,8 @@ async fn what_an_idle_connection_holds() {
     println!("stktable::track::Trackers {trackers} B");
     // Bounds a little above the debug build's sizes (release ones are smaller): a request's
     // future is moved into a box on every request, and a connection's task lives as long as it.
+    // 6,904 B while the futures on its way held their arguments twice (bench/PROFILE.md, session 11).
+    assert!(handle <= 4608, "http::handle future {handle} B");
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
     assert!(conn_task <= 2048, "serve_conn future {conn_task} B (4,272 while it held room for a TLS stream)");
     assert!(h1_size <= 1536, "serve_h1 future {h1_size} B (1,880 while its idle wait held two watches and two timers)");
