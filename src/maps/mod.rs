@@ -207,6 +207,11 @@ impl crate::sample::Maps for MapStore {
     fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
         self.files.get(file).is_some_and(|f| f.lookup(kind, icase, key).is_some())
     }
+    fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let f = self.files.get(path)?;
+        let (_, _, m) = f.indexes.iter().find(|(k, i, _)| *k == MatchKind::Reg && !*i)?;
+        m.lookup_regm(key)
+    }
 }
 
 /// The live store, loaded at its first use: a rule pass holds one for all its rules, and most
@@ -228,6 +233,9 @@ impl crate::sample::Maps for Lazy<'_> {
     }
     fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
         crate::sample::Maps::contains(self.get(), file, kind, icase, key)
+    }
+    fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
+        crate::sample::Maps::lookup_regm(self.get(), path, key)
     }
 }
 

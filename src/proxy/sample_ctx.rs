@@ -214,6 +214,19 @@ impl SampleContext for StreamCtx<'_> {
             None => self.cx.rules.var(var),
         }
     }
+    fn set_var(&self, var: &VarRef, value: Option<Value>) -> bool {
+        match (self.vars, value) {
+            (Some(v), Some(x)) => v.set(var, x),
+            (Some(v), None) => v.unset(var),
+            (None, x) if var.scope == crate::sample::VarScope::Proc => match x {
+                Some(x) => self.cx.proxy.proc_vars.set(&var.name, x),
+                None => self.cx.proxy.proc_vars.unset(&var.name),
+            },
+            // Before any transaction (TCP rules): the connection's own.
+            (None, x) => self.cx.rules.set_var(var, x),
+        }
+        true
+    }
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(super::rules::http_auth_user(self, userlist).is_some())
     }

@@ -81,6 +81,11 @@ pub trait SampleContext {
     fn var(&self, _var: &VarRef) -> Option<Value> {
         None
     }
+    /// Sets (`Some`) or unsets a variable for the `set-var` / `unset-var` converters; false
+    /// when this context has no such scope (the converter then fails).
+    fn set_var(&self, _var: &VarRef, _value: Option<Value>) -> bool {
+        false
+    }
     /// Whether the request's Basic credentials are valid in `userlist`.
     fn http_auth(&self, _userlist: &str) -> Option<bool> {
         None
