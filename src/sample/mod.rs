@@ -20,6 +20,7 @@ mod conv_eval;
 mod expr;
 mod fetch;
 mod fetch_http;
+mod fetch_more;
 mod fetch_sc;
 mod hello;
 mod json;
@@ -36,6 +37,7 @@ mod tests_fetch;
 pub use conv::{Converter, JsonMode, MapOut, Operand, VarCond, VarRef, VarScope};
 pub use expr::SampleExpr;
 pub use fetch::{Fetch, SampleContext, wall_clock};
+pub use fetch_more::{AuthPart, CaptureLine, Role, avg_queue};
 pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 /// A TLS ClientHello carrying an SNI, for tests of what reads one.
 #[cfg(test)]
