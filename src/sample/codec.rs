@@ -371,7 +371,8 @@ mod tests {
         assert_eq!(base64url_decode(b"-_8").unwrap(), [0xfb, 0xff]);
         assert_eq!(base64url_decode(b"-_8="), None, "no padding in base64url");
         assert_eq!(base64url_decode(b"a"), None);
-        // Castagnoli's check value.
+        // Castagnoli's check value, and HAProxy's for `str(abc),crc32c`.
         assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+        assert_eq!(crc32c(b"abc"), 910_901_175);
     }
 }

@@ -355,9 +355,8 @@ impl Converter {
             Converter::SecureMemcmp(_) => (T::Bin, T::Bool),
             Converter::Iif(..) => (T::Bool, T::Str),
             // HAProxy's "any" output: `Str` casts to every type, so nothing after is refused.
-            Converter::JsonQuery { int: true, .. } | Converter::JwtQuery { int: true, .. } => (T::Str, T::Sint),
-            Converter::JsonQuery { .. } => (T::Str, T::Str),
-            Converter::JwtQuery { .. } => (T::Bin, T::Str),
+            Converter::JsonQuery { int, .. } => (T::Str, if *int { T::Sint } else { T::Str }),
+            Converter::JwtQuery { int, .. } => (T::Bin, if *int { T::Sint } else { T::Str }),
             // The input passes through with its own type; `Str` stands for "any" here.
             Converter::SetVar(..) | Converter::UnsetVar(_) => (T::Str, T::Str),
         }

@@ -183,10 +183,8 @@ impl Converter {
             (Converter::PortOnly, Value::Str(s)) => {
                 let port = match s.iter().rposition(|&c| c == b':' || c == b']') {
                     Some(p) if s[p] == b':' => {
-                        // HAProxy's `strl2ui`: digits up to the first other byte.
-                        s[p + 1..].iter().take_while(|c| c.is_ascii_digit()).fold(0u32, |n, &c| {
-                            n.wrapping_mul(10).wrapping_add(u32::from(c - b'0'))
-                        })
+                        // HAProxy's `strl2ui` checks nothing: every byte counts as a digit.
+                        s[p + 1..].iter().fold(0u32, |n, &c| n.wrapping_mul(10).wrapping_add(u32::from(c).wrapping_sub(48)))
                     }
                     _ => 0,
                 };

@@ -359,7 +359,114 @@ pub enum Fetch {
     Stick(Box<super::fetch_sc::StickFetch>),
 }
 
+/// What a fetch reads: each place that evaluates samples (TCP rules, stick rules, HTTP rules,
+/// log lines) decides from this whether it has it, so a new fetch is classified once, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Constants, variables, addresses, internal state: available everywhere.
+    Internal,
+    /// The client's TLS handshake (not before it completes).
+    Tls,
+    /// The raw bytes of the request buffer (TCP content inspection).
+    Payload,
+    /// The HTTP request.
+    HttpRequest,
+    /// The HTTP response.
+    HttpResponse,
+    /// The request in request rules, the response in response rules (`cookie`).
+    Http,
+    /// The server chosen for the request (`srv_name`, `srv_id`).
+    Server,
+}
+
 impl Fetch {
+    /// What the fetch reads (see [`Reads`]).
+    pub fn reads(&self) -> Reads {
+        use super::fetch_more::CaptureLine as L;
+        use Fetch as F;
+        match self {
+            F::Base
+            | F::Base32
+            | F::Base32Src
+            | F::BaseQ
+            | F::Url32 { .. }
+            | F::Path
+            | F::PathQ
+            | F::Url
+            | F::Query
+            | F::UrlParam { .. }
+            | F::UrlIp
+            | F::ReqHdr { .. }
+            | F::ReqHdrCnt { .. }
+            | F::ReqHdrNames { .. }
+            | F::Hdrs { res: false }
+            | F::HdrAs { res: false, .. }
+            | F::Cook(_)
+            | F::CookCnt(_)
+            | F::CookVal { res: false, .. }
+            | F::Method
+            | F::ReqVer
+            | F::ReqBody
+            | F::ReqBodyParam { .. }
+            | F::ReqBodyLen
+            | F::ReqBodySize
+            | F::HttpAuth(_)
+            | F::HttpAuthGroup(_)
+            | F::HttpAuthPart(_)
+            | F::HttpAuthBearer(_)
+            | F::CaptureLine(L::Method | L::Uri | L::ReqVer) => Reads::HttpRequest,
+            F::ResHdr { .. }
+            | F::Status
+            | F::Capture { response: true, .. }
+            | F::ResVer
+            | F::Hdrs { res: true }
+            | F::HdrAs { res: true, .. }
+            | F::ResCook(_)
+            | F::ResCookCnt(_)
+            | F::CookVal { res: true, .. }
+            | F::ResHdrCnt { .. }
+            | F::ResHdrNames { .. }
+            | F::CaptureLine(L::ResVer) => Reads::HttpResponse,
+            F::Cookie(_) => Reads::Http,
+            F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
+            F::SslFc
+            | F::SslFcSni
+            | F::SslFcProtocol
+            | F::SslFcAlpn
+            | F::SslC(_)
+            | F::SslFcHasSni
+            | F::SslFcCipher
+            | F::SslFcIsResumed => Reads::Tls,
+            F::ProxyName(super::fetch_more::Role::Server) | F::SrvId => Reads::Server,
+            _ => Reads::Internal,
+        }
+    }
+
+    /// The backend named in its arguments (`nbsrv(B)`, `srv_is_up(B/S)`, `queue(B)`, ...), for
+    /// validation to check it exists; `Some(None)` when the fetch takes one and none is written
+    /// (the section it is in is meant, see [`Fetch::backend_arg_mut`]).
+    pub fn backend_arg(&self) -> Option<Option<&str>> {
+        match self {
+            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
+                Some(b.as_deref())
+            }
+            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } => Some(backend.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// The slot of that backend argument, and the server it names if any, so validation can
+    /// fill an omitted one with the section the rule is written in.
+    pub fn backend_arg_mut(&mut self) -> Option<(&mut Option<String>, Option<&str>)> {
+        match self {
+            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
+                Some((b, None))
+            }
+            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => Some((backend, Some(server))),
+            _ => None,
+        }
+    }
+
     /// The type the fetch produces (`Var` is `Str` for checking, as HAProxy's "any").
     pub fn out_type(&self) -> SmpType {
         use SmpType as T;

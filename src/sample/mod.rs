@@ -36,7 +36,7 @@ mod tests_fetch;
 
 pub use conv::{Converter, JsonMode, MapOut, Operand, VarCond, VarRef, VarScope};
 pub use expr::SampleExpr;
-pub use fetch::{Fetch, SampleContext, wall_clock};
+pub use fetch::{Fetch, Reads, SampleContext, wall_clock};
 pub use fetch_more::{AuthPart, CaptureLine, Role, avg_queue};
 pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 /// A TLS ClientHello carrying an SNI, for tests of what reads one.
