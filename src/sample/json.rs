@@ -1,7 +1,7 @@
 //! `json_query` and the `jwt_*_query` converters: HAProxy's JSON path (`$.a.b[0]`, `\.` for a
 //! dot inside a key), parsed once at load; a query walks the input text without building a
 //! document, as HAProxy's mjson does, and answers with its types (string, integer or `%g`
-//! number text, boolean, an array as written; `null` and objects give no sample).
+//! number text, boolean; `null`, arrays and objects give no sample, as in HAProxy 2.6).
 
 use super::value::Value;
 
@@ -66,8 +66,8 @@ impl JsonPath {
             b'"' => Some(Value::Str(unescape(&tok[1..tok.len() - 1])?)),
             b't' => Some(Value::Bool(true)),
             b'f' => Some(Value::Bool(false)),
-            b'[' => Some(Value::Str(tok.to_vec())),
-            b'n' | b'{' => None,
+            // HAProxy 2.6 answers strings, numbers and booleans only.
+            b'n' | b'{' | b'[' => None,
             _ => {
                 let text = std::str::from_utf8(tok).ok()?;
                 if int {
@@ -169,11 +169,11 @@ fn child(s: &[u8], span: (usize, usize), step: &Step) -> Option<(usize, usize)> 
     None
 }
 
-/// A JSON string's body, escapes decoded (`\uXXXX` and surrogate pairs to UTF-8).
+/// A JSON string's body, escapes decoded as HAProxy 2.6's mjson does: `\u00XX` becomes the
+/// byte XX and any other `\uXXXX` fails (mjson carries no UTF-8 encoder).
 fn unescape(b: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    let hex4 = |i: usize| -> Option<u32> { u32::from_str_radix(std::str::from_utf8(b.get(i..i + 4)?).ok()?, 16).ok() };
     while i < b.len() {
         if b[i] != b'\\' {
             out.push(b[i]);
@@ -189,18 +189,10 @@ fn unescape(b: &[u8]) -> Option<Vec<u8>> {
             b'n' => out.push(b'\n'),
             b'r' => out.push(b'\r'),
             b't' => out.push(b'\t'),
-            b'u' => {
-                let mut cp = hex4(i)?;
+            b'u' if b.get(i..i + 2) == Some(b"00") => {
+                let hex = std::str::from_utf8(b.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 4;
-                if (0xd800..0xdc00).contains(&cp) && b.get(i..i + 2) == Some(b"\\u") {
-                    let lo = hex4(i + 2)?;
-                    if (0xdc00..0xe000).contains(&lo) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        i += 6;
-                    }
-                }
-                let ch = char::from_u32(cp)?;
-                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
             }
             _ => return None,
         }
@@ -253,7 +245,7 @@ mod tests {
 
     #[test]
     fn queries_answer_with_haproxy_types() {
-        let doc = r#" {"integer":4, "f": 1.5, "big": 12345678, "s":"a\"b\u00e9\ud83d\ude00", "t":true, "no":false,
+        let doc = r#" {"integer":4, "f": 1.5, "big": 12345678, "s":"a\"b\u00e9", "u":"\u20ac", "t":true, "no":false,
             "n":null, "o":{"x":[1, {"y":"deep"}]}, "arr":["manage-account", "view"], "my.key":"dot", "e": 1e-7 } "#;
         assert_eq!(q("$.integer", doc, true), Some(Value::Sint(4)));
         assert_eq!(q("$.integer", doc, false), Some(Value::str("4")));
@@ -261,19 +253,20 @@ mod tests {
         assert_eq!(q("$.f", doc, true), Some(Value::Sint(1)));
         assert_eq!(q("$.big", doc, false), Some(Value::str("1.23457e+07")));
         assert_eq!(q("$.e", doc, false), Some(Value::str("1e-07")));
-        assert_eq!(q("$.s", doc, false), Some(Value::Str("a\"bé😀".as_bytes().to_vec())));
+        assert_eq!(q("$.s", doc, false), Some(Value::Str(b"a\"b\xe9".to_vec())), "\\u00XX is one byte");
+        assert_eq!(q("$.u", doc, false), None, "other \\u escapes fail, as in mjson");
         assert_eq!(q("$.t", doc, false), Some(Value::Bool(true)));
         assert_eq!(q("$.no", doc, false), Some(Value::Bool(false)));
         assert_eq!(q("$.n", doc, false), None);
         assert_eq!(q("$.o", doc, false), None, "objects give nothing");
         assert_eq!(q("$.o.x[1].y", doc, false), Some(Value::str("deep")));
         assert_eq!(q("$.o.x[0]", doc, true), Some(Value::Sint(1)));
-        assert_eq!(q("$.arr", doc, false), Some(Value::str(r#"["manage-account", "view"]"#)));
+        assert_eq!(q("$.arr", doc, false), None, "arrays give nothing in 2.6");
         assert_eq!(q("$.arr[1]", doc, false), Some(Value::str("view")));
         assert_eq!(q("$.my\\.key", doc, false), Some(Value::str("dot")));
         assert_eq!(q("$.missing", doc, false), None);
         assert_eq!(q("$.arr[5]", doc, false), None);
-        assert_eq!(q("$.s", doc, true), Some(Value::Str("a\"bé😀".as_bytes().to_vec())), "int only for numbers");
+        assert_eq!(q("$.s", doc, true), Some(Value::Str(b"a\"b\xe9".to_vec())), "int only for numbers");
         assert_eq!(q("$.x", "not json", false), None);
         assert_eq!(q("$.x", r#"{"x":9007199254740993}"#, true), None, "out of JSON's integer range");
     }
