@@ -267,7 +267,7 @@ fn expressions_evaluate_as_in_haproxy() {
             "  http-request return status 200 content-type text/plain lf-string \"[%[{quoted}]]\" if {{ path_beg /{i}/ }}\n"
         ));
         let parsed = SampleExpr::parse(e).unwrap_or_else(|err| panic!("lbha rejects `{e}`: {err}"));
-        for (path, kind) in parsed.map_refs() {
+        for (path, kind, _) in parsed.map_refs() {
             let entries = parse_map_file(&std::fs::read(path).unwrap(), false);
             set.insert(path, kind, &entries).unwrap();
         }

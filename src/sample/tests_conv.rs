@@ -250,7 +250,7 @@ fn maps_with_defaults() {
     ]);
     fails(&["str(nope),map(str.map)", "str(#),map(str.map)", "str(x),map(unloaded.map)"]);
     let e = SampleExpr::parse("req.hdr(host),lower,map_dom(hosts.map,www),map(other.map)").unwrap();
-    assert_eq!(e.map_refs().collect::<Vec<_>>(), vec![("hosts.map", MatchKind::Dom), ("other.map", MatchKind::Str)]);
+    assert_eq!(e.map_refs().collect::<Vec<_>>(), vec![("hosts.map", MatchKind::Dom, MapOut::Str), ("other.map", MatchKind::Str, MapOut::Str)]);
 }
 
 #[test]

@@ -218,8 +218,8 @@ impl Walk<'_, '_> {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
         }
-        for (file, kind) in a.map_refs() {
-            if let Err(e) = self.maps.need(&file, kind, false, false, &format!("map in {}", self.user)) {
+        for (file, kind, out) in a.map_refs() {
+            if let Err(e) = self.maps.need_map(&file, kind, out, &format!("map in {}", self.user)) {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
         }
@@ -261,9 +261,13 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn expr_maps<'e>(&mut self, refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind)>, path: &FieldPath) {
-        for (file, kind) in refs {
-            if let Err(e) = self.maps.need(file, kind, false, false, &format!("map in {}", self.user)) {
+    fn expr_maps<'e>(
+        &mut self,
+        refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind, crate::sample::MapOut)>,
+        path: &FieldPath,
+    ) {
+        for (file, kind, out) in refs {
+            if let Err(e) = self.maps.need_map(file, kind, out, &format!("map in {}", self.user)) {
                 self.problems.push(Problem::new(path.clone(), e).with_value(file));
             }
         }
