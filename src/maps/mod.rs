@@ -164,7 +164,13 @@ impl Loader {
 
     /// [`Loader::need`] for a map converter: also checks, as HAProxy does at load, that every
     /// value is of a typed converter's output type (`map_str_int`: integers).
-    pub fn need_map(&mut self, name: &str, kind: MatchKind, out: crate::sample::MapOut, user: &str) -> Result<(), String> {
+    pub fn need_map(
+        &mut self,
+        name: &str,
+        kind: MatchKind,
+        out: crate::sample::MapOut,
+        user: &str,
+    ) -> Result<(), String> {
         self.need(name, kind, false, false, user)?;
         if out == crate::sample::MapOut::Str {
             return Ok(());

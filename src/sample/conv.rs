@@ -392,7 +392,9 @@ impl Converter {
             "neg" => return none(Converter::Neg),
             "sha1" => return none(Converter::Sha1),
             name if name == "map" || name.starts_with("map_") => {
-                let bad = || a.err(None, "unknown map converter (expected map, map_regm or map_<str|beg|end|sub|dir|dom|reg|ip|int>[_<str|int|ip>])");
+                let bad = || {
+                    a.err(None, "unknown map converter (expected map, map_regm or map_<str|beg|end|sub|dir|dom|reg|ip|int>[_<str|int|ip>])")
+                };
                 let rest = name.strip_prefix("map_").unwrap_or("str");
                 let (kind, out) = rest.split_once('_').unwrap_or((rest, "str"));
                 let regm = kind == "regm";
@@ -411,7 +413,10 @@ impl Converter {
                 let default = match a.get(1) {
                     None => None,
                     Some(d) => Some(out.value(d.as_bytes()).ok_or_else(|| {
-                        a.err(Some(2), format!("default value `{d}` is not of the map's output type ({})", out.ty().name()))
+                        a.err(
+                            Some(2),
+                            format!("default value `{d}` is not of the map's output type ({})", out.ty().name()),
+                        )
                     })?),
                 };
                 Converter::Map { kind, path: path.to_string(), default, out, regm }
@@ -640,10 +645,7 @@ fn parse_more(a: &Args<'_, '_>, name: &str) -> Result<Option<Converter>, ParseEr
             a.count(if name == "hmac" { 2 } else { 1 }, if name == "hmac" { 2 } else { 1 })?;
             let alg_name = a.str(0)?;
             let alg = DigestAlg::from_name(alg_name).ok_or_else(|| {
-                a.err(
-                    Some(1),
-                    format!("algorithm `{alg_name}`: lbha supports sha1, sha224, sha256, sha384 and sha512"),
-                )
+                a.err(Some(1), format!("algorithm `{alg_name}`: lbha supports sha1, sha224, sha256, sha384 and sha512"))
             })?;
             if name == "digest" {
                 Converter::Digest(alg)

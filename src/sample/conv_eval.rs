@@ -184,7 +184,9 @@ impl Converter {
                 let port = match s.iter().rposition(|&c| c == b':' || c == b']') {
                     Some(p) if s[p] == b':' => {
                         // HAProxy's `strl2ui` checks nothing: every byte counts as a digit.
-                        s[p + 1..].iter().fold(0u32, |n, &c| n.wrapping_mul(10).wrapping_add(u32::from(c).wrapping_sub(48)))
+                        s[p + 1..]
+                            .iter()
+                            .fold(0u32, |n, &c| n.wrapping_mul(10).wrapping_add(u32::from(c).wrapping_sub(48)))
                     }
                     _ => 0,
                 };

@@ -462,7 +462,9 @@ impl Fetch {
             Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
                 Some((b, None))
             }
-            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => Some((backend, Some(server))),
+            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => {
+                Some((backend, Some(server)))
+            }
             _ => None,
         }
     }

@@ -286,7 +286,8 @@ impl Fetch {
             }
             Fetch::ReqBodySize => {
                 let h = ctx.req_headers()?;
-                let declared = first_header(h, "content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
+                let declared = first_header(h, "content-length")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
                 Some(Value::Sint(declared.unwrap_or_else(|| ctx.req_body().map_or(0, <[u8]>::len) as i64)))
             }
             Fetch::ResVer => s(version_text(ctx.res_version()?)?.as_bytes()),
@@ -315,14 +316,18 @@ impl Fetch {
                     }
                 }
             }
-            Fetch::ResCook(name) => Some(Value::Str(pick_cookie(set_cookies(ctx.res_headers()?), name.as_deref())?.to_vec())),
+            Fetch::ResCook(name) => {
+                Some(Value::Str(pick_cookie(set_cookies(ctx.res_headers()?), name.as_deref())?.to_vec()))
+            }
             // The request's cookie in request rules, the response's once there is one.
             Fetch::Cookie(name) => match ctx.status() {
                 Some(_) => Fetch::ResCook(name.clone()).fetch_more(ctx),
                 None => Fetch::Cook(name.clone()).fetch(ctx),
             },
             Fetch::ResCookCnt(name) => {
-                let n = set_cookies(ctx.res_headers()?).filter(|(n, _)| name.as_deref().is_none_or(|w| *n == w.as_bytes())).count();
+                let n = set_cookies(ctx.res_headers()?)
+                    .filter(|(n, _)| name.as_deref().is_none_or(|w| *n == w.as_bytes()))
+                    .count();
                 Some(Value::Sint(n as i64))
             }
             Fetch::CookVal { res, name } => {
@@ -333,7 +338,9 @@ impl Fetch {
                 };
                 v.cast(SmpType::Sint)
             }
-            Fetch::ResHdrCnt { name, full } => Some(Value::Sint(count_lines(ctx.res_headers()?, name.as_deref(), *full))),
+            Fetch::ResHdrCnt { name, full } => {
+                Some(Value::Sint(count_lines(ctx.res_headers()?, name.as_deref(), *full)))
+            }
             Fetch::ResHdrNames { delim } => {
                 let names: Vec<&[u8]> = ctx.res_headers()?.iter().map(|(n, _)| n.as_str().as_bytes()).collect();
                 Some(Value::Str(names.join(delim.as_slice())))

@@ -129,7 +129,8 @@ fn value_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
         b'f' => s[i..].starts_with(b"false").then_some((i, i + 5)),
         b'n' => s[i..].starts_with(b"null").then_some((i, i + 4)),
         b'-' | b'0'..=b'9' => {
-            let n = s[i + 1..].iter().take_while(|c| matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')).count();
+            let n =
+                s[i + 1..].iter().take_while(|c| matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')).count();
             Some((i, i + 1 + n))
         }
         _ => None,
@@ -207,7 +208,13 @@ pub(super) fn fmt_g(x: f64) -> String {
         return if x.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     if !x.is_finite() {
-        return if x.is_nan() { "nan".into() } else if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     let sci = format!("{x:.5e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -282,7 +289,7 @@ mod tests {
             (0.0001, "0.0001"),
             (0.00001234, "1.234e-05"),
             (-2.5, "-2.5"),
-            (3.14159265, "3.14159"),
+            (1.23456789, "1.23457"),
         ] {
             assert_eq!(fmt_g(x), want, "{x}");
         }

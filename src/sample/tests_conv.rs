@@ -250,7 +250,10 @@ fn maps_with_defaults() {
     ]);
     fails(&["str(nope),map(str.map)", "str(#),map(str.map)", "str(x),map(unloaded.map)"]);
     let e = SampleExpr::parse("req.hdr(host),lower,map_dom(hosts.map,www),map(other.map)").unwrap();
-    assert_eq!(e.map_refs().collect::<Vec<_>>(), vec![("hosts.map", MatchKind::Dom, MapOut::Str), ("other.map", MatchKind::Str, MapOut::Str)]);
+    assert_eq!(
+        e.map_refs().collect::<Vec<_>>(),
+        vec![("hosts.map", MatchKind::Dom, MapOut::Str), ("other.map", MatchKind::Str, MapOut::Str)]
+    );
 }
 
 #[test]
@@ -518,8 +521,7 @@ fn map_outputs_and_back_references() {
     for kind in [MatchKind::Str, MatchKind::Beg] {
         m.insert("typed.map", kind, &vals).unwrap();
     }
-    m.insert("regm.map", MatchKind::Reg, &parse_map_file(b"^/u/([a-z]+)/(\\d+)$ user=\\1&id=\\2\n", false))
-        .unwrap();
+    m.insert("regm.map", MatchKind::Reg, &parse_map_file(b"^/u/([a-z]+)/(\\d+)$ user=\\1&id=\\2\n", false)).unwrap();
     let ev = |e: &str| SampleExpr::parse(e).unwrap_or_else(|err| panic!("{e}: {err}")).eval(&fake(), &m);
     assert_eq!(ev("str(a),map_str_int(typed.map),add(1)"), Some(Value::Sint(13)));
     assert_eq!(ev("str(b),map_str_int(typed.map)"), None, "not an integer value");
