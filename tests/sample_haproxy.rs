@@ -109,6 +109,70 @@ const EXPRS: &[&str] = &[
     "req.ver",
     "method",
     "var(txn.foo)",
+    // Added with issue 15's second pass.
+    "str(a b&c=d/~_.-),url_enc",
+    "str(xxabcxy),ltrim(xy)",
+    "str(xxabcxy),rtrim(xy)",
+    "int(3),even",
+    "int(-3),odd",
+    "int(5),cpl",
+    "bin(01020304050607),be2dec(:,2)",
+    "bin(01020304050607),be2dec(-,2,1)",
+    "bin(7f000001),be2dec(.,1)",
+    "bin(01020304050607),be2hex",
+    "bin(01020304050607),be2hex(:,2)",
+    "bin(0102030405060708),be2hex(,3,1)",
+    "int(258),htonl,hex",
+    "str(fF),hex2i",
+    "bin(fbff61),ub64enc",
+    "str(-_9h),ub64dec,hex",
+    "str(abc),digest(sha256),hex",
+    "str(abc),digest(sha512),hex",
+    "str(abc),hmac(sha256,SmVmZQ==),hex",
+    "str(abc),hmac(sha1,txn.key),hex",
+    "str(abd),secure_memcmp(txn.foo)",
+    "str(abe),secure_memcmp(txn.foo)",
+    "str(Example.COM:8080),host_only",
+    "str([::1]:80),host_only",
+    "str(a:80x),port_only",
+    "str(a),add_item(',',txn.foo)",
+    "str(),add_item(',',txn.foo,'!')",
+    "str(a),add_item(',',,x)",
+    "int(1),iif(yes,no)",
+    "str(abc),crc32c",
+    "str(abc),crc32c(1)",
+    "str(hello world),wt6",
+    "str(hello world),wt6(1)",
+    r#"str('{"a":{"b":[1,{"c":"x\u00e9"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.a.b[1].c')"#,
+    r#"str('{"a":{"b":[1,{"c":"x"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.n')"#,
+    r#"str('{"a":{"b":[1,{"c":"x"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.n','int')"#,
+    r#"str('{"a":{"b":[1,{"c":"x"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.big')"#,
+    r#"str('{"a":{"b":[1,{"c":"x"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.t')"#,
+    r#"str('{"a":{"b":[1,{"c":"x"}]},"n":1.5,"big":12345678,"t":true}'),json_query('$.a.b')"#,
+    r#"str('{"u":"\u20ac"}'),json_query('$.u')"#,
+    "str(eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c),jwt_header_query('$.alg')",
+    // Not compared: `jwt_payload_query` / `jwt_header_query` without a path. The manual says
+    // they give the decoded part, lbha does; HAProxy 2.6.12 gives nothing (a bug fixed later).
+    "str(eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c),jwt_payload_query('$.iat','int')",
+    "req.hdr(host),lower,map_str_int(MAPS/val.map),add(1)",
+    "str(nope),map_str_int(MAPS/val.map,-1)",
+    "str(ip),map_str_ip(MAPS/ipval.map)",
+    "str(/u/bob/42),map_regm(MAPS/regm.map)",
+    "url32",
+    "url32+src,hex",
+    "base32+src,hex",
+    "baseq",
+    "http_auth_type",
+    "http_auth_user",
+    "http_auth_pass",
+    "capture.req.ver",
+    "req.body_len",
+    "req.body_size",
+    "cookie(sid)",
+    "cook_val(sid)",
+    "hdr_val(x-num)",
+    "hdr_ip(x-forwarded-for)",
+    "req.hdrs,hex",
 ];
 
 const MAPS: &[(&str, &str)] = &[
@@ -119,6 +183,9 @@ const MAPS: &[(&str, &str)] = &[
     ("ip.map", "10.0.0.0/8 ten\n10.1.0.0/16 ten-one\n10.1.2.3 host\n2001:db8::/32 doc\n192.168.0.0/16 private\n"),
     ("int.map", "1:10 low\n5 five\n100: high\n"),
     ("reg.map", "^/img/.*\\.png$ png\n^/img/ img\n"),
+    ("val.map", "example.com 12\n"),
+    ("ipval.map", "ip 192.0.2.9\n"),
+    ("regm.map", "^/u/([a-z]+)/([0-9]+)$ user=\\1&id=\\2\n"),
 ];
 
 const HEADERS: &[(&str, &str)] = &[
@@ -127,6 +194,9 @@ const HEADERS: &[(&str, &str)] = &[
     ("x-list", "\"c,d\", e"),
     ("cookie", "sid=1; lang=fr"),
     ("cookie", "sid=2"),
+    ("authorization", "Basic YWw6cHc6eA=="),
+    ("x-num", "42"),
+    ("x-forwarded-for", "192.0.2.1, 2001:db8::7"),
 ];
 
 /// The request as lbha's library sees it.
@@ -136,6 +206,9 @@ struct Req {
 }
 
 impl SampleContext for Req {
+    fn src(&self) -> Option<std::net::SocketAddr> {
+        Some("127.0.0.1:1".parse().unwrap())
+    }
     fn method(&self) -> Option<&Method> {
         Some(&Method::GET)
     }
@@ -152,6 +225,7 @@ impl SampleContext for Req {
         match var.name.as_str() {
             "foo" => Some(Value::str("abd")),
             "num" => Some(Value::Sint(7)),
+            "key" => Some(Value::str("SmVmZQ==")),
             _ => None,
         }
     }
@@ -185,21 +259,23 @@ fn expressions_evaluate_as_in_haproxy() {
     let port = free_port();
     let mut cfg = format!(
         "global\n  maxconn 100\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
-         frontend f\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.foo) str(abd)\n  http-request set-var(txn.num) int(7)\n"
+         frontend f\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.foo) str(abd)\n  http-request set-var(txn.num) int(7)\n  http-request set-var(txn.key) str(SmVmZQ==)\n"
     );
     for (i, e) in exprs.iter().enumerate() {
-        let quoted = e.replace('\\', "\\\\").replace('"', "\\\"");
+        let quoted = e.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$");
         cfg.push_str(&format!(
             "  http-request return status 200 content-type text/plain lf-string \"[%[{quoted}]]\" if {{ path_beg /{i}/ }}\n"
         ));
         let parsed = SampleExpr::parse(e).unwrap_or_else(|err| panic!("lbha rejects `{e}`: {err}"));
-        for (path, kind) in parsed.map_refs() {
+        for (path, kind, _) in parsed.map_refs() {
             let entries = parse_map_file(&std::fs::read(path).unwrap(), false);
             set.insert(path, kind, &entries).unwrap();
         }
     }
     assert!(set.get(&format!("{maps_dir}/str.map"), MatchKind::Beg).is_some());
     let cfg_path = dir.write("haproxy.cfg", &cfg);
+    let check = Command::new(haproxy_bin()).arg("-c").arg("-f").arg(&cfg_path).output().expect("run haproxy -c");
+    assert!(check.status.success(), "haproxy refuses the configuration:\n{}", String::from_utf8_lossy(&check.stderr));
     let child = Command::new(haproxy_bin())
         .args(["-db", "-f"])
         // lbha's library defaults to UTC for `ltime`; make HAProxy's local time the same.
@@ -267,6 +343,18 @@ fn haproxy_and_lbha_reject_the_same_expressions() {
         "var(foo)",
         "str(a),field(1,.,2,3)",
         "str(a",
+        "str(a),url_enc(path)",
+        "str(a),digest(nope)",
+        "str(a),hmac(sha256,!)",
+        "str(a),json_query('')",
+        "str(a),json_query('$.a',str)",
+        "bin(01),be2dec(:,9)",
+        "bin(01),be2hex(:,0)",
+        "str(a),add_item(',')",
+        "str(a),secure_memcmp(foo)",
+        "str(a),set-var(txn.x,ifbogus)",
+        "uuid(3)",
+        "str(a),iif(x)",
     ];
     for e in bad {
         let cfg = format!(

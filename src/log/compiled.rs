@@ -4,7 +4,7 @@
 //! with no variable names matched and no flags re-read per request.
 
 use super::record::{Record, Val};
-use crate::sample::{Converter, Fetch, LogFormat, MapSet, Maps, Operand, SampleContext, SampleExpr, Segment};
+use crate::sample::{Converter, Fetch, LogFormat, MapSet, Maps, SampleContext, SampleExpr, Segment};
 
 /// The log variables of HAProxy 2.6 that lbha renders (`%o` is resolved at compile time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,13 +380,7 @@ fn record_answers(e: &SampleExpr) -> bool {
             | Always(_)
             | ProtoHttp
     );
-    fetch
-        && e.convs.iter().all(|c| match c {
-            Converter::Map { .. } | Converter::Table(_) | Converter::Strcmp(_) => false,
-            Converter::Concat { var, .. } => var.is_none(),
-            Converter::Arith(_, op) => matches!(op, Operand::Int(_)),
-            _ => true,
-        })
+    fetch && !e.convs.iter().any(Converter::reads_stream)
 }
 
 /// A literal's item: see [`Item::Lit`].

@@ -162,6 +162,34 @@ impl Loader {
             .map_err(|e| format!("{}: line {}: key `{}`: {}", f.path.display(), e.line, e.key, e.reason))
     }
 
+    /// [`Loader::need`] for a map converter: also checks, as HAProxy does at load, that every
+    /// value is of a typed converter's output type (`map_str_int`: integers).
+    pub fn need_map(
+        &mut self,
+        name: &str,
+        kind: MatchKind,
+        out: crate::sample::MapOut,
+        user: &str,
+    ) -> Result<(), String> {
+        self.need(name, kind, false, false, user)?;
+        if out == crate::sample::MapOut::Str {
+            return Ok(());
+        }
+        let Some(f) = self.files.iter().find(|f| f.name == name) else { return Ok(()) };
+        for e in &f.entries {
+            if out.value(&e.value).is_none() {
+                return Err(format!(
+                    "{}: key `{}`: value `{}` is not {} (the converter's output type)",
+                    f.path.display(),
+                    String::from_utf8_lossy(&e.key),
+                    String::from_utf8_lossy(&e.value),
+                    if out == crate::sample::MapOut::Int { "an integer" } else { "an IP address" }
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn finish(self) -> Loaded {
         Loaded { files: self.files.into_iter().map(Arc::new).collect() }
     }
@@ -207,6 +235,11 @@ impl crate::sample::Maps for MapStore {
     fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
         self.files.get(file).is_some_and(|f| f.lookup(kind, icase, key).is_some())
     }
+    fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let f = self.files.get(path)?;
+        let (_, _, m) = f.indexes.iter().find(|(k, i, _)| *k == MatchKind::Reg && !*i)?;
+        m.lookup_regm(key)
+    }
 }
 
 /// The live store, loaded at its first use: a rule pass holds one for all its rules, and most
@@ -228,6 +261,9 @@ impl crate::sample::Maps for Lazy<'_> {
     }
     fn contains(&self, file: &str, kind: MatchKind, icase: bool, key: &Value) -> bool {
         crate::sample::Maps::contains(self.get(), file, kind, icase, key)
+    }
+    fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
+        crate::sample::Maps::lookup_regm(self.get(), path, key)
     }
 }
 

@@ -108,3 +108,21 @@ fn loader_errors_name_the_file_and_line() {
     assert!(l.need("m.map", MatchKind::Str, false, true, "y").unwrap_err().contains("both as a map"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn typed_map_converters_refuse_values_of_another_type() {
+    use crate::sample::MapOut;
+    let d = dir("typed");
+    std::fs::write(d.join("ints.map"), "a 1\nb -2\n").unwrap();
+    std::fs::write(d.join("mixed.map"), "a 1\nb two\n").unwrap();
+    std::fs::write(d.join("ips.map"), "a 10.0.0.1\nb 2001:db8::1\n").unwrap();
+    let mut l = Loader::new(&d);
+    l.need_map("ints.map", MatchKind::Str, MapOut::Int, "fe").unwrap();
+    l.need_map("ips.map", MatchKind::Str, MapOut::Ip, "fe").unwrap();
+    l.need_map("mixed.map", MatchKind::Str, MapOut::Str, "fe").unwrap();
+    let e = l.need_map("mixed.map", MatchKind::Beg, MapOut::Int, "fe").unwrap_err();
+    assert!(e.contains("key `b`: value `two` is not an integer"), "{e}");
+    let e = l.need_map("ints.map", MatchKind::Str, MapOut::Ip, "fe").unwrap_err();
+    assert!(e.contains("is not an IP address"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}

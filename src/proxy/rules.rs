@@ -366,6 +366,9 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
         let change = {
             let ctx = StreamCtx {
                 backend: t.backend,
+                // The server that answered, when one did (see `http::forward`).
+                server: resp.extensions().get::<super::httplog::Picked>().map(|p| p.server),
+                res_version: Some(resp.version()),
                 vars: Some(t.vars),
                 status: Some(resp.status().as_u16()),
                 res_headers: Some(resp.headers()),

@@ -22,6 +22,8 @@ pub struct TlsInfo {
     pub client_cert: Option<std::sync::Arc<crate::tls::peer::PeerCert>>,
     /// When the handshake ended (`%Th` counts from the accept to here).
     pub done: Option<tokio::time::Instant>,
+    /// The client resumed an earlier session (`ssl_fc_is_resumed`).
+    pub resumed: bool,
 }
 
 impl TlsInfo {
@@ -43,6 +45,7 @@ impl TlsInfo {
             cipher: c.negotiated_cipher_suite().and_then(|s| crate::tls::policy::openssl_name(s.suite())),
             client_cert,
             done: Some(tokio::time::Instant::now()),
+            resumed: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }
@@ -54,6 +57,10 @@ pub struct StreamCtx<'a> {
     pub frontend: usize,
     /// The backend once chosen (`nbsrv` without argument reads it).
     pub backend: Option<usize>,
+    /// The server once chosen (response rules; `srv_name`, `srv_id`).
+    pub server: Option<usize>,
+    /// The response's version (response rules; `res.ver`).
+    pub res_version: Option<Version>,
     pub vars: Option<&'a TxnVars<'a>>,
     pub method: Option<&'a Method>,
     pub uri: Option<&'a Uri>,
@@ -81,6 +88,8 @@ impl<'a> StreamCtx<'a> {
             active,
             frontend,
             backend: None,
+            server: None,
+            res_version: None,
             vars: None,
             method: None,
             uri: None,
@@ -213,6 +222,71 @@ impl SampleContext for StreamCtx<'_> {
             None if var.scope == crate::sample::VarScope::Proc => self.cx.proxy.proc_vars.get(&var.name),
             None => self.cx.rules.var(var),
         }
+    }
+    fn set_var(&self, var: &VarRef, value: Option<Value>) -> bool {
+        match (self.vars, value) {
+            (Some(v), Some(x)) => v.set(var, x),
+            (Some(v), None) => v.unset(var),
+            (None, x) if var.scope == crate::sample::VarScope::Proc => match x {
+                Some(x) => self.cx.proxy.proc_vars.set(&var.name, x),
+                None => self.cx.proxy.proc_vars.unset(&var.name),
+            },
+            // Before any transaction (TCP rules): the connection's own.
+            (None, x) => self.cx.rules.set_var(var, x),
+        }
+        true
+    }
+    fn proxy_name(&self, role: crate::sample::Role) -> Option<&str> {
+        use crate::sample::Role;
+        let snap = &self.active.snap;
+        match role {
+            Role::Frontend => Some(snap.frontends.get(self.frontend)?.name.as_str()),
+            Role::Backend => Some(snap.backends.get(self.backend?)?.name.as_str()),
+            Role::Server => match (self.backend?, self.server) {
+                (b, Some(s)) => Some(snap.backends.get(b)?.servers.get(s)?.name.as_str()),
+                // A log line: the record names the server that answered.
+                _ => self.rec.map(|r| r.server.as_str()).filter(|n| !n.is_empty() && *n != "<NOSRV>"),
+            },
+        }
+    }
+    fn server_id(&self) -> Option<i64> {
+        let b = self.backend?;
+        let s = match self.server {
+            Some(s) => s,
+            None => {
+                let name = self.proxy_name(crate::sample::Role::Server)?;
+                self.active.snap.backends.get(b)?.servers.iter().position(|s| s.name == name)?
+            }
+        };
+        Some(s as i64 + 1)
+    }
+    fn uuid(&self) -> Option<String> {
+        Some(uuid::Uuid::new_v4().to_string())
+    }
+    fn tls_cipher(&self) -> Option<&str> {
+        self.cx.tls_info.get()?.cipher
+    }
+    fn tls_resumed(&self) -> Option<bool> {
+        Some(self.cx.tls && self.cx.tls_info.get()?.resumed)
+    }
+    fn res_version(&self) -> Option<Version> {
+        self.res_version
+    }
+    fn queue(&self, backend: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        Some(i64::from(self.active.rt.backends[i].counters.queue.cur.load(Relaxed)))
+    }
+    fn avg_queue(&self, backend: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        let be = &self.active.rt.backends[i];
+        let usable = (0..be.servers.len()).filter(|&s| be.server_usable(s)).count() as i64;
+        Some(crate::sample::avg_queue(i64::from(be.counters.queue.cur.load(Relaxed)), usable))
+    }
+    fn srv_conn(&self, backend: Option<&str>, server: &str, queue: bool) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        let si = self.active.snap.backends[i].servers.iter().position(|s| s.name == server)?;
+        let sv = self.active.rt.backends[i].servers.get(si)?;
+        Some(i64::from(if queue { sv.queued.load(Relaxed) } else { sv.counters.cur_sessions.load(Relaxed) }))
     }
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(super::rules::http_auth_user(self, userlist).is_some())

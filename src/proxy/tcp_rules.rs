@@ -44,7 +44,7 @@ impl ConnState {
         vars.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone())
     }
 
-    fn set_var(&self, v: &VarRef, val: Option<Value>) {
+    pub(super) fn set_var(&self, v: &VarRef, val: Option<Value>) {
         let mut vars = self.vars.lock().unwrap_or_else(|p| p.into_inner());
         vars.retain(|(k, _)| k != v);
         if let Some(val) = val {

@@ -266,11 +266,7 @@ impl Acl {
 
     /// Backends named by `nbsrv(...)`, `be_conn(...)`, ..., so config validation can check they exist.
     pub fn referenced_backends(&self) -> Vec<&str> {
-        let own = match &self.expr.fetch {
-            Fetch::Nbsrv(Some(b)) | Fetch::BeConn(Some(b)) | Fetch::Connslots(Some(b)) => Some(b.as_str()),
-            Fetch::SrvIsUp { backend: Some(b), .. } => Some(b.as_str()),
-            _ => None,
-        };
+        let own = self.expr.fetch.backend_arg().flatten();
         own.into_iter().chain(self.or.iter().flat_map(|a| a.referenced_backends())).collect()
     }
 
@@ -283,7 +279,7 @@ impl Acl {
     }
 
     /// Map files the expression reads, so the loader can index them.
-    pub fn map_refs(&self) -> Vec<(&str, MatchKind)> {
+    pub fn map_refs(&self) -> Vec<(&str, MatchKind, crate::sample::MapOut)> {
         self.expr.map_refs().chain(self.or.iter().flat_map(|a| a.map_refs())).collect()
     }
 }

@@ -1,7 +1,7 @@
 //! Byte-level helpers of the converters: encodings (`hex`, `base64`, `url_dec`, `json`) and
 //! HAProxy's own small hashes (`djb2`, `sdbm`, `full_hash`). Standard algorithms come from crates.
 
-use super::conv::JsonMode;
+use super::conv::{DigestAlg, JsonMode};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
@@ -133,6 +133,127 @@ fn json_char(out: &mut Vec<u8>, c: u32) {
     }
 }
 
+/// `url_enc`: everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) as
+/// `%XX`; input ends at a NUL byte, as HAProxy's `encode_chunk`.
+pub(super) fn url_encode(s: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        }
+    }
+    out
+}
+
+/// `ub64enc`: base64url without padding.
+pub(super) fn base64url_encode(b: &[u8]) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b).into_bytes()
+}
+
+/// HAProxy's `base64urldec`: unpadded (a length of 1 modulo 4 fails), trailing bits ignored.
+pub(super) fn base64url_decode(b: &[u8]) -> Option<Vec<u8>> {
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    );
+    if b.len() % 4 == 1 {
+        return None;
+    }
+    ENGINE.decode(b).ok()
+}
+
+/// `be2dec`: each `chunk` bytes as an unsigned big-endian number, `sep` between them;
+/// `truncate` drops a last, shorter chunk.
+pub(super) fn be2dec(b: &[u8], sep: &[u8], chunk: usize, truncate: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, c) in b.chunks(chunk).enumerate() {
+        if truncate && c.len() < chunk {
+            break;
+        }
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        let n = c.iter().fold(0u64, |n, &x| (n << 8) | u64::from(x));
+        out.extend_from_slice(n.to_string().as_bytes());
+    }
+    out
+}
+
+/// `be2hex`: upper-case hex, `sep` every `chunk` bytes (0: one chunk); `truncate` drops a
+/// last, shorter chunk.
+pub(super) fn be2hex(b: &[u8], sep: &[u8], chunk: usize, truncate: bool) -> Vec<u8> {
+    let chunk = if chunk == 0 { b.len().max(1) } else { chunk };
+    let mut out = Vec::new();
+    for (i, c) in b.chunks(chunk).enumerate() {
+        if truncate && c.len() < chunk {
+            break;
+        }
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        out.extend_from_slice(&hex_upper(c));
+    }
+    out
+}
+
+/// CRC-32C (Castagnoli), as HAProxy's `hash_crc32c`.
+pub(super) fn crc32c(b: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &x in b {
+        crc ^= u32::from(x);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// HAProxy's `hash_wt6`.
+pub(super) fn wt6(b: &[u8]) -> u32 {
+    let (mut h0, mut h1) = (0xa53c_965au32, 0x5ca6_953au32);
+    let (mut step0, mut step1) = (6u32, 18u32);
+    for &x in b {
+        let t = u32::from(x);
+        h0 = !(h0 ^ t);
+        h1 = !(h1.wrapping_add(t));
+        let t = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = t;
+        let t = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t & 0x1f;
+        step1 = t >> 11;
+    }
+    h0 ^ h1
+}
+
+/// `digest(alg)`.
+pub(super) fn digest(alg: DigestAlg, b: &[u8]) -> Vec<u8> {
+    use sha1::Digest;
+    match alg {
+        DigestAlg::Sha1 => sha1::Sha1::digest(b).to_vec(),
+        DigestAlg::Sha224 => sha2::Sha224::digest(b).to_vec(),
+        DigestAlg::Sha256 => sha2::Sha256::digest(b).to_vec(),
+        DigestAlg::Sha384 => sha2::Sha384::digest(b).to_vec(),
+        DigestAlg::Sha512 => sha2::Sha512::digest(b).to_vec(),
+    }
+}
+
+/// `hmac(alg,key)`: RFC 2104 over [`digest`].
+pub(super) fn hmac(alg: DigestAlg, key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let block = if matches!(alg, DigestAlg::Sha384 | DigestAlg::Sha512) { 128 } else { 64 };
+    let mut k = if key.len() > block { digest(alg, key) } else { key.to_vec() };
+    k.resize(block, 0);
+    let pad = |x: u8| k.iter().map(|b| b ^ x).collect::<Vec<u8>>();
+    let inner = digest(alg, &[pad(0x36).as_slice(), msg].concat());
+    digest(alg, &[pad(0x5c), inner].concat())
+}
+
 pub(super) fn djb2(b: &[u8]) -> u32 {
     b.iter().fold(5381u32, |h, &c| (h << 5).wrapping_add(h).wrapping_add(c as u32))
 }
@@ -219,5 +340,39 @@ mod tests {
         assert_eq!(djb2(b"abc"), 193_485_963);
         assert_eq!(sdbm(b"abc"), 807_794_786);
         assert_eq!(hex_upper(b"\x01\xab"), b"01AB");
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231 test case 2 ("Jefe").
+        let mac = hmac(DigestAlg::Sha256, b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(hex_upper(&mac), b"5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843");
+        let mac = hmac(DigestAlg::Sha512, b"Jefe", b"what do ya want for nothing?");
+        assert!(hex_upper(&mac).starts_with(b"164B7A7BFCF819E2E395FBE73B56E0A387BD64222E831FD610270CD7EA250554"));
+        // RFC 4231 test case 6: a key longer than the block is hashed first.
+        let mac = hmac(DigestAlg::Sha256, &[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(hex_upper(&mac), b"60E431591EE0B67F0D8A26AACBF5B77F8E0BC6213728C5140546040F0EE37F54");
+    }
+
+    #[test]
+    fn encoders_like_haproxy() {
+        // The manual's examples.
+        let b = [1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(be2dec(&b, b":", 2, false), b"258:772:1286:7");
+        assert_eq!(be2dec(&b, b"-", 2, true), b"258-772-1286");
+        assert_eq!(be2dec(&b, b"", 2, true), b"2587721286");
+        assert_eq!(be2dec(&[127, 0, 0, 1], b".", 1, false), b"127.0.0.1");
+        assert_eq!(be2hex(&b, b"", 0, false), b"01020304050607");
+        assert_eq!(be2hex(&b, b":", 2, false), b"0102:0304:0506:07");
+        assert_eq!(be2hex(&b, b"--", 2, true), b"0102--0304--0506");
+        assert_eq!(be2hex(&[1, 2, 3, 4, 5, 6, 7, 8], b"", 3, true), b"010203040506");
+        assert_eq!(url_encode(b"a b&c=d/~_.-"), b"a%20b%26c%3Dd%2F~_.-");
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), b"-_8");
+        assert_eq!(base64url_decode(b"-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url_decode(b"-_8="), None, "no padding in base64url");
+        assert_eq!(base64url_decode(b"a"), None);
+        // Castagnoli's check value, and HAProxy's for `str(abc),crc32c`.
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+        assert_eq!(crc32c(b"abc"), 910_901_175);
     }
 }

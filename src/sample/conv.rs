@@ -77,8 +77,109 @@ pub enum ArithOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashKind {
     Crc32,
+    Crc32c,
     Djb2,
     Sdbm,
+    Wt6,
+}
+
+/// What a `map_<match>_<output>` converter gives: the value as written, an integer or an
+/// address (checked when the map loads and for the default value when the converter is parsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapOut {
+    Str,
+    Int,
+    Ip,
+}
+
+impl MapOut {
+    /// A map value (or default) as this output type; `None` when it is not one.
+    pub fn value(self, v: &[u8]) -> Option<super::Value> {
+        use super::Value;
+        match self {
+            MapOut::Str => Some(Value::Str(v.to_vec())),
+            MapOut::Int => parse_sint(std::str::from_utf8(v).ok()?).map(Value::Sint),
+            MapOut::Ip => Value::Str(v.to_vec()).cast(SmpType::Addr),
+        }
+    }
+
+    pub fn ty(self) -> SmpType {
+        match self {
+            MapOut::Str => SmpType::Str,
+            MapOut::Int => SmpType::Sint,
+            MapOut::Ip => SmpType::Addr,
+        }
+    }
+}
+
+/// The message digests of `digest` and `hmac` (OpenSSL's names for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAlg {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl DigestAlg {
+    fn from_name(name: &str) -> Option<DigestAlg> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "sha1" | "sha-1" => DigestAlg::Sha1,
+            "sha224" | "sha2-224" | "sha-224" => DigestAlg::Sha224,
+            "sha256" | "sha2-256" | "sha-256" => DigestAlg::Sha256,
+            "sha384" | "sha2-384" | "sha-384" => DigestAlg::Sha384,
+            "sha512" | "sha2-512" | "sha-512" => DigestAlg::Sha512,
+            _ => return None,
+        })
+    }
+}
+
+/// A condition of `set-var(var,cond...)`: the variable is set only when all hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarCond {
+    /// `ifexists` / `ifnotexists` (and HAProxy's `ifset` / `ifnotset`, the same for lbha's
+    /// variables, which `unset-var` removes).
+    Exists(bool),
+    /// `ifempty` / `ifnotempty`: the new value is an empty string or binary.
+    Empty(bool),
+    /// `ifgt` / `iflt`: the variable's integer is greater / less than the new one (true when
+    /// either is no integer).
+    Gt,
+    Lt,
+}
+
+impl VarCond {
+    fn parse(s: &str) -> Option<VarCond> {
+        Some(match s {
+            "ifexists" | "ifset" => VarCond::Exists(true),
+            "ifnotexists" | "ifnotset" => VarCond::Exists(false),
+            "ifempty" => VarCond::Empty(true),
+            "ifnotempty" => VarCond::Empty(false),
+            "ifgt" => VarCond::Gt,
+            "iflt" => VarCond::Lt,
+            _ => return None,
+        })
+    }
+
+    /// Whether the condition holds for `old` (the variable now) and `new` (the input).
+    pub fn holds(self, old: Option<&super::Value>, new: &super::Value) -> bool {
+        use super::Value as V;
+        match self {
+            VarCond::Exists(want) => old.is_some() == want,
+            VarCond::Empty(want) => matches!(new, V::Str(s) | V::Bin(s) if s.is_empty()) == want,
+            // Only integers compare; otherwise the check holds, as in HAProxy.
+            VarCond::Gt => !matches!((old, new), (Some(V::Sint(o)), V::Sint(n)) if o <= n),
+            VarCond::Lt => !matches!((old, new), (Some(V::Sint(o)), V::Sint(n)) if o >= n),
+        }
+    }
+}
+
+/// `hmac`'s key: base64 decoded once at load, or a variable holding base64 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HmacKey {
+    Const(Vec<u8>),
+    Var(VarRef),
 }
 
 /// Unit of `http_date`'s input.
@@ -93,11 +194,14 @@ pub enum TimeUnit {
 pub enum Converter {
     Lower,
     Upper,
-    /// `map*`: look the sample up in the map file `path` indexed for `kind`.
+    /// `map*`: look the sample up in the map file `path` indexed for `kind`; `out` is the
+    /// value's type, `regm` (`map_regm`) expands `\N` in the value with the regex's groups.
     Map {
         kind: MatchKind,
         path: String,
-        default: Option<Vec<u8>>,
+        default: Option<super::Value>,
+        out: MapOut,
+        regm: bool,
     },
     Regsub {
         re: regex::bytes::Regex,
@@ -164,6 +268,57 @@ pub enum Converter {
     },
     /// `table_*(table)` and `in_table(table)`: the input looked up in a stick table.
     Table(Box<super::StickFetch>),
+    /// `url_enc([query])`: percent-encodes all but RFC 3986's unreserved characters.
+    UrlEnc,
+    Ltrim(Vec<u8>),
+    Rtrim(Vec<u8>),
+    CutCrlf,
+    Even,
+    Odd,
+    Cpl,
+    /// `be2dec(sep,chunk[,truncate])` / `be2hex([sep][,chunk][,truncate])`.
+    Be2Dec {
+        sep: Vec<u8>,
+        chunk: usize,
+        truncate: bool,
+    },
+    Be2Hex {
+        sep: Vec<u8>,
+        chunk: usize,
+        truncate: bool,
+    },
+    Htonl,
+    Hex2i,
+    Ub64Enc,
+    Ub64Dec,
+    Digest(DigestAlg),
+    Hmac(DigestAlg, HmacKey),
+    SecureMemcmp(VarRef),
+    HostOnly,
+    PortOnly,
+    /// `add_item(delim[,var][,suffix])`.
+    AddItem {
+        delim: Vec<u8>,
+        var: Option<VarRef>,
+        suffix: Vec<u8>,
+    },
+    /// `iif(true,false)`.
+    Iif(Vec<u8>, Vec<u8>),
+    /// `json_query(path[,int])`.
+    JsonQuery {
+        path: super::json::JsonPath,
+        int: bool,
+    },
+    /// `jwt_header_query` / `jwt_payload_query([path[,int]])`: the token's decoded part, or a
+    /// `json_query` of it.
+    JwtQuery {
+        payload: bool,
+        path: Option<super::json::JsonPath>,
+        int: bool,
+    },
+    /// `set-var(var[,cond...])`: stores the input and passes it on; `unset-var(var)`.
+    SetVar(VarRef, Vec<VarCond>),
+    UnsetVar(VarRef),
 }
 
 impl Converter {
@@ -174,9 +329,9 @@ impl Converter {
             Converter::Lower | Converter::Upper | Converter::Regsub { .. } => (T::Str, T::Str),
             Converter::Field { .. } | Converter::Word { .. } | Converter::UrlDec { .. } => (T::Str, T::Str),
             Converter::Json(_) | Converter::Concat { .. } => (T::Str, T::Str),
-            Converter::Map { kind: MatchKind::Int, .. } => (T::Sint, T::Str),
-            Converter::Map { kind: MatchKind::Ip, .. } => (T::Addr, T::Str),
-            Converter::Map { .. } => (T::Str, T::Str),
+            Converter::Map { kind: MatchKind::Int, out, .. } => (T::Sint, out.ty()),
+            Converter::Map { kind: MatchKind::Ip, out, .. } => (T::Addr, out.ty()),
+            Converter::Map { out, .. } => (T::Str, out.ty()),
             Converter::Bytes { .. } | Converter::Sha1 | Converter::Sha2 { .. } => (T::Bin, T::Bin),
             Converter::Length | Converter::Strcmp(_) => (T::Str, T::Sint),
             Converter::Hex | Converter::Base64 => (T::Bin, T::Str),
@@ -188,6 +343,36 @@ impl Converter {
             Converter::Time { .. } | Converter::HttpDate { .. } => (T::Sint, T::Str),
             // Any input: it becomes a key of the table's type when applied.
             Converter::Table(f) => (T::Str, f.out_type()),
+            Converter::UrlEnc | Converter::Ltrim(_) | Converter::Rtrim(_) | Converter::CutCrlf => (T::Str, T::Str),
+            Converter::HostOnly | Converter::AddItem { .. } => (T::Str, T::Str),
+            Converter::Even | Converter::Odd => (T::Sint, T::Bool),
+            Converter::Cpl => (T::Sint, T::Sint),
+            Converter::Be2Dec { .. } | Converter::Be2Hex { .. } | Converter::Ub64Enc => (T::Bin, T::Str),
+            Converter::Htonl => (T::Sint, T::Bin),
+            Converter::Hex2i | Converter::PortOnly => (T::Str, T::Sint),
+            Converter::Ub64Dec => (T::Str, T::Bin),
+            Converter::Digest(_) | Converter::Hmac(..) => (T::Bin, T::Bin),
+            Converter::SecureMemcmp(_) => (T::Bin, T::Bool),
+            Converter::Iif(..) => (T::Bool, T::Str),
+            // HAProxy's "any" output: `Str` casts to every type, so nothing after is refused.
+            Converter::JsonQuery { int, .. } => (T::Str, if *int { T::Sint } else { T::Str }),
+            Converter::JwtQuery { int, .. } => (T::Bin, if *int { T::Sint } else { T::Str }),
+            // The input passes through with its own type; `Str` stands for "any" here.
+            Converter::SetVar(..) | Converter::UnsetVar(_) => (T::Str, T::Str),
+        }
+    }
+
+    /// Whether applying it reads or writes more than its input and the request's heads:
+    /// variables, maps, stick tables. A log line whose converters all say no is answered by
+    /// its record alone.
+    pub fn reads_stream(&self) -> bool {
+        match self {
+            Converter::Map { .. } | Converter::Table(_) | Converter::Strcmp(_) | Converter::SecureMemcmp(_) => true,
+            Converter::SetVar(..) | Converter::UnsetVar(_) => true,
+            Converter::Concat { var, .. } | Converter::AddItem { var, .. } => var.is_some(),
+            Converter::Arith(_, op) => matches!(op, Operand::Var(_)),
+            Converter::Hmac(_, key) => matches!(key, HmacKey::Var(_)),
+            _ => false,
         }
     }
 
@@ -207,18 +392,34 @@ impl Converter {
             "neg" => return none(Converter::Neg),
             "sha1" => return none(Converter::Sha1),
             name if name == "map" || name.starts_with("map_") => {
-                let kind = match name {
-                    "map" | "map_str" => MatchKind::Str,
-                    _ => name.strip_prefix("map_").and_then(MatchKind::from_name).ok_or_else(|| {
-                        a.err(None, "unknown map converter (expected map, map_str, map_beg, map_end, map_sub, map_dir, map_dom, map_reg, map_ip or map_int)")
-                    })?,
+                let bad = || {
+                    a.err(None, "unknown map converter (expected map, map_regm or map_<str|beg|end|sub|dir|dom|reg|ip|int>[_<str|int|ip>])")
+                };
+                let rest = name.strip_prefix("map_").unwrap_or("str");
+                let (kind, out) = rest.split_once('_').unwrap_or((rest, "str"));
+                let regm = kind == "regm";
+                let kind = if regm { MatchKind::Reg } else { MatchKind::from_name(kind).ok_or_else(bad)? };
+                let out = match out {
+                    "str" => MapOut::Str,
+                    "int" => MapOut::Int,
+                    "ip" => MapOut::Ip,
+                    _ => return Err(bad()),
                 };
                 a.count(1, 2)?;
                 let path = a.str(0)?;
                 if path.is_empty() {
                     return Err(a.err(Some(1), "empty map file name"));
                 }
-                Converter::Map { kind, path: path.to_string(), default: a.get(1).map(|d| d.as_bytes().to_vec()) }
+                let default = match a.get(1) {
+                    None => None,
+                    Some(d) => Some(out.value(d.as_bytes()).ok_or_else(|| {
+                        a.err(
+                            Some(2),
+                            format!("default value `{d}` is not of the map's output type ({})", out.ty().name()),
+                        )
+                    })?),
+                };
+                Converter::Map { kind, path: path.to_string(), default, out, regm }
             }
             "regsub" => {
                 a.count(2, 3)?;
@@ -328,11 +529,13 @@ impl Converter {
                     VarRef::parse(s).ok_or_else(|| a.err(Some(1), format!("`{s}` is not a variable name")))?,
                 )
             }
-            name @ ("crc32" | "djb2" | "sdbm") => {
+            name @ ("crc32" | "crc32c" | "djb2" | "sdbm" | "wt6") => {
                 a.count(0, 1)?;
                 let kind = match name {
                     "crc32" => HashKind::Crc32,
+                    "crc32c" => HashKind::Crc32c,
                     "djb2" => HashKind::Djb2,
+                    "wt6" => HashKind::Wt6,
                     _ => HashKind::Sdbm,
                 };
                 Converter::Hash { kind, avalanche: a.opt_sint(0, 0)? != 0 }
@@ -363,7 +566,154 @@ impl Converter {
                 };
                 Converter::HttpDate { offset: a.opt_sint(0, 0)?, unit }
             }
-            name => return Ok(super::fetch_sc::parse_conv(&a, name)?.map(|f| Converter::Table(Box::new(f)))),
+            name => return parse_more(&a, name),
         }))
     }
+}
+
+/// A variable argument (`secure_memcmp(txn.x)`), with HAProxy's error.
+fn var_arg(a: &Args<'_, '_>, i: usize) -> Result<VarRef, ParseError> {
+    let s = a.str(i)?;
+    if s.is_empty() {
+        return Err(a.err(Some(i + 1), "missing variable name"));
+    }
+    VarRef::parse(s).ok_or_else(|| a.err(Some(i + 1), format!("failed to register variable name '{s}'")))
+}
+
+/// `json_query`'s and the `jwt_*_query`'s optional output type: only `int`.
+fn int_out(a: &Args<'_, '_>, i: usize) -> Result<bool, ParseError> {
+    match a.get(i).unwrap_or("") {
+        "" => Ok(false),
+        "int" => Ok(true),
+        _ => Err(a.err(Some(i + 1), "output_type only supports \"int\" as argument")),
+    }
+}
+
+/// The converters added after the first set (and the stick-table ones): `None` when the name
+/// is no converter at all.
+fn parse_more(a: &Args<'_, '_>, name: &str) -> Result<Option<Converter>, ParseError> {
+    let none = |c| a.count(0, 0).map(|_| Some(c));
+    Ok(Some(match name {
+        "cut_crlf" => return none(Converter::CutCrlf),
+        "even" => return none(Converter::Even),
+        "odd" => return none(Converter::Odd),
+        "cpl" => return none(Converter::Cpl),
+        "htonl" => return none(Converter::Htonl),
+        "hex2i" => return none(Converter::Hex2i),
+        "ub64enc" => return none(Converter::Ub64Enc),
+        "ub64dec" => return none(Converter::Ub64Dec),
+        "host_only" => return none(Converter::HostOnly),
+        "port_only" => return none(Converter::PortOnly),
+        "url_enc" => {
+            a.count(0, 1)?;
+            match a.get(0).unwrap_or("") {
+                "" | "query" => Converter::UrlEnc,
+                _ => return Err(a.err(Some(1), "Unexpected encode type. Allowed value is 'query'")),
+            }
+        }
+        "ltrim" | "rtrim" => {
+            a.count(1, 1)?;
+            let set = a.str(0)?.as_bytes().to_vec();
+            if name == "ltrim" { Converter::Ltrim(set) } else { Converter::Rtrim(set) }
+        }
+        "be2dec" => {
+            a.count(2, 3)?;
+            let chunk = a.sint(1)?;
+            if !(1..=8).contains(&chunk) {
+                return Err(a.err(Some(2), format!("chunk_size out of [1..8] range ({chunk})")));
+            }
+            let truncate = match a.opt_sint(2, 0)? {
+                t @ (0 | 1) => t == 1,
+                t => return Err(a.err(Some(3), format!("Unsupported truncate value ({t})"))),
+            };
+            Converter::Be2Dec { sep: a.str(0)?.as_bytes().to_vec(), chunk: chunk as usize, truncate }
+        }
+        "be2hex" => {
+            a.count(0, 3)?;
+            let sep = a.get(0).unwrap_or("").as_bytes().to_vec();
+            let chunk = a.opt_sint(1, 0)?;
+            let truncate = match a.opt_sint(2, 0)? {
+                t @ (0 | 1) => t == 1,
+                t => return Err(a.err(Some(3), format!("Unsupported truncate value ({t})"))),
+            };
+            if chunk <= 0 && (!sep.is_empty() || truncate) {
+                return Err(a.err(Some(2), format!("chunk_size needs to be positive ({chunk})")));
+            }
+            Converter::Be2Hex { sep, chunk: chunk.max(0) as usize, truncate }
+        }
+        "digest" | "hmac" => {
+            a.count(if name == "hmac" { 2 } else { 1 }, if name == "hmac" { 2 } else { 1 })?;
+            let alg_name = a.str(0)?;
+            let alg = DigestAlg::from_name(alg_name).ok_or_else(|| {
+                a.err(Some(1), format!("algorithm `{alg_name}`: lbha supports sha1, sha224, sha256, sha384 and sha512"))
+            })?;
+            if name == "digest" {
+                Converter::Digest(alg)
+            } else {
+                let k = a.str(1)?;
+                let key = match VarRef::parse(k) {
+                    Some(v) => HmacKey::Var(v),
+                    None => HmacKey::Const(
+                        super::codec::base64_decode(k.as_bytes())
+                            .ok_or_else(|| a.err(Some(2), "failed to parse key : not a valid base64 string"))?,
+                    ),
+                };
+                Converter::Hmac(alg, key)
+            }
+        }
+        "secure_memcmp" => {
+            a.count(1, 1)?;
+            Converter::SecureMemcmp(var_arg(a, 0)?)
+        }
+        "add_item" => {
+            a.count(2, 3)?;
+            let var = match a.get(1).unwrap_or("") {
+                "" => None,
+                _ => Some(var_arg(a, 1)?),
+            };
+            let suffix = a.get(2).unwrap_or("").as_bytes().to_vec();
+            if var.is_none() && suffix.is_empty() {
+                return Err(a.err(None, "one of the optional arguments has to be nonempty"));
+            }
+            Converter::AddItem { delim: a.str(0)?.as_bytes().to_vec(), var, suffix }
+        }
+        "iif" => {
+            a.count(2, 2)?;
+            Converter::Iif(a.str(0)?.as_bytes().to_vec(), a.str(1)?.as_bytes().to_vec())
+        }
+        "json_query" => {
+            a.count(1, 2)?;
+            let p = a.str(0)?;
+            if p.is_empty() {
+                return Err(a.err(Some(1), "json_path must not be empty"));
+            }
+            let path = super::json::JsonPath::parse(p).map_err(|e| a.err(Some(1), e))?;
+            Converter::JsonQuery { path, int: int_out(a, 1)? }
+        }
+        "jwt_header_query" | "jwt_payload_query" => {
+            a.count(0, 2)?;
+            let path = match a.get(0).unwrap_or("") {
+                "" => None,
+                p => Some(super::json::JsonPath::parse(p).map_err(|e| a.err(Some(1), e))?),
+            };
+            Converter::JwtQuery { payload: name == "jwt_payload_query", path, int: int_out(a, 1)? }
+        }
+        "set-var" => {
+            a.count(1, 5)?;
+            let var = var_arg(a, 0)?;
+            let mut conds = Vec::new();
+            for i in 1..a.call.args.len() {
+                let c = a.str(i)?;
+                conds.push(VarCond::parse(c).ok_or_else(|| {
+                    a.err(Some(i + 1), format!("unknown condition `{c}` (ifexists, ifnotexists, ifempty, ifnotempty, ifset, ifnotset, ifgt, iflt)"))
+                })?);
+            }
+            Converter::SetVar(var, conds)
+        }
+        "unset-var" => {
+            a.count(1, 1)?;
+            Converter::UnsetVar(var_arg(a, 0)?)
+        }
+        name => return Ok(super::fetch_sc::parse_conv(a, name)?.map(|f| Converter::Table(Box::new(f)))),
+    }))
 }

@@ -3,7 +3,7 @@
 
 use super::Maps;
 use super::codec;
-use super::conv::{ArithOp, Converter, HashKind, Operand, TimeUnit, VarRef};
+use super::conv::{ArithOp, Converter, HashKind, HmacKey, Operand, TimeUnit, VarRef};
 use super::fetch::SampleContext;
 use super::timefmt::{Tm, http_date, strftime};
 use super::value::{SmpType, Value, v6_to_v4};
@@ -16,8 +16,17 @@ const TIME_MASK: i64 = 0x007f_ffff_ffff_ffff;
 impl Converter {
     /// Applies the converter; `None` when HAProxy's converter fails (the sample is then absent).
     pub fn apply(&self, input: Value, ctx: &dyn SampleContext, maps: &dyn Maps) -> Option<Value> {
-        if let Converter::Table(f) = self {
-            return ctx.stick_key(f, &input);
+        match self {
+            Converter::Table(f) => return ctx.stick_key(f, &input),
+            Converter::SetVar(var, conds) => {
+                let old = ctx.var(var);
+                if conds.iter().all(|c| c.holds(old.as_ref(), &input)) && !ctx.set_var(var, Some(input.clone())) {
+                    return None;
+                }
+                return Some(input);
+            }
+            Converter::UnsetVar(var) => return ctx.set_var(var, None).then_some(input),
+            _ => {}
         }
         let (in_type, _) = self.types();
         let v = input.cast(in_type)?;
@@ -30,9 +39,15 @@ impl Converter {
                 s.make_ascii_uppercase();
                 Value::Str(s)
             }
-            (Converter::Map { kind, path, default }, key) => match maps.lookup(path, *kind, &key) {
-                Some(v) => Value::Str(v.to_vec()),
-                None => Value::Str(default.clone()?),
+            (Converter::Map { path, default, out, regm: true, .. }, Value::Str(key)) => {
+                match maps.lookup_regm(path, &key) {
+                    Some(v) => out.value(&v)?,
+                    None => default.clone()?,
+                }
+            }
+            (Converter::Map { kind, path, default, out, .. }, key) => match maps.lookup(path, *kind, &key) {
+                Some(v) => out.value(v)?,
+                None => default.clone()?,
             },
             (Converter::Regsub { re, subst, global }, Value::Str(s)) => Value::Str(regsub(re, subst, *global, &s)?),
             (Converter::Field { index, seps, count }, Value::Str(s)) => {
@@ -78,6 +93,8 @@ impl Converter {
                     HashKind::Crc32 => crc32fast::hash(&b),
                     HashKind::Djb2 => codec::djb2(&b),
                     HashKind::Sdbm => codec::sdbm(&b),
+                    HashKind::Crc32c => codec::crc32c(&b),
+                    HashKind::Wt6 => codec::wt6(&b),
                 };
                 Value::Sint(if *avalanche { codec::full_hash(h) } else { h } as i64)
             }
@@ -105,9 +122,107 @@ impl Converter {
                 };
                 Value::Str(http_date(&Tm::at(secs & TIME_MASK, 0), frac).into_bytes())
             }
+            (Converter::UrlEnc, Value::Str(s)) => Value::Str(codec::url_encode(&s)),
+            (Converter::Ltrim(set), Value::Str(s)) => {
+                let n = s.iter().take_while(|c| set.contains(c)).count();
+                Value::Str(s[n..].to_vec())
+            }
+            (Converter::Rtrim(set), Value::Str(mut s)) => {
+                let n = s.iter().rev().take_while(|c| set.contains(c)).count();
+                s.truncate(s.len() - n);
+                Value::Str(s)
+            }
+            (Converter::CutCrlf, Value::Str(mut s)) => {
+                s.truncate(s.iter().position(|&c| c == b'\r' || c == b'\n').unwrap_or(s.len()));
+                Value::Str(s)
+            }
+            (Converter::Even, Value::Sint(a)) => Value::Bool(a & 1 == 0),
+            (Converter::Odd, Value::Sint(a)) => Value::Bool(a & 1 == 1),
+            (Converter::Cpl, Value::Sint(a)) => Value::Sint(!a),
+            (Converter::Be2Dec { sep, chunk, truncate }, Value::Bin(b)) => {
+                Value::Str(codec::be2dec(&b, sep, *chunk, *truncate))
+            }
+            (Converter::Be2Hex { sep, chunk, truncate }, Value::Bin(b)) => {
+                Value::Str(codec::be2hex(&b, sep, *chunk, *truncate))
+            }
+            (Converter::Htonl, Value::Sint(a)) => Value::Bin((a as u32).to_be_bytes().to_vec()),
+            (Converter::Hex2i, Value::Str(s)) => {
+                let mut n: i64 = 0;
+                for c in s {
+                    n = (n << 4).wrapping_add((c as char).to_digit(16)? as i64);
+                }
+                Value::Sint(n)
+            }
+            (Converter::Ub64Enc, Value::Bin(b)) => Value::Str(codec::base64url_encode(&b)),
+            (Converter::Ub64Dec, Value::Str(s)) => Value::Bin(codec::base64url_decode(&s)?),
+            (Converter::Digest(alg), Value::Bin(b)) => Value::Bin(codec::digest(*alg, &b)),
+            (Converter::Hmac(alg, key), Value::Bin(b)) => {
+                let key = match key {
+                    HmacKey::Const(k) => k.clone(),
+                    HmacKey::Var(v) => match var_as(ctx, v, SmpType::Str)? {
+                        Value::Str(t) => codec::base64_decode(&t)?,
+                        _ => return None,
+                    },
+                };
+                Value::Bin(codec::hmac(*alg, &key, &b))
+            }
+            (Converter::SecureMemcmp(var), Value::Bin(b)) => {
+                let Value::Bin(other) = var_as(ctx, var, SmpType::Bin)? else { return None };
+                // Constant time over equal lengths, as OpenSSL's CRYPTO_memcmp.
+                Value::Bool(b.len() == other.len() && b.iter().zip(&other).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0)
+            }
+            (Converter::HostOnly, Value::Str(mut s)) => {
+                if let Some(p) = s.iter().rposition(|&c| c == b':' || c == b']')
+                    && s[p] == b':'
+                {
+                    s.truncate(p);
+                }
+                s.make_ascii_lowercase();
+                Value::Str(s)
+            }
+            (Converter::PortOnly, Value::Str(s)) => {
+                let port = match s.iter().rposition(|&c| c == b':' || c == b']') {
+                    Some(p) if s[p] == b':' => {
+                        // HAProxy's `strl2ui` checks nothing: every byte counts as a digit.
+                        s[p + 1..]
+                            .iter()
+                            .fold(0u32, |n, &c| n.wrapping_mul(10).wrapping_add(u32::from(c).wrapping_sub(48)))
+                    }
+                    _ => 0,
+                };
+                Value::Sint(i64::from(port))
+            }
+            (Converter::AddItem { delim, var, suffix }, Value::Str(mut s)) => {
+                let v = match var.as_ref().and_then(|v| var_as(ctx, v, SmpType::Str)) {
+                    Some(Value::Str(v)) => v,
+                    _ => Vec::new(),
+                };
+                if !s.is_empty() && (!v.is_empty() || !suffix.is_empty()) {
+                    s.extend_from_slice(delim);
+                }
+                s.extend_from_slice(&v);
+                s.extend_from_slice(suffix);
+                Value::Str(s)
+            }
+            (Converter::Iif(yes, no), Value::Bool(b)) => Value::Str(if b { yes.clone() } else { no.clone() }),
+            (Converter::JsonQuery { path, int }, Value::Str(s)) => path.query(&s, *int)?,
+            (Converter::JwtQuery { payload, path, int }, Value::Bin(b)) => {
+                let part = jwt_part(&b, usize::from(*payload))?;
+                let decoded = codec::base64url_decode(part)?;
+                match path {
+                    Some(p) => p.query(&decoded, *int)?,
+                    None => Value::Str(decoded),
+                }
+            }
             _ => return None,
         })
     }
+}
+
+/// Part `n` (0: header, 1: payload) of a JWT, as HAProxy's `jwt_tokenize` cuts it: up to the
+/// next dot or the end (a token without a dot is all header).
+fn jwt_part(b: &[u8], n: usize) -> Option<&[u8]> {
+    b.split(|&c| c == b'.').nth(n)
 }
 
 fn var_as(ctx: &dyn SampleContext, var: &VarRef, ty: SmpType) -> Option<Value> {
@@ -179,7 +294,7 @@ fn regsub(re: &regex::bytes::Regex, subst: &[u8], global: bool, s: &[u8]) -> Opt
     Some(out)
 }
 
-fn expand(subst: &[u8], s: &[u8], locs: &regex::bytes::CaptureLocations, out: &mut Vec<u8>) -> Option<()> {
+pub(super) fn expand(subst: &[u8], s: &[u8], locs: &regex::bytes::CaptureLocations, out: &mut Vec<u8>) -> Option<()> {
     let mut i = 0;
     while i < subst.len() {
         if subst[i] != b'\\' {

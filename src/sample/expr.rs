@@ -123,10 +123,11 @@ impl SampleExpr {
         })
     }
 
-    /// The maps the expression reads, so the loader can build each once per match kind.
-    pub fn map_refs(&self) -> impl Iterator<Item = (&str, MatchKind)> {
+    /// The maps the expression reads, so the loader can build each once per match kind and
+    /// check the values of a typed one (`map_str_int`) as HAProxy does at load.
+    pub fn map_refs(&self) -> impl Iterator<Item = (&str, MatchKind, super::MapOut)> {
         self.convs.iter().filter_map(|c| match c {
-            Converter::Map { kind, path, .. } => Some((path.as_str(), *kind)),
+            Converter::Map { kind, path, out, .. } => Some((path.as_str(), *kind, *out)),
             _ => None,
         })
     }

@@ -81,6 +81,11 @@ pub trait SampleContext {
     fn var(&self, _var: &VarRef) -> Option<Value> {
         None
     }
+    /// Sets (`Some`) or unsets a variable for the `set-var` / `unset-var` converters; false
+    /// when this context has no such scope (the converter then fails).
+    fn set_var(&self, _var: &VarRef, _value: Option<Value>) -> bool {
+        false
+    }
     /// Whether the request's Basic credentials are valid in `userlist`.
     fn http_auth(&self, _userlist: &str) -> Option<bool> {
         None
@@ -139,6 +144,42 @@ pub trait SampleContext {
     }
     /// A `table_*` / `in_table` converter: `key` looked up in the converter's table.
     fn stick_key(&self, _f: &super::fetch_sc::StickFetch, _key: &Value) -> Option<Value> {
+        None
+    }
+    /// The name of the frontend, the backend or the server the stream is at, once known.
+    fn proxy_name(&self, _role: super::fetch_more::Role) -> Option<&str> {
+        None
+    }
+    /// The chosen server's id (its place in the backend, from 1).
+    fn server_id(&self) -> Option<i64> {
+        None
+    }
+    /// A fresh random version 4 UUID, as text.
+    fn uuid(&self) -> Option<String> {
+        None
+    }
+    /// The client connection's TLS suite by its OpenSSL name (`ssl_fc_cipher`).
+    fn tls_cipher(&self) -> Option<&str> {
+        None
+    }
+    /// Whether the client's TLS session was resumed.
+    fn tls_resumed(&self) -> Option<bool> {
+        None
+    }
+    /// The response's HTTP version.
+    fn res_version(&self) -> Option<Version> {
+        None
+    }
+    /// Requests queued in `backend` (the current one when `None`).
+    fn queue(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// `avg_queue`: see [`super::fetch_more::avg_queue`].
+    fn avg_queue(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// A server's current connections, or with `queue` its queued requests.
+    fn srv_conn(&self, _backend: Option<&str>, _server: &str, _queue: bool) -> Option<i64> {
         None
     }
     /// What capture slot `slot` of the request (or, with `response`, the response) holds
@@ -244,11 +285,190 @@ pub enum Fetch {
     Always(bool),
     /// `req.proto_http`: the stream carries HTTP.
     ProtoHttp,
+    /// `fe_name`, `be_name`, `srv_name`.
+    ProxyName(super::fetch_more::Role),
+    /// `srv_id`: the server's place in its backend, from 1 (HAProxy's default ids).
+    SrvId,
+    /// `uuid([4])`: a random version 4 UUID.
+    Uuid,
+    SslFcHasSni,
+    SslFcCipher,
+    SslFcIsResumed,
+    /// `base32+src`: `base32`'s hash then the client address, binary.
+    Base32Src,
+    /// `url32` (integer) and `url32+src` (binary): the Host header and the whole target hashed.
+    Url32 {
+        src: bool,
+    },
+    BaseQ,
+    /// `req.body_param([name[,i]])`: a parameter of the buffered url-encoded body.
+    ReqBodyParam {
+        name: Option<String>,
+        icase: bool,
+    },
+    ReqBodyLen,
+    ReqBodySize,
+    /// `res.ver` / `resp_ver`.
+    ResVer,
+    /// `req.hdrs` / `res.hdrs`: the header block as HTTP/1 writes it.
+    Hdrs {
+        res: bool,
+    },
+    /// `http_auth_type`, `http_auth_user`, `http_auth_pass`.
+    HttpAuthPart(super::fetch_more::AuthPart),
+    /// `http_auth_bearer([header])`.
+    HttpAuthBearer(Option<HdrName>),
+    /// `res.cook` / `scook` / `set-cookie`: a cookie the response sets.
+    ResCook(Option<String>),
+    /// `cookie`: the request's cookie in request rules, the response's in response rules.
+    Cookie(Option<String>),
+    ResCookCnt(Option<String>),
+    /// `req.cook_val` / `cook_val` / `res.cook_val` / `scook_val`: a cookie as an integer.
+    CookVal {
+        res: bool,
+        name: Option<String>,
+    },
+    /// `res.hdr_cnt` / `shdr_cnt` / `res.fhdr_cnt`.
+    ResHdrCnt {
+        name: Option<String>,
+        full: bool,
+    },
+    ResHdrNames {
+        delim: Vec<u8>,
+    },
+    /// `hdr_ip` / `hdr_val` and their `req.` / `res.` / `shdr_` forms: a header value as an
+    /// address or an integer.
+    HdrAs {
+        res: bool,
+        name: Option<HdrName>,
+        occ: Option<i64>,
+        ip: bool,
+    },
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`.
+    CaptureLine(super::fetch_more::CaptureLine),
+    /// `queue([backend])`, `avg_queue([backend])`.
+    Queue(Option<String>),
+    AvgQueue(Option<String>),
+    /// `srv_conn([backend/]server)` and, with `queue`, `srv_queue`.
+    SrvConn {
+        backend: Option<String>,
+        server: String,
+        queue: bool,
+    },
     /// `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_cnt`/`table_avl`.
     Stick(Box<super::fetch_sc::StickFetch>),
 }
 
+/// What a fetch reads: each place that evaluates samples (TCP rules, stick rules, HTTP rules,
+/// log lines) decides from this whether it has it, so a new fetch is classified once, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Constants, variables, addresses, internal state: available everywhere.
+    Internal,
+    /// The client's TLS handshake (not before it completes).
+    Tls,
+    /// The raw bytes of the request buffer (TCP content inspection).
+    Payload,
+    /// The HTTP request.
+    HttpRequest,
+    /// The HTTP response.
+    HttpResponse,
+    /// The request in request rules, the response in response rules (`cookie`).
+    Http,
+    /// The server chosen for the request (`srv_name`, `srv_id`).
+    Server,
+}
+
 impl Fetch {
+    /// What the fetch reads (see [`Reads`]).
+    pub fn reads(&self) -> Reads {
+        use super::fetch_more::CaptureLine as L;
+        use Fetch as F;
+        match self {
+            F::Base
+            | F::Base32
+            | F::Base32Src
+            | F::BaseQ
+            | F::Url32 { .. }
+            | F::Path
+            | F::PathQ
+            | F::Url
+            | F::Query
+            | F::UrlParam { .. }
+            | F::UrlIp
+            | F::ReqHdr { .. }
+            | F::ReqHdrCnt { .. }
+            | F::ReqHdrNames { .. }
+            | F::Hdrs { res: false }
+            | F::HdrAs { res: false, .. }
+            | F::Cook(_)
+            | F::CookCnt(_)
+            | F::CookVal { res: false, .. }
+            | F::Method
+            | F::ReqVer
+            | F::ReqBody
+            | F::ReqBodyParam { .. }
+            | F::ReqBodyLen
+            | F::ReqBodySize
+            | F::HttpAuth(_)
+            | F::HttpAuthGroup(_)
+            | F::HttpAuthPart(_)
+            | F::HttpAuthBearer(_)
+            | F::CaptureLine(L::Method | L::Uri | L::ReqVer) => Reads::HttpRequest,
+            F::ResHdr { .. }
+            | F::Status
+            | F::Capture { response: true, .. }
+            | F::ResVer
+            | F::Hdrs { res: true }
+            | F::HdrAs { res: true, .. }
+            | F::ResCook(_)
+            | F::ResCookCnt(_)
+            | F::CookVal { res: true, .. }
+            | F::ResHdrCnt { .. }
+            | F::ResHdrNames { .. }
+            | F::CaptureLine(L::ResVer) => Reads::HttpResponse,
+            F::Cookie(_) => Reads::Http,
+            F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
+            F::SslFc
+            | F::SslFcSni
+            | F::SslFcProtocol
+            | F::SslFcAlpn
+            | F::SslC(_)
+            | F::SslFcHasSni
+            | F::SslFcCipher
+            | F::SslFcIsResumed => Reads::Tls,
+            F::ProxyName(super::fetch_more::Role::Server) | F::SrvId => Reads::Server,
+            _ => Reads::Internal,
+        }
+    }
+
+    /// The backend named in its arguments (`nbsrv(B)`, `srv_is_up(B/S)`, `queue(B)`, ...), for
+    /// validation to check it exists; `Some(None)` when the fetch takes one and none is written
+    /// (the section it is in is meant, see [`Fetch::backend_arg_mut`]).
+    pub fn backend_arg(&self) -> Option<Option<&str>> {
+        match self {
+            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
+                Some(b.as_deref())
+            }
+            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } => Some(backend.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// The slot of that backend argument, and the server it names if any, so validation can
+    /// fill an omitted one with the section the rule is written in.
+    pub fn backend_arg_mut(&mut self) -> Option<(&mut Option<String>, Option<&str>)> {
+        match self {
+            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
+                Some((b, None))
+            }
+            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => {
+                Some((backend, Some(server)))
+            }
+            _ => None,
+        }
+    }
+
     /// The type the fetch produces (`Var` is `Str` for checking, as HAProxy's "any").
     pub fn out_type(&self) -> SmpType {
         use SmpType as T;
@@ -266,6 +486,12 @@ impl Fetch {
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
             Fetch::Stick(f) => f.out_type(),
+            Fetch::SrvId | Fetch::Url32 { src: false } | Fetch::ReqBodyLen | Fetch::ReqBodySize => T::Sint,
+            Fetch::ResCookCnt(_) | Fetch::CookVal { .. } | Fetch::ResHdrCnt { .. } | Fetch::Queue(_) => T::Sint,
+            Fetch::AvgQueue(_) | Fetch::SrvConn { .. } | Fetch::HdrAs { ip: false, .. } => T::Sint,
+            Fetch::HdrAs { ip: true, .. } => T::Addr,
+            Fetch::SslFcHasSni | Fetch::SslFcIsResumed => T::Bool,
+            Fetch::Base32Src | Fetch::Url32 { src: true } | Fetch::ReqBodyParam { .. } | Fetch::Hdrs { .. } => T::Bin,
             _ => T::Str,
         }
     }
@@ -416,7 +642,7 @@ impl Fetch {
             name if super::fetch_sc::is_stick(name) => {
                 super::fetch_sc::parse(&a, call).map(|f| Fetch::Stick(Box::new(f)))
             }
-            _ => Err(a.err(None, "unknown fetch method")),
+            name => super::fetch_more::parse(&a, name)?.ok_or_else(|| a.err(None, "unknown fetch method")),
         }
     }
 
@@ -443,6 +669,7 @@ impl Fetch {
                 .uri()
                 .and_then(|u| u.query())
                 .map_or(Vec::new(), |q| strs(url_params(q.as_bytes(), name.as_deref(), delims, *icase))),
+            Fetch::HdrAs { res, name, occ: None, ip } => super::fetch_more::typed_all(ctx, *res, name.as_ref(), *ip),
             _ => self.fetch(ctx).into_iter().collect(),
         }
     }
@@ -606,6 +833,7 @@ impl Fetch {
             Fetch::Always(b) => Some(Value::Bool(*b)),
             Fetch::ProtoHttp => Some(Value::Bool(ctx.method().is_some())),
             Fetch::Stick(f) => ctx.stick(f),
+            _ => self.fetch_more(ctx),
         }
     }
 }

@@ -216,6 +216,22 @@ impl PatternMap {
     }
 }
 
+impl PatternMap {
+    /// `map_regm`: the first regex entry matching `s`, its value with `\N` replaced by group N.
+    pub fn lookup_regm(&self, s: &[u8]) -> Option<Vec<u8>> {
+        let Index::Reg(list) = &self.index else { return None };
+        for (re, i) in list {
+            let mut locs = re.capture_locations();
+            if re.captures_read(&mut locs, s).is_some() {
+                let mut out = Vec::new();
+                super::conv_eval::expand(&self.values[*i as usize], s, &locs, &mut out)?;
+                return Some(out);
+            }
+        }
+        None
+    }
+}
+
 fn bad(e: &MapEntry, reason: String) -> MapError {
     MapError { line: e.line, key: String::from_utf8_lossy(&e.key).into_owned(), reason }
 }
@@ -352,6 +368,9 @@ impl MapSet {
 impl Maps for MapSet {
     fn lookup(&self, path: &str, kind: MatchKind, key: &Value) -> Option<&[u8]> {
         self.get(path, kind)?.lookup(key)
+    }
+    fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(path, MatchKind::Reg)?.lookup_regm(key)
     }
 }
 

@@ -20,8 +20,10 @@ mod conv_eval;
 mod expr;
 mod fetch;
 mod fetch_http;
+mod fetch_more;
 mod fetch_sc;
 mod hello;
+mod json;
 mod logfmt;
 mod map;
 pub(crate) mod timefmt;
@@ -32,9 +34,10 @@ mod tests_conv;
 #[cfg(test)]
 mod tests_fetch;
 
-pub use conv::{Converter, JsonMode, Operand, VarRef, VarScope};
+pub use conv::{Converter, JsonMode, MapOut, Operand, VarCond, VarRef, VarScope};
 pub use expr::SampleExpr;
-pub use fetch::{Fetch, SampleContext, wall_clock};
+pub use fetch::{Fetch, Reads, SampleContext, wall_clock};
+pub use fetch_more::{AuthPart, CaptureLine, Role, avg_queue};
 pub use fetch_sc::{Op as StickOp, Source as StickSource, StickFetch};
 /// A TLS ClientHello carrying an SNI, for tests of what reads one.
 #[cfg(test)]
@@ -52,6 +55,11 @@ pub trait Maps {
     /// `icase`), holds a pattern matching `key`.
     fn contains(&self, _file: &str, _kind: MatchKind, _icase: bool, _key: &Value) -> bool {
         false
+    }
+    /// `map_regm`: the value of the first regex entry of map `path` matching `key`, with `\N`
+    /// replaced by the match's groups.
+    fn lookup_regm(&self, _path: &str, _key: &[u8]) -> Option<Vec<u8>> {
+        None
     }
 }
 

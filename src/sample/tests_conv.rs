@@ -250,7 +250,10 @@ fn maps_with_defaults() {
     ]);
     fails(&["str(nope),map(str.map)", "str(#),map(str.map)", "str(x),map(unloaded.map)"]);
     let e = SampleExpr::parse("req.hdr(host),lower,map_dom(hosts.map,www),map(other.map)").unwrap();
-    assert_eq!(e.map_refs().collect::<Vec<_>>(), vec![("hosts.map", MatchKind::Dom), ("other.map", MatchKind::Str)]);
+    assert_eq!(
+        e.map_refs().collect::<Vec<_>>(),
+        vec![("hosts.map", MatchKind::Dom, MapOut::Str), ("other.map", MatchKind::Str, MapOut::Str)]
+    );
 }
 
 #[test]
@@ -416,4 +419,143 @@ fn odd_input_never_panics() {
     ] {
         let _ = eval(expr);
     }
+}
+
+#[test]
+fn text_and_number_converters() {
+    check(&[
+        ("str(a b&c=d/é),url_enc", "a%20b%26c%3Dd%2F%C3%A9"),
+        ("str(a b),url_enc(query)", "a%20b"),
+        ("str(xxabcxy),ltrim(xy)", "abcxy"),
+        ("str(xxabcxy),rtrim(xy)", "xxabc"),
+        ("str(xyxy),ltrim(xy)", ""),
+        ("str(ab),cut_crlf", "ab"),
+        ("str(3),even", "0"),
+        ("int(4),even", "1"),
+        ("int(-3),odd", "1"),
+        ("int(5),cpl", "-6"),
+        ("bin(01020304050607),be2dec(:,2)", "258:772:1286:7"),
+        ("bin(01020304050607),be2dec(-,2,1)", "258-772-1286"),
+        ("bin(7f000001),be2dec(.,1)", "127.0.0.1"),
+        ("bin(01020304050607),be2hex", "01020304050607"),
+        ("bin(01020304050607),be2hex(:,2)", "0102:0304:0506:07"),
+        ("int(258),htonl,hex", "00000102"),
+        ("str(ff),hex2i", "255"),
+        ("str(abc),ub64enc", "YWJj"),
+        ("bin(fbff),ub64enc", "-_8"),
+        ("str(-_8),ub64dec,hex", "FBFF"),
+        ("str(abc),digest(sha256),hex", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+        ("str(abc),digest(SHA1),hex", "A9993E364706816ABA3E25717850C26C9CD0D89D"),
+        // RFC 4231 test case 2 ("Jefe", base64 "SmVmZQ==").
+        (
+            "str(what do ya want for nothing?),hmac(sha256,SmVmZQ==),hex",
+            "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843",
+        ),
+        ("str(abd),secure_memcmp(txn.foo)", "1"),
+        ("str(abe),secure_memcmp(txn.foo)", "0"),
+        ("str(ab),secure_memcmp(txn.foo)", "0"),
+        ("str(Example.COM:8080),host_only", "example.com"),
+        ("str([::1]:80),host_only", "[::1]"),
+        ("str(a.b:8080),port_only", "8080"),
+        ("str([::1]),port_only", "0"),
+        ("str(a),add_item(',',txn.foo)", "a,abd"),
+        ("str(),add_item(',',txn.foo,!)", "abd!"),
+        ("str(a),add_item(',',txn.nope)", "a"),
+        ("str(a),add_item(',',,x)", "a,x"),
+        ("int(1),iif(yes,no)", "yes"),
+        ("int(0),iif(yes,no)", "no"),
+        ("str(a:80x),port_only", "872"),
+        ("str(abc),crc32c", "910901175"),
+        ("str(abc),crc32c(1)", "1285784220"),
+        ("str(abc),wt6", "2483038440"),
+        ("str(hello world),wt6(1)", "2174767729"),
+    ]);
+    assert_eq!(eval("str(-1),hex2i"), None, "not hex");
+    for bad in [
+        "str(a),url_enc(path)",
+        "str(a),ltrim",
+        "bin(01),be2dec(:,9)",
+        "bin(01),be2dec(:,2,2)",
+        "bin(01),be2hex(:)",
+        "str(a),digest(md4)",
+        "str(a),hmac(sha256,!!)",
+        "str(a),secure_memcmp(foo)",
+        "str(a),add_item(',')",
+        "str(a),iif(a)",
+        "str(a),cpl(1)",
+    ] {
+        assert!(SampleExpr::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn json_and_jwt_queries() {
+    let doc = r#"str('{"a":{"b":[1,{"c":"x\u00e9"}]},"n":1.5,"t":true}')"#;
+    check(&[
+        (&format!("{doc},json_query('$.n')"), "1.5"),
+        (&format!("{doc},json_query('$.n',int),add(1)"), "2"),
+        (&format!("{doc},json_query('$.t')"), "1"),
+    ]);
+    assert_eq!(eval(&format!("{doc},json_query('$.a.b')")), None, "arrays give nothing in 2.6");
+    let e = SampleExpr::parse(&format!("{doc},json_query('$.a.b[1].c')")).unwrap();
+    assert_eq!(e.eval_str(&fake(), &maps()), Some(b"x\xe9".to_vec()), "\\u00e9 is the byte 0xe9, as mjson");
+    assert_eq!(eval(&format!("{doc},json_query('$.a')")), None, "objects give nothing");
+    assert!(SampleExpr::parse("str(a),json_query('')").is_err());
+    assert!(SampleExpr::parse("str(a),json_query('$.a',str)").is_err());
+    // {"alg":"HS256","typ":"JWT"} . {"sub":"1234567890","name":"John Doe","iat":1516239022} . sig
+    let jwt = "str(eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c)";
+    check(&[
+        (&format!("{jwt},jwt_header_query('$.alg')"), "HS256"),
+        (&format!("{jwt},jwt_header_query"), r#"{"alg":"HS256","typ":"JWT"}"#),
+        (&format!("{jwt},jwt_payload_query('$.name')"), "John Doe"),
+        (&format!("{jwt},jwt_payload_query('$.iat',int)"), "1516239022"),
+    ]);
+    assert_eq!(eval("str(eyJhIjoxfQ),jwt_payload_query"), None, "no payload part");
+    assert_eq!(eval("str(eyJhIjoxfQ),jwt_header_query('$.a')").as_deref(), Some("1"));
+}
+
+#[test]
+fn map_outputs_and_back_references() {
+    let mut m = maps();
+    let vals = parse_map_file(b"a 12\nb x\nc 10.0.0.1\n", false);
+    for kind in [MatchKind::Str, MatchKind::Beg] {
+        m.insert("typed.map", kind, &vals).unwrap();
+    }
+    m.insert("regm.map", MatchKind::Reg, &parse_map_file(b"^/u/([a-z]+)/(\\d+)$ user=\\1&id=\\2\n", false)).unwrap();
+    let ev = |e: &str| SampleExpr::parse(e).unwrap_or_else(|err| panic!("{e}: {err}")).eval(&fake(), &m);
+    assert_eq!(ev("str(a),map_str_int(typed.map),add(1)"), Some(Value::Sint(13)));
+    assert_eq!(ev("str(b),map_str_int(typed.map)"), None, "not an integer value");
+    assert_eq!(ev("str(z),map_beg_int(typed.map,-1)"), Some(Value::Sint(-1)));
+    assert_eq!(ev("str(c),map_str_ip(typed.map)"), Some(Value::Ipv4("10.0.0.1".parse().unwrap())));
+    assert_eq!(ev("str(/u/bob/42),map_regm(regm.map)"), Some(Value::str("user=bob&id=42")));
+    assert_eq!(ev("str(/x),map_regm(regm.map,none)"), Some(Value::str("none")));
+    assert_eq!(ev("str(10.1.2.3),map_ip_str(ip.map)"), Some(Value::str("host")));
+    assert_eq!(ev("int(7),map_int_int(int.map,0)"), None, "`low` is no integer (refused when the map loads)");
+    for bad in ["str(a),map_str_int(f,x)", "str(a),map_str_ip(f,nope)", "str(a),map_foo(f)", "str(a),map_str_bool(f)"] {
+        assert!(SampleExpr::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(SampleExpr::parse("str(a),map_str_int(f)").unwrap().out_type(), Some(SmpType::Sint));
+}
+
+#[test]
+fn set_var_converter_stores_and_passes_on() {
+    let f = fake();
+    let m = maps();
+    let e = SampleExpr::parse("str(abc),set-var(txn.copy),upper").unwrap();
+    assert_eq!(e.eval(&f, &m), Some(Value::str("ABC")));
+    assert_eq!(f.var(&VarRef::parse("txn.copy").unwrap()), Some(Value::str("abc")));
+    // Conditions: the variable exists (txn.foo does) / is a smaller integer.
+    let e = SampleExpr::parse("str(new),set-var(txn.foo,ifnotexists)").unwrap();
+    assert_eq!(e.eval(&f, &m), Some(Value::str("new")), "the input passes whatever the condition");
+    assert_eq!(f.var(&VarRef::parse("txn.foo").unwrap()), Some(Value::str("abd")), "kept");
+    let e = SampleExpr::parse("int(9),set-var(txn.num,ifexists,iflt)").unwrap();
+    e.eval(&f, &m);
+    assert_eq!(f.var(&VarRef::parse("txn.num").unwrap()), Some(Value::Sint(9)), "7 < 9: set");
+    SampleExpr::parse("int(3),set-var(txn.num,iflt)").unwrap().eval(&f, &m);
+    assert_eq!(f.var(&VarRef::parse("txn.num").unwrap()), Some(Value::Sint(9)), "9 > 3: kept");
+    SampleExpr::parse("str(x),unset-var(txn.num)").unwrap().eval(&f, &m);
+    assert_eq!(f.var(&VarRef::parse("txn.num").unwrap()), None);
+    assert!(SampleExpr::parse("str(a),set-var(txn.x,ifbogus)").is_err());
+    assert!(SampleExpr::parse("str(a),set-var(bogus)").is_err());
+    assert!(e.convs[0].reads_stream(), "a log line must read the stream's variables");
 }

@@ -20,6 +20,11 @@ pub(super) struct Fake {
     pub body: Option<Vec<u8>>,
     pub tls: Option<(String, String, Vec<u8>)>,
     pub nbsrv: HashMap<String, i64>,
+    /// What `set-var` / `unset-var` converters wrote, in order (read back by `var`).
+    pub written: std::cell::RefCell<Vec<(VarRef, Option<Value>)>>,
+    /// The backend and the server (`be_name`, `srv_name`, `srv_id`, `queue`, ...).
+    pub server: Option<(&'static str, &'static str, i64)>,
+    pub res_version: Option<Version>,
 }
 
 impl SampleContext for Fake {
@@ -66,7 +71,45 @@ impl SampleContext for Fake {
         self.tls.as_ref().map(|t| t.2.as_slice())
     }
     fn var(&self, var: &VarRef) -> Option<Value> {
-        self.vars.get(var).cloned()
+        match self.written.borrow().iter().rev().find(|(v, _)| v == var) {
+            Some((_, x)) => x.clone(),
+            None => self.vars.get(var).cloned(),
+        }
+    }
+    fn set_var(&self, var: &VarRef, value: Option<Value>) -> bool {
+        self.written.borrow_mut().push((var.clone(), value));
+        true
+    }
+    fn proxy_name(&self, role: Role) -> Option<&str> {
+        match role {
+            Role::Frontend => Some("fe"),
+            Role::Backend => self.server.map(|s| s.0),
+            Role::Server => self.server.map(|s| s.1),
+        }
+    }
+    fn server_id(&self) -> Option<i64> {
+        self.server.map(|s| s.2)
+    }
+    fn uuid(&self) -> Option<String> {
+        Some("9d955481-b327-4e1a-b8b3-70198c820aed".into())
+    }
+    fn tls_cipher(&self) -> Option<&str> {
+        self.tls.as_ref().map(|_| "TLS_AES_256_GCM_SHA384")
+    }
+    fn tls_resumed(&self) -> Option<bool> {
+        Some(false)
+    }
+    fn res_version(&self) -> Option<Version> {
+        self.res_version
+    }
+    fn queue(&self, backend: Option<&str>) -> Option<i64> {
+        (backend.or(self.server.map(|s| s.0)) == Some("be")).then_some(5)
+    }
+    fn avg_queue(&self, backend: Option<&str>) -> Option<i64> {
+        Some(avg_queue(self.queue(backend)?, 2))
+    }
+    fn srv_conn(&self, backend: Option<&str>, server: &str, queue: bool) -> Option<i64> {
+        (backend == Some("be") && server == "s1").then_some(if queue { 1 } else { 3 })
     }
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(userlist == "admins")
@@ -299,4 +342,157 @@ fn capture_slots() {
     for bad in ["capture.req.hdr", "capture.req.hdr(-1)", "capture.req.hdr(x)", "capture.res.hdr(1,2)"] {
         assert!(SampleExpr::parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn proxy_server_and_tls_facts() {
+    let mut r = request();
+    assert_eq!(get(&r, "fe_name"), s("fe"));
+    assert_eq!(get(&r, "be_name"), None, "no backend yet");
+    assert_eq!(get(&r, "srv_name"), None);
+    r.server = Some(("be", "s1", 2));
+    assert_eq!(get(&r, "be_name"), s("be"));
+    assert_eq!(get(&r, "srv_name"), s("s1"));
+    assert_eq!(get(&r, "srv_id"), Some(Value::Sint(2)));
+    assert!(SampleExpr::parse("be_id").unwrap_err().to_string().contains("no numeric proxy ids"));
+    assert!(SampleExpr::parse("fe_sess_rate").unwrap_err().to_string().contains("not measured"));
+    assert_eq!(get(&r, "uuid"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
+    assert_eq!(get(&r, "uuid(4)"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
+    assert!(SampleExpr::parse("uuid(3)").is_err());
+    assert_eq!(get(&r, "queue"), Some(Value::Sint(5)));
+    assert_eq!(get(&r, "queue(other)"), None);
+    assert_eq!(get(&r, "avg_queue(be)"), Some(Value::Sint(3)), "5 over 2 servers, rounded up");
+    assert_eq!(get(&r, "srv_conn(be/s1)"), Some(Value::Sint(3)));
+    assert_eq!(get(&r, "srv_queue(be/s1)"), Some(Value::Sint(1)));
+    assert_eq!(get(&r, "srv_conn(be/s2)"), None);
+    assert_eq!(avg_queue(4, 0), 8, "no usable server: twice the queue, as HAProxy");
+    assert_eq!(get(&r, "ssl_fc_has_sni"), Some(Value::Bool(false)), "plain connection");
+    assert_eq!(get(&r, "ssl_fc_cipher"), None);
+    r.tls = Some(("example.com".into(), "TLSv1.3".into(), b"h2".to_vec()));
+    assert_eq!(get(&r, "ssl_fc_has_sni"), Some(Value::Bool(true)));
+    assert_eq!(get(&r, "ssl_fc_cipher"), s("TLS_AES_256_GCM_SHA384"));
+    assert_eq!(get(&r, "ssl_fc_is_resumed"), Some(Value::Bool(false)));
+}
+
+#[test]
+fn hashes_with_the_source() {
+    let r = request();
+    let base = super::codec::full_hash(super::codec::sdbm(b"Example.com/a/b.php"));
+    let url = super::codec::full_hash(super::codec::sdbm(b"Example.com/a/b.php?x=1&y=2&X=3&x=4"));
+    assert_eq!(get(&r, "url32"), Some(Value::Sint(url as i64)));
+    let with_src = |h: u32| Some(Value::Bin([h.to_be_bytes().as_slice(), &[192, 0, 2, 7]].concat()));
+    assert_eq!(get(&r, "base32+src"), with_src(base));
+    assert_eq!(get(&r, "url32+src"), with_src(url));
+    assert_eq!(get(&r, "baseq"), s("Example.com/a/b.php?x=1&y=2&X=3&x=4"));
+}
+
+#[test]
+fn body_auth_and_lines() {
+    let mut r = request();
+    r.body = Some(b"a=1&B=2&a=3".to_vec());
+    assert_eq!(get(&r, "req.body_param(a)"), Some(Value::Bin(b"1".to_vec())));
+    assert_eq!(get(&r, "req.body_param(b)"), None);
+    assert_eq!(get(&r, "req.body_param(b,i)"), Some(Value::Bin(b"2".to_vec())));
+    assert_eq!(get(&r, "req.body_param"), Some(Value::Bin(b"1".to_vec())));
+    assert_eq!(get(&r, "req.body_len"), Some(Value::Sint(11)));
+    assert_eq!(get(&r, "req.body_size"), Some(Value::Sint(11)));
+    r.headers.as_mut().unwrap().insert("content-length", HeaderValue::from_static("99"));
+    assert_eq!(get(&r, "req.body_size"), Some(Value::Sint(99)), "as announced");
+    r.body = None;
+    assert_eq!(get(&r, "req.body_len"), Some(Value::Sint(0)), "nothing buffered");
+    assert_eq!(get(&r, "req.body_param(a)"), None);
+
+    let h = r.headers.as_mut().unwrap();
+    h.insert("authorization", HeaderValue::from_static("Basic YWw6cHc6eA=="));
+    assert_eq!(get(&r, "http_auth_type"), s("Basic"));
+    assert_eq!(get(&r, "http_auth_user"), s("al"));
+    assert_eq!(get(&r, "http_auth_pass"), s("pw:x"));
+    assert_eq!(get(&r, "http_auth_bearer"), None);
+    let h = r.headers.as_mut().unwrap();
+    h.insert("authorization", HeaderValue::from_static("bearer   abc.def"));
+    h.insert("x-token", HeaderValue::from_static("Bearer t1"));
+    assert_eq!(get(&r, "http_auth_type"), s("Bearer"));
+    assert_eq!(get(&r, "http_auth_bearer"), s("abc.def"));
+    assert_eq!(get(&r, "http_auth_bearer(x-token)"), s("t1"));
+    assert_eq!(get(&r, "http_auth_user"), None);
+    r.headers.as_mut().unwrap().insert("authorization", HeaderValue::from_static("Digest x"));
+    assert_eq!(get(&r, "http_auth_type"), None, "only Basic and Bearer");
+
+    assert_eq!(get(&r, "capture.req.method"), s("POST"));
+    assert_eq!(get(&r, "capture.req.uri"), s("/a/b.php?x=1&y=2&X=3&x=4"));
+    assert_eq!(get(&r, "capture.req.ver"), s("HTTP/1.1"));
+    assert_eq!(get(&r, "capture.res.ver"), None);
+    let mut h = HeaderMap::new();
+    h.insert("a", HeaderValue::from_static("1"));
+    h.append("b", HeaderValue::from_static("x, y"));
+    let small = Fake { headers: Some(h), ..Fake::default() };
+    assert_eq!(get(&small, "req.hdrs"), Some(Value::Bin(b"a: 1\r\nb: x, y\r\n\r\n".to_vec())));
+}
+
+#[test]
+fn response_cookies_headers_and_typed_headers() {
+    let mut r = request();
+    let mut h = HeaderMap::new();
+    h.append("set-cookie", HeaderValue::from_static("sid=abc; Path=/; HttpOnly"));
+    h.append("set-cookie", HeaderValue::from_static("n=42"));
+    h.append("set-cookie", HeaderValue::from_static("sid=def"));
+    h.append("x-n", HeaderValue::from_static("7, 8"));
+    h.append("x-ip", HeaderValue::from_static("2001:db8::1"));
+    r.res_headers = Some(h);
+    assert_eq!(get(&r, "res.cook(sid)"), s("def"), "last occurrence");
+    assert_eq!(get(&r, "scook"), s("abc"), "first without a name");
+    assert_eq!(get(&r, "set-cookie(n)"), s("42"));
+    assert_eq!(get(&r, "res.cook_cnt(sid)"), Some(Value::Sint(2)));
+    assert_eq!(get(&r, "scook_cnt"), Some(Value::Sint(3)));
+    assert_eq!(get(&r, "res.cook_val(n)"), Some(Value::Sint(42)));
+    assert_eq!(get(&r, "cook_val(sid)"), Some(Value::Sint(2)));
+    assert_eq!(get(&r, "cookie(sid)"), s("2"), "request rules: the request's");
+    r.status = Some(200);
+    assert_eq!(get(&r, "cookie(sid)"), s("def"), "response rules: the response's");
+    assert_eq!(get(&r, "res.hdr_cnt(x-n)"), Some(Value::Sint(2)));
+    assert_eq!(get(&r, "res.fhdr_cnt(x-n)"), Some(Value::Sint(1)));
+    assert_eq!(get(&r, "shdr_cnt"), Some(Value::Sint(6)));
+    assert_eq!(get(&r, "res.hdr_names(;)"), s("set-cookie;set-cookie;set-cookie;x-n;x-ip"));
+    assert_eq!(get(&r, "res.hdr_val(x-n)"), Some(Value::Sint(8)));
+    assert_eq!(get(&r, "shdr_val(x-n,1)"), Some(Value::Sint(7)));
+    assert_eq!(get(&r, "res.hdr_ip(x-ip)"), Some(Value::Ipv6("2001:db8::1".parse().unwrap())));
+    assert_eq!(get(&r, "hdr_ip(x-forwarded-for)"), Some(Value::Ipv4("10.0.0.1".parse().unwrap())));
+    assert_eq!(get(&r, "req.hdr_val(host)"), Some(Value::Sint(0)), "no digits: 0, as HAProxy's cast");
+    assert_eq!(get(&r, "hdr_ip(host)"), None);
+    assert_eq!(get(&r, "res.hdrs,length"), Some(Value::Sint(110)));
+    r.res_version = Some(Version::HTTP_2);
+    assert_eq!(get(&r, "res.ver"), s("2.0"));
+    assert_eq!(get(&r, "capture.res.ver"), s("HTTP/2.0"));
+    // ACLs see every occurrence, typed.
+    let all = SampleExpr::parse("res.hdr_val(x-n)").unwrap().eval_all(&r, &MapSet::default());
+    assert_eq!(all, vec![Value::Sint(7), Value::Sint(8)]);
+}
+
+#[test]
+fn every_fetch_says_what_it_reads() {
+    for (expr, reads) in [
+        ("src", Reads::Internal),
+        ("var(txn.x)", Reads::Internal),
+        ("path", Reads::HttpRequest),
+        ("req.body_param(a)", Reads::HttpRequest),
+        ("http_auth_bearer", Reads::HttpRequest),
+        ("capture.req.uri", Reads::HttpRequest),
+        ("status", Reads::HttpResponse),
+        ("res.cook(a)", Reads::HttpResponse),
+        ("capture.res.ver", Reads::HttpResponse),
+        ("cookie(a)", Reads::Http),
+        ("req.len", Reads::Payload),
+        ("req.ssl_sni", Reads::Payload),
+        ("ssl_fc_cipher", Reads::Tls),
+        ("ssl_c_used", Reads::Tls),
+        ("srv_name", Reads::Server),
+        ("srv_id", Reads::Server),
+        ("be_name", Reads::Internal),
+    ] {
+        assert_eq!(SampleExpr::parse(expr).unwrap().fetch.reads(), reads, "{expr}");
+    }
+    let f = SampleExpr::parse("srv_queue(be/s1)").unwrap().fetch;
+    assert_eq!(f.backend_arg(), Some(Some("be")));
+    assert_eq!(SampleExpr::parse("queue").unwrap().fetch.backend_arg(), Some(None));
+    assert_eq!(SampleExpr::parse("path").unwrap().fetch.backend_arg(), None);
 }

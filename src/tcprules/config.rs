@@ -51,44 +51,27 @@ impl Stage {
 
 /// Why a fetch cannot be used at this stage (HAProxy refuses these at load time too).
 fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
-    use Fetch as F;
-    let http = matches!(
-        f,
-        F::Base
-            | F::Base32
-            | F::Path
-            | F::PathQ
-            | F::Url
-            | F::Query
-            | F::UrlParam { .. }
-            | F::UrlIp
-            | F::ReqHdr { .. }
-            | F::ReqHdrCnt { .. }
-            | F::ReqHdrNames { .. }
-            | F::Cook(_)
-            | F::CookCnt(_)
-            | F::Method
-            | F::ReqVer
-            | F::ReqBody
-            | F::ResHdr { .. }
-            | F::Status
-            | F::HttpAuth(_)
-            | F::HttpAuthGroup(_)
-            | F::Capture { response: true, .. }
-    );
-    let payload = matches!(f, F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen);
-    let tls = matches!(f, F::SslFc | F::SslFcSni | F::SslFcProtocol | F::SslFcAlpn | F::SslC(_));
+    use crate::sample::Reads;
+    let reads = f.reads();
     let on_request = matches!(stage, Stage::HttpContent | Stage::BackHttp);
-    if http && (!on_request || matches!(f, F::HttpAuth(_) | F::HttpAuthGroup(_))) {
+    let http = match reads {
+        Reads::HttpRequest | Reads::Http => !on_request || matches!(f, Fetch::HttpAuth(_) | Fetch::HttpAuthGroup(_)),
+        Reads::HttpResponse => true,
+        _ => false,
+    };
+    if http {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
     }
-    if payload && matches!(stage, Stage::Connection | Stage::Session) {
+    if reads == Reads::Server {
+        return Some(format!("no server is chosen yet when {} rules run", stage.name()));
+    }
+    if reads == Reads::Payload && matches!(stage, Stage::Connection | Stage::Session) {
         return Some(format!(
             "request contents are not available in {} rules: use tcp-request content (with inspect-delay)",
             stage.name()
         ));
     }
-    if tls && stage == Stage::Connection {
+    if reads == Reads::Tls && stage == Stage::Connection {
         return Some("TLS facts are not available before the handshake: use tcp-request session or content".into());
     }
     None
@@ -163,24 +146,23 @@ impl<'a> Own<'a> {
                 "`{kw}` without argument reads this section, which has no {cap} capability (name one: `{kw}(NAME)`)"
             )
         };
-        let (slot, cap, kw) = match f {
-            Fetch::Nbsrv(b @ None) => (b, self.backend, "nbsrv"),
-            Fetch::BeConn(b @ None) => (b, self.backend, "be_conn"),
-            Fetch::Connslots(b @ None) => (b, self.backend, "connslots"),
-            Fetch::FeConn(fe @ None) => {
-                if !self.frontend {
-                    return Err(no("frontend", "fe_conn"));
-                }
-                *fe = Some(self.name.to_string());
-                return Ok(());
+        if let Fetch::FeConn(fe @ None) = f {
+            if !self.frontend {
+                return Err(no("frontend", "fe_conn"));
             }
-            Fetch::SrvIsUp { backend: b @ None, server } => {
-                if !self.servers.contains(&server.as_str()) {
-                    return Err(format!("srv_is_up: no server `{server}` in this section (write `BACKEND/SERVER`)"));
+            *fe = Some(self.name.to_string());
+            return Ok(());
+        }
+        let kw = fetch_name(f);
+        let Some((slot @ None, server)) = f.backend_arg_mut() else { return Ok(()) };
+        let cap = match server {
+            Some(server) => {
+                if !self.servers.contains(&server) {
+                    return Err(format!("{kw}: no server `{server}` in this section (write `BACKEND/SERVER`)"));
                 }
-                (b, true, "srv_is_up")
+                true
             }
-            _ => return Ok(()),
+            None => self.backend,
         };
         if !cap {
             return Err(no("backend", kw));
@@ -190,17 +172,26 @@ impl<'a> Own<'a> {
     }
 }
 
+/// The keyword of a fetch that takes a backend argument, for messages.
+fn fetch_name(f: &Fetch) -> &'static str {
+    match f {
+        Fetch::Nbsrv(_) => "nbsrv",
+        Fetch::BeConn(_) => "be_conn",
+        Fetch::Connslots(_) => "connslots",
+        Fetch::Queue(_) => "queue",
+        Fetch::AvgQueue(_) => "avg_queue",
+        Fetch::SrvIsUp { .. } => "srv_is_up",
+        Fetch::SrvConn { queue: false, .. } => "srv_conn",
+        Fetch::SrvConn { queue: true, .. } => "srv_queue",
+        _ => "fetch",
+    }
+}
+
 impl Walk<'_, '_> {
     /// Reports why a rule at this stage cannot read `f`, or warns as HAProxy does when it
     /// reads what an HTTP request never gives.
     fn check(&mut self, f: &Fetch, stage: Stage, path: &FieldPath, text: &str) {
-        let named = match f {
-            Fetch::Nbsrv(Some(b)) => Some(("nbsrv", b)),
-            Fetch::BeConn(Some(b)) => Some(("be_conn", b)),
-            Fetch::Connslots(Some(b)) => Some(("connslots", b)),
-            Fetch::SrvIsUp { backend: Some(b), .. } => Some(("srv_is_up", b)),
-            _ => None,
-        };
+        let named = f.backend_arg().flatten().map(|b| (fetch_name(f), b));
         if let Some((kw, b)) = named
             && !(self.backend_known)(b)
         {
@@ -227,8 +218,8 @@ impl Walk<'_, '_> {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
         }
-        for (file, kind) in a.map_refs() {
-            if let Err(e) = self.maps.need(&file, kind, false, false, &format!("map in {}", self.user)) {
+        for (file, kind, out) in a.map_refs() {
+            if let Err(e) = self.maps.need_map(&file, kind, out, &format!("map in {}", self.user)) {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
         }
@@ -270,9 +261,13 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn expr_maps<'e>(&mut self, refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind)>, path: &FieldPath) {
-        for (file, kind) in refs {
-            if let Err(e) = self.maps.need(file, kind, false, false, &format!("map in {}", self.user)) {
+    fn expr_maps<'e>(
+        &mut self,
+        refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind, crate::sample::MapOut)>,
+        path: &FieldPath,
+    ) {
+        for (file, kind, out) in refs {
+            if let Err(e) = self.maps.need_map(file, kind, out, &format!("map in {}", self.user)) {
                 self.problems.push(Problem::new(path.clone(), e).with_value(file));
             }
         }

@@ -52,15 +52,19 @@ impl Phase {
 
 /// Registers the map files `refs` name (relative to the config's directory) with the shared
 /// map store, which the control socket's map commands change at run time.
-pub(super) fn load_maps<'a>(refs: impl IntoIterator<Item = (&'a str, MatchKind)>, at: &FieldPath, cx: &mut Ctx) {
-    for (path, kind) in refs {
-        if let Err(e) = cx.maps.need(path, kind, false, false, &at.to_string()) {
+pub(super) fn load_maps<'a>(
+    refs: impl IntoIterator<Item = (&'a str, MatchKind, crate::sample::MapOut)>,
+    at: &FieldPath,
+    cx: &mut Ctx,
+) {
+    for (path, kind, out) in refs {
+        if let Err(e) = cx.maps.need_map(path, kind, out, &at.to_string()) {
             cx.err_v(at.clone(), format!("map file: {e}"), path);
         }
     }
 }
 
-fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind)> {
+fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind, crate::sample::MapOut)> {
     lf.segments
         .iter()
         .flat_map(|s| match s {

@@ -259,32 +259,11 @@ enum Side {
 }
 
 fn side(f: &crate::sample::Fetch) -> Side {
-    use crate::sample::Fetch as F;
-    match f {
-        F::ResHdr { .. } | F::Status | F::Capture { response: true, .. } => Side::Response,
-        F::Base
-        | F::Base32
-        | F::Path
-        | F::PathQ
-        | F::Url
-        | F::Query
-        | F::UrlParam { .. }
-        | F::UrlIp
-        | F::ReqHdr { .. }
-        | F::ReqHdrCnt { .. }
-        | F::ReqHdrNames { .. }
-        | F::Cook(_)
-        | F::CookCnt(_)
-        | F::Method
-        | F::ReqVer
-        | F::ReqLen
-        | F::ReqBody
-        | F::ReqPayload { .. }
-        | F::ReqSslSni
-        | F::ReqSslHelloType
-        | F::HttpAuth(_)
-        | F::HttpAuthGroup(_) => Side::Request,
-        _ => Side::Both,
+    use crate::sample::Reads;
+    match f.reads() {
+        Reads::HttpResponse | Reads::Server => Side::Response,
+        Reads::HttpRequest | Reads::Payload => Side::Request,
+        Reads::Internal | Reads::Tls | Reads::Http => Side::Both,
     }
 }
 
@@ -308,13 +287,7 @@ fn stick_expr(text: &str, kind: RuleKind, own: Option<KeyType>) -> Result<persis
         _ => {}
     }
     // lbha's HTTP stick rules see the parsed request, not its raw buffer.
-    if matches!(
-        expr.fetch,
-        crate::sample::Fetch::ReqPayload { .. }
-            | crate::sample::Fetch::ReqSslSni
-            | crate::sample::Fetch::ReqSslHelloType
-            | crate::sample::Fetch::ReqLen
-    ) {
+    if expr.fetch.reads() == crate::sample::Reads::Payload {
         return Err(format!("fetch `{name}` reads the raw request buffer: not supported in stick rules by lbha yet"));
     }
     // `method` is kept for the response in HAProxy; lbha's response pass does not carry it.

@@ -944,6 +944,7 @@ mod errlog;
 mod keepalived;
 mod random;
 mod rule_gaps;
+mod samples;
 mod tcp_backend;
 
 /// `tcp-request` / `tcp-response` rules and SNI routing in mode tcp convert one to one.
