@@ -865,7 +865,8 @@ fn forward(
                 body = super::shutdown::end_with(body, srt.session_end());
             }
             let mut resp = Response::from_parts(parts, body);
-            // Only the httplog line reads these; the extension map costs an allocation per response.
+            // Only the httplog line reads these, and response rules the server (`srv_name`); the
+            // extension map costs an allocation per response.
             if let (Some(t0), Some(t_slot), Some(t_conn)) = (t0, t_slot, t_conn) {
                 let ms = |d: std::time::Duration| d.as_millis() as i64;
                 resp.extensions_mut().insert(httplog::Picked {
@@ -877,10 +878,28 @@ fn forward(
                     retries: attempt,
                     src,
                 });
+            } else if has_response_rules(fe, be) {
+                resp.extensions_mut().insert(httplog::Picked {
+                    backend: bi,
+                    server: si,
+                    tw: 0,
+                    tc: 0,
+                    tr: 0,
+                    retries: attempt,
+                    src,
+                });
             }
             return Ok(resp);
         }
     }
+}
+
+/// Whether `http_response` / `http_after_response` rules run on this exchange's response.
+fn has_response_rules(fe: &crate::config::snapshot::Frontend, be: &crate::config::snapshot::Backend) -> bool {
+    !(fe.http_response.is_empty()
+        && be.http_response.is_empty()
+        && fe.http_after_response.is_empty()
+        && be.http_after_response.is_empty())
 }
 
 /// Waits for the server's response head, for at most `timeout server` of inactivity: the clock
