@@ -12,6 +12,7 @@ use std::time::Duration;
 mod alerts;
 mod routes;
 mod scripts;
+mod strict;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,27 @@ pub struct InstanceDef {
     pub authentication: Option<AuthDef>,
     pub unicast_src_ip: Option<String>,
     pub unicast_peer: Vec<String>,
+    /// keepalived's `mcast_src_ip`: one setting with `unicast_src_ip` there (the advert source).
+    pub mcast_src_ip: Option<String>,
+    /// keepalived's `vrrp_mcast_group4` / `vrrp_mcast_group6`: where multicast adverts go.
+    pub mcast_group4: Option<String>,
+    pub mcast_group6: Option<String>,
+    /// keepalived's `check_unicast_src`: drop adverts from addresses not in `unicast_peer`.
+    pub check_unicast_src: bool,
+    /// keepalived's `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
+    pub unicast_ttl: Option<i64>,
+    /// keepalived's `skip_check_adv_addr`: no address-list check of adverts from the current master.
+    pub skip_check_adv_addr: bool,
+    /// keepalived's `strict_mode` (`vrrp_strict`): RFC conformance, see [`strict`].
+    pub strict_mode: Option<bool>,
+    /// keepalived's `accept` (true) / `no_accept` (false).
+    pub accept: Option<bool>,
+    /// keepalived's `dont_track_primary`: the interface going down is no fault.
+    pub dont_track_primary: bool,
+    pub lower_prio_no_advert: Option<bool>,
+    pub higher_prio_send_advert: Option<bool>,
+    /// keepalived's `down_timer_adverts`: adverts missed before a backup takes over (default 3).
+    pub down_timer_adverts: Option<i64>,
     /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
     pub virtual_ipaddress: Vec<String>,
     /// Added and removed with the VIPs but not advertised (keepalived's `virtual_ipaddress_excluded`).
@@ -59,8 +81,12 @@ pub struct InstanceDef {
     pub garp_master_delay: Option<ConfDuration>,
     pub garp_master_repeat: Option<i64>,
     pub garp_master_refresh: Option<ConfDuration>,
+    pub garp_master_refresh_repeat: Option<i64>,
     pub garp_lower_prio_delay: Option<ConfDuration>,
     pub garp_lower_prio_repeat: Option<i64>,
+    /// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`: the gap between two GARPs / NAs.
+    pub garp_interval: Option<ConfDuration>,
+    pub gna_interval: Option<ConfDuration>,
     /// RFC 9568: the v3 IPv4 checksum over the VRRP message only, as v2 and most routers do.
     pub v3_checksum_as_v2: bool,
     pub track_interface: Vec<TrackDef>,
@@ -186,6 +212,9 @@ pub struct SyncGroupDef {
     /// Tracked by every member (weight 0: one failing puts the group in FAULT).
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
+    /// keepalived's `track_file` / `track_process` in a group: as `track_interface` there.
+    pub track_file: Vec<TrackFileRef>,
+    pub track_process: Vec<TrackFileRef>,
     pub smtp_alert: Option<bool>,
 }
 
@@ -317,6 +346,8 @@ pub struct VrrpInstance {
     /// burst's delay; keepalived defaults both to the `garp_master_*` values.
     pub garp_lower_prio_repeat: u32,
     pub garp_lower_prio_delay: Duration,
+    /// The keepalived knobs most instances leave at their defaults.
+    pub opts: InstanceOpts,
     /// Send v3 IPv4 adverts with the RFC 9568 checksum (no pseudo-header). Every form is accepted.
     pub v3_checksum_as_v2: bool,
     pub track_interfaces: Vec<Tracked>,
@@ -334,6 +365,44 @@ pub struct VrrpInstance {
     pub vmac: Option<Vmac>,
 }
 
+/// keepalived's less common per-instance settings, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceOpts {
+    /// `vrrp_mcast_group4|6`; `None` is 224.0.0.18 / ff02::12.
+    pub mcast_group: Option<IpAddr>,
+    pub check_unicast_src: bool,
+    pub unicast_ttl: u8,
+    pub skip_check_adv_addr: bool,
+    /// `strict_mode`: also drops adverts whose address list differs from ours.
+    pub strict: bool,
+    pub dont_track_primary: bool,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    pub down_timer_adverts: u32,
+    pub garp_master_refresh_repeat: u32,
+    pub garp_interval: Duration,
+    pub gna_interval: Duration,
+}
+
+impl Default for InstanceOpts {
+    fn default() -> Self {
+        InstanceOpts {
+            mcast_group: None,
+            check_unicast_src: false,
+            unicast_ttl: 255,
+            skip_check_adv_addr: false,
+            strict: false,
+            dont_track_primary: false,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
+            garp_master_refresh_repeat: 1,
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vmac {
     pub name: String,
@@ -349,6 +418,12 @@ impl VrrpInstance {
 
     pub fn is_ipv6(&self) -> bool {
         self.vips.first().is_some_and(|v| v.addr.is_ipv6())
+    }
+
+    /// Where multicast adverts go and which group is joined.
+    pub fn mcast_group(&self) -> IpAddr {
+        use crate::vrrp::packet::{MCAST_V4, MCAST_V6};
+        self.opts.mcast_group.unwrap_or(if self.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) })
     }
 }
 
@@ -618,6 +693,60 @@ fn group_tracking(groups: &[SyncGroupDef], scripts: &[VrrpScript], out: &mut [Vr
     }
 }
 
+/// `track_file` / `track_process` in a `vrrp_sync_group`: tracked by every member with weight 0,
+/// as the group's interfaces and scripts. Runs after [`track_files`] and [`track_processes`].
+pub fn group_trackers(
+    vrrp: &mut VrrpSettings,
+    groups: &[SyncGroupDef],
+    processes: &[TrackProcessDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    for (i, g) in groups.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_sync_group").index(i);
+        for (key, refs) in [("track_file", &g.track_file), ("track_process", &g.track_process)] {
+            for (j, t) in refs.iter().enumerate() {
+                let tp = p.key(key).index(j);
+                if t.weight.is_some_and(|w| w != 0) || t.reverse {
+                    cx.err_v(
+                        tp.key("weight"),
+                        "a sync group tracks with weight 0 only (as keepalived)",
+                        t.weight.unwrap_or(0),
+                    );
+                    continue;
+                }
+                let file = vrrp.track_files.iter().find(|f| f.name == t.name).cloned();
+                let process = processes.iter().find(|d| d.name == t.name);
+                let known = if key == "track_file" { file.is_some() } else { process.is_some() };
+                if !known {
+                    let what = key.replace('_', " ");
+                    cx.warn(tp.key("name"), format!("{what} {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
+                for inst in vrrp.instances.iter_mut().filter(|x| g.group.contains(&x.name)) {
+                    match (&file, process) {
+                        (Some(f), _) if key == "track_file" => {
+                            inst.track_files.retain(|x| x.name != f.name);
+                            inst.track_files.push(TrackedFile { name: f.name.clone(), file: f.file.clone(), weight: 0 });
+                        }
+                        (_, Some(d)) => {
+                            inst.track_processes.retain(|x| x.name != d.name);
+                            inst.track_processes.push(TrackedProcess {
+                                name: d.name.clone(),
+                                process: d.process.clone(),
+                                quorum: d.quorum.unwrap_or(1).clamp(1, 65535) as u32,
+                                delay: d.delay.map_or(Duration::ZERO, |x| x.0),
+                                weight: 0,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// keepalived's track_file weights span the C int range.
 const MAX_FILE_WEIGHT: i64 = i32::MAX as i64;
 
@@ -776,7 +905,8 @@ fn instance(
         }
         v => cx.int(v, 0, 1..=255, p.key("virtual_router_id")),
     };
-    let state = match d.state.as_deref() {
+    let strict = d.strict_mode.unwrap_or(false);
+    let mut state = match d.state.as_deref() {
         None => None,
         Some("MASTER") => Some(StateHint::Master),
         Some("BACKUP") => Some(StateHint::Backup),
@@ -788,6 +918,14 @@ fn instance(
     // keepalived: `state MASTER` without a priority means the address owner, 255.
     let default_prio = if state == Some(StateHint::Master) { 255 } else { 100 };
     let priority = cx.int(d.priority, default_prio, 1..=255, p.key("priority"));
+    let owner = priority == Some(255);
+    if strict && state.is_some_and(|s| (s == StateHint::Master) != owner) {
+        cx.warn(
+            p.key("state"),
+            format!("({}) State MASTER must match being address owner - resetting (strict_mode, as keepalived)", d.name),
+        );
+        state = Some(if owner { StateHint::Master } else { StateHint::Backup });
+    }
     if priority == Some(255) && state != Some(StateHint::Master) {
         cx.err_v(
             p.key("priority"),
@@ -799,6 +937,13 @@ fn instance(
     let v6 = vips.first().is_some_and(|v| v.addr.is_ipv6());
     let version = match d.version {
         None if v6 => Some(3),
+        Some(2) if v6 && strict => {
+            cx.warn(
+                p.key("version"),
+                format!("({}) cannot use IPv6 with VRRP version 2; setting version 3 (strict_mode, as keepalived)", d.name),
+            );
+            Some(3)
+        }
         v => cx.int(v, 2, 2..=3, p.key("version")),
     };
     if version == Some(2) && v6 {
@@ -824,7 +969,14 @@ fn instance(
         }
         _ => {}
     }
-    let preempt_delay = d.preempt_delay.map_or(Duration::ZERO, |x| x.0);
+    let mut preempt_delay = d.preempt_delay.map_or(Duration::ZERO, |x| x.0);
+    if strict && !preempt_delay.is_zero() {
+        cx.warn(
+            p.key("preempt_delay"),
+            format!("({}) preempt_delay is incompatible with strict mode - resetting (as keepalived)", d.name),
+        );
+        preempt_delay = Duration::ZERO;
+    }
     if preempt_delay > MAX_PREEMPT_DELAY {
         cx.err_v(p.key("preempt_delay"), "must be at most 1000s", format!("{preempt_delay:?}"));
     }
@@ -839,17 +991,50 @@ fn instance(
     if nopreempt && !preempt_delay.is_zero() {
         cx.err(p.key("preempt_delay"), "preempt_delay has no effect with nopreempt");
     }
-    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, &d.name, version, &p.key("authentication"), cx));
+    let auth_pass = match &d.authentication {
+        Some(_) if strict => {
+            cx.warn(
+                p.key("authentication"),
+                format!("({}) Strict mode does not support authentication - ignored (as keepalived)", d.name),
+            );
+            None
+        }
+        Some(a) => auth(a, &d.name, version, &p.key("authentication"), cx),
+        None => None,
+    };
     let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
+    if strict && !unicast_peers.is_empty() {
+        cx.err(
+            p.key("unicast_peer"),
+            format!("({}) Unicast peers are not supported in strict mode (as keepalived)", d.name),
+        );
+    }
+    let opts = strict::opts(d, p, strict, v6, owner, version, cx);
     let garp_master_repeat =
         cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
     let garp_master_delay = d.garp_master_delay.map_or(DEFAULT_GARP_DELAY, |x| x.0);
-    let garp_lower_prio_repeat = cx.int(
-        d.garp_lower_prio_repeat,
-        garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT.into()),
-        0..=255,
-        p.key("garp_lower_prio_repeat"),
-    );
+    let garp_lower_prio_default = if strict { 0 } else { garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT.into()) };
+    let mut garp_lower_prio_repeat =
+        cx.int(d.garp_lower_prio_repeat, garp_lower_prio_default, 0..=255, p.key("garp_lower_prio_repeat"));
+    if strict && garp_lower_prio_repeat.is_some_and(|n| n != 0) {
+        cx.warn(
+            p.key("garp_lower_prio_repeat"),
+            format!("({}) Strict mode requires no repeat garps - resetting (as keepalived)", d.name),
+        );
+        garp_lower_prio_repeat = Some(0);
+    }
+    let garp_lower_prio_delay = match d.garp_lower_prio_delay.map(|x| x.0) {
+        Some(x) if strict && !x.is_zero() => {
+            cx.warn(
+                p.key("garp_lower_prio_delay"),
+                format!("({}) Strict mode requires no repeat garp delay - resetting (as keepalived)", d.name),
+            );
+            Duration::ZERO
+        }
+        Some(x) => x,
+        None if strict => Duration::ZERO,
+        None => garp_master_delay,
+    };
     if d.v3_checksum_as_v2 {
         if version == Some(2) {
             cx.err(p.key("v3_checksum_as_v2"), "applies to version = 3 only (VRRPv2 has no pseudo-header)");
@@ -910,7 +1095,8 @@ fn instance(
         garp_master_repeat: garp_master_repeat? as u32,
         garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),
         garp_lower_prio_repeat: garp_lower_prio_repeat? as u32,
-        garp_lower_prio_delay: d.garp_lower_prio_delay.map_or(garp_master_delay, |x| x.0),
+        garp_lower_prio_delay,
+        opts: opts?,
         v3_checksum_as_v2: d.v3_checksum_as_v2,
         track_interfaces,
         track_scripts,
@@ -1021,17 +1207,30 @@ fn auth(a: &AuthDef, name: &str, version: Option<i64>, p: &FieldPath, cx: &mut C
 
 fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpAddr>, Vec<IpAddr>) {
     let family_ok = |ip: &IpAddr| ip.is_ipv6() == v6;
-    let src = d.unicast_src_ip.as_deref().and_then(|s| match without_prefix(s).parse::<IpAddr>() {
-        Ok(ip) if family_ok(&ip) => Some(ip),
-        Ok(_) => {
-            cx.err_v(p.key("unicast_src_ip"), "must be of the family of the virtual addresses", s);
-            None
+    let mut src = None;
+    // keepalived reads both into one source address.
+    for (key, text) in [("unicast_src_ip", &d.unicast_src_ip), ("mcast_src_ip", &d.mcast_src_ip)] {
+        let Some(s) = text.as_deref() else { continue };
+        let ip = match without_prefix(s).parse::<IpAddr>() {
+            Ok(ip) if family_ok(&ip) => ip,
+            Ok(_) => {
+                cx.err_v(p.key(key), "must be of the family of the virtual addresses", s);
+                continue;
+            }
+            Err(_) => {
+                cx.err_v(p.key(key), "not an IP address", s);
+                continue;
+            }
+        };
+        match src {
+            Some(other) if other != ip => cx.err_v(
+                p.key(key),
+                format!("unicast_src_ip and mcast_src_ip are one setting (the advert source), already {other}"),
+                s,
+            ),
+            _ => src = Some(ip),
         }
-        Err(_) => {
-            cx.err_v(p.key("unicast_src_ip"), "not an IP address", s);
-            None
-        }
-    });
+    }
     let mut peers = Vec::new();
     for (j, s) in d.unicast_peer.iter().enumerate() {
         let pp = p.key("unicast_peer").index(j);

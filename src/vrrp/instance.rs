@@ -28,7 +28,8 @@ pub use vips::vip_keys;
 
 use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
-use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
+use super::screen;
+use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, Version};
 use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError};
@@ -241,7 +242,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
     let (stop, stop_rx) = mpsc::channel(1);
     let (cmd, cmd_rx) = mpsc::channel(4);
     let dests = if cfg.unicast_peers.is_empty() {
-        vec![if cfg.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) }]
+        vec![cfg.mcast_group()]
     } else {
         cfg.unicast_peers.clone()
     };
@@ -281,13 +282,16 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
     f.preempt = cfg.preempt;
     f.preempt_delay = cfg.preempt_delay;
     f.sync_group = cfg.sync_group.is_some();
+    f.down_timer_adverts = cfg.opts.down_timer_adverts;
+    f.lower_prio_no_advert = cfg.opts.lower_prio_no_advert;
+    f.higher_prio_send_advert = cfg.opts.higher_prio_send_advert;
     f.garp = GarpConfig {
         master_repeat: cfg.garp_master_repeat,
         master_delay: cfg.garp_master_delay,
         master_refresh: cfg.garp_master_refresh,
+        master_refresh_repeat: cfg.opts.garp_master_refresh_repeat,
         lower_prio_repeat: cfg.garp_lower_prio_repeat,
         lower_prio_delay: cfg.garp_lower_prio_delay,
-        ..GarpConfig::default()
     };
     f
 }
@@ -608,7 +612,16 @@ impl Runner {
             return;
         }
         let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
-        let mismatch = !decoded.address_list_matches(&vips);
+        let master = self.fsm.master().map(|(m, _)| m);
+        let matches = decoded.address_list_matches(&vips);
+        let mismatch = match screen::screen(&self.cfg.opts, &self.cfg.unicast_peers, rx.src, master, matches) {
+            screen::Verdict::Accept { mismatch } => mismatch,
+            screen::Verdict::Drop(reason) => {
+                tracing::debug!(instance = %self.cfg.name, "dropped advert from {}: {reason}", rx.src);
+                self.count_drop(reason);
+                return;
+            }
+        };
         self.with_status(|s| {
             s.counters.adverts_rx += 1;
             if mismatch {

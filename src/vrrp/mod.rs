@@ -16,6 +16,7 @@ pub mod packet;
 pub mod process;
 pub mod runtime;
 pub mod script;
+pub mod screen;
 pub mod script_check;
 pub mod socket;
 pub mod speaker;

@@ -61,7 +61,8 @@ fn apply(t: &Tracked, ok: bool, what: &str, fault: &mut Option<FaultReason>, del
 pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     let mut fault = None;
     let mut delta = 0;
-    if !seen.primary_usable() {
+    // keepalived `dont_track_primary`: the interface's own state is no fault.
+    if !seen.primary_usable() && !inst.opts.dont_track_primary {
         fault = Some(FaultReason::InterfaceDown);
     }
     for t in &inst.track_interfaces {
@@ -287,6 +288,7 @@ mod tests {
             garp_lower_prio_repeat: 5,
             garp_lower_prio_delay: Duration::from_secs(5),
             v3_checksum_as_v2: false,
+            opts: Default::default(),
             track_interfaces: vec![t("eth1", -30)],
             track_scripts: vec![t("chk", 20), t("must", 0)],
             track_backends: vec![t("web", 0), t("api", -50)],
@@ -333,6 +335,12 @@ mod tests {
         assert_eq!(o.fault, Some(FaultReason::Tracker("backend web failed".into())));
         s.primary = false;
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::InterfaceDown));
+        let mut down = seen();
+        down.primary = false;
+        let mut dont = inst();
+        dont.opts.dont_track_primary = true;
+        assert_eq!(evaluate(&dont, &down).fault, None, "dont_track_primary");
+        assert_eq!(evaluate(&inst(), &down).fault, Some(FaultReason::InterfaceDown));
         let mut s = seen();
         s.scripts.insert("must", false);
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));

@@ -19,7 +19,19 @@ const INSTANCE_ORDER: &[&str] = &[
     "preempt_delay",
     "authentication",
     "unicast_src_ip",
+    "mcast_src_ip",
     "unicast_peer",
+    "check_unicast_src",
+    "unicast_ttl",
+    "mcast_group4",
+    "mcast_group6",
+    "strict_mode",
+    "accept",
+    "skip_check_adv_addr",
+    "dont_track_primary",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "down_timer_adverts",
     "virtual_ipaddress",
     "virtual_ipaddress_excluded",
     "virtual_routes",
@@ -27,6 +39,11 @@ const INSTANCE_ORDER: &[&str] = &[
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "garp_interval",
+    "gna_interval",
     "track_interface",
     "track_script",
     "track_file",
@@ -47,30 +64,16 @@ const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "r
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
     "native_ipv6",
-    "dont_track_primary",
     "track_src_ip",
-    "mcast_src_ip",
     "lvs_sync_daemon_interface",
     "debug",
-    "strict_mode",
-    "accept",
-    "no_accept",
-    "skip_check_adv_addr",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
-    "garp_master_refresh_repeat",
-    "lower_prio_no_advert",
-    "higher_prio_send_advert",
     "kernel_rx_buf_size",
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "track_bfd",
-    "unicast_ttl",
     "unicast_fault_no_peer",
-    "check_unicast_src",
     "old_unicast_checksum",
     "garp_extra_if",
-    "down_timer_adverts",
     "notify_priority_changes",
     "linkbeat_use_polling",
     "promote_secondaries",
@@ -215,6 +218,8 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                     "group",
                     "track_interface",
                     "track_script",
+                    "track_file",
+                    "track_process",
                     "notify_master",
                     "notify_backup",
                     "notify_fault",
@@ -299,6 +304,45 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                     g.garp.push(("garp_master_refresh", v.into(), src(c)));
                 }
             }
+            "vrrp_garp_master_refresh_repeat" | "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = cx.int(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "vrrp_garp_lower_prio_delay" | "vrrp_garp_interval" | "vrrp_gna_interval" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "vrrp_strict"
+            | "vrrp_skip_check_adv_addr"
+            | "vrrp_check_unicast_src"
+            | "vrrp_lower_prio_no_advert"
+            | "vrrp_higher_prio_send_advert" => {
+                if let Some(b) = boolean(c, cx) {
+                    g.garp.push((instance_key(c.keyword()), b.into(), src(c)));
+                }
+            }
+            // keepalived's firewall for `no_accept`, which lbha refuses (no rules are ever needed).
+            "vrrp_iptables" | "vrrp_ipsets" | "vrrp_nftables" | "nftables_priority" | "nftables_ifindex"
+            | "nftables_counters" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "keepalived's firewall rules for no_accept; lbha refuses no_accept instead (its listeners need the VIP traffic), so no rules are needed",
+            ),
+            // keepalived's own process: lbha's VRRP runs inside the proxy process, whose scheduling
+            // and memory are the service's (systemd unit), not the config's.
+            "max_auto_priority" | "vrrp_no_swap" | "vrrp_rt_priority" | "vrrp_priority" | "vrrp_cpu_affinity"
+            | "vrrp_rlimit_rttime" | "vrrp_process_name" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "scheduling of keepalived's VRRP process; lbha runs VRRP inside its one process (set CPUSchedulingPolicy / MemoryLock in its systemd unit instead)",
+            ),
             "router_id" | "notification_email_from" | "smtp_helo_name" => {
                 if let Some(v) = cx.arg(c, 1) {
                     g.global.push((global_key(c.keyword()), v.into(), src(c)));
@@ -340,6 +384,24 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
             }
             _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
         }
+    }
+}
+
+/// The instance key a `vrrp_*` global_defs default sets.
+fn instance_key(kw: &str) -> &'static str {
+    match kw {
+        "vrrp_garp_master_refresh_repeat" => "garp_master_refresh_repeat",
+        "vrrp_garp_lower_prio_repeat" => "garp_lower_prio_repeat",
+        "vrrp_garp_lower_prio_delay" => "garp_lower_prio_delay",
+        "vrrp_garp_interval" => "garp_interval",
+        "vrrp_gna_interval" => "gna_interval",
+        "vrrp_mcast_group4" => "mcast_group4",
+        "vrrp_mcast_group6" => "mcast_group6",
+        "vrrp_strict" => "strict_mode",
+        "vrrp_skip_check_adv_addr" => "skip_check_adv_addr",
+        "vrrp_check_unicast_src" => "check_unicast_src",
+        "vrrp_lower_prio_no_advert" => "lower_prio_no_advert",
+        _ => "higher_prio_send_advert",
     }
 }
 
@@ -591,22 +653,38 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                     }
                 }
             }
-            "interface" | "unicast_src_ip" => {
+            "interface" | "unicast_src_ip" | "mcast_src_ip" => {
                 if let Some(v) = cx.arg(c, 1) {
                     out.set(kw, v, src(c));
                 }
             }
-            "virtual_router_id" | "priority" | "version" | "garp_master_repeat" => {
+            "virtual_router_id"
+            | "priority"
+            | "version"
+            | "garp_master_repeat"
+            | "garp_master_refresh_repeat"
+            | "garp_lower_prio_repeat"
+            | "unicast_ttl"
+            | "down_timer_adverts" => {
                 if let Some(v) = cx.int(c, 1) {
                     out.set(kw, v, src(c));
                 }
             }
-            "advert_int" | "preempt_delay" | "garp_master_delay" | "garp_master_refresh" => {
+            "advert_int" | "preempt_delay" | "garp_master_delay" | "garp_master_refresh" | "garp_lower_prio_delay" => {
                 if let Some(v) = cx.secs(c, 1) {
                     out.set(kw, v, src(c));
                 }
             }
             "nopreempt" => out.set("nopreempt", true, src(c)),
+            "dont_track_primary" | "skip_check_adv_addr" | "check_unicast_src" => out.set(kw, true, src(c)),
+            "strict_mode" | "lower_prio_no_advert" | "higher_prio_send_advert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set(kw, b, src(c));
+                }
+            }
+            "accept" => out.set("accept", true, src(c)),
+            // lbha refuses it with the reason (see `config::vrrp::strict`): converted as written.
+            "no_accept" => out.set("accept", false, src(c)),
             // `use_vmac [NAME]`: keepalived names it `vrrp.VRID` by default, as lbha does.
             "use_vmac" => match c.arg(1) {
                 Some(name) => out.set("use_vmac", name, src(c)),
@@ -774,6 +852,7 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 }
             }
             kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
+            kw @ ("track_file" | "track_process") => track_file_refs(c, kw, &mut out, cx),
             "smtp_alert" => {
                 if let Some(b) = boolean(c, cx) {
                     out.set("smtp_alert", b, src(c));

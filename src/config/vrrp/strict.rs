@@ -1,0 +1,124 @@
+//! keepalived's less common instance settings ([`InstanceOpts`]) and the rules `strict_mode`
+//! (`vrrp_strict`) lays on them, as keepalived 2.2.7's `vrrp_complete_instance` does: what it resets
+//! with a warning is a warning here too, with its words.
+//!
+//! Accept mode is the exception. keepalived's `no_accept` (the default in strict mode) drops
+//! traffic to the VIPs of a master that does not own them through iptables / nftables rules; lbha
+//! installs no firewall rules, and its own listeners on the VIPs need that traffic, so `no_accept`
+//! is refused rather than silently ignored.
+
+use super::{Cx, FieldPath, InstanceDef, InstanceOpts};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Longest gap between two GARPs / NAs of a burst: a burst runs on a blocking thread.
+pub const MAX_GARP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Resolves `d`'s options; `None` when one is invalid (the problem is recorded).
+pub(super) fn opts(
+    d: &InstanceDef,
+    p: &FieldPath,
+    strict: bool,
+    v6: bool,
+    owner: bool,
+    version: Option<i64>,
+    cx: &mut Cx,
+) -> Option<InstanceOpts> {
+    let start = cx.problems.len();
+    accept(d, p, strict, owner, version, cx);
+    let mut lower_prio_no_advert = d.lower_prio_no_advert.unwrap_or(strict);
+    if strict && !lower_prio_no_advert {
+        cx.warn(
+            p.key("lower_prio_no_advert"),
+            format!("({}) Strict mode requires no lower priority advert - resetting (as keepalived)", d.name),
+        );
+        lower_prio_no_advert = true;
+    }
+    let mut higher_prio_send_advert = d.higher_prio_send_advert.unwrap_or(false);
+    if strict && higher_prio_send_advert {
+        cx.warn(
+            p.key("higher_prio_send_advert"),
+            format!("({}) strict mode requires higher_prio_send_advert to be clear - resetting (as keepalived)", d.name),
+        );
+        higher_prio_send_advert = false;
+    }
+    let group4 = group(d.mcast_group4.as_deref(), false, p.key("mcast_group4"), cx);
+    let group6 = group(d.mcast_group6.as_deref(), true, p.key("mcast_group6"), cx);
+    let unicast_ttl = cx.int(d.unicast_ttl, 255, 1..=255, p.key("unicast_ttl"));
+    let down_timer_adverts = cx.int(d.down_timer_adverts, 3, 1..=100, p.key("down_timer_adverts"));
+    let refresh_repeat = cx.int(d.garp_master_refresh_repeat, 1, 1..=255, p.key("garp_master_refresh_repeat"));
+    let mut gap = |v: Option<Duration>, key: &str| {
+        let v = v.unwrap_or(Duration::ZERO);
+        if v > MAX_GARP_INTERVAL {
+            cx.err_v(p.key(key), "must be at most 1s", format!("{v:?}"));
+        }
+        v
+    };
+    let garp_interval = gap(d.garp_interval.map(|x| x.0), "garp_interval");
+    let gna_interval = gap(d.gna_interval.map(|x| x.0), "gna_interval");
+    if cx.problems[start..].iter().any(|p| !p.warning) {
+        return None;
+    }
+    Some(InstanceOpts {
+        mcast_group: if v6 { group6 } else { group4 },
+        check_unicast_src: d.check_unicast_src,
+        unicast_ttl: unicast_ttl? as u8,
+        skip_check_adv_addr: d.skip_check_adv_addr,
+        strict,
+        dont_track_primary: d.dont_track_primary,
+        lower_prio_no_advert,
+        higher_prio_send_advert,
+        down_timer_adverts: down_timer_adverts? as u32,
+        garp_master_refresh_repeat: refresh_repeat? as u32,
+        garp_interval,
+        gna_interval,
+    })
+}
+
+/// keepalived: accept mode defaults to on, off in strict mode, and strict VRRPv2 turns it off
+/// for a router that does not own the addresses. Off is refused (see the module doc) unless the
+/// node owns the addresses, where RFC 5798 accepts the traffic anyway.
+fn accept(d: &InstanceDef, p: &FieldPath, strict: bool, owner: bool, version: Option<i64>, cx: &mut Cx) {
+    let mut accept = d.accept.unwrap_or(!strict);
+    if accept && strict && !owner && version == Some(2) {
+        cx.warn(
+            p.key("accept"),
+            format!(
+                "({}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting (as keepalived)",
+                d.name
+            ),
+        );
+        accept = false;
+    }
+    if accept || owner {
+        return;
+    }
+    let (key, why) = match (d.accept, strict) {
+        (Some(false), _) => ("accept", "no_accept"),
+        (_, true) if version == Some(2) => ("strict_mode", "strict_mode with VRRPv2 (which forces no_accept)"),
+        _ => ("strict_mode", "strict_mode (whose default is no_accept; set accept = true)"),
+    };
+    cx.err_v(
+        p.key(key),
+        format!(
+            "{why} would drop traffic to the VIPs while this node is master without owning them (priority < 255): lbha installs no firewall rules and its listeners on the VIPs need that traffic"
+        ),
+        match key {
+            "accept" => "false".to_string(),
+            _ => "true".to_string(),
+        },
+    );
+}
+
+/// A `vrrp_mcast_group4|6` address: multicast, of its family.
+fn group(text: Option<&str>, v6: bool, path: FieldPath, cx: &mut Cx) -> Option<IpAddr> {
+    let text = text?;
+    match text.parse::<IpAddr>() {
+        Ok(ip) if ip.is_ipv6() == v6 && ip.is_multicast() => Some(ip),
+        _ => {
+            let fam = if v6 { "IPv6" } else { "IPv4" };
+            cx.err_v(path, format!("must be an {fam} multicast address"), text);
+            None
+        }
+    }
+}
