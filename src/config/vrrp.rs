@@ -71,6 +71,9 @@ pub struct InstanceDef {
     pub higher_prio_send_advert: Option<bool>,
     /// keepalived's `down_timer_adverts`: adverts missed before a backup takes over (default 3).
     pub down_timer_adverts: Option<i64>,
+    /// keepalived's `vrrp_startup_delay`: at process start (not at a reload) the instance waits
+    /// this long before it starts.
+    pub startup_delay: Option<ConfDuration>,
     /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
     pub virtual_ipaddress: Vec<String>,
     /// Added and removed with the VIPs but not advertised (keepalived's `virtual_ipaddress_excluded`).
@@ -382,6 +385,7 @@ pub struct InstanceOpts {
     pub garp_master_refresh_repeat: u32,
     pub garp_interval: Duration,
     pub gna_interval: Duration,
+    pub startup_delay: Duration,
 }
 
 impl Default for InstanceOpts {
@@ -399,6 +403,7 @@ impl Default for InstanceOpts {
             garp_master_refresh_repeat: 1,
             garp_interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
+            startup_delay: Duration::ZERO,
         }
     }
 }

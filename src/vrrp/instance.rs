@@ -136,6 +136,8 @@ pub struct Deps {
     pub runtime: Vec<VipDef>,
     /// Where notify scripts run, so the manager can wait for them at stop.
     pub notify_scripts: tokio_util::task::TaskTracker,
+    /// `startup_delay` when the process starts, zero at a reload (keepalived delays its start only).
+    pub startup_delay: Duration,
 }
 
 /// A change of the runtime VIP set, answered with whether the addresses were added to (or
@@ -370,6 +372,14 @@ impl Runner {
                 self.event(Event::TakeOver(state)).await;
             }
             None => {
+                if !self.deps.startup_delay.is_zero() {
+                    let delay = self.deps.startup_delay;
+                    tracing::info!(instance = %self.cfg.name, "vrrp instance starts after startup_delay {delay:?}");
+                    tokio::select! {
+                        _ = stop.recv() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
                 self.ensure_vmac().await;
                 // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
                 self.del_vips(true).await;

@@ -14,6 +14,9 @@ use std::time::Duration;
 /// Longest gap between two GARPs / NAs of a burst: a burst runs on a blocking thread.
 pub const MAX_GARP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Longest `startup_delay`: an hour (a boot that needs longer has another problem).
+pub const MAX_STARTUP_DELAY: Duration = Duration::from_secs(3600);
+
 /// Resolves `d`'s options; `None` when one is invalid (the problem is recorded).
 pub(super) fn opts(
     d: &InstanceDef,
@@ -56,6 +59,10 @@ pub(super) fn opts(
     };
     let garp_interval = gap(d.garp_interval.map(|x| x.0), "garp_interval");
     let gna_interval = gap(d.gna_interval.map(|x| x.0), "gna_interval");
+    let startup_delay = d.startup_delay.map_or(Duration::ZERO, |x| x.0);
+    if startup_delay > MAX_STARTUP_DELAY {
+        cx.err_v(p.key("startup_delay"), "must be at most 3600s", format!("{startup_delay:?}"));
+    }
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
     }
@@ -72,6 +79,7 @@ pub(super) fn opts(
         garp_master_refresh_repeat: refresh_repeat? as u32,
         garp_interval,
         gna_interval,
+        startup_delay,
     })
 }
 

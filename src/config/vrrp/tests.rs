@@ -417,7 +417,8 @@ fn keepalived_knobs_resolve_with_their_defaults() {
         "mcast_src_ip = \"192.0.2.5\"\nmcast_group4 = \"224.0.0.19\"\nmcast_group6 = \"ff02::13\"\n\
          check_unicast_src = true\nunicast_ttl = 7\nskip_check_adv_addr = true\ndont_track_primary = true\n\
          lower_prio_no_advert = true\nhigher_prio_send_advert = true\ndown_timer_adverts = 5\n\
-         garp_master_refresh_repeat = 2\ngarp_interval = \"10ms\"\ngna_interval = \"20ms\"\naccept = true",
+         garp_master_refresh_repeat = 2\ngarp_interval = \"10ms\"\ngna_interval = \"20ms\"\naccept = true\n\
+         startup_delay = \"2s\"",
     ));
     let i = &v.instances[0];
     assert_eq!(i.unicast_src_ip, Some("192.0.2.5".parse().expect("ip")), "mcast_src_ip is the advert source");
@@ -427,6 +428,7 @@ fn keepalived_knobs_resolve_with_their_defaults() {
     assert!(o.lower_prio_no_advert && o.higher_prio_send_advert && !o.strict);
     assert_eq!((o.unicast_ttl, o.down_timer_adverts, o.garp_master_refresh_repeat), (7, 5, 2));
     assert_eq!((o.garp_interval, o.gna_interval), (Duration::from_millis(10), Duration::from_millis(20)));
+    assert_eq!(o.startup_delay, Duration::from_secs(2));
 }
 
 #[test]
@@ -436,6 +438,7 @@ fn keepalived_knobs_bad_values_are_located() {
     has(&inst("unicast_ttl = 0"), "unicast_ttl: must be between 1 and 255");
     has(&inst("down_timer_adverts = 101"), "down_timer_adverts: must be between 1 and 100");
     has(&inst("garp_interval = \"2s\""), "garp_interval: must be at most 1s");
+    has(&inst("startup_delay = \"2h\""), "startup_delay: must be at most 3600s");
     has(
         &inst("unicast_src_ip = \"192.0.2.5\"\nmcast_src_ip = \"192.0.2.6\""),
         "mcast_src_ip: unicast_src_ip and mcast_src_ip are one setting",

@@ -32,6 +32,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "lower_prio_no_advert",
     "higher_prio_send_advert",
     "down_timer_adverts",
+    "startup_delay",
     "virtual_ipaddress",
     "virtual_ipaddress_excluded",
     "virtual_routes",
@@ -304,12 +305,12 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                     g.garp.push(("garp_master_refresh", v.into(), src(c)));
                 }
             }
-            "vrrp_garp_master_refresh_repeat" | "vrrp_garp_lower_prio_repeat" => {
+            "vrrp_garp_master_refresh_repeat" | "vrrp_garp_lower_prio_repeat" | "vrrp_down_timer_adverts" => {
                 if let Some(v) = cx.int(c, 1) {
                     g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
                 }
             }
-            "vrrp_garp_lower_prio_delay" | "vrrp_garp_interval" | "vrrp_gna_interval" => {
+            "vrrp_garp_lower_prio_delay" | "vrrp_garp_interval" | "vrrp_gna_interval" | "vrrp_startup_delay" => {
                 if let Some(v) = cx.secs(c, 1) {
                     g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
                 }
@@ -401,6 +402,8 @@ fn instance_key(kw: &str) -> &'static str {
         "vrrp_skip_check_adv_addr" => "skip_check_adv_addr",
         "vrrp_check_unicast_src" => "check_unicast_src",
         "vrrp_lower_prio_no_advert" => "lower_prio_no_advert",
+        "vrrp_down_timer_adverts" => "down_timer_adverts",
+        "vrrp_startup_delay" => "startup_delay",
         _ => "higher_prio_send_advert",
     }
 }
