@@ -135,6 +135,8 @@ pub struct AuthDef {
 pub struct TrackDef {
     pub name: String,
     pub weight: Option<i64>,
+    /// keepalived's `weight W reverse`: the adjustment's direction reversed (see [`Tracked`]).
+    pub reverse: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +197,8 @@ pub struct ScriptDef {
     pub interval: Option<ConfDuration>,
     pub timeout: Option<ConfDuration>,
     pub weight: Option<i64>,
+    /// keepalived's `weight W reverse`: the default `reverse` of the instances' references.
+    pub reverse: bool,
     pub rise: Option<i64>,
     pub fall: Option<i64>,
     /// keepalived's `user USER [GROUP]`: run this script as USER instead of `script_user`.
@@ -271,6 +275,8 @@ pub struct TrackedFile {
     pub name: String,
     pub file: std::path::PathBuf,
     pub weight: i64,
+    /// With weight 0 only (otherwise folded into the weight's sign): FAULT while the file holds 0.
+    pub reverse: bool,
 }
 
 impl VrrpSettings {
@@ -302,11 +308,14 @@ pub struct VipDef {
 }
 
 /// A tracked object and its weight: 0 puts the instance in Fault while the object fails; a
-/// positive weight is added while it is OK, a negative one subtracted while it fails.
+/// positive weight is added while it is OK, a negative one subtracted while it fails. keepalived's
+/// `reverse` multiplies the adjustment by -1 (a positive weight is subtracted while OK, a negative
+/// one added while failing) and, with weight 0, means Fault while the object is OK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub name: String,
     pub weight: i32,
+    pub reverse: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -439,6 +448,7 @@ pub struct VrrpScript {
     pub interval: Duration,
     pub timeout: Duration,
     pub weight: i32,
+    pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
     pub user: Option<ScriptUser>,
@@ -601,6 +611,8 @@ pub struct TrackedProcess {
     pub quorum: u32,
     pub delay: Duration,
     pub weight: i32,
+    /// As [`Tracked::reverse`].
+    pub reverse: bool,
 }
 
 /// Validates `[[vrrp_track_process]]` and resolves each instance's `track_process` references.
@@ -631,7 +643,8 @@ pub fn track_processes(
                 process: d.process.clone(),
                 quorum: quorum as u32,
                 delay: d.delay.map_or(Duration::ZERO, |x| x.0),
-                weight: if d.reverse { -w } else { w } as i32,
+                weight: w as i32,
+                reverse: d.reverse,
             },
         );
     }
@@ -651,11 +664,14 @@ pub fn track_processes(
                 );
                 continue;
             }
-            let w = match t.weight {
-                Some(w) => cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32,
-                None => def.weight,
+            // keepalived: a reference without a weight takes the block's weight and `reverse`.
+            let (weight, reverse) = match t.weight {
+                Some(w) => {
+                    (cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32, t.reverse)
+                }
+                None => (def.weight, def.reverse != t.reverse),
             };
-            out.push(TrackedProcess { weight: if t.reverse { -w } else { w }, ..def.clone() });
+            out.push(TrackedProcess { weight, reverse, ..def.clone() });
         }
         if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
             inst.track_processes = out;
@@ -690,7 +706,7 @@ fn group_tracking(groups: &[SyncGroupDef], scripts: &[VrrpScript], out: &mut [Vr
                 for inst in out.iter_mut().filter(|x| g.group.contains(&x.name)) {
                     let list = if key == "track_script" { &mut inst.track_scripts } else { &mut inst.track_interfaces };
                     if !list.iter().any(|x| x.name == t.name) {
-                        list.push(Tracked { name: t.name.clone(), weight: 0 });
+                        list.push(Tracked { name: t.name.clone(), weight: 0, reverse: t.reverse });
                     }
                 }
             }
@@ -712,7 +728,7 @@ pub fn group_trackers(
         for (key, refs) in [("track_file", &g.track_file), ("track_process", &g.track_process)] {
             for (j, t) in refs.iter().enumerate() {
                 let tp = p.key(key).index(j);
-                if t.weight.is_some_and(|w| w != 0) || t.reverse {
+                if t.weight.is_some_and(|w| w != 0) {
                     cx.err_v(
                         tp.key("weight"),
                         "a sync group tracks with weight 0 only (as keepalived)",
@@ -732,7 +748,12 @@ pub fn group_trackers(
                     match (&file, process) {
                         (Some(f), _) if key == "track_file" => {
                             inst.track_files.retain(|x| x.name != f.name);
-                            inst.track_files.push(TrackedFile { name: f.name.clone(), file: f.file.clone(), weight: 0 });
+                            inst.track_files.push(TrackedFile {
+                                name: f.name.clone(),
+                                file: f.file.clone(),
+                                weight: 0,
+                                reverse: t.reverse,
+                            });
                         }
                         (_, Some(d)) => {
                             inst.track_processes.retain(|x| x.name != d.name);
@@ -742,6 +763,7 @@ pub fn group_trackers(
                                 quorum: d.quorum.unwrap_or(1).clamp(1, 65535) as u32,
                                 delay: d.delay.map_or(Duration::ZERO, |x| x.0),
                                 weight: 0,
+                                reverse: t.reverse,
                             });
                         }
                         _ => {}
@@ -776,7 +798,7 @@ pub fn track_files(
             cx.err_v(p.key("file"), "needs an absolute path", &d.file);
         }
         let w = cx.int(d.weight, 1, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, p.key("weight")).unwrap_or(1);
-        weights.insert(d.name.as_str(), if d.reverse { -w } else { w });
+        weights.insert(d.name.as_str(), (w, d.reverse));
         vrrp.track_files.push(VrrpTrackFile {
             name: d.name.clone(),
             file: d.file.clone().into(),
@@ -800,14 +822,18 @@ pub fn track_files(
                 );
                 continue;
             }
-            let w = match t.weight {
-                Some(w) => cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0),
-                None => weights.get(t.name.as_str()).copied().unwrap_or(1),
+            // keepalived: a reference without a weight takes the block's weight and `reverse`.
+            let (w, reverse) = match t.weight {
+                Some(w) => {
+                    (cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0), t.reverse)
+                }
+                None => weights.get(t.name.as_str()).map_or((1, t.reverse), |&(w, r)| (w, r != t.reverse)),
             };
             out.push(TrackedFile {
                 name: def.name.clone(),
                 file: def.file.clone(),
-                weight: if t.reverse { -w } else { w },
+                weight: if reverse { -w } else { w },
+                reverse,
             });
         }
         if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
@@ -846,6 +872,7 @@ fn validate_scripts(defs: &[ScriptDef], cx: &mut Cx) -> Vec<VrrpScript> {
             interval,
             timeout,
             weight: weight.unwrap_or(0) as i32,
+            reverse: s.reverse,
             rise: rise.unwrap_or(1) as u32,
             fall: fall.unwrap_or(1) as u32,
             user: s.user.as_deref().and_then(|u| scripts::user(u, p.key("user"), cx)),
@@ -1061,7 +1088,7 @@ fn instance(
             cx.err_v(tp.key("backend"), "no such backend", &t.backend);
         }
         let w = cx.int(t.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
-        track_backends.push(Tracked { name: t.backend.clone(), weight: w.unwrap_or(0) as i32 });
+        track_backends.push(Tracked { name: t.backend.clone(), weight: w.unwrap_or(0) as i32, reverse: false });
     }
     for (key, v) in [
         ("notify_master", &d.notify_master),
@@ -1265,9 +1292,10 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
     for (j, t) in defs.iter().enumerate() {
         let tp = p.index(j);
         let mut default = 0;
+        let mut default_reverse = false;
         if let Some(scripts) = scripts {
             match scripts.iter().find(|s| s.name == t.name) {
-                Some(s) => default = i64::from(s.weight),
+                Some(s) => (default, default_reverse) = (i64::from(s.weight), s.reverse),
                 None => {
                     // keepalived: "(VI_1) track script NAME not found, ignoring...". Dropping it
                     // only ever keeps the instance out of a fault the script could not report.
@@ -1277,7 +1305,9 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
             }
         }
         let w = cx.int(t.weight, default, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
-        out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32 });
+        // keepalived: a reference without a weight takes the script's weight and `reverse`.
+        let reverse = if t.weight.is_some() { t.reverse } else { t.reverse != default_reverse };
+        out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32, reverse });
     }
     out
 }

@@ -79,7 +79,7 @@ fn full_instance_resolves() {
     assert_eq!(i.vips[0].dev.as_deref(), Some("eth1"));
     assert_eq!(i.vips[0].label.as_deref(), Some("eth1:vip"));
     assert_eq!(i.vips[0].prefix, 24);
-    assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: -20 }]);
+    assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: -20, reverse: false }]);
     assert_eq!(i.track_backends[0].weight, 0);
     assert_eq!(i.sync_group.as_deref(), Some("G"));
     assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(10)));
@@ -319,7 +319,8 @@ fn track_processes_resolve_as_keepalived() {
     let t = &v.instances[0].track_processes[0];
     assert_eq!((t.process.as_str(), t.quorum, t.weight, t.delay), ("haproxy", 2, -30, Duration::from_secs(2)));
     let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\", weight = 10, reverse = true }]")));
-    assert_eq!(v.instances[0].track_processes[0].weight, -10);
+    let t = &v.instances[0].track_processes[0];
+    assert_eq!((t.weight, t.reverse), (10, true), "keepalived's multiplier, kept apart from the weight");
     warns(&inst("track_process = [{ name = \"nope\" }]"), "track process nope not found, ignoring");
     has(
         &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a b\"\n{}", inst("")),
@@ -340,8 +341,8 @@ fn sync_group_tracking_applies_to_every_member() {
     );
     let v = snap(&format!("{two}track_interface = [{{ name = \"eth9\" }}]\ntrack_script = [{{ name = \"chk\" }}]\n"));
     for i in &v.instances {
-        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0 }], "{}", i.name);
-        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0 }], "{}", i.name);
+        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0, reverse: false }], "{}", i.name);
+        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0, reverse: false }], "{}", i.name);
     }
     has(&format!("{two}track_interface = [{{ name = \"eth9\", weight = -10 }}]\n"), "weight 0 only");
     warns(&format!("{two}track_script = [{{ name = \"nope\" }}]\n"), "track script nope not found, ignoring");
@@ -502,4 +503,25 @@ fn sync_group_tracks_files_and_processes_with_weight_zero() {
     has(&bad, "vrrp_sync_group[0].track_file[0].weight: a sync group tracks with weight 0 only");
     let unknown = src.replace("track_process = [{ name = \"sshd_up\" }]", "track_process = [{ name = \"nope\" }]");
     warns(&unknown, "track process nope not found, ignoring");
+}
+
+#[test]
+fn reverse_resolves_as_keepalived() {
+    let script = "[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = 5\nreverse = true\n";
+    let v = snap(&format!(
+        "{script}{}",
+        inst("track_script = [{ name = \"chk\" }, { name = \"chk\", weight = 3 }]\n\
+              track_interface = [{ name = \"eth1\", weight = -10, reverse = true }]")
+    ));
+    let i = &v.instances[0];
+    // Without a weight the script's weight and reverse; with one, the reference's own.
+    assert_eq!(i.track_scripts[0], Tracked { name: "chk".into(), weight: 5, reverse: true });
+    assert_eq!(i.track_scripts[1], Tracked { name: "chk".into(), weight: 3, reverse: false });
+    assert_eq!(i.track_interfaces[0], Tracked { name: "eth1".into(), weight: -10, reverse: true });
+    // A sync group takes 'weight 0 reverse'.
+    let g = snap(&format!(
+        "{}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\ntrack_interface = [{{ name = \"eth9\", reverse = true }}]\n",
+        inst("")
+    ));
+    assert_eq!(g.instances[0].track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0, reverse: true }]);
 }

@@ -58,7 +58,7 @@ const INSTANCE_ORDER: &[&str] = &[
     "use_vmac",
     "vmac_xmit_base",
 ];
-const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "reverse", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
 const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
@@ -480,12 +480,12 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
                 if let Some(v) = cx.int(c, 1) {
                     out.set(kw, v, src(c));
                 }
-                if kw == "weight" && c.arg(2) == Some("reverse") {
-                    cx.report(
-                        c,
-                        ReportKind::Unsupported,
-                        "`weight ... reverse` is not supported yet; converted without `reverse`",
-                    );
+                if kw == "weight" {
+                    match c.arg(2) {
+                        None | Some("noreverse" | "no_reverse") => {}
+                        Some("reverse") => out.set("reverse", true, src(c)),
+                        Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+                    }
                 }
             }
             "user" => {
@@ -593,7 +593,7 @@ fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
         match (t.arg(1), t.arg(2), t.arg(3)) {
             (None, ..) => {}
             (Some("weight"), Some(w), rev) => match (w.parse::<i64>(), rev) {
-                (Ok(n), None) => {
+                (Ok(n), None | Some("noreverse" | "no_reverse")) => {
                     it.insert("weight", n.into());
                 }
                 (Ok(n), Some("reverse")) => {
@@ -608,25 +608,23 @@ fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     }
 }
 
-/// `track_interface { eth0 weight -10 }` / `track_script { chk weight 2 }`.
+/// `track_interface { eth0 weight -10 [reverse] }` / `track_script { chk weight 2 [reverse] }`.
 fn tracks(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     for t in c.children() {
         let mut it = InlineTable::new();
         it.insert("name", t.keyword().into());
         match (t.arg(1), t.arg(2)) {
             (None, _) => {}
-            (Some("weight"), Some(w)) => match w.parse::<i64>() {
-                Ok(n) => {
+            (Some("weight"), Some(w)) => match (w.parse::<i64>(), t.arg(3), t.words.len()) {
+                (Ok(n), None | Some("noreverse" | "no_reverse"), ..=4) => {
                     it.insert("weight", n.into());
-                    if t.arg(3).is_some() {
-                        cx.report(
-                            t,
-                            ReportKind::Unsupported,
-                            format!("`{}` is not supported yet; converted without it", t.words[3..].join(" ")),
-                        );
-                    }
                 }
-                Err(_) => cx.error(t, format!("bad weight `{w}`")),
+                (Ok(n), Some("reverse"), 4) => {
+                    it.insert("weight", n.into());
+                    it.insert("reverse", true.into());
+                }
+                (Ok(_), ..) => cx.error(t, "expected `NAME [weight N [reverse]]`"),
+                (Err(_), ..) => cx.error(t, format!("bad weight `{w}`")),
             },
             _ => cx.error(t, "expected `NAME [weight N]`"),
         }

@@ -209,3 +209,19 @@ fn keepalived_parity_keywords_map_one_to_one() {
     let s = snap(&c);
     assert!(s.vrrp.instances[0].opts.strict && s.vrrp.instances[0].opts.lower_prio_no_advert);
 }
+
+#[test]
+fn keepalived_reverse_weights_convert() {
+    let c = keepalived_conv(
+        "vrrp_script chk {\n  script /bin/true\n  weight 5 reverse\n}\nvrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  track_interface {\n    eth1 weight -10 reverse\n    eth2 weight 3 noreverse\n  }\n  track_script {\n    chk\n  }\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["vrrp_script"][0]["reverse"].as_bool(), Some(true));
+    let ti = &t["vrrp_instance"][0]["track_interface"];
+    assert_eq!((ti[0]["weight"].as_integer(), ti[0]["reverse"].as_bool()), (Some(-10), Some(true)));
+    assert_eq!((ti[1]["weight"].as_integer(), ti[1].get("reverse")), (Some(3), None));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let i = &s.vrrp.instances[0];
+    assert!(i.track_interfaces[0].reverse && i.track_scripts[0].reverse);
+}
