@@ -14,8 +14,8 @@ use std::time::Duration;
 /// Longest gap between two GARPs / NAs of a burst: a burst runs on a blocking thread.
 pub const MAX_GARP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Longest `startup_delay`: an hour (a boot that needs longer has another problem).
-pub const MAX_STARTUP_DELAY: Duration = Duration::from_secs(3600);
+/// Longest `startup_delay` keepalived takes (a 32-bit count of microseconds).
+pub const MAX_STARTUP_DELAY: Duration = Duration::from_micros(u32::MAX as u64);
 
 /// Resolves `d`'s options; `None` when one is invalid (the problem is recorded).
 pub(super) fn opts(
@@ -49,19 +49,33 @@ pub(super) fn opts(
     let group6 = group(d.mcast_group6.as_deref(), true, p.key("mcast_group6"), cx);
     let unicast_ttl = cx.int(d.unicast_ttl, 255, 1..=255, p.key("unicast_ttl"));
     let down_timer_adverts = cx.int(d.down_timer_adverts, 3, 1..=100, p.key("down_timer_adverts"));
-    let refresh_repeat = cx.int(d.garp_master_refresh_repeat, 1, 1..=255, p.key("garp_master_refresh_repeat"));
+    let mut refresh_repeat =
+        cx.int(d.garp_master_refresh_repeat, 1, 0..=i64::from(u32::MAX), p.key("garp_master_refresh_repeat"));
+    if refresh_repeat == Some(0) {
+        cx.warn(
+            p.key("garp_master_refresh_repeat"),
+            format!("({}): garp_master_refresh_repeat must be greater than 0, setting to 1 (as keepalived)", d.name),
+        );
+        refresh_repeat = Some(1);
+    }
+    // keepalived takes up to 4294 s; lbha spaces a burst on a blocking thread, so it caps the gap.
     let mut gap = |v: Option<Duration>, key: &str| {
         let v = v.unwrap_or(Duration::ZERO);
         if v > MAX_GARP_INTERVAL {
-            cx.err_v(p.key(key), "must be at most 1s", format!("{v:?}"));
+            cx.warn(p.key(key), format!("{v:?} is longer than lbha spaces GARPs / NAs - using 1s"));
+            return MAX_GARP_INTERVAL;
         }
         v
     };
     let garp_interval = gap(d.garp_interval.map(|x| x.0), "garp_interval");
     let gna_interval = gap(d.gna_interval.map(|x| x.0), "gna_interval");
-    let startup_delay = d.startup_delay.map_or(Duration::ZERO, |x| x.0);
+    let mut startup_delay = d.startup_delay.map_or(Duration::ZERO, |x| x.0);
     if startup_delay > MAX_STARTUP_DELAY {
-        cx.err_v(p.key("startup_delay"), "must be at most 3600s", format!("{startup_delay:?}"));
+        cx.warn(
+            p.key("startup_delay"),
+            format!("startup_delay {startup_delay:?} is invalid (at most 4294.967295s) - ignored (as keepalived)"),
+        );
+        startup_delay = Duration::ZERO;
     }
     if cx.problems[start..].iter().any(|p| !p.warning) {
         return None;
@@ -118,13 +132,18 @@ fn accept(d: &InstanceDef, p: &FieldPath, strict: bool, owner: bool, version: Op
     );
 }
 
-/// A `vrrp_mcast_group4|6` address: multicast, of its family.
+/// A `vrrp_mcast_group4|6` address: multicast, of its family. keepalived skips an address that is
+/// not multicast with a warning (the default group stays); anything else is an error.
 fn group(text: Option<&str>, v6: bool, path: FieldPath, cx: &mut Cx) -> Option<IpAddr> {
     let text = text?;
+    let fam = if v6 { "IPv6" } else { "IPv4" };
     match text.parse::<IpAddr>() {
         Ok(ip) if ip.is_ipv6() == v6 && ip.is_multicast() => Some(ip),
+        Ok(ip) if ip.is_ipv6() == v6 => {
+            cx.warn(path, format!("{text} is not multicast - skipping, the default group stays (as keepalived)"));
+            None
+        }
         _ => {
-            let fam = if v6 { "IPv6" } else { "IPv4" };
             cx.err_v(path, format!("must be an {fam} multicast address"), text);
             None
         }

@@ -434,12 +434,18 @@ fn keepalived_knobs_resolve_with_their_defaults() {
 
 #[test]
 fn keepalived_knobs_bad_values_are_located() {
-    has(&inst("mcast_group4 = \"192.0.2.1\""), "mcast_group4: must be an IPv4 multicast address");
+    let v = warns(&inst("mcast_group4 = \"192.0.2.1\""), "192.0.2.1 is not multicast - skipping");
+    assert_eq!(v.instances[0].opts.mcast_group, None);
+    has(&inst("mcast_group4 = \"ff02::13\""), "mcast_group4: must be an IPv4 multicast address");
     has(&inst("mcast_group6 = \"224.0.0.19\""), "mcast_group6: must be an IPv6 multicast address");
     has(&inst("unicast_ttl = 0"), "unicast_ttl: must be between 1 and 255");
     has(&inst("down_timer_adverts = 101"), "down_timer_adverts: must be between 1 and 100");
-    has(&inst("garp_interval = \"2s\""), "garp_interval: must be at most 1s");
-    has(&inst("startup_delay = \"2h\""), "startup_delay: must be at most 3600s");
+    let v = warns(&inst("garp_interval = \"2s\""), "longer than lbha spaces GARPs / NAs - using 1s");
+    assert_eq!(v.instances[0].opts.garp_interval, Duration::from_secs(1));
+    let v = warns(&inst("startup_delay = \"2h\""), "is invalid (at most 4294.967295s) - ignored");
+    assert_eq!(v.instances[0].opts.startup_delay, Duration::ZERO);
+    let v = warns(&inst("garp_master_refresh_repeat = 0"), "must be greater than 0, setting to 1");
+    assert_eq!(v.instances[0].opts.garp_master_refresh_repeat, 1);
     has(
         &inst("unicast_src_ip = \"192.0.2.5\"\nmcast_src_ip = \"192.0.2.6\""),
         "mcast_src_ip: unicast_src_ip and mcast_src_ip are one setting",

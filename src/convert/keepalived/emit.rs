@@ -656,6 +656,16 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
             }
             "interface" | "unicast_src_ip" | "mcast_src_ip" => {
                 if let Some(v) = cx.arg(c, 1) {
+                    // keepalived reads both into one source address: the last one wins.
+                    match kw {
+                        "unicast_src_ip" => {
+                            out.remove("mcast_src_ip");
+                        }
+                        "mcast_src_ip" => {
+                            out.remove("unicast_src_ip");
+                        }
+                        _ => {}
+                    }
                     out.set(kw, v, src(c));
                 }
             }

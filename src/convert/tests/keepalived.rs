@@ -177,7 +177,7 @@ fn keepalived_parity_keywords_map_one_to_one() {
     let c = keepalived_conv(
         "global_defs {\n  vrrp_mcast_group4 224.0.0.19\n  vrrp_mcast_group6 ff02::13\n  vrrp_check_unicast_src\n  vrrp_skip_check_adv_addr\n  vrrp_garp_interval 0.01\n  vrrp_gna_interval 0.02\n  vrrp_garp_master_refresh_repeat 2\n  vrrp_garp_lower_prio_delay 3\n  vrrp_garp_lower_prio_repeat 4\n  vrrp_higher_prio_send_advert\n  vrrp_lower_prio_no_advert false\n  max_auto_priority 10\n  vrrp_no_swap\n  vrrp_iptables\n  vrrp_startup_delay 2\n  vrrp_down_timer_adverts 5\n}\n\
          vrrp_track_file maint {\n  file /run/maint\n}\n\
-         vrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  mcast_src_ip 192.0.2.5\n  unicast_ttl 9\n  dont_track_primary\n  accept\n  garp_lower_prio_repeat 1\n  down_timer_adverts 4\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n\
+         vrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  unicast_src_ip 192.0.2.4\n  mcast_src_ip 192.0.2.5\n  unicast_ttl 9\n  dont_track_primary\n  accept\n  garp_lower_prio_repeat 1\n  down_timer_adverts 4\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n\
          vrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  version 3\n  strict_mode\n  no_accept\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n\
          vrrp_sync_group G {\n  group {\n    A\n  }\n  track_file {\n    maint\n  }\n}\n",
     );
@@ -191,6 +191,7 @@ fn keepalived_parity_keywords_map_one_to_one() {
     assert_eq!(a["garp_lower_prio_repeat"].as_integer(), Some(1), "the instance's own value wins");
     assert_eq!((a["higher_prio_send_advert"].as_bool(), a["lower_prio_no_advert"].as_bool()), (Some(true), Some(false)));
     assert_eq!((a["mcast_src_ip"].as_str(), a["unicast_ttl"].as_integer()), (Some("192.0.2.5"), Some(9)));
+    assert_eq!(a.get("unicast_src_ip"), None, "the last of unicast_src_ip / mcast_src_ip wins, as keepalived");
     assert_eq!((a["dont_track_primary"].as_bool(), a["accept"].as_bool()), (Some(true), Some(true)));
     assert_eq!(a["down_timer_adverts"].as_integer(), Some(4));
     let b = &t["vrrp_instance"][1];
