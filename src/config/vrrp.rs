@@ -59,6 +59,12 @@ pub struct InstanceDef {
     pub check_unicast_src: bool,
     /// keepalived's `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
     pub unicast_ttl: Option<i64>,
+    /// keepalived's `unicast_fault_no_peer`: unicast keywords without a peer mean FAULT, not
+    /// multicast.
+    pub unicast_fault_no_peer: bool,
+    /// keepalived's `old_unicast_checksum`: v3 unicast adverts checksummed with 224.0.0.18 as the
+    /// pseudo-header's destination (keepalived <= 1.3.6).
+    pub old_unicast_checksum: bool,
     /// keepalived's `skip_check_adv_addr`: no address-list check of adverts from the current master.
     pub skip_check_adv_addr: bool,
     /// keepalived's `strict_mode` (`vrrp_strict`): RFC conformance, see [`strict`].
@@ -384,6 +390,9 @@ pub struct InstanceOpts {
     pub mcast_group: Option<IpAddr>,
     pub check_unicast_src: bool,
     pub unicast_ttl: u8,
+    /// FAULT while there is no `unicast_peer`.
+    pub unicast_fault_no_peer: bool,
+    pub old_unicast_checksum: bool,
     pub skip_check_adv_addr: bool,
     /// `strict_mode`: also drops adverts whose address list differs from ours.
     pub strict: bool,
@@ -403,6 +412,8 @@ impl Default for InstanceOpts {
             mcast_group: None,
             check_unicast_src: false,
             unicast_ttl: 255,
+            unicast_fault_no_peer: false,
+            old_unicast_checksum: false,
             skip_check_adv_addr: false,
             strict: false,
             dont_track_primary: false,

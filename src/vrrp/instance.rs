@@ -512,7 +512,11 @@ impl Runner {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
         };
         for dst in self.dests.clone() {
-            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            let form = match (self.cfg.v3_checksum_as_v2, self.cfg.opts.old_unicast_checksum && !dst.is_multicast()) {
+                (true, _) => ChecksumForm::MessageOnly,
+                (false, true) => ChecksumForm::PseudoHeaderMulticastDst,
+                (false, false) => ChecksumForm::PseudoHeader,
+            };
             let bytes = match packet::encode_with(&advert, self.src, dst, form) {
                 Ok(b) => b,
                 Err(e) => {

@@ -68,6 +68,9 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     if !seen.primary_usable() && !inst.opts.dont_track_primary {
         fault = Some(FaultReason::InterfaceDown);
     }
+    if inst.opts.unicast_fault_no_peer && inst.unicast_peers.is_empty() && fault.is_none() {
+        fault = Some(FaultReason::NoUnicastPeer);
+    }
     for t in &inst.track_interfaces {
         apply(t, seen.interface_usable(&t.name), "interface", &mut fault, &mut delta);
     }
@@ -345,6 +348,11 @@ mod tests {
         dont.opts.dont_track_primary = true;
         assert_eq!(evaluate(&dont, &down).fault, None, "dont_track_primary");
         assert_eq!(evaluate(&inst(), &down).fault, Some(FaultReason::InterfaceDown));
+        let mut lonely = inst();
+        lonely.opts.unicast_fault_no_peer = true;
+        assert_eq!(evaluate(&lonely, &seen()).fault, Some(FaultReason::NoUnicastPeer), "unicast_fault_no_peer");
+        lonely.unicast_peers = vec!["192.0.2.2".parse().expect("ip")];
+        assert_eq!(evaluate(&lonely, &seen()).fault, None);
         let mut s = seen();
         s.scripts.insert("must", false);
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));

@@ -48,6 +48,9 @@ pub(super) fn opts(
     let group4 = group(d.mcast_group4.as_deref(), false, p.key("mcast_group4"), cx);
     let group6 = group(d.mcast_group6.as_deref(), true, p.key("mcast_group6"), cx);
     let unicast_ttl = cx.int(d.unicast_ttl, 255, 1..=255, p.key("unicast_ttl"));
+    if d.old_unicast_checksum && v6 {
+        cx.err(p.key("old_unicast_checksum"), "applies to IPv4 only (IPv6 checksums never changed)");
+    }
     let down_timer_adverts = cx.int(d.down_timer_adverts, 3, 1..=100, p.key("down_timer_adverts"));
     let mut refresh_repeat =
         cx.int(d.garp_master_refresh_repeat, 1, 0..=i64::from(u32::MAX), p.key("garp_master_refresh_repeat"));
@@ -84,6 +87,8 @@ pub(super) fn opts(
         mcast_group: if v6 { group6 } else { group4 },
         check_unicast_src: d.check_unicast_src,
         unicast_ttl: unicast_ttl? as u8,
+        unicast_fault_no_peer: d.unicast_fault_no_peer,
+        old_unicast_checksum: d.old_unicast_checksum,
         skip_check_adv_addr: d.skip_check_adv_addr,
         strict,
         dont_track_primary: d.dont_track_primary,

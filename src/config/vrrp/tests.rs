@@ -440,6 +440,10 @@ fn keepalived_knobs_bad_values_are_located() {
     has(&inst("mcast_group6 = \"224.0.0.19\""), "mcast_group6: must be an IPv6 multicast address");
     has(&inst("unicast_ttl = 0"), "unicast_ttl: must be between 1 and 255");
     has(&inst("down_timer_adverts = 101"), "down_timer_adverts: must be between 1 and 100");
+    has(
+        &inst("virtual_ipaddress = [\"2001:db8::1\"]\nold_unicast_checksum = true").replace("virtual_ipaddress = [\"192.0.2.100\"]\n", ""),
+        "old_unicast_checksum: applies to IPv4 only",
+    );
     let v = warns(&inst("garp_interval = \"2s\""), "longer than lbha spaces GARPs / NAs - using 1s");
     assert_eq!(v.instances[0].opts.garp_interval, Duration::from_secs(1));
     let v = warns(&inst("startup_delay = \"2h\""), "is invalid (at most 4294.967295s) - ignored");

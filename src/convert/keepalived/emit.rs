@@ -23,6 +23,8 @@ const INSTANCE_ORDER: &[&str] = &[
     "unicast_peer",
     "check_unicast_src",
     "unicast_ttl",
+    "unicast_fault_no_peer",
+    "old_unicast_checksum",
     "mcast_group4",
     "mcast_group6",
     "strict_mode",
@@ -72,8 +74,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "track_bfd",
-    "unicast_fault_no_peer",
-    "old_unicast_checksum",
     "garp_extra_if",
     "notify_priority_changes",
     "linkbeat_use_polling",
@@ -313,6 +313,13 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
             "vrrp_garp_lower_prio_delay" | "vrrp_garp_interval" | "vrrp_gna_interval" | "vrrp_startup_delay" => {
                 if let Some(v) = cx.secs(c, 1) {
                     g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            // keepalived: one GARP / NA, no second burst.
+            "vrrp_min_garp" => {
+                if boolean(c, cx) == Some(true) {
+                    g.garp.push(("garp_master_repeat", 1.into(), src(c)));
+                    g.garp.push(("garp_master_delay", "0s".into(), src(c)));
                 }
             }
             "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
@@ -687,7 +694,17 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "nopreempt" => out.set("nopreempt", true, src(c)),
-            "dont_track_primary" | "skip_check_adv_addr" | "check_unicast_src" => out.set(kw, true, src(c)),
+            "dont_track_primary" | "skip_check_adv_addr" | "check_unicast_src" | "unicast_fault_no_peer" => {
+                out.set(kw, true, src(c))
+            }
+            // `never` also stops keepalived accepting the old form; lbha always accepts every form.
+            "old_unicast_checksum" => {
+                if c.arg(1) == Some("never") {
+                    cx.report(c, ReportKind::Approximated, "lbha accepts adverts with either checksum form; `never` changes nothing");
+                } else {
+                    out.set(kw, true, src(c));
+                }
+            }
             "strict_mode" | "lower_prio_no_advert" | "higher_prio_send_advert" => {
                 if let Some(b) = boolean(c, cx) {
                     out.set(kw, b, src(c));
