@@ -145,3 +145,24 @@ fn check_unicast_src_ignores_a_stranger() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn unicast_ttl_on_the_wire() {
+    if !bed::root_or_skip("unicast_ttl_on_the_wire") {
+        return;
+    }
+    let mut bed = Bed::new("unittl", &[("lb1", 11), ("peer", 12)]);
+    let (lb1, peer) = (bed.node("lb1"), bed.node("peer"));
+    let sniff = raw_socket(&peer, None).expect("raw socket on the peer");
+    let extra = "unicast_src_ip = \"192.0.2.11\"\nunicast_peer = [\"192.0.2.12\"]\nunicast_ttl = 7";
+    bed.lbha(&lb1, "lb1", &instance(150, extra));
+    wait_for(Duration::from_secs(5), || lb1.has_addr(VIP)).expect("lb1 master");
+    let seen = read_adverts(&sniff, Duration::from_secs(1));
+    let ours: Vec<_> = seen.iter().filter(|a| a.3 == 51 && a.4 == 150).collect();
+    assert!(!ours.is_empty(), "lb1's unicast adverts reach the peer: {seen:?}");
+    for (src, dst, ttl, ..) in &ours {
+        assert_eq!((src.to_string().as_str(), dst.to_string().as_str(), *ttl), ("192.0.2.11", "192.0.2.12", 7));
+    }
+    println!("unicast_ttl: {} adverts with TTL 7", ours.len());
+}
