@@ -166,3 +166,49 @@ fn unicast_ttl_on_the_wire() {
     }
     println!("unicast_ttl: {} adverts with TTL 7", ours.len());
 }
+
+/// keepalived 2.2.7 with `vrrp_mcast_group4 224.0.0.19` and lbha with `mcast_group4` follow each
+/// other; lbha advertises from its `mcast_src_ip`.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn mcast_group_interop_with_keepalived() {
+    use crate::interop::{KEEPALIVED, keepalived};
+    if !bed::root_or_skip("mcast_group_interop_with_keepalived") {
+        return;
+    }
+    if !std::path::Path::new(KEEPALIVED).exists() {
+        panic!("needs keepalived at {KEEPALIVED} (Debian: apt-get install keepalived)");
+    }
+    let mut bed = Bed::new("kagroup", &[("lb1", 11), ("lb2", 12)]);
+    let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
+    lb1.ip(&["addr", "add", "192.0.2.61/24", "dev", "eth0"]).expect("secondary address");
+    let ka_conf = format!(
+        "global_defs {{\n    router_id ka\n    vrrp_mcast_group4 {GROUP}\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority 100\n    advert_int 0.1\n    version 3\n    virtual_ipaddress {{\n        {VIP}/32\n    }}\n}}\n"
+    );
+    let ka = keepalived(&mut bed, &lb2, "ka", &ka_conf);
+    let ours = |p: u8| instance(p, &format!("mcast_group4 = \"{GROUP}\"\nmcast_src_ip = \"192.0.2.61\""));
+    let p1 = bed.lbha(&lb1, "lb1", &ours(150));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(Duration::from_secs(5), || only_on(&lb1, &lb2)).expect("lbha master, keepalived backup");
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(only_on(&lb1, &lb2), "keepalived hears lbha on {GROUP} and stays backup");
+        assert!(bed.log(ka).contains("Entering BACKUP STATE"), "{}", bed.log(ka));
+        // keepalived takes over; a low-priority lbha hears it on the group and stays backup.
+        bed.kill9(p1);
+        wait_for(Duration::from_secs(5), || lb2.has_addr(VIP)).expect("keepalived takes over");
+        let p2 = bed.lbha(&lb1, "lb1-low", &ours(50));
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(only_on(&lb2, &lb1), "lbha (50) hears keepalived on {GROUP} and stays backup");
+        assert!(!bed.log(p2).contains("dropped advert"), "{}", bed.log(p2));
+        let ka_log = bed.log(ka).to_lowercase();
+        for bad in ["invalid", "bogus", "mismatch", "wrong"] {
+            assert!(!ka_log.contains(bad), "keepalived complained ({bad}):\n{ka_log}");
+        }
+    }));
+    if let Err(e) = result {
+        bed.dump_logs();
+        std::panic::resume_unwind(e);
+    }
+}
