@@ -965,7 +965,10 @@ fn instance(
     if strict && state.is_some_and(|s| (s == StateHint::Master) != owner) {
         cx.warn(
             p.key("state"),
-            format!("({}) State MASTER must match being address owner - resetting (strict_mode, as keepalived)", d.name),
+            format!(
+                "({}) State MASTER must match being address owner - resetting (strict_mode, as keepalived)",
+                d.name
+            ),
         );
         state = Some(if owner { StateHint::Master } else { StateHint::Backup });
     }
@@ -983,7 +986,10 @@ fn instance(
         Some(2) if v6 && strict => {
             cx.warn(
                 p.key("version"),
-                format!("({}) cannot use IPv6 with VRRP version 2; setting version 3 (strict_mode, as keepalived)", d.name),
+                format!(
+                    "({}) cannot use IPv6 with VRRP version 2; setting version 3 (strict_mode, as keepalived)",
+                    d.name
+                ),
             );
             Some(3)
         }

@@ -28,8 +28,8 @@ pub use vips::vip_keys;
 
 use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
-use super::screen;
 use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, Version};
+use super::screen;
 use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError};
@@ -243,11 +243,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
     }));
     let (stop, stop_rx) = mpsc::channel(1);
     let (cmd, cmd_rx) = mpsc::channel(4);
-    let dests = if cfg.unicast_peers.is_empty() {
-        vec![cfg.mcast_group()]
-    } else {
-        cfg.unicast_peers.clone()
-    };
+    let dests = if cfg.unicast_peers.is_empty() { vec![cfg.mcast_group()] } else { cfg.unicast_peers.clone() };
     let runner = Runner {
         auth: match &cfg.auth_pass {
             Some(p) => Auth::simple_password(p.as_bytes()),

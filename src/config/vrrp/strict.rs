@@ -41,7 +41,10 @@ pub(super) fn opts(
     if strict && higher_prio_send_advert {
         cx.warn(
             p.key("higher_prio_send_advert"),
-            format!("({}) strict mode requires higher_prio_send_advert to be clear - resetting (as keepalived)", d.name),
+            format!(
+                "({}) strict mode requires higher_prio_send_advert to be clear - resetting (as keepalived)",
+                d.name
+            ),
         );
         higher_prio_send_advert = false;
     }

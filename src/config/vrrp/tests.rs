@@ -441,7 +441,8 @@ fn keepalived_knobs_bad_values_are_located() {
     has(&inst("unicast_ttl = 0"), "unicast_ttl: must be between 1 and 255");
     has(&inst("down_timer_adverts = 101"), "down_timer_adverts: must be between 1 and 100");
     has(
-        &inst("virtual_ipaddress = [\"2001:db8::1\"]\nold_unicast_checksum = true").replace("virtual_ipaddress = [\"192.0.2.100\"]\n", ""),
+        &inst("virtual_ipaddress = [\"2001:db8::1\"]\nold_unicast_checksum = true")
+            .replace("virtual_ipaddress = [\"192.0.2.100\"]\n", ""),
         "old_unicast_checksum: applies to IPv4 only",
     );
     let v = warns(&inst("garp_interval = \"2s\""), "longer than lbha spaces GARPs / NAs - using 1s");
@@ -485,7 +486,8 @@ fn strict_mode_follows_keepalived() {
     warns(&inst(&format!("{ok}higher_prio_send_advert = true")), "requires higher_prio_send_advert to be clear");
     warns(&inst(&format!("{ok}lower_prio_no_advert = false")), "requires no lower priority advert");
     warns(&inst(&format!("{ok}garp_lower_prio_repeat = 3")), "requires no repeat garps");
-    let w = warns(&inst(&format!("{ok}state = \"MASTER\"\npriority = 200")), "State MASTER must match being address owner");
+    let w =
+        warns(&inst(&format!("{ok}state = \"MASTER\"\npriority = 200")), "State MASTER must match being address owner");
     assert_eq!(w.instances[0].state, Some(StateHint::Backup));
     // The owner may keep VRRPv2: accept mode is moot for it.
     let w = warns(
@@ -520,8 +522,10 @@ fn reverse_resolves_as_keepalived() {
     let script = "[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = 5\nreverse = true\n";
     let v = snap(&format!(
         "{script}{}",
-        inst("track_script = [{ name = \"chk\" }, { name = \"chk\", weight = 3 }]\n\
-              track_interface = [{ name = \"eth1\", weight = -10, reverse = true }]")
+        inst(
+            "track_script = [{ name = \"chk\" }, { name = \"chk\", weight = 3 }]\n\
+              track_interface = [{ name = \"eth1\", weight = -10, reverse = true }]"
+        )
     ));
     let i = &v.instances[0];
     // Without a weight the script's weight and reverse; with one, the reference's own.

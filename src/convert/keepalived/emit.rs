@@ -700,7 +700,11 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
             // `never` also stops keepalived accepting the old form; lbha always accepts every form.
             "old_unicast_checksum" => {
                 if c.arg(1) == Some("never") {
-                    cx.report(c, ReportKind::Approximated, "lbha accepts adverts with either checksum form; `never` changes nothing");
+                    cx.report(
+                        c,
+                        ReportKind::Approximated,
+                        "lbha accepts adverts with either checksum form; `never` changes nothing",
+                    );
                 } else {
                     out.set(kw, true, src(c));
                 }
