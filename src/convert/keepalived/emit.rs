@@ -77,7 +77,6 @@ const INSTANCE_UNSUPPORTED: &[&str] = &[
     "garp_extra_if",
     "notify_priority_changes",
     "linkbeat_use_polling",
-    "promote_secondaries",
     "no_ipvlan",
     "use_ipvlan",
     "vrrp_garp_lower_prio_repeat",
@@ -350,6 +349,11 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                 c,
                 ReportKind::Ignored,
                 "scheduling of keepalived's VRRP process; lbha runs VRRP inside its one process (set CPUSchedulingPolicy / MemoryLock in its systemd unit instead)",
+            ),
+            "dynamic_interfaces" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "lbha always allows it: an instance whose interface is missing waits in FAULT until it appears",
             ),
             "router_id" | "notification_email_from" | "smtp_helo_name" => {
                 if let Some(v) = cx.arg(c, 1) {
@@ -694,6 +698,11 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                 }
             }
             "nopreempt" => out.set("nopreempt", true, src(c)),
+            "promote_secondaries" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "lbha always sets promote_secondaries on the interface of a VRRP instance",
+            ),
             "dont_track_primary" | "skip_check_adv_addr" | "check_unicast_src" | "unicast_fault_no_peer" => {
                 out.set(kw, true, src(c))
             }

@@ -236,14 +236,14 @@ fn keepalived_reverse_weights_convert() {
 #[test]
 fn keepalived_min_garp_and_unicast_options_convert() {
     let c = keepalived_conv(
-        "global_defs {\n  vrrp_min_garp\n}\nvrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  version 3\n  unicast_src_ip 192.0.2.1\n  unicast_fault_no_peer\n  old_unicast_checksum\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\nvrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  old_unicast_checksum never\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n",
+        "global_defs {\n  vrrp_min_garp\n}\nvrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  promote_secondaries\n  version 3\n  unicast_src_ip 192.0.2.1\n  unicast_fault_no_peer\n  old_unicast_checksum\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\nvrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  old_unicast_checksum never\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n",
     );
     let t = table(&c);
     let a = &t["vrrp_instance"][0];
     assert_eq!((a["garp_master_repeat"].as_integer(), a["garp_master_delay"].as_str()), (Some(1), Some("0s")));
     assert_eq!((a["unicast_fault_no_peer"].as_bool(), a["old_unicast_checksum"].as_bool()), (Some(true), Some(true)));
     assert_eq!(t["vrrp_instance"][1].get("old_unicast_checksum"), None);
-    assert_eq!(kinds(&c), [(18, ReportKind::Approximated)]);
+    assert_eq!(kinds(&c), [(7, ReportKind::Ignored), (19, ReportKind::Approximated)]);
     let s = snap(&c);
     let i = &s.vrrp.instances[0];
     assert!(i.opts.unicast_fault_no_peer && i.opts.old_unicast_checksum);
