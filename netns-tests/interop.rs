@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::bed::{self, Bed, Node, VIP, ms, only_on, wait_for};
 use crate::failover::lb_config;
 
-const KEEPALIVED: &str = "/usr/sbin/keepalived";
+pub const KEEPALIVED: &str = "/usr/sbin/keepalived";
 
 fn keepalived_conf(priority: u8, version: u8, advert: &str, auth: bool) -> String {
     let auth =
@@ -20,7 +20,7 @@ fn keepalived_conf(priority: u8, version: u8, advert: &str, auth: bool) -> Strin
 }
 
 /// Starts keepalived (VRRP only, foreground, pid files in the bed's directory).
-fn keepalived(bed: &mut Bed, node: &Node, name: &str, conf: &str) -> usize {
+pub fn keepalived(bed: &mut Bed, node: &Node, name: &str, conf: &str) -> usize {
     let cfg = bed.dir.join(format!("{name}.conf"));
     if let Err(e) = std::fs::write(&cfg, conf) {
         panic!("write keepalived config: {e}");

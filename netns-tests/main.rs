@@ -26,3 +26,4 @@ mod track_file;
 mod upgrade;
 mod vip;
 mod vmac;
+mod vrrp_wire;

@@ -173,11 +173,11 @@ fn keepalived_converts_with_includes() {
     // keepalived's e-mail settings join haproxy.cfg's [global]; what lbha lacks is reported.
     assert_eq!(t["global"]["notification_email"][0].as_str(), Some("ops@example.org"), "{}", text(&r.stdout));
     assert_eq!(t["global"]["router_id"].as_str(), Some("LB1"));
-    assert!(
-        text(&r.stderr).contains("01_master.conf:10: not supported yet by lbha: `vrrp_skip_check_adv_addr`"),
-        "{}",
-        text(&r.stderr)
-    );
+    // Its global VRRP defaults go into every instance.
+    let i = &t["vrrp_instance"][0];
+    assert_eq!(i["skip_check_adv_addr"].as_bool(), Some(true), "{}", text(&r.stdout));
+    assert_eq!((i["garp_interval"].as_str(), i["gna_interval"].as_str()), (Some("0s"), Some("0s")));
+    assert!(!text(&r.stderr).contains("01_master.conf:10"), "{}", text(&r.stderr));
 }
 
 #[test]

@@ -312,6 +312,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     super::vrrp::default_track_proxy(&mut vrrp, &file.vrrp_instance, &bind_addrs);
     super::vrrp::track_files(&mut vrrp, &file.vrrp_track_file, &file.vrrp_instance, cx.problems);
     super::vrrp::track_processes(&mut vrrp, &file.vrrp_track_process, &file.vrrp_instance, cx.problems);
+    super::vrrp::group_trackers(&mut vrrp, &file.vrrp_sync_group, &file.vrrp_track_process, cx.problems);
     super::vrrp::script_security(&mut vrrp, &file.global, cx.problems);
     super::vrrp::routes(&mut vrrp, file, cx.problems);
     super::vrrp::alerts(&mut vrrp, file, cx.problems);

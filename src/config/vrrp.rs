@@ -12,6 +12,7 @@ use std::time::Duration;
 mod alerts;
 mod routes;
 mod scripts;
+mod strict;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,36 @@ pub struct InstanceDef {
     pub authentication: Option<AuthDef>,
     pub unicast_src_ip: Option<String>,
     pub unicast_peer: Vec<String>,
+    /// keepalived's `mcast_src_ip`: one setting with `unicast_src_ip` there (the advert source).
+    pub mcast_src_ip: Option<String>,
+    /// keepalived's `vrrp_mcast_group4` / `vrrp_mcast_group6`: where multicast adverts go.
+    pub mcast_group4: Option<String>,
+    pub mcast_group6: Option<String>,
+    /// keepalived's `check_unicast_src`: drop adverts from addresses not in `unicast_peer`.
+    pub check_unicast_src: bool,
+    /// keepalived's `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
+    pub unicast_ttl: Option<i64>,
+    /// keepalived's `unicast_fault_no_peer`: unicast keywords without a peer mean FAULT, not
+    /// multicast.
+    pub unicast_fault_no_peer: bool,
+    /// keepalived's `old_unicast_checksum`: v3 unicast adverts checksummed with 224.0.0.18 as the
+    /// pseudo-header's destination (keepalived <= 1.3.6).
+    pub old_unicast_checksum: bool,
+    /// keepalived's `skip_check_adv_addr`: no address-list check of adverts from the current master.
+    pub skip_check_adv_addr: bool,
+    /// keepalived's `strict_mode` (`vrrp_strict`): RFC conformance, see [`strict`].
+    pub strict_mode: Option<bool>,
+    /// keepalived's `accept` (true) / `no_accept` (false).
+    pub accept: Option<bool>,
+    /// keepalived's `dont_track_primary`: the interface going down is no fault.
+    pub dont_track_primary: bool,
+    pub lower_prio_no_advert: Option<bool>,
+    pub higher_prio_send_advert: Option<bool>,
+    /// keepalived's `down_timer_adverts`: adverts missed before a backup takes over (default 3).
+    pub down_timer_adverts: Option<i64>,
+    /// keepalived's `vrrp_startup_delay`: at process start (not at a reload) the instance waits
+    /// this long before it starts.
+    pub startup_delay: Option<ConfDuration>,
     /// `"ADDR[/LEN] [dev IF] [label IF:N]"`.
     pub virtual_ipaddress: Vec<String>,
     /// Added and removed with the VIPs but not advertised (keepalived's `virtual_ipaddress_excluded`).
@@ -59,8 +90,12 @@ pub struct InstanceDef {
     pub garp_master_delay: Option<ConfDuration>,
     pub garp_master_repeat: Option<i64>,
     pub garp_master_refresh: Option<ConfDuration>,
+    pub garp_master_refresh_repeat: Option<i64>,
     pub garp_lower_prio_delay: Option<ConfDuration>,
     pub garp_lower_prio_repeat: Option<i64>,
+    /// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`: the gap between two GARPs / NAs.
+    pub garp_interval: Option<ConfDuration>,
+    pub gna_interval: Option<ConfDuration>,
     /// RFC 9568: the v3 IPv4 checksum over the VRRP message only, as v2 and most routers do.
     pub v3_checksum_as_v2: bool,
     pub track_interface: Vec<TrackDef>,
@@ -106,6 +141,8 @@ pub struct AuthDef {
 pub struct TrackDef {
     pub name: String,
     pub weight: Option<i64>,
+    /// keepalived's `weight W reverse`: the adjustment's direction reversed (see [`Tracked`]).
+    pub reverse: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +203,8 @@ pub struct ScriptDef {
     pub interval: Option<ConfDuration>,
     pub timeout: Option<ConfDuration>,
     pub weight: Option<i64>,
+    /// keepalived's `weight W reverse`: the default `reverse` of the instances' references.
+    pub reverse: bool,
     pub rise: Option<i64>,
     pub fall: Option<i64>,
     /// keepalived's `user USER [GROUP]`: run this script as USER instead of `script_user`.
@@ -186,6 +225,9 @@ pub struct SyncGroupDef {
     /// Tracked by every member (weight 0: one failing puts the group in FAULT).
     pub track_interface: Vec<TrackDef>,
     pub track_script: Vec<TrackDef>,
+    /// keepalived's `track_file` / `track_process` in a group: as `track_interface` there.
+    pub track_file: Vec<TrackFileRef>,
+    pub track_process: Vec<TrackFileRef>,
     pub smtp_alert: Option<bool>,
 }
 
@@ -239,6 +281,8 @@ pub struct TrackedFile {
     pub name: String,
     pub file: std::path::PathBuf,
     pub weight: i64,
+    /// With weight 0 only (otherwise folded into the weight's sign): FAULT while the file holds 0.
+    pub reverse: bool,
 }
 
 impl VrrpSettings {
@@ -270,11 +314,14 @@ pub struct VipDef {
 }
 
 /// A tracked object and its weight: 0 puts the instance in Fault while the object fails; a
-/// positive weight is added while it is OK, a negative one subtracted while it fails.
+/// positive weight is added while it is OK, a negative one subtracted while it fails. keepalived's
+/// `reverse` multiplies the adjustment by -1 (a positive weight is subtracted while OK, a negative
+/// one added while failing) and, with weight 0, means Fault while the object is OK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub name: String,
     pub weight: i32,
+    pub reverse: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -317,6 +364,8 @@ pub struct VrrpInstance {
     /// burst's delay; keepalived defaults both to the `garp_master_*` values.
     pub garp_lower_prio_repeat: u32,
     pub garp_lower_prio_delay: Duration,
+    /// The keepalived knobs most instances leave at their defaults.
+    pub opts: InstanceOpts,
     /// Send v3 IPv4 adverts with the RFC 9568 checksum (no pseudo-header). Every form is accepted.
     pub v3_checksum_as_v2: bool,
     pub track_interfaces: Vec<Tracked>,
@@ -332,6 +381,51 @@ pub struct VrrpInstance {
     pub sync_group: Option<String>,
     /// `use_vmac`: the VIPs live on a macvlan interface with the VRRP virtual MAC.
     pub vmac: Option<Vmac>,
+}
+
+/// keepalived's less common per-instance settings, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceOpts {
+    /// `vrrp_mcast_group4|6`; `None` is 224.0.0.18 / ff02::12.
+    pub mcast_group: Option<IpAddr>,
+    pub check_unicast_src: bool,
+    pub unicast_ttl: u8,
+    /// FAULT while there is no `unicast_peer`.
+    pub unicast_fault_no_peer: bool,
+    pub old_unicast_checksum: bool,
+    pub skip_check_adv_addr: bool,
+    /// `strict_mode`: also drops adverts whose address list differs from ours.
+    pub strict: bool,
+    pub dont_track_primary: bool,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    pub down_timer_adverts: u32,
+    pub garp_master_refresh_repeat: u32,
+    pub garp_interval: Duration,
+    pub gna_interval: Duration,
+    pub startup_delay: Duration,
+}
+
+impl Default for InstanceOpts {
+    fn default() -> Self {
+        InstanceOpts {
+            mcast_group: None,
+            check_unicast_src: false,
+            unicast_ttl: 255,
+            unicast_fault_no_peer: false,
+            old_unicast_checksum: false,
+            skip_check_adv_addr: false,
+            strict: false,
+            dont_track_primary: false,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
+            garp_master_refresh_repeat: 1,
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            startup_delay: Duration::ZERO,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +444,12 @@ impl VrrpInstance {
     pub fn is_ipv6(&self) -> bool {
         self.vips.first().is_some_and(|v| v.addr.is_ipv6())
     }
+
+    /// Where multicast adverts go and which group is joined.
+    pub fn mcast_group(&self) -> IpAddr {
+        use crate::vrrp::packet::{MCAST_V4, MCAST_V6};
+        self.opts.mcast_group.unwrap_or(if self.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,6 +459,7 @@ pub struct VrrpScript {
     pub interval: Duration,
     pub timeout: Duration,
     pub weight: i32,
+    pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
     pub user: Option<ScriptUser>,
@@ -521,6 +622,8 @@ pub struct TrackedProcess {
     pub quorum: u32,
     pub delay: Duration,
     pub weight: i32,
+    /// As [`Tracked::reverse`].
+    pub reverse: bool,
 }
 
 /// Validates `[[vrrp_track_process]]` and resolves each instance's `track_process` references.
@@ -551,7 +654,8 @@ pub fn track_processes(
                 process: d.process.clone(),
                 quorum: quorum as u32,
                 delay: d.delay.map_or(Duration::ZERO, |x| x.0),
-                weight: if d.reverse { -w } else { w } as i32,
+                weight: w as i32,
+                reverse: d.reverse,
             },
         );
     }
@@ -571,11 +675,14 @@ pub fn track_processes(
                 );
                 continue;
             }
-            let w = match t.weight {
-                Some(w) => cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32,
-                None => def.weight,
+            // keepalived: a reference without a weight takes the block's weight and `reverse`.
+            let (weight, reverse) = match t.weight {
+                Some(w) => {
+                    (cx.int(Some(w), 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight")).unwrap_or(0) as i32, t.reverse)
+                }
+                None => (def.weight, def.reverse != t.reverse),
             };
-            out.push(TrackedProcess { weight: if t.reverse { -w } else { w }, ..def.clone() });
+            out.push(TrackedProcess { weight, reverse, ..def.clone() });
         }
         if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
             inst.track_processes = out;
@@ -610,7 +717,67 @@ fn group_tracking(groups: &[SyncGroupDef], scripts: &[VrrpScript], out: &mut [Vr
                 for inst in out.iter_mut().filter(|x| g.group.contains(&x.name)) {
                     let list = if key == "track_script" { &mut inst.track_scripts } else { &mut inst.track_interfaces };
                     if !list.iter().any(|x| x.name == t.name) {
-                        list.push(Tracked { name: t.name.clone(), weight: 0 });
+                        list.push(Tracked { name: t.name.clone(), weight: 0, reverse: t.reverse });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `track_file` / `track_process` in a `vrrp_sync_group`: tracked by every member with weight 0,
+/// as the group's interfaces and scripts. Runs after [`track_files`] and [`track_processes`].
+pub fn group_trackers(
+    vrrp: &mut VrrpSettings,
+    groups: &[SyncGroupDef],
+    processes: &[TrackProcessDef],
+    problems: &mut Vec<Problem>,
+) {
+    let mut cx = Cx { problems };
+    for (i, g) in groups.iter().enumerate() {
+        let p = FieldPath::root().key("vrrp_sync_group").index(i);
+        for (key, refs) in [("track_file", &g.track_file), ("track_process", &g.track_process)] {
+            for (j, t) in refs.iter().enumerate() {
+                let tp = p.key(key).index(j);
+                if t.weight.is_some_and(|w| w != 0) {
+                    cx.err_v(
+                        tp.key("weight"),
+                        "a sync group tracks with weight 0 only (as keepalived)",
+                        t.weight.unwrap_or(0),
+                    );
+                    continue;
+                }
+                let file = vrrp.track_files.iter().find(|f| f.name == t.name).cloned();
+                let process = processes.iter().find(|d| d.name == t.name);
+                let known = if key == "track_file" { file.is_some() } else { process.is_some() };
+                if !known {
+                    let what = key.replace('_', " ");
+                    cx.warn(tp.key("name"), format!("{what} {} not found, ignoring (as keepalived)", t.name));
+                    continue;
+                }
+                for inst in vrrp.instances.iter_mut().filter(|x| g.group.contains(&x.name)) {
+                    match (&file, process) {
+                        (Some(f), _) if key == "track_file" => {
+                            inst.track_files.retain(|x| x.name != f.name);
+                            inst.track_files.push(TrackedFile {
+                                name: f.name.clone(),
+                                file: f.file.clone(),
+                                weight: 0,
+                                reverse: t.reverse,
+                            });
+                        }
+                        (_, Some(d)) => {
+                            inst.track_processes.retain(|x| x.name != d.name);
+                            inst.track_processes.push(TrackedProcess {
+                                name: d.name.clone(),
+                                process: d.process.clone(),
+                                quorum: d.quorum.unwrap_or(1).clamp(1, 65535) as u32,
+                                delay: d.delay.map_or(Duration::ZERO, |x| x.0),
+                                weight: 0,
+                                reverse: t.reverse,
+                            });
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -642,7 +809,7 @@ pub fn track_files(
             cx.err_v(p.key("file"), "needs an absolute path", &d.file);
         }
         let w = cx.int(d.weight, 1, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, p.key("weight")).unwrap_or(1);
-        weights.insert(d.name.as_str(), if d.reverse { -w } else { w });
+        weights.insert(d.name.as_str(), (w, d.reverse));
         vrrp.track_files.push(VrrpTrackFile {
             name: d.name.clone(),
             file: d.file.clone().into(),
@@ -666,14 +833,18 @@ pub fn track_files(
                 );
                 continue;
             }
-            let w = match t.weight {
-                Some(w) => cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0),
-                None => weights.get(t.name.as_str()).copied().unwrap_or(1),
+            // keepalived: a reference without a weight takes the block's weight and `reverse`.
+            let (w, reverse) = match t.weight {
+                Some(w) => {
+                    (cx.int(Some(w), 0, -MAX_FILE_WEIGHT..=MAX_FILE_WEIGHT, tp.key("weight")).unwrap_or(0), t.reverse)
+                }
+                None => weights.get(t.name.as_str()).map_or((1, t.reverse), |&(w, r)| (w, r != t.reverse)),
             };
             out.push(TrackedFile {
                 name: def.name.clone(),
                 file: def.file.clone(),
-                weight: if t.reverse { -w } else { w },
+                weight: if reverse { -w } else { w },
+                reverse,
             });
         }
         if let Some(inst) = vrrp.instances.iter_mut().find(|x| x.name == d.name) {
@@ -712,6 +883,7 @@ fn validate_scripts(defs: &[ScriptDef], cx: &mut Cx) -> Vec<VrrpScript> {
             interval,
             timeout,
             weight: weight.unwrap_or(0) as i32,
+            reverse: s.reverse,
             rise: rise.unwrap_or(1) as u32,
             fall: fall.unwrap_or(1) as u32,
             user: s.user.as_deref().and_then(|u| scripts::user(u, p.key("user"), cx)),
@@ -776,7 +948,8 @@ fn instance(
         }
         v => cx.int(v, 0, 1..=255, p.key("virtual_router_id")),
     };
-    let state = match d.state.as_deref() {
+    let strict = d.strict_mode.unwrap_or(false);
+    let mut state = match d.state.as_deref() {
         None => None,
         Some("MASTER") => Some(StateHint::Master),
         Some("BACKUP") => Some(StateHint::Backup),
@@ -788,6 +961,17 @@ fn instance(
     // keepalived: `state MASTER` without a priority means the address owner, 255.
     let default_prio = if state == Some(StateHint::Master) { 255 } else { 100 };
     let priority = cx.int(d.priority, default_prio, 1..=255, p.key("priority"));
+    let owner = priority == Some(255);
+    if strict && state.is_some_and(|s| (s == StateHint::Master) != owner) {
+        cx.warn(
+            p.key("state"),
+            format!(
+                "({}) State MASTER must match being address owner - resetting (strict_mode, as keepalived)",
+                d.name
+            ),
+        );
+        state = Some(if owner { StateHint::Master } else { StateHint::Backup });
+    }
     if priority == Some(255) && state != Some(StateHint::Master) {
         cx.err_v(
             p.key("priority"),
@@ -799,6 +983,16 @@ fn instance(
     let v6 = vips.first().is_some_and(|v| v.addr.is_ipv6());
     let version = match d.version {
         None if v6 => Some(3),
+        Some(2) if v6 && strict => {
+            cx.warn(
+                p.key("version"),
+                format!(
+                    "({}) cannot use IPv6 with VRRP version 2; setting version 3 (strict_mode, as keepalived)",
+                    d.name
+                ),
+            );
+            Some(3)
+        }
         v => cx.int(v, 2, 2..=3, p.key("version")),
     };
     if version == Some(2) && v6 {
@@ -824,7 +1018,14 @@ fn instance(
         }
         _ => {}
     }
-    let preempt_delay = d.preempt_delay.map_or(Duration::ZERO, |x| x.0);
+    let mut preempt_delay = d.preempt_delay.map_or(Duration::ZERO, |x| x.0);
+    if strict && !preempt_delay.is_zero() {
+        cx.warn(
+            p.key("preempt_delay"),
+            format!("({}) preempt_delay is incompatible with strict mode - resetting (as keepalived)", d.name),
+        );
+        preempt_delay = Duration::ZERO;
+    }
     if preempt_delay > MAX_PREEMPT_DELAY {
         cx.err_v(p.key("preempt_delay"), "must be at most 1000s", format!("{preempt_delay:?}"));
     }
@@ -839,17 +1040,50 @@ fn instance(
     if nopreempt && !preempt_delay.is_zero() {
         cx.err(p.key("preempt_delay"), "preempt_delay has no effect with nopreempt");
     }
-    let auth_pass = d.authentication.as_ref().and_then(|a| auth(a, &d.name, version, &p.key("authentication"), cx));
+    let auth_pass = match &d.authentication {
+        Some(_) if strict => {
+            cx.warn(
+                p.key("authentication"),
+                format!("({}) Strict mode does not support authentication - ignored (as keepalived)", d.name),
+            );
+            None
+        }
+        Some(a) => auth(a, &d.name, version, &p.key("authentication"), cx),
+        None => None,
+    };
     let (unicast_src_ip, unicast_peers) = unicast(d, p, v6, cx);
+    if strict && !unicast_peers.is_empty() {
+        cx.err(
+            p.key("unicast_peer"),
+            format!("({}) Unicast peers are not supported in strict mode (as keepalived)", d.name),
+        );
+    }
+    let opts = strict::opts(d, p, strict, v6, owner, version, cx);
     let garp_master_repeat =
         cx.int(d.garp_master_repeat, DEFAULT_GARP_REPEAT.into(), 0..=255, p.key("garp_master_repeat"));
     let garp_master_delay = d.garp_master_delay.map_or(DEFAULT_GARP_DELAY, |x| x.0);
-    let garp_lower_prio_repeat = cx.int(
-        d.garp_lower_prio_repeat,
-        garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT.into()),
-        0..=255,
-        p.key("garp_lower_prio_repeat"),
-    );
+    let garp_lower_prio_default = if strict { 0 } else { garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT.into()) };
+    let mut garp_lower_prio_repeat =
+        cx.int(d.garp_lower_prio_repeat, garp_lower_prio_default, 0..=255, p.key("garp_lower_prio_repeat"));
+    if strict && garp_lower_prio_repeat.is_some_and(|n| n != 0) {
+        cx.warn(
+            p.key("garp_lower_prio_repeat"),
+            format!("({}) Strict mode requires no repeat garps - resetting (as keepalived)", d.name),
+        );
+        garp_lower_prio_repeat = Some(0);
+    }
+    let garp_lower_prio_delay = match d.garp_lower_prio_delay.map(|x| x.0) {
+        Some(x) if strict && !x.is_zero() => {
+            cx.warn(
+                p.key("garp_lower_prio_delay"),
+                format!("({}) Strict mode requires no repeat garp delay - resetting (as keepalived)", d.name),
+            );
+            Duration::ZERO
+        }
+        Some(x) => x,
+        None if strict => Duration::ZERO,
+        None => garp_master_delay,
+    };
     if d.v3_checksum_as_v2 {
         if version == Some(2) {
             cx.err(p.key("v3_checksum_as_v2"), "applies to version = 3 only (VRRPv2 has no pseudo-header)");
@@ -871,7 +1105,7 @@ fn instance(
             cx.err_v(tp.key("backend"), "no such backend", &t.backend);
         }
         let w = cx.int(t.weight, 0, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
-        track_backends.push(Tracked { name: t.backend.clone(), weight: w.unwrap_or(0) as i32 });
+        track_backends.push(Tracked { name: t.backend.clone(), weight: w.unwrap_or(0) as i32, reverse: false });
     }
     for (key, v) in [
         ("notify_master", &d.notify_master),
@@ -910,7 +1144,8 @@ fn instance(
         garp_master_repeat: garp_master_repeat? as u32,
         garp_master_refresh: d.garp_master_refresh.map(|x| x.0).filter(|x| !x.is_zero()),
         garp_lower_prio_repeat: garp_lower_prio_repeat? as u32,
-        garp_lower_prio_delay: d.garp_lower_prio_delay.map_or(garp_master_delay, |x| x.0),
+        garp_lower_prio_delay,
+        opts: opts?,
         v3_checksum_as_v2: d.v3_checksum_as_v2,
         track_interfaces,
         track_scripts,
@@ -1021,17 +1256,30 @@ fn auth(a: &AuthDef, name: &str, version: Option<i64>, p: &FieldPath, cx: &mut C
 
 fn unicast(d: &InstanceDef, p: &FieldPath, v6: bool, cx: &mut Cx) -> (Option<IpAddr>, Vec<IpAddr>) {
     let family_ok = |ip: &IpAddr| ip.is_ipv6() == v6;
-    let src = d.unicast_src_ip.as_deref().and_then(|s| match without_prefix(s).parse::<IpAddr>() {
-        Ok(ip) if family_ok(&ip) => Some(ip),
-        Ok(_) => {
-            cx.err_v(p.key("unicast_src_ip"), "must be of the family of the virtual addresses", s);
-            None
+    let mut src = None;
+    // keepalived reads both into one source address.
+    for (key, text) in [("unicast_src_ip", &d.unicast_src_ip), ("mcast_src_ip", &d.mcast_src_ip)] {
+        let Some(s) = text.as_deref() else { continue };
+        let ip = match without_prefix(s).parse::<IpAddr>() {
+            Ok(ip) if family_ok(&ip) => ip,
+            Ok(_) => {
+                cx.err_v(p.key(key), "must be of the family of the virtual addresses", s);
+                continue;
+            }
+            Err(_) => {
+                cx.err_v(p.key(key), "not an IP address", s);
+                continue;
+            }
+        };
+        match src {
+            Some(other) if other != ip => cx.err_v(
+                p.key(key),
+                format!("unicast_src_ip and mcast_src_ip are one setting (the advert source), already {other}"),
+                s,
+            ),
+            _ => src = Some(ip),
         }
-        Err(_) => {
-            cx.err_v(p.key("unicast_src_ip"), "not an IP address", s);
-            None
-        }
-    });
+    }
     let mut peers = Vec::new();
     for (j, s) in d.unicast_peer.iter().enumerate() {
         let pp = p.key("unicast_peer").index(j);
@@ -1061,9 +1309,10 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
     for (j, t) in defs.iter().enumerate() {
         let tp = p.index(j);
         let mut default = 0;
+        let mut default_reverse = false;
         if let Some(scripts) = scripts {
             match scripts.iter().find(|s| s.name == t.name) {
-                Some(s) => default = i64::from(s.weight),
+                Some(s) => (default, default_reverse) = (i64::from(s.weight), s.reverse),
                 None => {
                     // keepalived: "(VI_1) track script NAME not found, ignoring...". Dropping it
                     // only ever keeps the instance out of a fault the script could not report.
@@ -1073,7 +1322,9 @@ fn tracks(defs: &[TrackDef], p: &FieldPath, scripts: Option<&[VrrpScript]>, cx: 
             }
         }
         let w = cx.int(t.weight, default, -MAX_WEIGHT..=MAX_WEIGHT, tp.key("weight"));
-        out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32 });
+        // keepalived: a reference without a weight takes the script's weight and `reverse`.
+        let reverse = if t.weight.is_some() { t.reverse } else { t.reverse != default_reverse };
+        out.push(Tracked { name: t.name.clone(), weight: w.unwrap_or(0) as i32, reverse });
     }
     out
 }

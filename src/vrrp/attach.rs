@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::fsm::FaultReason;
-use super::socket::{Received, SocketError, VrrpSocket};
+use super::socket::{Received, SocketError, VrrpSocket, Wire};
 use crate::config::vrrp::{VipDef, VrrpInstance};
 use crate::net::link::LinkInfo;
 use crate::net::sysctl;
@@ -75,7 +75,7 @@ impl Attachment {
             Attachment { ifname: cfg.interface.clone(), sock: None, detached: None, last_ifindex: None, tx: None };
         match wanted(cfg, link, runtime) {
             Ok(b) => {
-                a.sock = Some((open(&cfg.interface, b)?, b));
+                a.sock = Some((open(&cfg.interface, b, Wire::of(cfg))?, b));
                 a.last_ifindex = Some(b.ifindex);
             }
             Err(d) => {
@@ -95,7 +95,7 @@ impl Attachment {
             (Ok(w), Some(h)) if w == h => None,
             (Ok(w), have) => {
                 self.sock = None;
-                match open(&self.ifname, w) {
+                match open(&self.ifname, w, Wire::of(cfg)) {
                     Ok(s) => {
                         self.sock = Some((s, w));
                         self.detached = None;
@@ -182,7 +182,7 @@ impl Attachment {
         }
         self.tx = None;
         if let (Some(w), Some(v)) = (want, &cfg.vmac) {
-            match VrrpSocket::open_on_vmac(&v.name, w.ifindex, w.src) {
+            match VrrpSocket::open_on_vmac(&v.name, w.ifindex, w.src, Wire::of(cfg)) {
                 Ok(s) => {
                     tracing::info!(instance = %cfg.name, "adverts leave through the VMAC {} (from {})", v.name, w.src);
                     self.tx = Some((s, w));
@@ -216,8 +216,8 @@ fn describe(ifname: &str, d: &Detached) -> String {
 
 /// Opens the sockets, and sets `promote_secondaries` on the interface (a recreated interface
 /// starts without it).
-fn open(ifname: &str, b: Bound) -> Result<VrrpSocket, SocketError> {
-    let sock = VrrpSocket::open(ifname, b.ifindex, b.src)?;
+fn open(ifname: &str, b: Bound, wire: Wire) -> Result<VrrpSocket, SocketError> {
+    let sock = VrrpSocket::open(ifname, b.ifindex, b.src, wire)?;
     if let Err(e) = sysctl::set_promote_secondaries(ifname) {
         tracing::warn!("{e}");
     }
@@ -254,6 +254,7 @@ mod tests {
             garp_lower_prio_repeat: 5,
             garp_lower_prio_delay: Duration::from_secs(5),
             v3_checksum_as_v2: false,
+            opts: Default::default(),
             track_interfaces: vec![],
             track_scripts: vec![],
             track_backends: vec![],

@@ -33,8 +33,27 @@ pub fn frames(mac: [u8; 6], vips: &[IpAddr], ipv6_router: bool) -> Vec<Vec<u8>> 
         .collect()
 }
 
-/// Sends `count` rounds of announcements for `vips` on `ifname`; returns the frames sent.
-pub fn send_burst(ifname: &str, vips: &[IpAddr], count: u32) -> Result<usize, GarpError> {
+/// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`: the pause after each GARP / NA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spacing {
+    pub garp: std::time::Duration,
+    pub gna: std::time::Duration,
+}
+
+impl Spacing {
+    /// The pause after announcing `vip`; none after the last frame of a burst.
+    pub fn after(&self, vip: &IpAddr, last: bool) -> std::time::Duration {
+        match (last, vip) {
+            (true, _) => std::time::Duration::ZERO,
+            (false, IpAddr::V4(_)) => self.garp,
+            (false, IpAddr::V6(_)) => self.gna,
+        }
+    }
+}
+
+/// Sends `count` rounds of announcements for `vips` on `ifname`, `spacing` apart; returns the
+/// frames sent.
+pub fn send_burst(ifname: &str, vips: &[IpAddr], count: u32, spacing: Spacing) -> Result<usize, GarpError> {
     if vips.is_empty() || count == 0 {
         return Ok(0);
     }
@@ -61,14 +80,18 @@ pub fn send_burst(ifname: &str, vips: &[IpAddr], count: u32) -> Result<usize, Ga
         }
     };
     let mut sent = 0;
-    for _ in 0..count {
-        for f in &frames {
+    for round in 0..count {
+        for (i, (f, vip)) in frames.iter().zip(vips).enumerate() {
             match tx.send_to(f, None) {
                 Some(Ok(())) => sent += 1,
                 Some(Err(source)) => {
                     return Err(GarpError::Send { ifname: ifname.to_string(), source });
                 }
                 None => {}
+            }
+            let pause = spacing.after(vip, round + 1 == count && i + 1 == frames.len());
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
             }
         }
     }
@@ -93,8 +116,21 @@ mod tests {
 
     #[test]
     fn nothing_to_send_needs_no_socket() {
-        assert_eq!(send_burst("does-not-exist0", &[], 5).expect("noop"), 0);
+        assert_eq!(send_burst("does-not-exist0", &[], 5, Spacing::default()).expect("noop"), 0);
         let vip: IpAddr = "192.0.2.1".parse().expect("ip");
-        assert!(matches!(send_burst("does-not-exist0", &[vip], 1), Err(GarpError::UnknownInterface(_))));
+        assert!(matches!(
+            send_burst("does-not-exist0", &[vip], 1, Spacing::default()),
+            Err(GarpError::UnknownInterface(_))
+        ));
+    }
+
+    #[test]
+    fn spacing_by_family_and_none_after_the_last_frame() {
+        let ms = std::time::Duration::from_millis;
+        let s = Spacing { garp: ms(10), gna: ms(20) };
+        let v4: IpAddr = "192.0.2.1".parse().expect("ip");
+        let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+        assert_eq!((s.after(&v4, false), s.after(&v6, false)), (ms(10), ms(20)));
+        assert_eq!((s.after(&v4, true), s.after(&v6, true)), (ms(0), ms(0)));
     }
 }

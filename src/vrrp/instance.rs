@@ -28,7 +28,8 @@ pub use vips::vip_keys;
 
 use super::attach::Attachment;
 use super::fsm::{self, Action, Event, FaultReason, FsmConfig, GarpConfig, StartState, State};
-use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, MCAST_V4, MCAST_V6, Version};
+use super::packet::{self, Advert, Auth, ChecksumForm, DecodeOptions, Version};
+use super::screen;
 use super::sync::{self, Directive, Member};
 use super::track::{self, Observed};
 use super::{LiveFn, VrrpError};
@@ -135,6 +136,8 @@ pub struct Deps {
     pub runtime: Vec<VipDef>,
     /// Where notify scripts run, so the manager can wait for them at stop.
     pub notify_scripts: tokio_util::task::TaskTracker,
+    /// `startup_delay` when the process starts, zero at a reload (keepalived delays its start only).
+    pub startup_delay: Duration,
 }
 
 /// A change of the runtime VIP set, answered with whether the addresses were added to (or
@@ -240,11 +243,7 @@ pub fn spawn(cfg: VrrpInstance, deps: Deps, taken_over: Option<State>) -> Result
     }));
     let (stop, stop_rx) = mpsc::channel(1);
     let (cmd, cmd_rx) = mpsc::channel(4);
-    let dests = if cfg.unicast_peers.is_empty() {
-        vec![if cfg.is_ipv6() { IpAddr::V6(MCAST_V6) } else { IpAddr::V4(MCAST_V4) }]
-    } else {
-        cfg.unicast_peers.clone()
-    };
+    let dests = if cfg.unicast_peers.is_empty() { vec![cfg.mcast_group()] } else { cfg.unicast_peers.clone() };
     let runner = Runner {
         auth: match &cfg.auth_pass {
             Some(p) => Auth::simple_password(p.as_bytes()),
@@ -281,13 +280,16 @@ fn fsm_config(cfg: &VrrpInstance, src: IpAddr) -> FsmConfig {
     f.preempt = cfg.preempt;
     f.preempt_delay = cfg.preempt_delay;
     f.sync_group = cfg.sync_group.is_some();
+    f.down_timer_adverts = cfg.opts.down_timer_adverts;
+    f.lower_prio_no_advert = cfg.opts.lower_prio_no_advert;
+    f.higher_prio_send_advert = cfg.opts.higher_prio_send_advert;
     f.garp = GarpConfig {
         master_repeat: cfg.garp_master_repeat,
         master_delay: cfg.garp_master_delay,
         master_refresh: cfg.garp_master_refresh,
+        master_refresh_repeat: cfg.opts.garp_master_refresh_repeat,
         lower_prio_repeat: cfg.garp_lower_prio_repeat,
         lower_prio_delay: cfg.garp_lower_prio_delay,
-        ..GarpConfig::default()
     };
     f
 }
@@ -366,6 +368,14 @@ impl Runner {
                 self.event(Event::TakeOver(state)).await;
             }
             None => {
+                if !self.deps.startup_delay.is_zero() {
+                    let delay = self.deps.startup_delay;
+                    tracing::info!(instance = %self.cfg.name, "vrrp instance starts after startup_delay {delay:?}");
+                    tokio::select! {
+                        _ = stop.recv() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
                 self.ensure_vmac().await;
                 // A previous run killed with SIGKILL may have left our VIPs behind (keepalived does the same).
                 self.del_vips(true).await;
@@ -498,7 +508,11 @@ impl Runner {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
         };
         for dst in self.dests.clone() {
-            let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
+            let form = match (self.cfg.v3_checksum_as_v2, self.cfg.opts.old_unicast_checksum && !dst.is_multicast()) {
+                (true, _) => ChecksumForm::MessageOnly,
+                (false, true) => ChecksumForm::PseudoHeaderMulticastDst,
+                (false, false) => ChecksumForm::PseudoHeader,
+            };
             let bytes = match packet::encode_with(&advert, self.src, dst, form) {
                 Ok(b) => b,
                 Err(e) => {
@@ -608,7 +622,16 @@ impl Runner {
             return;
         }
         let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
-        let mismatch = !decoded.address_list_matches(&vips);
+        let master = self.fsm.master().map(|(m, _)| m);
+        let matches = decoded.address_list_matches(&vips);
+        let mismatch = match screen::screen(&self.cfg.opts, &self.cfg.unicast_peers, rx.src, master, matches) {
+            screen::Verdict::Accept { mismatch } => mismatch,
+            screen::Verdict::Drop(reason) => {
+                tracing::debug!(instance = %self.cfg.name, "dropped advert from {}: {reason}", rx.src);
+                self.count_drop(reason);
+                return;
+            }
+        };
         self.with_status(|s| {
             s.counters.adverts_rx += 1;
             if mismatch {

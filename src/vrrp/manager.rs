@@ -86,6 +86,8 @@ pub struct Manager {
     group_watchers: HashMap<String, (GroupNotify, tokio::task::JoinHandle<()>)>,
     /// `static_*` entries in place (`statics`).
     statics: crate::config::vrrp::Statics,
+    /// Inside [`Manager::start`]: instances get their `startup_delay`.
+    starting: bool,
 }
 
 use crate::config::vrrp::NotifyScripts as GroupNotify;
@@ -138,7 +140,10 @@ impl Manager {
     /// Must run inside the tokio runtime.
     pub fn start(snap: &Snapshot, live: LiveFn) -> Result<Manager, VrrpError> {
         let mut m = Manager::new(snap, live);
-        m.apply(&snap.vrrp, &HashMap::new())?;
+        m.starting = true;
+        let started = m.apply(&snap.vrrp, &HashMap::new());
+        m.starting = false;
+        started?;
         m.start_statics(&snap.vrrp);
         Ok(m)
     }
@@ -165,6 +170,7 @@ impl Manager {
             notify_scripts: TaskTracker::new(),
             group_watchers: HashMap::new(),
             statics: Default::default(),
+            starting: false,
         };
         match runtime::load(&m.store) {
             Ok(loaded) => {
@@ -417,7 +423,14 @@ impl Manager {
             (g.clone(), group.clone())
         });
         let runtime = self.runtime.iter().filter(|r| r.instance == cfg.name).map(|r| r.vip.clone()).collect();
-        Deps { live: self.live.clone(), scripts, group, runtime, notify_scripts: self.notify_scripts.clone() }
+        Deps {
+            live: self.live.clone(),
+            scripts,
+            group,
+            runtime,
+            notify_scripts: self.notify_scripts.clone(),
+            startup_delay: if self.starting { cfg.opts.startup_delay } else { Duration::ZERO },
+        }
     }
 
     /// Adds runtime VIPs to `instance` (or the one [`runtime::choose_instance`] picks for their

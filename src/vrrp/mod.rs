@@ -15,6 +15,7 @@ mod manager;
 pub mod packet;
 pub mod process;
 pub mod runtime;
+pub mod screen;
 pub mod script;
 pub mod script_check;
 pub mod socket;

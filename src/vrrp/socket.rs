@@ -1,5 +1,5 @@
-//! Raw IP protocol 112 sockets for one instance: a receive socket joined to 224.0.0.18 / ff02::12 on
-//! the instance's interface, and a send socket bound to the device and the source address with TTL /
+//! Raw IP protocol 112 sockets for one instance: a receive socket joined to 224.0.0.18 / ff02::12 (or
+//! `vrrp_mcast_group4|6`) on the instance's interface, and a send socket bound to the device and the source address with TTL /
 //! hop limit 255 and TOS 0xc0 (keepalived's settings, vrrp.md §7).
 //!
 //! The receive socket is not bound to the group, so unicast adverts (`unicast_peer`) arrive on it
@@ -71,6 +71,20 @@ pub fn split_ipv4(buf: &[u8]) -> Result<Received, HeaderError> {
     Ok(Received { src: ip4(12), dst: ip4(16), ttl: buf[8], payload: buf[ihl..end].to_vec() })
 }
 
+/// Where adverts go and how: the multicast group joined and sent to (`vrrp_mcast_group4|6`), and
+/// the TTL / hop limit of unicast adverts (`unicast_ttl`; multicast ones always carry 255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    pub group: IpAddr,
+    pub unicast_ttl: u8,
+}
+
+impl Wire {
+    pub fn of(cfg: &crate::config::vrrp::VrrpInstance) -> Wire {
+        Wire { group: cfg.mcast_group(), unicast_ttl: cfg.opts.unicast_ttl }
+    }
+}
+
 /// The two sockets of one instance.
 pub struct VrrpSocket {
     ifname: String,
@@ -82,17 +96,23 @@ pub struct VrrpSocket {
 impl VrrpSocket {
     /// Opens both sockets on `ifname` (index `ifindex`), sending from `src` (the primary IPv4
     /// address, the IPv6 link-local address, or `unicast_src_ip`).
-    pub fn open(ifname: &str, ifindex: u32, src: IpAddr) -> Result<VrrpSocket, SocketError> {
-        Self::open_with(ifname, ifindex, src, true)
+    pub fn open(ifname: &str, ifindex: u32, src: IpAddr, wire: Wire) -> Result<VrrpSocket, SocketError> {
+        Self::open_with(ifname, ifindex, src, wire, true)
     }
 
     /// Sockets on a VMAC sending from its parent's address: the bound device alone picks the
     /// way out (IP_MULTICAST_IF by that address would name the parent, which the kernel refuses).
-    pub fn open_on_vmac(ifname: &str, ifindex: u32, src: IpAddr) -> Result<VrrpSocket, SocketError> {
-        Self::open_with(ifname, ifindex, src, false)
+    pub fn open_on_vmac(ifname: &str, ifindex: u32, src: IpAddr, wire: Wire) -> Result<VrrpSocket, SocketError> {
+        Self::open_with(ifname, ifindex, src, wire, false)
     }
 
-    fn open_with(ifname: &str, ifindex: u32, src: IpAddr, multicast_if: bool) -> Result<VrrpSocket, SocketError> {
+    fn open_with(
+        ifname: &str,
+        ifindex: u32,
+        src: IpAddr,
+        wire: Wire,
+        multicast_if: bool,
+    ) -> Result<VrrpSocket, SocketError> {
         let setup = |what: &'static str| {
             let ifname = ifname.to_string();
             move |source: io::Error| match source.kind() {
@@ -111,13 +131,17 @@ impl VrrpSocket {
         match src {
             IpAddr::V4(v4) => {
                 rx.set_multicast_all_v4(false).map_err(setup("IP_MULTICAST_ALL"))?;
-                rx.join_multicast_v4_n(&MCAST_V4, &InterfaceIndexOrAddress::Index(ifindex))
-                    .map_err(setup("IP_ADD_MEMBERSHIP 224.0.0.18"))?;
+                let group = match wire.group {
+                    IpAddr::V4(g) => g,
+                    IpAddr::V6(_) => MCAST_V4,
+                };
+                rx.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(ifindex))
+                    .map_err(setup("IP_ADD_MEMBERSHIP"))?;
                 if multicast_if {
                     tx.set_multicast_if_v4(&v4).map_err(setup("IP_MULTICAST_IF"))?;
                 }
                 tx.set_multicast_ttl_v4(u32::from(VRRP_TTL)).map_err(setup("IP_MULTICAST_TTL"))?;
-                tx.set_ttl_v4(u32::from(VRRP_TTL)).map_err(setup("IP_TTL"))?;
+                tx.set_ttl_v4(u32::from(wire.unicast_ttl)).map_err(setup("IP_TTL"))?;
                 tx.set_tos_v4(u32::from(VRRP_TOS)).map_err(setup("IP_TOS"))?;
                 tx.set_multicast_loop_v4(false).map_err(setup("IP_MULTICAST_LOOP"))?;
                 // Free bind: `unicast_src_ip` may be a VIP-like address not configured yet.
@@ -130,10 +154,14 @@ impl VrrpSocket {
                 nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::Ipv6RecvPacketInfo, &true)
                     .map_err(|e| setup("IPV6_RECVPKTINFO")(io::Error::from(e)))?;
                 rx.set_multicast_all_v6(false).map_err(setup("IPV6_MULTICAST_ALL"))?;
-                rx.join_multicast_v6(&MCAST_V6, ifindex).map_err(setup("IPV6_ADD_MEMBERSHIP ff02::12"))?;
+                let group = match wire.group {
+                    IpAddr::V6(g) => g,
+                    IpAddr::V4(_) => MCAST_V6,
+                };
+                rx.join_multicast_v6(&group, ifindex).map_err(setup("IPV6_ADD_MEMBERSHIP"))?;
                 tx.set_multicast_if_v6(ifindex).map_err(setup("IPV6_MULTICAST_IF"))?;
                 tx.set_multicast_hops_v6(u32::from(VRRP_TTL)).map_err(setup("IPV6_MULTICAST_HOPS"))?;
-                tx.set_unicast_hops_v6(u32::from(VRRP_TTL)).map_err(setup("IPV6_UNICAST_HOPS"))?;
+                tx.set_unicast_hops_v6(u32::from(wire.unicast_ttl)).map_err(setup("IPV6_UNICAST_HOPS"))?;
                 tx.set_tclass_v6(u32::from(VRRP_TOS)).map_err(setup("IPV6_TCLASS"))?;
                 tx.set_multicast_loop_v6(false).map_err(setup("IPV6_MULTICAST_LOOP"))?;
                 tx.set_freebind_v6(true).map_err(setup("IPV6_FREEBIND"))?;

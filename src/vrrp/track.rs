@@ -45,14 +45,17 @@ pub fn read_file_value(path: &std::path::Path) -> i64 {
 }
 
 /// keepalived: weight 0 → Fault while failing; weight > 0 → added while OK; weight < 0 → added
-/// (subtracted) while failing.
+/// (subtracted) while failing. `reverse` multiplies the adjustment by -1, and with weight 0 means
+/// Fault while OK.
 fn apply(t: &Tracked, ok: bool, what: &str, fault: &mut Option<FaultReason>, delta: &mut i32) {
+    let sign = if t.reverse { -1 } else { 1 };
     match (t.weight, ok) {
-        (0, false) if fault.is_none() => {
-            *fault = Some(FaultReason::Tracker(format!("{what} {} failed", t.name)));
+        (0, ok) if ok == t.reverse && fault.is_none() => {
+            let how = if ok { "is up (reverse)" } else { "failed" };
+            *fault = Some(FaultReason::Tracker(format!("{what} {} {how}", t.name)));
         }
-        (w, true) if w > 0 => *delta += w,
-        (w, false) if w < 0 => *delta += w,
+        (w, true) if w > 0 => *delta += w * sign,
+        (w, false) if w < 0 => *delta += w * sign,
         _ => {}
     }
 }
@@ -61,8 +64,12 @@ fn apply(t: &Tracked, ok: bool, what: &str, fault: &mut Option<FaultReason>, del
 pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
     let mut fault = None;
     let mut delta = 0;
-    if !seen.primary_usable() {
+    // keepalived `dont_track_primary`: the interface's own state is no fault.
+    if !seen.primary_usable() && !inst.opts.dont_track_primary {
         fault = Some(FaultReason::InterfaceDown);
+    }
+    if inst.opts.unicast_fault_no_peer && inst.unicast_peers.is_empty() && fault.is_none() {
+        fault = Some(FaultReason::NoUnicastPeer);
     }
     for t in &inst.track_interfaces {
         apply(t, seen.interface_usable(&t.name), "interface", &mut fault, &mut delta);
@@ -74,13 +81,14 @@ pub fn evaluate(inst: &VrrpInstance, seen: &dyn Observed) -> Outcome {
         apply(t, seen.nbsrv(&t.name) > 0, "backend", &mut fault, &mut delta);
     }
     for t in &inst.track_processes {
-        let tr = Tracked { name: t.name.clone(), weight: t.weight };
+        let tr = Tracked { name: t.name.clone(), weight: t.weight, reverse: t.reverse };
         apply(&tr, seen.process_ok(&t.name), "process", &mut fault, &mut delta);
     }
     for f in &inst.track_files {
         let v = seen.file_value(&f.file);
         if f.weight == 0 {
-            if v != 0 && fault.is_none() {
+            // keepalived: non-zero means down; `reverse` turns that round.
+            if (v != 0) != f.reverse && fault.is_none() {
                 fault = Some(FaultReason::Tracker(format!("track_file {} holds {v}", f.name)));
             }
             continue;
@@ -223,7 +231,7 @@ pub fn spawn_script(def: VrrpScript) -> ScriptHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vrrp::{NotifyScripts, VipDef};
+    use crate::config::vrrp::{NotifyScripts, TrackedFile, VipDef};
     use std::collections::HashMap;
 
     struct Seen {
@@ -260,7 +268,7 @@ mod tests {
     }
 
     fn t(name: &str, weight: i32) -> Tracked {
-        Tracked { name: name.into(), weight }
+        Tracked { name: name.into(), weight, reverse: false }
     }
 
     fn inst() -> VrrpInstance {
@@ -287,6 +295,7 @@ mod tests {
             garp_lower_prio_repeat: 5,
             garp_lower_prio_delay: Duration::from_secs(5),
             v3_checksum_as_v2: false,
+            opts: Default::default(),
             track_interfaces: vec![t("eth1", -30)],
             track_scripts: vec![t("chk", 20), t("must", 0)],
             track_backends: vec![t("web", 0), t("api", -50)],
@@ -333,6 +342,17 @@ mod tests {
         assert_eq!(o.fault, Some(FaultReason::Tracker("backend web failed".into())));
         s.primary = false;
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::InterfaceDown));
+        let mut down = seen();
+        down.primary = false;
+        let mut dont = inst();
+        dont.opts.dont_track_primary = true;
+        assert_eq!(evaluate(&dont, &down).fault, None, "dont_track_primary");
+        assert_eq!(evaluate(&inst(), &down).fault, Some(FaultReason::InterfaceDown));
+        let mut lonely = inst();
+        lonely.opts.unicast_fault_no_peer = true;
+        assert_eq!(evaluate(&lonely, &seen()).fault, Some(FaultReason::NoUnicastPeer), "unicast_fault_no_peer");
+        lonely.unicast_peers = vec!["192.0.2.2".parse().expect("ip")];
+        assert_eq!(evaluate(&lonely, &seen()).fault, None);
         let mut s = seen();
         s.scripts.insert("must", false);
         assert_eq!(evaluate(&inst(), &s).fault, Some(FaultReason::Tracker("script must failed".into())));
@@ -351,8 +371,12 @@ mod tests {
 
     #[test]
     fn track_files_follow_keepalived() {
-        use crate::config::vrrp::TrackedFile;
-        let f = |name: &str, weight| TrackedFile { name: name.into(), file: format!("/f/{name}").into(), weight };
+        let f = |name: &str, weight| TrackedFile {
+            name: name.into(),
+            file: format!("/f/{name}").into(),
+            weight,
+            reverse: false,
+        };
         let mut i = inst();
         i.track_scripts.clear();
         i.track_files = vec![f("a", 0), f("b", -10), f("c", 2)];
@@ -373,6 +397,34 @@ mod tests {
     }
 
     #[test]
+    fn reverse_turns_the_adjustment_round() {
+        let r = |name: &str, weight| Tracked { name: name.into(), weight, reverse: true };
+        let mut i = inst();
+        i.track_scripts.clear();
+        i.track_backends.clear();
+        let mut s = seen();
+        s.ifaces.insert("up0", true);
+        s.ifaces.insert("down0", false);
+        // keepalived: a positive weight is subtracted while up, a negative one added while down.
+        i.track_interfaces = vec![r("up0", 10), r("down0", -20), r("up0", -5), r("down0", 7)];
+        assert_eq!(evaluate(&i, &s), Outcome { fault: None, delta: 10 });
+        // 'weight 0 reverse': FAULT while the interface is up, none while it is down.
+        i.track_interfaces = vec![r("down0", 0)];
+        assert_eq!(evaluate(&i, &s).fault, None);
+        i.track_interfaces = vec![r("up0", 0)];
+        assert_eq!(evaluate(&i, &s).fault, Some(FaultReason::Tracker("interface up0 is up (reverse)".into())));
+        // A file with 'weight 0 reverse': FAULT while it holds 0.
+        i.track_interfaces.clear();
+        let file = |reverse| TrackedFile { name: "f".into(), file: "/f/f".into(), weight: 0, reverse };
+        i.track_files = vec![file(true)];
+        assert_eq!(evaluate(&i, &s).fault, Some(FaultReason::Tracker("track_file f holds 0".into())));
+        s.files.insert("/f/f", 1);
+        assert_eq!(evaluate(&i, &s).fault, None);
+        i.track_files = vec![file(false)];
+        assert_eq!(evaluate(&i, &s).fault, Some(FaultReason::Tracker("track_file f holds 1".into())));
+    }
+
+    #[test]
     fn track_processes_weigh_as_scripts() {
         use crate::config::vrrp::TrackedProcess;
         let p = |name: &str, weight| TrackedProcess {
@@ -381,6 +433,7 @@ mod tests {
             quorum: 1,
             delay: Duration::ZERO,
             weight,
+            reverse: false,
         };
         let mut i = inst();
         i.track_scripts.clear();

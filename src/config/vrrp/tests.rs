@@ -79,7 +79,7 @@ fn full_instance_resolves() {
     assert_eq!(i.vips[0].dev.as_deref(), Some("eth1"));
     assert_eq!(i.vips[0].label.as_deref(), Some("eth1:vip"));
     assert_eq!(i.vips[0].prefix, 24);
-    assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: -20 }]);
+    assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: -20, reverse: false }]);
     assert_eq!(i.track_backends[0].weight, 0);
     assert_eq!(i.sync_group.as_deref(), Some("G"));
     assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(10)));
@@ -319,7 +319,8 @@ fn track_processes_resolve_as_keepalived() {
     let t = &v.instances[0].track_processes[0];
     assert_eq!((t.process.as_str(), t.quorum, t.weight, t.delay), ("haproxy", 2, -30, Duration::from_secs(2)));
     let v = snap(&format!("{tp}{}", inst("track_process = [{ name = \"hap\", weight = 10, reverse = true }]")));
-    assert_eq!(v.instances[0].track_processes[0].weight, -10);
+    let t = &v.instances[0].track_processes[0];
+    assert_eq!((t.weight, t.reverse), (10, true), "keepalived's multiplier, kept apart from the weight");
     warns(&inst("track_process = [{ name = \"nope\" }]"), "track process nope not found, ignoring");
     has(
         &format!("[[vrrp_track_process]]\nname = \"x\"\nprocess = \"a b\"\n{}", inst("")),
@@ -340,8 +341,8 @@ fn sync_group_tracking_applies_to_every_member() {
     );
     let v = snap(&format!("{two}track_interface = [{{ name = \"eth9\" }}]\ntrack_script = [{{ name = \"chk\" }}]\n"));
     for i in &v.instances {
-        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0 }], "{}", i.name);
-        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0 }], "{}", i.name);
+        assert_eq!(i.track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0, reverse: false }], "{}", i.name);
+        assert_eq!(i.track_scripts, vec![Tracked { name: "chk".into(), weight: 0, reverse: false }], "{}", i.name);
     }
     has(&format!("{two}track_interface = [{{ name = \"eth9\", weight = -10 }}]\n"), "weight 0 only");
     warns(&format!("{two}track_script = [{{ name = \"nope\" }}]\n"), "track script nope not found, ignoring");
@@ -406,4 +407,135 @@ fn vmac_names_and_modes() {
     // IPv6 (VRRPv3): the VMAC gets the virtual MAC 00:00:5e:00:02:VRID and its parent's link-local.
     let v = snap(&inst("use_vmac = true\nversion = 3").replace("192.0.2.100", "2001:db8::100"));
     assert_eq!(v.instances[0].vip_dev(), "vrrp.51");
+}
+
+#[test]
+fn keepalived_knobs_resolve_with_their_defaults() {
+    let d = &snap(&inst("")).instances[0];
+    assert_eq!(d.opts, InstanceOpts::default());
+    assert_eq!(d.mcast_group(), "224.0.0.18".parse::<IpAddr>().expect("ip"));
+    let v = snap(&inst(
+        "mcast_src_ip = \"192.0.2.5\"\nmcast_group4 = \"224.0.0.19\"\nmcast_group6 = \"ff02::13\"\n\
+         check_unicast_src = true\nunicast_ttl = 7\nskip_check_adv_addr = true\ndont_track_primary = true\n\
+         lower_prio_no_advert = true\nhigher_prio_send_advert = true\ndown_timer_adverts = 5\n\
+         garp_master_refresh_repeat = 2\ngarp_interval = \"10ms\"\ngna_interval = \"20ms\"\naccept = true\n\
+         startup_delay = \"2s\"",
+    ));
+    let i = &v.instances[0];
+    assert_eq!(i.unicast_src_ip, Some("192.0.2.5".parse().expect("ip")), "mcast_src_ip is the advert source");
+    assert_eq!(i.mcast_group(), "224.0.0.19".parse::<IpAddr>().expect("ip"), "the IPv4 group for an IPv4 instance");
+    let o = &i.opts;
+    assert!(o.check_unicast_src && o.skip_check_adv_addr && o.dont_track_primary);
+    assert!(o.lower_prio_no_advert && o.higher_prio_send_advert && !o.strict);
+    assert_eq!((o.unicast_ttl, o.down_timer_adverts, o.garp_master_refresh_repeat), (7, 5, 2));
+    assert_eq!((o.garp_interval, o.gna_interval), (Duration::from_millis(10), Duration::from_millis(20)));
+    assert_eq!(o.startup_delay, Duration::from_secs(2));
+}
+
+#[test]
+fn keepalived_knobs_bad_values_are_located() {
+    let v = warns(&inst("mcast_group4 = \"192.0.2.1\""), "192.0.2.1 is not multicast - skipping");
+    assert_eq!(v.instances[0].opts.mcast_group, None);
+    has(&inst("mcast_group4 = \"ff02::13\""), "mcast_group4: must be an IPv4 multicast address");
+    has(&inst("mcast_group6 = \"224.0.0.19\""), "mcast_group6: must be an IPv6 multicast address");
+    has(&inst("unicast_ttl = 0"), "unicast_ttl: must be between 1 and 255");
+    has(&inst("down_timer_adverts = 101"), "down_timer_adverts: must be between 1 and 100");
+    has(
+        &inst("virtual_ipaddress = [\"2001:db8::1\"]\nold_unicast_checksum = true")
+            .replace("virtual_ipaddress = [\"192.0.2.100\"]\n", ""),
+        "old_unicast_checksum: applies to IPv4 only",
+    );
+    let v = warns(&inst("garp_interval = \"2s\""), "longer than lbha spaces GARPs / NAs - using 1s");
+    assert_eq!(v.instances[0].opts.garp_interval, Duration::from_secs(1));
+    let v = warns(&inst("startup_delay = \"2h\""), "is invalid (at most 4294.967295s) - ignored");
+    assert_eq!(v.instances[0].opts.startup_delay, Duration::ZERO);
+    let v = warns(&inst("garp_master_refresh_repeat = 0"), "must be greater than 0, setting to 1");
+    assert_eq!(v.instances[0].opts.garp_master_refresh_repeat, 1);
+    has(
+        &inst("unicast_src_ip = \"192.0.2.5\"\nmcast_src_ip = \"192.0.2.6\""),
+        "mcast_src_ip: unicast_src_ip and mcast_src_ip are one setting",
+    );
+    // The same address twice is one setting written twice.
+    snap(&inst("unicast_src_ip = \"192.0.2.5\"\nmcast_src_ip = \"192.0.2.5/24\""));
+}
+
+#[test]
+fn no_accept_is_refused_unless_the_node_owns_the_addresses() {
+    has(&inst("accept = false"), "accept: no_accept would drop traffic to the VIPs");
+    // The owner accepts VIP traffic in any mode (RFC 5798 §6.4.3).
+    snap(&inst("accept = false\npriority = 255\nstate = \"MASTER\""));
+}
+
+#[test]
+fn strict_mode_follows_keepalived() {
+    // VRRPv2 below 255: keepalived resets accept to off, which lbha cannot honour.
+    has(&inst("strict_mode = true"), "strict_mode: strict_mode with VRRPv2 (which forces no_accept)");
+    has(&inst("strict_mode = true\nversion = 3"), "strict_mode: strict_mode (whose default is no_accept");
+    has(
+        &inst("strict_mode = true\nversion = 3\naccept = true\nunicast_peer = [\"192.0.2.2\"]"),
+        "unicast_peer: (VI_1) Unicast peers are not supported in strict mode",
+    );
+    let ok = "strict_mode = true\nversion = 3\naccept = true\n";
+    let v = snap(&inst(ok));
+    let i = &v.instances[0];
+    assert!(i.opts.strict && i.opts.lower_prio_no_advert && !i.opts.higher_prio_send_advert);
+    assert_eq!((i.garp_lower_prio_repeat, i.garp_lower_prio_delay), (0, Duration::ZERO), "no lower-prio GARPs");
+    // What keepalived resets with a warning loads with that warning.
+    let w = warns(&inst(&format!("{ok}preempt_delay = \"5s\"")), "preempt_delay is incompatible with strict mode");
+    assert_eq!(w.instances[0].preempt_delay, Duration::ZERO);
+    warns(&inst(&format!("{ok}higher_prio_send_advert = true")), "requires higher_prio_send_advert to be clear");
+    warns(&inst(&format!("{ok}lower_prio_no_advert = false")), "requires no lower priority advert");
+    warns(&inst(&format!("{ok}garp_lower_prio_repeat = 3")), "requires no repeat garps");
+    let w =
+        warns(&inst(&format!("{ok}state = \"MASTER\"\npriority = 200")), "State MASTER must match being address owner");
+    assert_eq!(w.instances[0].state, Some(StateHint::Backup));
+    // The owner may keep VRRPv2: accept mode is moot for it.
+    let w = warns(
+        &inst("strict_mode = true\nstate = \"MASTER\"\nauthentication = { auth_type = \"PASS\", auth_pass = \"x\" }"),
+        "Strict mode does not support authentication",
+    );
+    assert_eq!(w.instances[0].auth_pass, None);
+}
+
+#[test]
+fn sync_group_tracks_files_and_processes_with_weight_zero() {
+    let src = format!(
+        "{}[[vrrp_track_file]]\nname = \"maint\"\nfile = \"/run/maint\"\nweight = 5\n\
+         [[vrrp_track_process]]\nname = \"sshd_up\"\nprocess = \"sshd\"\nquorum = 2\n\
+         [[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\n\
+         track_file = [{{ name = \"maint\" }}]\ntrack_process = [{{ name = \"sshd_up\" }}]\n",
+        inst("track_file = [{ name = \"maint\", weight = 3 }]")
+    );
+    let v = snap(&src);
+    let i = &v.instances[0];
+    assert_eq!(i.track_files.len(), 1);
+    assert_eq!(i.track_files[0].weight, 0, "the group's weight replaces the instance's");
+    assert_eq!((i.track_processes[0].quorum, i.track_processes[0].weight), (2, 0));
+    let bad = src.replace("track_file = [{ name = \"maint\" }]", "track_file = [{ name = \"maint\", weight = 2 }]");
+    has(&bad, "vrrp_sync_group[0].track_file[0].weight: a sync group tracks with weight 0 only");
+    let unknown = src.replace("track_process = [{ name = \"sshd_up\" }]", "track_process = [{ name = \"nope\" }]");
+    warns(&unknown, "track process nope not found, ignoring");
+}
+
+#[test]
+fn reverse_resolves_as_keepalived() {
+    let script = "[[vrrp_script]]\nname = \"chk\"\nscript = \"true\"\nweight = 5\nreverse = true\n";
+    let v = snap(&format!(
+        "{script}{}",
+        inst(
+            "track_script = [{ name = \"chk\" }, { name = \"chk\", weight = 3 }]\n\
+              track_interface = [{ name = \"eth1\", weight = -10, reverse = true }]"
+        )
+    ));
+    let i = &v.instances[0];
+    // Without a weight the script's weight and reverse; with one, the reference's own.
+    assert_eq!(i.track_scripts[0], Tracked { name: "chk".into(), weight: 5, reverse: true });
+    assert_eq!(i.track_scripts[1], Tracked { name: "chk".into(), weight: 3, reverse: false });
+    assert_eq!(i.track_interfaces[0], Tracked { name: "eth1".into(), weight: -10, reverse: true });
+    // A sync group takes 'weight 0 reverse'.
+    let g = snap(&format!(
+        "{}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\ntrack_interface = [{{ name = \"eth9\", reverse = true }}]\n",
+        inst("")
+    ));
+    assert_eq!(g.instances[0].track_interfaces, vec![Tracked { name: "eth9".into(), weight: 0, reverse: true }]);
 }

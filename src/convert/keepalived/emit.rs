@@ -19,7 +19,22 @@ const INSTANCE_ORDER: &[&str] = &[
     "preempt_delay",
     "authentication",
     "unicast_src_ip",
+    "mcast_src_ip",
     "unicast_peer",
+    "check_unicast_src",
+    "unicast_ttl",
+    "unicast_fault_no_peer",
+    "old_unicast_checksum",
+    "mcast_group4",
+    "mcast_group6",
+    "strict_mode",
+    "accept",
+    "skip_check_adv_addr",
+    "dont_track_primary",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "down_timer_adverts",
+    "startup_delay",
     "virtual_ipaddress",
     "virtual_ipaddress_excluded",
     "virtual_routes",
@@ -27,6 +42,11 @@ const INSTANCE_ORDER: &[&str] = &[
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "garp_interval",
+    "gna_interval",
     "track_interface",
     "track_script",
     "track_file",
@@ -40,40 +60,23 @@ const INSTANCE_ORDER: &[&str] = &[
     "use_vmac",
     "vmac_xmit_base",
 ];
-const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "rise", "fall", "user"];
+const SCRIPT_ORDER: &[&str] = &["name", "script", "interval", "timeout", "weight", "reverse", "rise", "fall", "user"];
 const TRACK_FILE_ORDER: &[&str] = &["name", "file", "weight", "reverse", "init_file"];
 const TRACK_PROCESS_ORDER: &[&str] = &["name", "process", "quorum", "weight", "reverse", "delay"];
 
 /// keepalived settings with no lbha counterpart yet, by block.
 const INSTANCE_UNSUPPORTED: &[&str] = &[
     "native_ipv6",
-    "dont_track_primary",
     "track_src_ip",
-    "mcast_src_ip",
     "lvs_sync_daemon_interface",
     "debug",
-    "strict_mode",
-    "accept",
-    "no_accept",
-    "skip_check_adv_addr",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
-    "garp_master_refresh_repeat",
-    "lower_prio_no_advert",
-    "higher_prio_send_advert",
     "kernel_rx_buf_size",
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "track_bfd",
-    "unicast_ttl",
-    "unicast_fault_no_peer",
-    "check_unicast_src",
-    "old_unicast_checksum",
     "garp_extra_if",
-    "down_timer_adverts",
     "notify_priority_changes",
     "linkbeat_use_polling",
-    "promote_secondaries",
     "no_ipvlan",
     "use_ipvlan",
     "vrrp_garp_lower_prio_repeat",
@@ -215,6 +218,8 @@ pub(crate) fn convert(cfg: &Config, doc: &mut Doc) -> Result<Vec<Report>, Conver
                     "group",
                     "track_interface",
                     "track_script",
+                    "track_file",
+                    "track_process",
                     "notify_master",
                     "notify_backup",
                     "notify_fault",
@@ -299,6 +304,57 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
                     g.garp.push(("garp_master_refresh", v.into(), src(c)));
                 }
             }
+            "vrrp_garp_master_refresh_repeat" | "vrrp_garp_lower_prio_repeat" | "vrrp_down_timer_adverts" => {
+                if let Some(v) = cx.int(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "vrrp_garp_lower_prio_delay" | "vrrp_garp_interval" | "vrrp_gna_interval" | "vrrp_startup_delay" => {
+                if let Some(v) = cx.secs(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            // keepalived: one GARP / NA, no second burst.
+            "vrrp_min_garp" => {
+                if boolean(c, cx) == Some(true) {
+                    g.garp.push(("garp_master_repeat", 1.into(), src(c)));
+                    g.garp.push(("garp_master_delay", "0s".into(), src(c)));
+                }
+            }
+            "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                if let Some(v) = cx.arg(c, 1) {
+                    g.garp.push((instance_key(c.keyword()), v.into(), src(c)));
+                }
+            }
+            "vrrp_strict"
+            | "vrrp_skip_check_adv_addr"
+            | "vrrp_check_unicast_src"
+            | "vrrp_lower_prio_no_advert"
+            | "vrrp_higher_prio_send_advert" => {
+                if let Some(b) = boolean(c, cx) {
+                    g.garp.push((instance_key(c.keyword()), b.into(), src(c)));
+                }
+            }
+            // keepalived's firewall for `no_accept`, which lbha refuses (no rules are ever needed).
+            "vrrp_iptables" | "vrrp_ipsets" | "vrrp_nftables" | "nftables_priority" | "nftables_ifindex"
+            | "nftables_counters" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "keepalived's firewall rules for no_accept; lbha refuses no_accept instead (its listeners need the VIP traffic), so no rules are needed",
+            ),
+            // keepalived's own process: lbha's VRRP runs inside the proxy process, whose scheduling
+            // and memory are the service's (systemd unit), not the config's.
+            "max_auto_priority" | "vrrp_no_swap" | "vrrp_rt_priority" | "vrrp_priority" | "vrrp_cpu_affinity"
+            | "vrrp_rlimit_rttime" | "vrrp_process_name" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "scheduling of keepalived's VRRP process; lbha runs VRRP inside its one process (set CPUSchedulingPolicy / MemoryLock in its systemd unit instead)",
+            ),
+            "dynamic_interfaces" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "lbha always allows it: an instance whose interface is missing waits in FAULT until it appears",
+            ),
             "router_id" | "notification_email_from" | "smtp_helo_name" => {
                 if let Some(v) = cx.arg(c, 1) {
                     g.global.push((global_key(c.keyword()), v.into(), src(c)));
@@ -340,6 +396,26 @@ fn global_defs(s: &Stmt, g: &mut Globals, cx: &mut Cx) {
             }
             _ => cx.report(c, ReportKind::Unsupported, "this global_defs setting is not supported yet by lbha"),
         }
+    }
+}
+
+/// The instance key a `vrrp_*` global_defs default sets.
+fn instance_key(kw: &str) -> &'static str {
+    match kw {
+        "vrrp_garp_master_refresh_repeat" => "garp_master_refresh_repeat",
+        "vrrp_garp_lower_prio_repeat" => "garp_lower_prio_repeat",
+        "vrrp_garp_lower_prio_delay" => "garp_lower_prio_delay",
+        "vrrp_garp_interval" => "garp_interval",
+        "vrrp_gna_interval" => "gna_interval",
+        "vrrp_mcast_group4" => "mcast_group4",
+        "vrrp_mcast_group6" => "mcast_group6",
+        "vrrp_strict" => "strict_mode",
+        "vrrp_skip_check_adv_addr" => "skip_check_adv_addr",
+        "vrrp_check_unicast_src" => "check_unicast_src",
+        "vrrp_lower_prio_no_advert" => "lower_prio_no_advert",
+        "vrrp_down_timer_adverts" => "down_timer_adverts",
+        "vrrp_startup_delay" => "startup_delay",
+        _ => "higher_prio_send_advert",
     }
 }
 
@@ -415,12 +491,12 @@ fn script(s: &Stmt, cx: &mut Cx) -> TableOut {
                 if let Some(v) = cx.int(c, 1) {
                     out.set(kw, v, src(c));
                 }
-                if kw == "weight" && c.arg(2) == Some("reverse") {
-                    cx.report(
-                        c,
-                        ReportKind::Unsupported,
-                        "`weight ... reverse` is not supported yet; converted without `reverse`",
-                    );
+                if kw == "weight" {
+                    match c.arg(2) {
+                        None | Some("noreverse" | "no_reverse") => {}
+                        Some("reverse") => out.set("reverse", true, src(c)),
+                        Some(x) => cx.error(c, format!("expected `reverse`, not `{x}`")),
+                    }
                 }
             }
             "user" => {
@@ -528,7 +604,7 @@ fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
         match (t.arg(1), t.arg(2), t.arg(3)) {
             (None, ..) => {}
             (Some("weight"), Some(w), rev) => match (w.parse::<i64>(), rev) {
-                (Ok(n), None) => {
+                (Ok(n), None | Some("noreverse" | "no_reverse")) => {
                     it.insert("weight", n.into());
                 }
                 (Ok(n), Some("reverse")) => {
@@ -543,25 +619,23 @@ fn track_file_refs(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     }
 }
 
-/// `track_interface { eth0 weight -10 }` / `track_script { chk weight 2 }`.
+/// `track_interface { eth0 weight -10 [reverse] }` / `track_script { chk weight 2 [reverse] }`.
 fn tracks(c: &Stmt, key: &str, out: &mut TableOut, cx: &mut Cx) {
     for t in c.children() {
         let mut it = InlineTable::new();
         it.insert("name", t.keyword().into());
         match (t.arg(1), t.arg(2)) {
             (None, _) => {}
-            (Some("weight"), Some(w)) => match w.parse::<i64>() {
-                Ok(n) => {
+            (Some("weight"), Some(w)) => match (w.parse::<i64>(), t.arg(3), t.words.len()) {
+                (Ok(n), None | Some("noreverse" | "no_reverse"), ..=4) => {
                     it.insert("weight", n.into());
-                    if t.arg(3).is_some() {
-                        cx.report(
-                            t,
-                            ReportKind::Unsupported,
-                            format!("`{}` is not supported yet; converted without it", t.words[3..].join(" ")),
-                        );
-                    }
                 }
-                Err(_) => cx.error(t, format!("bad weight `{w}`")),
+                (Ok(n), Some("reverse"), 4) => {
+                    it.insert("weight", n.into());
+                    it.insert("reverse", true.into());
+                }
+                (Ok(_), ..) => cx.error(t, "expected `NAME [weight N [reverse]]`"),
+                (Err(_), ..) => cx.error(t, format!("bad weight `{w}`")),
             },
             _ => cx.error(t, "expected `NAME [weight N]`"),
         }
@@ -591,22 +665,67 @@ fn instance(s: &Stmt, g: &Globals, cx: &mut Cx) -> TableOut {
                     }
                 }
             }
-            "interface" | "unicast_src_ip" => {
+            "interface" | "unicast_src_ip" | "mcast_src_ip" => {
                 if let Some(v) = cx.arg(c, 1) {
+                    // keepalived reads both into one source address: the last one wins.
+                    match kw {
+                        "unicast_src_ip" => {
+                            out.remove("mcast_src_ip");
+                        }
+                        "mcast_src_ip" => {
+                            out.remove("unicast_src_ip");
+                        }
+                        _ => {}
+                    }
                     out.set(kw, v, src(c));
                 }
             }
-            "virtual_router_id" | "priority" | "version" | "garp_master_repeat" => {
+            "virtual_router_id"
+            | "priority"
+            | "version"
+            | "garp_master_repeat"
+            | "garp_master_refresh_repeat"
+            | "garp_lower_prio_repeat"
+            | "unicast_ttl"
+            | "down_timer_adverts" => {
                 if let Some(v) = cx.int(c, 1) {
                     out.set(kw, v, src(c));
                 }
             }
-            "advert_int" | "preempt_delay" | "garp_master_delay" | "garp_master_refresh" => {
+            "advert_int" | "preempt_delay" | "garp_master_delay" | "garp_master_refresh" | "garp_lower_prio_delay" => {
                 if let Some(v) = cx.secs(c, 1) {
                     out.set(kw, v, src(c));
                 }
             }
             "nopreempt" => out.set("nopreempt", true, src(c)),
+            "promote_secondaries" => cx.report(
+                c,
+                ReportKind::Ignored,
+                "lbha always sets promote_secondaries on the interface of a VRRP instance",
+            ),
+            "dont_track_primary" | "skip_check_adv_addr" | "check_unicast_src" | "unicast_fault_no_peer" => {
+                out.set(kw, true, src(c))
+            }
+            // `never` also stops keepalived accepting the old form; lbha always accepts every form.
+            "old_unicast_checksum" => {
+                if c.arg(1) == Some("never") {
+                    cx.report(
+                        c,
+                        ReportKind::Approximated,
+                        "lbha accepts adverts with either checksum form; `never` changes nothing",
+                    );
+                } else {
+                    out.set(kw, true, src(c));
+                }
+            }
+            "strict_mode" | "lower_prio_no_advert" | "higher_prio_send_advert" => {
+                if let Some(b) = boolean(c, cx) {
+                    out.set(kw, b, src(c));
+                }
+            }
+            "accept" => out.set("accept", true, src(c)),
+            // lbha refuses it with the reason (see `config::vrrp::strict`): converted as written.
+            "no_accept" => out.set("accept", false, src(c)),
             // `use_vmac [NAME]`: keepalived names it `vrrp.VRID` by default, as lbha does.
             "use_vmac" => match c.arg(1) {
                 Some(name) => out.set("use_vmac", name, src(c)),
@@ -774,6 +893,7 @@ fn sync_group(s: &Stmt, cx: &mut Cx) -> TableOut {
                 }
             }
             kw @ ("track_interface" | "track_script") => tracks(c, kw, &mut out, cx),
+            kw @ ("track_file" | "track_process") => track_file_refs(c, kw, &mut out, cx),
             "smtp_alert" => {
                 if let Some(b) = boolean(c, cx) {
                     out.set("smtp_alert", b, src(c));

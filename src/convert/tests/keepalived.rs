@@ -171,3 +171,81 @@ fn keepalived_notify_with_a_user_is_a_located_error() {
     assert!(e.starts_with("k.conf:7: "), "{e}");
     assert!(e.contains("as user `nobody`"), "{e}");
 }
+
+#[test]
+fn keepalived_parity_keywords_map_one_to_one() {
+    let c = keepalived_conv(
+        "global_defs {\n  vrrp_mcast_group4 224.0.0.19\n  vrrp_mcast_group6 ff02::13\n  vrrp_check_unicast_src\n  vrrp_skip_check_adv_addr\n  vrrp_garp_interval 0.01\n  vrrp_gna_interval 0.02\n  vrrp_garp_master_refresh_repeat 2\n  vrrp_garp_lower_prio_delay 3\n  vrrp_garp_lower_prio_repeat 4\n  vrrp_higher_prio_send_advert\n  vrrp_lower_prio_no_advert false\n  max_auto_priority 10\n  vrrp_no_swap\n  vrrp_iptables\n  vrrp_startup_delay 2\n  vrrp_down_timer_adverts 5\n}\n\
+         vrrp_track_file maint {\n  file /run/maint\n}\n\
+         vrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  unicast_src_ip 192.0.2.4\n  mcast_src_ip 192.0.2.5\n  unicast_ttl 9\n  dont_track_primary\n  accept\n  garp_lower_prio_repeat 1\n  down_timer_adverts 4\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n\
+         vrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  version 3\n  strict_mode\n  no_accept\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n\
+         vrrp_sync_group G {\n  group {\n    A\n  }\n  track_file {\n    maint\n  }\n}\n",
+    );
+    let t = table(&c);
+    let a = &t["vrrp_instance"][0];
+    assert_eq!((a["mcast_group4"].as_str(), a["mcast_group6"].as_str()), (Some("224.0.0.19"), Some("ff02::13")));
+    assert_eq!((a["check_unicast_src"].as_bool(), a["skip_check_adv_addr"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((a["garp_interval"].as_str(), a["gna_interval"].as_str()), (Some("0.01s"), Some("0.02s")));
+    assert_eq!(a["garp_master_refresh_repeat"].as_integer(), Some(2));
+    assert_eq!(a["garp_lower_prio_delay"].as_str(), Some("3s"));
+    assert_eq!(a["garp_lower_prio_repeat"].as_integer(), Some(1), "the instance's own value wins");
+    assert_eq!(
+        (a["higher_prio_send_advert"].as_bool(), a["lower_prio_no_advert"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!((a["mcast_src_ip"].as_str(), a["unicast_ttl"].as_integer()), (Some("192.0.2.5"), Some(9)));
+    assert_eq!(a.get("unicast_src_ip"), None, "the last of unicast_src_ip / mcast_src_ip wins, as keepalived");
+    assert_eq!((a["dont_track_primary"].as_bool(), a["accept"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(a["down_timer_adverts"].as_integer(), Some(4));
+    let b = &t["vrrp_instance"][1];
+    assert_eq!((b["startup_delay"].as_str(), b["down_timer_adverts"].as_integer()), (Some("2s"), Some(5)));
+    assert_eq!((b["strict_mode"].as_bool(), b["accept"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(t["vrrp_sync_group"][0]["track_file"][0]["name"].as_str(), Some("maint"));
+    // keepalived's own process scheduling and no_accept firewall: ignored, each said.
+    assert_eq!(kinds(&c), [(13, ReportKind::Ignored), (14, ReportKind::Ignored), (15, ReportKind::Ignored)]);
+    // no_accept is converted as written, and lbha refuses it with the reason.
+    let e = match crate::config::parse(&c.toml, Path::new("lbha.toml")) {
+        Ok(_) => panic!("no_accept must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("no_accept would drop traffic to the VIPs"), "{e}");
+    // Without it, the conversion loads.
+    let c = keepalived_conv(
+        "global_defs {\n  vrrp_strict\n}\nvrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  version 3\n  accept\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n",
+    );
+    let s = snap(&c);
+    assert!(s.vrrp.instances[0].opts.strict && s.vrrp.instances[0].opts.lower_prio_no_advert);
+}
+
+#[test]
+fn keepalived_reverse_weights_convert() {
+    let c = keepalived_conv(
+        "vrrp_script chk {\n  script /bin/true\n  weight 5 reverse\n}\nvrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  track_interface {\n    eth1 weight -10 reverse\n    eth2 weight 3 noreverse\n  }\n  track_script {\n    chk\n  }\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["vrrp_script"][0]["reverse"].as_bool(), Some(true));
+    let ti = &t["vrrp_instance"][0]["track_interface"];
+    assert_eq!((ti[0]["weight"].as_integer(), ti[0]["reverse"].as_bool()), (Some(-10), Some(true)));
+    assert_eq!((ti[1]["weight"].as_integer(), ti[1].get("reverse")), (Some(3), None));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let i = &s.vrrp.instances[0];
+    assert!(i.track_interfaces[0].reverse && i.track_scripts[0].reverse);
+}
+
+#[test]
+fn keepalived_min_garp_and_unicast_options_convert() {
+    let c = keepalived_conv(
+        "global_defs {\n  vrrp_min_garp\n}\nvrrp_instance A {\n  interface eth0\n  virtual_router_id 7\n  promote_secondaries\n  version 3\n  unicast_src_ip 192.0.2.1\n  unicast_fault_no_peer\n  old_unicast_checksum\n  virtual_ipaddress {\n    192.0.2.7\n  }\n}\nvrrp_instance B {\n  interface eth0\n  virtual_router_id 8\n  old_unicast_checksum never\n  virtual_ipaddress {\n    192.0.2.8\n  }\n}\n",
+    );
+    let t = table(&c);
+    let a = &t["vrrp_instance"][0];
+    assert_eq!((a["garp_master_repeat"].as_integer(), a["garp_master_delay"].as_str()), (Some(1), Some("0s")));
+    assert_eq!((a["unicast_fault_no_peer"].as_bool(), a["old_unicast_checksum"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(t["vrrp_instance"][1].get("old_unicast_checksum"), None);
+    assert_eq!(kinds(&c), [(7, ReportKind::Ignored), (19, ReportKind::Approximated)]);
+    let s = snap(&c);
+    let i = &s.vrrp.instances[0];
+    assert!(i.opts.unicast_fault_no_peer && i.opts.old_unicast_checksum);
+    assert_eq!((i.garp_master_repeat, i.garp_lower_prio_repeat, i.garp_lower_prio_delay), (1, 1, Duration::ZERO));
+}

@@ -184,9 +184,10 @@ impl Runner {
             by_dev.entry(dev).or_default().push(addr);
         }
         let name = self.cfg.name.clone();
+        let spacing = garp::Spacing { garp: self.cfg.opts.garp_interval, gna: self.cfg.opts.gna_interval };
         tokio::task::spawn_blocking(move || {
             for (dev, addrs) in by_dev {
-                if let Err(e) = garp::send_burst(&dev, &addrs, count) {
+                if let Err(e) = garp::send_burst(&dev, &addrs, count, spacing) {
                     tracing::warn!(instance = %name, "gratuitous ARP/NA: {e}");
                 }
             }
