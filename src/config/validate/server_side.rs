@@ -107,7 +107,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
                     "the first rule must be a `connect` (after comments) when the sequence has a `connect`",
                 );
             }
-            Seq { steps, proto: None }
+            Seq { steps, proto: None, ..Default::default() }
         }
         Some("redis_check") => proto::redis(),
         Some("ldap_check") => proto::ldap(),
@@ -151,7 +151,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     };
     if seq.steps.iter().all(|s| matches!(s, crate::health::tcpcheck::Step::Comment)) && seq.proto.is_none() {
         // `option tcp-check` without rules: a plain connect, as in HAProxy.
-        return Some(Seq { steps: Vec::new(), proto: None });
+        return Some(Seq { steps: Vec::new(), proto: None, ..Default::default() });
     }
     Some(seq)
 }
