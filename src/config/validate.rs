@@ -16,6 +16,7 @@ mod bases;
 mod check_tls;
 mod compression;
 mod errpages;
+mod http_check;
 mod http_rules;
 mod init_addr;
 mod logging;
@@ -831,29 +832,7 @@ fn check_spec(
                 timeout: timeouts.check.unwrap_or(inter),
             })
         }
-        Some(d) if d.http.is_some() => {
-            let mut text = d.http.clone().unwrap_or_default();
-            for h in &d.headers {
-                text.push_str("\\r\\n");
-                text.push_str(&h.replace(' ', "\\ "));
-            }
-            match health::HttpCheck::from_haproxy(&text) {
-                Ok(mut hc) => {
-                    hc.disable_on_404 = d.disable_on_404 == Some(true);
-                    if let Some(e) = &d.expect {
-                        match health::Expect::parse(e) {
-                            Ok(x) => hc.expect = x,
-                            Err(err) => cx.err_v(cp(), err.to_string(), e),
-                        }
-                    }
-                    health::CheckKind::Http(hc)
-                }
-                Err(err) => {
-                    cx.err_v(cp(), err.to_string(), d.http.as_deref().unwrap_or(""));
-                    return None;
-                }
-            }
-        }
+        Some(d) if d.http.is_some() => http_check::kind(d, &cp(), cx)?,
         _ => health::CheckKind::Tcp,
     };
     Some(health::CheckSpec {

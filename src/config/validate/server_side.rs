@@ -63,6 +63,13 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     if on(d.disable_on_404) && d.http.is_none() {
         cx.err(at.key("disable_on_404"), "needs an HTTP check (`http`)");
     }
+    if d.http_check.is_some() && d.http.is_none() {
+        // HAProxy 2.6: "uses http-check rules without 'option httpchk', so the rules are ignored."
+        cx.warn(
+            at.key("http_check"),
+            "http_check rules without `http` (HAProxy's `option httpchk`) are ignored, as HAProxy does",
+        );
+    }
     let flag_on = |f: &Option<model::FlagOrText>| matches!(f, Some(Flag(true)) | Some(Text(_)));
     let mut set: Vec<&str> = Vec::new();
     for (yes, key) in [
