@@ -583,6 +583,15 @@ pub fn assemble(opt: HttpSend, rules: Vec<Step>) -> Result<Vec<Step>, String> {
             list.push(chk);
             continue;
         }
+        // As HAProxy: with a `connect`, the ruleset must open with one (comments and the
+        // option's request aside).
+        if matches!(chk, Step::Connect { .. })
+            && list.iter().take_while(|s| !matches!(s, Step::Connect { .. })).any(|s| is_rule(s) && !implicit_send(s))
+        {
+            return Err(format!(
+                "connect rule at step {step}: first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the ruleset"
+            ));
+        }
         let last = list.iter().rev().find(|s| is_rule(s));
         let ok = match (last, &chk) {
             (None, _) => true,

@@ -123,6 +123,7 @@ fn a_multi_step_sequence_opens_a_connection_per_exchange() {
     let s = seq(
         "GET /a",
         &[
+            "connect",
             "send ver HTTP/1.1",
             "expect status 200",
             "expect hdr name x-role value primary",
@@ -147,8 +148,10 @@ fn rules_must_come_in_haproxys_order() {
     assert_eq!(e, "unable to add http-check expect rule at step 2 (missing send rule)");
     let e = assemble(o(), rules(&["send uri /a", "expect status 200", "send uri /b"]).unwrap()).unwrap_err();
     assert!(e.contains("send rule at step 3 (missing connect rule)"), "{e}");
-    let e = assemble(o(), rules(&["send uri /a", "connect"]).unwrap()).unwrap_err();
-    assert!(e.contains("connect rule at step 2 (missing expect rule)"), "{e}");
+    let e = assemble(o(), rules(&["connect", "send uri /a", "connect"]).unwrap()).unwrap_err();
+    assert!(e.contains("connect rule at step 3 (missing expect rule)"), "{e}");
+    let e = assemble(o(), rules(&["send uri /a", "expect status 200", "connect"]).unwrap()).unwrap_err();
+    assert!(e.contains("first step MUST also be a 'connect'"), "{e}");
     // As HAProxy: a `connect` right after the option's request is not enough for an expect.
     let e = assemble(o(), rules(&["connect port 81", "expect status 200"]).unwrap()).unwrap_err();
     assert!(e.contains("expect rule at step 2 (missing send rule)"), "{e}");
