@@ -244,3 +244,26 @@ fn external_check_exit_status_decides() {
     wait_log(|| l.log_text(), "Server web/a is UP");
     assert_eq!(get(port, "/").text(), "A");
 }
+
+#[test]
+fn a_tracking_server_follows_the_server_it_tracks() {
+    let a = Web::start("A");
+    let t = Web::start("T");
+    let port = free_port();
+    let servers = format!(
+        "{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, inter = 100, rise = 1, fall = 1 }}, {{ name = \"t\", addr = \"127.0.0.1:{}\", track = \"a\" }}",
+        a.port, t.port
+    );
+    let l = Lbha::start(&listen(port, &servers, ""), &[port]);
+    let both = bodies(port, 4);
+    assert!(both.contains(&"A".into()) && both.contains(&"T".into()), "{both:?}");
+    let a_port = a.stop();
+    wait_log(|| l.log_text(), "Server web/t is DOWN via web/a");
+    // Both out: `t` has no checks of its own, yet it left with `a`.
+    assert_eq!(get(port, "/").status, 503);
+    assert!(t.count("/") >= 1 && t.requests().iter().all(|r| r.target == "/"), "t is never checked");
+    let _a = Web::start_on("A", a_port);
+    wait_log(|| l.log_text(), "Server web/t is UP via web/a");
+    let back = bodies(port, 4);
+    assert!(back.contains(&"A".into()) && back.contains(&"T".into()), "{back:?}");
+}

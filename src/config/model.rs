@@ -986,6 +986,8 @@ pub struct Server {
     pub maxqueue: Option<u32>,
     /// Limit while the backend is idle, rising to `maxconn` at `fullconn` (HAProxy's `minconn`).
     pub minconn: Option<u32>,
+    /// `"[backend/]server"`: this server's state follows that server's checks (HAProxy's `track`).
+    pub track: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,6 +25,7 @@ mod peers_tls;
 mod persist;
 mod runtime_server;
 mod server_side;
+mod server_track;
 mod stktable;
 mod tls_side;
 mod track;
@@ -278,6 +279,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     cx.userlists = userlists.iter().map(|l| (l.name.clone(), l.groups.iter().map(|g| g.0.clone()).collect())).collect();
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    server_track::resolve(&mut backends, &backs, &mut cx);
     let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
     errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
     cx.replies = errpages::Replies { sets: error_sets.clone(), bufsize: global.bufsize };
@@ -781,6 +783,7 @@ fn server(
         cookie: sv.cookie.clone(),
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
+        track: None,
         tls,
         send_proxy,
         agent: server_side::agent(sv, sp, addr, timeouts, cx),

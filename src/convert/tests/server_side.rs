@@ -141,6 +141,22 @@ fn http_check_sequences_convert_rule_by_rule() {
 }
 
 #[test]
+fn track_converts_and_resolves() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:81 check\n  server t 127.0.0.1:82 track a\n  server u 127.0.0.1:83 track be/t\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!(sv[1].track, Some(("be".into(), "a".into())));
+    assert_eq!(sv[2].track, Some(("be".into(), "t".into())));
+    // HAProxy refuses a track of a server without checks; so does the converted config.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81\n  server t 127.0.0.1:82 track a\n"));
+    let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).unwrap_err();
+    assert!(format!("{e:?}").contains("does not have any check"), "{e:?}");
+}
+
+#[test]
 fn retry_on_converts_and_validates() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  retries 2\n  retry-on conn-failure 503 empty-response\n  server a 127.0.0.1:81\n"
