@@ -267,3 +267,26 @@ fn a_tracking_server_follows_the_server_it_tracks() {
     let back = bodies(port, 4);
     assert!(back.contains(&"A".into()) && back.contains(&"T".into()), "{back:?}");
 }
+
+#[test]
+fn check_and_agent_targets_change_at_runtime() {
+    let a = Web::start("A");
+    let dead = free_port();
+    let port = free_port();
+    let servers = format!(
+        "{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, check_port = {dead}, inter = 100, rise = 1, fall = 1 }}",
+        a.port
+    );
+    let l = Lbha::start(&listen(port, &servers, ""), &[port]);
+    wait_log(|| l.log_text(), "Server web/a is DOWN");
+    assert_eq!(l.ctl(&[&format!("set server web/a check-addr 127.0.0.1 port {}", a.port)]).trim(), "");
+    wait_log(|| l.log_text(), "Server web/a is UP");
+    assert_eq!(get(port, "/").text(), "A");
+    // HAProxy's refusals.
+    assert!(l.ctl(&["set server web/a check-addr nope"]).contains("invalid addr 'nope'"));
+    assert!(l.ctl(&["set server web/a check-addr 127.0.0.1 port x"]).contains("provided port is not an integer"));
+    assert!(l.ctl(&["set server web/a agent-port 80"]).contains("agent checks are not enabled on this server"));
+    // `show servers state` carries the new check target.
+    let state = l.ctl(&["show servers state web"]);
+    assert!(state.contains(&format!(" {} ", a.port)), "{state}");
+}
