@@ -16,12 +16,7 @@ use std::time::{Duration, Instant};
 fn cases(a: u16, b: u16, c: u16) -> Vec<(&'static str, u16, &'static str, Vec<String>)> {
     let s = |v: &[&str]| v.iter().map(|l| l.to_string()).collect::<Vec<_>>();
     vec![
-        (
-            "hdr_ok",
-            a,
-            "L7OK",
-            s(&["expect status 200", "expect hdr name x-role value primary", "expect string ready"]),
-        ),
+        ("hdr_ok", a, "L7OK", s(&["expect status 200", "expect hdr name x-role value primary", "expect string ready"])),
         ("hdr_missing", b, "L7STS", s(&["expect status 200", "expect hdr name x-role value primary"])),
         ("fhdr_sub", a, "L7OK", s(&["expect fhdr name -m beg X-Ro value -m sub ready"])),
         ("fhdr_whole", a, "L7STS", s(&["expect fhdr name x-role value primary"])),

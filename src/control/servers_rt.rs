@@ -121,7 +121,9 @@ pub fn parse(w: &[&str]) -> Option<Result<RtCommand, ParseError>> {
             [] | [_] => sref(sv).map(|r| RtCommand::SetProbe(r, ProbeSetting::AgentSend(rest.join("")))),
             [_, extra, ..] => Err(ParseError::Extra(extra.to_string())),
         },
-        ["set", "server", _, "ssl", ..] => Err(ParseError::Unsupported("This 'set server' form is not supported by lbha.")),
+        ["set", "server", _, "ssl", ..] => {
+            Err(ParseError::Unsupported("This 'set server' form is not supported by lbha."))
+        }
         [verb @ ("enable" | "disable"), what @ ("health" | "agent"), rest @ ..] => {
             let on = *verb == "enable";
             match rest {
@@ -239,7 +241,10 @@ mod tests {
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.to_string()),
         };
-        assert_eq!(probe("set server be/c check-addr 127.0.0.2"), Ok(ProbeSetting::CheckAddr("127.0.0.2".into(), None)));
+        assert_eq!(
+            probe("set server be/c check-addr 127.0.0.2"),
+            Ok(ProbeSetting::CheckAddr("127.0.0.2".into(), None))
+        );
         assert_eq!(
             probe("set server be/c agent-addr ::1 port 9999"),
             Ok(ProbeSetting::AgentAddr("::1".into(), Some("9999".into())))

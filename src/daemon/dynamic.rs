@@ -389,13 +389,19 @@ async fn run(
                 s.agent_send = v.4.clone().or(s.agent_send.take());
             };
             let record = |o: &mut Overlay| {
-                o.set_probe(&r.backend, &r.server, ca.as_deref(), |s| put(s, &v), |e| {
-                    e.check_addr = v.0.clone().or(e.check_addr.take());
-                    e.check_port = v.1.or(e.check_port);
-                    e.agent_addr = v.2.clone().or(e.agent_addr.take());
-                    e.agent_port = v.3.or(e.agent_port);
-                    e.agent_send = v.4.clone().or(e.agent_send.take());
-                })
+                o.set_probe(
+                    &r.backend,
+                    &r.server,
+                    ca.as_deref(),
+                    |s| put(s, &v),
+                    |e| {
+                        e.check_addr = v.0.clone().or(e.check_addr.take());
+                        e.check_port = v.1.or(e.check_port);
+                        e.agent_addr = v.2.clone().or(e.agent_addr.take());
+                        e.agent_port = v.3.or(e.agent_port);
+                        e.agent_send = v.4.clone().or(e.agent_send.take());
+                    },
+                )
             };
             let edit = |s: &mut crate::config::model::Server| put(s, &v);
             change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;

@@ -339,7 +339,9 @@ impl Overlay {
                 if let Some(p) = ed.agent_port {
                     e.set("agent_port", Value::from(i64::from(p)));
                 }
-                for (k, v) in [("check_addr", &ed.check_addr), ("agent_addr", &ed.agent_addr), ("agent_send", &ed.agent_send)] {
+                for (k, v) in
+                    [("check_addr", &ed.check_addr), ("agent_addr", &ed.agent_addr), ("agent_send", &ed.agent_send)]
+                {
                     if let Some(v) = v {
                         e.set(k, Value::from(v.as_str()));
                     }

@@ -378,10 +378,8 @@ pub fn parse(buf: &[u8], closed: bool, head_only: bool) -> Parsed {
     let mut lines = head.lines();
     let first = lines.next().unwrap_or_default();
     let reason = first.splitn(3, ' ').nth(2).unwrap_or_default().trim().to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
     let raw = &buf[end..];
     let (body, complete) = match http::framing(&buf[..end], status, head_only) {
         http::Framing::Length(n) => {
@@ -439,7 +437,11 @@ pub fn judge(rule: &HttpRule, resp: &Resp, min_recv: Option<usize>, cx: &CheckCt
         HttpRule::Body(_) | HttpRule::RBody(_) | HttpRule::BodyLf(_) => {
             let body = &resp.body;
             if body.is_empty() {
-                return if last { Judged::Error("HTTP content check could not find a response body") } else { Judged::Wait };
+                return if last {
+                    Judged::Error("HTTP content check could not find a response body")
+                } else {
+                    Judged::Wait
+                };
             }
             let lf;
             let needle: Option<&[u8]> = match rule {
@@ -478,7 +480,7 @@ pub fn is_body_rule(rule: &HttpRule) -> bool {
 /// One `http-check` line, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {
-    Rule(Step),
+    Rule(Box<Step>),
     DisableOn404,
     SendState,
 }
@@ -494,10 +496,11 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Li
         "send-state" => no_args("send-state").map(|_| Line::SendState),
         "send" => {
             let rest: Vec<String> = rest.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-            parse_send(&rest, pending_comment.take()).map(|s| Line::Rule(Step::SendHttp(Box::new(s))))
+            parse_send(&rest, pending_comment.take()).map(|s| Line::Rule(Box::new(Step::SendHttp(Box::new(s)))))
         }
         "connect" | "expect" | "comment" => {
-            super::tcpcheck::parse_words(kw.as_bytes(), rest.to_vec(), pending_comment, true).map(Line::Rule)
+            super::tcpcheck::parse_words(kw.as_bytes(), rest.to_vec(), pending_comment, true)
+                .map(|s| Line::Rule(Box::new(s)))
         }
         "" => Err("missing http-check rule".into()),
         k if k.starts_with("set-var") || k.starts_with("unset-var") => {

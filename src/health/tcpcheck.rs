@@ -784,7 +784,7 @@ pub(super) fn parse_words(
             Err(format!("`{}` is a tcp-check rule; http-check takes `send [meth M] [uri U] ...`", text(kw)))
         }
         b"send" | b"send-binary" => {
-            let data = rest.first().ok_or_else(|| bad(format!("`{}` needs data", text(&kw))))?;
+            let data = rest.first().ok_or_else(|| bad(format!("`{}` needs data", text(kw))))?;
             let data = if kw == b"send" {
                 data.clone()
             } else {
@@ -794,14 +794,14 @@ pub(super) fn parse_words(
             Ok(Step::Send { data, comment })
         }
         b"send-lf" | b"send-binary-lf" => {
-            let f = rest.first().ok_or_else(|| bad(format!("`{}` needs a log-format string", text(&kw))))?;
+            let f = rest.first().ok_or_else(|| bad(format!("`{}` needs a log-format string", text(kw))))?;
             let fmt = Fmt::parse(&text(f)).map_err(bad)?;
             opts_comment(&rest[1..], &mut comment).map_err(|w| bad(w.into()))?;
             Ok(Step::SendLf { fmt, binary: kw == b"send-binary-lf", comment })
         }
-        b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(&kw)))),
+        b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(kw)))),
         k if k.starts_with(b"set-var(") || k.starts_with(b"set-var-fmt(") || k.starts_with(b"unset-var(") => {
-            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(&kw))))
+            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(kw))))
         }
         b"expect" => parse_expect(&rest, comment, http).map(Step::Expect),
         other => Err(bad(format!("unknown tcp-check rule `{}`", text(other)))),
@@ -1110,7 +1110,11 @@ mod tests {
 
     fn seq(lines: &[&str]) -> Seq {
         let mut c = None;
-        Seq { steps: lines.iter().filter_map(|l| parse_line(l, &mut c).unwrap()).collect(), proto: None, ..Default::default() }
+        Seq {
+            steps: lines.iter().filter_map(|l| parse_line(l, &mut c).unwrap()).collect(),
+            proto: None,
+            ..Default::default()
+        }
     }
 
     fn cx() -> CheckCtx<'static> {

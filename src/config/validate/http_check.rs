@@ -32,7 +32,7 @@ pub(super) fn kind(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<
     let mut bad = false;
     for (i, line) in d.http_check.iter().flatten().enumerate() {
         match httpseq::parse_line(line, &mut comment) {
-            Ok(Line::Rule(s)) => steps.push(s),
+            Ok(Line::Rule(s)) => steps.push(*s),
             Ok(Line::DisableOn404) => disable_on_404 = true,
             Ok(Line::SendState) => send_state = true,
             Err(e) => {
@@ -47,7 +47,9 @@ pub(super) fn kind(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<
             bad = true;
         }
         match Expect::parse(e) {
-            Ok(x) => steps.push(Step::Expect(ExpectStep { negate: x.negate, rule: legacy(x.rule), ..Default::default() })),
+            Ok(x) => {
+                steps.push(Step::Expect(ExpectStep { negate: x.negate, rule: legacy(x.rule), ..Default::default() }))
+            }
             Err(err) => {
                 cx.err_v(at.key("expect"), err.to_string(), e);
                 bad = true;

@@ -41,7 +41,11 @@ pub(super) fn resolve(backends: &mut [Backend], backs: &[Named], cx: &mut Ctx) {
         let t = &backends[target.0].servers[target.1];
         if t.check.is_none() && t.agent.is_none() && next(target).is_none() {
             let name = format!("{}/{}", backends[target.0].name, t.name);
-            cx.err_v(at, format!("unable to use {name} for tracking as it does not have any check nor agent enabled"), text);
+            cx.err_v(
+                at,
+                format!("unable to use {name} for tracking as it does not have any check nor agent enabled"),
+                text,
+            );
             continue;
         }
         // Follow the chain; it must not come back to this server.
@@ -113,7 +117,8 @@ mod tests {
         assert!(e.contains("servers[0].track") && e.contains("unable to find required server 'nope'"), "{e}");
         let e = one("{ name = \"a\", addr = \"127.0.0.1:2\", track = \"zz/x\" }");
         assert!(e.contains("unable to find required proxy 'zz'"), "{e}");
-        let e = one("{ name = \"a\", addr = \"127.0.0.1:2\" }, { name = \"t\", addr = \"127.0.0.1:3\", track = \"a\" }");
+        let e =
+            one("{ name = \"a\", addr = \"127.0.0.1:2\" }, { name = \"t\", addr = \"127.0.0.1:3\", track = \"a\" }");
         assert!(e.contains("does not have any check nor agent"), "{e}");
         let e = one("{ name = \"a\", addr = \"127.0.0.1:2\", check = true, track = \"o/x\" }");
         assert!(e.contains("checks and tracking at the same time"), "{e}");

@@ -12,7 +12,7 @@ fn rules(lines: &[&str]) -> Result<Vec<Step>, String> {
     let mut out = Vec::new();
     for l in lines {
         match parse_line(l, &mut c)? {
-            Line::Rule(s) => out.push(s),
+            Line::Rule(s) => out.push(*s),
             Line::DisableOn404 | Line::SendState => {}
         }
     }
@@ -54,7 +54,8 @@ fn drive(s: &Seq, answers: &[&[u8]]) -> (Result<Passed, ProbeError>, Vec<String>
     panic!("no verdict")
 }
 
-const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Role: primary, ready\r\nContent-Length: 5\r\n\r\nhello";
+const OK: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Role: primary, ready\r\nContent-Length: 5\r\n\r\nhello";
 
 #[test]
 fn send_merges_into_the_option_request_and_builds_haproxys_request() {
@@ -89,10 +90,7 @@ fn status_header_and_body_expectations() {
     assert!(run(&["expect fhdr name x-role value ready"], OK).is_err());
     assert!(run(&["expect fhdr name x-role value -m end ready"], OK).is_ok());
     assert!(run(&["expect hdr name -m reg ^X-R.*$ value -m reg ^prim"], OK).is_ok());
-    assert_eq!(
-        run(&["expect hdr name x-missing"], OK),
-        Err("Layer7 wrong status, code 200, info: OK".into())
-    );
+    assert_eq!(run(&["expect hdr name x-missing"], OK), Err("Layer7 wrong status, code 200, info: OK".into()));
     assert!(run(&["expect string hello"], OK).is_ok());
     assert!(run(&["expect rstring ^h.l+o$"], OK).is_ok());
     assert!(run(&["expect string-lf %s"], b"HTTP/1.1 200 OK\r\n\r\nI am s1").is_ok());
@@ -217,7 +215,8 @@ fn responses_are_read_until_the_rule_can_decide() {
     assert_eq!(parse(b"HTTP/1.1 200 OK\r\n", true, false), Parsed::Invalid);
     let Parsed::Resp(r) = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", false, false) else { panic!() };
     assert!(!r.complete && r.body == b"ab");
-    let Parsed::Resp(r) = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", false, false)
+    let Parsed::Resp(r) =
+        parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", false, false)
     else {
         panic!()
     };
