@@ -244,3 +244,49 @@ fn external_check_exit_status_decides() {
     wait_log(|| l.log_text(), "Server web/a is UP");
     assert_eq!(get(port, "/").text(), "A");
 }
+
+#[test]
+fn a_tracking_server_follows_the_server_it_tracks() {
+    let a = Web::start("A");
+    let t = Web::start("T");
+    let port = free_port();
+    let servers = format!(
+        "{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, inter = 100, rise = 1, fall = 1 }}, {{ name = \"t\", addr = \"127.0.0.1:{}\", track = \"a\" }}",
+        a.port, t.port
+    );
+    let l = Lbha::start(&listen(port, &servers, ""), &[port]);
+    let both = bodies(port, 4);
+    assert!(both.contains(&"A".into()) && both.contains(&"T".into()), "{both:?}");
+    let a_port = a.stop();
+    wait_log(|| l.log_text(), "Server web/t is DOWN via web/a");
+    // Both out: `t` has no checks of its own, yet it left with `a`.
+    assert_eq!(get(port, "/").status, 503);
+    assert!(t.count("/") >= 1 && t.requests().iter().all(|r| r.target == "/"), "t is never checked");
+    let _a = Web::start_on("A", a_port);
+    wait_log(|| l.log_text(), "Server web/t is UP via web/a");
+    let back = bodies(port, 4);
+    assert!(back.contains(&"A".into()) && back.contains(&"T".into()), "{back:?}");
+}
+
+#[test]
+fn check_and_agent_targets_change_at_runtime() {
+    let a = Web::start("A");
+    let dead = free_port();
+    let port = free_port();
+    let servers = format!(
+        "{{ name = \"a\", addr = \"127.0.0.1:{}\", check = true, check_port = {dead}, inter = 100, rise = 1, fall = 1 }}",
+        a.port
+    );
+    let l = Lbha::start(&listen(port, &servers, ""), &[port]);
+    wait_log(|| l.log_text(), "Server web/a is DOWN");
+    assert_eq!(l.ctl(&[&format!("set server web/a check-addr 127.0.0.1 port {}", a.port)]).trim(), "");
+    wait_log(|| l.log_text(), "Server web/a is UP");
+    assert_eq!(get(port, "/").text(), "A");
+    // HAProxy's refusals.
+    assert!(l.ctl(&["set server web/a check-addr nope"]).contains("invalid addr 'nope'"));
+    assert!(l.ctl(&["set server web/a check-addr 127.0.0.1 port x"]).contains("provided port is not an integer"));
+    assert!(l.ctl(&["set server web/a agent-port 80"]).contains("agent checks are not enabled on this server"));
+    // `show servers state` carries the new check target.
+    let state = l.ctl(&["show servers state web"]);
+    assert!(state.contains(&format!(" {} ", a.port)), "{state}");
+}

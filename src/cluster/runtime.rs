@@ -54,6 +54,10 @@ pub fn slot(cmd: &Command) -> Option<Slot> {
             }
             RtCommand::SetAddr(r, ..) => setting(r, "addr"),
             RtCommand::SetCheckPort(r, _) => setting(r, "check-port"),
+            RtCommand::SetProbe(r, crate::control::servers_rt::ProbeSetting::CheckAddr(..)) => setting(r, "check-addr"),
+            RtCommand::SetProbe(r, crate::control::servers_rt::ProbeSetting::AgentAddr(..)) => setting(r, "agent-addr"),
+            RtCommand::SetProbe(r, crate::control::servers_rt::ProbeSetting::AgentPort(_)) => setting(r, "agent-port"),
+            RtCommand::SetProbe(r, crate::control::servers_rt::ProbeSetting::AgentSend(_)) => setting(r, "agent-send"),
             RtCommand::SetHealth(r, _) => setting(r, "health"),
             RtCommand::SetAgent(r, _) => setting(r, "agent"),
             RtCommand::SetFqdn(r, _) => setting(r, "fqdn"),

@@ -852,6 +852,12 @@ pub struct CheckDef {
     pub ssl_hello_chk: Option<bool>,
     /// `http-check disable-on-404` (with `http`).
     pub disable_on_404: Option<bool>,
+    /// HAProxy 2.2+'s `http-check` rules (with `http`), one line each as HAProxy writes them
+    /// after `http-check`: `"connect port 8080"`, `"send meth GET uri /health hdr Host x"`,
+    /// `"expect status 200"`, `"expect hdr name content-type value -m beg text/"`.
+    pub http_check: Option<Vec<String>>,
+    /// `http-check send-state`.
+    pub send_state: Option<bool>,
 }
 
 /// `true`/`false`, or a keyword's arguments as text.
@@ -980,6 +986,8 @@ pub struct Server {
     pub maxqueue: Option<u32>,
     /// Limit while the backend is idle, rising to `maxconn` at `fullconn` (HAProxy's `minconn`).
     pub minconn: Option<u32>,
+    /// `"[backend/]server"`: this server's state follows that server's checks (HAProxy's `track`).
+    pub track: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

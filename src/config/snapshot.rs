@@ -481,6 +481,8 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    /// `track [BACKEND/]SERVER`: (backend, server) whose checks set this server's state.
+    pub track: Option<(String, String)>,
     pub tls: Option<ServerTls>,
     /// `send-proxy` / `send-proxy-v2` (with `proxy-v2-options`).
     pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,

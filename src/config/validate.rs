@@ -16,6 +16,7 @@ mod bases;
 mod check_tls;
 mod compression;
 mod errpages;
+mod http_check;
 mod http_rules;
 mod init_addr;
 mod logging;
@@ -24,6 +25,7 @@ mod peers_tls;
 mod persist;
 mod runtime_server;
 mod server_side;
+mod server_track;
 mod stktable;
 mod tls_side;
 mod track;
@@ -277,6 +279,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     cx.userlists = userlists.iter().map(|l| (l.name.clone(), l.groups.iter().map(|g| g.0.clone()).collect())).collect();
     let backend_index: HashMap<&str, usize> = backs.iter().enumerate().map(|(i, n)| (n.name(), i)).collect();
     let mut backends: Vec<Backend> = backs.iter().map(|n| backend(n, &file.defaults, &global, &mut cx)).collect();
+    server_track::resolve(&mut backends, &backs, &mut cx);
     let error_sets = errpages::sections(&file.http_errors, global.bufsize, &mut cx);
     errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
     cx.replies = errpages::Replies { sets: error_sets.clone(), bufsize: global.bufsize };
@@ -781,6 +784,7 @@ fn server(
         cookie: sv.cookie.clone(),
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
+        track: None,
         tls,
         send_proxy,
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
@@ -832,29 +836,7 @@ fn check_spec(
                 timeout: timeouts.check.unwrap_or(inter),
             })
         }
-        Some(d) if d.http.is_some() => {
-            let mut text = d.http.clone().unwrap_or_default();
-            for h in &d.headers {
-                text.push_str("\\r\\n");
-                text.push_str(&h.replace(' ', "\\ "));
-            }
-            match health::HttpCheck::from_haproxy(&text) {
-                Ok(mut hc) => {
-                    hc.disable_on_404 = d.disable_on_404 == Some(true);
-                    if let Some(e) = &d.expect {
-                        match health::Expect::parse(e) {
-                            Ok(x) => hc.expect = x,
-                            Err(err) => cx.err_v(cp(), err.to_string(), e),
-                        }
-                    }
-                    health::CheckKind::Http(hc)
-                }
-                Err(err) => {
-                    cx.err_v(cp(), err.to_string(), d.http.as_deref().unwrap_or(""));
-                    return None;
-                }
-            }
-        }
+        Some(d) if d.http.is_some() => http_check::kind(d, &cp(), cx)?,
         _ => health::CheckKind::Tcp,
     };
     Some(health::CheckSpec {

@@ -275,7 +275,7 @@ pub enum ParseError {
     Custom(String),
 }
 
-const USAGE_SET_SERVER: &str = "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>% | addr <ip> [port <p>] | check-port <p> | health up|down | fqdn <name>";
+const USAGE_SET_SERVER: &str = "set server <backend>/<server> state ready|drain|maint | set server <backend>/<server> weight <0-256>|<N>% | addr <ip> [port <p>] | check-port <p> | check-addr <ip> [port <p>] | agent-addr <ip> [port <p>] | agent-port <p> | agent-send <str> | health up|down | fqdn <name>";
 const USAGE_VIP_ADD: &str = "vip add ADDR[/LEN]|FIRST-LAST[/LEN] dev IFACE [label LABEL] [instance NAME]";
 const USAGE_VIP_DEL: &str = "vip del ADDR[/LEN]|FIRST-LAST[/LEN] [dev IFACE] [instance NAME]";
 const USAGE_SHOW_STAT: &str = "show stat [<proxy>|-1 <type> -1] [up] [no-maint] [json]";
@@ -623,6 +623,8 @@ The following commands are valid at this level:
   del server <bk>/<srv>                   : remove a server in maintenance without connections
   set server <bk>/<srv> addr <ip> [port <p>] : change a server's address (kept across reloads)
   set server <bk>/<srv> check-port <p>    : change the port health checks probe
+  set server <bk>/<srv> check-addr <ip> [port <p>] : change where health checks go
+  set server <bk>/<srv> agent-addr <ip> [port <p>] | agent-port <p> | agent-send <str> : change the agent check
   set server <bk>/<srv> health up|down    : force the check result until the next check
   enable|disable health <bk>/<srv>        : start or stop a server's health checks
   enable|disable frontend <fe>            : stop or resume accepting on a frontend

@@ -13,6 +13,16 @@ pub enum OpState {
     Stopping,
 }
 
+/// Where a server's checks or agent go, and what the agent is sent; addresses and ports as
+/// written, checked when the command runs (HAProxy's messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeSetting {
+    CheckAddr(String, Option<String>),
+    AgentAddr(String, Option<String>),
+    AgentPort(String),
+    AgentSend(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtCommand {
     AddServer(ServerRef, Box<Server>),
@@ -20,6 +30,8 @@ pub enum RtCommand {
     /// `set server B/S addr IP [port P]`.
     SetAddr(ServerRef, std::net::IpAddr, Option<u16>),
     SetCheckPort(ServerRef, u16),
+    /// `set server B/S check-addr|agent-addr|agent-port|agent-send ...`.
+    SetProbe(ServerRef, ProbeSetting),
     SetHealth(ServerRef, OpState),
     SetAgent(ServerRef, OpState),
     SetFqdn(ServerRef, String),
@@ -81,7 +93,35 @@ pub fn parse(w: &[&str]) -> Option<Result<RtCommand, ParseError>> {
             [] => Err(ParseError::Custom("set server <b>/<s> fqdn requires a FQDN.".into())),
             [_, extra, ..] => Err(ParseError::Extra(extra.to_string())),
         },
-        ["set", "server", _, "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "ssl", ..] => {
+        ["set", "server", sv, what @ ("check-addr" | "agent-addr"), rest @ ..] => {
+            let (addr, port) = match rest {
+                [a] => (a.to_string(), None),
+                [a, "port", p] => (a.to_string(), Some(p.to_string())),
+                [_, "port"] => return Some(Err(ParseError::Custom("provided port is not an integer".into()))),
+                [_, extra, ..] => return Some(Err(ParseError::Extra(extra.to_string()))),
+                [] => {
+                    let m = format!("set server <b>/<s> {what} requires an address and optionally a port.");
+                    return Some(Err(ParseError::Custom(m)));
+                }
+            };
+            let set = if *what == "check-addr" {
+                ProbeSetting::CheckAddr(addr, port)
+            } else {
+                ProbeSetting::AgentAddr(addr, port)
+            };
+            sref(sv).map(|r| RtCommand::SetProbe(r, set))
+        }
+        ["set", "server", sv, "agent-port", rest @ ..] => match rest {
+            [p] => sref(sv).map(|r| RtCommand::SetProbe(r, ProbeSetting::AgentPort(p.to_string()))),
+            [] => Err(ParseError::Custom("set server <b>/<s> agent-port requires a port.".into())),
+            [_, extra, ..] => Err(ParseError::Extra(extra.to_string())),
+        },
+        // HAProxy takes the one word (none: an empty string).
+        ["set", "server", sv, "agent-send", rest @ ..] => match rest {
+            [] | [_] => sref(sv).map(|r| RtCommand::SetProbe(r, ProbeSetting::AgentSend(rest.join("")))),
+            [_, extra, ..] => Err(ParseError::Extra(extra.to_string())),
+        },
+        ["set", "server", _, "ssl", ..] => {
             Err(ParseError::Unsupported("This 'set server' form is not supported by lbha."))
         }
         [verb @ ("enable" | "disable"), what @ ("health" | "agent"), rest @ ..] => {
@@ -196,6 +236,25 @@ mod tests {
             RtCommand::SetAddr(sv("be", "c"), "::1".parse().unwrap(), None)
         );
         assert_eq!(p("set server be/c check-port 9000").unwrap(), RtCommand::SetCheckPort(sv("be", "c"), 9000));
+        let probe = |s: &str| match p(s) {
+            Ok(RtCommand::SetProbe(_, x)) => Ok(x),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(
+            probe("set server be/c check-addr 127.0.0.2"),
+            Ok(ProbeSetting::CheckAddr("127.0.0.2".into(), None))
+        );
+        assert_eq!(
+            probe("set server be/c agent-addr ::1 port 9999"),
+            Ok(ProbeSetting::AgentAddr("::1".into(), Some("9999".into())))
+        );
+        assert_eq!(probe("set server be/c agent-port 7"), Ok(ProbeSetting::AgentPort("7".into())));
+        assert_eq!(probe("set server be/c agent-send ping\\n"), Ok(ProbeSetting::AgentSend("ping\\n".into())));
+        assert_eq!(probe("set server be/c agent-send"), Ok(ProbeSetting::AgentSend(String::new())));
+        assert!(probe("set server be/c check-addr").unwrap_err().contains("requires an address"));
+        assert!(probe("set server be/c agent-port").unwrap_err().contains("requires a port"));
+        assert!(p("set server be/c ssl on").is_err());
         assert_eq!(
             p("set server be/c health stopping").unwrap(),
             RtCommand::SetHealth(sv("be", "c"), OpState::Stopping)

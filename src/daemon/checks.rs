@@ -54,6 +54,10 @@ impl HealthSink for Sink {
             tracing::info!("{msg}");
             self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
         }
+        let active = self.proxy.active.load();
+        for (bi, si) in trackers(&active.snap, &self.backend, self.server()) {
+            active.rt.backends[bi].servers[si].set_nolb(on_404 || conditional);
+        }
     }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
@@ -64,6 +68,73 @@ impl HealthSink for Sink {
         self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
         if !up && self.rt.shuts_down_sessions() && open > 0 {
             tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
+        }
+        // Servers that `track` this one (directly or down a chain) change with it.
+        let active = self.proxy.active.load();
+        for (bi, si) in trackers(&active.snap, &self.backend, self.server()) {
+            let (b, s) = (&active.snap.backends[bi], &active.snap.backends[bi].servers[si]);
+            let rt = &active.rt.backends[bi].servers[si];
+            if rt.is_up() != up {
+                rt.set_up(up);
+                let msg = format!("Server {}/{} is {state} via {}", b.name, s.name, self.name);
+                if up {
+                    tracing::info!("{msg}");
+                } else {
+                    tracing::warn!("{msg}");
+                }
+                active.be_logger(&b.name).log(Level::Notice, &msg);
+            }
+        }
+    }
+}
+
+impl Sink {
+    fn server(&self) -> &str {
+        self.name.rsplit_once('/').map_or(self.name.as_str(), |(_, s)| s)
+    }
+}
+
+/// The servers whose `track` leads to `backend/server`, directly or down a chain (loops are
+/// refused at load).
+fn trackers(snap: &crate::config::Snapshot, backend: &str, server: &str) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut todo = vec![(backend.to_string(), server.to_string())];
+    while let Some(t) = todo.pop() {
+        for (bi, b) in snap.backends.iter().enumerate() {
+            for (si, s) in b.servers.iter().enumerate() {
+                if s.track.as_ref() == Some(&t) && !out.contains(&(bi, si)) {
+                    out.push((bi, si));
+                    todo.push((b.name.clone(), s.name.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// After a load, a tracking server takes its tracked server's state (it has no checks).
+fn sync_trackers(active: &crate::proxy::Active) {
+    for (bi, b) in active.snap.backends.iter().enumerate() {
+        for (si, s) in b.servers.iter().enumerate() {
+            let Some((tb, ts)) = &s.track else { continue };
+            // The end of the chain holds the state.
+            let mut cur = (tb.clone(), ts.clone());
+            let total: usize = active.snap.backends.iter().map(|b| b.servers.len()).sum();
+            for _ in 0..=total {
+                let next = active.snap.backend(&cur.0).and_then(|(_, bk)| bk.servers.iter().find(|x| x.name == cur.1));
+                match next.and_then(|x| x.track.clone()) {
+                    Some(n) => cur = n,
+                    None => break,
+                }
+            }
+            let Some((tbi, _)) = active.snap.backends.iter().enumerate().find(|(_, x)| x.name == cur.0) else {
+                continue;
+            };
+            let Some(tsi) = active.snap.backends[tbi].servers.iter().position(|x| x.name == cur.1) else { continue };
+            let src = &active.rt.backends[tbi].servers[tsi];
+            let rt = &active.rt.backends[bi].servers[si];
+            rt.set_up(src.is_up());
+            rt.set_nolb(src.nolb());
         }
     }
 }
@@ -121,6 +192,7 @@ impl Checks {
             let _ = r.stop.send(true);
         }
         self.running = next;
+        sync_trackers(&active);
         let mut agents = std::mem::take(&mut self.agents);
         if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());

@@ -10,7 +10,7 @@ use super::checks::Checks;
 use crate::balance::{Algorithm, HashType};
 use crate::config::Snapshot;
 use crate::control::ServerRef;
-use crate::control::servers_rt::{OpState, RtCommand};
+use crate::control::servers_rt::{OpState, ProbeSetting, RtCommand};
 use crate::dynamic::overlay::{self, Dropped, FrontendEdit};
 use crate::dynamic::{Outcome, Overlay, Request};
 use crate::proxy::Proxy;
@@ -339,6 +339,71 @@ async fn run(
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
             let record = |o: &mut Overlay| o.set_check_port(&r.backend, &r.server, ca.as_deref(), port);
             let edit = |s: &mut crate::config::model::Server| s.check_port = Some(port);
+            change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
+            Ok(String::new())
+        }
+        RtCommand::SetProbe(r, set) => {
+            let (bi, si) = find(proxy, &r)?;
+            let sv = &active.snap.backends[bi].servers[si];
+            let ip = |a: &str| a.parse::<std::net::IpAddr>().map_err(|_| refused(format!("invalid addr '{a}'")));
+            let port = |p: &str| match p.parse::<i64>() {
+                Ok(n @ 1..=65535) => Ok(n as u16),
+                Ok(_) => Err(refused("provided port is invalid")),
+                Err(_) => Err(refused("provided port is not an integer")),
+            };
+            let agent = || {
+                if sv.agent.is_none() || !checks.agent_enabled(&r.backend, &r.server) {
+                    Err(refused("agent checks are not enabled on this server"))
+                } else {
+                    Ok(())
+                }
+            };
+            // (check_addr, check_port, agent_addr, agent_port, agent_send) to set.
+            type Probe = (Option<String>, Option<u16>, Option<String>, Option<u16>, Option<String>);
+            let v: Probe = match &set {
+                ProbeSetting::CheckAddr(a, p) => {
+                    if sv.check.is_none() {
+                        return Err(refused("health checks are not enabled on this server"));
+                    }
+                    (Some(ip(a)?.to_string()), p.as_deref().map(port).transpose()?, None, None, None)
+                }
+                ProbeSetting::AgentAddr(a, p) => {
+                    agent()?;
+                    (None, None, Some(ip(a)?.to_string()), p.as_deref().map(port).transpose()?, None)
+                }
+                ProbeSetting::AgentPort(p) => {
+                    agent()?;
+                    (None, None, None, Some(port(p)?), None)
+                }
+                ProbeSetting::AgentSend(t) => {
+                    agent()?;
+                    (None, None, None, None, Some(t.clone()))
+                }
+            };
+            let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+            let put = |s: &mut crate::config::model::Server, v: &Probe| {
+                s.check_addr = v.0.clone().or(s.check_addr.take());
+                s.check_port = v.1.or(s.check_port);
+                s.agent_addr = v.2.clone().or(s.agent_addr.take());
+                s.agent_port = v.3.or(s.agent_port);
+                s.agent_send = v.4.clone().or(s.agent_send.take());
+            };
+            let record = |o: &mut Overlay| {
+                o.set_probe(
+                    &r.backend,
+                    &r.server,
+                    ca.as_deref(),
+                    |s| put(s, &v),
+                    |e| {
+                        e.check_addr = v.0.clone().or(e.check_addr.take());
+                        e.check_port = v.1.or(e.check_port);
+                        e.agent_addr = v.2.clone().or(e.agent_addr.take());
+                        e.agent_port = v.3.or(e.agent_port);
+                        e.agent_send = v.4.clone().or(e.agent_send.take());
+                    },
+                )
+            };
+            let edit = |s: &mut crate::config::model::Server| put(s, &v);
             change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
             Ok(String::new())
         }

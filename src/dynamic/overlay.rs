@@ -24,6 +24,11 @@ pub struct ServerEdit {
     pub config_addr: String,
     pub addr: Option<String>,
     pub check_port: Option<u16>,
+    /// `set server check-addr`, `agent-addr`, `agent-port`, `agent-send`.
+    pub check_addr: Option<String>,
+    pub agent_addr: Option<String>,
+    pub agent_port: Option<u16>,
+    pub agent_send: Option<String>,
     pub maxconn: Option<u32>,
     pub deleted: bool,
     /// The address its resolvers last gave (an IP), or `none`: written as its `init_addr`, so the
@@ -204,6 +209,10 @@ impl Overlay {
             sv.init_addr = Some(d.clone());
         }
         sv.check_port = ed.check_port.or(sv.check_port);
+        sv.check_addr = ed.check_addr.clone().or(sv.check_addr);
+        sv.agent_addr = ed.agent_addr.clone().or(sv.agent_addr);
+        sv.agent_port = ed.agent_port.or(sv.agent_port);
+        sv.agent_send = ed.agent_send.clone().or(sv.agent_send);
         match ed.maxconn {
             Some(0) => sv.maxconn = None,
             Some(m) => sv.maxconn = Some(m),
@@ -261,6 +270,22 @@ impl Overlay {
         }
     }
 
+    /// A check or agent setting: `on_added` for a runtime server, `on_edit` for a file one.
+    pub fn set_probe(
+        &mut self,
+        backend: &str,
+        server: &str,
+        config_addr: Option<&str>,
+        on_added: impl FnOnce(&mut Server),
+        on_edit: impl FnOnce(&mut ServerEdit),
+    ) {
+        if let Some(f) = self.added_mut(backend, server) {
+            on_added(f);
+        } else if let Some(ca) = config_addr {
+            on_edit(self.edit(backend, server, ca));
+        }
+    }
+
     pub fn set_server_maxconn(&mut self, backend: &str, server: &str, config_addr: Option<&str>, m: u32) {
         if let Some(f) = self.added_mut(backend, server) {
             f.maxconn = (m > 0).then_some(m);
@@ -310,6 +335,16 @@ impl Overlay {
                 }
                 if let Some(p) = ed.check_port {
                     e.set("check_port", Value::from(i64::from(p)));
+                }
+                if let Some(p) = ed.agent_port {
+                    e.set("agent_port", Value::from(i64::from(p)));
+                }
+                for (k, v) in
+                    [("check_addr", &ed.check_addr), ("agent_addr", &ed.agent_addr), ("agent_send", &ed.agent_send)]
+                {
+                    if let Some(v) = v {
+                        e.set(k, Value::from(v.as_str()));
+                    }
                 }
                 match ed.maxconn {
                     Some(0) => e.remove("maxconn"),

@@ -118,7 +118,7 @@ fn verdict_body(check: &HttpCheck, status: u16, body: &[u8]) -> Result<u16, Prob
 }
 
 /// `Ok(None)` until a whole line is there; `HTTP/1.x NNN [reason]`.
-fn status_line(buf: &[u8]) -> Result<Option<u16>, ProbeError> {
+pub(super) fn status_line(buf: &[u8]) -> Result<Option<u16>, ProbeError> {
     let Some(eol) = buf.iter().position(|&b| b == b'\n') else {
         // Reject early when the first bytes cannot start an HTTP response.
         let n = buf.len().min(5);
@@ -150,7 +150,7 @@ fn status_line(buf: &[u8]) -> Result<Option<u16>, ProbeError> {
 }
 
 /// Offset just after the blank line ending the headers.
-fn head_end(buf: &[u8]) -> Option<usize> {
+pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     match (crlf, lf) {
@@ -160,13 +160,13 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     Length(usize),
     Chunked,
     UntilClose,
 }
 
-fn framing(head: &[u8], status: u16, head_only: bool) -> Framing {
+pub(super) fn framing(head: &[u8], status: u16, head_only: bool) -> Framing {
     if head_only || status < 200 || status == 204 || status == 304 {
         return Framing::Length(0);
     }
@@ -205,7 +205,7 @@ fn body(framing: Framing, raw: &[u8]) -> Option<Vec<u8>> {
 
 /// Decodes the chunks present; `true` once the last (zero) chunk was seen. Malformed input ends
 /// decoding where it stands, and the rule is judged on what was decoded.
-fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
+pub(super) fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
         let Some(eol) = raw.iter().position(|&b| b == b'\n') else {

@@ -12,6 +12,7 @@ pub mod check_ctx;
 mod conn;
 mod external;
 mod http;
+pub mod httpseq;
 mod probe;
 mod risefall;
 mod scheduler;

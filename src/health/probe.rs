@@ -578,7 +578,7 @@ mod tests {
     fn seq_kind(lines: &[String]) -> CheckKind {
         let mut c = None;
         let steps = lines.iter().filter_map(|l| super::super::tcpcheck::parse_line(l, &mut c).unwrap()).collect();
-        CheckKind::Seq(super::super::tcpcheck::Seq { steps, proto: None })
+        CheckKind::Seq(super::super::tcpcheck::Seq { steps, proto: None, ..Default::default() })
     }
 
     #[tokio::test]

@@ -29,6 +29,11 @@ pub struct Seq {
     pub steps: Vec<Step>,
     /// A protocol check's name ("redis", "mysql"...), for its success message.
     pub proto: Option<&'static str>,
+    /// An `http-check` ruleset: `send` builds HTTP requests, `expect` reads HTTP responses,
+    /// and messages are HAProxy's HTTP ones.
+    pub http: bool,
+    /// `http-check disable-on-404`: a 404 passes conditionally (L7OKC: out of load balancing).
+    pub disable_on_404: bool,
 }
 
 /// The options of `tcp-check connect`.
@@ -83,6 +88,8 @@ pub enum Step {
         binary: bool,
         comment: Option<String>,
     },
+    /// `http-check send`: an HTTP request.
+    SendHttp(Box<super::httpseq::HttpSend>),
     Expect(ExpectStep),
     /// `comment TEXT`: names the next rule; kept so steps are numbered as in HAProxy.
     Comment,
@@ -124,6 +131,8 @@ pub enum Rule {
     MysqlOk,
     /// LDAP: a successful bindResponse.
     LdapBind,
+    /// An `http-check expect` rule.
+    Http(super::httpseq::HttpRule),
 }
 
 impl PartialEq for Rule {
@@ -133,6 +142,7 @@ impl PartialEq for Rule {
             (Self::RString(a), Self::RString(b)) => a.as_str() == b.as_str(),
             (Self::RBinary(a), Self::RBinary(b)) => a.as_str() == b.as_str(),
             (Self::StringLf(a), Self::StringLf(b)) | (Self::BinaryLf(a), Self::BinaryLf(b)) => a == b,
+            (Self::Http(a), Self::Http(b)) => a == b,
             (Self::Empty, Self::Empty)
             | (Self::MysqlGreeting, Self::MysqlGreeting)
             | (Self::MysqlOk, Self::MysqlOk)
@@ -152,6 +162,11 @@ impl fmt::Display for Rule {
             Self::RBinary(_) => f.write_str(" (binary regex)"),
             Self::StringLf(_) => f.write_str(" (log-format string)"),
             Self::BinaryLf(_) => f.write_str(" (log-format binary)"),
+            Self::Http(super::httpseq::HttpRule::Status(_)) => f.write_str("(status codes)"),
+            Self::Http(super::httpseq::HttpRule::Hdr(_)) => f.write_str(" (header pattern)"),
+            Self::Http(super::httpseq::HttpRule::Body(s)) => write!(f, " '{}'", String::from_utf8_lossy(s)),
+            Self::Http(super::httpseq::HttpRule::BodyLf(_)) => f.write_str(" (log-format string)"),
+            Self::Http(_) => f.write_str(" (regex)"),
             _ => f.write_str(" (custom function)"),
         }
     }
@@ -196,6 +211,21 @@ pub struct Run<'a> {
     last: Option<&'a Step>,
     /// The current connection is TLS (a sequence ending on it passes at Layer6).
     tls: bool,
+    /// The last HTTP request was a HEAD (its response has no body).
+    head_only: bool,
+    /// The status of the HTTP response the last expect read (HAProxy's check code).
+    http_code: Option<u16>,
+    /// Where `send-state` gets the server's state, and HTTP/1.1's default Host.
+    http_env: HttpEnv,
+}
+
+/// What an HTTP request of a sequence takes from the checker.
+#[derive(Debug, Clone, Default)]
+pub struct HttpEnv {
+    /// Host header when a request sets none (the server's address by default).
+    pub host: Option<String>,
+    /// `http-check send-state`: the `X-Haproxy-Server-State` value.
+    pub state: Option<String>,
 }
 
 enum Verdict {
@@ -208,7 +238,26 @@ enum Verdict {
 
 impl<'a> Run<'a> {
     pub fn new(seq: &'a Seq, cx: CheckCtx<'a>) -> Self {
-        Run { seq, cx, pos: 0, buf: Vec::new(), closed: false, started: false, fresh: false, last: None, tls: false }
+        Run {
+            seq,
+            cx,
+            pos: 0,
+            buf: Vec::new(),
+            closed: false,
+            started: false,
+            fresh: false,
+            last: None,
+            tls: false,
+            head_only: false,
+            http_code: None,
+            http_env: HttpEnv::default(),
+        }
+    }
+
+    /// Sets what HTTP requests take from the checker.
+    pub fn with_http_env(mut self, env: HttpEnv) -> Self {
+        self.http_env = env;
+        self
     }
 
     /// The connection asked for is open, to `target`, over TLS or not.
@@ -273,6 +322,14 @@ impl<'a> Run<'a> {
                     self.fresh = true;
                     return Action::Send(Cow::Borrowed(data));
                 }
+                Step::SendHttp(req) => {
+                    self.pos += 1;
+                    self.last = Some(step);
+                    self.fresh = true;
+                    self.head_only = req.method().eq_ignore_ascii_case("HEAD");
+                    let env = &self.http_env;
+                    return Action::Send(Cow::Owned(req.render(&self.cx, env.host.as_deref(), env.state.as_deref())));
+                }
                 Step::SendLf { fmt, binary, .. } => {
                     self.last = Some(step);
                     self.fresh = true;
@@ -327,6 +384,16 @@ impl<'a> Run<'a> {
     fn passed(&self) -> Passed {
         let generic = || Some("(tcp-check)".to_string());
         match self.last {
+            Some(Step::Expect(e)) if self.seq.http => {
+                let info = e.on_success.as_ref().map(|f| String::from_utf8_lossy(&f.render(&self.cx)).into_owned());
+                let code = e.status_code.as_ref().and_then(|x| x.int(&self.cx)).or(self.http_code.map(i64::from));
+                let status = if self.seq.disable_on_404 && self.http_code == Some(404) {
+                    CheckStatus::L7Okc
+                } else {
+                    e.ok_status.unwrap_or(CheckStatus::L7Ok)
+                };
+                Passed { status, info, code }
+            }
             Some(Step::Expect(e)) => {
                 let info = match (&e.on_success, self.seq.proto) {
                     (Some(f), _) => Some(String::from_utf8_lossy(&f.render(&self.cx)).into_owned()),
@@ -348,7 +415,42 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn judge(&self, e: &ExpectStep) -> Verdict {
+    /// An HTTP expect: on the response read since the last `send`.
+    fn judge_http(&mut self, e: &ExpectStep, rule: &super::httpseq::HttpRule) -> Verdict {
+        use super::httpseq::{Judged, Parsed};
+        let err_status = |default| e.err_status.unwrap_or(default);
+        let closed = self.closed || self.buf.len() >= MAX_RECV;
+        let resp = match super::httpseq::parse(&self.buf, closed, self.head_only) {
+            Parsed::NeedMore => return Verdict::Wait,
+            Parsed::Invalid => return Verdict::Fail(err_status(CheckStatus::L7Rsp), self.on_error(e, String::new())),
+            Parsed::Resp(r) => r,
+        };
+        self.http_code = Some(resp.status);
+        if self.seq.disable_on_404 && resp.status == 404 {
+            return Verdict::Ok;
+        }
+        let body_rule = super::httpseq::is_body_rule(rule);
+        let hit = match super::httpseq::judge(rule, &resp, e.min_recv, &self.cx) {
+            Judged::Wait => return Verdict::Wait,
+            Judged::Hit(h) => h,
+            Judged::Error(why) => return Verdict::Fail(err_status(CheckStatus::L7Rsp), self.on_error(e, why.into())),
+        };
+        if hit != e.negate {
+            return Verdict::Ok;
+        }
+        let desc = match (body_rule, e.negate) {
+            (false, _) => resp.reason,
+            (true, true) => "HTTP check matched unwanted content".into(),
+            (true, false) => "HTTP content check did not match".into(),
+        };
+        let status = err_status(if body_rule { CheckStatus::L7Rsp } else { CheckStatus::L7Sts });
+        Verdict::Fail(status, self.on_error(e, desc))
+    }
+
+    fn judge(&mut self, e: &ExpectStep) -> Verdict {
+        if let Rule::Http(rule) = &e.rule {
+            return self.judge_http(e, rule);
+        }
         let last = self.closed || self.buf.len() >= MAX_RECV;
         let err_status = |default| e.err_status.unwrap_or(default);
         if self.closed && self.buf.is_empty() {
@@ -392,7 +494,7 @@ impl<'a> Run<'a> {
                     Custom::Fail(status, why) => Verdict::Fail(status, why),
                 };
             }
-            Rule::Empty => false,
+            Rule::Empty | Rule::Http(_) => false,
         };
         // No match yet: more data may bring one (a negated rule thus passes only once all the
         // data is in), unless `min-recv` says the data so far decides.
@@ -408,7 +510,8 @@ impl<'a> Run<'a> {
     }
 
     fn fail(&self, e: &ExpectStep, status: CheckStatus, info: String) -> Action<'a> {
-        let code = e.status_code.as_ref().and_then(|x| x.int(&self.cx));
+        let http = self.http_code.filter(|_| self.seq.http).map(i64::from);
+        let code = e.status_code.as_ref().and_then(|x| x.int(&self.cx)).or(http);
         Action::Fail(ProbeError::Status { status, info, code })
     }
 
@@ -549,14 +652,26 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Op
     let mut it = words.into_iter();
     let kw = it.next().ok_or_else(|| bad("empty rule".into()))?;
     let rest: Vec<Vec<u8>> = it.collect();
+    parse_words(&kw, rest, pending_comment, false).map(Some).map_err(bad)
+}
+
+/// One rule from its words: `kw` and the words after it. `http`: a rule of an `http-check`
+/// ruleset (`connect` speaks HTTP/1, `expect` takes HTTP's rules, no `send-binary`).
+pub(super) fn parse_words(
+    kw: &[u8],
+    rest: Vec<Vec<u8>>,
+    pending_comment: &mut Option<String>,
+    http: bool,
+) -> Result<Step, String> {
+    let bad = |why: String| why;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     // Options after the main argument: `comment C`, and per rule kind a few more.
     let mut comment = pending_comment.take();
-    match kw.as_slice() {
+    match kw {
         b"comment" => {
             let c = rest.first().ok_or_else(|| bad("`comment` needs a text".into()))?;
             *pending_comment = Some(text(c));
-            Ok(Some(Step::Comment))
+            Ok(Step::Comment)
         }
         b"connect" => {
             let mut opts = ConnectOpts::default();
@@ -616,6 +731,16 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Op
                     "proto" => {
                         let a = need("a MUX protocol")?;
                         match a.as_str() {
+                            "h1" if http => {}
+                            "h2" if http => {
+                                return Err(bad(
+                                    "`proto h2`: lbha's HTTP checks speak HTTP/1 only; use `proto h1` or leave it out"
+                                        .into(),
+                                ));
+                            }
+                            "none" | "fcgi" if http => {
+                                return Err(bad(format!("invalid MUX protocol '{a}' for http-check (only `h1`)")));
+                            }
                             // The one TCP multiplexer of HAProxy 2.6: data as is, as lbha sends it.
                             "none" => {}
                             "h1" | "h2" | "fcgi" => {
@@ -653,35 +778,38 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Op
                     }
                 }
             }
-            Ok(Some(Step::Connect { opts, comment }))
+            Ok(Step::Connect { opts, comment })
+        }
+        b"send" | b"send-binary" | b"send-lf" | b"send-binary-lf" if http => {
+            Err(format!("`{}` is a tcp-check rule; http-check takes `send [meth M] [uri U] ...`", text(kw)))
         }
         b"send" | b"send-binary" => {
-            let data = rest.first().ok_or_else(|| bad(format!("`{}` needs data", text(&kw))))?;
+            let data = rest.first().ok_or_else(|| bad(format!("`{}` needs data", text(kw))))?;
             let data = if kw == b"send" {
                 data.clone()
             } else {
                 unhex(&text(data)).ok_or_else(|| bad("`send-binary` needs an even number of hex digits".into()))?
             };
             opts_comment(&rest[1..], &mut comment).map_err(|w| bad(w.into()))?;
-            Ok(Some(Step::Send { data, comment }))
+            Ok(Step::Send { data, comment })
         }
         b"send-lf" | b"send-binary-lf" => {
-            let f = rest.first().ok_or_else(|| bad(format!("`{}` needs a log-format string", text(&kw))))?;
+            let f = rest.first().ok_or_else(|| bad(format!("`{}` needs a log-format string", text(kw))))?;
             let fmt = Fmt::parse(&text(f)).map_err(bad)?;
             opts_comment(&rest[1..], &mut comment).map_err(|w| bad(w.into()))?;
-            Ok(Some(Step::SendLf { fmt, binary: kw == b"send-binary-lf", comment }))
+            Ok(Step::SendLf { fmt, binary: kw == b"send-binary-lf", comment })
         }
-        b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(&kw)))),
+        b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(kw)))),
         k if k.starts_with(b"set-var(") || k.starts_with(b"set-var-fmt(") || k.starts_with(b"unset-var(") => {
-            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(&kw))))
+            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(kw))))
         }
-        b"expect" => parse_expect(&rest, comment).map(|e| Some(Step::Expect(e))).map_err(bad),
+        b"expect" => parse_expect(&rest, comment, http).map(Step::Expect),
         other => Err(bad(format!("unknown tcp-check rule `{}`", text(other)))),
     }
 }
 
 /// `expect [options] [!] MATCH PATTERN [options]`: HAProxy takes the options before and after.
-fn parse_expect(rest: &[Vec<u8>], comment: Option<String>) -> Result<ExpectStep, String> {
+fn parse_expect(rest: &[Vec<u8>], comment: Option<String>, http: bool) -> Result<ExpectStep, String> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut e = ExpectStep { comment, ..Default::default() };
     let mut have_rule = false;
@@ -721,6 +849,14 @@ fn parse_expect(rest: &[Vec<u8>], comment: Option<String>) -> Result<ExpectStep,
                     e.negate = true;
                     kind = k.to_string();
                 }
+                if http {
+                    let words: Vec<String> = rest[i + 1..].iter().map(|w| text(w)).collect();
+                    let (rule, used) = super::httpseq::parse_rule(&kind, &words)?;
+                    e.rule = rule;
+                    have_rule = true;
+                    i += 1 + used;
+                    continue;
+                }
                 let p = rest.get(i + 1);
                 let pat = || p.ok_or_else(|| format!("`expect {kind}` needs a pattern"));
                 let regex_err = |e: regex::Error| format!("bad regex: {e}");
@@ -741,6 +877,9 @@ fn parse_expect(rest: &[Vec<u8>], comment: Option<String>) -> Result<ExpectStep,
         }
         i += 2;
     }
+    if !have_rule && http {
+        return Err("`expect` needs status, rstatus, string, rstring, string-lf, hdr or fhdr".into());
+    }
     if !have_rule {
         return Err("`expect` needs string, binary, rstring, rbinary, string-lf or binary-lf".into());
     }
@@ -760,7 +899,7 @@ fn opts_comment(rest: &[Vec<u8>], comment: &mut Option<String>) -> Result<(), &'
 
 /// Splits on unescaped blanks and decodes HAProxy's escapes (`\ `, `\r`, `\n`, `\t`, `\\`,
 /// `\"`, `\'`, `\xHH`); quotes group words.
-fn split(s: &str) -> Result<Vec<Vec<u8>>, &'static str> {
+pub(super) fn split(s: &str) -> Result<Vec<Vec<u8>>, &'static str> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let mut started = false;
@@ -845,6 +984,7 @@ pub mod proto {
                 expect(false, Rule::String(b"+PONG\r\n".to_vec()), None, None),
             ],
             proto: Some("Redis"),
+            ..Default::default()
         }
     }
 
@@ -859,6 +999,7 @@ pub mod proto {
                 expect(false, Rule::RString(re(r"^2[0-9]{2}[- \r]")), Some(4), None),
             ],
             proto: Some("SMTP"),
+            ..Default::default()
         }
     }
 
@@ -884,6 +1025,7 @@ pub mod proto {
                 ),
             ],
             proto: Some("PostgreSQL"),
+            ..Default::default()
         }
     }
 
@@ -912,7 +1054,7 @@ pub mod proto {
         if user.is_some() {
             steps.push(expect(false, Rule::MysqlOk, None, None));
         }
-        Seq { steps, proto: Some("MySQL") }
+        Seq { steps, proto: Some("MySQL"), ..Default::default() }
     }
 
     /// `option ldap-check`: an anonymous bind must succeed.
@@ -929,6 +1071,7 @@ pub mod proto {
                 expect(false, Rule::LdapBind, None, None),
             ],
             proto: Some("LDAP"),
+            ..Default::default()
         }
     }
 
@@ -956,6 +1099,7 @@ pub mod proto {
                 }),
             ],
             proto: Some("SSL"),
+            ..Default::default()
         }
     }
 }
@@ -966,7 +1110,11 @@ mod tests {
 
     fn seq(lines: &[&str]) -> Seq {
         let mut c = None;
-        Seq { steps: lines.iter().filter_map(|l| parse_line(l, &mut c).unwrap()).collect(), proto: None }
+        Seq {
+            steps: lines.iter().filter_map(|l| parse_line(l, &mut c).unwrap()).collect(),
+            proto: None,
+            ..Default::default()
+        }
     }
 
     fn cx() -> CheckCtx<'static> {

@@ -63,6 +63,13 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     if on(d.disable_on_404) && d.http.is_none() {
         cx.err(at.key("disable_on_404"), "needs an HTTP check (`http`)");
     }
+    if d.http_check.is_some() && d.http.is_none() {
+        // HAProxy 2.6: "uses http-check rules without 'option httpchk', so the rules are ignored."
+        cx.warn(
+            at.key("http_check"),
+            "http_check rules without `http` (HAProxy's `option httpchk`) are ignored, as HAProxy does",
+        );
+    }
     let flag_on = |f: &Option<model::FlagOrText>| matches!(f, Some(Flag(true)) | Some(Text(_)));
     let mut set: Vec<&str> = Vec::new();
     for (yes, key) in [
@@ -107,7 +114,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
                     "the first rule must be a `connect` (after comments) when the sequence has a `connect`",
                 );
             }
-            Seq { steps, proto: None }
+            Seq { steps, proto: None, ..Default::default() }
         }
         Some("redis_check") => proto::redis(),
         Some("ldap_check") => proto::ldap(),
@@ -151,7 +158,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
     };
     if seq.steps.iter().all(|s| matches!(s, crate::health::tcpcheck::Step::Comment)) && seq.proto.is_none() {
         // `option tcp-check` without rules: a plain connect, as in HAProxy.
-        return Some(Seq { steps: Vec::new(), proto: None });
+        return Some(Seq { steps: Vec::new(), proto: None, ..Default::default() });
     }
     Some(seq)
 }

@@ -7,12 +7,11 @@ use crate::convert::out::Src;
 use crate::convert::report::ReportKind;
 use toml_edit::{Array, InlineTable, Value};
 
-/// `option httpchk` and `http-check send` together.
+/// `option httpchk`'s request.
 pub struct HttpChk {
     pub method: Option<String>,
     pub uri: Option<String>,
     pub version: Option<String>,
-    pub headers: Vec<String>,
     pub srcs: Vec<Src>,
 }
 
@@ -84,97 +83,30 @@ pub(super) fn stats(st: &mut St, d: &Directive, cx: &mut Cx) {
 
 pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
     match d.arg(1) {
-        Some("expect") => {
-            if st.expect {
-                cx.drop(&mut st.out, d, ReportKind::Unsupported, "lbha takes one `http-check expect` rule per proxy");
-                return;
-            }
-            let mut i = 2;
-            let mut ignored = Vec::new();
-            while let Some(w) = d.arg(i) {
-                match w {
-                    "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
-                    | "on-error" | "status-code" => {
-                        ignored.push(format!("{w} {}", d.arg(i + 1).unwrap_or_default()));
-                        i += 2;
-                    }
-                    _ => break,
-                }
-            }
-            let neg = d.arg(i) == Some("!");
-            if neg {
-                i += 1;
-            }
-            let (Some(rule), Some(pattern)) = (d.arg(i), d.arg(i + 1)) else {
-                cx.error(d, "expected `http-check expect [!] <rule> <pattern>`");
-                return;
-            };
-            if !matches!(rule, "status" | "rstatus" | "string" | "rstring") {
-                cx.drop(
-                    &mut st.out,
-                    d,
-                    ReportKind::Unsupported,
-                    format!("`expect {rule}` is not supported yet (lbha takes status, rstatus, string, rstring)"),
-                );
-                return;
-            }
-            if d.args.len() > i + 2 {
-                ignored.push(d.args[i + 2..].join(" "));
-            }
-            if !ignored.is_empty() {
-                cx.report(
-                    d,
-                    ReportKind::Approximated,
-                    format!("`{}` is not supported yet and was left out", ignored.join(" ")),
-                );
-            }
-            if st.allowed(cx, d, "check") {
-                st.expect = true;
-                let text = format!("{}{rule} {pattern}", if neg { "! " } else { "" });
-                st.out.set_in("check", "expect", text, src(d));
-            }
-        }
-        Some("send") => {
-            let chk = st.httpchk.get_or_insert_with(|| HttpChk {
-                method: None,
-                uri: None,
-                version: None,
-                headers: Vec::new(),
-                srcs: Vec::new(),
-            });
-            chk.srcs.push(src(d));
-            let mut i = 2;
-            let mut unsupported = Vec::new();
-            while let Some(w) = d.arg(i) {
-                let v = d.arg(i + 1).map(str::to_string);
-                match (w, v) {
-                    ("meth", Some(v)) => chk.method = Some(v),
-                    ("uri", Some(v)) => chk.uri = Some(v),
-                    ("ver", Some(v)) => chk.version = Some(v),
-                    ("hdr", Some(n)) => {
-                        let value = d.arg(i + 2).unwrap_or_default();
-                        chk.headers.push(format!("{n}: {value}"));
-                        i += 1;
-                    }
-                    (other, v) => unsupported.push(format!("{other} {}", v.unwrap_or_default())),
-                }
-                i += 2;
-            }
-            if !unsupported.is_empty() {
-                cx.report(
-                    d,
-                    ReportKind::Unsupported,
-                    format!("`{}` is not supported yet and was left out", unsupported.join(" ")),
-                );
-            }
-        }
         Some("disable-on-404") => {
             if st.allowed(cx, d, "check") {
                 st.out.set_in("check", "disable_on_404", true, src(d));
             }
         }
-        Some(other) => {
-            cx.drop(&mut st.out, d, ReportKind::Unsupported, format!("`http-check {other}` is not supported yet"))
+        Some("send-state") => {
+            if st.allowed(cx, d, "check") {
+                st.out.set_in("check", "send_state", true, src(d));
+            }
+        }
+        Some(_) => {
+            // `connect`, `send`, `expect`, `comment`...: kept as the rule's text, in order.
+            if !st.allowed(cx, d, "check") {
+                return;
+            }
+            let line = d.args[1..].iter().map(|a| super::server_side::escape(a)).collect::<Vec<_>>().join(" ");
+            if let Err(e) = crate::health::httpseq::parse_line(&line, &mut None) {
+                cx.drop(&mut st.out, d, ReportKind::Unsupported, e);
+                return;
+            }
+            if d.arg(1) == Some("send") {
+                st.http_send_seen = true;
+            }
+            st.out.push_in("check", "http_check", line, src(d));
         }
         None => cx.error(d, "missing http-check action"),
     }
@@ -197,7 +129,6 @@ pub(super) fn finish(st: &mut St, cx: &mut Cx) {
             }
             None => v,
         });
-        headers.extend(chk.headers);
         let words: Vec<String> = [chk.method, chk.uri, version]
             .into_iter()
             .flatten()

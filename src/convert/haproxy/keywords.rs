@@ -184,7 +184,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("on-marked-up", true),
     ("observe", true),
     ("error-limit", true),
-    ("track", true),
     ("redir", true),
     ("id", true),
     ("send-proxy-v2-ssl-cn", false),

@@ -190,7 +190,8 @@ pub(super) struct St<'a> {
     /// `default-server` settings in force for the next `server` line.
     pub servers: ServerParams,
     pub httpchk: Option<HttpChk>,
-    pub expect: bool,
+    /// An `http-check send` was converted (an `option httpchk` after it is reported).
+    pub http_send_seen: bool,
     pub ext: ExtCheck,
     pub rules: Rules,
 }
@@ -255,7 +256,7 @@ pub fn convert_defaults(sec: &Section, cx: &mut Cx) -> DefaultsInfo {
         defaults: None,
         servers: ServerParams::default(),
         httpchk: None,
-        expect: false,
+        http_send_seen: false,
         ext: ExtCheck::default(),
         rules: Rules::default(),
     };
@@ -279,7 +280,7 @@ pub fn convert_proxy(
         defaults,
         servers: defaults.map(|d| d.servers.clone()).unwrap_or_default(),
         httpchk: None,
-        expect: false,
+        http_send_seen: false,
         ext: defaults.map(|d| d.ext.clone()).unwrap_or_default(),
         rules: Rules::default(),
     };
@@ -742,7 +743,14 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
                     return;
                 }
             };
-            st.httpchk = Some(HttpChk { method, uri, version, headers: Vec::new(), srcs: vec![src(d)] });
+            if st.http_send_seen {
+                cx.report(
+                    d,
+                    ReportKind::Approximated,
+                    "`option httpchk` after `http-check send`: HAProxy lets the option's method, URI, version and headers override the send rule's; lbha's `http_check` send overrides the option's. Put `option httpchk` first in HAProxy to keep the same check",
+                );
+            }
+            st.httpchk = Some(HttpChk { method, uri, version, srcs: vec![src(d)] });
         }
         "external-check" => match prefix {
             None => st.ext.option = Some(src(d)),

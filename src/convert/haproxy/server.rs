@@ -70,6 +70,7 @@ const FIELDS: &[&str] = &[
     "pool_purge_delay",
     "maxqueue",
     "minconn",
+    "track",
 ];
 
 /// TLS version words of a server line and their lbha keys (booleans).
@@ -207,6 +208,10 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     p.set("slowstart", t);
                 }
             }
+            "track" => match value {
+                Some(v) => p.set("track", v),
+                None => cx.error(d, "`track` needs [<backend>/]<server>"),
+            },
             "on-marked-down" => match value {
                 Some("shutdown-sessions") => p.set("on_marked_down", "shutdown-sessions"),
                 Some(v) => left.unsupported.push(format!("on-marked-down {v}")),

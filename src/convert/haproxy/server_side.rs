@@ -133,7 +133,7 @@ pub(super) fn tcp_check_rule(st: &mut St, d: &Directive, cx: &mut Cx) {
 }
 
 /// HAProxy's escapes for one word: blanks, backslashes, quotes and control bytes.
-fn escape(w: &str) -> String {
+pub(super) fn escape(w: &str) -> String {
     let mut s = String::new();
     for c in w.chars() {
         match c {

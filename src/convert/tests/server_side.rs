@@ -119,6 +119,44 @@ fn http_check_disable_on_404_converts() {
 }
 
 #[test]
+fn http_check_sequences_convert_rule_by_rule() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk\n  http-check connect port 8080\n  http-check send meth POST uri /login hdr Content-Type application/json body {{\\\"u\\\":1}}\n\
+         \x20 http-check expect status 200-299 comment login\n  http-check expect hdr name set-cookie value -m beg sid=\n\
+         \x20 http-check connect port 8081\n  http-check send uri /status\n  http-check expect ! string down\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let lines = table(&c)["backend"][0]["check"]["http_check"].as_array().unwrap().len();
+    assert_eq!(lines, 7);
+    let s = snap(&c);
+    let CheckKind::Seq(seq) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else { panic!() };
+    assert!(seq.http);
+    assert_eq!(seq.steps.len(), 7);
+
+    // A rule lbha cannot run is dropped with the reason; option after send is reported.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  http-check send uri /a\n  option httpchk GET /b\n  http-check expect binary 00\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert_eq!(kinds(&c), [(8, ReportKind::Approximated), (9, ReportKind::Unsupported)]);
+}
+
+#[test]
+fn track_converts_and_resolves() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:81 check\n  server t 127.0.0.1:82 track a\n  server u 127.0.0.1:83 track be/t\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!(sv[1].track, Some(("be".into(), "a".into())));
+    assert_eq!(sv[2].track, Some(("be".into(), "t".into())));
+    // HAProxy refuses a track of a server without checks; so does the converted config.
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81\n  server t 127.0.0.1:82 track a\n"));
+    let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).unwrap_err();
+    assert!(format!("{e:?}").contains("does not have any check"), "{e:?}");
+}
+
+#[test]
 fn retry_on_converts_and_validates() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  retries 2\n  retry-on conn-failure 503 empty-response\n  server a 127.0.0.1:81\n"
