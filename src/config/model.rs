@@ -658,9 +658,29 @@ pub struct HttpRule {
     pub cache_use: Option<String>,
     /// `http-response cache-store NAME`: keep the response in the named cache.
     pub cache_store: Option<String>,
+    /// `http-request reject`: closes the connection without an answer.
+    pub reject: Option<bool>,
+    /// `http-request silent-drop`: closes the connection so that the client is not told.
+    pub silent_drop: Option<bool>,
+    /// `set-src EXPR`: the client address later fetches, logs and `option forwardfor` see.
+    pub set_src: Option<String>,
+    pub set_src_port: Option<String>,
+    pub set_dst: Option<String>,
+    pub set_dst_port: Option<String>,
+    /// `set-timeout server|tunnel TIME|EXPR`: this stream's own timeout.
+    pub set_timeout: Option<SetTimeoutAction>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// `set-timeout server|tunnel VALUE`: one of the two, a time (`5s`) or a sample expression
+/// giving milliseconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SetTimeoutAction {
+    pub server: Option<String>,
+    pub tunnel: Option<String>,
 }
 
 /// `capture SAMPLE id N` (a declared slot) or, in a frontend's `http_request`, `capture SAMPLE

@@ -369,6 +369,21 @@ pub enum HttpAction {
     CacheUse(Arc<crate::cache::Cache>),
     /// `http-response cache-store NAME`: marks the response for storing.
     CacheStore(Arc<crate::cache::Cache>),
+    /// `reject`: the connection is closed without an answer (as `tcp-request content reject`).
+    Reject,
+    /// `silent-drop`: the connection disappears without the client being told.
+    SilentDrop,
+    /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
+    SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `set-timeout server|tunnel`: this stream's own value.
+    SetTimeout(crate::proxy::vars::TimeoutKind, TimeoutValue),
+}
+
+/// The value of `set-timeout`: a time, or an expression giving milliseconds.
+#[derive(Debug, Clone)]
+pub enum TimeoutValue {
+    Fixed(std::time::Duration),
+    Expr(SampleExpr),
 }
 
 #[derive(Debug, Clone)]

@@ -245,10 +245,10 @@ thread_local! {
 fn spare_record(cx: &ConnCtx, frontend: &str) -> Arc<Mutex<Record>> {
     match SPARE.with_borrow_mut(Vec::pop) {
         Some(r) => {
-            r.lock().unwrap_or_else(|p| p.into_inner()).reset(cx.peer, cx.local, cx.accepted.0, frontend);
+            r.lock().unwrap_or_else(|p| p.into_inner()).reset(cx.src(), cx.dst(), cx.accepted.0, frontend);
             r
         }
-        None => Arc::new(Mutex::new(Record::new(cx.peer, cx.local, cx.accepted.0, frontend))),
+        None => Arc::new(Mutex::new(Record::new(cx.src(), cx.dst(), cx.accepted.0, frontend))),
     }
 }
 
@@ -273,7 +273,7 @@ pub fn tcp_record(
     ctx: &dyn crate::sample::SampleContext,
     maps: &dyn crate::sample::Maps,
 ) -> Record {
-    let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
+    let mut rec = Record::new(cx.src(), cx.dst(), cx.accepted.0, frontend);
     rec.tls = cx.tls;
     rec.hostname = hostname();
     rec.request_counter = REQUESTS.fetch_add(1, Relaxed);

@@ -6,7 +6,7 @@ use super::errpages::{self, PageSource};
 use super::{Ctx, header_pair, status};
 use crate::config::error::FieldPath;
 use crate::config::model::{self, Mode, Section};
-use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget};
+use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget, TimeoutValue};
 use crate::log::record::LevelSet;
 use crate::proxy::logrec::{FrontLog, Slot};
 use crate::routing::{Acl, Condition};
@@ -40,8 +40,18 @@ impl Phase {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
                     || SC.contains(&action)
-                    || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level", "cache_store"]
-                        .contains(&action)
+                    || [
+                        "allow",
+                        "deny",
+                        "set_status",
+                        "redirect",
+                        "return",
+                        "capture",
+                        "set_log_level",
+                        "cache_store",
+                        "silent_drop",
+                    ]
+                    .contains(&action)
             }
             Phase::After => {
                 HEADERS.contains(&action) || VARS.contains(&action) || ["set_status", "capture"].contains(&action)
@@ -325,6 +335,8 @@ pub(super) fn action(
          sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
     has!(cache_use => "cache_use", cache_store => "cache_store");
     has!(set_var_fmt => "set_var_fmt");
+    has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
+         set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -549,8 +561,68 @@ pub(super) fn action(
             };
             if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
         }
+        "reject" | "silent_drop" => {
+            let on = if name == "reject" { r.reject } else { r.silent_drop };
+            if on != Some(true) {
+                cx.err(ap, format!("write `{name} = true`"));
+                return None;
+            }
+            if name == "reject" { HttpAction::Reject } else { HttpAction::SilentDrop }
+        }
+        "set_src" | "set_src_port" | "set_dst" | "set_dst_port" => {
+            let text = match name {
+                "set_src" => r.set_src.as_deref()?,
+                "set_src_port" => r.set_src_port.as_deref()?,
+                "set_dst" => r.set_dst.as_deref()?,
+                _ => r.set_dst_port.as_deref()?,
+            };
+            let part = crate::proxy::addrs::AddrPart::from_name(&name.replace('_', "-"))?;
+            HttpAction::SetAddr(part, sample_expr(text, &ap, cx)?)
+        }
+        "set_timeout" => {
+            use crate::proxy::vars::TimeoutKind;
+            let st = r.set_timeout.as_ref()?;
+            let (kind, text) = match (&st.server, &st.tunnel) {
+                (Some(v), None) => (TimeoutKind::Server, v),
+                (None, Some(v)) => (TimeoutKind::Tunnel, v),
+                _ => {
+                    cx.err(ap, "give one of `server` or `tunnel` (the timeouts set-timeout takes in HAProxy 2.6)");
+                    return None;
+                }
+            };
+            let vp = ap.key(if kind == TimeoutKind::Server { "server" } else { "tunnel" });
+            // As HAProxy: a time when it parses as one, a sample expression (milliseconds) otherwise.
+            let value = match crate::config::units::parse_duration(text) {
+                Ok(d) if d.is_zero() => {
+                    cx.err_v(vp, "the timeout must not be null", text);
+                    return None;
+                }
+                Ok(d) => TimeoutValue::Fixed(d),
+                Err(_) if text.starts_with(|c: char| c.is_ascii_digit()) => {
+                    cx.err_v(vp, "expected a time (e.g. 5s) or a sample expression", text);
+                    return None;
+                }
+                Err(_) => TimeoutValue::Expr(sample_expr(text, &vp, cx)?),
+            };
+            HttpAction::SetTimeout(kind, value)
+        }
         _ => return None,
     })
+}
+
+/// A rule's sample expression, parsed once, with the maps it reads loaded.
+fn sample_expr(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<SampleExpr> {
+    match SampleExpr::parse(text) {
+        Ok(mut e) => {
+            load_maps(e.map_refs(), at, cx);
+            super::track::exprs([&mut e], at, text, cx);
+            Some(e)
+        }
+        Err(e) => {
+            cx.err_v(at.clone(), e.to_string(), text);
+            None
+        }
+    }
 }
 
 /// `capture SAMPLE id N|len N`, as HAProxy 2.6 takes it: `len` only in a frontend's
