@@ -582,6 +582,10 @@ pub(super) fn action(
         "set_timeout" => {
             use crate::proxy::vars::TimeoutKind;
             let st = r.set_timeout.as_ref()?;
+            if matches!(ap.0.first(), Some(crate::config::error::Seg::Key(k)) if k == "frontend") {
+                cx.err(ap, "set_timeout needs a backend or a listen (a frontend has no server timeout), as in HAProxy");
+                return None;
+            }
             let (kind, text) = match (&st.server, &st.tunnel) {
                 (Some(v), None) => (TimeoutKind::Server, v),
                 (None, Some(v)) => (TimeoutKind::Tunnel, v),
@@ -751,6 +755,39 @@ mod tests {
         assert!(e.contains("http_request[0].use_service") && e.contains("prometheus-exporter"), "{e}");
         let e = check("http_response = [{ use_service = \"prometheus-exporter\" }]", "");
         assert!(e.contains("is not an action of http_response"), "{e}");
+    }
+
+    #[test]
+    fn connection_actions_are_checked_as_haproxy_does() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let check = |fe_rules: &str, be_rules: &str| problems(&format!("{fe}{fe_rules}\n{be}{be_rules}\n"));
+        let ok = check(
+            "http_request = [{ reject = true }, { silent_drop = true }, { set_src = \"hdr(x-forwarded-for)\" }, \
+             { set_dst_port = \"int(81)\" }]\nhttp_response = [{ silent_drop = true }]",
+            "http_request = [{ set_timeout = { server = \"5s\" } }, { set_timeout = { tunnel = \"req.hdr(x-t)\" } }]",
+        );
+        assert_eq!(ok, "");
+        let e = check("http_request = [{ reject = false }]", "");
+        assert!(e.contains("http_request[0].reject") && e.contains("write `reject = true`"), "{e}");
+        let e = check("http_response = [{ reject = true }]", "");
+        assert!(e.contains("is not an action of http_response"), "HAProxy 2.6 has no http-response reject: {e}");
+        let e = check("http_after_response = [{ silent_drop = true }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let e = check("http_response = [{ set_src = \"src\" }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_request = [{ set_src = \"nofetch\" }]", "");
+        assert!(e.contains("http_request[0].set_src") && e.contains("nofetch"), "{e}");
+        let e = check("http_request = [{ set_timeout = { server = \"5s\" } }]", "");
+        assert!(e.contains("frontend[0].http_request[0].set_timeout") && e.contains("needs a backend"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"0\" } }]");
+        assert!(e.contains("set_timeout.server") && e.contains("must not be null"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"5x\" } }]");
+        assert!(e.contains("set_timeout.server") && e.contains("expected a time"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"5s\", tunnel = \"1s\" } }]");
+        assert!(e.contains("give one of `server` or `tunnel`"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"nofetch(\" } }]");
+        assert!(e.contains("set_timeout.server"), "{e}");
     }
 
     #[test]

@@ -653,6 +653,16 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "capture" => capture_action(st, d, req),
         "set-log-level" if req || res => one("set_log_level"),
         "use-service" if req => one("use_service"),
+        "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
+        "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
+        "set-src" if req => one("set_src"),
+        "set-src-port" if req => one("set_src_port"),
+        "set-dst" if req => one("set_dst"),
+        "set-dst-port" if req => one("set_dst_port"),
+        "set-timeout" if req && st.kind == super::proxy::ProxyKind::Frontend => {
+            Err(Fail::Bad("`set-timeout`: a frontend has no backend capability (as in HAProxy)".into()))
+        }
+        "set-timeout" if req => set_timeout_action(d),
         n if super::track::is_stick(n) && (req || (res && !n.starts_with("track-sc"))) => {
             super::track::http_action(d, action).map(|(k, v, i)| (k, v, i, Vec::new())).map_err(Fail::Bad)
         }
@@ -665,6 +675,20 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
             st.out.push(key, value, s);
         }
     }
+}
+
+/// `set-timeout server|tunnel TIME|EXPR`, then the condition.
+fn set_timeout_action(d: &Directive) -> Result<Parsed, Fail> {
+    let which = match d.arg(2) {
+        Some(w @ ("server" | "tunnel")) => w,
+        other => {
+            let got = other.unwrap_or("nothing");
+            return Err(Fail::Bad(format!("`set-timeout` takes `server` or `tunnel` (HAProxy 2.6), got `{got}`")));
+        }
+    };
+    let mut t = InlineTable::new();
+    t.insert(which, value_at(d, 3, "set-timeout")?.into());
+    Ok(("set_timeout", Value::InlineTable(t), 4, Vec::new()))
 }
 
 /// `cache-use NAME` / `cache-store NAME`, then the condition.

@@ -943,6 +943,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 mod errlog;
 mod keepalived;
 mod random;
+mod actions;
 mod rule_gaps;
 mod tcp_backend;
 
