@@ -1,6 +1,7 @@
-//! Connection-level rule actions end to end, through the real lbha binary: `set-src` and
+//! Rule actions beyond rewrites, end to end through the real lbha binary: `set-src` and
 //! friends (what the server, the rules and the log then see), `reject` and `silent-drop`
-//! (closed without an answer, never forwarded), and `set-timeout server`.
+//! (closed without an answer, never forwarded), `set-timeout server`, and the map edits
+//! (`set-map`, `del-map`, `add-acl`, `del-acl`) that later requests and the control socket see.
 
 mod common;
 mod kit;
@@ -190,4 +191,66 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     assert_eq!(ask("/hung/fixed", "").unwrap(), 504);
     assert_eq!(ask("/hung/expr", "X-Ms: 300\r\n").unwrap(), 504);
     assert_eq!(get(port, "/fine").status, 200);
+}
+
+#[test]
+fn map_edits_from_rules_reach_later_requests_and_the_control_socket() {
+    let app = Web::start("app");
+    let port = free_port();
+    let dir = TempDir::new("rule-maps");
+    dir.write("hosts.map", "a b\n");
+    dir.write("banned.lst", "mallory\n");
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "5s", server = "5s" }}
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{port}"]
+default_backend = "app"
+acl = [{{ name = "banned", cond = "req.hdr(x-user) -f banned.lst" }}]
+http_request = [
+  {{ add_acl = {{ file = "banned.lst", key = "%[req.hdr(x-ban)]" }}, if = "{{ req.hdr(x-ban) -m found }}" }},
+  {{ del_acl = {{ file = "banned.lst", key = "%[req.hdr(x-unban)]" }}, if = "{{ req.hdr(x-unban) -m found }}" }},
+  {{ set_map = {{ file = "hosts.map", key = "%[req.hdr(x-k)]", value = "%[req.hdr(x-v)]" }}, if = "{{ req.hdr(x-k) -m found }}" }},
+  {{ del_map = {{ file = "hosts.map", key = "%[req.hdr(x-del)]" }}, if = "{{ req.hdr(x-del) -m found }}" }},
+  {{ set_map = {{ file = "new.map", key = "%[path]", value = "seen" }}, if = "{{ path_beg /record }}" }},
+  {{ deny = {{}}, if = "banned" }},
+  {{ set_header = {{ name = "X-Mapped", value = "%[req.hdr(x-look),map(hosts.map,none)]" }} }},
+]
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+"#,
+        app.port
+    );
+    let lb = Lbha::start_in(dir, &cfg, &[port]);
+    let ask = |extra: &str| {
+        let r = raw(port, format!("GET /x HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes()).unwrap();
+        (r.status, if r.status == 200 { app.requests().pop().unwrap().header("x-mapped").map(str::to_string) } else { None })
+    };
+    assert_eq!(ask("X-Look: a\r\n"), (200, Some("b".into())));
+    ask("X-K: a\r\nX-V: z\r\n");
+    assert_eq!(ask("X-Look: a\r\n"), (200, Some("z".into())), "set-map changes an existing key");
+    ask("X-K: fresh\r\nX-V: 1\r\n");
+    assert_eq!(ask("X-Look: fresh\r\n"), (200, Some("1".into())), "set-map adds an absent key");
+    ask("X-Del: a\r\n");
+    assert_eq!(ask("X-Look: a\r\n"), (200, Some("none".into())), "del-map removes it");
+
+    assert_eq!(ask("X-User: mallory\r\n").0, 403);
+    assert_eq!(ask("X-User: eve\r\n").0, 200);
+    ask("X-Ban: eve\r\nX-User: nobody\r\n");
+    assert_eq!(ask("X-User: eve\r\n").0, 403, "add-acl: the pattern file's ACL matches at once");
+    ask("X-Unban: mallory\r\nX-User: nobody\r\n");
+    assert_eq!(ask("X-User: mallory\r\n").0, 200, "del-acl");
+
+    let shown = lb.ctl(&["show map hosts.map"]);
+    assert!(shown.contains(" fresh 1") && !shown.contains(" a "), "{shown}");
+    assert!(lb.ctl(&["show acl banned.lst"]).contains(" eve"));
+    // A file no one had written: edited in memory, written only by `commit map`.
+    get(port, "/record/1");
+    assert!(lb.ctl(&["show map new.map"]).contains(" /record/1 seen"));
+    assert!(!lb.dir.0.join("new.map").exists());
+    assert_eq!(std::fs::read_to_string(lb.dir.0.join("hosts.map")).unwrap(), "a b\n", "the file is untouched");
 }

@@ -669,9 +669,25 @@ pub struct HttpRule {
     pub set_dst_port: Option<String>,
     /// `set-timeout server|tunnel TIME|EXPR`: this stream's own timeout.
     pub set_timeout: Option<SetTimeoutAction>,
+    /// `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE) KEY`:
+    /// edit the runtime map store, as the control socket's `set map` / `del map` do.
+    pub set_map: Option<MapEditAction>,
+    pub del_map: Option<MapEditAction>,
+    pub add_acl: Option<MapEditAction>,
+    pub del_acl: Option<MapEditAction>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// A rule's map or pattern file edit: key and value are log-format strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapEditAction {
+    pub file: String,
+    pub key: String,
+    /// `set-map` only.
+    pub value: Option<String>,
 }
 
 /// `set-timeout server|tunnel VALUE`: one of the two, a time (`5s`) or a sample expression

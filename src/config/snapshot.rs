@@ -377,6 +377,23 @@ pub enum HttpAction {
     SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
     /// `set-timeout server|tunnel`: this stream's own value.
     SetTimeout(crate::proxy::vars::TimeoutKind, TimeoutValue),
+    /// `set-map`, `del-map`, `add-acl`, `del-acl` on the runtime map store (file by its name
+    /// in the store); `value` for `set-map` only.
+    MapEdit {
+        file: String,
+        edit: MapEdit,
+        key: LogFormat,
+        value: Option<LogFormat>,
+    },
+}
+
+/// Which edit a `MapEdit` rule makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapEdit {
+    SetMap,
+    DelMap,
+    AddAcl,
+    DelAcl,
 }
 
 /// The value of `set-timeout`: a time, or an expression giving milliseconds.

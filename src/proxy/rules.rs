@@ -378,6 +378,22 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             }
             Step::Next
         }
+        HttpAction::MapEdit { file, edit, key, value } => {
+            use crate::config::snapshot::MapEdit;
+            use crate::maps::overlay::Op;
+            let key = render_in(key, ctx, t, maps);
+            let op = match edit {
+                MapEdit::SetMap => Op::Upsert { key, value: value.as_ref().map_or_else(Vec::new, |v| render_in(v, ctx, t, maps)) },
+                MapEdit::DelMap | MapEdit::DelAcl => Op::Del { key },
+                MapEdit::AddAcl => Op::AddOnce { key },
+            };
+            // As HAProxy, a failed edit (nothing to delete, a key the file's index refuses) is
+            // not an error of the request.
+            if let Err(e) = t.cx.proxy.maps.change(file, op) {
+                tracing::debug!(file = %file, "rule map edit not applied: {e}");
+            }
+            Step::Next
+        }
         HttpAction::Stick(a) => {
             let (session, stream) = (&t.cx.rules.stk, Some(&t.vars.stk));
             match ctx.now {

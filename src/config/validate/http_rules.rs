@@ -50,6 +50,10 @@ impl Phase {
                         "set_log_level",
                         "cache_store",
                         "silent_drop",
+                        "set_map",
+                        "del_map",
+                        "add_acl",
+                        "del_acl",
                     ]
                     .contains(&action)
             }
@@ -337,6 +341,7 @@ pub(super) fn action(
     has!(set_var_fmt => "set_var_fmt");
     has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
+    has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -610,6 +615,38 @@ pub(super) fn action(
             };
             HttpAction::SetTimeout(kind, value)
         }
+        "set_map" | "del_map" | "add_acl" | "del_acl" => {
+            use crate::config::snapshot::MapEdit;
+            let (m, edit) = match name {
+                "set_map" => (r.set_map.as_ref()?, MapEdit::SetMap),
+                "del_map" => (r.del_map.as_ref()?, MapEdit::DelMap),
+                "add_acl" => (r.add_acl.as_ref()?, MapEdit::AddAcl),
+                _ => (r.del_acl.as_ref()?, MapEdit::DelAcl),
+            };
+            if m.file.is_empty() {
+                cx.err(ap.key("file"), "name the map or pattern file");
+                return None;
+            }
+            let value = match (edit, &m.value) {
+                (MapEdit::SetMap, Some(v)) => Some(log_format(v, &ap.key("value"), cx)?),
+                (MapEdit::SetMap, None) => {
+                    cx.err(ap.key("value"), "set_map needs a value");
+                    return None;
+                }
+                (_, Some(v)) => {
+                    cx.err_v(ap.key("value"), format!("{name} takes a key only"), v);
+                    return None;
+                }
+                (_, None) => None,
+            };
+            let key = log_format(&m.key, &ap.key("key"), cx)?;
+            let pattern = matches!(edit, MapEdit::AddAcl | MapEdit::DelAcl);
+            if let Err(e) = cx.maps.need_edited(&m.file, pattern, &rp.to_string()) {
+                cx.err_v(ap.key("file"), e, &m.file);
+                return None;
+            }
+            HttpAction::MapEdit { file: m.file.clone(), edit, key, value }
+        }
         _ => return None,
     })
 }
@@ -788,6 +825,43 @@ mod tests {
         assert!(e.contains("give one of `server` or `tunnel`"), "{e}");
         let e = check("", "http_request = [{ set_timeout = { server = \"nofetch(\" } }]");
         assert!(e.contains("set_timeout.server"), "{e}");
+    }
+
+    #[test]
+    fn map_edits_are_checked_and_register_their_file() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let dir = std::env::temp_dir().join(format!("lbha-map-edits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.map"), "k v\n").unwrap();
+        let check = |rules: &str| match crate::config::parse(&format!("{fe}{rules}\n{be}"), &dir.join("lbha.toml")) {
+            Ok(s) => (s.warnings.join("\n"), Some(s)),
+            Err(e) => (e.to_string(), None),
+        };
+        let (e, snap) = check(
+            "http_request = [{ set_map = { file = \"x.map\", key = \"%[path]\", value = \"%[src]\" } }, \
+             { del_map = { file = \"x.map\", key = \"k\" } }, { add_acl = { file = \"absent.lst\", key = \"%[src]\" } }]\n\
+             http_response = [{ del_acl = { file = \"absent.lst\", key = \"%[src]\" } }]",
+        );
+        assert_eq!(e, "");
+        let snap = snap.unwrap();
+        let names: Vec<&str> = snap.maps.files.iter().map(|f| f.name.as_str()).collect();
+        assert!(names.contains(&"x.map") && names.contains(&"absent.lst"), "{names:?}");
+        let e = check("http_request = [{ set_map = { file = \"x.map\", key = \"k\" } }]").0;
+        assert!(e.contains("http_request[0].set_map.value") && e.contains("needs a value"), "{e}");
+        let e = check("http_request = [{ del_map = { file = \"x.map\", key = \"k\", value = \"v\" } }]").0;
+        assert!(e.contains("del_map.value") && e.contains("takes a key only"), "{e}");
+        let e = check(
+            "http_request = [{ set_map = { file = \"x.map\", key = \"k\", value = \"v\" } }, \
+             { add_acl = { file = \"x.map\", key = \"k\" } }]",
+        )
+        .0;
+        assert!(e.contains("http_request[1].add_acl.file") && e.contains("both as a map and as an ACL pattern"), "{e}");
+        let e = check("http_request = [{ add_acl = { file = \"\", key = \"k\" } }]").0;
+        assert!(e.contains("add_acl.file") && e.contains("name the map"), "{e}");
+        let e = check("http_after_response = [{ set_map = { file = \"x.map\", key = \"k\", value = \"v\" } }]").0;
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

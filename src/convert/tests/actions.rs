@@ -78,3 +78,40 @@ fn a_set_timeout_haproxy_refuses_is_an_error() {
     );
     assert!(e.iter().any(|m| m.contains("h.cfg:7") && m.contains("`server` or `tunnel`")), "{e:?}");
 }
+
+#[test]
+fn map_edits_convert_one_to_one() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n\
+         \x20 http-request set-map(/etc/haproxy/h.map) %[req.hdr(x-k)] %[req.hdr(x-v)] if { req.hdr(x-k) -m found }\n\
+         \x20 http-request del-map(/etc/haproxy/h.map) %[req.hdr(x-d)]\n\
+         \x20 http-request add-acl(/etc/haproxy/b.lst) %[src]\n\
+         \x20 http-response del-acl(b.lst) %[src]\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    let r = &t["frontend"][0]["http_request"];
+    assert_eq!(r[0]["set_map"]["file"].as_str(), Some("/etc/haproxy/h.map"));
+    assert_eq!(r[0]["set_map"]["key"].as_str(), Some("%[req.hdr(x-k)]"));
+    assert_eq!(r[0]["set_map"]["value"].as_str(), Some("%[req.hdr(x-v)]"));
+    assert!(r[0]["if"].as_str().is_some());
+    assert_eq!(r[1]["del_map"]["key"].as_str(), Some("%[req.hdr(x-d)]"));
+    assert!(r[1]["del_map"].get("value").is_none());
+    assert_eq!(r[2]["add_acl"]["file"].as_str(), Some("/etc/haproxy/b.lst"));
+    let d = &t["frontend"][0]["http_response"][0]["del_acl"];
+    // Joined to the haproxy.cfg directory (here the test's `.`), as `-f FILE` is.
+    assert_eq!(d["file"].as_str(), Some("./b.lst"));
+    let notes: Vec<_> = c.reports.iter().filter(|r| r.kind == ReportKind::Note).collect();
+    assert_eq!(notes.len(), 1, "the relative pattern file is made absolute, as -f: {:?}", c.reports);
+    assert_eq!(c.reports.len(), 1, "{:?}", c.reports);
+    let e = conv_err(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request set-map(x.map) k\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert!(e.iter().any(|m| m.contains("h.cfg:5") && m.contains("needs a value")), "{e:?}");
+    let e = conv_err(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request add-acl %[src]\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert!(e.iter().any(|m| m.contains("h.cfg:5") && m.contains("needs a file name")), "{e:?}");
+}
