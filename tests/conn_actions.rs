@@ -254,3 +254,46 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     assert!(!lb.dir.0.join("new.map").exists());
     assert_eq!(std::fs::read_to_string(lb.dir.0.join("hosts.map")).unwrap(), "a b\n", "the file is untouched");
 }
+
+/// `set-mark` is seen on lbha's client socket by `ss -e` (`fwmark:0x2a`); the mark needs
+/// CAP_NET_ADMIN, so without it (or without `ss`) the test says skipped.
+#[test]
+fn set_mark_marks_the_client_socket() {
+    if std::process::Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("skipped: no `ss`");
+        return;
+    }
+    let app = Web::start("app");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "5s", server = "5s" }}
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{port}"]
+default_backend = "app"
+http_request = [{{ set_mark = "0x2a", if = "{{ path /mark }}" }}, {{ set_tos = "0x10" }}]
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+"#,
+        app.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    // A kept-alive connection, so that the socket is still there to look at.
+    let mut s = connect(port);
+    s.write_all(b"GET /mark HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+    let me = s.local_addr().unwrap().port();
+    let out = std::process::Command::new("ss").args(["-tnHe", "state", "established"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains(&format!("127.0.0.1:{port} ")) && l.contains(&format!(":{me} ")));
+    let Some(line) = line else { panic!("lbha's side of the connection not listed:\n{text}") };
+    if !line.contains("fwmark") && !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: no privilege for SO_MARK");
+        return;
+    }
+    assert!(line.contains("fwmark:0x2a"), "{line}");
+}

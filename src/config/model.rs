@@ -671,6 +671,9 @@ pub struct HttpRule {
     pub set_timeout: Option<SetTimeoutAction>,
     /// `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE) KEY`:
     /// edit the runtime map store, as the control socket's `set map` / `del map` do.
+    /// `set-mark VALUE`, `set-tos VALUE`: a number, or a string (`"0x10"`).
+    pub set_mark: Option<IntOrExpr>,
+    pub set_tos: Option<IntOrExpr>,
     pub set_map: Option<MapEditAction>,
     pub del_map: Option<MapEditAction>,
     pub add_acl: Option<MapEditAction>,

@@ -375,6 +375,8 @@ pub enum HttpAction {
     SilentDrop,
     /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
     SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `set-mark`, `set-tos` on the client's socket.
+    SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.
     SetTimeout(crate::proxy::vars::TimeoutKind, TimeoutValue),
     /// `set-map`, `del-map`, `add-acl`, `del-acl` on the runtime map store (file by its name

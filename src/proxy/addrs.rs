@@ -93,6 +93,50 @@ impl Moved {
     }
 }
 
+/// `set-mark` / `set-tos`: an option of the client's socket, for the packets sent to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `SO_MARK` (the netfilter mark; needs CAP_NET_ADMIN).
+    Mark(u32),
+    /// `IP_TOS`, or `IPV6_TCLASS` on an IPv6 socket: the whole 8-bit field.
+    Tos(u8),
+}
+
+impl SockOpt {
+    /// Parses `set-mark VALUE` / `set-tos VALUE` as HAProxy's `strtol(.., 0)`: decimal, `0x`
+    /// hexadecimal or `0` octal, the whole word.
+    pub fn parse(action: &str, word: &str) -> Result<SockOpt, String> {
+        let (digits, radix) = match word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")) {
+            Some(h) => (h, 16),
+            None if word.len() > 1 && word.starts_with('0') => (&word[1..], 8),
+            None => (word, 10),
+        };
+        let n = u64::from_str_radix(digits, radix).ok().filter(|_| !digits.is_empty());
+        match (action, n) {
+            ("set-mark", Some(n)) if n <= u64::from(u32::MAX) => Ok(SockOpt::Mark(n as u32)),
+            ("set-tos", Some(n)) if n <= 255 => Ok(SockOpt::Tos(n as u8)),
+            ("set-tos", _) => Err(format!("`set-tos` takes a number from 0 to 255 (decimal or 0x hex), got `{word}`")),
+            _ => Err(format!("`{action}` takes a 32-bit number (decimal or 0x hex), got `{word}`")),
+        }
+    }
+
+    /// Sets it on `fd` (the client's socket). As HAProxy, a failure (no privilege for the mark)
+    /// changes nothing and is not an error of the connection.
+    pub fn apply(self, fd: RawFd, v6: bool) -> nix::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        if fd < 0 {
+            return Ok(());
+        }
+        // SAFETY: the socket stays open while the rule that sets the option runs.
+        let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        match self {
+            SockOpt::Mark(m) => setsockopt(&sock, sockopt::Mark, &m),
+            SockOpt::Tos(t) if v6 => setsockopt(&sock, sockopt::Ipv6TClass, &i32::from(t)),
+            SockOpt::Tos(t) => setsockopt(&sock, sockopt::Ipv4Tos, &i32::from(t)),
+        }
+    }
+}
+
 /// What `silent-drop` did to the client's socket before its close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drop {
@@ -193,6 +237,29 @@ mod tests {
             assert_eq!(AddrPart::from_name(p.name()), Some(p));
         }
         assert_eq!(AddrPart::from_name("set-srcport"), None);
+    }
+
+    #[test]
+    fn marks_and_tos_parse_as_strtol_and_reach_the_socket() {
+        assert_eq!(SockOpt::parse("set-mark", "42"), Ok(SockOpt::Mark(42)));
+        assert_eq!(SockOpt::parse("set-mark", "0x2a"), Ok(SockOpt::Mark(42)));
+        assert_eq!(SockOpt::parse("set-mark", "052"), Ok(SockOpt::Mark(42)));
+        assert_eq!(SockOpt::parse("set-tos", "0x10"), Ok(SockOpt::Tos(16)));
+        assert_eq!(SockOpt::parse("set-tos", "0"), Ok(SockOpt::Tos(0)));
+        assert!(SockOpt::parse("set-tos", "256").unwrap_err().contains("0 to 255"));
+        assert!(SockOpt::parse("set-mark", "4294967296").unwrap_err().contains("32-bit"));
+        assert!(SockOpt::parse("set-mark", "0x").is_err() && SockOpt::parse("set-mark", "12ab").is_err());
+        use nix::sys::socket::{getsockopt, sockopt};
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        SockOpt::Tos(0x20).apply(s.as_raw_fd(), false).unwrap();
+        assert_eq!(getsockopt(&s, sockopt::Ipv4Tos).unwrap(), 0x20);
+        // The mark needs CAP_NET_ADMIN: checked only where it was allowed.
+        if SockOpt::Mark(7).apply(s.as_raw_fd(), false).is_ok() {
+            assert_eq!(getsockopt(&s, sockopt::Mark).unwrap(), 7);
+        }
     }
 
     #[test]

@@ -355,6 +355,12 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             let resp = super::tcp_rules::silent(page_keep(StatusCode::FORBIDDEN));
             Step::Stop(Outcome::Answer { resp, denied: true, tarpit: false })
         }
+        HttpAction::SockOpt(o) => {
+            if let Err(e) = o.apply(t.cx.fd, t.cx.local.is_ipv6()) {
+                tracing::debug!(client = %t.cx.peer, "{o:?} not set: {e}");
+            }
+            Step::Next
+        }
         HttpAction::SetAddr(part, expr) => {
             if let Some(v) = expr.eval(ctx, maps)
                 && t.cx.set_addr(*part, v)

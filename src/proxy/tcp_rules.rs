@@ -107,6 +107,11 @@ impl Effects for ConnEffects<'_> {
         let how = super::addrs::silent_drop(self.cx.fd, self.cx.local.is_ipv6());
         tracing::debug!(client = %self.cx.peer, "silent-drop ({how:?})");
     }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        if let Err(e) = o.apply(self.cx.fd, self.cx.local.is_ipv6()) {
+            tracing::debug!(client = %self.cx.peer, "{o:?} not set: {e}");
+        }
+    }
 }
 
 /// The stream as TCP rules see it: the connection and its first bytes (the HTTP side's
@@ -221,6 +226,11 @@ impl Effects for TxnEffects<'_, '_> {
     fn silent_drop(&self) {
         let how = super::addrs::silent_drop(self.t.cx.fd, self.t.cx.local.is_ipv6());
         tracing::debug!(client = %self.t.cx.peer, "silent-drop ({how:?})");
+    }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        if let Err(e) = o.apply(self.t.cx.fd, self.t.cx.local.is_ipv6()) {
+            tracing::debug!(client = %self.t.cx.peer, "{o:?} not set: {e}");
+        }
     }
 }
 

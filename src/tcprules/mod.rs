@@ -1,6 +1,6 @@
 //! HAProxy's TCP-level rules: `tcp-request connection|session|content` and `tcp-response
 //! content` with `accept`, `reject`, `silent-drop`, `set-src`/`set-dst` (and their ports),
-//! `set-var`, `unset-var`, `inspect-delay`, and `use_backend`
+//! `set-mark`, `set-tos`, `set-var`, `unset-var`, `inspect-delay`, and `use_backend`
 //! in `mode tcp` (static names and `%[...]` sample expressions), so TLS pass-through can be
 //! routed by SNI.
 //!
@@ -38,6 +38,8 @@ pub enum Action {
     SilentDrop,
     /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
     SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `set-mark`, `set-tos` on the client's socket.
+    SockOpt(crate::proxy::addrs::SockOpt),
 }
 
 #[derive(Debug)]
@@ -137,6 +139,8 @@ pub trait Effects {
     fn set_addr(&self, part: crate::proxy::addrs::AddrPart, value: Value);
     /// `silent-drop`, before the connection is closed as for a reject.
     fn silent_drop(&self);
+    /// `set-mark`, `set-tos`.
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt);
 }
 
 /// Runs `rules` from index `from`: the first matching `accept` or `reject` decides; `set-var`,
@@ -158,6 +162,7 @@ pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Ef
                 fx.silent_drop();
                 return Verdict::Reject;
             }
+            Action::SockOpt(o) => fx.sockopt(*o),
             Action::SetAddr(part, e) => {
                 if let Some(v) = e.eval(env.ctx, env.maps) {
                     fx.set_addr(*part, v);
@@ -222,6 +227,7 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         "accept" => Ok(Action::Accept),
         "reject" => Ok(Action::Reject),
         "silent-drop" => Ok(Action::SilentDrop),
+        "set-mark" | "set-tos" => crate::proxy::addrs::SockOpt::parse(head, rest).map(Action::SockOpt),
         h if crate::proxy::addrs::AddrPart::from_name(h).is_some() => {
             let part = crate::proxy::addrs::AddrPart::from_name(h).ok_or("unreachable")?;
             // The expression is one word, as in HAProxy.
@@ -251,7 +257,7 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         other => match crate::stktable::track::parse_words(other, rest)? {
             Some(a) => Ok(Action::Stick(a)),
             None => Err(format!(
-                "action `{other}` is not supported (supported: accept, reject, silent-drop, set-src|set-src-port|set-dst|set-dst-port EXPR, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
+                "action `{other}` is not supported (supported: accept, reject, silent-drop, set-src|set-src-port|set-dst|set-dst-port EXPR, set-mark N, set-tos N, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
             )),
         },
     }

@@ -42,6 +42,7 @@ struct Fx<'a> {
     captured: RefCell<Vec<(usize, Vec<u8>)>>,
     addrs: RefCell<Vec<(crate::proxy::addrs::AddrPart, Value)>>,
     dropped: RefCell<usize>,
+    opts: RefCell<Vec<crate::proxy::addrs::SockOpt>>,
 }
 
 impl Effects for Fx<'_> {
@@ -58,10 +59,13 @@ impl Effects for Fx<'_> {
     fn silent_drop(&self) {
         *self.dropped.borrow_mut() += 1;
     }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        self.opts.borrow_mut().push(o);
+    }
 }
 
 fn fx<'a>(set: &'a dyn Fn(&VarRef, Option<Value>)) -> Fx<'a> {
-    Fx { set, captured: RefCell::new(Vec::new()), addrs: RefCell::new(Vec::new()), dropped: RefCell::new(0) }
+    Fx { set, captured: RefCell::new(Vec::new()), addrs: RefCell::new(Vec::new()), dropped: RefCell::new(0), opts: RefCell::new(Vec::new()) }
 }
 
 fn rule(action: &str, c: Option<&str>) -> Rule {
@@ -218,12 +222,14 @@ fn set_src_acts_and_goes_on_and_silent_drop_decides() {
         rule("set-src src,ipmask(24)", None),
         rule("set-dst-port int(8443)", None),
         rule("set-src-port req.len", Some("if { req.len gt 100 }")),
+        rule("set-tos 0x10", None),
         rule("silent-drop", Some("if { src 192.0.2.0/24 }")),
         rule("accept", None),
     ];
     let fx = fx(&|_, _| {});
     assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &fx), Verdict::Reject, "a silent-drop ends as a reject");
     assert_eq!(*fx.dropped.borrow(), 1);
+    assert_eq!(*fx.opts.borrow(), [crate::proxy::addrs::SockOpt::Tos(16)]);
     let got = fx.addrs.borrow();
     assert_eq!(got.len(), 2, "the rule whose condition failed did nothing: {got:?}");
     assert_eq!(got[0], (AddrPart::Src, Value::Ipv4("192.0.2.0".parse().unwrap())));
@@ -240,4 +246,6 @@ fn new_actions_parse_as_haproxy_writes_them() {
     assert!(parse_action("set-src").unwrap_err().contains("needs one sample expression"));
     assert!(parse_action("set-src src junk").unwrap_err().contains("needs one sample expression"));
     assert!(parse_action("set-src nofetch").unwrap_err().contains("unknown fetch"));
+    assert!(matches!(parse_action("set-mark 0x2a").unwrap(), Action::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))));
+    assert!(parse_action("set-tos").unwrap_err().contains("0 to 255"));
 }

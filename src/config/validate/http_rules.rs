@@ -50,6 +50,8 @@ impl Phase {
                         "set_log_level",
                         "cache_store",
                         "silent_drop",
+                        "set_mark",
+                        "set_tos",
                         "set_map",
                         "del_map",
                         "add_acl",
@@ -341,6 +343,7 @@ pub(super) fn action(
     has!(set_var_fmt => "set_var_fmt");
     has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
+    has!(set_mark => "set_mark", set_tos => "set_tos");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -615,6 +618,20 @@ pub(super) fn action(
             };
             HttpAction::SetTimeout(kind, value)
         }
+        "set_mark" | "set_tos" => {
+            let v = if name == "set_mark" { r.set_mark.as_ref()? } else { r.set_tos.as_ref()? };
+            let word = match v {
+                model::IntOrExpr::Int(n) => n.to_string(),
+                model::IntOrExpr::Expr(s) => s.clone(),
+            };
+            match crate::proxy::addrs::SockOpt::parse(&name.replace('_', "-"), &word) {
+                Ok(o) => HttpAction::SockOpt(o),
+                Err(e) => {
+                    cx.err_v(ap, e, word);
+                    return None;
+                }
+            }
+        }
         "set_map" | "del_map" | "add_acl" | "del_acl" => {
             use crate::config::snapshot::MapEdit;
             let (m, edit) = match name {
@@ -805,6 +822,12 @@ mod tests {
             "http_request = [{ set_timeout = { server = \"5s\" } }, { set_timeout = { tunnel = \"req.hdr(x-t)\" } }]",
         );
         assert_eq!(ok, "");
+        let e = check("http_request = [{ set_mark = \"0x2a\" }, { set_tos = 16 }]\nhttp_response = [{ set_tos = 0 }]", "");
+        assert_eq!(e, "");
+        let e = check("http_request = [{ set_tos = 300 }]", "");
+        assert!(e.contains("http_request[0].set_tos") && e.contains("0 to 255") && e.contains("300"), "{e}");
+        let e = check("http_after_response = [{ set_mark = 1 }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
         let e = check("http_request = [{ reject = false }]", "");
         assert!(e.contains("http_request[0].reject") && e.contains("write `reject = true`"), "{e}");
         let e = check("http_response = [{ reject = true }]", "");

@@ -655,6 +655,8 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "use-service" if req => one("use_service"),
         "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
         "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
+        "set-mark" if req || res => one("set_mark"),
+        "set-tos" if req || res => one("set_tos"),
         "set-src" if req => one("set_src"),
         "set-src-port" if req => one("set_src_port"),
         "set-dst" if req => one("set_dst"),

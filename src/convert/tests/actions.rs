@@ -18,8 +18,11 @@ fn connection_actions_convert_one_to_one() {
          \x20 http-request reject if { path /r }\n\
          \x20 http-request silent-drop if { path /s }\n\
          \x20 http-response silent-drop if { status 500 }\n\
+         \x20 http-request set-mark 0x2a\n\
+         \x20 http-response set-tos 16\n\
+         \x20 tcp-request content set-tos 0x10\n\
          \x20 default_backend be\n\
-         backend be\n  http-request set-timeout server 5s\n  http-request set-timeout tunnel req.hdr(x-t),map_int(t.map,0)\n\
+         backend be\n  http-request set-timeout server 5s\n  http-request set-timeout tunnel req.hdr(x-t)\n\
          \x20 server a 127.0.0.1:1\n",
     );
     assert!(c.reports.is_empty(), "{:?}", c.reports);
@@ -38,9 +41,14 @@ fn connection_actions_convert_one_to_one() {
     assert_eq!(r[4]["reject"].as_bool(), Some(true));
     assert_eq!(r[5]["silent_drop"].as_bool(), Some(true));
     assert_eq!(fe["http_response"][0]["silent_drop"].as_bool(), Some(true));
+    assert_eq!(r[6]["set_mark"].as_str(), Some("0x2a"));
+    assert_eq!(fe["http_response"][1]["set_tos"].as_str(), Some("16"));
+    assert_eq!(tr[4]["content"].as_str(), Some("set-tos 0x10"));
+    let s = snap(&c);
+    assert!(matches!(s.frontends[0].http_request[6].action, HttpAction::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))));
     let be = &t["backend"][0]["http_request"];
     assert_eq!(be[0]["set_timeout"]["server"].as_str(), Some("5s"));
-    assert_eq!(be[1]["set_timeout"]["tunnel"].as_str(), Some("req.hdr(x-t),map_int(t.map,0)"));
+    assert_eq!(be[1]["set_timeout"]["tunnel"].as_str(), Some("req.hdr(x-t)"));
 }
 
 #[test]
