@@ -297,3 +297,40 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     }
     assert!(line.contains("fwmark:0x2a"), "{line}");
 }
+
+#[test]
+fn normalize_uri_rewrites_what_the_server_gets_and_strict_refuses() {
+    let app = Web::start("app");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "5s", server = "5s" }}
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{port}"]
+default_backend = "app"
+http_request = [
+  {{ normalize_uri = "path-merge-slashes" }},
+  {{ normalize_uri = "path-strip-dot" }},
+  {{ normalize_uri = "path-strip-dotdot full" }},
+  {{ normalize_uri = "percent-decode-unreserved strict" }},
+  {{ normalize_uri = "percent-to-uppercase" }},
+  {{ normalize_uri = "query-sort-by-name" }},
+  {{ deny = {{}}, if = "{{ path_beg /admin }}" }},
+]
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+"#,
+        app.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    assert_eq!(get(port, "/a//./b/../../../c/%7e%2f?z=1&a=2&m=%3f").status, 200);
+    assert_eq!(app.requests().pop().unwrap().target, "/c/~%2F?a=2&m=%3F&z=1");
+    // Rules after the normalizers see the normalized path: no way around the deny.
+    assert_eq!(get(port, "/x/../%61dmin/panel").status, 403);
+    assert_eq!(get(port, "/%ZZ").status, 400, "strict refuses a bad percent sequence");
+    assert_eq!(app.count("/%ZZ") + app.count("/admin"), 0);
+}

@@ -674,6 +674,8 @@ pub struct HttpRule {
     /// `set-mark VALUE`, `set-tos VALUE`: a number, or a string (`"0x10"`).
     pub set_mark: Option<IntOrExpr>,
     pub set_tos: Option<IntOrExpr>,
+    /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
+    pub normalize_uri: Option<String>,
     pub set_map: Option<MapEditAction>,
     pub del_map: Option<MapEditAction>,
     pub add_acl: Option<MapEditAction>,

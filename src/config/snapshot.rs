@@ -375,6 +375,9 @@ pub enum HttpAction {
     SilentDrop,
     /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
     SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `normalize-uri`: the request target rewritten (a `strict` one answers 400 on a bad
+    /// percent sequence).
+    NormalizeUri(crate::proxy::normalize::Normalizer),
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.

@@ -21,6 +21,7 @@ pub mod listener;
 mod live_edit;
 pub mod logrec;
 mod lot;
+pub mod normalize;
 pub mod park;
 pub mod pool;
 pub mod proxy_proto;

@@ -355,6 +355,19 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             let resp = super::tcp_rules::silent(page_keep(StatusCode::FORBIDDEN));
             Step::Stop(Outcome::Answer { resp, denied: true, tarpit: false })
         }
+        HttpAction::NormalizeUri(n) => {
+            let Some(u) = ctx.uri else { return Step::Next };
+            let pq = u.path_and_query().map_or("/", |p| p.as_str());
+            match n.apply(pq.as_bytes()) {
+                Ok(Some(new)) => Step::Apply(Change::Uri(with_path_and_query(u, &new))),
+                Ok(None) => Step::Next,
+                // A `strict` normalizer on a bad percent sequence: HAProxy's 400.
+                Err(_) => {
+                    let resp = page_keep(StatusCode::BAD_REQUEST);
+                    Step::Stop(Outcome::Answer { resp, denied: false, tarpit: false })
+                }
+            }
+        }
         HttpAction::SockOpt(o) => {
             if let Err(e) = o.apply(t.cx.fd, t.cx.local.is_ipv6()) {
                 tracing::debug!(client = %t.cx.peer, "{o:?} not set: {e}");

@@ -343,7 +343,7 @@ pub(super) fn action(
     has!(set_var_fmt => "set_var_fmt");
     has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
-    has!(set_mark => "set_mark", set_tos => "set_tos");
+    has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -618,6 +618,16 @@ pub(super) fn action(
             };
             HttpAction::SetTimeout(kind, value)
         }
+        "normalize_uri" => {
+            let text = r.normalize_uri.as_deref()?;
+            match crate::proxy::normalize::Normalizer::parse(text) {
+                Ok(n) => HttpAction::NormalizeUri(n),
+                Err(e) => {
+                    cx.err_v(ap, e, text);
+                    return None;
+                }
+            }
+        }
         "set_mark" | "set_tos" => {
             let v = if name == "set_mark" { r.set_mark.as_ref()? } else { r.set_tos.as_ref()? };
             let word = match v {
@@ -826,6 +836,12 @@ mod tests {
         assert_eq!(e, "");
         let e = check("http_request = [{ set_tos = 300 }]", "");
         assert!(e.contains("http_request[0].set_tos") && e.contains("0 to 255") && e.contains("300"), "{e}");
+        let e = check("http_request = [{ normalize_uri = \"path-strip-dotdot full\" }]", "");
+        assert_eq!(e, "");
+        let e = check("http_request = [{ normalize_uri = \"fragment-encode\" }]", "");
+        assert!(e.contains("http_request[0].normalize_uri") && e.contains("cannot be honoured"), "{e}");
+        let e = check("http_response = [{ normalize_uri = \"path-strip-dot\" }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
         let e = check("http_after_response = [{ set_mark = 1 }]", "");
         assert!(e.contains("is not an action of http_after_response"), "{e}");
         let e = check("http_request = [{ reject = false }]", "");

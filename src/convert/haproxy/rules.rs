@@ -655,6 +655,13 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "use-service" if req => one("use_service"),
         "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
         "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
+        "normalize-uri" if req => {
+            let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
+            match d.args.get(2..end).filter(|w| !w.is_empty()) {
+                Some(w) => Ok(("normalize_uri", Value::from(w.join(" ")), end, Vec::new())),
+                None => Err(Fail::Bad("`normalize-uri` needs a normalizer".into())),
+            }
+        }
         "set-mark" if req || res => one("set_mark"),
         "set-tos" if req || res => one("set_tos"),
         "set-src" if req => one("set_src"),

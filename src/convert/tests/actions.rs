@@ -123,3 +123,20 @@ fn map_edits_convert_one_to_one() {
     );
     assert!(e.iter().any(|m| m.contains("h.cfg:5") && m.contains("needs a file name")), "{e:?}");
 }
+
+#[test]
+fn normalize_uri_converts_with_its_option() {
+    let c = conv(
+        "global\n  expose-experimental-directives\ndefaults\n  mode http\nfrontend fe\n  bind :80\n\
+         \x20 http-request normalize-uri path-strip-dotdot full if { path_beg /a }\n\
+         \x20 http-request normalize-uri query-sort-by-name\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    let r = &t["frontend"][0]["http_request"];
+    assert_eq!(r[0]["normalize_uri"].as_str(), Some("path-strip-dotdot full"));
+    assert!(r[0]["if"].as_str().is_some());
+    assert_eq!(r[1]["normalize_uri"].as_str(), Some("query-sort-by-name"));
+    let s = snap(&c);
+    assert!(matches!(s.frontends[0].http_request[0].action, HttpAction::NormalizeUri(_)));
+}
