@@ -674,6 +674,10 @@ pub struct HttpRule {
     /// `set-mark VALUE`, `set-tos VALUE`: a number, or a string (`"0x10"`).
     pub set_mark: Option<IntOrExpr>,
     pub set_tos: Option<IntOrExpr>,
+    /// `disable-l7-retry`: no layer-7 retry (`retry_on`) for this request.
+    pub disable_l7_retry: Option<bool>,
+    /// `wait-for-handshake`: lbha takes no TLS early data, so the handshake is always over.
+    pub wait_for_handshake: Option<bool>,
     /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
     pub normalize_uri: Option<String>,
     pub set_map: Option<MapEditAction>,

@@ -378,6 +378,11 @@ pub enum HttpAction {
     /// `normalize-uri`: the request target rewritten (a `strict` one answers 400 on a bad
     /// percent sequence).
     NormalizeUri(crate::proxy::normalize::Normalizer),
+    /// `disable-l7-retry`.
+    NoL7Retry,
+    /// `wait-for-handshake`: nothing to wait for, lbha accepts no TLS early data (0-RTT), so
+    /// every request comes after the handshake; kept so that the rule list reads as written.
+    WaitForHandshake,
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.

@@ -563,7 +563,8 @@ async fn forward(
     let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
     // `retry-on` beyond connection failures: a request without a body can be sent again as is.
     let l7_replayable =
-        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
+        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect
+            && !t.vars.no_l7_retry.load(Relaxed);
     let mut progress = None;
     let body: ProxyBody = if let Some(b) = buffered {
         // Read whole by `option http-buffer-request`; the client's body is at its end.

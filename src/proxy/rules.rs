@@ -355,6 +355,11 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             let resp = super::tcp_rules::silent(page_keep(StatusCode::FORBIDDEN));
             Step::Stop(Outcome::Answer { resp, denied: true, tarpit: false })
         }
+        HttpAction::NoL7Retry => {
+            t.vars.no_l7_retry.store(true, std::sync::atomic::Ordering::Relaxed);
+            Step::Next
+        }
+        HttpAction::WaitForHandshake => Step::Next,
         HttpAction::NormalizeUri(n) => {
             let Some(u) = ctx.uri else { return Step::Next };
             let pq = u.path_and_query().map_or("/", |p| p.as_str());

@@ -36,6 +36,8 @@ pub struct TxnVars<'a> {
     pub stk: crate::stktable::track::Trackers,
     /// `http-request set-timeout`: this stream's own server and tunnel timeouts.
     pub timeouts: StreamTimeouts,
+    /// `http-request disable-l7-retry`: `retry_on` takes no layer-7 failure for this stream.
+    pub no_l7_retry: std::sync::atomic::AtomicBool,
 }
 
 /// Which timeout `set-timeout` overrides (HAProxy 2.6 takes these two).
@@ -88,6 +90,7 @@ impl<'a> TxnVars<'a> {
             res: VarStore::default(),
             stk: Default::default(),
             timeouts: Default::default(),
+            no_l7_retry: Default::default(),
         }
     }
 

@@ -344,6 +344,7 @@ pub(super) fn action(
     has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
+    has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -568,6 +569,14 @@ pub(super) fn action(
                 return None;
             };
             if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
+        }
+        "disable_l7_retry" | "wait_for_handshake" => {
+            let on = if name == "disable_l7_retry" { r.disable_l7_retry } else { r.wait_for_handshake };
+            if on != Some(true) {
+                cx.err(ap, format!("write `{name} = true`"));
+                return None;
+            }
+            if name == "disable_l7_retry" { HttpAction::NoL7Retry } else { HttpAction::WaitForHandshake }
         }
         "reject" | "silent_drop" => {
             let on = if name == "reject" { r.reject } else { r.silent_drop };
@@ -836,8 +845,16 @@ mod tests {
         assert_eq!(e, "");
         let e = check("http_request = [{ set_tos = 300 }]", "");
         assert!(e.contains("http_request[0].set_tos") && e.contains("0 to 255") && e.contains("300"), "{e}");
-        let e = check("http_request = [{ normalize_uri = \"path-strip-dotdot full\" }]", "");
+        let e = check(
+            "http_request = [{ normalize_uri = \"path-strip-dotdot full\" }, { disable_l7_retry = true }, \
+             { wait_for_handshake = true }]",
+            "",
+        );
         assert_eq!(e, "");
+        let e = check("http_response = [{ disable_l7_retry = true }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_request = [{ wait_for_handshake = false }]", "");
+        assert!(e.contains("write `wait_for_handshake = true`"), "{e}");
         let e = check("http_request = [{ normalize_uri = \"fragment-encode\" }]", "");
         assert!(e.contains("http_request[0].normalize_uri") && e.contains("cannot be honoured"), "{e}");
         let e = check("http_response = [{ normalize_uri = \"path-strip-dot\" }]", "");

@@ -654,6 +654,8 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "set-log-level" if req || res => one("set_log_level"),
         "use-service" if req => one("use_service"),
         "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
+        "disable-l7-retry" if req => Ok(("disable_l7_retry", Value::from(true), 2, Vec::new())),
+        "wait-for-handshake" if req => Ok(("wait_for_handshake", Value::from(true), 2, Vec::new())),
         "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
         "normalize-uri" if req => {
             let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);

@@ -130,6 +130,8 @@ fn normalize_uri_converts_with_its_option() {
         "global\n  expose-experimental-directives\ndefaults\n  mode http\nfrontend fe\n  bind :80\n\
          \x20 http-request normalize-uri path-strip-dotdot full if { path_beg /a }\n\
          \x20 http-request normalize-uri query-sort-by-name\n\
+         \x20 http-request disable-l7-retry if { method POST }\n\
+         \x20 http-request wait-for-handshake\n\
          \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
     );
     let t = table(&c);
@@ -137,6 +139,11 @@ fn normalize_uri_converts_with_its_option() {
     assert_eq!(r[0]["normalize_uri"].as_str(), Some("path-strip-dotdot full"));
     assert!(r[0]["if"].as_str().is_some());
     assert_eq!(r[1]["normalize_uri"].as_str(), Some("query-sort-by-name"));
+    assert_eq!(r[2]["disable_l7_retry"].as_bool(), Some(true));
+    assert_eq!(r[3]["wait_for_handshake"].as_bool(), Some(true));
+    // Only the global keyword is reported (ignored: lbha needs no opt-in).
+    assert!(c.reports.iter().all(|r| r.directive == "expose-experimental-directives"), "{:?}", c.reports);
     let s = snap(&c);
     assert!(matches!(s.frontends[0].http_request[0].action, HttpAction::NormalizeUri(_)));
+    assert!(matches!(s.frontends[0].http_request[2].action, HttpAction::NoL7Retry));
 }
