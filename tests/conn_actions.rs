@@ -227,8 +227,12 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     );
     let lb = Lbha::start_in(dir, &cfg, &[port]);
     let ask = |extra: &str| {
-        let r = raw(port, format!("GET /x HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes()).unwrap();
-        (r.status, if r.status == 200 { app.requests().pop().unwrap().header("x-mapped").map(str::to_string) } else { None })
+        let r =
+            raw(port, format!("GET /x HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes()).unwrap();
+        (
+            r.status,
+            if r.status == 200 { app.requests().pop().unwrap().header("x-mapped").map(str::to_string) } else { None },
+        )
     };
     assert_eq!(ask("X-Look: a\r\n"), (200, Some("b".into())));
     ask("X-K: a\r\nX-V: z\r\n");

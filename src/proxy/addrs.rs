@@ -201,7 +201,10 @@ mod tests {
         assert_eq!(apply(a, AddrPart::DstPort, Value::str("8080")), Some(sa("192.0.2.1:8080")));
         // HAProxy's htons: cut to 16 bits.
         assert_eq!(apply(a, AddrPart::SrcPort, Value::Sint(65536 + 5)), Some(sa("192.0.2.1:5")));
-        assert_eq!(apply(sa("0.0.0.0:1"), AddrPart::Dst, Value::Ipv4(std::net::Ipv4Addr::UNSPECIFIED)), Some(sa("0.0.0.0:1")));
+        assert_eq!(
+            apply(sa("0.0.0.0:1"), AddrPart::Dst, Value::Ipv4(std::net::Ipv4Addr::UNSPECIFIED)),
+            Some(sa("0.0.0.0:1"))
+        );
     }
 
     #[test]

@@ -562,9 +562,12 @@ async fn forward(
     let buffered = buffered.filter(|b| !b.is_empty());
     let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
     // `retry-on` beyond connection failures: a request without a body can be sent again as is.
-    let l7_replayable =
-        be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect
-            && !t.vars.no_l7_retry.load(Relaxed);
+    let l7_replayable = be.retry_on.layer7()
+        && body.is_end_stream()
+        && buffered.is_none()
+        && upgrade.is_none()
+        && !connect
+        && !t.vars.no_l7_retry.load(Relaxed);
     let mut progress = None;
     let body: ProxyBody = if let Some(b) = buffered {
         // Read whole by `option http-buffer-request`; the client's body is at its end.
@@ -834,13 +837,18 @@ async fn forward(
         let counters = vec![srt.counters.clone(), brt.counters.clone()];
         let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
         let src = sender.local_addr();
-        let body = Metered::new(body, t.vars.timeouts.get(super::vars::TimeoutKind::Server, be.timeouts.server), counters, false)
-            .on_end(move || match owner {
-                Some(cx) if keep => cx.private.put(&pool, sender),
-                _ if keep => pool.put(sender),
-                _ => {}
-            })
-            .hold(vec![session, _backend_session]);
+        let body = Metered::new(
+            body,
+            t.vars.timeouts.get(super::vars::TimeoutKind::Server, be.timeouts.server),
+            counters,
+            false,
+        )
+        .on_end(move || match owner {
+            Some(cx) if keep => cx.private.put(&pool, sender),
+            _ if keep => pool.put(sender),
+            _ => {}
+        })
+        .hold(vec![session, _backend_session]);
         let mut body = body.boxed_unsync();
         if be.servers[si].shutdown_on_down {
             body = super::shutdown::end_with(body, srt.session_end());

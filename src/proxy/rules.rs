@@ -392,10 +392,12 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
         HttpAction::SetTimeout(kind, value) => {
             let ms = match value {
                 crate::config::snapshot::TimeoutValue::Fixed(d) => Some(d.as_millis().min(i64::MAX as u128) as i64),
-                crate::config::snapshot::TimeoutValue::Expr(e) => match e.eval(ctx, maps).and_then(|v| v.cast(SmpType::Sint)) {
-                    Some(Value::Sint(n)) => Some(n),
-                    _ => None,
-                },
+                crate::config::snapshot::TimeoutValue::Expr(e) => {
+                    match e.eval(ctx, maps).and_then(|v| v.cast(SmpType::Sint)) {
+                        Some(Value::Sint(n)) => Some(n),
+                        _ => None,
+                    }
+                }
             };
             if let Some(ms) = ms {
                 t.vars.timeouts.set(*kind, ms);
@@ -407,7 +409,9 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             use crate::maps::overlay::Op;
             let key = render_in(key, ctx, t, maps);
             let op = match edit {
-                MapEdit::SetMap => Op::Upsert { key, value: value.as_ref().map_or_else(Vec::new, |v| render_in(v, ctx, t, maps)) },
+                MapEdit::SetMap => {
+                    Op::Upsert { key, value: value.as_ref().map_or_else(Vec::new, |v| render_in(v, ctx, t, maps)) }
+                }
                 MapEdit::DelMap | MapEdit::DelAcl => Op::Del { key },
                 MapEdit::AddAcl => Op::AddOnce { key },
             };

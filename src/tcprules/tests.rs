@@ -65,7 +65,13 @@ impl Effects for Fx<'_> {
 }
 
 fn fx<'a>(set: &'a dyn Fn(&VarRef, Option<Value>)) -> Fx<'a> {
-    Fx { set, captured: RefCell::new(Vec::new()), addrs: RefCell::new(Vec::new()), dropped: RefCell::new(0), opts: RefCell::new(Vec::new()) }
+    Fx {
+        set,
+        captured: RefCell::new(Vec::new()),
+        addrs: RefCell::new(Vec::new()),
+        dropped: RefCell::new(0),
+        opts: RefCell::new(Vec::new()),
+    }
 }
 
 fn rule(action: &str, c: Option<&str>) -> Rule {
@@ -242,7 +248,9 @@ fn new_actions_parse_as_haproxy_writes_them() {
     assert!(matches!(parse_action("silent-drop").unwrap(), Action::SilentDrop));
     assert!(parse_action("silent-drop now").unwrap_err().contains("takes no argument"));
     assert!(matches!(parse_action("set-src src,ipmask(16)").unwrap(), Action::SetAddr(p, _) if p.name() == "set-src"));
-    assert!(matches!(parse_action("set-dst-port int(80)").unwrap(), Action::SetAddr(p, _) if p.name() == "set-dst-port"));
+    assert!(
+        matches!(parse_action("set-dst-port int(80)").unwrap(), Action::SetAddr(p, _) if p.name() == "set-dst-port")
+    );
     assert!(parse_action("set-src").unwrap_err().contains("needs one sample expression"));
     assert!(parse_action("set-src src junk").unwrap_err().contains("needs one sample expression"));
     assert!(parse_action("set-src nofetch").unwrap_err().contains("unknown fetch"));

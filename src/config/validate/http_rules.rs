@@ -841,7 +841,8 @@ mod tests {
             "http_request = [{ set_timeout = { server = \"5s\" } }, { set_timeout = { tunnel = \"req.hdr(x-t)\" } }]",
         );
         assert_eq!(ok, "");
-        let e = check("http_request = [{ set_mark = \"0x2a\" }, { set_tos = 16 }]\nhttp_response = [{ set_tos = 0 }]", "");
+        let e =
+            check("http_request = [{ set_mark = \"0x2a\" }, { set_tos = 16 }]\nhttp_response = [{ set_tos = 0 }]", "");
         assert_eq!(e, "");
         let e = check("http_request = [{ set_tos = 300 }]", "");
         assert!(e.contains("http_request[0].set_tos") && e.contains("0 to 255") && e.contains("300"), "{e}");

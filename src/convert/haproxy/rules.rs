@@ -671,6 +671,9 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "set-dst" if req => one("set_dst"),
         "set-dst-port" if req => one("set_dst_port"),
         "set-map" | "del-map" | "add-acl" | "del-acl" if req || res => map_edit_action(d, action, base),
+        "set-priority-class" | "set-priority-offset" => Err(Fail::Unsupported(format!(
+            "`{name}`: lbha's backend queue serves requests first come, first served and cannot honour a priority"
+        ))),
         "set-timeout" if req && st.kind == super::proxy::ProxyKind::Frontend => {
             Err(Fail::Bad("`set-timeout`: a frontend has no backend capability (as in HAProxy)".into()))
         }

@@ -45,7 +45,10 @@ fn connection_actions_convert_one_to_one() {
     assert_eq!(fe["http_response"][1]["set_tos"].as_str(), Some("16"));
     assert_eq!(tr[4]["content"].as_str(), Some("set-tos 0x10"));
     let s = snap(&c);
-    assert!(matches!(s.frontends[0].http_request[6].action, HttpAction::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))));
+    assert!(matches!(
+        s.frontends[0].http_request[6].action,
+        HttpAction::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))
+    ));
     let be = &t["backend"][0]["http_request"];
     assert_eq!(be[0]["set_timeout"]["server"].as_str(), Some("5s"));
     assert_eq!(be[1]["set_timeout"]["tunnel"].as_str(), Some("req.hdr(x-t)"));

@@ -940,10 +940,10 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
     snap(&c);
 }
 
+mod actions;
 mod errlog;
 mod keepalived;
 mod random;
-mod actions;
 mod rule_gaps;
 mod tcp_backend;
 
