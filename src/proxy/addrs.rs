@@ -8,7 +8,6 @@
 use crate::sample::{SmpType, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
-use std::sync::{Mutex, OnceLock};
 
 /// Which address (or port) an action sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,33 +62,37 @@ pub fn apply(addr: SocketAddr, part: AddrPart, v: Value) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, addr.port()))
 }
 
-/// The addresses rules set on a connection: empty until the first rule sets one (one atomic
-/// read for every connection that has none).
+/// The addresses rules set on a connection: none until the first rule sets one. One pointer,
+/// since every connection carries it (`ConnCtx` is kept small, see `proxy::sizes`).
 #[derive(Debug, Default)]
-pub struct Moved(OnceLock<Box<Mutex<(SocketAddr, SocketAddr)>>>);
+pub struct Moved(arc_swap::ArcSwapOption<(SocketAddr, SocketAddr)>);
 
 impl Moved {
     /// (source, destination): the set ones, or `peer` and `local` as accepted.
     pub fn get(&self, peer: SocketAddr, local: SocketAddr) -> (SocketAddr, SocketAddr) {
-        match self.0.get() {
-            Some(m) => *m.lock().unwrap_or_else(|p| p.into_inner()),
+        match &*self.0.load() {
+            Some(m) => **m,
             None => (peer, local),
         }
     }
 
-    /// Applies an action's sample; false when it did nothing.
+    /// Applies an action's sample; false when it did nothing. Two streams of one HTTP/2
+    /// connection may set parts at once: each change applies onto the latest addresses.
     pub fn set(&self, peer: SocketAddr, local: SocketAddr, part: AddrPart, v: Value) -> bool {
-        let m = self.0.get_or_init(|| Box::new(Mutex::new((peer, local))));
-        let mut a = m.lock().unwrap_or_else(|p| p.into_inner());
-        let (src, dst) = &mut *a;
-        let slot = if matches!(part, AddrPart::Src | AddrPart::SrcPort) { src } else { dst };
-        match apply(*slot, part, v) {
-            Some(new) => {
-                *slot = new;
-                true
-            }
-            None => false,
-        }
+        let mut applied = false;
+        self.0.rcu(|cur| {
+            let (mut src, mut dst) = cur.as_deref().copied().unwrap_or((peer, local));
+            let slot = if matches!(part, AddrPart::Src | AddrPart::SrcPort) { &mut src } else { &mut dst };
+            applied = match apply(*slot, part, v.clone()) {
+                Some(new) => {
+                    *slot = new;
+                    true
+                }
+                None => false,
+            };
+            Some(std::sync::Arc::new((src, dst)))
+        });
+        applied
     }
 }
 

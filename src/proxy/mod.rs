@@ -243,6 +243,11 @@ impl ConnCtx {
         self.moved.get(self.peer, self.local).0
     }
 
+    /// Both, read at once: (`src`, `dst`).
+    pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
+        self.moved.get(self.peer, self.local)
+    }
+
     /// The address the client reached, or what `set-dst` made it.
     pub fn dst(&self) -> SocketAddr {
         self.moved.get(self.peer, self.local).1
