@@ -150,3 +150,16 @@ fn retry_on_without_conn_failure_does_not_retry_connects() {
     let log = l.log_text();
     assert_eq!(log.matches("connect failed").count(), 1, "{log}");
 }
+
+/// `http-request disable-l7-retry`: the rule's requests get the first answer, others are retried.
+#[test]
+fn disable_l7_retry_stops_layer7_retries_for_its_requests() {
+    let (server, seen) = scripted(vec![Then::Status(503), Then::Status(503), Then::Status(200)]);
+    let rules = "retry_on = \"503\"\nhttp_request = [{ disable_l7_retry = true, if = \"{ path /once }\" }]";
+    let (_l, port) = lbha(server, rules);
+    let r = get(port, "/once");
+    assert_eq!((r.status, r.text()), (503, "attempt 1".to_string()));
+    assert_eq!(seen.load(SeqCst), 1);
+    let r = get(port, "/again");
+    assert_eq!((r.status, r.text()), (200, "attempt 3".to_string()), "other requests are still retried");
+}

@@ -658,9 +658,54 @@ pub struct HttpRule {
     pub cache_use: Option<String>,
     /// `http-response cache-store NAME`: keep the response in the named cache.
     pub cache_store: Option<String>,
+    /// `http-request reject`: closes the connection without an answer.
+    pub reject: Option<bool>,
+    /// `http-request silent-drop`: closes the connection so that the client is not told.
+    pub silent_drop: Option<bool>,
+    /// `set-src EXPR`: the client address later fetches, logs and `option forwardfor` see.
+    pub set_src: Option<String>,
+    pub set_src_port: Option<String>,
+    pub set_dst: Option<String>,
+    pub set_dst_port: Option<String>,
+    /// `set-timeout server|tunnel TIME|EXPR`: this stream's own timeout.
+    pub set_timeout: Option<SetTimeoutAction>,
+    /// `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE) KEY`:
+    /// edit the runtime map store, as the control socket's `set map` / `del map` do.
+    /// `set-mark VALUE`, `set-tos VALUE`: a number, or a string (`"0x10"`).
+    pub set_mark: Option<IntOrExpr>,
+    pub set_tos: Option<IntOrExpr>,
+    /// `disable-l7-retry`: no layer-7 retry (`retry_on`) for this request.
+    pub disable_l7_retry: Option<bool>,
+    /// `wait-for-handshake`: lbha takes no TLS early data, so the handshake is always over.
+    pub wait_for_handshake: Option<bool>,
+    /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
+    pub normalize_uri: Option<String>,
+    pub set_map: Option<MapEditAction>,
+    pub del_map: Option<MapEditAction>,
+    pub add_acl: Option<MapEditAction>,
+    pub del_acl: Option<MapEditAction>,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,
+}
+
+/// A rule's map or pattern file edit: key and value are log-format strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapEditAction {
+    pub file: String,
+    pub key: String,
+    /// `set-map` only.
+    pub value: Option<String>,
+}
+
+/// `set-timeout server|tunnel VALUE`: one of the two, a time (`5s`) or a sample expression
+/// giving milliseconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SetTimeoutAction {
+    pub server: Option<String>,
+    pub tunnel: Option<String>,
 }
 
 /// `capture SAMPLE id N` (a declared slot) or, in a frontend's `http_request`, `capture SAMPLE

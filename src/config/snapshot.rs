@@ -369,6 +369,48 @@ pub enum HttpAction {
     CacheUse(Arc<crate::cache::Cache>),
     /// `http-response cache-store NAME`: marks the response for storing.
     CacheStore(Arc<crate::cache::Cache>),
+    /// `reject`: the connection is closed without an answer (as `tcp-request content reject`).
+    Reject,
+    /// `silent-drop`: the connection disappears without the client being told.
+    SilentDrop,
+    /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
+    SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `normalize-uri`: the request target rewritten (a `strict` one answers 400 on a bad
+    /// percent sequence).
+    NormalizeUri(crate::proxy::normalize::Normalizer),
+    /// `disable-l7-retry`.
+    NoL7Retry,
+    /// `wait-for-handshake`: nothing to wait for, lbha accepts no TLS early data (0-RTT), so
+    /// every request comes after the handshake; kept so that the rule list reads as written.
+    WaitForHandshake,
+    /// `set-mark`, `set-tos` on the client's socket.
+    SockOpt(crate::proxy::addrs::SockOpt),
+    /// `set-timeout server|tunnel`: this stream's own value.
+    SetTimeout(crate::proxy::vars::TimeoutKind, TimeoutValue),
+    /// `set-map`, `del-map`, `add-acl`, `del-acl` on the runtime map store (file by its name
+    /// in the store); `value` for `set-map` only.
+    MapEdit {
+        file: String,
+        edit: MapEdit,
+        key: LogFormat,
+        value: Option<LogFormat>,
+    },
+}
+
+/// Which edit a `MapEdit` rule makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapEdit {
+    SetMap,
+    DelMap,
+    AddAcl,
+    DelAcl,
+}
+
+/// The value of `set-timeout`: a time, or an expression giving milliseconds.
+#[derive(Debug, Clone)]
+pub enum TimeoutValue {
+    Fixed(std::time::Duration),
+    Expr(SampleExpr),
 }
 
 #[derive(Debug, Clone)]

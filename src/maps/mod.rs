@@ -190,6 +190,27 @@ impl Loader {
         Ok(())
     }
 
+    /// Registers a file a rule edits (`set-map`, `del-map`, `add-acl`, `del-acl`). As HAProxy,
+    /// which edits a pattern reference whether or not a file backs it, an absent file starts
+    /// empty (`commit map` then creates it); one already read keeps its entries and indexes.
+    pub fn need_edited(&mut self, name: &str, pattern: bool, user: &str) -> Result<(), String> {
+        let path = self.base_dir.join(name);
+        if !self.files.iter().any(|f| f.name == name) && !path.exists() {
+            let id = self.files.len();
+            self.files.push(MapFile {
+                name: name.to_string(),
+                path,
+                pattern,
+                users: Vec::new(),
+                id,
+                entries: Vec::new(),
+                indexes: Vec::new(),
+            });
+        }
+        // Indexed as a string match, the kind every map reader can use; readers add their own.
+        self.need(name, MatchKind::Str, false, pattern, user)
+    }
+
     pub fn finish(self) -> Loaded {
         Loaded { files: self.files.into_iter().map(Arc::new).collect() }
     }

@@ -31,6 +31,15 @@ pub enum Op {
         value: Vec<u8>,
     },
     Clear,
+    /// `set-map` from a rule: every entry of the key gets the value, or a new entry is added.
+    Upsert {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// `add-acl` from a rule: the pattern is added unless present.
+    AddOnce {
+        key: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +62,8 @@ impl Op {
             Op::Set { key, value } | Op::SetOne { key, value, .. } => format!("set {} {}", s(key), s(value)),
             Op::Del { key } | Op::DelOne { key, .. } => format!("del {}", s(key)),
             Op::Clear => "clear".into(),
+            Op::Upsert { key, value } => format!("set-map {} {}", s(key), s(value)),
+            Op::AddOnce { key } => format!("add-acl {}", s(key)),
         }
     }
 }
@@ -92,6 +103,21 @@ pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
             entries.remove(i);
         }
         Op::Clear => entries.clear(),
+        Op::Upsert { key, value } => {
+            let mut found = false;
+            for e in entries.iter_mut().filter(|e| e.key == *key) {
+                e.value = value.clone();
+                found = true;
+            }
+            if !found {
+                entries.push(Entry::new(key.clone(), value.clone()));
+            }
+        }
+        Op::AddOnce { key } => {
+            if !entries.iter().any(|e| e.key == *key) {
+                entries.push(Entry::new(key.clone(), Vec::new()));
+            }
+        }
     }
     Ok(())
 }

@@ -24,6 +24,45 @@ fn load(d: &Path, files: &[(&str, MatchKind, bool)]) -> Loaded {
 }
 
 #[test]
+fn rule_edits_set_or_add_and_add_patterns_once() {
+    let mut e = vec![Entry::new(b("a"), b("1")), Entry::new(b("a"), b("2"))];
+    apply(&Op::Upsert { key: b("a"), value: b("9") }, &mut e).unwrap();
+    assert_eq!(kv(&e), [("a".into(), "9".into()), ("a".into(), "9".into())], "every entry of the key, as set-map");
+    apply(&Op::Upsert { key: b("n"), value: b("new") }, &mut e).unwrap();
+    assert_eq!(kv(&e)[2], ("n".into(), "new".into()), "an absent key is added");
+    let mut p = vec![Entry::new(b("10.0.0.0/8"), Vec::new())];
+    apply(&Op::AddOnce { key: b("10.0.0.0/8") }, &mut p).unwrap();
+    assert_eq!(p.len(), 1, "add-acl adds a pattern only once");
+    apply(&Op::AddOnce { key: b("192.0.2.1") }, &mut p).unwrap();
+    assert_eq!(kv(&p)[1], ("192.0.2.1".into(), String::new()));
+}
+
+#[test]
+fn an_edited_file_may_be_absent_and_starts_empty() {
+    let d = dir("edited");
+    std::fs::write(d.join("here.map"), "k v\n").unwrap();
+    let mut l = Loader::new(&d);
+    l.need_edited("absent.map", false, "frontend fe").unwrap();
+    l.need_edited("here.map", false, "frontend fe").unwrap();
+    l.need("here.map", MatchKind::Beg, false, false, "frontend fe").unwrap();
+    let err = l.need_edited("here.map", true, "frontend fe").unwrap_err();
+    assert!(err.contains("both as a map and as an ACL pattern file"), "{err}");
+    let loaded = l.finish();
+    let shared = Shared::default();
+    shared.install(&loaded);
+    shared.change("absent.map", Op::Upsert { key: b("x"), value: b("1") }).unwrap();
+    shared.change("here.map", Op::Upsert { key: b("k"), value: b("w") }).unwrap();
+    let store = shared.store.load();
+    assert_eq!(kv(&store.get("absent.map").unwrap().entries), [("x".into(), "1".into())]);
+    let here = store.get("here.map").unwrap();
+    assert_eq!(here.lookup(MatchKind::Beg, false, &Value::str("kk")), Some(&b"w"[..]), "the reader's index is rebuilt");
+    assert!(!d.join("absent.map").exists(), "nothing is written before commit");
+    shared.commit("absent.map").unwrap();
+    assert_eq!(std::fs::read(d.join("absent.map")).unwrap(), b"x 1\n");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn operations_like_haproxy() {
     let mut e = vec![Entry::new(b("a"), b("1")), Entry::new(b("b"), b("2"))];
     apply(&Op::Add { key: b("c"), value: b("3") }, &mut e).unwrap();

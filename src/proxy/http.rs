@@ -552,8 +552,8 @@ fn forward(
         strip_hop_by_hop(&mut parts.headers);
         if fe.forwardfor.is_some() || be.forwardfor.is_some() {
             if let Some(name) =
-                forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.peer.ip(), &parts.headers)
-                && let Ok(v) = HeaderValue::from_str(&cx.peer.ip().to_string())
+                forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.src().ip(), &parts.headers)
+                && let Ok(v) = HeaderValue::from_str(&cx.src().ip().to_string())
             {
                 parts.headers.append(name, v);
             }
@@ -583,8 +583,12 @@ fn forward(
         let buffered = buffered.filter(|b| !b.is_empty());
         let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
         // `retry-on` beyond connection failures: a request without a body can be sent again as is.
-        let l7_replayable =
-            be.retry_on.layer7() && body.is_end_stream() && buffered.is_none() && upgrade.is_none() && !connect;
+        let l7_replayable = be.retry_on.layer7()
+            && body.is_end_stream()
+            && buffered.is_none()
+            && upgrade.is_none()
+            && !connect
+            && !t.vars.no_l7_retry.load(Relaxed);
         let mut progress = None;
         let body: ProxyBody = if let Some(b) = buffered {
             // Read whole by `option http-buffer-request`; the client's body is at its end.
@@ -622,7 +626,7 @@ fn forward(
         loop {
             let (si, session) = {
                 let key = balance::Request {
-                    src: Some(cx.peer.ip()),
+                    src: Some(cx.src().ip()),
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                     headers: Some(req.headers()),
                 };
@@ -641,7 +645,7 @@ fn forward(
             let t_slot = clock();
             // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
             let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
-            let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.peer, cx.local, uid));
+            let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.src(), cx.dst(), uid));
             let connecting = async {
                 if proxy_line.is_some() || std::mem::take(&mut fresh) {
                     pool.connect_with(be.timeouts.connect, proxy_line.as_deref()).await.map(|s| (s, false))
@@ -691,7 +695,8 @@ fn forward(
             });
             // The console's response-time percentiles (crate::console::traffic), only kept with one.
             let t_sent = active.snap.console.is_some().then(std::time::Instant::now);
-            let sending = server_wait(sender.try_send_request(req), be.timeouts.server, progress.as_deref());
+            let server_timeout = t.vars.timeouts.get(super::vars::TimeoutKind::Server, be.timeouts.server);
+            let sending = server_wait(sender.try_send_request(req), server_timeout, progress.as_deref());
             let sent = if be.servers[si].shutdown_on_down {
                 // Subscribed before the request leaves: a mark-down from now on ends the wait.
                 let marked_down = srt.session_end();
@@ -791,7 +796,7 @@ fn forward(
                 let server_upgrade = hyper::upgrade::on(&mut resp);
                 let server_upgrade = async move { server_upgrade.await.map_err(|e| e.to_string()) };
                 let counters = vec![brt.counters.clone(), srt.counters.clone()];
-                let idle = be.timeouts.tunnel;
+                let idle = t.vars.timeouts.get(super::vars::TimeoutKind::Tunnel, be.timeouts.tunnel);
                 let fins = (fe.timeouts.client_fin, be.timeouts.server_fin);
                 let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
                 let (peer, server) = (cx.peer, be.servers[si].name.clone());
@@ -853,13 +858,18 @@ fn forward(
             let counters = vec![srt.counters.clone(), brt.counters.clone()];
             let owner = (reuse == super::upstream::HttpReuse::Never).then(|| cx.clone());
             let src = sender.local_addr();
-            let body = Metered::new(body, be.timeouts.server, counters, false)
-                .on_end(move || match owner {
-                    Some(cx) if keep => cx.private.put(&pool, sender),
-                    _ if keep => pool.put(sender),
-                    _ => {}
-                })
-                .hold(vec![session, _backend_session]);
+            let body = Metered::new(
+                body,
+                t.vars.timeouts.get(super::vars::TimeoutKind::Server, be.timeouts.server),
+                counters,
+                false,
+            )
+            .on_end(move || match owner {
+                Some(cx) if keep => cx.private.put(&pool, sender),
+                _ if keep => pool.put(sender),
+                _ => {}
+            })
+            .hold(vec![session, _backend_session]);
             let mut body = body.boxed_unsync();
             if be.servers[si].shutdown_on_down {
                 body = super::shutdown::end_with(body, srt.session_end());

@@ -126,7 +126,7 @@ pub fn wrap(
         picked,
         err,
         status,
-        client: cx.peer,
+        client: cx.src(),
         accepted: cx.accepted.0,
         at_backend,
         stream: None,

@@ -243,12 +243,13 @@ thread_local! {
 
 /// A blank record for a request: a spare one, reset, or a new one.
 fn spare_record(cx: &ConnCtx, frontend: &str) -> Arc<Mutex<Record>> {
+    let (src, dst) = cx.addrs();
     match SPARE.with_borrow_mut(Vec::pop) {
         Some(r) => {
-            r.lock().unwrap_or_else(|p| p.into_inner()).reset(cx.peer, cx.local, cx.accepted.0, frontend);
+            r.lock().unwrap_or_else(|p| p.into_inner()).reset(src, dst, cx.accepted.0, frontend);
             r
         }
-        None => Arc::new(Mutex::new(Record::new(cx.peer, cx.local, cx.accepted.0, frontend))),
+        None => Arc::new(Mutex::new(Record::new(src, dst, cx.accepted.0, frontend))),
     }
 }
 
@@ -273,7 +274,8 @@ pub fn tcp_record(
     ctx: &dyn crate::sample::SampleContext,
     maps: &dyn crate::sample::Maps,
 ) -> Record {
-    let mut rec = Record::new(cx.peer, cx.local, cx.accepted.0, frontend);
+    let (src, dst) = cx.addrs();
+    let mut rec = Record::new(src, dst, cx.accepted.0, frontend);
     rec.tls = cx.tls;
     rec.hostname = hostname();
     rec.request_counter = REQUESTS.fetch_add(1, Relaxed);

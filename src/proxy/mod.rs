@@ -1,6 +1,7 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
 mod abort;
+pub mod addrs;
 pub mod body;
 mod coalesce;
 pub mod compress;
@@ -20,6 +21,7 @@ pub mod listener;
 mod live_edit;
 pub mod logrec;
 mod lot;
+pub mod normalize;
 pub mod park;
 pub mod pool;
 pub mod proxy_proto;
@@ -231,9 +233,31 @@ pub struct ConnCtx {
     pub sess: sessions::Facts,
     /// The client's TCP socket, watched by `option abortonclose` (see [`abort`]); -1: none.
     pub fd: std::os::fd::RawFd,
+    /// The addresses `set-src`/`set-dst` rules gave the connection (see [`addrs`]).
+    pub moved: addrs::Moved,
 }
 
 impl ConnCtx {
+    /// The client's address as the rules see it: `peer`, or what `set-src` made it.
+    pub fn src(&self) -> SocketAddr {
+        self.moved.get(self.peer, self.local).0
+    }
+
+    /// Both, read at once: (`src`, `dst`).
+    pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
+        self.moved.get(self.peer, self.local)
+    }
+
+    /// The address the client reached, or what `set-dst` made it.
+    pub fn dst(&self) -> SocketAddr {
+        self.moved.get(self.peer, self.local).1
+    }
+
+    /// Runs `set-src` and friends; false when the sample was no address (nothing changed).
+    pub fn set_addr(&self, part: addrs::AddrPart, v: crate::sample::Value) -> bool {
+        self.moved.set(self.peer, self.local, part, v)
+    }
+
     /// A share of the connection's slots, for a tunnel that outlives the HTTP connection (an
     /// HTTP/1 upgrade ends hyper's connection while the bytes still flow).
     pub fn hold(&self) -> Option<Arc<Slots>> {
@@ -502,6 +526,7 @@ impl Proxy {
             private: Default::default(),
             sess: sessions::Facts::new(id, active.clone(), fi),
             fd: std::os::fd::AsRawFd::as_raw_fd(&sock),
+            moved: Default::default(),
         });
         self.sessions.register(&cx);
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx, tcp_rules::At { fi, bi: None }) {

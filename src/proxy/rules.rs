@@ -41,10 +41,10 @@ pub enum Outcome {
 fn log_var<'t>(t: &'t Txn<'t>) -> impl Fn(&str, &[String]) -> Option<Vec<u8>> + 't {
     move |name, _flags| {
         let s = match name {
-            "ci" => t.cx.peer.ip().to_string(),
-            "cp" => t.cx.peer.port().to_string(),
-            "fi" => t.cx.local.ip().to_string(),
-            "fp" => t.cx.local.port().to_string(),
+            "ci" => t.cx.src().ip().to_string(),
+            "cp" => t.cx.src().port().to_string(),
+            "fi" => t.cx.dst().ip().to_string(),
+            "fp" => t.cx.dst().port().to_string(),
             "f" | "ft" => t.active.snap.frontends.get(t.frontend)?.name.clone(),
             "b" => t.active.snap.backends.get(t.backend?)?.name.clone(),
             "H" => SampleContext::hostname(&StreamCtx::conn(t.cx, t.active, t.frontend))?.to_string(),
@@ -340,6 +340,85 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
         HttpAction::SetLogLevel(l) => {
             if let Some(h) = t.log {
                 h.lock().level = Some(*l);
+            }
+            Step::Next
+        }
+        HttpAction::Reject | HttpAction::SilentDrop => {
+            // The connection goes at once (every stream of an HTTP/2 one, as HAProxy); the
+            // answer only stands for the denial in the log and the counters, and is never sent.
+            if matches!(rule.action, HttpAction::SilentDrop) {
+                let how = super::addrs::silent_drop(t.cx.fd, t.cx.local.is_ipv6());
+                tracing::debug!(client = %t.cx.peer, "silent-drop ({how:?})");
+            } else {
+                super::addrs::close_now(t.cx.fd);
+            }
+            let resp = super::tcp_rules::silent(page_keep(StatusCode::FORBIDDEN));
+            Step::Stop(Outcome::Answer { resp, denied: true, tarpit: false })
+        }
+        HttpAction::NoL7Retry => {
+            t.vars.no_l7_retry.store(true, std::sync::atomic::Ordering::Relaxed);
+            Step::Next
+        }
+        HttpAction::WaitForHandshake => Step::Next,
+        HttpAction::NormalizeUri(n) => {
+            let Some(u) = ctx.uri else { return Step::Next };
+            let pq = u.path_and_query().map_or("/", |p| p.as_str());
+            match n.apply(pq.as_bytes()) {
+                Ok(Some(new)) => Step::Apply(Change::Uri(with_path_and_query(u, &new))),
+                Ok(None) => Step::Next,
+                // A `strict` normalizer on a bad percent sequence: HAProxy's 400.
+                Err(_) => {
+                    let resp = page_keep(StatusCode::BAD_REQUEST);
+                    Step::Stop(Outcome::Answer { resp, denied: false, tarpit: false })
+                }
+            }
+        }
+        HttpAction::SockOpt(o) => {
+            if let Err(e) = o.apply(t.cx.fd, t.cx.local.is_ipv6()) {
+                tracing::debug!(client = %t.cx.peer, "{o:?} not set: {e}");
+            }
+            Step::Next
+        }
+        HttpAction::SetAddr(part, expr) => {
+            if let Some(v) = expr.eval(ctx, maps)
+                && t.cx.set_addr(*part, v)
+                && let Some(h) = t.log
+            {
+                let mut rec = h.lock();
+                (rec.client, rec.local) = (t.cx.src(), t.cx.dst());
+            }
+            Step::Next
+        }
+        HttpAction::SetTimeout(kind, value) => {
+            let ms = match value {
+                crate::config::snapshot::TimeoutValue::Fixed(d) => Some(d.as_millis().min(i64::MAX as u128) as i64),
+                crate::config::snapshot::TimeoutValue::Expr(e) => {
+                    match e.eval(ctx, maps).and_then(|v| v.cast(SmpType::Sint)) {
+                        Some(Value::Sint(n)) => Some(n),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(ms) = ms {
+                t.vars.timeouts.set(*kind, ms);
+            }
+            Step::Next
+        }
+        HttpAction::MapEdit { file, edit, key, value } => {
+            use crate::config::snapshot::MapEdit;
+            use crate::maps::overlay::Op;
+            let key = render_in(key, ctx, t, maps);
+            let op = match edit {
+                MapEdit::SetMap => {
+                    Op::Upsert { key, value: value.as_ref().map_or_else(Vec::new, |v| render_in(v, ctx, t, maps)) }
+                }
+                MapEdit::DelMap | MapEdit::DelAcl => Op::Del { key },
+                MapEdit::AddAcl => Op::AddOnce { key },
+            };
+            // As HAProxy, a failed edit (nothing to delete, a key the file's index refuses) is
+            // not an error of the request.
+            if let Err(e) = t.cx.proxy.maps.change(file, op) {
+                tracing::debug!(file = %file, "rule map edit not applied: {e}");
             }
             Step::Next
         }

@@ -158,10 +158,10 @@ impl<'a> StreamCtx<'a> {
 
 impl SampleContext for StreamCtx<'_> {
     fn src(&self) -> Option<SocketAddr> {
-        Some(self.cx.peer)
+        Some(self.cx.src())
     }
     fn dst(&self) -> Option<SocketAddr> {
-        Some(self.cx.local)
+        Some(self.cx.dst())
     }
     fn method(&self) -> Option<&Method> {
         self.method
@@ -346,8 +346,8 @@ impl SampleContext for StreamCtx<'_> {
     fn stick(&self, f: &crate::sample::StickFetch) -> Option<Value> {
         let (stream, tables) = (self.vars.map(|v| &v.stk), &self.active.rt.tables);
         match self.now {
-            Some(now) => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.peer, f, now),
-            None => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.peer, f, &tables.now()),
+            Some(now) => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.src(), f, now),
+            None => super::track::fetch(self.active, &self.cx.rules.stk, stream, self.cx.src(), f, &tables.now()),
         }
     }
     fn stick_key(&self, f: &crate::sample::StickFetch, key: &Value) -> Option<Value> {

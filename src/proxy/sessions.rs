@@ -305,6 +305,7 @@ mod tests {
             private: Default::default(),
             sess: Facts::new(id, p.active.load_full(), 0),
             fd: -1,
+            moved: Default::default(),
         });
         p.sessions.register(&cx);
         (cx, p.sessions.guard(id))

@@ -48,6 +48,7 @@ async fn what_an_idle_connection_holds() {
         private: Default::default(),
         sess: sessions::Facts::new(0, proxy.active.load_full(), 0),
         fd: -1,
+        moved: Default::default(),
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;

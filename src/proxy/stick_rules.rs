@@ -61,7 +61,7 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
     };
     let maps = cx.proxy.maps.lazy();
     let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
-    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.peer.ip()) };
+    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.src().ip()) };
     let usable = |i: usize| rt.server_usable(i);
     let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass);
     d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);

@@ -88,7 +88,7 @@ where
         return;
     }
     let rec = TcpRecord {
-        client: cx.peer,
+        client: cx.src(),
         accepted: cx.accepted.0,
         frontend: &fe.name,
         backend,
@@ -147,9 +147,9 @@ where
             return out;
         }
     };
-    let key = balance::Request { src: Some(cx.peer.ip()), path_and_query: None, headers: None };
+    let key = balance::Request { src: Some(cx.src().ip()), path_and_query: None, headers: None };
     // Persistence: `stick on src` (the only fetch TCP mode has).
-    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.peer.ip());
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip());
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
@@ -224,14 +224,14 @@ where
         return out;
     }
     if let Some(how) = be.servers[si].send_proxy {
-        let line = cx.client.header_for(how, cx.peer, cx.local, None);
+        let line = cx.client.header_for(how, cx.src(), cx.dst(), None);
         if let Err(e) = server.write_all(&line).await {
             tracing::warn!(backend = %be.name, server = %be.servers[si].name, "sending the PROXY header failed: {e}");
             out.termination = ['S', 'C'];
             return out;
         }
     }
-    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si, cx.peer.ip());
+    crate::persist::tcp_connected_hook(&be.persist, brt, &stuck, si, cx.src().ip());
     if !early.is_empty() {
         if let Err(e) = tokio::time::timeout(be.timeouts.server, server.write_all(&early))
             .await

@@ -100,6 +100,18 @@ impl Effects for ConnEffects<'_> {
     fn capture(&self, slot: usize, value: &[u8]) {
         self.cx.rules.capture(slot, value)
     }
+    fn set_addr(&self, part: crate::proxy::addrs::AddrPart, value: Value) {
+        self.cx.set_addr(part, value);
+    }
+    fn silent_drop(&self) {
+        let how = super::addrs::silent_drop(self.cx.fd, self.cx.local.is_ipv6());
+        tracing::debug!(client = %self.cx.peer, "silent-drop ({how:?})");
+    }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        if let Err(e) = o.apply(self.cx.fd, self.cx.local.is_ipv6()) {
+            tracing::debug!(client = %self.cx.peer, "{o:?} not set: {e}");
+        }
+    }
 }
 
 /// The stream as TCP rules see it: the connection and its first bytes (the HTTP side's
@@ -200,6 +212,24 @@ impl Effects for TxnEffects<'_, '_> {
     fn capture(&self, slot: usize, value: &[u8]) {
         if let Some(h) = self.t.log {
             h.capture(false, slot, value);
+        }
+    }
+    fn set_addr(&self, part: crate::proxy::addrs::AddrPart, value: Value) {
+        let cx = self.t.cx;
+        if cx.set_addr(part, value)
+            && let Some(h) = self.t.log
+        {
+            let mut rec = h.lock();
+            (rec.client, rec.local) = (cx.src(), cx.dst());
+        }
+    }
+    fn silent_drop(&self) {
+        let how = super::addrs::silent_drop(self.t.cx.fd, self.t.cx.local.is_ipv6());
+        tracing::debug!(client = %self.t.cx.peer, "silent-drop ({how:?})");
+    }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        if let Err(e) = o.apply(self.t.cx.fd, self.t.cx.local.is_ipv6()) {
+            tracing::debug!(client = %self.t.cx.peer, "{o:?} not set: {e}");
         }
     }
 }

@@ -34,6 +34,50 @@ pub struct TxnVars<'a> {
     /// The stream's tracked stick counters (`http-request track-sc*`): they live as long as
     /// the transaction, as its variables do.
     pub stk: crate::stktable::track::Trackers,
+    /// `http-request set-timeout`: this stream's own server and tunnel timeouts.
+    pub timeouts: StreamTimeouts,
+    /// `http-request disable-l7-retry`: `retry_on` takes no layer-7 failure for this stream.
+    pub no_l7_retry: std::sync::atomic::AtomicBool,
+}
+
+/// Which timeout `set-timeout` overrides (HAProxy 2.6 takes these two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    Server,
+    Tunnel,
+}
+
+/// A stream's `set-timeout` values, in milliseconds (0: the backend's own).
+#[derive(Debug, Default)]
+pub struct StreamTimeouts {
+    server: std::sync::atomic::AtomicU64,
+    tunnel: std::sync::atomic::AtomicU64,
+}
+
+impl StreamTimeouts {
+    fn slot(&self, k: TimeoutKind) -> &std::sync::atomic::AtomicU64 {
+        match k {
+            TimeoutKind::Server => &self.server,
+            TimeoutKind::Tunnel => &self.tunnel,
+        }
+    }
+
+    /// Sets `k` to `ms` milliseconds; HAProxy ignores a null (or negative) value.
+    pub fn set(&self, k: TimeoutKind, ms: i64) {
+        if ms > 0 {
+            // HAProxy keeps timeouts as an int of milliseconds.
+            let ms = ms.min(i64::from(i32::MAX)) as u64;
+            self.slot(k).store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The stream's value of `k`, or `default` (the backend's).
+    pub fn get(&self, k: TimeoutKind, default: std::time::Duration) -> std::time::Duration {
+        match self.slot(k).load(std::sync::atomic::Ordering::Relaxed) {
+            0 => default,
+            ms => std::time::Duration::from_millis(ms),
+        }
+    }
 }
 
 impl<'a> TxnVars<'a> {
@@ -45,6 +89,8 @@ impl<'a> TxnVars<'a> {
             req: VarStore::default(),
             res: VarStore::default(),
             stk: Default::default(),
+            timeouts: Default::default(),
+            no_l7_retry: Default::default(),
         }
     }
 
@@ -81,6 +127,22 @@ mod tests {
 
     fn v(s: &str) -> VarRef {
         VarRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn set_timeout_overrides_only_with_a_positive_value() {
+        use std::time::Duration;
+        let t = StreamTimeouts::default();
+        let d = Duration::from_secs(30);
+        assert_eq!(t.get(TimeoutKind::Server, d), d);
+        t.set(TimeoutKind::Server, 0);
+        t.set(TimeoutKind::Server, -5);
+        assert_eq!(t.get(TimeoutKind::Server, d), d, "HAProxy ignores a null value");
+        t.set(TimeoutKind::Server, 1500);
+        assert_eq!(t.get(TimeoutKind::Server, d), Duration::from_millis(1500));
+        assert_eq!(t.get(TimeoutKind::Tunnel, d), d, "each timeout is its own");
+        t.set(TimeoutKind::Tunnel, i64::MAX);
+        assert_eq!(t.get(TimeoutKind::Tunnel, d), Duration::from_millis(i32::MAX as u64));
     }
 
     #[test]

@@ -374,8 +374,15 @@ fn rules(
         {
             continue;
         }
+        if let Action::SetAddr(part, _) = &action
+            && stage == Stage::Response
+        {
+            let msg = format!("`{}` is not an action of tcp-response content (as in HAProxy)", part.name());
+            w.problems.push(Problem::new(rp.key(word), msg).with_value(text));
+            continue;
+        }
         let mut exprs: Vec<&mut crate::sample::SampleExpr> = match &mut action {
-            Action::SetVar(_, e) | Action::Capture(super::Capture { expr: e, .. }) => vec![e],
+            Action::SetVar(_, e) | Action::SetAddr(_, e) | Action::Capture(super::Capture { expr: e, .. }) => vec![e],
             Action::SetVarFmt(_, f) => f
                 .segments
                 .iter_mut()

@@ -1,5 +1,6 @@
 //! HAProxy's TCP-level rules: `tcp-request connection|session|content` and `tcp-response
-//! content` with `accept`, `reject`, `set-var`, `unset-var`, `inspect-delay`, and `use_backend`
+//! content` with `accept`, `reject`, `silent-drop`, `set-src`/`set-dst` (and their ports),
+//! `set-mark`, `set-tos`, `set-var`, `unset-var`, `inspect-delay`, and `use_backend`
 //! in `mode tcp` (static names and `%[...]` sample expressions), so TLS pass-through can be
 //! routed by SNI.
 //!
@@ -33,6 +34,12 @@ pub enum Action {
     /// `capture SAMPLE len N` (a new request capture slot, numbered at validation) or
     /// `capture SAMPLE id N` (a declared one, lbha's form for converted configs).
     Capture(Capture),
+    /// `silent-drop`: ends the connection without telling the client (see `proxy::addrs`).
+    SilentDrop,
+    /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port`.
+    SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
+    /// `set-mark`, `set-tos` on the client's socket.
+    SockOpt(crate::proxy::addrs::SockOpt),
 }
 
 #[derive(Debug)]
@@ -128,6 +135,12 @@ pub trait Effects {
     fn set_var(&self, var: &VarRef, value: Option<Value>);
     fn stick(&self, action: &crate::stktable::track::StickAction, env: &Env<'_>);
     fn capture(&self, slot: usize, value: &[u8]);
+    /// `set-src` and friends: a sample that is no address changes nothing.
+    fn set_addr(&self, part: crate::proxy::addrs::AddrPart, value: Value);
+    /// `silent-drop`, before the connection is closed as for a reject.
+    fn silent_drop(&self);
+    /// `set-mark`, `set-tos`.
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt);
 }
 
 /// Runs `rules` from index `from`: the first matching `accept` or `reject` decides; `set-var`,
@@ -145,6 +158,16 @@ pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Ef
         match &rule.action {
             Action::Accept => return Verdict::Accept,
             Action::Reject => return Verdict::Reject,
+            Action::SilentDrop => {
+                fx.silent_drop();
+                return Verdict::Reject;
+            }
+            Action::SockOpt(o) => fx.sockopt(*o),
+            Action::SetAddr(part, e) => {
+                if let Some(v) = e.eval(env.ctx, env.maps) {
+                    fx.set_addr(*part, v);
+                }
+            }
             Action::SetVar(v, e) => {
                 if let Some(val) = e.eval(env.ctx, env.maps) {
                     fx.set_var(v, Some(val));
@@ -198,9 +221,21 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
     let var =
         |inner: &str| VarRef::parse(inner).ok_or_else(|| format!("`{inner}` is not a variable name (scope.name)"));
     match head {
-        "accept" | "reject" if !rest.is_empty() => Err(format!("`{head}` takes no argument, got `{rest}`")),
+        "accept" | "reject" | "silent-drop" if !rest.is_empty() => {
+            Err(format!("`{head}` takes no argument, got `{rest}`"))
+        }
         "accept" => Ok(Action::Accept),
         "reject" => Ok(Action::Reject),
+        "silent-drop" => Ok(Action::SilentDrop),
+        "set-mark" | "set-tos" => crate::proxy::addrs::SockOpt::parse(head, rest).map(Action::SockOpt),
+        h if crate::proxy::addrs::AddrPart::from_name(h).is_some() => {
+            let part = crate::proxy::addrs::AddrPart::from_name(h).ok_or("unreachable")?;
+            // The expression is one word, as in HAProxy.
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(format!("`{h}` needs one sample expression, got `{rest}`"));
+            }
+            Ok(Action::SetAddr(part, SampleExpr::parse(rest).map_err(|e| e.to_string())?))
+        }
         h if h.starts_with("set-var(") && h.ends_with(')') => {
             let v = var(&h[8..h.len() - 1])?;
             if rest.is_empty() {
@@ -222,7 +257,7 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         other => match crate::stktable::track::parse_words(other, rest)? {
             Some(a) => Ok(Action::Stick(a)),
             None => Err(format!(
-                "action `{other}` is not supported (supported: accept, reject, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
+                "action `{other}` is not supported (supported: accept, reject, silent-drop, set-src|set-src-port|set-dst|set-dst-port EXPR, set-mark N, set-tos N, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
             )),
         },
     }

@@ -40,6 +40,9 @@ fn cond(text: &str) -> Cond {
 struct Fx<'a> {
     set: &'a dyn Fn(&VarRef, Option<Value>),
     captured: RefCell<Vec<(usize, Vec<u8>)>>,
+    addrs: RefCell<Vec<(crate::proxy::addrs::AddrPart, Value)>>,
+    dropped: RefCell<usize>,
+    opts: RefCell<Vec<crate::proxy::addrs::SockOpt>>,
 }
 
 impl Effects for Fx<'_> {
@@ -50,10 +53,25 @@ impl Effects for Fx<'_> {
     fn capture(&self, slot: usize, value: &[u8]) {
         self.captured.borrow_mut().push((slot, value.to_vec()));
     }
+    fn set_addr(&self, part: crate::proxy::addrs::AddrPart, value: Value) {
+        self.addrs.borrow_mut().push((part, value));
+    }
+    fn silent_drop(&self) {
+        *self.dropped.borrow_mut() += 1;
+    }
+    fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
+        self.opts.borrow_mut().push(o);
+    }
 }
 
 fn fx<'a>(set: &'a dyn Fn(&VarRef, Option<Value>)) -> Fx<'a> {
-    Fx { set, captured: RefCell::new(Vec::new()) }
+    Fx {
+        set,
+        captured: RefCell::new(Vec::new()),
+        addrs: RefCell::new(Vec::new()),
+        dropped: RefCell::new(0),
+        opts: RefCell::new(Vec::new()),
+    }
 }
 
 fn rule(action: &str, c: Option<&str>) -> Rule {
@@ -199,4 +217,43 @@ fn set_var_fmt_stores_the_rendered_string() {
     // `proc.` variables are set from TCP rules as from HTTP ones.
     assert!(parse_action("set-var-fmt(proc.x) a").is_ok());
     assert!(parse_action("set-var-fmt(sess.x) %[nofetch]").unwrap_err().contains("set-var-fmt"));
+}
+
+#[test]
+fn set_src_acts_and_goes_on_and_silent_drop_decides() {
+    use crate::proxy::addrs::AddrPart;
+    let maps = MapSet::default();
+    let c = ctx(b"");
+    let rules = vec![
+        rule("set-src src,ipmask(24)", None),
+        rule("set-dst-port int(8443)", None),
+        rule("set-src-port req.len", Some("if { req.len gt 100 }")),
+        rule("set-tos 0x10", None),
+        rule("silent-drop", Some("if { src 192.0.2.0/24 }")),
+        rule("accept", None),
+    ];
+    let fx = fx(&|_, _| {});
+    assert_eq!(run(&rules, 0, &[], &env(&c, &maps, true), &fx), Verdict::Reject, "a silent-drop ends as a reject");
+    assert_eq!(*fx.dropped.borrow(), 1);
+    assert_eq!(*fx.opts.borrow(), [crate::proxy::addrs::SockOpt::Tos(16)]);
+    let got = fx.addrs.borrow();
+    assert_eq!(got.len(), 2, "the rule whose condition failed did nothing: {got:?}");
+    assert_eq!(got[0], (AddrPart::Src, Value::Ipv4("192.0.2.0".parse().unwrap())));
+    assert_eq!(got[1].0, AddrPart::DstPort);
+    assert_eq!(got[1].1.clone().cast(crate::sample::SmpType::Sint), Some(Value::Sint(8443)));
+}
+
+#[test]
+fn new_actions_parse_as_haproxy_writes_them() {
+    assert!(matches!(parse_action("silent-drop").unwrap(), Action::SilentDrop));
+    assert!(parse_action("silent-drop now").unwrap_err().contains("takes no argument"));
+    assert!(matches!(parse_action("set-src src,ipmask(16)").unwrap(), Action::SetAddr(p, _) if p.name() == "set-src"));
+    assert!(
+        matches!(parse_action("set-dst-port int(80)").unwrap(), Action::SetAddr(p, _) if p.name() == "set-dst-port")
+    );
+    assert!(parse_action("set-src").unwrap_err().contains("needs one sample expression"));
+    assert!(parse_action("set-src src junk").unwrap_err().contains("needs one sample expression"));
+    assert!(parse_action("set-src nofetch").unwrap_err().contains("unknown fetch"));
+    assert!(matches!(parse_action("set-mark 0x2a").unwrap(), Action::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))));
+    assert!(parse_action("set-tos").unwrap_err().contains("0 to 255"));
 }

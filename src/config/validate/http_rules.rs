@@ -6,7 +6,7 @@ use super::errpages::{self, PageSource};
 use super::{Ctx, header_pair, status};
 use crate::config::error::FieldPath;
 use crate::config::model::{self, Mode, Section};
-use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget};
+use crate::config::snapshot::{HttpAction, HttpRule, NameMatch, RedirectOpts, RedirectTarget, TimeoutValue};
 use crate::log::record::LevelSet;
 use crate::proxy::logrec::{FrontLog, Slot};
 use crate::routing::{Acl, Condition};
@@ -40,8 +40,24 @@ impl Phase {
                 HEADERS.contains(&action)
                     || VARS.contains(&action)
                     || SC.contains(&action)
-                    || ["allow", "deny", "set_status", "redirect", "return", "capture", "set_log_level", "cache_store"]
-                        .contains(&action)
+                    || [
+                        "allow",
+                        "deny",
+                        "set_status",
+                        "redirect",
+                        "return",
+                        "capture",
+                        "set_log_level",
+                        "cache_store",
+                        "silent_drop",
+                        "set_mark",
+                        "set_tos",
+                        "set_map",
+                        "del_map",
+                        "add_acl",
+                        "del_acl",
+                    ]
+                    .contains(&action)
             }
             Phase::After => {
                 HEADERS.contains(&action) || VARS.contains(&action) || ["set_status", "capture"].contains(&action)
@@ -329,6 +345,11 @@ pub(super) fn action(
          sc_inc_gpc1 => "sc_inc_gpc1", sc_inc_gpc => "sc_inc_gpc", sc_set_gpt0 => "sc_set_gpt0", sc_set_gpt => "sc_set_gpt");
     has!(cache_use => "cache_use", cache_store => "cache_store");
     has!(set_var_fmt => "set_var_fmt");
+    has!(silent_drop => "silent_drop", reject => "reject", set_src => "set_src", set_src_port => "set_src_port",
+         set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
+    has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
+    has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
+    has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
         [] => {
@@ -553,8 +574,136 @@ pub(super) fn action(
             };
             if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
         }
+        "disable_l7_retry" | "wait_for_handshake" => {
+            let on = if name == "disable_l7_retry" { r.disable_l7_retry } else { r.wait_for_handshake };
+            if on != Some(true) {
+                cx.err(ap, format!("write `{name} = true`"));
+                return None;
+            }
+            if name == "disable_l7_retry" { HttpAction::NoL7Retry } else { HttpAction::WaitForHandshake }
+        }
+        "reject" | "silent_drop" => {
+            let on = if name == "reject" { r.reject } else { r.silent_drop };
+            if on != Some(true) {
+                cx.err(ap, format!("write `{name} = true`"));
+                return None;
+            }
+            if name == "reject" { HttpAction::Reject } else { HttpAction::SilentDrop }
+        }
+        "set_src" | "set_src_port" | "set_dst" | "set_dst_port" => {
+            let text = match name {
+                "set_src" => r.set_src.as_deref()?,
+                "set_src_port" => r.set_src_port.as_deref()?,
+                "set_dst" => r.set_dst.as_deref()?,
+                _ => r.set_dst_port.as_deref()?,
+            };
+            let part = crate::proxy::addrs::AddrPart::from_name(&name.replace('_', "-"))?;
+            HttpAction::SetAddr(part, sample_expr(text, &ap, cx)?)
+        }
+        "set_timeout" => {
+            use crate::proxy::vars::TimeoutKind;
+            let st = r.set_timeout.as_ref()?;
+            if matches!(ap.0.first(), Some(crate::config::error::Seg::Key(k)) if k == "frontend") {
+                cx.err(ap, "set_timeout needs a backend or a listen (a frontend has no server timeout), as in HAProxy");
+                return None;
+            }
+            let (kind, text) = match (&st.server, &st.tunnel) {
+                (Some(v), None) => (TimeoutKind::Server, v),
+                (None, Some(v)) => (TimeoutKind::Tunnel, v),
+                _ => {
+                    cx.err(ap, "give one of `server` or `tunnel` (the timeouts set-timeout takes in HAProxy 2.6)");
+                    return None;
+                }
+            };
+            let vp = ap.key(if kind == TimeoutKind::Server { "server" } else { "tunnel" });
+            // As HAProxy: a time when it parses as one, a sample expression (milliseconds) otherwise.
+            let value = match crate::config::units::parse_duration(text) {
+                Ok(d) if d.is_zero() => {
+                    cx.err_v(vp, "the timeout must not be null", text);
+                    return None;
+                }
+                Ok(d) => TimeoutValue::Fixed(d),
+                Err(_) if text.starts_with(|c: char| c.is_ascii_digit()) => {
+                    cx.err_v(vp, "expected a time (e.g. 5s) or a sample expression", text);
+                    return None;
+                }
+                Err(_) => TimeoutValue::Expr(sample_expr(text, &vp, cx)?),
+            };
+            HttpAction::SetTimeout(kind, value)
+        }
+        "normalize_uri" => {
+            let text = r.normalize_uri.as_deref()?;
+            match crate::proxy::normalize::Normalizer::parse(text) {
+                Ok(n) => HttpAction::NormalizeUri(n),
+                Err(e) => {
+                    cx.err_v(ap, e, text);
+                    return None;
+                }
+            }
+        }
+        "set_mark" | "set_tos" => {
+            let v = if name == "set_mark" { r.set_mark.as_ref()? } else { r.set_tos.as_ref()? };
+            let word = match v {
+                model::IntOrExpr::Int(n) => n.to_string(),
+                model::IntOrExpr::Expr(s) => s.clone(),
+            };
+            match crate::proxy::addrs::SockOpt::parse(&name.replace('_', "-"), &word) {
+                Ok(o) => HttpAction::SockOpt(o),
+                Err(e) => {
+                    cx.err_v(ap, e, word);
+                    return None;
+                }
+            }
+        }
+        "set_map" | "del_map" | "add_acl" | "del_acl" => {
+            use crate::config::snapshot::MapEdit;
+            let (m, edit) = match name {
+                "set_map" => (r.set_map.as_ref()?, MapEdit::SetMap),
+                "del_map" => (r.del_map.as_ref()?, MapEdit::DelMap),
+                "add_acl" => (r.add_acl.as_ref()?, MapEdit::AddAcl),
+                _ => (r.del_acl.as_ref()?, MapEdit::DelAcl),
+            };
+            if m.file.is_empty() {
+                cx.err(ap.key("file"), "name the map or pattern file");
+                return None;
+            }
+            let value = match (edit, &m.value) {
+                (MapEdit::SetMap, Some(v)) => Some(log_format(v, &ap.key("value"), cx)?),
+                (MapEdit::SetMap, None) => {
+                    cx.err(ap.key("value"), "set_map needs a value");
+                    return None;
+                }
+                (_, Some(v)) => {
+                    cx.err_v(ap.key("value"), format!("{name} takes a key only"), v);
+                    return None;
+                }
+                (_, None) => None,
+            };
+            let key = log_format(&m.key, &ap.key("key"), cx)?;
+            let pattern = matches!(edit, MapEdit::AddAcl | MapEdit::DelAcl);
+            if let Err(e) = cx.maps.need_edited(&m.file, pattern, &rp.to_string()) {
+                cx.err_v(ap.key("file"), e, &m.file);
+                return None;
+            }
+            HttpAction::MapEdit { file: m.file.clone(), edit, key, value }
+        }
         _ => return None,
     })
+}
+
+/// A rule's sample expression, parsed once, with the maps it reads loaded.
+fn sample_expr(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<SampleExpr> {
+    match SampleExpr::parse(text) {
+        Ok(mut e) => {
+            load_maps(e.map_refs(), at, cx);
+            super::track::exprs([&mut e], at, text, cx);
+            Some(e)
+        }
+        Err(e) => {
+            cx.err_v(at.clone(), e.to_string(), text);
+            None
+        }
+    }
 }
 
 /// `capture SAMPLE id N|len N`, as HAProxy 2.6 takes it: `len` only in a frontend's
@@ -683,6 +832,97 @@ mod tests {
         assert!(e.contains("http_request[0].use_service") && e.contains("prometheus-exporter"), "{e}");
         let e = check("http_response = [{ use_service = \"prometheus-exporter\" }]", "");
         assert!(e.contains("is not an action of http_response"), "{e}");
+    }
+
+    #[test]
+    fn connection_actions_are_checked_as_haproxy_does() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let check = |fe_rules: &str, be_rules: &str| problems(&format!("{fe}{fe_rules}\n{be}{be_rules}\n"));
+        let ok = check(
+            "http_request = [{ reject = true }, { silent_drop = true }, { set_src = \"hdr(x-forwarded-for)\" }, \
+             { set_dst_port = \"int(81)\" }]\nhttp_response = [{ silent_drop = true }]",
+            "http_request = [{ set_timeout = { server = \"5s\" } }, { set_timeout = { tunnel = \"req.hdr(x-t)\" } }]",
+        );
+        assert_eq!(ok, "");
+        let e =
+            check("http_request = [{ set_mark = \"0x2a\" }, { set_tos = 16 }]\nhttp_response = [{ set_tos = 0 }]", "");
+        assert_eq!(e, "");
+        let e = check("http_request = [{ set_tos = 300 }]", "");
+        assert!(e.contains("http_request[0].set_tos") && e.contains("0 to 255") && e.contains("300"), "{e}");
+        let e = check(
+            "http_request = [{ normalize_uri = \"path-strip-dotdot full\" }, { disable_l7_retry = true }, \
+             { wait_for_handshake = true }]",
+            "",
+        );
+        assert_eq!(e, "");
+        let e = check("http_response = [{ disable_l7_retry = true }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_request = [{ wait_for_handshake = false }]", "");
+        assert!(e.contains("write `wait_for_handshake = true`"), "{e}");
+        let e = check("http_request = [{ normalize_uri = \"fragment-encode\" }]", "");
+        assert!(e.contains("http_request[0].normalize_uri") && e.contains("cannot be honoured"), "{e}");
+        let e = check("http_response = [{ normalize_uri = \"path-strip-dot\" }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_after_response = [{ set_mark = 1 }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let e = check("http_request = [{ reject = false }]", "");
+        assert!(e.contains("http_request[0].reject") && e.contains("write `reject = true`"), "{e}");
+        let e = check("http_response = [{ reject = true }]", "");
+        assert!(e.contains("is not an action of http_response"), "HAProxy 2.6 has no http-response reject: {e}");
+        let e = check("http_after_response = [{ silent_drop = true }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let e = check("http_response = [{ set_src = \"src\" }]", "");
+        assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_request = [{ set_src = \"nofetch\" }]", "");
+        assert!(e.contains("http_request[0].set_src") && e.contains("nofetch"), "{e}");
+        let e = check("http_request = [{ set_timeout = { server = \"5s\" } }]", "");
+        assert!(e.contains("frontend[0].http_request[0].set_timeout") && e.contains("needs a backend"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"0\" } }]");
+        assert!(e.contains("set_timeout.server") && e.contains("must not be null"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"5x\" } }]");
+        assert!(e.contains("set_timeout.server") && e.contains("expected a time"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"5s\", tunnel = \"1s\" } }]");
+        assert!(e.contains("give one of `server` or `tunnel`"), "{e}");
+        let e = check("", "http_request = [{ set_timeout = { server = \"nofetch(\" } }]");
+        assert!(e.contains("set_timeout.server"), "{e}");
+    }
+
+    #[test]
+    fn map_edits_are_checked_and_register_their_file() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let dir = std::env::temp_dir().join(format!("lbha-map-edits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.map"), "k v\n").unwrap();
+        let check = |rules: &str| match crate::config::parse(&format!("{fe}{rules}\n{be}"), &dir.join("lbha.toml")) {
+            Ok(s) => (s.warnings.join("\n"), Some(s)),
+            Err(e) => (e.to_string(), None),
+        };
+        let (e, snap) = check(
+            "http_request = [{ set_map = { file = \"x.map\", key = \"%[path]\", value = \"%[src]\" } }, \
+             { del_map = { file = \"x.map\", key = \"k\" } }, { add_acl = { file = \"absent.lst\", key = \"%[src]\" } }]\n\
+             http_response = [{ del_acl = { file = \"absent.lst\", key = \"%[src]\" } }]",
+        );
+        assert_eq!(e, "");
+        let snap = snap.unwrap();
+        let names: Vec<&str> = snap.maps.files.iter().map(|f| f.name.as_str()).collect();
+        assert!(names.contains(&"x.map") && names.contains(&"absent.lst"), "{names:?}");
+        let e = check("http_request = [{ set_map = { file = \"x.map\", key = \"k\" } }]").0;
+        assert!(e.contains("http_request[0].set_map.value") && e.contains("needs a value"), "{e}");
+        let e = check("http_request = [{ del_map = { file = \"x.map\", key = \"k\", value = \"v\" } }]").0;
+        assert!(e.contains("del_map.value") && e.contains("takes a key only"), "{e}");
+        let e = check(
+            "http_request = [{ set_map = { file = \"x.map\", key = \"k\", value = \"v\" } }, \
+             { add_acl = { file = \"x.map\", key = \"k\" } }]",
+        )
+        .0;
+        assert!(e.contains("http_request[1].add_acl.file") && e.contains("both as a map and as an ACL pattern"), "{e}");
+        let e = check("http_request = [{ add_acl = { file = \"\", key = \"k\" } }]").0;
+        assert!(e.contains("add_acl.file") && e.contains("name the map"), "{e}");
+        let e = check("http_after_response = [{ set_map = { file = \"x.map\", key = \"k\", value = \"v\" } }]").0;
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

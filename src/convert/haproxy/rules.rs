@@ -653,11 +653,42 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "capture" => capture_action(st, d, req),
         "set-log-level" if req || res => one("set_log_level"),
         "use-service" if req => one("use_service"),
+        "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
+        "disable-l7-retry" if req => Ok(("disable_l7_retry", Value::from(true), 2, Vec::new())),
+        "wait-for-handshake" if req => Ok(("wait_for_handshake", Value::from(true), 2, Vec::new())),
+        "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
+        "normalize-uri" if req => {
+            let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);
+            match d.args.get(2..end).filter(|w| !w.is_empty()) {
+                Some(w) => Ok(("normalize_uri", Value::from(w.join(" ")), end, Vec::new())),
+                None => Err(Fail::Bad("`normalize-uri` needs a normalizer".into())),
+            }
+        }
+        "set-mark" if req || res => one("set_mark"),
+        "set-tos" if req || res => one("set_tos"),
+        "set-src" if req => one("set_src"),
+        "set-src-port" if req => one("set_src_port"),
+        "set-dst" if req => one("set_dst"),
+        "set-dst-port" if req => one("set_dst_port"),
+        "set-map" | "del-map" | "add-acl" | "del-acl" if req || res => map_edit_action(d, action, base),
+        "set-priority-class" | "set-priority-offset" => Err(Fail::Unsupported(format!(
+            "`{name}`: lbha's backend queue serves requests first come, first served and cannot honour a priority"
+        ))),
+        "set-timeout" if req && st.kind == super::proxy::ProxyKind::Frontend => {
+            Err(Fail::Bad("`set-timeout`: a frontend has no backend capability (as in HAProxy)".into()))
+        }
+        "set-timeout" if req => set_timeout_action(d),
         n if super::track::is_stick(n) && (req || (res && !n.starts_with("track-sc"))) => {
             super::track::http_action(d, action).map(|(k, v, i)| (k, v, i, Vec::new())).map_err(Fail::Bad)
         }
         _ => Err(Fail::Unsupported(format!("`{} {action}` is not supported yet", d.keyword()))),
     };
+    let relative_acl = matches!(name, "add-acl" | "del-acl")
+        && action.split_once('(').is_some_and(|(_, f)| !f.starts_with('/') && f.len() > 1);
+    if relative_acl && parsed.is_ok() {
+        let msg = format!("relative pattern file written as an absolute path from {}", cx.base_dir.display());
+        cx.report(d, ReportKind::Note, msg);
+    }
     if let Some((value, s)) = finish_rule(st, d, parsed, cx) {
         if req {
             st.rules.requests.push((value, s));
@@ -665,6 +696,51 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
             st.out.push(key, value, s);
         }
     }
+}
+
+/// `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE) KEY`.
+/// A relative pattern file (`add-acl`, `del-acl`) is made absolute as `-f FILE` is, so that the
+/// rule edits the file the ACLs read; a map file stays as `map(FILE)` writes it.
+fn map_edit_action(d: &Directive, action: &str, base: &std::path::Path) -> Result<Parsed, Fail> {
+    let (name, rest) = action.split_once('(').unwrap_or((action, ""));
+    let file = rest.strip_suffix(')').filter(|f| !f.is_empty());
+    let Some(file) = file else {
+        return Err(Fail::Bad(format!("`{name}` needs a file name in parentheses, e.g. `{name}(/etc/haproxy/x.map)`")));
+    };
+    let key: &'static str = match name {
+        "set-map" => "set_map",
+        "del-map" => "del_map",
+        "add-acl" => "add_acl",
+        _ => "del_acl",
+    };
+    let file = if key.ends_with("_acl") && !std::path::Path::new(file).is_absolute() {
+        base.join(file).display().to_string()
+    } else {
+        file.to_string()
+    };
+    let mut t = InlineTable::new();
+    t.insert("file", file.into());
+    t.insert("key", value_at(d, 2, name)?.into());
+    let mut next = 3;
+    if name == "set-map" {
+        t.insert("value", value_at(d, 3, name)?.into());
+        next = 4;
+    }
+    Ok((key, Value::InlineTable(t), next, Vec::new()))
+}
+
+/// `set-timeout server|tunnel TIME|EXPR`, then the condition.
+fn set_timeout_action(d: &Directive) -> Result<Parsed, Fail> {
+    let which = match d.arg(2) {
+        Some(w @ ("server" | "tunnel")) => w,
+        other => {
+            let got = other.unwrap_or("nothing");
+            return Err(Fail::Bad(format!("`set-timeout` takes `server` or `tunnel` (HAProxy 2.6), got `{got}`")));
+        }
+    };
+    let mut t = InlineTable::new();
+    t.insert(which, value_at(d, 3, "set-timeout")?.into());
+    Ok(("set_timeout", Value::InlineTable(t), 4, Vec::new()))
 }
 
 /// `cache-use NAME` / `cache-store NAME`, then the condition.

@@ -940,6 +940,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
     snap(&c);
 }
 
+mod actions;
 mod errlog;
 mod keepalived;
 mod random;
@@ -971,7 +972,7 @@ fn tcp_rules_and_sni_routing() {
     let lens: Vec<usize> = s.frontends[0].logging.req_slots.iter().map(|s| s.len).collect();
     assert_eq!(lens, [4, 10, 6]);
     // An unsupported action is reported on its line, not dropped silently.
-    let c = conv("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request content set-mark 1\n");
+    let c = conv("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request content set-nice 1\n");
     assert!(c.reports.iter().any(|r| r.loc.line == 5 && r.kind == ReportKind::Unsupported), "{:?}", c.reports);
     let e = conv_err("defaults\n  mode tcp\nfrontend fe\n  bind :1\n  tcp-request session capture src len 10\n");
     assert!(e.iter().any(|m| m.contains(":5") && m.contains("content rules only")), "{e:?}");
