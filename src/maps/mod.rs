@@ -50,6 +50,13 @@ pub struct MapFile {
 }
 
 impl MapFile {
+    /// A file as read (or, for one a rule edits that does not exist, empty), not indexed yet.
+    fn new(name: &str, path: PathBuf, pattern: bool, id: usize, entries: Vec<Entry>) -> MapFile {
+        MapFile { name: name.to_string(), path, pattern, users: Vec::new(), id, entries, indexes: Vec::new() }
+    }
+}
+
+impl MapFile {
     fn map_entries(&self) -> Vec<MapEntry> {
         self.entries
             .iter()
@@ -142,15 +149,7 @@ impl Loader {
                 let text = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 let entries = parse_map_file(&text, pattern).into_iter().map(|e| Entry::new(e.key, e.value)).collect();
                 let id = self.files.len();
-                self.files.push(MapFile {
-                    name: name.to_string(),
-                    path,
-                    pattern,
-                    users: Vec::new(),
-                    id,
-                    entries,
-                    indexes: Vec::new(),
-                });
+                self.files.push(MapFile::new(name, path, pattern, id, entries));
                 id
             }
         };
@@ -197,15 +196,7 @@ impl Loader {
         let path = self.base_dir.join(name);
         if !self.files.iter().any(|f| f.name == name) && !path.exists() {
             let id = self.files.len();
-            self.files.push(MapFile {
-                name: name.to_string(),
-                path,
-                pattern,
-                users: Vec::new(),
-                id,
-                entries: Vec::new(),
-                indexes: Vec::new(),
-            });
+            self.files.push(MapFile::new(name, path, pattern, id, Vec::new()));
         }
         // Indexed as a string match, the kind every map reader can use; readers add their own.
         self.need(name, MatchKind::Str, false, pattern, user)

@@ -776,17 +776,7 @@ impl Fetch {
                 Some(Value::Sint(n as i64))
             }
             Fetch::Method => Some(Value::Meth(ctx.method()?.as_str().to_string())),
-            Fetch::ReqVer => {
-                let v = match ctx.version()? {
-                    Version::HTTP_09 => "0.9",
-                    Version::HTTP_10 => "1.0",
-                    Version::HTTP_11 => "1.1",
-                    Version::HTTP_2 => "2.0",
-                    Version::HTTP_3 => "3.0",
-                    _ => return None,
-                };
-                s(v.as_bytes())
-            }
+            Fetch::ReqVer => s(super::fetch_more::version_text(ctx.version()?)?.as_bytes()),
             Fetch::ReqLen => Some(Value::Sint(ctx.req_len()? as i64)),
             Fetch::ReqBody => Some(Value::Bin(ctx.req_body()?.to_vec())),
             Fetch::Status => Some(Value::Sint(ctx.status()? as i64)),
