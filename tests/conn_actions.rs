@@ -293,7 +293,12 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     let me = s.local_addr().unwrap().port();
     let out = std::process::Command::new("ss").args(["-tnHe", "state", "established"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains(&format!("127.0.0.1:{port} ")) && l.contains(&format!(":{me} ")));
+    // lbha's side: its local address is the bind (the client's line lists the same two
+    // addresses the other way round).
+    let line = text.lines().find(|l| {
+        let mut f = l.split_whitespace().skip(2);
+        f.next() == Some(&format!("127.0.0.1:{port}")) && f.next() == Some(&format!("127.0.0.1:{me}"))
+    });
     let Some(line) = line else { panic!("lbha's side of the connection not listed:\n{text}") };
     if !line.contains("fwmark") && !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: no privilege for SO_MARK");
