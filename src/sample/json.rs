@@ -89,8 +89,18 @@ fn ws(s: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// How deep arrays and objects may nest, as HAProxy's mjson (`MJSON_MAX_DEPTH`): deeper
+/// documents give no sample. The scan recurses once per level, so a client's body or token
+/// nested thousands deep would otherwise overflow the worker's stack.
+const MAX_DEPTH: usize = 20;
+
 /// The span of the JSON value starting at `i` (`i` past leading spaces).
 fn value_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
+    value_within(s, i, MAX_DEPTH)
+}
+
+/// [`value_at`] with `depth` more levels of nesting allowed; deeper documents give no sample.
+fn value_within(s: &[u8], i: usize, depth: usize) -> Option<(usize, usize)> {
     match *s.get(i)? {
         b'"' => {
             let mut j = i + 1;
@@ -103,6 +113,7 @@ fn value_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
             }
         }
         open @ (b'{' | b'[') => {
+            let depth = depth.checked_sub(1)?;
             let close = if open == b'{' { b'}' } else { b']' };
             let mut j = ws(s, i + 1);
             if s.get(j) == Some(&close) {
@@ -110,14 +121,14 @@ fn value_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
             }
             loop {
                 if open == b'{' {
-                    let k = value_at(s, j).filter(|k| s[k.0] == b'"')?;
+                    let k = value_within(s, j, depth).filter(|k| s[k.0] == b'"')?;
                     j = ws(s, k.1);
                     if s.get(j) != Some(&b':') {
                         return None;
                     }
                     j = ws(s, j + 1);
                 }
-                j = ws(s, value_at(s, j)?.1);
+                j = ws(s, value_within(s, j, depth)?.1);
                 match *s.get(j)? {
                     b',' => j = ws(s, j + 1),
                     c if c == close => return Some((i, j + 1)),
@@ -236,6 +247,18 @@ mod tests {
 
     fn q(path: &str, doc: &str, int: bool) -> Option<Value> {
         JsonPath::parse(path).unwrap().query(doc.as_bytes(), int)
+    }
+
+    #[test]
+    fn documents_nested_deeper_than_mjson_allows_give_no_sample() {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(q("$", &nest(19), true), None, "an array is no integer");
+        let deep = |n: usize| format!("{{\"a\":{}}}", nest(n));
+        assert_eq!(q("$.a", &deep(19), false), None, "arrays give nothing, as HAProxy");
+        assert_eq!(q("$.b", &format!("{{\"a\":{},\"b\":7}}", nest(19)), true), Some(Value::Sint(7)));
+        assert_eq!(q("$.b", &format!("{{\"a\":{},\"b\":7}}", nest(20)), true), None, "21 levels");
+        // Far deeper than any stack would take if the scan did not stop.
+        assert_eq!(q("$.b", &format!("{{\"a\":{},\"b\":7}}", nest(200_000)), true), None);
     }
 
     #[test]
