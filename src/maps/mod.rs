@@ -340,11 +340,24 @@ impl Shared {
         let file = store.get(name).ok_or(overlay::OpError::NoFile)?;
         let mut entries = file.entries.clone();
         for op in &list {
+            op.check(file.pattern)?;
             overlay::apply(op, &mut entries)?;
+        }
+        // A rule's `set-map`/`add-acl` that changes nothing (the same value again, a pattern
+        // already there) is neither applied nor remembered: rules run on every request.
+        let same = |a: &[Entry], b: &[Entry]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.key == y.key && x.value == y.value)
+        };
+        if list.iter().all(Op::from_rule) && same(&entries, &file.entries) {
+            return Ok(());
         }
         let nf = file.with_entries(entries).map_err(|e| overlay::OpError::Invalid(e.reason))?;
         self.store.store(Arc::new(store.with(Arc::new(nf))));
-        ops.entry(name.to_string()).or_default().extend(list);
+        let kept = ops.entry(name.to_string()).or_default();
+        for op in list {
+            overlay::supersede(kept, &op);
+            kept.push(op);
+        }
         Ok(())
     }
 

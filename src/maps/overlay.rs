@@ -68,6 +68,41 @@ impl Op {
     }
 }
 
+impl Op {
+    /// A change a rule makes (`set-map`, `add-acl`), run per request.
+    pub fn from_rule(&self) -> bool {
+        matches!(self, Op::Upsert { .. } | Op::AddOnce { .. })
+    }
+
+    /// Refuses what `commit map` could not write back as it is: CR, LF or NUL anywhere (one
+    /// value would become several lines, several entries), and blanks in a map's key (the file
+    /// splits key and value at the first blank). Keys and values from rules come from requests.
+    pub fn check(&self, pattern: bool) -> Result<(), OpError> {
+        let (key, value): (&[u8], &[u8]) = match self {
+            Op::Add { key, value } | Op::Set { key, value } | Op::Upsert { key, value } => (key, value),
+            Op::SetOne { key, value, .. } | Op::DelOne { key, value } => (key, value),
+            Op::Del { key } | Op::AddOnce { key } => (key, b""),
+            Op::Clear => return Ok(()),
+        };
+        if key.iter().chain(value).any(|&c| matches!(c, b'\r' | b'\n' | 0)) {
+            return Err(OpError::Invalid("a key or value holds CR, LF or NUL".into()));
+        }
+        if !pattern && key.iter().any(|&c| matches!(c, b' ' | b'\t')) {
+            return Err(OpError::Invalid("a map key holds a blank".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Drops from `kept` (a file's remembered changes) what `op` makes irrelevant, so that a rule
+/// setting one key on every request keeps one change, not one per request: a `set-map` of a key
+/// replaces that key's earlier `set-map` and `add-acl` (whatever they added, it sets).
+pub fn supersede(kept: &mut Vec<Op>, op: &Op) {
+    if let Op::Upsert { key, .. } = op {
+        kept.retain(|o| !matches!(o, Op::Upsert { key: k, .. } | Op::AddOnce { key: k } if k == key));
+    }
+}
+
 pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
     match op {
         Op::Add { key, value } => entries.push(Entry::new(key.clone(), value.clone())),

@@ -165,3 +165,31 @@ fn typed_map_converters_refuse_values_of_another_type() {
     assert!(e.contains("is not an IP address"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_rule_setting_one_key_per_request_is_remembered_once_and_bad_bytes_are_refused() {
+    let d = dir("perrequest");
+    let mut l = Loader::new(&d);
+    l.need_edited("seen.map", false, "frontend fe").unwrap();
+    l.need_edited("allow.lst", true, "frontend fe").unwrap();
+    let shared = Shared::default();
+    shared.install(&l.finish());
+    for i in 0..100 {
+        shared.change("seen.map", Op::Upsert { key: b("k"), value: format!("{i}").into_bytes() }).unwrap();
+        shared.change("allow.lst", Op::AddOnce { key: b("192.0.2.1") }).unwrap();
+    }
+    let ops = shared.ops.lock().unwrap();
+    assert_eq!(ops["seen.map"], [Op::Upsert { key: b("k"), value: b("99") }], "the last set-map of the key only");
+    assert_eq!(ops["allow.lst"], [Op::AddOnce { key: b("192.0.2.1") }], "a pattern already there is no change");
+    drop(ops);
+    for (file, key, value) in [("seen.map", "a\nb", "1"), ("seen.map", "a", "1\r\nc 2"), ("seen.map", "a b", "1")] {
+        let e = shared.change(file, Op::Upsert { key: b(key), value: b(value) }).unwrap_err();
+        assert!(matches!(e, OpError::Invalid(_)), "{key:?} {value:?}: {e:?}");
+    }
+    let e = shared.change("allow.lst", Op::AddOnce { key: b("x\0y") }).unwrap_err();
+    assert!(matches!(e, OpError::Invalid(_)), "{e:?}");
+    shared.change("allow.lst", Op::AddOnce { key: b("a pattern with blanks") }).unwrap();
+    shared.commit("seen.map").unwrap();
+    assert_eq!(std::fs::read(d.join("seen.map")).unwrap(), b"k 99\n");
+    let _ = std::fs::remove_dir_all(&d);
+}
