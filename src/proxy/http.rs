@@ -696,10 +696,11 @@ fn forward(
             // The console's response-time percentiles (crate::console::traffic), only kept with one.
             let t_sent = active.snap.console.is_some().then(std::time::Instant::now);
             let server_timeout = t.vars.timeouts.get(super::vars::TimeoutKind::Server, be.timeouts.server);
+            // Subscribed before the request leaves (the send starts as its future is made): a
+            // mark-down from now on ends the wait.
+            let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
             let sending = server_wait(sender.try_send_request(req), server_timeout, progress.as_deref());
-            let sent = if be.servers[si].shutdown_on_down {
-                // Subscribed before the request leaves: a mark-down from now on ends the wait.
-                let marked_down = srt.session_end();
+            let sent = if let Some(marked_down) = marked_down {
                 tokio::select! {
                     sent = sending => sent,
                     () = marked_down => {
