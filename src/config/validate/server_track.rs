@@ -48,6 +48,17 @@ pub(super) fn resolve(backends: &mut [Backend], backs: &[Named], cx: &mut Ctx) {
             );
             continue;
         }
+        if t.check.is_none() && next(target).is_none() {
+            // HAProxy follows an agent-only server too; lbha's trackers follow health checks
+            // only, and a tracker left up while its server's agent says down would take traffic.
+            let name = format!("{}/{}", backends[target.0].name, t.name);
+            cx.err_v(
+                at,
+                format!("lbha cannot track {name}: its only check is an agent (add `check` to it, or track a checked server)"),
+                text,
+            );
+            continue;
+        }
         // Follow the chain; it must not come back to this server.
         let mut cur = Some(target);
         let mut loops = false;
@@ -120,6 +131,10 @@ mod tests {
         let e =
             one("{ name = \"a\", addr = \"127.0.0.1:2\" }, { name = \"t\", addr = \"127.0.0.1:3\", track = \"a\" }");
         assert!(e.contains("does not have any check nor agent"), "{e}");
+        let e = one(
+            "{ name = \"a\", addr = \"127.0.0.1:2\", agent_check = true, agent_port = 9 }, { name = \"t\", addr = \"127.0.0.1:3\", track = \"a\" }",
+        );
+        assert!(e.contains("its only check is an agent"), "{e}");
         let e = one("{ name = \"a\", addr = \"127.0.0.1:2\", check = true, track = \"o/x\" }");
         assert!(e.contains("checks and tracking at the same time"), "{e}");
         let e = one(
