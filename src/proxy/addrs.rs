@@ -132,6 +132,7 @@ impl SockOpt {
         }
         // SAFETY: the socket stays open while the rule that sets the option runs.
         let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let v6 = v6_traffic(fd).unwrap_or(v6);
         match self {
             SockOpt::Mark(m) => setsockopt(&sock, sockopt::Mark, &m),
             SockOpt::Tos(t) if v6 => setsockopt(&sock, sockopt::Ipv6TClass, &i32::from(t)),
@@ -163,6 +164,7 @@ pub fn silent_drop(fd: RawFd, v6: bool) -> Drop {
     }
     // SAFETY: the socket stays open while the rule that drops it runs (the connection holds it).
     let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let v6 = v6_traffic(fd).unwrap_or(v6);
     let how = if setsockopt(&sock, sockopt::TcpRepair, &1).is_ok() {
         Drop::Repair
     } else {
@@ -178,6 +180,19 @@ pub fn silent_drop(fd: RawFd, v6: bool) -> Drop {
     how
 }
 
+/// Whether the connection's packets are IPv6, read from the socket: an IPv4 client of a
+/// dual-stack `[::]` bind has an IPv6 socket with an IPv4-mapped peer, and its packets take the
+/// IPv4 options (`IP_TOS`, `IP_TTL`), not the IPv6 ones. `None` when the socket cannot tell.
+fn v6_traffic(fd: RawFd) -> Option<bool> {
+    use nix::sys::socket::{SockaddrLike, SockaddrStorage, getpeername};
+    let peer = getpeername::<SockaddrStorage>(fd).ok()?;
+    match (peer.as_sockaddr_in6(), peer.family()) {
+        (Some(a), _) => Some(a.ip().to_ipv4_mapped().is_none()),
+        (None, Some(nix::sys::socket::AddressFamily::Inet)) => Some(false),
+        _ => None,
+    }
+}
+
 /// Shuts the client's socket both ways: the connection (all of an HTTP/2 connection's
 /// streams) ends at once, as HAProxy's `reject` does.
 pub fn close_now(fd: RawFd) {
@@ -189,6 +204,29 @@ pub fn close_now(fd: RawFd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_option_family_is_the_packets_not_the_sockets() {
+        use std::os::fd::AsRawFd;
+        let family = |bind: &str, to: &str| {
+            let Ok(l) = std::net::TcpListener::bind(bind) else { return None };
+            let port = l.local_addr().unwrap().port();
+            let _c = std::net::TcpStream::connect(format!("{to}:{port}")).ok()?;
+            let (s, _) = l.accept().unwrap();
+            v6_traffic(s.as_raw_fd())
+        };
+        assert_eq!(family("127.0.0.1:0", "127.0.0.1"), Some(false));
+        // An IPv6 socket reached over IPv4 (a dual-stack bind): IPv4 packets.
+        match family("[::ffff:127.0.0.1]:0", "127.0.0.1") {
+            Some(v6) => assert!(!v6, "an IPv4-mapped peer takes the IPv4 options"),
+            None => eprintln!("skipped: no dual-stack IPv6 socket here"),
+        }
+        match family("[::1]:0", "[::1]") {
+            Some(v6) => assert!(v6),
+            None => eprintln!("skipped: no ::1 here"),
+        }
+        assert_eq!(v6_traffic(-1), None);
+    }
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
