@@ -346,3 +346,52 @@ servers = [{{ name = "h", addr = "127.0.0.1:{back}", send_proxy_v2 = true, proxy
         assert_eq!(r.text(), format!("uid=req-{n}"), "{}", l.log_text());
     }
 }
+
+/// With `accept-proxy`, the address the client reached is the header's (HAProxy's `dst` and
+/// `%fi`), and `set-dst` changes what `send-proxy` tells the next hop (it used to pass the
+/// received header's destination on, whatever the rules did).
+#[test]
+fn the_received_destination_is_dst_and_set_dst_reaches_send_proxy() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let dir = TempDir::new("pp-dst");
+    let (mid, back) = (free_port(), free_port());
+    let hcfg = format!(
+        "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+         frontend back\n  bind 127.0.0.1:{back} accept-proxy\n\
+         \x20 http-request return status 200 content-type text/plain lf-string \"%[dst]:%[dst_port] %[req.hdr(x-dst)]\"\n"
+    );
+    let _h = start_haproxy(&dir, &hcfg, &[back]);
+    let lcfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "5s", server = "5s" }}
+
+[[listen]]
+name = "mid"
+bind = ["127.0.0.1:{mid} accept-proxy"]
+http_request = [
+  {{ set_header = {{ name = "X-Dst", value = "%[dst]:%[dst_port]" }} }},
+  {{ set_dst = "str(203.0.113.77)", if = "{{ path /moved }}" }},
+]
+servers = [{{ name = "h", addr = "127.0.0.1:{back}", send_proxy_v2 = true }}]
+"#
+    );
+    let l = Lbha::start(&lcfg, &[]);
+    wait_listening(&l, mid);
+    for (path, want) in
+        [("/", "198.51.100.7:8443 198.51.100.7:8443"), ("/moved", "203.0.113.77:8443 198.51.100.7:8443")]
+    {
+        let mut c = connect(mid);
+        let req = format!(
+            "PROXY TCP4 192.0.2.5 198.51.100.7 5555 8443\r\nGET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        );
+        c.write_all(req.as_bytes()).unwrap();
+        let resp = read_response(&mut c, false).unwrap_or_else(|e| panic!("no answer: {e}\n{}", l.log_text()));
+        assert_eq!(resp.status, 200, "{}", l.log_text());
+        assert_eq!(resp.text(), want, "{path}\n{}", l.log_text());
+    }
+}

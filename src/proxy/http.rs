@@ -575,7 +575,7 @@ fn forward(
             }
         }
         // `option abortonclose`; an HTTP/2 stream already ends with its connection.
-        let abort = super::abort::ClientClose::watch(cx.fd, be.abortonclose && parts.version != Version::HTTP_2);
+        let abort = super::abort::ClientClose::watch(cx.fd.raw(), be.abortonclose && parts.version != Version::HTTP_2);
         parts.version = Version::HTTP_11;
         let client_failed = Arc::new(AtomicBool::new(false));
         // A request the server may see twice without harm: sent again when a reused connection breaks.

@@ -231,8 +231,9 @@ pub struct ConnCtx {
     pub private: pool::Private,
     /// Its entry in the session registry (`show sess`).
     pub sess: sessions::Facts,
-    /// The client's TCP socket, watched by `option abortonclose` (see [`abort`]); -1: none.
-    pub fd: std::os::fd::RawFd,
+    /// The client's TCP socket, watched by `option abortonclose` (see [`abort`]) and acted on
+    /// by socket rules.
+    pub fd: addrs::ClientFd,
     /// The addresses `set-src`/`set-dst` rules gave the connection (see [`addrs`]).
     pub moved: addrs::Moved,
 }
@@ -511,6 +512,7 @@ impl Proxy {
         }
         let id = self.sessions.next_id();
         slots._entry = Some(self.sessions.guard(id));
+        let moved = addrs::Moved::accepted(peer, received.as_ref());
         let cx = Arc::new(ConnCtx {
             proxy: self.clone(),
             peer,
@@ -525,8 +527,8 @@ impl Proxy {
             client: proxy_proto::ClientInfo { received: received.map(Box::new), ..Default::default() },
             private: Default::default(),
             sess: sessions::Facts::new(id, active.clone(), fi),
-            fd: std::os::fd::AsRawFd::as_raw_fd(&sock),
-            moved: Default::default(),
+            fd: addrs::ClientFd::new(std::os::fd::AsRawFd::as_raw_fd(&sock)),
+            moved,
         });
         self.sessions.register(&cx);
         if !tcp_rules::allowed(&fe.tcp.connection, &fe.tcp.acls, &active, &cx, tcp_rules::At { fi, bi: None }) {
@@ -682,7 +684,11 @@ impl Proxy {
         let io = idle::Watch::new(io::StallGuard::new(io, t.client, fcnt.clone()), activity.clone(), false);
         let io = coalesce::Coalesce::new(io, coalesce::DEFAULT_LIMIT);
         let conn = builder.serve_connection(TokioIo::new(io), svc);
-        self.run_conn(std::pin::pin!(conn), &cx, born, &t, &activity, None).await;
+        let mut conn = std::pin::pin!(conn);
+        // Streams' tasks may run on after the socket (in `conn`) closes: declared after it, so
+        // that it retires the descriptor first.
+        let _retire = addrs::RetireOnDrop(&cx.fd);
+        self.run_conn(conn.as_mut(), &cx, born, &t, &activity, None).await;
     }
 
     /// Serves an HTTP/1 connection: each stretch of requests in a boxed future (hyper's

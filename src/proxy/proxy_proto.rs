@@ -277,12 +277,12 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// The header for a server, given the client and the address it reached.
-    pub fn header_for(&self, how: SendProxy, peer: SocketAddr, local: SocketAddr, unique_id: Option<&[u8]>) -> Vec<u8> {
-        let dst = self.received.as_ref().and_then(|r| r.addrs).map_or(local, |(_, d)| d);
+    /// The header for a server, given the client (`src`) and the address it reached (`dst`):
+    /// the connection's addresses as the rules left them, which start from a received header's.
+    pub fn header_for(&self, how: SendProxy, src: SocketAddr, dst: SocketAddr, unique_id: Option<&[u8]>) -> Vec<u8> {
         let tls = self.tls.get();
         let sni = tls.and_then(|t| t.1.as_deref()).or(self.received.as_ref().and_then(|r| r.authority.as_deref()));
-        build(how, &Origin { addrs: Some((peer, dst)), tls_version: tls.map(|t| t.0), sni, unique_id })
+        build(how, &Origin { addrs: Some((src, dst)), tls_version: tls.map(|t| t.0), sni, unique_id })
     }
 }
 
@@ -481,10 +481,11 @@ mod tests {
             })),
             ..ClientInfo::default()
         };
+        // The connection's addresses start from the received header's (`Moved::accepted`).
         let bytes = info.header_for(
             SendProxy { v2: true, ssl: false, authority: true, unique_id: false },
             sa("192.0.2.7:1"),
-            sa("127.0.0.1:80"),
+            sa("203.0.113.9:443"),
             None,
         );
         let Scan::Done(r, _) = scan(&bytes) else { panic!() };

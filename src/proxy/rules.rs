@@ -347,10 +347,10 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             // The connection goes at once (every stream of an HTTP/2 one, as HAProxy); the
             // answer only stands for the denial in the log and the counters, and is never sent.
             if matches!(rule.action, HttpAction::SilentDrop) {
-                let how = super::addrs::silent_drop(t.cx.fd, t.cx.local.is_ipv6());
+                let how = t.cx.fd.silent_drop(t.cx.local.is_ipv6());
                 tracing::debug!(client = %t.cx.peer, "silent-drop ({how:?})");
             } else {
-                super::addrs::close_now(t.cx.fd);
+                t.cx.fd.close_now();
             }
             let resp = super::tcp_rules::silent(page_keep(StatusCode::FORBIDDEN));
             Step::Stop(Outcome::Answer { resp, denied: true, tarpit: false })
@@ -374,7 +374,7 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             }
         }
         HttpAction::SockOpt(o) => {
-            if let Err(e) = o.apply(t.cx.fd, t.cx.local.is_ipv6()) {
+            if let Err(e) = t.cx.fd.apply(*o, t.cx.local.is_ipv6()) {
                 tracing::debug!(client = %t.cx.peer, "{o:?} not set: {e}");
             }
             Step::Next

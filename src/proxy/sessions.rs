@@ -304,7 +304,7 @@ mod tests {
             client: Default::default(),
             private: Default::default(),
             sess: Facts::new(id, p.active.load_full(), 0),
-            fd: -1,
+            fd: crate::proxy::addrs::ClientFd::new(-1),
             moved: Default::default(),
         });
         p.sessions.register(&cx);

@@ -104,11 +104,11 @@ impl Effects for ConnEffects<'_> {
         self.cx.set_addr(part, value);
     }
     fn silent_drop(&self) {
-        let how = super::addrs::silent_drop(self.cx.fd, self.cx.local.is_ipv6());
+        let how = self.cx.fd.silent_drop(self.cx.local.is_ipv6());
         tracing::debug!(client = %self.cx.peer, "silent-drop ({how:?})");
     }
     fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
-        if let Err(e) = o.apply(self.cx.fd, self.cx.local.is_ipv6()) {
+        if let Err(e) = self.cx.fd.apply(o, self.cx.local.is_ipv6()) {
             tracing::debug!(client = %self.cx.peer, "{o:?} not set: {e}");
         }
     }
@@ -224,11 +224,11 @@ impl Effects for TxnEffects<'_, '_> {
         }
     }
     fn silent_drop(&self) {
-        let how = super::addrs::silent_drop(self.t.cx.fd, self.t.cx.local.is_ipv6());
+        let how = self.t.cx.fd.silent_drop(self.t.cx.local.is_ipv6());
         tracing::debug!(client = %self.t.cx.peer, "silent-drop ({how:?})");
     }
     fn sockopt(&self, o: crate::proxy::addrs::SockOpt) {
-        if let Err(e) = o.apply(self.t.cx.fd, self.t.cx.local.is_ipv6()) {
+        if let Err(e) = self.t.cx.fd.apply(o, self.t.cx.local.is_ipv6()) {
             tracing::debug!(client = %self.t.cx.peer, "{o:?} not set: {e}");
         }
     }
