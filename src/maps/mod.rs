@@ -338,18 +338,19 @@ impl Shared {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let store = self.store.load();
         let file = store.get(name).ok_or(overlay::OpError::NoFile)?;
-        let mut entries = file.entries.clone();
         for op in &list {
             op.check(file.pattern)?;
-            overlay::apply(op, &mut entries)?;
         }
         // A rule's `set-map`/`add-acl` that changes nothing (the same value again, a pattern
-        // already there) is neither applied nor remembered: rules run on every request.
-        let same = |a: &[Entry], b: &[Entry]| {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.key == y.key && x.value == y.value)
-        };
-        if list.iter().all(Op::from_rule) && same(&entries, &file.entries) {
+        // already there) is neither applied nor remembered, and costs no copy of the file:
+        // rules run on every request. (Each is a no-op on the file as it is, so all of them in
+        // a row are.) A real change copies the entries and rebuilds the file's indexes.
+        if list.iter().all(|op| op.from_rule() && !overlay::changes(op, &file.entries)) {
             return Ok(());
+        }
+        let mut entries = file.entries.clone();
+        for op in &list {
+            overlay::apply(op, &mut entries)?;
         }
         let nf = file.with_entries(entries).map_err(|e| overlay::OpError::Invalid(e.reason))?;
         self.store.store(Arc::new(store.with(Arc::new(nf))));

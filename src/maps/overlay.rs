@@ -103,6 +103,19 @@ pub fn supersede(kept: &mut Vec<Op>, op: &Op) {
     }
 }
 
+/// Whether a rule's change (`set-map`, `add-acl`) would change `entries`: read without a copy,
+/// since a rule that sets the same key to the same value runs on every request.
+pub fn changes(op: &Op, entries: &[Entry]) -> bool {
+    match op {
+        Op::Upsert { key, value } => {
+            let mut same_key = entries.iter().filter(|e| e.key == *key).peekable();
+            same_key.peek().is_none() || same_key.any(|e| e.value != *value)
+        }
+        Op::AddOnce { key } => !entries.iter().any(|e| e.key == *key),
+        _ => true,
+    }
+}
+
 pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
     match op {
         Op::Add { key, value } => entries.push(Entry::new(key.clone(), value.clone())),

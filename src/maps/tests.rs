@@ -38,6 +38,19 @@ fn rule_edits_set_or_add_and_add_patterns_once() {
 }
 
 #[test]
+fn a_rule_edit_that_changes_nothing_is_told_without_a_copy() {
+    use super::overlay::changes;
+    let e = vec![Entry::new(b("a"), b("1")), Entry::new(b("a"), b("2")), Entry::new(b("c"), b("3"))];
+    assert!(!changes(&Op::Upsert { key: b("c"), value: b("3") }, &e), "the same value again");
+    assert!(changes(&Op::Upsert { key: b("c"), value: b("4") }, &e));
+    assert!(changes(&Op::Upsert { key: b("a"), value: b("1") }, &e), "one entry of the key differs");
+    assert!(changes(&Op::Upsert { key: b("n"), value: b("1") }, &e), "a new key");
+    assert!(!changes(&Op::AddOnce { key: b("a") }, &e));
+    assert!(changes(&Op::AddOnce { key: b("z") }, &e));
+    assert!(changes(&Op::Del { key: b("a") }, &e), "not a rule's: always applied");
+}
+
+#[test]
 fn an_edited_file_may_be_absent_and_starts_empty() {
     let d = dir("edited");
     std::fs::write(d.join("here.map"), "k v\n").unwrap();
