@@ -158,6 +158,20 @@ fn header(sec: &Section, dropped: &[String]) -> Vec<String> {
     lines
 }
 
+/// The defaults section a section names with `from`, the last one of that name before it.
+fn named_defaults(sec: &Section, defaults: &[DefaultsInfo], cx: &mut Cx) -> Option<usize> {
+    let name = proxy::from_name(sec)?;
+    let found = defaults.iter().rposition(|d| d.name.as_deref() == Some(name));
+    if found.is_none() {
+        cx.errors.push(ConvertError {
+            loc: sec.loc.clone(),
+            column: None,
+            message: format!("no defaults section named `{name}` before this {}", sec.keyword),
+        });
+    }
+    found
+}
+
 /// Converts a parsed haproxy.cfg into `doc`, in source order. Returns what was reported.
 pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Vec<Report>, ConvertErrors> {
     let mut cx = Cx { reports: cfg.reports.clone(), errors: Vec::new(), base_dir, ca_base: false, crt_base: false };
@@ -179,7 +193,8 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
         let item = match sec.kind {
             SectionKind::Global => Item::Global(global::convert(sec, &mut cx)),
             SectionKind::Defaults => {
-                let info = proxy::convert_defaults(sec, &mut cx);
+                let parent = named_defaults(sec, &defaults, &mut cx);
+                let info = proxy::convert_defaults(sec, parent.map(|i| &defaults[i]), &mut cx);
                 defaults.push(info);
                 current = Some(defaults.len() - 1);
                 Item::Defaults(defaults.len() - 1)
@@ -191,17 +206,7 @@ pub(crate) fn convert(cfg: &Config, base_dir: &Path, doc: &mut Doc) -> Result<Ve
                     _ => ProxyKind::Listen,
                 };
                 let used = match proxy::from_name(sec) {
-                    Some(name) => {
-                        let found = defaults.iter().rposition(|d| d.name.as_deref() == Some(name));
-                        if found.is_none() {
-                            cx.errors.push(ConvertError {
-                                loc: sec.loc.clone(),
-                                column: None,
-                                message: format!("no defaults section named `{name}` before this {}", sec.keyword),
-                            });
-                        }
-                        found
-                    }
+                    Some(_) => named_defaults(sec, &defaults, &mut cx),
                     None => current,
                 };
                 let out = proxy::convert_proxy(sec, kind, used.map(|i| &defaults[i]), used, &mut cx);

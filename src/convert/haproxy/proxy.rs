@@ -241,30 +241,30 @@ pub fn from_name(sec: &Section) -> Option<&str> {
     }
 }
 
-pub fn convert_defaults(sec: &Section, cx: &mut Cx) -> DefaultsInfo {
-    if from_name(sec).is_some() {
-        cx.reports.push(crate::convert::report::Report {
-            loc: sec.loc.clone(),
-            kind: ReportKind::Unsupported,
-            directive: sec.raw.trim().to_string(),
-            message: "defaults inheriting from other defaults are not supported yet; only this section's own settings are converted".into(),
-        });
-    }
+/// A `defaults` section; `parent` is the one it names with `from` (HAProxy 2.6 starts it from
+/// that section's settings, then applies its own).
+pub fn convert_defaults(sec: &Section, parent: Option<&DefaultsInfo>, cx: &mut Cx) -> DefaultsInfo {
     let mut st = St {
         kind: ProxyKind::Defaults,
         out: TableOut::default(),
-        defaults: None,
-        servers: ServerParams::default(),
+        defaults: parent,
+        servers: parent.map(|d| d.servers.clone()).unwrap_or_default(),
         httpchk: None,
         http_send_seen: false,
-        ext: ExtCheck::default(),
+        ext: parent.map(|d| d.ext.clone()).unwrap_or_default(),
         rules: Rules::default(),
     };
     for d in &sec.directives {
         directive(&mut st, d, cx);
     }
     finish(&mut st, cx);
-    DefaultsInfo { name: sec.name.clone(), loc: sec.loc.clone(), out: st.out, servers: st.servers, ext: st.ext }
+    let mut out = st.out;
+    // What it does not set itself it has from its parent; a table (`timeout`, `check`) field by
+    // field, as HAProxy keeps each setting.
+    if let Some(p) = parent {
+        out.inherit(&p.out, &|_| true);
+    }
+    DefaultsInfo { name: sec.name.clone(), loc: sec.loc.clone(), out, servers: st.servers, ext: st.ext }
 }
 
 pub fn convert_proxy(

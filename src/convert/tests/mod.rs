@@ -835,6 +835,19 @@ fn defaults_sections() {
     let c = conv(FE_BE);
     assert_eq!(table(&c)["defaults"]["mode"].as_str(), Some("http"));
     assert!(conv_err("frontend f from nope\n  bind :80\n")[0].contains("no defaults section named `nope`"));
+    // `defaults B from A` (2.6): B starts from A's settings, each timeout on its own; a later
+    // plain `defaults` starts afresh.
+    let c = conv(
+        "defaults base\n  mode http\n  timeout client 5s\n  timeout server 5s\n  option forwardfor\ndefaults web from base\n  timeout server 30s\n  retries 2\nfrontend f from web\n  bind :80\n  default_backend b\nbackend b from web\n  server s 127.0.0.1:1\ndefaults\n  mode tcp\nlisten t\n  bind :81\n  server s 127.0.0.1:2\n",
+    );
+    assert!(kinds(&c).iter().all(|(_, k)| *k == ReportKind::Note), "{:?}", kinds(&c));
+    let s = snap(&c);
+    let (f, b) = (s.frontend("f").unwrap().1, s.backend("b").unwrap().1);
+    assert_eq!((f.mode, f.timeouts.client), (Mode::Http, Duration::from_secs(5)));
+    assert_eq!((b.timeouts.server, b.retries), (Duration::from_secs(30), 2));
+    assert!(f.forwardfor.is_some(), "option forwardfor from `base` through `web`");
+    assert_eq!(s.frontend("t").unwrap().1.mode, Mode::Tcp);
+    assert!(conv_err("defaults d from nope\n  mode http\n")[0].contains("no defaults section named `nope`"));
 }
 
 #[test]
