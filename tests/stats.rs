@@ -241,3 +241,40 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("# pxname,"), "{}", r.text());
 }
+
+/// `stats` in a backend (HAProxy's `use_backend stats if { path_beg /haproxy }` to a backend
+/// with `stats enable`): the page answers what the frontend switches there, behind the backend's
+/// auth, with its `admin` condition over the backend's own ACLs; other paths go to the servers.
+#[test]
+fn a_backend_stats_page_answers_the_requests_switched_to_it() {
+    let a = Backend::start("A");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+[[frontend]]
+name = "main"
+bind = ["127.0.0.1:{port}"]
+use_backend = [{{ backend = "st", if = "{{ path_beg /haproxy }}" }}]
+default_backend = "app"
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+[[backend]]
+name = "st"
+acl = [{{ name = "from_here", cond = "src 127.0.0.0/8" }}]
+stats = {{ uri = "/haproxy?stats", auth = ["haadmin:123456"], admin = "if from_here" }}
+"#,
+        a.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    assert_eq!(get(port, "/haproxy?stats").status, 401, "the backend's auth");
+    let r = auth_get(port, "/haproxy?stats", ADMIN);
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(page.contains("<h2>app</h2>") && page.contains(">a<"), "{page}");
+    assert!(page.contains("name=\"action\""), "admin form: the backend's ACL holds");
+    let r = get(port, "/other");
+    assert_eq!((r.status, r.text().contains("A")), (200, true), "other paths reach the servers");
+}

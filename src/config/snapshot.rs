@@ -492,6 +492,9 @@ pub struct Backend {
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
     pub http_after_response: Vec<HttpRule>,
+    /// `stats` in a backend: its page answers the requests switched to it (not a listen's:
+    /// its frontend half serves that one).
+    pub stats: Option<StatsSettings>,
     /// Error pages used once this backend is chosen.
     pub errors: crate::proxy::errpages::ErrorPages,
     /// `option log-health-checks`: log each change of a server's check result.

@@ -97,7 +97,6 @@ impl Kind {
             "bind",
             "use_backend",
             "maxconn",
-            "stats",
             "httplog",
             "tcplog",
             "dontlognull",
@@ -641,7 +640,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let servers_src = s.servers.as_deref().unwrap_or(&[]);
     // A warning, not an error, as in HAProxy (it answers 503): the Data Plane API creates a
     // backend first and adds its servers one call at a time.
-    if n.kind == Kind::Backend && servers_src.is_empty() {
+    if n.kind == Kind::Backend && servers_src.is_empty() && s.stats.is_none() {
         cx.warn(p.key("servers"), "a backend without servers answers every request with 503");
     }
     let mut names = HashSet::new();
@@ -692,6 +691,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             &cx.tables,
         )),
         acls: Vec::new(),
+        stats: None,
         http_request: Vec::new(),
         http_response: Vec::new(),
         http_after_response: Vec::new(),
@@ -1155,23 +1155,7 @@ fn frontend(
         (None, None) => None,
     };
 
-    // HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
-    let mut stats = match (&s.stats, mode) {
-        (Some(_), Mode::Tcp) => {
-            cx.warn(p.key("stats"), "ignored: the stats page needs mode http");
-            None
-        }
-        (st, _) => st.as_ref().map(|st| stats(st, &p.key("stats"), mode, cx)),
-    };
-    if let (Some(settings), Some(text)) = (stats.as_mut(), s.stats.as_ref().and_then(|st| st.admin.as_deref())) {
-        match Condition::parse(text, &lookup) {
-            Ok(mut c) => {
-                http_rules::register_cond(&mut c, &p.key("stats").key("admin"), text, cx);
-                settings.admin = Some(c);
-            }
-            Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
-        }
-    }
+    let stats = stats_page(s, mode, &p, &lookup, cx);
     let by_name = |b: &str| backend_index.get(b).copied();
     let (tcp, targets) = crate::tcprules::config::front(
         s,
@@ -1359,12 +1343,42 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     cx.owner = n.name().to_string();
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
     b.acls = acls;
+    // A backend's stats page answers the requests switched to it (HAProxy's `use_backend stats
+    // if ...` to a backend with `stats enable`), after its `http-request` rules.
+    b.stats = stats_page(s, b.mode, &p, &|name: &str| names.iter().position(|n| *n == name), cx);
     b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);
     b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, None, cx);
     b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, None, cx);
 }
 
-fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {
+/// A section's stats page, its `admin` condition over the section's named ACLs (`lookup`).
+/// HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
+fn stats_page(
+    s: &Section,
+    mode: Mode,
+    p: &FieldPath,
+    lookup: &dyn Fn(&str) -> Option<usize>,
+    cx: &mut Ctx,
+) -> Option<StatsSettings> {
+    let st = s.stats.as_ref()?;
+    if mode == Mode::Tcp {
+        cx.warn(p.key("stats"), "ignored: the stats page needs mode http");
+        return None;
+    }
+    let mut settings = stats(st, &p.key("stats"), cx);
+    if let Some(text) = st.admin.as_deref() {
+        match Condition::parse(text, lookup) {
+            Ok(mut c) => {
+                http_rules::register_cond(&mut c, &p.key("stats").key("admin"), text, cx);
+                settings.admin = Some(c);
+            }
+            Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
+        }
+    }
+    Some(settings)
+}
+
+fn stats(st: &model::Stats, p: &FieldPath, cx: &mut Ctx) -> StatsSettings {
     let uri = st.uri.clone().unwrap_or_else(|| "/haproxy?stats".to_string());
     if !uri.starts_with('/') {
         cx.err_v(p.key("uri"), "must start with '/'", &uri);

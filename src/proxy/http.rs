@@ -408,15 +408,7 @@ fn serve_picking(
         if let Some(st) = &fe.stats
             && crate::stats::wants(&req, st)
         {
-            if let Some(r) = crate::stats::challenge(&req, st) {
-                return finish(&fcnt, r.map(full), false);
-            }
-            let ctx = StreamCtx::request(&cx, &active, fi, &req, Some(vars));
-            let admin = st.admin.as_ref().is_some_and(|c| c.eval(&fe.acls, &ctx, &**cx.proxy.maps.store.load()));
-            if req.method() == http::Method::POST && admin {
-                return finish(&fcnt, stats_admin(req, &st.uri, &active).await, false);
-            }
-            let resp = crate::stats::serve(&req, st, &active, cx.proxy.started.elapsed(), admin).map(full);
+            let resp = Box::pin(stats_answer(req, st, &fe.acls, &cx, &active, fi, vars)).await;
             return finish(&fcnt, resp, false);
         }
         let chosen = rules::choose_backend(fe, &req, &t);
@@ -446,6 +438,12 @@ fn serve_picking(
                 tokio::time::sleep(be.timeouts.tarpit).await;
             }
             return finish(&fcnt, resp, close_client);
+        }
+        if let Some(st) = &be.stats
+            && crate::stats::wants(&req, st)
+        {
+            let resp = Box::pin(stats_answer(req, st, &be.acls, &cx, &active, fi, vars)).await;
+            return finish(&fcnt, resp, false);
         }
         super::logrec::late_unique_id(Some(&mut req), &t);
         let cached = crate::cache::take(&mut req);
@@ -482,6 +480,30 @@ fn serve_picking(
 }
 
 /// The stats page's admin form: apply it, then send the browser back to the page.
+/// The stats page's answer to a request for it: `st` is the frontend's page or the chosen
+/// backend's, its `admin` condition evaluated over that section's `acls`.
+async fn stats_answer(
+    req: Request<ReqBody>,
+    st: &crate::config::snapshot::StatsSettings,
+    acls: &[crate::routing::Acl],
+    cx: &Arc<ConnCtx>,
+    active: &Arc<Active>,
+    fi: usize,
+    vars: &TxnVars<'_>,
+) -> Response<ProxyBody> {
+    if let Some(r) = crate::stats::challenge(&req, st) {
+        return r.map(full);
+    }
+    let admin = st.admin.as_ref().is_some_and(|c| {
+        let ctx = StreamCtx::request(cx, active, fi, &req, Some(vars));
+        c.eval(acls, &ctx, &**cx.proxy.maps.store.load())
+    });
+    if req.method() == http::Method::POST && admin {
+        return stats_admin(req, &st.uri, active).await;
+    }
+    crate::stats::serve(&req, st, active, cx.proxy.started.elapsed(), admin).map(full)
+}
+
 async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Response<ProxyBody> {
     const LIMIT: usize = 64 * 1024;
     let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;

@@ -111,6 +111,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         compression: live.compression.clone(),
         tcp: live.tcp.clone(),
         acls: live.acls.clone(),
+        stats: live.stats.clone(),
         http_request: live.http_request.clone(),
         http_response: live.http_response.clone(),
         http_after_response: live.http_after_response.clone(),

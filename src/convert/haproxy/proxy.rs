@@ -96,7 +96,6 @@ impl ProxyKind {
             "bind",
             "use_backend",
             "maxconn",
-            "stats",
             "httplog",
             "tcplog",
             "dontlognull",

@@ -341,9 +341,14 @@ fn stats_page() {
     assert!(st.admin.is_some());
     assert_eq!(table(&c)["listen"][0]["stats"]["admin"].as_str(), Some("if TRUE"));
     assert!(c.reports.is_empty(), "{:?}", c.reports);
-    // `stats` in a backend is valid HAProxy but not lbha yet.
-    let c = conv(&format!("{FE_BE}backend be\n  stats enable\n  server a 127.0.0.1:1\n"));
-    assert_eq!(kinds(&c), [(7, ReportKind::Unsupported)]);
+    // `stats` in a backend: its page answers what `use_backend` sends there.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:1\nbackend st\n  stats enable\n  stats uri /haproxy?stats\n  stats auth admin:secret\n  acl lan src 10.0.0.0/8\n  stats admin if lan\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    let st = s.backend("st").unwrap().1.stats.as_ref().unwrap();
+    assert_eq!((st.uri.as_str(), st.auth.len(), st.admin.is_some()), ("/haproxy?stats", 1, true));
 }
 
 #[test]
