@@ -278,3 +278,39 @@ stats = {{ uri = "/haproxy?stats", auth = ["haadmin:123456"], admin = "if from_h
     let r = get(port, "/other");
     assert_eq!((r.status, r.text().contains("A")), (200, true), "other paths reach the servers");
 }
+
+/// `stats` in `[defaults]` (HAProxy's `stats enable` in `defaults`): every HTTP proxy, backends
+/// included, serves the page at its URI, behind its auth; a section's own `stats` replaces it.
+#[test]
+fn a_defaults_stats_page_is_every_http_proxys() {
+    let a = Backend::start("A");
+    let (one, two) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+stats = {{ uri = "/stats", auth = ["haadmin:123456"] }}
+[[frontend]]
+name = "one"
+bind = ["127.0.0.1:{one}"]
+default_backend = "app"
+[[frontend]]
+name = "two"
+bind = ["127.0.0.1:{two}"]
+default_backend = "app"
+stats = {{ uri = "/own-stats" }}
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+"#,
+        a.port
+    );
+    let _l = Lbha::start(&cfg, &[one, two]);
+    assert_eq!(get(one, "/stats").status, 401);
+    assert_eq!(auth_get(one, "/stats", ADMIN).status, 200);
+    assert!(auth_get(one, "/stats", ADMIN).text().contains("<h2>app</h2>"));
+    assert_eq!(get(one, "/").status, 200, "other paths reach the server");
+    assert_eq!(get(two, "/own-stats").status, 200, "its own page, without auth");
+    // Its backend has the defaults' page too, and answers it: HAProxy 2.6 gives the same 401.
+    assert_eq!(get(two, "/stats").status, 401);
+}

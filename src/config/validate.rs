@@ -122,7 +122,6 @@ impl Kind {
                         "bind",
                         "use_backend",
                         "servers",
-                        "stats",
                         "stick_table",
                         "stick",
                         "appsession",
@@ -246,6 +245,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     // Checked here once; the sections that inherit them do not report them again.
     forwardfor(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
     compression::settings(&file.defaults, &Section::default(), &FieldPath::root().key("defaults"), true, &mut cx);
+    defaults_stats(&file.defaults, &mut cx);
 
     let mut fronts: Vec<Named> = Vec::new();
     let mut backs: Vec<Named> = Vec::new();
@@ -283,7 +283,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
     errpages::report_defaults(&file.defaults, &error_sets, global.bufsize, &mut cx);
     cx.replies = errpages::Replies { sets: error_sets.clone(), bufsize: global.bufsize };
     for (b, n) in backends.iter_mut().zip(&backs) {
-        backend_rules(b, n, &backend_index, &mut cx);
+        backend_rules(b, n, &file.defaults, &backend_index, &mut cx);
         // A listen's pages are reported by its frontend half.
         let before = cx.problems.len();
         b.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
@@ -640,7 +640,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let servers_src = s.servers.as_deref().unwrap_or(&[]);
     // A warning, not an error, as in HAProxy (it answers 503): the Data Plane API creates a
     // backend first and adds its servers one call at a time.
-    if n.kind == Kind::Backend && servers_src.is_empty() && s.stats.is_none() {
+    if n.kind == Kind::Backend && servers_src.is_empty() && s.stats.is_none() && defaults.stats.is_none() {
         cx.warn(p.key("servers"), "a backend without servers answers every request with 503");
     }
     let mut names = HashSet::new();
@@ -1155,7 +1155,7 @@ fn frontend(
         (None, None) => None,
     };
 
-    let stats = stats_page(s, mode, &p, &lookup, cx);
+    let stats = stats_page(s, defaults, mode, &p, &lookup, cx);
     let by_name = |b: &str| backend_index.get(b).copied();
     let (tcp, targets) = crate::tcprules::config::front(
         s,
@@ -1334,7 +1334,7 @@ fn monitor_fail(text: &str, names: &[&str], p: &FieldPath, cx: &mut Ctx) -> Opti
 }
 
 /// A backend's own ACLs and rules (a listen's are its frontend's, run once, as in HAProxy).
-fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize>, cx: &mut Ctx) {
+fn backend_rules(b: &mut Backend, n: &Named, defaults: &Section, backend_index: &HashMap<&str, usize>, cx: &mut Ctx) {
     if n.kind != Kind::Backend {
         return;
     }
@@ -1345,7 +1345,7 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     b.acls = acls;
     // A backend's stats page answers the requests switched to it (HAProxy's `use_backend stats
     // if ...` to a backend with `stats enable`), after its `http-request` rules.
-    b.stats = stats_page(s, b.mode, &p, &|name: &str| names.iter().position(|n| *n == name), cx);
+    b.stats = stats_page(s, defaults, b.mode, &p, &|name: &str| names.iter().position(|n| *n == name), cx);
     b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);
     b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, None, cx);
     b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, None, cx);
@@ -1353,29 +1353,60 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
 
 /// A section's stats page, its `admin` condition over the section's named ACLs (`lookup`).
 /// HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
+/// A section's own `stats`, else the `[defaults]` one (HAProxy's `stats enable` in `defaults`
+/// gives every proxy the page; a request is answered by the first on its way, the frontend's).
+/// What is wrong in an inherited one is reported once, at `[defaults]` ([`defaults_stats`]).
 fn stats_page(
     s: &Section,
+    defaults: &Section,
     mode: Mode,
     p: &FieldPath,
     lookup: &dyn Fn(&str) -> Option<usize>,
     cx: &mut Ctx,
 ) -> Option<StatsSettings> {
-    let st = s.stats.as_ref()?;
+    let (st, at, inherited) = match (&s.stats, &defaults.stats) {
+        (Some(st), _) => (st, p.key("stats"), false),
+        (None, Some(st)) => (st, FieldPath::root().key("defaults").key("stats"), true),
+        (None, None) => return None,
+    };
     if mode == Mode::Tcp {
-        cx.warn(p.key("stats"), "ignored: the stats page needs mode http");
+        if !inherited {
+            cx.warn(at, "ignored: the stats page needs mode http");
+        }
         return None;
     }
-    let mut settings = stats(st, &p.key("stats"), cx);
+    let before = cx.problems.len();
+    let settings = stats_with_admin(st, &at, lookup, cx);
+    if inherited {
+        cx.problems.truncate(before);
+    }
+    Some(settings)
+}
+
+/// `[defaults] stats`, checked once; its `admin` condition can name no ACL of a section.
+fn defaults_stats(defaults: &Section, cx: &mut Ctx) {
+    if let Some(st) = &defaults.stats {
+        stats_with_admin(st, &FieldPath::root().key("defaults").key("stats"), &|_: &str| None, cx);
+    }
+}
+
+fn stats_with_admin(
+    st: &model::Stats,
+    at: &FieldPath,
+    lookup: &dyn Fn(&str) -> Option<usize>,
+    cx: &mut Ctx,
+) -> StatsSettings {
+    let mut settings = stats(st, at, cx);
     if let Some(text) = st.admin.as_deref() {
         match Condition::parse(text, lookup) {
             Ok(mut c) => {
-                http_rules::register_cond(&mut c, &p.key("stats").key("admin"), text, cx);
+                http_rules::register_cond(&mut c, &at.key("admin"), text, cx);
                 settings.admin = Some(c);
             }
-            Err(e) => cx.err_v(p.key("stats").key("admin"), e.to_string(), text),
+            Err(e) => cx.err_v(at.key("admin"), e.to_string(), text),
         }
     }
-    Some(settings)
+    settings
 }
 
 fn stats(st: &model::Stats, p: &FieldPath, cx: &mut Ctx) -> StatsSettings {

@@ -121,7 +121,6 @@ impl ProxyKind {
                 "bind",
                 "use_backend",
                 "servers",
-                "stats",
                 "stick_table",
                 "stick",
                 "appsession",
