@@ -132,4 +132,20 @@ mod tests {
             c.reports.iter().filter(|r| r.kind == ReportKind::Unsupported).map(|r| r.loc.line).collect();
         assert_eq!(dropped, [19], "{:?}", c.reports);
     }
+
+    #[test]
+    fn cache_and_compression_filters_are_implied_in_haproxys_default_order() {
+        let kinds = |filters: &str| {
+            let c = conv(&format!(
+                "defaults\n  mode http\ncache c\n  total-max-size 4\nbackend b\n{filters}  compression algo gzip\n  http-request cache-use c\n  http-response cache-store c\n  server s 127.0.0.1:1\n"
+            ));
+            c.reports.iter().map(|r| (r.loc.line, r.kind)).collect::<Vec<_>>()
+        };
+        let filters = "  filter cache c\n  filter compression\n";
+        assert_eq!(kinds(filters), [(6, ReportKind::Note), (7, ReportKind::Note)]);
+        // Compression first: HAProxy would store compressed responses.
+        let filters = "  filter compression\n  filter cache c\n";
+        assert_eq!(kinds(filters), [(6, ReportKind::Note), (7, ReportKind::Approximated)]);
+        assert_eq!(kinds("  filter spoe config x.conf\n"), [(6, ReportKind::Unsupported)]);
+    }
 }

@@ -91,7 +91,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("http-send-name-header", "not implemented"),
     ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),
-    ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
     ("use-fcgi-app", "FastCGI is not implemented"),
     ("force-persist", "force-persist rules are not supported yet"),

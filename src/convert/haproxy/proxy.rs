@@ -192,6 +192,9 @@ pub(super) struct St<'a> {
     pub http_send_seen: bool,
     pub ext: ExtCheck,
     pub rules: Rules,
+    /// A `filter compression` line came before any `filter cache` (HAProxy then compresses
+    /// before the cache stores).
+    pub compression_filter_first: bool,
 }
 
 impl St<'_> {
@@ -251,6 +254,7 @@ pub fn convert_defaults(sec: &Section, parent: Option<&DefaultsInfo>, cx: &mut C
         http_send_seen: false,
         ext: parent.map(|d| d.ext.clone()).unwrap_or_default(),
         rules: Rules::default(),
+        compression_filter_first: false,
     };
     for d in &sec.directives {
         directive(&mut st, d, cx);
@@ -281,6 +285,7 @@ pub fn convert_proxy(
         http_send_seen: false,
         ext: defaults.map(|d| d.ext.clone()).unwrap_or_default(),
         rules: Rules::default(),
+        compression_filter_first: false,
     };
     match &sec.name {
         Some(n) => st.out.set("name", n.as_str(), Src::bare(sec.loc.clone())),
@@ -477,6 +482,23 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             (Some("command"), Some(c)) => st.ext.command = Some((c.to_string(), src(d))),
             (Some("path"), Some(p)) => st.ext.path = Some((p.to_string(), src(d))),
             _ => cx.error(d, "expected `external-check command <path>` or `external-check path <PATH>`"),
+        },
+        // lbha's filters are implicit, in HAProxy's implicit order: the cache stores a response
+        // as the server sent it, compression comes after.
+        "filter" => match (d.arg(1), d.arg(2)) {
+            (Some("compression"), None) => {
+                st.compression_filter_first = true;
+                cx.report(d, ReportKind::Note, "implied: lbha compresses by the `compression` lines, after the cache");
+            }
+            (Some("cache"), Some(_)) if st.compression_filter_first => cx.report(
+                d,
+                ReportKind::Approximated,
+                "declared after `filter compression`: HAProxy stores compressed responses, lbha stores them as the server sent them and compresses after the cache",
+            ),
+            (Some("cache"), Some(_)) => {
+                cx.report(d, ReportKind::Note, "implied: lbha caches by the `cache-use`/`cache-store` rules")
+            }
+            _ => cx.drop(&mut st.out, d, ReportKind::Unsupported, "only the cache and compression filters exist in lbha"),
         },
         _ => {
             if let Some((_, why)) = PROXY_IGNORED.iter().find(|(k, _)| *k == kw) {
