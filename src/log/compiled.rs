@@ -280,24 +280,37 @@ impl LineFormat {
     /// `%{+Q}` quotes, `%{+X}` hex numbers), samples as text.
     pub fn render_into(&self, out: &mut Vec<u8>, rec: &Record) {
         let mut maps = None;
-        self.items_into(out, rec, &mut |e, _| e.eval_str(rec, maps.get_or_insert_with(MapSet::default)));
+        self.items_into(out, rec, &mut |e, _| e.eval_str(rec, maps.get_or_insert_with(MapSet::default)), false);
     }
 
     /// Renders the line with the samples the record cannot answer read from `ctx` (the stream:
     /// variables, TLS, stick counters, maps, ...), the rest from `rec` as [`Self::render_into`].
     pub fn render_with(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
-        let mut none = None;
-        self.items_into(out, rec, &mut |e, stream| match stream {
-            true => e.eval_str(ctx, maps),
-            false => e.eval_str(rec, none.get_or_insert_with(MapSet::default)),
-        });
+        self.render_samples(out, rec, ctx, maps, false);
     }
 
+    /// [`Self::render_with`] for a unique id: a sample with no value leaves nothing (not `-`,
+    /// quoted or not), as HAProxy 2.6 builds `unique-id-format`.
+    pub fn render_id(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
+        self.render_samples(out, rec, ctx, maps, true);
+    }
+
+    fn render_samples(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps, id: bool) {
+        let mut none = None;
+        let mut sample = |e: &SampleExpr, stream| match stream {
+            true => e.eval_str(ctx, maps),
+            false => e.eval_str(rec, none.get_or_insert_with(MapSet::default)),
+        };
+        self.items_into(out, rec, &mut sample, id);
+    }
+
+    /// `empty_absent`: a sample without a value leaves nothing (unique ids).
     fn items_into(
         &self,
         out: &mut Vec<u8>,
         rec: &Record,
         sample: &mut dyn FnMut(&SampleExpr, bool) -> Option<Vec<u8>>,
+        empty_absent: bool,
     ) {
         let mut last_space = true;
         for item in &self.items {
@@ -317,6 +330,7 @@ impl LineFormat {
                 &Item::Var { var, flags, plain } => var_into(out, rec, var, flags, plain),
                 Item::Expr { expr, flags, stream } => match sample(expr, *stream) {
                     Some(v) => emit(out, &v, *flags),
+                    None if empty_absent => {}
                     None => absent(out, *flags),
                 },
             }

@@ -27,6 +27,31 @@ struct Outcome {
     retries: u32,
     termination: [char; 2],
     session: Arc<Counters>,
+    /// The server connection's local address (`%bi:%bp`).
+    src: Option<std::net::SocketAddr>,
+}
+
+/// An error on the server's side of a session (reading it or writing to it): HAProxy's `SD`
+/// rather than `CD`.
+#[derive(Debug)]
+struct ServerSide(io::Error);
+
+impl std::fmt::Display for ServerSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server side: {}", self.0)
+    }
+}
+
+impl std::error::Error for ServerSide {}
+
+/// `e`, marked as the server's side's when `server`.
+fn on_side(e: io::Error, server: bool) -> io::Error {
+    if server { io::Error::new(e.kind(), ServerSide(e)) } else { e }
+}
+
+/// Whether a session's error came from the server's side.
+fn server_side(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<ServerSide>())
 }
 
 /// `client` is the accepted socket, or the TLS stream over it for an `ssl` bind.
@@ -56,6 +81,7 @@ where
         // session as its `tcp-request` rules saw it, without the buffer (gone by now).
         let ctx = super::sample_ctx::StreamCtx {
             backend: out.backend,
+            server: out.server,
             ..super::sample_ctx::StreamCtx::conn(&cx, &active, fi)
         };
         let maps = &**cx.proxy.maps.store.load();
@@ -64,6 +90,7 @@ where
         rec.server = server.to_string();
         if let (Some(b), Some(s)) = (out.backend, out.server) {
             rec.server_addr = Some(snap.backends[b].servers[s].addr);
+            rec.backend_src = out.src;
             let brt = &active.rt.backends[b];
             rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
             rec.srvconn = brt.servers[s].counters.cur_sessions.load(Relaxed) as u64;
@@ -105,7 +132,8 @@ async fn session<C>(client: C, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx
 where
     C: AsyncRead + AsyncWrite + Send,
 {
-    let mut out = Outcome { termination: ['-', '-'], ..Outcome::default() };
+    // The waits are -1 until they happen, as HAProxy logs them.
+    let mut out = Outcome { termination: ['-', '-'], tw: -1, tc: -1, ..Outcome::default() };
     let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
@@ -185,6 +213,7 @@ where
         match connected {
             Ok(Ok(s)) => {
                 out.tc = t_slot.elapsed().as_millis() as i64;
+                out.src = s.local_addr().ok();
                 break (s, si, session);
             }
             res => {
@@ -272,7 +301,13 @@ where
         ) => {
             if let Err(e) = result {
                 tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
-                out.termination = if e.kind() == io::ErrorKind::TimedOut { ['c', 'D'] } else { ['C', 'D'] };
+                out.termination = if e.kind() == io::ErrorKind::TimedOut {
+                    ['c', 'D']
+                } else if server_side(&e) {
+                    ['S', 'D']
+                } else {
+                    ['C', 'D']
+                };
             }
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
@@ -418,7 +453,7 @@ where
             () = h.other.wake.notified(), if wait_fin => continue,
         };
         let n = match read {
-            Ok(res) => res?,
+            Ok(res) => res.map_err(|e| on_side(e, !h.inbound))?,
             Err(_) => {
                 // The other direction may be busy (a long download): only a session idle both ways
                 // times out.
@@ -435,7 +470,7 @@ where
             return Ok(());
         }
         match tokio::time::timeout(h.idle.idle, w.write_all(&buf[..n])).await {
-            Ok(res) => res?,
+            Ok(res) => res.map_err(|e| on_side(e, h.inbound))?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
         activity.store(start.elapsed().as_millis() as u64, Relaxed);
