@@ -302,16 +302,36 @@ type Run = fn(Ports, &Servers) -> Vec<(u16, u16)>;
 struct Case {
     name: &'static str,
     run: Run,
-    /// Fields known to differ, each with why: asserted to differ.
+    /// Fields known to differ, each with why: asserted to differ. `status`: the two answer
+    /// the client differently (asserted), so the lines are not compared.
     known: &'static [(&'static str, &'static str)],
+    /// Fields that differ by nature in this case (how much was buffered when the client left):
+    /// compared as numbers.
+    by_nature: &'static [&'static str],
 }
+
+/// HAProxy makes the unique id of a request a frontend rule answers only when it logs it, once
+/// the request's headers are gone; lbha makes it from the request (README, "Logging").
+/// HAProxy logs the source address of the connect that failed; lbha does not learn it.
+const NO_SRC: &str = "no local address of a failed connect";
+/// HAProxy's `capture.req.ver` is empty once the client aborted (its request is in error).
+const ABORTED_VER: &str = "capture.req.ver after a client abort";
+/// HAProxy's `%bq` is the request's position when it was queued; lbha's the queue's length
+/// when it logs.
+const QUEUE_POS: &str = "%bq is the queue's length at the end";
+/// HAProxy queues a request every server refuses in the backend's queue, which has no limit
+/// (`maxqueue` bounds a server's own queue, for requests persistence sends to it); lbha answers
+/// 503 (`SQ`) once the backend's queue holds the sum of the servers' `maxqueue`.
+const BACKEND_QUEUE: &str = "lbha bounds the backend queue by the servers' maxqueue";
+
+const RULE_ID: (&str, &str) = ("ID", "the unique id of a request answered by a rule is made from its headers");
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { name: "normal", run: |p, _| vec![send(p.http, &get("/ok?x=1"))], known: &[] },
-        Case { name: "server refuses (503 SC)", run: |p, _| vec![send(p.http, &get("/refused"))], known: &[] },
-        Case { name: "server closes without answering (502 SH)", run: |p, _| vec![send(p.http, &get("/close"))], known: &[] },
-        Case { name: "server timeout (504 sH)", run: |p, _| vec![send(p.http, &get("/hang"))], known: &[] },
+        Case { name: "normal", run: |p, _| vec![send(p.http, &get("/ok?x=1"))], known: &[], by_nature: &[] },
+        Case { name: "server refuses (503 SC)", run: |p, _| vec![send(p.http, &get("/refused"))], known: &[("bi", NO_SRC), ("bp", NO_SRC)], by_nature: &[] },
+        Case { name: "server closes without answering (502 SH)", run: |p, _| vec![send(p.http, &get("/close"))], known: &[], by_nature: &[] },
+        Case { name: "server timeout (504 sH)", run: |p, _| vec![send(p.http, &get("/hang"))], known: &[], by_nature: &[] },
         Case {
             name: "client closes before a full request (CR)",
             run: |p, _| {
@@ -322,6 +342,7 @@ fn cases() -> Vec<Case> {
                 vec![(cp, status(&drain(&mut s)))]
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "client closes during the response (CD)",
@@ -333,7 +354,8 @@ fn cases() -> Vec<Case> {
                 reset(s);
                 vec![(cp, status(&buf[..n]))]
             },
-            known: &[],
+            known: &[("ver", ABORTED_VER)],
+            by_nature: &["B"],
         },
         Case {
             name: "client timeout (408 cR)",
@@ -343,17 +365,19 @@ fn cases() -> Vec<Case> {
                 vec![(cp, status(&drain(&mut s)))]
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "bad request (400 PR)",
             run: |p, _| vec![send(p.http, "GET /bad HTTP/1.1\r\nHost: example.com\r\nBad Header\r\n\r\n")],
             known: &[],
+            by_nature: &[],
         },
-        Case { name: "deny (403 PR)", run: |p, _| vec![send(p.http, &get("/deny"))], known: &[] },
-        Case { name: "tarpit (500 PT)", run: |p, _| vec![send(p.http, &get("/tarpit"))], known: &[] },
-        Case { name: "http-request return", run: |p, _| vec![send(p.http, &get("/return"))], known: &[] },
-        Case { name: "redirect (302 LR)", run: |p, _| vec![send(p.http, &get("/redirect"))], known: &[] },
-        Case { name: "no server available (503)", run: |p, _| vec![send(p.http, &get("/nosrv"))], known: &[] },
+        Case { name: "deny (403 PR)", run: |p, _| vec![send(p.http, &get("/deny"))], known: &[RULE_ID], by_nature: &[] },
+        Case { name: "tarpit (500 PT)", run: |p, _| vec![send(p.http, &get("/tarpit"))], known: &[RULE_ID], by_nature: &[] },
+        Case { name: "http-request return (LR)", run: |p, _| vec![send(p.http, &get("/return"))], known: &[RULE_ID], by_nature: &[] },
+        Case { name: "redirect (302 LR)", run: |p, _| vec![send(p.http, &get("/redirect"))], known: &[RULE_ID], by_nature: &[] },
+        Case { name: "no server available (503)", run: |p, _| vec![send(p.http, &get("/nosrv"))], known: &[], by_nature: &[] },
         Case {
             name: "queue timeout (503 sQ)",
             run: |p, s| {
@@ -364,7 +388,8 @@ fn cases() -> Vec<Case> {
                 first.join().unwrap();
                 vec![out]
             },
-            known: &[],
+            known: &[("bq", QUEUE_POS)],
+            by_nature: &[],
         },
         Case {
             name: "queue full (maxqueue)",
@@ -379,7 +404,8 @@ fn cases() -> Vec<Case> {
                 second.join().unwrap();
                 vec![out]
             },
-            known: &[],
+            known: &[("status", BACKEND_QUEUE)],
+            by_nature: &[],
         },
         Case {
             name: "retried and redispatched",
@@ -388,6 +414,7 @@ fn cases() -> Vec<Case> {
                 vec![send(p.http, req)]
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "keep-alive second request",
@@ -404,6 +431,7 @@ fn cases() -> Vec<Case> {
                 out
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "large bodies",
@@ -419,8 +447,9 @@ fn cases() -> Vec<Case> {
                 vec![(cp, status(&drain(&mut s)))]
             },
             known: &[],
+            by_nature: &[],
         },
-        Case { name: "HTTP/1.0 without Host", run: |p, _| vec![send(p.http, "GET /h10 HTTP/1.0\r\n\r\n")], known: &[] },
+        Case { name: "HTTP/1.0 without Host", run: |p, _| vec![send(p.http, "GET /h10 HTTP/1.0\r\n\r\n")], known: &[], by_nature: &[] },
         Case {
             name: "tcp: normal",
             run: |p, _| {
@@ -433,6 +462,7 @@ fn cases() -> Vec<Case> {
                 vec![(cp, 0)]
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "tcp: server refuses",
@@ -441,7 +471,8 @@ fn cases() -> Vec<Case> {
                 drain(&mut s);
                 vec![(cp, 0)]
             },
-            known: &[],
+            known: &[("bi", NO_SRC), ("bp", NO_SRC)],
+            by_nature: &[],
         },
         Case {
             name: "tcp: client aborts (CD)",
@@ -454,6 +485,7 @@ fn cases() -> Vec<Case> {
                 vec![(cp, 0)]
             },
             known: &[],
+            by_nature: &[],
         },
         Case {
             name: "tcp: server aborts (SD)",
@@ -467,6 +499,7 @@ fn cases() -> Vec<Case> {
                 vec![(cp, 0)]
             },
             known: &[],
+            by_nature: &[],
         },
     ]
 }
@@ -539,9 +572,18 @@ fn failure_log_lines_match_haproxy_field_by_field() {
         let theirs = (case.run)(tp, &servers);
         let ours = (case.run)(op, &servers);
         let statuses = |v: &[(u16, u16)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
-        if statuses(&theirs) != statuses(&ours) {
+        let (ts, os) = (statuses(&theirs), statuses(&ours));
+        if let Some((_, why)) = case.known.iter().find(|k| k.0 == "status") {
+            if ts == os {
+                failures += 1;
+                report.push(format!("{}: the client saw {ts:?} from both; known difference gone: {why}", case.name));
+            }
+            report.push(format!("  [{}] known to answer {ts:?} vs {os:?}: {why}", case.name));
+            continue;
+        }
+        if ts != os {
             failures += 1;
-            report.push(format!("{}: client saw {:?} vs {:?}", case.name, statuses(&theirs), statuses(&ours)));
+            report.push(format!("{}: the client saw {ts:?} vs {os:?}", case.name));
         }
         for (t, o) in theirs.iter().zip(&ours) {
             let (Some(tl), Some(ol)) = (line_of(&tlog, t.0), line_of(&olog, o.0)) else {
@@ -555,7 +597,8 @@ fn failure_log_lines_match_haproxy_field_by_field() {
             assert_eq!(of.len(), want.len(), "lbha's line: {ol}");
             for (i, (name, _, rule, _)) in want.into_iter().enumerate() {
                 let (tv, ov) = (&tf[i].1, &of[i].1);
-                let ok = agree(*rule, tv, ov, (tp, op), (t.0, o.0));
+                let rule = if case.by_nature.contains(name) { Number } else { *rule };
+                let ok = agree(rule, tv, ov, (tp, op), (t.0, o.0));
                 let known = case.known.iter().find(|k| k.0 == *name);
                 match (ok, known) {
                     (true, None) | (false, Some(_)) => {}

@@ -639,7 +639,8 @@ pub(crate) mod tests {
         r.tr = -1;
         r.tls_version = None;
         let f = LogFormat::parse("%ft %si %ST %Td %sslv").unwrap();
-        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - - -1 -");
+        // No status is HAProxy's -1, not a dash.
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - -1 -1 -");
     }
 
     #[test]
