@@ -443,6 +443,10 @@ fn var_into(out: &mut Vec<u8>, rec: &Record, var: Var, fl: Flags, plain: bool) {
     match rec.var(var, out) {
         Some(Val::Int(n)) => {
             out.truncate(start);
+            // A redispatched request's retries: HAProxy's `+` before the number, never quoted.
+            if var == Var::Rc && rec.redispatched {
+                out.push(b'+');
+            }
             if fl.hex {
                 use std::io::Write;
                 // HAProxy pads these three to 4 hex digits (`%04X`).
@@ -684,6 +688,26 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "192.0.2.7 \"v1\" sni.test back1 lb1 v1");
         // Without the stream, the record alone: absent.
         assert_eq!(String::from_utf8(f.render(&rec())).unwrap(), "192.0.2.7 \"\" - - lb1 -");
+    }
+
+    /// A unique id leaves nothing for a sample without a value, quoted or not (HAProxy 2.6 makes
+    /// `a%[req.hdr(x-none)]b%{+Q}[var(txn.none)]c` into `abc`); variables render as in a line.
+    #[test]
+    fn render_id_drops_samples_without_a_value() {
+        let f = "a%[req.hdr(x-none)]b%{+Q}[var(txn.none)]c-%ci-%[var(txn.x)]";
+        let f = LineFormat::compile(&LogFormat::parse(f).unwrap()).unwrap();
+        struct Nothing;
+        impl SampleContext for Nothing {}
+        let mut out = Vec::new();
+        f.render_id(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "abc-192.0.2.7-");
+        let mut out = Vec::new();
+        // (The test stream has every variable: `v1`.)
+        f.render_id(&mut out, &rec(), &Stream, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "ab\"v1\"c-192.0.2.7-v1");
+        let mut out = Vec::new();
+        f.render_with(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "a-b\"\"c-192.0.2.7--", "a line keeps its dashes");
     }
 
     #[test]

@@ -408,10 +408,7 @@ impl Record {
             Fc => Int(self.feconn as i64),
             Bc => Int(self.beconn as i64),
             Sc => Int(self.srvconn as i64),
-            Rc if self.redispatched => {
-                out.push(b'+');
-                text(out, &self.retries.to_string())
-            }
+            // After a redispatch the renderer writes HAProxy's `+` before it.
             Rc => Int(self.retries as i64),
             Sq => Int(self.srv_queue as i64),
             Bq => Int(self.be_queue as i64),
@@ -628,6 +625,37 @@ pub(crate) mod tests {
         for (fmt, want) in cases {
             assert_eq!(one(fmt), want, "{fmt}");
         }
+    }
+
+    /// A refused head: `<BADREQ>` in every request-line field, nothing the stand-in request put
+    /// in the record (no capture lists, no cookie), `-` for the id, as HAProxy 2.6 logs it.
+    #[test]
+    fn a_refused_head_shows_badreq_and_nothing_of_the_stand_in() {
+        let mut r = rec();
+        r.cookie_req = Some("S=1".into());
+        r.refuse_head();
+        let f = LogFormat::parse("%{+Q}r %HM %HU %HP %HQ %HV [%hr] [%hs] %CC %ID %[capture.req.method]").unwrap();
+        assert_eq!(
+            String::from_utf8(render(&f, &r)).unwrap(),
+            "\"<BADREQ>\" <BADREQ> <BADREQ> <BADREQ> <BADREQ> <BADREQ> [] [] - - -"
+        );
+    }
+
+    /// `%rc` gets a `+` after a redispatch, which is an error for `dontlog-normal`; an answer of
+    /// lbha's own (`L`) is not.
+    #[test]
+    fn redispatch_marks_retries_and_local_answers_are_no_errors() {
+        let mut r = rec();
+        r.redispatched = true;
+        let f = LogFormat::parse("%rc %{+Q}rc").unwrap();
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "+1 +1");
+        r.retries = 0;
+        assert!(r.is_error(), "a redispatch");
+        r.redispatched = false;
+        r.termination = ['L', 'R'];
+        assert!(!r.is_error(), "a redirect");
+        r.termination = ['P', 'T'];
+        assert!(r.is_error(), "a tarpit");
     }
 
     #[test]

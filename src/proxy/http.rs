@@ -639,6 +639,9 @@ fn forward(
             _ => -1,
         };
         let mut redispatched = false;
+        // When the first server slot came: `%Tw` ends there, as HAProxy's (a retry's pause is
+        // no queue wait).
+        let mut first_slot = None;
         loop {
             let (si, session) = {
                 let key = balance::Request {
@@ -663,8 +666,9 @@ fn forward(
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
             let pool = sni_pool.as_ref().unwrap_or(pool);
             let t_slot = clock();
+            let first = *first_slot.get_or_insert(t_slot);
             *reached =
-                httplog::Reached { server: Some(si), tw: ms(t0, t_slot), tc: -1, retries: attempt, redispatched, src: None };
+                httplog::Reached { server: Some(si), tw: ms(t0, first), tc: -1, retries: attempt, redispatched, src: None };
             // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
             let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
             let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.src(), cx.dst(), uid));
@@ -907,7 +911,7 @@ fn forward(
                 resp.extensions_mut().insert(httplog::Picked {
                     backend: bi,
                     server: si,
-                    tw: ms(t_slot - t0),
+                    tw: ms(first.unwrap_or(t_slot) - t0),
                     tc: if reused { 0 } else { ms(t_conn - t_slot) },
                     tr: ms(t_conn.elapsed()),
                     retries: attempt,

@@ -200,7 +200,10 @@ where
         out.server = Some(si);
         cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();
-        out.tw = (t_slot - t0).as_millis() as i64;
+        // The first slot ends `%Tw`, as HAProxy's (a retry's pause is no queue wait).
+        if out.tw < 0 {
+            out.tw = (t_slot - t0).as_millis() as i64;
+        }
         // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
         let Some(connected) =
             super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)), &cx.sess)
