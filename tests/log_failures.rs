@@ -286,7 +286,9 @@ fn send(port: u16, req: &str) -> (u16, u16) {
 }
 
 fn get(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: example.com\r\nX-Trace: t1\r\nCookie: SESSID=abc\r\nConnection: close\r\n\r\n")
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: example.com\r\nX-Trace: t1\r\nCookie: SESSID=abc\r\nConnection: close\r\n\r\n"
+    )
 }
 
 /// Resets the connection (SO_LINGER 0) when dropped.
@@ -301,6 +303,9 @@ type Run = fn(Ports, &Servers) -> Vec<(u16, u16)>;
 
 struct Case {
     name: &'static str,
+    /// HAProxy's termination state for the case (checked on its line, so a case that stopped
+    /// testing what it says shows).
+    tsc: &'static str,
     run: Run,
     /// Fields known to differ, each with why: asserted to differ. `status`: the two answer
     /// the client differently (asserted), so the lines are not compared.
@@ -328,12 +333,37 @@ const RULE_ID: (&str, &str) = ("ID", "the unique id of a request answered by a r
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { name: "normal", run: |p, _| vec![send(p.http, &get("/ok?x=1"))], known: &[], by_nature: &[] },
-        Case { name: "server refuses (503 SC)", run: |p, _| vec![send(p.http, &get("/refused"))], known: &[("bi", NO_SRC), ("bp", NO_SRC)], by_nature: &[] },
-        Case { name: "server closes without answering (502 SH)", run: |p, _| vec![send(p.http, &get("/close"))], known: &[], by_nature: &[] },
-        Case { name: "server timeout (504 sH)", run: |p, _| vec![send(p.http, &get("/hang"))], known: &[], by_nature: &[] },
+        Case {
+            name: "normal",
+            tsc: "----",
+            run: |p, _| vec![send(p.http, &get("/ok?x=1"))],
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            name: "server refuses (503 SC)",
+            tsc: "SC--",
+            run: |p, _| vec![send(p.http, &get("/refused"))],
+            known: &[("bi", NO_SRC), ("bp", NO_SRC)],
+            by_nature: &[],
+        },
+        Case {
+            name: "server closes without answering (502 SH)",
+            tsc: "SH--",
+            run: |p, _| vec![send(p.http, &get("/close"))],
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            name: "server timeout (504 sH)",
+            tsc: "sH--",
+            run: |p, _| vec![send(p.http, &get("/hang"))],
+            known: &[],
+            by_nature: &[],
+        },
         Case {
             name: "client closes before a full request (CR)",
+            tsc: "CR--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
                 s.write_all(b"GET /partial HTTP/1.1\r\nHost: exa").unwrap();
@@ -346,19 +376,27 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "client closes during the response (CD)",
+            tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
                 s.write_all(get("/cd").as_bytes()).unwrap();
-                let mut buf = [0u8; 64];
-                let n = s.read(&mut buf).unwrap_or(0);
+                // The head (and what came with it), then a reset with the rest unread.
+                let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
                 reset(s);
-                vec![(cp, status(&buf[..n]))]
+                vec![(cp, status(&got))]
             },
             known: &[("ver", ABORTED_VER)],
             by_nature: &["B"],
         },
         Case {
             name: "client timeout (408 cR)",
+            tsc: "cR--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
                 s.write_all(b"GET /slowclient HTTP/1.1\r\nHost: exa").unwrap();
@@ -369,17 +407,49 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "bad request (400 PR)",
+            tsc: "PR--",
             run: |p, _| vec![send(p.http, "GET /bad HTTP/1.1\r\nHost: example.com\r\nBad Header\r\n\r\n")],
             known: &[],
             by_nature: &[],
         },
-        Case { name: "deny (403 PR)", run: |p, _| vec![send(p.http, &get("/deny"))], known: &[RULE_ID], by_nature: &[] },
-        Case { name: "tarpit (500 PT)", run: |p, _| vec![send(p.http, &get("/tarpit"))], known: &[RULE_ID], by_nature: &[] },
-        Case { name: "http-request return (LR)", run: |p, _| vec![send(p.http, &get("/return"))], known: &[RULE_ID], by_nature: &[] },
-        Case { name: "redirect (302 LR)", run: |p, _| vec![send(p.http, &get("/redirect"))], known: &[RULE_ID], by_nature: &[] },
-        Case { name: "no server available (503)", run: |p, _| vec![send(p.http, &get("/nosrv"))], known: &[], by_nature: &[] },
+        Case {
+            name: "deny (403 PR)",
+            tsc: "PR--",
+            run: |p, _| vec![send(p.http, &get("/deny"))],
+            known: &[RULE_ID],
+            by_nature: &[],
+        },
+        Case {
+            name: "tarpit (500 PT)",
+            tsc: "PT--",
+            run: |p, _| vec![send(p.http, &get("/tarpit"))],
+            known: &[RULE_ID],
+            by_nature: &[],
+        },
+        Case {
+            name: "http-request return (LR)",
+            tsc: "LR--",
+            run: |p, _| vec![send(p.http, &get("/return"))],
+            known: &[RULE_ID],
+            by_nature: &[],
+        },
+        Case {
+            name: "redirect (302 LR)",
+            tsc: "LR--",
+            run: |p, _| vec![send(p.http, &get("/redirect"))],
+            known: &[RULE_ID],
+            by_nature: &[],
+        },
+        Case {
+            name: "no server available (503)",
+            tsc: "SC--",
+            run: |p, _| vec![send(p.http, &get("/nosrv"))],
+            known: &[],
+            by_nature: &[],
+        },
         Case {
             name: "queue timeout (503 sQ)",
+            tsc: "sQ--",
             run: |p, s| {
                 let http = p.http;
                 let first = std::thread::spawn(move || send(http, &get("/queue/hold")));
@@ -393,12 +463,14 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "queue full (maxqueue)",
+            tsc: "----",
             run: |p, s| {
                 let http = p.http;
                 let first = std::thread::spawn(move || send(http, &get("/full/hold")));
                 wait_holding(s, 1);
                 let second = std::thread::spawn(move || send(http, &get("/full/queued")));
-                std::thread::sleep(Duration::from_millis(200));
+                // Time for the second to join the queue; the first holds its slot 700 ms.
+                std::thread::sleep(Duration::from_millis(300));
                 let out = send(p.http, &get("/full/third"));
                 first.join().unwrap();
                 second.join().unwrap();
@@ -409,6 +481,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "retried and redispatched",
+            tsc: "----",
             run: |p, _| {
                 let req = "GET /redisp HTTP/1.1\r\nHost: example.com\r\nCookie: SRV=d\r\nConnection: close\r\n\r\n";
                 vec![send(p.http, req)]
@@ -418,6 +491,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "keep-alive second request",
+            tsc: "----",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
                 let mut out = Vec::new();
@@ -435,6 +509,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "large bodies",
+            tsc: "----",
             run: |p, _| {
                 let body = vec![b'b'; 200_000];
                 let (mut s, cp) = connect(p.http);
@@ -449,9 +524,16 @@ fn cases() -> Vec<Case> {
             known: &[],
             by_nature: &[],
         },
-        Case { name: "HTTP/1.0 without Host", run: |p, _| vec![send(p.http, "GET /h10 HTTP/1.0\r\n\r\n")], known: &[], by_nature: &[] },
+        Case {
+            name: "HTTP/1.0 without Host",
+            tsc: "----",
+            run: |p, _| vec![send(p.http, "GET /h10 HTTP/1.0\r\n\r\n")],
+            known: &[],
+            by_nature: &[],
+        },
         Case {
             name: "tcp: normal",
+            tsc: "----",
             run: |p, _| {
                 let (mut s, cp) = connect(p.tcp_ok);
                 s.write_all(b"hello").unwrap();
@@ -466,6 +548,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "tcp: server refuses",
+            tsc: "SC--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.tcp_dead);
                 drain(&mut s);
@@ -476,6 +559,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "tcp: client aborts (CD)",
+            tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.tcp_ok);
                 s.write_all(b"hello").unwrap();
@@ -489,6 +573,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "tcp: server aborts (SD)",
+            tsc: "SD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.tcp_ok);
                 s.write_all(b"hello").unwrap();
@@ -528,7 +613,9 @@ fn line_of(log: &Syslog, cp: u16) -> Option<String> {
 
 /// The fields of a message, by name.
 fn fields(msg: &str) -> Vec<(String, String)> {
-    msg.split(" @").map(|f| f.split_once('=').map_or((f.into(), String::new()), |(n, v)| (n.into(), v.into()))).collect()
+    msg.split(" @")
+        .map(|f| f.split_once('=').map_or((f.into(), String::new()), |(n, v)| (n.into(), v.into())))
+        .collect()
 }
 
 fn is_time(v: &str) -> bool {
@@ -588,10 +675,19 @@ fn failure_log_lines_match_haproxy_field_by_field() {
         for (t, o) in theirs.iter().zip(&ours) {
             let (Some(tl), Some(ol)) = (line_of(&tlog, t.0), line_of(&olog, o.0)) else {
                 failures += 1;
-                report.push(format!("{}: a line is missing (haproxy, lbha): {:?}", case.name, (line_of(&tlog, t.0), line_of(&olog, o.0))));
+                report.push(format!(
+                    "{}: a line is missing (haproxy, lbha): {:?}",
+                    case.name,
+                    (line_of(&tlog, t.0), line_of(&olog, o.0))
+                ));
                 continue;
             };
             let (tf, of) = (fields(&tl), fields(&ol));
+            let tsc = tf.iter().find(|f| f.0 == "tsc").map(|f| f.1.as_str());
+            if tsc != Some(case.tsc) {
+                failures += 1;
+                report.push(format!("{}: HAProxy logged {tsc:?}, the case expects {}", case.name, case.tsc));
+            }
             let want: Vec<_> = fields_of(!case.name.starts_with("tcp")).collect();
             assert_eq!(tf.len(), want.len(), "haproxy's line: {tl}");
             assert_eq!(of.len(), want.len(), "lbha's line: {ol}");
@@ -608,7 +704,8 @@ fn failure_log_lines_match_haproxy_field_by_field() {
                     }
                     (true, Some(k)) => {
                         failures += 1;
-                        report.push(format!("{}: {name} agrees now ({tv:?}), known difference gone: {}", case.name, k.1));
+                        report
+                            .push(format!("{}: {name} agrees now ({tv:?}), known difference gone: {}", case.name, k.1));
                     }
                 }
             }
@@ -616,5 +713,10 @@ fn failure_log_lines_match_haproxy_field_by_field() {
         }
     }
     println!("{}", report.join("\n"));
-    assert_eq!(failures, 0, "differences:\n{}", report.iter().filter(|l| !l.starts_with("  [")).cloned().collect::<Vec<_>>().join("\n"));
+    assert_eq!(
+        failures,
+        0,
+        "differences:\n{}",
+        report.iter().filter(|l| !l.starts_with("  [")).cloned().collect::<Vec<_>>().join("\n")
+    );
 }

@@ -667,8 +667,14 @@ fn forward(
             let pool = sni_pool.as_ref().unwrap_or(pool);
             let t_slot = clock();
             let first = *first_slot.get_or_insert(t_slot);
-            *reached =
-                httplog::Reached { server: Some(si), tw: ms(t0, first), tc: -1, retries: attempt, redispatched, src: None };
+            *reached = httplog::Reached {
+                server: Some(si),
+                tw: ms(t0, first),
+                tc: -1,
+                retries: attempt,
+                redispatched,
+                src: None,
+            };
             // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
             let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
             let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.src(), cx.dst(), uid));
