@@ -642,6 +642,7 @@ fn forward(
         // When the first server slot came: `%Tw` ends there, as HAProxy's (a retry's pause is
         // no queue wait).
         let mut first_slot = None;
+        let mut queued = queue::Queued::default();
         loop {
             let (si, session) = {
                 let key = balance::Request {
@@ -649,12 +650,19 @@ fn forward(
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                     headers: Some(req.headers()),
                 };
-                let waited = abort.unless_closed(queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server));
+                let waited = abort.unless_closed(queue::next_slot(
+                    be,
+                    brt,
+                    &key,
+                    slot.take(),
+                    (attempt, &mut queued),
+                    stuck.server,
+                ));
                 waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
                     queue::NoSlot::NoServer => ProxyError::NoServer,
                     queue::NoSlot::QueueTimeout => {
                         // HAProxy's `%Tw` counts the time in the queue, with no server.
-                        *reached = httplog::Reached { tw: ms(t0, clock()), ..Default::default() };
+                        *reached = httplog::Reached { tw: ms(t0, clock()), queued, ..Default::default() };
                         ProxyError::QueueTimeout
                     }
                     queue::NoSlot::QueueFull => ProxyError::QueueFull,
@@ -674,6 +682,7 @@ fn forward(
                 retries: attempt,
                 redispatched,
                 src: None,
+                queued,
             };
             // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
             let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
@@ -923,6 +932,7 @@ fn forward(
                     retries: attempt,
                     redispatched,
                     src,
+                    queued,
                 });
             } else if has_response_rules(fe, be) {
                 resp.extensions_mut().insert(httplog::Picked {
@@ -934,6 +944,7 @@ fn forward(
                     retries: attempt,
                     redispatched,
                     src,
+                    queued,
                 });
             }
             return Ok(resp);

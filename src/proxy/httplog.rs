@@ -24,6 +24,8 @@ pub struct Picked {
     pub redispatched: bool,
     /// The server connection's local address (`%bi:%bp`).
     pub src: Option<std::net::SocketAddr>,
+    /// Where it waited for its slot (`%sq`, `%bq`).
+    pub queued: super::queue::Queued,
 }
 
 /// How far a request that got no response from a server went, for its line: the server it was
@@ -37,11 +39,12 @@ pub struct Reached {
     pub retries: u32,
     pub redispatched: bool,
     pub src: Option<std::net::SocketAddr>,
+    pub queued: super::queue::Queued,
 }
 
 impl Default for Reached {
     fn default() -> Reached {
-        Reached { server: None, tw: -1, tc: -1, retries: 0, redispatched: false, src: None }
+        Reached { server: None, tw: -1, tc: -1, retries: 0, redispatched: false, src: None, queued: Default::default() }
     }
 }
 
@@ -327,14 +330,15 @@ impl Pending {
         if let Some((b, server, own)) = went {
             let brt = &self.active.rt.backends[b];
             rec.beconn = (brt.counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
-            rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
             if let Some(s) = server {
                 rec.server_addr = Some(snap.backends[b].servers[s].addr);
                 rec.backend_src = p.map_or(reached.src, |p| p.src);
                 rec.srvconn = (brt.servers[s].counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
-                rec.srv_queue = brt.servers[s].counters.queue.cur.load(Relaxed) as u64;
             }
         }
+        // The positions it took in the queues, as HAProxy logs them (not their length now).
+        let queued = p.map_or(reached.queued, |p| p.queued);
+        (rec.srv_queue, rec.be_queue) = (u64::from(queued.server), u64::from(queued.backend));
         rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
         rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
         [rec.th, rec.ti, rec.t_recv] = self.start.head;

@@ -29,6 +29,8 @@ struct Outcome {
     session: Arc<Counters>,
     /// The server connection's local address (`%bi:%bp`).
     src: Option<std::net::SocketAddr>,
+    /// Where it waited for its slot (`%sq`, `%bq`).
+    queued: queue::Queued,
 }
 
 /// An error on the server's side of a session (reading it or writing to it): HAProxy's `SD`
@@ -102,6 +104,7 @@ where
         rec.bytes_in = bytes_in;
         rec.termination = out.termination;
         rec.retries = out.retries;
+        (rec.srv_queue, rec.be_queue) = (u64::from(out.queued.server), u64::from(out.queued.backend));
         let Some(level) = fe.logging.level(&rec) else { return };
         let render = |f: &crate::log::compiled::LineFormat| {
             let mut out = Vec::new();
@@ -182,7 +185,7 @@ where
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
         // A session waiting in the queue can be killed there too (`shutdown session`).
-        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server);
+        let next = queue::next_slot(be, brt, &key, slot.take(), (attempt, &mut out.queued), stuck.server);
         let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
             None => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");
