@@ -166,7 +166,11 @@ pub fn wrap(
             h.lock().cookie_req = None;
         }
     }
-    let head = response_head(&resp, !from_server);
+    // Nothing goes out for a client gone while it waited, nor for a silent answer (reject,
+    // silent-drop): no head to count.
+    let unsent = matches!(err, Some(ProxyError::ClientAborted { .. }))
+        || resp.extensions().get::<super::tcp_rules::Silent>().is_some();
+    let head = if unsent { 0 } else { response_head(&resp, !from_server) };
     let pending = Pending {
         start,
         active,
