@@ -594,13 +594,18 @@ fn wait_holding(s: &Servers, n: usize) {
     }
 }
 
-/// The line on `log` whose `cp=` is `cp`, waited for (5 s at most).
-fn line_of(log: &Syslog, cp: u16) -> Option<String> {
+/// The first line on `log` from index `from` on whose `cp=` is `cp` and that is not `used`
+/// yet (it becomes so), waited for (5 s at most). From the case's own lines only: a client
+/// port comes back in a later case, and a line of an earlier one may still be unread.
+fn line_of(log: &Syslog, cp: u16, from: usize, used: &mut Vec<usize>) -> Option<String> {
     let needle = format!("cp={cp} @");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Some(l) = log.drain().into_iter().find(|l| l.contains(&needle)) {
-            return Some(common::syslog_message(&l));
+        let lines = log.drain();
+        let found = (from..lines.len()).find(|i| !used.contains(i) && lines[*i].contains(&needle));
+        if let Some(i) = found {
+            used.push(i);
+            return Some(common::syslog_message(&lines[i]));
         }
         if Instant::now() > deadline {
             return None;
@@ -653,6 +658,8 @@ fn failure_log_lines_match_haproxy_field_by_field() {
     let mut report = Vec::new();
     let mut failures = 0;
     for case in cases() {
+        let from = (tlog.drain().len(), olog.drain().len());
+        let mut used = (Vec::new(), Vec::new());
         let theirs = (case.run)(tp, &servers);
         let ours = (case.run)(op, &servers);
         let statuses = |v: &[(u16, u16)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
@@ -670,14 +677,15 @@ fn failure_log_lines_match_haproxy_field_by_field() {
             report.push(format!("{}: the client saw {ts:?} vs {os:?}", case.name));
         }
         for (t, o) in theirs.iter().zip(&ours) {
-            let (Some(tl), Some(ol)) = (line_of(&tlog, t.0), line_of(&olog, o.0)) else {
-                failures += 1;
-                report.push(format!(
-                    "{}: a line is missing (haproxy, lbha): {:?}",
-                    case.name,
-                    (line_of(&tlog, t.0), line_of(&olog, o.0))
-                ));
-                continue;
+            let tl = line_of(&tlog, t.0, from.0, &mut used.0);
+            let ol = line_of(&olog, o.0, from.1, &mut used.1);
+            let (tl, ol) = match (tl, ol) {
+                (Some(tl), Some(ol)) => (tl, ol),
+                missing => {
+                    failures += 1;
+                    report.push(format!("{}: a line is missing (haproxy, lbha): {missing:?}", case.name));
+                    continue;
+                }
             };
             let (tf, of) = (fields(&tl), fields(&ol));
             let tsc = tf.iter().find(|f| f.0 == "tsc").map(|f| f.1.as_str());
