@@ -280,24 +280,37 @@ impl LineFormat {
     /// `%{+Q}` quotes, `%{+X}` hex numbers), samples as text.
     pub fn render_into(&self, out: &mut Vec<u8>, rec: &Record) {
         let mut maps = None;
-        self.items_into(out, rec, &mut |e, _| e.eval_str(rec, maps.get_or_insert_with(MapSet::default)));
+        self.items_into(out, rec, &mut |e, _| e.eval_str(rec, maps.get_or_insert_with(MapSet::default)), false);
     }
 
     /// Renders the line with the samples the record cannot answer read from `ctx` (the stream:
     /// variables, TLS, stick counters, maps, ...), the rest from `rec` as [`Self::render_into`].
     pub fn render_with(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
-        let mut none = None;
-        self.items_into(out, rec, &mut |e, stream| match stream {
-            true => e.eval_str(ctx, maps),
-            false => e.eval_str(rec, none.get_or_insert_with(MapSet::default)),
-        });
+        self.render_samples(out, rec, ctx, maps, false);
     }
 
+    /// [`Self::render_with`] for a unique id: a sample with no value leaves nothing (not `-`,
+    /// quoted or not), as HAProxy 2.6 builds `unique-id-format`.
+    pub fn render_id(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
+        self.render_samples(out, rec, ctx, maps, true);
+    }
+
+    fn render_samples(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps, id: bool) {
+        let mut none = None;
+        let mut sample = |e: &SampleExpr, stream| match stream {
+            true => e.eval_str(ctx, maps),
+            false => e.eval_str(rec, none.get_or_insert_with(MapSet::default)),
+        };
+        self.items_into(out, rec, &mut sample, id);
+    }
+
+    /// `empty_absent`: a sample without a value leaves nothing (unique ids).
     fn items_into(
         &self,
         out: &mut Vec<u8>,
         rec: &Record,
         sample: &mut dyn FnMut(&SampleExpr, bool) -> Option<Vec<u8>>,
+        empty_absent: bool,
     ) {
         let mut last_space = true;
         for item in &self.items {
@@ -317,6 +330,7 @@ impl LineFormat {
                 &Item::Var { var, flags, plain } => var_into(out, rec, var, flags, plain),
                 Item::Expr { expr, flags, stream } => match sample(expr, *stream) {
                     Some(v) => emit(out, &v, *flags),
+                    None if empty_absent => {}
                     None => absent(out, *flags),
                 },
             }
@@ -429,6 +443,10 @@ fn var_into(out: &mut Vec<u8>, rec: &Record, var: Var, fl: Flags, plain: bool) {
     match rec.var(var, out) {
         Some(Val::Int(n)) => {
             out.truncate(start);
+            // A redispatched request's retries: HAProxy's `+` before the number, never quoted.
+            if var == Var::Rc && rec.redispatched {
+                out.push(b'+');
+            }
             if fl.hex {
                 use std::io::Write;
                 // HAProxy pads these three to 4 hex digits (`%04X`).
@@ -670,6 +688,26 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "192.0.2.7 \"v1\" sni.test back1 lb1 v1");
         // Without the stream, the record alone: absent.
         assert_eq!(String::from_utf8(f.render(&rec())).unwrap(), "192.0.2.7 \"\" - - lb1 -");
+    }
+
+    /// A unique id leaves nothing for a sample without a value, quoted or not (HAProxy 2.6 makes
+    /// `a%[req.hdr(x-none)]b%{+Q}[var(txn.none)]c` into `abc`); variables render as in a line.
+    #[test]
+    fn render_id_drops_samples_without_a_value() {
+        let f = "a%[req.hdr(x-none)]b%{+Q}[var(txn.none)]c-%ci-%[var(txn.x)]";
+        let f = LineFormat::compile(&LogFormat::parse(f).unwrap()).unwrap();
+        struct Nothing;
+        impl SampleContext for Nothing {}
+        let mut out = Vec::new();
+        f.render_id(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "abc-192.0.2.7-");
+        let mut out = Vec::new();
+        // (The test stream has every variable: `v1`.)
+        f.render_id(&mut out, &rec(), &Stream, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "ab\"v1\"c-192.0.2.7-v1");
+        let mut out = Vec::new();
+        f.render_with(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "a-b\"\"c-192.0.2.7--", "a line keeps its dashes");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Record {
     pub bytes_in: u64,
     pub termination: [char; 2],
     pub retries: u32,
+    /// The last retry went to another server (`option redispatch`): `%rc` gets HAProxy's `+`.
+    pub redispatched: bool,
     /// `%ac %fc %bc %sc %sq %bq`.
     pub actconn: u64,
     pub feconn: u64,
@@ -50,6 +52,8 @@ pub struct Record {
     pub method: Option<Method>,
     pub uri: Option<Uri>,
     pub version: Option<Version>,
+    /// The version of a server's response (`%[capture.res.ver]`); none for lbha's own answers.
+    pub res_version: Option<Version>,
     pub req_headers: HeaderMap,
     pub res_headers: HeaderMap,
     /// `capture request header` / `declare capture request` slots, in declaration order.
@@ -130,6 +134,7 @@ impl Record {
             bytes_in,
             termination,
             retries,
+            redispatched,
             actconn,
             feconn,
             beconn,
@@ -139,6 +144,7 @@ impl Record {
             method,
             uri,
             version,
+            res_version,
             req_headers,
             res_headers,
             captures_req,
@@ -160,9 +166,9 @@ impl Record {
         }
         (*server_addr, *backend_src, *tls_version, *tls_cipher) = (None, None, None, None);
         (*th, *ti, *t_recv, *tw, *tc, *tr, *tt) = (0, 0, -1, -1, -1, -1, -1);
-        (*status, *bytes_out, *bytes_in, *termination, *retries) = (None, 0, 0, ['-', '-'], 0);
+        (*status, *bytes_out, *bytes_in, *termination, *retries, *redispatched) = (None, 0, 0, ['-', '-'], 0, false);
         (*actconn, *feconn, *beconn, *srvconn, *srv_queue, *be_queue) = (0, 0, 0, 0, 0, 0);
-        (*method, *uri, *version) = (None, None, None);
+        (*method, *uri, *version, *res_version) = (None, None, None, None);
         req_headers.clear();
         res_headers.clear();
         captures_req.clear();
@@ -198,6 +204,7 @@ impl Record {
             bytes_in: 0,
             termination: ['-', '-'],
             retries: 0,
+            redispatched: false,
             actconn: 0,
             feconn: 0,
             beconn: 0,
@@ -207,6 +214,7 @@ impl Record {
             method: None,
             uri: None,
             version: None,
+            res_version: None,
             req_headers: HeaderMap::new(),
             res_headers: HeaderMap::new(),
             captures_req: Vec::new(),
@@ -236,10 +244,27 @@ impl Record {
         }
     }
 
+    /// The head was refused (`<BADREQ>`): what the stand-in request put in the record goes, as
+    /// HAProxy has no request then (no method, URI or version for `%[capture.req.*]`, no capture
+    /// lists at all, no cookie, an empty unique id).
+    pub fn refuse_head(&mut self) {
+        self.bad_request = true;
+        (self.method, self.uri, self.version) = (None, None, None);
+        self.req_headers.clear();
+        self.captures_req.clear();
+        self.captures_res.clear();
+        self.cookie_req = None;
+        self.unique_id = Some(String::new());
+    }
+
     /// HAProxy's notion of an error for `dontlog-normal` and `log-separate-errors`: a proxy or
-    /// peer error (termination state), a retry, or a 5xx.
+    /// peer error (termination state; `L`, an answer of lbha's own, is none), a retry or
+    /// redispatch, or a 5xx.
     pub fn is_error(&self) -> bool {
-        self.termination[0] != '-' || self.retries > 0 || self.status.is_some_and(|s| s >= 500)
+        !matches!(self.termination[0], '-' | 'L')
+            || self.retries > 0
+            || self.redispatched
+            || self.status.is_some_and(|s| s >= 500)
     }
 
     /// `%r` (`METHOD URI VERSION`), appended; false when the request had no head.
@@ -375,13 +400,15 @@ impl Record {
                 Text
             }
             Lc => Int(self.log_counter as i64),
-            St => Int(self.status? as i64),
+            // No status (a TCP session, or no response): HAProxy's -1.
+            St => Int(self.status.map_or(-1, i64::from)),
             Bytes => Int(self.bytes_out as i64),
             BytesIn => Int(self.bytes_in as i64),
             Ac => Int(self.actconn as i64),
             Fc => Int(self.feconn as i64),
             Bc => Int(self.beconn as i64),
             Sc => Int(self.srvconn as i64),
+            // After a redispatch the renderer writes HAProxy's `+` before it.
             Rc => Int(self.retries as i64),
             Sq => Int(self.srv_queue as i64),
             Bq => Int(self.be_queue as i64),
@@ -390,6 +417,8 @@ impl Record {
             Hs => hdrs(out, &self.captures_res, "|", true),
             Hsl => hdrs(out, &self.captures_res, " ", false),
             R => self.request_line_into(out).then_some(Text)?,
+            // A refused head: HAProxy shows `<BADREQ>` for each part of the request line.
+            Hm | Hu | Hp | Hpo | Hq | Hv if self.bad_request => text(out, "<BADREQ>"),
             Hm => text(out, self.method.as_ref()?.as_str()),
             Hu => {
                 uri_into(out, self.uri.as_ref()?);
@@ -404,7 +433,7 @@ impl Record {
                 Text
             }
             Hv => text(out, version_text(self.version?)),
-            Id => text(out, self.unique_id.as_deref()?),
+            Id => text(out, self.unique_id.as_deref().filter(|id| !id.is_empty())?),
             Pid => Int(self.pid as i64),
             H => text(out, self.hostname),
             Rt => Int(self.request_counter as i64),
@@ -487,6 +516,9 @@ impl SampleContext for Record {
     }
     fn status(&self) -> Option<u16> {
         self.status
+    }
+    fn res_version(&self) -> Option<Version> {
+        self.res_version
     }
     fn res_headers(&self) -> Option<&HeaderMap> {
         self.status.map(|_| &self.res_headers)
@@ -595,6 +627,37 @@ pub(crate) mod tests {
         }
     }
 
+    /// A refused head: `<BADREQ>` in every request-line field, nothing the stand-in request put
+    /// in the record (no capture lists, no cookie), `-` for the id, as HAProxy 2.6 logs it.
+    #[test]
+    fn a_refused_head_shows_badreq_and_nothing_of_the_stand_in() {
+        let mut r = rec();
+        r.cookie_req = Some("S=1".into());
+        r.refuse_head();
+        let f = LogFormat::parse("%{+Q}r %HM %HU %HP %HQ %HV [%hr] [%hs] %CC %ID %[capture.req.method]").unwrap();
+        assert_eq!(
+            String::from_utf8(render(&f, &r)).unwrap(),
+            "\"<BADREQ>\" <BADREQ> <BADREQ> <BADREQ> <BADREQ> <BADREQ> [] [] - - -"
+        );
+    }
+
+    /// `%rc` gets a `+` after a redispatch, which is an error for `dontlog-normal`; an answer of
+    /// lbha's own (`L`) is not.
+    #[test]
+    fn redispatch_marks_retries_and_local_answers_are_no_errors() {
+        let mut r = rec();
+        r.redispatched = true;
+        let f = LogFormat::parse("%rc %{+Q}rc").unwrap();
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "+1 +1");
+        r.retries = 0;
+        assert!(r.is_error(), "a redispatch");
+        r.redispatched = false;
+        r.termination = ['L', 'R'];
+        assert!(!r.is_error(), "a redirect");
+        r.termination = ['P', 'T'];
+        assert!(r.is_error(), "a tarpit");
+    }
+
     #[test]
     fn ft_marks_tls_and_missing_values_print_a_dash() {
         let mut r = rec();
@@ -604,7 +667,8 @@ pub(crate) mod tests {
         r.tr = -1;
         r.tls_version = None;
         let f = LogFormat::parse("%ft %si %ST %Td %sslv").unwrap();
-        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - - -1 -");
+        // No status is HAProxy's -1, not a dash.
+        assert_eq!(String::from_utf8(render(&f, &r)).unwrap(), "web~ - -1 -1 -");
     }
 
     #[test]

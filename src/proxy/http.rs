@@ -240,7 +240,7 @@ pub fn handle(
             active.rt.frontends[fi].capture_error(cx.peer, why, r.0);
         }
         if bad_request && let Some(l) = &log {
-            l.lock().bad_request = true;
+            l.lock().refuse_head();
         }
         if !logs {
             let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
@@ -401,7 +401,9 @@ fn serve_picking(
                 resp.extensions_mut().insert(super::track::Answered);
             }
             if tarpit {
+                let held = tokio::time::Instant::now();
                 tokio::time::sleep(fe.timeouts.tarpit).await;
+                resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
             }
             return finish(&fcnt, resp, close_client);
         }
@@ -435,7 +437,9 @@ fn serve_picking(
             // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
             if tarpit {
+                let held = tokio::time::Instant::now();
                 tokio::time::sleep(be.timeouts.tarpit).await;
+                resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
             }
             return finish(&fcnt, resp, close_client);
         }
@@ -449,7 +453,8 @@ fn serve_picking(
         let cached = crate::cache::take(&mut req);
         let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
         let offer = super::compress::request(&mut req, pair);
-        match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session).await {
+        let mut reached = httplog::Reached::default();
+        match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
                 // Response rules: the backend's first, then the frontend's; an answer replaces the
@@ -473,6 +478,9 @@ fn serve_picking(
                 }
                 let mut resp = error_page(e);
                 resp.extensions_mut().insert(super::errpages::AtBackend(bi));
+                if reached.server.is_some() || reached.tw >= 0 {
+                    resp.extensions_mut().insert(reached);
+                }
                 finish(&fcnt, resp, false)
             }
         }
@@ -533,7 +541,9 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Respo
 
 /// Sends the request to a server of backend `bi`, retrying connect failures (`retries`) and
 /// moving to another server on the last retry (`redispatch`).
+/// `reached`: how far a request that fails went, for its log line.
 #[allow(clippy::manual_async_fn)] // see the `async move` comment below
+#[allow(clippy::too_many_arguments)]
 fn forward(
     mut req: Request<ReqBody>,
     buffered: Option<bytes::Bytes>,
@@ -542,6 +552,7 @@ fn forward(
     cx: &Arc<ConnCtx>,
     t: &Txn<'_>,
     _backend_session: SessionGuard,
+    reached: &mut httplog::Reached,
 ) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
     // An `async move` block rather than an `async fn`: the arguments are held once, not also
     // as copies beside them, in every request's future (bench/PROFILE.md, session 11).
@@ -645,6 +656,15 @@ fn forward(
         // Timings feed only the httplog line; without it the clock is not read.
         let clock = || (fe.log == LogMode::Http).then(tokio::time::Instant::now);
         let t0 = clock();
+        let ms = |a: Option<tokio::time::Instant>, b: Option<tokio::time::Instant>| match (a, b) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as i64,
+            _ => -1,
+        };
+        let mut redispatched = false;
+        // When the first server slot came: `%Tw` ends there, as HAProxy's (a retry's pause is
+        // no queue wait).
+        let mut first_slot = None;
+        let mut queued = queue::Queued::default();
         loop {
             let (si, session) = {
                 let key = balance::Request {
@@ -652,10 +672,21 @@ fn forward(
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                     headers: Some(req.headers()),
                 };
-                let waited = abort.unless_closed(queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server));
+                let waited = abort.unless_closed(queue::next_slot(
+                    be,
+                    brt,
+                    &key,
+                    slot.take(),
+                    (attempt, &mut queued),
+                    stuck.server,
+                ));
                 waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
                     queue::NoSlot::NoServer => ProxyError::NoServer,
-                    queue::NoSlot::QueueTimeout => ProxyError::QueueTimeout,
+                    queue::NoSlot::QueueTimeout => {
+                        // HAProxy's `%Tw` counts the time in the queue, with no server.
+                        *reached = httplog::Reached { tw: ms(t0, clock()), queued, ..Default::default() };
+                        ProxyError::QueueTimeout
+                    }
                     queue::NoSlot::QueueFull => ProxyError::QueueFull,
                 })?
             };
@@ -665,6 +696,16 @@ fn forward(
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
             let pool = sni_pool.as_ref().unwrap_or(pool);
             let t_slot = clock();
+            let first = *first_slot.get_or_insert(t_slot);
+            *reached = httplog::Reached {
+                server: Some(si),
+                tw: ms(t0, first),
+                tc: -1,
+                retries: attempt,
+                redispatched,
+                src: None,
+                queued,
+            };
             // `send-proxy`: a new connection carrying this client's PROXY header (never pooled).
             let uid = req.extensions().get::<super::proxy_proto::UniqueId>().map(|u| u.0.as_bytes());
             let proxy_line = be.servers[si].send_proxy.map(|how| cx.client.header_for(how, cx.src(), cx.dst(), uid));
@@ -693,6 +734,7 @@ fn forward(
                     srt.counters.retries.fetch_add(1, Relaxed);
                     brt.counters.retries.fetch_add(1, Relaxed);
                     let redispatching = be.redispatch && attempt == be.retries;
+                    redispatched |= redispatching;
                     if let Some(pause) = retry_delay(be.timeouts.connect, !redispatching) {
                         tokio::time::sleep(pause).await;
                     }
@@ -701,6 +743,7 @@ fn forward(
                 }
             };
             let t_conn = clock();
+            (reached.tc, reached.src) = (if reused { 0 } else { ms(t_slot, t_conn) }, sender.local_addr());
             if sender.is_h2() && (connect || upgrade.is_some()) {
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "CONNECT and protocol upgrades cannot be sent to an HTTP/2 server");
                 return Err(ProxyError::ServerFailed);
@@ -905,11 +948,13 @@ fn forward(
                 resp.extensions_mut().insert(httplog::Picked {
                     backend: bi,
                     server: si,
-                    tw: ms(t_slot - t0),
+                    tw: ms(first.unwrap_or(t_slot) - t0),
                     tc: if reused { 0 } else { ms(t_conn - t_slot) },
                     tr: ms(t_conn.elapsed()),
                     retries: attempt,
+                    redispatched,
                     src,
+                    queued,
                 });
             } else if has_response_rules(fe, be) {
                 resp.extensions_mut().insert(httplog::Picked {
@@ -919,7 +964,9 @@ fn forward(
                     tc: 0,
                     tr: 0,
                     retries: attempt,
+                    redispatched,
                     src,
+                    queued,
                 });
             }
             return Ok(resp);

@@ -20,9 +20,42 @@ pub struct Picked {
     pub tc: i64,
     pub tr: i64,
     pub retries: u32,
+    /// The last retry went to another server (`option redispatch`).
+    pub redispatched: bool,
     /// The server connection's local address (`%bi:%bp`).
     pub src: Option<std::net::SocketAddr>,
+    /// Where it waited for its slot (`%sq`, `%bq`).
+    pub queued: super::queue::Queued,
 }
+
+/// How far a request that got no response from a server went, for its line: the server it was
+/// given (`%s`, `%si`), its waits (`%Tw`, then `%Tc`; -1 for a phase that did not end, as
+/// HAProxy), its retries and the server connection's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Reached {
+    pub server: Option<usize>,
+    pub tw: i64,
+    pub tc: i64,
+    pub retries: u32,
+    pub redispatched: bool,
+    pub src: Option<std::net::SocketAddr>,
+    pub queued: super::queue::Queued,
+}
+
+impl Default for Reached {
+    fn default() -> Reached {
+        Reached { server: None, tw: -1, tc: -1, retries: 0, redispatched: false, src: None, queued: Default::default() }
+    }
+}
+
+/// An answer of an `http-request return` or `redirect` rule: HAProxy's `LR` termination state.
+#[derive(Debug, Clone, Copy)]
+pub struct Local;
+
+/// A `tarpit` answer, held this many milliseconds first: HAProxy's `PT` state, the hold counted
+/// in `%Tw`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tarpitted(pub i64);
 
 /// What the request looked like before it was handled.
 pub struct Start {
@@ -112,13 +145,32 @@ pub fn wrap(
         .copied()
         .or_else(|| resp.extensions().get::<super::errpages::Builtin>().is_some().then_some(ProxyError::Denied));
     let at_backend = resp.extensions().get::<super::errpages::AtBackend>().map(|a| a.0);
+    let reached = resp.extensions().get::<Reached>().copied();
+    let local = resp.extensions().get::<Local>().is_some();
+    let tarpit = resp.extensions().get::<Tarpitted>().map(|t| t.0);
     let status = resp.status().as_u16();
+    // What a server sent (not lbha's own answer, which HAProxy neither captures nor shows
+    // in `%[capture.res.*]`).
+    let from_server = picked.is_some() && err.is_none();
     if let Some(h) = &start.log {
-        super::logrec::capture_response_headers(h, resp.headers());
-        if h.spec.needs_headers {
-            h.lock().res_headers = resp.headers().clone();
+        if from_server {
+            super::logrec::capture_response_headers(h, resp.headers());
+            let mut rec = h.lock();
+            rec.res_version = Some(resp.version());
+            if h.spec.needs_headers {
+                rec.res_headers = resp.headers().clone();
+            }
+        } else if local {
+            // HAProxy captures the request cookie only past the rules that did not answer (and
+            // for a deny or tarpit).
+            h.lock().cookie_req = None;
         }
     }
+    // Nothing goes out for a client gone while it waited, nor for a silent answer (reject,
+    // silent-drop): no head to count.
+    let unsent = matches!(err, Some(ProxyError::ClientAborted { .. }))
+        || resp.extensions().get::<super::tcp_rules::Silent>().is_some();
+    let head = if unsent { 0 } else { response_head(&resp, !from_server) };
     let pending = Pending {
         start,
         active,
@@ -129,6 +181,10 @@ pub fn wrap(
         client: cx.src(),
         accepted: cx.accepted.0,
         at_backend,
+        reached,
+        local,
+        tarpit,
+        head,
         stream: None,
     };
     (resp, Tail { pending: Box::new(pending), bytes: 0, ended: false })
@@ -144,6 +200,11 @@ struct Pending {
     client: std::net::SocketAddr,
     accepted: std::time::SystemTime,
     at_backend: Option<usize>,
+    reached: Option<Reached>,
+    local: bool,
+    tarpit: Option<i64>,
+    /// The response head's size as HAProxy counts it in `%B` (see `htx_bytes`).
+    head: u64,
     /// Kept only when the format reads the stream (see [`Tail::keep_stream`]); boxed, so the
     /// lines that do not carry it one word more.
     stream: Option<Box<Stream>>,
@@ -163,7 +224,7 @@ struct Stream {
 
 impl Pending {
     fn write(mut self, bytes: u64, ended: bool) {
-        let bytes = if self.start.refused { 0 } else { bytes };
+        let bytes = if self.start.refused { 0 } else { self.head + bytes };
         // The exchange's one clock reading at its end: the timers and the line's date.
         let elapsed = Instant::now().saturating_duration_since(self.start.at);
         let sent = self.start.wall + elapsed;
@@ -173,14 +234,17 @@ impl Pending {
             Some(p) => {
                 (snap.backends[p.backend].name.as_str(), snap.backends[p.backend].servers[p.server].name.as_str())
             }
-            // A failure after the backend was chosen names the backend, as HAProxy does.
-            None => match self.at_backend {
-                Some(b) => (snap.backends[b].name.as_str(), "<NOSRV>"),
-                None => (fe.name.as_str(), "<NOSRV>"),
+            // A failure after the backend was chosen names the backend (and the server it was
+            // given), as HAProxy does.
+            None => match (self.at_backend, self.reached.and_then(|r| r.server)) {
+                (Some(b), Some(s)) => (snap.backends[b].name.as_str(), snap.backends[b].servers[s].name.as_str()),
+                (Some(b), None) => (snap.backends[b].name.as_str(), "<NOSRV>"),
+                (None, _) => (fe.name.as_str(), "<NOSRV>"),
             },
         };
         let termination = match (self.err, ended) {
             (Some(ProxyError::BadRequest(_) | ProxyError::UriTooLong | ProxyError::HeadersTooLarge), _) => ['P', 'R'],
+            (Some(ProxyError::Denied), _) if self.tarpit.is_some() => ['P', 'T'],
             (Some(ProxyError::Denied), _) => ['P', 'R'],
             (Some(ProxyError::RequestTimeout), _) => ['c', 'R'],
             (Some(ProxyError::ClosedEarly), _) => ['C', 'R'],
@@ -192,6 +256,7 @@ impl Pending {
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
             (Some(ProxyError::ClientAborted { connecting }), _) => ['C', if connecting { 'C' } else { 'Q' }],
+            (None, true) if self.local => ['L', 'R'],
             (None, true) => ['-', '-'],
             // The body did not reach its end: the client went away (or the server cut it).
             (None, false) => ['C', 'D'],
@@ -254,29 +319,44 @@ impl Pending {
         let p = self.picked;
         let snap = &self.active.snap;
         let fe = &snap.frontends[self.fi];
+        let reached = self.reached.unwrap_or_default();
         // In the strings the record was made with (usually large enough): no allocation.
         rec.backend.clear();
         rec.backend.push_str(backend);
         rec.server.clear();
         rec.server.push_str(server);
-        if let Some(p) = p {
-            rec.server_addr = Some(snap.backends[p.backend].servers[p.server].addr);
-            rec.backend_src = p.src;
-            let brt = &self.active.rt.backends[p.backend];
-            rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
-            rec.be_queue = brt.counters.queue.cur.load(Relaxed) as u64;
-            rec.srvconn = brt.servers[p.server].counters.cur_sessions.load(Relaxed) as u64;
-            rec.srv_queue = brt.servers[p.server].counters.queue.cur.load(Relaxed) as u64;
+        // The backend and server the request went to, and whether it still counts in their
+        // sessions: HAProxy logs once the stream has left them, so `%bc %sc` are the others.
+        let went = match p {
+            Some(p) => Some((p.backend, Some(p.server), 1)),
+            None => self.at_backend.map(|b| (b, reached.server, 0)),
+        };
+        if let Some((b, server, own)) = went {
+            let brt = &self.active.rt.backends[b];
+            rec.beconn = (brt.counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
+            if let Some(s) = server {
+                rec.server_addr = Some(snap.backends[b].servers[s].addr);
+                rec.backend_src = p.map_or(reached.src, |p| p.src);
+                rec.srvconn = (brt.servers[s].counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
+            }
         }
+        // The positions it took in the queues, as HAProxy logs them (not their length now).
+        let queued = p.map_or(reached.queued, |p| p.queued);
+        (rec.srv_queue, rec.be_queue) = (u64::from(queued.server), u64::from(queued.backend));
         rec.feconn = self.active.rt.frontends[self.fi].cur_sessions.load(Relaxed) as u64;
         rec.actconn = self.active.rt.frontends.iter().map(|f| f.cur_sessions.load(Relaxed) as u64).sum();
         [rec.th, rec.ti, rec.t_recv] = self.start.head;
-        rec.tw = p.map_or(-1, |p| p.tw);
-        rec.tc = p.map_or(-1, |p| p.tc);
+        rec.tw = p.map_or(reached.tw, |p| p.tw);
+        rec.tc = p.map_or(reached.tc, |p| p.tc);
         rec.tr = p.map_or(-1, |p| p.tr);
         rec.tt = ms(elapsed) + self.start.head.iter().sum::<i64>();
         if self.start.refused {
             rec.t_recv = -1;
+        }
+        if let Some(held) = self.tarpit {
+            // HAProxy counts a tarpit's hold as the queue wait, and the request as never
+            // complete (`%TR` and `%Tq` -1).
+            (rec.tw, rec.t_recv) = (held, -1);
         }
         rec.status = Some(self.status);
         rec.bytes_out = bytes;
@@ -287,7 +367,8 @@ impl Pending {
             rec.bytes_in = 0;
         }
         rec.termination = termination;
-        rec.retries = p.map_or(0, |p| p.retries);
+        rec.retries = p.map_or(reached.retries, |p| p.retries);
+        rec.redispatched = p.map_or(reached.redispatched, |p| p.redispatched);
         let Some(level) = spec.level(rec) else { return };
         rec.log_counter = spec.log_count.fetch_add(1, Relaxed);
         let format = match &spec.format {
@@ -335,20 +416,40 @@ fn clf_format() -> &'static crate::log::compiled::LineFormat {
     })
 }
 
-/// `%U`: the request head as it is written on the wire, plus a declared body length.
+/// `%U`: the request as HAProxy 2.6 counts it, in its internal (HTX) form (see `htx_bytes`),
+/// with the body its `Content-Length` declares.
 fn request_bytes(rec: &crate::log::record::Record) -> u64 {
-    let line = rec.method.as_ref().map_or(0, |m| m.as_str().len())
-        + rec.uri.as_ref().map_or(0, |u| u.to_string().len())
-        + "HTTP/1.1".len()
-        + 4;
-    let fields: usize = rec.req_headers.iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    let (Some(m), Some(u)) = (&rec.method, &rec.uri) else { return 0 };
+    let head = super::htx_bytes::request_head(m.as_str(), super::htx_bytes::uri_len(u), &rec.req_headers);
     let body = rec
         .req_headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    (line + fields + 2 + body) as u64
+    head + body
+}
+
+/// `%B`'s share of the response head, counted as HAProxy 2.6 does (its HTX form, see
+/// `htx_bytes`): the server's reason phrase, else the standard one. HAProxy's own answers
+/// (`own`) carry a `content-length`, which lbha's may add only on the wire.
+fn response_head(resp: &Response<ProxyBody>, own: bool) -> u64 {
+    use http_body::Body;
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| r.as_bytes().len())
+        .unwrap_or_else(|| resp.status().canonical_reason().map_or(0, str::len));
+    let h = resp.headers();
+    let mut head = super::htx_bytes::response_head(reason, h);
+    if own
+        && !h.contains_key(http::header::CONTENT_LENGTH)
+        && !h.contains_key(http::header::TRANSFER_ENCODING)
+        && let Some(n) = resp.body().size_hint().exact()
+    {
+        head += ("content-length".len() + n.to_string().len()) as u64;
+    }
+    head
 }
 
 /// A logged request's line, waiting for the response body to be done: carried by the body's

@@ -193,7 +193,7 @@ fn render_id(
     maps: &dyn crate::sample::Maps,
 ) -> String {
     let mut id = Vec::new();
-    f.render_with(&mut id, rec, ctx, maps);
+    f.render_id(&mut id, rec, ctx, maps);
     String::from_utf8_lossy(&id).into_owned()
 }
 

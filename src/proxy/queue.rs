@@ -19,6 +19,14 @@ pub enum NoSlot {
     QueueFull,
 }
 
+/// Where a request joined a queue, for its log line (`%sq`, `%bq`): its position in the
+/// persistent server's queue or in the backend's when it first waited, 0 when it never did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queued {
+    pub server: u32,
+    pub backend: u32,
+}
+
 /// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
 /// retry and `redispatch` is set, or the server went down meanwhile: then a new slot avoiding it.
 pub async fn next_slot(
@@ -26,7 +34,7 @@ pub async fn next_slot(
     brt: &BackendRt,
     key: &balance::Request<'_>,
     held: Option<(usize, SessionGuard)>,
-    attempt: u32,
+    (attempt, queued): (u32, &mut Queued),
     prefer: Option<usize>,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     match held {
@@ -34,20 +42,22 @@ pub async fn next_slot(
         Some((prev, g)) => {
             drop(g);
             brt.counters.redispatches.fetch_add(1, Relaxed);
-            acquire(be, brt, key, Some(prev), prefer).await
+            acquire(be, brt, key, Some(prev), prefer, queued).await
         }
-        None => acquire(be, brt, key, None, prefer).await,
+        None => acquire(be, brt, key, None, prefer, queued).await,
     }
 }
 
 /// A server index and its open session. `avoid` is the server a redispatch moves away from;
 /// `prefer` the one persistence designates (taken while it is up, waited for while it is full).
+/// `queued`: where it first waited.
 pub async fn acquire(
     be: &Backend,
     brt: &BackendRt,
     key: &balance::Request<'_>,
     avoid: Option<usize>,
     mut prefer: Option<usize>,
+    queued: &mut Queued,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     // Fixed when the first wait starts (most requests never wait, and never read the clock).
     let mut deadline = None;
@@ -95,8 +105,14 @@ pub async fn acquire(
         }
         let waiting = q.cur.fetch_add(1, Relaxed) + 1;
         q.max.fetch_max(waiting, Relaxed);
+        let first = *queued == Queued::default();
         if let Some(s) = mine {
-            s.queued.fetch_add(1, Relaxed);
+            let at = s.queued.fetch_add(1, Relaxed) + 1;
+            if first {
+                queued.server = at;
+            }
+        } else if first {
+            queued.backend = waiting;
         }
         let until = *deadline.get_or_insert_with(|| Instant::now() + be.timeouts.queue);
         let woke = tokio::time::timeout_at(until, q.notify.notified()).await;

@@ -252,6 +252,13 @@ fn answer(action: &HttpAction, ctx: &dyn SampleContext, t: &Txn<'_>) -> Option<O
         }
         _ => return None,
     };
+    let mut resp = resp;
+    if !denied
+        && matches!(action, HttpAction::Return { .. } | HttpAction::ReturnLf { .. } | HttpAction::Redirect { .. })
+    {
+        // HAProxy's `L` termination state: answered by the proxy itself, not an error.
+        resp.extensions_mut().insert(super::httplog::Local);
+    }
     Some(Outcome::Answer { resp, denied, tarpit: false })
 }
 

@@ -125,6 +125,7 @@ impl<'a> StreamCtx<'a> {
             req_headers: rec.method.as_ref().map(|_| &rec.req_headers),
             status: rec.status,
             res_headers: rec.status.map(|_| &rec.res_headers),
+            res_version: rec.res_version,
             rec: Some(rec),
             ..StreamCtx::conn(cx, active, frontend)
         }

@@ -27,6 +27,33 @@ struct Outcome {
     retries: u32,
     termination: [char; 2],
     session: Arc<Counters>,
+    /// The server connection's local address (`%bi:%bp`).
+    src: Option<std::net::SocketAddr>,
+    /// Where it waited for its slot (`%sq`, `%bq`).
+    queued: queue::Queued,
+}
+
+/// An error on the server's side of a session (reading it or writing to it): HAProxy's `SD`
+/// rather than `CD`.
+#[derive(Debug)]
+struct ServerSide(io::Error);
+
+impl std::fmt::Display for ServerSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server side: {}", self.0)
+    }
+}
+
+impl std::error::Error for ServerSide {}
+
+/// `e`, marked as the server's side's when `server`.
+fn on_side(e: io::Error, server: bool) -> io::Error {
+    if server { io::Error::new(e.kind(), ServerSide(e)) } else { e }
+}
+
+/// Whether a session's error came from the server's side.
+fn server_side(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<ServerSide>())
 }
 
 /// `client` is the accepted socket, or the TLS stream over it for an `ssl` bind.
@@ -56,6 +83,7 @@ where
         // session as its `tcp-request` rules saw it, without the buffer (gone by now).
         let ctx = super::sample_ctx::StreamCtx {
             backend: out.backend,
+            server: out.server,
             ..super::sample_ctx::StreamCtx::conn(&cx, &active, fi)
         };
         let maps = &**cx.proxy.maps.store.load();
@@ -64,6 +92,7 @@ where
         rec.server = server.to_string();
         if let (Some(b), Some(s)) = (out.backend, out.server) {
             rec.server_addr = Some(snap.backends[b].servers[s].addr);
+            rec.backend_src = out.src;
             let brt = &active.rt.backends[b];
             rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
             rec.srvconn = brt.servers[s].counters.cur_sessions.load(Relaxed) as u64;
@@ -75,6 +104,7 @@ where
         rec.bytes_in = bytes_in;
         rec.termination = out.termination;
         rec.retries = out.retries;
+        (rec.srv_queue, rec.be_queue) = (u64::from(out.queued.server), u64::from(out.queued.backend));
         let Some(level) = fe.logging.level(&rec) else { return };
         let render = |f: &crate::log::compiled::LineFormat| {
             let mut out = Vec::new();
@@ -105,7 +135,8 @@ async fn session<C>(client: C, active: &Arc<Active>, fi: usize, cx: &Arc<ConnCtx
 where
     C: AsyncRead + AsyncWrite + Send,
 {
-    let mut out = Outcome { termination: ['-', '-'], ..Outcome::default() };
+    // The waits are -1 until they happen, as HAProxy logs them.
+    let mut out = Outcome { termination: ['-', '-'], tw: -1, tc: -1, ..Outcome::default() };
     let t0 = Instant::now();
     let fe = &active.snap.frontends[fi];
     let fcnt = active.rt.frontends[fi].clone();
@@ -154,7 +185,7 @@ where
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
         // A session waiting in the queue can be killed there too (`shutdown session`).
-        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server);
+        let next = queue::next_slot(be, brt, &key, slot.take(), (attempt, &mut out.queued), stuck.server);
         let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
             None => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");
@@ -172,7 +203,10 @@ where
         out.server = Some(si);
         cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();
-        out.tw = (t_slot - t0).as_millis() as i64;
+        // The first slot ends `%Tw`, as HAProxy's (a retry's pause is no queue wait).
+        if out.tw < 0 {
+            out.tw = (t_slot - t0).as_millis() as i64;
+        }
         // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
         let Some(connected) =
             super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)), &cx.sess)
@@ -185,6 +219,7 @@ where
         match connected {
             Ok(Ok(s)) => {
                 out.tc = t_slot.elapsed().as_millis() as i64;
+                out.src = s.local_addr().ok();
                 break (s, si, session);
             }
             res => {
@@ -272,7 +307,13 @@ where
         ) => {
             if let Err(e) = result {
                 tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
-                out.termination = if e.kind() == io::ErrorKind::TimedOut { ['c', 'D'] } else { ['C', 'D'] };
+                out.termination = if e.kind() == io::ErrorKind::TimedOut {
+                    ['c', 'D']
+                } else if server_side(&e) {
+                    ['S', 'D']
+                } else {
+                    ['C', 'D']
+                };
             }
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
@@ -418,7 +459,7 @@ where
             () = h.other.wake.notified(), if wait_fin => continue,
         };
         let n = match read {
-            Ok(res) => res?,
+            Ok(res) => res.map_err(|e| on_side(e, !h.inbound))?,
             Err(_) => {
                 // The other direction may be busy (a long download): only a session idle both ways
                 // times out.
@@ -435,7 +476,7 @@ where
             return Ok(());
         }
         match tokio::time::timeout(h.idle.idle, w.write_all(&buf[..n])).await {
-            Ok(res) => res?,
+            Ok(res) => res.map_err(|e| on_side(e, h.inbound))?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
         activity.store(start.elapsed().as_millis() as u64, Relaxed);
