@@ -75,6 +75,8 @@ pub struct StreamCtx<'a> {
     pub now: Option<&'a crate::stktable::Now>,
     /// A TCP stream's first bytes, held for content inspection (`req.len`, `req.payload`).
     pub payload: Option<&'a [u8]>,
+    /// The server's first bytes, held for `tcp-response content` (`res.len`, `res.payload`).
+    pub res_payload: Option<&'a [u8]>,
     /// The log record a line or an `lf` error page renders over (held locked, so `log` is
     /// `None` then): its captures and unique id.
     pub rec: Option<&'a crate::log::record::Record>,
@@ -101,6 +103,7 @@ impl<'a> StreamCtx<'a> {
             log: None,
             now: None,
             payload: None,
+            res_payload: None,
             rec: None,
         }
     }
@@ -193,6 +196,9 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn req_payload(&self) -> Option<&[u8]> {
         self.payload
+    }
+    fn res_payload(&self) -> Option<&[u8]> {
+        self.res_payload
     }
     fn status(&self) -> Option<u16> {
         self.status

@@ -55,6 +55,11 @@ pub trait SampleContext {
     fn req_payload(&self) -> Option<&[u8]> {
         None
     }
+    /// The server's first bytes, held for `tcp-response content` inspection (`res.len`,
+    /// `res.payload`).
+    fn res_payload(&self) -> Option<&[u8]> {
+        None
+    }
     fn status(&self) -> Option<u16> {
         None
     }
@@ -255,6 +260,21 @@ pub enum Fetch {
         offset: usize,
         len: usize,
     },
+    /// `res.len`: bytes of the response held for inspection.
+    ResLen,
+    /// `res.payload(off,len)`.
+    ResPayload {
+        offset: usize,
+        len: usize,
+    },
+    /// `req.payload_lv` / `res.payload_lv(off1,len[,off2])`: a block whose big-endian length is
+    /// at `off1`.
+    PayloadLv {
+        res: bool,
+        lv: super::payload::Lv,
+    },
+    /// `res.ssl_hello_type` / `rep_ssl_hello_type`.
+    ResSslHelloType,
     Var {
         var: VarRef,
         default: Option<String>,
@@ -369,6 +389,8 @@ pub enum Reads {
     Tls,
     /// The raw bytes of the request buffer (TCP content inspection).
     Payload,
+    /// The raw bytes of the response buffer (`tcp-response content` inspection).
+    ResPayload,
     /// The HTTP request.
     HttpRequest,
     /// The HTTP response.
@@ -429,6 +451,10 @@ impl Fetch {
             | F::CaptureLine(L::ResVer) => Reads::HttpResponse,
             F::Cookie(_) => Reads::Http,
             F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
+            F::PayloadLv { res: false, .. } => Reads::Payload,
+            F::ResLen | F::ResPayload { .. } | F::ResSslHelloType | F::PayloadLv { res: true, .. } => {
+                Reads::ResPayload
+            }
             F::SslFc
             | F::SslFcSni
             | F::SslFcProtocol
@@ -478,6 +504,8 @@ impl Fetch {
             Fetch::UrlIp => T::Ipv4,
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
+            Fetch::ResLen | Fetch::ResSslHelloType => T::Sint,
+            Fetch::ResPayload { .. } | Fetch::PayloadLv { .. } => T::Bin,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
             Fetch::SslC(SslC::Used) => T::Bool,
             Fetch::SslC(SslC::Verify) => T::Sint,
@@ -580,14 +608,28 @@ impl Fetch {
             }
             "req.cook" | "cook" => a.count(0, 1).map(|_| Fetch::Cook(opt(0))),
             "req.cook_cnt" | "cook_cnt" => a.count(0, 1).map(|_| Fetch::CookCnt(opt(0))),
-            "req.payload" => {
+            name @ ("req.payload" | "res.payload") => {
                 a.count(2, 2)?;
                 let (offset, len) = (a.sint(0)?, a.sint(1)?);
                 if offset < 0 || len < 0 {
                     return Err(a.err(None, "offset and length must not be negative"));
                 }
-                Ok(Fetch::ReqPayload { offset: offset as usize, len: len as usize })
+                let (offset, len) = (offset as usize, len as usize);
+                Ok(if name == "res.payload" {
+                    Fetch::ResPayload { offset, len }
+                } else {
+                    Fetch::ReqPayload { offset, len }
+                })
             }
+            name @ ("req.payload_lv" | "res.payload_lv") => {
+                a.count(2, 3)?;
+                let (off1, size) = (a.sint(0)?, a.sint(1)?);
+                let lv = super::payload::Lv::new(off1, size, a.get(2).filter(|s| !s.is_empty()))
+                    .map_err(|e| a.err(None, e))?;
+                Ok(Fetch::PayloadLv { res: name == "res.payload_lv", lv })
+            }
+            "res.len" => fixed(Fetch::ResLen),
+            "res.ssl_hello_type" | "rep_ssl_hello_type" => fixed(Fetch::ResSslHelloType),
             "var" => {
                 a.count(1, 2)?;
                 let s = a.str(0)?;
@@ -792,6 +834,20 @@ impl Fetch {
                 let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };
                 Some(Value::Bin(p.get(*offset..end)?.to_vec()))
             }
+            Fetch::ResLen => Some(Value::Sint(ctx.res_payload()?.len() as i64)),
+            Fetch::ResPayload { offset, len } => {
+                let p = ctx.res_payload()?;
+                let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };
+                Some(Value::Bin(p.get(*offset..end)?.to_vec()))
+            }
+            Fetch::PayloadLv { res, lv } => {
+                let p = if *res { ctx.res_payload()? } else { ctx.req_payload()? };
+                match lv.extract(p) {
+                    super::payload::Found::Block(b) => Some(Value::Bin(b.to_vec())),
+                    _ => None,
+                }
+            }
+            Fetch::ResSslHelloType => Some(Value::Sint(hello::hello_type(ctx.res_payload()?)? as i64)),
             Fetch::Var { var, default } => ctx.var(var).or_else(|| default.as_ref().map(|d| Value::str(d.as_bytes()))),
             Fetch::HttpAuth(list) => Some(Value::Bool(ctx.http_auth(list)?)),
             Fetch::HttpAuthGroup(list) => s(ctx.http_auth_group(list)?.as_bytes()),

@@ -17,6 +17,7 @@ pub(super) struct Fake {
     pub res_headers: Option<HeaderMap>,
     pub status: Option<u16>,
     pub payload: Option<Vec<u8>>,
+    pub res_payload: Option<Vec<u8>>,
     pub body: Option<Vec<u8>>,
     pub tls: Option<(String, String, Vec<u8>)>,
     pub nbsrv: HashMap<String, i64>,
@@ -51,6 +52,9 @@ impl SampleContext for Fake {
     }
     fn req_payload(&self) -> Option<&[u8]> {
         self.payload.as_deref()
+    }
+    fn res_payload(&self) -> Option<&[u8]> {
+        self.res_payload.as_deref()
     }
     fn status(&self) -> Option<u16> {
         self.status
@@ -273,6 +277,33 @@ fn tcp_payload_and_client_hello() {
     assert_eq!(get(&t, "req.payload(0,3)"), Some(Value::Bin(b"GET".to_vec())));
     assert_eq!(get(&t, "req.payload(4,0)"), Some(Value::Bin(b"/ HTTP/1.1\r\n".to_vec())));
     assert_eq!(get(&t, "req.payload(10,100)"), None, "not enough data");
+    t.payload = Some(b"\x00\x03abcdef".to_vec());
+    assert_eq!(get(&t, "req.payload_lv(0,2)"), Some(Value::Bin(b"abc".to_vec())));
+    assert_eq!(get(&t, "res.payload_lv(0,2)"), None, "the request's bytes are not the response's");
+}
+
+#[test]
+fn response_payload_fetches_read_the_servers_bytes() {
+    let mut t = Fake { res_payload: Some(b"EVIL banner".to_vec()), ..Fake::default() };
+    assert_eq!(get(&t, "res.len"), Some(Value::Sint(11)));
+    assert_eq!(get(&t, "res.payload(0,4)"), Some(Value::Bin(b"EVIL".to_vec())));
+    assert_eq!(get(&t, "res.payload(5,0)"), Some(Value::Bin(b"banner".to_vec())));
+    assert_eq!(get(&t, "res.payload(5,10)"), None, "not enough data yet");
+    assert_eq!(get(&t, "req.len"), None, "no request bytes in this context");
+    assert_eq!(get(&t, "res.payload_lv(5,1)"), None, "a length of 98 (`b`): not all there");
+    t.res_payload = Some(b"\x03abcdef".to_vec());
+    assert_eq!(get(&t, "res.payload_lv(0,1)"), Some(Value::Bin(b"abc".to_vec())));
+    assert_eq!(get(&t, "res.payload_lv(0,1,4)"), Some(Value::Bin(b"def".to_vec())));
+    assert_eq!(get(&t, "res.ssl_hello_type"), None);
+    // A ServerHello record is handshake type 2.
+    let mut hello = vec![0x16, 3, 3, 0, 8, 2, 0, 0, 4];
+    hello.extend_from_slice(&[3, 3, 0, 0]);
+    t.res_payload = Some(hello);
+    assert_eq!(get(&t, "rep_ssl_hello_type"), Some(Value::Sint(2)));
+    assert_eq!(get(&t, "res.ssl_hello_type"), Some(Value::Sint(2)));
+    for bad in ["res.payload_lv(0,0)", "res.payload_lv(-1,1)", "res.payload_lv(1,1,x)", "res.payload_lv(1,1,-5)"] {
+        assert!(SampleExpr::parse(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -483,6 +514,11 @@ fn every_fetch_says_what_it_reads() {
         ("cookie(a)", Reads::Http),
         ("req.len", Reads::Payload),
         ("req.ssl_sni", Reads::Payload),
+        ("req.payload_lv(0,1)", Reads::Payload),
+        ("res.len", Reads::ResPayload),
+        ("res.payload(0,1)", Reads::ResPayload),
+        ("res.payload_lv(0,1)", Reads::ResPayload),
+        ("rep_ssl_hello_type", Reads::ResPayload),
         ("ssl_fc_cipher", Reads::Tls),
         ("ssl_c_used", Reads::Tls),
         ("srv_name", Reads::Server),
