@@ -218,6 +218,24 @@ where
     if be.srvtcpka {
         let _ = socket2::SockRef::from(&server).set_keepalive(true);
     }
+    // Without an inspect-delay the response rules decide now, before the client's bytes go
+    // out; with one they judge the server's first bytes as they come (see `Gate`).
+    let inspection = be.tcp.response_inspection();
+    let delayed = inspection.delay.is_some();
+    if !delayed {
+        match super::tcp_rules::response_at_once(inspection, active, cx, be_at, si) {
+            crate::tcprules::Verdict::Reject => {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+                out.termination = ['P', 'D'];
+                return out;
+            }
+            crate::tcprules::Verdict::Close => {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "closed by tcp-response content");
+                return out;
+            }
+            _ => {}
+        }
+    }
     if let Some(how) = be.servers[si].send_proxy {
         let line = cx.client.header_for(how, cx.src(), cx.dst(), None);
         if let Err(e) = server.write_all(&line).await {
@@ -253,7 +271,7 @@ where
                 .is_some_and(|(_, b)| b.servers.iter().any(|s| s.name == server_key.1 && s.addr == server_key.2))
     };
     let marked_down = srt.session_end();
-    let gate = Gate { rules: be.tcp.response_inspection(), active, cx, at: be_at, si };
+    let gate = Gate { rules: inspection, active, cx, at: be_at, si };
     tokio::select! {
         () = marked_down, if be.servers[si].shutdown_on_down => {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed: server marked down (on-marked-down shutdown-sessions)");
@@ -265,7 +283,7 @@ where
             SideIdle::new(fe.timeouts.client, fe.timeouts.client_fin),
             SideIdle::new(be.timeouts.server, be.timeouts.server_fin),
             &up,
-            Some(&gate),
+            delayed.then_some(&gate),
         ) => {
             match result.as_ref().map_err(GateEnd::of) {
                 Ok(()) | Err(Some(GateEnd::Closed)) => {}

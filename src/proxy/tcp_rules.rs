@@ -189,6 +189,21 @@ pub struct Response {
     pub eof: bool,
 }
 
+/// The response rules without `tcp-response inspect-delay`: HAProxy runs them once the server
+/// connection is up, before any byte has come, so they decide on nothing (`res.*` empty).
+pub fn response_at_once(rules: Inspection<'_>, active: &Active, cx: &ConnCtx, at: At, si: usize) -> Verdict {
+    if rules.rules.is_empty() {
+        return Verdict::Accept;
+    }
+    let store = cx.proxy.maps.store.load();
+    let c = StreamCtx { backend: at.bi, server: Some(si), res_payload: Some(&[]), ..StreamCtx::conn(cx, active, at.fi) };
+    let env = Env { ctx: &c, maps: &**store, final_: true };
+    match crate::tcprules::run(rules.rules, 0, rules.acls, &env, &ConnEffects { active, cx }) {
+        Verdict::Wait(_) => Verdict::Accept,
+        v => v,
+    }
+}
+
 /// Response content inspection: reads the server's bytes until the response rules accept,
 /// reject or close, or `tcp-response inspect-delay` (or a full buffer, or the server's end of
 /// data) makes them final. Without a delay the rules decide at once, before any byte has
