@@ -650,6 +650,13 @@ pub fn back(
     }
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
+    if mode == Mode::Http && !list.is_empty() {
+        // Refused rather than accepted and never run (a reject would let everything through).
+        w.problems.push(Problem::new(
+            p.key("tcp_response"),
+            "tcp-response content rules on HTTP responses are not supported by lbha yet (they run in mode tcp); use http_response rules",
+        ));
+    }
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
     let mut back = BackRules::default();
     if !listen {

@@ -196,3 +196,9 @@ tcp_response = [
     let e = err(&config("tcp", "", "tcp_response = [{ content = \"accept\", if = \"{ res.payload_lv(0,0) -m len 1 }\" }]", ""));
     assert!(e.contains("payload length must be > 0"), "{e}");
 }
+
+#[test]
+fn response_rules_of_an_http_backend_are_refused_not_ignored() {
+    let e = err(&config("http", "", "tcp_response = [{ content = \"reject\", if = \"{ src 192.0.2.1 }\" }]", ""));
+    assert!(e.contains("backend[0].tcp_response") && e.contains("not supported by lbha yet"), "{e}");
+}
