@@ -355,6 +355,11 @@ fn haproxy_and_lbha_reject_the_same_expressions() {
         "str(a),set-var(txn.x,ifbogus)",
         "uuid(3)",
         "str(a),iif(x)",
+        "req.payload_lv(0,0)",
+        "req.payload_lv(-1,1)",
+        "req.payload_lv(1,1,x)",
+        "req.payload_lv(1,1,-5)",
+        "srv_sess_rate",
     ];
     for e in bad {
         let cfg = format!(

@@ -324,6 +324,24 @@ impl SampleContext for StreamCtx<'_> {
         };
         Some(self.active.rt.frontends.get(i)?.cur_sessions.load(Relaxed) as i64)
     }
+    fn fe_rate(&self, frontend: Option<&str>, requests: bool) -> Option<i64> {
+        let i = match frontend {
+            Some(n) => self.active.snap.frontend(n)?.0,
+            None => self.frontend,
+        };
+        let c = self.active.rt.frontends.get(i)?;
+        let now = crate::state::rate_clock();
+        Some(i64::from(if requests { c.req_per_sec(now) } else { c.sess_per_sec(now) }))
+    }
+    fn sess_rate(&self, backend: Option<&str>, server: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        let be = &self.active.rt.backends[i];
+        let c = match server {
+            None => &be.counters,
+            Some(s) => &be.servers.get(self.active.snap.backends[i].servers.iter().position(|x| x.name == s)?)?.counters,
+        };
+        Some(i64::from(c.sess_per_sec(crate::state::rate_clock())))
+    }
     fn connslots(&self, backend: Option<&str>) -> Option<i64> {
         let i = self.backend_index(backend)?;
         let be = &self.active.rt.backends[i];

@@ -187,6 +187,15 @@ pub trait SampleContext {
     fn srv_conn(&self, _backend: Option<&str>, _server: &str, _queue: bool) -> Option<i64> {
         None
     }
+    /// Sessions per second (or with `requests`, HTTP requests) of `frontend` (the current one
+    /// when `None`): `fe_sess_rate`, `fe_req_rate`.
+    fn fe_rate(&self, _frontend: Option<&str>, _requests: bool) -> Option<i64> {
+        None
+    }
+    /// Sessions per second of `backend` (the current one when `None`), or of its `server`.
+    fn sess_rate(&self, _backend: Option<&str>, _server: Option<&str>) -> Option<i64> {
+        None
+    }
     /// What capture slot `slot` of the request (or, with `response`, the response) holds
     /// (`capture.req.hdr(N)`, `capture.res.hdr(N)`).
     fn capture(&self, _response: bool, _slot: usize) -> Option<Vec<u8>> {
@@ -375,6 +384,18 @@ pub enum Fetch {
         server: String,
         queue: bool,
     },
+    /// `fe_sess_rate([frontend])` and, with `requests`, `fe_req_rate([frontend])`.
+    FeRate {
+        frontend: Option<String>,
+        requests: bool,
+    },
+    /// `be_sess_rate([backend])`.
+    BeSessRate(Option<String>),
+    /// `srv_sess_rate([backend/]server)`.
+    SrvSessRate {
+        backend: Option<String>,
+        server: String,
+    },
     /// `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_cnt`/`table_avl`.
     Stick(Box<super::fetch_sc::StickFetch>),
 }
@@ -473,10 +494,15 @@ impl Fetch {
     /// (the section it is in is meant, see [`Fetch::backend_arg_mut`]).
     pub fn backend_arg(&self) -> Option<Option<&str>> {
         match self {
-            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
-                Some(b.as_deref())
+            Fetch::Nbsrv(b)
+            | Fetch::BeConn(b)
+            | Fetch::Connslots(b)
+            | Fetch::Queue(b)
+            | Fetch::AvgQueue(b)
+            | Fetch::BeSessRate(b) => Some(b.as_deref()),
+            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } | Fetch::SrvSessRate { backend, .. } => {
+                Some(backend.as_deref())
             }
-            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } => Some(backend.as_deref()),
             _ => None,
         }
     }
@@ -485,12 +511,15 @@ impl Fetch {
     /// fill an omitted one with the section the rule is written in.
     pub fn backend_arg_mut(&mut self) -> Option<(&mut Option<String>, Option<&str>)> {
         match self {
-            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
-                Some((b, None))
-            }
-            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => {
-                Some((backend, Some(server)))
-            }
+            Fetch::Nbsrv(b)
+            | Fetch::BeConn(b)
+            | Fetch::Connslots(b)
+            | Fetch::Queue(b)
+            | Fetch::AvgQueue(b)
+            | Fetch::BeSessRate(b) => Some((b, None)),
+            Fetch::SrvIsUp { backend, server }
+            | Fetch::SrvConn { backend, server, .. }
+            | Fetch::SrvSessRate { backend, server } => Some((backend, Some(server))),
             _ => None,
         }
     }
@@ -518,6 +547,7 @@ impl Fetch {
             Fetch::ResCookCnt(_) | Fetch::CookVal { .. } | Fetch::ResHdrCnt { .. } | Fetch::Queue(_) => T::Sint,
             Fetch::AvgQueue(_) | Fetch::SrvConn { .. } | Fetch::HdrAs { ip: false, .. } => T::Sint,
             Fetch::HdrAs { ip: true, .. } => T::Addr,
+            Fetch::FeRate { .. } | Fetch::BeSessRate(_) | Fetch::SrvSessRate { .. } => T::Sint,
             Fetch::SslFcHasSni | Fetch::SslFcIsResumed => T::Bool,
             Fetch::Base32Src | Fetch::Url32 { src: true } | Fetch::ReqBodyParam { .. } | Fetch::Hdrs { .. } => T::Bin,
             _ => T::Str,

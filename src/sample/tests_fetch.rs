@@ -118,6 +118,12 @@ impl SampleContext for Fake {
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(userlist == "admins")
     }
+    fn fe_rate(&self, frontend: Option<&str>, requests: bool) -> Option<i64> {
+        (frontend.unwrap_or("fe") == "fe").then_some(if requests { 7 } else { 4 })
+    }
+    fn sess_rate(&self, backend: Option<&str>, server: Option<&str>) -> Option<i64> {
+        (backend.or(self.server.map(|s| s.0)) == Some("be")).then_some(if server == Some("s1") { 1 } else { 2 })
+    }
     fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
         self.nbsrv.get(backend.unwrap_or("current")).copied()
     }
@@ -386,7 +392,12 @@ fn proxy_server_and_tls_facts() {
     assert_eq!(get(&r, "srv_name"), s("s1"));
     assert_eq!(get(&r, "srv_id"), Some(Value::Sint(2)));
     assert!(SampleExpr::parse("be_id").unwrap_err().to_string().contains("no numeric proxy ids"));
-    assert!(SampleExpr::parse("fe_sess_rate").unwrap_err().to_string().contains("not measured"));
+    assert_eq!(get(&r, "fe_sess_rate"), Some(Value::Sint(4)));
+    assert_eq!(get(&r, "fe_req_rate(fe)"), Some(Value::Sint(7)));
+    assert_eq!(get(&r, "fe_sess_rate(other)"), None);
+    assert_eq!(get(&r, "be_sess_rate"), Some(Value::Sint(2)));
+    assert_eq!(get(&r, "srv_sess_rate(be/s1)"), Some(Value::Sint(1)));
+    assert!(SampleExpr::parse("srv_sess_rate").is_err(), "a server is required");
     assert_eq!(get(&r, "uuid"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
     assert_eq!(get(&r, "uuid(4)"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
     assert!(SampleExpr::parse("uuid(3)").is_err());

@@ -159,9 +159,14 @@ impl<'a> Own<'a> {
                 "`{kw}` without argument reads this section, which has no {cap} capability (name one: `{kw}(NAME)`)"
             )
         };
-        if let Fetch::FeConn(fe @ None) = f {
+        let fe_kw = match f {
+            Fetch::FeConn(_) => "fe_conn",
+            Fetch::FeRate { requests: false, .. } => "fe_sess_rate",
+            _ => "fe_req_rate",
+        };
+        if let Fetch::FeConn(fe @ None) | Fetch::FeRate { frontend: fe @ None, .. } = f {
             if !self.frontend {
-                return Err(no("frontend", "fe_conn"));
+                return Err(no("frontend", fe_kw));
             }
             *fe = Some(self.name.to_string());
             return Ok(());
@@ -196,6 +201,8 @@ fn fetch_name(f: &Fetch) -> &'static str {
         Fetch::SrvIsUp { .. } => "srv_is_up",
         Fetch::SrvConn { queue: false, .. } => "srv_conn",
         Fetch::SrvConn { queue: true, .. } => "srv_queue",
+        Fetch::BeSessRate(_) => "be_sess_rate",
+        Fetch::SrvSessRate { .. } => "srv_sess_rate",
         _ => "fetch",
     }
 }
