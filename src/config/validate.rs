@@ -183,6 +183,8 @@ struct Ctx<'a> {
     owner: String,
     /// `[[http_errors]]` sections, for `deny`/`return` with `errorfiles`.
     replies: errpages::Replies,
+    /// An `http_request` action is being read: its samples may not read the response.
+    request_rule: bool,
 }
 
 impl Ctx<'_> {
@@ -234,6 +236,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         owner: String::new(),
         caches: &caches,
         replies: Default::default(),
+        request_rule: false,
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
@@ -1139,7 +1142,7 @@ fn frontend(
     // Built before the rules: `capture ... len N` adds slots to it.
     let mut logging = logging::front(s, defaults, &p, mode, cx);
     let mut rules =
-        |list, phase, cx: &mut Ctx| http_rules::rules(list, phase, mode, &acl_names, &p, Some(&mut logging), cx);
+        |list, phase, cx: &mut Ctx| http_rules::rules(list, phase, mode, (&acls, &acl_names), &p, Some(&mut logging), cx);
     let http_request = rules(&s.http_request, Phase::Request, cx);
     let http_response = rules(&s.http_response, Phase::Response, cx);
     let http_after_response = rules(&s.http_after_response, Phase::After, cx);
@@ -1358,10 +1361,11 @@ fn backend_rules(b: &mut Backend, n: &Named, backend_index: &HashMap<&str, usize
     let (s, p) = (n.sec, n.path());
     cx.owner = n.name().to_string();
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
+    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, (&acls, &names), &p, None, cx);
+    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, (&acls, &names), &p, None, cx);
+    b.http_after_response =
+        http_rules::rules(&s.http_after_response, Phase::After, b.mode, (&acls, &names), &p, None, cx);
     b.acls = acls;
-    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);
-    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, None, cx);
-    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, None, cx);
 }
 
 fn stats(st: &model::Stats, p: &FieldPath, _mode: Mode, cx: &mut Ctx) -> StatsSettings {
