@@ -231,6 +231,9 @@ pub enum Fetch {
         icase: bool,
     },
     UrlIp,
+    /// `url_port`: the port of an absolute `http://` / `https://` target whose host is an IPv4
+    /// address (80 or 443 when none is written), as HAProxy's `url2sa` reads it.
+    UrlPort,
     /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines);
     /// `occ` is the occurrence argument when one is given.
     ReqHdr {
@@ -439,6 +442,7 @@ impl Fetch {
             | F::Query
             | F::UrlParam { .. }
             | F::UrlIp
+            | F::UrlPort
             | F::ReqHdr { .. }
             | F::ReqHdrCnt { .. }
             | F::ReqHdrNames { .. }
@@ -531,6 +535,7 @@ impl Fetch {
             Fetch::Const(v) => v.ty(),
             Fetch::Src | Fetch::Dst => T::Addr,
             Fetch::UrlIp => T::Ipv4,
+            Fetch::UrlPort => T::Sint,
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
             Fetch::ResLen | Fetch::ResSslHelloType => T::Sint,
@@ -570,6 +575,7 @@ impl Fetch {
             "url" => fixed(Fetch::Url),
             "query" => fixed(Fetch::Query),
             "url_ip" => fixed(Fetch::UrlIp),
+            "url_port" => fixed(Fetch::UrlPort),
             "method" => fixed(Fetch::Method),
             "req.ver" | "req_ver" => fixed(Fetch::ReqVer),
             "req.len" | "req_len" => fixed(Fetch::ReqLen),
@@ -820,6 +826,16 @@ impl Fetch {
                 IpAddr::V4(a) => Some(Value::Ipv4(a)),
                 IpAddr::V6(_) => None,
             },
+            Fetch::UrlPort => {
+                let u = ctx.uri()?;
+                let default = match u.scheme_str()?.to_ascii_lowercase().as_str() {
+                    "http" => 80,
+                    "https" => 443,
+                    _ => return None,
+                };
+                u.host()?.parse::<std::net::Ipv4Addr>().ok()?;
+                Some(Value::Sint(i64::from(u.port_u16().unwrap_or(default))))
+            }
             Fetch::ReqHdr { name, occ, full } => header(ctx.req_headers()?, name.as_ref(), *occ, *full),
             Fetch::ResHdr { name, occ, full } => header(ctx.res_headers()?, name.as_ref(), *occ, *full),
             Fetch::ReqHdrCnt { name, full } => {

@@ -289,6 +289,24 @@ fn tcp_payload_and_client_hello() {
 }
 
 #[test]
+fn url_port_reads_an_absolute_target_as_haproxy_does() {
+    // Checked against HAProxy 2.6: an IPv4 host of an http(s) target, 80/443 by default.
+    for (target, want) in [
+        ("http://127.0.0.1:8080/x", Some(8080)),
+        ("http://127.0.0.1/x", Some(80)),
+        ("https://127.0.0.1/x", Some(443)),
+        ("HTTP://127.0.0.1:83/x", Some(83)),
+        ("http://localhost:81/x", None),
+        ("http://[::1]:82/x", None),
+        ("ftp://127.0.0.1:84/x", None),
+        ("/x", None),
+    ] {
+        let t = Fake { uri: Some(target.parse().unwrap()), ..Fake::default() };
+        assert_eq!(get(&t, "url_port"), want.map(Value::Sint), "{target}");
+    }
+}
+
+#[test]
 fn response_payload_fetches_read_the_servers_bytes() {
     let mut t = Fake { res_payload: Some(b"EVIL banner".to_vec()), ..Fake::default() };
     assert_eq!(get(&t, "res.len"), Some(Value::Sint(11)));
