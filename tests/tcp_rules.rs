@@ -351,8 +351,9 @@ fn response_rules_judge_the_servers_banner_as_haproxy_does() {
         banner_server(b"EVIL late\n", true),
         banner_server(b"\x03abcdef\n", false),
     );
-    // (backend, server, rules), each behind its own frontend.
-    let cases: [(&str, u16, &[(&str, &str)]); 5] = [
+    // (backend, server, rules as (action, condition)), each behind its own frontend.
+    type Rules = &'static [(&'static str, &'static str)];
+    let cases: [(&str, u16, Rules); 5] = [
         ("reject_evil", evil, &[("reject", "{ res.payload(0,4) -m str EVIL }")]),
         ("reject_good", good, &[("reject", "{ res.payload(0,4) -m str EVIL }")]),
         ("close_evil", late, &[("close", "{ res.payload(0,4) -m str EVIL }")]),
@@ -363,7 +364,8 @@ fn response_rules_judge_the_servers_banner_as_haproxy_does() {
     let mut toml = String::from(
         "[defaults]\nmode = \"tcp\"\ntimeout = { connect = \"1s\", client = \"10s\", server = \"10s\" }\n",
     );
-    let mut cfg = String::from("defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n");
+    let mut cfg =
+        String::from("defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n");
     for ((name, server, rules), port) in cases.iter().zip(&ports) {
         let rules_toml: Vec<String> = rules
             .iter()

@@ -1141,8 +1141,9 @@ fn frontend(
     use http_rules::Phase;
     // Built before the rules: `capture ... len N` adds slots to it.
     let mut logging = logging::front(s, defaults, &p, mode, cx);
-    let mut rules =
-        |list, phase, cx: &mut Ctx| http_rules::rules(list, phase, mode, (&acls, &acl_names), &p, Some(&mut logging), cx);
+    let mut rules = |list, phase, cx: &mut Ctx| {
+        http_rules::rules(list, phase, mode, (&acls, &acl_names), &p, Some(&mut logging), cx)
+    };
     let http_request = rules(&s.http_request, Phase::Request, cx);
     let http_response = rules(&s.http_response, Phase::Response, cx);
     let http_after_response = rules(&s.http_after_response, Phase::After, cx);

@@ -338,7 +338,9 @@ impl SampleContext for StreamCtx<'_> {
         let be = &self.active.rt.backends[i];
         let c = match server {
             None => &be.counters,
-            Some(s) => &be.servers.get(self.active.snap.backends[i].servers.iter().position(|x| x.name == s)?)?.counters,
+            Some(s) => {
+                &be.servers.get(self.active.snap.backends[i].servers.iter().position(|x| x.name == s)?)?.counters
+            }
         };
         Some(i64::from(c.sess_per_sec(crate::state::rate_clock())))
     }

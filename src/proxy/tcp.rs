@@ -607,7 +607,8 @@ mod tests {
             } else {
                 (SideIdle::new(hour, fin), SideIdle::new(hour, None))
             };
-            let session = tokio::spawn(async move { halves(cr, cw, sr, sw, client_idle, server_idle, &[], None).await });
+            let session =
+                tokio::spawn(async move { halves(cr, cw, sr, sw, client_idle, server_idle, &[], None).await });
             if fin_on_server {
                 client.write_all(b"ping").await.unwrap();
                 client.shutdown().await.unwrap();

@@ -196,7 +196,8 @@ pub fn response_at_once(rules: Inspection<'_>, active: &Active, cx: &ConnCtx, at
         return Verdict::Accept;
     }
     let store = cx.proxy.maps.store.load();
-    let c = StreamCtx { backend: at.bi, server: Some(si), res_payload: Some(&[]), ..StreamCtx::conn(cx, active, at.fi) };
+    let c =
+        StreamCtx { backend: at.bi, server: Some(si), res_payload: Some(&[]), ..StreamCtx::conn(cx, active, at.fi) };
     let env = Env { ctx: &c, maps: &**store, final_: true };
     match crate::tcprules::run(rules.rules, 0, rules.acls, &env, &ConnEffects { active, cx }) {
         Verdict::Wait(_) => Verdict::Accept,

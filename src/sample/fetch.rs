@@ -477,9 +477,7 @@ impl Fetch {
             F::Cookie(_) => Reads::Http,
             F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
             F::PayloadLv { res: false, .. } => Reads::Payload,
-            F::ResLen | F::ResPayload { .. } | F::ResSslHelloType | F::PayloadLv { res: true, .. } => {
-                Reads::ResPayload
-            }
+            F::ResLen | F::ResPayload { .. } | F::ResSslHelloType | F::PayloadLv { res: true, .. } => Reads::ResPayload,
             F::SslFc
             | F::SslFcSni
             | F::SslFcProtocol

@@ -241,7 +241,10 @@ impl Walk<'_, '_> {
         if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
             self.problems.push(Problem::new(path.clone(), why).with_value(text));
         } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
-            && matches!(f, Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::PayloadLv { .. })
+            && matches!(
+                f,
+                Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::PayloadLv { .. }
+            )
         {
             let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
             let mut warn = Problem::new(path.clone(), why).with_value(text);
@@ -416,7 +419,8 @@ fn rules(
             continue;
         }
         if matches!(action, Action::Close) && stage != Stage::Response {
-            let msg = format!("`close` is an action of tcp-response content only, not of {} (as in HAProxy)", stage.name());
+            let msg =
+                format!("`close` is an action of tcp-response content only, not of {} (as in HAProxy)", stage.name());
             w.problems.push(Problem::new(rp.key(word), msg).with_value(text));
             continue;
         }

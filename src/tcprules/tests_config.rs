@@ -181,19 +181,32 @@ tcp_response = [
     assert!(matches!(b.tcp.response[1].action, super::Action::Close));
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     // An ACL over the other direction's buffer never matches: HAProxy's warning.
-    let s = ok(&config("tcp", &rule("content", "reject", "res.len gt 0"), "tcp_response = [{ content = \"reject\", if = \"{ req.len gt 0 }\" }]", ""));
+    let s = ok(&config(
+        "tcp",
+        &rule("content", "reject", "res.len gt 0"),
+        "tcp_response = [{ content = \"reject\", if = \"{ req.len gt 0 }\" }]",
+        "",
+    ));
     let w = s.warnings.join("\n");
     assert!(w.contains("never matches: it reads the response buffer, which tcp-request content"), "{w}");
     assert!(w.contains("never matches: it reads the request buffer, which tcp-response content"), "{w}");
     // In an action's sample it is an error, as in HAProxy.
     let e = err(&config("tcp", "tcp_request = [{ content = \"set-var(sess.a) res.len\" }]", "", ""));
-    assert!(e.contains("frontend[0].tcp_request[0].content") && e.contains("reads the response buffer, none of which"), "{e}");
+    assert!(
+        e.contains("frontend[0].tcp_request[0].content") && e.contains("reads the response buffer, none of which"),
+        "{e}"
+    );
     let e = err(&config("tcp", "", "tcp_response = [{ content = \"set-var(sess.a) req.payload(0,2)\" }]", ""));
     assert!(e.contains("backend[0].tcp_response[0].content") && e.contains("reads the request buffer"), "{e}");
     // `close` is tcp-response's alone; payload_lv's arguments are HAProxy's.
     let e = err(&config("tcp", "tcp_request = [{ content = \"close\" }]", "", ""));
     assert!(e.contains("`close` is an action of tcp-response content only"), "{e}");
-    let e = err(&config("tcp", "", "tcp_response = [{ content = \"accept\", if = \"{ res.payload_lv(0,0) -m len 1 }\" }]", ""));
+    let e = err(&config(
+        "tcp",
+        "",
+        "tcp_response = [{ content = \"accept\", if = \"{ res.payload_lv(0,0) -m len 1 }\" }]",
+        "",
+    ));
     assert!(e.contains("payload length must be > 0"), "{e}");
 }
 

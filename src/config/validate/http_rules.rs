@@ -278,14 +278,18 @@ fn response_acl(a: &Acl) -> Option<&'static str> {
 fn never_matching(c: &Condition, acls: &[Acl], names: &[&str], at: &FieldPath, cx: &mut Ctx) {
     for a in c.inline_acls() {
         if let Some(what) = response_acl(a) {
-            let msg = format!("an ACL here never matches: it reads only the {what}, which http_request rules never see (HAProxy warns the same)");
+            let msg = format!(
+                "an ACL here never matches: it reads only the {what}, which http_request rules never see (HAProxy warns the same)"
+            );
             cx.warn(at.clone(), msg);
         }
     }
     for i in c.named().collect::<Vec<_>>() {
         if let Some(what) = acls.get(i).and_then(response_acl) {
             let name = names.get(i).copied().unwrap_or("?");
-            let msg = format!("acl `{name}` never matches here: it reads only the {what}, which http_request rules never see (HAProxy warns the same)");
+            let msg = format!(
+                "acl `{name}` never matches here: it reads only the {what}, which http_request rules never see (HAProxy warns the same)"
+            );
             cx.warn(at.clone(), msg);
         }
     }
@@ -885,7 +889,10 @@ mod tests {
         assert!(w.contains("http_request[1].if: acl `st` never matches here"), "{w}");
         assert!(!w.contains("acl `both`"), "an ACL with a request fetch too can match: {w}");
         assert!(w.contains("http_request[2].unless: an ACL here never matches"), "{w}");
-        assert!(w.contains("backend[0].http_request[0].if: an ACL here never matches: it reads only the response buffer"), "{w}");
+        assert!(
+            w.contains("backend[0].http_request[0].if: an ACL here never matches: it reads only the response buffer"),
+            "{w}"
+        );
         // Response rules read both.
         let ok = check("http_response = [{ deny = {}, if = \"{ status 200 } { path /x }\" }]", "");
         assert!(!ok.contains("never matches"), "{ok}");
