@@ -44,7 +44,21 @@ pub struct Counters {
     pub resp_times: [AtomicU64; TIME_BUCKETS],
     /// The last request refused for its head (`show errors`), frontends only.
     pub last_error: Mutex<Option<Box<ErrorCapture>>>,
+    /// Sessions (and, on frontends, HTTP requests) per second, HAProxy's `sess_per_sec` /
+    /// `req_per_sec` (`fe_sess_rate`, `be_sess_rate`, `srv_sess_rate`, `fe_req_rate`).
+    pub sess_rate: Mutex<crate::peers::freq::FreqCtr>,
+    pub req_rate: Mutex<crate::peers::freq::FreqCtr>,
 }
+
+/// The rate counters' clock: milliseconds since the first reading, wrapping as HAProxy's
+/// `now_ms`.
+pub fn rate_clock() -> u32 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u32
+}
+
+/// The period of the proxies' rates: one second.
+const RATE_PERIOD: u32 = 1000;
 
 /// A request head refused by the proxy, as `show errors` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +115,27 @@ impl Counters {
         let cur = self.cur_sessions.fetch_add(1, Relaxed) + 1;
         self.max_sessions.fetch_max(cur, Relaxed);
         self.total_sessions.fetch_add(1, Relaxed);
+        self.rate_event(&self.sess_rate, rate_clock());
+    }
+
+    /// Counts an HTTP request a frontend received.
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+        self.rate_event(&self.req_rate, rate_clock());
+    }
+
+    fn rate_event(&self, rate: &Mutex<crate::peers::freq::FreqCtr>, now: u32) {
+        rate.lock().unwrap_or_else(|p| p.into_inner()).update(now, RATE_PERIOD, 1);
+    }
+
+    /// Sessions per second at `now` (a [`rate_clock`] reading) over the sliding second.
+    pub fn sess_per_sec(&self, now: u32) -> u32 {
+        self.sess_rate.lock().unwrap_or_else(|p| p.into_inner()).read(now, RATE_PERIOD)
+    }
+
+    /// HTTP requests per second at `now`.
+    pub fn req_per_sec(&self, now: u32) -> u32 {
+        self.req_rate.lock().unwrap_or_else(|p| p.into_inner()).read(now, RATE_PERIOD)
     }
     pub fn count_status(&self, status: u16) {
         let i = match status {
@@ -556,6 +591,22 @@ mod tests {
         assert_eq!(old.nbsrv(), 0);
         assert!(ServerState::usable(&new, 0));
         assert_eq!(new.nbsrv(), 1);
+    }
+
+    /// The proxies' rates are HAProxy's one-second `freq_ctr`: the events of this second plus
+    /// the previous second's weighted by what the window still covers.
+    #[test]
+    fn session_and_request_rates_slide_over_one_second() {
+        let c = Counters::default();
+        for _ in 0..4 {
+            c.rate_event(&c.sess_rate, 10_000);
+        }
+        c.rate_event(&c.req_rate, 10_000);
+        assert_eq!((c.sess_per_sec(10_500), c.req_per_sec(10_500)), (4, 1));
+        // Half a second into the next one: half of the previous second's four.
+        assert_eq!(c.sess_per_sec(11_500), 2);
+        assert_eq!(c.req_per_sec(11_500), 1, "a lone event reads whole (HAProxy's flapping correction)");
+        assert_eq!(c.sess_per_sec(13_000), 0, "two idle seconds forget everything");
     }
 
     #[test]

@@ -34,6 +34,11 @@ const EXPRS: &[&str] = &[
     "str(abc),djb2(1)",
     "str(abc),sdbm(1)",
     "str(abc),xxh64(42)",
+    "str(abc),xxh32",
+    "str(abc),xxh32(-1)",
+    "str(abc),xxh3(42)",
+    "str(),xxh3",
+    "url_port",
     "str(abc),sha1,hex",
     "str(abc),sha2(384),hex",
     "str(12abc),add(1)",
@@ -355,6 +360,11 @@ fn haproxy_and_lbha_reject_the_same_expressions() {
         "str(a),set-var(txn.x,ifbogus)",
         "uuid(3)",
         "str(a),iif(x)",
+        "req.payload_lv(0,0)",
+        "req.payload_lv(-1,1)",
+        "req.payload_lv(1,1,x)",
+        "req.payload_lv(1,1,-5)",
+        "srv_sess_rate",
     ];
     for e in bad {
         let cfg = format!(

@@ -59,3 +59,36 @@ http_response = [
     let url32 = seen.header("x-url32").unwrap();
     assert!(url32.parse::<u32>().is_ok(), "{url32}");
 }
+
+/// `fe_sess_rate`, `fe_req_rate`, `be_sess_rate` and `srv_sess_rate` read the proxies' own
+/// one-second rates: the first request of a fresh process is one of each (a lone event reads
+/// whole, so no timing is involved), as HAProxy answers.
+#[test]
+fn proxy_rates_count_the_first_session_and_request() {
+    let app = Web::start("app");
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "1s", client = "5s", server = "5s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{port}"]
+default_backend = "app"
+
+[[backend]]
+name = "app"
+servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
+http_response = [
+  {{ set_header = {{ name = "X-Rate", value = "%[fe_sess_rate(fe)]/%[fe_req_rate(fe)]/%[be_sess_rate]/%[srv_sess_rate(a)]" }} }},
+]
+"#,
+        app.port
+    );
+    let _l = Lbha::start(&cfg, &[port]);
+    let r = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-rate"), Some("1/1/1/1"));
+}

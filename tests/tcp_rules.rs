@@ -298,3 +298,125 @@ fn http_frontends_see_session_variables_of_tcp_rules() {
     assert!(!out.status.success());
     assert!(err.contains("frontend[0].tcp_request") && err.contains("`sess` and `proc` scopes only"), "{err}");
 }
+
+/// A server that greets each connection with `banner` (or, with `after_read`, answers it to the
+/// client's first bytes), then echoes what it reads until the client closes.
+fn banner_server(banner: &'static [u8], after_read: bool) -> u16 {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 1024];
+                if after_read && !matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                    return;
+                }
+                if s.write_all(banner).is_err() {
+                    return;
+                }
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&[b"echo:", &buf[..n]].concat()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// What a client that sends `ping\n` gets back through `port`; with `half_close` it then
+/// closes its side, so a session let through ends once the server has echoed.
+fn ping_through(port: u16, half_close: bool) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"ping\n").unwrap();
+    if half_close {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    read_to_close(&mut s)
+}
+
+/// `tcp-response content` over a real server's banner, in lbha and in HAProxy: a reject sends
+/// the client nothing, a `close` the banner then the end, a banner that passes flows with the
+/// rest; a server that speaks only after the client's bytes gets them while the rules wait.
+#[test]
+fn response_rules_judge_the_servers_banner_as_haproxy_does() {
+    let (evil, good, late, lv) = (
+        banner_server(b"EVIL hi\n", false),
+        banner_server(b"GOOD hi\n", false),
+        banner_server(b"EVIL late\n", true),
+        banner_server(b"\x03abcdef\n", false),
+    );
+    // (backend, server, rules as (action, condition)), each behind its own frontend.
+    type Rules = &'static [(&'static str, &'static str)];
+    let cases: [(&str, u16, Rules); 5] = [
+        ("reject_evil", evil, &[("reject", "{ res.payload(0,4) -m str EVIL }")]),
+        ("reject_good", good, &[("reject", "{ res.payload(0,4) -m str EVIL }")]),
+        ("close_evil", late, &[("close", "{ res.payload(0,4) -m str EVIL }")]),
+        ("reject_late", late, &[("reject", "{ res.payload(0,4) -m str EVIL }")]),
+        ("lv", lv, &[("reject", "!{ res.payload_lv(0,1) -m str abc }"), ("accept", "{ res.len gt 3 }")]),
+    ];
+    let ports: Vec<u16> = cases.iter().map(|_| free_port()).collect();
+    let mut toml = String::from(
+        "[defaults]\nmode = \"tcp\"\ntimeout = { connect = \"1s\", client = \"10s\", server = \"10s\" }\n",
+    );
+    let mut cfg =
+        String::from("defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n");
+    for ((name, server, rules), port) in cases.iter().zip(&ports) {
+        let rules_toml: Vec<String> = rules
+            .iter()
+            .map(|(a, c)| match c.strip_prefix('!') {
+                Some(c) => format!("{{ content = \"{a}\", unless = \"{c}\" }}"),
+                None => format!("{{ content = \"{a}\", if = \"{c}\" }}"),
+            })
+            .collect();
+        toml += &format!(
+            "[[frontend]]\nname = \"f_{name}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"{name}\"\n\
+             [[backend]]\nname = \"{name}\"\ntcp_response_inspect_delay = \"5s\"\ntcp_response = [{}]\n\
+             servers = [{{ name = \"s\", addr = \"127.0.0.1:{server}\" }}]\n",
+            rules_toml.join(", ")
+        );
+        cfg += &format!(
+            "frontend f_{name}\n  bind 127.0.0.1:{port}\n  default_backend {name}\nbackend {name}\n  tcp-response inspect-delay 5s\n"
+        );
+        for (a, c) in rules.iter() {
+            cfg += &match c.strip_prefix('!') {
+                Some(c) => format!("  tcp-response content {a} unless {c}\n"),
+                None => format!("  tcp-response content {a} if {c}\n"),
+            };
+        }
+        cfg += &format!("  server s 127.0.0.1:{server}\n");
+    }
+    let expect = [
+        ("reject_evil", true, ""),
+        ("reject_good", true, "GOOD hi\necho:ping\n"),
+        ("close_evil", false, "EVIL late\n"),
+        ("reject_late", true, ""),
+        ("lv", true, "\x03abcdef\necho:ping\n"),
+    ];
+    let check = |who: &str| {
+        for ((name, half_close, want), port) in expect.iter().zip(&ports) {
+            assert_eq!(ping_through(*port, *half_close), *want, "{who}: {name}");
+        }
+    };
+    {
+        let _lb = Lbha::start_in(TempDir::new("tcprules-res"), &toml, &ports);
+        check("lbha");
+    }
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        eprintln!("skipped the HAProxy half: no haproxy binary");
+        return;
+    }
+    let (_h, _dir) = haproxy(&cfg, ports[ports.len() - 1]);
+    for p in &ports {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !listening(*p) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    check("haproxy");
+}

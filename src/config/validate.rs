@@ -181,6 +181,8 @@ struct Ctx<'a> {
     owner: String,
     /// `[[http_errors]]` sections, for `deny`/`return` with `errorfiles`.
     replies: errpages::Replies,
+    /// An `http_request` action is being read: its samples may not read the response.
+    request_rule: bool,
 }
 
 impl Ctx<'_> {
@@ -232,6 +234,7 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         owner: String::new(),
         caches: &caches,
         replies: Default::default(),
+        request_rule: false,
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     let global = global(&file.global, &mut cx);
@@ -1138,8 +1141,9 @@ fn frontend(
     use http_rules::Phase;
     // Built before the rules: `capture ... len N` adds slots to it.
     let mut logging = logging::front(s, defaults, &p, mode, cx);
-    let mut rules =
-        |list, phase, cx: &mut Ctx| http_rules::rules(list, phase, mode, &acl_names, &p, Some(&mut logging), cx);
+    let mut rules = |list, phase, cx: &mut Ctx| {
+        http_rules::rules(list, phase, mode, (&acls, &acl_names), &p, Some(&mut logging), cx)
+    };
     let http_request = rules(&s.http_request, Phase::Request, cx);
     let http_response = rules(&s.http_response, Phase::Response, cx);
     let http_after_response = rules(&s.http_after_response, Phase::After, cx);
@@ -1342,17 +1346,16 @@ fn backend_rules(b: &mut Backend, n: &Named, defaults: &Section, backend_index: 
     let (s, p) = (n.sec, n.path());
     cx.owner = n.name().to_string();
     let (acls, names) = http_rules::acls(s, &p, backend_index, cx);
+    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, (&acls, &names), &p, None, cx);
+    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, (&acls, &names), &p, None, cx);
+    b.http_after_response =
+        http_rules::rules(&s.http_after_response, Phase::After, b.mode, (&acls, &names), &p, None, cx);
     b.acls = acls;
     // A backend's stats page answers the requests switched to it (HAProxy's `use_backend stats
     // if ...` to a backend with `stats enable`), after its `http-request` rules.
     b.stats = stats_page(s, defaults, b.mode, &p, &|name: &str| names.iter().position(|n| *n == name), cx);
-    b.http_request = http_rules::rules(&s.http_request, Phase::Request, b.mode, &names, &p, None, cx);
-    b.http_response = http_rules::rules(&s.http_response, Phase::Response, b.mode, &names, &p, None, cx);
-    b.http_after_response = http_rules::rules(&s.http_after_response, Phase::After, b.mode, &names, &p, None, cx);
 }
 
-/// A section's stats page, its `admin` condition over the section's named ACLs (`lookup`).
-/// HAProxy ignores `stats` in a TCP proxy, with a warning; so does lbha.
 /// A section's own `stats`, else the `[defaults]` one (HAProxy's `stats enable` in `defaults`
 /// gives every proxy the page; a request is answered by the first on its way, the frontend's).
 /// What is wrong in an inherited one is reported once, at `[defaults]` ([`defaults_stats`]).

@@ -351,7 +351,7 @@ fn serve_picking(
         let active = active.clone();
         let fe = &active.snap.frontends[fi];
         let fcnt = active.rt.frontends[fi].clone();
-        fcnt.requests.fetch_add(1, Relaxed);
+        fcnt.count_request();
         let framing = match verdict {
             Verdict::Ok => check_framing(&req),
             Verdict::Bad(why) => Err(why),

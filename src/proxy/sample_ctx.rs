@@ -75,6 +75,8 @@ pub struct StreamCtx<'a> {
     pub now: Option<&'a crate::stktable::Now>,
     /// A TCP stream's first bytes, held for content inspection (`req.len`, `req.payload`).
     pub payload: Option<&'a [u8]>,
+    /// The server's first bytes, held for `tcp-response content` (`res.len`, `res.payload`).
+    pub res_payload: Option<&'a [u8]>,
     /// The log record a line or an `lf` error page renders over (held locked, so `log` is
     /// `None` then): its captures and unique id.
     pub rec: Option<&'a crate::log::record::Record>,
@@ -101,6 +103,7 @@ impl<'a> StreamCtx<'a> {
             log: None,
             now: None,
             payload: None,
+            res_payload: None,
             rec: None,
         }
     }
@@ -194,6 +197,9 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn req_payload(&self) -> Option<&[u8]> {
         self.payload
+    }
+    fn res_payload(&self) -> Option<&[u8]> {
+        self.res_payload
     }
     fn status(&self) -> Option<u16> {
         self.status
@@ -318,6 +324,26 @@ impl SampleContext for StreamCtx<'_> {
             None => self.frontend,
         };
         Some(self.active.rt.frontends.get(i)?.cur_sessions.load(Relaxed) as i64)
+    }
+    fn fe_rate(&self, frontend: Option<&str>, requests: bool) -> Option<i64> {
+        let i = match frontend {
+            Some(n) => self.active.snap.frontend(n)?.0,
+            None => self.frontend,
+        };
+        let c = self.active.rt.frontends.get(i)?;
+        let now = crate::state::rate_clock();
+        Some(i64::from(if requests { c.req_per_sec(now) } else { c.sess_per_sec(now) }))
+    }
+    fn sess_rate(&self, backend: Option<&str>, server: Option<&str>) -> Option<i64> {
+        let i = self.backend_index(backend)?;
+        let be = &self.active.rt.backends[i];
+        let c = match server {
+            None => &be.counters,
+            Some(s) => {
+                &be.servers.get(self.active.snap.backends[i].servers.iter().position(|x| x.name == s)?)?.counters
+            }
+        };
+        Some(i64::from(c.sess_per_sec(crate::state::rate_clock())))
     }
     fn connslots(&self, backend: Option<&str>) -> Option<i64> {
         let i = self.backend_index(backend)?;

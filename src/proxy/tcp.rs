@@ -253,10 +253,23 @@ where
     if be.srvtcpka {
         let _ = socket2::SockRef::from(&server).set_keepalive(true);
     }
-    if !super::tcp_rules::allowed(&be.tcp.response, &be.tcp.acls, active, cx, be_at) {
-        tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
-        out.termination = ['P', 'D'];
-        return out;
+    // Without an inspect-delay the response rules decide now, before the client's bytes go
+    // out; with one they judge the server's first bytes as they come (see `Gate`).
+    let inspection = be.tcp.response_inspection();
+    let delayed = inspection.delay.is_some();
+    if !delayed {
+        match super::tcp_rules::response_at_once(inspection, active, cx, be_at, si) {
+            crate::tcprules::Verdict::Reject => {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+                out.termination = ['P', 'D'];
+                return out;
+            }
+            crate::tcprules::Verdict::Close => {
+                tracing::debug!(client = %cx.peer, backend = %be.name, "closed by tcp-response content");
+                return out;
+            }
+            _ => {}
+        }
     }
     if let Some(how) = be.servers[si].send_proxy {
         let line = cx.client.header_for(how, cx.src(), cx.dst(), None);
@@ -293,6 +306,7 @@ where
                 .is_some_and(|(_, b)| b.servers.iter().any(|s| s.name == server_key.1 && s.addr == server_key.2))
     };
     let marked_down = srt.session_end();
+    let gate = Gate { rules: inspection, active, cx, at: be_at, si };
     tokio::select! {
         () = marked_down, if be.servers[si].shutdown_on_down => {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session closed: server marked down (on-marked-down shutdown-sessions)");
@@ -304,16 +318,25 @@ where
             SideIdle::new(fe.timeouts.client, fe.timeouts.client_fin),
             SideIdle::new(be.timeouts.server, be.timeouts.server_fin),
             &up,
+            delayed.then_some(&gate),
         ) => {
-            if let Err(e) = result {
-                tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
-                out.termination = if e.kind() == io::ErrorKind::TimedOut {
-                    ['c', 'D']
-                } else if server_side(&e) {
-                    ['S', 'D']
-                } else {
-                    ['C', 'D']
-                };
+            match result.as_ref().map_err(GateEnd::of) {
+                Ok(()) | Err(Some(GateEnd::Closed)) => {}
+                Err(Some(GateEnd::Rejected)) => {
+                    tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+                    out.termination = ['P', 'D'];
+                }
+                Err(None) => {
+                    let e = result.err().unwrap_or_else(|| io::Error::other("ended"));
+                    tracing::debug!(client = %cx.peer, backend = %be.name, "tcp session ended: {e}");
+                    out.termination = if e.kind() == io::ErrorKind::TimedOut {
+                        ['c', 'D']
+                    } else if server_side(&e) {
+                        ['S', 'D']
+                    } else {
+                        ['C', 'D']
+                    };
+                }
             }
         }
         cut = cx.proxy.expiry(active.generation, stale, true) => {
@@ -351,16 +374,92 @@ impl SideIdle {
 }
 
 /// Copies both ways until both directions have seen EOF, or an idle timeout or error ends it.
+/// With a `gate`, the server's first bytes reach the client only once `tcp-response content`
+/// lets them.
 pub async fn pipe<C: AsyncRead + AsyncWrite>(
     client: C,
     server: TcpStream,
     client_idle: SideIdle,
     server_idle: SideIdle,
     counters: &[Arc<Counters>],
+    gate: Option<&Gate<'_>>,
 ) -> io::Result<()> {
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = server.into_split();
-    halves(cr, cw, sr, sw, client_idle, server_idle, counters).await
+    halves(cr, cw, sr, sw, client_idle, server_idle, counters, gate).await
+}
+
+/// A backend's `tcp-response content` rules over one session's server.
+pub struct Gate<'a> {
+    pub rules: crate::tcprules::Inspection<'a>,
+    pub active: &'a super::Active,
+    pub cx: &'a ConnCtx,
+    pub at: super::tcp_rules::At,
+    /// The server connected to (`srv_name`, `srv_id`).
+    pub si: usize,
+}
+
+/// How the response rules ended a session, carried as the error that stops both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateEnd {
+    /// `reject`: nothing of the response reached the client.
+    Rejected,
+    /// `close`: the response held went out, then the session ended.
+    Closed,
+}
+
+impl GateEnd {
+    fn error(self) -> io::Error {
+        io::Error::other(self)
+    }
+
+    /// The gate's end an error of [`pipe`] stands for, if any.
+    pub fn of(e: &io::Error) -> Option<GateEnd> {
+        e.get_ref().and_then(|i| i.downcast_ref::<GateEnd>()).copied()
+    }
+}
+
+impl std::fmt::Display for GateEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GateEnd::Rejected => "rejected by tcp-response content",
+            GateEnd::Closed => "closed by tcp-response content",
+        })
+    }
+}
+
+impl std::error::Error for GateEnd {}
+
+impl Gate<'_> {
+    /// Runs the response rules over the server's first bytes and passes on what they let
+    /// through; true when the server's side already ended (its end passed on too).
+    async fn pass<R, W>(&self, sr: &mut R, cw: &mut W, idle: Duration, counters: &[Arc<Counters>]) -> io::Result<bool>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let r = super::tcp_rules::inspect_response(sr, self.rules, self.active, self.cx, self.at, self.si).await?;
+        if r.verdict == crate::tcprules::Verdict::Reject {
+            return Err(GateEnd::Rejected.error());
+        }
+        if !r.held.is_empty() {
+            match tokio::time::timeout(idle, cw.write_all(&r.held)).await {
+                Ok(res) => res?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
+            }
+            for c in counters {
+                c.bytes_out.fetch_add(r.held.len() as u64, Relaxed);
+            }
+        }
+        if r.verdict == crate::tcprules::Verdict::Close {
+            cw.shutdown().await.ok();
+            return Err(GateEnd::Closed.error());
+        }
+        if r.eof {
+            cw.shutdown().await.ok();
+        }
+        Ok(r.eof)
+    }
 }
 
 /// The same for an upgraded HTTP connection (WebSocket), idle-bounded by `timeout tunnel`, and
@@ -378,7 +477,7 @@ where
 {
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = tokio::io::split(server);
-    halves(cr, cw, sr, sw, SideIdle::new(idle, fins.0), SideIdle::new(idle, fins.1), counters).await
+    halves(cr, cw, sr, sw, SideIdle::new(idle, fins.0), SideIdle::new(idle, fins.1), counters, None).await
 }
 
 /// One direction's end: set (and the other direction woken) once its EOF was passed on.
@@ -398,14 +497,16 @@ impl HalfClosed {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn halves<CR, CW, SR, SW>(
     cr: CR,
-    cw: CW,
-    sr: SR,
+    mut cw: CW,
+    mut sr: SR,
     sw: SW,
     client_idle: SideIdle,
     server_idle: SideIdle,
     counters: &[Arc<Counters>],
+    gate: Option<&Gate<'_>>,
 ) -> io::Result<()>
 where
     CR: AsyncRead + Unpin,
@@ -421,7 +522,15 @@ where
     let up = Half { idle: client_idle, other: &server_closed, mine: &client_closed, inbound: true };
     let down = Half { idle: server_idle, other: &client_closed, mine: &server_closed, inbound: false };
     let up = copy_half(cr, sw, up, &activity, start, counters);
-    let down = copy_half(sr, cw, down, &activity, start, counters);
+    let down = async {
+        if let Some(g) = gate
+            && g.pass(&mut sr, &mut cw, server_idle.idle, counters).await?
+        {
+            server_closed.close();
+            return Ok(());
+        }
+        copy_half(sr, cw, down, &activity, start, counters).await
+    };
     tokio::try_join!(up, down).map(|_| ())
 }
 
@@ -539,7 +648,8 @@ mod tests {
             } else {
                 (SideIdle::new(hour, fin), SideIdle::new(hour, None))
             };
-            let session = tokio::spawn(async move { halves(cr, cw, sr, sw, client_idle, server_idle, &[]).await });
+            let session =
+                tokio::spawn(async move { halves(cr, cw, sr, sw, client_idle, server_idle, &[], None).await });
             if fin_on_server {
                 client.write_all(b"ping").await.unwrap();
                 client.shutdown().await.unwrap();

@@ -129,7 +129,7 @@ pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, c
     let store = cx.proxy.maps.store.load();
     let c = ctx(active, cx, at, &[]);
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    crate::tcprules::run(rules, 0, acls, &env, &ConnEffects { active, cx }) != Verdict::Reject
+    crate::tcprules::run(rules, 0, acls, &env, &ConnEffects { active, cx }) == Verdict::Accept
 }
 
 /// Content inspection: reads the client's bytes after `buf` (those an earlier stage held)
@@ -162,7 +162,8 @@ pub async fn inspect<R: AsyncRead + Unpin>(
         };
         match verdict {
             Verdict::Accept => return Ok(Some(buf)),
-            Verdict::Reject => return Ok(None),
+            // `close` is refused in request rules at load; never let it through.
+            Verdict::Reject | Verdict::Close => return Ok(None),
             // A final evaluation never misses; this only guards the loop.
             Verdict::Wait(_) if final_ => return Ok(Some(buf)),
             Verdict::Wait(i) => from = i,
@@ -172,6 +173,85 @@ pub async fn inspect<R: AsyncRead + Unpin>(
         match tokio::time::timeout_at(deadline, client.read(&mut chunk[..room])).await {
             Ok(Ok(0)) => eof = true,
             Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {}
+        }
+    }
+}
+
+/// What `tcp-response content` decided, and the server's bytes it held.
+#[derive(Debug)]
+pub struct Response {
+    /// `Accept`, `Reject` or `Close` (a final pass never waits).
+    pub verdict: Verdict,
+    pub held: Vec<u8>,
+    /// The server closed its side during the inspection.
+    pub eof: bool,
+}
+
+/// The response rules without `tcp-response inspect-delay`: HAProxy runs them once the server
+/// connection is up, before any byte has come, so they decide on nothing (`res.*` empty).
+pub fn response_at_once(rules: Inspection<'_>, active: &Active, cx: &ConnCtx, at: At, si: usize) -> Verdict {
+    if rules.rules.is_empty() {
+        return Verdict::Accept;
+    }
+    let store = cx.proxy.maps.store.load();
+    let c =
+        StreamCtx { backend: at.bi, server: Some(si), res_payload: Some(&[]), ..StreamCtx::conn(cx, active, at.fi) };
+    let env = Env { ctx: &c, maps: &**store, final_: true };
+    match crate::tcprules::run(rules.rules, 0, rules.acls, &env, &ConnEffects { active, cx }) {
+        Verdict::Wait(_) => Verdict::Accept,
+        v => v,
+    }
+}
+
+/// Response content inspection: reads the server's bytes until the response rules accept,
+/// reject or close, or `tcp-response inspect-delay` (or a full buffer, or the server's end of
+/// data) makes them final. Without a delay the rules decide at once, before any byte has
+/// come, as in HAProxy. The caller relays the client's bytes meanwhile.
+pub async fn inspect_response<R: AsyncRead + Unpin>(
+    server: &mut R,
+    rules: Inspection<'_>,
+    active: &Active,
+    cx: &ConnCtx,
+    at: At,
+    si: usize,
+) -> std::io::Result<Response> {
+    let mut out = Response { verdict: Verdict::Accept, held: Vec::new(), eof: false };
+    if rules.rules.is_empty() {
+        return Ok(out);
+    }
+    let bufsize = active.snap.global.bufsize;
+    let deadline = rules.delay.map(|d| Instant::now() + d);
+    let mut from = 0;
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let final_ = out.eof || out.held.len() >= bufsize || deadline.is_none_or(|d| Instant::now() >= d);
+        let verdict = {
+            let store = cx.proxy.maps.store.load();
+            let c = StreamCtx {
+                backend: at.bi,
+                server: Some(si),
+                res_payload: Some(&out.held),
+                ..StreamCtx::conn(cx, active, at.fi)
+            };
+            let env = Env { ctx: &c, maps: &**store, final_ };
+            crate::tcprules::run(rules.rules, from, rules.acls, &env, &ConnEffects { active, cx })
+        };
+        match verdict {
+            Verdict::Wait(i) if !final_ => from = i,
+            // A final evaluation never misses; this only guards the loop.
+            Verdict::Wait(_) => return Ok(out),
+            v => {
+                out.verdict = v;
+                return Ok(out);
+            }
+        }
+        let Some(deadline) = deadline else { return Ok(out) };
+        let room = bufsize.saturating_sub(out.held.len()).min(chunk.len());
+        match tokio::time::timeout_at(deadline, server.read(&mut chunk[..room])).await {
+            Ok(Ok(0)) => out.eof = true,
+            Ok(Ok(n)) => out.held.extend_from_slice(&chunk[..n]),
             Ok(Err(e)) => return Err(e),
             Err(_) => {}
         }
@@ -250,7 +330,7 @@ pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http
     };
     let store = t.cx.proxy.maps.store.load();
     let env = Env { ctx: &c, maps: &**store, final_: true };
-    crate::tcprules::run(rules, 0, acls, &env, &TxnEffects { t }) != Verdict::Reject
+    crate::tcprules::run(rules, 0, acls, &env, &TxnEffects { t }) == Verdict::Accept
 }
 
 /// Marks an answer that is never sent: the connection (an HTTP/2 stream) is closed instead,

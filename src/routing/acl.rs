@@ -264,6 +264,13 @@ impl Acl {
         self.or.push(other);
     }
 
+    /// The fetches of this ACL and its same-name lines.
+    pub fn fetches(&self) -> Vec<&Fetch> {
+        let mut v = vec![&self.expr.fetch];
+        v.extend(self.or.iter().flat_map(|a| a.fetches()));
+        v
+    }
+
     /// Backends named by `nbsrv(...)`, `be_conn(...)`, ..., so config validation can check they exist.
     pub fn referenced_backends(&self) -> Vec<&str> {
         let own = self.expr.fetch.backend_arg().flatten();

@@ -249,6 +249,13 @@ pub enum Converter {
         kind: HashKind,
         avalanche: bool,
     },
+    /// `xxh32([seed])` (unsigned 32 bits) and `xxh3([seed])` (signed 64 bits).
+    Xxh32 {
+        seed: i64,
+    },
+    Xxh3 {
+        seed: i64,
+    },
     Xxh64 {
         seed: i64,
     },
@@ -340,6 +347,7 @@ impl Converter {
             Converter::Arith(..) | Converter::Neg => (T::Sint, T::Sint),
             Converter::Bool | Converter::Not => (T::Sint, T::Bool),
             Converter::Hash { .. } | Converter::Xxh64 { .. } => (T::Bin, T::Sint),
+            Converter::Xxh32 { .. } | Converter::Xxh3 { .. } => (T::Bin, T::Sint),
             Converter::Time { .. } | Converter::HttpDate { .. } => (T::Sint, T::Str),
             // Any input: it becomes a key of the table's type when applied.
             Converter::Table(f) => (T::Str, f.out_type()),
@@ -543,6 +551,14 @@ impl Converter {
             "xxh64" => {
                 a.count(0, 1)?;
                 Converter::Xxh64 { seed: a.opt_sint(0, 0)? }
+            }
+            "xxh32" => {
+                a.count(0, 1)?;
+                Converter::Xxh32 { seed: a.opt_sint(0, 0)? }
+            }
+            "xxh3" => {
+                a.count(0, 1)?;
+                Converter::Xxh3 { seed: a.opt_sint(0, 0)? }
             }
             "sha2" => {
                 a.count(0, 1)?;

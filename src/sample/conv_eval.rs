@@ -98,6 +98,13 @@ impl Converter {
                 };
                 Value::Sint(if *avalanche { codec::full_hash(h) } else { h } as i64)
             }
+            // HAProxy passes the seed as an `unsigned int` (xxh32) or a `u64` (xxh3).
+            (Converter::Xxh32 { seed }, Value::Bin(b)) => {
+                Value::Sint(i64::from(xxhash_rust::xxh32::xxh32(&b, *seed as u32)))
+            }
+            (Converter::Xxh3 { seed }, Value::Bin(b)) => {
+                Value::Sint(xxhash_rust::xxh3::xxh3_64_with_seed(&b, *seed as u64) as i64)
+            }
             (Converter::Xxh64 { seed }, Value::Bin(b)) => {
                 Value::Sint(xxhash_rust::xxh64::xxh64(&b, *seed as u64) as i64)
             }

@@ -55,6 +55,11 @@ pub trait SampleContext {
     fn req_payload(&self) -> Option<&[u8]> {
         None
     }
+    /// The server's first bytes, held for `tcp-response content` inspection (`res.len`,
+    /// `res.payload`).
+    fn res_payload(&self) -> Option<&[u8]> {
+        None
+    }
     fn status(&self) -> Option<u16> {
         None
     }
@@ -182,6 +187,15 @@ pub trait SampleContext {
     fn srv_conn(&self, _backend: Option<&str>, _server: &str, _queue: bool) -> Option<i64> {
         None
     }
+    /// Sessions per second (or with `requests`, HTTP requests) of `frontend` (the current one
+    /// when `None`): `fe_sess_rate`, `fe_req_rate`.
+    fn fe_rate(&self, _frontend: Option<&str>, _requests: bool) -> Option<i64> {
+        None
+    }
+    /// Sessions per second of `backend` (the current one when `None`), or of its `server`.
+    fn sess_rate(&self, _backend: Option<&str>, _server: Option<&str>) -> Option<i64> {
+        None
+    }
     /// What capture slot `slot` of the request (or, with `response`, the response) holds
     /// (`capture.req.hdr(N)`, `capture.res.hdr(N)`).
     fn capture(&self, _response: bool, _slot: usize) -> Option<Vec<u8>> {
@@ -217,6 +231,9 @@ pub enum Fetch {
         icase: bool,
     },
     UrlIp,
+    /// `url_port`: the port of an absolute `http://` / `https://` target whose host is an IPv4
+    /// address (80 or 443 when none is written), as HAProxy's `url2sa` reads it.
+    UrlPort,
     /// `hdr`/`req.hdr` (`full` false: comma-separated values) and `req.fhdr` (whole lines);
     /// `occ` is the occurrence argument when one is given.
     ReqHdr {
@@ -255,6 +272,21 @@ pub enum Fetch {
         offset: usize,
         len: usize,
     },
+    /// `res.len`: bytes of the response held for inspection.
+    ResLen,
+    /// `res.payload(off,len)`.
+    ResPayload {
+        offset: usize,
+        len: usize,
+    },
+    /// `req.payload_lv` / `res.payload_lv(off1,len[,off2])`: a block whose big-endian length is
+    /// at `off1`.
+    PayloadLv {
+        res: bool,
+        lv: super::payload::Lv,
+    },
+    /// `res.ssl_hello_type` / `rep_ssl_hello_type`.
+    ResSslHelloType,
     Var {
         var: VarRef,
         default: Option<String>,
@@ -355,6 +387,18 @@ pub enum Fetch {
         server: String,
         queue: bool,
     },
+    /// `fe_sess_rate([frontend])` and, with `requests`, `fe_req_rate([frontend])`.
+    FeRate {
+        frontend: Option<String>,
+        requests: bool,
+    },
+    /// `be_sess_rate([backend])`.
+    BeSessRate(Option<String>),
+    /// `srv_sess_rate([backend/]server)`.
+    SrvSessRate {
+        backend: Option<String>,
+        server: String,
+    },
     /// `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_cnt`/`table_avl`.
     Stick(Box<super::fetch_sc::StickFetch>),
 }
@@ -369,6 +413,8 @@ pub enum Reads {
     Tls,
     /// The raw bytes of the request buffer (TCP content inspection).
     Payload,
+    /// The raw bytes of the response buffer (`tcp-response content` inspection).
+    ResPayload,
     /// The HTTP request.
     HttpRequest,
     /// The HTTP response.
@@ -396,6 +442,7 @@ impl Fetch {
             | F::Query
             | F::UrlParam { .. }
             | F::UrlIp
+            | F::UrlPort
             | F::ReqHdr { .. }
             | F::ReqHdrCnt { .. }
             | F::ReqHdrNames { .. }
@@ -429,6 +476,8 @@ impl Fetch {
             | F::CaptureLine(L::ResVer) => Reads::HttpResponse,
             F::Cookie(_) => Reads::Http,
             F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
+            F::PayloadLv { res: false, .. } => Reads::Payload,
+            F::ResLen | F::ResPayload { .. } | F::ResSslHelloType | F::PayloadLv { res: true, .. } => Reads::ResPayload,
             F::SslFc
             | F::SslFcSni
             | F::SslFcProtocol
@@ -447,10 +496,15 @@ impl Fetch {
     /// (the section it is in is meant, see [`Fetch::backend_arg_mut`]).
     pub fn backend_arg(&self) -> Option<Option<&str>> {
         match self {
-            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
-                Some(b.as_deref())
+            Fetch::Nbsrv(b)
+            | Fetch::BeConn(b)
+            | Fetch::Connslots(b)
+            | Fetch::Queue(b)
+            | Fetch::AvgQueue(b)
+            | Fetch::BeSessRate(b) => Some(b.as_deref()),
+            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } | Fetch::SrvSessRate { backend, .. } => {
+                Some(backend.as_deref())
             }
-            Fetch::SrvIsUp { backend, .. } | Fetch::SrvConn { backend, .. } => Some(backend.as_deref()),
             _ => None,
         }
     }
@@ -459,12 +513,15 @@ impl Fetch {
     /// fill an omitted one with the section the rule is written in.
     pub fn backend_arg_mut(&mut self) -> Option<(&mut Option<String>, Option<&str>)> {
         match self {
-            Fetch::Nbsrv(b) | Fetch::BeConn(b) | Fetch::Connslots(b) | Fetch::Queue(b) | Fetch::AvgQueue(b) => {
-                Some((b, None))
-            }
-            Fetch::SrvIsUp { backend, server } | Fetch::SrvConn { backend, server, .. } => {
-                Some((backend, Some(server)))
-            }
+            Fetch::Nbsrv(b)
+            | Fetch::BeConn(b)
+            | Fetch::Connslots(b)
+            | Fetch::Queue(b)
+            | Fetch::AvgQueue(b)
+            | Fetch::BeSessRate(b) => Some((b, None)),
+            Fetch::SrvIsUp { backend, server }
+            | Fetch::SrvConn { backend, server, .. }
+            | Fetch::SrvSessRate { backend, server } => Some((backend, Some(server))),
             _ => None,
         }
     }
@@ -476,8 +533,11 @@ impl Fetch {
             Fetch::Const(v) => v.ty(),
             Fetch::Src | Fetch::Dst => T::Addr,
             Fetch::UrlIp => T::Ipv4,
+            Fetch::UrlPort => T::Sint,
             Fetch::SrcPort | Fetch::DstPort | Fetch::Base32 | Fetch::ReqHdrCnt { .. } | Fetch::CookCnt(_) => T::Sint,
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
+            Fetch::ResLen | Fetch::ResSslHelloType => T::Sint,
+            Fetch::ResPayload { .. } | Fetch::PayloadLv { .. } => T::Bin,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
             Fetch::SslC(SslC::Used) => T::Bool,
             Fetch::SslC(SslC::Verify) => T::Sint,
@@ -490,6 +550,7 @@ impl Fetch {
             Fetch::ResCookCnt(_) | Fetch::CookVal { .. } | Fetch::ResHdrCnt { .. } | Fetch::Queue(_) => T::Sint,
             Fetch::AvgQueue(_) | Fetch::SrvConn { .. } | Fetch::HdrAs { ip: false, .. } => T::Sint,
             Fetch::HdrAs { ip: true, .. } => T::Addr,
+            Fetch::FeRate { .. } | Fetch::BeSessRate(_) | Fetch::SrvSessRate { .. } => T::Sint,
             Fetch::SslFcHasSni | Fetch::SslFcIsResumed => T::Bool,
             Fetch::Base32Src | Fetch::Url32 { src: true } | Fetch::ReqBodyParam { .. } | Fetch::Hdrs { .. } => T::Bin,
             _ => T::Str,
@@ -512,6 +573,7 @@ impl Fetch {
             "url" => fixed(Fetch::Url),
             "query" => fixed(Fetch::Query),
             "url_ip" => fixed(Fetch::UrlIp),
+            "url_port" => fixed(Fetch::UrlPort),
             "method" => fixed(Fetch::Method),
             "req.ver" | "req_ver" => fixed(Fetch::ReqVer),
             "req.len" | "req_len" => fixed(Fetch::ReqLen),
@@ -580,14 +642,28 @@ impl Fetch {
             }
             "req.cook" | "cook" => a.count(0, 1).map(|_| Fetch::Cook(opt(0))),
             "req.cook_cnt" | "cook_cnt" => a.count(0, 1).map(|_| Fetch::CookCnt(opt(0))),
-            "req.payload" => {
+            name @ ("req.payload" | "res.payload") => {
                 a.count(2, 2)?;
                 let (offset, len) = (a.sint(0)?, a.sint(1)?);
                 if offset < 0 || len < 0 {
                     return Err(a.err(None, "offset and length must not be negative"));
                 }
-                Ok(Fetch::ReqPayload { offset: offset as usize, len: len as usize })
+                let (offset, len) = (offset as usize, len as usize);
+                Ok(if name == "res.payload" {
+                    Fetch::ResPayload { offset, len }
+                } else {
+                    Fetch::ReqPayload { offset, len }
+                })
             }
+            name @ ("req.payload_lv" | "res.payload_lv") => {
+                a.count(2, 3)?;
+                let (off1, size) = (a.sint(0)?, a.sint(1)?);
+                let lv = super::payload::Lv::new(off1, size, a.get(2).filter(|s| !s.is_empty()))
+                    .map_err(|e| a.err(None, e))?;
+                Ok(Fetch::PayloadLv { res: name == "res.payload_lv", lv })
+            }
+            "res.len" => fixed(Fetch::ResLen),
+            "res.ssl_hello_type" | "rep_ssl_hello_type" => fixed(Fetch::ResSslHelloType),
             "var" => {
                 a.count(1, 2)?;
                 let s = a.str(0)?;
@@ -748,6 +824,16 @@ impl Fetch {
                 IpAddr::V4(a) => Some(Value::Ipv4(a)),
                 IpAddr::V6(_) => None,
             },
+            Fetch::UrlPort => {
+                let u = ctx.uri()?;
+                let default = match u.scheme_str()?.to_ascii_lowercase().as_str() {
+                    "http" => 80,
+                    "https" => 443,
+                    _ => return None,
+                };
+                u.host()?.parse::<std::net::Ipv4Addr>().ok()?;
+                Some(Value::Sint(i64::from(u.port_u16().unwrap_or(default))))
+            }
             Fetch::ReqHdr { name, occ, full } => header(ctx.req_headers()?, name.as_ref(), *occ, *full),
             Fetch::ResHdr { name, occ, full } => header(ctx.res_headers()?, name.as_ref(), *occ, *full),
             Fetch::ReqHdrCnt { name, full } => {
@@ -792,6 +878,20 @@ impl Fetch {
                 let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };
                 Some(Value::Bin(p.get(*offset..end)?.to_vec()))
             }
+            Fetch::ResLen => Some(Value::Sint(ctx.res_payload()?.len() as i64)),
+            Fetch::ResPayload { offset, len } => {
+                let p = ctx.res_payload()?;
+                let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };
+                Some(Value::Bin(p.get(*offset..end)?.to_vec()))
+            }
+            Fetch::PayloadLv { res, lv } => {
+                let p = if *res { ctx.res_payload()? } else { ctx.req_payload()? };
+                match lv.extract(p) {
+                    super::payload::Found::Block(b) => Some(Value::Bin(b.to_vec())),
+                    _ => None,
+                }
+            }
+            Fetch::ResSslHelloType => Some(Value::Sint(hello::hello_type(ctx.res_payload()?)? as i64)),
             Fetch::Var { var, default } => ctx.var(var).or_else(|| default.as_ref().map(|d| Value::str(d.as_bytes()))),
             Fetch::HttpAuth(list) => Some(Value::Bool(ctx.http_auth(list)?)),
             Fetch::HttpAuthGroup(list) => s(ctx.http_auth_group(list)?.as_bytes()),

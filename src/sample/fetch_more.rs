@@ -115,8 +115,14 @@ pub(super) fn parse(a: &Args<'_, '_>, name: &str) -> Result<Option<Fetch>, Parse
             let (backend, server) = server_arg(a)?;
             Fetch::SrvConn { backend, server, queue: true }
         }
-        "fe_sess_rate" | "fe_req_rate" | "be_sess_rate" | "srv_sess_rate" => {
-            return Err(a.err(None, "session and request rates are not measured by lbha yet"));
+        name @ ("fe_sess_rate" | "fe_req_rate") => {
+            a.count(0, 1)?;
+            Fetch::FeRate { frontend: opt(0), requests: name == "fe_req_rate" }
+        }
+        "be_sess_rate" => a.count(0, 1).map(|_| Fetch::BeSessRate(opt(0)))?,
+        "srv_sess_rate" => {
+            let (backend, server) = server_arg(a)?;
+            Fetch::SrvSessRate { backend, server }
         }
         _ => return Ok(None),
     }))
@@ -361,6 +367,11 @@ impl Fetch {
             Fetch::AvgQueue(be) => Some(Value::Sint(ctx.avg_queue(be.as_deref())?)),
             Fetch::SrvConn { backend, server, queue } => {
                 Some(Value::Sint(ctx.srv_conn(backend.as_deref(), server, *queue)?))
+            }
+            Fetch::FeRate { frontend, requests } => Some(Value::Sint(ctx.fe_rate(frontend.as_deref(), *requests)?)),
+            Fetch::BeSessRate(be) => Some(Value::Sint(ctx.sess_rate(be.as_deref(), None)?)),
+            Fetch::SrvSessRate { backend, server } => {
+                Some(Value::Sint(ctx.sess_rate(backend.as_deref(), Some(server))?))
             }
             _ => None,
         }

@@ -26,6 +26,7 @@ mod hello;
 mod json;
 mod logfmt;
 mod map;
+mod payload;
 pub(crate) mod timefmt;
 mod value;
 
@@ -45,6 +46,7 @@ pub(crate) use hello::tests::client_hello;
 pub use logfmt::{LogFormat, Segment};
 pub(crate) use map::{DIR_DELIMS, DOM_DELIMS, match_word};
 pub use map::{MapEntry, MapError, MapSet, MatchKind, PatternMap, fold_entries, parse_map_file};
+pub use payload::{Found as LvFound, Lv};
 pub use value::{Sample, SmpType, Value, read_int64};
 
 /// Map lookup as converters see it; [`MapSet`] is the store, the proxy may bring its own.

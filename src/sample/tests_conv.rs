@@ -89,6 +89,13 @@ fn hashes() {
         ("str(abc),sdbm(1)", "659243622"),
         ("str(abc),xxh64", "4952883123889572249"),
         ("str(abc),xxh64(42)", "1423657621850124518"),
+        // HAProxy 2.6's answers.
+        ("str(abc),xxh32", "852579327"),
+        ("str(abc),xxh32(42)", "21474302"),
+        ("str(abc),xxh32(-1)", "2989167648"),
+        ("str(abc),xxh3", "8696274497037089104"),
+        ("str(abc),xxh3(42)", "-2863288879874843453"),
+        ("str(),xxh3", "3244421341483603138"),
         ("str(abc),sha1,hex", "A9993E364706816ABA3E25717850C26C9CD0D89D"),
         ("str(abc),sha2,hex", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
         ("str(abc),sha2(224),hex", "23097D223405D8228642A477BDA255B32AADBCE4BDA0B3F7E36C9DA7"),

@@ -17,6 +17,7 @@ pub(super) struct Fake {
     pub res_headers: Option<HeaderMap>,
     pub status: Option<u16>,
     pub payload: Option<Vec<u8>>,
+    pub res_payload: Option<Vec<u8>>,
     pub body: Option<Vec<u8>>,
     pub tls: Option<(String, String, Vec<u8>)>,
     pub nbsrv: HashMap<String, i64>,
@@ -51,6 +52,9 @@ impl SampleContext for Fake {
     }
     fn req_payload(&self) -> Option<&[u8]> {
         self.payload.as_deref()
+    }
+    fn res_payload(&self) -> Option<&[u8]> {
+        self.res_payload.as_deref()
     }
     fn status(&self) -> Option<u16> {
         self.status
@@ -113,6 +117,12 @@ impl SampleContext for Fake {
     }
     fn http_auth(&self, userlist: &str) -> Option<bool> {
         Some(userlist == "admins")
+    }
+    fn fe_rate(&self, frontend: Option<&str>, requests: bool) -> Option<i64> {
+        (frontend.unwrap_or("fe") == "fe").then_some(if requests { 7 } else { 4 })
+    }
+    fn sess_rate(&self, backend: Option<&str>, server: Option<&str>) -> Option<i64> {
+        (backend.or(self.server.map(|s| s.0)) == Some("be")).then_some(if server == Some("s1") { 1 } else { 2 })
     }
     fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
         self.nbsrv.get(backend.unwrap_or("current")).copied()
@@ -273,6 +283,51 @@ fn tcp_payload_and_client_hello() {
     assert_eq!(get(&t, "req.payload(0,3)"), Some(Value::Bin(b"GET".to_vec())));
     assert_eq!(get(&t, "req.payload(4,0)"), Some(Value::Bin(b"/ HTTP/1.1\r\n".to_vec())));
     assert_eq!(get(&t, "req.payload(10,100)"), None, "not enough data");
+    t.payload = Some(b"\x00\x03abcdef".to_vec());
+    assert_eq!(get(&t, "req.payload_lv(0,2)"), Some(Value::Bin(b"abc".to_vec())));
+    assert_eq!(get(&t, "res.payload_lv(0,2)"), None, "the request's bytes are not the response's");
+}
+
+#[test]
+fn url_port_reads_an_absolute_target_as_haproxy_does() {
+    // Checked against HAProxy 2.6: an IPv4 host of an http(s) target, 80/443 by default.
+    for (target, want) in [
+        ("http://127.0.0.1:8080/x", Some(8080)),
+        ("http://127.0.0.1/x", Some(80)),
+        ("https://127.0.0.1/x", Some(443)),
+        ("HTTP://127.0.0.1:83/x", Some(83)),
+        ("http://localhost:81/x", None),
+        ("http://[::1]:82/x", None),
+        ("ftp://127.0.0.1:84/x", None),
+        ("/x", None),
+    ] {
+        let t = Fake { uri: Some(target.parse().unwrap()), ..Fake::default() };
+        assert_eq!(get(&t, "url_port"), want.map(Value::Sint), "{target}");
+    }
+}
+
+#[test]
+fn response_payload_fetches_read_the_servers_bytes() {
+    let mut t = Fake { res_payload: Some(b"EVIL banner".to_vec()), ..Fake::default() };
+    assert_eq!(get(&t, "res.len"), Some(Value::Sint(11)));
+    assert_eq!(get(&t, "res.payload(0,4)"), Some(Value::Bin(b"EVIL".to_vec())));
+    assert_eq!(get(&t, "res.payload(5,0)"), Some(Value::Bin(b"banner".to_vec())));
+    assert_eq!(get(&t, "res.payload(5,10)"), None, "not enough data yet");
+    assert_eq!(get(&t, "req.len"), None, "no request bytes in this context");
+    assert_eq!(get(&t, "res.payload_lv(5,1)"), None, "a length of 98 (`b`): not all there");
+    t.res_payload = Some(b"\x03abcdef".to_vec());
+    assert_eq!(get(&t, "res.payload_lv(0,1)"), Some(Value::Bin(b"abc".to_vec())));
+    assert_eq!(get(&t, "res.payload_lv(0,1,4)"), Some(Value::Bin(b"def".to_vec())));
+    assert_eq!(get(&t, "res.ssl_hello_type"), None);
+    // A ServerHello record is handshake type 2.
+    let mut hello = vec![0x16, 3, 3, 0, 8, 2, 0, 0, 4];
+    hello.extend_from_slice(&[3, 3, 0, 0]);
+    t.res_payload = Some(hello);
+    assert_eq!(get(&t, "rep_ssl_hello_type"), Some(Value::Sint(2)));
+    assert_eq!(get(&t, "res.ssl_hello_type"), Some(Value::Sint(2)));
+    for bad in ["res.payload_lv(0,0)", "res.payload_lv(-1,1)", "res.payload_lv(1,1,x)", "res.payload_lv(1,1,-5)"] {
+        assert!(SampleExpr::parse(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -355,7 +410,12 @@ fn proxy_server_and_tls_facts() {
     assert_eq!(get(&r, "srv_name"), s("s1"));
     assert_eq!(get(&r, "srv_id"), Some(Value::Sint(2)));
     assert!(SampleExpr::parse("be_id").unwrap_err().to_string().contains("no numeric proxy ids"));
-    assert!(SampleExpr::parse("fe_sess_rate").unwrap_err().to_string().contains("not measured"));
+    assert_eq!(get(&r, "fe_sess_rate"), Some(Value::Sint(4)));
+    assert_eq!(get(&r, "fe_req_rate(fe)"), Some(Value::Sint(7)));
+    assert_eq!(get(&r, "fe_sess_rate(other)"), None);
+    assert_eq!(get(&r, "be_sess_rate"), Some(Value::Sint(2)));
+    assert_eq!(get(&r, "srv_sess_rate(be/s1)"), Some(Value::Sint(1)));
+    assert!(SampleExpr::parse("srv_sess_rate").is_err(), "a server is required");
     assert_eq!(get(&r, "uuid"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
     assert_eq!(get(&r, "uuid(4)"), s("9d955481-b327-4e1a-b8b3-70198c820aed"));
     assert!(SampleExpr::parse("uuid(3)").is_err());
@@ -483,6 +543,11 @@ fn every_fetch_says_what_it_reads() {
         ("cookie(a)", Reads::Http),
         ("req.len", Reads::Payload),
         ("req.ssl_sni", Reads::Payload),
+        ("req.payload_lv(0,1)", Reads::Payload),
+        ("res.len", Reads::ResPayload),
+        ("res.payload(0,1)", Reads::ResPayload),
+        ("res.payload_lv(0,1)", Reads::ResPayload),
+        ("rep_ssl_hello_type", Reads::ResPayload),
         ("ssl_fc_cipher", Reads::Tls),
         ("ssl_c_used", Reads::Tls),
         ("srv_name", Reads::Server),

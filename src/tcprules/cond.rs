@@ -198,13 +198,22 @@ impl Acl {
     }
 }
 
-/// Whether a failed or non-matching fetch could still change with more request data
-/// (HAProxy's `SMP_F_MAY_CHANGE`).
+/// Whether a failed or non-matching fetch could still change with more data in the buffer
+/// being inspected (HAProxy's `SMP_F_MAY_CHANGE`): the request's in `tcp-request content`,
+/// the server's in `tcp-response content` (the context holds only the buffer inspected).
 fn pending(fetch: &Fetch, ctx: &dyn SampleContext) -> bool {
+    let (req, res) = (ctx.req_payload(), ctx.res_payload());
     match fetch {
-        Fetch::ReqLen | Fetch::ReqPayload { len: 0, .. } => true,
-        Fetch::ReqPayload { .. } => fetch.fetch(ctx).is_none(),
-        Fetch::ReqSslSni | Fetch::ReqSslHelloType => ctx.req_payload().is_none_or(hello_incomplete),
+        Fetch::ReqLen | Fetch::ReqPayload { len: 0, .. } => req.is_some(),
+        Fetch::ResLen | Fetch::ResPayload { len: 0, .. } => res.is_some(),
+        Fetch::ReqPayload { .. } => req.is_some() && fetch.fetch(ctx).is_none(),
+        Fetch::ResPayload { .. } => res.is_some() && fetch.fetch(ctx).is_none(),
+        Fetch::PayloadLv { res: r, lv } => {
+            let buf = if *r { res } else { req };
+            buf.is_some_and(|b| lv.extract(b) == crate::sample::LvFound::Short)
+        }
+        Fetch::ReqSslSni | Fetch::ReqSslHelloType => req.is_some_and(hello_incomplete),
+        Fetch::ResSslHelloType => res.is_some_and(hello_incomplete),
         _ => false,
     }
 }

@@ -62,7 +62,7 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
     if http {
         return Some(format!("HTTP fetches are not available in {} rules of lbha (they need mode http)", stage.name()));
     }
-    if reads == Reads::Server {
+    if reads == Reads::Server && stage != Stage::Response {
         return Some(format!("no server is chosen yet when {} rules run", stage.name()));
     }
     if reads == Reads::Payload && matches!(stage, Stage::Connection | Stage::Session) {
@@ -75,6 +75,19 @@ fn unavailable(f: &Fetch, stage: Stage) -> Option<String> {
         return Some("TLS facts are not available before the handshake: use tcp-request session or content".into());
     }
     None
+}
+
+/// The raw buffer a fetch reads that rules at this stage never see: the response's before
+/// the server answers, the request's once the response is inspected. HAProxy warns that an ACL
+/// over it never matches and refuses it in an action's sample.
+fn other_buffer(f: &Fetch, stage: Stage) -> Option<&'static str> {
+    use crate::sample::Reads;
+    match (f.reads(), stage) {
+        (Reads::ResPayload, Stage::Response) => None,
+        (Reads::ResPayload, _) => Some("response buffer"),
+        (Reads::Payload, Stage::Response) => Some("request buffer"),
+        _ => None,
+    }
 }
 
 struct Acls<'a> {
@@ -146,9 +159,14 @@ impl<'a> Own<'a> {
                 "`{kw}` without argument reads this section, which has no {cap} capability (name one: `{kw}(NAME)`)"
             )
         };
-        if let Fetch::FeConn(fe @ None) = f {
+        let fe_kw = match f {
+            Fetch::FeConn(_) => "fe_conn",
+            Fetch::FeRate { requests: false, .. } => "fe_sess_rate",
+            _ => "fe_req_rate",
+        };
+        if let Fetch::FeConn(fe @ None) | Fetch::FeRate { frontend: fe @ None, .. } = f {
             if !self.frontend {
-                return Err(no("frontend", "fe_conn"));
+                return Err(no("frontend", fe_kw));
             }
             *fe = Some(self.name.to_string());
             return Ok(());
@@ -183,24 +201,50 @@ fn fetch_name(f: &Fetch) -> &'static str {
         Fetch::SrvIsUp { .. } => "srv_is_up",
         Fetch::SrvConn { queue: false, .. } => "srv_conn",
         Fetch::SrvConn { queue: true, .. } => "srv_queue",
+        Fetch::BeSessRate(_) => "be_sess_rate",
+        Fetch::SrvSessRate { .. } => "srv_sess_rate",
         _ => "fetch",
     }
 }
 
 impl Walk<'_, '_> {
     /// Reports why a rule at this stage cannot read `f`, or warns as HAProxy does when it
-    /// reads what an HTTP request never gives.
-    fn check(&mut self, f: &Fetch, stage: Stage, path: &FieldPath, text: &str) {
+    /// reads what an HTTP request never gives. `in_acl`: the fetch is an ACL's (a condition
+    /// that never matches is a warning, as in HAProxy), not an action's sample (an error).
+    fn check(&mut self, f: &Fetch, stage: Stage, path: &FieldPath, text: &str, in_acl: bool) {
         let named = f.backend_arg().flatten().map(|b| (fetch_name(f), b));
         if let Some((kw, b)) = named
             && !(self.backend_known)(b)
         {
             self.problems.push(Problem::new(path.clone(), format!("{kw}: no such backend `{b}`")).with_value(text));
         }
+        if let Some(buffer) = other_buffer(f, stage) {
+            let mut p = if in_acl {
+                let why = format!(
+                    "this ACL never matches: it reads the {buffer}, which {} rules never see (HAProxy warns the same)",
+                    stage.name()
+                );
+                let mut w = Problem::new(path.clone(), why);
+                w.warning = true;
+                w
+            } else {
+                let why = format!(
+                    "the sample reads the {buffer}, none of which is available in {} rules (HAProxy refuses it too)",
+                    stage.name()
+                );
+                Problem::new(path.clone(), why)
+            };
+            p = p.with_value(text);
+            self.problems.push(p);
+            return;
+        }
         if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
             self.problems.push(Problem::new(path.clone(), why).with_value(text));
         } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
-            && matches!(f, Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType)
+            && matches!(
+                f,
+                Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::PayloadLv { .. }
+            )
         {
             let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
             let mut warn = Problem::new(path.clone(), why).with_value(text);
@@ -211,7 +255,7 @@ impl Walk<'_, '_> {
 
     fn acl(&mut self, a: &Acl, stage: Stage, path: &FieldPath, text: &str) {
         for f in a.fetches() {
-            self.check(f, stage, path, text);
+            self.check(f, stage, path, text, true);
         }
         for (file, kind, icase, is_map) in a.file_refs() {
             if let Err(e) = self.maps.need(&file, kind, icase, !is_map, &format!("acl in {}", self.user)) {
@@ -359,7 +403,7 @@ fn rules(
                         w.problems
                             .push(Problem::new(rp.key(word), "tcp-response has no track-sc action").with_value(text));
                     }
-                    w.check(&t.key.fetch, stage, &rp.key(word), text);
+                    w.check(&t.key.fetch, stage, &rp.key(word), text, false);
                 }
                 Action::Stick(a)
             }
@@ -372,6 +416,12 @@ fn rules(
         if let Action::Capture(c) = &mut action
             && !capture_slot(c, stage, &rp.key(word), text, w)
         {
+            continue;
+        }
+        if matches!(action, Action::Close) && stage != Stage::Response {
+            let msg =
+                format!("`close` is an action of tcp-response content only, not of {} (as in HAProxy)", stage.name());
+            w.problems.push(Problem::new(rp.key(word), msg).with_value(text));
             continue;
         }
         if let Action::SetAddr(part, _) = &action
@@ -395,7 +445,7 @@ fn rules(
         };
         for e in exprs.iter_mut() {
             w.resolve_exprs([&mut **e], &rp.key(word), text);
-            w.check(&e.fetch, stage, &rp.key(word), text);
+            w.check(&e.fetch, stage, &rp.key(word), text, false);
             w.expr_maps(e.map_refs(), &rp.key(word));
         }
         let Ok(c) = cond(&r.if_, &r.unless, &rp, stage, acls, w) else { continue };
@@ -527,7 +577,7 @@ pub fn front(
                         for seg in &mut f.segments {
                             if let Segment::Expr { expr, .. } = seg {
                                 let _ = w.own.fill(&mut expr.fetch);
-                                w.check(&expr.fetch, Stage::Switch, &up.key("backend"), &u.backend);
+                                w.check(&expr.fetch, Stage::Switch, &up.key("backend"), &u.backend, false);
                                 w.expr_maps(expr.map_refs(), &up.key("backend"));
                             }
                         }
@@ -611,6 +661,13 @@ pub fn back(
     }
     let (mut c1, mut c2, mut response) = (Vec::new(), Vec::new(), Vec::new());
     let list = s.tcp_response.as_deref().unwrap_or(&[]);
+    if mode == Mode::Http && !list.is_empty() {
+        // Refused rather than accepted and never run (a reject would let everything through).
+        w.problems.push(Problem::new(
+            p.key("tcp_response"),
+            "tcp-response content rules on HTTP responses are not supported by lbha yet (they run in mode tcp); use http_response rules",
+        ));
+    }
     rules(list, Stage::Response, "tcp_response", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut response]);
     let mut back = BackRules::default();
     if !listen {
@@ -645,6 +702,7 @@ pub fn back(
         });
     }
     back.response = response;
+    back.response_delay = s.tcp_response_inspect_delay.or(defaults.tcp_response_inspect_delay).map(|d| d.0);
     back.acls = compiled;
     back
 }

@@ -25,6 +25,9 @@ use std::time::Duration;
 pub enum Action {
     Accept,
     Reject,
+    /// `close` (tcp-response content only): the response held so far goes to the client, then
+    /// the session ends.
+    Close,
     SetVar(VarRef, SampleExpr),
     /// `set-var-fmt(VAR) FMT`: the rendered log-format string.
     SetVarFmt(VarRef, LogFormat),
@@ -77,6 +80,9 @@ pub struct FrontRules {
 #[derive(Debug, Default)]
 pub struct BackRules {
     pub response: Vec<Rule>,
+    /// `tcp-response inspect-delay`: how long response rules may wait for the server's data;
+    /// `None` makes them decide at once, before any byte has come (as HAProxy does).
+    pub response_delay: Option<Duration>,
     /// The section's declared ACLs, as its rules see them.
     pub acls: Vec<Acl>,
     /// A backend's own `tcp-request content` rules, run once it is chosen (a listen's are its
@@ -104,6 +110,11 @@ impl BackRules {
     pub fn inspection(&self) -> Inspection<'_> {
         Inspection { rules: &self.content, acls: &self.acls, delay: self.inspect_delay }
     }
+
+    /// The `tcp-response content` inspection of the server's first bytes.
+    pub fn response_inspection(&self) -> Inspection<'_> {
+        Inspection { rules: &self.response, acls: &self.acls, delay: self.response_delay }
+    }
 }
 
 #[derive(Debug)]
@@ -125,6 +136,8 @@ pub struct Switch {
 pub enum Verdict {
     Accept,
     Reject,
+    /// `close`: pass on what is held, then end the session.
+    Close,
     /// Rule `i` needs more data than has arrived: run again from `i` when more comes.
     Wait(usize),
 }
@@ -158,6 +171,7 @@ pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Ef
         match &rule.action {
             Action::Accept => return Verdict::Accept,
             Action::Reject => return Verdict::Reject,
+            Action::Close => return Verdict::Close,
             Action::SilentDrop => {
                 fx.silent_drop();
                 return Verdict::Reject;
@@ -221,11 +235,12 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
     let var =
         |inner: &str| VarRef::parse(inner).ok_or_else(|| format!("`{inner}` is not a variable name (scope.name)"));
     match head {
-        "accept" | "reject" | "silent-drop" if !rest.is_empty() => {
+        "accept" | "reject" | "silent-drop" | "close" if !rest.is_empty() => {
             Err(format!("`{head}` takes no argument, got `{rest}`"))
         }
         "accept" => Ok(Action::Accept),
         "reject" => Ok(Action::Reject),
+        "close" => Ok(Action::Close),
         "silent-drop" => Ok(Action::SilentDrop),
         "set-mark" | "set-tos" => crate::proxy::addrs::SockOpt::parse(head, rest).map(Action::SockOpt),
         h if crate::proxy::addrs::AddrPart::from_name(h).is_some() => {
@@ -257,7 +272,7 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         other => match crate::stktable::track::parse_words(other, rest)? {
             Some(a) => Ok(Action::Stick(a)),
             None => Err(format!(
-                "action `{other}` is not supported (supported: accept, reject, silent-drop, set-src|set-src-port|set-dst|set-dst-port EXPR, set-mark N, set-tos N, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
+                "action `{other}` is not supported (supported: accept, reject, close (tcp-response), silent-drop, set-src|set-src-port|set-dst|set-dst-port EXPR, set-mark N, set-tos N, set-var(scope.name) EXPR, unset-var(scope.name), capture EXPR len N, track-sc0|1|2 KEY [table T], sc-inc-gpc0|1(SC), sc-inc-gpc(IDX,SC), sc-set-gpt0(SC) VALUE, sc-set-gpt(IDX,SC) VALUE)"
             )),
         },
     }

@@ -257,3 +257,39 @@ fn new_actions_parse_as_haproxy_writes_them() {
     assert!(matches!(parse_action("set-mark 0x2a").unwrap(), Action::SockOpt(crate::proxy::addrs::SockOpt::Mark(42))));
     assert!(parse_action("set-tos").unwrap_err().contains("0 to 255"));
 }
+
+/// The server's first bytes, as `tcp-response content` sees them.
+struct Res(Vec<u8>);
+
+impl SampleContext for Res {
+    fn res_payload(&self) -> Option<&[u8]> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn response_rules_wait_for_the_servers_bytes_then_decide() {
+    let maps = MapSet::default();
+    let set = |_: &VarRef, _: Option<Value>| {};
+    let rules = [
+        rule("reject", Some("if { res.payload(0,4) -m str EVIL }")),
+        rule("close", Some("if { res.payload_lv(0,1) -m str bye }")),
+        rule("accept", Some("if { res.len ge 4 }")),
+    ];
+    let run_on = |b: &[u8], final_: bool| {
+        let c = Res(b.to_vec());
+        run(&rules, 0, &[], &Env { ctx: &c, maps: &maps, final_ }, &fx(&set))
+    };
+    assert_eq!(run_on(b"EV", false), Verdict::Wait(0), "four bytes are needed to judge the banner");
+    assert_eq!(run_on(b"EVIL", false), Verdict::Reject);
+    assert_eq!(run_on(b"\x05bye", false), Verdict::Wait(1), "the length says two more bytes come");
+    assert_eq!(run_on(b"\x03bye", false), Verdict::Close);
+    assert_eq!(run_on(b"GOOD", false), Verdict::Wait(1), "the length-prefixed block is still short");
+    assert_eq!(run_on(b"\x01xGOOD", false), Verdict::Accept);
+    // At the delay (or the server's end) the rules decide on what came: nothing matched.
+    assert_eq!(run_on(b"EV", true), Verdict::Accept);
+    // A request-side rule has no request buffer here: it does not wait for one.
+    let req = [rule("reject", Some("if { req.len gt 0 }"))];
+    let c = Res(Vec::new());
+    assert_eq!(run(&req, 0, &[], &Env { ctx: &c, maps: &maps, final_: false }, &fx(&set)), Verdict::Accept);
+}

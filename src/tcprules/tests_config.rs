@@ -164,3 +164,54 @@ fn stages_take_what_haproxy_gives_them() {
     let e = err(&config("http", &rule("connection", "reject", "path /no"), "", ""));
     assert!(e.contains("HTTP fetches are not available"), "{e}");
 }
+
+#[test]
+fn response_rules_read_the_servers_bytes_and_refuse_the_requests() {
+    let bk = r#"tcp_response_inspect_delay = "2s"
+tcp_response = [
+  { content = "reject", if = "{ res.payload(0,4) -m str EVIL }" },
+  { content = "close", if = "{ res.payload_lv(0,1) -m str bye }" },
+  { content = "set-var(sess.kind) res.ssl_hello_type" },
+  { content = "accept", if = "{ srv_name s }" },
+]"#;
+    let s = ok(&config("tcp", "", bk, ""));
+    let (_, b) = s.backend("bk").unwrap();
+    assert_eq!(b.tcp.response.len(), 4);
+    assert_eq!(b.tcp.response_delay, Some(Duration::from_secs(2)));
+    assert!(matches!(b.tcp.response[1].action, super::Action::Close));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    // An ACL over the other direction's buffer never matches: HAProxy's warning.
+    let s = ok(&config(
+        "tcp",
+        &rule("content", "reject", "res.len gt 0"),
+        "tcp_response = [{ content = \"reject\", if = \"{ req.len gt 0 }\" }]",
+        "",
+    ));
+    let w = s.warnings.join("\n");
+    assert!(w.contains("never matches: it reads the response buffer, which tcp-request content"), "{w}");
+    assert!(w.contains("never matches: it reads the request buffer, which tcp-response content"), "{w}");
+    // In an action's sample it is an error, as in HAProxy.
+    let e = err(&config("tcp", "tcp_request = [{ content = \"set-var(sess.a) res.len\" }]", "", ""));
+    assert!(
+        e.contains("frontend[0].tcp_request[0].content") && e.contains("reads the response buffer, none of which"),
+        "{e}"
+    );
+    let e = err(&config("tcp", "", "tcp_response = [{ content = \"set-var(sess.a) req.payload(0,2)\" }]", ""));
+    assert!(e.contains("backend[0].tcp_response[0].content") && e.contains("reads the request buffer"), "{e}");
+    // `close` is tcp-response's alone; payload_lv's arguments are HAProxy's.
+    let e = err(&config("tcp", "tcp_request = [{ content = \"close\" }]", "", ""));
+    assert!(e.contains("`close` is an action of tcp-response content only"), "{e}");
+    let e = err(&config(
+        "tcp",
+        "",
+        "tcp_response = [{ content = \"accept\", if = \"{ res.payload_lv(0,0) -m len 1 }\" }]",
+        "",
+    ));
+    assert!(e.contains("payload length must be > 0"), "{e}");
+}
+
+#[test]
+fn response_rules_of_an_http_backend_are_refused_not_ignored() {
+    let e = err(&config("http", "", "tcp_response = [{ content = \"reject\", if = \"{ src 192.0.2.1 }\" }]", ""));
+    assert!(e.contains("backend[0].tcp_response") && e.contains("not supported by lbha yet"), "{e}");
+}

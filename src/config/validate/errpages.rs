@@ -53,6 +53,7 @@ pub(super) fn pages(
         owner: String::new(),
         caches: cx.caches,
         replies: Default::default(),
+        request_rule: false,
     };
     own(defaults, named, &dp, bufsize, &mut pages, &mut silent);
     own(s, named, path, bufsize, &mut pages, cx);

@@ -96,6 +96,11 @@ pub(super) fn log_format(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<Log
         Ok(mut lf) => {
             load_maps(lf_maps(&lf), at, cx);
             super::track::log_format(&mut lf, at, text, cx);
+            for seg in &lf.segments {
+                if let Segment::Expr { expr, .. } = seg {
+                    request_side(expr, at, text, cx);
+                }
+            }
             Some(lf)
         }
         Err(e) => {
@@ -213,12 +218,12 @@ pub(super) fn cond(
     }
 }
 
-/// One rule list of a section.
+/// One rule list of a section; `(acls, names)` are the section's declared ACLs.
 pub(super) fn rules(
     list: &Option<Vec<model::HttpRule>>,
     phase: Phase,
     mode: Mode,
-    names: &[&str],
+    (acls, names): (&[Acl], &[&str]),
     p: &FieldPath,
     mut slots: Option<&mut FrontLog>,
     cx: &mut Ctx,
@@ -232,11 +237,76 @@ pub(super) fn rules(
     for (i, r) in list.iter().enumerate() {
         let rp = p.key(key).index(i);
         let cond = cond(names, &r.if_, &r.unless, &rp, cx);
-        if let Some(action) = action(r, &rp, phase, slots.as_deref_mut(), cx) {
+        if phase == Phase::Request
+            && let Some(c) = &cond
+        {
+            never_matching(c, acls, names, &rp.key(if r.if_.is_some() { "if" } else { "unless" }), cx);
+        }
+        cx.request_rule = phase == Phase::Request;
+        let action = action(r, &rp, phase, slots.as_deref_mut(), cx);
+        cx.request_rule = false;
+        if let Some(action) = action {
             out.push(HttpRule { action, cond });
         }
     }
     out
+}
+
+/// What a fetch needs that an `http_request` rule never has, in HAProxy's words.
+fn response_only(f: &crate::sample::Fetch) -> Option<&'static str> {
+    use crate::sample::Reads;
+    match f.reads() {
+        Reads::HttpResponse => Some("HTTP response"),
+        Reads::ResPayload => Some("response buffer"),
+        _ => None,
+    }
+}
+
+/// The response-only part of an ACL whose every fetch is response-only: such an ACL never
+/// matches in a request rule.
+fn response_acl(a: &Acl) -> Option<&'static str> {
+    let mut what = None;
+    for f in a.fetches() {
+        what = Some(response_only(f)?);
+    }
+    what
+}
+
+/// Warns, as HAProxy does, of the ACLs of a request rule's condition that only read the
+/// response (HAProxy: "acl will never match because it only involves keywords that are
+/// incompatible with ...").
+fn never_matching(c: &Condition, acls: &[Acl], names: &[&str], at: &FieldPath, cx: &mut Ctx) {
+    for a in c.inline_acls() {
+        if let Some(what) = response_acl(a) {
+            let msg = format!(
+                "an ACL here never matches: it reads only the {what}, which http_request rules never see (HAProxy warns the same)"
+            );
+            cx.warn(at.clone(), msg);
+        }
+    }
+    for i in c.named().collect::<Vec<_>>() {
+        if let Some(what) = acls.get(i).and_then(response_acl) {
+            let name = names.get(i).copied().unwrap_or("?");
+            let msg = format!(
+                "acl `{name}` never matches here: it reads only the {what}, which http_request rules never see (HAProxy warns the same)"
+            );
+            cx.warn(at.clone(), msg);
+        }
+    }
+}
+
+/// An `http_request` action's sample that reads the response: refused, as HAProxy refuses it
+/// ("may not be reliably used here because it needs 'HTTP response' which is not available").
+fn request_side(e: &SampleExpr, at: &FieldPath, text: &str, cx: &mut Ctx) {
+    if !cx.request_rule {
+        return;
+    }
+    if let Some(what) = response_only(&e.fetch) {
+        let msg = format!(
+            "this sample needs the {what}, which is not available in http_request rules (HAProxy refuses it too)"
+        );
+        cx.err_v(at.clone(), msg, text);
+    }
 }
 
 fn regex(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<regex::bytes::Regex> {
@@ -526,6 +596,7 @@ pub(super) fn action(
                 Ok(mut e) => {
                     load_maps(e.map_refs(), &ap.key("expr"), cx);
                     super::track::exprs([&mut e], &ap.key("expr"), &sv.expr, cx);
+                    request_side(&e, &ap.key("expr"), &sv.expr, cx);
                     Some(e)
                 }
                 Err(e) => {
@@ -697,6 +768,7 @@ fn sample_expr(text: &str, at: &FieldPath, cx: &mut Ctx) -> Option<SampleExpr> {
         Ok(mut e) => {
             load_maps(e.map_refs(), at, cx);
             super::track::exprs([&mut e], at, text, cx);
+            request_side(&e, at, text, cx);
             Some(e)
         }
         Err(e) => {
@@ -718,6 +790,7 @@ fn capture(
     let expr = match SampleExpr::parse(&c.sample) {
         Ok(e) => {
             load_maps(e.map_refs(), &at.key("sample"), cx);
+            request_side(&e, &at.key("sample"), &c.sample, cx);
             e
         }
         Err(e) => {
@@ -798,6 +871,41 @@ mod tests {
             Ok(s) => s.warnings.join("\n"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// What `haproxy -c` says of response fetches in request rules: an ACL over them only
+    /// never matches (a warning), an action's sample over them is an error.
+    #[test]
+    fn response_fetches_in_request_rules_warn_in_acls_and_are_refused_in_actions() {
+        let fe = "[[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:2\" }]\n";
+        let check = |fe_rules: &str, be_rules: &str| problems(&format!("{fe}{fe_rules}\n{be}{be_rules}\n"));
+        let w = check(
+            "acl = [{ name = \"st\", cond = \"status 200\" }, { name = \"both\", cond = \"status 200\" }, { name = \"both\", cond = \"path /x\" }]\n\
+             http_request = [{ deny = {}, if = \"{ res.hdr(x) -m found }\" }, { deny = {}, if = \"st || both\" }, { deny = {}, unless = \"{ capture.res.hdr(0) -m found }\" }]",
+            "http_request = [{ deny = {}, if = \"{ res.len gt 0 }\" }]",
+        );
+        assert!(w.contains("http_request[0].if: an ACL here never matches: it reads only the HTTP response"), "{w}");
+        assert!(w.contains("http_request[1].if: acl `st` never matches here"), "{w}");
+        assert!(!w.contains("acl `both`"), "an ACL with a request fetch too can match: {w}");
+        assert!(w.contains("http_request[2].unless: an ACL here never matches"), "{w}");
+        assert!(
+            w.contains("backend[0].http_request[0].if: an ACL here never matches: it reads only the response buffer"),
+            "{w}"
+        );
+        // Response rules read both.
+        let ok = check("http_response = [{ deny = {}, if = \"{ status 200 } { path /x }\" }]", "");
+        assert!(!ok.contains("never matches"), "{ok}");
+        for (rule, at) in [
+            ("{ set_header = { name = \"X\", value = \"%[status]\" } }", "set_header.value"),
+            ("{ set_var = { var = \"txn.x\", expr = \"res.hdr(x)\" } }", "set_var.expr"),
+            ("{ capture = { sample = \"res.ver\", len = 4 } }", "capture.sample"),
+        ] {
+            let e = check(&format!("http_request = [{rule}]"), "");
+            assert!(e.contains(&format!("http_request[0].{at}: this sample needs the HTTP response")), "{rule}: {e}");
+        }
+        let ok = check("http_response = [{ set_header = { name = \"X\", value = \"%[status]/%[path]\" } }]", "");
+        assert!(!ok.contains("needs the"), "{ok}");
     }
 
     #[test]

@@ -261,7 +261,7 @@ enum Side {
 fn side(f: &crate::sample::Fetch) -> Side {
     use crate::sample::Reads;
     match f.reads() {
-        Reads::HttpResponse | Reads::Server => Side::Response,
+        Reads::HttpResponse | Reads::Server | Reads::ResPayload => Side::Response,
         Reads::HttpRequest | Reads::Payload => Side::Request,
         Reads::Internal | Reads::Tls | Reads::Http => Side::Both,
     }
@@ -289,6 +289,9 @@ fn stick_expr(text: &str, kind: RuleKind, own: Option<KeyType>) -> Result<persis
     // lbha's HTTP stick rules see the parsed request, not its raw buffer.
     if expr.fetch.reads() == crate::sample::Reads::Payload {
         return Err(format!("fetch `{name}` reads the raw request buffer: not supported in stick rules by lbha yet"));
+    }
+    if expr.fetch.reads() == crate::sample::Reads::ResPayload {
+        return Err(format!("fetch `{name}` reads the raw response buffer: not supported in stick rules by lbha yet"));
     }
     // `method` is kept for the response in HAProxy; lbha's response pass does not carry it.
     if on_response && matches!(expr.fetch, crate::sample::Fetch::Method) {

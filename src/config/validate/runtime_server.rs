@@ -53,6 +53,7 @@ pub fn runtime_server(
         tables: Vec::new(),
         owner: String::new(),
         replies: Default::default(),
+        request_rule: false,
     };
     cx.tls_defaults = tls_side::defaults(&file.global, &mut cx);
     // The file's own problems were reported when it was loaded: only the server's count here.

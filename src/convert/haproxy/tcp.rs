@@ -70,6 +70,11 @@ pub(super) fn tcp_rule(st: &mut St, d: &Directive, response: bool, cx: &mut Cx) 
         cx.error(d, format!("'capture' is not allowed in '{kw} {set}' rules (as in HAProxy: content rules only)"));
         return;
     }
+    if response && !tcp_mode(st) {
+        let why = "tcp-response content rules on HTTP responses are not supported by lbha yet (they run in mode tcp)";
+        cx.drop(&mut st.out, d, ReportKind::Unsupported, why);
+        return;
+    }
     if let Err(e) = crate::tcprules::parse_action(&action) {
         cx.drop(&mut st.out, d, ReportKind::Unsupported, e);
         return;

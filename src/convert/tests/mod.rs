@@ -1000,6 +1000,19 @@ fn tcp_rules_and_sni_routing() {
     ));
     let s = snap(&c);
     assert_eq!((s.frontends[0].tcp.connection.len(), s.frontends[0].tcp.content.len()), (1, 1));
+    // Response rules over the server's bytes, and `close`, convert one to one in mode tcp.
+    let c = conv(
+        "defaults\n  mode tcp\nfrontend fe\n  bind :1\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n  tcp-response inspect-delay 2s\n  tcp-response content reject if { res.payload(0,4) -m str EVIL }\n  tcp-response content close if { res.payload_lv(0,1) -m str bye }\n  tcp-response content accept if { res.len gt 3 }\n",
+    );
+    assert_eq!(c.strict_failures(), 0, "{:?}\n{}", c.reports, c.toml);
+    let s = snap(&c);
+    assert_eq!(s.backends[0].tcp.response.len(), 3);
+    assert_eq!(s.backends[0].tcp.response_delay, Some(Duration::from_secs(2)));
+    // On an HTTP backend lbha does not run them: reported, not written.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  server a 127.0.0.1:1\n  tcp-response content accept if {{ src 192.0.2.1 }}\n"
+    ));
+    assert!(c.reports.iter().any(|r| r.message.contains("HTTP responses")), "{:?}", c.reports);
 }
 
 mod init_addr;

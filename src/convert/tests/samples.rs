@@ -32,11 +32,25 @@ fn new_fetches_and_converters_convert_and_validate() {
     assert_eq!(s.backends[0].http_response.len(), 2);
 }
 
+/// The proxies' session and request rates convert as written and fill their omitted proxy the
+/// way HAProxy does.
+#[test]
+fn proxy_rates_convert() {
+    let src = "defaults\n  mode tcp\nfrontend fe\n  bind :80\n  \
+        tcp-request content reject if { fe_sess_rate gt 100 } || { fe_req_rate(fe) gt 10 }\n  \
+        default_backend be\nbackend be\n  \
+        tcp-request content reject if { be_sess_rate gt 50 } || { srv_sess_rate(s1) gt 5 }\n  \
+        server s1 127.0.0.1:1\n";
+    let c = conv(src);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!((s.frontends[0].tcp.content.len(), s.backends[0].tcp.content.len()), (1, 1));
+}
+
 #[test]
 fn what_lbha_cannot_honour_is_an_error() {
     for (rule, why) in [
         ("http-request set-header X %[fe_id]", "no numeric proxy ids"),
-        ("http-request set-header X %[fe_sess_rate]", "not measured"),
         ("http-request set-header X %[str(a),digest(md5)]", "md5"),
     ] {
         let src = format!(
