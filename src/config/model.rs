@@ -948,6 +948,16 @@ pub struct Server {
     pub slowstart: Option<ConfDuration>,
     /// `"shutdown-sessions"`: close the server's open sessions when checks mark it down.
     pub on_marked_down: Option<String>,
+    /// `"shutdown-backup-sessions"`: when checks bring this (non-backup) server up, close the
+    /// sessions of the backend's backup servers (HAProxy's `on-marked-up`).
+    pub on_marked_up: Option<String>,
+    /// Passive health checking: `"layer4"` (connections) or `"layer7"` (also HTTP responses),
+    /// HAProxy's `observe`; needs `check`.
+    pub observe: Option<String>,
+    /// Consecutive errors that trigger `on_error` (default 10).
+    pub error_limit: Option<u32>,
+    /// `"fastinter"`, `"fail-check"` (default), `"sudden-death"` or `"mark-down"`.
+    pub on_error: Option<String>,
     /// Speak TLS to this server.
     pub ssl: bool,
     /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.

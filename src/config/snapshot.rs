@@ -523,6 +523,10 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`.
+    pub shutdown_backups_on_up: bool,
+    /// `observe` with `error-limit` and `on-error`; only with checks.
+    pub observe: Option<crate::health::passive::Spec>,
     /// `track [BACKEND/]SERVER`: (backend, server) whose checks set this server's state.
     pub track: Option<(String, String)>,
     pub tls: Option<ServerTls>,

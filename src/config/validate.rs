@@ -22,6 +22,7 @@ mod init_addr;
 mod logging;
 mod peers;
 mod peers_tls;
+mod passive;
 mod persist;
 mod runtime_server;
 mod server_side;
@@ -653,7 +654,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         } else if !names.insert(sv.name.as_str()) {
             cx.err_v(sp.key("name"), "duplicate server name in this backend", &sv.name);
         }
-        if let Some(server) = server(sv, &sp, n.name(), check_def, &timeouts, global, cx) {
+        if let Some(server) = server(sv, &sp, n.name(), mode_of(s, defaults), check_def, &timeouts, global, cx) {
             servers.push(server);
         }
     }
@@ -704,10 +705,12 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn server(
     sv: &model::Server,
     sp: &FieldPath,
     backend: &str,
+    mode: Mode,
     check_def: Option<&model::CheckDef>,
     timeouts: &Timeouts,
     global: &GlobalSettings,
@@ -773,6 +776,8 @@ fn server(
             false
         }
     };
+    let observe = passive::spec(sv, sp, mode, sv.check, cx);
+    let shutdown_backups_on_up = passive::shutdown_backups_on_up(sv, sp, cx);
     Some(Server {
         name: sv.name.clone(),
         addr,
@@ -784,6 +789,8 @@ fn server(
         cookie: sv.cookie.clone(),
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
+        shutdown_backups_on_up,
+        observe,
         track: None,
         tls,
         send_proxy,

@@ -14,6 +14,7 @@ mod external;
 mod http;
 pub mod httpseq;
 mod probe;
+pub mod passive;
 mod risefall;
 mod scheduler;
 mod seq_io;

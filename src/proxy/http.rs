@@ -12,6 +12,7 @@ use super::sample_ctx::StreamCtx;
 use super::vars::TxnVars;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
+use crate::health::passive::Event;
 use crate::config::snapshot::{ConnMode, Forwardfor, LogMode};
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
@@ -660,9 +661,13 @@ fn forward(
             };
             let got = abort.unless_closed(connecting).await.ok_or(ProxyError::ClientAborted { connecting: true })?;
             let (mut sender, reused) = match got {
-                Ok(s) => s,
+                Ok(s) => {
+                    srt.passive.record(Event::L4Ok);
+                    s
+                }
                 Err(e) => {
                     srt.counters.errors_conn.fetch_add(1, Relaxed);
+                    srt.passive.record(Event::L4Err);
                     tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
                     if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
                         return Err(ProxyError::ConnectFailed);
@@ -711,6 +716,21 @@ fn forward(
             } else {
                 sending.await
             };
+            // `observe layer7`: what this attempt says of the server's health.
+            if srt.passive.observing() {
+                let ev = match &sent {
+                    Err(_) => Some(Event::ReadTimeout),
+                    Ok(Ok(r)) => Some(Event::http_status(r.status().as_u16())),
+                    // The client's fault, or a request a closed idle connection never sent.
+                    Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+                    Ok(Err(e)) if e.broke_before_response() => Some(Event::BrokenPipe),
+                    Ok(Err(e)) if e.is_parse() => Some(Event::HttpHeaders),
+                    Ok(Err(_)) => Some(Event::ReadError),
+                };
+                if let Some(ev) = ev {
+                    srt.passive.record(ev);
+                }
+            }
             // `retry-on`: the failure of this attempt, if it is to be tried again.
             let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
             let failure = match &sent {

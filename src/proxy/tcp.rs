@@ -184,6 +184,7 @@ where
         };
         match connected {
             Ok(Ok(s)) => {
+                brt.servers[si].passive.record(crate::health::passive::Event::L4Ok);
                 out.tc = t_slot.elapsed().as_millis() as i64;
                 break (s, si, session);
             }
@@ -194,6 +195,7 @@ where
                     Ok(Ok(_)) => String::new(),
                 };
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
+                brt.servers[si].passive.record(crate::health::passive::Event::L4Err);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
                 if !be.retry_on.retry(super::retry_on::Failure::Conn, true, attempt, be.retries) {
                     out.termination = ['S', 'C'];

@@ -99,7 +99,7 @@ pub fn csv_rows(active: &dyn Source) -> Vec<Vec<String>> {
             h(3).to_string(),
             h(4).to_string(),
             h(5).to_string(),
-            String::new(),
+            opt(r.hanafail),
             "0".into(),
             "0".into(),
             n(&c.requests).to_string(),

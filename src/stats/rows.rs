@@ -24,6 +24,8 @@ pub struct Row<'a> {
     /// Servers: times it went DOWN; seconds since the last change; seconds DOWN in all.
     pub chkdown: Option<u64>,
     pub chkfail: Option<u64>,
+    /// Servers with `observe`: passive-check trips (HAProxy's `hanafail`).
+    pub hanafail: Option<u64>,
     pub lastchg: Option<u64>,
     pub downtime: Option<u64>,
     /// Servers: `maxqueue` when set.
@@ -47,6 +49,7 @@ impl<'a> Row<'a> {
             bck: 0,
             chkdown: None,
             chkfail: None,
+            hanafail: None,
             lastchg: None,
             downtime: None,
             qlimit: None,
@@ -112,6 +115,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 bck: u32::from(s.backup),
                 chkdown: checked.then(|| rt.down_transitions.load(std::sync::atomic::Ordering::Relaxed)),
                 chkfail: checked.then(|| rt.check_failures.load(std::sync::atomic::Ordering::Relaxed)),
+                hanafail: s.observe.is_some().then(|| rt.passive.trips.load(std::sync::atomic::Ordering::Relaxed)),
                 lastchg: Some(rt.since_change().as_secs()),
                 downtime: checked.then(|| rt.downtime().as_secs()),
                 qlimit: (s.upstream.maxqueue > 0).then_some(s.upstream.maxqueue),

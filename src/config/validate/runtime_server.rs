@@ -58,7 +58,7 @@ pub fn runtime_server(
     // The file's own problems were reported when it was loaded: only the server's count here.
     cx.problems.clear();
     let check_def = sec.check.as_ref().or(file.defaults.check.as_ref());
-    let server = server(sv, &sp, &live.name, check_def, &live.timeouts, &snap.global, &mut cx);
+    let server = server(sv, &sp, &live.name, live.mode, check_def, &live.timeouts, &snap.global, &mut cx);
     persist::server_cookie(sv, live.persist.cookie.as_ref(), sec.cookie.is_some(), &sp, &mut cx);
     let line = |p: &Problem| {
         let mut s = format!("{}: {}", p.path, p.message);
