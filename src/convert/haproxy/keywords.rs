@@ -180,10 +180,6 @@ pub const OPTIONS_TCP_CHECK: &[&str] =
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
-    ("on-error", true),
-    ("on-marked-up", true),
-    ("observe", true),
-    ("error-limit", true),
     ("redir", true),
     ("id", true),
     ("send-proxy-v2-ssl-cn", false),

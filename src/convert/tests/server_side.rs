@@ -1,4 +1,4 @@
-//! Conversion of issue 17's server-side keywords: PROXY protocol.
+//! Conversion of issue 17's server-side keywords: PROXY protocol, passive health checks.
 
 use super::*;
 
@@ -195,4 +195,37 @@ fn check_ssl_sni_alpn_convert_and_validate() {
     assert_eq!(t["backend"][0]["servers"][2]["alpn"].as_str(), Some("h2,http/1.1"));
     assert_eq!(sv[2].tls.as_ref().unwrap().config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
     assert!(sv[2].check.as_ref().unwrap().tls.as_ref().unwrap().config.alpn_protocols.is_empty(), "checks: no ALPN");
+}
+
+#[test]
+fn passive_health_keywords_convert_one_to_one() {
+    use crate::health::passive::{Observe, OnError, Spec};
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  default-server observe layer7 error-limit 5 on-error sudden-death\n\
+         \x20 server a 127.0.0.1:81 check on-marked-up shutdown-backup-sessions\n\
+         \x20 server b 127.0.0.1:82 check observe layer4 on-error mark-down error-limit 2\n\
+         \x20 server k 127.0.0.1:83 backup\n"
+    ));
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!(sv[0].observe, Some(Spec { observe: Observe::Layer7, error_limit: 5, on_error: OnError::SuddenDeath }));
+    assert!(sv[0].shutdown_backups_on_up);
+    assert_eq!(sv[1].observe, Some(Spec { observe: Observe::Layer4, error_limit: 2, on_error: OnError::MarkDown }));
+    // Without `check` HAProxy ignores them: left out (as other check settings of default-server).
+    assert_eq!(sv[2].observe, None);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["servers"][1]["on_error"].as_str(), Some("mark-down"));
+    assert_eq!(t["backend"][0]["servers"][1]["error_limit"].as_integer(), Some(2));
+    assert_eq!(t["backend"][0]["servers"][0]["on_marked_up"].as_str(), Some("shutdown-backup-sessions"));
+
+    for (bad, want) in [
+        ("observe layer5", "`observe` expects"),
+        ("error-limit 0", "`error-limit` has to be > 0"),
+        ("on-error down", "`on-error` expects"),
+        ("on-marked-up shutdown-sessions", "`on-marked-up` expects"),
+    ] {
+        let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 check {bad}\n"));
+        assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
+    }
 }
