@@ -1043,6 +1043,9 @@ pub struct Server {
     pub minconn: Option<u32>,
     /// `"[backend/]server"`: this server's state follows that server's checks (HAProxy's `track`).
     pub track: Option<String>,
+    /// The server's number in stats (`sid`), `show servers state` and `srv_id` (HAProxy's `id`):
+    /// unique in the backend; by default the next unused one, from 1, in order.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -511,6 +511,8 @@ pub struct Backend {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub name: String,
+    /// Numeric id, HAProxy's `puid`: the configured `id`, else assigned at load (see `validate`).
+    pub id: u32,
     pub addr: SocketAddr,
     pub weight: u32,
     pub backup: bool,

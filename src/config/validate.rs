@@ -25,6 +25,7 @@ mod peers_tls;
 mod passive;
 mod persist;
 mod runtime_server;
+mod server_ids;
 mod server_side;
 mod server_track;
 mod stktable;
@@ -658,6 +659,8 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             servers.push(server);
         }
     }
+    server_ids::check_unique(servers_src, &p, cx);
+    server_ids::assign(&mut servers);
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
@@ -778,8 +781,13 @@ fn server(
     };
     let observe = passive::spec(sv, sp, mode, sv.check, cx);
     let shutdown_backups_on_up = passive::shutdown_backups_on_up(sv, sp, cx);
+    if sv.id == Some(0) {
+        cx.err_v(sp.key("id"), "must be greater than 0", 0);
+    }
     Some(Server {
         name: sv.name.clone(),
+        // Servers without one get theirs once the backend's are all known.
+        id: sv.id.unwrap_or(0),
         addr,
         weight: weight.min(256),
         backup: sv.backup,

@@ -13,7 +13,6 @@ const REFUSED_AT_RUNTIME: &[&str] =
 /// rather than dropped.
 const NOT_SUPPORTED: &[&str] = &[
     "track",
-    "id",
     "source",
     "usesrc",
     "namespace",
@@ -117,6 +116,13 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             "observe" => f.observe = Some(arg()?.to_string()),
             "on-error" => f.on_error = Some(arg()?.to_string()),
             "on-marked-up" => f.on_marked_up = Some(arg()?.to_string()),
+            "id" => {
+                let v = arg()?;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => f.id = Some(n),
+                    _ => return Err("'id' : custom id has to be > 0.".into()),
+                }
+            }
             "error-limit" => {
                 let v = arg()?;
                 match v.parse::<u32>() {
@@ -344,6 +350,8 @@ mod tests {
             assert!(t.contains(want), "{want} in {t}");
         }
         assert_eq!(add("127.0.0.1:80 error-limit 0").unwrap_err(), "error-limit has to be > 0.");
+        assert_eq!(add("127.0.0.1:80 id 7").unwrap().id, Some(7));
+        assert_eq!(add("127.0.0.1:80 id 0").unwrap_err(), "'id' : custom id has to be > 0.");
         assert_eq!(add("127.0.0.1:80 error-limit -1").unwrap_err(), "error-limit has to be > 0.");
     }
 

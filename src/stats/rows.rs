@@ -33,6 +33,8 @@ pub struct Row<'a> {
     pub check_status: String,
     pub check_ms: Option<u64>,
     pub backup: bool,
+    /// Servers: their id (HAProxy's `sid`).
+    pub sid: u32,
 }
 
 impl<'a> Row<'a> {
@@ -56,6 +58,7 @@ impl<'a> Row<'a> {
             check_status: String::new(),
             check_ms: None,
             backup: false,
+            sid: 0,
         }
     }
 }
@@ -122,6 +125,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 check_status,
                 check_ms: checked.then(|| rt.check_duration_ms.load(std::sync::atomic::Ordering::Relaxed)),
                 backup: s.backup,
+                sid: s.id,
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);

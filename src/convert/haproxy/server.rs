@@ -75,6 +75,7 @@ const FIELDS: &[&str] = &[
     "maxqueue",
     "minconn",
     "track",
+    "id",
 ];
 
 /// TLS version words of a server line and their lbha keys (booleans).
@@ -241,6 +242,11 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     format!("`on-error` expects fastinter, fail-check, sudden-death or mark-down, not `{v}`"),
                 ),
                 None => cx.error(d, "`on-error` needs a value"),
+            },
+            "id" => match value.map(|v| (v, v.parse::<u32>())) {
+                Some((_, Ok(n))) if n > 0 => p.set("id", i64::from(n)),
+                Some((v, _)) => cx.error(d, format!("`id`: custom id has to be > 0, not `{v}`")),
+                None => cx.error(d, "`id` needs a value"),
             },
             "error-limit" => match value.map(|v| (v, v.parse::<u32>())) {
                 Some((_, Ok(n))) if n > 0 => p.set("error_limit", i64::from(n)),

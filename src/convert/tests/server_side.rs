@@ -229,3 +229,13 @@ fn passive_health_keywords_convert_one_to_one() {
         assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn server_ids_convert_and_duplicates_are_refused() {
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 5\n  server b 127.0.0.1:82\n"));
+    let ids: Vec<u32> = snap(&c).backends[0].servers.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [5, 2]);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
+    assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
+}
