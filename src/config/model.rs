@@ -1046,6 +1046,9 @@ pub struct Server {
     /// The server's number in stats (`sid`), `show servers state` and `srv_id` (HAProxy's `id`):
     /// unique in the backend; by default the next unused one, from 1, in order.
     pub id: Option<u32>,
+    /// GET and HEAD requests for this server get a 302 to this prefix followed by their URI,
+    /// instead of being forwarded (HAProxy's `redir`, HTTP only).
+    pub redir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

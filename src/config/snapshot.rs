@@ -525,6 +525,8 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    /// `redir PREFIX`: GET and HEAD requests are answered with a 302 to PREFIX + URI.
+    pub redir: Option<http::HeaderValue>,
     /// `on-marked-up shutdown-backup-sessions`.
     pub shutdown_backups_on_up: bool,
     /// `observe` with `error-limit` and `on-error`; only with checks.

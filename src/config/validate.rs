@@ -780,6 +780,7 @@ fn server(
         }
     };
     let observe = passive::spec(sv, sp, mode, sv.check, cx);
+    let redir = passive::redir(sv, sp, mode, cx);
     let shutdown_backups_on_up = passive::shutdown_backups_on_up(sv, sp, cx);
     if sv.id == Some(0) {
         cx.err_v(sp.key("id"), "must be greater than 0", 0);
@@ -799,6 +800,7 @@ fn server(
         shutdown_on_down,
         shutdown_backups_on_up,
         observe,
+        redir,
         track: None,
         tls,
         send_proxy,

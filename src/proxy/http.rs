@@ -453,6 +453,7 @@ fn serve_picking(
         let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
         let offer = super::compress::request(&mut req, pair);
         match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session).await {
+            Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
                 // Response rules: the backend's first, then the frontend's; an answer replaces the
@@ -480,6 +481,28 @@ fn serve_picking(
             }
         }
     }
+}
+
+/// Marks the 302 of a server's `redir`: a forged response, which response rules and
+/// compression leave alone, as in HAProxy.
+#[derive(Clone, Copy)]
+struct ServerRedirect;
+
+/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query.
+fn server_redirect(prefix: &HeaderValue, uri: &http::Uri) -> Result<Response<ProxyBody>, ProxyError> {
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut loc = Vec::with_capacity(prefix.len() + pq.len());
+    loc.extend_from_slice(prefix.as_bytes());
+    loc.extend_from_slice(pq.as_bytes());
+    let loc = HeaderValue::from_bytes(&loc).map_err(|_| ProxyError::BadRequest("invalid request URI"))?;
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::FOUND;
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    h.insert(header::LOCATION, loc);
+    r.extensions_mut().insert(ServerRedirect);
+    Ok(r)
 }
 
 /// The stats page's admin form: apply it, then send the browser back to the page.
@@ -640,6 +663,12 @@ fn forward(
             };
             let srt = &brt.servers[si];
             cx.sess.routed(active, bi, Some(si));
+            if let Some(prefix) = &be.servers[si].redir
+                && matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            {
+                srt.counters.requests.fetch_add(1, Relaxed);
+                return server_redirect(prefix, req.uri());
+            }
             let pool = &active.pools[bi][si];
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
             let pool = sni_pool.as_ref().unwrap_or(pool);

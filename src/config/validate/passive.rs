@@ -51,6 +51,31 @@ pub(super) fn spec(sv: &model::Server, sp: &FieldPath, mode: Mode, checked: bool
     Some(Spec { observe, error_limit, on_error })
 }
 
+/// `redir`: a prefix that makes a valid `Location` with any URI after it; HTTP backends only
+/// (HAProxy: "server cannot have cookie or redirect prefix in non-HTTP mode").
+pub(super) fn redir(sv: &model::Server, sp: &FieldPath, mode: Mode, cx: &mut Ctx) -> Option<http::HeaderValue> {
+    let prefix = sv.redir.as_deref()?;
+    if mode != Mode::Http {
+        cx.err_v(sp.key("redir"), "needs an HTTP backend (mode = \"http\")", prefix);
+        return None;
+    }
+    if prefix.is_empty() {
+        cx.err(sp.key("redir"), "expected a prefix such as \"http://img.example.com\"");
+        return None;
+    }
+    if prefix.ends_with('/') {
+        // HAProxy takes it too; the URI brings its own leading slash.
+        cx.warn(sp.key("redir"), format!("ends with '/': locations will have two ({prefix}//path)"));
+    }
+    match http::HeaderValue::from_str(prefix) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            cx.err_v(sp.key("redir"), "not valid in a Location header", prefix);
+            None
+        }
+    }
+}
+
 /// `on_marked_up = "shutdown-backup-sessions"`.
 pub(super) fn shutdown_backups_on_up(sv: &model::Server, sp: &FieldPath, cx: &mut Ctx) -> bool {
     match sv.on_marked_up.as_deref() {
@@ -128,6 +153,21 @@ mod tests {
         assert!(e.contains("servers[0].on_error") && e.contains("sudden-death") && e.contains("(value: down)"), "{e}");
         let e = err("http", "check = true, on_marked_up = \"shutdown-sessions\"");
         assert!(e.contains("servers[0].on_marked_up: expected \"shutdown-backup-sessions\""), "{e}");
+    }
+
+    #[test]
+    fn redir_prefixes() {
+        let (snap, w) = snap_warnings("http", "redir = \"http://img.example.com\"");
+        assert_eq!(snap.backends[0].servers[0].redir.as_ref().map(|v| v.as_bytes()), Some(&b"http://img.example.com"[..]));
+        assert!(w.is_empty(), "{w}");
+        let (_, w) = snap_warnings("http", "redir = \"http://img.example.com/\"");
+        assert!(w.contains("servers[0].redir") && w.contains("two"), "{w}");
+        let e = err("tcp", "redir = \"http://x\"");
+        assert!(e.contains("servers[0].redir: needs an HTTP backend"), "{e}");
+        let e = err("http", "redir = \"\"");
+        assert!(e.contains("servers[0].redir: expected a prefix"), "{e}");
+        let e = err("http", "redir = \"http://x\\u0001\"");
+        assert!(e.contains("servers[0].redir: not valid in a Location header"), "{e}");
     }
 
     #[test]

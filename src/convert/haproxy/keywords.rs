@@ -180,7 +180,6 @@ pub const OPTIONS_TCP_CHECK: &[&str] =
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
-    ("redir", true),
     ("send-proxy-v2-ssl-cn", false),
     ("no-ssl", false),
     ("npn", true),

@@ -76,6 +76,7 @@ const FIELDS: &[&str] = &[
     "minconn",
     "track",
     "id",
+    "redir",
 ];
 
 /// TLS version words of a server line and their lbha keys (booleans).
@@ -242,6 +243,10 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     format!("`on-error` expects fastinter, fail-check, sudden-death or mark-down, not `{v}`"),
                 ),
                 None => cx.error(d, "`on-error` needs a value"),
+            },
+            "redir" => match value {
+                Some(v) => p.set("redir", v),
+                None => cx.error(d, "`redir` needs a prefix"),
             },
             "id" => match value.map(|v| (v, v.parse::<u32>())) {
                 Some((_, Ok(n))) if n > 0 => p.set("id", i64::from(n)),

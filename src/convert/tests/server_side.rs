@@ -236,6 +236,9 @@ fn server_ids_convert_and_duplicates_are_refused() {
     let ids: Vec<u32> = snap(&c).backends[0].servers.iter().map(|s| s.id).collect();
     assert_eq!(ids, [5, 2]);
     assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 redir http://img.example.com check\n"));
+    assert_eq!(table(&c)["backend"][0]["servers"][0]["redir"].as_str(), Some("http://img.example.com"));
+    assert!(snap(&c).backends[0].servers[0].redir.is_some());
     let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
     assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
 }
