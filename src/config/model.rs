@@ -316,6 +316,8 @@ pub struct Section {
     pub clitcpka: Option<bool>,
     /// `option srvtcpka` (or `tcpka`): `SO_KEEPALIVE` on server connections.
     pub srvtcpka: Option<bool>,
+    /// `source ADDR[:PORT]`: local address of connections to this section's servers.
+    pub source: Option<String>,
     pub acl: Option<Vec<AclDef>>,
     pub use_backend: Option<Vec<UseBackend>>,
     pub default_backend: Option<String>,
@@ -1049,6 +1051,9 @@ pub struct Server {
     /// GET and HEAD requests for this server get a 302 to this prefix followed by their URI,
     /// instead of being forwarded (HAProxy's `redir`, HTTP only).
     pub redir: Option<String>,
+    /// Local address of connections to this server, `"ADDR[:PORT[-PORT]]"` (HAProxy's `source`;
+    /// overrides the section's).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

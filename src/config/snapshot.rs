@@ -506,6 +506,8 @@ pub struct Backend {
     pub retry_on: crate::proxy::retry_on::RetryOn,
     /// `http_reuse`, `fullconn`.
     pub reuse: crate::proxy::upstream::BackendOpts,
+    /// The section's `source` (or `[defaults]`'s), which servers without their own take.
+    pub source: Option<Arc<crate::proxy::source::Source>>,
 }
 
 #[derive(Debug, Clone)]
@@ -525,6 +527,8 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    /// `source`: the local address of connections to the server (its own, else the backend's).
+    pub source: Option<Arc<crate::proxy::source::Source>>,
     /// `redir PREFIX`: GET and HEAD requests are answered with a 302 to PREFIX + URI.
     pub redir: Option<http::HeaderValue>,
     /// `on-marked-up shutdown-backup-sessions`.

@@ -27,6 +27,7 @@ mod persist;
 mod runtime_server;
 mod server_ids;
 mod server_side;
+mod server_source;
 mod server_track;
 mod stktable;
 mod tls_side;
@@ -66,6 +67,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "cookie",
     "dynamic_cookie_key",
     "srvtcpka",
+    "source",
     "stick_table",
     "stick",
     "appsession",
@@ -164,6 +166,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
+    k!(source => "source");
     v
 }
 
@@ -659,6 +662,10 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
             servers.push(server);
         }
     }
+    let source = server_source::section(s, defaults, &p, cx);
+    for (i, sv) in servers.iter_mut().enumerate() {
+        server_source::inherit(sv, source.as_ref(), &p.key("servers").index(i), cx);
+    }
     server_ids::check_unique(servers_src, &p, cx);
     server_ids::assign(&mut servers);
     let specs: Vec<ServerSpec> =
@@ -705,6 +712,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         log_tag: logging::tag(s, defaults, &p, cx),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
         reuse: upstream::backend(s, defaults, &p, cx),
+        source,
     }
 }
 
@@ -780,6 +788,7 @@ fn server(
         }
     };
     let observe = passive::spec(sv, sp, mode, sv.check, cx);
+    let source = server_source::own(sv, sp, addr, cx);
     let redir = passive::redir(sv, sp, mode, cx);
     let shutdown_backups_on_up = passive::shutdown_backups_on_up(sv, sp, cx);
     if sv.id == Some(0) {
@@ -801,6 +810,7 @@ fn server(
         shutdown_backups_on_up,
         observe,
         redir,
+        source,
         track: None,
         tls,
         send_proxy,

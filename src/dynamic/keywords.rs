@@ -13,7 +13,6 @@ const REFUSED_AT_RUNTIME: &[&str] =
 /// rather than dropped.
 const NOT_SUPPORTED: &[&str] = &[
     "track",
-    "source",
     "usesrc",
     "namespace",
     "tfo",
@@ -116,6 +115,8 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             "observe" => f.observe = Some(arg()?.to_string()),
             "on-error" => f.on_error = Some(arg()?.to_string()),
             "on-marked-up" => f.on_marked_up = Some(arg()?.to_string()),
+            // Validated as the file's (`usesrc` is refused there by name).
+            "source" => f.source = Some(arg()?.to_string()),
             "id" => {
                 let v = arg()?;
                 match v.parse::<u32>() {
@@ -351,6 +352,7 @@ mod tests {
         }
         assert_eq!(add("127.0.0.1:80 error-limit 0").unwrap_err(), "error-limit has to be > 0.");
         assert_eq!(add("127.0.0.1:80 id 7").unwrap().id, Some(7));
+        assert_eq!(add("127.0.0.1:80 source 127.0.0.2:2000-2010").unwrap().source.as_deref(), Some("127.0.0.2:2000-2010"));
         assert_eq!(add("127.0.0.1:80 id 0").unwrap_err(), "'id' : custom id has to be > 0.");
         assert_eq!(add("127.0.0.1:80 error-limit -1").unwrap_err(), "error-limit has to be > 0.");
     }

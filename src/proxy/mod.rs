@@ -32,6 +32,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod sessions;
+pub mod source;
 pub mod shutdown;
 #[cfg(test)]
 mod sizes;
@@ -1103,6 +1104,7 @@ fn pool_for(
     p.set_max_age(b.pool_purge_delay);
     p.set_opts(&s.upstream);
     p.set_keepalive(b.srvtcpka);
+    p.set_source(s.source.clone());
     next.insert(key, p.clone());
     p
 }

@@ -64,6 +64,7 @@ pub fn runtime_server(
             Ok(id) => s.id = id,
             Err(e) => cx.err_v(sp.key("id"), e, s.id),
         }
+        server_source::inherit(s, live.source.as_ref(), &sp, &mut cx);
     }
     persist::server_cookie(sv, live.persist.cookie.as_ref(), sec.cookie.is_some(), &sp, &mut cx);
     let line = |p: &Problem| {
@@ -126,6 +127,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         log_tag: live.log_tag.clone(),
         retry_on: live.retry_on,
         reuse: live.reuse,
+        source: live.source.clone(),
     }
 }
 

@@ -89,7 +89,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("error-log-format", "error-log-format is not supported yet"),
     ("http-send-name-header", "not implemented"),
-    ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),
     ("filter", "filters are not implemented"),
     ("use-server", "not implemented"),
@@ -188,7 +187,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("allow-0rtt", false),
     ("tfo", false),
     ("pool-low-conn", true),
-    ("source", true),
     ("usesrc", true),
     ("namespace", true),
     ("socks4", true),

@@ -77,6 +77,7 @@ const FIELDS: &[&str] = &[
     "track",
     "id",
     "redir",
+    "source",
 ];
 
 /// TLS version words of a server line and their lbha keys (booleans).
@@ -243,6 +244,18 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                     format!("`on-error` expects fastinter, fail-check, sudden-death or mark-down, not `{v}`"),
                 ),
                 None => cx.error(d, "`on-error` needs a value"),
+            },
+            // `usesrc`/`interface` and their value stay with the address: validation refuses
+            // them by name rather than the server silently losing them.
+            "source" => match value {
+                Some(v) => match d.arg(i + 1) {
+                    Some(w @ ("usesrc" | "interface")) => {
+                        p.set("source", format!("{v} {w} {}", d.arg(i + 2).unwrap_or("")).trim_end());
+                        i += 2;
+                    }
+                    _ => p.set("source", v),
+                },
+                None => cx.error(d, "`source` needs an address"),
             },
             "redir" => match value {
                 Some(v) => p.set("redir", v),

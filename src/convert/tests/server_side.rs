@@ -239,6 +239,18 @@ fn server_ids_convert_and_duplicates_are_refused() {
     let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 redir http://img.example.com check\n"));
     assert_eq!(table(&c)["backend"][0]["servers"][0]["redir"].as_str(), Some("http://img.example.com"));
     assert!(snap(&c).backends[0].servers[0].redir.is_some());
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  source 127.0.0.9\n  server a 127.0.0.1:81 source 127.0.0.2:2000-2010\n  server b 127.0.0.1:82\n"
+    ));
+    let s = snap(&c);
+    let src = |i: usize| s.backends[0].servers[i].source.as_deref().map(|s| (s.ip.to_string(), s.ports));
+    assert_eq!(src(0), Some(("127.0.0.2".into(), Some((2000, 2010)))));
+    assert_eq!(src(1), Some(("127.0.0.9".into(), None)));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    // `usesrc` goes along, for validation to refuse by name (never a silently plain source).
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 source 127.0.0.2 usesrc clientip\n"));
+    let e = crate::config::parse(&c.toml, std::path::Path::new("t.toml")).unwrap_err().to_string();
+    assert!(e.contains("servers[0].source") && e.contains("usesrc") && e.contains("not supported"), "{e}");
     let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
     assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
 }
