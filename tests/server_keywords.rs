@@ -57,7 +57,8 @@ fn peer_server() -> u16 {
                     return;
                 }
                 let body = peer.to_string();
-                let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ =
+                    write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             });
         }
     });

@@ -119,7 +119,10 @@ fn shutdown_backups(proxy: &Proxy, active: &crate::proxy::Active, (bi, si): (usi
         if n > 0 {
             tracing::warn!(
                 "on-marked-up shutdown-backup-sessions: {}/{} is up, closing {n} sessions of backup server {}/{}",
-                b.name, s.name, b.name, backup.name
+                b.name,
+                s.name,
+                b.name,
+                backup.name
             );
         }
     }

@@ -11,13 +11,7 @@ const REFUSED_AT_RUNTIME: &[&str] =
 
 /// Server keywords HAProxy knows that lbha does not honour on a runtime server: refused by name
 /// rather than dropped.
-const NOT_SUPPORTED: &[&str] = &[
-    "track",
-    "usesrc",
-    "namespace",
-    "tfo",
-    "ws",
-];
+const NOT_SUPPORTED: &[&str] = &["track", "usesrc", "namespace", "tfo", "ws"];
 
 /// The `servers` entry for lbha.toml: the keys a server sets, without those left at their defaults.
 pub fn inline_table(sv: &Server) -> toml_edit::InlineTable {
@@ -339,8 +333,10 @@ mod tests {
         assert_eq!(add("127.0.0.1:80 alpn").unwrap_err(), "'alpn' expects an argument.");
         assert!(add("127.0.0.1:80 max-reuse -5").unwrap_err().contains("'max-reuse'"));
         // Passive checks, as HAProxy 2.6 takes them at runtime.
-        let f = add("127.0.0.1:80 check observe layer7 error-limit 3 on-error mark-down on-marked-up shutdown-backup-sessions")
-            .unwrap();
+        let f = add(
+            "127.0.0.1:80 check observe layer7 error-limit 3 on-error mark-down on-marked-up shutdown-backup-sessions",
+        )
+        .unwrap();
         let t = inline_table(&f).to_string();
         for want in [
             "observe = \"layer7\"",
@@ -352,7 +348,10 @@ mod tests {
         }
         assert_eq!(add("127.0.0.1:80 error-limit 0").unwrap_err(), "error-limit has to be > 0.");
         assert_eq!(add("127.0.0.1:80 id 7").unwrap().id, Some(7));
-        assert_eq!(add("127.0.0.1:80 source 127.0.0.2:2000-2010").unwrap().source.as_deref(), Some("127.0.0.2:2000-2010"));
+        assert_eq!(
+            add("127.0.0.1:80 source 127.0.0.2:2000-2010").unwrap().source.as_deref(),
+            Some("127.0.0.2:2000-2010")
+        );
         assert_eq!(add("127.0.0.1:80 id 0").unwrap_err(), "'id' : custom id has to be > 0.");
         assert_eq!(add("127.0.0.1:80 error-limit -1").unwrap_err(), "error-limit has to be > 0.");
     }

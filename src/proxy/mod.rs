@@ -32,11 +32,11 @@ pub mod retry_on;
 pub mod rules;
 pub mod sample_ctx;
 pub mod sessions;
-pub mod source;
 pub mod shutdown;
 #[cfg(test)]
 mod sizes;
 pub mod sni;
+pub mod source;
 mod stats_source;
 pub mod stick_rules;
 pub mod tcp;

@@ -174,9 +174,11 @@ where
         let t_slot = Instant::now();
         out.tw = (t_slot - t0).as_millis() as i64;
         // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
-        let Some(connected) =
-            super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, super::source::connect(addr, be.servers[si].source.as_deref())), &cx.sess)
-                .await
+        let Some(connected) = super::sessions::or_killed(
+            tokio::time::timeout(be.timeouts.connect, super::source::connect(addr, be.servers[si].source.as_deref())),
+            &cx.sess,
+        )
+        .await
         else {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed while connecting (shutdown session)");
             out.termination = ['K', 'C'];

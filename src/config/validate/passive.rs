@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn redir_prefixes() {
         let (snap, w) = snap_warnings("http", "redir = \"http://img.example.com\"");
-        assert_eq!(snap.backends[0].servers[0].redir.as_ref().map(|v| v.as_bytes()), Some(&b"http://img.example.com"[..]));
+        assert_eq!(
+            snap.backends[0].servers[0].redir.as_ref().map(|v| v.as_bytes()),
+            Some(&b"http://img.example.com"[..])
+        );
         assert!(w.is_empty(), "{w}");
         let (_, w) = snap_warnings("http", "redir = \"http://img.example.com/\"");
         assert!(w.contains("servers[0].redir") && w.contains("two"), "{w}");

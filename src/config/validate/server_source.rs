@@ -48,11 +48,7 @@ pub(super) fn inherit(sv: &mut Server, section: Option<&Arc<Source>>, sp: &Field
     }
     let Some(src) = section else { return };
     if src.ip.is_ipv4() != sv.addr.is_ipv4() {
-        cx.err_v(
-            sp.key("addr"),
-            format!("the backend's source {} is not of this address's family", src.ip),
-            sv.addr,
-        );
+        cx.err_v(sp.key("addr"), format!("the backend's source {} is not of this address's family", src.ip), sv.addr);
         return;
     }
     sv.source = Some(src.clone());
