@@ -332,6 +332,53 @@ mod tests {
         stop_server(server).await;
     }
 
+    /// A recorder whose server is observed (`observe`).
+    struct Observed(Recorder, crate::health::passive::Link);
+
+    impl HealthSink for Observed {
+        fn on_check(&self, ok: bool, detail: &str, d: Duration) {
+            self.0.on_check(ok, detail, d);
+        }
+        fn on_transition(&self, t: &Transition) {
+            self.0.on_transition(t);
+        }
+        fn passive(&self) -> Option<&crate::health::passive::Link> {
+            Some(&self.1)
+        }
+    }
+
+    #[tokio::test]
+    async fn passive_trips_reach_the_checker_between_checks() {
+        use crate::health::passive::{Event as Traffic, Observe, OnError, Spec};
+        let (addr, server) = start_server("127.0.0.1:0").await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        // Every check passes: the trip, not a check, takes the server down.
+        let s = spec(addr, 2, 3);
+        let sink = Arc::new(Observed(Recorder(tx), crate::health::passive::Link::default()));
+        sink.1.configure(Some(Spec { observe: Observe::Layer4, error_limit: 2, on_error: OnError::MarkDown }));
+        let checker = spawn_checker(s, true, sink.clone(), stop_rx);
+        assert_eq!(next(&mut rx).await, Event::Check(true, "Layer4 check passed".into()));
+        // The checker observes from its start: two errors in a row trip.
+        sink.1.record(Traffic::L4Err);
+        sink.1.record(Traffic::L4Err);
+        let down = loop {
+            match next(&mut rx).await {
+                Event::Check(..) => continue,
+                e => break e,
+            }
+        };
+        assert_eq!(
+            down,
+            Event::Down(
+                "Health analyze, info: \"Detected 2 consecutive errors, last one was: L4 unsuccessful connection\""
+                    .into()
+            )
+        );
+        checker.abort();
+        stop_server(server).await;
+    }
+
     #[tokio::test]
     async fn shutdown_before_the_first_check_reports_nothing() {
         let (tx, mut rx) = mpsc::unbounded_channel();
