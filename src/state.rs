@@ -218,6 +218,8 @@ pub struct ServerRt {
     agent_down: AtomicBool,
     /// `http-check disable-on-404`: the last check got a 404; no new non-persistent traffic.
     nolb: AtomicBool,
+    /// Passive checks (`observe`): the proxy reports here, the checker applies the trips.
+    pub passive: crate::health::passive::Link,
 }
 
 impl ServerRt {
@@ -248,6 +250,7 @@ impl ServerRt {
             downtime_ms: AtomicU64::new(0),
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
+            passive: Default::default(),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -538,6 +541,7 @@ fn server_rt(
         rt.set_weight(s.weight);
     }
     rt.configure(s.slowstart, s.shutdown_on_down);
+    rt.passive.configure(s.observe);
     rt.maxconn.store(s.maxconn.unwrap_or(0), Relaxed);
     rt.minconn.store(s.upstream.minconn, Relaxed);
     rt.fullconn.store(b.reuse.fullconn, Relaxed);

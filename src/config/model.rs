@@ -316,6 +316,8 @@ pub struct Section {
     pub clitcpka: Option<bool>,
     /// `option srvtcpka` (or `tcpka`): `SO_KEEPALIVE` on server connections.
     pub srvtcpka: Option<bool>,
+    /// `source ADDR[:PORT]`: local address of connections to this section's servers.
+    pub source: Option<String>,
     pub acl: Option<Vec<AclDef>>,
     pub use_backend: Option<Vec<UseBackend>>,
     pub default_backend: Option<String>,
@@ -948,6 +950,16 @@ pub struct Server {
     pub slowstart: Option<ConfDuration>,
     /// `"shutdown-sessions"`: close the server's open sessions when checks mark it down.
     pub on_marked_down: Option<String>,
+    /// `"shutdown-backup-sessions"`: when checks bring this (non-backup) server up, close the
+    /// sessions of the backend's backup servers (HAProxy's `on-marked-up`).
+    pub on_marked_up: Option<String>,
+    /// Passive health checking: `"layer4"` (connections) or `"layer7"` (also HTTP responses),
+    /// HAProxy's `observe`; needs `check`.
+    pub observe: Option<String>,
+    /// Consecutive errors that trigger `on_error` (default 10).
+    pub error_limit: Option<u32>,
+    /// `"fastinter"`, `"fail-check"` (default), `"sudden-death"` or `"mark-down"`.
+    pub on_error: Option<String>,
     /// Speak TLS to this server.
     pub ssl: bool,
     /// `"required"` (default: check the chain against `ca_file` and the name) or `"none"`.
@@ -1033,6 +1045,15 @@ pub struct Server {
     pub minconn: Option<u32>,
     /// `"[backend/]server"`: this server's state follows that server's checks (HAProxy's `track`).
     pub track: Option<String>,
+    /// The server's number in stats (`sid`), `show servers state` and `srv_id` (HAProxy's `id`):
+    /// unique in the backend; by default the next unused one, from 1, in order.
+    pub id: Option<u32>,
+    /// GET and HEAD requests for this server get a 302 to this prefix followed by their URI,
+    /// instead of being forwarded (HAProxy's `redir`, HTTP only).
+    pub redir: Option<String>,
+    /// Local address of connections to this server, `"ADDR[:PORT[-PORT]]"` (HAProxy's `source`;
+    /// overrides the section's).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

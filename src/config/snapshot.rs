@@ -509,11 +509,15 @@ pub struct Backend {
     pub retry_on: crate::proxy::retry_on::RetryOn,
     /// `http_reuse`, `fullconn`.
     pub reuse: crate::proxy::upstream::BackendOpts,
+    /// The section's `source` (or `[defaults]`'s), which servers without their own take.
+    pub source: Option<Arc<crate::proxy::source::Source>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Server {
     pub name: String,
+    /// Numeric id, HAProxy's `puid`: the configured `id`, else assigned at load (see `validate`).
+    pub id: u32,
     pub addr: SocketAddr,
     pub weight: u32,
     pub backup: bool,
@@ -526,6 +530,14 @@ pub struct Server {
     pub slowstart: Duration,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_on_down: bool,
+    /// `source`: the local address of connections to the server (its own, else the backend's).
+    pub source: Option<Arc<crate::proxy::source::Source>>,
+    /// `redir PREFIX`: GET and HEAD requests are answered with a 302 to PREFIX + URI.
+    pub redir: Option<http::HeaderValue>,
+    /// `on-marked-up shutdown-backup-sessions`.
+    pub shutdown_backups_on_up: bool,
+    /// `observe` with `error-limit` and `on-error`; only with checks.
+    pub observe: Option<crate::health::passive::Spec>,
     /// `track [BACKEND/]SERVER`: (backend, server) whose checks set this server's state.
     pub track: Option<(String, String)>,
     pub tls: Option<ServerTls>,

@@ -20,11 +20,14 @@ mod http_check;
 mod http_rules;
 mod init_addr;
 mod logging;
+mod passive;
 mod peers;
 mod peers_tls;
 mod persist;
 mod runtime_server;
+mod server_ids;
 mod server_side;
+mod server_source;
 mod server_track;
 mod stktable;
 mod tls_side;
@@ -64,6 +67,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "cookie",
     "dynamic_cookie_key",
     "srvtcpka",
+    "source",
     "stick_table",
     "stick",
     "appsession",
@@ -160,6 +164,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
+    k!(source => "source");
     v
 }
 
@@ -655,10 +660,16 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         } else if !names.insert(sv.name.as_str()) {
             cx.err_v(sp.key("name"), "duplicate server name in this backend", &sv.name);
         }
-        if let Some(server) = server(sv, &sp, n.name(), check_def, &timeouts, global, cx) {
+        if let Some(server) = server(sv, &sp, n.name(), mode_of(s, defaults), check_def, &timeouts, global, cx) {
             servers.push(server);
         }
     }
+    let source = server_source::section(s, defaults, &p, cx);
+    for (i, sv) in servers.iter_mut().enumerate() {
+        server_source::inherit(sv, source.as_ref(), &p.key("servers").index(i), cx);
+    }
+    server_ids::check_unique(servers_src, &p, cx);
+    server_ids::assign(&mut servers);
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
@@ -704,13 +715,16 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         log_tag: logging::tag(s, defaults, &p, cx),
         retry_on: server_side::retry_on(s, defaults, &p, cx),
         reuse: upstream::backend(s, defaults, &p, cx),
+        source,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn server(
     sv: &model::Server,
     sp: &FieldPath,
     backend: &str,
+    mode: Mode,
     check_def: Option<&model::CheckDef>,
     timeouts: &Timeouts,
     global: &GlobalSettings,
@@ -776,8 +790,17 @@ fn server(
             false
         }
     };
+    let observe = passive::spec(sv, sp, mode, sv.check, cx);
+    let source = server_source::own(sv, sp, addr, cx);
+    let redir = passive::redir(sv, sp, mode, cx);
+    let shutdown_backups_on_up = passive::shutdown_backups_on_up(sv, sp, cx);
+    if sv.id == Some(0) {
+        cx.err_v(sp.key("id"), "must be greater than 0", 0);
+    }
     Some(Server {
         name: sv.name.clone(),
+        // Servers without one get theirs once the backend's are all known.
+        id: sv.id.unwrap_or(0),
         addr,
         weight: weight.min(256),
         backup: sv.backup,
@@ -787,6 +810,10 @@ fn server(
         cookie: sv.cookie.clone(),
         slowstart: sv.slowstart.map_or(Duration::ZERO, |d| d.0),
         shutdown_on_down,
+        shutdown_backups_on_up,
+        observe,
+        redir,
+        source,
         track: None,
         tls,
         send_proxy,

@@ -56,7 +56,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
             out.push(ServerLine {
                 be_id: bi + 1,
                 be_name: b.name.clone(),
-                srv_id: si + 1,
+                srv_id: s.id as usize,
                 srv_name: s.name.clone(),
                 addr: s.addr,
                 up: rt.is_up(),

@@ -59,23 +59,35 @@ impl HealthSink for Sink {
             active.rt.backends[bi].servers[si].set_nolb(on_404 || conditional);
         }
     }
+    fn passive(&self) -> Option<&health::passive::Link> {
+        Some(&self.rt.passive)
+    }
+    fn on_trip(&self, trip: &health::passive::Trip) {
+        tracing::info!(server = %self.name, "health analyze: {} (on-error {:?})", trip.info, trip.action);
+    }
     fn on_transition(&self, t: &Transition) {
         let up = matches!(t, Transition::Up { .. });
         let open = self.rt.counters.cur_sessions.load(Relaxed);
         self.rt.set_up(up);
+        let active = self.proxy.active.load();
+        if up && let Some(at) = position(&active.snap, &self.backend, self.server()) {
+            shutdown_backups(&self.proxy, &active, at);
+        }
         let state = if up { "UP" } else { "DOWN" };
         let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
-        self.proxy.active.load().be_logger(&self.backend).log(Level::Notice, &msg);
+        active.be_logger(&self.backend).log(Level::Notice, &msg);
         if !up && self.rt.shuts_down_sessions() && open > 0 {
             tracing::warn!(server = %self.name, "on-marked-down shutdown-sessions: closing {open} open sessions");
         }
         // Servers that `track` this one (directly or down a chain) change with it.
-        let active = self.proxy.active.load();
         for (bi, si) in trackers(&active.snap, &self.backend, self.server()) {
             let (b, s) = (&active.snap.backends[bi], &active.snap.backends[bi].servers[si]);
             let rt = &active.rt.backends[bi].servers[si];
             if rt.is_up() != up {
                 rt.set_up(up);
+                if up {
+                    shutdown_backups(&self.proxy, &active, (bi, si));
+                }
                 let msg = format!("Server {}/{} is {state} via {}", b.name, s.name, self.name);
                 if up {
                     tracing::info!("{msg}");
@@ -92,6 +104,34 @@ impl Sink {
     fn server(&self) -> &str {
         self.name.rsplit_once('/').map_or(self.name.as_str(), |(_, s)| s)
     }
+}
+
+/// `on-marked-up shutdown-backup-sessions`: an active server with a weight coming up takes the
+/// traffic back from the backup servers at once (HAProxy's `srv_shutdown_backup_streams`).
+fn shutdown_backups(proxy: &Proxy, active: &crate::proxy::Active, (bi, si): (usize, usize)) {
+    let b = &active.snap.backends[bi];
+    let s = &b.servers[si];
+    if !s.shutdown_backups_on_up || s.backup || active.rt.backends[bi].servers[si].weight() == 0 {
+        return;
+    }
+    for backup in b.servers.iter().filter(|x| x.backup) {
+        let n = proxy.sessions.kill_server(&b.name, &backup.name);
+        if n > 0 {
+            tracing::warn!(
+                "on-marked-up shutdown-backup-sessions: {}/{} is up, closing {n} sessions of backup server {}/{}",
+                b.name,
+                s.name,
+                b.name,
+                backup.name
+            );
+        }
+    }
+}
+
+/// Where `backend/server` is in the snapshot.
+fn position(snap: &crate::config::Snapshot, backend: &str, server: &str) -> Option<(usize, usize)> {
+    let (bi, b) = snap.backend(backend)?;
+    Some((bi, b.servers.iter().position(|s| s.name == server)?))
 }
 
 /// The servers whose `track` leads to `backend/server`, directly or down a chain (loops are

@@ -651,7 +651,7 @@ fn show_servers_conn(active: &crate::proxy::Active, only: Option<&str>) -> Outco
                 b.name,
                 s.name,
                 bi + 1,
-                si + 1,
+                s.id,
                 s.addr.ip(),
                 s.addr.port(),
                 pool.purge_delay_ms(),

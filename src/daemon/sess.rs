@@ -59,7 +59,7 @@ fn row(cx: &ConnCtx) -> Row {
             let b = &active.snap.backends[bi];
             let server = si.map(|si| {
                 let s = &b.servers[si];
-                (Named { name: s.name.clone(), id: si + 1, mode: "" }, s.addr)
+                (Named { name: s.name.clone(), id: s.id as usize, mode: "" }, s.addr)
             });
             (Some(Named { name: b.name.clone(), id: bi + 1, mode: mode_word(b.mode) }), server)
         }

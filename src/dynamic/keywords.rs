@@ -6,24 +6,12 @@ use crate::config::model::Server;
 use crate::config::units::ConfDuration;
 
 /// HAProxy server keywords that HAProxy 2.6 refuses on `add server` (its own message).
-const REFUSED_AT_RUNTIME: &[&str] = &["init-addr", "resolvers", "resolve-opts", "resolve-prefer", "resolve-net"];
+const REFUSED_AT_RUNTIME: &[&str] =
+    &["init-addr", "resolvers", "resolve-opts", "resolve-prefer", "resolve-net", "redir"];
 
 /// Server keywords HAProxy knows that lbha does not honour on a runtime server: refused by name
 /// rather than dropped.
-const NOT_SUPPORTED: &[&str] = &[
-    "track",
-    "redir",
-    "id",
-    "observe",
-    "error-limit",
-    "on-error",
-    "on-marked-up",
-    "source",
-    "usesrc",
-    "namespace",
-    "tfo",
-    "ws",
-];
+const NOT_SUPPORTED: &[&str] = &["track", "usesrc", "namespace", "tfo", "ws"];
 
 /// The `servers` entry for lbha.toml: the keys a server sets, without those left at their defaults.
 pub fn inline_table(sv: &Server) -> toml_edit::InlineTable {
@@ -116,6 +104,26 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
                     return Err(format!("'on-marked-down' supports only 'shutdown-sessions' in lbha, got '{v}'."));
                 }
                 f.on_marked_down = Some(v.to_string());
+            }
+            // Values are checked by the server's validation, as the file's.
+            "observe" => f.observe = Some(arg()?.to_string()),
+            "on-error" => f.on_error = Some(arg()?.to_string()),
+            "on-marked-up" => f.on_marked_up = Some(arg()?.to_string()),
+            // Validated as the file's (`usesrc` is refused there by name).
+            "source" => f.source = Some(arg()?.to_string()),
+            "id" => {
+                let v = arg()?;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => f.id = Some(n),
+                    _ => return Err("'id' : custom id has to be > 0.".into()),
+                }
+            }
+            "error-limit" => {
+                let v = arg()?;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => f.error_limit = Some(n),
+                    _ => return Err("error-limit has to be > 0.".into()),
+                }
             }
             "verify" => {
                 let v = arg()?;
@@ -324,6 +332,28 @@ mod tests {
         assert!(add("127.0.0.1:80 agent-port 0").unwrap_err().contains("'agent-port'"));
         assert_eq!(add("127.0.0.1:80 alpn").unwrap_err(), "'alpn' expects an argument.");
         assert!(add("127.0.0.1:80 max-reuse -5").unwrap_err().contains("'max-reuse'"));
+        // Passive checks, as HAProxy 2.6 takes them at runtime.
+        let f = add(
+            "127.0.0.1:80 check observe layer7 error-limit 3 on-error mark-down on-marked-up shutdown-backup-sessions",
+        )
+        .unwrap();
+        let t = inline_table(&f).to_string();
+        for want in [
+            "observe = \"layer7\"",
+            "error_limit = 3",
+            "on_error = \"mark-down\"",
+            "on_marked_up = \"shutdown-backup-sessions\"",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert_eq!(add("127.0.0.1:80 error-limit 0").unwrap_err(), "error-limit has to be > 0.");
+        assert_eq!(add("127.0.0.1:80 id 7").unwrap().id, Some(7));
+        assert_eq!(
+            add("127.0.0.1:80 source 127.0.0.2:2000-2010").unwrap().source.as_deref(),
+            Some("127.0.0.2:2000-2010")
+        );
+        assert_eq!(add("127.0.0.1:80 id 0").unwrap_err(), "'id' : custom id has to be > 0.");
+        assert_eq!(add("127.0.0.1:80 error-limit -1").unwrap_err(), "error-limit has to be > 0.");
     }
 
     /// The table a runtime server is written as reads back to the same server, with only the
@@ -361,6 +391,7 @@ mod tests {
             "'resolvers' option is not accepted for dynamic server"
         );
         assert_eq!(add("127.0.0.1:1 track be/a").unwrap_err(), "'track' is not supported by lbha on a server.");
+        assert_eq!(add("127.0.0.1:1 redir http://x").unwrap_err(), "'redir' option is not accepted for dynamic server");
         assert_eq!(add("127.0.0.1:1 weight").unwrap_err(), "'weight' expects an argument.");
         assert_eq!(add("127.0.0.1:1 weight x").unwrap_err(), "'weight' expects an integer argument, got 'x'.");
         assert_eq!(add("127.0.0.1:1 rise 0").unwrap_err(), "'rise' has to be > 0.");

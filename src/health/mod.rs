@@ -13,6 +13,7 @@ mod conn;
 mod external;
 mod http;
 pub mod httpseq;
+pub mod passive;
 mod probe;
 mod risefall;
 mod scheduler;

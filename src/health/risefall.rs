@@ -149,6 +149,30 @@ impl RiseFall {
     }
 }
 
+impl RiseFall {
+    /// Applies a passive-check trip as HAProxy's `__health_adjust` does: `fail-check` is one
+    /// failed check, `sudden-death` first leaves the server one failure from DOWN, `mark-down`
+    /// takes it down at once (from any state), `fastinter` changes nothing here.
+    pub fn on_error(&mut self, action: super::passive::OnError, reason: &str) -> Option<Transition> {
+        use super::passive::OnError;
+        match action {
+            OnError::FastInter => return None,
+            OnError::FailCheck => {}
+            OnError::SuddenDeath => {
+                if self.health > self.rise {
+                    self.health = self.rise + 1;
+                }
+            }
+            OnError::MarkDown => {
+                let was_up = self.is_up();
+                self.health = 0;
+                return was_up.then(|| Transition::Down { reason: reason.to_string() });
+            }
+        }
+        self.observe_with(false, reason)
+    }
+}
+
 /// HAProxy's stats wording: `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up).
 impl fmt::Display for RiseFall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,6 +305,53 @@ mod tests {
         let mut rf = RiseFall::with_init(0, 0, InitState::FullyUp);
         assert_eq!((rf.rise(), rf.fall()), (1, 1));
         assert!(rf.observe(false).is_some());
+    }
+
+    #[test]
+    fn fail_check_trip_is_one_failed_check() {
+        use crate::health::passive::OnError;
+        let mut rf = RiseFall::with_init(2, 3, InitState::FullyUp);
+        assert_eq!(rf.on_error(OnError::FailCheck, "x"), None);
+        assert_eq!(rf.state(), HealthState::GoingDown { fails: 1 });
+        assert_eq!(rf.on_error(OnError::FailCheck, "x"), None);
+        assert_eq!(rf.on_error(OnError::FailCheck, "hana"), down("hana"));
+    }
+
+    #[test]
+    fn sudden_death_leaves_one_failure_to_go() {
+        use crate::health::passive::OnError;
+        let mut rf = RiseFall::with_init(2, 5, InitState::FullyUp);
+        assert_eq!(rf.on_error(OnError::SuddenDeath, "x"), None);
+        assert!(rf.is_up());
+        assert_eq!(rf.state(), HealthState::GoingDown { fails: 4 });
+        assert_eq!(rf.observe_with(false, "Layer4 timeout"), down("Layer4 timeout"));
+        // Already one from down: the trip itself takes it down.
+        let mut rf = RiseFall::with_init(2, 5, InitState::Up);
+        assert_eq!(rf.on_error(OnError::SuddenDeath, "hana"), down("hana"));
+        // fall = 1: any failure is fatal anyway.
+        let mut rf = RiseFall::with_init(2, 1, InitState::FullyUp);
+        assert_eq!(rf.on_error(OnError::SuddenDeath, "hana"), down("hana"));
+    }
+
+    #[test]
+    fn mark_down_is_immediate_and_resets_progress_up() {
+        use crate::health::passive::OnError;
+        let mut rf = RiseFall::with_init(3, 5, InitState::FullyUp);
+        assert_eq!(rf.on_error(OnError::MarkDown, "hana"), down("hana"));
+        assert_eq!(rf.state(), HealthState::Down);
+        let mut rf = RiseFall::with_init(3, 5, InitState::FullyDown);
+        rf.observe(true);
+        assert_eq!(rf.state(), HealthState::GoingUp { oks: 1 });
+        assert_eq!(rf.on_error(OnError::MarkDown, "hana"), None);
+        assert_eq!(rf.state(), HealthState::Down);
+    }
+
+    #[test]
+    fn fastinter_trip_leaves_the_counter() {
+        use crate::health::passive::OnError;
+        let mut rf = RiseFall::with_init(2, 3, InitState::FullyUp);
+        assert_eq!(rf.on_error(OnError::FastInter, "x"), None);
+        assert_eq!(rf.state(), HealthState::Up);
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub trait HealthSink: Send + Sync + 'static {
     /// After every passed check, the HTTP status it got (`http-check disable-on-404`) and
     /// whether it passed only conditionally (`ok-status L7OKC`): both mean NOLB.
     fn on_pass_status(&self, _status: Option<u16>, _conditional: bool) {}
+    /// Passive checks (`observe`) of the server's traffic, whose trips this checker applies.
+    fn passive(&self) -> Option<&super::passive::Link> {
+        None
+    }
+    /// After a passive-check trip, whether or not it changed the server's availability.
+    fn on_trip(&self, _trip: &super::passive::Trip) {}
     /// Connection figures passed to external checks.
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
@@ -75,7 +81,9 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
     // Written in place each check: no allocation once it is long enough.
     let mut detail = String::new();
-    pause(timing::initial_offset(spec.inter, rng.next_u64())).await;
+    // Observation starts with the checker and ends with it.
+    let _watch = sink.passive().map(|p| p.watch());
+    pause(&spec, &mut rf, &*sink, timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
         let started = Instant::now();
         let result = prober.probe(&spec, sink.load()).await;
@@ -94,7 +102,7 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
         let before = rf.state();
         match rf.observe_with(ok, &detail) {
             Some(t) => {
-                log_transition(&spec, &t, duration);
+                log_transition(&spec, &t, Some(duration));
                 sink.on_transition(&t);
             }
             None if before != rf.state() => {
@@ -109,34 +117,71 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
         }
         sink.on_state(rf.state());
         let base = timing::base_interval(rf.state(), spec.inter, spec.fastinter, spec.downinter);
-        pause(timing::jitter(base, spec.spread_pct, rng.next_u64())).await;
+        pause(&spec, &mut rf, &*sink, timing::jitter(base, spec.spread_pct, rng.next_u64())).await;
     }
 }
 
-fn log_transition(spec: &CheckSpec, t: &Transition, duration: Duration) {
-    let (b, s, ms) = (&spec.backend, &spec.server, duration.as_millis());
+/// Waits for the next check, applying passive-check trips as they come: each one may change
+/// the server's state and brings the next check forward to `fastinter` (HAProxy's
+/// `__health_adjust`).
+async fn pause(spec: &CheckSpec, rf: &mut RiseFall, sink: &dyn HealthSink, d: Duration) {
+    let Some(link) = sink.passive() else {
+        return sleep(d).await;
+    };
+    let mut wait = std::pin::pin!(sleep(d));
+    loop {
+        tokio::select! {
+            () = &mut wait => return,
+            () = link.tripped() => {
+                for trip in link.take() {
+                    apply_trip(spec, rf, sink, &trip);
+                }
+                let sooner = Instant::now() + spec.fastinter;
+                if sooner < wait.deadline() {
+                    wait.as_mut().reset(sooner);
+                }
+            }
+        }
+    }
+}
+
+fn apply_trip(spec: &CheckSpec, rf: &mut RiseFall, sink: &dyn HealthSink, trip: &super::passive::Trip) {
+    let reason = trip.reason();
+    let t = rf.on_error(trip.action, &reason);
+    sink.on_trip(trip);
+    if let Some(t) = &t {
+        log_transition(spec, t, None);
+        sink.on_transition(t);
+    }
+    sink.on_state(rf.state());
+}
+
+/// `duration` is the check's; a passive-check trip has none (HAProxy then logs none).
+fn log_transition(spec: &CheckSpec, t: &Transition, duration: Option<Duration>) {
+    let (b, s) = (&spec.backend, &spec.server);
+    let took = duration.map(|d| format!(", check duration: {}ms", d.as_millis())).unwrap_or_default();
     let (text, up) = match t {
-        Transition::Down { reason } => (format!("DOWN, reason: {reason}, check duration: {ms}ms"), false),
-        Transition::Up { reason } => (format!("UP, reason: {reason}, check duration: {ms}ms"), true),
+        Transition::Down { reason } => (format!("DOWN, reason: {reason}{took}"), false),
+        Transition::Up { reason } => (format!("UP, reason: {reason}{took}"), true),
     };
     crate::console::events::record(crate::console::events::Kind::Server, format!("{b}/{s}"), text, up);
     match t {
         Transition::Down { reason } => tracing::warn!(
             backend = %b, server = %s,
-            "Server {b}/{s} is DOWN, reason: {reason}, check duration: {ms}ms"
+            "Server {b}/{s} is DOWN, reason: {reason}{took}"
         ),
         Transition::Up { reason } => tracing::info!(
             backend = %b, server = %s,
-            "Server {b}/{s} is UP, reason: {reason}, check duration: {ms}ms"
+            "Server {b}/{s} is UP, reason: {reason}{took}"
         ),
     }
 }
 
 /// Sleeps `d`, coalesced with other checkers' wake-ups.
-async fn pause(d: Duration) {
+fn sleep(d: Duration) -> tokio::time::Sleep {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
-    tokio::time::sleep(timing::coalesce(epoch.elapsed(), d)).await;
+    tokio::time::sleep(timing::coalesce(epoch.elapsed(), d))
 }
 
 /// Resolves once shutdown is requested or nobody can request it any more.
@@ -283,6 +328,53 @@ mod tests {
             assert_eq!(next(&mut rx).await, Event::Check(true, passed.clone()));
         }
         assert_eq!(next(&mut rx).await, Event::Up(passed));
+        checker.abort();
+        stop_server(server).await;
+    }
+
+    /// A recorder whose server is observed (`observe`).
+    struct Observed(Recorder, crate::health::passive::Link);
+
+    impl HealthSink for Observed {
+        fn on_check(&self, ok: bool, detail: &str, d: Duration) {
+            self.0.on_check(ok, detail, d);
+        }
+        fn on_transition(&self, t: &Transition) {
+            self.0.on_transition(t);
+        }
+        fn passive(&self) -> Option<&crate::health::passive::Link> {
+            Some(&self.1)
+        }
+    }
+
+    #[tokio::test]
+    async fn passive_trips_reach_the_checker_between_checks() {
+        use crate::health::passive::{Event as Traffic, Observe, OnError, Spec};
+        let (addr, server) = start_server("127.0.0.1:0").await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        // Every check passes: the trip, not a check, takes the server down.
+        let s = spec(addr, 2, 3);
+        let sink = Arc::new(Observed(Recorder(tx), crate::health::passive::Link::default()));
+        sink.1.configure(Some(Spec { observe: Observe::Layer4, error_limit: 2, on_error: OnError::MarkDown }));
+        let checker = spawn_checker(s, true, sink.clone(), stop_rx);
+        assert_eq!(next(&mut rx).await, Event::Check(true, "Layer4 check passed".into()));
+        // The checker observes from its start: two errors in a row trip.
+        sink.1.record(Traffic::L4Err);
+        sink.1.record(Traffic::L4Err);
+        let down = loop {
+            match next(&mut rx).await {
+                Event::Check(..) => continue,
+                e => break e,
+            }
+        };
+        assert_eq!(
+            down,
+            Event::Down(
+                "Health analyze, info: \"Detected 2 consecutive errors, last one was: L4 unsuccessful connection\""
+                    .into()
+            )
+        );
         checker.abort();
         stop_server(server).await;
     }

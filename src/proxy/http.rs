@@ -13,6 +13,7 @@ use super::vars::TxnVars;
 use super::{Active, ConnCtx, httplog, queue};
 use crate::balance;
 use crate::config::snapshot::{ConnMode, Forwardfor, LogMode};
+use crate::health::passive::Event;
 use crate::state::{Counters, SessionGuard};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body;
@@ -455,6 +456,7 @@ fn serve_picking(
         let offer = super::compress::request(&mut req, pair);
         let mut reached = httplog::Reached::default();
         match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
+            Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
                 // Response rules: the backend's first, then the frontend's; an answer replaces the
@@ -487,7 +489,28 @@ fn serve_picking(
     }
 }
 
-/// The stats page's admin form: apply it, then send the browser back to the page.
+/// Marks the 302 of a server's `redir`: a forged response, which response rules and
+/// compression leave alone, as in HAProxy.
+#[derive(Clone, Copy)]
+struct ServerRedirect;
+
+/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query.
+fn server_redirect(prefix: &HeaderValue, uri: &http::Uri) -> Result<Response<ProxyBody>, ProxyError> {
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut loc = Vec::with_capacity(prefix.len() + pq.len());
+    loc.extend_from_slice(prefix.as_bytes());
+    loc.extend_from_slice(pq.as_bytes());
+    let loc = HeaderValue::from_bytes(&loc).map_err(|_| ProxyError::BadRequest("invalid request URI"))?;
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::FOUND;
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    h.insert(header::LOCATION, loc);
+    r.extensions_mut().insert(ServerRedirect);
+    Ok(r)
+}
+
 /// The stats page's answer to a request for it: `st` is the frontend's page or the chosen
 /// backend's, its `admin` condition evaluated over that section's `acls`.
 async fn stats_answer(
@@ -512,6 +535,7 @@ async fn stats_answer(
     crate::stats::serve(&req, st, active, cx.proxy.started.elapsed(), admin).map(full)
 }
 
+/// The stats page's admin form: apply it, then send the browser back to the page.
 async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Response<ProxyBody> {
     const LIMIT: usize = 64 * 1024;
     let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
@@ -692,6 +716,12 @@ fn forward(
             };
             let srt = &brt.servers[si];
             cx.sess.routed(active, bi, Some(si));
+            if let Some(prefix) = &be.servers[si].redir
+                && matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            {
+                srt.counters.requests.fetch_add(1, Relaxed);
+                return server_redirect(prefix, req.uri());
+            }
             let pool = &active.pools[bi][si];
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
             let pool = sni_pool.as_ref().unwrap_or(pool);
@@ -723,9 +753,13 @@ fn forward(
             };
             let got = abort.unless_closed(connecting).await.ok_or(ProxyError::ClientAborted { connecting: true })?;
             let (mut sender, reused) = match got {
-                Ok(s) => s,
+                Ok(s) => {
+                    srt.passive.record(Event::L4Ok);
+                    s
+                }
                 Err(e) => {
                     srt.counters.errors_conn.fetch_add(1, Relaxed);
+                    srt.passive.record(Event::L4Err);
                     tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
                     if !be.retry_on.retry(Failure::Conn, true, attempt, be.retries) {
                         return Err(ProxyError::ConnectFailed);
@@ -776,6 +810,21 @@ fn forward(
             } else {
                 sending.await
             };
+            // `observe layer7`: what this attempt says of the server's health.
+            if srt.passive.observing() {
+                let ev = match &sent {
+                    Err(_) => Some(Event::ReadTimeout),
+                    Ok(Ok(r)) => Some(Event::http_status(r.status().as_u16())),
+                    // The client's fault, or a request a closed idle connection never sent.
+                    Ok(Err(e)) if client_failed.load(Relaxed) || (reused && e.message().is_some()) => None,
+                    Ok(Err(e)) if e.broke_before_response() => Some(Event::BrokenPipe),
+                    Ok(Err(e)) if e.is_parse() => Some(Event::HttpHeaders),
+                    Ok(Err(_)) => Some(Event::ReadError),
+                };
+                if let Some(ev) = ev {
+                    srt.passive.record(ev);
+                }
+            }
             // `retry-on`: the failure of this attempt, if it is to be tried again.
             let l7_retry = |f: Failure, attempt: u32| l7_replayable && be.retry_on.retry(f, true, attempt, be.retries);
             let failure = match &sent {

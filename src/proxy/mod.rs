@@ -36,6 +36,7 @@ pub mod shutdown;
 #[cfg(test)]
 mod sizes;
 pub mod sni;
+pub mod source;
 mod stats_source;
 pub mod stick_rules;
 pub mod tcp;
@@ -1109,6 +1110,7 @@ fn pool_for(
     p.set_max_age(b.pool_purge_delay);
     p.set_opts(&s.upstream);
     p.set_keepalive(b.srvtcpka);
+    p.set_source(s.source.clone());
     next.insert(key, p.clone());
     p
 }

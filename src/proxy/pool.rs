@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// The shortest sweep period, whatever `pool_purge_delay` says.
@@ -286,6 +285,8 @@ pub struct Pool {
     sweeping: AtomicBool,
     /// The backend's `option srvtcpka`: `SO_KEEPALIVE` on new connections.
     keepalive: AtomicBool,
+    /// `source`: the local address new connections are bound to (may change on reload).
+    source: Mutex<Option<Arc<super::source::Source>>>,
     /// Pools of a server whose `sni` is an expression, one per SNI value: connections are
     /// reused only for requests with the same SNI, as in HAProxy.
     by_sni: Mutex<std::collections::HashMap<String, Arc<Pool>>>,
@@ -381,6 +382,7 @@ impl Pool {
             opts: Mutex::new(ServerOpts::default()),
             sweeping: AtomicBool::new(false),
             keepalive: AtomicBool::new(false),
+            source: Mutex::new(None),
             by_sni: Mutex::new(std::collections::HashMap::new()),
         };
         pool.set_max_age(max_age);
@@ -399,6 +401,7 @@ impl Pool {
         let p = Arc::new(Pool::new(self.addr, Some(ServerTls { sni, ..tls.clone() }), self.h2, self.max_age()));
         p.set_opts(&self.opts.lock().unwrap_or_else(|e| e.into_inner()));
         p.set_keepalive(self.keepalive.load(Relaxed));
+        p.set_source(self.source());
         if pools.len() < SNI_POOLS_MAX {
             pools.insert(name.to_string(), p.clone());
         }
@@ -411,6 +414,14 @@ impl Pool {
     }
 
     /// The backend's `option srvtcpka` (pools outlive reloads that may change it).
+    pub fn set_source(&self, source: Option<Arc<super::source::Source>>) {
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+    }
+
+    fn source(&self) -> Option<Arc<super::source::Source>> {
+        self.source.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn set_keepalive(&self, on: bool) {
         self.keepalive.store(on, Relaxed);
     }
@@ -524,8 +535,9 @@ impl Pool {
         connect_timeout: Duration,
         preface: Option<&[u8]>,
     ) -> Result<Sender, ConnectError> {
+        let source = self.source();
         let fut = async {
-            let mut stream = match TcpStream::connect(self.addr).await {
+            let mut stream = match super::source::connect(self.addr, source.as_deref()).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
                 Err(e) => return Err(ConnectError::Io(e)),
                 Ok(s) => s,

@@ -258,14 +258,15 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn server_id(&self) -> Option<i64> {
         let b = self.backend?;
+        let servers = &self.active.snap.backends.get(b)?.servers;
         let s = match self.server {
-            Some(s) => s,
+            Some(s) => servers.get(s)?,
             None => {
                 let name = self.proxy_name(crate::sample::Role::Server)?;
-                self.active.snap.backends.get(b)?.servers.iter().position(|s| s.name == name)?
+                servers.iter().find(|s| s.name == name)?
             }
         };
-        Some(s as i64 + 1)
+        Some(i64::from(s.id))
     }
     fn uuid(&self) -> Option<String> {
         Some(uuid::Uuid::new_v4().to_string())

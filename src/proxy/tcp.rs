@@ -208,9 +208,11 @@ where
             out.tw = (t_slot - t0).as_millis() as i64;
         }
         // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
-        let Some(connected) =
-            super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, TcpStream::connect(addr)), &cx.sess)
-                .await
+        let Some(connected) = super::sessions::or_killed(
+            tokio::time::timeout(be.timeouts.connect, super::source::connect(addr, be.servers[si].source.as_deref())),
+            &cx.sess,
+        )
+        .await
         else {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed while connecting (shutdown session)");
             out.termination = ['K', 'C'];
@@ -218,6 +220,7 @@ where
         };
         match connected {
             Ok(Ok(s)) => {
+                brt.servers[si].passive.record(crate::health::passive::Event::L4Ok);
                 out.tc = t_slot.elapsed().as_millis() as i64;
                 out.src = s.local_addr().ok();
                 break (s, si, session);
@@ -229,6 +232,7 @@ where
                     Ok(Ok(_)) => String::new(),
                 };
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
+                brt.servers[si].passive.record(crate::health::passive::Event::L4Err);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
                 if !be.retry_on.retry(super::retry_on::Failure::Conn, true, attempt, be.retries) {
                     out.termination = ['S', 'C'];

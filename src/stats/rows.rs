@@ -24,6 +24,8 @@ pub struct Row<'a> {
     /// Servers: times it went DOWN; seconds since the last change; seconds DOWN in all.
     pub chkdown: Option<u64>,
     pub chkfail: Option<u64>,
+    /// Servers with `observe`: passive-check trips (HAProxy's `hanafail`).
+    pub hanafail: Option<u64>,
     pub lastchg: Option<u64>,
     pub downtime: Option<u64>,
     /// Servers: `maxqueue` when set.
@@ -31,6 +33,8 @@ pub struct Row<'a> {
     pub check_status: String,
     pub check_ms: Option<u64>,
     pub backup: bool,
+    /// Servers: their id (HAProxy's `sid`).
+    pub sid: u32,
 }
 
 impl<'a> Row<'a> {
@@ -47,12 +51,14 @@ impl<'a> Row<'a> {
             bck: 0,
             chkdown: None,
             chkfail: None,
+            hanafail: None,
             lastchg: None,
             downtime: None,
             qlimit: None,
             check_status: String::new(),
             check_ms: None,
             backup: false,
+            sid: 0,
         }
     }
 }
@@ -112,12 +118,14 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 bck: u32::from(s.backup),
                 chkdown: checked.then(|| rt.down_transitions.load(std::sync::atomic::Ordering::Relaxed)),
                 chkfail: checked.then(|| rt.check_failures.load(std::sync::atomic::Ordering::Relaxed)),
+                hanafail: s.observe.is_some().then(|| rt.passive.trips.load(std::sync::atomic::Ordering::Relaxed)),
                 lastchg: Some(rt.since_change().as_secs()),
                 downtime: checked.then(|| rt.downtime().as_secs()),
                 qlimit: (s.upstream.maxqueue > 0).then_some(s.upstream.maxqueue),
                 check_status,
                 check_ms: checked.then(|| rt.check_duration_ms.load(std::sync::atomic::Ordering::Relaxed)),
                 backup: s.backup,
+                sid: s.id,
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);

@@ -59,7 +59,14 @@ pub fn runtime_server(
     // The file's own problems were reported when it was loaded: only the server's count here.
     cx.problems.clear();
     let check_def = sec.check.as_ref().or(file.defaults.check.as_ref());
-    let server = server(sv, &sp, &live.name, check_def, &live.timeouts, &snap.global, &mut cx);
+    let mut server = server(sv, &sp, &live.name, live.mode, check_def, &live.timeouts, &snap.global, &mut cx);
+    if let Some(s) = server.as_mut() {
+        match server_ids::runtime_id(&live.servers, at, s.id) {
+            Ok(id) => s.id = id,
+            Err(e) => cx.err_v(sp.key("id"), e, s.id),
+        }
+        server_source::inherit(s, live.source.as_ref(), &sp, &mut cx);
+    }
     persist::server_cookie(sv, live.persist.cookie.as_ref(), sec.cookie.is_some(), &sp, &mut cx);
     let line = |p: &Problem| {
         let mut s = format!("{}: {}", p.path, p.message);
@@ -122,6 +129,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         log_tag: live.log_tag.clone(),
         retry_on: live.retry_on,
         reuse: live.reuse,
+        source: live.source.clone(),
     }
 }
 

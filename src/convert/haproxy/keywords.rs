@@ -89,7 +89,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
     ("error-log-format", "error-log-format is not supported yet"),
     ("http-send-name-header", "not implemented"),
-    ("source", "choosing the source address of server connections is not implemented"),
     ("monitor-net", "not implemented"),
     ("use-server", "not implemented"),
     ("use-fcgi-app", "FastCGI is not implemented"),
@@ -179,12 +178,6 @@ pub const OPTIONS_TCP_CHECK: &[&str] =
 
 /// `server` / `default-server` parameters lbha has no counterpart for, and whether each takes a value.
 pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
-    ("on-error", true),
-    ("on-marked-up", true),
-    ("observe", true),
-    ("error-limit", true),
-    ("redir", true),
-    ("id", true),
     ("send-proxy-v2-ssl-cn", false),
     ("no-ssl", false),
     ("npn", true),
@@ -193,7 +186,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, bool)] = &[
     ("allow-0rtt", false),
     ("tfo", false),
     ("pool-low-conn", true),
-    ("source", true),
     ("usesrc", true),
     ("namespace", true),
     ("socks4", true),

@@ -31,6 +31,7 @@ pub const ORDER: &[&str] = &[
     "abortonclose",
     "clitcpka",
     "srvtcpka",
+    "source",
     "rate_limit_sessions",
     "acl",
     "use_backend",
@@ -408,6 +409,11 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             cx.report(d, ReportKind::Note, format!("deprecated keyword, written as `timeout {name}`"));
             timeout(st, d, Some(name), d.arg(1), cx);
         }
+        // `usesrc`/`interface` stay in the text: validation refuses them by name.
+        "source" => match d.arg(1) {
+            Some(_) => st.put(cx, d, "source", d.args[1..].join(" ").as_str()),
+            None => cx.error(d, "`source` needs an address"),
+        },
         "retries" => {
             if let Some(n) = cx.num::<u32>(d, 1, "retries") {
                 st.put(cx, d, "retries", i64::from(n));

@@ -24,6 +24,10 @@ const FIELDS: &[&str] = &[
     "cookie",
     "slowstart",
     "on_marked_down",
+    "on_marked_up",
+    "observe",
+    "error_limit",
+    "on_error",
     "ssl",
     "verify",
     "ca_file",
@@ -71,6 +75,9 @@ const FIELDS: &[&str] = &[
     "maxqueue",
     "minconn",
     "track",
+    "id",
+    "redir",
+    "source",
 ];
 
 /// TLS version words of a server line and their lbha keys (booleans).
@@ -98,6 +105,9 @@ const CHECK_ONLY: &[&str] = &[
     "check_addr",
     "check_port",
     "on_marked_down",
+    "observe",
+    "error_limit",
+    "on_error",
     "check_ssl",
     "check_sni",
     "check_alpn",
@@ -216,6 +226,50 @@ fn params(d: &Directive, start: usize, p: &mut ServerParams, cx: &mut Cx) -> Lef
                 Some("shutdown-sessions") => p.set("on_marked_down", "shutdown-sessions"),
                 Some(v) => left.unsupported.push(format!("on-marked-down {v}")),
                 None => cx.error(d, "`on-marked-down` needs a value"),
+            },
+            "on-marked-up" => match value {
+                Some(v @ "shutdown-backup-sessions") => p.set("on_marked_up", v),
+                Some(v) => cx.error(d, format!("`on-marked-up` expects `shutdown-backup-sessions`, not `{v}`")),
+                None => cx.error(d, "`on-marked-up` needs a value"),
+            },
+            "observe" => match value {
+                Some(v @ ("none" | "layer4" | "layer7")) => p.set("observe", v),
+                Some(v) => cx.error(d, format!("`observe` expects none, layer4 or layer7, not `{v}`")),
+                None => cx.error(d, "`observe` needs a value"),
+            },
+            "on-error" => match value {
+                Some(v @ ("fastinter" | "fail-check" | "sudden-death" | "mark-down")) => p.set("on_error", v),
+                Some(v) => cx.error(
+                    d,
+                    format!("`on-error` expects fastinter, fail-check, sudden-death or mark-down, not `{v}`"),
+                ),
+                None => cx.error(d, "`on-error` needs a value"),
+            },
+            // `usesrc`/`interface` and their value stay with the address: validation refuses
+            // them by name rather than the server silently losing them.
+            "source" => match value {
+                Some(v) => match d.arg(i + 1) {
+                    Some(w @ ("usesrc" | "interface")) => {
+                        p.set("source", format!("{v} {w} {}", d.arg(i + 2).unwrap_or("")).trim_end());
+                        i += 2;
+                    }
+                    _ => p.set("source", v),
+                },
+                None => cx.error(d, "`source` needs an address"),
+            },
+            "redir" => match value {
+                Some(v) => p.set("redir", v),
+                None => cx.error(d, "`redir` needs a prefix"),
+            },
+            "id" => match value.map(|v| (v, v.parse::<u32>())) {
+                Some((_, Ok(n))) if n > 0 => p.set("id", i64::from(n)),
+                Some((v, _)) => cx.error(d, format!("`id`: custom id has to be > 0, not `{v}`")),
+                None => cx.error(d, "`id` needs a value"),
+            },
+            "error-limit" => match value.map(|v| (v, v.parse::<u32>())) {
+                Some((_, Ok(n))) if n > 0 => p.set("error_limit", i64::from(n)),
+                Some((v, _)) => cx.error(d, format!("`error-limit` has to be > 0, not `{v}`")),
+                None => cx.error(d, "`error-limit` needs a value"),
             },
             "ssl" | "no-ssl" => {
                 p.set("ssl", w == "ssl");

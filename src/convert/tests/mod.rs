@@ -179,9 +179,9 @@ fn servers_and_default_server() {
     assert!(sv[1].backup && sv[1].disabled && sv[1].check.is_none());
     assert_eq!((sv[1].weight, sv[1].maxconn), (0, Some(7)));
     assert_eq!(sv[2].addr.to_string(), "[::1]:83");
-    // `cookie C` means nothing without a backend cookie; `observe` is not supported yet.
-    assert_eq!(kinds(&c), [(10, ReportKind::Unsupported), (10, ReportKind::Note)]);
-    assert!(c.reports[0].message.contains("`observe layer7`"), "{}", c.reports[0]);
+    // `cookie C` means nothing without a backend cookie.
+    assert_eq!(kinds(&c), [(10, ReportKind::Note)]);
+    assert_eq!(sv[2].observe.map(|o| o.observe), Some(crate::health::passive::Observe::Layer7));
     assert_eq!(table(&c)["backend"][0]["servers"][2]["slowstart"].as_str(), Some("10s"));
 
     // Unknown parameters and addresses lbha cannot use are reported, never dropped silently.

@@ -1,4 +1,4 @@
-//! Conversion of issue 17's server-side keywords: PROXY protocol.
+//! Conversion of issue 17's server-side keywords: PROXY protocol, passive health checks.
 
 use super::*;
 
@@ -195,4 +195,62 @@ fn check_ssl_sni_alpn_convert_and_validate() {
     assert_eq!(t["backend"][0]["servers"][2]["alpn"].as_str(), Some("h2,http/1.1"));
     assert_eq!(sv[2].tls.as_ref().unwrap().config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
     assert!(sv[2].check.as_ref().unwrap().tls.as_ref().unwrap().config.alpn_protocols.is_empty(), "checks: no ALPN");
+}
+
+#[test]
+fn passive_health_keywords_convert_one_to_one() {
+    use crate::health::passive::{Observe, OnError, Spec};
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  default-server observe layer7 error-limit 5 on-error sudden-death\n\
+         \x20 server a 127.0.0.1:81 check on-marked-up shutdown-backup-sessions\n\
+         \x20 server b 127.0.0.1:82 check observe layer4 on-error mark-down error-limit 2\n\
+         \x20 server k 127.0.0.1:83 backup\n"
+    ));
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!(sv[0].observe, Some(Spec { observe: Observe::Layer7, error_limit: 5, on_error: OnError::SuddenDeath }));
+    assert!(sv[0].shutdown_backups_on_up);
+    assert_eq!(sv[1].observe, Some(Spec { observe: Observe::Layer4, error_limit: 2, on_error: OnError::MarkDown }));
+    // Without `check` HAProxy ignores them: left out (as other check settings of default-server).
+    assert_eq!(sv[2].observe, None);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["servers"][1]["on_error"].as_str(), Some("mark-down"));
+    assert_eq!(t["backend"][0]["servers"][1]["error_limit"].as_integer(), Some(2));
+    assert_eq!(t["backend"][0]["servers"][0]["on_marked_up"].as_str(), Some("shutdown-backup-sessions"));
+
+    for (bad, want) in [
+        ("observe layer5", "`observe` expects"),
+        ("error-limit 0", "`error-limit` has to be > 0"),
+        ("on-error down", "`on-error` expects"),
+        ("on-marked-up shutdown-sessions", "`on-marked-up` expects"),
+    ] {
+        let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 check {bad}\n"));
+        assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
+    }
+}
+
+#[test]
+fn server_ids_convert_and_duplicates_are_refused() {
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 5\n  server b 127.0.0.1:82\n"));
+    let ids: Vec<u32> = snap(&c).backends[0].servers.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [5, 2]);
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 redir http://img.example.com check\n"));
+    assert_eq!(table(&c)["backend"][0]["servers"][0]["redir"].as_str(), Some("http://img.example.com"));
+    assert!(snap(&c).backends[0].servers[0].redir.is_some());
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  source 127.0.0.9\n  server a 127.0.0.1:81 source 127.0.0.2:2000-2010\n  server b 127.0.0.1:82\n"
+    ));
+    let s = snap(&c);
+    let src = |i: usize| s.backends[0].servers[i].source.as_deref().map(|s| (s.ip.to_string(), s.ports));
+    assert_eq!(src(0), Some(("127.0.0.2".into(), Some((2000, 2010)))));
+    assert_eq!(src(1), Some(("127.0.0.9".into(), None)));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    // `usesrc` goes along, for validation to refuse by name (never a silently plain source).
+    let c = conv(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 source 127.0.0.2 usesrc clientip\n"));
+    let e = crate::config::parse(&c.toml, std::path::Path::new("t.toml")).unwrap_err().to_string();
+    assert!(e.contains("servers[0].source") && e.contains("usesrc") && e.contains("not supported"), "{e}");
+    let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
+    assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
 }
