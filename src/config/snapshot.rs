@@ -482,6 +482,9 @@ pub struct Backend {
     pub forwardfor: Option<Forwardfor>,
     /// Cookie and stick-table persistence; empty when the backend has none.
     pub persist: super::persist_spec::Spec,
+    /// `force-persist`, `ignore-persist` and `use-server` of a mode http backend (a mode tcp
+    /// backend's are in `tcp`).
+    pub server_rules: Arc<crate::persist::rules::ServerRules<Condition>>,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,

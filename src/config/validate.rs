@@ -24,6 +24,7 @@ mod peers;
 mod peers_tls;
 mod persist;
 mod runtime_server;
+mod server_rules;
 mod server_side;
 mod server_track;
 mod stktable;
@@ -67,6 +68,8 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "stick_table",
     "stick",
     "appsession",
+    "use_server",
+    "persist_rules",
     "pool_purge_delay",
     "tcp_response",
     "tcp_response_inspect_delay",
@@ -127,6 +130,8 @@ impl Kind {
                         "stick_table",
                         "stick",
                         "appsession",
+                        "use_server",
+                        "persist_rules",
                         "expect_proxy",
                         "capture_cookie",
                     ]
@@ -161,6 +166,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
+    k!(use_server => "use_server", persist_rules => "persist_rules");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
     v
 }
@@ -660,6 +666,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
+    let server_rules = server_rules::http(s, &p, mode_of(s, defaults), &servers, cx);
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -679,6 +686,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         // A listen section's options are reported by its frontend half.
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
+        server_rules,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
         tcp: std::sync::Arc::new(crate::tcprules::config::back(

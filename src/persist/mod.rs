@@ -9,11 +9,12 @@
 //!             server's cookie, insert ours (+ Cache-Control: private with nocache)
 //! ```
 //!
-//! Precedence follows HAProxy: a valid cookie wins, then the first matching stick rule, then the
-//! balancer. A designated server is honoured while it is up, even when draining; a DOWN or MAINT
+//! Precedence follows HAProxy: a `use-server` rule wins (see [`rules`]), then a valid cookie,
+//! then the first matching stick rule, then the balancer. A designated server is honoured while it is up, even when draining; a DOWN or MAINT
 //! server is ignored and the request is balanced (and re-learned, and the cookie re-set).
 
 pub mod cookie;
+pub mod rules;
 pub mod stick;
 pub mod table;
 
@@ -173,6 +174,39 @@ pub struct Decision {
     /// The request's method is neither GET nor HEAD: no cache keeps the response, so `nocache`
     /// has nothing to mark.
     pub uncacheable_method: bool,
+    /// What `force-persist`, `ignore-persist` and `use-server` decided.
+    pub pre: rules::Pre,
+}
+
+/// The server persistence designates, as the queue takes it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Prefer {
+    pub server: Option<usize>,
+    /// `force-persist`: taken even when DOWN or in MAINT, and never redispatched.
+    pub forced: bool,
+}
+
+impl Decision {
+    /// The decision of the rules alone (a backend without cookie or stick table).
+    pub fn from_pre(pre: rules::Pre) -> Decision {
+        Decision { server: pre.server, pre, ..Decision::default() }
+    }
+
+    /// `force-persist` held: the designated server is taken even when DOWN or in MAINT, and the
+    /// last retry does not redispatch.
+    pub fn forced(&self) -> bool {
+        self.pre.mode == rules::PersistMode::Force
+    }
+
+    /// The server to prefer when getting a slot, and whether it is forced.
+    pub fn prefer(&self) -> Prefer {
+        Prefer { server: self.server, forced: self.forced() }
+    }
+
+    /// `ignore-persist` held: the persistence cookie is neither read, stripped nor set.
+    pub fn ignores_cookie(&self) -> bool {
+        self.pre.mode == rules::PersistMode::Ignore
+    }
 }
 
 impl Spec {
@@ -210,8 +244,26 @@ impl Spec {
         clock: Clock,
         stream: &dyn Stream,
     ) -> Decision {
-        let mut d = Decision::default();
-        if let Some(c) = &self.cookie {
+        self.on_request_with(req, rt, usable, clock, stream, rules::Pre::default())
+    }
+
+    /// [`Spec::on_request_if`] after the `force-persist`/`ignore-persist`/`use-server` rules:
+    /// a server `use-server` assigned is kept (the cookie and stick matches then assign none),
+    /// `ignore-persist` skips the cookie. With `force-persist` the caller's `usable` says yes
+    /// to DOWN servers too (see [`rules::PersistMode::Force`]).
+    pub fn on_request_with(
+        &self,
+        req: &ReqView<'_>,
+        rt: Option<&Runtime>,
+        usable: &dyn Fn(usize) -> bool,
+        clock: Clock,
+        stream: &dyn Stream,
+        pre: rules::Pre,
+    ) -> Decision {
+        let mut d = Decision::from_pre(pre);
+        if let Some(c) = &self.cookie
+            && !d.ignores_cookie()
+        {
             self.read_cookie(c, req.headers, usable, clock, &mut d);
         }
         let (Some(st), Some(rt)) = (&self.stick, rt) else { return d };
@@ -275,6 +327,11 @@ impl Spec {
         if v.server.is_empty() {
             return;
         }
+        // A server `use-server` assigned keeps the request; the cookie assigns none (HAProxy
+        // still reads it, e.g. to strip a prefix).
+        if d.server.is_some() {
+            return;
+        }
         // The first usable server with this cookie: several may share one (e.g. a backup
         // dedicated to a server).
         for (i, s) in self.servers.iter().enumerate() {
@@ -294,6 +351,15 @@ impl Spec {
     /// Hides persistence from the server: insert+indirect drops the cookie, prefix mode gives
     /// back the application's own value.
     pub fn strip_request(&self, headers: &mut HeaderMap) {
+        self.strip_request_for(&Decision::default(), headers);
+    }
+
+    /// [`Spec::strip_request`] for a request persistence decided `d` on: with `ignore-persist`
+    /// the cookie reaches the server as the client sent it, as in HAProxy.
+    pub fn strip_request_for(&self, d: &Decision, headers: &mut HeaderMap) {
+        if d.ignores_cookie() {
+            return;
+        }
         let Some(c) = &self.cookie else { return };
         let drop = c.mode == CookieMode::Insert && c.indirect;
         if !drop && c.mode != CookieMode::Prefix {
@@ -367,8 +433,12 @@ impl Spec {
                 }
             }
         }
-        if let Some(c) = &self.cookie {
-            let direct = d.cookie_server == Some(server);
+        // `ignore-persist`: the server's cookie is left alone and none is inserted.
+        if let Some(c) = &self.cookie
+            && !d.ignores_cookie()
+        {
+            // As HAProxy's SF_DIRECT: the server came from the cookie or a `use-server` rule.
+            let direct = d.cookie_server == Some(server) || d.pre.server == Some(server);
             self.server_cookie(c, d, direct, srv, status, headers, clock);
         }
     }

@@ -44,7 +44,7 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
     let (active, cx) = (t.active, t.cx);
     let be = &active.snap.backends[bi];
     let spec = &be.persist;
-    if spec.is_empty() {
+    if spec.is_empty() && be.server_rules.is_empty() {
         return Decision::default();
     }
     let rt = &active.rt.backends[bi];
@@ -61,9 +61,21 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
     };
     let maps = cx.proxy.maps.lazy();
     let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
-    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.src().ip()) };
-    let usable = |i: usize| rt.server_usable(i);
-    let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass);
+    // force-persist / ignore-persist, then use-server (HAProxy's order, before the cookie).
+    let holds = |c: &crate::routing::Condition| c.eval(pass.acls, &pass.ctx, pass.maps);
+    let resolve = |f: &crate::sample::LogFormat| {
+        let name = super::rules::render_in(f, &pass.ctx, t, pass.maps);
+        be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
+    };
+    let pre = be.server_rules.pre(&holds, &resolve, &|i| rt.server_usable(i));
+    let forced = pre.mode == crate::persist::rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, forced);
+    let mut d = if spec.is_empty() {
+        Decision::from_pre(pre)
+    } else {
+        let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.src().ip()) };
+        spec.on_request_with(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass, pre)
+    };
     d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
     d
 }

@@ -154,7 +154,7 @@ where
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
         // A session waiting in the queue can be killed there too (`shutdown session`).
-        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.server);
+        let next = queue::next_slot(be, brt, &key, slot.take(), attempt, stuck.prefer());
         let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
             None => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");

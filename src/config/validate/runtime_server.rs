@@ -107,6 +107,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         conn_mode: live.conn_mode,
         forwardfor: live.forwardfor.clone(),
         persist,
+        server_rules: live.server_rules.clone(),
         pool_purge_delay: live.pool_purge_delay,
         compression: live.compression.clone(),
         tcp: live.tcp.clone(),

@@ -1,0 +1,94 @@
+//! Validation of a backend's `use_server` and `persist_rules` (HAProxy's `use-server`,
+//! `force-persist`, `ignore-persist`). As `haproxy -c`: each needs a condition, a static
+//! `use-server` must name a server of the backend, and a `%[...]` name is looked up per request.
+
+use super::super::error::FieldPath;
+use super::super::model::{Mode, Section};
+use super::super::snapshot::Server;
+use super::Ctx;
+use crate::persist::rules::{PersistAction, PersistRule, ServerRules, ServerTarget, UseServer};
+use crate::routing::Condition;
+use std::sync::Arc;
+
+/// The condition of one rule, which HAProxy requires.
+fn required_cond(
+    names: &[&str],
+    if_: &Option<String>,
+    unless: &Option<String>,
+    keyword: &str,
+    rp: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<Condition> {
+    if if_.is_none() && unless.is_none() {
+        cx.err(rp.clone(), format!("`{keyword}` requires either `if` or `unless` followed by a condition"));
+        return None;
+    }
+    super::http_rules::cond(names, if_, unless, rp, cx)
+}
+
+/// The action word of a `persist_rules` entry.
+fn action(text: &str) -> Option<PersistAction> {
+    match text {
+        "force-persist" => Some(PersistAction::Force),
+        "ignore-persist" => Some(PersistAction::Ignore),
+        _ => None,
+    }
+}
+
+/// A mode http backend's rules, conditions over its ACLs. A mode tcp backend's are read with its
+/// TCP rules (`tcprules::config::back`).
+pub(super) fn http(
+    s: &Section,
+    p: &FieldPath,
+    mode: Mode,
+    servers: &[Server],
+    cx: &mut Ctx,
+) -> Arc<ServerRules<Condition>> {
+    let mut rules = ServerRules::default();
+    if mode != Mode::Http {
+        for (key, given) in [("use_server", s.use_server.is_some()), ("persist_rules", s.persist_rules.is_some())] {
+            if given {
+                cx.err(p.key(key), "needs mode http (not supported in mode tcp yet)");
+            }
+        }
+        return Arc::new(rules);
+    }
+    let names = super::persist::acl_names(s);
+    for (i, r) in s.persist_rules.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let rp = p.key("persist_rules").index(i);
+        let Some(action) = action(&r.action) else {
+            cx.err_v(rp.key("action"), "expected `force-persist` or `ignore-persist`", &r.action);
+            continue;
+        };
+        if let Some(cond) = required_cond(&names, &r.if_, &r.unless, action.keyword(), &rp, cx) {
+            rules.persist.push(PersistRule { action, cond });
+        }
+    }
+    for (i, u) in s.use_server.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let up = p.key("use_server").index(i);
+        let target = target(&u.server, servers, &up.key("server"), cx);
+        let cond = required_cond(&names, &u.if_, &u.unless, "use-server", &up, cx);
+        if let (Some(target), Some(cond)) = (target, cond) {
+            rules.use_server.push(UseServer { target, cond });
+        }
+    }
+    Arc::new(rules)
+}
+
+/// A `use-server` target: a server of the backend, or a `%[...]` log-format name.
+pub(super) fn target(text: &str, servers: &[Server], at: &FieldPath, cx: &mut Ctx) -> Option<ServerTarget> {
+    if text.contains('%') {
+        return super::http_rules::log_format(text, at, cx).map(ServerTarget::Dynamic);
+    }
+    if text.is_empty() {
+        cx.err(at.clone(), "missing server name");
+        return None;
+    }
+    match servers.iter().position(|s| s.name == text) {
+        Some(i) => Some(ServerTarget::Server(i)),
+        None => {
+            cx.err_v(at.clone(), "no such server in this backend", text);
+            None
+        }
+    }
+}
