@@ -92,3 +92,6 @@ pub(super) fn target(text: &str, servers: &[Server], at: &FieldPath, cx: &mut Ct
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -941,6 +941,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 }
 
 mod actions;
+mod persist_rules;
 mod errlog;
 mod keepalived;
 mod random;
