@@ -203,7 +203,8 @@ impl Decision {
         Prefer { server: self.server, forced: self.forced() }
     }
 
-    /// `ignore-persist` held: the persistence cookie is neither read, stripped nor set.
+    /// `ignore-persist` held: the persistence cookie assigns no server, and the response's
+    /// cookie is neither rewritten nor inserted.
     pub fn ignores_cookie(&self) -> bool {
         self.pre.mode == rules::PersistMode::Ignore
     }
@@ -261,9 +262,7 @@ impl Spec {
         pre: rules::Pre,
     ) -> Decision {
         let mut d = Decision::from_pre(pre);
-        if let Some(c) = &self.cookie
-            && !d.ignores_cookie()
-        {
+        if let Some(c) = &self.cookie {
             self.read_cookie(c, req.headers, usable, clock, &mut d);
         }
         let (Some(st), Some(rt)) = (&self.stick, rt) else { return d };
@@ -327,9 +326,9 @@ impl Spec {
         if v.server.is_empty() {
             return;
         }
-        // A server `use-server` assigned keeps the request; the cookie assigns none (HAProxy
-        // still reads it, e.g. to strip a prefix).
-        if d.server.is_some() {
+        // A server `use-server` assigned keeps the request, and `ignore-persist` ignores the
+        // cookie: it assigns none (HAProxy still reads it, and strips it as usual).
+        if d.server.is_some() || d.ignores_cookie() {
             return;
         }
         // The first usable server with this cookie: several may share one (e.g. a backup
@@ -350,16 +349,8 @@ impl Spec {
 
     /// Hides persistence from the server: insert+indirect drops the cookie, prefix mode gives
     /// back the application's own value.
+    /// (`ignore-persist` changes nothing here: HAProxy strips the cookie all the same.)
     pub fn strip_request(&self, headers: &mut HeaderMap) {
-        self.strip_request_for(&Decision::default(), headers);
-    }
-
-    /// [`Spec::strip_request`] for a request persistence decided `d` on: with `ignore-persist`
-    /// the cookie reaches the server as the client sent it, as in HAProxy.
-    pub fn strip_request_for(&self, d: &Decision, headers: &mut HeaderMap) {
-        if d.ignores_cookie() {
-            return;
-        }
         let Some(c) = &self.cookie else { return };
         let drop = c.mode == CookieMode::Insert && c.indirect;
         if !drop && c.mode != CookieMode::Prefix {

@@ -22,8 +22,9 @@ pub enum PersistMode {
     /// A designated server is taken even when DOWN or in MAINT, and the last retry does not
     /// redispatch.
     Force,
-    /// Cookie persistence is ignored: the cookie assigns no server, is neither stripped nor
-    /// set. Stick tables still apply, as in HAProxy.
+    /// Cookie persistence is ignored: the cookie assigns no server (it is still stripped in
+    /// indirect or prefix mode) and the response's cookie is neither rewritten nor inserted.
+    /// Stick tables still apply, as in HAProxy.
     Ignore,
 }
 

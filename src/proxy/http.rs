@@ -539,7 +539,7 @@ fn forward(
         // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
         // (b): hide the persistence cookie from the server (indirect, prefix).
         let stuck = super::stick_rules::request(t, bi, &parts);
-        be.persist.strip_request_for(&stuck, &mut parts.headers);
+        be.persist.strip_request(&mut parts.headers);
         // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
         if parts.version == Version::HTTP_2
             && let Some(auth) = parts.uri.authority()

@@ -1,0 +1,161 @@
+//! `use-server`, `force-persist` and `ignore-persist` end to end: one haproxy.cfg runs under the
+//! real HAProxy 2.6 and, converted, under lbha, each over its own three test servers on loopback;
+//! every request must reach the same server, get the same `Set-Cookie` and show the server the
+//! same `Cookie`, and each is also checked against what the manual says it should do.
+//!
+//! `balance first` keeps the balanced choice fixed (server `a`, the first usable one), so a
+//! request that no rule or cookie designates lands on `a` in both.
+
+mod common;
+mod kit;
+
+use common::*;
+use kit::Web;
+
+fn haproxy_installed() -> bool {
+    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .any(|p| std::path::Path::new(p).exists())
+}
+
+/// Server `c` is in maintenance (`disabled`): only `force-persist` reaches it.
+fn config(port: u16, webs: &[Web; 3]) -> String {
+    format!(
+        r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+listen web
+  bind 127.0.0.1:{port}
+  balance first
+  cookie SRV insert indirect
+  acl to_b path_beg /b
+  ignore-persist if {{ path_beg /static }}
+  force-persist if {{ req.hdr(x-force) -m found }}
+  use-server b if to_b
+  use-server %[req.hdr(x-srv)] if {{ req.hdr(x-srv) -m found }}
+  use-server c if {{ path_beg /c }}
+  use-server b if {{ path_beg /c }}
+  server a 127.0.0.1:{} cookie a
+  server b 127.0.0.1:{} cookie b
+  server c 127.0.0.1:{} cookie c disabled
+"#,
+        webs[0].port, webs[1].port, webs[2].port
+    )
+}
+
+/// A request: its path and extra header lines.
+struct Case {
+    path: &'static str,
+    headers: &'static str,
+    /// The server it reaches, the `SRV` cookie set, the `Cookie` the server sees.
+    want: (&'static str, Option<&'static str>, Option<&'static str>),
+    why: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case { path: "/x", headers: "", want: ("A", Some("SRV=a"), None), why: "balanced, cookie inserted" },
+    Case { path: "/x", headers: "Cookie: SRV=b\r\n", want: ("B", None, None), why: "the cookie's server" },
+    Case {
+        path: "/b",
+        headers: "Cookie: SRV=a\r\n",
+        want: ("B", None, None),
+        why: "use-server before the cookie; direct: no cookie set; indirect: still stripped",
+    },
+    Case {
+        path: "/static/x",
+        headers: "Cookie: SRV=b\r\n",
+        want: ("A", None, None),
+        why: "ignore-persist: the cookie assigns nothing and none is set (indirect still strips it)",
+    },
+    Case {
+        path: "/x",
+        headers: "Cookie: SRV=c\r\n",
+        want: ("A", Some("SRV=a"), None),
+        why: "the cookie's server is in maintenance: balanced, cookie re-set",
+    },
+    Case {
+        path: "/x",
+        headers: "Cookie: SRV=c\r\nX-Force: 1\r\n",
+        want: ("C", None, None),
+        why: "force-persist: the cookie's server in maintenance is taken",
+    },
+    Case { path: "/x", headers: "X-Srv: b\r\n", want: ("B", None, None), why: "a dynamic use-server name" },
+    Case {
+        path: "/c",
+        headers: "X-Srv: nosuch\r\n",
+        want: ("A", Some("SRV=a"), None),
+        why: "a dynamic name that names no server ends the rules: balanced",
+    },
+    Case {
+        path: "/c",
+        headers: "",
+        want: ("B", None, None),
+        why: "the rule naming a server in maintenance passes on to the next",
+    },
+    Case {
+        path: "/c",
+        headers: "X-Force: 1\r\n",
+        want: ("C", None, None),
+        why: "force-persist: use-server takes the server in maintenance",
+    },
+    Case {
+        path: "/static/b",
+        headers: "",
+        want: ("A", None, None),
+        why: "ignore-persist does not stop use-server (b only for /b)",
+    },
+];
+
+/// What `port` does with each case: (server, SRV cookie set, Cookie the server saw).
+fn run(port: u16, webs: &[Web; 3]) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut out = Vec::new();
+    for (i, c) in CASES.iter().enumerate() {
+        let target = format!("{}?n={i}", c.path);
+        let r = raw(port, format!("GET {target} HTTP/1.1\r\nHost: t\r\n{}Connection: close\r\n\r\n", c.headers).as_bytes())
+            .unwrap();
+        let body = r.text();
+        let set = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_string())
+            .find(|v| v.starts_with("SRV="));
+        let seen = webs
+            .iter()
+            .flat_map(|w| w.requests())
+            .find(|q| q.target == target)
+            .and_then(|q| q.cookie().map(str::to_string));
+        out.push((body, set, seen));
+    }
+    out
+}
+
+fn check(who: &str, got: &[(String, Option<String>, Option<String>)]) {
+    for (c, g) in CASES.iter().zip(got) {
+        let want = (c.want.0.to_string(), c.want.1.map(str::to_string), c.want.2.map(str::to_string));
+        assert_eq!(g, &want, "{who}: {} {}: {}", c.path, c.headers.trim(), c.why);
+    }
+}
+
+#[test]
+fn server_rules_choose_as_in_haproxy() {
+    let ours = [Web::start("A"), Web::start("B"), Web::start("C")];
+    let port = free_port();
+    let _l = Lbha::start_haproxy(&config(port, &ours), &[port]);
+    let lbha = run(port, &ours);
+    check("lbha", &lbha);
+    if !haproxy_installed() {
+        println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let theirs = [Web::start("A"), Web::start("B"), Web::start("C")];
+    let hport = free_port();
+    let _h = haproxy(&config(hport, &theirs), hport);
+    let hap = run(hport, &theirs);
+    check("haproxy", &hap);
+    assert_eq!(lbha, hap);
+}
