@@ -667,6 +667,10 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
     let server_rules = server_rules::http(s, &p, mode_of(s, defaults), &servers, cx);
+    let hash_expr = match &algorithm {
+        Algorithm::Hash(text) => server_rules::hash_expr(text, mode_of(s, defaults), &p.key("balance"), cx),
+        _ => None,
+    };
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -687,6 +691,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         server_rules,
+        hash_expr,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
         tcp: std::sync::Arc::new(crate::tcprules::config::back(

@@ -48,17 +48,7 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
         return Decision::default();
     }
     let rt = &active.rt.backends[bi];
-    let ctx = StreamCtx {
-        backend: Some(bi),
-        vars: Some(t.vars),
-        method: Some(&req.method),
-        uri: Some(&req.uri),
-        version: Some(req.version),
-        req_headers: Some(&req.headers),
-        req_body: t.body,
-        log: t.log,
-        ..StreamCtx::conn(cx, active, t.frontend)
-    };
+    let ctx = request_ctx(t, bi, req);
     let maps = cx.proxy.maps.lazy();
     let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
     // force-persist / ignore-persist, then use-server (HAProxy's order, before the cookie).
@@ -78,6 +68,38 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
     };
     d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
     d
+}
+
+/// The stream as the request-side rules read it in backend `bi`.
+fn request_ctx<'a>(t: &'a Txn<'a>, bi: usize, req: &'a http::request::Parts) -> StreamCtx<'a> {
+    StreamCtx {
+        backend: Some(bi),
+        vars: Some(t.vars),
+        method: Some(&req.method),
+        uri: Some(&req.uri),
+        version: Some(req.version),
+        req_headers: Some(&req.headers),
+        req_body: t.body,
+        log: t.log,
+        ..StreamCtx::conn(t.cx, t.active, t.frontend)
+    }
+}
+
+/// `balance hash EXPR`: the expression's value over the request, the balancer's key. None
+/// without the expression or without a sample (the balancer then falls back to round robin).
+pub fn balance_key(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Option<Vec<u8>> {
+    let e = t.active.snap.backends[bi].hash_expr.as_ref()?;
+    let maps = t.cx.proxy.maps.lazy();
+    bin(e.eval(&request_ctx(t, bi, req), &maps)?)
+}
+
+/// A sample as the bytes a hash reads: HAProxy's cast to binary (integers as 8 big-endian
+/// bytes, addresses in network order, strings as they are).
+pub fn bin(v: crate::sample::Value) -> Option<Vec<u8>> {
+    match v.cast(crate::sample::SmpType::Bin)? {
+        crate::sample::Value::Bin(b) => Some(b),
+        _ => None,
+    }
 }
 
 /// The proxy's response hook, once server `server` has answered.

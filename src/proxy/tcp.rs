@@ -147,7 +147,14 @@ where
             return out;
         }
     };
-    let key = balance::Request { src: Some(cx.src().ip()), path_and_query: None, headers: None };
+    // `balance hash EXPR` / `balance rdp-cookie`: the key read from the held bytes.
+    let hash_key = super::tcp_rules::balance_key(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
+    let key = balance::Request {
+        src: Some(cx.src().ip()),
+        path_and_query: None,
+        headers: None,
+        key: hash_key.as_deref(),
+    };
     // Persistence: `stick on src` (the only fetch TCP mode has).
     let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip());
     let mut slot: Option<(usize, SessionGuard)> = None;

@@ -120,6 +120,25 @@ fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, at: At, buf: &'a [u8]) -> Stream
     StreamCtx { backend: at.bi, payload: Some(buf), ..StreamCtx::conn(cx, active, at.fi) }
 }
 
+/// The balancer's key of a mode tcp backend from the bytes held: `balance hash EXPR`'s value, or
+/// `balance rdp-cookie`'s cookie (an empty one is none, as in HAProxy).
+pub fn balance_key(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> Option<Vec<u8>> {
+    use crate::balance::Algorithm;
+    let be = &active.snap.backends[at.bi?];
+    match &be.algorithm {
+        Algorithm::Hash(_) => {
+            let e = be.hash_expr.as_ref()?;
+            let store = cx.proxy.maps.store.load();
+            super::stick_rules::bin(e.eval(&ctx(active, cx, at, buf), &**store)?)
+        }
+        Algorithm::RdpCookie(name) => match crate::sample::rdp::cookie(buf, Some(name)) {
+            crate::sample::rdp::RdpCookie::Found(v) if !v.is_empty() => Some(v.to_vec()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true
 /// unless a `reject` matched.
 pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx, at: At) -> bool {

@@ -26,6 +26,7 @@ mod hello;
 mod json;
 mod logfmt;
 mod map;
+pub mod rdp;
 pub(crate) mod timefmt;
 mod value;
 

@@ -108,6 +108,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         forwardfor: live.forwardfor.clone(),
         persist,
         server_rules: live.server_rules.clone(),
+        hash_expr: live.hash_expr.clone(),
         pool_purge_delay: live.pool_purge_delay,
         compression: live.compression.clone(),
         tcp: live.tcp.clone(),

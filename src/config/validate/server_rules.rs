@@ -1,6 +1,7 @@
 //! Validation of a backend's `use_server` and `persist_rules` (HAProxy's `use-server`,
-//! `force-persist`, `ignore-persist`). As `haproxy -c`: each needs a condition, a static
-//! `use-server` must name a server of the backend, and a `%[...]` name is looked up per request.
+//! `force-persist`, `ignore-persist`) and of `balance hash EXPR`'s expression. As `haproxy -c`:
+//! each rule needs a condition, a static `use-server` must name a server of the backend, a
+//! `%[...]` name is looked up per request, and the hash expression must read the request.
 
 use super::super::error::FieldPath;
 use super::super::model::{Mode, Section};
@@ -91,6 +92,41 @@ pub(super) fn target(text: &str, servers: &[Server], at: &FieldPath, cx: &mut Ct
             None
         }
     }
+}
+
+/// `balance hash EXPR`'s expression, checked against what the backend's mode can read (HAProxy
+/// refuses response fetches; lbha's HTTP requests have no raw buffer, its TCP ones no HTTP).
+pub(super) fn hash_expr(
+    text: &str,
+    mode: Mode,
+    at: &FieldPath,
+    cx: &mut Ctx,
+) -> Option<Arc<crate::sample::SampleExpr>> {
+    use crate::sample::Reads;
+    let mut expr = match crate::sample::SampleExpr::parse(text) {
+        Ok(e) => e,
+        Err(e) => {
+            cx.err_v(at.clone(), format!("balance hash: {e}"), text);
+            return None;
+        }
+    };
+    let why = match (expr.fetch.reads(), mode) {
+        (Reads::HttpResponse | Reads::Server, _) => {
+            Some("balance hash reads the response, which is not available when the server is chosen")
+        }
+        (Reads::Payload, Mode::Http) => {
+            Some("balance hash reads the raw request buffer: not supported in mode http by lbha (use HTTP fetches)")
+        }
+        (Reads::HttpRequest | Reads::Http, Mode::Tcp) => Some("balance hash reads HTTP, which needs mode http"),
+        _ => None,
+    };
+    if let Some(why) = why {
+        cx.err_v(at.clone(), why, text);
+        return None;
+    }
+    super::http_rules::load_maps(expr.map_refs(), at, cx);
+    super::track::exprs(std::iter::once(&mut expr), at, text, cx);
+    Some(Arc::new(expr))
 }
 
 #[cfg(test)]

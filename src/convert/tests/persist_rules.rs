@@ -29,3 +29,13 @@ fn server_rules_without_a_condition_are_refused_as_haproxy_does() {
     let errs = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:1\n  force-persist\n"));
     assert!(errs.iter().any(|e| e.contains("h.cfg:8") && e.contains("`force-persist` requires")), "{errs:?}");
 }
+
+#[test]
+fn balance_hash_converts_and_its_expression_is_checked() {
+    let c = conv(&format!("{FE_BE}backend be\n  balance hash req.cook(clientid)\n  hash-type consistent\n  server a 127.0.0.1:1\n"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["balance"].as_str(), Some("hash req.cook(clientid)"));
+    assert!(snap(&c).backends[0].hash_expr.is_some());
+    let c = conv(&format!("{FE_BE}backend be\n  balance hash\n  server a 127.0.0.1:1\n"));
+    assert_eq!(kinds(&c), [(7, ReportKind::Unsupported)]);
+}

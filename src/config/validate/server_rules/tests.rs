@@ -50,3 +50,18 @@ fn not_in_defaults_and_not_yet_in_mode_tcp() {
     ));
     assert!(e.iter().any(|e| e.contains("persist_rules")), "{e:#?}");
 }
+
+#[test]
+fn balance_hash_reads_what_the_mode_has() {
+    let snap = parse(&src("http", "balance = \"hash req.hdr(x-user),lower\""), Path::new("t.toml")).unwrap();
+    assert!(snap.backends[0].hash_expr.is_some());
+    let snap = parse(&src("tcp", "balance = \"hash req.payload(0,4)\""), Path::new("t.toml")).unwrap();
+    assert!(snap.backends[0].hash_expr.is_some());
+    assert!(parse(&src("tcp", "balance = \"rdp-cookie\""), Path::new("t.toml")).unwrap().backends[0].hash_expr.is_none());
+    has("balance = \"hash res.hdr(x)\"", &["balance", "reads the response", "res.hdr(x)"]);
+    has("balance = \"hash req.payload(0,4)\"", &["balance", "raw request buffer"]);
+    has("balance = \"hash nosuch\"", &["balance", "nosuch"]);
+    has("balance = \"hash\"", &["balance", "sample expression"]);
+    let e = crate::config::tests::errors(&src("tcp", "balance = \"hash req.hdr(x)\""));
+    assert!(e.iter().any(|e| e.contains("needs mode http")), "{e:#?}");
+}
