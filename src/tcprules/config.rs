@@ -200,7 +200,14 @@ impl Walk<'_, '_> {
         if let Some(why) = unavailable(f, stage).or_else(|| self.own.fill(&mut f.clone()).err()) {
             self.problems.push(Problem::new(path.clone(), why).with_value(text));
         } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
-            && matches!(f, Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType)
+            && matches!(
+                f,
+                Fetch::ReqPayload { .. }
+                    | Fetch::ReqSslSni
+                    | Fetch::ReqSslHelloType
+                    | Fetch::ReqRdpCookie(_)
+                    | Fetch::ReqRdpCookieCnt(_)
+            )
         {
             let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
             let mut warn = Problem::new(path.clone(), why).with_value(text);
