@@ -271,3 +271,67 @@ listen web
     let rr: std::collections::HashSet<String> = (0..3).map(|_| ask(None)).collect();
     assert_eq!(rr.len(), 3, "without the header: round robin");
 }
+
+/// The manual's `use-server` example in mode tcp: servers chosen by the TLS SNI, `weight 0`
+/// keeping them out of balancing, and `force-persist` reaching a server in maintenance.
+fn sni_config(port: u16, s: &[u16; 4]) -> String {
+    format!(
+        r#"
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+listen tls
+  bind 127.0.0.1:{port}
+  tcp-request inspect-delay 5s
+  tcp-request content accept if {{ req.ssl_hello_type 1 }}
+  force-persist if {{ req.ssl_sni -i maint.example.com }}
+  ignore-persist if {{ req.ssl_sni -i www.example.com }}
+  use-server www if {{ req.ssl_sni -i www.example.com }}
+  use-server mail if {{ req.ssl_sni -i mail.example.com }}
+  use-server down if {{ req.ssl_sni -m end .example.com }}
+  use-server %[req.ssl_sni,field(1,.)] if {{ req.ssl_sni -m end .example.org }}
+  server www 127.0.0.1:{} weight 0
+  server mail 127.0.0.1:{} weight 0
+  server down 127.0.0.1:{} disabled
+  server default 127.0.0.1:{}
+"#,
+        s[0], s[1], s[2], s[3]
+    )
+}
+
+const SNI_CASES: &[(&str, &str, &str)] = &[
+    ("www.example.com", "www", "use-server by SNI (ignore-persist does not stop it)"),
+    ("mail.example.com", "mail", "use-server by SNI"),
+    ("other.example.net", "default", "no rule: balanced over the servers with a weight"),
+    ("x.example.com", "default", "the rule's server is in maintenance: passed on, balanced"),
+    ("maint.example.com", "down", "force-persist: the server in maintenance is taken"),
+    ("mail.example.org", "mail", "a dynamic server name"),
+    ("nosuch.example.org", "default", "a dynamic name that names no server: balanced"),
+];
+
+fn run_sni(port: u16) -> Vec<String> {
+    SNI_CASES.iter().map(|(sni, _, _)| tls_hello(port, sni).unwrap()).collect()
+}
+
+#[test]
+fn use_server_by_sni_in_mode_tcp_as_in_haproxy() {
+    let tags = ["www", "mail", "down", "default"];
+    let ours: Vec<_> = tags.iter().map(|t| tag_server(t)).collect();
+    let port = free_port();
+    let _l = Lbha::start_haproxy(&sni_config(port, &[ours[0].0, ours[1].0, ours[2].0, ours[3].0]), &[port]);
+    let lbha = run_sni(port);
+    for ((sni, want, why), got) in SNI_CASES.iter().zip(&lbha) {
+        assert_eq!(got, want, "lbha: {sni}: {why}");
+    }
+    if !haproxy_installed() {
+        println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let theirs: Vec<_> = tags.iter().map(|t| tag_server(t)).collect();
+    let hport = free_port();
+    let _h = haproxy(&sni_config(hport, &[theirs[0].0, theirs[1].0, theirs[2].0, theirs[3].0]), hport);
+    assert_eq!(run_sni(hport), lbha, "HAProxy chose other servers");
+}

@@ -675,6 +675,17 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
     let selector = Selector::new(&algorithm, hash_type, &specs, allbackups).with_server_ids(&names);
+    let tcp = std::sync::Arc::new(crate::tcprules::config::back(
+        s,
+        defaults,
+        &format!("{} {}", n.kind.table(), n.name()),
+        mode_of(s, defaults),
+        &p,
+        cx.problems,
+        &mut cx.maps,
+        &cx.tables,
+        &names,
+    ));
     Backend {
         name: n.name().to_string(),
         mode: mode_of(s, defaults),
@@ -694,16 +705,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         hash_expr,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
-        tcp: std::sync::Arc::new(crate::tcprules::config::back(
-            s,
-            defaults,
-            &format!("{} {}", n.kind.table(), n.name()),
-            mode_of(s, defaults),
-            &p,
-            cx.problems,
-            &mut cx.maps,
-            &cx.tables,
-        )),
+        tcp,
         acls: Vec::new(),
         http_request: Vec::new(),
         http_response: Vec::new(),

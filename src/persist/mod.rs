@@ -488,15 +488,23 @@ impl Spec {
     }
 }
 
-/// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).
-pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr) -> Decision {
+/// TCP mode's hook before choosing a server, once the backend's `use-server`, `force-persist`
+/// and `ignore-persist` rules decided `pre`: only `src` stick rules apply (validation refuses
+/// others).
+pub fn tcp_request_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    src: std::net::IpAddr,
+    pre: rules::Pre,
+) -> Decision {
     if spec.is_empty() {
-        return Decision::default();
+        return Decision::from_pre(pre);
     }
     let headers = HeaderMap::new();
     let view = ReqView { headers: &headers, uri: None, src: Some(src) };
-    let usable = |i: usize| rt.server_usable(i);
-    spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src))
+    let forced = pre.mode == rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, forced);
+    spec.on_request_with(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src), pre)
 }
 
 /// TCP mode's stream as its stick rules see it: the client's address (validation leaves `src`

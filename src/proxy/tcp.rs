@@ -155,8 +155,10 @@ where
         headers: None,
         key: hash_key.as_deref(),
     };
-    // Persistence: `stick on src` (the only fetch TCP mode has).
-    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip());
+    // `force-persist`/`ignore-persist`/`use-server` over the held bytes, then persistence:
+    // `stick on src` (the only fetch TCP mode has).
+    let pre = super::tcp_rules::server_pre(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip(), pre);
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {

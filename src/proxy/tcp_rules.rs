@@ -139,6 +139,26 @@ pub fn balance_key(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> Option<
     }
 }
 
+/// A mode tcp backend's `force-persist`, `ignore-persist` and `use-server` over the bytes held
+/// (their conditions are final there, as HAProxy evaluates them).
+pub fn server_pre(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> crate::persist::rules::Pre {
+    let Some(bi) = at.bi else { return Default::default() };
+    let (be, brt) = (&active.snap.backends[bi], &active.rt.backends[bi]);
+    let rules = &be.tcp.server_rules;
+    if rules.is_empty() {
+        return Default::default();
+    }
+    let store = cx.proxy.maps.store.load();
+    let c = ctx(active, cx, at, buf);
+    let env = Env { ctx: &c, maps: &**store, final_: true };
+    let holds = |cond: &crate::tcprules::Cond| cond.eval(&be.tcp.acls, &env) == crate::tcprules::Tri::Pass;
+    let resolve = |f: &crate::sample::LogFormat| {
+        let name = f.render(env.ctx, env.maps, &|_, _| None);
+        be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
+    };
+    rules.pre(&holds, &resolve, &|i| brt.server_usable(i))
+}
+
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true
 /// unless a `reject` matched.
 pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx, at: At) -> bool {

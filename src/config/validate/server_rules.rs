@@ -37,7 +37,7 @@ fn action(text: &str) -> Option<PersistAction> {
 }
 
 /// A mode http backend's rules, conditions over its ACLs. A mode tcp backend's are read with its
-/// TCP rules (`tcprules::config::back`).
+/// TCP rules (`tcprules::config::back`), over the bytes its content inspection held.
 pub(super) fn http(
     s: &Section,
     p: &FieldPath,
@@ -47,11 +47,6 @@ pub(super) fn http(
 ) -> Arc<ServerRules<Condition>> {
     let mut rules = ServerRules::default();
     if mode != Mode::Http {
-        for (key, given) in [("use_server", s.use_server.is_some()), ("persist_rules", s.persist_rules.is_some())] {
-            if given {
-                cx.err(p.key(key), "needs mode http (not supported in mode tcp yet)");
-            }
-        }
         return Arc::new(rules);
     }
     let names = super::persist::acl_names(s);

@@ -44,7 +44,7 @@ fn each_error_is_located() {
 }
 
 #[test]
-fn not_in_defaults_and_not_yet_in_mode_tcp() {
+fn not_in_defaults() {
     let e = crate::config::tests::errors(&format!(
         "[defaults]\nmode = \"http\"\npersist_rules = [{{ action = \"force-persist\", if = \"TRUE\" }}]\n[[backend]]\nname = \"be\"\nservers = [{TWO}]\n"
     ));
@@ -64,4 +64,19 @@ fn balance_hash_reads_what_the_mode_has() {
     has("balance = \"hash\"", &["balance", "sample expression"]);
     let e = crate::config::tests::errors(&src("tcp", "balance = \"hash req.hdr(x)\""));
     assert!(e.iter().any(|e| e.contains("needs mode http")), "{e:#?}");
+}
+
+#[test]
+fn mode_tcp_rules_read_the_held_bytes() {
+    let extra = "use_server = [{ server = \"b\", if = \"{ req.ssl_sni -i b.example.com }\" }, { server = \"%[req.ssl_sni,field(1,.)]\", if = \"TRUE\" }]\npersist_rules = [{ action = \"force-persist\", if = \"RDP_COOKIE\" }]";
+    let snap = parse(&src("tcp", extra), Path::new("t.toml")).unwrap();
+    let b = &snap.backends[0];
+    assert!(b.server_rules.is_empty(), "mode tcp keeps them with its TCP rules");
+    assert_eq!((b.tcp.server_rules.use_server.len(), b.tcp.server_rules.persist.len()), (2, 1));
+    let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"nosuch\", if = \"TRUE\" }]"));
+    assert!(e.iter().any(|e| e.contains("use_server[0].server") && e.contains("nosuch")), "{e:#?}");
+    let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"a\" }]"));
+    assert!(e.iter().any(|e| e.contains("requires either")), "{e:#?}");
+    let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"a\", if = \"{ req.hdr(host) -m found }\" }]"));
+    assert!(e.iter().any(|e| e.contains("use_server[0].if") && e.contains("HTTP")), "{e:#?}");
 }
