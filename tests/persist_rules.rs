@@ -335,3 +335,53 @@ fn use_server_by_sni_in_mode_tcp_as_in_haproxy() {
     let _h = haproxy(&sni_config(hport, &[theirs[0].0, theirs[1].0, theirs[2].0, theirs[3].0]), hport);
     assert_eq!(run_sni(hport), lbha, "HAProxy chose other servers");
 }
+
+/// `persist rdp-cookie`: the `msts` cookie names a server by address and port (Windows' token
+/// redirection); the same in lbha and HAProxy, server by server.
+#[test]
+fn persist_rdp_cookie_follows_the_msts_cookie_as_in_haproxy() {
+    let cfg = |port: u16, s: &[u16; 3]| {
+        format!(
+            "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\nlisten tse\n  bind 127.0.0.1:{port}\n  tcp-request inspect-delay 5s\n  tcp-request content accept if RDP_COOKIE\n  persist rdp-cookie\n  balance roundrobin\n  server s1 127.0.0.1:{}\n  server s2 127.0.0.1:{}\n  server s3 127.0.0.1:{} disabled\n",
+            s[0], s[1], s[2]
+        )
+    };
+    let msts = |port: u16| {
+        let mut b = vec![3, 0, 0, 0, 0, 0xe0, 0, 0, 0, 0, 0];
+        let addr = u32::from_le_bytes([127, 0, 0, 1]);
+        b.extend_from_slice(format!("Cookie: msts={addr}.{}.0000\r\n", port.swap_bytes()).as_bytes());
+        b
+    };
+    let session = |port: u16, req: &[u8]| {
+        use std::io::Write;
+        let mut s = connect(port);
+        s.write_all(req).unwrap();
+        read_to_close(&mut s)
+    };
+    let run = |port: u16, s: &[u16; 3]| -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(session(port, &msts(s[1])));
+        }
+        out.push(session(port, &msts(s[0])));
+        // The server in maintenance is not taken: balanced instead.
+        let down = session(port, &msts(s[2]));
+        out.push(if down == "s3" { down } else { "balanced".into() });
+        out
+    };
+    let want = ["s2", "s2", "s2", "s1", "balanced"];
+    let ours = [tag_server("s1"), tag_server("s2"), tag_server("s3")];
+    let ports = [ours[0].0, ours[1].0, ours[2].0];
+    let port = free_port();
+    let _l = Lbha::start_haproxy(&cfg(port, &ports), &[port]);
+    assert_eq!(run(port, &ports), want, "lbha");
+    if !haproxy_installed() {
+        println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let theirs = [tag_server("s1"), tag_server("s2"), tag_server("s3")];
+    let hports = [theirs[0].0, theirs[1].0, theirs[2].0];
+    let hport = free_port();
+    let _h = haproxy(&cfg(hport, &hports), hport);
+    assert_eq!(run(hport, &hports), want, "haproxy");
+}

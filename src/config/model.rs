@@ -350,6 +350,8 @@ pub struct Section {
     pub stick_table: Option<StickTableDef>,
     pub stick: Option<Vec<StickRuleDef>>,
     pub appsession: Option<AppSessionDef>,
+    /// `persist rdp-cookie[(NAME)]`: `"rdp-cookie"` or `"rdp-cookie(NAME)"`.
+    pub persist: Option<String>,
     /// `use-server SERVER if|unless COND`, in order.
     pub use_server: Option<Vec<UseServerDef>>,
     /// `force-persist` and `ignore-persist` rules, in order (one list: the first that holds wins).

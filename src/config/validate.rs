@@ -70,6 +70,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "appsession",
     "use_server",
     "persist_rules",
+    "persist",
     "pool_purge_delay",
     "tcp_response",
     "tcp_response_inspect_delay",
@@ -166,7 +167,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
-    k!(use_server => "use_server", persist_rules => "persist_rules");
+    k!(use_server => "use_server", persist_rules => "persist_rules", persist => "persist");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
     v
 }
@@ -667,6 +668,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
     let server_rules = server_rules::http(s, &p, mode_of(s, defaults), &servers, cx);
+    let rdp_persist = server_rules::rdp_persist(s, defaults, &p, mode_of(s, defaults), cx);
     let hash_expr = match &algorithm {
         Algorithm::Hash(text) => server_rules::hash_expr(text, mode_of(s, defaults), &p.key("balance"), cx),
         _ => None,
@@ -702,6 +704,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
         server_rules,
+        rdp_persist,
         hash_expr,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),

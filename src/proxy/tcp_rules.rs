@@ -146,7 +146,7 @@ pub fn server_pre(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> crate::p
     let (be, brt) = (&active.snap.backends[bi], &active.rt.backends[bi]);
     let rules = &be.tcp.server_rules;
     if rules.is_empty() {
-        return Default::default();
+        return rdp_persist(be, brt, buf, Default::default());
     }
     let store = cx.proxy.maps.store.load();
     let c = ctx(active, cx, at, buf);
@@ -156,7 +156,29 @@ pub fn server_pre(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> crate::p
         let name = f.render(env.ctx, env.maps, &|_, _| None);
         be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
     };
-    rules.pre(&holds, &resolve, &|i| brt.server_usable(i))
+    let pre = rules.pre(&holds, &resolve, &|i| brt.server_usable(i));
+    rdp_persist(be, brt, buf, pre)
+}
+
+/// `persist rdp-cookie`: once no `use-server` rule assigned a server, the `msts` cookie's
+/// address and port name one, taken while it is usable (HAProxy's order: before stick rules).
+fn rdp_persist(
+    be: &crate::config::snapshot::Backend,
+    brt: &crate::state::BackendRt,
+    buf: &[u8],
+    mut pre: crate::persist::rules::Pre,
+) -> crate::persist::rules::Pre {
+    use crate::sample::rdp;
+    let Some(name) = &be.rdp_persist else { return pre };
+    if pre.server.is_some() {
+        return pre;
+    }
+    let rdp::RdpCookie::Found(v) = rdp::cookie(buf, Some(name)) else { return pre };
+    let Some(at) = rdp::msts_server(v) else { return pre };
+    // The first usable server of that address (several may share one).
+    pre.server = (0..be.servers.len())
+        .find(|&i| be.servers[i].addr == std::net::SocketAddr::V4(at) && brt.server_usable(i));
+    pre
 }
 
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true

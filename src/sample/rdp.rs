@@ -50,9 +50,34 @@ pub fn cookie<'a>(buf: &'a [u8], name: Option<&str>) -> RdpCookie<'a> {
     }
 }
 
+/// The server an `msts` cookie names (`persist rdp-cookie`): `ADDR.PORT.` with the IPv4 address
+/// as the decimal of its network-order bytes read little-endian and the port byte-swapped, as
+/// Windows' load-balancing info writes them and HAProxy decodes them.
+pub fn msts_server(value: &[u8]) -> Option<std::net::SocketAddrV4> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (addr, rest) = text.split_once('.')?;
+    let (port, _) = rest.split_once('.')?;
+    let addr: u32 = addr.trim_start().parse().ok()?;
+    let port: u32 = port.parse().ok()?;
+    let port = u16::try_from(port).ok()?.swap_bytes();
+    Some(std::net::SocketAddrV4::new(std::net::Ipv4Addr::from(addr.to_le_bytes()), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn msts_names_an_address_and_port() {
+        // 192.168.1.10:3389 as Windows writes it.
+        let v = u32::from_le_bytes([192, 168, 1, 10]);
+        let cookie = format!("{v}.{}.0000", 3389u16.swap_bytes());
+        assert_eq!(msts_server(cookie.as_bytes()), Some("192.168.1.10:3389".parse().unwrap()));
+        assert_eq!(msts_server(b"3640205228.15629.0000"), Some("172.31.249.216:3389".parse().unwrap()));
+        assert_eq!(msts_server(b"alice"), None);
+        assert_eq!(msts_server(b"1.2"), None, "the port ends with a dot");
+        assert_eq!(msts_server(b"99999999999.15629.0"), None);
+    }
 
     /// A Connection Request as mstsc sends it: TPKT, X.224 CR, the cookie line.
     fn request(line: &[u8]) -> Vec<u8> {

@@ -109,6 +109,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
         persist,
         server_rules: live.server_rules.clone(),
         hash_expr: live.hash_expr.clone(),
+        rdp_persist: live.rdp_persist.clone(),
         pool_purge_delay: live.pool_purge_delay,
         compression: live.compression.clone(),
         tcp: live.tcp.clone(),

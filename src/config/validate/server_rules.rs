@@ -124,5 +124,32 @@ pub(super) fn hash_expr(
     Some(Arc::new(expr))
 }
 
+/// `persist rdp-cookie[(NAME)]` (also from `defaults`): the cookie's name, default `msts`.
+pub(super) fn rdp_persist(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, cx: &mut Ctx) -> Option<String> {
+    let (text, at) = match (&s.persist, &defaults.persist) {
+        (Some(t), _) => (t, p.key("persist")),
+        (None, Some(t)) => (t, FieldPath::root().key("defaults").key("persist")),
+        _ => return None,
+    };
+    let name = match text.trim().strip_prefix("rdp-cookie") {
+        Some("") => "msts",
+        Some(rest) => match rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')).map(str::trim) {
+            Some(n) if !n.is_empty() && !n.contains(['(', ')', ' ']) => n,
+            _ => {
+                cx.err_v(at, "expected `rdp-cookie` or `rdp-cookie(NAME)`", text);
+                return None;
+            }
+        },
+        None => {
+            cx.err_v(at, "expected `rdp-cookie` or `rdp-cookie(NAME)` (HAProxy's only `persist` method)", text);
+            return None;
+        }
+    };
+    if mode == Mode::Http && s.persist.is_some() {
+        cx.warn(at, "persist rdp-cookie reads an RDP connection's first bytes: it never matches in mode http");
+    }
+    Some(name.to_string())
+}
+
 #[cfg(test)]
 mod tests;

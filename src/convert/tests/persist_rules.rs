@@ -39,3 +39,12 @@ fn balance_hash_converts_and_its_expression_is_checked() {
     let c = conv(&format!("{FE_BE}backend be\n  balance hash\n  server a 127.0.0.1:1\n"));
     assert_eq!(kinds(&c), [(7, ReportKind::Unsupported)]);
 }
+
+#[test]
+fn persist_rdp_cookie_converts() {
+    let c = conv("defaults\n  mode tcp\nlisten tse\n  bind :3389\n  persist rdp-cookie\n  balance rdp-cookie\n  server a 127.0.0.1:3389\nlisten t2\n  bind :3390\n  persist rdp-cookie(mycookie)\n  server a 127.0.0.1:3389\n");
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert_eq!(s.backends[0].rdp_persist.as_deref(), Some("msts"));
+    assert_eq!(s.backends[1].rdp_persist.as_deref(), Some("mycookie"));
+}

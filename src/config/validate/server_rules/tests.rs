@@ -80,3 +80,15 @@ fn mode_tcp_rules_read_the_held_bytes() {
     let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"a\", if = \"{ req.hdr(host) -m found }\" }]"));
     assert!(e.iter().any(|e| e.contains("use_server[0].if") && e.contains("HTTP")), "{e:#?}");
 }
+
+#[test]
+fn persist_rdp_cookie_names_its_cookie() {
+    let snap = parse(&src("tcp", "persist = \"rdp-cookie\""), Path::new("t.toml")).unwrap();
+    assert_eq!(snap.backends[0].rdp_persist.as_deref(), Some("msts"));
+    let snap = parse(&src("tcp", "persist = \"rdp-cookie(x)\""), Path::new("t.toml")).unwrap();
+    assert_eq!(snap.backends[0].rdp_persist.as_deref(), Some("x"));
+    let e = crate::config::tests::errors(&src("tcp", "persist = \"cookie\""));
+    assert!(e.iter().any(|e| e.contains("persist") && e.contains("rdp-cookie")), "{e:#?}");
+    let e = crate::config::tests::errors(&src("tcp", "persist = \"rdp-cookie()\""));
+    assert!(e.iter().any(|e| e.contains("persist")), "{e:#?}");
+}
