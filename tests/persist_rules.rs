@@ -115,8 +115,9 @@ fn run(port: u16, webs: &[Web; 3]) -> Vec<(String, Option<String>, Option<String
     let mut out = Vec::new();
     for (i, c) in CASES.iter().enumerate() {
         let target = format!("{}?n={i}", c.path);
-        let r = raw(port, format!("GET {target} HTTP/1.1\r\nHost: t\r\n{}Connection: close\r\n\r\n", c.headers).as_bytes())
-            .unwrap();
+        let r =
+            raw(port, format!("GET {target} HTTP/1.1\r\nHost: t\r\n{}Connection: close\r\n\r\n", c.headers).as_bytes())
+                .unwrap();
         let body = r.text();
         let set = r
             .headers

@@ -278,9 +278,7 @@ impl Algorithm {
                 no_more("rdp-cookie", rest)?;
                 Ok(Algorithm::RdpCookie(name.to_string()))
             }
-            "log-hash" | "sticky" => {
-                Err(BalanceError::UnsupportedAlgorithm { name: name.to_string() })
-            }
+            "log-hash" | "sticky" => Err(BalanceError::UnsupportedAlgorithm { name: name.to_string() }),
             _ => Err(BalanceError::UnknownAlgorithm { name: head.to_string() }),
         }
     }
@@ -361,7 +359,10 @@ mod tests {
             ("random(2)", Algorithm::Random { draws: 2 }),
             ("random(5)", Algorithm::Random { draws: 5 }),
             ("hash req.cookie(clientid)", Algorithm::Hash("req.cookie(clientid)".into())),
-            ("hash req.hdr_ip(x-forwarded-for,-1),ipmask(24)", Algorithm::Hash("req.hdr_ip(x-forwarded-for,-1),ipmask(24)".into())),
+            (
+                "hash req.hdr_ip(x-forwarded-for,-1),ipmask(24)",
+                Algorithm::Hash("req.hdr_ip(x-forwarded-for,-1),ipmask(24)".into()),
+            ),
             ("rdp-cookie", Algorithm::RdpCookie("mstshash".into())),
             ("rdp-cookie(msts)", Algorithm::RdpCookie("msts".into())),
         ];
@@ -407,7 +408,10 @@ mod tests {
             ("hash", E::MissingArgument { algorithm: "hash", what: "a sample expression" }),
             ("hash req.hdr(x) foo", E::UnexpectedArgument { algorithm: "hash", token: "foo".into() }),
             ("hash(x) src", E::UnexpectedArgument { algorithm: "hash", token: "(x)".into() }),
-            ("rdp-cookie()", E::MissingArgument { algorithm: "rdp-cookie", what: "a cookie name in rdp-cookie(<name>)" }),
+            (
+                "rdp-cookie()",
+                E::MissingArgument { algorithm: "rdp-cookie", what: "a cookie name in rdp-cookie(<name>)" },
+            ),
             ("rdp-cookie x", E::UnexpectedArgument { algorithm: "rdp-cookie", token: "x".into() }),
             ("log-hash", E::UnsupportedAlgorithm { name: "log-hash".into() }),
             ("roundrobin extra", E::UnexpectedArgument { algorithm: "roundrobin", token: "extra".into() }),

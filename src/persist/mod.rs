@@ -491,12 +491,7 @@ impl Spec {
 /// TCP mode's hook before choosing a server, once the backend's `use-server`, `force-persist`
 /// and `ignore-persist` rules decided `pre`: only `src` stick rules apply (validation refuses
 /// others).
-pub fn tcp_request_hook(
-    spec: &Spec,
-    rt: &crate::state::BackendRt,
-    src: std::net::IpAddr,
-    pre: rules::Pre,
-) -> Decision {
+pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr, pre: rules::Pre) -> Decision {
     if spec.is_empty() {
         return Decision::from_pre(pre);
     }

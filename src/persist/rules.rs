@@ -146,7 +146,10 @@ mod tests {
     fn rules(persist: &[(PersistAction, bool)], use_server: &[(usize, bool)]) -> ServerRules<bool> {
         ServerRules {
             persist: persist.iter().map(|&(action, cond)| PersistRule { action, cond }).collect(),
-            use_server: use_server.iter().map(|&(i, cond)| UseServer { target: ServerTarget::Server(i), cond }).collect(),
+            use_server: use_server
+                .iter()
+                .map(|&(i, cond)| UseServer { target: ServerTarget::Server(i), cond })
+                .collect(),
         }
     }
 

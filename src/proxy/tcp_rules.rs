@@ -176,8 +176,8 @@ fn rdp_persist(
     let rdp::RdpCookie::Found(v) = rdp::cookie(buf, Some(name)) else { return pre };
     let Some(at) = rdp::msts_server(v) else { return pre };
     // The first usable server of that address (several may share one).
-    pre.server = (0..be.servers.len())
-        .find(|&i| be.servers[i].addr == std::net::SocketAddr::V4(at) && brt.server_usable(i));
+    pre.server =
+        (0..be.servers.len()).find(|&i| be.servers[i].addr == std::net::SocketAddr::V4(at) && brt.server_usable(i));
     pre
 }
 

@@ -942,9 +942,9 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 }
 
 mod actions;
-mod persist_rules;
 mod errlog;
 mod keepalived;
+mod persist_rules;
 mod random;
 mod rule_gaps;
 mod samples;

@@ -32,7 +32,9 @@ fn server_rules_without_a_condition_are_refused_as_haproxy_does() {
 
 #[test]
 fn balance_hash_converts_and_its_expression_is_checked() {
-    let c = conv(&format!("{FE_BE}backend be\n  balance hash req.cook(clientid)\n  hash-type consistent\n  server a 127.0.0.1:1\n"));
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  balance hash req.cook(clientid)\n  hash-type consistent\n  server a 127.0.0.1:1\n"
+    ));
     assert!(c.reports.is_empty(), "{:?}", c.reports);
     assert_eq!(table(&c)["backend"][0]["balance"].as_str(), Some("hash req.cook(clientid)"));
     assert!(snap(&c).backends[0].hash_expr.is_some());
@@ -42,7 +44,9 @@ fn balance_hash_converts_and_its_expression_is_checked() {
 
 #[test]
 fn persist_rdp_cookie_converts() {
-    let c = conv("defaults\n  mode tcp\nlisten tse\n  bind :3389\n  persist rdp-cookie\n  balance rdp-cookie\n  server a 127.0.0.1:3389\nlisten t2\n  bind :3390\n  persist rdp-cookie(mycookie)\n  server a 127.0.0.1:3389\n");
+    let c = conv(
+        "defaults\n  mode tcp\nlisten tse\n  bind :3389\n  persist rdp-cookie\n  balance rdp-cookie\n  server a 127.0.0.1:3389\nlisten t2\n  bind :3390\n  persist rdp-cookie(mycookie)\n  server a 127.0.0.1:3389\n",
+    );
     assert!(c.reports.is_empty(), "{:?}", c.reports);
     let s = snap(&c);
     assert_eq!(s.backends[0].rdp_persist.as_deref(), Some("msts"));

@@ -57,7 +57,9 @@ fn balance_hash_reads_what_the_mode_has() {
     assert!(snap.backends[0].hash_expr.is_some());
     let snap = parse(&src("tcp", "balance = \"hash req.payload(0,4)\""), Path::new("t.toml")).unwrap();
     assert!(snap.backends[0].hash_expr.is_some());
-    assert!(parse(&src("tcp", "balance = \"rdp-cookie\""), Path::new("t.toml")).unwrap().backends[0].hash_expr.is_none());
+    assert!(
+        parse(&src("tcp", "balance = \"rdp-cookie\""), Path::new("t.toml")).unwrap().backends[0].hash_expr.is_none()
+    );
     has("balance = \"hash res.hdr(x)\"", &["balance", "reads the response", "res.hdr(x)"]);
     has("balance = \"hash req.payload(0,4)\"", &["balance", "raw request buffer"]);
     has("balance = \"hash nosuch\"", &["balance", "nosuch"]);
@@ -77,7 +79,10 @@ fn mode_tcp_rules_read_the_held_bytes() {
     assert!(e.iter().any(|e| e.contains("use_server[0].server") && e.contains("nosuch")), "{e:#?}");
     let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"a\" }]"));
     assert!(e.iter().any(|e| e.contains("requires either")), "{e:#?}");
-    let e = crate::config::tests::errors(&src("tcp", "use_server = [{ server = \"a\", if = \"{ req.hdr(host) -m found }\" }]"));
+    let e = crate::config::tests::errors(&src(
+        "tcp",
+        "use_server = [{ server = \"a\", if = \"{ req.hdr(host) -m found }\" }]",
+    ));
     assert!(e.iter().any(|e| e.contains("use_server[0].if") && e.contains("HTTP")), "{e:#?}");
 }
 
