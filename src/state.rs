@@ -411,6 +411,17 @@ impl BackendRt {
         !self.no_addr.get(i).copied().unwrap_or(false) && self.servers.get(i).is_some_and(|s| s.usable())
     }
 
+    /// Server `i` may take a request `force-persist` sends to it: any state, but an address.
+    pub fn server_forceable(&self, i: usize) -> bool {
+        !self.no_addr.get(i).copied().unwrap_or(false) && i < self.servers.len()
+    }
+
+    /// Server `i` may take a request persistence designates: usable, or with `forced`
+    /// (`force-persist`) in any state.
+    pub fn server_takes(&self, i: usize, forced: bool) -> bool {
+        if forced { self.server_forceable(i) } else { self.server_usable(i) }
+    }
+
     /// HAProxy's status column for server `i`.
     pub fn server_status(&self, i: usize) -> &'static str {
         if self.no_addr.get(i).copied().unwrap_or(false) {

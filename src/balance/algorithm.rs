@@ -37,7 +37,16 @@ pub enum Algorithm {
     Random {
         draws: u32,
     },
+    /// `hash <expr>`: the sample expression's value (as written; validation parses it and the
+    /// proxy evaluates it into the request's key).
+    Hash(String),
+    /// `rdp-cookie[(name)]`: the RDP cookie `name` (default `mstshash`) of a TCP connection's
+    /// first bytes.
+    RdpCookie(String),
 }
+
+/// The RDP cookie `balance rdp-cookie` reads when no name is given (HAProxy's default).
+pub const DEFAULT_RDP_COOKIE: &str = "mstshash";
 
 /// Default number of draws for `random` (HAProxy's default).
 pub const DEFAULT_RANDOM_DRAWS: u32 = 2;
@@ -48,7 +57,7 @@ pub enum BalanceError {
     Empty,
     #[error(
         "unknown balance algorithm `{name}` (expected roundrobin, static-rr, leastconn, first, source, uri, \
-         url_param <name>, hdr(<name>) or random[(<draws>)])"
+         url_param <name>, hdr(<name>), random[(<draws>)], hash <expr> or rdp-cookie[(<name>)])"
     )]
     UnknownAlgorithm { name: String },
     #[error("balance algorithm `{name}` is not supported by lbha")]
@@ -180,7 +189,8 @@ fn bare(
 
 impl Algorithm {
     /// Parses HAProxy's syntax: `roundrobin`, `static-rr`, `leastconn`, `first`, `source`,
-    /// `uri [len N] [depth N] [whole]`, `url_param NAME`, `hdr(NAME)`, `random[(DRAWS)]`.
+    /// `uri [len N] [depth N] [whole]`, `url_param NAME`, `hdr(NAME)`, `random[(DRAWS)]`,
+    /// `hash EXPR`, `rdp-cookie[(NAME)]`.
     pub fn parse(s: &str) -> Result<Algorithm, BalanceError> {
         let words: Vec<&str> = s.split_whitespace().collect();
         let Some((&head, rest)) = words.split_first() else {
@@ -244,16 +254,46 @@ impl Algorithm {
                 no_more("random", rest)?;
                 Ok(Algorithm::Random { draws })
             }
-            "rdp-cookie" | "hash" | "log-hash" | "sticky" => {
-                Err(BalanceError::UnsupportedAlgorithm { name: name.to_string() })
+            "hash" => {
+                if let Some(arg) = arg {
+                    return Err(BalanceError::UnexpectedArgument { algorithm: "hash", token: format!("({arg})") });
+                }
+                let Some((&expr, more)) = rest.split_first() else {
+                    return Err(BalanceError::MissingArgument { algorithm: "hash", what: "a sample expression" });
+                };
+                no_more("hash", more)?;
+                Ok(Algorithm::Hash(expr.to_string()))
             }
+            "rdp-cookie" => {
+                let name = match arg.map(str::trim) {
+                    None => DEFAULT_RDP_COOKIE,
+                    Some("") => {
+                        return Err(BalanceError::MissingArgument {
+                            algorithm: "rdp-cookie",
+                            what: "a cookie name in rdp-cookie(<name>)",
+                        });
+                    }
+                    Some(n) => n,
+                };
+                no_more("rdp-cookie", rest)?;
+                Ok(Algorithm::RdpCookie(name.to_string()))
+            }
+            "log-hash" | "sticky" => Err(BalanceError::UnsupportedAlgorithm { name: name.to_string() }),
             _ => Err(BalanceError::UnknownAlgorithm { name: head.to_string() }),
         }
     }
 
     /// Whether the algorithm hashes a request key (and so honours `hash-type`).
     pub fn is_hash(&self) -> bool {
-        matches!(self, Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_))
+        matches!(
+            self,
+            Algorithm::Source
+                | Algorithm::Uri { .. }
+                | Algorithm::UrlParam(_)
+                | Algorithm::Hdr(_)
+                | Algorithm::Hash(_)
+                | Algorithm::RdpCookie(_)
+        )
     }
 }
 
@@ -290,6 +330,9 @@ impl fmt::Display for Algorithm {
             Algorithm::Hdr(h) => write!(f, "hdr({h})"),
             Algorithm::Random { draws } if *draws == DEFAULT_RANDOM_DRAWS => f.write_str("random"),
             Algorithm::Random { draws } => write!(f, "random({draws})"),
+            Algorithm::Hash(e) => write!(f, "hash {e}"),
+            Algorithm::RdpCookie(n) if n == DEFAULT_RDP_COOKIE => f.write_str("rdp-cookie"),
+            Algorithm::RdpCookie(n) => write!(f, "rdp-cookie({n})"),
         }
     }
 }
@@ -315,6 +358,13 @@ mod tests {
             ("random", Algorithm::Random { draws: 2 }),
             ("random(2)", Algorithm::Random { draws: 2 }),
             ("random(5)", Algorithm::Random { draws: 5 }),
+            ("hash req.cookie(clientid)", Algorithm::Hash("req.cookie(clientid)".into())),
+            (
+                "hash req.hdr_ip(x-forwarded-for,-1),ipmask(24)",
+                Algorithm::Hash("req.hdr_ip(x-forwarded-for,-1),ipmask(24)".into()),
+            ),
+            ("rdp-cookie", Algorithm::RdpCookie("mstshash".into())),
+            ("rdp-cookie(msts)", Algorithm::RdpCookie("msts".into())),
         ];
         for (text, want) in cases {
             assert_eq!(Algorithm::parse(text), Ok(want.clone()), "{text}");
@@ -336,6 +386,9 @@ mod tests {
             "hdr(User-Agent)",
             "random",
             "random(3)",
+            "hash var(req.client_id)",
+            "rdp-cookie",
+            "rdp-cookie(msts)",
         ] {
             let a = Algorithm::parse(text).unwrap();
             assert_eq!(a.to_string(), text);
@@ -352,8 +405,15 @@ mod tests {
             ("   ", E::Empty),
             ("round-robin", E::UnknownAlgorithm { name: "round-robin".into() }),
             ("RoundRobin", E::UnknownAlgorithm { name: "RoundRobin".into() }),
-            ("rdp-cookie", E::UnsupportedAlgorithm { name: "rdp-cookie".into() }),
-            ("rdp-cookie(mstshash)", E::UnsupportedAlgorithm { name: "rdp-cookie".into() }),
+            ("hash", E::MissingArgument { algorithm: "hash", what: "a sample expression" }),
+            ("hash req.hdr(x) foo", E::UnexpectedArgument { algorithm: "hash", token: "foo".into() }),
+            ("hash(x) src", E::UnexpectedArgument { algorithm: "hash", token: "(x)".into() }),
+            (
+                "rdp-cookie()",
+                E::MissingArgument { algorithm: "rdp-cookie", what: "a cookie name in rdp-cookie(<name>)" },
+            ),
+            ("rdp-cookie x", E::UnexpectedArgument { algorithm: "rdp-cookie", token: "x".into() }),
+            ("log-hash", E::UnsupportedAlgorithm { name: "log-hash".into() }),
             ("roundrobin extra", E::UnexpectedArgument { algorithm: "roundrobin", token: "extra".into() }),
             ("leastconn(3)", E::UnexpectedArgument { algorithm: "leastconn", token: "(3)".into() }),
             ("uri(1)", E::UnexpectedArgument { algorithm: "uri", token: "(1)".into() }),
@@ -416,6 +476,8 @@ mod tests {
     fn is_hash_marks_key_algorithms() {
         assert!(Algorithm::Source.is_hash());
         assert!(Algorithm::Hdr("x".into()).is_hash());
+        assert!(Algorithm::Hash("src".into()).is_hash());
+        assert!(Algorithm::RdpCookie("mstshash".into()).is_hash());
         assert!(!Algorithm::RoundRobin.is_hash());
         assert!(!Algorithm::Random { draws: 2 }.is_hash());
     }

@@ -1,4 +1,4 @@
-//! Request keys for `source`, `uri`, `url_param` and `hdr`, the stable hash they go through, and
+//! Request keys for `source`, `uri`, `url_param`, `hdr`, `hash` and `rdp-cookie`, the stable hash they go through, and
 //! the map-based mapping.
 //!
 //! The hash is fixed (FNV-1a then a 64-bit finaliser), not randomly keyed: two lbha nodes behind
@@ -21,6 +21,8 @@ pub(super) enum KeySource {
     /// `None` for a name the `http` crate refuses (only reachable by building an `Algorithm` by
     /// hand, as `Algorithm::parse` rejects it): every request then lacks the key.
     Hdr(Option<HeaderName>),
+    /// `hash EXPR`, `rdp-cookie`: the key the caller computed ([`Request::key`]).
+    Given,
 }
 
 impl KeySource {
@@ -30,6 +32,7 @@ impl KeySource {
             Algorithm::Uri { len, depth, whole } => KeySource::Uri { len: *len, depth: *depth, whole: *whole },
             Algorithm::UrlParam(p) => KeySource::UrlParam(p.clone()),
             Algorithm::Hdr(h) => KeySource::Hdr(HeaderName::from_bytes(h.as_bytes()).ok()),
+            Algorithm::Hash(_) | Algorithm::RdpCookie(_) => KeySource::Given,
             _ => KeySource::Source,
         }
     }
@@ -50,6 +53,7 @@ impl KeySource {
                 let value = req.headers?.get(name.as_ref()?)?;
                 (!value.is_empty()).then(|| hash_bytes(value.as_bytes()))
             }
+            KeySource::Given => req.key.map(hash_bytes),
         }
     }
 }
@@ -133,6 +137,28 @@ mod tests {
 
     fn from(ip: IpAddr) -> Request<'static> {
         Request { src: Some(ip), ..Request::default() }
+    }
+
+    fn given(key: &[u8]) -> Request<'_> {
+        Request { key: Some(key), ..Request::default() }
+    }
+
+    #[test]
+    fn hash_and_rdp_cookie_hash_the_given_key() {
+        for algo in ["hash req.cookie(id)", "rdp-cookie"] {
+            let (s, f) = sel(algo, &[1, 1, 1, 1]);
+            let spread: std::collections::HashSet<_> =
+                (0..64u32).map(|n| s.pick(&given(n.to_string().as_bytes()), &f).unwrap()).collect();
+            assert!(spread.len() > 1, "{algo}: keys spread over servers");
+            for n in 0..64u32 {
+                let k = format!("user{n}");
+                let first = s.pick(&given(k.as_bytes()), &f);
+                assert_eq!(s.pick(&given(k.as_bytes()), &f), first, "{algo}: one key, one server");
+            }
+            // No key: round robin, as HAProxy falls back.
+            let rr: std::collections::HashSet<_> = (0..8).map(|_| s.pick(&Request::default(), &f).unwrap()).collect();
+            assert_eq!(rr.len(), 4, "{algo}");
+        }
     }
 
     fn path(pq: &str) -> Request<'_> {

@@ -19,7 +19,7 @@ mod random;
 mod roundrobin;
 mod static_rr;
 
-pub use algorithm::{Algorithm, BalanceError, DEFAULT_RANDOM_DRAWS, HashType};
+pub use algorithm::{Algorithm, BalanceError, DEFAULT_RANDOM_DRAWS, DEFAULT_RDP_COOKIE, HashType};
 
 use hash::KeySource;
 use leastconn::LeastConn;
@@ -53,6 +53,9 @@ pub struct Request<'a> {
     pub src: Option<IpAddr>,
     pub path_and_query: Option<&'a str>,
     pub headers: Option<&'a http::HeaderMap>,
+    /// The key the caller computed for `balance hash` (the expression's value) and
+    /// `balance rdp-cookie` (the cookie's value); None when the request has none.
+    pub key: Option<&'a [u8]>,
 }
 
 /// One backend's load balancer. `Send + Sync`; share it behind an `Arc`.
@@ -172,9 +175,12 @@ impl Selector {
             Algorithm::LeastConn => Strategy::LeastConn(LeastConn::default()),
             Algorithm::First => Strategy::First,
             Algorithm::Random { draws } => Strategy::Random { draws: *draws, rng: Rng::new(seed) },
-            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_) => {
-                Strategy::Hash { key: KeySource::new(algo), hash_type }
-            }
+            Algorithm::Source
+            | Algorithm::Uri { .. }
+            | Algorithm::UrlParam(_)
+            | Algorithm::Hdr(_)
+            | Algorithm::Hash(_)
+            | Algorithm::RdpCookie(_) => Strategy::Hash { key: KeySource::new(algo), hash_type },
         };
         Selector {
             algorithm: algo.clone(),
@@ -281,8 +287,19 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    const ALL: [&str; 9] =
-        ["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param id", "hdr(x-id)", "random"];
+    const ALL: [&str; 11] = [
+        "roundrobin",
+        "static-rr",
+        "leastconn",
+        "first",
+        "source",
+        "uri",
+        "url_param id",
+        "hdr(x-id)",
+        "random",
+        "hash src",
+        "rdp-cookie",
+    ];
 
     fn with_backups(normal_weights: &[u32], backups: usize) -> Vec<ServerSpec> {
         let mut specs = normal(normal_weights);

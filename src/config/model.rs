@@ -352,6 +352,12 @@ pub struct Section {
     pub stick_table: Option<StickTableDef>,
     pub stick: Option<Vec<StickRuleDef>>,
     pub appsession: Option<AppSessionDef>,
+    /// `persist rdp-cookie[(NAME)]`: `"rdp-cookie"` or `"rdp-cookie(NAME)"`.
+    pub persist: Option<String>,
+    /// `use-server SERVER if|unless COND`, in order.
+    pub use_server: Option<Vec<UseServerDef>>,
+    /// `force-persist` and `ignore-persist` rules, in order (one list: the first that holds wins).
+    pub persist_rules: Option<Vec<PersistRuleDef>>,
     /// Least request-body rate (bytes/s) over each `timeout client` spent waiting for the client; 0: none.
     pub body_min_rate: Option<u32>,
     /// Idle server connections older than this are closed (HAProxy's `pool-purge-delay`).
@@ -609,6 +615,27 @@ pub struct AclDef {
 #[serde(default)]
 pub struct UseBackend {
     pub backend: String,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
+}
+
+/// `use-server SERVER if|unless COND`; `server` may be a log-format string (`%[...]`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UseServerDef {
+    pub server: String,
+    #[serde(rename = "if")]
+    pub if_: Option<String>,
+    pub unless: Option<String>,
+}
+
+/// `force-persist if|unless COND` or `ignore-persist if|unless COND`:
+/// `{ action = "force-persist", if = "COND" }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistRuleDef {
+    pub action: String,
     #[serde(rename = "if")]
     pub if_: Option<String>,
     pub unless: Option<String>,

@@ -482,6 +482,13 @@ pub struct Backend {
     pub forwardfor: Option<Forwardfor>,
     /// Cookie and stick-table persistence; empty when the backend has none.
     pub persist: super::persist_spec::Spec,
+    /// `force-persist`, `ignore-persist` and `use-server` of a mode http backend (a mode tcp
+    /// backend's are in `tcp`).
+    pub server_rules: Arc<crate::persist::rules::ServerRules<Condition>>,
+    /// `persist rdp-cookie[(NAME)]`: the RDP cookie (default `msts`) naming a server by address.
+    pub rdp_persist: Option<String>,
+    /// `balance hash EXPR`: the expression whose value is the request's key.
+    pub hash_expr: Option<Arc<SampleExpr>>,
     /// Idle server connections older than this are closed.
     pub pool_purge_delay: Duration,
     pub compression: Option<Arc<crate::proxy::compress::Settings>>,

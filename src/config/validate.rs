@@ -26,6 +26,7 @@ mod peers_tls;
 mod persist;
 mod runtime_server;
 mod server_ids;
+mod server_rules;
 mod server_side;
 mod server_source;
 mod server_track;
@@ -71,6 +72,9 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "stick_table",
     "stick",
     "appsession",
+    "use_server",
+    "persist_rules",
+    "persist",
     "pool_purge_delay",
     "tcp_response",
     "tcp_response_inspect_delay",
@@ -129,6 +133,8 @@ impl Kind {
                         "stick_table",
                         "stick",
                         "appsession",
+                        "use_server",
+                        "persist_rules",
                         "expect_proxy",
                         "capture_cookie",
                     ]
@@ -163,6 +169,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(http_reuse => "http_reuse", fullconn => "fullconn");
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
+    k!(use_server => "use_server", persist_rules => "persist_rules", persist => "persist");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
     k!(source => "source");
     v
@@ -673,10 +680,27 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
     let persist = persist::spec(s, defaults, &p, mode_of(s, defaults), servers_src, &servers, cx);
+    let server_rules = server_rules::http(s, &p, mode_of(s, defaults), &servers, cx);
+    let rdp_persist = server_rules::rdp_persist(s, defaults, &p, mode_of(s, defaults), cx);
+    let hash_expr = match &algorithm {
+        Algorithm::Hash(text) => server_rules::hash_expr(text, mode_of(s, defaults), &p.key("balance"), cx),
+        _ => None,
+    };
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
     // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
     let selector = Selector::new(&algorithm, hash_type, &specs, allbackups).with_server_ids(&names);
+    let tcp = std::sync::Arc::new(crate::tcprules::config::back(
+        s,
+        defaults,
+        &format!("{} {}", n.kind.table(), n.name()),
+        mode_of(s, defaults),
+        &p,
+        cx.problems,
+        &mut cx.maps,
+        &cx.tables,
+        &names,
+    ));
     Backend {
         name: n.name().to_string(),
         mode: mode_of(s, defaults),
@@ -692,18 +716,12 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         // A listen section's options are reported by its frontend half.
         forwardfor: forwardfor(s, defaults, &p, n.kind == Kind::Backend, cx),
         persist,
+        server_rules,
+        rdp_persist,
+        hash_expr,
         pool_purge_delay: s.pool_purge_delay.or(defaults.pool_purge_delay).map_or(DEFAULT_POOL_PURGE_DELAY, |d| d.0),
         compression: compression::settings(s, defaults, &p, n.kind == Kind::Backend, cx),
-        tcp: std::sync::Arc::new(crate::tcprules::config::back(
-            s,
-            defaults,
-            &format!("{} {}", n.kind.table(), n.name()),
-            mode_of(s, defaults),
-            &p,
-            cx.problems,
-            &mut cx.maps,
-            &cx.tables,
-        )),
+        tcp,
         acls: Vec::new(),
         stats: None,
         http_request: Vec::new(),

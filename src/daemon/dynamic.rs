@@ -249,9 +249,12 @@ fn find(proxy: &Proxy, r: &ServerRef) -> Result<(usize, usize), (u16, String)> {
 fn dynamic_capable(b: &crate::config::snapshot::Backend) -> bool {
     match b.algorithm {
         Algorithm::StaticRr => false,
-        Algorithm::Source | Algorithm::Uri { .. } | Algorithm::UrlParam(_) | Algorithm::Hdr(_) => {
-            b.selector.hash_type() == Some(HashType::Consistent)
-        }
+        Algorithm::Source
+        | Algorithm::Uri { .. }
+        | Algorithm::UrlParam(_)
+        | Algorithm::Hdr(_)
+        | Algorithm::Hash(_)
+        | Algorithm::RdpCookie(_) => b.selector.hash_type() == Some(HashType::Consistent),
         _ => true,
     }
 }

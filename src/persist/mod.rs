@@ -9,11 +9,12 @@
 //!             server's cookie, insert ours (+ Cache-Control: private with nocache)
 //! ```
 //!
-//! Precedence follows HAProxy: a valid cookie wins, then the first matching stick rule, then the
-//! balancer. A designated server is honoured while it is up, even when draining; a DOWN or MAINT
+//! Precedence follows HAProxy: a `use-server` rule wins (see [`rules`]), then a valid cookie,
+//! then the first matching stick rule, then the balancer. A designated server is honoured while it is up, even when draining; a DOWN or MAINT
 //! server is ignored and the request is balanced (and re-learned, and the cookie re-set).
 
 pub mod cookie;
+pub mod rules;
 pub mod stick;
 pub mod table;
 
@@ -173,6 +174,40 @@ pub struct Decision {
     /// The request's method is neither GET nor HEAD: no cache keeps the response, so `nocache`
     /// has nothing to mark.
     pub uncacheable_method: bool,
+    /// What `force-persist`, `ignore-persist` and `use-server` decided.
+    pub pre: rules::Pre,
+}
+
+/// The server persistence designates, as the queue takes it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Prefer {
+    pub server: Option<usize>,
+    /// `force-persist`: taken even when DOWN or in MAINT, and never redispatched.
+    pub forced: bool,
+}
+
+impl Decision {
+    /// The decision of the rules alone (a backend without cookie or stick table).
+    pub fn from_pre(pre: rules::Pre) -> Decision {
+        Decision { server: pre.server, pre, ..Decision::default() }
+    }
+
+    /// `force-persist` held: the designated server is taken even when DOWN or in MAINT, and the
+    /// last retry does not redispatch.
+    pub fn forced(&self) -> bool {
+        self.pre.mode == rules::PersistMode::Force
+    }
+
+    /// The server to prefer when getting a slot, and whether it is forced.
+    pub fn prefer(&self) -> Prefer {
+        Prefer { server: self.server, forced: self.forced() }
+    }
+
+    /// `ignore-persist` held: the persistence cookie assigns no server, and the response's
+    /// cookie is neither rewritten nor inserted.
+    pub fn ignores_cookie(&self) -> bool {
+        self.pre.mode == rules::PersistMode::Ignore
+    }
 }
 
 impl Spec {
@@ -210,7 +245,23 @@ impl Spec {
         clock: Clock,
         stream: &dyn Stream,
     ) -> Decision {
-        let mut d = Decision::default();
+        self.on_request_with(req, rt, usable, clock, stream, rules::Pre::default())
+    }
+
+    /// [`Spec::on_request_if`] after the `force-persist`/`ignore-persist`/`use-server` rules:
+    /// a server `use-server` assigned is kept (the cookie and stick matches then assign none),
+    /// `ignore-persist` skips the cookie. With `force-persist` the caller's `usable` says yes
+    /// to DOWN servers too (see [`rules::PersistMode::Force`]).
+    pub fn on_request_with(
+        &self,
+        req: &ReqView<'_>,
+        rt: Option<&Runtime>,
+        usable: &dyn Fn(usize) -> bool,
+        clock: Clock,
+        stream: &dyn Stream,
+        pre: rules::Pre,
+    ) -> Decision {
+        let mut d = Decision::from_pre(pre);
         if let Some(c) = &self.cookie {
             self.read_cookie(c, req.headers, usable, clock, &mut d);
         }
@@ -275,6 +326,11 @@ impl Spec {
         if v.server.is_empty() {
             return;
         }
+        // A server `use-server` assigned keeps the request, and `ignore-persist` ignores the
+        // cookie: it assigns none (HAProxy still reads it, and strips it as usual).
+        if d.server.is_some() || d.ignores_cookie() {
+            return;
+        }
         // The first usable server with this cookie: several may share one (e.g. a backup
         // dedicated to a server).
         for (i, s) in self.servers.iter().enumerate() {
@@ -293,6 +349,7 @@ impl Spec {
 
     /// Hides persistence from the server: insert+indirect drops the cookie, prefix mode gives
     /// back the application's own value.
+    /// (`ignore-persist` changes nothing here: HAProxy strips the cookie all the same.)
     pub fn strip_request(&self, headers: &mut HeaderMap) {
         let Some(c) = &self.cookie else { return };
         let drop = c.mode == CookieMode::Insert && c.indirect;
@@ -367,8 +424,12 @@ impl Spec {
                 }
             }
         }
-        if let Some(c) = &self.cookie {
-            let direct = d.cookie_server == Some(server);
+        // `ignore-persist`: the server's cookie is left alone and none is inserted.
+        if let Some(c) = &self.cookie
+            && !d.ignores_cookie()
+        {
+            // As HAProxy's SF_DIRECT: the server came from the cookie or a `use-server` rule.
+            let direct = d.cookie_server == Some(server) || d.pre.server == Some(server);
             self.server_cookie(c, d, direct, srv, status, headers, clock);
         }
     }
@@ -427,15 +488,18 @@ impl Spec {
     }
 }
 
-/// TCP mode's hook before choosing a server: only `src` rules apply (validation refuses others).
-pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr) -> Decision {
+/// TCP mode's hook before choosing a server, once the backend's `use-server`, `force-persist`
+/// and `ignore-persist` rules decided `pre`: only `src` stick rules apply (validation refuses
+/// others).
+pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr, pre: rules::Pre) -> Decision {
     if spec.is_empty() {
-        return Decision::default();
+        return Decision::from_pre(pre);
     }
     let headers = HeaderMap::new();
     let view = ReqView { headers: &headers, uri: None, src: Some(src) };
-    let usable = |i: usize| rt.server_usable(i);
-    spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src))
+    let forced = pre.mode == rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, forced);
+    spec.on_request_with(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src), pre)
 }
 
 /// TCP mode's stream as its stick rules see it: the client's address (validation leaves `src`

@@ -596,6 +596,7 @@ fn forward(
         // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
         // (b): hide the persistence cookie from the server (indirect, prefix).
         let stuck = super::stick_rules::request(t, bi, &parts);
+        let hash_key = super::stick_rules::balance_key(t, bi, &parts);
         be.persist.strip_request(&mut parts.headers);
         // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
         if parts.version == Version::HTTP_2
@@ -695,6 +696,7 @@ fn forward(
                     src: Some(cx.src().ip()),
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
                     headers: Some(req.headers()),
+                    key: hash_key.as_deref(),
                 };
                 let waited = abort.unless_closed(queue::next_slot(
                     be,
@@ -702,7 +704,7 @@ fn forward(
                     &key,
                     slot.take(),
                     (attempt, &mut queued),
-                    stuck.server,
+                    stuck.prefer(),
                 ));
                 waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
                     queue::NoSlot::NoServer => ProxyError::NoServer,

@@ -5,6 +5,7 @@
 use super::upstream;
 use crate::balance;
 use crate::config::snapshot::Backend;
+use crate::persist::Prefer;
 use crate::state::{BackendRt, SessionGuard};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
@@ -29,15 +30,17 @@ pub struct Queued {
 
 /// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
 /// retry and `redispatch` is set, or the server went down meanwhile: then a new slot avoiding it.
+/// A server `force-persist` designates is kept whatever its state, and never redispatched.
 pub async fn next_slot(
     be: &Backend,
     brt: &BackendRt,
     key: &balance::Request<'_>,
     held: Option<(usize, SessionGuard)>,
     (attempt, queued): (u32, &mut Queued),
-    prefer: Option<usize>,
+    prefer: Prefer,
 ) -> Result<(usize, SessionGuard), NoSlot> {
     match held {
+        Some((prev, g)) if prefer.forced && prefer.server == Some(prev) && brt.server_forceable(prev) => Ok((prev, g)),
         Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.server_usable(prev) => Ok((prev, g)),
         Some((prev, g)) => {
             drop(g);
@@ -49,21 +52,22 @@ pub async fn next_slot(
 }
 
 /// A server index and its open session. `avoid` is the server a redispatch moves away from;
-/// `prefer` the one persistence designates (taken while it is up, waited for while it is full).
-/// `queued`: where it first waited.
+/// `prefer` the one persistence designates (taken while it is up, or in any state when forced;
+/// waited for while it is full). `queued`: where it first waited.
 pub async fn acquire(
     be: &Backend,
     brt: &BackendRt,
     key: &balance::Request<'_>,
     avoid: Option<usize>,
-    mut prefer: Option<usize>,
+    prefer: Prefer,
     queued: &mut Queued,
 ) -> Result<(usize, SessionGuard), NoSlot> {
+    let (mut prefer, forced) = (prefer.server, prefer.forced);
     // Fixed when the first wait starts (most requests never wait, and never read the clock).
     let mut deadline = None;
     loop {
         let beconn = brt.counters.cur_sessions.load(Relaxed);
-        let preferred = prefer.filter(|&p| avoid.is_none() && brt.server_usable(p));
+        let preferred = prefer.filter(|&p| avoid.is_none() && brt.server_takes(p, forced));
         let pick = match (avoid, preferred) {
             (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
             (None, Some(p)) => Some(p),
@@ -80,7 +84,8 @@ pub async fn acquire(
                 continue;
             }
         }
-        if !(0..brt.servers.len()).any(|i| brt.server_usable(i) && brt.servers[i].full_at(beconn)) {
+        let waitable = |i: usize| brt.server_usable(i) || preferred == Some(i);
+        if !(0..brt.servers.len()).any(|i| waitable(i) && brt.servers[i].full_at(beconn)) {
             return Err(NoSlot::NoServer);
         }
         let q = &brt.counters.queue;

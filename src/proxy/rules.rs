@@ -59,7 +59,7 @@ fn render(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>) -> Vec<u8> {
 }
 
 /// [`render`] with the rule pass's maps.
-fn render_in(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>, maps: &dyn Maps) -> Vec<u8> {
+pub(super) fn render_in(lf: &LogFormat, ctx: &dyn SampleContext, t: &Txn<'_>, maps: &dyn Maps) -> Vec<u8> {
     if let [crate::sample::Segment::Literal(text)] = lf.segments.as_slice() {
         return text.clone();
     }

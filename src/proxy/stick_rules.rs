@@ -44,11 +44,35 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
     let (active, cx) = (t.active, t.cx);
     let be = &active.snap.backends[bi];
     let spec = &be.persist;
-    if spec.is_empty() {
+    if spec.is_empty() && be.server_rules.is_empty() {
         return Decision::default();
     }
     let rt = &active.rt.backends[bi];
-    let ctx = StreamCtx {
+    let ctx = request_ctx(t, bi, req);
+    let maps = cx.proxy.maps.lazy();
+    let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
+    // force-persist / ignore-persist, then use-server (HAProxy's order, before the cookie).
+    let holds = |c: &crate::routing::Condition| c.eval(pass.acls, &pass.ctx, pass.maps);
+    let resolve = |f: &crate::sample::LogFormat| {
+        let name = super::rules::render_in(f, &pass.ctx, t, pass.maps);
+        be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
+    };
+    let pre = be.server_rules.pre(&holds, &resolve, &|i| rt.server_usable(i));
+    let forced = pre.mode == crate::persist::rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, forced);
+    let mut d = if spec.is_empty() {
+        Decision::from_pre(pre)
+    } else {
+        let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.src().ip()) };
+        spec.on_request_with(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass, pre)
+    };
+    d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
+    d
+}
+
+/// The stream as the request-side rules read it in backend `bi`.
+fn request_ctx<'a>(t: &'a Txn<'a>, bi: usize, req: &'a http::request::Parts) -> StreamCtx<'a> {
+    StreamCtx {
         backend: Some(bi),
         vars: Some(t.vars),
         method: Some(&req.method),
@@ -57,15 +81,25 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
         req_headers: Some(&req.headers),
         req_body: t.body,
         log: t.log,
-        ..StreamCtx::conn(cx, active, t.frontend)
-    };
-    let maps = cx.proxy.maps.lazy();
-    let pass = Pass { ctx, acls: acls(active, bi), maps: &maps };
-    let view = ReqView { headers: &req.headers, uri: Some(&req.uri), src: Some(cx.src().ip()) };
-    let usable = |i: usize| rt.server_usable(i);
-    let mut d = spec.on_request_if(&view, rt.persist.as_deref(), &usable, Clock::system(), &pass);
-    d.uncacheable_method = !matches!(req.method, http::Method::GET | http::Method::HEAD);
-    d
+        ..StreamCtx::conn(t.cx, t.active, t.frontend)
+    }
+}
+
+/// `balance hash EXPR`: the expression's value over the request, the balancer's key. None
+/// without the expression or without a sample (the balancer then falls back to round robin).
+pub fn balance_key(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Option<Vec<u8>> {
+    let e = t.active.snap.backends[bi].hash_expr.as_ref()?;
+    let maps = t.cx.proxy.maps.lazy();
+    bin(e.eval(&request_ctx(t, bi, req), &maps)?)
+}
+
+/// A sample as the bytes a hash reads: HAProxy's cast to binary (integers as 8 big-endian
+/// bytes, addresses in network order, strings as they are).
+pub fn bin(v: crate::sample::Value) -> Option<Vec<u8>> {
+    match v.cast(crate::sample::SmpType::Bin)? {
+        crate::sample::Value::Bin(b) => Some(b),
+        _ => None,
+    }
 }
 
 /// The proxy's response hook, once server `server` has answered.

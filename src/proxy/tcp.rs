@@ -178,14 +178,19 @@ where
             return out;
         }
     };
-    let key = balance::Request { src: Some(cx.src().ip()), path_and_query: None, headers: None };
-    // Persistence: `stick on src` (the only fetch TCP mode has).
-    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip());
+    // `balance hash EXPR` / `balance rdp-cookie`: the key read from the held bytes.
+    let hash_key = super::tcp_rules::balance_key(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
+    let key =
+        balance::Request { src: Some(cx.src().ip()), path_and_query: None, headers: None, key: hash_key.as_deref() };
+    // `force-persist`/`ignore-persist`/`use-server` over the held bytes, then persistence:
+    // `stick on src` (the only fetch TCP mode has).
+    let pre = super::tcp_rules::server_pre(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip(), pre);
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
         // A session waiting in the queue can be killed there too (`shutdown session`).
-        let next = queue::next_slot(be, brt, &key, slot.take(), (attempt, &mut out.queued), stuck.server);
+        let next = queue::next_slot(be, brt, &key, slot.take(), (attempt, &mut out.queued), stuck.prefer());
         let (si, session) = match super::sessions::or_killed(next, &cx.sess).await {
             None => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed in the queue (shutdown session)");

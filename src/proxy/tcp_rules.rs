@@ -120,6 +120,67 @@ fn ctx<'a>(active: &'a Active, cx: &'a ConnCtx, at: At, buf: &'a [u8]) -> Stream
     StreamCtx { backend: at.bi, payload: Some(buf), ..StreamCtx::conn(cx, active, at.fi) }
 }
 
+/// The balancer's key of a mode tcp backend from the bytes held: `balance hash EXPR`'s value, or
+/// `balance rdp-cookie`'s cookie (an empty one is none, as in HAProxy).
+pub fn balance_key(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> Option<Vec<u8>> {
+    use crate::balance::Algorithm;
+    let be = &active.snap.backends[at.bi?];
+    match &be.algorithm {
+        Algorithm::Hash(_) => {
+            let e = be.hash_expr.as_ref()?;
+            let store = cx.proxy.maps.store.load();
+            super::stick_rules::bin(e.eval(&ctx(active, cx, at, buf), &**store)?)
+        }
+        Algorithm::RdpCookie(name) => match crate::sample::rdp::cookie(buf, Some(name)) {
+            crate::sample::rdp::RdpCookie::Found(v) if !v.is_empty() => Some(v.to_vec()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A mode tcp backend's `force-persist`, `ignore-persist` and `use-server` over the bytes held
+/// (their conditions are final there, as HAProxy evaluates them).
+pub fn server_pre(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> crate::persist::rules::Pre {
+    let Some(bi) = at.bi else { return Default::default() };
+    let (be, brt) = (&active.snap.backends[bi], &active.rt.backends[bi]);
+    let rules = &be.tcp.server_rules;
+    if rules.is_empty() {
+        return rdp_persist(be, brt, buf, Default::default());
+    }
+    let store = cx.proxy.maps.store.load();
+    let c = ctx(active, cx, at, buf);
+    let env = Env { ctx: &c, maps: &**store, final_: true };
+    let holds = |cond: &crate::tcprules::Cond| cond.eval(&be.tcp.acls, &env) == crate::tcprules::Tri::Pass;
+    let resolve = |f: &crate::sample::LogFormat| {
+        let name = f.render(env.ctx, env.maps, &|_, _| None);
+        be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
+    };
+    let pre = rules.pre(&holds, &resolve, &|i| brt.server_usable(i));
+    rdp_persist(be, brt, buf, pre)
+}
+
+/// `persist rdp-cookie`: once no `use-server` rule assigned a server, the `msts` cookie's
+/// address and port name one, taken while it is usable (HAProxy's order: before stick rules).
+fn rdp_persist(
+    be: &crate::config::snapshot::Backend,
+    brt: &crate::state::BackendRt,
+    buf: &[u8],
+    mut pre: crate::persist::rules::Pre,
+) -> crate::persist::rules::Pre {
+    use crate::sample::rdp;
+    let Some(name) = &be.rdp_persist else { return pre };
+    if pre.server.is_some() {
+        return pre;
+    }
+    let rdp::RdpCookie::Found(v) = rdp::cookie(buf, Some(name)) else { return pre };
+    let Some(at) = rdp::msts_server(v) else { return pre };
+    // The first usable server of that address (several may share one).
+    pre.server =
+        (0..be.servers.len()).find(|&i| be.servers[i].addr == std::net::SocketAddr::V4(at) && brt.server_usable(i));
+    pre
+}
+
 /// Runs a rule set that cannot wait for data (`connection`, `session`, `tcp-response`): true
 /// unless a `reject` matched.
 pub fn allowed(rules: &[Rule], acls: &[crate::tcprules::Acl], active: &Active, cx: &ConnCtx, at: At) -> bool {

@@ -268,6 +268,10 @@ pub enum Fetch {
     SslC(SslC),
     ReqSslSni,
     ReqSslHelloType,
+    /// `req.rdp_cookie([name])`: the RDP cookie of the first bytes (see `rdp`).
+    ReqRdpCookie(Option<String>),
+    /// `req.rdp_cookie_cnt([name])`: 1 when there is one, else 0.
+    ReqRdpCookieCnt(Option<String>),
     ReqPayload {
         offset: usize,
         len: usize,
@@ -475,7 +479,12 @@ impl Fetch {
             | F::ResHdrNames { .. }
             | F::CaptureLine(L::ResVer) => Reads::HttpResponse,
             F::Cookie(_) => Reads::Http,
-            F::ReqPayload { .. } | F::ReqSslSni | F::ReqSslHelloType | F::ReqLen => Reads::Payload,
+            F::ReqPayload { .. }
+            | F::ReqSslSni
+            | F::ReqSslHelloType
+            | F::ReqLen
+            | F::ReqRdpCookie(_)
+            | F::ReqRdpCookieCnt(_) => Reads::Payload,
             F::PayloadLv { res: false, .. } => Reads::Payload,
             F::ResLen | F::ResPayload { .. } | F::ResSslHelloType | F::PayloadLv { res: true, .. } => Reads::ResPayload,
             F::SslFc
@@ -538,6 +547,7 @@ impl Fetch {
             Fetch::ReqLen | Fetch::Status | Fetch::ReqSslHelloType | Fetch::Nbsrv(_) | Fetch::BeConn(_) => T::Sint,
             Fetch::ResLen | Fetch::ResSslHelloType => T::Sint,
             Fetch::ResPayload { .. } | Fetch::PayloadLv { .. } => T::Bin,
+            Fetch::ReqRdpCookieCnt(_) => T::Sint,
             Fetch::FeConn(_) | Fetch::Connslots(_) | Fetch::Date { .. } | Fetch::Rand(_) => T::Sint,
             Fetch::SslC(SslC::Used) => T::Bool,
             Fetch::SslC(SslC::Verify) => T::Sint,
@@ -598,6 +608,8 @@ impl Fetch {
             }
             "req.ssl_sni" | "req_ssl_sni" => fixed(Fetch::ReqSslSni),
             "req.ssl_hello_type" | "req_ssl_hello_type" => fixed(Fetch::ReqSslHelloType),
+            "req.rdp_cookie" | "rdp_cookie" => a.count(0, 1).map(|_| Fetch::ReqRdpCookie(opt(0))),
+            "req.rdp_cookie_cnt" | "rdp_cookie_cnt" => a.count(0, 1).map(|_| Fetch::ReqRdpCookieCnt(opt(0))),
             "hostname" => fixed(Fetch::Hostname),
             "unique-id" => fixed(Fetch::UniqueId),
             "always_true" => fixed(Fetch::Always(true)),
@@ -873,6 +885,15 @@ impl Fetch {
             Fetch::SslC(c) => c.eval(ctx),
             Fetch::ReqSslSni => s(hello::sni(ctx.req_payload()?)?),
             Fetch::ReqSslHelloType => Some(Value::Sint(hello::hello_type(ctx.req_payload()?)? as i64)),
+            Fetch::ReqRdpCookie(name) => match super::rdp::cookie(ctx.req_payload()?, name.as_deref()) {
+                super::rdp::RdpCookie::Found(v) => s(v),
+                _ => None,
+            },
+            Fetch::ReqRdpCookieCnt(name) => match super::rdp::cookie(ctx.req_payload()?, name.as_deref()) {
+                super::rdp::RdpCookie::Found(_) => Some(Value::Sint(1)),
+                super::rdp::RdpCookie::Absent => Some(Value::Sint(0)),
+                super::rdp::RdpCookie::Short => None,
+            },
             Fetch::ReqPayload { offset, len } => {
                 let p = ctx.req_payload()?;
                 let end = if *len == 0 { p.len() } else { offset.checked_add(*len)? };

@@ -27,6 +27,7 @@ mod json;
 mod logfmt;
 mod map;
 mod payload;
+pub mod rdp;
 pub(crate) mod timefmt;
 mod value;
 

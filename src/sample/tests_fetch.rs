@@ -331,6 +331,21 @@ fn response_payload_fetches_read_the_servers_bytes() {
 }
 
 #[test]
+fn rdp_cookie_of_the_first_bytes() {
+    let mut req = vec![3, 0, 0, 0x2c, 0x27, 0xe0, 0, 0, 0, 0, 0];
+    req.extend_from_slice(b"Cookie: mstshash=Alice\r\n");
+    let mut t = Fake { payload: Some(req), ..Fake::default() };
+    assert_eq!(get(&t, "req.rdp_cookie(mstshash)"), s("Alice"));
+    assert_eq!(get(&t, "rdp_cookie(MSTSHASH),lower"), s("alice"));
+    assert_eq!(get(&t, "req.rdp_cookie"), s("mstshash=Alice"));
+    assert_eq!(get(&t, "req.rdp_cookie(msts)"), None);
+    assert_eq!(get(&t, "req.rdp_cookie_cnt"), Some(Value::Sint(1)));
+    assert_eq!(get(&t, "req.rdp_cookie_cnt(msts)"), Some(Value::Sint(0)));
+    t.payload = Some(vec![3, 0, 0]);
+    assert_eq!(get(&t, "req.rdp_cookie_cnt"), None, "not enough data yet");
+}
+
+#[test]
 fn vars_backends_and_process() {
     let mut r = request();
     r.vars.insert(VarRef::parse("txn.host").unwrap(), Value::str("a"));

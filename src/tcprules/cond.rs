@@ -40,11 +40,12 @@ pub struct Acl {
 }
 
 /// Predefined ACLs that mean something outside HTTP.
-const PREDEFINED: [(&str, &str); 4] = [
+const PREDEFINED: [(&str, &str); 5] = [
     ("TRUE", "always_true"),
     ("FALSE", "always_false"),
     ("LOCALHOST", "src 127.0.0.1/8 ::1"),
     ("REQ_CONTENT", "req.len gt 0"),
+    ("RDP_COOKIE", "req.rdp_cookie_cnt gt 0"),
 ];
 
 /// ACL-only suffixes of fetch names (`path_beg`, `hdr_end(host)`, `req.ssl_sni_end`, ...).
@@ -214,6 +215,9 @@ fn pending(fetch: &Fetch, ctx: &dyn SampleContext) -> bool {
         }
         Fetch::ReqSslSni | Fetch::ReqSslHelloType => req.is_some_and(hello_incomplete),
         Fetch::ResSslHelloType => res.is_some_and(hello_incomplete),
+        Fetch::ReqRdpCookie(n) | Fetch::ReqRdpCookieCnt(n) => {
+            req.is_some_and(|p| crate::sample::rdp::cookie(p, n.as_deref()) == crate::sample::rdp::RdpCookie::Short)
+        }
         _ => false,
     }
 }

@@ -35,6 +35,8 @@ enum Stage {
     BackHttp,
     Response,
     Switch,
+    /// A mode tcp backend's `use-server`, `force-persist`, `ignore-persist`.
+    ServerRules,
 }
 
 impl Stage {
@@ -45,6 +47,7 @@ impl Stage {
             Stage::Content | Stage::HttpContent | Stage::BackHttp => "tcp-request content",
             Stage::Response => "tcp-response content",
             Stage::Switch => "use_backend",
+            Stage::ServerRules => "use-server/force-persist/ignore-persist",
         }
     }
 }
@@ -243,7 +246,12 @@ impl Walk<'_, '_> {
         } else if matches!(stage, Stage::HttpContent | Stage::BackHttp)
             && matches!(
                 f,
-                Fetch::ReqPayload { .. } | Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::PayloadLv { .. }
+                Fetch::ReqPayload { .. }
+                    | Fetch::ReqSslSni
+                    | Fetch::ReqSslHelloType
+                    | Fetch::PayloadLv { .. }
+                    | Fetch::ReqRdpCookie(_)
+                    | Fetch::ReqRdpCookieCnt(_)
             )
         {
             let why = "L6 sample fetches give nothing on an HTTP request (HAProxy warns the same): this never matches";
@@ -628,6 +636,82 @@ pub fn front(
     (fr, static_targets)
 }
 
+/// A mode tcp backend's `persist_rules` and `use_server`, conditions over the bytes held (as
+/// `use_backend` in mode tcp). Each needs a condition, as in HAProxy.
+fn server_rules(
+    s: &Section,
+    servers: &[&str],
+    p: &FieldPath,
+    acls: &mut Acls,
+    w: &mut Walk,
+) -> crate::persist::rules::ServerRules<Cond> {
+    use crate::persist::rules::{PersistAction, PersistRule, ServerTarget, UseServer};
+    let mut out = crate::persist::rules::ServerRules::default();
+    let mut required = |if_: &Option<String>, unless: &Option<String>, kw: &str, at: &FieldPath, w: &mut Walk| {
+        if if_.is_none() && unless.is_none() {
+            let why = format!("`{kw}` requires either `if` or `unless` followed by a condition");
+            w.problems.push(Problem::new(at.clone(), why));
+            return None;
+        }
+        cond(if_, unless, at, Stage::ServerRules, acls, w).ok().flatten()
+    };
+    for (i, r) in s.persist_rules.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let rp = p.key("persist_rules").index(i);
+        let action = match r.action.as_str() {
+            "force-persist" => PersistAction::Force,
+            "ignore-persist" => PersistAction::Ignore,
+            other => {
+                let why = "expected `force-persist` or `ignore-persist`";
+                w.problems.push(Problem::new(rp.key("action"), why).with_value(other));
+                continue;
+            }
+        };
+        if let Some(cond) = required(&r.if_, &r.unless, action.keyword(), &rp, w) {
+            out.persist.push(PersistRule { action, cond });
+        }
+    }
+    for (i, u) in s.use_server.as_deref().unwrap_or(&[]).iter().enumerate() {
+        let up = p.key("use_server").index(i);
+        let at = up.key("server");
+        let target = if u.server.contains('%') {
+            match LogFormat::parse(&u.server) {
+                Ok(f) if f.segments.iter().any(|s| matches!(s, Segment::LogVar { .. })) => {
+                    let why = "log variables (`%x`) are not supported in server names";
+                    w.problems.push(Problem::new(at, why).with_value(&u.server));
+                    None
+                }
+                Ok(mut f) => {
+                    for seg in &mut f.segments {
+                        if let Segment::Expr { expr, .. } = seg {
+                            let _ = w.own.fill(&mut expr.fetch);
+                            w.check(&expr.fetch, Stage::ServerRules, &at, &u.server, false);
+                            w.expr_maps(expr.map_refs(), &at);
+                        }
+                    }
+                    Some(ServerTarget::Dynamic(f))
+                }
+                Err(e) => {
+                    w.problems.push(Problem::new(at, e.to_string()).with_value(&u.server));
+                    None
+                }
+            }
+        } else {
+            match servers.iter().position(|n| *n == u.server) {
+                Some(i) => Some(ServerTarget::Server(i)),
+                None => {
+                    w.problems.push(Problem::new(at, "no such server in this backend").with_value(&u.server));
+                    None
+                }
+            }
+        };
+        let cond = required(&u.if_, &u.unless, "use-server", &up, w);
+        if let (Some(target), Some(cond)) = (target, cond) {
+            out.use_server.push(UseServer { target, cond });
+        }
+    }
+    out
+}
+
 fn unreachable_acl() -> Acl {
     // `always_false` always parses; this keeps the list aligned if it ever did not.
     Acl::parse("always_false").expect("always_false is a valid ACL")
@@ -645,6 +729,7 @@ pub fn back(
     problems: &mut Vec<Problem>,
     maps: &mut Loader,
     tables: &[String],
+    servers: &[&str],
 ) -> BackRules {
     // A listen's ACLs serve both halves.
     let mut acls = Acls::compile(s);
@@ -687,6 +772,9 @@ pub fn back(
         let stage = if mode == Mode::Http { Stage::BackHttp } else { Stage::Content };
         let (mut c1, mut c2) = (Vec::new(), Vec::new());
         rules(list, stage, "tcp_request", p, &mut acls, &mut w, &mut [&mut c1, &mut c2, &mut back.content]);
+    }
+    if mode == Mode::Tcp {
+        back.server_rules = server_rules(s, servers, p, &mut acls, &mut w);
     }
     let defs = s.acl.as_deref().unwrap_or(&[]);
     let mut compiled = Vec::new();

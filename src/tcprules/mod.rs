@@ -90,6 +90,9 @@ pub struct BackRules {
     pub content: Vec<Rule>,
     /// A backend's `tcp-request inspect-delay`.
     pub inspect_delay: Option<Duration>,
+    /// A mode tcp backend's `use-server`, `force-persist`, `ignore-persist` (a mode http
+    /// backend's are `Backend::server_rules`).
+    pub server_rules: crate::persist::rules::ServerRules<Cond>,
 }
 
 /// One content inspection: a section's content rules, its ACLs and its inspect-delay.

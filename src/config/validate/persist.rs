@@ -240,7 +240,7 @@ fn stick_spec(s: &Section, p: &FieldPath, cx: &mut Ctx) -> Option<StickSpec> {
 
 /// The ACL names of a section by index, as `http_rules::acls` numbers them (several lines of one
 /// name are one ACL).
-fn acl_names(s: &Section) -> Vec<&str> {
+pub(super) fn acl_names(s: &Section) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     for a in s.acl.as_deref().unwrap_or(&[]) {
         if !names.contains(&a.name.as_str()) {

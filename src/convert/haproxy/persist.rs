@@ -243,6 +243,45 @@ pub(super) fn stick(st: &mut St, d: &Directive, cx: &mut Cx) {
     }
 }
 
+/// `use-server SERVER if|unless COND` (SERVER may be a log-format string).
+pub(super) fn use_server(st: &mut St, d: &Directive, cx: &mut Cx) {
+    let Some(name) = d.arg(1) else {
+        cx.error(d, "missing server name");
+        return;
+    };
+    if d.arg(2).is_none() {
+        cx.error(d, "`use-server` requires either `if` or `unless` followed by a condition (as in HAProxy)");
+        return;
+    }
+    if !st.allowed(cx, d, "use_server") {
+        return;
+    }
+    let mut t = InlineTable::new();
+    t.insert("server", name.into());
+    match super::rules::with_condition(st, d, 2, t, cx) {
+        Ok(t) => st.out.push("use_server", Value::InlineTable(t), src(d)),
+        Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+    }
+}
+
+/// `force-persist if|unless COND` and `ignore-persist if|unless COND`, one ordered list.
+pub(super) fn persist_rule(st: &mut St, d: &Directive, cx: &mut Cx) {
+    if d.arg(1).is_none() {
+        let why = format!("`{}` requires either `if` or `unless` followed by a condition (as in HAProxy)", d.args[0]);
+        cx.error(d, why);
+        return;
+    }
+    if !st.allowed(cx, d, "persist_rules") {
+        return;
+    }
+    let mut t = InlineTable::new();
+    t.insert("action", d.args[0].as_str().into());
+    match super::rules::with_condition(st, d, 1, t, cx) {
+        Ok(t) => st.out.push("persist_rules", Value::InlineTable(t), src(d)),
+        Err((kind, m)) => cx.drop(&mut st.out, d, kind, m),
+    }
+}
+
 /// `appsession COOKIE len N timeout T [request-learn] [prefix] [mode M]`.
 pub(super) fn appsession(st: &mut St, d: &Directive, cx: &mut Cx) {
     let Some(cookie) = d.arg(1) else {

@@ -2,6 +2,7 @@
 //! flow the proxy drives.
 
 mod cookie_modes;
+mod server_rules;
 mod stick_rules;
 
 pub(super) use super::*;
