@@ -96,3 +96,43 @@ fn source_binds_server_connections_to_the_chosen_address() {
     let _l = Lbha::start(&cfg, &[port]);
     assert_eq!(peer_via(port).ip().to_string(), "127.0.0.3");
 }
+
+/// A listener noting the address of every connection it accepts (then closed); at most 64.
+fn recording_listener(answer: &'static [u8]) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().take(64) {
+            let Ok(mut c) = c else { continue };
+            if let Ok(peer) = c.peer_addr() {
+                s.lock().unwrap().push(peer);
+            }
+            use std::io::Write;
+            let _ = c.write_all(answer);
+        }
+    });
+    (port, seen)
+}
+
+/// Health checks and the agent leave from the server's `source` too, as HAProxy's do.
+#[test]
+fn checks_and_agent_leave_from_the_source_address() {
+    let (srv, checks) = recording_listener(b"HTTP/1.0 200 OK\r\n\r\n");
+    let (agent_port, agent) = recording_listener(b"up\n");
+    let port = free_port();
+    let servers = format!(
+        "{{ name = \"s\", addr = \"127.0.0.1:{srv}\", source = \"127.0.0.5\", check = true, inter = \"100ms\", agent_check = true, agent_port = {agent_port}, agent_inter = \"100ms\" }}"
+    );
+    // An HTTP check: a TCP check's connection is reset before the listener accepts it.
+    let cfg = http_listen(port, &servers) + "check = { http = \"GET /\" }\n";
+    let _l = Lbha::start(&cfg, &[port]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (checks.lock().unwrap().len() < 2 || agent.lock().unwrap().is_empty()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (checks, agent) = (checks.lock().unwrap().clone(), agent.lock().unwrap().clone());
+    assert!(checks.len() >= 2 && !agent.is_empty(), "checks {checks:?}, agent {agent:?}");
+    assert!(checks.iter().chain(&agent).all(|a| a.ip().to_string() == "127.0.0.5"), "checks {checks:?}, agent {agent:?}");
+}

@@ -674,6 +674,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     let source = server_source::section(s, defaults, &p, cx);
     for (i, sv) in servers.iter_mut().enumerate() {
         server_source::inherit(sv, source.as_ref(), &p.key("servers").index(i), cx);
+        server_source::to_checks(sv);
     }
     server_ids::check_unique(servers_src, &p, cx);
     server_ids::assign(&mut servers);
@@ -902,6 +903,8 @@ fn check_spec(
         host_header: None,
         proxy_header: server_side::check_proxy_header(sv),
         tls: None,
+        // The server's final `source` (its own or its section's) is set by `server_source::to_checks`.
+        source: None,
     })
 }
 
@@ -1431,10 +1434,15 @@ fn stats_page(
     Some(settings)
 }
 
-/// `[defaults] stats`, checked once; its `admin` condition can name no ACL of a section.
+/// `[defaults] stats`, checked once. `admin` is refused there, as HAProxy refuses `stats admin`
+/// in `defaults`: it would open the admin form on every proxy.
 fn defaults_stats(defaults: &Section, cx: &mut Ctx) {
     if let Some(st) = &defaults.stats {
-        stats_with_admin(st, &FieldPath::root().key("defaults").key("stats"), &|_: &str| None, cx);
+        let at = FieldPath::root().key("defaults").key("stats");
+        if let Some(text) = st.admin.as_deref() {
+            cx.err_v(at.key("admin"), "not allowed in [defaults] (HAProxy refuses `stats admin` in defaults too)", text);
+        }
+        stats(st, &at, cx);
     }
 }
 

@@ -16,6 +16,8 @@ pub struct AgentSpec {
     pub timeout: Duration,
     /// `agent-send`: written once connected.
     pub send: Vec<u8>,
+    /// The server's `source`, as its checks.
+    pub source: Option<std::sync::Arc<crate::proxy::source::Source>>,
 }
 
 /// An administrative state the agent asks for.
@@ -77,7 +79,8 @@ pub fn scaled_weight(configured: u32, pct: u32) -> u32 {
 /// Asks the agent once; `None` when it cannot be reached or says nothing in time.
 pub async fn ask(spec: &AgentSpec) -> Option<String> {
     let fut = async {
-        let mut s = tokio::net::TcpStream::connect(spec.addr).await.ok()?;
+        let from = crate::proxy::source::Source::towards(spec.source.as_ref(), spec.addr);
+        let mut s = crate::proxy::source::connect(spec.addr, from).await.ok()?;
         if !spec.send.is_empty() {
             s.write_all(&spec.send).await.ok()?;
         }
@@ -142,6 +145,7 @@ mod tests {
             inter: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
             send: b"ping\n".to_vec(),
+            source: None,
         };
         assert_eq!(ask(&spec).await.as_deref(), Some("42%\n"));
         assert_eq!(&server.await.unwrap(), b"ping\n");

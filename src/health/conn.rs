@@ -45,10 +45,15 @@ pub enum Outcome {
 
 impl<'a> Lease<'a> {
     /// Starts connecting `home`'s socket (made on first use) to `addr`.
-    pub fn connect(home: &'a mut Option<Socket>, addr: SocketAddr) -> Result<Self, ProbeError> {
+    /// `source`: the address the socket is bound to when made (see `Source::towards`).
+    pub fn connect(
+        home: &'a mut Option<Socket>,
+        addr: SocketAddr,
+        source: Option<&crate::proxy::source::Source>,
+    ) -> Result<Self, ProbeError> {
         let sock = match home.take() {
             Some(s) => s,
-            None => new_socket(addr)?,
+            None => new_socket(addr, source)?,
         };
         // Not sticky: a disconnect brings quick ACKs back.
         if let Err(e) = sock.set_tcp_quickack(false) {
@@ -178,9 +183,12 @@ fn outcome(sock: &Socket) -> Outcome {
     }
 }
 
-fn new_socket(addr: SocketAddr) -> Result<Socket, ProbeError> {
+fn new_socket(addr: SocketAddr, source: Option<&crate::proxy::source::Source>) -> Result<Socket, ProbeError> {
     let sock =
         Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP)).map_err(l4_error)?;
+    if let Some(src) = source {
+        src.bind_kept(&sock).map_err(l4_error)?;
+    }
     // Should the socket be closed while connected (its checker stopped mid-probe), reset too.
     if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
         tracing::debug!(%addr, error = %e, "cannot set SO_LINGER on check socket");

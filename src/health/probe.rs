@@ -1,6 +1,7 @@
 //! One check of one server: TCP connect, HTTP request, or external command. No retries and no
 //! hysteresis here; the scheduler feeds the result to the rise/fall counter.
 
+use crate::proxy::source::Source;
 use super::conn::{Lease, Outcome};
 use super::external;
 use super::http::{self, Progress};
@@ -171,14 +172,16 @@ impl Prober {
                 super::tls::probe(spec, tls, http, &mut self.buf, deadline).await?
             }
             CheckKind::Tcp => {
-                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr, spec.proxy_header.as_deref()))
+                let from = Source::towards(spec.source.as_ref(), spec.addr);
+                bounded(deadline, &connected, tcp_check(&mut self.sock, spec.addr, from, spec.proxy_header.as_deref()))
                     .await?;
                 ("Layer4 check passed", None)
             }
             CheckKind::Http(check) => {
                 let exchange = HttpExchange { check, request: &self.request, head_only: self.head_only };
+                let from = Source::towards(spec.source.as_ref(), spec.addr);
                 let status =
-                    bounded(deadline, &connected, exchange.run(&mut self.sock, spec.addr, &mut self.buf, &connected))
+                    bounded(deadline, &connected, exchange.run(&mut self.sock, (spec.addr, from), &mut self.buf, &connected))
                         .await?;
                 ("Layer7 check passed", Some(status))
             }
@@ -202,11 +205,11 @@ impl HttpExchange<'_> {
     async fn run(
         &self,
         sock: &mut Option<Socket>,
-        addr: SocketAddr,
+        (addr, from): (SocketAddr, Option<&Source>),
         buf: &mut Vec<u8>,
         connected: &AtomicBool,
     ) -> Result<u16, ProbeError> {
-        let mut conn = Lease::connect(sock, addr)?;
+        let mut conn = Lease::connect(sock, addr, from)?;
         // Speculative send: on a connect that already completed it saves waiting for writability.
         let sent = conn.try_send(self.request)?;
         if sent == 0 {
@@ -287,8 +290,13 @@ async fn bounded<T>(
 /// A connect that completes passes; on loopback it usually has before `connect` returns, and
 /// then the socket never meets the poller.
 /// With `check-send-proxy` the PROXY header is sent once connected.
-async fn tcp_check(sock: &mut Option<Socket>, addr: SocketAddr, proxy_header: Option<&[u8]>) -> Result<(), ProbeError> {
-    let mut conn = Lease::connect(sock, addr)?;
+async fn tcp_check(
+    sock: &mut Option<Socket>,
+    addr: SocketAddr,
+    from: Option<&Source>,
+    proxy_header: Option<&[u8]>,
+) -> Result<(), ProbeError> {
+    let mut conn = Lease::connect(sock, addr, from)?;
     match conn.outcome() {
         Outcome::Connected => {}
         Outcome::Failed(e) => return Err(e),
@@ -324,6 +332,7 @@ mod tests {
             host_header: None,
             proxy_header: None,
             tls: None,
+            source: None,
         }
     }
 

@@ -236,6 +236,7 @@ mod tests {
             host_header: None,
             proxy_header: None,
             tls: None,
+            source: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Layer6 during a handshake, Layer7 after) or with the `tout-status` of the expect it
 //! interrupted.
 
+use crate::proxy::source::Source;
 use super::check_ctx::CheckCtx;
 use super::conn::{Lease, Outcome};
 use super::probe::{CheckIo, ProbeError};
@@ -69,7 +70,8 @@ async fn drive(
         let target = opts.target(spec.addr);
         let tls = tls_of(spec, opts)?;
         *phase = Phase::Connecting;
-        let mut conn = open(home, spec.addr, target, tls, opts.linger, phase).await?;
+        let from = Source::towards(spec.source.as_ref(), target);
+        let mut conn = open(home, (spec.addr, target, from), tls, opts.linger, phase).await?;
         if let Some(h) = proxy_header(spec, opts) {
             conn.send_all(&h).await?;
         }
@@ -138,15 +140,14 @@ enum Conn<'h> {
 /// socket (when of the check's address family); TLS and `linger` ones get their own stream.
 async fn open<'h>(
     home: &'h mut Option<Socket>,
-    check: SocketAddr,
-    target: SocketAddr,
+    (check, target, from): (SocketAddr, SocketAddr, Option<&Source>),
     tls: Option<&CheckTls>,
     linger: bool,
     phase: &mut Phase,
 ) -> Result<Conn<'h>, ProbeError> {
     *phase = Phase::Connecting;
     if tls.is_none() && !linger && target.is_ipv4() == check.is_ipv4() {
-        let mut conn = Lease::connect(home, target)?;
+        let mut conn = Lease::connect(home, target, from)?;
         match conn.outcome() {
             Outcome::Connected => {}
             Outcome::Failed(e) => return Err(e),
@@ -154,7 +155,7 @@ async fn open<'h>(
         }
         return Ok(Conn::Lease(conn));
     }
-    let tcp = match TcpStream::connect(target).await {
+    let tcp = match crate::proxy::source::connect(target, from).await {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ProbeError::L4Refused),
         Err(e) => return Err(ProbeError::L4Error { detail: e.to_string() }),

@@ -76,6 +76,8 @@ pub struct CheckSpec {
     pub proxy_header: Option<Vec<u8>>,
     /// Checks over TLS (`check-ssl`, or an `ssl` server checked on its own address).
     pub tls: Option<CheckTls>,
+    /// The server's `source`: checks leave from that address too, as HAProxy's.
+    pub source: Option<std::sync::Arc<crate::proxy::source::Source>>,
 }
 
 /// The TLS of a server's checks: its client config (the server's `verify`, `ca-file`, `crt` and

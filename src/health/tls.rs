@@ -5,7 +5,6 @@
 
 use super::probe::{CheckIo, ProbeError, read_response};
 use super::spec::{CheckSpec, CheckTls, HttpCheck};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,12 +26,13 @@ impl CheckIo for Tls {
 }
 
 async fn connect(
-    addr: SocketAddr,
+    spec: &CheckSpec,
     tls: &CheckTls,
     header: Option<&[u8]>,
     deadline: Instant,
 ) -> Result<Tls, ProbeError> {
-    let tcp = match timeout_at(deadline, TcpStream::connect(addr)).await {
+    let from = crate::proxy::source::Source::towards(spec.source.as_ref(), spec.addr);
+    let tcp = match timeout_at(deadline, crate::proxy::source::connect(spec.addr, from)).await {
         Err(_) => return Err(ProbeError::L4Timeout),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ProbeError::L4Refused),
         Ok(Err(e)) => return Err(ProbeError::L4Error { detail: e.to_string() }),
@@ -68,7 +68,7 @@ pub(super) async fn probe(
     let header = spec.proxy_header.as_deref();
     match (&spec.kind, http) {
         (super::CheckKind::Http(_), Some((check, request, head_only))) => {
-            let mut conn = connect(spec.addr, tls, header, deadline).await?;
+            let mut conn = connect(spec, tls, header, deadline).await?;
             let status = l7(timeout_at(deadline, async {
                 conn.send_all(request).await?;
                 read_response(&mut conn, check, buf, head_only).await
@@ -77,7 +77,7 @@ pub(super) async fn probe(
             Ok(("Layer7 check passed", Some(status)))
         }
         _ => {
-            connect(spec.addr, tls, header, deadline).await?;
+            connect(spec, tls, header, deadline).await?;
             Ok(("Layer6 check passed", None))
         }
     }

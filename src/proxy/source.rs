@@ -24,7 +24,22 @@ impl PartialEq for Source {
     }
 }
 
+impl Eq for Source {}
+
 impl Source {
+    /// The source to use towards `to`: none when of the other address family (a check or
+    /// agent address may differ from the server's).
+    pub fn towards(src: Option<&std::sync::Arc<Source>>, to: SocketAddr) -> Option<&Source> {
+        src.map(|s| &**s).filter(|s| s.ip.is_ipv4() == to.is_ipv4())
+    }
+
+    /// Binds a socket of health checks, kept between probes, to the source address; the kernel
+    /// picks the port at each connect (a port range is for the traffic's connections only).
+    pub fn bind_kept(&self, sock: &socket2::Socket) -> io::Result<()> {
+        let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
+        sock.bind(&SocketAddr::new(self.ip, 0).into())
+    }
+
     pub fn new(ip: IpAddr, ports: Option<(u16, u16)>) -> Self {
         Self { ip, ports, next: AtomicU32::new(0) }
     }
@@ -92,11 +107,20 @@ pub async fn connect(to: SocketAddr, source: Option<&Source>) -> io::Result<TcpS
         return TcpStream::connect(to).await;
     };
     let mut last = None;
-    for local in src.candidates() {
+    for (tried, local) in src.candidates().enumerate() {
+        // A busy range is walked in steps, so other tasks (and the connect timeout) still run.
+        if tried > 0 && tried % 256 == 0 {
+            tokio::task::yield_now().await;
+        }
         let sock = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         if src.ports.is_some() {
             // A port of the range may be in TIME_WAIT from an earlier connection.
             sock.set_reuseaddr(true)?;
+        } else {
+            // The port is chosen at connect, per destination: a bind to `ADDR:0` alone would
+            // reserve a port for every connection, whatever the server, and run out of them
+            // (HAProxy sets the same option).
+            let _ = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
         }
         match sock.bind(local) {
             Ok(()) => {}

@@ -78,17 +78,17 @@ pub(super) fn spec(
     persist::Spec { cookie, stick, servers }
 }
 
-/// The servers as persistence knows them, in the backend's order. With `cookie ... dynamic` and a
+/// The servers as persistence knows them, in the backend's order, numbered by their ids. With `cookie ... dynamic` and a
 /// key, a server without its own `cookie` value gets HAProxy's dynamic one.
 pub(super) fn server_keys(servers: &[Server], cookie: Option<&CookieSpec>) -> Vec<ServerKey> {
     let key = cookie.and_then(|c| c.dynamic_key.as_deref());
     servers
         .iter()
-        .enumerate()
-        .map(|(i, sv)| ServerKey {
+        .map(|sv| ServerKey {
             cookie: sv.cookie.clone().or_else(|| key.map(|k| crate::config::persist_spec::dynamic_cookie(k, sv.addr))),
             name: sv.name.clone(),
-            num: i32::try_from(i + 1).unwrap_or(i32::MAX),
+            // HAProxy's `server_id` is the server's id (`puid`), as `srv_id` and the stats show.
+            num: i32::try_from(sv.id).unwrap_or(i32::MAX),
         })
         .collect()
 }

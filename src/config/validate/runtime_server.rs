@@ -66,6 +66,7 @@ pub fn runtime_server(
             Err(e) => cx.err_v(sp.key("id"), e, s.id),
         }
         server_source::inherit(s, live.source.as_ref(), &sp, &mut cx);
+        server_source::to_checks(s);
     }
     persist::server_cookie(sv, live.persist.cookie.as_ref(), sec.cookie.is_some(), &sp, &mut cx);
     let line = |p: &Problem| {

@@ -214,7 +214,13 @@ pub(super) fn agent(
             }
         }
     };
-    Some(crate::health::agent::AgentSpec { addr: target, inter, timeout: timeouts.check.unwrap_or(inter), send })
+    Some(crate::health::agent::AgentSpec {
+        addr: target,
+        inter,
+        timeout: timeouts.check.unwrap_or(inter),
+        send,
+        source: None,
+    })
 }
 
 /// `retry_on`, from the section or `[defaults]`.

@@ -54,6 +54,16 @@ pub(super) fn inherit(sv: &mut Server, section: Option<&Arc<Source>>, sp: &Field
     sv.source = Some(src.clone());
 }
 
+/// Health checks and the agent leave from the server's source address, as HAProxy's do.
+pub(super) fn to_checks(sv: &mut Server) {
+    if let Some(c) = sv.check.as_mut() {
+        c.source = sv.source.clone();
+    }
+    if let Some(a) = sv.agent.as_mut() {
+        a.source = sv.source.clone();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse;

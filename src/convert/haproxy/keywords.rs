@@ -156,6 +156,7 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("splice-response", "splicing is not implemented"),
     ("nolinger", "not implemented"),
     ("originalto", "X-Original-To is not implemented"),
+    ("persist", "forced persistence on a DOWN server (`option persist`) is not implemented; `force-persist` rules are"),
     ("prefer-last-server", "not implemented"),
     ("independent-streams", "not implemented"),
     ("checkcache", "not implemented"),
@@ -260,6 +261,8 @@ pub fn protects(args: &[String]) -> bool {
         // those applied to lbha's own answers.
         "http-response" | "http-after-response" => true,
         "stats" => matches!(w(1), "auth" | "http-request" | "scope" | "admin"),
+        // SPOE agents (WAFs, authentication) set the variables deny rules read.
+        "filter" => w(1) == "spoe",
         k => PROTECTING.contains(&k),
     }
 }

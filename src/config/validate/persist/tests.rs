@@ -58,6 +58,10 @@ fn snapshot_carries_the_spec() {
     assert_eq!(st.table.expire, Some(std::time::Duration::from_secs(10)));
     assert_eq!(p.servers[1].cookie.as_deref(), Some("B"));
     assert_eq!((p.servers[1].name.as_str(), p.servers[1].num), ("b", 2));
+    // A server's `id` is its `server_id` in stick tables, as HAProxy stores its `puid`.
+    let src = src.replacen("name = \"b\",", "name = \"b\", id = 7,", 1);
+    let snap = parse(&src, Path::new("t.toml")).unwrap();
+    assert_eq!(snap.backends[0].persist.servers.iter().map(|k| k.num).collect::<Vec<_>>(), [1, 7]);
 }
 
 #[test]
