@@ -496,3 +496,11 @@ fn every_type_error_is_reported() {
     let lines: Vec<usize> = errs.iter().map(|e| e.split(':').next().unwrap().parse().unwrap()).collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{errs:#?}");
 }
+
+#[test]
+fn stats_admin_is_refused_in_defaults_as_haproxy_does() {
+    has(
+        "[defaults]\nmode = \"http\"\nstats = { uri = \"/s\", admin = \"if TRUE\" }\n",
+        "defaults.stats.admin: not allowed in [defaults]",
+    );
+}

@@ -146,6 +146,8 @@ mod tests {
         // Compression first: HAProxy would store compressed responses.
         let filters = "  filter compression\n  filter cache c\n";
         assert_eq!(kinds(filters), [(6, ReportKind::Note), (7, ReportKind::Approximated)]);
-        assert_eq!(kinds("  filter spoe config x.conf\n"), [(6, ReportKind::Unsupported)]);
+        // A SPOE agent (a WAF, an authentication) sets what deny rules read: losing it weakens.
+        assert_eq!(kinds("  filter spoe config x.conf\n"), [(6, ReportKind::Weakens)]);
+        assert_eq!(kinds("  filter trace\n"), [(6, ReportKind::Unsupported)]);
     }
 }
