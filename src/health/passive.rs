@@ -10,7 +10,7 @@
 //! checker share at run time.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 /// `observe layer4|layer7`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,8 +197,9 @@ pub struct Link {
     observer: Mutex<Option<Observer>>,
     pending: Mutex<Vec<Trip>>,
     wake: tokio::sync::Notify,
-    /// A checker is running: HAProxy ignores traffic of a server whose checks are off.
-    watched: AtomicBool,
+    /// Checkers running (HAProxy ignores traffic of a server whose checks are off). A count: on
+    /// a reload the new checker may start before the old one's guard drops.
+    watched: AtomicU32,
     /// `observe` is set.
     enabled: AtomicBool,
     /// Trips so far (HAProxy's `hanafail` stats column).
@@ -217,7 +218,7 @@ impl Link {
 
     /// Whether traffic is observed at all (a cheap test before building an event).
     pub fn observing(&self) -> bool {
-        self.enabled.load(Relaxed) && self.watched.load(Relaxed)
+        self.enabled.load(Relaxed) && self.watched.load(Relaxed) > 0
     }
 
     /// From the proxy: one event on the server's traffic.
@@ -242,7 +243,7 @@ impl Link {
 
     /// The checker runs from now until the guard drops.
     pub fn watch(&self) -> WatchGuard<'_> {
-        self.watched.store(true, Relaxed);
+        self.watched.fetch_add(1, Relaxed);
         WatchGuard(self)
     }
 
@@ -257,12 +258,14 @@ impl Link {
     }
 }
 
-/// Ends the observation when the checker stops; the count starts over with the next one.
+/// Ends the observation when the last checker stops; the count starts over with the next one.
 pub struct WatchGuard<'a>(&'a Link);
 
 impl Drop for WatchGuard<'_> {
     fn drop(&mut self) {
-        self.0.watched.store(false, Relaxed);
+        if self.0.watched.fetch_sub(1, Relaxed) > 1 {
+            return;
+        }
         lock(&self.0.pending).clear();
         if let Some(o) = lock(&self.0.observer).as_mut() {
             o.consecutive = 0;
@@ -360,6 +363,17 @@ mod tests {
         let _g = link.watch();
         link.record(Event::L4Err);
         assert!(link.take().is_empty(), "not observing");
+    }
+
+    #[test]
+    fn an_old_checker_leaving_after_the_new_one_came_keeps_the_watch() {
+        let link = Link::default();
+        link.configure(Some(Spec { observe: Observe::Layer4, error_limit: 1, on_error: OnError::MarkDown }));
+        let old = link.watch();
+        let _new = link.watch();
+        drop(old);
+        link.record(Event::L4Err);
+        assert_eq!(link.take().len(), 1, "the reload's new checker still observes");
     }
 
     #[test]
