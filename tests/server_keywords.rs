@@ -129,10 +129,14 @@ fn checks_and_agent_leave_from_the_source_address() {
     let cfg = http_listen(port, &servers) + "check = { http = \"GET /\" }\n";
     let _l = Lbha::start(&cfg, &[port]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while (checks.lock().unwrap().len() < 2 || agent.lock().unwrap().is_empty()) && std::time::Instant::now() < deadline {
+    while (checks.lock().unwrap().len() < 2 || agent.lock().unwrap().is_empty()) && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let (checks, agent) = (checks.lock().unwrap().clone(), agent.lock().unwrap().clone());
     assert!(checks.len() >= 2 && !agent.is_empty(), "checks {checks:?}, agent {agent:?}");
-    assert!(checks.iter().chain(&agent).all(|a| a.ip().to_string() == "127.0.0.5"), "checks {checks:?}, agent {agent:?}");
+    assert!(
+        checks.iter().chain(&agent).all(|a| a.ip().to_string() == "127.0.0.5"),
+        "checks {checks:?}, agent {agent:?}"
+    );
 }

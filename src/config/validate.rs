@@ -1440,7 +1440,11 @@ fn defaults_stats(defaults: &Section, cx: &mut Ctx) {
     if let Some(st) = &defaults.stats {
         let at = FieldPath::root().key("defaults").key("stats");
         if let Some(text) = st.admin.as_deref() {
-            cx.err_v(at.key("admin"), "not allowed in [defaults] (HAProxy refuses `stats admin` in defaults too)", text);
+            cx.err_v(
+                at.key("admin"),
+                "not allowed in [defaults] (HAProxy refuses `stats admin` in defaults too)",
+                text,
+            );
         }
         stats(st, &at, cx);
     }

@@ -1,12 +1,12 @@
 //! One check of one server: TCP connect, HTTP request, or external command. No retries and no
 //! hysteresis here; the scheduler feeds the result to the rise/fall counter.
 
-use crate::proxy::source::Source;
 use super::conn::{Lease, Outcome};
 use super::external;
 use super::http::{self, Progress};
 use super::spec::{CheckKind, CheckSpec, HttpCheck};
 use super::status::CheckStatus;
+use crate::proxy::source::Source;
 use socket2::Socket;
 use std::fmt;
 use std::net::SocketAddr;
@@ -180,9 +180,12 @@ impl Prober {
             CheckKind::Http(check) => {
                 let exchange = HttpExchange { check, request: &self.request, head_only: self.head_only };
                 let from = Source::towards(spec.source.as_ref(), spec.addr);
-                let status =
-                    bounded(deadline, &connected, exchange.run(&mut self.sock, (spec.addr, from), &mut self.buf, &connected))
-                        .await?;
+                let status = bounded(
+                    deadline,
+                    &connected,
+                    exchange.run(&mut self.sock, (spec.addr, from), &mut self.buf, &connected),
+                )
+                .await?;
                 ("Layer7 check passed", Some(status))
             }
             CheckKind::External(ext) => {

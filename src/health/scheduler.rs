@@ -86,7 +86,24 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     pause(&spec, &mut rf, &*sink, timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
         let started = Instant::now();
-        let result = prober.probe(&spec, sink.load()).await;
+        // Trips that come during a probe apply at once too, as HAProxy's do in the stream that
+        // saw the error (a probe may take up to its timeout).
+        let result = {
+            let mut probe = std::pin::pin!(prober.probe(&spec, sink.load()));
+            match sink.passive() {
+                None => probe.await,
+                Some(link) => loop {
+                    tokio::select! {
+                        r = &mut probe => break r,
+                        () = link.tripped() => {
+                            for trip in link.take() {
+                                apply_trip(&spec, &mut rf, &*sink, &trip);
+                            }
+                        }
+                    }
+                },
+            }
+        };
         let duration = started.elapsed();
         detail.clear();
         let ok = result.is_ok();

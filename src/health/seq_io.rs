@@ -5,12 +5,12 @@
 //! Layer6 during a handshake, Layer7 after) or with the `tout-status` of the expect it
 //! interrupted.
 
-use crate::proxy::source::Source;
 use super::check_ctx::CheckCtx;
 use super::conn::{Lease, Outcome};
 use super::probe::{CheckIo, ProbeError};
 use super::spec::{CheckSpec, CheckTls};
 use super::tcpcheck::{Action, ConnectOpts, Passed, Run, Seq};
+use crate::proxy::source::Source;
 use socket2::Socket;
 use std::net::SocketAddr;
 use std::time::Duration;
