@@ -447,7 +447,10 @@ impl Gate<'_> {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let r = super::tcp_rules::inspect_response(sr, self.rules, self.active, self.cx, self.at, self.si).await?;
+        // A read error here is the server's (logged SD, as in the relay below).
+        let r = super::tcp_rules::inspect_response(sr, self.rules, self.active, self.cx, self.at, self.si)
+            .await
+            .map_err(|e| on_side(e, true))?;
         if r.verdict == crate::tcprules::Verdict::Reject {
             return Err(GateEnd::Rejected.error());
         }
