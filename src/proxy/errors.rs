@@ -22,8 +22,6 @@ pub enum ProxyError {
     ServerTimeout,
     ConnectFailed,
     QueueTimeout,
-    /// Every server was full and as many requests as their `maxqueue` allow were waiting.
-    QueueFull,
     /// Health checks marked the server down while the request waited for its response, and the
     /// server has `on-marked-down shutdown-sessions`.
     ServerMarkedDown,
@@ -45,7 +43,6 @@ impl ProxyError {
             ProxyError::NoServer
             | ProxyError::ConnectFailed
             | ProxyError::QueueTimeout
-            | ProxyError::QueueFull
             | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -65,7 +62,6 @@ impl ProxyError {
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
             ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
-            ProxyError::QueueFull => "queue full: every server at maxconn with maxqueue requests waiting",
             ProxyError::ServerMarkedDown => {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
@@ -83,7 +79,6 @@ impl ProxyError {
                 | ProxyError::NoServer
                 | ProxyError::ConnectFailed
                 | ProxyError::QueueTimeout
-                | ProxyError::QueueFull
                 | ProxyError::ServerMarkedDown
         )
     }

@@ -713,7 +713,6 @@ fn forward(
                         *reached = httplog::Reached { tw: ms(t0, clock()), queued, ..Default::default() };
                         ProxyError::QueueTimeout
                     }
-                    queue::NoSlot::QueueFull => ProxyError::QueueFull,
                 })?
             };
             let srt = &brt.servers[si];

@@ -251,7 +251,6 @@ impl Pending {
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],
-            (Some(ProxyError::QueueFull), _) => ['S', 'Q'],
             (Some(ProxyError::ServerTimeout), _) => ['s', 'H'],
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],

@@ -16,8 +16,6 @@ pub enum NoSlot {
     NoServer,
     /// Servers are up but stayed full for `timeout queue`.
     QueueTimeout,
-    /// Servers are full and their `maxqueue` requests are already waiting.
-    QueueFull,
 }
 
 /// Where a request joined a queue, for its log line (`%sq`, `%bq`): its position in the
@@ -90,23 +88,14 @@ pub async fn acquire(
         }
         let q = &brt.counters.queue;
         let mine = preferred.map(|p| &brt.servers[p]);
-        match mine {
-            // As HAProxy: once `maxqueue` requests wait for the persistent server, the next ones
-            // go to another server (persistence is broken rather than the request refused).
-            Some(s) if !upstream::queue_has_room(s.queued.load(Relaxed), bound(s.maxqueue.load(Relaxed))) => {
-                prefer = None;
-                continue;
-            }
-            Some(_) => {}
-            None => {
-                let bounds = (0..brt.servers.len())
-                    .filter(|&i| brt.server_usable(i))
-                    .map(|i| bound(brt.servers[i].maxqueue.load(Relaxed)));
-                let total = bounds.sum::<Option<u32>>();
-                if !upstream::queue_has_room(q.cur.load(Relaxed), total) {
-                    return Err(NoSlot::QueueFull);
-                }
-            }
+        // As HAProxy: once `maxqueue` requests wait for the persistent server, the next ones
+        // go to another server (persistence is broken rather than the request refused). The
+        // backend's own queue has no bound but `timeout queue`, as HAProxy's.
+        if let Some(s) = mine
+            && !upstream::queue_has_room(s.queued.load(Relaxed), bound(s.maxqueue.load(Relaxed)))
+        {
+            prefer = None;
+            continue;
         }
         let waiting = q.cur.fetch_add(1, Relaxed) + 1;
         q.max.fetch_max(waiting, Relaxed);
