@@ -492,7 +492,7 @@ fn serve_picking(
 /// Marks the 302 of a server's `redir`: a forged response, which response rules and
 /// compression leave alone, as in HAProxy.
 #[derive(Clone, Copy)]
-struct ServerRedirect;
+pub(super) struct ServerRedirect;
 
 /// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query.
 fn server_redirect(prefix: &HeaderValue, uri: &http::Uri) -> Result<Response<ProxyBody>, ProxyError> {
@@ -721,7 +721,21 @@ fn forward(
                 && matches!(*req.method(), http::Method::GET | http::Method::HEAD)
             {
                 srt.counters.requests.fetch_add(1, Relaxed);
-                return server_redirect(prefix, req.uri());
+                let mut resp = server_redirect(prefix, req.uri())?;
+                // Logged with the server that redirected, no connect and no response (`LC`), as
+                // HAProxy logs it.
+                resp.extensions_mut().insert(httplog::Picked {
+                    backend: bi,
+                    server: si,
+                    tw: ms(t0, clock()),
+                    tc: -1,
+                    tr: -1,
+                    retries: attempt,
+                    redispatched,
+                    src: None,
+                    queued,
+                });
+                return Ok(resp);
             }
             let pool = &active.pools[bi][si];
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);

@@ -147,11 +147,12 @@ pub fn wrap(
     let at_backend = resp.extensions().get::<super::errpages::AtBackend>().map(|a| a.0);
     let reached = resp.extensions().get::<Reached>().copied();
     let local = resp.extensions().get::<Local>().is_some();
+    let redirected = resp.extensions().get::<super::http::ServerRedirect>().is_some();
     let tarpit = resp.extensions().get::<Tarpitted>().map(|t| t.0);
     let status = resp.status().as_u16();
     // What a server sent (not lbha's own answer, which HAProxy neither captures nor shows
     // in `%[capture.res.*]`).
-    let from_server = picked.is_some() && err.is_none();
+    let from_server = picked.is_some() && err.is_none() && !redirected;
     if let Some(h) = &start.log {
         if from_server {
             super::logrec::capture_response_headers(h, resp.headers());
@@ -183,6 +184,7 @@ pub fn wrap(
         at_backend,
         reached,
         local,
+        redirected,
         tarpit,
         head,
         stream: None,
@@ -202,6 +204,8 @@ struct Pending {
     at_backend: Option<usize>,
     reached: Option<Reached>,
     local: bool,
+    /// A server's `redir` answered (`LC`, as HAProxy).
+    redirected: bool,
     tarpit: Option<i64>,
     /// The response head's size as HAProxy counts it in `%B` (see `htx_bytes`).
     head: u64,
@@ -255,6 +259,7 @@ impl Pending {
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
             (Some(ProxyError::ClientAborted { connecting }), _) => ['C', if connecting { 'C' } else { 'Q' }],
+            (None, true) if self.redirected => ['L', 'C'],
             (None, true) if self.local => ['L', 'R'],
             (None, true) => ['-', '-'],
             // The body did not reach its end: the client went away (or the server cut it).
