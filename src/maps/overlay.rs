@@ -120,12 +120,7 @@ pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
     match op {
         Op::Add { key, value } => entries.push(Entry::new(key.clone(), value.clone())),
         Op::Set { key, value } => {
-            let mut found = false;
-            for e in entries.iter_mut().filter(|e| e.key == *key) {
-                e.value = value.clone();
-                found = true;
-            }
-            if !found {
+            if !set_all(entries, key, value) {
                 return Err(OpError::NotFound("entry not found."));
             }
         }
@@ -152,12 +147,7 @@ pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
         }
         Op::Clear => entries.clear(),
         Op::Upsert { key, value } => {
-            let mut found = false;
-            for e in entries.iter_mut().filter(|e| e.key == *key) {
-                e.value = value.clone();
-                found = true;
-            }
-            if !found {
+            if !set_all(entries, key, value) {
                 entries.push(Entry::new(key.clone(), value.clone()));
             }
         }
@@ -168,4 +158,14 @@ pub fn apply(op: &Op, entries: &mut Vec<Entry>) -> Result<(), OpError> {
         }
     }
     Ok(())
+}
+
+/// Gives every entry of `key` the value (`set map` and `set-map`); false when there is none.
+fn set_all(entries: &mut [Entry], key: &[u8], value: &[u8]) -> bool {
+    let mut found = false;
+    for e in entries.iter_mut().filter(|e| e.key == key) {
+        e.value = value.to_vec();
+        found = true;
+    }
+    found
 }

@@ -395,16 +395,9 @@ fn serve_picking(
         };
         t.body = buffered.as_deref();
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
-            if denied {
-                fcnt.denied_req.fetch_add(1, Relaxed);
-                resp.extensions_mut().insert(super::track::Denied);
-            } else {
-                resp.extensions_mut().insert(super::track::Answered);
-            }
+            mark_answer(&fcnt, &mut resp, denied);
             if tarpit {
-                let held = tokio::time::Instant::now();
-                tokio::time::sleep(fe.timeouts.tarpit).await;
-                resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
+                hold_tarpit(&mut resp, fe.timeouts.tarpit).await;
             }
             return finish(&fcnt, resp, close_client);
         }
@@ -429,18 +422,11 @@ fn serve_picking(
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
-            if denied {
-                fcnt.denied_req.fetch_add(1, Relaxed);
-                resp.extensions_mut().insert(super::track::Denied);
-            } else {
-                resp.extensions_mut().insert(super::track::Answered);
-            }
+            mark_answer(&fcnt, &mut resp, denied);
             // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
             if tarpit {
-                let held = tokio::time::Instant::now();
-                tokio::time::sleep(be.timeouts.tarpit).await;
-                resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
+                hold_tarpit(&mut resp, be.timeouts.tarpit).await;
             }
             return finish(&fcnt, resp, close_client);
         }
@@ -487,6 +473,24 @@ fn serve_picking(
             }
         }
     }
+}
+
+/// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it
+/// denies, and marked for the stick counters and the log.
+fn mark_answer(fcnt: &Counters, resp: &mut Response<ProxyBody>, denied: bool) {
+    if denied {
+        fcnt.denied_req.fetch_add(1, Relaxed);
+        resp.extensions_mut().insert(super::track::Denied);
+    } else {
+        resp.extensions_mut().insert(super::track::Answered);
+    }
+}
+
+/// `tarpit`: the answer waits `timeout tarpit`, which the log shows in `%Tw`.
+async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) {
+    let held = tokio::time::Instant::now();
+    tokio::time::sleep(hold).await;
+    resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
 }
 
 /// Marks the 302 of a server's `redir`: a forged response, which response rules and
