@@ -272,7 +272,8 @@ fn expressions_evaluate_as_in_haproxy() {
             "  http-request return status 200 content-type text/plain lf-string \"[%[{quoted}]]\" if {{ path_beg /{i}/ }}\n"
         ));
         let parsed = SampleExpr::parse(e).unwrap_or_else(|err| panic!("lbha rejects `{e}`: {err}"));
-        for (path, kind, _) in parsed.map_refs() {
+        for r in parsed.map_refs() {
+            let lbha::sample::FileRef::Map(path, kind, _) = r else { continue };
             let entries = parse_map_file(&std::fs::read(path).unwrap(), false);
             set.insert(path, kind, &entries).unwrap();
         }

@@ -8,6 +8,7 @@
 pub mod overlay;
 pub mod versions;
 
+use crate::sample::jwt::PublicKey as JwtKey;
 use crate::sample::{MapEntry, MapError, MatchKind, PatternMap, Value, parse_map_file};
 use arc_swap::ArcSwap;
 use overlay::Op;
@@ -114,10 +115,14 @@ impl MapFile {
     }
 }
 
+/// `jwt_verify`'s public keys by the text the configuration names them with.
+pub type JwtKeys = HashMap<String, Arc<JwtKey>>;
+
 /// The files a configuration uses, as validation loaded them.
 #[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub files: Vec<Arc<MapFile>>,
+    pub jwt_keys: Arc<JwtKeys>,
 }
 
 /// Collects and loads the files a configuration names while it is validated.
@@ -125,11 +130,60 @@ pub struct Loaded {
 pub struct Loader {
     base_dir: PathBuf,
     files: Vec<MapFile>,
+    jwt_keys: JwtKeys,
+    /// Key names already tried (found or not), so each is read and warned about once.
+    jwt_tried: std::collections::HashSet<String>,
 }
 
 impl Loader {
     pub fn new(base_dir: &Path) -> Loader {
-        Loader { base_dir: base_dir.to_path_buf(), files: Vec::new() }
+        Loader {
+            base_dir: base_dir.to_path_buf(),
+            files: Vec::new(),
+            jwt_keys: HashMap::new(),
+            jwt_tried: Default::default(),
+        }
+    }
+
+    /// Loads a file an expression reads; `Ok(Some(warning))` when it loaded with one.
+    pub fn need_ref(&mut self, r: crate::sample::FileRef<'_>, user: &str) -> Result<Option<String>, String> {
+        match r {
+            crate::sample::FileRef::Map(name, kind, out) => self.need_map(name, kind, out, user).map(|()| None),
+            crate::sample::FileRef::JwtKey { path, required } => self.need_jwt_key(path, required),
+        }
+    }
+
+    /// Reads `jwt_verify`'s public key `name` (relative to the config's directory). As HAProxy
+    /// 2.6, a file that is not a PEM public key only warns (tokens checked with it get -5); a
+    /// key lbha cannot verify with is an error. `required`: the text can only be a path, so a
+    /// missing file warns too (HAProxy says nothing).
+    fn need_jwt_key(&mut self, name: &str, required: bool) -> Result<Option<String>, String> {
+        let path = self.base_dir.join(name);
+        if !self.jwt_tried.insert(name.to_string()) {
+            return Ok(None);
+        }
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(required.then(|| {
+                    format!(
+                        "jwt_verify key {}: cannot read it ({e}): every token checked with it gets -5",
+                        path.display()
+                    )
+                }));
+            }
+        };
+        match JwtKey::from_pem(&text) {
+            Ok(k) => {
+                self.jwt_keys.insert(name.to_string(), Arc::new(k));
+                Ok(None)
+            }
+            Err(None) => Ok(Some(format!(
+                "jwt_verify key {}: no PEM public key in it (`PUBLIC KEY` or `RSA PUBLIC KEY`, as HAProxy 2.6 reads): every token checked with it gets -5",
+                path.display()
+            ))),
+            Err(Some(why)) => Err(format!("{}: {why}", path.display())),
+        }
     }
 
     /// Registers a use of file `name` indexed for `kind`: reads it the first time (relative to
@@ -203,7 +257,7 @@ impl Loader {
     }
 
     pub fn finish(self) -> Loaded {
-        Loaded { files: self.files.into_iter().map(Arc::new).collect() }
+        Loaded { files: self.files.into_iter().map(Arc::new).collect(), jwt_keys: Arc::new(self.jwt_keys) }
     }
 }
 
@@ -213,6 +267,7 @@ pub struct MapStore {
     files: HashMap<String, Arc<MapFile>, foldhash::fast::RandomState>,
     /// Names in `#ID` order.
     order: Vec<String>,
+    jwt_keys: Arc<JwtKeys>,
 }
 
 impl MapStore {
@@ -236,7 +291,7 @@ impl MapStore {
     fn with(&self, file: Arc<MapFile>) -> MapStore {
         let mut files = self.files.clone();
         files.insert(file.name.clone(), file);
-        MapStore { files, order: self.order.clone() }
+        MapStore { files, order: self.order.clone(), jwt_keys: self.jwt_keys.clone() }
     }
 }
 
@@ -251,6 +306,9 @@ impl crate::sample::Maps for MapStore {
         let f = self.files.get(path)?;
         let (_, _, m) = f.indexes.iter().find(|(k, i, _)| *k == MatchKind::Reg && !*i)?;
         m.lookup_regm(key)
+    }
+    fn jwt_key(&self, name: &[u8]) -> Option<&JwtKey> {
+        Some(self.jwt_keys.get(std::str::from_utf8(name).ok()?)?)
     }
 }
 
@@ -276,6 +334,9 @@ impl crate::sample::Maps for Lazy<'_> {
     }
     fn lookup_regm(&self, path: &str, key: &[u8]) -> Option<Vec<u8>> {
         crate::sample::Maps::lookup_regm(self.get(), path, key)
+    }
+    fn jwt_key(&self, name: &[u8]) -> Option<&JwtKey> {
+        crate::sample::Maps::jwt_key(self.get(), name)
     }
 }
 
@@ -329,7 +390,7 @@ impl Shared {
             order.push(f.name.clone());
             files.insert(f.name.clone(), file);
         }
-        self.store.store(Arc::new(MapStore { files, order }));
+        self.store.store(Arc::new(MapStore { files, order, jwt_keys: loaded.jwt_keys.clone() }));
         notes
     }
 

@@ -286,7 +286,7 @@ impl Acl {
     }
 
     /// Map files the expression reads, so the loader can index them.
-    pub fn map_refs(&self) -> Vec<(&str, MatchKind, crate::sample::MapOut)> {
+    pub fn map_refs(&self) -> Vec<crate::sample::FileRef<'_>> {
         self.expr.map_refs().chain(self.or.iter().flat_map(|a| a.map_refs())).collect()
     }
 }

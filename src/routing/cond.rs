@@ -200,7 +200,7 @@ impl Cond<Acl> {
     }
 
     /// Map files read by anonymous ACLs; declared ACLs report their own.
-    pub fn map_refs(&self) -> Vec<(&str, MatchKind, crate::sample::MapOut)> {
+    pub fn map_refs(&self) -> Vec<crate::sample::FileRef<'_>> {
         self.inline_acls().flat_map(Acl::map_refs).collect()
     }
 

@@ -182,6 +182,13 @@ pub enum HmacKey {
     Var(VarRef),
 }
 
+/// A `jwt_verify` argument: constant text or a variable holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtArg {
+    Const(Vec<u8>),
+    Var(VarRef),
+}
+
 /// Unit of `http_date`'s input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeUnit {
@@ -323,6 +330,11 @@ pub enum Converter {
         path: Option<super::json::JsonPath>,
         int: bool,
     },
+    /// `jwt_verify(alg,key)`: HAProxy's code (1 verified, 0 not, negative: see `jwt`).
+    JwtVerify {
+        alg: JwtArg,
+        key: JwtArg,
+    },
     /// `set-var(var[,cond...])`: stores the input and passes it on; `unset-var(var)`.
     SetVar(VarRef, Vec<VarCond>),
     UnsetVar(VarRef),
@@ -365,6 +377,7 @@ impl Converter {
             // HAProxy's "any" output: `Str` casts to every type, so nothing after is refused.
             Converter::JsonQuery { int, .. } => (T::Str, if *int { T::Sint } else { T::Str }),
             Converter::JwtQuery { int, .. } => (T::Bin, if *int { T::Sint } else { T::Str }),
+            Converter::JwtVerify { .. } => (T::Bin, T::Sint),
             // The input passes through with its own type; `Str` stands for "any" here.
             Converter::SetVar(..) | Converter::UnsetVar(_) => (T::Str, T::Str),
         }
@@ -380,6 +393,8 @@ impl Converter {
             Converter::Concat { var, .. } | Converter::AddItem { var, .. } => var.is_some(),
             Converter::Arith(_, op) => matches!(op, Operand::Var(_)),
             Converter::Hmac(_, key) => matches!(key, HmacKey::Var(_)),
+            // Its keys are in the map store.
+            Converter::JwtVerify { .. } => true,
             _ => false,
         }
     }
@@ -713,6 +728,26 @@ fn parse_more(a: &Args<'_, '_>, name: &str) -> Result<Option<Converter>, ParseEr
                 p => Some(super::json::JsonPath::parse(p).map_err(|e| a.err(Some(1), e))?),
             };
             Converter::JwtQuery { payload: name == "jwt_payload_query", path, int: int_out(a, 1)? }
+        }
+        "jwt_verify" => {
+            a.count(2, 2)?;
+            // As HAProxy's `vars_check_arg`: text naming a variable is that variable.
+            let arg = |i: usize| -> Result<JwtArg, ParseError> {
+                let s = a.str(i)?;
+                Ok(VarRef::parse(s).map_or_else(|| JwtArg::Const(s.as_bytes().to_vec()), JwtArg::Var))
+            };
+            let (alg, key) = (arg(0)?, arg(1)?);
+            if let JwtArg::Const(name) = &alg {
+                let why = match super::jwt::Alg::parse(name) {
+                    None => Some(format!("unknown JWT algorithm: {}", String::from_utf8_lossy(name))),
+                    Some(super::jwt::Alg::Ps) => Some("RSASSA-PSS JWS signing not managed yet".to_string()),
+                    Some(alg) => alg.unsupported().map(str::to_string),
+                };
+                if let Some(why) = why {
+                    return Err(a.err(Some(1), why));
+                }
+            }
+            Converter::JwtVerify { alg, key }
         }
         "set-var" => {
             a.count(1, 5)?;

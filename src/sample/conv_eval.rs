@@ -3,7 +3,7 @@
 
 use super::Maps;
 use super::codec;
-use super::conv::{ArithOp, Converter, HashKind, HmacKey, Operand, TimeUnit, VarRef};
+use super::conv::{ArithOp, Converter, HashKind, HmacKey, JwtArg, Operand, TimeUnit, VarRef};
 use super::fetch::SampleContext;
 use super::timefmt::{Tm, http_date, strftime};
 use super::value::{SmpType, Value, v6_to_v4};
@@ -220,6 +220,19 @@ impl Converter {
                     Some(p) => p.query(&decoded, *int)?,
                     None => Value::Str(decoded),
                 }
+            }
+            (Converter::JwtVerify { alg, key }, Value::Bin(token)) => {
+                fn text<'a>(arg: &'a JwtArg, ctx: &dyn SampleContext) -> Option<std::borrow::Cow<'a, [u8]>> {
+                    match arg {
+                        JwtArg::Const(t) => Some(t.as_slice().into()),
+                        JwtArg::Var(v) => match var_as(ctx, v, SmpType::Str)? {
+                            Value::Str(t) => Some(t.into()),
+                            _ => None,
+                        },
+                    }
+                }
+                let (alg, key) = (text(alg, ctx)?, text(key, ctx)?);
+                Value::Sint(super::jwt::verify(&token, &alg, &key, |k| maps.jwt_key(k)))
             }
             _ => return None,
         })

@@ -3,7 +3,6 @@
 use super::args::{call, is_idchar};
 use super::conv::Converter;
 use super::fetch::{Fetch, SampleContext};
-use super::map::MatchKind;
 use super::value::{SmpType, Value};
 use super::{Maps, ParseError};
 
@@ -123,11 +122,24 @@ impl SampleExpr {
         })
     }
 
-    /// The maps the expression reads, so the loader can build each once per match kind and
-    /// check the values of a typed one (`map_str_int`) as HAProxy does at load.
-    pub fn map_refs(&self) -> impl Iterator<Item = (&str, MatchKind, super::MapOut)> {
+    /// The files the expression reads: maps, so the loader can build each once per match kind
+    /// and check the values of a typed one (`map_str_int`) as HAProxy does at load, and
+    /// `jwt_verify`'s public keys.
+    pub fn map_refs(&self) -> impl Iterator<Item = super::FileRef<'_>> {
+        use super::conv::JwtArg;
         self.convs.iter().filter_map(|c| match c {
-            Converter::Map { kind, path, out, .. } => Some((path.as_str(), *kind, *out)),
+            Converter::Map { kind, path, out, .. } => Some(super::FileRef::Map(path.as_str(), *kind, *out)),
+            Converter::JwtVerify { alg, key: JwtArg::Const(key) } => {
+                let required = match alg {
+                    JwtArg::Const(a) => match super::jwt::Alg::parse(a) {
+                        Some(super::jwt::Alg::Rs(_) | super::jwt::Alg::Es(_)) => true,
+                        _ => return None,
+                    },
+                    JwtArg::Var(_) => false,
+                };
+                let path = std::str::from_utf8(key).ok()?;
+                Some(super::FileRef::JwtKey { path, required })
+            }
             _ => None,
         })
     }

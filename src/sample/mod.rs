@@ -24,6 +24,7 @@ mod fetch_more;
 mod fetch_sc;
 mod hello;
 mod json;
+pub mod jwt;
 mod logfmt;
 mod map;
 mod payload;
@@ -63,6 +64,28 @@ pub trait Maps {
     /// replaced by the match's groups.
     fn lookup_regm(&self, _path: &str, _key: &[u8]) -> Option<Vec<u8>> {
         None
+    }
+    /// `jwt_verify`'s public key named `name` in the configuration, read when it was loaded.
+    fn jwt_key(&self, _name: &[u8]) -> Option<&jwt::PublicKey> {
+        None
+    }
+}
+
+/// A file an expression reads, loaded when the configuration is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRef<'a> {
+    /// A map converter's file, indexed for the match kind, values of the output type.
+    Map(&'a str, MatchKind, MapOut),
+    /// `jwt_verify`'s public key file; `required` when a constant RS/ES algorithm says the
+    /// text is a path (with a variable algorithm it may be an HMAC secret, read if a file).
+    JwtKey { path: &'a str, required: bool },
+}
+
+impl<'a> FileRef<'a> {
+    pub fn path(&self) -> &'a str {
+        match self {
+            FileRef::Map(p, ..) | FileRef::JwtKey { path: p, .. } => p,
+        }
     }
 }
 

@@ -259,7 +259,10 @@ fn maps_with_defaults() {
     let e = SampleExpr::parse("req.hdr(host),lower,map_dom(hosts.map,www),map(other.map)").unwrap();
     assert_eq!(
         e.map_refs().collect::<Vec<_>>(),
-        vec![("hosts.map", MatchKind::Dom, MapOut::Str), ("other.map", MatchKind::Str, MapOut::Str)]
+        vec![
+            FileRef::Map("hosts.map", MatchKind::Dom, MapOut::Str),
+            FileRef::Map("other.map", MatchKind::Str, MapOut::Str)
+        ]
     );
 }
 
@@ -565,4 +568,26 @@ fn set_var_converter_stores_and_passes_on() {
     assert!(SampleExpr::parse("str(a),set-var(txn.x,ifbogus)").is_err());
     assert!(SampleExpr::parse("str(a),set-var(bogus)").is_err());
     assert!(e.convs[0].reads_stream(), "a log line must read the stream's variables");
+}
+
+#[test]
+fn jwt_verify_parses_as_haproxy_and_names_its_key_file() {
+    // HAProxy 2.6's refusals; ES512 is lbha's own (no verifier for it).
+    for (expr, reason) in [
+        ("req.hdr(x),jwt_verify(XX256,k)", "unknown JWT algorithm: XX256"),
+        ("req.hdr(x),jwt_verify(PS256,k)", "RSASSA-PSS JWS signing not managed yet"),
+        ("req.hdr(x),jwt_verify(ES512,k)", "ES512"),
+        ("req.hdr(x),jwt_verify(HS256)", "argument"),
+    ] {
+        let e = SampleExpr::parse(expr).unwrap_err().to_string();
+        assert!(e.contains(reason), "{expr}: {e}");
+    }
+    let refs = |e: &str| {
+        let e = SampleExpr::parse(e).unwrap();
+        e.map_refs().map(|r| format!("{r:?}")).collect::<Vec<_>>()
+    };
+    assert_eq!(refs("req.hdr(x),jwt_verify(RS256,/k.pem)"), [r#"JwtKey { path: "/k.pem", required: true }"#]);
+    assert_eq!(refs("req.hdr(x),jwt_verify(txn.alg,k.pem)"), [r#"JwtKey { path: "k.pem", required: false }"#]);
+    assert!(refs("req.hdr(x),jwt_verify(HS256,secret)").is_empty(), "an HMAC secret is no file");
+    assert!(refs("req.hdr(x),jwt_verify(RS256,txn.key)").is_empty(), "a variable names a key loaded elsewhere");
 }

@@ -192,8 +192,8 @@ impl Acl {
     }
 
     /// The maps the expression's converters read.
-    pub fn map_refs(&self) -> Vec<(String, crate::sample::MatchKind, crate::sample::MapOut)> {
-        let mut v: Vec<_> = self.expr.map_refs().map(|(p, k, o)| (p.to_string(), k, o)).collect();
+    pub fn map_refs(&self) -> Vec<crate::sample::FileRef<'_>> {
+        let mut v: Vec<_> = self.expr.map_refs().collect();
         v.extend(self.or.iter().flat_map(|a| a.map_refs()));
         v
     }

@@ -270,10 +270,9 @@ impl Walk<'_, '_> {
                 self.problems.push(Problem::new(path.clone(), e).with_value(&file));
             }
         }
-        for (file, kind, out) in a.map_refs() {
-            if let Err(e) = self.maps.need_map(&file, kind, out, &format!("map in {}", self.user)) {
-                self.problems.push(Problem::new(path.clone(), e).with_value(&file));
-            }
+        let user = format!("map in {}", self.user);
+        for r in a.map_refs() {
+            self.need_ref(r, &user, path);
         }
     }
 
@@ -313,15 +312,22 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn expr_maps<'e>(
-        &mut self,
-        refs: impl Iterator<Item = (&'e str, crate::sample::MatchKind, crate::sample::MapOut)>,
-        path: &FieldPath,
-    ) {
-        for (file, kind, out) in refs {
-            if let Err(e) = self.maps.need_map(file, kind, out, &format!("map in {}", self.user)) {
-                self.problems.push(Problem::new(path.clone(), e).with_value(file));
+    fn expr_maps<'e>(&mut self, refs: impl Iterator<Item = crate::sample::FileRef<'e>>, path: &FieldPath) {
+        let user = format!("map in {}", self.user);
+        for r in refs {
+            self.need_ref(r, &user, path);
+        }
+    }
+
+    fn need_ref(&mut self, r: crate::sample::FileRef<'_>, user: &str, path: &FieldPath) {
+        match self.maps.need_ref(r, user) {
+            Ok(None) => {}
+            Ok(Some(w)) => {
+                let mut p = Problem::new(path.clone(), w).with_value(r.path());
+                p.warning = true;
+                self.problems.push(p);
             }
+            Err(e) => self.problems.push(Problem::new(path.clone(), e).with_value(r.path())),
         }
     }
 }

@@ -68,19 +68,20 @@ impl Phase {
 
 /// Registers the map files `refs` name (relative to the config's directory) with the shared
 /// map store, which the control socket's map commands change at run time.
-pub(super) fn load_maps<'a>(
-    refs: impl IntoIterator<Item = (&'a str, MatchKind, crate::sample::MapOut)>,
-    at: &FieldPath,
-    cx: &mut Ctx,
-) {
-    for (path, kind, out) in refs {
-        if let Err(e) = cx.maps.need_map(path, kind, out, &at.to_string()) {
-            cx.err_v(at.clone(), format!("map file: {e}"), path);
+pub(super) fn load_maps<'a>(refs: impl IntoIterator<Item = crate::sample::FileRef<'a>>, at: &FieldPath, cx: &mut Ctx) {
+    for r in refs {
+        match cx.maps.need_ref(r, &at.to_string()) {
+            Ok(None) => {}
+            Ok(Some(w)) => cx.warn(at.clone(), w),
+            Err(e) => {
+                let what = if matches!(r, crate::sample::FileRef::Map(..)) { "map file" } else { "jwt_verify key" };
+                cx.err_v(at.clone(), format!("{what}: {e}"), r.path());
+            }
         }
     }
 }
 
-fn lf_maps(lf: &LogFormat) -> Vec<(&str, MatchKind, crate::sample::MapOut)> {
+fn lf_maps(lf: &LogFormat) -> Vec<crate::sample::FileRef<'_>> {
     lf.segments
         .iter()
         .flat_map(|s| match s {
