@@ -119,10 +119,11 @@ impl PublicKey {
     }
 
     fn rsa(key: &x509_parser::public_key::RSAPublicKey<'_>, der: &[u8]) -> Result<PublicKey, Option<String>> {
-        let bits = key.modulus.iter().skip_while(|&&b| b == 0).count() * 8;
+        let digits = &key.modulus[key.modulus.iter().take_while(|&&b| b == 0).count()..];
+        let bits = digits.first().map_or(0, |&b| 8 * digits.len() - b.leading_zeros() as usize);
         if bits < 2048 {
             return Err(Some(format!(
-                "an RSA key of about {bits} bits: lbha verifies RS256/384/512 with keys of 2048 to 8192 bits"
+                "an RSA key of {bits} bits: lbha verifies RS256/384/512 with keys of 2048 to 8192 bits"
             )));
         }
         Ok(PublicKey::Rsa(der.to_vec()))
@@ -346,6 +347,8 @@ mod tests {
     fn keys_are_read_as_haproxy_2_6_reads_them() {
         assert!(matches!(PublicKey::from_pem(RSA_PUB.as_bytes()), Ok(PublicKey::Rsa(_))));
         assert!(matches!(PublicKey::from_pem(EC_PUB.as_bytes()), Ok(PublicKey::Ec(Curve::P256, _))));
+        let short = PublicKey::from_pem(include_bytes!("../../tests/data/jwt/rsa2047.pub"));
+        assert!(matches!(&short, Err(Some(why)) if why.contains("2047 bits")), "{short:?}");
         // An SPKI labelled `RSA PUBLIC KEY` is read (HAProxy 2.6 over OpenSSL 3 reads it); a
         // certificate or any other label is HAProxy's "file not found".
         let relabelled = RSA_PUB.replace("PUBLIC KEY", "RSA PUBLIC KEY");
