@@ -71,7 +71,7 @@ impl HealthSink for Sink {
         self.rt.set_up(up);
         let active = self.proxy.active.load();
         if up && let Some(at) = position(&active.snap, &self.backend, self.server()) {
-            shutdown_backups(&self.proxy, &active, at);
+            self.proxy.shutdown_backups(&active, at);
         }
         let state = if up { "UP" } else { "DOWN" };
         let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
@@ -86,7 +86,7 @@ impl HealthSink for Sink {
             if rt.is_up() != up {
                 rt.set_up(up);
                 if up {
-                    shutdown_backups(&self.proxy, &active, (bi, si));
+                    self.proxy.shutdown_backups(&active, (bi, si));
                 }
                 let msg = format!("Server {}/{} is {state} via {}", b.name, s.name, self.name);
                 if up {
@@ -103,28 +103,6 @@ impl HealthSink for Sink {
 impl Sink {
     fn server(&self) -> &str {
         self.name.rsplit_once('/').map_or(self.name.as_str(), |(_, s)| s)
-    }
-}
-
-/// `on-marked-up shutdown-backup-sessions`: an active server with a weight coming up takes the
-/// traffic back from the backup servers at once (HAProxy's `srv_shutdown_backup_streams`).
-fn shutdown_backups(proxy: &Proxy, active: &crate::proxy::Active, (bi, si): (usize, usize)) {
-    let b = &active.snap.backends[bi];
-    let s = &b.servers[si];
-    if !s.shutdown_backups_on_up || s.backup || active.rt.backends[bi].servers[si].weight() == 0 {
-        return;
-    }
-    for backup in b.servers.iter().filter(|x| x.backup) {
-        let n = proxy.sessions.kill_server(&b.name, &backup.name);
-        if n > 0 {
-            tracing::warn!(
-                "on-marked-up shutdown-backup-sessions: {}/{} is up, closing {n} sessions of backup server {}/{}",
-                b.name,
-                s.name,
-                b.name,
-                backup.name
-            );
-        }
     }
 }
 
@@ -279,6 +257,10 @@ impl Checks {
             let mut agents = std::mem::take(&mut self.agents);
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
             self.agents = agents;
+        }
+        // A server that tracks another takes its state now, and its changes from then on.
+        if s.track.is_some() {
+            sync_trackers(&active);
         }
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if self.disabled.contains(&key) {

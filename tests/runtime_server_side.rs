@@ -1,0 +1,330 @@
+//! Issue 17, runtime server side: `set server B/S ssl on|off`, `add server ... track`, ids of
+//! runtime servers across reloads and restarts, and `on-marked-up shutdown-backup-sessions` when a
+//! server leaves maintenance by command; with real backends on 127.0.0.1, and HAProxy 2.6 as the
+//! oracle for its replies and behaviour.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A backend on one port that answers `tls` to a TLS client and `plain` to a plain one (it looks
+/// at the first byte), so a test sees which way the proxy spoke to it.
+fn sniff_backend() -> u16 {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+            // Bounded: the tests end long before.
+            let until = tokio::time::Instant::now() + Duration::from_secs(180);
+            while let Ok(Ok((tcp, _))) = tokio::time::timeout_at(until, listener.accept()).await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let mut first = [0u8; 1];
+                    if tcp.peek(&mut first).await.is_err() {
+                        return;
+                    }
+                    if first[0] == 0x16 {
+                        if let Ok(tls) = acceptor.accept(tcp).await {
+                            answer(tls, "tls").await;
+                        }
+                    } else {
+                        answer(tcp, "plain").await;
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+/// Answers every bodiless request on the connection with `body` until the client closes.
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S, body: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+        head.drain(..end);
+        let r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        if s.write_all(r.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits (at most 15 s) until a request through `port` is answered `body`.
+fn wait_body(port: u16, body: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = raw(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").map(|r| r.text());
+        if got.as_deref().ok() == Some(body) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no answer {body} within 15 s (last: {got:?})");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `show servers state` line of server `name` (split in fields).
+fn state_of(state: &str, name: &str) -> Vec<String> {
+    state
+        .lines()
+        .map(|l| l.split(' ').map(String::from).collect::<Vec<_>>())
+        .find(|f| f.len() > 20 && f[3] == name)
+        .unwrap_or_else(|| panic!("no server {name} in\n{state}"))
+}
+
+/// Waits (at most 15 s) until `name`'s `srv_op_state` is `want` (2 running, 0 stopped).
+fn wait_op(l: &Lbha, backend: &str, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let st = l.ctl(&[&format!("show servers state {backend}")]);
+        if state_of(&st, name)[5] == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never reached op state {want}:\n{st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn set_server_ssl_switches_traffic_as_haproxy_and_is_kept_by_reload_and_restart() {
+    let back = sniff_backend();
+    let keep = TempDir::new("ssl-state");
+    let state = keep.0.join("server-state");
+    let port = free_port();
+    let text = format!(
+        "[global]\nserver_state_file = \"{}\"\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"s\", addr = \"127.0.0.1:{back}\", ssl = true, verify = \"none\" }}]\n\
+         [[backend]]\nname = \"other\"\nservers = [{{ name = \"p\", addr = \"127.0.0.1:{back}\" }}]\n",
+        state.display()
+    );
+    let mut l = Lbha::start(&text, &[port]);
+    wait_body(port, "tls");
+
+    // HAProxy on the same servers: its replies are the reference.
+    let hport = free_port();
+    let hsock = keep.0.join("haproxy.sock");
+    let hcfg = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{hport}\n  server s 127.0.0.1:{back} ssl verify none\n\
+         backend other\n  server p 127.0.0.1:{back}\n",
+        hsock.display()
+    );
+    let (_h, _hdir) = haproxy(&hcfg, hport);
+    wait_body(hport, "tls");
+    for cmd in ["set server web/s ssl off", "set server web/s ssl maybe", "set server web/s ssl", "set server web/nope ssl on"]
+    {
+        assert_eq!(l.ctl(&[cmd]), ask_socket(&hsock, cmd), "{cmd}");
+    }
+    wait_body(port, "plain");
+    wait_body(hport, "plain");
+    // A server without TLS settings: HAProxy's words first, then what lbha's check found.
+    let ours = l.ctl(&["set server other/p ssl on"]);
+    let theirs = ask_socket(&hsock, "set server other/p ssl on");
+    assert!(ours.starts_with(theirs.trim_end()), "lbha: {ours}\nhaproxy: {theirs}");
+    assert!(ours.contains("ca_file"), "{ours}");
+    assert_eq!(state_of(&l.ctl(&["show servers state web"]), "s")[20], "0", "srv_use_ssl follows the change");
+
+    // Kept by a reload, then back on, then off again across a restart.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    wait_body(port, "plain");
+    assert_eq!(l.ctl(&["set server web/s ssl on"]), "server ssl setting updated.\n\n");
+    wait_body(port, "tls");
+    assert_eq!(state_of(&l.ctl(&["show servers state web"]), "s")[20], "1");
+    assert_eq!(l.ctl(&["set server web/s ssl off"]), "server ssl setting updated.\n\n");
+    wait_body(port, "plain");
+    l.signal(15);
+    assert!(l.wait_exit(Duration::from_secs(15)).is_some(), "lbha did not stop");
+    let l2 = Lbha::start(&text, &[port]);
+    wait_body(port, "plain");
+    drop(l2);
+}
+
+/// HAProxy's `add server ... track`: the new server follows the tracked one's checks; it may not
+/// track another runtime server, and a tracked server is not deleted.
+#[test]
+fn a_runtime_server_tracks_a_file_server_as_in_haproxy() {
+    let a = Backend::start("a");
+    let a_port = a.port;
+    let b = Backend::start("b");
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"a\", addr = \"127.0.0.1:{a_port}\", check = true, inter = 100, rise = 1, fall = 1 }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    let keep = TempDir::new("track-haproxy");
+    let hsock = keep.0.join("haproxy.sock");
+    let hport = free_port();
+    let hcfg = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen web\n  bind 127.0.0.1:{hport}\n  server a 127.0.0.1:{a_port} check inter 100 rise 1 fall 1\n",
+        hsock.display()
+    );
+    let (_h, _hdir) = haproxy(&hcfg, hport);
+    let add = format!("add server web/t 127.0.0.1:{} track a", b.port);
+    for cmd in [
+        add.as_str(),
+        "add server web/u 127.0.0.1:1 track web/t",
+        "add server web/v 127.0.0.1:1 track web/zz",
+        "disable server web/a",
+        "del server web/a",
+        "enable server web/a",
+        "enable server web/t",
+    ] {
+        assert_eq!(l.ctl(&[cmd]).trim_end(), ask_socket(&hsock, cmd).trim_end(), "{cmd}");
+    }
+    let e = l.ctl(&["add server web/w 127.0.0.1:1 track a check"]);
+    assert!(e.contains("unable to enable checks and tracking at the same time"), "{e}");
+    // Both servers take traffic; `t` is up because `a` is.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 2 && Instant::now() < deadline {
+        seen.insert(get(port, "/").text());
+    }
+    assert!(seen.contains("b"), "the tracking server takes traffic: {seen:?}");
+    // `a` goes away: its checks mark it down and `t` with it, though `b` still answers.
+    drop(a);
+    wait_op(&l, "web", "a", "0");
+    wait_op(&l, "web", "t", "0");
+    assert_eq!(get(port, "/").status, 503, "no server is up");
+    assert!(l.log_text().contains("is DOWN via web/a"), "{}", l.log_text());
+    // `a` comes back: `t` follows it up, also after a reload.
+    let _a2 = Backend::start_on("a", a_port);
+    wait_op(&l, "web", "t", "2");
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    wait_op(&l, "web", "t", "2");
+    wait_body(port, "b");
+}
+
+/// A runtime server keeps the id it was given, or the one it got, across a reload that renumbers
+/// the file's servers and across a restart with `server_state_file`.
+#[test]
+fn runtime_server_ids_survive_reload_and_restart() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let keep = TempDir::new("ids-state");
+    let state = keep.0.join("server-state");
+    let port = free_port();
+    let text = format!(
+        "[global]\nserver_state_file = \"{}\"\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"web\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"s1\", addr = \"127.0.0.1:{}\" }}, {{ name = \"s2\", addr = \"127.0.0.1:{}\" }}]\n",
+        state.display(),
+        a.port,
+        a.port
+    );
+    let mut l = Lbha::start(&text, &[port]);
+    let c = format!("add server web/c 127.0.0.1:{}", b.port);
+    let d = format!("add server web/d 127.0.0.1:{} id 10", b.port);
+    assert_eq!(l.ctl(&[&c, &d]), "New server registered.\n\nNew server registered.\n\n");
+    let ids = |l: &Lbha| {
+        let st = l.ctl(&["show servers state web"]);
+        ["s1", "s2", "c", "d"]
+            .iter()
+            .filter(|n| st.lines().any(|x| x.split(' ').nth(3) == Some(**n)))
+            .map(|n| (n.to_string(), state_of(&st, n)[2].clone()))
+            .collect::<Vec<_>>()
+    };
+    let want = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(ids(&l), want(&[("s1", "1"), ("s2", "2"), ("c", "3"), ("d", "10")]));
+    // s2 leaves: a reload would have given c the id 2 had it not kept its own.
+    assert_eq!(l.ctl(&["disable server web/s2", "del server web/s2"]), "\nServer deleted.\n\n");
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    assert_eq!(ids(&l), want(&[("s1", "1"), ("c", "3"), ("d", "10")]));
+    l.signal(15);
+    assert!(l.wait_exit(Duration::from_secs(15)).is_some(), "lbha did not stop");
+    let l2 = Lbha::start(&text, &[port]);
+    assert_eq!(ids(&l2), want(&[("s1", "1"), ("c", "3"), ("d", "10")]));
+}
+
+/// Opens a session through `port` to an echo server and checks it echoes.
+fn session(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(echo(&mut s, b"hi").unwrap(), b"hi");
+    s
+}
+
+/// Whether the proxy closed the session (read gives end of file or an error) within 5 s.
+fn closed(s: &mut TcpStream) -> bool {
+    let _ = s.write_all(b"again");
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(0) | Err(_))
+}
+
+/// `on-marked-up shutdown-backup-sessions`: a server taken out of maintenance by `enable server`
+/// or `set server state ready|drain` while up closes the backup servers' sessions, as HAProxy
+/// does; one brought back with weight 0 does not.
+#[test]
+fn leaving_maintenance_closes_backup_sessions_as_haproxy() {
+    let (main, backup) = (echo_server(), echo_server());
+    let (hmain, hbackup) = (echo_server(), echo_server());
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"tcp\"\ntimeout = {{ connect = \"1s\", client = \"30s\", server = \"30s\" }}\n\
+         [[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"s\", addr = \"127.0.0.1:{main}\", on_marked_up = \"shutdown-backup-sessions\" }}, \
+         {{ name = \"b\", addr = \"127.0.0.1:{backup}\", backup = true }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    let keep = TempDir::new("backup-cut");
+    let hsock = keep.0.join("haproxy.sock");
+    let hport = free_port();
+    let hcfg = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n\
+         listen l\n  bind 127.0.0.1:{hport}\n  server s 127.0.0.1:{hmain} on-marked-up shutdown-backup-sessions\n  server b 127.0.0.1:{hbackup} backup\n",
+        hsock.display()
+    );
+    let (_h, _hdir) = haproxy(&hcfg, hport);
+    for (back, weight0) in [
+        ("enable server l/s", false),
+        ("set server l/s state ready", false),
+        ("set server l/s state drain", false),
+        ("set server l/s state ready", true),
+    ] {
+        let mut want = None;
+        for (p, ask) in [
+            (hport, &(|c: &str| ask_socket(&hsock, c)) as &dyn Fn(&str) -> String),
+            (port, &|c: &str| l.ctl(&[c])),
+        ] {
+            ask("set server l/s weight 1");
+            ask("disable server l/s");
+            let mut s = session(p);
+            if weight0 {
+                ask("set server l/s weight 0");
+            }
+            ask(back);
+            let cut = closed(&mut s);
+            match want {
+                None => want = Some(cut),
+                Some(w) => assert_eq!(cut, w, "`{back}` (weight 0: {weight0}): lbha closed the backup session: {cut}"),
+            }
+        }
+        assert_eq!(want, Some(!weight0), "HAProxy closes on `{back}` unless the weight is 0");
+    }
+}
