@@ -328,3 +328,94 @@ fn leaving_maintenance_closes_backup_sessions_as_haproxy() {
         assert_eq!(want, Some(!weight0), "HAProxy closes on `{back}` unless the weight is 0");
     }
 }
+
+/// (User-Agent, `x-haproxy-server-state`) of each check a recording server got.
+type Heard = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// An HTTP server that records the state header of each request and answers 200; stops when
+/// the returned flag is set or after 60 s.
+fn state_recorder() -> (u16, Heard, Arc<std::sync::atomic::AtomicBool>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let heard: Heard = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (h, st) = (heard.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !st.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            let Ok((mut s, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let Some(head) = read_request_head(&mut s) else { continue };
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)))
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            if let Some(v) = field("x-haproxy-server-state") {
+                h.lock().unwrap().push((field("user-agent").unwrap_or_default(), v));
+            }
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    (port, heard, stop)
+}
+
+/// `http-check send-state`: lbha's checks carry the header HAProxy's do, value for value, to the
+/// same servers (told apart by lbha's User-Agent).
+#[test]
+fn send_state_headers_read_as_haproxys() {
+    let (p1, heard1, stop1) = state_recorder();
+    let (p2, heard2, stop2) = state_recorder();
+    let (p3, heard3, stop3) = state_recorder();
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
+         [[listen]]\nname = \"be\"\nbind = [\"127.0.0.1:{port}\"]\ncheck = {{ http = \"GET /chk\", http_check = [\"send-state\"] }}\n\
+         servers = [{{ name = \"s1\", addr = \"127.0.0.1:{p1}\", check = true, inter = 200, weight = 3, rise = 2, fall = 3 }}, \
+         {{ name = \"s2\", addr = \"127.0.0.1:{p2}\", check = true, inter = 200, weight = 5 }}, \
+         {{ name = \"s3\", addr = \"127.0.0.1:{p3}\", check = true, inter = 200, backup = true }}]\n"
+    );
+    let hport = free_port();
+    let hcfg = format!(
+        "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         listen be\n  bind 127.0.0.1:{hport}\n  option httpchk GET /chk\n  http-check send-state\n\
+         \x20 server s1 127.0.0.1:{p1} check inter 200 weight 3 rise 2 fall 3\n\
+         \x20 server s2 127.0.0.1:{p2} check inter 200 weight 5\n\
+         \x20 server s3 127.0.0.1:{p3} check inter 200 backup\n"
+    );
+    let (_h, _hdir) = haproxy(&hcfg, hport);
+    let _l = Lbha::start(&text, &[port]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ours = |v: &(String, String)| v.0.starts_with("lbha");
+    for heard in [&heard1, &heard2, &heard3] {
+        loop {
+            let (l, h) = {
+                let v = heard.lock().unwrap();
+                (v.iter().filter(|x| ours(x)).count(), v.iter().filter(|x| !ours(x)).count())
+            };
+            if l >= 3 && h >= 3 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "too few checks: lbha {l}, haproxy {h}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for s in [&stop1, &stop2, &stop3] {
+        s.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    for (name, heard) in [("s1", &heard1), ("s2", &heard2), ("s3", &heard3)] {
+        let v = heard.lock().unwrap();
+        let side = |mine: bool| v.iter().filter(|x| ours(x) == mine).map(|x| x.1.clone()).collect::<Vec<_>>();
+        let (l, h) = (side(true), side(false));
+        // The first check (server just started: `UP 1/3`) and the steady one (`UP`) agree.
+        assert_eq!(l.first(), h.first(), "{name}: first check\nlbha: {l:?}\nhaproxy: {h:?}");
+        assert_eq!(l.last(), h.last(), "{name}: last check\nlbha: {l:?}\nhaproxy: {h:?}");
+        assert!(l.last().unwrap().contains(&format!("name=be/{name};")), "{l:?}");
+    }
+}

@@ -62,6 +62,42 @@ impl HealthSink for Sink {
     fn passive(&self) -> Option<&health::passive::Link> {
         Some(&self.rt.passive)
     }
+    fn server_state(&self, rf: &health::RiseFall) -> Option<String> {
+        let active = self.proxy.active.load();
+        let (bi, si) = position(&active.snap, &self.backend, self.server())?;
+        let (b, brt) = (&active.snap.backends[bi], &active.rt.backends[bi]);
+        let usable = |backup: bool| -> u32 {
+            b.servers
+                .iter()
+                .zip(&brt.servers)
+                .filter(|(s, rt)| s.backup == backup && rt.is_up() && !rt.nolb() && rt.admin() == crate::state::Admin::Ready)
+                .map(|(_, rt)| rt.effective_weight())
+                .sum()
+        };
+        // HAProxy's total is the active servers', or the backups' when no active one is usable.
+        let total = match usable(false) {
+            0 => usable(true),
+            w => w,
+        };
+        let queued = u64::from(brt.counters.queue.cur.load(Relaxed));
+        let f = health::send_state::Figures {
+            up: self.rt.is_up(),
+            nolb: self.rt.nolb(),
+            health: rf.health(),
+            rise: rf.rise(),
+            fall: rf.fall(),
+            addr: b.servers[si].addr,
+            name: self.name.clone(),
+            node: node_name(),
+            weight: self.rt.effective_weight(),
+            total_weight: total,
+            scur: u64::from(self.rt.counters.cur_sessions.load(Relaxed)),
+            be_conns: u64::from(brt.counters.cur_sessions.load(Relaxed)).saturating_sub(queued),
+            qcur: u64::from(self.rt.queued.load(Relaxed)),
+            throttle: self.rt.ramp_percent(),
+        };
+        Some(health::send_state::value(&f))
+    }
     fn on_trip(&self, trip: &health::passive::Trip) {
         tracing::info!(server = %self.name, "health analyze: {} (on-error {:?})", trip.info, trip.action);
     }
@@ -98,6 +134,12 @@ impl HealthSink for Sink {
             }
         }
     }
+}
+
+/// HAProxy's `node`: the host name (lbha has no `node` setting).
+fn node_name() -> String {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()).clone()
 }
 
 impl Sink {

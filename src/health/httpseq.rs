@@ -162,6 +162,7 @@ impl HttpSend {
             headers,
             expect: Default::default(),
             disable_on_404: false,
+            send_state: false,
         })
     }
 }

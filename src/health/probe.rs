@@ -148,6 +148,18 @@ impl Prober {
         }
     }
 
+    /// `http-check send-state`: the next requests carry `value` in HAProxy's header.
+    pub fn set_server_state(&mut self, spec: &CheckSpec, value: String) {
+        let CheckKind::Http(check) = &spec.kind else { return };
+        let mut c = check.clone();
+        c.headers.push((super::send_state::HEADER.to_string(), value));
+        self.request = [
+            spec.proxy_header.as_deref().unwrap_or_default(),
+            &http::build_request(&c, spec.host_header.as_deref(), spec.addr),
+        ]
+        .concat();
+    }
+
     /// One check of `spec`, the spec this prober was made for.
     pub async fn probe(&mut self, spec: &CheckSpec, load: ServerLoad) -> Result<ProbeOk, ProbeError> {
         let started = Instant::now();
