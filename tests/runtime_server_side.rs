@@ -367,16 +367,24 @@ fn state_recorder() -> (u16, Heard, Arc<std::sync::atomic::AtomicBool>) {
 }
 
 /// `http-check send-state`: lbha's checks carry the header HAProxy's do, value for value, to the
-/// same servers (told apart by lbha's User-Agent).
+/// same servers (told apart by lbha's User-Agent), on the simple HTTP check and on a rule sequence.
 #[test]
 fn send_state_headers_read_as_haproxys() {
+    compare_send_state("{ http = \"GET /chk\", http_check = [\"send-state\"] }", "");
+    compare_send_state(
+        "{ http = \"\", http_check = [\"send-state\", \"send meth GET uri /chk hdr User-Agent lbha-seq\", \"expect status 200\", \"expect hdr name content-length\"] }",
+        "  http-check send meth GET uri /chk\n  http-check expect status 200\n  http-check expect hdr name content-length\n",
+    );
+}
+
+fn compare_send_state(lbha_check: &str, haproxy_rules: &str) {
     let (p1, heard1, stop1) = state_recorder();
     let (p2, heard2, stop2) = state_recorder();
     let (p3, heard3, stop3) = state_recorder();
     let port = free_port();
     let text = format!(
         "[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"5s\", server = \"5s\" }}\n\
-         [[listen]]\nname = \"be\"\nbind = [\"127.0.0.1:{port}\"]\ncheck = {{ http = \"GET /chk\", http_check = [\"send-state\"] }}\n\
+         [[listen]]\nname = \"be\"\nbind = [\"127.0.0.1:{port}\"]\ncheck = {lbha_check}\n\
          servers = [{{ name = \"s1\", addr = \"127.0.0.1:{p1}\", check = true, inter = 200, weight = 3, rise = 2, fall = 3 }}, \
          {{ name = \"s2\", addr = \"127.0.0.1:{p2}\", check = true, inter = 200, weight = 5 }}, \
          {{ name = \"s3\", addr = \"127.0.0.1:{p3}\", check = true, inter = 200, backup = true }}]\n"
@@ -384,7 +392,7 @@ fn send_state_headers_read_as_haproxys() {
     let hport = free_port();
     let hcfg = format!(
         "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
-         listen be\n  bind 127.0.0.1:{hport}\n  option httpchk GET /chk\n  http-check send-state\n\
+         listen be\n  bind 127.0.0.1:{hport}\n  option httpchk GET /chk\n  http-check send-state\n{haproxy_rules}\
          \x20 server s1 127.0.0.1:{p1} check inter 200 weight 3 rise 2 fall 3\n\
          \x20 server s2 127.0.0.1:{p2} check inter 200 weight 5\n\
          \x20 server s3 127.0.0.1:{p3} check inter 200 backup\n"

@@ -120,7 +120,7 @@ impl HttpSend {
             header(&mut out, b"host", host.as_bytes());
         }
         if let Some(s) = state {
-            header(&mut out, b"X-Haproxy-Server-State", s.as_bytes());
+            header(&mut out, super::send_state::HEADER.as_bytes(), s.as_bytes());
         }
         let body = self.body.as_ref().map(|b| b.render(cx)).unwrap_or_default();
         if !body.is_empty() {

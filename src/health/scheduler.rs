@@ -90,10 +90,12 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     let _watch = sink.passive().map(|p| p.watch());
     pause(&spec, &mut rf, &*sink, timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
-        if let super::spec::CheckKind::Http(h) = &spec.kind
-            && h.send_state
-            && let Some(v) = sink.server_state(&rf)
-        {
+        let sends_state = match &spec.kind {
+            super::spec::CheckKind::Http(h) => h.send_state,
+            super::spec::CheckKind::Seq(s) => s.send_state,
+            _ => false,
+        };
+        if sends_state && let Some(v) = sink.server_state(&rf) {
             prober.set_server_state(&spec, v);
         }
         let started = Instant::now();

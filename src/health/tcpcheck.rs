@@ -34,6 +34,8 @@ pub struct Seq {
     pub http: bool,
     /// `http-check disable-on-404`: a 404 passes conditionally (L7OKC: out of load balancing).
     pub disable_on_404: bool,
+    /// `http-check send-state`: each `send` carries the server's state.
+    pub send_state: bool,
 }
 
 /// The options of `tcp-check connect`.

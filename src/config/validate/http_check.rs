@@ -66,20 +66,13 @@ pub(super) fn kind(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<
     if bad {
         return None;
     }
-    let seq = Seq { steps, http: true, disable_on_404, ..Default::default() };
+    let seq = Seq { steps, http: true, disable_on_404, send_state, ..Default::default() };
     if let Some(mut c) = httpseq::as_simple(&seq) {
         c.disable_on_404 = disable_on_404;
         c.send_state = send_state;
         return Some(CheckKind::Http(c));
     }
-    if send_state {
-        // The header goes on the one request of a simple check; the rule engine does not add it.
-        cx.err(
-            at.key("send_state"),
-            "`http-check send-state` is supported by lbha with one request and at most one plain `expect` (these `http_check` rules need the rule engine, which does not send the header yet)",
-        );
-        return None;
-    }
+
     Some(CheckKind::Seq(seq))
 }
 
@@ -137,9 +130,6 @@ mod tests {
         assert!(e.contains("missing send rule"), "{e}");
         let e = parse("{ http = \"/\", expect = \"status 200\", http_check = [\"expect status 201\"] }").unwrap_err();
         assert!(e.contains("not both"), "{e}");
-        let e = parse("{ http = \"/\", http_check = [\"send-state\", \"expect status 200\", \"expect hdr name x\"] }")
-            .unwrap_err();
-        assert!(e.contains("check.send_state") && e.contains("rule engine"), "{e}");
     }
 
     #[test]
@@ -151,6 +141,9 @@ mod tests {
         }
         let CheckKind::Http(h) = kind("{ http = \"/\" }") else { panic!() };
         assert!(!h.send_state);
+        let k = kind("{ http = \"/\", http_check = [\"send-state\", \"expect status 200\", \"expect hdr name x-ok\"] }");
+        let CheckKind::Seq(s) = k else { panic!("{k:?}") };
+        assert!(s.send_state);
     }
 
     #[test]
