@@ -335,6 +335,11 @@ type Heard = Arc<std::sync::Mutex<Vec<(String, String)>>>;
 /// An HTTP server that records the state header of each request and answers 200; stops when
 /// the returned flag is set or after 60 s.
 fn state_recorder() -> (u16, Heard, Arc<std::sync::atomic::AtomicBool>) {
+    recorder("x-haproxy-server-state")
+}
+
+/// [`state_recorder`] for header `header`.
+fn recorder(header: &'static str) -> (u16, Heard, Arc<std::sync::atomic::AtomicBool>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
     let port = l.local_addr().unwrap().port();
@@ -357,7 +362,7 @@ fn state_recorder() -> (u16, Heard, Arc<std::sync::atomic::AtomicBool>) {
                     .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)))
                     .map(|(_, v)| v.trim().to_string())
             };
-            if let Some(v) = field("x-haproxy-server-state") {
+            if let Some(v) = field(header) {
                 h.lock().unwrap().push((field("user-agent").unwrap_or_default(), v));
             }
             let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -426,4 +431,38 @@ fn compare_send_state(lbha_check: &str, haproxy_rules: &str) {
         assert_eq!(l.last(), h.last(), "{name}: last check\nlbha: {l:?}\nhaproxy: {h:?}");
         assert!(l.last().unwrap().contains(&format!("name=be/{name};")), "{l:?}");
     }
+}
+
+/// `http-check set-var` / `set-var-fmt` (HAProxy 2.6): variables set by check rules reach the
+/// requests after them; the same haproxy.cfg run by HAProxy and by lbha (`run --haproxy-config`)
+/// sends the same header.
+#[test]
+fn check_variables_reach_the_request_as_in_haproxy() {
+    let cfg = |port: u16, server: u16| {
+        format!(
+            "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             listen be\n  bind 127.0.0.1:{port}\n  option httpchk\n\
+             \x20 http-check set-var(check.base) str(probe)\n\
+             \x20 http-check set-var-fmt(check.tag) \"%[var(check.base)]-%[int(7)]\"\n\
+             \x20 http-check unset-var(check.base)\n\
+             \x20 http-check send meth GET uri /chk hdr X-Tag %[var(check.tag)] hdr X-Base x%[var(check.base)]\n\
+             \x20 http-check expect status 200\n\
+             \x20 server s1 127.0.0.1:{server} check inter 200\n"
+        )
+    };
+    let (hp, heard_h, stop_h) = recorder("x-tag");
+    let (lp, heard_l, stop_l) = recorder("x-tag");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hdir) = haproxy(&cfg(hport, hp), hport);
+    let _l = Lbha::start_haproxy(&cfg(lport, lp), &[lport]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while heard_h.lock().unwrap().is_empty() || heard_l.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no check reached the recorders");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop_h.store(true, std::sync::atomic::Ordering::SeqCst);
+    stop_l.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (h, l) = (heard_h.lock().unwrap()[0].1.clone(), heard_l.lock().unwrap()[0].1.clone());
+    assert_eq!(l, h);
+    assert_eq!(l, "probe-7");
 }
