@@ -466,3 +466,49 @@ fn check_variables_reach_the_request_as_in_haproxy() {
     assert_eq!(l, h);
     assert_eq!(l, "probe-7");
 }
+
+/// A tracking server on the stats: the `tracked` column names the server it follows and the page
+/// says `via B/S`, as HAProxy's; its status is the one it follows.
+#[test]
+fn stats_show_what_a_tracking_server_follows_as_haproxy() {
+    let dead = free_port();
+    let cfg = |stats: u16, extra: &str| {
+        format!(
+            "global\n{extra}defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             listen stats\n  bind 127.0.0.1:{stats}\n  stats enable\n  stats uri /stats\n\
+             backend be\n  server a 127.0.0.1:{dead} check inter 200 fall 1\n  server t 127.0.0.1:{dead} track a\n\
+             backend b2\n  server t2 127.0.0.1:{dead} track be/t\n"
+        )
+    };
+    let keep = TempDir::new("track-stats");
+    let hsock = keep.0.join("haproxy.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hdir) = haproxy(&cfg(hport, &format!("  stats socket {} level admin\n", hsock.display())), hport);
+    let l = Lbha::start_haproxy(&cfg(lport, ""), &[lport]);
+    // name, status, tracked of the server rows.
+    let rows = |csv: &str| -> Vec<(String, String, String)> {
+        csv.lines()
+            .map(|x| x.split(',').collect::<Vec<_>>())
+            .filter(|f| f.len() > 31 && (f[0] == "be" || f[0] == "b2") && f[1] != "BACKEND")
+            .map(|f| (format!("{}/{}", f[0], f[1]), f[17].to_string(), f[31].to_string()))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = rows(&ask_socket(&hsock, "show stat"));
+        let o = rows(&l.ctl(&["show stat"]));
+        let down = |v: &[(String, String, String)]| v.len() == 3 && v.iter().all(|r| r.1 == "DOWN");
+        if down(&h) && down(&o) {
+            assert_eq!(o, h);
+            assert_eq!(o[1].2, "be/a");
+            assert_eq!(o[2].2, "be/t");
+            break;
+        }
+        assert!(Instant::now() < deadline, "servers not DOWN on both sides:\nhaproxy {h:?}\nlbha {o:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = get(lport, "/stats").text();
+    for want in ["<a class=lfsb href=\"#be/a\">via be/a</a>", "<a class=lfsb href=\"#be/t\">via be/t</a>", "<a name=\"be/a\">"] {
+        assert!(page.contains(want), "{want} not on the page:\n{page}");
+    }
+}
