@@ -136,7 +136,8 @@ fn set_server_ssl_switches_traffic_as_haproxy_and_is_kept_by_reload_and_restart(
     );
     let (_h, _hdir) = haproxy(&hcfg, hport);
     wait_body(hport, "tls");
-    for cmd in ["set server web/s ssl off", "set server web/s ssl maybe", "set server web/s ssl", "set server web/nope ssl on"]
+    for cmd in
+        ["set server web/s ssl off", "set server web/s ssl maybe", "set server web/s ssl", "set server web/nope ssl on"]
     {
         assert_eq!(l.ctl(&[cmd]), ask_socket(&hsock, cmd), "{cmd}");
     }
@@ -308,10 +309,9 @@ fn leaving_maintenance_closes_backup_sessions_as_haproxy() {
         ("set server l/s state ready", true),
     ] {
         let mut want = None;
-        for (p, ask) in [
-            (hport, &(|c: &str| ask_socket(&hsock, c)) as &dyn Fn(&str) -> String),
-            (port, &|c: &str| l.ctl(&[c])),
-        ] {
+        for (p, ask) in
+            [(hport, &(|c: &str| ask_socket(&hsock, c)) as &dyn Fn(&str) -> String), (port, &|c: &str| l.ctl(&[c]))]
+        {
             ask("set server l/s weight 1");
             ask("disable server l/s");
             let mut s = session(p);
@@ -508,7 +508,9 @@ fn stats_show_what_a_tracking_server_follows_as_haproxy() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let page = get(lport, "/stats").text();
-    for want in ["<a class=lfsb href=\"#be/a\">via be/a</a>", "<a class=lfsb href=\"#be/t\">via be/t</a>", "<a name=\"be/a\">"] {
+    for want in
+        ["<a class=lfsb href=\"#be/a\">via be/a</a>", "<a class=lfsb href=\"#be/t\">via be/t</a>", "<a name=\"be/a\">"]
+    {
         assert!(page.contains(want), "{want} not on the page:\n{page}");
     }
 }

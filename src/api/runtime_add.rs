@@ -288,7 +288,8 @@ mod tests {
                 .status(),
             422
         );
-        let e = add_command("be", &json!({"name": "s", "address": "127.0.0.1", "port": 1, "tfo": "enabled"})).unwrap_err();
+        let e =
+            add_command("be", &json!({"name": "s", "address": "127.0.0.1", "port": 1, "tfo": "enabled"})).unwrap_err();
         assert!(e.to_string().contains("tfo"), "{e}");
         for bad in [
             json!({"name": "s", "address": "127.0.0.1", "port": 1, "observe": "layer5"}),
@@ -296,7 +297,8 @@ mod tests {
         ] {
             assert_eq!(add_command("be", &bad).unwrap_err().status(), 422, "{bad}");
         }
-        let e = add_command("be", &json!({"name": "s", "address": "127.0.0.1", "port": 1, "error_limit": 0})).unwrap_err();
+        let e =
+            add_command("be", &json!({"name": "s", "address": "127.0.0.1", "port": 1, "error_limit": 0})).unwrap_err();
         assert!(e.to_string().contains("error-limit"), "{e}");
         assert!(add_command("be", &json!({"name": "s", "address": "127.0.0.1", "port": 1, "bogus": 1})).is_err());
     }

@@ -70,7 +70,9 @@ impl HealthSink for Sink {
             b.servers
                 .iter()
                 .zip(&brt.servers)
-                .filter(|(s, rt)| s.backup == backup && rt.is_up() && !rt.nolb() && rt.admin() == crate::state::Admin::Ready)
+                .filter(|(s, rt)| {
+                    s.backup == backup && rt.is_up() && !rt.nolb() && rt.admin() == crate::state::Admin::Ready
+                })
                 .map(|(_, rt)| rt.effective_weight())
                 .sum()
         };

@@ -493,7 +493,12 @@ async fn run(
             change_one(at, &r, edit, record, (proxy, listeners, checks, st)).await.map_err(|(code, m)| {
                 if on && !was {
                     // HAProxy's words for a server without TLS settings; lbha's reason after them.
-                    (code, format!("'set server <srv> ssl' cannot be set.  default-server should define ssl settings\n{m}"))
+                    (
+                        code,
+                        format!(
+                            "'set server <srv> ssl' cannot be set.  default-server should define ssl settings\n{m}"
+                        ),
+                    )
                 } else {
                     (code, m)
                 }

@@ -403,7 +403,8 @@ impl Overlay {
                 } else if let Some(id) = a.server.id.filter(|id| ids.contains(&i64::from(*id))) {
                     // The file's id wins; the runtime server takes the next free one from now on.
                     let k = key(&b, &a.server.name);
-                    let why = format!("server {k}: the file now gives its id {id} to another server; it gets a new one");
+                    let why =
+                        format!("server {k}: the file now gives its id {id} to another server; it gets a new one");
                     dropped.push((format!("{k}{ID_TAKEN}"), why));
                     let mut sv = a.server.clone();
                     sv.id = None;

@@ -98,10 +98,7 @@ mod tests {
     #[test]
     fn reads_like_haproxys() {
         let mut f = figures();
-        assert_eq!(
-            value(&f),
-            "UP; address=127.0.0.1; port=18201; name=be/s1; node=vm; weight=3/8; scur=0/0; qcur=0"
-        );
+        assert_eq!(value(&f), "UP; address=127.0.0.1; port=18201; name=be/s1; node=vm; weight=3/8; scur=0/0; qcur=0");
         f.health = 2;
         assert!(value(&f).starts_with("UP 1/3; address="), "{}", value(&f));
         f.health = 3;

@@ -876,7 +876,9 @@ fn parse_var(kw: &str, rest: &[Vec<u8>]) -> Result<Step, String> {
     match var.scope {
         crate::sample::VarScope::Check | crate::sample::VarScope::Sess => {}
         crate::sample::VarScope::Proc => {
-            return Err(format!("`{kw}`: process-wide variables (`proc.`) from checks are not supported by lbha; use `check.`"));
+            return Err(format!(
+                "`{kw}`: process-wide variables (`proc.`) from checks are not supported by lbha; use `check.`"
+            ));
         }
         _ => return Err(format!("`{kw}`: the scopes allowed for checks are 'proc', 'sess' and 'check'")),
     }
@@ -900,8 +902,11 @@ fn parse_var(kw: &str, rest: &[Vec<u8>]) -> Result<Step, String> {
                 [one] => one.clone(),
                 [_, x, ..] => return Err(format!("`{kw}`: unexpected argument '{x}'")),
             };
-            let value =
-                if verb == "set-var-fmt" { VarValue::Fmt(Fmt::parse(&src)?) } else { VarValue::Expr(Expr::parse(&src)?) };
+            let value = if verb == "set-var-fmt" {
+                VarValue::Fmt(Fmt::parse(&src)?)
+            } else {
+                VarValue::Expr(Expr::parse(&src)?)
+            };
             Ok(Step::SetVar { var, conds, value })
         }
     }

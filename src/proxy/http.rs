@@ -544,13 +544,13 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active, proxy: &
     const LIMIT: usize = 64 * 1024;
     let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
     let outcome = match body {
-        Ok(b) => String::from_utf8(b.to_bytes().to_vec())
-            .map_err(|_| "form is not UTF-8".to_string())
-            .and_then(|form| {
+        Ok(b) => {
+            String::from_utf8(b.to_bytes().to_vec()).map_err(|_| "form is not UTF-8".to_string()).and_then(|form| {
                 crate::stats::apply_admin(active, &form, &mut |bi, si, old, new| {
                     proxy.admin_changed(active, (bi, si), old, new)
                 })
-            }),
+            })
+        }
         Err(e) => Err(format!("cannot read the form: {e}")),
     };
     match outcome {

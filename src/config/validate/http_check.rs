@@ -134,14 +134,17 @@ mod tests {
 
     #[test]
     fn send_state_rides_on_the_simple_check() {
-        for check in ["{ http = \"/\", http_check = [\"send-state\"] }", "{ http = \"/\", send_state = true, expect = \"status 200\" }"]
-        {
+        for check in [
+            "{ http = \"/\", http_check = [\"send-state\"] }",
+            "{ http = \"/\", send_state = true, expect = \"status 200\" }",
+        ] {
             let CheckKind::Http(h) = kind(check) else { panic!("{check}") };
             assert!(h.send_state, "{check}");
         }
         let CheckKind::Http(h) = kind("{ http = \"/\" }") else { panic!() };
         assert!(!h.send_state);
-        let k = kind("{ http = \"/\", http_check = [\"send-state\", \"expect status 200\", \"expect hdr name x-ok\"] }");
+        let k =
+            kind("{ http = \"/\", http_check = [\"send-state\", \"expect status 200\", \"expect hdr name x-ok\"] }");
         let CheckKind::Seq(s) = k else { panic!("{k:?}") };
         assert!(s.send_state);
     }
