@@ -271,11 +271,15 @@ fn session(port: u16) -> TcpStream {
     s
 }
 
-/// Whether the proxy closed the session (read gives end of file or an error) within 5 s.
+/// Whether the proxy closes the session (end of file or a reset) within 5 s; a session left open
+/// reads nothing until then.
 fn closed(s: &mut TcpStream) -> bool {
-    let _ = s.write_all(b"again");
     let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(0) | Err(_))
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
 }
 
 /// `on-marked-up shutdown-backup-sessions`: a server taken out of maintenance by `enable server`
@@ -513,4 +517,39 @@ fn stats_show_what_a_tracking_server_follows_as_haproxy() {
     {
         assert!(page.contains(want), "{want} not on the page:\n{page}");
     }
+}
+
+/// `set server B/S health up` on a DOWN server marks it up: with `on-marked-up
+/// shutdown-backup-sessions` the backup's sessions close, as in HAProxy.
+#[test]
+fn forcing_health_up_closes_backup_sessions_as_haproxy() {
+    let (main, backup) = (echo_server(), echo_server());
+    let (hmain, hbackup) = (echo_server(), echo_server());
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nmode = \"tcp\"\ntimeout = {{ connect = \"1s\", client = \"30s\", server = \"30s\" }}\n\
+         [[listen]]\nname = \"l\"\nbind = [\"127.0.0.1:{port}\"]\n\
+         servers = [{{ name = \"s\", addr = \"127.0.0.1:{main}\", check = true, inter = \"10s\", on_marked_up = \"shutdown-backup-sessions\" }}, \
+         {{ name = \"b\", addr = \"127.0.0.1:{backup}\", backup = true }}]\n"
+    );
+    let l = Lbha::start(&text, &[port]);
+    let keep = TempDir::new("health-cut");
+    let hsock = keep.0.join("haproxy.sock");
+    let hport = free_port();
+    let hcfg = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n\
+         listen l\n  bind 127.0.0.1:{hport}\n  server s 127.0.0.1:{hmain} check inter 10s on-marked-up shutdown-backup-sessions\n  server b 127.0.0.1:{hbackup} backup\n",
+        hsock.display()
+    );
+    let (_h, _hdir) = haproxy(&hcfg, hport);
+    let mut cut = Vec::new();
+    for (p, ask) in
+        [(hport, &(|c: &str| ask_socket(&hsock, c)) as &dyn Fn(&str) -> String), (port, &|c: &str| l.ctl(&[c]))]
+    {
+        assert_eq!(ask("set server l/s health down").trim(), "");
+        let mut s = session(p);
+        assert_eq!(ask("set server l/s health up").trim(), "");
+        cut.push(closed(&mut s));
+    }
+    assert_eq!(cut, [true, true], "haproxy, lbha");
 }

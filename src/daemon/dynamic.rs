@@ -436,9 +436,14 @@ async fn run(
         RtCommand::SetHealth(r, state) => {
             let (bi, si) = find(proxy, &r)?;
             let rt = &active.rt.backends[bi].servers[si];
+            let was_up = rt.is_up();
             // `stopping` is HAProxy's NOLB: up, no new non-persistent traffic, until a check passes.
             rt.set_up(state != OpState::Down);
             rt.set_nolb(state == OpState::Stopping);
+            // Brought up by command counts as marked up (`on-marked-up`), as in HAProxy.
+            if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {
+                proxy.shutdown_backups(&active, (bi, si));
+            }
             checks.restart(proxy, &r.backend, &r.server);
             Ok(String::new())
         }
