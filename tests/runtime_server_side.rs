@@ -162,7 +162,15 @@ fn set_server_ssl_switches_traffic_as_haproxy_and_is_kept_by_reload_and_restart(
     assert!(l.wait_exit(Duration::from_secs(15)).is_some(), "lbha did not stop");
     let l2 = Lbha::start(&text, &[port]);
     wait_body(port, "plain");
-    drop(l2);
+    // Unlike HAProxy (`not supported on dynamic servers`), a runtime server takes it too.
+    let add = format!("add server web/r 127.0.0.1:{back} ssl verify none");
+    assert_eq!(
+        l2.ctl(&[&add, "set server web/r ssl off"]),
+        "New server registered.\n\nserver ssl setting updated.\n\n"
+    );
+    assert_eq!(state_of(&l2.ctl(&["show servers state web"]), "r")[20], "0");
+    assert_eq!(l2.ctl(&["set server web/r ssl on"]), "server ssl setting updated.\n\n");
+    assert_eq!(state_of(&l2.ctl(&["show servers state web"]), "r")[20], "1");
 }
 
 /// HAProxy's `add server ... track`: the new server follows the tracked one's checks; it may not
