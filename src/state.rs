@@ -331,6 +331,17 @@ impl ServerRt {
         let elapsed = Duration::from_nanos((self.born.elapsed().as_nanos() as u64).saturating_sub(from));
         crate::health::ramp_weight(w, elapsed, Duration::from_millis(window))
     }
+    /// How far a running slowstart ramp has brought the weight, in percent (HAProxy's
+    /// `throttle`); None when no ramp runs.
+    pub fn ramp_percent(&self) -> Option<u32> {
+        let window = self.slowstart_ms.load(Relaxed);
+        let from = self.ramp_from.load(Relaxed);
+        if window == 0 || from == NO_RAMP {
+            return None;
+        }
+        let elapsed_ms = (self.born.elapsed().as_nanos() as u64).saturating_sub(from) / 1_000_000;
+        (elapsed_ms < window).then(|| (100 * elapsed_ms / window).max(1) as u32)
+    }
     pub fn shuts_down_sessions(&self) -> bool {
         self.shutdown_on_down.load(Relaxed)
     }

@@ -144,11 +144,16 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             // With `[cluster]` the lines above did it, through the sync path.
             if st.proxy.cluster_runtime.get().is_none() {
                 if let Some(a) = want.admin_state {
-                    rt.set_admin(match a {
-                        AdminState::Ready => Admin::Ready,
-                        AdminState::Drain => Admin::Drain,
-                        AdminState::Maint => Admin::Maint,
-                    });
+                    let (old, new) = (
+                        rt.admin(),
+                        match a {
+                            AdminState::Ready => Admin::Ready,
+                            AdminState::Drain => Admin::Drain,
+                            AdminState::Maint => Admin::Maint,
+                        },
+                    );
+                    rt.set_admin(new);
+                    st.proxy.admin_changed(&active, (bi, i), old, new);
                 }
                 if let Some(o) = want.operational_state {
                     // Like `set server health`: the next check result takes over again.

@@ -61,6 +61,7 @@ pub fn slot(cmd: &Command) -> Option<Slot> {
             RtCommand::SetHealth(r, _) => setting(r, "health"),
             RtCommand::SetAgent(r, _) => setting(r, "agent"),
             RtCommand::SetFqdn(r, _) => setting(r, "fqdn"),
+            RtCommand::SetSsl(r, _) => setting(r, "ssl"),
             RtCommand::Health(r, _) => setting(r, "check"),
             RtCommand::Agent(r, _) => setting(r, "agent-check"),
             RtCommand::MaxconnServer(r, _) => setting(r, "maxconn"),

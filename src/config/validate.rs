@@ -36,6 +36,7 @@ mod track;
 mod upstream;
 
 pub use runtime_server::{Checked, model_server, runtime_server, with_server};
+pub(crate) use server_track::runtime as runtime_track;
 
 const DEFAULT_MAXCONN: u32 = 100_000;
 const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);

@@ -67,6 +67,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 since_change_secs: since,
                 check,
                 check_addr: s.check.as_ref().map(|c| c.addr).filter(|a| *a != s.addr),
+                use_ssl: s.tls.is_some(),
             });
         }
     }

@@ -35,6 +35,8 @@ pub enum RtCommand {
     SetHealth(ServerRef, OpState),
     SetAgent(ServerRef, OpState),
     SetFqdn(ServerRef, String),
+    /// `set server B/S ssl on|off`.
+    SetSsl(ServerRef, bool),
     Health(ServerRef, bool),
     Agent(ServerRef, bool),
     Frontend(String, bool),
@@ -121,9 +123,11 @@ pub fn parse(w: &[&str]) -> Option<Result<RtCommand, ParseError>> {
             [] | [_] => sref(sv).map(|r| RtCommand::SetProbe(r, ProbeSetting::AgentSend(rest.join("")))),
             [_, extra, ..] => Err(ParseError::Extra(extra.to_string())),
         },
-        ["set", "server", _, "ssl", ..] => {
-            Err(ParseError::Unsupported("This 'set server' form is not supported by lbha."))
-        }
+        ["set", "server", sv, "ssl", rest @ ..] => match rest.first() {
+            // HAProxy reads the one word after `ssl`, and nothing after it.
+            Some(&w @ ("on" | "off")) => sref(sv).map(|r| RtCommand::SetSsl(r, w == "on")),
+            _ => Err(ParseError::Custom("'set server <srv> ssl' expects 'on' or 'off'.".into())),
+        },
         [verb @ ("enable" | "disable"), what @ ("health" | "agent"), rest @ ..] => {
             let on = *verb == "enable";
             match rest {
@@ -222,6 +226,7 @@ mod tests {
 
     #[test]
     fn runtime_server_commands() {
+        let e = |s: &str| p(s).unwrap_err().to_string();
         let RtCommand::AddServer(r, f) = p("add server be/c 127.0.0.1:80 check weight 3").unwrap() else {
             panic!("not an add")
         };
@@ -254,7 +259,10 @@ mod tests {
         assert_eq!(probe("set server be/c agent-send"), Ok(ProbeSetting::AgentSend(String::new())));
         assert!(probe("set server be/c check-addr").unwrap_err().contains("requires an address"));
         assert!(probe("set server be/c agent-port").unwrap_err().contains("requires a port"));
-        assert!(p("set server be/c ssl on").is_err());
+        assert_eq!(p("set server be/c ssl on").unwrap(), RtCommand::SetSsl(sv("be", "c"), true));
+        assert_eq!(p("set server be/c ssl off").unwrap(), RtCommand::SetSsl(sv("be", "c"), false));
+        assert_eq!(e("set server be/c ssl maybe"), "'set server <srv> ssl' expects 'on' or 'off'.");
+        assert_eq!(e("set server be/c ssl"), "'set server <srv> ssl' expects 'on' or 'off'.");
         assert_eq!(
             p("set server be/c health stopping").unwrap(),
             RtCommand::SetHealth(sv("be", "c"), OpState::Stopping)

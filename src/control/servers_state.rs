@@ -44,6 +44,8 @@ pub struct ServerLine {
     pub check: CheckResult,
     /// Where checks go when that differs from the server's address.
     pub check_addr: Option<SocketAddr>,
+    /// Traffic to the server is TLS (`srv_use_ssl`; follows `set server ssl`).
+    pub use_ssl: bool,
 }
 
 impl ServerLine {
@@ -80,7 +82,7 @@ impl ServerLine {
             None => ("-".to_string(), 0),
         };
         format!(
-            "{} {} {} {} {} {} {} {} {} {} 0 {} 0 {} 0 0 0 - {} - 0 {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} 0 {} 0 {} 0 0 0 - {} - {} {} {} - 0",
             self.be_id,
             self.be_name,
             self.srv_id,
@@ -94,6 +96,7 @@ impl ServerLine {
             check_result,
             check_state,
             self.addr.port(),
+            u8::from(self.use_ssl),
             check_port,
             check_addr,
         )
@@ -242,6 +245,7 @@ mod tests {
             since_change_secs: 30,
             check: CheckResult::Passed,
             check_addr: None,
+            use_ssl: false,
         }
     }
 
@@ -255,6 +259,8 @@ mod tests {
         d.check = CheckResult::None;
         d.check_addr = Some("127.0.0.2:9000".parse().unwrap());
         assert_eq!(d.to_line(), "2 web 1 a 127.0.0.1 0 8 5 2 30 0 0 0 0 0 0 0 - 8081 - 0 9000 127.0.0.2 - 0");
+        d.use_ssl = true;
+        assert!(d.to_line().ends_with(" - 8081 - 1 9000 127.0.0.2 - 0"), "{}", d.to_line());
         assert_eq!(d.status(), "DOWN");
         assert_eq!(line(Admin::Maint, true).admin_bits(), ADMF_CMAINT);
     }

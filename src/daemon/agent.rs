@@ -114,9 +114,17 @@ pub fn apply(r: &AgentReply, rt: &ServerRt, configured_weight: u32, name: &str, 
             AgentAdmin::Drain => Admin::Drain,
             AgentAdmin::Maint => Admin::Maint,
         };
-        if rt.admin() != want {
+        let old = rt.admin();
+        if old != want {
             rt.set_admin(want);
             changes.push(format!("state {}", format!("{a:?}").to_ascii_uppercase()));
+            let active = proxy.active.load_full();
+            let (b, s) = name.split_once('/').unwrap_or(("", name));
+            if let Some(at) =
+                active.snap.backend(b).and_then(|(bi, bk)| Some((bi, bk.servers.iter().position(|x| x.name == s)?)))
+            {
+                proxy.admin_changed(&active, at, old, want);
+            }
         }
     }
     if let Some(up) = r.up

@@ -62,6 +62,44 @@ impl HealthSink for Sink {
     fn passive(&self) -> Option<&health::passive::Link> {
         Some(&self.rt.passive)
     }
+    fn server_state(&self, rf: &health::RiseFall) -> Option<String> {
+        let active = self.proxy.active.load();
+        let (bi, si) = position(&active.snap, &self.backend, self.server())?;
+        let (b, brt) = (&active.snap.backends[bi], &active.rt.backends[bi]);
+        let usable = |backup: bool| -> u32 {
+            b.servers
+                .iter()
+                .zip(&brt.servers)
+                .filter(|(s, rt)| {
+                    s.backup == backup && rt.is_up() && !rt.nolb() && rt.admin() == crate::state::Admin::Ready
+                })
+                .map(|(_, rt)| rt.effective_weight())
+                .sum()
+        };
+        // HAProxy's total is the active servers', or the backups' when no active one is usable.
+        let total = match usable(false) {
+            0 => usable(true),
+            w => w,
+        };
+        let queued = u64::from(brt.counters.queue.cur.load(Relaxed));
+        let f = health::send_state::Figures {
+            up: self.rt.is_up(),
+            nolb: self.rt.nolb(),
+            health: rf.health(),
+            rise: rf.rise(),
+            fall: rf.fall(),
+            addr: b.servers[si].addr,
+            name: self.name.clone(),
+            node: node_name(),
+            weight: self.rt.effective_weight(),
+            total_weight: total,
+            scur: u64::from(self.rt.counters.cur_sessions.load(Relaxed)),
+            be_conns: u64::from(brt.counters.cur_sessions.load(Relaxed)).saturating_sub(queued),
+            qcur: u64::from(self.rt.queued.load(Relaxed)),
+            throttle: self.rt.ramp_percent(),
+        };
+        Some(health::send_state::value(&f))
+    }
     fn on_trip(&self, trip: &health::passive::Trip) {
         tracing::info!(server = %self.name, "health analyze: {} (on-error {:?})", trip.info, trip.action);
     }
@@ -71,7 +109,7 @@ impl HealthSink for Sink {
         self.rt.set_up(up);
         let active = self.proxy.active.load();
         if up && let Some(at) = position(&active.snap, &self.backend, self.server()) {
-            shutdown_backups(&self.proxy, &active, at);
+            self.proxy.shutdown_backups(&active, at);
         }
         let state = if up { "UP" } else { "DOWN" };
         let msg = format!("Server {} is {state}, reason: {}", self.name, t.reason());
@@ -86,7 +124,7 @@ impl HealthSink for Sink {
             if rt.is_up() != up {
                 rt.set_up(up);
                 if up {
-                    shutdown_backups(&self.proxy, &active, (bi, si));
+                    self.proxy.shutdown_backups(&active, (bi, si));
                 }
                 let msg = format!("Server {}/{} is {state} via {}", b.name, s.name, self.name);
                 if up {
@@ -100,31 +138,15 @@ impl HealthSink for Sink {
     }
 }
 
+/// HAProxy's `node`: the host name (lbha has no `node` setting).
+fn node_name() -> String {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()).clone()
+}
+
 impl Sink {
     fn server(&self) -> &str {
         self.name.rsplit_once('/').map_or(self.name.as_str(), |(_, s)| s)
-    }
-}
-
-/// `on-marked-up shutdown-backup-sessions`: an active server with a weight coming up takes the
-/// traffic back from the backup servers at once (HAProxy's `srv_shutdown_backup_streams`).
-fn shutdown_backups(proxy: &Proxy, active: &crate::proxy::Active, (bi, si): (usize, usize)) {
-    let b = &active.snap.backends[bi];
-    let s = &b.servers[si];
-    if !s.shutdown_backups_on_up || s.backup || active.rt.backends[bi].servers[si].weight() == 0 {
-        return;
-    }
-    for backup in b.servers.iter().filter(|x| x.backup) {
-        let n = proxy.sessions.kill_server(&b.name, &backup.name);
-        if n > 0 {
-            tracing::warn!(
-                "on-marked-up shutdown-backup-sessions: {}/{} is up, closing {n} sessions of backup server {}/{}",
-                b.name,
-                s.name,
-                b.name,
-                backup.name
-            );
-        }
     }
 }
 
@@ -279,6 +301,10 @@ impl Checks {
             let mut agents = std::mem::take(&mut self.agents);
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
             self.agents = agents;
+        }
+        // A server that tracks another takes its state now, and its changes from then on.
+        if s.track.is_some() {
+            sync_trackers(&active);
         }
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if self.disabled.contains(&key) {

@@ -777,6 +777,7 @@ async fn set_admin(shared: &Shared, active: &crate::proxy::Active, r: &crate::co
     let rt = &active.rt.backends[bi].servers[si];
     let old = rt.admin();
     rt.set_admin(a);
+    shared.proxy.admin_changed(active, (bi, si), old, a);
     if old != a {
         tracing::info!("server {r} admin state {} -> {} (control socket)", admin_word(old), admin_word(a));
         let text = format!("admin state {} -> {}", admin_word(old), admin_word(a));

@@ -278,21 +278,44 @@ async fn run(
             if b.servers.iter().any(|s| s.name == r.server) {
                 return Err((409, "Already exists a server with the same name in backend.".into()));
             }
+            // HAProxy keeps tracking chains to the file's servers, so deleting a runtime server
+            // never breaks one.
+            if let Some(t) = fields.track.as_deref() {
+                let (tb, ts) = t.rsplit_once('/').unwrap_or((r.backend.as_str(), t));
+                if st.overlay.added.iter().any(|a| a.backend == tb && a.server.name == ts) {
+                    return Err(refused(format!("unable to use {tb}/{ts} for tracking as it is a dynamic server.")));
+                }
+                // HAProxy's words (and its punctuation) for the refusals a load also makes.
+                crate::config::validate::runtime_track(&active.snap, &r.backend, t, fields.check).map_err(|e| {
+                    refused(if e.ends_with("the same time") { format!("{e}!") } else { format!("{e}.") })
+                })?;
+            }
             // Only the new server is validated, against its backend; the rest is as served.
             let si = b.servers.len();
             let model = st.model().map_err(refused)?;
             let checked = check_one(&model, &active, bi, si, &r, &fields)?;
+            // The id it got is kept, so a reload or a restart gives it the same one.
+            let mut fields = *fields;
+            fields.id = Some(checked.id);
             // As in HAProxy, a new server starts in maintenance: `enable server` puts it in service.
             proxy.registry.prepare_maint(&r.backend, &r.server, checked.weight);
             proxy.swap_server(bi, si, crate::config::validate::with_server(b, si, checked));
             checks.restart_server(proxy, bi, si);
-            st.overlay.add(&r.backend, *fields);
+            st.overlay.add(&r.backend, fields);
             st.changed();
             tracing::info!("server {r} added (control socket)");
             Ok("New server registered.".into())
         }
         RtCommand::DelServer(r) => {
             let (bi, si) = find(proxy, &r)?;
+            let me = Some((r.backend.clone(), r.server.clone()));
+            if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.track == me)) {
+                return Err((
+                    409,
+                    "This server cannot be removed at runtime due to other configuration elements pointing to it."
+                        .into(),
+                ));
+            }
             let rt = &active.rt.backends[bi].servers[si];
             if rt.admin() != Admin::Maint {
                 return Err((409, "Only servers in maintenance mode can be deleted.".into()));
@@ -413,9 +436,14 @@ async fn run(
         RtCommand::SetHealth(r, state) => {
             let (bi, si) = find(proxy, &r)?;
             let rt = &active.rt.backends[bi].servers[si];
+            let was_up = rt.is_up();
             // `stopping` is HAProxy's NOLB: up, no new non-persistent traffic, until a check passes.
             rt.set_up(state != OpState::Down);
             rt.set_nolb(state == OpState::Stopping);
+            // Brought up by command counts as marked up (`on-marked-up`), as in HAProxy.
+            if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {
+                proxy.shutdown_backups(&active, (bi, si));
+            }
             checks.restart(proxy, &r.backend, &r.server);
             Ok(String::new())
         }
@@ -449,6 +477,39 @@ async fn run(
             apply(next, proxy, listeners, checks, st).await?;
             tracing::info!("server {r} FQDN {} -> {fqdn} (control socket)", d.host);
             Ok(format!("{r} changed its FQDN from {} to {fqdn} by 'stats socket command'", d.host))
+        }
+        RtCommand::SetSsl(r, on) => {
+            let at = find(proxy, &r)?;
+            let model = st.model().map_err(refused)?;
+            let file = crate::config::validate::model_server(&model, &r.backend, &r.server);
+            let cur = st.overlay.server(file, &r.backend, &r.server);
+            let was = cur.as_ref().is_some_and(|s| s.ssl);
+            // HAProxy leaves the check path alone: checks over TLS because of `ssl` stay so.
+            let pin = cur.as_ref().is_some_and(|s| {
+                !on && s.ssl && s.check && !s.check_ssl && s.check_port.is_none() && s.check_addr.is_none()
+            });
+            let pin = pin.then_some(true);
+            let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
+            let record = |o: &mut Overlay| o.set_ssl(&r.backend, &r.server, ca.as_deref(), on, pin);
+            let edit = |s: &mut crate::config::model::Server| {
+                s.ssl = on;
+                s.check_ssl = pin.unwrap_or(s.check_ssl);
+            };
+            change_one(at, &r, edit, record, (proxy, listeners, checks, st)).await.map_err(|(code, m)| {
+                if on && !was {
+                    // HAProxy's words for a server without TLS settings; lbha's reason after them.
+                    (
+                        code,
+                        format!(
+                            "'set server <srv> ssl' cannot be set.  default-server should define ssl settings\n{m}"
+                        ),
+                    )
+                } else {
+                    (code, m)
+                }
+            })?;
+            tracing::info!("server {r} ssl {} (control socket)", if on { "on" } else { "off" });
+            Ok("server ssl setting updated.".into())
         }
         RtCommand::Health(r, on) => {
             let (bi, si) = find(proxy, &r)?;

@@ -11,7 +11,7 @@ const REFUSED_AT_RUNTIME: &[&str] =
 
 /// Server keywords HAProxy knows that lbha does not honour on a runtime server: refused by name
 /// rather than dropped.
-const NOT_SUPPORTED: &[&str] = &["track", "usesrc", "namespace", "tfo", "ws"];
+const NOT_SUPPORTED: &[&str] = &["usesrc", "namespace", "tfo", "ws"];
 
 /// The `servers` entry for lbha.toml: the keys a server sets, without those left at their defaults.
 pub fn inline_table(sv: &Server) -> toml_edit::InlineTable {
@@ -109,6 +109,8 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             "observe" => f.observe = Some(arg()?.to_string()),
             "on-error" => f.on_error = Some(arg()?.to_string()),
             "on-marked-up" => f.on_marked_up = Some(arg()?.to_string()),
+            // Resolved against the served backends when the server is validated.
+            "track" => f.track = Some(arg()?.to_string()),
             // Validated as the file's (`usesrc` is refused there by name).
             "source" => f.source = Some(arg()?.to_string()),
             "id" => {
@@ -390,7 +392,8 @@ mod tests {
             add("127.0.0.1:1 resolvers r").unwrap_err(),
             "'resolvers' option is not accepted for dynamic server"
         );
-        assert_eq!(add("127.0.0.1:1 track be/a").unwrap_err(), "'track' is not supported by lbha on a server.");
+        assert_eq!(add("127.0.0.1:1 track be/a").unwrap().track.as_deref(), Some("be/a"));
+        assert_eq!(add("127.0.0.1:1 tfo").unwrap_err(), "'tfo' is not supported by lbha on a server.");
         assert_eq!(add("127.0.0.1:1 redir http://x").unwrap_err(), "'redir' option is not accepted for dynamic server");
         assert_eq!(add("127.0.0.1:1 weight").unwrap_err(), "'weight' expects an argument.");
         assert_eq!(add("127.0.0.1:1 weight x").unwrap_err(), "'weight' expects an integer argument, got 'x'.");

@@ -30,6 +30,10 @@ pub struct ServerEdit {
     pub agent_port: Option<u16>,
     pub agent_send: Option<String>,
     pub maxconn: Option<u32>,
+    /// `set server ssl on|off`, and the checks' TLS kept as it was (HAProxy leaves the check
+    /// path alone).
+    pub ssl: Option<bool>,
+    pub check_ssl: Option<bool>,
     pub deleted: bool,
     /// The address its resolvers last gave (an IP), or `none`: written as its `init_addr`, so the
     /// name stays in `addr` and every load starts from the last answer (HAProxy's `init-addr last`).
@@ -56,8 +60,12 @@ pub struct Overlay {
     pub global_maxconn: Option<u32>,
 }
 
-/// What applying an overlay dropped because the file changed under it: `backend/server` and why.
+/// What applying an overlay dropped because the file changed under it: `backend/server` and why
+/// (`backend/server` + [`ID_TAKEN`]: only the runtime server's id).
 pub type Dropped = Vec<(String, String)>;
+
+/// Marks a dropped id rather than a dropped server.
+const ID_TAKEN: &str = " id";
 
 /// A server entry of a `servers` array, written either inline or as `[[backend.servers]]`.
 enum Entry<'a> {
@@ -70,6 +78,12 @@ impl Entry<'_> {
         match self {
             Entry::Inline(t) => t.get(k).and_then(Value::as_str),
             Entry::Table(t) => t.get(k).and_then(Item::as_str),
+        }
+    }
+    fn int(&self, k: &str) -> Option<i64> {
+        match self {
+            Entry::Inline(t) => t.get(k).and_then(Value::as_integer),
+            Entry::Table(t) => t.get(k).and_then(Item::as_integer),
         }
     }
     fn remove(&mut self, k: &str) {
@@ -218,6 +232,8 @@ impl Overlay {
             Some(m) => sv.maxconn = Some(m),
             None => {}
         }
+        sv.ssl = ed.ssl.unwrap_or(sv.ssl);
+        sv.check_ssl = ed.check_ssl.unwrap_or(sv.check_ssl);
         Some(sv)
     }
 
@@ -286,6 +302,25 @@ impl Overlay {
         }
     }
 
+    /// `set server ssl`: the server's `ssl`, and `check_ssl` when its checks must keep TLS.
+    pub fn set_ssl(
+        &mut self,
+        backend: &str,
+        server: &str,
+        config_addr: Option<&str>,
+        ssl: bool,
+        check_ssl: Option<bool>,
+    ) {
+        if let Some(f) = self.added_mut(backend, server) {
+            f.ssl = ssl;
+            f.check_ssl = check_ssl.unwrap_or(f.check_ssl);
+        } else if let Some(ca) = config_addr {
+            let e = self.edit(backend, server, ca);
+            e.ssl = Some(ssl);
+            e.check_ssl = check_ssl.or(e.check_ssl);
+        }
+    }
+
     pub fn set_server_maxconn(&mut self, backend: &str, server: &str, config_addr: Option<&str>, m: u32) {
         if let Some(f) = self.added_mut(backend, server) {
             f.maxconn = (m > 0).then_some(m);
@@ -306,7 +341,9 @@ impl Overlay {
         for t in sections(&mut doc, &["backend", "listen"]) {
             let Some(b) = name_of(t).map(String::from) else { continue };
             let mut names = Vec::new();
+            let mut ids = Vec::new();
             retain_servers(t, |e| {
+                ids.extend(e.int("id"));
                 let Some(name) = e.str("name").map(String::from) else { return true };
                 let k = key(&b, &name);
                 let Some(ed) = self.edits.get(&k) else {
@@ -351,6 +388,11 @@ impl Overlay {
                     Some(m) => e.set("maxconn", Value::from(i64::from(m))),
                     None => {}
                 }
+                for (k, v) in [("ssl", ed.ssl), ("check_ssl", ed.check_ssl)] {
+                    if let Some(v) = v {
+                        e.set(k, Value::from(v));
+                    }
+                }
                 true
             });
             for a in self.added.iter().filter(|a| a.backend == b) {
@@ -358,6 +400,15 @@ impl Overlay {
                     let k = key(&b, &a.server.name);
                     let why = format!("server {k}: the file now has a server of that name; the runtime one is dropped");
                     dropped.push((k, why));
+                } else if let Some(id) = a.server.id.filter(|id| ids.contains(&i64::from(*id))) {
+                    // The file's id wins; the runtime server takes the next free one from now on.
+                    let k = key(&b, &a.server.name);
+                    let why =
+                        format!("server {k}: the file now gives its id {id} to another server; it gets a new one");
+                    dropped.push((format!("{k}{ID_TAKEN}"), why));
+                    let mut sv = a.server.clone();
+                    sv.id = None;
+                    push_server(t, super::keywords::inline_table(&sv));
                 } else {
                     push_server(t, super::keywords::inline_table(&a.server));
                 }
@@ -394,6 +445,11 @@ impl Overlay {
         let gone = |k: &str| dropped.iter().any(|(d, _)| d == k);
         self.edits.retain(|k, _| !gone(k));
         self.added.retain(|a| !gone(&key(&a.backend, &a.server.name)));
+        for a in &mut self.added {
+            if gone(&format!("{}{ID_TAKEN}", key(&a.backend, &a.server.name))) {
+                a.server.id = None;
+            }
+        }
     }
 }
 
@@ -489,6 +545,48 @@ addr = "127.0.0.1:9001"
         assert_eq!(s.backends[0].servers.len(), 2);
         o.prune(&dropped);
         assert!(o.is_empty(), "{o:?}");
+    }
+
+    #[test]
+    fn ssl_changes_reach_the_file_servers_and_the_runtime_ones() {
+        let mut o = Overlay::default();
+        o.add("be", fields("c", "127.0.0.1:8003"));
+        o.set_ssl("be", "c", None, true, None);
+        o.set_ssl("be", "b", Some("127.0.0.1:8002"), true, Some(true));
+        let (text, _) = o.apply(BASE).unwrap();
+        assert!(text.contains("ssl = true, check_ssl = true"), "{text}");
+        assert!(o.added[0].server.ssl);
+        let file = Server { name: "b".into(), addr: "127.0.0.1:8002".into(), ..Server::default() };
+        let b = o.server(Some(&file), "be", "b").unwrap();
+        assert!(b.ssl && b.check_ssl);
+        o.set_ssl("be", "b", Some("127.0.0.1:8002"), false, None);
+        let b = o.server(Some(&file), "be", "b").unwrap();
+        assert!(!b.ssl && b.check_ssl, "the check's TLS stays as pinned");
+    }
+
+    #[test]
+    fn a_runtime_servers_id_stays_unless_the_file_gives_it_away() {
+        let mut o = Overlay::default();
+        o.add("be", Server { id: Some(3), ..fields("c", "127.0.0.1:8003") });
+        // The file grows a server: the runtime one keeps 3, the new one takes the next free.
+        let grown = BASE.replace(
+            "  { name = \"b\", addr = \"127.0.0.1:8002\", check = true },\n",
+            "  { name = \"b\", addr = \"127.0.0.1:8002\", check = true },\n  { name = \"d\", addr = \"127.0.0.1:8004\" },\n",
+        );
+        let (text, dropped) = o.apply(&grown).unwrap();
+        assert!(dropped.is_empty(), "{dropped:?}");
+        let ids: Vec<(String, u32)> = snap(&text).backends[0].servers.iter().map(|s| (s.name.clone(), s.id)).collect();
+        assert_eq!(ids, [("a".into(), 1), ("b".into(), 2), ("d".into(), 4), ("c".into(), 3)]);
+        // The file names 3 for one of its own: the file wins, the runtime server is renumbered.
+        let taken = grown.replace("127.0.0.1:8004\" }", "127.0.0.1:8004\", id = 3 }");
+        let (text, dropped) = o.apply(&taken).unwrap();
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert!(dropped[0].1.contains("id 3"), "{dropped:?}");
+        let s = snap(&text);
+        assert_eq!(s.backends[0].servers.iter().find(|s| s.name == "c").map(|s| s.id), Some(4));
+        o.prune(&dropped);
+        assert_eq!(o.added.len(), 1, "the server stays");
+        assert_eq!(o.added[0].server.id, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! client and no stream: constants, `env()`, `date`, `rand`, `hostname` work, and the log
 //! variables of the checked side (`%b`, `%s`, `%si`, `%sp`, `%H`); the rest renders empty.
 
-use crate::sample::{LogFormat, Maps, MatchKind, SampleContext, SampleExpr, Value};
+use crate::sample::{LogFormat, Maps, MatchKind, SampleContext, SampleExpr, Value, VarRef, VarScope};
 use std::net::SocketAddr;
 
 /// A log-format string with its source, which compares and prints as written.
@@ -58,6 +58,11 @@ impl Expr {
         Ok(Expr { src: src.to_string(), expr })
     }
 
+    /// The expression's value.
+    pub fn value(&self, cx: &CheckCtx<'_>) -> Option<Value> {
+        self.expr.eval(cx, &NoMaps)
+    }
+
     /// The expression as an integer, if it gives one.
     pub fn int(&self, cx: &CheckCtx<'_>) -> Option<i64> {
         let v = self.expr.eval_str(cx, &NoMaps)?;
@@ -85,6 +90,24 @@ impl Maps for NoMaps {
     }
 }
 
+/// The variables of one check run (`set-var(check.x)`), gone when it ends.
+#[derive(Debug, Default)]
+pub struct CheckVars(std::sync::Mutex<Vec<(VarRef, Value)>>);
+
+impl CheckVars {
+    fn get(&self, var: &VarRef) -> Option<Value> {
+        let v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.iter().find(|(k, _)| k == var).map(|(_, x)| x.clone())
+    }
+    fn set(&self, var: &VarRef, value: Option<Value>) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(k, _)| k != var);
+        if let Some(x) = value {
+            v.push((var.clone(), x));
+        }
+    }
+}
+
 /// The checked server as a check's samples see it.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckCtx<'a> {
@@ -92,6 +115,7 @@ pub struct CheckCtx<'a> {
     pub server: &'a str,
     /// Where the current connection goes (HAProxy's `%si`/`%sp` of a check).
     pub target: SocketAddr,
+    pub vars: &'a CheckVars,
 }
 
 impl CheckCtx<'_> {
@@ -122,6 +146,17 @@ impl SampleContext for CheckCtx<'_> {
         h.write(self.server.as_bytes());
         Some(h.finish() as u32)
     }
+    /// `var(check.x)` and `var(sess.x)`: this run's variables; other scopes are not a check's.
+    fn var(&self, var: &VarRef) -> Option<Value> {
+        matches!(var.scope, VarScope::Check | VarScope::Sess).then(|| self.vars.get(var)).flatten()
+    }
+    fn set_var(&self, var: &VarRef, value: Option<Value>) -> bool {
+        if !matches!(var.scope, VarScope::Check | VarScope::Sess) {
+            return false;
+        }
+        self.vars.set(var, value);
+        true
+    }
     fn hostname(&self) -> Option<&str> {
         static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         Some(
@@ -136,7 +171,8 @@ mod tests {
 
     #[test]
     fn formats_render_the_checked_side() {
-        let cx = CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:6379".parse().unwrap() };
+        let vars = CheckVars::default();
+        let cx = CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:6379".parse().unwrap(), vars: &vars };
         let f = Fmt::parse("AUTH %b/%s %si:%sp %[str(x),upper] %ci.").unwrap();
         assert_eq!(f.render(&cx), b"AUTH be/s1 127.0.0.1:6379 X .");
         assert!(Fmt::parse("%[nosuchfetch]").is_err());

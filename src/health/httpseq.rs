@@ -120,7 +120,7 @@ impl HttpSend {
             header(&mut out, b"host", host.as_bytes());
         }
         if let Some(s) = state {
-            header(&mut out, b"X-Haproxy-Server-State", s.as_bytes());
+            header(&mut out, super::send_state::HEADER.as_bytes(), s.as_bytes());
         }
         let body = self.body.as_ref().map(|b| b.render(cx)).unwrap_or_default();
         if !body.is_empty() {
@@ -162,6 +162,7 @@ impl HttpSend {
             headers,
             expect: Default::default(),
             disable_on_404: false,
+            send_state: false,
         })
     }
 }
@@ -504,7 +505,8 @@ pub fn parse_line(line: &str, pending_comment: &mut Option<String>) -> Result<Li
         }
         "" => Err("missing http-check rule".into()),
         k if k.starts_with("set-var") || k.starts_with("unset-var") => {
-            Err(format!("`{k}` is not supported by lbha yet (check-scoped variables)"))
+            super::tcpcheck::parse_words(kw.as_bytes(), rest.to_vec(), pending_comment, true)
+                .map(|s| Line::Rule(Box::new(s)))
         }
         other => Err(format!(
             "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect' but got '{other}'"
@@ -578,7 +580,7 @@ fn check_token(what: &str, v: &str) -> Result<String, String> {
 /// with `connect` gets the implicit one (added by the engine). Errors name the step.
 pub fn assemble(opt: HttpSend, rules: Vec<Step>) -> Result<Vec<Step>, String> {
     let mut list: Vec<Step> = vec![Step::SendHttp(Box::new(opt))];
-    let is_rule = |s: &Step| !matches!(s, Step::Comment);
+    let is_rule = |s: &Step| !s.is_transparent();
     let implicit_send = |s: &Step| matches!(s, Step::SendHttp(h) if h.from_opt);
     for (n, chk) in rules.into_iter().enumerate() {
         let step = n + 1;

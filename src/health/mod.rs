@@ -17,6 +17,7 @@ pub mod passive;
 mod probe;
 mod risefall;
 mod scheduler;
+pub mod send_state;
 mod seq_io;
 mod slowstart;
 mod spec;

@@ -128,6 +128,8 @@ pub struct Prober {
     request_at: usize,
     head_only: bool,
     buf: Vec<u8>,
+    /// `http-check send-state` of a rule sequence: the header value for its requests.
+    state: Option<String>,
 }
 
 impl Prober {
@@ -143,9 +145,25 @@ impl Prober {
                 .concat(),
                 head_only: check.method.eq_ignore_ascii_case("HEAD"),
                 buf: Vec::new(),
+                state: None,
             },
             _ => Self::default(),
         }
+    }
+
+    /// `http-check send-state`: the next requests carry `value` in HAProxy's header.
+    pub fn set_server_state(&mut self, spec: &CheckSpec, value: String) {
+        let CheckKind::Http(check) = &spec.kind else {
+            self.state = Some(value);
+            return;
+        };
+        let mut c = check.clone();
+        c.headers.push((super::send_state::HEADER.to_string(), value));
+        self.request = [
+            spec.proxy_header.as_deref().unwrap_or_default(),
+            &http::build_request(&c, spec.host_header.as_deref(), spec.addr),
+        ]
+        .concat();
     }
 
     /// One check of `spec`, the spec this prober was made for.
@@ -158,7 +176,7 @@ impl Prober {
             ProbeOk { detail: "", status: None, duration: Duration::ZERO, info: None, code: None, nolb: false };
         (pass.detail, pass.status) = match &spec.kind {
             CheckKind::Seq(seq) => {
-                let p = super::seq_io::run(spec, seq, &mut self.sock, deadline).await?;
+                let p = super::seq_io::run(spec, seq, &mut self.sock, deadline, self.state.as_deref()).await?;
                 pass.info = p.info;
                 pass.code = p.code;
                 pass.nolb = p.status == CheckStatus::L7Okc;

@@ -107,6 +107,11 @@ impl RiseFall {
         self.health >= self.rise
     }
 
+    /// HAProxy's `check->health`.
+    pub fn health(&self) -> u32 {
+        self.health
+    }
+
     pub fn state(&self) -> HealthState {
         if self.health == self.top() {
             HealthState::Up

@@ -33,6 +33,11 @@ pub trait HealthSink: Send + Sync + 'static {
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
     }
+    /// `http-check send-state`: the header value for the next check, given the checker's
+    /// rise/fall counter; None sends no header.
+    fn server_state(&self, _rf: &RiseFall) -> Option<String> {
+        None
+    }
 }
 
 /// Starts a checker; `start_up` false means the server must pass `rise` checks before serving.
@@ -85,6 +90,14 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     let _watch = sink.passive().map(|p| p.watch());
     pause(&spec, &mut rf, &*sink, timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
+        let sends_state = match &spec.kind {
+            super::spec::CheckKind::Http(h) => h.send_state,
+            super::spec::CheckKind::Seq(s) => s.send_state,
+            _ => false,
+        };
+        if sends_state && let Some(v) = sink.server_state(&rf) {
+            prober.set_server_state(&spec, v);
+        }
         let started = Instant::now();
         // Trips that come during a probe apply at once too, as HAProxy's do in the stream that
         // saw the error (a probe may take up to its timeout).

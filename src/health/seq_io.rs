@@ -34,9 +34,13 @@ pub(super) async fn run(
     seq: &Seq,
     home: &mut Option<Socket>,
     deadline: Instant,
+    state: Option<&str>,
 ) -> Result<Passed, ProbeError> {
-    let cx = CheckCtx { backend: &spec.backend, server: &spec.server, target: spec.addr };
-    let mut run = Run::new(seq, cx);
+    // Variables live for one run, as HAProxy's `check.` scope.
+    let vars = super::check_ctx::CheckVars::default();
+    let cx = CheckCtx { backend: &spec.backend, server: &spec.server, target: spec.addr, vars: &vars };
+    let env = super::tcpcheck::HttpEnv { host: None, state: state.map(str::to_string) };
+    let mut run = Run::new(seq, cx).with_http_env(env);
     let mut phase = Phase::Connecting;
     let result = timeout_at(deadline, drive(spec, &mut run, home, &mut phase)).await;
     match result {

@@ -130,6 +130,8 @@ pub struct HttpCheck {
     /// `http-check disable-on-404`: a 404 passes the check but takes the server out of load
     /// balancing (HAProxy's NOLB) until it answers otherwise.
     pub disable_on_404: bool,
+    /// `http-check send-state`: each request carries the server's state (see `send_state`).
+    pub send_state: bool,
 }
 
 impl HttpCheck {
@@ -185,6 +187,7 @@ impl HttpCheck {
             headers,
             expect: Expect::default(),
             disable_on_404: false,
+            send_state: false,
         })
     }
 

@@ -34,6 +34,8 @@ pub struct Seq {
     pub http: bool,
     /// `http-check disable-on-404`: a 404 passes conditionally (L7OKC: out of load balancing).
     pub disable_on_404: bool,
+    /// `http-check send-state`: each `send` carries the server's state.
+    pub send_state: bool,
 }
 
 /// The options of `tcp-check connect`.
@@ -93,6 +95,30 @@ pub enum Step {
     Expect(ExpectStep),
     /// `comment TEXT`: names the next rule; kept so steps are numbered as in HAProxy.
     Comment,
+    /// `set-var(check.NAME[,COND...]) EXPR` and `set-var-fmt(...) FMT`: a variable of this
+    /// check run, for the rules after it.
+    SetVar {
+        var: crate::sample::VarRef,
+        conds: Vec<crate::sample::VarCond>,
+        value: VarValue,
+    },
+    /// `unset-var(check.NAME)`.
+    UnsetVar(crate::sample::VarRef),
+}
+
+/// What `set-var` stores: a sample expression's value, or a log-format string's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    Expr(Expr),
+    Fmt(Fmt),
+}
+
+impl Step {
+    /// Rules that only name the next one or set variables: they do not count where HAProxy
+    /// looks for the rule before or the first rule.
+    pub fn is_transparent(&self) -> bool {
+        matches!(self, Step::Comment | Step::SetVar { .. } | Step::UnsetVar(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -281,6 +307,28 @@ impl<'a> Run<'a> {
         self.pos + 1
     }
 
+    /// Runs a `set-var` or `unset-var` step (anything else: nothing).
+    fn run_var(&self, step: &Step) {
+        use crate::sample::SampleContext;
+        match step {
+            Step::SetVar { var, conds, value } => {
+                let v = match value {
+                    VarValue::Expr(e) => e.value(&self.cx),
+                    VarValue::Fmt(f) => Some(crate::sample::Value::Str(f.render(&self.cx))),
+                };
+                let Some(v) = v else { return };
+                let old = self.cx.var(var);
+                if conds.iter().all(|c| c.holds(old.as_ref(), &v)) {
+                    self.cx.set_var(var, Some(v));
+                }
+            }
+            Step::UnsetVar(var) => {
+                self.cx.set_var(var, None);
+            }
+            _ => {}
+        }
+    }
+
     /// The status a timeout now reports, when the rule being evaluated chose one.
     pub fn timeout_status(&self) -> Option<CheckStatus> {
         match self.seq.steps.get(self.pos) {
@@ -292,10 +340,14 @@ impl<'a> Run<'a> {
     pub fn step(&mut self) -> Action<'a> {
         if !self.started {
             self.started = true;
-            let first = self.seq.steps.iter().position(|s| !matches!(s, Step::Comment));
+            let first = self.seq.steps.iter().position(|s| !s.is_transparent());
             if let Some(i) = first
                 && let Step::Connect { opts, .. } = &self.seq.steps[i]
             {
+                // Variables set before the first connect are set before it.
+                for s in &self.seq.steps[..i] {
+                    self.run_var(s);
+                }
                 self.pos = i + 1;
                 self.last = Some(&self.seq.steps[i]);
                 return Action::Connect(opts);
@@ -308,6 +360,10 @@ impl<'a> Run<'a> {
             };
             match step {
                 Step::Comment => self.pos += 1,
+                Step::SetVar { .. } | Step::UnsetVar(_) => {
+                    self.pos += 1;
+                    self.run_var(step);
+                }
                 Step::Connect { opts, .. } => {
                     self.pos += 1;
                     self.last = Some(step);
@@ -801,10 +857,58 @@ pub(super) fn parse_words(
         }
         b"set-var" | b"unset-var" | b"set-var-fmt" => Err(bad(format!("`{}` needs a variable name", text(kw)))),
         k if k.starts_with(b"set-var(") || k.starts_with(b"set-var-fmt(") || k.starts_with(b"unset-var(") => {
-            Err(bad(format!("`{}` is not supported by lbha yet (check-scoped variables)", text(kw))))
+            parse_var(&text(k), &rest).map_err(bad)
         }
         b"expect" => parse_expect(&rest, comment, http).map(Step::Expect),
         other => Err(bad(format!("unknown tcp-check rule `{}`", text(other)))),
+    }
+}
+
+/// `set-var(VAR[,COND...]) EXPR`, `set-var-fmt(VAR[,COND...]) FMT`, `unset-var(VAR)`: HAProxy
+/// 2.6's check variables. `check.` and `sess.` (the check's session: one run) are kept for the
+/// run; `proc.` would outlive it and is refused.
+fn parse_var(kw: &str, rest: &[Vec<u8>]) -> Result<Step, String> {
+    let (verb, inner) = kw.split_once('(').ok_or_else(|| format!("`{kw}`: missing '('"))?;
+    let inner = inner.strip_suffix(')').ok_or_else(|| format!("`{kw}`: missing ')'"))?;
+    let mut parts = inner.split(',');
+    let name = parts.next().unwrap_or_default();
+    let var = crate::sample::VarRef::parse(name).ok_or_else(|| format!("`{kw}`: invalid variable name '{name}'"))?;
+    match var.scope {
+        crate::sample::VarScope::Check | crate::sample::VarScope::Sess => {}
+        crate::sample::VarScope::Proc => {
+            return Err(format!(
+                "`{kw}`: process-wide variables (`proc.`) from checks are not supported by lbha; use `check.`"
+            ));
+        }
+        _ => return Err(format!("`{kw}`: the scopes allowed for checks are 'proc', 'sess' and 'check'")),
+    }
+    let conds = parts
+        .map(|c| crate::sample::VarCond::parse(c).ok_or_else(|| format!("`{kw}`: unknown condition '{c}'")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let args: Vec<String> = rest.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    match verb {
+        "unset-var" => {
+            if !conds.is_empty() {
+                return Err(format!("`{kw}`: unset-var takes no condition"));
+            }
+            match args.as_slice() {
+                [] => Ok(Step::UnsetVar(var)),
+                [x, ..] => Err(format!("`{kw}`: unexpected argument '{x}'")),
+            }
+        }
+        _ => {
+            let src = match args.as_slice() {
+                [] => return Err(format!("`{kw}` needs a value")),
+                [one] => one.clone(),
+                [_, x, ..] => return Err(format!("`{kw}`: unexpected argument '{x}'")),
+            };
+            let value = if verb == "set-var-fmt" {
+                VarValue::Fmt(Fmt::parse(&src)?)
+            } else {
+                VarValue::Expr(Expr::parse(&src)?)
+            };
+            Ok(Step::SetVar { var, conds, value })
+        }
     }
 }
 
@@ -1118,7 +1222,8 @@ mod tests {
     }
 
     fn cx() -> CheckCtx<'static> {
-        CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:6379".parse().unwrap() }
+        let vars: &'static super::super::check_ctx::CheckVars = Box::leak(Box::default());
+        CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:6379".parse().unwrap(), vars }
     }
 
     /// Drives a run against a scripted server: `answers[i]` is what arrives after the i-th send
@@ -1159,6 +1264,27 @@ mod tests {
             }
         }
         panic!("no verdict");
+    }
+
+    /// HAProxy 2.6's check variables: set before or between rules, read by the rules after them;
+    /// conditions as the `set-var` converter's.
+    #[test]
+    fn check_variables_feed_the_rules_after_them() {
+        let s = seq(&[
+            "set-var(check.user) str(probe)",
+            "connect",
+            "set-var-fmt(sess.line) HELLO\\ %[var(check.user)]",
+            "set-var(check.user,ifnotexists) str(other)",
+            "unset-var(check.gone)",
+            r"send-lf %[var(sess.line)]\ %[var(check.user)]\r\n",
+            "expect string ok",
+            "unset-var(check.user)",
+            r"send-lf [%[var(check.user)]]\r\n",
+            "expect string ok",
+        ]);
+        let (r, sent) = drive(&s, &[b"ok\r\n", b"ok\r\n"], false);
+        assert_eq!(r, Ok("(tcp-check)".into()));
+        assert_eq!(sent, [b"HELLO probe probe\r\n".to_vec(), b"[]\r\n".to_vec()]);
     }
 
     #[test]
@@ -1316,7 +1442,12 @@ mod tests {
             ("expect string a status-code nosuch", "status-code"),
             ("expect min-recv -2 string a", "min-recv"),
             ("expect string a junk", "after the pattern"),
-            ("set-var(check.x) int(1)", "not supported"),
+            ("set-var(proc.x) int(1)", "`proc.`"),
+            ("set-var(txn.x) int(1)", "scopes allowed"),
+            ("set-var(check.x)", "needs a value"),
+            ("set-var(check.x,ifbogus) int(1)", "unknown condition"),
+            ("set-var(check.x) nosuchfetch", "set-var"),
+            ("unset-var(check.x) y", "unexpected argument"),
             ("frobnicate", "unknown"),
             (r"send a\", "backslash"),
         ] {

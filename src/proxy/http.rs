@@ -534,19 +534,23 @@ async fn stats_answer(
         c.eval(acls, &ctx, &**cx.proxy.maps.store.load())
     });
     if req.method() == http::Method::POST && admin {
-        return stats_admin(req, &st.uri, active).await;
+        return stats_admin(req, &st.uri, active, &cx.proxy).await;
     }
     crate::stats::serve(&req, st, active, cx.proxy.started.elapsed(), admin).map(full)
 }
 
 /// The stats page's admin form: apply it, then send the browser back to the page.
-async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active) -> Response<ProxyBody> {
+async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active, proxy: &super::Proxy) -> Response<ProxyBody> {
     const LIMIT: usize = 64 * 1024;
     let body = http_body_util::Limited::new(req.into_body(), LIMIT).collect().await;
     let outcome = match body {
-        Ok(b) => String::from_utf8(b.to_bytes().to_vec())
-            .map_err(|_| "form is not UTF-8".to_string())
-            .and_then(|form| crate::stats::apply_admin(active, &form)),
+        Ok(b) => {
+            String::from_utf8(b.to_bytes().to_vec()).map_err(|_| "form is not UTF-8".to_string()).and_then(|form| {
+                crate::stats::apply_admin(active, &form, &mut |bi, si, old, new| {
+                    proxy.admin_changed(active, (bi, si), old, new)
+                })
+            })
+        }
         Err(e) => Err(format!("cannot read the form: {e}")),
     };
     match outcome {

@@ -2,6 +2,7 @@
 
 mod abort;
 pub mod addrs;
+mod backup_cut;
 pub mod body;
 mod coalesce;
 pub mod compress;

@@ -150,7 +150,7 @@ pub enum VarCond {
 }
 
 impl VarCond {
-    fn parse(s: &str) -> Option<VarCond> {
+    pub(crate) fn parse(s: &str) -> Option<VarCond> {
         Some(match s {
             "ifexists" | "ifset" => VarCond::Exists(true),
             "ifnotexists" | "ifnotset" => VarCond::Exists(false),

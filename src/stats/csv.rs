@@ -85,7 +85,7 @@ pub fn csv_rows(active: &dyn Source) -> Vec<Vec<String>> {
             r.sid.to_string(),
             String::new(),
             if backendish { c.total_sessions.load(Relaxed).to_string() } else { String::new() },
-            String::new(),
+            r.tracked.clone().unwrap_or_default(),
             (r.kind as u8).to_string(),
             "0".into(),
             String::new(),

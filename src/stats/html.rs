@@ -148,11 +148,24 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
             r.downtime.map(human_secs).unwrap_or_default(),
             opt(r.chkdown),
         ];
+        // A tracking server's check cells say whose checks it follows, as HAProxy's page does.
+        let via = r.tracked.as_deref().map(|t| {
+            let t = esc(t);
+            format!("<td class=ac colspan=2><a class=lfsb href=\"#{t}\">via {t}</a></td>")
+        });
         for (i, cell) in cells.iter().enumerate() {
-            if i == 0 || i == 20 {
-                let _ = write!(s, "<td class=n>{cell}</td>");
-            } else {
-                let _ = write!(s, "<td>{cell}</td>");
+            match (i, &via) {
+                (0, _) if r.kind == Kind::Server => {
+                    let _ = write!(s, "<td class=n><a name=\"{}/{}\"></a>{cell}</td>", esc(r.px), esc(r.sv));
+                }
+                (0 | 20, _) => {
+                    let _ = write!(s, "<td class=n>{cell}</td>");
+                }
+                (23, Some(v)) => s.push_str(v),
+                (24, Some(_)) => {}
+                _ => {
+                    let _ = write!(s, "<td>{cell}</td>");
+                }
             }
         }
         s.push_str("</tr>");

@@ -148,8 +148,13 @@ fn is_metrics<B>(req: &Request<B>, st: &StatsSettings) -> bool {
     st.metrics_uri.as_deref() == Some(req.uri().path())
 }
 
-/// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`).
-pub fn apply_admin(active: &dyn Source, form: &str) -> Result<String, String> {
+/// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`); `changed`
+/// hears each server's (backend index, server index, old state, new state).
+pub fn apply_admin(
+    active: &dyn Source,
+    form: &str,
+    changed: &mut dyn FnMut(usize, usize, Admin, Admin),
+) -> Result<String, String> {
     let mut backend = None;
     let mut servers = Vec::new();
     let mut action = None;
@@ -175,7 +180,10 @@ pub fn apply_admin(active: &dyn Source, form: &str) -> Result<String, String> {
     }
     for s in &servers {
         let si = b.servers.iter().position(|x| &x.name == s).ok_or_else(|| format!("no server {backend}/{s}"))?;
-        active.rt().backends[bi].servers[si].set_admin(admin);
+        let rt = &active.rt().backends[bi].servers[si];
+        let old = rt.admin();
+        rt.set_admin(admin);
+        changed(bi, si, old, admin);
     }
     Ok(format!("{} server(s) of {backend} set to {admin:?}", servers.len()))
 }

@@ -35,6 +35,8 @@ pub struct Row<'a> {
     pub backup: bool,
     /// Servers: their id (HAProxy's `sid`).
     pub sid: u32,
+    /// Servers with `track`: the server they follow, `backend/server` (HAProxy's `tracked`).
+    pub tracked: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -59,6 +61,7 @@ impl<'a> Row<'a> {
             check_ms: None,
             backup: false,
             sid: 0,
+            tracked: None,
         }
     }
 }
@@ -100,7 +103,8 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 if s.backup { bck += 1 } else { act += 1 }
             }
             let checked = s.check.is_some();
-            let status = if checked || !usable || rt.admin() != Admin::Ready || rt.nolb() {
+            // A tracking server shows the state it follows, as a checked one does.
+            let status = if checked || s.track.is_some() || !usable || rt.admin() != Admin::Ready || rt.nolb() {
                 brt.server_status(si)
             } else {
                 "no check"
@@ -126,6 +130,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 check_ms: checked.then(|| rt.check_duration_ms.load(std::sync::atomic::Ordering::Relaxed)),
                 backup: s.backup,
                 sid: s.id,
+                tracked: s.track.as_ref().map(|(b, t)| format!("{b}/{t}")),
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);

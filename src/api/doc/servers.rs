@@ -89,6 +89,21 @@ pub struct Server {
     pub resolve_net: Option<String>,
     #[serde(rename = "on-marked-down")]
     pub on_marked_down: Option<OnMarkedDown>,
+    #[serde(rename = "on-marked-up")]
+    pub on_marked_up: Option<OnMarkedUp>,
+    /// Passive health checking of live traffic.
+    pub observe: Option<Observe>,
+    pub error_limit: Option<u32>,
+    #[serde(rename = "on-error")]
+    pub on_error: Option<OnError>,
+    /// `[backend/]server` whose checks this server follows.
+    pub track: Option<String>,
+    /// The server's number (`srv_id`, stats' `sid`).
+    pub id: Option<u32>,
+    pub source: Option<String>,
+    /// Prefix of the 302 answered for GET and HEAD instead of forwarding.
+    pub redir: Option<String>,
+    pub resolve_opts: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,6 +124,28 @@ pub enum ResolvePrefer {
 pub enum OnMarkedDown {
     #[serde(rename = "shutdown-sessions")]
     ShutdownSessions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OnMarkedUp {
+    #[serde(rename = "shutdown-backup-sessions")]
+    ShutdownBackupSessions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observe {
+    Layer4,
+    Layer7,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    Fastinter,
+    FailCheck,
+    SuddenDeath,
+    MarkDown,
 }
 
 /// The server fields that map one to one onto a key of lbha's server (TLS, PROXY protocol,
@@ -161,6 +198,15 @@ const MORE: Mapped = &[
     ("resolve-prefer", "resolve_prefer", Kept::Text),
     ("resolve-net", "resolve_net", Kept::Text),
     ("on-marked-down", "on_marked_down", Kept::Text),
+    ("on-marked-up", "on_marked_up", Kept::Text),
+    ("observe", "observe", Kept::Text),
+    ("error_limit", "error_limit", Kept::Int),
+    ("on-error", "on_error", Kept::Text),
+    ("track", "track", Kept::Text),
+    ("id", "id", Kept::Int),
+    ("source", "source", Kept::Text),
+    ("redir", "redir", Kept::Text),
+    ("resolve_opts", "resolve_opts", Kept::Text),
 ];
 
 impl Server {
@@ -174,24 +220,21 @@ impl Server {
         {
             return Err(ApiError::BadRequest(format!("agent-addr: not an IP address ({a})")));
         }
+        super::common::nonzero("id", self.id)?;
+        super::common::nonzero("error_limit", self.error_limit)?;
+        if let Some(o) = &self.resolve_opts
+            && let Some(bad) = o.split(',').find(|w| !matches!(*w, "allow-dup-ip" | "ignore-weight" | "prevent-dup-ip"))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "resolve_opts: `{bad}` is not allow-dup-ip, ignore-weight or prevent-dup-ip ({o})"
+            )));
+        }
         Ok(())
     }
 }
 
 /// Server fields of HAProxy's API that lbha has no setting for.
-const HAPROXY_ONLY: &[&str] = &[
-    "id",
-    "ssl_reuse",
-    "tfo",
-    "stick",
-    "no_verifyhost",
-    "pool_low_conn",
-    "track",
-    "source",
-    "on-error",
-    "observe",
-    "ws",
-];
+const HAPROXY_ONLY: &[&str] = &["ssl_reuse", "tfo", "stick", "no_verifyhost", "pool_low_conn", "ws"];
 
 impl Server {
     pub fn decode(body: &Json) -> ApiResult<Server> {

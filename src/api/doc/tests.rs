@@ -347,6 +347,53 @@ fn server_tls_proxy_agent_and_dns_fields_map_onto_server_keys() {
 }
 
 #[test]
+fn server_passive_check_track_id_source_and_redir_fields_map_onto_server_keys() {
+    let mut d = doc();
+    let sb = scope(&[("backend", "app")]);
+    let body = json!({"name": "p1", "address": "127.0.0.1", "port": 9444, "observe": "layer7",
+        "error_limit": 3, "on-error": "sudden-death", "on-marked-up": "shutdown-backup-sessions",
+        "on-marked-down": "shutdown-sessions", "track": "app/a1", "id": 42, "source": "127.0.0.2:2000-2010",
+        "redir": "http://img.example", "resolve_opts": "prevent-dup-ip,ignore-weight"});
+    write(&mut d, Kind::Servers, &sb, Write::Create(&body)).unwrap();
+    let text = d.to_string();
+    for kv in [
+        "observe = \"layer7\"",
+        "error_limit = 3",
+        "on_error = \"sudden-death\"",
+        "on_marked_up = \"shutdown-backup-sessions\"",
+        "track = \"app/a1\"",
+        "id = 42",
+        "source = \"127.0.0.2:2000-2010\"",
+        "redir = \"http://img.example\"",
+        "resolve_opts = \"prevent-dup-ip,ignore-weight\"",
+    ] {
+        assert!(text.contains(kv), "{kv} in {text}");
+    }
+    assert_eq!(read(&d, Kind::Servers, &sb, Some("p1")).unwrap(), body);
+    // A replace without them takes them off the server.
+    let plain = json!({"name": "p1", "address": "127.0.0.1", "port": 9444});
+    write(&mut d, Kind::Servers, &sb, Write::Replace(Some("p1"), &plain)).unwrap();
+    let text = d.to_string();
+    assert!(!text.contains("observe") && !text.contains("id = 42") && !text.contains("redir"), "{text}");
+    for bad in [
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "observe": "layer5"}),
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "on-error": "restart"}),
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "on-marked-up": "shutdown-sessions"}),
+    ] {
+        assert_eq!(write(&mut d, Kind::Servers, &sb, Write::Create(&bad)).unwrap_err().status(), 422, "{bad}");
+    }
+    for bad in [
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "id": 0}),
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "error_limit": 0}),
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "resolve_opts": "prevent-dup-ip,bogus"}),
+        json!({"name": "u", "address": "127.0.0.1", "port": 1, "redir": "two words"}),
+    ] {
+        let e = write(&mut d, Kind::Servers, &sb, Write::Create(&bad)).unwrap_err();
+        assert!(matches!(e.status(), 400 | 422), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn frontend_log_fields_and_backend_reuse_fields_map_onto_section_keys() {
     let mut d = doc();
     let body = json!({"name": "logs", "mode": "http", "default_backend": "app", "clflog": true,

@@ -56,14 +56,6 @@ pub(super) fn kind(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<
             }
         }
     }
-    if send_state {
-        // The header carries the server's weights and queue, which checks do not see yet.
-        cx.err(
-            at.key("send_state"),
-            "`http-check send-state` is not supported by lbha yet (the check cannot report the server's state)",
-        );
-        bad = true;
-    }
     let steps = match httpseq::assemble(HttpSend::from_option(&opt), steps) {
         Ok(s) => s,
         Err(e) => {
@@ -74,11 +66,13 @@ pub(super) fn kind(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Option<
     if bad {
         return None;
     }
-    let seq = Seq { steps, http: true, disable_on_404, ..Default::default() };
+    let seq = Seq { steps, http: true, disable_on_404, send_state, ..Default::default() };
     if let Some(mut c) = httpseq::as_simple(&seq) {
         c.disable_on_404 = disable_on_404;
+        c.send_state = send_state;
         return Some(CheckKind::Http(c));
     }
+
     Some(CheckKind::Seq(seq))
 }
 
@@ -136,8 +130,23 @@ mod tests {
         assert!(e.contains("missing send rule"), "{e}");
         let e = parse("{ http = \"/\", expect = \"status 200\", http_check = [\"expect status 201\"] }").unwrap_err();
         assert!(e.contains("not both"), "{e}");
-        let e = parse("{ http = \"/\", http_check = [\"send-state\"] }").unwrap_err();
-        assert!(e.contains("send-state") && e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn send_state_rides_on_the_simple_check() {
+        for check in [
+            "{ http = \"/\", http_check = [\"send-state\"] }",
+            "{ http = \"/\", send_state = true, expect = \"status 200\" }",
+        ] {
+            let CheckKind::Http(h) = kind(check) else { panic!("{check}") };
+            assert!(h.send_state, "{check}");
+        }
+        let CheckKind::Http(h) = kind("{ http = \"/\" }") else { panic!() };
+        assert!(!h.send_state);
+        let k =
+            kind("{ http = \"/\", http_check = [\"send-state\", \"expect status 200\", \"expect hdr name x-ok\"] }");
+        let CheckKind::Seq(s) = k else { panic!("{k:?}") };
+        assert!(s.send_state);
     }
 
     #[test]

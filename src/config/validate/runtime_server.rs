@@ -65,6 +65,12 @@ pub fn runtime_server(
             Ok(id) => s.id = id,
             Err(e) => cx.err_v(sp.key("id"), e, s.id),
         }
+        if let Some(text) = sv.track.as_deref() {
+            match server_track::runtime(snap, &live.name, text, sv.check) {
+                Ok(t) => s.track = Some(t),
+                Err(e) => cx.err_v(sp.key("track"), e, text),
+            }
+        }
         server_source::inherit(s, live.source.as_ref(), &sp, &mut cx);
         server_source::to_checks(s);
     }
@@ -190,6 +196,8 @@ servers = [{ name = "x", addr = "127.0.0.1:9001" }]
             ("web", "b 127.0.0.2:8002 check weight 7 cookie b maxconn 5 fall 4"),
             ("web", "c 127.0.0.3:8003 backup ssl verify none sni str(api.example) proto h2"),
             ("edge", "y 127.0.0.1:9002 weight 0 disabled slowstart 2s check"),
+            ("web", "t 127.0.0.2:8005 track a cookie t"),
+            ("edge", "z 127.0.0.2:9005 track web/a"),
         ] {
             let grown = add(backend, line).unwrap();
             let full = full_load(backend, line);
@@ -220,6 +228,15 @@ servers = [{ name = "x", addr = "127.0.0.1:9001" }]
         );
         let e = add("edge", "y 127.0.0.1:1 ssl ca-file /nonexistent/ca.pem").unwrap_err();
         assert!(e.len() == 1 && e[0].starts_with("listen[0].servers[1].ca_file"), "{e:?}");
+        let e = add("web", "t 127.0.0.2:8005 track nope cookie t").unwrap_err();
+        assert_eq!(
+            e,
+            ["backend[0].servers[1].track: unable to find required server 'nope' for tracking (value: nope)"]
+        );
+        let e = add("edge", "t 127.0.0.2:8005 track x").unwrap_err();
+        assert!(e[0].contains("does not have any check nor agent enabled"), "{e:?}");
+        let e = add("edge", "t 127.0.0.2:8005 track web/a check").unwrap_err();
+        assert!(e[0].contains("unable to enable checks and tracking at the same time"), "{e:?}");
         let e = add("edge", "y 127.0.0.1:1 inter 1s").unwrap_err();
         assert_eq!(e, ["listen[0].servers[1].inter: has no effect without `check = true`"]);
     }

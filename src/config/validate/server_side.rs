@@ -103,7 +103,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
                 }
             }
             // As HAProxy: with any `connect`, the first rule (comments aside) must be one.
-            let first = steps.iter().position(|s| !matches!(s, crate::health::tcpcheck::Step::Comment));
+            let first = steps.iter().position(|s| !s.is_transparent());
             let has_connect = steps.iter().any(|s| matches!(s, crate::health::tcpcheck::Step::Connect { .. }));
             if let Some(i) = first
                 && has_connect
@@ -156,7 +156,7 @@ pub(super) fn check_seq(d: &model::CheckDef, at: &FieldPath, cx: &mut Ctx) -> Op
         },
         _ => return None,
     };
-    if seq.steps.iter().all(|s| matches!(s, crate::health::tcpcheck::Step::Comment)) && seq.proto.is_none() {
+    if seq.steps.iter().all(crate::health::tcpcheck::Step::is_transparent) && seq.proto.is_none() {
         // `option tcp-check` without rules: a plain connect, as in HAProxy.
         return Some(Seq { steps: Vec::new(), proto: None, ..Default::default() });
     }

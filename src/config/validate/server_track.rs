@@ -87,6 +87,42 @@ pub(super) fn resolve(backends: &mut [Backend], backs: &[Named], cx: &mut Ctx) {
     }
 }
 
+/// The `track` of a server added at runtime to backend `own` (`add server ... track`), resolved
+/// against the served snapshot with the refusals of a load; `checks`: the server has its own.
+pub(crate) fn runtime(
+    snap: &crate::config::Snapshot,
+    own: &str,
+    text: &str,
+    checks: bool,
+) -> Result<(String, String), String> {
+    let (pname, sname) = text.rsplit_once('/').unwrap_or((own, text));
+    let Some((_, tb)) = snap.backend(pname) else {
+        return Err(format!("unable to find required proxy '{pname}' for tracking"));
+    };
+    let Some(t) = tb.servers.iter().find(|s| s.name == sname) else {
+        return Err(format!("unable to find required server '{sname}' for tracking"));
+    };
+    if checks {
+        return Err("unable to enable checks and tracking at the same time".into());
+    }
+    let name = format!("{pname}/{sname}");
+    if t.check.is_none() && t.agent.is_none() && t.track.is_none() {
+        return Err(format!("unable to use {name} for tracking as it does not have any check nor agent enabled"));
+    }
+    if t.check.is_none() && t.track.is_none() {
+        return Err(format!(
+            "lbha cannot track {name}: its only check is an agent (add `check` to it, or track a checked server)"
+        ));
+    }
+    if let Some((_, mine)) = snap.backend(own)
+        && own != pname
+        && on_404(mine) != on_404(tb)
+    {
+        return Err(format!("unable to use {name} for tracking: disable-on-404 option inconsistency"));
+    }
+    Ok((pname.to_string(), sname.to_string()))
+}
+
 /// Whether a backend's HTTP checks take 404 as "drain" (`http-check disable-on-404`).
 fn on_404(b: &Backend) -> bool {
     b.servers.iter().filter_map(|s| s.check.as_ref()).any(|c| match &c.kind {

@@ -89,11 +89,9 @@ pub(super) fn http_check(st: &mut St, d: &Directive, cx: &mut Cx) {
             }
         }
         Some("send-state") => {
-            // Only informs the server (an `X-Haproxy-Server-State` header); lbha's checker does not
-            // see the weights and queue figures it carries.
-            let why =
-                "`http-check send-state` is not supported yet (the header's figures are not known to the checker)";
-            cx.drop(&mut st.out, d, ReportKind::Unsupported, why.to_string());
+            if st.allowed(cx, d, "check") {
+                st.out.set_in("check", "send_state", true, src(d));
+            }
         }
         Some(_) => {
             // `connect`, `send`, `expect`, `comment`...: kept as the rule's text, in order.

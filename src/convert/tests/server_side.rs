@@ -119,6 +119,18 @@ fn http_check_disable_on_404_converts() {
 }
 
 #[test]
+fn http_check_send_state_converts() {
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  option httpchk GET /health\n  http-check send-state\n  server a 127.0.0.1:81 check\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert!(c.toml.contains("send_state = true"), "{}", c.toml);
+    let s = snap(&c);
+    let CheckKind::Http(h) = &s.backends[0].servers[0].check.as_ref().unwrap().kind else { panic!() };
+    assert!(h.send_state);
+}
+
+#[test]
 fn http_check_sequences_convert_rule_by_rule() {
     let c = conv(&format!(
         "{FE_BE}backend be\n  option httpchk\n  http-check connect port 8080\n  http-check send meth POST uri /login hdr Content-Type application/json body {{\\\"u\\\":1}}\n\

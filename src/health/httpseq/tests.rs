@@ -4,7 +4,8 @@ use crate::health::status::CheckStatus;
 use crate::health::tcpcheck::{Action, Passed, Run};
 
 fn cx() -> CheckCtx<'static> {
-    CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:8080".parse().unwrap() }
+    let vars: &'static crate::health::check_ctx::CheckVars = Box::leak(Box::default());
+    CheckCtx { backend: "be", server: "s1", target: "127.0.0.1:8080".parse().unwrap(), vars }
 }
 
 fn rules(lines: &[&str]) -> Result<Vec<Step>, String> {
@@ -200,7 +201,8 @@ fn bad_lines_say_why() {
         ("send-binary 00", "only supports"),
         ("connect proto h2", "HTTP/1 only"),
         ("connect proto none", "only `h1`"),
-        ("set-var(check.x) int(1)", "not supported"),
+        ("set-var(proc.x) int(1)", "`proc.`"),
+        ("unset-var(check.x) y", "unexpected argument"),
         ("disable-on-404 now", "takes no argument"),
     ] {
         let e = parse_line(line, &mut c).unwrap_err();
