@@ -229,7 +229,7 @@ pub fn handle(
         let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
         // A logged request's one clock reading at its start: its record's date and its timers.
         let at = logs.then(tokio::time::Instant::now);
-        let log = super::logrec::prepare(&mut req, &cx, (&active, fi), &vars, logs, lf_pages, at);
+        let log = super::logrec::prepare(&mut req, &cx, (&active, fi), logs, lf_pages, at);
         // A refused head reached the service as the framing guard's stand-in: no request line to show.
         let bad_request = verdict.stands_in();
         if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
@@ -777,6 +777,7 @@ fn forward(
                     s
                 }
                 Err(e) => {
+                    reached.src = e.local;
                     srt.counters.errors_conn.fetch_add(1, Relaxed);
                     srt.passive.record(Event::L4Err);
                     tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
