@@ -240,13 +240,16 @@ fn config(p: Ports, syslog: u16, s: &Servers) -> String {
          \x20 http-request redirect location /elsewhere if {{ path /redirect }}\n\
          \x20 use_backend refused if {{ path_beg /refused }}\n  use_backend redisp if {{ path_beg /redisp }}\n\
          \x20 use_backend nosrv if {{ path_beg /nosrv }}\n  use_backend queue if {{ path_beg /queue }}\n\
-         \x20 use_backend full if {{ path_beg /full }}\n  default_backend web\n\
+         \x20 use_backend full if {{ path_beg /full }}\n  use_backend redir if {{ path_beg /redir }}\n\
+         \x20 use_backend keep if {{ path_beg /keep }}\n  default_backend web\n\
          backend web\n  mode http\n  server w 127.0.0.1:{web}\n\
          backend refused\n  mode http\n  server d 127.0.0.1:{dead}\n\
          backend redisp\n  mode http\n  option redispatch\n  cookie SRV\n\
          \x20 server d 127.0.0.1:{dead} cookie d\n  server w 127.0.0.1:{web} cookie w\n\
          backend nosrv\n  mode http\n  server m 127.0.0.1:{web} disabled\n\
          backend queue\n  mode http\n  server q 127.0.0.1:{web} maxconn 1\n\
+         backend redir\n  mode http\n  server r 127.0.0.1:{web} redir http://elsewhere.example\n\
+         backend keep\n  mode http\n  server r 127.0.0.1:{web} redir /\n\
          backend full\n  mode http\n  timeout queue 2s\n  server q 127.0.0.1:{web} maxconn 1 maxqueue 1\n\
          frontend tok\n  mode tcp\n  bind 127.0.0.1:{tok}\n  log-format \"{tfmt}\"\n  default_backend tcp\n\
          frontend tdead\n  mode tcp\n  bind 127.0.0.1:{tdead}\n  log-format \"{tfmt}\"\n  default_backend tdead\n\
@@ -478,6 +481,20 @@ fn cases() -> Vec<Case> {
             name: "redirect (302 LR)",
             tsc: "LR--",
             run: |p, _| vec![send(p.http, &get("/redirect"))],
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            name: "server redir (302 LC)",
+            tsc: "LC--",
+            run: |p, _| vec![send(p.http, &get("/redir/a?x=1"))],
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            name: "server redir / (302 LC)",
+            tsc: "LC--",
+            run: |p, _| vec![send(p.http, &get("/keep/a?x=1"))],
             known: &[],
             by_nature: &[],
         },

@@ -498,11 +498,14 @@ async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) 
 #[derive(Clone, Copy)]
 pub(super) struct ServerRedirect;
 
-/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query.
+/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query; the
+/// prefix `/` alone keeps the path as it is (HAProxy's "don't change URL").
 fn server_redirect(prefix: &HeaderValue, uri: &http::Uri) -> Result<Response<ProxyBody>, ProxyError> {
     let pq = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut loc = Vec::with_capacity(prefix.len() + pq.len());
-    loc.extend_from_slice(prefix.as_bytes());
+    if prefix.as_bytes() != b"/" {
+        loc.extend_from_slice(prefix.as_bytes());
+    }
     loc.extend_from_slice(pq.as_bytes());
     let loc = HeaderValue::from_bytes(&loc).map_err(|_| ProxyError::BadRequest("invalid request URI"))?;
     let mut r = Response::new(empty());

@@ -172,6 +172,7 @@ pub fn wrap(
     let unsent = matches!(err, Some(ProxyError::ClientAborted { .. }))
         || resp.extensions().get::<super::tcp_rules::Silent>().is_some();
     let head = if unsent { 0 } else { response_head(&resp, !from_server) };
+    let head = if redirected { head + super::htx_bytes::REDIRECT_CONNECTION } else { head };
     let pending = Pending {
         start,
         active,
@@ -339,7 +340,8 @@ impl Pending {
             let brt = &self.active.rt.backends[b];
             rec.beconn = (brt.counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             if let Some(s) = server {
-                rec.server_addr = Some(snap.backends[b].servers[s].addr);
+                // `%si:%sp` are the server connection's: a `redir` made none (`-`, as HAProxy).
+                rec.server_addr = (!self.redirected).then_some(snap.backends[b].servers[s].addr);
                 rec.backend_src = p.map_or(reached.src, |p| p.src);
                 rec.srvconn = (brt.servers[s].counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             }
