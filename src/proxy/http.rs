@@ -396,6 +396,9 @@ fn serve_picking(
         t.body = buffered.as_deref();
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
             mark_answer(&fcnt, &mut resp, denied);
+            // A hit in the frontend has not reached a backend: the frontend's compression only.
+            let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: None };
+            let mut resp = compress_hit(resp, &mut req, pair);
             if tarpit {
                 hold_tarpit(&mut resp, fe.timeouts.tarpit).await;
             }
@@ -423,6 +426,8 @@ fn serve_picking(
         }
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
             mark_answer(&fcnt, &mut resp, denied);
+            let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
+            let mut resp = compress_hit(resp, &mut req, pair);
             // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
             if tarpit {
@@ -445,13 +450,23 @@ fn serve_picking(
             Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
+                // The frontend's compression comes before the backend's cache: what it compresses
+                // the backend's `cache-store` does not keep (HAProxy's filter order).
+                let fe_compresses = fe.compression.is_some()
+                    && offer.as_ref().is_some_and(|o| {
+                        super::compress::decide(o, resp.status(), resp.version(), resp.headers()).is_ok()
+                    });
                 // Response rules: the backend's first, then the frontend's; an answer replaces the
                 // server's response.
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
-                for (list, acls) in lists {
+                for (i, (list, acls)) in lists.into_iter().enumerate() {
+                    let held = (i == 0 && fe_compresses).then(|| crate::cache::allow_store(&mut resp, false)).flatten();
                     if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
                         resp = own;
                         break;
+                    }
+                    if let Some(was) = held {
+                        crate::cache::allow_store(&mut resp, was);
                     }
                 }
                 let resp = super::compress::response(resp, offer.as_ref());
@@ -473,6 +488,16 @@ fn serve_picking(
             }
         }
     }
+}
+
+/// A cache hit, compressed as the proxies the request reached would compress a server's
+/// response (`pair`); other answers pass as they are.
+fn compress_hit<B>(resp: Response<ProxyBody>, req: &mut Request<B>, pair: super::compress::Pair) -> Response<ProxyBody> {
+    if resp.extensions().get::<crate::cache::Hit>().is_none() {
+        return resp;
+    }
+    let offer = super::compress::request(req, pair);
+    super::compress::response(resp, offer.as_ref())
 }
 
 /// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it
