@@ -318,7 +318,6 @@ struct Case {
     by_nature: &'static [&'static str],
 }
 
-
 /// lbha takes a client's reset during the request body for an invalid body: it logs a 400
 /// `PR` (and counts the body's declared length in `%U`) where HAProxy logs `CD` with no status.
 const BODY_ABORT: &[(&str, &str)] = &[

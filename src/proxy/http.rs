@@ -492,7 +492,11 @@ fn serve_picking(
 
 /// A cache hit, compressed as the proxies the request reached would compress a server's
 /// response (`pair`); other answers pass as they are.
-fn compress_hit<B>(resp: Response<ProxyBody>, req: &mut Request<B>, pair: super::compress::Pair) -> Response<ProxyBody> {
+fn compress_hit<B>(
+    resp: Response<ProxyBody>,
+    req: &mut Request<B>,
+    pair: super::compress::Pair,
+) -> Response<ProxyBody> {
     if resp.extensions().get::<crate::cache::Hit>().is_none() {
         return resp;
     }

@@ -157,8 +157,8 @@ async fn attempt(
     bind: Option<(&Source, SocketAddr)>,
     local: &mut Option<SocketAddr>,
 ) -> Result<TcpStream, Step> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)
-        .map_err(Step::Connect)?;
+    let sock =
+        socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None).map_err(Step::Connect)?;
     sock.set_nonblocking(true).map_err(Step::Connect)?;
     if let Some((src, from)) = bind {
         if src.ports.is_some() {
