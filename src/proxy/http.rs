@@ -672,6 +672,7 @@ fn forward(
         let abort = super::abort::ClientClose::watch(cx.fd.raw(), be.abortonclose && parts.version != Version::HTTP_2);
         parts.version = Version::HTTP_11;
         let client_failed = Arc::new(AtomicBool::new(false));
+        let client_reset = Arc::new(AtomicBool::new(false));
         // A request the server may see twice without harm: sent again when a reused connection breaks.
         // An empty buffered body is no body.
         let buffered = buffered.filter(|b| !b.is_empty());
@@ -699,6 +700,7 @@ fn forward(
             let body = super::htx_bytes::Counted::new(body, parts.extensions.get().cloned());
             Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
                 .flag_failure(client_failed.clone())
+                .flag_reset(client_reset.clone())
                 .progress(p)
                 .min_rate(fe.body_min_rate, fe.timeouts.client)
                 .boxed_unsync()
@@ -909,6 +911,9 @@ fn forward(
                 }
                 Ok(Ok(r)) => r,
                 Ok(Err(mut e)) => {
+                    if client_reset.load(Relaxed) {
+                        return Err(ProxyError::ClientReset);
+                    }
                     if client_failed.load(Relaxed) {
                         return Err(ProxyError::BadRequest("invalid request body"));
                     }
