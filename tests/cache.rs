@@ -141,18 +141,25 @@ fn cookies_credentials_and_directives_keep_responses_out() {
     }
 }
 
+/// As HAProxy 2.6: a variant on `Accept-Encoding` is keyed on the coding of the response, so a
+/// plain one serves every client that does not refuse identity; `Referer` variants match exactly.
 #[test]
 fn process_vary_keeps_one_object_per_variant() {
     let web = Web::start("s1");
     web.add_header("Cache-Control: max-age=30");
-    web.add_header("Vary: Accept-Encoding");
+    web.add_header("Vary: Accept-Encoding, Referer");
     let port = free_port();
     let cache = CACHE.replace("max_age = 60", "max_age = 60\nprocess_vary = true");
     let _lb = Lbha::start(&listen(port, web.port, &cache), &[port]);
-    for ae in ["gzip", "br", "gzip", "br"] {
-        req(port, "GET", "/v", &format!("Accept-Encoding: {ae}\r\n"));
+    for ae in ["gzip", "br", "gzip", "br", ""] {
+        req(port, "GET", "/v", &format!("Accept-Encoding: {ae}\r\nReferer: /a\r\n"));
     }
-    assert_eq!(web.count("/v"), 2, "one per variant");
+    assert_eq!(web.count("/v"), 1, "a plain variant serves them all");
+    req(port, "GET", "/v", "Accept-Encoding: identity;q=0, gzip\r\nReferer: /a\r\n");
+    assert_eq!(web.count("/v"), 2, "one that refuses identity goes to the server");
+    req(port, "GET", "/v", "Referer: /b\r\n");
+    req(port, "GET", "/v", "Referer: /b\r\n");
+    assert_eq!(web.count("/v"), 3, "one per referer");
 }
 
 #[test]
@@ -238,4 +245,124 @@ http_response = [{ cache_use = "c" }]
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+}
+
+/// Answers every request with a compressible text body of 3000 bytes, cacheable for a minute,
+/// and `X-N`: how many requests it got so far. The path picks
+/// extra headers: `/vary...` a `Vary: Accept-Encoding`, `/gz...` a `Content-Encoding: gzip`.
+fn counting_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(200) {
+            let Ok(mut s) = conn else { return };
+            let n = n.clone();
+            std::thread::spawn(move || {
+                while let Some(head) = read_request_head(&mut s) {
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let body = "compressible text ".repeat(200)[..3000].to_string();
+                    let mut extra = String::new();
+                    if path.starts_with("/vary") {
+                        extra.push_str("Vary: Accept-Encoding\r\n");
+                    }
+                    if path.starts_with("/gz") {
+                        extra.push_str("Content-Encoding: gzip\r\n");
+                    }
+                    let out = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=60\r\nX-N: {k}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if std::io::Write::write_all(&mut s, out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// What a client sees of one answer: its `Content-Encoding`, whether `Vary` names
+/// `Accept-Encoding`, and whether the cache answered it (a hit carries `Age`, which the server
+/// never sends).
+fn seen(port: u16, path: &str, accept: Option<&str>) -> (Option<String>, bool, &'static str) {
+    let extra = accept.map_or(String::new(), |a| format!("Accept-Encoding: {a}\r\n"));
+    let r = req(port, "GET", path, &extra);
+    assert_eq!(r.status, 200, "{path} {accept:?}");
+    let varies = r
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v.to_ascii_lowercase().contains("accept-encoding"));
+    let from = if r.header("age").is_some() { "cache" } else { "server" };
+    (r.header("content-encoding").map(str::to_string), varies, from)
+}
+
+/// Cache and compression together, as HAProxy 2.6 runs them (its cache filter before its
+/// compression filter): objects are stored as the server sent them and a hit is compressed for
+/// a client that accepts gzip, plain for one that does not; compression in a backend does not
+/// apply to a hit in the frontend. Each step's `Content-Encoding`, `Vary` and whether the cache
+/// answered are compared with HAProxy's on the same config.
+#[test]
+fn cache_hits_are_compressed_as_haproxy_compresses_them() {
+    if !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("haproxy").is_file()) {
+        eprintln!("skipped: haproxy is not installed (Debian: apt-get install haproxy)");
+        return;
+    }
+    let server = counting_server();
+    // Where `cache-use`/`cache-store` and `compression` go: (frontend lines, backend lines).
+    let cache = "  http-request cache-use c\n  http-response cache-store c\n";
+    let comp = "  compression algo gzip\n  compression type text/plain\n";
+    let setups = [
+        ("both in the backend", String::new(), format!("{cache}{comp}"), ""),
+        ("both in the frontend", format!("{cache}{comp}"), String::new(), ""),
+        ("cache in the frontend, compression in the backend", cache.to_string(), comp.to_string(), ""),
+        ("compression in the frontend, cache in the backend", comp.to_string(), cache.to_string(), ""),
+        ("process-vary, both in the backend", String::new(), format!("{cache}{comp}"), "  process-vary on\n"),
+    ];
+    let steps: &[(&str, Option<&str>)] = &[
+        ("/a", Some("gzip")),
+        ("/a", Some("gzip")),
+        ("/a", None),
+        ("/a", Some("deflate")),
+        ("/a", Some("gzip;q=0.5, br")),
+        ("/b", None),
+        ("/b", Some("gzip")),
+        ("/b", None),
+        ("/vary", Some("gzip")),
+        ("/vary", Some("gzip")),
+        ("/vary", None),
+        ("/vary", Some("deflate")),
+        ("/vary", Some("gzip")),
+        ("/vary", Some("identity;q=0, gzip")),
+        ("/gz", Some("gzip")),
+        ("/gz", None),
+    ];
+    let mut differ = Vec::new();
+    for (name, fe, be, vary) in &setups {
+        let cfg = |port: u16| {
+            format!(
+                "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+                 cache c\n  total-max-size 4\n  max-age 60\n{vary}\
+                 frontend fe\n  bind 127.0.0.1:{port}\n{fe}  default_backend be\n\
+                 backend be\n{be}  server s1 127.0.0.1:{server}\n"
+            )
+        };
+        let (hp, lp) = (free_port(), free_port());
+        let (_haproxy, _dir) = haproxy(&cfg(hp), hp);
+        let _lb = Lbha::start_haproxy(&cfg(lp), &[lp]);
+        for (path, accept) in steps {
+            // Paths are per setup: each run starts with its own empty cache.
+            let h = seen(hp, path, *accept);
+            let l = seen(lp, path, *accept);
+            let line = format!("{name}: GET {path} accept {accept:?}: haproxy {h:?}, lbha {l:?}");
+            println!("{line}");
+            if h != l {
+                differ.push(line);
+            }
+        }
+    }
+    assert!(differ.is_empty(), "answers that differ from haproxy:\n{}", differ.join("\n"));
 }

@@ -66,9 +66,11 @@ enum Case {
 const CASES: [Case; 6] =
     [Case::Silent, Case::Closed, Case::HalfClosed, Case::Partial, Case::PartialClosed, Case::KeepAliveIdle];
 
-fn run(case: Case, port: u16) -> String {
+/// Runs `case` on a new connection: what its client got, and the client's port.
+fn run(case: Case, port: u16) -> (String, u16) {
     let mut s = client(port);
-    match case {
+    let cp = s.local_addr().unwrap().port();
+    let got = match case {
         Case::Silent => read_all(&mut s),
         Case::Closed => {
             drop(s);
@@ -95,6 +97,23 @@ fn run(case: Case, port: u16) -> String {
             // The answer to the request is not what this case is about: what follows is.
             read_all(&mut s)
         }
+    };
+    (got, cp)
+}
+
+/// Waits until `show sess` (from `sessions`) no longer lists the client at port `cp`: the
+/// proxy has seen its connection end, and logged what it logs for it (a connection leaves the
+/// list after its line), so the next connection's line cannot come first. 10 s at most.
+fn wait_gone(cp: u16, sessions: &impl Fn() -> String) {
+    let needle = format!(" src=127.0.0.1:{cp} ");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = sessions();
+        if !list.contains(&needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the connection from port {cp} is still listed after 10 s:\n{list}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -114,11 +133,13 @@ fn counters(table: &str) -> (u64, u64, u64) {
 type Outcome = (Case, String, Vec<String>, (u64, u64, u64));
 
 /// Runs every case against `port`: what each client got, and each case's log lines;
-/// `table` answers `show table fe`.
-fn run_all(port: u16, log: &Syslog, table: impl Fn() -> String) -> Vec<Outcome> {
+/// `table` answers `show table fe`, `sessions` `show sess`. Each case's connection is gone
+/// from `show sess` before its end marker is sent (see [`wait_gone`]).
+fn run_all(port: u16, log: &Syslog, table: impl Fn() -> String, sessions: impl Fn() -> String) -> Vec<Outcome> {
     let mut out = Vec::new();
     for (i, case) in CASES.into_iter().enumerate() {
-        let got = run(case, port);
+        let (got, cp) = run(case, port);
+        wait_gone(cp, &sessions);
         let end = format!("/end-{i} ");
         let req = format!("GET {} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", end.trim_end());
         assert_eq!(raw(port, req.as_bytes()).unwrap().status, 200);
@@ -183,7 +204,7 @@ fn check(extra: &str, fe_extra: &str, counted: usize, tracked: [(u64, u64); 6], 
     let web = kit::Web::start("W");
     let (lport, llog) = (free_port(), Syslog::new());
     let l = Lbha::start_haproxy(&cfg(lport, llog.port(), web.port, extra, fe_extra), &[lport]);
-    let ours = run_all(lport, &llog, || l.ctl(&["show table fe"]));
+    let ours = run_all(lport, &llog, || l.ctl(&["show table fe"]), || l.ctl(&["show sess"]));
     let ours_tracked: Vec<(u64, u64)> = ours.iter().map(|o| (o.3.0, o.3.1)).collect();
     assert_eq!(ours_tracked, tracked, "http_req_cnt, http_err_cnt after each of {CASES:?}");
     assert!(ours.iter().all(|o| o.3.1 == o.3.2), "http_err_rate follows http_err_cnt: {ours:?}");
@@ -227,7 +248,7 @@ fn check(extra: &str, fe_extra: &str, counted: usize, tracked: [(u64, u64); 6], 
     };
     let (hport, hlog) = (free_port(), Syslog::new());
     let (_h, dir) = haproxy(bin, &cfg(hport, hlog.port(), web.port, extra, fe_extra), hport);
-    let theirs = run_all(hport, &hlog, || ask_haproxy(&dir, "show table fe"));
+    let theirs = run_all(hport, &hlog, || ask_haproxy(&dir, "show table fe"), || ask_haproxy(&dir, "show sess"));
     for ((case, ours_got, ours_lines, ours_table), (_, their_got, their_lines, their_table)) in ours.iter().zip(&theirs)
     {
         assert_eq!(page(ours_got), page(their_got), "{case:?}: what the client got");

@@ -42,6 +42,18 @@ fn redir_answers_get_and_head_with_a_302_and_forwards_the_rest() {
     assert_eq!(w.count("/p"), 1, "other methods are forwarded");
 }
 
+/// The prefix `/` alone keeps the URL as it is (HAProxy 2.6 answers `location: /a/b?x=1`).
+#[test]
+fn redir_slash_keeps_the_path() {
+    let w = Web::start("W");
+    let port = free_port();
+    let servers = format!("{{ name = \"s\", addr = \"127.0.0.1:{}\", redir = \"/\" }}", w.port);
+    let _l = Lbha::start(&http_listen(port, &servers), &[port]);
+    let r = get(port, "/a/b?x=1");
+    assert_eq!((r.status, r.header("location")), (302, Some("/a/b?x=1")));
+    assert!(w.requests().is_empty());
+}
+
 /// A server answering every request (or TCP session) with the address it came from, then
 /// closing; at most 16 connections.
 fn peer_server() -> u16 {

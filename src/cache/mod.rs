@@ -107,8 +107,13 @@ impl Store {
 
     /// The fresh object for a request, if any; an expired one is dropped on the way.
     pub fn get(&mut self, primary: &str, req: &HeaderMap, now: u64) -> Option<Arc<Object>> {
-        let vary = &self.primaries.get(primary)?.0;
-        let secondary = policy::secondary(vary, req);
+        let (vary, secs) = self.primaries.get(primary)?;
+        let mut secondary = policy::secondary(vary, req);
+        if vary.contains(&header::ACCEPT_ENCODING) {
+            // The first variant whose coding the request accepts.
+            let accepted = policy::accepted_codings(req)?;
+            secondary = secs.iter().find(|s| policy::variant_fits(s, &secondary, accepted))?.clone();
+        }
         let hit = if secondary.is_empty() {
             self.lru.get(primary)
         } else {
@@ -132,7 +137,16 @@ impl Store {
         total: u64,
         max: u32,
     ) -> bool {
-        let secondary = policy::secondary(&vary, req);
+        let mut secondary = policy::secondary(&vary, req);
+        if vary.contains(&header::ACCEPT_ENCODING) {
+            // Keyed on the response's own coding; an unknown one, or a request HAProxy cannot
+            // key (16 codings or more), is not stored.
+            let (Some(codings), Some(_)) = (policy::response_codings(&obj.headers), policy::accepted_codings(req))
+            else {
+                return false;
+            };
+            secondary.push_str(&policy::coding_key(codings));
+        }
         let key = full_key(&primary, &secondary);
         let size = obj.size(&key);
         if size > total {
@@ -290,7 +304,9 @@ pub fn use_cache<B>(cache: &Arc<Cache>, req: &mut Request<B>) -> Option<Response
     });
     if let Some(obj) = found {
         cache.hits.fetch_add(1, Relaxed);
-        return Some(answer(&obj, req.method() == Method::HEAD, req.headers(), now));
+        let mut resp = answer(&obj, req.method() == Method::HEAD, req.headers(), now);
+        resp.extensions_mut().insert(Hit);
+        return Some(resp);
     }
     if allowed.lookup {
         cache.misses.fetch_add(1, Relaxed);
@@ -305,6 +321,12 @@ pub fn use_cache<B>(cache: &Arc<Cache>, req: &mut Request<B>) -> Option<Response
     req.extensions_mut().insert(lookup);
     None
 }
+
+/// Marks a response served from the cache: it still goes through compression, as HAProxy's
+/// cache filter comes before its compression filter (objects are stored as the server sent
+/// them, and compressed for each client that accepts it).
+#[derive(Clone, Copy, Debug)]
+pub struct Hit;
 
 /// A response built from a stored object, with its `Age`.
 pub fn answer(obj: &Object, head: bool, req: &HeaderMap, now: u64) -> Response<ProxyBody> {
@@ -344,6 +366,15 @@ fn age_value(age: u64) -> HeaderValue {
 /// Moves the lookup from the request (which goes to the server) to its response.
 pub fn take<B>(req: &mut Request<B>) -> Option<Lookup> {
     req.extensions_mut().remove::<Lookup>()
+}
+
+/// Sets whether the response may still be stored (a `cache-store` still drops the object of a
+/// successful unsafe request either way); returns what it was, `None` without a pending store.
+/// HAProxy's cache filter stores nothing of a response its frontend's compression filter
+/// compresses before a backend's cache filter sees it.
+pub fn allow_store<B>(resp: &mut Response<B>, allow: bool) -> Option<bool> {
+    let l = resp.extensions_mut().get_mut::<Lookup>()?;
+    Some(std::mem::replace(&mut l.store, allow))
 }
 
 pub fn keep<B>(resp: &mut Response<B>, lookup: Option<Lookup>) {
@@ -564,19 +595,42 @@ mod tests {
         assert!(!s.put("h/big".into(), vec![], &none, obj(&"x".repeat(5000), 0, 100), total, 10));
     }
 
+    /// `Accept-Encoding` variants are keyed on the response's coding and serve every request
+    /// that accepts it (HAProxy 2.6); other varied headers match exactly.
     #[test]
     fn variants_are_keyed_on_the_varied_headers_and_bounded() {
         let mut s = Store::new();
         let ae = |v: &str| hdr(&[("accept-encoding", v)]);
+        let coded = |body: &str, coding: &str| {
+            let mut o = obj(body, 0, 100);
+            if !coding.is_empty() {
+                o.headers = hdr(&[("content-encoding", coding)]);
+            }
+            o
+        };
         let v = vec![header::ACCEPT_ENCODING];
-        assert!(s.put("h/".into(), v.clone(), &ae("gzip"), obj("gz", 0, 100), 1 << 20, 2));
-        assert!(s.put("h/".into(), v.clone(), &ae("br"), obj("br", 0, 100), 1 << 20, 2));
-        assert!(!s.put("h/".into(), v.clone(), &ae("zstd"), obj("z", 0, 100), 1 << 20, 2), "max-secondary-entries");
-        assert_eq!(&s.get("h/", &ae("gzip"), 1).unwrap().body[..], b"gz");
-        assert_eq!(&s.get("h/", &ae("br"), 1).unwrap().body[..], b"br");
-        assert!(s.get("h/", &ae("identity"), 1).is_none());
+        assert!(s.put("h/".into(), v.clone(), &ae("gzip"), coded("gz", "gzip"), 1 << 20, 2));
+        assert!(s.put("h/".into(), v.clone(), &ae("br"), coded("br", "br"), 1 << 20, 2));
+        assert!(s.put("h/".into(), v.clone(), &ae("gzip"), coded("gz2", "gzip"), 1 << 20, 2), "replaces its variant");
+        assert!(!s.put("h/".into(), v.clone(), &ae("zstd"), coded("id", ""), 1 << 20, 2), "max-secondary-entries");
+        assert!(!s.put("h/".into(), v.clone(), &ae("gzip"), coded("x", "foo"), 1 << 20, 9), "an unknown coding");
+        assert_eq!(&s.get("h/", &ae("gzip"), 1).unwrap().body[..], b"gz2");
+        assert_eq!(&s.get("h/", &ae("deflate, br"), 1).unwrap().body[..], b"br");
+        assert!(s.get("h/", &ae("identity"), 1).is_none(), "no variant it accepts");
         s.invalidate("h/");
         assert!(s.is_empty() && s.used() == 0);
+        // A plain response serves every request that does not refuse identity.
+        assert!(s.put("p/".into(), v.clone(), &ae("gzip"), coded("plain", ""), 1 << 20, 2));
+        assert_eq!(&s.get("p/", &HeaderMap::new(), 1).unwrap().body[..], b"plain");
+        assert_eq!(&s.get("p/", &ae("br"), 1).unwrap().body[..], b"plain");
+        assert!(s.get("p/", &ae("identity;q=0, gzip"), 1).is_none());
+        // Other headers key variants exactly.
+        let r = |v: &str| hdr(&[("referer", v)]);
+        let v = vec![header::REFERER];
+        assert!(s.put("r/".into(), v.clone(), &r("/a"), obj("a", 0, 100), 1 << 20, 2));
+        assert!(s.put("r/".into(), v.clone(), &r("/b"), obj("b", 0, 100), 1 << 20, 2));
+        assert_eq!(&s.get("r/", &r("/b"), 1).unwrap().body[..], b"b");
+        assert!(s.get("r/", &r("/c"), 1).is_none());
     }
 
     #[test]

@@ -152,13 +152,139 @@ fn vary(h: &HeaderMap, process: bool) -> Result<Vec<HeaderName>, NoStore> {
     Ok(names)
 }
 
-/// The secondary key of a request for the headers a stored response varies on.
+/// HAProxy 2.6's content-coding bits (cache.c, `vary_encoding`), by which `process-vary` matches
+/// `Accept-Encoding`: a stored variant is keyed on the coding of its response, and serves every
+/// request that accepts that coding.
+pub mod coding {
+    pub const GZIP: u32 = 1 << 0;
+    pub const DEFLATE: u32 = 1 << 1;
+    pub const BR: u32 = 1 << 2;
+    pub const COMPRESS: u32 = 1 << 3;
+    pub const AES128GCM: u32 = 1 << 4;
+    pub const EXI: u32 = 1 << 5;
+    pub const PACK200_GZIP: u32 = 1 << 6;
+    pub const ZSTD: u32 = 1 << 7;
+    pub const IDENTITY: u32 = 1 << 8;
+    pub const STAR: u32 = 1 << 9;
+    pub const OTHER: u32 = 1 << 10;
+}
+
+/// One coding (`gzip`, `br;q=0`, ...) as HAProxy's `parse_encoding_value` reads it: its bit (0
+/// for a word that only starts like a known one: it counts for nothing) and whether its weight
+/// is exactly `q=0`; `None` for an unknown coding or a malformed weight.
+fn coding_of(item: &str) -> Option<(u32, bool)> {
+    use coding::*;
+    const NAMES: [(&str, u32); 13] = [
+        ("aes128gcm", AES128GCM),
+        ("br", BR),
+        ("compress", COMPRESS),
+        ("deflate", DEFLATE),
+        ("exi", EXI),
+        ("gzip", GZIP),
+        ("identity", IDENTITY),
+        ("pack200-gzip", PACK200_GZIP),
+        ("x-gzip", GZIP),
+        ("x-compress", COMPRESS),
+        ("zstd", ZSTD),
+        ("*", STAR),
+        ("", 0),
+    ];
+    let first = *item.as_bytes().first()?;
+    if !b"abcdegipxz*".contains(&first.to_ascii_lowercase()) {
+        return None;
+    }
+    // A prefix match, as HAProxy's (`gzipx` is gzip); what follows is the weight.
+    let (bit, rest) = NAMES
+        .iter()
+        .filter(|(n, _)| n.as_bytes().first() == Some(&first.to_ascii_lowercase()))
+        .find_map(|(n, b)| {
+            let head = item.get(..n.len())?;
+            head.eq_ignore_ascii_case(n).then(|| (*b, &item[n.len()..]))
+        })
+        .unwrap_or((0, ""));
+    if bit == 0 {
+        return Some((0, false));
+    }
+    let rest = rest.trim_start_matches([' ', '\t']);
+    if rest.is_empty() {
+        return Some((bit, false));
+    }
+    let weight = rest.strip_prefix(';')?.trim_start_matches([' ', '\t']);
+    Some((bit, weight == "q=0"))
+}
+
+/// The codings a request accepts, as HAProxy's `accept_encoding_normalizer`: identity unless
+/// refused, each known coding without a zero weight, `*` all but the refused ones, an unknown
+/// one [`coding::OTHER`]; no `Accept-Encoding` at all accepts everything. `None` for 16 values
+/// or more (HAProxy then neither looks up nor stores a variant).
+pub fn accepted_codings(req: &HeaderMap) -> Option<u32> {
+    let mut accepted = coding::IDENTITY;
+    let mut refused = 0u32;
+    let mut count = 0;
+    for item in req.get_all(header::ACCEPT_ENCODING).iter().flat_map(|v| v.as_bytes().split(|&b| b == b',')) {
+        if count == 16 {
+            break;
+        }
+        count += 1;
+        let item = String::from_utf8_lossy(item.trim_ascii()).to_ascii_lowercase();
+        if item.is_empty() {
+            continue;
+        }
+        match coding_of(&item) {
+            Some((bit, true)) => refused |= bit,
+            Some((bit, false)) => accepted |= bit,
+            None => accepted |= coding::OTHER,
+        }
+    }
+    if count == 16 {
+        return None;
+    }
+    if accepted & coding::STAR != 0 {
+        accepted = !0;
+    }
+    accepted &= !refused;
+    Some(if count == 0 { !0 } else { accepted })
+}
+
+/// The codings of a response (`Content-Encoding`; none is identity), which key its variant;
+/// `None` for an unknown coding, which HAProxy does not store when it varies on
+/// `Accept-Encoding`.
+pub fn response_codings(h: &HeaderMap) -> Option<u32> {
+    let mut bits = 0;
+    for item in h.get_all(header::CONTENT_ENCODING).iter().flat_map(|v| v.as_bytes().split(|&b| b == b',')) {
+        let item = String::from_utf8_lossy(item.trim_ascii()).into_owned();
+        bits |= coding_of(&item)?.0;
+    }
+    Some(if bits == 0 { coding::IDENTITY } else { bits })
+}
+
+/// Whether a variant stored with `stored` codings may answer a request accepting `accepted`.
+pub fn coding_fits(stored: u32, accepted: u32) -> bool {
+    stored & coding::OTHER == 0 && stored & accepted == stored
+}
+
+/// The part of a secondary key that keys a variant on its codings (see [`secondary`]).
+pub fn coding_key(stored: u32) -> String {
+    format!("accept-encoding={stored}\n")
+}
+
+/// Whether the stored secondary key `stored` answers a request whose exact part (see
+/// [`secondary`]) is `exact` and which accepts the codings `accepted`.
+pub fn variant_fits(stored: &str, exact: &str, accepted: u32) -> bool {
+    let Some(rest) = stored.strip_prefix(exact) else { return false };
+    let bits = rest.strip_prefix("accept-encoding=").and_then(|r| r.strip_suffix('\n'));
+    bits.and_then(|b| b.parse().ok()).is_some_and(|b| coding_fits(b, accepted))
+}
+
+/// The exact part of the secondary key of a request, for the headers a stored response varies
+/// on: their values, normalized. `Accept-Encoding` is not in it: a variant is found by the
+/// coding of its response instead ([`variant_fits`]), as HAProxy does.
 pub fn secondary(vary: &[HeaderName], req: &HeaderMap) -> String {
     let mut key = String::new();
-    for n in vary {
+    for n in vary.iter().filter(|n| **n != header::ACCEPT_ENCODING) {
         key.push_str(n.as_str());
         key.push('=');
-        let mut vals: Vec<String> = req
+        let vals: Vec<String> = req
             .get_all(n)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -166,10 +292,6 @@ pub fn secondary(vary: &[HeaderName], req: &HeaderMap) -> String {
             .map(|v| v.split_whitespace().collect::<String>().to_ascii_lowercase())
             .filter(|v| !v.is_empty())
             .collect();
-        // `Accept-Encoding: gzip, br` and `br, gzip` ask for the same representation.
-        if *n == header::ACCEPT_ENCODING {
-            vals.sort();
-        }
         key.push_str(&vals.join(","));
         key.push('\n');
     }
@@ -281,11 +403,47 @@ mod tests {
         assert_eq!(st("Accept-Encoding, Origin").unwrap().vary, [header::ACCEPT_ENCODING, header::ORIGIN]);
         assert_eq!(st("*"), Err(NoStore::Vary));
         assert_eq!(st("user-agent"), Err(NoStore::Vary));
-        let v = [header::ACCEPT_ENCODING];
-        let a = secondary(&v, &map(&[("accept-encoding", "gzip, br")]));
-        assert_eq!(a, secondary(&v, &map(&[("accept-encoding", "br,gzip")])));
-        assert_ne!(a, secondary(&v, &map(&[("accept-encoding", "gzip")])));
+        let v = [header::ACCEPT_ENCODING, header::REFERER];
+        let a = secondary(&v, &map(&[("accept-encoding", "gzip, br"), ("referer", "/x")]));
+        assert_eq!(a, secondary(&v, &map(&[("accept-encoding", "br"), ("referer", "/x")])), "codings are no part");
+        assert_ne!(a, secondary(&v, &map(&[("referer", "/y")])));
         assert_eq!(secondary(&[], &map(&[("accept-encoding", "gzip")])), "");
+    }
+
+    /// HAProxy 2.6's `accept_encoding_normalizer` and `set_secondary_key_encoding`.
+    #[test]
+    fn codings_as_haproxy_reads_them() {
+        use coding::*;
+        let acc = |v: &[&str]| {
+            let mut h = HeaderMap::new();
+            for x in v {
+                h.append(header::ACCEPT_ENCODING, HeaderValue::from_str(x).unwrap());
+            }
+            accepted_codings(&h)
+        };
+        assert_eq!(acc(&[]), Some(!0), "no field: anything");
+        assert_eq!(acc(&["gzip"]), Some(GZIP | IDENTITY));
+        assert_eq!(acc(&["gzip;q=0.5, BR", "deflate"]), Some(GZIP | BR | DEFLATE | IDENTITY));
+        assert_eq!(acc(&["identity;q=0, gzip"]), Some(GZIP));
+        assert_eq!(acc(&["*, br;q=0"]), Some(!BR));
+        assert_eq!(acc(&["foo"]), Some(IDENTITY | OTHER));
+        assert_eq!(acc(&["gz"]), Some(IDENTITY), "a word starting like a known one counts for nothing");
+        assert_eq!(acc(&["gzip;q=0.0"]), Some(GZIP | IDENTITY), "only `q=0` exactly refuses");
+        assert_eq!(acc(&[""]), Some(IDENTITY), "an empty field: identity only");
+        assert_eq!(acc(&[&["gzip"; 16].join(",")]), None, "16 values or more");
+        let resp = |v: &str| response_codings(&map(&[("content-encoding", v)]));
+        assert_eq!(response_codings(&HeaderMap::new()), Some(IDENTITY));
+        assert_eq!(resp("gzip"), Some(GZIP));
+        assert_eq!(resp("x-gzip, br"), Some(GZIP | BR));
+        assert_eq!(resp("foo"), None);
+        assert!(coding_fits(IDENTITY, GZIP | IDENTITY));
+        assert!(!coding_fits(IDENTITY, GZIP), "identity refused");
+        assert!(coding_fits(GZIP, !0));
+        assert!(!coding_fits(GZIP, DEFLATE | IDENTITY));
+        let k = format!("referer=/x\n{}", coding_key(GZIP));
+        assert!(variant_fits(&k, "referer=/x\n", GZIP | IDENTITY));
+        assert!(!variant_fits(&k, "referer=/y\n", GZIP | IDENTITY));
+        assert!(!variant_fits(&k, "referer=/x\n", IDENTITY));
     }
 
     #[test]

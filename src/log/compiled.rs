@@ -295,6 +295,12 @@ impl LineFormat {
         self.render_samples(out, rec, ctx, maps, true);
     }
 
+    /// [`Self::render_id`] with every sample read from `ctx`, even those the record answers:
+    /// for an id made when part of the request is gone (`ctx` then lacks it, the record not).
+    pub fn render_id_from(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps) {
+        self.items_into(out, rec, &mut |e, _| e.eval_str(ctx, maps), true);
+    }
+
     fn render_samples(&self, out: &mut Vec<u8>, rec: &Record, ctx: &dyn SampleContext, maps: &dyn Maps, id: bool) {
         let mut none = None;
         let mut sample = |e: &SampleExpr, stream| match stream {
@@ -708,6 +714,21 @@ mod tests {
         let mut out = Vec::new();
         f.render_with(&mut out, &rec(), &Nothing, &OneMap);
         assert_eq!(String::from_utf8(out).unwrap(), "a-b\"\"c-192.0.2.7--", "a line keeps its dashes");
+    }
+
+    /// An id made once the request is gone reads its headers from the stream, which lacks
+    /// them, not from the record, which kept them; the record's own variables still render.
+    #[test]
+    fn render_id_from_reads_every_sample_from_the_stream() {
+        let f = LineFormat::compile(&LogFormat::parse("u-%[req.hdr(host)]-%ci-%HM").unwrap()).unwrap();
+        struct Nothing;
+        impl SampleContext for Nothing {}
+        let mut out = Vec::new();
+        f.render_id(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "u-example.com-192.0.2.7-GET");
+        let mut out = Vec::new();
+        f.render_id_from(&mut out, &rec(), &Nothing, &OneMap);
+        assert_eq!(String::from_utf8(out).unwrap(), "u--192.0.2.7-GET");
     }
 
     #[test]

@@ -257,6 +257,14 @@ impl Record {
         self.unique_id = Some(String::new());
     }
 
+    /// Whether HAProxy's request message ended in its error state: the client aborted during
+    /// the data phase (`CD`: a reset while the request body or the response was in transit),
+    /// which HAProxy's request analyser sees as an error on the request channel. Its
+    /// `capture.req.ver` is then empty.
+    pub fn request_in_error(&self) -> bool {
+        self.termination == ['C', 'D']
+    }
+
     /// HAProxy's notion of an error for `dontlog-normal` and `log-separate-errors`: a proxy or
     /// peer error (termination state; `L`, an answer of lbha's own, is none), a retry or
     /// redispatch, or a 5xx.
@@ -639,6 +647,15 @@ pub(crate) mod tests {
             String::from_utf8(render(&f, &r)).unwrap(),
             "\"<BADREQ>\" <BADREQ> <BADREQ> <BADREQ> <BADREQ> <BADREQ> [] [] - - -"
         );
+    }
+
+    #[test]
+    fn only_a_client_abort_in_the_data_phase_leaves_the_request_in_error() {
+        let mut r = rec();
+        for (t, error) in [(['C', 'D'], true), (['-', '-'], false), (['C', 'R'], false), (['S', 'D'], false)] {
+            r.termination = t;
+            assert_eq!(r.request_in_error(), error, "{t:?}");
+        }
     }
 
     /// `%rc` gets a `+` after a redispatch, which is an error for `dontlog-normal`; an answer of

@@ -141,6 +141,8 @@ pub struct Metered<B> {
     on_end: Option<Box<dyn FnOnce() + Send>>,
     /// Set when the inner body fails, so the caller can tell a client fault from a server fault.
     failed: Option<Arc<AtomicBool>>,
+    /// Set when it fails because the peer reset the connection (a client abort, not a bad body).
+    reset: Option<Arc<AtomicBool>>,
     progress: Option<Arc<Progress>>,
     floor: Option<RateFloor>,
     /// Since when the inner body has had nothing to give (kept only with a floor).
@@ -159,6 +161,7 @@ impl<B> Metered<B> {
             inbound,
             on_end: None,
             failed: None,
+            reset: None,
             progress: None,
             floor: None,
             pending_since: None,
@@ -183,6 +186,11 @@ impl<B> Metered<B> {
         self.failed = Some(flag);
         self
     }
+    /// `flag` is set when the body fails because the peer reset the connection.
+    pub fn flag_reset(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.reset = Some(flag);
+        self
+    }
     /// Keeps session gauges open until the body is done or dropped.
     pub fn hold(mut self, guards: Vec<crate::state::SessionGuard>) -> Self {
         self._guards = guards;
@@ -201,6 +209,20 @@ impl<B> Metered<B> {
             field.fetch_add(n, Relaxed);
         }
     }
+}
+
+/// Whether an error is, or comes from, the peer resetting the connection.
+fn is_reset(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if let Some(io) = x.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted)
+        {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
 }
 
 impl<B> Body for Metered<B>
@@ -238,7 +260,15 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => this.fail(e.into()),
+            Poll::Ready(Some(Err(e))) => {
+                let e = e.into();
+                if let Some(f) = &this.reset
+                    && is_reset(&*e)
+                {
+                    f.store(true, Relaxed);
+                }
+                this.fail(e)
+            }
             Poll::Ready(None) => {
                 if let Some(f) = this.on_end.take() {
                     f();
@@ -279,6 +309,28 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    /// A reset found through the error's sources (hyper wraps the socket's error); other
+    /// failures are no reset.
+    #[test]
+    fn a_reset_is_found_in_the_error_chain() {
+        #[derive(Debug)]
+        struct Wrap(std::io::Error);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "wrapped")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let reset = Wrap(std::io::ErrorKind::ConnectionReset.into());
+        assert!(is_reset(&reset));
+        assert!(!is_reset(&Wrap(std::io::ErrorKind::UnexpectedEof.into())));
+        assert!(!is_reset(&BodyError::TooSlow(1)));
+    }
 
     #[test]
     fn a_body_at_the_floor_or_above_passes_every_window() {

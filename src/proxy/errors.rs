@@ -30,6 +30,9 @@ pub enum ProxyError {
     ClientAborted {
         connecting: bool,
     },
+    /// The client reset its connection while its request body was being forwarded: HAProxy's
+    /// `CD` with no answer (nothing can reach the client any more).
+    ClientReset,
 }
 
 impl ProxyError {
@@ -46,7 +49,7 @@ impl ProxyError {
             | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::ClientAborted { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::ClientAborted { .. } | ProxyError::ClientReset => StatusCode::BAD_REQUEST,
         }
     }
     pub fn reason(self) -> &'static str {
@@ -66,6 +69,7 @@ impl ProxyError {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
             ProxyError::ClientAborted { .. } => "client closed while its request waited for a server (abortonclose)",
+            ProxyError::ClientReset => "client reset the connection during its request body",
         }
     }
 

@@ -229,7 +229,7 @@ pub fn handle(
         let lf_pages = fe.errors.has_lf() || active.snap.backends.iter().any(|b| b.errors.has_lf());
         // A logged request's one clock reading at its start: its record's date and its timers.
         let at = logs.then(tokio::time::Instant::now);
-        let log = super::logrec::prepare(&mut req, &cx, (&active, fi), &vars, logs, lf_pages, at);
+        let log = super::logrec::prepare(&mut req, &cx, (&active, fi), logs, lf_pages, at);
         // A refused head reached the service as the framing guard's stand-in: no request line to show.
         let bad_request = verdict.stands_in();
         if let Some(r) = bad_request.then(|| req.extensions_mut().remove::<super::framing::Refused>()).flatten() {
@@ -396,6 +396,9 @@ fn serve_picking(
         t.body = buffered.as_deref();
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
             mark_answer(&fcnt, &mut resp, denied);
+            // A hit in the frontend has not reached a backend: the frontend's compression only.
+            let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: None };
+            let mut resp = compress_hit(resp, &mut req, pair);
             if tarpit {
                 hold_tarpit(&mut resp, fe.timeouts.tarpit).await;
             }
@@ -423,6 +426,8 @@ fn serve_picking(
         }
         if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
             mark_answer(&fcnt, &mut resp, denied);
+            let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
+            let mut resp = compress_hit(resp, &mut req, pair);
             // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
             if tarpit {
@@ -445,13 +450,23 @@ fn serve_picking(
             Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
+                // The frontend's compression comes before the backend's cache: what it compresses
+                // the backend's `cache-store` does not keep (HAProxy's filter order).
+                let fe_compresses = fe.compression.is_some()
+                    && offer.as_ref().is_some_and(|o| {
+                        super::compress::decide(o, resp.status(), resp.version(), resp.headers()).is_ok()
+                    });
                 // Response rules: the backend's first, then the frontend's; an answer replaces the
                 // server's response.
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
-                for (list, acls) in lists {
+                for (i, (list, acls)) in lists.into_iter().enumerate() {
+                    let held = (i == 0 && fe_compresses).then(|| crate::cache::allow_store(&mut resp, false)).flatten();
                     if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
                         resp = own;
                         break;
+                    }
+                    if let Some(was) = held {
+                        crate::cache::allow_store(&mut resp, was);
                     }
                 }
                 let resp = super::compress::response(resp, offer.as_ref());
@@ -473,6 +488,20 @@ fn serve_picking(
             }
         }
     }
+}
+
+/// A cache hit, compressed as the proxies the request reached would compress a server's
+/// response (`pair`); other answers pass as they are.
+fn compress_hit<B>(
+    resp: Response<ProxyBody>,
+    req: &mut Request<B>,
+    pair: super::compress::Pair,
+) -> Response<ProxyBody> {
+    if resp.extensions().get::<crate::cache::Hit>().is_none() {
+        return resp;
+    }
+    let offer = super::compress::request(req, pair);
+    super::compress::response(resp, offer.as_ref())
 }
 
 /// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it
@@ -498,11 +527,14 @@ async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) 
 #[derive(Clone, Copy)]
 pub(super) struct ServerRedirect;
 
-/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query.
+/// `redir PREFIX`: HAProxy's 302 to the prefix followed by the request's path and query; the
+/// prefix `/` alone keeps the path as it is (HAProxy's "don't change URL").
 fn server_redirect(prefix: &HeaderValue, uri: &http::Uri) -> Result<Response<ProxyBody>, ProxyError> {
     let pq = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut loc = Vec::with_capacity(prefix.len() + pq.len());
-    loc.extend_from_slice(prefix.as_bytes());
+    if prefix.as_bytes() != b"/" {
+        loc.extend_from_slice(prefix.as_bytes());
+    }
     loc.extend_from_slice(pq.as_bytes());
     let loc = HeaderValue::from_bytes(&loc).map_err(|_| ProxyError::BadRequest("invalid request URI"))?;
     let mut r = Response::new(empty());
@@ -644,6 +676,7 @@ fn forward(
         let abort = super::abort::ClientClose::watch(cx.fd.raw(), be.abortonclose && parts.version != Version::HTTP_2);
         parts.version = Version::HTTP_11;
         let client_failed = Arc::new(AtomicBool::new(false));
+        let client_reset = Arc::new(AtomicBool::new(false));
         // A request the server may see twice without harm: sent again when a reused connection breaks.
         // An empty buffered body is no body.
         let buffered = buffered.filter(|b| !b.is_empty());
@@ -671,6 +704,7 @@ fn forward(
             let body = super::htx_bytes::Counted::new(body, parts.extensions.get().cloned());
             Metered::new(body, fe.timeouts.client, vec![brt.counters.clone()], true)
                 .flag_failure(client_failed.clone())
+                .flag_reset(client_reset.clone())
                 .progress(p)
                 .min_rate(fe.body_min_rate, fe.timeouts.client)
                 .boxed_unsync()
@@ -781,6 +815,7 @@ fn forward(
                     s
                 }
                 Err(e) => {
+                    reached.src = e.local;
                     srt.counters.errors_conn.fetch_add(1, Relaxed);
                     srt.passive.record(Event::L4Err);
                     tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {e}");
@@ -880,6 +915,9 @@ fn forward(
                 }
                 Ok(Ok(r)) => r,
                 Ok(Err(mut e)) => {
+                    if client_reset.load(Relaxed) {
+                        return Err(ProxyError::ClientReset);
+                    }
                     if client_failed.load(Relaxed) {
                         return Err(ProxyError::BadRequest("invalid request body"));
                     }

@@ -169,9 +169,10 @@ pub fn wrap(
     }
     // Nothing goes out for a client gone while it waited, nor for a silent answer (reject,
     // silent-drop): no head to count.
-    let unsent = matches!(err, Some(ProxyError::ClientAborted { .. }))
+    let unsent = matches!(err, Some(ProxyError::ClientAborted { .. } | ProxyError::ClientReset))
         || resp.extensions().get::<super::tcp_rules::Silent>().is_some();
     let head = if unsent { 0 } else { response_head(&resp, !from_server) };
+    let head = if redirected { head + super::htx_bytes::REDIRECT_CONNECTION } else { head };
     let pending = Pending {
         start,
         active,
@@ -228,7 +229,9 @@ struct Stream {
 
 impl Pending {
     fn write(mut self, bytes: u64, ended: bool) {
-        let bytes = if self.start.refused { 0 } else { self.head + bytes };
+        // Nothing reaches a client that reset its connection.
+        let gone = matches!(self.err, Some(ProxyError::ClientReset));
+        let bytes = if self.start.refused || gone { 0 } else { self.head + bytes };
         // The exchange's one clock reading at its end: the timers and the line's date.
         let elapsed = Instant::now().saturating_duration_since(self.start.at);
         let sent = self.start.wall + elapsed;
@@ -259,6 +262,7 @@ impl Pending {
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
             (Some(ProxyError::ClientAborted { connecting }), _) => ['C', if connecting { 'C' } else { 'Q' }],
+            (Some(ProxyError::ClientReset), _) => ['C', 'D'],
             (None, true) if self.redirected => ['L', 'C'],
             (None, true) if self.local => ['L', 'R'],
             (None, true) => ['-', '-'],
@@ -339,7 +343,8 @@ impl Pending {
             let brt = &self.active.rt.backends[b];
             rec.beconn = (brt.counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             if let Some(s) = server {
-                rec.server_addr = Some(snap.backends[b].servers[s].addr);
+                // `%si:%sp` are the server connection's: a `redir` made none (`-`, as HAProxy).
+                rec.server_addr = (!self.redirected).then_some(snap.backends[b].servers[s].addr);
                 rec.backend_src = p.map_or(reached.src, |p| p.src);
                 rec.srvconn = (brt.servers[s].counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             }
@@ -362,7 +367,8 @@ impl Pending {
             // complete (`%TR` and `%Tq` -1).
             (rec.tw, rec.t_recv) = (held, -1);
         }
-        rec.status = Some(self.status);
+        // A client that reset during its request body got no answer: no status (`-1`), as HAProxy.
+        rec.status = (!matches!(self.err, Some(ProxyError::ClientReset))).then_some(self.status);
         rec.bytes_out = bytes;
         if spec.needs_headers {
             rec.bytes_in = request_bytes(rec);

@@ -137,11 +137,18 @@ pub fn mark_server(active: &super::Active, parts: &mut http::response::Parts) {
     parts.extensions.insert(ServerHead { head, chunked });
 }
 
+/// The `Connection: close` HAProxy's 302 of a server's `redir` carries in its HTX head (made
+/// there, not parsed from the wire, so it counts).
+pub const REDIRECT_CONNECTION: u64 = ("connection".len() + "close".len()) as u64;
+
 /// The measure of a response lbha made itself: as HAProxy's own answers, which carry their
 /// `content-length`.
 fn own_head(resp: &http::Response<ProxyBody>) -> ServerHead {
     let reason = resp.status().canonical_reason().map_or(0, str::len);
     let mut head = response_head(reason, resp.headers());
+    if resp.extensions().get::<super::http::ServerRedirect>().is_some() {
+        head += REDIRECT_CONNECTION;
+    }
     let h = resp.headers();
     if !h.contains_key(http::header::CONTENT_LENGTH)
         && !h.contains_key(http::header::TRANSFER_ENCODING)

@@ -119,17 +119,15 @@ fn hostname() -> &'static str {
 }
 
 /// Starts the request's record when the frontend logs or needs ids or captures: takes the
-/// header captures, computes the unique id (and adds its header), and returns the handle the
-/// exchange passes to its rules and its log line (not in the request's extensions: inserting
-/// there allocates per request). `lf_pages`: an `lf-string` error page may render over the record, so
+/// header captures and returns the handle the exchange passes to its rules and its log line
+/// (not in the request's extensions: inserting there allocates per request). The unique id
+/// comes later, on first use or once the rules have run ([`late_unique_id`]), as HAProxy's. `lf_pages`: an `lf-string` error page may render over the record, so
 /// it keeps the request's headers for its `%[...]` expressions. `at`: the clock reading the
 /// request's log line uses, when it has one (otherwise the clock is read here).
-/// `vars`: the transaction's variables, which the unique id's `%[...]` may read.
 pub fn prepare<B>(
     req: &mut Request<B>,
     cx: &ConnCtx,
     (active, fi): (&super::Active, usize),
-    vars: &super::vars::TxnVars<'_>,
     logs: bool,
     lf_pages: bool,
     at: Option<tokio::time::Instant>,
@@ -176,12 +174,6 @@ pub fn prepare<B>(
     if let Some((name, len)) = &spec.cookie {
         rec.cookie_req = req_cookie(req.headers(), name, *len);
     }
-    // An id that reads nothing of the stream is the same whenever it is made: made here, while
-    // the record is at hand (its header goes on once the rules have run, as HAProxy adds it).
-    if let Some(f) = spec.unique_id.as_ref().filter(|f| !f.needs_stream()) {
-        let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, None, Some(vars), rec);
-        rec.unique_id = Some(render_id(f, rec, &ctx, &**cx.proxy.maps.store.load()));
-    }
     drop(guard);
     Some(LogHandle { rec: handle, spec: spec.clone() })
 }
@@ -204,14 +196,37 @@ pub fn unique_id(
     h: &LogHandle,
     cx: &ConnCtx,
     active: &super::Active,
+    at: (usize, Option<usize>),
+    vars: Option<&super::vars::TxnVars<'_>>,
+) -> Option<String> {
+    make_unique_id(h, cx, active, at, vars, false)
+}
+
+/// [`unique_id`]; `answered`: the request was answered without a server (a rule's `deny`,
+/// `return`, `redirect`, `tarpit`...), so its request part is gone, as HAProxy's request buffer
+/// is once it answered: HAProxy makes such a request's id only when it logs it, and its
+/// header and URL fetches find nothing then.
+fn make_unique_id(
+    h: &LogHandle,
+    cx: &ConnCtx,
+    active: &super::Active,
     (fi, bi): (usize, Option<usize>),
     vars: Option<&super::vars::TxnVars<'_>>,
+    answered: bool,
 ) -> Option<String> {
     let f = h.spec.unique_id.as_ref()?;
     let mut rec = h.lock();
     if rec.unique_id.is_none() {
-        let ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, bi, vars, &rec);
-        let id = render_id(f, &rec, &ctx, &**cx.proxy.maps.store.load());
+        let mut ctx = super::sample_ctx::StreamCtx::logged(cx, active, fi, bi, vars, &rec);
+        let maps = &**cx.proxy.maps.store.load();
+        let id = if answered {
+            (ctx.req_headers, ctx.uri) = (None, None);
+            let mut id = Vec::new();
+            f.render_id_from(&mut id, &rec, &ctx, maps);
+            String::from_utf8_lossy(&id).into_owned()
+        } else {
+            render_id(f, &rec, &ctx, maps)
+        };
         rec.unique_id = Some(id);
     }
     rec.unique_id.clone()
@@ -220,10 +235,14 @@ pub fn unique_id(
 /// Once the `http_request` rules have run: the unique id (generated now if no rule read it,
 /// so a format reading `%[var(txn.x)]` sees the rules' variables), put on the request going to
 /// the server (`unique-id-header`, and the id `send-proxy-v2` sends). `req` `None`: the
-/// exchange was answered without a server; the id is still made for the log line.
+/// exchange was answered without a server; the id is still made for the log line, from what
+/// is left of the request then (see [`make_unique_id`]).
 pub fn late_unique_id<B>(req: Option<&mut Request<B>>, t: &super::rules::Txn<'_>) {
     let Some(h) = t.log else { return };
-    let Some(id) = unique_id(h, t.cx, t.active, (t.frontend, t.backend), Some(t.vars)) else { return };
+    let answered = req.is_none();
+    let Some(id) = make_unique_id(h, t.cx, t.active, (t.frontend, t.backend), Some(t.vars), answered) else {
+        return;
+    };
     if let Some(req) = req {
         if let (Some(name), Ok(v)) = (&h.spec.unique_id_header, HeaderValue::from_str(&id)) {
             req.headers_mut().insert(name.clone(), v);

@@ -255,6 +255,15 @@ pub enum ConnectError {
     Handshake(hyper::Error),
 }
 
+/// A connect that failed, with the local address it had (`%bi:%bp` of its log line, as
+/// HAProxy's) when the kernel had picked one.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ConnectFailure {
+    pub error: ConnectError,
+    pub local: Option<SocketAddr>,
+}
+
 /// A shared HTTP/2 connection: requests take clones of its sender.
 #[derive(Debug)]
 struct Shared {
@@ -457,7 +466,7 @@ impl Pool {
 
     /// A ready connection: an idle one `want` allows if any is still open, else a new one.
     /// The flag says whether it was reused (a reused one may have been closed by the server meanwhile).
-    pub async fn get(&self, connect_timeout: Duration, want: Want) -> Result<(Sender, bool), ConnectError> {
+    pub async fn get(&self, connect_timeout: Duration, want: Want) -> Result<(Sender, bool), ConnectFailure> {
         if want != Want::New
             && let Some(s) = self.take_shared(want).or_else(|| self.take_ready(want))
         {
@@ -524,7 +533,7 @@ impl Pool {
         found
     }
 
-    pub async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+    pub async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectFailure> {
         self.connect_with(connect_timeout, None).await
     }
 
@@ -534,10 +543,11 @@ impl Pool {
         &self,
         connect_timeout: Duration,
         preface: Option<&[u8]>,
-    ) -> Result<Sender, ConnectError> {
+    ) -> Result<Sender, ConnectFailure> {
         let source = self.source();
+        let mut seen = None;
         let fut = async {
-            let mut stream = match super::source::connect(self.addr, source.as_deref()).await {
+            let mut stream = match super::source::connect_noting(self.addr, source.as_deref(), &mut seen).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
                 Err(e) => return Err(ConnectError::Io(e)),
                 Ok(s) => s,
@@ -567,8 +577,8 @@ impl Pool {
         // Boxed: the connect, TLS and handshake futures take kilobytes, and every future that
         // may connect (`get`, and so each request's) would otherwise carry room for them, to be
         // moved along with it on every request.
-        let (tx, local) =
-            tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout))?;
+        let done = tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout));
+        let (tx, local) = done.map_err(|error| ConnectFailure { error, local: seen })?;
         Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local, _stream: None })
     }
 

@@ -124,7 +124,8 @@ impl<'a> StreamCtx<'a> {
             vars,
             method: rec.method.as_ref(),
             uri: rec.uri.as_ref(),
-            version: rec.version,
+            // HAProxy's version fetches read nothing of a request left in error.
+            version: rec.version.filter(|_| !rec.request_in_error()),
             req_headers: rec.method.as_ref().map(|_| &rec.req_headers),
             status: rec.status,
             res_headers: rec.status.map(|_| &rec.res_headers),

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// A validated `source`.
 #[derive(Debug)]
@@ -103,40 +103,96 @@ impl Source {
 
 /// Connects to `to`, from `source` when there is one.
 pub async fn connect(to: SocketAddr, source: Option<&Source>) -> io::Result<TcpStream> {
+    connect_noting(to, source, &mut None).await
+}
+
+/// [`connect`], writing the connection's local address to `local` as soon as the kernel picks
+/// it: a connect that fails or times out still names where it left from (HAProxy logs it as
+/// `%bi:%bp`).
+pub async fn connect_noting(
+    to: SocketAddr,
+    source: Option<&Source>,
+    local: &mut Option<SocketAddr>,
+) -> io::Result<TcpStream> {
     let Some(src) = source else {
-        return TcpStream::connect(to).await;
+        return attempt(to, None, local).await.map_err(Step::into_inner);
     };
     let mut last = None;
-    for (tried, local) in src.candidates().enumerate() {
+    for (tried, from) in src.candidates().enumerate() {
         // A busy range is walked in steps, so other tasks (and the connect timeout) still run.
         if tried > 0 && tried % 256 == 0 {
             tokio::task::yield_now().await;
         }
-        let sock = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        match attempt(to, Some((src, from)), local).await {
+            Err(Step::Bind(e)) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            // The same local port may already reach this server (a 4-tuple in use): try another.
+            Err(Step::Connect(e)) if e.kind() == io::ErrorKind::AddrNotAvailable && src.ports.is_some() => {
+                last = Some(e)
+            }
+            r => return r.map_err(Step::into_inner),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port in the source range")))
+}
+
+/// Where one connect attempt failed: a bind error lets the caller try the next source port.
+enum Step {
+    Bind(io::Error),
+    Connect(io::Error),
+}
+
+impl Step {
+    fn into_inner(self) -> io::Error {
+        match self {
+            Step::Bind(e) | Step::Connect(e) => e,
+        }
+    }
+}
+
+/// One non-blocking connect, bound to `bind` first when given. The socket is made here rather
+/// than by tokio's `connect` so that its local address can be read while the handshake runs
+/// (after a refusal the kernel no longer reports it).
+async fn attempt(
+    to: SocketAddr,
+    bind: Option<(&Source, SocketAddr)>,
+    local: &mut Option<SocketAddr>,
+) -> Result<TcpStream, Step> {
+    let sock =
+        socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None).map_err(Step::Connect)?;
+    sock.set_nonblocking(true).map_err(Step::Connect)?;
+    if let Some((src, from)) = bind {
         if src.ports.is_some() {
             // A port of the range may be in TIME_WAIT from an earlier connection.
-            sock.set_reuseaddr(true)?;
+            sock.set_reuse_address(true).map_err(Step::Bind)?;
         } else {
             // The port is chosen at connect, per destination: a bind to `ADDR:0` alone would
             // reserve a port for every connection, whatever the server, and run out of them
             // (HAProxy sets the same option).
             let _ = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
         }
-        match sock.bind(local) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                last = Some(e);
-                continue;
-            }
-            Err(e) => return Err(e),
+        sock.bind(&from.into()).map_err(Step::Bind)?;
+    }
+    match sock.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {}
+        Err(e) => return Err(Step::Connect(e)),
+    }
+    *local = sock.local_addr().ok().and_then(|a| a.as_socket());
+    let stream = TcpStream::from_std(sock.into()).map_err(Step::Connect)?;
+    loop {
+        stream.writable().await.map_err(Step::Connect)?;
+        if let Some(e) = stream.take_error().map_err(Step::Connect)? {
+            return Err(Step::Connect(e));
         }
-        match sock.connect(to).await {
-            // The same local port may already reach this server (a 4-tuple in use): try another.
-            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && src.ports.is_some() => last = Some(e),
-            r => return r,
+        match stream.peer_addr() {
+            Ok(_) => return Ok(stream),
+            // Woken before the handshake ended: the readiness is cleared and waited for again.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                let _ = stream.try_io(tokio::io::Interest::WRITABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+            }
+            Err(e) => return Err(Step::Connect(e)),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port in the source range")))
 }
 
 #[cfg(test)]

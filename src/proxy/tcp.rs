@@ -213,11 +213,10 @@ where
             out.tw = (t_slot - t0).as_millis() as i64;
         }
         // A connect to a server that drops SYNs waits out `timeout connect`: a kill ends it.
-        let Some(connected) = super::sessions::or_killed(
-            tokio::time::timeout(be.timeouts.connect, super::source::connect(addr, be.servers[si].source.as_deref())),
-            &cx.sess,
-        )
-        .await
+        let mut local = None;
+        let connecting = super::source::connect_noting(addr, be.servers[si].source.as_deref(), &mut local);
+        let Some(connected) =
+            super::sessions::or_killed(tokio::time::timeout(be.timeouts.connect, connecting), &cx.sess).await
         else {
             tracing::info!(client = %cx.peer, backend = %be.name, "tcp session killed while connecting (shutdown session)");
             out.termination = ['K', 'C'];
@@ -236,6 +235,7 @@ where
                     Ok(Err(e)) => e.to_string(),
                     Ok(Ok(_)) => String::new(),
                 };
+                out.src = local;
                 brt.servers[si].counters.errors_conn.fetch_add(1, Relaxed);
                 brt.servers[si].passive.record(crate::health::passive::Event::L4Err);
                 tracing::warn!(backend = %be.name, server = %be.servers[si].name, "connect failed: {why}");
