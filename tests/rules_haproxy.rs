@@ -363,3 +363,80 @@ backend api
     assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
     assert_eq!(our_app.requests().len(), 10, "the answers from files never reached the server");
 }
+
+/// `fe_id`, `be_id` and `srv_id` under both, for proxies and servers mixing `id N` and automatic
+/// numbers, with a `stats socket` (HAProxy's first proxy), and the stats `iid` column.
+#[test]
+fn proxy_and_server_ids_are_haproxys() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-ids");
+    let cfg = |port: u16, other: u16, app: u16, api: u16, sock: &str| {
+        format!(
+            r#"
+global
+  stats socket {sock} level admin
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  http-request set-header X-Fe %[fe_id]
+  use_backend b1 if {{ path_beg /api }}
+  default_backend app
+  http-response set-header X-Ids "%[fe_id] %[be_id] %[srv_id]"
+
+backend b1
+  id 2
+  server x 127.0.0.1:1 disabled
+  server s 127.0.0.1:{api} id 5
+
+listen other
+  bind 127.0.0.1:{other}
+  server s 127.0.0.1:{api}
+
+backend app
+  server t 127.0.0.1:{app} id 1
+  server u 127.0.0.1:{app} disabled
+"#
+        )
+    };
+    let (hap_app, hap_api, our_app, our_api) = (Web::start("ha"), Web::start("hb"), Web::start("la"), Web::start("lb"));
+    for w in [&hap_app, &hap_api, &our_app, &our_api] {
+        w.set_body("from the server");
+    }
+    let (hport, lport, hother, lother) = (free_port(), free_port(), free_port(), free_port());
+    let hsock = dir.0.join("ha.sock").display().to_string();
+    let lsock = dir.0.join("lb.sock").display().to_string();
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, hother, hap_app.port, hap_api.port, &hsock));
+    let _hap = start(bin, &hcfg, hport);
+    let lbha = Lbha::start_haproxy(&cfg(lport, lother, our_app.port, our_api.port, &lsock), &[lport]);
+    let webs = [&hap_app, &hap_api, &our_app, &our_api];
+    let diffs = differences((hport, lport), webs, &["www.example.com"], &[("/", ""), ("/api/x", "")]);
+    assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+    // HAProxy numbers fe 3, b1 2, other 5, app 6 (checked by hand with `show stat`).
+    assert_eq!(request(lport, "h", "/", "").header("x-ids"), Some("3 6 1"));
+    assert_eq!(request(lport, "h", "/api/x", "").header("x-ids"), Some("3 2 5"));
+    // pxname, svname, iid, sid.
+    let rows = |out: String| {
+        let mut rows: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{},{},{},{}", f[0], f[1], f[27], f[28])
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let theirs = rows(common::ask_socket(std::path::Path::new(&hsock), "show stat"));
+    assert_eq!(theirs.len(), 10, "{theirs:?}");
+    assert_eq!(theirs, rows(lbha.ctl(&["show stat"])));
+}

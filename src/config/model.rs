@@ -291,6 +291,9 @@ pub enum ConnMode {
 #[serde(default)]
 pub struct Section {
     pub name: Option<String>,
+    /// HAProxy's `id N`: the proxy's number (`fe_id`, `be_id`, the stats `iid`); without it,
+    /// HAProxy's automatic numbering.
+    pub id: Option<u32>,
     pub mode: Option<Mode>,
     pub bind: Option<Vec<BindDef>>,
     pub maxconn: Option<u32>,

@@ -160,6 +160,9 @@ pub struct Timeouts {
 #[derive(Debug)]
 pub struct Frontend {
     pub name: String,
+    /// The proxy's number (HAProxy's `uuid`: `id N` or its automatic numbering; a listen's
+    /// halves share it).
+    pub id: u32,
     pub mode: Mode,
     pub binds: Vec<Bind>,
     pub maxconn: Option<u32>,
@@ -467,6 +470,8 @@ pub struct StatsSettings {
 #[derive(Debug)]
 pub struct Backend {
     pub name: String,
+    /// The proxy's number (see [`Frontend::id`]).
+    pub id: u32,
     pub mode: Mode,
     pub algorithm: Algorithm,
     pub selector: Selector,

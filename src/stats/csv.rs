@@ -81,7 +81,7 @@ pub fn csv_rows(active: &dyn Source) -> Vec<Vec<String>> {
             opt(r.downtime),
             opt(r.qlimit),
             pid.to_string(),
-            "0".into(),
+            r.iid.to_string(),
             r.sid.to_string(),
             String::new(),
             if backendish { c.total_sessions.load(Relaxed).to_string() } else { String::new() },

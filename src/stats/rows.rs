@@ -35,6 +35,8 @@ pub struct Row<'a> {
     pub backup: bool,
     /// Servers: their id (HAProxy's `sid`).
     pub sid: u32,
+    /// The proxy's id (HAProxy's `iid`; a server's is its backend's).
+    pub iid: u32,
 }
 
 impl<'a> Row<'a> {
@@ -59,6 +61,7 @@ impl<'a> Row<'a> {
             check_ms: None,
             backup: false,
             sid: 0,
+            iid: 0,
         }
     }
 }
@@ -78,6 +81,7 @@ pub fn rows(active: &dyn Source) -> Vec<Row<'_>> {
         if let Some((i, f)) = snap.frontend(name) {
             let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt().frontends[i]);
             r.slim = f.maxconn;
+            r.iid = f.id;
             out.push(r);
         }
         if let Some((bi, _)) = snap.backend(name) {
@@ -126,6 +130,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 check_ms: checked.then(|| rt.check_duration_ms.load(std::sync::atomic::Ordering::Relaxed)),
                 backup: s.backup,
                 sid: s.id,
+                iid: b.id,
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);
@@ -133,6 +138,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
         r.weight = Some(weight);
         r.act = act;
         r.bck = bck;
+        r.iid = b.id;
         out.push(r);
     }
 }

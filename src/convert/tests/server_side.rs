@@ -254,3 +254,29 @@ fn server_ids_convert_and_duplicates_are_refused() {
     let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
     assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
 }
+
+#[test]
+fn proxy_ids_convert_and_number_as_haproxy() {
+    // HAProxy 2.6 numbers these f1 3, b1 2, l1 5, b2 6 (`show stat` iid; the stats socket is
+    // its first proxy).
+    let c = conv(
+        "global\n  stats socket /tmp/x.sock\ndefaults\n  mode http\nfrontend f1\n  bind 127.0.0.1:8080\n  \
+         default_backend b2\nbackend b1\n  id 2\n  server s 127.0.0.1:81\nlisten l1\n  bind 127.0.0.1:8081\n  \
+         server s 127.0.0.1:81\nbackend b2\n  server s 127.0.0.1:81\n",
+    );
+    assert!(c.reports.iter().all(|r| !r.message.contains("`id`")), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["id"].as_integer(), Some(2));
+    let s = snap(&c);
+    let fe: Vec<u32> = s.frontends.iter().map(|f| f.id).collect();
+    let be: Vec<(&str, u32)> = s.backends.iter().map(|b| (b.name.as_str(), b.id)).collect();
+    assert_eq!(fe, [3, 5]);
+    assert_eq!(be, [("l1", 5), ("b1", 2), ("b2", 6)]);
+    for (bad, want) in [
+        ("backend b\n  id 0\n  server s 127.0.0.1:81\n", "custom id has to be > 0"),
+        ("backend b\n  id x\n  server s 127.0.0.1:81\n", "custom id has to be > 0"),
+        ("defaults\n  id 4\n", "'id' not allowed in 'defaults' section"),
+    ] {
+        let e = conv_err(&format!("{FE_BE}{bad}"));
+        assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
+    }
+}
