@@ -357,6 +357,9 @@ pub struct Section {
     pub appsession: Option<AppSessionDef>,
     /// `persist rdp-cookie[(NAME)]`: `"rdp-cookie"` or `"rdp-cookie(NAME)"`.
     pub persist: Option<String>,
+    /// `option persist`: a persistence cookie or stick entry naming a DOWN server still sends
+    /// the request there (`redispatch` then moves it once the connect fails).
+    pub option_persist: Option<bool>,
     /// `use-server SERVER if|unless COND`, in order.
     pub use_server: Option<Vec<UseServerDef>>,
     /// `force-persist` and `ignore-persist` rules, in order (one list: the first that holds wins).

@@ -478,6 +478,9 @@ pub struct Backend {
     pub servers: Vec<Server>,
     pub retries: u32,
     pub redispatch: bool,
+    /// `option persist`: persistence designates a server in any state (as `force-persist`),
+    /// but a failed connect may still redispatch.
+    pub option_persist: bool,
     /// `option abortonclose` (see `proxy::abort`).
     pub abortonclose: bool,
     /// `option srvtcpka`: `SO_KEEPALIVE` on connections to the servers (the kernel's timers).

@@ -61,6 +61,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "retries",
     "retry_on",
     "redispatch",
+    "option_persist",
     "balance",
     "hash_type",
     "allbackups",
@@ -172,7 +173,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(dynamic_cookie_key => "dynamic_cookie_key");
     k!(use_server => "use_server", persist_rules => "persist_rules", persist => "persist");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
-    k!(source => "source", id => "id");
+    k!(source => "source", id => "id", option_persist => "option_persist");
     v
 }
 
@@ -722,6 +723,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         servers,
         retries: s.retries.or(defaults.retries).unwrap_or(3),
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
+        option_persist: s.option_persist.or(defaults.option_persist).unwrap_or(false),
         abortonclose: s.abortonclose.or(defaults.abortonclose).unwrap_or(false),
         srvtcpka: s.srvtcpka.or(defaults.srvtcpka).unwrap_or(false),
         timeouts,

@@ -105,6 +105,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     Backend {
         name: live.name.clone(),
         id: live.id,
+        option_persist: live.option_persist,
         mode: live.mode,
         algorithm: live.algorithm.clone(),
         selector,

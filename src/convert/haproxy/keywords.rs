@@ -155,7 +155,6 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("splice-response", "splicing is not implemented"),
     ("nolinger", "not implemented"),
     ("originalto", "X-Original-To is not implemented"),
-    ("persist", "forced persistence on a DOWN server (`option persist`) is not implemented; `force-persist` rules are"),
     ("prefer-last-server", "not implemented"),
     ("independent-streams", "not implemented"),
     ("checkcache", "not implemented"),

@@ -46,6 +46,7 @@ pub const ORDER: &[&str] = &[
     "stick",
     "appsession",
     "persist",
+    "option_persist",
     "persist_rules",
     "use_server",
     "log",
@@ -752,6 +753,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             }
             flag(st, cx, "redispatch");
         }
+        "persist" => flag(st, cx, "option_persist"),
         "allbackups" => flag(st, cx, "allbackups"),
         "abortonclose" => flag(st, cx, "abortonclose"),
         "clitcpka" | "srvtcpka" => flag(st, cx, name),

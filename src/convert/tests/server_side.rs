@@ -280,3 +280,13 @@ fn proxy_ids_convert_and_number_as_haproxy() {
         assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn option_persist_converts() {
+    let c = conv(&format!("{FE_BE}backend be\n  option persist\n  server s 127.0.0.1:81\n"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["option_persist"].as_bool(), Some(true));
+    assert!(snap(&c).backends[0].option_persist);
+    let c = conv(&format!("{FE_BE}backend be\n  option persist\n  no option persist\n  server s 127.0.0.1:81\n"));
+    assert!(!snap(&c).backends[0].option_persist);
+}
