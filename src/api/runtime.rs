@@ -346,6 +346,7 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/servers", "Servers"),
             ("/services/haproxy/configuration/binds", "Binds"),
             ("/services/haproxy/configuration/backend_switching_rules", "Backend switching rules"),
+            ("/services/haproxy/configuration/server_switching_rules", "Server switching rules"),
             ("/services/haproxy/configuration/acls", "ACLs"),
             ("/services/haproxy/configuration/http_request_rules", "HTTP request rules"),
             ("/services/haproxy/configuration/defaults", "Defaults"),
