@@ -184,6 +184,7 @@ fn counters(c: &crate::state::Counters) -> serde_json::Map<String, Json> {
     put("bout", c.bytes_out.load(Relaxed));
     put("req_tot", c.requests.load(Relaxed));
     put("dreq", c.denied_req.load(Relaxed));
+    put("dresp", c.denied_resp.load(Relaxed));
     put("ereq", c.errors_req.load(Relaxed));
     put("econ", c.errors_conn.load(Relaxed));
     put("eresp", c.errors_resp.load(Relaxed));

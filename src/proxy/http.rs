@@ -449,7 +449,14 @@ fn serve_picking(
                 // server's response.
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
                 for (list, acls) in lists {
-                    if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
+                    if let Outcome::Answer { resp: own, denied, .. } = rules::response(list, acls, &mut resp, &t) {
+                        if denied {
+                            let brt = &active.rt.backends[bi];
+                            let srv = reached.server.and_then(|si| brt.servers.get(si)).map(|s| &*s.counters);
+                            for c in [Some(&*fcnt), Some(&*brt.counters), srv].into_iter().flatten() {
+                                c.denied_resp.fetch_add(1, Relaxed);
+                            }
+                        }
                         resp = own;
                         break;
                     }

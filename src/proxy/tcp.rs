@@ -333,6 +333,9 @@ where
                 Ok(()) | Err(Some(GateEnd::Closed)) => {}
                 Err(Some(GateEnd::Rejected)) => {
                     tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+                    for c in [&fcnt, &brt.counters, &srt.counters] {
+                        c.denied_resp.fetch_add(1, Relaxed);
+                    }
                     out.termination = ['P', 'D'];
                 }
                 Err(None) => {

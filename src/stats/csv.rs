@@ -65,7 +65,7 @@ pub fn csv_rows(active: &dyn Source) -> Vec<Vec<String>> {
             n(&c.bytes_in).to_string(),
             n(&c.bytes_out).to_string(),
             if server { String::new() } else { n(&c.denied_req).to_string() },
-            "0".into(),
+            n(&c.denied_resp).to_string(),
             if r.kind == Kind::Frontend { n(&c.errors_req).to_string() } else { String::new() },
             if backendish { n(&c.errors_conn).to_string() } else { String::new() },
             if backendish { n(&c.errors_resp).to_string() } else { String::new() },

@@ -472,7 +472,9 @@ pub(super) fn action(
         }
         "deny" => {
             let d = r.deny.as_ref()?;
-            let st = status(d.status, 403, &ap.key("status"), 200..=599, cx);
+            // HAProxy's default: 403 for a request, 502 for a response (`http-response deny`).
+            let default = if cx.request_rule { 403 } else { 502 };
+            let st = status(d.status, default, &ap.key("status"), 200..=599, cx);
             let src = PageSource {
                 errorfile: d.errorfile.as_deref(),
                 errorfiles: d.errorfiles.as_deref(),
