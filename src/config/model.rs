@@ -713,6 +713,8 @@ pub struct HttpRule {
     pub disable_l7_retry: Option<bool>,
     /// `wait-for-handshake`: lbha takes no TLS early data, so the handshake is always over.
     pub wait_for_handshake: Option<bool>,
+    /// `wait-for-body time T [at-least SIZE]`: `{ time = "1s", at_least = "1k" }`.
+    pub wait_for_body: Option<WaitForBodyAction>,
     /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
     pub normalize_uri: Option<String>,
     pub set_map: Option<MapEditAction>,
@@ -732,6 +734,14 @@ pub struct MapEditAction {
     pub key: String,
     /// `set-map` only.
     pub value: Option<String>,
+}
+
+/// `wait-for-body`: how long to wait for the request body, and how much of it is enough.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WaitForBodyAction {
+    pub time: Option<ConfDuration>,
+    pub at_least: Option<ConfSize>,
 }
 
 /// `set-timeout server|tunnel VALUE`: one of the two, a time (`5s`) or a sample expression

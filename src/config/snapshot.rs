@@ -386,6 +386,12 @@ pub enum HttpAction {
     /// `wait-for-handshake`: nothing to wait for, lbha accepts no TLS early data (0-RTT), so
     /// every request comes after the handshake; kept so that the rule list reads as written.
     WaitForHandshake,
+    /// `wait-for-body`: the request body is read (until its end, `at_least` bytes, or a full
+    /// buffer) before the next rules, so they see it in `req.body`; none within `time`: 408.
+    WaitForBody {
+        time: Duration,
+        at_least: Option<usize>,
+    },
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.

@@ -29,6 +29,8 @@ pub fn empty() -> ProxyBody {
 pub enum ReqBody {
     Hyper(hyper::body::Incoming),
     Empty,
+    /// What `wait-for-body` read before the body's end, then the rest of hyper's body.
+    Prefixed(Option<Bytes>, hyper::body::Incoming),
 }
 
 impl Body for ReqBody {
@@ -39,6 +41,10 @@ impl Body for ReqBody {
         match self.get_mut() {
             ReqBody::Hyper(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Empty => Poll::Ready(None),
+            ReqBody::Prefixed(head, rest) => match head.take() {
+                Some(h) => Poll::Ready(Some(Ok(Frame::data(h)))),
+                None => Pin::new(rest).poll_frame(cx),
+            },
         }
     }
 
@@ -46,6 +52,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.is_end_stream(),
             ReqBody::Empty => true,
+            ReqBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -53,6 +60,16 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
+            ReqBody::Prefixed(head, rest) => {
+                let n = head.as_ref().map_or(0, |h| h.len() as u64);
+                let r = rest.size_hint();
+                let mut h = SizeHint::new();
+                h.set_lower(r.lower() + n);
+                if let Some(u) = r.upper() {
+                    h.set_upper(u + n);
+                }
+                h
+            }
         }
     }
 }

@@ -370,6 +370,8 @@ fn serve_picking(
         // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
         // stats page after them, so a rule that guards the frontend guards its stats page too.
         let close_client = fe.conn_mode == ConnMode::Close;
+        // What a `wait-for-body` rule read (declared before the transaction that borrows it).
+        let waited: std::sync::OnceLock<rules::Waited> = std::sync::OnceLock::new();
         let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
         if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
@@ -394,7 +396,12 @@ fn serve_picking(
             None
         };
         t.body = buffered.as_deref();
-        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+        let bufsize = active.snap.global.bufsize;
+        let outcome = match request_rules(&fe.http_request, &fe.acls, &mut req, &mut t, &waited, bufsize).await {
+            Ok(o) => o,
+            Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+        };
+        if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
             if tarpit {
                 hold_tarpit(&mut resp, fe.timeouts.tarpit).await;
@@ -421,7 +428,11 @@ fn serve_picking(
             active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
-        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+        let outcome = match request_rules(&be.http_request, &be.acls, &mut req, &mut t, &waited, bufsize).await {
+            Ok(o) => o,
+            Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+        };
+        if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
             // Its error pages are the backend's first, as HAProxy's once a backend is chosen.
             resp.extensions_mut().insert(super::errpages::AtBackend(bi));
@@ -441,7 +452,9 @@ fn serve_picking(
         let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
         let offer = super::compress::request(&mut req, pair);
         let mut reached = httplog::Reached::default();
-        match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
+        // A whole body `wait-for-body` read goes out as `option http-buffer-request`'s does.
+        let buffered = buffered.clone().or_else(|| waited.get().filter(|w| w.complete).map(|w| w.bytes.clone()));
+        match forward(req, buffered, &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
             Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
@@ -478,6 +491,33 @@ fn serve_picking(
                 }
                 finish(&fcnt, resp, false)
             }
+        }
+    }
+}
+
+/// Runs a request rule list; where a `wait-for-body` rule holds, reads the body into `waited`
+/// (what later rules see as `req.body`) and goes on. Its time passing first is HAProxy's 408.
+async fn request_rules<'a>(
+    list: &[crate::config::snapshot::HttpRule],
+    acls: &[crate::routing::Acl],
+    req: &mut Request<ReqBody>,
+    t: &mut Txn<'a>,
+    waited: &'a std::sync::OnceLock<rules::Waited>,
+    bufsize: usize,
+) -> Result<Outcome, ProxyError> {
+    let mut start = 0;
+    loop {
+        match rules::request_from(list, start, acls, req, t) {
+            Outcome::WaitBody { next, time, at_least } => {
+                let w = match rules::wait_body(req.body_mut(), bufsize, time, at_least).await {
+                    Ok(w) => w,
+                    Err(None) => return Err(ProxyError::RequestTimeout),
+                    Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
+                };
+                t.body = Some(waited.get_or_init(|| w).bytes.as_ref());
+                start = next;
+            }
+            other => return Ok(other),
         }
     }
 }

@@ -419,6 +419,7 @@ pub(super) fn action(
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
     has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
+    has!(wait_for_body => "wait_for_body");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -646,6 +647,18 @@ pub(super) fn action(
                 return None;
             };
             if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
+        }
+        "wait_for_body" => {
+            let w = r.wait_for_body.as_ref()?;
+            let Some(time) = w.time.map(|t| t.0) else {
+                cx.err(ap.key("time"), "wait_for_body needs a time, as HAProxy's `wait-for-body time T`");
+                return None;
+            };
+            if time.is_zero() {
+                cx.err_v(ap.key("time"), "must not be null", "0");
+                return None;
+            }
+            HttpAction::WaitForBody { time, at_least: w.at_least.map(|s| s.0 as usize).filter(|&n| n > 0) }
         }
         "disable_l7_retry" | "wait_for_handshake" => {
             let on = if name == "disable_l7_retry" { r.disable_l7_retry } else { r.wait_for_handshake };

@@ -290,3 +290,38 @@ fn option_persist_converts() {
     let c = conv(&format!("{FE_BE}backend be\n  option persist\n  no option persist\n  server s 127.0.0.1:81\n"));
     assert!(!snap(&c).backends[0].option_persist);
 }
+
+#[test]
+fn wait_for_body_converts_and_needs_a_time() {
+    let c = conv(&format!(
+        "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080\n  \
+         http-request wait-for-body time 2s at-least 1k if {{ method POST }}\n  \
+         http-request wait-for-body time 500\n  default_backend be\nbackend be\n  server s 127.0.0.1:81\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    let rules = t["frontend"][0]["http_request"].as_array().unwrap();
+    let w = &rules[0]["wait_for_body"];
+    assert_eq!((w["time"].as_str(), w["at_least"].as_str()), (Some("2s"), Some("1k")));
+    assert_eq!(rules[1]["wait_for_body"]["time"].as_integer(), Some(500));
+    let s = snap(&c);
+    let actions: Vec<String> = s.frontends[0].http_request.iter().map(|r| format!("{:?}", r.action)).collect();
+    assert!(actions[0].contains("WaitForBody") && actions[0].contains("1024"), "{actions:?}");
+    assert!(actions[1].contains("500ms"), "{actions:?}");
+    let e = conv_err(&format!("{FE_BE}  http-request wait-for-body at-least 10\n"));
+    assert!(e.iter().any(|e| e.contains("expects a 'time'")), "{e:?}");
+    let e = crate::config::parse(
+        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_request = [{ wait_for_body = { at_least = 4 } }]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("http_request[0].wait_for_body.time") && e.contains("needs a time"), "{e}");
+    let e = crate::config::parse(
+        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_response = [{ wait_for_body = { time = \"1s\" } }]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("is not an action of http_response"), "{e}");
+}
