@@ -397,9 +397,14 @@ fn serve_picking(
         };
         t.body = buffered.as_deref();
         let bufsize = active.snap.global.bufsize;
-        let outcome = match request_rules(&fe.http_request, &fe.acls, &mut req, &mut t, &waited, bufsize).await {
-            Ok(o) => o,
-            Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+        // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
+        let outcome = if rules::waits_for_body(&fe.http_request) {
+            match with_waits((&fe.http_request, &fe.acls), &mut req, &mut t, &waited, bufsize).await {
+                Ok(o) => o,
+                Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+            }
+        } else {
+            rules::request(&fe.http_request, &fe.acls, &mut req, &t)
         };
         if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
@@ -428,9 +433,14 @@ fn serve_picking(
             active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
-        let outcome = match request_rules(&be.http_request, &be.acls, &mut req, &mut t, &waited, bufsize).await {
-            Ok(o) => o,
-            Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+        // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
+        let outcome = if rules::waits_for_body(&be.http_request) {
+            match with_waits((&be.http_request, &be.acls), &mut req, &mut t, &waited, bufsize).await {
+                Ok(o) => o,
+                Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+            }
+        } else {
+            rules::request(&be.http_request, &be.acls, &mut req, &t)
         };
         if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
@@ -495,9 +505,23 @@ fn serve_picking(
     }
 }
 
-/// Runs a request rule list; where a `wait-for-body` rule holds, reads the body into `waited`
-/// (what later rules see as `req.body`) and goes on. Its time passing first is HAProxy's 408.
-async fn request_rules<'a>(
+/// Runs a request rule list with `wait-for-body` rules: where one holds, reads the body into
+/// `waited` (what later rules see as `req.body`) and goes on. Its time passing first is
+/// HAProxy's 408. Boxed, and built outside the caller's future, which stays as small as it was.
+fn with_waits<'a, 'f>(
+    (list, acls): (&'f [crate::config::snapshot::HttpRule], &'f [crate::routing::Acl]),
+    req: &'f mut Request<ReqBody>,
+    t: &'f mut Txn<'a>,
+    waited: &'a std::sync::OnceLock<rules::Waited>,
+    bufsize: usize,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Outcome, ProxyError>> + Send + 'f>>
+where
+    'a: 'f,
+{
+    Box::pin(wait_then_rules(list, acls, req, t, waited, bufsize))
+}
+
+async fn wait_then_rules<'a>(
     list: &[crate::config::snapshot::HttpRule],
     acls: &[crate::routing::Acl],
     req: &mut Request<ReqBody>,
@@ -505,9 +529,9 @@ async fn request_rules<'a>(
     waited: &'a std::sync::OnceLock<rules::Waited>,
     bufsize: usize,
 ) -> Result<Outcome, ProxyError> {
-    let mut start = 0;
+    let mut outcome = rules::request(list, acls, req, t);
     loop {
-        match rules::request_from(list, start, acls, req, t) {
+        match outcome {
             Outcome::WaitBody { next, time, at_least } => {
                 let w = match rules::wait_body(req.body_mut(), bufsize, time, at_least).await {
                     Ok(w) => w,
@@ -515,7 +539,7 @@ async fn request_rules<'a>(
                     Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
                 };
                 t.body = Some(waited.get_or_init(|| w).bytes.as_ref());
-                start = next;
+                outcome = rules::request_from(list, next, acls, req, t);
             }
             other => return Ok(other),
         }

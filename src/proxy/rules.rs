@@ -274,6 +274,11 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
     request_from(rules, 0, acls, req, t)
 }
 
+/// Whether `rules` hold a `wait-for-body`, whose list the caller runs with its waits.
+pub fn waits_for_body(rules: &[HttpRule]) -> bool {
+    rules.iter().any(|r| matches!(r.action, HttpAction::WaitForBody { .. }))
+}
+
 /// [`request`] from the rule at `start` on (after a `wait-for-body` read the body).
 pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
     if rules.len() <= start {
@@ -687,7 +692,7 @@ pub async fn wait_body(
     let bytes = out.freeze();
     if !complete {
         *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
-            super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Some(bytes.clone()), rest),
+            super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
             other => other,
         };
     }
