@@ -293,11 +293,11 @@ fn option_persist_converts() {
 
 #[test]
 fn wait_for_body_converts_and_needs_a_time() {
-    let c = conv(&format!(
+    let c = conv(
         "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080\n  \
-         http-request wait-for-body time 2s at-least 1k if {{ method POST }}\n  \
-         http-request wait-for-body time 500\n  default_backend be\nbackend be\n  server s 127.0.0.1:81\n"
-    ));
+         http-request wait-for-body time 2s at-least 1k if { method POST }\n  \
+         http-request wait-for-body time 500\n  default_backend be\nbackend be\n  server s 127.0.0.1:81\n",
+    );
     assert!(c.reports.is_empty(), "{:?}", c.reports);
     let t = table(&c);
     let rules = t["frontend"][0]["http_request"].as_array().unwrap();
