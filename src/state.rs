@@ -30,6 +30,9 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     pub requests: AtomicU64,
     pub denied_req: AtomicU64,
+    /// Responses denied by `http-response deny` or `tcp-response content reject` (HAProxy's
+    /// `dresp`: counted on the frontend, the backend and the server).
+    pub denied_resp: AtomicU64,
     pub errors_req: AtomicU64,
     pub errors_conn: AtomicU64,
     pub errors_resp: AtomicU64,

@@ -736,3 +736,52 @@ fn auth_set_var_replace_path_and_set_header_rules_through_the_api() {
     assert!(seen.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-was") && v == "/old/x /x"), "{seen:?}");
     api.check_file();
 }
+
+/// `server_switching_rules?backend=`: use-server rules made in a transaction reach the backend
+/// at commit; a version-checked PUT and a DELETE change the routing again.
+#[test]
+fn server_switching_rules_choose_the_server() {
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let fe = free_port();
+    let extra = format!(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"two\"\n\
+         [[backend]]\nname = \"two\"\nbalance = \"first\"\nservers = [\
+         {{ name = \"a\", addr = \"127.0.0.1:{}\" }}, {{ name = \"b\", addr = \"127.0.0.1:{}\" }}]\n",
+        a.port, b.port
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let rules = format!("{C}/server_switching_rules?backend=two");
+    let (s, list) = api.json("GET", &rules, None);
+    assert_eq!((s, list["data"].clone()), (200, json!([])));
+    let (_, t) = api.json("POST", &format!("{T}?version={}", api.version()), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let rule = r#"{"index": 0, "target_server": "b", "cond": "if", "cond_test": "{ path_beg /b }"}"#;
+    let (s, e) = api.json("POST", &format!("{rules}&transaction_id={id}"), Some(rule));
+    assert_eq!(s, 202, "{e}");
+    // Not live before the commit.
+    assert_eq!(get(fe, "/b/1").text(), "A");
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+    assert_eq!((get(fe, "/b/1").text(), get(fe, "/x").text()), ("B".to_string(), "A".to_string()));
+    let (s, one) = api.json("GET", &format!("{C}/server_switching_rules/0?backend=two"), None);
+    assert_eq!(s, 200);
+    assert_eq!(one["data"], json!({"index": 0, "target_server": "b", "cond": "if", "cond_test": "{ path_beg /b }"}));
+
+    let put = r#"{"index": 0, "target_server": "b", "cond": "unless", "cond_test": "{ path_beg /b }"}"#;
+    let (s, e) =
+        api.json("PUT", &format!("{C}/server_switching_rules/0?backend=two&version={}", api.version()), Some(put));
+    assert_eq!(s, 202, "{e}");
+    assert_eq!((get(fe, "/b/1").text(), get(fe, "/x").text()), ("A".to_string(), "B".to_string()));
+    // A rule naming a server the backend lacks is refused at validation; nothing changes.
+    let bad = r#"{"index": 1, "target_server": "zz", "cond": "if", "cond_test": "{ always_true }"}"#;
+    let (s, e) = api.json("POST", &format!("{rules}&version={}", api.version()), Some(bad));
+    assert!(s >= 400, "{s} {e}");
+    let (s, _) =
+        api.json("DELETE", &format!("{C}/server_switching_rules/0?backend=two&version={}", api.version()), None);
+    assert_eq!(s, 202);
+    assert_eq!(get(fe, "/x").text(), "A");
+    let (s, e) = api.json("GET", &format!("{C}/server_switching_rules/0?backend=two"), None);
+    assert_eq!(s, 404, "{e}");
+    api.check_file();
+}

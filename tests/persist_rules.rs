@@ -386,3 +386,97 @@ fn persist_rdp_cookie_follows_the_msts_cookie_as_in_haproxy() {
     let _h = haproxy(&cfg(hport, &hports), hport);
     assert_eq!(run(hport, &hports), want, "haproxy");
 }
+
+/// `option persist`: three listens over the same servers. `b` is DOWN (its check port is closed)
+/// but serves; `c` is in maintenance; `d` is DOWN and refuses connections. `p1` has `option
+/// persist`, `p2` adds `option redispatch`, `p3` has neither.
+fn persist_config(ports: [u16; 3], webs: &[Web; 3], closed: u16, sock: &std::path::Path) -> String {
+    let servers = format!(
+        "  server a 127.0.0.1:{} cookie a\n  \
+         server b 127.0.0.1:{} cookie b check port {closed} inter 100ms fall 1 rise 1\n  \
+         server c 127.0.0.1:{} cookie c disabled\n  \
+         server d 127.0.0.1:{closed} cookie d check inter 100ms fall 1 rise 1\n",
+        webs[0].port, webs[1].port, webs[2].port
+    );
+    let listen = |name: &str, port: u16, opts: &str| {
+        format!(
+            "listen {name}\n  bind 127.0.0.1:{port}\n  balance first\n  cookie SRV insert indirect\n{opts}{servers}"
+        )
+    };
+    format!(
+        "global\n  stats socket {}\n\ndefaults\n  mode http\n  retries 1\n  timeout connect 2s\n  \
+         timeout client 5s\n  timeout server 5s\n\n{}\n{}\n{}",
+        sock.display(),
+        listen("p1", ports[0], "  option persist\n"),
+        listen("p2", ports[1], "  option persist\n  option redispatch\n"),
+        listen("p3", ports[2], ""),
+    )
+}
+
+/// Waits (bounded) until servers b and d of every listen are DOWN in `show stat`.
+fn wait_down(stat: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let out = stat();
+        let down = out
+            .lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                f.len() > 17 && ["b", "d"].contains(&f[1]) && f[17].starts_with("DOWN")
+            })
+            .count();
+        if down == 6 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "b and d never went DOWN:\n{out}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// (listen, cookie, expected status and body).
+const PERSIST_CASES: &[(usize, &str, &str)] = &[
+    (0, "b", "200 B"),
+    (0, "c", "200 C"),
+    (0, "d", "503"),
+    (0, "", "200 A"),
+    (1, "b", "200 B"),
+    (1, "d", "200 A"),
+    (2, "b", "200 A"),
+    (2, "c", "200 A"),
+    (2, "d", "200 A"),
+];
+
+fn run_persist(ports: [u16; 3]) -> Vec<String> {
+    PERSIST_CASES
+        .iter()
+        .map(|(l, cookie, _)| {
+            let cookie = if cookie.is_empty() { String::new() } else { format!("Cookie: SRV={cookie}\r\n") };
+            let req = format!("GET / HTTP/1.1\r\nHost: t\r\n{cookie}Connection: close\r\n\r\n");
+            let r = raw(ports[*l], req.as_bytes()).unwrap();
+            if r.status == 200 { format!("200 {}", r.text()) } else { r.status.to_string() }
+        })
+        .collect()
+}
+
+#[test]
+fn option_persist_sends_to_a_down_server_as_in_haproxy() {
+    let want: Vec<String> = PERSIST_CASES.iter().map(|c| c.2.to_string()).collect();
+    let dir = TempDir::new("option-persist");
+    let closed = free_port();
+    let ours = [Web::start("A"), Web::start("B"), Web::start("C")];
+    let ports = [free_port(), free_port(), free_port()];
+    let l = Lbha::start_haproxy(&persist_config(ports, &ours, closed, &dir.0.join("l.sock")), &ports);
+    wait_down(|| l.ctl(&["show stat"]));
+    let lbha = run_persist(ports);
+    assert_eq!(lbha, want, "lbha");
+    if !haproxy_installed() {
+        println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let theirs = [Web::start("A"), Web::start("B"), Web::start("C")];
+    let hports = [free_port(), free_port(), free_port()];
+    let sock = dir.0.join("h.sock");
+    let _h = haproxy(&persist_config(hports, &theirs, closed, &sock), hports[0]);
+    wait_down(|| ask_socket(&sock, "show stat"));
+    assert_eq!(run_persist(hports), want, "haproxy");
+}

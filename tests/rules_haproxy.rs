@@ -363,3 +363,176 @@ backend api
     assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
     assert_eq!(our_app.requests().len(), 10, "the answers from files never reached the server");
 }
+
+/// `fe_id`, `be_id` and `srv_id` under both, for proxies and servers mixing `id N` and automatic
+/// numbers, with a `stats socket` (HAProxy's first proxy), and the stats `iid` column.
+#[test]
+fn proxy_and_server_ids_are_haproxys() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-ids");
+    let cfg = |port: u16, other: u16, app: u16, api: u16, sock: &str| {
+        format!(
+            r#"
+global
+  stats socket {sock} level admin
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  http-request set-header X-Fe %[fe_id]
+  use_backend b1 if {{ path_beg /api }}
+  default_backend app
+  http-response set-header X-Ids "%[fe_id] %[be_id] %[srv_id]"
+
+backend b1
+  id 2
+  server x 127.0.0.1:1 disabled
+  server s 127.0.0.1:{api} id 5
+
+listen other
+  bind 127.0.0.1:{other}
+  server s 127.0.0.1:{api}
+
+backend app
+  server t 127.0.0.1:{app} id 1
+  server u 127.0.0.1:{app} disabled
+"#
+        )
+    };
+    let (hap_app, hap_api, our_app, our_api) = (Web::start("ha"), Web::start("hb"), Web::start("la"), Web::start("lb"));
+    for w in [&hap_app, &hap_api, &our_app, &our_api] {
+        w.set_body("from the server");
+    }
+    let (hport, lport, hother, lother) = (free_port(), free_port(), free_port(), free_port());
+    let hsock = dir.0.join("ha.sock").display().to_string();
+    let lsock = dir.0.join("lb.sock").display().to_string();
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, hother, hap_app.port, hap_api.port, &hsock));
+    let _hap = start(bin, &hcfg, hport);
+    let lbha = Lbha::start_haproxy(&cfg(lport, lother, our_app.port, our_api.port, &lsock), &[lport]);
+    let webs = [&hap_app, &hap_api, &our_app, &our_api];
+    let diffs = differences((hport, lport), webs, &["www.example.com"], &[("/", ""), ("/api/x", "")]);
+    assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+    // HAProxy numbers fe 3, b1 2, other 5, app 6 (checked by hand with `show stat`).
+    assert_eq!(request(lport, "h", "/", "").header("x-ids"), Some("3 6 1"));
+    assert_eq!(request(lport, "h", "/api/x", "").header("x-ids"), Some("3 2 5"));
+    // pxname, svname, iid, sid.
+    let rows = |out: String| {
+        let mut rows: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{},{},{},{}", f[0], f[1], f[27], f[28])
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let theirs = rows(common::ask_socket(std::path::Path::new(&hsock), "show stat"));
+    assert_eq!(theirs.len(), 10, "{theirs:?}");
+    assert_eq!(theirs, rows(lbha.ctl(&["show stat"])));
+}
+
+/// `http-request wait-for-body`: rules after it see the body (`req.body`), a rule's condition
+/// decides whether it waits, `at-least` lets a partial body through (the server still gets all
+/// of it), and a body that does not come within `time` is answered 408, as in HAProxy.
+#[test]
+fn wait_for_body_behaves_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-wfb");
+    let cfg = |port: u16, app: u16, api: u16| {
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  http-request wait-for-body time 1s at-least 4 if {{ method POST }}
+  http-request set-header X-Len %[req.body,length] if {{ method POST }}
+  http-request set-header X-Body %[req.body] if {{ method POST }}
+  http-request deny deny_status 403 if {{ req.body -m sub secret }}
+  use_backend api if {{ path_beg /api }}
+  default_backend app
+
+backend app
+  server a 127.0.0.1:{app}
+
+backend api
+  http-request wait-for-body time 1s
+  http-request set-header X-Api-Len %[req.body,length]
+  server b 127.0.0.1:{api}
+"#
+        )
+    };
+    let (hap_app, hap_api, our_app, our_api) = (Web::start("ha"), Web::start("hb"), Web::start("la"), Web::start("lb"));
+    for w in [&hap_app, &hap_api, &our_app, &our_api] {
+        w.set_body("from the server");
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, hap_app.port, hap_api.port));
+    let _hap = start(bin, &hcfg, hport);
+    let _lbha = Lbha::start_haproxy(&cfg(lport, our_app.port, our_api.port), &[lport]);
+    let post = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let requests: Vec<(String, String)> = vec![("/x".into(), String::new()), ("/api/x".into(), String::new())];
+    let requests: Vec<(&str, &str)> = requests.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let webs = [&hap_app, &hap_api, &our_app, &our_api];
+    let diffs = differences((hport, lport), webs, &["www.example.com"], &requests);
+    assert!(diffs.is_empty(), "{} requests differ:\n{}", diffs.len(), diffs.join("\n"));
+    // POSTs, whole bodies sent with the head.
+    let send = |port: u16, path: &str, body: &str| {
+        let r = format!("POST {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n{}", post(body));
+        client_view(&raw(port, r.as_bytes()).expect("answer"))
+    };
+    for (path, body) in [("/x", "hello world"), ("/x", "my secret"), ("/api/y", "api body"), ("/x", "abc")] {
+        assert_eq!(send(lport, path, body), send(hport, path, body), "{path} {body:?}");
+        assert_eq!(server_view(&our_app, 0), server_view(&hap_app, 0), "{path} {body:?}");
+        assert_eq!(server_view(&our_api, 0), server_view(&hap_api, 0), "{path} {body:?}");
+    }
+    // What the rules saw: the whole body, also in the backend's rules after its own wait.
+    let view = server_view(&our_app, 0);
+    assert!(view.contains("x-body: hello world") && view.contains("x-len: 11"), "{view}");
+    assert!(view.contains("x-len: 3"), "a body shorter than at-least is whole: {view}");
+    assert!(!view.contains("secret"), "denied: {view}");
+    assert!(server_view(&our_api, 0).contains("x-api-len: 8"), "{}", server_view(&our_api, 0));
+    // A body that does not come: 408 from both after `time`.
+    let stalled = |port: u16| {
+        let r = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nab";
+        raw(port, r.as_bytes()).expect("answer").status
+    };
+    assert_eq!((stalled(hport), stalled(lport)), (408, 408));
+    // `at-least 4`: six bytes of ten are enough for the rules; the server gets all ten.
+    let partial = |port: u16| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        use std::io::{Read, Write};
+        s.write_all(b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 10\r\n\r\nsix by").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"tes!").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or("").to_string()
+    };
+    assert_eq!(partial(hport), partial(lport));
+    let last = |w: &Web| {
+        w.requests()
+            .last()
+            .map(|q| (q.header("x-len").map(str::to_string), q.header("content-length").map(str::to_string)))
+    };
+    assert_eq!(last(&our_app), last(&hap_app));
+    assert_eq!(last(&our_app), Some((Some("6".into()), Some("10".into()))));
+}

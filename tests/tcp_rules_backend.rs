@@ -2,6 +2,7 @@
 //! http), and the live-state fetches and `proc` variables TCP rules read, with the real binary.
 
 mod common;
+mod kit;
 use common::*;
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -394,4 +395,88 @@ servers = [{{ name = "w", addr = "127.0.0.1:{}" }}]
     s.write_all(req).unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     assert_eq!(header(), second, "HAProxy's second request on the connection");
+}
+
+/// A TCP server that answers each of `n` connections with `BAD` at once, then waits for the
+/// client to close (bounded).
+fn bad_server(n: usize) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(n) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"BAD answer\n");
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+            });
+        }
+    });
+    port
+}
+
+fn dresp_config(sock: &std::path::Path, tport: u16, hport: u16, bad: u16, web: u16) -> String {
+    format!(
+        "global\n  stats socket {}\ndefaults\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         listen t\n  mode tcp\n  bind 127.0.0.1:{tport}\n  tcp-response inspect-delay 2s\n  \
+         tcp-response content reject if {{ res.payload(0,3) -m str BAD }}\n  server s 127.0.0.1:{bad}\n\
+         listen h\n  mode http\n  bind 127.0.0.1:{hport}\n  http-response deny if {{ res.hdr(x-deny) -m found }}\n  \
+         server s 127.0.0.1:{web}\n",
+        sock.display()
+    )
+}
+
+/// pxname,svname,dreq,dresp of every row.
+fn denied_rows(stat: &str) -> Vec<String> {
+    let mut rows: Vec<String> = stat
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            l.split(',')
+                .take(12)
+                .enumerate()
+                .filter(|(i, _)| [0, 1, 10, 11].contains(i))
+                .map(|(_, f)| f)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// What each proxy's clients get: two TCP sessions rejected, one HTTP response denied.
+fn deny_traffic(tport: u16, hport: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        out.push(send_in_parts(tport, &[b"hi\n"], true));
+    }
+    let r = raw(hport, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    out.push(r.status.to_string());
+    out
+}
+
+#[test]
+fn denied_responses_count_in_dresp_as_in_haproxy() {
+    let dir = TempDir::new("dresp");
+    let web = kit::Web::start("W");
+    web.add_header("X-Deny: 1");
+    let (tport, hport) = (free_port(), free_port());
+    let lb = Lbha::start_haproxy(
+        &dresp_config(&dir.0.join("l.sock"), tport, hport, bad_server(2), web.port),
+        &[tport, hport],
+    );
+    let ours = deny_traffic(tport, hport);
+    assert_eq!(ours, ["", "", "502"]);
+    let lbha = denied_rows(&lb.ctl(&["show stat"]));
+    assert_eq!(lbha, ["h,BACKEND,0,1", "h,FRONTEND,0,1", "h,s,,1", "t,BACKEND,0,2", "t,FRONTEND,0,2", "t,s,,2"]);
+    if !std::path::Path::new("/usr/sbin/haproxy").exists() {
+        println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let (tport, hport) = (free_port(), free_port());
+    let sock = dir.0.join("h.sock");
+    let _h = haproxy(&dresp_config(&sock, tport, hport, bad_server(2), web.port), tport);
+    assert_eq!(deny_traffic(tport, hport), ours);
+    assert_eq!(denied_rows(&ask_socket(&sock, "show stat")), lbha);
 }

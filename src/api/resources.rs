@@ -13,6 +13,7 @@ pub enum Kind {
     Frontends,
     Binds,
     SwitchingRules,
+    ServerSwitchingRules,
     Acls,
     HttpRequestRules,
     Defaults,
@@ -28,18 +29,20 @@ impl Kind {
             Kind::Frontends => "frontends",
             Kind::Binds => "binds",
             Kind::SwitchingRules => "backend_switching_rules",
+            Kind::ServerSwitchingRules => "server_switching_rules",
             Kind::Acls => "acls",
             Kind::HttpRequestRules => "http_request_rules",
             Kind::Defaults => "defaults",
             Kind::Global => "global",
         }
     }
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Backends,
         Kind::Servers,
         Kind::Frontends,
         Kind::Binds,
         Kind::SwitchingRules,
+        Kind::ServerSwitchingRules,
         Kind::Acls,
         Kind::HttpRequestRules,
         Kind::Defaults,
@@ -120,6 +123,12 @@ fn indexed_parent(doc: &DocumentMut, kind: Kind, scope: &Scope) -> ApiResult<(Si
             .filter(|n| !n.is_empty())
             .map(|n| (Side::Frontend, n))
             .ok_or_else(|| ApiError::required("frontend", "query")),
+        Kind::ServerSwitchingRules => scope
+            .backend
+            .clone()
+            .filter(|n| !n.is_empty())
+            .map(|n| (Side::Backend, n))
+            .ok_or_else(|| ApiError::required("backend", "query")),
         _ => typed_parent(scope),
     }
 }
@@ -155,6 +164,12 @@ pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> A
             match (k, id) {
                 (Kind::SwitchingRules, None) => Ok(indexed::list::<doc::switching_rules::Rule>(doc, Some(&parent))),
                 (Kind::SwitchingRules, Some(i)) => indexed::get::<doc::switching_rules::Rule>(doc, &parent, index(i)?),
+                (Kind::ServerSwitchingRules, None) => {
+                    Ok(indexed::list::<doc::switching_rules::ServerRule>(doc, Some(&parent)))
+                }
+                (Kind::ServerSwitchingRules, Some(i)) => {
+                    indexed::get::<doc::switching_rules::ServerRule>(doc, &parent, index(i)?)
+                }
                 (Kind::Acls, None) => {
                     let all = indexed::list::<doc::acls::Acl>(doc, Some(&parent));
                     Ok(match (scope.acl_name.as_deref().filter(|n| !n.is_empty()), all) {
@@ -223,6 +238,7 @@ pub fn write(doc: &mut DocumentMut, kind: Kind, scope: &Scope, w: Write) -> ApiR
             let parent = resolve(doc, side, &name)?;
             match k {
                 Kind::SwitchingRules => indexed_write::<doc::switching_rules::Rule>(doc, &parent, w)?,
+                Kind::ServerSwitchingRules => indexed_write::<doc::switching_rules::ServerRule>(doc, &parent, w)?,
                 Kind::Acls => indexed_write::<doc::acls::Acl>(doc, &parent, w)?,
                 _ => indexed_write::<doc::http_request_rules::HttpRequestRule>(doc, &parent, w)?,
             }

@@ -189,6 +189,7 @@ fn counters(c: &crate::state::Counters) -> serde_json::Map<String, Json> {
     put("bout", c.bytes_out.load(Relaxed));
     put("req_tot", c.requests.load(Relaxed));
     put("dreq", c.denied_req.load(Relaxed));
+    put("dresp", c.denied_resp.load(Relaxed));
     put("ereq", c.errors_req.load(Relaxed));
     put("econ", c.errors_conn.load(Relaxed));
     put("eresp", c.errors_resp.load(Relaxed));
@@ -351,6 +352,7 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/servers", "Servers"),
             ("/services/haproxy/configuration/binds", "Binds"),
             ("/services/haproxy/configuration/backend_switching_rules", "Backend switching rules"),
+            ("/services/haproxy/configuration/server_switching_rules", "Server switching rules"),
             ("/services/haproxy/configuration/acls", "ACLs"),
             ("/services/haproxy/configuration/http_request_rules", "HTTP request rules"),
             ("/services/haproxy/configuration/defaults", "Defaults"),

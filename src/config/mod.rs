@@ -93,7 +93,8 @@ pub fn parse(src: &str, path: &Path) -> Result<Snapshot, ConfigErrors> {
         }
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    let snap = validate::validate(&file, base, path, &mut problems);
+    let offset = |p: &FieldPath| loc.span_of(p, false).map(|r| r.start);
+    let snap = validate::validate(&file, base, path, &offset, &mut problems);
     // What follows from a value taken out (a "missing name" for a name of the wrong type) is noise.
     let follows = |p: &Problem| removed.iter().any(|r| p.path.0.starts_with(&r.0));
     let (warnings, errors): (Vec<Problem>, Vec<Problem>) =

@@ -291,6 +291,9 @@ pub enum ConnMode {
 #[serde(default)]
 pub struct Section {
     pub name: Option<String>,
+    /// HAProxy's `id N`: the proxy's number (`fe_id`, `be_id`, the stats `iid`); without it,
+    /// HAProxy's automatic numbering.
+    pub id: Option<u32>,
     pub mode: Option<Mode>,
     pub bind: Option<Vec<BindDef>>,
     pub maxconn: Option<u32>,
@@ -354,6 +357,9 @@ pub struct Section {
     pub appsession: Option<AppSessionDef>,
     /// `persist rdp-cookie[(NAME)]`: `"rdp-cookie"` or `"rdp-cookie(NAME)"`.
     pub persist: Option<String>,
+    /// `option persist`: a persistence cookie or stick entry naming a DOWN server still sends
+    /// the request there (`redispatch` then moves it once the connect fails).
+    pub option_persist: Option<bool>,
     /// `use-server SERVER if|unless COND`, in order.
     pub use_server: Option<Vec<UseServerDef>>,
     /// `force-persist` and `ignore-persist` rules, in order (one list: the first that holds wins).
@@ -707,6 +713,8 @@ pub struct HttpRule {
     pub disable_l7_retry: Option<bool>,
     /// `wait-for-handshake`: lbha takes no TLS early data, so the handshake is always over.
     pub wait_for_handshake: Option<bool>,
+    /// `wait-for-body time T [at-least SIZE]`: `{ time = "1s", at_least = "1k" }`.
+    pub wait_for_body: Option<WaitForBodyAction>,
     /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
     pub normalize_uri: Option<String>,
     pub set_map: Option<MapEditAction>,
@@ -726,6 +734,14 @@ pub struct MapEditAction {
     pub key: String,
     /// `set-map` only.
     pub value: Option<String>,
+}
+
+/// `wait-for-body`: how long to wait for the request body, and how much of it is enough.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WaitForBodyAction {
+    pub time: Option<ConfDuration>,
+    pub at_least: Option<ConfSize>,
 }
 
 /// `set-timeout server|tunnel VALUE`: one of the two, a time (`5s`) or a sample expression

@@ -160,6 +160,9 @@ pub struct Timeouts {
 #[derive(Debug)]
 pub struct Frontend {
     pub name: String,
+    /// The proxy's number (HAProxy's `uuid`: `id N` or its automatic numbering; a listen's
+    /// halves share it).
+    pub id: u32,
     pub mode: Mode,
     pub binds: Vec<Bind>,
     pub maxconn: Option<u32>,
@@ -383,6 +386,12 @@ pub enum HttpAction {
     /// `wait-for-handshake`: nothing to wait for, lbha accepts no TLS early data (0-RTT), so
     /// every request comes after the handshake; kept so that the rule list reads as written.
     WaitForHandshake,
+    /// `wait-for-body`: the request body is read (until its end, `at_least` bytes, or a full
+    /// buffer) before the next rules, so they see it in `req.body`; none within `time`: 408.
+    WaitForBody {
+        time: Duration,
+        at_least: Option<usize>,
+    },
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.
@@ -467,12 +476,17 @@ pub struct StatsSettings {
 #[derive(Debug)]
 pub struct Backend {
     pub name: String,
+    /// The proxy's number (see [`Frontend::id`]).
+    pub id: u32,
     pub mode: Mode,
     pub algorithm: Algorithm,
     pub selector: Selector,
     pub servers: Vec<Server>,
     pub retries: u32,
     pub redispatch: bool,
+    /// `option persist`: persistence designates a server in any state (as `force-persist`),
+    /// but a failed connect may still redispatch.
+    pub option_persist: bool,
     /// `option abortonclose` (see `proxy::abort`).
     pub abortonclose: bool,
     /// `option srvtcpka`: `SO_KEEPALIVE` on connections to the servers (the kernel's timers).

@@ -24,6 +24,7 @@ mod passive;
 mod peers;
 mod peers_tls;
 mod persist;
+mod proxy_ids;
 mod runtime_server;
 mod server_ids;
 mod server_rules;
@@ -61,6 +62,7 @@ pub(crate) const BACKEND_ONLY_KEYS: &[&str] = &[
     "retries",
     "retry_on",
     "redispatch",
+    "option_persist",
     "balance",
     "hash_type",
     "allbackups",
@@ -119,7 +121,7 @@ impl Kind {
             "clitcpka",
             "rate_limit_sessions",
         ];
-        const NAMED_ONLY: &[&str] = &["name", "acl", "http_request", "http_response", "http_after_response"];
+        const NAMED_ONLY: &[&str] = &["name", "id", "acl", "http_request", "http_response", "http_after_response"];
         match self {
             Kind::Listen => true,
             // Frontends hold stick tables too (for `track-sc` counters), as in HAProxy.
@@ -172,7 +174,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(dynamic_cookie_key => "dynamic_cookie_key");
     k!(use_server => "use_server", persist_rules => "persist_rules", persist => "persist");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
-    k!(source => "source");
+    k!(source => "source", id => "id", option_persist => "option_persist");
     v
 }
 
@@ -228,7 +230,15 @@ impl Named<'_> {
     }
 }
 
-pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mut Vec<Problem>) -> Option<Snapshot> {
+/// `offset` gives where a section (`frontend[i]`, ...) starts in the file, for HAProxy's
+/// declaration-order proxy numbering.
+pub fn validate(
+    file: &ConfigFile,
+    base_dir: &Path,
+    source: &Path,
+    offset: &dyn Fn(&FieldPath) -> Option<usize>,
+    problems: &mut Vec<Problem>,
+) -> Option<Snapshot> {
     let start = problems.len();
     let caches = crate::cache::build(&file.cache, problems);
     let resolvers = super::resolvers::validate(
@@ -318,6 +328,8 @@ pub fn validate(file: &ConfigFile, base_dir: &Path, source: &Path, problems: &mu
         f.errors = errpages::pages(n.sec, &file.defaults, &error_sets, &n.path(), global.bufsize, &mut cx);
     }
     upstream::default_fullconn(&frontends, &mut backends, global.maxconn);
+    let cli = file.global.control_socket.is_some();
+    proxy_ids::assign(&fronts, &backs, &mut frontends, &mut backends, cli, offset, &mut cx);
     let backend_names = backends.iter().map(|b| b.name.as_str()).collect();
     let mut vrrp = super::vrrp::validate(
         &file.vrrp_instance,
@@ -705,12 +717,14 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     ));
     Backend {
         name: n.name().to_string(),
+        id: 0,
         mode: mode_of(s, defaults),
         algorithm,
         selector,
         servers,
         retries: s.retries.or(defaults.retries).unwrap_or(3),
         redispatch: s.redispatch.or(defaults.redispatch).unwrap_or(false),
+        option_persist: s.option_persist.or(defaults.option_persist).unwrap_or(false),
         abortonclose: s.abortonclose.or(defaults.abortonclose).unwrap_or(false),
         srvtcpka: s.srvtcpka.or(defaults.srvtcpka).unwrap_or(false),
         timeouts,
@@ -1227,6 +1241,7 @@ fn frontend(
     }
     Frontend {
         name: n.name().to_string(),
+        id: 0,
         mode,
         binds,
         maxconn: s.maxconn.or(defaults.maxconn),

@@ -54,7 +54,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 Some(_) => CheckResult::Failed,
             };
             out.push(ServerLine {
-                be_id: bi + 1,
+                be_id: b.id as usize,
                 be_name: b.name.clone(),
                 srv_id: s.id as usize,
                 srv_name: s.name.clone(),

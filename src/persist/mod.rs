@@ -490,15 +490,21 @@ impl Spec {
 
 /// TCP mode's hook before choosing a server, once the backend's `use-server`, `force-persist`
 /// and `ignore-persist` rules decided `pre`: only `src` stick rules apply (validation refuses
-/// others).
-pub fn tcp_request_hook(spec: &Spec, rt: &crate::state::BackendRt, src: std::net::IpAddr, pre: rules::Pre) -> Decision {
+/// others). `option_persist`: a stick entry naming a DOWN server still designates it.
+pub fn tcp_request_hook(
+    spec: &Spec,
+    rt: &crate::state::BackendRt,
+    src: std::net::IpAddr,
+    pre: rules::Pre,
+    option_persist: bool,
+) -> Decision {
     if spec.is_empty() {
         return Decision::from_pre(pre);
     }
     let headers = HeaderMap::new();
     let view = ReqView { headers: &headers, uri: None, src: Some(src) };
-    let forced = pre.mode == rules::PersistMode::Force;
-    let usable = |i: usize| rt.server_takes(i, forced);
+    let any_state = option_persist || pre.mode == rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, any_state);
     spec.on_request_with(&view, rt.persist.as_deref(), &usable, Clock::system(), &Src(src), pre)
 }
 

@@ -29,6 +29,9 @@ pub fn empty() -> ProxyBody {
 pub enum ReqBody {
     Hyper(hyper::body::Incoming),
     Empty,
+    /// What `wait-for-body` read before the body's end, then the rest of hyper's body (boxed:
+    /// every request's future holds a `ReqBody`, few hold this one).
+    Prefixed(Box<(Option<Bytes>, hyper::body::Incoming)>),
 }
 
 impl Body for ReqBody {
@@ -39,6 +42,10 @@ impl Body for ReqBody {
         match self.get_mut() {
             ReqBody::Hyper(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Empty => Poll::Ready(None),
+            ReqBody::Prefixed(p) => match p.0.take() {
+                Some(h) => Poll::Ready(Some(Ok(Frame::data(h)))),
+                None => Pin::new(&mut p.1).poll_frame(cx),
+            },
         }
     }
 
@@ -46,6 +53,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.is_end_stream(),
             ReqBody::Empty => true,
+            ReqBody::Prefixed(p) => p.0.is_none() && p.1.is_end_stream(),
         }
     }
 
@@ -53,6 +61,16 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
+            ReqBody::Prefixed(p) => {
+                let n = p.0.as_ref().map_or(0, |h| h.len() as u64);
+                let r = p.1.size_hint();
+                let mut h = SizeHint::new();
+                h.set_lower(r.lower() + n);
+                if let Some(u) = r.upper() {
+                    h.set_upper(u + n);
+                }
+                h
+            }
         }
     }
 }

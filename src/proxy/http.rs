@@ -370,6 +370,8 @@ fn serve_picking(
         // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
         // stats page after them, so a rule that guards the frontend guards its stats page too.
         let close_client = fe.conn_mode == ConnMode::Close;
+        // What a `wait-for-body` rule read (declared before the transaction that borrows it).
+        let waited: std::sync::OnceLock<rules::Waited> = std::sync::OnceLock::new();
         let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
         if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
@@ -394,7 +396,17 @@ fn serve_picking(
             None
         };
         t.body = buffered.as_deref();
-        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&fe.http_request, &fe.acls, &mut req, &t) {
+        let bufsize = active.snap.global.bufsize;
+        // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
+        let outcome = if rules::waits_for_body(&fe.http_request) {
+            match with_waits((&fe.http_request, &fe.acls), &mut req, &mut t, &waited, bufsize).await {
+                Ok(o) => o,
+                Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+            }
+        } else {
+            rules::request(&fe.http_request, &fe.acls, &mut req, &t)
+        };
+        if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
             // A hit in the frontend has not reached a backend: the frontend's compression only.
             let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: None };
@@ -424,7 +436,16 @@ fn serve_picking(
             active.rt.backends[bi].counters.denied_req.fetch_add(1, Relaxed);
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
-        if let Outcome::Answer { mut resp, denied, tarpit } = rules::request(&be.http_request, &be.acls, &mut req, &t) {
+        // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
+        let outcome = if rules::waits_for_body(&be.http_request) {
+            match with_waits((&be.http_request, &be.acls), &mut req, &mut t, &waited, bufsize).await {
+                Ok(o) => o,
+                Err(e) => return fail(&fcnt, &cx, &fe.name, e),
+            }
+        } else {
+            rules::request(&be.http_request, &be.acls, &mut req, &t)
+        };
+        if let Outcome::Answer { mut resp, denied, tarpit } = outcome {
             mark_answer(&fcnt, &mut resp, denied);
             let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
             let mut resp = compress_hit(resp, &mut req, pair);
@@ -446,7 +467,9 @@ fn serve_picking(
         let pair = super::compress::Pair { fe: fe.compression.as_deref(), be: be.compression.as_deref() };
         let offer = super::compress::request(&mut req, pair);
         let mut reached = httplog::Reached::default();
-        match forward(req, buffered.clone(), &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
+        // A whole body `wait-for-body` read goes out as `option http-buffer-request`'s does.
+        let buffered = buffered.clone().or_else(|| waited.get().filter(|w| w.complete).map(|w| w.bytes.clone()));
+        match forward(req, buffered, &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
             Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
                 crate::cache::keep(&mut resp, cached);
@@ -461,7 +484,14 @@ fn serve_picking(
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
                 for (i, (list, acls)) in lists.into_iter().enumerate() {
                     let held = (i == 0 && fe_compresses).then(|| crate::cache::allow_store(&mut resp, false)).flatten();
-                    if let Outcome::Answer { resp: own, .. } = rules::response(list, acls, &mut resp, &t) {
+                    if let Outcome::Answer { resp: own, denied, .. } = rules::response(list, acls, &mut resp, &t) {
+                        if denied {
+                            let brt = &active.rt.backends[bi];
+                            let srv = reached.server.and_then(|si| brt.servers.get(si)).map(|s| &*s.counters);
+                            for c in [Some(&*fcnt), Some(&*brt.counters), srv].into_iter().flatten() {
+                                c.denied_resp.fetch_add(1, Relaxed);
+                            }
+                        }
                         resp = own;
                         break;
                     }
@@ -502,6 +532,47 @@ fn compress_hit<B>(
     }
     let offer = super::compress::request(req, pair);
     super::compress::response(resp, offer.as_ref())
+}
+
+/// Runs a request rule list with `wait-for-body` rules: where one holds, reads the body into
+/// `waited` (what later rules see as `req.body`) and goes on. Its time passing first is
+/// HAProxy's 408. Boxed, and built outside the caller's future, which stays as small as it was.
+fn with_waits<'a, 'f>(
+    (list, acls): (&'f [crate::config::snapshot::HttpRule], &'f [crate::routing::Acl]),
+    req: &'f mut Request<ReqBody>,
+    t: &'f mut Txn<'a>,
+    waited: &'a std::sync::OnceLock<rules::Waited>,
+    bufsize: usize,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Outcome, ProxyError>> + Send + 'f>>
+where
+    'a: 'f,
+{
+    Box::pin(wait_then_rules(list, acls, req, t, waited, bufsize))
+}
+
+async fn wait_then_rules<'a>(
+    list: &[crate::config::snapshot::HttpRule],
+    acls: &[crate::routing::Acl],
+    req: &mut Request<ReqBody>,
+    t: &mut Txn<'a>,
+    waited: &'a std::sync::OnceLock<rules::Waited>,
+    bufsize: usize,
+) -> Result<Outcome, ProxyError> {
+    let mut outcome = rules::request(list, acls, req, t);
+    loop {
+        match outcome {
+            Outcome::WaitBody { next, time, at_least } => {
+                let w = match rules::wait_body(req.body_mut(), bufsize, time, at_least).await {
+                    Ok(w) => w,
+                    Err(None) => return Err(ProxyError::RequestTimeout),
+                    Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
+                };
+                t.body = Some(waited.get_or_init(|| w).bytes.as_ref());
+                outcome = rules::request_from(list, next, acls, req, t);
+            }
+            other => return Ok(other),
+        }
+    }
 }
 
 /// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it

@@ -28,7 +28,9 @@ pub struct Queued {
 
 /// The slot for the next attempt. A retry keeps the server it holds, unless this is the last
 /// retry and `redispatch` is set, or the server went down meanwhile: then a new slot avoiding it.
-/// A server `force-persist` designates is kept whatever its state, and never redispatched.
+/// A server `force-persist` designates is kept whatever its state, and never redispatched; one
+/// `option persist` designates is kept whatever its state unless `redispatch` is set (HAProxy
+/// then redispatches from a DOWN server at the first retry).
 pub async fn next_slot(
     be: &Backend,
     brt: &BackendRt,
@@ -39,6 +41,11 @@ pub async fn next_slot(
 ) -> Result<(usize, SessionGuard), NoSlot> {
     match held {
         Some((prev, g)) if prefer.forced && prefer.server == Some(prev) && brt.server_forceable(prev) => Ok((prev, g)),
+        Some((prev, g))
+            if be.option_persist && !be.redispatch && prefer.server == Some(prev) && brt.server_forceable(prev) =>
+        {
+            Ok((prev, g))
+        }
         Some((prev, g)) if !(be.redispatch && attempt == be.retries) && brt.server_usable(prev) => Ok((prev, g)),
         Some((prev, g)) => {
             drop(g);
@@ -60,7 +67,7 @@ pub async fn acquire(
     prefer: Prefer,
     queued: &mut Queued,
 ) -> Result<(usize, SessionGuard), NoSlot> {
-    let (mut prefer, forced) = (prefer.server, prefer.forced);
+    let (mut prefer, forced) = (prefer.server, prefer.forced || be.option_persist);
     // Fixed when the first wait starts (most requests never wait, and never read the clock).
     let mut deadline = None;
     loop {

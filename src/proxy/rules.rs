@@ -35,6 +35,9 @@ pub enum Outcome {
     /// An answer to send instead of going on; `denied` for `deny` and `tarpit` (counted as
     /// such); `tarpit` answers only after `timeout tarpit`.
     Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
+    /// A `wait-for-body` rule held and the body is not read yet: read it, then go on with the
+    /// rule at `next` (request rules only).
+    WaitBody { next: usize, time: std::time::Duration, at_least: Option<usize> },
 }
 
 /// Log variables a header value or a body may hold (`%ci`, `%fp`, ...); others render empty.
@@ -268,13 +271,23 @@ fn hit(rule: &HttpRule, acls: &[Acl], ctx: &dyn SampleContext, maps: &dyn Maps) 
 
 /// Runs one `http_request` list on the request.
 pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
-    if rules.is_empty() {
+    request_from(rules, 0, acls, req, t)
+}
+
+/// Whether `rules` hold a `wait-for-body`, whose list the caller runs with its waits.
+pub fn waits_for_body(rules: &[HttpRule]) -> bool {
+    rules.iter().any(|r| matches!(r.action, HttpAction::WaitForBody { .. }))
+}
+
+/// [`request`] from the rule at `start` on (after a `wait-for-body` read the body).
+pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    if rules.len() <= start {
         return Outcome::Continue;
     }
     // One time for the pass's stick counters, as HAProxy's clock for one wake-up.
     let now = t.active.rt.tables.now();
     let maps = t.cx.proxy.maps.lazy();
-    for rule in rules {
+    for (i, rule) in rules.iter().enumerate().skip(start) {
         // Values are rendered while the request is only read, then applied.
         let change = {
             let ctx = StreamCtx {
@@ -284,6 +297,13 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
                 now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
+            if let HttpAction::WaitForBody { time, at_least } = rule.action {
+                // Read once per request: a body already read (or buffered) is what the rules see.
+                if t.body.is_none() && hit(rule, acls, &ctx, &maps) {
+                    return Outcome::WaitBody { next: i + 1, time, at_least };
+                }
+                continue;
+            }
             match step(rule, acls, &ctx, t, &maps) {
                 Step::Stop(out) => return out,
                 Step::Next => continue,
@@ -628,6 +648,55 @@ pub fn http_auth_user<'s>(ctx: &'s StreamCtx<'_>, userlist: &str) -> Option<&'s 
         crate::config::snapshot::Password::Hash(h) => crate::api::auth::verify_hash(pw, h),
     };
     ok.then_some(name.as_str())
+}
+
+/// What `wait-for-body` read: the bytes, and whether they are the whole body.
+pub struct Waited {
+    pub bytes: bytes::Bytes,
+    pub complete: bool,
+}
+
+/// `wait-for-body`: reads the body until its end, `at_least` bytes or `limit` bytes (a full
+/// buffer), whichever comes first; a partly read body is put back in front of the rest, so the
+/// server gets all of it. `Err(None)` when none of these came within `time` (HAProxy's 408),
+/// `Err(Some(why))` when the client's body is broken.
+pub async fn wait_body(
+    body: &mut super::body::ReqBody,
+    limit: usize,
+    time: std::time::Duration,
+    at_least: Option<usize>,
+) -> Result<Waited, Option<&'static str>> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    let deadline = tokio::time::Instant::now() + time;
+    let enough = at_least.unwrap_or(usize::MAX).min(limit);
+    let mut out = bytes::BytesMut::new();
+    let complete = loop {
+        if body.is_end_stream() {
+            break true;
+        }
+        if out.len() >= enough {
+            break false;
+        }
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(None),
+            Ok(None) => break true,
+            Ok(Some(Err(_))) => return Err(Some("invalid request body")),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
+    };
+    let bytes = out.freeze();
+    if !complete {
+        *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
+            super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
+            other => other,
+        };
+    }
+    Ok(Waited { bytes, complete })
 }
 
 /// `option http-buffer-request`: reads the whole body (up to `limit` bytes) before the rules

@@ -269,6 +269,15 @@ impl SampleContext for StreamCtx<'_> {
         };
         Some(i64::from(s.id))
     }
+    fn proxy_id(&self, role: crate::sample::Role) -> Option<i64> {
+        let snap = &self.active.snap;
+        let id = match role {
+            crate::sample::Role::Frontend => snap.frontends.get(self.frontend)?.id,
+            crate::sample::Role::Backend => snap.backends.get(self.backend?)?.id,
+            crate::sample::Role::Server => return self.server_id(),
+        };
+        Some(i64::from(id))
+    }
     fn uuid(&self) -> Option<String> {
         Some(uuid::Uuid::new_v4().to_string())
     }

@@ -111,8 +111,10 @@ async fn what_an_idle_connection_holds() {
     // future is moved into a box on every request, and a connection's task lives as long as it.
     // 6,904 B while the futures on its way held their arguments twice (bench/PROFILE.md, session 11);
     // 4,232 B after that, 4,672 B with session 12's log positions, persistence rules and passive
-    // checks on the way to the server.
-    assert!(handle <= 4736, "http::handle future {handle} B");
+    // checks on the way to the server; 5,000 B with session 13's `wait-for-body` (its body slot,
+    // the boxed rule pass that waits, and a body that can carry what it read), `option persist`
+    // and `dresp` (not yet traced to the byte: to be looked at).
+    assert!(handle <= 5056, "http::handle future {handle} B");
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
     assert!(conn_task <= 2048, "serve_conn future {conn_task} B (4,272 while it held room for a TLS stream)");
     assert!(h1_size <= 1536, "serve_h1 future {h1_size} B (1,880 while its idle wait held two watches and two timers)");

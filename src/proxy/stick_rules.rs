@@ -58,8 +58,9 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
         be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
     };
     let pre = be.server_rules.pre(&holds, &resolve, &|i| rt.server_usable(i));
-    let forced = pre.mode == crate::persist::rules::PersistMode::Force;
-    let usable = |i: usize| rt.server_takes(i, forced);
+    // `option persist` takes a DOWN server the cookie or a stick entry names, as `force-persist`.
+    let any_state = be.option_persist || pre.mode == crate::persist::rules::PersistMode::Force;
+    let usable = |i: usize| rt.server_takes(i, any_state);
     let mut d = if spec.is_empty() {
         Decision::from_pre(pre)
     } else {

@@ -185,7 +185,7 @@ where
     // `force-persist`/`ignore-persist`/`use-server` over the held bytes, then persistence:
     // `stick on src` (the only fetch TCP mode has).
     let pre = super::tcp_rules::server_pre(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
-    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip(), pre);
+    let stuck = crate::persist::tcp_request_hook(&be.persist, brt, cx.src().ip(), pre, be.option_persist);
     let mut slot: Option<(usize, SessionGuard)> = None;
     let mut attempt = 0;
     let (server, si, _ssess) = loop {
@@ -333,6 +333,9 @@ where
                 Ok(()) | Err(Some(GateEnd::Closed)) => {}
                 Err(Some(GateEnd::Rejected)) => {
                     tracing::debug!(client = %cx.peer, backend = %be.name, "rejected by tcp-response content");
+                    for c in [&fcnt, &brt.counters, &srt.counters] {
+                        c.denied_resp.fetch_add(1, Relaxed);
+                    }
                     out.termination = ['P', 'D'];
                 }
                 Err(None) => {

@@ -159,6 +159,10 @@ pub trait SampleContext {
     fn server_id(&self) -> Option<i64> {
         None
     }
+    /// The frontend's or the backend's id (`Role::Server` is [`Self::server_id`]).
+    fn proxy_id(&self, _role: super::fetch_more::Role) -> Option<i64> {
+        None
+    }
     /// A fresh random version 4 UUID, as text.
     fn uuid(&self) -> Option<String> {
         None
@@ -323,8 +327,10 @@ pub enum Fetch {
     ProtoHttp,
     /// `fe_name`, `be_name`, `srv_name`.
     ProxyName(super::fetch_more::Role),
-    /// `srv_id`: the server's place in its backend, from 1 (HAProxy's default ids).
+    /// `srv_id`: the server's id (`id N` or its place in its backend, from 1).
     SrvId,
+    /// `fe_id`, `be_id`: the proxy's id (`id N` or HAProxy's automatic numbering).
+    ProxyId(super::fetch_more::Role),
     /// `uuid([4])`: a random version 4 UUID.
     Uuid,
     SslFcHasSni,
@@ -556,7 +562,9 @@ impl Fetch {
             Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
             Fetch::Method => T::Meth,
             Fetch::Stick(f) => f.out_type(),
-            Fetch::SrvId | Fetch::Url32 { src: false } | Fetch::ReqBodyLen | Fetch::ReqBodySize => T::Sint,
+            Fetch::SrvId | Fetch::ProxyId(_) | Fetch::Url32 { src: false } | Fetch::ReqBodyLen | Fetch::ReqBodySize => {
+                T::Sint
+            }
             Fetch::ResCookCnt(_) | Fetch::CookVal { .. } | Fetch::ResHdrCnt { .. } | Fetch::Queue(_) => T::Sint,
             Fetch::AvgQueue(_) | Fetch::SrvConn { .. } | Fetch::HdrAs { ip: false, .. } => T::Sint,
             Fetch::HdrAs { ip: true, .. } => T::Addr,

@@ -43,9 +43,8 @@ pub(super) fn parse(a: &Args<'_, '_>, name: &str) -> Result<Option<Fetch>, Parse
         "be_name" => return fixed(Fetch::ProxyName(Role::Backend)),
         "srv_name" => return fixed(Fetch::ProxyName(Role::Server)),
         "srv_id" => return fixed(Fetch::SrvId),
-        "fe_id" | "be_id" => {
-            return Err(a.err(None, "lbha has no numeric proxy ids (HAProxy's `id`); use fe_name / be_name"));
-        }
+        "fe_id" => return fixed(Fetch::ProxyId(Role::Frontend)),
+        "be_id" => return fixed(Fetch::ProxyId(Role::Backend)),
         "ssl_fc_has_sni" => return fixed(Fetch::SslFcHasSni),
         "ssl_fc_cipher" => return fixed(Fetch::SslFcCipher),
         "ssl_fc_is_resumed" => return fixed(Fetch::SslFcIsResumed),
@@ -261,6 +260,7 @@ impl Fetch {
         match self {
             Fetch::ProxyName(role) => s(ctx.proxy_name(*role)?.as_bytes()),
             Fetch::SrvId => Some(Value::Sint(ctx.server_id()?)),
+            Fetch::ProxyId(role) => Some(Value::Sint(ctx.proxy_id(*role)?)),
             Fetch::Uuid => s(ctx.uuid()?.as_bytes()),
             Fetch::SslFcHasSni => Some(Value::Bool(ctx.tls()? && ctx.tls_sni().is_some())),
             Fetch::SslFcCipher => s(ctx.tls_cipher()?.as_bytes()),

@@ -94,6 +94,12 @@ impl SampleContext for Fake {
     fn server_id(&self) -> Option<i64> {
         self.server.map(|s| s.2)
     }
+    fn proxy_id(&self, role: Role) -> Option<i64> {
+        match role {
+            Role::Frontend => Some(3),
+            _ => self.server.map(|_| 7),
+        }
+    }
     fn uuid(&self) -> Option<String> {
         Some("9d955481-b327-4e1a-b8b3-70198c820aed".into())
     }
@@ -419,12 +425,15 @@ fn proxy_server_and_tls_facts() {
     let mut r = request();
     assert_eq!(get(&r, "fe_name"), s("fe"));
     assert_eq!(get(&r, "be_name"), None, "no backend yet");
+    assert_eq!(get(&r, "be_id"), None, "no backend yet");
     assert_eq!(get(&r, "srv_name"), None);
     r.server = Some(("be", "s1", 2));
     assert_eq!(get(&r, "be_name"), s("be"));
     assert_eq!(get(&r, "srv_name"), s("s1"));
     assert_eq!(get(&r, "srv_id"), Some(Value::Sint(2)));
-    assert!(SampleExpr::parse("be_id").unwrap_err().to_string().contains("no numeric proxy ids"));
+    assert_eq!(get(&r, "fe_id"), Some(Value::Sint(3)));
+    assert_eq!(get(&r, "be_id"), Some(Value::Sint(7)));
+    assert!(SampleExpr::parse("be_id(x)").is_err());
     assert_eq!(get(&r, "fe_sess_rate"), Some(Value::Sint(4)));
     assert_eq!(get(&r, "fe_req_rate(fe)"), Some(Value::Sint(7)));
     assert_eq!(get(&r, "fe_sess_rate(other)"), None);

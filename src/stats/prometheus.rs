@@ -62,6 +62,12 @@ const FAMILIES: &[Family] = &[
         value: |r| Some(r.c.denied_req.load(Relaxed)),
     },
     Family {
+        name: "responses_denied_total",
+        help: "Responses denied by rules",
+        kind: "counter",
+        value: |r| Some(r.c.denied_resp.load(Relaxed)),
+    },
+    Family {
         name: "request_errors_total",
         help: "Invalid requests",
         kind: "counter",

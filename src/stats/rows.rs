@@ -37,6 +37,8 @@ pub struct Row<'a> {
     pub sid: u32,
     /// Servers with `track`: the server they follow, `backend/server` (HAProxy's `tracked`).
     pub tracked: Option<String>,
+    /// The proxy's id (HAProxy's `iid`; a server's is its backend's).
+    pub iid: u32,
 }
 
 impl<'a> Row<'a> {
@@ -62,6 +64,7 @@ impl<'a> Row<'a> {
             backup: false,
             sid: 0,
             tracked: None,
+            iid: 0,
         }
     }
 }
@@ -81,6 +84,7 @@ pub fn rows(active: &dyn Source) -> Vec<Row<'_>> {
         if let Some((i, f)) = snap.frontend(name) {
             let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt().frontends[i]);
             r.slim = f.maxconn;
+            r.iid = f.id;
             out.push(r);
         }
         if let Some((bi, _)) = snap.backend(name) {
@@ -131,6 +135,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 backup: s.backup,
                 sid: s.id,
                 tracked: s.track.as_ref().map(|(b, t)| format!("{b}/{t}")),
+                iid: b.id,
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);
@@ -138,6 +143,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
         r.weight = Some(weight);
         r.act = act;
         r.bck = bck;
+        r.iid = b.id;
         out.push(r);
     }
 }

@@ -31,6 +31,8 @@ pub struct Backend {
     pub http_reuse: Option<HttpReuse>,
     pub log_health_checks: Option<Toggle>,
     pub fullconn: Option<u32>,
+    /// HAProxy's `id`: the proxy's number.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,7 @@ pub enum HttpReuse {
 
 /// Fields kept one to one at a key of the section.
 const MORE: Mapped = &[
+    ("id", "id", Kept::Int),
     ("http_reuse", "http_reuse", Kept::Text),
     ("log_health_checks", "log_health_checks", Kept::Flag),
     ("fullconn", "fullconn", Kept::Int),
@@ -57,7 +60,6 @@ const HAPROXY_ONLY: &[&str] = &[
     "tcpka",
     "persist",
     "prefer_last_server",
-    "id",
     "queue_timeout",
     "server_fin_timeout",
     "tarpit_timeout",
@@ -118,6 +120,7 @@ impl Backend {
             http_reuse: None,
             log_health_checks: None,
             fullconn: None,
+            id: None,
         };
         read_kept(b, t, MORE)
     }

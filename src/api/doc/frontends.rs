@@ -32,10 +32,13 @@ pub struct Frontend {
     pub unique_id_format: Option<String>,
     pub unique_id_header: Option<String>,
     pub monitor_uri: Option<String>,
+    /// HAProxy's `id`: the proxy's number.
+    pub id: Option<u32>,
 }
 
 /// Fields kept one to one at a key of the section (`httplog`/`clflog` share one, below).
 const MORE: Mapped = &[
+    ("id", "id", Kept::Int),
     ("tcplog", "tcplog", Kept::Bool),
     ("dontlognull", "dontlognull", Kept::Flag),
     ("dontlog_normal", "dontlog_normal", Kept::Flag),
@@ -50,7 +53,6 @@ const MORE: Mapped = &[
 
 const HAPROXY_ONLY: &[&str] = &[
     "backlog",
-    "id",
     "client_fin_timeout",
     "tarpit_timeout",
     "originalto",
@@ -104,6 +106,7 @@ impl Frontend {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            id: None,
         };
         read_kept(f, t, MORE)
     }

@@ -474,3 +474,51 @@ fn http_request_rules_of_every_common_type_round_trip() {
         assert_eq!(e.status(), status, "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn server_switching_rules_are_the_backends_use_server_list() {
+    let mut d = doc();
+    let sb = scope(&[("backend", "app")]);
+    let rule = |i: i64, s: &str, cond: Option<&str>| match cond {
+        Some(c) => json!({"index": i, "target_server": s, "cond": "if", "cond_test": c}),
+        None => json!({"index": i, "target_server": s}),
+    };
+    let w =
+        |d: &mut DocumentMut, body: &serde_json::Value| write(d, Kind::ServerSwitchingRules, &sb, Write::Create(body));
+    w(&mut d, &rule(0, "a2", Some("{ path_beg /two }"))).unwrap();
+    w(&mut d, &rule(0, "a1", Some("{ path_beg /one }"))).unwrap();
+    w(&mut d, &rule(2, "%[req.hdr(x-srv)]", Some("{ req.hdr(x-srv) -m found }"))).unwrap();
+    valid(&d);
+    assert!(d.to_string().contains(r#"{ server = "a1", if = "{ path_beg /one }" }"#), "{d}");
+    let all = read(&d, Kind::ServerSwitchingRules, &sb, None).unwrap();
+    assert_eq!(
+        all,
+        json!([
+            {"index": 0, "target_server": "a1", "cond": "if", "cond_test": "{ path_beg /one }"},
+            {"index": 1, "target_server": "a2", "cond": "if", "cond_test": "{ path_beg /two }"},
+            {"index": 2, "target_server": "%[req.hdr(x-srv)]", "cond": "if", "cond_test": "{ req.hdr(x-srv) -m found }"},
+        ])
+    );
+    let put = json!({"index": 9, "target_server": "a2", "cond": "unless", "cond_test": "{ src 10.0.0.0/8 }"});
+    write(&mut d, Kind::ServerSwitchingRules, &sb, Write::Replace(Some("0"), &put)).unwrap();
+    let first = read(&d, Kind::ServerSwitchingRules, &sb, Some("0")).unwrap();
+    assert_eq!(first, json!({"index": 0, "target_server": "a2", "cond": "unless", "cond_test": "{ src 10.0.0.0/8 }"}));
+    write(&mut d, Kind::ServerSwitchingRules, &sb, Write::Delete("1")).unwrap();
+    assert_eq!(read(&d, Kind::ServerSwitchingRules, &sb, None).unwrap().as_array().unwrap().len(), 2);
+    valid(&d);
+    // Errors: no backend in the query, a missing backend, a bad target, an index past the end.
+    let e = read(&d, Kind::ServerSwitchingRules, &Scope::default(), None).unwrap_err();
+    assert_eq!(e.status(), 422);
+    let nob = scope(&[("backend", "nope")]);
+    assert_eq!(read(&d, Kind::ServerSwitchingRules, &nob, None).unwrap(), json!([]));
+    assert!(w(&mut d, &rule(0, "a b", None)).is_err());
+    assert!(w(&mut d, &json!({"index": 0})).is_err());
+    assert!(w(&mut d, &rule(7, "a1", None)).is_err());
+    assert_eq!(read(&d, Kind::ServerSwitchingRules, &sb, Some("5")).unwrap_err().status(), 404);
+    // HAProxy requires a condition, and a server the backend has: validation refuses both.
+    w(&mut d, &rule(0, "a1", None)).unwrap();
+    assert!(crate::config::parse(&d.to_string(), Path::new("t.toml")).is_err());
+    write(&mut d, Kind::ServerSwitchingRules, &sb, Write::Delete("0")).unwrap();
+    w(&mut d, &rule(0, "zz", Some("{ always_true }"))).unwrap();
+    assert!(crate::config::parse(&d.to_string(), Path::new("t.toml")).is_err());
+}

@@ -420,6 +420,7 @@ pub(super) fn action(
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
     has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
+    has!(wait_for_body => "wait_for_body");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -473,7 +474,9 @@ pub(super) fn action(
         }
         "deny" => {
             let d = r.deny.as_ref()?;
-            let st = status(d.status, 403, &ap.key("status"), 200..=599, cx);
+            // HAProxy's default: 403 for a request, 502 for a response (`http-response deny`).
+            let default = if cx.request_rule { 403 } else { 502 };
+            let st = status(d.status, default, &ap.key("status"), 200..=599, cx);
             let src = PageSource {
                 errorfile: d.errorfile.as_deref(),
                 errorfiles: d.errorfiles.as_deref(),
@@ -645,6 +648,18 @@ pub(super) fn action(
                 return None;
             };
             if name == "cache_use" { HttpAction::CacheUse(c.clone()) } else { HttpAction::CacheStore(c.clone()) }
+        }
+        "wait_for_body" => {
+            let w = r.wait_for_body.as_ref()?;
+            let Some(time) = w.time.map(|t| t.0) else {
+                cx.err(ap.key("time"), "wait_for_body needs a time, as HAProxy's `wait-for-body time T`");
+                return None;
+            };
+            if time.is_zero() {
+                cx.err_v(ap.key("time"), "must not be null", "0");
+                return None;
+            }
+            HttpAction::WaitForBody { time, at_least: w.at_least.map(|s| s.0 as usize).filter(|&n| n > 0) }
         }
         "disable_l7_retry" | "wait_for_handshake" => {
             let on = if name == "disable_l7_retry" { r.disable_l7_retry } else { r.wait_for_handshake };

@@ -110,6 +110,8 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     persist.servers = persist::server_keys(&servers, persist.cookie.as_ref());
     Backend {
         name: live.name.clone(),
+        id: live.id,
+        option_persist: live.option_persist,
         mode: live.mode,
         algorithm: live.algorithm.clone(),
         selector,

@@ -129,7 +129,6 @@ pub const PROXY_UNSUPPORTED: &[(&str, &str)] = &[
 /// Proxy keywords that have no meaning for lbha, with the reason.
 pub const PROXY_IGNORED: &[(&str, &str)] = &[
     ("enabled", "proxies are enabled unless removed"),
-    ("id", "HAProxy's numeric proxy id for its stats and CLI; lbha names proxies"),
     ("bind-process", "lbha is one process"),
     ("load-server-state-from-file", "lbha loads `server_state_file` for every backend when [global] sets it"),
 ];
@@ -156,7 +155,6 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("splice-response", "splicing is not implemented"),
     ("nolinger", "not implemented"),
     ("originalto", "X-Original-To is not implemented"),
-    ("persist", "forced persistence on a DOWN server (`option persist`) is not implemented; `force-persist` rules are"),
     ("prefer-last-server", "not implemented"),
     ("independent-streams", "not implemented"),
     ("checkcache", "not implemented"),

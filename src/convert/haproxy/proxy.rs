@@ -14,6 +14,7 @@ use toml_edit::Value;
 /// Key order in proxy tables, as the README lists them.
 pub const ORDER: &[&str] = &[
     "name",
+    "id",
     "mode",
     "bind",
     "maxconn",
@@ -45,6 +46,7 @@ pub const ORDER: &[&str] = &[
     "stick",
     "appsession",
     "persist",
+    "option_persist",
     "persist_rules",
     "use_server",
     "log",
@@ -118,6 +120,7 @@ impl ProxyKind {
             Self::Backend => !FRONT_ONLY.contains(&key) && key != "default_backend",
             Self::Defaults => ![
                 "name",
+                "id",
                 "acl",
                 "http_request",
                 "http_response",
@@ -156,7 +159,7 @@ impl ProxyKind {
         match self {
             Self::Frontend => key == "stick_table" || !BACKEND_KEYS.contains(&key),
             Self::Backend => !FE.contains(&key) && key != "http_ignore_probes",
-            Self::Defaults => !["bind", "use_backend", "servers", "acl"].contains(&key),
+            Self::Defaults => !["bind", "use_backend", "servers", "acl", "id"].contains(&key),
             Self::Listen => true,
         }
     }
@@ -391,6 +394,13 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
         "tcp-request" if d.arg(1) == Some("connection") && d.arg(2) == Some("expect-proxy") => {
             super::server_side::expect_proxy(st, d, cx)
         }
+        // HAProxy refuses it in defaults (ids are per proxy).
+        "id" if st.kind == ProxyKind::Defaults => cx.error(d, "'id' not allowed in 'defaults' section"),
+        "id" => match d.arg(1).map(|v| (v, v.parse::<u32>())) {
+            Some((_, Ok(n))) if n > 0 => st.put(cx, d, "id", i64::from(n)),
+            Some((v, _)) => cx.error(d, format!("`id`: custom id has to be > 0, not `{v}`")),
+            None => cx.error(d, "`id` needs a value"),
+        },
         "maxconn" => {
             if let Some(n) = cx.num::<u32>(d, 1, "maxconn") {
                 st.put(cx, d, "maxconn", i64::from(n));
@@ -743,6 +753,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
             }
             flag(st, cx, "redispatch");
         }
+        "persist" => flag(st, cx, "option_persist"),
         "allbackups" => flag(st, cx, "allbackups"),
         "abortonclose" => flag(st, cx, "abortonclose"),
         "clitcpka" | "srvtcpka" => flag(st, cx, name),

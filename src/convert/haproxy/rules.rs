@@ -560,6 +560,23 @@ fn set_status_action(d: &Directive) -> Result<Parsed, Fail> {
     Ok(("set_status", Value::InlineTable(t), i, Vec::new()))
 }
 
+/// `wait-for-body time T [at-least SIZE]` (in either order, as HAProxy parses them): a bare
+/// number stays milliseconds / bytes as an integer, one with a unit is kept as written.
+fn wait_for_body_action(d: &Directive) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    let mut i = 2;
+    let num_or_text = |v: String| v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(v));
+    while let Some(kw @ ("time" | "at-least")) = d.arg(i) {
+        let v = value_at(d, i + 1, kw)?;
+        t.insert(if kw == "time" { "time" } else { "at_least" }, num_or_text(v));
+        i += 2;
+    }
+    if !t.contains_key("time") {
+        return Err(Fail::Bad("'wait-for-body' expects a 'time' parameter".into()));
+    }
+    Ok(("wait_for_body", Value::InlineTable(t), i, Vec::new()))
+}
+
 /// `auth [realm REALM]`.
 fn auth_action(d: &Directive) -> Result<Parsed, Fail> {
     let mut t = InlineTable::new();
@@ -656,6 +673,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
         "disable-l7-retry" if req => Ok(("disable_l7_retry", Value::from(true), 2, Vec::new())),
         "wait-for-handshake" if req => Ok(("wait_for_handshake", Value::from(true), 2, Vec::new())),
+        "wait-for-body" if req => wait_for_body_action(d),
         "silent-drop" if req || res => Ok(("silent_drop", Value::from(true), 2, Vec::new())),
         "normalize-uri" if req => {
             let end = d.args.iter().skip(2).position(|w| w == "if" || w == "unless").map_or(d.args.len(), |p| p + 2);

@@ -266,3 +266,74 @@ fn server_ids_convert_and_duplicates_are_refused() {
     let e = conv_err(&format!("{FE_BE}backend be\n  server a 127.0.0.1:81 id 0\n"));
     assert!(e.iter().any(|e| e.contains("custom id has to be > 0")), "{e:?}");
 }
+
+#[test]
+fn proxy_ids_convert_and_number_as_haproxy() {
+    // HAProxy 2.6 numbers these f1 3, b1 2, l1 5, b2 6 (`show stat` iid; the stats socket is
+    // its first proxy).
+    let c = conv(
+        "global\n  stats socket /tmp/x.sock\ndefaults\n  mode http\nfrontend f1\n  bind 127.0.0.1:8080\n  \
+         default_backend b2\nbackend b1\n  id 2\n  server s 127.0.0.1:81\nlisten l1\n  bind 127.0.0.1:8081\n  \
+         server s 127.0.0.1:81\nbackend b2\n  server s 127.0.0.1:81\n",
+    );
+    assert!(c.reports.iter().all(|r| !r.message.contains("`id`")), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["id"].as_integer(), Some(2));
+    let s = snap(&c);
+    let fe: Vec<u32> = s.frontends.iter().map(|f| f.id).collect();
+    let be: Vec<(&str, u32)> = s.backends.iter().map(|b| (b.name.as_str(), b.id)).collect();
+    assert_eq!(fe, [3, 5]);
+    assert_eq!(be, [("l1", 5), ("b1", 2), ("b2", 6)]);
+    for (bad, want) in [
+        ("backend b\n  id 0\n  server s 127.0.0.1:81\n", "custom id has to be > 0"),
+        ("backend b\n  id x\n  server s 127.0.0.1:81\n", "custom id has to be > 0"),
+        ("defaults\n  id 4\n", "'id' not allowed in 'defaults' section"),
+    ] {
+        let e = conv_err(&format!("{FE_BE}{bad}"));
+        assert!(e.iter().any(|e| e.contains(want)), "{bad}: {e:?}");
+    }
+}
+
+#[test]
+fn option_persist_converts() {
+    let c = conv(&format!("{FE_BE}backend be\n  option persist\n  server s 127.0.0.1:81\n"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    assert_eq!(table(&c)["backend"][0]["option_persist"].as_bool(), Some(true));
+    assert!(snap(&c).backends[0].option_persist);
+    let c = conv(&format!("{FE_BE}backend be\n  option persist\n  no option persist\n  server s 127.0.0.1:81\n"));
+    assert!(!snap(&c).backends[0].option_persist);
+}
+
+#[test]
+fn wait_for_body_converts_and_needs_a_time() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind 127.0.0.1:8080\n  \
+         http-request wait-for-body time 2s at-least 1k if { method POST }\n  \
+         http-request wait-for-body time 500\n  default_backend be\nbackend be\n  server s 127.0.0.1:81\n",
+    );
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let t = table(&c);
+    let rules = t["frontend"][0]["http_request"].as_array().unwrap();
+    let w = &rules[0]["wait_for_body"];
+    assert_eq!((w["time"].as_str(), w["at_least"].as_str()), (Some("2s"), Some("1k")));
+    assert_eq!(rules[1]["wait_for_body"]["time"].as_integer(), Some(500));
+    let s = snap(&c);
+    let actions: Vec<String> = s.frontends[0].http_request.iter().map(|r| format!("{:?}", r.action)).collect();
+    assert!(actions[0].contains("WaitForBody") && actions[0].contains("1024"), "{actions:?}");
+    assert!(actions[1].contains("500ms"), "{actions:?}");
+    let e = conv_err(&format!("{FE_BE}  http-request wait-for-body at-least 10\n"));
+    assert!(e.iter().any(|e| e.contains("expects a 'time'")), "{e:?}");
+    let e = crate::config::parse(
+        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_request = [{ wait_for_body = { at_least = 4 } }]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("http_request[0].wait_for_body.time") && e.contains("needs a time"), "{e}");
+    let e = crate::config::parse(
+        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_response = [{ wait_for_body = { time = \"1s\" } }]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("is not an action of http_response"), "{e}");
+}
