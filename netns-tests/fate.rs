@@ -254,8 +254,9 @@ fn stall(tag: &str, extra: &str, kind: &str) -> String {
 }
 
 /// A `[cluster]` pair (sync over the bed's network, mutual TLS with pinned certificates and a
-/// shared key): lb1 resigning tells lb2 over it, and lb2's backup, told, takes over without
-/// waiting the skew time unless the timer fired first. The logs name the hand-off on both sides.
+/// shared key): lb1 resigning tells lb2 over it, on the connection it holds open to lb2 (one
+/// write, before its priority-0 advert), and lb2's backup, told, takes over without waiting the
+/// skew time unless the timer fired first. The logs name the hand-off on both sides.
 #[test]
 #[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
 fn a_stall_hands_the_vip_to_the_cluster_peer_at_once() {
@@ -280,8 +281,16 @@ fn a_stall_hands_the_vip_to_the_cluster_peer_at_once() {
             mine.ip, peer.ip
         )
     };
-    let (log1, log2) = stalled(start_apart(two, &extra), "one proxy thread stalled, [cluster] pair (hand-off)");
-    assert!(log1.contains("told lb2 that VRRP master(s) VI_1 resigned"), "lb1 told lb2:\n{log1}");
+    let started = start_apart(two, &extra);
+    // lb1's keeper holds a connection to lb2 open (it retries every second until lb2 listens).
+    let p1 = started.1;
+    let held = wait_for(Duration::from_secs(10), || started.0.bed.log(p1).contains("held open for hand-offs"));
+    assert!(held.is_some(), "lb1 holds a connection open to lb2:\n{}", started.0.bed.log(p1));
+    let (log1, log2) = stalled(started, "one proxy thread stalled, [cluster] pair (hand-off)");
+    assert!(
+        log1.contains("told lb2 that VRRP master(s) VI_1 resigned (on the connection held open)"),
+        "lb1 told lb2 on the connection it held open:\n{log1}"
+    );
     assert!(log2.contains("taking over VI_1"), "lb2 heard it:\n{log2}");
     // Which came first, the message or lb2's skew timer, is timing (a debug build at load 15 lost
     // the race once): printed, never asserted.

@@ -243,9 +243,13 @@ fn announce_gasp(up: bool) {
 
 /// Tells the pair's other node (over `[cluster]`'s authenticated channel) which masters resigned,
 /// as (instance, the address their adverts came from), so it takes over at once instead of after
-/// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Blocking, bounded; called on a
-/// thread of its own.
-pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) + Send + Sync>;
+/// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Called by the resigning thread
+/// before its priority-0 adverts, so it must not block beyond a write (`crate::cluster::link`: on
+/// a connection held open, or from a thread of its own); returns a wait for the outcome, bounded
+/// by [`HAND_OFF_LIMIT`], for a caller that must not end before (a panic).
+pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) -> HandOffWait + Send + Sync>;
+/// Waits for a hand-off's outcome (bounded).
+pub type HandOffWait = Box<dyn FnOnce() + Send>;
 
 /// Set while a `[cluster]` peer is configured.
 static HAND_OFF: Mutex<Option<HandOff>> = Mutex::new(None);
@@ -282,15 +286,15 @@ pub fn fresh_hand_offs(
         .collect()
 }
 
-/// Tells the peer node, from a thread of its own, that these masters resigned (nothing without a
-/// `[cluster]` peer). The returned handle ends within [`HAND_OFF_LIMIT`].
-pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<std::thread::JoinHandle<()>> {
+/// Tells the peer node that these masters resigned (nothing without a `[cluster]` peer, or when
+/// it was told within [`HAND_OFF_ONCE`]); the returned wait ends within [`HAND_OFF_LIMIT`].
+pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<HandOffWait> {
     let f = HAND_OFF.lock().ok()?.clone()?;
     let list = fresh_hand_offs(&mut *HANDED.lock().ok()?, list, Instant::now());
     if list.is_empty() {
         return None;
     }
-    std::thread::Builder::new().name("lbha-hand-off".into()).spawn(move || f(list)).ok()
+    Some(f(list))
 }
 
 /// The registry, unless it stays locked (a panic while it was held): the caller goes on without.
@@ -324,6 +328,10 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
     }
     let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
     eprintln!("lbha: {why}: resigning VRRP master(s) {} (priority 0, VIPs removed)", names.join(", "));
+    // The peer node of a `[cluster]` pair is told first, from this thread: one write on the
+    // connection held open to it, so it can take over while the adverts go and the VIPs are
+    // removed, without waiting for a thread to start.
+    let told = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("lbha-resign".into()).spawn(move || {
         for (name, g) in &list {
@@ -332,11 +340,9 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
                 eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
             }
         }
-        // The peer node, if it is one of a `[cluster]` pair, takes over meanwhile.
-        let told = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
         remove_vips(&list);
-        if let Some(t) = told {
-            let _ = t.join();
+        if let Some(wait) = told {
+            wait();
         }
         let _ = tx.send(());
     });

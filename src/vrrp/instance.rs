@@ -476,11 +476,12 @@ impl Runner {
     async fn act(&mut self, a: Action, before: State) {
         match a {
             Action::SendAdvert { priority } => {
-                self.send_advert(priority).await;
-                // A master resigning: the pair's other node (`[cluster]`) may take over now.
+                // A master resigning: the pair's other node (`[cluster]`) may take over now. Told
+                // first (a write on a connection held open), then the advert; not waited for.
                 if priority == 0 {
-                    crate::fate::hand_off(vec![(self.cfg.name.clone(), self.src)]);
+                    drop(crate::fate::hand_off(vec![(self.cfg.name.clone(), self.src)]));
                 }
+                self.send_advert(priority).await;
             }
             Action::AddVips => self.add_vips().await,
             Action::DelVips => self.del_vips(false).await,
