@@ -126,7 +126,9 @@ impl Session {
         self.tls.reader().read_exact(&mut plain).map_err(|e| format!("TLS: {e}"))?;
         self.inbuf.extend_from_slice(&plain);
         let mut out = Vec::new();
-        while let Some(b) = wire::take_frame(&mut self.inbuf, self.key.as_deref().map(Vec::as_slice), &self.binding, dir)? {
+        while let Some(b) =
+            wire::take_frame(&mut self.inbuf, self.key.as_deref().map(Vec::as_slice), &self.binding, dir)?
+        {
             out.push(b);
         }
         if n == 0 || st.peer_has_closed() {
@@ -208,7 +210,12 @@ fn names(list: &[(String, IpAddr)]) -> String {
 }
 
 /// Logs how a hand-off went; its outcome.
-fn outcome(s: &ClusterSettings, list: &[(String, IpAddr)], how: &str, r: Result<Response, String>) -> Result<(), String> {
+fn outcome(
+    s: &ClusterSettings,
+    list: &[(String, IpAddr)],
+    how: &str,
+    r: Result<Response, String>,
+) -> Result<(), String> {
     match r {
         Ok(Response::Done) => {
             tracing::info!("cluster: told {} that VRRP master(s) {} resigned ({how})", s.peer_name, names(list));
@@ -353,7 +360,11 @@ fn keep(link: Weak<Link>) {
                 }
                 Err(e) => {
                     if e != last_error {
-                        tracing::warn!("cluster: cannot hold a connection open to {} at {}: {e}", s.peer_name, s.peer_addr);
+                        tracing::warn!(
+                            "cluster: cannot hold a connection open to {} at {}: {e}",
+                            s.peer_name,
+                            s.peer_addr
+                        );
                         last_error = e;
                     }
                     drop(l);

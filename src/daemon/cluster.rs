@@ -116,7 +116,8 @@ impl Node {
             Err(e) => return Err(format!("cluster: cannot listen on {}: {e}", s.bind)),
         };
         let weak = Arc::downgrade(shared);
-        let link = Link::start(Arc::new(move || weak.upgrade().and_then(|s| s.proxy.active.load().snap.cluster.clone())));
+        let link =
+            Link::start(Arc::new(move || weak.upgrade().and_then(|s| s.proxy.active.load().snap.cluster.clone())));
         let node = Arc::new(Node {
             shared: Arc::downgrade(shared),
             config,
