@@ -244,9 +244,10 @@ fn announce_gasp(up: bool) {
 /// Tells the pair's other node (over `[cluster]`'s authenticated channel) which masters resigned,
 /// as (instance, the address their adverts came from), so it takes over at once instead of after
 /// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Called by the resigning thread
-/// before its priority-0 adverts, so it must not block beyond a write (`crate::cluster::link`: on
-/// a connection held open, or from a thread of its own); returns a wait for the outcome, bounded
-/// by [`HAND_OFF_LIMIT`], for a caller that must not end before (a panic).
+/// right after its priority-0 adverts and VIP removal (the VRRP instance's own thread, among
+/// others), so it must not block beyond a write (`crate::cluster::link`: on a connection held
+/// open, or from a thread of its own); returns a wait for the outcome, bounded by
+/// [`HAND_OFF_LIMIT`], for a caller that must not end before (a panic).
 pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) -> HandOffWait + Send + Sync>;
 /// Waits for a hand-off's outcome (bounded).
 pub type HandOffWait = Box<dyn FnOnce() + Send>;
@@ -328,10 +329,6 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
     }
     let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
     eprintln!("lbha: {why}: resigning VRRP master(s) {} (priority 0, VIPs removed)", names.join(", "));
-    // The peer node of a `[cluster]` pair is told first, from this thread: one write on the
-    // connection held open to it, so it can take over while the adverts go and the VIPs are
-    // removed, without waiting for a thread to start.
-    let told = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("lbha-resign".into()).spawn(move || {
         for (name, g) in &list {
@@ -341,7 +338,10 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
             }
         }
         remove_vips(&list);
-        if let Some(wait) = told {
+        // The peer node of a `[cluster]` pair is told once the VIPs are gone from here (one write
+        // on the connection held open to it): told before, it took over while this node still
+        // answered ARP for them, and a client's neighbour entry could point here for 5 s.
+        if let Some(wait) = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect()) {
             wait();
         }
         let _ = tx.send(());
