@@ -70,7 +70,8 @@ struct Waiting {
     due: Instant,
 }
 
-/// What the connection was opened with: a reload that changes any of it opens it again.
+/// What the connection was opened with: a reload that changes any of it opens it again (the
+/// certificate is compared by identity, so any reload that read it again does too).
 #[derive(PartialEq)]
 struct Ident {
     addr: std::net::SocketAddr,
