@@ -28,8 +28,10 @@ pub const HOLD_EVERY: Duration = Duration::from_secs(1);
 /// The peer closes a held connection that sent nothing for this long (several missed heartbeats:
 /// a keeper gone, or a connection left behind by a reconnect).
 pub const HOLD_IDLE: Duration = Duration::from_secs(5);
-/// Between two attempts to open the connection.
+/// Between two attempts to open the connection while the peer does not listen.
 const RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between attempts a listening peer refused ([`retry_after`]).
+const MAX_RETRY: Duration = Duration::from_secs(30);
 /// The keeper holds the connection only to read what arrived or to write a frame; a sender that
 /// cannot have it within this goes on a fresh connection instead.
 const LOCK_FOR: Duration = Duration::from_millis(20);
@@ -156,9 +158,22 @@ impl Session {
 
 /// Opens the connection: TCP, TLS (as `wire::call`), the peer's greeting, and `Hold` answered.
 /// Returns it with a second handle on its socket, for the keeper to wait on without the lock.
-fn open(s: &ClusterSettings) -> Result<(Session, TcpStream), String> {
+/// `Err((listening, why))`: `listening` once the TCP connect succeeded (the peer refused after).
+fn open(s: &ClusterSettings) -> Result<(Session, TcpStream), (bool, String)> {
+    let sock =
+        TcpStream::connect_timeout(&s.peer_addr, s.timeout).map_err(|e| (false, format!("cannot connect: {e}")))?;
+    open_on(s, sock).map_err(|e| (true, e))
+}
+
+/// How long to wait before opening again, after `refused` attempts in a row that a listening peer
+/// refused (a peer without held connections, or another key: each refusal is a warning in its
+/// log, so they are spaced out): 1 s, doubling, at most [`MAX_RETRY`]. Pure.
+fn retry_after(refused: u32) -> Duration {
+    RETRY.saturating_mul(1u32 << refused.min(5)).min(MAX_RETRY)
+}
+
+fn open_on(s: &ClusterSettings, mut sock: TcpStream) -> Result<(Session, TcpStream), String> {
     let deadline = Instant::now() + s.timeout;
-    let mut sock = TcpStream::connect_timeout(&s.peer_addr, s.timeout).map_err(|e| format!("cannot connect: {e}"))?;
     let _ = sock.set_nodelay(true);
     sock.set_write_timeout(Some(WRITE_LIMIT)).map_err(|e| e.to_string())?;
     let name = ServerName::IpAddress(s.peer_addr.ip().into());
@@ -333,6 +348,7 @@ impl Link {
 fn keep(link: Weak<Link>) {
     let mut peek: Option<TcpStream> = None;
     let mut last_error = String::new();
+    let mut refused = 0u32;
     loop {
         let Some(l) = link.upgrade() else { return };
         if l.stop.load(Ordering::Relaxed) {
@@ -356,10 +372,11 @@ fn keep(link: Weak<Link>) {
                 Ok((session, p)) => {
                     tracing::info!("cluster: connection to {} at {} held open for hand-offs", s.peer_name, s.peer_addr);
                     last_error.clear();
+                    refused = 0;
                     *l.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
                     peek = Some(p);
                 }
-                Err(e) => {
+                Err((listening, e)) => {
                     if e != last_error {
                         tracing::warn!(
                             "cluster: cannot hold a connection open to {} at {}: {e}",
@@ -368,8 +385,9 @@ fn keep(link: Weak<Link>) {
                         );
                         last_error = e;
                     }
+                    refused = if listening { refused.saturating_add(1) } else { 0 };
                     drop(l);
-                    std::thread::sleep(RETRY);
+                    std::thread::sleep(if listening { retry_after(refused - 1) } else { RETRY });
                 }
             }
             continue;
@@ -545,6 +563,12 @@ mod tests {
             }
         });
         (addr, rx, rt)
+    }
+
+    #[test]
+    fn a_refusing_peer_is_asked_less_and_less_often() {
+        let s = |n| retry_after(n).as_secs();
+        assert_eq!((s(0), s(1), s(2), s(3), s(4), s(5), s(6), s(40)), (1, 2, 4, 8, 16, 30, 30, 30));
     }
 
     fn link_to(addr: SocketAddr) -> Arc<Link> {
