@@ -290,12 +290,33 @@ pub fn fresh_hand_offs(
 /// Tells the peer node that these masters resigned (nothing without a `[cluster]` peer, or when
 /// it was told within [`HAND_OFF_ONCE`]); the returned wait ends within [`HAND_OFF_LIMIT`].
 pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<HandOffWait> {
+    let (f, list) = hand_off_due(list)?;
+    Some(f(list))
+}
+
+/// How to tell the peer, and which of `list` to tell it now.
+fn hand_off_due(list: Vec<(String, IpAddr)>) -> Option<(HandOff, Vec<(String, IpAddr)>)> {
     let f = HAND_OFF.lock().ok()?.clone()?;
     let list = fresh_hand_offs(&mut *HANDED.lock().ok()?, list, Instant::now());
-    if list.is_empty() {
-        return None;
+    (!list.is_empty()).then_some((f, list))
+}
+
+/// [`hand_off`] for async code (a VRRP instance's task), not waited for: the hand-off runs on the
+/// runtime's blocking pool (outside a runtime, a thread of its own), since it may wait for the
+/// held connection's lock and for room in its socket (`crate::cluster::link`: up to ~120 ms), and
+/// on the runtime's own thread that would hold up every task of it (other instances' adverts and
+/// timers). The watchdog and the panic hook, on plain threads, call [`hand_off`].
+pub fn hand_off_detached(list: Vec<(String, IpAddr)>) {
+    let Some((f, list)) = hand_off_due(list) else { return };
+    let run = move || drop(f(list));
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(run)),
+        Err(_) => {
+            if let Err(e) = std::thread::Builder::new().name("lbha-hand-off".into()).spawn(run) {
+                tracing::warn!("cluster: cannot start a thread to tell the peer of a resignation: {e}");
+            }
+        }
     }
-    Some(f(list))
 }
 
 /// The registry, unless it stays locked (a panic while it was held): the caller goes on without.
@@ -1114,6 +1135,45 @@ mod tests {
         });
         assert!(caught.is_err());
         assert_eq!(mark(), before + 4);
+    }
+
+    /// The VRRP instance's hand-off (`crate::vrrp::instance`) on its current-thread runtime: a
+    /// hand-off that blocks (the held connection busy, a write waiting for room) must not hold up
+    /// the runtime's other tasks.
+    #[test]
+    fn a_hand_off_from_a_vrrp_task_does_not_block_its_runtime() {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<String>>();
+        let tx = Mutex::new(tx);
+        set_hand_off(Some(std::sync::Arc::new(move |list: Vec<(String, IpAddr)>| {
+            // Other tests' instances may resign meanwhile: only this test's counts, and blocks.
+            if list.iter().any(|(n, _)| n == "VI_detached") {
+                std::thread::sleep(Duration::from_millis(400));
+                let _ = tx.lock().expect("sender").send(list.into_iter().map(|(n, _)| n).collect());
+            }
+            Box::new(|| ()) as HandOffWait
+        })));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let ticks = rt.block_on(async {
+            // Another instance's timer, on the same runtime, while this one resigns.
+            let other = tokio::spawn(async {
+                let mut n = 0u32;
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(200) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    n += 1;
+                }
+                n
+            });
+            tokio::task::yield_now().await;
+            let t = Instant::now();
+            hand_off_detached(vec![("VI_detached".into(), "192.0.2.1".parse().expect("ip"))]);
+            assert!(t.elapsed() < Duration::from_millis(100), "blocked the runtime for {:?}", t.elapsed());
+            other.await.expect("the other task")
+        });
+        assert!(ticks >= 5, "the other task ran {ticks} times in 200 ms");
+        let told = rx.recv_timeout(Duration::from_secs(10)).expect("the peer told, off the runtime");
+        assert_eq!(told, vec!["VI_detached".to_string()]);
+        set_hand_off(None);
     }
 
     #[test]

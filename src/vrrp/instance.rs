@@ -454,8 +454,8 @@ impl Runner {
             self.act(a, before).await;
         }
         if resigning {
-            // Not waited for: a write on a connection held open, or a thread of its own.
-            drop(crate::fate::hand_off(vec![(self.cfg.name.clone(), self.src)]));
+            // Not waited for, and off this runtime's thread (it may wait for a lock and a write).
+            crate::fate::hand_off_detached(vec![(self.cfg.name.clone(), self.src)]);
         }
         self.refresh_status();
         if !wanted
