@@ -86,6 +86,24 @@ fn ident(s: &ClusterSettings) -> Ident {
     Ident { addr: s.peer_addr, pin: s.peer_fingerprint, key: s.key.clone(), cert: Arc::as_ptr(&s.cert) as usize }
 }
 
+/// Why a connection the peer holds open here, accepted under `accepted`, must be closed now that
+/// the settings are `now` (`None`: a reload removed `[cluster]`): the shared key, the pinned
+/// certificate or this node's own certificate changed, so the peer authenticated with what no
+/// longer stands. A held connection never idles (a heartbeat every [`HOLD_EVERY`]), so it is
+/// checked on each request it brings, as the keeper checks its own side ([`Ident`]). Pure.
+pub fn held_invalid(accepted: &ClusterSettings, now: Option<&ClusterSettings>) -> Option<&'static str> {
+    let Some(now) = now else { return Some("no [cluster] any more") };
+    if now.key != accepted.key {
+        Some("the shared key changed")
+    } else if now.peer_fingerprint != accepted.peer_fingerprint {
+        Some("the pinned peer certificate changed")
+    } else if !Arc::ptr_eq(&now.cert, &accepted.cert) && now.cert.cert != accepted.cert.cert {
+        Some("this node's certificate changed")
+    } else {
+        None
+    }
+}
+
 /// The open connection.
 struct Session {
     tls: rustls::ClientConnection,
@@ -563,6 +581,28 @@ mod tests {
             }
         });
         (addr, rx, rt)
+    }
+
+    #[test]
+    fn a_held_connection_is_invalid_once_the_key_pin_or_certificate_changed() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let s = settings(addr);
+        assert_eq!(held_invalid(&s, Some(&s)), None);
+        // A reload that read the same certificate again, or changed what is not authentication.
+        let same = ClusterSettings {
+            cert: Arc::new((*s.cert).clone()),
+            timeout: Duration::from_secs(9),
+            peer_name: "renamed".into(),
+            ..s.clone()
+        };
+        assert_eq!(held_invalid(&s, Some(&same)), None);
+        let key = ClusterSettings { key: Some(Arc::new(b"another-key-0123456789".to_vec())), ..s.clone() };
+        assert_eq!(held_invalid(&s, Some(&key)), Some("the shared key changed"));
+        let pin = ClusterSettings { peer_fingerprint: Some([7; 32]), ..s.clone() };
+        assert_eq!(held_invalid(&s, Some(&pin)), Some("the pinned peer certificate changed"));
+        let cert = ClusterSettings { cert: settings(addr).cert, ..s.clone() };
+        assert_eq!(held_invalid(&s, Some(&cert)), Some("this node's certificate changed"));
+        assert_eq!(held_invalid(&s, None), Some("no [cluster] any more"));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Node {
     rt_current: std::sync::Mutex<SyncState>,
     /// The connection held open to the peer for hand-offs (`crate::fate::hand_off`).
     link: Arc<Link>,
+    /// Set by [`Node::stop`]: the connections the peer holds open here close (they are tasks of
+    /// their own, not in `tasks`), so its hand-offs go to the process that took over.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 struct Held {
@@ -131,6 +134,7 @@ impl Node {
             rt: Arc::default(),
             rt_current: std::sync::Mutex::new(crate::cluster::runtime::Ledger::default().state),
             link,
+            stopped: tokio::sync::watch::Sender::new(false),
         });
         runtime::install_hook(shared, &node);
         install_hand_off(&node);
@@ -313,6 +317,7 @@ impl Node {
 
     /// Stops listening and looking at the peer (handover to the process `lbha upgrade` started).
     pub fn stop(&self) {
+        self.stopped.send_replace(true);
         self.link.stop();
         for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             t.abort();
@@ -375,6 +380,10 @@ impl Node {
                 true => format!("{e} after the greeting (the peer's shared key differs?)"),
                 false => e,
             })?;
+        if *self.stopped.borrow() {
+            // Handed over (`lbha upgrade`): unanswered, the peer asks the process that took over.
+            return Err("this process stopped".into());
+        }
         if matches!(req, Request::Hold) {
             ch.answer(&Response::Done).await?;
             return Ok(Some(ch));
@@ -385,17 +394,39 @@ impl Node {
 
     /// A connection the peer holds open for hand-offs (`crate::cluster::link`): answers its
     /// heartbeats and resignations, one by one as they come, until it closes or stays silent for
-    /// [`link::HOLD_IDLE`]. Nothing else is taken on it.
-    async fn hold(&self, mut ch: wire::Channel<wire::ServerStream>, s: &ClusterSettings, addr: std::net::SocketAddr) {
+    /// [`link::HOLD_IDLE`]. Nothing else is taken on it. Closed, with the request unanswered (the
+    /// peer's keeper sends a resignation again on a new connection), once this node stopped (the
+    /// handover of `lbha upgrade`: the new process must hear it) or a reload changed what the
+    /// connection was authenticated with (`accepted`: the key, either certificate).
+    async fn hold(
+        &self,
+        mut ch: wire::Channel<wire::ServerStream>,
+        accepted: &ClusterSettings,
+        addr: std::net::SocketAddr,
+    ) {
+        let mut stopped = self.stopped.subscribe();
         loop {
-            let req = match tokio::time::timeout(link::HOLD_IDLE, ch.request()).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) if e.starts_with("connection closed") => return,
-                Ok(Err(e)) => return tracing::warn!(peer = %addr, "cluster: connection held by {addr}: {e}"),
-                Err(_) => {
-                    return tracing::info!(peer = %addr, "cluster: connection held by {addr} silent for {:?}: closed", link::HOLD_IDLE);
+            let req = tokio::select! {
+                r = tokio::time::timeout(link::HOLD_IDLE, ch.request()) => match r {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) if e.starts_with("connection closed") => return,
+                    Ok(Err(e)) => return tracing::warn!(peer = %addr, "cluster: connection held by {addr}: {e}"),
+                    Err(_) => {
+                        return tracing::info!(peer = %addr, "cluster: connection held by {addr} silent for {:?}: closed", link::HOLD_IDLE);
+                    }
+                },
+                _ = stopped.wait_for(|s| *s) => {
+                    return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: this process stopped");
                 }
             };
+            if *self.stopped.borrow() {
+                return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: this process stopped");
+            }
+            let now = self.settings();
+            if let Some(why) = link::held_invalid(accepted, now.as_ref()) {
+                return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: {why}");
+            }
+            let s = now.as_ref().unwrap_or(accepted);
             let answer = match req {
                 Request::Hold => Response::Done,
                 r @ Request::Resigned { .. } => self.answer(r, s).await,
