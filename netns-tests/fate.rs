@@ -254,15 +254,10 @@ fn stall(tag: &str, extra: &str, kind: &str) -> String {
 }
 
 /// A `[cluster]` pair (sync over the bed's network, mutual TLS with pinned certificates and a
-/// shared key): lb1 resigning tells lb2 over it, and lb2's backup, told, takes over without
-/// waiting the skew time unless the timer fired first. The logs name the hand-off on both sides.
-#[test]
-#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
-fn a_stall_hands_the_vip_to_the_cluster_peer_at_once() {
-    if !bed::root_or_skip("a_stall_hands_the_vip_to_the_cluster_peer_at_once") {
-        return;
-    }
-    let two = pair("fate-handoff");
+/// shared key), started with a prober once lb1 holds its connection to lb2 open for hand-offs
+/// (its keeper retries every second until lb2 listens).
+fn cluster_pair(tag: &str) -> (Pair, usize, Prober) {
+    let two = pair(tag);
     crate::cluster::cert(&two.bed, "lb1");
     crate::cluster::cert(&two.bed, "lb2");
     let extra = |two: &Pair, me: &str| {
@@ -280,13 +275,79 @@ fn a_stall_hands_the_vip_to_the_cluster_peer_at_once() {
             mine.ip, peer.ip
         )
     };
-    let (log1, log2) = stalled(start_apart(two, &extra), "one proxy thread stalled, [cluster] pair (hand-off)");
-    assert!(log1.contains("told lb2 that VRRP master(s) VI_1 resigned"), "lb1 told lb2:\n{log1}");
+    let started = start_apart(two, &extra);
+    let p1 = started.1;
+    let held = wait_for(Duration::from_secs(10), || started.0.bed.log(p1).contains("held open for hand-offs"));
+    assert!(held.is_some(), "lb1 holds a connection open to lb2:\n{}", started.0.bed.log(p1));
+    started
+}
+
+/// lb2's log: whether its backup took over on lb1's message rather than on its skew timer
+/// (timing: a debug build at load 15 lost the race once in session 10), printed, never asserted.
+fn on_message(two: &Pair, kind: &str) {
+    let p2 = two.bed.procs.iter().position(|p| p.log.ends_with("lb2.log")).expect("lb2 runs");
+    let log2 = two.bed.log(p2);
     assert!(log2.contains("taking over VI_1"), "lb2 heard it:\n{log2}");
-    // Which came first, the message or lb2's skew timer, is timing (a debug build at load 15 lost
-    // the race once): printed, never asserted.
-    let on_message = log2.contains("resigned over the cluster channel");
-    println!("track_proxy, [cluster] pair (hand-off): lb2 took over on the message: {on_message}");
+    println!(
+        "track_proxy, {kind}: lb2 took over on the message: {}",
+        log2.contains("resigned over the cluster channel")
+    );
+}
+
+/// lb1 resigning tells lb2 on the connection it holds open (one write, before its priority-0
+/// advert), and lb2's backup, told, takes over without waiting the skew time unless the timer
+/// fired first. The logs name the hand-off on both sides.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_stall_hands_the_vip_to_the_cluster_peer_at_once() {
+    if !bed::root_or_skip("a_stall_hands_the_vip_to_the_cluster_peer_at_once") {
+        return;
+    }
+    let kind = "one proxy thread stalled, [cluster] pair (hand-off)";
+    let started = cluster_pair("fate-handoff");
+    let (log1, log2) = stalled(started, kind);
+    assert!(
+        log1.contains("told lb2 that VRRP master(s) VI_1 resigned (on the connection held open)"),
+        "lb1 told lb2 on the connection it held open:\n{log1}"
+    );
+    assert!(log2.contains("taking over VI_1"), "lb2 heard it:\n{log2}");
+    println!(
+        "track_proxy, {kind}: lb2 took over on the message: {}",
+        log2.contains("resigned over the cluster channel")
+    );
+}
+
+/// The same for a listener that stops listening: the instance task resigns (not the watchdog).
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_failed_listener_hands_the_vip_to_the_cluster_peer_at_once() {
+    if !bed::root_or_skip("a_failed_listener_hands_the_vip_to_the_cluster_peer_at_once") {
+        return;
+    }
+    let kind = "listener on the VIP stops listening (ss -K), [cluster] pair (hand-off)";
+    let (two, p1, probe) = cluster_pair("fate-handoff-l");
+    let t = Instant::now();
+    kill_listener(&two.lb1);
+    moved(&two, p1, probe, t, kind, Some("no longer listens"));
+    let log1 = two.bed.log(p1);
+    assert!(log1.contains("told lb2 that VRRP master(s) VI_1 resigned (on the connection held open)"), "{log1}");
+    on_message(&two, kind);
+}
+
+/// The same for a panic: the panic hook's thread writes the message, then the process ends.
+#[test]
+#[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
+fn a_panic_hands_the_vip_to_the_cluster_peer_at_once() {
+    if !bed::root_or_skip("a_panic_hands_the_vip_to_the_cluster_peer_at_once") {
+        return;
+    }
+    let kind = "panic (debug dev panic), [cluster] pair (hand-off)";
+    let (two, p1, probe) = cluster_pair("fate-handoff-p");
+    let t = Instant::now();
+    let _ = control(&two.bed, "lb1", "expert-mode on; debug dev panic");
+    moved(&two, p1, probe, t, kind, None);
+    assert!(two.bed.log(p1).contains("resigning VRRP master(s) VI_1"), "the panic hook resigned");
+    on_message(&two, kind);
 }
 
 /// [`stall`] on a started pair; returns both logs.

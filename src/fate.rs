@@ -36,12 +36,14 @@ use tokio::sync::watch;
 /// keeps the thread from running (a thread waiting for a CPU burns none), and 40 ms of wall time is
 /// ten times the longest healthy poll on an idle machine. Detection then takes 40-60 ms on an idle
 /// node (the threshold plus up to two 10 ms watchdog rounds), or, on a loaded one, until the
-/// spinning thread has had 10 ms of CPU. Until session 10 the watchdog saw only what tokio
+/// spinning thread has had 10 ms of CPU (a late watchdog round counts all the wall time it was
+/// late: session 13). Until session 10 the watchdog saw only what tokio
 /// publishes when a thread parks and every 61 polls, and needed 100 ms of CPU (61 RSA-2048 steps
 /// had to fit under it): 280-600 ms of wall time on a loaded node.
 pub const STALL_THRESHOLD: Duration = Duration::from_millis(40);
-/// The least `proxy_stall_threshold` accepted: below it, one late watchdog round would decide, and
-/// its CPU condition (7.5 ms) would come near a healthy RSA-4096 handshake step.
+/// The least `proxy_stall_threshold` accepted: below it, the threshold would be a few watchdog
+/// rounds, and its CPU condition (7.5 ms at 30 ms) would come near a healthy RSA-4096 handshake
+/// step.
 pub const MIN_STALL_THRESHOLD: Duration = Duration::from_millis(30);
 /// The part of the threshold a poll must have burned in CPU time to be stalled: a poll longer in
 /// wall time than the threshold but not burning is a thread the machine does not run.
@@ -52,7 +54,9 @@ const STALL_CPU_PART: u32 = 4;
 const BATCH_THRESHOLD: Duration = Duration::from_millis(100);
 /// How often the watchdog samples the runtime threads.
 const WATCH_EVERY: Duration = Duration::from_millis(10);
-/// The most one watchdog round adds to a thread's unchanged wall time, however late the round.
+/// The most one watchdog round adds to the wall time of the rules without a CPU condition (a
+/// thread blocked for [`BLOCKED_THRESHOLD`]), however late the round: a watchdog kept from running
+/// does not count its own wait there.
 const MAX_ROUND: Duration = Duration::from_millis(20);
 /// A runtime thread awake in one poll this long without burning CPU (blocked in a system call or
 /// on a lock) is stalled too; HAProxy's watchdog does not see those at all.
@@ -239,9 +243,14 @@ fn announce_gasp(up: bool) {
 
 /// Tells the pair's other node (over `[cluster]`'s authenticated channel) which masters resigned,
 /// as (instance, the address their adverts came from), so it takes over at once instead of after
-/// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Blocking, bounded; called on a
-/// thread of its own.
-pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) + Send + Sync>;
+/// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Called by the resigning thread
+/// right after its priority-0 adverts and VIP removal (the VRRP instance's own thread, among
+/// others), so it must not block beyond a write (`crate::cluster::link`: on a connection held
+/// open, or from a thread of its own); returns a wait for the outcome, bounded by
+/// [`HAND_OFF_LIMIT`], for a caller that must not end before (a panic).
+pub type HandOff = std::sync::Arc<dyn Fn(Vec<(String, IpAddr)>) -> HandOffWait + Send + Sync>;
+/// Waits for a hand-off's outcome (bounded).
+pub type HandOffWait = Box<dyn FnOnce() + Send>;
 
 /// Set while a `[cluster]` peer is configured.
 static HAND_OFF: Mutex<Option<HandOff>> = Mutex::new(None);
@@ -278,15 +287,36 @@ pub fn fresh_hand_offs(
         .collect()
 }
 
-/// Tells the peer node, from a thread of its own, that these masters resigned (nothing without a
-/// `[cluster]` peer). The returned handle ends within [`HAND_OFF_LIMIT`].
-pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<std::thread::JoinHandle<()>> {
+/// Tells the peer node that these masters resigned (nothing without a `[cluster]` peer, or when
+/// it was told within [`HAND_OFF_ONCE`]); the returned wait ends within [`HAND_OFF_LIMIT`].
+pub fn hand_off(list: Vec<(String, IpAddr)>) -> Option<HandOffWait> {
+    let (f, list) = hand_off_due(list)?;
+    Some(f(list))
+}
+
+/// How to tell the peer, and which of `list` to tell it now.
+fn hand_off_due(list: Vec<(String, IpAddr)>) -> Option<(HandOff, Vec<(String, IpAddr)>)> {
     let f = HAND_OFF.lock().ok()?.clone()?;
     let list = fresh_hand_offs(&mut *HANDED.lock().ok()?, list, Instant::now());
-    if list.is_empty() {
-        return None;
+    (!list.is_empty()).then_some((f, list))
+}
+
+/// [`hand_off`] for async code (a VRRP instance's task), not waited for: the hand-off runs on the
+/// runtime's blocking pool (outside a runtime, a thread of its own), since it may wait for the
+/// held connection's lock and for room in its socket (`crate::cluster::link`: up to ~120 ms), and
+/// on the runtime's own thread that would hold up every task of it (other instances' adverts and
+/// timers). The watchdog and the panic hook, on plain threads, call [`hand_off`].
+pub fn hand_off_detached(list: Vec<(String, IpAddr)>) {
+    let Some((f, list)) = hand_off_due(list) else { return };
+    let run = move || drop(f(list));
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(run)),
+        Err(_) => {
+            if let Err(e) = std::thread::Builder::new().name("lbha-hand-off".into()).spawn(run) {
+                tracing::warn!("cluster: cannot start a thread to tell the peer of a resignation: {e}");
+            }
+        }
     }
-    std::thread::Builder::new().name("lbha-hand-off".into()).spawn(move || f(list)).ok()
 }
 
 /// The registry, unless it stays locked (a panic while it was held): the caller goes on without.
@@ -328,11 +358,12 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
                 eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
             }
         }
-        // The peer node, if it is one of a `[cluster]` pair, takes over meanwhile.
-        let told = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
         remove_vips(&list);
-        if let Some(t) = told {
-            let _ = t.join();
+        // The peer node of a `[cluster]` pair is told once the VIPs are gone from here (one write
+        // on the connection held open to it): told before, it took over while this node still
+        // answered ARP for them, and a client's neighbour entry could point here for 5 s.
+        if let Some(wait) = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect()) {
+            wait();
         }
         let _ = tx.send(());
     });
@@ -622,15 +653,17 @@ pub fn threads() -> Vec<ThreadSample> {
 /// `threshold` of wall time while it burned a quarter of that in CPU time ([`STALL_CPU_PART`]), or
 /// for [`BLOCKED_THRESHOLD`] whatever it burned (blocked in a system call or on a lock). Wall time
 /// counts from the first round that saw the mark (so a poll is at least that old: never less
-/// than the threshold) and each round counts at most `max_round` (a watchdog kept from running
-/// does not count its own wait). The CPU condition keeps a loaded machine from passing for a
-/// stall: a healthy poll burns a few ms at most, however long the machine keeps its thread
-/// waiting. Pure: the caller passes the clock and the samples ([`threads`]).
+/// than the threshold). For the CPU rule it is the whole wall time since, however late the rounds:
+/// the CPU burned is what keeps a loaded machine from passing for a stall (a healthy poll burns a
+/// few ms at most, however long the machine keeps its thread waiting, and a thread waiting for a
+/// CPU burns none), so a watchdog kept from running for 100 ms decides on its next round instead
+/// of counting 20 ms of those 100. The blocked rule has no CPU condition: there each round counts
+/// at most `max_round`, so a watchdog kept from running does not count its own wait.
+/// Pure: the caller passes the clock and the samples ([`threads`]).
 #[derive(Debug)]
 pub struct PollWatch {
-    /// Per thread: the poll mark last seen, the thread's CPU time when first seen, and the wall
-    /// time counted since.
-    last: Vec<(u64, Duration, Duration)>,
+    /// Per thread: what is known of the poll it is in.
+    last: Vec<InPoll>,
     prev: Option<Instant>,
     max_round: Duration,
 }
@@ -649,6 +682,18 @@ pub struct Stuck {
     pub cpu: Duration,
 }
 
+/// One thread's poll as the watchdog has seen it.
+#[derive(Debug, Clone, Copy, Default)]
+struct InPoll {
+    /// The poll mark last seen (even: outside a watched poll; a new thread starts there).
+    mark: u64,
+    /// When the round that first saw this mark ran, and the thread's CPU time then.
+    since: Option<Instant>,
+    cpu0: Duration,
+    /// The wall time counted for the blocked rule (rounds capped at `max_round`).
+    waited: Duration,
+}
+
 impl PollWatch {
     pub fn new(max_round: Duration) -> Self {
         PollWatch { last: Vec::new(), prev: None, max_round }
@@ -659,20 +704,25 @@ impl PollWatch {
         let round = self.prev.map_or(Duration::ZERO, |p| now.saturating_duration_since(p).min(self.max_round));
         self.prev = Some(now);
         // Threads only ever register: a new one starts unknown (an even mark never matches).
-        self.last.resize(threads.len(), (0, Duration::ZERO, Duration::ZERO));
+        self.last.resize(threads.len(), InPoll::default());
         let cpu_needed = threshold / STALL_CPU_PART;
         let mut stuck = None;
-        for (i, (t, (mark, cpu0, waited))) in threads.iter().zip(self.last.iter_mut()).enumerate() {
-            if t.polls % 2 == 0 || t.polls != *mark {
-                (*mark, *cpu0, *waited) = (t.polls, t.cpu, Duration::ZERO);
+        for (i, (t, p)) in threads.iter().zip(self.last.iter_mut()).enumerate() {
+            if t.polls % 2 == 0 || t.polls != p.mark {
+                *p = InPoll { mark: t.polls, since: Some(now), cpu0: t.cpu, waited: Duration::ZERO };
                 continue;
             }
-            *waited += round;
-            let burned = t.cpu.saturating_sub(*cpu0);
-            let long = (*waited >= threshold && burned >= cpu_needed) || *waited >= BLOCKED_THRESHOLD;
-            if long && stuck.is_none() {
-                stuck = Some(Stuck { thread: i, wall: *waited, cpu: burned });
-            }
+            p.waited += round;
+            let wall = p.since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+            let burned = t.cpu.saturating_sub(p.cpu0);
+            let found = if wall >= threshold && burned >= cpu_needed {
+                Some(Stuck { thread: i, wall, cpu: burned })
+            } else if p.waited >= BLOCKED_THRESHOLD {
+                Some(Stuck { thread: i, wall: p.waited, cpu: burned })
+            } else {
+                None
+            };
+            stuck = stuck.or(found);
         }
         stuck
     }
@@ -987,7 +1037,32 @@ mod tests {
         assert_eq!(w.observe(ms(50), &[marks(8, 112), marks(19, 50)], th), None);
         // A new poll starts unknown: its first round counts nothing.
         assert_eq!(w.observe(ms(60), &[marks(9, 115), marks(21, 60)], th), None);
-        assert_eq!(w.observe(ms(90), &[marks(9, 140), marks(23, 70)], th), None, "20 ms counted of 30");
+        assert_eq!(w.observe(ms(90), &[marks(9, 140), marks(23, 70)], th), None, "30 ms of 40");
+        let stuck = Stuck { thread: 0, wall: th, cpu: Duration::from_millis(25) };
+        assert_eq!(w.observe(ms(100), &[marks(9, 140), marks(25, 80)], th), Some(stuck));
+    }
+
+    #[test]
+    fn a_late_round_counts_its_whole_wall_time_when_the_thread_burned() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let th = Duration::from_millis(40);
+        let mut w = PollWatch::new(Duration::from_millis(20));
+        assert_eq!(w.observe(ms(0), &[marks(5, 100), marks(7, 0)], th), None);
+        assert_eq!(w.observe(ms(10), &[marks(5, 102), marks(7, 0)], th), None);
+        // The watchdog waited 100 ms for a CPU. Thread 0 spun through it (12 ms of CPU at its
+        // share of a loaded machine): stuck now, not after more rounds. Thread 1, in one poll as
+        // long, burned nothing: a thread the machine did not run, not a stall.
+        let stuck = Stuck { thread: 0, wall: Duration::from_millis(110), cpu: Duration::from_millis(12) };
+        assert_eq!(w.observe(ms(110), &[marks(5, 112), marks(7, 0)], th), Some(stuck));
+        // The same late round with 9 ms burned (a poll descheduled, below a quarter of 40 ms).
+        let mut w = PollWatch::new(Duration::from_millis(20));
+        assert_eq!(w.observe(ms(0), &[marks(5, 100)], th), None);
+        assert_eq!(w.observe(ms(10), &[marks(5, 102)], th), None);
+        assert_eq!(w.observe(ms(300), &[marks(5, 109)], th), None);
+        // Once it has burned its 10 ms, it is stuck, with the wall time it has been in the poll.
+        let stuck = Stuck { thread: 0, wall: Duration::from_millis(310), cpu: Duration::from_millis(10) };
+        assert_eq!(w.observe(ms(310), &[marks(5, 110)], th), Some(stuck));
     }
 
     #[test]
@@ -1060,6 +1135,45 @@ mod tests {
         });
         assert!(caught.is_err());
         assert_eq!(mark(), before + 4);
+    }
+
+    /// The VRRP instance's hand-off (`crate::vrrp::instance`) on its current-thread runtime: a
+    /// hand-off that blocks (the held connection busy, a write waiting for room) must not hold up
+    /// the runtime's other tasks.
+    #[test]
+    fn a_hand_off_from_a_vrrp_task_does_not_block_its_runtime() {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<String>>();
+        let tx = Mutex::new(tx);
+        set_hand_off(Some(std::sync::Arc::new(move |list: Vec<(String, IpAddr)>| {
+            // Other tests' instances may resign meanwhile: only this test's counts, and blocks.
+            if list.iter().any(|(n, _)| n == "VI_detached") {
+                std::thread::sleep(Duration::from_millis(400));
+                let _ = tx.lock().expect("sender").send(list.into_iter().map(|(n, _)| n).collect());
+            }
+            Box::new(|| ()) as HandOffWait
+        })));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let ticks = rt.block_on(async {
+            // Another instance's timer, on the same runtime, while this one resigns.
+            let other = tokio::spawn(async {
+                let mut n = 0u32;
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(200) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    n += 1;
+                }
+                n
+            });
+            tokio::task::yield_now().await;
+            let t = Instant::now();
+            hand_off_detached(vec![("VI_detached".into(), "192.0.2.1".parse().expect("ip"))]);
+            assert!(t.elapsed() < Duration::from_millis(100), "blocked the runtime for {:?}", t.elapsed());
+            other.await.expect("the other task")
+        });
+        assert!(ticks >= 5, "the other task ran {ticks} times in 200 ms");
+        let told = rx.recv_timeout(Duration::from_secs(10)).expect("the peer told, off the runtime");
+        assert_eq!(told, vec!["VI_detached".to_string()]);
+        set_hand_off(None);
     }
 
     #[test]

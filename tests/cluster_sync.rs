@@ -286,6 +286,25 @@ fn a_wrong_key_or_certificate_is_rejected_and_logged() {
     wait_for("the backend on b", Duration::from_secs(10), || has_backend(&b, "yes"));
 }
 
+/// A connection the peer holds open for hand-offs was authenticated with the key and certificates
+/// of its time: once a reload changed them, it is closed, and the peer, still on the old key,
+/// cannot open another (nor tell this node to take over on it).
+#[test]
+fn a_connection_held_open_closes_when_a_reload_changes_the_key() {
+    let web = Backend::start("W");
+    let (na, nb) = (node("a"), node("b"));
+    let a = start(&na, &config(&na, &nb, web.port, &default_opts()));
+    let b = start(&nb, &config(&nb, &na, web.port, &default_opts()));
+    wait_log(|| b.lbha.log_text(), &format!("connection to a at 127.0.0.1:{} held open for hand-offs", na.sync));
+    let rotated = a.config_text().replace(KEY, "rotated-secret-0123456789");
+    std::fs::write(&a.lbha.config, rotated).unwrap();
+    let (code, _, err) = a.lbha.cli(&["reload"]);
+    assert_eq!(code, 0, "{err}");
+    // b's next heartbeat finds it closed; opening it again with the old key is refused.
+    wait_log(|| a.lbha.log_text(), "closed: the shared key changed");
+    wait_log(|| b.lbha.log_text(), "cannot hold a connection open to a");
+}
+
 #[test]
 fn manual_mode_diff_then_push() {
     let web = Backend::start("W");
@@ -314,11 +333,19 @@ fn lbha_upgrade_hands_the_sync_listener_over() {
     let (na, nb) = (node("a"), node("b"));
     let a = start(&na, &config(&na, &nb, web.port, &default_opts()));
     let b = start(&nb, &config(&nb, &na, web.port, &default_opts()));
+    let held = format!("connection to a at 127.0.0.1:{} held open for hand-offs", na.sync);
+    wait_log(|| b.lbha.log_text(), &held);
     let old = a.lbha.served_pid();
     let (code, out, err) = a.lbha.cli(&["upgrade"]);
     assert_eq!(code, 0, "{out}{err}");
     wait_for("the new process", Duration::from_secs(15), || a.lbha.served_pid() != old);
     let _new = Kill(a.lbha.served_pid());
+    // The old process closes the connection b held open to it (b's hand-offs would go to a
+    // process that no longer runs VRRP), and b holds one open to the new process.
+    wait_log(|| a.lbha.log_text(), "closed: this process stopped");
+    wait_for("b holding a connection to the new process", Duration::from_secs(15), || {
+        kit::log_count(&b.lbha.log_text(), &held) >= 2
+    });
     // The new process listens once the old one let go: b's change reaches it.
     assert_eq!(add_backend(&b, "after_upgrade").0, 202);
     wait_for("the backend on a", Duration::from_secs(10), || has_backend(&a, "after_upgrade"));

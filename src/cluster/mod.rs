@@ -1,9 +1,11 @@
 //! Config sync between the two nodes of a pair (`[cluster]`): `shared` (the shared part of a
 //! config, its hash, merge and diff) and `decide` (versions and the decision on an offer) are
-//! pure; `wire` (authenticated messages over mutual TLS) and `node` (listener, client, hooks,
+//! pure; `wire` (authenticated messages over mutual TLS), `link` (a connection held open to the
+//! peer for a resigning master's hand-off) and `crate::daemon::cluster` (listener, client, hooks,
 //! catch-up) do the I/O.
 
 pub mod decide;
+pub mod link;
 pub mod runtime;
 pub mod shared;
 pub mod wire;

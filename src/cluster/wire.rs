@@ -48,6 +48,9 @@ pub enum Request {
     Resigned {
         instances: Vec<(String, std::net::IpAddr)>,
     },
+    /// Keep this connection open for the next `Resigned` (`super::link`): answered `Done`, and
+    /// sent again as a heartbeat while nothing else is.
+    Hold,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,12 +234,14 @@ pub fn client_config(s: &ClusterSettings) -> Result<Arc<rustls::ClientConfig>, S
 }
 
 /// Direction bytes: a request cannot pass for an answer.
-const TO_SERVER: u8 = b'Q';
-const TO_CLIENT: u8 = b'A';
+pub(super) const TO_SERVER: u8 = b'Q';
+pub(super) const TO_CLIENT: u8 = b'A';
 /// The server proves it holds the key before the client sends anything (a config may hold
 /// secrets): without a pinned certificate, a man in the middle could otherwise read the request.
-const HELLO: u8 = b'H';
-const HELLO_BODY: &[u8] = b"lbha-cluster-hello";
+pub(super) const HELLO: u8 = b'H';
+pub(super) const HELLO_BODY: &[u8] = b"lbha-cluster-hello";
+/// A frame's length prefix and tag.
+const HEAD: usize = 4 + 32;
 
 fn mac(key: &[u8], binding: &[u8; 32], dir: u8, body: &[u8]) -> ring::hmac::Tag {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
@@ -245,6 +250,57 @@ fn mac(key: &[u8], binding: &[u8; 32], dir: u8, body: &[u8]) -> ring::hmac::Tag 
     ctx.update(&[dir]);
     ctx.update(body);
     ctx.sign()
+}
+
+/// One frame: length, tag (the HMAC with a shared key, zeros without), body. Pure.
+pub(super) fn frame(key: Option<&[u8]>, binding: &[u8; 32], dir: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    match key {
+        Some(k) => out.extend_from_slice(mac(k, binding, dir, body).as_ref()),
+        None => out.extend_from_slice(&[0u8; 32]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn frame_len(head: [u8; 4]) -> Result<usize, String> {
+    let len = u32::from_be_bytes(head) as usize;
+    if len > MAX_FRAME {
+        return Err(format!("frame of {len} bytes is too large"));
+    }
+    Ok(len)
+}
+
+/// Checks a received frame's tag (nothing to check without a shared key). Pure.
+fn verify(key: Option<&[u8]>, binding: &[u8; 32], dir: u8, tag: &[u8], body: &[u8]) -> Result<(), String> {
+    let Some(k) = key else { return Ok(()) };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k);
+    let mut msg = Vec::with_capacity(33 + body.len());
+    msg.extend_from_slice(binding);
+    msg.push(dir);
+    msg.extend_from_slice(body);
+    ring::hmac::verify(&key, &msg, tag)
+        .map_err(|_| "message authentication failed: wrong shared key (or no key on the peer)".to_string())
+}
+
+/// Takes the first whole frame off `buf` (bytes received so far), checked: `None` until it is
+/// all there. Pure.
+pub(super) fn take_frame(
+    buf: &mut Vec<u8>,
+    key: Option<&[u8]>,
+    binding: &[u8; 32],
+    dir: u8,
+) -> Result<Option<Vec<u8>>, String> {
+    let Some(head) = buf.first_chunk::<4>() else { return Ok(None) };
+    let len = frame_len(*head)?;
+    if buf.len() < HEAD + len {
+        return Ok(None);
+    }
+    let body = buf[HEAD..HEAD + len].to_vec();
+    verify(key, binding, dir, &buf[4..HEAD], &body)?;
+    buf.drain(..HEAD + len);
+    Ok(Some(body))
 }
 
 /// One end of an established sync connection.
@@ -256,14 +312,7 @@ pub struct Channel<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
     async fn send(&mut self, dir: u8, body: &[u8]) -> Result<(), String> {
-        let tag = match &self.key {
-            Some(k) => mac(k, &self.binding, dir, body).as_ref().to_vec(),
-            None => vec![0u8; 32],
-        };
-        let mut frame = Vec::with_capacity(4 + 32 + body.len());
-        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&tag);
-        frame.extend_from_slice(body);
+        let frame = frame(self.key.as_deref().map(Vec::as_slice), &self.binding, dir, body);
         self.stream.write_all(&frame).await.map_err(|e| e.to_string())?;
         self.stream.flush().await.map_err(|e| e.to_string())
     }
@@ -271,29 +320,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
     async fn recv(&mut self, dir: u8) -> Result<Vec<u8>, String> {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).await.map_err(|e| format!("connection closed: {e}"))?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_FRAME {
-            return Err(format!("frame of {len} bytes is too large"));
-        }
+        let len = frame_len(len)?;
         let mut tag = [0u8; 32];
         self.stream.read_exact(&mut tag).await.map_err(|e| e.to_string())?;
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
-        if let Some(k) = &self.key {
-            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k);
-            let mut msg = Vec::with_capacity(33 + body.len());
-            msg.extend_from_slice(&self.binding);
-            msg.push(dir);
-            msg.extend_from_slice(&body);
-            ring::hmac::verify(&key, &msg, &tag)
-                .map_err(|_| "message authentication failed: wrong shared key (or no key on the peer)".to_string())?;
-        }
+        verify(self.key.as_deref().map(Vec::as_slice), &self.binding, dir, &tag, &body)?;
         Ok(body)
     }
 }
 
 /// The channel binding both ends derive from their TLS session.
-fn binding<D>(conn: &rustls::ConnectionCommon<D>) -> Result<[u8; 32], String> {
+pub(super) fn binding<D>(conn: &rustls::ConnectionCommon<D>) -> Result<[u8; 32], String> {
     conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None).map_err(|e| e.to_string())
 }
 
@@ -383,6 +421,31 @@ mod tests {
         let (mut a, mut b) = pair(None, None, [7; 32]);
         a.stream.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes()).await.unwrap();
         assert!(b.recv(TO_SERVER).await.unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn frames_are_taken_whole_and_checked() {
+        let (k, b) = (Some(&b"k1-0123456789abcdef"[..]), [3u8; 32]);
+        let mut buf = frame(k, &b, TO_CLIENT, b"one");
+        buf.extend(frame(k, &b, TO_CLIENT, b"two"));
+        let whole = buf.len();
+        // Byte by byte: nothing until the first frame is all there.
+        let mut got = Vec::new();
+        let mut rx = Vec::new();
+        for x in &buf {
+            rx.push(*x);
+            while let Some(f) = take_frame(&mut rx, k, &b, TO_CLIENT).unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+        assert!(rx.is_empty(), "{whole} bytes taken");
+        let mut other = frame(Some(b"k2-0123456789abcdef"), &b, TO_CLIENT, b"x");
+        assert!(take_frame(&mut other, k, &b, TO_CLIENT).unwrap_err().contains("authentication failed"));
+        let mut reflected = frame(k, &b, TO_SERVER, b"x");
+        assert!(take_frame(&mut reflected, k, &b, TO_CLIENT).is_err());
+        let mut huge = ((MAX_FRAME as u32) + 1).to_be_bytes().to_vec();
+        assert!(take_frame(&mut huge, k, &b, TO_CLIENT).unwrap_err().contains("too large"));
     }
 
     #[test]

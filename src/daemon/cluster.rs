@@ -5,6 +5,7 @@
 use super::control::Shared;
 use crate::api::ReloadFn;
 use crate::cluster::decide::{self, LastSync, SyncState};
+use crate::cluster::link::{self, Link};
 use crate::cluster::wire::{self, NodeStatus, Request, Response};
 use crate::cluster::{CONFLICT, shared};
 use crate::config::cluster::{ClusterSettings, SyncMode};
@@ -39,6 +40,11 @@ pub struct Node {
     rt: Arc<tokio::sync::Mutex<crate::cluster::runtime::Ledger>>,
     /// Its last state, for `status` answers that must not wait.
     rt_current: std::sync::Mutex<SyncState>,
+    /// The connection held open to the peer for hand-offs (`crate::fate::hand_off`).
+    link: Arc<Link>,
+    /// Set by [`Node::stop`]: the connections the peer holds open here close (they are tasks of
+    /// their own, not in `tasks`), so its hand-offs go to the process that took over.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 struct Held {
@@ -112,6 +118,9 @@ impl Node {
             }
             Err(e) => return Err(format!("cluster: cannot listen on {}: {e}", s.bind)),
         };
+        let weak = Arc::downgrade(shared);
+        let link =
+            Link::start(Arc::new(move || weak.upgrade().and_then(|s| s.proxy.active.load().snap.cluster.clone())));
         let node = Arc::new(Node {
             shared: Arc::downgrade(shared),
             config,
@@ -124,6 +133,8 @@ impl Node {
             tasks: std::sync::Mutex::new(Vec::new()),
             rt: Arc::default(),
             rt_current: std::sync::Mutex::new(crate::cluster::runtime::Ledger::default().state),
+            link,
+            stopped: tokio::sync::watch::Sender::new(false),
         });
         runtime::install_hook(shared, &node);
         install_hand_off(&node);
@@ -306,6 +317,8 @@ impl Node {
 
     /// Stops listening and looking at the peer (handover to the process `lbha upgrade` started).
     pub fn stop(&self) {
+        self.stopped.send_replace(true);
+        self.link.stop();
         for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             t.abort();
         }
@@ -336,7 +349,8 @@ impl Node {
                 let Some(s) = node.settings() else { return };
                 let r = tokio::time::timeout(s.timeout * 4, node.connection(tcp, &s)).await;
                 match r {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(None)) => {}
+                    Ok(Ok(Some(ch))) => node.hold(ch, &s, addr).await,
                     Ok(Err(e)) => tracing::warn!(peer = %addr, "cluster: rejected a sync connection from {addr}: {e}"),
                     Err(_) => tracing::warn!(peer = %addr, "cluster: sync connection from {addr} timed out"),
                 }
@@ -344,7 +358,13 @@ impl Node {
         }
     }
 
-    async fn connection(&self, tcp: tokio::net::TcpStream, s: &ClusterSettings) -> Result<(), String> {
+    /// One sync connection: TLS, the greeting, a request and its answer. A `Hold` request
+    /// returns the channel, for [`Node::hold`].
+    async fn connection(
+        &self,
+        tcp: tokio::net::TcpStream,
+        s: &ClusterSettings,
+    ) -> Result<Option<wire::Channel<wire::ServerStream>>, String> {
         let acceptor = tokio_rustls::TlsAcceptor::from(wire::server_config(s)?);
         let tls = tokio::time::timeout(s.timeout, acceptor.accept(tcp))
             .await
@@ -360,8 +380,62 @@ impl Node {
                 true => format!("{e} after the greeting (the peer's shared key differs?)"),
                 false => e,
             })?;
+        if *self.stopped.borrow() {
+            // Handed over (`lbha upgrade`): unanswered, the peer asks the process that took over.
+            return Err("this process stopped".into());
+        }
+        if matches!(req, Request::Hold) {
+            ch.answer(&Response::Done).await?;
+            return Ok(Some(ch));
+        }
         let answer = self.answer(req, s).await;
-        ch.answer(&answer).await
+        ch.answer(&answer).await.map(|()| None)
+    }
+
+    /// A connection the peer holds open for hand-offs (`crate::cluster::link`): answers its
+    /// heartbeats and resignations, one by one as they come, until it closes or stays silent for
+    /// [`link::HOLD_IDLE`]. Nothing else is taken on it. Closed, with the request unanswered (the
+    /// peer's keeper sends a resignation again on a new connection), once this node stopped (the
+    /// handover of `lbha upgrade`: the new process must hear it) or a reload changed what the
+    /// connection was authenticated with (`accepted`: the key, either certificate).
+    async fn hold(
+        &self,
+        mut ch: wire::Channel<wire::ServerStream>,
+        accepted: &ClusterSettings,
+        addr: std::net::SocketAddr,
+    ) {
+        let mut stopped = self.stopped.subscribe();
+        loop {
+            let req = tokio::select! {
+                r = tokio::time::timeout(link::HOLD_IDLE, ch.request()) => match r {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) if e.starts_with("connection closed") => return,
+                    Ok(Err(e)) => return tracing::warn!(peer = %addr, "cluster: connection held by {addr}: {e}"),
+                    Err(_) => {
+                        return tracing::info!(peer = %addr, "cluster: connection held by {addr} silent for {:?}: closed", link::HOLD_IDLE);
+                    }
+                },
+                _ = stopped.wait_for(|s| *s) => {
+                    return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: this process stopped");
+                }
+            };
+            if *self.stopped.borrow() {
+                return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: this process stopped");
+            }
+            let now = self.settings();
+            if let Some(why) = link::held_invalid(accepted, now.as_ref()) {
+                return tracing::info!(peer = %addr, "cluster: connection held by {addr} closed: {why}");
+            }
+            let s = now.as_ref().unwrap_or(accepted);
+            let answer = match req {
+                Request::Hold => Response::Done,
+                r @ Request::Resigned { .. } => self.answer(r, s).await,
+                _ => Response::Failed { reason: "only hand-offs are taken on a held connection".into() },
+            };
+            if let Err(e) = ch.answer(&answer).await {
+                return tracing::warn!(peer = %addr, "cluster: connection held by {addr}: {e}");
+            }
+        }
     }
 
     async fn answer(&self, req: Request, s: &ClusterSettings) -> Response {
@@ -381,6 +455,8 @@ impl Node {
                 Response::Done
             }
             Request::Runtime { offer, entries } => self.take_runtime(offer, entries, s).await,
+            // Taken only on a connection held open (`Node::hold`), never here.
+            Request::Hold => Response::Failed { reason: "hold is the first request of a connection".into() },
             Request::Resigned { instances } => {
                 let told = match self.shared.upgrade() {
                     Some(shared) => shared.vrrp.lock().await.as_ref().map(|m| m.peer_resigned(&instances)),
@@ -738,29 +814,21 @@ impl Node {
     }
 }
 
-/// Runtime changes that go to the peer too: VIPs and server state (each has a ledger slot).
-/// Lets a resigning master here tell the peer at once (`crate::fate::hand_off`): one sync
-/// request, from the caller's thread, bounded by [`crate::fate::HAND_OFF_LIMIT`].
+/// Lets a resigning master here tell the peer at once (`crate::fate::hand_off`): a write on the
+/// connection held open to it (`crate::cluster::link`), or a new connection when none is.
 fn install_hand_off(node: &Arc<Node>) {
     let node = Arc::downgrade(node);
     crate::fate::set_hand_off(Some(Arc::new(move |instances: Vec<(String, std::net::IpAddr)>| {
-        let Some(s) = node.upgrade().and_then(|n| n.settings()) else { return };
-        let s = ClusterSettings { timeout: s.timeout.min(crate::fate::HAND_OFF_LIMIT), ..s };
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => return tracing::warn!("cluster: cannot tell the peer of a resignation: {e}"),
-        };
-        let names: Vec<String> = instances.iter().map(|(n, _)| n.clone()).collect();
-        match rt.block_on(wire::call(&s, &Request::Resigned { instances })) {
-            Ok(Response::Done) => {
-                tracing::info!("cluster: told {} that VRRP master(s) {} resigned", s.peer_name, names.join(", "))
-            }
-            Ok(other) => tracing::warn!("cluster: {} answered a resignation with {other:?}", s.peer_name),
-            Err(e) => tracing::warn!("cluster: cannot tell the peer that {} resigned: {e}", names.join(", ")),
-        }
+        let limit = crate::fate::HAND_OFF_LIMIT;
+        let Some(n) = node.upgrade() else { return Box::new(|| ()) as crate::fate::HandOffWait };
+        let ticket = n.link.hand_off(instances, limit);
+        Box::new(move || {
+            let _ = ticket.wait(limit);
+        })
     })));
 }
 
+/// Runtime changes that go to the peer too: VIPs and server state (each has a ledger slot).
 pub fn passed_on(cmd: &crate::control::Command) -> bool {
     crate::cluster::runtime::slot(cmd).is_some()
 }

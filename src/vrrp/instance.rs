@@ -445,8 +445,17 @@ impl Runner {
         let before = self.fsm.state();
         let wanted = self.fsm.wants_master();
         let actions = self.fsm.step(Instant::now(), ev);
+        // A master resigning (a priority-0 advert, then the VIPs removed): the pair's other node
+        // (`[cluster]`) may take over now, once the VIPs are gone from here. Told before, it took
+        // over while this node still answered ARP for them, and a client's neighbour entry could
+        // point here for 5 s (session 13).
+        let resigning = actions.iter().any(|a| matches!(a, Action::SendAdvert { priority: 0 }));
         for a in actions {
             self.act(a, before).await;
+        }
+        if resigning {
+            // Not waited for, and off this runtime's thread (it may wait for a lock and a write).
+            crate::fate::hand_off_detached(vec![(self.cfg.name.clone(), self.src)]);
         }
         self.refresh_status();
         if !wanted
@@ -475,13 +484,7 @@ impl Runner {
 
     async fn act(&mut self, a: Action, before: State) {
         match a {
-            Action::SendAdvert { priority } => {
-                self.send_advert(priority).await;
-                // A master resigning: the pair's other node (`[cluster]`) may take over now.
-                if priority == 0 {
-                    crate::fate::hand_off(vec![(self.cfg.name.clone(), self.src)]);
-                }
-            }
+            Action::SendAdvert { priority } => self.send_advert(priority).await,
             Action::AddVips => self.add_vips().await,
             Action::DelVips => self.del_vips(false).await,
             Action::SendGarp { count } => self.garp(count),
