@@ -438,7 +438,9 @@ impl Lean {
             // The first write tells whether the connection was still open: a failure there means
             // nothing reached the server, and the request may go elsewhere as is.
             let Conn { io, out, buf } = &mut *conn;
-            let written = match io.write(out).await {
+            // Written with the other requests of this batch (`batch`), whole in all but rare cases.
+            // SAFETY: awaited in place, while `conn` keeps the socket open.
+            let written = match unsafe { super::batch::write(io, out) }.await {
                 Ok(n) => n,
                 Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req) }),
             };

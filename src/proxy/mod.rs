@@ -3,6 +3,7 @@
 mod abort;
 pub mod addrs;
 mod backup_cut;
+mod batch;
 pub mod body;
 mod coalesce;
 pub mod compress;
