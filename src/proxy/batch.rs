@@ -286,7 +286,7 @@ mod tests {
         rt.block_on(async {
             let (a, a_peer) = pair().await;
             // The peer is gone and has reset: the send fails.
-            a_peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&a_peer).set_linger(Some(std::time::Duration::ZERO)).unwrap();
             drop(a_peer);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let mut bytes = b"x".to_vec();
