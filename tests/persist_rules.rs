@@ -400,7 +400,8 @@ fn persist_config(ports: [u16; 3], webs: &[Web; 3], closed: u16, sock: &std::pat
     );
     let listen = |name: &str, port: u16, opts: &str| {
         format!(
-            "listen {name}\n  bind 127.0.0.1:{port}\n  balance first\n  cookie SRV insert indirect\n{opts}{servers}"
+            "listen {name}\n  bind 127.0.0.1:{port}\n  balance first\n  cookie SRV insert indirect\n{opts}  \
+             use-server b if {{ path /usb }}\n  use-server c if {{ path /usc }}\n{servers}"
         )
     };
     format!(
@@ -433,25 +434,30 @@ fn wait_down(stat: impl Fn() -> String) {
     }
 }
 
-/// (listen, cookie, expected status and body).
-const PERSIST_CASES: &[(usize, &str, &str)] = &[
-    (0, "b", "200 B"),
-    (0, "c", "200 C"),
-    (0, "d", "503"),
-    (0, "", "200 A"),
-    (1, "b", "200 B"),
-    (1, "d", "200 A"),
-    (2, "b", "200 A"),
-    (2, "c", "200 A"),
-    (2, "d", "200 A"),
+/// (listen, cookie, path, expected status and body). `/usb` and `/usc` are `use-server` to
+/// the DOWN `b` and the maintenance `c`: `option persist` takes them there too.
+const PERSIST_CASES: &[(usize, &str, &str, &str)] = &[
+    (0, "b", "/", "200 B"),
+    (0, "c", "/", "200 C"),
+    (0, "d", "/", "503"),
+    (0, "", "/", "200 A"),
+    (0, "", "/usb", "200 B"),
+    (0, "", "/usc", "200 C"),
+    (1, "b", "/", "200 B"),
+    (1, "d", "/", "200 A"),
+    (2, "b", "/", "200 A"),
+    (2, "c", "/", "200 A"),
+    (2, "d", "/", "200 A"),
+    (2, "", "/usb", "200 A"),
+    (2, "", "/usc", "200 A"),
 ];
 
 fn run_persist(ports: [u16; 3]) -> Vec<String> {
     PERSIST_CASES
         .iter()
-        .map(|(l, cookie, _)| {
+        .map(|(l, cookie, path, _)| {
             let cookie = if cookie.is_empty() { String::new() } else { format!("Cookie: SRV={cookie}\r\n") };
-            let req = format!("GET / HTTP/1.1\r\nHost: t\r\n{cookie}Connection: close\r\n\r\n");
+            let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{cookie}Connection: close\r\n\r\n");
             let r = raw(ports[*l], req.as_bytes()).unwrap();
             if r.status == 200 { format!("200 {}", r.text()) } else { r.status.to_string() }
         })
@@ -460,7 +466,7 @@ fn run_persist(ports: [u16; 3]) -> Vec<String> {
 
 #[test]
 fn option_persist_sends_to_a_down_server_as_in_haproxy() {
-    let want: Vec<String> = PERSIST_CASES.iter().map(|c| c.2.to_string()).collect();
+    let want: Vec<String> = PERSIST_CASES.iter().map(|c| c.3.to_string()).collect();
     let dir = TempDir::new("option-persist");
     let closed = free_port();
     let ours = [Web::start("A"), Web::start("B"), Web::start("C")];

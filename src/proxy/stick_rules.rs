@@ -57,7 +57,9 @@ pub fn request(t: &Txn<'_>, bi: usize, req: &http::request::Parts) -> Decision {
         let name = super::rules::render_in(f, &pass.ctx, t, pass.maps);
         be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
     };
-    let pre = be.server_rules.pre(&holds, &resolve, &|i| rt.server_usable(i));
+    // As HAProxy's `process_server_rules`: `option persist` lets `use-server` take a server
+    // that is DOWN or in maintenance, as `force-persist` does.
+    let pre = be.server_rules.pre(&holds, &resolve, &|i| be.option_persist || rt.server_usable(i));
     // `option persist` takes a DOWN server the cookie or a stick entry names, as `force-persist`.
     let any_state = be.option_persist || pre.mode == crate::persist::rules::PersistMode::Force;
     let usable = |i: usize| rt.server_takes(i, any_state);

@@ -156,7 +156,8 @@ pub fn server_pre(active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) -> crate::p
         let name = f.render(env.ctx, env.maps, &|_, _| None);
         be.servers.iter().position(|s| s.name.as_bytes() == name.as_slice())
     };
-    let pre = rules.pre(&holds, &resolve, &|i| brt.server_usable(i));
+    // `option persist` lets `use-server` take a DOWN or maintenance server (HAProxy).
+    let pre = rules.pre(&holds, &resolve, &|i| be.option_persist || brt.server_usable(i));
     rdp_persist(be, brt, buf, pre)
 }
 
