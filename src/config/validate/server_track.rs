@@ -39,24 +39,8 @@ pub(super) fn resolve(backends: &mut [Backend], backs: &[Named], cx: &mut Ctx) {
     let next = |s: (usize, usize)| tracks.iter().find(|(a, _)| *a == s).map(|(_, b)| *b);
     for (me, target, at, text) in found {
         let t = &backends[target.0].servers[target.1];
-        if t.check.is_none() && t.agent.is_none() && next(target).is_none() {
-            let name = format!("{}/{}", backends[target.0].name, t.name);
-            cx.err_v(
-                at,
-                format!("unable to use {name} for tracking as it does not have any check nor agent enabled"),
-                text,
-            );
-            continue;
-        }
-        if t.check.is_none() && next(target).is_none() {
-            // HAProxy follows an agent-only server too; lbha's trackers follow health checks
-            // only, and a tracker left up while its server's agent says down would take traffic.
-            let name = format!("{}/{}", backends[target.0].name, t.name);
-            cx.err_v(
-                at,
-                format!("lbha cannot track {name}: its only check is an agent (add `check` to it, or track a checked server)"),
-                text,
-            );
+        if let Some(why) = unusable_target(&backends[target.0], t, next(target).is_some()) {
+            cx.err_v(at, why, text);
             continue;
         }
         // Follow the chain; it must not come back to this server.
@@ -77,9 +61,10 @@ pub(super) fn resolve(backends: &mut [Backend], backs: &[Named], cx: &mut Ctx) {
             cx.err_v(at, format!("unable to track {name} as it belongs to a tracking chain looping back"), text);
             continue;
         }
-        if me.0 != target.0 && on_404(&backends[me.0]) != on_404(&backends[target.0]) {
-            let name = format!("{}/{}", backends[target.0].name, t.name);
-            cx.err_v(at, format!("unable to use {name} for tracking: disable-on-404 option inconsistency"), text);
+        if me.0 != target.0
+            && let Some(why) = inconsistent_404(&backends[me.0], &backends[target.0], t)
+        {
+            cx.err_v(at, why, text);
             continue;
         }
         let tracked = (backends[target.0].name.clone(), t.name.clone());
@@ -105,22 +90,39 @@ pub(crate) fn runtime(
     if checks {
         return Err("unable to enable checks and tracking at the same time".into());
     }
-    let name = format!("{pname}/{sname}");
-    if t.check.is_none() && t.agent.is_none() && t.track.is_none() {
-        return Err(format!("unable to use {name} for tracking as it does not have any check nor agent enabled"));
-    }
-    if t.check.is_none() && t.track.is_none() {
-        return Err(format!(
-            "lbha cannot track {name}: its only check is an agent (add `check` to it, or track a checked server)"
-        ));
+    if let Some(why) = unusable_target(tb, t, t.track.is_some()) {
+        return Err(why);
     }
     if let Some((_, mine)) = snap.backend(own)
         && own != pname
-        && on_404(mine) != on_404(tb)
+        && let Some(why) = inconsistent_404(mine, tb, t)
     {
-        return Err(format!("unable to use {name} for tracking: disable-on-404 option inconsistency"));
+        return Err(why);
     }
     Ok((pname.to_string(), sname.to_string()))
+}
+
+/// HAProxy's refusal of server `t` of backend `tb` as a tracking target: no check nor agent
+/// (unless it tracks further); lbha's own: an agent alone.
+fn unusable_target(tb: &Backend, t: &crate::config::snapshot::Server, tracks_further: bool) -> Option<String> {
+    if t.check.is_some() || tracks_further {
+        return None;
+    }
+    let name = format!("{}/{}", tb.name, t.name);
+    Some(if t.agent.is_none() {
+        format!("unable to use {name} for tracking as it does not have any check nor agent enabled")
+    } else {
+        // HAProxy follows an agent-only server too; lbha's trackers follow health checks
+        // only, and a tracker left up while its server's agent says down would take traffic.
+        format!("lbha cannot track {name}: its only check is an agent (add `check` to it, or track a checked server)")
+    })
+}
+
+/// A tracker in backend `mine` and its target `t` in another backend `tb` must agree on
+/// `disable-on-404`, as HAProxy requires.
+fn inconsistent_404(mine: &Backend, tb: &Backend, t: &crate::config::snapshot::Server) -> Option<String> {
+    (on_404(mine) != on_404(tb))
+        .then(|| format!("unable to use {}/{} for tracking: disable-on-404 option inconsistency", tb.name, t.name))
 }
 
 /// Whether a backend's HTTP checks take 404 as "drain" (`http-check disable-on-404`).
