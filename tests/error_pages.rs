@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Lbha, TempDir, free_port};
+use common::{Lbha, TempDir, free_port, haproxy_bin};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -18,12 +18,6 @@ impl Drop for Haproxy {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
 }
 
 fn start_haproxy(cfg: &std::path::Path, port: u16) -> Haproxy {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Lbha, Syslog, free_port};
+use common::{Lbha, Syslog, free_port, haproxy_bin};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -104,12 +104,6 @@ fn fields_of(http: bool) -> impl Iterator<Item = &'static (&'static str, &'stati
 
 fn log_format(http: bool) -> String {
     fields_of(http).map(|(n, v, _, _)| format!("{n}={v}")).collect::<Vec<_>>().join(" @")
-}
-
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
 }
 
 /// The test's servers: an HTTP server whose behaviour the path picks, a TCP echo server that

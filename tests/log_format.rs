@@ -5,7 +5,7 @@
 mod common;
 mod kit;
 
-use common::{Lbha, Syslog, TempDir, free_port, raw};
+use common::{Lbha, Syslog, TempDir, free_port, haproxy_bin, raw};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,12 +16,6 @@ impl Drop for Haproxy {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
 }
 
 fn start_haproxy(dir: &TempDir, cfg: &str, port: u16) -> Haproxy {

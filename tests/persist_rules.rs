@@ -12,12 +12,6 @@ mod kit;
 use common::*;
 use kit::Web;
 
-fn haproxy_installed() -> bool {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .any(|p| std::path::Path::new(p).exists())
-}
-
 /// Server `c` is in maintenance (`disabled`): only `force-persist` reaches it.
 fn config(port: u16, webs: &[Web; 3]) -> String {
     format!(
@@ -149,7 +143,7 @@ fn server_rules_choose_as_in_haproxy() {
     let _l = Lbha::start_haproxy(&config(port, &ours), &[port]);
     let lbha = run(port, &ours);
     check("lbha", &lbha);
-    if !haproxy_installed() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }
@@ -226,7 +220,7 @@ fn balance_rdp_cookie_keeps_each_user_on_one_server() {
     // lbha's hash function is its own (HAProxy's sdbm is not selectable): the same users may
     // land on other servers than in HAProxy, but the same config must keep them together there
     // too.
-    if !haproxy_installed() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }
@@ -327,7 +321,7 @@ fn use_server_by_sni_in_mode_tcp_as_in_haproxy() {
     for ((sni, want, why), got) in SNI_CASES.iter().zip(&lbha) {
         assert_eq!(got, want, "lbha: {sni}: {why}");
     }
-    if !haproxy_installed() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }
@@ -376,7 +370,7 @@ fn persist_rdp_cookie_follows_the_msts_cookie_as_in_haproxy() {
     let port = free_port();
     let _l = Lbha::start_haproxy(&cfg(port, &ports), &[port]);
     assert_eq!(run(port, &ports), want, "lbha");
-    if !haproxy_installed() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }
@@ -475,7 +469,7 @@ fn option_persist_sends_to_a_down_server_as_in_haproxy() {
     wait_down(|| l.ctl(&["show stat"]));
     let lbha = run_persist(ports);
     assert_eq!(lbha, want, "lbha");
-    if !haproxy_installed() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }

@@ -259,12 +259,6 @@ fn check(extra: &str, fe_extra: &str, counted: usize, tracked: [(u64, u64); 6], 
     }
 }
 
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-}
-
 /// HAProxy on `cfg`, once it listens (seen in /proc, so no probe of ours shows in its log),
 /// with its stats socket in the returned directory (see [`ask_haproxy`]).
 fn haproxy(bin: &str, cfg: &str, port: u16) -> (Reaped, TempDir) {

@@ -24,12 +24,6 @@ impl Drop for Haproxy {
     }
 }
 
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-}
-
 fn start_haproxy(dir: &TempDir, cfg: &str, ports: &[u16]) -> Haproxy {
     let path = dir.write("haproxy.cfg", cfg);
     let bin = haproxy_bin().expect("checked by the caller");

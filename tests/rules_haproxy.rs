@@ -14,7 +14,7 @@
 mod common;
 mod kit;
 
-use common::{Lbha, Resp, TempDir, free_port, raw};
+use common::{Lbha, Resp, TempDir, free_port, haproxy_bin, raw};
 use kit::Web;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,12 +26,6 @@ impl Drop for Haproxy {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn haproxy_bin() -> Option<&'static str> {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
 }
 
 fn config(port: u16, app: u16, api: u16, map: &str) -> String {

@@ -246,10 +246,7 @@ impl Drop for Haproxy {
 }
 
 fn haproxy_bin() -> &'static str {
-    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("this test compares with the real HAProxy 2.6: apt-get install haproxy")
+    common::haproxy_bin().expect("this test compares with the real HAProxy 2.6: apt-get install haproxy")
 }
 
 #[test]

@@ -259,7 +259,7 @@ fn tcp_check_connect_ssl_upgrades_its_connection() {
          backend plain\n  option tcp-check\n  tcp-check connect\n{rules}\n  tcp-check expect string 200\\ OK\n  {srv}\n",
         ca = ca.display()
     );
-    match ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+    match haproxy_bin() {
         Some(h) => {
             let path = dir.write("haproxy.cfg", &cfg);
             let out = std::process::Command::new(h).arg("-c").arg("-f").arg(&path).output().unwrap();

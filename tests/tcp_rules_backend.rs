@@ -470,7 +470,7 @@ fn denied_responses_count_in_dresp_as_in_haproxy() {
     assert_eq!(ours, ["", "", "502"]);
     let lbha = denied_rows(&lb.ctl(&["show stat"]));
     assert_eq!(lbha, ["h,BACKEND,0,1", "h,FRONTEND,0,1", "h,s,,1", "t,BACKEND,0,2", "t,FRONTEND,0,2", "t,s,,2"]);
-    if !std::path::Path::new("/usr/sbin/haproxy").exists() {
+    if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;
     }

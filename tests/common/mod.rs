@@ -663,6 +663,14 @@ pub fn read_to_close(s: &mut impl Read) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The real HAProxy's binary (Debian's `haproxy`), when installed: tests comparing with it say
+/// "skipped" without it.
+pub fn haproxy_bin() -> Option<&'static str> {
+    ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
 /// The real HAProxy (Debian's `haproxy`) on `cfg`, once it listens on `port`; killed on drop.
 pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
     let dir = TempDir::new("haproxy");
