@@ -69,17 +69,24 @@ thread_local! {
     static QUEUE: std::cell::RefCell<Option<(tokio::runtime::Id, QueueRef)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Whether writes made here are batched (a current-thread runtime runs this code).
-pub fn active() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+/// This thread's batch, held by a connection that queues a write per request (looked up once,
+/// not per write). See [`Queued::new`].
+#[derive(Clone)]
+pub struct Batch(QueueRef);
+
+impl Batch {
+    /// The batch of the runtime running this code; none off a current-thread runtime.
+    pub fn here() -> Option<Self> {
+        queue().map(Batch)
+    }
 }
 
 /// A write handed to this thread's flusher, owned by the connection whose socket it goes to.
 /// Dropping it withdraws the write if the flusher has not made it yet.
 #[derive(Debug)]
 pub struct Queued {
-    slot: Shared,
+    /// Always some; taken only by [`Queued::settle`].
+    slot: Option<Shared>,
 }
 
 /// A queued write, over: its buffer back, and what the socket took.
@@ -89,12 +96,19 @@ pub struct Settled {
     /// Ok(n): the socket took the first `n` bytes (none when the write was withdrawn before the
     /// flusher ran, or the socket was full); Err: the write failed and took nothing.
     pub taken: io::Result<usize>,
+    /// The write's slot, for the connection's next write (one allocation less per write).
+    pub spare: Option<Spare>,
 }
 
+/// The slot of a settled write that nothing else holds any more.
+#[derive(Debug)]
+pub struct Spare(Shared);
+
 impl Queued {
-    /// Queues `bytes` for `fd`, to be written after the batch; `waker` is woken if the write does
-    /// not go through whole. Err gives the bytes back when this thread does not batch (not a
-    /// current-thread runtime): the caller writes them itself.
+    /// Queues `bytes` for `fd` on `batch`, to be written after the current batch of tasks;
+    /// `waker` is woken if the write does not go through whole. `spare`: a slot to reuse. Err
+    /// gives the bytes back when the batch's flusher is gone (its runtime is shutting down): the
+    /// caller writes them itself.
     ///
     /// # Safety
     /// `fd` must stay open for as long as the returned value lives: drop it (or [`settle`] it)
@@ -103,34 +117,58 @@ impl Queued {
     ///
     /// [`settle`]: Queued::settle
     pub unsafe fn new(
+        batch: &Batch,
         fd: RawFd,
         bytes: Vec<u8>,
-        counters: Option<Arc<Counters>>,
+        counters: Option<&Arc<Counters>>,
         waker: &Waker,
+        spare: Option<Spare>,
     ) -> Result<Self, Vec<u8>> {
-        let Some(queue) = queue() else { return Err(bytes) };
-        let slot = Arc::new(Mutex::new(Slot {
-            state: State::Queued,
-            bytes,
-            waker: Some(waker.clone()),
-            wake_always: false,
-            counters,
-        }));
-        let flusher = {
-            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.items.push((fd, slot.clone()));
-            q.flusher.take()
+        let mut q = batch.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.dead {
+            return Err(bytes);
+        }
+        let slot = match spare {
+            Some(Spare(slot)) => {
+                {
+                    let mut s = lock(&slot);
+                    s.state = State::Queued;
+                    s.bytes = bytes;
+                    if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                        s.waker = Some(waker.clone());
+                    }
+                    s.wake_always = false;
+                    if s.counters.as_ref().map(Arc::as_ptr) != counters.map(Arc::as_ptr) {
+                        s.counters = counters.cloned();
+                    }
+                }
+                slot
+            }
+            None => Arc::new(Mutex::new(Slot {
+                state: State::Queued,
+                bytes,
+                waker: Some(waker.clone()),
+                wake_always: false,
+                counters: counters.cloned(),
+            })),
         };
+        q.items.push((fd, slot.clone()));
+        let flusher = q.flusher.take();
+        drop(q);
         if let Some(w) = flusher {
             w.wake();
         }
-        Ok(Self { slot })
+        Ok(Self { slot: Some(slot) })
+    }
+
+    fn slot(&self) -> &Shared {
+        self.slot.as_ref().expect("settled only once")
     }
 
     /// Still waiting for the flusher: `more` joins the same write (true). False once the flusher
     /// has made it: the caller settles it first, then writes `more` after what it did not take.
     pub fn append(&self, more: &[u8]) -> bool {
-        let mut s = lock(&self.slot);
+        let mut s = lock(self.slot());
         let queued = matches!(s.state, State::Queued);
         if queued {
             s.bytes.extend_from_slice(more);
@@ -141,7 +179,7 @@ impl Queued {
     /// Whether the flusher has made the write (then [`Queued::settle`] says how it went); while
     /// it has not, `waker` is the one it wakes if the write does not go through whole.
     pub fn is_done(&self, waker: &Waker) -> bool {
-        let mut s = lock(&self.slot);
+        let mut s = lock(self.slot());
         if !matches!(s.state, State::Queued) {
             return true;
         }
@@ -153,26 +191,31 @@ impl Queued {
 
     /// The write's outcome, withdrawn first if the flusher has not made it yet (then nothing was
     /// taken, and the bytes come back whole).
-    pub fn settle(self) -> Settled {
-        let mut s = lock(&self.slot);
-        let taken = match std::mem::replace(&mut s.state, State::Withdrawn) {
-            State::Sent(n) => Ok(n),
-            State::Failed(e) => Err(e),
-            State::Queued | State::Withdrawn => Ok(0),
+    pub fn settle(mut self) -> Settled {
+        let slot = self.slot.take().expect("settled only once");
+        let (bytes, taken) = {
+            let mut s = lock(&slot);
+            let taken = match std::mem::replace(&mut s.state, State::Withdrawn) {
+                State::Sent(n) => Ok(n),
+                State::Failed(e) => Err(e),
+                State::Queued | State::Withdrawn => Ok(0),
+            };
+            (std::mem::take(&mut s.bytes), taken)
         };
-        let bytes = std::mem::take(&mut s.bytes);
-        s.waker = None;
-        Settled { bytes, taken }
+        // Withdrawn, and no longer in the queue (the flusher dropped its clone): reusable.
+        let spare = (Arc::strong_count(&slot) == 1).then_some(Spare(slot));
+        Settled { bytes, taken, spare }
     }
 }
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        let mut s = lock(&self.slot);
-        if matches!(s.state, State::Queued) {
-            s.state = State::Withdrawn;
+        if let Some(slot) = &self.slot {
+            let mut s = lock(slot);
+            if matches!(s.state, State::Queued) {
+                s.state = State::Withdrawn;
+            }
         }
-        s.waker = None;
     }
 }
 
@@ -206,9 +249,13 @@ impl Future for Write<'_> {
         match &this.queued {
             None => {
                 let bytes = std::mem::take(this.bytes);
-                // SAFETY: `write`'s contract: this future, which holds the handle, is dropped
-                // before `io` closes and is not leaked.
-                match unsafe { Queued::new(this.io.as_raw_fd(), bytes, None, cx.waker()) } {
+                let queued = match queue() {
+                    // SAFETY: `write`'s contract: this future, which holds the handle, is
+                    // dropped before `io` closes and is not leaked.
+                    Some(q) => unsafe { Queued::new(&Batch(q), this.io.as_raw_fd(), bytes, None, cx.waker(), None) },
+                    None => Err(bytes),
+                };
+                match queued {
                     Ok(q) => this.queued = Some(q),
                     Err(bytes) => {
                         *this.bytes = bytes;
@@ -229,7 +276,7 @@ impl Future for Write<'_> {
         // Still queued: wait for the response (read readiness) or the flusher's word.
         let readable = this.io.poll_read_ready(cx).is_ready();
         if readable && let Some(q) = &this.queued {
-            lock(&q.slot).wake_always = true;
+            lock(q.slot()).wake_always = true;
         }
         Poll::Pending
     }
@@ -430,6 +477,10 @@ mod tests {
         });
     }
 
+    fn here() -> Batch {
+        Batch::here().expect("a current-thread runtime")
+    }
+
     fn noop() -> &'static Waker {
         Waker::noop()
     }
@@ -451,9 +502,10 @@ mod tests {
             let woken = Arc::new(Count(Default::default()));
             let waker = Waker::from(woken.clone());
             // SAFETY: `q` is settled below, before `a` is dropped.
-            let q =
-                unsafe { Queued::new(a.as_raw_fd(), b"HTTP/1.1 200 OK\r\n".to_vec(), Some(counters.clone()), &waker) }
-                    .unwrap();
+            let q = unsafe {
+                Queued::new(&here(), a.as_raw_fd(), b"HTTP/1.1 200 OK\r\n".to_vec(), Some(&counters), &waker, None)
+            }
+            .unwrap();
             assert!(!q.is_done(&waker), "written only after the batch");
             assert!(q.append(b"\r\n"), "joins the write still queued");
             tokio::task::yield_now().await;
@@ -475,11 +527,11 @@ mod tests {
         rt.block_on(async {
             let (a, mut a_peer) = pair().await;
             // SAFETY: both handles are gone before `a` is dropped.
-            let q = unsafe { Queued::new(a.as_raw_fd(), b"one".to_vec(), None, noop()) }.unwrap();
+            let q = unsafe { Queued::new(&here(), a.as_raw_fd(), b"one".to_vec(), None, noop(), None) }.unwrap();
             let s = q.settle();
             assert_eq!((s.taken.unwrap(), &s.bytes[..]), (0, &b"one"[..]));
             // SAFETY: as above.
-            drop(unsafe { Queued::new(a.as_raw_fd(), b"two".to_vec(), None, noop()) }.unwrap());
+            drop(unsafe { Queued::new(&here(), a.as_raw_fd(), b"two".to_vec(), None, noop(), None) }.unwrap());
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
             drop(a);
@@ -501,7 +553,7 @@ mod tests {
             // More than the socket and its unread peer can hold.
             let big = vec![b'x'; 16 << 20];
             // SAFETY: settled below, before `a` is dropped.
-            let q = unsafe { Queued::new(a.as_raw_fd(), big, Some(counters.clone()), &waker) }.unwrap();
+            let q = unsafe { Queued::new(&here(), a.as_raw_fd(), big, Some(&counters), &waker, None) }.unwrap();
             tokio::task::yield_now().await;
             assert!(q.is_done(&waker));
             assert_eq!(woken.0.load(Relaxed), 1, "the owner writes the rest");
@@ -513,14 +565,44 @@ mod tests {
     }
 
     #[test]
-    fn off_a_current_thread_runtime_nothing_is_queued() {
+    fn off_a_current_thread_runtime_there_is_no_batch() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async {
-            let (a, _a_peer) = pair().await;
-            assert!(!active());
-            // SAFETY: nothing is queued (Err).
-            let r = unsafe { Queued::new(a.as_raw_fd(), b"x".to_vec(), None, noop()) };
-            assert_eq!(r.unwrap_err(), b"x");
+            assert!(Batch::here().is_none());
         });
+    }
+
+    #[test]
+    fn a_settled_slot_is_reused_for_the_next_write_and_a_dead_batch_queues_nothing() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (batch, a, mut a_peer) = rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let b = here();
+            // SAFETY: each handle is settled below, before `a` is dropped.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"one ".to_vec(), None, noop(), None) }.unwrap();
+            tokio::task::yield_now().await;
+            let s = q.settle();
+            assert_eq!(s.taken.unwrap(), 4);
+            let spare = s.spare.expect("written and out of the queue: reusable");
+            // SAFETY: as above.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"two".to_vec(), None, noop(), Some(spare)) }.unwrap();
+            tokio::task::yield_now().await;
+            let s = q.settle();
+            assert_eq!((s.taken.unwrap(), &s.bytes[..]), (3, &b"two"[..]));
+            let mut got = [0u8; 7];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"one two");
+            // Withdrawn before the flusher ran: the queue still holds the slot.
+            // SAFETY: as above.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"x".to_vec(), None, noop(), s.spare) }.unwrap();
+            assert!(q.settle().spare.is_none());
+            (b, a, a_peer)
+        });
+        // The runtime, and its flusher, are gone.
+        drop(rt);
+        // SAFETY: nothing is queued (Err).
+        let r = unsafe { Queued::new(&batch, a.as_raw_fd(), b"late".to_vec(), None, noop(), None) };
+        assert_eq!(r.unwrap_err(), b"late");
+        drop((a, a_peer));
     }
 }

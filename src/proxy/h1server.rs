@@ -629,8 +629,11 @@ pub enum Step {
 /// `batch`): the socket under the connection's wrappers, and the frontend's counters that its
 /// `io::StallGuard` counts written bytes to.
 pub struct Direct {
+    batch: batch::Batch,
     fd: RawFd,
     counters: Arc<crate::state::Counters>,
+    /// The last write's slot, reused.
+    spare: Option<batch::Spare>,
 }
 
 /// An HTTP/1 client connection served without hyper, request by request, for as long as its
@@ -691,7 +694,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
     /// connection leaks `sock` with it, so the descriptor stays open.
     pub unsafe fn batched(sock: T, svc: Service, fd: RawFd, counters: Arc<crate::state::Counters>) -> Self {
         let mut lean = Self::new(sock, svc);
-        lean.direct = batch::active().then_some(Direct { fd, counters });
+        lean.direct = batch::Batch::here().map(|batch| Direct { batch, fd, counters, spare: None });
         lean
     }
 
@@ -737,7 +740,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
     /// (its buffer is kept for the next head), the rest put first in `out`, or its error.
     fn reclaim(&mut self) -> io::Result<()> {
         let Some(q) = self.queued.take() else { return Ok(()) };
-        let batch::Settled { bytes, taken } = q.settle();
+        let batch::Settled { bytes, taken, spare } = q.settle();
+        if let Some(d) = &mut self.direct {
+            d.spare = spare;
+        }
         let n = taken?;
         if n < bytes.len() {
             self.out.push_front(bytes, n);
@@ -894,7 +900,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
     /// connection does not batch, the response is not in one buffer, or the flusher has already
     /// made the queued write: the caller writes it.
     fn batch_out(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(direct) = &self.direct else { return false };
+        let Some(direct) = &mut self.direct else { return false };
         if !self.out.whole_front() {
             return false;
         }
@@ -907,10 +913,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
             return true;
         }
         let bytes = std::mem::take(&mut self.out.front);
-        let counters = Some(direct.counters.clone());
+        let (batch, fd, counters, spare) = (&direct.batch, direct.fd, Some(&direct.counters), direct.spare.take());
         // SAFETY: `direct` was given by `Lean::batched`, whose contract keeps `fd` open while
         // `sock` lives; the handle goes to `self.queued`, which is dropped or settled first.
-        match unsafe { batch::Queued::new(direct.fd, bytes, counters, cx.waker()) } {
+        match unsafe { batch::Queued::new(batch, fd, bytes, counters, cx.waker(), spare) } {
             Ok(q) => {
                 self.queued = Some(q);
                 self.out.len = 0;
