@@ -575,7 +575,7 @@ mod tests {
     #[test]
     fn a_settled_slot_is_reused_for_the_next_write_and_a_dead_batch_queues_nothing() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (batch, a, mut a_peer) = rt.block_on(async {
+        let (batch, a, a_peer) = rt.block_on(async {
             let (a, mut a_peer) = pair().await;
             let b = here();
             // SAFETY: each handle is settled below, before `a` is dropped.
