@@ -1,20 +1,26 @@
-//! Requests to servers written at the end of a batch (one proxy thread: the current-thread
-//! runtime). A task that reads a request and writes it to its server at once paces those writes
-//! with its own processing, and a server faster per request than the proxy falls asleep between
-//! two of them: one wake-up (an IPI, a scheduler round) per request. HAProxy receives a batch
-//! first and sends after, and wakes its servers about a quarter as often (bench/PROFILE.md,
-//! session 7). Here the request's bytes are queued on the thread; one flusher task, woken by the
-//! first request of a batch and so run after the tasks already woken, writes them all, and the
-//! requesting task goes on to wait for its response without an extra poll: it is woken by the
-//! response, or by the flusher when the write did not go through whole.
+//! Writes made at the end of a batch (one proxy thread: the current-thread runtime). A task that
+//! writes as soon as it has processed its input paces those writes with its own processing, and a
+//! peer faster per message than the proxy falls asleep between two of them: one wake-up (an IPI,
+//! a scheduler round) per message. HAProxy receives a batch first and sends after, and wakes its
+//! peers about a quarter as often (bench/PROFILE.md, sessions 7, 13 and 14). Here the bytes are
+//! queued on the thread; one flusher task, woken by the first write of a batch and so run after
+//! the tasks already woken, writes them all with one non-blocking `send` each. The writer is not
+//! woken for a write that went through whole: it goes on waiting for its next input (a server's
+//! response, a client's next request), and only a short or failed write wakes it.
+//!
+//! Two users: [`write`], a future for a request to a server (`h1client`), and [`Queued`], a handle
+//! a client connection keeps while its response waits (`h1server`).
 //!
 //! Safety of writing by descriptor: the runtime has one thread, so the flusher never runs while a
-//! requesting task is dropped; the pending write's drop withdraws it before its socket can close.
+//! writer is dropped; a queued write's drop withdraws it before its socket can close (each user's
+//! contract says how).
 
+use crate::state::Counters;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
@@ -37,6 +43,9 @@ struct Slot {
     /// Wake the owner even after a whole write: its socket's read readiness could not be
     /// registered (tokio still counted it readable), so no response would wake it.
     wake_always: bool,
+    /// Where the bytes the flusher wrote are counted, as the connection's socket wrapper
+    /// (`io::StallGuard`) counts its own writes: at once, not when the owner next runs.
+    counters: Option<Arc<Counters>>,
 }
 
 type Shared = Arc<Mutex<Slot>>;
@@ -60,22 +69,176 @@ thread_local! {
     static QUEUE: std::cell::RefCell<Option<(tokio::runtime::Id, QueueRef)>> = const { std::cell::RefCell::new(None) };
 }
 
+/// This thread's batch, held by a connection that queues a write per request (looked up once,
+/// not per write). See [`Queued::new`].
+#[derive(Clone)]
+pub struct Batch(QueueRef);
+
+impl Batch {
+    /// The batch of the runtime running this code; none off a current-thread runtime.
+    pub fn here() -> Option<Self> {
+        queue().map(Batch)
+    }
+}
+
+/// A write handed to this thread's flusher, owned by the connection whose socket it goes to.
+/// Dropping it withdraws the write if the flusher has not made it yet.
+#[derive(Debug)]
+pub struct Queued {
+    /// Always some; taken only by [`Queued::settle`].
+    slot: Option<Shared>,
+}
+
+/// A queued write, over: its buffer back, and what the socket took.
+#[derive(Debug)]
+pub struct Settled {
+    pub bytes: Vec<u8>,
+    /// Ok(n): the socket took the first `n` bytes (none when the write was withdrawn before the
+    /// flusher ran, or the socket was full); Err: the write failed and took nothing.
+    pub taken: io::Result<usize>,
+    /// The write's slot, for the connection's next write (one allocation less per write).
+    pub spare: Option<Spare>,
+}
+
+/// The slot of a settled write that nothing else holds any more.
+#[derive(Debug)]
+pub struct Spare(Shared);
+
+impl Queued {
+    /// Queues `bytes` for `fd` on `batch`, to be written after the current batch of tasks;
+    /// `waker` is woken if the write does not go through whole. `spare`: a slot to reuse. Err
+    /// gives the bytes back when the batch's flusher is gone (its runtime is shutting down): the
+    /// caller writes them itself.
+    ///
+    /// # Safety
+    /// `fd` must stay open for as long as the returned value lives: drop it (or [`settle`] it)
+    /// before the socket closes, and never leak it (`mem::forget`, a reference cycle), or the
+    /// flusher could write to a descriptor since closed and reused.
+    ///
+    /// [`settle`]: Queued::settle
+    pub unsafe fn new(
+        batch: &Batch,
+        fd: RawFd,
+        bytes: Vec<u8>,
+        counters: Option<&Arc<Counters>>,
+        waker: &Waker,
+        spare: Option<Spare>,
+    ) -> Result<Self, Vec<u8>> {
+        let mut q = batch.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.dead {
+            return Err(bytes);
+        }
+        let slot = match spare {
+            Some(Spare(slot)) => {
+                {
+                    let mut s = lock(&slot);
+                    s.state = State::Queued;
+                    s.bytes = bytes;
+                    if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                        s.waker = Some(waker.clone());
+                    }
+                    s.wake_always = false;
+                    if s.counters.as_ref().map(Arc::as_ptr) != counters.map(Arc::as_ptr) {
+                        s.counters = counters.cloned();
+                    }
+                }
+                slot
+            }
+            None => Arc::new(Mutex::new(Slot {
+                state: State::Queued,
+                bytes,
+                waker: Some(waker.clone()),
+                wake_always: false,
+                counters: counters.cloned(),
+            })),
+        };
+        q.items.push((fd, slot.clone()));
+        let flusher = q.flusher.take();
+        drop(q);
+        if let Some(w) = flusher {
+            w.wake();
+        }
+        Ok(Self { slot: Some(slot) })
+    }
+
+    fn slot(&self) -> &Shared {
+        self.slot.as_ref().expect("settled only once")
+    }
+
+    /// Still waiting for the flusher: `more` joins the same write (true). False once the flusher
+    /// has made it: the caller settles it first, then writes `more` after what it did not take.
+    pub fn append(&self, more: &[u8]) -> bool {
+        let mut s = lock(self.slot());
+        let queued = matches!(s.state, State::Queued);
+        if queued {
+            s.bytes.extend_from_slice(more);
+        }
+        queued
+    }
+
+    /// Whether the flusher has made the write (then [`Queued::settle`] says how it went); while
+    /// it has not, `waker` is the one it wakes if the write does not go through whole.
+    pub fn is_done(&self, waker: &Waker) -> bool {
+        let mut s = lock(self.slot());
+        if !matches!(s.state, State::Queued) {
+            return true;
+        }
+        if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            s.waker = Some(waker.clone());
+        }
+        false
+    }
+
+    /// The write's outcome, withdrawn first if the flusher has not made it yet (then nothing was
+    /// taken, and the bytes come back whole).
+    pub fn settle(mut self) -> Settled {
+        let slot = self.slot.take().expect("settled only once");
+        let (bytes, taken) = {
+            let mut s = lock(&slot);
+            let taken = match std::mem::replace(&mut s.state, State::Withdrawn) {
+                State::Sent(n) => Ok(n),
+                State::Failed(e) => Err(e),
+                State::Queued | State::Withdrawn => Ok(0),
+            };
+            (std::mem::take(&mut s.bytes), taken)
+        };
+        // Withdrawn, and no longer in the queue (the flusher dropped its clone): reusable.
+        let spare = (Arc::strong_count(&slot) == 1).then_some(Spare(slot));
+        Settled { bytes, taken, spare }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            let mut s = lock(slot);
+            if matches!(s.state, State::Queued) {
+                s.state = State::Withdrawn;
+            }
+        }
+    }
+}
+
 /// Writes `bytes` to `io` at the end of the current batch, or at once when the runtime is not a
 /// current-thread one. Resolves to what `write` would: the bytes the socket took (none when it
 /// was full: the caller writes the rest), or the error of a write that took none. `bytes` is lent
-/// to the queue and given back (same allocation) when the future resolves or is dropped.
+/// to the queue and given back (same allocation) when the future resolves or is dropped. The
+/// future is woken by `io`'s read readiness (the response), or by the flusher when the write did
+/// not go through whole.
 ///
 /// # Safety
 /// The returned future must be dropped (awaited, or dropped before `io` closes), never leaked
 /// (`mem::forget`): its drop is what withdraws the queued write of `io`'s descriptor.
 pub unsafe fn write<'a>(io: &'a TcpStream, bytes: &'a mut Vec<u8>) -> Write<'a> {
-    Write { io, bytes, slot: None }
+    Write { io, bytes, queued: None }
 }
 
 pub struct Write<'a> {
     io: &'a TcpStream,
     bytes: &'a mut Vec<u8>,
-    slot: Option<Shared>,
+    /// Declared before nothing that owns `io`: `io` is borrowed, and this future's own contract
+    /// (see [`write`]) keeps it open while the write is queued.
+    queued: Option<Queued>,
 }
 
 impl Future for Write<'_> {
@@ -83,68 +246,47 @@ impl Future for Write<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let Some(slot) = &this.slot else {
-            let Some(queue) = queue() else {
-                return Poll::Ready(match write_now(this.io.as_raw_fd(), this.bytes) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-                    r => r,
-                });
-            };
-            let slot = Arc::new(Mutex::new(Slot {
-                state: State::Queued,
-                bytes: std::mem::take(this.bytes),
-                waker: None,
-                wake_always: false,
-            }));
-            let flusher = {
-                let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-                q.items.push((this.io.as_raw_fd(), slot.clone()));
-                q.flusher.take()
-            };
-            if let Some(w) = flusher {
-                w.wake();
+        match &this.queued {
+            None => {
+                let bytes = std::mem::take(this.bytes);
+                let queued = match queue() {
+                    // SAFETY: `write`'s contract: this future, which holds the handle, is
+                    // dropped before `io` closes and is not leaked.
+                    Some(q) => unsafe { Queued::new(&Batch(q), this.io.as_raw_fd(), bytes, None, cx.waker(), None) },
+                    None => Err(bytes),
+                };
+                match queued {
+                    Ok(q) => this.queued = Some(q),
+                    Err(bytes) => {
+                        *this.bytes = bytes;
+                        return Poll::Ready(match write_now(this.io.as_raw_fd(), this.bytes) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                            r => r,
+                        });
+                    }
+                }
             }
-            this.slot = Some(slot);
-            return this.wait(cx);
-        };
-        let mut s = lock(slot);
-        if matches!(s.state, State::Queued) {
-            drop(s);
-            return this.wait(cx);
+            Some(q) if q.is_done(cx.waker()) => {
+                let s = this.queued.take().expect("queued").settle();
+                *this.bytes = s.bytes;
+                return Poll::Ready(s.taken);
+            }
+            Some(_) => {}
         }
-        *this.bytes = std::mem::take(&mut s.bytes);
-        let out = match std::mem::replace(&mut s.state, State::Withdrawn) {
-            State::Sent(n) => Ok(n),
-            State::Failed(e) => Err(e),
-            State::Queued | State::Withdrawn => unreachable!("answered above"),
-        };
-        drop(s);
-        this.slot = None;
-        Poll::Ready(out)
-    }
-}
-
-impl Write<'_> {
-    /// Still queued: wait for the response (read readiness) or the flusher's word.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let slot = self.slot.as_ref().expect("queued");
-        let readable = self.io.poll_read_ready(cx).is_ready();
-        let mut s = lock(slot);
-        s.waker = Some(cx.waker().clone());
-        s.wake_always |= readable;
+        // Still queued: wait for the response (read readiness) or the flusher's word.
+        let readable = this.io.poll_read_ready(cx).is_ready();
+        if readable && let Some(q) = &this.queued {
+            lock(q.slot()).wake_always = true;
+        }
         Poll::Pending
     }
 }
 
 impl Drop for Write<'_> {
     fn drop(&mut self) {
-        if let Some(slot) = &self.slot {
-            let mut s = lock(slot);
-            if matches!(s.state, State::Queued) {
-                s.state = State::Withdrawn;
-            }
-            // The owner may still use its buffer (e.g. to retry elsewhere): give it back.
-            *self.bytes = std::mem::take(&mut s.bytes);
+        // The owner may still use its buffer (e.g. to retry elsewhere): give it back.
+        if let Some(q) = self.queued.take() {
+            *self.bytes = q.settle().bytes;
         }
     }
 }
@@ -172,7 +314,7 @@ fn queue() -> Option<QueueRef> {
     })
 }
 
-/// The thread's flusher: writes every queued request each time it runs.
+/// The thread's flusher: writes every queued write each time it runs.
 struct Flusher {
     queue: QueueRef,
 }
@@ -193,6 +335,9 @@ impl Future for Flusher {
             }
             let r = write_now(fd, &s.bytes);
             let whole = matches!(r, Ok(n) if n == s.bytes.len());
+            if let (Ok(n), Some(c)) = (&r, &s.counters) {
+                c.bytes_out.fetch_add(*n as u64, Relaxed);
+            }
             s.state = match r {
                 Ok(n) => State::Sent(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => State::Sent(0),
@@ -330,5 +475,134 @@ mod tests {
             a_peer.read_exact(&mut x).await.unwrap();
             assert_eq!(&x, b"now");
         });
+    }
+
+    fn here() -> Batch {
+        Batch::here().expect("a current-thread runtime")
+    }
+
+    fn noop() -> &'static Waker {
+        Waker::noop()
+    }
+
+    /// Wakes counted, for the owner of a queued write.
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[test]
+    fn queued_writes_go_out_after_the_batch_counted_joined_and_settled_whole_without_a_wake() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let counters = Arc::new(Counters::default());
+            let woken = Arc::new(Count(Default::default()));
+            let waker = Waker::from(woken.clone());
+            // SAFETY: `q` is settled below, before `a` is dropped.
+            let q = unsafe {
+                Queued::new(&here(), a.as_raw_fd(), b"HTTP/1.1 200 OK\r\n".to_vec(), Some(&counters), &waker, None)
+            }
+            .unwrap();
+            assert!(!q.is_done(&waker), "written only after the batch");
+            assert!(q.append(b"\r\n"), "joins the write still queued");
+            tokio::task::yield_now().await;
+            assert!(q.is_done(&waker));
+            assert!(!q.append(b"late"), "the flusher has made the write");
+            let s = q.settle();
+            assert_eq!((s.taken.unwrap(), &s.bytes[..]), (19, &b"HTTP/1.1 200 OK\r\n\r\n"[..]));
+            assert_eq!(counters.bytes_out.load(Relaxed), 19, "counted at the write");
+            assert_eq!(woken.0.load(Relaxed), 0, "a whole write wakes nobody");
+            let mut got = [0u8; 19];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"HTTP/1.1 200 OK\r\n\r\n");
+        });
+    }
+
+    #[test]
+    fn a_dropped_or_settled_queued_write_is_withdrawn_and_its_bytes_come_back_untaken() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            // SAFETY: both handles are gone before `a` is dropped.
+            let q = unsafe { Queued::new(&here(), a.as_raw_fd(), b"one".to_vec(), None, noop(), None) }.unwrap();
+            let s = q.settle();
+            assert_eq!((s.taken.unwrap(), &s.bytes[..]), (0, &b"one"[..]));
+            // SAFETY: as above.
+            drop(unsafe { Queued::new(&here(), a.as_raw_fd(), b"two".to_vec(), None, noop(), None) }.unwrap());
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            drop(a);
+            let mut got = Vec::new();
+            a_peer.read_to_end(&mut got).await.unwrap();
+            assert!(got.is_empty(), "a withdrawn write reached the socket: {got:?}");
+        });
+    }
+
+    #[test]
+    fn a_queued_write_the_socket_takes_short_wakes_its_owner_with_what_was_taken() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, _a_peer) = pair().await;
+            socket2::SockRef::from(&a).set_send_buffer_size(4096).unwrap();
+            let counters = Arc::new(Counters::default());
+            let woken = Arc::new(Count(Default::default()));
+            let waker = Waker::from(woken.clone());
+            // More than the socket and its unread peer can hold.
+            let big = vec![b'x'; 16 << 20];
+            // SAFETY: settled below, before `a` is dropped.
+            let q = unsafe { Queued::new(&here(), a.as_raw_fd(), big, Some(&counters), &waker, None) }.unwrap();
+            tokio::task::yield_now().await;
+            assert!(q.is_done(&waker));
+            assert_eq!(woken.0.load(Relaxed), 1, "the owner writes the rest");
+            let s = q.settle();
+            let n = s.taken.unwrap();
+            assert!(n < s.bytes.len(), "{n}");
+            assert_eq!(counters.bytes_out.load(Relaxed), n as u64);
+        });
+    }
+
+    #[test]
+    fn off_a_current_thread_runtime_there_is_no_batch() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async {
+            assert!(Batch::here().is_none());
+        });
+    }
+
+    #[test]
+    fn a_settled_slot_is_reused_for_the_next_write_and_a_dead_batch_queues_nothing() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (batch, a, a_peer) = rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let b = here();
+            // SAFETY: each handle is settled below, before `a` is dropped.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"one ".to_vec(), None, noop(), None) }.unwrap();
+            tokio::task::yield_now().await;
+            let s = q.settle();
+            assert_eq!(s.taken.unwrap(), 4);
+            let spare = s.spare.expect("written and out of the queue: reusable");
+            // SAFETY: as above.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"two".to_vec(), None, noop(), Some(spare)) }.unwrap();
+            tokio::task::yield_now().await;
+            let s = q.settle();
+            assert_eq!((s.taken.unwrap(), &s.bytes[..]), (3, &b"two"[..]));
+            let mut got = [0u8; 7];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"one two");
+            // Withdrawn before the flusher ran: the queue still holds the slot.
+            // SAFETY: as above.
+            let q = unsafe { Queued::new(&b, a.as_raw_fd(), b"x".to_vec(), None, noop(), s.spare) }.unwrap();
+            assert!(q.settle().spare.is_none());
+            (b, a, a_peer)
+        });
+        // The runtime, and its flusher, are gone.
+        drop(rt);
+        // SAFETY: nothing is queued (Err).
+        let r = unsafe { Queued::new(&batch, a.as_raw_fd(), b"late".to_vec(), None, noop(), None) };
+        assert_eq!(r.unwrap_err(), b"late");
+        drop((a, a_peer));
     }
 }

@@ -253,8 +253,6 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        // The idle clock starts at the first poll, not when the body is built.
-        let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + this.idle);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);
@@ -294,6 +292,13 @@ where
                 Poll::Ready(None)
             }
             Poll::Pending => {
+                // The idle clock starts at the first poll, not when the body is built (read
+                // here, not before the inner poll: a body whose frame is ready at once, most of
+                // them, reads the clock once).
+                let deadline = match this.deadline {
+                    Some(d) => d,
+                    None => *this.deadline.insert(Instant::now() + this.idle),
+                };
                 if this.floor.is_some() && this.pending_since.is_none() {
                     this.pending_since = Some(Instant::now());
                 }

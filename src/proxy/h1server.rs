@@ -9,6 +9,7 @@
 //! The response is encoded as hyper 1's HTTP/1 server encodes it (`proto::h1::role::Server::
 //! encode` and the connection's keep-alive rules), so a client sees the same bytes either way.
 
+use super::batch;
 use super::body::{ProxyBody, ReqBody};
 use super::idle::Tracked;
 use bytes::{Buf, Bytes, BytesMut};
@@ -17,6 +18,7 @@ use http_body::Body;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -453,23 +455,80 @@ fn valid_trailer(name: &HeaderName) -> bool {
     )
 }
 
-/// Response bytes waiting to be written, in order.
+/// A response up to this size is gathered in one buffer (the head's, the body's small frames
+/// copied after it) and goes out in one `send`, or one queued write, instead of a `writev` of its
+/// pieces; larger frames are not copied.
+const ONE_SEND: usize = 4096;
+
+/// Response bytes waiting to be written, in order: `front` (the head, and the small frames that
+/// followed it while they fit in [`ONE_SEND`]), then the frames as they came.
 #[derive(Default)]
 struct Out {
+    front: Vec<u8>,
+    /// Bytes of `front` already written.
+    at: usize,
     bufs: VecDeque<Bytes>,
     len: usize,
 }
 
 impl Out {
     fn push(&mut self, b: Bytes) {
-        if !b.is_empty() {
-            self.len += b.len();
+        if b.is_empty() {
+            return;
+        }
+        self.len += b.len();
+        if self.bufs.is_empty() && self.front.len() + b.len() <= ONE_SEND {
+            self.front.extend_from_slice(&b);
+        } else {
             self.bufs.push_back(b);
         }
     }
 
+    /// `bytes[at..]`, which were to be written before everything here (a queued write the
+    /// socket did not take whole), go first; `bytes` becomes the front buffer.
+    fn push_front(&mut self, bytes: Vec<u8>, at: usize) {
+        if at >= bytes.len() {
+            return;
+        }
+        self.len += bytes.len() - at;
+        let old = std::mem::replace(&mut self.front, bytes);
+        let old_at = std::mem::replace(&mut self.at, at);
+        if old.len() > old_at {
+            let mut b = Bytes::from(old);
+            b.advance(old_at);
+            self.bufs.push_front(b);
+        }
+    }
+
+    /// Everything waiting is in the front buffer, none of it written yet.
+    fn whole_front(&self) -> bool {
+        self.bufs.is_empty() && self.at == 0 && self.len == self.front.len()
+    }
+
+    /// Fills `slices` with what waits, in order; how many were filled.
+    fn slices<'a>(&'a self, slices: &mut [io::IoSlice<'a>]) -> usize {
+        let mut k = 0;
+        if self.front.len() > self.at && !slices.is_empty() {
+            slices[0] = io::IoSlice::new(&self.front[self.at..]);
+            k = 1;
+        }
+        for (s, b) in slices[k..].iter_mut().zip(self.bufs.iter()) {
+            *s = io::IoSlice::new(b);
+            k += 1;
+        }
+        k
+    }
+
     fn advance(&mut self, mut n: usize) {
         self.len -= n;
+        let in_front = (self.front.len() - self.at).min(n);
+        self.at += in_front;
+        n -= in_front;
+        if self.at == self.front.len() {
+            // Kept, with its capacity, for the next response's head.
+            self.front.clear();
+            self.at = 0;
+        }
         while n > 0 {
             let Some(front) = self.bufs.front_mut() else { return };
             if front.len() > n {
@@ -566,9 +625,23 @@ pub enum Step {
     Hyper,
 }
 
+/// Where a plain TCP connection's small responses are queued for the batch's flusher (see
+/// `batch`): the socket under the connection's wrappers, and the frontend's counters that its
+/// `io::StallGuard` counts written bytes to.
+pub struct Direct {
+    batch: batch::Batch,
+    fd: RawFd,
+    counters: Arc<crate::state::Counters>,
+    /// The last write's slot, reused.
+    spare: Option<batch::Spare>,
+}
+
 /// An HTTP/1 client connection served without hyper, request by request, for as long as its
 /// requests are simple ones.
 pub struct Lean<T> {
+    /// A response handed to the batch's flusher. Declared first, so dropped before `sock`: the
+    /// write is withdrawn before the socket can close (see [`Lean::batched`]).
+    queued: Option<batch::Queued>,
     sock: T,
     buf: BytesMut,
     /// Bytes read and not served, for hyper or the next stretch.
@@ -582,12 +655,16 @@ pub struct Lean<T> {
     failed: Option<&'static str>,
     /// Written since the last flush.
     unflushed: bool,
+    /// How the stretch ends, once what is queued has left.
+    ending: Option<Step>,
+    direct: Option<Direct>,
     svc: Service,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
     pub fn new(sock: T, svc: Service) -> Self {
         Self {
+            queued: None,
             sock,
             buf: BytesMut::new(),
             spill: Bytes::new(),
@@ -596,14 +673,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
             closing: false,
             failed: None,
             unflushed: false,
+            ending: None,
+            direct: None,
             svc,
         }
     }
 
+    /// A connection whose small responses on a kept connection go out with the batch's other
+    /// writes (one proxy thread; elsewhere this is [`Lean::new`]). The bytes the flusher writes
+    /// go to `counters`' `bytes_out` at once, as the socket's `io::StallGuard` would count them;
+    /// a write the socket did not take whole, or that failed, comes back to the connection,
+    /// which writes the rest through its wrappers (stall guard, idle watch) or ends with the
+    /// error.
+    ///
+    /// # Safety
+    /// `fd` is the descriptor of the socket `sock` wraps, and stays open until `sock` is dropped
+    /// (nothing in `sock` closes it earlier). The connection keeps its queued write withdrawn or
+    /// settled before `sock` can be dropped: it is declared before `sock` (dropped first),
+    /// settled before a step is returned and withdrawn by [`Lean::into_parts`]; and leaking the
+    /// connection leaks `sock` with it, so the descriptor stays open.
+    pub unsafe fn batched(sock: T, svc: Service, fd: RawFd, counters: Arc<crate::state::Counters>) -> Self {
+        let mut lean = Self::new(sock, svc);
+        lean.direct = batch::Batch::here().map(|batch| Direct { batch, fd, counters, spare: None });
+        lean
+    }
+
     /// The socket and the bytes read from it that no request took (to be read again first).
     pub fn into_parts(self) -> (T, Bytes, Service) {
-        let rest = if self.spill.is_empty() { self.buf.freeze() } else { self.spill };
-        (self.sock, rest, self.svc)
+        let Self { queued, sock, buf, spill, svc, .. } = self;
+        // Withdrawn before the socket leaves (a step settles it first: only a connection cut
+        // in the middle of a batch gets here with a write still queued).
+        drop(queued);
+        let rest = if spill.is_empty() { buf.freeze() } else { spill };
+        (sock, rest, svc)
     }
 
     /// No new request is taken; one in progress is answered, and the connection ends after it.
@@ -612,6 +714,74 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
     }
 
     pub fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        let step = match self.ending.take() {
+            Some(step) => step,
+            None => ready!(self.poll_serve(cx)),
+        };
+        if matches!(step, Step::Done(Err(_))) || (self.queued.is_none() && self.out.len == 0) {
+            return Poll::Ready(step);
+        }
+        // What is queued leaves before the connection ends or changes hands: taken back from the
+        // flusher if it has not written it yet, and written here.
+        if let Err(e) = self.reclaim() {
+            return Poll::Ready(Step::Done(Err(e)));
+        }
+        match self.poll_drain(cx) {
+            Poll::Pending => {
+                self.ending = Some(step);
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Step::Done(Err(e))),
+            Poll::Ready(Ok(())) => Poll::Ready(step),
+        }
+    }
+
+    /// The outcome of the queued write, taken back: nothing more to do when it went out whole
+    /// (its buffer is kept for the next head), the rest put first in `out`, or its error.
+    fn reclaim(&mut self) -> io::Result<()> {
+        let Some(q) = self.queued.take() else { return Ok(()) };
+        let batch::Settled { bytes, taken, spare } = q.settle();
+        if let Some(d) = &mut self.direct {
+            d.spare = spare;
+        }
+        let n = taken?;
+        if n < bytes.len() {
+            self.out.push_front(bytes, n);
+        } else if self.out.len == 0 && self.out.front.capacity() == 0 {
+            self.out.front = bytes;
+            self.out.front.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what waits in `out` and flushes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.out.len > 0 {
+            ready!(self.poll_write_out(cx))?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            ready!(Pin::new(&mut self.sock).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_serve(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        // The flusher runs between two polls: a write it could not make whole (or that failed)
+        // comes back here, and its rest is written before anything else of this connection.
+        if let Some(q) = &self.queued
+            && q.is_done(cx.waker())
+            && let Err(e) = self.reclaim()
+        {
+            return Poll::Ready(Step::Done(Err(e)));
+        }
+        if self.out.len > 0
+            && !matches!(self.state, State::Send { .. })
+            && let Err(e) = ready!(self.poll_drain(cx))
+        {
+            return Poll::Ready(Step::Done(Err(e)));
+        }
         loop {
             match &mut self.state {
                 State::Read => {
@@ -653,10 +823,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
                     };
                     let (mut parts, body) = resp.into_parts();
                     let len = (!body.is_end_stream()).then(|| body.size_hint().exact());
-                    let mut head = Vec::with_capacity(128 + parts.headers.len() * 32);
                     let keep_alive = facts.keep_alive && !self.closing;
-                    let enc = encode_head(&mut parts, facts, keep_alive, len, &mut head);
-                    self.out.push(Bytes::from(head));
+                    // Room for the head, and for a small body copied after it (one `send`).
+                    let small = len.flatten().filter(|&n| n <= ONE_SEND as u64).unwrap_or(0) as usize;
+                    let room = 128 + parts.headers.len() * 32 + small;
+                    let enc = if self.out.len == 0 {
+                        // Encoded into the front buffer, kept from the last response.
+                        self.out.front.clear();
+                        self.out.at = 0;
+                        self.out.front.reserve(room);
+                        let enc = encode_head(&mut parts, facts, keep_alive, len, &mut self.out.front);
+                        self.out.len = self.out.front.len();
+                        enc
+                    } else {
+                        let mut head = Vec::with_capacity(room);
+                        let enc = encode_head(&mut parts, facts, keep_alive, len, &mut head);
+                        self.out.push(Bytes::from(head));
+                        enc
+                    };
                     let enc = match enc {
                         Ok(enc) => enc,
                         Err(why) => {
@@ -695,19 +879,54 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
 
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.out.len > 0 {
-            let mut slices = [io::IoSlice::new(&[]); 16];
-            let mut k = 0;
-            for (s, b) in slices.iter_mut().zip(self.out.bufs.iter()) {
-                *s = io::IoSlice::new(b);
-                k += 1;
-            }
-            let n = ready!(Pin::new(&mut self.sock).poll_write_vectored(cx, &slices[..k]))?;
+            let n = if self.out.bufs.is_empty() {
+                // One buffer: `send`, not a `writev` of one piece.
+                ready!(Pin::new(&mut self.sock).poll_write(cx, &self.out.front[self.out.at..]))?
+            } else {
+                let mut slices = [io::IoSlice::new(&[]); 16];
+                let k = self.out.slices(&mut slices);
+                ready!(Pin::new(&mut self.sock).poll_write_vectored(cx, &slices[..k]))?
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.out.advance(n);
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Hands what waits in `out` (a whole small response, all in the front buffer) to the
+    /// batch's flusher, joining the write still queued if there is one. False when this
+    /// connection does not batch, the response is not in one buffer, or the flusher has already
+    /// made the queued write: the caller writes it.
+    fn batch_out(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(direct) = &mut self.direct else { return false };
+        if !self.out.whole_front() {
+            return false;
+        }
+        if let Some(q) = &self.queued {
+            if !q.append(&self.out.front) {
+                return false;
+            }
+            self.out.front.clear();
+            self.out.len = 0;
+            return true;
+        }
+        let bytes = std::mem::take(&mut self.out.front);
+        let (batch, fd, counters, spare) = (&direct.batch, direct.fd, Some(&direct.counters), direct.spare.take());
+        // SAFETY: `direct` was given by `Lean::batched`, whose contract keeps `fd` open while
+        // `sock` lives; the handle goes to `self.queued`, which is dropped or settled first.
+        match unsafe { batch::Queued::new(batch, fd, bytes, counters, cx.waker(), spare) } {
+            Ok(q) => {
+                self.queued = Some(q);
+                self.out.len = 0;
+                true
+            }
+            Err(bytes) => {
+                self.out.front = bytes;
+                false
+            }
+        }
     }
 
     /// Streams the response: frames gathered while the body has them, written together. None:
@@ -767,7 +986,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
                 }
             }
             let (done, close) = (body.is_none(), *close || *kind == Kind::Close);
+            // A whole small response on a kept connection joins the batch's writes.
+            if done && !close && !self.closing && self.failed.is_none() && self.out.len > 0 && self.batch_out(cx) {
+                return Poll::Ready(None);
+            }
             if self.out.len > 0 {
+                // A write still queued goes first: taken back from the flusher and written here.
+                if let Err(e) = self.reclaim() {
+                    return Poll::Ready(Some(Step::Done(Err(e))));
+                }
                 if let Err(e) = ready!(self.poll_write_out(cx)) {
                     return Poll::Ready(Some(Step::Done(Err(e))));
                 }
@@ -990,8 +1217,7 @@ mod tests {
         let mut k = Kind::Chunked(None);
         assert!(!encode_data(&mut k, Bytes::from_static(b"abc"), false, &mut out));
         assert!(!encode_data(&mut k, Bytes::from_static(b"0123456789abcdef"), true, &mut out));
-        let all: Vec<u8> = out.bufs.iter().flat_map(|b| b.to_vec()).collect();
-        assert_eq!(all, b"3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n");
+        assert_eq!(out.bytes(), b"3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n");
         let mut out = Out::default();
         let mut k = Kind::Length(4);
         assert!(!encode_data(&mut k, Bytes::from_static(b"abcdef"), false, &mut out), "extra bytes are cut");
@@ -1004,19 +1230,63 @@ mod tests {
         t.insert("x-sum", HeaderValue::from_static("1"));
         t.insert("x-other", HeaderValue::from_static("2"));
         assert!(encode_trailers(&Kind::Chunked(Some(vec![HeaderName::from_static("x-sum")])), &t, &mut out));
-        let all: Vec<u8> = out.bufs.iter().flat_map(|b| b.to_vec()).collect();
-        assert_eq!(all, b"0\r\nx-sum: 1\r\n\r\n");
+        assert_eq!(out.bytes(), b"0\r\nx-sum: 1\r\n\r\n");
         assert!(!encode_trailers(&Kind::Chunked(None), &t, &mut Out::default()), "unannounced: dropped");
+    }
+
+    impl Out {
+        /// What waits, in order.
+        fn bytes(&self) -> Vec<u8> {
+            let mut slices = [io::IoSlice::new(&[]); 16];
+            let k = self.slices(&mut slices);
+            slices[..k].iter().flat_map(|s| s.to_vec()).collect()
+        }
     }
 
     #[test]
     fn written_bytes_leave_the_queue_across_buffers() {
         let mut out = Out::default();
         out.push(Bytes::from_static(b"head"));
+        out.push(Bytes::from(vec![b'x'; ONE_SEND]));
         out.push(Bytes::from_static(b"ok\n"));
+        assert_eq!((out.front.len(), out.bufs.len()), (4, 2), "a large frame is not copied, nor what follows it");
         out.advance(5);
-        assert_eq!((out.len, out.bufs.len(), &out.bufs[0][..]), (2, 1, &b"k\n"[..]));
-        out.advance(2);
+        assert_eq!((out.len, out.bufs.len(), out.front.len()), (ONE_SEND + 2, 2, 0));
+        out.advance(ONE_SEND + 1);
+        assert_eq!((out.len, out.bufs.len(), &out.bufs[0][..]), (1, 1, &b"\n"[..]));
+        out.advance(1);
         assert_eq!((out.len, out.bufs.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_small_response_gathers_in_one_buffer_that_is_kept_for_the_next() {
+        let mut out = Out::default();
+        out.front.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n");
+        out.len = out.front.len();
+        out.push(Bytes::from_static(b"ok\n"));
+        assert!(out.whole_front());
+        assert_eq!(out.bytes(), b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n");
+        out.advance(10);
+        assert!(!out.whole_front(), "partly written");
+        let cap = out.front.capacity();
+        out.advance(out.len);
+        assert_eq!((out.len, out.front.len(), out.front.capacity()), (0, 0, cap), "kept for the next head");
+    }
+
+    #[test]
+    fn the_rest_of_a_queued_write_goes_before_what_waits() {
+        let mut out = Out::default();
+        out.push(Bytes::from_static(b"next head"));
+        out.push(Bytes::from(vec![b'b'; ONE_SEND]));
+        out.advance(5);
+        out.push_front(b"earlier".to_vec(), 3);
+        assert_eq!(out.len, 4 + 4 + ONE_SEND);
+        let mut want = b"lierhead".to_vec();
+        want.extend_from_slice(&[b'b'; ONE_SEND]);
+        assert_eq!(out.bytes(), want);
+        out.push_front(b"all taken".to_vec(), 9);
+        assert_eq!(out.len, 4 + 4 + ONE_SEND, "nothing left of it");
+        out.advance(out.len);
+        assert_eq!((out.len, out.bufs.len(), out.at), (0, 0, 0));
     }
 }

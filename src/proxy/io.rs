@@ -30,6 +30,11 @@ impl<T> StallGuard<T> {
         &self.inner
     }
 
+    /// Where the bytes written through this guard are counted.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
     /// A write is stalled: its timer runs.
     pub fn stalled_write(&self) -> bool {
         self.armed

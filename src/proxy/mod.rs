@@ -729,7 +729,16 @@ impl Proxy {
             upgrades: upgrades.clone(),
         };
         // Served lean while the requests are simple ones, by hyper from the first that is not.
-        let mut hc = Box::new(H1Stretch { conn: H1Conn::Lean(h1server::Lean::new(sock, svc)), bufsize: conn.bufsize });
+        // A plain TCP socket under the wrappers: small responses go out with the batch's writes.
+        let guard = sock.get_ref().get_ref().get_ref();
+        let plain = (guard.get_ref() as &dyn std::any::Any).downcast_ref::<TcpStream>();
+        let lean = match plain.map(|s| (std::os::fd::AsRawFd::as_raw_fd(s), guard.counters().clone())) {
+            // SAFETY: the descriptor is the socket's inside `sock`, which the wrappers close
+            // only when dropped.
+            Some((fd, counters)) => unsafe { h1server::Lean::batched(sock, svc, fd, counters) },
+            None => h1server::Lean::new(sock, svc),
+        };
+        let mut hc = Box::new(H1Stretch { conn: H1Conn::Lean(lean), bufsize: conn.bufsize });
         let ended =
             self.run_conn(std::pin::Pin::new(&mut *hc), cx, conn.born, conn.t, &activity, Some(&verdicts)).await;
         let sock = match hc.conn {

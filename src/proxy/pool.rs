@@ -492,6 +492,10 @@ impl Pool {
     /// A stream on a shared HTTP/2 connection that `want` allows.
     fn take_shared(&self, want: Want) -> Option<Sender> {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        // An HTTP/1 backend has none: no clock read per request for it.
+        if shared.is_empty() {
+            return None;
+        }
         let now = Instant::now();
         let max_age = self.max_age();
         shared.retain(|c| !c.tx.is_closed() && now.saturating_duration_since(c.since) <= max_age);
