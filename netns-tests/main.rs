@@ -20,6 +20,7 @@ mod routes;
 mod scaleout;
 mod script_user;
 mod smtp_alert;
+mod sniff;
 mod sync_group;
 mod timeline;
 mod track_file;

@@ -86,9 +86,10 @@ fn stall_threshold() -> Duration {
     Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
 }
 
-/// Whether the process resigned for good; instances then send no advert above priority 0.
+/// Whether the process resigned for good; instances then send no advert above priority 0, no
+/// gratuitous ARP / NA, and add no VIP: nothing that claims the VIPs back from the peer.
 pub fn resigned() -> bool {
-    FINAL.load(Ordering::Relaxed)
+    FINAL.load(Ordering::Acquire)
 }
 
 /// What the proxy cannot do right now.

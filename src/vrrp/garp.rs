@@ -52,9 +52,16 @@ impl Spacing {
 }
 
 /// Sends `count` rounds of announcements for `vips` on `ifname`, `spacing` apart; returns the
-/// frames sent.
-pub fn send_burst(ifname: &str, vips: &[IpAddr], count: u32, spacing: Spacing) -> Result<usize, GarpError> {
-    if vips.is_empty() || count == 0 {
+/// frames sent. `stop` is asked before each frame: once it says so, no more leave (a process that
+/// resigned its VIPs must not claim them again, also from a burst that was already on its way).
+pub fn send_burst(
+    ifname: &str,
+    vips: &[IpAddr],
+    count: u32,
+    spacing: Spacing,
+    stop: impl Fn() -> bool,
+) -> Result<usize, GarpError> {
+    if vips.is_empty() || count == 0 || stop() {
         return Ok(0);
     }
     let iface = datalink::interfaces()
@@ -79,15 +86,29 @@ pub fn send_burst(ifname: &str, vips: &[IpAddr], count: u32, spacing: Spacing) -
             return Err(GarpError::Open { ifname: ifname.to_string(), source });
         }
     };
+    rounds(&frames, vips, count, spacing, stop, |f| tx.send_to(f, None))
+        .map_err(|source| GarpError::Send { ifname: ifname.to_string(), source })
+}
+
+/// `count` rounds of `frames` (one per VIP of `vips`) through `send`, `spacing` apart, each frame
+/// only while `stop` says not to; returns the frames sent (`send` gives `None` for one it did
+/// not send, as pnet's `send_to`).
+fn rounds(
+    frames: &[Vec<u8>],
+    vips: &[IpAddr],
+    count: u32,
+    spacing: Spacing,
+    stop: impl Fn() -> bool,
+    mut send: impl FnMut(&[u8]) -> Option<std::io::Result<()>>,
+) -> std::io::Result<usize> {
     let mut sent = 0;
     for round in 0..count {
         for (i, (f, vip)) in frames.iter().zip(vips).enumerate() {
-            match tx.send_to(f, None) {
-                Some(Ok(())) => sent += 1,
-                Some(Err(source)) => {
-                    return Err(GarpError::Send { ifname: ifname.to_string(), source });
-                }
-                None => {}
+            if stop() {
+                return Ok(sent);
+            }
+            if send(f).transpose()?.is_some() {
+                sent += 1;
             }
             let pause = spacing.after(vip, round + 1 == count && i + 1 == frames.len());
             if !pause.is_zero() {
@@ -116,12 +137,46 @@ mod tests {
 
     #[test]
     fn nothing_to_send_needs_no_socket() {
-        assert_eq!(send_burst("does-not-exist0", &[], 5, Spacing::default()).expect("noop"), 0);
+        let go = || false;
+        assert_eq!(send_burst("does-not-exist0", &[], 5, Spacing::default(), go).expect("noop"), 0);
         let vip: IpAddr = "192.0.2.1".parse().expect("ip");
         assert!(matches!(
-            send_burst("does-not-exist0", &[vip], 1, Spacing::default()),
+            send_burst("does-not-exist0", &[vip], 1, Spacing::default(), go),
             Err(GarpError::UnknownInterface(_))
         ));
+        // Told to stop before the first frame: not even the interface is looked up.
+        assert_eq!(send_burst("does-not-exist0", &[vip], 1, Spacing::default(), || true).expect("stopped"), 0);
+    }
+
+    #[test]
+    fn a_burst_stops_at_the_frame_after_it_is_told_to() {
+        let vips: Vec<IpAddr> = vec!["192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip")];
+        let frames = frames([2, 0, 0, 0, 0, 1], &vips, false);
+        let sent = std::cell::RefCell::new(Vec::new());
+        // The process resigns while the third frame (round 2, first VIP) goes out.
+        let stop = || sent.borrow().len() >= 3;
+        let n = rounds(&frames, &vips, 5, Spacing::default(), stop, |f| {
+            sent.borrow_mut().push(f.to_vec());
+            Some(Ok(()))
+        })
+        .expect("sent");
+        assert_eq!(n, 3);
+        assert_eq!(*sent.borrow(), [frames[0].clone(), frames[1].clone(), frames[0].clone()]);
+        // Never told: every round goes out.
+        let mut all = 0;
+        let n = rounds(
+            &frames,
+            &vips,
+            5,
+            Spacing::default(),
+            || false,
+            |_| {
+                all += 1;
+                Some(Ok(()))
+            },
+        )
+        .expect("sent");
+        assert_eq!((n, all), (10, 10));
     }
 
     #[test]

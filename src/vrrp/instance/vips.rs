@@ -115,8 +115,14 @@ impl Runner {
         }
     }
 
-    /// Adds every VIP; one that fails is logged and counted, and the others still go on.
+    /// Adds every VIP; one that fails is logged and counted, and the others still go on. None
+    /// once the process resigned for good (a panic): it ends within a second, and a VIP added
+    /// now would stay on the interface after it.
     pub(super) async fn add_vips(&mut self) {
+        if crate::fate::resigned() {
+            tracing::warn!(instance = %self.cfg.name, "VIPs not added: the process resigned (a panic) and ends");
+            return;
+        }
         for (dev, vips) in by_dev(self.vip_list()) {
             let mut rest: &[Vip] = &vips;
             while !rest.is_empty() {
@@ -177,8 +183,17 @@ impl Runner {
         self.announce(self.vip_list().into_iter().map(|(dev, vip)| (dev, vip.addr)), count);
     }
 
-    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread.
+    /// Gratuitous ARP / unsolicited NA for `addrs`, on a blocking thread; none once the process
+    /// resigned for good (a panic, [`crate::fate::resigned`]), not even the rest of a burst under
+    /// way. Its instance tasks run on until the process ends, still MASTER to themselves: one that
+    /// heard the new master's first advert (a lower priority) answered with
+    /// `garp_lower_prio_repeat` GARPs for the VIPs the panic hook had removed. Sent after the new
+    /// master's own GARPs (a race of a fraction of a millisecond), they pointed the clients back
+    /// here until its second burst `garp_master_delay` (5 s) later (issue #19).
     fn announce(&self, addrs: impl Iterator<Item = (String, IpAddr)>, count: u32) {
+        if crate::fate::resigned() {
+            return;
+        }
         let mut by_dev: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
         for (dev, addr) in addrs {
             by_dev.entry(dev).or_default().push(addr);
@@ -187,7 +202,7 @@ impl Runner {
         let spacing = garp::Spacing { garp: self.cfg.opts.garp_interval, gna: self.cfg.opts.gna_interval };
         tokio::task::spawn_blocking(move || {
             for (dev, addrs) in by_dev {
-                if let Err(e) = garp::send_burst(&dev, &addrs, count, spacing) {
+                if let Err(e) = garp::send_burst(&dev, &addrs, count, spacing, crate::fate::resigned) {
                     tracing::warn!(instance = %name, "gratuitous ARP/NA: {e}");
                 }
             }
