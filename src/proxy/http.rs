@@ -197,10 +197,11 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
 }
 
 /// A proxy-made error answer that remembers why (for the log's termination state).
+/// A client gone during its body gets none: the connection closes, as HAProxy's.
 fn error_page(e: ProxyError) -> Response<ProxyBody> {
     let mut r = if e.closes() { page(e.status()) } else { page_keep(e.status()) };
     r.extensions_mut().insert(e);
-    r
+    if e == ProxyError::ClientReset { super::tcp_rules::silent(r) } else { r }
 }
 
 /// Serves one request of a client connection; with the line to log once the response body is
@@ -765,6 +766,7 @@ fn forward(
             brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
             if let Some(t) = parts.extensions.get::<super::htx_bytes::Tally>() {
                 t.add(b.len() as u64);
+                t.end();
             }
             full(b)
         } else if body.is_end_stream() {
