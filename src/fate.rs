@@ -187,8 +187,9 @@ fn set_stalled(why: Option<String>) {
 // ---------------------------------------------------------------------------------------------
 // Last gasp: what an instance needs to resign without its task.
 
-/// What one VRRP instance would do to resign now: send `adverts` (priority 0, encoded for each
-/// destination) from `src` on `ifname`, and remove `vips` (interface, address).
+/// What one VRRP instance would do to resign now: send `hurry` (a v3 advert with the least
+/// interval, once per resignation: `crate::vrrp::resign`) and `adverts` (priority 0), each
+/// encoded for each destination, from `src` on `ifname`, and remove `vips` (interface, address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastGasp {
     pub track_proxy: bool,
@@ -196,6 +197,7 @@ pub struct LastGasp {
     pub ifname: String,
     pub ifindex: u32,
     pub src: IpAddr,
+    pub hurry: Vec<(IpAddr, Vec<u8>)>,
     pub adverts: Vec<(IpAddr, Vec<u8>)>,
     pub vips: Vec<(String, crate::net::vip::Vip)>,
 }
@@ -353,7 +355,9 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("lbha-resign".into()).spawn(move || {
         for (name, g) in &list {
-            let sent = advert_socket(g).and_then(|s| g.adverts.iter().try_for_each(|(dst, b)| send_to(&s, b, *dst)));
+            let hurry = if crate::vrrp::resign::hurry_due(name) { &g.hurry[..] } else { &[] };
+            let sent = advert_socket(g)
+                .and_then(|s| hurry.iter().chain(&g.adverts).try_for_each(|(dst, b)| send_to(&s, b, *dst)));
             if let Err(e) = sent {
                 eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
             }
@@ -1208,6 +1212,7 @@ mod tests {
             ifname: "eth0".into(),
             ifindex: 2,
             src: ip("192.0.2.11"),
+            hurry: vec![],
             adverts: vec![],
             vips: vec![],
         };
