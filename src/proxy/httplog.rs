@@ -102,7 +102,8 @@ impl Start {
         // With a record, the line is rendered from it instead.
         let line =
             if log.is_none() { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
-        let body = req.extensions().get().cloned();
+        // Looked up only for a line that shows `%U` (a type-map lookup per request otherwise).
+        let body = log.as_ref().filter(|l| l.spec.needs_bytes_in).and_then(|_| req.extensions().get().cloned());
         Start { at, wall: wall_clock(cx, at), tq, head, line, log, refused: false, body }
     }
 }
