@@ -330,7 +330,10 @@ fn vary_fields(r: &Resp) -> Vec<String> {
 
 /// Whether `fields` already vary on the coding: `*`, or `Accept-Encoding` in any case.
 fn varies_on_coding(fields: &[String]) -> bool {
-    fields.iter().flat_map(|f| f.split(',')).any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("accept-encoding"))
+    fields
+        .iter()
+        .flat_map(|f| f.split(','))
+        .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("accept-encoding"))
 }
 
 #[test]
@@ -362,7 +365,9 @@ fn compression_adds_vary_as_haproxy_does_without_repeating_a_value() {
     for (name, sent) in VARY {
         // Twice through the cache: the miss, then the hit (the miss's `X-Served` again).
         let mut first = (None, None);
-        for (path, try_) in [(format!("/vary/{name}"), 0), (format!("/cached/{name}"), 0), (format!("/cached/{name}"), 1)] {
+        for (path, try_) in
+            [(format!("/vary/{name}"), 0), (format!("/cached/{name}"), 0), (format!("/cached/{name}"), 1)]
+        {
             let h = get_with(hp, &path, "Accept-Encoding: gzip\r\n");
             let l = get_with(lp, &path, "Accept-Encoding: gzip\r\n");
             let what = format!("{path} (request {})", try_ + 1);

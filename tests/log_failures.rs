@@ -471,7 +471,8 @@ fn cases() -> Vec<Case> {
             tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
-                s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+                s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .unwrap();
                 s.write_all(b"1f4\r\n").unwrap();
                 s.write_all(&[b'u'; 500]).unwrap();
                 s.write_all(b"\r\n").unwrap();
