@@ -929,6 +929,8 @@ fn forward(
             // Subscribed before the request leaves (the send starts as its future is made): a
             // mark-down from now on ends the wait.
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
+            // A client gone halfway through the body it streams resets this connection.
+            sender.carry(progress.is_some().then(|| client_reset.clone()));
             let sending = server_wait(sender.try_send_request(req), server_timeout, progress.as_deref());
             let sent = if let Some(marked_down) = marked_down {
                 tokio::select! {
