@@ -445,10 +445,11 @@ impl Runner {
         let before = self.fsm.state();
         let wanted = self.fsm.wants_master();
         let actions = self.fsm.step(Instant::now(), ev);
-        // A master resigning (a priority-0 advert, then the VIPs removed): the pair's other node
+        // A master resigning (the VIPs removed, then its adverts: `fsm`): the pair's other node
         // (`[cluster]`) may take over now, once the VIPs are gone from here. Told before, it took
         // over while this node still answered ARP for them, and a client's neighbour entry could
-        // point here for 5 s (session 13).
+        // point here for 5 s (session 13). The adverts follow the removal for the same reason: a
+        // v3 backup answers the short-interval one within ~6 ms (`super::resign`).
         let resigning = actions.iter().any(|a| matches!(a, Action::SendAdvert { priority: 0 }));
         for a in actions {
             self.act(a, before).await;

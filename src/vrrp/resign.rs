@@ -4,18 +4,23 @@
 //! without a `[cluster]` peer (bench/README.md, "Failover when the proxy fails").
 //!
 //! A v3 backup adopts the interval each advert of its master carries (RFC 5798 §6.4.2;
-//! keepalived 2.2.7 too, logging "advertisement interval changed"), and a master may change its
-//! interval at any time. So a resigning v3 master first sends one advert at its own priority
-//! with the least interval the wire carries (1 centisecond), then its priority-0 advert: the
-//! backup's skew is then computed over 10 ms (6 ms at priority 100). The priority-0 advert keeps
-//! the configured interval, so a backup that ignored the short one still takes over after its
-//! usual skew time. v2 intervals must match (a v2 backup drops an advert whose interval differs),
-//! so a v2 master sends the priority-0 advert alone.
+//! keepalived 2.2.7 too, which logs "advertisement interval updated" only when run with `-D`),
+//! and a master may change its interval at any time. So a resigning v3 master first sends one
+//! advert at its own priority with the least interval the wire carries (1 centisecond), then its
+//! priority-0 advert: the backup's skew is then computed over 10 ms (6 ms at priority 100). The
+//! priority-0 advert keeps the configured interval, so a backup that ignored the short one still
+//! takes over after its usual skew time. v2 intervals must match (a v2 backup drops an advert
+//! whose interval differs), so a v2 master sends the priority-0 advert alone.
 //!
 //! The trade-off: backups of different priorities are told apart by their skew, and over 10 ms
 //! one priority point is 0.04 ms instead of 0.4 ms at 100 ms adverts; with several backups, a
 //! lower one may now win the race, and a higher one with `preempt` then takes the VIP from it.
 //! A pair (one backup) is not concerned.
+//!
+//! Both adverts leave only once the master removed its VIPs (`Action::DelVips` comes first in
+//! `super::fsm`, and `crate::fate::resign` removes them first too): the backup now answers within
+//! ~6 ms (0.2 ms at priority 250), and a removal still under way then (netlink under load) would
+//! leave both nodes answering ARP for the VIP, a client keeping this node's MAC for seconds.
 //!
 //! Sent once per resignation ([`hurry_due`]): a stall resigns from the watchdog and again from
 //! the instance's task, and a short-interval advert at the old priority that came after the

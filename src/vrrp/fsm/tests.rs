@@ -382,14 +382,15 @@ fn higher_prio_send_advert_advertises_before_yielding() {
 }
 
 #[test]
-fn master_shutdown_sends_priority_zero_then_removes_vips() {
+fn master_shutdown_removes_vips_then_sends_priority_zero() {
     let (mut i, tm) = master(v2(100));
     let out = i.step(tm + S / 2, Event::Shutdown);
+    // The VIPs first: a v3 backup may take over ~6 ms after the adverts (`vrrp::resign`).
     assert_eq!(
         out,
         vec![
-            Action::SendAdvert { priority: 0 },
             Action::DelVips,
+            Action::SendAdvert { priority: 0 },
             Action::Notify(State::Initialize),
             Action::CancelTimer,
         ]
@@ -406,7 +407,7 @@ fn master_fault_resigns_and_recovers_as_backup() {
     let out = i.step(t, Event::Fault(FaultReason::InterfaceDown));
     assert_eq!(
         out,
-        vec![Action::SendAdvert { priority: 0 }, Action::DelVips, Action::Notify(State::Fault), Action::CancelTimer,]
+        vec![Action::DelVips, Action::SendAdvert { priority: 0 }, Action::Notify(State::Fault), Action::CancelTimer,]
     );
     assert_eq!(transition(&i), (State::Master, State::Fault, Reason::Fault(FaultReason::InterfaceDown)));
     // Nothing reaches a faulty instance; a second fault is not a new transition.
