@@ -78,6 +78,13 @@ fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Du
     bed.sigterm(p1);
     wait_for(limit, || only_on(&lb2, &lb1)).expect("keepalived takes over after priority 0");
     println!("interop v{version}: SIGTERM lbha -> keepalived master after {}", ms(t0.elapsed()));
+    if version == 3 {
+        // lbha's short-interval advert before its priority-0 one (`vrrp::resign`): keepalived
+        // adopts it, so its skew time is computed over 10 ms.
+        let log = bed.log(ka);
+        let adopted = log.lines().find(|l| l.contains("advertisement interval updated from 100ms to 10ms by master"));
+        assert!(adopted.is_some(), "keepalived did not adopt 10 ms:\n{log}");
+    }
 
     bed.term(p1);
 

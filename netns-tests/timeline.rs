@@ -13,7 +13,8 @@ pub struct Timeline {
     pub detected: Option<f64>,
     /// The old master's first priority-0 advert on the wire.
     pub resigned: Option<f64>,
-    /// The old master's last advert above priority 0 (a stalled runtime may stop them early).
+    /// The old master's last advert above priority 0 (a stalled runtime may stop them early; a
+    /// resigning v3 lbha master's is its short-interval advert, just before priority 0).
     pub old_advert: Option<f64>,
     /// The new master's first advert.
     pub new_advert: Option<f64>,

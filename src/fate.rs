@@ -12,7 +12,7 @@
 //!
 //! Two failures leave no runtime to act through: a stalled runtime and a panic. For those, each
 //! instance keeps a [`LastGasp`] up to date (its priority-0 adverts, already encoded, and the VIPs
-//! it holds), and [`resign`] sends them and removes the VIPs from a plain thread. The panic hook
+//! it holds), and [`resign`] removes the VIPs and sends them from a plain thread. The panic hook
 //! ([`install_panic_hook`]) does that, then ends the process when any instance tracks the proxy:
 //! after a panic the proxy's state is unknown, and a node that keeps running would hold VIPs its
 //! instances believe are gone.
@@ -188,8 +188,9 @@ fn set_stalled(why: Option<String>) {
 // ---------------------------------------------------------------------------------------------
 // Last gasp: what an instance needs to resign without its task.
 
-/// What one VRRP instance would do to resign now: send `adverts` (priority 0, encoded for each
-/// destination) from `src` on `ifname`, and remove `vips` (interface, address).
+/// What one VRRP instance would do to resign now: remove `vips` (interface, address), then send
+/// `hurry` (a v3 advert with the least interval, once per resignation: `crate::vrrp::resign`) and
+/// `adverts` (priority 0), each encoded for each destination, from `src` on `ifname`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastGasp {
     pub track_proxy: bool,
@@ -197,6 +198,7 @@ pub struct LastGasp {
     pub ifname: String,
     pub ifindex: u32,
     pub src: IpAddr,
+    pub hurry: Vec<(IpAddr, Vec<u8>)>,
     pub adverts: Vec<(IpAddr, Vec<u8>)>,
     pub vips: Vec<(String, crate::net::vip::Vip)>,
 }
@@ -245,7 +247,7 @@ fn announce_gasp(up: bool) {
 /// Tells the pair's other node (over `[cluster]`'s authenticated channel) which masters resigned,
 /// as (instance, the address their adverts came from), so it takes over at once instead of after
 /// the RFC's skew time ([`crate::vrrp::fsm::Event::PeerResigned`]). Called by the resigning thread
-/// right after its priority-0 adverts and VIP removal (the VRRP instance's own thread, among
+/// right after its VIP removal and priority-0 adverts (the VRRP instance's own thread, among
 /// others), so it must not block beyond a write (`crate::cluster::link`: on a connection held
 /// open, or from a thread of its own); returns a wait for the outcome, bounded by
 /// [`HAND_OFF_LIMIT`], for a caller that must not end before (a panic).
@@ -337,7 +339,7 @@ pub fn to_resign(gasps: &BTreeMap<String, LastGasp>, all: bool) -> Vec<(String, 
     gasps.iter().filter(|(_, g)| g.master && (all || g.track_proxy)).map(|(n, g)| (n.clone(), g.clone())).collect()
 }
 
-/// Sends the priority-0 adverts of the masters [`to_resign`] picks and removes their VIPs, from a
+/// Removes the VIPs of the masters [`to_resign`] picks and sends their priority-0 adverts, from a
 /// plain thread (this may run on a stalled or panicking runtime thread), within [`RESIGN_LIMIT`].
 /// Returns the instances resigned. (Keeping the VIPs until the new master's first advert was
 /// tried: when that advert was missed, both nodes answered ARP for the hold and a client's
@@ -350,28 +352,76 @@ pub fn resign(all: bool, why: &str) -> Vec<String> {
         return Vec::new();
     }
     let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
-    eprintln!("lbha: {why}: resigning VRRP master(s) {} (priority 0, VIPs removed)", names.join(", "));
+    eprintln!("lbha: {why}: resigning VRRP master(s) {} (VIPs removed, priority 0)", names.join(", "));
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("lbha-resign".into()).spawn(move || {
-        for (name, g) in &list {
-            let sent = advert_socket(g).and_then(|s| g.adverts.iter().try_for_each(|(dst, b)| send_to(&s, b, *dst)));
-            if let Err(e) = sent {
-                eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
-            }
-        }
-        remove_vips(&list);
-        // The peer node of a `[cluster]` pair is told once the VIPs are gone from here (one write
-        // on the connection held open to it): told before, it took over while this node still
-        // answered ARP for them, and a client's neighbour entry could point here for 5 s.
-        if let Some(wait) = hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect()) {
-            wait();
-        }
+        carry_out(&list, &mut System);
         let _ = tx.send(());
     });
     if spawned.is_ok() && rx.recv_timeout(RESIGN_LIMIT).is_err() {
         eprintln!("lbha: resigning took longer than {RESIGN_LIMIT:?}");
     }
     names
+}
+
+/// What a resignation does to the world, apart from its order ([`carry_out`]).
+trait Resigning {
+    /// Removes the VIPs of every instance of `list`; returns those whose VIPs may remain.
+    fn remove_vips(&mut self, list: &[(String, LastGasp)]) -> BTreeSet<String>;
+    /// Whether instance `name` sends its short-interval advert now (`crate::vrrp::resign`).
+    fn hurry_due(&mut self, name: &str) -> bool;
+    /// Sends `adverts` (encoded, with their destinations) for instance `name`.
+    fn send(&mut self, name: &str, g: &LastGasp, adverts: &[&(IpAddr, Vec<u8>)]);
+    /// Tells the `[cluster]` peer that these masters resigned, and waits for the outcome (bounded).
+    fn hand_off(&mut self, list: Vec<(String, IpAddr)>);
+}
+
+/// A resignation, in order. The VIPs go first: a v3 backup takes over ~6 ms after the
+/// short-interval advert (0.2 ms at priority 250), and found them still here while netlink was
+/// slow, both nodes answering ARP for them. An instance whose VIPs may remain (the removal failed
+/// or ran out of time) sends its priority-0 advert alone, so the backup waits its usual skew
+/// time. The peer node of a `[cluster]` pair is told last (one write on the connection held open
+/// to it): told before the VIPs were gone, it took over while this node still answered ARP for
+/// them, and a client's neighbour entry could point here for 5 s.
+fn carry_out(list: &[(String, LastGasp)], world: &mut impl Resigning) {
+    let remain = world.remove_vips(list);
+    for (name, g) in list {
+        let hurry = !remain.contains(name) && world.hurry_due(name);
+        let hurry = if hurry { &g.hurry[..] } else { &[] };
+        let adverts: Vec<&(IpAddr, Vec<u8>)> = hurry.iter().chain(&g.adverts).collect();
+        world.send(name, g, &adverts);
+    }
+    world.hand_off(list.iter().map(|(n, g)| (n.clone(), g.src)).collect());
+}
+
+/// The longest the VIP removal of a resignation may take before its adverts go anyway (without
+/// the short-interval one): within [`RESIGN_LIMIT`], with the adverts and [`HAND_OFF_LIMIT`].
+const VIP_REMOVAL_LIMIT: Duration = Duration::from_millis(300);
+
+/// Raw sockets, netlink and the `[cluster]` link.
+struct System;
+
+impl Resigning for System {
+    fn remove_vips(&mut self, list: &[(String, LastGasp)]) -> BTreeSet<String> {
+        remove_vips(list)
+    }
+
+    fn hurry_due(&mut self, name: &str) -> bool {
+        crate::vrrp::resign::hurry_due(name)
+    }
+
+    fn send(&mut self, name: &str, g: &LastGasp, adverts: &[&(IpAddr, Vec<u8>)]) {
+        let sent = advert_socket(g).and_then(|s| adverts.iter().try_for_each(|(dst, b)| send_to(&s, b, *dst)));
+        if let Err(e) = sent {
+            eprintln!("lbha: vrrp_instance {name}: priority-0 advert: {e}");
+        }
+    }
+
+    fn hand_off(&mut self, list: Vec<(String, IpAddr)>) {
+        if let Some(wait) = hand_off(list) {
+            wait();
+        }
+    }
 }
 
 /// A raw VRRP socket on the instance's interface, sending from its source address.
@@ -407,25 +457,43 @@ fn send_to(s: &socket2::Socket, bytes: &[u8], dst: IpAddr) -> std::io::Result<()
     s.send_to(bytes, &socket2::SockAddr::from(SocketAddr::new(dst, 0))).map(|_| ())
 }
 
-/// Removes the VIPs of every instance resigned.
-fn remove_vips(list: &[(String, LastGasp)]) {
+/// Removes the VIPs of every instance resigned, within [`VIP_REMOVAL_LIMIT`]; returns the
+/// instances whose VIPs may remain.
+fn remove_vips(list: &[(String, LastGasp)]) -> BTreeSet<String> {
+    let all = || list.iter().map(|(n, _)| n.clone()).collect();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return eprintln!("lbha: cannot remove VIPs: {e}"),
+        Err(e) => {
+            eprintln!("lbha: cannot remove VIPs: {e}");
+            return all();
+        }
     };
-    rt.block_on(async {
+    let remain = rt.block_on(async {
         let h = match crate::net::vip::VipHandle::new() {
             Ok(h) => h,
-            Err(e) => return eprintln!("lbha: cannot remove VIPs: {e}"),
+            Err(e) => {
+                eprintln!("lbha: cannot remove VIPs: {e}");
+                return Some(all());
+            }
         };
-        for (name, g) in list {
-            for (dev, vip) in &g.vips {
-                if let Err(e) = h.del(dev, vip).await {
-                    eprintln!("lbha: vrrp_instance {name}: {e}");
+        let removal = async {
+            let mut remain = BTreeSet::new();
+            for (name, g) in list {
+                for (dev, vip) in &g.vips {
+                    if let Err(e) = h.del(dev, vip).await {
+                        eprintln!("lbha: vrrp_instance {name}: {e}");
+                        remain.insert(name.clone());
+                    }
                 }
             }
-        }
+            remain
+        };
+        tokio::time::timeout(VIP_REMOVAL_LIMIT, removal).await.ok()
     });
+    remain.unwrap_or_else(|| {
+        eprintln!("lbha: removing the VIPs took longer than {VIP_REMOVAL_LIMIT:?}; adverts sent anyway");
+        all()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1209,6 +1277,7 @@ mod tests {
             ifname: "eth0".into(),
             ifindex: 2,
             src: ip("192.0.2.11"),
+            hurry: vec![],
             adverts: vec![],
             vips: vec![],
         };
@@ -1218,5 +1287,67 @@ mod tests {
         let names = |v: Vec<(String, LastGasp)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
         assert_eq!(names(to_resign(&all, false)), ["A"]);
         assert_eq!(names(to_resign(&all, true)), ["A", "B"]);
+    }
+
+    /// What [`carry_out`] did, in order: `del A B` (VIPs removed), `send A h0 a0` (its hurry and
+    /// priority-0 adverts, by first byte), `tell A B` (the `[cluster]` peer).
+    struct Recorder {
+        steps: Vec<String>,
+        remain: BTreeSet<String>,
+        hurry: bool,
+    }
+
+    impl Resigning for Recorder {
+        fn remove_vips(&mut self, list: &[(String, LastGasp)]) -> BTreeSet<String> {
+            let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+            self.steps.push(format!("del {}", names.join(" ")));
+            self.remain.clone()
+        }
+
+        fn hurry_due(&mut self, _: &str) -> bool {
+            self.hurry
+        }
+
+        fn send(&mut self, name: &str, _: &LastGasp, adverts: &[&(IpAddr, Vec<u8>)]) {
+            let sent: Vec<String> = adverts.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+            self.steps.push(format!("send {name} {}", sent.join(" ")));
+        }
+
+        fn hand_off(&mut self, list: Vec<(String, IpAddr)>) {
+            let names: Vec<String> = list.into_iter().map(|(n, _)| n).collect();
+            self.steps.push(format!("tell {}", names.join(" ")));
+        }
+    }
+
+    fn gasps() -> Vec<(String, LastGasp)> {
+        let g = |n: &str| LastGasp {
+            track_proxy: true,
+            master: true,
+            ifname: "eth0".into(),
+            ifindex: 2,
+            src: ip("192.0.2.11"),
+            hurry: vec![(ip("224.0.0.18"), format!("h{n}").into_bytes())],
+            adverts: vec![(ip("224.0.0.18"), format!("z{n}").into_bytes())],
+            vips: vec![],
+        };
+        vec![("A".into(), g("A")), ("B".into(), g("B"))]
+    }
+
+    #[test]
+    fn a_resignation_removes_the_vips_before_any_advert() {
+        let mut r = Recorder { steps: vec![], remain: BTreeSet::new(), hurry: true };
+        carry_out(&gasps(), &mut r);
+        assert_eq!(r.steps, ["del A B", "send A hA zA", "send B hB zB", "tell A B"]);
+        // Sent already in this resignation (the instance task's own path): priority 0 alone.
+        let mut r = Recorder { steps: vec![], remain: BTreeSet::new(), hurry: false };
+        carry_out(&gasps(), &mut r);
+        assert_eq!(r.steps, ["del A B", "send A zA", "send B zB", "tell A B"]);
+    }
+
+    #[test]
+    fn vips_that_may_remain_get_no_short_interval_advert() {
+        let mut r = Recorder { steps: vec![], remain: ["A".to_string()].into(), hurry: true };
+        carry_out(&gasps(), &mut r);
+        assert_eq!(r.steps, ["del A B", "send A zA", "send B hB zB", "tell A B"], "the backup waits its usual skew");
     }
 }

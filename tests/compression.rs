@@ -269,3 +269,141 @@ fn the_decision_table_gives_the_same_content_encoding_as_haproxy() {
     }
     assert!(differ.is_empty(), "decisions that differ from haproxy:\n{}", differ.join("\n"));
 }
+
+/// The `Vary` fields servers send, by path: none, other headers, `*`, and `Accept-Encoding`
+/// already listed (in another case, alone or among others, in one field or its own).
+const VARY: &[(&str, &[&str])] = &[
+    ("none", &[]),
+    ("one", &["Origin"]),
+    ("two", &["Origin, Referer"]),
+    ("fields", &["Origin", "Referer"]),
+    ("empty", &[""]),
+    ("star", &["*"]),
+    ("starmix", &["Origin, *"]),
+    ("ae", &["accept-encoding"]),
+    ("aeupper", &["Origin, ACCEPT-ENCODING"]),
+    ("aefield", &["Origin", "Accept-Encoding"]),
+];
+
+/// Responses `vary_server` made: `X-Served` numbers them, so a cache hit repeats its miss's.
+static SERVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Answers `/vary/NAME` (and `/cached/NAME`) with `VARY`'s fields for NAME, a compressible
+/// body, and a lifetime a cache may keep it for.
+fn vary_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut s) = conn else { return };
+            std::thread::spawn(move || {
+                while let Some(head) = read_request_head(&mut s) {
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let name = path.rsplit('/').next().unwrap_or("");
+                    let fields = VARY.iter().find(|v| v.0 == name).map_or(&[][..], |v| v.1);
+                    let body = "compressible text ".repeat(100);
+                    let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let mut out = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=60\r\nX-Served: {n}\r\nContent-Length: {}\r\n",
+                        body.len()
+                    );
+                    for f in fields {
+                        out.push_str(&format!("Vary: {f}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    out.push_str(&body);
+                    if s.write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A response's `Vary` fields, in order.
+fn vary_fields(r: &Resp) -> Vec<String> {
+    r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("vary")).map(|(_, v)| v.clone()).collect()
+}
+
+/// Whether `fields` already vary on the coding: `*`, or `Accept-Encoding` in any case.
+fn varies_on_coding(fields: &[String]) -> bool {
+    fields
+        .iter()
+        .flat_map(|f| f.split(','))
+        .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("accept-encoding"))
+}
+
+#[test]
+fn compression_adds_vary_as_haproxy_does_without_repeating_a_value() {
+    if haproxy_bin().is_none() {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let server = vary_server();
+    // `/vary/*` through a backend that compresses; `/cached/*` through one that caches (keyed on
+    // `Accept-Encoding` with `process-vary`) and compresses hits and misses alike (a frontend's
+    // compression would come before the backend's cache, which then stores nothing).
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             cache c\n  total-max-size 4\n  max-age 60\n  process-vary on\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n\
+             \x20 use_backend cached if {{ path_beg /cached/ }}\n  default_backend be\n\
+             backend be\n  compression algo gzip\n  compression type text/plain\n  server s1 127.0.0.1:{server}\n\
+             backend cached\n  filter cache c\n  filter compression\n  compression algo gzip\n  compression type text/plain\n\
+             \x20 http-request cache-use c\n  http-response cache-store c\n  server s1 127.0.0.1:{server}\n"
+        )
+    };
+    let (hp, lp) = (free_port(), free_port());
+    let (_haproxy, _dir) = haproxy(&cfg(hp), hp);
+    let _lb = Lbha::start_haproxy(&cfg(lp), &[lp]);
+    let mut differ = Vec::new();
+    let served = |r: &Resp| r.header("x-served").map(str::to_string);
+    for (name, sent) in VARY {
+        // Twice through the cache: the miss, then the hit (the miss's `X-Served` again).
+        let mut first = (None, None);
+        for (path, try_) in
+            [(format!("/vary/{name}"), 0), (format!("/cached/{name}"), 0), (format!("/cached/{name}"), 1)]
+        {
+            let h = get_with(hp, &path, "Accept-Encoding: gzip\r\n");
+            let l = get_with(lp, &path, "Accept-Encoding: gzip\r\n");
+            let what = format!("{path} (request {})", try_ + 1);
+            assert_eq!(h.header("content-encoding"), Some("gzip"), "haproxy, {what}");
+            assert_eq!(l.header("content-encoding"), Some("gzip"), "lbha, {what}");
+            assert_eq!(gunzip(&l.body).len(), 1800, "{what}");
+            if try_ == 0 {
+                first = (served(&h), served(&l));
+            } else {
+                let hits = (served(&h) == first.0, served(&l) == first.1);
+                // Known: HAProxy 2.6.12 stores none of the responses that vary on `Origin` (or
+                // carry an empty `Vary`) behind its compression filter; lbha's cache stores
+                // them (`process-vary` keys on Origin). Asserted to still differ, so a fix shows.
+                let known = ["one", "two", "fields", "empty", "aeupper", "aefield"].contains(name);
+                if (hits.0 != hits.1) != known {
+                    differ.push(format!("{what}: cache hit (haproxy, lbha) {hits:?}, known to differ: {known}"));
+                }
+            }
+            let (hv, lv) = (vary_fields(&h), vary_fields(&l));
+            let sent: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+            // HAProxy 2.6 appends `Vary: Accept-Encoding` after the server's fields, always;
+            // lbha the same, except where the server's fields already say it (or `*`).
+            let mut appended = sent.clone();
+            appended.push("Accept-Encoding".into());
+            assert_eq!(hv, appended, "haproxy, {what}");
+            let want = if varies_on_coding(&sent) { sent.clone() } else { appended };
+            if lv != want {
+                differ.push(format!("{what}: haproxy {hv:?}, lbha {lv:?}, want {want:?}"));
+            }
+            let tokens: Vec<String> =
+                lv.iter().flat_map(|f| f.split(',')).map(|t| t.trim().to_ascii_lowercase()).collect();
+            let mut unique = tokens.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), tokens.len(), "lbha repeats a Vary value in {what}: {lv:?}");
+        }
+    }
+    assert!(differ.is_empty(), "Vary fields that differ:\n{}", differ.join("\n"));
+}

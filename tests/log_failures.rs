@@ -114,10 +114,25 @@ struct Servers {
     dead: u16,
     /// `/hold` requests the web server holds right now.
     holding: Arc<AtomicUsize>,
+    /// What the web server saw of each request body cut short: how the connection ended.
+    cut: Cut,
 }
 
-/// One request head (and the body its `Content-Length` announces) from `s`; `None` at the end.
-fn read_request(s: &mut TcpStream) -> Option<String> {
+/// How the connections whose request body was cut short ended, as the web server saw them.
+type Cut = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// How a read that did not complete a body ended.
+fn ending(r: std::io::Result<usize>) -> &'static str {
+    match r {
+        Ok(0) => "closed (FIN)",
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "reset (RST)",
+        _ => "failed",
+    }
+}
+
+/// One request head (and the body its `Content-Length` announces) from `s`; `None` at the end
+/// (a body cut short noted in `cut`, with the bytes of it that came).
+fn read_request(s: &mut TcpStream, cut: &Cut) -> Option<String> {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -127,29 +142,70 @@ fn read_request(s: &mut TcpStream) -> Option<String> {
         }
     }
     let head = String::from_utf8_lossy(&head).into_owned();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        if let Err(how) = read_chunks(s) {
+            cut.lock().unwrap().push(format!("chunked body, then {how}"));
+            return None;
+        }
+        return Some(head);
+    }
     let len = head
         .lines()
         .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
         .unwrap_or(0usize);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
+    let (mut got, mut buf) = (0, [0u8; 4096]);
+    while got < len {
+        match s.read(&mut buf[..(len - got).min(4096)]) {
+            Ok(n) if n > 0 => got += n,
+            r => {
+                cut.lock().unwrap().push(format!("{got} of {len} body bytes, then {}", ending(r)));
+                return None;
+            }
+        }
+    }
     Some(head)
+}
+
+/// A chunked body, to its last chunk and the end of its trailers; how the connection ended if
+/// it is cut.
+fn read_chunks(s: &mut TcpStream) -> Result<(), &'static str> {
+    let line = |s: &mut TcpStream| {
+        let mut l = Vec::new();
+        let mut b = [0u8; 1];
+        while !l.ends_with(b"\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => l.push(b[0]),
+                r => return Err(ending(r)),
+            }
+        }
+        Ok(String::from_utf8_lossy(&l[..l.len() - 2]).into_owned())
+    };
+    loop {
+        let size = line(s)?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).map_err(|_| "bad chunk")?;
+        if size == 0 {
+            while !line(s)?.is_empty() {}
+            return Ok(());
+        }
+        let mut data = vec![0u8; size + 2];
+        s.read_exact(&mut data).map_err(|e| ending(Err(e)))?;
+    }
 }
 
 /// The HTTP server: `/close` closes without answering, `/hang` never answers (until the peer
 /// leaves, 3 s at most), `/cd` sends a head and part of the body then pauses 500 ms, `/hold`
 /// waits 700 ms, `/big` answers 300 000 bytes; anything else a short 200 with a cookie, on a
 /// kept-alive connection.
-fn web_server(holding: Arc<AtomicUsize>) -> u16 {
+fn web_server(holding: Arc<AtomicUsize>, cut: Cut) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for c in l.incoming().take(200) {
             let Ok(mut c) = c else { continue };
-            let holding = holding.clone();
+            let (holding, cut) = (holding.clone(), cut.clone());
             std::thread::spawn(move || {
                 c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                while let Some(head) = read_request(&mut c) {
+                while let Some(head) = read_request(&mut c, &cut) {
                     let path = head.split(' ').nth(1).unwrap_or("/").to_string();
                     if path.starts_with("/close") {
                         return;
@@ -312,10 +368,6 @@ struct Case {
     by_nature: &'static [&'static str],
 }
 
-/// A client's reset during the request body: HAProxy counts in `%U` what it received, lbha
-/// the body's declared length.
-const BODY_ABORT: &[(&str, &str)] = &[("U", "%U counts a request body's declared length")];
-
 fn cases() -> Vec<Case> {
     vec![
         Case {
@@ -411,6 +463,7 @@ fn cases() -> Vec<Case> {
             by_nature: &[],
         },
         Case {
+            // `%U` counts the 1000 body bytes that came, not the 100 000 declared.
             name: "client aborts during the request body",
             tsc: "CD--",
             run: |p, _| {
@@ -421,7 +474,41 @@ fn cases() -> Vec<Case> {
                 reset(s);
                 vec![(cp, 0)]
             },
-            known: BODY_ABORT,
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            // A close (FIN, not a reset) halfway through the body is the same abort to HAProxy:
+            // no answer (the client reads the close: status 0 on both), `-1`, `CD`, `%B` 0.
+            name: "client closes during the request body",
+            tsc: "CD--",
+            run: |p, _| {
+                let (mut s, cp) = connect(p.http);
+                s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\n").unwrap();
+                s.write_all(&[b'u'; 1000]).unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+                s.shutdown(Shutdown::Write).unwrap();
+                vec![(cp, status(&drain(&mut s)))]
+            },
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            // A chunked body cut by a close: `%U` counts the chunks' data that came.
+            name: "client closes during a chunked request body",
+            tsc: "CD--",
+            run: |p, _| {
+                let (mut s, cp) = connect(p.http);
+                s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .unwrap();
+                s.write_all(b"1f4\r\n").unwrap();
+                s.write_all(&[b'u'; 500]).unwrap();
+                s.write_all(b"\r\n").unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+                s.shutdown(Shutdown::Write).unwrap();
+                vec![(cp, status(&drain(&mut s)))]
+            },
+            known: &[],
             by_nature: &[],
         },
         Case {
@@ -570,6 +657,19 @@ fn cases() -> Vec<Case> {
             by_nature: &[],
         },
         Case {
+            // `%U` with the chunks' data and the end of the trailers.
+            name: "chunked request body",
+            tsc: "----",
+            run: |p, _| {
+                let (mut s, cp) = connect(p.http);
+                s.write_all(b"POST /chunks HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+                s.write_all(b"a\r\n0123456789\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
+                vec![(cp, status(&drain(&mut s)))]
+            },
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
             name: "HTTP/1.0 without Host",
             tsc: "----",
             run: |p, _| vec![send(p.http, "GET /h10 HTTP/1.0\r\n\r\n")],
@@ -632,6 +732,27 @@ fn cases() -> Vec<Case> {
             by_nature: &[],
         },
     ]
+}
+
+/// The cases whose client cuts its request body.
+const CUT: &[&str] = &[
+    "client aborts during the request body",
+    "client closes during the request body",
+    "client closes during a chunked request body",
+];
+
+/// The web server's note of the first body cut short since `from` (waited for, 3 s at most).
+fn next_cut(cut: &Cut, from: usize) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(c) = cut.lock().unwrap().get(from) {
+            return Some(c.clone());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn wait_holding(s: &Servers, n: usize) {
@@ -697,7 +818,9 @@ fn failure_log_lines_match_haproxy_field_by_field() {
     };
     assert!(bin.ends_with("haproxy"));
     let holding = Arc::new(AtomicUsize::new(0));
-    let servers = Servers { web: web_server(holding.clone()), tcp: tcp_server(), dead: free_port(), holding };
+    let cut = Cut::default();
+    let web = web_server(holding.clone(), cut.clone());
+    let servers = Servers { web, tcp: tcp_server(), dead: free_port(), holding, cut };
     let ports = || Ports { http: free_port(), tcp_ok: free_port(), tcp_dead: free_port() };
     let (tp, op) = (ports(), ports());
     let (tlog, olog) = (Syslog::new(), Syslog::new());
@@ -708,8 +831,20 @@ fn failure_log_lines_match_haproxy_field_by_field() {
     for case in cases() {
         let from = (tlog.drain().len(), olog.drain().len());
         let mut used = (Vec::new(), Vec::new());
+        // A cut request body: what the server saw of it is compared too.
+        let cuts = CUT.contains(&case.name);
+        let c0 = servers.cut.lock().unwrap().len();
         let theirs = (case.run)(tp, &servers);
+        let tcut = cuts.then(|| next_cut(&servers.cut, c0));
+        let c1 = servers.cut.lock().unwrap().len();
         let ours = (case.run)(op, &servers);
+        let ocut = cuts.then(|| next_cut(&servers.cut, c1));
+        if tcut != ocut {
+            failures += 1;
+            report.push(format!("{}: the server saw {tcut:?} vs {ocut:?}", case.name));
+        } else if cuts {
+            report.push(format!("  [{}] the server saw {tcut:?} from both", case.name));
+        }
         let statuses = |v: &[(u16, u16)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
         let (ts, os) = (statuses(&theirs), statuses(&ours));
         if let Some((_, why)) = case.known.iter().find(|k| k.0 == "status") {

@@ -159,7 +159,8 @@ pub struct Metered<B> {
     on_end: Option<Box<dyn FnOnce() + Send>>,
     /// Set when the inner body fails, so the caller can tell a client fault from a server fault.
     failed: Option<Arc<AtomicBool>>,
-    /// Set when it fails because the peer reset the connection (a client abort, not a bad body).
+    /// Set when it fails because the peer went away, by a reset or by closing before the body's
+    /// end (a client abort, not a bad body).
     reset: Option<Arc<AtomicBool>>,
     progress: Option<Arc<Progress>>,
     floor: Option<RateFloor>,
@@ -204,7 +205,7 @@ impl<B> Metered<B> {
         self.failed = Some(flag);
         self
     }
-    /// `flag` is set when the body fails because the peer reset the connection.
+    /// `flag` is set when the body fails because the peer reset or closed the connection.
     pub fn flag_reset(mut self, flag: Arc<AtomicBool>) -> Self {
         self.reset = Some(flag);
         self
@@ -229,12 +230,15 @@ impl<B> Metered<B> {
     }
 }
 
-/// Whether an error is, or comes from, the peer resetting the connection.
-fn is_reset(e: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether an error is, or comes from, the peer leaving: a reset, or the connection's end
+/// before the body's (hyper's `UnexpectedEof`: a client that closed halfway, which HAProxy
+/// treats as the abort a reset is, `CD` with no answer).
+fn is_gone(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, UnexpectedEof};
     let mut cur = Some(e);
     while let Some(x) = cur {
         if let Some(io) = x.downcast_ref::<std::io::Error>()
-            && matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted)
+            && matches!(io.kind(), ConnectionReset | ConnectionAborted | UnexpectedEof)
         {
             return true;
         }
@@ -279,7 +283,7 @@ where
             Poll::Ready(Some(Err(e))) => {
                 let e = e.into();
                 if let Some(f) = &this.reset
-                    && is_reset(&*e)
+                    && is_gone(&*e)
                 {
                     f.store(true, Relaxed);
                 }
@@ -333,10 +337,10 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    /// A reset found through the error's sources (hyper wraps the socket's error); other
-    /// failures are no reset.
+    /// A reset or an early end found through the error's sources (hyper wraps the socket's
+    /// error); other failures are not the peer leaving.
     #[test]
-    fn a_reset_is_found_in_the_error_chain() {
+    fn a_peer_gone_is_found_in_the_error_chain() {
         #[derive(Debug)]
         struct Wrap(std::io::Error);
         impl std::fmt::Display for Wrap {
@@ -350,9 +354,11 @@ mod tests {
             }
         }
         let reset = Wrap(std::io::ErrorKind::ConnectionReset.into());
-        assert!(is_reset(&reset));
-        assert!(!is_reset(&Wrap(std::io::ErrorKind::UnexpectedEof.into())));
-        assert!(!is_reset(&BodyError::TooSlow(1)));
+        assert!(is_gone(&reset));
+        assert!(is_gone(&Wrap(std::io::ErrorKind::UnexpectedEof.into())), "closed before the body's end");
+        assert!(!is_gone(&Wrap(std::io::ErrorKind::InvalidData.into())));
+        assert!(!is_gone(&BodyError::TooSlow(1)));
+        assert!(!is_gone(&BodyError::Idle(S)));
     }
 
     #[test]

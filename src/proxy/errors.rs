@@ -30,8 +30,8 @@ pub enum ProxyError {
     ClientAborted {
         connecting: bool,
     },
-    /// The client reset its connection while its request body was being forwarded: HAProxy's
-    /// `CD` with no answer (nothing can reach the client any more).
+    /// The client reset its connection, or closed it before its request body's end, while the
+    /// body was being forwarded: HAProxy's `CD`, with no answer (the connection is closed).
     ClientReset,
 }
 
@@ -69,7 +69,7 @@ impl ProxyError {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
             ProxyError::ClientAborted { .. } => "client closed while its request waited for a server (abortonclose)",
-            ProxyError::ClientReset => "client reset the connection during its request body",
+            ProxyError::ClientReset => "client reset or closed the connection during its request body",
         }
     }
 

@@ -197,10 +197,11 @@ fn fail(fcnt: &Counters, cx: &ConnCtx, frontend: &str, err: ProxyError) -> Respo
 }
 
 /// A proxy-made error answer that remembers why (for the log's termination state).
+/// A client gone during its body gets none: the connection closes, as HAProxy's.
 fn error_page(e: ProxyError) -> Response<ProxyBody> {
     let mut r = if e.closes() { page(e.status()) } else { page_keep(e.status()) };
     r.extensions_mut().insert(e);
-    r
+    if e == ProxyError::ClientReset { super::tcp_rules::silent(r) } else { r }
 }
 
 /// Serves one request of a client connection; with the line to log once the response body is
@@ -765,6 +766,7 @@ fn forward(
             brt.counters.bytes_in.fetch_add(b.len() as u64, Relaxed);
             if let Some(t) = parts.extensions.get::<super::htx_bytes::Tally>() {
                 t.add(b.len() as u64);
+                t.end();
             }
             full(b)
         } else if body.is_end_stream() {
@@ -927,6 +929,8 @@ fn forward(
             // Subscribed before the request leaves (the send starts as its future is made): a
             // mark-down from now on ends the wait.
             let marked_down = be.servers[si].shutdown_on_down.then(|| srt.session_end());
+            // A client gone halfway through the body it streams resets this connection.
+            sender.carry(progress.is_some().then(|| client_reset.clone()));
             let sending = server_wait(sender.try_send_request(req), server_timeout, progress.as_deref());
             let sent = if let Some(marked_down) = marked_down {
                 tokio::select! {

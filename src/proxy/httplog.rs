@@ -72,6 +72,8 @@ pub struct Start {
     /// A refused or timed-out head (`<BADREQ>`): as HAProxy, `%TR` and `%Tq` are -1 (the wait
     /// counts in `%Ta`), `%B` and `%U` 0.
     pub refused: bool,
+    /// The request body's bytes as they came, when the line shows `%U` (see `htx_bytes::Tally`).
+    body: Option<super::htx_bytes::Tally>,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -100,7 +102,9 @@ impl Start {
         // With a record, the line is rendered from it instead.
         let line =
             if log.is_none() { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
-        Start { at, wall: wall_clock(cx, at), tq, head, line, log, refused: false }
+        // Looked up only for a line that shows `%U` (a type-map lookup per request otherwise).
+        let body = log.as_ref().filter(|l| l.spec.needs_bytes_in).and_then(|_| req.extensions().get().cloned());
+        Start { at, wall: wall_clock(cx, at), tq, head, line, log, refused: false, body }
     }
 }
 
@@ -371,7 +375,7 @@ impl Pending {
         rec.status = (!matches!(self.err, Some(ProxyError::ClientReset))).then_some(self.status);
         rec.bytes_out = bytes;
         if spec.needs_headers {
-            rec.bytes_in = request_bytes(rec);
+            rec.bytes_in = request_bytes(rec, self.start.body.as_ref());
         }
         if self.start.refused {
             rec.bytes_in = 0;
@@ -426,18 +430,13 @@ fn clf_format() -> &'static crate::log::compiled::LineFormat {
     })
 }
 
-/// `%U`: the request as HAProxy 2.6 counts it, in its internal (HTX) form (see `htx_bytes`),
-/// with the body its `Content-Length` declares.
-fn request_bytes(rec: &crate::log::record::Record) -> u64 {
+/// `%U`: the request as HAProxy 2.6 counts it, in its internal (HTX) form (see `htx_bytes`):
+/// a body that was read counts the bytes that came (a client that left halfway sent fewer
+/// than it declared), one never asked for its declared length.
+fn request_bytes(rec: &crate::log::record::Record, body: Option<&super::htx_bytes::Tally>) -> u64 {
     let (Some(m), Some(u)) = (&rec.method, &rec.uri) else { return 0 };
     let head = super::htx_bytes::request_head(m.as_str(), super::htx_bytes::uri_len(u), &rec.req_headers);
-    let body = rec
-        .req_headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    head + body
+    super::htx_bytes::request_bytes(head, &rec.req_headers, body)
 }
 
 /// `%B`'s share of the response head, counted as HAProxy 2.6 does (its HTX form, see

@@ -83,16 +83,53 @@ pub(super) fn uri_len(u: &http::Uri) -> usize {
     }
 }
 
-/// The request body's bytes so far (and its trailers' share), fed by [`Counted`].
+/// The request body's bytes so far (and its trailers' share), fed by [`Counted`]; also how far
+/// the body was read (see [`Tally::read`]).
 #[derive(Clone, Default)]
-pub struct Tally(Arc<AtomicU64>);
+pub struct Tally(Arc<(AtomicU64, std::sync::atomic::AtomicU8)>);
+
+/// [`Tally`]'s states: never read, being read, read to its end.
+const UNREAD: u8 = 0;
+const READING: u8 = 1;
+const ENDED: u8 = 2;
 
 impl Tally {
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Relaxed);
+        self.0.1.fetch_max(READING, Relaxed);
+        self.0.0.fetch_add(n, Relaxed);
+    }
+    /// The body reached its end (the last frame came).
+    pub fn end(&self) {
+        self.0.1.store(ENDED, Relaxed);
     }
     fn get(&self) -> u64 {
-        self.0.load(Relaxed)
+        self.0.0.load(Relaxed)
+    }
+    /// The body's bytes that came and whether it reached its end, once it was read; `None`
+    /// when it never was (a request answered before its body was asked for), so a log line
+    /// can tell "none of it came" from "it was never asked for".
+    pub fn read(&self) -> Option<(u64, bool)> {
+        match self.0.1.load(Relaxed) {
+            UNREAD => None,
+            state => Some((self.get(), state == ENDED)),
+        }
+    }
+}
+
+/// A request's share as HAProxy's `%U` counts it: the head, then the body's bytes that came
+/// (and a chunked body's end block, once it came) when it was read, else the length it
+/// declares (HAProxy has those bytes in its buffer by then; lbha did not ask for them).
+pub fn request_bytes(head: u64, h: &HeaderMap, body: Option<&Tally>) -> u64 {
+    match body.and_then(Tally::read) {
+        Some((n, ended)) => head + n + u64::from(ended && chunked(h)) * END_BLOCK,
+        None => {
+            let declared = h
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            head + declared
+        }
     }
 }
 
@@ -104,14 +141,14 @@ pub struct Start {
 }
 
 /// Measures a request as it arrives, when some table could count it; the body's bytes are
-/// added as it is forwarded (see [`Counted`]).
+/// added as it is forwarded (see [`Counted`]). A request already given a tally (its log line
+/// counts `%U`) shares it.
 pub fn start<B>(active: &super::Active, req: &mut http::Request<B>) -> Option<Start> {
     if !active.rt.tables.counts_bytes() {
         return None;
     }
     let head = request_head(req.method().as_str(), uri_len(req.uri()), req.headers());
-    let body = Tally::default();
-    req.extensions_mut().insert(body.clone());
+    let body = req.extensions_mut().get_or_insert_default::<Tally>().clone();
     Some(Start { head, chunked: chunked(req.headers()), body })
 }
 
@@ -233,7 +270,11 @@ pub struct Counted<B> {
 }
 
 impl<B> Counted<B> {
+    /// The body is being read from here on: its tally counts from 0.
     pub fn new(inner: B, tally: Option<Tally>) -> Self {
+        if let Some(t) = &tally {
+            t.add(0);
+        }
         Self { inner, tally }
     }
 }
@@ -244,8 +285,15 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(f))), Some(t)) = (&r, &self.tally) {
-            t.add(frame_bytes(f));
+        if let (Poll::Ready(r), Some(t)) = (&r, &self.tally) {
+            match r {
+                Some(Ok(f)) => t.add(frame_bytes(f)),
+                None => t.end(),
+                Some(Err(_)) => {}
+            }
+            if self.inner.is_end_stream() {
+                t.end();
+            }
         }
         r
     }

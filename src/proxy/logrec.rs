@@ -49,6 +49,8 @@ pub struct FrontLog {
     /// The line's formats read the stream (variables, TLS, counters, maps: see
     /// `LineFormat::needs_stream`): only then does the exchange keep it for the line.
     pub needs_stream: bool,
+    /// The line shows `%U`: the request body's bytes are counted as they come (`htx_bytes::Tally`).
+    pub needs_bytes_in: bool,
     /// Lines logged so far (`%lc`).
     pub log_count: AtomicU64,
 }
@@ -59,6 +61,10 @@ impl FrontLog {
         self.needs_headers =
             [&self.format, &self.format_sd, &self.unique_id].into_iter().flatten().any(LineFormat::needs_headers);
         self.needs_stream = [&self.format, &self.format_sd].into_iter().flatten().any(LineFormat::needs_stream);
+        self.needs_bytes_in = [&self.format, &self.format_sd]
+            .into_iter()
+            .flatten()
+            .any(|f| f.vars().any(|v| v == crate::log::compiled::Var::BytesIn));
         self
     }
 
@@ -136,6 +142,9 @@ pub fn prepare<B>(
     let (spec, frontend) = (&fe.logging, fe.name.as_str());
     if !logs && !lf_pages && !spec.needs_record() {
         return None;
+    }
+    if logs && spec.needs_bytes_in {
+        req.extensions_mut().get_or_insert_default::<super::htx_bytes::Tally>();
     }
     let handle = spare_record(cx, frontend);
     let mut guard = handle.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,5 +1,6 @@
 //! The proxy engine: listeners, per-connection dispatch to `tcp` or `http`, server pools.
 
+mod abandon;
 mod abort;
 pub mod addrs;
 mod backup_cut;

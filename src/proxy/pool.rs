@@ -40,6 +40,8 @@ pub struct Sender {
     /// The stream this sender holds on a shared HTTP/2 connection, counted until it is dropped
     /// (after the response's last byte, or on failure).
     _stream: Option<Stream>,
+    /// Whose abandon resets the connection (HTTP/1 through hyper: see `abandon`).
+    abandon: super::abandon::Abandon,
 }
 
 /// One open stream on a shared HTTP/2 connection.
@@ -194,6 +196,15 @@ impl Sender {
         matches!(self.tx, Tx::H2(_))
     }
 
+    /// The next request's flag (`None`: a request without a streamed body): raised, the
+    /// connection ends with a reset. Not on a shared HTTP/2 connection, whose other streams
+    /// are not abandoned.
+    pub fn carry(&self, flag: Option<Arc<AtomicBool>>) {
+        if !self.is_h2() {
+            self.abandon.carry(flag);
+        }
+    }
+
     /// Sends one request; an error that carries the request back means it never left.
     ///
     /// A plain function over the one send it starts: an `async fn` would hold the request beside
@@ -226,7 +237,7 @@ impl Sender {
         let Some(io) = lean.into_io() else {
             return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req) }));
         };
-        match Box::pin(handshake(io, false)).await {
+        match Box::pin(handshake(super::abandon::AbortIo::new(io, self.abandon.clone()), false)).await {
             Ok(tx) => self.tx = tx,
             Err(e) => {
                 let error = LeanError::Io(std::io::Error::other(e.to_string()));
@@ -509,7 +520,8 @@ impl Pool {
         c.since = now;
         // `served` is counted on the shared entry; the clone starts past it.
         let stream = Some(Stream::open(&c.streams));
-        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local, _stream: stream })
+        let abandon = Default::default();
+        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local, _stream: stream, abandon })
     }
 
     /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
@@ -550,6 +562,7 @@ impl Pool {
     ) -> Result<Sender, ConnectFailure> {
         let source = self.source();
         let mut seen = None;
+        let abandon = super::abandon::Abandon::default();
         let fut = async {
             let mut stream = match super::source::connect_noting(self.addr, source.as_deref(), &mut seen).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ConnectError::Refused),
@@ -570,6 +583,7 @@ impl Pool {
                 None => handshake(stream, self.h2).await,
                 Some(tls) => {
                     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                    let stream = super::abandon::AbortIo::new(stream, abandon.clone());
                     let s = connector.connect(tls.sni.clone(), stream).await.map_err(ConnectError::Tls)?;
                     // HTTP/2 when asked, or when the server chose it among the ALPN offers.
                     let h2 = self.h2 || s.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -583,7 +597,7 @@ impl Pool {
         // moved along with it on every request.
         let done = tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout));
         let (tx, local) = done.map_err(|error| ConnectFailure { error, local: seen })?;
-        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local, _stream: None })
+        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local, _stream: None, abandon })
     }
 
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the

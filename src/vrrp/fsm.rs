@@ -10,9 +10,9 @@
 //! Initialize      --Startup------------------------------------------> Backup
 //! Backup          --Master_Down timer (skew time after priority 0)--> Master
 //! Master          --higher priority, or equal from higher address---> Backup
-//! Backup | Master --Fault (a master first sends priority 0)---------> Fault
+//! Backup | Master --Fault (a master: VIPs removed, priority 0)------> Fault
 //! Fault           --FaultCleared (owner: straight to Master)---------> Backup
-//! any             --Shutdown (a master first sends priority 0)------> Initialize
+//! any             --Shutdown (a master: VIPs removed, priority 0)---> Initialize
 //! Initialize      --TakeOver(Master|Backup) (binary upgrade)---------> Master | Backup, quietly
 //! ```
 //!
@@ -503,8 +503,8 @@ impl Instance {
         self.preempt_until = None;
         match (state, self.fault.clone()) {
             (State::Master, Some(reason)) => {
-                out.push(Action::SendAdvert { priority: 0 });
                 out.push(Action::DelVips);
+                out.push(Action::SendAdvert { priority: 0 });
                 self.transition(now, State::Fault, Reason::Fault(reason), out);
             }
             (State::Master, None) => {
@@ -531,9 +531,10 @@ impl Instance {
             return;
         }
         if self.state == State::Master {
-            // Priority 0 lets the best backup take over after its skew time.
-            out.push(Action::SendAdvert { priority: 0 });
+            // Priority 0 lets the best backup take over after its skew time; the VIPs go first,
+            // since a v3 backup may answer within ~6 ms (`super::resign`).
             out.push(Action::DelVips);
+            out.push(Action::SendAdvert { priority: 0 });
         }
         self.deadlines.clear();
         self.master = None;
@@ -644,8 +645,8 @@ impl Instance {
             State::Initialize | State::Fault => {}
             State::Backup | State::Master => {
                 if self.state == State::Master {
-                    out.push(Action::SendAdvert { priority: 0 });
                     out.push(Action::DelVips);
+                    out.push(Action::SendAdvert { priority: 0 });
                 }
                 self.deadlines.clear();
                 self.master = None;

@@ -445,10 +445,11 @@ impl Runner {
         let before = self.fsm.state();
         let wanted = self.fsm.wants_master();
         let actions = self.fsm.step(Instant::now(), ev);
-        // A master resigning (a priority-0 advert, then the VIPs removed): the pair's other node
+        // A master resigning (the VIPs removed, then its adverts: `fsm`): the pair's other node
         // (`[cluster]`) may take over now, once the VIPs are gone from here. Told before, it took
         // over while this node still answered ARP for them, and a client's neighbour entry could
-        // point here for 5 s (session 13).
+        // point here for 5 s (session 13). The adverts follow the removal for the same reason: a
+        // v3 backup answers the short-interval one within ~6 ms (`super::resign`).
         let resigning = actions.iter().any(|a| matches!(a, Action::SendAdvert { priority: 0 }));
         for a in actions {
             self.act(a, before).await;
@@ -502,6 +503,19 @@ impl Runner {
         let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) else {
             return;
         };
+        if priority > 0 {
+            return self.send_one(priority, interval).await;
+        }
+        // Resigning: a v3 backup answers sooner after one short-interval advert (`resign`).
+        let hurry = super::resign::hurry_due(&self.cfg.name);
+        for (priority, interval) in super::resign::adverts(self.version, self.fsm.effective_priority(), interval, hurry)
+        {
+            self.send_one(priority, interval).await;
+        }
+    }
+
+    /// One advert with `priority` and `interval` (in the version's units) to every destination.
+    async fn send_one(&mut self, priority: u8, interval: u16) {
         let advert = Advert {
             version: self.version,
             vrid: self.cfg.vrid,
@@ -809,20 +823,26 @@ impl Runner {
     /// What resigning now takes, for a panic or a stalled runtime (`crate::fate`).
     fn last_gasp(&self) -> crate::fate::LastGasp {
         let master = self.fsm.state() == State::Master;
-        let mut adverts = Vec::new();
+        let (mut hurry, mut adverts) = (Vec::new(), Vec::new());
         if master && let Some(interval) = packet::wire_interval(self.version, self.cfg.advert_int) {
-            let advert = Advert {
-                version: self.version,
-                vrid: self.cfg.vrid,
-                priority: 0,
-                max_advert_int: interval,
-                auth: self.auth,
-                addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
-            };
             let form = if self.cfg.v3_checksum_as_v2 { ChecksumForm::MessageOnly } else { ChecksumForm::PseudoHeader };
-            for dst in &self.dests {
-                if let Ok(b) = packet::encode_with(&advert, self.src, *dst, form) {
-                    adverts.push((*dst, b));
+            // Both kinds encoded now; whether the short-interval one goes is decided when sent.
+            for (priority, interval) in
+                super::resign::adverts(self.version, self.fsm.effective_priority(), interval, true)
+            {
+                let advert = Advert {
+                    version: self.version,
+                    vrid: self.cfg.vrid,
+                    priority,
+                    max_advert_int: interval,
+                    auth: self.auth,
+                    addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
+                };
+                let to = if priority > 0 { &mut hurry } else { &mut adverts };
+                for dst in &self.dests {
+                    if let Ok(b) = packet::encode_with(&advert, self.src, *dst, form) {
+                        to.push((*dst, b));
+                    }
                 }
             }
         }
@@ -837,6 +857,7 @@ impl Runner {
             ifname: self.cfg.interface.clone(),
             ifindex: self.attach.bound().map_or(0, |b| b.ifindex),
             src: self.src,
+            hurry,
             adverts,
             vips,
         }

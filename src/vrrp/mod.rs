@@ -14,6 +14,7 @@ pub mod instance;
 mod manager;
 pub mod packet;
 pub mod process;
+pub mod resign;
 pub mod runtime;
 pub mod screen;
 pub mod script;

@@ -205,6 +205,7 @@ pub(super) fn front(s: &Section, defaults: &Section, p: &FieldPath, mode: Mode, 
         tag: tag(s, defaults, p, cx),
         needs_headers: false,
         needs_stream: false,
+        needs_bytes_in: false,
         log_count: Default::default(),
     }
     .with_needs()

@@ -64,7 +64,7 @@ fn a_fault_seen_before_the_start_makes_a_master_resign() {
     let mut i = instance(v2(150));
     assert!(i.step(t0, Event::Fault(FaultReason::InterfaceDown)).is_empty());
     let out = i.step(t0, Event::TakeOver(State::Master));
-    assert_eq!(out, vec![Action::SendAdvert { priority: 0 }, Action::DelVips, Action::Notify(State::Fault)]);
+    assert_eq!(out, vec![Action::DelVips, Action::SendAdvert { priority: 0 }, Action::Notify(State::Fault)]);
     assert_eq!(i.state(), State::Fault);
     let mut b = instance(v2(100));
     b.step(t0, Event::Fault(FaultReason::InterfaceDown));

@@ -223,6 +223,24 @@ fn v3_backup_learns_master_interval() {
     assert_eq!(i.next_deadline(), Some(t2 + us(121_875) + S));
 }
 
+/// A resigning v3 master's short-interval advert, then its priority-0 advert at the usual
+/// interval (`vrrp::resign`): the backup takes over after a skew over 10 ms, not 100 ms.
+#[test]
+fn v3_backup_takes_over_sooner_after_a_short_interval_advert() {
+    let ms = Duration::from_millis;
+    let (mut i, t0) = started(v3(100, ms(100)));
+    i.step(t0, advert(ip(9), 150, ms(100)));
+    let t1 = t0 + ms(50);
+    let out = i.step(t1, advert(ip(9), 150, ms(10)));
+    // 3 * 10 ms + 156 * 10 ms / 256: even without the priority-0 advert, 36 ms.
+    assert_eq!(out, vec![Action::ArmTimer(t1 + us(30_000 + 6_093))]);
+    let out = i.step(t1, advert(ip(9), 0, ms(100)));
+    assert_eq!(out, vec![Action::ArmTimer(t1 + us(6_093))], "the skew over the learned 10 ms");
+    i.step(t1 + us(6_093), Event::Timer);
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.master_adver_int(), ms(100), "as master, its own interval again");
+}
+
 #[test]
 fn v2_backup_keeps_its_own_interval() {
     let (mut i, t0) = started(v2(100));
@@ -364,14 +382,15 @@ fn higher_prio_send_advert_advertises_before_yielding() {
 }
 
 #[test]
-fn master_shutdown_sends_priority_zero_then_removes_vips() {
+fn master_shutdown_removes_vips_then_sends_priority_zero() {
     let (mut i, tm) = master(v2(100));
     let out = i.step(tm + S / 2, Event::Shutdown);
+    // The VIPs first: a v3 backup may take over ~6 ms after the adverts (`vrrp::resign`).
     assert_eq!(
         out,
         vec![
-            Action::SendAdvert { priority: 0 },
             Action::DelVips,
+            Action::SendAdvert { priority: 0 },
             Action::Notify(State::Initialize),
             Action::CancelTimer,
         ]
@@ -388,7 +407,7 @@ fn master_fault_resigns_and_recovers_as_backup() {
     let out = i.step(t, Event::Fault(FaultReason::InterfaceDown));
     assert_eq!(
         out,
-        vec![Action::SendAdvert { priority: 0 }, Action::DelVips, Action::Notify(State::Fault), Action::CancelTimer,]
+        vec![Action::DelVips, Action::SendAdvert { priority: 0 }, Action::Notify(State::Fault), Action::CancelTimer,]
     );
     assert_eq!(transition(&i), (State::Master, State::Fault, Reason::Fault(FaultReason::InterfaceDown)));
     // Nothing reaches a faulty instance; a second fault is not a new transition.
