@@ -153,7 +153,7 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                         },
                     );
                     rt.set_admin(new);
-                    st.proxy.admin_changed(&active, (bi, i), old, new);
+                    st.proxy.admin_changed(&active, (bi, i), old);
                 }
                 if let Some(o) = want.operational_state {
                     // Like `set server health`: the next check result takes over again.

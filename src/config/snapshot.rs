@@ -478,6 +478,8 @@ pub struct Backend {
     pub name: String,
     /// The proxy's number (see [`Frontend::id`]).
     pub id: u32,
+    /// `id` was configured, not assigned (HAProxy's `PR_O_FORCED_ID`, `bk_f_forced_id`).
+    pub id_forced: bool,
     pub mode: Mode,
     pub algorithm: Algorithm,
     pub selector: Selector,
@@ -539,6 +541,8 @@ pub struct Server {
     pub name: String,
     /// Numeric id, HAProxy's `puid`: the configured `id`, else assigned at load (see `validate`).
     pub id: u32,
+    /// `id` was configured, not assigned (HAProxy's `SRV_F_FORCED_ID`, `srv_f_forced_id`).
+    pub id_forced: bool,
     pub addr: SocketAddr,
     pub weight: u32,
     pub backup: bool,

@@ -718,6 +718,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     Backend {
         name: n.name().to_string(),
         id: 0,
+        id_forced: s.id.is_some(),
         mode: mode_of(s, defaults),
         algorithm,
         selector,
@@ -835,6 +836,7 @@ fn server(
         name: sv.name.clone(),
         // Servers without one get theirs once the backend's are all known.
         id: sv.id.unwrap_or(0),
+        id_forced: sv.id.is_some_and(|id| id > 0),
         addr,
         weight: weight.min(256),
         backup: sv.backup,
