@@ -1046,7 +1046,7 @@ fn server_tls(sv: &model::Server, sp: &FieldPath, addr: SocketAddr, cx: &mut Ctx
             (sv.crl_file.is_some(), "crl_file"),
         ] {
             // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
-            if set && !sv.check_ssl {
+            if set && sv.check_ssl != Some(true) {
                 cx.warn(sp.key(key), "has no effect without `ssl = true`");
             }
         }
