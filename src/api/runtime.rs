@@ -350,6 +350,7 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/backends", "Backends"),
             ("/services/haproxy/configuration/frontends", "Frontends"),
             ("/services/haproxy/configuration/servers", "Servers"),
+            ("/services/haproxy/configuration/server_templates", "Server templates"),
             ("/services/haproxy/configuration/binds", "Binds"),
             ("/services/haproxy/configuration/backend_switching_rules", "Backend switching rules"),
             ("/services/haproxy/configuration/server_switching_rules", "Server switching rules"),
