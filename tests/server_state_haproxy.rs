@@ -30,7 +30,11 @@ fn cfg(sock: Option<&Path>, port: u16, chk: u16) -> String {
          backend api\n\
          \x20   server t 127.0.0.1:{chk} check inter 60s\n\
          \x20   server d 127.0.0.1:9 track api/t\n\
-         \x20   server e 127.0.0.1:9 track api/d\n"
+         \x20   server e 127.0.0.1:9 track api/d\n\
+         backend probes\n\
+         \x20   server x 127.0.0.1:9 check inter 60s port {chk} addr 127.0.0.1\n\
+         \x20   server y 127.0.0.1:9 check inter 60s port {chk}\n\
+         \x20   server z 127.0.0.1:9 agent-check agent-port {chk} agent-addr 127.0.0.1 agent-inter 60s\n"
     )
 }
 
@@ -81,6 +85,11 @@ fn servers_state_and_tracked_maintenance_match_haproxy() {
     assert_eq!(h.lines().take(2).collect::<Vec<_>>(), m.lines().take(2).collect::<Vec<_>>());
     assert_eq!(lines(&h, "web"), lines(&m, "web"), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(admin_bits(&h), admin_bits(&m));
+    // Check and agent targets (`srv_use_ssl` to `srv_agent_port`): HAProxy's `addr` and `port`
+    // are the agent's too.
+    let targets = |s: &str| lines(s, "probes").into_iter().map(|f| f[20..].join(" ")).collect::<Vec<_>>();
+    assert_eq!(targets(&h), targets(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(targets(&m)[0], format!("0 {chk_port} 127.0.0.1 127.0.0.1 {chk_port}"));
 
     // Forced maintenance, an enabled `disabled` server, and maintenance passed down a chain.
     for cmd in

@@ -854,6 +854,7 @@ fn server(
         tls,
         send_proxy,
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
+        state_targets: super::snapshot::StateTargets::of(sv),
         unresolved,
         dns,
         upstream: upstream::server(sv, sp, cx),

@@ -75,7 +75,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 check,
                 check_status,
                 check_health,
-                check_addr: s.check.as_ref().map(|c| c.addr).filter(|a| *a != s.addr),
+                targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
             });
         }

@@ -54,8 +54,9 @@ pub struct ServerLine {
     /// HAProxy's `srv_check_status` number (`HCHK_STATUS_*`) and `srv_check_health` counter.
     pub check_status: u8,
     pub check_health: u32,
-    /// Where checks go when that differs from the server's address.
-    pub check_addr: Option<SocketAddr>,
+    /// The check's and agent's `port`/`addr` as configured (HAProxy's `srv_check_port`,
+    /// `srv_check_addr`, `srv_agent_addr`, `srv_agent_port`).
+    pub targets: crate::config::snapshot::StateTargets,
     /// Traffic to the server is TLS (`srv_use_ssl`; follows `set server ssl`).
     pub use_ssl: bool,
 }
@@ -112,12 +113,10 @@ impl ServerLine {
             _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
             _ => CHK_CONFIGURED_ENABLED,
         };
-        let (check_addr, check_port) = match self.check_addr {
-            Some(a) => (a.ip().to_string(), a.port()),
-            None => ("-".to_string(), 0),
-        };
+        let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+        let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} - {} - {} {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} - {} - {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
@@ -137,8 +136,10 @@ impl ServerLine {
             u8::from(self.srv_forced_id),
             self.addr.port(),
             u8::from(self.use_ssl),
-            check_port,
-            check_addr,
+            t.check_port,
+            ip(t.check_addr),
+            ip(t.agent_addr),
+            t.agent_port,
         )
     }
 
@@ -283,6 +284,7 @@ pub fn restore(saved: &SavedServer, config_weight: u32, config_disabled: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::snapshot::StateTargets;
 
     fn line(admin: Admin, config_disabled: bool) -> ServerLine {
         ServerLine {
@@ -303,7 +305,7 @@ mod tests {
             check: CheckResult::Passed,
             check_status: 6,
             check_health: 4,
-            check_addr: None,
+            targets: Default::default(),
             use_ssl: false,
         }
     }
@@ -318,10 +320,15 @@ mod tests {
         d.up = false;
         d.check = CheckResult::None;
         (d.check_status, d.check_health) = (1, 2);
-        d.check_addr = Some("127.0.0.2:9000".parse().unwrap());
-        assert_eq!(d.to_line(), "2 web 1 a 127.0.0.1 0 8 5 2 30 1 0 2 0 0 0 0 - 8081 - 0 9000 127.0.0.2 - 0");
+        // `port 9000 addr 127.0.0.2`: HAProxy gives the agent that address and port too.
+        let ip = Some("127.0.0.2".parse().unwrap());
+        d.targets = StateTargets { check_port: 9000, check_addr: ip, agent_addr: ip, agent_port: 9000 };
+        assert_eq!(
+            d.to_line(),
+            "2 web 1 a 127.0.0.1 0 8 5 2 30 1 0 2 0 0 0 0 - 8081 - 0 9000 127.0.0.2 127.0.0.2 9000"
+        );
         d.use_ssl = true;
-        assert!(d.to_line().ends_with(" - 8081 - 1 9000 127.0.0.2 - 0"), "{}", d.to_line());
+        assert!(d.to_line().ends_with(" - 8081 - 1 9000 127.0.0.2 127.0.0.2 9000"), "{}", d.to_line());
         assert_eq!(d.status(), "DOWN");
         // As HAProxy 2.6 prints them: `disabled` is CMAINT|FMAINT (5), CMAINT alone once enabled.
         assert_eq!(line(Admin::Maint, true).admin_bits(), 5);
