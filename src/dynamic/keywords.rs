@@ -370,7 +370,9 @@ mod tests {
         let f = add("[::1]:80 check inter 1500ms fall 2 backup cookie c ssl verify none pool-max-conn -1").unwrap();
         let t = inline_table(&f);
         let keys: Vec<&str> = t.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys.len(), 10, "{t}");
+        // `check_ssl = false` too: an `ssl` dynamic server is checked plain without `check-ssl`.
+        assert_eq!(keys.len(), 11, "{t}");
+        assert_eq!(f.check_ssl, Some(false));
         let back: Server =
             toml::from_str(&format!("s = {t}")).map(|m: toml::Table| m["s"].clone().try_into().unwrap()).unwrap();
         assert_eq!(back, f);
