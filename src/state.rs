@@ -20,6 +20,26 @@ pub enum Admin {
     Maint = 2,
 }
 
+/// The admin state a tracking server takes from the server it tracks (HAProxy's inherited
+/// `SRV_ADMF_IMAINT` and `SRV_ADMF_IDRAIN`), kept apart from its own so it returns to that when
+/// the tracked server leaves maintenance or drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Inherited {
+    pub maint: bool,
+    pub drain: bool,
+}
+
+impl Inherited {
+    const MAINT: u8 = 1;
+    const DRAIN: u8 = 2;
+    fn bits(self) -> u8 {
+        (if self.maint { Self::MAINT } else { 0 }) | (if self.drain { Self::DRAIN } else { 0 })
+    }
+    fn from_bits(b: u8) -> Self {
+        Self { maint: b & Self::MAINT != 0, drain: b & Self::DRAIN != 0 }
+    }
+}
+
 /// Traffic counters shared by frontends, backends and servers (HAProxy's stats columns).
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -187,7 +207,10 @@ pub struct ServerRt {
     pub counters: Arc<Counters>,
     /// Health as seen by checks; always true for a server without checks.
     up: AtomicBool,
+    /// The state an operator (or the config, or an agent) set: HAProxy's forced flags.
     admin: AtomicU8,
+    /// What tracking passes on ([`Inherited`] bits); 0 for a server that tracks none.
+    inherited: AtomicU8,
     weight: AtomicU32,
     /// Weight from the config, to restore after `set weight` or drain.
     config_weight: AtomicU32,
@@ -231,6 +254,7 @@ impl ServerRt {
             counters: Arc::default(),
             up: AtomicBool::new(true),
             admin: AtomicU8::new(if disabled { Admin::Maint } else { Admin::Ready } as u8),
+            inherited: AtomicU8::new(0),
             weight: AtomicU32::new(weight),
             config_weight: AtomicU32::new(weight),
             last_change: Mutex::new((Instant::now(), SystemTime::now())),
@@ -301,16 +325,44 @@ impl ServerRt {
         let past = std::time::Duration::from_millis(self.downtime_ms.load(Relaxed));
         if self.is_up() { past } else { past + self.since_change() }
     }
+    /// The admin state in force: the server's own, or maintenance or drain inherited from the
+    /// server it tracks, whichever is stronger (maintenance over drain over ready).
     pub fn admin(&self) -> Admin {
+        let inh = self.inherited();
+        match self.forced_admin() {
+            Admin::Maint => Admin::Maint,
+            _ if inh.maint => Admin::Maint,
+            Admin::Drain => Admin::Drain,
+            _ if inh.drain => Admin::Drain,
+            Admin::Ready => Admin::Ready,
+        }
+    }
+    /// The server's own admin state, without what it inherits through `track`.
+    pub fn forced_admin(&self) -> Admin {
         match self.admin.load(Relaxed) {
             0 => Admin::Ready,
             1 => Admin::Drain,
             _ => Admin::Maint,
         }
     }
+    pub fn inherited(&self) -> Inherited {
+        Inherited::from_bits(self.inherited.load(Relaxed))
+    }
+    /// Sets the server's own admin state; leaving maintenance (in force) starts slowstart.
     pub fn set_admin(&self, a: Admin) {
-        let was = self.admin.swap(a as u8, Relaxed);
-        if was == Admin::Maint as u8 && a != Admin::Maint {
+        let was = self.admin();
+        self.admin.store(a as u8, Relaxed);
+        self.admin_moved(was);
+    }
+    /// Sets what the server inherits from the one it tracks; true when that changed.
+    pub fn set_inherited(&self, i: Inherited) -> bool {
+        let was = self.admin();
+        let changed = self.inherited.swap(i.bits(), Relaxed) != i.bits();
+        self.admin_moved(was);
+        changed
+    }
+    fn admin_moved(&self, was: Admin) {
+        if was == Admin::Maint && self.admin() != Admin::Maint {
             self.start_ramp();
         }
     }

@@ -785,3 +785,79 @@ fn server_switching_rules_choose_the_server() {
     assert_eq!(s, 404, "{e}");
     api.check_file();
 }
+
+/// `server_templates` over HTTP, as the server endpoints: a transaction, then `version` writes;
+/// the template's servers `<prefix>1..N` run after each commit, and the file stays valid.
+#[test]
+fn server_templates_through_the_api() {
+    let b = Backend::start("B");
+    let fe = free_port();
+    let extra = format!(
+        "[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"be\"\n\
+         [[backend]]\nname = \"be\"\nservers = [{{ name = \"s1\", addr = \"127.0.0.1:9\", disabled = true }}]\n"
+    );
+    let mut api = ApiLbha::start(&extra);
+    api.lbha.wait_port(fe);
+    let st = format!("{C}/server_templates?backend=be");
+    let (s, list) = api.json("GET", &st, None);
+    assert_eq!((s, list["data"].clone()), (200, json!([])));
+    let (_, t) = api.json("POST", &format!("{T}?version={}", api.version()), None);
+    let id = t["id"].as_str().unwrap().to_string();
+    let body = format!(
+        r#"{{"prefix":"web","num_or_range":"1-3","fqdn":"localhost","port":{},"init-addr":"libc","weight":10}}"#,
+        b.port
+    );
+    let (s, e) = api.json("POST", &format!("{st}&transaction_id={id}"), Some(&body));
+    assert_eq!(s, 202, "{e}");
+    assert_eq!(e["num_or_range"], "3");
+    // Staged only: the live file has no template yet, the transaction sees it.
+    assert_eq!(api.json("GET", &st, None).1["data"], json!([]));
+    let (_, staged) = api.json("GET", &format!("{st}&transaction_id={id}"), None);
+    assert_eq!(staged["data"][0]["prefix"], "web", "{staged}");
+    let (s, e) = api.json("PUT", &format!("{T}/{id}"), None);
+    assert_eq!(s, 202, "commit: {e}");
+    api.check_file();
+    let names = |api: &ApiLbha| -> Vec<String> {
+        api.lbha
+            .ctl(&["show servers state be"])
+            .lines()
+            .filter_map(|l| l.split(' ').nth(3).map(str::to_string))
+            .filter(|n| n.starts_with("web"))
+            .collect()
+    };
+    assert_eq!(names(&api), ["web1", "web2", "web3"]);
+    assert_eq!(get(fe, "/").text(), "B");
+    let (s, one) = api.json("GET", &format!("{C}/server_templates/web?backend=be"), None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        one["data"],
+        json!({"prefix":"web","num_or_range":"3","fqdn":"localhost","port":b.port,"init-addr":"libc","weight":10})
+    );
+    // The servers resource lists the plain server only.
+    let (_, servers) = api.json("GET", &format!("{C}/servers?backend=be"), None);
+    assert_eq!(servers["data"].as_array().map(Vec::len), Some(1), "{servers}");
+
+    // PUT with `version`: a new count, live after the reload.
+    let put =
+        format!(r#"{{"prefix":"web","num_or_range":"2","fqdn":"localhost","port":{},"init-addr":"libc"}}"#, b.port);
+    let stale = api.version() - 1;
+    let (s, _) = api.json("PUT", &format!("{C}/server_templates/web?backend=be&version={stale}"), Some(&put));
+    assert_eq!(s, 409);
+    let (s, e) = api.json("PUT", &format!("{C}/server_templates/web?backend=be&version={}", api.version()), Some(&put));
+    assert_eq!(s, 202, "{e}");
+    assert_eq!(names(&api), ["web1", "web2"]);
+    // A bad range is refused naming the field; nothing is written.
+    let before = api.config_text();
+    let bad = put.replace(r#""2""#, r#""2-5""#);
+    let (s, e) = api.json("POST", &format!("{st}&version={}", api.version()), Some(&bad));
+    assert_eq!(s, 400, "{e}");
+    assert!(e["message"].as_str().unwrap_or("").starts_with("num_or_range:"), "{e}");
+    assert_eq!(api.config_text(), before);
+    // DELETE with `version`.
+    let (s, _) = api.json("DELETE", &format!("{C}/server_templates/web?backend=be&version={}", api.version()), None);
+    assert_eq!(s, 202);
+    assert!(names(&api).is_empty());
+    let (s, _) = api.json("GET", &format!("{C}/server_templates/web?backend=be"), None);
+    assert_eq!(s, 404);
+    api.check_file();
+}

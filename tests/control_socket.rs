@@ -302,7 +302,7 @@ fn runtime_state_survives_sighup_and_reload_command() {
     wait_generation(&lb, 2);
     let st = lb.ctl(&["show servers state web"]);
     assert!(st.contains("\n1 web 1 a 127.0.0.1 2 0 7 1 "), "{st}");
-    assert!(st.contains("\n1 web 2 b 127.0.0.1 2 1 1 1 "), "{st}");
+    assert!(st.contains("\n1 web 2 b 127.0.0.1 0 1 1 1 "), "{st}");
     assert!(bodies(port, 4).iter().all(|b| b == "A"));
     assert!(lb.ctl(&["show info"]).contains("\nLast_reload: ok\n"));
 
@@ -311,7 +311,7 @@ fn runtime_state_survives_sighup_and_reload_command() {
     let j = json(answers(&lb.ctl(&["json reload"]))[0].trim());
     assert_eq!(j, serde_json::json!({"success": true, "generation": 4}));
     let st = lb.ctl(&["show servers state web"]);
-    assert!(st.contains("\n1 web 2 b 127.0.0.1 2 1 1 1 "), "{st}");
+    assert!(st.contains("\n1 web 2 b 127.0.0.1 0 1 1 1 "), "{st}");
 
     // A bad config: every error, the old one keeps serving.
     std::fs::write(
@@ -347,7 +347,7 @@ fn server_state_file_carries_runtime_state_across_a_restart() {
     let text = std::fs::read_to_string(&state).unwrap();
     assert!(text.starts_with("1\n# be_id "), "{text}");
     assert!(text.contains("\n1 web 1 a 127.0.0.1 2 0 5 1 "), "{text}");
-    assert!(text.contains("\n1 web 2 b 127.0.0.1 2 1 1 1 "), "{text}");
+    assert!(text.contains("\n1 web 2 b 127.0.0.1 0 1 1 1 "), "{text}");
     lb.ctl(&["set server web/a weight 6"]);
     lb.signal(15);
     assert!(lb.wait_exit(Duration::from_secs(15)).is_some_and(|s| s.success()));
@@ -358,7 +358,7 @@ fn server_state_file_carries_runtime_state_across_a_restart() {
     let lb2 = Lbha::start(&cfg, &[port]);
     let st = lb2.ctl(&["show servers state"]);
     assert!(st.contains("\n1 web 1 a 127.0.0.1 2 0 6 1 "), "{st}");
-    assert!(st.contains("\n1 web 2 b 127.0.0.1 2 1 1 1 "), "{st}");
+    assert!(st.contains("\n1 web 2 b 127.0.0.1 0 1 1 1 "), "{st}");
     assert!(bodies(port, 6).iter().all(|b| b == "A"));
 }
 

@@ -561,3 +561,127 @@ fn forcing_health_up_closes_backup_sessions_as_haproxy() {
     }
     assert_eq!(cut, [true, true], "haproxy, lbha");
 }
+
+type Seen = Arc<std::sync::Mutex<Vec<&'static str>>>;
+/// A recorder's port, what it saw, and its stop flag.
+type Recorder = (u16, Seen, Arc<std::sync::atomic::AtomicBool>);
+
+/// A listener that records how each connection starts (`tls` for a TLS record, `plain` else)
+/// and closes it: the health checks' path. Stops with the flag (bounded to 120 s anyway).
+fn path_recorder() -> Recorder {
+    use std::sync::atomic::Ordering::Relaxed;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s2, stop2) = (seen.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !stop2.load(Relaxed) && Instant::now() < until {
+            match listener.accept() {
+                Ok((c, _)) => {
+                    let _ = c.set_nonblocking(false);
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut first = [0u8; 1];
+                    let kind = match c.peek(&mut first) {
+                        Ok(1) if first[0] == 0x16 => "tls",
+                        _ => "plain",
+                    };
+                    s2.lock().unwrap().push(kind);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    (port, seen, stop)
+}
+
+/// The path of the checks each recorder sees from now on: the last of at least two new
+/// connections (an older checker's probe may still land first), waited for up to 20 s.
+fn paths(recorders: &[(&str, &Seen)]) -> Vec<(String, String)> {
+    let marks: Vec<usize> = recorders.iter().map(|(_, r)| r.lock().unwrap().len()).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = recorders.iter().zip(&marks).all(|((_, r), m)| r.lock().unwrap().len() >= m + 2);
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "some server got fewer than two checks in 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    recorders.iter().map(|(n, r)| (n.to_string(), r.lock().unwrap().last().unwrap().to_string())).collect()
+}
+
+/// Which way health checks go, compared with HAProxy 2.6 on one haproxy.cfg: `ssl` servers
+/// checked on their own address over TLS, elsewhere (`port`) plain, `check-ssl` always TLS,
+/// `no-check-ssl` plain; `set server ssl on|off` leaves every check path as it was (as HAProxy:
+/// "health check path is not changed"), also across a reload; servers added at runtime with
+/// `ssl check` are checked plain unless they say `check-ssl`, as HAProxy's dynamic servers.
+#[test]
+fn check_paths_stay_as_configured_through_set_server_ssl_as_haproxy() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let names = ["s1", "s2", "s3", "s4", "s5", "s7", "s8", "s9"];
+    let side = || names.map(|_| path_recorder());
+    let (h, m) = (side(), side());
+    let keep = TempDir::new("check-path");
+    let hsock = keep.0.join("haproxy.sock");
+    let cfg = |stats: &str, port: u16, r: &[Recorder]| {
+        format!(
+            "global\n{stats}defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 1s\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend b1\n\
+             backend b1\n  option httpchk\n  default-server ssl verify none\n\
+             \x20 server s1 127.0.0.1:{} no-ssl check inter 200\n\
+             \x20 server s2 127.0.0.1:{} check inter 200\n\
+             \x20 server s3 127.0.0.1:9 no-ssl check inter 200 port {}\n\
+             \x20 server s4 127.0.0.1:9 check inter 200 port {}\n\
+             \x20 server s5 127.0.0.1:{} no-ssl check inter 200 check-ssl\n\
+             \x20 server s7 127.0.0.1:{} check inter 200 no-check-ssl\n",
+            r[0].0, r[1].0, r[2].0, r[3].0, r[4].0, r[5].0
+        )
+    };
+    let (hport, lport) = (free_port(), free_port());
+    let (_hp, _hd) = haproxy(&cfg(&format!("  stats socket {} level admin\n", hsock.display()), hport, &h), hport);
+    let l = Lbha::start_haproxy(&cfg("", lport, &m), &[lport]);
+    fn rec<'a>(names: &[&'a str], r: &'a [Recorder], n: usize) -> Vec<(&'a str, &'a Seen)> {
+        names.iter().zip(r.iter()).take(n).map(|(n, x)| (*n, &x.1)).collect()
+    }
+    let want = |list: &[(&str, &str)]| list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    let configured =
+        want(&[("s1", "plain"), ("s2", "tls"), ("s3", "plain"), ("s4", "plain"), ("s5", "tls"), ("s7", "plain")]);
+    assert_eq!(paths(&rec(&names, &h, 6)), configured, "haproxy");
+    assert_eq!(paths(&rec(&names, &m, 6)), configured, "lbha");
+
+    for (i, r) in [(0, &h), (1, &m)] {
+        let ask = |cmd: &str| if i == 0 { ask_socket(&hsock, cmd) } else { l.ctl(&[cmd]) };
+        for cmd in ["set server b1/s1 ssl on", "set server b1/s3 ssl on", "set server b1/s5 ssl on"] {
+            assert_eq!(ask(cmd), "server ssl setting updated.\n\n", "{cmd}");
+        }
+        for cmd in ["set server b1/s2 ssl off", "set server b1/s4 ssl off", "set server b1/s7 ssl off"] {
+            assert_eq!(ask(cmd), "server ssl setting updated.\n\n", "{cmd}");
+        }
+        for (name, at, extra) in [("s8", 6, ""), ("s9", 7, " check-ssl")] {
+            let add = format!("add server b1/{name} 127.0.0.1:{} ssl verify none check inter 200{extra}", r[at].0);
+            assert_eq!(ask(&add), "New server registered.\n\n", "{add}");
+            // HAProxy starts a dynamic server's checks on `enable health`; lbha's run already.
+            ask(&format!("enable health b1/{name}"));
+            ask(&format!("enable server b1/{name}"));
+        }
+    }
+    let mut after = configured.clone();
+    after.extend(want(&[("s8", "plain"), ("s9", "tls")]));
+    assert_eq!(paths(&rec(&names, &h, 8)), after, "haproxy");
+    assert_eq!(paths(&rec(&names, &m, 8)), after, "lbha");
+    // lbha keeps runtime changes across a reload (HAProxy forgets them): the paths stay too.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    assert_eq!(paths(&rec(&names, &m, 8)), after, "lbha after a reload");
+    let st = l.ctl(&["show servers state b1"]);
+    assert_eq!(state_of(&st, "s1")[20], "1", "{st}");
+    assert_eq!(state_of(&st, "s2")[20], "0", "{st}");
+    for x in h.iter().chain(m.iter()) {
+        x.2.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

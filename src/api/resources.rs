@@ -10,6 +10,7 @@ use toml_edit::DocumentMut;
 pub enum Kind {
     Backends,
     Servers,
+    ServerTemplates,
     Frontends,
     Binds,
     SwitchingRules,
@@ -26,6 +27,7 @@ impl Kind {
         match self {
             Kind::Backends => "backends",
             Kind::Servers => "servers",
+            Kind::ServerTemplates => "server_templates",
             Kind::Frontends => "frontends",
             Kind::Binds => "binds",
             Kind::SwitchingRules => "backend_switching_rules",
@@ -36,9 +38,10 @@ impl Kind {
             Kind::Global => "global",
         }
     }
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Backends,
         Kind::Servers,
+        Kind::ServerTemplates,
         Kind::Frontends,
         Kind::Binds,
         Kind::SwitchingRules,
@@ -143,7 +146,7 @@ fn index(id: &str) -> ApiResult<i64> {
 
 /// GET: the collection (`id` None) or one item.
 pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> ApiResult<Json> {
-    use doc::{backends, binds, frontends, servers};
+    use doc::{backends, binds, frontends, server_templates, servers};
     match (kind, id) {
         (Kind::Backends, None) => Ok(backends::list(doc)),
         (Kind::Backends, Some(n)) => backends::get(doc, n),
@@ -151,6 +154,8 @@ pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> A
         (Kind::Frontends, Some(n)) => frontends::get(doc, n),
         (Kind::Servers, None) => Ok(servers::list(doc, &parent_name(scope, Side::Backend)?)),
         (Kind::Servers, Some(n)) => servers::get(doc, &parent_name(scope, Side::Backend)?, n),
+        (Kind::ServerTemplates, None) => Ok(server_templates::list(doc, &parent_name(scope, Side::Backend)?)),
+        (Kind::ServerTemplates, Some(n)) => server_templates::get(doc, &parent_name(scope, Side::Backend)?, n),
         (Kind::Binds, None) => Ok(binds::list(doc, &parent_name(scope, Side::Frontend)?)),
         (Kind::Binds, Some(n)) => binds::get(doc, &parent_name(scope, Side::Frontend)?, n),
         (Kind::Defaults, _) => Ok(doc::defaults::get(doc)),
@@ -189,7 +194,7 @@ pub fn read(doc: &DocumentMut, kind: Kind, scope: &Scope, id: Option<&str>) -> A
 
 /// POST/PUT/DELETE on the document. Returns the object to echo (None for a delete).
 pub fn write(doc: &mut DocumentMut, kind: Kind, scope: &Scope, w: Write) -> ApiResult<Option<Json>> {
-    use doc::{backends, binds, frontends, servers};
+    use doc::{backends, binds, frontends, server_templates, servers};
     let no_item = || ApiError::MethodNotAllowed(format!("{} takes no item path", kind.segment()));
     let need_item = || ApiError::MethodNotAllowed(format!("PUT needs an item path under {}", kind.segment()));
     Ok(match (kind, w) {
@@ -213,6 +218,18 @@ pub fn write(doc: &mut DocumentMut, kind: Kind, scope: &Scope, w: Write) -> ApiR
                 Write::Replace(None, _) => return Err(need_item()),
                 Write::Delete(n) => {
                     servers::delete(doc, &p, n)?;
+                    None
+                }
+            }
+        }
+        (Kind::ServerTemplates, w) => {
+            let p = parent_name(scope, Side::Backend)?;
+            match w {
+                Write::Create(b) => Some(server_templates::create(doc, &p, b)?),
+                Write::Replace(Some(n), b) => Some(server_templates::replace(doc, &p, n, b)?),
+                Write::Replace(None, _) => return Err(need_item()),
+                Write::Delete(n) => {
+                    server_templates::delete(doc, &p, n)?;
                     None
                 }
             }

@@ -153,7 +153,7 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                         },
                     );
                     rt.set_admin(new);
-                    st.proxy.admin_changed(&active, (bi, i), old, new);
+                    st.proxy.admin_changed(&active, (bi, i), old);
                 }
                 if let Some(o) = want.operational_state {
                     // Like `set server health`: the next check result takes over again.
@@ -350,6 +350,7 @@ pub fn discovery(template: &str) -> Json {
             ("/services/haproxy/configuration/backends", "Backends"),
             ("/services/haproxy/configuration/frontends", "Frontends"),
             ("/services/haproxy/configuration/servers", "Servers"),
+            ("/services/haproxy/configuration/server_templates", "Server templates"),
             ("/services/haproxy/configuration/binds", "Binds"),
             ("/services/haproxy/configuration/backend_switching_rules", "Backend switching rules"),
             ("/services/haproxy/configuration/server_switching_rules", "Server switching rules"),

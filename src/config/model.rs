@@ -1046,8 +1046,10 @@ pub struct Server {
     pub proxy_v2_options: Option<String>,
     /// Health checks send the PROXY header too (v2 with `send_proxy_v2`, else v1).
     pub check_send_proxy: bool,
-    /// Health checks over TLS (HAProxy's `check-ssl`; implied by `ssl` without `check_port`/`check_addr`).
-    pub check_ssl: bool,
+    /// Health checks over TLS (HAProxy's `check-ssl`), or plain with `false` (`no-check-ssl`).
+    /// Unset, they follow `ssl` as configured when they go to the server's own address (no
+    /// `check_port`/`check_addr`); `set server ssl` at runtime leaves the checks as they were.
+    pub check_ssl: Option<bool>,
     /// SNI of TLS checks (HAProxy's `check-sni`; default: `sni`).
     pub check_sni: Option<String>,
     /// ALPN offered by TLS checks, `"h2,http/1.1"` (HAProxy's `check-alpn`; default: none).

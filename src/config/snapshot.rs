@@ -478,6 +478,8 @@ pub struct Backend {
     pub name: String,
     /// The proxy's number (see [`Frontend::id`]).
     pub id: u32,
+    /// `id` was configured, not assigned (HAProxy's `PR_O_FORCED_ID`, `bk_f_forced_id`).
+    pub id_forced: bool,
     pub mode: Mode,
     pub algorithm: Algorithm,
     pub selector: Selector,
@@ -539,6 +541,8 @@ pub struct Server {
     pub name: String,
     /// Numeric id, HAProxy's `puid`: the configured `id`, else assigned at load (see `validate`).
     pub id: u32,
+    /// `id` was configured, not assigned (HAProxy's `SRV_F_FORCED_ID`, `srv_f_forced_id`).
+    pub id_forced: bool,
     pub addr: SocketAddr,
     pub weight: u32,
     pub backup: bool,
@@ -566,6 +570,8 @@ pub struct Server {
     pub send_proxy: Option<crate::proxy::proxy_proto::SendProxy>,
     /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter`, `agent-send`.
     pub agent: Option<crate::health::agent::AgentSpec>,
+    /// The check and agent targets as `show servers state` prints them (see [`StateTargets`]).
+    pub state_targets: StateTargets,
     /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
     /// until `set server B/S addr` gives it one or a later load resolves its name.
     pub unresolved: bool,
@@ -573,4 +579,30 @@ pub struct Server {
     pub dns: Option<super::resolvers::ServerDns>,
     /// `proto`, `pool_max_conn`, `max_reuse`, `pool_purge_delay`, `maxqueue`, `minconn`.
     pub upstream: crate::proxy::upstream::ServerOpts,
+}
+
+/// A server's check and agent targets as HAProxy keeps them for `show servers state`: the
+/// configured `port` (`check_port`, 0 without) and `addr` (`check_addr`); the agent's
+/// `agent_addr`, else `addr`, and `agent_port`, else `port` (HAProxy's `addr` and `port` set the
+/// agent's too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateTargets {
+    pub check_port: u16,
+    pub check_addr: Option<std::net::IpAddr>,
+    pub agent_addr: Option<std::net::IpAddr>,
+    pub agent_port: u16,
+}
+
+impl StateTargets {
+    pub fn of(sv: &super::model::Server) -> StateTargets {
+        let ip = |a: &Option<String>| a.as_deref().and_then(|a| a.parse().ok());
+        let check_addr = ip(&sv.check_addr);
+        let check_port = sv.check_port.unwrap_or(0);
+        StateTargets {
+            check_port,
+            check_addr,
+            agent_addr: ip(&sv.agent_addr).or(check_addr),
+            agent_port: sv.agent_port.unwrap_or(check_port),
+        }
+    }
 }

@@ -718,6 +718,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
     Backend {
         name: n.name().to_string(),
         id: 0,
+        id_forced: s.id.is_some(),
         mode: mode_of(s, defaults),
         algorithm,
         selector,
@@ -835,6 +836,7 @@ fn server(
         name: sv.name.clone(),
         // Servers without one get theirs once the backend's are all known.
         id: sv.id.unwrap_or(0),
+        id_forced: sv.id.is_some_and(|id| id > 0),
         addr,
         weight: weight.min(256),
         backup: sv.backup,
@@ -852,6 +854,7 @@ fn server(
         tls,
         send_proxy,
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
+        state_targets: super::snapshot::StateTargets::of(sv),
         unresolved,
         dns,
         upstream: upstream::server(sv, sp, cx),
@@ -1044,7 +1047,7 @@ fn server_tls(sv: &model::Server, sp: &FieldPath, addr: SocketAddr, cx: &mut Ctx
             (sv.crl_file.is_some(), "crl_file"),
         ] {
             // HAProxy accepts them without `ssl` (and ignores them): so does lbha, with a warning.
-            if set && !sv.check_ssl {
+            if set && sv.check_ssl != Some(true) {
                 cx.warn(sp.key(key), "has no effect without `ssl = true`");
             }
         }

@@ -53,6 +53,10 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 Some(_) if rt.is_up() => CheckResult::Passed,
                 Some(_) => CheckResult::Failed,
             };
+            let last = rt.last_check.lock().map(|c| check_status_number(&c)).unwrap_or(0);
+            let stopped = s.disabled || rt.admin() == crate::state::Admin::Maint;
+            let (check_status, check_health) =
+                check_columns(s.check.as_ref().map(|c| (c.rise, c.fall)), check, last, stopped);
             out.push(ServerLine {
                 be_id: b.id as usize,
                 be_name: b.name.clone(),
@@ -60,18 +64,59 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 srv_name: s.name.clone(),
                 addr: s.addr,
                 up: rt.is_up(),
-                admin: rt.admin(),
+                admin: rt.forced_admin(),
+                inherited: rt.inherited(),
                 config_disabled: s.disabled,
+                bk_forced_id: b.id_forced,
+                srv_forced_id: s.id_forced,
                 uweight: rt.weight(),
                 iweight: s.weight,
                 since_change_secs: since,
                 check,
-                check_addr: s.check.as_ref().map(|c| c.addr).filter(|a| *a != s.addr),
+                check_status,
+                check_health,
+                targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
             });
         }
     }
     out
+}
+
+/// HAProxy's `srv_check_status` and `srv_check_health` for a server: without checks, status
+/// `HCHK_STATUS_INI` and health `rise` (default 2), or 0 while `stopped` (in maintenance, or
+/// disabled in the config); with checks, the last result's status and the counter at its end
+/// stops (fully up: `rise + fall - 1`, down: 0, not yet checked: `rise`). lbha keeps neither the
+/// counter between those nor, as HAProxy does, the 0 of a server once it left maintenance.
+fn check_columns(rise_fall: Option<(u32, u32)>, check: CheckResult, last: u8, stopped: bool) -> (u8, u32) {
+    const INI: u8 = 1;
+    match (rise_fall, check) {
+        (None, _) => (INI, if stopped { 0 } else { 2 }),
+        (Some((rise, _)), CheckResult::Pending | CheckResult::None) => (INI, if stopped { 0 } else { rise }),
+        (Some((rise, fall)), CheckResult::Passed) => (last, rise + fall - 1),
+        (Some(_), CheckResult::Failed) => (last, 0),
+    }
+}
+
+/// HAProxy's `HCHK_STATUS_*` number for a check's reason, told by the description it starts
+/// with (the words `crate::health::CheckStatus::desc` and the probes use); 0 (unknown) else.
+fn check_status_number(reason: &str) -> u8 {
+    const BY_PREFIX: [(&str, u8); 13] = [
+        ("Layer4 check passed", 6),
+        ("Layer4 timeout", 7),
+        ("Layer4 connection", 8),
+        ("Layer6 check passed", 9),
+        ("Layer6 timeout", 10),
+        ("Layer6 invalid", 11),
+        ("Layer7 timeout", 12),
+        ("Layer7 invalid", 13),
+        ("Layer7 wrong content", 13),
+        ("Layer7 check passed", 15),
+        ("Layer7 check conditionally passed", 16),
+        ("Layer7 wrong status", 17),
+        ("Layer7 response error", 17),
+    ];
+    BY_PREFIX.iter().find(|(p, _)| reason.starts_with(p)).map_or(0, |(_, n)| *n)
 }
 
 /// `show backend`: HAProxy's `# name` list, and for JSON a line per backend with its servers.

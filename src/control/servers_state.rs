@@ -1,7 +1,7 @@
 //! HAProxy's server-state format (version 1): the output of `show servers state` and the content
 //! of `server_state_file`, so a state file written by one can be read by the other.
 
-use crate::state::Admin;
+use crate::state::{Admin, Inherited};
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -10,10 +10,13 @@ pub const HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state 
 
 // HAProxy's admin-state bits (SRV_ADMF_*).
 const ADMF_FMAINT: u32 = 0x01;
+const ADMF_IMAINT: u32 = 0x02;
 const ADMF_CMAINT: u32 = 0x04;
 const ADMF_FDRAIN: u32 = 0x08;
-// HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED).
+const ADMF_IDRAIN: u32 = 0x10;
+// HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED, CHK_ST_PAUSED).
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
+const CHK_PAUSED: u32 = 0x08;
 
 /// What a health check last said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,31 +39,57 @@ pub struct ServerLine {
     pub srv_name: String,
     pub addr: SocketAddr,
     pub up: bool,
+    /// The server's own admin state (HAProxy's forced flags).
     pub admin: Admin,
+    /// What it inherits from the server it tracks (`IMAINT`, `IDRAIN`).
+    pub inherited: Inherited,
     pub config_disabled: bool,
+    /// `id` configured on the backend, on the server (`bk_f_forced_id`, `srv_f_forced_id`).
+    pub bk_forced_id: bool,
+    pub srv_forced_id: bool,
     pub uweight: u32,
     pub iweight: u32,
     pub since_change_secs: u64,
     pub check: CheckResult,
-    /// Where checks go when that differs from the server's address.
-    pub check_addr: Option<SocketAddr>,
+    /// HAProxy's `srv_check_status` number (`HCHK_STATUS_*`) and `srv_check_health` counter.
+    pub check_status: u8,
+    pub check_health: u32,
+    /// The check's and agent's `port`/`addr` as configured (HAProxy's `srv_check_port`,
+    /// `srv_check_addr`, `srv_agent_addr`, `srv_agent_port`).
+    pub targets: crate::config::snapshot::StateTargets,
     /// Traffic to the server is TLS (`srv_use_ssl`; follows `set server ssl`).
     pub use_ssl: bool,
 }
 
 impl ServerLine {
+    /// HAProxy's `srv_admin_state`: a server disabled in the config keeps `CMAINT` whatever an
+    /// operator does since, and is in forced maintenance (`FMAINT`) until enabled.
     fn admin_bits(&self) -> u32 {
-        match self.admin {
+        let own = match self.admin {
             Admin::Ready => 0,
             Admin::Drain => ADMF_FDRAIN,
-            Admin::Maint if self.config_disabled => ADMF_CMAINT,
             Admin::Maint => ADMF_FMAINT,
+        };
+        let config = if self.config_disabled { ADMF_CMAINT } else { 0 };
+        let inherited =
+            (if self.inherited.maint { ADMF_IMAINT } else { 0 }) | (if self.inherited.drain { ADMF_IDRAIN } else { 0 });
+        own | config | inherited
+    }
+
+    /// The admin state in force (own or inherited).
+    fn admin_in_force(&self) -> Admin {
+        if self.admin == Admin::Maint || self.inherited.maint {
+            Admin::Maint
+        } else if self.admin == Admin::Drain || self.inherited.drain {
+            Admin::Drain
+        } else {
+            Admin::Ready
         }
     }
 
     /// HAProxy's status words.
     pub fn status(&self) -> &'static str {
-        match (self.admin, self.up) {
+        match (self.admin_in_force(), self.up) {
             (Admin::Maint, _) => "MAINT",
             (Admin::Drain, true) => "DRAIN",
             (_, true) => "UP",
@@ -68,37 +97,49 @@ impl ServerLine {
         }
     }
 
-    /// One line of the server-state format. Check fields lbha does not track (status code, health
-    /// counter, agent) carry HAProxy's "unknown" value 0.
+    /// One line of the server-state format. The agent's state is HAProxy's "unknown" value 0.
     pub fn to_line(&self) -> String {
         let check_result = match self.check {
             CheckResult::None | CheckResult::Pending => 0,
             CheckResult::Failed => 2,
             CheckResult::Passed => 3,
         };
-        let check_state = if self.check == CheckResult::None { 0 } else { CHK_CONFIGURED_ENABLED };
-        let (check_addr, check_port) = match self.check_addr {
-            Some(a) => (a.ip().to_string(), a.port()),
-            None => ("-".to_string(), 0),
+        // HAProxy pauses the checks of a server in maintenance, and marks those of a server
+        // `disabled` in the config paused even when it has none (and keeps that once enabled).
+        let maint = self.admin_in_force() == Admin::Maint;
+        let check_state = match self.check {
+            CheckResult::None if self.config_disabled => CHK_PAUSED,
+            CheckResult::None => 0,
+            _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
+            _ => CHK_CONFIGURED_ENABLED,
         };
+        let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+        let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} 0 {} 0 {} 0 0 0 - {} - {} {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} - {} - {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
             self.srv_name,
             self.addr.ip(),
-            if self.up { 2 } else { 0 },
+            // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said.
+            if self.up && !maint { 2 } else { 0 },
             self.admin_bits(),
             self.uweight,
             self.iweight,
             self.since_change_secs,
+            self.check_status,
             check_result,
+            self.check_health,
             check_state,
+            u8::from(self.bk_forced_id),
+            u8::from(self.srv_forced_id),
             self.addr.port(),
             u8::from(self.use_ssl),
-            check_port,
-            check_addr,
+            t.check_port,
+            ip(t.check_addr),
+            ip(t.agent_addr),
+            t.agent_port,
         )
     }
 
@@ -111,7 +152,7 @@ impl ServerLine {
             "srv_addr": self.addr.ip().to_string(),
             "srv_port": self.addr.port(),
             "status": self.status(),
-            "admin": admin_word(self.admin),
+            "admin": admin_word(self.admin_in_force()),
             "weight": self.uweight,
             "initial_weight": self.iweight,
             "since_change_secs": self.since_change_secs,
@@ -150,6 +191,14 @@ pub struct SavedServer {
     pub iweight: u32,
     /// `srv_op_state`: Some(true) running, Some(false) stopped, None for anything else.
     pub op_up: Option<bool>,
+}
+
+impl SavedServer {
+    /// Saved in maintenance (forced, inherited or from the config): its `srv_op_state` is then
+    /// 0 whatever its checks said.
+    pub fn in_maint(&self) -> bool {
+        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT) != 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -209,19 +258,25 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
     (out, errors)
 }
 
-/// What a saved server's runtime state becomes under the current config: maintenance or drain
-/// forced by an operator is restored; otherwise the config decides. The saved runtime weight is
-/// restored only while the configured weight is the one it was set against (as HAProxy does).
+/// What a saved server's runtime state becomes under the current config, as HAProxy's
+/// `srv_state_srv_update`: when `disabled` in the config changed since the save, the config
+/// decides; otherwise a maintenance forced by an operator is kept, and so is an operator's
+/// enabling of a server disabled in the config. A saved drain is kept on a server not in
+/// maintenance, unless it came from a configured weight of 0 that is no longer 0. The saved
+/// runtime weight is restored only while the configured weight is the one it was set against.
+/// Inherited bits are not restored: trackers take them from the restored servers.
 pub fn restore(saved: &SavedServer, config_weight: u32, config_disabled: bool) -> (Admin, Option<u32>) {
-    let admin = if saved.admin_bits & ADMF_FMAINT != 0 {
-        Admin::Maint
-    } else if saved.admin_bits & ADMF_FDRAIN != 0 {
-        Admin::Drain
-    } else if config_disabled {
+    let bits = saved.admin_bits;
+    let mut admin = if (bits & ADMF_CMAINT != 0) != config_disabled {
+        if config_disabled { Admin::Maint } else { Admin::Ready }
+    } else if bits & ADMF_FMAINT != 0 {
         Admin::Maint
     } else {
         Admin::Ready
     };
+    if admin != Admin::Maint && bits & ADMF_FDRAIN != 0 && (saved.iweight > 0 || config_weight == 0) {
+        admin = Admin::Drain;
+    }
     let weight = (saved.iweight == config_weight).then_some(saved.uweight.min(super::parse::MAX_WEIGHT));
     (admin, weight)
 }
@@ -229,6 +284,7 @@ pub fn restore(saved: &SavedServer, config_weight: u32, config_disabled: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::snapshot::StateTargets;
 
     fn line(admin: Admin, config_disabled: bool) -> ServerLine {
         ServerLine {
@@ -239,12 +295,17 @@ mod tests {
             addr: "127.0.0.1:8081".parse().unwrap(),
             up: true,
             admin,
+            inherited: Inherited::default(),
             config_disabled,
+            bk_forced_id: false,
+            srv_forced_id: false,
             uweight: 5,
             iweight: 2,
             since_change_secs: 30,
             check: CheckResult::Passed,
-            check_addr: None,
+            check_status: 6,
+            check_health: 4,
+            targets: Default::default(),
             use_ssl: false,
         }
     }
@@ -252,17 +313,35 @@ mod tests {
     #[test]
     fn haproxy_line_layout() {
         let l = line(Admin::Maint, false).to_line();
-        assert_eq!(l, "2 web 1 a 127.0.0.1 2 1 5 2 30 0 3 0 6 0 0 0 - 8081 - 0 0 - - 0");
+        // In maintenance: stopped, checks paused, as HAProxy 2.6 prints it.
+        assert_eq!(l, "2 web 1 a 127.0.0.1 0 1 5 2 30 6 3 4 14 0 0 0 - 8081 - 0 0 - - 0");
         assert_eq!(l.split(' ').count(), HEADER.split(' ').count() - 1);
         let mut d = line(Admin::Drain, false);
         d.up = false;
         d.check = CheckResult::None;
-        d.check_addr = Some("127.0.0.2:9000".parse().unwrap());
-        assert_eq!(d.to_line(), "2 web 1 a 127.0.0.1 0 8 5 2 30 0 0 0 0 0 0 0 - 8081 - 0 9000 127.0.0.2 - 0");
+        (d.check_status, d.check_health) = (1, 2);
+        // `port 9000 addr 127.0.0.2`: HAProxy gives the agent that address and port too.
+        let ip = Some("127.0.0.2".parse().unwrap());
+        d.targets = StateTargets { check_port: 9000, check_addr: ip, agent_addr: ip, agent_port: 9000 };
+        assert_eq!(
+            d.to_line(),
+            "2 web 1 a 127.0.0.1 0 8 5 2 30 1 0 2 0 0 0 0 - 8081 - 0 9000 127.0.0.2 127.0.0.2 9000"
+        );
         d.use_ssl = true;
-        assert!(d.to_line().ends_with(" - 8081 - 1 9000 127.0.0.2 - 0"), "{}", d.to_line());
+        assert!(d.to_line().ends_with(" - 8081 - 1 9000 127.0.0.2 127.0.0.2 9000"), "{}", d.to_line());
         assert_eq!(d.status(), "DOWN");
-        assert_eq!(line(Admin::Maint, true).admin_bits(), ADMF_CMAINT);
+        // As HAProxy 2.6 prints them: `disabled` is CMAINT|FMAINT (5), CMAINT alone once enabled.
+        assert_eq!(line(Admin::Maint, true).admin_bits(), 5);
+        assert_eq!(line(Admin::Ready, true).admin_bits(), 4);
+        let mut t = line(Admin::Ready, false);
+        (t.bk_forced_id, t.srv_forced_id) = (true, true);
+        t.inherited = Inherited { maint: true, drain: false };
+        assert!(t.to_line().starts_with("2 web 1 a 127.0.0.1 0 2 5 2 30 6 3 4 14 0 1 1 - "), "{}", t.to_line());
+        assert_eq!(t.status(), "MAINT");
+        t.admin = Admin::Drain;
+        t.inherited = Inherited { maint: false, drain: true };
+        assert_eq!(t.admin_bits(), ADMF_FDRAIN | ADMF_IDRAIN);
+        assert_eq!(t.status(), "DRAIN");
     }
 
     #[test]
@@ -273,7 +352,9 @@ mod tests {
         let (saved, errors) = parse(&format(&lines));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(saved.len(), 2);
-        assert_eq!((saved[0].op_up, saved[1].op_up), (Some(true), Some(false)));
+        assert_eq!((saved[0].op_up, saved[1].op_up), (Some(false), Some(false)));
+        // The first is stopped by its maintenance, which says nothing of its health.
+        assert!(saved[0].in_maint() && !saved[1].in_maint());
         assert_eq!(saved[0].line, 3);
         assert_eq!((saved[0].backend.as_str(), saved[0].server.as_str()), ("web", "a"));
         assert_eq!(restore(&saved[0], 2, false), (Admin::Maint, Some(5)));
@@ -284,12 +365,29 @@ mod tests {
 
     #[test]
     fn config_decides_unless_an_operator_forced_a_state() {
-        let (saved, _) = parse(&format(&[line(Admin::Maint, true), line(Admin::Ready, false)]));
+        let (saved, _) =
+            parse(&format(&[line(Admin::Maint, true), line(Admin::Ready, false), line(Admin::Ready, true)]));
         // Disabled in the config when saved, enabled in the config now.
         assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
         assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
         assert_eq!(restore(&saved[1], 2, true).0, Admin::Maint);
         assert_eq!(restore(&saved[1], 2, false).0, Admin::Ready);
+        // Disabled in the config, enabled by an operator: stays enabled while the config holds.
+        assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
+        assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn inherited_bits_are_not_restored_and_drain_follows_the_weight_rule() {
+        let mut t = line(Admin::Ready, false);
+        t.inherited = Inherited { maint: true, drain: true };
+        let mut d0 = line(Admin::Drain, false);
+        d0.iweight = 0;
+        let (saved, _) = parse(&format(&[t, d0]));
+        assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
+        // A drain saved under a configured weight of 0 ends once the config gives a weight.
+        assert_eq!(restore(&saved[1], 3, false).0, Admin::Ready);
+        assert_eq!(restore(&saved[1], 0, false).0, Admin::Drain);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn apply(r: &AgentReply, rt: &ServerRt, configured_weight: u32, name: &str, 
             if let Some(at) =
                 active.snap.backend(b).and_then(|(bi, bk)| Some((bi, bk.servers.iter().position(|x| x.name == s)?)))
             {
-                proxy.admin_changed(&active, at, old, want);
+                proxy.admin_changed(&active, at, old);
             }
         }
     }

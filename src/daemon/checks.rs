@@ -255,6 +255,7 @@ impl Checks {
         }
         self.running = next;
         sync_trackers(&active);
+        proxy.trackers_follow(&active);
         let mut agents = std::mem::take(&mut self.agents);
         if active.snap.backends.iter().any(|b| b.servers.iter().any(|s| s.agent.is_some())) || !agents.is_empty() {
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
@@ -305,6 +306,7 @@ impl Checks {
         // A server that tracks another takes its state now, and its changes from then on.
         if s.track.is_some() {
             sync_trackers(&active);
+            proxy.trackers_follow(&active);
         }
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if self.disabled.contains(&key) {

@@ -708,7 +708,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
         // As in HAProxy, `enable server` ends maintenance only; a drain stays.
         Command::EnableServer(r) => {
             let keep_drain = facts::find_server(&active, &r)
-                .is_ok_and(|(bi, si)| active.rt.backends[bi].servers[si].admin() == Admin::Drain);
+                .is_ok_and(|(bi, si)| active.rt.backends[bi].servers[si].forced_admin() == Admin::Drain);
             let a = if keep_drain { Admin::Drain } else { Admin::Ready };
             set_admin(shared, &active, &r, a).await
         }
@@ -777,7 +777,7 @@ async fn set_admin(shared: &Shared, active: &crate::proxy::Active, r: &crate::co
     let rt = &active.rt.backends[bi].servers[si];
     let old = rt.admin();
     rt.set_admin(a);
-    shared.proxy.admin_changed(active, (bi, si), old, a);
+    shared.proxy.admin_changed(active, (bi, si), old);
     if old != a {
         tracing::info!("server {r} admin state {} -> {} (control socket)", admin_word(old), admin_word(a));
         let text = format!("admin state {} -> {}", admin_word(old), admin_word(a));

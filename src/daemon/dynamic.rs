@@ -484,16 +484,17 @@ async fn run(
             let file = crate::config::validate::model_server(&model, &r.backend, &r.server);
             let cur = st.overlay.server(file, &r.backend, &r.server);
             let was = cur.as_ref().is_some_and(|s| s.ssl);
-            // HAProxy leaves the check path alone: checks over TLS because of `ssl` stay so.
-            let pin = cur.as_ref().is_some_and(|s| {
-                !on && s.ssl && s.check && !s.check_ssl && s.check_port.is_none() && s.check_addr.is_none()
+            // HAProxy leaves the check path alone: checks that follow `ssl` (to the server's own
+            // address, no `check_ssl`) keep the TLS or plain they had.
+            let pin = cur.as_ref().and_then(|s| {
+                let follows = s.check && s.check_ssl.is_none() && s.check_port.is_none() && s.check_addr.is_none();
+                (follows && s.ssl != on).then_some(s.ssl)
             });
-            let pin = pin.then_some(true);
             let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
             let record = |o: &mut Overlay| o.set_ssl(&r.backend, &r.server, ca.as_deref(), on, pin);
             let edit = |s: &mut crate::config::model::Server| {
                 s.ssl = on;
-                s.check_ssl = pin.unwrap_or(s.check_ssl);
+                s.check_ssl = pin.or(s.check_ssl);
             };
             change_one(at, &r, edit, record, (proxy, listeners, checks, st)).await.map_err(|(code, m)| {
                 if on && !was {

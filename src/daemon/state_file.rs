@@ -77,11 +77,18 @@ pub fn apply(text: &str, source: &str, proxy: &Proxy, op_state: bool) {
         if let Some(w) = weight {
             rt.set_weight(w);
         }
-        if op_state && let Some(up) = s.op_up {
+        // A server saved in maintenance was stopped by it: its health is for its checks to say.
+        if op_state
+            && !s.in_maint()
+            && let Some(up) = s.op_up
+        {
             rt.set_up(up);
         }
         applied += 1;
     }
+    // Trackers inherit what the restored servers are in (HAProxy recomputes it the same way: a
+    // line's inherited bits are not restored as such).
+    proxy.trackers_follow(&active);
     tracing::info!("restored the runtime state of {applied} server(s) from {source}");
 }
 

@@ -152,7 +152,7 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             }
             "proxy-v2-options" => f.proxy_v2_options = Some(arg()?.to_string()),
             "check-send-proxy" => f.check_send_proxy = true,
-            "check-ssl" | "no-check-ssl" => f.check_ssl = kw == "check-ssl",
+            "check-ssl" | "no-check-ssl" => f.check_ssl = Some(kw == "check-ssl"),
             "check-sni" => f.check_sni = Some(arg()?.to_string()),
             "check-alpn" => f.check_alpn = Some(arg()?.to_string()),
             "alpn" => f.alpn = Some(arg()?.to_string()),
@@ -194,6 +194,11 @@ pub fn parse_add(name: &str, args: &[&str]) -> Result<Server, String> {
             }
             k => return Err(format!("unknown keyword '{k}'.")),
         }
+    }
+    // HAProxy 2.6 checks a dynamic server over TLS only with an explicit `check-ssl`, even when
+    // its traffic is TLS and its checks go to its own address.
+    if f.check && f.ssl && f.check_ssl.is_none() {
+        f.check_ssl = Some(false);
     }
     Ok(f)
 }
@@ -329,7 +334,7 @@ mod tests {
         }
         assert_eq!(f.agent_send.as_deref(), Some("ready\\n"));
         let f = add("127.0.0.1:80 send-proxy proxy-v2-options authority no-check-ssl no-agent-check").unwrap();
-        assert!(f.send_proxy && !f.check_ssl && !f.agent_check);
+        assert!(f.send_proxy && f.check_ssl == Some(false) && !f.agent_check);
         assert_eq!(f.proxy_v2_options.as_deref(), Some("authority"));
         assert!(add("127.0.0.1:80 agent-port 0").unwrap_err().contains("'agent-port'"));
         assert_eq!(add("127.0.0.1:80 alpn").unwrap_err(), "'alpn' expects an argument.");
@@ -365,7 +370,9 @@ mod tests {
         let f = add("[::1]:80 check inter 1500ms fall 2 backup cookie c ssl verify none pool-max-conn -1").unwrap();
         let t = inline_table(&f);
         let keys: Vec<&str> = t.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys.len(), 10, "{t}");
+        // `check_ssl = false` too: an `ssl` dynamic server is checked plain without `check-ssl`.
+        assert_eq!(keys.len(), 11, "{t}");
+        assert_eq!(f.check_ssl, Some(false));
         let back: Server =
             toml::from_str(&format!("s = {t}")).map(|m: toml::Table| m["s"].clone().try_into().unwrap()).unwrap();
         assert_eq!(back, f);

@@ -233,7 +233,7 @@ impl Overlay {
             None => {}
         }
         sv.ssl = ed.ssl.unwrap_or(sv.ssl);
-        sv.check_ssl = ed.check_ssl.unwrap_or(sv.check_ssl);
+        sv.check_ssl = ed.check_ssl.or(sv.check_ssl);
         Some(sv)
     }
 
@@ -302,7 +302,8 @@ impl Overlay {
         }
     }
 
-    /// `set server ssl`: the server's `ssl`, and `check_ssl` when its checks must keep TLS.
+    /// `set server ssl`: the server's `ssl`, and `check_ssl` when its checks must keep the
+    /// path they had (TLS or plain).
     pub fn set_ssl(
         &mut self,
         backend: &str,
@@ -313,7 +314,7 @@ impl Overlay {
     ) {
         if let Some(f) = self.added_mut(backend, server) {
             f.ssl = ssl;
-            f.check_ssl = check_ssl.unwrap_or(f.check_ssl);
+            f.check_ssl = check_ssl.or(f.check_ssl);
         } else if let Some(ca) = config_addr {
             let e = self.edit(backend, server, ca);
             e.ssl = Some(ssl);
@@ -558,10 +559,10 @@ addr = "127.0.0.1:9001"
         assert!(o.added[0].server.ssl);
         let file = Server { name: "b".into(), addr: "127.0.0.1:8002".into(), ..Server::default() };
         let b = o.server(Some(&file), "be", "b").unwrap();
-        assert!(b.ssl && b.check_ssl);
+        assert!(b.ssl && b.check_ssl == Some(true));
         o.set_ssl("be", "b", Some("127.0.0.1:8002"), false, None);
         let b = o.server(Some(&file), "be", "b").unwrap();
-        assert!(!b.ssl && b.check_ssl, "the check's TLS stays as pinned");
+        assert!(!b.ssl && b.check_ssl == Some(true), "the check's TLS stays as pinned");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod tcpcheck;
 mod thread;
 mod timing;
 mod tls;
+pub mod track;
 
 pub use probe::{ProbeError, ProbeOk, Prober, ServerLoad, probe, probe_with};
 pub use risefall::{HealthState, InitState, RiseFall, Transition};

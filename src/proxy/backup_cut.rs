@@ -29,11 +29,39 @@ impl Proxy {
         }
     }
 
-    /// An admin state change of server `si` (control socket, stats page, API, agent): leaving
-    /// maintenance while up counts as coming up, as in HAProxy.
-    pub fn admin_changed(&self, active: &Active, at: (usize, usize), old: Admin, new: Admin) {
-        if left_maint_up(old, new, active.rt.backends[at.0].servers[at.1].is_up()) {
+    /// After the own admin state of server `at` changed (control socket, stats page, API,
+    /// agent) from `old` (the state then in force): the servers tracking it take their inherited
+    /// state from it, and any of them leaving maintenance while up counts as coming up, as in
+    /// HAProxy.
+    pub fn admin_changed(&self, active: &Active, at: (usize, usize), old: Admin) {
+        let rt = &active.rt.backends[at.0].servers[at.1];
+        if left_maint_up(old, rt.admin(), rt.is_up()) {
             self.shutdown_backups(active, at);
+        }
+        self.trackers_follow(active);
+    }
+
+    /// Recomputes what tracking servers inherit (after a load, a state file, an admin change)
+    /// and logs those whose state in force moved, as HAProxy's "(via B/S)" lines.
+    pub fn trackers_follow(&self, active: &Active) {
+        for m in crate::health::track::propagate(&active.snap, &active.rt.backends) {
+            let (b, s) = (&active.snap.backends[m.at.0], &active.snap.backends[m.at.0].servers[m.at.1]);
+            let via = s.track.as_ref().map(|(tb, ts)| format!("{tb}/{ts}")).unwrap_or_default();
+            let up = if active.rt.backends[m.at.0].servers[m.at.1].is_up() { "UP" } else { "DOWN" };
+            let msg = match (m.old, m.new) {
+                (_, Admin::Maint) => format!("Server {}/{} is going DOWN for maintenance via {via}", b.name, s.name),
+                (Admin::Maint, a) => {
+                    let st = if a == Admin::Drain { "DRAIN" } else { "READY" };
+                    format!("Server {}/{} is {up}/{st} (leaving maintenance)", b.name, s.name)
+                }
+                (_, Admin::Drain) => format!("Server {}/{} enters drain state via {via}", b.name, s.name),
+                (_, Admin::Ready) => format!("Server {}/{} is {up}/READY (leaving drain)", b.name, s.name),
+            };
+            tracing::info!("{msg}");
+            active.be_logger(&b.name).log(crate::log::format::Level::Notice, &msg);
+            if left_maint_up(m.old, m.new, active.rt.backends[m.at.0].servers[m.at.1].is_up()) {
+                self.shutdown_backups(active, m.at);
+            }
         }
     }
 }

@@ -650,9 +650,7 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active, proxy: &
     let outcome = match body {
         Ok(b) => {
             String::from_utf8(b.to_bytes().to_vec()).map_err(|_| "form is not UTF-8".to_string()).and_then(|form| {
-                crate::stats::apply_admin(active, &form, &mut |bi, si, old, new| {
-                    proxy.admin_changed(active, (bi, si), old, new)
-                })
+                crate::stats::apply_admin(active, &form, &mut |bi, si, old| proxy.admin_changed(active, (bi, si), old))
             })
         }
         Err(e) => Err(format!("cannot read the form: {e}")),

@@ -104,7 +104,8 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         let class = match r.kind {
             Kind::Frontend => "fe".to_string(),
             Kind::Backend => "be".to_string(),
-            Kind::Server => r.status.to_string(),
+            // "MAINT (via B/S)" is a MAINT row.
+            Kind::Server => r.status.split(" (via ").next().unwrap_or_default().to_string(),
         };
         let _ = write!(s, "<tr class=\"{}\">", esc(&class));
         if admin {
@@ -123,7 +124,7 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         };
         let cells = [
             esc(&name),
-            esc(r.status),
+            esc(&r.status),
             opt(r.weight.map(u64::from)),
             c.cur_sessions.load(Relaxed).to_string(),
             c.max_sessions.load(Relaxed).to_string(),

@@ -149,11 +149,11 @@ fn is_metrics<B>(req: &Request<B>, st: &StatsSettings) -> bool {
 }
 
 /// Applies the admin form (`b=BACKEND&s=SERVER&s=...&action=ready|drain|maint`); `changed`
-/// hears each server's (backend index, server index, old state, new state).
+/// hears each server's (backend index, server index, state in force before).
 pub fn apply_admin(
     active: &dyn Source,
     form: &str,
-    changed: &mut dyn FnMut(usize, usize, Admin, Admin),
+    changed: &mut dyn FnMut(usize, usize, Admin),
 ) -> Result<String, String> {
     let mut backend = None;
     let mut servers = Vec::new();
@@ -183,7 +183,7 @@ pub fn apply_admin(
         let rt = &active.rt().backends[bi].servers[si];
         let old = rt.admin();
         rt.set_admin(admin);
-        changed(bi, si, old, admin);
+        changed(bi, si, old);
     }
     Ok(format!("{} server(s) of {backend} set to {admin:?}", servers.len()))
 }

@@ -114,7 +114,9 @@ const FAMILIES: &[Family] = &[
         name: "up",
         help: "1 when UP (or DRAIN), 0 otherwise",
         kind: "gauge",
-        value: |r| (r.kind != Kind::Frontend).then(|| u64::from(matches!(r.status, "UP" | "DRAIN" | "no check"))),
+        value: |r| {
+            (r.kind != Kind::Frontend).then(|| u64::from(matches!(r.status.as_ref(), "UP" | "DRAIN" | "no check")))
+        },
     },
     Family {
         name: "active_servers",

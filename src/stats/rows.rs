@@ -17,7 +17,7 @@ pub struct Row<'a> {
     pub c: &'a Counters,
     pub slim: Option<u32>,
     /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check".
-    pub status: &'static str,
+    pub status: std::borrow::Cow<'static, str>,
     pub weight: Option<u32>,
     pub act: u32,
     pub bck: u32,
@@ -49,7 +49,7 @@ impl<'a> Row<'a> {
             sv,
             c,
             slim: None,
-            status: "OPEN",
+            status: "OPEN".into(),
             weight: None,
             act: 0,
             bck: 0,
@@ -108,10 +108,15 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
             }
             let checked = s.check.is_some();
             // A tracking server shows the state it follows, as a checked one does.
-            let status = if checked || s.track.is_some() || !usable || rt.admin() != Admin::Ready || rt.nolb() {
-                brt.server_status(si)
-            } else {
-                "no check"
+            let status: std::borrow::Cow<'static, str> = match &s.track {
+                // Maintenance inherited from the tracked server names it, as HAProxy's page does.
+                Some((tb, ts)) if rt.inherited().maint && !brt.no_addr.get(si).copied().unwrap_or(false) => {
+                    format!("MAINT (via {tb}/{ts})").into()
+                }
+                _ if checked || s.track.is_some() || !usable || rt.admin() != Admin::Ready || rt.nolb() => {
+                    brt.server_status(si).into()
+                }
+                _ => "no check".into(),
             };
             let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
             out.push(Row {
@@ -139,7 +144,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);
-        r.status = if brt.nbsrv() > 0 { "UP" } else { "DOWN" };
+        r.status = if brt.nbsrv() > 0 { "UP" } else { "DOWN" }.into();
         r.weight = Some(weight);
         r.act = act;
         r.bck = bck;

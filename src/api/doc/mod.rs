@@ -12,6 +12,7 @@ pub mod frontends;
 pub mod global;
 pub mod http_request_rules;
 pub mod indexed;
+pub mod server_templates;
 pub mod servers;
 pub mod switching_rules;
 

@@ -312,10 +312,26 @@ impl Server {
     }
 }
 
-fn position(t: &dyn TableLike, name: &str) -> Option<usize> {
-    array(t, "servers")?
-        .iter()
-        .position(|v| v.as_inline_table().and_then(|s| s.get("name")).and_then(|n| n.as_str()) == Some(name))
+/// Which entries of a backend's `servers` list a resource holds: plain servers, or
+/// `server-template` entries (those with `template = N`, the `server_templates` resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entries {
+    Servers,
+    Templates,
+}
+
+impl Entries {
+    fn holds(self, t: &InlineTable) -> bool {
+        t.contains_key("template") == (self == Entries::Templates)
+    }
+}
+
+/// Where entry `name` of kind `e` is in the list (`None`: any kind).
+fn position(t: &dyn TableLike, name: &str, e: Option<Entries>) -> Option<usize> {
+    array(t, "servers")?.iter().position(|v| {
+        v.as_inline_table()
+            .is_some_and(|s| s.get("name").and_then(|n| n.as_str()) == Some(name) && e.is_none_or(|e| e.holds(s)))
+    })
 }
 
 fn parent_table<'a>(doc: &'a DocumentMut, backend: &str) -> ApiResult<&'a dyn TableLike> {
@@ -325,6 +341,11 @@ fn parent_table<'a>(doc: &'a DocumentMut, backend: &str) -> ApiResult<&'a dyn Ta
 
 /// A missing parent on a list is an empty list, as in the original.
 pub fn list(doc: &DocumentMut, backend: &str) -> Json {
+    list_of(doc, backend, Entries::Servers, |s| json::to_value(&Server::read(s)))
+}
+
+/// The entries of kind `e`, each as `show` gives it.
+pub fn list_of(doc: &DocumentMut, backend: &str, e: Entries, show: impl Fn(&InlineTable) -> Json) -> Json {
     let Ok(t) = parent_table(doc, backend) else {
         return Json::Array(Vec::new());
     };
@@ -333,34 +354,58 @@ pub fn list(doc: &DocumentMut, backend: &str) -> Json {
             .into_iter()
             .flat_map(|a| a.iter())
             .filter_map(|v| v.as_inline_table())
-            .map(|s| json::to_value(&Server::read(s)))
+            .filter(|s| e.holds(s))
+            .map(show)
             .collect(),
     )
 }
 
 pub fn get(doc: &DocumentMut, backend: &str, name: &str) -> ApiResult<Json> {
+    get_of(doc, backend, name, Entries::Servers, |s| json::to_value(&Server::read(s)))
+}
+
+/// Entry `name` of kind `e`, as `show` gives it.
+pub fn get_of(
+    doc: &DocumentMut,
+    backend: &str,
+    name: &str,
+    e: Entries,
+    show: impl Fn(&InlineTable) -> Json,
+) -> ApiResult<Json> {
     let t = parent_table(doc, backend)?;
-    let i = position(t, name).ok_or_else(|| ApiError::missing_object(name))?;
+    let i = position(t, name, Some(e)).ok_or_else(|| ApiError::missing_object(name))?;
     let s = array(t, "servers")
         .and_then(|a| a.get(i))
         .and_then(|v| v.as_inline_table())
         .ok_or_else(|| ApiError::missing_object(name))?;
-    Ok(json::to_value(&Server::read(s)))
+    Ok(show(s))
 }
 
 pub fn create(doc: &mut DocumentMut, backend: &str, body: &Json) -> ApiResult<Json> {
     let s = Server::decode(body)?;
+    create_entry(doc, backend, &s.name, |it| s.write(it))?;
+    Ok(json::to_value(&s))
+}
+
+/// Appends entry `name` to the backend's list, written by `fill`; a name any entry has already
+/// is a conflict (a server and a template of one name would be told apart by kind only).
+pub fn create_entry(
+    doc: &mut DocumentMut,
+    backend: &str,
+    name: &str,
+    fill: impl FnOnce(&mut InlineTable),
+) -> ApiResult<()> {
     let r = parent(doc, Side::Backend, backend)?;
     let t = section_mut(doc, r)?;
-    if position(t, &s.name).is_some() {
-        return Err(ApiError::exists(&s.name));
+    if position(t, name, None).is_some() {
+        return Err(ApiError::exists(name));
     }
     let mut it = InlineTable::new();
-    s.write(&mut it);
+    fill(&mut it);
     let a = array_mut(t, "servers")?;
     let len = a.len();
     insert_elem(a, len, it.into());
-    Ok(json::to_value(&s))
+    Ok(())
 }
 
 pub fn replace(doc: &mut DocumentMut, backend: &str, name: &str, body: &Json) -> ApiResult<Json> {
@@ -371,20 +416,36 @@ pub fn replace(doc: &mut DocumentMut, backend: &str, name: &str, body: &Json) ->
             s.name
         )));
     }
+    replace_entry(doc, backend, name, Entries::Servers, |it| s.write(it))?;
+    Ok(json::to_value(&s))
+}
+
+/// Rewrites entry `name` of kind `e` in place with `fill` (keys it does not set are kept).
+pub fn replace_entry(
+    doc: &mut DocumentMut,
+    backend: &str,
+    name: &str,
+    e: Entries,
+    fill: impl FnOnce(&mut InlineTable),
+) -> ApiResult<()> {
     let r = parent(doc, Side::Backend, backend)?;
     let t = section_mut(doc, r)?;
-    let i = position(t, name).ok_or_else(|| ApiError::missing_object(name))?;
+    let i = position(t, name, Some(e)).ok_or_else(|| ApiError::missing_object(name))?;
     let it = array_mut(t, "servers")?
         .get_mut(i)
         .and_then(|v| v.as_inline_table_mut())
         .ok_or_else(|| ApiError::missing_object(name))?;
-    s.write(it);
-    Ok(json::to_value(&s))
+    fill(it);
+    Ok(())
 }
 
 pub fn delete(doc: &mut DocumentMut, backend: &str, name: &str) -> ApiResult<()> {
+    delete_entry(doc, backend, name, Entries::Servers)
+}
+
+pub fn delete_entry(doc: &mut DocumentMut, backend: &str, name: &str, e: Entries) -> ApiResult<()> {
     let r = parent(doc, Side::Backend, backend)?;
     let t = section_mut(doc, r)?;
-    let i = position(t, name).ok_or_else(|| ApiError::missing_object(name))?;
+    let i = position(t, name, Some(e)).ok_or_else(|| ApiError::missing_object(name))?;
     remove_elem(t, "servers", i)
 }

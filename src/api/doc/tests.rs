@@ -3,7 +3,7 @@
 
 use crate::api::error::ApiError;
 use crate::api::resources::{Kind, Scope, Write, read, write};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use std::path::Path;
 use toml_edit::DocumentMut;
 
@@ -521,4 +521,62 @@ fn server_switching_rules_are_the_backends_use_server_list() {
     write(&mut d, Kind::ServerSwitchingRules, &sb, Write::Delete("0")).unwrap();
     w(&mut d, &rule(0, "zz", Some("{ always_true }"))).unwrap();
     assert!(crate::config::parse(&d.to_string(), Path::new("t.toml")).is_err());
+}
+
+/// `server_templates`: HAProxy's API names (`prefix`, `num_or_range`, `fqdn`) over the backend's
+/// `servers` entries with `template`, through the server resource's code; `servers` does not
+/// list them, and neither resource reaches the other's entries.
+#[test]
+fn server_templates_are_servers_with_a_count() {
+    let mut d = doc();
+    let sb = scope(&[("backend", "app")]);
+    let body = json!({"prefix":"web","num_or_range":"1-3","fqdn":"app.example","port":8080,"check":"enabled","weight":20,"init-addr":"none"});
+    let out = write(&mut d, Kind::ServerTemplates, &sb, Write::Create(&body)).unwrap().unwrap();
+    assert_eq!(out["num_or_range"], "3");
+    let text = d.to_string();
+    assert!(
+        text.contains(r#"{ name = "web", addr = "app.example:8080", check = true, weight = 20, init_addr = "none", template = 3 }"#),
+        "{text}"
+    );
+    valid(&d);
+    let want = json!({"prefix":"web","num_or_range":"3","fqdn":"app.example","port":8080,"check":"enabled","weight":20,"init-addr":"none"});
+    assert_eq!(read(&d, Kind::ServerTemplates, &sb, Some("web")).unwrap(), want);
+    assert_eq!(read(&d, Kind::ServerTemplates, &sb, None).unwrap(), json!([want]));
+    // The servers resource sees the plain servers only, and not the template by its prefix.
+    let names: Vec<Json> =
+        read(&d, Kind::Servers, &sb, None).unwrap().as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+    assert_eq!(names, [json!("a1"), json!("a2")]);
+    assert_eq!(read(&d, Kind::Servers, &sb, Some("web")).unwrap_err().status(), 404);
+    assert_eq!(read(&d, Kind::ServerTemplates, &sb, Some("a1")).unwrap_err().status(), 404);
+    // A taken name, either kind, is a conflict.
+    let again = json!({"prefix":"a1","num_or_range":"2","fqdn":"x.example","port":80});
+    assert_eq!(write(&mut d, Kind::ServerTemplates, &sb, Write::Create(&again)).unwrap_err().status(), 409);
+    // Replace: the count and fields change, the entry stays where it was.
+    let put = json!({"prefix":"web","num_or_range":5,"fqdn":"app.example","port":9090});
+    write(&mut d, Kind::ServerTemplates, &sb, Write::Replace(Some("web"), &put)).unwrap();
+    let got = read(&d, Kind::ServerTemplates, &sb, Some("web")).unwrap();
+    assert_eq!(got, json!({"prefix":"web","num_or_range":"5","fqdn":"app.example","port":9090}));
+    // Errors name the template's fields.
+    for (bad, status, msg) in [
+        (json!({"num_or_range":"2","fqdn":"x","port":80}), 422, "prefix in body is required"),
+        (json!({"prefix":"w","num_or_range":"2-4","fqdn":"x","port":80}), 400, "num_or_range: lbha numbers"),
+        (json!({"prefix":"w","num_or_range":"0","fqdn":"x","port":80}), 400, "num_or_range: expected"),
+        (json!({"prefix":"w","num_or_range":"2","fqdn":"a b","port":80}), 422, "fqdn in body should match"),
+        (json!({"prefix":"w","name":"w","num_or_range":"2","fqdn":"x","port":80}), 400, "name: unknown field"),
+        (json!({"prefix":"w","num_or_range":"2","fqdn":"x"}), 400, "port: required by lbha"),
+        (json!({"prefix":"w","num_or_range":"2","fqdn":"x","port":80,"bogus":1}), 400, "bogus: unknown field"),
+    ] {
+        let e = write(&mut d, Kind::ServerTemplates, &sb, Write::Create(&bad)).unwrap_err();
+        assert_eq!(e.status(), status, "{bad}: {e}");
+        assert!(e.to_string().contains(msg), "{bad}: {e}");
+    }
+    let e = write(&mut d, Kind::ServerTemplates, &sb, Write::Replace(Some("other"), &put)).unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    // A server's delete does not reach a template of that name, nor the other way round.
+    assert_eq!(write(&mut d, Kind::Servers, &sb, Write::Delete("web")).unwrap_err().status(), 404);
+    assert_eq!(write(&mut d, Kind::ServerTemplates, &sb, Write::Delete("a1")).unwrap_err().status(), 404);
+    write(&mut d, Kind::ServerTemplates, &sb, Write::Delete("web")).unwrap();
+    assert_eq!(read(&d, Kind::ServerTemplates, &sb, None).unwrap(), json!([]));
+    assert!(!d.to_string().contains("template"), "{d}");
+    valid(&d);
 }

@@ -41,7 +41,7 @@ pub(super) fn check_tls(
     cx: &mut Ctx,
 ) -> Option<CheckTls> {
     let implied = sv.ssl && sv.check_port.is_none() && sv.check_addr.is_none();
-    if !sv.check_ssl && !implied {
+    if !sv.check_ssl.unwrap_or(implied) {
         for (set, key) in [(sv.check_sni.is_some(), "check_sni"), (sv.check_alpn.is_some(), "check_alpn")] {
             if set {
                 cx.warn(sp.key(key), "has no effect: checks are not over TLS (set `check_ssl = true`)");

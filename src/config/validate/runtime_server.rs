@@ -111,6 +111,7 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     Backend {
         name: live.name.clone(),
         id: live.id,
+        id_forced: live.id_forced,
         option_persist: live.option_persist,
         mode: live.mode,
         algorithm: live.algorithm.clone(),

@@ -1,0 +1,180 @@
+//! `show servers state` and tracked maintenance compared with HAProxy 2.6 on one haproxy.cfg:
+//! the columns of servers with `id`, `cookie`, `backup`, `weight` and `disabled` byte for byte,
+//! and the admin-state bits and stats status of servers tracking one put in maintenance or drain
+//! (HAProxy's inherited `IMAINT`/`IDRAIN`, "MAINT (via B/S)"). Then lbha alone: what tracking
+//! inherits survives a reload and a restart with `server_state_file`, and the Data Plane API's
+//! runtime server shows it.
+
+mod api_support;
+mod common;
+use api_support::ApiLbha;
+use common::*;
+use std::net::TcpListener;
+use std::path::Path;
+
+/// The config, with HAProxy's stats socket at `sock` (lbha has its own from the harness).
+/// `chk` accepts the checks of `api/t` (connections wait in the backlog; no traffic goes to the
+/// other servers, whose ports are never used).
+fn cfg(sock: Option<&Path>, port: u16, chk: u16) -> String {
+    let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+    format!(
+        "global\n{stats}\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend web\n\
+         backend web\n    id 40\n    cookie SRV insert\n\
+         \x20   server a 127.0.0.1:9 id 7 cookie ca weight 3\n\
+         \x20   server b 127.0.0.1:9 backup cookie cb\n\
+         \x20   server c 127.0.0.1:9 weight 0 disabled cookie cc\n\
+         \x20   server f 127.0.0.1:9 weight 0 cookie cf\n\
+         \x20   server g 127.0.0.1:9 cookie cg weight 256 id 3\n\
+         backend api\n\
+         \x20   server t 127.0.0.1:{chk} check inter 60s\n\
+         \x20   server d 127.0.0.1:9 track api/t\n\
+         \x20   server e 127.0.0.1:9 track api/d\n\
+         backend probes\n\
+         \x20   server x 127.0.0.1:9 check inter 60s port {chk} addr 127.0.0.1\n\
+         \x20   server y 127.0.0.1:9 check inter 60s port {chk}\n\
+         \x20   server z 127.0.0.1:9 agent-check agent-port {chk} agent-addr 127.0.0.1 agent-inter 60s\n"
+    )
+}
+
+/// The lines of backend `be` in a `show servers state` answer, split in fields, the time since
+/// the last change left out (it differs by when each process started and changed).
+fn lines(state: &str, be: &str) -> Vec<Vec<String>> {
+    state
+        .lines()
+        .map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == be)
+        .map(|mut f| {
+            f[9] = "T".into();
+            f
+        })
+        .collect()
+}
+
+/// Per server of backend `api`: name and `srv_admin_state`.
+fn admin_bits(state: &str) -> Vec<(String, String)> {
+    lines(state, "api").into_iter().map(|f| (f[3].clone(), f[6].clone())).collect()
+}
+
+/// `show stat` status of `backend/server`.
+fn stat_status(stat: &str, be: &str, sv: &str) -> String {
+    stat.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > 17 && f[0] == be && f[1] == sv)
+        .map(|f| f[17].to_string())
+        .unwrap_or_else(|| panic!("no {be}/{sv} in:\n{stat}"))
+}
+
+#[test]
+fn servers_state_and_tracked_maintenance_match_haproxy() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    let hdir = TempDir::new("srvstate-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport, chk_port), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport, chk_port), &[lport]);
+    let both = |cmd: &str| (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+
+    let (h, m) = both("show servers state");
+    assert_eq!(h.lines().take(2).collect::<Vec<_>>(), m.lines().take(2).collect::<Vec<_>>());
+    assert_eq!(lines(&h, "web"), lines(&m, "web"), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(admin_bits(&h), admin_bits(&m));
+    // Check and agent targets (`srv_use_ssl` to `srv_agent_port`): HAProxy's `addr` and `port`
+    // are the agent's too.
+    let targets = |s: &str| lines(s, "probes").into_iter().map(|f| f[20..].join(" ")).collect::<Vec<_>>();
+    assert_eq!(targets(&h), targets(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(targets(&m)[0], format!("0 {chk_port} 127.0.0.1 127.0.0.1 {chk_port}"));
+
+    // Forced maintenance, an enabled `disabled` server, and maintenance passed down a chain.
+    for cmd in
+        ["set server web/a state maint", "disable server web/b", "enable server web/c", "set server api/t state maint"]
+    {
+        let (h, m) = both(cmd);
+        assert_eq!(h, m, "{cmd}");
+    }
+    let (h, m) = both("show servers state");
+    assert_eq!(lines(&h, "web"), lines(&m, "web"), "--- haproxy\n{h}\n--- lbha\n{m}");
+    let want: Vec<(String, String)> = [("t", "1"), ("d", "2"), ("e", "2")].map(|(a, b)| (a.into(), b.into())).into();
+    assert_eq!(admin_bits(&h), want, "{h}");
+    assert_eq!(admin_bits(&m), want, "{m}");
+    let (hs, ms) = both("show stat");
+    for (sv, via) in [("d", "MAINT (via api/t)"), ("e", "MAINT (via api/d)"), ("t", "MAINT")] {
+        assert_eq!(stat_status(&hs, "api", sv), via);
+        assert_eq!(stat_status(&ms, "api", sv), via);
+    }
+
+    // A tracker's own drain, under and after the inherited maintenance.
+    for (cmd, want) in [
+        ("set server api/d state drain", [("t", "1"), ("d", "10"), ("e", "18")]),
+        ("set server api/t state ready", [("t", "0"), ("d", "8"), ("e", "16")]),
+        ("set server api/d state ready", [("t", "0"), ("d", "0"), ("e", "0")]),
+        ("disable server api/d", [("t", "0"), ("d", "1"), ("e", "2")]),
+        ("set server api/e state maint", [("t", "0"), ("d", "1"), ("e", "3")]),
+        ("enable server api/d", [("t", "0"), ("d", "0"), ("e", "1")]),
+    ] {
+        both(cmd);
+        let (h, m) = both("show servers state api");
+        let want: Vec<(String, String)> = want.map(|(a, b)| (a.into(), b.into())).into();
+        assert_eq!(admin_bits(&h), want, "haproxy after {cmd}:\n{h}");
+        assert_eq!(admin_bits(&m), want, "lbha after {cmd}:\n{m}");
+    }
+    let (hs, ms) = both("show stat");
+    assert_eq!(stat_status(&hs, "api", "e"), "MAINT");
+    assert_eq!(stat_status(&ms, "api", "e"), "MAINT");
+    drop(chk);
+}
+
+/// A tracker takes the maintenance of the server it tracks and keeps it across a reload and a
+/// restart (the state file holds the tracked server's forced maintenance; the tracker's
+/// inherited bit is computed again, as HAProxy does); the API's runtime server says `maint`,
+/// and the tracker returns to its own state when the tracked server leaves maintenance.
+#[test]
+fn inherited_maintenance_survives_reload_and_restart() {
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    let fe = free_port();
+    let keep = TempDir::new("track-state");
+    let state = keep.0.join("server-state");
+    let api = ApiLbha::start(&format!(
+        "[global]\nserver_state_file = \"{}\"\n\n\
+         [[backend]]\nname = \"be\"\nservers = [\n\
+         {{ name = \"t\", addr = \"127.0.0.1:{chk_port}\", check = true }},\n\
+         {{ name = \"d\", addr = \"127.0.0.1:9\", track = \"t\" }},\n\
+         {{ name = \"o\", addr = \"127.0.0.1:9\" }},\n]\n\n\
+         [[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:{fe}\"]\ndefault_backend = \"be\"\n",
+        state.display()
+    ));
+    let bits = |l: &Lbha| -> Vec<String> {
+        lines(&l.ctl(&["show servers state be"]), "be").into_iter().map(|f| f[6].clone()).collect()
+    };
+    let rs = "/v2/services/haproxy/runtime/servers";
+    assert_eq!(api.lbha.ctl(&["set server be/t state maint"]), "\n");
+    assert_eq!(bits(&api.lbha), ["1", "2", "0"]);
+    let (s, v) = api.json("GET", &format!("{rs}/d?backend=be"), None);
+    assert_eq!((s, v["admin_state"].as_str()), (200, Some("maint")), "{v}");
+    // The operator readies the tracker: it stays in the maintenance it inherits.
+    assert_eq!(api.lbha.ctl(&["set server be/d state ready"]), "\n");
+    assert_eq!(bits(&api.lbha), ["1", "2", "0"]);
+    assert!(api.lbha.ctl(&["reload"]).starts_with("Success=1"));
+    assert_eq!(bits(&api.lbha), ["1", "2", "0"]);
+    let api = api.restart();
+    assert_eq!(bits(&api.lbha), ["1", "2", "0"], "{}", api.lbha.log_text());
+    let (s, v) = api.json("GET", &format!("{rs}/d?backend=be"), None);
+    assert_eq!((s, v["admin_state"].as_str()), (200, Some("maint")), "{v}");
+    // Maintenance through the API passes down too, and ends with the tracked server's.
+    let (s, _) = api.json("PUT", &format!("{rs}/t?backend=be"), Some(r#"{"admin_state":"ready"}"#));
+    assert_eq!(s, 200);
+    assert_eq!(bits(&api.lbha), ["0", "0", "0"]);
+    let (s, _) = api.json("PUT", &format!("{rs}/t?backend=be"), Some(r#"{"admin_state":"drain"}"#));
+    assert_eq!(s, 200);
+    assert_eq!(bits(&api.lbha), ["8", "16", "0"]);
+    let (s, v) = api.json("GET", &format!("{rs}/d?backend=be"), None);
+    assert_eq!((s, v["admin_state"].as_str()), (200, Some("drain")), "{v}");
+    drop(chk);
+}
