@@ -549,14 +549,8 @@ mod tests {
         assert_eq!(HashType::parse("map-based sdbm").unwrap().to_string(), "map-based");
         assert_eq!(HashType::parse("ketama"), Err(BalanceError::UnknownHashType { value: "ketama".into() }));
         assert_eq!(HashType::parse(""), Err(BalanceError::UnknownHashType { value: String::new() }));
-        assert_eq!(
-            HashType::parse("avalanche"),
-            Err(BalanceError::UnknownHashType { value: "avalanche".into() })
-        );
-        assert_eq!(
-            HashType::parse("consistent md5"),
-            Err(BalanceError::UnknownHashFunction { value: "md5".into() })
-        );
+        assert_eq!(HashType::parse("avalanche"), Err(BalanceError::UnknownHashType { value: "avalanche".into() }));
+        assert_eq!(HashType::parse("consistent md5"), Err(BalanceError::UnknownHashFunction { value: "md5".into() }));
         assert_eq!(
             HashType::parse("consistent sdbm fast"),
             Err(BalanceError::UnknownHashModifier { value: "fast".into() })

@@ -86,9 +86,7 @@ mod tests {
     fn config_change_with_named_servers_moves_few_keys() {
         // Server `webN` has id N + 1, kept by the config as servers come and go.
         let names: Vec<String> = (0..10).map(|n| format!("web{n}")).collect();
-        let id = |names: &[String]| -> Vec<u32> {
-            names.iter().map(|n| n[3..].parse::<u32>().unwrap() + 1).collect()
-        };
+        let id = |names: &[String]| -> Vec<u32> { names.iter().map(|n| n[3..].parse::<u32>().unwrap() + 1).collect() };
         let specs = normal(&[1; 10]);
         let s = sel(&specs).with_server_puids(&id(&names));
         let keys = keys();
