@@ -529,4 +529,30 @@ backend api
     };
     assert_eq!(last(&our_app), last(&hap_app));
     assert_eq!(last(&our_app), Some((Some("6".into()), Some("10".into()))));
+    // A second wait-for-body (the backend's, without at-least) waits again for what the first
+    // (at-least 4) let through partly: the backend's rules see all ten bytes.
+    let partial_api = |port: u16, rest: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        use std::io::{Read, Write};
+        s.write_all(b"POST /api/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 10\r\n\r\nsix by")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(rest).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or("").to_string()
+    };
+    assert_eq!(partial_api(hport, b"tes!"), partial_api(lport, b"tes!"));
+    let last_api = |w: &Web| {
+        w.requests()
+            .last()
+            .map(|q| (q.header("x-api-len").map(str::to_string), q.header("content-length").map(str::to_string)))
+    };
+    assert_eq!(last_api(&our_api), last_api(&hap_api));
+    assert_eq!(last_api(&our_api), Some((Some("10".into()), Some("10".into()))));
+    // The rest never comes: the backend's wait answers 408, in both.
+    let (theirs, ours) = (partial_api(hport, b""), partial_api(lport, b""));
+    assert_eq!(theirs, ours);
+    assert!(ours.contains("408"), "{ours}");
 }

@@ -22,8 +22,13 @@ pub struct Txn<'a> {
     pub frontend: usize,
     pub backend: Option<usize>,
     pub vars: &'a TxnVars<'a>,
-    /// The request body buffered by `option http-buffer-request` (`req.body`).
-    pub body: Option<&'a [u8]>,
+    /// The request body buffered by `option http-buffer-request` or read by `wait-for-body`
+    /// (`req.body`); a later `wait-for-body` may read further and replace it.
+    pub body: Option<bytes::Bytes>,
+    /// `body` is all of it, or a full buffer: no `wait-for-body` waits any more.
+    pub body_done: bool,
+    /// `body` is all of it (read by `wait-for-body`, so it goes to the server from there).
+    pub body_whole: bool,
     /// The request's log record, which `capture` and `set-log-level` write to.
     pub log: Option<&'a LogHandle>,
 }
@@ -35,8 +40,8 @@ pub enum Outcome {
     /// An answer to send instead of going on; `denied` for `deny` and `tarpit` (counted as
     /// such); `tarpit` answers only after `timeout tarpit`.
     Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
-    /// A `wait-for-body` rule held and the body is not read yet: read it, then go on with the
-    /// rule at `next` (request rules only).
+    /// A `wait-for-body` rule held and the body read so far does not satisfy it: read on, then
+    /// go on with the rule at `next` (request rules only).
     WaitBody { next: usize, time: std::time::Duration, at_least: Option<usize> },
 }
 
@@ -292,14 +297,17 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
         let change = {
             let ctx = StreamCtx {
                 backend: t.backend,
-                req_body: t.body,
+                req_body: t.body.as_deref(),
                 log: t.log,
                 now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
             if let HttpAction::WaitForBody { time, at_least } = rule.action {
-                // Read once per request: a body already read (or buffered) is what the rules see.
-                if t.body.is_none() && hit(rule, acls, &ctx, &maps) {
+                // As HAProxy's http_wait_for_msg_body: what is held already may be enough (the
+                // whole body, a full buffer, or this rule's `at-least`); else read on.
+                if !t.body_done && !t.body.as_ref().is_some_and(|b| at_least.is_some_and(|n| b.len() >= n))
+                    && hit(rule, acls, &ctx, &maps)
+                {
                     return Outcome::WaitBody { next: i + 1, time, at_least };
                 }
                 continue;
@@ -601,7 +609,7 @@ impl<'r> Change<'r> {
 /// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
 pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
     let ctx =
-        StreamCtx { req_body: t.body, log: t.log, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
+        StreamCtx { req_body: t.body.as_deref(), log: t.log, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
     choose(fe, &ctx, t)
 }
 
@@ -658,17 +666,17 @@ pub struct Waited {
 
 /// `wait-for-body`: reads the body until its end, `at_least` bytes or `limit` bytes (a full
 /// buffer), whichever comes first; a partly read body is put back in front of the rest, so the
-/// server gets all of it. `Err(None)` when none of these came within `time` (HAProxy's 408),
-/// `Err(Some(why))` when the client's body is broken.
+/// server gets all of it (and a later `wait-for-body` reads it again, then further).
+/// `Err(None)` when none of these came by `deadline` (HAProxy's 408), `Err(Some(why))` when the
+/// client's body is broken.
 pub async fn wait_body(
     body: &mut super::body::ReqBody,
     limit: usize,
-    time: std::time::Duration,
+    deadline: tokio::time::Instant,
     at_least: Option<usize>,
 ) -> Result<Waited, Option<&'static str>> {
     use http_body::Body as _;
     use http_body_util::BodyExt;
-    let deadline = tokio::time::Instant::now() + time;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
     let mut out = bytes::BytesMut::new();
     let complete = loop {
@@ -693,7 +701,12 @@ pub async fn wait_body(
     if !complete {
         *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
             super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
-            other => other,
+            // A second wait read the first one's bytes again: they go back in front.
+            super::body::ReqBody::Prefixed(mut p) => {
+                p.0 = Some(bytes.clone());
+                super::body::ReqBody::Prefixed(p)
+            }
+            super::body::ReqBody::Empty => super::body::ReqBody::Empty,
         };
     }
     Ok(Waited { bytes, complete })
