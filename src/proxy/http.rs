@@ -245,8 +245,17 @@ pub fn handle(
         }
         if !logs {
             let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-            let t =
-                Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, body_done: false, body_whole: false, log: log.as_ref() };
+            let t = Txn {
+                cx: &cx,
+                active: &active,
+                frontend: fi,
+                backend: bi,
+                vars: &vars,
+                body: None,
+                body_done: false,
+                body_whole: false,
+                log: log.as_ref(),
+            };
             super::logrec::late_unique_id::<()>(None, &t);
             let resp = super::errpages::customize(resp, &t);
             let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -260,7 +269,17 @@ pub fn handle(
         start.refused = bad_request;
         let log = &start.log;
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-        let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, body_done: false, body_whole: false, log: log.as_ref() };
+        let t = Txn {
+            cx: &cx,
+            active: &active,
+            frontend: fi,
+            backend: bi,
+            vars: &vars,
+            body: None,
+            body_done: false,
+            body_whole: false,
+            log: log.as_ref(),
+        };
         super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -370,7 +389,17 @@ fn serve_picking(
         // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
         // stats page after them, so a rule that guards the frontend guards its stats page too.
         let close_client = fe.conn_mode == ConnMode::Close;
-        let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, body_done: false, body_whole: false, log };
+        let mut t = Txn {
+            cx: &cx,
+            active: &active,
+            frontend: fi,
+            backend: None,
+            vars,
+            body: None,
+            body_done: false,
+            body_whole: false,
+            log,
+        };
         if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
