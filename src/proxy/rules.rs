@@ -360,7 +360,7 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
                 // As HAProxy's http_wait_for_msg_body: what is held already may be enough (the
                 // whole body, a full buffer, or this rule's `at-least`); else read on.
                 if !t.body_done
-                    && !t.body.as_ref().is_some_and(|b| at_least.is_some_and(|n| b.len() >= n))
+                    && t.body.as_ref().is_none_or(|b| at_least.is_none_or(|n| b.len() < n))
                     && hit(rule, acls, &ctx, &maps)
                 {
                     return Outcome::WaitBody { next: i + 1, time, at_least };
