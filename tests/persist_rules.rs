@@ -217,9 +217,8 @@ fn balance_rdp_cookie_keeps_each_user_on_one_server() {
     let port = free_port();
     let _l = Lbha::start_haproxy(&rdp_config(port, &[ours[0].0, ours[1].0, ours[2].0]), &[port]);
     check_rdp("lbha", port);
-    // lbha's hash function is its own (HAProxy's sdbm is not selectable): the same users may
-    // land on other servers than in HAProxy, but the same config must keep them together there
-    // too.
+    // The same config keeps users together under HAProxy too (which server each user reaches
+    // is compared key by key in tests/balance_haproxy.rs).
     if haproxy_bin().is_none() {
         println!("skipped the HAProxy comparison: haproxy is not installed (apt-get install haproxy)");
         return;

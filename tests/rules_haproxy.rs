@@ -529,4 +529,120 @@ backend api
     };
     assert_eq!(last(&our_app), last(&hap_app));
     assert_eq!(last(&our_app), Some((Some("6".into()), Some("10".into()))));
+    // A second wait-for-body (the backend's, without at-least) waits again for what the first
+    // (at-least 4) let through partly: the backend's rules see all ten bytes.
+    let partial_api = |port: u16, rest: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        use std::io::{Read, Write};
+        s.write_all(b"POST /api/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 10\r\n\r\nsix by")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(rest).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or("").to_string()
+    };
+    assert_eq!(partial_api(hport, b"tes!"), partial_api(lport, b"tes!"));
+    let last_api = |w: &Web| {
+        w.requests()
+            .last()
+            .map(|q| (q.header("x-api-len").map(str::to_string), q.header("content-length").map(str::to_string)))
+    };
+    assert_eq!(last_api(&our_api), last_api(&hap_api));
+    assert_eq!(last_api(&our_api), Some((Some("10".into()), Some("10".into()))));
+    // The rest never comes: the backend's wait answers 408, in both.
+    let (theirs, ours) = (partial_api(hport, b""), partial_api(lport, b""));
+    assert_eq!(theirs, ours);
+    assert!(ours.contains("408"), "{ours}");
+}
+
+/// `strict-mode`: a rewrite that no longer fits in the buffer fails; with strict-mode on (the
+/// default) the request or response is answered 500, off the failure is skipped and the message
+/// goes on without it, as in HAProxy (request and response side).
+#[test]
+fn failed_rewrites_follow_strict_mode_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-strict");
+    let cfg = |port: u16, app: u16| {
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  http-request set-var(txn.resp) bool(1) if {{ path_beg /resp }}
+  http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }}
+  http-request strict-mode off if {{ path_beg /soft }}
+  http-request set-header X-Copy1 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
+  http-request set-header X-Copy2 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
+  http-request set-header X-After yes
+  http-response strict-mode off if {{ var(txn.soft) -m bool }}
+  http-response set-header X-R1 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
+  http-response set-header X-R2 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
+  http-response set-header X-R-After yes
+  default_backend app
+
+backend app
+  server a 127.0.0.1:{app}
+"#
+        )
+    };
+    let (theirs, ours) = (Web::start("h"), Web::start("l"));
+    let big = "b".repeat(7000);
+    for w in [&theirs, &ours] {
+        w.add_header(&format!("X-Srv-Big: {big}"));
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, theirs.port));
+    let _hap = start(bin, &hcfg, hport);
+    let _lbha = Lbha::start_haproxy(&cfg(lport, ours.port), &[lport]);
+    // Two copies of a 7000-byte header do not fit in a 16 kB buffer: the second fails.
+    let cases = [("/strict", true), ("/soft", true), ("/small", false), ("/resp/strict", false), ("/resp/soft", false)];
+    for (path, with_big) in cases {
+        let extra = if with_big { format!("X-Big: {big}\r\n") } else { String::new() };
+        let (before_h, before_l) = (theirs.requests().len(), ours.requests().len());
+        let want = request(hport, "h", path, &extra);
+        let got = request(lport, "h", path, &extra);
+        let short = |r: &Resp| {
+            let mut hs: Vec<String> = r
+                .headers
+                .iter()
+                .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-r"))
+                .map(|(n, v)| format!("{}={}", n.to_ascii_lowercase(), v.len()))
+                .collect();
+            hs.sort();
+            format!("{} {hs:?}", r.status)
+        };
+        assert_eq!(short(&got), short(&want), "{path}: what the client got");
+        let seen = |w: &Web, before: usize| -> Vec<String> {
+            w.requests()
+                .iter()
+                .skip(before)
+                .flat_map(|q| q.headers.iter().map(|(n, v)| format!("{}={}", n.to_ascii_lowercase(), v.len())))
+                .filter(|h| h.starts_with("x-"))
+                .collect()
+        };
+        let (h, l) = (seen(&theirs, before_h), seen(&ours, before_l));
+        let (mut h, mut l) = (h, l);
+        h.sort();
+        l.sort();
+        assert_eq!(l, h, "{path}: what the server got");
+        match path {
+            "/strict" => assert_eq!(got.status, 500, "strict-mode on: 500"),
+            "/soft" => {
+                assert!(l.contains(&"x-copy1=7000".to_string()) && l.contains(&"x-after=3".to_string()), "{l:?}")
+            }
+            "/resp/strict" => assert_eq!(got.status, 500, "a failed response rewrite: 500 too"),
+            "/resp/soft" => assert_eq!(short(&got), "200 [\"x-r-after=3\", \"x-r1=7000\"]"),
+            _ => assert_eq!(got.status, 200),
+        }
+    }
 }

@@ -4,14 +4,48 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How a hashing algorithm maps a key to a server (HAProxy `hash-type`).
+/// How a hashing algorithm maps a key's hash to a server (HAProxy `hash-type <method>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HashType {
-    /// Key modulo the total usable weight: cheap, but a server going down remaps most keys.
+pub enum HashMethod {
+    /// Hash modulo the total usable weight over HAProxy's interleaved server map: cheap, but a
+    /// server going down remaps most keys.
     #[default]
     MapBased,
-    /// A server going down or coming back moves only the keys it owns.
+    /// HAProxy's tree of 16 points per unit of weight per server: a server going down or coming
+    /// back moves only the keys it owns.
     Consistent,
+}
+
+/// The function a key's bytes go through (HAProxy `hash-type <method> <function>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+/// HAProxy's `hash-type <method> [<function> [avalanche]]`, with its defaults: `sdbm`, and
+/// `avalanche` too for a bare `consistent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashType {
+    pub method: HashMethod,
+    pub function: HashFunction,
+    /// Bob Jenkins' full avalanche over the function's result (HAProxy's `full_hash`).
+    pub avalanche: bool,
+}
+
+impl HashType {
+    /// `hash-type map-based`.
+    pub const fn map_based() -> HashType {
+        HashType { method: HashMethod::MapBased, function: HashFunction::Sdbm, avalanche: false }
+    }
+
+    /// `hash-type consistent` (sdbm with avalanche, HAProxy's default for it).
+    pub const fn consistent() -> HashType {
+        HashType { method: HashMethod::Consistent, function: HashFunction::Sdbm, avalanche: true }
+    }
 }
 
 /// A backend's load-balancing algorithm (HAProxy `balance`).
@@ -76,25 +110,45 @@ pub enum BalanceError {
     Malformed { token: String },
     #[error("unknown hash-type `{value}` (expected map-based or consistent)")]
     UnknownHashType { value: String },
-    #[error("hash-type `{value}`: lbha uses one built-in hash function; write just `map-based` or `consistent`")]
-    UnsupportedHashFunction { value: String },
+    #[error("hash-type: unknown hash function `{value}` (expected sdbm, djb2, wt6 or crc32)")]
+    UnknownHashFunction { value: String },
+    #[error("hash-type: unknown modifier `{value}` (only avalanche)")]
+    UnknownHashModifier { value: String },
 }
 
 impl HashType {
+    /// `<method> [<function> [avalanche]]`, as HAProxy 2.6 reads it.
     pub fn parse(s: &str) -> Result<HashType, BalanceError> {
         let mut words = s.split_whitespace();
-        let kind = match words.next() {
-            Some("map-based") => HashType::MapBased,
-            Some("consistent") => HashType::Consistent,
+        let method = match words.next() {
+            Some("map-based") => HashMethod::MapBased,
+            Some("consistent") => HashMethod::Consistent,
             _ => {
                 return Err(BalanceError::UnknownHashType { value: s.trim().to_string() });
             }
         };
-        // HAProxy allows `<function> [avalanche]` after the method; ours is fixed.
-        match words.next() {
-            None => Ok(kind),
-            Some(_) => Err(BalanceError::UnsupportedHashFunction { value: s.trim().to_string() }),
+        let Some(function) = words.next() else {
+            return Ok(match method {
+                HashMethod::MapBased => HashType::map_based(),
+                HashMethod::Consistent => HashType::consistent(),
+            });
+        };
+        let function = match function {
+            "sdbm" => HashFunction::Sdbm,
+            "djb2" => HashFunction::Djb2,
+            "wt6" => HashFunction::Wt6,
+            "crc32" => HashFunction::Crc32,
+            other => return Err(BalanceError::UnknownHashFunction { value: other.to_string() }),
+        };
+        let avalanche = match words.next() {
+            None => false,
+            Some("avalanche") => true,
+            Some(other) => return Err(BalanceError::UnknownHashModifier { value: other.to_string() }),
+        };
+        if let Some(extra) = words.next() {
+            return Err(BalanceError::UnknownHashModifier { value: extra.to_string() });
         }
+        Ok(HashType { method, function, avalanche })
     }
 }
 
@@ -105,12 +159,30 @@ impl FromStr for HashType {
     }
 }
 
+/// The shortest text that parses back to the same hash type.
 impl fmt::Display for HashType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HashType::MapBased => "map-based",
-            HashType::Consistent => "consistent",
-        })
+        f.write_str(match self.method {
+            HashMethod::MapBased => "map-based",
+            HashMethod::Consistent => "consistent",
+        })?;
+        let bare = match self.method {
+            HashMethod::MapBased => HashType::map_based(),
+            HashMethod::Consistent => HashType::consistent(),
+        };
+        if *self == bare {
+            return Ok(());
+        }
+        f.write_str(match self.function {
+            HashFunction::Sdbm => " sdbm",
+            HashFunction::Djb2 => " djb2",
+            HashFunction::Wt6 => " wt6",
+            HashFunction::Crc32 => " crc32",
+        })?;
+        if self.avalanche {
+            f.write_str(" avalanche")?;
+        }
+        Ok(())
     }
 }
 
@@ -459,16 +531,29 @@ mod tests {
 
     #[test]
     fn parses_hash_type() {
-        assert_eq!(HashType::parse("map-based"), Ok(HashType::MapBased));
-        assert_eq!(HashType::parse(" consistent "), Ok(HashType::Consistent));
-        assert_eq!("consistent".parse::<HashType>(), Ok(HashType::Consistent));
-        assert_eq!(HashType::default(), HashType::MapBased);
-        assert_eq!(HashType::Consistent.to_string(), "consistent");
+        use HashFunction as F;
+        use HashMethod as M;
+        let ht = |method, function, avalanche| HashType { method, function, avalanche };
+        assert_eq!(HashType::parse("map-based"), Ok(ht(M::MapBased, F::Sdbm, false)));
+        // A bare `consistent` is sdbm with avalanche, as in HAProxy; naming a function drops it.
+        assert_eq!(HashType::parse(" consistent "), Ok(ht(M::Consistent, F::Sdbm, true)));
+        assert_eq!(HashType::parse("consistent sdbm"), Ok(ht(M::Consistent, F::Sdbm, false)));
+        assert_eq!(HashType::parse("consistent djb2 avalanche"), Ok(ht(M::Consistent, F::Djb2, true)));
+        assert_eq!(HashType::parse("map-based wt6"), Ok(ht(M::MapBased, F::Wt6, false)));
+        assert_eq!(HashType::parse("map-based crc32 avalanche"), Ok(ht(M::MapBased, F::Crc32, true)));
+        assert_eq!("consistent".parse::<HashType>(), Ok(HashType::consistent()));
+        assert_eq!(HashType::default(), HashType::map_based());
+        for text in ["map-based", "consistent", "consistent sdbm", "map-based djb2 avalanche", "consistent wt6"] {
+            assert_eq!(HashType::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(HashType::parse("map-based sdbm").unwrap().to_string(), "map-based");
         assert_eq!(HashType::parse("ketama"), Err(BalanceError::UnknownHashType { value: "ketama".into() }));
         assert_eq!(HashType::parse(""), Err(BalanceError::UnknownHashType { value: String::new() }));
+        assert_eq!(HashType::parse("avalanche"), Err(BalanceError::UnknownHashType { value: "avalanche".into() }));
+        assert_eq!(HashType::parse("consistent md5"), Err(BalanceError::UnknownHashFunction { value: "md5".into() }));
         assert_eq!(
-            HashType::parse("consistent sdbm avalanche"),
-            Err(BalanceError::UnsupportedHashFunction { value: "consistent sdbm avalanche".into() })
+            HashType::parse("consistent sdbm fast"),
+            Err(BalanceError::UnknownHashModifier { value: "fast".into() })
         );
     }
 

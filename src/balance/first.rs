@@ -42,7 +42,7 @@ mod tests {
     #[test]
     fn fills_in_index_order() {
         let specs = specs(&[Some(2), Some(3), Some(1)]);
-        let s = Selector::new(&Algorithm::First, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::First, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         let mut order = Vec::new();
         for _ in 0..6 {
@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn without_maxconn_the_first_usable_takes_all() {
         let specs = normal(&[1, 1, 1]);
-        let s = Selector::new(&Algorithm::First, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::First, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         f.conns = vec![1000, 0, 0];
         assert_eq!(s.pick(&Request::default(), &f), Some(0));
@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn zero_maxconn_means_unlimited() {
         let specs = specs(&[Some(0), Some(5)]);
-        let s = Selector::new(&Algorithm::First, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::First, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         f.conns = vec![100, 0];
         assert_eq!(s.pick(&Request::default(), &f), Some(0));
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn all_full_uses_least_loaded() {
         let specs = specs(&[Some(2), Some(10)]);
-        let s = Selector::new(&Algorithm::First, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::First, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         f.conns = vec![4, 12];
         assert_eq!(s.pick(&Request::default(), &f), Some(1));
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn avoiding_moves_to_the_next() {
         let specs = specs(&[Some(2), Some(2)]);
-        let s = Selector::new(&Algorithm::First, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::First, HashType::map_based(), &specs, false);
         let f = Fake::from_specs(&specs);
         assert_eq!(s.pick_avoiding(&Request::default(), &f, 0), Some(1));
     }

@@ -1,10 +1,13 @@
-//! Request keys for `source`, `uri`, `url_param`, `hdr`, `hash` and `rdp-cookie`, the stable hash they go through, and
-//! the map-based mapping.
+//! Request keys for `source`, `uri`, `url_param`, `hdr`, `hash` and `rdp-cookie`, and the hash
+//! they go through, as HAProxy 2.6 computes them (`backend.c`), so a key reaches the server
+//! HAProxy would pick for the same server list.
 //!
-//! The hash is fixed (FNV-1a then a 64-bit finaliser), not randomly keyed: two lbha nodes behind
-//! one VIP, or one node after a restart, must send a client to the same server.
+//! The hash is fixed per `hash-type`, never randomly keyed: two lbha nodes behind one VIP, or
+//! one node after a restart, send a client to the same server.
 
-use super::{Algorithm, Candidates, Request};
+use super::algorithm::{HashFunction, HashType};
+use super::{Algorithm, Request};
+use crate::sample::hashes;
 use http::HeaderName;
 use std::net::IpAddr;
 
@@ -37,88 +40,70 @@ impl KeySource {
         }
     }
 
-    /// Hash of the request's key, or None when the request has none (HAProxy then falls back
+    /// The request's 32-bit hash, or None when the request has no key (HAProxy then falls back
     /// to round robin).
-    pub(super) fn hash(&self, req: &Request<'_>) -> Option<u64> {
-        match self {
-            KeySource::Source => req.src.map(|ip| match ip.to_canonical() {
-                IpAddr::V4(v4) => hash_bytes(&v4.octets()),
-                IpAddr::V6(v6) => hash_bytes(&v6.octets()),
-            }),
+    pub(super) fn hash(&self, req: &Request<'_>, ht: HashType) -> Option<u32> {
+        let h = match self {
+            // HAProxy XORs the address's 32-bit words; the hash function is not used.
+            KeySource::Source => match req.src? {
+                IpAddr::V4(v4) => u32::from(v4),
+                IpAddr::V6(v6) => {
+                    let o = v6.octets();
+                    o.chunks_exact(4).fold(0, |h, w| h ^ u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+                }
+            },
             KeySource::Uri { len, depth, whole } => {
-                req.path_and_query.map(|pq| hash_bytes(uri_key(pq, *len, *depth, *whole).as_bytes()))
+                function(ht.function, uri_key(req.path_and_query?.as_bytes(), *len, *depth, *whole))
             }
-            KeySource::UrlParam(name) => url_param(req.path_and_query?, name).map(|v| hash_bytes(v.as_bytes())),
-            KeySource::Hdr(name) => {
-                let value = req.headers?.get(name.as_ref()?)?;
-                (!value.is_empty()).then(|| hash_bytes(value.as_bytes()))
-            }
-            KeySource::Given => req.key.map(hash_bytes),
-        }
+            KeySource::UrlParam(name) => function(ht.function, url_param(req.path_and_query?, name)?.as_bytes()),
+            KeySource::Hdr(name) => function(ht.function, first_value(req.headers?.get(name.as_ref()?)?.as_bytes())?),
+            KeySource::Given => function(ht.function, req.key?),
+        };
+        Some(if ht.avalanche { hashes::full_hash(h) } else { h })
     }
 }
 
-/// The part of the URI `balance uri` hashes: the path (with the query if `whole`), stopped
-/// before the `depth + 1`-th slash, then cut to `len` characters.
-pub(super) fn uri_key(pq: &str, len: Option<usize>, depth: Option<usize>, whole: bool) -> &str {
-    let mut end = pq.len();
+/// HAProxy's `gen_hash`.
+pub(super) fn function(f: HashFunction, bytes: &[u8]) -> u32 {
+    match f {
+        HashFunction::Sdbm => hashes::sdbm(bytes),
+        HashFunction::Djb2 => hashes::djb2(bytes),
+        HashFunction::Wt6 => hashes::wt6(bytes),
+        HashFunction::Crc32 => crc32fast::hash(bytes),
+    }
+}
+
+/// The part of the URI `balance uri` hashes, as HAProxy cuts it: at most `len` bytes, then up to
+/// (not including) the `depth + 1`-th slash, or the `?` unless `whole`.
+pub(super) fn uri_key(uri: &[u8], len: Option<usize>, depth: Option<usize>, whole: bool) -> &[u8] {
+    let uri = &uri[..len.map_or(uri.len(), |l| l.min(uri.len()))];
     let mut slashes = 0usize;
-    for (at, b) in pq.bytes().enumerate() {
-        if b == b'?' && !whole {
-            end = at;
-            break;
-        }
+    for (at, &b) in uri.iter().enumerate() {
         if b == b'/' {
             slashes += 1;
-            if depth.is_some_and(|d| slashes > d) {
-                end = at;
-                break;
+            if depth.is_some_and(|d| slashes == d + 1) {
+                return &uri[..at];
             }
+        } else if b == b'?' && !whole {
+            return &uri[..at];
         }
     }
-    let key = &pq[..end];
-    match len.and_then(|l| key.char_indices().nth(l)) {
-        Some((cut, _)) => &key[..cut],
-        None => key,
-    }
+    uri
 }
 
-/// The non-empty value of query parameter `name` (first occurrence, not percent-decoded, as in
-/// HAProxy).
+/// The value of query parameter `name`, first occurrence, not percent-decoded, possibly empty,
+/// as HAProxy's `get_server_ph` finds it (the query is everything after the first `?`).
 pub(super) fn url_param<'a>(pq: &'a str, name: &str) -> Option<&'a str> {
     let (_, query) = pq.split_once('?')?;
-    let query = query.split_once('#').map_or(query, |(q, _)| q);
-    query.split('&').find_map(|pair| match pair.split_once('=') {
-        Some((k, v)) if k == name && !v.is_empty() => Some(v),
-        _ => None,
-    })
+    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// 64-bit FNV-1a, finalised with [`mix64`] so nearby keys land far apart.
-pub(super) fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mix64(h)
-}
-
-/// SplitMix64's finaliser: a bijection that spreads every input bit over the output.
-pub(super) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// HAProxy's map-based hashing: the key selects a slot among the candidates' total runtime
-/// weight. Any change to the candidate set remaps most keys.
-pub(super) fn map_based(h: u64, c: &Candidates<'_>) -> Option<usize> {
-    let (total, _) = c.totals();
-    if total == 0 {
-        return None;
-    }
-    c.by_cumulative_weight(h % total)
+/// The first comma-separated value of a header, trimmed, as HAProxy's `http_find_header` gives
+/// it; None when empty (HAProxy then falls back to round robin).
+fn first_value(v: &[u8]) -> Option<&[u8]> {
+    let first = v.split(|&b| b == b',').next().unwrap_or_default();
+    let first = first.trim_ascii();
+    (!first.is_empty()).then_some(first)
 }
 
 #[cfg(test)]
@@ -131,7 +116,7 @@ mod tests {
 
     fn sel(algo: &str, weights: &[u32]) -> (Selector, Fake) {
         let specs = normal(weights);
-        let s = Selector::new(&Algorithm::parse(algo).unwrap(), HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::parse(algo).unwrap(), HashType::map_based(), &specs, false);
         (s, Fake::from_specs(&specs))
     }
 
@@ -167,27 +152,58 @@ mod tests {
 
     #[test]
     fn uri_key_cuts_query_depth_and_len() {
-        assert_eq!(uri_key("/a/b/c?x=1", None, None, false), "/a/b/c");
-        assert_eq!(uri_key("/a/b/c?x=1", None, None, true), "/a/b/c?x=1");
-        assert_eq!(uri_key("/a/b/c/d", None, Some(2), false), "/a/b");
-        assert_eq!(uri_key("/a/b/c/d", None, Some(1), false), "/a");
-        assert_eq!(uri_key("/a/b", None, Some(5), false), "/a/b");
-        assert_eq!(uri_key("/abcdef", Some(3), None, false), "/ab");
-        assert_eq!(uri_key("/a/bcdef/g", Some(4), Some(2), false), "/a/b");
-        assert_eq!(uri_key("/ab?q/z", None, Some(1), true), "/ab?q");
-        assert_eq!(uri_key("/é/x", Some(2), None, false), "/é");
-        assert_eq!(uri_key("", Some(2), Some(1), false), "");
+        let k = |u: &'static str, len, depth, whole| uri_key(u.as_bytes(), len, depth, whole);
+        assert_eq!(k("/a/b/c?x=1", None, None, false), b"/a/b/c");
+        assert_eq!(k("/a/b/c?x=1", None, None, true), b"/a/b/c?x=1");
+        assert_eq!(k("/a/b/c/d", None, Some(2), false), b"/a/b");
+        assert_eq!(k("/a/b/c/d", None, Some(1), false), b"/a");
+        assert_eq!(k("/a/b", None, Some(5), false), b"/a/b");
+        assert_eq!(k("/abcdef", Some(3), None, false), b"/ab");
+        // `len` cuts first, then the depth is looked for in what is left.
+        assert_eq!(k("/a/bcdef/g", Some(4), Some(2), false), b"/a/b");
+        assert_eq!(k("/ab?q/z", None, Some(1), true), b"/ab?q");
+        // A slash in the query counts towards the depth only with `whole`.
+        assert_eq!(k("/ab?q/z", None, Some(1), false), b"/ab");
+        // `len` counts bytes, as HAProxy does.
+        assert_eq!(k("/é/x", Some(2), None, false), b"/\xc3");
+        assert_eq!(k("", Some(2), Some(1), false), b"");
     }
 
     #[test]
     fn url_param_finds_the_value() {
         assert_eq!(url_param("/p?userid=42&x=1", "userid"), Some("42"));
         assert_eq!(url_param("/p?x=1&userid=42", "userid"), Some("42"));
-        assert_eq!(url_param("/p?x=1&userid=42#frag", "userid"), Some("42"));
-        assert_eq!(url_param("/p?userid=&userid=7", "userid"), Some("7"));
+        // The first occurrence counts even when empty; HAProxy hashes the empty value.
+        assert_eq!(url_param("/p?userid=&userid=7", "userid"), Some(""));
+        assert_eq!(url_param("/p?xuserid=1&userid=7", "userid"), Some("7"));
+        assert_eq!(url_param("/p?a=1?userid=3", "userid"), None, "the query starts at the first ?");
         assert_eq!(url_param("/p?user=42", "userid"), None);
         assert_eq!(url_param("/p?userid", "userid"), None);
         assert_eq!(url_param("/p/userid=42", "userid"), None);
+    }
+
+    #[test]
+    fn keys_hash_as_haproxy_computes_them() {
+        use super::super::algorithm::{HashFunction, HashMethod, HashType};
+        use super::KeySource;
+        let ht = |function, avalanche| HashType { method: HashMethod::MapBased, function, avalanche };
+        let src = |ip: IpAddr| KeySource::Source.hash(&from(ip), ht(HashFunction::Djb2, false));
+        // The address's 32-bit words XORed, whatever the function.
+        assert_eq!(src(Ipv4Addr::new(192, 0, 2, 1).into()), Some(0xc000_0201));
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        assert_eq!(src(v6.into()), Some(0x2001_0db8 ^ 1));
+        // sdbm, djb2, wt6 and crc32 of "abc", as HAProxy's hash.c gives them.
+        let given = |f, a| KeySource::Given.hash(&given(b"abc"), ht(f, a));
+        assert_eq!(given(HashFunction::Sdbm, false), Some(0x3025_f862));
+        assert_eq!(given(HashFunction::Djb2, false), Some(0x0b88_5c8b));
+        assert_eq!(given(HashFunction::Crc32, false), Some(0x3524_41c2));
+        assert_eq!(given(HashFunction::Sdbm, true), Some(crate::sample::hashes::full_hash(0x3025_f862)));
+        // Only the header's first value is hashed.
+        let mut h = HeaderMap::new();
+        h.insert("x-tenant", HeaderValue::from_static(" abc , def"));
+        let hdr = KeySource::new(&Algorithm::parse("hdr(x-tenant)").unwrap());
+        let req = Request { headers: Some(&h), ..Request::default() };
+        assert_eq!(hdr.hash(&req, ht(HashFunction::Djb2, false)), Some(0x0b88_5c8b));
     }
 
     #[test]
@@ -203,18 +219,6 @@ mod tests {
         for c in per {
             near(c, 1000.0, 0.15);
         }
-    }
-
-    #[test]
-    fn source_v4_mapped_matches_v4() {
-        let (s, f) = sel("source", &[1; 16]);
-        for n in 0..50u32 {
-            let v4 = Ipv4Addr::from(0xc000_0200 + n);
-            let mapped = IpAddr::V6(v4.to_ipv6_mapped());
-            assert_eq!(s.pick(&from(IpAddr::V4(v4)), &f), s.pick(&from(mapped), &f));
-        }
-        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        assert!(s.pick(&from(v6), &f).is_some());
     }
 
     #[test]
@@ -276,7 +280,7 @@ mod tests {
             ("source", Request::default()),
             ("uri", Request::default()),
             ("url_param userid", path("/a?other=1")),
-            ("url_param userid", path("/a?userid=")),
+            ("url_param userid", path("/a?userid")),
             ("hdr(x-tenant)", Request::default()),
         ];
         for (algo, req) in cases {
@@ -287,7 +291,9 @@ mod tests {
         let empty = HeaderMap::new();
         let mut blank = HeaderMap::new();
         blank.insert("x-tenant", HeaderValue::from_static(""));
-        for h in [&empty, &blank] {
+        let mut first_blank = HeaderMap::new();
+        first_blank.insert("x-tenant", HeaderValue::from_static(" , acme"));
+        for h in [&empty, &blank, &first_blank] {
             let (s, f) = sel("hdr(x-tenant)", &[1, 1]);
             let req = Request { headers: Some(h), ..Request::default() };
             let picks: Vec<_> = (0..4).filter_map(|_| s.pick(&req, &f)).collect();

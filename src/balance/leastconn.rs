@@ -37,7 +37,7 @@ mod tests {
 
     fn sel(weights: &[u32]) -> (Selector, Fake) {
         let specs = normal(weights);
-        (Selector::new(&Algorithm::LeastConn, HashType::MapBased, &specs, false), Fake::from_specs(&specs))
+        (Selector::new(&Algorithm::LeastConn, HashType::map_based(), &specs, false), Fake::from_specs(&specs))
     }
 
     #[test]

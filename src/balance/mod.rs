@@ -11,15 +11,19 @@
 //! by the backend's algorithm.
 
 mod algorithm;
+mod cache;
 mod consistent;
 mod first;
 mod hash;
 mod leastconn;
+mod mapped;
 mod random;
 mod roundrobin;
 mod static_rr;
 
-pub use algorithm::{Algorithm, BalanceError, DEFAULT_RANDOM_DRAWS, DEFAULT_RDP_COOKIE, HashType};
+pub use algorithm::{
+    Algorithm, BalanceError, DEFAULT_RANDOM_DRAWS, DEFAULT_RDP_COOKIE, HashFunction, HashMethod, HashType,
+};
 
 use hash::KeySource;
 use leastconn::LeastConn;
@@ -71,8 +75,11 @@ pub struct Selector {
     strategy: Strategy,
     /// Round robin state: the algorithm itself, or the fallback when a hash key is missing.
     rr: SmoothRoundRobin,
-    /// Per-server identities for consistent hashing (hash of the index unless renamed).
-    ids: Box<[u64]>,
+    /// Per-server ids (HAProxy's `puid`, 1-based position unless set): where each server's
+    /// consistent-hash points lie.
+    puids: Box<[u32]>,
+    /// GCD of the configured weights: map-based hashing divides weights by it, as HAProxy.
+    gcd: u32,
 }
 
 #[derive(Debug)]
@@ -81,8 +88,15 @@ enum Strategy {
     StaticRr(StaticRr),
     LeastConn(LeastConn),
     First,
-    Hash { key: KeySource, hash_type: HashType },
+    Hash { key: KeySource, hash_type: HashType, tables: HashTables },
     Random { draws: u32, rng: Rng },
+}
+
+/// The lookup tables of a hashing backend, each rebuilt when the candidates' weights change.
+#[derive(Debug, Default)]
+struct HashTables {
+    map: cache::Cache<Box<[usize]>>,
+    ring: cache::Cache<Box<[(u32, usize)]>>,
 }
 
 /// Which servers a pick is drawn from.
@@ -93,6 +107,7 @@ enum Tier {
 }
 
 /// The servers of one tier that may be chosen by this pick, read through the caller's state.
+#[derive(Clone, Copy)]
 struct Candidates<'a> {
     members: &'a [usize],
     state: &'a dyn ServerState,
@@ -180,7 +195,9 @@ impl Selector {
             | Algorithm::UrlParam(_)
             | Algorithm::Hdr(_)
             | Algorithm::Hash(_)
-            | Algorithm::RdpCookie(_) => Strategy::Hash { key: KeySource::new(algo), hash_type },
+            | Algorithm::RdpCookie(_) => {
+                Strategy::Hash { key: KeySource::new(algo), hash_type, tables: HashTables::default() }
+            }
         };
         Selector {
             algorithm: algo.clone(),
@@ -190,16 +207,18 @@ impl Selector {
             allbackups,
             strategy,
             rr: SmoothRoundRobin::new(servers.len()),
-            ids: (0..servers.len()).map(consistent::index_id).collect(),
+            puids: (1..=servers.len() as u32).collect(),
+            gcd: mapped::weight_gcd(servers.iter().map(|s| s.weight)),
         }
     }
 
-    /// Gives servers stable identities for consistent hashing (e.g. their names), so a reload
-    /// that removes or reorders servers moves only the keys of the servers that changed.
-    /// `ids[i]` names server `i`; servers without an entry keep their index as identity.
-    pub fn with_server_ids<S: AsRef<str>>(mut self, ids: &[S]) -> Selector {
-        for (slot, id) in self.ids.iter_mut().zip(ids) {
-            *slot = consistent::name_id(id.as_ref());
+    /// Gives servers their ids (HAProxy's `id`, `puid`), where their consistent-hash points lie:
+    /// the same ids give the same mapping as HAProxy, and a reload that removes or reorders
+    /// servers moves only the keys of the servers that changed. `puids[i]` is server `i`'s;
+    /// servers without an entry keep their 1-based position.
+    pub fn with_server_puids(mut self, puids: &[u32]) -> Selector {
+        for (slot, &id) in self.puids.iter_mut().zip(puids) {
+            *slot = id;
         }
         self
     }
@@ -267,11 +286,21 @@ impl Selector {
             Strategy::LeastConn(l) => l.pick(c),
             Strategy::First => first::pick(c, &self.specs),
             Strategy::Random { draws, rng } => random::pick(c, rng, *draws),
-            Strategy::Hash { key, hash_type } => match key.hash(req) {
-                Some(h) => match hash_type {
-                    HashType::MapBased => hash::map_based(h, c),
-                    HashType::Consistent => consistent::pick(h, c, &self.ids),
-                },
+            Strategy::Hash { key, hash_type, tables } => match key.hash(req, *hash_type) {
+                Some(h) => {
+                    // The table holds every candidate; the avoided one is skipped in it.
+                    let all = Candidates { avoid: None, ..*c };
+                    match hash_type.method {
+                        HashMethod::MapBased => {
+                            let b = tables.map.get(&all, |w| mapped::build(w, self.gcd));
+                            mapped::lookup(&b.table, h, c.avoid)
+                        }
+                        HashMethod::Consistent => {
+                            let b = tables.ring.get(&all, |w| consistent::build(w, &self.puids));
+                            consistent::lookup(&b.table, h, c.avoid)
+                        }
+                    }
+                }
                 None => self.rr.pick(c),
             },
         }
@@ -311,7 +340,7 @@ mod tests {
         let mut v = Vec::new();
         for text in ALL {
             let algo = Algorithm::parse(text).unwrap();
-            for ht in [HashType::MapBased, HashType::Consistent] {
+            for ht in [HashType::map_based(), HashType::consistent()] {
                 v.push(Selector::new(&algo, ht, specs, allbackups));
             }
         }
@@ -443,7 +472,7 @@ mod tests {
     #[test]
     fn concurrent_picks_keep_round_robin_exact() {
         let specs = normal(&[2, 1, 1]);
-        let s = Arc::new(Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, false));
+        let s = Arc::new(Selector::new(&Algorithm::RoundRobin, HashType::map_based(), &specs, false));
         let f = Fake::from_specs(&specs);
         let totals = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| counts(&s, &f, 1000))).collect();
@@ -458,6 +487,6 @@ mod tests {
     #[test]
     fn keeps_the_algorithm() {
         let a = Algorithm::parse("uri len 4").unwrap();
-        assert_eq!(Selector::new(&a, HashType::MapBased, &normal(&[1]), false).algorithm(), &a);
+        assert_eq!(Selector::new(&a, HashType::map_based(), &normal(&[1]), false).algorithm(), &a);
     }
 }

@@ -22,7 +22,7 @@ impl Rng {
 
     pub(super) fn next_u64(&self) -> u64 {
         let z = self.state.fetch_add(GOLDEN_GAMMA, Relaxed).wrapping_add(GOLDEN_GAMMA);
-        super::hash::mix64(z)
+        mix64(z)
     }
 
     /// Uniform in `[0, bound)` by multiply-shift (no modulo bias worth the name); `bound > 0`.
@@ -31,11 +31,18 @@ impl Rng {
     }
 }
 
+/// SplitMix64's finaliser: a bijection that spreads every input bit over the output.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A seed that differs between selectors and between runs.
 pub(super) fn seed_from_clock() -> u64 {
     static SELECTORS: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ super::hash::mix64(SELECTORS.fetch_add(1, Relaxed))
+    nanos ^ mix64(SELECTORS.fetch_add(1, Relaxed))
 }
 
 pub(super) fn pick(c: &Candidates<'_>, rng: &Rng, draws: u32) -> Option<usize> {
@@ -66,7 +73,7 @@ mod tests {
 
     fn sel(draws: u32, weights: &[u32], seed: u64) -> (Selector, Fake) {
         let specs = normal(weights);
-        let s = Selector::with_seed(&Algorithm::Random { draws }, HashType::MapBased, &specs, false, seed);
+        let s = Selector::with_seed(&Algorithm::Random { draws }, HashType::map_based(), &specs, false, seed);
         (s, Fake::from_specs(&specs))
     }
 

@@ -57,7 +57,7 @@ mod tests {
 
     fn sel(weights: &[u32]) -> (Selector, Fake) {
         let specs = normal(weights);
-        (Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, false), Fake::from_specs(&specs))
+        (Selector::new(&Algorithm::RoundRobin, HashType::map_based(), &specs, false), Fake::from_specs(&specs))
     }
 
     fn sequence(s: &Selector, f: &Fake, n: usize) -> Vec<usize> {
@@ -110,7 +110,7 @@ mod tests {
     fn balances_all_backups_with_allbackups() {
         let mut specs = normal(&[1]);
         specs.extend([backup(1), backup(2)]);
-        let s = Selector::new(&Algorithm::RoundRobin, HashType::MapBased, &specs, true);
+        let s = Selector::new(&Algorithm::RoundRobin, HashType::map_based(), &specs, true);
         let mut f = Fake::from_specs(&specs);
         f.up[0] = false;
         assert_eq!(counts(&s, &f, 300), [0, 100, 200]);

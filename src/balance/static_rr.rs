@@ -29,7 +29,7 @@ mod tests {
     #[test]
     fn rotates_by_configured_weight() {
         let specs = normal(&[3, 1]);
-        let s = Selector::new(&Algorithm::StaticRr, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::StaticRr, HashType::map_based(), &specs, false);
         let f = Fake::from_specs(&specs);
         assert_eq!(counts(&s, &f, 400), [300, 100]);
     }
@@ -37,7 +37,7 @@ mod tests {
     #[test]
     fn ignores_runtime_weight_except_zero() {
         let specs = normal(&[1, 1, 1]);
-        let s = Selector::new(&Algorithm::StaticRr, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::StaticRr, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         f.weight[0] = 200;
         assert_eq!(counts(&s, &f, 300), [100, 100, 100]);
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn configured_zero_weight_counts_as_one_once_enabled() {
         let specs = normal(&[0, 2]);
-        let s = Selector::new(&Algorithm::StaticRr, HashType::MapBased, &specs, false);
+        let s = Selector::new(&Algorithm::StaticRr, HashType::map_based(), &specs, false);
         let mut f = Fake::from_specs(&specs);
         assert_eq!(counts(&s, &f, 10), [0, 10]);
         f.weight[0] = 5;

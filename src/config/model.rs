@@ -713,6 +713,8 @@ pub struct HttpRule {
     pub disable_l7_retry: Option<bool>,
     /// `wait-for-handshake`: lbha takes no TLS early data, so the handshake is always over.
     pub wait_for_handshake: Option<bool>,
+    /// `strict-mode on|off`: whether a failed rewrite aborts the message (on, the default).
+    pub strict_mode: Option<String>,
     /// `wait-for-body time T [at-least SIZE]`: `{ time = "1s", at_least = "1k" }`.
     pub wait_for_body: Option<WaitForBodyAction>,
     /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.

@@ -383,6 +383,9 @@ pub enum HttpAction {
     NormalizeUri(crate::proxy::normalize::Normalizer),
     /// `disable-l7-retry`.
     NoL7Retry,
+    /// `strict-mode on|off`: `true` (HAProxy's default) makes a failed rewrite answer 500;
+    /// `false` ignores it, leaving the message unchanged. For the rest of the message's rules.
+    StrictMode(bool),
     /// `wait-for-handshake`: nothing to wait for, lbha accepts no TLS early data (0-RTT), so
     /// every request comes after the handshake; kept so that the rule list reads as written.
     WaitForHandshake,

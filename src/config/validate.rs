@@ -659,7 +659,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         Ok(h) => h,
         Err(e) => {
             cx.err_v(p.key("hash_type"), e.to_string(), ht_text);
-            HashType::MapBased
+            HashType::map_based()
         }
     };
     let timeouts = timeouts(s, defaults);
@@ -701,9 +701,10 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         _ => None,
     };
     let allbackups = s.allbackups.or(defaults.allbackups).unwrap_or(false);
-    // Keyed by name, so removing a server on reload does not move the keys of the others.
     let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-    let selector = Selector::new(&algorithm, hash_type, &specs, allbackups).with_server_ids(&names);
+    // Consistent hashing places each server's points by its id, as HAProxy does.
+    let puids: Vec<u32> = servers.iter().map(|s| s.id).collect();
+    let selector = Selector::new(&algorithm, hash_type, &specs, allbackups).with_server_puids(&puids);
     let tcp = std::sync::Arc::new(crate::tcprules::config::back(
         s,
         defaults,

@@ -7,7 +7,7 @@
 
 use super::Source;
 use super::checks::Checks;
-use crate::balance::{Algorithm, HashType};
+use crate::balance::{Algorithm, HashMethod};
 use crate::config::Snapshot;
 use crate::control::ServerRef;
 use crate::control::servers_rt::{OpState, ProbeSetting, RtCommand};
@@ -254,7 +254,7 @@ fn dynamic_capable(b: &crate::config::snapshot::Backend) -> bool {
         | Algorithm::UrlParam(_)
         | Algorithm::Hdr(_)
         | Algorithm::Hash(_)
-        | Algorithm::RdpCookie(_) => b.selector.hash_type() == Some(HashType::Consistent),
+        | Algorithm::RdpCookie(_) => b.selector.hash_type().is_some_and(|h| h.method == HashMethod::Consistent),
         _ => true,
     }
 }

@@ -246,8 +246,17 @@ pub fn handle(
         }
         if !logs {
             let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-            let t =
-                Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+            let t = Txn {
+                cx: &cx,
+                active: &active,
+                frontend: fi,
+                backend: bi,
+                vars: &vars,
+                body: None,
+                body_done: false,
+                body_whole: false,
+                log: log.as_ref(),
+            };
             super::logrec::late_unique_id::<()>(None, &t);
             let resp = super::errpages::customize(resp, &t);
             let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -261,7 +270,17 @@ pub fn handle(
         start.refused = bad_request;
         let log = &start.log;
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-        let t = Txn { cx: &cx, active: &active, frontend: fi, backend: bi, vars: &vars, body: None, log: log.as_ref() };
+        let t = Txn {
+            cx: &cx,
+            active: &active,
+            frontend: fi,
+            backend: bi,
+            vars: &vars,
+            body: None,
+            body_done: false,
+            body_whole: false,
+            log: log.as_ref(),
+        };
         super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -304,7 +323,7 @@ fn after_response(
     vars: &TxnVars<'_>,
     log: Option<&super::logrec::LogHandle>,
 ) -> Response<ProxyBody> {
-    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None, log };
+    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None, body_done: false, body_whole: false, log };
     let fe = &active.snap.frontends[fi];
     if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
         rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
@@ -371,9 +390,17 @@ fn serve_picking(
         // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
         // stats page after them, so a rule that guards the frontend guards its stats page too.
         let close_client = fe.conn_mode == ConnMode::Close;
-        // What a `wait-for-body` rule read (declared before the transaction that borrows it).
-        let waited: std::sync::OnceLock<rules::Waited> = std::sync::OnceLock::new();
-        let mut t = Txn { cx: &cx, active: &active, frontend: fi, backend: None, vars, body: None, log };
+        let mut t = Txn {
+            cx: &cx,
+            active: &active,
+            frontend: fi,
+            backend: None,
+            vars,
+            body: None,
+            body_done: false,
+            body_whole: false,
+            log,
+        };
         if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }
@@ -396,11 +423,12 @@ fn serve_picking(
         } else {
             None
         };
-        t.body = buffered.as_deref();
+        t.body = buffered.clone();
+        t.body_done = buffered.is_some();
         let bufsize = active.snap.global.bufsize;
         // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
         let outcome = if rules::waits_for_body(&fe.http_request) {
-            match with_waits((&fe.http_request, &fe.acls), &mut req, &mut t, &waited, bufsize).await {
+            match with_waits((&fe.http_request, &fe.acls), &mut req, &mut t, bufsize).await {
                 Ok(o) => o,
                 Err(e) => return fail(&fcnt, &cx, &fe.name, e),
             }
@@ -439,7 +467,7 @@ fn serve_picking(
         }
         // Only a list with `wait-for-body` awaits (boxed), so the others add nothing to this future.
         let outcome = if rules::waits_for_body(&be.http_request) {
-            match with_waits((&be.http_request, &be.acls), &mut req, &mut t, &waited, bufsize).await {
+            match with_waits((&be.http_request, &be.acls), &mut req, &mut t, bufsize).await {
                 Ok(o) => o,
                 Err(e) => return fail(&fcnt, &cx, &fe.name, e),
             }
@@ -469,7 +497,7 @@ fn serve_picking(
         let offer = super::compress::request(&mut req, pair);
         let mut reached = httplog::Reached::default();
         // A whole body `wait-for-body` read goes out as `option http-buffer-request`'s does.
-        let buffered = buffered.clone().or_else(|| waited.get().filter(|w| w.complete).map(|w| w.bytes.clone()));
+        let buffered = buffered.clone().or_else(|| t.body.clone().filter(|_| t.body_whole));
         match forward(req, buffered, &active, (fi, bi), &cx, &t, backend_session, &mut reached).await {
             Ok(resp) if resp.extensions().get::<ServerRedirect>().is_some() => finish(&fcnt, resp, true),
             Ok(mut resp) => {
@@ -536,39 +564,43 @@ fn compress_hit<B>(
 }
 
 /// Runs a request rule list with `wait-for-body` rules: where one holds, reads the body into
-/// `waited` (what later rules see as `req.body`) and goes on. Its time passing first is
+/// `t.body` (what later rules see as `req.body`) and goes on. Its time passing first is
 /// HAProxy's 408. Boxed, and built outside the caller's future, which stays as small as it was.
 fn with_waits<'a, 'f>(
     (list, acls): (&'f [crate::config::snapshot::HttpRule], &'f [crate::routing::Acl]),
     req: &'f mut Request<ReqBody>,
     t: &'f mut Txn<'a>,
-    waited: &'a std::sync::OnceLock<rules::Waited>,
     bufsize: usize,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Outcome, ProxyError>> + Send + 'f>>
 where
     'a: 'f,
 {
-    Box::pin(wait_then_rules(list, acls, req, t, waited, bufsize))
+    Box::pin(wait_then_rules(list, acls, req, t, bufsize))
 }
 
-async fn wait_then_rules<'a>(
+async fn wait_then_rules(
     list: &[crate::config::snapshot::HttpRule],
     acls: &[crate::routing::Acl],
     req: &mut Request<ReqBody>,
-    t: &mut Txn<'a>,
-    waited: &'a std::sync::OnceLock<rules::Waited>,
+    t: &mut Txn<'_>,
     bufsize: usize,
 ) -> Result<Outcome, ProxyError> {
     let mut outcome = rules::request(list, acls, req, t);
+    // As HAProxy's analyse_exp: the first wait of the list sets the deadline, later waits of
+    // the same list keep it.
+    let mut deadline = None;
     loop {
         match outcome {
             Outcome::WaitBody { next, time, at_least } => {
-                let w = match rules::wait_body(req.body_mut(), bufsize, time, at_least).await {
+                let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + time);
+                let w = match rules::wait_body(req.body_mut(), bufsize, until, at_least).await {
                     Ok(w) => w,
                     Err(None) => return Err(ProxyError::RequestTimeout),
                     Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
                 };
-                t.body = Some(waited.get_or_init(|| w).bytes.as_ref());
+                t.body_done = w.complete || w.bytes.len() >= bufsize;
+                t.body_whole = w.complete;
+                t.body = Some(w.bytes);
                 outcome = rules::request_from(list, next, acls, req, t);
             }
             other => return Ok(other),

@@ -22,8 +22,13 @@ pub struct Txn<'a> {
     pub frontend: usize,
     pub backend: Option<usize>,
     pub vars: &'a TxnVars<'a>,
-    /// The request body buffered by `option http-buffer-request` (`req.body`).
-    pub body: Option<&'a [u8]>,
+    /// The request body buffered by `option http-buffer-request` or read by `wait-for-body`
+    /// (`req.body`); a later `wait-for-body` may read further and replace it.
+    pub body: Option<bytes::Bytes>,
+    /// `body` is all of it, or a full buffer: no `wait-for-body` waits any more.
+    pub body_done: bool,
+    /// `body` is all of it (read by `wait-for-body`, so it goes to the server from there).
+    pub body_whole: bool,
     /// The request's log record, which `capture` and `set-log-level` write to.
     pub log: Option<&'a LogHandle>,
 }
@@ -35,8 +40,8 @@ pub enum Outcome {
     /// An answer to send instead of going on; `denied` for `deny` and `tarpit` (counted as
     /// such); `tarpit` answers only after `timeout tarpit`.
     Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
-    /// A `wait-for-body` rule held and the body is not read yet: read it, then go on with the
-    /// rule at `next` (request rules only).
+    /// A `wait-for-body` rule held and the body read so far does not satisfy it: read on, then
+    /// go on with the rule at `next` (request rules only).
     WaitBody { next: usize, time: std::time::Duration, at_least: Option<usize> },
 }
 
@@ -94,22 +99,59 @@ fn expand(re: &Regex, subject: &[u8], replace: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn set_value(h: &mut HeaderMap, name: &HeaderName, v: Vec<u8>, append: bool) {
-    // A value that cannot be a header (a control byte) is not set, as HAProxy fails the rewrite.
-    // The rendered bytes become the value as they are (`from_bytes` would copy them).
-    let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(v)) else { return };
+/// A rewrite that cannot be made (HAProxy's `fail_rewrite`): its result is not a valid header,
+/// URI or method, or the message would no longer fit in a buffer (`tune.bufsize`). The message
+/// is left as it was; `strict-mode` decides whether that aborts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RewriteFailed;
+
+/// About the room HAProxy's HTX takes for a message's headers: each header's name and value
+/// with an 8-byte block, the start line (`line` bytes) with its own, the end-of-headers block
+/// and the HTX header. An approximation of HAProxy's count, exact enough to tell a rewrite
+/// that overflows the buffer from one that does not.
+fn message_room(h: &HeaderMap, line: usize) -> usize {
+    40 + 8 + 16 + line + 8 + h.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum::<usize>()
+}
+
+/// Whether `h` with `name` set (or appended) to `value` still fits in `limit`.
+fn fits_with(h: &HeaderMap, line: usize, limit: usize, name: &HeaderName, value: usize, append: bool) -> bool {
+    let freed: usize = if append { 0 } else { h.get_all(name).iter().map(|v| 8 + name.as_str().len() + v.len()).sum() };
+    message_room(h, line) - freed + 8 + name.as_str().len() + value <= limit
+}
+
+fn set_value(
+    h: &mut HeaderMap,
+    name: &HeaderName,
+    v: Vec<u8>,
+    append: bool,
+    room: (usize, usize),
+) -> Result<(), RewriteFailed> {
+    // A value that cannot be a header (a control byte) fails the rewrite, as one that does not
+    // fit. The rendered bytes become the value as they are (`from_bytes` would copy them).
+    if !fits_with(h, room.0, room.1, name, v.len(), append) {
+        return Err(RewriteFailed);
+    }
+    let v = HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).map_err(|_| RewriteFailed)?;
     if append {
         h.append(name.clone(), v);
     } else {
         h.insert(name.clone(), v);
     }
+    Ok(())
 }
 
-/// `replace-header` / `replace-value` on every line of `name`.
-fn replace_header(h: &mut HeaderMap, name: &HeaderName, re: &Regex, replace: &[u8], each_value: bool) {
+/// `replace-header` / `replace-value` on every line of `name`; a failure changes nothing.
+fn replace_header(
+    h: &mut HeaderMap,
+    name: &HeaderName,
+    re: &Regex,
+    replace: &[u8],
+    each_value: bool,
+    room: (usize, usize),
+) -> Result<(), RewriteFailed> {
     let old: Vec<Vec<u8>> = h.get_all(name).iter().map(|v| v.as_bytes().to_vec()).collect();
     if old.is_empty() {
-        return;
+        return Ok(());
     }
     let new: Vec<Vec<u8>> = old
         .iter()
@@ -128,10 +170,21 @@ fn replace_header(h: &mut HeaderMap, name: &HeaderName, re: &Regex, replace: &[u
             parts.join(&b","[..])
         })
         .collect();
-    h.remove(name);
-    for v in new {
-        set_value(h, name, v, true);
+    let values: Vec<HeaderValue> = new
+        .into_iter()
+        .map(|v| HeaderValue::from_maybe_shared(bytes::Bytes::from(v)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| RewriteFailed)?;
+    let grown: usize = values.iter().map(|v| v.len()).sum::<usize>();
+    let was: usize = old.iter().map(Vec::len).sum();
+    if message_room(h, room.0) + grown.saturating_sub(was) > room.1 {
+        return Err(RewriteFailed);
     }
+    h.remove(name);
+    for v in values {
+        h.append(name.clone(), v);
+    }
+    Ok(())
 }
 
 /// The request target with a new path and/or query; `None` keeps that part.
@@ -292,14 +345,24 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
         let change = {
             let ctx = StreamCtx {
                 backend: t.backend,
-                req_body: t.body,
+                req_body: t.body.as_deref(),
                 log: t.log,
                 now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
             };
+            if let HttpAction::StrictMode(on) = rule.action {
+                if hit(rule, acls, &ctx, &maps) {
+                    t.vars.soft_rw_req.store(!on, std::sync::atomic::Ordering::Relaxed);
+                }
+                continue;
+            }
             if let HttpAction::WaitForBody { time, at_least } = rule.action {
-                // Read once per request: a body already read (or buffered) is what the rules see.
-                if t.body.is_none() && hit(rule, acls, &ctx, &maps) {
+                // As HAProxy's http_wait_for_msg_body: what is held already may be enough (the
+                // whole body, a full buffer, or this rule's `at-least`); else read on.
+                if !t.body_done
+                    && t.body.as_ref().is_none_or(|b| at_least.is_none_or(|n| b.len() < n))
+                    && hit(rule, acls, &ctx, &maps)
+                {
                     return Outcome::WaitBody { next: i + 1, time, at_least };
                 }
                 continue;
@@ -317,7 +380,16 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
             }
             continue;
         }
-        change.apply_req(req);
+        if change.apply_req(req, t.active.snap.global.bufsize).is_err()
+            && !t.vars.soft_rw_req.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // HAProxy's internal error: 500, whichever side failed.
+            return Outcome::Answer {
+                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                denied: false,
+                tarpit: false,
+            };
+        }
     }
     Outcome::Continue
 }
@@ -391,7 +463,7 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             let Some(u) = ctx.uri else { return Step::Next };
             let pq = u.path_and_query().map_or("/", |p| p.as_str());
             match n.apply(pq.as_bytes()) {
-                Ok(Some(new)) => Step::Apply(Change::Uri(with_path_and_query(u, &new))),
+                Ok(Some(new)) => Step::Apply(Change::uri(with_path_and_query(u, &new))),
                 Ok(None) => Step::Next,
                 // A `strict` normalizer on a bad percent sequence: HAProxy's 400.
                 Err(_) => {
@@ -482,13 +554,27 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 now: Some(&now),
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
             };
+            if let HttpAction::StrictMode(on) = rule.action {
+                if hit(rule, acls, &ctx, &maps) {
+                    t.vars.soft_rw_res.store(!on, std::sync::atomic::Ordering::Relaxed);
+                }
+                continue;
+            }
             match step(rule, acls, &ctx, t, &maps) {
                 Step::Stop(out) => return out,
                 Step::Next => continue,
                 Step::Apply(change) => change,
             }
         };
-        change.apply_res(resp);
+        if change.apply_res(resp, t.active.snap.global.bufsize).is_err()
+            && !t.vars.soft_rw_res.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Outcome::Answer {
+                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                denied: false,
+                tarpit: false,
+            };
+        }
     }
     Outcome::Continue
 }
@@ -496,11 +582,22 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
 /// A rewrite with its values rendered, ready to apply.
 enum Change<'r> {
     None,
-    Header { name: &'r HeaderName, value: Vec<u8>, append: bool },
+    Header {
+        name: &'r HeaderName,
+        value: Vec<u8>,
+        append: bool,
+    },
     Del(&'r HeaderName),
     DelMatching(&'r crate::config::snapshot::NameMatch),
-    Replace { name: &'r HeaderName, regex: &'r Regex, replace: Vec<u8>, each_value: bool },
-    Uri(Option<Uri>),
+    Replace {
+        name: &'r HeaderName,
+        regex: &'r Regex,
+        replace: Vec<u8>,
+        each_value: bool,
+    },
+    Uri(Uri),
+    /// The rewrite's result is not valid (a URI or method that cannot be).
+    Failed,
     Method(Vec<u8>),
     Status(StatusCode, Option<String>),
     CacheUse(&'r std::sync::Arc<crate::cache::Cache>),
@@ -519,29 +616,39 @@ impl<'r> Change<'r> {
                 Change::Replace { name, regex, replace: render_in(replace, ctx, t, maps), each_value: *each_value }
             }
             HttpAction::SetPath(lf) => {
-                Change::Uri(uri.and_then(|u| rebuild_uri(u, Some(&render_in(lf, ctx, t, maps)), None)))
+                let Some(u) = uri else { return Change::None };
+                Change::uri(rebuild_uri(u, Some(&render_in(lf, ctx, t, maps)), None))
             }
             HttpAction::SetQuery(lf) => {
+                let Some(u) = uri else { return Change::None };
                 let q = render_in(lf, ctx, t, maps);
-                Change::Uri(uri.and_then(|u| rebuild_uri(u, None, Some((!q.is_empty()).then_some(&q[..])))))
+                Change::uri(rebuild_uri(u, None, Some((!q.is_empty()).then_some(&q[..]))))
             }
             HttpAction::SetPathQ(lf) => {
-                Change::Uri(uri.and_then(|u| with_path_and_query(u, &render_in(lf, ctx, t, maps))))
+                let Some(u) = uri else { return Change::None };
+                Change::uri(with_path_and_query(u, &render_in(lf, ctx, t, maps)))
             }
-            HttpAction::SetUri(lf) => Change::Uri(Uri::try_from(render_in(lf, ctx, t, maps)).ok()),
-            HttpAction::ReplacePath { regex, replace, with_query } => Change::Uri(uri.and_then(|u| {
+            HttpAction::SetUri(lf) => Change::uri(Uri::try_from(render_in(lf, ctx, t, maps)).ok()),
+            // No match leaves the request alone; a match whose result is no URI fails.
+            HttpAction::ReplacePath { regex, replace, with_query } => {
+                let Some(u) = uri else { return Change::None };
                 let rep = render_in(replace, ctx, t, maps);
                 if *with_query {
                     let pq = u.path_and_query().map_or("/", |p| p.as_str());
-                    with_path_and_query(u, &expand(regex, pq.as_bytes(), &rep)?)
+                    let Some(new) = expand(regex, pq.as_bytes(), &rep) else { return Change::None };
+                    Change::uri(with_path_and_query(u, &new))
                 } else {
-                    rebuild_uri(u, Some(&expand(regex, u.path().as_bytes(), &rep)?), None)
+                    let Some(new) = expand(regex, u.path().as_bytes(), &rep) else { return Change::None };
+                    Change::uri(rebuild_uri(u, Some(&new), None))
                 }
-            })),
-            HttpAction::ReplaceUri { regex, replace } => Change::Uri(uri.and_then(|u| {
-                let new = expand(regex, u.to_string().as_bytes(), &render_in(replace, ctx, t, maps))?;
-                Uri::try_from(new).ok()
-            })),
+            }
+            HttpAction::ReplaceUri { regex, replace } => {
+                let Some(u) = uri else { return Change::None };
+                let Some(new) = expand(regex, u.to_string().as_bytes(), &render_in(replace, ctx, t, maps)) else {
+                    return Change::None;
+                };
+                Change::uri(Uri::try_from(new).ok())
+            }
             HttpAction::SetMethod(lf) => Change::Method(render_in(lf, ctx, t, maps)),
             HttpAction::SetStatus { status, reason } => Change::Status(*status, reason.clone()),
             HttpAction::CacheUse(c) => Change::CacheUse(c),
@@ -550,9 +657,15 @@ impl<'r> Change<'r> {
         }
     }
 
-    fn apply_headers(self, h: &mut HeaderMap) -> Option<Change<'r>> {
+    fn uri(u: Option<Uri>) -> Change<'r> {
+        u.map_or(Change::Failed, Change::Uri)
+    }
+
+    /// Applies a header change; any other change comes back to the caller. `room`: the start
+    /// line's length and the buffer size the message must fit in.
+    fn apply_headers(self, h: &mut HeaderMap, room: (usize, usize)) -> Result<Option<Change<'r>>, RewriteFailed> {
         match self {
-            Change::Header { name, value, append } => set_value(h, name, value, append),
+            Change::Header { name, value, append } => set_value(h, name, value, append, room)?,
             Change::Del(n) => {
                 h.remove(n);
             }
@@ -563,27 +676,34 @@ impl<'r> Change<'r> {
                 }
             }
             Change::Replace { name, regex, replace, each_value } => {
-                replace_header(h, name, regex, &replace, each_value)
+                replace_header(h, name, regex, &replace, each_value, room)?
             }
-            other => return Some(other),
+            Change::Failed => return Err(RewriteFailed),
+            other => return Ok(Some(other)),
         }
-        None
+        Ok(None)
     }
 
-    fn apply_req<B>(self, req: &mut Request<B>) {
-        match self.apply_headers(req.headers_mut()) {
-            Some(Change::Uri(Some(u))) => *req.uri_mut() = u,
-            Some(Change::Method(m)) => {
-                if let Ok(m) = http::Method::from_bytes(&m) {
-                    *req.method_mut() = m;
+    fn apply_req<B>(self, req: &mut Request<B>, bufsize: usize) -> Result<(), RewriteFailed> {
+        let line = req.method().as_str().len() + req.uri().path_and_query().map_or(1, |p| p.as_str().len()) + 8;
+        match self.apply_headers(req.headers_mut(), (line, bufsize))? {
+            Some(Change::Uri(u)) => {
+                let grown = u.path_and_query().map_or(1, |p| p.as_str().len()) + req.method().as_str().len() + 8;
+                if message_room(req.headers(), grown) > bufsize {
+                    return Err(RewriteFailed);
                 }
+                *req.uri_mut() = u;
             }
+            Some(Change::Method(m)) => *req.method_mut() = http::Method::from_bytes(&m).map_err(|_| RewriteFailed)?,
             _ => {}
         }
+        Ok(())
     }
 
-    fn apply_res(self, resp: &mut Response<ProxyBody>) {
-        match self.apply_headers(resp.headers_mut()) {
+    fn apply_res(self, resp: &mut Response<ProxyBody>, bufsize: usize) -> Result<(), RewriteFailed> {
+        // "HTTP/1.1 200 " and a reason.
+        let line = 13 + resp.status().canonical_reason().map_or(0, str::len);
+        match self.apply_headers(resp.headers_mut(), (line, bufsize))? {
             Some(Change::Status(st, reason)) => {
                 *resp.status_mut() = st;
                 resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
@@ -595,13 +715,17 @@ impl<'r> Change<'r> {
             Some(Change::CacheStore(c)) => crate::cache::store(c, resp),
             _ => {}
         }
+        Ok(())
     }
 }
 
 /// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
 pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
-    let ctx =
-        StreamCtx { req_body: t.body, log: t.log, ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars)) };
+    let ctx = StreamCtx {
+        req_body: t.body.as_deref(),
+        log: t.log,
+        ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
+    };
     choose(fe, &ctx, t)
 }
 
@@ -658,17 +782,17 @@ pub struct Waited {
 
 /// `wait-for-body`: reads the body until its end, `at_least` bytes or `limit` bytes (a full
 /// buffer), whichever comes first; a partly read body is put back in front of the rest, so the
-/// server gets all of it. `Err(None)` when none of these came within `time` (HAProxy's 408),
-/// `Err(Some(why))` when the client's body is broken.
+/// server gets all of it (and a later `wait-for-body` reads it again, then further).
+/// `Err(None)` when none of these came by `deadline` (HAProxy's 408), `Err(Some(why))` when the
+/// client's body is broken.
 pub async fn wait_body(
     body: &mut super::body::ReqBody,
     limit: usize,
-    time: std::time::Duration,
+    deadline: tokio::time::Instant,
     at_least: Option<usize>,
 ) -> Result<Waited, Option<&'static str>> {
     use http_body::Body as _;
     use http_body_util::BodyExt;
-    let deadline = tokio::time::Instant::now() + time;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
     let mut out = bytes::BytesMut::new();
     let complete = loop {
@@ -693,7 +817,12 @@ pub async fn wait_body(
     if !complete {
         *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
             super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
-            other => other,
+            // A second wait read the first one's bytes again: they go back in front.
+            super::body::ReqBody::Prefixed(mut p) => {
+                p.0 = Some(bytes.clone());
+                super::body::ReqBody::Prefixed(p)
+            }
+            super::body::ReqBody::Empty => super::body::ReqBody::Empty,
         };
     }
     Ok(Waited { bytes, complete })
@@ -782,11 +911,34 @@ mod tests {
         let name = HeaderName::from_static("x-a");
         let re = Regex::new("^t(.*)$").unwrap();
         let mut v = h.clone();
-        replace_header(&mut v, &name, &re, br"T\1", true);
+        let room = (20, 16384);
+        replace_header(&mut v, &name, &re, br"T\1", true, room).unwrap();
         let got: Vec<&str> = v.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
         assert_eq!(got, ["one,Two", "Three"]);
-        replace_header(&mut h, &name, &re, br"T\1", false);
+        replace_header(&mut h, &name, &re, br"T\1", false, room).unwrap();
         let got: Vec<&str> = h.get_all(&name).iter().map(|x| x.to_str().unwrap()).collect();
         assert_eq!(got, ["one, two", "Three"], "the whole line must match");
+    }
+
+    #[test]
+    fn a_rewrite_that_is_invalid_or_does_not_fit_fails_and_changes_nothing() {
+        let name = HeaderName::from_static("x-a");
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("abc"));
+        let before = h.clone();
+        // A control byte is no header value.
+        assert_eq!(set_value(&mut h, &name, b"a\nb".to_vec(), false, (20, 16384)), Err(RewriteFailed));
+        // 16 kB of header in a 16 kB buffer does not fit with the rest of the message.
+        assert_eq!(set_value(&mut h, &name, vec![b'x'; 16384], true, (20, 16384)), Err(RewriteFailed));
+        let re = Regex::new("^(.*)$").unwrap();
+        let big = vec![b'y'; 16384];
+        assert_eq!(replace_header(&mut h, &name, &re, &big, false, (20, 16384)), Err(RewriteFailed));
+        assert_eq!(replace_header(&mut h, &name, &re, b"\\1\r", false, (20, 16384)), Err(RewriteFailed));
+        assert_eq!(h, before);
+        // Setting replaces: the old value's room is given back.
+        assert_eq!(set_value(&mut h, &name, vec![b'x'; 16000], false, (20, 16384)), Ok(()));
+        assert_eq!(set_value(&mut h, &name, vec![b'z'; 16000], false, (20, 16384)), Ok(()));
+        assert_eq!(set_value(&mut h, &name, vec![b'z'; 10], true, (20, 16384)), Ok(()));
+        assert_eq!(set_value(&mut h, &name, vec![b'z'; 400], true, (20, 16384)), Err(RewriteFailed));
     }
 }

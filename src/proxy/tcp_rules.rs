@@ -386,7 +386,7 @@ pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http
     }
     let c = StreamCtx {
         backend: t.backend,
-        req_body: t.body,
+        req_body: t.body.as_deref(),
         log: t.log,
         ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
     };

@@ -38,6 +38,10 @@ pub struct TxnVars<'a> {
     pub timeouts: StreamTimeouts,
     /// `http-request disable-l7-retry`: `retry_on` takes no layer-7 failure for this stream.
     pub no_l7_retry: std::sync::atomic::AtomicBool,
+    /// `http-request strict-mode off` / `http-response strict-mode off` (HAProxy's
+    /// `HTTP_MSGF_SOFT_RW` on each message): a failed rewrite is then ignored.
+    pub soft_rw_req: std::sync::atomic::AtomicBool,
+    pub soft_rw_res: std::sync::atomic::AtomicBool,
 }
 
 /// Which timeout `set-timeout` overrides (HAProxy 2.6 takes these two).
@@ -91,6 +95,8 @@ impl<'a> TxnVars<'a> {
             stk: Default::default(),
             timeouts: Default::default(),
             no_l7_retry: Default::default(),
+            soft_rw_req: Default::default(),
+            soft_rw_res: Default::default(),
         }
     }
 

@@ -215,7 +215,7 @@ pub(super) fn crc32c(b: &[u8]) -> u32 {
 }
 
 /// HAProxy's `hash_wt6`.
-pub(super) fn wt6(b: &[u8]) -> u32 {
+pub(crate) fn wt6(b: &[u8]) -> u32 {
     let (mut h0, mut h1) = (0xa53c_965au32, 0x5ca6_953au32);
     let (mut step0, mut step1) = (6u32, 18u32);
     for &x in b {
@@ -254,11 +254,11 @@ pub(super) fn hmac(alg: DigestAlg, key: &[u8], msg: &[u8]) -> Vec<u8> {
     digest(alg, &[pad(0x5c), inner].concat())
 }
 
-pub(super) fn djb2(b: &[u8]) -> u32 {
+pub(crate) fn djb2(b: &[u8]) -> u32 {
     b.iter().fold(5381u32, |h, &c| (h << 5).wrapping_add(h).wrapping_add(c as u32))
 }
 
-pub(super) fn sdbm(b: &[u8]) -> u32 {
+pub(crate) fn sdbm(b: &[u8]) -> u32 {
     sdbm_from(0, b)
 }
 
@@ -268,7 +268,7 @@ pub(super) fn sdbm_from(h: u32, b: &[u8]) -> u32 {
 }
 
 /// Bob Jenkins' avalanche, as HAProxy's `full_hash` (the hash converters' `(1)` argument).
-pub(super) fn full_hash(mut a: u32) -> u32 {
+pub(crate) fn full_hash(mut a: u32) -> u32 {
     a = a.wrapping_add(0x7ed55d16).wrapping_add(a << 12);
     a = (a ^ 0xc761c23c) ^ (a >> 19);
     a = a.wrapping_add(0x165667b1).wrapping_add(a << 5);

@@ -32,6 +32,11 @@ pub mod rdp;
 pub(crate) mod timefmt;
 mod value;
 
+/// HAProxy's string hashes (`hash.c`), shared with the balancer's `hash-type` functions.
+pub(crate) mod hashes {
+    pub(crate) use super::codec::{djb2, full_hash, sdbm, wt6};
+}
+
 #[cfg(test)]
 mod tests_conv;
 #[cfg(test)]

@@ -81,8 +81,7 @@ const TIMEOUTS: [&str; 6] = ["connect", "server", "tunnel", "check", "http_reque
 
 impl Backend {
     pub fn decode(body: &Json) -> ApiResult<Backend> {
-        let all: Vec<&str> =
-            HAPROXY_ONLY.iter().chain(FORWARDFOR_ONLY).chain(BALANCE_ONLY).chain(HASH_ONLY).copied().collect();
+        let all: Vec<&str> = HAPROXY_ONLY.iter().chain(FORWARDFOR_ONLY).chain(BALANCE_ONLY).copied().collect();
         let b: Backend = json::decode(body, &all)?;
         json::check_name("name", &b.name)?;
         if let Some(bal) = &b.balance {
@@ -131,7 +130,7 @@ impl Backend {
         set_str(t, "mode", self.mode.map(ProxyMode::as_str));
         let bal = self.balance.as_ref().map(Balance::to_text).transpose()?;
         set_str(t, "balance", bal.as_deref());
-        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text));
+        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text).as_deref());
         write_httpchk(t, self.adv_check, self.httpchk_params.as_ref())?;
         set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
         set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));

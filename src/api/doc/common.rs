@@ -223,24 +223,77 @@ pub enum HashMethod {
 #[serde(deny_unknown_fields)]
 pub struct HashType {
     pub method: Option<HashMethod>,
+    /// `sdbm`, `djb2`, `wt6` or `crc32` (HAProxy's `hash-type <method> <function>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<HashFunction>,
+    /// `avalanche`, the only modifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<HashModifier>,
 }
 
-pub const HASH_ONLY: &[&str] = &["hash_type.function", "hash_type.modifier"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashFunction {
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashModifier {
+    Avalanche,
+}
 
 impl HashType {
+    /// The config's `hash_type` as written (`METHOD [FUNCTION [avalanche]]`).
     pub fn read(t: &dyn TableLike) -> Option<Self> {
-        let method = match get_str(t, "hash_type")?.as_str() {
+        let text = get_str(t, "hash_type")?;
+        let mut words = text.split_whitespace();
+        let method = match words.next()? {
             "map-based" => HashMethod::MapBased,
             "consistent" => HashMethod::Consistent,
             _ => return None,
         };
-        Some(HashType { method: Some(method) })
+        let function = match words.next() {
+            None => None,
+            Some("sdbm") => Some(HashFunction::Sdbm),
+            Some("djb2") => Some(HashFunction::Djb2),
+            Some("wt6") => Some(HashFunction::Wt6),
+            Some("crc32") => Some(HashFunction::Crc32),
+            Some(_) => return None,
+        };
+        let modifier = match words.next() {
+            None => None,
+            Some("avalanche") => Some(HashModifier::Avalanche),
+            Some(_) => return None,
+        };
+        Some(HashType { method: Some(method), function, modifier })
     }
-    pub fn text(&self) -> Option<&'static str> {
-        self.method.map(|m| match m {
+
+    /// The config text; a modifier needs a function before it, as in HAProxy (`sdbm` then).
+    pub fn text(&self) -> Option<String> {
+        let mut s = String::from(match self.method? {
             HashMethod::MapBased => "map-based",
             HashMethod::Consistent => "consistent",
-        })
+        });
+        let function = match (self.function, self.modifier) {
+            (None, Some(_)) => Some(HashFunction::Sdbm),
+            (f, _) => f,
+        };
+        if let Some(f) = function {
+            s += match f {
+                HashFunction::Sdbm => " sdbm",
+                HashFunction::Djb2 => " djb2",
+                HashFunction::Wt6 => " wt6",
+                HashFunction::Crc32 => " crc32",
+            };
+        }
+        if self.modifier.is_some() {
+            s += " avalanche";
+        }
+        Some(s)
     }
 }
 

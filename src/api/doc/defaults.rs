@@ -77,7 +77,7 @@ impl Defaults {
         set_str(t, "mode", self.mode.map(ProxyMode::as_str));
         let bal = self.balance.as_ref().map(Balance::to_text).transpose()?;
         set_str(t, "balance", bal.as_deref());
-        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text));
+        set_str(t, "hash_type", self.hash_type.as_ref().and_then(HashType::text).as_deref());
         write_httpchk(t, self.adv_check, self.httpchk_params.as_ref())?;
         set_bool(t, "forwardfor", self.forwardfor.as_ref().map(|f| f.enabled.is_on()));
         set_str(t, "http_connection_mode", self.http_connection_mode.map(ConnMode::as_str));
@@ -111,7 +111,7 @@ pub fn get(doc: &DocumentMut) -> Json {
 }
 
 pub fn replace(doc: &mut DocumentMut, body: &Json) -> ApiResult<Json> {
-    let all: Vec<&str> = FORWARDFOR_ONLY.iter().chain(BALANCE_ONLY).chain(HASH_ONLY).copied().collect();
+    let all: Vec<&str> = FORWARDFOR_ONLY.iter().chain(BALANCE_ONLY).copied().collect();
     let d: Defaults = json::decode(body, &all)?;
     if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty() && *n != "unnamed_defaults_1") {
         return Err(ApiError::unsupported("name", &format!("lbha has one unnamed defaults section, not `{n}`")));

@@ -48,6 +48,7 @@ impl Phase {
                         "return",
                         "capture",
                         "set_log_level",
+                        "strict_mode",
                         "cache_store",
                         "silent_drop",
                         "set_mark",
@@ -420,7 +421,7 @@ pub(super) fn action(
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
     has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
-    has!(wait_for_body => "wait_for_body");
+    has!(wait_for_body => "wait_for_body", strict_mode => "strict_mode");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -661,6 +662,14 @@ pub(super) fn action(
             }
             HttpAction::WaitForBody { time, at_least: w.at_least.map(|s| s.0 as usize).filter(|&n| n > 0) }
         }
+        "strict_mode" => match r.strict_mode.as_deref()? {
+            "on" => HttpAction::StrictMode(true),
+            "off" => HttpAction::StrictMode(false),
+            other => {
+                cx.err_v(ap, "expects `on` or `off`, as HAProxy's `strict-mode`", other);
+                return None;
+            }
+        },
         "disable_l7_retry" | "wait_for_handshake" => {
             let on = if name == "disable_l7_retry" { r.disable_l7_retry } else { r.wait_for_handshake };
             if on != Some(true) {
@@ -982,6 +991,12 @@ mod tests {
         assert_eq!(e, "");
         let e = check("http_response = [{ disable_l7_retry = true }]", "");
         assert!(e.contains("is not an action of http_response"), "{e}");
+        let e = check("http_request = [{ strict_mode = \"off\" }]\nhttp_response = [{ strict_mode = \"on\" }]", "");
+        assert_eq!(e, "");
+        let e = check("http_request = [{ strict_mode = \"yes\" }]", "");
+        assert!(e.contains("http_request[0].strict_mode") && e.contains("`on` or `off`") && e.contains("yes"), "{e}");
+        let e = check("http_after_response = [{ strict_mode = \"off\" }]", "");
+        assert!(e.contains("is not an action of http_after_response"), "{e}");
         let e = check("http_request = [{ wait_for_handshake = false }]", "");
         assert!(e.contains("write `wait_for_handshake = true`"), "{e}");
         let e = check("http_request = [{ normalize_uri = \"fragment-encode\" }]", "");

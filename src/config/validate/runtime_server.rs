@@ -102,10 +102,10 @@ pub fn with_server(live: &Backend, at: usize, server: Server) -> Backend {
     }
     let specs: Vec<ServerSpec> =
         servers.iter().map(|s| ServerSpec { weight: s.weight, backup: s.backup, maxconn: s.maxconn }).collect();
-    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-    let hash_type = live.selector.hash_type().unwrap_or(HashType::MapBased);
+    let puids: Vec<u32> = servers.iter().map(|s| s.id).collect();
+    let hash_type = live.selector.hash_type().unwrap_or_default();
     let selector =
-        Selector::new(&live.algorithm, hash_type, &specs, live.selector.allbackups()).with_server_ids(&names);
+        Selector::new(&live.algorithm, hash_type, &specs, live.selector.allbackups()).with_server_puids(&puids);
     let mut persist = live.persist.clone();
     persist.servers = persist::server_keys(&servers, persist.cookie.as_ref());
     Backend {

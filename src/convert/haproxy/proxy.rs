@@ -6,7 +6,7 @@ use super::keywords::{OPTIONS_TCP_CHECK, OPTIONS_UNSUPPORTED, PROXY_IGNORED, PRO
 use super::rules::Rules;
 use super::server::{self, ServerParams};
 use super::{Cx, src};
-use crate::balance::{Algorithm, BalanceError, HashType};
+use crate::balance::{Algorithm, HashType};
 use crate::convert::out::{Src, TableOut};
 use crate::convert::report::{Loc, ReportKind};
 use toml_edit::Value;
@@ -449,15 +449,6 @@ fn directive(st: &mut St, d: &Directive, cx: &mut Cx) {
             let text = d.args[1..].join(" ");
             match HashType::parse(&text) {
                 Ok(_) => st.put(cx, d, "hash_type", text.as_str()),
-                Err(BalanceError::UnsupportedHashFunction { .. }) => {
-                    let method = d.arg(1).unwrap_or_default().to_string();
-                    cx.report(
-                        d,
-                        ReportKind::Approximated,
-                        format!("lbha's hash function is fixed; `{}` is not selectable, so keys may map to other servers than in HAProxy", d.args[2..].join(" ")),
-                    );
-                    st.put(cx, d, "hash_type", method.as_str());
-                }
                 Err(e) => cx.error(d, e.to_string()),
             }
         }

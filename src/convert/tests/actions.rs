@@ -150,3 +150,26 @@ fn normalize_uri_converts_with_its_option() {
     assert!(matches!(s.frontends[0].http_request[0].action, HttpAction::NormalizeUri(_)));
     assert!(matches!(s.frontends[0].http_request[2].action, HttpAction::NoL7Retry));
 }
+
+#[test]
+fn strict_mode_converts_on_both_sides() {
+    let c = conv(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n\
+         \x20 http-request strict-mode off if { path_beg /soft }\n\
+         \x20 http-response strict-mode on\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    let t = table(&c);
+    assert_eq!(t["frontend"][0]["http_request"][0]["strict_mode"].as_str(), Some("off"));
+    assert!(t["frontend"][0]["http_request"][0]["if"].as_str().is_some());
+    assert_eq!(t["frontend"][0]["http_response"][0]["strict_mode"].as_str(), Some("on"));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert!(matches!(s.frontends[0].http_request[0].action, HttpAction::StrictMode(false)));
+    assert!(matches!(s.frontends[0].http_response[0].action, HttpAction::StrictMode(true)));
+    let e = conv_err(
+        "defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request strict-mode maybe\n\
+         \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert!(e.iter().any(|m| m.contains("h.cfg:5") && m.contains("'on' or 'off'")), "{e:?}");
+}
