@@ -88,7 +88,7 @@ fn interop(test: &str, version: u8, advert_lbha: &str, advert_ka: &str, down: Du
     if version == 3 {
         // lbha's short-interval advert before its priority-0 one (`vrrp::resign`): keepalived
         // adopts it, so its skew time is computed over 10 ms. The log line is `-D`'s; the same
-        // without `-D`, seen on the wire: `keepalived_adopts_the_short_interval_without_d`.
+        // without `-D`, seen on the wire: `keepalived_sees_the_short_interval_without_d`.
         let log = bed.log(ka);
         let adopted = log.lines().find(|l| l.contains("advertisement interval updated from 100ms to 10ms by master"));
         assert!(adopted.is_some(), "keepalived did not adopt 10 ms:\n{log}");
@@ -127,16 +127,16 @@ fn interop_keepalived_v3() {
     interop("interop_keepalived_v3", 3, "100ms", "0.1", Duration::from_millis(361));
 }
 
-/// The short-interval advert's effect on keepalived as run in production (no `-D`, whose log
-/// line `interop` reads), seen on the switch: lbha's advert with a 1 cs interval goes out before
-/// its priority-0 one, and keepalived (100) advertises as master less than the skew time over
-/// 100 ms (60.9 ms) after that priority-0 advert. Its timer never fires early, so only the adopted
-/// 10 ms interval (skew 6.1 ms) allows that; a round where keepalived ran late (a loaded machine)
-/// is tried again, up to five.
+/// lbha's short-interval advert against keepalived as run in production (no `-D`, whose log line
+/// `interop` reads), seen on the switch: lbha's advert with a 1 cs interval goes out before its
+/// priority-0 one, and keepalived (100) takes over. How soon keepalived advertised as master after
+/// that priority-0 advert is printed, not asserted (tests hold no timing bounds): under the skew
+/// time over 100 ms (60.9 ms) only the adopted 10 ms interval (skew 6.1 ms) explains it, since
+/// keepalived's timer never fires early; bench/README.md reports the figures.
 #[test]
 #[cfg_attr(netns_needs_root, ignore = "needs root (network namespaces)")]
-fn keepalived_adopts_the_short_interval_without_d() {
-    let test = "keepalived_adopts_the_short_interval_without_d";
+fn keepalived_sees_the_short_interval_without_d() {
+    let test = "keepalived_sees_the_short_interval_without_d";
     if !bed::root_or_skip(test) {
         return;
     }
@@ -147,53 +147,39 @@ fn keepalived_adopts_the_short_interval_without_d() {
     let (lb1, lb2) = (bed.node("lb1"), bed.node("lb2"));
     let cap = bed.capture("switch.cap").unwrap_or_else(|| panic!("{test}: needs tcpdump"));
     let ka = keepalived_with(&mut bed, &lb2, "ka", &keepalived_conf(100, 3, "0.1", false), false);
-    // The skew time over keepalived's own 100 ms: (256 - 100) / 256 x 100 ms.
-    let unadopted_skew = 156.0 * 100.0 / 256.0;
-    let mut gaps = Vec::new();
-    for round in 0..5 {
-        let p1 = bed.lbha(&lb1, &format!("lb1-{round}"), &lb_config(150, 3, "100ms", ""));
-        wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lbha master, keepalived backup");
-        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
-        bed.term(p1);
-        wait_for(Duration::from_secs(5), || only_on(&lb2, &lb1)).expect("keepalived takes over");
-        // tcpdump writes a frame's line at once (`-l`); give the last ones a moment to land.
-        let mut seen = None;
-        for _ in 0..50 {
-            let tl = crate::timeline::read(&bed.log(cap), t0, &lb1.mac, &lb2.mac, "-", VIP);
-            if let (Some(resigned), Some(new_advert)) = (tl.resigned, tl.new_advert) {
-                seen = Some((resigned, new_advert));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    let p1 = bed.lbha(&lb1, "lb1", &lb_config(150, 3, "100ms", ""));
+    wait_for(Duration::from_secs(10), || only_on(&lb1, &lb2)).expect("lbha master, keepalived backup");
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+    bed.term(p1);
+    wait_for(Duration::from_secs(5), || only_on(&lb2, &lb1)).expect("keepalived takes over");
+    // tcpdump writes a frame's line at once (`-l`); the last ones may still be on their way.
+    let mut seen = None;
+    for _ in 0..50 {
+        let tl = crate::timeline::read(&bed.log(cap), t0, &lb1.mac, &lb2.mac, "-", VIP);
+        if let (Some(resigned), Some(new_advert)) = (tl.resigned, tl.new_advert) {
+            seen = Some((resigned, new_advert));
+            break;
         }
-        let Some((resigned, new_advert)) = seen else {
-            panic!(
-                "round {round}: lb1's priority-0 advert and keepalived's first advert on the wire:\n{}",
-                bed.log(cap)
-            );
-        };
-        let short = bed.log(cap).lines().any(|l| {
-            l.contains(&format!("{} > ", lb1.mac)) && l.contains(" prio 150, intvl 1cs,") && {
-                let t: f64 = l.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
-                t >= t0 && (t - t0) * 1000.0 <= resigned
-            }
-        });
-        assert!(short, "round {round}: lbha's 1 cs advert before its priority 0:\n{}", bed.log(cap));
-        let gap = new_advert - resigned;
-        gaps.push(gap);
-        if gap < unadopted_skew {
-            println!(
-                "interop v3 without -D: keepalived advertised as master {gap:.1} ms after lbha's priority 0 \
-                 (skew over 10 ms 6.1 ms, over 100 ms {unadopted_skew:.1} ms); rounds {gaps:?}"
-            );
-            let log = bed.log(ka);
-            assert!(!log.contains("advertisement interval updated"), "no detailed log without -D:\n{log}");
-            return;
-        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!(
-        "keepalived never took over within the skew time over 100 ms after lbha's priority 0 (ms): {gaps:?}\n{}",
-        bed.log(ka)
+    let Some((resigned, new_advert)) = seen else {
+        panic!("lb1's priority-0 advert and keepalived's first advert on the wire:\n{}", bed.log(cap));
+    };
+    let short = bed.log(cap).lines().any(|l| {
+        l.contains(&format!("{} > ", lb1.mac)) && l.contains(" prio 150, intvl 1cs,") && {
+            let t: f64 = l.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+            t >= t0 && (t - t0) * 1000.0 <= resigned
+        }
+    });
+    assert!(short, "lbha's 1 cs advert before its priority 0:\n{}", bed.log(cap));
+    let log = bed.log(ka);
+    assert!(!log.contains("advertisement interval updated"), "no detailed log without -D:\n{log}");
+    let unadopted_skew = 156.0 * 100.0 / 256.0;
+    let gap = new_advert - resigned;
+    println!(
+        "interop v3 without -D: keepalived advertised as master {gap:.1} ms after lbha's priority 0 \
+         (skew over 10 ms 6.1 ms, over 100 ms {unadopted_skew:.1} ms: {})",
+        if gap < unadopted_skew { "the short interval was adopted" } else { "not shown this run" }
     );
 }
 
