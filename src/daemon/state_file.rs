@@ -165,7 +165,10 @@ mod upgrade_tests {
         let text = servers_state::format(&server_lines(&p.active.load(), None));
         assert!(text.lines().any(|l| l == servers_state::MARK), "{text}");
         // HAProxy's bits: `CMAINT` alone, enabled since.
-        assert!(text.contains(" c 127.0.0.1 ") && text.lines().last().unwrap().split(' ').nth(6) == Some("4"), "{text}");
+        assert!(
+            text.contains(" c 127.0.0.1 ") && text.lines().last().unwrap().split(' ').nth(6) == Some("4"),
+            "{text}"
+        );
         let q = proxy();
         apply(&text, "pid 1", &q, false);
         assert_eq!(admin(&q, 1), Admin::Ready);

@@ -139,7 +139,9 @@ mod tests {
         assert!(propagate(&snap, &rts).is_empty());
         sv(0).set_admin(Admin::Maint);
         let moved = propagate(&snap, &rts);
-        let to = |new: Admin| vec![(0, 2), (0, 3)].into_iter().map(|at| Moved { at, old: Admin::Ready, new }).collect::<Vec<_>>();
+        let to = |new: Admin| {
+            vec![(0, 2), (0, 3)].into_iter().map(|at| Moved { at, old: Admin::Ready, new }).collect::<Vec<_>>()
+        };
         assert_eq!(moved, to(Admin::Maint));
         assert_eq!((sv(2).admin(), sv(3).admin(), sv(1).admin()), (Admin::Maint, Admin::Maint, Admin::Ready));
         // A run after another with nothing changed moves nothing and leaves the trackers as they are.
