@@ -178,3 +178,38 @@ fn inherited_maintenance_survives_reload_and_restart() {
     assert_eq!((s, v["admin_state"].as_str()), (200, Some("drain")), "{v}");
     drop(chk);
 }
+
+/// What lbha writes now (`show servers state`, the state file, the takeover text) carries a
+/// comment line after the header that tells it from what earlier lbha versions wrote; HAProxy
+/// 2.6 still loads it with `server-state-file`: a forced maintenance, an operator's enabling of
+/// a `disabled` server and a runtime weight come back as lbha had them.
+#[test]
+fn haproxy_loads_the_marked_state_file() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    let lport = free_port();
+    let l = Lbha::start_haproxy(&cfg(None, lport, chk_port), &[lport]);
+    for cmd in ["set server web/a state maint", "enable server web/c", "set server web/g weight 7"] {
+        l.ctl(&[cmd]);
+    }
+    let m = l.ctl(&["show servers state"]);
+    assert_eq!(m.lines().nth(2), Some("# lbha: srv_admin_state as HAProxy 2.6"), "{m}");
+    let hdir = TempDir::new("srvstate-load");
+    let state = hdir.write("state", &m);
+    let hsock = hdir.0.join("stats.sock");
+    let hport = free_port();
+    let hcfg = cfg(Some(&hsock), hport, chk_port)
+        .replacen("global\n", &format!("global\n    server-state-file {}\n", state.display()), 1)
+        .replacen("defaults\n", "defaults\n    load-server-state-from-file global\n", 1);
+    let (_h, _hd) = haproxy(&hcfg, hport);
+    let h = ask_socket(&hsock, "show servers state web");
+    // Name, srv_admin_state, srv_uweight.
+    let kept = |s: &str| lines(s, "web").into_iter().map(|f| format!("{} {} {}", f[3], f[6], f[7])).collect::<Vec<_>>();
+    assert_eq!(kept(&h), kept(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(kept(&h), ["a 1 3", "b 0 1", "c 4 0", "f 0 0", "g 0 7"].map(String::from).to_vec(), "{h}");
+    drop(chk);
+}

@@ -8,6 +8,12 @@ use std::net::SocketAddr;
 pub const VERSION: &str = "1";
 pub const HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
 
+/// Written after the header by this version of lbha, which writes `srv_admin_state` as HAProxy
+/// 2.6 does. Text without it comes from an earlier lbha, which wrote a server `disabled` in the
+/// config and still in maintenance as `CMAINT` alone (HAProxy's "disabled in the config, enabled
+/// since"). A comment: HAProxy's parser skips it as it skips the header.
+pub const MARK: &str = "# lbha: srv_admin_state as HAProxy 2.6";
+
 // HAProxy's admin-state bits (SRV_ADMF_*).
 const ADMF_FMAINT: u32 = 0x01;
 const ADMF_IMAINT: u32 = 0x02;
@@ -169,9 +175,9 @@ pub fn admin_word(a: Admin) -> &'static str {
     }
 }
 
-/// The whole document: version, header, one line per server.
+/// The whole document: version, header, [`MARK`], one line per server.
 pub fn format(lines: &[ServerLine]) -> String {
-    let mut s = format!("{VERSION}\n{HEADER}\n");
+    let mut s = format!("{VERSION}\n{HEADER}\n{MARK}\n");
     for l in lines {
         s.push_str(&l.to_line());
         s.push('\n');
@@ -191,13 +197,23 @@ pub struct SavedServer {
     pub iweight: u32,
     /// `srv_op_state`: Some(true) running, Some(false) stopped, None for anything else.
     pub op_up: Option<bool>,
+    /// Read from text without [`MARK`] (HAProxy's, or an earlier lbha's): `CMAINT` alone may
+    /// be a server `disabled` in the config and never enabled.
+    unmarked: bool,
 }
 
 impl SavedServer {
     /// Saved in maintenance (forced, inherited or from the config): its `srv_op_state` is then
     /// 0 whatever its checks said.
     pub fn in_maint(&self) -> bool {
-        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT) != 0
+        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT) != 0 || self.legacy_disabled()
+    }
+
+    /// `CMAINT` alone in unmarked text: an earlier lbha wrote so a server `disabled` in the
+    /// config and in maintenance; taken as that, never as enabled (HAProxy's meaning), so a
+    /// disabled server does not come into traffic after an upgrade.
+    fn legacy_disabled(&self) -> bool {
+        self.unmarked && self.admin_bits == ADMF_CMAINT
     }
 }
 
@@ -216,9 +232,13 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut version_seen = false;
+    let mut marked = false;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let t = raw.trim();
+        if t == MARK {
+            marked = true;
+        }
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
@@ -251,6 +271,7 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
                     "0" => Some(false),
                     _ => None,
                 },
+                unmarked: !marked,
             }),
             (a, u, w) => errors.extend([a.err(), u.err(), w.err()].into_iter().flatten()),
         }
@@ -264,10 +285,15 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
 /// enabling of a server disabled in the config. A saved drain is kept on a server not in
 /// maintenance, unless it came from a configured weight of 0 that is no longer 0. The saved
 /// runtime weight is restored only while the configured weight is the one it was set against.
-/// Inherited bits are not restored: trackers take them from the restored servers.
+/// Inherited bits are not restored: trackers take them from the restored servers. Text without
+/// [`MARK`] holding `CMAINT` alone for a server still `disabled` keeps it in maintenance (what
+/// an earlier lbha meant by it; for HAProxy's text, an operator's enabling is lost, never a
+/// maintenance).
 pub fn restore(saved: &SavedServer, config_weight: u32, config_disabled: bool) -> (Admin, Option<u32>) {
     let bits = saved.admin_bits;
-    let mut admin = if (bits & ADMF_CMAINT != 0) != config_disabled {
+    let mut admin = if config_disabled && saved.legacy_disabled() {
+        Admin::Maint
+    } else if (bits & ADMF_CMAINT != 0) != config_disabled {
         if config_disabled { Admin::Maint } else { Admin::Ready }
     } else if bits & ADMF_FMAINT != 0 {
         Admin::Maint
@@ -355,7 +381,7 @@ mod tests {
         assert_eq!((saved[0].op_up, saved[1].op_up), (Some(false), Some(false)));
         // The first is stopped by its maintenance, which says nothing of its health.
         assert!(saved[0].in_maint() && !saved[1].in_maint());
-        assert_eq!(saved[0].line, 3);
+        assert_eq!(saved[0].line, 4);
         assert_eq!((saved[0].backend.as_str(), saved[0].server.as_str()), ("web", "a"));
         assert_eq!(restore(&saved[0], 2, false), (Admin::Maint, Some(5)));
         assert_eq!(restore(&saved[1], 2, false), (Admin::Drain, Some(5)));
@@ -375,6 +401,28 @@ mod tests {
         // Disabled in the config, enabled by an operator: stays enabled while the config holds.
         assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
         assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn cmaint_alone_without_the_mark_keeps_a_disabled_server_in_maintenance() {
+        // An earlier lbha's line for a server `disabled` in the config, in maintenance.
+        let old = "1\n# header\n2 web 1 a 127.0.0.1 0 4 1 1 30 0 0 0 0 0 0 0 - 8081 - 0 0 - - 0\n";
+        let (saved, errors) = parse(old);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(saved[0].in_maint());
+        assert_eq!(restore(&saved[0], 1, true).0, Admin::Maint);
+        // Enabled in the config since: the config decides.
+        assert_eq!(restore(&saved[0], 1, false).0, Admin::Ready);
+        // The mark after the header: HAProxy's meaning, enabled by an operator.
+        let marked = format!("1\n# header\n{MARK}\n2 web 1 a 127.0.0.1 0 4 1 1 30 0 0 0 0 0 0 0 - 8081 - 0 0 - - 0\n");
+        let (saved, _) = parse(&marked);
+        assert!(!saved[0].in_maint());
+        assert_eq!(restore(&saved[0], 1, true).0, Admin::Ready);
+        // Other bits without the mark read as HAProxy's.
+        let (saved, _) = parse("1\n2 web 1 a 127.0.0.1 0 5 1 1 30\n2 web 2 b 127.0.0.1 2 0 1 1 30\n");
+        assert_eq!(restore(&saved[0], 1, true).0, Admin::Maint);
+        assert_eq!(restore(&saved[1], 1, true).0, Admin::Maint);
+        assert_eq!(restore(&saved[1], 1, false).0, Admin::Ready);
     }
 
     #[test]

@@ -112,3 +112,70 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+    use crate::state::Admin;
+    use std::sync::Arc;
+
+    /// `c` is `disabled` in the config; `a` is not.
+    fn proxy() -> Arc<Proxy> {
+        let src = "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"web\"\nservers = [\
+                   { name = \"a\", addr = \"127.0.0.1:9\" }, \
+                   { name = \"c\", addr = \"127.0.0.1:9\", disabled = true }]\n";
+        Proxy::new(crate::config::parse(src, Path::new("t.toml")).unwrap())
+    }
+
+    fn admin(p: &Proxy, si: usize) -> Admin {
+        p.active.load().rt.backends[0].servers[si].admin()
+    }
+
+    /// As the lbha before HAProxy's admin bits wrote it: `c` disabled in the config and in
+    /// maintenance is `CMAINT` (4) alone, with no mark; `a` is ready.
+    const OLD: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n\
+                       1 web 1 a 127.0.0.1 2 0 1 1 30 0 0 0 0 0 0 0 - 9 - 0 0 - - 0\n\
+                       1 web 2 c 127.0.0.1 2 4 1 1 30 0 0 0 0 0 0 0 - 9 - 0 0 - - 0\n";
+
+    #[test]
+    fn an_earlier_lbha_disabled_server_stays_in_maintenance_through_a_takeover() {
+        for op_state in [false, true] {
+            let p = proxy();
+            assert_eq!(admin(&p, 1), Admin::Maint);
+            apply(OLD, "pid 1", &p, op_state);
+            assert_eq!((admin(&p, 0), admin(&p, 1)), (Admin::Ready, Admin::Maint), "op_state {op_state}");
+        }
+    }
+
+    #[test]
+    fn an_earlier_lbha_state_file_keeps_a_disabled_server_in_maintenance() {
+        let dir = std::env::temp_dir().join(format!("lbha-statefile-old-{}", std::process::id()));
+        let path = dir.join("servers.state");
+        write_atomic(&path, OLD.as_bytes()).unwrap();
+        let p = proxy();
+        load(&path, &p);
+        assert_eq!((admin(&p, 0), admin(&p, 1)), (Admin::Ready, Admin::Maint));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn this_lbha_keeps_an_operator_enabling_of_a_disabled_server() {
+        let p = proxy();
+        p.active.load().rt.backends[0].servers[1].set_admin(Admin::Ready);
+        let text = servers_state::format(&server_lines(&p.active.load(), None));
+        assert!(text.lines().any(|l| l == servers_state::MARK), "{text}");
+        // HAProxy's bits: `CMAINT` alone, enabled since.
+        assert!(
+            text.contains(" c 127.0.0.1 ") && text.lines().last().unwrap().split(' ').nth(6) == Some("4"),
+            "{text}"
+        );
+        let q = proxy();
+        apply(&text, "pid 1", &q, false);
+        assert_eq!(admin(&q, 1), Admin::Ready);
+        // The same text without the mark is taken as an earlier lbha's: maintenance kept.
+        let unmarked: String = text.lines().filter(|l| *l != servers_state::MARK).map(|l| format!("{l}\n")).collect();
+        let r = proxy();
+        apply(&unmarked, "pid 1", &r, false);
+        assert_eq!(admin(&r, 1), Admin::Maint);
+    }
+}

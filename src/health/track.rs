@@ -7,6 +7,13 @@
 use crate::config::Snapshot;
 use crate::state::{Admin, BackendRt, Inherited};
 use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Serializes [`propagate`]: the checks' reconcile, the control socket, the API and the agent
+/// each run it after a change. Unserialized, one run's writes computed from states read before
+/// another's change could land after the other's run and leave a tracker READY under a server
+/// in maintenance. Rare and cheap: one lock for all proxies.
+static PROPAGATE: Mutex<()> = Mutex::new(());
 
 /// One server as tracking sees it: its own admin state and the server it tracks (an index into
 /// the same list).
@@ -45,8 +52,11 @@ pub struct Moved {
 }
 
 /// Recomputes what every tracking server inherits, from the servers' own states, and stores it
-/// in their runtime entries; returns the servers whose state in force moved.
+/// in their runtime entries; returns the servers whose state in force moved. Runs one at a
+/// time, reading the servers' own states under the lock: a change made before a run starts is
+/// seen by it, and a run for a later change writes after it.
 pub fn propagate(snap: &Snapshot, rts: &[BackendRt]) -> Vec<Moved> {
+    let _one = PROPAGATE.lock().unwrap_or_else(|p| p.into_inner());
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     let mut at = Vec::new();
     for (bi, b) in snap.backends.iter().enumerate() {
@@ -109,6 +119,39 @@ mod tests {
         assert_eq!(inh[2], Inherited::default());
         assert_eq!(inh[3], Inherited { maint: false, drain: true });
         assert_eq!(inh[4], Inherited::default());
+    }
+
+    /// `a` <- `d` <- `e`, `b` alone.
+    fn chain() -> crate::config::Snapshot {
+        let src = "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"web\"\nservers = [\
+                   { name = \"a\", addr = \"127.0.0.1:9\", check = true }, \
+                   { name = \"b\", addr = \"127.0.0.1:9\" }, \
+                   { name = \"d\", addr = \"127.0.0.1:9\", track = \"a\" }, \
+                   { name = \"e\", addr = \"127.0.0.1:9\", track = \"d\" }]\n";
+        crate::config::parse(src, std::path::Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn propagate_writes_what_the_current_states_give() {
+        let snap = chain();
+        let rts = crate::state::Registry::default().attach(&snap).backends;
+        let sv = |i: usize| &rts[0].servers[i];
+        assert!(propagate(&snap, &rts).is_empty());
+        sv(0).set_admin(Admin::Maint);
+        let moved = propagate(&snap, &rts);
+        let to = |new: Admin| {
+            vec![(0, 2), (0, 3)].into_iter().map(|at| Moved { at, old: Admin::Ready, new }).collect::<Vec<_>>()
+        };
+        assert_eq!(moved, to(Admin::Maint));
+        assert_eq!((sv(2).admin(), sv(3).admin(), sv(1).admin()), (Admin::Maint, Admin::Maint, Admin::Ready));
+        // A run after another with nothing changed moves nothing and leaves the trackers as they are.
+        assert!(propagate(&snap, &rts).is_empty());
+        assert_eq!(sv(3).admin(), Admin::Maint);
+        // The tracked server comes back: its trackers follow, their own state untouched.
+        sv(0).set_admin(Admin::Ready);
+        let back: Vec<_> = propagate(&snap, &rts).into_iter().map(|m| (m.at, m.old, m.new)).collect();
+        assert_eq!(back, vec![((0, 2), Admin::Maint, Admin::Ready), ((0, 3), Admin::Maint, Admin::Ready)]);
+        assert_eq!(sv(2).forced_admin(), Admin::Ready);
     }
 
     #[test]

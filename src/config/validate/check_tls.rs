@@ -41,6 +41,14 @@ pub(super) fn check_tls(
     cx: &mut Ctx,
 ) -> Option<CheckTls> {
     let implied = sv.ssl && sv.check_port.is_none() && sv.check_addr.is_none();
+    if implied && sv.check_ssl == Some(false) {
+        // Earlier lbha versions took `false` as unset (checks over TLS, following `ssl`).
+        cx.warn(
+            sp.key("check_ssl"),
+            "`false` on an `ssl` server: its health checks go plain, not over TLS (HAProxy's \
+             `no-check-ssl`); remove it to check over TLS",
+        );
+    }
     if !sv.check_ssl.unwrap_or(implied) {
         for (set, key) in [(sv.check_sni.is_some(), "check_sni"), (sv.check_alpn.is_some(), "check_alpn")] {
             if set {
@@ -140,5 +148,37 @@ pub(super) fn seq_connects(
             (None, None, None) => rustls_pki_types::ServerName::IpAddress(opts.target(check_addr).ip().into()),
         };
         opts.tls = Some(CheckTls { config: Arc::new(config), name });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn warnings(server: &str) -> Vec<String> {
+        let t = format!(
+            "[global]\nssl_server_verify = \"none\"\n[[backend]]\nname = \"b\"\nmode = \"http\"\n\
+             servers = [{{ name = \"s\", addr = \"127.0.0.1:1\", check = true{server} }}]\n"
+        );
+        let snap = crate::config::parse(&t, Path::new("t.toml")).unwrap();
+        snap.warnings.iter().map(|w| w.to_string()).filter(|w| w.contains("check_ssl")).collect()
+    }
+
+    #[test]
+    fn plain_checks_of_an_ssl_server_are_warned_of() {
+        let w = warnings(", ssl = true, check_ssl = false");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("backend[0].servers[0].check_ssl"), "{w:?}");
+        assert!(w[0].contains("health checks go plain, not over TLS (HAProxy's `no-check-ssl`)"), "{w:?}");
+        // Checks sent elsewhere never followed `ssl`; `check_ssl` unset or true, or no `ssl`: silent.
+        for quiet in [
+            ", ssl = true, check_ssl = false, check_port = 2",
+            ", ssl = true, check_ssl = false, check_addr = \"127.0.0.2\"",
+            ", ssl = true",
+            ", ssl = true, check_ssl = true",
+            ", check_ssl = false",
+        ] {
+            assert_eq!(warnings(quiet), Vec::<String>::new(), "{quiet}");
+        }
     }
 }
