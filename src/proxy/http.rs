@@ -246,17 +246,7 @@ pub fn handle(
         }
         if !logs {
             let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-            let t = Txn {
-                cx: &cx,
-                active: &active,
-                frontend: fi,
-                backend: bi,
-                vars: &vars,
-                body: None,
-                body_done: false,
-                body_whole: false,
-                log: log.as_ref(),
-            };
+            let t = Txn::new(&cx, &active, fi, bi, &vars, log.as_ref());
             super::logrec::late_unique_id::<()>(None, &t);
             let resp = super::errpages::customize(resp, &t);
             let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -270,17 +260,7 @@ pub fn handle(
         start.refused = bad_request;
         let log = &start.log;
         let (resp, bi) = serve(req, verdict, &cx, &active, fi, &vars, log.as_ref()).await;
-        let t = Txn {
-            cx: &cx,
-            active: &active,
-            frontend: fi,
-            backend: bi,
-            vars: &vars,
-            body: None,
-            body_done: false,
-            body_whole: false,
-            log: log.as_ref(),
-        };
+        let t = Txn::new(&cx, &active, fi, bi, &vars, log.as_ref());
         super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
@@ -323,7 +303,7 @@ fn after_response(
     vars: &TxnVars<'_>,
     log: Option<&super::logrec::LogHandle>,
 ) -> Response<ProxyBody> {
-    let t = Txn { cx, active, frontend: fi, backend: bi, vars, body: None, body_done: false, body_whole: false, log };
+    let t = Txn::new(cx, active, fi, bi, vars, log);
     let fe = &active.snap.frontends[fi];
     if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
         rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
@@ -390,17 +370,7 @@ fn serve_picking(
         // As HAProxy: the frontend's `http_request` rules (deny, redirect, ...) come first and the
         // stats page after them, so a rule that guards the frontend guards its stats page too.
         let close_client = fe.conn_mode == ConnMode::Close;
-        let mut t = Txn {
-            cx: &cx,
-            active: &active,
-            frontend: fi,
-            backend: None,
-            vars,
-            body: None,
-            body_done: false,
-            body_whole: false,
-            log,
-        };
+        let mut t = Txn::new(&cx, &active, fi, None, vars, log);
         if !super::tcp_rules::http_request(&fe.tcp.content, &fe.tcp.acls, &req, &t) {
             return super::tcp_rules::silent(fail(&fcnt, &cx, &fe.name, ProxyError::Denied));
         }

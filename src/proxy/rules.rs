@@ -33,6 +33,20 @@ pub struct Txn<'a> {
     pub log: Option<&'a LogHandle>,
 }
 
+impl<'a> Txn<'a> {
+    /// A transaction with no request body read yet.
+    pub fn new(
+        cx: &'a ConnCtx,
+        active: &'a Active,
+        frontend: usize,
+        backend: Option<usize>,
+        vars: &'a TxnVars<'a>,
+        log: Option<&'a LogHandle>,
+    ) -> Self {
+        Txn { cx, active, frontend, backend, vars, body: None, body_done: false, body_whole: false, log }
+    }
+}
+
 /// What a rule list ended with.
 pub enum Outcome {
     /// Every rule ran (or `allow` stopped the list): go on.

@@ -155,17 +155,7 @@ where
         super::tcp_rules::choose_backend(active, fi, cx, &early)
     } else {
         let vars = super::vars::TxnVars::new(&cx.proxy.proc_vars, &cx.sess_vars);
-        let t = super::rules::Txn {
-            cx,
-            active,
-            frontend: fi,
-            backend: None,
-            vars: &vars,
-            body: None,
-            body_done: false,
-            body_whole: false,
-            log: None,
-        };
+        let t = super::rules::Txn::new(cx, active, fi, None, &vars, None);
         super::rules::choose(fe, &super::sample_ctx::StreamCtx::conn(cx, active, fi), &t)
     };
     let Some(bi) = bi else {
