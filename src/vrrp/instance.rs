@@ -514,16 +514,21 @@ impl Runner {
         }
     }
 
-    /// One advert with `priority` and `interval` (in the version's units) to every destination.
-    async fn send_one(&mut self, priority: u8, interval: u16) {
-        let advert = Advert {
+    /// This instance's advert with `priority` and `interval` (in the version's units).
+    fn advert(&self, priority: u8, interval: u16) -> Advert {
+        Advert {
             version: self.version,
             vrid: self.cfg.vrid,
             priority,
             max_advert_int: interval,
             auth: self.auth,
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
-        };
+        }
+    }
+
+    /// One advert with `priority` and `interval` (in the version's units) to every destination.
+    async fn send_one(&mut self, priority: u8, interval: u16) {
+        let advert = self.advert(priority, interval);
         for dst in self.dests.clone() {
             let form = match (self.cfg.v3_checksum_as_v2, self.cfg.opts.old_unicast_checksum && !dst.is_multicast()) {
                 (true, _) => ChecksumForm::MessageOnly,
@@ -830,14 +835,7 @@ impl Runner {
             for (priority, interval) in
                 super::resign::adverts(self.version, self.fsm.effective_priority(), interval, true)
             {
-                let advert = Advert {
-                    version: self.version,
-                    vrid: self.cfg.vrid,
-                    priority,
-                    max_advert_int: interval,
-                    auth: self.auth,
-                    addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
-                };
+                let advert = self.advert(priority, interval);
                 let to = if priority > 0 { &mut hurry } else { &mut adverts };
                 for dst in &self.dests {
                     if let Ok(b) = packet::encode_with(&advert, self.src, *dst, form) {
