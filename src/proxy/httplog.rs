@@ -258,6 +258,8 @@ impl Pending {
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],
+            // HAProxy's queue error (`SI_ET_QUEUE_ERR`).
+            (Some(ProxyError::QueueFull), _) => ['S', 'Q'],
             (Some(ProxyError::ServerTimeout), _) => ['s', 'H'],
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],

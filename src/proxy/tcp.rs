@@ -210,7 +210,11 @@ where
             Some(Ok(x)) => x,
             Some(Err(e)) => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
-                out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                out.termination = match e {
+                    queue::NoSlot::QueueTimeout => ['s', 'Q'],
+                    queue::NoSlot::QueueFull => ['S', 'Q'],
+                    queue::NoSlot::NoServer => ['S', 'C'],
+                };
                 return out;
             }
         };
