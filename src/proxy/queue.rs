@@ -17,8 +17,8 @@ pub enum NoSlot {
     /// Servers are up but stayed full for `timeout queue`.
     QueueTimeout,
     /// The server the request's hash chose is full and `maxqueue` requests already wait for it
-    /// (HAProxy's `SRV_STATUS_FULL`: a hash would choose the same server again).
-    QueueFull,
+    /// (HAProxy's `SRV_STATUS_FULL`: a hash would choose the same server again). The server.
+    QueueFull(usize),
 }
 
 /// Where a request joined a queue, for its log line (`%sq`, `%bq`): its position in the
@@ -113,8 +113,11 @@ pub async fn acquire(
         if let Some(s) = mine
             && !upstream::queue_has_room(s.queued.load(Relaxed), bound(s.maxqueue.load(Relaxed)))
         {
-            if preferred.is_none() {
-                return Err(NoSlot::QueueFull);
+            if let (None, Some(si)) = (preferred, pinned) {
+                // HAProxy counts it as a failed connection of the server and the backend.
+                s.counters.errors_conn.fetch_add(1, Relaxed);
+                brt.counters.errors_conn.fetch_add(1, Relaxed);
+                return Err(NoSlot::QueueFull(si));
             }
             prefer = None;
             continue;
