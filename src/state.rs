@@ -499,10 +499,9 @@ impl BackendRt {
 
 impl ServerState for BackendRt {
     // Drain sets the weight to 0 for new traffic; persistence still reaches the server through
-    // `usable`.
+    // `usable`. A full server stays usable (and in a hashing backend's table): see `full`.
     fn usable(&self, idx: usize) -> bool {
-        let beconn = self.counters.cur_sessions.load(Relaxed);
-        self.server_usable(idx) && !self.servers[idx].full_at(beconn)
+        self.server_usable(idx)
     }
     fn conns(&self, idx: usize) -> u32 {
         self.servers.get(idx).map_or(0, |s| s.counters.cur_sessions.load(Relaxed))
@@ -511,6 +510,10 @@ impl ServerState for BackendRt {
         self.servers
             .get(idx)
             .map_or(0, |s| if s.admin() == Admin::Drain || s.nolb() { 0 } else { s.effective_weight() })
+    }
+    fn full(&self, idx: usize) -> bool {
+        let beconn = self.counters.cur_sessions.load(Relaxed);
+        self.servers.get(idx).is_some_and(|s| s.full_at(beconn))
     }
 }
 

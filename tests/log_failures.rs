@@ -291,6 +291,7 @@ fn config(p: Ports, syslog: u16, s: &Servers) -> String {
          \x20 use_backend refused if {{ path_beg /refused }}\n  use_backend redisp if {{ path_beg /redisp }}\n\
          \x20 use_backend nosrv if {{ path_beg /nosrv }}\n  use_backend queue if {{ path_beg /queue }}\n\
          \x20 use_backend full if {{ path_beg /full }}\n  use_backend redir if {{ path_beg /redir }}\n\
+         \x20 use_backend hashfull if {{ path_beg /hashfull }}\n\
          \x20 use_backend keep if {{ path_beg /keep }}\n  default_backend web\n\
          backend web\n  mode http\n  server w 127.0.0.1:{web}\n\
          backend refused\n  mode http\n  server d 127.0.0.1:{dead}\n\
@@ -301,6 +302,8 @@ fn config(p: Ports, syslog: u16, s: &Servers) -> String {
          backend redir\n  mode http\n  server r 127.0.0.1:{web} redir http://elsewhere.example\n\
          backend keep\n  mode http\n  server r 127.0.0.1:{web} redir /\n\
          backend full\n  mode http\n  timeout queue 2s\n  server q 127.0.0.1:{web} maxconn 1 maxqueue 1\n\
+         backend hashfull\n  mode http\n  timeout queue 2s\n  balance hdr(x-trace)\n\
+         \x20 server h1 127.0.0.1:{web} maxconn 1 maxqueue 1\n  server h2 127.0.0.1:{web} maxconn 1 maxqueue 1\n\
          frontend tok\n  mode tcp\n  bind 127.0.0.1:{tok}\n  log-format \"{tfmt}\"\n  default_backend tcp\n\
          frontend tdead\n  mode tcp\n  bind 127.0.0.1:{tdead}\n  log-format \"{tfmt}\"\n  default_backend tdead\n\
          backend tcp\n  mode tcp\n  server t 127.0.0.1:{tcp}\n\
@@ -608,6 +611,26 @@ fn cases() -> Vec<Case> {
                 vec![out]
             },
             // Both queue the third in the backend's queue, which `maxqueue` does not bound.
+            known: &[],
+            by_nature: &[],
+        },
+        Case {
+            name: "hashed server beyond maxqueue (503 SQ)",
+            tsc: "SQ--",
+            run: |p, s| {
+                // Every request has the same X-Trace, so the same server: the second waits for
+                // it (the other server is idle), the third finds its queue at maxqueue.
+                let http = p.http;
+                let first = std::thread::spawn(move || send(http, &get("/hashfull/hold")));
+                wait_holding(s, 1);
+                let second = std::thread::spawn(move || send(http, &get("/hashfull/queued")));
+                // Time for the second to join the queue; the first holds its slot 700 ms.
+                std::thread::sleep(Duration::from_millis(300));
+                let out = send(p.http, &get("/hashfull/third"));
+                first.join().unwrap();
+                second.join().unwrap();
+                vec![out]
+            },
             known: &[],
             by_nature: &[],
         },

@@ -9,6 +9,13 @@
 //! weight is non-zero. Backup servers are used only when no normal server is a candidate; then the
 //! first usable backup takes everything, or, with `allbackups`, all usable backups share the load
 //! by the backend's algorithm.
+//!
+//! A server at its `maxconn` stays a candidate, as in HAProxy. The hashing algorithms build their
+//! tables from the candidates and, for a request with a key, return its server even when full:
+//! the caller queues the request on that server ([`Pick::hashed`]), as HAProxy's
+//! `assign_server_and_queue`. Every other pick (round robin, leastconn, first, random, static-rr
+//! and the round robin a hashing algorithm falls back to without a key) skips full servers and
+//! gives None when all are full, so the caller waits in the backend queue.
 
 mod algorithm;
 mod cache;
@@ -45,9 +52,21 @@ pub struct ServerSpec {
 /// Runtime facts the caller owns (health, admin state, live connections, runtime weight).
 /// Indexes are those of the `servers` slice given to [`Selector::new`].
 pub trait ServerState {
+    /// Up and not in maintenance, whatever its load.
     fn usable(&self, idx: usize) -> bool;
     fn conns(&self, idx: usize) -> u32;
     fn weight(&self, idx: usize) -> u32;
+    /// At its connection limit: a new request has to wait for it.
+    fn full(&self, idx: usize) -> bool;
+}
+
+/// A chosen server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub server: usize,
+    /// Chosen by the request's hash, so it may be full: the request then waits for this server
+    /// rather than going to another, as HAProxy queues it on the server.
+    pub hashed: bool,
 }
 
 /// The parts of a request the hashing algorithms read; absent parts make them fall back to
@@ -112,12 +131,14 @@ struct Candidates<'a> {
     members: &'a [usize],
     state: &'a dyn ServerState,
     avoid: Option<usize>,
+    /// Leave out servers at their limit (every pick but a hashed one).
+    skip_full: bool,
 }
 
 impl Candidates<'_> {
     /// Runtime weight of server `i` if it may be chosen now.
     fn weight(&self, i: usize) -> Option<u32> {
-        if Some(i) == self.avoid || !self.state.usable(i) {
+        if Some(i) == self.avoid || !self.state.usable(i) || (self.skip_full && self.state.full(i)) {
             return None;
         }
         let w = self.state.weight(i);
@@ -240,20 +261,33 @@ impl Selector {
         }
     }
 
-    /// Index of the chosen server, or None when no server is usable.
+    /// Index of the chosen server, or None when no server is usable or every one that may be
+    /// chosen is full. A hashed pick may be full ([`Pick::hashed`]).
     pub fn pick(&self, req: &Request<'_>, state: &dyn ServerState) -> Option<usize> {
-        self.select(req, state, None)
+        self.choose(req, state, None).map(|p| p.server)
     }
 
     /// Like `pick`, but never returns `avoid` unless it is the only usable server of the tier in
     /// use (for redispatch on retry). As in HAProxy, avoiding the last normal server does not
     /// bring in the backups: they serve only when every normal server is down.
     pub fn pick_avoiding(&self, req: &Request<'_>, state: &dyn ServerState, avoid: usize) -> Option<usize> {
-        self.select(req, state, Some(avoid))
+        self.choose(req, state, Some(avoid)).map(|p| p.server)
     }
 
-    fn select(&self, req: &Request<'_>, state: &dyn ServerState, avoid: Option<usize>) -> Option<usize> {
-        let all = Candidates { members: &self.normal, state, avoid: None };
+    /// `pick` (or with `avoid`, `pick_avoiding`), telling whether the request's hash chose the
+    /// server.
+    pub fn choose(&self, req: &Request<'_>, state: &dyn ServerState, avoid: Option<usize>) -> Option<Pick> {
+        let hash = match &self.strategy {
+            Strategy::Hash { key, hash_type, .. } => key.hash(req, *hash_type),
+            _ => None,
+        };
+        let server = self.select(state, avoid, hash)?;
+        Some(Pick { server, hashed: hash.is_some() })
+    }
+
+    fn select(&self, state: &dyn ServerState, avoid: Option<usize>, hash: Option<u32>) -> Option<usize> {
+        // The tier in use depends on which servers are usable, not on which are full.
+        let all = Candidates { members: &self.normal, state, avoid: None, skip_full: false };
         let tier = if all.iter().next().is_some() {
             Tier::Normal
         } else if (Candidates { members: &self.backup, ..all }).iter().next().is_some() {
@@ -265,31 +299,33 @@ impl Selector {
             Tier::Normal => &self.normal,
             Tier::Backup => &self.backup,
         };
-        let cands = Candidates { members, state, avoid };
+        let cands = Candidates { members, state, avoid, skip_full: hash.is_none() };
         let chosen = if tier == Tier::Backup && !self.allbackups {
             cands.iter().next().map(|(i, _)| i)
         } else {
-            self.dispatch(req, &cands)
+            self.dispatch(&cands, hash)
         };
         chosen.or_else(|| {
             // Only `avoid` was left in the tier: retrying it beats failing.
             let a = avoid?;
             let in_tier = self.specs.get(a).is_some_and(|s| s.backup == (tier == Tier::Backup));
-            (in_tier && Candidates { members, state, avoid: None }.weight(a).is_some()).then_some(a)
+            (in_tier && Candidates { avoid: None, ..cands }.weight(a).is_some()).then_some(a)
         })
     }
 
-    fn dispatch(&self, req: &Request<'_>, c: &Candidates<'_>) -> Option<usize> {
+    /// `hash`: the request's key hash (None for the non-hashing algorithms, or no key).
+    fn dispatch(&self, c: &Candidates<'_>, hash: Option<u32>) -> Option<usize> {
         match &self.strategy {
             Strategy::RoundRobin => self.rr.pick(c),
             Strategy::StaticRr(s) => s.pick(c, &self.specs),
             Strategy::LeastConn(l) => l.pick(c),
             Strategy::First => first::pick(c, &self.specs),
             Strategy::Random { draws, rng } => random::pick(c, rng, *draws),
-            Strategy::Hash { key, hash_type, tables } => match key.hash(req, *hash_type) {
+            Strategy::Hash { hash_type, tables, .. } => match hash {
                 Some(h) => {
-                    // The table holds every candidate; the avoided one is skipped in it.
-                    let all = Candidates { avoid: None, ..*c };
+                    // The table holds every candidate, full or not; the avoided one is skipped
+                    // in it.
+                    let all = Candidates { avoid: None, skip_full: false, ..*c };
                     match hash_type.method {
                         HashMethod::MapBased => {
                             let b = tables.map.get(&all, |w| mapped::build(w, self.gcd));
@@ -303,6 +339,15 @@ impl Selector {
                 }
                 None => self.rr.pick(c),
             },
+        }
+    }
+
+    /// Lookup tables a hashing backend has built so far.
+    #[cfg(test)]
+    fn table_builds(&self) -> u64 {
+        match &self.strategy {
+            Strategy::Hash { tables, .. } => tables.map.builds() + tables.ring.builds(),
+            _ => 0,
         }
     }
 }
@@ -482,6 +527,63 @@ mod tests {
                 .fold(vec![0; 3], |acc, c| acc.iter().zip(c).map(|(a, b)| a + b).collect())
         });
         assert_eq!(totals, [2000, 1000, 1000]);
+    }
+
+    /// HAProxy keeps a server at `maxconn` in its map and tree and queues a hashed request on
+    /// it: a server going full and back neither rebuilds the table nor moves any key.
+    #[test]
+    fn a_full_server_keeps_its_keys_and_the_table() {
+        let specs = with_backups(&[1, 2, 1], 1);
+        for ht in [HashType::map_based(), HashType::consistent()] {
+            let s = Selector::new(&Algorithm::Source, ht, &specs, false);
+            let mut f = Fake::from_specs(&specs);
+            let before: Vec<_> = (0..64).map(|n| s.choose(&keyed(n), &f, None)).collect();
+            assert_eq!(s.table_builds(), 1, "{ht:?}");
+            let busy = before[0].unwrap().server;
+            f.full[busy] = true;
+            let full: Vec<_> = (0..64).map(|n| s.choose(&keyed(n), &f, None)).collect();
+            assert_eq!(full, before, "{ht:?}: every key keeps its server, full or not");
+            assert!(full.iter().all(|p| p.is_some_and(|p| p.hashed)), "{ht:?}");
+            f.full[busy] = false;
+            let after: Vec<_> = (0..64).map(|n| s.choose(&keyed(n), &f, None)).collect();
+            assert_eq!(after, before, "{ht:?}");
+            assert_eq!(s.table_builds(), 1, "{ht:?}: no rebuild for a server going full and back");
+
+            // Without a key the round robin fallback skips the full server; with every normal
+            // server full nothing is chosen (the request waits in the backend queue): the
+            // backup does not step in.
+            f.full[busy] = true;
+            for _ in 0..8 {
+                let p = s.choose(&Request::default(), &f, None).unwrap();
+                assert!(p.server != busy && p.server < 3 && !p.hashed, "{ht:?}: {p:?}");
+            }
+            f.full[..3].fill(true);
+            assert_eq!(s.choose(&Request::default(), &f, None), None, "{ht:?}");
+            assert_eq!(s.choose(&keyed(0), &f, None), before[0], "{ht:?}");
+
+            // A health change is a change: one rebuild, shared by the picks that follow.
+            f.up[busy] = false;
+            for n in 0..8 {
+                assert_ne!(s.pick(&keyed(n), &f), Some(busy), "{ht:?}");
+            }
+            assert_eq!(s.table_builds(), 2, "{ht:?}");
+        }
+    }
+
+    #[test]
+    fn non_hashing_algorithms_skip_full_servers() {
+        let specs = with_backups(&[1, 1, 1], 1);
+        for text in ["roundrobin", "static-rr", "leastconn", "first", "random"] {
+            let s = Selector::new(&Algorithm::parse(text).unwrap(), HashType::map_based(), &specs, false);
+            let mut f = Fake::from_specs(&specs);
+            f.full[1] = true;
+            for n in 0..30 {
+                let p = s.choose(&keyed(n), &f, None).unwrap();
+                assert!((p.server == 0 || p.server == 2) && !p.hashed, "{text}: {p:?}");
+            }
+            f.full[..3].fill(true);
+            assert_eq!(s.pick(&keyed(1), &f), None, "{text}: no backup while normal servers are up");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub(super) struct Fake {
     pub up: Vec<bool>,
     pub conns: Vec<u32>,
     pub weight: Vec<u32>,
+    pub full: Vec<bool>,
 }
 
 impl Fake {
@@ -16,6 +17,7 @@ impl Fake {
             up: vec![true; specs.len()],
             conns: vec![0; specs.len()],
             weight: specs.iter().map(|s| s.weight).collect(),
+            full: vec![false; specs.len()],
         }
     }
 }
@@ -29,6 +31,9 @@ impl ServerState for Fake {
     }
     fn weight(&self, idx: usize) -> u32 {
         self.weight.get(idx).copied().unwrap_or(0)
+    }
+    fn full(&self, idx: usize) -> bool {
+        self.full.get(idx).copied().unwrap_or(false)
     }
 }
 

@@ -22,6 +22,8 @@ pub enum ProxyError {
     ServerTimeout,
     ConnectFailed,
     QueueTimeout,
+    /// The server the request's hash chose is at `maxconn` with `maxqueue` requests waiting.
+    QueueFull,
     /// Health checks marked the server down while the request waited for its response, and the
     /// server has `on-marked-down shutdown-sessions`.
     ServerMarkedDown,
@@ -46,6 +48,7 @@ impl ProxyError {
             ProxyError::NoServer
             | ProxyError::ConnectFailed
             | ProxyError::QueueTimeout
+            | ProxyError::QueueFull
             | ProxyError::ServerMarkedDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ServerFailed => StatusCode::BAD_GATEWAY,
             ProxyError::ServerTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -65,6 +68,7 @@ impl ProxyError {
             ProxyError::ServerTimeout => "server timeout",
             ProxyError::ConnectFailed => "cannot connect to any server",
             ProxyError::QueueTimeout => "timeout queue: every server stayed at maxconn",
+            ProxyError::QueueFull => "the server the request hashes to is at maxconn and its queue at maxqueue",
             ProxyError::ServerMarkedDown => {
                 "server marked down while the response was awaited (on-marked-down shutdown-sessions)"
             }
@@ -83,6 +87,7 @@ impl ProxyError {
                 | ProxyError::NoServer
                 | ProxyError::ConnectFailed
                 | ProxyError::QueueTimeout
+                | ProxyError::QueueFull
                 | ProxyError::ServerMarkedDown
         )
     }

@@ -823,6 +823,11 @@ fn forward(
                 ));
                 waited.await.ok_or(ProxyError::ClientAborted { connecting: false })?.map_err(|e| match e {
                     queue::NoSlot::NoServer => ProxyError::NoServer,
+                    queue::NoSlot::QueueFull(si) => {
+                        // Logged with the server it would have waited for (no `%Tw`), as HAProxy.
+                        *reached = httplog::Reached { server: Some(si), queued, ..Default::default() };
+                        ProxyError::QueueFull
+                    }
                     queue::NoSlot::QueueTimeout => {
                         // HAProxy's `%Tw` counts the time in the queue, with no server.
                         *reached = httplog::Reached { tw: ms(t0, clock()), queued, ..Default::default() };

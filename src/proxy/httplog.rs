@@ -262,6 +262,8 @@ impl Pending {
             (Some(ProxyError::NoServer), _) => ['S', 'C'],
             (Some(ProxyError::ConnectFailed), _) => ['S', 'C'],
             (Some(ProxyError::QueueTimeout), _) => ['s', 'Q'],
+            // HAProxy's queue error (`SI_ET_QUEUE_ERR`).
+            (Some(ProxyError::QueueFull), _) => ['S', 'Q'],
             (Some(ProxyError::ServerTimeout), _) => ['s', 'H'],
             (Some(ProxyError::ServerFailed), _) => ['S', 'H'],
             (Some(ProxyError::ServerMarkedDown), _) => ['S', 'H'],
@@ -347,8 +349,10 @@ impl Pending {
             let brt = &self.active.rt.backends[b];
             rec.beconn = (brt.counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             if let Some(s) = server {
-                // `%si:%sp` are the server connection's: a `redir` made none (`-`, as HAProxy).
-                rec.server_addr = (!self.redirected).then_some(snap.backends[b].servers[s].addr);
+                // `%si:%sp` are the server connection's: a `redir` made none, nor a request
+                // refused by the server's full queue (`-`, as HAProxy).
+                let none = self.redirected || self.err == Some(ProxyError::QueueFull);
+                rec.server_addr = (!none).then_some(snap.backends[b].servers[s].addr);
                 rec.backend_src = p.map_or(reached.src, |p| p.src);
                 rec.srvconn = (brt.servers[s].counters.cur_sessions.load(Relaxed) as u64).saturating_sub(own);
             }

@@ -16,6 +16,9 @@ pub enum NoSlot {
     NoServer,
     /// Servers are up but stayed full for `timeout queue`.
     QueueTimeout,
+    /// The server the request's hash chose is full and `maxqueue` requests already wait for it
+    /// (HAProxy's `SRV_STATUS_FULL`: a hash would choose the same server again). The server.
+    QueueFull(usize),
 }
 
 /// Where a request joined a queue, for its log line (`%sq`, `%bq`): its position in the
@@ -58,7 +61,8 @@ pub async fn next_slot(
 
 /// A server index and its open session. `avoid` is the server a redispatch moves away from;
 /// `prefer` the one persistence designates (taken while it is up, or in any state when forced;
-/// waited for while it is full). `queued`: where it first waited.
+/// waited for while it is full). A server the request's hash chose is waited for while it is
+/// full too, as HAProxy queues the request on it. `queued`: where it first waited.
 pub async fn acquire(
     be: &Backend,
     brt: &BackendRt,
@@ -74,18 +78,25 @@ pub async fn acquire(
         let beconn = brt.counters.cur_sessions.load(Relaxed);
         let preferred = prefer.filter(|&p| avoid.is_none() && brt.server_takes(p, forced));
         let pick = match (avoid, preferred) {
-            (Some(a), _) => be.selector.pick_avoiding(key, brt, a),
-            (None, Some(p)) => Some(p),
-            (None, None) => be.selector.pick(key, brt),
+            (None, Some(p)) => Some(balance::Pick { server: p, hashed: false }),
+            _ => be.selector.choose(key, brt, avoid),
         };
-        if let Some(si) = pick {
+        // The server this request waits for when it is full: the persistent one, or the one
+        // its hash chose.
+        let mut pinned = preferred;
+        if let Some(balance::Pick { server: si, hashed }) = pick {
             let srv = &brt.servers[si];
             if let Some(g) = srv.counters.try_open_session(srv.limit(beconn), &brt.counters) {
                 return Ok((si, g));
             }
-            // Another request took the last slot between the pick and here: pick again. A full
-            // persistent server is waited for instead.
-            if preferred.is_none() {
+            // Another request took the last slot between the pick and here, or a slot freed
+            // since: pick again. A full persistent or hashed server is waited for instead.
+            if hashed && preferred.is_none() {
+                if !srv.full_at(brt.counters.cur_sessions.load(Relaxed)) {
+                    continue;
+                }
+                pinned = Some(si);
+            } else if preferred.is_none() {
                 continue;
             }
         }
@@ -94,13 +105,20 @@ pub async fn acquire(
             return Err(NoSlot::NoServer);
         }
         let q = &brt.counters.queue;
-        let mine = preferred.map(|p| &brt.servers[p]);
+        let mine = pinned.map(|p| &brt.servers[p]);
         // As HAProxy: once `maxqueue` requests wait for the persistent server, the next ones
-        // go to another server (persistence is broken rather than the request refused). The
+        // go to another server (persistence is broken rather than the request refused); for a
+        // hashed server the request is refused, as its hash would choose the same server. The
         // backend's own queue has no bound but `timeout queue`, as HAProxy's.
         if let Some(s) = mine
             && !upstream::queue_has_room(s.queued.load(Relaxed), bound(s.maxqueue.load(Relaxed)))
         {
+            if let (None, Some(si)) = (preferred, pinned) {
+                // HAProxy counts it as a failed connection of the server and the backend.
+                s.counters.errors_conn.fetch_add(1, Relaxed);
+                brt.counters.errors_conn.fetch_add(1, Relaxed);
+                return Err(NoSlot::QueueFull(si));
+            }
             prefer = None;
             continue;
         }

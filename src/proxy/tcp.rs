@@ -91,7 +91,8 @@ where
         rec.backend = backend.to_string();
         rec.server = server.to_string();
         if let (Some(b), Some(s)) = (out.backend, out.server) {
-            rec.server_addr = Some(snap.backends[b].servers[s].addr);
+            // A session refused by the server's full queue (`SQ`) made no connection: `-`.
+            rec.server_addr = (out.termination != ['S', 'Q']).then_some(snap.backends[b].servers[s].addr);
             rec.backend_src = out.src;
             let brt = &active.rt.backends[b];
             rec.beconn = brt.counters.cur_sessions.load(Relaxed) as u64;
@@ -200,7 +201,14 @@ where
             Some(Ok(x)) => x,
             Some(Err(e)) => {
                 tracing::info!(client = %cx.peer, backend = %be.name, "no server available ({e:?})");
-                out.termination = if e == queue::NoSlot::QueueTimeout { ['s', 'Q'] } else { ['S', 'C'] };
+                out.termination = match e {
+                    queue::NoSlot::QueueTimeout => ['s', 'Q'],
+                    queue::NoSlot::QueueFull(si) => {
+                        out.server = Some(si);
+                        ['S', 'Q']
+                    }
+                    queue::NoSlot::NoServer => ['S', 'C'],
+                };
                 return out;
             }
         };
