@@ -188,6 +188,9 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.counters.cur_sessions.fetch_sub(1, Relaxed);
         if let Some(b) = &self.wake {
+            // A request pinned to this server (persistence, or its hash) waits on the server's
+            // own queue, any other on the backend's: each hears of the slot it can take.
+            self.counters.queue.notify.notify_one();
             b.queue.notify.notify_one();
         }
     }

@@ -134,7 +134,20 @@ pub async fn acquire(
             queued.backend = waiting;
         }
         let until = *deadline.get_or_insert_with(|| Instant::now() + be.timeouts.queue);
-        let woke = tokio::time::timeout_at(until, q.notify.notified()).await;
+        // A request pinned to a full server waits for that server's slot (woken by it alone, so
+        // a slot of another server never goes to it and is lost to the requests that could take
+        // it), and looks again every `PINNED_RECHECK` for a server that went down or left the
+        // hash (persistence then moves, the hash picks again).
+        let woke = match mine {
+            Some(s) => {
+                let at = until.min(Instant::now() + PINNED_RECHECK);
+                match tokio::time::timeout_at(at, s.counters.queue.notify.notified()).await {
+                    Err(_) if at < until => Ok(()),
+                    w => w,
+                }
+            }
+            None => tokio::time::timeout_at(until, q.notify.notified()).await,
+        };
         q.cur.fetch_sub(1, Relaxed);
         if let Some(s) = mine {
             s.queued.fetch_sub(1, Relaxed);
@@ -144,6 +157,10 @@ pub async fn acquire(
         }
     }
 }
+
+/// How often a request waiting for one server looks whether that server is still the one to
+/// wait for.
+const PINNED_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A `maxqueue` as a bound: 0 is none.
 fn bound(maxqueue: u32) -> Option<u32> {
