@@ -121,6 +121,19 @@ struct Servers {
 /// How the connections whose request body was cut short ended, as the web server saw them.
 type Cut = Arc<std::sync::Mutex<Vec<String>>>;
 
+/// Request body bytes the web server has read, all requests together: a client that cuts its
+/// body waits for the bytes it sent to get there first, so what the server saw before the cut
+/// does not depend on how fast the proxy forwarded them.
+static BODY_READ: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (3 s at most) until the web server has read `n` more body bytes than `from`.
+fn wait_body_read(from: usize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while BODY_READ.load(SeqCst) < from + n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// How a read that did not complete a body ended.
 fn ending(r: std::io::Result<usize>) -> &'static str {
     match r {
@@ -156,7 +169,10 @@ fn read_request(s: &mut TcpStream, cut: &Cut) -> Option<String> {
     let (mut got, mut buf) = (0, [0u8; 4096]);
     while got < len {
         match s.read(&mut buf[..(len - got).min(4096)]) {
-            Ok(n) if n > 0 => got += n,
+            Ok(n) if n > 0 => {
+                got += n;
+                BODY_READ.fetch_add(n, SeqCst);
+            }
             r => {
                 cut.lock().unwrap().push(format!("{got} of {len} body bytes, then {}", ending(r)));
                 return None;
@@ -189,6 +205,7 @@ fn read_chunks(s: &mut TcpStream) -> Result<(), &'static str> {
         }
         let mut data = vec![0u8; size + 2];
         s.read_exact(&mut data).map_err(|e| ending(Err(e)))?;
+        BODY_READ.fetch_add(size, SeqCst);
     }
 }
 
@@ -471,9 +488,10 @@ fn cases() -> Vec<Case> {
             tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
+                let from = BODY_READ.load(SeqCst);
                 s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\n").unwrap();
                 s.write_all(&[b'u'; 1000]).unwrap();
-                std::thread::sleep(Duration::from_millis(200));
+                wait_body_read(from, 1000);
                 reset(s);
                 vec![(cp, 0)]
             },
@@ -487,9 +505,10 @@ fn cases() -> Vec<Case> {
             tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
+                let from = BODY_READ.load(SeqCst);
                 s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\n").unwrap();
                 s.write_all(&[b'u'; 1000]).unwrap();
-                std::thread::sleep(Duration::from_millis(200));
+                wait_body_read(from, 1000);
                 s.shutdown(Shutdown::Write).unwrap();
                 vec![(cp, status(&drain(&mut s)))]
             },
@@ -502,12 +521,13 @@ fn cases() -> Vec<Case> {
             tsc: "CD--",
             run: |p, _| {
                 let (mut s, cp) = connect(p.http);
+                let from = BODY_READ.load(SeqCst);
                 s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n")
                     .unwrap();
                 s.write_all(b"1f4\r\n").unwrap();
                 s.write_all(&[b'u'; 500]).unwrap();
                 s.write_all(b"\r\n").unwrap();
-                std::thread::sleep(Duration::from_millis(200));
+                wait_body_read(from, 500);
                 s.shutdown(Shutdown::Write).unwrap();
                 vec![(cp, status(&drain(&mut s)))]
             },

@@ -675,7 +675,7 @@ pub fn haproxy_bin() -> Option<&'static str> {
 pub fn haproxy(cfg: &str, port: u16) -> (Reaped, TempDir) {
     let dir = TempDir::new("haproxy");
     let path = dir.write("haproxy.cfg", cfg);
-    let child = std::process::Command::new("haproxy")
+    let child = std::process::Command::new(haproxy_bin().unwrap_or("haproxy"))
         .arg("-db")
         .arg("-f")
         .arg(&path)
