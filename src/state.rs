@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
+/// HAProxy's `rise` and `fall` when a server has no check.
+const DEFAULT_RISE: u32 = 2;
+const DEFAULT_FALL: u32 = 3;
+
 /// `ramp_from` value when no slowstart ramp is running.
 const NO_RAMP: u64 = u64::MAX;
 
@@ -249,6 +253,16 @@ pub struct ServerRt {
     nolb: AtomicBool,
     /// Passive checks (`observe`): the proxy reports here, the checker applies the trips.
     pub passive: crate::health::passive::Link,
+    /// HAProxy's `check->health`: the rise/fall counter (`0..rise+fall-1`, up from `rise`) that
+    /// the checker advances and that admin changes set too (see [`ServerRt::admin_moved`]), so
+    /// `show servers state` prints it as HAProxy does at every step.
+    pub check_health: AtomicU32,
+    /// The check's `rise` and `fall` (HAProxy's 2 and 3 without a check).
+    check_rise: AtomicU32,
+    check_fall: AtomicU32,
+    /// Health checks run: configured and not stopped by `disable health` (HAProxy's
+    /// `CHK_ST_ENABLED`).
+    checks_on: AtomicBool,
 }
 
 impl ServerRt {
@@ -281,6 +295,11 @@ impl ServerRt {
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
             passive: Default::default(),
+            // HAProxy's start: `rise` (up, one failure from down), 0 for a `disabled` server.
+            check_health: AtomicU32::new(if disabled { 0 } else { DEFAULT_RISE }),
+            check_rise: AtomicU32::new(DEFAULT_RISE),
+            check_fall: AtomicU32::new(DEFAULT_FALL),
+            checks_on: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -364,10 +383,46 @@ impl ServerRt {
         self.admin_moved(was);
         changed
     }
+    /// Entering and leaving maintenance, as HAProxy's `_srv_update_status_adm`: entering pauses
+    /// the checks and zeroes the counter (of a server checked or still running); leaving starts
+    /// a checked server at `rise`, up but one failure from down, and starts slowstart.
     fn admin_moved(&self, was: Admin) {
-        if was == Admin::Maint && self.admin() != Admin::Maint {
+        let now = self.admin();
+        let checks_on = self.checks_on.load(Relaxed);
+        if was != Admin::Maint && now == Admin::Maint {
+            if checks_on || self.is_up() {
+                self.check_health.store(0, Relaxed);
+            }
+        } else if was == Admin::Maint && now != Admin::Maint {
+            if checks_on {
+                self.check_health.store(self.check_rise.load(Relaxed), Relaxed);
+                self.set_up(true);
+            }
             self.start_ramp();
         }
+    }
+    /// The check's `rise` and `fall` (None: no check, HAProxy's defaults).
+    pub fn configure_check(&self, rise_fall: Option<(u32, u32)>) {
+        let (rise, fall) = rise_fall.unwrap_or((DEFAULT_RISE, DEFAULT_FALL));
+        self.check_rise.store(rise.max(1), Relaxed);
+        self.check_fall.store(fall.max(1), Relaxed);
+    }
+    pub fn check_rise_fall(&self) -> (u32, u32) {
+        (self.check_rise.load(Relaxed), self.check_fall.load(Relaxed))
+    }
+    /// Whether health checks run (a checker started or stopped: config, `enable|disable health`).
+    pub fn set_checks_on(&self, on: bool) {
+        self.checks_on.store(on, Relaxed);
+    }
+    pub fn checks_on(&self) -> bool {
+        self.checks_on.load(Relaxed)
+    }
+    /// `set server ... health up|stopping|down` (and the API's operational state): the counter
+    /// goes to the top or to 0, as HAProxy's, and the server up or down.
+    pub fn force_health(&self, up: bool) {
+        let (rise, fall) = self.check_rise_fall();
+        self.check_health.store(if up { rise + fall - 1 } else { 0 }, Relaxed);
+        self.set_up(up);
     }
     fn start_ramp(&self) {
         let t = self.born.elapsed().as_nanos();
@@ -619,7 +674,15 @@ fn server_rt(
     b: &crate::config::snapshot::Backend,
     s: &crate::config::snapshot::Server,
 ) -> Arc<ServerRt> {
-    let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+    let mut fresh = false;
+    let rt = sv.entry(key).or_insert_with(|| {
+        fresh = true;
+        Arc::new(ServerRt::new(s.weight, s.disabled))
+    });
+    rt.configure_check(s.check.as_ref().map(|c| (c.rise, c.fall)));
+    if fresh && !s.disabled {
+        rt.check_health.store(rt.check_rise.load(Relaxed), Relaxed);
+    }
     if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
         rt.set_weight(s.weight);
     }

@@ -213,3 +213,114 @@ fn haproxy_loads_the_marked_state_file() {
     assert_eq!(kept(&h), ["a 1 3", "b 0 1", "c 4 0", "f 0 0", "g 0 7"].map(String::from).to_vec(), "{h}");
     drop(chk);
 }
+
+/// An HTTP check target the test answers by hand, one probe at a time: each answer waits for
+/// the next probe, which the checker sends only after it counted the answer, so both processes
+/// are read at the same step of their rise/fall counting without any timing.
+struct HandChecked {
+    port: u16,
+    probes: std::sync::mpsc::Receiver<std::net::TcpStream>,
+    held: Option<std::net::TcpStream>,
+}
+
+impl HandChecked {
+    fn start() -> HandChecked {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, probes) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok();
+                // The whole request is read, so closing after the answer resets nothing.
+                if read_request_head(&mut c).is_none() || tx.send(c).is_err() {
+                    return;
+                }
+            }
+        });
+        HandChecked { port, probes, held: None }
+    }
+
+    fn next(&mut self) -> std::net::TcpStream {
+        self.probes.recv_timeout(std::time::Duration::from_secs(20)).expect("a health check probe within 20 s")
+    }
+
+    /// Waits for the probe in progress (the first one at start), answers it with `status` and
+    /// holds the next.
+    fn answer(&mut self, status: u16) {
+        use std::io::Write;
+        let mut c = match self.held.take() {
+            Some(c) => c,
+            None => self.next(),
+        };
+        write!(c, "HTTP/1.0 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
+        drop(c);
+        self.held = Some(self.next());
+    }
+}
+
+/// The check columns HAProxy's checks move: op state, admin state, `srv_check_status`,
+/// `srv_check_health`.
+fn check_columns(state: &str, be: &str) -> Vec<String> {
+    lines(state, be).into_iter().map(|f| format!("{} op={} adm={} st={} h={}", f[3], f[5], f[6], f[10], f[12])).collect()
+}
+
+/// `srv_check_health` at every step of rise and fall and around maintenance, as HAProxy 2.6
+/// counts it (`0..rise+fall-1`, up from `rise`; 0 on entering maintenance, `rise` on leaving
+/// it with checks, and 0 kept by a server without checks).
+#[test]
+fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let (mut hc, mut lc) = (HandChecked::start(), HandChecked::start());
+    let cfg = |sock: Option<&Path>, port: u16, chk: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 30s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend hc\n\
+             backend hc\n    option httpchk\n\
+             \x20   server s 127.0.0.1:{chk} check inter 100ms rise 3 fall 4\n\
+             \x20   server n 127.0.0.1:9\n\
+             \x20   server t 127.0.0.1:9 track s\n"
+        )
+    };
+    let hdir = TempDir::new("chkhealth-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport, hc.port), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport, lc.port), &[lport]);
+    let compare = |step: &str| {
+        let (h, m) = (ask_socket(&hsock, "show servers state hc"), l.ctl(&["show servers state hc"]));
+        assert_eq!(check_columns(&h, "hc"), check_columns(&m, "hc"), "after {step}\n--- haproxy\n{h}\n--- lbha\n{m}");
+        check_columns(&m, "hc")[0].clone()
+    };
+    let mut seen = Vec::new();
+    for step in ["200", "500", "500", "500", "500", "200", "200", "500", "200", "200", "200", "500", "200"] {
+        let status = step.parse().unwrap();
+        hc.answer(status);
+        lc.answer(status);
+        seen.push(compare(step).split(" h=").nth(1).unwrap().to_string());
+    }
+    // Up at 3 of 6, down under 3, straight to the top at `rise` successes.
+    assert_eq!(seen, ["6", "5", "4", "3", "0", "1", "2", "0", "1", "2", "6", "5", "6"]);
+    for cmd in [
+        "set server hc/s state maint",
+        "set server hc/n state maint",
+        "set server hc/s state ready",
+        "set server hc/n state ready",
+    ] {
+        let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+        assert_eq!(h, m, "{cmd}");
+        compare(cmd);
+    }
+    // The check in progress since before the maintenance counts once it is over.
+    for status in [200, 500] {
+        hc.answer(status);
+        lc.answer(status);
+        compare(&status.to_string());
+    }
+    let last = compare("the end");
+    assert!(last.ends_with(" h=5"), "{last}");
+}

@@ -62,6 +62,12 @@ impl HealthSink for Sink {
     fn passive(&self) -> Option<&health::passive::Link> {
         Some(&self.rt.passive)
     }
+    fn shared_health(&self) -> Option<&std::sync::atomic::AtomicU32> {
+        Some(&self.rt.check_health)
+    }
+    fn paused(&self) -> bool {
+        self.rt.admin() == crate::state::Admin::Maint
+    }
     fn server_state(&self, rf: &health::RiseFall) -> Option<String> {
         let active = self.proxy.active.load();
         let (bi, si) = position(&active.snap, &self.backend, self.server())?;
@@ -201,6 +207,21 @@ fn sync_trackers(active: &crate::proxy::Active) {
     }
 }
 
+/// Where a (re)started checker counts from: 0 in maintenance (HAProxy's paused check), the
+/// server's counter when it agrees with its state (kept across a restart of its checker),
+/// else the default start for that state (up one failure from down, or down).
+fn start_at(rt: &ServerRt) -> health::InitState {
+    let h = rt.check_health.load(Relaxed);
+    let (rise, _) = rt.check_rise_fall();
+    if rt.admin() == crate::state::Admin::Maint {
+        health::InitState::At(0)
+    } else if (h >= rise) == rt.is_up() {
+        health::InitState::At(h)
+    } else {
+        health::InitState::from_start_up(rt.is_up())
+    }
+}
+
 /// HAProxy's `option log-health-checks` line for a changed check result.
 fn health_check_line(server: &str, ok: bool, detail: &str, duration: Duration) -> String {
     let verdict = if ok { "succeeded" } else { "failed" };
@@ -234,9 +255,14 @@ impl Checks {
         let mut next = HashMap::new();
         for (bi, b) in active.snap.backends.iter().enumerate() {
             for (si, s) in b.servers.iter().enumerate() {
-                let Some(spec) = &s.check else { continue };
+                let Some(spec) = &s.check else {
+                    active.rt.backends[bi].servers[si].set_checks_on(false);
+                    continue;
+                };
                 let key = (b.name.clone(), s.name.clone());
-                if self.disabled.contains(&key) {
+                let on = !self.disabled.contains(&key);
+                active.rt.backends[bi].servers[si].set_checks_on(on);
+                if !on {
                     continue;
                 }
                 let text = format!("{spec:?}");
@@ -308,8 +334,10 @@ impl Checks {
             sync_trackers(&active);
             proxy.trackers_follow(&active);
         }
+        let on = s.check.is_some() && !self.disabled.contains(&key);
+        active.rt.backends[bi].servers[si].set_checks_on(on);
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
-        if self.disabled.contains(&key) {
+        if !on {
             return;
         }
         let r = self.start(proxy, &active, (bi, si), spec, text);
@@ -374,7 +402,7 @@ impl Checks {
 
 fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sink: Sink) -> Running {
     let (stop, rx) = watch::channel(false);
-    let init = health::InitState::from_start_up(sink.rt.is_up());
+    let init = start_at(&sink.rt);
     match rt {
         Some(rt) => health::spawn_checker_on(rt, spec, init, Arc::new(sink), rx),
         None => health::spawn_checker_init(spec, init, Arc::new(sink), rx),

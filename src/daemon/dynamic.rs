@@ -438,7 +438,7 @@ async fn run(
             let rt = &active.rt.backends[bi].servers[si];
             let was_up = rt.is_up();
             // `stopping` is HAProxy's NOLB: up, no new non-persistent traffic, until a check passes.
-            rt.set_up(state != OpState::Down);
+            rt.force_health(state != OpState::Down);
             rt.set_nolb(state == OpState::Stopping);
             // Brought up by command counts as marked up (`on-marked-up`), as in HAProxy.
             if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {

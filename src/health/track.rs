@@ -86,7 +86,30 @@ pub fn propagate(snap: &Snapshot, rts: &[BackendRt]) -> Vec<Moved> {
             moved.push(Moved { at: pos, old, new });
         }
     }
+    // A tracker is up as the end of its chain is: a checked server leaving maintenance comes up
+    // by that change (HAProxy's "start OK"), not by a check, and its trackers come with it.
+    for (i, n) in nodes.iter().enumerate() {
+        let Some(end) = chain_end(&nodes, i).filter(|_| n.track.is_some()) else { continue };
+        if let (Some(r), Some(e)) = (rt(at[i]), rt(at[end])) {
+            if r.is_up() != e.is_up() {
+                r.set_up(e.is_up());
+            }
+        }
+    }
     moved
+}
+
+/// The server at the end of `i`'s chain (`i` itself when it tracks none), within
+/// `nodes.len()` steps (None for a loop, refused at load).
+fn chain_end(nodes: &[Node], i: usize) -> Option<usize> {
+    let mut cur = i;
+    for _ in 0..=nodes.len() {
+        match nodes.get(cur)?.track {
+            Some(next) => cur = next,
+            None => return Some(cur),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -160,5 +183,26 @@ mod tests {
         let inh = inherit(&nodes);
         assert!(inh[1].maint && inh[0].maint);
         assert_eq!(inh[2], Inherited::default());
+        assert_eq!((chain_end(&nodes, 0), chain_end(&nodes, 2)), (None, None));
+    }
+
+    #[test]
+    fn a_checked_server_leaving_maintenance_comes_up_with_its_trackers() {
+        let snap = chain();
+        let rts = crate::state::Registry::default().attach(&snap).backends;
+        let sv = |i: usize| &rts[0].servers[i];
+        sv(0).set_checks_on(true);
+        sv(0).set_up(false);
+        propagate(&snap, &rts);
+        assert!(!sv(2).is_up() && !sv(3).is_up() && sv(1).is_up());
+        sv(0).set_admin(Admin::Maint);
+        assert_eq!(sv(0).check_health.load(std::sync::atomic::Ordering::Relaxed), 0);
+        propagate(&snap, &rts);
+        // HAProxy's "start OK but check immediately": at `rise`, up, and so are its trackers.
+        sv(0).set_admin(Admin::Ready);
+        assert_eq!(sv(0).check_health.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(sv(0).is_up());
+        propagate(&snap, &rts);
+        assert!(sv(2).is_up() && sv(3).is_up());
     }
 }
