@@ -386,6 +386,8 @@ impl ServerRt {
     /// Entering and leaving maintenance, as HAProxy's `_srv_update_status_adm`: entering pauses
     /// the checks and zeroes the counter (of a server checked or still running); leaving starts
     /// a checked server at `rise`, up but one failure from down, and starts slowstart.
+    /// The time since the last change restarts as HAProxy's `last_change` does: on entering or
+    /// leaving maintenance when the server is (or comes) up, and on entering or leaving drain.
     fn admin_moved(&self, was: Admin) {
         let now = self.admin();
         let checks_on = self.checks_on.load(Relaxed);
@@ -393,12 +395,30 @@ impl ServerRt {
             if checks_on || self.is_up() {
                 self.check_health.store(0, Relaxed);
             }
+            if self.is_up() {
+                self.touch();
+            }
         } else if was == Admin::Maint && now != Admin::Maint {
             if checks_on {
                 self.check_health.store(self.check_rise.load(Relaxed), Relaxed);
                 self.set_up(true);
             }
+            if self.is_up() {
+                self.touch();
+            }
             self.start_ramp();
+        } else if was != now {
+            self.touch();
+        }
+    }
+    /// Restarts the time since the last change (`srv_time_since_last_change`, `lastchg`),
+    /// keeping the downtime counted so far.
+    fn touch(&self) {
+        if let Ok(mut lc) = self.last_change.lock() {
+            if !self.is_up() {
+                self.downtime_ms.fetch_add(lc.0.elapsed().as_millis() as u64, Relaxed);
+            }
+            *lc = (Instant::now(), SystemTime::now());
         }
     }
     /// The check's `rise` and `fall` (None: no check, HAProxy's defaults).
@@ -719,6 +739,33 @@ mod tests {
         assert_eq!(s.up_transitions.load(Relaxed), 1);
         s.configure(Duration::ZERO, false);
         assert_eq!(s.effective_weight(), 100, "no slowstart, full weight");
+    }
+
+    #[test]
+    fn admin_changes_restart_the_time_since_the_last_change_as_haproxy() {
+        let s = server();
+        let at = |s: &ServerRt| s.last_change.lock().unwrap().0;
+        let moved = |s: &ServerRt, a: Admin| {
+            let before = at(s);
+            s.set_admin(a);
+            at(s) != before
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Drain), "entering drain");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Ready), "leaving drain");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Maint), "an up server entering maintenance");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Ready), "leaving it up");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Ready), "no change");
+        // A server already down enters and leaves maintenance without a change of state.
+        s.set_up(false);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Maint));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Ready));
     }
 
     #[test]
