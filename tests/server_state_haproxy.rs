@@ -324,3 +324,55 @@ fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
     let last = compare("the end");
     assert!(last.ends_with(" h=5"), "{last}");
 }
+
+/// A checked server without an address (`init-addr none`: HAProxy's `RMAINT`, "MAINT
+/// (resolution)") puts the servers tracking it, down the chain, in maintenance (`IMAINT`), as
+/// HAProxy 2.6 does; in lbha they leave it when the server gets an address.
+#[test]
+fn a_server_without_an_address_passes_maintenance_to_its_trackers() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend rb\n\
+             backend rb\n\
+             \x20   server r nosuchhost.invalid:80 init-addr none check inter 1h\n\
+             \x20   server t 127.0.0.1:9 track r\n\
+             \x20   server u 127.0.0.1:9 track rb/t\n\
+             \x20   server o 127.0.0.1:9\n"
+        )
+    };
+    let hdir = TempDir::new("rmaint-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    // Address, op and admin state, check status, result, health and state.
+    let cols = |s: &str| {
+        lines(s, "rb").into_iter().map(|f| format!("{} {} {} {} {}", f[3], f[4], f[5], f[6], f[10..14].join(" "))).collect::<Vec<_>>()
+    };
+    let (h, m) = (ask_socket(&hsock, "show servers state rb"), l.ctl(&["show servers state rb"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[..3], ["r - 0 32 1 0 0 14", "t 127.0.0.1 0 2 1 0 0 0", "u 127.0.0.1 0 2 1 0 0 0"], "{m}");
+    let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
+    for (sv, want) in [("r", "MAINT (resolution)"), ("t", "MAINT (via rb/r)"), ("u", "MAINT (via rb/t)"), ("o", "no check")] {
+        assert_eq!(stat_status(&hs, "rb", sv), want);
+        assert_eq!(stat_status(&ms, "rb", sv), want);
+    }
+    // An address ends the maintenance down the chain (HAProxy 2.6 refuses `set server addr` on
+    // a server that never had one).
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    l.ctl(&[&format!("set server rb/r addr 127.0.0.1 port {chk_port}")]);
+    let m = l.ctl(&["show servers state rb"]);
+    let bits: Vec<String> = lines(&m, "rb").into_iter().map(|f| format!("{} {}", f[3], f[6])).collect();
+    assert_eq!(bits, ["r 0", "t 0", "u 0", "o 0"], "{m}");
+    let ms = l.ctl(&["show stat"]);
+    assert_eq!(stat_status(&ms, "rb", "t"), "UP", "{ms}");
+    drop(chk);
+}

@@ -48,6 +48,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
             let rt = &active.rt.backends[bi].servers[si];
             let since = rt.last_change.lock().map(|l| l.0.elapsed().as_secs()).unwrap_or(0);
             let check = match &s.check {
+                None if s.awaits_check => CheckResult::Pending,
                 None => CheckResult::None,
                 Some(_) if !rt.checked.load(Relaxed) => CheckResult::Pending,
                 Some(_) if rt.is_up() => CheckResult::Passed,
@@ -76,6 +77,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 check_health,
                 targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
+                no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
             });
         }
     }

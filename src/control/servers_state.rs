@@ -20,6 +20,7 @@ const ADMF_IMAINT: u32 = 0x02;
 const ADMF_CMAINT: u32 = 0x04;
 const ADMF_FDRAIN: u32 = 0x08;
 const ADMF_IDRAIN: u32 = 0x10;
+const ADMF_RMAINT: u32 = 0x20;
 // HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED, CHK_ST_PAUSED).
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
 const CHK_PAUSED: u32 = 0x08;
@@ -65,6 +66,8 @@ pub struct ServerLine {
     pub targets: crate::config::snapshot::StateTargets,
     /// Traffic to the server is TLS (`srv_use_ssl`; follows `set server ssl`).
     pub use_ssl: bool,
+    /// No address (DNS, `init-addr none`): HAProxy's `RMAINT`, address `-`.
+    pub no_addr: bool,
 }
 
 impl ServerLine {
@@ -79,12 +82,12 @@ impl ServerLine {
         let config = if self.config_disabled { ADMF_CMAINT } else { 0 };
         let inherited =
             (if self.inherited.maint { ADMF_IMAINT } else { 0 }) | (if self.inherited.drain { ADMF_IDRAIN } else { 0 });
-        own | config | inherited
+        own | config | inherited | if self.no_addr { ADMF_RMAINT } else { 0 }
     }
 
     /// The admin state in force (own or inherited).
     fn admin_in_force(&self) -> Admin {
-        if self.admin == Admin::Maint || self.inherited.maint {
+        if self.admin == Admin::Maint || self.inherited.maint || self.no_addr {
             Admin::Maint
         } else if self.admin == Admin::Drain || self.inherited.drain {
             Admin::Drain
@@ -127,7 +130,7 @@ impl ServerLine {
             self.be_name,
             self.srv_id,
             self.srv_name,
-            self.addr.ip(),
+            if self.no_addr { "-".to_string() } else { self.addr.ip().to_string() },
             // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said.
             if self.up && !maint { 2 } else { 0 },
             self.admin_bits(),
@@ -136,7 +139,8 @@ impl ServerLine {
             self.since_change_secs,
             self.check_status,
             check_result,
-            self.check_health,
+            // Without an address it entered maintenance (HAProxy's RMAINT), which zeroes it.
+            if self.no_addr { 0 } else { self.check_health },
             check_state,
             u8::from(self.bk_forced_id),
             u8::from(self.srv_forced_id),
@@ -203,10 +207,10 @@ pub struct SavedServer {
 }
 
 impl SavedServer {
-    /// Saved in maintenance (forced, inherited or from the config): its `srv_op_state` is then
-    /// 0 whatever its checks said.
+    /// Saved in maintenance (forced, inherited, for want of an address or from the config): its
+    /// `srv_op_state` is then 0 whatever its checks said.
     pub fn in_maint(&self) -> bool {
-        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT) != 0 || self.legacy_disabled()
+        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT | ADMF_RMAINT) != 0 || self.legacy_disabled()
     }
 
     /// `CMAINT` alone in unmarked text: an earlier lbha wrote so a server `disabled` in the
@@ -333,6 +337,7 @@ mod tests {
             check_health: 4,
             targets: Default::default(),
             use_ssl: false,
+            no_addr: false,
         }
     }
 
@@ -364,6 +369,11 @@ mod tests {
         t.inherited = Inherited { maint: true, drain: false };
         assert!(t.to_line().starts_with("2 web 1 a 127.0.0.1 0 2 5 2 30 6 3 4 14 0 1 1 - "), "{}", t.to_line());
         assert_eq!(t.status(), "MAINT");
+        // No address: HAProxy's RMAINT, address `-`.
+        let mut r = line(Admin::Ready, false);
+        r.no_addr = true;
+        assert!(r.to_line().starts_with("2 web 1 a - 0 32 5 2 30 6 3 0 14 "), "{}", r.to_line());
+        assert_eq!(r.status(), "MAINT");
         t.admin = Admin::Drain;
         t.inherited = Inherited { maint: false, drain: true };
         assert_eq!(t.admin_bits(), ADMF_FDRAIN | ADMF_IDRAIN);

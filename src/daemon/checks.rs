@@ -329,8 +329,12 @@ impl Checks {
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
             self.agents = agents;
         }
-        // A server that tracks another takes its state now, and its changes from then on.
-        if s.track.is_some() {
+        // A server that tracks another takes its state now, and its changes from then on; the
+        // trackers of one whose address came or went (DNS) take or leave its maintenance.
+        let tracked = active.snap.backends.iter().flat_map(|x| &x.servers).any(|o| {
+            o.track.as_ref().is_some_and(|(tb, ts)| *tb == b.name && *ts == s.name)
+        });
+        if s.track.is_some() || tracked {
             sync_trackers(&active);
             proxy.trackers_follow(&active);
         }
