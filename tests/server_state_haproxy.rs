@@ -83,6 +83,7 @@ fn servers_state_and_tracked_maintenance_match_haproxy() {
 
     let (h, m) = both("show servers state");
     assert_eq!(h.lines().take(2).collect::<Vec<_>>(), m.lines().take(2).collect::<Vec<_>>());
+    assert_eq!(h.lines().count(), m.lines().count(), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(lines(&h, "web"), lines(&m, "web"), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(admin_bits(&h), admin_bits(&m));
     // Check and agent targets (`srv_use_ssl` to `srv_agent_port`): HAProxy's `addr` and `port`
@@ -179,10 +180,11 @@ fn inherited_maintenance_survives_reload_and_restart() {
     drop(chk);
 }
 
-/// What lbha writes now (`show servers state`, the state file, the takeover text) carries a
-/// comment line after the header that tells it from what earlier lbha versions wrote; HAProxy
-/// 2.6 still loads it with `server-state-file`: a forced maintenance, an operator's enabling of
-/// a `disabled` server and a runtime weight come back as lbha had them.
+/// The runtime `show servers state` answer is HAProxy's to the line (no comment of lbha's), while
+/// the `server_state_file` lbha writes carries a comment line after the header that tells it
+/// from what earlier lbha versions wrote; HAProxy 2.6 still loads that file with
+/// `server-state-file`: a forced maintenance, an operator's enabling of a `disabled` server and
+/// a runtime weight come back as lbha had them.
 #[test]
 fn haproxy_loads_the_marked_state_file() {
     let Some(_) = haproxy_bin() else {
@@ -192,20 +194,28 @@ fn haproxy_loads_the_marked_state_file() {
     let chk = TcpListener::bind("127.0.0.1:0").unwrap();
     let chk_port = chk.local_addr().unwrap().port();
     let lport = free_port();
-    let l = Lbha::start_haproxy(&cfg(None, lport, chk_port), &[lport]);
+    let ldir = TempDir::new("srvstate-lbha");
+    let lstate = ldir.0.join("state");
+    let with_file = |cfg: String, file: &Path| {
+        cfg.replacen("global\n", &format!("global\n    server-state-file {}\n", file.display()), 1)
+            .replacen("defaults\n", "defaults\n    load-server-state-from-file global\n", 1)
+    };
+    let l = Lbha::start_haproxy(&with_file(cfg(None, lport, chk_port), &lstate), &[lport]);
     for cmd in ["set server web/a state maint", "enable server web/c", "set server web/g weight 7"] {
         l.ctl(&[cmd]);
     }
     let m = l.ctl(&["show servers state"]);
-    assert_eq!(m.lines().nth(2), Some("# lbha: srv_admin_state as HAProxy 2.6"), "{m}");
+    let comments: Vec<&str> = m.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(comments.len(), 1, "only HAProxy's header:\n{m}");
+    let file = std::fs::read_to_string(&lstate).unwrap();
+    assert_eq!(file.lines().nth(2), Some("# lbha: srv_admin_state as HAProxy 2.6"), "{file}");
+    let count = |s: &str| s.lines().filter(|l| !l.is_empty()).count();
+    assert_eq!(count(&file.replacen("# lbha: srv_admin_state as HAProxy 2.6\n", "", 1)), count(&m), "{file}\n{m}");
     let hdir = TempDir::new("srvstate-load");
-    let state = hdir.write("state", &m);
+    let state = hdir.write("state", &file);
     let hsock = hdir.0.join("stats.sock");
     let hport = free_port();
-    let hcfg = cfg(Some(&hsock), hport, chk_port)
-        .replacen("global\n", &format!("global\n    server-state-file {}\n", state.display()), 1)
-        .replacen("defaults\n", "defaults\n    load-server-state-from-file global\n", 1);
-    let (_h, _hd) = haproxy(&hcfg, hport);
+    let (_h, _hd) = haproxy(&with_file(cfg(Some(&hsock), hport, chk_port), &state), hport);
     let h = ask_socket(&hsock, "show servers state web");
     // Name, srv_admin_state, srv_uweight.
     let kept = |s: &str| lines(s, "web").into_iter().map(|f| format!("{} {} {}", f[3], f[6], f[7])).collect::<Vec<_>>();

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 pub const VERSION: &str = "1";
 pub const HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
 
-/// Written after the header by this version of lbha, which writes `srv_admin_state` as HAProxy
-/// 2.6 does. Text without it comes from an earlier lbha, which wrote a server `disabled` in the
-/// config and still in maintenance as `CMAINT` alone (HAProxy's "disabled in the config, enabled
-/// since"). A comment: HAProxy's parser skips it as it skips the header.
+/// Written after the header in the state lbha keeps (`server_state_file`, the text a binary
+/// upgrade hands over), which holds `srv_admin_state` as HAProxy 2.6 does. Text without it comes
+/// from HAProxy, from a runtime `show servers state` (exactly HAProxy's, for its tools) or from
+/// an earlier lbha, which wrote a server `disabled` in the config and still in maintenance as
+/// `CMAINT` alone (HAProxy's "disabled in the config, enabled since"). A comment: HAProxy's
+/// parser skips it as it skips the header.
 pub const MARK: &str = "# lbha: srv_admin_state as HAProxy 2.6";
 
 // HAProxy's admin-state bits (SRV_ADMF_*).
@@ -179,9 +181,19 @@ pub fn admin_word(a: Admin) -> &'static str {
     }
 }
 
-/// The whole document: version, header, [`MARK`], one line per server.
+/// The `show servers state` answer, as HAProxy's: version, header, one line per server.
 pub fn format(lines: &[ServerLine]) -> String {
-    let mut s = format!("{VERSION}\n{HEADER}\n{MARK}\n");
+    document(lines, "")
+}
+
+/// The state lbha keeps for itself (`server_state_file`, an upgrade's takeover): [`format`]
+/// with [`MARK`] after the header.
+pub fn format_marked(lines: &[ServerLine]) -> String {
+    document(lines, &format!("{MARK}\n"))
+}
+
+fn document(lines: &[ServerLine], mark: &str) -> String {
+    let mut s = format!("{VERSION}\n{HEADER}\n{mark}");
     for l in lines {
         s.push_str(&l.to_line());
         s.push('\n');
@@ -385,7 +397,7 @@ mod tests {
         let mut down = line(Admin::Drain, false);
         down.up = false;
         let lines = vec![line(Admin::Maint, false), down];
-        let (saved, errors) = parse(&format(&lines));
+        let (saved, errors) = parse(&format_marked(&lines));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(saved.len(), 2);
         assert_eq!((saved[0].op_up, saved[1].op_up), (Some(false), Some(false)));
@@ -402,7 +414,7 @@ mod tests {
     #[test]
     fn config_decides_unless_an_operator_forced_a_state() {
         let (saved, _) =
-            parse(&format(&[line(Admin::Maint, true), line(Admin::Ready, false), line(Admin::Ready, true)]));
+            parse(&format_marked(&[line(Admin::Maint, true), line(Admin::Ready, false), line(Admin::Ready, true)]));
         // Disabled in the config when saved, enabled in the config now.
         assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
         assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
@@ -411,6 +423,20 @@ mod tests {
         // Disabled in the config, enabled by an operator: stays enabled while the config holds.
         assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
         assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn only_the_state_lbha_keeps_carries_the_mark() {
+        let lines = [line(Admin::Ready, true)];
+        let (plain, marked) = (format(&lines), format_marked(&lines));
+        assert_eq!(plain.lines().filter(|l| l.starts_with('#')).collect::<Vec<_>>(), [HEADER]);
+        assert_eq!(marked.lines().nth(2), Some(MARK));
+        assert_eq!(marked.replacen(&format!("{MARK}\n"), "", 1), plain);
+        // The runtime answer read back: CMAINT alone is taken as maintenance, never as enabled.
+        let (saved, _) = parse(&plain);
+        assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
+        let (saved, _) = parse(&marked);
+        assert_eq!(restore(&saved[0], 2, true).0, Admin::Ready);
     }
 
     #[test]
@@ -441,7 +467,7 @@ mod tests {
         t.inherited = Inherited { maint: true, drain: true };
         let mut d0 = line(Admin::Drain, false);
         d0.iweight = 0;
-        let (saved, _) = parse(&format(&[t, d0]));
+        let (saved, _) = parse(&format_marked(&[t, d0]));
         assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
         // A drain saved under a configured weight of 0 ends once the config gives a weight.
         assert_eq!(restore(&saved[1], 3, false).0, Admin::Ready);
