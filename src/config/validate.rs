@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod bases;
-mod check_tls;
+pub(crate) mod check_tls;
 mod compression;
 mod errpages;
 mod http_check;
