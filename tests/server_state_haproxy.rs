@@ -197,8 +197,11 @@ fn haproxy_loads_the_marked_state_file() {
     let ldir = TempDir::new("srvstate-lbha");
     let lstate = ldir.0.join("state");
     let with_file = |cfg: String, file: &Path| {
-        cfg.replacen("global\n", &format!("global\n    server-state-file {}\n", file.display()), 1)
-            .replacen("defaults\n", "defaults\n    load-server-state-from-file global\n", 1)
+        cfg.replacen("global\n", &format!("global\n    server-state-file {}\n", file.display()), 1).replacen(
+            "defaults\n",
+            "defaults\n    load-server-state-from-file global\n",
+            1,
+        )
     };
     let l = Lbha::start_haproxy(&with_file(cfg(None, lport, chk_port), &lstate), &[lport]);
     for cmd in ["set server web/a state maint", "enable server web/c", "set server web/g weight 7"] {
@@ -271,7 +274,10 @@ impl HandChecked {
 /// The check columns HAProxy's checks move: op state, admin state, `srv_check_status`,
 /// `srv_check_health`.
 fn check_columns(state: &str, be: &str) -> Vec<String> {
-    lines(state, be).into_iter().map(|f| format!("{} op={} adm={} st={} h={}", f[3], f[5], f[6], f[10], f[12])).collect()
+    lines(state, be)
+        .into_iter()
+        .map(|f| format!("{} op={} adm={} st={} h={}", f[3], f[5], f[6], f[10], f[12]))
+        .collect()
 }
 
 /// `srv_check_health` at every step of rise and fall and around maintenance, as HAProxy 2.6
@@ -364,13 +370,18 @@ fn a_server_without_an_address_passes_maintenance_to_its_trackers() {
     let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
     // Address, op and admin state, check status, result, health and state.
     let cols = |s: &str| {
-        lines(s, "rb").into_iter().map(|f| format!("{} {} {} {} {}", f[3], f[4], f[5], f[6], f[10..14].join(" "))).collect::<Vec<_>>()
+        lines(s, "rb")
+            .into_iter()
+            .map(|f| format!("{} {} {} {} {}", f[3], f[4], f[5], f[6], f[10..14].join(" ")))
+            .collect::<Vec<_>>()
     };
     let (h, m) = (ask_socket(&hsock, "show servers state rb"), l.ctl(&["show servers state rb"]));
     assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(cols(&m)[..3], ["r - 0 32 1 0 0 14", "t 127.0.0.1 0 2 1 0 0 0", "u 127.0.0.1 0 2 1 0 0 0"], "{m}");
     let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
-    for (sv, want) in [("r", "MAINT (resolution)"), ("t", "MAINT (via rb/r)"), ("u", "MAINT (via rb/t)"), ("o", "no check")] {
+    for (sv, want) in
+        [("r", "MAINT (resolution)"), ("t", "MAINT (via rb/r)"), ("u", "MAINT (via rb/t)"), ("o", "no check")]
+    {
         assert_eq!(stat_status(&hs, "rb", sv), want);
         assert_eq!(stat_status(&ms, "rb", sv), want);
     }

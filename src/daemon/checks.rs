@@ -331,9 +331,12 @@ impl Checks {
         }
         // A server that tracks another takes its state now, and its changes from then on; the
         // trackers of one whose address came or went (DNS) take or leave its maintenance.
-        let tracked = active.snap.backends.iter().flat_map(|x| &x.servers).any(|o| {
-            o.track.as_ref().is_some_and(|(tb, ts)| *tb == b.name && *ts == s.name)
-        });
+        let tracked = active
+            .snap
+            .backends
+            .iter()
+            .flat_map(|x| &x.servers)
+            .any(|o| o.track.as_ref().is_some_and(|(tb, ts)| *tb == b.name && *ts == s.name));
         if s.track.is_some() || tracked {
             sync_trackers(&active);
             proxy.trackers_follow(&active);

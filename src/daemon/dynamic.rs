@@ -794,7 +794,9 @@ mod check_ssl_tests {
         let mut o = Overlay::default();
         o.set_ssl("b", "s", Some("127.0.0.1:1"), true, Some(false));
         let (s, _) = build(&base(""), &o).unwrap();
-        assert!(s.backends[0].servers[1].tls.is_some() && s.backends[0].servers[1].check.as_ref().unwrap().tls.is_none());
+        assert!(
+            s.backends[0].servers[1].tls.is_some() && s.backends[0].servers[1].check.as_ref().unwrap().tls.is_none()
+        );
         assert_eq!(plain(&s), 0, "{:?}", s.warnings);
         let (s, _) = build(&base(", ssl = true, check_ssl = false"), &Overlay::default()).unwrap();
         assert_eq!(plain(&s), 1, "{:?}", s.warnings);

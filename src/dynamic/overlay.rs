@@ -455,7 +455,10 @@ impl Overlay {
                 retain_servers(t, |e| {
                     let recorded = e.str("name").is_some_and(|n| {
                         self.edits.get(&key(&b, n)).is_some_and(|ed| ed.check_ssl.is_some())
-                            || self.added.iter().any(|a| a.backend == b && a.server.name == n && a.server.check_ssl.is_some())
+                            || self
+                                .added
+                                .iter()
+                                .any(|a| a.backend == b && a.server.name == n && a.server.check_ssl.is_some())
                     });
                     if recorded {
                         out.push(format!("{kind}[{i}].servers[{j}].check_ssl"));

@@ -290,9 +290,10 @@ mod tests {
         let shared = AtomicU32::new(3);
         let mut rf = RiseFall::with_init(3, 4, InitState::FullyUp);
         // A failure counts from the shared counter, not from the checker's own.
-        assert_eq!(counted(&mut rf, Some(&shared), |rf| rf.observe(false)), Some(Transition::Down {
-            reason: "check failed".into()
-        }));
+        assert_eq!(
+            counted(&mut rf, Some(&shared), |rf| rf.observe(false)),
+            Some(Transition::Down { reason: "check failed".into() })
+        );
         assert_eq!(shared.load(Relaxed), 0);
         // Maintenance sets it meanwhile: the result does not count.
         let t = counted(&mut rf, Some(&shared), |rf| {

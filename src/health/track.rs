@@ -97,10 +97,10 @@ pub fn propagate(snap: &Snapshot, rts: &[BackendRt]) -> Vec<Moved> {
     // by that change (HAProxy's "start OK"), not by a check, and its trackers come with it.
     for (i, n) in nodes.iter().enumerate() {
         let Some(end) = chain_end(&nodes, i).filter(|_| n.track.is_some()) else { continue };
-        if let (Some(r), Some(e)) = (rt(at[i]), rt(at[end])) {
-            if r.is_up() != e.is_up() {
-                r.set_up(e.is_up());
-            }
+        if let (Some(r), Some(e)) = (rt(at[i]), rt(at[end]))
+            && r.is_up() != e.is_up()
+        {
+            r.set_up(e.is_up());
         }
     }
     moved
