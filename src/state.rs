@@ -305,6 +305,11 @@ impl ServerRt {
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
     }
+    /// The checks' own up/down, without the agent's (HAProxy keeps a counter for each): what
+    /// the check counter [`Self::check_health`] must agree with.
+    pub fn health_up(&self) -> bool {
+        self.up.load(Relaxed)
+    }
     /// `http-check disable-on-404`: true when it changed.
     pub fn set_nolb(&self, on: bool) -> bool {
         self.nolb.swap(on, Relaxed) != on
