@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
+/// HAProxy's `rise` and `fall` when a server has no check.
+const DEFAULT_RISE: u32 = 2;
+const DEFAULT_FALL: u32 = 3;
+
 /// `ramp_from` value when no slowstart ramp is running.
 const NO_RAMP: u64 = u64::MAX;
 
@@ -249,6 +253,16 @@ pub struct ServerRt {
     nolb: AtomicBool,
     /// Passive checks (`observe`): the proxy reports here, the checker applies the trips.
     pub passive: crate::health::passive::Link,
+    /// HAProxy's `check->health`: the rise/fall counter (`0..rise+fall-1`, up from `rise`) that
+    /// the checker advances and that admin changes set too (see [`ServerRt::admin_moved`]), so
+    /// `show servers state` prints it as HAProxy does at every step.
+    pub check_health: AtomicU32,
+    /// The check's `rise` and `fall` (HAProxy's 2 and 3 without a check).
+    check_rise: AtomicU32,
+    check_fall: AtomicU32,
+    /// Health checks run: configured and not stopped by `disable health` (HAProxy's
+    /// `CHK_ST_ENABLED`).
+    checks_on: AtomicBool,
 }
 
 impl ServerRt {
@@ -281,10 +295,20 @@ impl ServerRt {
             agent_down: AtomicBool::new(false),
             nolb: AtomicBool::new(false),
             passive: Default::default(),
+            // HAProxy's start: `rise` (up, one failure from down), 0 for a `disabled` server.
+            check_health: AtomicU32::new(if disabled { 0 } else { DEFAULT_RISE }),
+            check_rise: AtomicU32::new(DEFAULT_RISE),
+            check_fall: AtomicU32::new(DEFAULT_FALL),
+            checks_on: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed) && !self.agent_down.load(Relaxed)
+    }
+    /// The checks' own up/down, without the agent's (HAProxy keeps a counter for each): what
+    /// the check counter [`Self::check_health`] must agree with.
+    pub fn health_up(&self) -> bool {
+        self.up.load(Relaxed)
     }
     /// `http-check disable-on-404`: true when it changed.
     pub fn set_nolb(&self, on: bool) -> bool {
@@ -364,10 +388,66 @@ impl ServerRt {
         self.admin_moved(was);
         changed
     }
+    /// Entering and leaving maintenance, as HAProxy's `_srv_update_status_adm`: entering pauses
+    /// the checks and zeroes the counter (of a server checked or still running); leaving starts
+    /// a checked server at `rise`, up but one failure from down, and starts slowstart.
+    /// The time since the last change restarts as HAProxy's `last_change` does: on entering or
+    /// leaving maintenance when the server is (or comes) up, and on entering or leaving drain.
     fn admin_moved(&self, was: Admin) {
-        if was == Admin::Maint && self.admin() != Admin::Maint {
+        let now = self.admin();
+        let checks_on = self.checks_on.load(Relaxed);
+        if was != Admin::Maint && now == Admin::Maint {
+            if checks_on || self.is_up() {
+                self.check_health.store(0, Relaxed);
+            }
+            if self.is_up() {
+                self.touch();
+            }
+        } else if was == Admin::Maint && now != Admin::Maint {
+            if checks_on {
+                self.check_health.store(self.check_rise.load(Relaxed), Relaxed);
+                self.set_up(true);
+            }
+            if self.is_up() {
+                self.touch();
+            }
             self.start_ramp();
+        } else if was != now {
+            self.touch();
         }
+    }
+    /// Restarts the time since the last change (`srv_time_since_last_change`, `lastchg`),
+    /// keeping the downtime counted so far.
+    fn touch(&self) {
+        if let Ok(mut lc) = self.last_change.lock() {
+            if !self.is_up() {
+                self.downtime_ms.fetch_add(lc.0.elapsed().as_millis() as u64, Relaxed);
+            }
+            *lc = (Instant::now(), SystemTime::now());
+        }
+    }
+    /// The check's `rise` and `fall` (None: no check, HAProxy's defaults).
+    pub fn configure_check(&self, rise_fall: Option<(u32, u32)>) {
+        let (rise, fall) = rise_fall.unwrap_or((DEFAULT_RISE, DEFAULT_FALL));
+        self.check_rise.store(rise.max(1), Relaxed);
+        self.check_fall.store(fall.max(1), Relaxed);
+    }
+    pub fn check_rise_fall(&self) -> (u32, u32) {
+        (self.check_rise.load(Relaxed), self.check_fall.load(Relaxed))
+    }
+    /// Whether health checks run (a checker started or stopped: config, `enable|disable health`).
+    pub fn set_checks_on(&self, on: bool) {
+        self.checks_on.store(on, Relaxed);
+    }
+    pub fn checks_on(&self) -> bool {
+        self.checks_on.load(Relaxed)
+    }
+    /// `set server ... health up|stopping|down` (and the API's operational state): the counter
+    /// goes to the top or to 0, as HAProxy's, and the server up or down.
+    pub fn force_health(&self, up: bool) {
+        let (rise, fall) = self.check_rise_fall();
+        self.check_health.store(if up { rise + fall - 1 } else { 0 }, Relaxed);
+        self.set_up(up);
     }
     fn start_ramp(&self) {
         let t = self.born.elapsed().as_nanos();
@@ -619,7 +699,15 @@ fn server_rt(
     b: &crate::config::snapshot::Backend,
     s: &crate::config::snapshot::Server,
 ) -> Arc<ServerRt> {
-    let rt = sv.entry(key).or_insert_with(|| Arc::new(ServerRt::new(s.weight, s.disabled)));
+    let mut fresh = false;
+    let rt = sv.entry(key).or_insert_with(|| {
+        fresh = true;
+        Arc::new(ServerRt::new(s.weight, s.disabled))
+    });
+    rt.configure_check(s.check.as_ref().map(|c| (c.rise, c.fall)));
+    if fresh && !s.disabled {
+        rt.check_health.store(rt.check_rise.load(Relaxed), Relaxed);
+    }
     if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
         rt.set_weight(s.weight);
     }
@@ -656,6 +744,33 @@ mod tests {
         assert_eq!(s.up_transitions.load(Relaxed), 1);
         s.configure(Duration::ZERO, false);
         assert_eq!(s.effective_weight(), 100, "no slowstart, full weight");
+    }
+
+    #[test]
+    fn admin_changes_restart_the_time_since_the_last_change_as_haproxy() {
+        let s = server();
+        let at = |s: &ServerRt| s.last_change.lock().unwrap().0;
+        let moved = |s: &ServerRt, a: Admin| {
+            let before = at(s);
+            s.set_admin(a);
+            at(s) != before
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Drain), "entering drain");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Ready), "leaving drain");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Maint), "an up server entering maintenance");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(moved(&s, Admin::Ready), "leaving it up");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Ready), "no change");
+        // A server already down enters and leaves maintenance without a change of state.
+        s.set_up(false);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Maint));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!moved(&s, Admin::Ready));
     }
 
     #[test]

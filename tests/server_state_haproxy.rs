@@ -83,6 +83,7 @@ fn servers_state_and_tracked_maintenance_match_haproxy() {
 
     let (h, m) = both("show servers state");
     assert_eq!(h.lines().take(2).collect::<Vec<_>>(), m.lines().take(2).collect::<Vec<_>>());
+    assert_eq!(h.lines().count(), m.lines().count(), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(lines(&h, "web"), lines(&m, "web"), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(admin_bits(&h), admin_bits(&m));
     // Check and agent targets (`srv_use_ssl` to `srv_agent_port`): HAProxy's `addr` and `port`
@@ -179,10 +180,11 @@ fn inherited_maintenance_survives_reload_and_restart() {
     drop(chk);
 }
 
-/// What lbha writes now (`show servers state`, the state file, the takeover text) carries a
-/// comment line after the header that tells it from what earlier lbha versions wrote; HAProxy
-/// 2.6 still loads it with `server-state-file`: a forced maintenance, an operator's enabling of
-/// a `disabled` server and a runtime weight come back as lbha had them.
+/// The runtime `show servers state` answer is HAProxy's to the line (no comment of lbha's), while
+/// the `server_state_file` lbha writes carries a comment line after the header that tells it
+/// from what earlier lbha versions wrote; HAProxy 2.6 still loads that file with
+/// `server-state-file`: a forced maintenance, an operator's enabling of a `disabled` server and
+/// a runtime weight come back as lbha had them.
 #[test]
 fn haproxy_loads_the_marked_state_file() {
     let Some(_) = haproxy_bin() else {
@@ -192,24 +194,206 @@ fn haproxy_loads_the_marked_state_file() {
     let chk = TcpListener::bind("127.0.0.1:0").unwrap();
     let chk_port = chk.local_addr().unwrap().port();
     let lport = free_port();
-    let l = Lbha::start_haproxy(&cfg(None, lport, chk_port), &[lport]);
+    let ldir = TempDir::new("srvstate-lbha");
+    let lstate = ldir.0.join("state");
+    let with_file = |cfg: String, file: &Path| {
+        cfg.replacen("global\n", &format!("global\n    server-state-file {}\n", file.display()), 1).replacen(
+            "defaults\n",
+            "defaults\n    load-server-state-from-file global\n",
+            1,
+        )
+    };
+    let l = Lbha::start_haproxy(&with_file(cfg(None, lport, chk_port), &lstate), &[lport]);
     for cmd in ["set server web/a state maint", "enable server web/c", "set server web/g weight 7"] {
         l.ctl(&[cmd]);
     }
     let m = l.ctl(&["show servers state"]);
-    assert_eq!(m.lines().nth(2), Some("# lbha: srv_admin_state as HAProxy 2.6"), "{m}");
+    let comments: Vec<&str> = m.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(comments.len(), 1, "only HAProxy's header:\n{m}");
+    let file = std::fs::read_to_string(&lstate).unwrap();
+    assert_eq!(file.lines().nth(2), Some("# lbha: srv_admin_state as HAProxy 2.6"), "{file}");
+    let count = |s: &str| s.lines().filter(|l| !l.is_empty()).count();
+    assert_eq!(count(&file.replacen("# lbha: srv_admin_state as HAProxy 2.6\n", "", 1)), count(&m), "{file}\n{m}");
     let hdir = TempDir::new("srvstate-load");
-    let state = hdir.write("state", &m);
+    let state = hdir.write("state", &file);
     let hsock = hdir.0.join("stats.sock");
     let hport = free_port();
-    let hcfg = cfg(Some(&hsock), hport, chk_port)
-        .replacen("global\n", &format!("global\n    server-state-file {}\n", state.display()), 1)
-        .replacen("defaults\n", "defaults\n    load-server-state-from-file global\n", 1);
-    let (_h, _hd) = haproxy(&hcfg, hport);
+    let (_h, _hd) = haproxy(&with_file(cfg(Some(&hsock), hport, chk_port), &state), hport);
     let h = ask_socket(&hsock, "show servers state web");
     // Name, srv_admin_state, srv_uweight.
     let kept = |s: &str| lines(s, "web").into_iter().map(|f| format!("{} {} {}", f[3], f[6], f[7])).collect::<Vec<_>>();
     assert_eq!(kept(&h), kept(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(kept(&h), ["a 1 3", "b 0 1", "c 4 0", "f 0 0", "g 0 7"].map(String::from).to_vec(), "{h}");
+    drop(chk);
+}
+
+/// An HTTP check target the test answers by hand, one probe at a time: each answer waits for
+/// the next probe, which the checker sends only after it counted the answer, so both processes
+/// are read at the same step of their rise/fall counting without any timing.
+struct HandChecked {
+    port: u16,
+    probes: std::sync::mpsc::Receiver<std::net::TcpStream>,
+    held: Option<std::net::TcpStream>,
+}
+
+impl HandChecked {
+    fn start() -> HandChecked {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, probes) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok();
+                // The whole request is read, so closing after the answer resets nothing.
+                if read_request_head(&mut c).is_none() || tx.send(c).is_err() {
+                    return;
+                }
+            }
+        });
+        HandChecked { port, probes, held: None }
+    }
+
+    fn next(&mut self) -> std::net::TcpStream {
+        self.probes.recv_timeout(std::time::Duration::from_secs(20)).expect("a health check probe within 20 s")
+    }
+
+    /// Waits for the probe in progress (the first one at start), answers it with `status` and
+    /// holds the next.
+    fn answer(&mut self, status: u16) {
+        use std::io::Write;
+        let mut c = match self.held.take() {
+            Some(c) => c,
+            None => self.next(),
+        };
+        write!(c, "HTTP/1.0 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
+        drop(c);
+        self.held = Some(self.next());
+    }
+}
+
+/// The check columns HAProxy's checks move: op state, admin state, `srv_check_status`,
+/// `srv_check_health`.
+fn check_columns(state: &str, be: &str) -> Vec<String> {
+    lines(state, be)
+        .into_iter()
+        .map(|f| format!("{} op={} adm={} st={} h={}", f[3], f[5], f[6], f[10], f[12]))
+        .collect()
+}
+
+/// `srv_check_health` at every step of rise and fall and around maintenance, as HAProxy 2.6
+/// counts it (`0..rise+fall-1`, up from `rise`; 0 on entering maintenance, `rise` on leaving
+/// it with checks, and 0 kept by a server without checks).
+#[test]
+fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let (mut hc, mut lc) = (HandChecked::start(), HandChecked::start());
+    let cfg = |sock: Option<&Path>, port: u16, chk: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 30s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend hc\n\
+             backend hc\n    option httpchk\n\
+             \x20   server s 127.0.0.1:{chk} check inter 100ms rise 3 fall 4\n\
+             \x20   server n 127.0.0.1:9\n\
+             \x20   server t 127.0.0.1:9 track s\n"
+        )
+    };
+    let hdir = TempDir::new("chkhealth-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport, hc.port), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport, lc.port), &[lport]);
+    let compare = |step: &str| {
+        let (h, m) = (ask_socket(&hsock, "show servers state hc"), l.ctl(&["show servers state hc"]));
+        assert_eq!(check_columns(&h, "hc"), check_columns(&m, "hc"), "after {step}\n--- haproxy\n{h}\n--- lbha\n{m}");
+        check_columns(&m, "hc")[0].clone()
+    };
+    let mut seen = Vec::new();
+    for step in ["200", "500", "500", "500", "500", "200", "200", "500", "200", "200", "200", "500", "200"] {
+        let status = step.parse().unwrap();
+        hc.answer(status);
+        lc.answer(status);
+        seen.push(compare(step).split(" h=").nth(1).unwrap().to_string());
+    }
+    // Up at 3 of 6, down under 3, straight to the top at `rise` successes.
+    assert_eq!(seen, ["6", "5", "4", "3", "0", "1", "2", "0", "1", "2", "6", "5", "6"]);
+    for cmd in [
+        "set server hc/s state maint",
+        "set server hc/n state maint",
+        "set server hc/s state ready",
+        "set server hc/n state ready",
+    ] {
+        let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+        assert_eq!(h, m, "{cmd}");
+        compare(cmd);
+    }
+    // The check in progress since before the maintenance counts once it is over.
+    for status in [200, 500] {
+        hc.answer(status);
+        lc.answer(status);
+        compare(&status.to_string());
+    }
+    let last = compare("the end");
+    assert!(last.ends_with(" h=5"), "{last}");
+}
+
+/// A checked server without an address (`init-addr none`: HAProxy's `RMAINT`, "MAINT
+/// (resolution)") puts the servers tracking it, down the chain, in maintenance (`IMAINT`), as
+/// HAProxy 2.6 does; in lbha they leave it when the server gets an address.
+#[test]
+fn a_server_without_an_address_passes_maintenance_to_its_trackers() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend rb\n\
+             backend rb\n\
+             \x20   server r nosuchhost.invalid:80 init-addr none check inter 1h\n\
+             \x20   server t 127.0.0.1:9 track r\n\
+             \x20   server u 127.0.0.1:9 track rb/t\n\
+             \x20   server o 127.0.0.1:9\n"
+        )
+    };
+    let hdir = TempDir::new("rmaint-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    // Address, op and admin state, check status, result, health and state.
+    let cols = |s: &str| {
+        lines(s, "rb")
+            .into_iter()
+            .map(|f| format!("{} {} {} {} {}", f[3], f[4], f[5], f[6], f[10..14].join(" ")))
+            .collect::<Vec<_>>()
+    };
+    let (h, m) = (ask_socket(&hsock, "show servers state rb"), l.ctl(&["show servers state rb"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[..3], ["r - 0 32 1 0 0 14", "t 127.0.0.1 0 2 1 0 0 0", "u 127.0.0.1 0 2 1 0 0 0"], "{m}");
+    let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
+    for (sv, want) in
+        [("r", "MAINT (resolution)"), ("t", "MAINT (via rb/r)"), ("u", "MAINT (via rb/t)"), ("o", "no check")]
+    {
+        assert_eq!(stat_status(&hs, "rb", sv), want);
+        assert_eq!(stat_status(&ms, "rb", sv), want);
+    }
+    // An address ends the maintenance down the chain (HAProxy 2.6 refuses `set server addr` on
+    // a server that never had one).
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    l.ctl(&[&format!("set server rb/r addr 127.0.0.1 port {chk_port}")]);
+    let m = l.ctl(&["show servers state rb"]);
+    let bits: Vec<String> = lines(&m, "rb").into_iter().map(|f| format!("{} {}", f[3], f[6])).collect();
+    assert_eq!(bits, ["r 0", "t 0", "u 0", "o 0"], "{m}");
+    let ms = l.ctl(&["show stat"]);
+    assert_eq!(stat_status(&ms, "rb", "t"), "UP", "{ms}");
     drop(chk);
 }

@@ -157,7 +157,7 @@ pub async fn servers(st: &ApiState, req: &Req) -> ApiResult<Reply> {
                 }
                 if let Some(o) = want.operational_state {
                     // Like `set server health`: the next check result takes over again.
-                    rt.set_up(o == OpState::Up);
+                    rt.force_health(o == OpState::Up);
                 }
                 if let Some(w) = want.weight {
                     rt.set_weight(w);

@@ -578,6 +578,9 @@ pub struct Server {
     /// `init_addr` ending in `none` left it without an address: in maintenance (resolution)
     /// until `set server B/S addr` gives it one or a later load resolves its name.
     pub unresolved: bool,
+    /// `check` configured on a server still `unresolved`: its checks start with its address,
+    /// and it may be tracked meanwhile (as HAProxy's, whose trackers are then in maintenance).
+    pub awaits_check: bool,
     /// Its address is kept current by a `[[resolvers]]` section.
     pub dns: Option<super::resolvers::ServerDns>,
     /// `proto`, `pool_max_conn`, `max_reuse`, `pool_purge_delay`, `maxqueue`, `minconn`.

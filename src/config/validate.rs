@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod bases;
-mod check_tls;
+pub(crate) mod check_tls;
 mod compression;
 mod errpages;
 mod http_check;
@@ -857,6 +857,7 @@ fn server(
         agent: server_side::agent(sv, sp, addr, timeouts, cx),
         state_targets: super::snapshot::StateTargets::of(sv),
         unresolved,
+        awaits_check: sv.check && unresolved,
         dns,
         upstream: upstream::server(sv, sp, cx),
     })

@@ -48,15 +48,15 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
             let rt = &active.rt.backends[bi].servers[si];
             let since = rt.last_change.lock().map(|l| l.0.elapsed().as_secs()).unwrap_or(0);
             let check = match &s.check {
+                None if s.awaits_check => CheckResult::Pending,
                 None => CheckResult::None,
                 Some(_) if !rt.checked.load(Relaxed) => CheckResult::Pending,
                 Some(_) if rt.is_up() => CheckResult::Passed,
                 Some(_) => CheckResult::Failed,
             };
             let last = rt.last_check.lock().map(|c| check_status_number(&c)).unwrap_or(0);
-            let stopped = s.disabled || rt.admin() == crate::state::Admin::Maint;
-            let (check_status, check_health) =
-                check_columns(s.check.as_ref().map(|c| (c.rise, c.fall)), check, last, stopped);
+            let check_status = check_status(check, last);
+            let check_health = rt.check_health.load(Relaxed);
             out.push(ServerLine {
                 be_id: b.id as usize,
                 be_name: b.name.clone(),
@@ -77,24 +77,20 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 check_health,
                 targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
+                no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
             });
         }
     }
     out
 }
 
-/// HAProxy's `srv_check_status` and `srv_check_health` for a server: without checks, status
-/// `HCHK_STATUS_INI` and health `rise` (default 2), or 0 while `stopped` (in maintenance, or
-/// disabled in the config); with checks, the last result's status and the counter at its end
-/// stops (fully up: `rise + fall - 1`, down: 0, not yet checked: `rise`). lbha keeps neither the
-/// counter between those nor, as HAProxy does, the 0 of a server once it left maintenance.
-fn check_columns(rise_fall: Option<(u32, u32)>, check: CheckResult, last: u8, stopped: bool) -> (u8, u32) {
+/// HAProxy's `srv_check_status`: `HCHK_STATUS_INI` until a check has a result, then the last
+/// result's. (`srv_check_health` is the server's own counter, see `state::ServerRt`.)
+fn check_status(check: CheckResult, last: u8) -> u8 {
     const INI: u8 = 1;
-    match (rise_fall, check) {
-        (None, _) => (INI, if stopped { 0 } else { 2 }),
-        (Some((rise, _)), CheckResult::Pending | CheckResult::None) => (INI, if stopped { 0 } else { rise }),
-        (Some((rise, fall)), CheckResult::Passed) => (last, rise + fall - 1),
-        (Some(_), CheckResult::Failed) => (last, 0),
+    match check {
+        CheckResult::None | CheckResult::Pending => INI,
+        CheckResult::Passed | CheckResult::Failed => last,
     }
 }
 

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 pub const VERSION: &str = "1";
 pub const HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
 
-/// Written after the header by this version of lbha, which writes `srv_admin_state` as HAProxy
-/// 2.6 does. Text without it comes from an earlier lbha, which wrote a server `disabled` in the
-/// config and still in maintenance as `CMAINT` alone (HAProxy's "disabled in the config, enabled
-/// since"). A comment: HAProxy's parser skips it as it skips the header.
+/// Written after the header in the state lbha keeps (`server_state_file`, the text a binary
+/// upgrade hands over), which holds `srv_admin_state` as HAProxy 2.6 does. Text without it comes
+/// from HAProxy, from a runtime `show servers state` (exactly HAProxy's, for its tools) or from
+/// an earlier lbha, which wrote a server `disabled` in the config and still in maintenance as
+/// `CMAINT` alone (HAProxy's "disabled in the config, enabled since"). A comment: HAProxy's
+/// parser skips it as it skips the header.
 pub const MARK: &str = "# lbha: srv_admin_state as HAProxy 2.6";
 
 // HAProxy's admin-state bits (SRV_ADMF_*).
@@ -20,6 +22,7 @@ const ADMF_IMAINT: u32 = 0x02;
 const ADMF_CMAINT: u32 = 0x04;
 const ADMF_FDRAIN: u32 = 0x08;
 const ADMF_IDRAIN: u32 = 0x10;
+const ADMF_RMAINT: u32 = 0x20;
 // HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED, CHK_ST_PAUSED).
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
 const CHK_PAUSED: u32 = 0x08;
@@ -65,6 +68,8 @@ pub struct ServerLine {
     pub targets: crate::config::snapshot::StateTargets,
     /// Traffic to the server is TLS (`srv_use_ssl`; follows `set server ssl`).
     pub use_ssl: bool,
+    /// No address (DNS, `init-addr none`): HAProxy's `RMAINT`, address `-`.
+    pub no_addr: bool,
 }
 
 impl ServerLine {
@@ -79,12 +84,12 @@ impl ServerLine {
         let config = if self.config_disabled { ADMF_CMAINT } else { 0 };
         let inherited =
             (if self.inherited.maint { ADMF_IMAINT } else { 0 }) | (if self.inherited.drain { ADMF_IDRAIN } else { 0 });
-        own | config | inherited
+        own | config | inherited | if self.no_addr { ADMF_RMAINT } else { 0 }
     }
 
     /// The admin state in force (own or inherited).
     fn admin_in_force(&self) -> Admin {
-        if self.admin == Admin::Maint || self.inherited.maint {
+        if self.admin == Admin::Maint || self.inherited.maint || self.no_addr {
             Admin::Maint
         } else if self.admin == Admin::Drain || self.inherited.drain {
             Admin::Drain
@@ -127,7 +132,7 @@ impl ServerLine {
             self.be_name,
             self.srv_id,
             self.srv_name,
-            self.addr.ip(),
+            if self.no_addr { "-".to_string() } else { self.addr.ip().to_string() },
             // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said.
             if self.up && !maint { 2 } else { 0 },
             self.admin_bits(),
@@ -136,7 +141,8 @@ impl ServerLine {
             self.since_change_secs,
             self.check_status,
             check_result,
-            self.check_health,
+            // Without an address it entered maintenance (HAProxy's RMAINT), which zeroes it.
+            if self.no_addr { 0 } else { self.check_health },
             check_state,
             u8::from(self.bk_forced_id),
             u8::from(self.srv_forced_id),
@@ -175,9 +181,19 @@ pub fn admin_word(a: Admin) -> &'static str {
     }
 }
 
-/// The whole document: version, header, [`MARK`], one line per server.
+/// The `show servers state` answer, as HAProxy's: version, header, one line per server.
 pub fn format(lines: &[ServerLine]) -> String {
-    let mut s = format!("{VERSION}\n{HEADER}\n{MARK}\n");
+    document(lines, "")
+}
+
+/// The state lbha keeps for itself (`server_state_file`, an upgrade's takeover): [`format`]
+/// with [`MARK`] after the header.
+pub fn format_marked(lines: &[ServerLine]) -> String {
+    document(lines, &format!("{MARK}\n"))
+}
+
+fn document(lines: &[ServerLine], mark: &str) -> String {
+    let mut s = format!("{VERSION}\n{HEADER}\n{mark}");
     for l in lines {
         s.push_str(&l.to_line());
         s.push('\n');
@@ -203,10 +219,10 @@ pub struct SavedServer {
 }
 
 impl SavedServer {
-    /// Saved in maintenance (forced, inherited or from the config): its `srv_op_state` is then
-    /// 0 whatever its checks said.
+    /// Saved in maintenance (forced, inherited, for want of an address or from the config): its
+    /// `srv_op_state` is then 0 whatever its checks said.
     pub fn in_maint(&self) -> bool {
-        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT) != 0 || self.legacy_disabled()
+        self.admin_bits & (ADMF_FMAINT | ADMF_IMAINT | ADMF_RMAINT) != 0 || self.legacy_disabled()
     }
 
     /// `CMAINT` alone in unmarked text: an earlier lbha wrote so a server `disabled` in the
@@ -333,6 +349,7 @@ mod tests {
             check_health: 4,
             targets: Default::default(),
             use_ssl: false,
+            no_addr: false,
         }
     }
 
@@ -364,6 +381,11 @@ mod tests {
         t.inherited = Inherited { maint: true, drain: false };
         assert!(t.to_line().starts_with("2 web 1 a 127.0.0.1 0 2 5 2 30 6 3 4 14 0 1 1 - "), "{}", t.to_line());
         assert_eq!(t.status(), "MAINT");
+        // No address: HAProxy's RMAINT, address `-`.
+        let mut r = line(Admin::Ready, false);
+        r.no_addr = true;
+        assert!(r.to_line().starts_with("2 web 1 a - 0 32 5 2 30 6 3 0 14 "), "{}", r.to_line());
+        assert_eq!(r.status(), "MAINT");
         t.admin = Admin::Drain;
         t.inherited = Inherited { maint: false, drain: true };
         assert_eq!(t.admin_bits(), ADMF_FDRAIN | ADMF_IDRAIN);
@@ -375,7 +397,7 @@ mod tests {
         let mut down = line(Admin::Drain, false);
         down.up = false;
         let lines = vec![line(Admin::Maint, false), down];
-        let (saved, errors) = parse(&format(&lines));
+        let (saved, errors) = parse(&format_marked(&lines));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(saved.len(), 2);
         assert_eq!((saved[0].op_up, saved[1].op_up), (Some(false), Some(false)));
@@ -392,7 +414,7 @@ mod tests {
     #[test]
     fn config_decides_unless_an_operator_forced_a_state() {
         let (saved, _) =
-            parse(&format(&[line(Admin::Maint, true), line(Admin::Ready, false), line(Admin::Ready, true)]));
+            parse(&format_marked(&[line(Admin::Maint, true), line(Admin::Ready, false), line(Admin::Ready, true)]));
         // Disabled in the config when saved, enabled in the config now.
         assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
         assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
@@ -401,6 +423,20 @@ mod tests {
         // Disabled in the config, enabled by an operator: stays enabled while the config holds.
         assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
         assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn only_the_state_lbha_keeps_carries_the_mark() {
+        let lines = [line(Admin::Ready, true)];
+        let (plain, marked) = (format(&lines), format_marked(&lines));
+        assert_eq!(plain.lines().filter(|l| l.starts_with('#')).collect::<Vec<_>>(), [HEADER]);
+        assert_eq!(marked.lines().nth(2), Some(MARK));
+        assert_eq!(marked.replacen(&format!("{MARK}\n"), "", 1), plain);
+        // The runtime answer read back: CMAINT alone is taken as maintenance, never as enabled.
+        let (saved, _) = parse(&plain);
+        assert_eq!(restore(&saved[0], 2, true).0, Admin::Maint);
+        let (saved, _) = parse(&marked);
+        assert_eq!(restore(&saved[0], 2, true).0, Admin::Ready);
     }
 
     #[test]
@@ -431,7 +467,7 @@ mod tests {
         t.inherited = Inherited { maint: true, drain: true };
         let mut d0 = line(Admin::Drain, false);
         d0.iweight = 0;
-        let (saved, _) = parse(&format(&[t, d0]));
+        let (saved, _) = parse(&format_marked(&[t, d0]));
         assert_eq!(restore(&saved[0], 2, false).0, Admin::Ready);
         // A drain saved under a configured weight of 0 ends once the config gives a weight.
         assert_eq!(restore(&saved[1], 3, false).0, Admin::Ready);

@@ -62,6 +62,12 @@ impl HealthSink for Sink {
     fn passive(&self) -> Option<&health::passive::Link> {
         Some(&self.rt.passive)
     }
+    fn shared_health(&self) -> Option<&std::sync::atomic::AtomicU32> {
+        Some(&self.rt.check_health)
+    }
+    fn paused(&self) -> bool {
+        self.rt.admin() == crate::state::Admin::Maint
+    }
     fn server_state(&self, rf: &health::RiseFall) -> Option<String> {
         let active = self.proxy.active.load();
         let (bi, si) = position(&active.snap, &self.backend, self.server())?;
@@ -201,6 +207,25 @@ fn sync_trackers(active: &crate::proxy::Active) {
     }
 }
 
+/// Where a (re)started checker counts from: 0 in maintenance (HAProxy's paused check), the
+/// server's counter when it agrees with the checks' own state (kept across a restart of its
+/// checker), else the default start for that state (up one failure from down, or down), so
+/// that the counter and the state agree again. The agent's verdict is no part of it: a counter
+/// started down under a server whose checks left it up would never count the failures that
+/// must take it down, and the server would serve again once its agent said up.
+fn start_at(rt: &ServerRt) -> health::InitState {
+    let h = rt.check_health.load(Relaxed);
+    let (rise, _) = rt.check_rise_fall();
+    let up = rt.health_up();
+    if rt.admin() == crate::state::Admin::Maint {
+        health::InitState::At(0)
+    } else if (h >= rise) == up {
+        health::InitState::At(h)
+    } else {
+        health::InitState::from_start_up(up)
+    }
+}
+
 /// HAProxy's `option log-health-checks` line for a changed check result.
 fn health_check_line(server: &str, ok: bool, detail: &str, duration: Duration) -> String {
     let verdict = if ok { "succeeded" } else { "failed" };
@@ -234,9 +259,14 @@ impl Checks {
         let mut next = HashMap::new();
         for (bi, b) in active.snap.backends.iter().enumerate() {
             for (si, s) in b.servers.iter().enumerate() {
-                let Some(spec) = &s.check else { continue };
+                let Some(spec) = &s.check else {
+                    active.rt.backends[bi].servers[si].set_checks_on(false);
+                    continue;
+                };
                 let key = (b.name.clone(), s.name.clone());
-                if self.disabled.contains(&key) {
+                let on = !self.disabled.contains(&key);
+                active.rt.backends[bi].servers[si].set_checks_on(on);
+                if !on {
                     continue;
                 }
                 let text = format!("{spec:?}");
@@ -303,13 +333,22 @@ impl Checks {
             super::agent::reconcile(&mut agents, &self.agents_disabled.clone(), proxy, self.runtime());
             self.agents = agents;
         }
-        // A server that tracks another takes its state now, and its changes from then on.
-        if s.track.is_some() {
+        // A server that tracks another takes its state now, and its changes from then on; the
+        // trackers of one whose address came or went (DNS) take or leave its maintenance.
+        let tracked = active
+            .snap
+            .backends
+            .iter()
+            .flat_map(|x| &x.servers)
+            .any(|o| o.track.as_ref().is_some_and(|(tb, ts)| *tb == b.name && *ts == s.name));
+        if s.track.is_some() || tracked {
             sync_trackers(&active);
             proxy.trackers_follow(&active);
         }
+        let on = s.check.is_some() && !self.disabled.contains(&key);
+        active.rt.backends[bi].servers[si].set_checks_on(on);
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
-        if self.disabled.contains(&key) {
+        if !on {
             return;
         }
         let r = self.start(proxy, &active, (bi, si), spec, text);
@@ -374,7 +413,7 @@ impl Checks {
 
 fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sink: Sink) -> Running {
     let (stop, rx) = watch::channel(false);
-    let init = health::InitState::from_start_up(sink.rt.is_up());
+    let init = start_at(&sink.rt);
     match rt {
         Some(rt) => health::spawn_checker_on(rt, spec, init, Arc::new(sink), rx),
         None => health::spawn_checker_init(spec, init, Arc::new(sink), rx),
@@ -384,6 +423,93 @@ fn spawn(rt: Option<&tokio::runtime::Handle>, spec: CheckSpec, text: String, sin
 
 #[cfg(test)]
 mod tests {
+    use crate::health::RiseFall;
+    use crate::state::ServerRt;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A server with a check (rise 2, fall 3) and an agent, as a load gives it.
+    fn server() -> Arc<ServerRt> {
+        let src = "[defaults]\nmode = \"http\"\n[[backend]]\nname = \"web\"\nservers = [\
+                   { name = \"a\", addr = \"127.0.0.1:9\", check = true, agent_check = true, agent_port = 9 }]\n";
+        let snap = crate::config::parse(src, std::path::Path::new("t.toml")).unwrap();
+        crate::state::Registry::default().attach(&snap).backends[0].servers[0].clone()
+    }
+
+    /// A checker (re)started as `spawn` starts one: its counter goes into the server's.
+    fn restart(rt: &ServerRt) -> RiseFall {
+        let (rise, fall) = rt.check_rise_fall();
+        let rf = RiseFall::with_init(rise, fall, super::start_at(rt));
+        rt.check_health.store(rf.health(), Relaxed);
+        rf
+    }
+
+    /// One check as the checker counts it (from the server's counter, into it) and a
+    /// transition as `Sink::on_transition` applies it.
+    fn check(rt: &ServerRt, rf: &mut RiseFall, ok: bool) {
+        rf.set_health(rt.check_health.load(Relaxed));
+        let t = rf.observe(ok);
+        rt.check_health.store(rf.health(), Relaxed);
+        if let Some(t) = t {
+            rt.set_up(t.is_up());
+        }
+    }
+
+    #[test]
+    fn a_checker_restarted_while_the_agent_holds_its_server_down_still_takes_it_down() {
+        let rt = server();
+        let mut rf = restart(&rt);
+        check(&rt, &mut rf, true);
+        assert_eq!(rt.check_health.load(Relaxed), 4);
+        // The agent says down; then the checker restarts (a reload changing the check,
+        // `disable health` then `enable health`): it keeps the counter the checks left.
+        rt.set_agent_up(false);
+        let mut rf = restart(&rt);
+        assert_eq!(rt.check_health.load(Relaxed), 4);
+        // Every check fails from then on: `fall` of them take the server down...
+        for _ in 0..3 {
+            check(&rt, &mut rf, false);
+        }
+        assert_eq!(rt.check_health.load(Relaxed), 0);
+        assert!(!rt.health_up());
+        // ...and the agent saying up again gives it no traffic.
+        rt.set_agent_up(true);
+        assert!(!rt.is_up() && !rt.usable());
+        // Passing checks bring it back, `rise` of them.
+        check(&rt, &mut rf, true);
+        assert!(!rt.is_up());
+        check(&rt, &mut rf, true);
+        assert!(rt.is_up());
+    }
+
+    #[test]
+    fn a_restarted_checker_whose_counter_disagrees_with_the_checks_state_starts_from_that_state() {
+        // Checks up, counter down (a tracker turned checked server, a counter left at 0 out of
+        // maintenance with checks off): up one failure from down.
+        let rt = server();
+        rt.check_health.store(0, Relaxed);
+        let mut rf = restart(&rt);
+        assert_eq!(rt.check_health.load(Relaxed), 2);
+        check(&rt, &mut rf, false);
+        assert!(!rt.health_up());
+        // Checks down, counter up: fully down, `rise` passes to come up.
+        let rt = server();
+        rt.set_up(false);
+        rt.check_health.store(4, Relaxed);
+        let mut rf = restart(&rt);
+        assert_eq!(rt.check_health.load(Relaxed), 0);
+        check(&rt, &mut rf, true);
+        assert!(!rt.health_up());
+        check(&rt, &mut rf, true);
+        assert!(rt.health_up());
+        // The agent's down is no disagreement: a counter the checks left up is kept.
+        let rt = server();
+        rt.set_agent_up(false);
+        rt.check_health.store(3, Relaxed);
+        restart(&rt);
+        assert_eq!(rt.check_health.load(Relaxed), 3);
+    }
+
     #[test]
     fn health_check_lines_read_like_haproxys() {
         let d = std::time::Duration::from_millis(3);

@@ -79,7 +79,14 @@ pub fn read_base(src: &Source) -> Result<Base, String> {
 /// Validates the base with the overlay applied.
 pub fn build(base: &Base, overlay: &Overlay) -> Result<(Snapshot, Dropped), String> {
     let (text, dropped) = overlay.apply(&base.text)?;
-    let r = crate::config::parse(&text, &base.path);
+    let mut r = crate::config::parse(&text, &base.path);
+    // A `check_ssl = false` that `set server ssl` recorded was told when it was set (the
+    // operator's own is told at each load).
+    if let Ok(s) = &mut r {
+        let recorded = overlay.runtime_check_ssl(&text);
+        let plain = crate::config::validate::check_tls::PLAIN_CHECKS;
+        s.warnings.retain(|w| !recorded.iter().any(|p| w.contains(&format!(" {p}: {plain}"))));
+    }
     match (&base.origins, r) {
         (None, Ok(s)) => Ok((s, dropped)),
         (None, Err(e)) => Err(e.to_string()),
@@ -438,7 +445,7 @@ async fn run(
             let rt = &active.rt.backends[bi].servers[si];
             let was_up = rt.is_up();
             // `stopping` is HAProxy's NOLB: up, no new non-persistent traffic, until a check passes.
-            rt.set_up(state != OpState::Down);
+            rt.force_health(state != OpState::Down);
             rt.set_nolb(state == OpState::Stopping);
             // Brought up by command counts as marked up (`on-marked-up`), as in HAProxy.
             if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {
@@ -763,5 +770,49 @@ mod tests {
         let s = snap("[global]\nserver_state_file = \"/var/lib/lbha/state\"\n");
         assert_eq!(overlay_file(&s).unwrap(), PathBuf::from("/var/lib/lbha/state.runtime.json"));
         assert!(overlay_file(&snap("")).is_none());
+    }
+}
+
+#[cfg(test)]
+mod check_ssl_tests {
+    use super::*;
+
+    /// `set server ssl on` of a server whose checks were plain records `check_ssl = false`: a
+    /// load does not warn of it again (its meaning was logged when it was set), while the
+    /// operator's own `check_ssl = false` is warned of at each load.
+    #[test]
+    fn a_recorded_check_ssl_is_not_warned_of_at_each_load() {
+        let text = |own: &str| {
+            format!(
+                "[global]\nssl_server_verify = \"none\"\n[[backend]]\nname = \"b\"\nmode = \"http\"\n\
+                 servers = [{{ name = \"o\", addr = \"127.0.0.1:2\" }}, \
+                 {{ name = \"s\", addr = \"127.0.0.1:1\", check = true{own} }}]\n"
+            )
+        };
+        let base = |own: &str| Base { text: text(own), path: PathBuf::from("t.toml"), origins: None };
+        let plain = |s: &Snapshot| s.warnings.iter().filter(|w| w.contains("health checks go plain")).count();
+        let mut o = Overlay::default();
+        o.set_ssl("b", "s", Some("127.0.0.1:1"), true, Some(false));
+        let (s, _) = build(&base(""), &o).unwrap();
+        assert!(
+            s.backends[0].servers[1].tls.is_some() && s.backends[0].servers[1].check.as_ref().unwrap().tls.is_none()
+        );
+        assert_eq!(plain(&s), 0, "{:?}", s.warnings);
+        let (s, _) = build(&base(", ssl = true, check_ssl = false"), &Overlay::default()).unwrap();
+        assert_eq!(plain(&s), 1, "{:?}", s.warnings);
+        // Recorded on a runtime server too.
+        let mut o = Overlay::default();
+        let mut added = crate::config::model::Server {
+            name: "r".into(),
+            addr: "127.0.0.1:3".into(),
+            check: true,
+            ssl: true,
+            ..Default::default()
+        };
+        added.check_ssl = Some(false);
+        o.add("b", added);
+        let (s, _) = build(&base(""), &o).unwrap();
+        assert_eq!(s.backends[0].servers.len(), 3);
+        assert_eq!(plain(&s), 0, "{:?}", s.warnings);
     }
 }

@@ -21,7 +21,7 @@ pub fn save(proxy: &Proxy) {
     };
     // Read the state under the lock, so the last writer always writes the newest state.
     let _g = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let text = servers_state::format(&server_lines(&proxy.active.load(), None));
+    let text = servers_state::format_marked(&server_lines(&proxy.active.load(), None));
     match write_atomic(&path, text.as_bytes()) {
         Ok(()) => tracing::debug!(file = %path.display(), "server state saved"),
         Err(e) => tracing::warn!("cannot write server state file {}: {e}", path.display()),
@@ -162,7 +162,7 @@ mod upgrade_tests {
     fn this_lbha_keeps_an_operator_enabling_of_a_disabled_server() {
         let p = proxy();
         p.active.load().rt.backends[0].servers[1].set_admin(Admin::Ready);
-        let text = servers_state::format(&server_lines(&p.active.load(), None));
+        let text = servers_state::format_marked(&server_lines(&p.active.load(), None));
         assert!(text.lines().any(|l| l == servers_state::MARK), "{text}");
         // HAProxy's bits: `CMAINT` alone, enabled since.
         assert!(

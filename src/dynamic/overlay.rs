@@ -441,6 +441,36 @@ impl Overlay {
         Ok((doc.to_string(), dropped))
     }
 
+    /// The config paths (`backend[0].servers[2].check_ssl`) of the `check_ssl` values in
+    /// `merged` (the text [`Overlay::apply`] made) that runtime changes recorded, not the
+    /// operator: what a load says about them was said when they were set.
+    pub fn runtime_check_ssl(&self, merged: &str) -> Vec<String> {
+        let Ok(mut doc) = merged.parse::<DocumentMut>() else { return Vec::new() };
+        let mut out = Vec::new();
+        for kind in ["backend", "listen"] {
+            let Some(aot) = doc.get_mut(kind).and_then(Item::as_array_of_tables_mut) else { continue };
+            for (i, t) in aot.iter_mut().enumerate() {
+                let Some(b) = name_of(t).map(String::from) else { continue };
+                let mut j = 0;
+                retain_servers(t, |e| {
+                    let recorded = e.str("name").is_some_and(|n| {
+                        self.edits.get(&key(&b, n)).is_some_and(|ed| ed.check_ssl.is_some())
+                            || self
+                                .added
+                                .iter()
+                                .any(|a| a.backend == b && a.server.name == n && a.server.check_ssl.is_some())
+                    });
+                    if recorded {
+                        out.push(format!("{kind}[{i}].servers[{j}].check_ssl"));
+                    }
+                    j += 1;
+                    true
+                });
+            }
+        }
+        out
+    }
+
     /// Forgets the changes [`Overlay::apply`] reported dropped.
     pub fn prune(&mut self, dropped: &Dropped) {
         let gone = |k: &str| dropped.iter().any(|(d, _)| d == k);

@@ -19,6 +19,9 @@ pub enum InitState {
     Down,
     /// Down; `rise` successes are needed to bring it up (a server restored DOWN from saved state).
     FullyDown,
+    /// The counter where the server left it (a checker restarted on a reload or a runtime
+    /// change), capped at the top.
+    At(u32),
 }
 
 impl InitState {
@@ -87,8 +90,14 @@ impl RiseFall {
             InitState::Up => rise,
             InitState::Down => rise - 1,
             InitState::FullyDown => 0,
+            InitState::At(h) => h.min(rf.top()),
         };
         rf
+    }
+
+    /// Takes the counter from elsewhere (an admin change set it, see `state::ServerRt`).
+    pub fn set_health(&mut self, health: u32) {
+        self.health = health.min(self.top());
     }
 
     fn top(&self) -> u32 {
@@ -178,13 +187,14 @@ impl RiseFall {
     }
 }
 
-/// HAProxy's stats wording: `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up).
+/// HAProxy's stats wording: `UP`, `DOWN`, `UP 2/3` (going down: the checks it may still fail,
+/// of `fall`), `DOWN 1/2` (going up: the checks passed, of `rise`).
 impl fmt::Display for RiseFall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.state() {
             HealthState::Up => f.write_str("UP"),
             HealthState::Down => f.write_str("DOWN"),
-            HealthState::GoingDown { fails } => write!(f, "UP {fails}/{}", self.fall),
+            HealthState::GoingDown { .. } => write!(f, "UP {}/{}", self.health - self.rise + 1, self.fall),
             HealthState::GoingUp { oks } => write!(f, "DOWN {oks}/{}", self.rise),
         }
     }
@@ -211,7 +221,8 @@ mod tests {
         assert!(rf.is_up());
         assert_eq!(rf.observe_with(false, "b"), None);
         assert_eq!(rf.state(), HealthState::GoingDown { fails: 2 });
-        assert_eq!(rf.to_string(), "UP 2/3");
+        // HAProxy's page: one more failure to go, of 3.
+        assert_eq!(rf.to_string(), "UP 1/3");
         assert_eq!(rf.observe_with(false, "Layer4 timeout"), down("Layer4 timeout"));
         assert_eq!(rf.state(), HealthState::Down);
         assert!(!rf.is_up());
@@ -280,6 +291,19 @@ mod tests {
         assert_eq!(rf.state(), HealthState::Down);
         assert_eq!(rf.observe(true), None);
         assert_eq!(rf.observe(true), up("check passed"));
+    }
+
+    #[test]
+    fn a_counter_taken_from_elsewhere_is_capped_and_counts_on() {
+        let mut rf = RiseFall::with_init(3, 4, InitState::At(9));
+        assert_eq!(rf.health(), 6);
+        rf.set_health(3);
+        // HAProxy's `UP 1/4`: at `rise`, one failure from down.
+        assert_eq!(rf.to_string(), "UP 1/4");
+        assert_eq!(rf.observe(false), down("check failed"));
+        rf.set_health(2);
+        assert_eq!(rf.observe(true), up("check passed"));
+        assert_eq!(rf.health(), 6);
     }
 
     #[test]

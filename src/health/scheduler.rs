@@ -6,6 +6,7 @@ use super::spec::CheckSpec;
 use super::timing::{self, Prng};
 use std::fmt::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -29,6 +30,17 @@ pub trait HealthSink: Send + Sync + 'static {
     }
     /// After a passive-check trip, whether or not it changed the server's availability.
     fn on_trip(&self, _trip: &super::passive::Trip) {}
+    /// The server's rise/fall counter, shared with admin changes, which set it (HAProxy's
+    /// `check->health`; see `state::ServerRt`): the checker counts from it and stores into it.
+    /// None: the checker keeps its own.
+    fn shared_health(&self) -> Option<&AtomicU32> {
+        None
+    }
+    /// The checks are paused (HAProxy's `CHK_ST_PAUSED`, a server in maintenance): no probe
+    /// is sent and a result that comes meanwhile does not count.
+    fn paused(&self) -> bool {
+        false
+    }
     /// Connection figures passed to external checks.
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
@@ -82,6 +94,9 @@ async fn run(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>, mut sh
 
 async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     let mut rf = RiseFall::with_init(spec.rise, spec.fall, init);
+    if let Some(h) = sink.shared_health() {
+        h.store(rf.health(), Relaxed);
+    }
     let mut prober = Prober::new(&spec);
     let mut rng = Prng::from_entropy(&format!("{}/{}", spec.backend, spec.server));
     // Written in place each check: no allocation once it is long enough.
@@ -90,6 +105,15 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
     let _watch = sink.passive().map(|p| p.watch());
     pause(&spec, &mut rf, &*sink, timing::initial_offset(spec.inter, rng.next_u64())).await;
     loop {
+        if let Some(h) = sink.shared_health() {
+            rf.set_health(h.load(Relaxed));
+        }
+        if sink.paused() {
+            // HAProxy reschedules a paused check at its interval.
+            let base = timing::base_interval(rf.state(), spec.inter, spec.fastinter, spec.downinter);
+            pause(&spec, &mut rf, &*sink, timing::jitter(base, spec.spread_pct, rng.next_u64())).await;
+            continue;
+        }
         let sends_state = match &spec.kind {
             super::spec::CheckKind::Http(h) => h.send_state,
             super::spec::CheckKind::Seq(s) => s.send_state,
@@ -125,12 +149,15 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
             Ok(pass) => write!(detail, "{pass}"),
             Err(fail) => write!(detail, "{fail}"),
         };
+        if sink.paused() {
+            continue;
+        }
         sink.on_check(ok, &detail, duration);
         if let Ok(pass) = &result {
             sink.on_pass_status(pass.status, pass.nolb);
         }
         let before = rf.state();
-        match rf.observe_with(ok, &detail) {
+        match counted(&mut rf, sink.shared_health(), |rf| rf.observe_with(ok, &detail)) {
             Some(t) => {
                 log_transition(&spec, &t, Some(duration));
                 sink.on_transition(&t);
@@ -175,9 +202,30 @@ async fn pause(spec: &CheckSpec, rf: &mut RiseFall, sink: &dyn HealthSink, d: Du
     }
 }
 
+/// Applies `step` to the counter, from the shared one when there is one, and stores the result
+/// there unless an admin change set it meanwhile: that change wins and `step` counts for nothing.
+fn counted(
+    rf: &mut RiseFall,
+    shared: Option<&AtomicU32>,
+    step: impl FnOnce(&mut RiseFall) -> Option<Transition>,
+) -> Option<Transition> {
+    let Some(h) = shared else { return step(rf) };
+    let before = h.load(Relaxed);
+    rf.set_health(before);
+    let t = step(rf);
+    if h.compare_exchange(before, rf.health(), Relaxed, Relaxed).is_err() {
+        rf.set_health(h.load(Relaxed));
+        return None;
+    }
+    t
+}
+
 fn apply_trip(spec: &CheckSpec, rf: &mut RiseFall, sink: &dyn HealthSink, trip: &super::passive::Trip) {
+    if sink.paused() {
+        return;
+    }
     let reason = trip.reason();
-    let t = rf.on_error(trip.action, &reason);
+    let t = counted(rf, sink.shared_health(), |rf| rf.on_error(trip.action, &reason));
     sink.on_trip(trip);
     if let Some(t) = &t {
         log_transition(spec, t, None);
@@ -236,6 +284,29 @@ mod tests {
     }
 
     struct Recorder(mpsc::UnboundedSender<Event>);
+
+    #[test]
+    fn a_counter_set_by_an_admin_change_during_a_check_wins() {
+        let shared = AtomicU32::new(3);
+        let mut rf = RiseFall::with_init(3, 4, InitState::FullyUp);
+        // A failure counts from the shared counter, not from the checker's own.
+        assert_eq!(
+            counted(&mut rf, Some(&shared), |rf| rf.observe(false)),
+            Some(Transition::Down { reason: "check failed".into() })
+        );
+        assert_eq!(shared.load(Relaxed), 0);
+        // Maintenance sets it meanwhile: the result does not count.
+        let t = counted(&mut rf, Some(&shared), |rf| {
+            shared.store(3, Relaxed);
+            rf.observe(true)
+        });
+        assert_eq!((t, shared.load(Relaxed), rf.health()), (None, 3, 3));
+        assert_eq!(counted(&mut rf, Some(&shared), |rf| rf.observe(true)), None);
+        assert_eq!(shared.load(Relaxed), 6);
+        // Without a shared counter the checker's own counts.
+        assert!(counted(&mut rf, None, |rf| rf.observe(false)).is_none());
+        assert_eq!(rf.health(), 5);
+    }
 
     impl HealthSink for Recorder {
         fn on_check(&self, ok: bool, detail: &str, _duration: Duration) {

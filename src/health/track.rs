@@ -1,6 +1,7 @@
 //! The admin half of server tracking: a server with `track` takes maintenance and drain from the
 //! server it tracks, down a chain, and leaves them with it (HAProxy's inherited `IMAINT` and
-//! `IDRAIN`, set by `srv_set_admin_flag`). Its own state stays apart, so an operator's
+//! `IDRAIN`, set by `srv_set_admin_flag`; a tracked server without an address, HAProxy's
+//! `RMAINT`, passes on `IMAINT` too). Its own state stays apart, so an operator's
 //! `set server ... state ready` on a tracker does not end an inherited maintenance, and the
 //! tracker returns to its own state when the tracked server comes back.
 
@@ -69,7 +70,13 @@ pub fn propagate(snap: &Snapshot, rts: &[BackendRt]) -> Vec<Moved> {
     let nodes: Vec<Node> = at
         .iter()
         .map(|&(bi, si)| Node {
-            forced: rt((bi, si)).map_or(Admin::Ready, |r| r.forced_admin()),
+            // A server without an address (DNS, `init-addr none`) is in maintenance for its
+            // trackers too (HAProxy's `RMAINT`, passed on as `IMAINT`).
+            forced: match rt((bi, si)) {
+                _ if rts.get(bi).is_some_and(|b| b.no_addr.get(si).copied().unwrap_or(false)) => Admin::Maint,
+                Some(r) => r.forced_admin(),
+                None => Admin::Ready,
+            },
             track: snap.backends[bi].servers[si]
                 .track
                 .as_ref()
@@ -86,7 +93,30 @@ pub fn propagate(snap: &Snapshot, rts: &[BackendRt]) -> Vec<Moved> {
             moved.push(Moved { at: pos, old, new });
         }
     }
+    // A tracker is up as the end of its chain is: a checked server leaving maintenance comes up
+    // by that change (HAProxy's "start OK"), not by a check, and its trackers come with it.
+    for (i, n) in nodes.iter().enumerate() {
+        let Some(end) = chain_end(&nodes, i).filter(|_| n.track.is_some()) else { continue };
+        if let (Some(r), Some(e)) = (rt(at[i]), rt(at[end]))
+            && r.is_up() != e.is_up()
+        {
+            r.set_up(e.is_up());
+        }
+    }
     moved
+}
+
+/// The server at the end of `i`'s chain (`i` itself when it tracks none), within
+/// `nodes.len()` steps (None for a loop, refused at load).
+fn chain_end(nodes: &[Node], i: usize) -> Option<usize> {
+    let mut cur = i;
+    for _ in 0..=nodes.len() {
+        match nodes.get(cur)?.track {
+            Some(next) => cur = next,
+            None => return Some(cur),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -160,5 +190,40 @@ mod tests {
         let inh = inherit(&nodes);
         assert!(inh[1].maint && inh[0].maint);
         assert_eq!(inh[2], Inherited::default());
+        assert_eq!((chain_end(&nodes, 0), chain_end(&nodes, 2)), (None, None));
+    }
+
+    #[test]
+    fn a_server_without_an_address_puts_its_trackers_in_maintenance() {
+        let snap = chain();
+        let mut rts = crate::state::Registry::default().attach(&snap).backends;
+        rts[0].no_addr[0] = true;
+        let moved: Vec<_> = propagate(&snap, &rts).into_iter().map(|m| (m.at, m.new)).collect();
+        assert_eq!(moved, vec![((0, 2), Admin::Maint), ((0, 3), Admin::Maint)]);
+        // Its own state is untouched: the address is the generation's to say.
+        assert_eq!(rts[0].servers[0].admin(), Admin::Ready);
+        rts[0].no_addr[0] = false;
+        let back: Vec<_> = propagate(&snap, &rts).into_iter().map(|m| (m.at, m.new)).collect();
+        assert_eq!(back, vec![((0, 2), Admin::Ready), ((0, 3), Admin::Ready)]);
+    }
+
+    #[test]
+    fn a_checked_server_leaving_maintenance_comes_up_with_its_trackers() {
+        let snap = chain();
+        let rts = crate::state::Registry::default().attach(&snap).backends;
+        let sv = |i: usize| &rts[0].servers[i];
+        sv(0).set_checks_on(true);
+        sv(0).set_up(false);
+        propagate(&snap, &rts);
+        assert!(!sv(2).is_up() && !sv(3).is_up() && sv(1).is_up());
+        sv(0).set_admin(Admin::Maint);
+        assert_eq!(sv(0).check_health.load(std::sync::atomic::Ordering::Relaxed), 0);
+        propagate(&snap, &rts);
+        // HAProxy's "start OK but check immediately": at `rise`, up, and so are its trackers.
+        sv(0).set_admin(Admin::Ready);
+        assert_eq!(sv(0).check_health.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(sv(0).is_up());
+        propagate(&snap, &rts);
+        assert!(sv(2).is_up() && sv(3).is_up());
     }
 }

@@ -32,6 +32,10 @@ fn own_config_for(sv: &model::Server, sp: &FieldPath, why: &str, cx: &mut Ctx) -
     }
 }
 
+/// The warning for `check_ssl = false` on a server with `ssl` whose checks would follow it.
+pub const PLAIN_CHECKS: &str = "`false` on an `ssl` server: its health checks go plain, not over TLS (HAProxy's \
+                                `no-check-ssl`); remove it to check over TLS";
+
 /// The TLS of this server's checks, or `None` for plain checks.
 pub(super) fn check_tls(
     sv: &model::Server,
@@ -43,11 +47,7 @@ pub(super) fn check_tls(
     let implied = sv.ssl && sv.check_port.is_none() && sv.check_addr.is_none();
     if implied && sv.check_ssl == Some(false) {
         // Earlier lbha versions took `false` as unset (checks over TLS, following `ssl`).
-        cx.warn(
-            sp.key("check_ssl"),
-            "`false` on an `ssl` server: its health checks go plain, not over TLS (HAProxy's \
-             `no-check-ssl`); remove it to check over TLS",
-        );
+        cx.warn(sp.key("check_ssl"), PLAIN_CHECKS);
     }
     if !sv.check_ssl.unwrap_or(implied) {
         for (set, key) in [(sv.check_sni.is_some(), "check_sni"), (sv.check_alpn.is_some(), "check_alpn")] {

@@ -105,7 +105,7 @@ pub(crate) fn runtime(
 /// HAProxy's refusal of server `t` of backend `tb` as a tracking target: no check nor agent
 /// (unless it tracks further); lbha's own: an agent alone.
 fn unusable_target(tb: &Backend, t: &crate::config::snapshot::Server, tracks_further: bool) -> Option<String> {
-    if t.check.is_some() || tracks_further {
+    if t.check.is_some() || t.awaits_check || tracks_further {
         return None;
     }
     let name = format!("{}/{}", tb.name, t.name);

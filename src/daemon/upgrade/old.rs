@@ -279,7 +279,7 @@ fn tables_memfd(proxy: &Proxy) -> Option<std::fs::File> {
 }
 
 fn servers_text(proxy: &Proxy) -> String {
-    servers_state::format(&facts::server_lines(&proxy.active.load(), None))
+    servers_state::format_marked(&facts::server_lines(&proxy.active.load(), None))
 }
 
 /// The framed conversation on the tokio side.
