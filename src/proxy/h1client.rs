@@ -354,6 +354,8 @@ pub struct Conn {
     io: TcpStream,
     buf: BytesMut,
     out: Vec<u8>,
+    /// The batch the request heads are queued on, and the last one's slot.
+    writer: super::batch::Writer,
 }
 
 /// Where a connection waits between requests: the body puts it back after a clean, complete
@@ -392,7 +394,7 @@ pub struct Failed<R> {
 
 impl Lean {
     pub fn new(io: TcpStream) -> Self {
-        let conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
+        let conn = Conn { io, buf: BytesMut::new(), out: Vec::new(), writer: Default::default() };
         Self { home: Arc::new(Mutex::new(Some(Box::new(conn)))) }
     }
 
@@ -437,10 +439,10 @@ impl Lean {
             encode_head(&req, &mut conn.out);
             // The first write tells whether the connection was still open: a failure there means
             // nothing reached the server, and the request may go elsewhere as is.
-            let Conn { io, out, buf } = &mut *conn;
+            let Conn { io, out, buf, writer } = &mut *conn;
             // Written with the other requests of this batch (`batch`), whole in all but rare cases.
             // SAFETY: awaited in place, while `conn` keeps the socket open.
-            let written = match unsafe { super::batch::write(io, out) }.await {
+            let written = match unsafe { super::batch::write(io, out, writer) }.await {
                 Ok(n) => n,
                 Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req) }),
             };
