@@ -16,13 +16,13 @@
 //! contract says how).
 
 use crate::state::Counters;
+use parking_lot::Mutex;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
-use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
 
