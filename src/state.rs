@@ -97,6 +97,7 @@ fn monotonic() -> (i64, i64) {
     let mut ts = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_MONOTONIC, &mut ts) };
+    #[allow(clippy::unnecessary_cast)] // `time_t` and `c_long` are i64 here, not everywhere
     (ts.tv_sec as i64, ts.tv_nsec as i64)
 }
 

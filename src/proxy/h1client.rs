@@ -392,7 +392,8 @@ pub enum LeanError {
 pub struct Failed<R> {
     pub error: LeanError,
     pub unsent: Option<R>,
-    pub sent: Option<R>,
+    /// Boxed: a failure is rare, and the error travels in every send's result.
+    pub sent: Option<Box<R>>,
 }
 
 impl Lean {
@@ -450,11 +451,11 @@ impl Lean {
                 Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req), sent: None }),
             };
             if let Err(e) = io.write_all(&out[written..]).await {
-                return Err(Failed { error: LeanError::Io(e), unsent: None, sent: Some(req) });
+                return Err(Failed { error: LeanError::Io(e), unsent: None, sent: Some(Box::new(req)) });
             }
             let head_request = req.method() == http::Method::HEAD;
             // Kept until the response head came: a failure gives it back for a replay.
-            let fail = |error, req| Failed { error, unsent: None, sent: Some(req) };
+            let fail = |error, req| Failed { error, unsent: None, sent: Some(Box::new(req)) };
             let head = loop {
                 match parse_head(buf, head_request) {
                     Ok(Some(h)) => break h,

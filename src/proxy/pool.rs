@@ -134,7 +134,7 @@ impl SendError {
     pub fn take_sent(&mut self) -> Option<http::Request<ProxyBody>> {
         match self {
             SendError::Hyper(_) => None,
-            SendError::Lean(e) => e.sent.take(),
+            SendError::Lean(e) => e.sent.take().map(|r| *r),
         }
     }
 

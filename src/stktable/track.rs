@@ -74,6 +74,8 @@ impl std::fmt::Debug for Trackers {
 const SPARE_SLOTS: usize = 64;
 
 thread_local! {
+    // The boxes themselves are what is kept (their allocations are the point).
+    #[allow(clippy::vec_box)]
     static SPARE: std::cell::RefCell<Vec<Box<Slots>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
