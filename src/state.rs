@@ -81,15 +81,16 @@ pub struct Counters {
 /// reading.
 pub fn rate_clock() -> u32 {
     static EPOCH: std::sync::OnceLock<(i64, i64)> = std::sync::OnceLock::new();
-    let now = monotonic();
-    ms_between(*EPOCH.get_or_init(|| now), now)
+    // Read after the epoch: another thread may set it with a reading taken after ours.
+    let epoch = *EPOCH.get_or_init(monotonic);
+    ms_between(epoch, monotonic())
 }
 
-/// Whole milliseconds from `epoch` to `now` (both (seconds, nanoseconds), `now` not earlier),
-/// cut to 32 bits.
+/// Whole milliseconds from `epoch` to `now` (both (seconds, nanoseconds)), cut to 32 bits; 0
+/// when `now` is the earlier (as `Instant::elapsed` saturates).
 fn ms_between(epoch: (i64, i64), now: (i64, i64)) -> u32 {
     let nanos = (now.0 - epoch.0) * 1_000_000_000 + (now.1 - epoch.1);
-    (nanos / 1_000_000) as u32
+    (nanos.max(0) / 1_000_000) as u32
 }
 
 /// `CLOCK_MONOTONIC` as (seconds, nanoseconds).
@@ -675,6 +676,14 @@ mod tests {
         );
         let (a, b) = (super::rate_clock(), super::rate_clock());
         assert!(b >= a || a - b > u32::MAX / 2, "{a} then {b}");
+    }
+
+    #[test]
+    fn a_reading_earlier_than_the_epoch_counts_as_none_elapsed() {
+        let e = (100, 5);
+        assert_eq!(super::ms_between(e, (100, 4)), 0, "1 ns earlier");
+        assert_eq!(super::ms_between(e, (99, 999_999_999)), 0, "across the second");
+        assert_eq!(super::ms_between(e, (0, 0)), 0);
     }
 
     use super::*;
