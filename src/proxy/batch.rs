@@ -11,9 +11,9 @@
 //! Two users: [`write`], a future for a request to a server (`h1client`), and [`Queued`], a handle
 //! a client connection keeps while its response waits (`h1server`).
 //!
-//! Safety of writing by descriptor: the runtime has one thread, so the flusher never runs while a
-//! writer is dropped; a queued write's drop withdraws it before its socket can close (each user's
-//! contract says how).
+//! Safety of writing by descriptor: the flusher writes while holding the write's slot lock, and a
+//! queued write's drop (on whichever thread) withdraws it under that lock before its socket can
+//! close (each user's contract says how).
 
 use crate::state::Counters;
 use parking_lot::Mutex;
@@ -82,6 +82,12 @@ impl Batch {
     /// The batch of the runtime running this code; none off a current-thread runtime.
     pub fn here() -> Option<Self> {
         queue().map(Batch)
+    }
+
+    /// Still the batch this thread's writes go to (the last one it looked up), its flusher alive:
+    /// one thread-local read, not the runtime's handle.
+    fn is_here(&self) -> bool {
+        QUEUE.with(|q| q.borrow().as_ref().is_some_and(|(_, queue)| Arc::ptr_eq(queue, &self.0))) && !self.0.lock().dead
     }
 }
 
@@ -254,8 +260,8 @@ impl std::fmt::Debug for Writer {
 /// was full: the caller writes the rest), or the error of a write that took none. `bytes` is lent
 /// to the queue and given back (same allocation) when the future resolves or is dropped. The
 /// future is woken by `io`'s read readiness (the response), or by the flusher when the write did
-/// not go through whole. `writer` is the connection's, kept with `io` (it is only ever used on
-/// the runtime that runs the connection's requests).
+/// not go through whole. `writer` is the connection's, kept with `io`; a pooled connection moves
+/// between threads, and its writer then looks up the new thread's batch.
 ///
 /// # Safety
 /// The returned future must be dropped (awaited, or dropped before `io` closes), never leaked
@@ -282,6 +288,11 @@ impl Future for Write<'_> {
             None => {
                 let bytes = std::mem::take(this.bytes);
                 let w = &mut *this.writer;
+                // Pooled connections go to any proxy thread: the batch kept is used only while
+                // it is still this thread's and its flusher lives, else looked up again.
+                if w.batch.as_ref().is_some_and(|b| b.as_ref().is_none_or(|b| !b.is_here())) {
+                    w.batch = None;
+                }
                 let queued = match w.batch.get_or_insert_with(Batch::here) {
                     // SAFETY: `write`'s contract: this future, which holds the handle, is
                     // dropped before `io` closes and is not leaked.
@@ -546,6 +557,51 @@ mod tests {
             let mut got = [0u8; 7];
             a_peer.read_exact(&mut got).await.unwrap();
             assert_eq!(&got, b"one two");
+        });
+    }
+
+    /// One write through the batch, polled until the flusher has made it (no response comes).
+    async fn write_once(io: &TcpStream, bytes: &mut Vec<u8>, writer: &mut Writer) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        // SAFETY: dropped below, before `io`.
+        let mut w = Box::pin(unsafe { write(io, bytes, writer) });
+        assert!(w.as_mut().poll(&mut cx).is_pending(), "queued for the batch's end");
+        tokio::task::yield_now().await;
+        match w.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => panic!("the flusher has not run"),
+        }
+    }
+
+    #[test]
+    fn a_writer_used_on_another_thread_takes_that_threads_batch() {
+        let mut writer = Writer::default();
+        let first = std::thread::scope(|t| {
+            t.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let (a, mut a_peer) = pair().await;
+                    let mut bytes = b"one".to_vec();
+                    assert_eq!(write_once(&a, &mut bytes, &mut writer).await, 3);
+                    let mut got = [0u8; 3];
+                    a_peer.read_exact(&mut got).await.unwrap();
+                    writer.batch.clone().flatten().expect("a batch")
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let mut bytes = b"two".to_vec();
+            assert_eq!(write_once(&a, &mut bytes, &mut writer).await, 3);
+            let now = writer.batch.clone().flatten().expect("a batch");
+            assert!(!Arc::ptr_eq(&now.0, &first.0), "the first thread's batch was kept");
+            assert!(Arc::ptr_eq(&now.0, &here().0), "this thread's batch");
+            let mut got = [0u8; 3];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"two");
         });
     }
 
