@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the time goes in the http keep-alive 3-byte-body row (or, with --scenario, the logfmt,
-# cache, acl, aclmap, rules, track, https, https-new, h2-3b or h2-16k row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
+# cache, acl, aclmap, rules, track, gzip, https, https-new, h2-3b or h2-16k row), lbha next to HAProxy, as counts per request that do not depend on how busy the machine is: CPU time, syscalls by kind, context
 # switches, wake-ups of other tasks (`perf stat` over one wrk run per proxy), and optionally
 # instructions per request (valgrind's callgrind, for machines without hardware counters) and a
 # `perf record -g` profile. See bench/PROFILE.md.
@@ -44,7 +44,7 @@ usage() {
     cat <<EOF
 usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|haproxy]
                    [--record DIR] [--callgrind] [--no-perf]
-                   [--scenario http|logfmt|cache|acl|aclmap|rules|track|https|https-new|h2-3b|h2-16k]
+                   [--scenario http|logfmt|cache|acl|aclmap|rules|track|gzip|https|https-new|h2-3b|h2-16k]
 
   --lbha PATH       lbha binary (default: target/release/lbha)
   --duration S      seconds of wrk per proxy (default 10)
@@ -63,6 +63,8 @@ usage: $BENCH_NAME [--lbha PATH] [--duration S] [--connections N] [--only lbha|h
                     map; rules: issue 15's rule-heavy frontend, aclmap with map_str plus ten
                     set-header %[...] rules and a replace-path (conf/*-rules.*.tmpl); track:
                     track-sc0 src + deny on sc_http_req_rate(0) (conf/*-track.*.tmpl);
+                    gzip: GET /64k (64 KiB of text, as bench/proxy.sh's gzip-64k row) with
+                    Accept-Encoding: gzip through compression (conf/*-gzip.*.tmpl);
                     https: the http scenario over TLS (an ssl bind with a self-signed ECDSA P-256
                     certificate, wrk keeps its connections); https-new: the same with
                     Connection: close, a TLS handshake per request;
@@ -89,8 +91,8 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || usage_error "--duration takes whole seconds (got '$DURATION')"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || usage_error "--connections must be a positive integer"
 [[ $ONLY =~ ^(haproxy|lbha|haproxy\ lbha)$ ]] || usage_error "--only takes lbha or haproxy"
-[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|rules|track|https|https-new|h2-3b|h2-16k)$ ]] ||
-    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, rules, track, https, https-new, h2-3b or h2-16k"
+[[ $SCENARIO =~ ^(http|logfmt|cache|acl|aclmap|rules|track|gzip|https|https-new|h2-3b|h2-16k)$ ]] ||
+    usage_error "--scenario takes http, logfmt, cache, acl, aclmap, rules, track, gzip, https, https-new, h2-3b or h2-16k"
 ((PERF || CALLGRIND)) || usage_error "--no-perf without --callgrind measures nothing"
 for tool in haproxy nginx wrk perf taskset openssl; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y haproxy nginx-light wrk linux-perf util-linux)"; exit 2; }
@@ -152,6 +154,10 @@ run_wrk() {
 mkdir -p "$WORK/www" "$WORK/nginx-tmp"
 head -c 4096 /dev/zero | tr '\0' 'c' >"$WORK/www/4k"
 head -c 16384 /dev/zero | tr '\0' 'x' >"$WORK/www/16k"
+# The gzip row's text, as bench/proxy.sh makes it (about 5:1 at level 1).
+seq 1 5000 | awk '{ printf "%06d GET /app/v1/items/%d?page=%d HTTP/1.1 200 user=u%d ok\n", $1, $1 * 7 % 1000, $1 % 13, $1 % 97 }' \
+    >"$WORK/www/64k"
+truncate -s 65536 "$WORK/www/64k"
 user_directive=""
 ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
 render nginx.conf.tmpl "$WORK/nginx.conf" USER_DIRECTIVE="$user_directive"
@@ -187,6 +193,7 @@ case $SCENARIO in
         write_hosts_map "$WORK/hosts.map" "$MAP_ENTRIES" "$ACL_HOST" "$ACL_BACKEND" "$ACL_BACKENDS"
         ;;
     track) htmpl=haproxy-track.cfg.tmpl ltmpl=lbha-track.toml.tmpl ;;
+    gzip) htmpl=haproxy-gzip.cfg.tmpl ltmpl=lbha-gzip.toml.tmpl URL_PATH=/64k WRK_HOST=(-H "Accept-Encoding: gzip") ;;
     https | https-new)
         htmpl=haproxy-http.cfg.tmpl ltmpl=lbha.toml.tmpl SCHEME=https
         make_cert

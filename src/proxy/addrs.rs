@@ -78,6 +78,11 @@ impl Moved {
         }
     }
 
+    /// Whether addresses are set (a PROXY header's, or a rule's).
+    pub fn is_set(&self) -> bool {
+        self.0.load().is_some()
+    }
+
     /// (source, destination): the set ones, or `peer` and `local` as accepted.
     pub fn get(&self, peer: SocketAddr, local: SocketAddr) -> (SocketAddr, SocketAddr) {
         match &*self.0.load() {

@@ -11,17 +11,18 @@
 //! Two users: [`write`], a future for a request to a server (`h1client`), and [`Queued`], a handle
 //! a client connection keeps while its response waits (`h1server`).
 //!
-//! Safety of writing by descriptor: the runtime has one thread, so the flusher never runs while a
-//! writer is dropped; a queued write's drop withdraws it before its socket can close (each user's
-//! contract says how).
+//! Safety of writing by descriptor: the flusher writes while holding the write's slot lock, and a
+//! queued write's drop (on whichever thread) withdraws it under that lock before its socket can
+//! close (each user's contract says how).
 
 use crate::state::Counters;
+use parking_lot::Mutex;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
 
@@ -50,8 +51,11 @@ struct Slot {
 
 type Shared = Arc<Mutex<Slot>>;
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Slot> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
+/// parking_lot's lock: taken about six times per request at one thread, always uncontended
+/// (one thread), where std's also checks the panic count when taken and released. A panic
+/// while a slot is held leaves it usable, as taking std's lock through its poison did.
+fn lock(s: &Shared) -> parking_lot::MutexGuard<'_, Slot> {
+    s.lock()
 }
 
 #[derive(Default)]
@@ -78,6 +82,12 @@ impl Batch {
     /// The batch of the runtime running this code; none off a current-thread runtime.
     pub fn here() -> Option<Self> {
         queue().map(Batch)
+    }
+
+    /// Still the batch this thread's writes go to (the last one it looked up), its flusher alive:
+    /// one thread-local read, not the runtime's handle.
+    fn is_here(&self) -> bool {
+        QUEUE.with(|q| q.borrow().as_ref().is_some_and(|(_, queue)| Arc::ptr_eq(queue, &self.0))) && !self.0.lock().dead
     }
 }
 
@@ -124,7 +134,7 @@ impl Queued {
         waker: &Waker,
         spare: Option<Spare>,
     ) -> Result<Self, Vec<u8>> {
-        let mut q = batch.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = batch.0.lock();
         if q.dead {
             return Err(bytes);
         }
@@ -191,10 +201,20 @@ impl Queued {
 
     /// The write's outcome, withdrawn first if the flusher has not made it yet (then nothing was
     /// taken, and the bytes come back whole).
-    pub fn settle(mut self) -> Settled {
+    pub fn settle(self) -> Settled {
+        self.settle_with(true)
+    }
+
+    /// [`Queued::settle`]; `keep_waker` false lets go of the owner's waker in the slot (a slot
+    /// that goes to whichever task next uses a pooled connection must not keep this one's task
+    /// allocated).
+    fn settle_with(mut self, keep_waker: bool) -> Settled {
         let slot = self.slot.take().expect("settled only once");
         let (bytes, taken) = {
             let mut s = lock(&slot);
+            if !keep_waker {
+                s.waker = None;
+            }
             let taken = match std::mem::replace(&mut s.state, State::Withdrawn) {
                 State::Sent(n) => Ok(n),
                 State::Failed(e) => Err(e),
@@ -219,23 +239,41 @@ impl Drop for Queued {
     }
 }
 
+/// What a connection that writes one request after another through [`write`] keeps between
+/// them: its thread's batch, looked up at its first write (the lookup reads the runtime's handle,
+/// ~150 instructions), and the slot of its last write (no allocation per write).
+#[derive(Default)]
+pub struct Writer {
+    /// None until the first write; then the batch, or none off a current-thread runtime.
+    batch: Option<Option<Batch>>,
+    spare: Option<Spare>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("looked_up", &self.batch.is_some()).finish()
+    }
+}
+
 /// Writes `bytes` to `io` at the end of the current batch, or at once when the runtime is not a
 /// current-thread one. Resolves to what `write` would: the bytes the socket took (none when it
 /// was full: the caller writes the rest), or the error of a write that took none. `bytes` is lent
 /// to the queue and given back (same allocation) when the future resolves or is dropped. The
 /// future is woken by `io`'s read readiness (the response), or by the flusher when the write did
-/// not go through whole.
+/// not go through whole. `writer` is the connection's, kept with `io`; a pooled connection moves
+/// between threads, and its writer then looks up the new thread's batch.
 ///
 /// # Safety
 /// The returned future must be dropped (awaited, or dropped before `io` closes), never leaked
 /// (`mem::forget`): its drop is what withdraws the queued write of `io`'s descriptor.
-pub unsafe fn write<'a>(io: &'a TcpStream, bytes: &'a mut Vec<u8>) -> Write<'a> {
-    Write { io, bytes, queued: None }
+pub unsafe fn write<'a>(io: &'a TcpStream, bytes: &'a mut Vec<u8>, writer: &'a mut Writer) -> Write<'a> {
+    Write { io, bytes, writer, queued: None }
 }
 
 pub struct Write<'a> {
     io: &'a TcpStream,
     bytes: &'a mut Vec<u8>,
+    writer: &'a mut Writer,
     /// Declared before nothing that owns `io`: `io` is borrowed, and this future's own contract
     /// (see [`write`]) keeps it open while the write is queued.
     queued: Option<Queued>,
@@ -249,10 +287,16 @@ impl Future for Write<'_> {
         match &this.queued {
             None => {
                 let bytes = std::mem::take(this.bytes);
-                let queued = match queue() {
+                let w = &mut *this.writer;
+                // Pooled connections go to any proxy thread: the batch kept is used only while
+                // it is still this thread's and its flusher lives, else looked up again.
+                if w.batch.as_ref().is_some_and(|b| b.as_ref().is_none_or(|b| !b.is_here())) {
+                    w.batch = None;
+                }
+                let queued = match w.batch.get_or_insert_with(Batch::here) {
                     // SAFETY: `write`'s contract: this future, which holds the handle, is
                     // dropped before `io` closes and is not leaked.
-                    Some(q) => unsafe { Queued::new(&Batch(q), this.io.as_raw_fd(), bytes, None, cx.waker(), None) },
+                    Some(b) => unsafe { Queued::new(b, this.io.as_raw_fd(), bytes, None, cx.waker(), w.spare.take()) },
                     None => Err(bytes),
                 };
                 match queued {
@@ -267,8 +311,9 @@ impl Future for Write<'_> {
                 }
             }
             Some(q) if q.is_done(cx.waker()) => {
-                let s = this.queued.take().expect("queued").settle();
+                let s = this.queued.take().expect("queued").settle_with(false);
                 *this.bytes = s.bytes;
+                this.writer.spare = s.spare;
                 return Poll::Ready(s.taken);
             }
             Some(_) => {}
@@ -286,7 +331,9 @@ impl Drop for Write<'_> {
     fn drop(&mut self) {
         // The owner may still use its buffer (e.g. to retry elsewhere): give it back.
         if let Some(q) = self.queued.take() {
-            *self.bytes = q.settle().bytes;
+            let s = q.settle_with(false);
+            *self.bytes = s.bytes;
+            self.writer.spare = s.spare;
         }
     }
 }
@@ -303,7 +350,7 @@ fn queue() -> Option<QueueRef> {
         // Drained by this runtime's flusher (a thread may run another runtime after, or inside).
         if let Some((id, queue)) = q.as_ref()
             && *id == handle.id()
-            && !queue.lock().unwrap_or_else(|p| p.into_inner()).dead
+            && !queue.lock().dead
         {
             return Some(queue.clone());
         }
@@ -324,7 +371,7 @@ impl Future for Flusher {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let items = {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = self.queue.lock();
             q.flusher = Some(cx.waker().clone());
             std::mem::take(&mut q.items)
         };
@@ -355,7 +402,7 @@ impl Future for Flusher {
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.queue.lock();
         q.dead = true;
         // Whoever still waits is told its write did not happen.
         for (_, slot) in q.items.drain(..) {
@@ -381,6 +428,7 @@ fn write_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use tokio::io::AsyncReadExt;
 
     async fn pair() -> (TcpStream, TcpStream) {
@@ -400,7 +448,8 @@ mod tests {
             let task = |io: TcpStream, name: &'static str, order: Arc<Mutex<Vec<String>>>| async move {
                 let mut bytes = name.as_bytes().to_vec();
                 // SAFETY: awaited in place.
-                let n = unsafe { write(&io, &mut bytes) }.await.unwrap();
+                let mut writer = Writer::default();
+                let n = unsafe { write(&io, &mut bytes, &mut writer) }.await.unwrap();
                 order.lock().unwrap().push(format!("{name} resolved {n}"));
                 assert_eq!(bytes, name.as_bytes(), "the buffer comes back");
                 // Keep the socket until the peer has read.
@@ -435,11 +484,12 @@ mod tests {
             drop(a_peer);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let mut bytes = b"x".to_vec();
+            let mut writer = Writer::default();
             let mut last = Ok(1);
             // The first send after a reset may still be taken; the next one fails.
             for _ in 0..3 {
                 // SAFETY: awaited in place.
-                last = unsafe { write(&a, &mut bytes) }.await;
+                last = unsafe { write(&a, &mut bytes, &mut writer) }.await;
                 if last.is_err() {
                     break;
                 }
@@ -448,8 +498,9 @@ mod tests {
 
             let (b, mut b_peer) = pair().await;
             let mut bytes = b"never".to_vec();
+            let mut writer = Writer::default();
             // SAFETY: dropped below, before `b`.
-            let mut w = Box::pin(unsafe { write(&b, &mut bytes) });
+            let mut w = Box::pin(unsafe { write(&b, &mut bytes, &mut writer) });
             let waker = std::task::Waker::noop();
             assert!(w.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
             drop(w);
@@ -470,10 +521,87 @@ mod tests {
             let (a, mut a_peer) = pair().await;
             let mut bytes = b"now".to_vec();
             // SAFETY: awaited in place.
-            assert_eq!(unsafe { write(&a, &mut bytes) }.await.unwrap(), 3);
+            let mut writer = Writer::default();
+            assert_eq!(unsafe { write(&a, &mut bytes, &mut writer) }.await.unwrap(), 3);
             let mut x = [0u8; 3];
             a_peer.read_exact(&mut x).await.unwrap();
             assert_eq!(&x, b"now");
+        });
+    }
+
+    #[test]
+    fn a_writer_keeps_its_batch_and_reuses_its_slot_from_one_write_to_the_next() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let mut writer = Writer::default();
+            let mut bytes = b"one ".to_vec();
+            let waker = Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            // SAFETY: dropped below, before `a`.
+            let mut w = Box::pin(unsafe { write(&a, &mut bytes, &mut writer) });
+            assert!(w.as_mut().poll(&mut cx).is_pending(), "queued for the batch's end");
+            tokio::task::yield_now().await;
+            assert_eq!(w.as_mut().poll(&mut cx).map(|r| r.unwrap()), Poll::Ready(4));
+            drop(w);
+            assert!(matches!(writer.batch, Some(Some(_))), "looked up once, kept");
+            let first = Arc::as_ptr(&writer.spare.as_ref().expect("the written slot is kept").0);
+            let mut bytes = b"two".to_vec();
+            // SAFETY: as above.
+            let mut w = Box::pin(unsafe { write(&a, &mut bytes, &mut writer) });
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+            tokio::task::yield_now().await;
+            assert_eq!(w.as_mut().poll(&mut cx).map(|r| r.unwrap()), Poll::Ready(3));
+            drop(w);
+            assert_eq!(Arc::as_ptr(&writer.spare.as_ref().unwrap().0), first, "the same slot");
+            let mut got = [0u8; 7];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"one two");
+        });
+    }
+
+    /// One write through the batch, polled until the flusher has made it (no response comes).
+    async fn write_once(io: &TcpStream, bytes: &mut Vec<u8>, writer: &mut Writer) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        // SAFETY: dropped below, before `io`.
+        let mut w = Box::pin(unsafe { write(io, bytes, writer) });
+        assert!(w.as_mut().poll(&mut cx).is_pending(), "queued for the batch's end");
+        tokio::task::yield_now().await;
+        match w.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => panic!("the flusher has not run"),
+        }
+    }
+
+    #[test]
+    fn a_writer_used_on_another_thread_takes_that_threads_batch() {
+        let mut writer = Writer::default();
+        let first = std::thread::scope(|t| {
+            t.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let (a, mut a_peer) = pair().await;
+                    let mut bytes = b"one".to_vec();
+                    assert_eq!(write_once(&a, &mut bytes, &mut writer).await, 3);
+                    let mut got = [0u8; 3];
+                    a_peer.read_exact(&mut got).await.unwrap();
+                    writer.batch.clone().flatten().expect("a batch")
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, mut a_peer) = pair().await;
+            let mut bytes = b"two".to_vec();
+            assert_eq!(write_once(&a, &mut bytes, &mut writer).await, 3);
+            let now = writer.batch.clone().flatten().expect("a batch");
+            assert!(!Arc::ptr_eq(&now.0, &first.0), "the first thread's batch was kept");
+            assert!(Arc::ptr_eq(&now.0, &here().0), "this thread's batch");
+            let mut got = [0u8; 3];
+            a_peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"two");
         });
     }
 

@@ -354,6 +354,8 @@ pub struct Conn {
     io: TcpStream,
     buf: BytesMut,
     out: Vec<u8>,
+    /// The batch the request heads are queued on, and the last one's slot.
+    writer: super::batch::Writer,
 }
 
 /// Where a connection waits between requests: the body puts it back after a clean, complete
@@ -383,16 +385,20 @@ pub enum LeanError {
     Parse(ParseError),
 }
 
-/// A failed send; `unsent` carries the request back when nothing of it reached the server.
+/// A failed send; `unsent` carries the request back when nothing of it reached the server,
+/// `sent` when it failed after the request left (for a replay on a new connection: the
+/// caller then needs no copy of it made beforehand).
 #[derive(Debug)]
 pub struct Failed<R> {
     pub error: LeanError,
     pub unsent: Option<R>,
+    /// Boxed: a failure is rare, and the error travels in every send's result.
+    pub sent: Option<Box<R>>,
 }
 
 impl Lean {
     pub fn new(io: TcpStream) -> Self {
-        let conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
+        let conn = Conn { io, buf: BytesMut::new(), out: Vec::new(), writer: Default::default() };
         Self { home: Arc::new(Mutex::new(Some(Box::new(conn)))) }
     }
 
@@ -431,39 +437,40 @@ impl Lean {
         async move {
             let taken = lock(&self.home).take();
             let Some(mut conn) = taken else {
-                return Err(Failed { error: LeanError::Closed, unsent: Some(req) });
+                return Err(Failed { error: LeanError::Closed, unsent: Some(req), sent: None });
             };
             conn.out.clear();
             encode_head(&req, &mut conn.out);
             // The first write tells whether the connection was still open: a failure there means
             // nothing reached the server, and the request may go elsewhere as is.
-            let Conn { io, out, buf } = &mut *conn;
+            let Conn { io, out, buf, writer } = &mut *conn;
             // Written with the other requests of this batch (`batch`), whole in all but rare cases.
             // SAFETY: awaited in place, while `conn` keeps the socket open.
-            let written = match unsafe { super::batch::write(io, out) }.await {
+            let written = match unsafe { super::batch::write(io, out, writer) }.await {
                 Ok(n) => n,
-                Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req) }),
+                Err(e) => return Err(Failed { error: LeanError::Io(e), unsent: Some(req), sent: None }),
             };
             if let Err(e) = io.write_all(&out[written..]).await {
-                return Err(Failed { error: LeanError::Io(e), unsent: None });
+                return Err(Failed { error: LeanError::Io(e), unsent: None, sent: Some(Box::new(req)) });
             }
             let head_request = req.method() == http::Method::HEAD;
-            drop(req);
-            let fail = |error| Failed { error, unsent: None };
+            // Kept until the response head came: a failure gives it back for a replay.
+            let fail = |error, req| Failed { error, unsent: None, sent: Some(Box::new(req)) };
             let head = loop {
                 match parse_head(buf, head_request) {
                     Ok(Some(h)) => break h,
                     Ok(None) => {}
-                    Err(e) => return Err(fail(LeanError::Parse(e))),
+                    Err(e) => return Err(fail(LeanError::Parse(e), req)),
                 }
                 buf.reserve(READ_SIZE);
                 match tokio::io::AsyncReadExt::read_buf(io, buf).await {
-                    Ok(0) if buf.is_empty() => return Err(fail(LeanError::Closed)),
-                    Ok(0) => return Err(fail(LeanError::Incomplete)),
+                    Ok(0) if buf.is_empty() => return Err(fail(LeanError::Closed, req)),
+                    Ok(0) => return Err(fail(LeanError::Incomplete, req)),
                     Ok(_) => {}
-                    Err(e) => return Err(fail(LeanError::Io(e))),
+                    Err(e) => return Err(fail(LeanError::Io(e), req)),
                 }
             };
+            drop(req);
             let kind = match head.framing {
                 Framing::None => Kind::Done,
                 Framing::Length(n) => Kind::Length(n),

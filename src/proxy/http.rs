@@ -919,8 +919,11 @@ fn forward(
                 return Err(ProxyError::ServerFailed);
             }
             super::upstream::shape(&mut req, sender.is_h2(), be.servers[si].tls.is_some(), te_trailers);
-            // What is needed to send the request again if the reused connection turns out dead.
-            let replay = ((reused && replayable) || l7_replayable).then(|| {
+            // What is needed to send the request again if the reused connection turns out dead
+            // (the lean path gives the request itself back then: no copy), or for `retry-on`.
+            let replay_dead = reused && replayable;
+            let kept = replay_dead && !l7_replayable && sender.keeps_sent(&req);
+            let replay = ((replay_dead && !kept) || l7_replayable).then(|| {
                 let mut r = Request::new(empty());
                 *r.method_mut() = req.method().clone();
                 *r.uri_mut() = req.uri().clone();
@@ -1013,9 +1016,12 @@ fn forward(
                         // Sent on a reused connection the server had closed, and nothing came back:
                         // an idempotent request without a body goes again on a new connection, as
                         // HAProxy does (counted as a retry, with no pause: the server is not at fault).
-                        None if replay.is_some() && attempt < be.retries && e.broke_before_response() => {
+                        None if (replay.is_some() || (kept && e.has_sent()))
+                            && attempt < be.retries
+                            && e.broke_before_response() =>
+                        {
                             tracing::debug!(backend = %be.name, server = %be.servers[si].name, "reused connection closed by the server: {e}; retrying");
-                            req = replay.unwrap_or_else(|| Request::new(empty()));
+                            req = replay.or_else(|| e.take_sent()).unwrap_or_else(|| Request::new(empty()));
                             attempt += 1;
                             srt.counters.retries.fetch_add(1, Relaxed);
                             brt.counters.retries.fetch_add(1, Relaxed);

@@ -129,6 +129,19 @@ impl SendError {
         }
     }
 
+    /// The request as it was sent, when the lean path gave it back after a failure (see
+    /// [`Sender::keeps_sent`]).
+    pub fn take_sent(&mut self) -> Option<http::Request<ProxyBody>> {
+        match self {
+            SendError::Hyper(_) => None,
+            SendError::Lean(e) => e.sent.take().map(|r| *r),
+        }
+    }
+
+    pub fn has_sent(&self) -> bool {
+        matches!(self, SendError::Lean(e) if e.sent.is_some())
+    }
+
     /// The server answered something that is not HTTP.
     pub fn is_parse(&self) -> bool {
         match self {
@@ -205,6 +218,13 @@ impl Sender {
         }
     }
 
+    /// Whether a failed send of `req` gives the request back even after it left
+    /// ([`SendError::take_sent`]): the lean path carries it. The caller then needs no copy of
+    /// it for a replay.
+    pub fn keeps_sent(&self, req: &http::Request<ProxyBody>) -> bool {
+        matches!(self.tx, Tx::Lean(_)) && h1client::fits(req)
+    }
+
     /// Sends one request; an error that carries the request back means it never left.
     ///
     /// A plain function over the one send it starts: an `async fn` would hold the request beside
@@ -235,13 +255,13 @@ impl Sender {
     async fn take_over(&mut self, req: http::Request<ProxyBody>) -> Result<http::Response<UpBody>, SendError> {
         let Tx::Lean(lean) = std::mem::replace(&mut self.tx, Tx::Lean(Lean::closed())) else { unreachable!() };
         let Some(io) = lean.into_io() else {
-            return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req) }));
+            return Err(SendError::Lean(h1client::Failed { error: LeanError::Closed, unsent: Some(req), sent: None }));
         };
         match Box::pin(handshake(super::abandon::AbortIo::new(io, self.abandon.clone()), false)).await {
             Ok(tx) => self.tx = tx,
             Err(e) => {
                 let error = LeanError::Io(std::io::Error::other(e.to_string()));
-                return Err(SendError::Lean(h1client::Failed { error, unsent: Some(req) }));
+                return Err(SendError::Lean(h1client::Failed { error, unsent: Some(req), sent: None }));
             }
         }
         match &mut self.tx {

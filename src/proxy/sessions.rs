@@ -306,6 +306,7 @@ mod tests {
             sess: Facts::new(id, p.active.load_full(), 0),
             fd: crate::proxy::addrs::ClientFd::new(-1),
             moved: Default::default(),
+            moved_any: Default::default(),
         });
         p.sessions.register(&cx);
         (cx, p.sessions.guard(id))

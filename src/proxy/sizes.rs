@@ -49,6 +49,7 @@ async fn what_an_idle_connection_holds() {
         sess: sessions::Facts::new(0, proxy.active.load_full(), 0),
         fd: crate::proxy::addrs::ClientFd::new(-1),
         moved: Default::default(),
+        moved_any: Default::default(),
     });
     let active = proxy.active.load_full();
     let t = active.snap.frontends[0].timeouts;

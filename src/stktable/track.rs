@@ -68,9 +68,36 @@ impl std::fmt::Debug for Trackers {
     }
 }
 
+/// Emptied slot boxes kept per thread for the next tracking: a request whose rules track
+/// (`http-request track-sc0`) boxes its stream's slots, and would allocate and free them once
+/// per request.
+const SPARE_SLOTS: usize = 64;
+
+thread_local! {
+    // The boxes themselves are what is kept (their allocations are the point).
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<Slots>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn new_slots() -> Box<Slots> {
+    SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+}
+
+/// Keeps an empty box for [`new_slots`].
+fn spare(b: Box<Slots>) {
+    debug_assert!(b.iter().all(Option::is_none));
+    // During thread exit the list is gone: the box is simply freed.
+    let _ = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_SLOTS {
+            s.push(b);
+        }
+    });
+}
+
 impl Trackers {
     fn slots(&self) -> parking_lot::MappedMutexGuard<'_, Slots> {
-        parking_lot::MutexGuard::map(self.slots.lock(), |s| &mut **s.get_or_insert_with(Box::default))
+        parking_lot::MutexGuard::map(self.slots.lock(), |s| &mut **s.get_or_insert_with(new_slots))
     }
 
     /// The slots, locked, when anything was tracked.
@@ -137,9 +164,13 @@ impl Trackers {
         }
         // Slots, then table: the order `track` and `with` lock in. Neither change reads the
         // clock.
-        for s in self.slots().iter_mut().filter_map(Option::take) {
+        let mut held = self.slots.lock();
+        let Some(mut slots) = held.take() else { return };
+        for s in slots.iter_mut().filter_map(Option::take) {
             lock(&s.table).unhold(s.at, &s.key);
         }
+        drop(held);
+        spare(slots);
     }
 }
 
