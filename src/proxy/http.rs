@@ -596,6 +596,22 @@ async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) 
     resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
 }
 
+/// An absolute-form target as HAProxy 2.6 keeps it in its start line (`http_scheme_based_normalize`):
+/// `scheme://authority/path?query`, the scheme's default port dropped.
+fn haproxy_target(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or_default();
+    let mut auth = uri.authority().map_or("", |a| a.as_str());
+    if let Some((host, port)) = auth.rsplit_once(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && matches!((scheme.to_ascii_lowercase().as_str(), port), ("http", "80") | ("https", "443"))
+    {
+        auth = host;
+    }
+    let pq = uri.path_and_query().map_or("", |p| p.as_str());
+    format!("{scheme}://{auth}{pq}")
+}
+
 /// Marks the 302 of a server's `redir`: a forged response, which response rules and
 /// compression leave alone, as in HAProxy.
 #[derive(Clone, Copy)]
@@ -709,6 +725,37 @@ fn forward(
         // (b): hide the persistence cookie from the server (indirect, prefix).
         let stuck = super::stick_rules::request(t, bi, &parts);
         let hash_key = super::stick_rules::balance_key(t, bi, &parts);
+        // `balance url_param`: a POST the persistence did not place waits for its body (up to
+        // the buffer size, `timeout http-request`), where the parameter is looked for when the
+        // query lacks it, as HAProxy's AN_REQ_HTTP_BODY does.
+        let mut buffered = buffered;
+        let mut body = body;
+        let mut post_body = None;
+        if matches!(be.algorithm, crate::balance::Algorithm::UrlParam { .. })
+            && parts.method == http::Method::POST
+            && stuck.server.is_none()
+        {
+            if let Some(b) = &buffered {
+                post_body = Some(b.clone());
+            } else if !body.is_end_stream() {
+                let wait = if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
+                let until = tokio::time::Instant::now() + wait;
+                let limit = active.snap.global.bufsize;
+                // Boxed: every request's future stays as small as it was.
+                match Box::pin(rules::wait_body(&mut body, limit, until, None)).await {
+                    Err(None) => return Err(ProxyError::RequestTimeout),
+                    Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
+                    Ok(w) => {
+                        if w.complete {
+                            buffered = Some(w.bytes.clone());
+                        }
+                        post_body = Some(w.bytes);
+                    }
+                }
+            }
+        }
+        // The target as HAProxy's start line holds it, for `balance uri` (default port dropped).
+        let target = parts.uri.scheme().map(|_| haproxy_target(&parts.uri));
         be.persist.strip_request(&mut parts.headers);
         // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
         if parts.version == Version::HTTP_2
@@ -810,6 +857,8 @@ fn forward(
                 let key = balance::Request {
                     src: Some(cx.src().ip()),
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
+                    target: target.as_deref(),
+                    post_body: post_body.as_deref(),
                     headers: Some(req.headers()),
                     key: hash_key.as_deref(),
                 };
