@@ -646,3 +646,127 @@ backend app
         }
     }
 }
+
+/// A server that answers each of up to four connections with a head and 2 of the 10 body bytes
+/// it announces, then holds the connection until the client closes it.
+fn stalled_body_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                if common::read_request_head(&mut s).is_none() {
+                    return;
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 256];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// `http-response wait-for-body` and `res.body`, `res.body_len`, `res.body_size`: rules after
+/// the wait (the frontend's and `http-after-response` ones too) read the body, a rule can deny
+/// on it, a body larger than the buffer is read up to a full buffer and the client still gets
+/// all of it unchanged, and a body that does not come within `time` is answered 504, as in
+/// HAProxy. Known difference: how many bytes fill the buffer (HAProxy's HTX counts the head
+/// and its block overhead in `tune.bufsize`, lbha counts the body alone), so `res.body_len` of
+/// a large body is only checked to be a full buffer's worth on both sides.
+#[test]
+fn response_wait_for_body_behaves_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-res-wfb");
+    let cfg = |port: u16, app: u16, api: u16, big: u16, stall: u16| {
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  use_backend api if {{ path_beg /api }}
+  use_backend big if {{ path_beg /big }}
+  use_backend stall if {{ path_beg /stall }}
+  default_backend app
+  http-response set-header X-Fe-Body %[res.body] if {{ res.body_len lt 100 }}
+
+backend app
+  http-response wait-for-body time 1s
+  http-response set-header X-Len %[res.body_len]
+  http-response set-header X-Size %[res.body_size]
+  http-response set-header X-Body %[res.body,upper] if {{ res.body_len lt 100 }}
+  http-response set-header X-Word %[res.body,bytes(5,3)] if {{ res.body -m sub server }}
+  http-after-response set-header X-After-Len %[res.body,length]
+  server a 127.0.0.1:{app}
+
+backend api
+  http-response wait-for-body time 1s at-least 4
+  http-response deny deny_status 403 if {{ res.body -m sub secret }}
+  server b 127.0.0.1:{api}
+
+backend big
+  http-response wait-for-body time 1s
+  http-response set-header X-Len %[res.body_len]
+  http-response set-header X-Size %[res.body_size]
+  server c 127.0.0.1:{big}
+
+backend stall
+  http-response wait-for-body time 500ms
+  http-response set-header X-Never 1
+  server d 127.0.0.1:{stall}
+"#
+        )
+    };
+    let webs: Vec<Web> = ["ha", "hb", "hc", "la", "lb", "lc"].iter().map(|n| Web::start(n)).collect();
+    let big = "z".repeat(40_000);
+    for i in [0, 3] {
+        webs[i].set_body("from the server");
+        webs[i + 1].set_body("my secret data");
+        webs[i + 2].set_body(&big);
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, webs[0].port, webs[1].port, webs[2].port, stalled_body_server()));
+    let _hap = start(bin, &hcfg, hport);
+    let _lbha = Lbha::start_haproxy(&cfg(lport, webs[3].port, webs[4].port, webs[5].port, stalled_body_server()), &[lport]);
+    for path in ["/x", "/api/x"] {
+        let (theirs, ours) = (request(hport, "h", path, ""), request(lport, "h", path, ""));
+        assert_eq!(client_view(&ours), client_view(&theirs), "{path}");
+    }
+    let ours = request(lport, "h", "/x", "");
+    for (h, v) in [
+        ("x-len", "15"),
+        ("x-size", "15"),
+        ("x-body", "FROM THE SERVER"),
+        ("x-word", "the"),
+        ("x-fe-body", "from the server"),
+        ("x-after-len", "15"),
+    ] {
+        assert_eq!(ours.header(h), Some(v), "{h}: {:?}", ours.headers);
+    }
+    assert_eq!(ours.text(), "from the server");
+    assert_eq!(request(lport, "h", "/api/x", "").status, 403);
+    // A body larger than the buffer: a full buffer's worth is read, all of it is forwarded.
+    let (theirs, ours) = (request(hport, "h", "/big", ""), request(lport, "h", "/big", ""));
+    for r in [&theirs, &ours] {
+        assert_eq!((r.status, r.body.len()), (200, 40_000));
+        assert!(r.body.iter().all(|&b| b == b'z'));
+        assert_eq!(r.header("x-size"), Some("40000"));
+        let len: usize = r.header("x-len").and_then(|v| v.parse().ok()).unwrap_or(0);
+        assert!((8_000..=16_384).contains(&len), "{:?}", r.header("x-len"));
+    }
+    // The rest of the body never comes: 504 after `time`, in both.
+    let (theirs, ours) = (request(hport, "h", "/stall", ""), request(lport, "h", "/stall", ""));
+    assert_eq!((theirs.status, ours.status), (504, 504));
+    assert_eq!((theirs.header("x-never"), ours.header("x-never")), (None, None));
+}

@@ -75,6 +75,51 @@ impl Body for ReqBody {
     }
 }
 
+/// A response body part of which `http-response wait-for-body` read: those bytes first, then
+/// the frame that ended the read (trailers, or the server's error), then the rest.
+pub struct HeldFront {
+    head: Option<Bytes>,
+    pending: Option<Result<Frame<Bytes>, BoxError>>,
+    rest: ProxyBody,
+}
+
+impl HeldFront {
+    pub fn new(head: Bytes, pending: Option<Result<Frame<Bytes>, BoxError>>, rest: ProxyBody) -> HeldFront {
+        HeldFront { head: (!head.is_empty()).then_some(head), pending, rest }
+    }
+}
+
+impl Body for HeldFront {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let me = self.get_mut();
+        if let Some(h) = me.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(h))));
+        }
+        if let Some(p) = me.pending.take() {
+            return Poll::Ready(Some(p));
+        }
+        Pin::new(&mut me.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.pending.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let n = self.head.as_ref().map_or(0, |h| h.len() as u64);
+        let r = self.rest.size_hint();
+        let mut h = SizeHint::new();
+        h.set_lower(r.lower() + n);
+        if let Some(u) = r.upper() {
+            h.set_upper(u + n);
+        }
+        h
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("no data for {0:?} while streaming a body")]

@@ -483,7 +483,13 @@ fn serve_picking(
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
                 for (i, (list, acls)) in lists.into_iter().enumerate() {
                     let held = (i == 0 && fe_compresses).then(|| crate::cache::allow_store(&mut resp, false)).flatten();
-                    if let Outcome::Answer { resp: own, denied, .. } = rules::response(list, acls, &mut resp, &t) {
+                    // Only a list with `wait-for-body` awaits (boxed), as on the request side.
+                    let outcome = if rules::waits_for_body(list) {
+                        res_with_waits((list, acls), &mut resp, &t, (bufsize, bi)).await
+                    } else {
+                        rules::response(list, acls, &mut resp, &t)
+                    };
+                    if let Outcome::Answer { resp: own, denied, .. } = outcome {
                         if denied {
                             let brt = &active.rt.backends[bi];
                             let srv = reached.server.and_then(|si| brt.servers.get(si)).map(|s| &*s.counters);
@@ -576,6 +582,34 @@ async fn wait_then_rules(
             other => return Ok(other),
         }
     }
+}
+
+/// [`with_waits`] for an `http_response` list: where a `wait-for-body` holds, the response
+/// body is read (see [`rules::wait_res_body`]); its time passing first is HAProxy's 504.
+fn res_with_waits<'f>(
+    (list, acls): (&'f [crate::config::snapshot::HttpRule], &'f [crate::routing::Acl]),
+    resp: &'f mut Response<ProxyBody>,
+    t: &'f Txn<'_>,
+    (bufsize, bi): (usize, usize),
+) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'f>> {
+    Box::pin(async move {
+        let mut outcome = rules::response(list, acls, resp, t);
+        let mut deadline = None;
+        loop {
+            match outcome {
+                Outcome::WaitBody { next, time, at_least } => {
+                    let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + time);
+                    if rules::wait_res_body(resp, bufsize, until, at_least).await.is_err() {
+                        let mut r = error_page(ProxyError::ServerTimeout);
+                        r.extensions_mut().insert(super::errpages::AtBackend(bi));
+                        return Outcome::Answer { resp: r, denied: false, tarpit: false };
+                    }
+                    outcome = rules::response_from(list, next, acls, resp, t);
+                }
+                other => return other,
+            }
+        }
+    })
 }
 
 /// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it
