@@ -579,7 +579,7 @@ defaults
 frontend fe
   bind 127.0.0.1:{port}
   http-request set-var(txn.resp) bool(1) if {{ path_beg /resp }}
-  http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }}
+  http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }} || {{ path_beg /after/soft }}
   http-request strict-mode off if {{ path_beg /soft }}
   http-request set-header X-Copy1 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
   http-request set-header X-Copy2 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
@@ -588,6 +588,10 @@ frontend fe
   http-response set-header X-R1 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
   http-response set-header X-R2 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
   http-response set-header X-R-After yes
+  http-request set-var(txn.after) bool(1) if {{ path_beg /after }}
+  http-after-response set-header X-A1 %[res.hdr(x-srv-big)] if {{ var(txn.after) -m bool }}
+  http-after-response set-header X-A2 %[res.hdr(x-srv-big)] if {{ var(txn.after) -m bool }}
+  http-after-response set-header X-A-After yes
   default_backend app
 
 backend app
@@ -605,7 +609,15 @@ backend app
     let _hap = start(bin, &hcfg, hport);
     let _lbha = Lbha::start_haproxy(&cfg(lport, ours.port), &[lport]);
     // Two copies of a 7000-byte header do not fit in a 16 kB buffer: the second fails.
-    let cases = [("/strict", true), ("/soft", true), ("/small", false), ("/resp/strict", false), ("/resp/soft", false)];
+    let cases = [
+        ("/strict", true),
+        ("/soft", true),
+        ("/small", false),
+        ("/resp/strict", false),
+        ("/resp/soft", false),
+        ("/after/strict", false),
+        ("/after/soft", false),
+    ];
     for (path, with_big) in cases {
         let extra = if with_big { format!("X-Big: {big}\r\n") } else { String::new() };
         let (before_h, before_l) = (theirs.requests().len(), ours.requests().len());
@@ -615,7 +627,7 @@ backend app
             let mut hs: Vec<String> = r
                 .headers
                 .iter()
-                .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-r"))
+                .filter(|(n, _)| ["x-r", "x-a"].iter().any(|p| n.to_ascii_lowercase().starts_with(p)))
                 .map(|(n, v)| format!("{}={}", n.to_ascii_lowercase(), v.len()))
                 .collect();
             hs.sort();
@@ -641,7 +653,17 @@ backend app
                 assert!(l.contains(&"x-copy1=7000".to_string()) && l.contains(&"x-after=3".to_string()), "{l:?}")
             }
             "/resp/strict" => assert_eq!(got.status, 500, "a failed response rewrite: 500 too"),
-            "/resp/soft" => assert_eq!(short(&got), "200 [\"x-r-after=3\", \"x-r1=7000\"]"),
+            "/resp/soft" => assert_eq!(short(&got), "200 [\"x-a-after=3\", \"x-r-after=3\", \"x-r1=7000\"]"),
+            // A failed after-response rewrite: HAProxy's 500, the rules run again over it (the
+            // big header is not there: empty values).
+            "/after/strict" => assert_eq!(
+                short(&got),
+                "500 [\"x-a-after=3\", \"x-a1=0\", \"x-a2=0\"]",
+                "a failed after-response rewrite: 500"
+            ),
+            // `http-response strict-mode off` does not reach the after-response rules: each rule
+            // list starts in strict mode, as in HAProxy.
+            "/after/soft" => assert_eq!(got.status, 500),
             _ => assert_eq!(got.status, 200),
         }
     }

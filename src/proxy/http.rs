@@ -293,7 +293,10 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
 }
 
 /// `http_after_response` rules, the backend's then the frontend's, on every response,
-/// lbha's own included (as HAProxy). They cannot answer.
+/// lbha's own included (as HAProxy). They cannot answer, but a rewrite that fails with
+/// strict-mode on turns the response into HAProxy's 500 (its errorfile if any), over which
+/// the rules run once more; failing again, the 500 goes out as it is. Either way the
+/// connection closes after it, as HAProxy's `http_reply_and_close`.
 fn after_response(
     mut resp: Response<ProxyBody>,
     cx: &ConnCtx,
@@ -305,11 +308,38 @@ fn after_response(
 ) -> Response<ProxyBody> {
     let t = Txn::new(cx, active, fi, bi, vars, log);
     let fe = &active.snap.frontends[fi];
-    if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
-        rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
+    let be = bi.map(|b| &active.snap.backends[b]);
+    if fe.http_after_response.is_empty() && be.is_none_or(|b| b.http_after_response.is_empty()) {
+        return resp;
     }
-    rules::response(&fe.http_after_response, &fe.acls, &mut resp, &t);
-    resp
+    let run = |resp: &mut Response<ProxyBody>| {
+        if let Some(be) = be
+            && !matches!(rules::response(&be.http_after_response, &be.acls, resp, &t), Outcome::Continue)
+        {
+            return false;
+        }
+        matches!(rules::response(&fe.http_after_response, &fe.acls, resp, &t), Outcome::Continue)
+    };
+    if run(&mut resp) {
+        return resp;
+    }
+    let was = resp.status().as_u16();
+    let internal = || {
+        let mut r = page_keep(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(b) = bi {
+            r.extensions_mut().insert(super::errpages::AtBackend(b));
+        }
+        let mut r = super::errpages::customize(r, &t);
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let mut r = internal();
+    if !run(&mut r) {
+        r = internal();
+    }
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    active.rt.frontends[fi].recount_status(was, 500);
+    r
 }
 
 #[allow(clippy::manual_async_fn)] // see the `async move` comment below

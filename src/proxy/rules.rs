@@ -348,6 +348,11 @@ pub fn waits_for_body(rules: &[HttpRule]) -> bool {
 
 /// [`request`] from the rule at `start` on (after a `wait-for-body` read the body).
 pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    // Each list starts in strict mode, as HAProxy's evaluation of a rule set (a resumption
+    // after `wait-for-body` keeps it).
+    if start == 0 {
+        t.vars.soft_rw_req.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     if rules.len() <= start {
         return Outcome::Continue;
     }
@@ -394,15 +399,16 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
             }
             continue;
         }
-        if change.apply_req(req, t.active.snap.global.bufsize).is_err()
-            && !t.vars.soft_rw_req.load(std::sync::atomic::Ordering::Relaxed)
-        {
-            // HAProxy's internal error: 500, whichever side failed.
-            return Outcome::Answer {
-                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
-                denied: false,
-                tarpit: false,
-            };
+        if change.apply_req(req, t.active.snap.global.bufsize).is_err() {
+            count_failed_rewrite(t, None);
+            if !t.vars.soft_rw_req.load(std::sync::atomic::Ordering::Relaxed) {
+                // HAProxy's internal error: 500, whichever side failed.
+                return Outcome::Answer {
+                    resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                    denied: false,
+                    tarpit: false,
+                };
+            }
         }
     }
     Outcome::Continue
@@ -569,6 +575,9 @@ pub fn response_from(
     resp: &mut Response<ProxyBody>,
     t: &Txn<'_>,
 ) -> Outcome {
+    if start == 0 {
+        t.vars.soft_rw_res.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     if rules.len() <= start {
         return Outcome::Continue;
     }
@@ -611,17 +620,35 @@ pub fn response_from(
                 Step::Apply(change) => change,
             }
         };
-        if change.apply_res(resp, t.active.snap.global.bufsize).is_err()
-            && !t.vars.soft_rw_res.load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return Outcome::Answer {
-                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
-                denied: false,
-                tarpit: false,
-            };
+        let server = resp.extensions().get::<super::httplog::Picked>().map(|p| p.server);
+        if change.apply_res(resp, t.active.snap.global.bufsize).is_err() {
+            count_failed_rewrite(t, server);
+            if !t.vars.soft_rw_res.load(std::sync::atomic::Ordering::Relaxed) {
+                return Outcome::Answer {
+                    resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                    denied: false,
+                    tarpit: false,
+                };
+            }
         }
     }
     Outcome::Continue
+}
+
+/// HAProxy's `wrew`: a failed rewrite counts on the frontend, on the backend once assigned and
+/// on the server that answered, whether strict-mode then fails the message or not.
+fn count_failed_rewrite(t: &Txn<'_>, server: Option<usize>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rt = &t.active.rt;
+    if let Some(f) = rt.frontends.get(t.frontend) {
+        f.failed_rewrites.fetch_add(1, Relaxed);
+    }
+    if let Some(b) = t.backend.and_then(|bi| rt.backends.get(bi)) {
+        b.counters.failed_rewrites.fetch_add(1, Relaxed);
+        if let Some(s) = server.and_then(|si| b.servers.get(si)) {
+            s.counters.failed_rewrites.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// A rewrite with its values rendered, ready to apply.
