@@ -150,8 +150,12 @@ fn request(algo: &str, k: usize) -> (Vec<u8>, Ipv4Addr) {
         }
         // Absolute-form targets too: HAProxy hashes them whole (default port dropped) unless
         // `path-only`.
-        a if a.starts_with("uri") && k % 4 == 1 => get(&format!("http://h{}.example/{id}/e{}/f{k}?q={}", k % 5, k % 3, k * 11), ""),
-        a if a.starts_with("uri") && k % 4 == 3 => get(&format!("http://test:80/{id}/e{}/f{k}?q={}", k % 3, k * 11), ""),
+        a if a.starts_with("uri") && k % 4 == 1 => {
+            get(&format!("http://h{}.example/{id}/e{}/f{k}?q={}", k % 5, k % 3, k * 11), "")
+        }
+        a if a.starts_with("uri") && k % 4 == 3 => {
+            get(&format!("http://test:80/{id}/e{}/f{k}?q={}", k % 3, k * 11), "")
+        }
         _ => get(&format!("/{id}/e{}/f{k}?q={}", k % 3, k * 11), ""),
     };
     (bytes, from)

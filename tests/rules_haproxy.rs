@@ -578,6 +578,7 @@ defaults
 
 frontend fe
   bind 127.0.0.1:{port}
+  http-request use-service prometheus-exporter if {{ path /metrics }}
   http-request set-var(txn.resp) bool(1) if {{ path_beg /resp }}
   http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }} || {{ path_beg /after/soft }}
   http-request strict-mode off if {{ path_beg /soft }}
@@ -667,6 +668,26 @@ backend app
             _ => assert_eq!(got.status, 200),
         }
     }
+    // Every failed rewrite counts (`wrew`), strict or not: on the frontend, on the backend once
+    // assigned, on the server that answered.
+    let wrew = |port: u16, prefix: &str| -> Vec<u64> {
+        let text = request(port, "h", "/metrics", "").text();
+        [
+            "frontend_failed_header_rewriting_total{proxy=\"fe\"}",
+            "backend_failed_header_rewriting_total{proxy=\"app\"}",
+            "server_failed_header_rewriting_total{proxy=\"app\",server=\"a\"}",
+        ]
+        .iter()
+        .map(|k| {
+            let key = format!("{prefix}_{k} ");
+            let line = text.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+            line[key.len()..].trim().parse().unwrap()
+        })
+        .collect()
+    };
+    let (theirs, ours) = (wrew(hport, "haproxy"), wrew(lport, "lbha"));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, [6, 4, 4]);
 }
 
 /// A server that answers each of up to four connections with a head and 2 of the 10 body bytes
@@ -760,7 +781,8 @@ backend stall
     let (hport, lport) = (free_port(), free_port());
     let hcfg = dir.write("haproxy.cfg", &cfg(hport, webs[0].port, webs[1].port, webs[2].port, stalled_body_server()));
     let _hap = start(bin, &hcfg, hport);
-    let _lbha = Lbha::start_haproxy(&cfg(lport, webs[3].port, webs[4].port, webs[5].port, stalled_body_server()), &[lport]);
+    let _lbha =
+        Lbha::start_haproxy(&cfg(lport, webs[3].port, webs[4].port, webs[5].port, stalled_body_server()), &[lport]);
     for path in ["/x", "/api/x"] {
         let (theirs, ours) = (request(hport, "h", path, ""), request(lport, "h", path, ""));
         assert_eq!(client_view(&ours), client_view(&theirs), "{path}");

@@ -68,10 +68,16 @@ pub enum Algorithm {
     /// Value of this query-string parameter, or for a POST without it, of the urlencoded body.
     /// HAProxy 2.6 reads a POST's body for every `url_param` backend; `check_post` is kept only
     /// to show the config as written.
-    UrlParam { name: String, check_post: bool },
+    UrlParam {
+        name: String,
+        check_post: bool,
+    },
     /// Value of this request header (name as written in the config); `domain_only`
     /// (`use_domain_only`): only the label before the last dot of the value.
-    Hdr { name: String, domain_only: bool },
+    Hdr {
+        name: String,
+        domain_only: bool,
+    },
     /// Power of `draws` random choices.
     Random {
         draws: u32,
@@ -307,7 +313,10 @@ impl Algorithm {
                     ["check_post"] => true,
                     ["check_post", wait] if wait.parse::<u64>().is_ok() => true,
                     ["check_post", wait, ..] => {
-                        return Err(BalanceError::UnexpectedArgument { algorithm: "url_param", token: wait.to_string() });
+                        return Err(BalanceError::UnexpectedArgument {
+                            algorithm: "url_param",
+                            token: wait.to_string(),
+                        });
                     }
                     [other, ..] => {
                         return Err(BalanceError::UnexpectedArgument {
@@ -560,10 +569,7 @@ mod tests {
             ("url_param", E::MissingArgument { algorithm: "url_param", what: "a parameter name" }),
             ("url_param(x)", E::UnexpectedArgument { algorithm: "url_param", token: "(x)".into() }),
             ("url_param userid check", E::UnexpectedArgument { algorithm: "url_param", token: "check".into() }),
-            (
-                "url_param userid check_post 5s",
-                E::UnexpectedArgument { algorithm: "url_param", token: "5s".into() },
-            ),
+            ("url_param userid check_post 5s", E::UnexpectedArgument { algorithm: "url_param", token: "5s".into() }),
             ("hdr", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
             ("hdr()", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
             ("hdr(bad name)", E::Malformed { token: "hdr(bad".into() }),

@@ -802,7 +802,8 @@ fn forward(
             if let Some(b) = &buffered {
                 post_body = Some(b.clone());
             } else if !body.is_end_stream() {
-                let wait = if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
+                let wait =
+                    if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
                 let until = tokio::time::Instant::now() + wait;
                 let limit = active.snap.global.bufsize;
                 // Boxed: every request's future stays as small as it was.
