@@ -660,6 +660,32 @@ async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) 
     resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
 }
 
+/// `balance url_param`'s wait for a POST's body (up to `limit` bytes, its end, or `wait`): what
+/// was read, and the whole body in `buffered` when it all came (the server gets it from there).
+async fn post_body(
+    body: &mut ReqBody,
+    buffered: &mut Option<bytes::Bytes>,
+    limit: usize,
+    wait: std::time::Duration,
+) -> Result<Option<bytes::Bytes>, ProxyError> {
+    if let Some(b) = buffered {
+        return Ok(Some(b.clone()));
+    }
+    if body.is_end_stream() {
+        return Ok(None);
+    }
+    match rules::wait_body(body, limit, tokio::time::Instant::now() + wait, None).await {
+        Err(None) => Err(ProxyError::RequestTimeout),
+        Err(Some(why)) => Err(ProxyError::BadRequest(why)),
+        Ok(w) => {
+            if w.complete {
+                *buffered = Some(w.bytes.clone());
+            }
+            Ok(Some(w.bytes))
+        }
+    }
+}
+
 /// An absolute-form target as HAProxy 2.6 keeps it in its start line (`http_scheme_based_normalize`):
 /// `scheme://authority/path?query`, the scheme's default port dropped.
 fn haproxy_target(uri: &http::Uri) -> String {
@@ -762,7 +788,7 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active, proxy: &
 #[allow(clippy::too_many_arguments)]
 fn forward(
     mut req: Request<ReqBody>,
-    buffered: Option<bytes::Bytes>,
+    mut buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
     (fi, bi): (usize, usize),
     cx: &Arc<ConnCtx>,
@@ -782,7 +808,7 @@ fn forward(
         let connect = req.method() == http::Method::CONNECT;
         let upgrade = if connect { None } else { upgrade_protocol(&req) };
         let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
         let exchange = parts.extensions.remove::<super::idle::Handover>();
         // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
@@ -792,35 +818,21 @@ fn forward(
         // `balance url_param`: a POST the persistence did not place waits for its body (up to
         // the buffer size, `timeout http-request`), where the parameter is looked for when the
         // query lacks it, as HAProxy's AN_REQ_HTTP_BODY does.
-        let mut buffered = buffered;
-        let mut body = body;
-        let mut post_body = None;
-        if matches!(be.algorithm, crate::balance::Algorithm::UrlParam { .. })
+        let url_param_post = matches!(be.algorithm, crate::balance::Algorithm::UrlParam { .. })
             && parts.method == http::Method::POST
-            && stuck.server.is_none()
-        {
-            if let Some(b) = &buffered {
-                post_body = Some(b.clone());
-            } else if !body.is_end_stream() {
-                let wait =
-                    if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
-                let until = tokio::time::Instant::now() + wait;
-                let limit = active.snap.global.bufsize;
-                // Boxed: every request's future stays as small as it was.
-                match Box::pin(rules::wait_body(&mut body, limit, until, None)).await {
-                    Err(None) => return Err(ProxyError::RequestTimeout),
-                    Err(Some(why)) => return Err(ProxyError::BadRequest(why)),
-                    Ok(w) => {
-                        if w.complete {
-                            buffered = Some(w.bytes.clone());
-                        }
-                        post_body = Some(w.bytes);
-                    }
-                }
-            }
+            && stuck.server.is_none();
+        // What `balance` reads beyond the request's head, boxed: few requests need it, and every
+        // request's future holds the slot.
+        let mut lb_extra: Option<Box<(Option<String>, Option<bytes::Bytes>)>> = None;
+        if url_param_post {
+            let wait = if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
+            let read = Box::pin(post_body(&mut body, &mut buffered, active.snap.global.bufsize, wait)).await?;
+            lb_extra.get_or_insert_default().1 = read;
         }
         // The target as HAProxy's start line holds it, for `balance uri` (default port dropped).
-        let target = parts.uri.scheme().map(|_| haproxy_target(&parts.uri));
+        if parts.uri.scheme().is_some() {
+            lb_extra.get_or_insert_default().0 = Some(haproxy_target(&parts.uri));
+        }
         be.persist.strip_request(&mut parts.headers);
         // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
         if parts.version == Version::HTTP_2
@@ -922,8 +934,8 @@ fn forward(
                 let key = balance::Request {
                     src: Some(cx.src().ip()),
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
-                    target: target.as_deref(),
-                    post_body: post_body.as_deref(),
+                    target: lb_extra.as_ref().and_then(|x| x.0.as_deref()),
+                    post_body: lb_extra.as_ref().and_then(|x| x.1.as_deref()),
                     headers: Some(req.headers()),
                     key: hash_key.as_deref(),
                 };
