@@ -29,9 +29,10 @@ pub fn empty() -> ProxyBody {
 pub enum ReqBody {
     Hyper(hyper::body::Incoming),
     Empty,
-    /// What `wait-for-body` read before the body's end, then the rest of hyper's body (boxed:
-    /// every request's future holds a `ReqBody`, few hold this one).
-    Prefixed(Box<(Option<Bytes>, hyper::body::Incoming)>),
+    /// What `wait-for-body` read before the body's end, then the rest of hyper's body, then the
+    /// trailers the wait read (they end hyper's body: the server still gets them). Boxed: every
+    /// request's future holds a `ReqBody`, few hold this one.
+    Prefixed(Box<(Option<Bytes>, hyper::body::Incoming, Option<http::HeaderMap>)>),
 }
 
 impl Body for ReqBody {
@@ -44,7 +45,10 @@ impl Body for ReqBody {
             ReqBody::Empty => Poll::Ready(None),
             ReqBody::Prefixed(p) => match p.0.take() {
                 Some(h) => Poll::Ready(Some(Ok(Frame::data(h)))),
-                None => Pin::new(&mut p.1).poll_frame(cx),
+                None => match Pin::new(&mut p.1).poll_frame(cx) {
+                    Poll::Ready(None) => Poll::Ready(p.2.take().map(|t| Ok(Frame::trailers(t)))),
+                    other => other,
+                },
             },
         }
     }
@@ -53,7 +57,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.is_end_stream(),
             ReqBody::Empty => true,
-            ReqBody::Prefixed(p) => p.0.is_none() && p.1.is_end_stream(),
+            ReqBody::Prefixed(p) => p.0.is_none() && p.2.is_none() && p.1.is_end_stream(),
         }
     }
 

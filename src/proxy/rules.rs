@@ -917,6 +917,7 @@ pub async fn wait_body(
     use http_body_util::BodyExt;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
     let mut out = bytes::BytesMut::new();
+    let mut trailers = None;
     let complete = loop {
         if body.is_end_stream() {
             break true;
@@ -928,20 +929,30 @@ pub async fn wait_body(
             Err(_) => return Err(None),
             Ok(None) => break true,
             Ok(Some(Err(_))) => return Err(Some("invalid request body")),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                // Trailers end the body. They are kept behind the bytes, and the body is not
+                // reported whole, so callers forward it as it came rather than rebuild it from
+                // the bytes alone (which would drop them).
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    break false;
                 }
-            }
+            },
         }
     };
     let bytes = out.freeze();
     if !complete {
         *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
-            super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
-            // A second wait read the first one's bytes again: they go back in front.
+            super::body::ReqBody::Hyper(rest) => {
+                super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest, trailers)))
+            }
+            // A second wait read the first one's bytes (and trailers) again: they go back.
             super::body::ReqBody::Prefixed(mut p) => {
                 p.0 = Some(bytes.clone());
+                if trailers.is_some() {
+                    p.2 = trailers;
+                }
                 super::body::ReqBody::Prefixed(p)
             }
             super::body::ReqBody::Empty => super::body::ReqBody::Empty,
