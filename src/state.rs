@@ -60,6 +60,9 @@ pub struct Counters {
     pub errors_req: AtomicU64,
     pub errors_conn: AtomicU64,
     pub errors_resp: AtomicU64,
+    /// Header rewrites that failed (HAProxy's `wrew`: counted on the frontend, the backend once
+    /// assigned and the server once it answered, strict-mode on or off).
+    pub failed_rewrites: AtomicU64,
     pub retries: AtomicU64,
     pub redispatches: AtomicU64,
     /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
@@ -187,17 +190,26 @@ impl Counters {
         self.req_rate.lock().unwrap_or_else(|p| p.into_inner()).read(now, RATE_PERIOD)
     }
     pub fn count_status(&self, status: u16) {
-        let i = match status {
+        self.http_responses[Self::status_class(status)].fetch_add(1, Relaxed);
+    }
+
+    /// The response counted as `was` went out as `now` instead.
+    pub fn recount_status(&self, was: u16, now: u16) {
+        let _ = self.http_responses[Self::status_class(was)].fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        self.count_status(now);
+    }
+
+    /// The index in `http_responses` of a status's class.
+    fn status_class(status: u16) -> usize {
+        match status {
             100..=199 => 0,
             200..=299 => 1,
             300..=399 => 2,
             400..=499 => 3,
             500..=599 => 4,
             _ => 5,
-        };
-        self.http_responses[i].fetch_add(1, Relaxed);
+        }
     }
-
     pub fn count_time(&self, d: Duration) {
         self.resp_times[time_bucket(d.as_millis() as u64)].fetch_add(1, Relaxed);
     }

@@ -1,7 +1,8 @@
 //! Differential test of the hashing balancers: the same haproxy.cfg runs under HAProxy 2.6 and
 //! under lbha (`run --haproxy-config`), many keys go through both, and each key must reach the
-//! same server on both sides, for every `balance` that hashes (`source`, `uri`, `url_param`,
-//! `hdr`, `hash`, `rdp-cookie`) with both `hash-type` methods, the four hash functions and the
+//! same server on both sides, for every `balance` that hashes (`source`, `uri` with its options
+//! and absolute-form targets, `url_param` with POST bodies, `hdr` with `use_domain_only`, `hash`,
+//! `rdp-cookie`) with both `hash-type` methods, the four hash functions and the
 //! `avalanche` modifier, over weighted servers with one explicit `id`.
 
 mod common;
@@ -73,13 +74,18 @@ const HASH_TYPES: [&str; 8] = [
 ];
 
 /// `(balance, mode)`.
-const ALGOS: [(&str, &str); 9] = [
+const ALGOS: [(&str, &str); 14] = [
     ("source", "http"),
     ("uri", "http"),
     ("uri whole", "http"),
     ("uri len 12 depth 2", "http"),
+    ("uri depth 1", "http"),
+    ("uri path-only", "http"),
+    ("uri path-only whole depth 2", "http"),
     ("url_param id", "http"),
+    ("url_param id check_post", "http"),
     ("hdr(x-key)", "http"),
+    ("hdr(host) use_domain_only", "http"),
     ("hash path", "http"),
     ("hash src", "http"),
     ("rdp-cookie", "tcp"),
@@ -114,7 +120,9 @@ fn request(algo: &str, k: usize) -> (Vec<u8>, Ipv4Addr) {
     // end stay close together, and the consistent tree would give them all one server.
     let id = format!("{:08x}", (k as u32).wrapping_mul(2_654_435_761));
     let get = |target: &str, extra: &str| {
-        format!("GET {target} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n").into_bytes()
+        // HAProxy refuses a Host that differs from an absolute target's authority.
+        let host = target.strip_prefix("http://").and_then(|t| t.split('/').next()).unwrap_or("test");
+        format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n").into_bytes()
     };
     let bytes = match algo {
         "rdp-cookie" => {
@@ -123,9 +131,31 @@ fn request(algo: &str, k: usize) -> (Vec<u8>, Ipv4Addr) {
             b.extend_from_slice(&[1, 0, 8, 0, 3, 0, 0, 0]);
             b
         }
-        "url_param id" if k == 0 => get("/p?id=&x=1", ""),
-        "url_param id" => get(&format!("/p?x{k}=1&id={id}&id=other"), ""),
+        a if a.starts_with("url_param") && k == 0 => get("/p?id=&x=1", ""),
+        // A POST without the parameter in its query: HAProxy 2.6 looks in the body, with or
+        // without `check_post`.
+        a if a.starts_with("url_param") && k % 2 == 1 => {
+            let body = if k % 4 == 1 { format!("a=1&id={id}&id=x") } else { format!("id={id}") };
+            format!(
+                "POST /p?x=1 HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+        a if a.starts_with("url_param") => get(&format!("/p?x{k}=1&id={id}&id=other"), ""),
         "hdr(x-key)" => get("/", &format!("X-Key: {id}, other\r\n")),
+        "hdr(host) use_domain_only" => {
+            format!("GET / HTTP/1.1\r\nHost: www{}.{id}.example:8080\r\nConnection: close\r\n\r\n", k % 3).into_bytes()
+        }
+        // Absolute-form targets too: HAProxy hashes them whole (default port dropped) unless
+        // `path-only`.
+        a if a.starts_with("uri") && k % 4 == 1 => {
+            get(&format!("http://h{}.example/{id}/e{}/f{k}?q={}", k % 5, k % 3, k * 11), "")
+        }
+        a if a.starts_with("uri") && k % 4 == 3 => {
+            get(&format!("http://test:80/{id}/e{}/f{k}?q={}", k % 3, k * 11), "")
+        }
         _ => get(&format!("/{id}/e{}/f{k}?q={}", k % 3, k * 11), ""),
     };
     (bytes, from)

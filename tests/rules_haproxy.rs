@@ -578,8 +578,9 @@ defaults
 
 frontend fe
   bind 127.0.0.1:{port}
+  http-request use-service prometheus-exporter if {{ path /metrics }}
   http-request set-var(txn.resp) bool(1) if {{ path_beg /resp }}
-  http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }}
+  http-request set-var(txn.soft) bool(1) if {{ path_beg /soft }} || {{ path_beg /resp/soft }} || {{ path_beg /after/soft }}
   http-request strict-mode off if {{ path_beg /soft }}
   http-request set-header X-Copy1 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
   http-request set-header X-Copy2 %[req.hdr(x-big)] if {{ req.hdr(x-big) -m found }}
@@ -588,6 +589,10 @@ frontend fe
   http-response set-header X-R1 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
   http-response set-header X-R2 %[res.hdr(x-srv-big)] if {{ var(txn.resp) -m bool }}
   http-response set-header X-R-After yes
+  http-request set-var(txn.after) bool(1) if {{ path_beg /after }}
+  http-after-response set-header X-A1 %[res.hdr(x-srv-big)] if {{ var(txn.after) -m bool }}
+  http-after-response set-header X-A2 %[res.hdr(x-srv-big)] if {{ var(txn.after) -m bool }}
+  http-after-response set-header X-A-After yes
   default_backend app
 
 backend app
@@ -605,7 +610,15 @@ backend app
     let _hap = start(bin, &hcfg, hport);
     let _lbha = Lbha::start_haproxy(&cfg(lport, ours.port), &[lport]);
     // Two copies of a 7000-byte header do not fit in a 16 kB buffer: the second fails.
-    let cases = [("/strict", true), ("/soft", true), ("/small", false), ("/resp/strict", false), ("/resp/soft", false)];
+    let cases = [
+        ("/strict", true),
+        ("/soft", true),
+        ("/small", false),
+        ("/resp/strict", false),
+        ("/resp/soft", false),
+        ("/after/strict", false),
+        ("/after/soft", false),
+    ];
     for (path, with_big) in cases {
         let extra = if with_big { format!("X-Big: {big}\r\n") } else { String::new() };
         let (before_h, before_l) = (theirs.requests().len(), ours.requests().len());
@@ -615,7 +628,7 @@ backend app
             let mut hs: Vec<String> = r
                 .headers
                 .iter()
-                .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-r"))
+                .filter(|(n, _)| ["x-r", "x-a"].iter().any(|p| n.to_ascii_lowercase().starts_with(p)))
                 .map(|(n, v)| format!("{}={}", n.to_ascii_lowercase(), v.len()))
                 .collect();
             hs.sort();
@@ -641,8 +654,163 @@ backend app
                 assert!(l.contains(&"x-copy1=7000".to_string()) && l.contains(&"x-after=3".to_string()), "{l:?}")
             }
             "/resp/strict" => assert_eq!(got.status, 500, "a failed response rewrite: 500 too"),
-            "/resp/soft" => assert_eq!(short(&got), "200 [\"x-r-after=3\", \"x-r1=7000\"]"),
+            "/resp/soft" => assert_eq!(short(&got), "200 [\"x-a-after=3\", \"x-r-after=3\", \"x-r1=7000\"]"),
+            // A failed after-response rewrite: HAProxy's 500, the rules run again over it (the
+            // big header is not there: empty values).
+            "/after/strict" => assert_eq!(
+                short(&got),
+                "500 [\"x-a-after=3\", \"x-a1=0\", \"x-a2=0\"]",
+                "a failed after-response rewrite: 500"
+            ),
+            // `http-response strict-mode off` does not reach the after-response rules: each rule
+            // list starts in strict mode, as in HAProxy.
+            "/after/soft" => assert_eq!(got.status, 500),
             _ => assert_eq!(got.status, 200),
         }
     }
+    // Every failed rewrite counts (`wrew`), strict or not: on the frontend, on the backend once
+    // assigned, on the server that answered.
+    let wrew = |port: u16, prefix: &str| -> Vec<u64> {
+        let text = request(port, "h", "/metrics", "").text();
+        [
+            "frontend_failed_header_rewriting_total{proxy=\"fe\"}",
+            "backend_failed_header_rewriting_total{proxy=\"app\"}",
+            "server_failed_header_rewriting_total{proxy=\"app\",server=\"a\"}",
+        ]
+        .iter()
+        .map(|k| {
+            let key = format!("{prefix}_{k} ");
+            let line = text.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+            line[key.len()..].trim().parse().unwrap()
+        })
+        .collect()
+    };
+    let (theirs, ours) = (wrew(hport, "haproxy"), wrew(lport, "lbha"));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, [6, 4, 4]);
+}
+
+/// A server that answers each of up to four connections with a head and 2 of the 10 body bytes
+/// it announces, then holds the connection until the client closes it.
+fn stalled_body_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                if common::read_request_head(&mut s).is_none() {
+                    return;
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 256];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// `http-response wait-for-body` and `res.body`, `res.body_len`, `res.body_size`: rules after
+/// the wait (the frontend's and `http-after-response` ones too) read the body, a rule can deny
+/// on it, a body larger than the buffer is read up to a full buffer and the client still gets
+/// all of it unchanged, and a body that does not come within `time` is answered 504, as in
+/// HAProxy. Known difference: how many bytes fill the buffer (HAProxy's HTX counts the head
+/// and its block overhead in `tune.bufsize`, lbha counts the body alone), so `res.body_len` of
+/// a large body is only checked to be a full buffer's worth on both sides.
+#[test]
+fn response_wait_for_body_behaves_as_in_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let dir = TempDir::new("rules-haproxy-res-wfb");
+    let cfg = |port: u16, app: u16, api: u16, big: u16, stall: u16| {
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  use_backend api if {{ path_beg /api }}
+  use_backend big if {{ path_beg /big }}
+  use_backend stall if {{ path_beg /stall }}
+  default_backend app
+  http-response set-header X-Fe-Body %[res.body] if {{ res.body_len lt 100 }}
+
+backend app
+  http-response wait-for-body time 1s
+  http-response set-header X-Len %[res.body_len]
+  http-response set-header X-Size %[res.body_size]
+  http-response set-header X-Body %[res.body,upper] if {{ res.body_len lt 100 }}
+  http-response set-header X-Word %[res.body,bytes(5,3)] if {{ res.body -m sub server }}
+  http-after-response set-header X-After-Len %[res.body,length]
+  server a 127.0.0.1:{app}
+
+backend api
+  http-response wait-for-body time 1s at-least 4
+  http-response deny deny_status 403 if {{ res.body -m sub secret }}
+  server b 127.0.0.1:{api}
+
+backend big
+  http-response wait-for-body time 1s
+  http-response set-header X-Len %[res.body_len]
+  http-response set-header X-Size %[res.body_size]
+  server c 127.0.0.1:{big}
+
+backend stall
+  http-response wait-for-body time 500ms
+  http-response set-header X-Never 1
+  server d 127.0.0.1:{stall}
+"#
+        )
+    };
+    let webs: Vec<Web> = ["ha", "hb", "hc", "la", "lb", "lc"].iter().map(|n| Web::start(n)).collect();
+    let big = "z".repeat(40_000);
+    for i in [0, 3] {
+        webs[i].set_body("from the server");
+        webs[i + 1].set_body("my secret data");
+        webs[i + 2].set_body(&big);
+    }
+    let (hport, lport) = (free_port(), free_port());
+    let hcfg = dir.write("haproxy.cfg", &cfg(hport, webs[0].port, webs[1].port, webs[2].port, stalled_body_server()));
+    let _hap = start(bin, &hcfg, hport);
+    let _lbha =
+        Lbha::start_haproxy(&cfg(lport, webs[3].port, webs[4].port, webs[5].port, stalled_body_server()), &[lport]);
+    for path in ["/x", "/api/x"] {
+        let (theirs, ours) = (request(hport, "h", path, ""), request(lport, "h", path, ""));
+        assert_eq!(client_view(&ours), client_view(&theirs), "{path}");
+    }
+    let ours = request(lport, "h", "/x", "");
+    for (h, v) in [
+        ("x-len", "15"),
+        ("x-size", "15"),
+        ("x-body", "FROM THE SERVER"),
+        ("x-word", "the"),
+        ("x-fe-body", "from the server"),
+        ("x-after-len", "15"),
+    ] {
+        assert_eq!(ours.header(h), Some(v), "{h}: {:?}", ours.headers);
+    }
+    assert_eq!(ours.text(), "from the server");
+    assert_eq!(request(lport, "h", "/api/x", "").status, 403);
+    // A body larger than the buffer: a full buffer's worth is read, all of it is forwarded.
+    let (theirs, ours) = (request(hport, "h", "/big", ""), request(lport, "h", "/big", ""));
+    for r in [&theirs, &ours] {
+        assert_eq!((r.status, r.body.len()), (200, 40_000));
+        assert!(r.body.iter().all(|&b| b == b'z'));
+        assert_eq!(r.header("x-size"), Some("40000"));
+        let len: usize = r.header("x-len").and_then(|v| v.parse().ok()).unwrap_or(0);
+        assert!((8_000..=16_384).contains(&len), "{:?}", r.header("x-len"));
+    }
+    // The rest of the body never comes: 504 after `time`, in both.
+    let (theirs, ours) = (request(hport, "h", "/stall", ""), request(lport, "h", "/stall", ""));
+    assert_eq!((theirs.status, ours.status), (504, 504));
+    assert_eq!((theirs.header("x-never"), ours.header("x-never")), (None, None));
 }

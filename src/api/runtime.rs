@@ -195,6 +195,7 @@ fn counters(c: &crate::state::Counters) -> serde_json::Map<String, Json> {
     put("eresp", c.errors_resp.load(Relaxed));
     put("wretr", c.retries.load(Relaxed));
     put("wredis", c.redispatches.load(Relaxed));
+    put("wrew", c.failed_rewrites.load(Relaxed));
     for (i, k) in ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].iter().enumerate() {
         put(k, c.http_responses[i].load(Relaxed));
     }

@@ -57,16 +57,27 @@ pub enum Algorithm {
     First,
     Source,
     /// `len`: hash at most this many characters; `depth`: at most this many directories;
-    /// `whole`: include the query string.
+    /// `whole`: include the query string; `path_only`: start at the path's first `/`, so an
+    /// absolute-form (or HTTP/2) URI hashes as its origin form does.
     Uri {
         len: Option<usize>,
         depth: Option<usize>,
         whole: bool,
+        path_only: bool,
     },
-    /// Value of this query-string parameter.
-    UrlParam(String),
-    /// Value of this request header (name as written in the config).
-    Hdr(String),
+    /// Value of this query-string parameter, or for a POST without it, of the urlencoded body.
+    /// HAProxy 2.6 reads a POST's body for every `url_param` backend; `check_post` is kept only
+    /// to show the config as written.
+    UrlParam {
+        name: String,
+        check_post: bool,
+    },
+    /// Value of this request header (name as written in the config); `domain_only`
+    /// (`use_domain_only`): only the label before the last dot of the value.
+    Hdr {
+        name: String,
+        domain_only: bool,
+    },
     /// Power of `draws` random choices.
     Random {
         draws: u32,
@@ -208,7 +219,7 @@ fn positive(algorithm: &'static str, option: &'static str, value: Option<&str>) 
 
 fn parse_uri(rest: &[&str]) -> Result<Algorithm, BalanceError> {
     const ALGO: &str = "uri";
-    let (mut len, mut depth, mut whole) = (None, None, false);
+    let (mut len, mut depth, mut whole, mut path_only) = (None, None, false, false);
     let mut words = rest.iter().copied();
     while let Some(word) = words.next() {
         match word {
@@ -230,12 +241,18 @@ fn parse_uri(rest: &[&str]) -> Result<Algorithm, BalanceError> {
                 }
                 whole = true;
             }
+            "path-only" => {
+                if path_only {
+                    return Err(BalanceError::DuplicateOption { algorithm: ALGO, option: "path-only" });
+                }
+                path_only = true;
+            }
             other => {
                 return Err(BalanceError::UnexpectedArgument { algorithm: ALGO, token: other.to_string() });
             }
         }
     }
-    Ok(Algorithm::Uri { len, depth, whole })
+    Ok(Algorithm::Uri { len, depth, whole, path_only })
 }
 
 fn no_more(algorithm: &'static str, rest: &[&str]) -> Result<(), BalanceError> {
@@ -261,7 +278,8 @@ fn bare(
 
 impl Algorithm {
     /// Parses HAProxy's syntax: `roundrobin`, `static-rr`, `leastconn`, `first`, `source`,
-    /// `uri [len N] [depth N] [whole]`, `url_param NAME`, `hdr(NAME)`, `random[(DRAWS)]`,
+    /// `uri [len N] [depth N] [whole] [path-only]`, `url_param NAME [check_post [MAX_WAIT]]`,
+    /// `hdr(NAME) [use_domain_only]`, `random[(DRAWS)]`,
     /// `hash EXPR`, `rdp-cookie[(NAME)]`.
     pub fn parse(s: &str) -> Result<Algorithm, BalanceError> {
         let words: Vec<&str> = s.split_whitespace().collect();
@@ -288,9 +306,26 @@ impl Algorithm {
                 let Some((&param, more)) = rest.split_first() else {
                     return Err(BalanceError::MissingArgument { algorithm: "url_param", what: "a parameter name" });
                 };
-                // HAProxy's `check_post` / `max_wait` would need the request body.
-                no_more("url_param", more)?;
-                Ok(Algorithm::UrlParam(param.to_string()))
+                // `check_post [max_wait]`: HAProxy 2.6 ignores `max_wait` (the body is read up
+                // to the buffer size) and reads a POST's body with or without `check_post`.
+                let check_post = match more {
+                    [] => false,
+                    ["check_post"] => true,
+                    ["check_post", wait] if wait.parse::<u64>().is_ok() => true,
+                    ["check_post", wait, ..] => {
+                        return Err(BalanceError::UnexpectedArgument {
+                            algorithm: "url_param",
+                            token: wait.to_string(),
+                        });
+                    }
+                    [other, ..] => {
+                        return Err(BalanceError::UnexpectedArgument {
+                            algorithm: "url_param",
+                            token: other.to_string(),
+                        });
+                    }
+                };
+                Ok(Algorithm::UrlParam { name: param.to_string(), check_post })
             }
             "hdr" => {
                 let name = match arg.map(str::trim) {
@@ -305,9 +340,14 @@ impl Algorithm {
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     return Err(BalanceError::InvalidHeaderName { name: name.to_string() });
                 }
-                // HAProxy's `use_domain_only` is not supported.
-                no_more("hdr", rest)?;
-                Ok(Algorithm::Hdr(name.to_string()))
+                let domain_only = match rest {
+                    [] => false,
+                    ["use_domain_only"] => true,
+                    [other, ..] => {
+                        return Err(BalanceError::UnexpectedArgument { algorithm: "hdr", token: other.to_string() });
+                    }
+                };
+                Ok(Algorithm::Hdr { name: name.to_string(), domain_only })
             }
             "random" => {
                 let draws = match arg {
@@ -361,8 +401,8 @@ impl Algorithm {
             self,
             Algorithm::Source
                 | Algorithm::Uri { .. }
-                | Algorithm::UrlParam(_)
-                | Algorithm::Hdr(_)
+                | Algorithm::UrlParam { .. }
+                | Algorithm::Hdr { .. }
                 | Algorithm::Hash(_)
                 | Algorithm::RdpCookie(_)
         )
@@ -385,7 +425,7 @@ impl fmt::Display for Algorithm {
             Algorithm::LeastConn => f.write_str("leastconn"),
             Algorithm::First => f.write_str("first"),
             Algorithm::Source => f.write_str("source"),
-            Algorithm::Uri { len, depth, whole } => {
+            Algorithm::Uri { len, depth, whole, path_only } => {
                 f.write_str("uri")?;
                 if let Some(len) = len {
                     write!(f, " len {len}")?;
@@ -396,10 +436,25 @@ impl fmt::Display for Algorithm {
                 if *whole {
                     f.write_str(" whole")?;
                 }
+                if *path_only {
+                    f.write_str(" path-only")?;
+                }
                 Ok(())
             }
-            Algorithm::UrlParam(p) => write!(f, "url_param {p}"),
-            Algorithm::Hdr(h) => write!(f, "hdr({h})"),
+            Algorithm::UrlParam { name, check_post } => {
+                write!(f, "url_param {name}")?;
+                if *check_post {
+                    f.write_str(" check_post")?;
+                }
+                Ok(())
+            }
+            Algorithm::Hdr { name, domain_only } => {
+                write!(f, "hdr({name})")?;
+                if *domain_only {
+                    f.write_str(" use_domain_only")?;
+                }
+                Ok(())
+            }
             Algorithm::Random { draws } if *draws == DEFAULT_RANDOM_DRAWS => f.write_str("random"),
             Algorithm::Random { draws } => write!(f, "random({draws})"),
             Algorithm::Hash(e) => write!(f, "hash {e}"),
@@ -421,12 +476,21 @@ mod tests {
             ("leastconn", Algorithm::LeastConn),
             ("first", Algorithm::First),
             ("source", Algorithm::Source),
-            ("uri", Algorithm::Uri { len: None, depth: None, whole: false }),
-            ("uri len 10 depth 2", Algorithm::Uri { len: Some(10), depth: Some(2), whole: false }),
-            ("uri depth 3 whole", Algorithm::Uri { len: None, depth: Some(3), whole: true }),
-            ("uri whole", Algorithm::Uri { len: None, depth: None, whole: true }),
-            ("url_param userid", Algorithm::UrlParam("userid".into())),
-            ("hdr(User-Agent)", Algorithm::Hdr("User-Agent".into())),
+            ("uri", Algorithm::Uri { len: None, depth: None, whole: false, path_only: false }),
+            ("uri len 10 depth 2", Algorithm::Uri { len: Some(10), depth: Some(2), whole: false, path_only: false }),
+            ("uri depth 3 whole", Algorithm::Uri { len: None, depth: Some(3), whole: true, path_only: false }),
+            ("uri whole", Algorithm::Uri { len: None, depth: None, whole: true, path_only: false }),
+            ("uri path-only", Algorithm::Uri { len: None, depth: None, whole: false, path_only: true }),
+            (
+                "uri path-only whole len 3 depth 2",
+                Algorithm::Uri { len: Some(3), depth: Some(2), whole: true, path_only: true },
+            ),
+            ("url_param userid", Algorithm::UrlParam { name: "userid".into(), check_post: false }),
+            ("url_param userid check_post", Algorithm::UrlParam { name: "userid".into(), check_post: true }),
+            // HAProxy 2.6 ignores the old `max_wait`.
+            ("url_param userid check_post 64", Algorithm::UrlParam { name: "userid".into(), check_post: true }),
+            ("hdr(User-Agent)", Algorithm::Hdr { name: "User-Agent".into(), domain_only: false }),
+            ("hdr(host) use_domain_only", Algorithm::Hdr { name: "host".into(), domain_only: true }),
             ("random", Algorithm::Random { draws: 2 }),
             ("random(2)", Algorithm::Random { draws: 2 }),
             ("random(5)", Algorithm::Random { draws: 5 }),
@@ -454,8 +518,12 @@ mod tests {
             "source",
             "uri",
             "uri len 10 depth 2 whole",
+            "uri len 10 whole path-only",
+            "uri path-only",
             "url_param userid",
+            "url_param userid check_post",
             "hdr(User-Agent)",
+            "hdr(Host) use_domain_only",
             "random",
             "random(3)",
             "hash var(req.client_id)",
@@ -496,18 +564,21 @@ mod tests {
             ("uri len 1 len 2", E::DuplicateOption { algorithm: "uri", option: "len" }),
             ("uri depth 1 depth 2", E::DuplicateOption { algorithm: "uri", option: "depth" }),
             ("uri whole whole", E::DuplicateOption { algorithm: "uri", option: "whole" }),
-            ("uri path-only", E::UnexpectedArgument { algorithm: "uri", token: "path-only".into() }),
+            ("uri path-only path-only", E::DuplicateOption { algorithm: "uri", option: "path-only" }),
+            ("uri path_only", E::UnexpectedArgument { algorithm: "uri", token: "path_only".into() }),
             ("url_param", E::MissingArgument { algorithm: "url_param", what: "a parameter name" }),
             ("url_param(x)", E::UnexpectedArgument { algorithm: "url_param", token: "(x)".into() }),
-            (
-                "url_param userid check_post",
-                E::UnexpectedArgument { algorithm: "url_param", token: "check_post".into() },
-            ),
+            ("url_param userid check", E::UnexpectedArgument { algorithm: "url_param", token: "check".into() }),
+            ("url_param userid check_post 5s", E::UnexpectedArgument { algorithm: "url_param", token: "5s".into() }),
             ("hdr", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
             ("hdr()", E::MissingArgument { algorithm: "hdr", what: "a header name: hdr(<name>)" }),
             ("hdr(bad name)", E::Malformed { token: "hdr(bad".into() }),
             ("hdr(bad:name)", E::InvalidHeaderName { name: "bad:name".into() }),
-            ("hdr(host) use_domain_only", E::UnexpectedArgument { algorithm: "hdr", token: "use_domain_only".into() }),
+            ("hdr(host) domain_only", E::UnexpectedArgument { algorithm: "hdr", token: "domain_only".into() }),
+            (
+                "hdr(host) use_domain_only x",
+                E::UnexpectedArgument { algorithm: "hdr", token: "use_domain_only".into() },
+            ),
             ("hdr(host", E::Malformed { token: "hdr(host".into() }),
             ("hdr((host))", E::Malformed { token: "hdr((host))".into() }),
             ("random)", E::Malformed { token: "random)".into() }),
@@ -560,7 +631,7 @@ mod tests {
     #[test]
     fn is_hash_marks_key_algorithms() {
         assert!(Algorithm::Source.is_hash());
-        assert!(Algorithm::Hdr("x".into()).is_hash());
+        assert!(Algorithm::Hdr { name: "x".into(), domain_only: true }.is_hash());
         assert!(Algorithm::Hash("src".into()).is_hash());
         assert!(Algorithm::RdpCookie("mstshash".into()).is_hash());
         assert!(!Algorithm::RoundRobin.is_hash());

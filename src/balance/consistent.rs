@@ -43,7 +43,12 @@ mod tests {
     use super::super::{Algorithm, HashType, Request, Selector, ServerSpec};
 
     fn sel(specs: &[ServerSpec]) -> Selector {
-        Selector::new(&Algorithm::Uri { len: None, depth: None, whole: true }, HashType::consistent(), specs, false)
+        Selector::new(
+            &Algorithm::Uri { len: None, depth: None, whole: true, path_only: false },
+            HashType::consistent(),
+            specs,
+            false,
+        )
     }
 
     const KEYS: usize = 20_000;

@@ -19,11 +19,12 @@ pub(super) enum KeySource {
         len: Option<usize>,
         depth: Option<usize>,
         whole: bool,
+        path_only: bool,
     },
     UrlParam(String),
     /// `None` for a name the `http` crate refuses (only reachable by building an `Algorithm` by
     /// hand, as `Algorithm::parse` rejects it): every request then lacks the key.
-    Hdr(Option<HeaderName>),
+    Hdr(Option<HeaderName>, bool),
     /// `hash EXPR`, `rdp-cookie`: the key the caller computed ([`Request::key`]).
     Given,
 }
@@ -32,9 +33,13 @@ impl KeySource {
     /// `algo` must be a hashing algorithm; others map to `Source`, which is never built for them.
     pub(super) fn new(algo: &Algorithm) -> KeySource {
         match algo {
-            Algorithm::Uri { len, depth, whole } => KeySource::Uri { len: *len, depth: *depth, whole: *whole },
-            Algorithm::UrlParam(p) => KeySource::UrlParam(p.clone()),
-            Algorithm::Hdr(h) => KeySource::Hdr(HeaderName::from_bytes(h.as_bytes()).ok()),
+            Algorithm::Uri { len, depth, whole, path_only } => {
+                KeySource::Uri { len: *len, depth: *depth, whole: *whole, path_only: *path_only }
+            }
+            Algorithm::UrlParam { name, .. } => KeySource::UrlParam(name.clone()),
+            Algorithm::Hdr { name, domain_only } => {
+                KeySource::Hdr(HeaderName::from_bytes(name.as_bytes()).ok(), *domain_only)
+            }
             Algorithm::Hash(_) | Algorithm::RdpCookie(_) => KeySource::Given,
             _ => KeySource::Source,
         }
@@ -52,11 +57,23 @@ impl KeySource {
                     o.chunks_exact(4).fold(0, |h, w| h ^ u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
                 }
             },
-            KeySource::Uri { len, depth, whole } => {
-                function(ht.function, uri_key(req.path_and_query?.as_bytes(), *len, *depth, *whole))
+            KeySource::Uri { len, depth, whole, path_only } => {
+                // HAProxy hashes the request line's target: an absolute-form one (all HTTP/2
+                // requests with an authority) whole, unless `path-only`.
+                let uri = match req.target {
+                    Some(t) if !*path_only => t,
+                    _ => req.path_and_query?,
+                };
+                function(ht.function, uri_key(uri.as_bytes(), *len, *depth, *whole))
             }
-            KeySource::UrlParam(name) => function(ht.function, url_param(req.path_and_query?, name)?.as_bytes()),
-            KeySource::Hdr(name) => function(ht.function, first_value(req.headers?.get(name.as_ref()?)?.as_bytes())?),
+            KeySource::UrlParam(name) => match url_param(req.path_and_query?, name) {
+                Some(v) => function(ht.function, v.as_bytes()),
+                None => function(ht.function, post_param(req.post_body?, name.as_bytes())?),
+            },
+            KeySource::Hdr(name, domain_only) => {
+                let v = first_value(req.headers?.get(name.as_ref()?)?.as_bytes())?;
+                function(ht.function, if *domain_only { domain_part(v) } else { v })
+            }
             KeySource::Given => function(ht.function, req.key?),
         };
         Some(if ht.avalanche { hashes::full_hash(h) } else { h })
@@ -98,6 +115,45 @@ pub(super) fn url_param<'a>(pq: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// HAProxy's `get_server_ph_post`: `name`'s value in a POST's urlencoded body (what was read
+/// of it), found as in the query; as HAProxy, only the value's first byte is checked: a space or
+/// line end there gives the empty value, another byte that is not a token character means the
+/// body is not urlencoded (None).
+pub(super) fn post_param<'a>(body: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut params = body;
+    while params.len() > name.len() {
+        if params[name.len()] == b'=' && params.starts_with(name) {
+            let value = &params[name.len() + 1..];
+            let end = value.iter().position(|&b| b == b'&').unwrap_or(value.len());
+            return match value.first() {
+                None => Some(value),
+                Some(&c) if is_token(c) => Some(&value[..end]),
+                Some(b' ' | b'\t' | b'\r' | b'\n') => Some(&value[..0]),
+                Some(_) => None,
+            };
+        }
+        let amp = params.iter().position(|&b| b == b'&')?;
+        params = &params[amp + 1..];
+    }
+    None
+}
+
+/// RFC 9110's tchar (HAProxy's `HTTP_IS_TOKEN`).
+fn is_token(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// HAProxy's `use_domain_only`: the label before the value's last dot (`1wt` of
+/// `haproxy.1wt.eu`), or the whole value without a dot after its first byte. As HAProxy's
+/// backwards scan, the byte just before that dot belongs to the label even when it is a dot.
+pub(super) fn domain_part(v: &[u8]) -> &[u8] {
+    let Some(end) = v.iter().skip(1).rposition(|&b| b == b'.').map(|i| i + 1) else {
+        return v;
+    };
+    let start = v[..end - 1].iter().rposition(|&b| b == b'.').map_or(0, |i| i + 1);
+    &v[start..end]
+}
+
 /// The first comma-separated value of a header, trimmed, as HAProxy's `http_find_header` gives
 /// it; None when empty (HAProxy then falls back to round robin).
 fn first_value(v: &[u8]) -> Option<&[u8]> {
@@ -110,7 +166,7 @@ fn first_value(v: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::super::testing::{Fake, near, normal};
     use super::super::{Algorithm, HashType, Request, Selector};
-    use super::{uri_key, url_param};
+    use super::{domain_part, post_param, uri_key, url_param};
     use http::{HeaderMap, HeaderValue};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -180,6 +236,66 @@ mod tests {
         assert_eq!(url_param("/p?user=42", "userid"), None);
         assert_eq!(url_param("/p?userid", "userid"), None);
         assert_eq!(url_param("/p/userid=42", "userid"), None);
+    }
+
+    #[test]
+    fn domain_part_is_haproxy_use_domain_only() {
+        let d = |v: &'static str| std::str::from_utf8(domain_part(v.as_bytes())).unwrap();
+        assert_eq!(d("haproxy.1wt.eu"), "1wt");
+        assert_eq!(d("www.example.com:8080"), "example");
+        assert_eq!(d("example.com"), "example");
+        assert_eq!(d("localhost"), "localhost");
+        // A dot in first place is never the last one looked at, as HAProxy's backwards scan.
+        assert_eq!(d(".com"), ".com");
+        assert_eq!(d("a.b.c."), "c");
+        // The byte just before the last dot is always kept, even a dot.
+        assert_eq!(d("x..y"), "x.");
+        assert_eq!(d("a.b"), "a");
+    }
+
+    #[test]
+    fn post_param_reads_an_urlencoded_body() {
+        let p = |b: &'static str| post_param(b.as_bytes(), b"id").map(|v| std::str::from_utf8(v).unwrap());
+        assert_eq!(p("id=42"), Some("42"));
+        assert_eq!(p("a=1&id=42&id=7"), Some("42"));
+        assert_eq!(p("xid=1&id=5"), Some("5"));
+        assert_eq!(p("id="), Some(""));
+        assert_eq!(p("id=&x=1"), Some(""));
+        assert_eq!(p("a=1"), None);
+        assert_eq!(p("id"), None);
+        // Only the value's first byte is checked: a line end there ends it, a non-token byte
+        // means the body is not urlencoded; later bytes are taken as they are.
+        assert_eq!(p("id=\r\n"), Some(""));
+        assert_eq!(p("id={\"a\":1}"), None);
+        assert_eq!(p("id=ab cd&x"), Some("ab cd"));
+        assert_eq!(p("{\"id\":1}"), None);
+    }
+
+    #[test]
+    fn uri_hashes_the_absolute_target_unless_path_only() {
+        let (s, f) = sel("uri", &[1; 32]);
+        let (po, _) = sel("uri path-only", &[1; 32]);
+        let mut differ = 0;
+        for n in 0..32 {
+            let pq = format!("/item/{n}");
+            let abs = format!("http://example.com/item/{n}");
+            let origin = path(&pq);
+            let absolute = Request { target: Some(&abs), ..path(&pq) };
+            assert_eq!(po.pick(&absolute, &f), po.pick(&origin, &f), "path-only ignores the authority");
+            differ += usize::from(s.pick(&absolute, &f) != s.pick(&origin, &f));
+        }
+        assert!(differ > 0, "without path-only the scheme and authority are hashed");
+    }
+
+    #[test]
+    fn url_param_falls_back_to_the_post_body() {
+        let (s, f) = sel("url_param id", &[1; 32]);
+        let q = s.pick(&path("/p?id=7"), &f);
+        let posted = Request { post_body: Some(b"a=1&id=7"), ..path("/p") };
+        assert_eq!(s.pick(&posted, &f), q);
+        // The query wins over the body.
+        let both = Request { post_body: Some(b"id=9"), ..path("/p?id=7") };
+        assert_eq!(s.pick(&both, &f), q);
     }
 
     #[test]

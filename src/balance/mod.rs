@@ -75,6 +75,13 @@ pub struct Pick {
 pub struct Request<'a> {
     pub src: Option<IpAddr>,
     pub path_and_query: Option<&'a str>,
+    /// The request line's target when it is not in origin form (absolute form, as every
+    /// HTTP/2 request with an authority is for HAProxy): what `balance uri` hashes without
+    /// `path-only`, default port dropped as HAProxy normalizes it.
+    pub target: Option<&'a str>,
+    /// What was read of a POST's body (up to the buffer size): `url_param` looks there when the
+    /// query lacks the parameter, as HAProxy.
+    pub post_body: Option<&'a [u8]>,
     pub headers: Option<&'a http::HeaderMap>,
     /// The key the caller computed for `balance hash` (the expression's value) and
     /// `balance rdp-cookie` (the cookie's value); None when the request has none.
@@ -213,8 +220,8 @@ impl Selector {
             Algorithm::Random { draws } => Strategy::Random { draws: *draws, rng: Rng::new(seed) },
             Algorithm::Source
             | Algorithm::Uri { .. }
-            | Algorithm::UrlParam(_)
-            | Algorithm::Hdr(_)
+            | Algorithm::UrlParam { .. }
+            | Algorithm::Hdr { .. }
             | Algorithm::Hash(_)
             | Algorithm::RdpCookie(_) => {
                 Strategy::Hash { key: KeySource::new(algo), hash_type, tables: HashTables::default() }

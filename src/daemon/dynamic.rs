@@ -258,8 +258,8 @@ fn dynamic_capable(b: &crate::config::snapshot::Backend) -> bool {
         Algorithm::StaticRr => false,
         Algorithm::Source
         | Algorithm::Uri { .. }
-        | Algorithm::UrlParam(_)
-        | Algorithm::Hdr(_)
+        | Algorithm::UrlParam { .. }
+        | Algorithm::Hdr { .. }
         | Algorithm::Hash(_)
         | Algorithm::RdpCookie(_) => b.selector.hash_type().is_some_and(|h| h.method == HashMethod::Consistent),
         _ => true,

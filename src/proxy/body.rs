@@ -29,9 +29,10 @@ pub fn empty() -> ProxyBody {
 pub enum ReqBody {
     Hyper(hyper::body::Incoming),
     Empty,
-    /// What `wait-for-body` read before the body's end, then the rest of hyper's body (boxed:
-    /// every request's future holds a `ReqBody`, few hold this one).
-    Prefixed(Box<(Option<Bytes>, hyper::body::Incoming)>),
+    /// What `wait-for-body` read before the body's end, then the rest of hyper's body, then the
+    /// trailers the wait read (they end hyper's body: the server still gets them). Boxed: every
+    /// request's future holds a `ReqBody`, few hold this one.
+    Prefixed(Box<(Option<Bytes>, hyper::body::Incoming, Option<http::HeaderMap>)>),
 }
 
 impl Body for ReqBody {
@@ -44,7 +45,10 @@ impl Body for ReqBody {
             ReqBody::Empty => Poll::Ready(None),
             ReqBody::Prefixed(p) => match p.0.take() {
                 Some(h) => Poll::Ready(Some(Ok(Frame::data(h)))),
-                None => Pin::new(&mut p.1).poll_frame(cx),
+                None => match Pin::new(&mut p.1).poll_frame(cx) {
+                    Poll::Ready(None) => Poll::Ready(p.2.take().map(|t| Ok(Frame::trailers(t)))),
+                    other => other,
+                },
             },
         }
     }
@@ -53,7 +57,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Hyper(b) => b.is_end_stream(),
             ReqBody::Empty => true,
-            ReqBody::Prefixed(p) => p.0.is_none() && p.1.is_end_stream(),
+            ReqBody::Prefixed(p) => p.0.is_none() && p.2.is_none() && p.1.is_end_stream(),
         }
     }
 
@@ -72,6 +76,51 @@ impl Body for ReqBody {
                 h
             }
         }
+    }
+}
+
+/// A response body part of which `http-response wait-for-body` read: those bytes first, then
+/// the frame that ended the read (trailers, or the server's error), then the rest.
+pub struct HeldFront {
+    head: Option<Bytes>,
+    pending: Option<Result<Frame<Bytes>, BoxError>>,
+    rest: ProxyBody,
+}
+
+impl HeldFront {
+    pub fn new(head: Bytes, pending: Option<Result<Frame<Bytes>, BoxError>>, rest: ProxyBody) -> HeldFront {
+        HeldFront { head: (!head.is_empty()).then_some(head), pending, rest }
+    }
+}
+
+impl Body for HeldFront {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let me = self.get_mut();
+        if let Some(h) = me.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(h))));
+        }
+        if let Some(p) = me.pending.take() {
+            return Poll::Ready(Some(p));
+        }
+        Pin::new(&mut me.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.pending.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let n = self.head.as_ref().map_or(0, |h| h.len() as u64);
+        let r = self.rest.size_hint();
+        let mut h = SizeHint::new();
+        h.set_lower(r.lower() + n);
+        if let Some(u) = r.upper() {
+            h.set_upper(u + n);
+        }
+        h
     }
 }
 

@@ -293,7 +293,10 @@ fn track_done(resp: &Response<ProxyBody>, cx: &ConnCtx, active: &Active, vars: &
 }
 
 /// `http_after_response` rules, the backend's then the frontend's, on every response,
-/// lbha's own included (as HAProxy). They cannot answer.
+/// lbha's own included (as HAProxy). They cannot answer, but a rewrite that fails with
+/// strict-mode on turns the response into HAProxy's 500 (its errorfile if any), over which
+/// the rules run once more; failing again, the 500 goes out as it is. Either way the
+/// connection closes after it, as HAProxy's `http_reply_and_close`.
 fn after_response(
     mut resp: Response<ProxyBody>,
     cx: &ConnCtx,
@@ -305,11 +308,38 @@ fn after_response(
 ) -> Response<ProxyBody> {
     let t = Txn::new(cx, active, fi, bi, vars, log);
     let fe = &active.snap.frontends[fi];
-    if let Some(be) = bi.map(|b| &active.snap.backends[b]) {
-        rules::response(&be.http_after_response, &be.acls, &mut resp, &t);
+    let be = bi.map(|b| &active.snap.backends[b]);
+    if fe.http_after_response.is_empty() && be.is_none_or(|b| b.http_after_response.is_empty()) {
+        return resp;
     }
-    rules::response(&fe.http_after_response, &fe.acls, &mut resp, &t);
-    resp
+    let run = |resp: &mut Response<ProxyBody>| {
+        if let Some(be) = be
+            && !matches!(rules::response(&be.http_after_response, &be.acls, resp, &t), Outcome::Continue)
+        {
+            return false;
+        }
+        matches!(rules::response(&fe.http_after_response, &fe.acls, resp, &t), Outcome::Continue)
+    };
+    if run(&mut resp) {
+        return resp;
+    }
+    let was = resp.status().as_u16();
+    let internal = || {
+        let mut r = page_keep(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(b) = bi {
+            r.extensions_mut().insert(super::errpages::AtBackend(b));
+        }
+        let mut r = super::errpages::customize(r, &t);
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let mut r = internal();
+    if !run(&mut r) {
+        r = internal();
+    }
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    active.rt.frontends[fi].recount_status(was, 500);
+    r
 }
 
 #[allow(clippy::manual_async_fn)] // see the `async move` comment below
@@ -483,7 +513,13 @@ fn serve_picking(
                 let lists = [(&be.http_response, &be.acls), (&fe.http_response, &fe.acls)];
                 for (i, (list, acls)) in lists.into_iter().enumerate() {
                     let held = (i == 0 && fe_compresses).then(|| crate::cache::allow_store(&mut resp, false)).flatten();
-                    if let Outcome::Answer { resp: own, denied, .. } = rules::response(list, acls, &mut resp, &t) {
+                    // Only a list with `wait-for-body` awaits (boxed), as on the request side.
+                    let outcome = if rules::waits_for_body(list) {
+                        res_with_waits((list, acls), &mut resp, &t, (bufsize, bi)).await
+                    } else {
+                        rules::response(list, acls, &mut resp, &t)
+                    };
+                    if let Outcome::Answer { resp: own, denied, .. } = outcome {
                         if denied {
                             let brt = &active.rt.backends[bi];
                             let srv = reached.server.and_then(|si| brt.servers.get(si)).map(|s| &*s.counters);
@@ -578,6 +614,34 @@ async fn wait_then_rules(
     }
 }
 
+/// [`with_waits`] for an `http_response` list: where a `wait-for-body` holds, the response
+/// body is read (see [`rules::wait_res_body`]); its time passing first is HAProxy's 504.
+fn res_with_waits<'f>(
+    (list, acls): (&'f [crate::config::snapshot::HttpRule], &'f [crate::routing::Acl]),
+    resp: &'f mut Response<ProxyBody>,
+    t: &'f Txn<'_>,
+    (bufsize, bi): (usize, usize),
+) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'f>> {
+    Box::pin(async move {
+        let mut outcome = rules::response(list, acls, resp, t);
+        let mut deadline = None;
+        loop {
+            match outcome {
+                Outcome::WaitBody { next, time, at_least } => {
+                    let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + time);
+                    if rules::wait_res_body(resp, bufsize, until, at_least).await.is_err() {
+                        let mut r = error_page(ProxyError::ServerTimeout);
+                        r.extensions_mut().insert(super::errpages::AtBackend(bi));
+                        return Outcome::Answer { resp: r, denied: false, tarpit: false };
+                    }
+                    outcome = rules::response_from(list, next, acls, resp, t);
+                }
+                other => return other,
+            }
+        }
+    })
+}
+
 /// A request rule's own answer (`deny`, `return`, `redirect`, `tarpit`): counted when it
 /// denies, and marked for the stick counters and the log.
 fn mark_answer(fcnt: &Counters, resp: &mut Response<ProxyBody>, denied: bool) {
@@ -594,6 +658,48 @@ async fn hold_tarpit(resp: &mut Response<ProxyBody>, hold: std::time::Duration) 
     let held = tokio::time::Instant::now();
     tokio::time::sleep(hold).await;
     resp.extensions_mut().insert(httplog::Tarpitted(held.elapsed().as_millis() as i64));
+}
+
+/// `balance url_param`'s wait for a POST's body (up to `limit` bytes, its end, or `wait`): what
+/// was read, and the whole body in `buffered` when it all came (the server gets it from there).
+async fn post_body(
+    body: &mut ReqBody,
+    buffered: &mut Option<bytes::Bytes>,
+    limit: usize,
+    wait: std::time::Duration,
+) -> Result<Option<bytes::Bytes>, ProxyError> {
+    if let Some(b) = buffered {
+        return Ok(Some(b.clone()));
+    }
+    if body.is_end_stream() {
+        return Ok(None);
+    }
+    match rules::wait_body(body, limit, tokio::time::Instant::now() + wait, None).await {
+        Err(None) => Err(ProxyError::RequestTimeout),
+        Err(Some(why)) => Err(ProxyError::BadRequest(why)),
+        Ok(w) => {
+            if w.complete {
+                *buffered = Some(w.bytes.clone());
+            }
+            Ok(Some(w.bytes))
+        }
+    }
+}
+
+/// An absolute-form target as HAProxy 2.6 keeps it in its start line (`http_scheme_based_normalize`):
+/// `scheme://authority/path?query`, the scheme's default port dropped.
+fn haproxy_target(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or_default();
+    let mut auth = uri.authority().map_or("", |a| a.as_str());
+    if let Some((host, port)) = auth.rsplit_once(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && matches!((scheme.to_ascii_lowercase().as_str(), port), ("http", "80") | ("https", "443"))
+    {
+        auth = host;
+    }
+    let pq = uri.path_and_query().map_or("", |p| p.as_str());
+    format!("{scheme}://{auth}{pq}")
 }
 
 /// Marks the 302 of a server's `redir`: a forged response, which response rules and
@@ -682,7 +788,7 @@ async fn stats_admin(req: Request<ReqBody>, uri: &str, active: &Active, proxy: &
 #[allow(clippy::too_many_arguments)]
 fn forward(
     mut req: Request<ReqBody>,
-    buffered: Option<bytes::Bytes>,
+    mut buffered: Option<bytes::Bytes>,
     active: &Arc<Active>,
     (fi, bi): (usize, usize),
     cx: &Arc<ConnCtx>,
@@ -702,13 +808,31 @@ fn forward(
         let connect = req.method() == http::Method::CONNECT;
         let upgrade = if connect { None } else { upgrade_protocol(&req) };
         let client_upgrade = (connect || upgrade.is_some()).then(|| super::park::ClientSide::of(&mut req));
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         // The exchange's in-progress guard: a tunnel takes it (see `idle::Handover`).
         let exchange = parts.extensions.remove::<super::idle::Handover>();
         // Persistence (a): the server a cookie or stick entry designates, if it can take the request;
         // (b): hide the persistence cookie from the server (indirect, prefix).
         let stuck = super::stick_rules::request(t, bi, &parts);
         let hash_key = super::stick_rules::balance_key(t, bi, &parts);
+        // `balance url_param`: a POST the persistence did not place waits for its body (up to
+        // the buffer size, `timeout http-request`), where the parameter is looked for when the
+        // query lacks it, as HAProxy's AN_REQ_HTTP_BODY does.
+        let url_param_post = matches!(be.algorithm, crate::balance::Algorithm::UrlParam { .. })
+            && parts.method == http::Method::POST
+            && stuck.server.is_none();
+        // What `balance` reads beyond the request's head, boxed: few requests need it, and every
+        // request's future holds the slot.
+        let mut lb_extra: Option<Box<(Option<String>, Option<bytes::Bytes>)>> = None;
+        if url_param_post {
+            let wait = if be.timeouts.http_request.is_zero() { fe.timeouts.client } else { be.timeouts.http_request };
+            let read = Box::pin(post_body(&mut body, &mut buffered, active.snap.global.bufsize, wait)).await?;
+            lb_extra.get_or_insert_default().1 = read;
+        }
+        // The target as HAProxy's start line holds it, for `balance uri` (default port dropped).
+        if parts.uri.scheme().is_some() {
+            lb_extra.get_or_insert_default().0 = Some(haproxy_target(&parts.uri));
+        }
         be.persist.strip_request(&mut parts.headers);
         // HTTP/2 carries the host in :authority; an HTTP/1.1 server needs it as Host.
         if parts.version == Version::HTTP_2
@@ -810,6 +934,8 @@ fn forward(
                 let key = balance::Request {
                     src: Some(cx.src().ip()),
                     path_and_query: req.uri().path_and_query().map(|p| p.as_str()),
+                    target: lb_extra.as_ref().and_then(|x| x.0.as_deref()),
+                    post_body: lb_extra.as_ref().and_then(|x| x.1.as_deref()),
                     headers: Some(req.headers()),
                     key: hash_key.as_deref(),
                 };

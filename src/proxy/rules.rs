@@ -55,7 +55,7 @@ pub enum Outcome {
     /// such); `tarpit` answers only after `timeout tarpit`.
     Answer { resp: Response<ProxyBody>, denied: bool, tarpit: bool },
     /// A `wait-for-body` rule held and the body read so far does not satisfy it: read on, then
-    /// go on with the rule at `next` (request rules only).
+    /// go on with the rule at `next` (request and `http-response` rules).
     WaitBody { next: usize, time: std::time::Duration, at_least: Option<usize> },
 }
 
@@ -348,6 +348,11 @@ pub fn waits_for_body(rules: &[HttpRule]) -> bool {
 
 /// [`request`] from the rule at `start` on (after a `wait-for-body` read the body).
 pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut Request<B>, t: &Txn<'_>) -> Outcome {
+    // Each list starts in strict mode, as HAProxy's evaluation of a rule set (a resumption
+    // after `wait-for-body` keeps it).
+    if start == 0 {
+        t.vars.soft_rw_req.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     if rules.len() <= start {
         return Outcome::Continue;
     }
@@ -394,15 +399,16 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
             }
             continue;
         }
-        if change.apply_req(req, t.active.snap.global.bufsize).is_err()
-            && !t.vars.soft_rw_req.load(std::sync::atomic::Ordering::Relaxed)
-        {
-            // HAProxy's internal error: 500, whichever side failed.
-            return Outcome::Answer {
-                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
-                denied: false,
-                tarpit: false,
-            };
+        if change.apply_req(req, t.active.snap.global.bufsize).is_err() {
+            count_failed_rewrite(t, None);
+            if !t.vars.soft_rw_req.load(std::sync::atomic::Ordering::Relaxed) {
+                // HAProxy's internal error: 500, whichever side failed.
+                return Outcome::Answer {
+                    resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                    denied: false,
+                    tarpit: false,
+                };
+            }
         }
     }
     Outcome::Continue
@@ -549,13 +555,37 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
 
 /// Runs one `http_response` or `http_after_response` list on a response.
 pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>, t: &Txn<'_>) -> Outcome {
-    if rules.is_empty() {
+    response_from(rules, 0, acls, resp, t)
+}
+
+/// What `http-response wait-for-body` read of a response's body, kept in its extensions so
+/// later rules (and `http-after-response` ones) read it as `res.body`.
+#[derive(Clone, Debug)]
+pub struct HeldBody {
+    pub bytes: bytes::Bytes,
+    /// All of the body, or a full buffer: no `wait-for-body` waits any more.
+    pub done: bool,
+}
+
+/// [`response`] from the rule at `start` on (after a `wait-for-body` read the body).
+pub fn response_from(
+    rules: &[HttpRule],
+    start: usize,
+    acls: &[Acl],
+    resp: &mut Response<ProxyBody>,
+    t: &Txn<'_>,
+) -> Outcome {
+    if start == 0 {
+        t.vars.soft_rw_res.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    if rules.len() <= start {
         return Outcome::Continue;
     }
     let now = t.active.rt.tables.now();
     let maps = t.cx.proxy.maps.lazy();
-    for rule in rules {
+    for (i, rule) in rules.iter().enumerate().skip(start) {
         let change = {
+            let held = resp.extensions().get::<HeldBody>();
             let ctx = StreamCtx {
                 backend: t.backend,
                 // The server that answered, when one did (see `http::forward`).
@@ -564,6 +594,7 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 vars: Some(t.vars),
                 status: Some(resp.status().as_u16()),
                 res_headers: Some(resp.headers()),
+                res_body: held.map(|h| &h.bytes[..]),
                 log: t.log,
                 now: Some(&now),
                 ..StreamCtx::conn(t.cx, t.active, t.frontend)
@@ -574,23 +605,50 @@ pub fn response(rules: &[HttpRule], acls: &[Acl], resp: &mut Response<ProxyBody>
                 }
                 continue;
             }
+            if let HttpAction::WaitForBody { time, at_least } = rule.action {
+                // As on the request side: what is held may be enough already.
+                if !held.is_some_and(|h| h.done || at_least.is_some_and(|n| h.bytes.len() >= n))
+                    && hit(rule, acls, &ctx, &maps)
+                {
+                    return Outcome::WaitBody { next: i + 1, time, at_least };
+                }
+                continue;
+            }
             match step(rule, acls, &ctx, t, &maps) {
                 Step::Stop(out) => return out,
                 Step::Next => continue,
                 Step::Apply(change) => change,
             }
         };
-        if change.apply_res(resp, t.active.snap.global.bufsize).is_err()
-            && !t.vars.soft_rw_res.load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return Outcome::Answer {
-                resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
-                denied: false,
-                tarpit: false,
-            };
+        let server = resp.extensions().get::<super::httplog::Picked>().map(|p| p.server);
+        if change.apply_res(resp, t.active.snap.global.bufsize).is_err() {
+            count_failed_rewrite(t, server);
+            if !t.vars.soft_rw_res.load(std::sync::atomic::Ordering::Relaxed) {
+                return Outcome::Answer {
+                    resp: page_keep(StatusCode::INTERNAL_SERVER_ERROR),
+                    denied: false,
+                    tarpit: false,
+                };
+            }
         }
     }
     Outcome::Continue
+}
+
+/// HAProxy's `wrew`: a failed rewrite counts on the frontend, on the backend once assigned and
+/// on the server that answered, whether strict-mode then fails the message or not.
+fn count_failed_rewrite(t: &Txn<'_>, server: Option<usize>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rt = &t.active.rt;
+    if let Some(f) = rt.frontends.get(t.frontend) {
+        f.failed_rewrites.fetch_add(1, Relaxed);
+    }
+    if let Some(b) = t.backend.and_then(|bi| rt.backends.get(bi)) {
+        b.counters.failed_rewrites.fetch_add(1, Relaxed);
+        if let Some(s) = server.and_then(|si| b.servers.get(si)) {
+            s.counters.failed_rewrites.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// A rewrite with its values rendered, ready to apply.
@@ -794,6 +852,56 @@ pub struct Waited {
     pub complete: bool,
 }
 
+/// `http-response wait-for-body`: reads the response body until its end, `at_least` bytes or
+/// `limit` bytes (a full buffer), whichever comes first, into the response's [`HeldBody`]; the
+/// body is rebuilt with those bytes in front, so the client gets it unchanged. `Err` when none
+/// of these came by `deadline` (HAProxy's 504). A server error or trailers end the read; they
+/// follow the bytes, as they would have.
+pub async fn wait_res_body(
+    resp: &mut Response<ProxyBody>,
+    limit: usize,
+    deadline: tokio::time::Instant,
+    at_least: Option<usize>,
+) -> Result<(), ()> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    let enough = at_least.unwrap_or(usize::MAX).min(limit);
+    let mut body = std::mem::replace(resp.body_mut(), super::body::empty());
+    let mut out = bytes::BytesMut::new();
+    let mut pending = None;
+    let complete = loop {
+        if body.is_end_stream() {
+            break true;
+        }
+        if out.len() >= enough {
+            break false;
+        }
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(()),
+            Ok(None) => break true,
+            Ok(Some(Err(e))) => {
+                pending = Some(Err(e));
+                break true;
+            }
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                Err(trailers) => {
+                    pending = Some(Ok(trailers));
+                    break true;
+                }
+            },
+        }
+    };
+    let bytes = out.freeze();
+    let done = complete || bytes.len() >= limit;
+    // A frame may carry more than the buffer holds: the rules see a buffer's worth, the client
+    // gets all of it.
+    let held = bytes.slice(..bytes.len().min(limit));
+    *resp.body_mut() = super::body::HeldFront::new(bytes, pending, body).boxed_unsync();
+    resp.extensions_mut().insert(HeldBody { bytes: held, done });
+    Ok(())
+}
+
 /// `wait-for-body`: reads the body until its end, `at_least` bytes or `limit` bytes (a full
 /// buffer), whichever comes first; a partly read body is put back in front of the rest, so the
 /// server gets all of it (and a later `wait-for-body` reads it again, then further).
@@ -809,6 +917,7 @@ pub async fn wait_body(
     use http_body_util::BodyExt;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
     let mut out = bytes::BytesMut::new();
+    let mut trailers = None;
     let complete = loop {
         if body.is_end_stream() {
             break true;
@@ -820,20 +929,30 @@ pub async fn wait_body(
             Err(_) => return Err(None),
             Ok(None) => break true,
             Ok(Some(Err(_))) => return Err(Some("invalid request body")),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                // Trailers end the body. They are kept behind the bytes, and the body is not
+                // reported whole, so callers forward it as it came rather than rebuild it from
+                // the bytes alone (which would drop them).
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    break false;
                 }
-            }
+            },
         }
     };
     let bytes = out.freeze();
     if !complete {
         *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
-            super::body::ReqBody::Hyper(rest) => super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest))),
-            // A second wait read the first one's bytes again: they go back in front.
+            super::body::ReqBody::Hyper(rest) => {
+                super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest, trailers)))
+            }
+            // A second wait read the first one's bytes (and trailers) again: they go back.
             super::body::ReqBody::Prefixed(mut p) => {
                 p.0 = Some(bytes.clone());
+                if trailers.is_some() {
+                    p.2 = trailers;
+                }
                 super::body::ReqBody::Prefixed(p)
             }
             super::body::ReqBody::Empty => super::body::ReqBody::Empty,
@@ -895,6 +1014,47 @@ pub fn monitor<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A response whose body comes as these frames (data, then trailers if any).
+    fn framed(parts: &[&'static [u8]], trailers: bool) -> Response<ProxyBody> {
+        use http_body_util::BodyExt;
+        let mut frames: Vec<Result<http_body::Frame<bytes::Bytes>, super::super::body::BoxError>> =
+            parts.iter().map(|p| Ok(http_body::Frame::data(bytes::Bytes::from_static(p)))).collect();
+        if trailers {
+            let mut t = http::HeaderMap::new();
+            t.insert("x-t", http::HeaderValue::from_static("1"));
+            frames.push(Ok(http_body::Frame::trailers(t)));
+        }
+        Response::new(http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync())
+    }
+
+    async fn drain(resp: Response<ProxyBody>) -> (Vec<u8>, bool) {
+        use http_body_util::BodyExt;
+        let c = resp.into_body().collect().await.unwrap();
+        let trailers = c.trailers().is_some();
+        (c.to_bytes().to_vec(), trailers)
+    }
+
+    #[tokio::test]
+    async fn response_wait_holds_a_buffer_and_forwards_all() {
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        // `at-least 2`: the first frame is enough; the rest follows unchanged.
+        let mut r = framed(&[b"abc", b"def"], true);
+        wait_res_body(&mut r, 16, later, Some(2)).await.unwrap();
+        let h = r.extensions().get::<HeldBody>().unwrap().clone();
+        assert_eq!((&h.bytes[..], h.done), (&b"abc"[..], false));
+        // A second wait reads the held bytes again, then on to the end (trailers end it).
+        wait_res_body(&mut r, 16, later, None).await.unwrap();
+        let h = r.extensions().get::<HeldBody>().unwrap().clone();
+        assert_eq!((&h.bytes[..], h.done), (&b"abcdef"[..], true));
+        assert_eq!(drain(r).await, (b"abcdef".to_vec(), true));
+        // A frame beyond the buffer: the rules see the buffer's worth, the client all of it.
+        let mut r = framed(&[b"0123456789"], false);
+        wait_res_body(&mut r, 4, later, None).await.unwrap();
+        let h = r.extensions().get::<HeldBody>().unwrap().clone();
+        assert_eq!((&h.bytes[..], h.done), (&b"0123"[..], true));
+        assert_eq!(drain(r).await, (b"0123456789".to_vec(), false));
+    }
 
     #[test]
     fn replacements_expand_captures_and_drop_the_rest_as_haproxy() {

@@ -69,6 +69,8 @@ pub struct StreamCtx<'a> {
     pub req_body: Option<&'a [u8]>,
     pub status: Option<u16>,
     pub res_headers: Option<&'a HeaderMap>,
+    /// The response body `http-response wait-for-body` read (`res.body`).
+    pub res_body: Option<&'a [u8]>,
     /// The request's log record, whose capture slots `capture.req.hdr(N)` reads.
     pub log: Option<&'a super::logrec::LogHandle>,
     /// The stick tables' time of the rule pass (`None`: read at each stick fetch).
@@ -100,6 +102,7 @@ impl<'a> StreamCtx<'a> {
             req_body: None,
             status: None,
             res_headers: None,
+            res_body: None,
             log: None,
             now: None,
             payload: None,
@@ -201,6 +204,9 @@ impl SampleContext for StreamCtx<'_> {
     }
     fn res_payload(&self) -> Option<&[u8]> {
         self.res_payload
+    }
+    fn res_body(&self) -> Option<&[u8]> {
+        self.res_body
     }
     fn status(&self) -> Option<u16> {
         self.status

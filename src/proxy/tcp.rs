@@ -181,8 +181,7 @@ where
     };
     // `balance hash EXPR` / `balance rdp-cookie`: the key read from the held bytes.
     let hash_key = super::tcp_rules::balance_key(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);
-    let key =
-        balance::Request { src: Some(cx.src().ip()), path_and_query: None, headers: None, key: hash_key.as_deref() };
+    let key = balance::Request { src: Some(cx.src().ip()), key: hash_key.as_deref(), ..balance::Request::default() };
     // `force-persist`/`ignore-persist`/`use-server` over the held bytes, then persistence:
     // `stick on src` (the only fetch TCP mode has).
     let pre = super::tcp_rules::server_pre(active, cx, super::tcp_rules::At { fi, bi: Some(bi) }, &early);

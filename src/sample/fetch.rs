@@ -55,6 +55,10 @@ pub trait SampleContext {
     fn req_payload(&self) -> Option<&[u8]> {
         None
     }
+    /// The response body `http-response wait-for-body` read (`res.body`).
+    fn res_body(&self) -> Option<&[u8]> {
+        None
+    }
     /// The server's first bytes, held for `tcp-response content` inspection (`res.len`,
     /// `res.payload`).
     fn res_payload(&self) -> Option<&[u8]> {
@@ -350,6 +354,11 @@ pub enum Fetch {
     },
     ReqBodyLen,
     ReqBodySize,
+    /// `res.body`, `res.body_len`, `res.body_size`: the response body `http-response
+    /// wait-for-body` read.
+    ResBody,
+    ResBodyLen,
+    ResBodySize,
     /// `res.ver` / `resp_ver`.
     ResVer,
     /// `req.hdrs` / `res.hdrs`: the header block as HTTP/1 writes it.
@@ -476,6 +485,9 @@ impl Fetch {
             | F::Status
             | F::Capture { response: true, .. }
             | F::ResVer
+            | F::ResBody
+            | F::ResBodyLen
+            | F::ResBodySize
             | F::Hdrs { res: true }
             | F::HdrAs { res: true, .. }
             | F::ResCook(_)
@@ -559,7 +571,8 @@ impl Fetch {
             Fetch::SslC(SslC::Verify) => T::Sint,
             Fetch::SslC(SslC::Serial | SslC::Sha1 | SslC::Der) => T::Bin,
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } | Fetch::Always(_) | Fetch::ProtoHttp => T::Bool,
-            Fetch::ReqBody | Fetch::ReqPayload { .. } => T::Bin,
+            Fetch::ReqBody | Fetch::ReqPayload { .. } | Fetch::ResBody => T::Bin,
+            Fetch::ResBodyLen | Fetch::ResBodySize => T::Sint,
             Fetch::Method => T::Meth,
             Fetch::Stick(f) => f.out_type(),
             Fetch::SrvId | Fetch::ProxyId(_) | Fetch::Url32 { src: false } | Fetch::ReqBodyLen | Fetch::ReqBodySize => {
@@ -885,6 +898,7 @@ impl Fetch {
             Fetch::ReqVer => s(super::fetch_more::version_text(ctx.version()?)?.as_bytes()),
             Fetch::ReqLen => Some(Value::Sint(ctx.req_len()? as i64)),
             Fetch::ReqBody => Some(Value::Bin(ctx.req_body()?.to_vec())),
+            Fetch::ResBody => Some(Value::Bin(ctx.res_body()?.to_vec())),
             Fetch::Status => Some(Value::Sint(ctx.status()? as i64)),
             Fetch::SslFc => Some(Value::Bool(ctx.tls()?)),
             Fetch::SslFcSni => s(ctx.tls_sni()?.as_bytes()),

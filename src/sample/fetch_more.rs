@@ -54,6 +54,9 @@ pub(super) fn parse(a: &Args<'_, '_>, name: &str) -> Result<Option<Fetch>, Parse
         "baseq" => return fixed(Fetch::BaseQ),
         "req.body_len" => return fixed(Fetch::ReqBodyLen),
         "req.body_size" => return fixed(Fetch::ReqBodySize),
+        "res.body" => return fixed(Fetch::ResBody),
+        "res.body_len" => return fixed(Fetch::ResBodyLen),
+        "res.body_size" => return fixed(Fetch::ResBodySize),
         "res.ver" | "resp_ver" => return fixed(Fetch::ResVer),
         "req.hdrs" => return fixed(Fetch::Hdrs { res: false }),
         "res.hdrs" => return fixed(Fetch::Hdrs { res: true }),
@@ -295,6 +298,16 @@ impl Fetch {
                 let declared = first_header(h, "content-length")
                     .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
                 Some(Value::Sint(declared.unwrap_or_else(|| ctx.req_body().map_or(0, <[u8]>::len) as i64)))
+            }
+            Fetch::ResBodyLen => {
+                ctx.res_headers()?;
+                Some(Value::Sint(ctx.res_body().map_or(0, <[u8]>::len) as i64))
+            }
+            Fetch::ResBodySize => {
+                let h = ctx.res_headers()?;
+                let declared = first_header(h, "content-length")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
+                Some(Value::Sint(declared.unwrap_or_else(|| ctx.res_body().map_or(0, <[u8]>::len) as i64)))
             }
             Fetch::ResVer => s(version_text(ctx.res_version()?)?.as_bytes()),
             Fetch::Hdrs { res } => {

@@ -68,6 +68,12 @@ const FAMILIES: &[Family] = &[
         value: |r| Some(r.c.denied_resp.load(Relaxed)),
     },
     Family {
+        name: "failed_header_rewriting_total",
+        help: "Header rewrites that failed (HAProxy's wrew)",
+        kind: "counter",
+        value: |r| Some(r.c.failed_rewrites.load(Relaxed)),
+    },
+    Family {
         name: "request_errors_total",
         help: "Invalid requests",
         kind: "counter",

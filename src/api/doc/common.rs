@@ -107,17 +107,13 @@ pub struct Balance {
     pub uri_len: Option<u32>,
     pub uri_depth: Option<u32>,
     pub uri_whole: Option<bool>,
+    pub uri_path_only: Option<bool>,
+    pub url_param_check_post: Option<bool>,
+    pub hdr_use_domain_only: Option<bool>,
     pub random_draws: Option<u32>,
 }
 
-pub const BALANCE_ONLY: &[&str] = &[
-    "balance.hdr_use_domain_only",
-    "balance.url_param_check_post",
-    "balance.url_param_max_wait",
-    "balance.uri_path_only",
-    "balance.rdp_cookie_name",
-    "balance.hash_expression",
-];
+pub const BALANCE_ONLY: &[&str] = &["balance.url_param_max_wait", "balance.rdp_cookie_name", "balance.hash_expression"];
 
 impl Balance {
     /// lbha's `balance` text (HAProxy's syntax).
@@ -140,17 +136,22 @@ impl Balance {
                 if self.uri_whole == Some(true) {
                     s.push_str(" whole");
                 }
+                if self.uri_path_only == Some(true) {
+                    s.push_str(" path-only");
+                }
                 s
             }
             UrlParam => {
                 let p = self.url_param.as_deref().ok_or_else(|| ApiError::required("balance.url_param", "body"))?;
                 crate::api::json::check_no_space("balance.url_param", p)?;
-                format!("url_param {p}")
+                let post = if self.url_param_check_post == Some(true) { " check_post" } else { "" };
+                format!("url_param {p}{post}")
             }
             Hdr => {
                 let h = self.hdr_name.as_deref().ok_or_else(|| ApiError::required("balance.hdr_name", "body"))?;
                 crate::api::json::check_no_space("balance.hdr_name", h)?;
-                format!("hdr({h})")
+                let domain = if self.hdr_use_domain_only == Some(true) { " use_domain_only" } else { "" };
+                format!("hdr({h}){domain}")
             }
             Random => match self.random_draws {
                 Some(n) => format!("random({n})"),
@@ -169,6 +170,9 @@ impl Balance {
             uri_len: None,
             uri_depth: None,
             uri_whole: None,
+            uri_path_only: None,
+            url_param_check_post: None,
+            hdr_use_domain_only: None,
             random_draws: None,
         };
         let (name, arg) = match head.split_once('(') {
@@ -188,6 +192,7 @@ impl Balance {
                         "len" => b.uri_len = it.next().and_then(|n| n.parse().ok()),
                         "depth" => b.uri_depth = it.next().and_then(|n| n.parse().ok()),
                         "whole" => b.uri_whole = Some(true),
+                        "path-only" => b.uri_path_only = Some(true),
                         _ => {}
                     }
                 }
@@ -195,10 +200,12 @@ impl Balance {
             }
             "url_param" => {
                 b.url_param = words.get(1).map(|s| s.to_string());
+                b.url_param_check_post = (words.get(2) == Some(&"check_post")).then_some(true);
                 Algorithm::UrlParam
             }
             "hdr" => {
                 b.hdr_name = arg.map(str::to_string);
+                b.hdr_use_domain_only = (words.get(1) == Some(&"use_domain_only")).then_some(true);
                 Algorithm::Hdr
             }
             "random" => {

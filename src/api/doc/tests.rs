@@ -580,3 +580,16 @@ fn server_templates_are_servers_with_a_count() {
     assert!(!d.to_string().contains("template"), "{d}");
     valid(&d);
 }
+
+/// The balance options HAProxy 2.6 takes read back as they were written (a PUT of what a GET
+/// gave keeps them).
+#[test]
+fn balance_options_round_trip() {
+    use super::common::Balance;
+    for text in ["uri len 3 whole path-only", "url_param id check_post", "hdr(Host) use_domain_only", "hdr(Host)"] {
+        let b = Balance::from_text(text).unwrap();
+        assert_eq!(b.to_text().unwrap(), text);
+        assert!(crate::balance::Algorithm::parse(&b.to_text().unwrap()).is_ok());
+    }
+    assert_eq!(Balance::from_text("uri path-only").unwrap().uri_path_only, Some(true));
+}

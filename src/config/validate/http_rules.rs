@@ -49,6 +49,7 @@ impl Phase {
                         "capture",
                         "set_log_level",
                         "strict_mode",
+                        "wait_for_body",
                         "cache_store",
                         "silent_drop",
                         "set_mark",

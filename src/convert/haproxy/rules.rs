@@ -673,7 +673,7 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "reject" if req => Ok(("reject", Value::from(true), 2, Vec::new())),
         "disable-l7-retry" if req => Ok(("disable_l7_retry", Value::from(true), 2, Vec::new())),
         "wait-for-handshake" if req => Ok(("wait_for_handshake", Value::from(true), 2, Vec::new())),
-        "wait-for-body" if req => wait_for_body_action(d),
+        "wait-for-body" if req || res => wait_for_body_action(d),
         "strict-mode" if req || res => match d.arg(2) {
             Some(v @ ("on" | "off")) => Ok(("strict_mode", Value::from(v), 3, Vec::new())),
             _ => Err(Fail::Bad("'strict-mode' expects 'on' or 'off'".into())),

@@ -127,6 +127,14 @@ fn proxy_options() {
     assert_eq!(table(&c)["backend"][0]["hash_type"].as_str(), Some("consistent sdbm"));
     assert_eq!(table(&c)["backend"][0]["balance"].as_str(), Some("rdp-cookie"));
     snap(&c);
+
+    // The balance options HAProxy 2.6 takes pass as written.
+    for bal in ["uri path-only whole depth 2", "url_param id check_post 64", "hdr(Host) use_domain_only"] {
+        let c = conv(&format!("{FE_BE}backend be\n  balance {bal}\n  server a 127.0.0.1:1\n"));
+        assert!(c.reports.is_empty(), "{bal}: {:?}", c.reports);
+        assert_eq!(table(&c)["backend"][0]["balance"].as_str(), Some(bal));
+        assert_eq!(snap(&c).backends[0].algorithm, crate::balance::Algorithm::parse(bal).unwrap());
+    }
 }
 
 #[test]

@@ -329,11 +329,24 @@ fn wait_for_body_converts_and_needs_a_time() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("http_request[0].wait_for_body.time") && e.contains("needs a time"), "{e}");
+    // `http-response wait-for-body` and `res.body` too; `http-after-response` has no wait, as
+    // in HAProxy.
+    let c = conv(&format!(
+        "{FE_BE}  http-response wait-for-body time 1s at-least 10\n  \
+         http-response set-header X-B %[res.body,length] if {{ res.body_len gt 0 }} {{ res.body_size gt 0 }}\n\
+         backend be\n  server s 127.0.0.1:81\n"
+    ));
+    assert!(c.reports.is_empty(), "{:?}", c.reports);
+    let s = snap(&c);
+    assert!(format!("{:?}", s.frontends[0].http_response[0].action).contains("WaitForBody"));
+    let c = conv(&format!("{FE_BE}  http-after-response wait-for-body time 1s\nbackend be\n  server s 127.0.0.1:81\n"));
+    assert_eq!(c.reports.len(), 1, "{:?}", c.reports);
+    assert!(snap(&c).frontends[0].http_after_response.is_empty());
     let e = crate::config::parse(
-        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_response = [{ wait_for_body = { time = \"1s\" } }]\n",
+        "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\nhttp_after_response = [{ wait_for_body = { time = \"1s\" } }]\n",
         std::path::Path::new("t.toml"),
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("is not an action of http_response"), "{e}");
+    assert!(e.contains("is not an action of http_after_response"), "{e}");
 }
