@@ -310,6 +310,9 @@ pub struct Pool {
     /// Pools of a server whose `sni` is an expression, one per SNI value: connections are
     /// reused only for requests with the same SNI, as in HAProxy.
     by_sni: Mutex<std::collections::HashMap<String, Arc<Pool>>>,
+    /// Pools of a server at 0.0.0.0 or `::` (HAProxy's "the client's destination"), one per
+    /// destination: a connection is reused only for the same one.
+    by_dst: Mutex<std::collections::HashMap<SocketAddr, Arc<Pool>>>,
 }
 
 /// SNI values whose pools are kept per server; past it, a request with a new value gets a
@@ -404,6 +407,7 @@ impl Pool {
             keepalive: AtomicBool::new(false),
             source: Mutex::new(None),
             by_sni: Mutex::new(std::collections::HashMap::new()),
+            by_dst: Mutex::new(std::collections::HashMap::new()),
         };
         pool.set_max_age(max_age);
         pool
@@ -424,6 +428,28 @@ impl Pool {
         p.set_source(self.source());
         if pools.len() < SNI_POOLS_MAX {
             pools.insert(name.to_string(), p.clone());
+        }
+        Some(p)
+    }
+
+    /// For a server at 0.0.0.0 or `::`: the pool for connections to `dst` (the request's
+    /// destination address; the server's port unless it is 0, HAProxy's "the client's port").
+    /// `None` for any other server.
+    pub fn for_dst(&self, dst: SocketAddr) -> Option<Arc<Pool>> {
+        if !self.addr.ip().is_unspecified() {
+            return None;
+        }
+        let to = SocketAddr::new(dst.ip(), if self.addr.port() == 0 { dst.port() } else { self.addr.port() });
+        let mut pools = self.by_dst.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.get(&to) {
+            return Some(p.clone());
+        }
+        let p = Arc::new(Pool::new(to, self.tls.clone(), self.h2, self.max_age()));
+        p.set_opts(&self.opts.lock().unwrap_or_else(|e| e.into_inner()));
+        p.set_keepalive(self.keepalive.load(Relaxed));
+        p.set_source(self.source());
+        if pools.len() < SNI_POOLS_MAX {
+            pools.insert(to, p.clone());
         }
         Some(p)
     }
