@@ -96,10 +96,8 @@ fn do_resolve_sets_the_variable_as_haproxy_and_resolves_again_for_the_next_reque
         return;
     }
     let dir = TempDir::new("doresolve");
-    let hosts = dir.write(
-        "hosts",
-        "127.0.0.2 app.test\n127.0.0.3 dual.test\n2001:db8::3 dual.test\n2001:db8::6 only6.test\n",
-    );
+    let hosts =
+        dir.write("hosts", "127.0.0.2 app.test\n127.0.0.3 dual.test\n2001:db8::3 dual.test\n2001:db8::6 only6.test\n");
     let dns_port = free_port();
     let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
     std::thread::sleep(Duration::from_millis(300));

@@ -74,7 +74,11 @@ impl std::fmt::Debug for InFlight {
 
 impl InFlight {
     /// The running resolution for `key`, or `start`'s, registered until it ends.
-    fn join(&self, key: Key, start: impl FnOnce() -> futures::future::BoxFuture<'static, Option<IpAddr>>) -> (Pending, bool) {
+    fn join(
+        &self,
+        key: Key,
+        start: impl FnOnce() -> futures::future::BoxFuture<'static, Option<IpAddr>>,
+    ) -> (Pending, bool) {
         use futures::FutureExt;
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pending.get(&key) {

@@ -1008,13 +1008,23 @@ mod tests {
              { set_dst = \"var(txn.ip)\" }]",
         );
         assert_eq!(ok, "");
-        let e = check("http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"nodns\", expr = \"hdr(host)\" } }]");
-        assert!(e.contains("http_request[0].do_resolve.resolvers") && e.contains("no such resolvers section") && e.contains("nodns"), "{e}");
-        let e = check("http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", family = \"IPV4\", expr = \"hdr(host)\" } }]");
+        let e = check(
+            "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"nodns\", expr = \"hdr(host)\" } }]",
+        );
+        assert!(
+            e.contains("http_request[0].do_resolve.resolvers")
+                && e.contains("no such resolvers section")
+                && e.contains("nodns"),
+            "{e}"
+        );
+        let e = check(
+            "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", family = \"IPV4\", expr = \"hdr(host)\" } }]",
+        );
         assert!(e.contains("do_resolve.family") && e.contains("IPV4"), "{e}");
         let e = check("http_request = [{ do_resolve = { var = \"ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
         assert!(e.contains("do_resolve.var") && e.contains("scope.name"), "{e}");
-        let e = check("http_response = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
+        let e =
+            check("http_response = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
         assert!(e.contains("not an action of http_response"), "{e}");
         let w = check("http_request = [{ early_hint = { name = \"link\", value = \"</a.css>; rel=preload\" } }]");
         assert!(w.contains("http_request[0].early_hint") && w.contains("HTTP/2"), "the warning: {w}");
