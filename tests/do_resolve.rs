@@ -211,3 +211,41 @@ fn the_recipe_reaches_the_resolved_address_through_a_0_0_0_0_server() {
         b.join().unwrap();
     }
 }
+
+#[test]
+fn tcp_request_content_do_resolve_routes_a_mode_tcp_connection() {
+    if !dnsmasq_or_skip() {
+        return;
+    }
+    let dir = TempDir::new("doresolve3");
+    let hosts = dir.write("hosts", "127.0.0.2 a.test\n");
+    let dns_port = free_port();
+    let _dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    std::thread::sleep(Duration::from_millis(300));
+    let port = free_port();
+    let backend = backend_on("127.0.0.2", port);
+    let cfg = format!(
+        "resolvers mydns\n  nameserver ns1 127.0.0.1:{dns_port}\n  timeout retry 200ms\n\
+         defaults\n  mode tcp\n  timeout client 5s\n  timeout server 5s\n  timeout connect 2s\n\
+         frontend f\n  bind 127.0.0.1:{port}\n  \
+         tcp-request content do-resolve(sess.dstip,mydns,ipv4) str(a.test)\n  \
+         tcp-request content reject if !{{ var(sess.dstip) -m found }}\n  \
+         tcp-request content set-dst var(sess.dstip)\n  default_backend b\n\
+         backend b\n  server clear 0.0.0.0:0\n"
+    );
+    let lbha = Lbha::start_haproxy(&cfg, &[]);
+    let mut got = String::new();
+    for _ in 0..200 {
+        got = ask(port, "/t", "x");
+        if got.starts_with("200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(got, "200 127.0.0.2 /t", "{}", lbha.log_text());
+    drop(lbha);
+    if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.2", port)) {
+        let _ = s.write_all(b"GET /stop HTTP/1.1\r\n\r\n");
+    }
+    backend.join().unwrap();
+}

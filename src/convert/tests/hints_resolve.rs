@@ -61,3 +61,35 @@ fn do_resolve_and_early_hint_are_refused_as_haproxy_refuses_them() {
     assert_eq!(kinds(&c).first().map(|k| k.0), Some(7), "{:?}", c.reports);
     assert!(!c.toml.contains("early_hint"), "{}", c.toml);
 }
+
+#[test]
+fn tcp_request_content_do_resolve_converts_and_is_refused_where_lbha_cannot_run_it() {
+    let c = conv(
+        "resolvers mydns\n  nameserver ns1 127.0.0.1:53\n\
+         defaults\n  mode tcp\nfrontend fe\n  bind :80\n\
+         \x20 tcp-request content do-resolve(sess.dstip,mydns,ipv4) req.ssl_sni,lower\n\
+         \x20 tcp-request content set-dst var(sess.dstip)\n\
+         \x20 default_backend be\n\
+         backend be\n  server clear 0.0.0.0:0\n",
+    );
+    let t = table(&c);
+    assert_eq!(
+        t["frontend"][0]["tcp_request"][0]["content"].as_str(),
+        Some("do-resolve(sess.dstip,mydns,ipv4) req.ssl_sni,lower")
+    );
+    let s = snap(&c);
+    assert!(matches!(s.frontends[0].tcp.content[0].action, crate::tcprules::Action::DoResolve { .. }));
+    // In mode http (lbha runs it as http-request do-resolve only) and in session rules: errors.
+    for (mode, rule, why) in [
+        ("http", "tcp-request content do-resolve(sess.ip,mydns) req.hdr(host)", "not supported by lbha yet"),
+        ("tcp", "tcp-request session do-resolve(sess.ip,mydns) str(a)", "tcp-request content only"),
+        ("tcp", "tcp-request content do-resolve(sess.ip,nodns) str(a)", "no such resolvers section"),
+    ] {
+        let c = conv(&format!(
+            "resolvers mydns\n  nameserver ns1 127.0.0.1:53\ndefaults\n  mode {mode}\nfrontend fe\n  bind :80\n  {rule}\n\
+             \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n"
+        ));
+        let e = crate::config::parse(&c.toml, Path::new("lbha.toml")).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(why), "{rule}: {e}");
+    }
+}
