@@ -5,37 +5,11 @@
 //! variable, `server clear 0.0.0.0:0`) reaching a backend on the resolved 127.0.0.0/8 address.
 
 mod common;
+use common::dnsmasq::{self, Dnsmasq};
 use common::*;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Dnsmasq {
-    child: Reaped,
-}
-
-impl Dnsmasq {
-    fn start(dir: &Path, hosts: &Path, port: u16) -> Dnsmasq {
-        let child = Command::new("dnsmasq")
-            .arg("-k")
-            .arg(format!("--port={port}"))
-            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts"])
-            .arg(format!("--addn-hosts={}", hosts.display()))
-            .args(["--conf-file=/dev/null", "--user=root", "--local-ttl=1"])
-            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq starts");
-        Dnsmasq { child: Reaped::new(child) }
-    }
-    /// Rereads the hosts file.
-    fn reload(&self) {
-        send_signal(self.child.id(), 1);
-    }
-}
 
 /// Frontend `port` answers the variable each rule set, per path.
 fn config(port: u16, dns: u16) -> String {
@@ -82,17 +56,9 @@ fn run_cases(port: u16) -> Vec<String> {
     CASES.iter().map(|(p, h)| ask(port, p, h)).collect()
 }
 
-fn dnsmasq_or_skip() -> bool {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
-        return false;
-    }
-    true
-}
-
 #[test]
 fn do_resolve_sets_the_variable_as_haproxy_and_resolves_again_for_the_next_request() {
-    if !dnsmasq_or_skip() {
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("doresolve");
@@ -100,7 +66,7 @@ fn do_resolve_sets_the_variable_as_haproxy_and_resolves_again_for_the_next_reque
         dir.write("hosts", "127.0.0.2 app.test\n127.0.0.3 dual.test\n2001:db8::3 dual.test\n2001:db8::6 only6.test\n");
     let dns_port = free_port();
     let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
-    std::thread::sleep(Duration::from_millis(300));
+    dns.wait_for("app.test", false, &["127.0.0.2"]);
 
     let port = free_port();
     let lbha = Lbha::start_haproxy(&config(port, dns_port), &[port]);
@@ -139,7 +105,7 @@ fn do_resolve_sets_the_variable_as_haproxy_and_resolves_again_for_the_next_reque
     // says (HAProxy frees a resolution once its requests have their answer).
     std::fs::write(&hosts, "127.0.0.9 app.test\n127.0.0.4 fresh.test\n").unwrap();
     dns.reload();
-    std::thread::sleep(Duration::from_millis(300));
+    dns.wait_for("app.test", false, &["127.0.0.9"]);
     assert_eq!(ask(port, "/v4", "app.test"), "200 v4=127.0.0.9 v6= any= none=", "lbha");
     assert_eq!(ask(port, "/v4", "fresh.test"), "200 v4=127.0.0.4 v6= any= none=");
     if theirs.is_some() {
@@ -169,14 +135,14 @@ fn backend_on(ip: &'static str, port: u16) -> std::thread::JoinHandle<()> {
 
 #[test]
 fn the_recipe_reaches_the_resolved_address_through_a_0_0_0_0_server() {
-    if !dnsmasq_or_skip() {
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("doresolve2");
     let hosts = dir.write("hosts", "127.0.0.2 a.test\n127.0.0.3 b.test\n");
     let dns_port = free_port();
-    let _dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
-    std::thread::sleep(Duration::from_millis(300));
+    let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    dns.wait_for("a.test", false, &["127.0.0.2"]);
     // The server at 0.0.0.0:0 keeps the client's destination port: the backends listen on the
     // frontend's port, on the addresses the names resolve to.
     let port = free_port();
@@ -214,14 +180,14 @@ fn the_recipe_reaches_the_resolved_address_through_a_0_0_0_0_server() {
 
 #[test]
 fn tcp_request_content_do_resolve_routes_a_mode_tcp_connection() {
-    if !dnsmasq_or_skip() {
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("doresolve3");
     let hosts = dir.write("hosts", "127.0.0.2 a.test\n");
     let dns_port = free_port();
-    let _dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
-    std::thread::sleep(Duration::from_millis(300));
+    let dns = Dnsmasq::start(&dir.0, &hosts, dns_port);
+    dns.wait_for("a.test", false, &["127.0.0.2"]);
     let port = free_port();
     let backend = backend_on("127.0.0.2", port);
     let cfg = format!(
