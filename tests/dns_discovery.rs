@@ -3,11 +3,11 @@
 //! the last addresses, and a reload keeps them too.
 
 mod common;
+use common::dnsmasq::{self, Dnsmasq};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,40 +101,9 @@ impl Traffic {
     }
 }
 
-struct Dnsmasq {
-    child: Reaped,
-}
-
-impl Dnsmasq {
-    fn start(dir: &Path, hosts: &Path, port: u16) -> Dnsmasq {
-        Self::start_with(dir, hosts, port, &[])
-    }
-    /// With more options (`--srv-host=...`: dnsmasq rereads those only when restarted).
-    fn start_with(dir: &Path, hosts: &Path, port: u16, extra: &[String]) -> Dnsmasq {
-        let child = Command::new("dnsmasq")
-            .arg("-k")
-            .arg(format!("--port={port}"))
-            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts"])
-            .arg(format!("--addn-hosts={}", hosts.display()))
-            .args(["--conf-file=/dev/null", "--user=root", "--local-ttl=1"])
-            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq starts");
-        Dnsmasq { child: Reaped::new(child) }
-    }
-    /// Rereads the hosts file.
-    fn reload(&self) {
-        send_signal(self.child.id(), 1);
-    }
-}
-
 #[test]
 fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("dns");
@@ -185,8 +154,7 @@ fn server_template_follows_dns_records_and_outages_keep_the_last_addresses() {
 
 #[test]
 fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back() {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("dns-nx");
@@ -234,8 +202,7 @@ fn a_server_whose_name_goes_away_leaves_rotation_after_its_hold_and_comes_back()
 
 #[test]
 fn an_haproxy_config_with_resolvers_and_server_template_runs_as_converted() {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("dns-hap");
@@ -278,8 +245,7 @@ fn state_rows(st: &str) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows_changes() {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        println!("skipped: dnsmasq is not installed (apt-get install dnsmasq-base)");
+    if !dnsmasq::installed() {
         return;
     }
     let dir = TempDir::new("dns-srv");

@@ -50,6 +50,8 @@ fn config(port: u16, dir: &std::path::Path) -> String {
         ("rsec", format!(r#""RS256","{d}/ec.pub""#)),
         ("ecrs", format!(r#""ES256","{d}/rsa.pub""#)),
         ("es256p384", format!(r#""ES256","{d}/ec384.pub""#)),
+        ("es512", format!(r#""ES512","{d}/p521.pub""#)),
+        ("es256p521", format!(r#""ES256","{d}/p521.pub""#)),
     ];
     let mut cfg = format!(
         "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 2s\n\
@@ -70,6 +72,7 @@ type Case = (&'static str, &'static str, String, Vec<(&'static str, String)>, &'
 
 fn cases(dir: &std::path::Path) -> Vec<Case> {
     let (rs, es, es384, hs) = (token("RS256"), token("ES256"), token("ES384"), token("HS256"));
+    let es512 = token("ES512");
     let head = hs.rsplit_once('.').unwrap().0.to_string();
     let flip = |i: usize| {
         move |mut s: Vec<u8>| {
@@ -122,6 +125,20 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
         ("RS256 with an EC key", "rsec", rs.clone(), none(), "0"),
         ("ES256 with an RSA key", "ecrs", es.clone(), none(), "0"),
         ("ES256 with a P-384 key", "es256p384", es384.clone(), none(), "0"),
+        ("es512 over P-521", "es512", es512.clone(), none(), "1"),
+        ("es512 flipped", "es512", resign(&es512, flip(70)), none(), "0"),
+        ("es512 payload changed", "es512", es512.replacen(".eyJzdWIiOiIx", ".eyJzdWIiOiIy", 1), none(), "0"),
+        (
+            "es512 zero-padded halves",
+            "es512",
+            resign(&es512, |s| [&[0], &s[..66], &[0], &s[66..]].concat()),
+            none(),
+            "1",
+        ),
+        ("es512 odd length", "es512", resign(&es512, |s| s[..131].to_vec()), none(), "-3"),
+        ("es512 long halves", "es512", resign(&es512, |_| vec![7; 200]), none(), "0"),
+        ("SHA-256 over P-521", "es256p521", token("ES256P521"), none(), "1"),
+        ("ES512 token checked as ES256", "es256p521", es512.clone(), none(), "0"),
     ]
 }
 
@@ -139,7 +156,7 @@ fn run(port: u16, dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn jwt_verify_answers_as_haproxy() {
     let dir = TempDir::new("jwt");
-    for f in ["rsa.pub", "ec.pub", "ec384.pub", "rsa.pkcs1.pem"] {
+    for f in ["rsa.pub", "ec.pub", "ec384.pub", "p521.pub", "rsa.pkcs1.pem"] {
         std::fs::copy(format!("{DATA}/{f}"), dir.0.join(f)).unwrap();
     }
     let pem = |f: &str| std::fs::read_to_string(format!("{DATA}/{f}")).unwrap();
@@ -170,10 +187,29 @@ fn jwt_verify_answers_as_haproxy() {
 #[test]
 fn unusable_keys_are_refused_at_load() {
     let dir = TempDir::new("jwtbad");
-    // A P-521 key (lbha has no verifier for it) and ES512: HAProxy takes both.
-    let key = dir.0.join("p521.pub");
-    std::fs::copy(format!("{DATA}/p521.pub"), &key).unwrap();
-    for (args, why) in [(format!(r#""ES256","{}""#, key.display()), "P-521"), (r#""ES512","k""#.to_string(), "ES512")] {
+    // A key on a curve lbha has no verifier for (secp256k1) and an RSA key under 2048 bits:
+    // HAProxy takes both. P-521 and ES512 are taken.
+    let k1 = dir.0.join("k1.pub");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name secp256k1 -genkey -noout | openssl ec -pubout -out {} 2>/dev/null",
+            k1.display()
+        ))
+        .status();
+    let short = dir.0.join("short.pub");
+    std::fs::copy(format!("{DATA}/rsa2047.pub"), &short).unwrap();
+    let p521 = dir.0.join("p521.pub");
+    std::fs::copy(format!("{DATA}/p521.pub"), &p521).unwrap();
+    let mut cases = vec![(format!(r#""RS256","{}""#, short.display()), Some("2047 bits"))];
+    if made.is_ok_and(|s| s.success()) {
+        cases.push((format!(r#""ES256","{}""#, k1.display()), Some("curve")));
+    } else {
+        println!("skipped the secp256k1 case: openssl could not make the key");
+    }
+    cases.push((format!(r#""ES512","{}""#, p521.display()), None));
+    cases.push((r#""ES512","k""#.to_string(), None));
+    for (args, why) in cases {
         let cfg = format!(
             "defaults\n  mode http\nfrontend f\n  bind 127.0.0.1:1\n  \
              http-request deny unless {{ req.hdr(x),jwt_verify({args}) 1 }}\n"
@@ -182,7 +218,12 @@ fn unusable_keys_are_refused_at_load() {
         let out =
             std::process::Command::new(lbha_bin()).args(["check", "--haproxy-config"]).arg(&path).output().unwrap();
         let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success(), "{args}: accepted\n{text}");
-        assert!(text.contains(why), "{args}: {text}");
+        match why {
+            Some(why) => {
+                assert!(!out.status.success(), "{args}: accepted\n{text}");
+                assert!(text.contains(why), "{args}: {text}");
+            }
+            None => assert!(out.status.success(), "{args}: refused\n{text}"),
+        }
     }
 }

@@ -717,6 +717,11 @@ pub struct HttpRule {
     pub strict_mode: Option<String>,
     /// `wait-for-body time T [at-least SIZE]`: `{ time = "1s", at_least = "1k" }`.
     pub wait_for_body: Option<WaitForBodyAction>,
+    /// `do-resolve(VAR,RESOLVERS[,ipv4|ipv6]) EXPR`: `{ var = "txn.ip", resolvers = "dns",
+    /// family = "ipv4", expr = "hdr(host),lower" }`.
+    pub do_resolve: Option<DoResolveAction>,
+    /// `early-hint NAME FMT`: `{ name = "link", value = "</style.css>; rel=preload" }`.
+    pub early_hint: Option<HeaderAction>,
     /// `normalize-uri NORMALIZER [full|strict]`, e.g. `"path-strip-dotdot full"`.
     pub normalize_uri: Option<String>,
     pub set_map: Option<MapEditAction>,
@@ -736,6 +741,18 @@ pub struct MapEditAction {
     pub key: String,
     /// `set-map` only.
     pub value: Option<String>,
+}
+
+/// `do-resolve`: the name `expr` gives, resolved through the `resolvers` section, stored as an
+/// address in `var`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DoResolveAction {
+    pub var: String,
+    pub resolvers: String,
+    /// `ipv4` or `ipv6`: the family asked for first and preferred (default `ipv6`).
+    pub family: Option<String>,
+    pub expr: String,
 }
 
 /// `wait-for-body`: how long to wait for the request body, and how much of it is enough.

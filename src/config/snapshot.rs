@@ -395,6 +395,18 @@ pub enum HttpAction {
         time: Duration,
         at_least: Option<usize>,
     },
+    /// `do-resolve`: the name `expr` gives, resolved through the `resolvers` section (the
+    /// request waits; see `dns::action`), its address stored in `var`; no name or no address
+    /// leaves `var` as it was, and the rules go on.
+    DoResolve {
+        var: VarRef,
+        resolvers: String,
+        family: crate::dns::action::Family,
+        expr: SampleExpr,
+    },
+    /// `early-hint NAME FMT`: a field of the `103 Early Hints` sent before the response (see
+    /// `proxy::early_hints`).
+    EarlyHint(HeaderName, LogFormat),
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
     /// `set-timeout server|tunnel`: this stream's own value.

@@ -716,6 +716,7 @@ fn backend(n: &Named, defaults: &Section, global: &GlobalSettings, cx: &mut Ctx)
         &cx.tables,
         &names,
     ));
+    tcp_resolvers(&tcp.content, &p, cx);
     Backend {
         name: n.name().to_string(),
         id: 0,
@@ -1244,6 +1245,7 @@ fn frontend(
     for (b, path) in targets {
         check_mode(mode, &backends[b], &path, cx);
     }
+    tcp_resolvers(&tcp.content, &p, cx);
     Frontend {
         name: n.name().to_string(),
         id: 0,
@@ -1589,4 +1591,15 @@ fn userlists(lists: &[model::Userlist], cx: &mut Ctx) -> Vec<Userlist> {
         out.push(Userlist { name: l.name.clone(), users, groups });
     }
     out
+}
+
+/// A `tcp-request content do-resolve` names a `[[resolvers]]` section, as HAProxy checks.
+fn tcp_resolvers(rules: &[crate::tcprules::Rule], p: &FieldPath, cx: &mut Ctx) {
+    for r in rules {
+        if let crate::tcprules::Action::DoResolve { resolvers, .. } = &r.action
+            && !cx.resolvers.contains(resolvers)
+        {
+            cx.err_v(p.key("tcp_request"), "do-resolve: no such resolvers section", resolvers);
+        }
+    }
 }

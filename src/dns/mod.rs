@@ -4,7 +4,9 @@
 //! server set becomes given answers, holds and time), `wire` builds and reads DNS messages with
 //! hickory-proto, `task` is the I/O at the edge: one task per `[[resolvers]]` section, handing
 //! changes to the serve loop as runtime changes, the same path `set server addr` takes.
+//! `action` resolves names for requests (`do-resolve`) with the same queries.
 
+pub mod action;
 pub mod state;
 pub mod task;
 pub mod template;

@@ -171,6 +171,18 @@ async fn section(proxy: Arc<Proxy>, name: String) {
     }
 }
 
+/// A query id for a request's `do-resolve` (see [`super::action`]): random, so a late
+/// answer to another query is not taken for its own; it takes two.
+pub fn query_id() -> u16 {
+    rand::random::<u16>() & !1
+}
+
+/// A (`v6` false) or AAAA for `host`, tried `retries` times over the nameservers in turn.
+pub async fn resolve_family(r: &Resolvers, host: &str, v6: bool, id: u16) -> Answer {
+    let Ok(msg) = wire::query(id, host, v6, r.payload_size) else { return Err(Failure::Other) };
+    query(r, &msg, id, wire::answer).await
+}
+
 /// A and AAAA for `host`, each query tried `retries` times over the nameservers in turn.
 async fn resolve(r: &Resolvers, host: &str, id: u16) -> Answer {
     let q = |v6: bool, id: u16| async move {

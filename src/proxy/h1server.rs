@@ -659,6 +659,8 @@ pub struct Lean<T> {
     ending: Option<Step>,
     direct: Option<Direct>,
     svc: Service,
+    /// `early-hint`'s 103 responses for the request being served, written before its answer.
+    hints: super::early_hints::EarlyHints,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
@@ -676,6 +678,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
             ending: None,
             direct: None,
             svc,
+            hints: Default::default(),
         }
     }
 
@@ -793,10 +796,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
                         let data = self.buf.split().freeze();
                         let ok = self.svc.verdicts.peek() == Some(super::framing::Verdict::Ok);
                         match ok.then(|| take(&data)).flatten() {
-                            Some((req, facts, end)) => {
+                            Some((mut req, facts, end)) => {
                                 if end < data.len() {
                                     self.buf.extend_from_slice(&data[end..]);
                                 }
+                                req.extensions_mut().insert(self.hints.clone());
                                 self.state = State::Serve(self.svc.serve(req), facts);
                                 continue;
                             }
@@ -817,7 +821,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lean<T> {
                 }
                 State::Serve(call, facts) => {
                     let facts = *facts;
-                    let answer = ready!(call.as_mut().poll(cx));
+                    let polled = call.as_mut().poll(cx);
+                    // `early-hint`: a 103 the rules made goes out now, after what was queued
+                    // before it and ahead of the response.
+                    if let Some(b) = self.hints.take() {
+                        self.out.push(b);
+                        if let Err(e) = self.reclaim() {
+                            return Poll::Ready(Step::Done(Err(e)));
+                        }
+                    }
+                    let Poll::Ready(answer) = polled else {
+                        if self.out.len > 0
+                            && let Poll::Ready(Err(e)) = self.poll_drain(cx)
+                        {
+                            return Poll::Ready(Step::Done(Err(e)));
+                        }
+                        return Poll::Pending;
+                    };
+                    self.hints.clear();
                     let Ok(resp) = answer else {
                         return Poll::Ready(Step::Done(Err(io::Error::other(super::tcp_rules::Silent))));
                     };

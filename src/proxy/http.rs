@@ -609,6 +609,20 @@ async fn wait_then_rules(
                 t.body = Some(w.bytes);
                 outcome = rules::request_from(list, next, acls, req, t);
             }
+            Outcome::Resolve { next, rule, name } => {
+                use crate::config::snapshot::HttpAction;
+                if let HttpAction::DoResolve { var, resolvers, family, .. } = &list[rule].action
+                    && let Some(r) = t.active.snap.resolvers.iter().find(|r| r.name == *resolvers)
+                    && let Some(ip) = crate::dns::action::resolve(&t.cx.proxy.resolved, r, &name, *family).await
+                {
+                    let v = match ip {
+                        std::net::IpAddr::V4(a) => crate::sample::Value::Ipv4(a),
+                        std::net::IpAddr::V6(a) => crate::sample::Value::Ipv6(a),
+                    };
+                    t.vars.set(var, v);
+                }
+                outcome = rules::request_from(list, next, acls, req, t);
+            }
             other => return Ok(other),
         }
     }
@@ -986,6 +1000,10 @@ fn forward(
             let pool = &active.pools[bi][si];
             let sni_pool = super::sni::pool_for(pool, be.servers[si].tls.as_ref(), cx, active, fi, &req);
             let pool = sni_pool.as_ref().unwrap_or(pool);
+            // A server at 0.0.0.0 (`server clear 0.0.0.0:0`) goes where the client went, after
+            // `set-dst`, as in HAProxy (a server awaiting its address is in maintenance, never here).
+            let dst_pool = if be.servers[si].unresolved { None } else { pool.for_dst(cx.dst()) };
+            let pool = dst_pool.as_ref().unwrap_or(pool);
             let t_slot = clock();
             let first = *first_slot.get_or_insert(t_slot);
             *reached = httplog::Reached {

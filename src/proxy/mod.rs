@@ -8,6 +8,7 @@ mod batch;
 pub mod body;
 mod coalesce;
 pub mod compress;
+pub mod early_hints;
 pub mod errors;
 pub mod errpages;
 pub mod framing;
@@ -148,6 +149,8 @@ pub struct Proxy {
     pub sessions: Arc<sessions::Sessions>,
     /// Accept rate counters (`maxconnrate`, `maxsessrate`, `maxsslrate`, `rate-limit sessions`).
     pub rates: Mutex<rate::Rates>,
+    /// `do-resolve` resolutions in flight, which requests for the same name join.
+    pub resolved: crate::dns::action::InFlight,
 }
 
 /// What an HTTP connection needs to know about its frontend.
@@ -329,6 +332,7 @@ impl Proxy {
             lot: Default::default(),
             sessions: Default::default(),
             rates: Default::default(),
+            resolved: Default::default(),
         })
     }
 

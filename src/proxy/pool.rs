@@ -10,6 +10,8 @@ use crate::config::snapshot::ServerTls;
 use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -317,24 +319,37 @@ pub struct Pool {
     idle: Mutex<Vec<(Sender, Instant)>>,
     shared: Mutex<Vec<Shared>>,
     next_id: AtomicU64,
-    /// `pool_purge_delay` in ms: idle connections older than this are closed.
-    max_age_ms: AtomicU64,
-    /// `pool_max_conn`, `max_reuse` (they may change on reload; pools outlive it).
-    opts: Mutex<ServerOpts>,
+    /// What a reload may change, shared with the pools kept per SNI value and per destination.
+    settings: Arc<Settings>,
     /// A sweeper task is running (only while connections are idle).
     sweeping: AtomicBool,
-    /// The backend's `option srvtcpka`: `SO_KEEPALIVE` on new connections.
-    keepalive: AtomicBool,
-    /// `source`: the local address new connections are bound to (may change on reload).
-    source: Mutex<Option<Arc<super::source::Source>>>,
     /// Pools of a server whose `sni` is an expression, one per SNI value: connections are
     /// reused only for requests with the same SNI, as in HAProxy.
-    by_sni: Mutex<std::collections::HashMap<String, Arc<Pool>>>,
+    by_sni: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Pools of a server at 0.0.0.0 or `::` (HAProxy's "the client's destination"), one per
+    /// destination: a connection is reused only for the same one.
+    by_dst: Mutex<HashMap<SocketAddr, Arc<Pool>>>,
 }
 
-/// SNI values whose pools are kept per server; past it, a request with a new value gets a
-/// connection of its own.
-const SNI_POOLS_MAX: usize = 1024;
+/// A server's settings that a reload may change (pools outlive reloads). A pool kept per SNI
+/// value or per destination shares its server pool's, so a reload reaches it too: each
+/// connect, reuse and purge reads them then.
+#[derive(Debug, Default)]
+struct Settings {
+    /// `pool_purge_delay` in ms: idle connections older than this are closed.
+    max_age_ms: AtomicU64,
+    /// `pool_max_conn`, `max_reuse`.
+    opts: Mutex<ServerOpts>,
+    /// The backend's `option srvtcpka`: `SO_KEEPALIVE` on new connections.
+    keepalive: AtomicBool,
+    /// `source`: the local address new connections are bound to.
+    source: Mutex<Option<Arc<super::source::Source>>>,
+}
+
+/// Pools kept per server for SNI values, and for destinations. Past it, pools nobody uses and
+/// with no connection kept make room; if none does, a request with a new value or destination
+/// gets a pool (a connection) of its own.
+const CHILD_POOLS_MAX: usize = 1024;
 
 /// Connections a client connection keeps for itself (`http_reuse = "never"`), by pool.
 #[derive(Debug, Default)]
@@ -411,59 +426,103 @@ fn tls_for(tls: Option<ServerTls>, h2: bool) -> Option<ServerTls> {
 
 impl Pool {
     pub fn new(addr: SocketAddr, tls: Option<ServerTls>, h2: bool, max_age: Duration) -> Self {
-        let pool = Self {
+        let pool = Self::with_settings(addr, tls_for(tls, h2), h2, Arc::default());
+        pool.set_max_age(max_age);
+        pool
+    }
+
+    /// A pool whose TLS settings are final (`tls_for` applied).
+    fn with_settings(addr: SocketAddr, tls: Option<ServerTls>, h2: bool, settings: Arc<Settings>) -> Self {
+        Self {
             addr,
-            tls: tls_for(tls, h2),
+            tls,
             h2,
             idle: Mutex::new(Vec::new()),
             shared: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
-            max_age_ms: AtomicU64::new(0),
-            opts: Mutex::new(ServerOpts::default()),
+            settings,
             sweeping: AtomicBool::new(false),
-            keepalive: AtomicBool::new(false),
-            source: Mutex::new(None),
-            by_sni: Mutex::new(std::collections::HashMap::new()),
-        };
-        pool.set_max_age(max_age);
-        pool
+            by_sni: Mutex::new(HashMap::new()),
+            by_dst: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The pool for connections whose TLS handshake sends `name` as SNI (a server's `sni`
     /// expression evaluated for a request).
     pub fn for_sni(&self, name: &str) -> Option<Arc<Pool>> {
         let tls = self.tls.as_ref()?;
-        let mut pools = self.by_sni.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = pools.get(name) {
+        self.child(&self.by_sni, name, || {
+            let sni = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
+            Some((self.addr, Some(ServerTls { sni, ..tls.clone() })))
+        })
+    }
+
+    /// For a server at 0.0.0.0 or `::`: the pool for connections to `dst` (the request's
+    /// destination address; the server's port unless it is 0, HAProxy's "the client's port").
+    /// `None` for any other server.
+    pub fn for_dst(&self, dst: SocketAddr) -> Option<Arc<Pool>> {
+        if !self.addr.ip().is_unspecified() {
+            return None;
+        }
+        let to = SocketAddr::new(dst.ip(), if self.addr.port() == 0 { dst.port() } else { self.addr.port() });
+        self.child(&self.by_dst, &to, || Some((to, self.tls.clone())))
+    }
+
+    /// The pool kept in `pools` under `key`, else a new one at the address and with the TLS
+    /// settings `make` gives (`None`: no pool), sharing this pool's settings. A full map first
+    /// drops the pools nobody uses and with no connection kept (the key may come from the
+    /// client: a destination set from its Host header); still full, the new pool is not kept.
+    fn child<Q>(
+        &self,
+        pools: &Mutex<HashMap<Q::Owned, Arc<Pool>>>,
+        key: &Q,
+        make: impl FnOnce() -> Option<(SocketAddr, Option<ServerTls>)>,
+    ) -> Option<Arc<Pool>>
+    where
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Hash + Eq,
+    {
+        let mut pools = pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.get(key) {
             return Some(p.clone());
         }
-        let sni = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
-        let p = Arc::new(Pool::new(self.addr, Some(ServerTls { sni, ..tls.clone() }), self.h2, self.max_age()));
-        p.set_opts(&self.opts.lock().unwrap_or_else(|e| e.into_inner()));
-        p.set_keepalive(self.keepalive.load(Relaxed));
-        p.set_source(self.source());
-        if pools.len() < SNI_POOLS_MAX {
-            pools.insert(name.to_string(), p.clone());
+        let (addr, tls) = make()?;
+        let p = Arc::new(Pool::with_settings(addr, tls, self.h2, self.settings.clone()));
+        if pools.len() >= CHILD_POOLS_MAX {
+            pools.retain(|_, p| p.in_use());
+        }
+        if pools.len() < CHILD_POOLS_MAX {
+            pools.insert(key.to_owned(), p.clone());
         }
         Some(p)
     }
 
-    /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).
-    pub fn set_max_age(&self, d: Duration) {
-        self.max_age_ms.store(d.as_millis() as u64, Relaxed);
+    /// Held by a request or a task, or keeping connections (its own or its children's): a
+    /// kept pool that is not can be dropped without losing anything.
+    fn in_use(self: &Arc<Self>) -> bool {
+        fn any<K>(m: &Mutex<HashMap<K, Arc<Pool>>>) -> bool {
+            !m.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        }
+        Arc::strong_count(self) > 1 || self.idle_count() > 0 || any(&self.by_sni) || any(&self.by_dst)
     }
 
-    /// The backend's `option srvtcpka` (pools outlive reloads that may change it).
+    /// The backend's `pool_purge_delay` (pools outlive reloads that may change it).
+    pub fn set_max_age(&self, d: Duration) {
+        self.settings.max_age_ms.store(d.as_millis() as u64, Relaxed);
+    }
+
+    /// `source` (pools outlive reloads that may change it).
     pub fn set_source(&self, source: Option<Arc<super::source::Source>>) {
-        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+        *self.settings.source.lock().unwrap_or_else(|p| p.into_inner()) = source;
     }
 
     fn source(&self) -> Option<Arc<super::source::Source>> {
-        self.source.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.settings.source.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The backend's `option srvtcpka` (pools outlive reloads that may change it).
     pub fn set_keepalive(&self, on: bool) {
-        self.keepalive.store(on, Relaxed);
+        self.settings.keepalive.store(on, Relaxed);
     }
 
     /// The server's `pool_max_conn` and `max_reuse` (and `pool_purge_delay` when it has one).
@@ -471,19 +530,19 @@ impl Pool {
         if let Some(d) = opts.pool_purge_delay {
             self.set_max_age(d);
         }
-        *self.opts.lock().unwrap_or_else(|p| p.into_inner()) = opts.clone();
+        *self.settings.opts.lock().unwrap_or_else(|p| p.into_inner()) = opts.clone();
     }
 
     fn reusable(&self, served: u32) -> bool {
-        self.opts.lock().unwrap_or_else(|p| p.into_inner()).reusable(served)
+        self.settings.opts.lock().unwrap_or_else(|p| p.into_inner()).reusable(served)
     }
 
     fn idle_limit(&self) -> usize {
-        self.opts.lock().unwrap_or_else(|p| p.into_inner()).pool_max_conn.unwrap_or(IDLE_MAX).min(IDLE_MAX)
+        self.settings.opts.lock().unwrap_or_else(|p| p.into_inner()).pool_max_conn.unwrap_or(IDLE_MAX).min(IDLE_MAX)
     }
 
     fn max_age(&self) -> Duration {
-        Duration::from_millis(self.max_age_ms.load(Relaxed))
+        Duration::from_millis(self.settings.max_age_ms.load(Relaxed))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -492,7 +551,7 @@ impl Pool {
 
     /// `pool_purge_delay` in milliseconds.
     pub fn purge_delay_ms(&self) -> u64 {
-        self.max_age_ms.load(Relaxed)
+        self.settings.max_age_ms.load(Relaxed)
     }
 
     /// A ready connection: an idle one `want` allows if any is still open, else a new one.
@@ -590,7 +649,7 @@ impl Pool {
                 Ok(s) => s,
             };
             let _ = stream.set_nodelay(true);
-            if self.keepalive.load(Relaxed) {
+            if self.settings.keepalive.load(Relaxed) {
                 let _ = socket2::SockRef::from(&stream).set_keepalive(true);
             }
             let local = stream.local_addr().ok();
@@ -716,6 +775,71 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// The server pool of `server clear 0.0.0.0:0`.
+    fn any_dst() -> Pool {
+        Pool::new("0.0.0.0:0".parse().unwrap(), None, false, Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_reload_reaches_the_pools_kept_per_destination() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = any_dst();
+        let child = server.for_dst(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(child.addr(), listener.local_addr().unwrap(), "port 0: the client's port");
+        // The reload: a new source, pool options and purge delay on the same server.
+        server.set_source(Some(Arc::new(super::super::source::Source::new("127.0.0.2".parse().unwrap(), None))));
+        server.set_keepalive(true);
+        let opts = ServerOpts {
+            pool_max_conn: Some(0),
+            pool_purge_delay: Some(Duration::from_millis(7)),
+            ..Default::default()
+        };
+        server.set_opts(&opts);
+        let again = server.for_dst(listener.local_addr().unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&child, &again), "the destination's pool is kept");
+        assert_eq!(child.purge_delay_ms(), 7);
+        assert!(!child.reusable(0), "pool-max-conn 0: nothing kept");
+        assert!(child.settings.keepalive.load(Relaxed));
+        let s = child.connect(Duration::from_secs(10)).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip().to_string(), "127.0.0.2", "the new source");
+        assert_eq!(s.local_addr().map(|a| a.ip()), Some(peer.ip()));
+    }
+
+    #[tokio::test]
+    async fn a_full_map_drops_the_pools_nobody_uses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = any_dst();
+        let dst = |ip: &str, port: u16| SocketAddr::new(ip.parse().unwrap(), port);
+        let len = || server.by_dst.lock().unwrap().len();
+        // One held by a request, one keeping an idle connection, the rest neither.
+        let held = server.for_dst(dst("127.0.0.1", 1)).unwrap();
+        let idle = server.for_dst(listener.local_addr().unwrap()).unwrap();
+        let s = idle.connect(Duration::from_secs(10)).await.unwrap();
+        idle.put(s);
+        assert_eq!(idle.idle_count(), 1);
+        drop(idle);
+        for port in 1..=(CHILD_POOLS_MAX - 2) as u16 {
+            server.for_dst(dst("127.0.0.3", port)).unwrap();
+        }
+        assert_eq!(len(), CHILD_POOLS_MAX);
+        // A new destination makes room and is kept.
+        let new = server.for_dst(dst("127.0.0.4", 1)).unwrap();
+        assert!(Arc::ptr_eq(&new, &server.for_dst(dst("127.0.0.4", 1)).unwrap()));
+        assert_eq!(len(), 3);
+        assert!(Arc::ptr_eq(&held, &server.for_dst(dst("127.0.0.1", 1)).unwrap()));
+        assert_eq!(server.for_dst(listener.local_addr().unwrap()).unwrap().idle_count(), 1);
+        // Every kept pool in use: a new destination gets a pool of its own, not kept.
+        let mut all: Vec<_> =
+            (1..=(CHILD_POOLS_MAX - 3) as u16).map(|port| server.for_dst(dst("127.0.0.3", port)).unwrap()).collect();
+        all.push(new);
+        assert_eq!(len(), CHILD_POOLS_MAX);
+        let one = server.for_dst(dst("127.0.0.5", 1)).unwrap();
+        let two = server.for_dst(dst("127.0.0.5", 1)).unwrap();
+        assert!(!Arc::ptr_eq(&one, &two));
+        assert_eq!(len(), CHILD_POOLS_MAX);
     }
 
     #[tokio::test]

@@ -57,6 +57,9 @@ pub enum Outcome {
     /// A `wait-for-body` rule held and the body read so far does not satisfy it: read on, then
     /// go on with the rule at `next` (request and `http-response` rules).
     WaitBody { next: usize, time: std::time::Duration, at_least: Option<usize> },
+    /// A `do-resolve` rule matched: resolve `name` into its variable, then go on with the rule
+    /// at `next` (request rules only).
+    Resolve { next: usize, rule: usize, name: String },
 }
 
 /// Log variables a header value or a body may hold (`%ci`, `%fp`, ...); others render empty.
@@ -341,9 +344,10 @@ pub fn request<B>(rules: &[HttpRule], acls: &[Acl], req: &mut Request<B>, t: &Tx
     request_from(rules, 0, acls, req, t)
 }
 
-/// Whether `rules` hold a `wait-for-body`, whose list the caller runs with its waits.
+/// Whether `rules` hold a `wait-for-body` or a `do-resolve`, whose list the caller runs with
+/// its waits.
 pub fn waits_for_body(rules: &[HttpRule]) -> bool {
-    rules.iter().any(|r| matches!(r.action, HttpAction::WaitForBody { .. }))
+    rules.iter().any(|r| matches!(r.action, HttpAction::WaitForBody { .. } | HttpAction::DoResolve { .. }))
 }
 
 /// [`request`] from the rule at `start` on (after a `wait-for-body` read the body).
@@ -383,6 +387,31 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
                     && hit(rule, acls, &ctx, &maps)
                 {
                     return Outcome::WaitBody { next: i + 1, time, at_least };
+                }
+                continue;
+            }
+            if let HttpAction::EarlyHint(name, fmt) = &rule.action {
+                // As HAProxy: HTTP/1.1 and later only; a run of hints ends at a rule that is
+                // not one or has a condition.
+                if let Some(slot) = req.extensions().get::<super::early_hints::EarlyHints>()
+                    && req.version() >= http::Version::HTTP_11
+                    && hit(rule, acls, &ctx, &maps)
+                {
+                    let last = rules
+                        .get(i + 1)
+                        .is_none_or(|n| !matches!(n.action, HttpAction::EarlyHint(..)) || n.cond.is_some());
+                    slot.add(name, &render_in(fmt, &ctx, t, &maps), last);
+                }
+                continue;
+            }
+            if let HttpAction::DoResolve { expr, .. } = &rule.action {
+                // As HAProxy: a sample that gives no name skips the rule.
+                if hit(rule, acls, &ctx, &maps)
+                    && let Some(name) = expr.eval_str(&ctx, &maps)
+                    && let Ok(name) = String::from_utf8(name)
+                    && !name.is_empty()
+                {
+                    return Outcome::Resolve { next: i + 1, rule: i, name };
                 }
                 continue;
             }
@@ -478,7 +507,8 @@ fn step<'r>(rule: &'r HttpRule, acls: &[Acl], ctx: &StreamCtx<'_>, t: &Txn<'_>, 
             t.vars.no_l7_retry.store(true, std::sync::atomic::Ordering::Relaxed);
             Step::Next
         }
-        HttpAction::WaitForHandshake => Step::Next,
+        // Run by `request_from`, which hands the name to its caller.
+        HttpAction::WaitForHandshake | HttpAction::DoResolve { .. } | HttpAction::EarlyHint(..) => Step::Next,
         HttpAction::NormalizeUri(n) => {
             let Some(u) = ctx.uri else { return Step::Next };
             let pq = u.path_and_query().map_or("/", |p| p.as_str());

@@ -211,7 +211,13 @@ where
                 return out;
             }
         };
-        let addr = be.servers[si].addr;
+        let mut addr = be.servers[si].addr;
+        // A server at 0.0.0.0 or `::` goes where the client went (after `set-dst`), on its port
+        // when it gives none, as in HAProxy.
+        if addr.ip().is_unspecified() && !be.servers[si].unresolved {
+            let dst = cx.dst();
+            addr = std::net::SocketAddr::new(dst.ip(), if addr.port() == 0 { dst.port() } else { addr.port() });
+        }
         out.server = Some(si);
         cx.sess.routed(active, bi, Some(si));
         let t_slot = Instant::now();

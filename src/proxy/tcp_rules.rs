@@ -229,6 +229,11 @@ pub async fn inspect<R: AsyncRead + Unpin>(
             // A final evaluation never misses; this only guards the loop.
             Verdict::Wait(_) if final_ => return Ok(Some(buf)),
             Verdict::Wait(i) => from = i,
+            Verdict::Resolve(i) => {
+                resolve(&rules.rules[i], active, cx, at, &buf).await;
+                from = i + 1;
+                continue;
+            }
         }
         let Some(deadline) = deadline else { return Ok(Some(buf)) };
         let room = bufsize.saturating_sub(buf.len()).min(chunk.len());
@@ -238,6 +243,26 @@ pub async fn inspect<R: AsyncRead + Unpin>(
             Ok(Err(e)) => return Err(e),
             Err(_) => {}
         }
+    }
+}
+
+/// A `do-resolve` content rule that matched: the name its sample gives (none: nothing to do,
+/// as HAProxy) resolved, the address stored in its variable (none: the variable is left).
+async fn resolve(rule: &Rule, active: &Active, cx: &ConnCtx, at: At, buf: &[u8]) {
+    let crate::tcprules::Action::DoResolve { var, resolvers, family, expr } = &rule.action else { return };
+    let name = {
+        let store = cx.proxy.maps.store.load();
+        let c = ctx(active, cx, at, buf);
+        expr.eval_str(&c, &**store).and_then(|n| String::from_utf8(n).ok()).filter(|n| !n.is_empty())
+    };
+    let Some(name) = name else { return };
+    let Some(r) = active.snap.resolvers.iter().find(|r| r.name == *resolvers) else { return };
+    if let Some(ip) = crate::dns::action::resolve(&cx.proxy.resolved, r, &name, *family).await {
+        let v = match ip {
+            std::net::IpAddr::V4(a) => Value::Ipv4(a),
+            std::net::IpAddr::V6(a) => Value::Ipv6(a),
+        };
+        crate::tcprules::Effects::set_var(&ConnEffects { active, cx }, var, Some(v));
     }
 }
 

@@ -3,9 +3,11 @@
 //! meaning. Only the signature is checked, as in HAProxy: no claim (`exp`, `nbf`) is read.
 //!
 //! Public keys are read when the configuration is validated (HAProxy: "no disk access at
-//! runtime"), and found at run time by the key argument's text. Verification is `ring`'s, which
-//! lacks P-521 and ECDSA with SHA-512, and RSA keys under 2048 bits: a key or algorithm lbha
-//! cannot verify with is refused at load, or answers -2 ("unmanaged") when a variable names it.
+//! runtime"), and found at run time by the key argument's text. Verification is `ring`'s, but
+//! for P-521 keys, which ring lacks: those go to RustCrypto's `p521` (with any of SHA-256/384/512,
+//! as OpenSSL pairs them). ring also lacks ECDSA over P-256 or P-384 with SHA-512 (ES512 with a
+//! key that is not P-521, which RFC 7518 does not pair) and RSA keys under 2048 bits: a key lbha
+//! cannot verify with is refused at load, and such a pairing answers -2 ("unmanaged").
 
 use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 
@@ -56,20 +58,13 @@ impl Alg {
             _ => return None,
         })
     }
-
-    /// Why lbha cannot verify with it, when HAProxy 2.6 could.
-    pub fn unsupported(self) -> Option<&'static str> {
-        match self {
-            Alg::Es(Sha::S512) => Some("lbha cannot verify ES512 signatures (no P-521 or ECDSA with SHA-512 in ring)"),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
     P256,
     P384,
+    P521,
 }
 
 impl Curve {
@@ -77,6 +72,7 @@ impl Curve {
         match self {
             Curve::P256 => 32,
             Curve::P384 => 48,
+            Curve::P521 => 66,
         }
     }
 }
@@ -140,16 +136,19 @@ impl PublicKey {
                 let curve = match curve.as_deref() {
                     Some(OID_EC_P256) => Curve::P256,
                     Some(OID_EC_P384) => Curve::P384,
-                    Some(OID_EC_P521) => return Err(Some("a P-521 key: lbha has no P-521 verifier".into())),
+                    Some(OID_EC_P521) => Curve::P521,
                     other => {
                         return Err(Some(format!(
-                            "an EC key on curve {}: lbha verifies P-256 and P-384",
+                            "an EC key on curve {}: lbha verifies P-256, P-384 and P-521",
                             other.unwrap_or("?")
                         )));
                     }
                 };
                 if point.data().len() != 1 + 2 * curve.scalar_len() || point.data()[0] != 4 {
                     return Err(Some("an EC key whose point is not uncompressed: lbha cannot read it".into()));
+                }
+                if curve == Curve::P521 && p521::ecdsa::VerifyingKey::from_sec1_bytes(point.data()).is_err() {
+                    return Err(Some("a P-521 key whose point is not on the curve".into()));
                 }
                 Ok(PublicKey::Ec(curve, point.data().to_vec()))
             }
@@ -205,18 +204,46 @@ pub fn verify<'k>(token: &[u8], alg: &[u8], key: &[u8], keys: impl Fn(&[u8]) -> 
             if signature.len() % 2 != 0 {
                 return INVALID_TOKEN;
             }
-            let Some(der) = der_signature(&signature, curve.scalar_len()) else { return KO };
             // ring pairs a curve with another hash only in the ASN.1 form.
             let alg: &dyn VerificationAlgorithm = match (curve, sha) {
+                (Curve::P521, _) => return code(verify_p521(point, sha, signed, &signature)),
                 (Curve::P256, Sha::S256) => &sig::ECDSA_P256_SHA256_ASN1,
                 (Curve::P256, Sha::S384) => &sig::ECDSA_P256_SHA384_ASN1,
                 (Curve::P384, Sha::S256) => &sig::ECDSA_P384_SHA256_ASN1,
                 (Curve::P384, Sha::S384) => &sig::ECDSA_P384_SHA384_ASN1,
                 (_, Sha::S512) => return UNMANAGED_ALG,
             };
+            let Some(der) = der_signature(&signature, curve.scalar_len()) else { return KO };
             code(UnparsedPublicKey::new(alg, point).verify(signed, &der).is_ok())
         }
     }
+}
+
+/// ECDSA over P-521 with the hash the algorithm names (RFC 7518 pairs it with SHA-512 only;
+/// OpenSSL, hence HAProxy, verifies any pairing). `signature` is `r || s` of even length.
+fn verify_p521(point: &[u8], sha: Sha, signed: &[u8], signature: &[u8]) -> bool {
+    use p521::ecdsa::signature::hazmat::PrehashVerifier;
+    let Ok(key) = p521::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
+    let width = Curve::P521.scalar_len();
+    let mut halves = [[0u8; 66]; 2];
+    for (half, out) in signature.chunks(signature.len() / 2).zip(&mut halves) {
+        let digits = &half[half.iter().take_while(|&&b| b == 0).count()..];
+        if digits.len() > width {
+            return false;
+        }
+        out[width - digits.len()..].copy_from_slice(digits);
+    }
+    let [r, s] = halves;
+    let Ok(sig) = p521::ecdsa::Signature::from_scalars(r, s) else { return false };
+    let digest = ring::digest::digest(
+        match sha {
+            Sha::S256 => &ring::digest::SHA256,
+            Sha::S384 => &ring::digest::SHA384,
+            Sha::S512 => &ring::digest::SHA512,
+        },
+        signed,
+    );
+    key.verify_prehash(digest.as_ref(), &sig).is_ok()
 }
 
 fn code(ok: bool) -> i64 {
@@ -256,6 +283,7 @@ mod tests {
     const RSA_PUB: &str = include_str!("../../tests/data/jwt/rsa.pub");
     const EC_PUB: &str = include_str!("../../tests/data/jwt/ec.pub");
     const EC384_PUB: &str = include_str!("../../tests/data/jwt/ec384.pub");
+    const P521_PUB: &str = include_str!("../../tests/data/jwt/p521.pub");
     const TOKENS: &str = include_str!("../../tests/data/jwt/tokens.txt");
 
     fn token(alg: &str) -> &'static str {
@@ -263,7 +291,7 @@ mod tests {
     }
 
     fn keys() -> Vec<(&'static str, PublicKey)> {
-        [("rsa.pub", RSA_PUB), ("ec.pub", EC_PUB), ("ec384.pub", EC384_PUB)]
+        [("rsa.pub", RSA_PUB), ("ec.pub", EC_PUB), ("ec384.pub", EC384_PUB), ("p521.pub", P521_PUB)]
             .into_iter()
             .map(|(n, pem)| (n, PublicKey::from_pem(pem.as_bytes()).unwrap()))
             .collect()
@@ -340,7 +368,36 @@ mod tests {
         assert_eq!(run(&with_sig(token("ES256"), &[0u8; 64]), "ES256", "ec.pub"), KO, "zero r and s");
         // ES384 over a P-256 key: a valid pairing of curve and hash, a wrong signature.
         assert_eq!(run(token("ES256"), "ES384", "ec.pub"), KO);
+        // SHA-512 over P-256 or P-384: OpenSSL's pairing, not ring's.
         assert_eq!(run(token("ES256"), "ES512", "ec.pub"), UNMANAGED_ALG);
+    }
+
+    #[test]
+    fn p521_verifies_es512_and_the_other_hashes() {
+        let es512 = token("ES512");
+        assert_eq!(run(es512, "ES512", "p521.pub"), OK);
+        assert_eq!(run(token("ES256P521"), "ES256", "p521.pub"), OK, "openssl dgst -sha256 with a P-521 key");
+        assert_eq!(run(token("ES256P521"), "ES512", "p521.pub"), KO);
+        assert_eq!(run(es512, "ES384", "p521.pub"), KO);
+        assert_eq!(run(es512, "ES512", "ec.pub"), UNMANAGED_ALG, "P-256 with SHA-512: not ring's");
+        assert_eq!(run(token("ES256"), "ES256", "p521.pub"), KO, "a P-256 signature");
+        assert_eq!(run(es512, "RS512", "p521.pub"), KO);
+        let s = sig_of(es512);
+        assert_eq!(s.len(), 132);
+        for i in [0, 40, 70, 131] {
+            let mut flipped = s.clone();
+            flipped[i] ^= 1;
+            assert_eq!(run(&with_sig(es512, &flipped), "ES512", "p521.pub"), KO, "byte {i} flipped");
+        }
+        let mut payload = es512.to_string();
+        payload.replace_range(50..51, if &es512[50..51] == "A" { "B" } else { "A" });
+        assert_eq!(run(&payload, "ES512", "p521.pub"), KO, "payload changed");
+        let padded = [&[0u8][..], &s[..66], &[0u8][..], &s[66..]].concat();
+        assert_eq!(run(&with_sig(es512, &padded), "ES512", "p521.pub"), OK, "zero-padded halves");
+        assert_eq!(run(&with_sig(es512, &s[..131]), "ES512", "p521.pub"), INVALID_TOKEN, "odd length");
+        assert_eq!(run(&with_sig(es512, &[7u8; 200]), "ES512", "p521.pub"), KO, "halves too large");
+        assert_eq!(run(&with_sig(es512, &[0u8; 132]), "ES512", "p521.pub"), KO, "zero r and s");
+        assert_eq!(run(&with_sig(es512, &[0xffu8; 132]), "ES512", "p521.pub"), KO, "r and s above the order");
     }
 
     #[test]
@@ -356,7 +413,15 @@ mod tests {
         let ec_labelled = EC_PUB.replace("PUBLIC KEY", "EC PUBLIC KEY");
         assert_eq!(PublicKey::from_pem(ec_labelled.as_bytes()), Err(None));
         assert_eq!(PublicKey::from_pem(b"not pem"), Err(None));
-        assert!(Alg::parse(b"ES512").and_then(Alg::unsupported).is_some());
+        assert!(matches!(PublicKey::from_pem(P521_PUB.as_bytes()), Ok(PublicKey::Ec(Curve::P521, _))));
+        // A point off the curve: its last byte changed.
+        let der = x509_parser::pem::parse_x509_pem(P521_PUB.as_bytes()).unwrap().1.contents;
+        let mut bad = der.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bad);
+        let bad = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
+        assert!(matches!(PublicKey::from_pem(bad.as_bytes()), Err(Some(why)) if why.contains("not on the curve")));
+        assert_eq!(Alg::parse(b"ES512"), Some(Alg::Es(Sha::S512)));
         assert_eq!(Alg::parse(b"RS512"), Some(Alg::Rs(Sha::S512)));
         assert_eq!(Alg::parse(b"HS1"), None);
     }

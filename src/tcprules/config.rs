@@ -438,6 +438,21 @@ fn rules(
             w.problems.push(Problem::new(rp.key(word), msg).with_value(text));
             continue;
         }
+        if matches!(action, Action::DoResolve { .. }) && stage != Stage::Content {
+            let msg = match stage {
+                Stage::HttpContent | Stage::BackHttp => {
+                    "`do-resolve` in tcp-request content rules of a mode http section is not supported by lbha yet: \
+                     use the http_request do_resolve action"
+                        .to_string()
+                }
+                _ => format!(
+                    "`do-resolve` is an action of tcp-request content only, not of {} (as in HAProxy)",
+                    stage.name()
+                ),
+            };
+            w.problems.push(Problem::new(rp.key(word), msg).with_value(text));
+            continue;
+        }
         if let Action::SetAddr(part, _) = &action
             && stage == Stage::Response
         {
@@ -446,7 +461,10 @@ fn rules(
             continue;
         }
         let mut exprs: Vec<&mut crate::sample::SampleExpr> = match &mut action {
-            Action::SetVar(_, e) | Action::SetAddr(_, e) | Action::Capture(super::Capture { expr: e, .. }) => vec![e],
+            Action::SetVar(_, e)
+            | Action::SetAddr(_, e)
+            | Action::Capture(super::Capture { expr: e, .. })
+            | Action::DoResolve { expr: e, .. } => vec![e],
             Action::SetVarFmt(_, f) => f
                 .segments
                 .iter_mut()

@@ -43,6 +43,14 @@ pub enum Action {
     SetAddr(crate::proxy::addrs::AddrPart, SampleExpr),
     /// `set-mark`, `set-tos` on the client's socket.
     SockOpt(crate::proxy::addrs::SockOpt),
+    /// `do-resolve(VAR,RESOLVERS[,ipv4|ipv6]) EXPR` (content rules in mode tcp): the caller
+    /// resolves the name and stores the address (see `dns::action`).
+    DoResolve {
+        var: VarRef,
+        resolvers: String,
+        family: crate::dns::action::Family,
+        expr: SampleExpr,
+    },
 }
 
 #[derive(Debug)]
@@ -143,6 +151,8 @@ pub enum Verdict {
     Close,
     /// Rule `i` needs more data than has arrived: run again from `i` when more comes.
     Wait(usize),
+    /// Rule `i` is a `do-resolve` that matched: the caller resolves, then runs from `i + 1`.
+    Resolve(usize),
 }
 
 /// What the proxy does for the actions that act and go on: `set-var`/`unset-var`, the
@@ -180,6 +190,7 @@ pub fn run(rules: &[Rule], from: usize, acls: &[Acl], env: &Env<'_>, fx: &dyn Ef
                 return Verdict::Reject;
             }
             Action::SockOpt(o) => fx.sockopt(*o),
+            Action::DoResolve { .. } => return Verdict::Resolve(i),
             Action::SetAddr(part, e) => {
                 if let Some(v) = e.eval(env.ctx, env.maps) {
                     fx.set_addr(*part, v);
@@ -271,6 +282,7 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             Ok(Action::UnsetVar(var(&h[10..h.len() - 1])?))
         }
         "capture" => capture(rest).map(Action::Capture),
+        h if h.starts_with("do-resolve(") && h.ends_with(')') => do_resolve(&h[11..h.len() - 1], rest),
         "" => Err("missing action (expected accept, reject, set-var(...) or unset-var(...))".into()),
         other => match crate::stktable::track::parse_words(other, rest)? {
             Some(a) => Ok(Action::Stick(a)),
@@ -279,6 +291,28 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
             )),
         },
     }
+}
+
+/// `do-resolve(VAR,RESOLVERS[,ipv4|ipv6]) EXPR`: the words in the parentheses, and the rest.
+fn do_resolve(args: &str, rest: &str) -> Result<Action, String> {
+    let usage = || {
+        format!(
+            "Can't parse 'do-resolve({args})'. Expects 'do-resolve(<varname>,<resolvers>[,<options>]) <expr>'. \
+             Available options are 'ipv4' and 'ipv6'."
+        )
+    };
+    let parts: Vec<&str> = args.split(',').collect();
+    let (var, resolvers, family) = match parts.as_slice() {
+        [v, r] => (*v, *r, crate::dns::action::Family::V6),
+        [v, r, f] => (*v, *r, crate::dns::action::Family::parse(f).ok_or_else(usage)?),
+        _ => return Err(usage()),
+    };
+    if resolvers.is_empty() || rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(usage());
+    }
+    let var = VarRef::parse(var).ok_or_else(|| format!("`{var}` is not a variable name (scope.name)"))?;
+    let expr = SampleExpr::parse(rest).map_err(|e| e.to_string())?;
+    Ok(Action::DoResolve { var, resolvers: resolvers.to_string(), family, expr })
 }
 
 /// `capture EXPR len N` or `capture EXPR id N`: the words after `capture`. The expression is

@@ -293,3 +293,39 @@ fn response_rules_wait_for_the_servers_bytes_then_decide() {
     let c = Res(Vec::new());
     assert_eq!(run(&req, 0, &[], &Env { ctx: &c, maps: &maps, final_: false }, &fx(&set)), Verdict::Accept);
 }
+
+#[test]
+fn do_resolve_parses_as_haproxy_and_hands_the_rule_to_the_caller() {
+    use crate::dns::action::Family;
+    assert!(matches!(
+        parse_action("do-resolve(sess.ip,mydns,ipv4) req.ssl_sni,lower").unwrap(),
+        Action::DoResolve { resolvers, family: Family::V4, .. } if resolvers == "mydns"
+    ));
+    assert!(matches!(
+        parse_action("do-resolve(txn.ip,dns) str(a.test)").unwrap(),
+        Action::DoResolve { family: Family::V6, .. }
+    ));
+    for bad in [
+        "do-resolve(txn.ip,dns,ipv5) str(a)",
+        "do-resolve(txn.ip,dns)",
+        "do-resolve(txn.ip) str(a)",
+        "do-resolve(txn.ip,,ipv4) str(a)",
+    ] {
+        assert!(parse_action(bad).unwrap_err().contains("Available options are 'ipv4' and 'ipv6'"), "{bad}");
+    }
+    assert!(parse_action("do-resolve(ip,dns) str(a)").unwrap_err().contains("scope.name"));
+    let maps = MapSet::default();
+    let c = ctx(b"");
+    let rules = vec![
+        rule("do-resolve(sess.ip,dns) str(a.test)", Some("if { src 10.0.0.0/8 }")),
+        rule("do-resolve(sess.ip,dns) str(a.test)", None),
+        rule("reject", None),
+    ];
+    let fx = fx(&|_, _| {});
+    assert_eq!(
+        run(&rules, 0, &[], &env(&c, &maps, true), &fx),
+        Verdict::Resolve(1),
+        "the first one's condition failed"
+    );
+    assert_eq!(run(&rules, 2, &[], &env(&c, &maps, true), &fx), Verdict::Reject, "then on from the next rule");
+}

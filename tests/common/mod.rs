@@ -1,6 +1,7 @@
 //! Test harness: runs the real `lbha` binary on loopback against backends the test starts.
 #![allow(dead_code)]
 
+pub mod dnsmasq;
 pub mod pki;
 
 use std::io::{Read, Write};

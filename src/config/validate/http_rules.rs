@@ -422,7 +422,8 @@ pub(super) fn action(
          set_dst => "set_dst", set_dst_port => "set_dst_port", set_timeout => "set_timeout");
     has!(set_mark => "set_mark", set_tos => "set_tos", normalize_uri => "normalize_uri");
     has!(disable_l7_retry => "disable_l7_retry", wait_for_handshake => "wait_for_handshake");
-    has!(wait_for_body => "wait_for_body", strict_mode => "strict_mode");
+    has!(wait_for_body => "wait_for_body", strict_mode => "strict_mode", do_resolve => "do_resolve");
+    has!(early_hint => "early_hint");
     has!(set_map => "set_map", del_map => "del_map", add_acl => "add_acl", del_acl => "del_acl");
     let name = match found.as_slice() {
         [one] => *one,
@@ -662,6 +663,35 @@ pub(super) fn action(
                 return None;
             }
             HttpAction::WaitForBody { time, at_least: w.at_least.map(|s| s.0 as usize).filter(|&n| n > 0) }
+        }
+        "early_hint" => {
+            let h = r.early_hint.as_ref()?;
+            let name = header_name(&h.name, &ap.key("name"), cx);
+            let value = lf(&h.value, cx);
+            cx.warn(
+                ap.clone(),
+                "early_hint: the 103 goes to HTTP/1.1 requests without a body only; HTTP/2 and \
+                 requests with a body get none (hyper cannot send a 1xx), the response is unchanged",
+            );
+            HttpAction::EarlyHint(name?, value?)
+        }
+        "do_resolve" => {
+            let d = r.do_resolve.as_ref()?;
+            let var = var_ref(&d.var, &ap.key("var"), cx);
+            let known = cx.resolvers.contains(&d.resolvers);
+            if !known {
+                cx.err_v(ap.key("resolvers"), "no such resolvers section", &d.resolvers);
+            }
+            let family = match d.family.as_deref() {
+                None => Some(crate::dns::action::Family::V6),
+                Some(f) => crate::dns::action::Family::parse(f).or_else(|| {
+                    cx.err_v(ap.key("family"), "expects `ipv4` or `ipv6`, as HAProxy's `do-resolve`", f);
+                    None
+                }),
+            };
+            let expr = sample_expr(&d.expr, &ap.key("expr"), cx);
+            known.then_some(())?;
+            HttpAction::DoResolve { var: var?, resolvers: d.resolvers.clone(), family: family?, expr: expr? }
         }
         "strict_mode" => match r.strict_mode.as_deref()? {
             "on" => HttpAction::StrictMode(true),
@@ -966,6 +996,43 @@ mod tests {
         assert!(e.contains("http_request[0].use_service") && e.contains("prometheus-exporter"), "{e}");
         let e = check("http_response = [{ use_service = \"prometheus-exporter\" }]", "");
         assert!(e.contains("is not an action of http_response"), "{e}");
+    }
+
+    #[test]
+    fn do_resolve_and_early_hint_are_checked_as_haproxy_does() {
+        let head = "[[resolvers]]\nname = \"dns\"\nnameservers = [{ name = \"a\", addr = \"127.0.0.1:53\" }]\n\
+                    [[frontend]]\nname = \"f\"\nmode = \"http\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n";
+        let be = "[[backend]]\nname = \"b\"\nmode = \"http\"\nservers = [{ name = \"s\", addr = \"0.0.0.0:0\" }]\n";
+        let check = |rules: &str| problems(&format!("{head}{rules}\n{be}"));
+        let ok = check(
+            "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", family = \"ipv4\", expr = \"hdr(host),lower\" } }, \
+             { set_dst = \"var(txn.ip)\" }]",
+        );
+        assert_eq!(ok, "");
+        let e = check(
+            "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"nodns\", expr = \"hdr(host)\" } }]",
+        );
+        assert!(
+            e.contains("http_request[0].do_resolve.resolvers")
+                && e.contains("no such resolvers section")
+                && e.contains("nodns"),
+            "{e}"
+        );
+        let e = check(
+            "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", family = \"IPV4\", expr = \"hdr(host)\" } }]",
+        );
+        assert!(e.contains("do_resolve.family") && e.contains("IPV4"), "{e}");
+        let e = check("http_request = [{ do_resolve = { var = \"ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
+        assert!(e.contains("do_resolve.var") && e.contains("scope.name"), "{e}");
+        let e =
+            check("http_response = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
+        assert!(e.contains("not an action of http_response"), "{e}");
+        let w = check("http_request = [{ early_hint = { name = \"link\", value = \"</a.css>; rel=preload\" } }]");
+        assert!(w.contains("http_request[0].early_hint") && w.contains("HTTP/2"), "the warning: {w}");
+        let e = check("http_request = [{ early_hint = { name = \"bad name\", value = \"x\" } }]");
+        assert!(e.contains("early_hint.name") && e.contains("invalid header name"), "{e}");
+        let e = check("http_response = [{ early_hint = { name = \"link\", value = \"x\" } }]");
+        assert!(e.contains("not an action of http_response"), "{e}");
     }
 
     #[test]

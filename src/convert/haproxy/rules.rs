@@ -536,6 +536,42 @@ fn var_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     Ok(("set_var", Value::InlineTable(t), 3, Vec::new()))
 }
 
+/// `early-hint NAME FMT`.
+fn early_hint_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let mut t = InlineTable::new();
+    t.insert("name", value_at(d, 2, action)?.into());
+    t.insert("value", value_at(d, 3, action)?.into());
+    Ok(("early_hint", Value::InlineTable(t), 4, Vec::new()))
+}
+
+/// `do-resolve(VAR,RESOLVERS[,ipv4|ipv6]) EXPR`.
+fn do_resolve_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
+    let usage = || {
+        Fail::Bad(format!(
+            "Can't parse '{action}'. Expects 'do-resolve(<varname>,<resolvers>[,<options>]) <expr>'. \
+             Available options are 'ipv4' and 'ipv6'."
+        ))
+    };
+    let args = action.split_once('(').and_then(|(_, r)| r.strip_suffix(')')).ok_or_else(usage)?;
+    let parts: Vec<&str> = args.split(',').collect();
+    let (var, resolvers, family) = match parts.as_slice() {
+        [v, r] => (v, r, None),
+        [v, r, f @ ("ipv4" | "ipv6")] => (v, r, Some(*f)),
+        _ => return Err(usage()),
+    };
+    if var.is_empty() || resolvers.is_empty() {
+        return Err(usage());
+    }
+    let mut t = InlineTable::new();
+    t.insert("var", (*var).into());
+    t.insert("resolvers", (*resolvers).into());
+    if let Some(f) = family {
+        t.insert("family", f.into());
+    }
+    t.insert("expr", d.arg(2).filter(|e| *e != "if" && *e != "unless").ok_or_else(usage)?.into());
+    Ok(("do_resolve", Value::InlineTable(t), 3, Vec::new()))
+}
+
 /// `set-var-fmt(VAR) FMT`.
 fn var_fmt_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
     let var = action
@@ -674,6 +710,8 @@ pub(super) fn http_rule(st: &mut St, d: &Directive, phase: Phase, cx: &mut Cx) {
         "disable-l7-retry" if req => Ok(("disable_l7_retry", Value::from(true), 2, Vec::new())),
         "wait-for-handshake" if req => Ok(("wait_for_handshake", Value::from(true), 2, Vec::new())),
         "wait-for-body" if req || res => wait_for_body_action(d),
+        "do-resolve" if req => do_resolve_action(d, action),
+        "early-hint" if req => early_hint_action(d, action),
         "strict-mode" if req || res => match d.arg(2) {
             Some(v @ ("on" | "off")) => Ok(("strict_mode", Value::from(v), 3, Vec::new())),
             _ => Err(Fail::Bad("'strict-mode' expects 'on' or 'off'".into())),

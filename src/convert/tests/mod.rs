@@ -969,6 +969,7 @@ fn keyword_placement_follows_both_haproxy_and_lbha() {
 
 mod actions;
 mod errlog;
+mod hints_resolve;
 mod keepalived;
 mod persist_rules;
 mod random;
