@@ -116,8 +116,9 @@ async fn what_an_idle_connection_holds() {
     // the boxed rule pass that waits, and a body that can carry what it read), `option persist`
     // and `dresp` (not yet traced to the byte: to be looked at).
     // 5,344 B with session 15's `balance url_param` POST body wait, absolute-form target and
-    // `http-response wait-for-body` (not yet traced to the byte: to be looked at).
-    assert!(handle <= 5344, "http::handle future {handle} B");
+    // `http-response wait-for-body` (not yet traced to the byte: to be looked at); 5,352 B
+    // with `do-resolve`'s wait in the rule pass.
+    assert!(handle <= 5360, "http::handle future {handle} B");
     assert!(get < 1024 && connect < 1024, "connect futures must stay boxed (get {get} B, connect_with {connect} B)");
     assert!(conn_task <= 2048, "serve_conn future {conn_task} B (4,272 while it held room for a TLS stream)");
     assert!(h1_size <= 1536, "serve_h1 future {h1_size} B (1,880 while its idle wait held two watches and two timers)");
