@@ -185,11 +185,7 @@ pub async fn resolve_family(r: &Resolvers, host: &str, v6: bool, id: u16) -> Ans
 
 /// A and AAAA for `host`, each query tried `retries` times over the nameservers in turn.
 async fn resolve(r: &Resolvers, host: &str, id: u16) -> Answer {
-    let q = |v6: bool, id: u16| async move {
-        let Ok(msg) = wire::query(id, host, v6, r.payload_size) else { return Err(Failure::Other) };
-        query(r, &msg, id, wire::answer).await
-    };
-    let (a, aaaa) = tokio::join!(q(false, id), q(true, id.wrapping_add(1)));
+    let (a, aaaa) = tokio::join!(resolve_family(r, host, false, id), resolve_family(r, host, true, id.wrapping_add(1)));
     wire::combine(a, aaaa)
 }
 
