@@ -113,12 +113,15 @@ static HOP_NAMES: [http::HeaderName; HOP_BY_HOP.len()] = [
 
 /// Hop-by-hop fields plus whatever `Connection` names. The names present are found in one pass
 /// and removed by their parsed name: most messages carry one or none (`Connection: keep-alive`).
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+/// `keep_trailer`: a request's `Trailer` stays (HAProxy 2.6 forwards it; see `trailers`).
+fn strip_hop_by_hop(h: &mut HeaderMap, keep_trailer: bool) {
     // Which of the fixed names are present, in the map's order (removing in another order would
     // reorder the fields left): indices, so the common case allocates nothing.
     let (mut hop, mut n) = ([0u8; HOP_BY_HOP.len()], 0);
     for k in h.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|&x| x == k.as_str()) {
+        if let Some(i) = HOP_BY_HOP.iter().position(|&x| x == k.as_str())
+            && !(keep_trailer && HOP_NAMES[i] == header::TRAILER)
+        {
             hop[n] = i as u8;
             n += 1;
         }
@@ -857,7 +860,11 @@ fn forward(
         }
         // `te: trailers` may cross to an HTTP/2 server (gRPC needs it); see `upstream::shape`.
         let te_trailers = super::upstream::wants_trailers(&parts.headers);
-        strip_hop_by_hop(&mut parts.headers);
+        // `Trailer` is forwarded, as HAProxy does: hyper's HTTP/1 client sends the trailers it names.
+        strip_hop_by_hop(&mut parts.headers, true);
+        if let Some(t) = body.read_trailers() {
+            super::trailers::announce(&mut parts.headers, t);
+        }
         if fe.forwardfor.is_some() || be.forwardfor.is_some() {
             if let Some(name) =
                 forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.src().ip(), &parts.headers)
@@ -888,8 +895,9 @@ fn forward(
         let client_failed = Arc::new(AtomicBool::new(false));
         let client_reset = Arc::new(AtomicBool::new(false));
         // A request the server may see twice without harm: sent again when a reused connection breaks.
-        // An empty buffered body is no body.
-        let buffered = buffered.filter(|b| !b.is_empty());
+        // An empty buffered body is no body; one that trailers ended is sent from `body`, which
+        // holds it again with them (`ReqBody::put_back`).
+        let buffered = buffered.filter(|b| !b.is_empty() && body.is_end_stream());
         let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
         // `retry-on` beyond connection failures: a request without a body can be sent again as is.
         let l7_replayable = be.retry_on.layer7()
@@ -1244,7 +1252,7 @@ fn forward(
                 let mut out = Response::new(empty());
                 *out.status_mut() = resp.status();
                 let mut headers = resp.headers().clone();
-                strip_hop_by_hop(&mut headers);
+                strip_hop_by_hop(&mut headers, false);
                 // A 2xx to CONNECT has no body: the tunnel starts right after the head.
                 headers.remove(header::CONTENT_LENGTH);
                 *out.headers_mut() = headers;
@@ -1256,7 +1264,7 @@ fn forward(
             }
             let (mut parts, body) = resp.into_parts();
             super::htx_bytes::mark_server(active, &mut parts);
-            strip_hop_by_hop(&mut parts.headers);
+            strip_hop_by_hop(&mut parts.headers, false);
             // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
             super::stick_rules::response(t, bi, &stuck, si, &mut parts);
             let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
@@ -1420,7 +1428,7 @@ mod tests {
             ("content-type", "text/plain"),
             ("x-kept", "yes"),
         ]);
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-kept"]);
@@ -1462,7 +1470,7 @@ mod tests {
     #[test]
     fn a_message_without_hop_by_hop_fields_is_left_alone() {
         let mut h = map(&[("host", "a"), ("x-trace", "1")]);
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 2);
     }
 }
