@@ -897,7 +897,7 @@ fn forward(
         // A request the server may see twice without harm: sent again when a reused connection breaks.
         // An empty buffered body is no body; one that trailers ended is sent from `body`, which
         // holds it again with them (`ReqBody::put_back`).
-        let buffered = buffered.filter(|b| !b.is_empty() && body.is_end_stream());
+        let buffered = buffered.filter(|b| !b.is_empty() && body.read_trailers().is_none());
         let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
         // `retry-on` beyond connection failures: a request without a body can be sent again as is.
         let l7_replayable = be.retry_on.layer7()
