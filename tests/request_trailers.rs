@@ -327,4 +327,7 @@ fn trailer_sections_match_haproxy() {
         let want = if head.is_empty() { vec![] } else { vec![head[9..head.len() - 2].to_string()] };
         assert_eq!(announced(&theirs), want.iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>(), "{theirs:?}");
     }
+    // An HTTP/2 client's announced trailers.
+    let (theirs, ours) = (h2_post(h2, true), h2_post(p.h2, true));
+    assert_eq!(trailer_section(&ours), trailer_section(&theirs), "HTTP/2 client:\nhaproxy: {theirs:?}\nlbha:    {ours:?}");
 }
