@@ -41,6 +41,39 @@ fn recorder() -> u16 {
     port
 }
 
+/// An h2c server (hyper) that answers with the request's body, `|`, and its trailer fields as
+/// `name: value` lines (or `none`).
+fn h2_recorder() -> u16 {
+    use hyper::service::service_fn;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            for _ in 0..64 {
+                let Ok((s, _)) = l.accept().await else { return };
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                        use http_body_util::BodyExt;
+                        let got = req.into_body().collect().await?;
+                        let t = got.trailers().map_or("none".to_string(), |t| {
+                            t.iter().map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?"))).collect::<Vec<_>>().join("\r\n")
+                        });
+                        let body = format!("{}|{t}", String::from_utf8_lossy(&got.to_bytes()));
+                        Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body))))
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
 /// One request's bytes: the head, then a chunked body to the end of its trailers or a
 /// `Content-Length` one. None at the end of the connection or on a malformed request.
 fn read_one(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
@@ -114,7 +147,7 @@ fn announced(got: &str) -> Vec<String> {
 
 /// One frontend per path: `fe` (rules on the path, url_param, an HTTP/2 hop), `buf` with
 /// `option http-buffer-request`, `h2` taking HTTP/2 clients; `hop` is the HTTP/2 hop's far end.
-fn config(fe: u16, buf: u16, h2: u16, hop: u16, srv: u16) -> String {
+fn config(fe: u16, buf: u16, h2: u16, hop: u16, srv: u16, h2srv: u16) -> String {
     format!(
         r#"
 defaults
@@ -128,6 +161,7 @@ frontend fe
   http-request wait-for-body time 2s if {{ path_beg /wait }}
   use_backend param if {{ path_beg /param }}
   use_backend viah2 if {{ path_beg /h2 }}
+  use_backend h2srv if {{ path_beg /toh2 }}
   default_backend plain
 
 frontend buf
@@ -152,6 +186,9 @@ backend param
 
 backend viah2
   server s 127.0.0.1:{hop} proto h2
+
+backend h2srv
+  server s 127.0.0.1:{h2srv} proto h2
 "#
     )
 }
@@ -163,9 +200,9 @@ struct Ports {
 }
 
 fn start() -> (Lbha, Ports) {
-    let srv = recorder();
+    let (srv, h2srv) = (recorder(), h2_recorder());
     let (fe, buf, h2, hop) = (free_port(), free_port(), free_port(), free_port());
-    let lb = Lbha::start_haproxy(&config(fe, buf, h2, hop, srv), &[fe, buf, h2, hop]);
+    let lb = Lbha::start_haproxy(&config(fe, buf, h2, hop, srv, h2srv), &[fe, buf, h2, hop]);
     (lb, Ports { fe, buf, h2 })
 }
 
@@ -237,6 +274,12 @@ fn trailers_cross_an_http2_hop_and_come_from_http2_clients() {
     // HTTP/1 client, HTTP/2 server (the hop), HTTP/1 server behind it.
     let got = send(p.fe, &chunked("/h2", "Trailer: X-Sum\r\n", "X-Sum: 1\r\n"));
     assert_eq!((trailer_section(&got), announced(&got)), (SUM, vec!["x-sum".to_string()]), "{got:?}\n{}", lb.log_text());
+    // To an HTTP/2 server: announced or not, all but the forbidden fields.
+    let bad = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil\r\nConnection: close\r\nTE: trailers\r\nX-Sum: 1\r\n";
+    for (head, trailers) in [("", "X-Sum: 1\r\n"), ("Trailer: X-Sum\r\n", "X-Sum: 1\r\n"), ("", bad)] {
+        let got = send(p.fe, &chunked("/toh2", head, trailers));
+        assert_eq!(got, "id=7|x-sum: 1", "{head:?} {trailers:?}\n{}", lb.log_text());
+    }
     // An HTTP/2 client's trailers, announced or not: no Content-Length, so the body goes chunked.
     for trailer_field in [true, false] {
         let got = h2_post(p.h2, trailer_field);
@@ -287,7 +330,8 @@ fn trailer_sections_match_haproxy() {
     }
     let srv = recorder();
     let (fe, buf, h2, hop) = (free_port(), free_port(), free_port(), free_port());
-    let cfg = config(fe, buf, h2, hop, srv);
+    // `/toh2` is not sent to HAProxy: its server need not listen.
+    let cfg = config(fe, buf, h2, hop, srv, free_port());
     let (_hap, _dir) = haproxy(&cfg, fe);
     for port in [buf, h2, hop] {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
