@@ -59,7 +59,10 @@ fn h2_recorder() -> u16 {
                         use http_body_util::BodyExt;
                         let got = req.into_body().collect().await?;
                         let t = got.trailers().map_or("none".to_string(), |t| {
-                            t.iter().map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?"))).collect::<Vec<_>>().join("\r\n")
+                            t.iter()
+                                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?")))
+                                .collect::<Vec<_>>()
+                                .join("\r\n")
                         });
                         let body = format!("{}|{t}", String::from_utf8_lossy(&got.to_bytes()));
                         Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body))))
@@ -119,7 +122,9 @@ fn read_one(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
 
 /// A chunked POST to `path` with these extra head fields and trailer lines.
 fn chunked(path: &str, head: &str, trailers: &str) -> String {
-    format!("POST {path} HTTP/1.1\r\nHost: example.com\r\n{head}Transfer-Encoding: chunked\r\n\r\n4\r\nid=7\r\n0\r\n{trailers}\r\n")
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: example.com\r\n{head}Transfer-Encoding: chunked\r\n\r\n4\r\nid=7\r\n0\r\n{trailers}\r\n"
+    )
 }
 
 /// What the server received for `req` sent on `c`.
@@ -273,7 +278,12 @@ fn trailers_cross_an_http2_hop_and_come_from_http2_clients() {
     let (lb, p) = start();
     // HTTP/1 client, HTTP/2 server (the hop), HTTP/1 server behind it.
     let got = send(p.fe, &chunked("/h2", "Trailer: X-Sum\r\n", "X-Sum: 1\r\n"));
-    assert_eq!((trailer_section(&got), announced(&got)), (SUM, vec!["x-sum".to_string()]), "{got:?}\n{}", lb.log_text());
+    assert_eq!(
+        (trailer_section(&got), announced(&got)),
+        (SUM, vec!["x-sum".to_string()]),
+        "{got:?}\n{}",
+        lb.log_text()
+    );
     // To an HTTP/2 server: announced or not, all but the forbidden fields.
     let bad = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil\r\nConnection: close\r\nTE: trailers\r\nX-Sum: 1\r\n";
     for (head, trailers) in [("", "X-Sum: 1\r\n"), ("Trailer: X-Sum\r\n", "X-Sum: 1\r\n"), ("", bad)] {
@@ -284,7 +294,12 @@ fn trailers_cross_an_http2_hop_and_come_from_http2_clients() {
     for trailer_field in [true, false] {
         let got = h2_post(p.h2, trailer_field);
         let want = if trailer_field { SUM } else { NONE };
-        assert_eq!(trailer_section(&got), want, "HTTP/2 client, Trailer field {trailer_field}: {got:?}\n{}", lb.log_text());
+        assert_eq!(
+            trailer_section(&got),
+            want,
+            "HTTP/2 client, Trailer field {trailer_field}: {got:?}\n{}",
+            lb.log_text()
+        );
     }
 }
 
@@ -295,10 +310,12 @@ fn h2_post(port: u16, trailer_field: bool) -> String {
     rt.block_on(async {
         use http_body_util::BodyExt;
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (mut send, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
         let conn = tokio::spawn(conn);
         let mut t = http::HeaderMap::new();
         t.insert("x-sum", http::HeaderValue::from_static("1"));
@@ -373,5 +390,9 @@ fn trailer_sections_match_haproxy() {
     }
     // An HTTP/2 client's announced trailers.
     let (theirs, ours) = (h2_post(h2, true), h2_post(p.h2, true));
-    assert_eq!(trailer_section(&ours), trailer_section(&theirs), "HTTP/2 client:\nhaproxy: {theirs:?}\nlbha:    {ours:?}");
+    assert_eq!(
+        trailer_section(&ours),
+        trailer_section(&theirs),
+        "HTTP/2 client:\nhaproxy: {theirs:?}\nlbha:    {ours:?}"
+    );
 }
