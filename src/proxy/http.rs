@@ -136,6 +136,10 @@ fn strip_hop_by_hop(h: &mut HeaderMap, keep_trailer: bool) {
             // The usual tokens (`keep-alive`, `upgrade`) name fields of the list above, already
             // found if present: no need to parse them as names.
             if HOP_BY_HOP.iter().any(|n| token.eq_ignore_ascii_case(n)) {
+                // A kept `Trailer` the client made hop-by-hop goes all the same.
+                if keep_trailer && token.eq_ignore_ascii_case("trailer") && !doomed.contains(&header::TRAILER) {
+                    doomed.push(header::TRAILER);
+                }
                 continue;
             }
             // from_bytes lowercases; a token that is not a valid name cannot name a field.
@@ -1465,6 +1469,18 @@ mod tests {
         assert_eq!(forwarded_for(Some(&plain), Some(&client), ip("192.0.2.1"), &has), want);
         assert_eq!(forwarded_for(Some(&client), Some(&plain), ip("192.0.2.1"), &has), xff);
         assert_eq!(forwarded_for(None, None, ip("192.0.2.1"), &none), None);
+    }
+
+    #[test]
+    fn a_requests_trailer_field_is_kept_unless_connection_names_it() {
+        let mut h = map(&[("trailer", "x-sum"), ("te", "trailers"), ("x-kept", "yes")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["trailer", "x-kept"]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"], "a response's goes");
+        let mut h = map(&[("connection", "Trailer"), ("trailer", "x-sum"), ("x-kept", "yes")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
     }
 
     #[test]
