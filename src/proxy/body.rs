@@ -39,18 +39,28 @@ impl Body for ReqBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
+    /// Trailers come without the fields that may not reach a server (`trailers::forwardable`).
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            ReqBody::Hyper(b) => Pin::new(b).poll_frame(cx),
-            ReqBody::Empty => Poll::Ready(None),
+        let frame = match self.get_mut() {
+            ReqBody::Hyper(b) => ready!(Pin::new(b).poll_frame(cx)),
+            ReqBody::Empty => None,
             ReqBody::Prefixed(p) => match p.0.take() {
-                Some(h) => Poll::Ready(Some(Ok(Frame::data(h)))),
-                None => match Pin::new(&mut p.1).poll_frame(cx) {
-                    Poll::Ready(None) => Poll::Ready(p.2.take().map(|t| Ok(Frame::trailers(t)))),
+                Some(h) => Some(Ok(Frame::data(h))),
+                None => match ready!(Pin::new(&mut p.1).poll_frame(cx)) {
+                    None => p.2.take().map(|t| Ok(Frame::trailers(t))),
                     other => other,
                 },
             },
-        }
+        };
+        Poll::Ready(frame.map(|r| {
+            r.map(|f| match f.into_trailers() {
+                Ok(mut t) => {
+                    super::trailers::keep_forwardable(&mut t);
+                    Frame::trailers(t)
+                }
+                Err(f) => f,
+            })
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -70,11 +80,40 @@ impl Body for ReqBody {
                 let r = p.1.size_hint();
                 let mut h = SizeHint::new();
                 h.set_lower(r.lower() + n);
-                if let Some(u) = r.upper() {
+                // Trailers to come: no exact length, so the server gets the body chunked (a
+                // `Content-Length` would leave no room for them).
+                if let Some(u) = r.upper().filter(|_| p.2.is_none()) {
                     h.set_upper(u + n);
                 }
                 h
             }
+        }
+    }
+}
+
+impl ReqBody {
+    /// Puts what a body wait read back in front of the rest of the body, with the trailers
+    /// that ended the read (if any) behind it, so the server gets the body as it came.
+    pub fn put_back(&mut self, bytes: Bytes, trailers: Option<http::HeaderMap>) {
+        *self = match std::mem::replace(self, ReqBody::Empty) {
+            ReqBody::Hyper(rest) => ReqBody::Prefixed(Box::new((Some(bytes), rest, trailers))),
+            // A second wait read the first one's bytes (and trailers) again: they go back.
+            ReqBody::Prefixed(mut p) => {
+                p.0 = Some(bytes);
+                if trailers.is_some() {
+                    p.2 = trailers;
+                }
+                ReqBody::Prefixed(p)
+            }
+            ReqBody::Empty => ReqBody::Empty,
+        };
+    }
+
+    /// The trailers a body wait read, when they are still to be sent.
+    pub fn read_trailers(&self) -> Option<&http::HeaderMap> {
+        match self {
+            ReqBody::Prefixed(p) => p.2.as_ref(),
+            _ => None,
         }
     }
 }
@@ -122,6 +161,56 @@ impl Body for HeldFront {
         }
         h
     }
+}
+
+/// How [`read_until`] stopped.
+#[derive(Debug)]
+pub enum ReadEnd<E> {
+    /// The body's end.
+    End,
+    /// `enough` bytes came before the end.
+    Enough,
+    /// Trailers: they end the body.
+    Trailers(http::HeaderMap),
+    /// The body failed.
+    Error(E),
+    /// None of these came by the deadline.
+    Timeout,
+}
+
+/// Reads `body` into a buffer until its end, `enough` bytes, trailers, an error or `deadline`,
+/// whichever comes first: the one read loop of `wait-for-body` on requests and responses, whose
+/// callers each decide what the way it ended means (a response's error follows its bytes, a
+/// request's is a 400; the deadline is a 504 or a 408).
+pub async fn read_until<B>(body: &mut B, enough: usize, deadline: Instant) -> (bytes::BytesMut, ReadEnd<B::Error>)
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut out = bytes::BytesMut::new();
+    let end = loop {
+        if body.is_end_stream() {
+            break ReadEnd::End;
+        }
+        if out.len() >= enough {
+            break ReadEnd::Enough;
+        }
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => break ReadEnd::Timeout,
+            Ok(None) => break ReadEnd::End,
+            Ok(Some(Err(e))) => break ReadEnd::Error(e),
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                // http-body 1 has no third kind of frame; one would be skipped, as hyper does.
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        break ReadEnd::Trailers(t);
+                    }
+                }
+            },
+        }
+    };
+    (out, end)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -441,5 +530,55 @@ mod tests {
         for _ in 0..1000 {
             assert!(f.record(1, Duration::ZERO));
         }
+    }
+
+    /// A body of these frames, then (with `fail`) an error, or (with `stall`) none ever again.
+    fn frames(parts: &[&'static [u8]], trailers: bool, fail: bool, stall: bool) -> ProxyBody {
+        use futures_util::StreamExt;
+        use http_body_util::BodyExt;
+        let mut f: Vec<Result<Frame<Bytes>, BoxError>> =
+            parts.iter().map(|p| Ok(Frame::data(Bytes::from_static(p)))).collect();
+        if trailers {
+            let mut t = http::HeaderMap::new();
+            t.insert("x-sum", http::HeaderValue::from_static("1"));
+            f.push(Ok(Frame::trailers(t)));
+        }
+        if fail {
+            f.push(Err("broken".into()));
+        }
+        let s = futures_util::stream::iter(f);
+        if stall {
+            http_body_util::StreamBody::new(s.chain(futures_util::stream::pending())).boxed_unsync()
+        } else {
+            http_body_util::StreamBody::new(s).boxed_unsync()
+        }
+    }
+
+    #[tokio::test]
+    async fn read_until_stops_at_the_end_enough_trailers_an_error_or_the_deadline() {
+        let later = Instant::now() + Duration::from_secs(3600);
+        let (b, end) = read_until(&mut frames(&[b"ab", b"cd"], false, false, false), 100, later).await;
+        assert_eq!((&b[..], matches!(end, ReadEnd::End)), (&b"abcd"[..], true));
+        // A body that says it is over is not polled again (`Full` after its one frame).
+        let mut full = http_body_util::Full::new(Bytes::from_static(b"xyz"));
+        let (b, end) = read_until(&mut full, 100, later).await;
+        assert_eq!((&b[..], matches!(end, ReadEnd::End)), (&b"xyz"[..], true));
+        // Enough: checked between frames, so a frame is read whole.
+        let mut body = frames(&[b"abc", b"def", b"gh"], true, false, false);
+        let (b, end) = read_until(&mut body, 2, later).await;
+        assert_eq!((&b[..], matches!(end, ReadEnd::Enough)), (&b"abc"[..], true));
+        // The rest of the same body: its trailers end the read.
+        let (b, end) = read_until(&mut body, 100, later).await;
+        let ReadEnd::Trailers(t) = end else { panic!("{end:?}") };
+        assert_eq!((&b[..], t["x-sum"].as_bytes()), (&b"defgh"[..], &b"1"[..]));
+        let (b, end) = read_until(&mut frames(&[b"ab"], false, true, false), 100, later).await;
+        let ReadEnd::Error(e) = end else { panic!("{end:?}") };
+        assert_eq!((&b[..], e.to_string()), (&b"ab"[..], "broken".to_string()));
+        // A body that stalls: the deadline (already past: no clock needed) ends the read, after
+        // what was ready.
+        let (b, end) = read_until(&mut frames(&[b"ab"], false, false, true), 100, Instant::now()).await;
+        assert_eq!((&b[..], matches!(end, ReadEnd::Timeout)), (&b"ab"[..], true));
+        let (b, end) = read_until(&mut frames(&[], false, false, true), 0, Instant::now()).await;
+        assert_eq!((&b[..], matches!(end, ReadEnd::Enough)), (&b""[..], true), "enough before any frame");
     }
 }

@@ -436,8 +436,8 @@ fn is_chunked(v: &HeaderValue) -> bool {
     v.to_str().ok().and_then(|s| s.rsplit(',').next()).is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
 }
 
-/// Trailer fields hyper never sends.
-fn valid_trailer(name: &HeaderName) -> bool {
+/// Trailer fields hyper's HTTP/1 encoder never sends (its `is_valid_trailer_field`).
+pub(super) fn valid_trailer(name: &HeaderName) -> bool {
     !matches!(
         *name,
         header::AUTHORIZATION

@@ -113,12 +113,15 @@ static HOP_NAMES: [http::HeaderName; HOP_BY_HOP.len()] = [
 
 /// Hop-by-hop fields plus whatever `Connection` names. The names present are found in one pass
 /// and removed by their parsed name: most messages carry one or none (`Connection: keep-alive`).
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+/// `keep_trailer`: a request's `Trailer` stays (HAProxy 2.6 forwards it; see `trailers`).
+fn strip_hop_by_hop(h: &mut HeaderMap, keep_trailer: bool) {
     // Which of the fixed names are present, in the map's order (removing in another order would
     // reorder the fields left): indices, so the common case allocates nothing.
     let (mut hop, mut n) = ([0u8; HOP_BY_HOP.len()], 0);
     for k in h.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|&x| x == k.as_str()) {
+        if let Some(i) = HOP_BY_HOP.iter().position(|&x| x == k.as_str())
+            && !(keep_trailer && HOP_NAMES[i] == header::TRAILER)
+        {
             hop[n] = i as u8;
             n += 1;
         }
@@ -133,6 +136,10 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
             // The usual tokens (`keep-alive`, `upgrade`) name fields of the list above, already
             // found if present: no need to parse them as names.
             if HOP_BY_HOP.iter().any(|n| token.eq_ignore_ascii_case(n)) {
+                // A kept `Trailer` the client made hop-by-hop goes all the same.
+                if keep_trailer && token.eq_ignore_ascii_case("trailer") && !doomed.contains(&header::TRAILER) {
+                    doomed.push(header::TRAILER);
+                }
                 continue;
             }
             // from_bytes lowercases; a token that is not a valid name cannot name a field.
@@ -857,7 +864,11 @@ fn forward(
         }
         // `te: trailers` may cross to an HTTP/2 server (gRPC needs it); see `upstream::shape`.
         let te_trailers = super::upstream::wants_trailers(&parts.headers);
-        strip_hop_by_hop(&mut parts.headers);
+        // `Trailer` is forwarded, as HAProxy does: hyper's HTTP/1 client sends the trailers it names.
+        strip_hop_by_hop(&mut parts.headers, true);
+        if let Some(t) = body.read_trailers() {
+            super::trailers::announce(&mut parts.headers, t);
+        }
         if fe.forwardfor.is_some() || be.forwardfor.is_some() {
             if let Some(name) =
                 forwarded_for(fe.forwardfor.as_ref(), be.forwardfor.as_ref(), cx.src().ip(), &parts.headers)
@@ -888,8 +899,9 @@ fn forward(
         let client_failed = Arc::new(AtomicBool::new(false));
         let client_reset = Arc::new(AtomicBool::new(false));
         // A request the server may see twice without harm: sent again when a reused connection breaks.
-        // An empty buffered body is no body.
-        let buffered = buffered.filter(|b| !b.is_empty());
+        // An empty buffered body is no body; one that trailers ended is sent from `body`, which
+        // holds it again with them (`ReqBody::put_back`).
+        let buffered = buffered.filter(|b| !b.is_empty() && body.read_trailers().is_none());
         let replayable = body.is_end_stream() && buffered.is_none() && upgrade.is_none() && idempotent(&parts.method);
         // `retry-on` beyond connection failures: a request without a body can be sent again as is.
         let l7_replayable = be.retry_on.layer7()
@@ -1244,7 +1256,7 @@ fn forward(
                 let mut out = Response::new(empty());
                 *out.status_mut() = resp.status();
                 let mut headers = resp.headers().clone();
-                strip_hop_by_hop(&mut headers);
+                strip_hop_by_hop(&mut headers, false);
                 // A 2xx to CONNECT has no body: the tunnel starts right after the head.
                 headers.remove(header::CONTENT_LENGTH);
                 *out.headers_mut() = headers;
@@ -1256,7 +1268,7 @@ fn forward(
             }
             let (mut parts, body) = resp.into_parts();
             super::htx_bytes::mark_server(active, &mut parts);
-            strip_hop_by_hop(&mut parts.headers);
+            strip_hop_by_hop(&mut parts.headers, false);
             // Persistence (c): learn stick entries, rewrite the server's cookie, insert ours.
             super::stick_rules::response(t, bi, &stuck, si, &mut parts);
             let keep = conn_mode == ConnMode::KeepAlive && be.servers[si].send_proxy.is_none();
@@ -1420,7 +1432,7 @@ mod tests {
             ("content-type", "text/plain"),
             ("x-kept", "yes"),
         ]);
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-kept"]);
@@ -1460,9 +1472,21 @@ mod tests {
     }
 
     #[test]
+    fn a_requests_trailer_field_is_kept_unless_connection_names_it() {
+        let mut h = map(&[("trailer", "x-sum"), ("te", "trailers"), ("x-kept", "yes")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["trailer", "x-kept"]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"], "a response's goes");
+        let mut h = map(&[("connection", "Trailer"), ("trailer", "x-sum"), ("x-kept", "yes")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    }
+
+    #[test]
     fn a_message_without_hop_by_hop_fields_is_left_alone() {
         let mut h = map(&[("host", "a"), ("x-trace", "1")]);
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 2);
     }
 }

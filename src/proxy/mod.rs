@@ -46,6 +46,7 @@ pub mod stick_rules;
 pub mod tcp;
 pub mod tcp_rules;
 pub mod track;
+pub mod trailers;
 pub mod upstream;
 pub mod vars;
 

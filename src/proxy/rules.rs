@@ -893,34 +893,17 @@ pub async fn wait_res_body(
     deadline: tokio::time::Instant,
     at_least: Option<usize>,
 ) -> Result<(), ()> {
-    use http_body::Body as _;
+    use super::body::ReadEnd;
     use http_body_util::BodyExt;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
     let mut body = std::mem::replace(resp.body_mut(), super::body::empty());
-    let mut out = bytes::BytesMut::new();
-    let mut pending = None;
-    let complete = loop {
-        if body.is_end_stream() {
-            break true;
-        }
-        if out.len() >= enough {
-            break false;
-        }
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(()),
-            Ok(None) => break true,
-            Ok(Some(Err(e))) => {
-                pending = Some(Err(e));
-                break true;
-            }
-            Ok(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => out.extend_from_slice(&data),
-                Err(trailers) => {
-                    pending = Some(Ok(trailers));
-                    break true;
-                }
-            },
-        }
+    let (out, end) = super::body::read_until(&mut body, enough, deadline).await;
+    let (complete, pending) = match end {
+        ReadEnd::Timeout => return Err(()),
+        ReadEnd::End => (true, None),
+        ReadEnd::Enough => (false, None),
+        ReadEnd::Trailers(t) => (true, Some(Ok(http_body::Frame::trailers(t)))),
+        ReadEnd::Error(e) => (true, Some(Err(e))),
     };
     let bytes = out.freeze();
     let done = complete || bytes.len() >= limit;
@@ -943,57 +926,30 @@ pub async fn wait_body(
     deadline: tokio::time::Instant,
     at_least: Option<usize>,
 ) -> Result<Waited, Option<&'static str>> {
-    use http_body::Body as _;
-    use http_body_util::BodyExt;
+    use super::body::ReadEnd;
     let enough = at_least.unwrap_or(usize::MAX).min(limit);
-    let mut out = bytes::BytesMut::new();
-    let mut trailers = None;
-    let complete = loop {
-        if body.is_end_stream() {
-            break true;
-        }
-        if out.len() >= enough {
-            break false;
-        }
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(None),
-            Ok(None) => break true,
-            Ok(Some(Err(_))) => return Err(Some("invalid request body")),
-            Ok(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => out.extend_from_slice(&data),
-                // Trailers end the body. They are kept behind the bytes, and the body is not
-                // reported whole, so callers forward it as it came rather than rebuild it from
-                // the bytes alone (which would drop them).
-                Err(frame) => {
-                    trailers = frame.into_trailers().ok();
-                    break false;
-                }
-            },
-        }
+    let (out, end) = super::body::read_until(body, enough, deadline).await;
+    let (complete, trailers) = match end {
+        ReadEnd::Timeout => return Err(None),
+        ReadEnd::Error(_) => return Err(Some("invalid request body")),
+        ReadEnd::End => (true, None),
+        ReadEnd::Enough => (false, None),
+        // Trailers end the body. They are kept behind the bytes, and the body is not reported
+        // whole, so callers forward it as it came rather than rebuild it from the bytes alone
+        // (which would drop them).
+        ReadEnd::Trailers(t) => (false, Some(t)),
     };
     let bytes = out.freeze();
     if !complete {
-        *body = match std::mem::replace(body, super::body::ReqBody::Empty) {
-            super::body::ReqBody::Hyper(rest) => {
-                super::body::ReqBody::Prefixed(Box::new((Some(bytes.clone()), rest, trailers)))
-            }
-            // A second wait read the first one's bytes (and trailers) again: they go back.
-            super::body::ReqBody::Prefixed(mut p) => {
-                p.0 = Some(bytes.clone());
-                if trailers.is_some() {
-                    p.2 = trailers;
-                }
-                super::body::ReqBody::Prefixed(p)
-            }
-            super::body::ReqBody::Empty => super::body::ReqBody::Empty,
-        };
+        body.put_back(bytes.clone(), trailers);
     }
     Ok(Waited { bytes, complete })
 }
 
 /// `option http-buffer-request`: reads the whole body (up to `limit` bytes) before the rules
-/// run, leaving the request's own body at its end. `Err` when the body is larger than the
-/// limit or the client fails or stalls past `idle`.
+/// run, leaving the request's own body at its end (or, when trailers ended it, holding the bytes
+/// and the trailers again: see `ReqBody::put_back`). `Err` when the body is larger than the limit
+/// or the client fails or stalls past `idle`.
 pub async fn buffer_body(
     body: &mut super::body::ReqBody,
     limit: usize,
@@ -1006,14 +962,23 @@ pub async fn buffer_body(
             Err(_) => return Err("request body timeout"),
             Ok(None) => return Ok(out.freeze()),
             Ok(Some(Err(_))) => return Err("invalid request body"),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
                     if out.len() + data.len() > limit {
                         return Err("request body larger than the buffer");
                     }
                     out.extend_from_slice(&data);
                 }
-            }
+                // Trailers end the body: it goes to the server as it came, trailers and all
+                // (rebuilt from the bytes alone it would lose them).
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        let out = out.freeze();
+                        body.put_back(out.clone(), Some(t));
+                        return Ok(out);
+                    }
+                }
+            },
         }
     }
 }
