@@ -399,7 +399,9 @@ pub enum HttpAction {
     /// request waits; see `dns::action`), its address stored in `var`; no name or no address
     /// leaves `var` as it was, and the rules go on.
     DoResolve {
-        var: VarRef,
+        /// `None`: a name without a known scope, which HAProxy 2.6 accepts and stores the
+        /// address nowhere.
+        var: Option<VarRef>,
         resolvers: String,
         family: crate::dns::action::Family,
         expr: SampleExpr,

@@ -619,7 +619,9 @@ async fn wait_then_rules(
                         std::net::IpAddr::V4(a) => crate::sample::Value::Ipv4(a),
                         std::net::IpAddr::V6(a) => crate::sample::Value::Ipv6(a),
                     };
-                    t.vars.set(var, v);
+                    if let Some(var) = var {
+                        t.vars.set(var, v);
+                    }
                 }
                 outcome = rules::request_from(list, next, acls, req, t);
             }

@@ -262,7 +262,9 @@ async fn resolve(rule: &Rule, active: &Active, cx: &ConnCtx, at: At, buf: &[u8])
             std::net::IpAddr::V4(a) => Value::Ipv4(a),
             std::net::IpAddr::V6(a) => Value::Ipv6(a),
         };
-        crate::tcprules::Effects::set_var(&ConnEffects { active, cx }, var, Some(v));
+        if let Some(var) = var {
+            crate::tcprules::Effects::set_var(&ConnEffects { active, cx }, var, Some(v));
+        }
     }
 }
 
