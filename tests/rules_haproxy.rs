@@ -688,6 +688,28 @@ backend app
     let (theirs, ours) = (wrew(hport, "haproxy"), wrew(lport, "lbha"));
     assert_eq!(ours, theirs);
     assert_eq!(ours, [6, 4, 4]);
+    // Responses by class: the frontend and the backend count what the client got (the failed
+    // rewrites' 500s), the server what it sent (its 200s), as HAProxy 2.6 counts them.
+    let classes = |port: u16, prefix: &str| -> Vec<u64> {
+        let text = request(port, "h", "/metrics", "").text();
+        let mut out = Vec::new();
+        for who in ["frontend", "backend", "server"] {
+            let labels = match who {
+                "frontend" => "proxy=\"fe\"",
+                "backend" => "proxy=\"app\"",
+                _ => "proxy=\"app\",server=\"a\"",
+            };
+            for code in ["2xx", "5xx"] {
+                let key = format!("{prefix}_{who}_http_responses_total{{{labels},code=\"{code}\"}} ");
+                let line = text.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+                out.push(line[key.len()..].trim().parse().unwrap());
+            }
+        }
+        out
+    };
+    let (theirs, ours) = (classes(hport, "haproxy"), classes(lport, "lbha"));
+    assert_eq!(ours, theirs, "2xx and 5xx of the frontend, the backend, the server");
+    assert_eq!(ours, [4, 4, 3, 3, 6, 0], "the /metrics reads count at the frontend");
 }
 
 /// A server that answers each of up to four connections with a head and 2 of the 10 body bytes

@@ -102,7 +102,7 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         }
         let c = r.c;
         let class = match r.kind {
-            Kind::Frontend => "fe".to_string(),
+            Kind::Frontend | Kind::Listener => "fe".to_string(),
             Kind::Backend => "be".to_string(),
             // "MAINT (via B/S)" is a MAINT row.
             Kind::Server => r.status.split(" (via ").next().unwrap_or_default().to_string(),
