@@ -413,7 +413,7 @@ pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http
     }
     let c = StreamCtx {
         backend: t.backend,
-        req_body: t.body.as_deref(),
+        req_body: t.req_body(),
         log: t.log,
         ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
     };
