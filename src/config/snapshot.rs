@@ -189,6 +189,8 @@ pub struct Frontend {
     pub ignore_probes: bool,
     /// `option clitcpka`: `SO_KEEPALIVE` on accepted connections (the kernel's timers).
     pub clitcpka: bool,
+    /// `option socket-stats`: `show stat` and `;csv` have a row per bind (see `stats::rows`).
+    pub socket_stats: bool,
     /// `rate-limit sessions` (`None`: no limit), see `proxy::rate`.
     pub rate_limit_sessions: Option<u32>,
     /// Least request-body rate in bytes/s; 0 for none.

@@ -364,8 +364,8 @@ mod tests {
     fn info_forms() {
         let f = vec![
             InfoField::new("Name", "lbha", Ty::Str, Tags("Product", "Output", "Service")),
-            InfoField::new("Last", "", Ty::U64, KEY),
-            InfoField::new("Pid", 42, Ty::U32, KEY),
+            InfoField::new("Last", "", Ty::U64, Tags("Key", "Output", "Process")),
+            InfoField::new("Pid", 42, Ty::U32, Tags("Key", "Output", "Process")),
         ];
         assert_eq!(info_text(&f), "Name: lbha\nPid: 42\n");
         let j = info_json(&f);

@@ -90,18 +90,19 @@ pub fn csv_rows(active: &dyn Source, legends: bool) -> Vec<Vec<String>> {
         let mut cols: Vec<String> = vec![String::new(); COLUMNS];
         let mut set = |i: usize, v: String| cols[i] = v;
         set(0, r.px.to_string());
-        set(1, r.sv.to_string());
+        set(1, r.sv_owned.clone().unwrap_or_else(|| r.sv.to_string()));
         set(2, num(backendish, c.queue.cur.load(Relaxed).into()));
         set(3, num(backendish, c.queue.max.load(Relaxed).into()));
         set(4, c.cur_sessions.load(Relaxed).to_string());
         set(5, c.max_sessions.load(Relaxed).to_string());
         set(6, if listener { r.slim.unwrap_or(0).to_string() } else { opt(r.slim) });
         set(7, c.total_sessions.load(Relaxed).to_string());
-        set(8, n(&c.bytes_in).to_string());
-        set(9, n(&c.bytes_out).to_string());
-        set(10, num(!server, n(&c.denied_req)));
-        set(11, n(&c.denied_resp).to_string());
-        set(12, num(frontend || listener, n(&c.errors_req)));
+        // A listener counts its sessions only (README, "Stats columns").
+        set(8, num(!listener, n(&c.bytes_in)));
+        set(9, num(!listener, n(&c.bytes_out)));
+        set(10, num(!server && !listener, n(&c.denied_req)));
+        set(11, num(!listener, n(&c.denied_resp)));
+        set(12, num(frontend, n(&c.errors_req)));
         set(13, num(backendish, n(&c.errors_conn)));
         set(14, num(backendish, n(&c.errors_resp)));
         set(15, num(backendish, n(&c.retries)));
@@ -144,7 +145,7 @@ pub fn csv_rows(active: &dyn Source, legends: bool) -> Vec<Vec<String>> {
             set(76, r.algo.unwrap_or("").to_string());
         }
         set(75, r.mode.to_string());
-        set(83, n(&c.failed_rewrites).to_string());
+        set(83, num(!listener, n(&c.failed_rewrites)));
         set(99, opt(r.uweight));
         set(MODULES_AT, "-".into());
         out.push(cols);

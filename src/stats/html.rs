@@ -48,7 +48,8 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         esc(&format!("{};csv", st.uri)),
     );
     s.push_str("<p class=legend><span style=\"background:#c0ffc0\">UP</span><span style=\"background:#ff9090\">DOWN</span><span style=\"background:#ffd090\">DRAIN</span><span style=\"background:#c8c8ff\">MAINT</span></p>");
-    let all = rows(active);
+    // Listener rows (`option socket-stats`) are in the CSV only.
+    let all: Vec<_> = rows(active).into_iter().filter(|r| r.kind != Kind::Listener).collect();
     let mut current = "";
     let mut open = false;
     for r in &all {

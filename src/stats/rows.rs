@@ -16,6 +16,8 @@ pub struct Row<'a> {
     pub kind: Kind,
     pub px: &'a str,
     pub sv: &'a str,
+    /// A listener's name, made for the row (`sock-N`); `sv` is empty then.
+    pub sv_owned: Option<String>,
     pub c: &'a Counters,
     pub slim: Option<u32>,
     /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check".
@@ -63,6 +65,7 @@ impl<'a> Row<'a> {
             kind,
             px,
             sv,
+            sv_owned: None,
             c,
             slim: None,
             status: "OPEN".into(),
@@ -136,6 +139,16 @@ pub fn rows(active: &dyn Source) -> Vec<Row<'_>> {
             r.mode = mode_name(f.mode);
             r.rate_lim = Some(f.rate_limit_sessions.unwrap_or(0));
             out.push(r);
+            // `option socket-stats`: a row per bind, named by its `name` or `sock-N`.
+            for ((bi, b), c) in f.binds.iter().enumerate().zip(active.rt().listeners[i].iter()) {
+                let mut r = Row::proxy(Kind::Listener, &f.name, "", c);
+                r.sv_owned = Some(b.name.clone().unwrap_or_else(|| format!("sock-{}", bi + 1)));
+                r.sid = bi as u32 + 1;
+                r.iid = f.id;
+                r.mode = mode_name(f.mode);
+                r.addr = Some(b.addr.to_string());
+                out.push(r);
+            }
         }
         if let Some((bi, _)) = snap.backend(name) {
             backend_rows(active, bi, &mut out);
@@ -173,6 +186,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 kind: Kind::Server,
                 px: &b.name,
                 sv: &s.name,
+                sv_owned: None,
                 c: &rt.counters,
                 slim: s.maxconn,
                 status,
