@@ -687,7 +687,9 @@ impl Registry {
                 binds.iter().map(|b| li.entry((f.name.clone(), b.addr)).or_default().clone()).collect()
             })
             .collect();
-        li.retain(|(f, a), _| snap.frontends.iter().any(|x| &x.name == f && x.socket_stats && x.binds.iter().any(|b| b.addr == *a)));
+        li.retain(|(f, a), _| {
+            snap.frontends.iter().any(|x| &x.name == f && x.socket_stats && x.binds.iter().any(|b| b.addr == *a))
+        });
         let mut keep = std::collections::HashSet::new();
         let backends =
             snap.backends

@@ -324,9 +324,9 @@ mod tests {
             ("es512-p256.pub", include_str!("../../tests/data/jwt/es512-p256.pub")),
             ("es512-p384.pub", include_str!("../../tests/data/jwt/es512-p384.pub")),
         ]
-            .into_iter()
-            .map(|(n, pem)| (n, PublicKey::from_pem(pem.as_bytes()).unwrap()))
-            .collect()
+        .into_iter()
+        .map(|(n, pem)| (n, PublicKey::from_pem(pem.as_bytes()).unwrap()))
+        .collect()
     }
 
     fn run(token: &str, alg: &str, key: &str) -> i64 {

@@ -73,11 +73,8 @@ pub fn csv_rows(active: &dyn Source, legends: bool) -> Vec<Vec<String>> {
         let h = |i: usize| c.http_responses[i].load(Relaxed);
         let server = r.kind == Kind::Server;
         let backendish = matches!(r.kind, Kind::Backend | Kind::Server);
-        let (act, bck) = if !backendish {
-            (String::new(), String::new())
-        } else {
-            (r.act.to_string(), r.bck.to_string())
-        };
+        let (act, bck) =
+            if !backendish { (String::new(), String::new()) } else { (r.act.to_string(), r.bck.to_string()) };
         let listener = r.kind == Kind::Listener;
         let frontend = r.kind == Kind::Frontend;
         let num = |on: bool, v: u64| if on { v.to_string() } else { String::new() };

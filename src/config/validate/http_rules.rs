@@ -1036,7 +1036,9 @@ mod tests {
         assert!(e.contains("do_resolve.family") && e.contains("IPV4"), "{e}");
         // HAProxy 2.6 takes a name without a scope and stores the address nowhere: a warning.
         for var in ["ip", "bad.ip", ""] {
-            let cfg = format!("{head}http_request = [{{ do_resolve = {{ var = \"{var}\", resolvers = \"dns\", expr = \"hdr(host)\" }} }}]\n{be}");
+            let cfg = format!(
+                "{head}http_request = [{{ do_resolve = {{ var = \"{var}\", resolvers = \"dns\", expr = \"hdr(host)\" }} }}]\n{be}"
+            );
             let snap = crate::config::parse(&cfg, std::path::Path::new("lbha.toml")).unwrap();
             let action = &snap.frontends[0].http_request[0].action;
             assert!(matches!(action, crate::config::snapshot::HttpAction::DoResolve { var: None, .. }), "{var}");

@@ -462,7 +462,9 @@ fn socket_stats_converts() {
     let s = snap(&c);
     let fe = |n: &str| s.frontends.iter().find(|f| f.name == n).unwrap();
     assert!(fe("fe").socket_stats && !fe("off").socket_stats);
-    let c = conv("frontend fe\n  bind 127.0.0.1:9000\n  option socket-stats\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n");
+    let c = conv(
+        "frontend fe\n  bind 127.0.0.1:9000\n  option socket-stats\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
     assert_eq!(table(&c)["frontend"][0]["socket_stats"].as_bool(), Some(true), "{}", c.toml);
 }
 
