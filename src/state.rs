@@ -638,6 +638,8 @@ impl ServerState for BackendRt {
 #[derive(Debug, Default)]
 pub struct Registry {
     frontends: Mutex<HashMap<String, Arc<Counters>>>,
+    /// `option socket-stats` binds by frontend name and bind address.
+    listeners: Mutex<HashMap<(String, std::net::SocketAddr), Arc<Counters>>>,
     backends: Mutex<HashMap<String, Arc<Counters>>>,
     servers: Mutex<HashMap<(String, String), Arc<ServerRt>>>,
     /// Stick tables by backend name, kept while the table definition is unchanged.
@@ -650,6 +652,9 @@ pub struct Registry {
 #[derive(Debug, Clone)]
 pub struct Attached {
     pub frontends: Vec<Arc<Counters>>,
+    /// Per frontend, one entry per `bind` with `option socket-stats` (HAProxy's listener
+    /// counters); empty without it.
+    pub listeners: Vec<Vec<Arc<Counters>>>,
     pub backends: Vec<BackendRt>,
     /// The snapshot's stick tables.
     pub tables: crate::stktable::registry::Tables,
@@ -673,6 +678,18 @@ impl Registry {
         let mut next_tables = HashMap::new();
         let sticks = self.sticks.attach(&snap.stick_tables);
         let frontends: Vec<_> = snap.frontends.iter().map(|f| fr.entry(f.name.clone()).or_default().clone()).collect();
+        let mut li = lock(&self.listeners);
+        let listeners: Vec<Vec<_>> = snap
+            .frontends
+            .iter()
+            .map(|f| {
+                let binds = if f.socket_stats { &f.binds[..] } else { &[] };
+                binds.iter().map(|b| li.entry((f.name.clone(), b.addr)).or_default().clone()).collect()
+            })
+            .collect();
+        li.retain(|(f, a), _| {
+            snap.frontends.iter().any(|x| &x.name == f && x.socket_stats && x.binds.iter().any(|b| b.addr == *a))
+        });
         let mut keep = std::collections::HashSet::new();
         let backends =
             snap.backends
@@ -711,7 +728,7 @@ impl Registry {
         be.retain(|k, _| snap.backends.iter().any(|b| &b.name == k));
         sv.retain(|k, _| keep.contains(k));
         *tables = next_tables;
-        Attached { frontends, backends, tables: sticks }
+        Attached { frontends, listeners, backends, tables: sticks }
     }
 }
 

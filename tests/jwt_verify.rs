@@ -52,6 +52,9 @@ fn config(port: u16, dir: &std::path::Path) -> String {
         ("es256p384", format!(r#""ES256","{d}/ec384.pub""#)),
         ("es512", format!(r#""ES512","{d}/p521.pub""#)),
         ("es256p521", format!(r#""ES256","{d}/p521.pub""#)),
+        ("es512p256", format!(r#""ES512","{d}/es512-p256.pub""#)),
+        ("es512p384", format!(r#""ES512","{d}/es512-p384.pub""#)),
+        ("es256p384k", format!(r#""ES256","{d}/es512-p384.pub""#)),
     ];
     let mut cfg = format!(
         "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 2s\n\
@@ -139,6 +142,11 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
         ("es512 long halves", "es512", resign(&es512, |_| vec![7; 200]), none(), "0"),
         ("SHA-256 over P-521", "es256p521", token("ES256P521"), none(), "1"),
         ("ES512 token checked as ES256", "es256p521", es512.clone(), none(), "0"),
+        ("SHA-512 over P-256", "es512p256", token("ES512P256"), none(), "1"),
+        ("SHA-512 over P-384", "es512p384", token("ES512P384"), none(), "1"),
+        ("SHA-512 over P-256, flipped", "es512p256", resign(&token("ES512P256"), flip(5)), none(), "0"),
+        ("P-256 token on a P-384 key", "es512p384", token("ES512P256"), none(), "0"),
+        ("ES512 token checked as ES256 over P-384", "es256p384k", token("ES512P384"), none(), "0"),
     ]
 }
 
@@ -156,7 +164,7 @@ fn run(port: u16, dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn jwt_verify_answers_as_haproxy() {
     let dir = TempDir::new("jwt");
-    for f in ["rsa.pub", "ec.pub", "ec384.pub", "p521.pub", "rsa.pkcs1.pem"] {
+    for f in ["rsa.pub", "ec.pub", "ec384.pub", "p521.pub", "rsa.pkcs1.pem", "es512-p256.pub", "es512-p384.pub"] {
         std::fs::copy(format!("{DATA}/{f}"), dir.0.join(f)).unwrap();
     }
     let pem = |f: &str| std::fs::read_to_string(format!("{DATA}/{f}")).unwrap();

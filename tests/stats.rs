@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use std::io::Write;
 
-const HAPROXY_COLUMNS: &str = "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt";
+/// HAProxy 2.6's `show stat` header (tests/stats.rs compares it with the real one too).
+const HAPROXY_COLUMNS: &str = "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out";
 
 fn setup(a: u16, b: u16, web: u16, stats: u16) -> String {
     format!(
@@ -43,7 +44,7 @@ fn csv_rows(port: u16) -> Vec<Vec<String>> {
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     assert_eq!(header.trim_start_matches("# ").trim_end_matches(','), HAPROXY_COLUMNS);
-    lines.map(|l| l.trim_end_matches(',').split(',').map(str::to_string).collect()).collect()
+    lines.map(|l| l.strip_suffix(',').unwrap_or(l).split(',').map(str::to_string).collect()).collect()
 }
 
 fn col(row: &[String], name: &str) -> String {
@@ -69,7 +70,7 @@ fn csv_matches_known_traffic() {
         assert_eq!(raw(web, request).unwrap().status, 200);
     }
     let rows = csv_rows(stats);
-    assert!(rows.iter().all(|r| r.len() == 50), "50 columns per row");
+    assert!(rows.iter().all(|r| r.len() == 128), "HAProxy 2.6's 128 columns per row");
     let fe = find(&rows, "web", "FRONTEND");
     assert_eq!(col(fe, "stot"), (stot_before + 10).to_string());
     assert_eq!(col(fe, "req_tot"), "10");
@@ -313,4 +314,267 @@ servers = [{{ name = "a", addr = "127.0.0.1:{}" }}]
     assert_eq!(get(two, "/own-stats").status, 200, "its own page, without auth");
     // Its backend has the defaults' page too, and answers it: HAProxy 2.6 gives the same 401.
     assert_eq!(get(two, "/stats").status, 401);
+}
+
+/// The columns HAProxy 2.6 fills that lbha leaves empty, having no such figure (README, "Stats
+/// columns"), by row type.
+const UNFILLED: &[(&str, &[&str])] = &[
+    (
+        "FRONTEND",
+        &[
+            "slim",
+            "rate_max",
+            "req_rate_max",
+            "comp_in",
+            "comp_out",
+            "comp_byp",
+            "comp_rsp",
+            "conn_rate",
+            "conn_rate_max",
+            "conn_tot",
+            "intercepted",
+            "dcon",
+            "dses",
+            "cache_lookups",
+            "cache_hits",
+            "eint",
+            "ssl_sess",
+            "ssl_reused_sess",
+            "ssl_failed_handshake",
+            "h2_headers_rcvd",
+            "h2_data_rcvd",
+            "h2_settings_rcvd",
+            "h2_rst_stream_rcvd",
+            "h2_goaway_rcvd",
+            "h2_detected_conn_protocol_errors",
+            "h2_detected_strm_protocol_errors",
+            "h2_rst_stream_resp",
+            "h2_goaway_resp",
+            "h2_open_connections",
+            "h2_backend_open_streams",
+            "h2_total_connections",
+            "h2_backend_total_streams",
+            "h1_open_connections",
+            "h1_open_streams",
+            "h1_total_connections",
+            "h1_total_streams",
+            "h1_bytes_in",
+            "h1_bytes_out",
+            "h1_spliced_bytes_in",
+            "h1_spliced_bytes_out",
+        ],
+    ),
+    (
+        "server",
+        &[
+            "rate_max",
+            "cli_abrt",
+            "srv_abrt",
+            "lastsess",
+            "qtime",
+            "ctime",
+            "rtime",
+            "ttime",
+            "connect",
+            "reuse",
+            "srv_icur",
+            "qtime_max",
+            "ctime_max",
+            "rtime_max",
+            "ttime_max",
+            "eint",
+            "idle_conn_cur",
+            "safe_conn_cur",
+            "used_conn_cur",
+            "need_conn_est",
+            "ssl_sess",
+            "ssl_reused_sess",
+            "ssl_failed_handshake",
+        ],
+    ),
+    (
+        "BACKEND",
+        &[
+            "slim",
+            "chkdown",
+            "lastchg",
+            "downtime",
+            "rate_max",
+            "cli_abrt",
+            "srv_abrt",
+            "comp_in",
+            "comp_out",
+            "comp_byp",
+            "comp_rsp",
+            "lastsess",
+            "qtime",
+            "ctime",
+            "rtime",
+            "ttime",
+            "connect",
+            "reuse",
+            "cache_lookups",
+            "cache_hits",
+            "qtime_max",
+            "ctime_max",
+            "rtime_max",
+            "ttime_max",
+            "eint",
+            "agg_server_status",
+            "agg_server_check_status",
+            "agg_check_status",
+            "ssl_sess",
+            "ssl_reused_sess",
+            "ssl_failed_handshake",
+            "h2_headers_rcvd",
+            "h2_data_rcvd",
+            "h2_settings_rcvd",
+            "h2_rst_stream_rcvd",
+            "h2_goaway_rcvd",
+            "h2_detected_conn_protocol_errors",
+            "h2_detected_strm_protocol_errors",
+            "h2_rst_stream_resp",
+            "h2_goaway_resp",
+            "h2_open_connections",
+            "h2_backend_open_streams",
+            "h2_total_connections",
+            "h2_backend_total_streams",
+            "h1_open_connections",
+            "h1_open_streams",
+            "h1_total_connections",
+            "h1_total_streams",
+            "h1_bytes_in",
+            "h1_bytes_out",
+            "h1_spliced_bytes_in",
+            "h1_spliced_bytes_out",
+        ],
+    ),
+    (
+        "listener",
+        &[
+            "bin",
+            "bout",
+            "dreq",
+            "dresp",
+            "ereq",
+            "dcon",
+            "dses",
+            "wrew",
+            "eint",
+            "ssl_sess",
+            "ssl_reused_sess",
+            "ssl_failed_handshake",
+        ],
+    ),
+];
+
+/// `;csv` next to HAProxy 2.6's on the same haproxy.cfg and the same requests: the header line
+/// byte for byte, lbha fills no column HAProxy leaves empty for that row type and leaves empty
+/// only those of [`UNFILLED`], and the figures both keep are equal: requests, responses by
+/// class (the backend counting what the client got, a rewritten status included), denials,
+/// failed rewrites, sessions, status, weights, mode, algorithm, addresses.
+#[test]
+fn csv_columns_and_figures_match_haproxy() {
+    let Some(bin) = haproxy_bin() else {
+        println!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return;
+    };
+    let _ = bin;
+    let cfg = |web: u16, web2: u16, st: u16, app: u16| {
+        format!(
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  bind 127.0.0.1:{web}\n  bind 127.0.0.1:{web2} name second\n  option socket-stats\n\
+             \x20 http-request set-var(txn.p) path\n\
+             \x20 http-request deny if {{ path /deny }}\n\
+             \x20 http-response set-status 503 if {{ var(txn.p) -m str /ss }}\n\
+             \x20 http-after-response set-header X-A1 %[str(abc)]\n\
+             \x20 default_backend app\n\
+             backend app\n  balance leastconn\n  server a 127.0.0.1:{app} weight 7 cookie ca\n\
+             listen st\n  bind 127.0.0.1:{st}\n  stats enable\n  stats uri /st\n"
+        )
+    };
+    let (ha, la) = (Backend::start("A"), Backend::start("A"));
+    let (hweb, hweb2, hst) = (free_port(), free_port(), free_port());
+    let (lweb, lweb2, lst) = (free_port(), free_port(), free_port());
+    let (_hap, _hdir) = haproxy(&cfg(hweb, hweb2, hst, ha.port), hst);
+    let _lbha = Lbha::start_haproxy(&cfg(lweb, lweb2, lst, la.port), &[lweb, lweb2, lst]);
+    for (port, port2) in [(hweb, hweb2), (lweb, lweb2)] {
+        for path in ["/", "/x", "/deny", "/ss"] {
+            let _ = get(port, path);
+        }
+        let _ = get(port2, "/");
+    }
+    let fetch = |port: u16| -> (String, Vec<Vec<String>>) {
+        let r = get(port, "/st;csv");
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().to_string();
+        let rows = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+        (header, rows)
+    };
+    let ((hh, hrows), (lh, lrows)) = (fetch(hst), fetch(lst));
+    assert_eq!(lh, hh, "the header line");
+    let names: Vec<&str> = hh.trim_start_matches("# ").split(',').collect();
+    let kind = |r: &[String]| match r[1].as_str() {
+        "FRONTEND" | "BACKEND" => r[1].clone(),
+        _ if r[32] == "3" => "listener".to_string(),
+        _ => "server".to_string(),
+    };
+    let same = [
+        "scur",
+        "stot",
+        "dreq",
+        "dresp",
+        "ereq",
+        "econ",
+        "eresp",
+        "status",
+        "weight",
+        "act",
+        "bck",
+        "pid",
+        "iid",
+        "sid",
+        "lbtot",
+        "type",
+        "rate_lim",
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+        "req_tot",
+        "addr",
+        "cookie",
+        "mode",
+        "algo",
+        "wrew",
+        "uweight",
+        "-",
+    ];
+    let mut wrong = Vec::new();
+    for (px, sv) in [("fe", "FRONTEND"), ("fe", "sock-1"), ("fe", "second"), ("app", "a"), ("app", "BACKEND")] {
+        let find = |rows: &[Vec<String>]| {
+            rows.iter().find(|r| r[0] == px && r[1] == sv).cloned().unwrap_or_else(|| panic!("no {px}/{sv}"))
+        };
+        let (h, l) = (find(&hrows), find(&lrows));
+        assert_eq!(l.len(), h.len(), "{px}/{sv}: fields");
+        let k = kind(&h);
+        let unfilled = UNFILLED.iter().find(|(n, _)| *n == k).map(|(_, u)| *u).unwrap();
+        for (i, name) in names.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+            let (hv, lv) = (&h[i], &l[i]);
+            if hv.is_empty() && !lv.is_empty() {
+                wrong.push(format!("{px}/{sv} {name}: HAProxy leaves it empty, lbha says {lv:?}"));
+            } else if !hv.is_empty() && lv.is_empty() && !unfilled.contains(name) {
+                wrong.push(format!("{px}/{sv} {name}: HAProxy says {hv:?}, lbha leaves it empty"));
+            } else if !lv.is_empty() && unfilled.contains(name) {
+                wrong.push(format!("{px}/{sv} {name}: listed as unfilled, lbha says {lv:?}"));
+            } else if same.contains(name) && !unfilled.contains(name) && lv != hv {
+                wrong.push(format!("{px}/{sv} {name}: HAProxy {hv:?}, lbha {lv:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -317,6 +317,8 @@ pub struct Section {
     pub rate_limit_sessions: Option<u32>,
     /// `option clitcpka` (or `tcpka`): `SO_KEEPALIVE` on client connections.
     pub clitcpka: Option<bool>,
+    /// `option socket-stats`: a stats row per `bind` (HAProxy's listener rows).
+    pub socket_stats: Option<bool>,
     /// `option srvtcpka` (or `tcpka`): `SO_KEEPALIVE` on server connections.
     pub srvtcpka: Option<bool>,
     /// `source ADDR[:PORT]`: local address of connections to this section's servers.

@@ -189,6 +189,8 @@ pub struct Frontend {
     pub ignore_probes: bool,
     /// `option clitcpka`: `SO_KEEPALIVE` on accepted connections (the kernel's timers).
     pub clitcpka: bool,
+    /// `option socket-stats`: `show stat` and `;csv` have a row per bind (see `stats::rows`).
+    pub socket_stats: bool,
     /// `rate-limit sessions` (`None`: no limit), see `proxy::rate`.
     pub rate_limit_sessions: Option<u32>,
     /// Least request-body rate in bytes/s; 0 for none.
@@ -399,7 +401,9 @@ pub enum HttpAction {
     /// request waits; see `dns::action`), its address stored in `var`; no name or no address
     /// leaves `var` as it was, and the rules go on.
     DoResolve {
-        var: VarRef,
+        /// `None`: a name without a known scope, which HAProxy 2.6 accepts and stores the
+        /// address nowhere.
+        var: Option<VarRef>,
         resolvers: String,
         family: crate::dns::action::Family,
         expr: SampleExpr,

@@ -119,6 +119,7 @@ impl Kind {
             "expect_proxy",
             "capture_cookie",
             "clitcpka",
+            "socket_stats",
             "rate_limit_sessions",
         ];
         const NAMED_ONLY: &[&str] = &["name", "id", "acl", "http_request", "http_response", "http_after_response"];
@@ -173,6 +174,7 @@ fn present_keys(s: &Section) -> Vec<&'static str> {
     k!(abortonclose => "abortonclose");
     k!(dynamic_cookie_key => "dynamic_cookie_key");
     k!(use_server => "use_server", persist_rules => "persist_rules", persist => "persist");
+    k!(socket_stats => "socket_stats");
     k!(clitcpka => "clitcpka", srvtcpka => "srvtcpka", rate_limit_sessions => "rate_limit_sessions");
     k!(source => "source", id => "id", option_persist => "option_persist");
     v
@@ -1270,6 +1272,7 @@ fn frontend(
         dontlognull: s.dontlognull.or(defaults.dontlognull).unwrap_or(false),
         ignore_probes: s.http_ignore_probes.or(defaults.http_ignore_probes).unwrap_or(false),
         clitcpka: s.clitcpka.or(defaults.clitcpka).unwrap_or(false),
+        socket_stats: s.socket_stats.or(defaults.socket_stats).unwrap_or(false),
         rate_limit_sessions: s.rate_limit_sessions.or(defaults.rate_limit_sessions).filter(|&n| n > 0),
         body_min_rate: s.body_min_rate.or(defaults.body_min_rate).unwrap_or(DEFAULT_BODY_MIN_RATE),
         compression: compression::settings(s, defaults, &p, true, cx),

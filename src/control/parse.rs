@@ -59,7 +59,7 @@ pub enum Severity {
 pub struct StatFilter {
     /// Only this proxy's rows.
     pub proxy: Option<String>,
-    /// HAProxy's type mask: 1 frontends, 2 backends, 4 servers.
+    /// HAProxy's type mask: 1 frontends, 2 backends, 4 servers, 8 listeners.
     pub types: u8,
     /// Only servers that are UP (HAProxy's `up`).
     pub up_only: bool,
@@ -69,7 +69,7 @@ pub struct StatFilter {
 
 impl Default for StatFilter {
     fn default() -> Self {
-        Self { proxy: None, types: 7, up_only: false, no_maint: false }
+        Self { proxy: None, types: 15, up_only: false, no_maint: false }
     }
 }
 
@@ -575,8 +575,9 @@ fn stat_filter(args: &[&str]) -> Result<StatFilter, ParseError> {
             f.proxy = Some(px.to_string());
         }
         f.types = match ty.parse::<i32>() {
-            Ok(-1) => 7,
-            Ok(t) if (1..=7).contains(&t) => t as u8,
+            // 1 frontends, 2 backends, 4 servers, 8 listeners (`option socket-stats`), ORed.
+            Ok(-1) => 15,
+            Ok(t) if (1..=15).contains(&t) => t as u8,
             _ => return Err(ParseError::Usage(USAGE_SHOW_STAT)),
         };
         if *sid != "-1" {
@@ -776,7 +777,12 @@ mod tests {
             Command::ShowStat(StatFilter { no_maint: true, ..StatFilter::default() })
         );
         assert!(matches!(parse("show stat 3 4 -1"), Err(ParseError::Unsupported(_))));
-        assert!(matches!(parse("show stat web 9 -1"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("show stat web 16 -1"), Err(ParseError::Usage(_))));
+        assert_eq!(
+            cmd("show stat -1 9 -1"),
+            Command::ShowStat(StatFilter { types: 9, ..StatFilter::default() }),
+            "frontends and their listeners"
+        );
         assert!(matches!(parse("show stat typed"), Err(ParseError::Unsupported(_))));
         assert!(matches!(parse("show stat bogus"), Err(ParseError::Usage(_))));
     }

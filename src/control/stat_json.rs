@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 pub enum Ty {
     Str,
     U32,
+    S32,
     U64,
 }
 
@@ -18,6 +19,7 @@ impl Ty {
         match self {
             Ty::Str => "str",
             Ty::U32 => "u32",
+            Ty::S32 => "s32",
             Ty::U64 => "u64",
         }
     }
@@ -33,14 +35,12 @@ const MAX: Tags = Tags("Metric", "Max", "Process");
 const LIMIT: Tags = Tags("Config", "Limit", "Process");
 const COUNTER: Tags = Tags("Metric", "Counter", "Process");
 const RATE: Tags = Tags("Metric", "Rate", "Process");
-const STATUS: Tags = Tags("Status", "Output", "Process");
-const KEY: Tags = Tags("Key", "Output", "Process");
-const CONFIG: Tags = Tags("Config", "Output", "Service");
 
-/// Type and tags of each CSV column, in [`crate::stats::CSV_HEADER`]'s order.
-const COLUMNS: [(&str, Ty, Tags); 50] = [
-    ("pxname", Ty::Str, KEY_NAME),
-    ("svname", Ty::Str, KEY_NAME),
+/// Type and tags of each CSV column, in [`crate::stats::CSV_HEADER`]'s order (HAProxy 2.6's
+/// `show stat typed`); the `-` separator before the modules' columns is no field of its own.
+const COLUMNS: [(&str, Ty, Tags); crate::stats::csv::COLUMNS] = [
+    ("pxname", Ty::Str, Tags("Key", "Name", "Service")),
+    ("svname", Ty::Str, Tags("Key", "Name", "Service")),
     ("qcur", Ty::U32, GAUGE),
     ("qmax", Ty::U32, MAX),
     ("scur", Ty::U32, GAUGE),
@@ -56,7 +56,7 @@ const COLUMNS: [(&str, Ty, Tags); 50] = [
     ("eresp", Ty::U64, COUNTER),
     ("wretr", Ty::U64, COUNTER),
     ("wredis", Ty::U64, COUNTER),
-    ("status", Ty::Str, STATUS),
+    ("status", Ty::Str, Tags("Status", "Gauge", "Process")),
     ("weight", Ty::U32, Tags("Metric", "Avg", "Process")),
     ("act", Ty::U32, Tags("Status", "Gauge", "Process")),
     ("bck", Ty::U32, Tags("Status", "Gauge", "Process")),
@@ -65,18 +65,18 @@ const COLUMNS: [(&str, Ty, Tags); 50] = [
     ("lastchg", Ty::U32, Tags("Metric", "Age", "Process")),
     ("downtime", Ty::U32, COUNTER),
     ("qlimit", Ty::U32, LIMIT),
-    ("pid", Ty::U32, KEY),
-    ("iid", Ty::U32, KEY),
-    ("sid", Ty::U32, KEY),
+    ("pid", Ty::U32, Tags("Key", "Gauge", "Process")),
+    ("iid", Ty::U32, Tags("Key", "Gauge", "Service")),
+    ("sid", Ty::U32, Tags("Key", "Gauge", "Service")),
     ("throttle", Ty::U32, Tags("Metric", "Avg", "Process")),
     ("lbtot", Ty::U64, COUNTER),
     ("tracked", Ty::Str, Tags("Config", "Name", "Service")),
-    ("type", Ty::U32, CONFIG),
+    ("type", Ty::U32, Tags("Config", "Gauge", "Service")),
     ("rate", Ty::U32, RATE),
     ("rate_lim", Ty::U32, LIMIT),
     ("rate_max", Ty::U32, MAX),
-    ("check_status", Ty::Str, STATUS),
-    ("check_code", Ty::U32, STATUS),
+    ("check_status", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("check_code", Ty::U32, Tags("Metric", "Output", "Process")),
     ("check_duration", Ty::U64, Tags("Metric", "Duration", "Process")),
     ("hrsp_1xx", Ty::U64, COUNTER),
     ("hrsp_2xx", Ty::U64, COUNTER),
@@ -89,6 +89,84 @@ const COLUMNS: [(&str, Ty, Tags); 50] = [
     ("req_rate_max", Ty::U32, MAX),
     ("req_tot", Ty::U64, COUNTER),
     ("cli_abrt", Ty::U64, COUNTER),
+    ("srv_abrt", Ty::U64, COUNTER),
+    ("comp_in", Ty::U64, COUNTER),
+    ("comp_out", Ty::U64, COUNTER),
+    ("comp_byp", Ty::U64, COUNTER),
+    ("comp_rsp", Ty::U64, COUNTER),
+    ("lastsess", Ty::S32, Tags("Metric", "Age", "Process")),
+    ("last_chk", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("last_agt", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("qtime", Ty::U32, Tags("Metric", "Avg", "Process")),
+    ("ctime", Ty::U32, Tags("Metric", "Avg", "Process")),
+    ("rtime", Ty::U32, Tags("Metric", "Avg", "Process")),
+    ("ttime", Ty::U32, Tags("Metric", "Avg", "Process")),
+    ("agent_status", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("agent_code", Ty::U32, Tags("Metric", "Output", "Process")),
+    ("agent_duration", Ty::U64, Tags("Metric", "Duration", "Process")),
+    ("check_desc", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("agent_desc", Ty::Str, Tags("Metric", "Output", "Process")),
+    ("check_rise", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("check_fall", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("check_health", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("agent_rise", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("agent_fall", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("agent_health", Ty::U32, Tags("Config", "Gauge", "Service")),
+    ("addr", Ty::Str, Tags("Config", "Gauge", "Service")),
+    ("cookie", Ty::Str, Tags("Config", "Name", "Service")),
+    ("mode", Ty::Str, Tags("Config", "Gauge", "Service")),
+    ("algo", Ty::Str, Tags("Config", "Gauge", "Service")),
+    ("conn_rate", Ty::U32, RATE),
+    ("conn_rate_max", Ty::U32, MAX),
+    ("conn_tot", Ty::U64, COUNTER),
+    ("intercepted", Ty::U64, COUNTER),
+    ("dcon", Ty::U64, COUNTER),
+    ("dses", Ty::U64, COUNTER),
+    ("wrew", Ty::U64, COUNTER),
+    ("connect", Ty::U64, COUNTER),
+    ("reuse", Ty::U64, COUNTER),
+    ("cache_lookups", Ty::U64, COUNTER),
+    ("cache_hits", Ty::U64, COUNTER),
+    ("srv_icur", Ty::U32, GAUGE),
+    ("src_ilim", Ty::U32, Tags("Metric", "Limit", "Process")),
+    ("qtime_max", Ty::U32, MAX),
+    ("ctime_max", Ty::U32, MAX),
+    ("rtime_max", Ty::U32, MAX),
+    ("ttime_max", Ty::U32, MAX),
+    ("eint", Ty::U64, COUNTER),
+    ("idle_conn_cur", Ty::U32, GAUGE),
+    ("safe_conn_cur", Ty::U32, GAUGE),
+    ("used_conn_cur", Ty::U32, GAUGE),
+    ("need_conn_est", Ty::U32, GAUGE),
+    ("uweight", Ty::U32, Tags("Metric", "Avg", "Process")),
+    ("agg_server_status", Ty::U32, GAUGE),
+    ("agg_server_check_status", Ty::U32, GAUGE),
+    ("agg_check_status", Ty::U32, GAUGE),
+    ("-", Ty::Str, KEY_NAME),
+    ("ssl_sess", Ty::U64, COUNTER),
+    ("ssl_reused_sess", Ty::U64, COUNTER),
+    ("ssl_failed_handshake", Ty::U64, COUNTER),
+    ("h2_headers_rcvd", Ty::U64, COUNTER),
+    ("h2_data_rcvd", Ty::U64, COUNTER),
+    ("h2_settings_rcvd", Ty::U64, COUNTER),
+    ("h2_rst_stream_rcvd", Ty::U64, COUNTER),
+    ("h2_goaway_rcvd", Ty::U64, COUNTER),
+    ("h2_detected_conn_protocol_errors", Ty::U64, COUNTER),
+    ("h2_detected_strm_protocol_errors", Ty::U64, COUNTER),
+    ("h2_rst_stream_resp", Ty::U64, COUNTER),
+    ("h2_goaway_resp", Ty::U64, COUNTER),
+    ("h2_open_connections", Ty::U64, GAUGE),
+    ("h2_backend_open_streams", Ty::U64, GAUGE),
+    ("h2_total_connections", Ty::U64, COUNTER),
+    ("h2_backend_total_streams", Ty::U64, COUNTER),
+    ("h1_open_connections", Ty::U64, GAUGE),
+    ("h1_open_streams", Ty::U64, GAUGE),
+    ("h1_total_connections", Ty::U64, COUNTER),
+    ("h1_total_streams", Ty::U64, COUNTER),
+    ("h1_bytes_in", Ty::U64, COUNTER),
+    ("h1_bytes_out", Ty::U64, COUNTER),
+    ("h1_spliced_bytes_in", Ty::U64, COUNTER),
+    ("h1_spliced_bytes_out", Ty::U64, COUNTER),
 ];
 
 const COL_PXNAME: usize = 0;
@@ -107,6 +185,7 @@ pub fn filter_rows(rows: Vec<Vec<String>>, f: &StatFilter) -> Vec<Vec<String>> {
                 Some(0) => 1,
                 Some(1) => 2,
                 Some(2) => 4,
+                Some(3) => 8,
                 _ => 0,
             };
             let status = r.get(COL_STATUS).map(String::as_str).unwrap_or("");
@@ -124,6 +203,10 @@ fn typed(ty: Ty, text: &str) -> Value {
         Ty::U32 | Ty::U64 => match text.parse::<u64>() {
             Ok(n) => Value::from(n),
             // A figure that is not a number is shown as text rather than lost.
+            Err(_) => return json!({"type": "str", "value": text}),
+        },
+        Ty::S32 => match text.parse::<i64>() {
+            Ok(n) => Value::from(n),
             Err(_) => return json!({"type": "str", "value": text}),
         },
     };
@@ -147,7 +230,9 @@ pub fn stat_json(rows: &[Vec<String>]) -> Value {
                 .iter()
                 .zip(COLUMNS.iter())
                 .enumerate()
-                .filter(|(_, (v, _))| !v.is_empty())
+                .filter(|(i, (v, _))| !v.is_empty() && *i != crate::stats::csv::MODULES_AT)
+                // HAProxy numbers the modules' fields on from its own, past the separator.
+                .map(|(i, f)| (if i > crate::stats::csv::MODULES_AT { i - 1 } else { i }, f))
                 .map(|(pos, (v, (name, ty, tags)))| {
                     json!({
                         "objType": obj_type,
@@ -214,7 +299,7 @@ mod tests {
     use super::*;
 
     fn row(px: &str, sv: &str, kind: u8, status: &str) -> Vec<String> {
-        let mut r = vec![String::new(); 50];
+        let mut r = vec![String::new(); crate::stats::csv::COLUMNS];
         r[0] = px.into();
         r[1] = sv.into();
         r[4] = "3".into();
@@ -279,8 +364,8 @@ mod tests {
     fn info_forms() {
         let f = vec![
             InfoField::new("Name", "lbha", Ty::Str, Tags("Product", "Output", "Service")),
-            InfoField::new("Last", "", Ty::U64, KEY),
-            InfoField::new("Pid", 42, Ty::U32, KEY),
+            InfoField::new("Last", "", Ty::U64, Tags("Key", "Output", "Process")),
+            InfoField::new("Pid", 42, Ty::U32, Tags("Key", "Output", "Process")),
         ];
         assert_eq!(info_text(&f), "Name: lbha\nPid: 42\n");
         let j = info_json(&f);

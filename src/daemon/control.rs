@@ -677,7 +677,7 @@ pub async fn execute(shared: &Shared, cmd: Command) -> Reply {
             {
                 return Reply::error("No such proxy.");
             }
-            let rows = stat_json::filter_rows(crate::stats::csv_rows(&active), &filter);
+            let rows = stat_json::filter_rows(crate::stats::csv_rows(&active, true), &filter);
             Reply::ok(crate::stats::csv_from_rows(&rows), stat_json::stat_json(&rows))
         }
         Command::ShowServersState { backend } => {

@@ -257,6 +257,7 @@ pub fn handle(
             super::logrec::late_unique_id::<()>(None, &t);
             let resp = super::errpages::customize(resp, &t);
             let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+            backend_status(&active, bi, &resp);
             track_done(&resp, &cx, &active, &vars);
             return (super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk), None);
         }
@@ -271,6 +272,7 @@ pub fn handle(
         super::logrec::late_unique_id::<()>(None, &t);
         let resp = super::errpages::customize(resp, &t);
         let resp = after_response(resp, &cx, &active, fi, bi, &vars, log.as_ref());
+        backend_status(&active, bi, &resp);
         track_done(&resp, &cx, &active, &vars);
         let resp = super::htx_bytes::finish(resp, bytes, &active, &cx.rules.stk, &vars.stk);
         // The line reads the stream (`LineFormat::needs_stream`): kept until it is written.
@@ -280,6 +282,16 @@ pub fn handle(
             tail.keep_stream(&cx, bi, vars);
         }
         (resp, Some(tail))
+    }
+}
+
+/// The backend's `hrsp_*`: the status the client gets (after `http-response` and
+/// `http-after-response` rules, a failed rewrite's 500 included), for every response of a
+/// request that reached a backend, as HAProxy 2.6 counts them when the stream ends; the server
+/// counted what it sent.
+fn backend_status(active: &Active, bi: Option<usize>, resp: &Response<ProxyBody>) {
+    if let Some(b) = bi {
+        active.rt.backends[b].counters.count_status(resp.status().as_u16());
     }
 }
 
@@ -626,7 +638,9 @@ async fn wait_then_rules(
                         std::net::IpAddr::V4(a) => crate::sample::Value::Ipv4(a),
                         std::net::IpAddr::V6(a) => crate::sample::Value::Ipv6(a),
                     };
-                    t.vars.set(var, v);
+                    if let Some(var) = var {
+                        t.vars.set(var, v);
+                    }
                 }
                 outcome = rules::request_from(list, next, acls, req, t);
             }
@@ -1193,8 +1207,9 @@ fn forward(
                     }
                 }
             };
+            // The server counts what it sent; the backend counts what the client gets, at the end
+            // (`handle`), as HAProxy.
             srt.counters.count_status(resp.status().as_u16());
-            brt.counters.count_status(resp.status().as_u16());
             if let Some(t) = t_sent {
                 let tr = t.elapsed();
                 brt.counters.count_time(tr);

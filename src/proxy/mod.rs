@@ -294,13 +294,15 @@ pub struct Slots {
     _fe: Option<tokio::sync::OwnedSemaphorePermit>,
     _global: tokio::sync::OwnedSemaphorePermit,
     _session: Option<crate::state::SessionGuard>,
+    /// The bind's session with `option socket-stats` (its listener row's `scur`, `stot`).
+    _listener: Option<crate::state::SessionGuard>,
     /// Its entry in the session registry, removed with the slots.
     _entry: Option<sessions::Guard>,
 }
 
 impl Slots {
     pub fn new(fe: Option<tokio::sync::OwnedSemaphorePermit>, global: tokio::sync::OwnedSemaphorePermit) -> Self {
-        Self { _fe: fe, _global: global, _session: None, _entry: None }
+        Self { _fe: fe, _global: global, _session: None, _listener: None, _entry: None }
     }
 }
 
@@ -520,6 +522,9 @@ impl Proxy {
         slots._session = Some(active.rt.frontends[fi].open_session());
         let _ = sock.set_nodelay(true);
         let bind_ix = fe.binds.iter().position(|b| b.addr == local)?;
+        if let Some(l) = active.rt.listeners.get(fi).and_then(|l| l.get(bind_ix)) {
+            slots._listener = Some(l.open_session());
+        }
         let bind = fe.binds[bind_ix].clone();
         // `accept-proxy` / `expect-proxy layer4`: the client's address comes from the header.
         // Boxed, so a connection without one carries none of the wait's state.

@@ -45,6 +45,13 @@ impl<'a> Txn<'a> {
     ) -> Self {
         Txn { cx, active, frontend, backend, vars, body: None, body_done: false, body_whole: false, log }
     }
+
+    /// What `req.body` and its kin see: the body read so far, at most a buffer (`tune.bufsize`),
+    /// as HAProxy's rules see what its buffer holds. A wait's last frame may take the read past
+    /// the buffer: those bytes still go to the server, the rules do not see them.
+    pub fn req_body(&self) -> Option<&[u8]> {
+        self.body.as_deref().map(|b| &b[..b.len().min(self.active.snap.global.bufsize)])
+    }
 }
 
 /// What a rule list ended with.
@@ -368,7 +375,7 @@ pub fn request_from<B>(rules: &[HttpRule], start: usize, acls: &[Acl], req: &mut
         let change = {
             let ctx = StreamCtx {
                 backend: t.backend,
-                req_body: t.body.as_deref(),
+                req_body: t.req_body(),
                 log: t.log,
                 now: Some(&now),
                 ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
@@ -824,7 +831,7 @@ impl<'r> Change<'r> {
 /// The backend `use_backend` rules pick, static and `%[...]` ones in their written order.
 pub fn choose_backend<B>(fe: &Frontend, req: &Request<B>, t: &Txn<'_>) -> Option<usize> {
     let ctx = StreamCtx {
-        req_body: t.body.as_deref(),
+        req_body: t.req_body(),
         log: t.log,
         ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
     };

@@ -82,7 +82,7 @@ fn request_ctx<'a>(t: &'a Txn<'a>, bi: usize, req: &'a http::request::Parts) -> 
         uri: Some(&req.uri),
         version: Some(req.version),
         req_headers: Some(&req.headers),
-        req_body: t.body.as_deref(),
+        req_body: t.req_body(),
         log: t.log,
         ..StreamCtx::conn(t.cx, t.active, t.frontend)
     }

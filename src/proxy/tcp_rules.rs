@@ -262,7 +262,9 @@ async fn resolve(rule: &Rule, active: &Active, cx: &ConnCtx, at: At, buf: &[u8])
             std::net::IpAddr::V4(a) => Value::Ipv4(a),
             std::net::IpAddr::V6(a) => Value::Ipv6(a),
         };
-        crate::tcprules::Effects::set_var(&ConnEffects { active, cx }, var, Some(v));
+        if let Some(var) = var {
+            crate::tcprules::Effects::set_var(&ConnEffects { active, cx }, var, Some(v));
+        }
     }
 }
 
@@ -411,7 +413,7 @@ pub fn http_request<B>(rules: &[Rule], acls: &[crate::tcprules::Acl], req: &http
     }
     let c = StreamCtx {
         backend: t.backend,
-        req_body: t.body.as_deref(),
+        req_body: t.req_body(),
         log: t.log,
         ..StreamCtx::request(t.cx, t.active, t.frontend, req, Some(t.vars))
     };

@@ -4,11 +4,12 @@
 //!
 //! Public keys are read when the configuration is validated (HAProxy: "no disk access at
 //! runtime"), and found at run time by the key argument's text. Verification is `ring`'s, but
-//! for P-521 keys, which ring lacks: those go to RustCrypto's `p521` (with any of SHA-256/384/512,
-//! as OpenSSL pairs them). ring also lacks ECDSA over P-256 or P-384 with SHA-512 (ES512 with a
-//! key that is not P-521, which RFC 7518 does not pair) and RSA keys under 2048 bits: a key lbha
-//! cannot verify with is refused at load, and such a pairing answers -2 ("unmanaged").
+//! for the ECDSA pairings ring lacks: P-521 keys with any of SHA-256/384/512 and P-256 or P-384
+//! keys with SHA-512 (ES512 with a key that is not P-521, which RFC 7518 does not pair, and
+//! OpenSSL, hence HAProxy 2.6, verifies) go to RustCrypto's `p521`, `p256`, `p384`. ring also
+//! lacks RSA keys under 2048 bits: such a key is refused at load.
 
+use p521::ecdsa::signature::hazmat as ecdsa_hazmat;
 use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 
 /// HAProxy's return values.
@@ -206,12 +207,13 @@ pub fn verify<'k>(token: &[u8], alg: &[u8], key: &[u8], keys: impl Fn(&[u8]) -> 
             }
             // ring pairs a curve with another hash only in the ASN.1 form.
             let alg: &dyn VerificationAlgorithm = match (curve, sha) {
-                (Curve::P521, _) => return code(verify_p521(point, sha, signed, &signature)),
+                (Curve::P521, _) | (_, Sha::S512) => {
+                    return code(verify_prehashed(*curve, point, sha, signed, &signature));
+                }
                 (Curve::P256, Sha::S256) => &sig::ECDSA_P256_SHA256_ASN1,
                 (Curve::P256, Sha::S384) => &sig::ECDSA_P256_SHA384_ASN1,
                 (Curve::P384, Sha::S256) => &sig::ECDSA_P384_SHA256_ASN1,
                 (Curve::P384, Sha::S384) => &sig::ECDSA_P384_SHA384_ASN1,
-                (_, Sha::S512) => return UNMANAGED_ALG,
             };
             let Some(der) = der_signature(&signature, curve.scalar_len()) else { return KO };
             code(UnparsedPublicKey::new(alg, point).verify(signed, &der).is_ok())
@@ -219,22 +221,11 @@ pub fn verify<'k>(token: &[u8], alg: &[u8], key: &[u8], keys: impl Fn(&[u8]) -> 
     }
 }
 
-/// ECDSA over P-521 with the hash the algorithm names (RFC 7518 pairs it with SHA-512 only;
-/// OpenSSL, hence HAProxy, verifies any pairing). `signature` is `r || s` of even length.
-fn verify_p521(point: &[u8], sha: Sha, signed: &[u8], signature: &[u8]) -> bool {
-    use p521::ecdsa::signature::hazmat::PrehashVerifier;
-    let Ok(key) = p521::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
-    let width = Curve::P521.scalar_len();
-    let mut halves = [[0u8; 66]; 2];
-    for (half, out) in signature.chunks(signature.len() / 2).zip(&mut halves) {
-        let digits = &half[half.iter().take_while(|&&b| b == 0).count()..];
-        if digits.len() > width {
-            return false;
-        }
-        out[width - digits.len()..].copy_from_slice(digits);
-    }
-    let [r, s] = halves;
-    let Ok(sig) = p521::ecdsa::Signature::from_scalars(r, s) else { return false };
+/// ECDSA with a hash ring does not pair with the curve: P-521 with any hash, P-256 or P-384
+/// with SHA-512 (RFC 7518 pairs none of these; OpenSSL, hence HAProxy, verifies them all, the
+/// digest cut to the curve's order as SEC 1 says). `signature` is `r || s` of even length.
+fn verify_prehashed(curve: Curve, point: &[u8], sha: Sha, signed: &[u8], signature: &[u8]) -> bool {
+    use ecdsa_hazmat::PrehashVerifier;
     let digest = ring::digest::digest(
         match sha {
             Sha::S256 => &ring::digest::SHA256,
@@ -243,7 +234,41 @@ fn verify_p521(point: &[u8], sha: Sha, signed: &[u8], signature: &[u8]) -> bool 
         },
         signed,
     );
-    key.verify_prehash(digest.as_ref(), &sig).is_ok()
+    let digest = digest.as_ref();
+    match curve {
+        Curve::P256 => {
+            let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
+            let Some([r, s]) = scalars::<32>(signature) else { return false };
+            let Ok(sig) = p256::ecdsa::Signature::from_scalars(r, s) else { return false };
+            key.verify_prehash(digest, &sig).is_ok()
+        }
+        Curve::P384 => {
+            let Ok(key) = p384::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
+            let Some([r, s]) = scalars::<48>(signature) else { return false };
+            let Ok(sig) = p384::ecdsa::Signature::from_scalars(r, s) else { return false };
+            key.verify_prehash(digest, &sig).is_ok()
+        }
+        Curve::P521 => {
+            let Ok(key) = p521::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
+            let Some([r, s]) = scalars::<66>(signature) else { return false };
+            let Ok(sig) = p521::ecdsa::Signature::from_scalars(r, s) else { return false };
+            key.verify_prehash(digest, &sig).is_ok()
+        }
+    }
+}
+
+/// The two halves of `r || s` as `W`-byte big-endian numbers; `None` when one is wider (it is
+/// then not below the curve's order, and no signature).
+fn scalars<const W: usize>(signature: &[u8]) -> Option<[[u8; W]; 2]> {
+    let mut halves = [[0u8; W]; 2];
+    for (half, out) in signature.chunks(signature.len() / 2).zip(&mut halves) {
+        let digits = &half[half.iter().take_while(|&&b| b == 0).count()..];
+        if digits.len() > W {
+            return None;
+        }
+        out[W - digits.len()..].copy_from_slice(digits);
+    }
+    Some(halves)
 }
 
 fn code(ok: bool) -> i64 {
@@ -291,10 +316,17 @@ mod tests {
     }
 
     fn keys() -> Vec<(&'static str, PublicKey)> {
-        [("rsa.pub", RSA_PUB), ("ec.pub", EC_PUB), ("ec384.pub", EC384_PUB), ("p521.pub", P521_PUB)]
-            .into_iter()
-            .map(|(n, pem)| (n, PublicKey::from_pem(pem.as_bytes()).unwrap()))
-            .collect()
+        [
+            ("rsa.pub", RSA_PUB),
+            ("ec.pub", EC_PUB),
+            ("ec384.pub", EC384_PUB),
+            ("p521.pub", P521_PUB),
+            ("es512-p256.pub", include_str!("../../tests/data/jwt/es512-p256.pub")),
+            ("es512-p384.pub", include_str!("../../tests/data/jwt/es512-p384.pub")),
+        ]
+        .into_iter()
+        .map(|(n, pem)| (n, PublicKey::from_pem(pem.as_bytes()).unwrap()))
+        .collect()
     }
 
     fn run(token: &str, alg: &str, key: &str) -> i64 {
@@ -368,8 +400,32 @@ mod tests {
         assert_eq!(run(&with_sig(token("ES256"), &[0u8; 64]), "ES256", "ec.pub"), KO, "zero r and s");
         // ES384 over a P-256 key: a valid pairing of curve and hash, a wrong signature.
         assert_eq!(run(token("ES256"), "ES384", "ec.pub"), KO);
-        // SHA-512 over P-256 or P-384: OpenSSL's pairing, not ring's.
-        assert_eq!(run(token("ES256"), "ES512", "ec.pub"), UNMANAGED_ALG);
+        // SHA-512 over P-256 or P-384: OpenSSL's pairing, which HAProxy 2.6 verifies.
+        assert_eq!(run(token("ES256"), "ES512", "ec.pub"), KO);
+    }
+
+    #[test]
+    fn es512_over_p256_and_p384_verifies_as_openssl() {
+        // Signed with `openssl dgst -sha512` by the keys of es512-p256.pub / es512-p384.pub;
+        // HAProxy 2.6 answers 1 for both.
+        let (t256, t384) = (token("ES512P256"), token("ES512P384"));
+        assert_eq!(run(t256, "ES512", "es512-p256.pub"), OK);
+        assert_eq!(run(t384, "ES512", "es512-p384.pub"), OK);
+        assert_eq!(run(t256, "ES512", "es512-p384.pub"), KO, "the other curve");
+        assert_eq!(run(t384, "ES512", "es512-p256.pub"), KO);
+        assert_eq!(run(t256, "ES384", "es512-p256.pub"), KO, "another hash");
+        assert_eq!(run(t256, "ES256", "es512-p256.pub"), KO);
+        let s = sig_of(t256);
+        assert_eq!(s.len(), 64);
+        for i in [0, 31, 32, 63] {
+            let mut flipped = s.clone();
+            flipped[i] ^= 1;
+            assert_eq!(run(&with_sig(t256, &flipped), "ES512", "es512-p256.pub"), KO, "byte {i} flipped");
+        }
+        let padded = [&[0u8][..], &s[..32], &[0u8][..], &s[32..]].concat();
+        assert_eq!(run(&with_sig(t256, &padded), "ES512", "es512-p256.pub"), OK, "zero-padded halves");
+        assert_eq!(run(&with_sig(t256, &[7u8; 100]), "ES512", "es512-p256.pub"), KO, "halves too large");
+        assert_eq!(run(&with_sig(t384, &[0u8; 96]), "ES512", "es512-p384.pub"), KO, "zero r and s");
     }
 
     #[test]
@@ -379,7 +435,7 @@ mod tests {
         assert_eq!(run(token("ES256P521"), "ES256", "p521.pub"), OK, "openssl dgst -sha256 with a P-521 key");
         assert_eq!(run(token("ES256P521"), "ES512", "p521.pub"), KO);
         assert_eq!(run(es512, "ES384", "p521.pub"), KO);
-        assert_eq!(run(es512, "ES512", "ec.pub"), UNMANAGED_ALG, "P-256 with SHA-512: not ring's");
+        assert_eq!(run(es512, "ES512", "ec.pub"), KO, "a P-521 signature over a P-256 key");
         assert_eq!(run(token("ES256"), "ES256", "p521.pub"), KO, "a P-256 signature");
         assert_eq!(run(es512, "RS512", "p521.pub"), KO);
         let s = sig_of(es512);

@@ -48,7 +48,8 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         esc(&format!("{};csv", st.uri)),
     );
     s.push_str("<p class=legend><span style=\"background:#c0ffc0\">UP</span><span style=\"background:#ff9090\">DOWN</span><span style=\"background:#ffd090\">DRAIN</span><span style=\"background:#c8c8ff\">MAINT</span></p>");
-    let all = rows(active);
+    // Listener rows (`option socket-stats`) are in the CSV only.
+    let all: Vec<_> = rows(active).into_iter().filter(|r| r.kind != Kind::Listener).collect();
     let mut current = "";
     let mut open = false;
     for r in &all {
@@ -102,7 +103,7 @@ pub fn html(st: &StatsSettings, active: &dyn Source, uptime: Duration, admin: bo
         }
         let c = r.c;
         let class = match r.kind {
-            Kind::Frontend => "fe".to_string(),
+            Kind::Frontend | Kind::Listener => "fe".to_string(),
             Kind::Backend => "be".to_string(),
             // "MAINT (via B/S)" is a MAINT row.
             Kind::Server => r.status.split(" (via ").next().unwrap_or_default().to_string(),

@@ -8,12 +8,16 @@ pub enum Kind {
     Frontend = 0,
     Backend = 1,
     Server = 2,
+    /// One `bind` of a frontend with `option socket-stats` (HAProxy's listener rows).
+    Listener = 3,
 }
 
 pub struct Row<'a> {
     pub kind: Kind,
     pub px: &'a str,
     pub sv: &'a str,
+    /// A listener's name, made for the row (`sock-N`); `sv` is empty then.
+    pub sv_owned: Option<String>,
     pub c: &'a Counters,
     pub slim: Option<u32>,
     /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check".
@@ -39,6 +43,20 @@ pub struct Row<'a> {
     pub tracked: Option<String>,
     /// The proxy's id (HAProxy's `iid`; a server's is its backend's).
     pub iid: u32,
+    /// `http` or `tcp` (HAProxy's `mode`).
+    pub mode: &'static str,
+    /// Backends: the balance algorithm's HAProxy name (`algo`).
+    pub algo: Option<&'static str>,
+    /// Servers and listeners: the address (`addr`).
+    pub addr: Option<String>,
+    /// Checked servers: the check's rise, fall and health counter.
+    pub rise_fall_health: Option<(u32, u32, u32)>,
+    /// Servers and backends: the weight set by the config or `set weight` (`uweight`).
+    pub uweight: Option<u32>,
+    /// Frontends: `rate-limit sessions` (0: none), HAProxy's `rate_lim`.
+    pub rate_lim: Option<u32>,
+    /// Servers: their persistence cookie value.
+    pub cookie: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -47,6 +65,7 @@ impl<'a> Row<'a> {
             kind,
             px,
             sv,
+            sv_owned: None,
             c,
             slim: None,
             status: "OPEN".into(),
@@ -65,7 +84,39 @@ impl<'a> Row<'a> {
             sid: 0,
             tracked: None,
             iid: 0,
+            mode: "http",
+            algo: None,
+            addr: None,
+            rise_fall_health: None,
+            uweight: None,
+            rate_lim: None,
+            cookie: None,
         }
+    }
+}
+
+fn mode_name(m: crate::config::model::Mode) -> &'static str {
+    match m {
+        crate::config::model::Mode::Http => "http",
+        crate::config::model::Mode::Tcp => "tcp",
+    }
+}
+
+/// HAProxy 2.6's `backend_lb_algo_str`.
+fn algo_name(a: &crate::balance::Algorithm) -> &'static str {
+    use crate::balance::Algorithm as A;
+    match a {
+        A::RoundRobin => "roundrobin",
+        A::StaticRr => "static-rr",
+        A::LeastConn => "leastconn",
+        A::First => "first",
+        A::Source => "source",
+        A::Uri { .. } => "uri",
+        A::UrlParam { .. } => "url_param",
+        A::Hdr { .. } => "hdr",
+        A::Random { .. } => "random",
+        A::Hash(_) => "hash",
+        A::RdpCookie(_) => "rdp-cookie",
     }
 }
 
@@ -85,7 +136,19 @@ pub fn rows(active: &dyn Source) -> Vec<Row<'_>> {
             let mut r = Row::proxy(Kind::Frontend, &f.name, "FRONTEND", &active.rt().frontends[i]);
             r.slim = f.maxconn;
             r.iid = f.id;
+            r.mode = mode_name(f.mode);
+            r.rate_lim = Some(f.rate_limit_sessions.unwrap_or(0));
             out.push(r);
+            // `option socket-stats`: a row per bind, named by its `name` or `sock-N`.
+            for ((bi, b), c) in f.binds.iter().enumerate().zip(active.rt().listeners[i].iter()) {
+                let mut r = Row::proxy(Kind::Listener, &f.name, "", c);
+                r.sv_owned = Some(b.name.clone().unwrap_or_else(|| format!("sock-{}", bi + 1)));
+                r.sid = bi as u32 + 1;
+                r.iid = f.id;
+                r.mode = mode_name(f.mode);
+                r.addr = Some(b.addr.to_string());
+                out.push(r);
+            }
         }
         if let Some((bi, _)) = snap.backend(name) {
             backend_rows(active, bi, &mut out);
@@ -123,6 +186,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 kind: Kind::Server,
                 px: &b.name,
                 sv: &s.name,
+                sv_owned: None,
                 c: &rt.counters,
                 slim: s.maxconn,
                 status,
@@ -141,6 +205,16 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 sid: s.id,
                 tracked: s.track.as_ref().map(|(b, t)| format!("{b}/{t}")),
                 iid: b.id,
+                mode: mode_name(b.mode),
+                algo: None,
+                addr: Some(s.addr.to_string()),
+                rise_fall_health: checked.then(|| {
+                    let (rise, fall) = rt.check_rise_fall();
+                    (rise, fall, rt.check_health.load(std::sync::atomic::Ordering::Relaxed))
+                }),
+                uweight: Some(rt.weight()),
+                rate_lim: None,
+                cookie: s.cookie.clone(),
             });
         }
         let mut r = Row::proxy(Kind::Backend, &b.name, "BACKEND", &brt.counters);
@@ -149,6 +223,9 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
         r.act = act;
         r.bck = bck;
         r.iid = b.id;
+        r.mode = mode_name(b.mode);
+        r.algo = Some(algo_name(&b.algorithm));
+        r.uweight = Some(weight);
         out.push(r);
     }
 }

@@ -46,7 +46,9 @@ pub enum Action {
     /// `do-resolve(VAR,RESOLVERS[,ipv4|ipv6]) EXPR` (content rules in mode tcp): the caller
     /// resolves the name and stores the address (see `dns::action`).
     DoResolve {
-        var: VarRef,
+        /// `None`: a name without a known scope, which HAProxy 2.6 accepts and stores the
+        /// address nowhere.
+        var: Option<VarRef>,
         resolvers: String,
         family: crate::dns::action::Family,
         expr: SampleExpr,
@@ -310,7 +312,8 @@ fn do_resolve(args: &str, rest: &str) -> Result<Action, String> {
     if resolvers.is_empty() || rest.is_empty() || rest.contains(char::is_whitespace) {
         return Err(usage());
     }
-    let var = VarRef::parse(var).ok_or_else(|| format!("`{var}` is not a variable name (scope.name)"))?;
+    // HAProxy 2.6 takes any name here and sets nothing when its scope is not one it knows.
+    let var = VarRef::parse(var);
     let expr = SampleExpr::parse(rest).map_err(|e| e.to_string())?;
     Ok(Action::DoResolve { var, resolvers: resolvers.to_string(), family, expr })
 }

@@ -677,7 +677,19 @@ pub(super) fn action(
         }
         "do_resolve" => {
             let d = r.do_resolve.as_ref()?;
-            let var = var_ref(&d.var, &ap.key("var"), cx);
+            // HAProxy 2.6 accepts any name and, without a scope it knows, stores the address
+            // nowhere: the same here, said aloud.
+            let var = VarRef::parse(&d.var);
+            if var.is_none() {
+                cx.warn(
+                    ap.key("var"),
+                    format!(
+                        "`{}` is not scope.name with scope proc, sess, txn, req or res: the name is \
+                         resolved and the address stored nowhere, as HAProxy 2.6 does",
+                        d.var
+                    ),
+                );
+            }
             let known = cx.resolvers.contains(&d.resolvers);
             if !known {
                 cx.err_v(ap.key("resolvers"), "no such resolvers section", &d.resolvers);
@@ -691,7 +703,7 @@ pub(super) fn action(
             };
             let expr = sample_expr(&d.expr, &ap.key("expr"), cx);
             known.then_some(())?;
-            HttpAction::DoResolve { var: var?, resolvers: d.resolvers.clone(), family: family?, expr: expr? }
+            HttpAction::DoResolve { var, resolvers: d.resolvers.clone(), family: family?, expr: expr? }
         }
         "strict_mode" => match r.strict_mode.as_deref()? {
             "on" => HttpAction::StrictMode(true),
@@ -1022,8 +1034,17 @@ mod tests {
             "http_request = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", family = \"IPV4\", expr = \"hdr(host)\" } }]",
         );
         assert!(e.contains("do_resolve.family") && e.contains("IPV4"), "{e}");
-        let e = check("http_request = [{ do_resolve = { var = \"ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
-        assert!(e.contains("do_resolve.var") && e.contains("scope.name"), "{e}");
+        // HAProxy 2.6 takes a name without a scope and stores the address nowhere: a warning.
+        for var in ["ip", "bad.ip", ""] {
+            let cfg = format!(
+                "{head}http_request = [{{ do_resolve = {{ var = \"{var}\", resolvers = \"dns\", expr = \"hdr(host)\" }} }}]\n{be}"
+            );
+            let snap = crate::config::parse(&cfg, std::path::Path::new("lbha.toml")).unwrap();
+            let action = &snap.frontends[0].http_request[0].action;
+            assert!(matches!(action, crate::config::snapshot::HttpAction::DoResolve { var: None, .. }), "{var}");
+            let w = snap.warnings.join("\n");
+            assert!(w.contains("do_resolve.var") && w.contains("stored nowhere"), "{w}");
+        }
         let e =
             check("http_response = [{ do_resolve = { var = \"txn.ip\", resolvers = \"dns\", expr = \"hdr(host)\" } }]");
         assert!(e.contains("not an action of http_response"), "{e}");

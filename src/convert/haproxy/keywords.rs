@@ -159,7 +159,6 @@ pub const OPTIONS_UNSUPPORTED: &[(&str, &str)] = &[
     ("independent-streams", "not implemented"),
     ("checkcache", "not implemented"),
     ("contstats", "not implemented"),
-    ("socket-stats", "not implemented"),
     ("transparent", "transparent proxying is not implemented"),
     ("tcp-smart-accept", "not implemented"),
     ("tcp-smart-connect", "not implemented"),

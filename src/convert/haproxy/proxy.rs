@@ -32,6 +32,7 @@ pub const ORDER: &[&str] = &[
     "abortonclose",
     "clitcpka",
     "srvtcpka",
+    "socket_stats",
     "source",
     "rate_limit_sessions",
     "acl",
@@ -112,6 +113,7 @@ impl ProxyKind {
             "expect_proxy",
             "capture_cookie",
             "clitcpka",
+            "socket_stats",
             "rate_limit_sessions",
         ];
         match self {
@@ -154,6 +156,7 @@ impl ProxyKind {
             "tcplog",
             "dontlognull",
             "clitcpka",
+            "socket_stats",
             "rate_limit_sessions",
         ];
         match self {
@@ -748,6 +751,7 @@ fn option(st: &mut St, d: &Directive, prefix: Option<&str>, cx: &mut Cx) {
         "allbackups" => flag(st, cx, "allbackups"),
         "abortonclose" => flag(st, cx, "abortonclose"),
         "clitcpka" | "srvtcpka" => flag(st, cx, name),
+        "socket-stats" => flag(st, cx, "socket_stats"),
         // Both sides, each where the section has it (a frontend has no server side).
         "tcpka" => {
             for key in ["clitcpka", "srvtcpka"] {

@@ -559,7 +559,8 @@ fn do_resolve_action(d: &Directive, action: &str) -> Result<Parsed, Fail> {
         [v, r, f @ ("ipv4" | "ipv6")] => (v, r, Some(*f)),
         _ => return Err(usage()),
     };
-    if var.is_empty() || resolvers.is_empty() {
+    // Any variable name, even empty, as HAProxy 2.6 (lbha warns when it has no scope).
+    if resolvers.is_empty() {
         return Err(usage());
     }
     let mut t = InlineTable::new();

@@ -63,6 +63,22 @@ fn do_resolve_and_early_hint_are_refused_as_haproxy_refuses_them() {
 }
 
 #[test]
+fn do_resolve_takes_any_variable_name_as_haproxy_does() {
+    // `haproxy -c` accepts these; the address is then stored nowhere (lbha warns).
+    for var in ["ip", "bad.ip", ""] {
+        let c = conv(&format!(
+            "resolvers mydns\n  nameserver ns1 127.0.0.1:53\n\
+             defaults\n  mode http\nfrontend fe\n  bind :80\n  http-request do-resolve({var},mydns) hdr(host)\n\
+             \x20 default_backend be\nbackend be\n  server a 127.0.0.1:1\n"
+        ));
+        let t = table(&c);
+        assert_eq!(t["frontend"][0]["http_request"][0]["do_resolve"]["var"].as_str(), Some(var), "{}", c.toml);
+        let s = snap(&c);
+        assert!(matches!(&s.frontends[0].http_request[0].action, HttpAction::DoResolve { var: None, .. }));
+    }
+}
+
+#[test]
 fn tcp_request_content_do_resolve_converts_and_is_refused_where_lbha_cannot_run_it() {
     let c = conv(
         "resolvers mydns\n  nameserver ns1 127.0.0.1:53\n\

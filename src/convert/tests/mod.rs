@@ -451,6 +451,23 @@ fn tcp_keepalive_and_fin_timeouts() {
     assert!(table(&c)["frontend"][0].get("srvtcpka").is_none(), "a frontend has no server side");
 }
 
+/// `option socket-stats`: in frontends, listens and defaults (`no option` undoes it), never
+/// in a backend (HAProxy ignores it there with a warning).
+#[test]
+fn socket_stats_converts() {
+    let c = conv(
+        "defaults\n  mode http\n  option socket-stats\nfrontend fe\n  bind 127.0.0.1:9000\n  bind 127.0.0.1:9001 name b2\n  default_backend be\nfrontend off\n  bind 127.0.0.1:9002\n  no option socket-stats\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(kinds(&c), []);
+    let s = snap(&c);
+    let fe = |n: &str| s.frontends.iter().find(|f| f.name == n).unwrap();
+    assert!(fe("fe").socket_stats && !fe("off").socket_stats);
+    let c = conv(
+        "frontend fe\n  bind 127.0.0.1:9000\n  option socket-stats\n  default_backend be\nbackend be\n  server a 127.0.0.1:1\n",
+    );
+    assert_eq!(table(&c)["frontend"][0]["socket_stats"].as_bool(), Some(true), "{}", c.toml);
+}
+
 /// `attr` and `dynamic` with `dynamic-cookie-key` (in the backend or inherited from defaults):
 /// servers without `cookie` get HAProxy's derived value, not their name.
 #[test]
