@@ -297,6 +297,10 @@ pub struct ServerRt {
     /// Health checks run: configured and not stopped by `disable health` (HAProxy's
     /// `CHK_ST_ENABLED`).
     checks_on: AtomicBool,
+    /// An `agent-check` runs: configured and not stopped by `disable agent`.
+    agent_on: AtomicBool,
+    /// A health check probe is in flight (HAProxy's `CHK_ST_INPROGRESS`).
+    pub probing: AtomicBool,
 }
 
 impl ServerRt {
@@ -334,6 +338,8 @@ impl ServerRt {
             check_rise: AtomicU32::new(DEFAULT_RISE),
             check_fall: AtomicU32::new(DEFAULT_FALL),
             checks_on: AtomicBool::new(false),
+            agent_on: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -460,9 +466,8 @@ impl ServerRt {
             *lc = (Instant::now(), SystemTime::now());
         }
     }
-    /// The check's `rise` and `fall` (None: no check, HAProxy's defaults).
-    pub fn configure_check(&self, rise_fall: Option<(u32, u32)>) {
-        let (rise, fall) = rise_fall.unwrap_or((DEFAULT_RISE, DEFAULT_FALL));
+    /// The server's `rise` and `fall` (HAProxy's 2 and 3 when not set, with or without checks).
+    pub fn configure_check(&self, (rise, fall): (u32, u32)) {
         self.check_rise.store(rise.max(1), Relaxed);
         self.check_fall.store(fall.max(1), Relaxed);
     }
@@ -475,6 +480,17 @@ impl ServerRt {
     }
     pub fn checks_on(&self) -> bool {
         self.checks_on.load(Relaxed)
+    }
+    /// Whether its agent runs (configured, not stopped by `disable agent`).
+    pub fn set_agent_on(&self, on: bool) {
+        self.agent_on.store(on, Relaxed);
+    }
+    pub fn agent_on(&self) -> bool {
+        self.agent_on.load(Relaxed)
+    }
+    /// The agent said down and has not said up since (HAProxy's agent health 0).
+    pub fn agent_down(&self) -> bool {
+        self.agent_down.load(Relaxed)
     }
     /// `set server ... health up|stopping|down` (and the API's operational state): the counter
     /// goes to the top or to 0, as HAProxy's, and the server up or down.
@@ -738,7 +754,7 @@ fn server_rt(
         fresh = true;
         Arc::new(ServerRt::new(s.weight, s.disabled))
     });
-    rt.configure_check(s.check.as_ref().map(|c| (c.rise, c.fall)));
+    rt.configure_check(s.rise_fall);
     if fresh && !s.disabled {
         rt.check_health.store(rt.check_rise.load(Relaxed), Relaxed);
     }

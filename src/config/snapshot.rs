@@ -593,6 +593,9 @@ pub struct Server {
     /// `check` configured on a server still `unresolved`: its checks start with its address,
     /// and it may be tracked meanwhile (as HAProxy's, whose trackers are then in maintenance).
     pub awaits_check: bool,
+    /// `rise` and `fall`, set even without `check` (HAProxy keeps them, and starts the check
+    /// counter at `rise`: `srv_check_health`, and an agent's "DOWN 1/5", show them).
+    pub rise_fall: (u32, u32),
     /// Its address is kept current by a `[[resolvers]]` section.
     pub dns: Option<super::resolvers::ServerDns>,
     /// `proto`, `pool_max_conn`, `max_reuse`, `pool_purge_delay`, `maxqueue`, `minconn`.

@@ -26,6 +26,7 @@ const ADMF_RMAINT: u32 = 0x20;
 // HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED, CHK_ST_PAUSED).
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
 const CHK_PAUSED: u32 = 0x08;
+const CHK_INPROGRESS: u32 = 0x01;
 
 /// What a health check last said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +49,8 @@ pub struct ServerLine {
     pub srv_name: String,
     pub addr: SocketAddr,
     pub up: bool,
+    /// Up but out of load balancing (HAProxy's `SRV_ST_STOPPING`, NOLB).
+    pub nolb: bool,
     /// The server's own admin state (HAProxy's forced flags).
     pub admin: Admin,
     /// What it inherits from the server it tracks (`IMAINT`, `IDRAIN`).
@@ -63,6 +66,8 @@ pub struct ServerLine {
     /// HAProxy's `srv_check_status` number (`HCHK_STATUS_*`) and `srv_check_health` counter.
     pub check_status: u8,
     pub check_health: u32,
+    /// A probe is in flight (HAProxy's `CHK_ST_INPROGRESS`, bit 0x01 of `srv_check_state`).
+    pub check_in_progress: bool,
     /// The check's and agent's `port`/`addr` as configured (HAProxy's `srv_check_port`,
     /// `srv_check_addr`, `srv_agent_addr`, `srv_agent_port`).
     pub targets: crate::config::snapshot::StateTargets,
@@ -123,7 +128,7 @@ impl ServerLine {
             CheckResult::None => 0,
             _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
             _ => CHK_CONFIGURED_ENABLED,
-        };
+        } | if self.check_in_progress && self.check != CheckResult::None { CHK_INPROGRESS } else { 0 };
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
@@ -133,8 +138,13 @@ impl ServerLine {
             self.srv_id,
             self.srv_name,
             if self.no_addr { "-".to_string() } else { self.addr.ip().to_string() },
-            // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said.
-            if self.up && !maint { 2 } else { 0 },
+            // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said;
+            // NOLB is SRV_ST_STOPPING.
+            match (self.up && !maint, self.nolb) {
+                (true, false) => 2,
+                (true, true) => 3,
+                (false, _) => 0,
+            },
             self.admin_bits(),
             self.uweight,
             self.iweight,
@@ -336,6 +346,7 @@ mod tests {
             srv_name: "a".into(),
             addr: "127.0.0.1:8081".parse().unwrap(),
             up: true,
+            nolb: false,
             admin,
             inherited: Inherited::default(),
             config_disabled,
@@ -347,6 +358,7 @@ mod tests {
             check: CheckResult::Passed,
             check_status: 6,
             check_health: 4,
+            check_in_progress: false,
             targets: Default::default(),
             use_ssl: false,
             no_addr: false,

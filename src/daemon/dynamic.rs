@@ -451,7 +451,9 @@ async fn run(
             if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {
                 proxy.shutdown_backups(&active, (bi, si));
             }
-            checks.restart(proxy, &r.backend, &r.server);
+            // The checker goes on (a probe in flight stays so, as HAProxy's) and counts from
+            // the forced counter; the servers tracking this one follow.
+            checks.sync_trackers(proxy);
             Ok(String::new())
         }
         RtCommand::SetAgent(r, state) => {
