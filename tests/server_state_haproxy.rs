@@ -434,3 +434,55 @@ fn a_server_without_an_address_passes_maintenance_to_its_trackers() {
     assert_eq!(stat_status(&ms, "rb", "t"), "UP 1/3", "{ms}");
     drop(chk);
 }
+
+/// `srv_fqdn` and a `rise` without `check`, as HAProxy 2.6 shows them: the host name a server
+/// was configured by (a plain server, a template, one without an address yet), kept across
+/// `set server addr`, `-` for an address; `srv_check_health` starts at `rise` with or without
+/// checks (0 for a server without an address).
+#[test]
+fn fqdn_and_rise_without_check_match_haproxy() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend nm\n\
+             backend nm\n\
+             \x20   server a localhost:9\n\
+             \x20   server d 127.0.0.1:9 rise 5\n\
+             \x20   server e 127.0.0.1:9 rise 4 fall 7\n\
+             \x20   server i 127.0.0.1:9\n\
+             \x20   server h nosuchhost.invalid:9 init-addr none rise 3\n\
+             \x20   server-template t 2 localhost:9 init-addr none\n"
+        )
+    };
+    let hdir = TempDir::new("fqdn-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    // Name, address, health, fqdn, port.
+    let cols = |s: &str| {
+        lines(s, "nm").into_iter().map(|f| format!("{} {} {} {} {}", f[3], f[4], f[12], f[17], f[18])).collect::<Vec<_>>()
+    };
+    let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    #[rustfmt::skip]
+    assert_eq!(cols(&m), ["a 127.0.0.1 2 localhost 9", "d 127.0.0.1 5 - 9", "e 127.0.0.1 4 - 9",
+        "i 127.0.0.1 2 - 9", "h - 0 nosuchhost.invalid 9", "t1 - 0 localhost 9", "t2 - 0 localhost 9"], "{m}");
+    for cmd in ["set server nm/a addr 127.0.0.2 port 10", "set server nm/i addr 127.0.0.3"] {
+        let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+        assert_eq!(h, m, "{cmd}");
+    }
+    let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[0], "a 127.0.0.2 2 localhost 10", "{m}");
+    // The name and the address set at runtime survive a reload.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let m = l.ctl(&["show servers state nm"]);
+    assert_eq!(cols(&h), cols(&m), "after a reload\n--- haproxy\n{h}\n--- lbha\n{m}");
+}

@@ -858,6 +858,7 @@ fn server(
         unresolved,
         awaits_check: sv.check && unresolved,
         rise_fall: rise_fall(sv, check_def, sp, cx),
+        fqdn: init_addr::host_name(&sv.addr),
         dns,
         upstream: upstream::server(sv, sp, cx),
     })

@@ -80,6 +80,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
                 no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
+                fqdn: s.fqdn.clone(),
             });
         }
     }

@@ -75,6 +75,8 @@ pub struct ServerLine {
     pub use_ssl: bool,
     /// No address (DNS, `init-addr none`): HAProxy's `RMAINT`, address `-`.
     pub no_addr: bool,
+    /// The host name it was configured by (`srv_fqdn`).
+    pub fqdn: Option<String>,
 }
 
 impl ServerLine {
@@ -132,7 +134,7 @@ impl ServerLine {
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} - {} - {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} {} {} - {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
@@ -156,6 +158,7 @@ impl ServerLine {
             check_state,
             u8::from(self.bk_forced_id),
             u8::from(self.srv_forced_id),
+            self.fqdn.as_deref().unwrap_or("-"),
             self.addr.port(),
             u8::from(self.use_ssl),
             t.check_port,
@@ -362,6 +365,7 @@ mod tests {
             targets: Default::default(),
             use_ssl: false,
             no_addr: false,
+            fqdn: None,
         }
     }
 
