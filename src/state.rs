@@ -301,6 +301,8 @@ pub struct ServerRt {
     agent_on: AtomicBool,
     /// A health check probe is in flight (HAProxy's `CHK_ST_INPROGRESS`).
     pub probing: AtomicBool,
+    /// The last attached snapshot left it without an address (see [`Self::address_moved`]).
+    addressless: AtomicBool,
 }
 
 impl ServerRt {
@@ -340,6 +342,7 @@ impl ServerRt {
             checks_on: AtomicBool::new(false),
             agent_on: AtomicBool::new(false),
             probing: AtomicBool::new(false),
+            addressless: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -454,6 +457,30 @@ impl ServerRt {
             self.start_ramp();
         } else if was != now {
             self.touch();
+        }
+    }
+    /// The server lost its address or got one (DNS, `set server addr`): HAProxy enters or
+    /// leaves its resolution maintenance (`RMAINT`) as any other, which moves the counter and
+    /// restarts the time since the last change. Nothing moves for a server already in
+    /// maintenance otherwise.
+    fn address_moved(&self, none: bool) {
+        if self.admin() == Admin::Maint {
+            return;
+        }
+        let checks_on = self.checks_on.load(Relaxed);
+        if none {
+            if checks_on || self.is_up() {
+                self.check_health.store(0, Relaxed);
+            }
+        } else if checks_on {
+            self.check_health.store(self.check_rise.load(Relaxed), Relaxed);
+            self.set_up(true);
+        }
+        if self.is_up() {
+            self.touch();
+        }
+        if !none {
+            self.start_ramp();
         }
     }
     /// Restarts the time since the last change (`srv_time_since_last_change`, `lastchg`),
@@ -755,8 +782,12 @@ fn server_rt(
         Arc::new(ServerRt::new(s.weight, s.disabled))
     });
     rt.configure_check(s.rise_fall);
+    // Without an address a server starts in maintenance (HAProxy's `RMAINT`): counter at 0.
     if fresh && !s.disabled {
-        rt.check_health.store(rt.check_rise.load(Relaxed), Relaxed);
+        rt.check_health.store(if s.unresolved { 0 } else { rt.check_rise.load(Relaxed) }, Relaxed);
+    }
+    if rt.addressless.swap(s.unresolved, Relaxed) != s.unresolved && !fresh {
+        rt.address_moved(s.unresolved);
     }
     if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
         rt.set_weight(s.weight);

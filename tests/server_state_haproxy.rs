@@ -486,3 +486,83 @@ fn fqdn_and_rise_without_check_match_haproxy() {
     let m = l.ctl(&["show servers state nm"]);
     assert_eq!(cols(&h), cols(&m), "after a reload\n--- haproxy\n{h}\n--- lbha\n{m}");
 }
+
+/// A server started without an address (`init-addr none`) that the resolvers then give one
+/// leaves HAProxy's resolution maintenance as any maintenance: its time since the last change
+/// restarts (younger than a server that never changed) and its counter is HAProxy's.
+#[test]
+fn an_address_from_dns_restarts_the_time_since_the_last_change() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    if !common::dnsmasq::installed() {
+        return;
+    }
+    let dir = TempDir::new("dnschg");
+    let hosts = dir.write("hosts", "127.0.0.9 ready.test\n");
+    let dns_port = free_port();
+    let dm = common::dnsmasq::Dnsmasq::start(&dir.0, &hosts, dns_port);
+    dm.wait_for("ready.test", false, &["127.0.0.9"]);
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             resolvers dns\n    nameserver n1 127.0.0.1:{dns_port}\n    hold valid 1s\n    timeout resolve 1s\n    timeout retry 1s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend rb\n\
+             backend rb\n\
+             \x20   server r app.test:{chk_port} resolvers dns init-addr none check inter 1h\n\
+             \x20   server u app2.test:{chk_port} resolvers dns init-addr none\n\
+             \x20   server o 127.0.0.1:9\n"
+        )
+    };
+    let hsock = dir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    let h_state = || ask_socket(&hsock, "show servers state rb");
+    let l_state = || l.ctl(&["show servers state rb"]);
+    // Per server: address, and seconds since the last change.
+    let facts = |s: &str| -> Vec<(String, u64)> {
+        s.lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1] == "rb")
+            .map(|f| (f[4].to_string(), f[9].parse().unwrap()))
+            .collect()
+    };
+    // Both have run a while with no address for `r` and `u`.
+    for state in [&h_state as &dyn Fn() -> String, &l_state] {
+        let mut waited = 0;
+        while facts(&state())[2].1 < 2 {
+            assert!(waited < 100, "no change time of 2 s within 10 s:\n{}", state());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        }
+        assert_eq!(facts(&state())[0].0, "-", "{}", state());
+    }
+    std::fs::write(&hosts, "127.0.0.9 ready.test\n127.0.0.1 app.test\n127.0.0.1 app2.test\n").unwrap();
+    dm.reload();
+    dm.wait_for("app2.test", false, &["127.0.0.1"]);
+    for (who, state) in [("haproxy", &h_state as &dyn Fn() -> String), ("lbha", &l_state)] {
+        let mut waited = 0;
+        while facts(&state())[..2].iter().any(|f| f.0 == "-") {
+            assert!(waited < 150, "{who}: no address from DNS within 15 s:\n{}", state());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        }
+        let f = facts(&state());
+        assert!(f[0].1 < f[2].1 && f[1].1 < f[2].1, "{who}: the change time did not restart:\n{}", state());
+    }
+    // The unchecked server's op state, admin state and counter (the checked one's moves with
+    // its first check, whose time differs between the two).
+    let cols = |s: &str| lines(s, "rb").into_iter().map(|f| format!("{} {} {} {}", f[3], f[5], f[6], f[12])).collect::<Vec<_>>();
+    let (h, m) = (h_state(), l_state());
+    assert_eq!(cols(&h)[1..], cols(&m)[1..], "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[1], "u 2 0 0", "{m}");
+    let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
+    assert_eq!(stat_status(&hs, "rb", "u"), stat_status(&ms, "rb", "u"));
+    drop(chk);
+}
