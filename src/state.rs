@@ -483,6 +483,24 @@ impl ServerRt {
             self.start_ramp();
         }
     }
+    /// A check counter handed over (binary upgrade): taken, bounded by this config's `rise`
+    /// and `fall`, when the server has no checks or it agrees with the checks' up or down.
+    pub fn restore_health(&self, h: u32, checked: bool) {
+        let (rise, fall) = self.check_rise_fall();
+        let h = h.min(rise + fall - 1);
+        if !checked || (h >= rise) == self.health_up() {
+            self.check_health.store(h, Relaxed);
+        }
+    }
+    /// The time since the last change handed over (binary upgrade): the change happened that
+    /// long ago.
+    pub fn restore_since_change(&self, since: Duration) {
+        let at = Instant::now().checked_sub(since);
+        let wall = SystemTime::now().checked_sub(since);
+        if let (Some(at), Some(wall), Ok(mut lc)) = (at, wall, self.last_change.lock()) {
+            *lc = (at, wall);
+        }
+    }
     /// Restarts the time since the last change (`srv_time_since_last_change`, `lastchg`),
     /// keeping the downtime counted so far.
     fn touch(&self) {

@@ -8,6 +8,7 @@
 mod api_support;
 mod common;
 use api_support::ApiLbha;
+use common::hand_checked::HandChecked;
 use common::*;
 use std::net::TcpListener;
 use std::path::Path;
@@ -225,50 +226,6 @@ fn haproxy_loads_the_marked_state_file() {
     assert_eq!(kept(&h), kept(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(kept(&h), ["a 1 3", "b 0 1", "c 4 0", "f 0 0", "g 0 7"].map(String::from).to_vec(), "{h}");
     drop(chk);
-}
-
-/// An HTTP check target the test answers by hand, one probe at a time: each answer waits for
-/// the next probe, which the checker sends only after it counted the answer, so both processes
-/// are read at the same step of their rise/fall counting without any timing.
-struct HandChecked {
-    port: u16,
-    probes: std::sync::mpsc::Receiver<std::net::TcpStream>,
-    held: Option<std::net::TcpStream>,
-}
-
-impl HandChecked {
-    fn start() -> HandChecked {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let (tx, probes) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for mut c in l.incoming().flatten() {
-                c.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok();
-                // The whole request is read, so closing after the answer resets nothing.
-                if read_request_head(&mut c).is_none() || tx.send(c).is_err() {
-                    return;
-                }
-            }
-        });
-        HandChecked { port, probes, held: None }
-    }
-
-    fn next(&mut self) -> std::net::TcpStream {
-        self.probes.recv_timeout(std::time::Duration::from_secs(20)).expect("a health check probe within 20 s")
-    }
-
-    /// Waits for the probe in progress (the first one at start), answers it with `status` and
-    /// holds the next.
-    fn answer(&mut self, status: u16) {
-        use std::io::Write;
-        let mut c = match self.held.take() {
-            Some(c) => c,
-            None => self.next(),
-        };
-        write!(c, "HTTP/1.0 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
-        drop(c);
-        self.held = Some(self.next());
-    }
 }
 
 /// The check columns HAProxy's checks move: op state, admin state, `srv_check_status`,

@@ -224,8 +224,13 @@ pub struct SavedServer {
     admin_bits: u32,
     pub uweight: u32,
     pub iweight: u32,
-    /// `srv_op_state`: Some(true) running, Some(false) stopped, None for anything else.
+    /// `srv_op_state`: Some(true) running or stopping (NOLB), Some(false) stopped, None for
+    /// anything else; `op_nolb` for stopping.
     pub op_up: Option<bool>,
+    pub op_nolb: bool,
+    /// `srv_time_since_last_change` and `srv_check_health`, when the line has them.
+    pub since_change_secs: Option<u64>,
+    pub check_health: Option<u32>,
     /// Read from text without [`MARK`] (HAProxy's, or an earlier lbha's): `CMAINT` alone may
     /// be a server `disabled` in the config and never enabled.
     unmarked: bool,
@@ -296,10 +301,13 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
                 uweight,
                 iweight,
                 op_up: match f[5] {
-                    "2" => Some(true),
+                    "2" | "3" => Some(true),
                     "0" => Some(false),
                     _ => None,
                 },
+                op_nolb: f[5] == "3",
+                since_change_secs: f.get(9).and_then(|v| v.parse().ok()),
+                check_health: f.get(12).and_then(|v| v.parse().ok()),
                 unmarked: !marked,
             }),
             (a, u, w) => errors.extend([a.err(), u.err(), w.err()].into_iter().flatten()),
@@ -439,6 +447,20 @@ mod tests {
         // Disabled in the config, enabled by an operator: stays enabled while the config holds.
         assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
         assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn nolb_probe_in_flight_fqdn_and_the_counter_round_trip() {
+        let mut l = line(Admin::Ready, false);
+        (l.nolb, l.check_in_progress, l.check_health) = (true, true, 5);
+        l.fqdn = Some("app.example".into());
+        let text = l.to_line();
+        // Stopping (NOLB) is op state 3; a probe in flight sets bit 0x01 of the check state.
+        assert_eq!(text, "2 web 1 a 127.0.0.1 3 0 5 2 30 6 3 5 7 0 0 0 app.example 8081 - 0 0 - - 0");
+        let (saved, errors) = parse(&format_marked(&[l]));
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = &saved[0];
+        assert_eq!((s.op_up, s.op_nolb, s.check_health, s.since_change_secs), (Some(true), true, Some(5), Some(30)));
     }
 
     #[test]

@@ -83,6 +83,17 @@ pub fn apply(text: &str, source: &str, proxy: &Proxy, op_state: bool) {
             && let Some(up) = s.op_up
         {
             rt.set_up(up);
+            rt.set_nolb(s.op_nolb);
+            // The check counter goes on where it was, so a server mid-way up or down stays so
+            // (kept only while it agrees with the state, as the checker starts from it).
+            if let Some(h) = s.check_health {
+                rt.restore_health(h, cfg.check.is_some());
+            }
+        }
+        // An upgrade keeps the time since the last change (HAProxy's `last_change` from a
+        // state file), after everything above that may have restarted it.
+        if op_state && let Some(secs) = s.since_change_secs {
+            rt.restore_since_change(std::time::Duration::from_secs(secs));
         }
         applied += 1;
     }
