@@ -414,7 +414,8 @@ fn fqdn_and_rise_without_check_match_haproxy() {
              \x20   server e 127.0.0.1:9 rise 4 fall 7\n\
              \x20   server i 127.0.0.1:9\n\
              \x20   server h nosuchhost.invalid:9 init-addr none rise 3\n\
-             \x20   server-template t 2 localhost:9 init-addr none\n"
+             \x20   server-template t 2 localhost:9 init-addr none\n\
+             \x20   server k 127.0.0.1:9 agent-check agent-port 9 agent-inter 1h rise 4\n"
         )
     };
     let hdir = TempDir::new("fqdn-h");
@@ -422,22 +423,33 @@ fn fqdn_and_rise_without_check_match_haproxy() {
     let (hport, lport) = (free_port(), free_port());
     let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
     let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
-    // Name, address, health, fqdn, port.
+    // Name, address, health, agent state, fqdn, port.
     let cols = |s: &str| {
-        lines(s, "nm").into_iter().map(|f| format!("{} {} {} {} {}", f[3], f[4], f[12], f[17], f[18])).collect::<Vec<_>>()
+        lines(s, "nm")
+            .into_iter()
+            .map(|f| format!("{} {} {} {} {} {}", f[3], f[4], f[12], f[14], f[17], f[18]))
+            .collect::<Vec<_>>()
     };
     let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
     assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
     #[rustfmt::skip]
-    assert_eq!(cols(&m), ["a 127.0.0.1 2 localhost 9", "d 127.0.0.1 5 - 9", "e 127.0.0.1 4 - 9",
-        "i 127.0.0.1 2 - 9", "h - 0 nosuchhost.invalid 9", "t1 - 0 localhost 9", "t2 - 0 localhost 9"], "{m}");
-    for cmd in ["set server nm/a addr 127.0.0.2 port 10", "set server nm/i addr 127.0.0.3"] {
+    assert_eq!(cols(&m), ["a 127.0.0.1 2 0 localhost 9", "d 127.0.0.1 5 0 - 9", "e 127.0.0.1 4 0 - 9",
+        "i 127.0.0.1 2 0 - 9", "h - 0 0 nosuchhost.invalid 9", "t1 - 0 0 localhost 9", "t2 - 0 0 localhost 9",
+        "k 127.0.0.1 4 22 - 9"], "{m}");
+    // The agent's state bits lose CHK_ST_ENABLED with `disable agent`, not with maintenance.
+    for cmd in [
+        "set server nm/a addr 127.0.0.2 port 10",
+        "set server nm/i addr 127.0.0.3",
+        "disable agent nm/k",
+        "set server nm/d state maint",
+    ] {
         let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
         assert_eq!(h, m, "{cmd}");
     }
     let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
     assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
-    assert_eq!(cols(&m)[0], "a 127.0.0.2 2 localhost 10", "{m}");
+    assert_eq!(cols(&m)[0], "a 127.0.0.2 2 0 localhost 10", "{m}");
+    assert_eq!(cols(&m)[7], "k 127.0.0.1 4 18 - 9", "{m}");
     // The name and the address set at runtime survive a reload.
     assert!(l.ctl(&["reload"]).starts_with("Success=1"));
     let m = l.ctl(&["show servers state nm"]);

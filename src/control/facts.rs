@@ -81,6 +81,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 use_ssl: s.tls.is_some(),
                 no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
                 fqdn: s.fqdn.clone(),
+                agent: s.agent.as_ref().map(|_| rt.agent_on()),
             });
         }
     }

@@ -27,6 +27,8 @@ const ADMF_RMAINT: u32 = 0x20;
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
 const CHK_PAUSED: u32 = 0x08;
 const CHK_INPROGRESS: u32 = 0x01;
+const CHK_ENABLED: u32 = 0x04;
+const AGENT_CONFIGURED: u32 = 0x12;
 
 /// What a health check last said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +79,8 @@ pub struct ServerLine {
     pub no_addr: bool,
     /// The host name it was configured by (`srv_fqdn`).
     pub fqdn: Option<String>,
+    /// `agent-check` configured, and running (not stopped by `disable agent`).
+    pub agent: Option<bool>,
 }
 
 impl ServerLine {
@@ -115,7 +119,7 @@ impl ServerLine {
         }
     }
 
-    /// One line of the server-state format. The agent's state is HAProxy's "unknown" value 0.
+    /// One line of the server-state format.
     pub fn to_line(&self) -> String {
         let check_result = match self.check {
             CheckResult::None | CheckResult::Pending => 0,
@@ -134,7 +138,7 @@ impl ServerLine {
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} {} {} - {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} - {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
@@ -156,6 +160,9 @@ impl ServerLine {
             // Without an address it entered maintenance (HAProxy's RMAINT), which zeroes it.
             if self.no_addr { 0 } else { self.check_health },
             check_state,
+            // HAProxy's agent bits: CHK_ST_AGENT | CHK_ST_CONFIGURED, with CHK_ST_ENABLED while
+            // it runs (a server's maintenance does not pause it).
+            self.agent.map_or(0, |on| AGENT_CONFIGURED | if on { CHK_ENABLED } else { 0 }),
             u8::from(self.bk_forced_id),
             u8::from(self.srv_forced_id),
             self.fqdn.as_deref().unwrap_or("-"),
@@ -374,6 +381,7 @@ mod tests {
             use_ssl: false,
             no_addr: false,
             fqdn: None,
+            agent: None,
         }
     }
 
