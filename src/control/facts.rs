@@ -82,6 +82,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
                 fqdn: s.fqdn.clone(),
                 agent: s.agent.as_ref().map(|_| rt.agent_on()),
+                srvrecord: s.dns.as_ref().filter(|d| d.srv).map(|d| d.host.clone()),
             });
         }
     }

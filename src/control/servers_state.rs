@@ -81,6 +81,8 @@ pub struct ServerLine {
     pub fqdn: Option<String>,
     /// `agent-check` configured, and running (not stopped by `disable agent`).
     pub agent: Option<bool>,
+    /// The SRV name whose records fill the server (`srvrecord`).
+    pub srvrecord: Option<String>,
 }
 
 impl ServerLine {
@@ -138,7 +140,7 @@ impl ServerLine {
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} - {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
@@ -167,6 +169,7 @@ impl ServerLine {
             u8::from(self.srv_forced_id),
             self.fqdn.as_deref().unwrap_or("-"),
             self.addr.port(),
+            self.srvrecord.as_deref().unwrap_or("-"),
             u8::from(self.use_ssl),
             t.check_port,
             ip(t.check_addr),
@@ -382,6 +385,7 @@ mod tests {
             no_addr: false,
             fqdn: None,
             agent: None,
+            srvrecord: None,
         }
     }
 
@@ -462,9 +466,13 @@ mod tests {
         let mut l = line(Admin::Ready, false);
         (l.nolb, l.check_in_progress, l.check_health) = (true, true, 5);
         l.fqdn = Some("app.example".into());
+        l.agent = Some(false);
         let text = l.to_line();
-        // Stopping (NOLB) is op state 3; a probe in flight sets bit 0x01 of the check state.
-        assert_eq!(text, "2 web 1 a 127.0.0.1 3 0 5 2 30 6 3 5 7 0 0 0 app.example 8081 - 0 0 - - 0");
+        // Stopping (NOLB) is op state 3; a probe in flight sets bit 0x01 of the check state; a
+        // disabled agent is 0x12.
+        assert_eq!(text, "2 web 1 a 127.0.0.1 3 0 5 2 30 6 3 5 7 18 0 0 app.example 8081 - 0 0 - - 0");
+        let srv = ServerLine { srvrecord: Some("_http._tcp.app.example".into()), fqdn: None, ..l.clone() };
+        assert!(srv.to_line().contains(" 0 0 - 8081 _http._tcp.app.example 0 "), "{}", srv.to_line());
         let (saved, errors) = parse(&format_marked(&[l]));
         assert!(errors.is_empty(), "{errors:?}");
         let s = &saved[0];
