@@ -527,7 +527,9 @@ fn an_address_from_dns_restarts_the_time_since_the_last_change() {
     }
     // The unchecked server's op state, admin state and counter (the checked one's moves with
     // its first check, whose time differs between the two).
-    let cols = |s: &str| lines(s, "rb").into_iter().map(|f| format!("{} {} {} {}", f[3], f[5], f[6], f[12])).collect::<Vec<_>>();
+    let cols = |s: &str| {
+        lines(s, "rb").into_iter().map(|f| format!("{} {} {} {}", f[3], f[5], f[6], f[12])).collect::<Vec<_>>()
+    };
     let (h, m) = (h_state(), l_state());
     assert_eq!(cols(&h)[1..], cols(&m)[1..], "--- haproxy\n{h}\n--- lbha\n{m}");
     assert_eq!(cols(&m)[1], "u 2 0 0", "{m}");

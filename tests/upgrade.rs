@@ -443,9 +443,16 @@ fn check_counter_and_last_change_pass_over() {
     // Name, op state, health; and the time since the last change of `s`.
     let state = |l: &Lbha| {
         let text = l.ctl(&["show servers state web"]);
-        let f: Vec<Vec<String>> =
-            text.lines().map(|x| x.split(' ').map(String::from).collect::<Vec<_>>()).filter(|f| f.len() > 12 && f[1] == "web").collect();
-        (f.iter().map(|f| format!("{} {} {}", f[3], f[5], f[12])).collect::<Vec<_>>(), f[0][9].parse::<u64>().unwrap(), text)
+        let f: Vec<Vec<String>> = text
+            .lines()
+            .map(|x| x.split(' ').map(String::from).collect::<Vec<_>>())
+            .filter(|f| f.len() > 12 && f[1] == "web")
+            .collect();
+        (
+            f.iter().map(|f| format!("{} {} {}", f[3], f[5], f[12])).collect::<Vec<_>>(),
+            f[0][9].parse::<u64>().unwrap(),
+            text,
+        )
     };
     for status in [200, 200, 200, 500, 500] {
         hc.answer(status);

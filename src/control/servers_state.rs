@@ -131,12 +131,13 @@ impl ServerLine {
         // HAProxy pauses the checks of a server in maintenance, and marks those of a server
         // `disabled` in the config paused even when it has none (and keeps that once enabled).
         let maint = self.admin_in_force() == Admin::Maint;
-        let check_state = match self.check {
-            CheckResult::None if self.config_disabled => CHK_PAUSED,
-            CheckResult::None => 0,
-            _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
-            _ => CHK_CONFIGURED_ENABLED,
-        } | if self.check_in_progress && self.check != CheckResult::None { CHK_INPROGRESS } else { 0 };
+        let check_state =
+            match self.check {
+                CheckResult::None if self.config_disabled => CHK_PAUSED,
+                CheckResult::None => 0,
+                _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
+                _ => CHK_CONFIGURED_ENABLED,
+            } | if self.check_in_progress && self.check != CheckResult::None { CHK_INPROGRESS } else { 0 };
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
