@@ -462,12 +462,13 @@ impl ServerRt {
     /// The server lost its address or got one (DNS, `set server addr`): HAProxy enters or
     /// leaves its resolution maintenance (`RMAINT`) as any other, which moves the counter and
     /// restarts the time since the last change. Nothing moves for a server already in
-    /// maintenance otherwise.
-    fn address_moved(&self, none: bool) {
+    /// maintenance otherwise. `checked`: the server has checks (its checker may not have started
+    /// yet: one starts with the address).
+    fn address_moved(&self, none: bool, checked: bool) {
         if self.admin() == Admin::Maint {
             return;
         }
-        let checks_on = self.checks_on.load(Relaxed);
+        let checks_on = checked || self.checks_on.load(Relaxed);
         if none {
             if checks_on || self.is_up() {
                 self.check_health.store(0, Relaxed);
@@ -805,7 +806,7 @@ fn server_rt(
         rt.check_health.store(if s.unresolved { 0 } else { rt.check_rise.load(Relaxed) }, Relaxed);
     }
     if rt.addressless.swap(s.unresolved, Relaxed) != s.unresolved && !fresh {
-        rt.address_moved(s.unresolved);
+        rt.address_moved(s.unresolved, s.check.is_some() || s.awaits_check);
     }
     if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
         rt.set_weight(s.weight);
