@@ -297,6 +297,12 @@ pub struct ServerRt {
     /// Health checks run: configured and not stopped by `disable health` (HAProxy's
     /// `CHK_ST_ENABLED`).
     checks_on: AtomicBool,
+    /// An `agent-check` runs: configured and not stopped by `disable agent`.
+    agent_on: AtomicBool,
+    /// A health check probe is in flight (HAProxy's `CHK_ST_INPROGRESS`).
+    pub probing: AtomicBool,
+    /// The last attached snapshot left it without an address (see [`Self::address_moved`]).
+    addressless: AtomicBool,
 }
 
 impl ServerRt {
@@ -334,6 +340,9 @@ impl ServerRt {
             check_rise: AtomicU32::new(DEFAULT_RISE),
             check_fall: AtomicU32::new(DEFAULT_FALL),
             checks_on: AtomicBool::new(false),
+            agent_on: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
+            addressless: AtomicBool::new(false),
         }
     }
     pub fn is_up(&self) -> bool {
@@ -450,6 +459,49 @@ impl ServerRt {
             self.touch();
         }
     }
+    /// The server lost its address or got one (DNS, `set server addr`): HAProxy enters or
+    /// leaves its resolution maintenance (`RMAINT`) as any other, which moves the counter and
+    /// restarts the time since the last change. Nothing moves for a server already in
+    /// maintenance otherwise. `checked`: the server has checks (its checker may not have started
+    /// yet: one starts with the address).
+    fn address_moved(&self, none: bool, checked: bool) {
+        if self.admin() == Admin::Maint {
+            return;
+        }
+        let checks_on = checked || self.checks_on.load(Relaxed);
+        if none {
+            if checks_on || self.is_up() {
+                self.check_health.store(0, Relaxed);
+            }
+        } else if checks_on {
+            self.check_health.store(self.check_rise.load(Relaxed), Relaxed);
+            self.set_up(true);
+        }
+        if self.is_up() {
+            self.touch();
+        }
+        if !none {
+            self.start_ramp();
+        }
+    }
+    /// A check counter handed over (binary upgrade): taken, bounded by this config's `rise`
+    /// and `fall`, when the server has no checks or it agrees with the checks' up or down.
+    pub fn restore_health(&self, h: u32, checked: bool) {
+        let (rise, fall) = self.check_rise_fall();
+        let h = h.min(rise + fall - 1);
+        if !checked || (h >= rise) == self.health_up() {
+            self.check_health.store(h, Relaxed);
+        }
+    }
+    /// The time since the last change handed over (binary upgrade): the change happened that
+    /// long ago.
+    pub fn restore_since_change(&self, since: Duration) {
+        let at = Instant::now().checked_sub(since);
+        let wall = SystemTime::now().checked_sub(since);
+        if let (Some(at), Some(wall), Ok(mut lc)) = (at, wall, self.last_change.lock()) {
+            *lc = (at, wall);
+        }
+    }
     /// Restarts the time since the last change (`srv_time_since_last_change`, `lastchg`),
     /// keeping the downtime counted so far.
     fn touch(&self) {
@@ -460,9 +512,8 @@ impl ServerRt {
             *lc = (Instant::now(), SystemTime::now());
         }
     }
-    /// The check's `rise` and `fall` (None: no check, HAProxy's defaults).
-    pub fn configure_check(&self, rise_fall: Option<(u32, u32)>) {
-        let (rise, fall) = rise_fall.unwrap_or((DEFAULT_RISE, DEFAULT_FALL));
+    /// The server's `rise` and `fall` (HAProxy's 2 and 3 when not set, with or without checks).
+    pub fn configure_check(&self, (rise, fall): (u32, u32)) {
         self.check_rise.store(rise.max(1), Relaxed);
         self.check_fall.store(fall.max(1), Relaxed);
     }
@@ -475,6 +526,17 @@ impl ServerRt {
     }
     pub fn checks_on(&self) -> bool {
         self.checks_on.load(Relaxed)
+    }
+    /// Whether its agent runs (configured, not stopped by `disable agent`).
+    pub fn set_agent_on(&self, on: bool) {
+        self.agent_on.store(on, Relaxed);
+    }
+    pub fn agent_on(&self) -> bool {
+        self.agent_on.load(Relaxed)
+    }
+    /// The agent said down and has not said up since (HAProxy's agent health 0).
+    pub fn agent_down(&self) -> bool {
+        self.agent_down.load(Relaxed)
     }
     /// `set server ... health up|stopping|down` (and the API's operational state): the counter
     /// goes to the top or to 0, as HAProxy's, and the server up or down.
@@ -755,9 +817,13 @@ fn server_rt(
         fresh = true;
         Arc::new(ServerRt::new(s.weight, s.disabled))
     });
-    rt.configure_check(s.check.as_ref().map(|c| (c.rise, c.fall)));
+    rt.configure_check(s.rise_fall);
+    // Without an address a server starts in maintenance (HAProxy's `RMAINT`): counter at 0.
     if fresh && !s.disabled {
-        rt.check_health.store(rt.check_rise.load(Relaxed), Relaxed);
+        rt.check_health.store(if s.unresolved { 0 } else { rt.check_rise.load(Relaxed) }, Relaxed);
+    }
+    if rt.addressless.swap(s.unresolved, Relaxed) != s.unresolved && !fresh {
+        rt.address_moved(s.unresolved, s.check.is_some() || s.awaits_check);
     }
     if rt.config_weight.swap(s.weight, Relaxed) != s.weight {
         rt.set_weight(s.weight);

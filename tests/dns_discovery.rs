@@ -275,6 +275,11 @@ fn server_template_from_srv_records_takes_port_and_weight_as_haproxy_and_follows
     assert_eq!(filled.len(), 1, "{rows:?}");
     assert_eq!((filled[0].1.as_str(), filled[0].2.as_str()), ("127.0.0.2", "2"), "weight 512 is 2: {rows:?}");
     assert_eq!(filled[0].3, pa.to_string());
+    // Every slot names the SRV record in `srvrecord`, filled or not, as HAProxy 2.6 does.
+    let st = l.ctl(&["show servers state web"]);
+    let srvrecords: Vec<&str> =
+        st.lines().filter_map(|x| x.split(' ').nth(19).filter(|_| x.split(' ').nth(1) == Some("web"))).collect();
+    assert_eq!(srvrecords, ["_http._tcp.svc.lbha.test"; 3], "{st}");
 
     // HAProxy 2.6 on the same records: the same addresses, ports and weights.
     if Command::new("haproxy").arg("-v").output().is_ok() {

@@ -539,14 +539,15 @@ fn agents_and_stopping_are_set_from_the_socket_as_in_haproxy() {
     wait_status("a", "UP");
     // The agent's own state: down keeps the server out whatever its checks say, up lets it back.
     assert_eq!(ask("set server web/a agent down"), "\n");
-    assert_eq!(status("a"), "DOWN");
+    // HAProxy's word for a server its agent took down.
+    assert_eq!(status("a"), "DOWN (agent)");
     assert!(bodies(port, 6).iter().all(|x| x == "b"));
     assert_eq!(ask("set server web/a agent up"), "\n");
     assert_eq!(status("a"), "UP");
     assert_eq!(ask("set server web/a agent stopping"), "'set server <srv> agent' expects 'up' or 'down'.\n\n");
     // A stopped agent no longer counts and is no longer asked; a disabled agent cannot be set.
     agent.say("down\n");
-    wait_status("a", "DOWN");
+    wait_status("a", "DOWN (agent)");
     assert_eq!(ask("disable agent web/a"), "\n");
     assert_eq!(status("a"), "UP");
     let asked = agent.asked.load(Ordering::SeqCst);
@@ -555,7 +556,7 @@ fn agents_and_stopping_are_set_from_the_socket_as_in_haproxy() {
     assert_eq!(status("a"), "UP");
     assert_eq!(ask("set server web/a agent down"), "agent checks are not enabled on this server.\n\n");
     assert_eq!(ask("enable agent web/a"), "\n");
-    wait_status("a", "DOWN");
+    wait_status("a", "DOWN (agent)");
     agent.say("up\n");
     wait_status("a", "UP");
     // A server without an agent: HAProxy's refusals.

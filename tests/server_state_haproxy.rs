@@ -8,6 +8,7 @@
 mod api_support;
 mod common;
 use api_support::ApiLbha;
+use common::hand_checked::HandChecked;
 use common::*;
 use std::net::TcpListener;
 use std::path::Path;
@@ -227,56 +228,13 @@ fn haproxy_loads_the_marked_state_file() {
     drop(chk);
 }
 
-/// An HTTP check target the test answers by hand, one probe at a time: each answer waits for
-/// the next probe, which the checker sends only after it counted the answer, so both processes
-/// are read at the same step of their rise/fall counting without any timing.
-struct HandChecked {
-    port: u16,
-    probes: std::sync::mpsc::Receiver<std::net::TcpStream>,
-    held: Option<std::net::TcpStream>,
-}
-
-impl HandChecked {
-    fn start() -> HandChecked {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let (tx, probes) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for mut c in l.incoming().flatten() {
-                c.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok();
-                // The whole request is read, so closing after the answer resets nothing.
-                if read_request_head(&mut c).is_none() || tx.send(c).is_err() {
-                    return;
-                }
-            }
-        });
-        HandChecked { port, probes, held: None }
-    }
-
-    fn next(&mut self) -> std::net::TcpStream {
-        self.probes.recv_timeout(std::time::Duration::from_secs(20)).expect("a health check probe within 20 s")
-    }
-
-    /// Waits for the probe in progress (the first one at start), answers it with `status` and
-    /// holds the next.
-    fn answer(&mut self, status: u16) {
-        use std::io::Write;
-        let mut c = match self.held.take() {
-            Some(c) => c,
-            None => self.next(),
-        };
-        write!(c, "HTTP/1.0 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
-        drop(c);
-        self.held = Some(self.next());
-    }
-}
-
 /// The check columns HAProxy's checks move: op state, admin state, `srv_check_status`,
-/// `srv_check_health`.
+/// `srv_check_health`, `srv_check_state` (7 while a probe is in flight, as the test holds one
+/// at every step).
 fn check_columns(state: &str, be: &str) -> Vec<String> {
     lines(state, be)
         .into_iter()
-        .map(|f| format!("{} op={} adm={} st={} h={}", f[3], f[5], f[6], f[10], f[12]))
+        .map(|f| format!("{} op={} adm={} st={} h={} cs={}", f[3], f[5], f[6], f[10], f[12], f[13]))
         .collect()
 }
 
@@ -307,9 +265,16 @@ fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
     let (hport, lport) = (free_port(), free_port());
     let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport, hc.port), hport);
     let l = Lbha::start_haproxy(&cfg(None, lport, lc.port), &[lport]);
+    let statuses = std::cell::RefCell::new(Vec::new());
     let compare = |step: &str| {
         let (h, m) = (ask_socket(&hsock, "show servers state hc"), l.ctl(&["show servers state hc"]));
         assert_eq!(check_columns(&h, "hc"), check_columns(&m, "hc"), "after {step}\n--- haproxy\n{h}\n--- lbha\n{m}");
+        // The stats status word with its counter ("UP 1/4", "DOWN 2/3"), checked server,
+        // unchecked one and tracker.
+        let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
+        let words = |st: &str| ["s", "n", "t"].map(|sv| stat_status(st, "hc", sv)).join(",");
+        assert_eq!(words(&hs), words(&ms), "status after {step}");
+        statuses.borrow_mut().push(words(&ms));
         check_columns(&m, "hc")[0].clone()
     };
     let mut seen = Vec::new();
@@ -317,11 +282,20 @@ fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
         let status = step.parse().unwrap();
         hc.answer(status);
         lc.answer(status);
-        seen.push(compare(step).split(" h=").nth(1).unwrap().to_string());
+        seen.push(compare(step).split(" h=").nth(1).unwrap().split(' ').next().unwrap().to_string());
     }
     // Up at 3 of 6, down under 3, straight to the top at `rise` successes.
     assert_eq!(seen, ["6", "5", "4", "3", "0", "1", "2", "0", "1", "2", "6", "5", "6"]);
+    let words: Vec<String> = statuses.borrow().iter().map(|w| w.split(',').next().unwrap().to_string()).collect();
+    #[rustfmt::skip]
+    assert_eq!(words, ["UP", "UP 3/4", "UP 2/4", "UP 1/4", "DOWN", "DOWN 1/3", "DOWN 2/3", "DOWN", "DOWN 1/3",
+        "DOWN 2/3", "UP", "UP 3/4", "UP"]);
+    assert_eq!(statuses.borrow()[1], "UP 3/4,no check,UP 3/4");
     for cmd in [
+        "set server hc/s state drain",
+        "set server hc/n state drain",
+        "set server hc/s state ready",
+        "set server hc/n state ready",
         "set server hc/s state maint",
         "set server hc/n state maint",
         "set server hc/s state ready",
@@ -338,7 +312,26 @@ fn check_health_follows_haproxy_through_rise_fall_and_maintenance() {
         compare(&status.to_string());
     }
     let last = compare("the end");
-    assert!(last.ends_with(" h=5"), "{last}");
+    assert!(last.contains(" h=5 "), "{last}");
+    // Drained while going down, and NOLB forced by hand on a checked server and on one without
+    // checks (whose tracker follows).
+    for cmd in [
+        "set server hc/s state drain",
+        "set server hc/s health stopping",
+        "set server hc/n health stopping",
+        "set server hc/s state ready",
+    ] {
+        let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+        assert_eq!(h, m, "{cmd}");
+        compare(cmd);
+    }
+    hc.answer(500);
+    lc.answer(500);
+    compare("500 under NOLB");
+    let all = statuses.borrow().join("\n");
+    for w in ["DRAIN 3/4", "MAINT (via hc/s)", "NOLB 3/4", "UP 1/4"] {
+        assert!(all.contains(w), "no {w} in:\n{all}");
+    }
 }
 
 /// A checked server without an address (`init-addr none`: HAProxy's `RMAINT`, "MAINT
@@ -394,6 +387,208 @@ fn a_server_without_an_address_passes_maintenance_to_its_trackers() {
     let bits: Vec<String> = lines(&m, "rb").into_iter().map(|f| format!("{} {}", f[3], f[6])).collect();
     assert_eq!(bits, ["r 0", "t 0", "u 0", "o 0"], "{m}");
     let ms = l.ctl(&["show stat"]);
-    assert_eq!(stat_status(&ms, "rb", "t"), "UP", "{ms}");
+    // Checked and just out of maintenance: at `rise`, one failure from down, as HAProxy shows it
+    // (or further up when its first check already passed).
+    assert!(["UP 1/3", "UP 2/3", "UP"].contains(&stat_status(&ms, "rb", "t").as_str()), "{ms}");
     drop(chk);
+}
+
+/// `srv_fqdn` and a `rise` without `check`, as HAProxy 2.6 shows them: the host name a server
+/// was configured by (a plain server, a template, one without an address yet), kept across
+/// `set server addr`, `-` for an address; `srv_check_health` starts at `rise` with or without
+/// checks (0 for a server without an address).
+#[test]
+fn fqdn_and_rise_without_check_match_haproxy() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend nm\n\
+             backend nm\n\
+             \x20   server a localhost:9\n\
+             \x20   server d 127.0.0.1:9 rise 5\n\
+             \x20   server e 127.0.0.1:9 rise 4 fall 7\n\
+             \x20   server i 127.0.0.1:9\n\
+             \x20   server h nosuchhost.invalid:9 init-addr none rise 3\n\
+             \x20   server-template t 2 localhost:9 init-addr none\n\
+             \x20   server k 127.0.0.1:9 agent-check agent-port 9 agent-inter 1h rise 4\n"
+        )
+    };
+    let hdir = TempDir::new("fqdn-h");
+    let hsock = hdir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    // Name, address, health, agent state, fqdn, port.
+    let cols = |s: &str| {
+        lines(s, "nm")
+            .into_iter()
+            .map(|f| format!("{} {} {} {} {} {}", f[3], f[4], f[12], f[14], f[17], f[18]))
+            .collect::<Vec<_>>()
+    };
+    let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    #[rustfmt::skip]
+    assert_eq!(cols(&m), ["a 127.0.0.1 2 0 localhost 9", "d 127.0.0.1 5 0 - 9", "e 127.0.0.1 4 0 - 9",
+        "i 127.0.0.1 2 0 - 9", "h - 0 0 nosuchhost.invalid 9", "t1 - 0 0 localhost 9", "t2 - 0 0 localhost 9",
+        "k 127.0.0.1 4 22 - 9"], "{m}");
+    // The agent's state bits lose CHK_ST_ENABLED with `disable agent`, not with maintenance.
+    for cmd in [
+        "set server nm/a addr 127.0.0.2 port 10",
+        "set server nm/i addr 127.0.0.3",
+        "disable agent nm/k",
+        "set server nm/d state maint",
+    ] {
+        let (h, m) = (ask_socket(&hsock, cmd), l.ctl(&[cmd]));
+        assert_eq!(h, m, "{cmd}");
+    }
+    let (h, m) = (ask_socket(&hsock, "show servers state nm"), l.ctl(&["show servers state nm"]));
+    assert_eq!(cols(&h), cols(&m), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[0], "a 127.0.0.2 2 0 localhost 10", "{m}");
+    assert_eq!(cols(&m)[7], "k 127.0.0.1 4 18 - 9", "{m}");
+    // The name and the address set at runtime survive a reload.
+    assert!(l.ctl(&["reload"]).starts_with("Success=1"));
+    let m = l.ctl(&["show servers state nm"]);
+    assert_eq!(cols(&h), cols(&m), "after a reload\n--- haproxy\n{h}\n--- lbha\n{m}");
+}
+
+/// A server started without an address (`init-addr none`) that the resolvers then give one
+/// leaves HAProxy's resolution maintenance as any maintenance: its time since the last change
+/// restarts (younger than a server that never changed) and its counter is HAProxy's.
+#[test]
+fn an_address_from_dns_restarts_the_time_since_the_last_change() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    if !common::dnsmasq::installed() {
+        return;
+    }
+    let dir = TempDir::new("dnschg");
+    let hosts = dir.write("hosts", "127.0.0.9 ready.test\n");
+    let dns_port = free_port();
+    let dm = common::dnsmasq::Dnsmasq::start(&dir.0, &hosts, dns_port);
+    dm.wait_for("ready.test", false, &["127.0.0.9"]);
+    let chk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let chk_port = chk.local_addr().unwrap().port();
+    let cfg = |sock: Option<&Path>, port: u16| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             resolvers dns\n    nameserver n1 127.0.0.1:{dns_port}\n    hold valid 1s\n    timeout resolve 1s\n    timeout retry 1s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend rb\n\
+             backend rb\n\
+             \x20   server r app.test:{chk_port} resolvers dns init-addr none check inter 1h\n\
+             \x20   server u app2.test:{chk_port} resolvers dns init-addr none\n\
+             \x20   server o 127.0.0.1:9\n"
+        )
+    };
+    let hsock = dir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport), &[lport]);
+    let h_state = || ask_socket(&hsock, "show servers state rb");
+    let l_state = || l.ctl(&["show servers state rb"]);
+    // Per server: address, and seconds since the last change.
+    let facts = |s: &str| -> Vec<(String, u64)> {
+        s.lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1] == "rb")
+            .map(|f| (f[4].to_string(), f[9].parse().unwrap()))
+            .collect()
+    };
+    // Both have run a while with no address for `r` and `u`.
+    for state in [&h_state as &dyn Fn() -> String, &l_state] {
+        let mut waited = 0;
+        while facts(&state())[2].1 < 2 {
+            assert!(waited < 100, "no change time of 2 s within 10 s:\n{}", state());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        }
+        assert_eq!(facts(&state())[0].0, "-", "{}", state());
+    }
+    std::fs::write(&hosts, "127.0.0.9 ready.test\n127.0.0.1 app.test\n127.0.0.1 app2.test\n").unwrap();
+    dm.reload();
+    dm.wait_for("app2.test", false, &["127.0.0.1"]);
+    for (who, state) in [("haproxy", &h_state as &dyn Fn() -> String), ("lbha", &l_state)] {
+        let mut waited = 0;
+        while facts(&state())[..2].iter().any(|f| f.0 == "-") {
+            assert!(waited < 150, "{who}: no address from DNS within 15 s:\n{}", state());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        }
+        let f = facts(&state());
+        assert!(f[0].1 < f[2].1 && f[1].1 < f[2].1, "{who}: the change time did not restart:\n{}", state());
+    }
+    // The unchecked server's op state, admin state and counter (the checked one's moves with
+    // its first check, whose time differs between the two).
+    let cols = |s: &str| {
+        lines(s, "rb").into_iter().map(|f| format!("{} {} {} {}", f[3], f[5], f[6], f[12])).collect::<Vec<_>>()
+    };
+    let (h, m) = (h_state(), l_state());
+    assert_eq!(cols(&h)[1..], cols(&m)[1..], "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(cols(&m)[1], "u 2 0 0", "{m}");
+    let (hs, ms) = (ask_socket(&hsock, "show stat"), l.ctl(&["show stat"]));
+    assert_eq!(stat_status(&hs, "rb", "u"), stat_status(&ms, "rb", "u"));
+    drop(chk);
+}
+
+/// A state file loaded at start gives back each server's time since the last change, and a
+/// server saved running starts with its check counter at the top, as HAProxy 2.6 loads it.
+#[test]
+fn a_loaded_state_file_keeps_the_last_change_as_haproxy() {
+    let Some(_) = haproxy_bin() else {
+        eprintln!("skipped: HAProxy is not installed");
+        return;
+    };
+    let dir = TempDir::new("statelc");
+    let text = format!(
+        "1\n{}\n\
+         1 st 1 a 127.0.0.1 2 0 1 1 1000 1 0 2 0 0 0 0 - 9 - 0 0 - - 0\n\
+         1 st 2 b 127.0.0.1 2 0 1 1 2000 1 0 2 0 0 0 0 - 9 - 0 0 - - 0\n\
+         1 st 3 m 127.0.0.1 0 1 1 1 3000 1 0 0 0 0 0 0 - 9 - 0 0 - - 0\n",
+        lbha::control::servers_state::HEADER
+    );
+    let cfg = |sock: Option<&Path>, port: u16, file: &Path| {
+        let stats = sock.map(|s| format!("    stats socket {} level admin\n", s.display())).unwrap_or_default();
+        format!(
+            "global\n{stats}    server-state-file {}\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    load-server-state-from-file global\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend st\n\
+             backend st\n\
+             \x20   server a 127.0.0.1:9\n\
+             \x20   server b 127.0.0.1:9 rise 3 fall 4\n\
+             \x20   server m 127.0.0.1:9\n",
+            file.display()
+        )
+    };
+    let (hfile, lfile) = (dir.write("h.state", &text), dir.write("l.state", &text));
+    let hsock = dir.0.join("stats.sock");
+    let (hport, lport) = (free_port(), free_port());
+    let (_h, _hd) = haproxy(&cfg(Some(&hsock), hport, &hfile), hport);
+    let l = Lbha::start_haproxy(&cfg(None, lport, &lfile), &[lport]);
+    // Name, op and admin state, health; the time since the last change apart.
+    let cols = |s: &str| {
+        s.lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .filter(|f| f.len() > 12 && f[1] == "st")
+            .map(|f| (format!("{} {} {} {}", f[3], f[5], f[6], f[12]), f[9].parse::<u64>().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let (h, m) = (ask_socket(&hsock, "show servers state st"), l.ctl(&["show servers state st"]));
+    let (hc, mc) = (cols(&h), cols(&m));
+    let names = |c: &[(String, u64)]| c.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&hc), names(&mc), "--- haproxy\n{h}\n--- lbha\n{m}");
+    assert_eq!(names(&mc), ["a 2 0 4", "b 2 0 6", "m 0 1 0"], "{m}");
+    for (c, who) in [(&hc, "haproxy"), (&mc, "lbha")] {
+        let since: Vec<u64> = c.iter().map(|x| x.1).collect();
+        assert!(since[0] >= 1000 && since[1] >= 2000 && since[2] >= 3000, "{who}: {since:?}");
+        assert!(since[0] < 2000 && since[1] < 3000, "{who}: {since:?}");
+    }
 }

@@ -425,3 +425,54 @@ fn stick_tables_pass_over() {
     assert_eq!((table_data(&l, "st"), table_data(&l, "mesh/t")), before, "handed to pid {new}");
     assert!(l.log_text().contains("took 3 stick table entries"), "{}", l.log_text());
 }
+
+/// A server mid-way down (checks failing, not yet `fall` of them) stays mid-way across an
+/// upgrade: the new process counts on from the old one's check counter (one more failure does
+/// not take it down, the next does) and keeps its time since the last change.
+#[test]
+fn check_counter_and_last_change_pass_over() {
+    let mut hc = common::hand_checked::HandChecked::start();
+    let port = free_port();
+    let cfg = format!(
+        "global\n  hard-stop-after 5s\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 30s\n\
+         listen web\n  bind 127.0.0.1:{port}\n  option httpchk\n  server s 127.0.0.1:{} check inter 100ms rise 3 fall 4\n  server o 127.0.0.1:9\n",
+        hc.port
+    );
+    let l = Lbha::start_haproxy(&cfg, &[port]);
+    let reaper = Reaper::default();
+    // Name, op state, health; and the time since the last change of `s`.
+    let state = |l: &Lbha| {
+        let text = l.ctl(&["show servers state web"]);
+        let f: Vec<Vec<String>> = text
+            .lines()
+            .map(|x| x.split(' ').map(String::from).collect::<Vec<_>>())
+            .filter(|f| f.len() > 12 && f[1] == "web")
+            .collect();
+        (
+            f.iter().map(|f| format!("{} {} {}", f[3], f[5], f[12])).collect::<Vec<_>>(),
+            f[0][9].parse::<u64>().unwrap(),
+            text,
+        )
+    };
+    for status in [200, 200, 200, 500, 500] {
+        hc.answer(status);
+    }
+    // Up, two failures from the top of 6 (UP 2/4), unchanged since start.
+    assert_eq!(state(&l).0, ["s 2 4", "o 2 2"], "{}", state(&l).2);
+    assert!(wait_until(Duration::from_secs(10), || state(&l).1 >= 2), "{}", state(&l).2);
+    let before = state(&l).1;
+    let old = l.served_pid();
+    let new = upgrade(&l, &reaper);
+    assert_ne!(new, old);
+    let (cols, since, text) = state(&l);
+    assert_eq!(cols, ["s 2 4", "o 2 2"], "the counter passed over:\n{text}");
+    assert!(since >= before, "the time since the last change passed over ({since} < {before}):\n{text}");
+    let (_, stat, _) = l.cli(&["show", "stat"]);
+    assert!(stat.lines().any(|x| x.starts_with("web,s,") && x.contains(",UP 2/4,")), "{stat}");
+    // The old process's probe in flight ends with its checks; the new one's count on.
+    hc.skip();
+    hc.answer(500);
+    assert_eq!(state(&l).0[0], "s 2 3", "{}", state(&l).2);
+    hc.answer(500);
+    assert_eq!(state(&l).0[0], "s 0 0", "{}", state(&l).2);
+}

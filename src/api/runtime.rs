@@ -234,7 +234,7 @@ pub async fn stats(st: &ApiState, req: &Req) -> ApiResult<Reply> {
             if want("server", &sv.name, Some(&b.name)) {
                 let srt = &rt.servers[si];
                 let mut s = counters(&srt.counters);
-                s.insert("status".into(), json!(rt.server_status(si)));
+                s.insert("status".into(), json!(crate::stats::srv_status::of(&a.snap, &a.rt, bi, si)));
                 s.insert("weight".into(), json!(srt.weight()));
                 s.insert("check_status".into(), json!(srt.last_check.lock().map(|c| c.clone()).unwrap_or_default()));
                 s.insert("chkdown".into(), json!(srt.down_transitions.load(Relaxed)));

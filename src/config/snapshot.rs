@@ -597,6 +597,12 @@ pub struct Server {
     /// `check` configured on a server still `unresolved`: its checks start with its address,
     /// and it may be tracked meanwhile (as HAProxy's, whose trackers are then in maintenance).
     pub awaits_check: bool,
+    /// `rise` and `fall`, set even without `check` (HAProxy keeps them, and starts the check
+    /// counter at `rise`: `srv_check_health`, and an agent's "DOWN 1/5", show them).
+    pub rise_fall: (u32, u32),
+    /// The host name `addr` gave (`app.example:80`, a `server-template`, `set server fqdn`):
+    /// HAProxy's `srv_fqdn`. None for an address, and for an SRV name (HAProxy's `srvrecord`).
+    pub fqdn: Option<String>,
     /// Its address is kept current by a `[[resolvers]]` section.
     pub dns: Option<super::resolvers::ServerDns>,
     /// `proto`, `pool_max_conn`, `max_reuse`, `pool_purge_delay`, `maxqueue`, `minconn`.

@@ -808,8 +808,6 @@ fn server(
     } else {
         for (set, key) in [
             (sv.inter.is_some(), "inter"),
-            (sv.rise.is_some(), "rise"),
-            (sv.fall.is_some(), "fall"),
             (sv.check_port.is_some(), "check_port"),
             (sv.check_addr.is_some(), "check_addr"),
             (sv.slowstart.is_some(), "slowstart"),
@@ -861,9 +859,24 @@ fn server(
         state_targets: super::snapshot::StateTargets::of(sv),
         unresolved,
         awaits_check: sv.check && unresolved,
+        rise_fall: rise_fall(sv, check_def, sp, cx),
+        fqdn: init_addr::host_name(&sv.addr),
         dns,
         upstream: upstream::server(sv, sp, cx),
     })
+}
+
+/// `rise` and `fall` (the server's, else the backend's checks', else HAProxy's 2 and 3), which
+/// bound the check counter whether or not the server has checks.
+fn rise_fall(sv: &model::Server, def: Option<&model::CheckDef>, sp: &FieldPath, cx: &mut Ctx) -> (u32, u32) {
+    let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
+    let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
+    if !sv.check {
+        for (v, key) in [(rise, "rise"), (fall, "fall")] {
+            in_range(Some(v), 1..=MAX_COUNT, sp.key(key), cx);
+        }
+    }
+    (rise.max(1), fall.max(1))
 }
 
 #[allow(clippy::too_many_arguments)]

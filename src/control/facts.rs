@@ -64,6 +64,7 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 srv_name: s.name.clone(),
                 addr: s.addr,
                 up: rt.is_up(),
+                nolb: rt.nolb(),
                 admin: rt.forced_admin(),
                 inherited: rt.inherited(),
                 config_disabled: s.disabled,
@@ -75,9 +76,13 @@ pub fn server_lines(active: &Active, only: Option<usize>) -> Vec<ServerLine> {
                 check,
                 check_status,
                 check_health,
+                check_in_progress: rt.probing.load(Relaxed),
                 targets: s.state_targets,
                 use_ssl: s.tls.is_some(),
                 no_addr: active.rt.backends[bi].no_addr.get(si).copied().unwrap_or(false),
+                fqdn: s.fqdn.clone(),
+                agent: s.agent.as_ref().map(|_| rt.agent_on()),
+                srvrecord: s.dns.as_ref().filter(|d| d.srv).map(|d| d.host.clone()),
             });
         }
     }

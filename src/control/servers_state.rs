@@ -26,6 +26,9 @@ const ADMF_RMAINT: u32 = 0x20;
 // HAProxy's check-state bits (CHK_ST_CONFIGURED | CHK_ST_ENABLED, CHK_ST_PAUSED).
 const CHK_CONFIGURED_ENABLED: u32 = 0x06;
 const CHK_PAUSED: u32 = 0x08;
+const CHK_INPROGRESS: u32 = 0x01;
+const CHK_ENABLED: u32 = 0x04;
+const AGENT_CONFIGURED: u32 = 0x12;
 
 /// What a health check last said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +51,8 @@ pub struct ServerLine {
     pub srv_name: String,
     pub addr: SocketAddr,
     pub up: bool,
+    /// Up but out of load balancing (HAProxy's `SRV_ST_STOPPING`, NOLB).
+    pub nolb: bool,
     /// The server's own admin state (HAProxy's forced flags).
     pub admin: Admin,
     /// What it inherits from the server it tracks (`IMAINT`, `IDRAIN`).
@@ -63,6 +68,8 @@ pub struct ServerLine {
     /// HAProxy's `srv_check_status` number (`HCHK_STATUS_*`) and `srv_check_health` counter.
     pub check_status: u8,
     pub check_health: u32,
+    /// A probe is in flight (HAProxy's `CHK_ST_INPROGRESS`, bit 0x01 of `srv_check_state`).
+    pub check_in_progress: bool,
     /// The check's and agent's `port`/`addr` as configured (HAProxy's `srv_check_port`,
     /// `srv_check_addr`, `srv_agent_addr`, `srv_agent_port`).
     pub targets: crate::config::snapshot::StateTargets,
@@ -70,6 +77,12 @@ pub struct ServerLine {
     pub use_ssl: bool,
     /// No address (DNS, `init-addr none`): HAProxy's `RMAINT`, address `-`.
     pub no_addr: bool,
+    /// The host name it was configured by (`srv_fqdn`).
+    pub fqdn: Option<String>,
+    /// `agent-check` configured, and running (not stopped by `disable agent`).
+    pub agent: Option<bool>,
+    /// The SRV name whose records fill the server (`srvrecord`).
+    pub srvrecord: Option<String>,
 }
 
 impl ServerLine {
@@ -108,7 +121,7 @@ impl ServerLine {
         }
     }
 
-    /// One line of the server-state format. The agent's state is HAProxy's "unknown" value 0.
+    /// One line of the server-state format.
     pub fn to_line(&self) -> String {
         let check_result = match self.check {
             CheckResult::None | CheckResult::Pending => 0,
@@ -118,23 +131,29 @@ impl ServerLine {
         // HAProxy pauses the checks of a server in maintenance, and marks those of a server
         // `disabled` in the config paused even when it has none (and keeps that once enabled).
         let maint = self.admin_in_force() == Admin::Maint;
-        let check_state = match self.check {
-            CheckResult::None if self.config_disabled => CHK_PAUSED,
-            CheckResult::None => 0,
-            _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
-            _ => CHK_CONFIGURED_ENABLED,
-        };
+        let check_state =
+            match self.check {
+                CheckResult::None if self.config_disabled => CHK_PAUSED,
+                CheckResult::None => 0,
+                _ if maint => CHK_CONFIGURED_ENABLED | CHK_PAUSED,
+                _ => CHK_CONFIGURED_ENABLED,
+            } | if self.check_in_progress && self.check != CheckResult::None { CHK_INPROGRESS } else { 0 };
         let ip = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let t = &self.targets;
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} {} - {} - {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.be_id,
             self.be_name,
             self.srv_id,
             self.srv_name,
             if self.no_addr { "-".to_string() } else { self.addr.ip().to_string() },
-            // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said.
-            if self.up && !maint { 2 } else { 0 },
+            // A server in maintenance is stopped (SRV_ST_STOPPED), whatever its checks said;
+            // NOLB is SRV_ST_STOPPING.
+            match (self.up && !maint, self.nolb) {
+                (true, false) => 2,
+                (true, true) => 3,
+                (false, _) => 0,
+            },
             self.admin_bits(),
             self.uweight,
             self.iweight,
@@ -144,9 +163,14 @@ impl ServerLine {
             // Without an address it entered maintenance (HAProxy's RMAINT), which zeroes it.
             if self.no_addr { 0 } else { self.check_health },
             check_state,
+            // HAProxy's agent bits: CHK_ST_AGENT | CHK_ST_CONFIGURED, with CHK_ST_ENABLED while
+            // it runs (a server's maintenance does not pause it).
+            self.agent.map_or(0, |on| AGENT_CONFIGURED | if on { CHK_ENABLED } else { 0 }),
             u8::from(self.bk_forced_id),
             u8::from(self.srv_forced_id),
+            self.fqdn.as_deref().unwrap_or("-"),
             self.addr.port(),
+            self.srvrecord.as_deref().unwrap_or("-"),
             u8::from(self.use_ssl),
             t.check_port,
             ip(t.check_addr),
@@ -211,8 +235,13 @@ pub struct SavedServer {
     admin_bits: u32,
     pub uweight: u32,
     pub iweight: u32,
-    /// `srv_op_state`: Some(true) running, Some(false) stopped, None for anything else.
+    /// `srv_op_state`: Some(true) running or stopping (NOLB), Some(false) stopped, None for
+    /// anything else; `op_nolb` for stopping.
     pub op_up: Option<bool>,
+    pub op_nolb: bool,
+    /// `srv_time_since_last_change` and `srv_check_health`, when the line has them.
+    pub since_change_secs: Option<u64>,
+    pub check_health: Option<u32>,
     /// Read from text without [`MARK`] (HAProxy's, or an earlier lbha's): `CMAINT` alone may
     /// be a server `disabled` in the config and never enabled.
     unmarked: bool,
@@ -283,10 +312,13 @@ pub fn parse(text: &str) -> (Vec<SavedServer>, Vec<StateFileError>) {
                 uweight,
                 iweight,
                 op_up: match f[5] {
-                    "2" => Some(true),
+                    "2" | "3" => Some(true),
                     "0" => Some(false),
                     _ => None,
                 },
+                op_nolb: f[5] == "3",
+                since_change_secs: f.get(9).and_then(|v| v.parse().ok()),
+                check_health: f.get(12).and_then(|v| v.parse().ok()),
                 unmarked: !marked,
             }),
             (a, u, w) => errors.extend([a.err(), u.err(), w.err()].into_iter().flatten()),
@@ -336,6 +368,7 @@ mod tests {
             srv_name: "a".into(),
             addr: "127.0.0.1:8081".parse().unwrap(),
             up: true,
+            nolb: false,
             admin,
             inherited: Inherited::default(),
             config_disabled,
@@ -347,9 +380,13 @@ mod tests {
             check: CheckResult::Passed,
             check_status: 6,
             check_health: 4,
+            check_in_progress: false,
             targets: Default::default(),
             use_ssl: false,
             no_addr: false,
+            fqdn: None,
+            agent: None,
+            srvrecord: None,
         }
     }
 
@@ -423,6 +460,24 @@ mod tests {
         // Disabled in the config, enabled by an operator: stays enabled while the config holds.
         assert_eq!(restore(&saved[2], 2, true).0, Admin::Ready);
         assert_eq!(restore(&saved[2], 2, false).0, Admin::Ready);
+    }
+
+    #[test]
+    fn nolb_probe_in_flight_fqdn_and_the_counter_round_trip() {
+        let mut l = line(Admin::Ready, false);
+        (l.nolb, l.check_in_progress, l.check_health) = (true, true, 5);
+        l.fqdn = Some("app.example".into());
+        l.agent = Some(false);
+        let text = l.to_line();
+        // Stopping (NOLB) is op state 3; a probe in flight sets bit 0x01 of the check state; a
+        // disabled agent is 0x12.
+        assert_eq!(text, "2 web 1 a 127.0.0.1 3 0 5 2 30 6 3 5 7 18 0 0 app.example 8081 - 0 0 - - 0");
+        let srv = ServerLine { srvrecord: Some("_http._tcp.app.example".into()), fqdn: None, ..l.clone() };
+        assert!(srv.to_line().contains(" 0 0 - 8081 _http._tcp.app.example 0 "), "{}", srv.to_line());
+        let (saved, errors) = parse(&format_marked(&[l]));
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = &saved[0];
+        assert_eq!((s.op_up, s.op_nolb, s.check_health, s.since_change_secs), (Some(true), true, Some(5), Some(30)));
     }
 
     #[test]

@@ -191,7 +191,8 @@ pub fn filter_rows(rows: Vec<Vec<String>>, f: &StatFilter) -> Vec<Vec<String>> {
             let status = r.get(COL_STATUS).map(String::as_str).unwrap_or("");
             f.types & bit != 0
                 && f.proxy.as_deref().is_none_or(|p| r.get(COL_PXNAME).is_some_and(|x| x == p))
-                && !(bit == 4 && f.up_only && !(status == "UP" || status == "no check"))
+                // HAProxy's `up` hides servers in maintenance and those down and not coming up.
+                && !(bit == 4 && f.up_only && (status.starts_with("MAINT") || status == "DOWN" || status == "DOWN (agent)"))
                 && !(bit == 4 && f.no_maint && status.starts_with("MAINT"))
         })
         .collect()

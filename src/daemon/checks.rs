@@ -68,6 +68,9 @@ impl HealthSink for Sink {
     fn paused(&self) -> bool {
         self.rt.admin() == crate::state::Admin::Maint
     }
+    fn in_progress(&self, on: bool) {
+        self.rt.probing.store(on, Relaxed);
+    }
     fn server_state(&self, rf: &health::RiseFall) -> Option<String> {
         let active = self.proxy.active.load();
         let (bi, si) = position(&active.snap, &self.backend, self.server())?;
@@ -259,6 +262,8 @@ impl Checks {
         let mut next = HashMap::new();
         for (bi, b) in active.snap.backends.iter().enumerate() {
             for (si, s) in b.servers.iter().enumerate() {
+                let agent_on = s.agent.is_some() && !self.agents_disabled.contains(&(b.name.clone(), s.name.clone()));
+                active.rt.backends[bi].servers[si].set_agent_on(agent_on);
                 let Some(spec) = &s.check else {
                     active.rt.backends[bi].servers[si].set_checks_on(false);
                     continue;
@@ -347,6 +352,7 @@ impl Checks {
         }
         let on = s.check.is_some() && !self.disabled.contains(&key);
         active.rt.backends[bi].servers[si].set_checks_on(on);
+        active.rt.backends[bi].servers[si].set_agent_on(s.agent.is_some() && !self.agents_disabled.contains(&key));
         let (Some(spec), Some(text)) = (&s.check, text) else { return };
         if !on {
             return;
@@ -394,13 +400,11 @@ impl Checks {
         !self.agents_disabled.contains(&(backend.to_string(), server.to_string()))
     }
 
-    /// Restarts a server's checker from its current state (after `set server ... health`), so
-    /// its rise/fall counting starts over from the forced state.
-    pub fn restart(&mut self, proxy: &Arc<Proxy>, backend: &str, server: &str) {
-        if let Some(r) = self.running.remove(&(backend.to_string(), server.to_string())) {
-            let _ = r.stop.send(true);
-        }
-        self.reconcile(proxy);
+    /// Servers that track others take their state again (after `set server ... health`).
+    pub fn sync_trackers(&self, proxy: &Arc<Proxy>) {
+        let active = proxy.active.load_full();
+        sync_trackers(&active);
+        proxy.trackers_follow(&active);
     }
 
     pub fn stop_all(&mut self) {

@@ -357,8 +357,23 @@ async fn run(
             if new != old {
                 let ca = overlay::config_addr(&st.base.text, &r.backend, &r.server);
                 let (b, sv) = (&r.backend, &r.server);
-                let record = |o: &mut Overlay| o.set_addr(b, sv, ca.as_deref(), new.to_string());
-                let edit = |s: &mut crate::config::model::Server| s.addr = new.to_string();
+                // A file server named by a host keeps its name (HAProxy's `srv_fqdn`): the
+                // address goes in as its `init_addr`, as the resolvers' answers do.
+                let named = active.snap.backends[bi].servers[si].fqdn.clone().filter(|_| ca.is_some());
+                let record = |o: &mut Overlay| match (&named, ca.as_deref()) {
+                    (Some(h), Some(c)) => {
+                        o.set_addr(b, sv, Some(c), format!("{h}:{}", new.port()));
+                        o.set_dns(b, sv, c, new.ip().to_string(), None);
+                    }
+                    _ => o.set_addr(b, sv, ca.as_deref(), new.to_string()),
+                };
+                let edit = |s: &mut crate::config::model::Server| match &named {
+                    Some(h) => {
+                        s.addr = format!("{h}:{}", new.port());
+                        s.init_addr = Some(new.ip().to_string());
+                    }
+                    None => s.addr = new.to_string(),
+                };
                 change_one((bi, si), &r, edit, record, (proxy, listeners, checks, st)).await?;
                 tracing::info!("server {r} address {old} -> {new} (control socket)");
             }
@@ -451,7 +466,9 @@ async fn run(
             if !was_up && state != OpState::Down && rt.admin() != Admin::Maint {
                 proxy.shutdown_backups(&active, (bi, si));
             }
-            checks.restart(proxy, &r.backend, &r.server);
+            // The checker goes on (a probe in flight stays so, as HAProxy's) and counts from
+            // the forced counter; the servers tracking this one follow.
+            checks.sync_trackers(proxy);
             Ok(String::new())
         }
         RtCommand::SetAgent(r, state) => {

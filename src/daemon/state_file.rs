@@ -43,13 +43,20 @@ pub fn load(path: &Path, proxy: &Proxy) {
         }
     };
     let source = format!("server state file {}", path.display());
-    apply(&text, &source, proxy, false);
+    apply_with(&text, &source, proxy, false, true);
 }
 
-/// Applies server-state text (`source` names it in messages): admin states and weights, and with
-/// `op_state` also up/down (a binary upgrade passes on what the checks last said, so a server
-/// known to be down gets no traffic until its checks pass).
+/// Applies server-state text (`source` names it in messages): admin states, weights and the
+/// time since the last change, and with `op_state` also up/down, NOLB and the check counter (a
+/// binary upgrade passes on what the checks last said, so a server known to be down gets no
+/// traffic until its checks pass, and one mid-way up or down stays so).
 pub fn apply(text: &str, source: &str, proxy: &Proxy, op_state: bool) {
+    apply_with(text, source, proxy, op_state, false);
+}
+
+/// [`apply`]; `file` for a state file loaded at start, whose servers saved running start with
+/// their check counter at the top, as HAProxy loads one.
+fn apply_with(text: &str, source: &str, proxy: &Proxy, op_state: bool, file: bool) {
     let (saved, errors) = servers_state::parse(text);
     for e in &errors {
         tracing::warn!("{source}: {e}; line ignored");
@@ -83,6 +90,22 @@ pub fn apply(text: &str, source: &str, proxy: &Proxy, op_state: bool) {
             && let Some(up) = s.op_up
         {
             rt.set_up(up);
+            rt.set_nolb(s.op_nolb);
+            // The check counter goes on where it was, so a server mid-way up or down stays so
+            // (kept only while it agrees with the state, as the checker starts from it).
+            if let Some(h) = s.check_health {
+                rt.restore_health(h, cfg.check.is_some());
+            }
+        }
+        // A server saved running starts with its counter at the top at a restart, as HAProxy
+        // loads a state file (an upgrade carried the counter itself, above).
+        if file && !s.in_maint() && s.op_up == Some(true) {
+            rt.restore_health(u32::MAX, cfg.check.is_some());
+        }
+        // The time since the last change is kept (HAProxy's `last_change` from a state file),
+        // after everything above that may have restarted it.
+        if let Some(secs) = s.since_change_secs {
+            rt.restore_since_change(std::time::Duration::from_secs(secs));
         }
         applied += 1;
     }

@@ -41,6 +41,8 @@ pub trait HealthSink: Send + Sync + 'static {
     fn paused(&self) -> bool {
         false
     }
+    /// A probe starts (true) or ends (false): HAProxy's `CHK_ST_INPROGRESS`.
+    fn in_progress(&self, _on: bool) {}
     /// Connection figures passed to external checks.
     fn load(&self) -> ServerLoad {
         ServerLoad::default()
@@ -126,6 +128,7 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
         // Trips that come during a probe apply at once too, as HAProxy's do in the stream that
         // saw the error (a probe may take up to its timeout).
         let result = {
+            let _flag = InProgress::new(&*sink);
             let mut probe = std::pin::pin!(prober.probe(&spec, sink.load()));
             match sink.passive() {
                 None => probe.await,
@@ -175,6 +178,23 @@ async fn checks(spec: CheckSpec, init: InitState, sink: Arc<dyn HealthSink>) {
         sink.on_state(rf.state());
         let base = timing::base_interval(rf.state(), spec.inter, spec.fastinter, spec.downinter);
         pause(&spec, &mut rf, &*sink, timing::jitter(base, spec.spread_pct, rng.next_u64())).await;
+    }
+}
+
+/// Says a probe is in flight for as long as it lives, so a checker stopped mid-probe does not
+/// leave the flag set.
+struct InProgress<'a>(&'a dyn HealthSink);
+
+impl<'a> InProgress<'a> {
+    fn new(sink: &'a dyn HealthSink) -> Self {
+        sink.in_progress(true);
+        InProgress(sink)
+    }
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.0.in_progress(false);
     }
 }
 

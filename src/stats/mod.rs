@@ -5,6 +5,7 @@ pub mod csv;
 pub mod html;
 pub mod prometheus;
 pub mod rows;
+pub mod srv_status;
 
 pub use csv::{HEADER as CSV_HEADER, csv, csv_from_rows, csv_rows};
 

@@ -121,7 +121,9 @@ const FAMILIES: &[Family] = &[
         help: "1 when UP (or DRAIN), 0 otherwise",
         kind: "gauge",
         value: |r| {
-            (r.kind != Kind::Frontend).then(|| u64::from(matches!(r.status.as_ref(), "UP" | "DRAIN" | "no check")))
+            // A server's word may carry its check counter or the agent ("UP 1/3", "DRAIN (agent)").
+            let up = matches!(r.status.split(' ').next(), Some("UP" | "DRAIN")) || r.status == "no check";
+            (r.kind != Kind::Frontend).then(|| u64::from(up))
         },
     },
     Family {

@@ -1,7 +1,7 @@
 //! One row per frontend, server and backend: the figures every stats view renders.
 
 use super::Source;
-use crate::state::{Admin, Counters};
+use crate::state::Counters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -20,7 +20,8 @@ pub struct Row<'a> {
     pub sv_owned: Option<String>,
     pub c: &'a Counters,
     pub slim: Option<u32>,
-    /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check".
+    /// HAProxy's status column: OPEN, UP, DOWN, MAINT, DRAIN, "no check", "UP 1/3"... (servers:
+    /// [`super::srv_status`]).
     pub status: std::borrow::Cow<'static, str>,
     pub weight: Option<u32>,
     pub act: u32,
@@ -170,17 +171,7 @@ fn backend_rows<'a>(active: &'a dyn Source, bi: usize, out: &mut Vec<Row<'a>>) {
                 if s.backup { bck += 1 } else { act += 1 }
             }
             let checked = s.check.is_some();
-            // A tracking server shows the state it follows, as a checked one does.
-            let status: std::borrow::Cow<'static, str> = match &s.track {
-                // Maintenance inherited from the tracked server names it, as HAProxy's page does.
-                Some((tb, ts)) if rt.inherited().maint && !brt.no_addr.get(si).copied().unwrap_or(false) => {
-                    format!("MAINT (via {tb}/{ts})").into()
-                }
-                _ if checked || s.track.is_some() || !usable || rt.admin() != Admin::Ready || rt.nolb() => {
-                    brt.server_status(si).into()
-                }
-                _ => "no check".into(),
-            };
+            let status = super::srv_status::of(active.snap(), active.rt(), bi, si).into();
             let check_status = rt.last_check.lock().map(|c| c.clone()).unwrap_or_default();
             out.push(Row {
                 kind: Kind::Server,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dnsmasq;
+pub mod hand_checked;
 pub mod pki;
 
 use std::io::{Read, Write};

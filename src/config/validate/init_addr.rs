@@ -70,6 +70,16 @@ pub fn server_addr(
     Err(why)
 }
 
+/// The host name of `addr` (`host:port`) when it is a name, not an address nor an SRV name
+/// (`_service._proto.domain`).
+pub fn host_name(addr: &str) -> Option<String> {
+    if addr.parse::<SocketAddr>().is_ok() || addr.starts_with('_') {
+        return None;
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    (!host.is_empty() && host.parse::<IpAddr>().is_err() && !host.starts_with('[')).then(|| host.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +89,15 @@ mod tests {
     }
     fn ok(_: &str) -> Result<SocketAddr, String> {
         Ok("192.0.2.7:80".parse().unwrap())
+    }
+
+    #[test]
+    fn host_names_are_kept_addresses_are_not() {
+        assert_eq!(host_name("app.example:80").as_deref(), Some("app.example"));
+        assert_eq!(host_name("localhost:8080").as_deref(), Some("localhost"));
+        assert_eq!(host_name("127.0.0.1:80"), None);
+        assert_eq!(host_name("[::1]:80"), None);
+        assert_eq!(host_name("_http._tcp.app.example"), None);
     }
 
     #[test]

@@ -95,13 +95,12 @@ const VERSION_WORDS: &[(&str, &str)] = &[
     ("no-tls-tickets", "no_tls_tickets"),
 ];
 
-/// Settings that only matter to a server with `check`.
+/// Settings that only matter to a server with `check` (`rise` and `fall` are kept: HAProxy
+/// starts the check counter at `rise` with or without checks, and shows it).
 const CHECK_ONLY: &[&str] = &[
     "inter",
     "fastinter",
     "downinter",
-    "rise",
-    "fall",
     "check_addr",
     "check_port",
     "on_marked_down",

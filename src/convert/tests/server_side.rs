@@ -350,3 +350,21 @@ fn wait_for_body_converts_and_needs_a_time() {
     .to_string();
     assert!(e.contains("is not an action of http_after_response"), "{e}");
 }
+
+#[test]
+fn rise_and_fall_without_check_are_kept() {
+    // HAProxy starts the check counter at `rise` with or without checks (`srv_check_health`,
+    // an agent's "DOWN 2/5"): kept one to one, no note; `inter` still means nothing and goes.
+    let c = conv(&format!(
+        "{FE_BE}backend be\n  default-server fall 6\n  server a 127.0.0.1:81 rise 5\n  server b 127.0.0.1:82 inter 3s\n"
+    ));
+    let s = snap(&c);
+    let sv = &s.backends[0].servers;
+    assert_eq!((sv[0].rise_fall, sv[1].rise_fall), ((5, 6), (2, 6)));
+    assert!(sv[0].check.is_none());
+    let t = table(&c);
+    assert_eq!(t["backend"][0]["servers"][0]["rise"].as_integer(), Some(5));
+    assert!(t["backend"][0]["servers"][1].get("inter").is_none());
+    assert_eq!(c.reports.len(), 1, "{:?}", c.reports);
+    assert!(format!("{:?}", c.reports[0]).contains("`inter` has no effect without `check`"), "{:?}", c.reports);
+}
