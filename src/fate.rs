@@ -690,6 +690,11 @@ where
     tokio::spawn(watched(task))
 }
 
+/// The thread id of each registered thread, in registration order (as [`threads`]).
+pub fn thread_ids() -> Vec<i32> {
+    THREADS.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|t| t.tid).collect()
+}
+
 /// A thread's CPU time so far (`/proc/self/task/TID/schedstat`, in ns); zero if unreadable.
 fn thread_cpu(tid: i32) -> Duration {
     std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
@@ -835,12 +840,13 @@ impl StallLatch {
     }
 }
 
-/// Watches the runtime's threads from a thread of its own: a stall is reported to the instances
-/// (they enter Fault when they run again), and the masters tracking the proxy resign at once.
-/// Also ends a descriptor exhaustion when descriptors are free again.
-pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
+/// Watches the proxy runtimes' threads from a thread of its own (`handles`: every proxy runtime,
+/// one per thread with `nbthread > 1`): a stall is reported to the instances (they enter Fault
+/// when they run again), and the masters tracking the proxy resign at once. Also ends a
+/// descriptor exhaustion when descriptors are free again.
+pub fn spawn_watchdog(handles: Vec<tokio::runtime::Handle>) {
     let spawned = std::thread::Builder::new().name("lbha-watchdog".into()).spawn(move || {
-        let metrics = handle.metrics();
+        let metrics: Vec<tokio::runtime::RuntimeMetrics> = handles.iter().map(|h| h.metrics()).collect();
         let mut polls = PollWatch::default();
         let mut detector = StallDetector::default();
         let mut meter = CpuMeter::default();
@@ -848,7 +854,7 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
         let mut rounds = 0u32;
         loop {
             std::thread::sleep(WATCH_EVERY);
-            let samples = sample(&metrics);
+            let samples: Vec<WorkerSample> = metrics.iter().flat_map(sample).collect();
             let threads = threads();
             let beats: Vec<(u64, Duration)> = threads.iter().map(|t| (t.beats, t.cpu)).collect();
             let cpu = meter.round(&beats);
@@ -918,7 +924,10 @@ pub fn install_panic_hook() {
                 })
                 .is_ok();
         default(info);
-        let runtime_thread = std::thread::current().name() == Some("tokio-runtime-worker");
+        let name = std::thread::current().name().map(str::to_owned);
+        let runtime_thread = name.as_deref().is_some_and(|n| {
+            n == "tokio-runtime-worker" || n.starts_with(crate::proxy::workers::THREAD_PREFIX)
+        });
         if first && !spawned {
             resign(true, "panic");
             announce_gasp(false);

@@ -315,19 +315,16 @@ async fn accept_until_stopped(
         // Nonblocking: the connection may be gone (taken by another process sharing the socket
         // during a binary upgrade); then the slots go back and the loop waits again.
         let accepted = match ready.try_io(|l| accept_nonblocking(l.get_ref())) {
-            Ok(r) => r.and_then(|(sock, peer)| Ok((tokio::net::TcpStream::from_std(sock)?, peer))),
-            Err(_would_block) => continue,
-        };
-        match accepted {
-            Ok((sock, peer)) => {
+            Ok(r) => r.and_then(|(sock, peer)| {
                 if frontend_tcpka(&proxy, addr) {
                     let _ = socket2::SockRef::from(&sock).set_keepalive(true);
                 }
-                let p = proxy.clone();
-                // Watched: the `track_proxy` watchdog sees a connection stuck in one poll.
-                let conn = p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit));
-                proxy.tracker.spawn(crate::fate::watched(conn));
-            }
+                start_serving(&proxy, sock, peer, addr, super::Slots::new(fe_permit, permit))
+            }),
+            Err(_would_block) => continue,
+        };
+        match accepted {
+            Ok(()) => {}
             Err(e) => {
                 let now = std::time::Instant::now();
                 if let Some(dropped) = accept_errors.should_log(now) {
@@ -360,6 +357,36 @@ async fn accept_until_stopped(
             }
         }
     }
+}
+
+/// Starts the task serving an accepted connection: on this runtime, or with `nbthread > 1` on the
+/// proxy thread `workers::Spread` picks, where the socket joins that thread's reactor and the
+/// connection stays (see `workers`). Watched: the `track_proxy` watchdog sees a connection stuck
+/// in one poll. Tracked on either: a reload, stop or upgrade drains every thread's connections.
+fn start_serving(
+    proxy: &Arc<Proxy>,
+    sock: std::net::TcpStream,
+    peer: SocketAddr,
+    addr: SocketAddr,
+    slots: super::Slots,
+) -> io::Result<()> {
+    let Some(spread) = proxy.workers.get() else {
+        let sock = tokio::net::TcpStream::from_std(sock)?;
+        let conn = proxy.clone().serve_conn(sock, peer, addr, slots);
+        proxy.tracker.spawn(crate::fate::watched(conn));
+        return Ok(());
+    };
+    let (handle, live) = spread.assign();
+    let (p, slots) = (proxy.clone(), slots.on_thread(live));
+    let conn = async move {
+        // On the chosen thread, so the socket is in its reactor.
+        match tokio::net::TcpStream::from_std(sock) {
+            Ok(sock) => p.serve_conn(sock, peer, addr, slots).await,
+            Err(e) => tracing::warn!("cannot serve the connection from {peer} on {addr}: {e}"),
+        }
+    };
+    proxy.tracker.spawn_on(crate::fate::watched(conn), handle);
+    Ok(())
 }
 
 /// How long a listener that stopped listening stays failed before it tries to listen again.
