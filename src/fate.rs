@@ -925,9 +925,9 @@ pub fn install_panic_hook() {
                 .is_ok();
         default(info);
         let name = std::thread::current().name().map(str::to_owned);
-        let runtime_thread = name.as_deref().is_some_and(|n| {
-            n == "tokio-runtime-worker" || n.starts_with(crate::proxy::workers::THREAD_PREFIX)
-        });
+        let runtime_thread = name
+            .as_deref()
+            .is_some_and(|n| n == "tokio-runtime-worker" || n.starts_with(crate::proxy::workers::THREAD_PREFIX));
         if first && !spawned {
             resign(true, "panic");
             announce_gasp(false);

@@ -191,7 +191,8 @@ fn reloads_under_load_at_two_threads_fail_no_request() {
     for c in clients {
         c.join().unwrap();
     }
-    let (ok, refused, failed) = (tally.0.load(Ordering::SeqCst), tally.1.load(Ordering::SeqCst), tally.2.lock().unwrap());
+    let (ok, refused, failed) =
+        (tally.0.load(Ordering::SeqCst), tally.1.load(Ordering::SeqCst), tally.2.lock().unwrap());
     println!("10 reloads at nbthread 2: {ok} exchanges, {refused} refused, {} failed", failed.len());
     assert_eq!(refused, 0);
     assert!(failed.is_empty(), "failed exchanges: {:?}", &failed[..failed.len().min(5)]);
@@ -236,7 +237,8 @@ fn an_upgrade_under_load_at_two_threads_drains_both() {
     for c in clients {
         c.join().unwrap();
     }
-    let (ok, refused, failed) = (tally.0.load(Ordering::SeqCst), tally.1.load(Ordering::SeqCst), tally.2.lock().unwrap());
+    let (ok, refused, failed) =
+        (tally.0.load(Ordering::SeqCst), tally.1.load(Ordering::SeqCst), tally.2.lock().unwrap());
     println!("an upgrade at nbthread 2: {ok} exchanges, {refused} refused, {} failed", failed.len());
     assert_eq!(refused, 0);
     assert!(failed.is_empty(), "failed exchanges: {:?}", &failed[..failed.len().min(5)]);

@@ -159,7 +159,8 @@ pub fn run(opts: RunOptions) -> ExitCode {
     crate::fate::spawn_watchdog(handles.clone());
     crate::fate::install_panic_hook();
     let spread = (threads > 1).then(|| crate::proxy::workers::Spread::new(handles));
-    let served = rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), (threads, spread), incoming));
+    let served =
+        rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), (threads, spread), incoming));
     // Connections drained (or past `hard_stop_after`): what still runs on a worker ends with it.
     workers.stop(crate::proxy::workers::STOP_LIMIT);
     match served {
