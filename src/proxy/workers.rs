@@ -138,6 +138,7 @@ impl Threads {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = handle_tx.send(Err(e));
+                        let _ = done_tx.send(index);
                         return;
                     }
                 };
