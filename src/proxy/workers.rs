@@ -100,7 +100,7 @@ impl Spread {
         (&self.handles[index], Live { live: self.live.clone(), index })
     }
 
-    /// Live connections per thread (for the tests and `show info`-like reports).
+    /// Live connections per thread.
     pub fn live(&self) -> Vec<usize> {
         self.live.iter().map(|n| n.load(Relaxed)).collect()
     }
