@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 const BACKLOG: i32 = 4096;
@@ -266,6 +266,10 @@ async fn accept_until_stopped(
     let mut reloads = proxy.reloads.subscribe();
     let mut paused = proxy.paused.subscribe();
     let mut accept_errors = ErrorLog::default();
+    // With `nbthread > 1`, a proxy thread that cannot take an accepted socket (registering it with
+    // its reactor fails: ENOMEM, ENOSPC past `fs.epoll.max_user_watches`) sends the error back
+    // here, where it counts as a failed accept: logged rate-limited, reported, backed off.
+    let (failed_tx, mut failed) = mpsc::unbounded_channel();
     loop {
         let l = sock.load_full();
         reloads.borrow_and_update();
@@ -278,16 +282,31 @@ async fn accept_until_stopped(
             }
             continue;
         }
-        let mut ready = tokio::select! {
-            r = l.readable() => match r {
-                Ok(g) => g,
-                Err(e) => {
-                    tracing::error!("cannot wait for connections on {addr}: {e}");
-                    return;
-                }
-            },
+        // A failure a proxy thread sent back while this loop went on accepting.
+        if let Ok(e) = failed.try_recv() {
+            if !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await {
+                return;
+            }
+            continue;
+        }
+        let woke = tokio::select! {
+            r = l.readable() => Ok(r),
             _ = stop.wait_for(|s| *s) => return,
             _ = paused.changed() => continue,
+            Some(e) = failed.recv() => Err(e),
+        };
+        let mut ready = match woke {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
+                tracing::error!("cannot wait for connections on {addr}: {e}");
+                return;
+            }
+            Err(e) => {
+                if !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await {
+                    return;
+                }
+                continue;
+            }
         };
         // Past a rate limit, connections wait in the backlog until the rate has fallen back.
         if let Err(wait) = admit_rate(&proxy, addr) {
@@ -319,43 +338,60 @@ async fn accept_until_stopped(
                 if frontend_tcpka(&proxy, addr) {
                     let _ = socket2::SockRef::from(&sock).set_keepalive(true);
                 }
-                start_serving(&proxy, sock, peer, addr, super::Slots::new(fe_permit, permit))
+                start_serving(&proxy, sock, peer, addr, super::Slots::new(fe_permit, permit), &failed_tx)
             }),
             Err(_would_block) => continue,
         };
-        match accepted {
-            Ok(()) => {}
-            Err(e) => {
-                let now = std::time::Instant::now();
-                if let Some(dropped) = accept_errors.should_log(now) {
-                    let limit = if is_out_of_descriptors(&e) {
-                        " (out of file descriptors: raise `ulimit -n` or lower maxconn)"
-                    } else {
-                        ""
-                    };
-                    let more =
-                        if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
-                    tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
-                }
-                if is_out_of_descriptors(&e) {
-                    crate::fate::out_of_fds(addr);
-                } else if !still_listening(l.get_ref()) {
-                    // Reported at once (the VIP moves away); listening again only after a while,
-                    // so the instances see the failure even when the socket recovers at once.
-                    tracing::error!("{addr} no longer listens: {e}");
-                    crate::fate::listener_failed(addr, &format!("not listening ({e})"));
-                    tokio::select! {
-                        _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    if let Some(new) = relisten(addr, bind_v6only(&proxy, addr)) {
-                        sock.store(Arc::new(new));
-                    }
-                }
-                // EMFILE and friends: back off instead of spinning.
-                tokio::time::sleep(ACCEPT_RETRY).await;
-            }
+        if let Err(e) = accepted
+            && !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await
+        {
+            return;
         }
+    }
+}
+
+/// What the accept loop of `addr` does after a failed accept (or a proxy thread that could not
+/// take an accepted socket): logs it at most once a second, reports descriptor exhaustion or a
+/// socket that stopped listening to `fate` (listening again on a new socket), and backs off
+/// instead of spinning. False once the loop is told to stop.
+async fn after_failure(
+    e: io::Error,
+    sock: &ArcSwap<Listener>,
+    l: &Listener,
+    addr: SocketAddr,
+    proxy: &Proxy,
+    stop: &mut watch::Receiver<bool>,
+    accept_errors: &mut ErrorLog,
+) -> bool {
+    let now = std::time::Instant::now();
+    if let Some(dropped) = accept_errors.should_log(now) {
+        let limit = if is_out_of_descriptors(&e) {
+            " (out of file descriptors: raise `ulimit -n` or lower maxconn)"
+        } else {
+            ""
+        };
+        let more = if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
+        tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
+    }
+    if is_out_of_descriptors(&e) {
+        crate::fate::out_of_fds(addr);
+    } else if !still_listening(l.get_ref()) {
+        // Reported at once (the VIP moves away); listening again only after a while,
+        // so the instances see the failure even when the socket recovers at once.
+        tracing::error!("{addr} no longer listens: {e}");
+        crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+        tokio::select! {
+            _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+        if let Some(new) = relisten(addr, bind_v6only(proxy, addr)) {
+            sock.store(Arc::new(new));
+        }
+    }
+    // EMFILE and friends: back off instead of spinning.
+    tokio::select! {
+        _ = tokio::time::sleep(ACCEPT_RETRY) => true,
+        _ = stop.wait_for(|s| *s) => false,
     }
 }
 
@@ -369,6 +405,7 @@ fn start_serving(
     peer: SocketAddr,
     addr: SocketAddr,
     slots: super::Slots,
+    failed: &mpsc::UnboundedSender<io::Error>,
 ) -> io::Result<()> {
     let Some(spread) = proxy.workers.get() else {
         let sock = tokio::net::TcpStream::from_std(sock)?;
@@ -377,12 +414,16 @@ fn start_serving(
         return Ok(());
     };
     let (handle, live) = spread.assign();
-    let (p, slots) = (proxy.clone(), slots.on_thread(live));
+    let (p, slots, failed) = (proxy.clone(), slots.on_thread(live), failed.clone());
     let conn = async move {
-        // On the chosen thread, so the socket is in its reactor.
+        // On the chosen thread, so the socket is in its reactor. A failure goes back to the
+        // accept loop (gone only once it stopped, when nothing is left to back off).
         match tokio::net::TcpStream::from_std(sock) {
             Ok(sock) => p.serve_conn(sock, peer, addr, slots).await,
-            Err(e) => tracing::warn!("cannot serve the connection from {peer} on {addr}: {e}"),
+            Err(e) => {
+                drop(slots);
+                let _ = failed.send(e);
+            }
         }
     };
     proxy.tracker.spawn_on(crate::fate::watched(conn), handle);
