@@ -77,6 +77,17 @@ static STALL_MS: AtomicU64 = AtomicU64::new(STALL_THRESHOLD.as_millis() as u64);
 /// any more, so none undoes the priority-0 adverts before the process ends.
 static FINAL: AtomicBool = AtomicBool::new(false);
 
+/// Set once the proxy's main runtime has returned (the process is exiting): its thread no longer
+/// moves the counts the watchdog reads, and the workers' stop or the runtimes' drop (connections
+/// past `hard_stop_after`) can take over [`BLOCKED_THRESHOLD`], which is no stall.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Tells the watchdog the main runtime has finished: it stops watching, so the exit is never
+/// taken for a stall (which would resign the VIPs and withdraw the announcements as a failure).
+pub fn proxy_exiting() {
+    EXITING.store(true, Ordering::Release);
+}
+
 /// Sets the stall threshold the watchdog applies.
 pub fn set_stall_threshold(d: Duration) {
     STALL_MS.store(u64::try_from(d.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -876,6 +887,12 @@ pub fn spawn_watchdog(handles: Vec<tokio::runtime::Handle>) {
                 recheck_fds();
             }
             rounds = rounds.wrapping_add(1);
+            // Read after sampling: a round that began before the main runtime returned does not
+            // report its thread as stuck.
+            if EXITING.load(Ordering::Acquire) {
+                tracing::debug!("the proxy is exiting: the watchdog stops");
+                return;
+            }
             match latch.feed(now, stuck.is_some()) {
                 Some(true) => {
                     let why = stuck.unwrap_or_default();

@@ -161,6 +161,9 @@ pub fn run(opts: RunOptions) -> ExitCode {
     let spread = (threads > 1).then(|| crate::proxy::workers::Spread::new(handles));
     let served =
         rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), (threads, spread), incoming));
+    // From here thread 0's runtime no longer runs: not a stall for the watchdog, however long the
+    // workers take to stop or the runtime to drop what still runs on it.
+    crate::fate::proxy_exiting();
     // Connections drained (or past `hard_stop_after`): what still runs on a worker ends with it.
     workers.stop(crate::proxy::workers::STOP_LIMIT);
     match served {
