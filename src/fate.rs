@@ -722,6 +722,11 @@ pub struct ThreadSample {
     pub cpu: Duration,
 }
 
+/// Held by the tests that read every thread's marks ([`threads`]) and those that make a thread
+/// spin in a watched poll, so one's spinning thread is not in the other's samples.
+#[cfg(test)]
+pub static THREAD_MARKS_TEST: Mutex<()> = Mutex::new(());
+
 /// Each registered thread now, in registration order.
 pub fn threads() -> Vec<ThreadSample> {
     let list: Vec<&'static ThreadMarks> = THREADS.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -1057,6 +1062,7 @@ mod tests {
     /// spinning in one poll of a watched task is.
     #[test]
     fn a_busy_runtime_is_not_stalled_and_a_spinning_thread_is() {
+        let _alone = THREAD_MARKS_TEST.lock().unwrap_or_else(|e| e.into_inner());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .on_thread_park(beat)

@@ -273,6 +273,7 @@ mod tests {
     #[test]
     fn a_stalled_worker_thread_is_found_by_the_watchdog() {
         use crate::fate;
+        let _alone = fate::THREAD_MARKS_TEST.lock().unwrap_or_else(|e| e.into_inner());
         let build = || {
             tokio::runtime::Builder::new_current_thread()
                 .on_thread_park(fate::beat)
