@@ -625,6 +625,47 @@ mod tests {
         assert_eq!(log.should_log(ms(60_000)), Some(0));
     }
 
+    /// A proxy thread whose reactor refuses the socket (here EEXIST: its descriptor number is
+    /// registered there already; in production ENOSPC or ENOMEM) sends the error back to the
+    /// accept loop instead of only logging it, and frees the connection's slots.
+    #[test]
+    fn a_worker_that_cannot_take_a_socket_sends_the_error_back() {
+        struct Fd(std::os::fd::RawFd);
+        impl std::os::fd::AsRawFd for Fd {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.0
+            }
+        }
+        let src = "[[listen]]\nname = \"w\"\nbind = [\"127.0.0.1:1\"]\nservers = []\n";
+        let proxy = Proxy::new(crate::config::parse(src, std::path::Path::new("t.toml")).unwrap());
+        let worker = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        proxy.workers.set(super::super::workers::Spread::new(vec![worker.handle().clone()])).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sock, peer) = accept_nonblocking(&l).unwrap();
+        // The same descriptor number, registered first (not owned: the socket closes it).
+        let fd = Fd(std::os::fd::AsRawFd::as_raw_fd(&sock));
+        // SAFETY: the worker closes the socket it could not take while `taken` is registered; the
+        // kernel drops a closed descriptor from its epoll set, and `taken`'s deregistration then
+        // fails quietly (or, if the number was reused meanwhile, touches only this test's
+        // private runtime).
+        let taken =
+            worker.block_on(async { unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } });
+        let taken = taken.unwrap();
+        let global = Arc::new(Semaphore::new(1));
+        let slots = super::super::Slots::new(None, global.clone().try_acquire_owned().unwrap());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let addr = l.local_addr().unwrap();
+        start_serving(&proxy, sock, peer, addr, slots, &tx).unwrap();
+        // Only the worker's task holds a sender now: nothing sent means `None` once it ended.
+        drop(tx);
+        let e = worker.block_on(async { rx.recv().await }).expect("the error came back");
+        assert_eq!(e.raw_os_error(), Some(nix::libc::EEXIST), "{e}");
+        assert_eq!(global.available_permits(), 1, "the slot went back");
+        assert_eq!(proxy.workers.get().unwrap().live(), [0], "no longer counted on the thread");
+        drop(taken);
+    }
+
     #[test]
     fn descriptor_exhaustion_is_recognised() {
         assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(nix::libc::EMFILE)));
