@@ -77,6 +77,17 @@ static STALL_MS: AtomicU64 = AtomicU64::new(STALL_THRESHOLD.as_millis() as u64);
 /// any more, so none undoes the priority-0 adverts before the process ends.
 static FINAL: AtomicBool = AtomicBool::new(false);
 
+/// Set once the proxy's main runtime has returned (the process is exiting): its thread no longer
+/// moves the counts the watchdog reads, and the workers' stop or the runtimes' drop (connections
+/// past `hard_stop_after`) can take over [`BLOCKED_THRESHOLD`], which is no stall.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Tells the watchdog the main runtime has finished: it stops watching, so the exit is never
+/// taken for a stall (which would resign the VIPs and withdraw the announcements as a failure).
+pub fn proxy_exiting() {
+    EXITING.store(true, Ordering::Release);
+}
+
 /// Sets the stall threshold the watchdog applies.
 pub fn set_stall_threshold(d: Duration) {
     STALL_MS.store(u64::try_from(d.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -690,6 +701,11 @@ where
     tokio::spawn(watched(task))
 }
 
+/// The thread id of each registered thread, in registration order (as [`threads`]).
+pub fn thread_ids() -> Vec<i32> {
+    THREADS.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|t| t.tid).collect()
+}
+
 /// A thread's CPU time so far (`/proc/self/task/TID/schedstat`, in ns); zero if unreadable.
 fn thread_cpu(tid: i32) -> Duration {
     std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
@@ -705,6 +721,11 @@ pub struct ThreadSample {
     pub polls: u64,
     pub cpu: Duration,
 }
+
+/// Held by the tests that read every thread's marks ([`threads`]) and those that make a thread
+/// spin in a watched poll, so one's spinning thread is not in the other's samples.
+#[cfg(test)]
+pub static THREAD_MARKS_TEST: Mutex<()> = Mutex::new(());
 
 /// Each registered thread now, in registration order.
 pub fn threads() -> Vec<ThreadSample> {
@@ -835,12 +856,13 @@ impl StallLatch {
     }
 }
 
-/// Watches the runtime's threads from a thread of its own: a stall is reported to the instances
-/// (they enter Fault when they run again), and the masters tracking the proxy resign at once.
-/// Also ends a descriptor exhaustion when descriptors are free again.
-pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
+/// Watches the proxy runtimes' threads from a thread of its own (`handles`: every proxy runtime,
+/// one per thread with `nbthread > 1`): a stall is reported to the instances (they enter Fault
+/// when they run again), and the masters tracking the proxy resign at once. Also ends a
+/// descriptor exhaustion when descriptors are free again.
+pub fn spawn_watchdog(handles: Vec<tokio::runtime::Handle>) {
     let spawned = std::thread::Builder::new().name("lbha-watchdog".into()).spawn(move || {
-        let metrics = handle.metrics();
+        let metrics: Vec<tokio::runtime::RuntimeMetrics> = handles.iter().map(|h| h.metrics()).collect();
         let mut polls = PollWatch::default();
         let mut detector = StallDetector::default();
         let mut meter = CpuMeter::default();
@@ -848,7 +870,7 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
         let mut rounds = 0u32;
         loop {
             std::thread::sleep(WATCH_EVERY);
-            let samples = sample(&metrics);
+            let samples: Vec<WorkerSample> = metrics.iter().flat_map(sample).collect();
             let threads = threads();
             let beats: Vec<(u64, Duration)> = threads.iter().map(|t| (t.beats, t.cpu)).collect();
             let cpu = meter.round(&beats);
@@ -870,6 +892,12 @@ pub fn spawn_watchdog(handle: tokio::runtime::Handle) {
                 recheck_fds();
             }
             rounds = rounds.wrapping_add(1);
+            // Read after sampling: a round that began before the main runtime returned does not
+            // report its thread as stuck.
+            if EXITING.load(Ordering::Acquire) {
+                tracing::debug!("the proxy is exiting: the watchdog stops");
+                return;
+            }
             match latch.feed(now, stuck.is_some()) {
                 Some(true) => {
                     let why = stuck.unwrap_or_default();
@@ -918,7 +946,10 @@ pub fn install_panic_hook() {
                 })
                 .is_ok();
         default(info);
-        let runtime_thread = std::thread::current().name() == Some("tokio-runtime-worker");
+        let name = std::thread::current().name().map(str::to_owned);
+        let runtime_thread = name
+            .as_deref()
+            .is_some_and(|n| n == "tokio-runtime-worker" || n.starts_with(crate::proxy::workers::THREAD_PREFIX));
         if first && !spawned {
             resign(true, "panic");
             announce_gasp(false);
@@ -1031,6 +1062,7 @@ mod tests {
     /// spinning in one poll of a watched task is.
     #[test]
     fn a_busy_runtime_is_not_stalled_and_a_spinning_thread_is() {
+        let _alone = THREAD_MARKS_TEST.lock().unwrap_or_else(|e| e.into_inner());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .on_thread_park(beat)

@@ -133,6 +133,8 @@ pub struct Row {
     pub server: Option<(Named, SocketAddr)>,
     pub tls: bool,
     pub requests: u64,
+    /// The proxy thread serving it (0 with `nbthread = 1`).
+    pub thread: u32,
 }
 
 fn proto(a: &SocketAddr) -> &'static str {
@@ -180,7 +182,9 @@ pub fn detail(r: &Row) -> String {
         Some((s, a)) => _ = writeln!(out, "  server={} (id={}) addr={}", s.name, s.id, addr(a)),
         None => out.push_str("  server=<NONE> (id=-1)\n"),
     }
-    let _ = writeln!(out, "  age={} ssl={} requests={}", human_time(r.age), u8::from(r.tls), r.requests);
+    // HAProxy prints the thread in its task's line (`tid=`), which lbha has not.
+    let _ =
+        writeln!(out, "  age={} ssl={} requests={} tid={}", human_time(r.age), u8::from(r.tls), r.requests, r.thread);
     out
 }
 
@@ -209,6 +213,7 @@ pub fn row_json(r: &Row) -> serde_json::Value {
         "age": r.age.as_secs(),
         "ssl": r.tls,
         "requests": r.requests,
+        "tid": r.thread,
     })
 }
 
@@ -281,6 +286,7 @@ mod tests {
             server: Some((Named { name: "s1".into(), id: 1, mode: "" }, "127.0.0.1:18462".parse().unwrap())),
             tls: false,
             requests: 0,
+            thread: 1,
         }
     }
 
@@ -303,7 +309,7 @@ mod tests {
         assert_eq!(lines[1], "  frontend=tcpl (id=2 mode=tcp), addr=127.0.0.1:18461");
         assert_eq!(lines[2], "  backend=tcpl (id=1 mode=tcp)");
         assert_eq!(lines[3], "  server=s1 (id=1) addr=127.0.0.1:18462");
-        assert_eq!(lines[4], "  age=1m1s ssl=0 requests=0");
+        assert_eq!(lines[4], "  age=1m1s ssl=0 requests=0 tid=1");
         let mut r = row();
         (r.backend, r.server) = (None, None);
         let d = detail(&r);

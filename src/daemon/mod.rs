@@ -141,31 +141,32 @@ pub fn run(opts: RunOptions) -> ExitCode {
     if let Err(e) = run_as(&snap, ctl_path) {
         return give_up(&mut incoming, &format!("lbha: {e}"));
     }
-    let threads =
-        snap.global.nbthread.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    // One thread: a current-thread runtime runs the tasks woken by a batch of events in order, so
-    // the requests of a batch reach the servers together instead of one wakeup each.
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    // The runtime threads' heartbeats for the `track_proxy` watchdog (`crate::fate`).
-    let parked = || {
-        crate::fate::beat();
-        collect_when_idle();
-    };
-    let rt = match builder.enable_all().on_thread_park(parked).on_thread_unpark(crate::fate::beat).build() {
+    let threads = crate::proxy::workers::configured(&snap.global);
+    // One current-thread runtime per proxy thread (see `proxy::workers`): it runs the tasks woken
+    // by a batch of events in order, so the requests of a batch reach the servers together
+    // instead of one wakeup each. This thread's is thread 0; `nbthread > 1` starts the others.
+    let rt = match proxy_runtime() {
         Ok(rt) => rt,
         Err(e) => return give_up(&mut incoming, &format!("cannot start the runtime: {e}")),
     };
+    let (workers, mut handles) = match crate::proxy::workers::Threads::start(threads, proxy_runtime) {
+        Ok(w) => w,
+        Err(e) => return give_up(&mut incoming, &format!("cannot start the proxy threads: {e}")),
+    };
+    handles.insert(0, rt.handle().clone());
     // Fate sharing (`track_proxy`): a stalled proxy thread or a panic gives the VIPs away.
     crate::fate::set_stall_threshold(snap.global.proxy_stall_threshold);
-    crate::fate::spawn_watchdog(rt.handle().clone());
+    crate::fate::spawn_watchdog(handles.clone());
     crate::fate::install_panic_hook();
-    match rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), threads, incoming)) {
+    let spread = (threads > 1).then(|| crate::proxy::workers::Spread::new(handles));
+    let served =
+        rt.block_on(serve(opts.source, (snap, runtime), (ctl_sock, ctl_settings), (threads, spread), incoming));
+    // From here thread 0's runtime no longer runs: not a stall for the watchdog, however long the
+    // workers take to stop or the runtime to drop what still runs on it.
+    crate::fate::proxy_exiting();
+    // Connections drained (or past `hard_stop_after`): what still runs on a worker ends with it.
+    workers.stop(crate::proxy::workers::STOP_LIMIT);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         // Once: the log and the plain message both went to stderr.
         Err(e) => {
@@ -173,6 +174,20 @@ pub fn run(opts: RunOptions) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A proxy thread's runtime: current-thread, with the heartbeats of the `track_proxy` watchdog
+/// (`crate::fate`) as it parks and unparks, and the allocator's collection when idle.
+fn proxy_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let parked = || {
+        crate::fate::beat();
+        collect_when_idle();
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(parked)
+        .on_thread_unpark(crate::fate::beat)
+        .build()
 }
 
 /// The control socket file `run_as` hands to the user: the one this process opened, or on an
@@ -327,7 +342,7 @@ async fn serve(
     source: Source,
     (snap, mut runtime): (Snapshot, dynamic::State),
     (ctl_sock, ctl_settings): (Option<control::ControlSocket>, config::snapshot::ControlSocketSettings),
-    threads: usize,
+    (threads, spread): (usize, Option<crate::proxy::workers::Spread>),
     mut incoming: Option<upgrade::new::Incoming>,
 ) -> Result<(), String> {
     let path = source.path.clone();
@@ -338,6 +353,9 @@ async fn serve(
     let state_path = snap.global.server_state_file.clone();
     let api_settings = snap.api.clone();
     let proxy = Proxy::new(snap);
+    if let Some(s) = spread {
+        let _ = proxy.workers.set(s);
+    }
     match (&incoming, &state_path) {
         (Some(i), _) => state_file::apply(&i.servers_state, &format!("pid {}", i.old_pid), &proxy, true),
         (None, Some(p)) => state_file::load(p, &proxy),

@@ -76,5 +76,6 @@ fn row(cx: &ConnCtx) -> Row {
         server,
         tls: cx.tls,
         requests: cx.requests.load(Relaxed),
+        thread: f.thread,
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 const BACKLOG: i32 = 4096;
@@ -266,6 +266,10 @@ async fn accept_until_stopped(
     let mut reloads = proxy.reloads.subscribe();
     let mut paused = proxy.paused.subscribe();
     let mut accept_errors = ErrorLog::default();
+    // With `nbthread > 1`, a proxy thread that cannot take an accepted socket (registering it with
+    // its reactor fails: ENOMEM, ENOSPC past `fs.epoll.max_user_watches`) sends the error back
+    // here, where it counts as a failed accept: logged rate-limited, reported, backed off.
+    let (failed_tx, mut failed) = mpsc::unbounded_channel();
     loop {
         let l = sock.load_full();
         reloads.borrow_and_update();
@@ -278,16 +282,31 @@ async fn accept_until_stopped(
             }
             continue;
         }
-        let mut ready = tokio::select! {
-            r = l.readable() => match r {
-                Ok(g) => g,
-                Err(e) => {
-                    tracing::error!("cannot wait for connections on {addr}: {e}");
-                    return;
-                }
-            },
+        // A failure a proxy thread sent back while this loop went on accepting.
+        if let Ok(e) = failed.try_recv() {
+            if !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await {
+                return;
+            }
+            continue;
+        }
+        let woke = tokio::select! {
+            r = l.readable() => Ok(r),
             _ = stop.wait_for(|s| *s) => return,
             _ = paused.changed() => continue,
+            Some(e) = failed.recv() => Err(e),
+        };
+        let mut ready = match woke {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
+                tracing::error!("cannot wait for connections on {addr}: {e}");
+                return;
+            }
+            Err(e) => {
+                if !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await {
+                    return;
+                }
+                continue;
+            }
         };
         // Past a rate limit, connections wait in the backlog until the rate has fallen back.
         if let Err(wait) = admit_rate(&proxy, addr) {
@@ -315,51 +334,100 @@ async fn accept_until_stopped(
         // Nonblocking: the connection may be gone (taken by another process sharing the socket
         // during a binary upgrade); then the slots go back and the loop waits again.
         let accepted = match ready.try_io(|l| accept_nonblocking(l.get_ref())) {
-            Ok(r) => r.and_then(|(sock, peer)| Ok((tokio::net::TcpStream::from_std(sock)?, peer))),
-            Err(_would_block) => continue,
-        };
-        match accepted {
-            Ok((sock, peer)) => {
+            Ok(r) => r.and_then(|(sock, peer)| {
                 if frontend_tcpka(&proxy, addr) {
                     let _ = socket2::SockRef::from(&sock).set_keepalive(true);
                 }
-                let p = proxy.clone();
-                // Watched: the `track_proxy` watchdog sees a connection stuck in one poll.
-                let conn = p.serve_conn(sock, peer, addr, super::Slots::new(fe_permit, permit));
-                proxy.tracker.spawn(crate::fate::watched(conn));
-            }
-            Err(e) => {
-                let now = std::time::Instant::now();
-                if let Some(dropped) = accept_errors.should_log(now) {
-                    let limit = if is_out_of_descriptors(&e) {
-                        " (out of file descriptors: raise `ulimit -n` or lower maxconn)"
-                    } else {
-                        ""
-                    };
-                    let more =
-                        if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
-                    tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
-                }
-                if is_out_of_descriptors(&e) {
-                    crate::fate::out_of_fds(addr);
-                } else if !still_listening(l.get_ref()) {
-                    // Reported at once (the VIP moves away); listening again only after a while,
-                    // so the instances see the failure even when the socket recovers at once.
-                    tracing::error!("{addr} no longer listens: {e}");
-                    crate::fate::listener_failed(addr, &format!("not listening ({e})"));
-                    tokio::select! {
-                        _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    if let Some(new) = relisten(addr, bind_v6only(&proxy, addr)) {
-                        sock.store(Arc::new(new));
-                    }
-                }
-                // EMFILE and friends: back off instead of spinning.
-                tokio::time::sleep(ACCEPT_RETRY).await;
-            }
+                start_serving(&proxy, sock, peer, addr, super::Slots::new(fe_permit, permit), &failed_tx)
+            }),
+            Err(_would_block) => continue,
+        };
+        if let Err(e) = accepted
+            && !after_failure(e, &sock, &l, addr, &proxy, &mut stop, &mut accept_errors).await
+        {
+            return;
         }
     }
+}
+
+/// What the accept loop of `addr` does after a failed accept (or a proxy thread that could not
+/// take an accepted socket): logs it at most once a second, reports descriptor exhaustion or a
+/// socket that stopped listening to `fate` (listening again on a new socket), and backs off
+/// instead of spinning. False once the loop is told to stop.
+async fn after_failure(
+    e: io::Error,
+    sock: &ArcSwap<Listener>,
+    l: &Listener,
+    addr: SocketAddr,
+    proxy: &Proxy,
+    stop: &mut watch::Receiver<bool>,
+    accept_errors: &mut ErrorLog,
+) -> bool {
+    let now = std::time::Instant::now();
+    if let Some(dropped) = accept_errors.should_log(now) {
+        let limit = if is_out_of_descriptors(&e) {
+            " (out of file descriptors: raise `ulimit -n` or lower maxconn)"
+        } else {
+            ""
+        };
+        let more = if dropped > 0 { format!("; {dropped} more failures not logged") } else { String::new() };
+        tracing::warn!("accept on {addr} failed: {e}{limit}{more}");
+    }
+    if is_out_of_descriptors(&e) {
+        crate::fate::out_of_fds(addr);
+    } else if !still_listening(l.get_ref()) {
+        // Reported at once (the VIP moves away); listening again only after a while,
+        // so the instances see the failure even when the socket recovers at once.
+        tracing::error!("{addr} no longer listens: {e}");
+        crate::fate::listener_failed(addr, &format!("not listening ({e})"));
+        tokio::select! {
+            _ = tokio::time::sleep(LISTEN_AGAIN_AFTER) => {}
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+        if let Some(new) = relisten(addr, bind_v6only(proxy, addr)) {
+            sock.store(Arc::new(new));
+        }
+    }
+    // EMFILE and friends: back off instead of spinning.
+    tokio::select! {
+        _ = tokio::time::sleep(ACCEPT_RETRY) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// Starts the task serving an accepted connection: on this runtime, or with `nbthread > 1` on the
+/// proxy thread `workers::Spread` picks, where the socket joins that thread's reactor and the
+/// connection stays (see `workers`). Watched: the `track_proxy` watchdog sees a connection stuck
+/// in one poll. Tracked on either: a reload, stop or upgrade drains every thread's connections.
+fn start_serving(
+    proxy: &Arc<Proxy>,
+    sock: std::net::TcpStream,
+    peer: SocketAddr,
+    addr: SocketAddr,
+    slots: super::Slots,
+    failed: &mpsc::UnboundedSender<io::Error>,
+) -> io::Result<()> {
+    let Some(spread) = proxy.workers.get() else {
+        let sock = tokio::net::TcpStream::from_std(sock)?;
+        let conn = proxy.clone().serve_conn(sock, peer, addr, slots);
+        proxy.tracker.spawn(crate::fate::watched(conn));
+        return Ok(());
+    };
+    let (handle, live) = spread.assign();
+    let (p, slots, failed) = (proxy.clone(), slots.on_thread(live), failed.clone());
+    let conn = async move {
+        // On the chosen thread, so the socket is in its reactor. A failure goes back to the
+        // accept loop (gone only once it stopped, when nothing is left to back off).
+        match tokio::net::TcpStream::from_std(sock) {
+            Ok(sock) => p.serve_conn(sock, peer, addr, slots).await,
+            Err(e) => {
+                drop(slots);
+                let _ = failed.send(e);
+            }
+        }
+    };
+    proxy.tracker.spawn_on(crate::fate::watched(conn), handle);
+    Ok(())
 }
 
 /// How long a listener that stopped listening stays failed before it tries to listen again.
@@ -555,6 +623,47 @@ mod tests {
         assert_eq!(log.should_log(ms(2000)), Some(1));
         // After a quiet spell the next failure is logged at once.
         assert_eq!(log.should_log(ms(60_000)), Some(0));
+    }
+
+    /// A proxy thread whose reactor refuses the socket (here EEXIST: its descriptor number is
+    /// registered there already; in production ENOSPC or ENOMEM) sends the error back to the
+    /// accept loop instead of only logging it, and frees the connection's slots.
+    #[test]
+    fn a_worker_that_cannot_take_a_socket_sends_the_error_back() {
+        struct Fd(std::os::fd::RawFd);
+        impl std::os::fd::AsRawFd for Fd {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.0
+            }
+        }
+        let src = "[[listen]]\nname = \"w\"\nbind = [\"127.0.0.1:1\"]\nservers = []\n";
+        let proxy = Proxy::new(crate::config::parse(src, std::path::Path::new("t.toml")).unwrap());
+        let worker = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        proxy.workers.set(super::super::workers::Spread::new(vec![worker.handle().clone()])).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sock, peer) = accept_nonblocking(&l).unwrap();
+        // The same descriptor number, registered first (not owned: the socket closes it).
+        let fd = Fd(std::os::fd::AsRawFd::as_raw_fd(&sock));
+        // SAFETY: the worker closes the socket it could not take while `taken` is registered; the
+        // kernel drops a closed descriptor from its epoll set, and `taken`'s deregistration then
+        // fails quietly (or, if the number was reused meanwhile, touches only this test's
+        // private runtime).
+        let taken =
+            worker.block_on(async { unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } });
+        let taken = taken.unwrap();
+        let global = Arc::new(Semaphore::new(1));
+        let slots = super::super::Slots::new(None, global.clone().try_acquire_owned().unwrap());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let addr = l.local_addr().unwrap();
+        start_serving(&proxy, sock, peer, addr, slots, &tx).unwrap();
+        // Only the worker's task holds a sender now: nothing sent means `None` once it ended.
+        drop(tx);
+        let e = worker.block_on(async { rx.recv().await }).expect("the error came back");
+        assert_eq!(e.raw_os_error(), Some(nix::libc::EEXIST), "{e}");
+        assert_eq!(global.available_permits(), 1, "the slot went back");
+        assert_eq!(proxy.workers.get().unwrap().live(), [0], "no longer counted on the thread");
+        drop(taken);
     }
 
     #[test]

@@ -237,8 +237,9 @@ impl Proxy {
     // The entry is moved, not boxed: a box would be one more allocation per park.
     #[allow(clippy::result_large_err)]
     pub(super) fn park(self: &Arc<Self>, e: Entry) -> Result<(), Entry> {
+        let index = self.lot_index();
         let (start, waker) = {
-            let mut g = self.lot.lock();
+            let mut g = self.lots[index].lock();
             if g.closed {
                 return Err(e);
             }
@@ -248,15 +249,23 @@ impl Proxy {
             (start, g.waker.take())
         };
         if start {
-            self.tracker.spawn(crate::fate::watched(self.clone().run_lot()));
+            self.tracker.spawn(crate::fate::watched(self.clone().run_lot(index)));
         } else if let Some(w) = waker {
             w.wake();
         }
         Ok(())
     }
 
-    /// The lot's task: ends once a stop has closed every connection in it.
-    async fn run_lot(self: Arc<Self>) {
+    /// The lot of the proxy thread running this code (see `workers`); the first one off a proxy
+    /// thread.
+    fn lot_index(&self) -> usize {
+        super::workers::here().min(self.lots.len() - 1)
+    }
+
+    /// The task of lot `index`, on that lot's thread: ends once a stop has closed every
+    /// connection in it.
+    async fn run_lot(self: Arc<Self>, index: usize) {
+        let lot = &self.lots[index];
         let mut slots: Table<Slot> = Table::default();
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
@@ -297,7 +306,7 @@ impl Proxy {
                 }
             }
             let (new, ready) = {
-                let mut g = self.lot.lock();
+                let mut g = lot.lock();
                 (std::mem::take(&mut g.new), std::mem::take(&mut g.ready))
             };
             for mut entry in new {
@@ -311,7 +320,7 @@ impl Proxy {
                 }
                 let deadline = entry.deadline;
                 let key = slots.insert(Slot { entry, waker: Waker::noop().clone() }, deadline);
-                let waker = Waker::from(Arc::new(KeyWake { key, inbox: self.lot.inbox.clone() }));
+                let waker = Waker::from(Arc::new(KeyWake { key, inbox: lot.inbox.clone() }));
                 if let Some(Some((slot, _))) = slots.entries.get_mut(key) {
                     slot.waker = waker;
                 }
@@ -334,7 +343,7 @@ impl Proxy {
                 close(slots.remove(key));
             }
             if draining && slots.len() == 0 {
-                let mut g = self.lot.lock();
+                let mut g = lot.lock();
                 if g.new.is_empty() {
                     g.closed = true;
                     g.running = false;
@@ -349,7 +358,7 @@ impl Proxy {
             }
             std::future::poll_fn(|cx| {
                 {
-                    let mut g = self.lot.lock();
+                    let mut g = lot.lock();
                     if !g.new.is_empty() || !g.ready.is_empty() {
                         return Poll::Ready(());
                     }

@@ -49,6 +49,7 @@ pub mod track;
 pub mod trailers;
 pub mod upstream;
 pub mod vars;
+pub mod workers;
 
 use crate::config::Snapshot;
 use crate::config::snapshot::{LogMode, Mode};
@@ -144,8 +145,12 @@ pub struct Proxy {
     /// Wakes every idle connection at a stop or a reload (see `Proxy::idle_wait` in `park.rs`): one shared
     /// wake instead of two watch futures per connection.
     pub idle_wake: tokio::sync::Notify,
-    /// Idle plain-HTTP connections, held as small structs by one task (`lot.rs`).
-    lot: lot::Lot,
+    /// Idle plain-HTTP connections, held as small structs by one task per proxy thread (`lot.rs`),
+    /// by thread index ([`workers::here`]): a connection leaving the lot is served on its thread.
+    lots: Box<[lot::Lot]>,
+    /// `nbthread > 1`: the proxy threads the accept loops hand connections to (set once at
+    /// start); unset, connections are served on the accept loop's runtime.
+    pub workers: std::sync::OnceLock<workers::Spread>,
     /// Every client connection, for `show sess` and `shutdown session(s)`.
     pub sessions: Arc<sessions::Sessions>,
     /// Accept rate counters (`maxconnrate`, `maxsessrate`, `maxsslrate`, `rate-limit sessions`).
@@ -298,11 +303,18 @@ pub struct Slots {
     _listener: Option<crate::state::SessionGuard>,
     /// Its entry in the session registry, removed with the slots.
     _entry: Option<sessions::Guard>,
+    /// `nbthread > 1`: counted on its proxy thread while it lives.
+    _live: Option<workers::Live>,
 }
 
 impl Slots {
     pub fn new(fe: Option<tokio::sync::OwnedSemaphorePermit>, global: tokio::sync::OwnedSemaphorePermit) -> Self {
-        Self { _fe: fe, _global: global, _session: None, _listener: None, _entry: None }
+        Self { _fe: fe, _global: global, _session: None, _listener: None, _entry: None, _live: None }
+    }
+
+    /// The connection counted on the proxy thread it was handed to.
+    pub fn on_thread(self, live: workers::Live) -> Self {
+        Self { _live: Some(live), ..self }
     }
 }
 
@@ -313,6 +325,7 @@ impl Proxy {
         let pools = Mutex::new(HashMap::new());
         let limits = Mutex::new(HashMap::new());
         let active = build_active(Arc::new(snap), 1, &registry, &pools, &limits);
+        let threads = workers::configured(&active.snap.global);
         let maps = crate::maps::Shared::default();
         maps.install(&active.snap.maps);
         Arc::new(Self {
@@ -332,7 +345,8 @@ impl Proxy {
             paused: watch::channel(std::collections::HashSet::new()).0,
             cluster_runtime: std::sync::OnceLock::new(),
             idle_wake: tokio::sync::Notify::new(),
-            lot: Default::default(),
+            lots: (0..threads).map(|_| lot::Lot::default()).collect(),
+            workers: std::sync::OnceLock::new(),
             sessions: Default::default(),
             rates: Default::default(),
             resolved: Default::default(),

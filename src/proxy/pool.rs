@@ -35,6 +35,9 @@ const H2_STREAMS_MAX: u32 = 100;
 pub struct Sender {
     tx: Tx,
     served: u32,
+    /// The proxy thread that opened it ([`super::workers::here`]): its socket is in that thread's
+    /// reactor.
+    thread: u16,
     /// Identifies a shared HTTP/2 connection in its pool.
     id: u64,
     /// The connection's own address (`%bi:%bp` in logs).
@@ -297,6 +300,14 @@ pub struct ConnectFailure {
     pub local: Option<SocketAddr>,
 }
 
+/// An idle connection and since when.
+type Idle = (Sender, Instant);
+
+/// This proxy thread's index (at most 64 of them).
+fn here_u16() -> u16 {
+    u16::try_from(super::workers::here()).unwrap_or(u16::MAX)
+}
+
 /// A shared HTTP/2 connection: requests take clones of its sender.
 #[derive(Debug)]
 struct Shared {
@@ -316,7 +327,8 @@ pub struct Pool {
     tls: Option<ServerTls>,
     /// `proto h2`: HTTP/2 whatever ALPN says.
     h2: bool,
-    idle: Mutex<Vec<(Sender, Instant)>>,
+    /// Idle connections, oldest first.
+    idle: Mutex<Vec<Idle>>,
     shared: Mutex<Vec<Shared>>,
     next_id: AtomicU64,
     /// What a reload may change, shared with the pools kept per SNI value and per destination.
@@ -600,15 +612,21 @@ impl Pool {
         // `served` is counted on the shared entry; the clone starts past it.
         let stream = Some(Stream::open(&c.streams));
         let abandon = Default::default();
-        Some(Sender { tx: Tx::H2(c.tx.clone()), served: c.served, id: c.id, local: c.local, _stream: stream, abandon })
+        let (tx, served, id, local, thread) = (Tx::H2(c.tx.clone()), c.served, c.id, c.local, here_u16());
+        Some(Sender { tx, served, thread, id, local, _stream: stream, abandon })
     }
 
-    /// The newest idle connection that is ready; closed, stale and stuck ones are dropped on the
-    /// way, and ones not ready yet stay for a later taker.
+    /// The newest idle connection that is ready, preferably one this proxy thread opened
+    /// (`nbthread > 1`: its socket is in this thread's reactor; another thread's still works, but
+    /// each of its wake-ups crosses threads); closed, stale and stuck ones are dropped on the way,
+    /// and ones not ready yet stay for a later taker.
     fn take_ready(&self, want: Want) -> Option<Sender> {
+        let here = here_u16();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut not_yet = Vec::new();
         let mut found = None;
+        // The newest ready one of another thread, kept in `not_yet` in case none is this one's.
+        let mut other = None;
         let now = Instant::now();
         let max_age = self.max_age();
         while let Some((s, since)) = idle.pop() {
@@ -617,12 +635,22 @@ impl Pool {
                 continue;
             }
             if s.is_ready() && want.fits(s.served) {
-                found = Some(s);
-                break;
+                if s.thread == here {
+                    found = Some(s);
+                    break;
+                }
+                other = other.or(Some(not_yet.len()));
+                not_yet.push((s, since));
+                continue;
             }
             if s.is_ready() || age <= PARK_LIMIT {
                 not_yet.push((s, since));
             }
+        }
+        if found.is_none()
+            && let Some(i) = other
+        {
+            found = Some(not_yet.remove(i).0);
         }
         idle.extend(not_yet.into_iter().rev());
         found
@@ -676,7 +704,8 @@ impl Pool {
         // moved along with it on every request.
         let done = tokio::time::timeout(connect_timeout, Box::pin(fut)).await.unwrap_or(Err(ConnectError::Timeout));
         let (tx, local) = done.map_err(|error| ConnectFailure { error, local: seen })?;
-        Ok(Sender { tx, served: 0, id: self.next_id.fetch_add(1, Relaxed), local, _stream: None, abandon })
+        let (id, thread) = (self.next_id.fetch_add(1, Relaxed), here_u16());
+        Ok(Sender { tx, served: 0, thread, id, local, _stream: None, abandon })
     }
 
     /// Returns a connection whose exchange finished cleanly. Its dispatcher may not have seen the
@@ -840,6 +869,42 @@ mod tests {
         let two = server.for_dst(dst("127.0.0.5", 1)).unwrap();
         assert!(!Arc::ptr_eq(&one, &two));
         assert_eq!(len(), CHILD_POOLS_MAX);
+    }
+
+    /// `nbthread > 1`: a proxy thread takes an idle connection it opened (its socket is in its own
+    /// reactor) before a newer one of another thread, and another thread's when it has none.
+    #[test]
+    fn an_idle_connection_is_taken_on_the_thread_that_opened_it_first() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let pool = Arc::new(Pool::new(server.local_addr().unwrap(), None, false, Duration::from_secs(60)));
+        let build = || tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let (threads, handles) = super::super::workers::Threads::start(3, build).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let open = |t: usize| {
+            let p = pool.clone();
+            let opened = handles[t - 1].spawn(async move {
+                let s = p.connect(Duration::from_secs(10)).await.unwrap();
+                let id = s.id;
+                p.put(s);
+                id
+            });
+            rt.block_on(opened).unwrap()
+        };
+        let take = |p: Arc<Pool>| async move {
+            let (s, reused) = p.get(Duration::from_secs(10), Want::Any).await.unwrap();
+            assert!(reused);
+            s
+        };
+        let (a, b, c) = (open(1), open(2), open(1));
+        let on_2 = rt.block_on(handles[1].spawn(take(pool.clone()))).unwrap();
+        assert_eq!(on_2.id, b, "thread 2 takes its own, not the newer one of thread 1");
+        let on_0 = rt.block_on(take(pool.clone()));
+        assert_eq!(on_0.id, c, "none of its own: the newest");
+        let on_1 = rt.block_on(handles[0].spawn(take(pool.clone()))).unwrap();
+        assert_eq!(on_1.id, a);
+        assert_eq!(pool.idle_count(), 0);
+        drop((on_0, on_1, on_2));
+        threads.stop(super::super::workers::STOP_LIMIT);
     }
 
     #[tokio::test]

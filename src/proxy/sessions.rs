@@ -159,6 +159,8 @@ pub struct Facts {
     /// The snapshot it was accepted under and its frontend there.
     pub accepted_in: Arc<Active>,
     fi: u32,
+    /// The proxy thread serving it (`workers::here()` where it was accepted: it stays there).
+    pub thread: u32,
     route: Mutex<Option<Route>>,
     /// `route_key` of the route above, compared per request without the lock.
     key: AtomicU64,
@@ -185,6 +187,7 @@ impl Facts {
             id,
             accepted_in,
             fi: fi as u32,
+            thread: u32::try_from(super::workers::here()).unwrap_or(u32::MAX),
             route: Mutex::new(None),
             key: AtomicU64::new(NO_KEY),
             killed: AtomicBool::new(false),
