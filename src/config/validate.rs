@@ -796,9 +796,10 @@ fn server(
     let addr = addr?;
     let tls = server_tls(sv, sp, addr, cx);
     let send_proxy = server_side::send_proxy(sv, sp, cx);
+    let rise_fall = rise_fall(sv, check_def, sp, cx);
     // Without an address, nothing to check until it gets one.
     let check = if sv.check && !unresolved {
-        check_spec(sv, sp, addr, backend, check_def, timeouts, global, cx).map(|c| {
+        check_spec(sv, sp, addr, backend, (check_def, rise_fall), timeouts, global, cx).map(|c| {
             let mut c = health::CheckSpec { tls: check_tls::check_tls(sv, sp, c.addr, tls.as_ref(), cx), ..c };
             check_tls::seq_connects(sv, sp, &mut c, tls.as_ref(), cx);
             c
@@ -859,7 +860,7 @@ fn server(
         state_targets: super::snapshot::StateTargets::of(sv),
         unresolved,
         awaits_check: sv.check && unresolved,
-        rise_fall: rise_fall(sv, check_def, sp, cx),
+        rise_fall,
         fqdn: init_addr::host_name(&sv.addr),
         dns,
         upstream: upstream::server(sv, sp, cx),
@@ -867,14 +868,13 @@ fn server(
 }
 
 /// `rise` and `fall` (the server's, else the backend's checks', else HAProxy's 2 and 3), which
-/// bound the check counter whether or not the server has checks.
+/// bound the check counter whether or not the server has checks; the checker counts with the
+/// same pair.
 fn rise_fall(sv: &model::Server, def: Option<&model::CheckDef>, sp: &FieldPath, cx: &mut Ctx) -> (u32, u32) {
     let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
     let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
-    if !sv.check {
-        for (v, key) in [(rise, "rise"), (fall, "fall")] {
-            in_range(Some(v), 1..=MAX_COUNT, sp.key(key), cx);
-        }
+    for (v, key) in [(rise, "rise"), (fall, "fall")] {
+        in_range(Some(v), 1..=MAX_COUNT, sp.key(key), cx);
     }
     (rise.max(1), fall.max(1))
 }
@@ -885,7 +885,7 @@ fn check_spec(
     sp: &FieldPath,
     addr: SocketAddr,
     backend: &str,
-    def: Option<&model::CheckDef>,
+    (def, (rise, fall)): (Option<&model::CheckDef>, (u32, u32)),
     timeouts: &Timeouts,
     global: &GlobalSettings,
     cx: &mut Ctx,
@@ -902,11 +902,6 @@ fn check_spec(
         target.set_port(port);
     }
     let inter = sv.inter.or(def.and_then(|d| d.inter)).map(|d| d.0).unwrap_or(DEFAULT_INTER);
-    let rise = sv.rise.or(def.and_then(|d| d.rise)).unwrap_or(2);
-    let fall = sv.fall.or(def.and_then(|d| d.fall)).unwrap_or(3);
-    for (v, key) in [(rise, "rise"), (fall, "fall")] {
-        in_range(Some(v), 1..=MAX_COUNT, sp.key(key), cx);
-    }
     if inter.is_zero() {
         cx.err_v(sp.key("inter"), "must be greater than 0", "0");
     }
